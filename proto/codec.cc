@@ -1,0 +1,687 @@
+#include "proto/codec.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <cmath>
+#include <cstdlib>
+#include <ctime>
+#include <type_traits>
+
+#include "proto/schema.h"
+
+namespace hpo::proto {
+
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+constexpr const char* kApiVersion = "sagemaker.services.k8s.aws/v1alpha1";
+constexpr const char* kKind = "HyperParameterTuningJob";
+
+// ---- names ------------------------------------------------------------------------------------
+
+struct CrdException {
+  const char* api;
+  const char* crd;
+};
+// The CRD's spellings that are not "lower-case the first letter" (ACK's initialism rules).
+constexpr CrdException kCrdExceptions[] = {
+    {"Type", "type_"},
+    {"S3Uri", "s3URI"},
+    {"RoleArn", "roleARN"},
+    {"KmsKeyId", "kmsKeyID"},
+    {"VolumeKmsKeyId", "volumeKMSKeyID"},
+    {"FileSystemId", "fileSystemID"},
+    {"SecurityGroupIds", "securityGroupIDs"},
+    {"TrainingJobArn", "trainingJobARN"},
+};
+
+template <class T, class M>
+std::string FieldName(const schema::Field<T, M>& f, Spelling s) {
+  if (s == Spelling::kApi) return f.api;
+  return f.crd ? std::string(f.crd) : CrdName(f.api);
+}
+
+template <class T, class M>
+bool InSpelling(const schema::Field<T, M>& f, Spelling s) {
+  if (f.where == schema::Where::kApiOnly) return s == Spelling::kApi;
+  if (f.where == schema::Where::kCrdOnly) return s == Spelling::kCrd;
+  return true;
+}
+
+const char* TypeName(const Json& j) {
+  switch (j.type()) {
+    case Json::value_t::null: return "null";
+    case Json::value_t::object: return "an object";
+    case Json::value_t::array: return "a list";
+    case Json::value_t::string: return "a string";
+    case Json::value_t::boolean: return "a boolean";
+    case Json::value_t::number_integer:
+    case Json::value_t::number_unsigned: return "an integer";
+    case Json::value_t::number_float: return "a number";
+    default: return "a value";
+  }
+}
+
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      char ca = static_cast<char>(std::tolower(static_cast<unsigned char>(a[i - 1])));
+      char cb = static_cast<char>(std::tolower(static_cast<unsigned char>(b[j - 1])));
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca == cb ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+// ---- decoding context -------------------------------------------------------------------------
+
+struct Ctx {
+  Spelling spelling;
+  bool text_scalars;  // YAML: scalars are text until the model says what they are
+  FieldErrors* errors;
+
+  void Error(const std::string& path, std::string message) const {
+    errors->push_back({path, std::move(message)});
+  }
+};
+
+std::string Join(const std::string& path, const std::string& name) {
+  return path.empty() ? name : path + "." + name;
+}
+
+// ---- scalars ----------------------------------------------------------------------------------
+
+void Decode(const Json& j, std::string& out, const Ctx& c, const std::string& path) {
+  if (j.is_string()) {
+    out = j.get<std::string>();
+  } else if (j.is_number() || j.is_boolean()) {
+    c.Error(path, std::string("expected a string, got ") + TypeName(j) + " " + j.dump() +
+                      "; write it in quotes: \"" + j.dump() + "\"");
+  } else {
+    c.Error(path, std::string("expected a string, got ") + TypeName(j));
+  }
+}
+
+void Decode(const Json& j, int64_t& out, const Ctx& c, const std::string& path) {
+  if (j.is_number_unsigned()) {  // nlohmann reads every non-negative integer as unsigned
+    if (j.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+      c.Error(path, "integer " + j.dump() + " is too large");
+      return;
+    }
+    out = static_cast<int64_t>(j.get<uint64_t>());
+    return;
+  }
+  if (j.is_number_integer()) {
+    out = j.get<int64_t>();
+    return;
+  }
+  if (j.is_string() && c.text_scalars) {
+    const std::string& s = j.get_ref<const std::string&>();
+    int64_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec == std::errc() && p == s.data() + s.size() && !s.empty()) {
+      out = v;
+      return;
+    }
+    c.Error(path, "expected an integer, got \"" + s + "\"");
+    return;
+  }
+  c.Error(path, std::string("expected an integer, got ") + TypeName(j) +
+                    (j.is_primitive() && !j.is_null() ? " " + j.dump() : ""));
+}
+
+void Decode(const Json& j, double& out, const Ctx& c, const std::string& path) {
+  if (j.is_number()) {
+    out = j.get<double>();
+    return;
+  }
+  if (j.is_string() && c.text_scalars) {
+    const std::string& s = j.get_ref<const std::string&>();
+    char* end = nullptr;
+    double v = std::strtod(s.c_str(), &end);
+    if (!s.empty() && end == s.c_str() + s.size() && std::isfinite(v)) {
+      out = v;
+      return;
+    }
+    c.Error(path, "expected a number, got \"" + s + "\"");
+    return;
+  }
+  c.Error(path, std::string("expected a number, got ") + TypeName(j));
+}
+
+void Decode(const Json& j, bool& out, const Ctx& c, const std::string& path) {
+  if (j.is_boolean()) {
+    out = j.get<bool>();
+    return;
+  }
+  if (j.is_string() && c.text_scalars) {
+    const std::string& s = j.get_ref<const std::string&>();
+    if (s == "true" || s == "True" || s == "TRUE") { out = true; return; }
+    if (s == "false" || s == "False" || s == "FALSE") { out = false; return; }
+    c.Error(path, "expected true or false, got \"" + s + "\"");
+    return;
+  }
+  c.Error(path, std::string("expected true or false, got ") + TypeName(j));
+}
+
+void Decode(const Json& j, Timestamp& out, const Ctx& c, const std::string& path) {
+  if (j.is_number() && !c.text_scalars) {
+    double secs = j.get<double>();
+    if (!std::isfinite(secs) || std::fabs(secs) > 1e13) {
+      c.Error(path, "timestamp " + j.dump() + " is out of range");
+      return;
+    }
+    out.unix_millis = std::llround(secs * 1000.0);
+    return;
+  }
+  if (j.is_string()) {
+    const std::string& s = j.get_ref<const std::string&>();
+    if (c.text_scalars) {
+      // YAML: either RFC 3339 text or epoch seconds.
+      char* end = nullptr;
+      double secs = std::strtod(s.c_str(), &end);
+      if (!s.empty() && end == s.c_str() + s.size() && std::isfinite(secs) && std::fabs(secs) < 1e13) {
+        out.unix_millis = std::llround(secs * 1000.0);
+        return;
+      }
+    }
+    auto t = ParseRfc3339(s);
+    if (t.ok()) {
+      out = *t;
+      return;
+    }
+    c.Error(path, t.status().message());
+    return;
+  }
+  c.Error(path, std::string("expected a timestamp, got ") + TypeName(j));
+}
+
+void Decode(const Json& j, StringMap& out, const Ctx& c, const std::string& path) {
+  if (!j.is_object()) {
+    c.Error(path, std::string("expected a map of strings, got ") + TypeName(j));
+    return;
+  }
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    std::string v;
+    Decode(it.value(), v, c, path + "." + it.key());
+    out[it.key()] = std::move(v);
+  }
+}
+
+template <class T>
+void Decode(const Json& j, std::vector<T>& out, const Ctx& c, const std::string& path);
+template <class T>
+void Decode(const Json& j, std::optional<T>& out, const Ctx& c, const std::string& path);
+template <class T, class = decltype(schema::Schema<T>::Fields())>
+void Decode(const Json& j, T& out, const Ctx& c, const std::string& path);
+
+template <class T>
+void Decode(const Json& j, std::vector<T>& out, const Ctx& c, const std::string& path) {
+  if (!j.is_array()) {
+    c.Error(path, std::string("expected a list, got ") + TypeName(j));
+    return;
+  }
+  out.resize(j.size());
+  for (size_t i = 0; i < j.size(); ++i) {
+    Decode(j[i], out[i], c, path + "[" + std::to_string(i) + "]");
+  }
+}
+
+template <class T>
+void Decode(const Json& j, std::optional<T>& out, const Ctx& c, const std::string& path) {
+  if (j.is_null()) {
+    out.reset();
+    return;
+  }
+  out.emplace();
+  Decode(j, *out, c, path);
+}
+
+// Reports an unknown key with the best hint: the other spelling's name, or a near miss.
+template <class T>
+void UnknownField(const std::string& key, const Ctx& c, const std::string& path) {
+  Spelling other = c.spelling == Spelling::kCrd ? Spelling::kApi : Spelling::kCrd;
+  std::string hint;
+  size_t best = 3;
+  std::apply(
+      [&](const auto&... f) {
+        (
+            [&] {
+              if (!InSpelling(f, c.spelling)) return;
+              std::string mine = FieldName(f, c.spelling);
+              if (key == FieldName(f, other)) {
+                hint = std::string("; that is the ") +
+                       (other == Spelling::kApi ? "SageMaker API" : "Kubernetes (CRD)") +
+                       " spelling, this document spells it \"" + mine + "\"";
+                best = 0;
+                return;
+              }
+              size_t d = EditDistance(key, mine);
+              if (d < best) {
+                best = d;
+                hint = "; did you mean \"" + mine + "\"?";
+              }
+            }(),
+            ...);
+      },
+      schema::Schema<T>::Fields());
+  c.Error(Join(path, key), "unknown field" + hint);
+}
+
+template <class T, class>
+void Decode(const Json& j, T& out, const Ctx& c, const std::string& path) {
+  if (!j.is_object()) {
+    c.Error(path, std::string("expected an object, got ") + TypeName(j));
+    return;
+  }
+  constexpr auto fields = schema::Schema<T>::Fields();
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& key = it.key();
+    bool found = false;
+    std::apply(
+        [&](const auto&... f) {
+          (
+              [&] {
+                if (found || !InSpelling(f, c.spelling) || FieldName(f, c.spelling) != key) return;
+                found = true;
+                Decode(it.value(), out.*(f.member), c, Join(path, key));
+              }(),
+              ...);
+        },
+        fields);
+    if (!found) UnknownField<T>(key, c, path);
+  }
+}
+
+// ---- encoding ---------------------------------------------------------------------------------
+
+struct EncCtx {
+  Spelling spelling;
+};
+
+// Returns false when the value is "absent" (empty optional, list or map) and must be left out.
+bool Encode(const std::string& v, Json& out, const EncCtx&) { out = v; return true; }
+bool Encode(int64_t v, Json& out, const EncCtx&) { out = v; return true; }
+bool Encode(double v, Json& out, const EncCtx&) { out = v; return true; }
+bool Encode(bool v, Json& out, const EncCtx&) { out = v; return true; }
+bool Encode(const Timestamp& t, Json& out, const EncCtx& c) {
+  if (c.spelling == Spelling::kCrd) {
+    out = FormatRfc3339(t);
+  } else if (t.unix_millis % 1000 == 0) {
+    out = t.unix_millis / 1000;
+  } else {
+    out = static_cast<double>(t.unix_millis) / 1000.0;
+  }
+  return true;
+}
+bool Encode(const StringMap& m, Json& out, const EncCtx&) {
+  if (m.empty()) return false;
+  out = Json::object();
+  for (const auto& [k, v] : m) out[k] = v;
+  return true;
+}
+template <class T>
+bool Encode(const std::vector<T>& v, Json& out, const EncCtx& c);
+template <class T>
+bool Encode(const std::optional<T>& v, Json& out, const EncCtx& c);
+template <class T, class = decltype(schema::Schema<T>::Fields())>
+bool Encode(const T& v, Json& out, const EncCtx& c);
+
+template <class T>
+bool Encode(const std::vector<T>& v, Json& out, const EncCtx& c) {
+  if (v.empty()) return false;
+  out = Json::array();
+  for (const auto& e : v) {
+    Json ej;
+    if (!Encode(e, ej, c)) ej = Json::object();
+    out.push_back(std::move(ej));
+  }
+  return true;
+}
+
+template <class T>
+bool Encode(const std::optional<T>& v, Json& out, const EncCtx& c) {
+  if (!v) return false;
+  if (!Encode(*v, out, c)) out = Json::object();  // present but empty object stays present
+  return true;
+}
+
+template <class T, class>
+bool Encode(const T& v, Json& out, const EncCtx& c) {
+  out = Json::object();
+  std::apply(
+      [&](const auto&... f) {
+        (
+            [&] {
+              if (!InSpelling(f, c.spelling)) return;
+              Json fj;
+              if (Encode(v.*(f.member), fj, c)) out[FieldName(f, c.spelling)] = std::move(fj);
+            }(),
+            ...);
+      },
+      schema::Schema<T>::Fields());
+  return true;
+}
+
+// ---- helpers for the top-level shapes ----------------------------------------------------------
+
+template <class T>
+Result<T> Finish(T value, FieldErrors& errs, FieldErrors* out) {
+  if (out) *out = errs;
+  if (!errs.empty()) return Status::InvalidArgument(JoinErrors(errs));
+  return value;
+}
+
+// Splits `in` between the spec's and the status's fields (Describe response, flat).
+void DecodeFlat(const Json& j, DescribeTuningJobResponse& out, const Ctx& c) {
+  if (!j.is_object()) {
+    c.Error("", std::string("expected an object, got ") + TypeName(j));
+    return;
+  }
+  Json spec_part = Json::object(), status_part = Json::object();
+  auto has = [](const auto& fields, const std::string& key, Spelling s) {
+    bool found = false;
+    std::apply([&](const auto&... f) { ((found = found || (InSpelling(f, s) && FieldName(f, s) == key)), ...); },
+               fields);
+    return found;
+  };
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() != "Tags" && has(schema::Schema<TuningJobSpec>::Fields(), it.key(), c.spelling)) {
+      spec_part[it.key()] = it.value();
+    } else {
+      status_part[it.key()] = it.value();  // unknown keys are reported by the status decoder
+    }
+  }
+  Decode(spec_part, out.spec, c, "");
+  Decode(status_part, out.status, c, "");
+}
+
+bool LooksLikeApi(const Json& j) {
+  if (!j.is_object()) return false;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!it.key().empty() && std::isupper(static_cast<unsigned char>(it.key()[0]))) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// ---- public -----------------------------------------------------------------------------------
+
+std::string JoinErrors(const FieldErrors& errors) {
+  std::string out;
+  for (const auto& e : errors) {
+    if (!out.empty()) out += '\n';
+    out += e.ToString();
+  }
+  return out;
+}
+
+std::string CrdName(std::string_view api_name) {
+  for (const auto& e : kCrdExceptions) {
+    if (api_name == e.api) return e.crd;
+  }
+  std::string s(api_name);
+  if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
+FieldPath::FieldPath(Spelling spelling)
+    : spelling_(spelling), path_(spelling == Spelling::kCrd ? "spec" : "") {}
+
+FieldPath FieldPath::Child(std::string_view api_name) const {
+  std::string name = spelling_ == Spelling::kCrd ? CrdName(api_name) : std::string(api_name);
+  return FieldPath(spelling_, path_.empty() ? name : path_ + "." + name);
+}
+
+FieldPath FieldPath::Index(size_t i) const {
+  return FieldPath(spelling_, path_ + "[" + std::to_string(i) + "]");
+}
+
+FieldPath FieldPath::Key(std::string_view key) const {
+  return FieldPath(spelling_, path_.empty() ? std::string(key) : path_ + "." + std::string(key));
+}
+
+std::string FormatRfc3339(const Timestamp& t) {
+  int64_t secs = t.unix_millis / 1000;
+  int64_t ms = t.unix_millis % 1000;
+  if (ms < 0) {
+    ms += 1000;
+    secs -= 1;
+  }
+  std::time_t tt = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string out = buf;
+  if (ms != 0) {
+    char frac[8];
+    std::snprintf(frac, sizeof frac, ".%03d", static_cast<int>(ms));
+    out += frac;
+  }
+  return out + "Z";
+}
+
+Result<Timestamp> ParseRfc3339(std::string_view text) {
+  auto bad = [&] {
+    return Status::InvalidArgument("expected an RFC 3339 time such as \"2026-11-28T23:50:33Z\", got \"" +
+                                   std::string(text) + "\"");
+  };
+  // YYYY-MM-DDTHH:MM:SS[.fff...](Z|+HH:MM|-HH:MM)
+  auto num = [&](size_t pos, size_t len, int& out) {
+    if (pos + len > text.size()) return false;
+    out = 0;
+    for (size_t i = pos; i < pos + len; ++i) {
+      if (!std::isdigit(static_cast<unsigned char>(text[i]))) return false;
+      out = out * 10 + (text[i] - '0');
+    }
+    return true;
+  };
+  int Y, M, D, h, m, s;
+  if (text.size() < 20 || !num(0, 4, Y) || text[4] != '-' || !num(5, 2, M) || text[7] != '-' ||
+      !num(8, 2, D) || (text[10] != 'T' && text[10] != 't' && text[10] != ' ') || !num(11, 2, h) ||
+      text[13] != ':' || !num(14, 2, m) || text[16] != ':' || !num(17, 2, s)) {
+    return bad();
+  }
+  if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || s > 60) return bad();
+  size_t pos = 19;
+  int ms = 0;
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    int digits = 0;
+    while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) {
+      if (digits < 3) ms = ms * 10 + (text[pos] - '0');
+      ++digits;
+      ++pos;
+    }
+    if (digits == 0) return bad();
+    for (int i = digits; i < 3; ++i) ms *= 10;
+  }
+  int offset_min = 0;
+  if (pos < text.size() && (text[pos] == 'Z' || text[pos] == 'z')) {
+    ++pos;
+  } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
+    int oh, om;
+    if (!num(pos + 1, 2, oh) || pos + 3 >= text.size() || text[pos + 3] != ':' || !num(pos + 4, 2, om)) {
+      return bad();
+    }
+    offset_min = (oh * 60 + om) * (text[pos] == '+' ? 1 : -1);
+    pos += 6;
+  } else {
+    return bad();
+  }
+  if (pos != text.size()) return bad();
+  // Days from civil (Howard Hinnant's algorithm).
+  int y = Y - (M <= 2);
+  int era = (y >= 0 ? y : y - 399) / 400;
+  unsigned yoe = static_cast<unsigned>(y - era * 400);
+  unsigned doy = (153 * (M + (M > 2 ? -3 : 9)) + 2) / 5 + D - 1;
+  unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  int64_t days = static_cast<int64_t>(era) * 146097 + static_cast<int64_t>(doe) - 719468;
+  int64_t secs = days * 86400 + h * 3600 + m * 60 + s - offset_min * 60;
+  return Timestamp{secs * 1000 + ms};
+}
+
+Result<TuningJobDocument> DecodeCrdDocument(const TextTree& in, FieldErrors* errors) {
+  FieldErrors errs;
+  Ctx c{Spelling::kCrd, in.from_yaml, &errs};
+  TuningJobDocument doc;
+  const Json& j = in.tree;
+  if (!j.is_object()) {
+    errs.push_back({"", std::string("expected a HyperParameterTuningJob document (an object), got ") + TypeName(j)});
+    return Finish(std::move(doc), errs, errors);
+  }
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& key = it.key();
+    if (key == "apiVersion") {
+      Decode(it.value(), doc.api_version, c, key);
+      if (doc.api_version != kApiVersion) {
+        errs.push_back({key, "must be \"" + std::string(kApiVersion) + "\", got \"" + doc.api_version + "\""});
+      }
+    } else if (key == "kind") {
+      Decode(it.value(), doc.kind, c, key);
+      if (doc.kind != kKind) {
+        errs.push_back({key, "must be \"" + std::string(kKind) + "\", got \"" + doc.kind + "\""});
+      }
+    } else if (key == "metadata") {
+      if (!it.value().is_object()) {
+        errs.push_back({key, std::string("expected an object, got ") + TypeName(it.value())});
+      } else {
+        doc.metadata = it.value();
+      }
+    } else if (key == "spec") {
+      Decode(it.value(), doc.spec, c, "spec");
+    } else if (key == "status") {
+      Decode(it.value(), doc.status, c, "status");
+    } else {
+      std::string hint;
+      for (const char* k : {"apiVersion", "kind", "metadata", "spec", "status"}) {
+        if (EditDistance(key, k) <= 2) hint = std::string("; did you mean \"") + k + "\"?";
+      }
+      errs.push_back({key, "unknown field; a HyperParameterTuningJob document has apiVersion, kind, "
+                           "metadata, spec and status" + hint});
+    }
+  }
+  if (!j.contains("spec")) errs.push_back({"spec", "is required"});
+  return Finish(std::move(doc), errs, errors);
+}
+
+Result<TuningJobSpec> DecodeCreateRequest(const TextTree& in, FieldErrors* errors) {
+  FieldErrors errs;
+  TuningJobSpec spec;
+  Decode(in.tree, spec, Ctx{Spelling::kApi, in.from_yaml, &errs}, "");
+  return Finish(std::move(spec), errs, errors);
+}
+
+Result<DescribeTuningJobResponse> DecodeDescribeResponse(const TextTree& in, FieldErrors* errors) {
+  FieldErrors errs;
+  DescribeTuningJobResponse resp;
+  DecodeFlat(in.tree, resp, Ctx{Spelling::kApi, in.from_yaml, &errs});
+  return Finish(std::move(resp), errs, errors);
+}
+
+Result<ListTrainingJobsResponse> DecodeListTrainingJobsResponse(const TextTree& in, FieldErrors* errors) {
+  FieldErrors errs;
+  ListTrainingJobsResponse resp;
+  Decode(in.tree, resp, Ctx{Spelling::kApi, in.from_yaml, &errs}, "");
+  return Finish(std::move(resp), errs, errors);
+}
+
+Result<ParsedSpec> ParseSpec(std::string_view text, FieldErrors* errors) {
+  auto tree = ParseText(text);
+  if (!tree.ok()) {
+    if (errors) *errors = {{"", tree.status().message()}};
+    return tree.status();
+  }
+  const Json& j = tree->tree;
+  ParsedSpec out;
+  if (j.is_object() && (j.contains("apiVersion") || j.contains("kind") || j.contains("spec"))) {
+    out.spelling = Spelling::kCrd;
+    auto doc = DecodeCrdDocument(*tree, errors);
+    if (!doc.ok()) return doc.status();
+    out.document = std::move(doc).value();
+    return out;
+  }
+  if (LooksLikeApi(j)) {
+    out.spelling = Spelling::kApi;
+    auto spec = DecodeCreateRequest(*tree, errors);
+    if (!spec.ok()) return spec.status();
+    out.document.spec = std::move(spec).value();
+    if (out.document.spec.hyper_parameter_tuning_job_name) {
+      out.document.metadata["name"] = *out.document.spec.hyper_parameter_tuning_job_name;
+    }
+    return out;
+  }
+  if (!j.is_object()) {
+    FieldErrors errs{{"", std::string("expected a tuning job (an object), got ") + TypeName(j)}};
+    return Finish(ParsedSpec{}, errs, errors);
+  }
+  // A bare CRD spec: wrap it so paths still read spec.<field>.
+  TextTree wrapped{Json::object(), tree->from_yaml};
+  wrapped.tree["spec"] = j;
+  out.spelling = Spelling::kCrd;
+  auto doc = DecodeCrdDocument(wrapped, errors);
+  if (!doc.ok()) return doc.status();
+  out.document = std::move(doc).value();
+  if (out.document.spec.hyper_parameter_tuning_job_name) {
+    out.document.metadata["name"] = *out.document.spec.hyper_parameter_tuning_job_name;
+  }
+  return out;
+}
+
+Json EncodeCrdDocument(const TuningJobDocument& doc) {
+  EncCtx c{Spelling::kCrd};
+  Json out = Json::object();
+  out["apiVersion"] = doc.api_version;
+  out["kind"] = doc.kind;
+  out["metadata"] = doc.metadata.is_object() ? doc.metadata : Json::object();
+  Json spec;
+  Encode(doc.spec, spec, c);
+  out["spec"] = std::move(spec);
+  if (doc.status) {
+    Json status;
+    Encode(*doc.status, status, c);
+    out["status"] = std::move(status);
+  }
+  return out;
+}
+
+Json EncodeCreateRequest(const TuningJobSpec& spec) {
+  Json out;
+  Encode(spec, out, EncCtx{Spelling::kApi});
+  return out;
+}
+
+Json EncodeDescribeResponse(const DescribeTuningJobResponse& resp) {
+  EncCtx c{Spelling::kApi};
+  TuningJobSpec spec = resp.spec;
+  spec.tags.clear();
+  Json out;
+  Encode(spec, out, c);
+  Json status;
+  Encode(resp.status, status, c);
+  for (auto it = status.begin(); it != status.end(); ++it) out[it.key()] = it.value();
+  return out;
+}
+
+Json EncodeListTrainingJobsResponse(const ListTrainingJobsResponse& resp) {
+  Json out;
+  Encode(resp, out, EncCtx{Spelling::kApi});
+  if (!out.contains("TrainingJobSummaries")) out["TrainingJobSummaries"] = Json::array();
+  return out;
+}
+
+Json EncodeTrainingJobSummary(const TrainingJobSummary& s, Spelling spelling) {
+  Json out;
+  Encode(s, out, EncCtx{spelling});
+  return out;
+}
+
+}  // namespace hpo::proto

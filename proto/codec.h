@@ -1,0 +1,119 @@
+// proto/codec.h: read and write the tuning-job model in both of its spellings.
+//
+// Spellings:
+// - kCrd: the Kubernetes resource of the ACK sagemaker-controller (camelCase, with the CRD's own
+//   spellings `type_`, `s3URI`, `roleARN`, `kmsKeyID`, `volumeKMSKeyID`, `fileSystemID`,
+//   `securityGroupIDs`, `trainingJobARN`), in YAML or JSON. Timestamps are RFC 3339 text.
+// - kApi: the SageMaker JSON API (PascalCase): the CreateHyperParameterTuningJob request, the
+//   DescribeHyperParameterTuningJob and ListTrainingJobsForHyperParameterTuningJob responses.
+//   Timestamps are epoch seconds.
+//
+// Guarantees:
+// - Lossless: a spec read in one spelling, written in the other and read back is equal (==) to
+//   the original. Strings that look like numbers (range bounds) keep their exact text.
+// - Decoding reports every problem at once, each with its field path in the input's spelling
+//   (`spec.hyperParameterTuningJobConfig.resourceLimits.maxParallelTrainingJobs` or
+//   `HyperParameterTuningJobConfig.ResourceLimits.MaxParallelTrainingJobs`): unknown fields
+//   (with the right name when the other spelling or a near miss was used), wrong types, bad
+//   timestamps. Decoding checks shapes only; proto/validate.h checks SageMaker's rules.
+// - No function here throws; no function touches files, sockets or processes.
+// - YAML scalars are untyped text until the model says what a field is: `minValue: 0.10` reads
+//   as the string "0.10", `maxParallelTrainingJobs: "3"` as the integer 3. JSON is typed
+//   strictly: a number where the model wants a string is an error that says to quote it.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+#include "proto/tuning_job.h"
+
+namespace hpo::proto {
+
+enum class Spelling { kCrd, kApi };
+
+// One problem in a document, e.g. path "spec.tags[2].key", message "must be 1-128 characters".
+struct FieldError {
+  std::string path;
+  std::string message;
+  std::string ToString() const { return path.empty() ? message : path + ": " + message; }
+  bool operator==(const FieldError&) const = default;
+};
+using FieldErrors = std::vector<FieldError>;
+
+// All errors as "<path>: <message>" lines joined with '\n'.
+std::string JoinErrors(const FieldErrors& errors);
+
+// A parsed text document: the JSON tree, and whether it came from YAML (untyped scalars).
+struct TextTree {
+  nlohmann::ordered_json tree;
+  bool from_yaml = false;
+};
+
+// Parses YAML or JSON text (JSON when the first non-blank character is '{' or '['). Errors name
+// the line and column. Exactly one YAML document is allowed.
+Result<TextTree> ParseText(std::string_view text);
+
+// A spec read from any accepted input, with the spelling it came in.
+struct ParsedSpec {
+  Spelling spelling = Spelling::kCrd;
+  // For CRD input the whole document. For API input, spec is the request and metadata.name is
+  // the job name.
+  TuningJobDocument document;
+};
+
+// Reads a tuning-job spec from YAML/JSON text, detecting the spelling from the content:
+// - a CRD document (apiVersion/kind/metadata/spec[/status]),
+// - a bare CRD spec (camelCase keys such as hyperParameterTuningJobName at the top),
+// - a SageMaker CreateHyperParameterTuningJob request (PascalCase keys).
+// On failure returns InvalidArgument with all errors joined, and fills *errors if given.
+Result<ParsedSpec> ParseSpec(std::string_view text, FieldErrors* errors = nullptr);
+
+// Decoders from a parsed tree. `from_yaml` selects untyped scalars.
+Result<TuningJobDocument> DecodeCrdDocument(const TextTree& in, FieldErrors* errors = nullptr);
+Result<TuningJobSpec> DecodeCreateRequest(const TextTree& in, FieldErrors* errors = nullptr);
+Result<DescribeTuningJobResponse> DecodeDescribeResponse(const TextTree& in, FieldErrors* errors = nullptr);
+Result<ListTrainingJobsResponse> DecodeListTrainingJobsResponse(const TextTree& in, FieldErrors* errors = nullptr);
+
+// Encoders. Absent optionals and empty lists/maps are left out.
+nlohmann::ordered_json EncodeCrdDocument(const TuningJobDocument& doc);
+nlohmann::ordered_json EncodeCreateRequest(const TuningJobSpec& spec);
+nlohmann::ordered_json EncodeDescribeResponse(const DescribeTuningJobResponse& resp);
+nlohmann::ordered_json EncodeListTrainingJobsResponse(const ListTrainingJobsResponse& resp);
+// One training-job summary in the given spelling (a row of `hpo trials -o json`).
+nlohmann::ordered_json EncodeTrainingJobSummary(const TrainingJobSummary& s, Spelling spelling);
+
+// Writes a JSON tree as block-style YAML. Strings that YAML would read as another type
+// ("0.1", "true", "null", "") are double-quoted so kubectl reads them as strings.
+std::string ToYaml(const nlohmann::ordered_json& tree);
+
+// The CRD spelling of a SageMaker API member name ("RoleArn" -> "roleARN", "Strategy" ->
+// "strategy"): used for field paths, so validation speaks the user's spelling.
+std::string CrdName(std::string_view api_name);
+
+// Renders a path given as API member names and indices ("HyperParameterTuningJobConfig",
+// "ParameterRanges", "[0]") in a spelling; kCrd prefixes "spec.".
+class FieldPath {
+ public:
+  explicit FieldPath(Spelling spelling);
+  FieldPath Child(std::string_view api_name) const;
+  FieldPath Index(size_t i) const;
+  // A map key ("StaticHyperParameters" then Key("epochs")) renders as `staticHyperParameters.epochs`.
+  FieldPath Key(std::string_view key) const;
+  const std::string& str() const { return path_; }
+  Spelling spelling() const { return spelling_; }
+
+ private:
+  FieldPath(Spelling s, std::string p) : spelling_(s), path_(std::move(p)) {}
+  Spelling spelling_;
+  std::string path_;
+};
+
+// RFC 3339 text <-> Timestamp (UTC; fractional seconds to milliseconds).
+std::string FormatRfc3339(const Timestamp& t);
+Result<Timestamp> ParseRfc3339(std::string_view text);
+
+}  // namespace hpo::proto

@@ -1,0 +1,42 @@
+// proto/validate.h: SageMaker's rules for a tuning-job spec.
+//
+// Checks every rule of reference/sagemaker-semantics.md section 2 and the enumerations of
+// section 1 on a decoded TuningJobSpec: required fields, names and patterns, lengths and counts,
+// enumerations, scaling types against range signs and types, Grid (categorical only, job count),
+// Hyperband (early stopping Off, resources, epochs inference), MaxWaitTime (managed spot only,
+// >= MaxRuntime), instance groups versus instanceType/instanceCount, channels' instance groups
+// all-or-none, warm start limits, exactly one of TrainingJobDefinition / TrainingJobDefinitions,
+// an objective for every definition, metric names that exist.
+//
+// Every error is reported, each with its field path in the spelling the user wrote
+// (see FieldPath in proto/codec.h) and a message that says what is wrong and what is allowed.
+// Validation is pure: no I/O, no clock, no global state; thread-safe.
+#pragma once
+
+#include <cstdint>
+
+#include "proto/codec.h"
+#include "proto/tuning_job.h"
+
+namespace hpo::proto {
+
+// Quotas that SageMaker raises on request are configuration here, not constants. Defaults are
+// SageMaker's raised maxima, so a spec SageMaker would accept after a quota increase passes.
+struct ValidationLimits {
+  int64_t max_parallel_training_jobs = 100;
+  int64_t max_training_jobs = 10000;         // per tuning job (Random's raised maximum)
+  int64_t max_training_jobs_bayesian = 750;  // Bayesian, Hyperband and Grid jobs
+  int64_t max_metric_definitions = 40;       // per training job definition (the API's limit)
+  int64_t max_tunable_hyperparameters = 30;
+  int64_t max_tuning_runtime_seconds = 15768000;
+};
+
+// Returns every rule violation; empty when the spec is valid.
+FieldErrors Validate(const TuningJobSpec& spec, Spelling spelling,
+                     const ValidationLimits& limits = ValidationLimits());
+
+// The epochs-type static hyperparameter SageMaker infers Hyperband's MaxResource from
+// (epochs, numepochs, n-epochs, n_epochs, num_epochs), if the definition has one.
+std::optional<std::string> EpochsHyperParameter(const TrainingJobDefinition& def);
+
+}  // namespace hpo::proto

@@ -1,0 +1,63 @@
+#include "common/status.h"
+
+#include <gtest/gtest.h>
+
+#include "common/file_util.h"
+
+namespace hpo {
+namespace {
+
+TEST(Status, DefaultIsOkAndNamesItsCode) {
+  EXPECT_TRUE(Status().ok());
+  EXPECT_EQ(Status().ToString(), "OK");
+  Status s = Status::InvalidArgument("bad field");
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.ToString(), "InvalidArgument: bad field");
+}
+
+TEST(Result, HoldsAValueOrAStatus) {
+  Result<int> good = 7;
+  ASSERT_TRUE(good.ok());
+  EXPECT_EQ(*good, 7);
+  Result<int> bad = Status::NotFound("no such job");
+  EXPECT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kNotFound);
+}
+
+TEST(ResultDeathTest, ValueOfAFailedResultAborts) {
+  Result<int> bad = Status::NotFound("no such job");
+  EXPECT_DEATH((void)bad.value(), "no such job");
+}
+
+TEST(CheckDeathTest, BrokenInvariantAbortsEvenInReleaseBuilds) {
+  EXPECT_DEATH(HPO_CHECK_MSG(1 + 1 == 3, "arithmetic"), "internal check failed: 1 \\+ 1 == 3");
+}
+
+TEST(FileUtil, WritesAtomicallyAndReadsBack) {
+  std::string dir = ::testing::TempDir();
+  std::string path = dir + "/hpo_file_util_test.txt";
+  ASSERT_TRUE(WriteFileAtomically(path, "first").ok());
+  ASSERT_TRUE(WriteFileAtomically(path, "second").ok());
+  auto r = ReadFile(path);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, "second");
+}
+
+TEST(FileUtil, MissingFileIsAnIoErrorNamingThePath) {
+  auto r = ReadFile("/nonexistent/hpo/spec.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kIoError);
+  EXPECT_NE(r.status().message().find("/nonexistent/hpo/spec.yaml"), std::string::npos);
+}
+
+TEST(FileUtil, OversizedFileIsRefused) {
+  std::string path = ::testing::TempDir() + "/hpo_big.txt";
+  ASSERT_TRUE(WriteFileAtomically(path, std::string(100, 'x')).ok());
+  auto r = ReadFile(path, 10);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("larger than 10 bytes"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hpo

@@ -1,0 +1,324 @@
+#include "proto/codec.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "common/file_util.h"
+#include "tests/proto/full_spec.h"
+
+namespace hpo::proto {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+TextTree Tree(const std::string& text) {
+  auto t = ParseText(text);
+  EXPECT_TRUE(t.ok()) << t.status().ToString();
+  return t.ok() ? *t : TextTree{};
+}
+
+// True when some walk of `path` (e.g. "spec.trainingJobDefinitions[].resourceConfig.instanceType")
+// through the tree, trying every element of each list, ends at a present, non-empty value.
+bool HasPath(const Json& node, const std::string& path) {
+  if (path.empty()) return !node.is_null() && !(node.is_object() && node.empty());
+  size_t dot = path.find('.');
+  std::string part = path.substr(0, dot);
+  std::string rest = dot == std::string::npos ? "" : path.substr(dot + 1);
+  bool list = part.size() > 2 && part.substr(part.size() - 2) == "[]";
+  if (list) part.resize(part.size() - 2);
+  if (!node.is_object() || !node.contains(part)) return false;
+  const Json& child = node[part];
+  if (!list) return HasPath(child, rest);
+  if (!child.is_array()) return false;
+  for (const auto& e : child) {
+    if (HasPath(e, rest)) return true;
+  }
+  return false;
+}
+
+TEST(Codec, EveryFieldOfTheCrdReferenceIsWrittenFromTheFullDocument) {
+  Json crd = EncodeCrdDocument(FullDocument());
+  std::ifstream in(std::string(HPO_TESTDATA_DIR) + "/crd-fields.txt");
+  ASSERT_TRUE(in.good());
+  std::string line;
+  int checked = 0;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    EXPECT_TRUE(HasPath(crd, line)) << "the CRD field " << line << " is not written";
+    ++checked;
+  }
+  EXPECT_GE(checked, 160);
+}
+
+TEST(Codec, FullSpecRoundTripsThroughEverySpellingAndFormat) {
+  TuningJobDocument doc = FullDocument();
+
+  // CRD JSON and CRD YAML.
+  Json crd = EncodeCrdDocument(doc);
+  auto from_json = DecodeCrdDocument(Tree(crd.dump(2)));
+  ASSERT_TRUE(from_json.ok()) << from_json.status().ToString();
+  EXPECT_EQ(*from_json, doc);
+  std::string yaml = ToYaml(crd);
+  auto from_yaml = DecodeCrdDocument(Tree(yaml));
+  ASSERT_TRUE(from_yaml.ok()) << from_yaml.status().ToString() << "\n" << yaml;
+  EXPECT_EQ(*from_yaml, doc);
+
+  // CRD -> SageMaker Create request -> CRD: the spec is equal.
+  Json api = EncodeCreateRequest(from_yaml->spec);
+  auto spec_back = DecodeCreateRequest(Tree(api.dump()));
+  ASSERT_TRUE(spec_back.ok()) << spec_back.status().ToString();
+  EXPECT_EQ(*spec_back, doc.spec);
+  TuningJobDocument again = doc;
+  again.spec = *spec_back;
+  EXPECT_EQ(EncodeCrdDocument(again), crd);
+}
+
+TEST(Codec, DescribeResponseRoundTripsSpecAndStatus) {
+  TuningJobDocument doc = FullDocument();
+  DescribeTuningJobResponse resp{doc.spec, *doc.status};
+  resp.spec.tags.clear();  // Describe carries no tags
+  resp.status.ack_resource_metadata.reset();  // CRD-only members
+  resp.status.conditions.clear();
+  resp.status.hyper_parameter_tuning_job_arn = "arn:aws:sagemaker:us-west-2:123456789012:hyper-parameter-tuning-job/full";
+  Json j = EncodeDescribeResponse(resp);
+  EXPECT_TRUE(j.contains("HyperParameterTuningJobName"));
+  EXPECT_TRUE(j.contains("TrainingJobStatusCounters"));
+  EXPECT_FALSE(j.contains("Tags"));
+  EXPECT_TRUE(j["CreationTime"].is_number());
+  auto back = DecodeDescribeResponse(Tree(j.dump()));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, resp);
+}
+
+TEST(Codec, ListTrainingJobsResponseRoundTrips) {
+  ListTrainingJobsResponse resp;
+  resp.training_job_summaries.push_back(*FullDocument().status->best_training_job);
+  resp.training_job_summaries.push_back(*FullDocument().status->overall_best_training_job);
+  resp.next_token = "token-2";
+  Json j = EncodeListTrainingJobsResponse(resp);
+  ASSERT_EQ(j["TrainingJobSummaries"].size(), 2u);
+  EXPECT_EQ(j["TrainingJobSummaries"][0]["TrainingJobArn"],
+            "arn:aws:sagemaker:us-west-2:123456789012:training-job/full-001-589e2e9f");
+  auto back = DecodeListTrainingJobsResponse(Tree(j.dump()));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, resp);
+  EXPECT_EQ(EncodeListTrainingJobsResponse({})["TrainingJobSummaries"], Json::array());
+}
+
+TEST(Codec, RangeBoundsKeepTheirExactTextInYamlAndJson) {
+  auto parsed = ParseSpec(R"(
+apiVersion: sagemaker.services.k8s.aws/v1alpha1
+kind: HyperParameterTuningJob
+metadata: {name: exact}
+spec:
+  hyperParameterTuningJobName: exact
+  hyperParameterTuningJobConfig:
+    strategy: Random
+    parameterRanges:
+      continuousParameterRanges:
+      - {name: eta, minValue: 0.10, maxValue: "1.50E-1", scalingType: Linear}
+)");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  const auto& r = parsed->document.spec.hyper_parameter_tuning_job_config->parameter_ranges->continuous_parameter_ranges[0];
+  EXPECT_EQ(*r.min_value, "0.10");
+  EXPECT_EQ(*r.max_value, "1.50E-1");
+  std::string yaml = ToYaml(EncodeCrdDocument(parsed->document));
+  EXPECT_NE(yaml.find("minValue: \"0.10\""), std::string::npos) << yaml;
+  Json api = EncodeCreateRequest(parsed->document.spec);
+  EXPECT_EQ(api["HyperParameterTuningJobConfig"]["ParameterRanges"]["ContinuousParameterRanges"][0]["MinValue"], "0.10");
+}
+
+TEST(Codec, YamlScalarsTakeTheTypeTheModelAsksFor) {
+  auto parsed = ParseSpec(R"(
+hyperParameterTuningJobName: typed
+hyperParameterTuningJobConfig:
+  strategy: Random
+  randomSeed: "42"
+  resourceLimits: {maxParallelTrainingJobs: 3, maxNumberOfTrainingJobs: 9}
+  tuningJobCompletionCriteria: {targetObjectiveMetricValue: 0.95}
+trainingJobDefinition:
+  enableManagedSpotTraining: true
+  staticHyperParameters: {epochs: 10, verbose: true}
+)");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->spelling, Spelling::kCrd);  // a bare CRD spec
+  const auto& cfg = *parsed->document.spec.hyper_parameter_tuning_job_config;
+  EXPECT_EQ(*cfg.random_seed, 42);
+  EXPECT_EQ(*cfg.resource_limits->max_parallel_training_jobs, 3);
+  EXPECT_DOUBLE_EQ(*cfg.tuning_job_completion_criteria->target_objective_metric_value, 0.95);
+  const auto& def = *parsed->document.spec.training_job_definition;
+  EXPECT_TRUE(*def.enable_managed_spot_training);
+  EXPECT_EQ(def.static_hyper_parameters.at("epochs"), "10");
+  EXPECT_EQ(def.static_hyper_parameters.at("verbose"), "true");
+  EXPECT_EQ(parsed->document.metadata["name"], "typed");
+}
+
+TEST(Codec, JsonIsTypedStrictlyAndSaysHowToFixIt) {
+  FieldErrors errs;
+  auto parsed = ParseSpec(R"({"HyperParameterTuningJobName": "strict",
+    "HyperParameterTuningJobConfig": {"Strategy": "Random",
+      "ResourceLimits": {"MaxParallelTrainingJobs": "3"},
+      "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "eta", "MinValue": 0.1, "MaxValue": "1"}]}}})",
+                          &errs);
+  ASSERT_FALSE(parsed.ok());
+  ASSERT_EQ(errs.size(), 2u) << JoinErrors(errs);
+  EXPECT_EQ(errs[0].path, "HyperParameterTuningJobConfig.ResourceLimits.MaxParallelTrainingJobs");
+  EXPECT_NE(errs[0].message.find("expected an integer"), std::string::npos);
+  EXPECT_EQ(errs[1].path, "HyperParameterTuningJobConfig.ParameterRanges.ContinuousParameterRanges[0].MinValue");
+  EXPECT_NE(errs[1].message.find("write it in quotes: \"0.1\""), std::string::npos);
+}
+
+TEST(Codec, UnknownFieldsAreReportedWithTheRightName) {
+  FieldErrors errs;
+  auto parsed = ParseSpec(R"(
+apiVersion: sagemaker.services.k8s.aws/v1alpha1
+kind: HyperParameterTuningJob
+metadata: {name: typo}
+spec:
+  hyperParameterTuningJobName: typo
+  hyperParameterTuningJobConfig:
+    stratgy: Random
+  trainingJobDefinition:
+    RoleArn: arn:aws:iam::123456789012:role/x
+    checkpointConfig: {s3Uri: s3://b/c}
+)",
+                          &errs);
+  ASSERT_FALSE(parsed.ok());
+  ASSERT_EQ(errs.size(), 3u) << JoinErrors(errs);
+  EXPECT_EQ(errs[0].ToString(), "spec.hyperParameterTuningJobConfig.stratgy: unknown field; did you mean \"strategy\"?");
+  EXPECT_EQ(errs[1].ToString(),
+            "spec.trainingJobDefinition.RoleArn: unknown field; that is the SageMaker API spelling, "
+            "this document spells it \"roleARN\"");
+  EXPECT_EQ(errs[2].path, "spec.trainingJobDefinition.checkpointConfig.s3Uri");
+  EXPECT_NE(errs[2].message.find("\"s3URI\""), std::string::npos);
+}
+
+TEST(Codec, ApiSpellingIsDetectedFromPascalCaseKeys) {
+  auto parsed = ParseSpec(R"({"HyperParameterTuningJobName": "api-job",
+      "HyperParameterTuningJobConfig": {"Strategy": "Grid"}})");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->spelling, Spelling::kApi);
+  EXPECT_EQ(*parsed->document.spec.hyper_parameter_tuning_job_name, "api-job");
+  EXPECT_EQ(parsed->document.metadata["name"], "api-job");
+}
+
+TEST(Codec, CrdEnvelopeIsChecked) {
+  FieldErrors errs;
+  auto parsed = ParseSpec("apiVersion: v1\nkind: Pod\nmetdata: {}\nspec: {}\n", &errs);
+  ASSERT_FALSE(parsed.ok());
+  ASSERT_EQ(errs.size(), 3u) << JoinErrors(errs);
+  EXPECT_EQ(errs[0].path, "apiVersion");
+  EXPECT_EQ(errs[1].path, "kind");
+  EXPECT_EQ(errs[2].path, "metdata");
+  EXPECT_NE(errs[2].message.find("did you mean \"metadata\""), std::string::npos);
+}
+
+TEST(Codec, MalformedTextNamesLineAndColumn) {
+  auto y = ParseText("spec:\n  a: [1, 2\n  b: 3\n");
+  ASSERT_FALSE(y.ok());
+  EXPECT_NE(y.status().message().find("malformed YAML at line"), std::string::npos) << y.status().message();
+  auto j = ParseText("{\n  \"a\": 1,\n  \"b\": }\n");
+  ASSERT_FALSE(j.ok());
+  EXPECT_NE(j.status().message().find("malformed JSON at line 3"), std::string::npos) << j.status().message();
+  EXPECT_FALSE(ParseText("   \n").ok());
+  auto two = ParseText("a: 1\n---\nb: 2\n");
+  ASSERT_FALSE(two.ok());
+  EXPECT_NE(two.status().message().find("2 YAML documents"), std::string::npos);
+  auto dup = ParseText("a: 1\na: 2\n");
+  ASSERT_FALSE(dup.ok());
+  EXPECT_NE(dup.status().message().find("duplicate key \"a\""), std::string::npos);
+}
+
+TEST(Codec, DeeplyNestedInputIsRefusedNotRecursedInto) {
+  std::string deep(5000, '[');
+  EXPECT_FALSE(ParseText(deep + std::string(5000, ']')).ok());
+  std::string yaml;
+  for (int i = 0; i < 100; ++i) yaml += std::string(i * 2, ' ') + "a:\n";
+  EXPECT_FALSE(ParseText(yaml).ok());
+}
+
+TEST(Codec, WrongShapesAreErrorsNotCrashes) {
+  FieldErrors errs;
+  auto parsed = ParseSpec(R"({"HyperParameterTuningJobName": ["x"], "Tags": {"Key": "a"},
+      "TrainingJobDefinitions": [7], "HyperParameterTuningJobConfig": {"RandomSeed": 1.5}})",
+                          &errs);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(errs.size(), 4u) << JoinErrors(errs);
+  EXPECT_FALSE(ParseSpec("[1, 2]").ok());
+  EXPECT_FALSE(ParseSpec("just text").ok());
+  EXPECT_FALSE(ParseSpec("{\"HyperParameterTuningJobConfig\": {\"ResourceLimits\": {\"MaxParallelTrainingJobs\": 18446744073709551615}}}").ok());
+}
+
+TEST(Codec, TimestampsAreRfc3339InTheCrdAndEpochSecondsInTheApi) {
+  Timestamp t{1764373833123};
+  EXPECT_EQ(FormatRfc3339(t), "2025-11-28T23:50:33.123Z");
+  EXPECT_EQ(FormatRfc3339(Timestamp{0}), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(ParseRfc3339("2025-11-28T23:50:33.123Z")->unix_millis, t.unix_millis);
+  EXPECT_EQ(ParseRfc3339("2025-11-29T01:50:33.123+02:00")->unix_millis, t.unix_millis);
+  EXPECT_FALSE(ParseRfc3339("2025-13-01T00:00:00Z").ok());
+  EXPECT_FALSE(ParseRfc3339("yesterday").ok());
+  EXPECT_FALSE(ParseRfc3339("2025-11-28T23:50:33").ok());  // a zone is required
+
+  ListTrainingJobsResponse r;
+  r.training_job_summaries.emplace_back().creation_time = t;
+  Json j = EncodeListTrainingJobsResponse(r);
+  EXPECT_DOUBLE_EQ(j["TrainingJobSummaries"][0]["CreationTime"].get<double>(), 1764373833.123);
+  EXPECT_EQ(EncodeTrainingJobSummary(r.training_job_summaries[0], Spelling::kCrd)["creationTime"],
+            "2025-11-28T23:50:33.123Z");
+}
+
+TEST(Codec, YamlWriterQuotesStringsThatWouldChangeType) {
+  Json j = {{"a", "0.1"}, {"b", "true"}, {"c", ""}, {"d", "null"}, {"e", "plain"}, {"f", 3},
+            {"g", "1e5"}, {"h", "no"}, {"i", Json::array()}};
+  std::string y = ToYaml(j);
+  EXPECT_NE(y.find("a: \"0.1\""), std::string::npos) << y;
+  EXPECT_NE(y.find("b: \"true\""), std::string::npos) << y;
+  EXPECT_NE(y.find("c: \"\""), std::string::npos) << y;
+  EXPECT_NE(y.find("d: \"null\""), std::string::npos) << y;
+  EXPECT_NE(y.find("e: plain"), std::string::npos) << y;
+  EXPECT_NE(y.find("f: 3"), std::string::npos) << y;
+  EXPECT_NE(y.find("g: \"1e5\""), std::string::npos) << y;
+  EXPECT_NE(y.find("h: \"no\""), std::string::npos) << y;
+  EXPECT_NE(y.find("i: []"), std::string::npos) << y;
+}
+
+TEST(Codec, CrdNamesFollowTheControllersSpellings) {
+  EXPECT_EQ(CrdName("Type"), "type_");
+  EXPECT_EQ(CrdName("S3Uri"), "s3URI");
+  EXPECT_EQ(CrdName("RoleArn"), "roleARN");
+  EXPECT_EQ(CrdName("VolumeKmsKeyId"), "volumeKMSKeyID");
+  EXPECT_EQ(CrdName("SecurityGroupIds"), "securityGroupIDs");
+  EXPECT_EQ(CrdName("HyperParameterTuningJobConfig"), "hyperParameterTuningJobConfig");
+  FieldPath p = FieldPath(Spelling::kCrd).Child("TrainingJobDefinitions").Index(1).Child("RoleArn");
+  EXPECT_EQ(p.str(), "spec.trainingJobDefinitions[1].roleARN");
+  FieldPath a = FieldPath(Spelling::kApi).Child("TrainingJobDefinitions").Index(1).Child("RoleArn");
+  EXPECT_EQ(a.str(), "TrainingJobDefinitions[1].RoleArn");
+  EXPECT_EQ(FieldPath(Spelling::kCrd).Child("TrainingJobDefinition").Child("StaticHyperParameters").Key("epochs").str(),
+            "spec.trainingJobDefinition.staticHyperParameters.epochs");
+}
+
+TEST(Codec, MetadataIsKeptWithItsTypes) {
+  auto parsed = ParseSpec(R"(
+apiVersion: sagemaker.services.k8s.aws/v1alpha1
+kind: HyperParameterTuningJob
+metadata:
+  name: meta
+  namespace: ml
+  generation: 3
+  labels: {team: vision, tier: "1"}
+spec:
+  hyperParameterTuningJobName: meta
+)");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  const Json& m = parsed->document.metadata;
+  EXPECT_EQ(m["generation"], 3);
+  EXPECT_EQ(m["labels"]["tier"], "1");
+  std::string yaml = ToYaml(EncodeCrdDocument(parsed->document));
+  auto again = ParseSpec(yaml);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->document, parsed->document);
+}
+
+}  // namespace
+}  // namespace hpo::proto
