@@ -14,6 +14,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string>
 
 #include "proto/codec.h"
 #include "proto/tuning_job.h"
@@ -35,8 +37,9 @@ struct ValidationLimits {
 FieldErrors Validate(const TuningJobSpec& spec, Spelling spelling,
                      const ValidationLimits& limits = ValidationLimits());
 
-// The epochs-type static hyperparameter SageMaker infers Hyperband's MaxResource from
-// (epochs, numepochs, n-epochs, n_epochs, num_epochs), if the definition has one.
+// The key of the epochs-type static hyperparameter SageMaker infers Hyperband's MaxResource from:
+// the first of epochs, numepochs, n-epochs, n_epochs, num_epochs (matched case-insensitively)
+// that the definition has, as the user wrote it; nullopt if none.
 std::optional<std::string> EpochsHyperParameter(const TrainingJobDefinition& def);
 
 }  // namespace hpo::proto

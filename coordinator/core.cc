@@ -1,0 +1,938 @@
+#include "coordinator/core.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <functional>
+
+#include <nlohmann/json.hpp>
+
+#include "coordinator/trial_name.h"
+
+namespace hpo::coordinator {
+
+using Json = nlohmann::ordered_json;
+using proto::StringMap;
+
+const char* TrialStateName(TrialState s) {
+  switch (s) {
+    case TrialState::kPending: return "Pending";
+    case TrialState::kInProgress: return "InProgress";
+    case TrialState::kCompleted: return "Completed";
+    case TrialState::kFailed: return "Failed";
+    case TrialState::kStopping: return "Stopping";
+    case TrialState::kStopped: return "Stopped";
+  }
+  return "Unknown";
+}
+
+const std::string& Trial::SecondaryStatus() const {
+  static const std::string kStarting = "Starting";
+  return secondary.empty() ? kStarting : secondary.back().status;
+}
+
+namespace {
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::optional<TrialState> ParseState(const std::string& s) {
+  for (TrialState t : {TrialState::kPending, TrialState::kInProgress, TrialState::kCompleted, TrialState::kFailed,
+                       TrialState::kStopping, TrialState::kStopped}) {
+    if (s == TrialStateName(t)) return t;
+  }
+  return std::nullopt;
+}
+
+constexpr size_t kMaxFailureReason = 1024;
+
+std::string Truncate(std::string s, size_t n = kMaxFailureReason) {
+  if (s.size() > n) s.resize(n);
+  return s;
+}
+
+}  // namespace
+
+struct CoordinatorCore::Impl {
+  JobStore* store;
+  CoreOptions opt;
+  std::map<std::string, std::unique_ptr<TuningJob>> jobs;  // key: lower-cased name
+  std::map<std::string, Trial> trials;                      // key: trial name
+  std::map<std::string, WorkerInfo> workers;
+  std::map<std::string, std::set<uint32_t>> worker_gpus_used;  // worker -> GPU indices in use
+  std::map<std::pair<std::string, uint32_t>, std::vector<uint32_t>> attempt_gpus;
+  int64_t loaded_at_ms = -1;  // first tick after a restart: orphaned attempts get one lease
+  std::vector<std::string> log;  // store failures, surfaced by Describe's failure reason
+
+  // ---- persistence -----------------------------------------------------------------------------
+
+  JobRow ToRow(const TuningJob& j) const {
+    JobRow r;
+    r.name = j.name;
+    r.spec_json = proto::EncodeCreateRequest(j.spec).dump();
+    r.spelling = "crd";
+    r.metadata_json = "{}";
+    r.status = j.status;
+    r.failure_reason = j.failure_reason;
+    r.completion_reason = j.completion_reason;
+    r.seed = j.seed;
+    r.creation_ms = j.creation_ms;
+    r.end_ms = j.end_ms;
+    r.last_modified_ms = j.last_modified_ms;
+    return r;
+  }
+
+  TrialRow ToRow(const Trial& t) const {
+    TrialRow r;
+    r.name = t.name;
+    r.tuning_job = t.tuning_job;
+    r.index = t.index;
+    r.definition_name = t.definition_name;
+    r.state = TrialStateName(t.state);
+    r.attempt = t.attempt;
+    r.worker_id = t.worker_id;
+    r.creation_ms = t.creation_ms;
+    r.start_ms = t.start_ms;
+    r.end_ms = t.end_ms;
+    r.failure_reason = t.failure_reason;
+    Json d;
+    d["tuned"] = t.tuned;
+    d["hyperparameters"] = t.hyperparameters;
+    Json sec = Json::array();
+    for (const auto& s : t.secondary) sec.push_back({{"status", s.status}, {"start_ms", s.start_ms}, {"message", s.message}});
+    d["secondary"] = sec;
+    d["final_metrics"] = t.final_metrics;
+    if (t.objective) d["objective"] = *t.objective;
+    d["last_seq"] = t.last_seq;
+    d["started"] = t.started;
+    d["infra_failures"] = t.infra_failures;
+    d["stop_requested"] = t.stop_requested;
+    d["stop_reason"] = t.stop_reason;
+    r.detail_json = d.dump();
+    return r;
+  }
+
+  void Note(const Status& s) {
+    if (!s.ok()) log.push_back(s.ToString());
+  }
+
+  void SaveJob(TuningJob& j, int64_t now) {
+    j.last_modified_ms = now;
+    Note(store->PutJob(ToRow(j)));
+  }
+  void SaveTrial(const Trial& t) { Note(store->PutTrial(ToRow(t))); }
+  void Event(int64_t now, const std::string& kind, const std::string& job, const std::string& trial,
+             const std::string& msg) {
+    Note(store->AppendEvent(now, kind, job, trial, msg));
+  }
+
+  void Load() {
+    auto jrows = store->LoadJobs();
+    if (!jrows.ok()) {
+      log.push_back(jrows.status().ToString());
+      return;
+    }
+    for (const auto& r : *jrows) {
+      auto tree = proto::ParseText(r.spec_json);
+      if (!tree.ok()) continue;
+      auto spec = proto::DecodeCreateRequest(*tree);
+      if (!spec.ok()) continue;
+      auto job = std::make_unique<TuningJob>();
+      job->name = r.name;
+      job->spec = *spec;
+      job->status = r.status;
+      job->failure_reason = r.failure_reason;
+      job->completion_reason = r.completion_reason;
+      job->seed = r.seed;
+      job->creation_ms = r.creation_ms;
+      job->end_ms = r.end_ms;
+      job->last_modified_ms = r.last_modified_ms;
+      InitObjective(*job);
+      auto strat = MakeStrategy(job->spec, job->seed);
+      if (strat.ok()) job->strategy = std::move(strat).value();
+      jobs[Lower(job->name)] = std::move(job);
+    }
+    auto trows = store->LoadTrials();
+    if (!trows.ok()) {
+      log.push_back(trows.status().ToString());
+      return;
+    }
+    for (const auto& r : *trows) {
+      Trial t;
+      t.name = r.name;
+      t.tuning_job = r.tuning_job;
+      t.index = r.index;
+      t.definition_name = r.definition_name;
+      t.state = ParseState(r.state).value_or(TrialState::kFailed);
+      t.attempt = r.attempt;
+      t.worker_id = r.worker_id;
+      t.creation_ms = r.creation_ms;
+      t.start_ms = r.start_ms;
+      t.end_ms = r.end_ms;
+      t.failure_reason = r.failure_reason;
+      Json d = Json::parse(r.detail_json, nullptr, false);
+      if (d.is_object()) {
+        t.tuned = d.value("tuned", StringMap{});
+        t.hyperparameters = d.value("hyperparameters", StringMap{});
+        for (const auto& s : d.value("secondary", Json::array())) {
+          t.secondary.push_back({s.value("status", ""), s.value("start_ms", int64_t{0}), s.value("message", "")});
+        }
+        t.final_metrics = d.value("final_metrics", std::map<std::string, double>{});
+        if (d.contains("objective") && d["objective"].is_number()) t.objective = d["objective"].get<double>();
+        t.last_seq = d.value("last_seq", uint64_t{0});
+        t.started = d.value("started", false);
+        t.infra_failures = d.value("infra_failures", 0);
+        t.stop_requested = d.value("stop_requested", false);
+        t.stop_reason = d.value("stop_reason", "");
+      }
+      auto it = jobs.find(Lower(t.tuning_job));
+      if (it == jobs.end()) continue;
+      it->second->trials.push_back(t.name);
+      trials[t.name] = std::move(t);
+    }
+  }
+
+  void InitObjective(TuningJob& j) {
+    const auto& cfg = j.spec.hyper_parameter_tuning_job_config;
+    std::optional<proto::Objective> obj;
+    if (cfg && cfg->hyper_parameter_tuning_job_objective) obj = cfg->hyper_parameter_tuning_job_objective;
+    auto defs = j.spec.Definitions();
+    if (!obj && !defs.empty() && defs[0]->tuning_objective) obj = defs[0]->tuning_objective;
+    if (obj) {
+      j.objective_metric = obj->metric_name.value_or("");
+      j.maximize = obj->type.value_or("") == "Maximize";
+    }
+  }
+
+  // ---- lookups ---------------------------------------------------------------------------------
+
+  TuningJob* Job(const std::string& name) {
+    auto it = jobs.find(Lower(name));
+    return it == jobs.end() ? nullptr : it->second.get();
+  }
+
+  const proto::TrainingJobDefinition* Definition(const TuningJob& j, const std::string& def_name) const {
+    auto defs = j.spec.Definitions();
+    for (const auto* d : defs) {
+      if (d->definition_name.value_or("") == def_name) return d;
+    }
+    return defs.empty() ? nullptr : defs[0];
+  }
+
+  std::string ObjectiveMetricFor(const TuningJob& j, const std::string& def_name) const {
+    const auto* d = Definition(j, def_name);
+    if (d && d->tuning_objective && d->tuning_objective->metric_name) return *d->tuning_objective->metric_name;
+    return j.objective_metric;
+  }
+
+  bool MaximizeFor(const TuningJob& j, const std::string& def_name) const {
+    const auto* d = Definition(j, def_name);
+    if (d && d->tuning_objective && d->tuning_objective->type) return *d->tuning_objective->type == "Maximize";
+    return j.maximize;
+  }
+
+  int64_t MaxJobs(const TuningJob& j) const {
+    const auto& rl = j.spec.hyper_parameter_tuning_job_config->resource_limits;
+    if (rl && rl->max_number_of_training_jobs) return *rl->max_number_of_training_jobs;
+    return INT64_MAX;  // Grid without a limit: the grid bounds it
+  }
+  int64_t MaxParallel(const TuningJob& j) const {
+    const auto& rl = j.spec.hyper_parameter_tuning_job_config->resource_limits;
+    return rl && rl->max_parallel_training_jobs ? *rl->max_parallel_training_jobs : 1;
+  }
+
+  int ActiveCount(const TuningJob& j) const {
+    int n = 0;
+    for (const auto& name : j.trials) {
+      const Trial& t = trials.at(name);
+      if (t.state != TrialState::kPending && !t.Terminal()) ++n;
+    }
+    return n;
+  }
+  bool HasPending(const TuningJob& j) const {
+    for (const auto& name : j.trials) {
+      if (trials.at(name).state == TrialState::kPending) return true;
+    }
+    return false;
+  }
+  bool AnyUnfinished(const TuningJob& j) const {
+    for (const auto& name : j.trials) {
+      if (!trials.at(name).Terminal()) return true;
+    }
+    return false;
+  }
+
+  std::vector<Observation> History(const TuningJob& j) const {
+    std::vector<Observation> h;
+    for (const auto& name : j.trials) {
+      const Trial& t = trials.at(name);
+      Observation o;
+      o.trial = t.name;
+      o.definition_name = t.definition_name;
+      o.hyperparameters = t.tuned;
+      o.objective = t.objective;
+      o.status = t.Terminal() ? (t.state == TrialState::kCompleted
+                                     ? Observation::kSucceeded
+                                     : (t.state == TrialState::kStopped ? Observation::kStopped : Observation::kFailed))
+                              : Observation::kRunning;
+      h.push_back(std::move(o));
+    }
+    return h;
+  }
+
+  // Whether `a` is a better objective than `b` for the job's direction.
+  static bool Better(double a, double b, bool maximize) { return maximize ? a > b : a < b; }
+
+  bool ObjectiveSucceeded(const Trial& t) const {
+    return t.objective.has_value() && (t.state == TrialState::kCompleted || t.state == TrialState::kStopped);
+  }
+
+  const Trial* Best(const TuningJob& j) const {
+    const Trial* best = nullptr;
+    for (const auto& name : j.trials) {
+      const Trial& t = trials.at(name);
+      if (!ObjectiveSucceeded(t)) continue;
+      bool max = MaximizeFor(j, t.definition_name);
+      if (!best || Better(*t.objective, *best->objective, max)) best = &t;
+    }
+    return best;
+  }
+
+  // ---- transitions -----------------------------------------------------------------------------
+
+  void Secondary(Trial& t, const std::string& status, int64_t now, const std::string& msg = "") {
+    if (!t.secondary.empty() && t.secondary.back().status == status) return;
+    t.secondary.push_back({status, now, msg});
+  }
+
+  void ReleaseSlot(Trial& t) {
+    auto w = workers.find(t.worker_id);
+    if (w != workers.end()) w->second.running.erase({t.name, t.attempt});
+    auto key = std::make_pair(t.name, t.attempt);
+    auto g = attempt_gpus.find(key);
+    if (g != attempt_gpus.end()) {
+      for (uint32_t idx : g->second) worker_gpus_used[t.worker_id].erase(idx);
+      attempt_gpus.erase(g);
+    }
+  }
+
+  // Ends the current attempt of an active trial with an infrastructure error: retried while the
+  // retry strategy allows, else the trial fails.
+  void InfraFailure(Trial& t, const std::string& reason, int64_t now) {
+    ReleaseSlot(t);
+    t.infra_failures++;
+    TuningJob* j = Job(t.tuning_job);
+    int64_t max_retries = 0;
+    if (j) {
+      const auto* d = Definition(*j, t.definition_name);
+      if (d && d->retry_strategy && d->retry_strategy->maximum_retry_attempts) {
+        max_retries = *d->retry_strategy->maximum_retry_attempts;
+      }
+    }
+    Event(now, "InfraError", t.tuning_job, t.name, "attempt " + std::to_string(t.attempt) + ": " + reason);
+    if (!t.stop_requested && j && j->status == "InProgress" && t.infra_failures <= max_retries) {
+      t.state = TrialState::kPending;
+      t.worker_id.clear();
+      t.started = false;
+      t.last_seq = 0;
+      Secondary(t, "Restarting", now, reason);
+    } else {
+      t.state = t.stop_requested ? TrialState::kStopped : TrialState::kFailed;
+      t.end_ms = now;
+      if (t.state == TrialState::kFailed) {
+        t.failure_reason = Truncate(
+            "InternalServerError: " + reason +
+            (max_retries > 0 ? " (after " + std::to_string(t.infra_failures) + " attempts)" : ""));
+        retryable_failures.insert(t.name);
+      }
+      Secondary(t, t.state == TrialState::kFailed ? "Failed" : "Stopped", now, reason);
+    }
+    SaveTrial(t);
+  }
+  std::set<std::string> retryable_failures;
+
+  // Starts the job's next trial (a pending retry or a new proposal) on `worker`.
+  bool StartOne(TuningJob& j, WorkerInfo& w, int64_t now, std::vector<Outgoing>* out) {
+    Trial* t = nullptr;
+    for (const auto& name : j.trials) {
+      Trial& c = trials.at(name);
+      if (c.state == TrialState::kPending) {
+        t = &c;
+        break;
+      }
+    }
+    if (!t) {
+      if (static_cast<int64_t>(j.trials.size()) >= MaxJobs(j) || !j.strategy) return false;
+      auto props = j.strategy->Propose(1, History(j));
+      if (props.empty()) return false;
+      Trial nt;
+      nt.index = static_cast<int>(j.trials.size()) + 1;
+      nt.name = TrialName(j.name, nt.index, j.seed);
+      nt.tuning_job = j.name;
+      nt.definition_name = props[0].definition_name;
+      nt.tuned = props[0].hyperparameters;
+      const auto* d = Definition(j, nt.definition_name);
+      nt.hyperparameters =
+          d ? MergeHyperParameters(*d, nt.tuned, ObjectiveMetricFor(j, nt.definition_name)) : nt.tuned;
+      nt.creation_ms = now;
+      j.trials.push_back(nt.name);
+      t = &(trials[nt.name] = std::move(nt));
+    }
+    const auto* def = Definition(j, t->definition_name);
+    t->attempt++;
+    t->state = TrialState::kInProgress;
+    t->worker_id = w.reg.worker_id;
+    t->started = false;
+    t->last_seq = 0;
+    Secondary(*t, "Starting", now, "Launching on worker " + w.reg.worker_id);
+    w.running.insert({t->name, t->attempt});
+
+    proto::wire::AssignTrial a;
+    a.trial = t->name;
+    a.attempt = t->attempt;
+    a.tuning_job = j.name;
+    a.definition_name = t->definition_name;
+    a.hyperparameters = t->hyperparameters;
+    a.objective_metric = ObjectiveMetricFor(j, t->definition_name);
+    a.hosts = {"algo-1"};
+    a.current_host = "algo-1";
+    a.grace_period_s = static_cast<uint32_t>(opt.default_grace_period_s);
+    a.max_runtime_s = 86400;
+    if (def) {
+      if (def->algorithm_specification) {
+        const auto& alg = *def->algorithm_specification;
+        a.image = alg.training_image.value_or(alg.algorithm_name.value_or(""));
+        a.input_mode = alg.training_input_mode.value_or("File");
+        for (const auto& m : alg.metric_definitions) {
+          a.metric_definitions.push_back({m.name.value_or(""), m.regex.value_or("")});
+        }
+      }
+      a.environment = def->environment;
+      if (def->stopping_condition && def->stopping_condition->max_runtime_in_seconds) {
+        a.max_runtime_s = static_cast<uint32_t>(*def->stopping_condition->max_runtime_in_seconds);
+      }
+      for (const auto& c : def->input_data_config) {
+        proto::wire::ChannelSpec cs;
+        cs.name = c.channel_name.value_or("");
+        if (c.data_source && c.data_source->s3_data_source) cs.uri = c.data_source->s3_data_source->s3_uri.value_or("");
+        if (c.data_source && c.data_source->file_system_data_source) {
+          cs.uri = c.data_source->file_system_data_source->directory_path.value_or("");
+        }
+        cs.content_type = c.content_type.value_or("");
+        cs.input_mode = c.input_mode.value_or(a.input_mode);
+        a.channels.push_back(std::move(cs));
+      }
+      if (def->output_data_config) a.output_path = def->output_data_config->s3_output_path.value_or("");
+      if (def->checkpoint_config) {
+        a.checkpoint_uri = def->checkpoint_config->s3_uri.value_or("");
+        a.checkpoint_local_path = def->checkpoint_config->local_path.value_or("/opt/ml/checkpoints");
+      }
+      proto::TuningJobSpec one;
+      one.training_job_definition = *def;
+      a.spec_json = proto::EncodeCreateRequest(one)["TrainingJobDefinition"].dump();
+    }
+    // GPUs: an equal share of the worker's GPUs per slot.
+    size_t ngpu = w.reg.gpus.size();
+    size_t per_slot = w.reg.slots > 0 ? ngpu / w.reg.slots : 0;
+    auto& used = worker_gpus_used[w.reg.worker_id];
+    std::vector<uint32_t> mine;
+    for (const auto& g : w.reg.gpus) {
+      if (mine.size() >= per_slot) break;
+      if (!used.count(g.index)) mine.push_back(g.index);
+    }
+    for (uint32_t g : mine) {
+      used.insert(g);
+      a.gpus.push_back(static_cast<int32_t>(g));
+    }
+    attempt_gpus[{t->name, t->attempt}] = mine;
+
+    SaveTrial(*t);
+    Event(now, "Assigned", j.name, t->name,
+          "attempt " + std::to_string(t->attempt) + " on worker " + w.reg.worker_id);
+    out->push_back({w.reg.worker_id, std::move(a)});
+    return true;
+  }
+
+  // Fills free slots: one trial at a time to the job with the fewest running trials (then the
+  // oldest), on the worker with the most free slots.
+  void Schedule(int64_t now, std::vector<Outgoing>* out) {
+    for (;;) {
+      TuningJob* pick = nullptr;
+      int pick_active = 0;
+      for (auto& [key, jp] : jobs) {
+        TuningJob& j = *jp;
+        if (j.status != "InProgress" || !j.completion_reason.empty()) continue;
+        int active = ActiveCount(j);
+        if (active >= MaxParallel(j)) continue;
+        bool can_new = static_cast<int64_t>(j.trials.size()) < MaxJobs(j) && j.strategy &&
+                       !j.strategy->Exhausted(History(j));
+        if (!can_new && !HasPending(j)) continue;
+        if (!pick || active < pick_active ||
+            (active == pick_active && j.creation_ms < pick->creation_ms)) {
+          pick = &j;
+          pick_active = active;
+        }
+      }
+      if (!pick) return;
+      WorkerInfo* best = nullptr;
+      for (auto& [id, w] : workers) {
+        if (w.free_slots() <= 0) continue;
+        if (!best || w.free_slots() > best->free_slots()) best = &w;
+      }
+      if (!best) return;
+      if (!StartOne(*pick, *best, now, out)) {
+        // Nothing to propose right now (the strategy is exhausted): settle the job.
+        MaybeFinish(*pick, now, out);
+        if (pick->status == "InProgress" && pick->completion_reason.empty()) return;
+      }
+    }
+  }
+
+  void StopTrialMsg(Trial& t, const std::string& reason, int64_t now, std::vector<Outgoing>* out) {
+    if (t.state == TrialState::kPending) {
+      t.state = TrialState::kStopped;
+      t.end_ms = now;
+      Secondary(t, "Stopped", now, reason);
+      SaveTrial(t);
+      return;
+    }
+    if (!t.Active() || t.stop_requested) return;
+    t.stop_requested = true;
+    t.stop_reason = reason;
+    t.state = TrialState::kStopping;
+    Secondary(t, "Stopping", now, reason);
+    SaveTrial(t);
+    proto::wire::StopTrial m;
+    m.trial = t.name;
+    m.attempt = t.attempt;
+    m.reason = reason;
+    m.grace_period_s = static_cast<uint32_t>(opt.default_grace_period_s);
+    out->push_back({t.worker_id, std::move(m)});
+  }
+
+  // Applies the completion rules to a job.
+  void MaybeFinish(TuningJob& j, int64_t now, std::vector<Outgoing>* out) {
+    if (j.Terminal()) return;
+    if (j.status == "Stopping") {
+      if (!AnyUnfinished(j)) {
+        j.status = "Stopped";
+        j.end_ms = now;
+        SaveJob(j, now);
+        Event(now, "JobStopped", j.name, "", "stopped on request");
+      }
+      return;
+    }
+    // Target objective reached: stop the rest and complete.
+    const auto& cc = j.spec.hyper_parameter_tuning_job_config->tuning_job_completion_criteria;
+    if (j.completion_reason.empty() && cc && cc->target_objective_metric_value) {
+      const Trial* best = Best(j);
+      double target = *cc->target_objective_metric_value;
+      if (best && (j.maximize ? *best->objective >= target : *best->objective <= target)) {
+        j.completion_reason = "TargetObjectiveMetricValue reached by " + best->name;
+        for (const auto& name : j.trials) StopTrialMsg(trials.at(name), "tuning job target reached", now, out);
+        SaveJob(j, now);
+      }
+    }
+    bool no_more = !j.completion_reason.empty() || static_cast<int64_t>(j.trials.size()) >= MaxJobs(j) ||
+                   (j.strategy && j.strategy->Exhausted(History(j)) && !HasPending(j));
+    if (!no_more || AnyUnfinished(j)) return;
+    int succeeded = 0;
+    for (const auto& name : j.trials) succeeded += ObjectiveSucceeded(trials.at(name)) ? 1 : 0;
+    j.end_ms = now;
+    if (succeeded == 0) {
+      j.status = "Failed";
+      j.failure_reason = "No training job succeeded after " + std::to_string(j.trials.size()) +
+                         " attempts. Please take a look at the training job failures to get more details.";
+    } else {
+      j.status = "Completed";
+      if (j.completion_reason.empty()) {
+        j.completion_reason = static_cast<int64_t>(j.trials.size()) >= MaxJobs(j)
+                                  ? "MaxNumberOfTrainingJobs reached"
+                                  : "search space exhausted";
+      }
+    }
+    SaveJob(j, now);
+    Event(now, "Job" + j.status, j.name, "", j.status == "Failed" ? j.failure_reason : j.completion_reason);
+  }
+
+  void FinishAll(int64_t now, std::vector<Outgoing>* out) {
+    for (auto& [k, j] : jobs) MaybeFinish(*j, now, out);
+  }
+
+  // ---- message handlers --------------------------------------------------------------------------
+
+  Trial* CurrentAttempt(const std::string& trial, uint32_t attempt) {
+    auto it = trials.find(trial);
+    if (it == trials.end() || it->second.attempt != attempt || !it->second.Active()) return nullptr;
+    return &it->second;
+  }
+
+  void OnRegister(const std::string& wid, const proto::wire::Register& r, int64_t now, std::vector<Outgoing>* out) {
+    proto::wire::RegisterAck ack;
+    ack.protocol_version = proto::wire::kProtocolVersion;
+    ack.heartbeat_interval_ms = static_cast<uint32_t>(opt.heartbeat_interval_ms);
+    ack.lease_ms = static_cast<uint32_t>(opt.lease_ms);
+    Status v = proto::wire::CheckProtocolVersion(r.protocol_version);
+    if (!v.ok()) {
+      ack.accepted = false;
+      ack.reason = v.message();
+      out->push_back({wid, std::move(ack)});
+      return;
+    }
+    ack.accepted = true;
+    WorkerInfo& w = workers[wid];
+    std::set<std::pair<std::string, uint32_t>> reported;
+    for (const auto& ra : r.running) reported.insert({ra.trial, ra.attempt});
+    // Attempts we placed on this worker that it no longer runs were lost with its restart.
+    for (auto& [name, t] : trials) {
+      if (t.Active() && t.worker_id == wid && !reported.count({name, t.attempt})) {
+        InfraFailure(t, "worker " + wid + " restarted without the attempt", now);
+      }
+    }
+    w.reg = r;
+    w.last_seen_ms = now;
+    w.running.clear();
+    for (const auto& ra : r.running) {
+      Trial* t = CurrentAttempt(ra.trial, ra.attempt);
+      if (t && (t->worker_id == wid || t->worker_id.empty())) {
+        t->worker_id = wid;
+        w.running.insert({ra.trial, ra.attempt});
+      } else {
+        ack.stop.push_back(ra);
+      }
+    }
+    Event(now, "WorkerRegistered", "", "",
+          wid + " host=" + r.host + " slots=" + std::to_string(r.slots) + " gpus=" + std::to_string(r.gpus.size()));
+    out->push_back({wid, std::move(ack)});
+  }
+
+  void OnTrialStarted(const std::string& wid, const proto::wire::TrialStarted& m, int64_t now) {
+    Trial* t = CurrentAttempt(m.trial, m.attempt);
+    if (!t || t->started) return;
+    t->started = true;
+    if (t->start_ms == 0) t->start_ms = now;
+    Secondary(*t, "Training", now, "Training in progress on " + wid);
+    SaveTrial(*t);
+  }
+
+  void OnMetrics(const proto::wire::MetricPoints& m, int64_t now) {
+    Trial* t = CurrentAttempt(m.trial, m.attempt);
+    if (!t || m.seq <= t->last_seq) return;  // stale attempt or duplicate batch
+    TuningJob* j = Job(t->tuning_job);
+    std::string objective = j ? ObjectiveMetricFor(*j, t->definition_name) : "";
+    std::vector<MetricRow> rows;
+    for (const auto& p : m.points) {
+      rows.push_back({t->name, m.attempt, m.seq, p.name, p.value, p.timestamp_ms, p.step});
+      t->final_metrics[p.name] = p.value;
+      if (p.name == objective) t->objective = p.value;
+    }
+    t->last_seq = m.seq;
+    Note(InTransaction(store, [&] {
+      HPO_RETURN_IF_ERROR(store->AppendMetrics(rows));
+      return store->PutTrial(ToRow(*t));
+    }));
+  }
+
+  void OnExited(const proto::wire::TrialExited& m, int64_t now, std::vector<Outgoing>* out) {
+    Trial* t = CurrentAttempt(m.trial, m.attempt);
+    if (!t) return;
+    TuningJob* j = Job(t->tuning_job);
+    std::string objective = j ? ObjectiveMetricFor(*j, t->definition_name) : "";
+    for (const auto& fm : m.final_metrics) {
+      t->final_metrics[fm.name] = fm.value;
+      if (fm.name == objective) t->objective = fm.value;
+    }
+    if (m.status == "InfraError" || m.status == "Interrupted") {
+      InfraFailure(*t, m.failure_reason.empty() ? m.status : m.failure_reason, now);
+      return;
+    }
+    ReleaseSlot(*t);
+    t->end_ms = now;
+    if (t->start_ms == 0) t->start_ms = now;
+    if (m.status == "Completed") {
+      t->state = TrialState::kCompleted;
+      Secondary(*t, "Uploading", now);
+      Secondary(*t, "Completed", now);
+    } else if (m.status == "Stopped") {
+      t->state = TrialState::kStopped;
+      Secondary(*t, m.secondary_status.empty() ? "Stopped" : m.secondary_status, now, m.failure_reason);
+    } else {
+      t->state = TrialState::kFailed;
+      t->failure_reason = Truncate(m.failure_reason.empty()
+                                       ? "AlgorithmError: the training program exited with code " +
+                                             std::to_string(m.exit_code)
+                                       : m.failure_reason);
+      Secondary(*t, "Failed", now, t->failure_reason);
+    }
+    SaveTrial(*t);
+    Event(now, "TrialExited", t->tuning_job, t->name,
+          std::string(TrialStateName(t->state)) + (t->objective ? " objective=" + std::to_string(*t->objective) : ""));
+  }
+
+  void Handle(const std::string& wid, const proto::wire::Message& msg, int64_t now, std::vector<Outgoing>* out) {
+    if (const auto* r = std::get_if<proto::wire::Register>(&msg)) {
+      OnRegister(wid, *r, now, out);
+      return;
+    }
+    auto w = workers.find(wid);
+    if (w == workers.end()) {
+      // Not registered (e.g. the coordinator restarted): ask it to register again.
+      proto::wire::Error e;
+      e.code = "NotRegistered";
+      e.message = "worker " + wid + " is not registered with this coordinator; send Register";
+      e.in_reply_to = static_cast<uint16_t>(proto::wire::TypeOf(msg));
+      out->push_back({wid, std::move(e)});
+      return;
+    }
+    w->second.last_seen_ms = now;
+    if (const auto* h = std::get_if<proto::wire::Heartbeat>(&msg)) {
+      proto::wire::Ack a;
+      a.type = static_cast<uint16_t>(proto::wire::MsgType::kHeartbeat);
+      a.seq = h->seq;
+      out->push_back({wid, std::move(a)});
+    } else if (const auto* s = std::get_if<proto::wire::TrialStarted>(&msg)) {
+      OnTrialStarted(wid, *s, now);
+      out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kTrialStarted), s->trial, s->attempt, 0}});
+    } else if (const auto* m = std::get_if<proto::wire::MetricPoints>(&msg)) {
+      OnMetrics(*m, now);
+      out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kMetricPoints), m->trial, m->attempt, m->seq}});
+    } else if (const auto* x = std::get_if<proto::wire::TrialExited>(&msg)) {
+      OnExited(*x, now, out);
+      out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kTrialExited), x->trial, x->attempt, x->seq}});
+    } else if (const auto* n = std::get_if<proto::wire::InterruptionNotice>(&msg)) {
+      Event(now, "InterruptionNotice", "", "", wid + ": " + n->reason);
+    } else if (const auto* e = std::get_if<proto::wire::Error>(&msg)) {
+      Event(now, "WorkerError", "", "", wid + ": " + e->code + ": " + e->message);
+    }
+  }
+};
+
+CoordinatorCore::CoordinatorCore(JobStore* store, CoreOptions options)
+    : impl_(std::make_unique<Impl>()), options_(std::move(options)) {
+  impl_->store = store;
+  impl_->opt = options_;
+  impl_->Load();
+}
+
+CoordinatorCore::~CoordinatorCore() = default;
+
+Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& spec, proto::Spelling spelling,
+                                            int64_t now_ms, std::vector<Outgoing>* out) {
+  proto::FieldErrors errs = proto::Validate(spec, spelling, options_.limits);
+  if (!errs.empty()) return Status::InvalidArgument(proto::JoinErrors(errs));
+  const std::string name = *spec.hyper_parameter_tuning_job_name;
+  if (impl_->Job(name)) {
+    return Status::AlreadyExists("a tuning job named " + name + " already exists (names are not case sensitive)");
+  }
+  int64_t live = 0;
+  for (const auto& [k, j] : impl_->jobs) live += j->Terminal() ? 0 : 1;
+  if (live >= options_.max_concurrent_tuning_jobs) {
+    return Status::ResourceExhausted("this coordinator already runs " + std::to_string(live) +
+                                     " tuning jobs, its limit (raise max_concurrent_tuning_jobs in its config)");
+  }
+  auto job = std::make_unique<TuningJob>();
+  job->name = name;
+  job->spec = spec;
+  const auto& cfg = *spec.hyper_parameter_tuning_job_config;
+  job->seed = cfg.random_seed ? static_cast<uint64_t>(*cfg.random_seed)
+                              : std::hash<std::string>{}(name) ^ static_cast<uint64_t>(now_ms) * 0x9E3779B97F4A7C15ull;
+  job->creation_ms = now_ms;
+  job->last_modified_ms = now_ms;
+  impl_->InitObjective(*job);
+  auto strat = MakeStrategy(spec, job->seed);
+  if (!strat.ok()) return Status::InvalidArgument(strat.status().message());
+  job->strategy = std::move(strat).value();
+  TuningJob& j = *job;
+  Status s = impl_->store->PutJob(impl_->ToRow(j));
+  if (!s.ok()) return s;  // nothing acknowledged, nothing changed
+  impl_->jobs[Lower(name)] = std::move(job);
+  impl_->Event(now_ms, "JobCreated", name, "", "strategy " + cfg.strategy.value_or(""));
+  if (out) impl_->Schedule(now_ms, out);
+  return JobArn(name);
+}
+
+Status CoordinatorCore::Stop(const std::string& name, int64_t now_ms, std::vector<Outgoing>* out) {
+  TuningJob* j = impl_->Job(name);
+  if (!j) return Status::NotFound("no tuning job named " + name);
+  if (j->Terminal() || j->status == "Stopping") return Status::Ok();
+  j->status = "Stopping";
+  impl_->SaveJob(*j, now_ms);
+  impl_->Event(now_ms, "JobStopping", j->name, "", "stop requested");
+  for (const auto& t : j->trials) impl_->StopTrialMsg(impl_->trials.at(t), "tuning job stopped", now_ms, out);
+  impl_->MaybeFinish(*j, now_ms, out);
+  return Status::Ok();
+}
+
+std::vector<Outgoing> CoordinatorCore::OnMessage(const std::string& worker_id, const proto::wire::Message& msg,
+                                                 int64_t now_ms) {
+  std::vector<Outgoing> out;
+  impl_->Handle(worker_id, msg, now_ms, &out);
+  impl_->FinishAll(now_ms, &out);
+  impl_->Schedule(now_ms, &out);
+  return out;
+}
+
+std::vector<Outgoing> CoordinatorCore::OnTick(int64_t now_ms) {
+  std::vector<Outgoing> out;
+  if (impl_->loaded_at_ms < 0) impl_->loaded_at_ms = now_ms;
+  // Lost workers.
+  for (auto it = impl_->workers.begin(); it != impl_->workers.end();) {
+    if (now_ms - it->second.last_seen_ms > options_.lease_ms) {
+      std::string wid = it->first;
+      impl_->Event(now_ms, "WorkerLost", "", "", wid + " missed its lease");
+      for (auto& [name, t] : impl_->trials) {
+        if (t.Active() && t.worker_id == wid) impl_->InfraFailure(t, "worker " + wid + " was lost", now_ms);
+      }
+      impl_->worker_gpus_used.erase(wid);
+      it = impl_->workers.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // Attempts whose worker never came back after a coordinator restart.
+  if (now_ms - impl_->loaded_at_ms > options_.lease_ms) {
+    for (auto& [name, t] : impl_->trials) {
+      if (t.Active() && !impl_->workers.count(t.worker_id)) {
+        impl_->InfraFailure(t, "worker " + t.worker_id + " did not come back", now_ms);
+      }
+    }
+  }
+  impl_->FinishAll(now_ms, &out);
+  impl_->Schedule(now_ms, &out);
+  return out;
+}
+
+// ---- queries ---------------------------------------------------------------------------------------
+
+std::string CoordinatorCore::JobArn(const std::string& job) const {
+  return "arn:aws:sagemaker:" + options_.region + ":" + options_.account_id + ":hyper-parameter-tuning-job/" +
+         Lower(job);
+}
+
+std::string CoordinatorCore::TrainingJobArn(const std::string& trial) const {
+  return "arn:aws:sagemaker:" + options_.region + ":" + options_.account_id + ":training-job/" + Lower(trial);
+}
+
+proto::TrainingJobSummary CoordinatorCore::Summary(const Trial& t) const {
+  proto::TrainingJobSummary s;
+  const TuningJob* j = FindJob(t.tuning_job);
+  if (!t.definition_name.empty()) s.training_job_definition_name = t.definition_name;
+  s.training_job_name = t.name;
+  s.training_job_arn = TrainingJobArn(t.name);
+  s.tuning_job_name = t.tuning_job;
+  s.creation_time = proto::Timestamp{t.creation_ms};
+  if (t.start_ms) s.training_start_time = proto::Timestamp{t.start_ms};
+  if (t.end_ms) s.training_end_time = proto::Timestamp{t.end_ms};
+  s.training_job_status = t.state == TrialState::kPending ? "InProgress" : TrialStateName(t.state);
+  s.tuned_hyper_parameters = t.tuned;
+  if (!t.failure_reason.empty()) s.failure_reason = t.failure_reason;
+  if (t.objective && j) {
+    s.final_hyper_parameter_tuning_job_objective_metric = proto::FinalObjectiveMetric{
+        impl_->MaximizeFor(*j, t.definition_name) ? "Maximize" : "Minimize",
+        impl_->ObjectiveMetricFor(*j, t.definition_name), *t.objective};
+  }
+  s.objective_status = impl_->ObjectiveSucceeded(t) ? "Succeeded" : (t.Terminal() ? "Failed" : "Pending");
+  return s;
+}
+
+Result<proto::DescribeTuningJobResponse> CoordinatorCore::Describe(const std::string& name) const {
+  const TuningJob* j = FindJob(name);
+  if (!j) return Status::NotFound("no tuning job named " + name);
+  proto::DescribeTuningJobResponse r;
+  r.spec = j->spec;
+  r.spec.hyper_parameter_tuning_job_name = j->name;
+  auto& st = r.status;
+  st.hyper_parameter_tuning_job_arn = JobArn(j->name);
+  st.hyper_parameter_tuning_job_status = j->status;
+  st.creation_time = proto::Timestamp{j->creation_ms};
+  if (j->end_ms) st.hyper_parameter_tuning_end_time = proto::Timestamp{j->end_ms};
+  st.last_modified_time = proto::Timestamp{j->last_modified_ms};
+  proto::TrainingJobStatusCounters c{0, 0, 0, 0, 0};
+  proto::ObjectiveStatusCounters o{0, 0, 0};
+  int64_t runtime_ms = 0;
+  for (const auto& tn : j->trials) {
+    const Trial& t = impl_->trials.at(tn);
+    switch (t.state) {
+      case TrialState::kPending:
+      case TrialState::kInProgress:
+      case TrialState::kStopping: ++*c.in_progress; break;
+      case TrialState::kCompleted: ++*c.completed; break;
+      case TrialState::kStopped: ++*c.stopped; break;
+      case TrialState::kFailed:
+        if (impl_->retryable_failures.count(t.name) || t.failure_reason.rfind("InternalServerError", 0) == 0) {
+          ++*c.retryable_error;
+        } else {
+          ++*c.non_retryable_error;
+        }
+        break;
+    }
+    if (impl_->ObjectiveSucceeded(t)) {
+      ++*o.succeeded;
+    } else if (t.Terminal()) {
+      ++*o.failed;
+    } else {
+      ++*o.pending;
+    }
+    if (t.start_ms && t.end_ms) runtime_ms += t.end_ms - t.start_ms;
+  }
+  st.training_job_status_counters = c;
+  st.objective_status_counters = o;
+  if (const Trial* best = impl_->Best(*j)) st.best_training_job = Summary(*best);
+  if (!j->failure_reason.empty()) st.failure_reason = j->failure_reason;
+  st.consumed_resources = proto::ConsumedResources{runtime_ms / 1000};
+  return r;
+}
+
+Result<proto::TuningJobDocument> CoordinatorCore::DescribeDocument(const std::string& name) const {
+  auto d = Describe(name);
+  if (!d.ok()) return d.status();
+  proto::TuningJobDocument doc;
+  doc.metadata = nlohmann::ordered_json{{"name", Lower(name)}};
+  doc.spec = d->spec;
+  doc.status = d->status;
+  auto& st = *doc.status;
+  st.ack_resource_metadata = proto::AckResourceMetadata{st.hyper_parameter_tuning_job_arn, options_.account_id,
+                                                        options_.region};
+  st.hyper_parameter_tuning_job_arn.reset();
+  std::string status = st.hyper_parameter_tuning_job_status.value_or("");
+  bool synced = status != "InProgress" && status != "Stopping";
+  st.conditions.push_back(proto::Condition{"ACK.ResourceSynced", synced ? "True" : "False",
+                                           st.last_modified_time, std::nullopt,
+                                           "HyperParameterTuningJob is in " + status + " status."});
+  return doc;
+}
+
+std::vector<const TuningJob*> CoordinatorCore::Jobs() const {
+  std::vector<const TuningJob*> out;
+  for (const auto& [k, j] : impl_->jobs) out.push_back(j.get());
+  std::sort(out.begin(), out.end(), [](auto* a, auto* b) { return a->creation_ms < b->creation_ms; });
+  return out;
+}
+
+const TuningJob* CoordinatorCore::FindJob(const std::string& job) const {
+  auto it = impl_->jobs.find(Lower(job));
+  return it == impl_->jobs.end() ? nullptr : it->second.get();
+}
+
+const Trial* CoordinatorCore::FindTrial(const std::string& trial) const {
+  auto it = impl_->trials.find(trial);
+  return it == impl_->trials.end() ? nullptr : &it->second;
+}
+
+std::vector<const Trial*> CoordinatorCore::TrialsOf(const std::string& job) const {
+  std::vector<const Trial*> out;
+  const TuningJob* j = FindJob(job);
+  if (!j) return out;
+  for (const auto& t : j->trials) out.push_back(&impl_->trials.at(t));
+  return out;
+}
+
+std::vector<const WorkerInfo*> CoordinatorCore::Workers() const {
+  std::vector<const WorkerInfo*> out;
+  for (const auto& [k, w] : impl_->workers) out.push_back(&w);
+  return out;
+}
+
+}  // namespace hpo::coordinator

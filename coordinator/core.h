@@ -1,0 +1,163 @@
+// coordinator/core.h: the coordinator's event-driven core.
+//
+// What it is: the whole decision logic of the coordinator (tuning-job lifecycle, strategies,
+// placement of trials on worker slots, retries, counters, best training job, completion rules)
+// as a state machine. Events come in as method calls with the current time; what must be sent
+// to workers comes out as a list of Outgoing messages. It knows nothing of sockets, threads or
+// wall-clock time: the ZeroMQ dispatcher (coordinator/dispatcher.h) is one adapter, a simulated
+// fleet with a virtual clock is another, and tests drive it directly.
+//
+// What it is not: a transport or a scheduler of its own time. The caller calls OnTick
+// periodically (the dispatcher every few hundred milliseconds) so that leases expire.
+//
+// Durability: every state change of a job or trial is written to the JobStore before the
+// method returns (write-through, one transaction per event); what a method acknowledged is on
+// disk when the store is durable. If a store write fails the core logs the failure in the
+// returned status and keeps its in-memory state consistent with what was written.
+//
+// Thread safety: none. One thread (or a mutex held by the caller) at a time.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "coordinator/job_store.h"
+#include "coordinator/strategy.h"
+#include "proto/codec.h"
+#include "proto/messages.h"
+#include "proto/tuning_job.h"
+#include "proto/validate.h"
+
+namespace hpo::coordinator {
+
+// Timing and limits, passed in (defaults suit a LAN cluster; tests use short ones).
+struct CoreOptions {
+  int64_t heartbeat_interval_ms = 1000;  // told to workers at registration
+  int64_t lease_ms = 10000;              // a worker silent this long is lost
+  int64_t default_grace_period_s = 120;  // SIGTERM -> SIGKILL for stopped trials
+  int64_t max_concurrent_tuning_jobs = 100;
+  std::string region = "local";
+  std::string account_id = "000000000000";
+  proto::ValidationLimits limits;
+};
+
+// A message for one worker.
+struct Outgoing {
+  std::string worker_id;
+  proto::wire::Message message;
+};
+
+// Training job states as SageMaker reports them.
+enum class TrialState { kPending, kInProgress, kCompleted, kFailed, kStopping, kStopped };
+const char* TrialStateName(TrialState s);
+
+struct SecondaryTransition {
+  std::string status;  // Starting, Downloading, Training, Uploading, Completed, Failed, Stopped, ...
+  int64_t start_ms = 0;
+  std::string message;
+};
+
+// One training job of a tuning job.
+struct Trial {
+  std::string name;
+  std::string tuning_job;
+  int index = 0;  // 1-based
+  std::string definition_name;
+  proto::StringMap tuned;            // the tuned hyperparameters (TunedHyperParameters)
+  proto::StringMap hyperparameters;  // what the program sees: static + tuned + _tuning_objective_metric
+  TrialState state = TrialState::kPending;
+  std::vector<SecondaryTransition> secondary;  // SecondaryStatusTransitions, in order
+  uint32_t attempt = 0;                        // current attempt, 0 before the first start
+  std::string worker_id;                       // where the current attempt runs
+  bool started = false;                        // TrialStarted seen for the current attempt
+  int64_t creation_ms = 0, start_ms = 0, end_ms = 0;
+  std::optional<double> objective;               // last emitted value of the objective metric
+  std::map<std::string, double> final_metrics;   // last value of every metric
+  uint64_t last_seq = 0;                         // last MetricPoints seq applied (this attempt)
+  std::string failure_reason;
+  int infra_failures = 0;  // attempts that ended in infrastructure errors
+  bool stop_requested = false;
+  std::string stop_reason;
+
+  const std::string& SecondaryStatus() const;
+  bool Active() const { return state == TrialState::kInProgress || state == TrialState::kStopping; }
+  bool Terminal() const {
+    return state == TrialState::kCompleted || state == TrialState::kFailed || state == TrialState::kStopped;
+  }
+};
+
+// A tuning job.
+struct TuningJob {
+  std::string name;
+  proto::TuningJobSpec spec;
+  std::string status = "InProgress";  // InProgress, Completed, Failed, Stopping, Stopped
+  std::string failure_reason;
+  std::string completion_reason;  // why it completed (limit, exhausted, target, ...)
+  uint64_t seed = 0;
+  int64_t creation_ms = 0, end_ms = 0, last_modified_ms = 0;
+  std::vector<std::string> trials;  // names, in creation order
+  std::unique_ptr<Strategy> strategy;
+  std::string objective_metric;  // of the first definition (single objective per job here)
+  bool maximize = false;
+
+  bool Terminal() const { return status == "Completed" || status == "Failed" || status == "Stopped"; }
+};
+
+struct WorkerInfo {
+  proto::wire::Register reg;
+  int64_t last_seen_ms = 0;
+  std::set<std::pair<std::string, uint32_t>> running;  // (trial, attempt)
+  int free_slots() const { return static_cast<int>(reg.slots) - static_cast<int>(running.size()); }
+};
+
+class CoordinatorCore {
+ public:
+  // `store` must outlive the core. On construction the core loads what the store holds.
+  CoordinatorCore(JobStore* store, CoreOptions options);
+  ~CoordinatorCore();
+  CoordinatorCore(const CoordinatorCore&) = delete;
+  CoordinatorCore& operator=(const CoordinatorCore&) = delete;
+
+  // ---- API-facing ----------------------------------------------------------------------------
+  // Validates, persists and starts a tuning job. Errors: InvalidArgument (validation, all
+  // errors in the message), AlreadyExists (ResourceInUse), ResourceExhausted (too many jobs).
+  // On success returns the job's ARN; trials for free slots are in *out.
+  Result<std::string> Submit(const proto::TuningJobSpec& spec, proto::Spelling spelling, int64_t now_ms,
+                             std::vector<Outgoing>* out);
+  // Stops a job: running trials get StopTrial with the grace period. NotFound if unknown;
+  // a job already terminal is left as it is (no error, like SageMaker's idempotent stop).
+  Status Stop(const std::string& job, int64_t now_ms, std::vector<Outgoing>* out);
+
+  // ---- worker-facing -------------------------------------------------------------------------
+  // Handles one decoded message from a worker. Returns the replies and any new assignments.
+  std::vector<Outgoing> OnMessage(const std::string& worker_id, const proto::wire::Message& msg, int64_t now_ms);
+  // Expires leases and schedules. Call periodically.
+  std::vector<Outgoing> OnTick(int64_t now_ms);
+
+  // ---- queries -------------------------------------------------------------------------------
+  Result<proto::DescribeTuningJobResponse> Describe(const std::string& job) const;
+  // The CRD document with its status block filled in.
+  Result<proto::TuningJobDocument> DescribeDocument(const std::string& job) const;
+  std::vector<const TuningJob*> Jobs() const;
+  const TuningJob* FindJob(const std::string& job) const;
+  const Trial* FindTrial(const std::string& trial) const;
+  std::vector<const Trial*> TrialsOf(const std::string& job) const;
+  proto::TrainingJobSummary Summary(const Trial& t) const;
+  std::vector<const WorkerInfo*> Workers() const;
+  std::string JobArn(const std::string& job) const;
+  std::string TrainingJobArn(const std::string& trial) const;
+  const CoreOptions& options() const { return options_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  CoreOptions options_;
+};
+
+}  // namespace hpo::coordinator

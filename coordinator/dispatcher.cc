@@ -1,0 +1,136 @@
+#include "coordinator/dispatcher.h"
+
+#include <cstdio>
+#include <iterator>
+
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "proto/messages.h"
+
+namespace hpo::coordinator {
+
+int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Dispatcher::Sock {
+  zmq::context_t ctx{1};
+  zmq::socket_t router{ctx, zmq::socket_type::router};
+  std::string endpoint;
+};
+
+Dispatcher::Dispatcher(CoordinatorCore* core, DispatcherOptions options)
+    : core_(core), options_(std::move(options)), sock_(std::make_unique<Sock>()) {
+  if (!options_.now_ms) options_.now_ms = SystemNowMs;
+  if (!options_.log) options_.log = [](const std::string& l) { std::fprintf(stderr, "%s\n", l.c_str()); };
+}
+
+Dispatcher::~Dispatcher() = default;
+
+void Dispatcher::Log(const std::string& line) const { options_.log(line); }
+
+Status Dispatcher::Bind() {
+  try {
+    sock_->router.set(zmq::sockopt::router_handover, 1);   // a reconnecting worker takes over its id
+    sock_->router.set(zmq::sockopt::router_mandatory, 1);  // sending to a gone worker is an error, not silence
+    sock_->router.set(zmq::sockopt::linger, 0);
+    sock_->router.set(zmq::sockopt::maxmsgsize, int64_t{16} << 20);
+    sock_->router.bind(options_.listen);
+    sock_->endpoint = sock_->router.get(zmq::sockopt::last_endpoint);
+  } catch (const zmq::error_t& e) {
+    return Status::Unavailable("cannot listen on " + options_.listen + ": " + e.what());
+  }
+  return Status::Ok();
+}
+
+std::string Dispatcher::endpoint() const { return sock_->endpoint; }
+
+void Dispatcher::Post(std::vector<Outgoing> out) {
+  if (out.empty()) return;
+  std::lock_guard<std::mutex> lock(post_mu_);
+  for (auto& o : out) posted_.push_back(std::move(o));
+}
+
+void Dispatcher::Send(const Outgoing& o) {
+  std::vector<std::string> frames = proto::wire::EncodeFrames(o.message);
+  try {
+    sock_->router.send(zmq::buffer(o.worker_id), zmq::send_flags::sndmore);
+    for (size_t i = 0; i < frames.size(); ++i) {
+      sock_->router.send(zmq::buffer(frames[i]),
+                         i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    }
+  } catch (const zmq::error_t& e) {
+    Log("dispatcher: cannot send to worker " + o.worker_id + ": " + e.what());
+  }
+}
+
+void Dispatcher::Run(const std::atomic<bool>& stop) {
+  int64_t next_tick = 0;
+  while (!stop.load()) {
+    std::vector<Outgoing> out;
+    {
+      std::lock_guard<std::mutex> lock(post_mu_);
+      out.swap(posted_);
+    }
+    for (const auto& o : out) Send(o);
+
+    zmq::pollitem_t items[] = {{sock_->router.handle(), 0, ZMQ_POLLIN, 0}};
+    try {
+      zmq::poll(items, 1, std::chrono::milliseconds(options_.poll_ms));
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;
+      Log(std::string("dispatcher: poll failed: ") + e.what());
+      continue;
+    }
+    // Drain everything that is ready before ticking.
+    for (int burst = 0; burst < 1000 && (items[0].revents & ZMQ_POLLIN); ++burst) {
+      std::vector<zmq::message_t> parts;
+      zmq::recv_result_t got;
+      try {
+        got = zmq::recv_multipart(sock_->router, std::back_inserter(parts), zmq::recv_flags::dontwait);
+      } catch (const zmq::error_t& e) {
+        Log(std::string("dispatcher: receive failed: ") + e.what());
+        break;
+      }
+      if (!got) break;
+      ++messages_in_;
+      std::string wid = parts.empty() ? "" : parts[0].to_string();
+      std::vector<std::string> frames;
+      for (size_t i = 1; i < parts.size(); ++i) frames.push_back(parts[i].to_string());
+      Result<proto::wire::Message> msg = proto::wire::DecodeFrames(frames);
+      if (!msg.ok()) {
+        ++malformed_in_;
+        Log("dispatcher: rejected a message from worker '" + wid + "': " + msg.status().message());
+        proto::wire::Error e;
+        e.code = "MalformedMessage";
+        e.message = msg.status().message();
+        if (!frames.empty() && frames[0].size() == 2) {
+          e.in_reply_to = static_cast<uint16_t>((static_cast<uint8_t>(frames[0][0]) << 8) |
+                                                static_cast<uint8_t>(frames[0][1]));
+        }
+        Send({wid, std::move(e)});
+        continue;
+      }
+      std::vector<Outgoing> replies;
+      {
+        std::lock_guard<std::mutex> lock(core_mu_);
+        replies = core_->OnMessage(wid, *msg, options_.now_ms());
+      }
+      for (const auto& r : replies) Send(r);
+    }
+    int64_t now = options_.now_ms();
+    if (now >= next_tick) {
+      next_tick = now + options_.tick_ms;
+      std::vector<Outgoing> ticked;
+      {
+        std::lock_guard<std::mutex> lock(core_mu_);
+        ticked = core_->OnTick(now);
+      }
+      for (const auto& r : ticked) Send(r);
+    }
+  }
+}
+
+}  // namespace hpo::coordinator

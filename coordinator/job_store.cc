@@ -1,0 +1,253 @@
+#include "coordinator/job_store.h"
+
+#include <sqlite3.h>
+
+namespace hpo::coordinator {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS jobs (
+  name TEXT PRIMARY KEY COLLATE NOCASE,
+  spec_json TEXT NOT NULL, spelling TEXT NOT NULL, metadata_json TEXT NOT NULL,
+  status TEXT NOT NULL, failure_reason TEXT NOT NULL, completion_reason TEXT NOT NULL,
+  seed INTEGER NOT NULL, creation_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL,
+  last_modified_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS trials (
+  name TEXT PRIMARY KEY, tuning_job TEXT NOT NULL, idx INTEGER NOT NULL,
+  definition_name TEXT NOT NULL, state TEXT NOT NULL, attempt INTEGER NOT NULL,
+  worker_id TEXT NOT NULL, creation_ms INTEGER NOT NULL, start_ms INTEGER NOT NULL,
+  end_ms INTEGER NOT NULL, failure_reason TEXT NOT NULL, detail_json TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS trials_by_job ON trials(tuning_job, idx);
+CREATE TABLE IF NOT EXISTS metrics (
+  trial TEXT NOT NULL, attempt INTEGER NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL,
+  value REAL NOT NULL, timestamp_ms INTEGER NOT NULL, step INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS metrics_by_trial ON metrics(trial, attempt, seq);
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, ts_ms INTEGER NOT NULL, kind TEXT NOT NULL,
+  job TEXT NOT NULL, trial TEXT NOT NULL, message TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
+)sql";
+
+// RAII prepared statement.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK) s_ = nullptr;
+  }
+  ~Stmt() { sqlite3_finalize(s_); }
+  bool ok() const { return s_ != nullptr; }
+  Stmt& Bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Stmt& Bind(int i, double v) {
+    sqlite3_bind_double(s_, i, v);
+    return *this;
+  }
+  int Step() { return sqlite3_step(s_); }
+  void Reset() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  std::string Text(int i) {
+    const unsigned char* t = sqlite3_column_text(s_, i);
+    return t ? std::string(reinterpret_cast<const char*>(t), sqlite3_column_bytes(s_, i)) : std::string();
+  }
+  int64_t Int(int i) { return sqlite3_column_int64(s_, i); }
+  double Real(int i) { return sqlite3_column_double(s_, i); }
+  Status Error(const char* what) const {
+    return Status::IoError(std::string("job store: ") + what + ": " + sqlite3_errmsg(db_));
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_ = nullptr;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Status::IoError("cannot open job store " + path + ": " + msg);
+  }
+  sqlite3_busy_timeout(db, 5000);
+  std::unique_ptr<SqliteJobStore> store(new SqliteJobStore(db));
+  if (path != ":memory:") {
+    HPO_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
+  }
+  HPO_RETURN_IF_ERROR(store->Exec("PRAGMA synchronous=FULL"));
+  HPO_RETURN_IF_ERROR(store->Exec(kSchema));
+  Stmt v(db, "SELECT value FROM meta WHERE key='schema_version'");
+  if (!v.ok() || v.Step() != SQLITE_ROW) return v.Error("reading schema version");
+  if (v.Text(0) != "1") {
+    return Status::FailedPrecondition("job store " + path + " has schema version " + v.Text(0) +
+                                      "; this build reads version 1");
+  }
+  return store;
+}
+
+SqliteJobStore::~SqliteJobStore() { sqlite3_close(db_); }
+
+Status SqliteJobStore::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return Status::IoError(std::string("job store: ") + msg);
+  }
+  return Status::Ok();
+}
+
+Status SqliteJobStore::Begin() {
+  HPO_CHECK_MSG(!in_txn_, "nested job store transaction");
+  HPO_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  in_txn_ = true;
+  return Status::Ok();
+}
+
+Status SqliteJobStore::Commit() {
+  HPO_CHECK(in_txn_);
+  in_txn_ = false;
+  Status s = Exec("COMMIT");
+  if (!s.ok()) Exec("ROLLBACK").ok();
+  return s;
+}
+
+void SqliteJobStore::Rollback() {
+  if (!in_txn_) return;
+  in_txn_ = false;
+  (void)Exec("ROLLBACK");
+}
+
+Status SqliteJobStore::PutJob(const JobRow& r) {
+  Stmt s(db_,
+         "INSERT OR REPLACE INTO jobs(name, spec_json, spelling, metadata_json, status, failure_reason, "
+         "completion_reason, seed, creation_ms, end_ms, last_modified_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+  if (!s.ok()) return s.Error("preparing job write");
+  s.Bind(1, r.name).Bind(2, r.spec_json).Bind(3, r.spelling).Bind(4, r.metadata_json).Bind(5, r.status);
+  s.Bind(6, r.failure_reason).Bind(7, r.completion_reason).Bind(8, static_cast<int64_t>(r.seed));
+  s.Bind(9, r.creation_ms).Bind(10, r.end_ms).Bind(11, r.last_modified_ms);
+  if (s.Step() != SQLITE_DONE) return s.Error("writing job");
+  return Status::Ok();
+}
+
+Status SqliteJobStore::PutTrial(const TrialRow& r) {
+  Stmt s(db_,
+         "INSERT OR REPLACE INTO trials(name, tuning_job, idx, definition_name, state, attempt, worker_id, "
+         "creation_ms, start_ms, end_ms, failure_reason, detail_json) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+  if (!s.ok()) return s.Error("preparing trial write");
+  s.Bind(1, r.name).Bind(2, r.tuning_job).Bind(3, static_cast<int64_t>(r.index)).Bind(4, r.definition_name);
+  s.Bind(5, r.state).Bind(6, static_cast<int64_t>(r.attempt)).Bind(7, r.worker_id).Bind(8, r.creation_ms);
+  s.Bind(9, r.start_ms).Bind(10, r.end_ms).Bind(11, r.failure_reason).Bind(12, r.detail_json);
+  if (s.Step() != SQLITE_DONE) return s.Error("writing trial");
+  return Status::Ok();
+}
+
+Status SqliteJobStore::AppendMetrics(const std::vector<MetricRow>& rows) {
+  Stmt s(db_, "INSERT INTO metrics(trial, attempt, seq, name, value, timestamp_ms, step) VALUES(?,?,?,?,?,?,?)");
+  if (!s.ok()) return s.Error("preparing metric write");
+  for (const auto& r : rows) {
+    s.Reset();
+    s.Bind(1, r.trial).Bind(2, static_cast<int64_t>(r.attempt)).Bind(3, static_cast<int64_t>(r.seq));
+    s.Bind(4, r.name).Bind(5, r.value).Bind(6, r.timestamp_ms).Bind(7, static_cast<int64_t>(r.step));
+    if (s.Step() != SQLITE_DONE) return s.Error("writing metric");
+  }
+  return Status::Ok();
+}
+
+Status SqliteJobStore::AppendEvent(int64_t ts_ms, const std::string& kind, const std::string& job,
+                                   const std::string& trial, const std::string& message) {
+  Stmt s(db_, "INSERT INTO events(ts_ms, kind, job, trial, message) VALUES(?,?,?,?,?)");
+  if (!s.ok()) return s.Error("preparing event write");
+  s.Bind(1, ts_ms).Bind(2, kind).Bind(3, job).Bind(4, trial).Bind(5, message);
+  if (s.Step() != SQLITE_DONE) return s.Error("writing event");
+  return Status::Ok();
+}
+
+Result<std::vector<JobRow>> SqliteJobStore::LoadJobs() {
+  Stmt s(db_,
+         "SELECT name, spec_json, spelling, metadata_json, status, failure_reason, completion_reason, seed, "
+         "creation_ms, end_ms, last_modified_ms FROM jobs ORDER BY creation_ms, name");
+  if (!s.ok()) return s.Error("preparing job read");
+  std::vector<JobRow> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    JobRow r;
+    r.name = s.Text(0);
+    r.spec_json = s.Text(1);
+    r.spelling = s.Text(2);
+    r.metadata_json = s.Text(3);
+    r.status = s.Text(4);
+    r.failure_reason = s.Text(5);
+    r.completion_reason = s.Text(6);
+    r.seed = static_cast<uint64_t>(s.Int(7));
+    r.creation_ms = s.Int(8);
+    r.end_ms = s.Int(9);
+    r.last_modified_ms = s.Int(10);
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return s.Error("reading jobs");
+  return out;
+}
+
+Result<std::vector<TrialRow>> SqliteJobStore::LoadTrials() {
+  Stmt s(db_,
+         "SELECT name, tuning_job, idx, definition_name, state, attempt, worker_id, creation_ms, start_ms, "
+         "end_ms, failure_reason, detail_json FROM trials ORDER BY tuning_job, idx");
+  if (!s.ok()) return s.Error("preparing trial read");
+  std::vector<TrialRow> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    TrialRow r;
+    r.name = s.Text(0);
+    r.tuning_job = s.Text(1);
+    r.index = static_cast<int>(s.Int(2));
+    r.definition_name = s.Text(3);
+    r.state = s.Text(4);
+    r.attempt = static_cast<uint32_t>(s.Int(5));
+    r.worker_id = s.Text(6);
+    r.creation_ms = s.Int(7);
+    r.start_ms = s.Int(8);
+    r.end_ms = s.Int(9);
+    r.failure_reason = s.Text(10);
+    r.detail_json = s.Text(11);
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return s.Error("reading trials");
+  return out;
+}
+
+Result<std::vector<MetricRow>> SqliteJobStore::LoadMetrics(const std::string& trial) {
+  Stmt s(db_,
+         "SELECT trial, attempt, seq, name, value, timestamp_ms, step FROM metrics WHERE trial=? "
+         "ORDER BY attempt, seq, rowid");
+  if (!s.ok()) return s.Error("preparing metric read");
+  s.Bind(1, trial);
+  std::vector<MetricRow> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    MetricRow r;
+    r.trial = s.Text(0);
+    r.attempt = static_cast<uint32_t>(s.Int(1));
+    r.seq = static_cast<uint64_t>(s.Int(2));
+    r.name = s.Text(3);
+    r.value = s.Real(4);
+    r.timestamp_ms = s.Int(5);
+    r.step = static_cast<uint32_t>(s.Int(6));
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return s.Error("reading metrics");
+  return out;
+}
+
+}  // namespace hpo::coordinator

@@ -1,0 +1,118 @@
+// coordinator/job_store.h: the coordinator's durable state.
+//
+// One SQLite database (WAL mode, synchronous=FULL for state transitions) in the state
+// directory, with tables for tuning jobs, trials, metric points, workers and events. The core
+// writes through it: each event's changes are one transaction (Begin/Commit), so what the core
+// acknowledged survives a crash. SqliteJobStore(":memory:") is the same code without a file,
+// for tests and the simulated fleet.
+//
+// Rows are plain values; the spec is stored as the SageMaker JSON request so the store does not
+// depend on the codec's internal types.
+//
+// Errors: every method returns a Status; a failed statement rolls back the open transaction.
+// Thread safety: none; the coordinator core serializes access.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+struct sqlite3;
+
+namespace hpo::coordinator {
+
+struct JobRow {
+  std::string name;
+  std::string spec_json;  // CreateHyperParameterTuningJob request (API spelling)
+  std::string spelling;   // "crd" or "api": how the user wrote it
+  std::string metadata_json;  // the CRD document's metadata (may be "{}")
+  std::string status;
+  std::string failure_reason;
+  std::string completion_reason;
+  uint64_t seed = 0;
+  int64_t creation_ms = 0, end_ms = 0, last_modified_ms = 0;
+  bool operator==(const JobRow&) const = default;
+};
+
+struct TrialRow {
+  std::string name;
+  std::string tuning_job;
+  int index = 0;
+  std::string definition_name;
+  std::string state;
+  uint32_t attempt = 0;
+  std::string worker_id;
+  int64_t creation_ms = 0, start_ms = 0, end_ms = 0;
+  std::string failure_reason;
+  std::string detail_json;  // tuned, hyperparameters, secondary transitions, final metrics, ...
+  bool operator==(const TrialRow&) const = default;
+};
+
+struct MetricRow {
+  std::string trial;
+  uint32_t attempt = 0;
+  uint64_t seq = 0;
+  std::string name;
+  double value = 0;
+  int64_t timestamp_ms = 0;
+  uint32_t step = 0;
+  bool operator==(const MetricRow&) const = default;
+};
+
+class JobStore {
+ public:
+  virtual ~JobStore() = default;
+  virtual Status Begin() = 0;
+  virtual Status Commit() = 0;
+  virtual void Rollback() = 0;
+  virtual Status PutJob(const JobRow& row) = 0;
+  virtual Status PutTrial(const TrialRow& row) = 0;
+  virtual Status AppendMetrics(const std::vector<MetricRow>& rows) = 0;
+  virtual Status AppendEvent(int64_t ts_ms, const std::string& kind, const std::string& job,
+                             const std::string& trial, const std::string& message) = 0;
+  virtual Result<std::vector<JobRow>> LoadJobs() = 0;
+  virtual Result<std::vector<TrialRow>> LoadTrials() = 0;
+  virtual Result<std::vector<MetricRow>> LoadMetrics(const std::string& trial) = 0;
+};
+
+class SqliteJobStore final : public JobStore {
+ public:
+  // Opens (creating if needed) the database at `path` (":memory:" for none) and its schema.
+  static Result<std::unique_ptr<SqliteJobStore>> Open(const std::string& path);
+  ~SqliteJobStore() override;
+
+  Status Begin() override;
+  Status Commit() override;
+  void Rollback() override;
+  Status PutJob(const JobRow& row) override;
+  Status PutTrial(const TrialRow& row) override;
+  Status AppendMetrics(const std::vector<MetricRow>& rows) override;
+  Status AppendEvent(int64_t ts_ms, const std::string& kind, const std::string& job, const std::string& trial,
+                     const std::string& message) override;
+  Result<std::vector<JobRow>> LoadJobs() override;
+  Result<std::vector<TrialRow>> LoadTrials() override;
+  Result<std::vector<MetricRow>> LoadMetrics(const std::string& trial) override;
+
+ private:
+  explicit SqliteJobStore(sqlite3* db) : db_(db) {}
+  Status Exec(const char* sql);
+  sqlite3* db_;
+  bool in_txn_ = false;
+};
+
+// Runs `body` inside Begin/Commit; rolls back when it or the commit fails.
+template <class F>
+Status InTransaction(JobStore* store, F&& body) {
+  HPO_RETURN_IF_ERROR(store->Begin());
+  Status s = body();
+  if (!s.ok()) {
+    store->Rollback();
+    return s;
+  }
+  return store->Commit();
+}
+
+}  // namespace hpo::coordinator

@@ -1,0 +1,83 @@
+#include "coordinator/strategy.h"
+
+#include "coordinator/grid_strategy.h"
+#include "coordinator/random_strategy.h"
+
+namespace hpo::coordinator {
+
+Strategy::~Strategy() = default;
+
+Config MergeHyperParameters(const proto::TrainingJobDefinition& definition, const Config& tuned,
+                            const std::string& objective_metric) {
+  Config merged = definition.static_hyper_parameters;
+  for (const auto& [name, value] : tuned) merged[name] = value;
+  merged["_tuning_objective_metric"] = objective_metric;
+  return merged;
+}
+
+Result<std::unique_ptr<Strategy>> MakeStrategy(const proto::TuningJobSpec& spec, uint64_t seed) {
+  if (!spec.hyper_parameter_tuning_job_config || !spec.hyper_parameter_tuning_job_config->strategy) {
+    return Status::InvalidArgument("HyperParameterTuningJobConfig.Strategy is missing");
+  }
+  const std::string& name = *spec.hyper_parameter_tuning_job_config->strategy;
+  if (name == "Random") {
+    Result<std::unique_ptr<RandomStrategy>> s = RandomStrategy::Create(spec, seed);
+    if (!s.ok()) return s.status();
+    return std::unique_ptr<Strategy>(std::move(s).value());
+  }
+  if (name == "Grid") {
+    Result<std::unique_ptr<GridStrategy>> s = GridStrategy::Create(spec);
+    if (!s.ok()) return s.status();
+    return std::unique_ptr<Strategy>(std::move(s).value());
+  }
+  if (name == "Bayesian" || name == "Hyperband") {
+    return Status::FailedPrecondition("strategy " + name + " arrives with the " + name + " milestone");
+  }
+  return Status::InvalidArgument("HyperParameterTuningJobConfig.Strategy: unknown strategy \"" + name +
+                                 "\" (allowed: Bayesian, Random, Hyperband, Grid)");
+}
+
+Result<std::vector<DefinitionSpace>> DefinitionSpaces(const proto::TuningJobSpec& spec) {
+  std::vector<const proto::TrainingJobDefinition*> defs = spec.Definitions();
+  if (defs.empty()) {
+    return Status::InvalidArgument("the spec has no TrainingJobDefinition or TrainingJobDefinitions");
+  }
+  std::vector<DefinitionSpace> out;
+  for (const proto::TrainingJobDefinition* def : defs) {
+    Result<SearchSpace> space = SearchSpace::FromSpec(spec, *def);
+    if (!space.ok()) return space.status();
+    out.push_back({def->definition_name.value_or(""), std::move(space).value()});
+  }
+  return out;
+}
+
+std::optional<size_t> FindDefinition(const std::vector<DefinitionSpace>& spaces, const std::string& name) {
+  if (spaces.size() == 1) return 0;
+  for (size_t i = 0; i < spaces.size(); ++i) {
+    if (spaces[i].name == name) return i;
+  }
+  return std::nullopt;
+}
+
+std::optional<uint64_t> TotalCardinality(const std::vector<DefinitionSpace>& spaces) {
+  uint64_t total = 0;
+  for (const DefinitionSpace& d : spaces) {
+    std::optional<uint64_t> n = d.space.Cardinality();
+    if (!n || *n > (uint64_t{1} << 62) - total) return std::nullopt;
+    total += *n;
+  }
+  return total;
+}
+
+std::set<ConfigKey> ProposedKeys(const std::vector<DefinitionSpace>& spaces, const std::vector<Observation>& history) {
+  std::set<ConfigKey> keys;
+  for (const Observation& o : history) {
+    std::optional<size_t> def = FindDefinition(spaces, o.definition_name);
+    if (!def) continue;
+    std::optional<uint64_t> index = spaces[*def].space.IndexOf(o.hyperparameters);
+    if (index) keys.insert({*def, *index});
+  }
+  return keys;
+}
+
+}  // namespace hpo::coordinator

@@ -1,0 +1,110 @@
+// coordinator/strategy.h: what a search strategy is, and how the coordinator gets one.
+//
+// What it is: the interface between the coordinator core and a search strategy (Random, Grid;
+// Bayesian and Hyperband arrive with their milestones). A strategy turns the history of a
+// tuning job (every trial it has proposed so far, finished or not) into proposals of new
+// hyperparameter configurations for the free parallel slots.
+//
+// What it is not: a scheduler or a store. A strategy owns no trials, counts no budgets
+// (MaxNumberOfTrainingJobs, parallelism and completion rules are the caller's) and touches no
+// files, sockets, clocks or processes. The caller persists what it needs; strategies are built
+// to be reconstructed from (spec, seed) after a restart and fed the stored history.
+//
+// History contract (all strategies): `history` holds one Observation per trial the job has ever
+// created (running, succeeded, failed or stopped; a retried attempt is the same trial, not a new
+// one), in any order. Proposals are pure functions of (spec, seed, history): calling Propose
+// again with the same history gives the same proposals, so a proposal that could not be placed
+// is simply asked for again later.
+//
+// Thread safety: a Strategy is not thread-safe; the core calls it from one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "coordinator/search_space.h"
+#include "proto/tuning_job.h"
+
+namespace hpo::coordinator {
+
+// One configuration to run: the definition it belongs to (its DefinitionName; "" for a spec
+// with a single unnamed TrainingJobDefinition) and the tuned hyperparameters only. The caller
+// builds the training program's hyperparameters with MergeHyperParameters.
+struct Proposal {
+  std::string definition_name;
+  Config hyperparameters;
+  bool operator==(const Proposal&) const = default;
+};
+
+// One trial of the job as a strategy sees it. `hyperparameters` are the tuned values (keys that
+// are not tunable, such as static hyperparameters, are ignored if present). `objective` is the
+// final objective metric value when the trial emitted one.
+struct Observation {
+  std::string trial;
+  std::string definition_name;
+  Config hyperparameters;
+  std::optional<double> objective;
+  enum Status { kRunning, kSucceeded, kFailed, kStopped } status = kRunning;
+};
+
+// The training program's hyperparameters: the definition's StaticHyperParameters, overridden
+// by the tuned values, plus "_tuning_objective_metric" = objective_metric (added last, as
+// SageMaker's AMT does, so it wins over a static or tuned value of that name).
+Config MergeHyperParameters(const proto::TrainingJobDefinition& definition, const Config& tuned,
+                            const std::string& objective_metric);
+
+class Strategy {
+ public:
+  virtual ~Strategy();
+
+  // At most n new configurations (fewer, possibly none, when the space is exhausted). Never
+  // a configuration already in `history` while the space is finite and not exhausted (Grid:
+  // never at all). Proposals within one call are distinct in finite spaces.
+  virtual std::vector<Proposal> Propose(size_t n, const std::vector<Observation>& history) = 0;
+  // True when every configuration of a finite space is in `history`; always false for
+  // spaces with a continuous (non-degenerate) range.
+  virtual bool Exhausted(const std::vector<Observation>& history) const = 0;
+  // "Random", "Grid", ...: the spec's Strategy value.
+  virtual std::string Name() const = 0;
+};
+
+// Builds the strategy the spec names (HyperParameterTuningJobConfig.Strategy). `seed` is the
+// job's seed (RandomSeed when given; otherwise one the caller chose and persisted).
+// Errors: InvalidArgument for a missing or unknown strategy, a spec without training job
+// definitions, or ranges the search space rejects (see SearchSpace::FromSpec), Grid with a
+// non-categorical range; FailedPrecondition "strategy Bayesian arrives with the Bayesian
+// milestone" (likewise Hyperband) for the strategies not built yet.
+Result<std::unique_ptr<Strategy>> MakeStrategy(const proto::TuningJobSpec& spec, uint64_t seed);
+
+// ---- shared by the strategies --------------------------------------------------------------
+
+// The search space of one training job definition.
+struct DefinitionSpace {
+  std::string name;  // DefinitionName, "" when absent
+  SearchSpace space;
+};
+
+// One DefinitionSpace per definition of spec.Definitions(), in spec order. InvalidArgument when
+// the spec has no definition or a space is rejected.
+Result<std::vector<DefinitionSpace>> DefinitionSpaces(const proto::TuningJobSpec& spec);
+
+// The definition an observation belongs to: with a single definition always 0 (whatever name
+// the observation carries); otherwise the index of the definition with that name, or nullopt.
+std::optional<size_t> FindDefinition(const std::vector<DefinitionSpace>& spaces, const std::string& name);
+
+// Sum of the definitions' cardinalities when every space is finite (and the sum fits in
+// 2^62), else nullopt.
+std::optional<uint64_t> TotalCardinality(const std::vector<DefinitionSpace>& spaces);
+
+// (definition index, SearchSpace::IndexOf) of every observation whose definition has a finite
+// space and whose configuration lies in it; observations outside the space are left out.
+using ConfigKey = std::pair<size_t, uint64_t>;
+std::set<ConfigKey> ProposedKeys(const std::vector<DefinitionSpace>& spaces, const std::vector<Observation>& history);
+
+}  // namespace hpo::coordinator

@@ -1,0 +1,1163 @@
+#include "proto/validate.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <re2/re2.h>
+
+namespace hpo::proto {
+namespace {
+
+// SageMaker's fixed limits (section 1 and 2 of the reference); quotas are in ValidationLimits.
+constexpr size_t kJobNameMax = 32;
+constexpr size_t kDefinitionNameMax = 64;
+constexpr size_t kMaxDefinitions = 10;
+constexpr size_t kMetricNameMax = 255;
+constexpr size_t kMetricRegexMax = 500;
+constexpr size_t kRangeValueMax = 256;
+constexpr size_t kMaxRangesPerKind = 30;
+constexpr size_t kMaxCategoricalValues = 30;
+constexpr size_t kMaxAutoParameters = 100;
+constexpr size_t kMaxHyperParameters = 100;  // static plus tunable
+constexpr size_t kStaticKeyMax = 256;
+constexpr size_t kStaticValueMax = 2500;
+constexpr int64_t kTuningRuntimeMin = 120;
+constexpr int64_t kMinNotImproving = 3;
+constexpr int64_t kHyperbandMaxResource = 20000;
+constexpr size_t kTrainingImageMax = 255;
+constexpr size_t kRoleArnMin = 20;
+constexpr size_t kRoleArnMax = 2048;
+constexpr int64_t kDefaultMaxRuntime = 86400;
+constexpr int64_t kPendingMin = 7200;
+constexpr int64_t kPendingMax = 2419200;
+constexpr size_t kMaxInstanceGroups = 5;
+constexpr size_t kInstanceGroupNameMax = 64;
+constexpr int64_t kKeepAliveMax = 21600;
+constexpr int64_t kRetryMax = 30;
+constexpr size_t kCheckpointUriMax = 1024;
+constexpr size_t kMaxSecurityGroups = 5;
+constexpr size_t kMaxSubnets = 16;
+constexpr size_t kMaxEnvironment = 48;
+constexpr size_t kEnvKeyMax = 512;
+constexpr size_t kEnvValueMax = 512;
+constexpr size_t kMaxTags = 50;
+constexpr size_t kTagKeyMax = 128;
+constexpr size_t kTagValueMax = 256;
+constexpr size_t kMaxChannels = 20;
+constexpr size_t kChannelNameMax = 64;
+constexpr size_t kMaxAttributeNames = 16;
+constexpr size_t kMaxChannelInstanceGroups = 5;
+constexpr size_t kMaxParents = 5;
+
+using Allowed = std::initializer_list<std::string_view>;
+
+constexpr const char* kEpochsNames[] = {"epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs"};
+
+// A value quoted for a message: escaped, and cut at 80 characters.
+std::string Quote(std::string_view v) {
+  constexpr size_t kMaxShown = 80;
+  std::string out = "\"";
+  for (size_t i = 0; i < v.size() && i < kMaxShown; ++i) {
+    unsigned char c = static_cast<unsigned char>(v[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (v.size() > kMaxShown) out += "...";
+  out += '"';
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& items, std::string_view sep = ", ") {
+  std::string out;
+  for (const auto& s : items) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+std::string JoinAllowed(Allowed allowed) {
+  std::string out;
+  for (auto a : allowed) {
+    if (!out.empty()) out += ", ";
+    out += a;
+  }
+  return out;
+}
+
+bool IsAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+
+// [a-zA-Z0-9](-*[a-zA-Z0-9])* : letters, digits and hyphens, alphanumeric at both ends. The
+// pattern's repetition bound is the length limit, checked separately.
+bool IsHyphenatedName(std::string_view s) {
+  if (s.empty() || !IsAlnum(s.front()) || !IsAlnum(s.back())) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return IsAlnum(c) || c == '-'; });
+}
+
+// [A-Za-z0-9\.\-_]+
+bool IsChannelName(std::string_view s) {
+  return !s.empty() &&
+         std::all_of(s.begin(), s.end(), [](char c) { return IsAlnum(c) || c == '.' || c == '-' || c == '_'; });
+}
+
+// [a-zA-Z_][a-zA-Z0-9_]*
+bool IsEnvironmentKey(std::string_view s) {
+  if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return IsAlnum(c) || c == '_'; });
+}
+
+std::string_view StripPlus(std::string_view s) {
+  if (s.size() > 1 && s[0] == '+' && s[1] != '-' && s[1] != '+') s.remove_prefix(1);
+  return s;
+}
+
+std::optional<int64_t> ParseInteger(std::string_view text) {
+  std::string_view s = StripPlus(text);
+  if (s.empty()) return std::nullopt;
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<double> ParseDecimal(std::string_view text) {
+  std::string_view s = StripPlus(text);
+  if (s.empty()) return std::nullopt;
+  double v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, std::chars_format::general);
+  if (ec != std::errc() || end != s.data() + s.size() || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+// (https|s3)://([^/]+)/?(.*), as SageMaker; on premises also file:///abs/path and /abs/path.
+bool IsStorageUri(std::string_view s) {
+  for (std::string_view scheme : {"s3://", "https://"}) {
+    if (StartsWith(s, scheme)) {
+      std::string_view rest = s.substr(scheme.size());
+      return !rest.empty() && rest[0] != '/';
+    }
+  }
+  if (StartsWith(s, "file://")) {
+    std::string_view rest = s.substr(7);
+    return rest.size() > 1 && rest[0] == '/';
+  }
+  return !s.empty() && s[0] == '/';
+}
+
+constexpr const char* kStorageUriForms =
+    "an s3:// or https:// URI with a bucket (s3://bucket/prefix), a file:// URI or an absolute local path";
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+class Validator {
+ public:
+  Validator(Spelling spelling, const ValidationLimits& limits)
+      : spelling_(spelling), limits_(limits), root_(spelling) {}
+
+  FieldErrors Run(const TuningJobSpec& spec);
+
+ private:
+  // The user's spelling of an API member name, for messages.
+  std::string N(std::string_view api) const { return spelling_ == Spelling::kCrd ? CrdName(api) : std::string(api); }
+
+  void Add(const FieldPath& p, std::string message) { errors_.push_back({p.str(), std::move(message)}); }
+
+  template <class T>
+  bool Required(const std::optional<T>& v, const FieldPath& p, std::string_view why = "") {
+    if (v) return true;
+    Add(p, why.empty() ? std::string("is required") : "is required " + std::string(why));
+    return false;
+  }
+
+  // Length in [min, max]; the value is quoted. Returns true when within.
+  bool Length(const std::string& v, const FieldPath& p, size_t min, size_t max) {
+    if (v.size() >= min && v.size() <= max) return true;
+    std::string bounds = min == 0 ? "at most " + std::to_string(max) : std::to_string(min) + "-" + std::to_string(max);
+    Add(p, "must be " + bounds + " characters, got " + std::to_string(v.size()) + ": " + Quote(v));
+    return false;
+  }
+
+  bool RequiredString(const std::optional<std::string>& v, const FieldPath& p, size_t min, size_t max) {
+    if (!v) {
+      Add(p, "is required (" + std::to_string(min) + "-" + std::to_string(max) + " characters)");
+      return false;
+    }
+    return Length(*v, p, min, max);
+  }
+
+  void Enum(const std::optional<std::string>& v, const FieldPath& p, Allowed allowed, bool required) {
+    if (!v) {
+      if (required) Add(p, "is required: one of " + JoinAllowed(allowed));
+      return;
+    }
+    if (std::find(allowed.begin(), allowed.end(), *v) != allowed.end()) return;
+    std::string hint;
+    for (auto a : allowed) {
+      if (ToLower(a) == ToLower(*v)) hint = " (values are case-sensitive: " + std::string(a) + ")";
+    }
+    Add(p, "must be one of " + JoinAllowed(allowed) + "; got " + Quote(*v) + hint);
+  }
+
+  // An integer in [min, max] (max < 0: unbounded); `limit_hint` explains where max comes from.
+  void IntRange(const std::optional<int64_t>& v, const FieldPath& p, int64_t min, int64_t max, bool required,
+                std::string_view limit_hint = "") {
+    std::string bounds =
+        max < 0 ? ">= " + std::to_string(min) : "between " + std::to_string(min) + " and " + std::to_string(max);
+    if (!v) {
+      if (required) Add(p, "is required: an integer " + bounds);
+      return;
+    }
+    if (*v < min) {
+      Add(p, "must be " + bounds + ", got " + std::to_string(*v));
+    } else if (max >= 0 && *v > max) {
+      Add(p, "must be " + bounds + ", got " + std::to_string(*v) +
+                 (limit_hint.empty() ? "" : "; " + std::string(limit_hint)));
+    }
+  }
+
+  void Count(size_t n, const FieldPath& p, size_t min, size_t max, std::string_view what) {
+    if (n >= min && n <= max) return;
+    std::string bounds = min == 0 ? "at most " + std::to_string(max) : std::to_string(min) + "-" + std::to_string(max);
+    Add(p, "must have " + bounds + " " + std::string(what) + ", got " + std::to_string(n));
+  }
+
+  bool Mode(const std::optional<std::string>& v, std::string_view m) const { return v && *v == m; }
+
+  // ---- parts ----
+  void CheckJobName(const std::optional<std::string>& name, const FieldPath& p, bool required);
+  void CheckConfig(const TuningJobSpec& spec, const FieldPath& p);
+  void CheckObjective(const Objective& o, const FieldPath& p);
+  void CheckResourceLimits(const TuningJobConfig& c, const FieldPath& p);
+  void CheckHyperband(const TuningJobSpec& spec, const FieldPath& p);
+  void CheckRanges(const ParameterRanges& r, const FieldPath& p);
+  void CheckNumericRange(const NumericRange& r, const FieldPath& p, bool integer);
+  void CheckDefinitions(const TuningJobSpec& spec);
+  void CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefinition& d, const FieldPath& p, bool multi);
+  void CheckHyperParameterNames(const TuningJobSpec& spec, const TrainingJobDefinition& d, const FieldPath& p,
+                                bool multi);
+  void CheckObjectiveMetric(const TuningJobSpec& spec, const TrainingJobDefinition& d, const FieldPath& p);
+  void CheckAlgorithm(const AlgorithmSpecification& a, const FieldPath& p);
+  void CheckChannels(const TrainingJobDefinition& d, const FieldPath& p);
+  void CheckChannel(const TrainingJobDefinition& d, const Channel& c, const FieldPath& p);
+  void CheckResourceConfig(const ResourceConfig& r, const FieldPath& p);
+  void CheckStopping(const TrainingJobDefinition& d, const FieldPath& p);
+  void CheckWarmStart(const TuningJobSpec& spec, const FieldPath& p);
+  void CheckTags(const std::vector<Tag>& tags, const FieldPath& p);
+
+  // Grid combinations of the job (sum over definitions of the product of categorical value
+  // counts), or nullopt when a definition has no categorical range to count.
+  std::optional<int64_t> GridCombinations(const TuningJobSpec& spec) const;
+
+  const TuningJobConfig* Config(const TuningJobSpec& spec) const {
+    return spec.hyper_parameter_tuning_job_config ? &*spec.hyper_parameter_tuning_job_config : nullptr;
+  }
+  std::string Strategy(const TuningJobSpec& spec) const {
+    const TuningJobConfig* c = Config(spec);
+    return c && c->strategy ? *c->strategy : "";
+  }
+  // The ranges that apply to one definition, with where they are written.
+  std::vector<std::pair<const ParameterRanges*, FieldPath>> RangeScope(const TuningJobSpec& spec,
+                                                                       const TrainingJobDefinition& d,
+                                                                       const FieldPath& def_path, bool multi) const;
+
+  Spelling spelling_;
+  const ValidationLimits& limits_;
+  FieldPath root_;
+  FieldErrors errors_;
+};
+
+FieldErrors Validator::Run(const TuningJobSpec& spec) {
+  CheckJobName(spec.hyper_parameter_tuning_job_name, root_.Child("HyperParameterTuningJobName"), true);
+  FieldPath config_path = root_.Child("HyperParameterTuningJobConfig");
+  if (Required(spec.hyper_parameter_tuning_job_config, config_path)) CheckConfig(spec, config_path);
+  CheckDefinitions(spec);
+  if (spec.warm_start_config) CheckWarmStart(spec, root_.Child("WarmStartConfig"));
+  CheckTags(spec.tags, root_.Child("Tags"));
+  if (spec.autotune) {
+    FieldPath p = root_.Child("Autotune").Child("Mode");
+    if (!spec.autotune->mode) {
+      Add(p, "is required: Enabled");
+    } else if (*spec.autotune->mode != "Enabled") {
+      Add(p, "must be Enabled; got " + Quote(*spec.autotune->mode));
+    }
+  }
+  return std::move(errors_);
+}
+
+void Validator::CheckJobName(const std::optional<std::string>& name, const FieldPath& p, bool required) {
+  if (!name) {
+    if (required) Add(p, "is required (1-32 characters: letters, digits and hyphens)");
+    return;
+  }
+  Length(*name, p, 1, kJobNameMax);
+  if (!name->empty() && !IsHyphenatedName(*name)) {
+    Add(p,
+        "must match [a-zA-Z0-9](-*[a-zA-Z0-9]){0,31} (letters, digits and hyphens, starting and ending with a "
+        "letter or digit); got " +
+            Quote(*name));
+  }
+}
+
+// ---- HyperParameterTuningJobConfig ------------------------------------------------------------
+
+void Validator::CheckConfig(const TuningJobSpec& spec, const FieldPath& p) {
+  const TuningJobConfig& c = *spec.hyper_parameter_tuning_job_config;
+  Enum(c.strategy, p.Child("Strategy"), {"Bayesian", "Random", "Hyperband", "Grid"}, true);
+
+  FieldPath objective_path = p.Child("HyperParameterTuningJobObjective");
+  if (c.hyper_parameter_tuning_job_objective) {
+    CheckObjective(*c.hyper_parameter_tuning_job_objective, objective_path);
+  } else {
+    auto defs = spec.Definitions();
+    bool all_own = !defs.empty() && std::all_of(defs.begin(), defs.end(), [](const TrainingJobDefinition* d) {
+      return d->tuning_objective.has_value();
+    });
+    if (!all_own) {
+      Add(objective_path, "is required (" + N("Type") + " Maximize|Minimize and " + N("MetricName") +
+                              ") unless every entry of " + N("TrainingJobDefinitions") + " has its own " +
+                              N("TuningObjective"));
+    }
+  }
+
+  FieldPath limits_path = p.Child("ResourceLimits");
+  if (Required(c.resource_limits, limits_path)) CheckResourceLimits(c, limits_path);
+
+  if (c.parameter_ranges) CheckRanges(*c.parameter_ranges, p.Child("ParameterRanges"));
+
+  FieldPath stopping_path = p.Child("TrainingJobEarlyStoppingType");
+  Enum(c.training_job_early_stopping_type, stopping_path, {"Off", "Auto"}, false);
+  if (Mode(c.training_job_early_stopping_type, "Auto")) {
+    if (Mode(c.strategy, "Hyperband")) {
+      Add(stopping_path,
+          "must be Off with the Hyperband strategy (Hyperband has its own early stopping); got \"Auto\"");
+    } else if (spec.training_job_definitions.size() > 1) {
+      Add(stopping_path, "Auto is supported only with a single training job definition; this job has " +
+                             std::to_string(spec.training_job_definitions.size()) + " " + N("TrainingJobDefinitions"));
+    }
+  }
+
+  if (c.tuning_job_completion_criteria) {
+    FieldPath cp = p.Child("TuningJobCompletionCriteria");
+    const auto& cc = *c.tuning_job_completion_criteria;
+    if (cc.best_objective_not_improving) {
+      IntRange(cc.best_objective_not_improving->max_number_of_training_jobs_not_improving,
+               cp.Child("BestObjectiveNotImproving").Child("MaxNumberOfTrainingJobsNotImproving"), kMinNotImproving, -1,
+               false);
+    }
+    if (cc.convergence_detected) {
+      Enum(cc.convergence_detected->complete_on_convergence,
+           cp.Child("ConvergenceDetected").Child("CompleteOnConvergence"), {"Disabled", "Enabled"}, false);
+    }
+  }
+
+  if (c.random_seed && *c.random_seed < 0) {
+    Add(p.Child("RandomSeed"), "must be >= 0, got " + std::to_string(*c.random_seed));
+  }
+
+  if (c.strategy_config && !Mode(c.strategy, "Hyperband")) {
+    Add(p.Child("StrategyConfig"),
+        "is only allowed with the Hyperband strategy; " + N("Strategy") + " is " + Quote(c.strategy.value_or("")));
+  }
+  if (Mode(c.strategy, "Hyperband")) CheckHyperband(spec, p);
+
+  if (Mode(c.strategy, "Grid") && c.parameter_ranges) {
+    FieldPath rp = p.Child("ParameterRanges");
+    for (auto [list, api] :
+         {std::pair{&c.parameter_ranges->integer_parameter_ranges, "IntegerParameterRanges"},
+          std::pair{&c.parameter_ranges->continuous_parameter_ranges, "ContinuousParameterRanges"}}) {
+      if (!list->empty()) {
+        Add(rp.Child(api), "is not allowed with the Grid strategy: Grid searches " + N("CategoricalParameterRanges") +
+                               " only; got " + std::to_string(list->size()) + " range(s)");
+      }
+    }
+  }
+}
+
+void Validator::CheckObjective(const Objective& o, const FieldPath& p) {
+  Enum(o.type, p.Child("Type"), {"Maximize", "Minimize"}, true);
+  RequiredString(o.metric_name, p.Child("MetricName"), 1, kMetricNameMax);
+}
+
+void Validator::CheckResourceLimits(const TuningJobConfig& c, const FieldPath& p) {
+  const ResourceLimits& r = *c.resource_limits;
+  IntRange(r.max_parallel_training_jobs, p.Child("MaxParallelTrainingJobs"), 1, limits_.max_parallel_training_jobs,
+           true,
+           "that is the coordinator's limit (max_parallel_training_jobs); raise it in the coordinator configuration "
+           "to run more training jobs in parallel");
+
+  FieldPath number_path = p.Child("MaxNumberOfTrainingJobs");
+  bool grid = Mode(c.strategy, "Grid");
+  bool known = c.strategy && (*c.strategy == "Bayesian" || *c.strategy == "Random" || *c.strategy == "Hyperband" ||
+                              *c.strategy == "Grid");
+  if (!r.max_number_of_training_jobs) {
+    if (!grid) Add(number_path, "is required (an integer >= 1) unless the strategy is Grid");
+  } else if (*r.max_number_of_training_jobs < 1) {
+    Add(number_path, "must be >= 1, got " + std::to_string(*r.max_number_of_training_jobs));
+  } else if (known) {
+    bool random = *c.strategy == "Random";
+    int64_t max = random ? limits_.max_training_jobs : limits_.max_training_jobs_bayesian;
+    if (*r.max_number_of_training_jobs > max) {
+      Add(number_path, "must be <= " + std::to_string(max) + " for the " + *c.strategy + " strategy, got " +
+                           std::to_string(*r.max_number_of_training_jobs) + "; that is the coordinator's limit (" +
+                           (random ? "max_training_jobs" : "max_training_jobs_bayesian") +
+                           "); raise it in the coordinator configuration");
+    }
+  }
+
+  IntRange(r.max_runtime_in_seconds, p.Child("MaxRuntimeInSeconds"), kTuningRuntimeMin,
+           limits_.max_tuning_runtime_seconds, false, "that is the coordinator's limit (max_tuning_runtime_seconds)");
+}
+
+void Validator::CheckHyperband(const TuningJobSpec& spec, const FieldPath& p) {
+  const TuningJobConfig& c = *spec.hyper_parameter_tuning_job_config;
+  std::optional<int64_t> min_resource, max_resource;
+  FieldPath hp = p.Child("StrategyConfig").Child("HyperbandStrategyConfig");
+  if (c.strategy_config && c.strategy_config->hyperband_strategy_config) {
+    const auto& h = *c.strategy_config->hyperband_strategy_config;
+    min_resource = h.min_resource;
+    max_resource = h.max_resource;
+    IntRange(h.min_resource, hp.Child("MinResource"), 1, -1, false);
+    IntRange(h.max_resource, hp.Child("MaxResource"), 1, kHyperbandMaxResource, false);
+    if (h.min_resource && h.max_resource && *h.min_resource > *h.max_resource && *h.max_resource >= 1) {
+      Add(hp, N("MinResource") + " " + std::to_string(*h.min_resource) + " must be <= " + N("MaxResource") + " " +
+                  std::to_string(*h.max_resource));
+    }
+  }
+  if (max_resource) return;
+
+  // MaxResource is inferred per definition from its epochs-type static hyperparameter.
+  auto check = [&](const TrainingJobDefinition& d, const FieldPath& dp) {
+    FieldPath sp = dp.Child("StaticHyperParameters");
+    std::optional<std::string> key = EpochsHyperParameter(d);
+    if (!key) {
+      Add(sp,
+          "the Hyperband strategy needs a maximum resource: add a static hyperparameter epochs, numepochs, "
+          "n-epochs, n_epochs or num_epochs (a positive integer) or set " +
+              hp.Child("MaxResource").str());
+      return;
+    }
+    const std::string& value = d.static_hyper_parameters.at(*key);
+    std::optional<int64_t> epochs = ParseInteger(value);
+    if (!epochs || *epochs < 1) {
+      Add(sp.Key(*key),
+          "must be a positive integer: the Hyperband strategy takes its maximum resource from it; got " + Quote(value));
+    } else if (*epochs > kHyperbandMaxResource) {
+      Add(sp.Key(*key), "must be <= " + std::to_string(kHyperbandMaxResource) +
+                            ": the Hyperband strategy takes its maximum resource from it; got " + Quote(value));
+    } else if (min_resource && *min_resource > *epochs) {
+      Add(sp.Key(*key), "must be >= " + N("MinResource") + " " + std::to_string(*min_resource) +
+                            ": the Hyperband strategy takes its maximum resource from it; got " + Quote(value));
+    }
+  };
+  if (spec.training_job_definition) check(*spec.training_job_definition, root_.Child("TrainingJobDefinition"));
+  for (size_t i = 0; i < spec.training_job_definitions.size(); ++i) {
+    check(spec.training_job_definitions[i], root_.Child("TrainingJobDefinitions").Index(i));
+  }
+}
+
+// ---- parameter ranges -------------------------------------------------------------------------
+
+void Validator::CheckRanges(const ParameterRanges& r, const FieldPath& p) {
+  FieldPath ip = p.Child("IntegerParameterRanges");
+  Count(r.integer_parameter_ranges.size(), ip, 0, kMaxRangesPerKind, "ranges");
+  for (size_t i = 0; i < r.integer_parameter_ranges.size(); ++i) {
+    CheckNumericRange(r.integer_parameter_ranges[i], ip.Index(i), true);
+  }
+  FieldPath cp = p.Child("ContinuousParameterRanges");
+  Count(r.continuous_parameter_ranges.size(), cp, 0, kMaxRangesPerKind, "ranges");
+  for (size_t i = 0; i < r.continuous_parameter_ranges.size(); ++i) {
+    CheckNumericRange(r.continuous_parameter_ranges[i], cp.Index(i), false);
+  }
+  FieldPath kp = p.Child("CategoricalParameterRanges");
+  Count(r.categorical_parameter_ranges.size(), kp, 0, kMaxRangesPerKind, "ranges");
+  for (size_t i = 0; i < r.categorical_parameter_ranges.size(); ++i) {
+    const CategoricalRange& c = r.categorical_parameter_ranges[i];
+    FieldPath ep = kp.Index(i);
+    RequiredString(c.name, ep.Child("Name"), 1, kRangeValueMax);
+    FieldPath vp = ep.Child("Values");
+    if (c.values.empty()) {
+      Add(vp, "is required: 1-30 values");
+    } else {
+      Count(c.values.size(), vp, 1, kMaxCategoricalValues, "values");
+    }
+    std::set<std::string> seen;
+    for (size_t j = 0; j < c.values.size(); ++j) {
+      if (!Length(c.values[j], vp.Index(j), 1, kRangeValueMax)) continue;
+      if (!seen.insert(c.values[j]).second) {
+        Add(vp.Index(j), "duplicates the value " + Quote(c.values[j]) + "; values must be unique");
+      }
+    }
+  }
+  FieldPath ap = p.Child("AutoParameters");
+  Count(r.auto_parameters.size(), ap, 0, kMaxAutoParameters, "entries");
+  for (size_t i = 0; i < r.auto_parameters.size(); ++i) {
+    const AutoParameter& a = r.auto_parameters[i];
+    RequiredString(a.name, ap.Index(i).Child("Name"), 1, kRangeValueMax);
+    RequiredString(a.value_hint, ap.Index(i).Child("ValueHint"), 1, kRangeValueMax);
+  }
+}
+
+void Validator::CheckNumericRange(const NumericRange& r, const FieldPath& p, bool integer) {
+  RequiredString(r.name, p.Child("Name"), 1, kRangeValueMax);
+  const char* kind = integer ? "an integer" : "a finite decimal number";
+  std::optional<double> bounds[2];
+  const std::optional<std::string>* values[2] = {&r.min_value, &r.max_value};
+  const char* apis[2] = {"MinValue", "MaxValue"};
+  for (int k = 0; k < 2; ++k) {
+    FieldPath vp = p.Child(apis[k]);
+    if (!*values[k]) {
+      Add(vp, std::string("is required: ") + kind);
+      continue;
+    }
+    const std::string& text = **values[k];
+    if (!Length(text, vp, 1, kRangeValueMax)) continue;
+    if (integer) {
+      if (auto v = ParseInteger(text)) bounds[k] = static_cast<double>(*v);
+    } else {
+      bounds[k] = ParseDecimal(text);
+    }
+    if (!bounds[k]) Add(vp, std::string("must be ") + kind + ", got " + Quote(text));
+  }
+  bool have_both = bounds[0] && bounds[1];
+  if (have_both) {
+    bool greater = integer ? *ParseInteger(*r.min_value) > *ParseInteger(*r.max_value) : *bounds[0] > *bounds[1];
+    if (greater) {
+      Add(p, N("MinValue") + " " + Quote(*r.min_value) + " must be <= " + N("MaxValue") + " " + Quote(*r.max_value));
+    }
+  }
+  FieldPath sp = p.Child("ScalingType");
+  Enum(r.scaling_type, sp, {"Auto", "Linear", "Logarithmic", "ReverseLogarithmic"}, false);
+  if (Mode(r.scaling_type, "Logarithmic") && bounds[0] && *bounds[0] <= 0) {
+    Add(p, N("ScalingType") + " Logarithmic needs " + N("MinValue") + " > 0, got " + Quote(*r.min_value));
+  }
+  if (Mode(r.scaling_type, "ReverseLogarithmic")) {
+    if (integer) {
+      Add(sp, "ReverseLogarithmic is only allowed for " + N("ContinuousParameterRanges") +
+                  "; use Auto, Linear or Logarithmic for an integer range");
+    } else {
+      if (bounds[0] && *bounds[0] < 0) {
+        Add(p, N("ScalingType") + " ReverseLogarithmic needs " + N("MinValue") + " >= 0, got " + Quote(*r.min_value));
+      }
+      if (bounds[1] && *bounds[1] >= 1) {
+        Add(p, N("ScalingType") + " ReverseLogarithmic needs " + N("MaxValue") + " < 1, got " + Quote(*r.max_value));
+      }
+    }
+  }
+}
+
+std::vector<std::pair<const ParameterRanges*, FieldPath>> Validator::RangeScope(const TuningJobSpec& spec,
+                                                                                const TrainingJobDefinition& d,
+                                                                                const FieldPath& def_path,
+                                                                                bool multi) const {
+  std::vector<std::pair<const ParameterRanges*, FieldPath>> scope;
+  const TuningJobConfig* c = Config(spec);
+  if (!multi && c && c->parameter_ranges) {
+    scope.emplace_back(&*c->parameter_ranges, root_.Child("HyperParameterTuningJobConfig").Child("ParameterRanges"));
+  }
+  if (d.hyper_parameter_ranges) scope.emplace_back(&*d.hyper_parameter_ranges, def_path.Child("HyperParameterRanges"));
+  return scope;
+}
+
+size_t TunableCount(const ParameterRanges& r) {
+  return r.integer_parameter_ranges.size() + r.continuous_parameter_ranges.size() +
+         r.categorical_parameter_ranges.size() + r.auto_parameters.size();
+}
+
+void Validator::CheckHyperParameterNames(const TuningJobSpec& spec, const TrainingJobDefinition& d, const FieldPath& p,
+                                         bool multi) {
+  auto scope = RangeScope(spec, d, p, multi);
+  std::map<std::string, std::string> first;  // name -> path of its first range
+  size_t tunable = 0;
+  auto visit = [&](const std::optional<std::string>& name, const FieldPath& ep) {
+    if (!name || name->empty()) return;
+    auto [it, inserted] = first.emplace(*name, ep.str());
+    if (!inserted) {
+      Add(ep.Child("Name"), "duplicates the hyperparameter " + Quote(*name) + " of " + it->second +
+                                "; every tuned hyperparameter needs a unique name");
+    } else if (d.static_hyper_parameters.count(*name)) {
+      Add(ep.Child("Name"), Quote(*name) + " is also in " + N("StaticHyperParameters") +
+                                "; a hyperparameter is either static or tuned, not both");
+    }
+  };
+  for (const auto& [r, rp] : scope) {
+    tunable += TunableCount(*r);
+    for (size_t i = 0; i < r->integer_parameter_ranges.size(); ++i) {
+      visit(r->integer_parameter_ranges[i].name, rp.Child("IntegerParameterRanges").Index(i));
+    }
+    for (size_t i = 0; i < r->continuous_parameter_ranges.size(); ++i) {
+      visit(r->continuous_parameter_ranges[i].name, rp.Child("ContinuousParameterRanges").Index(i));
+    }
+    for (size_t i = 0; i < r->categorical_parameter_ranges.size(); ++i) {
+      visit(r->categorical_parameter_ranges[i].name, rp.Child("CategoricalParameterRanges").Index(i));
+    }
+    for (size_t i = 0; i < r->auto_parameters.size(); ++i) {
+      visit(r->auto_parameters[i].name, rp.Child("AutoParameters").Index(i));
+    }
+  }
+
+  bool autotune = spec.autotune.has_value();
+  if (multi) {
+    bool has_own = d.hyper_parameter_ranges && TunableCount(*d.hyper_parameter_ranges) > 0;
+    if (!has_own && !autotune) {
+      Add(p.Child("HyperParameterRanges"), "is required with at least one range when " + N("TrainingJobDefinitions") +
+                                               " is used: each definition carries its own ranges");
+    }
+  } else if (tunable == 0 && !autotune && Config(spec)) {
+    Add(root_.Child("HyperParameterTuningJobConfig").Child("ParameterRanges"),
+        "needs at least one range to tune (" + N("IntegerParameterRanges") + ", " + N("ContinuousParameterRanges") +
+            " or " + N("CategoricalParameterRanges") + ", here or in the definition's " + N("HyperParameterRanges") +
+            "), unless Autotune is enabled");
+  }
+
+  if (tunable > static_cast<size_t>(limits_.max_tunable_hyperparameters)) {
+    Add(scope.front().second, "defines " + std::to_string(tunable) + " tunable hyperparameters; at most " +
+                                  std::to_string(limits_.max_tunable_hyperparameters) +
+                                  " are allowed (the coordinator's limit " + "max_tunable_hyperparameters)");
+  }
+  size_t statics = d.static_hyper_parameters.size();
+  if (statics + tunable > kMaxHyperParameters) {
+    Add(p.Child("StaticHyperParameters"),
+        "has " + std::to_string(statics) + " entries which with " + std::to_string(tunable) +
+            " tunable hyperparameters makes " + std::to_string(statics + tunable) + "; at most " +
+            std::to_string(kMaxHyperParameters) + " hyperparameters in total are allowed");
+  }
+}
+
+std::optional<int64_t> Validator::GridCombinations(const TuningJobSpec& spec) const {
+  auto count = [&](const TrainingJobDefinition& d, const FieldPath& dp, bool multi) -> std::optional<int64_t> {
+    int64_t product = 1;
+    size_t ranges = 0;
+    for (const auto& [r, rp] : RangeScope(spec, d, dp, multi)) {
+      for (const auto& c : r->categorical_parameter_ranges) {
+        if (c.values.empty()) return std::nullopt;
+        ++ranges;
+        product = std::min<int64_t>(product * static_cast<int64_t>(c.values.size()), int64_t{1} << 40);
+      }
+    }
+    if (ranges == 0) return std::nullopt;
+    return product;
+  };
+  int64_t total = 0;
+  bool any = false;
+  if (spec.training_job_definition) {
+    auto n = count(*spec.training_job_definition, root_.Child("TrainingJobDefinition"), false);
+    if (!n) return std::nullopt;
+    total += *n;
+    any = true;
+  } else {
+    for (size_t i = 0; i < spec.training_job_definitions.size(); ++i) {
+      auto n = count(spec.training_job_definitions[i], root_.Child("TrainingJobDefinitions").Index(i), true);
+      if (!n) return std::nullopt;
+      total += *n;
+      any = true;
+    }
+  }
+  if (!any) {
+    const TuningJobConfig* c = Config(spec);
+    if (!c || !c->parameter_ranges) return std::nullopt;
+    TrainingJobDefinition none;
+    auto n = count(none, root_.Child("TrainingJobDefinition"), false);
+    if (!n) return std::nullopt;
+    total = *n;
+  }
+  return total;
+}
+
+// ---- training job definitions -----------------------------------------------------------------
+
+void Validator::CheckDefinitions(const TuningJobSpec& spec) {
+  FieldPath single = root_.Child("TrainingJobDefinition");
+  FieldPath list = root_.Child("TrainingJobDefinitions");
+  bool has_single = spec.training_job_definition.has_value();
+  bool has_list = !spec.training_job_definitions.empty();
+  if (has_single && has_list) {
+    Add(list, "cannot be combined with " + N("TrainingJobDefinition") + ": set exactly one of them");
+  } else if (!has_single && !has_list) {
+    Add(single, "is required: set " + N("TrainingJobDefinition") + " or " + N("TrainingJobDefinitions") +
+                    " (1-10 definitions)");
+  }
+  Count(spec.training_job_definitions.size(), list, 0, kMaxDefinitions, "definitions");
+
+  if (has_single) CheckDefinition(spec, *spec.training_job_definition, single, false);
+  std::map<std::string, size_t> names;
+  for (size_t i = 0; i < spec.training_job_definitions.size(); ++i) {
+    const TrainingJobDefinition& d = spec.training_job_definitions[i];
+    FieldPath dp = list.Index(i);
+    if (d.definition_name && !d.definition_name->empty()) {
+      auto [it, inserted] = names.emplace(*d.definition_name, i);
+      if (!inserted) {
+        Add(dp.Child("DefinitionName"), "duplicates the name " + Quote(*d.definition_name) + " of " +
+                                            list.Index(it->second).str() + "; definition names must be unique");
+      }
+    } else if (!d.definition_name) {
+      Add(dp.Child("DefinitionName"), "is required in every entry of " + N("TrainingJobDefinitions") +
+                                          " (1-64 characters: letters, digits and hyphens)");
+    }
+    CheckDefinition(spec, d, dp, true);
+  }
+
+  const TuningJobConfig* c = Config(spec);
+  if (has_list && !has_single && c && c->parameter_ranges && TunableCount(*c->parameter_ranges) > 0) {
+    Add(root_.Child("HyperParameterTuningJobConfig").Child("ParameterRanges"),
+        "must be empty when " + N("TrainingJobDefinitions") + " is used: put the ranges in each definition's " +
+            N("HyperParameterRanges"));
+  }
+
+  // Grid: MaxNumberOfTrainingJobs, when given, equals the number of combinations.
+  if (c && Mode(c->strategy, "Grid")) {
+    std::optional<int64_t> combos = GridCombinations(spec);
+    FieldPath np =
+        root_.Child("HyperParameterTuningJobConfig").Child("ResourceLimits").Child("MaxNumberOfTrainingJobs");
+    if (combos && c->resource_limits) {
+      const auto& n = c->resource_limits->max_number_of_training_jobs;
+      if (n && *n >= 1 && *n != *combos) {
+        Add(np, "must equal the number of Grid combinations, " + std::to_string(*combos) + ", or be left out; got " +
+                    std::to_string(*n));
+      } else if (!n && *combos > limits_.max_training_jobs_bayesian) {
+        Add(root_.Child("HyperParameterTuningJobConfig").Child("ResourceLimits"),
+            "the Grid strategy would run " + std::to_string(*combos) + " combinations; at most " +
+                std::to_string(limits_.max_training_jobs_bayesian) +
+                " training jobs are allowed (the coordinator's limit max_training_jobs_bayesian)");
+      }
+    }
+  }
+}
+
+void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefinition& d, const FieldPath& p,
+                                bool multi) {
+  if (d.definition_name) {
+    FieldPath np = p.Child("DefinitionName");
+    Length(*d.definition_name, np, 1, kDefinitionNameMax);
+    if (!d.definition_name->empty() && !IsHyphenatedName(*d.definition_name)) {
+      Add(np,
+          "must match [a-zA-Z0-9](-*[a-zA-Z0-9]){0,63} (letters, digits and hyphens, starting and ending with "
+          "a letter or digit); got " +
+              Quote(*d.definition_name));
+    }
+  }
+  if (d.tuning_objective) CheckObjective(*d.tuning_objective, p.Child("TuningObjective"));
+
+  if (d.hyper_parameter_ranges) {
+    FieldPath rp = p.Child("HyperParameterRanges");
+    CheckRanges(*d.hyper_parameter_ranges, rp);
+    if (Strategy(spec) == "Grid") {
+      const ParameterRanges& r = *d.hyper_parameter_ranges;
+      for (auto [list, api] : {std::pair{&r.integer_parameter_ranges, "IntegerParameterRanges"},
+                               std::pair{&r.continuous_parameter_ranges, "ContinuousParameterRanges"}}) {
+        if (!list->empty()) {
+          Add(rp.Child(api), "is not allowed with the Grid strategy: Grid searches " + N("CategoricalParameterRanges") +
+                                 " only; got " + std::to_string(list->size()) + " range(s)");
+        }
+      }
+    }
+  }
+  CheckHyperParameterNames(spec, d, p, multi);
+
+  FieldPath sp = p.Child("StaticHyperParameters");
+  for (const auto& [key, value] : d.static_hyper_parameters) {
+    if (key.size() > kStaticKeyMax) {
+      Add(sp.Key(key), "has a name of " + std::to_string(key.size()) + " characters; at most " +
+                           std::to_string(kStaticKeyMax) + " are allowed");
+    }
+    if (value.size() > kStaticValueMax) {
+      Add(sp.Key(key), "must be at most " + std::to_string(kStaticValueMax) + " characters, got " +
+                           std::to_string(value.size()) + ": " + Quote(value));
+    }
+  }
+
+  FieldPath ap = p.Child("AlgorithmSpecification");
+  if (Required(d.algorithm_specification, ap)) CheckAlgorithm(*d.algorithm_specification, ap);
+  CheckObjectiveMetric(spec, d, p);
+
+  RequiredString(d.role_arn, p.Child("RoleArn"), kRoleArnMin, kRoleArnMax);
+
+  CheckChannels(d, p);
+
+  if (d.vpc_config) {
+    FieldPath vp = p.Child("VpcConfig");
+    Count(d.vpc_config->security_group_ids.size(), vp.Child("SecurityGroupIds"), 1, kMaxSecurityGroups,
+          "security group IDs");
+    Count(d.vpc_config->subnets.size(), vp.Child("Subnets"), 1, kMaxSubnets, "subnets");
+  }
+
+  FieldPath op = p.Child("OutputDataConfig");
+  if (Required(d.output_data_config, op)) {
+    const OutputDataConfig& o = *d.output_data_config;
+    FieldPath up = op.Child("S3OutputPath");
+    if (!o.s3_output_path) {
+      Add(up, std::string("is required: ") + kStorageUriForms);
+    } else if (!IsStorageUri(*o.s3_output_path)) {
+      Add(up, std::string("must be ") + kStorageUriForms + "; got " + Quote(*o.s3_output_path));
+    }
+    Enum(o.compression_type, op.Child("CompressionType"), {"GZIP", "NONE"}, false);
+  }
+
+  FieldPath rp = p.Child("ResourceConfig");
+  if (Required(d.resource_config, rp)) CheckResourceConfig(*d.resource_config, rp);
+
+  CheckStopping(d, p);
+
+  if (d.checkpoint_config) {
+    FieldPath cp = p.Child("CheckpointConfig");
+    const CheckpointConfig& c = *d.checkpoint_config;
+    FieldPath up = cp.Child("S3Uri");
+    if (!c.s3_uri) {
+      Add(up, std::string("is required: ") + kStorageUriForms);
+    } else if (Length(*c.s3_uri, up, 1, kCheckpointUriMax) && !IsStorageUri(*c.s3_uri)) {
+      Add(up, std::string("must be ") + kStorageUriForms + "; got " + Quote(*c.s3_uri));
+    }
+    if (c.local_path && (c.local_path->empty() || (*c.local_path)[0] != '/')) {
+      Add(cp.Child("LocalPath"),
+          "must be an absolute path (default /opt/ml/checkpoints/); got " + Quote(*c.local_path));
+    }
+  }
+
+  if (d.retry_strategy) {
+    IntRange(d.retry_strategy->maximum_retry_attempts, p.Child("RetryStrategy").Child("MaximumRetryAttempts"), 1,
+             kRetryMax, true);
+  }
+
+  FieldPath ep = p.Child("Environment");
+  Count(d.environment.size(), ep, 0, kMaxEnvironment, "entries");
+  for (const auto& [key, value] : d.environment) {
+    if (key.size() > kEnvKeyMax || !IsEnvironmentKey(key)) {
+      Add(ep.Key(key), "is not a valid variable name: it must match [a-zA-Z_][a-zA-Z0-9_]* and be at most " +
+                           std::to_string(kEnvKeyMax) + " characters; got " + Quote(key));
+    }
+    if (value.size() > kEnvValueMax) {
+      Add(ep.Key(key), "must be at most " + std::to_string(kEnvValueMax) + " characters, got " +
+                           std::to_string(value.size()) + ": " + Quote(value));
+    }
+  }
+}
+
+void Validator::CheckObjectiveMetric(const TuningJobSpec& spec, const TrainingJobDefinition& d, const FieldPath& p) {
+  const Objective* objective = nullptr;
+  FieldPath op = p.Child("TuningObjective");
+  const TuningJobConfig* c = Config(spec);
+  if (d.tuning_objective) {
+    objective = &*d.tuning_objective;
+  } else if (c && c->hyper_parameter_tuning_job_objective) {
+    objective = &*c->hyper_parameter_tuning_job_objective;
+    op = root_.Child("HyperParameterTuningJobConfig").Child("HyperParameterTuningJobObjective");
+  }
+  if (!objective || !objective->metric_name || objective->metric_name->empty() ||
+      objective->metric_name->size() > kMetricNameMax || !d.algorithm_specification) {
+    return;
+  }
+  const AlgorithmSpecification& a = *d.algorithm_specification;
+  // A built-in algorithm without metric definitions defines its own metrics.
+  if (a.algorithm_name && a.metric_definitions.empty()) return;
+  std::vector<std::string> names;
+  for (const auto& m : a.metric_definitions) {
+    if (!m.name) continue;
+    if (*m.name == *objective->metric_name) return;
+    names.push_back(Quote(*m.name));
+  }
+  FieldPath mp = p.Child("AlgorithmSpecification").Child("MetricDefinitions");
+  Add(op.Child("MetricName"),
+      Quote(*objective->metric_name) + " is not defined in " + mp.str() +
+          (names.empty() ? " (none defined)" : " (defined: " + Join(names) + ")") +
+          "; add a metric definition with this name and a regex whose group 1 captures the value");
+}
+
+void Validator::CheckAlgorithm(const AlgorithmSpecification& a, const FieldPath& p) {
+  if (a.training_image && a.algorithm_name) {
+    Add(p, "set exactly one of " + N("TrainingImage") + " and " + N("AlgorithmName") + ", not both");
+  } else if (!a.training_image && !a.algorithm_name) {
+    Add(p, "needs " + N("TrainingImage") + " (a container image) or " + N("AlgorithmName"));
+  }
+  if (a.training_image) Length(*a.training_image, p.Child("TrainingImage"), 1, kTrainingImageMax);
+  if (a.algorithm_name && a.algorithm_name->empty()) Add(p.Child("AlgorithmName"), "must not be empty");
+  Enum(a.training_input_mode, p.Child("TrainingInputMode"), {"Pipe", "File", "FastFile"}, true);
+
+  FieldPath mp = p.Child("MetricDefinitions");
+  if (static_cast<int64_t>(a.metric_definitions.size()) > limits_.max_metric_definitions) {
+    Add(mp, "must have at most " + std::to_string(limits_.max_metric_definitions) + " metric definitions, got " +
+                std::to_string(a.metric_definitions.size()) + " (the coordinator's limit max_metric_definitions)");
+  }
+  std::map<std::string, size_t> names;
+  for (size_t i = 0; i < a.metric_definitions.size(); ++i) {
+    const MetricDefinition& m = a.metric_definitions[i];
+    FieldPath ep = mp.Index(i);
+    if (RequiredString(m.name, ep.Child("Name"), 1, kMetricNameMax)) {
+      auto [it, inserted] = names.emplace(*m.name, i);
+      if (!inserted) {
+        Add(ep.Child("Name"), "duplicates the metric " + Quote(*m.name) + " of " + mp.Index(it->second).str() +
+                                  "; metric names must be unique");
+      }
+    }
+    FieldPath rp = ep.Child("Regex");
+    if (RequiredString(m.regex, rp, 1, kMetricRegexMax)) {
+      RE2::Options options;
+      options.set_log_errors(false);
+      RE2 re(*m.regex, options);
+      if (!re.ok()) {
+        Add(rp, "is not a valid regular expression (RE2 syntax): " + re.error() + "; got " + Quote(*m.regex));
+      } else if (re.NumberOfCapturingGroups() < 1) {
+        Add(rp,
+            "needs a capture group: group 1 holds the metric value, e.g. \"loss: ([0-9.]+)\"; got " + Quote(*m.regex));
+      }
+    }
+  }
+}
+
+// ---- channels ---------------------------------------------------------------------------------
+
+void Validator::CheckChannels(const TrainingJobDefinition& d, const FieldPath& p) {
+  FieldPath cp = p.Child("InputDataConfig");
+  Count(d.input_data_config.size(), cp, 0, kMaxChannels, "channels");
+  std::map<std::string, size_t> names;
+  std::vector<std::string> with_groups, without_groups;
+  for (size_t i = 0; i < d.input_data_config.size(); ++i) {
+    const Channel& c = d.input_data_config[i];
+    FieldPath ep = cp.Index(i);
+    if (c.channel_name && !c.channel_name->empty()) {
+      auto [it, inserted] = names.emplace(*c.channel_name, i);
+      if (!inserted) {
+        Add(ep.Child("ChannelName"), "duplicates the channel " + Quote(*c.channel_name) + " of " +
+                                         cp.Index(it->second).str() + "; channel names must be unique");
+      }
+    }
+    CheckChannel(d, c, ep);
+    std::string label = c.channel_name.value_or("#" + std::to_string(i));
+    bool grouped =
+        c.data_source && c.data_source->s3_data_source && !c.data_source->s3_data_source->instance_group_names.empty();
+    (grouped ? with_groups : without_groups).push_back(label);
+  }
+  if (!with_groups.empty() && !without_groups.empty()) {
+    Add(cp, "Some channels have assigned instance groups: [" + Join(with_groups) + "] while others not: [" +
+                Join(without_groups) + "]; give every channel " + N("InstanceGroupNames") + " or none");
+  }
+}
+
+void Validator::CheckChannel(const TrainingJobDefinition& d, const Channel& c, const FieldPath& p) {
+  FieldPath np = p.Child("ChannelName");
+  if (RequiredString(c.channel_name, np, 1, kChannelNameMax) && !IsChannelName(*c.channel_name)) {
+    Add(np, "must match [A-Za-z0-9\\.\\-_]+ (letters, digits, '.', '-' and '_'); got " + Quote(*c.channel_name));
+  }
+  FieldPath dp = p.Child("DataSource");
+  if (Required(c.data_source, dp, "with one of " + N("S3DataSource") + " or " + N("FileSystemDataSource"))) {
+    const DataSource& ds = *c.data_source;
+    if (ds.s3_data_source && ds.file_system_data_source) {
+      Add(dp, "set exactly one of " + N("S3DataSource") + " and " + N("FileSystemDataSource") + ", not both");
+    } else if (!ds.s3_data_source && !ds.file_system_data_source) {
+      Add(dp, "needs one of " + N("S3DataSource") + " or " + N("FileSystemDataSource"));
+    }
+    if (ds.s3_data_source) {
+      const S3DataSource& s = *ds.s3_data_source;
+      FieldPath sp = dp.Child("S3DataSource");
+      Enum(s.s3_data_type, sp.Child("S3DataType"), {"ManifestFile", "S3Prefix", "AugmentedManifestFile"}, true);
+      FieldPath up = sp.Child("S3Uri");
+      if (!s.s3_uri) {
+        Add(up, std::string("is required: ") + kStorageUriForms);
+      } else if (!IsStorageUri(*s.s3_uri)) {
+        Add(up, std::string("must be ") + kStorageUriForms + "; got " + Quote(*s.s3_uri));
+      }
+      Enum(s.s3_data_distribution_type, sp.Child("S3DataDistributionType"), {"FullyReplicated", "ShardedByS3Key"},
+           false);
+      FieldPath anp = sp.Child("AttributeNames");
+      Count(s.attribute_names.size(), anp, 0, kMaxAttributeNames, "attribute names");
+      if (!s.attribute_names.empty() && s.s3_data_type && *s.s3_data_type != "AugmentedManifestFile") {
+        Add(anp, "is only allowed with " + N("S3DataType") + " AugmentedManifestFile; got " + Quote(*s.s3_data_type));
+      }
+      FieldPath gp = sp.Child("InstanceGroupNames");
+      Count(s.instance_group_names.size(), gp, 0, kMaxChannelInstanceGroups, "instance group names");
+      if (!s.instance_group_names.empty() && d.resource_config) {
+        const auto& groups = d.resource_config->instance_groups;
+        if (groups.empty()) {
+          Add(gp, "needs " + N("ResourceConfig") + "." + N("InstanceGroups") +
+                      ": a channel can name instance groups only when the resource config defines them");
+        } else {
+          for (size_t j = 0; j < s.instance_group_names.size(); ++j) {
+            const std::string& g = s.instance_group_names[j];
+            bool found = std::any_of(groups.begin(), groups.end(),
+                                     [&](const InstanceGroup& ig) { return ig.instance_group_name == g; });
+            if (!found) {
+              std::vector<std::string> known;
+              for (const auto& ig : groups) {
+                if (ig.instance_group_name) known.push_back(Quote(*ig.instance_group_name));
+              }
+              Add(gp.Index(j),
+                  Quote(g) + " is not an instance group of " + N("ResourceConfig") + " (groups: " + Join(known) + ")");
+            }
+          }
+        }
+      }
+    }
+    if (ds.file_system_data_source) {
+      const FileSystemDataSource& f = *ds.file_system_data_source;
+      FieldPath fp = dp.Child("FileSystemDataSource");
+      if (!f.file_system_id || f.file_system_id->empty()) Add(fp.Child("FileSystemId"), "is required");
+      Enum(f.file_system_access_mode, fp.Child("FileSystemAccessMode"), {"rw", "ro"}, true);
+      Enum(f.file_system_type, fp.Child("FileSystemType"), {"EFS", "FSxLustre"}, true);
+      if (!f.directory_path || f.directory_path->empty()) Add(fp.Child("DirectoryPath"), "is required");
+    }
+  }
+
+  FieldPath mp = p.Child("InputMode");
+  Enum(c.input_mode, mp, {"Pipe", "File", "FastFile"}, false);
+  FieldPath zp = p.Child("CompressionType");
+  Enum(c.compression_type, zp, {"None", "Gzip"}, false);
+  if (Mode(c.compression_type, "Gzip")) {
+    std::optional<std::string> mode = c.input_mode;
+    if (!mode && d.algorithm_specification) mode = d.algorithm_specification->training_input_mode;
+    if (mode && *mode != "Pipe") {
+      Add(zp, "Gzip is only supported in Pipe input mode; this channel's input mode is " + Quote(*mode) +
+                  " (use None, or set " + N("InputMode") + " Pipe)");
+    }
+  }
+  Enum(c.record_wrapper_type, p.Child("RecordWrapperType"), {"None", "RecordIO"}, false);
+  if (c.shuffle_config && !c.shuffle_config->seed) {
+    Add(p.Child("ShuffleConfig").Child("Seed"), "is required when " + N("ShuffleConfig") + " is given (an integer)");
+  }
+}
+
+// ---- resources and stopping -------------------------------------------------------------------
+
+void Validator::CheckResourceConfig(const ResourceConfig& r, const FieldPath& p) {
+  FieldPath gp = p.Child("InstanceGroups");
+  if (r.instance_groups.empty()) {
+    if (!r.instance_type || r.instance_type->empty()) {
+      Add(p.Child("InstanceType"), "is required (or " + N("InstanceGroups") + ")");
+    }
+    IntRange(r.instance_count, p.Child("InstanceCount"), 1, -1, true);
+  } else {
+    if (r.instance_type || r.instance_count) {
+      Add(p, "set either " + N("InstanceType") + " and " + N("InstanceCount") + " or " + N("InstanceGroups") +
+                 ", not both");
+    }
+    Count(r.instance_groups.size(), gp, 1, kMaxInstanceGroups, "instance groups");
+    std::map<std::string, size_t> names;
+    for (size_t i = 0; i < r.instance_groups.size(); ++i) {
+      const InstanceGroup& g = r.instance_groups[i];
+      FieldPath ep = gp.Index(i);
+      if (!g.instance_type || g.instance_type->empty()) Add(ep.Child("InstanceType"), "is required");
+      IntRange(g.instance_count, ep.Child("InstanceCount"), 1, -1, true);
+      FieldPath np = ep.Child("InstanceGroupName");
+      if (RequiredString(g.instance_group_name, np, 1, kInstanceGroupNameMax)) {
+        auto [it, inserted] = names.emplace(*g.instance_group_name, i);
+        if (!inserted) {
+          Add(np, "duplicates the name " + Quote(*g.instance_group_name) + " of " + gp.Index(it->second).str() +
+                      "; instance group names must be unique");
+        }
+      }
+    }
+  }
+  IntRange(r.volume_size_in_gb, p.Child("VolumeSizeInGB"), 1, -1, false);
+  IntRange(r.keep_alive_period_in_seconds, p.Child("KeepAlivePeriodInSeconds"), 0, kKeepAliveMax, false);
+}
+
+void Validator::CheckStopping(const TrainingJobDefinition& d, const FieldPath& dp) {
+  FieldPath p = dp.Child("StoppingCondition");
+  if (!Required(d.stopping_condition, p)) return;
+  const StoppingCondition& s = *d.stopping_condition;
+  IntRange(s.max_runtime_in_seconds, p.Child("MaxRuntimeInSeconds"), 1, -1, false);
+  if (s.max_wait_time_in_seconds) {
+    FieldPath wp = p.Child("MaxWaitTimeInSeconds");
+    int64_t runtime = s.max_runtime_in_seconds.value_or(kDefaultMaxRuntime);
+    if (d.enable_managed_spot_training != true) {
+      Add(wp, "Invalid MaxWaitTimeInSeconds. It is only supported when EnableManagedSpotTraining is set to true");
+    } else if (*s.max_wait_time_in_seconds < runtime) {
+      Add(wp, "must be >= " + N("MaxRuntimeInSeconds") + " (" + std::to_string(runtime) +
+                  (s.max_runtime_in_seconds ? "" : ", the default") + "), got " +
+                  std::to_string(*s.max_wait_time_in_seconds));
+    }
+  }
+  IntRange(s.max_pending_time_in_seconds, p.Child("MaxPendingTimeInSeconds"), kPendingMin, kPendingMax, false);
+}
+
+// ---- warm start and tags ----------------------------------------------------------------------
+
+void Validator::CheckWarmStart(const TuningJobSpec& spec, const FieldPath& p) {
+  const WarmStartConfig& w = *spec.warm_start_config;
+  if (spec.training_job_definitions.size() > 1) {
+    Add(p, "warm start is supported only with a single training job definition; this job has " +
+               std::to_string(spec.training_job_definitions.size()) + " " + N("TrainingJobDefinitions"));
+  }
+  FieldPath pp = p.Child("ParentHyperParameterTuningJobs");
+  if (w.parent_hyper_parameter_tuning_jobs.empty()) {
+    Add(pp, "is required: 1-5 parent tuning jobs");
+  } else {
+    Count(w.parent_hyper_parameter_tuning_jobs.size(), pp, 1, kMaxParents, "parent tuning jobs");
+  }
+  std::map<std::string, size_t> seen;  // lower-cased: tuning job names are not case sensitive
+  for (size_t i = 0; i < w.parent_hyper_parameter_tuning_jobs.size(); ++i) {
+    const auto& name = w.parent_hyper_parameter_tuning_jobs[i].hyper_parameter_tuning_job_name;
+    FieldPath np = pp.Index(i).Child("HyperParameterTuningJobName");
+    CheckJobName(name, np, true);
+    if (!name || name->empty()) continue;
+    std::string key = ToLower(*name);
+    if (spec.hyper_parameter_tuning_job_name && ToLower(*spec.hyper_parameter_tuning_job_name) == key) {
+      Add(np, Quote(*name) + " is this tuning job itself; a job cannot warm start from itself");
+    }
+    auto [it, inserted] = seen.emplace(key, i);
+    if (!inserted) {
+      Add(np, "duplicates the parent " + Quote(*name) + " of " + pp.Index(it->second).str() +
+                  "; parent tuning jobs must be unique");
+    }
+  }
+  Enum(w.warm_start_type, p.Child("WarmStartType"), {"IdenticalDataAndAlgorithm", "TransferLearning"}, true);
+}
+
+void Validator::CheckTags(const std::vector<Tag>& tags, const FieldPath& p) {
+  Count(tags.size(), p, 0, kMaxTags, "tags");
+  std::map<std::string, size_t> keys;
+  for (size_t i = 0; i < tags.size(); ++i) {
+    FieldPath ep = p.Index(i);
+    if (RequiredString(tags[i].key, ep.Child("Key"), 1, kTagKeyMax)) {
+      auto [it, inserted] = keys.emplace(*tags[i].key, i);
+      if (!inserted) {
+        Add(ep.Child("Key"), "duplicates the key " + Quote(*tags[i].key) + " of " + p.Index(it->second).str() +
+                                 "; tag keys must be unique");
+      }
+    }
+    if (tags[i].value) Length(*tags[i].value, ep.Child("Value"), 0, kTagValueMax);
+  }
+}
+
+}  // namespace
+
+FieldErrors Validate(const TuningJobSpec& spec, Spelling spelling, const ValidationLimits& limits) {
+  return Validator(spelling, limits).Run(spec);
+}
+
+std::optional<std::string> EpochsHyperParameter(const TrainingJobDefinition& def) {
+  for (const char* name : kEpochsNames) {
+    for (const auto& [key, value] : def.static_hyper_parameters) {
+      if (ToLower(key) == name) return key;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace hpo::proto

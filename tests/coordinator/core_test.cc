@@ -1,0 +1,360 @@
+// The coordinator core driven directly: fake workers are message sequences, time is a number.
+#include "coordinator/core.h"
+
+#include <gtest/gtest.h>
+
+#include "coordinator/job_store.h"
+#include "proto/codec.h"
+
+namespace hpo::coordinator {
+namespace {
+
+proto::TuningJobSpec Spec(const std::string& name, const std::string& strategy = "Random", int max_jobs = 6,
+                          int parallel = 2) {
+  std::string yaml = R"YAML(
+hyperParameterTuningJobName: NAME
+hyperParameterTuningJobConfig:
+  strategy: STRATEGY
+  hyperParameterTuningJobObjective: {type_: Minimize, metricName: loss}
+  resourceLimits: {maxNumberOfTrainingJobs: MAXJOBS, maxParallelTrainingJobs: PARALLEL}
+  parameterRanges:
+    categoricalParameterRanges:
+    - {name: opt, values: [sgd, adam, rmsprop]}
+    - {name: act, values: [relu, tanh]}
+trainingJobDefinition:
+  staticHyperParameters: {epochs: "3"}
+  algorithmSpecification:
+    trainingImage: /bin/true
+    trainingInputMode: File
+    metricDefinitions: [{name: loss, regex: "loss=([0-9.]+)"}]
+  roleARN: arn:aws:iam::123456789012:role/hpo-test
+  outputDataConfig: {s3OutputPath: /tmp/hpo-out}
+  resourceConfig: {instanceType: ml.m5.large, instanceCount: 1, volumeSizeInGB: 10}
+  stoppingCondition: {maxRuntimeInSeconds: 3600}
+  retryStrategy: {maximumRetryAttempts: 2}
+)YAML";
+  auto rep = [&](const std::string& k, const std::string& v) {
+    for (size_t p; (p = yaml.find(k)) != std::string::npos;) yaml.replace(p, k.size(), v);
+  };
+  rep("NAME", name);
+  rep("STRATEGY", strategy);
+  rep("MAXJOBS", std::to_string(max_jobs));
+  rep("PARALLEL", std::to_string(parallel));
+  auto parsed = proto::ParseSpec(yaml);
+  EXPECT_TRUE(parsed.ok()) << parsed.status().ToString();
+  return parsed->document.spec;
+}
+
+template <class T>
+std::vector<T> Only(const std::vector<Outgoing>& out) {
+  std::vector<T> v;
+  for (const auto& o : out) {
+    if (const auto* m = std::get_if<T>(&o.message)) v.push_back(*m);
+  }
+  return v;
+}
+
+class CoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = SqliteJobStore::Open(":memory:");
+    ASSERT_TRUE(s.ok());
+    store_ = std::move(s).value();
+    MakeCore();
+  }
+  void MakeCore() {
+    CoreOptions o;
+    o.lease_ms = 1000;
+    o.default_grace_period_s = 1;
+    core_ = std::make_unique<CoordinatorCore>(store_.get(), o);
+  }
+
+  std::vector<Outgoing> Register(const std::string& id, uint32_t slots,
+                                 std::vector<proto::wire::AttemptRef> running = {}) {
+    proto::wire::Register r;
+    r.protocol_version = proto::wire::kProtocolVersion;
+    r.worker_id = id;
+    r.host = id;
+    r.slots = slots;
+    r.cpus = 2;
+    r.running = std::move(running);
+    return core_->OnMessage(id, r, now_);
+  }
+  std::vector<Outgoing> Submit(const proto::TuningJobSpec& spec) {
+    std::vector<Outgoing> out;
+    auto arn = core_->Submit(spec, proto::Spelling::kCrd, now_, &out);
+    EXPECT_TRUE(arn.ok()) << arn.status().ToString();
+    return out;
+  }
+  // Runs one assignment to completion with the given loss.
+  std::vector<Outgoing> Finish(const std::string& wid, const proto::wire::AssignTrial& a, double loss,
+                               const std::string& status = "Completed") {
+    proto::wire::TrialStarted s;
+    s.trial = a.trial;
+    s.attempt = a.attempt;
+    s.worker_id = wid;
+    core_->OnMessage(wid, s, now_);
+    proto::wire::MetricPoints m;
+    m.trial = a.trial;
+    m.attempt = a.attempt;
+    m.seq = 1;
+    m.points = {{"loss", loss + 1, now_, 0}, {"loss", loss, now_, 1}};
+    core_->OnMessage(wid, m, now_);
+    proto::wire::TrialExited x;
+    x.trial = a.trial;
+    x.attempt = a.attempt;
+    x.seq = 1;
+    x.status = status;
+    x.secondary_status = status;
+    x.exit_code = status == "Completed" ? 0 : 1;
+    x.failure_reason = status == "Failed" ? "AlgorithmError: boom" : "";
+    return core_->OnMessage(wid, x, now_);
+  }
+
+  std::unique_ptr<SqliteJobStore> store_;
+  std::unique_ptr<CoordinatorCore> core_;
+  int64_t now_ = 1'000'000;
+};
+
+TEST_F(CoreTest, RegistrationIsAcknowledgedWithTheLeaseAndAVersionMismatchIsRefused) {
+  auto out = Register("w1", 2);
+  auto acks = Only<proto::wire::RegisterAck>(out);
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_TRUE(acks[0].accepted);
+  EXPECT_EQ(acks[0].lease_ms, 1000u);
+
+  proto::wire::Register old;
+  old.protocol_version = proto::wire::kProtocolVersion + 7;
+  old.worker_id = "w2";
+  old.host = "w2";
+  old.slots = 1;
+  auto refused = Only<proto::wire::RegisterAck>(core_->OnMessage("w2", old, now_));
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_FALSE(refused[0].accepted);
+  EXPECT_NE(refused[0].reason.find("protocol version"), std::string::npos);
+  EXPECT_EQ(core_->Workers().size(), 1u);
+}
+
+TEST_F(CoreTest, RandomJobRunsToItsLimitRespectingParallelismAndPicksTheBest) {
+  Register("w1", 4);
+  auto out = Submit(Spec("rand", "Random", 6, 2));
+  auto assigns = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(assigns.size(), 2u) << "maxParallelTrainingJobs is 2";
+  EXPECT_EQ(assigns[0].hyperparameters.at("_tuning_objective_metric"), "loss");
+  EXPECT_EQ(assigns[0].hyperparameters.at("epochs"), "3");
+  EXPECT_EQ(assigns[0].trial.rfind("rand-001-", 0), 0u);
+  EXPECT_EQ(assigns[0].attempt, 1u);
+
+  std::vector<double> losses = {0.9, 0.4, 0.7, 0.2, 0.8, 0.5};
+  std::vector<proto::wire::AssignTrial> queue = assigns;
+  size_t done = 0;
+  std::string best_name;
+  while (!queue.empty()) {
+    proto::wire::AssignTrial a = queue.front();
+    queue.erase(queue.begin());
+    if (losses[done] == 0.2) best_name = a.trial;
+    auto more = Only<proto::wire::AssignTrial>(Finish("w1", a, losses[done++]));
+    EXPECT_LE(more.size(), 1u);
+    for (auto& m : more) queue.push_back(m);
+  }
+  EXPECT_EQ(done, 6u);
+  auto d = core_->Describe("rand");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Completed");
+  EXPECT_EQ(*d->status.training_job_status_counters->completed, 6);
+  EXPECT_EQ(*d->status.objective_status_counters->succeeded, 6);
+  ASSERT_TRUE(d->status.best_training_job);
+  EXPECT_EQ(*d->status.best_training_job->training_job_name, best_name);
+  EXPECT_DOUBLE_EQ(*d->status.best_training_job->final_hyper_parameter_tuning_job_objective_metric->value, 0.2);
+}
+
+TEST_F(CoreTest, GridEnumeratesEveryCombinationOnceAndCompletes) {
+  Register("w1", 8);
+  auto spec = Spec("grid", "Grid", 6, 8);
+  auto assigns = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(assigns.size(), 6u);
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const auto& a : assigns) seen.insert({a.hyperparameters.at("opt"), a.hyperparameters.at("act")});
+  EXPECT_EQ(seen.size(), 6u);
+  for (const auto& a : assigns) Finish("w1", a, 1.0);
+  EXPECT_EQ(*core_->Describe("grid")->status.hyper_parameter_tuning_job_status, "Completed");
+}
+
+TEST_F(CoreTest, FailedTrialsAreNotRetriedAndAJobWithoutSuccessFails) {
+  Register("w1", 2);
+  auto queue = Only<proto::wire::AssignTrial>(Submit(Spec("fails", "Random", 3, 2)));
+  while (!queue.empty()) {
+    auto a = queue.front();
+    queue.erase(queue.begin());
+    for (auto& m : Only<proto::wire::AssignTrial>(Finish("w1", a, 1.0, "Failed"))) {
+      EXPECT_EQ(m.attempt, 1u) << "an algorithm error is never retried";
+      queue.push_back(m);
+    }
+  }
+  auto d = core_->Describe("fails");
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Failed");
+  EXPECT_EQ(*d->status.training_job_status_counters->non_retryable_error, 3);
+  EXPECT_EQ(*d->status.failure_reason,
+            "No training job succeeded after 3 attempts. Please take a look at the training job failures to get "
+            "more details.");
+  auto trials = core_->TrialsOf("fails");
+  EXPECT_EQ(trials[0]->failure_reason, "AlgorithmError: boom");
+}
+
+TEST_F(CoreTest, ALostWorkersTrialIsRetriedElsewhereWithTheSameNameAndHyperparameters) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("lost", "Random", 1, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  Register("w2", 1);
+  now_ += 500;
+  core_->OnMessage("w2", proto::wire::Heartbeat{"w2", 1, 1, {}}, now_);
+  now_ += 700;  // w1 silent for 1200 ms > lease 1000
+  auto out = core_->OnTick(now_);
+  auto re = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(re.size(), 1u);
+  EXPECT_EQ(re[0].trial, a[0].trial);
+  EXPECT_EQ(re[0].attempt, 2u);
+  EXPECT_EQ(re[0].hyperparameters, a[0].hyperparameters);
+  EXPECT_EQ(out[0].worker_id, "w2");
+  Finish("w2", re[0], 0.3);
+  auto d = core_->Describe("lost");
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Completed");
+}
+
+TEST_F(CoreTest, RetriesStopAtMaximumRetryAttemptsAndCountAsRetryableErrors) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("infra", "Random", 1, 1)));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(a.size(), 1u) << "attempt " << i + 1;
+    proto::wire::TrialExited x;
+    x.trial = a[0].trial;
+    x.attempt = a[0].attempt;
+    x.status = "InfraError";
+    x.failure_reason = "container runtime crashed";
+    a = Only<proto::wire::AssignTrial>(core_->OnMessage("w1", x, now_));
+  }
+  EXPECT_TRUE(a.empty()) << "maximumRetryAttempts 2 allows 3 attempts in all";
+  auto d = core_->Describe("infra");
+  EXPECT_EQ(*d->status.training_job_status_counters->retryable_error, 1);
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Failed");
+}
+
+TEST_F(CoreTest, DuplicateAndStaleMessagesChangeNothing) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("dups", "Random", 2, 1)))[0];
+  proto::wire::MetricPoints m;
+  m.trial = a.trial;
+  m.attempt = a.attempt;
+  m.seq = 1;
+  m.points = {{"loss", 0.5, now_, 0}};
+  core_->OnMessage("w1", m, now_);
+  m.points = {{"loss", 99.0, now_, 1}};  // same seq again: a duplicate batch
+  auto acks = Only<proto::wire::Ack>(core_->OnMessage("w1", m, now_));
+  ASSERT_EQ(acks.size(), 1u) << "duplicates are still acknowledged";
+  EXPECT_DOUBLE_EQ(*core_->FindTrial(a.trial)->objective, 0.5);
+  proto::wire::MetricPoints stale = m;
+  stale.attempt = 9;
+  stale.seq = 2;
+  core_->OnMessage("w1", stale, now_);
+  EXPECT_DOUBLE_EQ(*core_->FindTrial(a.trial)->objective, 0.5);
+  EXPECT_EQ(store_->LoadMetrics(a.trial)->size(), 1u);
+}
+
+TEST_F(CoreTest, StoppingAJobStopsItsRunningTrialsThenEndsStopped) {
+  Register("w1", 2);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("halt", "Random", 6, 2)));
+  ASSERT_EQ(a.size(), 2u);
+  std::vector<Outgoing> out;
+  ASSERT_TRUE(core_->Stop("HALT", now_, &out).ok()) << "names are not case sensitive";
+  auto stops = Only<proto::wire::StopTrial>(out);
+  ASSERT_EQ(stops.size(), 2u);
+  EXPECT_EQ(*core_->Describe("halt")->status.hyper_parameter_tuning_job_status, "Stopping");
+  for (const auto& s : stops) {
+    proto::wire::TrialExited x;
+    x.trial = s.trial;
+    x.attempt = s.attempt;
+    x.status = "Stopped";
+    x.secondary_status = "Stopped";
+    auto more = core_->OnMessage("w1", x, now_);
+    EXPECT_TRUE(Only<proto::wire::AssignTrial>(more).empty()) << "nothing new starts while stopping";
+  }
+  auto d = core_->Describe("halt");
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Stopped");
+  EXPECT_EQ(*d->status.training_job_status_counters->stopped, 2);
+  EXPECT_FALSE(core_->Stop("nope", now_, &out).ok());
+}
+
+TEST_F(CoreTest, ReachingTheTargetObjectiveStopsTheRestAndCompletes) {
+  Register("w1", 2);
+  auto spec = Spec("target", "Random", 20, 2);
+  spec.hyper_parameter_tuning_job_config->tuning_job_completion_criteria =
+      proto::TuningJobCompletionCriteria{0.1, std::nullopt, std::nullopt};
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec));
+  auto out = Finish("w1", a[0], 0.05);
+  auto stops = Only<proto::wire::StopTrial>(out);
+  ASSERT_EQ(stops.size(), 1u);
+  EXPECT_EQ(stops[0].trial, a[1].trial);
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(out).empty());
+  proto::wire::TrialExited x;
+  x.trial = a[1].trial;
+  x.attempt = 1;
+  x.status = "Stopped";
+  core_->OnMessage("w1", x, now_);
+  EXPECT_EQ(*core_->Describe("target")->status.hyper_parameter_tuning_job_status, "Completed");
+}
+
+TEST_F(CoreTest, TwoJobsShareTheWorkersFairly) {
+  Register("w1", 4);
+  auto first = Only<proto::wire::AssignTrial>(Submit(Spec("first", "Random", 10, 10)));
+  EXPECT_EQ(first.size(), 4u) << "alone, the first job takes every slot";
+  auto second = Only<proto::wire::AssignTrial>(Submit(Spec("second", "Random", 10, 10)));
+  EXPECT_TRUE(second.empty()) << "no slot is free";
+  // As slots free up, they go to the job with fewer running trials.
+  int to_second = 0;
+  for (int i = 0; i < 2; ++i) {
+    for (const auto& m : Only<proto::wire::AssignTrial>(Finish("w1", first[i], 1.0))) to_second += m.tuning_job == "second";
+  }
+  EXPECT_EQ(to_second, 2);
+}
+
+TEST_F(CoreTest, InvalidAndDuplicateSubmissionsChangeNothing) {
+  auto bad = Spec("bad");
+  bad.hyper_parameter_tuning_job_config->strategy = "Sometimes";
+  std::vector<Outgoing> out;
+  auto r = core_->Submit(bad, proto::Spelling::kCrd, now_, &out);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("spec.hyperParameterTuningJobConfig.strategy"), std::string::npos);
+  EXPECT_TRUE(core_->Jobs().empty());
+  EXPECT_TRUE(store_->LoadJobs()->empty());
+  Submit(Spec("dup"));
+  auto again = core_->Submit(Spec("DUP"), proto::Spelling::kCrd, now_, &out);
+  EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists);
+}
+
+TEST_F(CoreTest, ARestartedCoreReloadsJobsAndReattachesRunningTrials) {
+  Register("w1", 2);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("durable", "Random", 4, 2)));
+  Finish("w1", a[0], 0.3);
+  MakeCore();  // the coordinator restarts on the same store
+  const Trial* t0 = core_->FindTrial(a[0].trial);
+  ASSERT_NE(t0, nullptr);
+  EXPECT_EQ(t0->state, TrialState::kCompleted);
+  EXPECT_DOUBLE_EQ(*t0->objective, 0.3);
+  // The worker re-registers with the attempts it still runs; they are re-attached, not restarted.
+  std::vector<proto::wire::AttemptRef> running;
+  for (const auto* t : core_->TrialsOf("durable")) {
+    if (t->Active()) running.push_back({t->name, t->attempt});
+  }
+  ASSERT_FALSE(running.empty());
+  auto out = Register("w1", 2, running);
+  auto ack = Only<proto::wire::RegisterAck>(out);
+  ASSERT_EQ(ack.size(), 1u);
+  EXPECT_TRUE(ack[0].stop.empty());
+  for (const auto& re : Only<proto::wire::AssignTrial>(out)) {
+    for (const auto& r : running) EXPECT_NE(re.trial, r.trial) << "a running trial was restarted";
+  }
+}
+
+}  // namespace
+}  // namespace hpo::coordinator

@@ -1,0 +1,985 @@
+#include "proto/validate.h"
+
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <functional>
+#include <ostream>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace hpo::proto {
+namespace {
+
+// ---- valid bases --------------------------------------------------------------------------------
+
+// A Random job with integer, continuous and categorical ranges and one definition that sets
+// everything required.
+TuningJobSpec RandomBase() {
+  TuningJobSpec s;
+  s.hyper_parameter_tuning_job_name = "xgb-random-1";
+  TuningJobConfig c;
+  c.strategy = "Random";
+  c.hyper_parameter_tuning_job_objective = Objective{"Maximize", "validation:auc"};
+  c.resource_limits = ResourceLimits{20, 4, std::nullopt};
+  ParameterRanges r;
+  r.integer_parameter_ranges = {{"max_depth", "3", "10", "Linear"}};
+  r.continuous_parameter_ranges = {{"eta", "0.01", "0.3", "Logarithmic"}};
+  r.categorical_parameter_ranges = {{"booster", {"gbtree", "dart"}}};
+  c.parameter_ranges = r;
+  s.hyper_parameter_tuning_job_config = c;
+
+  TrainingJobDefinition d;
+  d.static_hyper_parameters = {{"objective", "binary:logistic"}, {"num_round", "100"}};
+  d.algorithm_specification = AlgorithmSpecification{
+      "hpo/xgboost:1.7", "File", std::nullopt, {{"validation:auc", R"(validation-auc:([0-9.]+))"}}};
+  d.role_arn = "arn:aws:iam::123456789012:role/hpo";
+  Channel train;
+  train.channel_name = "train";
+  train.data_source =
+      DataSource{S3DataSource{"S3Prefix", "s3://bucket/train/", "FullyReplicated", {}, {}}, std::nullopt};
+  Channel validation;
+  validation.channel_name = "validation";
+  validation.data_source =
+      DataSource{S3DataSource{"S3Prefix", "s3://bucket/validation/", std::nullopt, {}, {}}, std::nullopt};
+  d.input_data_config = {train, validation};
+  d.output_data_config = OutputDataConfig{std::nullopt, "s3://bucket/output/", std::nullopt};
+  d.resource_config = ResourceConfig{"ml.g5.xlarge", 1, 30, std::nullopt, std::nullopt, {}};
+  d.stopping_condition = StoppingCondition{3600, std::nullopt, std::nullopt};
+  s.training_job_definition = d;
+  return s;
+}
+
+// Grid over 2 x 3 = 6 combinations.
+TuningJobSpec GridBase() {
+  TuningJobSpec s = RandomBase();
+  TuningJobConfig& c = *s.hyper_parameter_tuning_job_config;
+  c.strategy = "Grid";
+  c.resource_limits->max_number_of_training_jobs = 6;
+  c.parameter_ranges = ParameterRanges{};
+  c.parameter_ranges->categorical_parameter_ranges = {{"booster", {"gbtree", "dart"}}, {"max_depth", {"3", "6", "9"}}};
+  return s;
+}
+
+// Hyperband taking MaxResource from the static hyperparameter `epochs` (the CRD user's path).
+TuningJobSpec HyperbandBase() {
+  TuningJobSpec s = RandomBase();
+  TuningJobConfig& c = *s.hyper_parameter_tuning_job_config;
+  c.strategy = "Hyperband";
+  c.training_job_early_stopping_type = "Off";
+  s.training_job_definition->static_hyper_parameters["epochs"] = "81";
+  return s;
+}
+
+// Two definitions, each with its own objective and ranges; no config ranges or objective.
+TuningJobSpec MultiBase() {
+  TuningJobSpec s = RandomBase();
+  TuningJobConfig& c = *s.hyper_parameter_tuning_job_config;
+  c.hyper_parameter_tuning_job_objective.reset();
+  c.parameter_ranges.reset();
+  TrainingJobDefinition xgb = *s.training_job_definition;
+  s.training_job_definition.reset();
+  xgb.definition_name = "xgb";
+  xgb.tuning_objective = Objective{"Maximize", "validation:auc"};
+  xgb.hyper_parameter_ranges = ParameterRanges{};
+  xgb.hyper_parameter_ranges->continuous_parameter_ranges = {{"eta", "0.01", "0.3", "Auto"}};
+  TrainingJobDefinition lgbm = xgb;
+  lgbm.definition_name = "lgbm";
+  lgbm.tuning_objective = Objective{"Minimize", "valid:loss"};
+  lgbm.algorithm_specification->training_image = "hpo/lightgbm:4";
+  lgbm.algorithm_specification->metric_definitions = {{"valid:loss", R"(valid loss: ([0-9.eE+-]+))"}};
+  lgbm.hyper_parameter_ranges->integer_parameter_ranges = {{"num_leaves", "8", "256", "Logarithmic"}};
+  s.training_job_definitions = {xgb, lgbm};
+  return s;
+}
+
+// Heterogeneous cluster: instance groups, every channel naming its groups.
+TuningJobSpec GroupsBase() {
+  TuningJobSpec s = RandomBase();
+  TrainingJobDefinition& d = *s.training_job_definition;
+  d.resource_config =
+      ResourceConfig{std::nullopt, std::nullopt, 30,
+                     std::nullopt, std::nullopt, {{"ml.g5.xlarge", 2, "gpu"}, {"ml.c5.xlarge", 1, "cpu"}}};
+  d.input_data_config[0].data_source->s3_data_source->instance_group_names = {"gpu"};
+  d.input_data_config[1].data_source->s3_data_source->instance_group_names = {"gpu", "cpu"};
+  return s;
+}
+
+// Warm start from two parents.
+TuningJobSpec WarmBase() {
+  TuningJobSpec s = RandomBase();
+  s.warm_start_config = WarmStartConfig{{{"parent-a"}, {"parent-b"}}, "TransferLearning"};
+  return s;
+}
+
+enum class Base { kRandom, kGrid, kHyperband, kMulti, kGroups, kWarm };
+
+TuningJobSpec Make(Base b) {
+  switch (b) {
+    case Base::kRandom:
+      return RandomBase();
+    case Base::kGrid:
+      return GridBase();
+    case Base::kHyperband:
+      return HyperbandBase();
+    case Base::kMulti:
+      return MultiBase();
+    case Base::kGroups:
+      return GroupsBase();
+    case Base::kWarm:
+      return WarmBase();
+  }
+  return RandomBase();
+}
+
+// Short hands for the mutations.
+TuningJobConfig& Cfg(TuningJobSpec& s) { return *s.hyper_parameter_tuning_job_config; }
+ParameterRanges& Ranges(TuningJobSpec& s) { return *Cfg(s).parameter_ranges; }
+TrainingJobDefinition& Def(TuningJobSpec& s) { return *s.training_job_definition; }
+AlgorithmSpecification& Algo(TuningJobSpec& s) { return *Def(s).algorithm_specification; }
+Channel& Chan(TuningJobSpec& s, size_t i = 0) { return Def(s).input_data_config[i]; }
+S3DataSource& S3(TuningJobSpec& s, size_t i = 0) { return *Chan(s, i).data_source->s3_data_source; }
+FileSystemDataSource& UseFileSystem(TuningJobSpec& s) {
+  Chan(s).data_source = DataSource{std::nullopt, FileSystemDataSource{"fs-0123", "ro", "EFS", "/data"}};
+  return *Chan(s).data_source->file_system_data_source;
+}
+
+std::string Describe(const FieldErrors& errors) {
+  std::string out;
+  for (const auto& e : errors) out += "\n  " + e.ToString();
+  return out.empty() ? " (none)" : out;
+}
+
+// ---- the valid bases pass -----------------------------------------------------------------------
+
+TEST(Validate, EveryValidBaseHasNoErrorsInBothSpellings) {
+  for (Base b : {Base::kRandom, Base::kGrid, Base::kHyperband, Base::kMulti, Base::kGroups, Base::kWarm}) {
+    SCOPED_TRACE(static_cast<int>(b));
+    TuningJobSpec s = Make(b);
+    EXPECT_TRUE(Validate(s, Spelling::kCrd).empty()) << Describe(Validate(s, Spelling::kCrd));
+    EXPECT_TRUE(Validate(s, Spelling::kApi).empty()) << Describe(Validate(s, Spelling::kApi));
+  }
+}
+
+// ---- one rule per row ---------------------------------------------------------------------------
+
+struct Case {
+  std::string name;
+  Base base;
+  std::function<void(TuningJobSpec&)> mutate;
+  std::string path;     // exact, CRD spelling
+  std::string message;  // a substring
+  size_t count = 1;     // how many errors the mutation causes in all
+};
+
+// Test names in failure output instead of a byte dump.
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
+const std::string C = "spec.hyperParameterTuningJobConfig";
+const std::string R = C + ".parameterRanges";
+const std::string RL = C + ".resourceLimits";
+const std::string D = "spec.trainingJobDefinition";
+const std::string A = D + ".algorithmSpecification";
+const std::string CH = D + ".inputDataConfig";
+const std::string S3P = CH + "[0].dataSource.s3DataSource";
+const std::string FSP = CH + "[0].dataSource.fileSystemDataSource";
+const std::string SC = D + ".stoppingCondition";
+const std::string RC = D + ".resourceConfig";
+const std::string W = "spec.warmStartConfig";
+const std::string M = "spec.trainingJobDefinitions";
+
+std::vector<Case> Cases() {
+  using S = TuningJobSpec;
+  const std::string long_key(257, 'k');
+  return {
+      // Job name and config.
+      {"job_name_missing", Base::kRandom, [](S& s) { s.hyper_parameter_tuning_job_name.reset(); },
+       "spec.hyperParameterTuningJobName", "is required"},
+      {"job_name_too_long", Base::kRandom, [](S& s) { s.hyper_parameter_tuning_job_name = std::string(33, 'a'); },
+       "spec.hyperParameterTuningJobName", "must be 1-32 characters, got 33"},
+      {"job_name_underscore", Base::kRandom, [](S& s) { s.hyper_parameter_tuning_job_name = "my_job"; },
+       "spec.hyperParameterTuningJobName", "must match [a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}"},
+      {"job_name_trailing_hyphen", Base::kRandom, [](S& s) { s.hyper_parameter_tuning_job_name = "job-"; },
+       "spec.hyperParameterTuningJobName", "got \"job-\""},
+      {"config_missing", Base::kRandom, [](S& s) { s.hyper_parameter_tuning_job_config.reset(); }, C, "is required"},
+      {"strategy_missing", Base::kRandom, [](S& s) { Cfg(s).strategy.reset(); }, C + ".strategy",
+       "is required: one of Bayesian, Random, Hyperband, Grid"},
+      {"strategy_unknown", Base::kRandom, [](S& s) { Cfg(s).strategy = "bayes"; }, C + ".strategy",
+       "must be one of Bayesian, Random, Hyperband, Grid; got \"bayes\""},
+      {"strategy_wrong_case", Base::kRandom, [](S& s) { Cfg(s).strategy = "random"; }, C + ".strategy",
+       "case-sensitive"},
+      {"objective_missing", Base::kRandom, [](S& s) { Cfg(s).hyper_parameter_tuning_job_objective.reset(); },
+       C + ".hyperParameterTuningJobObjective", "is required"},
+      {"objective_type_unknown", Base::kRandom, [](S& s) { Cfg(s).hyper_parameter_tuning_job_objective->type = "Max"; },
+       C + ".hyperParameterTuningJobObjective.type_", "must be one of Maximize, Minimize; got \"Max\""},
+      {"objective_metric_missing", Base::kRandom,
+       [](S& s) { Cfg(s).hyper_parameter_tuning_job_objective->metric_name.reset(); },
+       C + ".hyperParameterTuningJobObjective.metricName", "is required"},
+      {"objective_metric_too_long", Base::kRandom,
+       [](S& s) { Cfg(s).hyper_parameter_tuning_job_objective->metric_name = std::string(256, 'm'); },
+       C + ".hyperParameterTuningJobObjective.metricName", "must be 1-255 characters"},
+      {"objective_metric_not_defined", Base::kRandom,
+       [](S& s) { Cfg(s).hyper_parameter_tuning_job_objective->metric_name = "validation:rmse"; },
+       C + ".hyperParameterTuningJobObjective.metricName",
+       "\"validation:rmse\" is not defined in spec.trainingJobDefinition.algorithmSpecification.metricDefinitions"},
+      {"resource_limits_missing", Base::kRandom, [](S& s) { Cfg(s).resource_limits.reset(); }, RL, "is required"},
+      {"max_parallel_missing", Base::kRandom, [](S& s) { Cfg(s).resource_limits->max_parallel_training_jobs.reset(); },
+       RL + ".maxParallelTrainingJobs", "is required"},
+      {"max_parallel_zero", Base::kRandom, [](S& s) { Cfg(s).resource_limits->max_parallel_training_jobs = 0; },
+       RL + ".maxParallelTrainingJobs", "must be between 1 and 100, got 0"},
+      {"max_parallel_over_coordinator_limit", Base::kRandom,
+       [](S& s) { Cfg(s).resource_limits->max_parallel_training_jobs = 101; }, RL + ".maxParallelTrainingJobs",
+       "raise it in the coordinator configuration"},
+      {"max_jobs_missing", Base::kRandom, [](S& s) { Cfg(s).resource_limits->max_number_of_training_jobs.reset(); },
+       RL + ".maxNumberOfTrainingJobs", "is required"},
+      {"max_jobs_zero", Base::kRandom, [](S& s) { Cfg(s).resource_limits->max_number_of_training_jobs = 0; },
+       RL + ".maxNumberOfTrainingJobs", "must be >= 1, got 0"},
+      {"max_jobs_over_random_limit", Base::kRandom,
+       [](S& s) { Cfg(s).resource_limits->max_number_of_training_jobs = 10001; }, RL + ".maxNumberOfTrainingJobs",
+       "must be <= 10000 for the Random strategy"},
+      {"max_jobs_over_bayesian_limit", Base::kRandom,
+       [](S& s) {
+         Cfg(s).strategy = "Bayesian";
+         Cfg(s).resource_limits->max_number_of_training_jobs = 751;
+       },
+       RL + ".maxNumberOfTrainingJobs", "must be <= 750 for the Bayesian strategy"},
+      {"tuning_runtime_too_short", Base::kRandom, [](S& s) { Cfg(s).resource_limits->max_runtime_in_seconds = 60; },
+       RL + ".maxRuntimeInSeconds", "must be between 120 and 15768000, got 60"},
+      {"tuning_runtime_too_long", Base::kRandom,
+       [](S& s) { Cfg(s).resource_limits->max_runtime_in_seconds = 15768001; }, RL + ".maxRuntimeInSeconds",
+       "got 15768001"},
+      {"random_seed_negative", Base::kRandom, [](S& s) { Cfg(s).random_seed = -1; }, C + ".randomSeed",
+       "must be >= 0, got -1"},
+      {"early_stopping_unknown", Base::kRandom, [](S& s) { Cfg(s).training_job_early_stopping_type = "On"; },
+       C + ".trainingJobEarlyStoppingType", "must be one of Off, Auto; got \"On\""},
+      {"not_improving_below_three", Base::kRandom,
+       [](S& s) {
+         Cfg(s).tuning_job_completion_criteria =
+             TuningJobCompletionCriteria{std::nullopt, BestObjectiveNotImproving{2}, std::nullopt};
+       },
+       C + ".tuningJobCompletionCriteria.bestObjectiveNotImproving.maxNumberOfTrainingJobsNotImproving",
+       "must be >= 3, got 2"},
+      {"convergence_unknown", Base::kRandom,
+       [](S& s) {
+         Cfg(s).tuning_job_completion_criteria =
+             TuningJobCompletionCriteria{0.9, std::nullopt, ConvergenceDetected{"Yes"}};
+       },
+       C + ".tuningJobCompletionCriteria.convergenceDetected.completeOnConvergence",
+       "must be one of Disabled, Enabled; got \"Yes\""},
+      {"strategy_config_without_hyperband", Base::kRandom,
+       [](S& s) {
+         Cfg(s).strategy_config = StrategyConfig{HyperbandStrategyConfig{1, 10}};
+       },
+       C + ".strategyConfig", "only allowed with the Hyperband strategy"},
+
+      // Hyperband.
+      {"hyperband_with_early_stopping", Base::kHyperband,
+       [](S& s) { Cfg(s).training_job_early_stopping_type = "Auto"; }, C + ".trainingJobEarlyStoppingType",
+       "must be Off with the Hyperband strategy"},
+      {"hyperband_min_resource_zero", Base::kHyperband,
+       [](S& s) {
+         Cfg(s).strategy_config = StrategyConfig{HyperbandStrategyConfig{0, 81}};
+       },
+       C + ".strategyConfig.hyperbandStrategyConfig.minResource", "must be >= 1, got 0"},
+      {"hyperband_max_resource_over_20000", Base::kHyperband,
+       [](S& s) {
+         Cfg(s).strategy_config = StrategyConfig{HyperbandStrategyConfig{1, 20001}};
+       },
+       C + ".strategyConfig.hyperbandStrategyConfig.maxResource", "must be between 1 and 20000, got 20001"},
+      {"hyperband_min_above_max", Base::kHyperband,
+       [](S& s) {
+         Cfg(s).strategy_config = StrategyConfig{HyperbandStrategyConfig{10, 5}};
+       },
+       C + ".strategyConfig.hyperbandStrategyConfig", "minResource 10 must be <= maxResource 5"},
+      {"hyperband_no_max_resource_to_infer", Base::kHyperband,
+       [](S& s) { Def(s).static_hyper_parameters.erase("epochs"); }, D + ".staticHyperParameters",
+       "add a static hyperparameter epochs, numepochs, n-epochs, n_epochs or num_epochs (a positive integer) or set "
+       "spec.hyperParameterTuningJobConfig.strategyConfig.hyperbandStrategyConfig.maxResource"},
+      {"hyperband_epochs_not_integer", Base::kHyperband, [](S& s) { Def(s).static_hyper_parameters["epochs"] = "ten"; },
+       D + ".staticHyperParameters.epochs", "must be a positive integer"},
+      {"hyperband_min_resource_above_epochs", Base::kHyperband,
+       [](S& s) {
+         Cfg(s).strategy_config = StrategyConfig{HyperbandStrategyConfig{100, std::nullopt}};
+       },
+       D + ".staticHyperParameters.epochs", "must be >= minResource 100"},
+      {"hyperband_epochs_over_20000", Base::kHyperband,
+       [](S& s) { Def(s).static_hyper_parameters["epochs"] = "20001"; }, D + ".staticHyperParameters.epochs",
+       "must be <= 20000"},
+
+      // Parameter ranges.
+      {"integer_range_name_missing", Base::kRandom, [](S& s) { Ranges(s).integer_parameter_ranges[0].name.reset(); },
+       R + ".integerParameterRanges[0].name", "is required"},
+      {"integer_range_min_missing", Base::kRandom,
+       [](S& s) { Ranges(s).integer_parameter_ranges[0].min_value.reset(); }, R + ".integerParameterRanges[0].minValue",
+       "is required: an integer"},
+      {"integer_range_min_not_integer", Base::kRandom,
+       [](S& s) { Ranges(s).integer_parameter_ranges[0].min_value = "1.5"; }, R + ".integerParameterRanges[0].minValue",
+       "must be an integer, got \"1.5\""},
+      {"continuous_range_max_not_number", Base::kRandom,
+       [](S& s) { Ranges(s).continuous_parameter_ranges[0].max_value = "abc"; },
+       R + ".continuousParameterRanges[0].maxValue", "must be a finite decimal number, got \"abc\""},
+      {"continuous_range_max_infinite", Base::kRandom,
+       [](S& s) { Ranges(s).continuous_parameter_ranges[0].max_value = "inf"; },
+       R + ".continuousParameterRanges[0].maxValue", "finite decimal"},
+      {"continuous_range_value_too_long", Base::kRandom,
+       [](S& s) { Ranges(s).continuous_parameter_ranges[0].max_value = "0." + std::string(255, '1'); },
+       R + ".continuousParameterRanges[0].maxValue", "must be 1-256 characters, got 257"},
+      {"integer_range_min_above_max", Base::kRandom,
+       [](S& s) { Ranges(s).integer_parameter_ranges[0].min_value = "11"; }, R + ".integerParameterRanges[0]",
+       "minValue \"11\" must be <= maxValue \"10\""},
+      {"scaling_type_unknown", Base::kRandom,
+       [](S& s) { Ranges(s).continuous_parameter_ranges[0].scaling_type = "Log"; },
+       R + ".continuousParameterRanges[0].scalingType",
+       "must be one of Auto, Linear, Logarithmic, ReverseLogarithmic; got \"Log\""},
+      {"logarithmic_continuous_min_zero", Base::kRandom,
+       [](S& s) { Ranges(s).continuous_parameter_ranges[0].min_value = "0"; }, R + ".continuousParameterRanges[0]",
+       "scalingType Logarithmic needs minValue > 0, got \"0\""},
+      {"logarithmic_integer_min_negative", Base::kRandom,
+       [](S& s) {
+         Ranges(s).integer_parameter_ranges[0].min_value = "-2";
+         Ranges(s).integer_parameter_ranges[0].scaling_type = "Logarithmic";
+       },
+       R + ".integerParameterRanges[0]", "scalingType Logarithmic needs minValue > 0, got \"-2\""},
+      {"reverse_logarithmic_integer", Base::kRandom,
+       [](S& s) { Ranges(s).integer_parameter_ranges[0].scaling_type = "ReverseLogarithmic"; },
+       R + ".integerParameterRanges[0].scalingType", "only allowed for continuousParameterRanges"},
+      {"reverse_logarithmic_max_one", Base::kRandom,
+       [](S& s) {
+         Ranges(s).continuous_parameter_ranges[0] = NumericRange{"momentum", "0.5", "1", "ReverseLogarithmic"};
+       },
+       R + ".continuousParameterRanges[0]", "scalingType ReverseLogarithmic needs maxValue < 1, got \"1\""},
+      {"reverse_logarithmic_min_negative", Base::kRandom,
+       [](S& s) {
+         Ranges(s).continuous_parameter_ranges[0] = NumericRange{"momentum", "-0.1", "0.9", "ReverseLogarithmic"};
+       },
+       R + ".continuousParameterRanges[0]", "needs minValue >= 0, got \"-0.1\""},
+      {"too_many_integer_ranges", Base::kRandom,
+       [](S& s) {
+         auto& ranges = Ranges(s);
+         ranges.categorical_parameter_ranges.clear();
+         ranges.continuous_parameter_ranges.clear();
+         ranges.integer_parameter_ranges.clear();
+         for (int i = 0; i < 31; ++i)
+           ranges.integer_parameter_ranges.push_back({"p" + std::to_string(i), "1", "2", std::nullopt});
+       },
+       R + ".integerParameterRanges", "must have at most 30 ranges, got 31", 2 /* and 31 > 30 tunable */},
+      {"categorical_without_values", Base::kRandom,
+       [](S& s) { Ranges(s).categorical_parameter_ranges[0].values.clear(); },
+       R + ".categoricalParameterRanges[0].values", "is required: 1-30 values"},
+      {"categorical_too_many_values", Base::kRandom,
+       [](S& s) {
+         auto& values = Ranges(s).categorical_parameter_ranges[0].values;
+         values.clear();
+         for (int i = 0; i < 31; ++i) values.push_back("v" + std::to_string(i));
+       },
+       R + ".categoricalParameterRanges[0].values", "must have 1-30 values, got 31"},
+      {"categorical_empty_value", Base::kRandom, [](S& s) { Ranges(s).categorical_parameter_ranges[0].values[1] = ""; },
+       R + ".categoricalParameterRanges[0].values[1]", "must be 1-256 characters, got 0"},
+      {"categorical_duplicate_value", Base::kRandom,
+       [](S& s) { Ranges(s).categorical_parameter_ranges[0].values.push_back("gbtree"); },
+       R + ".categoricalParameterRanges[0].values[2]", "duplicates the value \"gbtree\""},
+      {"categorical_name_missing", Base::kRandom, [](S& s) { Ranges(s).categorical_parameter_ranges[0].name.reset(); },
+       R + ".categoricalParameterRanges[0].name", "is required"},
+      {"range_name_repeated_across_kinds", Base::kRandom,
+       [](S& s) { Ranges(s).continuous_parameter_ranges[0].name = "max_depth"; },
+       R + ".continuousParameterRanges[0].name",
+       "duplicates the hyperparameter \"max_depth\" of " + R + ".integerParameterRanges[0]"},
+      {"range_name_repeated_in_definition", Base::kRandom,
+       [](S& s) {
+         Def(s).hyper_parameter_ranges = ParameterRanges{};
+         Def(s).hyper_parameter_ranges->integer_parameter_ranges = {{"max_depth", "1", "4", std::nullopt}};
+       },
+       D + ".hyperParameterRanges.integerParameterRanges[0].name", "duplicates the hyperparameter \"max_depth\""},
+      {"range_name_also_static", Base::kRandom, [](S& s) { Def(s).static_hyper_parameters["eta"] = "0.1"; },
+       R + ".continuousParameterRanges[0].name", "\"eta\" is also in staticHyperParameters"},
+      {"too_many_tunable_hyperparameters", Base::kRandom,
+       [](S& s) {
+         for (int i = 0; i < 28; ++i)
+           Ranges(s).categorical_parameter_ranges.push_back({"c" + std::to_string(i), {"a"}});
+       },
+       R, "defines 31 tunable hyperparameters; at most 30"},
+      {"static_plus_tunable_over_100", Base::kRandom,
+       [](S& s) {
+         for (int i = 0; i < 96; ++i) Def(s).static_hyper_parameters["s" + std::to_string(i)] = "1";
+       },
+       D + ".staticHyperParameters", "makes 101; at most 100 hyperparameters in total"},
+      {"static_key_too_long", Base::kRandom, [long_key](S& s) { Def(s).static_hyper_parameters[long_key] = "1"; },
+       D + ".staticHyperParameters." + long_key, "at most 256 are allowed"},
+      {"static_value_too_long", Base::kRandom,
+       [](S& s) { Def(s).static_hyper_parameters["objective"] = std::string(2501, 'v'); },
+       D + ".staticHyperParameters.objective", "must be at most 2500 characters, got 2501"},
+      {"auto_parameter_without_hint", Base::kRandom,
+       [](S& s) {
+         Ranges(s).auto_parameters.push_back({"alpha", std::nullopt});
+       },
+       R + ".autoParameters[0].valueHint", "is required"},
+      {"no_ranges_at_all", Base::kRandom, [](S& s) { Cfg(s).parameter_ranges.reset(); }, R,
+       "needs at least one range to tune"},
+      {"autotune_mode_not_enabled", Base::kRandom, [](S& s) { s.autotune = Autotune{"Disabled"}; },
+       "spec.autotune.mode", "must be Enabled; got \"Disabled\""},
+
+      // Grid.
+      {"grid_with_integer_range", Base::kGrid,
+       [](S& s) {
+         Ranges(s).integer_parameter_ranges = {{"rounds", "1", "5", std::nullopt}};
+       },
+       R + ".integerParameterRanges", "is not allowed with the Grid strategy"},
+      {"grid_with_continuous_range_in_definition", Base::kGrid,
+       [](S& s) {
+         Def(s).hyper_parameter_ranges = ParameterRanges{};
+         Def(s).hyper_parameter_ranges->continuous_parameter_ranges = {{"eta", "0.1", "0.2", std::nullopt}};
+       },
+       D + ".hyperParameterRanges.continuousParameterRanges", "is not allowed with the Grid strategy"},
+      {"grid_job_count_not_combinations", Base::kGrid,
+       [](S& s) { Cfg(s).resource_limits->max_number_of_training_jobs = 7; }, RL + ".maxNumberOfTrainingJobs",
+       "must equal the number of Grid combinations, 6"},
+      {"grid_combinations_over_limit", Base::kGrid,
+       [](S& s) {
+         Cfg(s).resource_limits->max_number_of_training_jobs.reset();
+         CategoricalRange wide{"seed", {}};
+         for (int i = 0; i < 30; ++i) wide.values.push_back(std::to_string(i));
+         Ranges(s).categorical_parameter_ranges.push_back(wide);  // 2 * 3 * 30 = 180
+         wide.name = "fold";
+         Ranges(s).categorical_parameter_ranges.push_back(wide);  // * 30 = 5400
+       },
+       RL, "would run 5400 combinations; at most 750"},
+
+      // Definitions.
+      {"no_definition", Base::kRandom, [](S& s) { s.training_job_definition.reset(); }, D, "is required"},
+      {"both_definition_kinds", Base::kRandom,
+       [](S& s) {
+         TrainingJobDefinition extra = Def(s);
+         extra.definition_name = "extra";
+         extra.hyper_parameter_ranges = ParameterRanges{};
+         extra.hyper_parameter_ranges->categorical_parameter_ranges = {{"gamma", {"0", "1"}}};
+         s.training_job_definitions = {extra};
+       },
+       M, "cannot be combined with trainingJobDefinition"},
+      {"too_many_definitions", Base::kMulti,
+       [](S& s) {
+         for (int i = 2; i < 11; ++i) {
+           TrainingJobDefinition d = s.training_job_definitions[0];
+           d.definition_name = "def-" + std::to_string(i);
+           s.training_job_definitions.push_back(d);
+         }
+       },
+       M, "must have at most 10 definitions, got 11"},
+      {"definition_name_missing", Base::kMulti, [](S& s) { s.training_job_definitions[1].definition_name.reset(); },
+       M + "[1].definitionName", "is required"},
+      {"definition_name_bad_pattern", Base::kMulti,
+       [](S& s) { s.training_job_definitions[1].definition_name = "light_gbm"; }, M + "[1].definitionName",
+       "must match [a-zA-Z0-9](-*[a-zA-Z0-9]){0,63}"},
+      {"definition_name_duplicate", Base::kMulti, [](S& s) { s.training_job_definitions[1].definition_name = "xgb"; },
+       M + "[1].definitionName", "duplicates the name \"xgb\" of spec.trainingJobDefinitions[0]"},
+      {"multi_definition_without_ranges", Base::kMulti,
+       [](S& s) { s.training_job_definitions[0].hyper_parameter_ranges.reset(); }, M + "[0].hyperParameterRanges",
+       "is required with at least one range"},
+      {"multi_definition_with_config_ranges", Base::kMulti,
+       [](S& s) {
+         Cfg(s).parameter_ranges = ParameterRanges{};
+         Cfg(s).parameter_ranges->categorical_parameter_ranges = {{"booster", {"gbtree"}}};
+       },
+       R, "must be empty when trainingJobDefinitions is used"},
+      {"multi_definition_without_own_objective", Base::kMulti,
+       [](S& s) { s.training_job_definitions[1].tuning_objective.reset(); }, C + ".hyperParameterTuningJobObjective",
+       "unless every entry of trainingJobDefinitions has its own tuningObjective"},
+      {"multi_definition_objective_type_unknown", Base::kMulti,
+       [](S& s) { s.training_job_definitions[0].tuning_objective->type = "Highest"; }, M + "[0].tuningObjective.type_",
+       "must be one of Maximize, Minimize"},
+      {"multi_definition_objective_metric_not_defined", Base::kMulti,
+       [](S& s) { s.training_job_definitions[1].tuning_objective->metric_name = "validation:auc"; },
+       M + "[1].tuningObjective.metricName", "(defined: \"valid:loss\")"},
+      {"multi_definition_early_stopping", Base::kMulti, [](S& s) { Cfg(s).training_job_early_stopping_type = "Auto"; },
+       C + ".trainingJobEarlyStoppingType", "supported only with a single training job definition"},
+      {"multi_definition_warm_start", Base::kMulti,
+       [](S& s) {
+         s.warm_start_config = WarmStartConfig{{{"parent-a"}}, "TransferLearning"};
+       },
+       W, "supported only with a single training job definition"},
+
+      // Algorithm.
+      {"algorithm_missing", Base::kRandom, [](S& s) { Def(s).algorithm_specification.reset(); }, A, "is required"},
+      {"algorithm_image_and_name", Base::kRandom, [](S& s) { Algo(s).algorithm_name = "xgboost"; }, A,
+       "set exactly one of trainingImage and algorithmName"},
+      {"algorithm_neither_image_nor_name", Base::kRandom, [](S& s) { Algo(s).training_image.reset(); }, A,
+       "needs trainingImage"},
+      {"training_image_too_long", Base::kRandom, [](S& s) { Algo(s).training_image = std::string(256, 'i'); },
+       A + ".trainingImage", "must be 1-255 characters, got 256"},
+      {"training_input_mode_missing", Base::kRandom, [](S& s) { Algo(s).training_input_mode.reset(); },
+       A + ".trainingInputMode", "is required: one of Pipe, File, FastFile"},
+      {"training_input_mode_unknown", Base::kRandom, [](S& s) { Algo(s).training_input_mode = "Stream"; },
+       A + ".trainingInputMode", "must be one of Pipe, File, FastFile; got \"Stream\""},
+      {"too_many_metric_definitions", Base::kRandom,
+       [](S& s) {
+         for (int i = 0; i < 40; ++i) Algo(s).metric_definitions.push_back({"m" + std::to_string(i), "m: ([0-9]+)"});
+       },
+       A + ".metricDefinitions", "must have at most 40 metric definitions, got 41"},
+      {"metric_name_missing", Base::kRandom,
+       [](S& s) {
+         Algo(s).metric_definitions.push_back({std::nullopt, "loss: ([0-9.]+)"});
+       },
+       A + ".metricDefinitions[1].name", "is required"},
+      {"metric_name_duplicate", Base::kRandom,
+       [](S& s) {
+         Algo(s).metric_definitions.push_back({"validation:auc", "auc=([0-9.]+)"});
+       },
+       A + ".metricDefinitions[1].name", "duplicates the metric \"validation:auc\""},
+      {"metric_regex_missing", Base::kRandom, [](S& s) { Algo(s).metric_definitions[0].regex.reset(); },
+       A + ".metricDefinitions[0].regex", "is required"},
+      {"metric_regex_too_long", Base::kRandom,
+       [](S& s) { Algo(s).metric_definitions[0].regex = "(" + std::string(500, 'a') + ")"; },
+       A + ".metricDefinitions[0].regex", "must be 1-500 characters, got 502"},
+      {"metric_regex_does_not_compile", Base::kRandom,
+       [](S& s) { Algo(s).metric_definitions[0].regex = "auc: ([0-9.]+"; }, A + ".metricDefinitions[0].regex",
+       "is not a valid regular expression"},
+      {"metric_regex_without_group", Base::kRandom, [](S& s) { Algo(s).metric_definitions[0].regex = "auc: [0-9.]+"; },
+       A + ".metricDefinitions[0].regex", "group 1 holds the metric value"},
+
+      // Role, output, stopping.
+      {"role_missing", Base::kRandom, [](S& s) { Def(s).role_arn.reset(); }, D + ".roleARN", "is required"},
+      {"role_too_short", Base::kRandom, [](S& s) { Def(s).role_arn = "arn:aws:iam::1"; }, D + ".roleARN",
+       "must be 20-2048 characters, got 14"},
+      {"output_missing", Base::kRandom, [](S& s) { Def(s).output_data_config.reset(); }, D + ".outputDataConfig",
+       "is required"},
+      {"output_path_missing", Base::kRandom, [](S& s) { Def(s).output_data_config->s3_output_path.reset(); },
+       D + ".outputDataConfig.s3OutputPath", "is required"},
+      {"output_path_relative", Base::kRandom, [](S& s) { Def(s).output_data_config->s3_output_path = "out/"; },
+       D + ".outputDataConfig.s3OutputPath", "an absolute local path; got \"out/\""},
+      {"output_compression_wrong_case", Base::kRandom,
+       [](S& s) { Def(s).output_data_config->compression_type = "gzip"; }, D + ".outputDataConfig.compressionType",
+       "must be one of GZIP, NONE; got \"gzip\" (values are case-sensitive: GZIP)"},
+      {"stopping_condition_missing", Base::kRandom, [](S& s) { Def(s).stopping_condition.reset(); }, SC, "is required"},
+      {"max_runtime_zero", Base::kRandom, [](S& s) { Def(s).stopping_condition->max_runtime_in_seconds = 0; },
+       SC + ".maxRuntimeInSeconds", "must be >= 1, got 0"},
+      {"max_wait_without_managed_spot", Base::kRandom,
+       [](S& s) { Def(s).stopping_condition->max_wait_time_in_seconds = 7200; }, SC + ".maxWaitTimeInSeconds",
+       "Invalid MaxWaitTimeInSeconds. It is only supported when EnableManagedSpotTraining is set to true"},
+      {"max_wait_below_max_runtime", Base::kRandom,
+       [](S& s) {
+         Def(s).enable_managed_spot_training = true;
+         Def(s).stopping_condition->max_wait_time_in_seconds = 1800;
+       },
+       SC + ".maxWaitTimeInSeconds", "must be >= maxRuntimeInSeconds (3600), got 1800"},
+      {"max_wait_below_default_max_runtime", Base::kRandom,
+       [](S& s) {
+         Def(s).enable_managed_spot_training = true;
+         Def(s).stopping_condition->max_runtime_in_seconds.reset();
+         Def(s).stopping_condition->max_wait_time_in_seconds = 3600;
+       },
+       SC + ".maxWaitTimeInSeconds", "(86400, the default)"},
+      {"max_pending_too_short", Base::kRandom,
+       [](S& s) { Def(s).stopping_condition->max_pending_time_in_seconds = 3600; }, SC + ".maxPendingTimeInSeconds",
+       "must be between 7200 and 2419200, got 3600"},
+
+      // Resources.
+      {"resource_config_missing", Base::kRandom, [](S& s) { Def(s).resource_config.reset(); }, RC, "is required"},
+      {"instance_type_missing", Base::kRandom, [](S& s) { Def(s).resource_config->instance_type.reset(); },
+       RC + ".instanceType", "is required"},
+      {"instance_count_zero", Base::kRandom, [](S& s) { Def(s).resource_config->instance_count = 0; },
+       RC + ".instanceCount", "must be >= 1, got 0"},
+      {"instance_type_with_instance_groups", Base::kGroups,
+       [](S& s) { Def(s).resource_config->instance_type = "ml.g5.xlarge"; }, RC,
+       "set either instanceType and instanceCount or instanceGroups, not both"},
+      {"too_many_instance_groups", Base::kGroups,
+       [](S& s) {
+         for (int i = 0; i < 4; ++i) {
+           Def(s).resource_config->instance_groups.push_back({"ml.c5.xlarge", 1, "extra" + std::to_string(i)});
+         }
+       },
+       RC + ".instanceGroups", "must have 1-5 instance groups, got 6"},
+      {"instance_group_name_duplicate", Base::kGroups,
+       [](S& s) {
+         Def(s).resource_config->instance_groups[1].instance_group_name = "gpu";
+         S3(s, 1).instance_group_names = {"gpu"};
+       },
+       RC + ".instanceGroups[1].instanceGroupName", "duplicates the name \"gpu\""},
+      {"instance_group_count_missing", Base::kGroups,
+       [](S& s) { Def(s).resource_config->instance_groups[0].instance_count.reset(); },
+       RC + ".instanceGroups[0].instanceCount", "is required"},
+      {"volume_size_zero", Base::kRandom, [](S& s) { Def(s).resource_config->volume_size_in_gb = 0; },
+       RC + ".volumeSizeInGB", "must be >= 1, got 0"},
+      {"keep_alive_too_long", Base::kRandom, [](S& s) { Def(s).resource_config->keep_alive_period_in_seconds = 21601; },
+       RC + ".keepAlivePeriodInSeconds", "must be between 0 and 21600, got 21601"},
+      {"retry_attempts_zero", Base::kRandom, [](S& s) { Def(s).retry_strategy = RetryStrategy{0}; },
+       D + ".retryStrategy.maximumRetryAttempts", "must be between 1 and 30, got 0"},
+      {"retry_attempts_missing", Base::kRandom, [](S& s) { Def(s).retry_strategy = RetryStrategy{}; },
+       D + ".retryStrategy.maximumRetryAttempts", "is required"},
+
+      // Checkpoints, VPC, environment, tags.
+      {"checkpoint_uri_missing", Base::kRandom, [](S& s) { Def(s).checkpoint_config = CheckpointConfig{}; },
+       D + ".checkpointConfig.s3URI", "is required"},
+      {"checkpoint_uri_unknown_scheme", Base::kRandom,
+       [](S& s) {
+         Def(s).checkpoint_config = CheckpointConfig{"gs://bucket/ckpt", std::nullopt};
+       },
+       D + ".checkpointConfig.s3URI", "got \"gs://bucket/ckpt\""},
+      {"checkpoint_uri_without_bucket", Base::kRandom,
+       [](S& s) {
+         Def(s).checkpoint_config = CheckpointConfig{"s3:///ckpt", std::nullopt};
+       },
+       D + ".checkpointConfig.s3URI", "must be an s3:// or https:// URI with a bucket"},
+      {"checkpoint_uri_too_long", Base::kRandom,
+       [](S& s) {
+         Def(s).checkpoint_config = CheckpointConfig{"s3://b/" + std::string(1018, 'x'), std::nullopt};
+       },
+       D + ".checkpointConfig.s3URI", "must be 1-1024 characters, got 1025"},
+      {"checkpoint_local_path_relative", Base::kRandom,
+       [](S& s) {
+         Def(s).checkpoint_config = CheckpointConfig{"s3://bucket/ckpt/", "ckpt"};
+       },
+       D + ".checkpointConfig.localPath", "must be an absolute path"},
+      {"vpc_without_subnets", Base::kRandom,
+       [](S& s) {
+         Def(s).vpc_config = VpcConfig{{"sg-1"}, {}};
+       },
+       D + ".vpcConfig.subnets", "must have 1-16 subnets, got 0"},
+      {"vpc_too_many_security_groups", Base::kRandom,
+       [](S& s) {
+         Def(s).vpc_config = VpcConfig{{"sg-1", "sg-2", "sg-3", "sg-4", "sg-5", "sg-6"}, {"subnet-1"}};
+       },
+       D + ".vpcConfig.securityGroupIDs", "must have 1-5 security group IDs, got 6"},
+      {"environment_too_many", Base::kRandom,
+       [](S& s) {
+         for (int i = 0; i < 49; ++i) Def(s).environment["VAR_" + std::to_string(i)] = "1";
+       },
+       D + ".environment", "must have at most 48 entries, got 49"},
+      {"environment_bad_key", Base::kRandom, [](S& s) { Def(s).environment["1BAD"] = "x"; }, D + ".environment.1BAD",
+       "must match [a-zA-Z_][a-zA-Z0-9_]*"},
+      {"environment_value_too_long", Base::kRandom, [](S& s) { Def(s).environment["LONG"] = std::string(513, 'v'); },
+       D + ".environment.LONG", "must be at most 512 characters, got 513"},
+      {"tags_too_many", Base::kRandom,
+       [](S& s) {
+         for (int i = 0; i < 51; ++i) s.tags.push_back({"k" + std::to_string(i), "v"});
+       },
+       "spec.tags", "must have at most 50 tags, got 51"},
+      {"tag_key_empty", Base::kRandom,
+       [](S& s) {
+         s.tags = {{"", "v"}};
+       },
+       "spec.tags[0].key", "must be 1-128 characters, got 0"},
+      {"tag_value_too_long", Base::kRandom,
+       [](S& s) {
+         s.tags = {{"team", std::string(257, 'v')}};
+       },
+       "spec.tags[0].value", "must be at most 256 characters, got 257"},
+      {"tag_key_duplicate", Base::kRandom,
+       [](S& s) {
+         s.tags = {{"team", "a"}, {"team", "b"}};
+       },
+       "spec.tags[1].key", "duplicates the key \"team\" of spec.tags[0]"},
+
+      // Channels.
+      {"channels_too_many", Base::kRandom,
+       [](S& s) {
+         Channel c = Chan(s);
+         for (int i = 0; i < 19; ++i) {
+           c.channel_name = "extra" + std::to_string(i);
+           Def(s).input_data_config.push_back(c);
+         }
+       },
+       CH, "must have at most 20 channels, got 21"},
+      {"channel_name_missing", Base::kRandom, [](S& s) { Chan(s).channel_name.reset(); }, CH + "[0].channelName",
+       "is required"},
+      {"channel_name_with_space", Base::kRandom, [](S& s) { Chan(s).channel_name = "train data"; },
+       CH + "[0].channelName", "must match [A-Za-z0-9\\.\\-_]+"},
+      {"channel_name_duplicate", Base::kRandom, [](S& s) { Chan(s, 1).channel_name = "train"; }, CH + "[1].channelName",
+       "duplicates the channel \"train\" of " + CH + "[0]"},
+      {"channel_data_source_missing", Base::kRandom, [](S& s) { Chan(s).data_source.reset(); }, CH + "[0].dataSource",
+       "is required"},
+      {"channel_data_source_empty", Base::kRandom, [](S& s) { Chan(s).data_source = DataSource{}; },
+       CH + "[0].dataSource", "needs one of s3DataSource or fileSystemDataSource"},
+      {"channel_both_data_sources", Base::kRandom,
+       [](S& s) {
+         Chan(s).data_source->file_system_data_source = FileSystemDataSource{"fs-1", "ro", "EFS", "/d"};
+       },
+       CH + "[0].dataSource", "set exactly one of s3DataSource and fileSystemDataSource"},
+      {"s3_data_type_missing", Base::kRandom, [](S& s) { S3(s).s3_data_type.reset(); }, S3P + ".s3DataType",
+       "is required: one of ManifestFile, S3Prefix, AugmentedManifestFile"},
+      {"s3_data_type_unknown", Base::kRandom, [](S& s) { S3(s).s3_data_type = "Prefix"; }, S3P + ".s3DataType",
+       "got \"Prefix\""},
+      {"s3_uri_missing", Base::kRandom, [](S& s) { S3(s).s3_uri.reset(); }, S3P + ".s3URI", "is required"},
+      {"s3_uri_relative_path", Base::kRandom, [](S& s) { S3(s).s3_uri = "data/train"; }, S3P + ".s3URI",
+       "got \"data/train\""},
+      {"s3_distribution_unknown", Base::kRandom, [](S& s) { S3(s).s3_data_distribution_type = "Sharded"; },
+       S3P + ".s3DataDistributionType", "must be one of FullyReplicated, ShardedByS3Key"},
+      {"attribute_names_without_augmented_manifest", Base::kRandom,
+       [](S& s) { S3(s).attribute_names = {"source-ref"}; }, S3P + ".attributeNames",
+       "only allowed with s3DataType AugmentedManifestFile"},
+      {"attribute_names_too_many", Base::kRandom,
+       [](S& s) {
+         S3(s).s3_data_type = "AugmentedManifestFile";
+         for (int i = 0; i < 17; ++i) S3(s).attribute_names.push_back("a" + std::to_string(i));
+       },
+       S3P + ".attributeNames", "must have at most 16 attribute names, got 17"},
+      {"file_system_id_missing", Base::kRandom, [](S& s) { UseFileSystem(s).file_system_id.reset(); },
+       FSP + ".fileSystemID", "is required"},
+      {"file_system_access_mode_wrong_case", Base::kRandom,
+       [](S& s) { UseFileSystem(s).file_system_access_mode = "RO"; }, FSP + ".fileSystemAccessMode",
+       "must be one of rw, ro; got \"RO\""},
+      {"file_system_type_unknown", Base::kRandom, [](S& s) { UseFileSystem(s).file_system_type = "NFS"; },
+       FSP + ".fileSystemType", "must be one of EFS, FSxLustre; got \"NFS\""},
+      {"file_system_directory_missing", Base::kRandom, [](S& s) { UseFileSystem(s).directory_path.reset(); },
+       FSP + ".directoryPath", "is required"},
+      {"channel_compression_unknown", Base::kRandom, [](S& s) { Chan(s).compression_type = "gzip"; },
+       CH + "[0].compressionType", "must be one of None, Gzip"},
+      {"channel_gzip_in_file_mode", Base::kRandom, [](S& s) { Chan(s).compression_type = "Gzip"; },
+       CH + "[0].compressionType", "Gzip is only supported in Pipe input mode; this channel's input mode is \"File\""},
+      {"channel_gzip_in_channel_file_mode", Base::kRandom,
+       [](S& s) {
+         Algo(s).training_input_mode = "Pipe";
+         Chan(s).compression_type = "Gzip";
+         Chan(s).input_mode = "FastFile";
+       },
+       CH + "[0].compressionType", "input mode is \"FastFile\""},
+      {"channel_record_wrapper_unknown", Base::kRandom, [](S& s) { Chan(s).record_wrapper_type = "TFRecord"; },
+       CH + "[0].recordWrapperType", "must be one of None, RecordIO"},
+      {"channel_input_mode_unknown", Base::kRandom, [](S& s) { Chan(s).input_mode = "Stream"; }, CH + "[0].inputMode",
+       "must be one of Pipe, File, FastFile"},
+      {"channel_shuffle_without_seed", Base::kRandom, [](S& s) { Chan(s).shuffle_config = ShuffleConfig{}; },
+       CH + "[0].shuffleConfig.seed", "is required"},
+      {"channel_instance_groups_on_some_channels_only", Base::kGroups,
+       [](S& s) { S3(s, 1).instance_group_names.clear(); }, CH,
+       "Some channels have assigned instance groups: [train] while others not: [validation]"},
+      {"channel_instance_group_unknown", Base::kGroups, [](S& s) { S3(s).instance_group_names = {"tpu"}; },
+       S3P + ".instanceGroupNames[0]", "\"tpu\" is not an instance group of resourceConfig"},
+      {"channel_instance_groups_too_many", Base::kGroups,
+       [](S& s) { S3(s).instance_group_names = {"gpu", "cpu", "gpu", "cpu", "gpu", "cpu"}; },
+       S3P + ".instanceGroupNames", "must have at most 5 instance group names, got 6"},
+      {"channel_instance_groups_without_resource_groups", Base::kRandom,
+       [](S& s) {
+         S3(s, 0).instance_group_names = {"gpu"};
+         S3(s, 1).instance_group_names = {"gpu"};
+       },
+       S3P + ".instanceGroupNames", "needs resourceConfig.instanceGroups", 2 /* one per channel */},
+
+      // Warm start.
+      {"warm_start_without_parents", Base::kWarm,
+       [](S& s) { s.warm_start_config->parent_hyper_parameter_tuning_jobs.clear(); },
+       W + ".parentHyperParameterTuningJobs", "is required: 1-5 parent tuning jobs"},
+      {"warm_start_too_many_parents", Base::kWarm,
+       [](S& s) {
+         for (int i = 0; i < 4; ++i) {
+           s.warm_start_config->parent_hyper_parameter_tuning_jobs.push_back({"parent-" + std::to_string(i)});
+         }
+       },
+       W + ".parentHyperParameterTuningJobs", "must have 1-5 parent tuning jobs, got 6"},
+      {"warm_start_parent_bad_name", Base::kWarm,
+       [](S& s) { s.warm_start_config->parent_hyper_parameter_tuning_jobs[0] = {"parent_a"}; },
+       W + ".parentHyperParameterTuningJobs[0].hyperParameterTuningJobName", "got \"parent_a\""},
+      {"warm_start_parent_is_self", Base::kWarm,
+       [](S& s) { s.warm_start_config->parent_hyper_parameter_tuning_jobs[1] = {"XGB-Random-1"}; },
+       W + ".parentHyperParameterTuningJobs[1].hyperParameterTuningJobName", "is this tuning job itself"},
+      {"warm_start_parent_duplicate", Base::kWarm,
+       [](S& s) { s.warm_start_config->parent_hyper_parameter_tuning_jobs[1] = {"Parent-A"}; },
+       W + ".parentHyperParameterTuningJobs[1].hyperParameterTuningJobName", "duplicates the parent \"Parent-A\""},
+      {"warm_start_type_missing", Base::kWarm, [](S& s) { s.warm_start_config->warm_start_type.reset(); },
+       W + ".warmStartType", "is required: one of IdenticalDataAndAlgorithm, TransferLearning"},
+      {"warm_start_type_unknown", Base::kWarm, [](S& s) { s.warm_start_config->warm_start_type = "Transfer"; },
+       W + ".warmStartType", "got \"Transfer\""},
+  };
+}
+
+class ValidateRule : public ::testing::TestWithParam<Case> {};
+
+TEST_P(ValidateRule, ReportsExactlyThatFieldAndWhatIsAllowed) {
+  const Case& c = GetParam();
+  TuningJobSpec spec = Make(c.base);
+  ASSERT_TRUE(Validate(spec, Spelling::kCrd).empty()) << "the base must be valid";
+  c.mutate(spec);
+
+  FieldErrors errors = Validate(spec, Spelling::kCrd);
+  EXPECT_EQ(errors.size(), c.count) << Describe(errors);
+  bool found = false;
+  for (const auto& e : errors) {
+    if (e.path == c.path && e.message.find(c.message) != std::string::npos) found = true;
+  }
+  EXPECT_TRUE(found) << "wanted " << c.path << ": ..." << c.message << "...; got" << Describe(errors);
+
+  // The same spec in the API spelling: the same number of errors, every path PascalCase.
+  FieldErrors api = Validate(spec, Spelling::kApi);
+  EXPECT_EQ(api.size(), errors.size()) << Describe(api);
+  for (const auto& e : api) {
+    ASSERT_FALSE(e.path.empty());
+    EXPECT_NE(e.path.rfind("spec.", 0), 0u) << e.path;
+    EXPECT_TRUE(std::isupper(static_cast<unsigned char>(e.path[0]))) << e.path;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, ValidateRule, ::testing::ValuesIn(Cases()),
+                         [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+
+TEST(Validate, TheTableCoversAtLeastSixtyRules) {
+  auto cases = Cases();
+  EXPECT_GE(cases.size(), 60u);
+  std::set<std::string> names;
+  for (const auto& c : cases) EXPECT_TRUE(names.insert(c.name).second) << "duplicate case " << c.name;
+}
+
+// ---- spellings, several errors at once, limits ------------------------------------------------
+
+TEST(Validate, ApiSpellingRendersPascalCasePathsAndNamesFieldsInMessagesTheSameWay) {
+  TuningJobSpec s = RandomBase();
+  Ranges(s).continuous_parameter_ranges[0].min_value = "0";
+  Def(s).role_arn.reset();
+  FieldErrors errors = Validate(s, Spelling::kApi);
+  ASSERT_EQ(errors.size(), 2u) << Describe(errors);
+  EXPECT_EQ(errors[0].path, "HyperParameterTuningJobConfig.ParameterRanges.ContinuousParameterRanges[0]");
+  EXPECT_EQ(errors[0].message, "ScalingType Logarithmic needs MinValue > 0, got \"0\"");
+  EXPECT_EQ(errors[1].path, "TrainingJobDefinition.RoleArn");
+
+  FieldErrors crd = Validate(s, Spelling::kCrd);
+  ASSERT_EQ(crd.size(), 2u) << Describe(crd);
+  EXPECT_EQ(crd[0].path, "spec.hyperParameterTuningJobConfig.parameterRanges.continuousParameterRanges[0]");
+  EXPECT_EQ(crd[0].message, "scalingType Logarithmic needs minValue > 0, got \"0\"");
+  EXPECT_EQ(crd[1].path, "spec.trainingJobDefinition.roleARN");
+}
+
+TEST(Validate, ReportsEveryErrorAtOnceNotJustTheFirst) {
+  TuningJobSpec s = RandomBase();
+  s.hyper_parameter_tuning_job_name = "bad_name";
+  Cfg(s).strategy = "Annealing";
+  Ranges(s).integer_parameter_ranges[0].max_value = "ten";
+  Algo(s).training_input_mode = "Stream";
+  Def(s).stopping_condition->max_wait_time_in_seconds = 7200;
+  s.tags = {{"a", "1"}, {"a", "2"}};
+  FieldErrors errors = Validate(s, Spelling::kCrd);
+  std::set<std::string> paths;
+  for (const auto& e : errors) paths.insert(e.path);
+  EXPECT_EQ(errors.size(), 6u) << Describe(errors);
+  for (const char* p : {"spec.hyperParameterTuningJobName", "spec.hyperParameterTuningJobConfig.strategy",
+                        "spec.hyperParameterTuningJobConfig.parameterRanges.integerParameterRanges[0].maxValue",
+                        "spec.trainingJobDefinition.algorithmSpecification.trainingInputMode",
+                        "spec.trainingJobDefinition.stoppingCondition.maxWaitTimeInSeconds", "spec.tags[1].key"}) {
+    EXPECT_TRUE(paths.count(p)) << p << " missing from" << Describe(errors);
+  }
+}
+
+TEST(Validate, AnEmptySpecNamesEveryRequiredTopLevelField) {
+  FieldErrors errors = Validate(TuningJobSpec{}, Spelling::kCrd);
+  std::set<std::string> paths;
+  for (const auto& e : errors) paths.insert(e.path);
+  EXPECT_TRUE(paths.count("spec.hyperParameterTuningJobName")) << Describe(errors);
+  EXPECT_TRUE(paths.count("spec.hyperParameterTuningJobConfig")) << Describe(errors);
+  EXPECT_TRUE(paths.count("spec.trainingJobDefinition")) << Describe(errors);
+}
+
+TEST(Validate, QuotasComeFromTheLimits) {
+  TuningJobSpec s = RandomBase();
+  Cfg(s).resource_limits->max_parallel_training_jobs = 20;
+  EXPECT_TRUE(Validate(s, Spelling::kCrd).empty());
+  ValidationLimits limits;
+  limits.max_parallel_training_jobs = 10;
+  limits.max_training_jobs = 15;
+  limits.max_tunable_hyperparameters = 2;
+  limits.max_metric_definitions = 0;
+  FieldErrors errors = Validate(s, Spelling::kCrd, limits);
+  std::set<std::string> paths;
+  for (const auto& e : errors) paths.insert(e.path);
+  EXPECT_EQ(errors.size(), 4u) << Describe(errors);
+  EXPECT_TRUE(paths.count(RL + ".maxParallelTrainingJobs"));
+  EXPECT_TRUE(paths.count(RL + ".maxNumberOfTrainingJobs"));
+  EXPECT_TRUE(paths.count(R));
+  EXPECT_TRUE(paths.count(A + ".metricDefinitions"));
+}
+
+// ---- what is allowed --------------------------------------------------------------------------
+
+TEST(Validate, AllowsWhatSageMakerAllows) {
+  auto ok = [](const TuningJobSpec& s) {
+    FieldErrors e = Validate(s, Spelling::kCrd);
+    EXPECT_TRUE(e.empty()) << Describe(e);
+  };
+  TuningJobSpec s = RandomBase();
+  // More parallel jobs than jobs.
+  Cfg(s).resource_limits->max_parallel_training_jobs = 50;
+  ok(s);
+
+  s = RandomBase();  // equal bounds, signed and exponent notation
+  Ranges(s).integer_parameter_ranges[0].min_value = "+10";
+  Ranges(s).continuous_parameter_ranges[0] = NumericRange{"eta", "1e-3", "0.001", "Logarithmic"};
+  ok(s);
+
+  s = RandomBase();  // ReverseLogarithmic over [0, 1)
+  Ranges(s).continuous_parameter_ranges[0] = NumericRange{"momentum", "0", "0.999", "ReverseLogarithmic"};
+  ok(s);
+
+  s = GridBase();  // Grid may leave the job count out
+  Cfg(s).resource_limits->max_number_of_training_jobs.reset();
+  ok(s);
+
+  s = HyperbandBase();  // an explicit MaxResource needs no epochs hyperparameter
+  Def(s).static_hyper_parameters.erase("epochs");
+  Cfg(s).strategy_config = StrategyConfig{HyperbandStrategyConfig{1, 27}};
+  ok(s);
+
+  s = HyperbandBase();  // MaxResource from num_epochs
+  Def(s).static_hyper_parameters.erase("epochs");
+  Def(s).static_hyper_parameters["num_epochs"] = "30";
+  ok(s);
+
+  s = RandomBase();  // a built-in algorithm defines its own metrics
+  Algo(s).training_image.reset();
+  Algo(s).algorithm_name = "xgboost";
+  Algo(s).metric_definitions.clear();
+  ok(s);
+
+  s = RandomBase();  // Autotune supplies the ranges
+  Cfg(s).parameter_ranges.reset();
+  s.autotune = Autotune{"Enabled"};
+  ok(s);
+
+  s = RandomBase();  // on-premises storage
+  S3(s, 0).s3_uri = "file:///data/train";
+  S3(s, 1).s3_uri = "/data/validation";
+  Def(s).output_data_config->s3_output_path = "https://minio.local/bucket/out";
+  Def(s).checkpoint_config = CheckpointConfig{"/mnt/ckpt/run-1/", "/opt/ml/checkpoints/"};
+  ok(s);
+
+  s = RandomBase();  // Gzip in Pipe mode, from the definition or the channel
+  Algo(s).training_input_mode = "Pipe";
+  Chan(s, 0).compression_type = "Gzip";
+  Chan(s, 1).compression_type = "Gzip";
+  Chan(s, 1).input_mode = "Pipe";
+  ok(s);
+
+  s = RandomBase();  // no channels at all; managed spot with a long enough wait
+  Def(s).input_data_config.clear();
+  Def(s).enable_managed_spot_training = true;
+  Def(s).stopping_condition->max_wait_time_in_seconds = 3600;
+  ok(s);
+
+  s = RandomBase();  // the objective on the single definition itself
+  TrainingJobDefinition& d = Def(s);
+  d.tuning_objective = Cfg(s).hyper_parameter_tuning_job_objective;
+  Cfg(s).hyper_parameter_tuning_job_objective.reset();
+  ok(s);
+}
+
+// ---- EpochsHyperParameter -----------------------------------------------------------------------
+
+TEST(EpochsHyperParameter, FindsEachSpellingSageMakerAccepts) {
+  for (const char* name : {"epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs"}) {
+    TrainingJobDefinition d;
+    d.static_hyper_parameters = {{"lr", "0.1"}, {name, "10"}};
+    EXPECT_EQ(EpochsHyperParameter(d), std::optional<std::string>(name));
+  }
+}
+
+TEST(EpochsHyperParameter, IsAbsentWhenNoEpochsTypeHyperParameterExists) {
+  TrainingJobDefinition d;
+  EXPECT_EQ(EpochsHyperParameter(d), std::nullopt);
+  d.static_hyper_parameters = {{"epoch", "10"}, {"max_epochs", "10"}, {"num_round", "100"}};
+  EXPECT_EQ(EpochsHyperParameter(d), std::nullopt);
+}
+
+TEST(EpochsHyperParameter, PrefersTheListedOrderAndIgnoresCase) {
+  TrainingJobDefinition d;
+  d.static_hyper_parameters = {{"num_epochs", "5"}, {"epochs", "10"}};
+  EXPECT_EQ(EpochsHyperParameter(d), std::optional<std::string>("epochs"));
+  d.static_hyper_parameters = {{"Num_Epochs", "5"}};
+  EXPECT_EQ(EpochsHyperParameter(d), std::optional<std::string>("Num_Epochs"));
+}
+
+}  // namespace
+}  // namespace hpo::proto
