@@ -400,6 +400,7 @@ struct CoordinatorCore::Impl {
     a.current_host = "algo-1";
     a.grace_period_s = static_cast<uint32_t>(opt.default_grace_period_s);
     a.max_runtime_s = 86400;
+    a.instance_type = w.reg.instance_type.empty() ? "local" : w.reg.instance_type;
     if (def) {
       if (def->algorithm_specification) {
         const auto& alg = *def->algorithm_specification;
@@ -410,6 +411,16 @@ struct CoordinatorCore::Impl {
         }
       }
       a.environment = def->environment;
+      // Single-host placement (multi-host gangs come with instance-group scheduling): this host
+      // plays the first instance group, or the homogeneous ResourceConfig's type.
+      if (def->resource_config && !def->resource_config->instance_groups.empty()) {
+        const auto& g = def->resource_config->instance_groups[0];
+        a.instance_group = g.instance_group_name.value_or("");
+        a.instance_type = g.instance_type.value_or("");
+        a.instance_groups.push_back({a.instance_group, a.instance_type, a.hosts});
+      } else if (def->resource_config && def->resource_config->instance_type) {
+        a.instance_type = *def->resource_config->instance_type;
+      }
       if (def->stopping_condition && def->stopping_condition->max_runtime_in_seconds) {
         a.max_runtime_s = static_cast<uint32_t>(*def->stopping_condition->max_runtime_in_seconds);
       }

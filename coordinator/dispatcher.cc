@@ -54,6 +54,12 @@ void Dispatcher::Post(std::vector<Outgoing> out) {
 }
 
 void Dispatcher::Send(const Outgoing& o) {
+  if (Status v = proto::wire::Validate(o.message); !v.ok()) {
+    // The core built a message its peer would reject: a bug, reported loudly, not sent.
+    Log("dispatcher: internal error: refusing to send an invalid message to worker " + o.worker_id + ": " +
+        v.message());
+    return;
+  }
   std::vector<std::string> frames = proto::wire::EncodeFrames(o.message);
   try {
     sock_->router.send(zmq::buffer(o.worker_id), zmq::send_flags::sndmore);

@@ -14,6 +14,32 @@ namespace {
 
 constexpr int kMaxDepth = 64;
 
+// True when s is well-formed UTF-8 (JSON text, and so every document hpo writes, must be).
+bool ValidUtf8(const std::string& s) {
+  size_t i = 0, n = s.size();
+  while (i < n) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > n) return false;
+    uint32_t cp = len == 1 ? c : c & (0xFF >> (len + 1));
+    for (size_t k = 1; k < len; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc >> 6) != 0x2) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+Status NotUtf8(const YAML::Node& n) {
+  return Status::InvalidArgument("line " + std::to_string(n.Mark().line + 1) + ": text is not valid UTF-8");
+}
+
 bool IsYamlNull(const std::string& s) { return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL"; }
 
 // YAML -> JSON. Plain scalars stay text (the model types them later), except null-like ones.
@@ -27,6 +53,7 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth) {
       return Status::Ok();
     case YAML::NodeType::Scalar: {
       const std::string& s = n.Scalar();
+      if (!ValidUtf8(s)) return NotUtf8(n);
       bool plain = n.Tag() != "!";
       if (plain && IsYamlNull(s)) {
         out = nullptr;
@@ -60,6 +87,7 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth) {
                                          ": map keys must be plain strings");
         }
         const std::string key = kv.first.Scalar();
+        if (!ValidUtf8(key)) return NotUtf8(kv.first);
         if (out.contains(key)) {
           return Status::InvalidArgument("line " + std::to_string(kv.first.Mark().line + 1) +
                                          ": duplicate key \"" + key + "\"");

@@ -322,3 +322,18 @@ spec:
 
 }  // namespace
 }  // namespace hpo::proto
+
+namespace hpo::proto {
+namespace {
+
+TEST(Codec, YamlWithInvalidUtf8IsRefusedBecauseJsonCannotCarryIt) {
+  auto bad = ParseText("spec:\n  hyperParameterTuningJobName: \"a\xff\xfe\"\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("not valid UTF-8"), std::string::npos);
+  auto key = ParseText("\xc3\x28: 1\n");
+  EXPECT_FALSE(key.ok());
+  EXPECT_TRUE(ParseText("name: \"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x80\"\n").ok());
+}
+
+}  // namespace
+}  // namespace hpo::proto

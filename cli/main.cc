@@ -1,0 +1,49 @@
+// hpo: runs SageMaker hyperparameter tuning jobs on your own machines.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "cli/runtime_commands.h"
+#include "cli/spec_commands.h"
+
+#ifndef HPO_VERSION
+#define HPO_VERSION "0.1.0"
+#endif
+
+int main(int argc, char** argv) {
+  CLI::App app("hpo " HPO_VERSION
+               ": run Amazon SageMaker hyperparameter tuning jobs on your own GPU machines.\n"
+               "Specs are the HyperParameterTuningJob Kubernetes resource (YAML/JSON) or the SageMaker\n"
+               "CreateHyperParameterTuningJob request (JSON), unchanged.");
+  app.set_version_flag("--version", HPO_VERSION);
+  app.require_subcommand(1);
+  app.footer(
+      "Start here:\n"
+      "  hpo validate examples/quickstart.yaml     check a spec\n"
+      "  hpo run examples/quickstart.yaml          run it on this machine, with progress\n\n"
+      "A cluster:\n"
+      "  hpo coordinator --state-dir /var/lib/hpo   (ZeroMQ :7700 for workers, HTTP :7780 for clients)\n"
+      "  hpo worker --connect tcp://HOST:7700 --slots 4\n"
+      "  hpo submit spec.yaml; hpo list; hpo describe NAME; hpo trials NAME; hpo stop NAME\n\n"
+      "Exit codes: 0 ok, 1 the job failed or was stopped, 2 usage or validation error,\n"
+      "3 a service could not be reached or started. `hpo COMMAND --help` explains each command.");
+  hpo::cli::AddValidateCommand(app);
+  hpo::cli::AddConvertCommand(app);
+  hpo::cli::AddRunCommand(app);
+  hpo::cli::AddCoordinatorCommand(app);
+  hpo::cli::AddWorkerCommand(app);
+  hpo::cli::AddClientCommands(app);
+  app.add_subcommand("version", "Print the version")->callback([] {
+    std::cout << "hpo " HPO_VERSION "\n";
+    throw CLI::RuntimeError(0);
+  });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();  // a command finished with this exit code
+  } catch (const CLI::Error& e) {
+    // Help and version exit 0; every usage error exits 2, hpo's contract.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  return 0;
+}

@@ -1,0 +1,610 @@
+#include "cli/runtime_commands.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include <httplib.h>
+
+#include "common/file_util.h"
+#include "coordinator/core.h"
+#include "coordinator/dispatcher.h"
+#include "coordinator/http_api.h"
+#include "coordinator/job_store.h"
+#include "proto/codec.h"
+#include "proto/validate.h"
+#include "worker/agent.h"
+
+namespace hpo::cli {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+std::atomic<int> g_signals{0};
+
+void OnSignal(int) { g_signals.fetch_add(1); }
+
+void InstallSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+[[noreturn]] void Exit(int code) { throw CLI::RuntimeError(code); }
+
+[[noreturn]] void Fail(int code, const std::string& message) {
+  std::cerr << "hpo: " << message << "\n";
+  Exit(code);
+}
+
+// Relative file:// training images resolve against the spec file's directory, so a spec and its
+// trainer can travel together.
+void ResolveImages(proto::TuningJobSpec& spec, const fs::path& spec_dir) {
+  auto fix = [&](proto::TrainingJobDefinition& d) {
+    if (!d.algorithm_specification || !d.algorithm_specification->training_image) return;
+    std::string& img = *d.algorithm_specification->training_image;
+    if (img.rfind("file://", 0) == 0 && img.size() > 7 && img[7] != '/') {
+      img = "file://" + fs::weakly_canonical(spec_dir / img.substr(7)).string();
+    }
+  };
+  if (spec.training_job_definition) fix(*spec.training_job_definition);
+  for (auto& d : spec.training_job_definitions) fix(d);
+}
+
+proto::ParsedSpec LoadSpec(const std::string& path) {
+  auto text = ReadFile(path);
+  if (!text.ok()) Fail(2, text.status().message());
+  proto::FieldErrors errs;
+  auto parsed = proto::ParseSpec(*text, &errs);
+  if (!parsed.ok()) {
+    for (const auto& e : errs) std::cerr << path << ": " << e.ToString() << "\n";
+    Exit(2);
+  }
+  ResolveImages(parsed->document.spec, fs::absolute(path).parent_path());
+  auto verrs = proto::Validate(parsed->document.spec, parsed->spelling);
+  if (!verrs.empty()) {
+    for (const auto& e : verrs) std::cerr << path << ": " << e.ToString() << "\n";
+    std::cerr << "hpo: " << path << " is not a valid tuning job (" << verrs.size() << " error"
+              << (verrs.size() == 1 ? "" : "s") << "); nothing was started\n";
+    Exit(2);
+  }
+  return std::move(parsed).value();
+}
+
+std::string Clock(int64_t ms) {
+  int64_t s = ms / 1000;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld", static_cast<long long>(s / 3600),
+                static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  return buf;
+}
+
+std::string Num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+// One line of progress from a Describe response.
+std::string ProgressLine(const proto::DescribeTuningJobResponse& d, int64_t elapsed_ms, int64_t max_jobs) {
+  const auto& c = *d.status.training_job_status_counters;
+  int64_t done = *c.completed + *c.stopped + *c.retryable_error + *c.non_retryable_error;
+  std::string line = *d.spec.hyper_parameter_tuning_job_name + "  " + *d.status.hyper_parameter_tuning_job_status +
+                     "  " + std::to_string(done) + (max_jobs > 0 ? "/" + std::to_string(max_jobs) : "") +
+                     " done, " + std::to_string(*c.in_progress) + " running, " +
+                     std::to_string(*c.retryable_error + *c.non_retryable_error) + " failed";
+  if (d.status.best_training_job) {
+    const auto& b = *d.status.best_training_job;
+    line += ", best " + Num(*b.final_hyper_parameter_tuning_job_objective_metric->value) + " (" +
+            *b.training_job_name + ")";
+  }
+  return line + "  " + Clock(elapsed_ms);
+}
+
+void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials) {
+  const auto& st = d.status;
+  std::cout << "\nTuning job " << *d.spec.hyper_parameter_tuning_job_name << ": "
+            << *st.hyper_parameter_tuning_job_status << "\n";
+  if (st.failure_reason) std::cout << "  reason: " << *st.failure_reason << "\n";
+  const auto& c = *st.training_job_status_counters;
+  std::cout << "  training jobs: " << *c.completed << " completed, " << *c.stopped << " stopped, "
+            << *c.non_retryable_error << " failed, " << *c.retryable_error << " infrastructure errors\n";
+  if (st.best_training_job) {
+    const auto& b = *st.best_training_job;
+    const auto& m = *b.final_hyper_parameter_tuning_job_objective_metric;
+    std::cout << "  best: " << *b.training_job_name << "  " << *m.metric_name << " = " << Num(*m.value) << " ("
+              << *m.type << ")\n";
+    for (const auto& [k, v] : b.tuned_hyper_parameters) std::cout << "    " << k << " = " << v << "\n";
+  }
+  // The top of the table, best first.
+  std::vector<const proto::TrainingJobSummary*> rows;
+  for (const auto& t : trials) rows.push_back(&t);
+  bool maximize = st.best_training_job &&
+                  st.best_training_job->final_hyper_parameter_tuning_job_objective_metric->type == "Maximize";
+  std::stable_sort(rows.begin(), rows.end(), [&](auto* a, auto* b) {
+    auto va = a->final_hyper_parameter_tuning_job_objective_metric;
+    auto vb = b->final_hyper_parameter_tuning_job_objective_metric;
+    if (!va || !vb) return va.has_value() && !vb.has_value();
+    return maximize ? *va->value > *vb->value : *va->value < *vb->value;
+  });
+  std::printf("\n  %-36s %-10s %14s\n", "TRAINING JOB", "STATUS", "OBJECTIVE");
+  for (size_t i = 0; i < rows.size() && i < 10; ++i) {
+    auto obj = rows[i]->final_hyper_parameter_tuning_job_objective_metric;
+    std::printf("  %-36s %-10s %14s\n", rows[i]->training_job_name->c_str(), rows[i]->training_job_status->c_str(),
+                obj ? Num(*obj->value).c_str() : "-");
+  }
+  if (rows.size() > 10) std::printf("  ... %zu more (hpo trials)\n", rows.size() - 10);
+}
+
+int64_t MaxJobsOf(const proto::TuningJobSpec& spec) {
+  const auto& rl = spec.hyper_parameter_tuning_job_config->resource_limits;
+  return rl && rl->max_number_of_training_jobs ? *rl->max_number_of_training_jobs : 0;
+}
+
+std::string DefaultStateDir(const std::string& job) {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
+  return "hpo-runs/" + job + "-" + buf;
+}
+
+// ---- hpo run ------------------------------------------------------------------------------------
+
+struct RunArgs {
+  std::string spec;
+  int workers = 0;
+  int slots = 1;
+  std::string state_dir;
+  std::string output = "table";
+  int64_t grace_s = 10;
+};
+
+void Run(const RunArgs& a) {
+  proto::ParsedSpec parsed = LoadSpec(a.spec);
+  const proto::TuningJobSpec& spec = parsed.document.spec;
+  const std::string name = *spec.hyper_parameter_tuning_job_name;
+  std::string state_dir = a.state_dir.empty() ? DefaultStateDir(name) : a.state_dir;
+  std::error_code ec;
+  fs::create_directories(state_dir, ec);
+  if (ec) Fail(3, "cannot create the state directory " + state_dir + ": " + ec.message());
+  auto store = coordinator::SqliteJobStore::Open(state_dir + "/hpo.db");
+  if (!store.ok()) Fail(3, store.status().message());
+
+  coordinator::CoreOptions co;
+  co.default_grace_period_s = a.grace_s;
+  co.lease_ms = 10000;
+  coordinator::CoordinatorCore core(store->get(), co);
+  coordinator::DispatcherOptions dopt;
+  dopt.listen = "tcp://127.0.0.1:*";
+  dopt.log = [](const std::string&) {};  // the progress display speaks for the run
+  coordinator::Dispatcher dispatcher(&core, dopt);
+  if (Status s = dispatcher.Bind(); !s.ok()) Fail(3, s.message());
+
+  InstallSignalHandlers();
+  std::atomic<bool> stop_dispatcher{false}, stop_workers{false};
+  std::thread dispatch_thread([&] { dispatcher.Run(stop_dispatcher); });
+
+  int nworkers = a.workers > 0 ? a.workers : 2;
+  std::vector<std::unique_ptr<worker::WorkerAgent>> agents;
+  std::vector<std::thread> worker_threads;
+  std::string log_path = state_dir + "/workers.log";
+  auto wlog = std::make_shared<std::mutex>();
+  for (int i = 0; i < nworkers; ++i) {
+    worker::AgentOptions wo;
+    wo.connect = dispatcher.endpoint();
+    wo.worker_id = "local-" + std::to_string(i + 1);
+    wo.host = "localhost";
+    wo.slots = static_cast<uint32_t>(a.slots);
+    wo.work_dir = state_dir + "/" + wo.worker_id;
+    wo.log = [wlog, log_path](const std::string& l) {
+      std::lock_guard<std::mutex> lock(*wlog);
+      if (FILE* f = std::fopen(log_path.c_str(), "a")) {
+        std::fprintf(f, "%s\n", l.c_str());
+        std::fclose(f);
+      }
+    };
+    agents.push_back(std::make_unique<worker::WorkerAgent>(wo));
+  }
+  for (auto& ag : agents) {
+    worker::WorkerAgent* p = ag.get();
+    worker_threads.emplace_back([p, &stop_workers] { (void)p->Run(stop_workers); });
+  }
+
+  std::vector<coordinator::Outgoing> out;
+  auto arn = dispatcher.WithCore([&](coordinator::CoordinatorCore& c) {
+    return c.Submit(spec, parsed.spelling, dispatcher.Now(), &out);
+  });
+  auto shutdown = [&] {
+    stop_workers = true;
+    for (auto& t : worker_threads) t.join();
+    stop_dispatcher = true;
+    dispatch_thread.join();
+  };
+  if (!arn.ok()) {
+    shutdown();
+    Fail(arn.status().code() == StatusCode::kInvalidArgument ? 2 : 3, arn.status().message());
+  }
+  dispatcher.Post(std::move(out));
+
+  bool tty = ::isatty(STDERR_FILENO);
+  std::cerr << "hpo: running " << name << " (" << spec.hyper_parameter_tuning_job_config->strategy.value_or("")
+            << ") on " << nworkers << " local worker" << (nworkers == 1 ? "" : "s") << "; state in " << state_dir
+            << "\n";
+  int64_t start = dispatcher.Now();
+  std::string last_line;
+  int handled_signals = 0;
+  proto::DescribeTuningJobResponse desc;
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    int sigs = g_signals.load();
+    if (sigs > handled_signals) {
+      handled_signals = sigs;
+      if (sigs == 1) {
+        std::cerr << (tty ? "\n" : "") << "hpo: stopping " << name
+                  << " (running training jobs get SIGTERM and their grace period; interrupt again to quit now)\n";
+        std::vector<coordinator::Outgoing> so;
+        dispatcher.WithCore([&](coordinator::CoordinatorCore& c) { return c.Stop(name, dispatcher.Now(), &so); })
+            .ok();
+        dispatcher.Post(std::move(so));
+      } else {
+        std::cerr << "hpo: quitting; training jobs are stopped as the workers shut down\n";
+        break;
+      }
+    }
+    auto d = dispatcher.WithCore([&](coordinator::CoordinatorCore& c) { return c.Describe(name); });
+    if (!d.ok()) continue;
+    desc = *d;
+    std::string line = ProgressLine(desc, dispatcher.Now() - start, MaxJobsOf(spec));
+    if (tty) {
+      std::cerr << "\r\033[K" << line << std::flush;
+    } else if (line.substr(0, line.size() - 8) != last_line.substr(0, last_line.size() > 8 ? last_line.size() - 8 : 0)) {
+      std::cerr << line << "\n";
+    }
+    last_line = line;
+    std::string st = *desc.status.hyper_parameter_tuning_job_status;
+    if (st == "Completed" || st == "Failed" || st == "Stopped") break;
+  }
+  if (tty) std::cerr << "\n";
+  shutdown();
+
+  std::vector<proto::TrainingJobSummary> trials;
+  for (const auto* t : core.TrialsOf(name)) trials.push_back(core.Summary(*t));
+  auto final_desc = core.Describe(name);
+  if (final_desc.ok()) desc = *final_desc;
+  if (a.output == "json") {
+    std::cout << proto::EncodeDescribeResponse(desc).dump(2) << "\n";
+  } else if (a.output == "yaml") {
+    auto doc = core.DescribeDocument(name);
+    if (doc.ok()) std::cout << proto::ToYaml(proto::EncodeCrdDocument(*doc));
+  } else {
+    PrintSummary(desc, trials);
+    std::cout << "\n  logs: " << state_dir << "/local-*/trials/<training job>/attempt-N/trial.log\n";
+  }
+  Exit(*desc.status.hyper_parameter_tuning_job_status == "Completed" ? 0 : 1);
+}
+
+// ---- hpo coordinator ------------------------------------------------------------------------------
+
+struct CoordinatorArgs {
+  std::string listen = "tcp://0.0.0.0:7700";
+  std::string http = "127.0.0.1:7780";
+  std::string state_dir = "hpo-state";
+  int64_t lease_ms = 10000;
+  int64_t heartbeat_ms = 1000;
+  int64_t grace_s = 120;
+};
+
+void Coordinator(const CoordinatorArgs& a) {
+  std::error_code ec;
+  fs::create_directories(a.state_dir, ec);
+  if (ec) Fail(3, "cannot create the state directory " + a.state_dir + ": " + ec.message());
+  auto store = coordinator::SqliteJobStore::Open(a.state_dir + "/hpo.db");
+  if (!store.ok()) Fail(3, store.status().message());
+  coordinator::CoreOptions co;
+  co.lease_ms = a.lease_ms;
+  co.heartbeat_interval_ms = a.heartbeat_ms;
+  co.default_grace_period_s = a.grace_s;
+  coordinator::CoordinatorCore core(store->get(), co);
+  coordinator::DispatcherOptions dopt;
+  dopt.listen = a.listen;
+  coordinator::Dispatcher dispatcher(&core, dopt);
+  if (Status s = dispatcher.Bind(); !s.ok()) Fail(3, s.message());
+  coordinator::HttpApi api(&dispatcher);
+  auto colon = a.http.rfind(':');
+  if (colon == std::string::npos) Fail(2, "--http wants HOST:PORT, got " + a.http);
+  std::string host = a.http.substr(0, colon);
+  int port = std::atoi(a.http.substr(colon + 1).c_str());
+  if (Status s = api.Bind(host, port); !s.ok()) Fail(3, s.message());
+  InstallSignalHandlers();
+  std::atomic<bool> stop{false};
+  std::thread dthread([&] { dispatcher.Run(stop); });
+  std::thread hthread([&] { api.Serve(); });
+  std::cerr << "hpo coordinator: workers connect to " << dispatcher.endpoint() << "; SageMaker API on http://" << host
+            << ":" << api.port() << "; state in " << a.state_dir << "\n";
+  while (g_signals.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::cerr << "hpo coordinator: shutting down (jobs and trials resume when it restarts)\n";
+  api.Stop();
+  hthread.join();
+  stop = true;
+  dthread.join();
+  Exit(0);
+}
+
+// ---- hpo worker -----------------------------------------------------------------------------------
+
+struct WorkerArgs {
+  std::string connect = "tcp://127.0.0.1:7700";
+  int slots = 1;
+  std::string gpus = "auto";
+  std::string instance_type, instance_group, work_dir = "/tmp/hpo-worker", id;
+  std::vector<std::string> images, labels;
+};
+
+void Worker(const WorkerArgs& a) {
+  worker::AgentOptions o;
+  o.connect = a.connect;
+  o.slots = static_cast<uint32_t>(a.slots);
+  o.instance_type = a.instance_type;
+  o.instance_group = a.instance_group;
+  o.work_dir = a.work_dir;
+  o.worker_id = a.id;
+  if (a.gpus != "auto" && a.gpus != "none" && !a.gpus.empty()) {
+    size_t pos = 0;
+    std::string s = a.gpus;
+    while (pos <= s.size()) {
+      size_t c = s.find(',', pos);
+      std::string tok = s.substr(pos, c == std::string::npos ? std::string::npos : c - pos);
+      char* end = nullptr;
+      long v = std::strtol(tok.c_str(), &end, 10);
+      if (tok.empty() || *end != '\0' || v < 0) Fail(2, "--gpus wants auto, none or a list like 0,1,2; got " + a.gpus);
+      o.gpus.push_back(static_cast<int>(v));
+      if (c == std::string::npos) break;
+      pos = c + 1;
+    }
+  }
+  for (const auto& kv : a.images) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) Fail(2, "--image wants NAME=COMMAND, got " + kv);
+    o.images[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const auto& kv : a.labels) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) Fail(2, "--label wants KEY=VALUE, got " + kv);
+    o.labels[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  InstallSignalHandlers();
+  std::atomic<bool> stop{false};
+  std::thread watcher([&] {
+    while (g_signals.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    stop = true;
+  });
+  worker::WorkerAgent agent(o);
+  Status s = agent.Run(stop);
+  stop = true;
+  g_signals.fetch_add(1);
+  watcher.join();
+  if (!s.ok()) Fail(3, s.message());
+  Exit(0);
+}
+
+// ---- clients --------------------------------------------------------------------------------------
+
+std::string DefaultCoordinator() {
+  const char* env = std::getenv("HPO_COORDINATOR");
+  return env && *env ? env : "http://127.0.0.1:7780";
+}
+
+// Calls one SageMaker action on the coordinator; exits with a clear message when it cannot.
+Json Call(const std::string& url, const std::string& action, const Json& body) {
+  httplib::Client client(url);
+  client.set_connection_timeout(5, 0);
+  client.set_read_timeout(30, 0);
+  httplib::Headers h = {{"X-Amz-Target", "SageMaker." + action}};
+  auto res = client.Post("/", h, body.dump(), "application/x-amz-json-1.1");
+  if (!res) {
+    Fail(3, "cannot reach the coordinator at " + url + " (" + httplib::to_string(res.error()) +
+                "); start one with `hpo coordinator`, or point --coordinator / HPO_COORDINATOR at it");
+  }
+  Json j = Json::parse(res->body, nullptr, false);
+  if (res->status != 200) {
+    std::string type = j.is_object() ? j.value("__type", "Error") : "Error";
+    std::string msg = j.is_object() ? j.value("message", res->body) : res->body;
+    Fail(type == "ValidationException" ? 2 : 1, type + ": " + msg);
+  }
+  return j;
+}
+
+}  // namespace
+
+void AddRunCommand(CLI::App& app) {
+  auto a = std::make_shared<RunArgs>();
+  CLI::App* c = app.add_subcommand("run", "Run a tuning job to completion on this machine");
+  c->add_option("spec", a->spec, "The tuning job: CRD YAML/JSON or a SageMaker JSON request")->required();
+  c->add_option("--workers", a->workers, "Local workers to start (default 2)");
+  c->add_option("--slots", a->slots, "Training jobs each worker runs at once (default 1)");
+  c->add_option("--state-dir", a->state_dir, "Where the job's database and trial directories go "
+                                             "(default hpo-runs/<job>-<time>)");
+  c->add_option("--grace", a->grace_s, "Seconds between SIGTERM and SIGKILL when a training job is stopped (10)");
+  c->add_option("-o,--output", a->output, "How to print the result: table, json (DescribeHyperParameterTuningJob) "
+                                          "or yaml (the CRD document with its status)")
+      ->check(CLI::IsMember({"table", "json", "yaml"}));
+  c->footer(
+      "Starts a coordinator and local workers in this process, runs every training job as a\n"
+      "process with the SageMaker training-container contract, shows progress, and prints the best\n"
+      "training job. Ctrl-C stops the job gracefully; a second Ctrl-C quits.\n\n"
+      "Example:\n  hpo run examples/quickstart.yaml --workers 3\n\n"
+      "Exit codes: 0 the job completed, 1 it failed or was stopped, 2 the spec is invalid.");
+  c->callback([a] { Run(*a); });
+}
+
+void AddCoordinatorCommand(CLI::App& app) {
+  auto a = std::make_shared<CoordinatorArgs>();
+  CLI::App* c = app.add_subcommand("coordinator", "Run the coordinator of a cluster");
+  c->add_option("--listen", a->listen, "ZeroMQ endpoint workers connect to (tcp://0.0.0.0:7700)");
+  c->add_option("--http", a->http, "HOST:PORT of the SageMaker-compatible HTTP API (127.0.0.1:7780)");
+  c->add_option("--state-dir", a->state_dir, "Directory of the job database (hpo-state)");
+  c->add_option("--lease-ms", a->lease_ms, "A worker silent this long is lost and its trials are retried (10000)");
+  c->add_option("--heartbeat-ms", a->heartbeat_ms, "Heartbeat interval told to workers (1000)");
+  c->add_option("--grace", a->grace_s, "Seconds between SIGTERM and SIGKILL for stopped training jobs (120)");
+  c->footer(
+      "Keeps the jobs in an SQLite database, dispatches training jobs to workers over ZeroMQ, and\n"
+      "serves the SageMaker API, so the aws CLI and boto3 work against it:\n\n"
+      "  hpo coordinator --state-dir /var/lib/hpo\n"
+      "  aws sagemaker list-hyper-parameter-tuning-jobs --endpoint-url http://127.0.0.1:7780");
+  c->callback([a] { Coordinator(*a); });
+}
+
+void AddWorkerCommand(CLI::App& app) {
+  auto a = std::make_shared<WorkerArgs>();
+  CLI::App* c = app.add_subcommand("worker", "Run a worker that executes training jobs");
+  c->add_option("--connect", a->connect, "The coordinator's ZeroMQ endpoint (tcp://127.0.0.1:7700)");
+  c->add_option("--slots", a->slots, "Training jobs run at once (1)");
+  c->add_option("--gpus", a->gpus, "GPU indices to use: auto, none, or a list such as 0,1");
+  c->add_option("--instance-type", a->instance_type, "Instance type this worker serves, e.g. ml.g5.xlarge");
+  c->add_option("--instance-group", a->instance_group, "Instance group this worker belongs to");
+  c->add_option("--label", a->labels, "Free-form placement label KEY=VALUE (repeatable)");
+  c->add_option("--work-dir", a->work_dir, "Where trial directories go (/tmp/hpo-worker)");
+  c->add_option("--id", a->id, "Worker id (default HOST-PID); keep it stable to re-attach trials after a restart");
+  c->add_option("--image", a->images, "Map a trainingImage name to a local command: NAME=COMMAND (repeatable)");
+  c->footer(
+      "Example:\n  hpo worker --connect tcp://coordinator:7700 --slots 4 --gpus 0,1,2,3 \\\n"
+      "      --image my-xgboost=/opt/trainers/xgb.py");
+  c->callback([a] { Worker(*a); });
+}
+
+void AddClientCommands(CLI::App& app) {
+  auto url = std::make_shared<std::string>(DefaultCoordinator());
+  auto add_url = [url](CLI::App* c) {
+    c->add_option("--coordinator", *url, "Coordinator URL (default $HPO_COORDINATOR, else http://127.0.0.1:7780)");
+  };
+
+  auto spec = std::make_shared<std::string>();
+  CLI::App* submit = app.add_subcommand("submit", "Submit a tuning job to a coordinator");
+  submit->add_option("spec", *spec, "CRD YAML/JSON or SageMaker JSON request")->required();
+  add_url(submit);
+  submit->callback([spec, url] {
+    proto::ParsedSpec p = LoadSpec(*spec);
+    Json j = Call(*url, "CreateHyperParameterTuningJob", proto::EncodeCreateRequest(p.document.spec));
+    std::cout << j.value("HyperParameterTuningJobArn", "") << "\n";
+    Exit(0);
+  });
+
+  auto output = std::make_shared<std::string>("table");
+  CLI::App* list = app.add_subcommand("list", "List the coordinator's tuning jobs");
+  add_url(list);
+  list->add_option("-o,--output", *output, "table or json")->check(CLI::IsMember({"table", "json"}));
+  list->callback([url, output] {
+    Json all = Json::array();
+    Json req = {{"MaxResults", 100}, {"SortBy", "CreationTime"}};
+    for (;;) {
+      Json page = Call(*url, "ListHyperParameterTuningJobs", req);
+      for (auto& s : page["HyperParameterTuningJobSummaries"]) all.push_back(s);
+      if (!page.contains("NextToken")) break;
+      req["NextToken"] = page["NextToken"];
+    }
+    if (*output == "json") {
+      std::cout << Json{{"HyperParameterTuningJobSummaries", all}}.dump(2) << "\n";
+    } else {
+      std::printf("%-32s %-10s %-10s %9s %9s %7s\n", "NAME", "STATUS", "STRATEGY", "COMPLETED", "RUNNING", "FAILED");
+      for (const auto& s : all) {
+        const auto& c = s["TrainingJobStatusCounters"];
+        std::printf("%-32s %-10s %-10s %9lld %9lld %7lld\n", s["HyperParameterTuningJobName"].get<std::string>().c_str(),
+                    s["HyperParameterTuningJobStatus"].get<std::string>().c_str(),
+                    s["Strategy"].get<std::string>().c_str(), c.value("Completed", 0LL), c.value("InProgress", 0LL),
+                    c.value("NonRetryableError", 0LL) + c.value("RetryableError", 0LL));
+      }
+    }
+    Exit(0);
+  });
+
+  auto name = std::make_shared<std::string>();
+  auto doutput = std::make_shared<std::string>("json");
+  CLI::App* describe = app.add_subcommand("describe", "Describe a tuning job");
+  describe->add_option("name", *name, "Tuning job name")->required();
+  describe->add_option("-o,--output", *doutput, "json (DescribeHyperParameterTuningJob) or yaml (the CRD document)")
+      ->check(CLI::IsMember({"json", "yaml"}));
+  add_url(describe);
+  describe->callback([url, name, doutput] {
+    if (*doutput == "yaml") {
+      httplib::Client client(*url);
+      auto res = client.Get("/hpo/v1/jobs/" + *name + "?format=yaml");
+      if (!res) Fail(3, "cannot reach the coordinator at " + *url);
+      if (res->status != 200) Fail(1, res->body);
+      std::cout << res->body;
+    } else {
+      std::cout << Call(*url, "DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *name}}).dump(2)
+                << "\n";
+    }
+    Exit(0);
+  });
+
+  struct TrialsArgs {
+    std::string name, sort_by = "Name", sort_order = "Ascending", status, output = "table";
+  };
+  auto ta = std::make_shared<TrialsArgs>();
+  CLI::App* trials = app.add_subcommand("trials", "List the training jobs of a tuning job");
+  trials->add_option("name", ta->name, "Tuning job name")->required();
+  trials->add_option("--sort-by", ta->sort_by, "Name, CreationTime, Status or FinalObjectiveMetricValue")
+      ->check(CLI::IsMember({"Name", "CreationTime", "Status", "FinalObjectiveMetricValue"}));
+  trials->add_option("--sort-order", ta->sort_order, "Ascending or Descending")
+      ->check(CLI::IsMember({"Ascending", "Descending"}));
+  trials->add_option("--status", ta->status, "Only InProgress, Completed, Failed, Stopping or Stopped jobs");
+  trials->add_option("-o,--output", ta->output, "table or json")->check(CLI::IsMember({"table", "json"}));
+  add_url(trials);
+  trials->callback([url, ta] {
+    Json req = {{"HyperParameterTuningJobName", ta->name}, {"SortBy", ta->sort_by}, {"SortOrder", ta->sort_order},
+                {"MaxResults", 100}};
+    if (!ta->status.empty()) req["StatusEquals"] = ta->status;
+    Json all = Json::array();
+    for (;;) {
+      Json page = Call(*url, "ListTrainingJobsForHyperParameterTuningJob", req);
+      for (auto& s : page["TrainingJobSummaries"]) all.push_back(s);
+      if (!page.contains("NextToken")) break;
+      req["NextToken"] = page["NextToken"];
+    }
+    if (ta->output == "json") {
+      std::cout << Json{{"TrainingJobSummaries", all}}.dump(2) << "\n";
+    } else {
+      std::printf("%-40s %-10s %-12s %s\n", "TRAINING JOB", "STATUS", "OBJECTIVE", "HYPERPARAMETERS");
+      for (const auto& s : all) {
+        std::string obj = "-";
+        if (s.contains("FinalHyperParameterTuningJobObjectiveMetric")) {
+          obj = Num(s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"].get<double>());
+        }
+        std::string hps;
+        for (auto it = s["TunedHyperParameters"].begin(); it != s["TunedHyperParameters"].end(); ++it) {
+          hps += (hps.empty() ? "" : " ") + it.key() + "=" + it.value().get<std::string>();
+        }
+        std::printf("%-40s %-10s %-12s %s\n", s["TrainingJobName"].get<std::string>().c_str(),
+                    s["TrainingJobStatus"].get<std::string>().c_str(), obj.c_str(), hps.c_str());
+      }
+    }
+    Exit(0);
+  });
+
+  auto sname = std::make_shared<std::string>();
+  CLI::App* stop = app.add_subcommand("stop", "Stop a tuning job (its training jobs get SIGTERM and a grace period)");
+  stop->add_option("name", *sname, "Tuning job name")->required();
+  add_url(stop);
+  stop->callback([url, sname] {
+    Call(*url, "StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", *sname}});
+    std::cout << "stopping " << *sname << "\n";
+    Exit(0);
+  });
+}
+
+}  // namespace hpo::cli

@@ -1,0 +1,118 @@
+#include "cli/spec_commands.h"
+
+#include <iostream>
+
+#include "common/file_util.h"
+#include "proto/codec.h"
+#include "proto/validate.h"
+
+namespace hpo::cli {
+
+namespace {
+
+[[noreturn]] void Exit(int code) { throw CLI::RuntimeError(code); }
+
+// Reads, parses and validates one file; prints its errors as "FILE: path: message".
+std::optional<proto::ParsedSpec> Check(const std::string& file) {
+  auto text = ReadFile(file);
+  if (!text.ok()) {
+    std::cerr << file << ": " << text.status().message() << "\n";
+    return std::nullopt;
+  }
+  proto::FieldErrors errs;
+  auto parsed = proto::ParseSpec(*text, &errs);
+  if (!parsed.ok()) {
+    for (const auto& e : errs) std::cerr << file << ": " << e.ToString() << "\n";
+    return std::nullopt;
+  }
+  errs = proto::Validate(parsed->document.spec, parsed->spelling);
+  if (!errs.empty()) {
+    for (const auto& e : errs) std::cerr << file << ": " << e.ToString() << "\n";
+    return std::nullopt;
+  }
+  return std::move(parsed).value();
+}
+
+std::string Summary(const proto::ParsedSpec& p) {
+  const auto& spec = p.document.spec;
+  const auto& cfg = *spec.hyper_parameter_tuning_job_config;
+  size_t ranges = 0;
+  auto count = [&](const std::optional<proto::ParameterRanges>& r) {
+    if (!r) return;
+    ranges += r->integer_parameter_ranges.size() + r->continuous_parameter_ranges.size() +
+              r->categorical_parameter_ranges.size() + r->auto_parameters.size();
+  };
+  count(cfg.parameter_ranges);
+  for (const auto* d : spec.Definitions()) count(d->hyper_parameter_ranges);
+  std::string out = std::string("valid (") + (p.spelling == proto::Spelling::kCrd ? "CRD" : "SageMaker JSON") + ", " +
+                    cfg.strategy.value_or("?") + ", " + std::to_string(ranges) + " range" + (ranges == 1 ? "" : "s");
+  const auto& rl = cfg.resource_limits;
+  if (rl && rl->max_number_of_training_jobs) out += ", " + std::to_string(*rl->max_number_of_training_jobs) + " jobs";
+  if (rl && rl->max_parallel_training_jobs) out += ", " + std::to_string(*rl->max_parallel_training_jobs) + " parallel";
+  size_t defs = spec.Definitions().size();
+  if (defs > 1) out += ", " + std::to_string(defs) + " definitions";
+  return out + ")";
+}
+
+}  // namespace
+
+void AddValidateCommand(CLI::App& app) {
+  auto files = std::make_shared<std::vector<std::string>>();
+  CLI::App* c = app.add_subcommand("validate", "Check tuning job specs against SageMaker's rules");
+  c->add_option("files", *files, "Spec files: CRD YAML/JSON or SageMaker CreateHyperParameterTuningJob JSON")
+      ->required();
+  c->footer(
+      "Reports every problem at once, each as FILE: FIELD PATH: WHAT IS WRONG, in the spelling the\n"
+      "file uses. The spelling is detected from the content.\n\n"
+      "Example:\n  hpo validate examples/*.yaml examples/quickstart.json\n\n"
+      "Exit codes: 0 every file is valid, 2 any is not (or cannot be read).");
+  c->callback([files] {
+    bool all_ok = true;
+    for (const auto& f : *files) {
+      auto p = Check(f);
+      if (p) {
+        std::cout << f << ": " << Summary(*p) << "\n";
+      } else {
+        all_ok = false;
+      }
+    }
+    Exit(all_ok ? 0 : 2);
+  });
+}
+
+void AddConvertCommand(CLI::App& app) {
+  struct Args {
+    std::string file, to, output;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* c = app.add_subcommand("convert", "Print a spec in the other spelling");
+  c->add_option("file", a->file, "A spec file")->required();
+  c->add_option("--to", a->to, "crd (the Kubernetes document) or api (the SageMaker JSON request); "
+                               "default: the spelling the file is not in")
+      ->check(CLI::IsMember({"crd", "api"}));
+  c->add_option("-o,--output", a->output, "yaml or json (default: yaml for crd, json for api)")
+      ->check(CLI::IsMember({"yaml", "json"}));
+  c->footer(
+      "Example:\n  hpo convert examples/quickstart.yaml --to api > quickstart.json\n"
+      "  hpo convert quickstart.json --to crd | kubectl apply -f -");
+  c->callback([a] {
+    auto p = Check(a->file);
+    if (!p) Exit(2);
+    std::string to = a->to.empty() ? (p->spelling == proto::Spelling::kCrd ? "api" : "crd") : a->to;
+    nlohmann::ordered_json j;
+    if (to == "crd") {
+      j = proto::EncodeCrdDocument(p->document);
+    } else {
+      j = proto::EncodeCreateRequest(p->document.spec);
+    }
+    std::string fmt = a->output.empty() ? (to == "crd" ? "yaml" : "json") : a->output;
+    if (fmt == "yaml") {
+      std::cout << proto::ToYaml(j);
+    } else {
+      std::cout << j.dump(2) << "\n";
+    }
+    Exit(0);
+  });
+}
+
+}  // namespace hpo::cli

@@ -1,0 +1,414 @@
+#include "coordinator/http_api.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <atomic>
+
+#include "proto/codec.h"
+
+namespace hpo::coordinator {
+
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+ApiResponse AwsError(int status, const std::string& type, const std::string& message) {
+  Json j = {{"__type", type}, {"message", message}};
+  return {status, j.dump()};
+}
+
+ApiResponse FromStatus(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kInvalidArgument: return AwsError(400, "ValidationException", s.message());
+    case StatusCode::kNotFound: return AwsError(400, "ResourceNotFound", s.message());
+    case StatusCode::kAlreadyExists: return AwsError(400, "ResourceInUse", s.message());
+    case StatusCode::kResourceExhausted: return AwsError(400, "ResourceLimitExceeded", s.message());
+    default: return AwsError(500, "InternalFailure", s.message());
+  }
+}
+
+ApiResponse Ok(const Json& j) { return {200, j.dump()}; }
+
+double Epoch(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
+
+// Reads the request members this action allows; anything else is a ValidationException naming it.
+Status CheckMembers(const Json& req, std::initializer_list<const char*> allowed) {
+  if (!req.is_object()) return Status::InvalidArgument("the request body must be a JSON object");
+  for (auto it = req.begin(); it != req.end(); ++it) {
+    bool ok = false;
+    for (const char* a : allowed) ok = ok || it.key() == a;
+    if (!ok) return Status::InvalidArgument("unknown member " + it.key() + " in this request");
+  }
+  return Status::Ok();
+}
+
+Result<std::string> RequiredString(const Json& req, const char* name) {
+  if (!req.contains(name) || !req[name].is_string() || req[name].get<std::string>().empty()) {
+    return Status::InvalidArgument(std::string("1 validation error detected: Value at '") + name +
+                                   "' failed to satisfy constraint: Member must not be null");
+  }
+  return req[name].get<std::string>();
+}
+
+struct Page {
+  size_t offset = 0;
+  size_t max = 10;
+};
+
+Result<Page> ReadPage(const Json& req, size_t default_max, size_t limit) {
+  Page p;
+  p.max = default_max;
+  if (req.contains("MaxResults")) {
+    if (!req["MaxResults"].is_number_integer() || req["MaxResults"].get<int64_t>() < 1 ||
+        req["MaxResults"].get<int64_t>() > static_cast<int64_t>(limit)) {
+      return Status::InvalidArgument("MaxResults must be an integer from 1 to " + std::to_string(limit));
+    }
+    p.max = req["MaxResults"].get<size_t>();
+  }
+  if (req.contains("NextToken")) {
+    std::string t = req["NextToken"].is_string() ? req["NextToken"].get<std::string>() : "";
+    if (t.rfind("hpo1:", 0) != 0 || t.size() < 6 || t.find_first_not_of("0123456789", 5) != std::string::npos ||
+        t.size() > 15) {
+      return Status::InvalidArgument("NextToken is not a token this coordinator issued");
+    }
+    p.offset = std::stoull(t.substr(5));
+  }
+  return p;
+}
+
+template <class T>
+Json Paginate(const std::vector<T>& rows, const Page& p, const char* key, Json (*encode)(const T&)) {
+  Json out;
+  out[key] = Json::array();
+  for (size_t i = p.offset; i < rows.size() && i < p.offset + p.max; ++i) out[key].push_back(encode(rows[i]));
+  if (p.offset + p.max < rows.size()) out["NextToken"] = "hpo1:" + std::to_string(p.offset + p.max);
+  return out;
+}
+
+Result<bool> Descending(const Json& req) {
+  if (!req.contains("SortOrder")) return false;
+  std::string o = req["SortOrder"].is_string() ? req["SortOrder"].get<std::string>() : "";
+  if (o != "Ascending" && o != "Descending") {
+    return Status::InvalidArgument("SortOrder must be one of Ascending, Descending; got " + req["SortOrder"].dump());
+  }
+  return o == "Descending";
+}
+
+// ---- actions --------------------------------------------------------------------------------------
+
+ApiResponse Create(Dispatcher& d, const Json& req) {
+  proto::FieldErrors errs;
+  auto spec = proto::DecodeCreateRequest(proto::TextTree{req, false}, &errs);
+  if (!spec.ok()) return AwsError(400, "ValidationException", spec.status().message());
+  std::vector<Outgoing> out;
+  auto arn = d.WithCore([&](CoordinatorCore& c) { return c.Submit(*spec, proto::Spelling::kApi, d.Now(), &out); });
+  if (!arn.ok()) return FromStatus(arn.status());
+  d.Post(std::move(out));
+  return Ok({{"HyperParameterTuningJobArn", *arn}});
+}
+
+ApiResponse Describe(Dispatcher& d, const Json& req) {
+  if (Status s = CheckMembers(req, {"HyperParameterTuningJobName"}); !s.ok()) return FromStatus(s);
+  auto name = RequiredString(req, "HyperParameterTuningJobName");
+  if (!name.ok()) return FromStatus(name.status());
+  auto r = d.WithCore([&](CoordinatorCore& c) { return c.Describe(*name); });
+  if (!r.ok()) return FromStatus(r.status());
+  return Ok(proto::EncodeDescribeResponse(*r));
+}
+
+ApiResponse ListJobs(Dispatcher& d, const Json& req) {
+  if (Status s = CheckMembers(req, {"NextToken", "MaxResults", "SortBy", "SortOrder", "NameContains",
+                                    "CreationTimeAfter", "CreationTimeBefore", "LastModifiedTimeAfter",
+                                    "LastModifiedTimeBefore", "StatusEquals"});
+      !s.ok()) {
+    return FromStatus(s);
+  }
+  auto page = ReadPage(req, 10, 100);
+  if (!page.ok()) return FromStatus(page.status());
+  auto desc = Descending(req);
+  if (!desc.ok()) return FromStatus(desc.status());
+  std::string sort_by = req.value("SortBy", "Name");
+  if (sort_by != "Name" && sort_by != "Status" && sort_by != "CreationTime") {
+    return AwsError(400, "ValidationException", "SortBy must be one of Name, Status, CreationTime; got " + sort_by);
+  }
+  std::string contains = req.value("NameContains", "");
+  std::string status_eq = req.value("StatusEquals", "");
+  auto time_ok = [&](const char* key, int64_t ms, bool after) {
+    if (!req.contains(key) || !req[key].is_number()) return true;
+    double t = req[key].get<double>();
+    return after ? Epoch(ms) > t : Epoch(ms) < t;
+  };
+  std::vector<Json> rows;
+  d.WithCore([&](CoordinatorCore& c) {
+    for (const TuningJob* j : c.Jobs()) {
+      if (!contains.empty()) {
+        std::string a = j->name, b = contains;
+        std::transform(a.begin(), a.end(), a.begin(), ::tolower);
+        std::transform(b.begin(), b.end(), b.begin(), ::tolower);
+        if (a.find(b) == std::string::npos) continue;
+      }
+      if (!status_eq.empty() && j->status != status_eq) continue;
+      if (!time_ok("CreationTimeAfter", j->creation_ms, true) || !time_ok("CreationTimeBefore", j->creation_ms, false) ||
+          !time_ok("LastModifiedTimeAfter", j->last_modified_ms, true) ||
+          !time_ok("LastModifiedTimeBefore", j->last_modified_ms, false)) {
+        continue;
+      }
+      auto desc_r = c.Describe(j->name);
+      if (!desc_r.ok()) continue;
+      Json full = proto::EncodeDescribeResponse(*desc_r);
+      Json s;
+      s["HyperParameterTuningJobName"] = j->name;
+      s["HyperParameterTuningJobArn"] = full["HyperParameterTuningJobArn"];
+      s["HyperParameterTuningJobStatus"] = j->status;
+      s["Strategy"] = full["HyperParameterTuningJobConfig"]["Strategy"];
+      s["CreationTime"] = full["CreationTime"];
+      if (full.contains("HyperParameterTuningEndTime")) s["HyperParameterTuningEndTime"] = full["HyperParameterTuningEndTime"];
+      s["LastModifiedTime"] = full["LastModifiedTime"];
+      s["TrainingJobStatusCounters"] = full["TrainingJobStatusCounters"];
+      s["ObjectiveStatusCounters"] = full["ObjectiveStatusCounters"];
+      if (full["HyperParameterTuningJobConfig"].contains("ResourceLimits")) {
+        s["ResourceLimits"] = full["HyperParameterTuningJobConfig"]["ResourceLimits"];
+      }
+      rows.push_back(std::move(s));
+    }
+    return 0;
+  });
+  std::stable_sort(rows.begin(), rows.end(), [&](const Json& a, const Json& b) {
+    const char* key = sort_by == "Name" ? "HyperParameterTuningJobName"
+                      : sort_by == "Status" ? "HyperParameterTuningJobStatus"
+                                            : "CreationTime";
+    return *desc ? b[key] < a[key] : a[key] < b[key];
+  });
+  return Ok(Paginate<Json>(rows, *page, "HyperParameterTuningJobSummaries", [](const Json& j) { return j; }));
+}
+
+ApiResponse ListTrainingJobs(Dispatcher& d, const Json& req) {
+  if (Status s = CheckMembers(req, {"HyperParameterTuningJobName", "NextToken", "MaxResults", "StatusEquals",
+                                    "SortBy", "SortOrder"});
+      !s.ok()) {
+    return FromStatus(s);
+  }
+  auto name = RequiredString(req, "HyperParameterTuningJobName");
+  if (!name.ok()) return FromStatus(name.status());
+  auto page = ReadPage(req, 10, 100);
+  if (!page.ok()) return FromStatus(page.status());
+  auto desc = Descending(req);
+  if (!desc.ok()) return FromStatus(desc.status());
+  std::string sort_by = req.value("SortBy", "Name");
+  if (sort_by != "Name" && sort_by != "CreationTime" && sort_by != "Status" && sort_by != "FinalObjectiveMetricValue") {
+    return AwsError(400, "ValidationException",
+                    "SortBy must be one of Name, CreationTime, Status, FinalObjectiveMetricValue; got " + sort_by);
+  }
+  std::string status_eq = req.value("StatusEquals", "");
+  std::vector<proto::TrainingJobSummary> rows;
+  bool found = d.WithCore([&](CoordinatorCore& c) {
+    if (!c.FindJob(*name)) return false;
+    for (const Trial* t : c.TrialsOf(*name)) {
+      proto::TrainingJobSummary s = c.Summary(*t);
+      if (!status_eq.empty() && s.training_job_status.value_or("") != status_eq) continue;
+      if (sort_by == "FinalObjectiveMetricValue" && !s.final_hyper_parameter_tuning_job_objective_metric) continue;
+      rows.push_back(std::move(s));
+    }
+    return true;
+  });
+  if (!found) return AwsError(400, "ResourceNotFound", "no tuning job named " + *name);
+  auto key_less = [&](const proto::TrainingJobSummary& a, const proto::TrainingJobSummary& b) {
+    if (sort_by == "CreationTime") return a.creation_time->unix_millis < b.creation_time->unix_millis;
+    if (sort_by == "Status") return *a.training_job_status < *b.training_job_status;
+    if (sort_by == "FinalObjectiveMetricValue") {
+      return *a.final_hyper_parameter_tuning_job_objective_metric->value <
+             *b.final_hyper_parameter_tuning_job_objective_metric->value;
+    }
+    return *a.training_job_name < *b.training_job_name;
+  };
+  std::stable_sort(rows.begin(), rows.end(), [&](const auto& a, const auto& b) {
+    return *desc ? key_less(b, a) : key_less(a, b);
+  });
+  return Ok(Paginate<proto::TrainingJobSummary>(rows, *page, "TrainingJobSummaries", [](const auto& s) {
+    return proto::EncodeTrainingJobSummary(s, proto::Spelling::kApi);
+  }));
+}
+
+ApiResponse StopJob(Dispatcher& d, const Json& req) {
+  if (Status s = CheckMembers(req, {"HyperParameterTuningJobName"}); !s.ok()) return FromStatus(s);
+  auto name = RequiredString(req, "HyperParameterTuningJobName");
+  if (!name.ok()) return FromStatus(name.status());
+  std::vector<Outgoing> out;
+  Status s = d.WithCore([&](CoordinatorCore& c) { return c.Stop(*name, d.Now(), &out); });
+  if (!s.ok()) return FromStatus(s);
+  d.Post(std::move(out));
+  return Ok(Json::object());
+}
+
+ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
+  if (Status s = CheckMembers(req, {"TrainingJobName"}); !s.ok()) return FromStatus(s);
+  auto name = RequiredString(req, "TrainingJobName");
+  if (!name.ok()) return FromStatus(name.status());
+  Json out;
+  bool found = d.WithCore([&](CoordinatorCore& c) {
+    const Trial* t = c.FindTrial(*name);
+    if (!t) return false;
+    const TuningJob* j = c.FindJob(t->tuning_job);
+    const proto::TrainingJobDefinition* def = nullptr;
+    for (const auto* dd : j->spec.Definitions()) {
+      if (!def || dd->definition_name.value_or("") == t->definition_name) def = dd;
+    }
+    proto::TuningJobSpec one;
+    if (def) one.training_job_definition = *def;
+    Json dj = proto::EncodeCreateRequest(one).value("TrainingJobDefinition", Json::object());
+    out["TrainingJobName"] = t->name;
+    out["TrainingJobArn"] = c.TrainingJobArn(t->name);
+    out["TuningJobArn"] = c.JobArn(j->name);
+    std::string output = dj.contains("OutputDataConfig") ? dj["OutputDataConfig"].value("S3OutputPath", "") : "";
+    while (!output.empty() && output.back() == '/') output.pop_back();
+    out["ModelArtifacts"] = {{"S3ModelArtifacts", output + "/" + t->name + "/output/model.tar.gz"}};
+    proto::TrainingJobSummary s = c.Summary(*t);
+    out["TrainingJobStatus"] = *s.training_job_status;
+    out["SecondaryStatus"] = t->SecondaryStatus();
+    if (!t->failure_reason.empty()) out["FailureReason"] = t->failure_reason;
+    out["HyperParameters"] = t->hyperparameters;
+    for (const char* k : {"AlgorithmSpecification", "RoleArn", "InputDataConfig", "OutputDataConfig", "ResourceConfig",
+                          "VpcConfig", "StoppingCondition", "EnableNetworkIsolation",
+                          "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining", "CheckpointConfig",
+                          "RetryStrategy", "Environment"}) {
+      if (dj.contains(k)) out[k] = dj[k];
+    }
+    if (!out.contains("AlgorithmSpecification")) out["AlgorithmSpecification"] = {{"TrainingInputMode", "File"}};
+    if (!out.contains("ResourceConfig")) out["ResourceConfig"] = {{"VolumeSizeInGB", 1}};
+    if (!out.contains("StoppingCondition")) out["StoppingCondition"] = {{"MaxRuntimeInSeconds", 86400}};
+    out["CreationTime"] = Epoch(t->creation_ms);
+    if (t->start_ms) out["TrainingStartTime"] = Epoch(t->start_ms);
+    if (t->end_ms) out["TrainingEndTime"] = Epoch(t->end_ms);
+    int64_t last = t->creation_ms;
+    Json tr = Json::array();
+    for (size_t i = 0; i < t->secondary.size(); ++i) {
+      const auto& st = t->secondary[i];
+      Json e = {{"Status", st.status}, {"StartTime", Epoch(st.start_ms)}};
+      if (i + 1 < t->secondary.size()) e["EndTime"] = Epoch(t->secondary[i + 1].start_ms);
+      if (!st.message.empty()) e["StatusMessage"] = st.message;
+      tr.push_back(std::move(e));
+      last = std::max(last, st.start_ms);
+    }
+    out["SecondaryStatusTransitions"] = tr;
+    out["LastModifiedTime"] = Epoch(std::max(last, t->end_ms));
+    Json fm = Json::array();
+    int64_t ts = t->end_ms ? t->end_ms : last;
+    for (const auto& [m, v] : t->final_metrics) fm.push_back({{"MetricName", m}, {"Value", v}, {"Timestamp", Epoch(ts)}});
+    out["FinalMetricDataList"] = fm;
+    if (t->start_ms) {
+      int64_t end = t->end_ms ? t->end_ms : d.Now();
+      out["TrainingTimeInSeconds"] = (end - t->start_ms) / 1000;
+      out["BillableTimeInSeconds"] = (end - t->start_ms) / 1000;
+    }
+    return true;
+  });
+  if (!found) return AwsError(400, "ResourceNotFound", "no training job named " + *name);
+  return Ok(out);
+}
+
+}  // namespace
+
+ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, const std::string& body) {
+  Json req = Json::parse(body.empty() ? std::string("{}") : body, nullptr, false);
+  if (req.is_discarded()) return AwsError(400, "SerializationException", "the request body is not valid JSON");
+  if (!req.is_object()) return AwsError(400, "SerializationException", "the request body must be a JSON object");
+  if (action == "CreateHyperParameterTuningJob") return Create(d, req);
+  if (action == "DescribeHyperParameterTuningJob") return Describe(d, req);
+  if (action == "ListHyperParameterTuningJobs") return ListJobs(d, req);
+  if (action == "ListTrainingJobsForHyperParameterTuningJob") return ListTrainingJobs(d, req);
+  if (action == "StopHyperParameterTuningJob") return StopJob(d, req);
+  if (action == "DescribeTrainingJob") return DescribeTrainingJob(d, req);
+  return AwsError(400, "UnknownOperationException",
+                  "this coordinator does not implement SageMaker." + action +
+                      "; it implements CreateHyperParameterTuningJob, DescribeHyperParameterTuningJob, "
+                      "ListHyperParameterTuningJobs, ListTrainingJobsForHyperParameterTuningJob, "
+                      "StopHyperParameterTuningJob and DescribeTrainingJob");
+}
+
+struct HttpApi::Impl {
+  Dispatcher* d;
+  httplib::Server server;
+  int port = 0;
+  std::string host;
+};
+
+HttpApi::HttpApi(Dispatcher* dispatcher) : impl_(std::make_unique<Impl>()) {
+  impl_->d = dispatcher;
+  auto& s = impl_->server;
+  Dispatcher* d = dispatcher;
+  s.set_payload_max_length(8u << 20);
+  s.Post("/", [d](const httplib::Request& req, httplib::Response& res) {
+    std::string target = req.get_header_value("X-Amz-Target");
+    const std::string prefix = "SageMaker.";
+    ApiResponse r = target.rfind(prefix, 0) == 0
+                        ? HandleSageMakerAction(*d, target.substr(prefix.size()), req.body)
+                        : AwsError(400, "UnknownOperationException",
+                                   "missing or foreign X-Amz-Target header (want SageMaker.<Action>)");
+    res.status = r.status;
+    res.set_content(r.body, r.content_type.c_str());
+  });
+  s.Post("/hpo/v1/jobs", [d](const httplib::Request& req, httplib::Response& res) {
+    proto::FieldErrors errs;
+    auto parsed = proto::ParseSpec(req.body, &errs);
+    ApiResponse r;
+    if (!parsed.ok()) {
+      r = AwsError(400, "ValidationException", parsed.status().message());
+    } else {
+      std::vector<Outgoing> out;
+      auto arn = d->WithCore([&](CoordinatorCore& c) {
+        return c.Submit(parsed->document.spec, parsed->spelling, d->Now(), &out);
+      });
+      if (!arn.ok()) {
+        r = FromStatus(arn.status());
+      } else {
+        d->Post(std::move(out));
+        r = Ok({{"HyperParameterTuningJobArn", *arn}});
+      }
+    }
+    res.status = r.status;
+    res.set_content(r.body, "application/json");
+  });
+  s.Get(R"(/hpo/v1/jobs/([A-Za-z0-9-]+))", [d](const httplib::Request& req, httplib::Response& res) {
+    auto doc = d->WithCore([&](CoordinatorCore& c) { return c.DescribeDocument(req.matches[1]); });
+    if (!doc.ok()) {
+      ApiResponse r = FromStatus(doc.status());
+      res.status = r.status;
+      res.set_content(r.body, "application/json");
+      return;
+    }
+    bool yaml = req.get_param_value("format") == "yaml";
+    Json j = proto::EncodeCrdDocument(*doc);
+    res.set_content(yaml ? proto::ToYaml(j) : j.dump(2), yaml ? "application/yaml" : "application/json");
+  });
+  s.Get("/hpo/v1/health", [d](const httplib::Request&, httplib::Response& res) {
+    Json j = d->WithCore([&](CoordinatorCore& c) {
+      return Json{{"status", "ok"}, {"jobs", c.Jobs().size()}, {"workers", c.Workers().size()}};
+    });
+    res.set_content(j.dump(), "application/json");
+  });
+}
+
+HttpApi::~HttpApi() { Stop(); }
+
+Status HttpApi::Bind(const std::string& host, int port) {
+  impl_->host = host;
+  if (port == 0) {
+    impl_->port = impl_->server.bind_to_any_port(host);
+  } else {
+    impl_->port = impl_->server.bind_to_port(host, port) ? port : -1;
+  }
+  if (impl_->port < 0) {
+    return Status::Unavailable("cannot listen for HTTP on " + host + ":" + std::to_string(port) +
+                               " (in use, or not an address of this machine)");
+  }
+  return Status::Ok();
+}
+
+int HttpApi::port() const { return impl_->port; }
+
+void HttpApi::Serve() { impl_->server.listen_after_bind(); }
+
+void HttpApi::Stop() { impl_->server.stop(); }
+
+}  // namespace hpo::coordinator

@@ -1,0 +1,57 @@
+// coordinator/http_api.h: the coordinator's HTTP API, which is SageMaker's own API.
+//
+// Protocol: AWS JSON 1.1, as the SageMaker service speaks it: `POST /` with the header
+// `X-Amz-Target: SageMaker.<Action>` and a JSON body, answered with
+// `Content-Type: application/x-amz-json-1.1`. So `aws sagemaker ... --endpoint-url URL` and boto3
+// with `endpoint_url` work unchanged against a coordinator. Actions:
+//   CreateHyperParameterTuningJob, DescribeHyperParameterTuningJob, ListHyperParameterTuningJobs,
+//   ListTrainingJobsForHyperParameterTuningJob, StopHyperParameterTuningJob, DescribeTrainingJob.
+// Errors are AWS JSON errors: status 400 with `{"__type": "ValidationException", "message": ...}`
+// (ResourceNotFound, ResourceInUse, ResourceLimitExceeded likewise); an unknown action is
+// `UnknownOperationException`.
+//
+// What SageMaker has no action for lives under /hpo/v1/:
+//   POST /hpo/v1/jobs          a spec in either spelling (CRD YAML/JSON or SageMaker JSON)
+//   GET  /hpo/v1/jobs/NAME     the CRD document with its status block
+//   GET  /hpo/v1/health        "ok" and counts
+//   GET  /hpo/v1/logs/TRIAL    the trial's log lines the coordinator holds (?from=N)
+//
+// Threads: the server runs its own thread pool; every handler reaches the core through the
+// dispatcher's WithCore (the core's mutex) and queues worker messages with Post.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "coordinator/dispatcher.h"
+
+namespace hpo::coordinator {
+
+// Handles one AWS JSON 1.1 request: `action` from X-Amz-Target (without "SageMaker."), `body`
+// the request JSON. Returns the HTTP status and the response body. Pure with respect to the
+// network, so tests can call it directly.
+struct ApiResponse {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/x-amz-json-1.1";
+};
+ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, const std::string& body);
+
+class HttpApi {
+ public:
+  explicit HttpApi(Dispatcher* dispatcher);
+  ~HttpApi();
+  // Binds host:port (port 0 picks one). Errors: address in use or malformed.
+  Status Bind(const std::string& host, int port);
+  int port() const;
+  // Serves until Stop() (blocking; run it on its own thread).
+  void Serve();
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hpo::coordinator

@@ -1,0 +1,370 @@
+// End to end with real processes on loopback: an `hpo coordinator`, three `hpo worker`
+// processes and the dependency-free trainer (examples/trainers/quadratic.cc), driven through the
+// coordinator's SageMaker HTTP API.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "proto/messages.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+
+// A child process, killed (SIGTERM, then SIGKILL) when the handle goes away.
+class Child {
+ public:
+  explicit Child(std::vector<std::string> argv, const std::string& log) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::setpgid(0, 0);
+      FILE* f = std::freopen(log.c_str(), "a", stderr);
+      (void)f;
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      std::_Exit(127);
+    }
+  }
+  ~Child() { Kill(SIGTERM); }
+  void Kill(int sig) {
+    if (pid_ <= 0) return;
+    ::kill(-pid_, sig);
+    ::kill(pid_, sig);
+    for (int i = 0; i < 100; ++i) {
+      int st;
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(-pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// A port nothing listens on now: bind port 0, read the port, close.
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+class Cluster : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / ("hpo-it-" + std::to_string(::getpid()) + "-" +
+                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    zmq_port_ = FreePort();
+    http_port_ = FreePort();
+    coordinator_ = std::make_unique<Child>(
+        std::vector<std::string>{HPO_BINARY, "coordinator", "--listen", "tcp://127.0.0.1:" + std::to_string(zmq_port_),
+                                 "--http", "127.0.0.1:" + std::to_string(http_port_), "--state-dir",
+                                 (dir_ / "state").string(), "--lease-ms", "3000", "--grace", "1"},
+        (dir_ / "coordinator.log").string());
+    for (int i = 1; i <= 3; ++i) StartWorker(i);
+    // Wait for the API and the three workers.
+    for (int i = 0; i < 100; ++i) {
+      httplib::Client probe("127.0.0.1", http_port_);
+      probe.set_connection_timeout(1, 0);
+      probe.set_read_timeout(1, 0);
+      auto res = probe.Get("/hpo/v1/health");
+      if (res && res->status == 200 && Json::parse(res->body)["workers"] == 3) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    FAIL() << "the cluster did not come up; see " << dir_;
+  }
+
+  void StartWorker(int i) {
+    workers_.push_back(std::make_unique<Child>(
+        std::vector<std::string>{HPO_BINARY, "worker", "--connect", "tcp://127.0.0.1:" + std::to_string(zmq_port_),
+                                 "--id", "w" + std::to_string(i), "--slots", "2", "--work-dir",
+                                 (dir_ / ("w" + std::to_string(i))).string(), "--image",
+                                 std::string("quadratic=") + HPO_QUADRATIC},
+        (dir_ / ("worker" + std::to_string(i) + ".log")).string()));
+  }
+
+  Json Call(const std::string& action, const Json& body, int expect_status = 200) {
+    httplib::Client c("127.0.0.1", http_port_);
+    c.set_read_timeout(30, 0);
+    auto res = c.Post("/", {{"X-Amz-Target", "SageMaker." + action}}, body.dump(), "application/x-amz-json-1.1");
+    EXPECT_TRUE(res) << action;
+    if (!res) return Json();
+    EXPECT_EQ(res->status, expect_status) << action << ": " << res->body;
+    return Json::parse(res->body, nullptr, false);
+  }
+
+  Json Job(const std::string& name, const std::string& strategy, int jobs, int parallel, Json ranges,
+           Json statics = Json::object()) {
+    statics["epochs"] = "4";
+    return {{"HyperParameterTuningJobName", name},
+            {"HyperParameterTuningJobConfig",
+             {{"Strategy", strategy},
+              {"HyperParameterTuningJobObjective", {{"Type", "Minimize"}, {"MetricName", "loss"}}},
+              {"ResourceLimits", {{"MaxNumberOfTrainingJobs", jobs}, {"MaxParallelTrainingJobs", parallel}}},
+              {"ParameterRanges", ranges}}},
+            {"TrainingJobDefinition",
+             {{"StaticHyperParameters", statics},
+              {"AlgorithmSpecification",
+               {{"TrainingImage", "quadratic"},
+                {"TrainingInputMode", "File"},
+                {"MetricDefinitions", {{{"Name", "loss"}, {"Regex", "loss=([0-9.eE+-]+)"}}}}}},
+              {"RoleArn", "arn:aws:iam::123456789012:role/hpo-it"},
+              {"OutputDataConfig", {{"S3OutputPath", (dir_ / "out").string()}}},
+              {"ResourceConfig", {{"InstanceType", "ml.m5.large"}, {"InstanceCount", 1}, {"VolumeSizeInGB", 1}}},
+              {"StoppingCondition", {{"MaxRuntimeInSeconds", 60}}}}}};
+  }
+
+  Json WaitFor(const std::string& name, int seconds = 60) {
+    Json d;
+    for (int i = 0; i < seconds * 10; ++i) {
+      d = Call("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", name}});
+      std::string st = d.value("HyperParameterTuningJobStatus", "");
+      if (st == "Completed" || st == "Failed" || st == "Stopped") return d;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << name << " did not finish in " << seconds << " s: " << d.dump();
+    return d;
+  }
+
+  std::vector<Json> Trials(const std::string& name) {
+    std::vector<Json> out;
+    Json req = {{"HyperParameterTuningJobName", name}, {"MaxResults", 7}};
+    for (;;) {
+      Json page = Call("ListTrainingJobsForHyperParameterTuningJob", req);
+      for (auto& t : page["TrainingJobSummaries"]) out.push_back(t);
+      if (!page.contains("NextToken")) return out;
+      req["NextToken"] = page["NextToken"];
+    }
+  }
+
+  // The last `loss=` value in a trial's log, read from the worker's trial directory.
+  std::optional<double> LastLossInLog(const std::string& trial) {
+    for (auto& e : fs::recursive_directory_iterator(dir_)) {
+      if (e.path().filename() != "trial.log" || e.path().string().find("/" + trial + "/") == std::string::npos) {
+        continue;
+      }
+      std::ifstream in(e.path());
+      std::string line;
+      std::optional<double> last;
+      std::regex re("loss=([0-9.eE+-]+)");
+      std::smatch m;
+      while (std::getline(in, line)) {
+        if (std::regex_search(line, m, re)) last = std::stod(m[1]);
+      }
+      return last;
+    }
+    return std::nullopt;
+  }
+
+  fs::path dir_;
+  int zmq_port_ = 0, http_port_ = 0;
+  std::unique_ptr<Child> coordinator_;
+  std::vector<std::unique_ptr<Child>> workers_;
+};
+
+TEST_F(Cluster, ARandomJobOfTwentyTrialsCompletesAndItsBestIsTheBestInTheLogs) {
+  Json ranges = {{"ContinuousParameterRanges",
+                  {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}, {"ScalingType", "Linear"}},
+                   {{"Name", "y"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}},
+                 {"IntegerParameterRanges", {{{"Name", "layers"}, {"MinValue", "1"}, {"MaxValue", "6"}}}},
+                 {"CategoricalParameterRanges", {{{"Name", "optimizer"}, {"Values", {"adam", "sgd"}}}}}};
+  Json created = Call("CreateHyperParameterTuningJob", Job("it-random", "Random", 20, 6, ranges));
+  EXPECT_EQ(created["HyperParameterTuningJobArn"],
+            "arn:aws:sagemaker:local:000000000000:hyper-parameter-tuning-job/it-random");
+  Json d = WaitFor("it-random");
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 20);
+  EXPECT_EQ(d["ObjectiveStatusCounters"]["Succeeded"], 20);
+
+  auto trials = Trials("it-random");
+  ASSERT_EQ(trials.size(), 20u);
+  double best_in_logs = 1e300;
+  std::string best_name;
+  for (const auto& t : trials) {
+    EXPECT_TRUE(std::regex_match(t["TrainingJobName"].get<std::string>(), std::regex("it-random-[0-9]{3}-[0-9a-f]{8}")));
+    auto last = LastLossInLog(t["TrainingJobName"]);
+    ASSERT_TRUE(last) << "no log for " << t["TrainingJobName"];
+    EXPECT_DOUBLE_EQ(t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"].get<double>(), *last)
+        << "the final objective is the last emitted value";
+    if (*last < best_in_logs) {
+      best_in_logs = *last;
+      best_name = t["TrainingJobName"];
+    }
+  }
+  EXPECT_EQ(d["BestTrainingJob"]["TrainingJobName"], best_name);
+
+  Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", best_name}});
+  EXPECT_EQ(tj["TrainingJobStatus"], "Completed");
+  EXPECT_EQ(tj["SecondaryStatus"], "Completed");
+  EXPECT_EQ(tj["HyperParameters"]["_tuning_objective_metric"], "loss");
+  EXPECT_EQ(tj["HyperParameters"]["epochs"], "4");
+  ASSERT_FALSE(tj["FinalMetricDataList"].empty());
+}
+
+TEST_F(Cluster, AGridJobRunsEveryCombinationOnce) {
+  Json ranges = {{"CategoricalParameterRanges",
+                  {{{"Name", "optimizer"}, {"Values", {"adam", "sgd", "rmsprop"}}},
+                   {{"Name", "x"}, {"Values", {"0.1", "0.3"}}}}}};
+  Json spec = Job("it-grid", "Grid", 6, 4, ranges);
+  spec["HyperParameterTuningJobConfig"]["ResourceLimits"].erase("MaxNumberOfTrainingJobs");
+  Call("CreateHyperParameterTuningJob", spec);
+  Json d = WaitFor("it-grid");
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  std::set<std::string> combos;
+  for (const auto& t : Trials("it-grid")) {
+    combos.insert(t["TunedHyperParameters"]["optimizer"].get<std::string>() + "/" +
+                  t["TunedHyperParameters"]["x"].get<std::string>());
+  }
+  EXPECT_EQ(combos.size(), 6u);
+  EXPECT_EQ(d["BestTrainingJob"]["TunedHyperParameters"]["optimizer"], "adam");
+  EXPECT_EQ(d["BestTrainingJob"]["TunedHyperParameters"]["x"], "0.3");
+}
+
+TEST_F(Cluster, StoppingAJobMidwayStopsItsTrialsWithinTheGracePeriod) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("it-stop", "Random", 50, 4, ranges, {{"sleep_ms", "1000"}, {"epochs", "30"}});
+  spec["TrainingJobDefinition"]["StaticHyperParameters"]["epochs"] = "30";
+  Call("CreateHyperParameterTuningJob", spec);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  Call("StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", "it-stop"}});
+  auto t0 = std::chrono::steady_clock::now();
+  Json d = WaitFor("it-stop", 20);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(8));
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Stopped") << d.dump(2);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["Stopped"], 4);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 0);
+}
+
+TEST_F(Cluster, MaxRuntimeStopsATrainerThatIgnoresSigtermWithSigkillAfterTheGrace) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("it-runtime", "Random", 1, 1, ranges, {{"sleep_ms", "200"}, {"ignore_sigterm", "true"}});
+  spec["TrainingJobDefinition"]["StaticHyperParameters"]["epochs"] = "1000";
+  spec["TrainingJobDefinition"]["StoppingCondition"]["MaxRuntimeInSeconds"] = 2;
+  Call("CreateHyperParameterTuningJob", spec);
+  Json d = WaitFor("it-runtime", 20);
+  auto trials = Trials("it-runtime");
+  ASSERT_EQ(trials.size(), 1u);
+  EXPECT_EQ(trials[0]["TrainingJobStatus"], "Stopped");
+  Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", trials[0]["TrainingJobName"]}});
+  EXPECT_EQ(tj["SecondaryStatus"], "MaxRuntimeExceeded");
+  EXPECT_TRUE(trials[0].contains("FinalHyperParameterTuningJobObjectiveMetric")) << "the last objective is kept";
+  EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Completed");
+}
+
+TEST_F(Cluster, TheFailureFileBecomesTheFailureReasonAndAnAllFailedJobFails) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+  Call("CreateHyperParameterTuningJob", Job("it-fail", "Random", 3, 3, ranges, {{"fail", "true"}}));
+  Json d = WaitFor("it-fail");
+  EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Failed");
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["NonRetryableError"], 3);
+  for (const auto& t : Trials("it-fail")) {
+    EXPECT_EQ(t["FailureReason"], "AlgorithmError: asked to fail (hyperparameter fail=true)");
+    EXPECT_EQ(t["ObjectiveStatus"], "Failed");
+  }
+}
+
+TEST_F(Cluster, TwoJobsShareTheWorkersAndBothComplete) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+  Call("CreateHyperParameterTuningJob", Job("it-a", "Random", 8, 6, ranges, {{"sleep_ms", "100"}}));
+  Call("CreateHyperParameterTuningJob", Job("it-b", "Random", 8, 6, ranges, {{"sleep_ms", "100"}}));
+  EXPECT_EQ(WaitFor("it-a")["HyperParameterTuningJobStatus"], "Completed");
+  EXPECT_EQ(WaitFor("it-b")["HyperParameterTuningJobStatus"], "Completed");
+  Json list = Call("ListHyperParameterTuningJobs", {{"SortBy", "Name"}});
+  ASSERT_EQ(list["HyperParameterTuningJobSummaries"].size(), 2u);
+  EXPECT_EQ(list["HyperParameterTuningJobSummaries"][0]["HyperParameterTuningJobName"], "it-a");
+}
+
+TEST_F(Cluster, BadRequestsGetAwsErrorsAndChangeNothing) {
+  Json bad = Call("CreateHyperParameterTuningJob", {{"HyperParameterTuningJobName", "x"}}, 400);
+  EXPECT_EQ(bad["__type"], "ValidationException");
+  Json missing = Call("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", "nope"}}, 400);
+  EXPECT_EQ(missing["__type"], "ResourceNotFound");
+  Json unknown = Call("DeleteEverything", Json::object(), 400);
+  EXPECT_EQ(unknown["__type"], "UnknownOperationException");
+  Json list = Call("ListHyperParameterTuningJobs", Json::object());
+  EXPECT_TRUE(list["HyperParameterTuningJobSummaries"].empty());
+}
+
+TEST_F(Cluster, AMalformedWireMessageIsRejectedAndTheCoordinatorKeepsServing) {
+  // Garbage straight into the coordinator's ZeroMQ socket, from a raw TCP client.
+  httplib::Client probe("127.0.0.1", http_port_);
+  {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(zmq_port_));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    std::string junk(4096, '\xff');
+    (void)::write(fd, junk.data(), junk.size());
+    ::close(fd);
+  }
+  // A well-framed message whose body is not msgpack gets an Error reply naming the problem.
+  {
+    zmq::context_t ctx;
+    zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
+    dealer.set(zmq::sockopt::routing_id, "intruder");
+    dealer.set(zmq::sockopt::linger, 0);
+    dealer.connect("tcp://127.0.0.1:" + std::to_string(zmq_port_));
+    std::string type("\x00\x04", 2), body("\xc1\xc1 not msgpack");
+    dealer.send(zmq::buffer(type), zmq::send_flags::sndmore);
+    dealer.send(zmq::buffer(body), zmq::send_flags::none);
+    dealer.set(zmq::sockopt::rcvtimeo, 3000);
+    std::vector<zmq::message_t> parts;
+    ASSERT_TRUE(zmq::recv_multipart(dealer, std::back_inserter(parts)));
+    std::vector<std::string> frames;
+    for (auto& p : parts) frames.push_back(p.to_string());
+    auto reply = hpo::proto::wire::DecodeFrames(frames);
+    ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+    const auto* err = std::get_if<hpo::proto::wire::Error>(&*reply);
+    ASSERT_NE(err, nullptr);
+    EXPECT_EQ(err->code, "MalformedMessage");
+  }
+  auto res = probe.Get("/hpo/v1/health");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(Json::parse(res->body)["workers"], 3);
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+  Call("CreateHyperParameterTuningJob", Job("it-after-junk", "Random", 2, 2, ranges));
+  EXPECT_EQ(WaitFor("it-after-junk")["HyperParameterTuningJobStatus"], "Completed");
+}
+
+}  // namespace

@@ -1,0 +1,150 @@
+#include "worker/metric_parser.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <system_error>
+
+#include <re2/re2.h>
+
+namespace hpo::worker {
+
+namespace {
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+bool IsControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
+bool HasControlCharacters(std::string_view s) {
+  for (char c : s) {
+    if (IsControl(static_cast<unsigned char>(c))) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool ParseMetricValue(std::string_view text, double* out) {
+  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  if (text.empty()) return false;
+
+  // The grammar is checked by hand: from_chars and strtod would also take "nan", "inf" and hex.
+  std::size_t i = 0;
+  if (text[i] == '+' || text[i] == '-') ++i;
+  bool digits = false;
+  while (i < text.size() && IsDigit(text[i])) ++i, digits = true;
+  if (i < text.size() && text[i] == '.') {
+    ++i;
+    while (i < text.size() && IsDigit(text[i])) ++i, digits = true;
+  }
+  if (!digits) return false;
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
+    bool exponent_digits = false;
+    while (i < text.size() && IsDigit(text[i])) ++i, exponent_digits = true;
+    if (!exponent_digits) return false;
+  }
+  if (i != text.size()) return false;
+
+  std::string_view number = text;
+  if (number.front() == '+') number.remove_prefix(1);  // from_chars takes no leading '+'
+  double v = 0;
+  auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), v);
+  if (ec == std::errc::result_out_of_range) {
+    // Overflow is rejected below; underflow is a (sub)normal or zero value, which strtod gives.
+    v = std::strtod(std::string(number).c_str(), nullptr);
+  } else if (ec != std::errc() || end != number.data() + number.size()) {
+    return false;
+  }
+  if (!std::isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
+std::string EscapeControlCharacters(std::string_view line) {
+  std::string escaped;
+  escaped.reserve(line.size() + 16);
+  for (char ch : line) {
+    auto c = static_cast<unsigned char>(ch);
+    if (IsControl(c)) {
+      escaped.push_back('#');
+      escaped.push_back(static_cast<char>('0' + ((c >> 6) & 7)));
+      escaped.push_back(static_cast<char>('0' + ((c >> 3) & 7)));
+      escaped.push_back(static_cast<char>('0' + (c & 7)));
+    } else {
+      escaped.push_back(ch);
+    }
+  }
+  return escaped;
+}
+
+Result<MetricParser> MetricParser::Create(const std::vector<MetricDefinitionSpec>& defs) {
+  MetricParser parser;
+  parser.defs_.reserve(defs.size());
+  for (const auto& d : defs) {
+    RE2::Options options;
+    options.set_log_errors(false);
+    auto re = std::make_unique<RE2>(d.regex, options);
+    if (!re->ok()) {
+      return Status::InvalidArgument("metric \"" + d.name + "\": regex \"" + d.regex +
+                                     "\" does not compile: " + re->error());
+    }
+    Def def;
+    def.name = d.name;
+    def.has_group = re->NumberOfCapturingGroups() > 0;
+    def.re = std::move(re);
+    parser.defs_.push_back(std::move(def));
+  }
+  return parser;
+}
+
+MetricParser::MetricParser(MetricParser&&) noexcept = default;
+MetricParser& MetricParser::operator=(MetricParser&&) noexcept = default;
+MetricParser::~MetricParser() = default;
+
+std::vector<MetricHit> MetricParser::Parse(std::string_view line) {
+  std::vector<MetricHit> hits;
+  if (defs_.empty()) return hits;
+  if (line.size() > kMaxLineBytes) line = line.substr(0, kMaxLineBytes);
+  // The escaped form is built at most once per line, and only when some definition needs it.
+  std::string escaped;
+  bool escaped_ready = false;
+  const bool has_control = HasControlCharacters(line);
+
+  auto match = [](const Def& d, std::string_view text, std::string_view* captured) {
+    re2::StringPiece input(text.data(), text.size());
+    re2::StringPiece groups[2];
+    const int n = d.has_group ? 2 : 1;
+    if (!d.re->Match(input, 0, input.size(), RE2::UNANCHORED, groups, n)) return false;
+    const re2::StringPiece& g = groups[n - 1];
+    *captured = g.data() == nullptr ? std::string_view() : std::string_view(g.data(), g.size());
+    return true;
+  };
+
+  for (const Def& d : defs_) {
+    std::string_view captured;
+    bool matched = match(d, line, &captured);
+    if (!matched && has_control) {
+      if (!escaped_ready) {
+        escaped = EscapeControlCharacters(line);
+        escaped_ready = true;
+      }
+      matched = match(d, escaped, &captured);
+    }
+    if (!matched) continue;
+    double value = 0;
+    if (!ParseMetricValue(captured, &value)) {
+      ++skipped_;
+      continue;
+    }
+    uint32_t& step = steps_[d.name];
+    hits.push_back(MetricHit{d.name, value, step});
+    ++step;
+  }
+  return hits;
+}
+
+}  // namespace hpo::worker

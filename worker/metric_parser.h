@@ -1,0 +1,101 @@
+// worker/metric_parser.h: SageMaker MetricDefinitions applied to a training program's output.
+//
+// What it is: the job's metric definitions ({Name, Regex}, RE2 syntax), compiled once per trial
+// attempt and applied to every stdout/stderr line, as SageMaker applies them to the training
+// container's log:
+//   - every definition is tried on every line; a line may yield several metrics;
+//   - a definition matches when its regex matches anywhere in the line (RE2::PartialMatch);
+//   - the value is the text of capture group 1, or the whole match when the regex has no group;
+//   - the text must be a finite decimal number: optional sign (+ or -), digits with an optional
+//     fraction, optional exponent ("3", "-0.25", "+.5", "1e-3", "2.5E+10"); surrounding spaces
+//     and tabs are ignored. Empty text, "nan", "inf", hex and anything else is skipped and
+//     counted in skipped();
+//   - lines longer than kMaxLineBytes are matched on their first kMaxLineBytes bytes.
+//
+// Control characters. SageMaker matches the regexes against the CloudWatch form of each line,
+// in which rsyslog has escaped control characters as '#' and three octal digits (a tab becomes
+// "#011"); that is why the built-in XGBoost definitions read
+// `.*\[[0-9]+\].*#011validation-auc:([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?).*`.
+// A definition that does not match the raw line is therefore tried once more on the escaped form
+// (only when the line holds control characters), so definitions written for SageMaker and
+// definitions written against the raw output both work. A definition yields at most one value
+// per line.
+//
+// What it is not: it does not know which metric is the objective, and does not decide anything
+// about stopping; the step it returns is only a per-name emission counter.
+//
+// Thread safety: thread-compatible. One parser per trial attempt, used by one thread at a time
+// (normally the attempt's output reader). Distinct parsers share nothing.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace re2 {
+class RE2;
+}
+
+namespace hpo::worker {
+
+// One MetricDefinitions entry.
+struct MetricDefinitionSpec {
+  std::string name;   // metric name as reported (e.g. "validation:auc")
+  std::string regex;  // RE2 syntax
+};
+
+// One value found on one line.
+struct MetricHit {
+  std::string name;
+  double value = 0;   // finite
+  uint32_t step = 0;  // 0-based: how many values of this name this parser emitted before this one
+};
+
+class MetricParser {
+ public:
+  static constexpr std::size_t kMaxLineBytes = 64 * 1024;
+
+  // Compiles every regex. Errors: InvalidArgument naming the metric and RE2's reason when a
+  // regex does not compile. Definitions keep their order; two definitions may share a name
+  // (their values then share one step counter).
+  [[nodiscard]] static Result<MetricParser> Create(const std::vector<MetricDefinitionSpec>& defs);
+
+  MetricParser(MetricParser&&) noexcept;
+  MetricParser& operator=(MetricParser&&) noexcept;
+  ~MetricParser();
+
+  // Applies every definition to `line` (without its trailing newline), in definition order, and
+  // returns the values found, advancing the step counter of each emitted name.
+  std::vector<MetricHit> Parse(std::string_view line);
+
+  // Matches whose captured text was not a finite number, since creation.
+  uint64_t skipped() const { return skipped_; }
+
+ private:
+  struct Def {
+    std::string name;
+    std::unique_ptr<re2::RE2> re;
+    bool has_group = false;
+  };
+  MetricParser() = default;
+
+  std::vector<Def> defs_;
+  std::map<std::string, uint32_t> steps_;
+  uint64_t skipped_ = 0;
+};
+
+// Parses a metric value as described above. Returns false (and leaves *out alone) for empty,
+// malformed or non-finite text.
+bool ParseMetricValue(std::string_view text, double* out);
+
+// The rsyslog/CloudWatch form of a line: bytes below 0x20 and 0x7f written as '#' and three
+// octal digits ("\t" -> "#011"). Other bytes, UTF-8 included, are unchanged.
+std::string EscapeControlCharacters(std::string_view line);
+
+}  // namespace hpo::worker

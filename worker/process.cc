@@ -1,0 +1,540 @@
+#include "worker/process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+namespace hpo::worker {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// An owned file descriptor.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      Close();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  ~Fd() { Close(); }
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  void Close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+std::string ErrnoText(int e) { return std::strerror(e); }
+
+// Why the child could not exec, sent over the CLOEXEC status pipe.
+struct ChildFailure {
+  enum Stage : int { kSetup = 1, kChdir = 2, kExec = 3 };
+  int stage = 0;
+  int error = 0;
+};
+
+[[noreturn]] void ChildFail(int status_fd, int stage, int error) {
+  ChildFailure f{stage, error};
+  ssize_t ignored = ::write(status_fd, &f, sizeof f);
+  (void)ignored;
+  ::_exit(127);
+}
+
+// Moves fd to a number >= 3 (so that dup2 onto 0-2 cannot clobber it). Async-signal-safe.
+int RaiseFd(int fd, bool cloexec) {
+  if (fd >= 3) return fd;
+  return ::fcntl(fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 3);
+}
+
+void CloseFrom(int first, int last, int max_fd) {
+  if (first > last) return;
+#ifdef SYS_close_range
+  if (::syscall(SYS_close_range, static_cast<unsigned>(first), static_cast<unsigned>(last), 0u) == 0) return;
+#endif
+  for (int fd = first; fd <= std::min(last, max_fd); ++fd) ::close(fd);
+}
+
+// Runs in the forked child: only async-signal-safe calls. Never returns.
+[[noreturn]] void ChildExec(const char* path, char* const* argv, char* const* envp, const char* cwd, int out_w,
+                            int err_w, int status_w, int max_fd) {
+  status_w = RaiseFd(status_w, /*cloexec=*/true);
+  if (status_w < 0) ::_exit(127);
+  if (::setsid() < 0) ChildFail(status_w, ChildFailure::kSetup, errno);
+
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    ::sigaction(sig, &dfl, nullptr);  // fails harmlessly for the signals libc reserves
+  }
+
+  int devnull = ::open("/dev/null", O_RDONLY);
+  if (devnull < 0) ChildFail(status_w, ChildFailure::kSetup, errno);
+  devnull = RaiseFd(devnull, false);
+  out_w = RaiseFd(out_w, false);
+  err_w = RaiseFd(err_w, false);
+  if (devnull < 0 || out_w < 0 || err_w < 0) ChildFail(status_w, ChildFailure::kSetup, errno);
+  if (::dup2(devnull, 0) < 0 || ::dup2(out_w, 1) < 0 || ::dup2(err_w, 2) < 0) {
+    ChildFail(status_w, ChildFailure::kSetup, errno);
+  }
+  // Nothing of the worker's leaks into the trainer: only 0-2 and the status pipe stay open, and
+  // the status pipe closes at exec.
+  CloseFrom(3, status_w - 1, max_fd);
+  CloseFrom(status_w + 1, INT_MAX, max_fd);
+
+  if (cwd != nullptr && ::chdir(cwd) != 0) ChildFail(status_w, ChildFailure::kChdir, errno);
+  ::execve(path, argv, envp);
+  ChildFail(status_w, ChildFailure::kExec, errno);
+}
+
+// Checks that path names an executable regular file; the error text says why not.
+Status CheckExecutable(const std::string& shown, const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return Status::InvalidArgument("cannot run \"" + shown + "\": " + ErrnoText(errno));
+  }
+  if (S_ISDIR(st.st_mode)) return Status::InvalidArgument("cannot run \"" + shown + "\": it is a directory");
+  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument("cannot run \"" + shown + "\": not a regular file");
+  if (::access(path.c_str(), X_OK) != 0) {
+    return Status::InvalidArgument("cannot run \"" + shown + "\": not executable (" + ErrnoText(errno) + ")");
+  }
+  return Status::Ok();
+}
+
+// The program's path: argv[0] as is when it has a '/', else the first executable match in the
+// PATH of the program's own environment.
+Result<std::string> ResolveProgram(const ProcessSpec& spec) {
+  const std::string& name = spec.argv[0];
+  if (name.empty()) return Status::InvalidArgument("cannot run an empty program name");
+  if (name.find('/') != std::string::npos) {
+    HPO_RETURN_IF_ERROR(CheckExecutable(name, name));
+    return name;
+  }
+  auto it = spec.env.find("PATH");
+  const std::string search = it != spec.env.end() ? it->second : "/usr/local/bin:/usr/bin:/bin";
+  std::size_t begin = 0;
+  while (begin <= search.size()) {
+    std::size_t end = search.find(':', begin);
+    if (end == std::string::npos) end = search.size();
+    std::string dir = search.substr(begin, end - begin);
+    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
+    if (CheckExecutable(candidate, candidate).ok()) return candidate;
+    begin = end + 1;
+  }
+  return Status::InvalidArgument("cannot run \"" + name + "\": not found in the program's PATH (" + search + ")");
+}
+
+Status CheckEnvironment(const std::map<std::string, std::string>& env) {
+  for (const auto& [name, value] : env) {
+    if (name.empty() || name.find('=') != std::string::npos || name.find('\0') != std::string::npos) {
+      return Status::InvalidArgument("invalid environment variable name \"" + name + "\"");
+    }
+    if (value.find('\0') != std::string::npos) {
+      return Status::InvalidArgument("environment variable " + name + " contains a NUL character");
+    }
+  }
+  return Status::Ok();
+}
+
+int PidfdOpen(pid_t pid) {
+#ifdef SYS_pidfd_open
+  long fd = ::syscall(SYS_pidfd_open, pid, 0u);
+  if (fd >= 0) {
+    ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+    return static_cast<int>(fd);
+  }
+#endif
+  return -1;
+}
+
+}  // namespace
+
+struct TrialProcess::State {
+  pid_t pid = -1;
+  ProcessOptions options;
+  LineCallback on_line;
+  Clock::time_point started;
+
+  // Owned by the monitor thread (wake_fd: written by any thread, closed by the destructor).
+  Fd out_fd, err_fd, pidfd, log_fd, wake_fd;
+  bool log_failed = false;
+
+  std::mutex mu;
+  std::condition_variable done_cv;
+  // Guarded by mu.
+  bool stop_requested = false;  // Stop() was called (before the exit was noticed)
+  bool term_sent = false;
+  bool kill_sent = false;
+  bool kill_now = false;        // the destructor runs
+  bool reaped = false;          // the program was reaped: its pid may be reused, no more signals
+  std::optional<Clock::time_point> kill_at;
+  std::optional<ExitInfo> exit;  // set once everything is done
+
+  std::thread monitor;
+
+  // Per-stream line assembly.
+  struct Splitter {
+    std::string line;
+    bool discarding = false;  // the current line was too long; drop up to the next '\n'
+  };
+  Splitter splitters[2];
+
+  void Wake() {
+    uint64_t one = 1;
+    ssize_t ignored = ::write(wake_fd.get(), &one, sizeof one);
+    (void)ignored;
+  }
+
+  void Deliver(Stream stream, const std::string& line) {
+    if (log_fd.valid() && !log_failed) {
+      std::string record;
+      record.reserve(line.size() + 1);
+      record.append(line).push_back('\n');
+      const char* p = record.data();
+      std::size_t left = record.size();
+      while (left > 0) {
+        ssize_t n = ::write(log_fd.get(), p, left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          log_failed = true;  // e.g. a full disk: keep running the trial, stop logging
+          break;
+        }
+        p += n;
+        left -= static_cast<std::size_t>(n);
+      }
+    }
+    if (on_line) on_line(stream, line);
+  }
+
+  void Feed(Stream stream, const char* data, std::size_t n) {
+    Splitter& sp = splitters[static_cast<int>(stream)];
+    const std::size_t max = options.max_line_bytes;
+    std::size_t pos = 0;
+    while (pos < n) {
+      const void* nl = std::memchr(data + pos, '\n', n - pos);
+      const std::size_t end = nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - data) : n;
+      if (!sp.discarding) {
+        const std::size_t room = max > sp.line.size() ? max - sp.line.size() : 0;
+        const std::size_t take = std::min(room, end - pos);
+        sp.line.append(data + pos, take);
+        if (take < end - pos) {  // too long: deliver the head, drop the rest of the line
+          Deliver(stream, sp.line);
+          sp.line.clear();
+          sp.discarding = true;
+        }
+      }
+      if (nl) {
+        if (!sp.discarding) Deliver(stream, sp.line);
+        sp.line.clear();
+        sp.discarding = false;
+        pos = end + 1;
+      } else {
+        pos = n;
+      }
+    }
+  }
+
+  void FlushPartial(Stream stream) {
+    Splitter& sp = splitters[static_cast<int>(stream)];
+    if (!sp.discarding && !sp.line.empty()) Deliver(stream, sp.line);
+    sp.line.clear();
+    sp.discarding = false;
+  }
+
+  // Reads once from one pipe; closes it at end of file or on error.
+  void ReadOnce(Fd& fd, Stream stream, char* buf, std::size_t size) {
+    ssize_t n = ::read(fd.get(), buf, size);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    if (n <= 0) {
+      FlushPartial(stream);
+      fd.Close();
+      return;
+    }
+    Feed(stream, buf, static_cast<std::size_t>(n));
+  }
+
+  // If the program has ended: kills what it left in its group, reaps it and records how it
+  // ended. Returns true once reaped.
+  bool CheckExit(ExitInfo* info) {
+    siginfo_t si{};
+    int r = ::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT);
+    if (r == 0 && si.si_pid == 0) return false;  // still running
+    if (r < 0 && errno == EINTR) return false;
+    std::lock_guard<std::mutex> lock(mu);
+    info->exit_code = -1;
+    info->signal = 0;
+    if (r == 0) {
+      // Still a zombie, so the group id cannot have been reused: take the group down with it.
+      ::kill(-pid, SIGKILL);
+      int status = 0;
+      pid_t w;
+      do {
+        w = ::waitpid(pid, &status, 0);
+      } while (w < 0 && errno == EINTR);
+      if (w == pid && WIFEXITED(status)) {
+        info->exit_code = WEXITSTATUS(status);
+      } else if (w == pid && WIFSIGNALED(status)) {
+        info->signal = WTERMSIG(status);
+      }
+    }
+    // r < 0 (ECHILD): someone else reaped it (SIGCHLD ignored); the status is unknown.
+    reaped = true;
+    info->stopped_by_us = stop_requested;
+    info->duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+    return true;
+  }
+
+  void Monitor() {
+    std::vector<char> buf(64 * 1024);
+    ExitInfo info;
+    bool reaped_here = false;
+    Clock::time_point drain_until;
+    for (;;) {
+      Clock::time_point now = Clock::now();
+      int timeout_ms = -1;
+      auto limit = [&](Clock::time_point t) {
+        auto ms = std::chrono::ceil<std::chrono::milliseconds>(t - now).count();
+        ms = std::clamp<int64_t>(ms, 0, INT_MAX);
+        if (timeout_ms < 0 || ms < timeout_ms) timeout_ms = static_cast<int>(ms);
+      };
+      bool closing = false;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        closing = kill_now;
+        if (!reaped_here && !kill_sent && (kill_now || (kill_at && now >= *kill_at))) {
+          ::kill(-pid, SIGKILL);
+          kill_sent = true;
+        }
+        if (!reaped_here && !kill_sent && kill_at) limit(*kill_at);
+      }
+      if (!reaped_here && !pidfd.valid()) limit(now + options.poll_interval);
+      if (reaped_here) {
+        if (!out_fd.valid() && !err_fd.valid()) break;
+        if (now >= drain_until) break;
+        limit(closing ? now : drain_until);
+      }
+
+      pollfd fds[4];
+      nfds_t nfds = 0;
+      int out_i = -1, err_i = -1, pid_i = -1;
+      if (out_fd.valid()) out_i = static_cast<int>(nfds), fds[nfds++] = {out_fd.get(), POLLIN, 0};
+      if (err_fd.valid()) err_i = static_cast<int>(nfds), fds[nfds++] = {err_fd.get(), POLLIN, 0};
+      if (!reaped_here && pidfd.valid()) pid_i = static_cast<int>(nfds), fds[nfds++] = {pidfd.get(), POLLIN, 0};
+      const int wake_i = static_cast<int>(nfds);
+      fds[nfds++] = {wake_fd.get(), POLLIN, 0};
+
+      int ready = ::poll(fds, nfds, timeout_ms);
+      if (ready < 0 && errno != EINTR) {
+        // poll() on our own descriptors cannot fail for a good reason; fall back to a short sleep.
+        std::this_thread::sleep_for(options.poll_interval);
+      }
+      if (ready == 0 && reaped_here && closing) break;  // destructor: nothing more is readable now
+      if (ready > 0) {
+        if (fds[wake_i].revents & POLLIN) {
+          uint64_t count;
+          ssize_t ignored = ::read(wake_fd.get(), &count, sizeof count);
+          (void)ignored;
+        }
+        constexpr short kReadable = POLLIN | POLLHUP | POLLERR;
+        if (out_i >= 0 && (fds[out_i].revents & kReadable)) ReadOnce(out_fd, Stream::kStdout, buf.data(), buf.size());
+        if (err_i >= 0 && (fds[err_i].revents & kReadable)) ReadOnce(err_fd, Stream::kStderr, buf.data(), buf.size());
+        (void)pid_i;  // the exit itself is checked below, whatever woke us
+      }
+      if (!reaped_here && CheckExit(&info)) {
+        reaped_here = true;
+        drain_until = Clock::now() + options.output_drain;
+        pidfd.Close();
+      }
+    }
+    // Output still held by processes that escaped the group is abandoned; partial lines are
+    // delivered.
+    if (out_fd.valid()) FlushPartial(Stream::kStdout);
+    if (err_fd.valid()) FlushPartial(Stream::kStderr);
+    out_fd.Close();
+    err_fd.Close();
+    log_fd.Close();
+    std::lock_guard<std::mutex> lock(mu);
+    exit = info;
+    done_cv.notify_all();
+  }
+};
+
+TrialProcess::TrialProcess(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+Result<std::unique_ptr<TrialProcess>> TrialProcess::Start(const ProcessSpec& spec, LineCallback on_line,
+                                                          ProcessOptions options) {
+  if (spec.argv.empty()) return Status::InvalidArgument("no program to run: argv is empty");
+  if (options.max_line_bytes == 0) return Status::InvalidArgument("max_line_bytes must be positive");
+  HPO_RETURN_IF_ERROR(CheckEnvironment(spec.env));
+  Result<std::string> path = ResolveProgram(spec);
+  if (!path.ok()) return path.status();
+  if (!spec.cwd.empty()) {
+    struct stat st {};
+    if (::stat(spec.cwd.c_str(), &st) != 0) {
+      return Status::InvalidArgument("cannot use \"" + spec.cwd + "\" as working directory: " + ErrnoText(errno));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      return Status::InvalidArgument("cannot use \"" + spec.cwd + "\" as working directory: not a directory");
+    }
+  }
+
+  auto state = std::make_unique<State>();
+  state->options = options;
+  state->on_line = std::move(on_line);
+  if (!spec.log_path.empty()) {
+    state->log_fd = Fd(::open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    if (!state->log_fd.valid()) {
+      return Status::IoError("cannot open the log file " + spec.log_path + ": " + ErrnoText(errno));
+    }
+  }
+  int out[2], err[2], status[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return Status::Internal("pipe: " + ErrnoText(errno));
+  Fd out_r(out[0]), out_w(out[1]);
+  if (::pipe2(err, O_CLOEXEC) != 0) return Status::Internal("pipe: " + ErrnoText(errno));
+  Fd err_r(err[0]), err_w(err[1]);
+  if (::pipe2(status, O_CLOEXEC) != 0) return Status::Internal("pipe: " + ErrnoText(errno));
+  Fd status_r(status[0]), status_w(status[1]);
+  state->wake_fd = Fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!state->wake_fd.valid()) return Status::Internal("eventfd: " + ErrnoText(errno));
+
+  // Everything the child needs is built before fork(): after it, only async-signal-safe calls.
+  std::vector<std::string> arg_strings = spec.argv;
+  std::vector<std::string> env_strings;
+  env_strings.reserve(spec.env.size());
+  for (const auto& [k, v] : spec.env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> argv, envp;
+  for (auto& s : arg_strings) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+  long open_max = ::sysconf(_SC_OPEN_MAX);
+  const int max_fd = static_cast<int>(std::clamp<long>(open_max > 0 ? open_max : 1024, 3, 65536)) - 1;
+
+  state->started = Clock::now();
+  pid_t pid = ::fork();
+  if (pid < 0) return Status::Internal("fork: " + ErrnoText(errno));
+  if (pid == 0) {
+    ChildExec(path->c_str(), argv.data(), envp.data(), cwd, out_w.get(), err_w.get(), status_w.get(), max_fd);
+  }
+  out_w.Close();
+  err_w.Close();
+  status_w.Close();
+
+  // End of file on the status pipe means the exec succeeded (the pipe is close-on-exec).
+  ChildFailure failure;
+  std::size_t got = 0;
+  while (got < sizeof failure) {
+    ssize_t n = ::read(status_r.get(), reinterpret_cast<char*>(&failure) + got, sizeof failure - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  if (got > 0) {
+    int ignored;
+    while (::waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {
+    }
+    const std::string& shown = spec.argv[0];
+    switch (failure.stage) {
+      case ChildFailure::kChdir:
+        return Status::InvalidArgument("cannot use \"" + spec.cwd + "\" as working directory: " +
+                                       ErrnoText(failure.error));
+      case ChildFailure::kExec: {
+        std::string why = ErrnoText(failure.error);
+        if (failure.error == ENOENT) why = "its interpreter (the #! line) or a library it needs is missing";
+        if (failure.error == ENOEXEC) why = "not an executable format (a script without a #! line?)";
+        return Status::InvalidArgument("cannot run \"" + shown + "\": " + why);
+      }
+      default:
+        return Status::Internal("cannot set up the process for \"" + shown + "\": " + ErrnoText(failure.error));
+    }
+  }
+
+  state->pid = pid;
+  state->out_fd = std::move(out_r);
+  state->err_fd = std::move(err_r);
+  state->pidfd = Fd(PidfdOpen(pid));
+  State* raw = state.get();
+  try {
+    state->monitor = std::thread([raw] { raw->Monitor(); });
+  } catch (const std::system_error& e) {
+    ::kill(-pid, SIGKILL);
+    int ignored;
+    while (::waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {
+    }
+    return Status::Internal(std::string("cannot start the output thread: ") + e.what());
+  }
+  return std::unique_ptr<TrialProcess>(new TrialProcess(std::move(state)));
+}
+
+void TrialProcess::Stop(std::chrono::milliseconds grace) {
+  State& s = *state_;
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (s.reaped) return;
+    s.stop_requested = true;
+    if (!s.term_sent) {
+      ::kill(-s.pid, SIGTERM);
+      s.term_sent = true;
+    }
+    auto deadline = Clock::now() + std::max(grace, std::chrono::milliseconds(0));
+    if (!s.kill_at || deadline < *s.kill_at) s.kill_at = deadline;
+  }
+  s.Wake();
+}
+
+std::optional<ExitInfo> TrialProcess::TryWait() {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->exit;
+}
+
+ExitInfo TrialProcess::Wait() {
+  std::unique_lock<std::mutex> lock(state_->mu);
+  state_->done_cv.wait(lock, [this] { return state_->exit.has_value(); });
+  return *state_->exit;
+}
+
+pid_t TrialProcess::pid() const { return state_->pid; }
+
+TrialProcess::~TrialProcess() {
+  if (!state_) return;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->kill_now = true;
+  }
+  state_->Wake();
+  if (state_->monitor.joinable()) state_->monitor.join();
+}
+
+}  // namespace hpo::worker

@@ -1,0 +1,136 @@
+// worker/process.h: one training program, run as its own process group.
+//
+// What it is: the local process side of a trial attempt. Start() resolves and checks the program,
+// forks, makes the child the leader of a new session and process group (setsid), points its
+// stdin at /dev/null and its stdout and stderr at two pipes, closes every other inherited
+// descriptor, resets signal dispositions and the signal mask, changes to the working directory
+// and execs the program with exactly the given environment. Whatever prevents the exec
+// (missing program, not executable, bad interpreter, bad working directory) is reported by
+// Start() itself as an error naming the program, never as a mysterious exit code.
+//
+// One monitor thread per process then:
+//   - reads stdout and stderr (two pipes, poll()), splits them on '\n', appends each line plus
+//     '\n' to the log file (the line as written, no prefix; lines of the two streams do not
+//     interleave within a line) and calls on_line(stream, line) for it, in the order the lines
+//     were read. A final line without '\n' is delivered at end of file. A line longer than
+//     max_line_bytes is cut: its first max_line_bytes bytes are delivered and the rest of it, up
+//     to the next '\n', is dropped (from the callback and the log alike);
+//   - notices the program's exit at once (pidfd; polling every poll_interval where the kernel
+//     has no pidfd), then SIGKILLs whatever the program left running in its process group (as a
+//     container's teardown would), then reaps the program, then collects the remaining output:
+//     until both pipes are closed, or for at most output_drain when something that left the
+//     group (a daemon that called setsid) still holds them;
+//   - sends SIGKILL to the whole group when a Stop() grace period runs out.
+// Signals to the group are only ever sent while the program is not yet reaped, so its process
+// id, which is the group id, cannot have been reused by an unrelated process.
+//
+// Stopping: Stop(grace) sends SIGTERM to the whole process group (the program and every
+// descendant that stayed in its group, such as `sh -c 'a & b'`), and SIGKILL to the group once
+// `grace` has passed and the program still runs. It does not block.
+//
+// Lifetime: the destructor SIGKILLs the group if the program still runs (no grace; call Stop()
+// and Wait() first for a graceful end), reaps it, and joins the monitor thread: no zombies, no
+// leaked threads or descriptors, and no callback runs after the destructor returns.
+//
+// Requirements on the embedding process: SIGCHLD must not be ignored (SIG_IGN makes the kernel
+// reap children itself; the exit status is then unknown and reported as exit_code -1, signal 0),
+// and nothing else may waitpid(-1, ...) for all children.
+//
+// Thread safety: Stop(), TryWait(), Wait() and pid() may be called from any threads, also
+// concurrently. on_line runs on the monitor thread, one line at a time; it must not call Wait()
+// or destroy this TrialProcess (that would deadlock), but Stop() and TryWait() are fine. A slow
+// callback slows down reading, and the program blocks once its pipe buffer is full.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace hpo::worker {
+
+enum class Stream { kStdout, kStderr };
+
+// Called once per output line, without the '\n'.
+using LineCallback = std::function<void(Stream stream, const std::string& line)>;
+
+struct ProcessSpec {
+  // argv[0] is the program: a path containing '/' is used as is (relative paths are relative to
+  // the worker's, not the program's, working directory); a bare name is looked up in the PATH
+  // of `env` (not the worker's), like execvpe. Must not be empty.
+  std::vector<std::string> argv;
+  // The complete environment of the program: nothing is inherited from the worker. Names must be
+  // non-empty and contain neither '=' nor NUL.
+  std::map<std::string, std::string> env;
+  // Working directory of the program; empty = the worker's own.
+  std::string cwd;
+  // Every stdout and stderr line is appended to this file (created 0644 if missing; its
+  // directory must exist); empty = no log file.
+  std::string log_path;
+};
+
+// Timings and limits, with defaults suitable for production (STYLE: timings come in from the
+// caller; tests pass short ones).
+struct ProcessOptions {
+  // How often the exit is checked where the kernel offers no pidfd (Linux < 5.3).
+  std::chrono::milliseconds poll_interval{20};
+  // After the program exited and its group was killed: how long to keep reading output still
+  // held open by processes that left the group, before giving up on it.
+  std::chrono::milliseconds output_drain{2000};
+  // Longer lines are cut (see above).
+  std::size_t max_line_bytes = 64 * 1024;
+};
+
+struct ExitInfo {
+  int exit_code = -1;          // the program's exit status; -1 when a signal ended it
+  int signal = 0;              // the signal that ended it; 0 when it exited
+  bool stopped_by_us = false;  // Stop() was called before the program ended
+  std::chrono::milliseconds duration{0};  // from the fork to the exit being noticed
+};
+
+class TrialProcess {
+ public:
+  // Starts the program. On success the program has been exec'd (or at least its exec did not
+  // fail) and the monitor thread runs. Errors, with nothing left running and no descriptor open:
+  //   InvalidArgument: empty argv, a bad environment name, a program that is missing, not found
+  //     in PATH, a directory, not executable, or that the kernel refuses to exec (ENOEXEC,
+  //     a missing interpreter), or a working directory that does not exist;
+  //   IoError: the log file cannot be opened;
+  //   Internal: pipe(), fork() or thread creation failed.
+  [[nodiscard]] static Result<std::unique_ptr<TrialProcess>> Start(const ProcessSpec& spec, LineCallback on_line,
+                                                                   ProcessOptions options = {});
+
+  ~TrialProcess();
+  TrialProcess(const TrialProcess&) = delete;
+  TrialProcess& operator=(const TrialProcess&) = delete;
+
+  // SIGTERM to the process group now (only on the first call), SIGKILL to the group once `grace`
+  // has passed if the program still runs. A later call may shorten the deadline but never
+  // extends it. No-op once the program has ended. Never blocks.
+  void Stop(std::chrono::milliseconds grace);
+
+  // The exit, once the program has ended, been reaped and all its output has been delivered to
+  // the callback and the log; nullopt before. Never blocks.
+  std::optional<ExitInfo> TryWait();
+
+  // Blocks until TryWait() would return a value, and returns it.
+  ExitInfo Wait();
+
+  // The program's process id, which is also its process group id (and session id).
+  pid_t pid() const;
+
+ private:
+  struct State;
+  explicit TrialProcess(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace hpo::worker

@@ -1,0 +1,288 @@
+#include "worker/trial_layout.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <set>
+#include <system_error>
+
+#include <nlohmann/json.hpp>
+
+#include "common/file_util.h"
+
+namespace hpo::worker {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;  // objects keep their keys sorted
+
+namespace {
+
+constexpr std::size_t kMaxFailureChars = 1024;
+
+// Compact, sorted keys; invalid UTF-8 becomes U+FFFD instead of throwing.
+std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+std::vector<std::string> Sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+std::string Upper(std::string s) {
+  for (char& c : s) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return s;
+}
+
+bool IsReservedHyperparameter(const std::string& name) {
+  return name.rfind("sagemaker_", 0) == 0 || name == "_tuning_objective_metric";
+}
+
+// The instance groups and current group, with the defaults of the header filled in.
+struct Groups {
+  std::vector<LayoutInstanceGroup> groups;
+  std::string current;
+};
+
+Groups ResolveGroups(const TrialLayoutSpec& s) {
+  Groups g;
+  g.groups = s.instance_groups;
+  g.current = s.current_group;
+  if (g.current.empty()) {
+    for (const auto& group : g.groups) {
+      if (std::find(group.hosts.begin(), group.hosts.end(), s.current_host) != group.hosts.end()) {
+        g.current = group.name;
+        break;
+      }
+    }
+  }
+  if (g.current.empty()) g.current = "homogeneousCluster";
+  if (g.groups.empty()) g.groups.push_back({g.current, s.instance_type, s.hosts});
+  return g;
+}
+
+Json GroupJson(const LayoutInstanceGroup& g) {
+  return Json{{"instance_group_name", g.name}, {"instance_type", g.instance_type}, {"hosts", Sorted(g.hosts)}};
+}
+
+Json ResourceConfig(const TrialLayoutSpec& s, const Groups& g) {
+  Json groups = Json::array();
+  for (const auto& group : g.groups) groups.push_back(GroupJson(group));
+  return Json{{"current_host", s.current_host},
+              {"hosts", Sorted(s.hosts)},
+              {"network_interface_name", "eth0"},
+              {"current_instance_type", s.instance_type},
+              {"current_group_name", g.current},
+              {"current_instance_group", g.current},
+              {"instance_groups", groups}};
+}
+
+Json InputDataConfig(const TrialLayoutSpec& s) {
+  Json j = Json::object();
+  for (const auto& c : s.channels) {
+    Json e = Json::object();
+    if (!c.content_type.empty()) e["ContentType"] = c.content_type;
+    e["TrainingInputMode"] = c.input_mode.empty() ? s.training_input_mode : c.input_mode;
+    e["S3DistributionType"] = c.distribution.empty() ? "FullyReplicated" : c.distribution;
+    e["RecordWrapperType"] = c.record_wrapper.empty() ? "None" : c.record_wrapper;
+    j[c.name] = e;
+  }
+  return j;
+}
+
+Status CheckSpec(const TrialLayoutSpec& s) {
+  if (s.root.empty()) return Status::InvalidArgument("the trial root directory is empty");
+  std::set<std::string> seen;
+  for (const auto& c : s.channels) {
+    bool ok = !c.name.empty() && c.name != "." && c.name != ".." &&
+              std::all_of(c.name.begin(), c.name.end(), [](char ch) {
+                return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                       ch == '.' || ch == '-' || ch == '_';
+              });
+    if (!ok) {
+      return Status::InvalidArgument("channel name \"" + c.name + "\" is not allowed: use [A-Za-z0-9._-]+");
+    }
+    if (!seen.insert(c.name).second) return Status::InvalidArgument("channel \"" + c.name + "\" appears twice");
+  }
+  return Status::Ok();
+}
+
+// Appends the code point cp as UTF-8.
+void AppendUtf8(std::string* out, uint32_t cp) {
+  if (cp < 0x80) {
+    out->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+// The first max_chars code points of text as valid UTF-8; each byte that does not start a valid
+// sequence counts as one character and becomes U+FFFD.
+std::string FirstChars(std::string_view text, std::size_t max_chars) {
+  std::string out;
+  std::size_t chars = 0;
+  std::size_t i = 0;
+  while (i < text.size() && chars < max_chars) {
+    auto b = static_cast<unsigned char>(text[i]);
+    std::size_t len = 0;
+    uint32_t cp = 0, min = 0;
+    if (b < 0x80) len = 1, cp = b;
+    else if ((b & 0xE0) == 0xC0) len = 2, cp = b & 0x1F, min = 0x80;
+    else if ((b & 0xF0) == 0xE0) len = 3, cp = b & 0x0F, min = 0x800;
+    else if ((b & 0xF8) == 0xF0) len = 4, cp = b & 0x07, min = 0x10000;
+    bool valid = len > 0 && i + len <= text.size();
+    for (std::size_t k = 1; valid && k < len; ++k) {
+      auto c = static_cast<unsigned char>(text[i + k]);
+      if ((c & 0xC0) != 0x80) valid = false;
+      cp = (cp << 6) | (c & 0x3F);
+    }
+    if (valid && (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))) valid = false;
+    if (valid) {
+      out.append(text.substr(i, len));
+      i += len;
+    } else {
+      AppendUtf8(&out, 0xFFFD);
+      i += 1;
+    }
+    ++chars;
+  }
+  return out;
+}
+
+}  // namespace
+
+Status LayOutTrial(const TrialLayoutSpec& s) {
+  HPO_RETURN_IF_ERROR(CheckSpec(s));
+  const fs::path root(s.root);
+  const fs::path config = root / "input" / "config";
+  std::vector<fs::path> dirs = {config,
+                                root / "input" / "data",
+                                root / "model",
+                                root / "output" / "data",
+                                root / "output" / "intermediate",
+                                root / "checkpoints"};
+  for (const auto& c : s.channels) dirs.push_back(root / "input" / "data" / c.name);
+  for (const auto& d : dirs) {
+    std::error_code ec;
+    fs::create_directories(d, ec);
+    if (ec) return Status::IoError("cannot create the directory " + d.string() + ": " + ec.message());
+  }
+  Json hp = Json::object();
+  for (const auto& [k, v] : s.hyperparameters) hp[k] = v;
+  const Groups groups = ResolveGroups(s);
+  HPO_RETURN_IF_ERROR(WriteFileAtomically((config / "hyperparameters.json").string(), Dump(hp)));
+  HPO_RETURN_IF_ERROR(WriteFileAtomically((config / "inputdataconfig.json").string(), Dump(InputDataConfig(s))));
+  HPO_RETURN_IF_ERROR(
+      WriteFileAtomically((config / "resourceconfig.json").string(), Dump(ResourceConfig(s, groups))));
+  return Status::Ok();
+}
+
+std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s) {
+  const fs::path root(s.root);
+  const Groups groups = ResolveGroups(s);
+  std::map<std::string, std::string> env = s.environment;
+
+  env["TRAINING_JOB_NAME"] = s.job_name;
+  env["TRAINING_JOB_ARN"] = s.job_arn;
+  env["SM_HOSTS"] = Dump(Json(Sorted(s.hosts)));
+  env["SM_CURRENT_HOST"] = s.current_host;
+  env["SM_CURRENT_INSTANCE_TYPE"] = s.instance_type;
+  env["SM_NETWORK_INTERFACE_NAME"] = "eth0";
+
+  Json hps = Json::object();
+  for (const auto& [name, value] : s.hyperparameters) {
+    if (IsReservedHyperparameter(name)) continue;
+    hps[name] = value;
+    if (name.find('=') == std::string::npos) env["SM_HP_" + Upper(name)] = value;
+  }
+  env["SM_HPS"] = Dump(hps);
+
+  Json channels = Json::array();
+  std::vector<std::string> names;
+  for (const auto& c : s.channels) names.push_back(c.name);
+  for (const auto& name : Sorted(names)) {
+    channels.push_back(name);
+    env["SM_CHANNEL_" + Upper(name)] = (root / "input" / "data" / name).string();
+  }
+  env["SM_CHANNELS"] = Dump(channels);
+
+  env["SM_MODEL_DIR"] = (root / "model").string();
+  env["SM_OUTPUT_DIR"] = (root / "output").string();
+  env["SM_OUTPUT_DATA_DIR"] = (root / "output" / "data").string();
+  env["SM_OUTPUT_INTERMEDIATE_DIR"] = (root / "output" / "intermediate").string();
+  env["SM_INPUT_DIR"] = (root / "input").string();
+  env["SM_INPUT_CONFIG_DIR"] = (root / "input" / "config").string();
+  env["SM_NUM_CPUS"] = std::to_string(s.num_cpus);
+  env["SM_NUM_GPUS"] = std::to_string(s.gpus.size());
+  env["SM_RESOURCE_CONFIG"] = Dump(ResourceConfig(s, groups));
+  env["SM_INPUT_DATA_CONFIG"] = Dump(InputDataConfig(s));
+
+  Json group_names = Json::array();
+  Json groups_dict = Json::object();
+  Json current_hosts = Json::array();
+  for (const auto& g : groups.groups) {
+    group_names.push_back(g.name);
+    groups_dict[g.name] = GroupJson(g);
+    if (g.name == groups.current) current_hosts = Json(Sorted(g.hosts));
+  }
+  env["SM_CURRENT_INSTANCE_GROUP"] = groups.current;
+  env["SM_CURRENT_INSTANCE_GROUP_HOSTS"] = Dump(current_hosts);
+  env["SM_INSTANCE_GROUPS"] = Dump(group_names);
+  env["SM_INSTANCE_GROUPS_DICT"] = Dump(groups_dict);
+  env["SM_IS_HETERO"] = groups.groups.size() > 1 ? "true" : "false";
+
+  std::string devices;
+  for (int g : s.gpus) {
+    if (!devices.empty()) devices += ',';
+    devices += std::to_string(g);
+  }
+  env["CUDA_VISIBLE_DEVICES"] = devices;
+  return env;
+}
+
+Result<std::string> ReadFailureReason(const std::string& root) {
+  const std::string path = (fs::path(root) / "output" / "failure").string();
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::string();
+    return Status::IoError("cannot read " + path + ": " + std::strerror(errno));
+  }
+  // 1024 characters are at most 4096 bytes of UTF-8; the rest of a long file is never read.
+  std::string bytes(4 * kMaxFailureChars, '\0');
+  std::size_t got = 0;
+  while (got < bytes.size()) {
+    ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      ::close(fd);
+      return Status::IoError("cannot read " + path + ": " + std::strerror(e));
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  bytes.resize(got);
+  std::string reason = FirstChars(bytes, kMaxFailureChars);
+  while (!reason.empty() && (reason.back() == '\n' || reason.back() == '\r' || reason.back() == ' ' ||
+                             reason.back() == '\t')) {
+    reason.pop_back();
+  }
+  return reason;
+}
+
+}  // namespace hpo::worker

@@ -1,0 +1,105 @@
+// worker/trial_layout.h: the SageMaker training-container contract for one trial attempt.
+//
+// What it is: LayOutTrial() creates, under the attempt's root directory, the tree SageMaker
+// mounts at /opt/ml (reference/sagemaker-semantics.md §4):
+//
+//   <root>/input/config/hyperparameters.json   flat object, every value a string
+//   <root>/input/config/inputdataconfig.json   {"<channel>": {"ContentType" (only when set),
+//                                                "TrainingInputMode", "S3DistributionType",
+//                                                "RecordWrapperType"}, ...}
+//   <root>/input/config/resourceconfig.json    {"current_host", "hosts" (sorted),
+//                                                "network_interface_name": "eth0",
+//                                                "current_instance_type", "current_group_name",
+//                                                "current_instance_group", "instance_groups":
+//                                                [{"instance_group_name", "instance_type",
+//                                                  "hosts" (sorted)}]}
+//   <root>/input/data/<channel>/   <root>/model/   <root>/output/data/
+//   <root>/output/intermediate/    <root>/checkpoints/
+//
+// The JSON files are compact with sorted keys. Hosts are sorted lexicographically, as the
+// training toolkit documents it ("algo-10" sorts before "algo-2"); every host of a gang gets the
+// same order.
+//
+// TrainingEnvironment() gives the variables SageMaker and its training toolkit set: the
+// definition's Environment, then (winning over it) TRAINING_JOB_NAME, TRAINING_JOB_ARN, the SM_*
+// set and CUDA_VISIBLE_DEVICES. Non-string values are JSON, compact with sorted keys
+// (`{"a":"1","b":"x"}`). SM_HPS and SM_HP_<NAME> leave out `sagemaker_*` and
+// `_tuning_objective_metric` hyperparameters, as the toolkit does; SM_HP_<NAME> upper-cases the
+// name and keeps the value as given (names containing '=' get no SM_HP_ variable).
+//
+// Paths. In this milestone the SM_* paths point into the root itself (SM_MODEL_DIR=<root>/model,
+// ...), so a program that follows the variables works without containers or privileges. A
+// program that hard-codes /opt/ml needs the later milestone that bind-mounts the root on /opt/ml
+// in a private mount namespace (or the container runtime's volume); the variables then name
+// /opt/ml paths.
+//
+// What it is not: it stages no data (input/data/<channel> is created empty), syncs no
+// checkpoints, packs no artifacts, and knows nothing of coordinator types: TrialLayoutSpec is a
+// plain struct that the agent fills in.
+//
+// Thread safety: all functions are reentrant; LayOutTrial calls for different roots may run
+// concurrently.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace hpo::worker {
+
+struct LayoutChannel {
+  std::string name;            // [A-Za-z0-9._-]+, unique in the trial; also a directory name
+  std::string content_type;    // empty = no "ContentType" key
+  std::string input_mode;      // File | Pipe | FastFile; empty = the trial's training_input_mode
+  std::string distribution;    // FullyReplicated | ShardedByS3Key; empty = FullyReplicated
+  std::string record_wrapper;  // None | RecordIO; empty = None
+};
+
+struct LayoutInstanceGroup {
+  std::string name;                // instance_group_name
+  std::string instance_type;
+  std::vector<std::string> hosts;  // written sorted
+};
+
+struct TrialLayoutSpec {
+  std::string job_name;  // the training job name (TRAINING_JOB_NAME)
+  std::string job_arn;   // TRAINING_JOB_ARN
+  std::string root;      // the attempt's directory, the future /opt/ml; must not be empty
+  std::map<std::string, std::string> hyperparameters;  // as the job gives them, reserved ones included
+  std::vector<LayoutChannel> channels;
+  std::string current_host = "algo-1";
+  std::vector<std::string> hosts = {"algo-1"};  // every host of the trial, this one included
+  std::string instance_type;                    // current_instance_type
+  // Empty = one group named current_group (or "homogeneousCluster") of instance_type with all
+  // hosts, which is what SageMaker writes for a job without instance groups.
+  std::vector<LayoutInstanceGroup> instance_groups;
+  // Empty = the group whose hosts include current_host, else "homogeneousCluster".
+  std::string current_group;
+  int num_cpus = 1;                                // SM_NUM_CPUS
+  std::vector<int> gpus;                           // GPU indices of this attempt's slot
+  std::map<std::string, std::string> environment;  // the definition's Environment
+  std::string training_input_mode = "File";        // AlgorithmSpecification.TrainingInputMode
+};
+
+// Creates the directories and writes the three JSON files (each durably, by
+// WriteFileAtomically). Existing files are replaced; existing directories and their content are
+// kept (the caller empties the root between attempts if it wants a fresh one; checkpoints copied
+// in before the call survive it).
+// Errors: InvalidArgument for an empty root, or a channel name that is empty, duplicated, "." or
+// "..", or has characters other than [A-Za-z0-9._-] (checked before anything is created);
+// IoError naming the path that could not be created or written.
+[[nodiscard]] Status LayOutTrial(const TrialLayoutSpec& spec);
+
+// The environment of the training program, as described above. It has no PATH, HOME or LANG:
+// the caller adds what the program needs from the worker's side. Pure: touches no file.
+std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& spec);
+
+// The FailureReason of an algorithm error: the first 1024 characters (UTF-8 code points; bytes
+// that are not valid UTF-8 count as one character each and become U+FFFD) of
+// <root>/output/failure, without trailing whitespace. Empty when there is no such file.
+// Errors: IoError when the file exists but cannot be read (a directory, no permission).
+[[nodiscard]] Result<std::string> ReadFailureReason(const std::string& root);
+
+}  // namespace hpo::worker
