@@ -596,6 +596,47 @@ void AddClientCommands(CLI::App& app) {
     Exit(0);
   });
 
+  struct LogsArgs {
+    std::string trial;
+    bool follow = false;
+  };
+  auto la = std::make_shared<LogsArgs>();
+  CLI::App* logs = app.add_subcommand("logs", "Print a training job's output (stdout and stderr)");
+  logs->add_option("training_job", la->trial, "Training job name, e.g. my-job-003-1a2b3c4d")->required();
+  logs->add_flag("-f,--follow", la->follow, "Keep printing new lines until the training job ends");
+  add_url(logs);
+  logs->footer("Example:\n  hpo logs $(hpo trials my-job -o json | jq -r '.TrainingJobSummaries[0].TrainingJobName') -f");
+  logs->callback([url, la] {
+    httplib::Client client(*url);
+    client.set_connection_timeout(5, 0);
+    int64_t after = 0;
+    uint32_t attempt = 0;
+    for (;;) {
+      auto res = client.Get("/hpo/v1/logs/" + la->trial + "?after=" + std::to_string(after) + "&limit=5000");
+      if (!res) Fail(3, "cannot reach the coordinator at " + *url + "; point --coordinator / HPO_COORDINATOR at it");
+      Json j = Json::parse(res->body, nullptr, false);
+      if (res->status != 200 || !j.is_object()) {
+        Fail(1, j.is_object() ? j.value("__type", "Error") + ": " + j.value("message", res->body) : res->body);
+      }
+      for (const auto& l : j["lines"]) {
+        uint32_t a = l["attempt"].get<uint32_t>();
+        if (a != attempt) {
+          if (attempt != 0 || a > 1) std::cout << "---- attempt " << a << " ----\n";
+          attempt = a;
+        }
+        std::cout << l["text"].get<std::string>() << "\n";
+      }
+      std::cout.flush();
+      bool more = !j["lines"].empty();
+      after = j["next"].get<int64_t>();
+      std::string st = j.value("TrainingJobStatus", "");
+      bool ended = st == "Completed" || st == "Failed" || st == "Stopped";
+      if (!more && (!la->follow || ended)) break;
+      if (!more) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    Exit(0);
+  });
+
   auto sname = std::make_shared<std::string>();
   CLI::App* stop = app.add_subcommand("stop", "Stop a tuning job (its training jobs get SIGTERM and a grace period)");
   stop->add_option("name", *sname, "Tuning job name")->required();

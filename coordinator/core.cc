@@ -646,6 +646,18 @@ struct CoordinatorCore::Impl {
     }));
   }
 
+  void OnLogLines(const proto::wire::LogLines& m) {
+    auto it = trials.find(m.trial);
+    if (it == trials.end() || m.attempt > it->second.attempt) return;  // unknown trial or attempt
+    std::vector<LogRow> rows;
+    for (size_t i = 0; i < m.lines.size(); ++i) {
+      uint64_t line = m.first_line + i;
+      if (line >= CoordinatorCore::kMaxLogLinesPerAttempt) break;
+      rows.push_back({0, m.trial, m.attempt, line, m.lines[i]});
+    }
+    if (!rows.empty()) Note(store->AppendLogs(rows));
+  }
+
   void OnExited(const proto::wire::TrialExited& m, int64_t now, std::vector<Outgoing>* out) {
     Trial* t = CurrentAttempt(m.trial, m.attempt);
     if (!t) return;
@@ -712,6 +724,9 @@ struct CoordinatorCore::Impl {
     } else if (const auto* x = std::get_if<proto::wire::TrialExited>(&msg)) {
       OnExited(*x, now, out);
       out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kTrialExited), x->trial, x->attempt, x->seq}});
+    } else if (const auto* l = std::get_if<proto::wire::LogLines>(&msg)) {
+      OnLogLines(*l);
+      out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kLogLines), l->trial, l->attempt, l->seq}});
     } else if (const auto* n = std::get_if<proto::wire::InterruptionNotice>(&msg)) {
       Event(now, "InterruptionNotice", "", "", wid + ": " + n->reason);
     } else if (const auto* e = std::get_if<proto::wire::Error>(&msg)) {
@@ -938,6 +953,11 @@ std::vector<const Trial*> CoordinatorCore::TrialsOf(const std::string& job) cons
   if (!j) return out;
   for (const auto& t : j->trials) out.push_back(&impl_->trials.at(t));
   return out;
+}
+
+Result<std::vector<LogRow>> CoordinatorCore::Logs(const std::string& trial, int64_t after_id, size_t limit) const {
+  if (!FindTrial(trial)) return Status::NotFound("no training job named " + trial);
+  return impl_->store->LoadLogs(trial, after_id, limit);
 }
 
 std::vector<const WorkerInfo*> CoordinatorCore::Workers() const {

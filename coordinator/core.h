@@ -150,6 +150,10 @@ class CoordinatorCore {
   std::vector<const Trial*> TrialsOf(const std::string& job) const;
   proto::TrainingJobSummary Summary(const Trial& t) const;
   std::vector<const WorkerInfo*> Workers() const;
+  // The trial's stored output lines after the cursor `after_id` (0 = from the start).
+  Result<std::vector<LogRow>> Logs(const std::string& trial, int64_t after_id, size_t limit) const;
+  // Lines kept per attempt; later lines are dropped (the worker's own trial.log keeps them all).
+  static constexpr uint64_t kMaxLogLinesPerAttempt = 200000;
   std::string JobArn(const std::string& job) const;
   std::string TrainingJobArn(const std::string& trial) const;
   const CoreOptions& options() const { return options_; }

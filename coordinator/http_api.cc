@@ -51,6 +51,36 @@ Result<std::string> RequiredString(const Json& req, const char* name) {
   return req[name].get<std::string>();
 }
 
+// An optional string member: `fallback` when absent; a ValidationException when it is not a string
+// or, with `allowed` given, not one of those values (the model's enum).
+Result<std::string> OptionalString(const Json& req, const char* name, const std::string& fallback,
+                                   std::initializer_list<const char*> allowed = {}) {
+  if (!req.contains(name)) return fallback;
+  if (!req[name].is_string()) {
+    return Status::InvalidArgument(std::string("1 validation error detected: Value at '") + name +
+                                   "' failed to satisfy constraint: Member must be a string; got " + req[name].dump());
+  }
+  std::string v = req[name].get<std::string>();
+  if (allowed.size() == 0) return v;
+  std::string set;
+  for (const char* a : allowed) {
+    if (v == a) return v;
+    set += std::string(set.empty() ? "" : ", ") + a;
+  }
+  return Status::InvalidArgument("1 validation error detected: Value '" + v + "' at '" + name +
+                                 "' failed to satisfy constraint: Member must satisfy enum value set: [" + set + "]");
+}
+
+// An optional timestamp member (epoch seconds, as AWS JSON 1.1 sends timestamps).
+Status CheckTimestamp(const Json& req, const char* name) {
+  if (req.contains(name) && !req[name].is_number()) {
+    return Status::InvalidArgument(std::string("1 validation error detected: Value at '") + name +
+                                   "' failed to satisfy constraint: Member must be a timestamp in epoch seconds; got " +
+                                   req[name].dump());
+  }
+  return Status::Ok();
+}
+
 struct Page {
   size_t offset = 0;
   size_t max = 10;
@@ -128,12 +158,17 @@ ApiResponse ListJobs(Dispatcher& d, const Json& req) {
   if (!page.ok()) return FromStatus(page.status());
   auto desc = Descending(req);
   if (!desc.ok()) return FromStatus(desc.status());
-  std::string sort_by = req.value("SortBy", "Name");
-  if (sort_by != "Name" && sort_by != "Status" && sort_by != "CreationTime") {
-    return AwsError(400, "ValidationException", "SortBy must be one of Name, Status, CreationTime; got " + sort_by);
+  auto sort_by_r = OptionalString(req, "SortBy", "Name", {"Name", "Status", "CreationTime"});
+  if (!sort_by_r.ok()) return FromStatus(sort_by_r.status());
+  auto contains_r = OptionalString(req, "NameContains", "");
+  if (!contains_r.ok()) return FromStatus(contains_r.status());
+  auto status_r = OptionalString(req, "StatusEquals", "",
+                                 {"Completed", "InProgress", "Failed", "Stopped", "Stopping", "Deleting", "DeleteFailed"});
+  if (!status_r.ok()) return FromStatus(status_r.status());
+  for (const char* k : {"CreationTimeAfter", "CreationTimeBefore", "LastModifiedTimeAfter", "LastModifiedTimeBefore"}) {
+    if (Status s = CheckTimestamp(req, k); !s.ok()) return FromStatus(s);
   }
-  std::string contains = req.value("NameContains", "");
-  std::string status_eq = req.value("StatusEquals", "");
+  const std::string sort_by = *sort_by_r, contains = *contains_r, status_eq = *status_r;
   auto time_ok = [&](const char* key, int64_t ms, bool after) {
     if (!req.contains(key) || !req[key].is_number()) return true;
     double t = req[key].get<double>();
@@ -195,12 +230,13 @@ ApiResponse ListTrainingJobs(Dispatcher& d, const Json& req) {
   if (!page.ok()) return FromStatus(page.status());
   auto desc = Descending(req);
   if (!desc.ok()) return FromStatus(desc.status());
-  std::string sort_by = req.value("SortBy", "Name");
-  if (sort_by != "Name" && sort_by != "CreationTime" && sort_by != "Status" && sort_by != "FinalObjectiveMetricValue") {
-    return AwsError(400, "ValidationException",
-                    "SortBy must be one of Name, CreationTime, Status, FinalObjectiveMetricValue; got " + sort_by);
-  }
-  std::string status_eq = req.value("StatusEquals", "");
+  auto sort_by_r =
+      OptionalString(req, "SortBy", "Name", {"Name", "CreationTime", "Status", "FinalObjectiveMetricValue"});
+  if (!sort_by_r.ok()) return FromStatus(sort_by_r.status());
+  auto status_r =
+      OptionalString(req, "StatusEquals", "", {"InProgress", "Completed", "Failed", "Stopping", "Stopped", "Deleting"});
+  if (!status_r.ok()) return FromStatus(status_r.status());
+  const std::string sort_by = *sort_by_r, status_eq = *status_r;
   std::vector<proto::TrainingJobSummary> rows;
   bool found = d.WithCore([&](CoordinatorCore& c) {
     if (!c.FindJob(*name)) return false;
@@ -298,8 +334,10 @@ ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
     out["FinalMetricDataList"] = fm;
     if (t->start_ms) {
       int64_t end = t->end_ms ? t->end_ms : d.Now();
-      out["TrainingTimeInSeconds"] = (end - t->start_ms) / 1000;
-      out["BillableTimeInSeconds"] = (end - t->start_ms) / 1000;
+      // Whole seconds, rounded up: the model's minimum for both members is 1.
+      int64_t seconds = std::max<int64_t>(1, (end - t->start_ms + 999) / 1000);
+      out["TrainingTimeInSeconds"] = seconds;
+      out["BillableTimeInSeconds"] = seconds;
     }
     return true;
   });
@@ -341,10 +379,15 @@ HttpApi::HttpApi(Dispatcher* dispatcher) : impl_(std::make_unique<Impl>()) {
   s.Post("/", [d](const httplib::Request& req, httplib::Response& res) {
     std::string target = req.get_header_value("X-Amz-Target");
     const std::string prefix = "SageMaker.";
-    ApiResponse r = target.rfind(prefix, 0) == 0
-                        ? HandleSageMakerAction(*d, target.substr(prefix.size()), req.body)
-                        : AwsError(400, "UnknownOperationException",
-                                   "missing or foreign X-Amz-Target header (want SageMaker.<Action>)");
+    ApiResponse r;
+    try {
+      r = target.rfind(prefix, 0) == 0 ? HandleSageMakerAction(*d, target.substr(prefix.size()), req.body)
+                                       : AwsError(400, "UnknownOperationException",
+                                                  "missing or foreign X-Amz-Target header (want SageMaker.<Action>)");
+    } catch (const std::exception& e) {
+      // A request the handlers did not foresee: still an AWS JSON error, so clients see a code.
+      r = AwsError(500, "InternalFailure", std::string("the coordinator could not handle this request: ") + e.what());
+    }
     res.status = r.status;
     res.set_content(r.body, r.content_type.c_str());
   });
@@ -380,6 +423,37 @@ HttpApi::HttpApi(Dispatcher* dispatcher) : impl_(std::make_unique<Impl>()) {
     bool yaml = req.get_param_value("format") == "yaml";
     Json j = proto::EncodeCrdDocument(*doc);
     res.set_content(yaml ? proto::ToYaml(j) : j.dump(2), yaml ? "application/yaml" : "application/json");
+  });
+  s.Get(R"(/hpo/v1/logs/([A-Za-z0-9-]+))", [d](const httplib::Request& req, httplib::Response& res) {
+    int64_t after = 0;
+    size_t limit = 1000;
+    try {
+      if (req.has_param("after")) after = std::stoll(req.get_param_value("after"));
+      if (req.has_param("limit")) limit = std::min<size_t>(std::stoul(req.get_param_value("limit")), 10000);
+    } catch (const std::exception&) {
+      ApiResponse r = AwsError(400, "ValidationException", "after and limit must be non-negative integers");
+      res.status = r.status;
+      res.set_content(r.body, "application/json");
+      return;
+    }
+    std::string status;
+    auto rows = d->WithCore([&](CoordinatorCore& c) {
+      if (const Trial* t = c.FindTrial(req.matches[1])) status = c.Summary(*t).training_job_status.value_or("");
+      return c.Logs(req.matches[1], after, limit);
+    });
+    if (!rows.ok()) {
+      ApiResponse r = FromStatus(rows.status());
+      res.status = r.status;
+      res.set_content(r.body, "application/json");
+      return;
+    }
+    Json lines = Json::array();
+    for (const auto& r : *rows) {
+      lines.push_back({{"attempt", r.attempt}, {"line", r.line}, {"text", r.text}});
+      after = r.id;
+    }
+    Json out = {{"TrainingJobStatus", status}, {"lines", lines}, {"next", after}};
+    res.set_content(out.dump(), "application/json");
   });
   s.Get("/hpo/v1/health", [d](const httplib::Request&, httplib::Response& res) {
     Json j = d->WithCore([&](CoordinatorCore& c) {

@@ -25,6 +25,9 @@ CREATE INDEX IF NOT EXISTS metrics_by_trial ON metrics(trial, attempt, seq);
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY AUTOINCREMENT, ts_ms INTEGER NOT NULL, kind TEXT NOT NULL,
   job TEXT NOT NULL, trial TEXT NOT NULL, message TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS logs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, trial TEXT NOT NULL, attempt INTEGER NOT NULL,
+  line INTEGER NOT NULL, text TEXT NOT NULL, UNIQUE(trial, attempt, line));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
 )sql";
@@ -247,6 +250,30 @@ Result<std::vector<MetricRow>> SqliteJobStore::LoadMetrics(const std::string& tr
     out.push_back(std::move(r));
   }
   if (rc != SQLITE_DONE) return s.Error("reading metrics");
+  return out;
+}
+
+Status SqliteJobStore::AppendLogs(const std::vector<LogRow>& rows) {
+  Stmt s(db_, "INSERT OR IGNORE INTO logs(trial, attempt, line, text) VALUES(?,?,?,?)");
+  if (!s.ok()) return s.Error("preparing log write");
+  for (const auto& r : rows) {
+    s.Reset();
+    s.Bind(1, r.trial).Bind(2, static_cast<int64_t>(r.attempt)).Bind(3, static_cast<int64_t>(r.line)).Bind(4, r.text);
+    if (s.Step() != SQLITE_DONE) return s.Error("writing log line");
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<LogRow>> SqliteJobStore::LoadLogs(const std::string& trial, int64_t after_id, size_t limit) {
+  Stmt s(db_, "SELECT id, trial, attempt, line, text FROM logs WHERE trial=? AND id>? ORDER BY id LIMIT ?");
+  if (!s.ok()) return s.Error("preparing log read");
+  s.Bind(1, trial).Bind(2, after_id).Bind(3, static_cast<int64_t>(limit));
+  std::vector<LogRow> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    out.push_back({s.Int(0), s.Text(1), static_cast<uint32_t>(s.Int(2)), static_cast<uint64_t>(s.Int(3)), s.Text(4)});
+  }
+  if (rc != SQLITE_DONE) return s.Error("reading log lines");
   return out;
 }
 

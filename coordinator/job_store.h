@@ -62,6 +62,15 @@ struct MetricRow {
   bool operator==(const MetricRow&) const = default;
 };
 
+struct LogRow {
+  int64_t id = 0;  // increasing cursor across the whole store
+  std::string trial;
+  uint32_t attempt = 0;
+  uint64_t line = 0;  // 0-based line number within the attempt's output
+  std::string text;
+  bool operator==(const LogRow&) const = default;
+};
+
 class JobStore {
  public:
   virtual ~JobStore() = default;
@@ -76,6 +85,10 @@ class JobStore {
   virtual Result<std::vector<JobRow>> LoadJobs() = 0;
   virtual Result<std::vector<TrialRow>> LoadTrials() = 0;
   virtual Result<std::vector<MetricRow>> LoadMetrics(const std::string& trial) = 0;
+  // Log lines are keyed by (trial, attempt, line): writing a line twice keeps the first.
+  virtual Status AppendLogs(const std::vector<LogRow>& rows) = 0;
+  // Up to `limit` lines of the trial with id > after_id, in order.
+  virtual Result<std::vector<LogRow>> LoadLogs(const std::string& trial, int64_t after_id, size_t limit) = 0;
 };
 
 class SqliteJobStore final : public JobStore {
@@ -95,6 +108,8 @@ class SqliteJobStore final : public JobStore {
   Result<std::vector<JobRow>> LoadJobs() override;
   Result<std::vector<TrialRow>> LoadTrials() override;
   Result<std::vector<MetricRow>> LoadMetrics(const std::string& trial) override;
+  Status AppendLogs(const std::vector<LogRow>& rows) override;
+  Result<std::vector<LogRow>> LoadLogs(const std::string& trial, int64_t after_id, size_t limit) override;
 
  private:
   explicit SqliteJobStore(sqlite3* db) : db_(db) {}

@@ -29,7 +29,8 @@ static_assert(kAt<MsgType::kRegister, Register> && kAt<MsgType::kRegisterAck, Re
               kAt<MsgType::kMetricPoints, MetricPoints> &&
               kAt<MsgType::kTrialExited, TrialExited> && kAt<MsgType::kStopTrial, StopTrial> &&
               kAt<MsgType::kInterruptionNotice, InterruptionNotice> && kAt<MsgType::kAck, Ack> &&
-              kAt<MsgType::kError, Error> && std::variant_size_v<Message> == 11);
+              kAt<MsgType::kError, Error> && kAt<MsgType::kLogLines, LogLines> &&
+              std::variant_size_v<Message> == 12);
 
 const char* MsgTypeName(MsgType type) {
   switch (type) {
@@ -55,6 +56,8 @@ const char* MsgTypeName(MsgType type) {
       return "Ack";
     case MsgType::kError:
       return "Error";
+    case MsgType::kLogLines:
+      return "LogLines";
     case MsgType::kInvalid:
       break;
   }
@@ -573,6 +576,21 @@ Status MetricPoints::Validate() const {
   return Status::Ok();
 }
 
+Status LogLines::Validate() const {
+  const Path root = Root("LogLines");
+  HPO_RETURN_IF_ERROR(TrialAttempt(root, trial, attempt));
+  HPO_RETURN_IF_ERROR(AtLeast(Field(root, "seq"), seq, 1u));
+  const Path lines_path = Field(root, "lines");
+  if (lines.empty()) return Bad(lines_path, "must not be empty");
+  HPO_RETURN_IF_ERROR(MaxEntries(lines_path, lines.size(), limits::kMaxLogLinesPerBatch));
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].size() > limits::kMaxLogLineBytes) {
+      return Bad(Index(lines_path, i), "must be at most " + std::to_string(limits::kMaxLogLineBytes) + " bytes");
+    }
+  }
+  return Status::Ok();
+}
+
 Status TrialExited::Validate() const {
   const Path root = Root("TrialExited");
   HPO_RETURN_IF_ERROR(TrialAttempt(root, trial, attempt));
@@ -636,8 +654,9 @@ Status Ack::Validate() const {
     case MsgType::kMetricPoints:
     case MsgType::kTrialExited:
     case MsgType::kStopTrial:
+    case MsgType::kLogLines:
       HPO_RETURN_IF_ERROR(TrialAttempt(root, trial, attempt));
-      if (t == MsgType::kMetricPoints) return AtLeast(Field(root, "seq"), seq, 1u);
+      if (t == MsgType::kMetricPoints || t == MsgType::kLogLines) return AtLeast(Field(root, "seq"), seq, 1u);
       if (t != MsgType::kTrialExited && seq != 0) {
         return Bad(Field(root, "seq"), std::string("must be 0 in an Ack of ") + MsgTypeName(t));
       }

@@ -81,6 +81,7 @@ enum class MsgType : uint16_t {
   kInterruptionNotice = 9,
   kAck = 10,
   kError = 11,
+  kLogLines = 12,
 };
 
 // "Register", "AssignTrial", ...; "Invalid" for kInvalid and for values no message has.
@@ -96,6 +97,8 @@ constexpr size_t kMaxDepth = 16;                 // nesting of arrays and maps
 constexpr size_t kMaxPointsPerBatch = 10000;     // MetricPoints.points
 constexpr size_t kMaxFailureReasonChars = 1024;  // TrialExited.failure_reason, as SageMaker
 constexpr size_t kMaxTextChars = 4096;           // reasons and error messages
+constexpr size_t kMaxLogLinesPerBatch = 10000;   // LogLines.lines
+constexpr size_t kMaxLogLineBytes = 64u << 10;   // one LogLines line
 }  // namespace limits
 
 // Error codes an Error message carries (Error.code); peers may send others.
@@ -390,11 +393,26 @@ struct Error {
   HPO_WIRE_FIELDS(code, message, in_reply_to)
 };
 
+// worker -> coordinator: a batch of the attempt's output lines (stdout and stderr, in the
+// order the worker read them), so `hpo logs` works wherever the trial ran. Acked cumulatively
+// like MetricPoints.
+struct LogLines {
+  std::string trial;     // as in AssignTrial
+  uint32_t attempt = 0;  // >= 1
+  uint64_t seq = 0;      // per attempt: 1 for the first batch, +1 per batch
+  uint64_t first_line = 0;  // 0-based number of lines[0] within the attempt's output
+  std::vector<std::string> lines;  // 1-10000, each <= 64 KiB, without the newline
+  bool operator==(const LogLines&) const = default;
+  Status Validate() const;
+  HPO_WIRE_FIELDS(trial, attempt, seq, first_line, lines)
+};
+
 #undef HPO_WIRE_FIELDS
 
 // Alternatives in MsgType order: index() + 1 == the MsgType value.
 using Message = std::variant<Register, RegisterAck, Heartbeat, AssignTrial, TrialStarted,
-                             MetricPoints, TrialExited, StopTrial, InterruptionNotice, Ack, Error>;
+                             MetricPoints, TrialExited, StopTrial, InterruptionNotice, Ack, Error,
+                             LogLines>;
 
 MsgType TypeOf(const Message& message);
 

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages hpo builds and tests with. Idempotent: packages already
 # present are skipped, and apt is not touched at all when nothing is missing.
-# Usage: scripts/install-deps.sh [--test]   (--test adds the tools the test suite needs)
+# Usage: scripts/install-deps.sh [--test] [--examples]
+#   --test      adds the tools the test suite needs (clang and its libFuzzer runtime, python3,
+#               scikit-learn for the test that runs the quickstart job, boto3 and the aws CLI
+#               for the AWS-client conformance test)
+#   --examples  adds what the example trainers need (Debian's python3 and scikit-learn)
 set -euo pipefail
 
 build_pkgs=(
@@ -10,10 +14,17 @@ build_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev nlohmann-json3-dev libre2-dev
   libsqlite3-dev libcli11-dev libcurl4-openssl-dev libcpp-httplib-dev libssl-dev
 )
-test_pkgs=(clang libclang-rt-14-dev python3 python3-yaml)
+test_pkgs=(clang libclang-rt-14-dev python3 python3-yaml python3-sklearn python3-boto3 awscli)
+example_pkgs=(python3 python3-sklearn)
 
 want=("${build_pkgs[@]}")
-if [[ "${1:-}" == "--test" ]]; then want+=("${test_pkgs[@]}"); fi
+for arg in "$@"; do
+  case "$arg" in
+    --test) want+=("${test_pkgs[@]}") ;;
+    --examples) want+=("${example_pkgs[@]}") ;;
+    *) echo "install-deps: unknown argument '$arg' (use --test and/or --examples)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${want[@]}"; do

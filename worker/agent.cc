@@ -79,6 +79,9 @@ struct WorkerAgent::Impl {
     std::mutex mu;                                 // guards points and last values (reader thread)
     std::vector<proto::wire::MetricPoint> points;        // not yet sent
     std::map<std::string, double> last_values;
+    std::vector<std::string> log_lines;            // not yet sent
+    uint64_t next_line = 0;                        // number of the first line in log_lines
+    uint64_t log_seq = 0;                          // last LogLines seq sent
     uint64_t seq = 0;                              // last MetricPoints seq sent
     int64_t deadline_ms = 0;                       // max runtime
     int64_t last_flush_ms = 0;
@@ -194,7 +197,7 @@ struct WorkerAgent::Impl {
       x.status = status;
       x.secondary_status = "Failed";
       x.exit_code = -1;
-      x.failure_reason = reason.substr(0, 1024);
+      x.failure_reason = proto::wire::SanitizeText(reason, 1024);
       Log("worker: trial " + a.trial + " attempt " + std::to_string(a.attempt) + " cannot start: " + reason);
       Exited(key, std::move(x));
     };
@@ -243,9 +246,10 @@ struct WorkerAgent::Impl {
     Run* raw = run.get();
     auto proc = TrialProcess::Start(ps, [raw, this](auto /*stream*/, const auto& line) {
       std::vector<MetricHit> hits = raw->parser->Parse(line);
-      if (hits.empty()) return;
       int64_t now = Now();
       std::lock_guard<std::mutex> lock(raw->mu);
+      // Cut to 16384 code points: at most 64 KiB once invalid bytes became U+FFFD.
+      raw->log_lines.push_back(proto::wire::SanitizeText(line, 16384));
       for (const auto& h : hits) {
         raw->points.push_back({h.name, h.value, now, h.step});
         raw->last_values[h.name] = h.value;
@@ -273,12 +277,28 @@ struct WorkerAgent::Impl {
     r.process->Stop(std::chrono::milliseconds(grace_s * 1000));
   }
 
-  // Sends the trial's buffered points as one batch.
+  // Sends the trial's buffered points and output lines, in batches.
   void Flush(const Key& key, Run& r) {
     std::vector<proto::wire::MetricPoint> pts;
+    std::vector<std::string> lines;
     {
       std::lock_guard<std::mutex> lock(r.mu);
       pts.swap(r.points);
+      lines.swap(r.log_lines);
+    }
+    for (size_t i = 0; i < lines.size();) {
+      proto::wire::LogLines m;
+      m.trial = key.first;
+      m.attempt = key.second;
+      m.seq = ++r.log_seq;
+      m.first_line = r.next_line;
+      size_t bytes = 0;
+      while (i < lines.size() && m.lines.size() < 2000 && bytes < (1u << 20)) {
+        bytes += lines[i].size();
+        m.lines.push_back(std::move(lines[i++]));
+      }
+      r.next_line += m.lines.size();
+      SendReliable(m, proto::wire::MsgType::kLogLines, key, m.seq);
     }
     r.last_flush_ms = Now();
     for (size_t i = 0; i < pts.size(); i += opt.max_batch_points) {
@@ -319,7 +339,7 @@ struct WorkerAgent::Impl {
       if (!r.stop_reason.empty()) {
         x.status = "Stopped";
         x.secondary_status = r.stop_secondary;
-        x.failure_reason = r.stop_reason;
+        x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
       } else if (exit->exit_code == 0) {
         x.status = "Completed";
         x.secondary_status = "Completed";
@@ -334,7 +354,7 @@ struct WorkerAgent::Impl {
                              : "AlgorithmError: the training program exited with code " +
                                    std::to_string(exit->exit_code);
         }
-        x.failure_reason = why.substr(0, 1024);
+        x.failure_reason = proto::wire::SanitizeText(why, 1024);
       }
       Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status);
       Exited(key, std::move(x));

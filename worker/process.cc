@@ -347,10 +347,10 @@ struct TrialProcess::State {
 
       pollfd fds[4];
       nfds_t nfds = 0;
-      int out_i = -1, err_i = -1, pid_i = -1;
+      int out_i = -1, err_i = -1;
       if (out_fd.valid()) out_i = static_cast<int>(nfds), fds[nfds++] = {out_fd.get(), POLLIN, 0};
       if (err_fd.valid()) err_i = static_cast<int>(nfds), fds[nfds++] = {err_fd.get(), POLLIN, 0};
-      if (!reaped_here && pidfd.valid()) pid_i = static_cast<int>(nfds), fds[nfds++] = {pidfd.get(), POLLIN, 0};
+      if (!reaped_here && pidfd.valid()) fds[nfds++] = {pidfd.get(), POLLIN, 0};  // readable at exit
       const int wake_i = static_cast<int>(nfds);
       fds[nfds++] = {wake_fd.get(), POLLIN, 0};
 
@@ -369,8 +369,8 @@ struct TrialProcess::State {
         constexpr short kReadable = POLLIN | POLLHUP | POLLERR;
         if (out_i >= 0 && (fds[out_i].revents & kReadable)) ReadOnce(out_fd, Stream::kStdout, buf.data(), buf.size());
         if (err_i >= 0 && (fds[err_i].revents & kReadable)) ReadOnce(err_fd, Stream::kStderr, buf.data(), buf.size());
-        (void)pid_i;  // the exit itself is checked below, whatever woke us
       }
+      // The exit is checked whatever woke us (the pidfd, output, a Stop(), or the poll interval).
       if (!reaped_here && CheckExit(&info)) {
         reaped_here = true;
         drain_until = Clock::now() + options.output_drain;

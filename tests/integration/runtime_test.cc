@@ -232,6 +232,13 @@ TEST_F(Cluster, ARandomJobOfTwentyTrialsCompletesAndItsBestIsTheBestInTheLogs) {
   }
   EXPECT_EQ(d["BestTrainingJob"]["TrainingJobName"], best_name);
 
+  // The coordinator holds each training job's output: `hpo logs` reads it wherever the job ran.
+  auto logs = httplib::Client("127.0.0.1", http_port_).Get("/hpo/v1/logs/" + best_name);
+  ASSERT_TRUE(logs);
+  Json lj = Json::parse(logs->body);
+  ASSERT_EQ(lj["lines"].size(), 4u) << logs->body;
+  EXPECT_EQ(lj["lines"][3]["text"].get<std::string>().rfind("epoch=3 loss=", 0), 0u);
+
   Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", best_name}});
   EXPECT_EQ(tj["TrainingJobStatus"], "Completed");
   EXPECT_EQ(tj["SecondaryStatus"], "Completed");

@@ -142,6 +142,16 @@ InterruptionNotice SampleInterruptionNotice() {
   return m;
 }
 
+LogLines SampleLogLines() {
+  LogLines m;
+  m.trial = kTrial;
+  m.attempt = 2;
+  m.seq = 4;
+  m.first_line = 100;
+  m.lines = {"[0]#011train-rmse:0.5", "epoch 1 done"};
+  return m;
+}
+
 Ack SampleAck() {
   Ack m;
   m.type = static_cast<uint16_t>(MsgType::kMetricPoints);
@@ -163,7 +173,7 @@ std::vector<Message> AllSamples() {
   return {SampleRegister(),    SampleRegisterAck(),  SampleHeartbeat(),
           SampleAssignTrial(), SampleTrialStarted(), SampleMetricPoints(),
           SampleTrialExited(), SampleStopTrial(),    SampleInterruptionNotice(),
-          SampleAck(),         SampleError()};
+          SampleAck(),         SampleError(),        SampleLogLines()};
 }
 
 // Names of the fields of `m` that still hold their default value.
@@ -447,13 +457,27 @@ TEST(WireDecode, RejectsATypeFrameThatIsNotTwoBytes) {
 
 TEST(WireDecode, RejectsUnknownMessageTypesAndSaysWhichOneInTheReply) {
   const std::string body = EncodeFrames(SampleHeartbeat())[1];
-  for (uint16_t type : {uint16_t{0}, uint16_t{12}, uint16_t{0x0100}, uint16_t{0xffff}}) {
+  for (uint16_t type : {uint16_t{0}, uint16_t{13}, uint16_t{0x0100}, uint16_t{0xffff}}) {
     EXPECT_TRUE(Rejected(Frames(type, body), "unknown message type " + std::to_string(type),
                          error_code::kUnknownMessageType));
     Error reply;
     (void)DecodeFrames(Frames(type, body), &reply);
     EXPECT_EQ(reply.in_reply_to, type);
   }
+}
+
+TEST(WireValidate, LogLinesNeedsLinesWithinTheirBounds) {
+  LogLines m = SampleLogLines();
+  EXPECT_TRUE(m.Validate().ok());
+  m.lines.clear();
+  EXPECT_NE(m.Validate().message().find("LogLines.lines: must not be empty"), std::string::npos)
+      << m.Validate().message();
+  m = SampleLogLines();
+  m.lines[1] = std::string(limits::kMaxLogLineBytes + 1, 'x');
+  EXPECT_NE(m.Validate().message().find("LogLines.lines[1]"), std::string::npos) << m.Validate().message();
+  m = SampleLogLines();
+  m.seq = 0;
+  EXPECT_NE(m.Validate().message().find("LogLines.seq"), std::string::npos) << m.Validate().message();
 }
 
 // ---- bodies that are not one bounded msgpack map -----------------------------------------------

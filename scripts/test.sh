@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Builds hpo with its tests and runs them all with CTest; exits non-zero when any test fails.
+#
+# Usage: scripts/test.sh [--sanitize]
+#   (default)    build/       the project's default build type, tests on
+#   --sanitize   build-asan/  the same with AddressSanitizer + UndefinedBehaviorSanitizer
+#                             (-DHPO_SANITIZE=ON); any sanitizer report fails its test
+#
+# Environment: JOBS (build parallelism, default nproc), CTEST_JOBS (default 2), HPO_CMAKE_ARGS
+# (extra configure arguments, e.g. "-DHPO_CUDA=OFF"). Safe to re-run: an existing build
+# directory is reconfigured and built incrementally.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+build=build
+extra=()
+for arg in "$@"; do
+  case "$arg" in
+    --sanitize) build="build-asan"; extra+=(-DHPO_SANITIZE=ON) ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    *) echo "test.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+bash scripts/install-deps.sh --test
+
+generator=()
+[[ -f "$build/CMakeCache.txt" ]] || generator=(-G Ninja)  # keep whatever generator a build dir has
+# shellcheck disable=SC2086  # HPO_CMAKE_ARGS is a list of words on purpose
+cmake -S . -B "$build" "${generator[@]}" -DHPO_BUILD_TESTS=ON "${extra[@]}" ${HPO_CMAKE_ARGS:-}
+cmake --build "$build" -j"${JOBS:-$(nproc)}"
+
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+ctest --test-dir "$build" --output-on-failure -j"${CTEST_JOBS:-2}"

@@ -1,0 +1,361 @@
+// The `hpo` binary as a user meets it: real processes, real files, exit codes and the exact
+// lines on stdout and stderr. HPO_BINARY and HPO_EXAMPLES_DIR come from tests/CMakeLists.txt.
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "proto/codec.h"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Outcome {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+void Spit(const fs::path& p, const std::string& text) {
+  std::ofstream f(p, std::ios::binary);
+  f << text;
+}
+
+// A scratch directory per test, removed afterwards.
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() /
+           ("hpo-cli-test-" + std::to_string(::getpid()) + "-" + std::string(info->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Runs `hpo ARGS...` with stdin from /dev/null and stdout/stderr captured through files.
+  Outcome Hpo(const std::vector<std::string>& args) {
+    const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    std::vector<std::string> argv_s{HPO_BINARY};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = -1;
+    int rc = posix_spawn(&pid, HPO_BINARY, &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    Outcome o;
+    if (rc != 0) {
+      ADD_FAILURE() << "cannot start " << HPO_BINARY << ": " << std::strerror(rc);
+      return o;
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    o.out = Slurp(out);
+    o.err = Slurp(err);
+    return o;
+  }
+
+  fs::path Write(const std::string& name, const std::string& text) {
+    fs::path p = dir_ / name;
+    Spit(p, text);
+    return p;
+  }
+
+  static fs::path Example(const std::string& name) { return fs::path(HPO_EXAMPLES_DIR) / name; }
+
+  static std::vector<fs::path> AllExamples() {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(HPO_EXAMPLES_DIR)) {
+      std::string ext = e.path().extension().string();
+      if (e.is_regular_file() && (ext == ".yaml" || ext == ".json")) files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    return files;
+  }
+
+  static std::vector<std::string> Lines(const std::string& text) {
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+  }
+
+  fs::path dir_;
+};
+
+// A spec with exactly two rule violations, each in a different field.
+std::string InvalidSpec() {
+  std::string text = Slurp(fs::path(HPO_EXAMPLES_DIR) / "quickstart.yaml");
+  auto replace = [&](const std::string& from, const std::string& to) {
+    auto at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) text.replace(at, from.size(), to);
+  };
+  replace("maxParallelTrainingJobs: 3", "maxParallelTrainingJobs: 0");
+  replace("strategy: Random", "strategy: Randm");
+  return text;
+}
+
+TEST_F(CliTest, EveryExampleValidatesOnItsOwn) {
+  auto files = AllExamples();
+  ASSERT_GE(files.size(), 6u) << "examples/ lost a spec";
+  for (const auto& f : files) {
+    Outcome o = Hpo({"validate", f.string()});
+    EXPECT_EQ(o.exit_code, 0) << f << "\n" << o.err;
+    EXPECT_EQ(o.err, "") << f;
+    EXPECT_EQ(o.out.rfind(f.string() + ": valid (", 0), 0u) << o.out;
+  }
+}
+
+TEST_F(CliTest, ValidatePrintsOneSummaryLinePerFile) {
+  auto files = AllExamples();
+  std::vector<std::string> args{"validate"};
+  for (const auto& f : files) args.push_back(f.string());
+  Outcome o = Hpo(args);
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(Lines(o.out).size(), files.size()) << o.out;
+}
+
+TEST_F(CliTest, QuickstartSummaryNamesSpellingStrategyRangesAndLimits) {
+  std::string yaml = Example("quickstart.yaml").string();
+  std::string json = Example("quickstart.json").string();
+  Outcome o = Hpo({"validate", yaml, json});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out, yaml + ": valid (CRD, Random, 3 ranges, 12 jobs, 3 parallel)\n" + json +
+                       ": valid (SageMaker JSON, Random, 3 ranges, 12 jobs, 3 parallel)\n");
+}
+
+TEST_F(CliTest, QuickstartYamlAndJsonAreTheSameJob) {
+  auto yaml = hpo::proto::ParseSpec(Slurp(Example("quickstart.yaml")));
+  auto json = hpo::proto::ParseSpec(Slurp(Example("quickstart.json")));
+  ASSERT_TRUE(yaml.ok()) << yaml.status().message();
+  ASSERT_TRUE(json.ok()) << json.status().message();
+  EXPECT_EQ(yaml->spelling, hpo::proto::Spelling::kCrd);
+  EXPECT_EQ(json->spelling, hpo::proto::Spelling::kApi);
+  EXPECT_TRUE(yaml->document.spec == json->document.spec);
+}
+
+TEST_F(CliTest, MalformedYamlExitsTwoNamingFileAndLine) {
+  fs::path f = Write("broken.yaml", "spec:\n  a: [1, 2\n  b: c\n");
+  Outcome o = Hpo({"validate", f.string()});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_EQ(o.out, "");
+  EXPECT_EQ(o.err.rfind(f.string() + ": malformed YAML at line ", 0), 0u) << o.err;
+}
+
+TEST_F(CliTest, MalformedJsonExitsTwoNamingFileAndLine) {
+  fs::path f = Write("broken.json", "{\"HyperParameterTuningJobName\": \"x\",");
+  Outcome o = Hpo({"validate", f.string()});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_EQ(o.err.rfind(f.string() + ": malformed JSON at line 1", 0), 0u) << o.err;
+}
+
+TEST_F(CliTest, MissingFileExitsTwoWithTheOsReason) {
+  fs::path f = dir_ / "no-such-spec.yaml";
+  Outcome o = Hpo({"validate", f.string()});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_EQ(o.out, "");
+  EXPECT_NE(o.err.find(f.string()), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("No such file or directory"), std::string::npos) << o.err;
+}
+
+TEST_F(CliTest, InvalidSpecExitsTwoAndPrintsEveryErrorWithItsFieldPath) {
+  fs::path f = Write("invalid.yaml", InvalidSpec());
+  Outcome o = Hpo({"validate", f.string()});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_EQ(o.out, "");
+  auto lines = Lines(o.err);
+  ASSERT_EQ(lines.size(), 2u) << o.err;
+  std::string prefix = f.string() + ": spec.hyperParameterTuningJobConfig.";
+  EXPECT_NE(
+      std::find(
+          lines.begin(), lines.end(),
+          prefix + "strategy: must be one of Bayesian, Random, Hyperband, Grid; got \"Randm\""),
+      lines.end())
+      << o.err;
+  EXPECT_NE(std::find_if(lines.begin(), lines.end(),
+                         [&](const std::string& l) {
+                           return l.rfind(prefix + "resourceLimits.maxParallelTrainingJobs: ", 0) ==
+                                  0;
+                         }),
+            lines.end())
+      << o.err;
+}
+
+TEST_F(CliTest, ApiSpellingErrorsUseApiFieldPaths) {
+  std::string text = Slurp(Example("quickstart.json"));
+  text.replace(text.find("\"MaxParallelTrainingJobs\": 3"), 28, "\"MaxParallelTrainingJobs\": 0");
+  fs::path f = Write("invalid.json", text);
+  Outcome o = Hpo({"validate", f.string()});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_EQ(
+      o.err.rfind(
+          f.string() + ": HyperParameterTuningJobConfig.ResourceLimits.MaxParallelTrainingJobs: ",
+          0),
+      0u)
+      << o.err;
+}
+
+TEST_F(CliTest, OneBadFileAmongGoodOnesExitsTwoAndStillReportsTheGoodOnes) {
+  fs::path bad = Write("invalid.yaml", InvalidSpec());
+  std::string good = Example("quickstart.yaml").string();
+  Outcome o = Hpo({"validate", good, bad.string()});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_EQ(o.out.rfind(good + ": valid (", 0), 0u) << o.out;
+  EXPECT_NE(o.err.find(bad.string() + ": "), std::string::npos);
+}
+
+TEST_F(CliTest, ConvertCrdToApiAndBackGivesAnEqualDocument) {
+  Outcome api = Hpo({"convert", Example("quickstart.yaml").string(), "--to", "api"});
+  ASSERT_EQ(api.exit_code, 0) << api.err;
+  EXPECT_EQ(api.out, Slurp(Example("quickstart.json")));  // the checked-in request is this output
+  fs::path json = Write("quickstart.json", api.out);
+  Outcome crd = Hpo({"convert", json.string(), "--to", "crd"});
+  ASSERT_EQ(crd.exit_code, 0) << crd.err;
+
+  auto original = hpo::proto::ParseSpec(Slurp(Example("quickstart.yaml")));
+  auto back = hpo::proto::ParseSpec(crd.out);
+  ASSERT_TRUE(original.ok()) << original.status().message();
+  ASSERT_TRUE(back.ok()) << back.status().message() << "\n" << crd.out;
+  EXPECT_EQ(back->spelling, hpo::proto::Spelling::kCrd);
+  EXPECT_TRUE(back->document == original->document) << crd.out;
+}
+
+TEST_F(CliTest, ConvertEveryCrdExampleToApiAndBackKeepsTheSpec) {
+  for (const auto& f : AllExamples()) {
+    if (f.extension() != ".yaml") continue;
+    Outcome api = Hpo({"convert", f.string(), "--to", "api"});
+    ASSERT_EQ(api.exit_code, 0) << f << "\n" << api.err;
+    Outcome crd = Hpo({"convert", Write("api.json", api.out).string(), "--to", "crd"});
+    ASSERT_EQ(crd.exit_code, 0) << f << "\n" << crd.err;
+    auto original = hpo::proto::ParseSpec(Slurp(f));
+    auto back = hpo::proto::ParseSpec(crd.out);
+    ASSERT_TRUE(original.ok() && back.ok()) << f;
+    EXPECT_TRUE(back->document.spec == original->document.spec) << f << "\n" << crd.out;
+  }
+}
+
+TEST_F(CliTest, ConvertDefaultsToTheOtherSpellingAndFormat) {
+  Outcome to_api = Hpo({"convert", Example("quickstart.yaml").string()});
+  ASSERT_EQ(to_api.exit_code, 0) << to_api.err;
+  EXPECT_EQ(to_api.out.rfind("{\n  \"HyperParameterTuningJobName\": \"quickstart\"", 0), 0u)
+      << to_api.out;
+  Outcome to_crd = Hpo({"convert", Example("quickstart.json").string()});
+  ASSERT_EQ(to_crd.exit_code, 0) << to_crd.err;
+  EXPECT_EQ(
+      to_crd.out.rfind(
+          "apiVersion: sagemaker.services.k8s.aws/v1alpha1\nkind: HyperParameterTuningJob\n", 0),
+      0u)
+      << to_crd.out;
+  Outcome crd_json =
+      Hpo({"convert", Example("quickstart.json").string(), "--to", "crd", "-o", "json"});
+  ASSERT_EQ(crd_json.exit_code, 0) << crd_json.err;
+  auto parsed = hpo::proto::ParseSpec(crd_json.out);
+  ASSERT_TRUE(parsed.ok()) << crd_json.out;
+  EXPECT_EQ(parsed->spelling, hpo::proto::Spelling::kCrd);
+}
+
+TEST_F(CliTest, ConvertRefusesAnInvalidSpec) {
+  fs::path f = Write("invalid.yaml", InvalidSpec());
+  Outcome o = Hpo({"convert", f.string(), "--to", "api"});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_EQ(o.out, "");
+  EXPECT_NE(o.err.find(f.string() + ": spec.hyperParameterTuningJobConfig.strategy: "),
+            std::string::npos)
+      << o.err;
+}
+
+// The quickstart as a new user runs it: `hpo run` with local workers, Debian's python3 running
+// the scikit-learn trainer, and SageMaker's own XGBoost metric regexes ("#011" for the tab)
+// picking the objective out of every training job's log.
+TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
+  if (std::system("/usr/bin/python3 -c 'import sklearn' >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "needs Debian's python3-sklearn (bash scripts/install-deps.sh --examples)";
+  }
+  Outcome o = Hpo({"run", Example("quickstart.yaml").string(), "--workers", "3", "--state-dir",
+                   (dir_ / "state").string(), "-o", "json"});
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  auto j = nlohmann::json::parse(o.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(j.is_discarded()) << o.out;
+  EXPECT_EQ(j["HyperParameterTuningJobStatus"], "Completed") << o.err;
+  EXPECT_EQ(j["TrainingJobStatusCounters"]["Completed"], 12) << o.err;
+  EXPECT_EQ(j["ObjectiveStatusCounters"]["Succeeded"], 12) << o.err;
+  const auto& best = j["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"];
+  EXPECT_EQ(best["MetricName"], "validation:auc");
+  ASSERT_TRUE(best["Value"].is_number()) << o.out;
+  EXPECT_GT(best["Value"].get<double>(), 0.9);
+  EXPECT_LE(best["Value"].get<double>(), 1.0);
+}
+
+TEST_F(CliTest, UsageErrorsExitTwo) {
+  std::string spec = Example("quickstart.yaml").string();
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {},
+           {"no-such-command"},
+           {"validate"},
+           {"validate", "--no-such-flag", spec},
+           {"convert", spec, "--to", "xml"},
+           {"convert", spec, "-o", "toml"},
+       }) {
+    Outcome o = Hpo(args);
+    std::string joined;
+    for (const auto& a : args) joined += " " + a;
+    EXPECT_EQ(o.exit_code, 2) << "hpo" << joined << "\n" << o.out << o.err;
+  }
+}
+
+TEST_F(CliTest, VersionPrintsTheVersionAndExitsZero) {
+  Outcome cmd = Hpo({"version"});
+  EXPECT_EQ(cmd.exit_code, 0);
+  EXPECT_EQ(cmd.out.rfind("hpo ", 0), 0u) << cmd.out;
+  Outcome flag = Hpo({"--version"});
+  EXPECT_EQ(flag.exit_code, 0);
+  EXPECT_NE(flag.out.find_first_of("0123456789"), std::string::npos) << flag.out;
+}
+
+TEST_F(CliTest, HelpTeachesExitCodesAndEverySpecCommandHasAnExample) {
+  Outcome top = Hpo({"--help"});
+  EXPECT_EQ(top.exit_code, 0);
+  EXPECT_NE(top.out.find("Exit codes"), std::string::npos) << top.out;
+  EXPECT_NE(top.out.find("validate"), std::string::npos);
+  EXPECT_NE(top.out.find("convert"), std::string::npos);
+  for (const std::string cmd : {"validate", "convert"}) {
+    Outcome o = Hpo({cmd, "--help"});
+    EXPECT_EQ(o.exit_code, 0) << cmd;
+    EXPECT_NE(o.out.find("Example"), std::string::npos) << cmd << ":\n" << o.out;
+    EXPECT_NE(o.out.find("hpo " + cmd + " "), std::string::npos) << cmd << ":\n" << o.out;
+  }
+}
+
+}  // namespace

@@ -1,0 +1,1053 @@
+#!/usr/bin/python3
+"""The real AWS clients against a real hpo cluster on loopback.
+
+Starts `hpo coordinator` (HPO_BINARY, default build/cli/hpo) on free loopback ports with a
+temporary state directory and two `hpo worker` processes that map the training image
+`quadratic` to the dependency-free trainer (HPO_QUADRATIC, default
+build/examples/trainers/quadratic), then drives the coordinator's SageMaker API with the
+unchanged AWS clients:
+
+  * boto3/botocore (`boto3.client('sagemaker', endpoint_url=...)`): every request passes
+    botocore's own client-side validation against the SageMaker service model, and every
+    request body and raw response body on the wire is walked against the same model's
+    input/output shape by ShapeChecker below (member names, types, enums, required members,
+    min/max, patterns). Any member the model does not define is a failure.
+  * the `aws` CLI (HPO_AWS_CLI, default /usr/bin/aws): describe, list (with its own
+    pagination), stop, and the exit code of a service error.
+
+Plain unittest; run it as `/usr/bin/python3 tests/integration/aws_clients_test.py [-v]`.
+Exit status: 0 all passed, 1 a failure, 77 boto3 is not installed (CTest SKIP_RETURN_CODE).
+Every process it starts is killed at the end, on failure too (and, through PR_SET_PDEATHSIG,
+even if this script itself is killed).
+
+The model is the one the installed botocore carries (botocore/data/sagemaker/2017-07-24/
+service-2.json or .json.gz). An old botocore lacks members SageMaker added later that the
+coordinator implements (e.g. DescribeHyperParameterTuningJobResponse.ConsumedResources);
+those few are added from NEWER_MODEL (copied verbatim from botocore 1.43.11's model) only when
+the installed model lacks them, and the test prints which were used. Set
+HPO_STRICT_INSTALLED_MODEL=1 to check against the installed model alone.
+"""
+
+import atexit
+import contextlib
+import copy
+import ctypes
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+try:
+    import boto3
+    import botocore
+    import botocore.config
+    import botocore.exceptions
+    import botocore.loaders
+    import botocore.model
+except ImportError as e:  # pragma: no cover - depends on the machine
+    print(f"SKIP: boto3/botocore are not importable ({e}); install python3-boto3", file=sys.stderr)
+    sys.exit(77)
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _find(env, default):
+    path = os.environ.get(env, default)
+    if not os.path.isabs(path) and not os.path.exists(path):
+        path = os.path.join(REPO, path)
+    return os.path.abspath(path)
+
+
+HPO = _find("HPO_BINARY", "build/cli/hpo")
+QUADRATIC = _find("HPO_QUADRATIC", "build/examples/trainers/quadratic")
+AWS_CLI = os.environ.get("HPO_AWS_CLI", "/usr/bin/aws")
+STRICT = os.environ.get("HPO_STRICT_INSTALLED_MODEL", "") not in ("", "0")
+KEEP = os.environ.get("HPO_KEEP_TMP", "") not in ("", "0")
+
+MAIN = "aws-main"          # Random, 6 trials, 2 in parallel: runs to Completed
+LONG_SDK = "aws-long-sdk"  # long trials, stopped through boto3
+LONG_CLI = "aws-long-cli"  # long trials, stopped through the aws CLI
+MAIN_TRIALS = 6
+NAME_RE = re.compile(r"^(aws-[a-z-]+)-[0-9]{3}-[0-9a-f]{8}$")
+
+# ---- the service model ------------------------------------------------------------------------
+
+# Members SageMaker added after botocore 1.29.27 (Debian 12's python3-botocore) that the coordinator
+# implements, with the shapes they need, verbatim from botocore 1.43.11's sagemaker/2017-07-24 model
+# (documentation left out). Applied only where the installed model lacks them.
+NEWER_MODEL = {
+    "shapes": {
+        "AutotuneMode": {"type": "string", "enum": ["Enabled"]},
+        "Autotune": {"type": "structure", "required": ["Mode"], "members": {"Mode": {"shape": "AutotuneMode"}}},
+        "HyperParameterTuningJobConsumedResources": {
+            "type": "structure", "members": {"RuntimeInSeconds": {"shape": "Integer"}}},
+        "HyperParameterTuningJobCompletionDetails": {
+            "type": "structure",
+            "members": {"NumberOfTrainingJobsObjectiveNotImproving": {"shape": "Integer"},
+                        "ConvergenceDetectedTime": {"shape": "Timestamp"}}},
+        "Integer": {"type": "integer"},
+        "RandomSeed": {"type": "integer", "box": True, "min": 0},
+        "HyperParameterTuningMaxRuntimeInSeconds": {"type": "integer", "box": True, "max": 15768000, "min": 120},
+        "AutoParameter": {"type": "structure", "required": ["Name", "ValueHint"],
+                          "members": {"Name": {"shape": "ParameterKey"}, "ValueHint": {"shape": "ParameterValue"}}},
+        "AutoParameters": {"type": "list", "member": {"shape": "AutoParameter"}, "max": 100, "min": 0},
+        "MaxNumberOfTrainingJobsNotImproving": {"type": "integer", "box": True, "min": 3},
+        "BestObjectiveNotImproving": {
+            "type": "structure",
+            "members": {"MaxNumberOfTrainingJobsNotImproving": {"shape": "MaxNumberOfTrainingJobsNotImproving"}}},
+        "CompleteOnConvergence": {"type": "string", "enum": ["Disabled", "Enabled"]},
+        "ConvergenceDetected": {"type": "structure",
+                                "members": {"CompleteOnConvergence": {"shape": "CompleteOnConvergence"}}},
+        "HyperParameterTrainingJobEnvironmentKey": {"type": "string", "max": 512, "min": 0,
+                                                    "pattern": "[a-zA-Z_][a-zA-Z0-9_]*"},
+        "HyperParameterTrainingJobEnvironmentValue": {"type": "string", "max": 512, "min": 0,
+                                                      "pattern": "[\\S\\s]*"},
+        "HyperParameterTrainingJobEnvironmentMap": {
+            "type": "map", "key": {"shape": "HyperParameterTrainingJobEnvironmentKey"},
+            "value": {"shape": "HyperParameterTrainingJobEnvironmentValue"}, "max": 48, "min": 0},
+        "OutputCompressionType": {"type": "string", "enum": ["GZIP", "NONE"]},
+        "MaxPendingTimeInSeconds": {"type": "integer", "box": True, "max": 2419200, "min": 7200},
+    },
+    "members": {
+        "DescribeHyperParameterTuningJobResponse": {
+            "Autotune": "Autotune", "ConsumedResources": "HyperParameterTuningJobConsumedResources",
+            "TuningJobCompletionDetails": "HyperParameterTuningJobCompletionDetails"},
+        "HyperParameterTuningJobConfig": {"RandomSeed": "RandomSeed"},
+        "ResourceLimits": {"MaxRuntimeInSeconds": "HyperParameterTuningMaxRuntimeInSeconds"},
+        "ParameterRanges": {"AutoParameters": "AutoParameters"},
+        "TuningJobCompletionCriteria": {"BestObjectiveNotImproving": "BestObjectiveNotImproving",
+                                        "ConvergenceDetected": "ConvergenceDetected"},
+        "HyperParameterTrainingJobDefinition": {"Environment": "HyperParameterTrainingJobEnvironmentMap"},
+        "OutputDataConfig": {"CompressionType": "OutputCompressionType"},
+        "StoppingCondition": {"MaxPendingTimeInSeconds": "MaxPendingTimeInSeconds"},
+    },
+    # Enum values added since, and required lists the newer model relaxed.
+    "enums": {"SecondaryStatus": ["Pending"]},
+    "required": {"TuningJobCompletionCriteria": []},
+}
+
+
+def load_model():
+    """The SageMaker model botocore itself uses, its file, and the NEWER_MODEL entries applied."""
+    loader = botocore.loaders.create_loader()
+    version = loader.determine_latest_version("sagemaker", "service-2")
+    raw = loader.load_service_model("sagemaker", "service-2", api_version=version)
+    path = None
+    for base in loader.search_paths:
+        for ext in ("", ".gz"):
+            p = os.path.join(base, "sagemaker", version, "service-2.json" + ext)
+            if path is None and os.path.exists(p):
+                path = p
+    applied = []
+    if not STRICT:
+        raw = copy.deepcopy(raw)
+        shapes = raw["shapes"]
+        for owner, members in NEWER_MODEL["members"].items():
+            for member, target in members.items():
+                if member in shapes[owner]["members"]:
+                    continue
+                stack = [target]
+                while stack:
+                    n = stack.pop()
+                    if n in shapes:
+                        continue
+                    s = NEWER_MODEL["shapes"][n]
+                    shapes[n] = copy.deepcopy(s)
+                    refs = [m["shape"] for m in s.get("members", {}).values()]
+                    refs += [s[k]["shape"] for k in ("member", "key", "value") if k in s]
+                    stack.extend(refs)
+                shapes[owner]["members"][member] = {"shape": target}
+                applied.append(f"{owner}.{member}")
+        for name, values in NEWER_MODEL["enums"].items():
+            for v in values:
+                if v not in shapes[name]["enum"]:
+                    shapes[name]["enum"].append(v)
+                    applied.append(f"{name} enum value {v}")
+        for name, req in NEWER_MODEL["required"].items():
+            if shapes[name].get("required", []) != req:
+                shapes[name]["required"] = req
+                applied.append(f"{name} required members relaxed to {req}")
+    return botocore.model.ServiceModel(raw, "sagemaker"), path, version, applied
+
+
+MODEL, MODEL_PATH, MODEL_VERSION, MODEL_ADDITIONS = load_model()
+
+
+class ShapeChecker:
+    """Walks a decoded JSON value against a botocore shape. Timestamps are epoch seconds on the
+    wire (AWS JSON 1.1) and ISO 8601 strings in the aws CLI's output (timestamps='iso')."""
+
+    def __init__(self, timestamps="epoch"):
+        self.timestamps = timestamps
+        self.unchecked_patterns = set()
+
+    def check(self, value, shape, path="$"):
+        errors = []
+        self._walk(value, shape, path, errors)
+        return errors
+
+    def _pattern(self, shape):
+        p = shape.metadata.get("pattern")
+        if p is None:
+            return None
+        try:
+            return re.compile(p)
+        except re.error:
+            self.unchecked_patterns.add(p)  # a Java-only construct such as \p{...}
+            return None
+
+    def _bounds(self, shape, size, what, path, errors):
+        lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
+        if lo is not None and size < lo:
+            errors.append(f"{path}: {what} {size} is below the model's min {lo} ({shape.name})")
+        if hi is not None and size > hi:
+            errors.append(f"{path}: {what} {size} is above the model's max {hi} ({shape.name})")
+
+    def _walk(self, v, shape, path, errors):
+        t = shape.type_name
+        if v is None:
+            errors.append(f"{path}: null, the model has no nulls ({shape.name}, {t})")
+            return
+        if t == "structure":
+            if not isinstance(v, dict):
+                errors.append(f"{path}: expected a structure ({shape.name}), got {type(v).__name__}")
+                return
+            for k in v:
+                if k not in shape.members:
+                    errors.append(f"{path}: member {k!r} is not in the model's {shape.name} "
+                                  f"(members: {', '.join(shape.members)})")
+            for k in shape.required_members:
+                if k not in v:
+                    errors.append(f"{path}: required member {k!r} of {shape.name} is missing")
+            for k, sub in v.items():
+                if k in shape.members:
+                    self._walk(sub, shape.members[k], f"{path}.{k}", errors)
+        elif t == "list":
+            if not isinstance(v, list):
+                errors.append(f"{path}: expected a list ({shape.name}), got {type(v).__name__}")
+                return
+            self._bounds(shape, len(v), "length", path, errors)
+            for i, item in enumerate(v):
+                self._walk(item, shape.member, f"{path}[{i}]", errors)
+        elif t == "map":
+            if not isinstance(v, dict):
+                errors.append(f"{path}: expected a map ({shape.name}), got {type(v).__name__}")
+                return
+            self._bounds(shape, len(v), "size", path, errors)
+            for k, item in v.items():
+                self._walk(k, shape.key, f"{path} key {k!r}", errors)
+                self._walk(item, shape.value, f"{path}[{k!r}]", errors)
+        elif t == "string":
+            if not isinstance(v, str):
+                errors.append(f"{path}: expected a string ({shape.name}), got {type(v).__name__} {v!r}")
+                return
+            if shape.enum and v not in shape.enum:
+                errors.append(f"{path}: {v!r} is not a value of the model's enum {shape.name} {shape.enum}")
+            self._bounds(shape, len(v), "length", path, errors)
+            rx = self._pattern(shape)
+            if rx is not None and not rx.fullmatch(v):
+                errors.append(f"{path}: {v!r} does not match {shape.name}'s pattern {rx.pattern!r}")
+        elif t in ("integer", "long"):
+            if isinstance(v, bool) or not isinstance(v, int):
+                errors.append(f"{path}: expected an {t} ({shape.name}), got {type(v).__name__} {v!r}")
+                return
+            self._bounds(shape, v, "value", path, errors)
+            if t == "integer" and not -2**31 <= v < 2**31:
+                errors.append(f"{path}: {v} does not fit a 32-bit integer ({shape.name})")
+        elif t in ("float", "double"):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                errors.append(f"{path}: expected a {t} ({shape.name}), got {type(v).__name__} {v!r}")
+                return
+            self._bounds(shape, v, "value", path, errors)
+        elif t == "boolean":
+            if not isinstance(v, bool):
+                errors.append(f"{path}: expected a boolean ({shape.name}), got {type(v).__name__} {v!r}")
+        elif t == "timestamp":
+            if self.timestamps == "iso":
+                try:
+                    datetime.datetime.fromisoformat(v)
+                except (TypeError, ValueError):
+                    errors.append(f"{path}: expected an ISO 8601 timestamp, got {v!r}")
+            elif isinstance(v, bool) or not isinstance(v, (int, float)):
+                errors.append(f"{path}: expected a timestamp in epoch seconds (a number), got {v!r}")
+            elif not 1e9 <= v <= 4e9:
+                errors.append(f"{path}: {v} is not a plausible epoch-seconds timestamp (milliseconds?)")
+        elif t == "blob":
+            if not isinstance(v, str):
+                errors.append(f"{path}: expected a base64 string ({shape.name})")
+        else:
+            errors.append(f"{path}: the checker does not know the type {t} ({shape.name})")
+
+
+def output_shape(op):
+    return MODEL.operation_model(op).output_shape
+
+
+# ---- the wire: every request and response boto3 sends and gets -----------------------------------
+
+class Wire:
+    """Hooks a boto3 client: checks each request body against the operation's input shape and
+    each raw response against its output shape (or, for errors, the AWS JSON error form)."""
+
+    def __init__(self, client, check_requests=True):
+        self.checker = ShapeChecker()
+        self.check_requests = check_requests
+        self.requests = 0
+        self.checked = {}  # operation -> responses checked
+        self.last = None   # (status, json body) of the last response
+        client.meta.events.register("before-send.sagemaker.*", self._before_send)
+        client.meta.events.register("after-call.sagemaker.*", self._after_call)
+
+    @contextlib.contextmanager
+    def unchecked_requests(self):
+        """For requests that break the model on purpose (botocore checks only required members,
+        types and minimums, so a bad enum value, pattern or maximum reaches the coordinator)."""
+        self.check_requests = False
+        try:
+            yield
+        finally:
+            self.check_requests = True
+
+    def _before_send(self, request, **_):
+        self.requests += 1
+        target = request.headers.get("X-Amz-Target", b"")
+        target = target.decode() if isinstance(target, bytes) else target
+        assert target.startswith("SageMaker."), f"X-Amz-Target is {target!r}"
+        op = MODEL.operation_model(target[len("SageMaker."):])
+        if not self.check_requests:
+            return
+        body = request.body.decode() if isinstance(request.body, bytes) else (request.body or "")
+        errors = self.checker.check(json.loads(body or "{}"), op.input_shape, f"{op.name} request")
+        assert not errors, "request does not conform to the model:\n  " + "\n  ".join(errors)
+
+    def _after_call(self, http_response, model, **_):
+        status = http_response.status_code
+        raw = http_response.content.decode()
+        ctype = http_response.headers.get("Content-Type", "")
+        assert ctype.startswith("application/x-amz-json-1.1"), f"{model.name}: Content-Type {ctype!r}"
+        body = json.loads(raw) if raw else {}
+        self.last = (status, body)
+        if status >= 300:
+            assert status in (400, 500), f"{model.name}: status {status}"
+            assert isinstance(body.get("__type"), str) and body["__type"], f"{model.name}: no __type in {raw}"
+            assert isinstance(body.get("message"), str) and body["message"], f"{model.name}: no message in {raw}"
+            code = body["__type"].split("#")[-1]
+            allowed = {"__type", "message"}
+            if code in MODEL.shape_names:
+                allowed |= set(MODEL.shape_for(code).members)
+            extra = set(body) - allowed
+            assert not extra, f"{model.name}: error body has members {sorted(extra)}: {raw}"
+            return
+        assert status == 200, f"{model.name}: status {status}"
+        shape = output_shape(model.name)  # MODEL's, not the client's: see NEWER_MODEL
+        if shape is None:
+            assert body == {}, f"{model.name} has no output in the model but answered {raw}"
+        else:
+            errors = self.checker.check(body, shape, f"{model.name} response")
+            assert not errors, (f"{model.name} response does not conform to the model:\n  " + "\n  ".join(errors)
+                                + f"\n  body: {raw[:3000]}")
+        self.checked[model.name] = self.checked.get(model.name, 0) + 1
+
+
+# ---- processes --------------------------------------------------------------------------------------
+
+_children = []
+
+
+def _die_with_parent():
+    os.setsid()
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def spawn(argv, log):
+    f = open(log, "ab")
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                         preexec_fn=_die_with_parent, close_fds=True)
+    f.close()
+    _children.append(p)
+    return p
+
+
+def kill_all():
+    """SIGTERM to every started process group, then SIGKILL whatever is left after 10 s."""
+    for p in _children:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)  # its own session and group: see _die_with_parent
+            except (ProcessLookupError, PermissionError):
+                p.terminate()
+    deadline = time.monotonic() + 10
+    for p in _children:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(p.pid, signal.SIGKILL)  # the group: the worker's trainers too
+        except (ProcessLookupError, PermissionError):
+            pass
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    _children.clear()
+
+
+def _on_signal(signum, _frame):
+    # Not sys.exit: unittest would record the SystemExit as a test error and go on.
+    kill_all()
+    tmp = getattr(AwsClients, "tmp", None)
+    print(f"killed by signal {signum}; stopped the processes it started; logs in {tmp}", file=sys.stderr)
+    os._exit(128 + signum)
+
+
+atexit.register(kill_all)
+signal.signal(signal.SIGTERM, _on_signal)
+signal.signal(signal.SIGHUP, _on_signal)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def job_request(name, trials, parallel, statics, strategy="Random", ranges=None):
+    if ranges is None:
+        ranges = {
+            "ContinuousParameterRanges": [
+                {"Name": "x", "MinValue": "-1", "MaxValue": "1", "ScalingType": "Linear"},
+                {"Name": "y", "MinValue": "-1", "MaxValue": "1", "ScalingType": "Auto"}],
+            "IntegerParameterRanges": [{"Name": "layers", "MinValue": "1", "MaxValue": "6"}],
+            "CategoricalParameterRanges": [{"Name": "optimizer", "Values": ["adam", "sgd"]}],
+        }
+    return {
+        "HyperParameterTuningJobName": name,
+        "HyperParameterTuningJobConfig": {
+            "Strategy": strategy,
+            "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": trials, "MaxParallelTrainingJobs": parallel},
+            "ParameterRanges": ranges,
+            "TrainingJobEarlyStoppingType": "Off",
+        },
+        "TrainingJobDefinition": {
+            "StaticHyperParameters": statics,
+            "AlgorithmSpecification": {
+                "TrainingImage": "quadratic",
+                "TrainingInputMode": "File",
+                "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.eE+-]+)"}],
+            },
+            "RoleArn": "arn:aws:iam::123456789012:role/hpo-aws-clients-test",
+            "OutputDataConfig": {"S3OutputPath": "s3://hpo-aws-clients-test/output"},
+            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 300},
+        },
+        "Tags": [{"Key": "suite", "Value": "aws-clients"}],
+    }
+
+
+def error_code(exc):
+    return exc.response.get("Error", {}).get("Code")
+
+
+class AwsClients(unittest.TestCase):
+    """The tests run in name order (test_NN_...) against one cluster; later ones use the jobs
+    the earlier ones created."""
+
+    @classmethod
+    def setUpClass(cls):
+        for path, env in ((HPO, "HPO_BINARY"), (QUADRATIC, "HPO_QUADRATIC")):
+            if not os.access(path, os.X_OK):
+                raise unittest.SkipTest(f"{path} is not built (set {env})")
+        cls.tmp = tempfile.mkdtemp(prefix="hpo-aws-clients-")
+        # Keep the user's AWS configuration, proxies and Python path out of both clients.
+        for var in list(os.environ):
+            if var.startswith("AWS_") or var.lower() in ("http_proxy", "https_proxy", "all_proxy") \
+                    or var in ("PYTHONPATH", "PYTHONHOME"):
+                del os.environ[var]
+        open(os.path.join(cls.tmp, "aws-config"), "w").close()
+        os.environ.update({
+            "AWS_CONFIG_FILE": os.path.join(cls.tmp, "aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": os.path.join(cls.tmp, "aws-config"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+        })
+        zmq_port, http_port = free_port(), free_port()
+        while http_port == zmq_port:
+            http_port = free_port()
+        cls.url = f"http://127.0.0.1:{http_port}"
+        spawn([HPO, "coordinator", "--listen", f"tcp://127.0.0.1:{zmq_port}", "--http", f"127.0.0.1:{http_port}",
+               "--state-dir", os.path.join(cls.tmp, "state"), "--lease-ms", "3000", "--grace", "1"],
+              os.path.join(cls.tmp, "coordinator.log"))
+        for i in (1, 2):
+            spawn([HPO, "worker", "--connect", f"tcp://127.0.0.1:{zmq_port}", "--id", f"w{i}", "--slots", "2",
+                   "--work-dir", os.path.join(cls.tmp, f"w{i}"), "--image", f"quadratic={QUADRATIC}"],
+                  os.path.join(cls.tmp, f"worker{i}.log"))
+        deadline = time.monotonic() + 30
+        health = None
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(cls.url + "/hpo/v1/health", timeout=1) as r:
+                    health = json.load(r)
+                if health.get("workers") == 2:
+                    break
+            except OSError:
+                pass
+            for p in _children:
+                if p.poll() is not None:
+                    raise RuntimeError(f"{p.args[:2]} exited with {p.returncode}; logs in {cls.tmp}")
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"the cluster did not come up in 30 s (health {health}); logs in {cls.tmp}")
+        cls.sm = cls.client()
+        cls.wire = Wire(cls.sm)
+        cls.state = {}
+
+    @classmethod
+    def client(cls, **config):
+        cfg = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5,
+                                     read_timeout=30, **config)
+        return boto3.client("sagemaker", endpoint_url=cls.url, region_name="us-east-1", aws_access_key_id="x",
+                            aws_secret_access_key="y", config=cfg)
+
+    @classmethod
+    def tearDownClass(cls):
+        kill_all()
+
+    # ---- helpers ----------------------------------------------------------------------------------
+
+    def need(self, key):
+        if key not in self.state:
+            self.fail(f"an earlier step did not get as far as {key!r}")
+        return self.state[key]
+
+    def describe(self, name):
+        return self.sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+
+    def wait_for(self, name, statuses, seconds=60):
+        deadline = time.monotonic() + seconds
+        seen = []
+        while True:
+            d = self.describe(name)
+            st = d["HyperParameterTuningJobStatus"]
+            if not seen or seen[-1] != st:
+                seen.append(st)
+            if st in statuses:
+                return d, seen
+            if time.monotonic() > deadline:
+                self.fail(f"{name} is still {st} after {seconds} s (went {' -> '.join(seen)})")
+            time.sleep(0.25)
+
+    def pages(self, name, **kw):
+        """Every page of ListTrainingJobsForHyperParameterTuningJob, followed by hand."""
+        out, token = [], None
+        while True:
+            req = dict(HyperParameterTuningJobName=name, **kw)
+            if token:
+                req["NextToken"] = token
+            page = self.sm.list_training_jobs_for_hyper_parameter_tuning_job(**req)
+            out.append(page["TrainingJobSummaries"])
+            token = page.get("NextToken")
+            if not token:
+                return out
+            self.assertLess(len(out), 100, "pagination does not end")
+
+    def aws(self, *args, expect_rc=0):
+        """Runs `aws sagemaker ARGS` against the coordinator; returns (rc, parsed stdout, stderr)."""
+        if not os.access(AWS_CLI, os.X_OK):
+            self.skipTest(f"{AWS_CLI} is not installed (package awscli; or set HPO_AWS_CLI)")
+        env = dict(os.environ, AWS_ACCESS_KEY_ID="dummy-key", AWS_SECRET_ACCESS_KEY="dummy-secret",
+                   AWS_DEFAULT_REGION="us-east-1", AWS_PAGER="", AWS_MAX_ATTEMPTS="1", AWS_RETRY_MODE="standard")
+        argv = [AWS_CLI, "sagemaker", *args, "--endpoint-url", self.url, "--output", "json"]
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
+        if expect_rc is not None:
+            self.assertEqual(p.returncode, expect_rc, f"{' '.join(argv)}\nstdout: {p.stdout}\nstderr: {p.stderr}")
+        out = json.loads(p.stdout) if p.stdout.strip() else None
+        return p.returncode, out, p.stderr
+
+    def check_cli(self, value, op):
+        errors = ShapeChecker(timestamps="iso").check(value, output_shape(op), f"aws CLI {op} output")
+        self.assertEqual(errors, [], "\n".join(errors))
+
+    # ---- the tests ----------------------------------------------------------------------------------
+
+    def test_00_botocore_validates_requests_against_the_model_before_sending(self):
+        before = self.wire.requests
+        with self.assertRaises(botocore.exceptions.ParamValidationError):
+            self.sm.describe_hyper_parameter_tuning_job()
+        with self.assertRaises(botocore.exceptions.ParamValidationError):
+            self.sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=MAIN, MaxResults=0)
+        with self.assertRaises(botocore.exceptions.ParamValidationError):
+            self.sm.create_hyper_parameter_tuning_job(**dict(job_request(MAIN, 1, 1, {}), NoSuchMember=1))
+        self.assertEqual(self.wire.requests, before, "invalid requests must not reach the coordinator")
+
+    def test_01_create_three_jobs(self):
+        arn_shape = output_shape("CreateHyperParameterTuningJob").members["HyperParameterTuningJobArn"]
+        fast = {"epochs": "3", "sleep_ms": "50"}
+        slow = {"epochs": "120", "sleep_ms": "500"}  # a minute a trial: only a stop ends them in time
+        t0 = time.time()
+        for name, trials, parallel, statics in ((MAIN, MAIN_TRIALS, 2, fast), (LONG_SDK, 5, 1, slow),
+                                                (LONG_CLI, 5, 1, slow)):
+            r = self.sm.create_hyper_parameter_tuning_job(**job_request(name, trials, parallel, statics))
+            arn = r["HyperParameterTuningJobArn"]
+            self.assertTrue(re.fullmatch(arn_shape.metadata["pattern"], arn), arn)
+            self.assertTrue(arn.endswith(":hyper-parameter-tuning-job/" + name), arn)
+            self.state[name] = arn
+        self.state["created_at"] = t0
+
+    def test_02_describe_until_completed(self):
+        arn = self.need(MAIN)
+        d, seen = self.wait_for(MAIN, ("Completed", "Failed", "Stopped"), seconds=90)
+        self.assertEqual(d["HyperParameterTuningJobStatus"], "Completed", d)
+        self.assertEqual(d["HyperParameterTuningJobName"], MAIN)
+        self.assertEqual(d["HyperParameterTuningJobArn"], arn)
+        self.assertEqual(d["TrainingJobStatusCounters"],
+                         {"Completed": MAIN_TRIALS, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0,
+                          "Stopped": 0})
+        self.assertEqual(d["ObjectiveStatusCounters"], {"Succeeded": MAIN_TRIALS, "Pending": 0, "Failed": 0})
+        cfg = d["HyperParameterTuningJobConfig"]
+        self.assertEqual(cfg["Strategy"], "Random")
+        self.assertEqual(cfg["ResourceLimits"], {"MaxNumberOfTrainingJobs": MAIN_TRIALS, "MaxParallelTrainingJobs": 2})
+        self.assertEqual(d["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"], "quadratic")
+        self.assertIsInstance(d["CreationTime"], datetime.datetime)  # boto3 parsed the epoch seconds
+        self.assertLessEqual(d["CreationTime"], d["HyperParameterTuningEndTime"])
+        self.assertLessEqual(d["HyperParameterTuningEndTime"], d["LastModifiedTime"])
+        self.assertLess(abs(d["CreationTime"].timestamp() - self.state["created_at"]), 60)
+        best = d["BestTrainingJob"]
+        self.assertRegex(best["TrainingJobName"], NAME_RE)
+        self.assertEqual(best["TrainingJobStatus"], "Completed")
+        self.assertEqual(best["FinalHyperParameterTuningJobObjectiveMetric"]["MetricName"], "loss")
+        self.assertEqual(set(best["TunedHyperParameters"]), {"x", "y", "layers", "optimizer"})
+        self.assertEqual(self.wire.last[0], 200)
+        self.assertNotIn("Tags", self.wire.last[1], "Describe has no Tags member")
+        self.state["main_done"] = d
+        print(f"\n    {MAIN} went {' -> '.join(seen)}", file=sys.stderr)
+
+    def test_03_list_training_jobs_every_sort_and_page(self):
+        d = self.need("main_done")
+        full = self.sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=MAIN,
+                                                                         MaxResults=100)
+        self.assertNotIn("NextToken", full)
+        rows = full["TrainingJobSummaries"]
+        self.assertEqual(len(rows), MAIN_TRIALS)
+        names = [r["TrainingJobName"] for r in rows]
+        self.assertEqual(len(set(names)), MAIN_TRIALS)
+        for r in rows:
+            self.assertRegex(r["TrainingJobName"], NAME_RE)
+            self.assertEqual(r["TuningJobName"], MAIN)
+            self.assertEqual(r["TrainingJobStatus"], "Completed")
+            self.assertEqual(r["ObjectiveStatus"], "Succeeded")
+            self.assertTrue(r["TrainingJobArn"].endswith(":training-job/" + r["TrainingJobName"].lower()))
+            self.assertLessEqual(r["CreationTime"], r["TrainingStartTime"])
+            self.assertLessEqual(r["TrainingStartTime"], r["TrainingEndTime"])
+        objective = lambda r: r["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+        self.assertEqual(min(rows, key=objective)["TrainingJobName"], d["BestTrainingJob"]["TrainingJobName"])
+
+        keys = {"Name": lambda r: r["TrainingJobName"], "CreationTime": lambda r: r["CreationTime"],
+                "Status": lambda r: r["TrainingJobStatus"], "FinalObjectiveMetricValue": objective}
+        sort_by = MODEL.operation_model("ListTrainingJobsForHyperParameterTuningJob").input_shape.members["SortBy"]
+        self.assertEqual(set(sort_by.enum), set(keys), "the model's SortBy values")
+        for by in sort_by.enum:
+            for order in ("Ascending", "Descending"):
+                with self.subTest(SortBy=by, SortOrder=order):
+                    pages = self.pages(MAIN, MaxResults=2, SortBy=by, SortOrder=order)
+                    self.assertEqual([len(p) for p in pages], [2, 2, 2])
+                    got = [r for p in pages for r in p]
+                    self.assertEqual(sorted(r["TrainingJobName"] for r in got), sorted(names))
+                    vals = [keys[by](r) for r in got]
+                    self.assertEqual(vals, sorted(vals, reverse=order == "Descending"))
+                    one = self.sm.list_training_jobs_for_hyper_parameter_tuning_job(
+                        HyperParameterTuningJobName=MAIN, MaxResults=100, SortBy=by, SortOrder=order)
+                    self.assertEqual([r["TrainingJobName"] for r in one["TrainingJobSummaries"]],
+                                     [r["TrainingJobName"] for r in got], "pages and one call agree")
+        # Ordering defaults: SortBy Name, Ascending.
+        self.assertEqual([r["TrainingJobName"] for r in rows], sorted(names))
+        # boto3's own paginator (paginators-1.json: NextToken / MaxResults).
+        paginator = self.sm.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job")
+        sizes, got = [], []
+        for page in paginator.paginate(HyperParameterTuningJobName=MAIN, PaginationConfig={"PageSize": 4}):
+            sizes.append(len(page["TrainingJobSummaries"]))
+            got += page["TrainingJobSummaries"]
+        self.assertEqual(sizes, [4, 2])
+        self.assertEqual([r["TrainingJobName"] for r in got], sorted(names))
+        # StatusEquals.
+        done = self.sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=MAIN,
+                                                                         StatusEquals="Completed", MaxResults=100)
+        self.assertEqual(len(done["TrainingJobSummaries"]), MAIN_TRIALS)
+        none = self.sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=MAIN,
+                                                                         StatusEquals="InProgress")
+        self.assertEqual(none["TrainingJobSummaries"], [])
+        self.assertNotIn("NextToken", none)
+        self.state["main_rows"] = rows
+
+    def test_04_describe_training_jobs(self):
+        d = self.need("main_done")
+        rows = self.need("main_rows")
+        for r in rows:
+            with self.subTest(training_job=r["TrainingJobName"]):
+                tj = self.sm.describe_training_job(TrainingJobName=r["TrainingJobName"])
+                self.assertEqual(tj["TrainingJobName"], r["TrainingJobName"])
+                self.assertEqual(tj["TrainingJobArn"], r["TrainingJobArn"])
+                self.assertEqual(tj["TuningJobArn"], d["HyperParameterTuningJobArn"])
+                self.assertEqual(tj["TrainingJobStatus"], "Completed")
+                self.assertEqual(tj["SecondaryStatus"], "Completed")
+                self.assertEqual(tj["SecondaryStatusTransitions"][-1]["Status"], "Completed")
+                for k, v in r["TunedHyperParameters"].items():
+                    self.assertEqual(tj["HyperParameters"][k], v)
+                self.assertEqual(tj["HyperParameters"]["_tuning_objective_metric"], "loss")
+                self.assertEqual(tj["HyperParameters"]["epochs"], "3")
+                self.assertEqual(tj["AlgorithmSpecification"]["TrainingImage"], "quadratic")
+                self.assertEqual(tj["RoleArn"], "arn:aws:iam::123456789012:role/hpo-aws-clients-test")
+                self.assertEqual(tj["ModelArtifacts"]["S3ModelArtifacts"],
+                                 f"s3://hpo-aws-clients-test/output/{r['TrainingJobName']}/output/model.tar.gz")
+                losses = [m for m in tj["FinalMetricDataList"] if m["MetricName"] == "loss"]
+                self.assertEqual(len(losses), 1)
+                self.assertAlmostEqual(losses[0]["Value"], r["FinalHyperParameterTuningJobObjectiveMetric"]["Value"],
+                                       places=5)
+                self.assertEqual(tj["TrainingStartTime"], r["TrainingStartTime"])
+                self.assertEqual(tj["TrainingEndTime"], r["TrainingEndTime"])
+
+    def test_05_list_tuning_jobs_with_filters(self):
+        d = self.need("main_done")
+        for name in (LONG_SDK, LONG_CLI):
+            self.need(name)
+        sort_by = MODEL.operation_model("ListHyperParameterTuningJobs").input_shape.members["SortBy"]
+        keys = {"Name": "HyperParameterTuningJobName", "Status": "HyperParameterTuningJobStatus",
+                "CreationTime": "CreationTime"}
+        self.assertEqual(set(sort_by.enum), set(keys), "the model's SortBy values")
+        all_names = sorted([MAIN, LONG_SDK, LONG_CLI])
+        for by in sort_by.enum:
+            for order in ("Ascending", "Descending"):
+                with self.subTest(SortBy=by, SortOrder=order):
+                    got, token, calls = [], None, 0
+                    while True:
+                        kw = {"MaxResults": 1, "SortBy": by, "SortOrder": order}
+                        if token:
+                            kw["NextToken"] = token
+                        page = self.sm.list_hyper_parameter_tuning_jobs(**kw)
+                        calls += 1
+                        self.assertLessEqual(len(page["HyperParameterTuningJobSummaries"]), 1)
+                        got += page["HyperParameterTuningJobSummaries"]
+                        token = page.get("NextToken")
+                        if not token:
+                            break
+                        self.assertLess(calls, 10)
+                    self.assertEqual(sorted(s["HyperParameterTuningJobName"] for s in got), all_names)
+                    vals = [s[keys[by]] for s in got]
+                    self.assertEqual(vals, sorted(vals, reverse=order == "Descending"))
+        paginator = self.sm.get_paginator("list_hyper_parameter_tuning_jobs")
+        got = [s for page in paginator.paginate(PaginationConfig={"PageSize": 2})
+               for s in page["HyperParameterTuningJobSummaries"]]
+        self.assertEqual([s["HyperParameterTuningJobName"] for s in got], all_names)
+
+        main = self.sm.list_hyper_parameter_tuning_jobs(NameContains="main")["HyperParameterTuningJobSummaries"]
+        self.assertEqual([s["HyperParameterTuningJobName"] for s in main], [MAIN])
+        s = main[0]
+        self.assertEqual(s["HyperParameterTuningJobArn"], d["HyperParameterTuningJobArn"])
+        self.assertEqual(s["HyperParameterTuningJobStatus"], "Completed")
+        self.assertEqual(s["Strategy"], "Random")
+        self.assertEqual(s["CreationTime"], d["CreationTime"])
+        self.assertEqual(s["HyperParameterTuningEndTime"], d["HyperParameterTuningEndTime"])
+        self.assertEqual(s["TrainingJobStatusCounters"], d["TrainingJobStatusCounters"])
+        self.assertEqual(s["ObjectiveStatusCounters"], d["ObjectiveStatusCounters"])
+        self.assertEqual(s["ResourceLimits"], d["HyperParameterTuningJobConfig"]["ResourceLimits"])
+
+        long_jobs = self.sm.list_hyper_parameter_tuning_jobs(NameContains="-long-", SortBy="Name")
+        self.assertEqual([s["HyperParameterTuningJobName"] for s in long_jobs["HyperParameterTuningJobSummaries"]],
+                         [LONG_CLI, LONG_SDK])
+        self.assertEqual(self.sm.list_hyper_parameter_tuning_jobs(NameContains="nothing-like-it")
+                         ["HyperParameterTuningJobSummaries"], [])
+        completed = self.sm.list_hyper_parameter_tuning_jobs(StatusEquals="Completed")
+        self.assertEqual([s["HyperParameterTuningJobName"] for s in completed["HyperParameterTuningJobSummaries"]],
+                         [MAIN])
+        running = self.sm.list_hyper_parameter_tuning_jobs(StatusEquals="InProgress", SortBy="Name")
+        self.assertEqual([s["HyperParameterTuningJobName"] for s in running["HyperParameterTuningJobSummaries"]],
+                         [LONG_CLI, LONG_SDK])
+        # Time filters: boto3 serializes datetimes as epoch seconds.
+        created = d["CreationTime"]
+        second = datetime.timedelta(seconds=1)
+        after = self.sm.list_hyper_parameter_tuning_jobs(CreationTimeAfter=created - 60 * second,
+                                                         CreationTimeBefore=created + 600 * second)
+        self.assertEqual(len(after["HyperParameterTuningJobSummaries"]), 3)
+        self.assertEqual(self.sm.list_hyper_parameter_tuning_jobs(CreationTimeBefore=created - 60 * second)
+                         ["HyperParameterTuningJobSummaries"], [])
+        self.assertEqual(self.sm.list_hyper_parameter_tuning_jobs(CreationTimeAfter=created + 600 * second)
+                         ["HyperParameterTuningJobSummaries"], [])
+        mod = self.sm.list_hyper_parameter_tuning_jobs(LastModifiedTimeBefore=d["LastModifiedTime"] + 600 * second,
+                                                       LastModifiedTimeAfter=created - 60 * second, NameContains="main")
+        self.assertEqual(len(mod["HyperParameterTuningJobSummaries"]), 1)
+
+    def test_06_errors_are_the_codes_botocore_knows(self):
+        self.need("main_done")
+        listed = len(self.sm.list_hyper_parameter_tuning_jobs(MaxResults=100)["HyperParameterTuningJobSummaries"])
+        sm = self.sm
+
+        def raises(code, call, modeled=True):
+            with self.assertRaises(botocore.exceptions.ClientError) as cm, self.wire.unchecked_requests():
+                call()
+            self.assertEqual(error_code(cm.exception), code, cm.exception.response)
+            self.assertTrue(cm.exception.response["Error"]["Message"])
+            self.assertEqual(cm.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
+            if modeled:  # the model's exception class for the code, e.g. client.exceptions.ResourceNotFound
+                self.assertIsInstance(cm.exception, getattr(sm.exceptions, code))
+            return cm.exception
+
+        raises("ResourceNotFound", lambda: sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="nope"))
+        raises("ResourceNotFound", lambda: sm.list_training_jobs_for_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName="nope"))
+        raises("ResourceNotFound", lambda: sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="nope"))
+        raises("ResourceNotFound", lambda: sm.describe_training_job(TrainingJobName="nope-001-00000000"))
+        raises("ResourceInUse", lambda: sm.create_hyper_parameter_tuning_job(**job_request(MAIN, 2, 1, {})))
+        raises("ResourceInUse", lambda: sm.create_hyper_parameter_tuning_job(**job_request(MAIN.upper(), 2, 1, {})))
+
+        # Requests botocore lets through (it checks required members, types and minimums, not enums,
+        # maximums or meaning) that the coordinator must refuse.
+        grid = job_request("aws-bad-grid", 2, 1, {}, strategy="Grid")
+        raises("ValidationException", lambda: sm.create_hyper_parameter_tuning_job(**grid), modeled=False)
+        bad_range = job_request("aws-bad-range", 2, 1, {}, ranges={
+            "ContinuousParameterRanges": [{"Name": "x", "MinValue": "1", "MaxValue": "-1"}]})
+        raises("ValidationException", lambda: sm.create_hyper_parameter_tuning_job(**bad_range), modeled=False)
+        bad_strategy = job_request("aws-bad-strategy", 2, 1, {}, strategy="Annealing")
+        raises("ValidationException", lambda: sm.create_hyper_parameter_tuning_job(**bad_strategy), modeled=False)
+        bad_name = job_request("bad_name!", 2, 1, {})
+        raises("ValidationException", lambda: sm.create_hyper_parameter_tuning_job(**bad_name), modeled=False)
+        raises("ValidationException", lambda: sm.list_training_jobs_for_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=MAIN, MaxResults=101), modeled=False)
+        raises("ValidationException", lambda: sm.list_training_jobs_for_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=MAIN, SortBy="Bogus"), modeled=False)
+        raises("ValidationException", lambda: sm.list_training_jobs_for_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=MAIN, NextToken="not-a-token"), modeled=False)
+        raises("ValidationException", lambda: sm.list_hyper_parameter_tuning_jobs(SortOrder="Sideways"),
+               modeled=False)
+        raises("ValidationException", lambda: sm.list_hyper_parameter_tuning_jobs(SortBy="Bogus"), modeled=False)
+        raises("ValidationException", lambda: sm.list_hyper_parameter_tuning_jobs(StatusEquals="Bogus"), modeled=False)
+        raises("ValidationException", lambda: sm.list_training_jobs_for_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=MAIN, StatusEquals="Bogus"), modeled=False)
+
+        # With botocore's validation off, wrongly typed members reach the coordinator: still a
+        # ValidationException, never a 500.
+        loose = self.client(parameter_validation=False)
+        Wire(loose, check_requests=False)  # the wrongly typed request is the point; its answer is checked
+        for op, kw in (("list_hyper_parameter_tuning_jobs", {"SortBy": 7}),
+                       ("list_hyper_parameter_tuning_jobs", {"NameContains": 7}),
+                       ("list_hyper_parameter_tuning_jobs", {"StatusEquals": ["Completed"]}),
+                       ("list_hyper_parameter_tuning_jobs", {"MaxResults": "5"}),
+                       ("list_training_jobs_for_hyper_parameter_tuning_job",
+                        {"HyperParameterTuningJobName": MAIN, "SortBy": 7}),
+                       ("list_training_jobs_for_hyper_parameter_tuning_job",
+                        {"HyperParameterTuningJobName": MAIN, "StatusEquals": 7}),
+                       ("describe_hyper_parameter_tuning_job", {"HyperParameterTuningJobName": 7}),
+                       ("stop_hyper_parameter_tuning_job", {"HyperParameterTuningJobName": [MAIN]}),
+                       ("describe_training_job", {"TrainingJobName": {"name": MAIN}}),
+                       ("create_hyper_parameter_tuning_job",
+                        dict(job_request("aws-bad-types", 2, 1, {}), HyperParameterTuningJobConfig={
+                            "Strategy": "Random", "ResourceLimits": {"MaxParallelTrainingJobs": "2"}}))):
+            with self.subTest(op=op, request=kw):
+                with self.assertRaises(botocore.exceptions.ClientError) as cm:
+                    getattr(loose, op)(**kw)
+                self.assertEqual(error_code(cm.exception), "ValidationException", cm.exception.response)
+
+        # Below botocore (whose serializer would refuse these): raw AWS JSON 1.1 requests.
+        for action, body in (("ListHyperParameterTuningJobs", {"CreationTimeAfter": "yesterday"}),
+                             ("ListHyperParameterTuningJobs", {"LastModifiedTimeBefore": [1]}),
+                             ("ListTrainingJobsForHyperParameterTuningJob",
+                              {"HyperParameterTuningJobName": MAIN, "SortOrder": 1})):
+            with self.subTest(action=action, raw=body):
+                req = urllib.request.Request(self.url + "/", data=json.dumps(body).encode(), method="POST", headers={
+                    "X-Amz-Target": "SageMaker." + action, "Content-Type": "application/x-amz-json-1.1"})
+                with self.assertRaises(urllib.error.HTTPError) as cm:
+                    urllib.request.urlopen(req, timeout=10)
+                self.assertEqual(cm.exception.code, 400)
+                self.assertTrue(cm.exception.headers.get("Content-Type", "").startswith("application/x-amz-json-1.1"))
+                self.assertEqual(json.loads(cm.exception.read())["__type"], "ValidationException")
+
+        after = len(self.sm.list_hyper_parameter_tuning_jobs(MaxResults=100)["HyperParameterTuningJobSummaries"])
+        self.assertEqual(after, listed, "refused requests changed nothing")
+
+    def test_07_stop_a_running_job(self):
+        self.need(LONG_SDK)
+        deadline = time.monotonic() + 30
+        while True:
+            running = self.sm.list_training_jobs_for_hyper_parameter_tuning_job(
+                HyperParameterTuningJobName=LONG_SDK, StatusEquals="InProgress")["TrainingJobSummaries"]
+            if running and "TrainingStartTime" in running[0]:
+                break
+            self.assertLess(time.monotonic(), deadline, "no training job of the long job started")
+            time.sleep(0.25)
+        self.assertEqual(self.describe(LONG_SDK)["HyperParameterTuningJobStatus"], "InProgress")
+        tj = self.sm.describe_training_job(TrainingJobName=running[0]["TrainingJobName"])
+        self.assertEqual(tj["TrainingJobStatus"], "InProgress")
+        self.assertEqual(tj["SecondaryStatus"], "Training")
+        self.assertNotIn("TrainingEndTime", tj)
+        r = self.sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=LONG_SDK)
+        self.assertEqual(set(r), {"ResponseMetadata"}, "StopHyperParameterTuningJob has no output")
+        self.assertEqual(self.wire.last, (200, {}))
+        d, seen = self.wait_for(LONG_SDK, ("Stopped",), seconds=30)
+        self.assertIn(seen[0], ("Stopping", "Stopped"))
+        self.assertGreaterEqual(d["TrainingJobStatusCounters"]["Stopped"], 1)
+        self.assertEqual(d["TrainingJobStatusCounters"]["InProgress"], 0)
+        self.assertIn("HyperParameterTuningEndTime", d)
+        # Stopping again is harmless.
+        self.sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=LONG_SDK)
+        stopped = [r for p in self.pages(LONG_SDK, MaxResults=1, StatusEquals="Stopped") for r in p]
+        self.assertEqual(len(stopped), d["TrainingJobStatusCounters"]["Stopped"])
+        for row in stopped:
+            self.assertEqual(row["TrainingJobStatus"], "Stopped")
+            tj = self.sm.describe_training_job(TrainingJobName=row["TrainingJobName"])
+            self.assertEqual(tj["TrainingJobStatus"], "Stopped")
+            self.assertEqual(tj["SecondaryStatus"], "Stopped")
+            self.assertIn("TrainingEndTime", tj)
+        every = [r for p in self.pages(LONG_SDK, MaxResults=1, SortBy="Status", SortOrder="Descending") for r in p]
+        vals = [r["TrainingJobStatus"] for r in every]
+        self.assertEqual(vals, sorted(vals, reverse=True))
+        listed = self.sm.list_hyper_parameter_tuning_jobs(StatusEquals="Stopped")["HyperParameterTuningJobSummaries"]
+        self.assertEqual([s["HyperParameterTuningJobName"] for s in listed], [LONG_SDK])
+
+    def test_08_aws_cli_describe(self):
+        self.need("main_done")
+        _, out, _ = self.aws("describe-hyper-parameter-tuning-job", "--hyper-parameter-tuning-job-name", MAIN)
+        self.check_cli(out, "DescribeHyperParameterTuningJob")
+        self.assertEqual(out["HyperParameterTuningJobName"], MAIN)
+        self.assertEqual(out["HyperParameterTuningJobStatus"], "Completed")
+        self.assertEqual(out["TrainingJobStatusCounters"]["Completed"], MAIN_TRIALS)
+        self.assertEqual(out["BestTrainingJob"]["TrainingJobName"],
+                         self.state["main_done"]["BestTrainingJob"]["TrainingJobName"])
+        rc, out, err = self.aws("describe-hyper-parameter-tuning-job", "--hyper-parameter-tuning-job-name", "nope",
+                                expect_rc=None)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("ResourceNotFound", err)
+        self.assertIsNone(out)
+
+    def test_09_aws_cli_list_training_jobs(self):
+        rows = self.need("main_rows")
+        names = sorted(r["TrainingJobName"] for r in rows)
+        # The CLI follows NextToken itself; --page-size 2 makes it take three pages.
+        _, out, _ = self.aws("list-training-jobs-for-hyper-parameter-tuning-job", "--hyper-parameter-tuning-job-name",
+                             MAIN, "--page-size", "2")
+        self.check_cli(out, "ListTrainingJobsForHyperParameterTuningJob")
+        self.assertEqual([r["TrainingJobName"] for r in out["TrainingJobSummaries"]], names)
+        self.assertNotIn("NextToken", out)
+        _, out, _ = self.aws("list-training-jobs-for-hyper-parameter-tuning-job", "--hyper-parameter-tuning-job-name",
+                             MAIN, "--sort-by", "FinalObjectiveMetricValue", "--sort-order", "Descending",
+                             "--page-size", "4")
+        vals = [r["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for r in out["TrainingJobSummaries"]]
+        self.assertEqual(len(vals), MAIN_TRIALS)
+        self.assertEqual(vals, sorted(vals, reverse=True))
+        # --max-items stops early and hands out the CLI's own resume token.
+        _, first, _ = self.aws("list-training-jobs-for-hyper-parameter-tuning-job",
+                               "--hyper-parameter-tuning-job-name", MAIN, "--page-size", "2", "--max-items", "3")
+        self.assertEqual(len(first["TrainingJobSummaries"]), 3)
+        self.assertIn("NextToken", first)
+        _, rest, _ = self.aws("list-training-jobs-for-hyper-parameter-tuning-job",
+                              "--hyper-parameter-tuning-job-name", MAIN, "--page-size", "2", "--starting-token",
+                              first["NextToken"])
+        self.assertEqual([r["TrainingJobName"] for r in first["TrainingJobSummaries"] + rest["TrainingJobSummaries"]],
+                         names)
+        _, out, _ = self.aws("list-hyper-parameter-tuning-jobs", "--name-contains", "aws-", "--sort-by", "Name")
+        self.check_cli(out, "ListHyperParameterTuningJobs")
+        self.assertEqual([s["HyperParameterTuningJobName"] for s in out["HyperParameterTuningJobSummaries"]],
+                         sorted([MAIN, LONG_SDK, LONG_CLI]))
+        _, out, _ = self.aws("describe-training-job", "--training-job-name", names[0])
+        self.check_cli(out, "DescribeTrainingJob")
+        self.assertEqual(out["TrainingJobStatus"], "Completed")
+
+    def test_10_aws_cli_stop(self):
+        self.need(LONG_CLI)
+        _, out, _ = self.aws("describe-hyper-parameter-tuning-job", "--hyper-parameter-tuning-job-name", LONG_CLI)
+        self.check_cli(out, "DescribeHyperParameterTuningJob")
+        self.assertEqual(out["HyperParameterTuningJobStatus"], "InProgress")
+        rc, out, err = self.aws("stop-hyper-parameter-tuning-job", "--hyper-parameter-tuning-job-name", LONG_CLI)
+        self.assertIsNone(out, "stop prints nothing")
+        deadline = time.monotonic() + 30
+        while True:
+            _, out, _ = self.aws("describe-hyper-parameter-tuning-job", "--hyper-parameter-tuning-job-name", LONG_CLI)
+            self.check_cli(out, "DescribeHyperParameterTuningJob")
+            if out["HyperParameterTuningJobStatus"] == "Stopped":
+                break
+            self.assertIn(out["HyperParameterTuningJobStatus"], ("InProgress", "Stopping"))
+            self.assertLess(time.monotonic(), deadline, f"{LONG_CLI} did not stop: {out}")
+            time.sleep(0.5)
+        self.assertEqual(out["TrainingJobStatusCounters"]["InProgress"], 0)
+        rc, _, err = self.aws("stop-hyper-parameter-tuning-job", "--hyper-parameter-tuning-job-name", "nope",
+                              expect_rc=None)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("ResourceNotFound", err)
+
+    def test_11_a_job_whose_training_jobs_fail(self):
+        self.need("main_done")
+        name = "aws-fail"
+        self.sm.create_hyper_parameter_tuning_job(**job_request(name, 2, 2, {"fail": "true"}))
+        d, _ = self.wait_for(name, ("Completed", "Failed", "Stopped"))
+        self.assertEqual(d["HyperParameterTuningJobStatus"], "Failed")
+        self.assertTrue(d["FailureReason"])
+        self.assertEqual(d["TrainingJobStatusCounters"]["NonRetryableError"], 2)
+        self.assertEqual(d["ObjectiveStatusCounters"], {"Succeeded": 0, "Pending": 0, "Failed": 2})
+        self.assertNotIn("BestTrainingJob", d)
+        rows = [r for p in self.pages(name, MaxResults=1) for r in p]
+        self.assertEqual(len(rows), 2)
+        for r in rows:
+            self.assertEqual(r["TrainingJobStatus"], "Failed")
+            self.assertEqual(r["ObjectiveStatus"], "Failed")
+            self.assertEqual(r["FailureReason"], "AlgorithmError: asked to fail (hyperparameter fail=true)")
+            self.assertNotIn("FinalHyperParameterTuningJobObjectiveMetric", r)
+            tj = self.sm.describe_training_job(TrainingJobName=r["TrainingJobName"])
+            self.assertEqual((tj["TrainingJobStatus"], tj["SecondaryStatus"]), ("Failed", "Failed"))
+            self.assertEqual(tj["FailureReason"], r["FailureReason"])
+        # Sorting by the objective leaves out training jobs without one.
+        by_objective = self.sm.list_training_jobs_for_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=name, SortBy="FinalObjectiveMetricValue")
+        self.assertEqual(by_objective["TrainingJobSummaries"], [])
+        failed = self.sm.list_hyper_parameter_tuning_jobs(StatusEquals="Failed")["HyperParameterTuningJobSummaries"]
+        self.assertEqual([s["HyperParameterTuningJobName"] for s in failed], [name])
+
+    def test_99_every_response_was_checked(self):
+        checked = self.wire.checked
+        for op in ("CreateHyperParameterTuningJob", "DescribeHyperParameterTuningJob", "ListHyperParameterTuningJobs",
+                   "ListTrainingJobsForHyperParameterTuningJob", "StopHyperParameterTuningJob",
+                   "DescribeTrainingJob"):
+            self.assertGreater(checked.get(op, 0), 0, f"no {op} response was checked")
+        print("\n    responses checked against the model: "
+              + ", ".join(f"{op} {n}" for op, n in sorted(checked.items())), file=sys.stderr)
+        if self.wire.checker.unchecked_patterns:
+            print("    patterns Python's re cannot compile, not checked: "
+                  + ", ".join(sorted(self.wire.checker.unchecked_patterns)), file=sys.stderr)
+
+
+def main():
+    print(f"hpo: {HPO}\nquadratic: {QUADRATIC}\naws CLI: {AWS_CLI}\n"
+          f"boto3 {boto3.__version__}, botocore {botocore.__version__}, "
+          f"model {MODEL_PATH} ({MODEL_VERSION})", file=sys.stderr)
+    if MODEL_ADDITIONS:
+        print("members from the newer SageMaker model (absent from the installed one): "
+              + ", ".join(MODEL_ADDITIONS), file=sys.stderr)
+    prog = unittest.main(exit=False, verbosity=2 if "-v" in sys.argv else 1)
+    ok = prog.result.wasSuccessful()
+    tmp = getattr(AwsClients, "tmp", None)
+    kill_all()
+    if tmp:
+        if ok and not KEEP:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            for log in sorted(os.listdir(tmp)):
+                if log.endswith(".log"):
+                    with open(os.path.join(tmp, log), errors="replace") as f:
+                        tail = f.readlines()[-15:]
+                    print(f"---- {log} (last {len(tail)} lines)\n" + "".join(tail), file=sys.stderr)
+            print(f"state, trial directories and logs kept in {tmp}", file=sys.stderr)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,306 @@
+#include "worker/trial_layout.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace hpo::worker {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+class TrialLayoutTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("hpo-layout-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    root_ = (dir_ / "attempt-1").string();
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  // A two-host trial of a tuning job, with the reserved hyperparameters AMT adds.
+  TrialLayoutSpec Spec() {
+    TrialLayoutSpec s;
+    s.job_name = "my-job-001-589e2e9f";
+    s.job_arn = "arn:aws:sagemaker:local:000000000000:training-job/my-job-001-589e2e9f";
+    s.root = root_;
+    s.hyperparameters = {{"eta", "0.1"},
+                         {"max_depth", "6"},
+                         {"objective", "binary:logistic"},
+                         {"_tuning_objective_metric", "validation:auc"},
+                         {"sagemaker_program", "train.py"}};
+    s.channels = {{"train", "text/csv", "", "", ""},
+                  {"validation", "", "Pipe", "ShardedByS3Key", "RecordIO"}};
+    s.current_host = "algo-2";
+    s.hosts = {"algo-2", "algo-1"};
+    s.instance_type = "ml.g5.xlarge";
+    s.num_cpus = 4;
+    s.gpus = {2, 3};
+    s.environment = {{"MY_FLAG", "on"}, {"SM_NUM_GPUS", "99"}};
+    return s;
+  }
+
+  Json ReadJson(const std::string& relative) {
+    std::ifstream in(fs::path(root_) / relative);
+    EXPECT_TRUE(in.good()) << relative;
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return Json::parse(ss.str());
+  }
+
+  std::string ReadText(const std::string& relative) {
+    std::ifstream in(fs::path(root_) / relative);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  fs::path dir_;
+  std::string root_;
+};
+
+TEST_F(TrialLayoutTest, CreatesEveryDirectoryOfTheOptMlTree) {
+  ASSERT_TRUE(LayOutTrial(Spec()).ok());
+  for (const char* d : {"input/config", "input/data/train", "input/data/validation", "model", "output/data",
+                        "output/intermediate", "checkpoints"}) {
+    EXPECT_TRUE(fs::is_directory(fs::path(root_) / d)) << d;
+  }
+}
+
+TEST_F(TrialLayoutTest, HyperparametersJsonIsAFlatObjectOfStrings) {
+  ASSERT_TRUE(LayOutTrial(Spec()).ok());
+  EXPECT_EQ(ReadText("input/config/hyperparameters.json"),
+            R"({"_tuning_objective_metric":"validation:auc","eta":"0.1","max_depth":"6",)"
+            R"("objective":"binary:logistic","sagemaker_program":"train.py"})");
+}
+
+TEST_F(TrialLayoutTest, InputDataConfigHasEveryChannelWithItsModes) {
+  ASSERT_TRUE(LayOutTrial(Spec()).ok());
+  Json expected = Json::parse(R"({
+    "train": {"ContentType": "text/csv", "TrainingInputMode": "File",
+              "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"},
+    "validation": {"TrainingInputMode": "Pipe", "S3DistributionType": "ShardedByS3Key",
+                   "RecordWrapperType": "RecordIO"}
+  })");
+  EXPECT_EQ(ReadJson("input/config/inputdataconfig.json"), expected);
+}
+
+TEST_F(TrialLayoutTest, ResourceConfigHasSortedHostsAndTheHomogeneousGroup) {
+  ASSERT_TRUE(LayOutTrial(Spec()).ok());
+  Json expected = Json::parse(R"({
+    "current_host": "algo-2",
+    "hosts": ["algo-1", "algo-2"],
+    "network_interface_name": "eth0",
+    "current_instance_type": "ml.g5.xlarge",
+    "current_group_name": "homogeneousCluster",
+    "current_instance_group": "homogeneousCluster",
+    "instance_groups": [{"instance_group_name": "homogeneousCluster", "instance_type": "ml.g5.xlarge",
+                         "hosts": ["algo-1", "algo-2"]}]
+  })");
+  EXPECT_EQ(ReadJson("input/config/resourceconfig.json"), expected);
+}
+
+TEST_F(TrialLayoutTest, HostsSortLexicographicallyAsTheToolkitDocuments) {
+  TrialLayoutSpec s = Spec();
+  s.hosts = {"algo-2", "algo-10", "algo-1"};
+  ASSERT_TRUE(LayOutTrial(s).ok());
+  EXPECT_EQ(ReadJson("input/config/resourceconfig.json")["hosts"], Json::parse(R"(["algo-1","algo-10","algo-2"])"));
+  EXPECT_EQ(TrainingEnvironment(s)["SM_HOSTS"], R"(["algo-1","algo-10","algo-2"])");
+}
+
+TEST_F(TrialLayoutTest, HeterogeneousClusterNamesTheGroupOfTheCurrentHost) {
+  TrialLayoutSpec s = Spec();
+  s.hosts = {"algo-1", "algo-2", "algo-3"};
+  s.current_host = "algo-3";
+  s.instance_groups = {{"train1", "ml.p4d.24xlarge", {"algo-2", "algo-1"}}, {"train2", "ml.c5.xlarge", {"algo-3"}}};
+  s.instance_type = "ml.c5.xlarge";
+  ASSERT_TRUE(LayOutTrial(s).ok());
+  Json rc = ReadJson("input/config/resourceconfig.json");
+  EXPECT_EQ(rc["current_group_name"], "train2");
+  EXPECT_EQ(rc["current_instance_group"], "train2");
+  EXPECT_EQ(rc["instance_groups"], Json::parse(R"([
+    {"instance_group_name": "train1", "instance_type": "ml.p4d.24xlarge", "hosts": ["algo-1", "algo-2"]},
+    {"instance_group_name": "train2", "instance_type": "ml.c5.xlarge", "hosts": ["algo-3"]}])"));
+
+  auto env = TrainingEnvironment(s);
+  EXPECT_EQ(env["SM_CURRENT_INSTANCE_GROUP"], "train2");
+  EXPECT_EQ(env["SM_CURRENT_INSTANCE_GROUP_HOSTS"], R"(["algo-3"])");
+  EXPECT_EQ(env["SM_INSTANCE_GROUPS"], R"(["train1","train2"])");
+  EXPECT_EQ(env["SM_INSTANCE_GROUPS_DICT"],
+            R"({"train1":{"hosts":["algo-1","algo-2"],"instance_group_name":"train1",)"
+            R"("instance_type":"ml.p4d.24xlarge"},"train2":{"hosts":["algo-3"],)"
+            R"("instance_group_name":"train2","instance_type":"ml.c5.xlarge"}})");
+  EXPECT_EQ(env["SM_IS_HETERO"], "true");
+}
+
+TEST_F(TrialLayoutTest, SmHpsLeavesOutReservedKeysAndIsCompactWithSortedKeys) {
+  auto env = TrainingEnvironment(Spec());
+  EXPECT_EQ(env["SM_HPS"], R"({"eta":"0.1","max_depth":"6","objective":"binary:logistic"})");
+}
+
+TEST_F(TrialLayoutTest, SmHpVariablesAreUpperCasedWithValuesAsGiven) {
+  TrialLayoutSpec s = Spec();
+  s.hyperparameters["Learning-Rate"] = "1e-3";
+  auto env = TrainingEnvironment(s);
+  EXPECT_EQ(env["SM_HP_ETA"], "0.1");
+  EXPECT_EQ(env["SM_HP_MAX_DEPTH"], "6");
+  EXPECT_EQ(env["SM_HP_OBJECTIVE"], "binary:logistic");
+  EXPECT_EQ(env["SM_HP_LEARNING-RATE"], "1e-3");
+  EXPECT_EQ(env.count("SM_HP__TUNING_OBJECTIVE_METRIC"), 0u);
+  EXPECT_EQ(env.count("SM_HP_SAGEMAKER_PROGRAM"), 0u);
+  EXPECT_EQ(env.count("SM_HP_eta"), 0u);
+}
+
+TEST_F(TrialLayoutTest, EnvironmentHasTheWholeSageMakerSetWithPathsIntoTheRoot) {
+  TrialLayoutSpec s = Spec();
+  auto env = TrainingEnvironment(s);
+  EXPECT_EQ(env["TRAINING_JOB_NAME"], "my-job-001-589e2e9f");
+  EXPECT_EQ(env["TRAINING_JOB_ARN"], s.job_arn);
+  EXPECT_EQ(env["SM_HOSTS"], R"(["algo-1","algo-2"])");
+  EXPECT_EQ(env["SM_CURRENT_HOST"], "algo-2");
+  EXPECT_EQ(env["SM_CURRENT_INSTANCE_TYPE"], "ml.g5.xlarge");
+  EXPECT_EQ(env["SM_NETWORK_INTERFACE_NAME"], "eth0");
+  EXPECT_EQ(env["SM_CHANNELS"], R"(["train","validation"])");
+  EXPECT_EQ(env["SM_CHANNEL_TRAIN"], root_ + "/input/data/train");
+  EXPECT_EQ(env["SM_CHANNEL_VALIDATION"], root_ + "/input/data/validation");
+  EXPECT_EQ(env["SM_MODEL_DIR"], root_ + "/model");
+  EXPECT_EQ(env["SM_OUTPUT_DIR"], root_ + "/output");
+  EXPECT_EQ(env["SM_OUTPUT_DATA_DIR"], root_ + "/output/data");
+  EXPECT_EQ(env["SM_OUTPUT_INTERMEDIATE_DIR"], root_ + "/output/intermediate");
+  EXPECT_EQ(env["SM_INPUT_DIR"], root_ + "/input");
+  EXPECT_EQ(env["SM_INPUT_CONFIG_DIR"], root_ + "/input/config");
+  EXPECT_EQ(env["SM_NUM_CPUS"], "4");
+  EXPECT_EQ(env["SM_NUM_GPUS"], "2") << "the slot's GPUs win over the definition's Environment";
+  EXPECT_EQ(env["CUDA_VISIBLE_DEVICES"], "2,3");
+  EXPECT_EQ(env["SM_CURRENT_INSTANCE_GROUP"], "homogeneousCluster");
+  EXPECT_EQ(env["SM_CURRENT_INSTANCE_GROUP_HOSTS"], R"(["algo-1","algo-2"])");
+  EXPECT_EQ(env["SM_INSTANCE_GROUPS"], R"(["homogeneousCluster"])");
+  EXPECT_EQ(env["SM_IS_HETERO"], "false");
+  EXPECT_EQ(env["MY_FLAG"], "on");
+  EXPECT_EQ(env.count("PATH"), 0u);
+
+  // The JSON variables say what the files say.
+  ASSERT_TRUE(LayOutTrial(s).ok());
+  EXPECT_EQ(Json::parse(env["SM_RESOURCE_CONFIG"]), ReadJson("input/config/resourceconfig.json"));
+  EXPECT_EQ(Json::parse(env["SM_INPUT_DATA_CONFIG"]), ReadJson("input/config/inputdataconfig.json"));
+  EXPECT_EQ(env["SM_RESOURCE_CONFIG"], ReadText("input/config/resourceconfig.json"));
+}
+
+TEST_F(TrialLayoutTest, NoGpusGiveAnEmptyCudaVisibleDevices) {
+  TrialLayoutSpec s = Spec();
+  s.gpus.clear();
+  auto env = TrainingEnvironment(s);
+  ASSERT_EQ(env.count("CUDA_VISIBLE_DEVICES"), 1u);
+  EXPECT_EQ(env["CUDA_VISIBLE_DEVICES"], "");
+  EXPECT_EQ(env["SM_NUM_GPUS"], "0");
+}
+
+TEST_F(TrialLayoutTest, NoChannelsGiveAnEmptyObjectAndList) {
+  TrialLayoutSpec s = Spec();
+  s.channels.clear();
+  ASSERT_TRUE(LayOutTrial(s).ok());
+  EXPECT_EQ(ReadText("input/config/inputdataconfig.json"), "{}");
+  EXPECT_EQ(TrainingEnvironment(s)["SM_CHANNELS"], "[]");
+  EXPECT_TRUE(fs::is_directory(fs::path(root_) / "input/data"));
+}
+
+TEST_F(TrialLayoutTest, LayingOutAgainKeepsCheckpointsAndReplacesConfig) {
+  ASSERT_TRUE(LayOutTrial(Spec()).ok());
+  { std::ofstream(fs::path(root_) / "checkpoints" / "ckpt-1") << "state"; }
+  TrialLayoutSpec s = Spec();
+  s.hyperparameters = {{"eta", "0.2"}};
+  ASSERT_TRUE(LayOutTrial(s).ok());
+  EXPECT_TRUE(fs::exists(fs::path(root_) / "checkpoints" / "ckpt-1"));
+  EXPECT_EQ(ReadText("input/config/hyperparameters.json"), R"({"eta":"0.2"})");
+}
+
+TEST_F(TrialLayoutTest, UnsafeOrDuplicateChannelNamesAreRejectedBeforeAnythingIsCreated) {
+  for (const char* bad : {"../escape", "a/b", "..", ".", "", "sp ace"}) {
+    TrialLayoutSpec s = Spec();
+    s.channels = {{bad, "", "", "", ""}};
+    Status st = LayOutTrial(s);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << '"' << bad << '"';
+    EXPECT_FALSE(fs::exists(root_)) << "no side effect for \"" << bad << '"';
+  }
+  TrialLayoutSpec s = Spec();
+  s.channels = {{"train", "", "", "", ""}, {"train", "", "", "", ""}};
+  EXPECT_EQ(LayOutTrial(s).code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(root_));
+}
+
+TEST_F(TrialLayoutTest, UnwritableRootIsAnIoErrorNamingThePath) {
+  fs::path file = dir_ / "a-file";
+  { std::ofstream(file) << "x"; }
+  TrialLayoutSpec s = Spec();
+  s.root = (file / "root").string();
+  Status st = LayOutTrial(s);
+  EXPECT_EQ(st.code(), StatusCode::kIoError);
+  EXPECT_NE(st.message().find(file.string()), std::string::npos) << st.message();
+}
+
+TEST_F(TrialLayoutTest, FailureReasonIsEmptyWithoutAFailureFile) {
+  ASSERT_TRUE(LayOutTrial(Spec()).ok());
+  auto r = ReadFailureReason(root_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, "");
+  auto missing_root = ReadFailureReason((dir_ / "never-created").string());
+  ASSERT_TRUE(missing_root.ok());
+  EXPECT_EQ(*missing_root, "");
+}
+
+TEST_F(TrialLayoutTest, FailureReasonIsTheFileWithoutTrailingNewline) {
+  ASSERT_TRUE(LayOutTrial(Spec()).ok());
+  { std::ofstream(fs::path(root_) / "output" / "failure") << "ValueError: bad eta\n"; }
+  auto r = ReadFailureReason(root_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, "ValueError: bad eta");
+}
+
+TEST_F(TrialLayoutTest, FailureReasonIsTruncatedTo1024Characters) {
+  ASSERT_TRUE(LayOutTrial(Spec()).ok());
+  { std::ofstream(fs::path(root_) / "output" / "failure") << std::string(3000, 'x'); }
+  auto r = ReadFailureReason(root_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, std::string(1024, 'x'));
+}
+
+TEST_F(TrialLayoutTest, FailureReasonCountsUtf8CharactersAndNeverSplitsOne) {
+  ASSERT_TRUE(LayOutTrial(Spec()).ok());
+  std::string e_acute = "\xc3\xa9";
+  std::string text;
+  for (int i = 0; i < 2000; ++i) text += e_acute;
+  { std::ofstream(fs::path(root_) / "output" / "failure") << text; }
+  auto r = ReadFailureReason(root_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->size(), 2048u);
+  EXPECT_EQ(r->substr(0, 4), e_acute + e_acute);
+
+  { std::ofstream(fs::path(root_) / "output" / "failure") << "bad \xff byte"; }
+  auto bad = ReadFailureReason(root_);
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(*bad, "bad \xef\xbf\xbd byte");
+}
+
+TEST_F(TrialLayoutTest, UnreadableFailureFileIsAnIoError) {
+  ASSERT_TRUE(LayOutTrial(Spec()).ok());
+  fs::create_directories(fs::path(root_) / "output" / "failure");
+  auto r = ReadFailureReason(root_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kIoError);
+}
+
+}  // namespace
+}  // namespace hpo::worker
