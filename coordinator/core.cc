@@ -353,6 +353,29 @@ struct CoordinatorCore::Impl {
   }
   std::set<std::string> retryable_failures;
 
+  // An attempt that was assigned but never reported started and that its worker does not hold
+  // (the assignment was lost with a coordinator or a worker): the trial goes back to the queue
+  // without spending a retry, since nothing of it ever ran.
+  void Requeue(Trial& t, const std::string& reason, int64_t now) {
+    ReleaseSlot(t);
+    Event(now, "Requeued", t.tuning_job, t.name, "attempt " + std::to_string(t.attempt) + ": " + reason);
+    t.state = TrialState::kPending;
+    t.worker_id.clear();
+    t.started = false;
+    t.last_seq = 0;
+    SaveTrial(t);
+  }
+
+  // An attempt whose worker is gone or no longer holds it.
+  void AttemptLost(Trial& t, const std::string& reason, int64_t now) {
+    TuningJob* j = Job(t.tuning_job);
+    if (!t.started && !t.stop_requested && j && j->status == "InProgress") {
+      Requeue(t, reason + " before it started", now);
+    } else {
+      InfraFailure(t, reason, now);
+    }
+  }
+
   // Starts the job's next trial (a pending retry or a new proposal) on `worker`.
   bool StartOne(TuningJob& j, WorkerInfo& w, int64_t now, std::vector<Outgoing>* out) {
     Trial* t = nullptr;
@@ -593,13 +616,23 @@ struct CoordinatorCore::Impl {
       return;
     }
     ack.accepted = true;
+    // A worker re-sends Register until it is acknowledged, so copies queued while the
+    // coordinator was away arrive together: the same registration again is not news.
+    // Acting on it again could be wrong, too: attempts assigned since the first copy are not in
+    // its `running` list. So a repeat is acknowledged and changes nothing.
+    auto known = workers.find(wid);
+    if (known != workers.end() && known->second.reg == r) {
+      known->second.last_seen_ms = now;
+      out->push_back({wid, std::move(ack)});
+      return;
+    }
     WorkerInfo& w = workers[wid];
     std::set<std::pair<std::string, uint32_t>> reported;
     for (const auto& ra : r.running) reported.insert({ra.trial, ra.attempt});
     // Attempts we placed on this worker that it no longer runs were lost with its restart.
     for (auto& [name, t] : trials) {
       if (t.Active() && t.worker_id == wid && !reported.count({name, t.attempt})) {
-        InfraFailure(t, "worker " + wid + " restarted without the attempt", now);
+        AttemptLost(t, "worker " + wid + " registered without the attempt", now);
       }
     }
     w.reg = r;
@@ -615,7 +648,9 @@ struct CoordinatorCore::Impl {
       }
     }
     Event(now, "WorkerRegistered", "", "",
-          wid + " host=" + r.host + " slots=" + std::to_string(r.slots) + " gpus=" + std::to_string(r.gpus.size()));
+          wid + " host=" + r.host + " slots=" + std::to_string(r.slots) + " gpus=" + std::to_string(r.gpus.size()) +
+              (r.running.empty() ? "" : " re-attached=" + std::to_string(w.running.size()) +
+                                            " stopped=" + std::to_string(ack.stop.size())));
     out->push_back({wid, std::move(ack)});
   }
 
@@ -809,7 +844,7 @@ std::vector<Outgoing> CoordinatorCore::OnTick(int64_t now_ms) {
       std::string wid = it->first;
       impl_->Event(now_ms, "WorkerLost", "", "", wid + " missed its lease");
       for (auto& [name, t] : impl_->trials) {
-        if (t.Active() && t.worker_id == wid) impl_->InfraFailure(t, "worker " + wid + " was lost", now_ms);
+        if (t.Active() && t.worker_id == wid) impl_->AttemptLost(t, "worker " + wid + " was lost", now_ms);
       }
       impl_->worker_gpus_used.erase(wid);
       it = impl_->workers.erase(it);
@@ -821,7 +856,7 @@ std::vector<Outgoing> CoordinatorCore::OnTick(int64_t now_ms) {
   if (now_ms - impl_->loaded_at_ms > options_.lease_ms) {
     for (auto& [name, t] : impl_->trials) {
       if (t.Active() && !impl_->workers.count(t.worker_id)) {
-        impl_->InfraFailure(t, "worker " + t.worker_id + " did not come back", now_ms);
+        impl_->AttemptLost(t, "worker " + t.worker_id + " did not come back", now_ms);
       }
     }
   }

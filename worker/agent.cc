@@ -1,20 +1,27 @@
 #include "worker/agent.h"
 
+#include <sched.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "proto/codec.h"
 #include "proto/messages.h"
+#include "worker/artifacts.h"
+#include "worker/data_channels.h"
 #include "worker/metric_parser.h"
 #include "worker/process.h"
 #include "worker/trial_layout.h"
@@ -49,6 +56,39 @@ std::string Hostname() {
 
 using Key = std::pair<std::string, uint32_t>;
 
+// Whether this process may create mount and network namespaces: a forked child tries, once.
+bool NamespacesWork() {
+  static const bool works = [] {
+    if (::geteuid() != 0) return false;
+    pid_t pid = ::fork();
+    if (pid < 0) return false;
+    if (pid == 0) ::_exit(::unshare(CLONE_NEWNS | CLONE_NEWNET) == 0 ? 0 : 1);
+    int st = 0;
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+  }();
+  return works;
+}
+
+// The single TrainingJobDefinition the coordinator sent as JSON; nullopt when absent or
+// unreadable (the AssignTrial fields then stand alone).
+std::optional<proto::TrainingJobDefinition> DefinitionOf(const proto::wire::AssignTrial& a) {
+  if (a.spec_json.empty()) return std::nullopt;
+  auto tree = proto::ParseText("{\"TrainingJobDefinition\":" + a.spec_json + "}");
+  if (!tree.ok()) return std::nullopt;
+  auto spec = proto::DecodeCreateRequest(*tree);
+  if (!spec.ok() || !spec->training_job_definition) return std::nullopt;
+  return spec->training_job_definition;
+}
+
+// A data-staging or upload error: the job's fault (ClientError, fails the trial) or the
+// infrastructure's (InfraError, retried).
+bool IsClientError(const Status& s) {
+  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kNotFound ||
+         s.code() == StatusCode::kFailedPrecondition;
+}
+
 // A message waiting for the coordinator's Ack.
 struct Pending {
   proto::wire::MsgType type;
@@ -73,7 +113,17 @@ struct WorkerAgent::Impl {
 
   struct Run {
     proto::wire::AssignTrial assign;
-    std::string root;
+    std::string attempt_dir;                       // <work_dir>/trials/<trial>/attempt-<N>
+    std::string root;                              // attempt_dir/ml: the attempt's /opt/ml
+    bool namespaces = false;                       // runs in a private mount namespace
+    bool network_isolation = false;
+    bool compress_output = true;
+    TrialLayoutSpec layout;
+    std::vector<std::string> argv;
+    std::vector<BindMount> mounts;                 // root on /opt/ml, checkpoints (not channels)
+    std::future<Result<std::vector<BindMount>>> staging;  // channel mounts once staged
+    std::future<Status> upload;                    // valid while artifacts are uploaded
+    proto::wire::TrialExited exit_report;          // waiting for the upload
     std::unique_ptr<TrialProcess> process;
     std::unique_ptr<MetricParser> parser;
     std::mutex mu;                                 // guards points and last values (reader thread)
@@ -87,9 +137,25 @@ struct WorkerAgent::Impl {
     int64_t last_flush_ms = 0;
     std::string stop_reason;                       // why we stopped it ("" = not stopped)
     std::string stop_secondary;                    // secondary status when stopped
+    int64_t stop_grace_ms = 0;
   };
   std::map<Key, std::unique_ptr<Run>> runs;
   mutable std::mutex runs_mu;  // guards the map's shape for running()
+
+  // The S3 client, created on first use from opt.s3_endpoint and the environment.
+  std::mutex s3_mu;
+  std::shared_ptr<S3Client> s3;
+  Result<const S3Client*> S3() {
+    std::lock_guard<std::mutex> lock(s3_mu);
+    if (!s3) {
+      auto cfg = S3Config::FromEnvironment(opt.s3_endpoint);
+      if (!cfg.ok()) return cfg.status();
+      auto c = S3Client::Create(*cfg);
+      if (!c.ok()) return c.status();
+      s3 = std::move(c).value();
+    }
+    return static_cast<const S3Client*>(s3.get());
+  }
 
   void Log(const std::string& l) const { opt.log(l); }
   int64_t Now() const { return opt.now_ms(); }
@@ -103,6 +169,10 @@ struct WorkerAgent::Impl {
     sock->set(zmq::sockopt::maxmsgsize, int64_t{16} << 20);
     sock->set(zmq::sockopt::reconnect_ivl, 100);
     sock->set(zmq::sockopt::reconnect_ivl_max, 2000);
+    // Queue nothing while the connection is down: Register is re-sent every second until
+    // acknowledged and reliable reports are re-sent after it, so a backlog would only replay
+    // stale copies at the coordinator.
+    sock->set(zmq::sockopt::immediate, true);
     sock->connect(opt.connect);
     registered = false;
     last_heard_ms = Now();
@@ -138,16 +208,27 @@ struct WorkerAgent::Impl {
     r.instance_type = opt.instance_type;
     r.instance_group = opt.instance_group;
     r.labels = opt.labels;
-    for (int g : opt.gpus) {
+    for (const GpuDevice& g : opt.gpus) {
       proto::wire::GpuInfo gi;
-      gi.index = static_cast<uint32_t>(g);
+      gi.index = static_cast<uint32_t>(g.index);
+      gi.uuid = g.uuid;
+      gi.name = g.name;
+      gi.memory_mb = g.memory_mb;
       r.gpus.push_back(gi);
     }
     r.cpus = DetectCpus();
     r.memory_mb = DetectMemoryMb();
     r.slots = opt.slots;
     r.spot = false;
-    for (const auto& [k, run] : runs) r.running.push_back({k.first, k.second});
+    // Attempts this worker still answers for: those running, and those that ended while their
+    // TrialExited is not acknowledged yet (otherwise a coordinator that comes back would count
+    // them as lost before it reads the exit report queued behind this Register).
+    std::set<Key> held;
+    for (const auto& [k, run] : runs) held.insert(k);
+    for (const auto& p : outbox) {
+      if (p.type == proto::wire::MsgType::kTrialExited) held.insert(p.key);
+    }
+    for (const auto& k : held) r.running.push_back({k.first, k.second});
     Send(r);
     register_sent_ms = Now();
   }
@@ -191,7 +272,9 @@ struct WorkerAgent::Impl {
     if (runs.count(key)) return;  // a re-sent assignment we already run
     auto run = std::make_unique<Run>();
     run->assign = a;
-    run->root = (fs::path(opt.work_dir) / "trials" / a.trial / ("attempt-" + std::to_string(a.attempt))).string();
+    const fs::path trial_dir = fs::path(opt.work_dir) / "trials" / a.trial;
+    run->attempt_dir = (trial_dir / ("attempt-" + std::to_string(a.attempt))).string();
+    run->root = (fs::path(run->attempt_dir) / "ml").string();
     auto fail = [&](const std::string& status, const std::string& reason) {
       proto::wire::TrialExited x;
       x.status = status;
@@ -203,47 +286,181 @@ struct WorkerAgent::Impl {
     };
     auto program = Program(a.image);
     if (!program.ok()) return fail("Failed", program.status().message());
+    run->argv = *program;
     std::vector<MetricDefinitionSpec> defs;
     for (const auto& m : a.metric_definitions) defs.push_back({m.name, m.regex});
     auto parser = MetricParser::Create(defs);
     if (!parser.ok()) return fail("Failed", "ClientError: " + parser.status().message());
     run->parser = std::make_unique<MetricParser>(std::move(parser).value());
 
-    TrialLayoutSpec ls;
+    const std::optional<proto::TrainingJobDefinition> def = DefinitionOf(a);
+    run->network_isolation = def && def->enable_network_isolation.value_or(false);
+    run->compress_output = !(def && def->output_data_config &&
+                             def->output_data_config->compression_type.value_or("GZIP") == "NONE");
+    run->namespaces = opt.namespaces && NamespacesWork();
+    if (run->network_isolation && !NamespacesWork()) {
+      return fail("Failed", std::string("ClientError: EnableNetworkIsolation is true, but worker ") + opt.worker_id +
+                                " cannot create a network namespace (" +
+                                (::geteuid() != 0 ? "it does not run as root" : "unshare(CLONE_NEWNET) is refused") +
+                                "); run the worker as root or use a container runtime");
+    }
+
+    TrialLayoutSpec& ls = run->layout;
     ls.job_name = a.trial;
     ls.job_arn = "arn:aws:sagemaker:local:000000000000:training-job/" + a.trial;
     ls.root = run->root;
+    ls.visible_root = run->namespaces ? "/opt/ml" : "";
     ls.hyperparameters = a.hyperparameters;
+    std::vector<ChannelSource> sources;
     for (const auto& c : a.channels) {
+      const proto::Channel* dc = nullptr;
+      if (def) {
+        for (const auto& x : def->input_data_config) {
+          if (x.channel_name.value_or("") == c.name) dc = &x;
+        }
+      }
+      const proto::S3DataSource* s3src =
+          dc && dc->data_source && dc->data_source->s3_data_source ? &*dc->data_source->s3_data_source : nullptr;
+      const proto::FileSystemDataSource* fssrc = dc && dc->data_source && dc->data_source->file_system_data_source
+                                                     ? &*dc->data_source->file_system_data_source
+                                                     : nullptr;
       LayoutChannel lc;
       lc.name = c.name;
       lc.content_type = c.content_type;
       lc.input_mode = c.input_mode;
+      lc.distribution = !c.distribution_type.empty() ? c.distribution_type
+                        : s3src ? s3src->s3_data_distribution_type.value_or("")
+                                : "";
+      lc.record_wrapper = !c.record_wrapper_type.empty() ? c.record_wrapper_type
+                          : dc ? dc->record_wrapper_type.value_or("")
+                               : "";
       ls.channels.push_back(lc);
+      ChannelSource src;
+      src.name = c.name;
+      src.input_mode = c.input_mode.empty() ? (a.input_mode.empty() ? "File" : a.input_mode) : c.input_mode;
+      if (fssrc) {
+        src.directory_path = fssrc->directory_path.value_or(c.uri);
+        src.access_mode = fssrc->file_system_access_mode.value_or("ro");
+      } else {
+        src.uri = c.uri;
+        src.s3_data_type = !c.s3_data_type.empty() ? c.s3_data_type : s3src ? s3src->s3_data_type.value_or("") : "";
+        src.distribution = lc.distribution;
+        if (s3src) src.attribute_names = s3src->attribute_names;
+      }
+      if (dc && dc->shuffle_config && dc->shuffle_config->seed) src.shuffle_seed = *dc->shuffle_config->seed;
+      if (!c.compression_type.empty() && c.compression_type != "None") {
+        return fail("Failed", "ClientError: channel " + c.name + ": CompressionType " + c.compression_type +
+                                  " applies to Pipe mode only");
+      }
+      sources.push_back(std::move(src));
     }
     ls.current_host = a.current_host.empty() ? "algo-1" : a.current_host;
     ls.hosts = a.hosts.empty() ? std::vector<std::string>{ls.current_host} : a.hosts;
-    ls.instance_type = opt.instance_type.empty() ? "local" : opt.instance_type;
-    ls.current_group = opt.instance_group.empty() ? "homogeneousCluster" : opt.instance_group;
-    ls.instance_groups.push_back({ls.current_group, ls.instance_type, ls.hosts});
+    ls.instance_type = !a.instance_type.empty() ? a.instance_type
+                       : opt.instance_type.empty() ? "local"
+                                                   : opt.instance_type;
+    if (!a.instance_groups.empty()) {
+      for (const auto& g : a.instance_groups) ls.instance_groups.push_back({g.name, g.instance_type, g.hosts});
+      ls.current_group = a.instance_group;
+    } else {
+      ls.current_group = !a.instance_group.empty() ? a.instance_group
+                         : opt.instance_group.empty() ? "homogeneousCluster"
+                                                      : opt.instance_group;
+      ls.instance_groups.push_back({ls.current_group, ls.instance_type, ls.hosts});
+    }
     ls.num_cpus = static_cast<int>(std::max<uint32_t>(1, DetectCpus() / std::max<uint32_t>(1, opt.slots)));
-    for (int32_t g : a.gpus) ls.gpus.push_back(g);
+    for (uint32_t g : a.gpus) ls.gpus.push_back(static_cast<int>(g));
     ls.environment = a.environment;
     ls.training_input_mode = a.input_mode.empty() ? "File" : a.input_mode;
+
+    // A stale directory of this attempt (a worker restarted mid-attempt) goes; the trial's
+    // checkpoints stay.
     std::error_code ec;
-    fs::remove_all(run->root, ec);
+    fs::remove_all(run->attempt_dir, ec);
+    if (ec) return fail("InfraError", "cannot remove the stale directory " + run->attempt_dir + ": " + ec.message());
     Status laid = LayOutTrial(ls);
     if (!laid.ok()) return fail("InfraError", "cannot lay out the trial directory: " + laid.message());
+    Status cp = PrepareCheckpoints(*run, trial_dir / "checkpoints");
+    if (!cp.ok()) return fail(IsClientError(cp) ? "Failed" : "InfraError", cp.message());
 
+    // Staging may take long: it runs on its own thread, the program starts once it is done.
+    StagingContext base;
+    base.mount_namespace = run->namespaces;
+    base.hosts = ls.hosts;
+    base.current_host = ls.current_host;
+    base.s3 = [this] { return S3(); };
+    const std::string root = run->root;
+    const std::string visible = run->namespaces ? "/opt/ml" : run->root;
+    run->staging = std::async(std::launch::async, [sources, base, root, visible]() -> Result<std::vector<BindMount>> {
+      std::vector<BindMount> mounts;
+      for (const auto& src : sources) {
+        StagingContext ctx = base;
+        ctx.channel_dir = (fs::path(root) / "input" / "data" / src.name).string();
+        ctx.visible_dir = (fs::path(visible) / "input" / "data" / src.name).string();
+        auto staged = StageChannel(src, ctx);
+        if (!staged.ok()) return staged.status();
+        for (auto& m : staged->mounts) mounts.push_back(std::move(m));
+      }
+      return mounts;
+    });
+    run->deadline_ms = a.max_runtime_s > 0 ? Now() + static_cast<int64_t>(a.max_runtime_s) * 1000 : 0;
+    run->last_flush_ms = Now();
+    std::lock_guard<std::mutex> lock(runs_mu);
+    runs[key] = std::move(run);
+  }
+
+  // The trial's checkpoint directory (kept across attempts) at checkpointConfig.localPath.
+  Status PrepareCheckpoints(Run& r, const fs::path& keep) {
+    std::error_code ec;
+    fs::create_directories(keep, ec);
+    if (ec) return Status::IoError("cannot create " + keep.string() + ": " + ec.message());
+    std::string local = r.assign.checkpoint_local_path.empty() ? "/opt/ml/checkpoints" : r.assign.checkpoint_local_path;
+    while (local.size() > 1 && local.back() == '/') local.pop_back();
+    if (local.empty() || local[0] != '/' || local.find("/../") != std::string::npos ||
+        local.find("/./") != std::string::npos || local.ends_with("/..")) {
+      return Status::InvalidArgument("ClientError: CheckpointConfig.LocalPath "" + local + "" is not a clean absolute path");
+    }
+    const bool inside = local == "/opt/ml" || local.rfind("/opt/ml/", 0) == 0;
+    if (local == "/opt/ml") return Status::InvalidArgument("ClientError: CheckpointConfig.LocalPath must not be /opt/ml itself");
+    const fs::path in_root = inside ? fs::path(r.root) / local.substr(8) : fs::path();
+    if (r.namespaces) {
+      r.mounts.push_back({r.root, "/opt/ml", false});
+      fs::path target = local;
+      if (inside) {
+        fs::create_directories(in_root, ec);
+      } else {
+        fs::create_directories(target, ec);  // the mount point, on the host
+      }
+      if (ec) return Status::IoError("cannot create the checkpoint mount point " + local + ": " + ec.message());
+      r.mounts.push_back({keep.string(), local, false});
+      return Status::Ok();
+    }
+    if (!inside) {
+      return Status::FailedPrecondition("ClientError: CheckpointConfig.LocalPath " + local +
+                                        " is outside /opt/ml, which needs a worker running as root");
+    }
+    fs::remove_all(in_root, ec);
+    fs::create_directories(in_root.parent_path(), ec);
+    fs::create_directory_symlink(keep, in_root, ec);
+    if (ec) return Status::IoError("cannot link " + in_root.string() + " to " + keep.string() + ": " + ec.message());
+    return Status::Ok();
+  }
+
+  // Starts the program of a staged attempt. False when it could not start (already reported).
+  bool StartProgram(const Key& key, Run& r, std::vector<BindMount> channel_mounts) {
     ProcessSpec ps;
-    ps.argv = *program;
-    ps.env = TrainingEnvironment(ls);
+    ps.argv = r.argv;
+    ps.env = TrainingEnvironment(r.layout);
     if (const char* path = std::getenv("PATH")) ps.env.emplace("PATH", path);
     if (const char* home = std::getenv("HOME")) ps.env.emplace("HOME", home);
     ps.env.emplace("LANG", "C.UTF-8");
-    ps.cwd = run->root;
-    ps.log_path = run->root + "/trial.log";
-    Run* raw = run.get();
+    ps.cwd = r.namespaces ? "/opt/ml" : r.root;
+    ps.log_path = r.attempt_dir + "/trial.log";
+    ps.isolation.mount_namespace = r.namespaces;
+    ps.isolation.mounts = r.mounts;
+    for (auto& m : channel_mounts) ps.isolation.mounts.push_back(std::move(m));
+    ps.isolation.network_namespace = r.network_isolation;
+    Run* raw = &r;
     auto proc = TrialProcess::Start(ps, [raw, this](auto /*stream*/, const auto& line) {
       std::vector<MetricHit> hits = raw->parser->Parse(line);
       int64_t now = Now();
@@ -255,26 +472,36 @@ struct WorkerAgent::Impl {
         raw->last_values[h.name] = h.value;
       }
     });
-    if (!proc.ok()) return fail("Failed", "AlgorithmError: " + proc.status().message());
-    run->process = std::move(proc).value();
-    run->deadline_ms = a.max_runtime_s > 0 ? Now() + static_cast<int64_t>(a.max_runtime_s) * 1000 : 0;
-    run->last_flush_ms = Now();
-    Log("worker: started " + a.trial + " attempt " + std::to_string(a.attempt));
+    if (!proc.ok()) {
+      proto::wire::TrialExited x;
+      const bool infra = proc.status().code() == StatusCode::kFailedPrecondition ||
+                         proc.status().code() == StatusCode::kInternal || proc.status().code() == StatusCode::kIoError;
+      x.status = infra ? "InfraError" : "Failed";
+      x.secondary_status = "Failed";
+      x.failure_reason =
+          proto::wire::SanitizeText((infra ? "InternalServerError: " : "AlgorithmError: ") + proc.status().message(), 1024);
+      Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " cannot start: " + proc.status().message());
+      Exited(key, std::move(x));
+      return false;
+    }
+    r.process = std::move(proc).value();
+    Log("worker: started " + key.first + " attempt " + std::to_string(key.second) +
+        (r.namespaces ? " (/opt/ml in a private mount namespace)" : ""));
     proto::wire::TrialStarted s;
-    s.trial = a.trial;
-    s.attempt = a.attempt;
+    s.trial = key.first;
+    s.attempt = key.second;
     s.worker_id = opt.worker_id;
     s.started_at_ms = Now();
     SendReliable(s, proto::wire::MsgType::kTrialStarted, key, 0);
-    std::lock_guard<std::mutex> lock(runs_mu);
-    runs[key] = std::move(run);
+    return true;
   }
 
   void StopRun(Run& r, const std::string& reason, const std::string& secondary, int64_t grace_s) {
     if (!r.stop_reason.empty()) return;
     r.stop_reason = reason;
     r.stop_secondary = secondary;
-    r.process->Stop(std::chrono::milliseconds(grace_s * 1000));
+    r.stop_grace_ms = grace_s * 1000;
+    if (r.process) r.process->Stop(std::chrono::milliseconds(grace_s * 1000));
   }
 
   // Sends the trial's buffered points and output lines, in batches.
@@ -312,6 +539,28 @@ struct WorkerAgent::Impl {
     }
   }
 
+  static bool Ready(const auto& future) {
+    return future.valid() && future.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  }
+
+  // Packs and uploads the attempt's artifacts on a thread; the exit is reported once done.
+  void StartUpload(Run& r, proto::wire::TrialExited x) {
+    r.exit_report = std::move(x);
+    if (r.assign.output_path.empty()) return;
+    ArtifactSpec spec;
+    spec.root = r.root;
+    spec.output_path = r.assign.output_path;
+    spec.job_name = r.assign.trial;
+    spec.compress = r.compress_output;
+    spec.scratch_dir = r.attempt_dir;
+    r.upload = std::async(std::launch::async, [this, spec]() -> Status {
+      auto up = UploadArtifacts(spec, [this] { return S3(); });
+      if (!up.ok()) return up.status();
+      Log("worker: uploaded " + up->model + " and " + up->output_data);
+      return Status::Ok();
+    });
+  }
+
   void PollTrials() {
     int64_t now = Now();
     std::vector<Key> done;
@@ -322,6 +571,54 @@ struct WorkerAgent::Impl {
                        std::to_string(r.assign.max_runtime_s) + " s",
                 "MaxRuntimeExceeded", r.assign.grace_period_s);
       }
+      if (r.staging.valid()) {  // data staging
+        if (!Ready(r.staging)) continue;
+        auto mounts = r.staging.get();
+        if (!mounts.ok() || !r.stop_reason.empty()) {
+          proto::wire::TrialExited x;
+          if (!r.stop_reason.empty()) {
+            x.status = "Stopped";
+            x.secondary_status = r.stop_secondary;
+            x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
+          } else {
+            const bool client = IsClientError(mounts.status());
+            x.status = client ? "Failed" : "InfraError";
+            x.secondary_status = "Failed";
+            x.failure_reason = proto::wire::SanitizeText(
+                (client ? "ClientError: " : "InternalServerError: ") + mounts.status().message(), 1024);
+          }
+          Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status +
+              " while staging data: " + x.failure_reason);
+          Exited(key, std::move(x));
+          done.push_back(key);
+          continue;
+        }
+        if (!StartProgram(key, r, std::move(mounts).value())) done.push_back(key);
+        continue;
+      }
+      if (r.upload.valid()) {  // artifacts
+        if (!Ready(r.upload)) continue;
+        Status up = r.upload.get();
+        proto::wire::TrialExited x = std::move(r.exit_report);
+        if (!up.ok()) {
+          Log("worker: " + key.first + " attempt " + std::to_string(key.second) +
+              ": uploading the artifacts failed: " + up.message());
+          if (x.status == "Completed") {
+            const bool client = IsClientError(up);
+            x.status = client ? "Failed" : "InfraError";
+            x.secondary_status = "Failed";
+            x.failure_reason = proto::wire::SanitizeText(
+                (client ? "ClientError: " : "InternalServerError: ") + std::string("cannot upload the model: ") +
+                    up.message(),
+                1024);
+          }
+        }
+        Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status);
+        Exited(key, std::move(x));
+        done.push_back(key);
+        continue;
+      }
+      if (!r.process) continue;
       auto exit = r.process->TryWait();
       if (!exit) {
         if (now - r.last_flush_ms >= opt.flush_ms) Flush(key, r);
@@ -356,9 +653,13 @@ struct WorkerAgent::Impl {
         }
         x.failure_reason = proto::wire::SanitizeText(why, 1024);
       }
-      Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status);
-      Exited(key, std::move(x));
-      done.push_back(key);
+      r.process.reset();
+      StartUpload(r, std::move(x));
+      if (!r.upload.valid()) {
+        Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + r.exit_report.status);
+        Exited(key, std::move(r.exit_report));
+        done.push_back(key);
+      }
     }
     std::lock_guard<std::mutex> lock(runs_mu);
     for (const auto& k : done) runs.erase(k);
@@ -466,8 +767,14 @@ struct WorkerAgent::Impl {
       }
     }
     // Shutdown: stop what runs, report it, and give the reports a moment to leave.
-    for (auto& [k, r] : runs) StopRun(*r, "the worker is shutting down", "Stopped", r->assign.grace_period_s);
-    int64_t until = Now() + 3000;
+    // Every attempt gets its own grace period; output, uploads and the reports get
+    // shutdown_extra_ms beyond the longest one.
+    int64_t longest_grace_ms = 0;
+    for (auto& [k, r] : runs) {
+      StopRun(*r, "the worker is shutting down", "Stopped", r->assign.grace_period_s);
+      longest_grace_ms = std::max(longest_grace_ms, r->stop_grace_ms);
+    }
+    int64_t until = Now() + longest_grace_ms + opt.shutdown_extra_ms;
     while (!runs.empty() && Now() < until) {
       PollTrials();
       std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -356,5 +356,56 @@ TEST_F(CoreTest, ARestartedCoreReloadsJobsAndReattachesRunningTrials) {
   }
 }
 
+TEST_F(CoreTest, AnAssignmentLostWithTheCoordinatorIsResentWithoutSpendingARetry) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("resend", "Random", 1, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  MakeCore();  // the coordinator dies before the worker got the assignment
+  auto out = Register("w1", 1);  // the worker comes back holding nothing
+  auto re = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(re.size(), 1u) << "the lost assignment is sent again";
+  EXPECT_EQ(re[0].trial, a[0].trial);
+  EXPECT_EQ(re[0].hyperparameters, a[0].hyperparameters);
+  EXPECT_EQ(core_->FindTrial(a[0].trial)->infra_failures, 0);
+  Finish("w1", re[0], 0.2);
+  auto d = core_->Describe("resend");
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Completed");
+  EXPECT_EQ(*d->status.training_job_status_counters->retryable_error, 0);
+}
+
+TEST_F(CoreTest, ARepeatedRegistrationDoesNotTakeAwayAttemptsAssignedSinceTheFirst) {
+  Register("w1", 2);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("repeat", "Random", 2, 2)));
+  ASSERT_EQ(a.size(), 2u);
+  // A copy of the first Register, queued before the assignments, arrives late.
+  auto out = Register("w1", 2);
+  EXPECT_EQ(Only<proto::wire::RegisterAck>(out).size(), 1u);
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(out).empty());
+  for (const auto& x : a) {
+    EXPECT_EQ(core_->FindTrial(x.trial)->state, TrialState::kInProgress) << x.trial;
+    EXPECT_EQ(core_->FindTrial(x.trial)->attempt, 1u) << x.trial;
+  }
+}
+
+TEST_F(CoreTest, AnAttemptThatEndedWhileTheCoordinatorWasDownIsReattachedThenReported) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("ended", "Random", 1, 1)));
+  proto::wire::TrialStarted st;
+  st.trial = a[0].trial;
+  st.attempt = a[0].attempt;
+  st.worker_id = "w1";
+  core_->OnMessage("w1", st, now_);
+  MakeCore();
+  // The worker still answers for the attempt (its exit report is not acknowledged yet).
+  auto out = Register("w1", 1, {{a[0].trial, a[0].attempt}});
+  EXPECT_TRUE(Only<proto::wire::RegisterAck>(out)[0].stop.empty());
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(out).empty());
+  Finish("w1", a[0], 0.1);
+  auto d = core_->Describe("ended");
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Completed");
+  EXPECT_EQ(*d->status.training_job_status_counters->retryable_error, 0);
+  EXPECT_EQ(core_->FindTrial(a[0].trial)->attempt, 1u);
+}
+
 }  // namespace
 }  // namespace hpo::coordinator

@@ -95,22 +95,31 @@ class Cluster : public ::testing::Test {
     fs::create_directories(dir_);
     zmq_port_ = FreePort();
     http_port_ = FreePort();
+    StartCoordinator();
+    for (int i = 1; i <= 3; ++i) StartWorker(i);
+    ASSERT_TRUE(WaitForWorkers(3)) << "the cluster did not come up; see " << dir_;
+  }
+
+  // The coordinator on the fixture's ports and state directory (again, after a kill).
+  void StartCoordinator() {
     coordinator_ = std::make_unique<Child>(
         std::vector<std::string>{HPO_BINARY, "coordinator", "--listen", "tcp://127.0.0.1:" + std::to_string(zmq_port_),
                                  "--http", "127.0.0.1:" + std::to_string(http_port_), "--state-dir",
                                  (dir_ / "state").string(), "--lease-ms", "3000", "--grace", "1"},
         (dir_ / "coordinator.log").string());
-    for (int i = 1; i <= 3; ++i) StartWorker(i);
-    // Wait for the API and the three workers.
+  }
+
+  // True once the API answers and `n` workers are registered (10 s at most).
+  bool WaitForWorkers(int n) {
     for (int i = 0; i < 100; ++i) {
       httplib::Client probe("127.0.0.1", http_port_);
       probe.set_connection_timeout(1, 0);
       probe.set_read_timeout(1, 0);
       auto res = probe.Get("/hpo/v1/health");
-      if (res && res->status == 200 && Json::parse(res->body)["workers"] == 3) return;
+      if (res && res->status == 200 && Json::parse(res->body)["workers"] == n) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    FAIL() << "the cluster did not come up; see " << dir_;
+    return false;
   }
 
   void StartWorker(int i) {
@@ -375,3 +384,75 @@ TEST_F(Cluster, AMalformedWireMessageIsRejectedAndTheCoordinatorKeepsServing) {
 }
 
 }  // namespace
+
+// The coordinator dies (SIGKILL) while six trials run and comes back on the same state directory:
+// the workers keep their trials running through the outage, re-register, and the job completes
+// with every trial run exactly once (one attempt each, no infrastructure error).
+TEST_F(Cluster, ACoordinatorKilledMidJobResumesAndTheWorkersTrialsRunOnThrough) {
+  Json ranges = {{"ContinuousParameterRanges",
+                  {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}},
+                   {{"Name", "y"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  Call("CreateHyperParameterTuningJob", Job("it-restart", "Random", 9, 6, ranges, {{"sleep_ms", "700"}}));
+  // Wait until six trials are training, then kill the coordinator without warning.
+  for (int i = 0; i < 100; ++i) {
+    Json d = Call("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", "it-restart"}});
+    if (d["TrainingJobStatusCounters"]["InProgress"] == 6) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  coordinator_->Kill(SIGKILL);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  StartCoordinator();
+  ASSERT_TRUE(WaitForWorkers(3)) << "the workers did not re-register; see " << dir_;
+
+  Json d = WaitFor("it-restart");
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 9);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["RetryableError"], 0);
+  EXPECT_EQ(d["ObjectiveStatusCounters"]["Succeeded"], 9);
+  // Every trial ran once: each has one attempt directory, and its metrics are all there.
+  for (const auto& t : Trials("it-restart")) {
+    const std::string name = t["TrainingJobName"];
+    int attempts = 0;
+    for (auto& e : fs::recursive_directory_iterator(dir_)) {
+      if (e.is_directory() && e.path().parent_path().filename() == name &&
+          e.path().filename().string().rfind("attempt-", 0) == 0) {
+        ++attempts;
+      }
+    }
+    EXPECT_EQ(attempts, 1) << name;
+    auto last = LastLossInLog(name);
+    ASSERT_TRUE(last) << name;
+    EXPECT_DOUBLE_EQ(t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"].get<double>(), *last) << name;
+  }
+}
+
+// A longer outage: trials end while the coordinator is down. Their exit reports wait on the
+// workers and arrive after re-registration; none of them is taken for lost and re-run.
+TEST_F(Cluster, TrialsThatEndWhileTheCoordinatorIsDownAreReportedOnceItIsBack) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  Call("CreateHyperParameterTuningJob", Job("it-outage", "Random", 8, 6, ranges, {{"sleep_ms", "250"}}));
+  // Wait until six training programs have printed their first epoch.
+  for (int i = 0; i < 100; ++i) {
+    int training = 0;
+    for (auto& e : fs::recursive_directory_iterator(dir_)) {
+      if (e.path().filename() == "trial.log" && e.file_size() > 0) ++training;
+    }
+    if (training == 6) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  coordinator_->Kill(SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // the running trials end meanwhile
+  StartCoordinator();
+  ASSERT_TRUE(WaitForWorkers(3)) << "the workers did not re-register; see " << dir_;
+  Json d = WaitFor("it-outage");
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 8);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["RetryableError"], 0);
+  for (const auto& t : Trials("it-outage")) {
+    Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", t["TrainingJobName"]}});
+    for (const auto& st : tj["SecondaryStatusTransitions"]) {
+      EXPECT_NE(st["Status"], "Restarting") << t["TrainingJobName"] << " was re-run: " << tj.dump(2);
+    }
+  }
+}
