@@ -18,12 +18,17 @@ RandomStrategy::RandomStrategy(std::vector<DefinitionSpace> spaces, uint64_t see
 std::vector<Proposal> RandomStrategy::Propose(size_t n, const std::vector<Observation>& history) {
   std::vector<Proposal> out;
   const std::optional<uint64_t> total = TotalCardinality(spaces_);
-  std::set<ConfigKey> seen = ProposedKeys(spaces_, history);
   // Per definition: its cardinality (nullopt: not finite) and how many of its configurations
-  // were seen.
+  // were seen. Only finite definitions need the history's keys; a continuous space skips the
+  // scan, so a proposal costs O(1) however long the job's history is.
   std::vector<std::optional<uint64_t>> size(spaces_.size());
+  bool any_finite = false;
+  for (size_t d = 0; d < spaces_.size(); ++d) {
+    size[d] = spaces_[d].space.Cardinality();
+    any_finite = any_finite || size[d].has_value();
+  }
+  std::set<ConfigKey> seen = any_finite ? ProposedKeys(spaces_, history) : std::set<ConfigKey>{};
   std::vector<uint64_t> seen_count(spaces_.size(), 0);
-  for (size_t d = 0; d < spaces_.size(); ++d) size[d] = spaces_[d].space.Cardinality();
   for (const ConfigKey& k : seen) ++seen_count[k.first];
   auto exhausted = [&](size_t d) { return size[d] && seen_count[d] >= *size[d]; };
 
