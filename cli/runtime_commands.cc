@@ -352,6 +352,7 @@ struct WorkerArgs {
   std::string gpus = "auto";
   std::string instance_type, instance_group, work_dir = "/tmp/hpo-worker", id;
   std::vector<std::string> images, labels;
+  std::string s3_endpoint;
 };
 
 void Worker(const WorkerArgs& a) {
@@ -362,20 +363,15 @@ void Worker(const WorkerArgs& a) {
   o.instance_group = a.instance_group;
   o.work_dir = a.work_dir;
   o.worker_id = a.id;
-  if (a.gpus != "auto" && a.gpus != "none" && !a.gpus.empty()) {
-    size_t pos = 0;
-    std::string s = a.gpus;
-    while (pos <= s.size()) {
-      size_t c = s.find(',', pos);
-      std::string tok = s.substr(pos, c == std::string::npos ? std::string::npos : c - pos);
-      char* end = nullptr;
-      long v = std::strtol(tok.c_str(), &end, 10);
-      if (tok.empty() || *end != '\0' || v < 0) Fail(2, "--gpus wants auto, none or a list like 0,1,2; got " + a.gpus);
-      o.gpus.push_back(static_cast<int>(v));
-      if (c == std::string::npos) break;
-      pos = c + 1;
-    }
+  {
+    const worker::GpuDetection detected = worker::DetectGpus();
+    auto gpus = worker::ResolveGpus(a.gpus, detected);
+    if (!gpus.ok()) Fail(2, gpus.status().message());
+    o.gpus = std::move(gpus).value();
+    std::fprintf(stderr, "worker: --gpus %s: using %zu GPU(s); %s\n", a.gpus.c_str(), o.gpus.size(),
+                 detected.reason.c_str());
   }
+  o.s3_endpoint = a.s3_endpoint;
   for (const auto& kv : a.images) {
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) Fail(2, "--image wants NAME=COMMAND, got " + kv);
@@ -480,6 +476,9 @@ void AddWorkerCommand(CLI::App& app) {
   c->add_option("--work-dir", a->work_dir, "Where trial directories go (/tmp/hpo-worker)");
   c->add_option("--id", a->id, "Worker id (default HOST-PID); keep it stable to re-attach trials after a restart");
   c->add_option("--image", a->images, "Map a trainingImage name to a local command: NAME=COMMAND (repeatable)");
+  c->add_option("--s3-endpoint", a->s3_endpoint,
+                "S3 endpoint for s3:// data and output, e.g. http://127.0.0.1:7480 (default $AWS_ENDPOINT_URL_S3, "
+                "$AWS_ENDPOINT_URL, else AWS)");
   c->footer(
       "Example:\n  hpo worker --connect tcp://coordinator:7700 --slots 4 --gpus 0,1,2,3 \\\n"
       "      --image my-xgboost=/opt/trainers/xgb.py");

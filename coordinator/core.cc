@@ -663,7 +663,7 @@ struct CoordinatorCore::Impl {
     // Acting on it again could be wrong, too: attempts assigned since the first copy are not in
     // its `running` list. So a repeat is acknowledged and changes nothing.
     auto known = workers.find(wid);
-    if (known != workers.end() && known->second.reg == r) {
+    if (known != workers.end() && known->second.reg == r) {  // same session, same contents
       known->second.last_seen_ms = now;
       out->push_back({wid, std::move(ack)});
       return;

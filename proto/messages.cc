@@ -350,6 +350,7 @@ Status Register::Validate() const {
     return Status::FailedPrecondition("Register: " + s.message());
   }
   HPO_RETURN_IF_ERROR(WorkerId(Field(root, "worker_id"), worker_id));
+  if (session == 0) return Bad(Field(root, "session"), "must be >= 1");
   HPO_RETURN_IF_ERROR(HostAddress(Field(root, "host"), host));
   HPO_RETURN_IF_ERROR(Bytes(Field(root, "instance_type"), instance_type, 0, 64));
   HPO_RETURN_IF_ERROR(Bytes(Field(root, "instance_group"), instance_group, 0, 64));

@@ -65,7 +65,7 @@
 namespace hpo::proto::wire {
 
 // Bumped on any change an older peer cannot ignore (a new required field, a changed meaning).
-constexpr uint32_t kProtocolVersion = 1;
+constexpr uint32_t kProtocolVersion = 2;  // 2: Register.session
 
 // Values are part of the wire format: never renumber, never reuse.
 enum class MsgType : uint16_t {
@@ -220,10 +220,13 @@ struct Register {
   bool spot = false;           // may be interrupted (spot / preemptible capacity)
   std::vector<AttemptRef> running;  // attempts still running from before; empty on first start;
                                     // <= 4096, unique
+  uint64_t session = 0;  // >= 1, random per worker process: a new value under a known worker_id
+                         // means the worker restarted (and holds only `running`); the same
+                         // value again is a re-sent copy of a registration already handled
   bool operator==(const Register&) const = default;
   Status Validate() const;
   HPO_WIRE_FIELDS(protocol_version, worker_id, host, instance_type, instance_group, labels, gpus,
-                  cpus, memory_mb, slots, spot, running)
+                  cpus, memory_mb, slots, spot, running, session)
 };
 
 // coordinator -> worker, the answer to Register.

@@ -4,7 +4,8 @@
 # Usage: scripts/install-deps.sh [--test] [--examples]
 #   --test      adds the tools the test suite needs (clang and its libFuzzer runtime, python3,
 #               scikit-learn for the test that runs the quickstart job, boto3 and the aws CLI
-#               for the AWS-client conformance test)
+#               for the AWS-client conformance test, Ceph radosgw for the S3 tests against a
+#               real SigV4-checking S3, and iproute2 for the network-isolation test)
 #   --examples  adds what the example trainers need (Debian's python3 and scikit-learn)
 set -euo pipefail
 
@@ -12,9 +13,10 @@ build_pkgs=(
   build-essential cmake ninja-build pkg-config git
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libeigen3-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev nlohmann-json3-dev libre2-dev
-  libsqlite3-dev libcli11-dev libcurl4-openssl-dev libcpp-httplib-dev libssl-dev
+  libsqlite3-dev libcli11-dev libcurl4-openssl-dev libcpp-httplib-dev libssl-dev zlib1g-dev
 )
-test_pkgs=(clang libclang-rt-14-dev python3 python3-yaml python3-sklearn python3-boto3 awscli)
+test_pkgs=(clang libclang-rt-14-dev python3 python3-yaml python3-sklearn python3-boto3 awscli
+  ceph-mon ceph-osd radosgw ceph-common curl iproute2)
 example_pkgs=(python3 python3-sklearn)
 
 want=("${build_pkgs[@]}")

@@ -12,6 +12,7 @@
 #include <future>
 #include <iterator>
 #include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -22,6 +23,7 @@
 #include "proto/messages.h"
 #include "worker/artifacts.h"
 #include "worker/data_channels.h"
+#include "worker/handshake_monitor.h"
 #include "worker/metric_parser.h"
 #include "worker/process.h"
 #include "worker/trial_layout.h"
@@ -104,10 +106,17 @@ struct WorkerAgent::Impl {
   AgentOptions opt;
   zmq::context_t ctx{1};
   std::unique_ptr<zmq::socket_t> sock;
+  std::unique_ptr<HandshakeMonitor> handshake_monitor;  // after sock: destroyed before it
   bool registered = false;
   int64_t last_heard_ms = 0;
   int64_t last_heartbeat_ms = 0;
   int64_t register_sent_ms = 0;
+  // This process's registration session (see Register.session): a restart is a new session.
+  const uint64_t session = [] {
+    std::random_device rd;
+    uint64_t v = (uint64_t{rd()} << 32) ^ rd();
+    return v == 0 ? 1 : v;
+  }();
   uint64_t heartbeat_seq = 0;
   std::vector<Pending> outbox;
 
@@ -163,7 +172,16 @@ struct WorkerAgent::Impl {
   // ---- socket ------------------------------------------------------------------------------------
 
   void Connect() {
+    handshake_monitor.reset();
     sock = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+    if (!opt.curve_server_key.empty()) {  // CurveZMQ: encrypted, and this key must be on the allow-list
+      sock->set(zmq::sockopt::curve_serverkey, opt.curve_server_key);
+      sock->set(zmq::sockopt::curve_publickey, opt.curve_public_key);
+      sock->set(zmq::sockopt::curve_secretkey, opt.curve_secret_key);
+    }
+    sock->set(zmq::sockopt::handshake_ivl, 5000);
+    handshake_monitor =
+        std::make_unique<HandshakeMonitor>(ctx.handle(), sock->handle(), opt.connect, opt.curve_public_key, opt.log);
     sock->set(zmq::sockopt::routing_id, opt.worker_id);
     sock->set(zmq::sockopt::linger, 0);
     sock->set(zmq::sockopt::maxmsgsize, int64_t{16} << 20);
@@ -229,6 +247,7 @@ struct WorkerAgent::Impl {
       if (p.type == proto::wire::MsgType::kTrialExited) held.insert(p.key);
     }
     for (const auto& k : held) r.running.push_back({k.first, k.second});
+    r.session = session;
     Send(r);
     register_sent_ms = Now();
   }
@@ -424,6 +443,9 @@ struct WorkerAgent::Impl {
     if (local == "/opt/ml") return Status::InvalidArgument("ClientError: CheckpointConfig.LocalPath must not be /opt/ml itself");
     const fs::path in_root = inside ? fs::path(r.root) / local.substr(8) : fs::path();
     if (r.namespaces) {
+      // The mount point on the host: an empty directory, created once.
+      fs::create_directories("/opt/ml", ec);
+      if (ec) return Status::IoError("cannot create the mount point /opt/ml: " + ec.message());
       r.mounts.push_back({r.root, "/opt/ml", false});
       fs::path target = local;
       if (inside) {

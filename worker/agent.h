@@ -12,8 +12,34 @@
 // coordinator for the lease keeps its trials running, reconnects with a fresh socket and
 // registers again listing what it still runs.
 //
+// An attempt, in order (each step on its own thread where it may take long, so heartbeats and
+// other trials go on):
+//   1. Lay out: <work_dir>/trials/<trial>/attempt-<N>/ is removed if a stale one exists and made
+//      afresh; its `ml/` directory is the attempt's /opt/ml (worker/trial_layout.h) and
+//      `trial.log` its output. <work_dir>/trials/<trial>/checkpoints/ is kept across attempts of
+//      the trial and appears at checkpointConfig.localPath (default /opt/ml/checkpoints).
+//   2. Stage the channels (worker/data_channels.h): fileSystemDataSource, s3:// (S3Client),
+//      file:// and local paths.
+//   3. Run the program. When the worker runs as root (and `namespaces` is on), the program runs
+//      in a private mount namespace with the attempt's root bind-mounted on /opt/ml (and the
+//      checkpoint directory and FastFile channels mounted inside it), so programs that hard-code
+//      /opt/ml work and parallel trials do not collide; SM_* variables then name /opt/ml paths.
+//      The mount point /opt/ml is created on the host once (an empty directory); a
+//      checkpointConfig.localPath outside /opt/ml gets its (empty) mount point created on the host
+//      too, and is refused without a mount namespace.
+//      Otherwise SM_* name the attempt's own directories, and a program that hard-codes /opt/ml
+//      cannot find its files (a documented limitation: run the worker as root or use containers).
+//      enableNetworkIsolation runs the program in a new network namespace with only loopback up;
+//      a worker that cannot do that refuses the trial (ClientError), never ignores the flag.
+//   4. On exit: output/failure becomes the FailureReason of a failed attempt; model/ and
+//      output/data/ are packed and uploaded to <S3OutputPath>/<trial>/output/ (worker/artifacts.h).
+// A staging error that is the job's fault (missing data, bad manifest, refused credentials) fails
+// the trial as a ClientError; one that is not (endpoint unreachable, local disk) is an
+// InfraError, retried by the coordinator.
+//
 // Stopping: StopTrial, the max runtime, or the agent's shutdown send SIGTERM to the trial's
-// process group, wait the grace period, then SIGKILL.
+// process group, wait the grace period, then SIGKILL. On shutdown the agent waits for every
+// attempt's own grace period (plus shutdown_extra_ms for output and uploads) before it returns.
 //
 // Threads: Run() owns the socket and all trial bookkeeping; trial output readers run on their own
 // threads and hand lines over through a mutex-protected queue.
@@ -28,6 +54,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "worker/gpu_detect.h"
 
 namespace hpo::worker {
 
@@ -36,12 +63,21 @@ struct AgentOptions {
   std::string worker_id;                         // unique per worker; default host-pid
   std::string host;                              // default: hostname
   uint32_t slots = 1;                            // trials run at once
-  std::vector<int> gpus;                         // GPU indices this worker may use
+  std::vector<GpuDevice> gpus;                   // GPUs this worker may use (worker/gpu_detect.h)
   std::string instance_type;                     // advertised type (e.g. ml.g5.xlarge), may be empty
   std::string instance_group;
   std::map<std::string, std::string> labels;
   std::string work_dir = "/tmp/hpo-worker";      // trial roots live under <work_dir>/trials/
   std::map<std::string, std::string> images;     // trainingImage name -> local command
+  std::string s3_endpoint;  // S3 endpoint URL for s3:// URIs; empty = from the environment
+                            // (worker/s3_client.h S3Config::FromEnvironment)
+  // CurveZMQ (all Z85, 40 characters): with curve_server_key set, the connection is encrypted and
+  // authenticated with this worker's key pair, which the coordinator's allow-list must hold; a
+  // refused handshake is logged (worker/handshake_monitor.h) and retried. "" = plain ZeroMQ.
+  std::string curve_server_key;  // the coordinator's public key
+  std::string curve_public_key, curve_secret_key;  // this worker's key pair
+  bool namespaces = true;   // as root: /opt/ml via a private mount namespace (see above)
+  int64_t shutdown_extra_ms = 30000;  // on shutdown, beyond the longest grace period
   int64_t heartbeat_ms = 1000;      // until the coordinator says otherwise at registration
   int64_t coordinator_lease_ms = 10000;  // silence after which the agent reconnects
   int64_t resend_ms = 2000;         // unacked messages are re-sent after this long

@@ -3,7 +3,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <net/if.h>
+#include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -55,13 +60,23 @@ std::string ErrnoText(int e) { return std::strerror(e); }
 
 // Why the child could not exec, sent over the CLOEXEC status pipe.
 struct ChildFailure {
-  enum Stage : int { kSetup = 1, kChdir = 2, kExec = 3 };
+  enum Stage : int {
+    kSetup = 1,
+    kChdir = 2,
+    kExec = 3,
+    kUnshare = 4,        // unshare(CLONE_NEWNS / CLONE_NEWNET)
+    kMakePrivate = 5,    // mount --make-rprivate /
+    kBind = 6,           // bind mount number `detail`
+    kRemountRo = 7,      // read-only remount of bind mount number `detail`
+    kLoopback = 8,       // bringing up lo in the new network namespace
+  };
   int stage = 0;
   int error = 0;
+  int detail = 0;
 };
 
-[[noreturn]] void ChildFail(int status_fd, int stage, int error) {
-  ChildFailure f{stage, error};
+[[noreturn]] void ChildFail(int status_fd, int stage, int error, int detail = 0) {
+  ChildFailure f{stage, error, detail};
   ssize_t ignored = ::write(status_fd, &f, sizeof f);
   (void)ignored;
   ::_exit(127);
@@ -81,12 +96,52 @@ void CloseFrom(int first, int last, int max_fd) {
   for (int fd = first; fd <= std::min(last, max_fd); ++fd) ::close(fd);
 }
 
+// The child's namespaces, prepared before fork() so the child only makes system calls.
+struct ChildIsolation {
+  bool mount_ns = false;
+  bool net_ns = false;
+  std::vector<const char*> sources, targets;
+  std::vector<char> read_only;
+};
+
+// Runs in the forked child after setsid(): enters the namespaces and applies the mounts.
+void ChildIsolate(const ChildIsolation& iso, int status_w) {
+  int flags = (iso.mount_ns ? CLONE_NEWNS : 0) | (iso.net_ns ? CLONE_NEWNET : 0);
+  if (flags == 0) return;
+  if (::unshare(flags) != 0) ChildFail(status_w, ChildFailure::kUnshare, errno);
+  if (iso.mount_ns) {
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+      ChildFail(status_w, ChildFailure::kMakePrivate, errno);
+    }
+    for (std::size_t i = 0; i < iso.sources.size(); ++i) {
+      if (::mount(iso.sources[i], iso.targets[i], nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+        ChildFail(status_w, ChildFailure::kBind, errno, static_cast<int>(i));
+      }
+      if (iso.read_only[i] &&
+          ::mount(nullptr, iso.targets[i], nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) {
+        ChildFail(status_w, ChildFailure::kRemountRo, errno, static_cast<int>(i));
+      }
+    }
+  }
+  if (iso.net_ns) {
+    int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) ChildFail(status_w, ChildFailure::kLoopback, errno);
+    struct ifreq req {};
+    std::memcpy(req.ifr_name, "lo", 3);
+    if (::ioctl(sock, SIOCGIFFLAGS, &req) != 0) ChildFail(status_w, ChildFailure::kLoopback, errno);
+    req.ifr_flags = static_cast<short>(req.ifr_flags | IFF_UP | IFF_RUNNING);
+    if (::ioctl(sock, SIOCSIFFLAGS, &req) != 0) ChildFail(status_w, ChildFailure::kLoopback, errno);
+    ::close(sock);
+  }
+}
+
 // Runs in the forked child: only async-signal-safe calls. Never returns.
 [[noreturn]] void ChildExec(const char* path, char* const* argv, char* const* envp, const char* cwd, int out_w,
-                            int err_w, int status_w, int max_fd) {
+                            int err_w, int status_w, int max_fd, const ChildIsolation& iso) {
   status_w = RaiseFd(status_w, /*cloexec=*/true);
   if (status_w < 0) ::_exit(127);
   if (::setsid() < 0) ChildFail(status_w, ChildFailure::kSetup, errno);
+  ChildIsolate(iso, status_w);
 
   sigset_t none;
   sigemptyset(&none);
@@ -439,6 +494,17 @@ Result<std::unique_ptr<TrialProcess>> TrialProcess::Start(const ProcessSpec& spe
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
   const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+  ChildIsolation iso;
+  iso.mount_ns = spec.isolation.mount_namespace;
+  iso.net_ns = spec.isolation.network_namespace;
+  if (!iso.mount_ns && !spec.isolation.mounts.empty()) {
+    return Status::InvalidArgument("bind mounts need a private mount namespace (isolation.mount_namespace)");
+  }
+  for (const auto& m : spec.isolation.mounts) {
+    iso.sources.push_back(m.source.c_str());
+    iso.targets.push_back(m.target.c_str());
+    iso.read_only.push_back(m.read_only ? 1 : 0);
+  }
   long open_max = ::sysconf(_SC_OPEN_MAX);
   const int max_fd = static_cast<int>(std::clamp<long>(open_max > 0 ? open_max : 1024, 3, 65536)) - 1;
 
@@ -446,7 +512,7 @@ Result<std::unique_ptr<TrialProcess>> TrialProcess::Start(const ProcessSpec& spe
   pid_t pid = ::fork();
   if (pid < 0) return Status::Internal("fork: " + ErrnoText(errno));
   if (pid == 0) {
-    ChildExec(path->c_str(), argv.data(), envp.data(), cwd, out_w.get(), err_w.get(), status_w.get(), max_fd);
+    ChildExec(path->c_str(), argv.data(), envp.data(), cwd, out_w.get(), err_w.get(), status_w.get(), max_fd, iso);
   }
   out_w.Close();
   err_w.Close();
@@ -476,6 +542,26 @@ Result<std::unique_ptr<TrialProcess>> TrialProcess::Start(const ProcessSpec& spe
         if (failure.error == ENOEXEC) why = "not an executable format (a script without a #! line?)";
         return Status::InvalidArgument("cannot run \"" + shown + "\": " + why);
       }
+      case ChildFailure::kUnshare:
+        return Status::FailedPrecondition(
+            "cannot isolate \"" + shown + "\": unshare(" +
+            std::string(iso.mount_ns ? "CLONE_NEWNS" : "") + (iso.mount_ns && iso.net_ns ? "|" : "") +
+            (iso.net_ns ? "CLONE_NEWNET" : "") + ") failed: " + ErrnoText(failure.error) +
+            (failure.error == EPERM ? " (namespaces need root / CAP_SYS_ADMIN)" : ""));
+      case ChildFailure::kMakePrivate:
+        return Status::FailedPrecondition("cannot make the mounts of \"" + shown +
+                                          "\" private: " + ErrnoText(failure.error));
+      case ChildFailure::kBind:
+      case ChildFailure::kRemountRo: {
+        const auto i = static_cast<std::size_t>(failure.detail);
+        const BindMount& m = spec.isolation.mounts.at(i);
+        return Status::FailedPrecondition(
+            std::string(failure.stage == ChildFailure::kBind ? "cannot bind-mount " : "cannot make read-only ") +
+            m.source + " on " + m.target + " for \"" + shown + "\": " + ErrnoText(failure.error));
+      }
+      case ChildFailure::kLoopback:
+        return Status::FailedPrecondition("cannot bring up the loopback interface in the network namespace of \"" +
+                                          shown + "\": " + ErrnoText(failure.error));
       default:
         return Status::Internal("cannot set up the process for \"" + shown + "\": " + ErrnoText(failure.error));
     }

@@ -24,6 +24,14 @@
 // Signals to the group are only ever sent while the program is not yet reaped, so its process
 // id, which is the group id, cannot have been reused by an unrelated process.
 //
+// Isolation (ProcessSpec::isolation, Linux, needs CAP_SYS_ADMIN, i.e. a root worker): before the
+// exec the child may enter a new mount namespace, make every mount in it private (nothing it
+// mounts propagates back to the host) and apply bind mounts in order (each optionally read-only),
+// and/or enter a new network namespace in which only the loopback interface is up. This is how a
+// trial sees its own root at /opt/ml while parallel trials on one host do not collide, and how
+// enableNetworkIsolation is honoured without a container. A failure there (EPERM without the
+// capability, a missing mount point) is reported by Start() as an error naming the step.
+//
 // Stopping: Stop(grace) sends SIGTERM to the whole process group (the program and every
 // descendant that stayed in its group, such as `sh -c 'a & b'`), and SIGKILL to the group once
 // `grace` has passed and the program still runs. It does not block.
@@ -62,6 +70,21 @@ enum class Stream { kStdout, kStderr };
 // Called once per output line, without the '\n'.
 using LineCallback = std::function<void(Stream stream, const std::string& line)>;
 
+// One bind mount in the child's private mount namespace.
+struct BindMount {
+  std::string source;      // an existing file or directory on the host
+  std::string target;      // an existing mount point, as seen after the earlier mounts
+  bool read_only = false;  // remounted read-only
+};
+
+struct Isolation {
+  // A new mount namespace, with "/" made recursively private and `mounts` applied in order.
+  bool mount_namespace = false;
+  std::vector<BindMount> mounts;  // only with mount_namespace
+  // A new network namespace with only "lo" up: no route leaves the machine or reaches the host.
+  bool network_namespace = false;
+};
+
 struct ProcessSpec {
   // argv[0] is the program: a path containing '/' is used as is (relative paths are relative to
   // the worker's, not the program's, working directory); a bare name is looked up in the PATH
@@ -75,6 +98,9 @@ struct ProcessSpec {
   // Every stdout and stderr line is appended to this file (created 0644 if missing; its
   // directory must exist); empty = no log file.
   std::string log_path;
+  // Namespaces and mounts of the child (see "Isolation" above); default none. The working
+  // directory is entered after the mounts, so it may name a path inside them.
+  Isolation isolation;
 };
 
 // Timings and limits, with defaults suitable for production (STYLE: timings come in from the
@@ -104,6 +130,8 @@ class TrialProcess {
   //     in PATH, a directory, not executable, or that the kernel refuses to exec (ENOEXEC,
   //     a missing interpreter), or a working directory that does not exist;
   //   IoError: the log file cannot be opened;
+  //   FailedPrecondition: an isolation step failed (unshare, a mount, bringing up loopback), with
+  //     the step and the errno text;
   //   Internal: pipe(), fork() or thread creation failed.
   [[nodiscard]] static Result<std::unique_ptr<TrialProcess>> Start(const ProcessSpec& spec, LineCallback on_line,
                                                                    ProcessOptions options = {});

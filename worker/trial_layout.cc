@@ -192,7 +192,7 @@ Status LayOutTrial(const TrialLayoutSpec& s) {
 }
 
 std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s) {
-  const fs::path root(s.root);
+  const fs::path root(s.visible_root.empty() ? s.root : s.visible_root);
   const Groups groups = ResolveGroups(s);
   std::map<std::string, std::string> env = s.environment;
 

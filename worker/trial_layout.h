@@ -27,14 +27,14 @@
 // `_tuning_objective_metric` hyperparameters, as the toolkit does; SM_HP_<NAME> upper-cases the
 // name and keeps the value as given (names containing '=' get no SM_HP_ variable).
 //
-// Paths. In this milestone the SM_* paths point into the root itself (SM_MODEL_DIR=<root>/model,
-// ...), so a program that follows the variables works without containers or privileges. A
-// program that hard-codes /opt/ml needs the later milestone that bind-mounts the root on /opt/ml
-// in a private mount namespace (or the container runtime's volume); the variables then name
-// /opt/ml paths.
+// Paths. The SM_* paths name the tree as the program sees it: `visible_root` when set (/opt/ml
+// when the worker bind-mounts the root there in a private mount namespace, or a container runtime
+// mounts it as a volume), else the root itself (SM_MODEL_DIR=<root>/model, ...), so a program that
+// follows the variables works without containers or privileges; only one that hard-codes /opt/ml
+// then needs the mount.
 //
-// What it is not: it stages no data (input/data/<channel> is created empty), syncs no
-// checkpoints, packs no artifacts, and knows nothing of coordinator types: TrialLayoutSpec is a
+// What it is not: it stages no data (input/data/<channel> is created empty; worker/data_channels.h
+// fills it), syncs no checkpoints, packs no artifacts (worker/artifacts.h), and knows nothing of coordinator types: TrialLayoutSpec is a
 // plain struct that the agent fills in.
 //
 // Thread safety: all functions are reentrant; LayOutTrial calls for different roots may run
@@ -67,6 +67,7 @@ struct TrialLayoutSpec {
   std::string job_name;  // the training job name (TRAINING_JOB_NAME)
   std::string job_arn;   // TRAINING_JOB_ARN
   std::string root;      // the attempt's directory, the future /opt/ml; must not be empty
+  std::string visible_root;  // where the program sees `root` ("/opt/ml"); empty = root itself
   std::map<std::string, std::string> hyperparameters;  // as the job gives them, reserved ones included
   std::vector<LayoutChannel> channels;
   std::string current_host = "algo-1";

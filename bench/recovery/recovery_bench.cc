@@ -121,6 +121,7 @@ int main(int argc, char** argv) {
     r.cpus = 2;
     r.memory_mb = 1024;
     r.slots = 100;
+    r.session = 1;
     out = core.OnMessage("w1", r, now);
     std::vector<Outgoing> more;
     auto arn = core.Submit(Spec(trials), hpo::proto::Spelling::kCrd, now, &more);

@@ -78,6 +78,7 @@ class CoreTest : public ::testing::Test {
     r.slots = slots;
     r.cpus = 2;
     r.running = std::move(running);
+    r.session = session_;
     return core_->OnMessage(id, r, now_);
   }
   std::vector<Outgoing> Submit(const proto::TuningJobSpec& spec) {
@@ -114,6 +115,7 @@ class CoreTest : public ::testing::Test {
   std::unique_ptr<SqliteJobStore> store_;
   std::unique_ptr<CoordinatorCore> core_;
   int64_t now_ = 1'000'000;
+  uint64_t session_ = 1;  // a worker process; ++ for a restarted one
 };
 
 TEST_F(CoreTest, RegistrationIsAcknowledgedWithTheLeaseAndAVersionMismatchIsRefused) {
@@ -405,6 +407,24 @@ TEST_F(CoreTest, AnAttemptThatEndedWhileTheCoordinatorWasDownIsReattachedThenRep
   EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Completed");
   EXPECT_EQ(*d->status.training_job_status_counters->retryable_error, 0);
   EXPECT_EQ(core_->FindTrial(a[0].trial)->attempt, 1u);
+}
+
+TEST_F(CoreTest, AWorkerThatRestartedUnderTheSameIdLosesTheAttemptsItNoLongerHolds) {
+  Register("w1", 2);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("restarted", "Random", 2, 2)));
+  ASSERT_EQ(a.size(), 2u);
+  proto::wire::TrialStarted st;
+  st.trial = a[0].trial;
+  st.attempt = a[0].attempt;
+  st.worker_id = "w1";
+  core_->OnMessage("w1", st, now_);
+  ++session_;  // the worker process was killed and started again: same id, nothing running
+  auto out = Register("w1", 2);
+  auto re = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(re.size(), 2u) << "both trials are placed again";
+  EXPECT_EQ(core_->FindTrial(a[0].trial)->infra_failures, 1) << "it had started: a retry is spent";
+  EXPECT_EQ(core_->FindTrial(a[1].trial)->infra_failures, 0) << "it never started: re-sent for free";
+  for (const auto& x : re) EXPECT_EQ(x.attempt, 2u);
 }
 
 }  // namespace

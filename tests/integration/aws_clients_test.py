@@ -372,10 +372,11 @@ def _die_with_parent():
         pass
 
 
-def spawn(argv, log):
+def spawn(argv, log, extra_env=None):
     f = open(log, "ab")
+    env = dict(os.environ, **(extra_env or {}))
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-                         preexec_fn=_die_with_parent, close_fds=True)
+                         preexec_fn=_die_with_parent, close_fds=True, env=env)
     f.close()
     _children.append(p)
     return p
@@ -424,6 +425,12 @@ def free_port():
         return s.getsockname()[1]
 
 
+# Where training jobs put their model. The workers upload it to a real S3: the radosgw that
+# tests/worker/with_radosgw.sh starts around this test (CMake runs it that way).
+OUTPUT_PATH = "s3://hpo-aws-clients-test/output"
+S3_ENV_KEYS = ("AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
+
+
 def job_request(name, trials, parallel, statics, strategy="Random", ranges=None):
     if ranges is None:
         ranges = {
@@ -450,7 +457,7 @@ def job_request(name, trials, parallel, statics, strategy="Random", ranges=None)
                 "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.eE+-]+)"}],
             },
             "RoleArn": "arn:aws:iam::123456789012:role/hpo-aws-clients-test",
-            "OutputDataConfig": {"S3OutputPath": "s3://hpo-aws-clients-test/output"},
+            "OutputDataConfig": {"S3OutputPath": OUTPUT_PATH},
             "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
             "StoppingCondition": {"MaxRuntimeInSeconds": 300},
         },
@@ -472,6 +479,15 @@ class AwsClients(unittest.TestCase):
             if not os.access(path, os.X_OK):
                 raise unittest.SkipTest(f"{path} is not built (set {env})")
         cls.tmp = tempfile.mkdtemp(prefix="hpo-aws-clients-")
+        # The S3 the workers upload to (only they see its keys; the clients under test get none).
+        s3_env = {k: os.environ[k] for k in S3_ENV_KEYS if k in os.environ}
+        if "AWS_ENDPOINT_URL_S3" not in s3_env:
+            raise unittest.SkipTest("no S3 endpoint: run under tests/worker/with_radosgw.sh")
+        s3 = boto3.client("s3", endpoint_url=s3_env["AWS_ENDPOINT_URL_S3"], region_name="us-east-1",
+                          aws_access_key_id=s3_env["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=s3_env["AWS_SECRET_ACCESS_KEY"],
+                          config=botocore.config.Config(s3={"addressing_style": "path"}))
+        s3.create_bucket(Bucket=OUTPUT_PATH.split("/")[2])
         # Keep the user's AWS configuration, proxies and Python path out of both clients.
         for var in list(os.environ):
             if var.startswith("AWS_") or var.lower() in ("http_proxy", "https_proxy", "all_proxy") \
@@ -494,7 +510,7 @@ class AwsClients(unittest.TestCase):
         for i in (1, 2):
             spawn([HPO, "worker", "--connect", f"tcp://127.0.0.1:{zmq_port}", "--id", f"w{i}", "--slots", "2",
                    "--work-dir", os.path.join(cls.tmp, f"w{i}"), "--image", f"quadratic={QUADRATIC}"],
-                  os.path.join(cls.tmp, f"worker{i}.log"))
+                  os.path.join(cls.tmp, f"worker{i}.log"), extra_env=s3_env)
         deadline = time.monotonic() + 30
         health = None
         while time.monotonic() < deadline:
@@ -711,7 +727,7 @@ class AwsClients(unittest.TestCase):
                 self.assertEqual(tj["AlgorithmSpecification"]["TrainingImage"], "quadratic")
                 self.assertEqual(tj["RoleArn"], "arn:aws:iam::123456789012:role/hpo-aws-clients-test")
                 self.assertEqual(tj["ModelArtifacts"]["S3ModelArtifacts"],
-                                 f"s3://hpo-aws-clients-test/output/{r['TrainingJobName']}/output/model.tar.gz")
+                                 f"{OUTPUT_PATH}/{r['TrainingJobName']}/output/model.tar.gz")
                 losses = [m for m in tj["FinalMetricDataList"] if m["MetricName"] == "loss"]
                 self.assertEqual(len(losses), 1)
                 self.assertAlmostEqual(losses[0]["Value"], r["FinalHyperParameterTuningJobObjectiveMetric"]["Value"],

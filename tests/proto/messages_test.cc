@@ -34,6 +34,7 @@ Register SampleRegister() {
   m.slots = 8;
   m.spot = true;
   m.running = {{kTrial, 2}, {"mnist-tuning-001-0a1b2c3d", 1}};
+  m.session = 0x5eed0001;
   return m;
 }
 
@@ -938,24 +939,24 @@ TEST(WireValidate, DefaultConstructedMessagesAreNotValid) {
 
 TEST(WireVersion, CheckProtocolVersionAcceptsOnlyThisBuildsVersionAndSaysWhatToDo) {
   EXPECT_TRUE(CheckProtocolVersion(kProtocolVersion).ok());
-  const Status s = CheckProtocolVersion(2);
+  const Status s = CheckProtocolVersion(3);
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(
       s.message(),
-      "protocol version mismatch: this build speaks 1, peer speaks 2; upgrade the older side");
+      "protocol version mismatch: this build speaks 2, peer speaks 3; upgrade the older side");
 }
 
 TEST(WireVersion, ARegisterOfAnotherVersionIsRefusedBeforeItsFieldsAreRead) {
-  // A version-2 Register whose fields this build would not understand.
+  // A version-3 Register whose fields this build would not understand.
   const std::string body = Packed([](auto& p) {
     p.pack_map(2);
     p.pack(std::string("protocol_version"));
-    p.pack(2);
+    p.pack(3);
     p.pack(std::string("node"));
     p.pack_map(0);
   });
   EXPECT_TRUE(Rejected(Frames(MsgType::kRegister, body),
-                       "Register: protocol version mismatch: this build speaks 1, peer speaks 2; "
+                       "Register: protocol version mismatch: this build speaks 2, peer speaks 3; "
                        "upgrade the older side",
                        error_code::kProtocolVersionMismatch));
   Error reply;
@@ -963,7 +964,7 @@ TEST(WireVersion, ARegisterOfAnotherVersionIsRefusedBeforeItsFieldsAreRead) {
   EXPECT_EQ(reply.in_reply_to, static_cast<uint16_t>(MsgType::kRegister));
 
   EXPECT_TRUE(Rejected(BodyEditor(SampleRegisterAck()).Set("protocol_version", 7).Frames(),
-                       "RegisterAck: protocol version mismatch: this build speaks 1, peer speaks 7",
+                       "RegisterAck: protocol version mismatch: this build speaks 2, peer speaks 7",
                        error_code::kProtocolVersionMismatch));
   Register r = SampleRegister();
   r.protocol_version = 0;

@@ -1,0 +1,225 @@
+// tests/integration/cluster.h: a real hpo cluster on loopback for integration and fault tests.
+//
+// `Cluster` (a GoogleTest fixture) starts an `hpo coordinator` and three `hpo worker` processes
+// (two slots each, the dependency-free trainer examples/trainers/quadratic.cc mapped to the image
+// name "quadratic") in a fresh directory under the test temp dir, and talks to the coordinator
+// through its SageMaker HTTP API. Processes are killed (SIGTERM, then SIGKILL, whole process
+// group) when the fixture ends. Needs HPO_BINARY and HPO_QUADRATIC defined by the build.
+#pragma once
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace hpo::testing {
+
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+
+// A child process, killed (SIGTERM, then SIGKILL) when the handle goes away.
+class Child {
+ public:
+  explicit Child(std::vector<std::string> argv, const std::string& log) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::setpgid(0, 0);
+      FILE* f = std::freopen(log.c_str(), "a", stderr);
+      (void)f;
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      std::_Exit(127);
+    }
+  }
+  ~Child() { Kill(SIGTERM); }
+  void Kill(int sig) {
+    if (pid_ <= 0) return;
+    ::kill(-pid_, sig);
+    ::kill(pid_, sig);
+    for (int i = 0; i < 100; ++i) {
+      int st;
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(-pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// A port nothing listens on now: bind port 0, read the port, close.
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+class Cluster : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / ("hpo-it-" + std::to_string(::getpid()) + "-" +
+                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    zmq_port_ = FreePort();
+    http_port_ = FreePort();
+    StartCoordinator();
+    for (int i = 1; i <= 3; ++i) StartWorker(i);
+    ASSERT_TRUE(WaitForWorkers(3)) << "the cluster did not come up; see " << dir_;
+  }
+
+  // The coordinator on the fixture's ports and state directory (again, after a kill).
+  void StartCoordinator() {
+    coordinator_ = std::make_unique<Child>(
+        std::vector<std::string>{HPO_BINARY, "coordinator", "--listen", "tcp://127.0.0.1:" + std::to_string(zmq_port_),
+                                 "--http", "127.0.0.1:" + std::to_string(http_port_), "--state-dir",
+                                 (dir_ / "state").string(), "--lease-ms", "3000", "--grace", "1"},
+        (dir_ / "coordinator.log").string());
+  }
+
+  // True once the API answers and `n` workers are registered (10 s at most).
+  bool WaitForWorkers(int n) {
+    for (int i = 0; i < 100; ++i) {
+      httplib::Client probe("127.0.0.1", http_port_);
+      probe.set_connection_timeout(1, 0);
+      probe.set_read_timeout(1, 0);
+      auto res = probe.Get("/hpo/v1/health");
+      if (res && res->status == 200 && Json::parse(res->body)["workers"] == n) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+  // Starts worker `w<i>`; with `replace`, in that entry of workers_ (after a kill) instead of
+  // a new one.
+  void StartWorker(int i, std::optional<size_t> replace = std::nullopt) {
+    auto child = std::make_unique<Child>(
+        std::vector<std::string>{HPO_BINARY, "worker", "--connect", "tcp://127.0.0.1:" + std::to_string(zmq_port_),
+                                 "--id", "w" + std::to_string(i), "--slots", "2", "--work-dir",
+                                 (dir_ / ("w" + std::to_string(i))).string(), "--image",
+                                 std::string("quadratic=") + HPO_QUADRATIC},
+        (dir_ / ("worker" + std::to_string(i) + ".log")).string());
+    if (replace) {
+      workers_.at(*replace) = std::move(child);
+    } else {
+      workers_.push_back(std::move(child));
+    }
+  }
+
+  Json Call(const std::string& action, const Json& body, int expect_status = 200) {
+    httplib::Client c("127.0.0.1", http_port_);
+    c.set_read_timeout(30, 0);
+    auto res = c.Post("/", {{"X-Amz-Target", "SageMaker." + action}}, body.dump(), "application/x-amz-json-1.1");
+    EXPECT_TRUE(res) << action;
+    if (!res) return Json();
+    EXPECT_EQ(res->status, expect_status) << action << ": " << res->body;
+    return Json::parse(res->body, nullptr, false);
+  }
+
+  Json Job(const std::string& name, const std::string& strategy, int jobs, int parallel, Json ranges,
+           Json statics = Json::object()) {
+    statics["epochs"] = "4";
+    return {{"HyperParameterTuningJobName", name},
+            {"HyperParameterTuningJobConfig",
+             {{"Strategy", strategy},
+              {"HyperParameterTuningJobObjective", {{"Type", "Minimize"}, {"MetricName", "loss"}}},
+              {"ResourceLimits", {{"MaxNumberOfTrainingJobs", jobs}, {"MaxParallelTrainingJobs", parallel}}},
+              {"ParameterRanges", ranges}}},
+            {"TrainingJobDefinition",
+             {{"StaticHyperParameters", statics},
+              {"AlgorithmSpecification",
+               {{"TrainingImage", "quadratic"},
+                {"TrainingInputMode", "File"},
+                {"MetricDefinitions", {{{"Name", "loss"}, {"Regex", "loss=([0-9.eE+-]+)"}}}}}},
+              {"RoleArn", "arn:aws:iam::123456789012:role/hpo-it"},
+              {"OutputDataConfig", {{"S3OutputPath", (dir_ / "out").string()}}},
+              {"ResourceConfig", {{"InstanceType", "ml.m5.large"}, {"InstanceCount", 1}, {"VolumeSizeInGB", 1}}},
+              {"StoppingCondition", {{"MaxRuntimeInSeconds", 60}}}}}};
+  }
+
+  Json WaitFor(const std::string& name, int seconds = 60) {
+    Json d;
+    for (int i = 0; i < seconds * 10; ++i) {
+      d = Call("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", name}});
+      std::string st = d.value("HyperParameterTuningJobStatus", "");
+      if (st == "Completed" || st == "Failed" || st == "Stopped") return d;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << name << " did not finish in " << seconds << " s: " << d.dump();
+    return d;
+  }
+
+  std::vector<Json> Trials(const std::string& name) {
+    std::vector<Json> out;
+    Json req = {{"HyperParameterTuningJobName", name}, {"MaxResults", 7}};
+    for (;;) {
+      Json page = Call("ListTrainingJobsForHyperParameterTuningJob", req);
+      for (auto& t : page["TrainingJobSummaries"]) out.push_back(t);
+      if (!page.contains("NextToken")) return out;
+      req["NextToken"] = page["NextToken"];
+    }
+  }
+
+  // The last `loss=` value in a trial's log, read from the worker's trial directory.
+  std::optional<double> LastLossInLog(const std::string& trial) {
+    for (auto& e : fs::recursive_directory_iterator(dir_)) {
+      if (e.path().filename() != "trial.log" || e.path().string().find("/" + trial + "/") == std::string::npos) {
+        continue;
+      }
+      std::ifstream in(e.path());
+      std::string line;
+      std::optional<double> last;
+      std::regex re("loss=([0-9.eE+-]+)");
+      std::smatch m;
+      while (std::getline(in, line)) {
+        if (std::regex_search(line, m, re)) last = std::stod(m[1]);
+      }
+      return last;
+    }
+    return std::nullopt;
+  }
+
+  fs::path dir_;
+  int zmq_port_ = 0, http_port_ = 0;
+  std::unique_ptr<Child> coordinator_;
+  std::vector<std::unique_ptr<Child>> workers_;
+};
+
+}  // namespace hpo::testing

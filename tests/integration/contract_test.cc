@@ -1,0 +1,267 @@
+// The SageMaker training-container contract end to end (reference/sagemaker-semantics.md §4):
+// a real `hpo coordinator` and `hpo worker`, and a trainer script that checks, from inside the
+// trial, every file, directory and variable it relies on at the hard-coded /opt/ml paths, writes
+// its model and output data there, and fails with output/failure naming the first check that did
+// not hold. Runs as root (the worker then gives each trial a private mount namespace with its
+// root on /opt/ml, and a network namespace for EnableNetworkIsolation); skipped otherwise.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+
+class Child {
+ public:
+  Child(std::vector<std::string> argv, const std::string& log) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::setpgid(0, 0);
+      FILE* f = std::freopen(log.c_str(), "a", stderr);
+      (void)f;
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      std::_Exit(127);
+    }
+  }
+  ~Child() {
+    ::kill(-pid_, SIGTERM);
+    for (int i = 0; i < 100; ++i) {
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(-pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string Sh(const std::string& cmd) {
+  std::string out;
+  FILE* f = ::popen(cmd.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  ::pclose(f);
+  return out;
+}
+
+// Checks run inside the trial. `expect FILE TEXT` compares a file's exact content; `env NAME TEXT`
+// a variable's. Every check names itself in output/failure when it fails.
+constexpr const char* kTrainer = R"SH(#!/bin/sh
+fail() { printf '%s\n' "$1" > /opt/ml/output/failure; echo "CHECK FAILED: $1"; exit 1; }
+expect() { [ "$(cat "$1" 2>/dev/null)" = "$2" ] || fail "$1 is '$(cat "$1" 2>&1)', expected '$2'"; }
+env_is() { eval "v=\${$1-unset}"; [ "$v" = "$2" ] || fail "$1 is '$v', expected '$2'"; }
+[ "$1" = train ] || fail "argv[1] is '$1', expected 'train'"
+[ "$(pwd)" = /opt/ml ] || fail "cwd is $(pwd)"
+C=/opt/ml/input/config
+case "$SM_HP_OPT" in adam|sgd) ;; *) fail "SM_HP_OPT is '$SM_HP_OPT'";; esac
+expect $C/hyperparameters.json '{"_tuning_objective_metric":"loss","lr":"0.5","opt":"'$SM_HP_OPT'","sagemaker_program":"train.py"}'
+expect $C/inputdataconfig.json '{"data":{"ContentType":"text/csv","RecordWrapperType":"None","S3DistributionType":"FullyReplicated","TrainingInputMode":"File"},"fs":{"RecordWrapperType":"None","S3DistributionType":"FullyReplicated","TrainingInputMode":"FastFile"}}'
+expect $C/resourceconfig.json '{"current_group_name":"homogeneousCluster","current_host":"algo-1","current_instance_group":"homogeneousCluster","current_instance_type":"ml.m5.large","hosts":["algo-1"],"instance_groups":[{"hosts":["algo-1"],"instance_group_name":"homogeneousCluster","instance_type":"ml.m5.large"}],"network_interface_name":"eth0"}'
+for d in /opt/ml/model /opt/ml/output/data /opt/ml/output/intermediate /opt/ml/checkpoints /opt/ml/input/data/data /opt/ml/input/data/fs; do
+  [ -d $d ] || fail "$d is not a directory"
+done
+expect /opt/ml/input/data/data/a.csv '1,2'
+expect /opt/ml/input/data/data/sub/b.csv '3,4'
+[ -e /opt/ml/input/data/data/c.csv ] && fail "ASHA-10 data leaked into the channel"
+expect /opt/ml/input/data/fs/shared.txt 'on the shared filesystem'
+touch /opt/ml/input/data/fs/x 2>/dev/null && fail "the FastFile file-system channel is writable"
+env_is SM_MODEL_DIR /opt/ml/model
+env_is SM_OUTPUT_DATA_DIR /opt/ml/output/data
+env_is SM_OUTPUT_DIR /opt/ml/output
+env_is SM_INPUT_DIR /opt/ml/input
+env_is SM_INPUT_CONFIG_DIR /opt/ml/input/config
+env_is SM_CHANNELS '["data","fs"]'
+env_is SM_CHANNEL_DATA /opt/ml/input/data/data
+env_is SM_CHANNEL_FS /opt/ml/input/data/fs
+env_is SM_HPS '{"lr":"0.5","opt":"'$SM_HP_OPT'"}'
+env_is SM_HP_LR 0.5
+env_is SM_HOSTS '["algo-1"]'
+env_is SM_CURRENT_HOST algo-1
+env_is SM_CURRENT_INSTANCE_TYPE ml.m5.large
+env_is SM_NETWORK_INTERFACE_NAME eth0
+env_is SM_NUM_GPUS 0
+env_is SM_CURRENT_INSTANCE_GROUP homogeneousCluster
+env_is SM_CURRENT_INSTANCE_GROUP_HOSTS '["algo-1"]'
+env_is SM_INSTANCE_GROUPS '["homogeneousCluster"]'
+env_is SM_INSTANCE_GROUPS_DICT '{"homogeneousCluster":{"hosts":["algo-1"],"instance_group_name":"homogeneousCluster","instance_type":"ml.m5.large"}}'
+env_is SM_IS_HETERO false
+env_is SM_RESOURCE_CONFIG "$(cat $C/resourceconfig.json)"
+env_is SM_INPUT_DATA_CONFIG "$(cat $C/inputdataconfig.json)"
+env_is MY_SETTING from-the-definition
+[ "$SM_NUM_CPUS" -ge 1 ] 2>/dev/null || fail "SM_NUM_CPUS is '$SM_NUM_CPUS'"
+case "$TRAINING_JOB_NAME" in contract-[0-9][0-9][0-9]-????????) ;; *) fail "TRAINING_JOB_NAME is '$TRAINING_JOB_NAME'";; esac
+case "$TRAINING_JOB_ARN" in arn:aws:sagemaker:*:training-job/$TRAINING_JOB_NAME) ;; *) fail "TRAINING_JOB_ARN is '$TRAINING_JOB_ARN'";; esac
+[ "$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ')" = lo ] || fail "network isolation: interfaces are $(tail -n +3 /proc/net/dev | cut -d: -f1)"
+# A checkpoint from an earlier attempt would be here; this one writes its own.
+echo "step 7" > /opt/ml/checkpoints/ckpt || fail "cannot write a checkpoint"
+# Parallel trials on this host each see their own /opt/ml.
+echo "$TRAINING_JOB_NAME" > /opt/ml/model/who
+sleep 1
+expect /opt/ml/model/who "$TRAINING_JOB_NAME"
+echo weights > /opt/ml/model/model.txt
+echo eval > /opt/ml/output/data/eval.txt
+echo "loss=0.25"
+)SH";
+
+class Contract : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "the /opt/ml mount namespace needs root";
+    dir_ = fs::path(::testing::TempDir()) / ("hpo-contract-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    std::ofstream(dir_ / "train.sh") << kTrainer;
+    fs::permissions(dir_ / "train.sh", fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
+    for (auto [path, text] : std::vector<std::pair<fs::path, std::string>>{
+             {dir_ / "data" / "ASHA-1" / "a.csv", "1,2\n"},
+             {dir_ / "data" / "ASHA-1" / "sub" / "b.csv", "3,4\n"},
+             {dir_ / "data" / "ASHA-10" / "c.csv", "no\n"},
+             {dir_ / "shared" / "shared.txt", "on the shared filesystem\n"}}) {
+      fs::create_directories(path.parent_path());
+      std::ofstream(path) << text;
+    }
+    zmq_port_ = FreePort();
+    http_port_ = FreePort();
+    coordinator_ = std::make_unique<Child>(
+        std::vector<std::string>{HPO_BINARY, "coordinator", "--listen", "tcp://127.0.0.1:" + std::to_string(zmq_port_),
+                                 "--http", "127.0.0.1:" + std::to_string(http_port_), "--state-dir",
+                                 (dir_ / "state").string(), "--grace", "1"},
+        (dir_ / "coordinator.log").string());
+    worker_ = std::make_unique<Child>(
+        std::vector<std::string>{HPO_BINARY, "worker", "--connect", "tcp://127.0.0.1:" + std::to_string(zmq_port_),
+                                 "--id", "w1", "--slots", "2", "--gpus", "auto", "--work-dir", (dir_ / "w1").string()},
+        (dir_ / "worker.log").string());
+    for (int i = 0; i < 100; ++i) {
+      httplib::Client probe("127.0.0.1", http_port_);
+      auto res = probe.Get("/hpo/v1/health");
+      if (res && res->status == 200 && Json::parse(res->body)["workers"] == 1) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    FAIL() << "the cluster did not come up; see " << dir_;
+  }
+  void TearDown() override {
+    worker_.reset();
+    coordinator_.reset();
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  Json Call(const std::string& action, const Json& body) {
+    httplib::Client c("127.0.0.1", http_port_);
+    c.set_read_timeout(30, 0);
+    auto res = c.Post("/", {{"X-Amz-Target", "SageMaker." + action}}, body.dump(), "application/x-amz-json-1.1");
+    EXPECT_TRUE(res && res->status == 200) << action << ": " << (res ? res->body : "no answer");
+    return res ? Json::parse(res->body, nullptr, false) : Json();
+  }
+
+  fs::path dir_;
+  int zmq_port_ = 0, http_port_ = 0;
+  std::unique_ptr<Child> coordinator_, worker_;
+};
+
+TEST_F(Contract, ATrainerThatHardCodesOptMlFindsEverythingWhereSageMakerPutsIt) {
+  Json job = {
+      {"HyperParameterTuningJobName", "contract"},
+      {"HyperParameterTuningJobConfig",
+       {{"Strategy", "Grid"},
+        {"HyperParameterTuningJobObjective", {{"Type", "Minimize"}, {"MetricName", "loss"}}},
+        {"ResourceLimits", {{"MaxNumberOfTrainingJobs", 2}, {"MaxParallelTrainingJobs", 2}}},
+        {"ParameterRanges", {{"CategoricalParameterRanges", {{{"Name", "opt"}, {"Values", {"adam", "sgd"}}}}}}}}},
+      {"TrainingJobDefinition",
+       {{"StaticHyperParameters", {{"lr", "0.5"}, {"sagemaker_program", "train.py"}}},
+        {"AlgorithmSpecification",
+         {{"TrainingImage", (dir_ / "train.sh").string()},
+          {"TrainingInputMode", "File"},
+          {"MetricDefinitions", {{{"Name", "loss"}, {"Regex", "loss=([0-9.]+)"}}}}}},
+        {"RoleArn", "arn:aws:iam::123456789012:role/hpo-contract"},
+        {"InputDataConfig",
+         {{{"ChannelName", "data"},
+           {"ContentType", "text/csv"},
+           {"DataSource",
+            {{"S3DataSource",
+              {{"S3DataType", "S3Prefix"},
+               {"S3Uri", "file://" + (dir_ / "data" / "ASHA-1").string()},
+               {"S3DataDistributionType", "FullyReplicated"}}}}}},
+          {{"ChannelName", "fs"},
+           {"InputMode", "FastFile"},
+           {"DataSource",
+            {{"FileSystemDataSource",
+              {{"FileSystemId", "fs-0123456789abcdef0"},
+               {"FileSystemAccessMode", "ro"},
+               {"FileSystemType", "EFS"},
+               {"DirectoryPath", (dir_ / "shared").string()}}}}}}}},
+        {"OutputDataConfig", {{"S3OutputPath", "file://" + (dir_ / "out").string()}}},
+        {"ResourceConfig", {{"InstanceType", "ml.m5.large"}, {"InstanceCount", 1}, {"VolumeSizeInGB", 1}}},
+        {"StoppingCondition", {{"MaxRuntimeInSeconds", 60}}},
+        {"EnableNetworkIsolation", true},
+        {"CheckpointConfig", {{"S3Uri", "s3://unused/checkpoints"}}},
+        {"Environment", {{"MY_SETTING", "from-the-definition"}}}}}};
+  Call("CreateHyperParameterTuningJob", job);
+  Json d;
+  for (int i = 0; i < 300; ++i) {
+    d = Call("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", "contract"}});
+    std::string st = d.value("HyperParameterTuningJobStatus", "");
+    if (st == "Completed" || st == "Failed" || st == "Stopped") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  Json trials = Call("ListTrainingJobsForHyperParameterTuningJob", {{"HyperParameterTuningJobName", "contract"}});
+  ASSERT_EQ(trials["TrainingJobSummaries"].size(), 2u) << trials.dump();
+  for (const auto& t : trials["TrainingJobSummaries"]) {
+    const std::string name = t["TrainingJobName"];
+    EXPECT_EQ(t["TrainingJobStatus"], "Completed") << name << ": " << t.value("FailureReason", "") << "\n"
+                                                   << Sh("cat " + (dir_ / "w1" / "trials" / name / "attempt-1" / "trial.log").string());
+    EXPECT_EQ(t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], 0.25) << name;
+    // The model and output data at the SageMaker keys of the output path.
+    const fs::path out = dir_ / "out" / name / "output";
+    EXPECT_EQ(Sh("tar -xzOf " + (out / "model.tar.gz").string() + " ./model.txt model.txt 2>/dev/null"), "weights\n");
+    EXPECT_EQ(Sh("tar -xzOf " + (out / "model.tar.gz").string() + " who"), name + "\n");
+    EXPECT_EQ(Sh("tar -tzf " + (out / "output.tar.gz").string()), "eval.txt\n");
+    // The checkpoint is in the trial's checkpoint directory, kept for later attempts.
+    std::ifstream ck(dir_ / "w1" / "trials" / name / "checkpoints" / "ckpt");
+    std::string line;
+    std::getline(ck, line);
+    EXPECT_EQ(line, "step 7") << name;
+  }
+  EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump();
+  // The host's own /opt/ml saw none of it.
+  EXPECT_FALSE(fs::exists("/opt/ml/model/who"));
+  EXPECT_NE(Sh("cat " + (dir_ / "worker.log").string()).find("/opt/ml in a private mount namespace"), std::string::npos);
+}
+
+}  // namespace

@@ -1,0 +1,398 @@
+// Data channels from local sources (file://, paths, fileSystemDataSource), artifacts packing
+// and the S3 signer. The same code against a real S3 (radosgw) is in s3_radosgw_test.cc.
+#include "worker/artifacts.h"
+#include "worker/data_channels.h"
+#include "worker/s3_client.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+namespace hpo::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void Put(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << text;
+}
+
+std::string Sh(const std::string& cmd) {
+  std::string out;
+  FILE* f = ::popen(cmd.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  ::pclose(f);
+  return out;
+}
+
+class Channels : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("hpo-ch-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "channel");
+    Put(dir_ / "data" / "ASHA-1" / "a.csv", "1,2\n");
+    Put(dir_ / "data" / "ASHA-1" / "sub" / "b.csv", "3,4\n");
+    Put(dir_ / "data" / "ASHA-10" / "c.csv", "not mine\n");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  StagingContext Ctx(bool ns = false) {
+    StagingContext c;
+    c.channel_dir = (dir_ / "channel").string();
+    c.visible_dir = "/opt/ml/input/data/train";
+    c.mount_namespace = ns;
+    c.hosts = {"algo-1"};
+    c.current_host = "algo-1";
+    c.s3 = []() -> Result<const S3Client*> { return Status::FailedPrecondition("no S3 in this test"); };
+    return c;
+  }
+  ChannelSource Src(const std::string& uri) {
+    ChannelSource s;
+    s.name = "train";
+    s.input_mode = "File";
+    s.uri = uri;
+    return s;
+  }
+  std::set<std::string> Files() {
+    std::set<std::string> out;
+    for (auto& e : fs::recursive_directory_iterator(dir_ / "channel")) {
+      if (e.is_regular_file()) out.insert(fs::relative(e.path(), dir_ / "channel").string());
+    }
+    return out;
+  }
+  fs::path dir_;
+};
+
+TEST_F(Channels, APrefixIsMatchedAsADirectoryNotAsRawText) {
+  // file:// and a bare path name the same source; ASHA-10 never leaks into ASHA-1.
+  for (std::string uri : {"file://" + (dir_ / "data" / "ASHA-1").string(), (dir_ / "data" / "ASHA-1").string()}) {
+    fs::remove_all(dir_ / "channel");
+    fs::create_directories(dir_ / "channel");
+    auto staged = StageChannel(Src(uri), Ctx());
+    ASSERT_TRUE(staged.ok()) << staged.status().ToString();
+    EXPECT_EQ(Files(), (std::set<std::string>{"a.csv", "sub/b.csv"})) << uri;
+    EXPECT_EQ(staged->objects, 2u);
+    EXPECT_EQ(staged->bytes, 8u);
+    EXPECT_EQ(Slurp(dir_ / "channel" / "sub" / "b.csv"), "3,4\n");
+  }
+}
+
+TEST_F(Channels, ASingleFileSourceLandsUnderItsName) {
+  auto staged = StageChannel(Src((dir_ / "data" / "ASHA-1" / "a.csv").string()), Ctx());
+  ASSERT_TRUE(staged.ok()) << staged.status().ToString();
+  EXPECT_EQ(Files(), (std::set<std::string>{"a.csv"}));
+}
+
+TEST_F(Channels, AMissingSourceIsNotFoundAndNamesTheChannel) {
+  auto staged = StageChannel(Src((dir_ / "data" / "nope").string()), Ctx());
+  ASSERT_FALSE(staged.ok());
+  EXPECT_EQ(staged.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(staged.status().message().rfind("channel train: ", 0), 0u) << staged.status().message();
+}
+
+TEST_F(Channels, ARelativeUriAndPipeModeAreRefused) {
+  auto rel = StageChannel(Src("data/train"), Ctx());
+  ASSERT_FALSE(rel.ok());
+  EXPECT_NE(rel.status().message().find("not s3://, file:// or an absolute path"), std::string::npos);
+  ChannelSource pipe = Src((dir_ / "data").string());
+  pipe.input_mode = "Pipe";
+  auto p = StageChannel(pipe, Ctx());
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("Pipe input mode is not supported"), std::string::npos);
+}
+
+TEST_F(Channels, AManifestListsObjectsUnderItsPrefixAndCannotEscapeTheChannel) {
+  Put(dir_ / "manifest.json", "[{\"prefix\": \"file://" + (dir_ / "data").string() + "/\"}, \"ASHA-1/a.csv\", \"ASHA-10/c.csv\"]");
+  ChannelSource m = Src((dir_ / "manifest.json").string());
+  m.s3_data_type = "ManifestFile";
+  auto staged = StageChannel(m, Ctx());
+  ASSERT_TRUE(staged.ok()) << staged.status().ToString();
+  EXPECT_EQ(Files(), (std::set<std::string>{"ASHA-1/a.csv", "ASHA-10/c.csv"}));
+  Put(dir_ / "evil.json", "[{\"prefix\": \"" + (dir_ / "data").string() + "/\"}, \"../../etc/passwd\"]");
+  m.uri = (dir_ / "evil.json").string();
+  auto evil = StageChannel(m, Ctx());
+  ASSERT_FALSE(evil.ok());
+  EXPECT_NE(evil.status().message().find("outside the channel directory"), std::string::npos);
+  Put(dir_ / "bad.json", "{\"prefix\": 1}");
+  m.uri = (dir_ / "bad.json").string();
+  EXPECT_FALSE(StageChannel(m, Ctx()).ok());
+}
+
+TEST_F(Channels, AnAugmentedManifestKeepsOnlyTheAttributeNamesInOrder) {
+  Put(dir_ / "aug.jsonl", "{\"source-ref\":\"s3://b/1.jpg\",\"label\":1,\"extra\":\"x\"}\n"
+                          "{\"label\":0,\"source-ref\":\"s3://b/2.jpg\"}\n");
+  ChannelSource a = Src((dir_ / "aug.jsonl").string());
+  a.s3_data_type = "AugmentedManifestFile";
+  a.attribute_names = {"source-ref", "label"};
+  auto staged = StageChannel(a, Ctx());
+  ASSERT_TRUE(staged.ok()) << staged.status().ToString();
+  EXPECT_EQ(Slurp(dir_ / "channel" / "aug.jsonl"),
+            "{\"source-ref\":\"s3://b/1.jpg\",\"label\":1}\n{\"source-ref\":\"s3://b/2.jpg\",\"label\":0}\n");
+  a.attribute_names = {"label", "bbox"};
+  auto missing = StageChannel(a, Ctx());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("line 1 has no attribute \"bbox\""), std::string::npos);
+}
+
+TEST_F(Channels, ShardedByS3KeySplitsTheObjectsAcrossTheHostsWithoutOverlap) {
+  for (int i = 0; i < 7; ++i) Put(dir_ / "many" / ("part-" + std::to_string(i)), "x");
+  ChannelSource s = Src((dir_ / "many").string());
+  s.distribution = "ShardedByS3Key";
+  StagingContext c1 = Ctx(), c2 = Ctx();
+  c1.hosts = c2.hosts = {"algo-2", "algo-1"};
+  c1.current_host = "algo-1";
+  c2.current_host = "algo-2";
+  auto a = PlanObjects(s, c1), b = PlanObjects(s, c2);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->size(), 4u);
+  EXPECT_EQ(b->size(), 3u);
+  std::set<std::string> all(a->begin(), a->end());
+  for (const auto& x : *b) EXPECT_TRUE(all.insert(x).second) << x << " went to both hosts";
+  EXPECT_EQ(all.size(), 7u);
+  s.distribution = "FullyReplicated";
+  EXPECT_EQ(PlanObjects(s, c2)->size(), 7u);
+  s.distribution = "Sharded";
+  EXPECT_FALSE(PlanObjects(s, c2).ok());
+}
+
+TEST_F(Channels, AShuffleSeedGivesTheSameOrderEveryTimeAndAnotherSeedAnother) {
+  for (int i = 0; i < 20; ++i) Put(dir_ / "many" / ("part-" + std::to_string(100 + i)), "x");
+  ChannelSource s = Src((dir_ / "many").string());
+  auto plain = PlanObjects(s, Ctx());
+  s.shuffle_seed = 7;
+  auto a = PlanObjects(s, Ctx()), b = PlanObjects(s, Ctx());
+  s.shuffle_seed = 8;
+  auto c = PlanObjects(s, Ctx());
+  ASSERT_TRUE(plain.ok() && a.ok() && b.ok() && c.ok());
+  EXPECT_TRUE(std::is_sorted(plain->begin(), plain->end()));
+  EXPECT_EQ(*a, *b);
+  EXPECT_NE(*a, *plain);
+  EXPECT_NE(*a, *c);
+  std::vector<std::string> sorted = *a;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(sorted, *plain);
+}
+
+TEST_F(Channels, AFileSystemSourceIsCopiedInFileModeAndMountedInFastFileMode) {
+  ChannelSource f;
+  f.name = "train";
+  f.input_mode = "File";
+  f.directory_path = (dir_ / "data" / "ASHA-1").string();
+  auto copied = StageChannel(f, Ctx());
+  ASSERT_TRUE(copied.ok()) << copied.status().ToString();
+  EXPECT_EQ(Files(), (std::set<std::string>{"a.csv", "sub/b.csv"}));
+  EXPECT_TRUE(copied->mounts.empty());
+
+  f.input_mode = "FastFile";
+  auto ro = StageChannel(f, Ctx(/*ns=*/true));
+  ASSERT_TRUE(ro.ok());
+  ASSERT_EQ(ro->mounts.size(), 1u);
+  EXPECT_EQ(ro->mounts[0].source, f.directory_path);
+  EXPECT_EQ(ro->mounts[0].target, "/opt/ml/input/data/train");
+  EXPECT_TRUE(ro->mounts[0].read_only);
+  EXPECT_EQ(ro->objects, 0u);  // nothing copied
+  f.access_mode = "rw";
+  auto rw = StageChannel(f, Ctx(true));
+  ASSERT_TRUE(rw.ok());
+  EXPECT_FALSE(rw->mounts[0].read_only);
+  f.access_mode = "wo";
+  EXPECT_FALSE(StageChannel(f, Ctx(true)).ok());
+
+  // Without a mount namespace the channel directory links to the source.
+  f.access_mode = "ro";
+  auto linked = StageChannel(f, Ctx(false));
+  ASSERT_TRUE(linked.ok()) << linked.status().ToString();
+  EXPECT_TRUE(fs::is_symlink(dir_ / "channel"));
+  EXPECT_EQ(Slurp(dir_ / "channel" / "a.csv"), "1,2\n");
+}
+
+TEST_F(Channels, FastFileFromAnObjectSourceIsMountedReadOnlyInTheNamespace) {
+  ChannelSource s = Src((dir_ / "data" / "ASHA-1").string());
+  s.input_mode = "FastFile";
+  auto staged = StageChannel(s, Ctx(true));
+  ASSERT_TRUE(staged.ok());
+  ASSERT_EQ(staged->mounts.size(), 1u);
+  EXPECT_EQ(staged->mounts[0].source, (dir_ / "channel").string());
+  EXPECT_TRUE(staged->mounts[0].read_only);
+}
+
+// ---- artifacts -------------------------------------------------------------------------------
+
+TEST_F(Channels, WriteTarPacksFilesDirectoriesLinksAndLongNamesThatTarReadsBack) {
+  fs::path model = dir_ / "model";
+  Put(model / "model.pth", std::string(100000, 'w'));
+  std::string long_dir(120, 'd');
+  Put(model / long_dir / "weights.bin", "long");
+  fs::create_directories(model / "empty");
+  fs::create_directory_symlink("empty", model / "link");
+  ASSERT_TRUE(WriteTar(model.string(), (dir_ / "m.tar.gz").string(), true).ok());
+  std::string listing = Sh("tar -tzf " + (dir_ / "m.tar.gz").string() + " | LC_ALL=C sort");
+  EXPECT_EQ(listing, long_dir + "/\n" + long_dir + "/weights.bin\nempty/\nlink\nmodel.pth\n");
+  fs::create_directories(dir_ / "x");
+  Sh("tar -xzf " + (dir_ / "m.tar.gz").string() + " -C " + (dir_ / "x").string());
+  EXPECT_EQ(Slurp(dir_ / "x" / "model.pth"), std::string(100000, 'w'));
+  EXPECT_EQ(Slurp(dir_ / "x" / long_dir / "weights.bin"), "long");
+  EXPECT_TRUE(fs::is_symlink(dir_ / "x" / "link"));
+  // Uncompressed, and an empty directory gives a valid empty archive.
+  fs::create_directories(dir_ / "nothing");
+  ASSERT_TRUE(WriteTar((dir_ / "nothing").string(), (dir_ / "n.tar").string(), false).ok());
+  EXPECT_EQ(fs::file_size(dir_ / "n.tar"), 1024u);
+  EXPECT_EQ(Sh("tar -tf " + (dir_ / "n.tar").string() + " && echo ok"), "ok\n");
+}
+
+TEST_F(Channels, ArtifactsLandAtTheSageMakerKeysOfALocalOutputPath) {
+  fs::path root = dir_ / "root";
+  Put(root / "model" / "model.txt", "the model");
+  Put(root / "output" / "data" / "eval.json", "{}");
+  for (std::string out : {"file://" + (dir_ / "out").string(), (dir_ / "out2/").string()}) {
+    ArtifactSpec spec{root.string(), out, "job-001-abcdef12", true, dir_.string()};
+    auto up = UploadArtifacts(spec, [] { return Result<const S3Client*>(Status::Internal("unused")); });
+    ASSERT_TRUE(up.ok()) << up.status().ToString();
+    std::string base = out.rfind("file://", 0) == 0 ? out.substr(7) : out;
+    while (base.back() == '/') base.pop_back();
+    EXPECT_EQ(up->model, (out.back() == '/' ? out.substr(0, out.size() - 1) : out) + "/job-001-abcdef12/output/model.tar.gz");
+    EXPECT_EQ(Sh("tar -xzOf " + base + "/job-001-abcdef12/output/model.tar.gz model.txt"), "the model");
+    EXPECT_EQ(Sh("tar -tzf " + base + "/job-001-abcdef12/output/output.tar.gz"), "eval.json\n");
+  }
+  ArtifactSpec none{root.string(), (dir_ / "out3").string(), "j", false, dir_.string()};
+  auto up = UploadArtifacts(none, [] { return Result<const S3Client*>(Status::Internal("unused")); });
+  ASSERT_TRUE(up.ok());
+  EXPECT_TRUE(fs::exists(dir_ / "out3" / "j" / "output" / "model.tar"));
+  ArtifactSpec rel{root.string(), "relative/out", "j", true, dir_.string()};
+  EXPECT_FALSE(UploadArtifacts(rel, [] { return Result<const S3Client*>(Status::Internal("unused")); }).ok());
+}
+
+// ---- S3 signing and configuration ------------------------------------------------------------
+
+// The examples of the S3 documentation ("Signature Calculations for the Authorization Header"):
+// access key AKIAIOSFODNN7EXAMPLE, 24 May 2013, us-east-1, bucket examplebucket.
+SigV4Request DocRequest() {
+  SigV4Request r;
+  r.method = "GET";
+  r.headers = {{"Host", "examplebucket.s3.amazonaws.com"},
+               {"x-amz-date", "20130524T000000Z"},
+               {"x-amz-content-sha256", Sha256Hex("")}};
+  r.payload_sha256 = Sha256Hex("");
+  return r;
+}
+constexpr const char* kDocSecret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+TEST(S3Sign, MatchesTheGetObjectExampleOfTheS3Documentation) {
+  SigV4Request r = DocRequest();
+  r.path = "/test.txt";
+  r.headers["Range"] = "bytes=0-9";
+  EXPECT_EQ(SignV4(r, "AKIAIOSFODNN7EXAMPLE", kDocSecret, "us-east-1", "s3"),
+            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
+            "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
+            "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+}
+
+TEST(S3Sign, MatchesTheListObjectsExampleOfTheS3Documentation) {
+  SigV4Request r = DocRequest();
+  r.path = "/";
+  r.query = {{"max-keys", "2"}, {"prefix", "J"}};
+  EXPECT_EQ(SignV4(r, "AKIAIOSFODNN7EXAMPLE", kDocSecret, "us-east-1", "s3"),
+            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
+            "SignedHeaders=host;x-amz-content-sha256;x-amz-date, "
+            "Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
+}
+
+TEST(S3Sign, UriEncodingKeepsUnreservedCharactersAndOptionallySlashes) {
+  EXPECT_EQ(UriEncode("a b/c~d_e.f-g+h=", true), "a%20b/c~d_e.f-g%2Bh%3D");
+  EXPECT_EQ(UriEncode("a/b", false), "a%2Fb");
+  EXPECT_EQ(UriEncode("\xc3\xa9", false), "%C3%A9");
+}
+
+TEST(S3Config, ReadsTheEnvironmentThenTheSharedCredentialsFile) {
+  for (const char* v : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
+                        "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"}) {
+    ::unsetenv(v);
+  }
+  fs::path file = fs::temp_directory_path() / ("hpo-creds-" + std::to_string(::getpid()));
+  std::ofstream(file) << "[default]\naws_access_key_id = AKDEFAULT\naws_secret_access_key=SDEFAULT\n"
+                         "[ci]\naws_access_key_id=AKCI\naws_secret_access_key = SCI\naws_session_token = TOK\n";
+  ::setenv("AWS_SHARED_CREDENTIALS_FILE", file.c_str(), 1);
+  auto c = S3Config::FromEnvironment();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->access_key, "AKDEFAULT");
+  EXPECT_EQ(c->endpoint, "https://s3.us-east-1.amazonaws.com");
+  ::setenv("AWS_PROFILE", "ci", 1);
+  ::setenv("AWS_REGION", "eu-west-1", 1);
+  ::setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9/", 1);
+  c = S3Config::FromEnvironment();
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->access_key, "AKCI");
+  EXPECT_EQ(c->session_token, "TOK");
+  EXPECT_EQ(c->region, "eu-west-1");
+  EXPECT_EQ(c->endpoint, "http://127.0.0.1:9");
+  ::setenv("AWS_ENDPOINT_URL_S3", "http://s3.local:7480", 1);
+  EXPECT_EQ(S3Config::FromEnvironment()->endpoint, "http://s3.local:7480");
+  EXPECT_EQ(S3Config::FromEnvironment("http://flag:1")->endpoint, "http://flag:1");
+  ::setenv("AWS_ACCESS_KEY_ID", "AKENV", 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", "SENV", 1);
+  EXPECT_EQ(S3Config::FromEnvironment()->access_key, "AKENV");
+  ::unsetenv("AWS_ACCESS_KEY_ID");
+  ::unsetenv("AWS_SECRET_ACCESS_KEY");
+  ::setenv("AWS_PROFILE", "nobody", 1);
+  auto none = S3Config::FromEnvironment();
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("[nobody] profile of " + file.string()), std::string::npos);
+  EXPECT_FALSE(S3Config::FromEnvironment("ftp://x").ok());
+  fs::remove(file);
+  for (const char* v : {"AWS_SHARED_CREDENTIALS_FILE", "AWS_PROFILE", "AWS_REGION", "AWS_ENDPOINT_URL",
+                        "AWS_ENDPOINT_URL_S3"}) {
+    ::unsetenv(v);
+  }
+}
+
+TEST(S3Client, AnUnreachableEndpointIsUnavailableAfterItsRetries) {
+  S3Config c;
+  c.endpoint = "http://127.0.0.1:9";  // discard port: nothing listens
+  c.access_key = "a";
+  c.secret_key = "b";
+  c.max_attempts = 2;
+  c.backoff = std::chrono::milliseconds(1);
+  auto client = S3Client::Create(c);
+  ASSERT_TRUE(client.ok());
+  auto got = (*client)->Get("bucket", "key");
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(got.status().message().find("S3 GET s3://bucket/key: cannot reach the S3 endpoint http://127.0.0.1:9"),
+            std::string::npos)
+      << got.status().message();
+  EXPECT_NE(got.status().message().find("gave up after 2 tries"), std::string::npos);
+  c.part_size = 1 << 20;
+  EXPECT_FALSE(S3Client::Create(c).ok());
+}
+
+TEST(S3Client, ParsesS3Uris) {
+  auto u = ParseS3Uri("s3://bucket/a/b/");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->bucket, "bucket");
+  EXPECT_EQ(u->key, "a/b/");
+  EXPECT_EQ(ParseS3Uri("s3://bucket")->key, "");
+  EXPECT_FALSE(ParseS3Uri("s3:///key").ok());
+  EXPECT_FALSE(ParseS3Uri("https://bucket/key").ok());
+}
+
+}  // namespace
+}  // namespace hpo::worker

@@ -1,0 +1,243 @@
+// The S3 client, S3 data channels and S3 artifacts against a real S3 implementation that checks
+// SigV4 signatures: Ceph radosgw, started by tests/worker/with_radosgw.sh (which sets
+// AWS_ENDPOINT_URL_S3 and the credentials; CTest skips these tests when radosgw cannot start).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "worker/artifacts.h"
+#include "worker/data_channels.h"
+#include "worker/s3_client.h"
+
+namespace hpo::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class Radosgw : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::getenv("AWS_ENDPOINT_URL_S3") == nullptr) GTEST_SKIP() << "run through tests/worker/with_radosgw.sh";
+    auto cfg = S3Config::FromEnvironment();
+    ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+    cfg->multipart_threshold = 5u << 20;
+    cfg->part_size = 5u << 20;
+    cfg->backoff = std::chrono::milliseconds(20);
+    cfg_ = *cfg;
+    auto c = S3Client::Create(cfg_);
+    ASSERT_TRUE(c.ok());
+    client_ = std::move(c).value();
+    bucket_ = "hpo-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++);
+    ASSERT_TRUE(client_->CreateBucket(bucket_).ok());
+    dir_ = fs::temp_directory_path() / ("hpo-s3-" + bucket_);
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "channel");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  StagingContext Ctx(const std::string& host = "algo-1") {
+    StagingContext c;
+    c.channel_dir = (dir_ / "channel").string();
+    c.visible_dir = "/opt/ml/input/data/train";
+    c.hosts = {"algo-1", "algo-2"};
+    c.current_host = host;
+    const S3Client* raw = client_.get();
+    c.s3 = [raw]() -> Result<const S3Client*> { return raw; };
+    return c;
+  }
+
+  static inline int counter_ = 0;
+  S3Config cfg_;
+  std::unique_ptr<S3Client> client_;
+  std::string bucket_;
+  fs::path dir_;
+};
+
+TEST_F(Radosgw, PutGetAndListWithPaginationAndAwkwardKeys) {
+  std::vector<std::string> keys = {"data/a b.csv", "data/c+d=e.csv", "data/\xc3\xa9t\xc3\xa9.txt", "data/sub/x", "data/y"};
+  for (const auto& k : keys) ASSERT_TRUE(client_->PutBytes(bucket_, k, "content of " + k).ok()) << k;
+  S3Config small = cfg_;
+  small.list_page_size = 2;  // three pages
+  auto paged = S3Client::Create(small);
+  auto listed = (*paged)->List(bucket_, "data/");
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  std::vector<std::string> got;
+  for (const auto& o : *listed) got.push_back(o.key);
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(got, keys);
+  EXPECT_EQ((*listed)[0].size, std::string("content of " + (*listed)[0].key).size());
+  EXPECT_FALSE((*listed)[0].etag.empty());
+  auto body = client_->Get(bucket_, "data/a b.csv");
+  ASSERT_TRUE(body.ok()) << body.status().ToString();
+  EXPECT_EQ(*body, "content of data/a b.csv");
+}
+
+TEST_F(Radosgw, ALargeFileGoesUpInPartsAndComesBackIdentical) {
+  std::string data(11u << 20, '\0');  // three 5 MiB parts, the last one short
+  std::mt19937 rng(1);
+  for (auto& c : data) c = static_cast<char>(rng());
+  std::ofstream(dir_ / "big.bin", std::ios::binary) << data;
+  ASSERT_TRUE(client_->PutFile(bucket_, "big/big.bin", (dir_ / "big.bin").string()).ok());
+  auto listed = client_->List(bucket_, "big/");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].size, data.size());
+  EXPECT_NE((*listed)[0].etag.find("-3"), std::string::npos) << "a multipart ETag ends with -<parts>: " << (*listed)[0].etag;
+  ASSERT_TRUE(client_->GetToFile(bucket_, "big/big.bin", (dir_ / "back.bin").string()).ok());
+  EXPECT_TRUE(Slurp(dir_ / "back.bin") == data);
+}
+
+TEST_F(Radosgw, AWrongSecretIsRefusedWithTheServicesReason) {
+  S3Config bad = cfg_;
+  bad.secret_key = "not-the-secret";
+  auto c = S3Client::Create(bad);
+  auto got = (*c)->Get(bucket_, "x");
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(got.status().message().find("HTTP 403 SignatureDoesNotMatch"), std::string::npos) << got.status().message();
+  EXPECT_NE(got.status().message().find("check the secret key"), std::string::npos);
+}
+
+TEST_F(Radosgw, AMissingBucketOrKeyIsNotFound) {
+  auto nb = client_->List("hpo-no-such-bucket", "");
+  ASSERT_FALSE(nb.ok());
+  EXPECT_EQ(nb.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(nb.status().message().find("NoSuchBucket"), std::string::npos) << nb.status().message();
+  auto nk = client_->GetToFile(bucket_, "nope", (dir_ / "nope").string());
+  ASSERT_FALSE(nk.ok());
+  EXPECT_EQ(nk.code(), StatusCode::kNotFound);
+  EXPECT_NE(nk.message().find("NoSuchKey"), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir_ / "nope"));  // no partial file left
+}
+
+TEST_F(Radosgw, ADroppedConnectionIsRetriedThenUnavailable) {
+  // A server that accepts and hangs up at once, counting the tries.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::listen(fd, 8);
+  std::atomic<int> accepted{0};
+  std::atomic<bool> stop{false};
+  std::thread server([&] {
+    while (!stop) {
+      int c = ::accept(fd, nullptr, nullptr);
+      if (c < 0) break;
+      ++accepted;
+      ::close(c);
+    }
+  });
+  S3Config drop = cfg_;
+  drop.endpoint = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  drop.max_attempts = 3;
+  auto c = S3Client::Create(drop);
+  auto got = (*c)->Get(bucket_, "x");
+  stop = true;
+  ::shutdown(fd, SHUT_RDWR);
+  ::close(fd);
+  server.join();
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(got.status().message().find("gave up after 3 tries"), std::string::npos) << got.status().message();
+  EXPECT_EQ(accepted.load(), 3);
+}
+
+TEST_F(Radosgw, AnS3PrefixChannelTakesItsDirectoryButNotItsNamesakes) {
+  for (const char* k : {"jobs/ASHA-1/train/a.csv", "jobs/ASHA-1/train/sub/b.csv", "jobs/ASHA-10/train/c.csv",
+                        "jobs/ASHA-1/", "jobs/ASHA-1/train/dir/"}) {
+    ASSERT_TRUE(client_->PutBytes(bucket_, k, std::string("x") + k).ok());
+  }
+  ChannelSource s;
+  s.name = "train";
+  s.input_mode = "File";
+  s.uri = "s3://" + bucket_ + "/jobs/ASHA-1";
+  auto staged = StageChannel(s, Ctx());
+  ASSERT_TRUE(staged.ok()) << staged.status().ToString();
+  std::set<std::string> files;
+  for (auto& e : fs::recursive_directory_iterator(dir_ / "channel")) {
+    if (e.is_regular_file()) files.insert(fs::relative(e.path(), dir_ / "channel").string());
+  }
+  EXPECT_EQ(files, (std::set<std::string>{"train/a.csv", "train/sub/b.csv"}));
+  EXPECT_EQ(Slurp(dir_ / "channel" / "train" / "a.csv"), "xjobs/ASHA-1/train/a.csv");
+  s.uri = "s3://" + bucket_ + "/jobs/ASHA-2";
+  auto none = StageChannel(s, Ctx());
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(Radosgw, ShardedByS3KeyGivesEachOfTwoHostsItsOwnHalf) {
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(client_->PutBytes(bucket_, "shard/part-" + std::to_string(i), "p").ok());
+  ChannelSource s;
+  s.name = "train";
+  s.input_mode = "File";
+  s.uri = "s3://" + bucket_ + "/shard/";
+  s.distribution = "ShardedByS3Key";
+  auto h1 = PlanObjects(s, Ctx("algo-1")), h2 = PlanObjects(s, Ctx("algo-2"));
+  ASSERT_TRUE(h1.ok() && h2.ok());
+  EXPECT_EQ(*h1, (std::vector<std::string>{"part-0", "part-2", "part-4"}));
+  EXPECT_EQ(*h2, (std::vector<std::string>{"part-1", "part-3", "part-5"}));
+}
+
+TEST_F(Radosgw, AManifestInS3PointsAtObjectsInS3) {
+  ASSERT_TRUE(client_->PutBytes(bucket_, "m/one.csv", "1").ok());
+  ASSERT_TRUE(client_->PutBytes(bucket_, "m/deep/two.csv", "2").ok());
+  ASSERT_TRUE(client_->PutBytes(bucket_, "manifest", "[{\"prefix\":\"s3://" + bucket_ + "/m/\"},\"one.csv\",\"deep/two.csv\"]").ok());
+  ChannelSource s;
+  s.name = "train";
+  s.input_mode = "File";
+  s.uri = "s3://" + bucket_ + "/manifest";
+  s.s3_data_type = "ManifestFile";
+  auto staged = StageChannel(s, Ctx());
+  ASSERT_TRUE(staged.ok()) << staged.status().ToString();
+  EXPECT_EQ(Slurp(dir_ / "channel" / "deep" / "two.csv"), "2");
+  EXPECT_EQ(staged->objects, 2u);
+}
+
+TEST_F(Radosgw, ArtifactsLandAtTheSageMakerKeys) {
+  fs::create_directories(dir_ / "root" / "model");
+  fs::create_directories(dir_ / "root" / "output" / "data");
+  std::ofstream(dir_ / "root" / "model" / "model.txt") << "weights";
+  std::ofstream(dir_ / "root" / "output" / "data" / "eval.txt") << "eval";
+  ArtifactSpec spec{(dir_ / "root").string(), "s3://" + bucket_ + "/out/", "tune-001-0123abcd", true, dir_.string()};
+  const S3Client* raw = client_.get();
+  auto up = UploadArtifacts(spec, [raw]() -> Result<const S3Client*> { return raw; });
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_EQ(up->model, "s3://" + bucket_ + "/out/tune-001-0123abcd/output/model.tar.gz");
+  auto listed = client_->List(bucket_, "out/");
+  ASSERT_TRUE(listed.ok());
+  std::vector<std::string> keys;
+  for (const auto& o : *listed) keys.push_back(o.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"out/tune-001-0123abcd/output/model.tar.gz",
+                                            "out/tune-001-0123abcd/output/output.tar.gz"}));
+  ASSERT_TRUE(client_->GetToFile(bucket_, keys[0], (dir_ / "m.tgz").string()).ok());
+  FILE* f = ::popen(("tar -xzOf " + (dir_ / "m.tgz").string() + " model.txt").c_str(), "r");
+  char buf[64] = {0};
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  ::pclose(f);
+  EXPECT_EQ(std::string(buf, n), "weights");
+}
+
+}  // namespace
+}  // namespace hpo::worker

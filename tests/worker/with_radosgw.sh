@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Runs a command against a real S3 implementation: a single-node Ceph radosgw (one mon, one
+# memstore OSD) on 127.0.0.1, started for this run and stopped by PID afterwards
+# (recipe: reference/test-components.md). The command gets AWS_ENDPOINT_URL_S3,
+# AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION in its environment.
+#
+# Usage: with_radosgw.sh COMMAND [ARGS...]
+# Exit: the command's status; 77 (CTest SKIP_RETURN_CODE) when radosgw is not installed or does
+# not come up, so machines without Ceph skip these tests instead of failing them.
+# If HPO_S3_ENDPOINT is already set (a radosgw someone else runs), it is used as is, with
+# HPO_S3_ACCESS_KEY / HPO_S3_SECRET_KEY.
+set -uo pipefail
+
+if [[ -n "${HPO_S3_ENDPOINT:-}" ]]; then
+  export AWS_ENDPOINT_URL_S3="$HPO_S3_ENDPOINT" AWS_ACCESS_KEY_ID="$HPO_S3_ACCESS_KEY" \
+         AWS_SECRET_ACCESS_KEY="$HPO_S3_SECRET_KEY" AWS_REGION=us-east-1
+  exec "$@"
+fi
+
+for tool in ceph-mon ceph-osd radosgw radosgw-admin ceph-authtool monmaptool ceph; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "with_radosgw: $tool is not installed (scripts/install-deps.sh --test installs Ceph); skipping" >&2
+    exit 77
+  fi
+done
+
+dir=$(mktemp -d /tmp/hpo-rgw.XXXXXX)
+pids=()
+port_free() { ! (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pick_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 20000))
+    if port_free "$p"; then echo "$p"; return; fi
+  done
+  echo 0
+}
+mon_port=$(pick_port)
+rgw_port=$(pick_port)
+while [[ "$rgw_port" == "$mon_port" ]]; do rgw_port=$(pick_port); done
+
+cleanup() {
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null
+  done
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+fsid=$(cat /proc/sys/kernel/random/uuid)
+cat > "$dir/ceph.conf" <<CONF
+[global]
+fsid = $fsid
+mon host = v2:127.0.0.1:$mon_port
+mon initial members = a
+auth cluster required = none
+auth service required = none
+auth client required = none
+ms mon client mode = crc
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+mon allow pool size one = true
+osd objectstore = memstore
+memstore device bytes = 1073741824
+osd crush chooseleaf type = 0
+run dir = $dir/run
+log file = $dir/log/\$name.log
+admin socket = $dir/run/\$name.asok
+keyring = $dir/keyring
+mon data = $dir/mon/\$cluster-\$id
+osd data = $dir/osd/\$cluster-\$id
+rgw data = $dir/rgw/\$cluster-\$id
+CONF
+mkdir -p "$dir/run" "$dir/log" "$dir/mon" "$dir/osd" "$dir/rgw"
+export CEPH_CONF="$dir/ceph.conf"
+log() { echo "with_radosgw: $*" >&2; }
+fail() { log "$*; skipping (logs in $dir/log were:)"; tail -n 5 "$dir"/log/*.log >&2 2>/dev/null; exit 77; }
+
+ceph-authtool --create-keyring "$dir/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null 2>&1 || fail "ceph-authtool failed"
+monmaptool --create --addv a "[v2:127.0.0.1:$mon_port]" --fsid "$fsid" "$dir/monmap" >/dev/null 2>&1 || fail "monmaptool failed"
+ceph-mon --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/keyring" -c "$CEPH_CONF" >/dev/null 2>&1 || fail "ceph-mon --mkfs failed"
+ceph-mon -i a -c "$CEPH_CONF" -f >/dev/null 2>&1 &
+pids+=($!)
+osd_uuid=$(cat /proc/sys/kernel/random/uuid)
+id=""
+for _ in $(seq 60); do
+  id=$(timeout 10 ceph -c "$CEPH_CONF" osd new "$osd_uuid" 2>/dev/null) && break
+  sleep 0.5
+done
+[[ -n "$id" ]] || fail "the monitor did not answer"
+mkdir -p "$dir/osd/ceph-$id"
+ceph-osd -i "$id" --mkfs --osd-uuid "$osd_uuid" -c "$CEPH_CONF" >/dev/null 2>&1 || fail "ceph-osd --mkfs failed"
+ceph-osd -i "$id" -c "$CEPH_CONF" -f >/dev/null 2>&1 &
+pids+=($!)
+radosgw -n client.rgw.a -c "$CEPH_CONF" -f --rgw-frontends "beast endpoint=127.0.0.1:$rgw_port" >/dev/null 2>&1 &
+pids+=($!)
+access=hpoci$RANDOM
+secret=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32)
+up=""
+for _ in $(seq 240); do
+  if curl -s -o /dev/null "http://127.0.0.1:$rgw_port/"; then up=1; break; fi
+  sleep 0.25
+done
+[[ -n "$up" ]] || fail "radosgw did not listen on 127.0.0.1:$rgw_port within 60 s"
+radosgw-admin -c "$CEPH_CONF" user create --uid=ci --display-name=ci --access-key="$access" --secret-key="$secret" \
+  >/dev/null 2>&1 || fail "radosgw-admin user create failed"
+log "radosgw up on http://127.0.0.1:$rgw_port"
+
+export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$rgw_port" AWS_ACCESS_KEY_ID="$access" AWS_SECRET_ACCESS_KEY="$secret" \
+       AWS_REGION=us-east-1 HPO_S3_ENDPOINT="http://127.0.0.1:$rgw_port" HPO_S3_ACCESS_KEY="$access" \
+       HPO_S3_SECRET_KEY="$secret"
+"$@"
+rc=$?
+exit $rc

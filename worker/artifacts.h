@@ -1,0 +1,49 @@
+// worker/artifacts.h: packing and uploading a trial's model and output data.
+//
+// What it is: after the training program exits, SageMaker packs /opt/ml/model into
+// `<S3OutputPath>/<training job name>/output/model.tar.gz` and /opt/ml/output/data into
+// `.../output/output.tar.gz` (reference/sagemaker-semantics.md §4). UploadArtifacts does the same
+// for an attempt's root, to an s3:// output path (through S3Client, multipart for large files)
+// or to a local directory / file:// URI (a shared filesystem, the common on-prem case).
+//
+// Archives: POSIX ustar (GNU long-name records for paths over 100 bytes), members named relative
+// to the packed directory ("model.pth", "sub/x.bin"), regular files, directories and symlinks,
+// modes and mtimes kept, owner 0/0; gzip-compressed unless the job's OutputDataConfig
+// CompressionType is NONE (then `model.tar` / `output.tar`, uncompressed). An empty directory
+// gives a valid empty archive, as SageMaker uploads one too.
+//
+// Errors: IoError for local files (naming the path); what S3Client returns for uploads; the
+// local copy is written to a temporary name and renamed, so a reader never sees half a file.
+//
+// Thread safety: the functions are reentrant.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "common/status.h"
+#include "worker/s3_client.h"
+
+namespace hpo::worker {
+
+// Writes `dir` as a tar archive to `out_path` (gzip-compressed when `gzip`).
+[[nodiscard]] Status WriteTar(const std::string& dir, const std::string& out_path, bool gzip);
+
+struct ArtifactSpec {
+  std::string root;         // the attempt's root: model/ and output/data/ are packed from it
+  std::string output_path;  // S3OutputPath: s3://bucket/prefix, file:///dir or /dir
+  std::string job_name;     // the training job name
+  bool compress = true;     // OutputDataConfig.CompressionType != NONE
+  std::string scratch_dir;  // where the archives are built before upload; must exist
+};
+
+struct UploadedArtifacts {
+  std::string model;        // e.g. s3://bucket/prefix/<job>/output/model.tar.gz
+  std::string output_data;  // e.g. s3://bucket/prefix/<job>/output/output.tar.gz
+};
+
+// Packs and uploads both archives. `s3` is called only for an s3:// output path.
+[[nodiscard]] Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec,
+                                                        const std::function<Result<const S3Client*>()>& s3);
+
+}  // namespace hpo::worker

@@ -1,0 +1,344 @@
+#include "worker/data_channels.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace hpo::worker {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+// One object of a source: where to fetch it and where it lands.
+struct Item {
+  std::string rel;     // relative name in the channel directory
+  bool s3 = false;
+  std::string bucket;  // s3 only
+  std::string where;   // the key (s3) or the local path
+  uint64_t size = 0;
+};
+
+struct Fail {
+  std::string channel;
+  Status operator()(const Status& s) const {
+    return Status(s.code(), "channel " + channel + ": " + s.message());
+  }
+};
+
+std::string LocalPath(const std::string& uri) { return uri.rfind("file://", 0) == 0 ? uri.substr(7) : uri; }
+
+bool IsS3(const std::string& uri) { return uri.rfind("s3://", 0) == 0; }
+
+// A relative name that stays inside the channel: no absolute path, no "." or ".." component.
+bool SafeRelative(const std::string& rel) {
+  if (rel.empty() || rel[0] == '/') return false;
+  std::size_t pos = 0;
+  while (pos <= rel.size()) {
+    std::size_t slash = rel.find('/', pos);
+    std::string part = rel.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+    if (part.empty() || part == "." || part == "..") return false;
+    if (slash == std::string::npos) break;
+    pos = slash + 1;
+  }
+  return true;
+}
+
+// Every object under `uri` with directory semantics for the prefix.
+Result<std::vector<Item>> ListUri(const std::string& uri, const StagingContext& ctx) {
+  std::vector<Item> out;
+  if (IsS3(uri)) {
+    auto parsed = ParseS3Uri(uri);
+    if (!parsed.ok()) return parsed.status();
+    auto s3 = ctx.s3();
+    if (!s3.ok()) return s3.status();
+    std::string prefix = parsed->key;
+    auto objects = (*s3)->List(parsed->bucket, prefix);
+    if (!objects.ok()) return objects.status();
+    std::string dir = prefix.empty() || prefix.back() == '/' ? prefix : prefix + "/";
+    for (const auto& o : *objects) {
+      Item it;
+      it.s3 = true;
+      it.bucket = parsed->bucket;
+      it.where = o.key;
+      it.size = o.size;
+      if (!prefix.empty() && o.key == prefix) {
+        it.rel = fs::path(prefix).filename().string();
+      } else if (o.key.rfind(dir, 0) == 0 && o.key.size() > dir.size()) {
+        it.rel = o.key.substr(dir.size());
+      } else {
+        continue;  // "ASHA-10/..." under the raw prefix "ASHA-1"
+      }
+      if (it.rel.back() == '/') continue;  // a directory marker
+      out.push_back(std::move(it));
+    }
+    if (out.empty()) return Status::NotFound("no object under " + uri);
+    return out;
+  }
+  const std::string path = LocalPath(uri);
+  if (path.empty() || path[0] != '/') {
+    return Status::InvalidArgument("the data source \"" + uri + "\" is not s3://, file:// or an absolute path");
+  }
+  std::error_code ec;
+  auto st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) return Status::NotFound(path + " does not exist");
+  if (fs::is_regular_file(st)) {
+    out.push_back({fs::path(path).filename().string(), false, "", path, fs::file_size(path, ec)});
+    return out;
+  }
+  if (!fs::is_directory(st)) return Status::InvalidArgument(path + " is neither a file nor a directory");
+  for (fs::recursive_directory_iterator it(path, fs::directory_options::follow_directory_symlink, ec), end;
+       !ec && it != end; it.increment(ec)) {
+    if (!it->is_regular_file()) continue;
+    out.push_back({fs::relative(it->path(), path).string(), false, "", it->path().string(), it->file_size()});
+  }
+  if (ec) return Status::IoError("cannot list " + path + ": " + ec.message());
+  std::sort(out.begin(), out.end(), [](const Item& a, const Item& b) { return a.rel < b.rel; });
+  return out;
+}
+
+// The bytes of one object (a manifest).
+Result<std::string> ReadUri(const std::string& uri, const StagingContext& ctx) {
+  if (IsS3(uri)) {
+    auto parsed = ParseS3Uri(uri);
+    if (!parsed.ok()) return parsed.status();
+    auto s3 = ctx.s3();
+    if (!s3.ok()) return s3.status();
+    return (*s3)->Get(parsed->bucket, parsed->key);
+  }
+  const std::string path = LocalPath(uri);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Result<std::vector<Item>> ManifestItems(const std::string& uri, const StagingContext& ctx) {
+  auto text = ReadUri(uri, ctx);
+  if (!text.ok()) return text.status();
+  Json j = Json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_array() || j.empty() || !j[0].is_object() || !j[0].contains("prefix") ||
+      !j[0]["prefix"].is_string()) {
+    return Status::InvalidArgument("the manifest " + uri +
+                                   " is not a JSON array starting with {\"prefix\": \"s3://bucket/prefix/\"}");
+  }
+  std::string prefix = j[0]["prefix"].get<std::string>();
+  std::vector<Item> out;
+  for (std::size_t i = 1; i < j.size(); ++i) {
+    if (!j[i].is_string()) {
+      return Status::InvalidArgument("the manifest " + uri + ": entry " + std::to_string(i) + " is not a string");
+    }
+    std::string rel = j[i].get<std::string>();
+    Item it;
+    it.rel = rel;
+    if (IsS3(prefix)) {
+      auto parsed = ParseS3Uri(prefix);
+      if (!parsed.ok()) return parsed.status();
+      it.s3 = true;
+      it.bucket = parsed->bucket;
+      it.where = parsed->key + rel;
+    } else {
+      std::string dir = LocalPath(prefix);
+      it.where = dir + (dir.empty() || dir.back() == '/' ? "" : "/") + rel;
+    }
+    out.push_back(std::move(it));
+  }
+  return out;
+}
+
+// Fisher-Yates with a fixed generator: the same seed gives the same order everywhere.
+void Shuffle(std::vector<Item>* items, int64_t seed) {
+  std::mt19937_64 rng(static_cast<uint64_t>(seed));
+  for (std::size_t i = items->size(); i > 1; --i) {
+    std::size_t j = static_cast<std::size_t>(rng() % i);
+    std::swap((*items)[i - 1], (*items)[j]);
+  }
+}
+
+Result<std::vector<Item>> Plan(const ChannelSource& src, const StagingContext& ctx) {
+  const std::string type = src.s3_data_type.empty() ? "S3Prefix" : src.s3_data_type;
+  std::vector<Item> items;
+  if (type == "S3Prefix") {
+    auto listed = ListUri(src.uri, ctx);
+    if (!listed.ok()) return listed.status();
+    items = std::move(listed).value();
+  } else if (type == "ManifestFile") {
+    auto listed = ManifestItems(src.uri, ctx);
+    if (!listed.ok()) return listed.status();
+    items = std::move(listed).value();
+  } else {
+    return Status::InvalidArgument("S3DataType \"" + type + "\" is not S3Prefix, ManifestFile or AugmentedManifestFile");
+  }
+  for (const auto& it : items) {
+    if (!SafeRelative(it.rel)) {
+      return Status::InvalidArgument("the object name \"" + it.rel + "\" would land outside the channel directory");
+    }
+  }
+  if (src.shuffle_seed) Shuffle(&items, *src.shuffle_seed);
+  const std::string dist = src.distribution.empty() ? "FullyReplicated" : src.distribution;
+  if (dist == "ShardedByS3Key") {
+    std::vector<std::string> hosts = ctx.hosts;
+    std::sort(hosts.begin(), hosts.end());
+    auto pos = std::find(hosts.begin(), hosts.end(), ctx.current_host);
+    if (pos == hosts.end()) {
+      return Status::InvalidArgument("the current host " + ctx.current_host + " is not among the trial's hosts");
+    }
+    const std::size_t me = static_cast<std::size_t>(pos - hosts.begin());
+    std::vector<Item> mine;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (i % hosts.size() == me) mine.push_back(std::move(items[i]));
+    }
+    items = std::move(mine);
+  } else if (dist != "FullyReplicated") {
+    return Status::InvalidArgument("S3DataDistributionType \"" + dist + "\" is not FullyReplicated or ShardedByS3Key");
+  }
+  return items;
+}
+
+Status Fetch(const Item& it, const fs::path& dest, const StagingContext& ctx) {
+  std::error_code ec;
+  fs::create_directories(dest.parent_path(), ec);
+  if (ec) return Status::IoError("cannot create " + dest.parent_path().string() + ": " + ec.message());
+  if (it.s3) {
+    auto s3 = ctx.s3();
+    if (!s3.ok()) return s3.status();
+    return (*s3)->GetToFile(it.bucket, it.where, dest.string());
+  }
+  if (!fs::is_regular_file(it.where, ec)) return Status::NotFound(it.where + " does not exist or is not a file");
+  fs::copy_file(it.where, dest, fs::copy_options::overwrite_existing, ec);
+  if (ec) return Status::IoError("cannot copy " + it.where + " to " + dest.string() + ": " + ec.message());
+  return Status::Ok();
+}
+
+Result<StagedChannel> StageAugmented(const ChannelSource& src, const StagingContext& ctx) {
+  if (src.attribute_names.empty()) {
+    return Status::InvalidArgument("AugmentedManifestFile needs AttributeNames");
+  }
+  auto text = ReadUri(src.uri, ctx);
+  if (!text.ok()) return text.status();
+  std::string out;
+  std::istringstream in(*text);
+  std::string line;
+  std::size_t n = 0, kept = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    Json j = Json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      return Status::InvalidArgument("the augmented manifest " + src.uri + ": line " + std::to_string(n) +
+                                     " is not a JSON object");
+    }
+    Json reduced = Json::object();
+    for (const auto& a : src.attribute_names) {
+      if (!j.contains(a)) {
+        return Status::InvalidArgument("the augmented manifest " + src.uri + ": line " + std::to_string(n) +
+                                       " has no attribute \"" + a + "\"");
+      }
+      reduced[a] = j[a];
+    }
+    out += reduced.dump() + "\n";
+    ++kept;
+  }
+  std::string base = IsS3(src.uri) ? src.uri.substr(src.uri.rfind('/') + 1) : fs::path(LocalPath(src.uri)).filename().string();
+  if (base.empty()) base = "manifest";
+  fs::path dest = fs::path(ctx.channel_dir) / base;
+  std::ofstream f(dest, std::ios::binary | std::ios::trunc);
+  f << out;
+  if (!f.flush()) return Status::IoError("cannot write " + dest.string());
+  StagedChannel staged;
+  staged.bytes = out.size();
+  staged.objects = 1;
+  (void)kept;
+  return staged;
+}
+
+// Read-only where it can be enforced: a read-only bind mount of the channel on itself.
+void MakeReadOnly(const StagingContext& ctx, StagedChannel* staged) {
+  if (ctx.mount_namespace) staged->mounts.push_back({ctx.channel_dir, ctx.visible_dir, true});
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> PlanObjects(const ChannelSource& source, const StagingContext& context) {
+  auto plan = Plan(source, context);
+  if (!plan.ok()) return Fail{source.name}(plan.status());
+  std::vector<std::string> out;
+  for (const auto& it : *plan) out.push_back(it.rel);
+  return out;
+}
+
+Result<StagedChannel> StageChannel(const ChannelSource& src, const StagingContext& ctx) {
+  const Fail fail{src.name};
+  const std::string mode = src.input_mode.empty() ? "File" : src.input_mode;
+  if (mode != "File" && mode != "FastFile" && mode != "Pipe") {
+    return fail(Status::InvalidArgument("input mode \"" + mode + "\" is not File, FastFile or Pipe"));
+  }
+  if (mode == "Pipe") {
+    return fail(Status::FailedPrecondition("Pipe input mode is not supported by this worker yet; use File or FastFile"));
+  }
+  StagedChannel staged;
+  if (!src.directory_path.empty()) {  // fileSystemDataSource
+    const std::string access = src.access_mode.empty() ? "ro" : src.access_mode;
+    if (access != "ro" && access != "rw") {
+      return fail(Status::InvalidArgument("fileSystemAccessMode \"" + access + "\" is not ro or rw"));
+    }
+    std::error_code ec;
+    if (!fs::is_directory(src.directory_path, ec)) {
+      return fail(Status::NotFound("the file system directory " + src.directory_path + " does not exist"));
+    }
+    if (mode == "FastFile") {
+      if (ctx.mount_namespace) {
+        staged.mounts.push_back({src.directory_path, ctx.visible_dir, access == "ro"});
+      } else {
+        fs::remove_all(ctx.channel_dir, ec);
+        fs::create_directory_symlink(src.directory_path, ctx.channel_dir, ec);
+        if (ec) return fail(Status::IoError("cannot link " + ctx.channel_dir + " to " + src.directory_path + ": " + ec.message()));
+      }
+      return staged;
+    }
+    for (fs::recursive_directory_iterator it(src.directory_path, ec), end; !ec && it != end; it.increment(ec)) {
+      fs::path dest = fs::path(ctx.channel_dir) / fs::relative(it->path(), src.directory_path);
+      std::error_code e2;
+      if (it->is_directory()) {
+        fs::create_directories(dest, e2);
+      } else if (it->is_regular_file()) {
+        fs::create_directories(dest.parent_path(), e2);
+        if (!e2) fs::copy_file(it->path(), dest, fs::copy_options::overwrite_existing, e2);
+        staged.bytes += it->file_size();
+        ++staged.objects;
+      }
+      if (e2) return fail(Status::IoError("cannot copy " + it->path().string() + ": " + e2.message()));
+    }
+    if (ec) return fail(Status::IoError("cannot copy " + src.directory_path + ": " + ec.message()));
+    return staged;
+  }
+  if (src.uri.empty()) return fail(Status::InvalidArgument("has neither an S3Uri nor a file system directory"));
+  if (src.s3_data_type == "AugmentedManifestFile") {
+    auto a = StageAugmented(src, ctx);
+    if (!a.ok()) return fail(a.status());
+    if (mode == "FastFile") MakeReadOnly(ctx, &*a);
+    return a;
+  }
+  auto plan = Plan(src, ctx);
+  if (!plan.ok()) return fail(plan.status());
+  for (const auto& it : *plan) {
+    fs::path dest = fs::path(ctx.channel_dir) / it.rel;
+    Status s = Fetch(it, dest, ctx);
+    if (!s.ok()) return fail(s);
+    std::error_code ec;
+    staged.bytes += fs::file_size(dest, ec);
+    ++staged.objects;
+  }
+  if (mode == "FastFile") MakeReadOnly(ctx, &staged);
+  return staged;
+}
+
+}  // namespace hpo::worker

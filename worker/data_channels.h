@@ -1,0 +1,89 @@
+// worker/data_channels.h: staging a trial's input channels into input/data/<channel>.
+//
+// What it is: for one channel of one attempt, makes the data visible where SageMaker puts it
+// (reference/sagemaker-semantics.md §4), before the training program starts.
+//
+// Sources:
+//   - fileSystemDataSource (a directory on a shared filesystem: NFS, Lustre, ...):
+//       FastFile: the directory itself, without copying: bind-mounted on the channel directory in
+//         the trial's private mount namespace, read-only unless fileSystemAccessMode is "rw".
+//         Without a mount namespace (worker not root) the channel directory becomes a symlink to
+//         it, and read-only cannot be enforced.
+//       File: copied recursively into the channel directory (the copy is the trial's own, so the
+//         access mode does not matter).
+//   - s3DataSource, whose S3Uri is s3://bucket/prefix, file:///path or /path:
+//       S3Prefix: every object under the prefix. Prefixes are matched as directories: the prefix
+//         "data/ASHA-1" takes the object "data/ASHA-1" itself and everything under "data/ASHA-1/",
+//         never "data/ASHA-10/..." (SageMaker matches raw prefixes; that trap is avoided on
+//         purpose, see DESIGN.md). An object lands at its key relative to the prefix. A local
+//         path is a file or a directory tree.
+//       ManifestFile: the URI names a JSON manifest `[{"prefix": "s3://b/p/"}, "rel/a", ...]`;
+//         each listed object lands at its relative name.
+//       AugmentedManifestFile: the URI names a JSON Lines file; the channel gets that file (under
+//         its own name) with each line reduced to `attribute_names`, in that order. A line that
+//         lacks one is an error naming the line.
+//     Order and sharding: objects are taken in key order (manifest order for manifests); with a
+//     shuffle seed they are shuffled reproducibly (the same seed gives the same order on every
+//     worker); ShardedByS3Key then gives object i to the host at position i mod N of the sorted
+//     hosts, FullyReplicated gives every host everything.
+//     Input modes: File downloads (copies) into the channel directory; FastFile does the same and
+//     then makes the channel read-only (a read-only bind mount of the directory on itself where
+//     a mount namespace is used). Pipe is refused with FailedPrecondition (not supported yet).
+//
+// Errors (the trial then does not start): InvalidArgument for bad input (unknown data type,
+// malformed manifest, a relative name that leaves the channel, "Pipe" ...), NotFound for a
+// missing directory, file, bucket or key, what S3Client returns for S3 failures, IoError for
+// local files. Every message starts with "channel <name>: ".
+//
+// Thread safety: StageChannel may run for different channels and trials concurrently.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "worker/process.h"
+#include "worker/s3_client.h"
+
+namespace hpo::worker {
+
+struct ChannelSource {
+  std::string name;        // the channel name
+  std::string input_mode;  // File | FastFile | Pipe (already resolved against the job's mode)
+  // fileSystemDataSource (directory_path not empty) ...
+  std::string directory_path;
+  std::string access_mode;  // rw | ro; empty = ro
+  // ... or s3DataSource
+  std::string uri;                           // s3://, file:// or an absolute path
+  std::string s3_data_type;                  // S3Prefix (= empty) | ManifestFile | AugmentedManifestFile
+  std::string distribution;                  // FullyReplicated (= empty) | ShardedByS3Key
+  std::vector<std::string> attribute_names;  // AugmentedManifestFile only
+  std::optional<int64_t> shuffle_seed;
+};
+
+struct StagingContext {
+  std::string channel_dir;                   // <root>/input/data/<name> on the worker; exists
+  std::string visible_dir;                   // the same as the program sees it (/opt/ml/...)
+  bool mount_namespace = false;              // the trial runs in a private mount namespace
+  std::vector<std::string> hosts;            // every host of the trial
+  std::string current_host;
+  // The S3 client, created on first use (so jobs without s3:// need no credentials).
+  std::function<Result<const S3Client*>()> s3;
+};
+
+struct StagedChannel {
+  std::vector<BindMount> mounts;  // to apply in the trial's mount namespace
+  uint64_t bytes = 0;             // copied or downloaded
+  std::size_t objects = 0;        // files copied or downloaded (0 for a bind mount)
+};
+
+[[nodiscard]] Result<StagedChannel> StageChannel(const ChannelSource& source, const StagingContext& context);
+
+// The objects of `uri` after shuffling and sharding, as relative names: what StageChannel would
+// put on `context.current_host` for an S3Prefix source. Exposed for tests.
+[[nodiscard]] Result<std::vector<std::string>> PlanObjects(const ChannelSource& source, const StagingContext& context);
+
+}  // namespace hpo::worker
