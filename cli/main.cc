@@ -3,6 +3,8 @@
 
 #include <iostream>
 
+#include "cli/bench_commands.h"
+#include "cli/keygen.h"
 #include "cli/runtime_commands.h"
 #include "cli/spec_commands.h"
 
@@ -22,8 +24,9 @@ int main(int argc, char** argv) {
       "  hpo validate examples/quickstart.yaml     check a spec\n"
       "  hpo run examples/quickstart.yaml          run it on this machine, with progress\n\n"
       "A cluster:\n"
-      "  hpo coordinator --state-dir /var/lib/hpo   (ZeroMQ :7700 for workers, HTTP :7780 for clients)\n"
-      "  hpo worker --connect tcp://HOST:7700 --slots 4\n"
+      "  hpo keygen --out keys                      (CurveZMQ keys: copy coordinator.pub, worker.secret)\n"
+      "  hpo coordinator --keys keys --state-dir /var/lib/hpo   (ZeroMQ :7700, HTTP 127.0.0.1:7780)\n"
+      "  hpo worker --keys keys --connect tcp://HOST:7700 --slots 4\n"
       "  hpo submit spec.yaml; hpo list; hpo describe NAME; hpo trials NAME; hpo stop NAME\n\n"
       "Exit codes: 0 ok, 1 the job failed or was stopped, 2 usage or validation error,\n"
       "3 a service could not be reached or started. `hpo COMMAND --help` explains each command.");
@@ -32,7 +35,9 @@ int main(int argc, char** argv) {
   hpo::cli::AddRunCommand(app);
   hpo::cli::AddCoordinatorCommand(app);
   hpo::cli::AddWorkerCommand(app);
+  hpo::cli::AddKeygenCommand(app);
   hpo::cli::AddClientCommands(app);
+  hpo::cli::AddBenchCommands(app);
   app.add_subcommand("version", "Print the version")->callback([] {
     std::cout << "hpo " HPO_VERSION "\n";
     throw CLI::RuntimeError(0);

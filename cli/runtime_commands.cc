@@ -9,15 +9,19 @@
 #include <ctime>
 #include <filesystem>
 #include <iostream>
+#include <optional>
+#include <sstream>
 #include <thread>
 
 #include <httplib.h>
 
 #include "common/file_util.h"
 #include "coordinator/core.h"
+#include "coordinator/curve_auth.h"
 #include "coordinator/dispatcher.h"
 #include "coordinator/http_api.h"
 #include "coordinator/job_store.h"
+#include "coordinator/sigv4.h"
 #include "proto/codec.h"
 #include "proto/validate.h"
 #include "worker/agent.h"
@@ -30,8 +34,32 @@ using Json = nlohmann::ordered_json;
 namespace {
 
 std::atomic<int> g_signals{0};
+std::atomic<int> g_hangups{0};  // SIGHUP: the coordinator re-reads its allow-list and credentials
 
 void OnSignal(int) { g_signals.fetch_add(1); }
+void OnHangup(int) { g_hangups.fetch_add(1); }
+
+void InstallHangupHandler() {
+  struct sigaction sa {};
+  sa.sa_handler = OnHangup;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGHUP, &sa, nullptr);
+}
+
+// Endpoints and hosts only this machine can reach: there, workers and API clients are trusted
+// like the machine's own users; anywhere else they must authenticate.
+bool IsLoopbackHost(std::string host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+bool IsLoopbackEndpoint(const std::string& endpoint) {
+  if (endpoint.rfind("ipc://", 0) == 0 || endpoint.rfind("inproc://", 0) == 0) return true;
+  if (endpoint.rfind("tcp://", 0) != 0) return false;
+  std::string hostport = endpoint.substr(6);
+  size_t colon = hostport.rfind(':');
+  return colon != std::string::npos && IsLoopbackHost(hostport.substr(0, colon));
+}
 
 void InstallSignalHandlers() {
   struct sigaction sa {};
@@ -303,6 +331,11 @@ struct CoordinatorArgs {
   std::string listen = "tcp://0.0.0.0:7700";
   std::string http = "127.0.0.1:7780";
   std::string state_dir = "hpo-state";
+  std::string keys;              // CurveZMQ key directory (hpo keygen)
+  bool insecure = false;         // accept workers without CurveZMQ on a non-loopback endpoint
+  std::string http_auth = "auto";  // auto | required | off
+  std::string credentials;       // access keys for SigV4
+  std::string region;            // "" = any region
   int64_t lease_ms = 10000;
   int64_t heartbeat_ms = 1000;
   int64_t grace_s = 120;
@@ -321,21 +354,86 @@ void Coordinator(const CoordinatorArgs& a) {
   coordinator::CoordinatorCore core(store->get(), co);
   coordinator::DispatcherOptions dopt;
   dopt.listen = a.listen;
+  // Who may connect: CurveZMQ with the key directory's allow-list; without keys only on an
+  // endpoint no other machine can reach, or when --insecure says so.
+  if (!a.keys.empty()) {
+    if (a.insecure) Fail(2, "--keys and --insecure contradict each other; give one");
+    if (Status s = coordinator::curve::CheckCurveAvailable(); !s.ok()) Fail(3, s.message());
+    auto kp = coordinator::curve::ReadKeyFile(a.keys + "/" + coordinator::curve::kCoordinatorSecretFile, true);
+    if (!kp.ok()) Fail(2, kp.status().message() + " (make the keys with `hpo keygen --out " + a.keys + "`)");
+    dopt.curve_secret_key = kp->secret_key;
+    dopt.curve_allow_list = a.keys + "/" + coordinator::curve::kAllowListFile;
+  } else if (!a.insecure && !IsLoopbackEndpoint(a.listen)) {
+    Fail(2, "workers must authenticate: the coordinator listens on " + a.listen +
+                ", which other machines can reach, and has no keys. Run `hpo keygen --out DIR` and start it with "
+                "--keys DIR (each worker gets coordinator.pub and its own key pair: hpo worker --keys DIR), or pass "
+                "--insecure to accept any worker, unencrypted (trusted networks only)");
+  }
   coordinator::Dispatcher dispatcher(&core, dopt);
-  if (Status s = dispatcher.Bind(); !s.ok()) Fail(3, s.message());
-  coordinator::HttpApi api(&dispatcher);
+  if (Status s = dispatcher.Bind(); !s.ok()) {
+    Fail(s.code() == StatusCode::kInvalidArgument ? 2 : 3, s.message());
+  }
   auto colon = a.http.rfind(':');
   if (colon == std::string::npos) Fail(2, "--http wants HOST:PORT, got " + a.http);
   std::string host = a.http.substr(0, colon);
   int port = std::atoi(a.http.substr(colon + 1).c_str());
+  // The SageMaker API: AWS Signature V4 when it is reachable from elsewhere, or when asked for.
+  coordinator::HttpApiOptions hopt;
+  hopt.region = a.region;
+  hopt.require_sigv4 = a.http_auth == "required" || (a.http_auth == "auto" && (!IsLoopbackHost(host) || !a.credentials.empty()));
+  if (a.http_auth == "off" && !a.credentials.empty()) Fail(2, "--credentials and --http-auth off contradict each other");
+  auto load_credentials = [&]() -> Result<std::shared_ptr<const coordinator::sigv4::Credentials>> {
+    auto c = coordinator::sigv4::Credentials::Load(a.credentials);
+    if (!c.ok()) return c.status();
+    return std::make_shared<const coordinator::sigv4::Credentials>(std::move(c).value());
+  };
+  if (hopt.require_sigv4) {
+    if (a.credentials.empty()) {
+      Fail(2, "the SageMaker API on " + a.http + " " +
+                  (a.http_auth == "required" ? std::string("must check signatures (--http-auth required)")
+                                             : std::string("is reachable from other machines, so it requires AWS "
+                                                           "Signature V4")) +
+                  ": give --credentials FILE (the ~/.aws/credentials format, or one `ACCESS_KEY_ID SECRET` per line), "
+                  "or listen on 127.0.0.1");
+    }
+    auto c = load_credentials();
+    if (!c.ok()) Fail(2, c.status().message());
+    hopt.credentials = *c;
+  }
+  coordinator::HttpApi api(&dispatcher, hopt);
   if (Status s = api.Bind(host, port); !s.ok()) Fail(3, s.message());
   InstallSignalHandlers();
+  InstallHangupHandler();
   std::atomic<bool> stop{false};
   std::thread dthread([&] { dispatcher.Run(stop); });
   std::thread hthread([&] { api.Serve(); });
-  std::cerr << "hpo coordinator: workers connect to " << dispatcher.endpoint() << "; SageMaker API on http://" << host
-            << ":" << api.port() << "; state in " << a.state_dir << "\n";
-  while (g_signals.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::cerr << "hpo coordinator: workers connect to " << dispatcher.endpoint()
+            << (dispatcher.secure() ? " (CurveZMQ; allow-list " + dopt.curve_allow_list + ")"
+                : a.insecure      ? " (INSECURE: any worker, unencrypted)"
+                                  : " (loopback only, no keys)")
+            << "; SageMaker API on http://" << host << ":" << api.port()
+            << (hopt.require_sigv4 ? " (AWS Signature V4, " + std::to_string(hopt.credentials->size()) + " access key" +
+                                         (hopt.credentials->size() == 1 ? "" : "s") + ")"
+                                   : " (no authentication)")
+            << "; state in " << a.state_dir << "\n";
+  int handled_hangups = 0;
+  while (g_signals.load() == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (int h = g_hangups.load(); h != handled_hangups) {
+      handled_hangups = h;
+      dispatcher.ReloadAllowList();
+      if (hopt.require_sigv4) {
+        auto c = load_credentials();
+        if (c.ok()) {
+          api.SetCredentials(*c);
+          std::cerr << "hpo coordinator: SIGHUP: " << a.credentials << " reloaded: " << (*c)->size()
+                    << " access key(s)\n";
+        } else {
+          std::cerr << "hpo coordinator: SIGHUP: keeping the previous access keys: " << c.status().message() << "\n";
+        }
+      }
+    }
+  }
   std::cerr << "hpo coordinator: shutting down (jobs and trials resume when it restarts)\n";
   api.Stop();
   hthread.join();
@@ -353,6 +451,8 @@ struct WorkerArgs {
   std::string instance_type, instance_group, work_dir = "/tmp/hpo-worker", id;
   std::vector<std::string> images, labels;
   std::string s3_endpoint;
+  std::string keys;                 // CurveZMQ key directory: coordinator.pub and <key_name>.secret
+  std::string key_name = "worker";
 };
 
 void Worker(const WorkerArgs& a) {
@@ -372,6 +472,19 @@ void Worker(const WorkerArgs& a) {
                  detected.reason.c_str());
   }
   o.s3_endpoint = a.s3_endpoint;
+  if (!a.keys.empty()) {
+    if (Status s = coordinator::curve::CheckCurveAvailable(); !s.ok()) Fail(3, s.message());
+    auto server = coordinator::curve::ReadKeyFile(a.keys + "/" + coordinator::curve::kCoordinatorPublicFile, false);
+    if (!server.ok()) Fail(2, server.status().message() + " (copy coordinator.pub from the coordinator's key directory)");
+    auto own = coordinator::curve::ReadKeyFile(a.keys + "/" + a.key_name + ".secret", true);
+    if (!own.ok()) {
+      Fail(2, own.status().message() + " (each worker needs its own key pair from `hpo keygen`; --key-name NAME picks " +
+                  a.keys + "/NAME.secret)");
+    }
+    o.curve_server_key = server->public_key;
+    o.curve_public_key = own->public_key;
+    o.curve_secret_key = own->secret_key;
+  }
   for (const auto& kv : a.images) {
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) Fail(2, "--image wants NAME=COMMAND, got " + kv);
@@ -404,13 +517,86 @@ std::string DefaultCoordinator() {
   return env && *env ? env : "http://127.0.0.1:7780";
 }
 
+// The caller's AWS credentials, found as the aws CLI finds them: $AWS_ACCESS_KEY_ID and
+// $AWS_SECRET_ACCESS_KEY, else profile $AWS_PROFILE (default "default") of
+// $AWS_SHARED_CREDENTIALS_FILE (default ~/.aws/credentials). nullopt when there are none.
+struct ClientCredentials {
+  std::string id, secret, region;
+};
+std::optional<ClientCredentials> FindClientCredentials() {
+  auto env = [](const char* n) -> std::string {
+    const char* v = std::getenv(n);
+    return v ? v : "";
+  };
+  ClientCredentials c;
+  c.region = !env("AWS_REGION").empty() ? env("AWS_REGION")
+             : !env("AWS_DEFAULT_REGION").empty() ? env("AWS_DEFAULT_REGION")
+                                                  : "us-east-1";
+  c.id = env("AWS_ACCESS_KEY_ID");
+  c.secret = env("AWS_SECRET_ACCESS_KEY");
+  if (!c.id.empty() && !c.secret.empty()) return c;
+  std::string file = env("AWS_SHARED_CREDENTIALS_FILE");
+  if (file.empty() && !env("HOME").empty()) file = env("HOME") + "/.aws/credentials";
+  std::string profile = env("AWS_PROFILE").empty() ? "default" : env("AWS_PROFILE");
+  auto text = ReadFile(file, 1u << 20);
+  if (file.empty() || !text.ok()) return std::nullopt;
+  std::istringstream in(*text);
+  std::string line, section;
+  c.id.clear();
+  c.secret.clear();
+  auto trim = [](std::string t) {
+    t.erase(0, t.find_first_not_of(" \t\r"));
+    t.erase(t.find_last_not_of(" \t\r") + 1);
+    return t;
+  };
+  while (std::getline(in, line)) {
+    line = trim(line);
+    if (line.size() > 2 && line.front() == '[' && line.back() == ']') {
+      section = trim(line.substr(1, line.size() - 2));
+      continue;
+    }
+    size_t eq = line.find('=');
+    if (section != profile || eq == std::string::npos) continue;
+    std::string k = trim(line.substr(0, eq)), v = trim(line.substr(eq + 1));
+    if (k == "aws_access_key_id") c.id = v;
+    if (k == "aws_secret_access_key") c.secret = v;
+  }
+  if (c.id.empty() || c.secret.empty()) return std::nullopt;
+  return c;
+}
+
+// The headers of a request to the coordinator: signed with AWS Signature V4 (service sagemaker)
+// when the caller has credentials, so a coordinator that requires signatures accepts them.
+httplib::Headers ClientHeaders(const std::string& url, const std::string& method, const std::string& target,
+                               const std::string& body, std::vector<std::pair<std::string, std::string>> headers) {
+  static const std::optional<ClientCredentials> creds = FindClientCredentials();
+  httplib::Headers out;
+  if (creds) {
+    std::string authority = url.substr(url.find("://") == std::string::npos ? 0 : url.find("://") + 3);
+    authority = authority.substr(0, authority.find('/'));
+    coordinator::sigv4::Request r;
+    r.method = method;
+    size_t q = target.find('?');
+    r.path = target.substr(0, q);
+    r.query = q == std::string::npos ? "" : target.substr(q + 1);
+    r.body = body;
+    r.headers = std::move(headers);
+    r.headers.emplace_back("Host", authority);
+    coordinator::sigv4::Sign(r, creds->id, creds->secret, creds->region, "sagemaker", std::time(nullptr));
+    headers = std::move(r.headers);
+  }
+  for (auto& [k, v] : headers) out.emplace(k, v);
+  return out;
+}
+
 // Calls one SageMaker action on the coordinator; exits with a clear message when it cannot.
 Json Call(const std::string& url, const std::string& action, const Json& body) {
   httplib::Client client(url);
   client.set_connection_timeout(5, 0);
   client.set_read_timeout(30, 0);
-  httplib::Headers h = {{"X-Amz-Target", "SageMaker." + action}};
-  auto res = client.Post("/", h, body.dump(), "application/x-amz-json-1.1");
+  const std::string payload = body.dump();
+  httplib::Headers h = ClientHeaders(url, "POST", "/", payload, {{"X-Amz-Target", "SageMaker." + action}});
+  auto res = client.Post("/", h, payload, "application/x-amz-json-1.1");
   if (!res) {
     Fail(3, "cannot reach the coordinator at " + url + " (" + httplib::to_string(res.error()) +
                 "); start one with `hpo coordinator`, or point --coordinator / HPO_COORDINATOR at it");
@@ -456,11 +642,28 @@ void AddCoordinatorCommand(CLI::App& app) {
   c->add_option("--lease-ms", a->lease_ms, "A worker silent this long is lost and its trials are retried (10000)");
   c->add_option("--heartbeat-ms", a->heartbeat_ms, "Heartbeat interval told to workers (1000)");
   c->add_option("--grace", a->grace_s, "Seconds between SIGTERM and SIGKILL for stopped training jobs (120)");
+  c->add_option("--keys", a->keys,
+                "CurveZMQ key directory from `hpo keygen` (coordinator.secret, authorized_workers): workers are "
+                "encrypted and only allowed keys connect");
+  c->add_flag("--insecure", a->insecure,
+              "Accept any worker, unencrypted, on a non-loopback --listen (trusted networks only)");
+  c->add_option("--http-auth", a->http_auth,
+                "AWS Signature V4 on the HTTP API: auto (when it listens beyond loopback, or --credentials is "
+                "given), required, or off")
+      ->check(CLI::IsMember({"auto", "required", "off"}));
+  c->add_option("--credentials", a->credentials,
+                "Access keys the HTTP API accepts: ~/.aws/credentials format, or one `ACCESS_KEY_ID SECRET` per line");
+  c->add_option("--region", a->region, "Accept only signatures scoped to this region (default: any)");
   c->footer(
       "Keeps the jobs in an SQLite database, dispatches training jobs to workers over ZeroMQ, and\n"
       "serves the SageMaker API, so the aws CLI and boto3 work against it:\n\n"
-      "  hpo coordinator --state-dir /var/lib/hpo\n"
-      "  aws sagemaker list-hyper-parameter-tuning-jobs --endpoint-url http://127.0.0.1:7780");
+      "  hpo keygen --out /etc/hpo/keys\n"
+      "  hpo coordinator --keys /etc/hpo/keys --state-dir /var/lib/hpo\n"
+      "  aws sagemaker list-hyper-parameter-tuning-jobs --endpoint-url http://127.0.0.1:7780\n\n"
+      "Workers must present a key from the allow-list (re-read when it changes and on SIGHUP) unless\n"
+      "--listen is a loopback or ipc:// endpoint or --insecure is given. The HTTP API binds 127.0.0.1;\n"
+      "on any other address (--http 0.0.0.0:7780) every request must be signed with AWS Signature V4\n"
+      "by one of the --credentials keys (re-read on SIGHUP), exactly as AWS checks it.");
   c->callback([a] { Coordinator(*a); });
 }
 
@@ -479,8 +682,11 @@ void AddWorkerCommand(CLI::App& app) {
   c->add_option("--s3-endpoint", a->s3_endpoint,
                 "S3 endpoint for s3:// data and output, e.g. http://127.0.0.1:7480 (default $AWS_ENDPOINT_URL_S3, "
                 "$AWS_ENDPOINT_URL, else AWS)");
+  c->add_option("--keys", a->keys,
+                "CurveZMQ key directory: the coordinator's coordinator.pub and this worker's key pair");
+  c->add_option("--key-name", a->key_name, "This worker's key pair is KEYS/NAME.secret (worker)");
   c->footer(
-      "Example:\n  hpo worker --connect tcp://coordinator:7700 --slots 4 --gpus 0,1,2,3 \\\n"
+      "Example:\n  hpo worker --keys /etc/hpo/keys --connect tcp://coordinator:7700 --slots 4 --gpus 0,1,2,3 \\\n"
       "      --image my-xgboost=/opt/trainers/xgb.py");
   c->callback([a] { Worker(*a); });
 }
@@ -540,7 +746,8 @@ void AddClientCommands(CLI::App& app) {
   describe->callback([url, name, doutput] {
     if (*doutput == "yaml") {
       httplib::Client client(*url);
-      auto res = client.Get("/hpo/v1/jobs/" + *name + "?format=yaml");
+      const std::string target = "/hpo/v1/jobs/" + *name + "?format=yaml";
+      auto res = client.Get(target, ClientHeaders(*url, "GET", target, "", {}));
       if (!res) Fail(3, "cannot reach the coordinator at " + *url);
       if (res->status != 200) Fail(1, res->body);
       std::cout << res->body;
@@ -611,7 +818,8 @@ void AddClientCommands(CLI::App& app) {
     int64_t after = 0;
     uint32_t attempt = 0;
     for (;;) {
-      auto res = client.Get("/hpo/v1/logs/" + la->trial + "?after=" + std::to_string(after) + "&limit=5000");
+      const std::string target = "/hpo/v1/logs/" + la->trial + "?after=" + std::to_string(after) + "&limit=5000";
+      auto res = client.Get(target, ClientHeaders(*url, "GET", target, "", {}));
       if (!res) Fail(3, "cannot reach the coordinator at " + *url + "; point --coordinator / HPO_COORDINATOR at it");
       Json j = Json::parse(res->body, nullptr, false);
       if (res->status != 200 || !j.is_object()) {

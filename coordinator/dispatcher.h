@@ -10,6 +10,12 @@
 // (the HTTP API, `hpo run`'s progress display) reach the core through WithCore(), which holds
 // the core's mutex, and any Outgoing messages they produce are queued with Post() and sent by the
 // loop within one poll interval.
+//
+// Security (coordinator/curve_auth.h): with curve_secret_key set, the ROUTER is a CurveZMQ server:
+// traffic is encrypted, and a ZAP handler in this process admits only workers whose public keys
+// are in the allow-list file; a refused worker never reaches the core (libzmq drops the
+// connection during the handshake) and is logged, and everyone else keeps being served. Without
+// it the socket is plain ZeroMQ (`hpo run`, loopback-only or --insecure coordinators).
 #pragma once
 
 #include <atomic>
@@ -31,6 +37,9 @@ struct DispatcherOptions {
   int64_t poll_ms = 5;                          // how long the loop waits for a message
   std::function<int64_t()> now_ms;              // the clock; defaults to the system clock
   std::function<void(const std::string&)> log;  // one line per noteworthy event; default stderr
+  std::string curve_secret_key;  // Z85 secret key of the coordinator; "" = no CurveZMQ
+  std::string curve_allow_list;  // allow-list file of worker public keys; required with the key
+  int64_t handshake_ms = 5000;   // a connection that has not finished its handshake by then is dropped
 };
 
 class Dispatcher {
@@ -38,8 +47,15 @@ class Dispatcher {
   Dispatcher(CoordinatorCore* core, DispatcherOptions options);
   ~Dispatcher();
 
-  // Binds the socket. Errors: the endpoint is malformed or in use.
+  // Binds the socket (first starting the ZAP handler when CurveZMQ is on). Errors: the endpoint
+  // is malformed or in use; with CurveZMQ: libzmq lacks CURVE, the key is not Z85, the allow-list
+  // does not load.
   Status Bind();
+  // True when the socket is a CurveZMQ server.
+  bool secure() const;
+  // Re-reads the allow-list before the next handshake (for SIGHUP); no-op without CurveZMQ.
+  // Thread-safe.
+  void ReloadAllowList();
   // The endpoint actually bound (with the port chosen for "*").
   std::string endpoint() const;
   // Serves until `stop` becomes true.
@@ -58,6 +74,7 @@ class Dispatcher {
   // Counters for progress and metrics pages.
   uint64_t messages_in() const { return messages_in_; }
   uint64_t malformed_in() const { return malformed_in_; }
+  uint64_t workers_refused() const;  // handshakes refused by the allow-list (0 without CurveZMQ)
 
  private:
   void Send(const Outgoing& o);

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <mutex>
 
 #include "proto/codec.h"
 
@@ -366,17 +369,68 @@ ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, cons
 
 struct HttpApi::Impl {
   Dispatcher* d;
+  HttpApiOptions options;
+  std::mutex credentials_mu;  // guards options.credentials (replaced on SIGHUP)
   httplib::Server server;
   int port = 0;
   std::string host;
+
+  // True when the request may go on to its handler; otherwise res holds the AWS error.
+  bool Authorize(const httplib::Request& req, httplib::Response& res) {
+    if (!options.require_sigv4) return true;
+    std::shared_ptr<const sigv4::Credentials> creds;
+    {
+      std::lock_guard<std::mutex> lock(credentials_mu);
+      creds = options.credentials;
+    }
+    sigv4::Request r;
+    r.method = req.method;
+    const std::string& target = req.target.empty() ? req.path : req.target;
+    size_t q = target.find('?');
+    r.path = target.substr(0, q);
+    r.query = q == std::string::npos ? "" : target.substr(q + 1);
+    for (const auto& [k, v] : req.headers) r.headers.emplace_back(k, v);
+    r.body = req.body;
+    sigv4::VerifyOptions vo;
+    vo.region = options.region;
+    sigv4::Verdict v = sigv4::Verify(
+        r,
+        [&](const std::string& id) -> std::optional<std::string> {
+          return creds ? creds->SecretOf(id) : std::nullopt;
+        },
+        options.now_s(), vo);
+    if (v.ok()) return true;
+    options.log("http: refused " + req.method + " " + r.path + " from " + req.remote_addr + ": " + v.error_type +
+                ": " + v.message);
+    ApiResponse e = AwsError(v.http_status, v.error_type, v.message);
+    res.status = e.status;
+    res.set_header("x-amzn-ErrorType", v.error_type + ":http://internal.amazon.com/coral/com.amazon.coral.service/");
+    res.set_content(e.body, e.content_type.c_str());
+    return false;
+  }
 };
 
-HttpApi::HttpApi(Dispatcher* dispatcher) : impl_(std::make_unique<Impl>()) {
+HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->d = dispatcher;
+  impl_->options = std::move(options);
+  if (!impl_->options.now_s) {
+    impl_->options.now_s = [] {
+      return static_cast<int64_t>(
+          std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+    };
+  }
+  if (!impl_->options.log) impl_->options.log = [](const std::string& l) { std::fprintf(stderr, "%s\n", l.c_str()); };
   auto& s = impl_->server;
   Dispatcher* d = dispatcher;
+  Impl* impl = impl_.get();
+  // Every route goes through the signature check first (a no-op unless require_sigv4).
+  auto guard = [impl](httplib::Server::Handler h) {
+    return [impl, h = std::move(h)](const httplib::Request& req, httplib::Response& res) {
+      if (impl->Authorize(req, res)) h(req, res);
+    };
+  };
   s.set_payload_max_length(8u << 20);
-  s.Post("/", [d](const httplib::Request& req, httplib::Response& res) {
+  s.Post("/", guard([d](const httplib::Request& req, httplib::Response& res) {
     std::string target = req.get_header_value("X-Amz-Target");
     const std::string prefix = "SageMaker.";
     ApiResponse r;
@@ -390,8 +444,8 @@ HttpApi::HttpApi(Dispatcher* dispatcher) : impl_(std::make_unique<Impl>()) {
     }
     res.status = r.status;
     res.set_content(r.body, r.content_type.c_str());
-  });
-  s.Post("/hpo/v1/jobs", [d](const httplib::Request& req, httplib::Response& res) {
+  }));
+  s.Post("/hpo/v1/jobs", guard([d](const httplib::Request& req, httplib::Response& res) {
     proto::FieldErrors errs;
     auto parsed = proto::ParseSpec(req.body, &errs);
     ApiResponse r;
@@ -411,8 +465,8 @@ HttpApi::HttpApi(Dispatcher* dispatcher) : impl_(std::make_unique<Impl>()) {
     }
     res.status = r.status;
     res.set_content(r.body, "application/json");
-  });
-  s.Get(R"(/hpo/v1/jobs/([A-Za-z0-9-]+))", [d](const httplib::Request& req, httplib::Response& res) {
+  }));
+  s.Get(R"(/hpo/v1/jobs/([A-Za-z0-9-]+))", guard([d](const httplib::Request& req, httplib::Response& res) {
     auto doc = d->WithCore([&](CoordinatorCore& c) { return c.DescribeDocument(req.matches[1]); });
     if (!doc.ok()) {
       ApiResponse r = FromStatus(doc.status());
@@ -423,8 +477,8 @@ HttpApi::HttpApi(Dispatcher* dispatcher) : impl_(std::make_unique<Impl>()) {
     bool yaml = req.get_param_value("format") == "yaml";
     Json j = proto::EncodeCrdDocument(*doc);
     res.set_content(yaml ? proto::ToYaml(j) : j.dump(2), yaml ? "application/yaml" : "application/json");
-  });
-  s.Get(R"(/hpo/v1/logs/([A-Za-z0-9-]+))", [d](const httplib::Request& req, httplib::Response& res) {
+  }));
+  s.Get(R"(/hpo/v1/logs/([A-Za-z0-9-]+))", guard([d](const httplib::Request& req, httplib::Response& res) {
     int64_t after = 0;
     size_t limit = 1000;
     try {
@@ -454,16 +508,21 @@ HttpApi::HttpApi(Dispatcher* dispatcher) : impl_(std::make_unique<Impl>()) {
     }
     Json out = {{"TrainingJobStatus", status}, {"lines", lines}, {"next", after}};
     res.set_content(out.dump(), "application/json");
-  });
-  s.Get("/hpo/v1/health", [d](const httplib::Request&, httplib::Response& res) {
+  }));
+  s.Get("/hpo/v1/health", guard([d](const httplib::Request&, httplib::Response& res) {
     Json j = d->WithCore([&](CoordinatorCore& c) {
       return Json{{"status", "ok"}, {"jobs", c.Jobs().size()}, {"workers", c.Workers().size()}};
     });
     res.set_content(j.dump(), "application/json");
-  });
+  }));
 }
 
 HttpApi::~HttpApi() { Stop(); }
+
+void HttpApi::SetCredentials(std::shared_ptr<const sigv4::Credentials> credentials) {
+  std::lock_guard<std::mutex> lock(impl_->credentials_mu);
+  impl_->options.credentials = std::move(credentials);
+}
 
 Status HttpApi::Bind(const std::string& host, int port) {
   impl_->host = host;

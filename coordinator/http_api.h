@@ -16,15 +16,24 @@
 //   GET  /hpo/v1/health        "ok" and counts
 //   GET  /hpo/v1/logs/TRIAL    the trial's log lines the coordinator holds (?from=N)
 //
+// Authentication (coordinator/sigv4.h): with HttpApiOptions::require_sigv4 every request, on
+// every path, must carry a valid AWS Signature Version 4 (service `sagemaker`) made with one of
+// the configured access keys; anything else is answered with the AWS error JSON (403
+// MissingAuthenticationTokenException / UnrecognizedClientException / InvalidSignatureException,
+// 400 IncompleteSignatureException), logged, and never reaches a handler, so it changes nothing.
+// `hpo coordinator` turns this on whenever the API listens on a non-loopback address.
+//
 // Threads: the server runs its own thread pool; every handler reaches the core through the
 // dispatcher's WithCore (the core's mutex) and queues worker messages with Post.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "common/status.h"
 #include "coordinator/dispatcher.h"
+#include "coordinator/sigv4.h"
 
 namespace hpo::coordinator {
 
@@ -38,9 +47,19 @@ struct ApiResponse {
 };
 ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, const std::string& body);
 
+struct HttpApiOptions {
+  bool require_sigv4 = false;  // every request must be signed with one of `credentials`
+  std::shared_ptr<const sigv4::Credentials> credentials;  // required with require_sigv4
+  std::string region;          // "" = a signature scoped to any region is accepted
+  std::function<int64_t()> now_s;                // clock for the 15-minute window; default system
+  std::function<void(const std::string&)> log;   // refused requests; default stderr
+};
+
 class HttpApi {
  public:
-  explicit HttpApi(Dispatcher* dispatcher);
+  explicit HttpApi(Dispatcher* dispatcher, HttpApiOptions options = {});
+  // Replaces the accepted access keys (for SIGHUP); thread-safe, applies to the next request.
+  void SetCredentials(std::shared_ptr<const sigv4::Credentials> credentials);
   ~HttpApi();
   // Binds host:port (port 0 picks one). Errors: address in use or malformed.
   Status Bind(const std::string& host, int port);

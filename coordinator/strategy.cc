@@ -1,5 +1,6 @@
 #include "coordinator/strategy.h"
 
+#include "coordinator/bayesian_strategy.h"
 #include "coordinator/grid_strategy.h"
 #include "coordinator/random_strategy.h"
 
@@ -30,7 +31,12 @@ Result<std::unique_ptr<Strategy>> MakeStrategy(const proto::TuningJobSpec& spec,
     if (!s.ok()) return s.status();
     return std::unique_ptr<Strategy>(std::move(s).value());
   }
-  if (name == "Bayesian" || name == "Hyperband") {
+  if (name == "Bayesian") {
+    Result<std::unique_ptr<BayesianStrategy>> s = BayesianStrategy::Create(spec, seed);
+    if (!s.ok()) return s.status();
+    return std::unique_ptr<Strategy>(std::move(s).value());
+  }
+  if (name == "Hyperband") {
     return Status::FailedPrecondition("strategy " + name + " arrives with the " + name + " milestone");
   }
   return Status::InvalidArgument("HyperParameterTuningJobConfig.Strategy: unknown strategy \"" + name +

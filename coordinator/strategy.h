@@ -1,7 +1,7 @@
 // coordinator/strategy.h: what a search strategy is, and how the coordinator gets one.
 //
-// What it is: the interface between the coordinator core and a search strategy (Random, Grid;
-// Bayesian and Hyperband arrive with their milestones). A strategy turns the history of a
+// What it is: the interface between the coordinator core and a search strategy (Random, Grid,
+// Bayesian; Hyperband arrives with its milestone). A strategy turns the history of a
 // tuning job (every trial it has proposed so far, finished or not) into proposals of new
 // hyperparameter configurations for the free parallel slots.
 //
@@ -59,6 +59,19 @@ struct Observation {
 Config MergeHyperParameters(const proto::TrainingJobDefinition& definition, const Config& tuned,
                             const std::string& objective_metric);
 
+// What the last Propose call cost and how it decided, for logs and exported metrics. Strategies
+// that keep no model (Random, Grid) report none.
+struct SuggestStats {
+  double seconds = 0;         // wall time of the whole Propose call
+  double fit_seconds = 0;     // fitting the surrogate (hyperparameters and factorisation)
+  double acq_seconds = 0;     // optimising the acquisition over candidates
+  size_t observations = 0;    // trials with an objective the model was fitted on
+  size_t pending = 0;         // running trials fantasised
+  size_t proposals = 0;       // configurations returned
+  std::string device;         // engine that ran ("cpu", "cuda"); "" when the model did not run
+  std::string fallback;       // "" when the model proposed; else why random search proposed
+};
+
 class Strategy {
  public:
   virtual ~Strategy();
@@ -72,14 +85,17 @@ class Strategy {
   virtual bool Exhausted(const std::vector<Observation>& history) const = 0;
   // "Random", "Grid", ...: the spec's Strategy value.
   virtual std::string Name() const = 0;
+  // Statistics of the last Propose call, or null for strategies without a model (the default).
+  // The pointer stays valid for the strategy's lifetime; its content changes with each Propose.
+  virtual const SuggestStats* LastSuggestStats() const { return nullptr; }
 };
 
 // Builds the strategy the spec names (HyperParameterTuningJobConfig.Strategy). `seed` is the
 // job's seed (RandomSeed when given; otherwise one the caller chose and persisted).
 // Errors: InvalidArgument for a missing or unknown strategy, a spec without training job
 // definitions, or ranges the search space rejects (see SearchSpace::FromSpec), Grid with a
-// non-categorical range; FailedPrecondition "strategy Bayesian arrives with the Bayesian
-// milestone" (likewise Hyperband) for the strategies not built yet.
+// non-categorical range; FailedPrecondition "strategy Hyperband arrives with the Hyperband
+// milestone". Bayesian uses BayesianOptions' defaults (device auto: CUDA when available).
 Result<std::unique_ptr<Strategy>> MakeStrategy(const proto::TuningJobSpec& spec, uint64_t seed);
 
 // ---- shared by the strategies --------------------------------------------------------------

@@ -79,12 +79,13 @@ void Append(std::vector<Proposal>* all, const std::vector<Proposal>& more) {
 
 // ---- MakeStrategy ----------------------------------------------------------------------------------
 
-TEST(MakeStrategy, BuildsRandomAndGridAndDefersTheOthersToTheirMilestones) {
+TEST(MakeStrategy, BuildsRandomGridAndBayesianAndDefersHyperbandToItsMilestone) {
   proto::ParameterRanges cats;
   cats.categorical_parameter_ranges.push_back(Cat("c", {"a", "b"}));
   EXPECT_EQ(Make(Spec("Random", MixedRanges()))->Name(), "Random");
   EXPECT_EQ(Make(Spec("Grid", cats))->Name(), "Grid");
-  for (const char* later : {"Bayesian", "Hyperband"}) {
+  EXPECT_EQ(Make(Spec("Bayesian", MixedRanges()))->Name(), "Bayesian");
+  for (const char* later : {"Hyperband"}) {
     Result<std::unique_ptr<Strategy>> s = MakeStrategy(Spec(later, cats), 1);
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);

@@ -1,0 +1,409 @@
+#include "cli/bench_commands.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "coordinator/bayesian_strategy.h"
+#include "coordinator/random_strategy.h"
+#include "coordinator/rng.h"
+#include "coordinator/strategy.h"
+
+namespace hpo::cli {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using coordinator::Observation;
+using coordinator::Proposal;
+
+[[noreturn]] void Exit(int code) { throw CLI::RuntimeError(code); }
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t h = v.size() / 2;
+  return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
+}
+
+double Round(double v, int digits) {
+  const double s = std::pow(10.0, digits);
+  return std::round(v * s) / s;
+}
+
+proto::NumericRange Range(const std::string& name, double lo, double hi) {
+  proto::NumericRange r;
+  r.name = name;
+  r.min_value = coordinator::FormatDouble(lo);
+  r.max_value = coordinator::FormatDouble(hi);
+  r.scaling_type = "Linear";
+  return r;
+}
+
+proto::TuningJobSpec BoxSpec(const std::string& strategy, const std::vector<std::pair<double, double>>& box) {
+  proto::TuningJobSpec spec;
+  spec.hyper_parameter_tuning_job_name = "bench";
+  auto& cfg = spec.hyper_parameter_tuning_job_config.emplace();
+  cfg.strategy = strategy;
+  cfg.hyper_parameter_tuning_job_objective.emplace().type = "Minimize";
+  cfg.hyper_parameter_tuning_job_objective->metric_name = "objective";
+  auto& ranges = cfg.parameter_ranges.emplace();
+  for (size_t i = 0; i < box.size(); ++i) {
+    ranges.continuous_parameter_ranges.push_back(Range("x" + std::to_string(i), box[i].first, box[i].second));
+  }
+  spec.training_job_definition.emplace();
+  return spec;
+}
+
+std::vector<double> Point(const coordinator::Config& c, size_t dims) {
+  std::vector<double> x(dims);
+  for (size_t i = 0; i < dims; ++i) {
+    const std::string& t = c.at("x" + std::to_string(i));
+    std::from_chars(t.data(), t.data() + t.size(), x[i]);
+  }
+  return x;
+}
+
+Result<kernels::Device> Device(const std::string& text) {
+  kernels::Device d;
+  if (!kernels::ParseDevice(text, &d)) return Status::InvalidArgument("--device must be cpu, cuda or auto");
+  return d;
+}
+
+// ---- test functions ---------------------------------------------------------------------------
+
+struct TestFunction {
+  std::string name;
+  std::vector<std::pair<double, double>> box;
+  double optimum;
+  double (*f)(const std::vector<double>&);
+};
+
+double Branin(const std::vector<double>& x) {
+  const double b = 5.1 / (4 * M_PI * M_PI), c = 5 / M_PI, t = 1 / (8 * M_PI);
+  return std::pow(x[1] - b * x[0] * x[0] + c * x[0] - 6, 2) + 10 * (1 - t) * std::cos(x[0]) + 10;
+}
+
+double Hartmann6(const std::vector<double>& x) {
+  static constexpr double kAlpha[4] = {1.0, 1.2, 3.0, 3.2};
+  static constexpr double kA[4][6] = {{10, 3, 17, 3.5, 1.7, 8},
+                                      {0.05, 10, 17, 0.1, 8, 14},
+                                      {3, 3.5, 1.7, 10, 17, 8},
+                                      {17, 8, 0.05, 10, 0.1, 14}};
+  static constexpr double kP[4][6] = {{0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886},
+                                      {0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991},
+                                      {0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650},
+                                      {0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381}};
+  double s = 0;
+  for (int i = 0; i < 4; ++i) {
+    double e = 0;
+    for (int j = 0; j < 6; ++j) e += kA[i][j] * (x[j] - kP[i][j]) * (x[j] - kP[i][j]);
+    s += kAlpha[i] * std::exp(-e);
+  }
+  return -s;
+}
+
+double Ackley(const std::vector<double>& x) {
+  double sq = 0, cs = 0;
+  for (double v : x) {
+    sq += v * v;
+    cs += std::cos(2 * M_PI * v);
+  }
+  const double d = static_cast<double>(x.size());
+  return -20 * std::exp(-0.2 * std::sqrt(sq / d)) - std::exp(cs / d) + 20 + M_E;
+}
+
+Result<TestFunction> Function(const std::string& name, int dims) {
+  if (name == "branin") {
+    if (dims != 0 && dims != 2) return Status::InvalidArgument("branin is 2-dimensional (--dims 2)");
+    return TestFunction{name, {{-5, 10}, {0, 15}}, 0.397887357729738, Branin};
+  }
+  if (name == "hartmann6") {
+    if (dims != 0 && dims != 6) return Status::InvalidArgument("hartmann6 is 6-dimensional (--dims 6)");
+    return TestFunction{name, std::vector<std::pair<double, double>>(6, {0.0, 1.0}), -3.32236801141551, Hartmann6};
+  }
+  if (name == "ackley") {
+    const int d = dims == 0 ? 10 : dims;
+    if (d < 1 || d > 100) return Status::InvalidArgument("ackley: --dims must be 1..100");
+    return TestFunction{name, std::vector<std::pair<double, double>>(static_cast<size_t>(d), {-32.768, 32.768}), 0.0,
+                        Ackley};
+  }
+  return Status::InvalidArgument("--function must be branin, hartmann6 or ackley");
+}
+
+Result<std::unique_ptr<coordinator::Strategy>> MakeBenchStrategy(const proto::TuningJobSpec& spec, uint64_t seed,
+                                                                 kernels::Device device) {
+  if (*spec.hyper_parameter_tuning_job_config->strategy == "Bayesian") {
+    coordinator::BayesianOptions o;
+    o.device = device;
+    auto s = coordinator::BayesianStrategy::Create(spec, seed, o);
+    if (!s.ok()) return s.status();
+    return std::unique_ptr<coordinator::Strategy>(std::move(s).value());
+  }
+  return coordinator::MakeStrategy(spec, seed);
+}
+
+void Print(const Json& j, const std::string& format) {
+  if (format == "json") {
+    std::cout << j.dump() << "\n";
+    return;
+  }
+  for (const auto& [k, v] : j.items()) {
+    if (v.is_array()) continue;
+    std::cout << std::left << std::setw(20) << k << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
+  }
+}
+
+// ---- hpo bench suggest ------------------------------------------------------------------------
+
+struct SuggestArgs {
+  int n = 750, d = 20, q = 32, repeat = 3, threads = 0;
+  uint64_t seed = 1;
+  std::string device = "auto", output = "table";
+};
+
+// A smooth multimodal synthetic objective on the unit cube, with a little noise.
+double Synthetic(const std::vector<double>& u, coordinator::Rng& rng) {
+  double v = 0;
+  for (size_t i = 0; i < u.size(); ++i) {
+    v += (u[i] - 0.35) * (u[i] - 0.35) + 0.1 * std::sin(7.0 * u[i] + static_cast<double>(i));
+  }
+  return v + 0.01 * (rng.Uniform() - 0.5);
+}
+
+void RunSuggest(const SuggestArgs& a) {
+  spdlog::set_level(spdlog::level::warn);
+  Result<kernels::Device> device = Device(a.device);
+  if (!device.ok()) {
+    std::cerr << "hpo bench suggest: " << device.status().message() << "\n";
+    Exit(2);
+  }
+  if (a.n < 1 || a.d < 1 || a.q < 1 || a.repeat < 1) {
+    std::cerr << "hpo bench suggest: --n, --d, --q and --repeat must be at least 1\n";
+    Exit(2);
+  }
+  const proto::TuningJobSpec spec =
+      BoxSpec("Bayesian", std::vector<std::pair<double, double>>(static_cast<size_t>(a.d), {0.0, 1.0}));
+  // Synthetic history: N completed trials at uniform points.
+  std::vector<Observation> history;
+  coordinator::Rng rng(a.seed);
+  for (int i = 0; i < a.n; ++i) {
+    std::vector<double> u(static_cast<size_t>(a.d));
+    for (double& v : u) v = rng.Uniform();
+    Observation o;
+    o.trial = "bench-" + std::to_string(i);
+    for (int k = 0; k < a.d; ++k) o.hyperparameters["x" + std::to_string(k)] = coordinator::FormatDouble(u[k]);
+    o.objective = Synthetic(u, rng);
+    o.status = Observation::kSucceeded;
+    history.push_back(std::move(o));
+  }
+  std::vector<double> fit, acq, total;
+  std::string used_device, description;
+  for (int r = 0; r < a.repeat; ++r) {
+    coordinator::BayesianOptions o;
+    o.device = *device;
+    o.threads = a.threads;
+    auto s = coordinator::BayesianStrategy::Create(spec, a.seed, o);
+    if (!s.ok()) {
+      std::cerr << "hpo bench suggest: " << s.status().message() << "\n";
+      Exit(s.status().code() == StatusCode::kUnavailable ? 3 : 1);
+    }
+    if (r == 0 && !(*s)->EngineNote().empty()) std::cerr << "hpo bench suggest: " << (*s)->EngineNote() << "\n";
+    description = (*s)->EngineDescription();
+    const std::vector<Proposal> p = (*s)->Propose(static_cast<size_t>(a.q), history);
+    const coordinator::SuggestStats& st = *(*s)->LastSuggestStats();
+    if (!st.fallback.empty() || p.size() != static_cast<size_t>(a.q)) {
+      std::cerr << "hpo bench suggest: the model did not propose (" << st.fallback << ")\n";
+      Exit(1);
+    }
+    used_device = st.device;
+    fit.push_back(st.fit_seconds);
+    acq.push_back(st.acq_seconds);
+    total.push_back(st.seconds);
+  }
+  Json j;
+  j["n"] = a.n;
+  j["d"] = a.d;
+  j["q"] = a.q;
+  j["device"] = used_device;
+  j["fit_seconds"] = Round(Median(fit), 4);
+  j["acq_seconds"] = Round(Median(acq), 4);
+  j["seconds"] = Round(Median(total), 4);
+  if (a.output != "json") j["engine"] = description;
+  Print(j, a.output);
+  Exit(0);
+}
+
+// ---- hpo bench optimize -----------------------------------------------------------------------
+
+struct OptimizeArgs {
+  std::string function = "branin", strategy = "Bayesian", device = "auto", output = "table";
+  int dims = 0, evaluations = 100, batch = 1, seeds = 5;
+  uint64_t first_seed = 1;
+  bool curves = false;
+};
+
+void RunOptimize(const OptimizeArgs& a) {
+  spdlog::set_level(spdlog::level::warn);
+  Result<TestFunction> fn = Function(a.function, a.dims);
+  Result<kernels::Device> device = Device(a.device);
+  if (!fn.ok() || !device.ok()) {
+    std::cerr << "hpo bench optimize: " << (!fn.ok() ? fn.status() : device.status()).message() << "\n";
+    Exit(2);
+  }
+  if (a.strategy != "Bayesian" && a.strategy != "Random") {
+    std::cerr << "hpo bench optimize: --strategy must be Bayesian or Random\n";
+    Exit(2);
+  }
+  if (a.evaluations < 1 || a.batch < 1 || a.seeds < 1) {
+    std::cerr << "hpo bench optimize: --evaluations, --batch and --seeds must be at least 1\n";
+    Exit(2);
+  }
+  const proto::TuningJobSpec spec = BoxSpec(a.strategy, fn->box);
+  const auto t0 = std::chrono::steady_clock::now();
+  Json seeds = Json::array();
+  std::vector<double> regrets;
+  double max_suggest = 0;
+  for (int k = 0; k < a.seeds; ++k) {
+    const uint64_t seed = a.first_seed + static_cast<uint64_t>(k);
+    auto s = MakeBenchStrategy(spec, seed, *device);
+    if (!s.ok()) {
+      std::cerr << "hpo bench optimize: " << s.status().message() << "\n";
+      Exit(s.status().code() == StatusCode::kUnavailable ? 3 : 1);
+    }
+    std::vector<Observation> history;
+    double best = INFINITY;
+    Json curve = Json::array();
+    const auto ts = std::chrono::steady_clock::now();
+    while (static_cast<int>(history.size()) < a.evaluations) {
+      const size_t want = static_cast<size_t>(std::min(a.batch, a.evaluations - static_cast<int>(history.size())));
+      std::vector<Proposal> props = (*s)->Propose(want, history);
+      if (const coordinator::SuggestStats* st = (*s)->LastSuggestStats()) max_suggest = std::max(max_suggest, st->seconds);
+      if (props.empty()) break;
+      // Virtual time: the whole batch runs at once and completes together.
+      for (Proposal& p : props) {
+        const double v = fn->f(Point(p.hyperparameters, fn->box.size()));
+        best = std::min(best, v);
+        Observation o;
+        o.trial = "bench-" + std::to_string(history.size());
+        o.definition_name = p.definition_name;
+        o.hyperparameters = std::move(p.hyperparameters);
+        o.objective = v;
+        o.status = Observation::kSucceeded;
+        history.push_back(std::move(o));
+        curve.push_back(Round(best - fn->optimum, 6));
+      }
+    }
+    const double regret = best - fn->optimum;
+    regrets.push_back(regret);
+    Json one;
+    one["seed"] = seed;
+    one["best"] = Round(best, 6);
+    one["regret"] = Round(regret, 6);
+    one["seconds"] = Round(std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count(), 3);
+    if (a.curves) one["curve"] = curve;
+    seeds.push_back(one);
+  }
+  double mean = 0;
+  for (double r : regrets) mean += r / static_cast<double>(regrets.size());
+  Json j;
+  j["function"] = fn->name;
+  j["dims"] = fn->box.size();
+  j["strategy"] = a.strategy;
+  j["evaluations"] = a.evaluations;
+  j["batch"] = a.batch;
+  j["optimum"] = fn->optimum;
+  j["median_regret"] = Round(Median(regrets), 6);
+  j["mean_regret"] = Round(mean, 6);
+  j["max_suggest_seconds"] = Round(max_suggest, 4);
+  j["seconds"] = Round(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 3);
+  j["seeds"] = seeds;
+  Print(j, a.output);
+  if (a.output != "json") {
+    for (const Json& s : seeds) {
+      std::cout << "seed " << s["seed"].dump() << ": best " << s["best"].dump() << ", regret " << s["regret"].dump()
+                << "\n";
+    }
+  }
+  Exit(0);
+}
+
+}  // namespace
+
+void AddBenchCommands(CLI::App& app) {
+  CLI::App* bench = app.add_subcommand("bench", "Benchmarks of the search strategies, run in-process");
+  bench->require_subcommand(1);
+  bench->footer(
+      "hpo bench suggest    how long one Bayesian suggestion takes (fit + acquisition)\n"
+      "hpo bench optimize   how good a strategy is on a test function, over several seeds\n"
+      "Both run the real strategy code in this process: no coordinator, no workers.");
+
+  auto sa = std::make_shared<SuggestArgs>();
+  CLI::App* suggest = bench->add_subcommand("suggest", "Latency of one Bayesian suggestion");
+  suggest->add_option("--n", sa->n, "Observations (completed trials) the model is fitted on")->capture_default_str();
+  suggest->add_option("--d", sa->d, "Dimensions (continuous ranges in [0,1])")->capture_default_str();
+  suggest->add_option("--q", sa->q, "Batch size: configurations proposed at once")->capture_default_str();
+  suggest->add_option("--device", sa->device, "cpu, cuda or auto (cuda when available)")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}))
+      ->capture_default_str();
+  suggest->add_option("--repeat", sa->repeat, "Repeats; the median is reported")->capture_default_str();
+  suggest->add_option("--seed", sa->seed, "Seed of the synthetic data and the strategy")->capture_default_str();
+  suggest->add_option("--threads", sa->threads, "CPU engine threads (0: all cores)")->capture_default_str();
+  suggest->add_option("-o,--output", sa->output, "table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  suggest->footer(
+      "Builds a space of D continuous ranges, N completed trials at uniform random points with a smooth\n"
+      "multimodal objective, and asks the Bayesian strategy for Q configurations, R times with a fresh\n"
+      "strategy. Reports the median fit time (hyperparameters + Cholesky), acquisition time (candidates,\n"
+      "refinement, fantasies) and total, in seconds:\n"
+      "  {\"n\":750,\"d\":20,\"q\":32,\"device\":\"cpu\",\"fit_seconds\":..,\"acq_seconds\":..,\"seconds\":..}\n\n"
+      "Examples:\n"
+      "  hpo bench suggest --n 750 --d 20 --q 32 --device cpu -o json\n"
+      "  hpo bench suggest --n 5000 --d 20 --q 32 --device auto --repeat 5\n\n"
+      "Beyond 2000 observations the model uses a subset of data (the best quarter plus a random\n"
+      "sample), so latency stays bounded. Exit 3 when --device cuda is unavailable (the reason is printed).");
+  suggest->callback([sa] { RunSuggest(*sa); });
+
+  auto oa = std::make_shared<OptimizeArgs>();
+  CLI::App* optimize = bench->add_subcommand("optimize", "Simple regret of a strategy on a test function");
+  optimize->add_option("--function", oa->function, "branin (2-d), hartmann6 (6-d) or ackley (any dims)")
+      ->check(CLI::IsMember({"branin", "hartmann6", "ackley"}))
+      ->capture_default_str();
+  optimize->add_option("--dims", oa->dims, "Dimensions (ackley; default 10)");
+  optimize->add_option("--strategy", oa->strategy, "Bayesian or Random")
+      ->check(CLI::IsMember({"Bayesian", "Random"}))
+      ->capture_default_str();
+  optimize->add_option("--evaluations", oa->evaluations, "Function evaluations (trials) per seed")->capture_default_str();
+  optimize->add_option("--batch", oa->batch, "Trials proposed and run together (parallel slots)")->capture_default_str();
+  optimize->add_option("--seeds", oa->seeds, "Number of seeds (independent runs)")->capture_default_str();
+  optimize->add_option("--first-seed", oa->first_seed, "Seeds are first-seed, first-seed+1, ...")->capture_default_str();
+  optimize->add_option("--device", oa->device, "cpu, cuda or auto (Bayesian)")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}))
+      ->capture_default_str();
+  optimize->add_flag("--curves", oa->curves, "Include each seed's best-so-far regret after every evaluation");
+  optimize->add_option("-o,--output", oa->output, "table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  optimize->footer(
+      "Runs the strategy against the function in virtual time: each round proposes --batch configurations\n"
+      "given everything finished so far, evaluates them, and reports them complete. The simple regret is\n"
+      "the best value found minus the known optimum (0 is perfect).\n\n"
+      "Examples:\n"
+      "  hpo bench optimize --function branin --strategy Bayesian --evaluations 50 --seeds 5\n"
+      "  hpo bench optimize --function ackley --dims 10 --strategy Random --evaluations 100 --batch 8 -o json\n\n"
+      "JSON: {\"function\",\"dims\",\"strategy\",\"evaluations\",\"batch\",\"optimum\",\"median_regret\",\n"
+      "\"mean_regret\",\"max_suggest_seconds\",\"seconds\",\"seeds\":[{\"seed\",\"best\",\"regret\",\"seconds\"[,\"curve\"]}]}");
+  optimize->callback([oa] { RunOptimize(*oa); });
+}
+
+}  // namespace hpo::cli

@@ -1,0 +1,255 @@
+#include "coordinator/bayesian_strategy.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <set>
+#include <utility>
+
+#include <Eigen/Core>
+#include <spdlog/spdlog.h>
+
+#include "kernels/random.h"
+
+namespace hpo::coordinator {
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Maximize for a definition: its own TuningObjective's type when set, else the job's objective.
+bool Maximize(const proto::TuningJobSpec& spec, const proto::TrainingJobDefinition& def) {
+  if (def.tuning_objective && def.tuning_objective->type) return *def.tuning_objective->type == "Maximize";
+  const auto& cfg = spec.hyper_parameter_tuning_job_config;
+  if (cfg && cfg->hyper_parameter_tuning_job_objective && cfg->hyper_parameter_tuning_job_objective->type) {
+    return *cfg->hyper_parameter_tuning_job_objective->type == "Maximize";
+  }
+  std::vector<const proto::TrainingJobDefinition*> defs = spec.Definitions();
+  if (!defs.empty() && defs[0]->tuning_objective && defs[0]->tuning_objective->type) {
+    return *defs[0]->tuning_objective->type == "Maximize";
+  }
+  return false;
+}
+
+Status ToStatus(const kernels::GpStatus& st) {
+  switch (st.code()) {
+    case kernels::GpStatus::Code::kOk: return Status::Ok();
+    case kernels::GpStatus::Code::kInvalidArgument: return Status::InvalidArgument(st.message());
+    case kernels::GpStatus::Code::kUnavailable: return Status::Unavailable(st.message());
+    case kernels::GpStatus::Code::kNumerical: return Status::Internal(st.message());
+  }
+  return Status::Internal(st.message());
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BayesianStrategy>> BayesianStrategy::Create(const proto::TuningJobSpec& spec, uint64_t seed,
+                                                                   const BayesianOptions& options) {
+  Result<std::vector<DefinitionSpace>> spaces = DefinitionSpaces(spec);
+  if (!spaces.ok()) return spaces.status();
+  std::vector<bool> maximize;
+  for (const proto::TrainingJobDefinition* def : spec.Definitions()) maximize.push_back(Maximize(spec, *def));
+  std::unique_ptr<kernels::GpEngine> engine;
+  std::string note;
+  kernels::EngineOptions eo;
+  eo.threads = options.threads;
+  kernels::GpStatus st = kernels::MakeGpEngine(options.device, eo, &engine, &note);
+  if (!st.ok()) return ToStatus(st);
+  if (!note.empty()) spdlog::info("Bayesian strategy: {}; using {}", note, engine->Describe());
+  return std::make_unique<BayesianStrategy>(std::move(spaces).value(), std::move(maximize), seed, options,
+                                            std::move(engine), std::move(note));
+}
+
+BayesianStrategy::BayesianStrategy(std::vector<DefinitionSpace> spaces, std::vector<bool> maximize, uint64_t seed,
+                                   const BayesianOptions& options, std::unique_ptr<kernels::GpEngine> engine,
+                                   std::string engine_note)
+    : spaces_(std::move(spaces)),
+      maximize_(std::move(maximize)),
+      seed_(seed),
+      options_(options),
+      engine_(std::move(engine)),
+      engine_note_(std::move(engine_note)),
+      random_(spaces_, seed) {
+  HPO_CHECK(!spaces_.empty() && maximize_.size() == spaces_.size() && engine_ != nullptr);
+  def_width_ = spaces_.size() > 1 ? spaces_.size() : 0;
+  size_t offset = def_width_;
+  for (const DefinitionSpace& d : spaces_) {
+    offsets_.push_back(offset);
+    offset += d.space.UnitDims();
+  }
+  dims_ = offset;
+  warp_mask_.assign(dims_, 0);
+  if (options_.input_warping) {
+    for (size_t k = 0; k < spaces_.size(); ++k) {
+      for (const Dimension& d : spaces_[k].space.dimensions()) {
+        if (d.kind != DimensionKind::kCategorical && d.lo < d.hi) warp_mask_[offsets_[k] + d.unit_offset] = 1;
+      }
+    }
+  }
+}
+
+std::optional<std::vector<double>> BayesianStrategy::Encode(const std::string& definition_name,
+                                                            const Config& config) const {
+  std::optional<size_t> def = FindDefinition(spaces_, definition_name);
+  if (!def) return std::nullopt;
+  std::vector<double> u(dims_, 0.0);
+  if (def_width_ > 0) u[*def] = 1.0;
+  const std::vector<double> block = spaces_[*def].space.ToUnit(config);
+  std::copy(block.begin(), block.end(), u.begin() + static_cast<std::ptrdiff_t>(offsets_[*def]));
+  return u;
+}
+
+Proposal BayesianStrategy::Decode(std::span<const double> u) const {
+  HPO_CHECK(u.size() == dims_);
+  size_t def = 0;
+  for (size_t k = 1; k < def_width_; ++k) {
+    if (u[k] > u[def]) def = k;
+  }
+  const SearchSpace& space = spaces_[def].space;
+  return Proposal{spaces_[def].name, space.FromUnit(u.subspan(offsets_[def], space.UnitDims()))};
+}
+
+void BayesianStrategy::Project(double* u, uint8_t* movable) const {
+  std::span<double> x(u, dims_);
+  const Proposal p = Decode(x);
+  size_t def = 0;
+  for (size_t k = 0; k < spaces_.size(); ++k) {
+    if (spaces_[k].name == p.definition_name) def = k;
+  }
+  std::fill(x.begin(), x.end(), 0.0);
+  if (movable != nullptr) std::fill(movable, movable + dims_, uint8_t{0});
+  if (def_width_ > 0) x[def] = 1.0;
+  const SearchSpace& space = spaces_[def].space;
+  const std::vector<double> block = space.ToUnit(p.hyperparameters);
+  std::copy(block.begin(), block.end(), x.begin() + static_cast<std::ptrdiff_t>(offsets_[def]));
+  if (movable != nullptr) {
+    for (const Dimension& d : space.dimensions()) {
+      if (d.kind != DimensionKind::kCategorical && d.lo < d.hi) movable[offsets_[def] + d.unit_offset] = 1;
+    }
+  }
+}
+
+bool BayesianStrategy::Exhausted(const std::vector<Observation>& history) const {
+  return random_.Exhausted(history);
+}
+
+std::vector<Proposal> BayesianStrategy::Fallback(size_t n, const std::vector<Observation>& history,
+                                                 const std::string& reason, bool failure) {
+  if (failure) {
+    spdlog::info("Bayesian strategy: random search proposes ({})", reason);
+  } else {
+    spdlog::debug("Bayesian strategy: random search proposes ({})", reason);
+  }
+  stats_.fallback = reason;
+  return random_.Propose(n, history);
+}
+
+std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Observation>& history) {
+  const auto t0 = std::chrono::steady_clock::now();
+  stats_ = SuggestStats();
+  std::vector<Proposal> out;
+  auto finish = [&](std::vector<Proposal> proposals) {
+    stats_.proposals = proposals.size();
+    stats_.seconds = SecondsSince(t0);
+    return proposals;
+  };
+  if (n == 0 || Exhausted(history)) return finish({});
+
+  std::vector<std::vector<double>> xs;
+  std::vector<double> ys;
+  std::vector<Eigen::VectorXd> pending, exclude;
+  for (const Observation& o : history) {
+    std::optional<std::vector<double>> u = Encode(o.definition_name, o.hyperparameters);
+    if (!u) continue;
+    const Eigen::VectorXd v = Eigen::Map<const Eigen::VectorXd>(u->data(), static_cast<Eigen::Index>(u->size()));
+    exclude.push_back(v);
+    if (o.status == Observation::kRunning) {
+      pending.push_back(v);
+    } else if ((o.status == Observation::kSucceeded || o.status == Observation::kStopped) && o.objective &&
+               std::isfinite(*o.objective)) {
+      const size_t def = *FindDefinition(spaces_, o.definition_name);
+      xs.push_back(std::move(*u));
+      ys.push_back(maximize_[def] ? -*o.objective : *o.objective);
+    }
+  }
+  stats_.observations = xs.size();
+  stats_.pending = pending.size();
+  if (dims_ == 0) return finish(Fallback(n, history, "the search space has no tunable coordinate", false));
+  const size_t min_obs =
+      options_.min_observations > 0 ? options_.min_observations : std::max<size_t>(3, std::min<size_t>(dims_ + 1, 20));
+  if (xs.size() < min_obs) {
+    return finish(Fallback(n, history,
+                           std::to_string(xs.size()) + " observations with an objective; the model needs " +
+                               std::to_string(min_obs),
+                           false));
+  }
+
+  // Fit.
+  const auto t_fit = std::chrono::steady_clock::now();
+  Eigen::MatrixXd x(static_cast<Eigen::Index>(dims_), static_cast<Eigen::Index>(xs.size()));
+  Eigen::VectorXd y(static_cast<Eigen::Index>(ys.size()));
+  for (size_t j = 0; j < xs.size(); ++j) {
+    x.col(static_cast<Eigen::Index>(j)) = Eigen::Map<const Eigen::VectorXd>(xs[j].data(), static_cast<Eigen::Index>(dims_));
+    y[static_cast<Eigen::Index>(j)] = ys[j];
+  }
+  const uint64_t call_seed = StreamSeed(seed_, history.size());
+  kernels::FitOptions fo;
+  fo.method = options_.hyper_fit;
+  fo.warp_mask = warp_mask_;
+  fo.random_restarts = options_.random_restarts;
+  fo.max_fit_points = options_.max_fit_points;
+  fo.max_posterior_points = options_.max_posterior_points;
+  fo.seed = kernels::SubSeed(call_seed, 1);
+  if (options_.warm_start && last_hp_) fo.initial = &*last_hp_;
+  kernels::Posterior posterior;
+  kernels::GpStatus st = kernels::FitGp(x, y, fo, &posterior, nullptr);
+  stats_.fit_seconds = SecondsSince(t_fit);
+  if (!st.ok()) return finish(Fallback(n, history, "the model could not be fitted: " + st.message(), true));
+  if (options_.warm_start) last_hp_ = posterior.hp;
+
+  // Acquisition.
+  const auto t_acq = std::chrono::steady_clock::now();
+  kernels::AcquisitionOptions ao;
+  ao.pool_size = options_.pool_size;
+  ao.refine_starts = options_.refine_starts;
+  ao.fantasy = options_.fantasy;
+  ao.seed = kernels::SubSeed(call_seed, 2);
+  ao.project = [this](double* u, uint8_t* movable) { Project(u, movable); };
+  ao.pending = std::move(pending);
+  ao.exclude = std::move(exclude);
+  kernels::Batch batch;
+  st = kernels::SuggestBatch(*engine_, posterior, n, ao, &batch, nullptr);
+  stats_.acq_seconds = SecondsSince(t_acq);
+  if (!st.ok()) return finish(Fallback(n, history, "the acquisition failed: " + st.message(), true));
+  stats_.device = kernels::DeviceName(engine_->device());
+
+  // Decode; a finite space never gets a configuration twice.
+  std::set<ConfigKey> seen = ProposedKeys(spaces_, history);
+  std::vector<Observation> extended = history;
+  for (const Eigen::VectorXd& p : batch.points) {
+    Proposal prop = Decode(std::span<const double>(p.data(), static_cast<size_t>(p.size())));
+    const size_t def = *FindDefinition(spaces_, prop.definition_name);
+    if (std::optional<uint64_t> index = spaces_[def].space.IndexOf(prop.hyperparameters)) {
+      if (!seen.insert({def, *index}).second) continue;
+    }
+    Observation o;
+    o.definition_name = prop.definition_name;
+    o.hyperparameters = prop.hyperparameters;
+    extended.push_back(std::move(o));
+    out.push_back(std::move(prop));
+  }
+  if (out.size() < n) {
+    std::vector<Proposal> more = random_.Propose(n - out.size(), extended);
+    if (!more.empty()) stats_.fallback = std::to_string(more.size()) + " of " + std::to_string(n) +
+                                         " proposals random: the model found too few distinct new points";
+    for (Proposal& p : more) out.push_back(std::move(p));
+  }
+  spdlog::debug("Bayesian strategy: {} proposals from {} observations and {} pending in {:.3f} s (fit {:.3f} s, "
+                "acquisition {:.3f} s, {})",
+                out.size(), stats_.observations, stats_.pending, SecondsSince(t0), stats_.fit_seconds,
+                stats_.acq_seconds, stats_.device);
+  return finish(std::move(out));
+}
+
+}  // namespace hpo::coordinator

@@ -1,0 +1,118 @@
+// coordinator/bayesian_strategy.h: SageMaker's Bayesian strategy, a Gaussian-process surrogate
+// with log expected improvement (the engine is kernels/; this file maps a tuning job onto it).
+//
+// The unit cube: one coordinate per numeric range and one per categorical value (one-hot), per
+// SearchSpace (coordinator/search_space.h: Linear, Logarithmic, ReverseLogarithmic, Auto; integers
+// relaxed to [lo-0.5, hi+0.5] and rounded). With several TrainingJobDefinitions the cube is
+// [definition one-hot | definition 1's coordinates | definition 2's | ...]: the definition is a
+// categorical choice, and the coordinates of the definitions not chosen are 0 (inactive). The
+// acquisition only ever looks at valid points: every candidate is projected (one-hot groups made
+// one-hot, integers and the value text rounded exactly as the proposal will be, inactive blocks
+// zeroed), and local refinement moves only the numeric coordinates of the active definition.
+//
+// The history (strategy.h's contract): trials that succeeded, or were stopped, with a finite
+// objective are observations (Maximize objectives negated: the model minimises); running trials
+// are pending and fantasised (Kriging believer by default) so a batch spreads around them; failed
+// trials and trials without an objective are left out of the model. No configuration already in
+// the history (any status) is proposed again while the space allows.
+//
+// Random fallback (never a crash): with fewer observations than min_observations
+// (default max(3, min(D + 1, 20)), D = unit-cube dimensions), when the space has no tunable
+// coordinate, or when the fit or the acquisition fails numerically, proposals come from
+// RandomStrategy with the same seed, and LastSuggestStats()->fallback says why (also logged with
+// spdlog: at info for failures, at debug during the initial random phase). When the model yields
+// fewer distinct points than asked (tiny finite spaces), the rest are random too.
+//
+// Reproducibility: Propose is a pure function of (spec, seed, history, options): the model is
+// fitted from scratch each call with seed StreamSeed(seed, history.size()) (restarts, subsets,
+// Sobol scrambling, sampled fantasies). With options.warm_start the previous call's
+// hyperparameters are an extra start of the fit: faster to converge, but then the result also
+// depends on the previous call, so a strategy rebuilt after a restart may propose differently
+// (off by default for that reason). Same device, same results; CPU and CUDA agree within
+// tolerances only.
+//
+// Latency: every Propose records its wall time split into fit and acquisition
+// (LastSuggestStats), for the coordinator to log and export.
+//
+// Thread safety: as Strategy (one thread at a time); the engine may use several threads inside.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "coordinator/random_strategy.h"
+#include "coordinator/strategy.h"
+#include "kernels/acquisition.h"
+#include "kernels/gp_engine.h"
+#include "kernels/gp_model.h"
+
+namespace hpo::coordinator {
+
+struct BayesianOptions {
+  kernels::Device device = kernels::Device::kAuto;
+  int threads = 0;                 // engine threads; 0: all cores
+  size_t min_observations = 0;     // 0: max(3, min(D + 1, 20))
+  bool input_warping = true;       // Kumaraswamy warping of the numeric coordinates
+  kernels::HyperFit hyper_fit = kernels::HyperFit::kMaximumPosterior;
+  kernels::FantasyMode fantasy = kernels::FantasyMode::kKrigingBeliever;
+  bool warm_start = false;         // see Reproducibility above
+  int random_restarts = 1;
+  size_t pool_size = 4096;         // Sobol + local candidates per suggestion
+  size_t refine_starts = 16;
+  size_t max_fit_points = 200;     // kernels/gp_model.h: subset for the hyperparameters
+  size_t max_posterior_points = 2000;  // subset of data for the posterior (the approximation)
+};
+
+class BayesianStrategy : public Strategy {
+ public:
+  // Errors as DefinitionSpaces; Unavailable when options.device is cuda and no CUDA engine can
+  // run here (the message says why). With device auto the CPU engine runs and the reason is in
+  // EngineNote().
+  static Result<std::unique_ptr<BayesianStrategy>> Create(const proto::TuningJobSpec& spec, uint64_t seed,
+                                                          const BayesianOptions& options = BayesianOptions());
+
+  std::vector<Proposal> Propose(size_t n, const std::vector<Observation>& history) override;
+  bool Exhausted(const std::vector<Observation>& history) const override;
+  std::string Name() const override { return "Bayesian"; }
+  const SuggestStats* LastSuggestStats() const override { return &stats_; }
+
+  // ---- the unit cube (exposed for tests and benchmarks) ----------------------------------------
+  size_t UnitDims() const { return dims_; }
+  // The cube point of an observation's configuration; nullopt when its definition is unknown.
+  std::optional<std::vector<double>> Encode(const std::string& definition_name, const Config& config) const;
+  // The proposal a cube point stands for (u has UnitDims() entries, HPO_CHECK).
+  Proposal Decode(std::span<const double> u) const;
+  // The projection the acquisition uses (kernels::ProjectFn semantics).
+  void Project(double* u, uint8_t* movable) const;
+  // The engine in use ("cpu (Eigen 3.4, OpenMP, 2 threads)") and why CUDA was not used ("" if it was).
+  std::string EngineDescription() const { return engine_->Describe(); }
+  const std::string& EngineNote() const { return engine_note_; }
+
+  BayesianStrategy(std::vector<DefinitionSpace> spaces, std::vector<bool> maximize, uint64_t seed,
+                   const BayesianOptions& options, std::unique_ptr<kernels::GpEngine> engine, std::string engine_note);
+
+ private:
+  std::vector<Proposal> Fallback(size_t n, const std::vector<Observation>& history, const std::string& reason,
+                                 bool failure);
+
+  std::vector<DefinitionSpace> spaces_;
+  std::vector<bool> maximize_;  // per definition
+  uint64_t seed_;
+  BayesianOptions options_;
+  std::unique_ptr<kernels::GpEngine> engine_;
+  std::string engine_note_;
+  RandomStrategy random_;
+  size_t def_width_ = 0;            // one-hot coordinates for the definition (0 with one definition)
+  std::vector<size_t> offsets_;     // first coordinate of each definition's block
+  size_t dims_ = 0;
+  kernels::WarpMask warp_mask_;     // numeric coordinates
+  std::optional<kernels::Hyperparameters> last_hp_;
+  SuggestStats stats_;
+};
+
+}  // namespace hpo::coordinator

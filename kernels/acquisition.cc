@@ -1,0 +1,220 @@
+#include "kernels/acquisition.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <set>
+
+#include "kernels/random.h"
+#include "kernels/sobol.h"
+
+namespace hpo::kernels {
+namespace {
+
+using Key = std::vector<double>;
+
+Key KeyOf(const Eigen::Ref<const Eigen::VectorXd>& x) { return Key(x.data(), x.data() + x.size()); }
+
+void Project(const ProjectFn& project, Eigen::Ref<Eigen::VectorXd> x, uint8_t* movable) {
+  for (Eigen::Index i = 0; i < x.size(); ++i) x[i] = std::clamp(x[i], 0.0, 1.0);
+  if (project) {
+    Eigen::VectorXd tmp = x;  // the callback wants contiguous storage
+    project(tmp.data(), movable);
+    x = tmp;
+  } else if (movable != nullptr) {
+    std::fill(movable, movable + x.size(), uint8_t{1});
+  }
+}
+
+double FantasyValue(FantasyMode mode, double mean, double variance, double noise, Random* rng) {
+  if (mode == FantasyMode::kKrigingBeliever) return mean;
+  return mean + std::sqrt(std::max(variance, 0.0) + noise) * rng->Normal();
+}
+
+}  // namespace
+
+GpStatus SuggestBatch(GpEngine& engine, const Posterior& posterior, size_t q, const AcquisitionOptions& options,
+                      Batch* out, AcquisitionReport* report) {
+  *out = Batch();
+  AcquisitionReport rep;
+  const Eigen::Index dims = static_cast<Eigen::Index>(posterior.dims());
+  if (q == 0) return GpStatus::InvalidArgument("SuggestBatch: q must be at least 1");
+  if (dims == 0 || posterior.size() == 0) return GpStatus::InvalidArgument("SuggestBatch: empty posterior");
+  GpStatus st = engine.Load(posterior, options.pending.size() + q);
+  if (!st.ok()) return st;
+  Random rng(SubSeed(options.seed, 11));
+  double incumbent = posterior.incumbent;
+  const double noise = posterior.noise_variance();
+
+  std::set<Key> taken;
+  for (const Eigen::VectorXd& e : options.exclude) {
+    if (e.size() != dims) return GpStatus::InvalidArgument("SuggestBatch: excluded point of the wrong size");
+    Eigen::VectorXd x = e;
+    Project(options.project, x, nullptr);
+    taken.insert(KeyOf(x));
+  }
+
+  // 1. Pending points.
+  for (const Eigen::VectorXd& p : options.pending) {
+    if (p.size() != dims || !p.allFinite()) return GpStatus::InvalidArgument("SuggestBatch: bad pending point");
+    Eigen::VectorXd x = p;
+    Project(options.project, x, nullptr);
+    taken.insert(KeyOf(x));
+    PointScores s;
+    st = engine.Evaluate(x, incumbent, false, &s);
+    if (!st.ok()) return st;
+    const double y = FantasyValue(options.fantasy, s.mean[0], s.variance[0], noise, &rng);
+    if (engine.Fantasize(x, y).ok()) {  // a duplicate of the data adds nothing: skipped
+      incumbent = std::min(incumbent, y);
+      ++rep.pending;
+    }
+  }
+
+  // 2. The pool.
+  const size_t n_train = engine.TrainingSize();
+  size_t pool_size = options.pool_size;
+  if (n_train > 0 && pool_size > options.max_pool_work / n_train) {
+    pool_size = std::min(pool_size, std::max(options.min_pool_size, options.max_pool_work / n_train));
+  }
+  const size_t local =
+      std::min(pool_size, static_cast<size_t>(std::llround(options.local_fraction * static_cast<double>(pool_size))));
+  const size_t sobol_count = std::max<size_t>(1, pool_size - local);
+  Eigen::MatrixXd raw(dims, static_cast<Eigen::Index>(sobol_count + local));
+  raw.leftCols(static_cast<Eigen::Index>(sobol_count)) =
+      SobolSequence(static_cast<int>(dims), true, SubSeed(options.seed, 12)).Points(0, sobol_count);
+  if (local > 0) {
+    std::vector<size_t> order(posterior.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return posterior.y[static_cast<Eigen::Index>(a)] < posterior.y[static_cast<Eigen::Index>(b)]; });
+    const size_t centres = std::max<size_t>(1, std::min(options.local_centres, order.size()));
+    static constexpr double kSd[] = {0.01, 0.05, 0.15};
+    for (size_t i = 0; i < local; ++i) {
+      const Eigen::VectorXd c = posterior.inputs.col(static_cast<Eigen::Index>(order[i % centres]));
+      const double sd = kSd[(i / centres) % 3];
+      auto col = raw.col(static_cast<Eigen::Index>(sobol_count + i));
+      for (Eigen::Index d = 0; d < dims; ++d) col[d] = std::clamp(c[d] + sd * rng.Normal(), 0.0, 1.0);
+    }
+  }
+  std::set<Key> in_pool;
+  Eigen::MatrixXd pool(dims, raw.cols());
+  Eigen::Index m = 0;
+  for (Eigen::Index j = 0; j < raw.cols(); ++j) {
+    Eigen::VectorXd x = raw.col(j);
+    Project(options.project, x, nullptr);
+    Key k = KeyOf(x);
+    if (taken.count(k) || !in_pool.insert(std::move(k)).second) continue;
+    pool.col(m++) = x;
+  }
+  pool.conservativeResize(Eigen::NoChange, m);
+  if (m > 0) {
+    st = engine.SetPool(pool);
+    if (!st.ok()) return st;
+  }
+
+  // 3. Local refinement of the best pool points.
+  if (m > 0 && options.refine_starts > 0 && options.refine_iterations > 0) {
+    std::vector<RankedCandidate> top;
+    st = engine.PoolTopK(incumbent, options.refine_starts, &top);
+    if (!st.ok()) return st;
+    const Eigen::Index s = static_cast<Eigen::Index>(top.size());
+    Eigen::MatrixXd cur(dims, s);
+    std::vector<std::vector<uint8_t>> movable(static_cast<size_t>(s), std::vector<uint8_t>(static_cast<size_t>(dims), 1));
+    for (Eigen::Index i = 0; i < s; ++i) {
+      Eigen::VectorXd x = pool.col(static_cast<Eigen::Index>(top[static_cast<size_t>(i)].index));
+      Project(options.project, x, movable[static_cast<size_t>(i)].data());
+      cur.col(i) = x;
+    }
+    PointScores at;
+    st = engine.Evaluate(cur, incumbent, true, &at);
+    if (!st.ok()) return st;
+    Eigen::VectorXd f = at.log_ei;
+    Eigen::MatrixXd grad = at.log_ei_grad;
+    std::vector<double> step(static_cast<size_t>(s), 0.05);
+    std::vector<char> active(static_cast<size_t>(s), 1);
+    for (int it = 0; it < options.refine_iterations; ++it) {
+      std::vector<Eigen::Index> who;
+      Eigen::MatrixXd trial(dims, s);
+      for (Eigen::Index i = 0; i < s; ++i) {
+        if (!active[static_cast<size_t>(i)]) continue;
+        Eigen::VectorXd dir = grad.col(i);
+        for (Eigen::Index d = 0; d < dims; ++d) {
+          if (!movable[static_cast<size_t>(i)][static_cast<size_t>(d)]) dir[d] = 0;
+        }
+        const double norm = dir.norm();
+        if (!(norm > 0) || !std::isfinite(norm) || !std::isfinite(f[i])) {
+          active[static_cast<size_t>(i)] = 0;
+          continue;
+        }
+        trial.col(static_cast<Eigen::Index>(who.size())) =
+            (cur.col(i) + step[static_cast<size_t>(i)] / norm * dir).cwiseMax(0.0).cwiseMin(1.0);
+        who.push_back(i);
+      }
+      if (who.empty()) break;
+      PointScores ts;
+      st = engine.Evaluate(trial.leftCols(static_cast<Eigen::Index>(who.size())), incumbent, true, &ts);
+      if (!st.ok()) return st;
+      for (size_t w = 0; w < who.size(); ++w) {
+        const Eigen::Index i = who[w];
+        double& t = step[static_cast<size_t>(i)];
+        if (ts.log_ei[static_cast<Eigen::Index>(w)] > f[i]) {
+          cur.col(i) = trial.col(static_cast<Eigen::Index>(w));
+          f[i] = ts.log_ei[static_cast<Eigen::Index>(w)];
+          grad.col(i) = ts.log_ei_grad.col(static_cast<Eigen::Index>(w));
+          t = std::min(2.0 * t, 0.5);
+        } else {
+          t *= 0.25;
+          if (t < 1e-5) active[static_cast<size_t>(i)] = 0;
+        }
+      }
+    }
+    Eigen::MatrixXd refined(dims, s);
+    Eigen::Index r = 0;
+    for (Eigen::Index i = 0; i < s; ++i) {
+      Eigen::VectorXd x = cur.col(i);
+      Project(options.project, x, nullptr);
+      Key k = KeyOf(x);
+      if (taken.count(k) || !in_pool.insert(std::move(k)).second) continue;
+      refined.col(r++) = x;
+    }
+    if (r > 0) {
+      st = engine.ExtendPool(refined.leftCols(r));
+      if (!st.ok()) return st;
+      pool.conservativeResize(Eigen::NoChange, m + r);
+      pool.rightCols(r) = refined.leftCols(r);
+      m += r;
+    }
+    rep.refined = static_cast<size_t>(r);
+  }
+  rep.pool = static_cast<size_t>(m);
+
+  // 4. The batch.
+  std::vector<char> chosen(static_cast<size_t>(m), 0);
+  for (size_t b = 0; b < q && m > 0; ++b) {
+    std::vector<RankedCandidate> top;
+    st = engine.PoolTopK(incumbent, std::min<size_t>(static_cast<size_t>(m), b + 1), &top);
+    if (!st.ok()) return st;
+    const RankedCandidate* pick = nullptr;
+    for (const RankedCandidate& c : top) {
+      if (!chosen[c.index]) {
+        pick = &c;
+        break;
+      }
+    }
+    if (pick == nullptr) break;
+    chosen[pick->index] = 1;
+    const Eigen::VectorXd x = pool.col(static_cast<Eigen::Index>(pick->index));
+    out->points.push_back(x);
+    out->log_ei.push_back(pick->log_ei);
+    out->mean.push_back(pick->mean);
+    out->variance.push_back(pick->variance);
+    if (b + 1 < q) {
+      const double y = FantasyValue(options.fantasy, pick->mean, pick->variance, noise, &rng);
+      if (engine.Fantasize(x, y).ok()) incumbent = std::min(incumbent, y);
+    }
+  }
+  if (report != nullptr) *report = rep;
+  return GpStatus::Ok();
+}
+
+}  // namespace hpo::kernels

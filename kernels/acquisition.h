@@ -1,0 +1,78 @@
+// kernels/acquisition.h: proposing a batch of q points by log expected improvement.
+//
+// SuggestBatch drives a GpEngine (gp_engine.h):
+//   1. Load the posterior; condition it on the pending points (running trials), one fantasy
+//      each, in the given order (Kriging believer: the posterior mean; sampled: a draw from the
+//      posterior predictive, seeded).
+//   2. Build the candidate pool (its size capped by max_pool_work): a scrambled Sobol set (kernels/sobol.h) plus Gaussian
+//      perturbations (standard deviations 0.01, 0.05 and 0.15, in turn) of the best training points
+//      (local_fraction of the pool), every candidate passed through `project`, exact duplicates
+//      and points in `exclude` (or pending) removed.
+//   3. Local refinement: the refine_starts best pool points by log EI climb it by projected
+//      gradient ascent in the box (normalised gradient steps on the coordinates `project` marks
+//      movable, step doubled on success and cut on failure; all starts evaluated in one batch
+//      per iteration); the end points are projected and added to the pool.
+//   4. The batch: q times, take the pool point of highest log EI not taken yet, then condition the
+//      engine on a fantasy there (as in 1) so the next choice accounts for it. The incumbent
+//      follows the fantasies (min of the incumbent and each fantasy value).
+// Fewer than q points come back only when the pool has fewer distinct admissible points.
+//
+// Determinism: a function of (posterior, q, options including seed) and the engine's arithmetic.
+//
+// Thread safety: uses `engine` exclusively for the duration of the call.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "kernels/gp_engine.h"
+
+namespace hpo::kernels {
+
+enum class FantasyMode { kKrigingBeliever, kSampled };
+
+// Maps a point of the unit cube to the valid point it stands for, in place (integers rounded,
+// one-hot groups made one-hot, inactive coordinates fixed), and, when `movable` is not null,
+// writes 1 for every coordinate local refinement may move at this point and 0 for the others.
+// Should be idempotent (points are compared exactly after projection). An empty ProjectFn is the identity with every coordinate movable.
+using ProjectFn = std::function<void(double* x, uint8_t* movable)>;
+
+struct AcquisitionOptions {
+  size_t pool_size = 4096;
+  // Bound on pool_size x training points (the O(m n^2) solve is the dominant cost): with more
+  // training points than max_pool_work / pool_size the pool shrinks to max_pool_work / n
+  // candidates, but never below min_pool_size. Keeps latency bounded on large histories.
+  size_t max_pool_work = size_t{4096} * 1000;
+  size_t min_pool_size = 1024;
+  double local_fraction = 0.25;
+  size_t local_centres = 5;
+  size_t refine_starts = 16;
+  int refine_iterations = 30;
+  FantasyMode fantasy = FantasyMode::kKrigingBeliever;
+  uint64_t seed = 0;
+  ProjectFn project;
+  std::vector<Eigen::VectorXd> pending;  // fantasised before choosing; never proposed
+  std::vector<Eigen::VectorXd> exclude;  // never proposed (compared after projection, exactly)
+};
+
+struct Batch {
+  std::vector<Eigen::VectorXd> points;  // unit cube, projected
+  std::vector<double> log_ei;           // at the time of choice (after the earlier fantasies)
+  std::vector<double> mean;             // standardised posterior mean at the time of choice
+  std::vector<double> variance;
+};
+
+struct AcquisitionReport {
+  size_t pool = 0;          // distinct admissible candidates evaluated
+  size_t refined = 0;       // refined points added to the pool (distinct, new)
+  size_t pending = 0;       // pending points fantasised
+};
+
+// InvalidArgument for q == 0 or mismatched shapes; engine errors are passed on.
+GpStatus SuggestBatch(GpEngine& engine, const Posterior& posterior, size_t q, const AcquisitionOptions& options,
+                      Batch* out, AcquisitionReport* report);
+
+}  // namespace hpo::kernels

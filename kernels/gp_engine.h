@@ -1,0 +1,195 @@
+// kernels/gp_engine.h: the Gaussian-process engine: one interface, a CPU and (later) a CUDA
+// implementation, chosen at run time.
+//
+// What it is: the batch arithmetic of Bayesian optimisation over the unit cube [0,1]^D. A host-side
+// fit (kernels/gp_model.h: hyperparameters by marginal likelihood, Cholesky factor) produces a
+// Posterior; an engine loads it and evaluates many candidate points against it at once (the
+// cross-covariance of the candidates with the training inputs, triangular solves, posterior mean
+// and variance, log expected improvement, top-k), and conditions it on fantasy observations
+// (Kriging believer or sampled values for pending trials and batch members) by extending the
+// Cholesky factor by one row. kernels/acquisition.h drives an engine to propose a batch.
+//
+// What it is not: it knows nothing of search spaces, trials, files, sockets or processes
+// (coordinator/bayesian_strategy.h maps a tuning job onto the unit cube). It includes no CUDA
+// header; a CUDA engine lives in its own .cu files behind MakeGpEngine.
+//
+// Conventions, everywhere in kernels/:
+//   - points are columns: a D x m Eigen::MatrixXd holds m points of the unit cube;
+//   - the model minimises: targets are standardised (zero mean, unit variance) and smaller is
+//     better; expected improvement is below the incumbent;
+//   - kernel: Matern 5/2 with one lengthscale per coordinate (ARD), a signal variance and Gaussian
+//     noise, evaluated on inputs warped per coordinate by the Kumaraswamy CDF
+//     w(x) = 1 - (1 - x^a)^b (a = b = 1 is the identity);
+//   - hyperparameters live in log space;
+//   - errors are GpStatus values, never exceptions (Eigen and the standard library do not throw
+//     here except std::bad_alloc, which is left to terminate).
+//
+// Determinism: every engine function is a deterministic function of its inputs; the CPU engine's
+// results do not depend on the number of threads (work is split in fixed-size chunks, each computed
+// by one thread with the same arithmetic). Different engines agree within stated tolerances, not
+// bit for bit; the CPU engine is the reference.
+//
+// Thread safety: a GpEngine is stateful and not thread-safe; use one per thread (it may use
+// several threads internally). Posterior and Hyperparameters are plain values.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <Eigen/Core>
+
+namespace hpo::kernels {
+
+// ---- errors ---------------------------------------------------------------------------------
+
+// kernels/ may not include common/ (DESIGN.md dependency rules); the coordinator turns a GpStatus
+// into an hpo::Status at its edge.
+class [[nodiscard]] GpStatus {
+ public:
+  enum class Code {
+    kOk = 0,
+    kInvalidArgument,  // shapes, empty data, non-finite values: the caller's input is wrong
+    kUnavailable,      // the requested device or implementation cannot be used here
+    kNumerical,        // a factorisation failed even with jitter, or no finite likelihood
+  };
+  GpStatus() = default;
+  static GpStatus Ok() { return GpStatus(); }
+  static GpStatus InvalidArgument(std::string m) { return GpStatus(Code::kInvalidArgument, std::move(m)); }
+  static GpStatus Unavailable(std::string m) { return GpStatus(Code::kUnavailable, std::move(m)); }
+  static GpStatus Numerical(std::string m) { return GpStatus(Code::kNumerical, std::move(m)); }
+  bool ok() const { return code_ == Code::kOk; }
+  Code code() const { return code_; }
+  const std::string& message() const { return message_; }
+
+ private:
+  GpStatus(Code code, std::string message) : code_(code), message_(std::move(message)) {}
+  Code code_ = Code::kOk;
+  std::string message_;
+};
+
+// ---- devices --------------------------------------------------------------------------------
+
+enum class Device { kCpu, kCuda, kAuto };
+const char* DeviceName(Device device);  // "cpu", "cuda", "auto"
+// "cpu" | "cuda" | "auto" -> true and *out; anything else -> false.
+bool ParseDevice(std::string_view text, Device* out);
+
+// ---- the model ------------------------------------------------------------------------------
+
+// Hyperparameters of the GP in log space. All vectors have one entry per input coordinate.
+struct Hyperparameters {
+  Eigen::VectorXd log_lengthscale;
+  double log_signal_variance = 0.0;
+  double log_noise_variance = -7.0;
+  // Kumaraswamy warping exponents (log a, log b). Empty: no warping. Coordinates not warped hold 0.
+  Eigen::VectorXd log_warp_a;
+  Eigen::VectorXd log_warp_b;
+
+  bool warped() const { return log_warp_a.size() > 0; }
+};
+
+// The Kumaraswamy CDF w(x) = 1 - (1 - x^a)^b for x in [0,1] (x clamped), and dw/dx.
+double KumaraswamyWarp(double x, double a, double b);
+double KumaraswamyWarpDerivative(double x, double a, double b);
+
+// A fitted GP, ready to evaluate: produced by FitGp / BuildPosterior (kernels/gp_model.h).
+// Invariants (HPO-level checks in the engines): inputs is D x n, chol n x n lower triangular with
+// positive diagonal, alpha and y have n entries, n >= 1.
+struct Posterior {
+  Hyperparameters hp;
+  Eigen::MatrixXd inputs;  // D x n training inputs in the unit cube (not warped)
+  Eigen::MatrixXd chol;    // lower Cholesky factor of K(inputs, inputs) + (noise + jitter) I
+  Eigen::VectorXd alpha;   // (K + (noise + jitter) I)^-1 y
+  Eigen::VectorXd y;       // standardised targets (minimised)
+  double jitter = 0.0;     // added to the diagonal beyond the noise variance to factorise
+  double incumbent = 0.0;  // min(y): the value expected improvement is measured against
+  double y_mean = 0.0;     // raw target = y * y_scale + y_mean
+  double y_scale = 1.0;
+
+  size_t dims() const { return static_cast<size_t>(inputs.rows()); }
+  size_t size() const { return static_cast<size_t>(inputs.cols()); }
+  double noise_variance() const { return std::exp(hp.log_noise_variance) + jitter; }
+};
+
+// ---- the engine -----------------------------------------------------------------------------
+
+// Per-point results of Evaluate, standardised units. mean/variance describe the latent function
+// (variance excludes the noise), floored at 1e-12 * signal variance.
+struct PointScores {
+  Eigen::VectorXd mean;
+  Eigen::VectorXd variance;
+  Eigen::VectorXd log_ei;        // log expected improvement below the incumbent (finite or -inf)
+  Eigen::MatrixXd log_ei_grad;   // D x m, d log_ei / d point; only filled when asked for
+};
+
+// One entry of a pool ranking.
+struct RankedCandidate {
+  size_t index = 0;  // column of the pool
+  double log_ei = 0;
+  double mean = 0;
+  double variance = 0;
+};
+
+struct EngineOptions {
+  int threads = 0;  // 0: the machine's hardware concurrency (CPU engine)
+};
+
+class GpEngine {
+ public:
+  virtual ~GpEngine();
+
+  virtual Device device() const = 0;
+  // One line for logs: "cpu (Eigen, 2 threads)", "cuda (NVIDIA H200, ...)".
+  virtual std::string Describe() const = 0;
+
+  // Copies `posterior` into the engine (device memory for CUDA) and forgets earlier fantasies and
+  // the pool. `reserve`: number of Fantasize calls to expect (capacity; more are allowed but may
+  // reallocate). InvalidArgument when the posterior breaks its invariants.
+  virtual GpStatus Load(const Posterior& posterior, size_t reserve) = 0;
+
+  // The batch kernel. For every column of `points` (D x m, unit cube, unwarped): posterior mean,
+  // variance and log EI below `incumbent`, under the loaded posterior conditioned on the fantasies
+  // added since Load. With `gradients`, also d log EI / d point (through the warping). Points are
+  // independent of each other; m may be anything from 1 to millions (the engine chunks).
+  // InvalidArgument for a wrong number of rows or a non-finite coordinate; FailedPrecondition-like
+  // InvalidArgument when nothing is loaded.
+  virtual GpStatus Evaluate(const Eigen::MatrixXd& points, double incumbent, bool gradients, PointScores* out) = 0;
+
+  // The pool: a large candidate set kept by the engine, with its cross solves, so that Fantasize
+  // updates its mean and variance by a rank-one correction (O(m n)) instead of a new solve
+  // (O(m n^2)). SetPool replaces it, ExtendPool appends columns (both under the current
+  // fantasies). Errors as Evaluate.
+  virtual GpStatus SetPool(const Eigen::MatrixXd& points) = 0;
+  virtual GpStatus ExtendPool(const Eigen::MatrixXd& points) = 0;
+  virtual size_t PoolSize() const = 0;
+  // The k pool entries of highest log EI below `incumbent`, best first; ties (and -inf) ordered
+  // by lower index. Fewer when the pool is smaller.
+  virtual GpStatus PoolTopK(double incumbent, size_t k, std::vector<RankedCandidate>* out) = 0;
+
+  // Conditions on an observation `y` (standardised) at `x` (unit cube) with the model's noise:
+  // the Cholesky factor is extended by one row (rank-append), alpha recomputed, the pool's mean
+  // and variance updated. Used for Kriging-believer (y = mean) and sampled fantasies.
+  virtual GpStatus Fantasize(const Eigen::VectorXd& x, double y) = 0;
+
+  // Number of training points including fantasies.
+  virtual size_t TrainingSize() const = 0;
+};
+
+// The engine for `device`:
+//   cpu  -> the Eigen engine (always built).
+//   cuda -> the CUDA engine, or Unavailable with the reason (not built with CUDA, no device, a
+//           driver error, ...).
+//   auto -> cuda when available, else cpu; *note then says why CUDA was not used ("" when it was).
+// `note` may be null.
+GpStatus MakeGpEngine(Device device, const EngineOptions& options, std::unique_ptr<GpEngine>* out,
+                      std::string* note);
+
+// Why the CUDA engine cannot run here, or "" when it can.
+std::string CudaUnavailableReason();
+
+}  // namespace hpo::kernels

@@ -1,0 +1,519 @@
+#include "kernels/gp_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include <Eigen/Cholesky>
+
+#include "kernels/lbfgs.h"
+#include "kernels/matern.h"
+#include "kernels/random.h"
+
+namespace hpo::kernels {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kLog2Pi = 1.8378770664093454836;
+
+bool AnyWarp(const WarpMask& mask) { return std::any_of(mask.begin(), mask.end(), [](uint8_t m) { return m != 0; }); }
+
+std::vector<size_t> WarpedDims(const WarpMask& mask) {
+  std::vector<size_t> out;
+  for (size_t d = 0; d < mask.size(); ++d) {
+    if (mask[d]) out.push_back(d);
+  }
+  return out;
+}
+
+size_t ParameterCount(size_t dims, const WarpMask& mask) { return dims + 2 + 2 * WarpedDims(mask).size(); }
+
+// Prior mean and variance of every packed parameter.
+void Prior(size_t dims, const WarpMask& mask, Eigen::VectorXd* mean, Eigen::VectorXd* var) {
+  const size_t p = ParameterCount(dims, mask);
+  mean->resize(static_cast<Eigen::Index>(p));
+  var->resize(static_cast<Eigen::Index>(p));
+  const double l_mean = std::sqrt(2.0) + 0.5 * std::log(static_cast<double>(dims));
+  for (size_t d = 0; d < dims; ++d) {
+    (*mean)[d] = l_mean;
+    (*var)[d] = 3.0;
+  }
+  (*mean)[dims] = 0.0;
+  (*var)[dims] = 1.0;
+  (*mean)[dims + 1] = -5.0;
+  (*var)[dims + 1] = 4.0;
+  for (size_t i = dims + 2; i < p; ++i) {
+    (*mean)[i] = 0.0;
+    (*var)[i] = 0.5625;
+  }
+}
+
+// dw/d(log a) and dw/d(log b) of the Kumaraswamy warp at x.
+void WarpLogGradients(double x, double a, double b, double* d_log_a, double* d_log_b) {
+  x = std::clamp(x, 1e-12, 1.0 - 1e-12);
+  const double xa = std::pow(x, a);
+  const double one_minus = std::max(1.0 - xa, 1e-300);
+  *d_log_a = a * b * std::pow(one_minus, b - 1.0) * xa * std::log(x);
+  *d_log_b = -b * std::pow(one_minus, b) * std::log(one_minus);
+}
+
+// K(x, x) without noise, pairwise (exact zeros on the distance diagonal). x already warped.
+Eigen::MatrixXd SymmetricKernel(const Eigen::MatrixXd& w, const Eigen::VectorXd& inv_l2, double s2) {
+  const Eigen::Index n = w.cols();
+  Eigen::MatrixXd k(n, n);
+  for (Eigen::Index p = 0; p < n; ++p) {
+    k(p, p) = s2;
+    for (Eigen::Index q = 0; q < p; ++q) {
+      const double r2 = ((w.col(p) - w.col(q)).array().square() * inv_l2.array()).sum();
+      k(p, q) = k(q, p) = Matern52(std::sqrt(r2), s2);
+    }
+  }
+  return k;
+}
+
+}  // namespace
+
+double KumaraswamyWarp(double x, double a, double b) {
+  x = std::clamp(x, 0.0, 1.0);
+  return 1.0 - std::pow(1.0 - std::pow(x, a), b);
+}
+
+double KumaraswamyWarpDerivative(double x, double a, double b) {
+  x = std::clamp(x, 1e-12, 1.0 - 1e-12);
+  const double xa = std::pow(x, a);
+  return a * b * xa / x * std::pow(std::max(1.0 - xa, 1e-300), b - 1.0);
+}
+
+Eigen::MatrixXd WarpInputs(const Hyperparameters& hp, const Eigen::MatrixXd& points) {
+  if (!hp.warped()) return points;
+  Eigen::MatrixXd w = points;
+  for (Eigen::Index d = 0; d < points.rows(); ++d) {
+    if (hp.log_warp_a[d] == 0.0 && hp.log_warp_b[d] == 0.0) continue;
+    const double a = std::exp(hp.log_warp_a[d]), b = std::exp(hp.log_warp_b[d]);
+    for (Eigen::Index j = 0; j < points.cols(); ++j) w(d, j) = KumaraswamyWarp(points(d, j), a, b);
+  }
+  return w;
+}
+
+Eigen::MatrixXd KernelMatrix(const Hyperparameters& hp, const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) {
+  const Eigen::MatrixXd wa = WarpInputs(hp, a), wb = WarpInputs(hp, b);
+  const double s2 = std::exp(hp.log_signal_variance);
+  Eigen::MatrixXd k(a.cols(), b.cols());
+  for (Eigen::Index i = 0; i < a.cols(); ++i) {
+    for (Eigen::Index j = 0; j < b.cols(); ++j) {
+      double r2 = 0;
+      for (Eigen::Index d = 0; d < a.rows(); ++d) {
+        const double diff = (wa(d, i) - wb(d, j)) / std::exp(hp.log_lengthscale[d]);
+        r2 += diff * diff;
+      }
+      k(i, j) = Matern52(std::sqrt(r2), s2);
+    }
+  }
+  return k;
+}
+
+// ---- packing --------------------------------------------------------------------------------
+
+Eigen::VectorXd PackHyperparameters(const Hyperparameters& hp, const WarpMask& mask) {
+  const size_t dims = static_cast<size_t>(hp.log_lengthscale.size());
+  const std::vector<size_t> warped = WarpedDims(mask);
+  Eigen::VectorXd theta(static_cast<Eigen::Index>(ParameterCount(dims, mask)));
+  theta.head(static_cast<Eigen::Index>(dims)) = hp.log_lengthscale;
+  theta[dims] = hp.log_signal_variance;
+  theta[dims + 1] = hp.log_noise_variance;
+  for (size_t i = 0; i < warped.size(); ++i) {
+    theta[dims + 2 + i] = hp.warped() ? hp.log_warp_a[warped[i]] : 0.0;
+    theta[dims + 2 + warped.size() + i] = hp.warped() ? hp.log_warp_b[warped[i]] : 0.0;
+  }
+  return theta;
+}
+
+Hyperparameters UnpackHyperparameters(const Eigen::VectorXd& theta, size_t dims, const WarpMask& mask) {
+  const std::vector<size_t> warped = WarpedDims(mask);
+  Hyperparameters hp;
+  hp.log_lengthscale = theta.head(static_cast<Eigen::Index>(dims));
+  hp.log_signal_variance = theta[dims];
+  hp.log_noise_variance = theta[dims + 1];
+  if (!warped.empty()) {
+    hp.log_warp_a = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(dims));
+    hp.log_warp_b = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(dims));
+    for (size_t i = 0; i < warped.size(); ++i) {
+      hp.log_warp_a[warped[i]] = theta[dims + 2 + i];
+      hp.log_warp_b[warped[i]] = theta[dims + 2 + warped.size() + i];
+    }
+  }
+  return hp;
+}
+
+void HyperparameterBounds(size_t dims, const WarpMask& mask, Eigen::VectorXd* lower, Eigen::VectorXd* upper) {
+  const size_t p = ParameterCount(dims, mask);
+  lower->resize(static_cast<Eigen::Index>(p));
+  upper->resize(static_cast<Eigen::Index>(p));
+  for (size_t d = 0; d < dims; ++d) {
+    (*lower)[d] = std::log(0.01);
+    (*upper)[d] = std::log(100.0);
+  }
+  (*lower)[dims] = std::log(0.05);
+  (*upper)[dims] = std::log(20.0);
+  (*lower)[dims + 1] = std::log(1e-6);
+  (*upper)[dims + 1] = std::log(2.0);
+  for (size_t i = dims + 2; i < p; ++i) {
+    (*lower)[i] = std::log(0.2);
+    (*upper)[i] = std::log(5.0);
+  }
+}
+
+Hyperparameters DefaultHyperparameters(size_t dims, const WarpMask& mask) {
+  Hyperparameters hp;
+  // Lengthscales a bit shorter than the prior's median, which helps the first fits on few points.
+  hp.log_lengthscale = Eigen::VectorXd::Constant(static_cast<Eigen::Index>(dims),
+                                                 std::log(0.5 * std::sqrt(static_cast<double>(dims))));
+  hp.log_signal_variance = 0.0;
+  hp.log_noise_variance = std::log(1e-3);
+  if (AnyWarp(mask)) {
+    hp.log_warp_a = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(dims));
+    hp.log_warp_b = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(dims));
+  }
+  return hp;
+}
+
+// ---- likelihood -----------------------------------------------------------------------------
+
+double NegLogMarginalLikelihood(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const Eigen::VectorXd& theta,
+                                const WarpMask& mask_in, bool with_prior, Eigen::VectorXd* grad) {
+  const size_t dims = static_cast<size_t>(x.rows());
+  const Eigen::Index n = x.cols();
+  const WarpMask mask = AnyWarp(mask_in) ? mask_in : WarpMask();
+  const std::vector<size_t> warped = WarpedDims(mask);
+  const Hyperparameters hp = UnpackHyperparameters(theta, dims, mask);
+  const double s2 = std::exp(hp.log_signal_variance);
+  const double noise = std::exp(hp.log_noise_variance);
+  const Eigen::VectorXd inv_l2 = (-2.0 * hp.log_lengthscale.array()).exp().matrix();
+  const Eigen::MatrixXd w = WarpInputs(hp, x);
+
+  Eigen::MatrixXd k = SymmetricKernel(w, inv_l2, s2);
+  k.diagonal().array() += noise;
+  Eigen::LLT<Eigen::MatrixXd> llt(k);
+  if (llt.info() != Eigen::Success) return kInf;
+  const Eigen::VectorXd alpha = llt.solve(y);
+  double log_det = 0;
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const double l = llt.matrixLLT()(i, i);
+    if (!(l > 0) || !std::isfinite(l)) return kInf;
+    log_det += std::log(l);
+  }
+  double nll = 0.5 * y.dot(alpha) + log_det + 0.5 * static_cast<double>(n) * kLog2Pi;
+  Eigen::VectorXd prior_mean, prior_var;
+  if (with_prior) {
+    Prior(dims, mask, &prior_mean, &prior_var);
+    nll += ((theta - prior_mean).array().square() / (2.0 * prior_var.array())).sum();
+  }
+  if (!std::isfinite(nll)) return kInf;
+  if (grad == nullptr) return nll;
+
+  // d logML / d theta = 1/2 tr((alpha alpha^T - K^-1) dK/dtheta).
+  // K^-1 = L^-T L^-1 from the triangular inverse (about a third of the work of solving against
+  // the identity); only its lower triangle is read below.
+  Eigen::MatrixXd linv = Eigen::MatrixXd::Identity(n, n);
+  llt.matrixL().solveInPlace(linv);
+  Eigen::MatrixXd kinv = Eigen::MatrixXd::Zero(n, n);
+  kinv.selfadjointView<Eigen::Lower>().rankUpdate(linv.transpose());
+  Eigen::MatrixXd wm = -kinv;
+  for (Eigen::Index q = 0; q < n; ++q) {
+    for (Eigen::Index p = q; p < n; ++p) wm(p, q) += alpha[p] * alpha[q];
+  }
+  Eigen::VectorXd g = Eigen::VectorXd::Zero(theta.size());
+  Eigen::MatrixXd gw;  // sum_q Wm_pq g_pq Delta_pq,d for warped d (D x n)
+  if (!warped.empty()) gw = Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(dims), n);
+  Eigen::VectorXd diff(static_cast<Eigen::Index>(dims));
+  for (Eigen::Index p = 0; p < n; ++p) {
+    for (Eigen::Index q = 0; q < p; ++q) {
+      diff = w.col(p) - w.col(q);
+      const double r = std::sqrt((diff.array().square() * inv_l2.array()).sum());
+      double kv, gg;
+      Matern52WithRadialTerm(r, s2, &kv, &gg);
+      const double wpq = wm(p, q);
+      g[dims] += wpq * kv;
+      const double c = wpq * gg;
+      for (size_t d = 0; d < dims; ++d) g[d] += c * diff[d] * diff[d] * inv_l2[d];
+      for (size_t d : warped) {
+        gw(d, p) += c * diff[d];
+        gw(d, q) -= c * diff[d];
+      }
+    }
+  }
+  const double diag_sum = wm.diagonal().sum();
+  g[dims] += 0.5 * diag_sum * s2;
+  g[dims + 1] = 0.5 * diag_sum * noise;
+  if (!warped.empty()) {
+    for (size_t i = 0; i < warped.size(); ++i) {
+      const size_t d = warped[i];
+      const double a = std::exp(hp.log_warp_a[d]), b = std::exp(hp.log_warp_b[d]);
+      double ga = 0, gb = 0;
+      for (Eigen::Index p = 0; p < n; ++p) {
+        double da, db;
+        WarpLogGradients(x(d, p), a, b, &da, &db);
+        const double dl_dw = -gw(d, p) * inv_l2[d];
+        ga += dl_dw * da;
+        gb += dl_dw * db;
+      }
+      g[dims + 2 + i] = ga;
+      g[dims + 2 + warped.size() + i] = gb;
+    }
+  }
+  *grad = -g;
+  if (with_prior) *grad += ((theta - prior_mean).array() / prior_var.array()).matrix();
+  if (!grad->allFinite()) return kInf;
+  return nll;
+}
+
+// ---- fitting --------------------------------------------------------------------------------
+
+std::vector<size_t> SelectSubset(const Eigen::VectorXd& y, size_t budget, uint64_t seed) {
+  const size_t n = static_cast<size_t>(y.size());
+  std::vector<size_t> all(n);
+  std::iota(all.begin(), all.end(), size_t{0});
+  if (n <= budget) return all;
+  if (budget == 0) return {};
+  std::stable_sort(all.begin(), all.end(), [&](size_t i, size_t j) { return y[i] < y[j]; });
+  const size_t best = std::max<size_t>(1, budget / 4);
+  std::vector<size_t> out(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(best));
+  std::vector<size_t> rest(all.begin() + static_cast<std::ptrdiff_t>(best), all.end());
+  std::sort(rest.begin(), rest.end());
+  Random rng(seed);
+  const size_t take = budget - best;
+  for (size_t i = 0; i < take; ++i) {
+    const size_t j = i + static_cast<size_t>(rng.Below(rest.size() - i));
+    std::swap(rest[i], rest[j]);
+    out.push_back(rest[i]);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+GpStatus BuildPosterior(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const Hyperparameters& hp, double y_mean,
+                        double y_scale, Posterior* out) {
+  const Eigen::Index n = x.cols();
+  if (n == 0 || y.size() != n || hp.log_lengthscale.size() != x.rows()) {
+    return GpStatus::InvalidArgument("BuildPosterior: shapes do not match");
+  }
+  const double s2 = std::exp(hp.log_signal_variance);
+  const double noise = std::exp(hp.log_noise_variance);
+  const Eigen::MatrixXd w = WarpInputs(hp, x);
+  // Pairwise squared distances by one product (fast for large n): |a|^2 + |b|^2 - 2 a.b on
+  // lengthscale-scaled coordinates, clamped at 0; the diagonal is exact.
+  const Eigen::VectorXd inv_l = (-hp.log_lengthscale.array()).exp().matrix();
+  const Eigen::MatrixXd z = inv_l.asDiagonal() * w;
+  const Eigen::VectorXd sq = z.colwise().squaredNorm().transpose();
+  Eigen::MatrixXd k = -2.0 * (z.transpose() * z);
+  k.colwise() += sq;
+  k.rowwise() += sq.transpose();
+#pragma omp parallel for schedule(static) if (n >= 500)
+  for (Eigen::Index j = 0; j < n; ++j) {
+    for (Eigen::Index i = 0; i < n; ++i) k(i, j) = i == j ? s2 : Matern52(std::sqrt(std::max(k(i, j), 0.0)), s2);
+  }
+  for (double rel : {0.0, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2}) {
+    const double jitter = rel * s2;
+    Eigen::MatrixXd kj = k;
+    kj.diagonal().array() += noise + jitter;
+    Eigen::LLT<Eigen::MatrixXd> llt(kj);
+    if (llt.info() != Eigen::Success) continue;
+    Eigen::MatrixXd l = llt.matrixL();
+    if (!(l.diagonal().array() > 0).all() || !l.diagonal().allFinite()) continue;
+    out->hp = hp;
+    out->inputs = x;
+    out->chol = std::move(l);
+    out->y = y;
+    out->alpha = llt.solve(y);
+    out->jitter = jitter;
+    out->incumbent = y.minCoeff();
+    out->y_mean = y_mean;
+    out->y_scale = y_scale;
+    if (!out->alpha.allFinite()) continue;
+    return GpStatus::Ok();
+  }
+  return GpStatus::Numerical("the kernel matrix of " + std::to_string(n) +
+                             " points could not be factorised even with jitter 1e-2 x signal variance");
+}
+
+GpStatus AppendObservation(Posterior* post, const Eigen::VectorXd& x, double y) {
+  const Eigen::Index n = static_cast<Eigen::Index>(post->size());
+  if (x.size() != post->inputs.rows() || !x.allFinite() || !std::isfinite(y)) {
+    return GpStatus::InvalidArgument("AppendObservation: wrong size or non-finite input");
+  }
+  const Eigen::VectorXd k = KernelMatrix(post->hp, post->inputs, x).col(0);
+  const double s2 = std::exp(post->hp.log_signal_variance);
+  const Eigen::VectorXd l = post->chol.triangularView<Eigen::Lower>().solve(k);
+  const double d2 = s2 + post->noise_variance() - l.squaredNorm();
+  if (!(d2 > 1e-14 * s2)) {
+    return GpStatus::Numerical("the new observation duplicates the data beyond the noise level");
+  }
+  post->inputs.conservativeResize(Eigen::NoChange, n + 1);
+  post->inputs.col(n) = x;
+  post->chol.conservativeResize(n + 1, n + 1);
+  post->chol.col(n).setZero();
+  post->chol.row(n).head(n) = l.transpose();
+  post->chol(n, n) = std::sqrt(d2);
+  post->y.conservativeResize(n + 1);
+  post->y[n] = y;
+  const Eigen::MatrixXd& c = post->chol;
+  post->alpha = c.triangularView<Eigen::Lower>().transpose().solve(c.triangularView<Eigen::Lower>().solve(post->y));
+  post->incumbent = std::min(post->incumbent, y);
+  return GpStatus::Ok();
+}
+
+namespace {
+
+// One univariate slice-sampling update of coordinate i (Neal 2003, stepping out, shrinkage).
+void SliceStep(const std::function<double(const Eigen::VectorXd&)>& log_p, Eigen::VectorXd* theta, double* current,
+               Eigen::Index i, double lo, double hi, Random* rng, int* evaluations) {
+  const double level = *current - (-std::log(1.0 - rng->Uniform()));  // log U, U in (0,1]
+  const double width = 0.5;
+  double left = (*theta)[i] - width * rng->Uniform();
+  double right = left + width;
+  Eigen::VectorXd probe = *theta;
+  auto at = [&](double v) {
+    probe[i] = v;
+    ++*evaluations;
+    return log_p(probe);
+  };
+  for (int s = 0; s < 8 && left > lo && at(left) > level; ++s) left -= width;
+  for (int s = 0; s < 8 && right < hi && at(right) > level; ++s) right += width;
+  left = std::max(left, lo);
+  right = std::min(right, hi);
+  for (int s = 0; s < 40; ++s) {
+    const double v = left + rng->Uniform() * (right - left);
+    const double lp = at(v);
+    if (lp > level) {
+      (*theta)[i] = v;
+      *current = lp;
+      return;
+    }
+    if (v < (*theta)[i]) left = v; else right = v;
+  }
+}
+
+}  // namespace
+
+GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOptions& options, Posterior* out,
+               FitReport* report) {
+  const size_t dims = static_cast<size_t>(x.rows());
+  const size_t n = static_cast<size_t>(x.cols());
+  if (n == 0) return GpStatus::InvalidArgument("no observations to fit");
+  if (dims == 0) return GpStatus::InvalidArgument("zero input dimensions");
+  if (static_cast<size_t>(y.size()) != n) return GpStatus::InvalidArgument("inputs and targets differ in count");
+  if (!x.allFinite() || !y.allFinite()) return GpStatus::InvalidArgument("non-finite inputs or targets");
+  if (!options.warp_mask.empty() && options.warp_mask.size() != dims) {
+    return GpStatus::InvalidArgument("warp mask has " + std::to_string(options.warp_mask.size()) +
+                                     " entries for " + std::to_string(dims) + " dimensions");
+  }
+  const WarpMask mask = AnyWarp(options.warp_mask) ? options.warp_mask : WarpMask();
+
+  const double mean = y.mean();
+  double scale = std::sqrt((y.array() - mean).square().mean());
+  if (!(scale > 1e-12 * std::max(1.0, std::fabs(mean)))) scale = 1.0;
+  const Eigen::VectorXd ys = ((y.array() - mean) / scale).matrix();
+
+  const std::vector<size_t> post_idx = SelectSubset(ys, std::max<size_t>(1, options.max_posterior_points),
+                                                    SubSeed(options.seed, 1));
+  Eigen::MatrixXd xp(static_cast<Eigen::Index>(dims), static_cast<Eigen::Index>(post_idx.size()));
+  Eigen::VectorXd yp(static_cast<Eigen::Index>(post_idx.size()));
+  for (size_t i = 0; i < post_idx.size(); ++i) {
+    xp.col(static_cast<Eigen::Index>(i)) = x.col(static_cast<Eigen::Index>(post_idx[i]));
+    yp[static_cast<Eigen::Index>(i)] = ys[static_cast<Eigen::Index>(post_idx[i])];
+  }
+  const std::vector<size_t> fit_idx = SelectSubset(yp, std::max<size_t>(1, options.max_fit_points),
+                                                   SubSeed(options.seed, 2));
+  Eigen::MatrixXd xf(static_cast<Eigen::Index>(dims), static_cast<Eigen::Index>(fit_idx.size()));
+  Eigen::VectorXd yf(static_cast<Eigen::Index>(fit_idx.size()));
+  for (size_t i = 0; i < fit_idx.size(); ++i) {
+    xf.col(static_cast<Eigen::Index>(i)) = xp.col(static_cast<Eigen::Index>(fit_idx[i]));
+    yf[static_cast<Eigen::Index>(i)] = yp[static_cast<Eigen::Index>(fit_idx[i])];
+  }
+  FitReport rep;
+  rep.observations = n;
+  rep.fit_points = fit_idx.size();
+  rep.posterior_points = post_idx.size();
+
+  auto matches = [&](const Hyperparameters& hp) {
+    if (static_cast<size_t>(hp.log_lengthscale.size()) != dims || !hp.log_lengthscale.allFinite()) return false;
+    if (!std::isfinite(hp.log_signal_variance) || !std::isfinite(hp.log_noise_variance)) return false;
+    if (hp.warped() && (static_cast<size_t>(hp.log_warp_a.size()) != dims ||
+                        static_cast<size_t>(hp.log_warp_b.size()) != dims)) {
+      return false;
+    }
+    return true;
+  };
+
+  Hyperparameters chosen;
+  if (options.method == HyperFit::kFixed) {
+    if (options.initial == nullptr || !matches(*options.initial)) {
+      return GpStatus::InvalidArgument("HyperFit::kFixed needs initial hyperparameters of matching size");
+    }
+    chosen = *options.initial;
+    rep.neg_log_posterior = NegLogMarginalLikelihood(xf, yf, PackHyperparameters(chosen, mask), mask, true, nullptr);
+    rep.evaluations = 1;
+  } else {
+    Eigen::VectorXd lower, upper, prior_mean, prior_var;
+    HyperparameterBounds(dims, mask, &lower, &upper);
+    Prior(dims, mask, &prior_mean, &prior_var);
+    std::vector<Eigen::VectorXd> starts;
+    starts.push_back(PackHyperparameters(DefaultHyperparameters(dims, mask), mask));
+    if (options.initial != nullptr && matches(*options.initial)) {
+      starts.push_back(PackHyperparameters(*options.initial, mask));
+    }
+    Random rng(SubSeed(options.seed, 3));
+    for (int r = 0; r < options.random_restarts; ++r) {
+      Eigen::VectorXd t(prior_mean.size());
+      for (Eigen::Index i = 0; i < t.size(); ++i) t[i] = prior_mean[i] + std::sqrt(prior_var[i]) * rng.Normal();
+      starts.push_back(t.cwiseMax(lower).cwiseMin(upper));
+    }
+    LbfgsOptions lo;
+    lo.max_iterations = options.max_iterations;
+    // The acquisition does not notice hyperparameters more precise than this.
+    lo.gradient_tolerance = 1e-4;
+    lo.relative_tolerance = 1e-7;
+    std::vector<LbfgsResult> results(starts.size());
+    const Objective objective = [&](const Eigen::VectorXd& theta, Eigen::VectorXd* grad) {
+      return NegLogMarginalLikelihood(xf, yf, theta, mask, true, grad);
+    };
+    const int count = static_cast<int>(starts.size());
+#pragma omp parallel for schedule(dynamic, 1) if (fit_idx.size() >= 64)
+    for (int s = 0; s < count; ++s) results[s] = MinimizeBoxed(objective, starts[s], lower, upper, lo);
+    int best = -1;
+    for (int s = 0; s < count; ++s) {
+      rep.evaluations += results[s].evaluations;
+      if (std::isfinite(results[s].f) && (best < 0 || results[s].f < results[best].f)) best = s;
+    }
+    rep.starts = count;
+    if (best < 0) {
+      return GpStatus::Numerical("no hyperparameter start gave a finite marginal likelihood on " +
+                                 std::to_string(fit_idx.size()) + " points");
+    }
+    Eigen::VectorXd theta = results[best].x;
+    double f = results[best].f;
+    if (options.method == HyperFit::kSliceSampling) {
+      Random srng(SubSeed(options.seed, 4));
+      const auto log_p = [&](const Eigen::VectorXd& t) {
+        const double v = NegLogMarginalLikelihood(xf, yf, t, mask, true, nullptr);
+        return std::isfinite(v) ? -v : -kInf;
+      };
+      double current = -f;
+      for (int sweep = 0; sweep < options.slice_sweeps; ++sweep) {
+        for (Eigen::Index i = 0; i < theta.size(); ++i) {
+          SliceStep(log_p, &theta, &current, i, lower[i], upper[i], &srng, &rep.evaluations);
+        }
+      }
+      f = -current;
+    }
+    rep.neg_log_posterior = f;
+    chosen = UnpackHyperparameters(theta, dims, mask);
+  }
+  GpStatus st = BuildPosterior(xp, yp, chosen, mean, scale, out);
+  if (!st.ok()) return st;
+  if (report != nullptr) *report = rep;
+  return GpStatus::Ok();
+}
+
+}  // namespace hpo::kernels

@@ -1,0 +1,124 @@
+// kernels/gp_model.h: fitting the Gaussian process on the host: the Matern-5/2 ARD kernel with
+// Kumaraswamy input warping, the log marginal likelihood and its analytic gradient,
+// hyperparameters by maximum a posteriori (L-BFGS with restarts, warm start) or slice sampling,
+// the Cholesky factorisation with jitter, and its rank-append extension by one observation.
+//
+// Model (see gp_engine.h for conventions): y_std ~ GP(0, k) + N(0, noise), with
+//   k(x, x') = s2 (1 + sqrt5 r + 5/3 r^2) exp(-sqrt5 r),  r^2 = sum_d (w_d(x_d) - w_d(x'_d))^2 / l_d^2,
+//   w_d the Kumaraswamy CDF with exponents (a_d, b_d) on warped coordinates, the identity elsewhere.
+// Targets are standardised by their mean and standard deviation (a constant target gets scale 1).
+//
+// Hyperparameter vector (log space), in this order: log l_1..l_D, log s2, log noise, then
+// log a_d and log b_d for each warped coordinate d (a's first, then b's).
+// Priors (independent normals in log space) and bounds keep the fit from diverging:
+//   log l_d     ~ N(sqrt2 + 0.5 log D, 3)  in [log 0.01, log 100]   (Hvarfner et al. 2024)
+//   log s2      ~ N(0, 1)                  in [log 0.05, log 20]
+//   log noise   ~ N(-5, 4)                 in [log 1e-6, log 2]
+//   log a, b    ~ N(0, 0.5625)             in [log 0.2, log 5]
+// (second argument: variance).
+//
+// Scale (the documented approximation): exact GP inference costs O(n^3) to factorise and
+// O(m n^2) to evaluate m candidates. Beyond FitOptions::max_posterior_points observations the
+// posterior is built on a subset of data: the best quarter of the budget by target value, plus a
+// uniformly random sample (seeded) of the rest; beyond max_fit_points the hyperparameters are
+// fitted on a subset chosen the same way from that. The incumbent (the best point) is always
+// kept. What this costs in regret is measured by `hpo bench optimize` / bench/quality.
+//
+// Thread safety: pure functions of their arguments; FitGp may use several threads internally
+// (restarts in parallel, OpenMP when built with it) and its result does not depend on how many.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "kernels/gp_engine.h"
+
+namespace hpo::kernels {
+
+// ---- the kernel -----------------------------------------------------------------------------
+
+// Applies the warping of `hp` to points (D x m columns); identity when hp is not warped.
+Eigen::MatrixXd WarpInputs(const Hyperparameters& hp, const Eigen::MatrixXd& points);
+
+// The dense kernel matrix K(a, b) (a: D x n, b: D x m, unwarped points), computed directly pair
+// by pair: the reference that engines and tests compare against. No noise added.
+Eigen::MatrixXd KernelMatrix(const Hyperparameters& hp, const Eigen::MatrixXd& a, const Eigen::MatrixXd& b);
+
+// ---- the likelihood -------------------------------------------------------------------------
+
+// Which input coordinates may be warped (1) when warping is on; size D.
+using WarpMask = std::vector<uint8_t>;
+
+// Packing of Hyperparameters into the optimiser's vector (see the order above). `mask` selects
+// the warped coordinates; with an empty mask the warping parameters are absent.
+Eigen::VectorXd PackHyperparameters(const Hyperparameters& hp, const WarpMask& mask);
+Hyperparameters UnpackHyperparameters(const Eigen::VectorXd& theta, size_t dims, const WarpMask& mask);
+// Bounds and prior of the packed vector.
+void HyperparameterBounds(size_t dims, const WarpMask& mask, Eigen::VectorXd* lower, Eigen::VectorXd* upper);
+Hyperparameters DefaultHyperparameters(size_t dims, const WarpMask& mask);
+
+// The negative log marginal likelihood of standardised targets y at inputs x (D x n) under
+// theta (packed), plus the negative log prior when `with_prior`, and its gradient with respect
+// to theta when grad is not null. +infinity when K + noise I cannot be factorised.
+double NegLogMarginalLikelihood(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const Eigen::VectorXd& theta,
+                                const WarpMask& mask, bool with_prior, Eigen::VectorXd* grad);
+
+// ---- fitting --------------------------------------------------------------------------------
+
+enum class HyperFit {
+  kMaximumPosterior,  // L-BFGS on the log posterior from several starts (default)
+  kSliceSampling,     // a slice-sampling chain started at the MAP estimate; its last state
+                      // (one posterior draw of the hyperparameters) is used
+  kFixed,             // use FitOptions::initial as is (tests, warm reuse)
+};
+
+struct FitOptions {
+  HyperFit method = HyperFit::kMaximumPosterior;
+  // Warping: on when `warp_mask` has a 1 anywhere (size D; empty: off).
+  WarpMask warp_mask;
+  int random_restarts = 1;       // starts drawn from the prior, besides the default start
+  int max_iterations = 50;       // per L-BFGS run
+  int slice_sweeps = 4;          // kSliceSampling: sweeps over all coordinates after the MAP
+  size_t max_fit_points = 200;   // hyperparameters fitted on at most this many points
+  size_t max_posterior_points = 2000;  // posterior built on at most this many points
+  uint64_t seed = 0;             // restarts, subsets, slice sampling
+  // Warm start: when set (size matching), an additional start (kMaximumPosterior) or the value
+  // used (kFixed).
+  const Hyperparameters* initial = nullptr;
+};
+
+struct FitReport {
+  size_t observations = 0;      // n given
+  size_t fit_points = 0;        // used for the hyperparameters
+  size_t posterior_points = 0;  // used for the posterior
+  int starts = 0;
+  int evaluations = 0;          // likelihood evaluations
+  double neg_log_posterior = 0; // at the chosen hyperparameters (on the fit subset)
+};
+
+// Fits a GP to raw targets y (minimised) at inputs x (D x n, unit cube) and factorises its
+// posterior. InvalidArgument: n == 0, shapes, non-finite values, D == 0. Numerical: no start gave
+// a finite likelihood, or the final factorisation failed with the largest jitter.
+GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOptions& options, Posterior* out,
+               FitReport* report);
+
+// The indices FitGp keeps when it must reduce n observations with targets y to `budget` (all of
+// them, in order, when n <= budget): sorted ascending.
+std::vector<size_t> SelectSubset(const Eigen::VectorXd& y, size_t budget, uint64_t seed);
+
+// Factorises the posterior of standardised targets y at inputs x under hp: K + (noise + jitter) I,
+// jitter 0 first, then 1e-10, 1e-8, ... up to 1e-2 times the signal variance. Numerical when even
+// that fails. y_mean/y_scale are copied into the result.
+GpStatus BuildPosterior(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const Hyperparameters& hp, double y_mean,
+                        double y_scale, Posterior* out);
+
+// Adds one observation (standardised target y at x) to a posterior with unchanged
+// hyperparameters by extending its Cholesky factor by one row (O(n^2)); alpha and the incumbent
+// are updated. Numerical when the new pivot is not positive (the point duplicates the data
+// beyond what noise + jitter allow).
+GpStatus AppendObservation(Posterior* posterior, const Eigen::VectorXd& x, double y);
+
+}  // namespace hpo::kernels

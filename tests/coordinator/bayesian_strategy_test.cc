@@ -1,0 +1,326 @@
+#include "coordinator/bayesian_strategy.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace hpo::coordinator {
+namespace {
+
+proto::NumericRange Num(const std::string& name, const std::string& lo, const std::string& hi,
+                        const std::string& scaling = "Linear") {
+  proto::NumericRange r;
+  r.name = name;
+  r.min_value = lo;
+  r.max_value = hi;
+  r.scaling_type = scaling;
+  return r;
+}
+
+proto::CategoricalRange Cat(const std::string& name, std::vector<std::string> values) {
+  proto::CategoricalRange r;
+  r.name = name;
+  r.values = std::move(values);
+  return r;
+}
+
+proto::TuningJobSpec Spec(proto::ParameterRanges ranges, const std::string& direction = "Minimize") {
+  proto::TuningJobSpec spec;
+  spec.hyper_parameter_tuning_job_name = "job";
+  auto& config = spec.hyper_parameter_tuning_job_config.emplace();
+  config.strategy = "Bayesian";
+  config.parameter_ranges = std::move(ranges);
+  config.hyper_parameter_tuning_job_objective.emplace().type = direction;
+  config.hyper_parameter_tuning_job_objective->metric_name = "loss";
+  spec.training_job_definition.emplace();
+  return spec;
+}
+
+proto::ParameterRanges MixedRanges() {
+  proto::ParameterRanges r;
+  r.integer_parameter_ranges.push_back(Num("layers", "1", "8"));
+  r.continuous_parameter_ranges.push_back(Num("lr", "0.0001", "0.1", "Logarithmic"));
+  r.continuous_parameter_ranges.push_back(Num("momentum", "0.5", "0.999", "ReverseLogarithmic"));
+  r.categorical_parameter_ranges.push_back(Cat("opt", {"sgd", "adam", "rmsprop"}));
+  return r;
+}
+
+proto::ParameterRanges Box(int dims, const std::string& lo, const std::string& hi) {
+  proto::ParameterRanges r;
+  for (int i = 0; i < dims; ++i) r.continuous_parameter_ranges.push_back(Num("x" + std::to_string(i), lo, hi));
+  return r;
+}
+
+std::unique_ptr<BayesianStrategy> Make(const proto::TuningJobSpec& spec, uint64_t seed = 1,
+                                       BayesianOptions options = BayesianOptions()) {
+  options.device = kernels::Device::kCpu;
+  options.pool_size = 1024;  // keeps the tests fast
+  Result<std::unique_ptr<BayesianStrategy>> s = BayesianStrategy::Create(spec, seed, options);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return s.ok() ? std::move(s).value() : nullptr;
+}
+
+double Value(const Config& c, const std::string& name) {
+  double v = 0;
+  const std::string& t = c.at(name);
+  std::from_chars(t.data(), t.data() + t.size(), v);
+  return v;
+}
+
+Observation Done(const Proposal& p, double objective, size_t i) {
+  Observation o;
+  o.trial = "job-" + std::to_string(i);
+  o.definition_name = p.definition_name;
+  o.hyperparameters = p.hyperparameters;
+  o.objective = objective;
+  o.status = Observation::kSucceeded;
+  return o;
+}
+
+double Branin(double x1, double x2) {
+  const double b = 5.1 / (4 * M_PI * M_PI), c = 5 / M_PI, t = 1 / (8 * M_PI);
+  return std::pow(x2 - b * x1 * x1 + c * x1 - 6, 2) + 10 * (1 - t) * std::cos(x1) + 10;
+}
+
+proto::TuningJobSpec BraninSpec() {
+  proto::ParameterRanges r;
+  r.continuous_parameter_ranges.push_back(Num("x1", "-5", "10"));
+  r.continuous_parameter_ranges.push_back(Num("x2", "0", "15"));
+  return Spec(r);
+}
+
+// Best Branin value after `evaluations` sequential proposals of `strategy`.
+double RunBranin(Strategy& strategy, int evaluations) {
+  std::vector<Observation> history;
+  double best = INFINITY;
+  for (int i = 0; i < evaluations; ++i) {
+    std::vector<Proposal> p = strategy.Propose(1, history);
+    EXPECT_EQ(p.size(), 1u);
+    if (p.empty()) break;
+    const double v = Branin(Value(p[0].hyperparameters, "x1"), Value(p[0].hyperparameters, "x2"));
+    best = std::min(best, v);
+    history.push_back(Done(p[0], v, i));
+  }
+  return best;
+}
+
+// ---- the unit cube ----------------------------------------------------------------------------
+
+TEST(BayesianStrategy, EncodesDecodesAndProjectsConfigurationsExactly) {
+  auto s = Make(Spec(MixedRanges()));
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->UnitDims(), 6u);
+  const Config c = {{"layers", "5"}, {"lr", "0.001"}, {"momentum", "0.9"}, {"opt", "adam"}};
+  std::optional<std::vector<double>> u = s->Encode("", c);
+  ASSERT_TRUE(u.has_value());
+  // Decoding gives the configuration back (a logarithmic value up to the last bit of its text).
+  const Config back = s->Decode(*u).hyperparameters;
+  EXPECT_EQ(back.at("layers"), "5");
+  EXPECT_EQ(back.at("opt"), "adam");
+  EXPECT_NEAR(Value(back, "lr"), 0.001, 1e-15);
+  EXPECT_NEAR(Value(back, "momentum"), 0.9, 1e-15);
+  std::vector<double> p = *u;
+  std::vector<uint8_t> movable(6, 9);
+  s->Project(p.data(), movable.data());
+  for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(p[i], (*u)[i], 1e-12);  // a valid point stays put
+  EXPECT_EQ(movable, (std::vector<uint8_t>{1, 1, 1, 0, 0, 0}));
+  // An arbitrary point projects onto a valid one, idempotently.
+  std::vector<double> q = {0.33, 0.71, 0.2, 0.4, 0.41, 0.1};
+  s->Project(q.data(), nullptr);
+  std::vector<double> q2 = q;
+  s->Project(q2.data(), nullptr);
+  EXPECT_EQ(q, q2);
+  EXPECT_EQ(q[3] + q[4] + q[5], 1.0);
+  EXPECT_EQ(q[4], 1.0);
+  EXPECT_TRUE(SearchSpace::FromRanges(MixedRanges())->Normalize(s->Decode(q).hyperparameters).ok());
+}
+
+TEST(BayesianStrategy, SeveralDefinitionsAreACategoricalChoiceWithTheirOwnRanges) {
+  proto::TuningJobSpec spec = Spec(proto::ParameterRanges());
+  spec.hyper_parameter_tuning_job_config->parameter_ranges.reset();
+  spec.training_job_definition.reset();
+  for (const char* name : {"small", "large"}) {
+    proto::TrainingJobDefinition& d = spec.training_job_definitions.emplace_back();
+    d.definition_name = name;
+    d.hyper_parameter_ranges = Box(2, "0", "1");
+    d.tuning_objective.emplace().type = "Minimize";
+  }
+  auto s = Make(spec, 3);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->UnitDims(), 2u + 2u + 2u);
+  std::vector<double> u = {0.2, 0.7, 0.5, 0.5, 0.25, 0.75};
+  std::vector<uint8_t> movable(6);
+  s->Project(u.data(), movable.data());
+  EXPECT_EQ(u, (std::vector<double>{0, 1, 0, 0, 0.25, 0.75}));
+  EXPECT_EQ(movable, (std::vector<uint8_t>{0, 0, 0, 0, 1, 1}));
+  EXPECT_EQ(s->Decode(u).definition_name, "large");
+  // "large" is always 1 better: after the random phase the model prefers it.
+  std::vector<Observation> history;
+  int large_late = 0;
+  for (int i = 0; i < 24; ++i) {
+    std::vector<Proposal> p = s->Propose(1, history);
+    ASSERT_EQ(p.size(), 1u);
+    const double v = Value(p[0].hyperparameters, "x0") + (p[0].definition_name == "large" ? 0.0 : 1.0);
+    if (i >= 12 && p[0].definition_name == "large") ++large_late;
+    history.push_back(Done(p[0], v, i));
+  }
+  EXPECT_GE(large_late, 10);
+}
+
+// ---- history ------------------------------------------------------------------------------------
+
+TEST(BayesianStrategy, FallsBackToRandomWithAReasonUntilThereAreEnoughObservations) {
+  const proto::TuningJobSpec spec = Spec(MixedRanges());
+  auto s = Make(spec, 7);
+  RandomStrategy random(*DefinitionSpaces(spec), 7);
+  for (size_t n_done : {0u, 1u, 6u}) {
+    std::vector<Observation> history;
+    std::vector<Proposal> r = random.Propose(n_done, {});
+    for (size_t i = 0; i < r.size(); ++i) history.push_back(Done(r[i], static_cast<double>(i), i));
+    std::vector<Proposal> p = s->Propose(3, history);
+    EXPECT_EQ(p, random.Propose(3, history));
+    ASSERT_NE(s->LastSuggestStats(), nullptr);
+    EXPECT_NE(s->LastSuggestStats()->fallback.find("the model needs 7"), std::string::npos)
+        << s->LastSuggestStats()->fallback;
+    EXPECT_EQ(s->LastSuggestStats()->proposals, 3u);
+  }
+}
+
+TEST(BayesianStrategy, UsesOnlyTrialsWithAnObjectiveAndFantasisesRunningOnes) {
+  auto s = Make(BraninSpec(), 2);
+  RandomStrategy random(*DefinitionSpaces(BraninSpec()), 99);
+  std::vector<Proposal> r = random.Propose(12, {});
+  std::vector<Observation> history;
+  for (size_t i = 0; i < 8; ++i) {
+    history.push_back(Done(r[i], Branin(Value(r[i].hyperparameters, "x1"), Value(r[i].hyperparameters, "x2")), i));
+  }
+  Observation failed = Done(r[8], 0.0, 8);
+  failed.status = Observation::kFailed;  // an objective from a failed trial is not used
+  Observation stopped = Done(r[9], 0.0, 9);
+  stopped.status = Observation::kStopped;
+  stopped.objective.reset();
+  Observation running = Done(r[10], 0.0, 10);
+  running.status = Observation::kRunning;
+  running.objective.reset();
+  Observation nan = Done(r[11], std::nan(""), 11);
+  history.insert(history.end(), {failed, stopped, running, nan});
+  std::vector<Proposal> p = s->Propose(4, history);
+  ASSERT_EQ(p.size(), 4u);
+  const SuggestStats& st = *s->LastSuggestStats();
+  EXPECT_EQ(st.fallback, "");
+  EXPECT_EQ(st.observations, 8u);
+  EXPECT_EQ(st.pending, 1u);
+  EXPECT_EQ(st.device, "cpu");
+  EXPECT_GT(st.seconds, 0.0);
+  EXPECT_GE(st.seconds, st.fit_seconds + st.acq_seconds);
+  std::set<Config> distinct;
+  for (const Proposal& q : p) {
+    EXPECT_TRUE(distinct.insert(q.hyperparameters).second);
+    for (const Observation& o : history) EXPECT_NE(q.hyperparameters, o.hyperparameters);
+  }
+}
+
+TEST(BayesianStrategy, ProposalsAreAPureFunctionOfSpecSeedAndHistory) {
+  const proto::TuningJobSpec spec = Spec(MixedRanges());
+  auto a = Make(spec, 11), b = Make(spec, 11), c = Make(spec, 12);
+  std::vector<Observation> history;
+  RandomStrategy random(*DefinitionSpaces(spec), 5);
+  std::vector<Proposal> r = random.Propose(10, {});
+  for (size_t i = 0; i < r.size(); ++i) {
+    history.push_back(Done(r[i], std::sin(static_cast<double>(i)) + Value(r[i].hyperparameters, "layers"), i));
+  }
+  const std::vector<Proposal> pa = a->Propose(3, history);
+  EXPECT_EQ(a->LastSuggestStats()->fallback, "");
+  EXPECT_EQ(pa, b->Propose(3, history));
+  EXPECT_EQ(pa, a->Propose(3, history));  // asked again: the same answer
+  EXPECT_NE(pa, c->Propose(3, history));
+  for (const Proposal& p : pa) EXPECT_TRUE(SearchSpace::FromRanges(MixedRanges())->Normalize(p.hyperparameters).ok());
+}
+
+TEST(BayesianStrategy, NeverRepeatsAConfigurationOfAFiniteSpaceAndStopsWhenExhausted) {
+  proto::ParameterRanges r;
+  r.integer_parameter_ranges.push_back(Num("k", "1", "4"));
+  r.categorical_parameter_ranges.push_back(Cat("kind", {"a", "b", "c"}));
+  auto s = Make(Spec(r), 4);
+  std::vector<Observation> history;
+  std::set<Config> seen;
+  for (int i = 0; i < 12; ++i) {
+    std::vector<Proposal> p = s->Propose(1, history);
+    ASSERT_EQ(p.size(), 1u) << i;
+    EXPECT_TRUE(seen.insert(p[0].hyperparameters).second) << "repeated at " << i;
+    history.push_back(Done(p[0], Value(p[0].hyperparameters, "k") * (p[0].hyperparameters.at("kind") == "b" ? -1 : 1), i));
+  }
+  EXPECT_TRUE(s->Exhausted(history));
+  EXPECT_TRUE(s->Propose(2, history).empty());
+}
+
+TEST(BayesianStrategy, SurvivesDegenerateHistories) {
+  auto s = Make(Spec(Box(3, "0", "1")), 5);
+  RandomStrategy random(*DefinitionSpaces(Spec(Box(3, "0", "1"))), 5);
+  std::vector<Proposal> r = random.Propose(6, {});
+  // The same configuration reported many times with different objectives, and a constant objective.
+  std::vector<Observation> dup, flat;
+  for (size_t i = 0; i < 8; ++i) dup.push_back(Done(r[0], static_cast<double>(i % 3), i));
+  for (size_t i = 0; i < 6; ++i) flat.push_back(Done(r[i], 42.0, i));
+  for (const auto* h : {&dup, &flat}) {
+    std::vector<Proposal> p = s->Propose(5, *h);
+    ASSERT_EQ(p.size(), 5u);
+    for (const Proposal& q : p) {
+      for (const auto& [name, value] : q.hyperparameters) {
+        EXPECT_EQ(value.find("nan"), std::string::npos);
+        EXPECT_TRUE(SearchSpace::FromRanges(Box(3, "0", "1"))->Normalize(q.hyperparameters).ok());
+      }
+    }
+  }
+}
+
+TEST(BayesianStrategy, MaximizeObjectivesAreMaximised) {
+  auto s = Make(Spec(Box(1, "0", "1"), "Maximize"), 6);
+  std::vector<Observation> history;
+  double best = -INFINITY;
+  for (int i = 0; i < 12; ++i) {
+    std::vector<Proposal> p = s->Propose(1, history);
+    const double x = Value(p[0].hyperparameters, "x0");
+    const double v = -(x - 0.8) * (x - 0.8);
+    best = std::max(best, v);
+    history.push_back(Done(p[0], v, i));
+  }
+  EXPECT_GT(best, -1e-3);
+}
+
+TEST(BayesianStrategy, CudaDeviceReportsWhyItIsUnavailable) {
+  if (kernels::CudaUnavailableReason().empty()) GTEST_SKIP() << "a CUDA engine is available here";
+  BayesianOptions o;
+  o.device = kernels::Device::kCuda;
+  Result<std::unique_ptr<BayesianStrategy>> s = BayesianStrategy::Create(BraninSpec(), 1, o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kUnavailable);
+  o.device = kernels::Device::kAuto;
+  s = BayesianStrategy::Create(BraninSpec(), 1, o);
+  ASSERT_TRUE(s.ok());
+  EXPECT_NE((*s)->EngineNote(), "");
+}
+
+// Not a timing test: equal budgets, several seeds, the median best value.
+TEST(BayesianStrategy, BeatsRandomSearchOnBraninAtEqualBudget) {
+  std::vector<double> bayes, random;
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    auto b = Make(BraninSpec(), seed);
+    RandomStrategy r(*DefinitionSpaces(BraninSpec()), seed);
+    bayes.push_back(RunBranin(*b, 25));
+    random.push_back(RunBranin(r, 25));
+  }
+  std::sort(bayes.begin(), bayes.end());
+  std::sort(random.begin(), random.end());
+  const double optimum = 0.397887;
+  EXPECT_LT(bayes[2] - optimum, 0.5 * (random[2] - optimum));
+  EXPECT_LT(bayes[2] - optimum, 0.1);
+}
+
+}  // namespace
+}  // namespace hpo::coordinator

@@ -1,0 +1,442 @@
+#!/usr/bin/python3
+"""Who may connect: a real secured hpo cluster on loopback, driven by the unchanged AWS clients.
+
+Starts, with real processes (HPO_BINARY, default build/cli/hpo):
+  * `hpo keygen --out keys` and, for a stranger, `hpo keygen --out stranger` (its coordinator.pub
+    replaced by the real one, so only its own key pair is unknown to the coordinator);
+  * `hpo coordinator --keys keys --http 0.0.0.0:PORT --credentials FILE`: workers over CurveZMQ
+    with the allow-list, and, since the API listens beyond loopback, AWS Signature V4 required;
+  * a worker with the right keys and a worker with the stranger's keys, both mapping the image
+    `quadratic` to HPO_QUADRATIC.
+Then checks: the stranger is refused and both sides log why, the good worker completes a job
+that boto3 created with the right keys; boto3, the aws CLI (HPO_AWS_CLI, default /usr/bin/aws)
+and `hpo` itself succeed with the right keys and get AWS's errors (MissingAuthenticationToken-
+Exception, InvalidSignatureException, UnrecognizedClientException, "Signature expired") without
+any change on the coordinator otherwise; a key appended to the allow-list admits the stranger
+without a restart; SIGHUP reloads the access keys; a coordinator without keys on a non-loopback
+endpoint, or a non-loopback API without credentials, refuses to start.
+
+Plain unittest, tests run in name order against one cluster:
+`/usr/bin/python3 tests/integration/auth_test.py [-v]`. Exit 0 passed, 1 failed, 77 boto3 missing.
+"""
+
+import ctypes
+import datetime
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+import warnings
+from unittest import mock
+
+try:
+    import boto3
+    import botocore
+    import botocore.auth
+    import botocore.awsrequest
+    import botocore.config
+    import botocore.credentials
+    import botocore.exceptions
+except ImportError as e:  # pragma: no cover - depends on the machine
+    print(f"SKIP: boto3/botocore are not importable ({e}); install python3-boto3", file=sys.stderr)
+    sys.exit(77)
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _find(env, default):
+    path = os.environ.get(env, default)
+    if not os.path.isabs(path) and not os.path.exists(path):
+        path = os.path.join(REPO, path)
+    return os.path.abspath(path)
+
+
+HPO = _find("HPO_BINARY", "build/cli/hpo")
+QUADRATIC = _find("HPO_QUADRATIC", "build/examples/trainers/quadratic")
+AWS_CLI = os.environ.get("HPO_AWS_CLI", "/usr/bin/aws")
+KEEP = os.environ.get("HPO_KEEP_TMP", "") not in ("", "0")
+
+GOOD_ID, GOOD_SECRET = "AKIAHPOAUTHTEST00001", "good/Secret+Key/0123456789abcdefghijklm"
+LATE_ID, LATE_SECRET = "AKIAHPOAUTHTEST00002", "added-on-sighup"
+JOB = "auth-main"
+TRIALS = 4
+
+_children = []
+
+
+def _die_with_parent():
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def spawn(argv, log):
+    p = subprocess.Popen(argv, stdout=open(log, "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                         preexec_fn=_die_with_parent)
+    _children.append(p)
+    return p
+
+
+def kill_all():
+    for p in _children:
+        if p.poll() is None:
+            p.terminate()
+    deadline = time.monotonic() + 10
+    for p in _children:
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def job_request(name, output):
+    return {
+        "HyperParameterTuningJobName": name,
+        "HyperParameterTuningJobConfig": {
+            "Strategy": "Random",
+            "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": TRIALS, "MaxParallelTrainingJobs": 2},
+            "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "x", "MinValue": "-2", "MaxValue": "2"}]},
+            "TrainingJobEarlyStoppingType": "Off",
+        },
+        "TrainingJobDefinition": {
+            "StaticHyperParameters": {"epochs": "3", "sleep_ms": "50"},
+            "AlgorithmSpecification": {
+                "TrainingImage": "quadratic",
+                "TrainingInputMode": "File",
+                "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.eE+-]+)"}],
+            },
+            "RoleArn": "arn:aws:iam::123456789012:role/hpo-auth-test",
+            "OutputDataConfig": {"S3OutputPath": "file://" + output},
+            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 300},
+        },
+    }
+
+
+def error_of(exc):
+    return exc.response.get("Error", {}).get("Code"), exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+class Auth(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        for path, env in ((HPO, "HPO_BINARY"), (QUADRATIC, "HPO_QUADRATIC")):
+            if not os.access(path, os.X_OK):
+                raise unittest.SkipTest(f"{path} is not built (set {env})")
+        cls.tmp = tempfile.mkdtemp(prefix="hpo-auth-")
+        for var in list(os.environ):
+            if var.startswith("AWS_") or var.lower() in ("http_proxy", "https_proxy", "all_proxy") \
+                    or var in ("PYTHONPATH", "PYTHONHOME"):
+                del os.environ[var]
+        open(os.path.join(cls.tmp, "aws-config"), "w").close()
+        os.environ.update({
+            "AWS_CONFIG_FILE": os.path.join(cls.tmp, "aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": os.path.join(cls.tmp, "aws-config"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+        })
+        cls.keys = os.path.join(cls.tmp, "keys")
+        cls.stranger = os.path.join(cls.tmp, "stranger")
+        for d in (cls.keys, cls.stranger):
+            r = subprocess.run([HPO, "keygen", "--out", d], capture_output=True, text=True, timeout=30)
+            if r.returncode != 0:
+                raise RuntimeError(f"hpo keygen --out {d} failed: {r.stderr}")
+        shutil.copy(os.path.join(cls.keys, "coordinator.pub"), os.path.join(cls.stranger, "coordinator.pub"))
+        cls.out = os.path.join(cls.tmp, "output")
+        cls.credentials = os.path.join(cls.tmp, "credentials")
+        with open(cls.credentials, "w") as f:
+            f.write(f"# access keys the coordinator accepts\n[team]\naws_access_key_id = {GOOD_ID}\n"
+                    f"aws_secret_access_key = {GOOD_SECRET}\n")
+        zmq_port, http_port = free_port(), free_port()
+        while http_port == zmq_port:
+            http_port = free_port()
+        cls.zmq = f"tcp://127.0.0.1:{zmq_port}"
+        cls.url = f"http://127.0.0.1:{http_port}"
+        cls.coordinator_log = os.path.join(cls.tmp, "coordinator.log")
+        cls.coordinator = spawn(
+            [HPO, "coordinator", "--listen", cls.zmq, "--keys", cls.keys, "--http", f"0.0.0.0:{http_port}",
+             "--credentials", cls.credentials, "--state-dir", os.path.join(cls.tmp, "state"), "--lease-ms", "3000",
+             "--grace", "1"], cls.coordinator_log)
+        cls.worker_logs = {}
+        for name, keydir in (("good", cls.keys), ("stranger", cls.stranger)):
+            cls.worker_logs[name] = os.path.join(cls.tmp, f"{name}.log")
+            spawn([HPO, "worker", "--keys", keydir, "--connect", cls.zmq, "--id", name, "--slots", "2",
+                   "--work-dir", os.path.join(cls.tmp, name), "--image", f"quadratic={QUADRATIC}"],
+                  cls.worker_logs[name])
+        cls.wait_for_workers(1, 30)
+        cls.state = {}
+
+    @classmethod
+    def tearDownClass(cls):
+        kill_all()
+        if not KEEP:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    # ---- helpers ----------------------------------------------------------------------------------
+
+    @classmethod
+    def signed(cls, method, path, body=b"", headers=None, key=(GOOD_ID, GOOD_SECRET), when=None):
+        """A raw request signed by botocore's SigV4Auth (optionally at another time); returns
+        (status, parsed JSON body)."""
+        req = botocore.awsrequest.AWSRequest(method=method, url=cls.url + path, data=body, headers=headers or {})
+        signer = botocore.auth.SigV4Auth(botocore.credentials.Credentials(*key), "sagemaker", "us-east-1")
+        if when is None:
+            signer.add_auth(req)
+        else:
+            fake = mock.Mock(wraps=datetime.datetime)
+            fake.utcnow.return_value = when
+            with mock.patch("botocore.auth.datetime.datetime", fake):
+                signer.add_auth(req)
+        raw = urllib.request.Request(cls.url + path, data=body if method != "GET" else None, method=method,
+                                     headers=dict(req.headers.items()))
+        try:
+            with urllib.request.urlopen(raw, timeout=10) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    @classmethod
+    def health(cls):
+        status, body = cls.signed("GET", "/hpo/v1/health")
+        if status != 200:
+            raise RuntimeError(f"signed health check answered {status}: {body}")
+        return body
+
+    @classmethod
+    def wait_for_workers(cls, n, seconds):
+        deadline = time.monotonic() + seconds
+        health = None
+        while time.monotonic() < deadline:
+            try:
+                health = cls.health()
+                if health.get("workers") == n:
+                    return health
+            except (OSError, RuntimeError):
+                pass
+            if cls.coordinator.poll() is not None:
+                raise RuntimeError(f"the coordinator exited with {cls.coordinator.returncode}: "
+                                   f"{read(cls.coordinator_log)}")
+            time.sleep(0.1)
+        raise RuntimeError(f"{n} worker(s) not registered in {seconds} s (health {health}); logs in {cls.tmp}")
+
+    @classmethod
+    def client(cls, key_id=GOOD_ID, secret=GOOD_SECRET, **config):
+        cfg = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5,
+                                     read_timeout=30, **config)
+        return boto3.client("sagemaker", endpoint_url=cls.url, region_name="us-east-1", aws_access_key_id=key_id,
+                            aws_secret_access_key=secret, config=cfg)
+
+    def job_names(self):
+        page = self.client().list_hyper_parameter_tuning_jobs(MaxResults=100)
+        return sorted(s["HyperParameterTuningJobName"] for s in page["HyperParameterTuningJobSummaries"])
+
+    def assert_refused(self, call, code, status, message_start=None):
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            call()
+        got_code, got_status = error_of(cm.exception)
+        self.assertEqual((got_code, got_status), (code, status), cm.exception.response)
+        if message_start:
+            self.assertTrue(cm.exception.response["Error"]["Message"].startswith(message_start),
+                            cm.exception.response["Error"]["Message"])
+
+    def env(self, **extra):
+        e = dict(os.environ)
+        e.update(extra)
+        return e
+
+    # ---- the cluster ------------------------------------------------------------------------------
+
+    def test_00_a_coordinator_without_keys_or_credentials_refuses_to_start_beyond_loopback(self):
+        r = subprocess.run([HPO, "coordinator", "--listen", f"tcp://0.0.0.0:{free_port()}", "--http",
+                            f"127.0.0.1:{free_port()}", "--state-dir", os.path.join(self.tmp, "nokeys")],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("hpo keygen --out", r.stderr)
+        self.assertIn("--insecure", r.stderr)
+        r = subprocess.run([HPO, "coordinator", "--listen", f"tcp://127.0.0.1:{free_port()}", "--http",
+                            f"0.0.0.0:{free_port()}", "--state-dir", os.path.join(self.tmp, "nocreds")],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--credentials FILE", r.stderr)
+        r = subprocess.run([HPO, "coordinator", "--listen", f"tcp://0.0.0.0:{free_port()}", "--keys",
+                            os.path.join(self.tmp, "no-such-dir"), "--state-dir", os.path.join(self.tmp, "badkeys")],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("coordinator.secret", r.stderr)
+
+    def test_01_keygen_files(self):
+        for name in ("coordinator.secret", "worker.secret"):
+            self.assertEqual(os.stat(os.path.join(self.keys, name)).st_mode & 0o777, 0o600, name)
+        self.assertEqual(os.stat(self.keys).st_mode & 0o777, 0o700)
+        r = subprocess.run([HPO, "keygen", "--out", self.keys], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, "keygen never overwrites a cluster's keys")
+        self.assertIn("refusing to replace", r.stderr)
+
+    def test_02_the_stranger_is_refused_and_both_sides_say_why(self):
+        stranger_pub = [line.split('"')[1] for line in read(os.path.join(self.stranger, "worker.pub")).splitlines()
+                        if "public-key" in line][0]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if stranger_pub in read(self.coordinator_log) and "refused this worker's key" in read(
+                    self.worker_logs["stranger"]):
+                break
+            time.sleep(0.2)
+        coordinator_log = read(self.coordinator_log)
+        self.assertIn("refused a worker from", coordinator_log)
+        self.assertIn(stranger_pub, coordinator_log)
+        self.assertIn("refused this worker's key", read(self.worker_logs["stranger"]))
+        self.assertEqual(self.health()["workers"], 1, "only the good worker registered")
+
+    def test_03_boto3_with_the_right_keys_runs_a_job_on_the_good_worker(self):
+        sm = self.client()
+        arn = sm.create_hyper_parameter_tuning_job(**job_request(JOB, self.out))["HyperParameterTuningJobArn"]
+        self.assertIn(JOB, arn)
+        deadline = time.monotonic() + 90
+        while True:
+            d = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=JOB)
+            if d["HyperParameterTuningJobStatus"] in ("Completed", "Failed", "Stopped"):
+                break
+            self.assertLess(time.monotonic(), deadline, f"still {d['HyperParameterTuningJobStatus']}")
+            time.sleep(0.3)
+        self.assertEqual(d["HyperParameterTuningJobStatus"], "Completed", d.get("FailureReason"))
+        self.assertEqual(d["TrainingJobStatusCounters"]["Completed"], TRIALS)
+        trials = os.listdir(os.path.join(self.tmp, "good", "trials"))
+        self.assertEqual(len(trials), TRIALS, "every training job ran on the good worker")
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "stranger", "trials")))
+        self.state["jobs"] = self.job_names()
+
+    def test_04_unsigned_requests_are_missing_the_token_and_change_nothing(self):
+        before = self.job_names()
+        unsigned = self.client(signature_version=botocore.UNSIGNED)
+        self.assert_refused(lambda: unsigned.create_hyper_parameter_tuning_job(**job_request("auth-unsigned", self.out)),
+                            "MissingAuthenticationTokenException", 403, "Missing Authentication Token")
+        self.assert_refused(lambda: unsigned.list_hyper_parameter_tuning_jobs(),
+                            "MissingAuthenticationTokenException", 403)
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen(self.url + "/hpo/v1/health", timeout=5)
+        self.assertEqual(cm.exception.code, 403)
+        self.assertEqual(json.loads(cm.exception.read())["__type"], "MissingAuthenticationTokenException")
+        self.assertEqual(self.job_names(), before)
+
+    def test_05_a_wrong_secret_is_an_invalid_signature_and_changes_nothing(self):
+        before = self.job_names()
+        wrong = self.client(secret=GOOD_SECRET + "x")
+        self.assert_refused(lambda: wrong.create_hyper_parameter_tuning_job(**job_request("auth-wrong", self.out)),
+                            "InvalidSignatureException", 403,
+                            "The request signature we calculated does not match the signature you provided.")
+        self.assert_refused(lambda: wrong.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=JOB),
+                            "InvalidSignatureException", 403)
+        self.assertEqual(self.job_names(), before)
+        d = self.client().describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=JOB)
+        self.assertEqual(d["HyperParameterTuningJobStatus"], "Completed")
+
+    def test_06_an_unknown_access_key_is_unrecognized(self):
+        before = self.job_names()
+        stranger = self.client(key_id="AKIAUNKNOWN000000000", secret=GOOD_SECRET)
+        self.assert_refused(lambda: stranger.create_hyper_parameter_tuning_job(**job_request("auth-unknown", self.out)),
+                            "UnrecognizedClientException", 403, "The security token included in the request is invalid.")
+        self.assertEqual(self.job_names(), before)
+
+    def test_07_an_expired_signature_is_refused_with_awss_message(self):
+        before = self.job_names()
+        body = json.dumps(job_request("auth-expired", self.out)).encode()
+        headers = {"X-Amz-Target": "SageMaker.CreateHyperParameterTuningJob",
+                   "Content-Type": "application/x-amz-json-1.1"}
+        old = datetime.datetime.utcnow() - datetime.timedelta(minutes=20)
+        status, err = self.signed("POST", "/", body, headers, when=old)
+        self.assertEqual(status, 403, err)
+        self.assertEqual(err["__type"], "InvalidSignatureException")
+        self.assertTrue(err["message"].startswith("Signature expired: " + old.strftime("%Y%m%dT%H%M%SZ") +
+                                                  " is now earlier than "), err["message"])
+        status, _ = self.signed("POST", "/", body, headers, when=datetime.datetime.utcnow() - datetime.timedelta(minutes=5))
+        self.assertEqual(status, 200, "within 15 minutes is fine")
+        self.client().stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="auth-expired")
+        self.assertNotIn("auth-expired", before)
+
+    def test_08_the_aws_cli_authenticates_as_with_aws(self):
+        def aws(*args, key_id=GOOD_ID, secret=GOOD_SECRET):
+            env = self.env(AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY=secret, AWS_DEFAULT_REGION="eu-west-1")
+            return subprocess.run([AWS_CLI, "sagemaker", *args, "--endpoint-url", self.url, "--output", "json"],
+                                  capture_output=True, text=True, timeout=60, env=env)
+        r = aws("describe-hyper-parameter-tuning-job", "--hyper-parameter-tuning-job-name", JOB)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["HyperParameterTuningJobStatus"], "Completed")
+        r = aws("list-hyper-parameter-tuning-jobs", secret="wrong")
+        self.assertEqual(r.returncode, 254, r.stderr)
+        self.assertIn("(InvalidSignatureException)", r.stderr)
+        r = aws("list-hyper-parameter-tuning-jobs", "--no-sign-request")
+        self.assertEqual(r.returncode, 254, r.stderr)
+        self.assertIn("(MissingAuthenticationTokenException)", r.stderr)
+        r = aws("stop-hyper-parameter-tuning-job", "--hyper-parameter-tuning-job-name", JOB, key_id="AKIANOBODY")
+        self.assertEqual(r.returncode, 254, r.stderr)
+        self.assertIn("(UnrecognizedClientException)", r.stderr)
+
+    def test_09_hpo_client_commands_sign_with_the_callers_aws_credentials(self):
+        r = subprocess.run([HPO, "describe", JOB, "-o", "yaml", "--coordinator", self.url], capture_output=True,
+                           text=True, timeout=30,
+                           env=self.env(AWS_ACCESS_KEY_ID=GOOD_ID, AWS_SECRET_ACCESS_KEY=GOOD_SECRET))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(JOB, r.stdout)
+        r = subprocess.run([HPO, "list", "--coordinator", self.url], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("MissingAuthenticationTokenException", r.stderr)
+
+    def test_10_a_key_added_to_the_allow_list_admits_the_stranger_without_a_restart(self):
+        pub = read(os.path.join(self.stranger, "worker.pub"))
+        key = [line.split('"')[1] for line in pub.splitlines() if "public-key" in line][0]
+        path = os.path.join(self.keys, "authorized_workers")
+        text = read(path)
+        with open(path + ".new", "w") as f:
+            f.write(text + f"{key} stranger\n")
+        os.replace(path + ".new", path)
+        self.wait_for_workers(2, 30)
+        self.assertIn("reloaded", read(self.coordinator_log))
+
+    def test_11_sighup_reloads_the_access_keys(self):
+        late = self.client(key_id=LATE_ID, secret=LATE_SECRET)
+        self.assert_refused(lambda: late.list_hyper_parameter_tuning_jobs(), "UnrecognizedClientException", 403)
+        with open(self.credentials, "a") as f:
+            f.write(f"\n[late]\naws_access_key_id = {LATE_ID}\naws_secret_access_key = {LATE_SECRET}\n")
+        self.coordinator.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "2 access key(s)" not in read(self.coordinator_log):
+            self.assertLess(time.monotonic(), deadline, read(self.coordinator_log))
+            time.sleep(0.1)
+        self.assertIn(JOB, [s["HyperParameterTuningJobName"]
+                            for s in late.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]])
+        self.assertIsNone(self.coordinator.poll(), "SIGHUP does not stop the coordinator")
+
+
+def main():
+    warnings.simplefilter("ignore", ResourceWarning)  # boto3 clients made per test keep their sockets
+    signal.signal(signal.SIGTERM, lambda *_: (kill_all(), sys.exit(1)))
+    result = unittest.main(exit=False, verbosity=2 if "-v" in sys.argv else 1).result
+    kill_all()
+    sys.exit(0 if result.wasSuccessful() else 1)
+
+
+if __name__ == "__main__":
+    main()

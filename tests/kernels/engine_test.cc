@@ -1,0 +1,257 @@
+#include "kernels/gp_engine.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include <Eigen/LU>
+
+#include "kernels/acquisition.h"
+#include "kernels/gp_model.h"
+#include "kernels/log_ei.h"
+#include "kernels/random.h"
+
+namespace hpo::kernels {
+namespace {
+
+Eigen::MatrixXd RandomPoints(int d, int n, uint64_t seed) {
+  Random rng(seed);
+  Eigen::MatrixXd x(d, n);
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < d; ++i) x(i, j) = rng.Uniform();
+  return x;
+}
+
+Eigen::VectorXd Bowl(const Eigen::MatrixXd& x) {
+  Eigen::VectorXd y(x.cols());
+  for (Eigen::Index j = 0; j < x.cols(); ++j) y[j] = (x.col(j).array() - 0.3).square().sum() + 0.1 * std::sin(9 * x(0, j));
+  return y;
+}
+
+Posterior SomePosterior(int d, int n, bool warped, uint64_t seed) {
+  const Eigen::MatrixXd x = RandomPoints(d, n, seed);
+  Eigen::VectorXd y = Bowl(x);
+  y = (y.array() - y.mean()) / 0.3;
+  Hyperparameters hp;
+  hp.log_lengthscale = Eigen::VectorXd::LinSpaced(d, std::log(0.2), std::log(0.6));
+  hp.log_signal_variance = std::log(1.5);
+  hp.log_noise_variance = std::log(1e-4);
+  if (warped) {
+    hp.log_warp_a = Eigen::VectorXd::LinSpaced(d, -0.5, 0.5);
+    hp.log_warp_b = Eigen::VectorXd::LinSpaced(d, 0.4, -0.2);
+  }
+  Posterior p;
+  EXPECT_TRUE(BuildPosterior(x, y, hp, 0.0, 1.0, &p).ok());
+  return p;
+}
+
+std::unique_ptr<GpEngine> Cpu(int threads = 0) {
+  std::unique_ptr<GpEngine> e;
+  EngineOptions o;
+  o.threads = threads;
+  EXPECT_TRUE(MakeGpEngine(Device::kCpu, o, &e, nullptr).ok());
+  return e;
+}
+
+// Reference: the dense formulas with an explicit inverse.
+void DenseMeanVar(const Posterior& p, const Eigen::MatrixXd& q, Eigen::VectorXd* mean, Eigen::VectorXd* var) {
+  Eigen::MatrixXd k = KernelMatrix(p.hp, p.inputs, p.inputs);
+  k.diagonal().array() += p.noise_variance();
+  const Eigen::MatrixXd kinv = k.inverse();
+  const Eigen::MatrixXd ks = KernelMatrix(p.hp, p.inputs, q);
+  *mean = ks.transpose() * kinv * p.y;
+  var->resize(q.cols());
+  for (Eigen::Index j = 0; j < q.cols(); ++j) (*var)[j] = std::exp(p.hp.log_signal_variance) - ks.col(j).dot(kinv * ks.col(j));
+}
+
+TEST(CpuEngine, EvaluateMatchesTheDenseComputationOnManyChunks) {
+  for (bool warped : {false, true}) {
+    const Posterior p = SomePosterior(4, 60, warped, 1);
+    auto e = Cpu();
+    ASSERT_TRUE(e->Load(p, 0).ok());
+    const Eigen::MatrixXd q = RandomPoints(4, 700, 2);  // three chunks
+    PointScores s;
+    ASSERT_TRUE(e->Evaluate(q, p.incumbent, false, &s).ok());
+    Eigen::VectorXd mean, var;
+    DenseMeanVar(p, q, &mean, &var);
+    EXPECT_LT((s.mean - mean).cwiseAbs().maxCoeff(), 1e-7);
+    EXPECT_LT((s.variance - var.cwiseMax(1e-12 * 1.5)).cwiseAbs().maxCoeff(), 1e-7);
+    for (int j = 0; j < 700; j += 37) {
+      EXPECT_NEAR(s.log_ei[j], LogExpectedImprovement(mean[j], std::max(var[j], 1e-12 * 1.5), p.incumbent, nullptr, nullptr),
+                  1e-5 * std::max(1.0, std::fabs(s.log_ei[j])));
+    }
+  }
+}
+
+TEST(CpuEngine, LogEiGradientMatchesFiniteDifferences) {
+  for (bool warped : {false, true}) {
+    const Posterior p = SomePosterior(3, 40, warped, 3);
+    auto e = Cpu();
+    ASSERT_TRUE(e->Load(p, 0).ok());
+    const Eigen::MatrixXd q = RandomPoints(3, 6, 4).array() * 0.8 + 0.1;
+    PointScores s;
+    ASSERT_TRUE(e->Evaluate(q, p.incumbent, true, &s).ok());
+    ASSERT_EQ(s.log_ei_grad.rows(), 3);
+    for (int j = 0; j < 6; ++j) {
+      for (int d = 0; d < 3; ++d) {
+        const double h = 1e-6;
+        Eigen::MatrixXd qp = q.col(j), qm = q.col(j);
+        qp(d, 0) += h;
+        qm(d, 0) -= h;
+        PointScores sp, sm;
+        ASSERT_TRUE(e->Evaluate(qp, p.incumbent, false, &sp).ok());
+        ASSERT_TRUE(e->Evaluate(qm, p.incumbent, false, &sm).ok());
+        const double fd = (sp.log_ei[0] - sm.log_ei[0]) / (2 * h);
+        EXPECT_NEAR(s.log_ei_grad(d, j), fd, 1e-4 * std::max(1.0, std::fabs(fd))) << "point " << j << " dim " << d;
+      }
+    }
+  }
+}
+
+TEST(CpuEngine, FantasiesUpdateThePoolLikeAFullRefit) {
+  const Posterior p = SomePosterior(3, 50, true, 5);
+  auto e = Cpu();
+  ASSERT_TRUE(e->Load(p, 2).ok());
+  const Eigen::MatrixXd pool = RandomPoints(3, 300, 6);
+  ASSERT_TRUE(e->SetPool(pool).ok());
+  const Eigen::MatrixXd f = RandomPoints(3, 3, 7);  // three fantasies: one more than reserved
+  const double ys[3] = {-1.0, 0.5, -2.0};
+  Posterior ref = p;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(e->Fantasize(f.col(i), ys[i]).ok());
+    ASSERT_TRUE(AppendObservation(&ref, f.col(i), ys[i]).ok());
+  }
+  EXPECT_EQ(e->TrainingSize(), 53u);
+  std::vector<RankedCandidate> top;
+  ASSERT_TRUE(e->PoolTopK(ref.incumbent, 300, &top).ok());
+  ASSERT_EQ(top.size(), 300u);
+  Eigen::VectorXd mean, var;
+  DenseMeanVar(ref, pool, &mean, &var);
+  for (const RankedCandidate& c : top) {
+    EXPECT_NEAR(c.mean, mean[c.index], 1e-7);
+    EXPECT_NEAR(c.variance, std::max(var[c.index], 1.5e-12), 1e-7);
+  }
+  for (size_t i = 1; i < top.size(); ++i) EXPECT_GE(top[i - 1].log_ei, top[i].log_ei);
+  // Evaluate after fantasies agrees with the pool.
+  PointScores s;
+  ASSERT_TRUE(e->Evaluate(pool.col(top[0].index), ref.incumbent, false, &s).ok());
+  EXPECT_NEAR(s.mean[0], top[0].mean, 1e-9);
+  EXPECT_NEAR(s.variance[0], top[0].variance, 1e-9);
+}
+
+TEST(CpuEngine, ResultsDoNotDependOnTheThreadCount) {
+  const Posterior p = SomePosterior(5, 80, true, 8);
+  const Eigen::MatrixXd q = RandomPoints(5, 1000, 9);
+  PointScores a, b;
+  auto e1 = Cpu(1), e2 = Cpu(2);
+  ASSERT_TRUE(e1->Load(p, 0).ok());
+  ASSERT_TRUE(e2->Load(p, 0).ok());
+  ASSERT_TRUE(e1->Evaluate(q, p.incumbent, true, &a).ok());
+  ASSERT_TRUE(e2->Evaluate(q, p.incumbent, true, &b).ok());
+  EXPECT_EQ(a.mean, b.mean);
+  EXPECT_EQ(a.variance, b.variance);
+  EXPECT_EQ(a.log_ei_grad, b.log_ei_grad);
+}
+
+TEST(CpuEngine, RejectsBadInputWithoutCrashing) {
+  auto e = Cpu();
+  PointScores s;
+  EXPECT_EQ(e->Evaluate(Eigen::MatrixXd::Zero(2, 1), 0, false, &s).code(), GpStatus::Code::kInvalidArgument);
+  const Posterior p = SomePosterior(2, 10, false, 10);
+  ASSERT_TRUE(e->Load(p, 0).ok());
+  EXPECT_EQ(e->Evaluate(Eigen::MatrixXd::Zero(3, 1), 0, false, &s).code(), GpStatus::Code::kInvalidArgument);
+  Eigen::MatrixXd nan = Eigen::MatrixXd::Zero(2, 1);
+  nan(0, 0) = std::nan("");
+  EXPECT_EQ(e->Evaluate(nan, 0, false, &s).code(), GpStatus::Code::kInvalidArgument);
+  Posterior broken = p;
+  broken.alpha.resize(3);
+  EXPECT_EQ(e->Load(broken, 0).code(), GpStatus::Code::kInvalidArgument);
+}
+
+TEST(EngineFactory, CudaReportsWhyAndAutoFallsBackToCpu) {
+  std::unique_ptr<GpEngine> e;
+  std::string note;
+  const std::string reason = CudaUnavailableReason();
+  if (reason.empty()) GTEST_SKIP() << "a CUDA engine is available here";
+  GpStatus st = MakeGpEngine(Device::kCuda, EngineOptions(), &e, &note);
+  EXPECT_EQ(st.code(), GpStatus::Code::kUnavailable);
+  EXPECT_NE(st.message().find(reason), std::string::npos);
+  ASSERT_TRUE(MakeGpEngine(Device::kAuto, EngineOptions(), &e, &note).ok());
+  EXPECT_EQ(e->device(), Device::kCpu);
+  EXPECT_NE(note.find(reason), std::string::npos);
+  Device d;
+  EXPECT_TRUE(ParseDevice("auto", &d));
+  EXPECT_EQ(d, Device::kAuto);
+  EXPECT_FALSE(ParseDevice("gpu", &d));
+}
+
+// ---- acquisition --------------------------------------------------------------------------------
+
+TEST(SuggestBatch, ProposesDistinctProjectedPointsDeterministically) {
+  const Posterior p = SomePosterior(3, 30, false, 11);
+  AcquisitionOptions o;
+  o.seed = 5;
+  o.pool_size = 1024;
+  // Coordinate 2 is an integer with 4 values: cells centred at (k + 0.5) / 4.
+  o.project = [](double* x, uint8_t* movable) {
+    x[2] = (std::min(3.0, std::floor(x[2] * 4)) + 0.5) / 4;
+    if (movable) {
+      movable[0] = movable[1] = 1;
+      movable[2] = 0;
+    }
+  };
+  o.exclude = {p.inputs.col(0)};
+  o.pending = {RandomPoints(3, 1, 99).col(0)};
+  auto e = Cpu();
+  Batch a, b;
+  AcquisitionReport r;
+  ASSERT_TRUE(SuggestBatch(*e, p, 8, o, &a, &r).ok());
+  ASSERT_TRUE(SuggestBatch(*e, p, 8, o, &b, nullptr).ok());
+  ASSERT_EQ(a.points.size(), 8u);
+  EXPECT_EQ(r.pending, 1u);
+  EXPECT_GT(r.pool, 900u);
+  std::set<std::vector<double>> seen;
+  for (size_t i = 0; i < 8; ++i) {
+    EXPECT_EQ(a.points[i], b.points[i]);
+    const double c = a.points[i][2] * 4 - 0.5;
+    EXPECT_DOUBLE_EQ(c, std::round(c));
+    EXPECT_TRUE(seen.insert(std::vector<double>(a.points[i].data(), a.points[i].data() + 3)).second);
+  }
+}
+
+TEST(SuggestBatch, FindsTheMinimumOfAKnownBowl) {
+  // Exact fit to a smooth bowl: the first proposal is near the minimiser (0.3, 0.3) or better.
+  const Eigen::MatrixXd x = RandomPoints(2, 40, 12);
+  Eigen::VectorXd y(40);
+  for (int j = 0; j < 40; ++j) y[j] = (x.col(j).array() - 0.3).square().sum();
+  FitOptions fo;
+  Posterior p;
+  ASSERT_TRUE(FitGp(x, y, fo, &p, nullptr).ok());
+  AcquisitionOptions o;
+  auto e = Cpu();
+  Batch b;
+  ASSERT_TRUE(SuggestBatch(*e, p, 1, o, &b, nullptr).ok());
+  ASSERT_EQ(b.points.size(), 1u);
+  EXPECT_LT((b.points[0].array() - 0.3).square().sum(), std::max(0.002, y.minCoeff()));
+}
+
+TEST(SuggestBatch, SampledFantasiesAreSeededAndSpreadTheBatch) {
+  const Posterior p = SomePosterior(2, 20, false, 13);
+  AcquisitionOptions o;
+  o.fantasy = FantasyMode::kSampled;
+  o.pool_size = 512;
+  o.seed = 1;
+  auto e = Cpu();
+  Batch a, b, c;
+  ASSERT_TRUE(SuggestBatch(*e, p, 4, o, &a, nullptr).ok());
+  ASSERT_TRUE(SuggestBatch(*e, p, 4, o, &b, nullptr).ok());
+  o.seed = 2;
+  ASSERT_TRUE(SuggestBatch(*e, p, 4, o, &c, nullptr).ok());
+  EXPECT_EQ(a.points, b.points);
+  EXPECT_NE(a.points, c.points);
+  for (size_t i = 1; i < a.points.size(); ++i) EXPECT_GT((a.points[i] - a.points[0]).norm(), 1e-6);
+}
+
+}  // namespace
+}  // namespace hpo::kernels

@@ -1,0 +1,273 @@
+#include "kernels/gp_model.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include <Eigen/Cholesky>
+#include <Eigen/LU>
+
+#include "kernels/random.h"
+
+namespace hpo::kernels {
+namespace {
+
+Eigen::MatrixXd RandomPoints(int d, int n, uint64_t seed) {
+  Random rng(seed);
+  Eigen::MatrixXd x(d, n);
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < d; ++i) x(i, j) = rng.Uniform();
+  return x;
+}
+
+Eigen::VectorXd TestFunction(const Eigen::MatrixXd& x) {
+  Eigen::VectorXd y(x.cols());
+  for (Eigen::Index j = 0; j < x.cols(); ++j) {
+    double v = 0;
+    for (Eigen::Index i = 0; i < x.rows(); ++i) v += std::sin(3.0 * x(i, j) + i) + (x(i, j) - 0.3) * (x(i, j) - 0.3);
+    y[j] = v;
+  }
+  return y;
+}
+
+Hyperparameters SomeHyperparameters(int d, bool warped) {
+  Hyperparameters hp;
+  hp.log_lengthscale.resize(d);
+  for (int i = 0; i < d; ++i) hp.log_lengthscale[i] = std::log(0.2 + 0.15 * i);
+  hp.log_signal_variance = std::log(1.3);
+  hp.log_noise_variance = std::log(0.01);
+  if (warped) {
+    hp.log_warp_a = Eigen::VectorXd::Zero(d);
+    hp.log_warp_b = Eigen::VectorXd::Zero(d);
+    for (int i = 0; i < d; i += 2) {
+      hp.log_warp_a[i] = 0.3 - 0.2 * i;
+      hp.log_warp_b[i] = -0.4 + 0.1 * i;
+    }
+  }
+  return hp;
+}
+
+WarpMask EveryOther(int d) {
+  WarpMask m(d, 0);
+  for (int i = 0; i < d; i += 2) m[i] = 1;
+  return m;
+}
+
+// Central finite differences of NegLogMarginalLikelihood against its analytic gradient.
+void CheckLikelihoodGradient(bool warped, bool with_prior) {
+  const int d = 3, n = 25;
+  const Eigen::MatrixXd x = RandomPoints(d, n, 7);
+  Eigen::VectorXd y = TestFunction(x);
+  y = (y.array() - y.mean()) / std::sqrt((y.array() - y.mean()).square().mean());
+  const WarpMask mask = warped ? EveryOther(d) : WarpMask();
+  const Eigen::VectorXd theta = PackHyperparameters(SomeHyperparameters(d, warped), mask);
+  Eigen::VectorXd grad;
+  const double f = NegLogMarginalLikelihood(x, y, theta, mask, with_prior, &grad);
+  ASSERT_TRUE(std::isfinite(f));
+  ASSERT_EQ(grad.size(), theta.size());
+  for (Eigen::Index i = 0; i < theta.size(); ++i) {
+    const double h = 1e-5;
+    Eigen::VectorXd tp = theta, tm = theta;
+    tp[i] += h;
+    tm[i] -= h;
+    const double fd = (NegLogMarginalLikelihood(x, y, tp, mask, with_prior, nullptr) -
+                       NegLogMarginalLikelihood(x, y, tm, mask, with_prior, nullptr)) /
+                      (2 * h);
+    EXPECT_NEAR(grad[i], fd, 1e-5 * std::max(1.0, std::fabs(fd))) << "parameter " << i;
+  }
+}
+
+TEST(GpLikelihood, GradientMatchesFiniteDifferences) { CheckLikelihoodGradient(false, false); }
+TEST(GpLikelihood, GradientWithPriorMatchesFiniteDifferences) { CheckLikelihoodGradient(false, true); }
+TEST(GpLikelihood, GradientWithWarpingMatchesFiniteDifferences) { CheckLikelihoodGradient(true, true); }
+
+TEST(GpLikelihood, EqualsTheDenseGaussianLogDensity) {
+  const int d = 2, n = 12;
+  const Eigen::MatrixXd x = RandomPoints(d, n, 3);
+  const Eigen::VectorXd y = TestFunction(x);
+  const Hyperparameters hp = SomeHyperparameters(d, false);
+  Eigen::MatrixXd k = KernelMatrix(hp, x, x);
+  k.diagonal().array() += std::exp(hp.log_noise_variance);
+  const Eigen::LLT<Eigen::MatrixXd> llt(k);
+  const double log_det = 2 * llt.matrixL().toDenseMatrix().diagonal().array().log().sum();
+  const double expected = 0.5 * y.dot(llt.solve(y)) + 0.5 * log_det + 0.5 * n * std::log(2 * M_PI);
+  EXPECT_NEAR(NegLogMarginalLikelihood(x, y, PackHyperparameters(hp, {}), {}, false, nullptr), expected, 1e-9);
+}
+
+TEST(GpKernel, Matern52AtZeroIsTheSignalVarianceAndDecays) {
+  Hyperparameters hp = SomeHyperparameters(2, false);
+  Eigen::MatrixXd a(2, 3);
+  a << 0.1, 0.1, 0.9, 0.2, 0.25, 0.9;
+  const Eigen::MatrixXd k = KernelMatrix(hp, a, a);
+  EXPECT_NEAR(k(0, 0), 1.3, 1e-12);
+  EXPECT_GT(k(0, 1), k(0, 2));
+  EXPECT_NEAR(k(0, 1), k(1, 0), 1e-15);
+}
+
+TEST(GpKernel, KumaraswamyWarpIsAMonotoneMapOfTheUnitInterval) {
+  for (double a : {0.3, 1.0, 2.5}) {
+    for (double b : {0.4, 1.0, 3.0}) {
+      EXPECT_DOUBLE_EQ(KumaraswamyWarp(0.0, a, b), 0.0);
+      EXPECT_DOUBLE_EQ(KumaraswamyWarp(1.0, a, b), 1.0);
+      double prev = 0;
+      for (double x = 0.05; x < 1; x += 0.05) {
+        const double w = KumaraswamyWarp(x, a, b);
+        EXPECT_GT(w, prev);
+        prev = w;
+        const double h = 1e-6;
+        const double fd = (KumaraswamyWarp(x + h, a, b) - KumaraswamyWarp(x - h, a, b)) / (2 * h);
+        EXPECT_NEAR(KumaraswamyWarpDerivative(x, a, b), fd, 1e-5 * std::max(1.0, std::fabs(fd)));
+      }
+    }
+  }
+  EXPECT_DOUBLE_EQ(KumaraswamyWarp(0.37, 1.0, 1.0), 0.37);
+}
+
+TEST(GpPosterior, MeanAndVarianceMatchADirectDenseComputation) {
+  const int d = 3, n = 30;
+  const Eigen::MatrixXd x = RandomPoints(d, n, 11);
+  const Eigen::VectorXd y = TestFunction(x);
+  for (bool warped : {false, true}) {
+    const Hyperparameters hp = SomeHyperparameters(d, warped);
+    Posterior post;
+    ASSERT_TRUE(BuildPosterior(x, y, hp, 0.0, 1.0, &post).ok());
+    const Eigen::MatrixXd q = RandomPoints(d, 5, 12);
+    Eigen::MatrixXd k = KernelMatrix(hp, x, x);
+    k.diagonal().array() += std::exp(hp.log_noise_variance) + post.jitter;
+    const Eigen::MatrixXd kinv = k.inverse();
+    const Eigen::MatrixXd ks = KernelMatrix(hp, x, q);
+    const Eigen::VectorXd mean = ks.transpose() * kinv * y;
+    for (int j = 0; j < 5; ++j) {
+      const Eigen::VectorXd kj = ks.col(j);
+      const double var = std::exp(hp.log_signal_variance) - kj.dot(kinv * kj);
+      // The posterior's factor reproduces the same quantities.
+      const double m2 = kj.dot(post.alpha);
+      const Eigen::VectorXd v = post.chol.triangularView<Eigen::Lower>().solve(kj);
+      EXPECT_NEAR(m2, mean[j], 1e-8);
+      EXPECT_NEAR(std::exp(hp.log_signal_variance) - v.squaredNorm(), var, 1e-8);
+    }
+    EXPECT_DOUBLE_EQ(post.incumbent, y.minCoeff());
+  }
+}
+
+TEST(GpPosterior, AppendingAnObservationEqualsRefactorising) {
+  const int d = 4, n = 40;
+  const Eigen::MatrixXd x = RandomPoints(d, n + 3, 5);
+  const Eigen::VectorXd y = TestFunction(x);
+  const Hyperparameters hp = SomeHyperparameters(d, true);
+  Posterior inc;
+  ASSERT_TRUE(BuildPosterior(x.leftCols(n), y.head(n), hp, 0.0, 1.0, &inc).ok());
+  ASSERT_EQ(inc.jitter, 0.0);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(AppendObservation(&inc, x.col(n + i), y[n + i]).ok());
+  Posterior full;
+  ASSERT_TRUE(BuildPosterior(x, y, hp, 0.0, 1.0, &full).ok());
+  EXPECT_LT((inc.chol - full.chol).cwiseAbs().maxCoeff(), 1e-10);
+  EXPECT_LT((inc.alpha - full.alpha).cwiseAbs().maxCoeff(), 1e-8);
+  EXPECT_DOUBLE_EQ(inc.incumbent, full.incumbent);
+}
+
+TEST(GpFit, IsDeterministicGivenTheSeedAndRecoversASmoothFunction) {
+  const int d = 2, n = 40;
+  const Eigen::MatrixXd x = RandomPoints(d, n, 21);
+  const Eigen::VectorXd y = TestFunction(x);
+  FitOptions o;
+  o.seed = 99;
+  Posterior a, b;
+  FitReport ra;
+  ASSERT_TRUE(FitGp(x, y, o, &a, &ra).ok());
+  ASSERT_TRUE(FitGp(x, y, o, &b, nullptr).ok());
+  EXPECT_EQ(a.hp.log_lengthscale, b.hp.log_lengthscale);
+  EXPECT_EQ(a.alpha, b.alpha);
+  EXPECT_EQ(ra.starts, 2);  // the default start and one random restart
+  // Prediction at held-out points is close to the truth (the function is smooth).
+  const Eigen::MatrixXd q = RandomPoints(d, 20, 22);
+  const Eigen::VectorXd truth = TestFunction(q);
+  const Eigen::MatrixXd ks = KernelMatrix(a.hp, a.inputs, q);
+  const Eigen::VectorXd pred = (ks.transpose() * a.alpha).array() * a.y_scale + a.y_mean;
+  EXPECT_LT((pred - truth).cwiseAbs().maxCoeff(), 0.1);
+  // The fit is better than the default start.
+  EXPECT_LT(ra.neg_log_posterior, NegLogMarginalLikelihood(x, (y.array() - a.y_mean) / a.y_scale,
+                                                           PackHyperparameters(DefaultHyperparameters(d, {}), {}), {},
+                                                           true, nullptr));
+}
+
+TEST(GpFit, WarmStartAndSliceSamplingAndFixedGiveUsablePosteriors) {
+  const int d = 3, n = 30;
+  const Eigen::MatrixXd x = RandomPoints(d, n, 31);
+  const Eigen::VectorXd y = TestFunction(x);
+  FitOptions o;
+  o.seed = 1;
+  o.warp_mask = WarpMask(d, 1);
+  Posterior first;
+  ASSERT_TRUE(FitGp(x, y, o, &first, nullptr).ok());
+  ASSERT_TRUE(first.hp.warped());
+  o.initial = &first.hp;
+  o.random_restarts = 0;
+  Posterior warm;
+  FitReport rw;
+  ASSERT_TRUE(FitGp(x, y, o, &warm, &rw).ok());
+  EXPECT_EQ(rw.starts, 2);
+  o.method = HyperFit::kSliceSampling;
+  Posterior sliced;
+  ASSERT_TRUE(FitGp(x, y, o, &sliced, nullptr).ok());
+  EXPECT_TRUE(sliced.alpha.allFinite());
+  o.method = HyperFit::kFixed;
+  Posterior fixed;
+  ASSERT_TRUE(FitGp(x, y, o, &fixed, nullptr).ok());
+  EXPECT_EQ(fixed.hp.log_lengthscale, first.hp.log_lengthscale);
+}
+
+TEST(GpFit, HandlesDegenerateData) {
+  // No data: an error, not a crash.
+  Posterior p;
+  EXPECT_EQ(FitGp(Eigen::MatrixXd(2, 0), Eigen::VectorXd(0), FitOptions(), &p, nullptr).code(),
+            GpStatus::Code::kInvalidArgument);
+  // One point.
+  Eigen::MatrixXd one(2, 1);
+  one << 0.3, 0.7;
+  ASSERT_TRUE(FitGp(one, Eigen::VectorXd::Constant(1, 4.0), FitOptions(), &p, nullptr).ok());
+  EXPECT_TRUE(p.alpha.allFinite());
+  // Duplicated points with different values, and a constant target.
+  Eigen::MatrixXd dup(2, 6);
+  dup << 0.5, 0.5, 0.5, 0.1, 0.1, 0.9, 0.5, 0.5, 0.5, 0.2, 0.2, 0.9;
+  Eigen::VectorXd ydup(6);
+  ydup << 1, 2, 1.5, 0, 0.1, 3;
+  ASSERT_TRUE(FitGp(dup, ydup, FitOptions(), &p, nullptr).ok());
+  EXPECT_TRUE(p.alpha.allFinite());
+  ASSERT_TRUE(FitGp(dup, Eigen::VectorXd::Constant(6, 2.5), FitOptions(), &p, nullptr).ok());
+  EXPECT_TRUE(p.alpha.allFinite());
+  EXPECT_EQ(p.y_scale, 1.0);
+  // Non-finite input.
+  Eigen::VectorXd bad = ydup;
+  bad[2] = std::nan("");
+  EXPECT_EQ(FitGp(dup, bad, FitOptions(), &p, nullptr).code(), GpStatus::Code::kInvalidArgument);
+}
+
+TEST(GpFit, LargeDataUsesTheDocumentedSubsetAndKeepsTheBestPoint) {
+  const int d = 2, n = 600;
+  const Eigen::MatrixXd x = RandomPoints(d, n, 41);
+  const Eigen::VectorXd y = TestFunction(x);
+  FitOptions o;
+  o.max_fit_points = 50;
+  o.max_posterior_points = 120;
+  o.random_restarts = 0;
+  Posterior p;
+  FitReport r;
+  ASSERT_TRUE(FitGp(x, y, o, &p, &r).ok());
+  EXPECT_EQ(r.fit_points, 50u);
+  EXPECT_EQ(r.posterior_points, 120u);
+  EXPECT_EQ(p.size(), 120u);
+  EXPECT_NEAR(p.incumbent * p.y_scale + p.y_mean, y.minCoeff(), 1e-9);
+  const std::vector<size_t> s = SelectSubset(y, 120, 5);
+  ASSERT_EQ(s.size(), 120u);
+  EXPECT_TRUE(std::is_sorted(s.begin(), s.end()));
+  EXPECT_EQ(s, SelectSubset(y, 120, 5));
+  // The best 30 are all in.
+  std::vector<size_t> order(n);
+  for (int i = 0; i < n; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return y[a] < y[b]; });
+  for (int i = 0; i < 30; ++i) EXPECT_TRUE(std::binary_search(s.begin(), s.end(), order[i]));
+}
+
+}  // namespace
+}  // namespace hpo::kernels
