@@ -31,7 +31,6 @@ LbfgsResult MinimizeBoxed(const Objective& f, const Eigen::VectorXd& x0, const E
 
   std::deque<Eigen::VectorXd> s_mem, y_mem;
   std::deque<double> rho_mem;
-  bool last_was_steepest = false;
   for (r.iterations = 0; r.iterations < options.max_iterations; ++r.iterations) {
     const Eigen::VectorXd pg = Clip(r.x - g, lower, upper) - r.x;
     if (pg.lpNorm<Eigen::Infinity>() < options.gradient_tolerance) {
@@ -78,13 +77,10 @@ LbfgsResult MinimizeBoxed(const Objective& f, const Eigen::VectorXd& x0, const E
       }
     }
     if (!accepted) {
-      if (steepest && last_was_steepest) break;
-      if (steepest) break;
+      if (steepest) break;  // even the projected steepest descent found no decrease
       s_mem.clear(); y_mem.clear(); rho_mem.clear();
-      last_was_steepest = true;
-      continue;  // retry this iteration with the steepest direction
+      continue;  // next iteration: steepest descent (empty memory)
     }
-    last_was_steepest = steepest;
     const Eigen::VectorXd s = x_new - r.x;
     const Eigen::VectorXd yv = g_new - g;
     const double sy = s.dot(yv);
