@@ -50,7 +50,8 @@ Result<std::string> ReadFile(const std::string& path, std::size_t max_bytes) {
   return out;
 }
 
-Status WriteFileAtomically(const std::string& path, const std::string& data) {
+Status WriteFileAtomically(const std::string& path, const std::string& data, Durability durability) {
+  const bool durable = durability == Durability::kDurable;
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::IoError(Errno("cannot create", tmp));
@@ -68,7 +69,7 @@ Status WriteFileAtomically(const std::string& path, const std::string& data) {
     p += n;
     left -= static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0) {
+  if (durable && ::fsync(fd) != 0) {
     Status s = Status::IoError(Errno("cannot fsync", tmp));
     ::close(fd);
     ::unlink(tmp.c_str());
@@ -82,7 +83,7 @@ Status WriteFileAtomically(const std::string& path, const std::string& data) {
   }
   std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
   if (dir.empty()) dir = "/";
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int dfd = durable ? ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);

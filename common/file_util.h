@@ -15,7 +15,14 @@ namespace hpo {
 // Reads the whole file. Fails for files larger than max_bytes (default 64 MiB).
 Result<std::string> ReadFile(const std::string& path, std::size_t max_bytes = 64u << 20);
 
-// Replaces path's content with data durably (temp file + fsync + rename + directory fsync).
-Status WriteFileAtomically(const std::string& path, const std::string& data);
+// kDurable: on disk when the call returns (fsync of the file and of its directory).
+// kAtomicOnly: readers see the old or the whole new content, but a machine crash may lose the
+// write; for files that are rewritten anyway after a crash (a trial attempt's configuration),
+// where an fsync would only add latency.
+enum class Durability { kDurable, kAtomicOnly };
+
+// Replaces path's content with data atomically (temp file + rename), and durably unless told.
+Status WriteFileAtomically(const std::string& path, const std::string& data,
+                           Durability durability = Durability::kDurable);
 
 }  // namespace hpo

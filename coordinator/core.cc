@@ -878,7 +878,38 @@ std::vector<Outgoing> CoordinatorCore::OnMessage(const std::string& worker_id, c
   return out;
 }
 
+std::vector<Outgoing> CoordinatorCore::OnMessages(const std::vector<Incoming>& batch, int64_t now_ms) {
+  std::vector<Outgoing> out;
+  Status begun = impl_->store->Begin();
+  for (const auto& in : batch) impl_->Handle(in.worker_id, in.message, now_ms, &out);
+  impl_->FinishAll(now_ms, &out);
+  impl_->Schedule(now_ms, &out);
+  if (!begun.ok()) {
+    impl_->Note(begun);  // each write committed on its own, as without a batch
+    return out;
+  }
+  Status committed = impl_->store->Commit();
+  if (!committed.ok()) {
+    impl_->Note(committed);
+    return {};  // nothing was acknowledged: the workers re-send
+  }
+  return out;
+}
+
 std::vector<Outgoing> CoordinatorCore::OnTick(int64_t now_ms) {
+  Status begun = impl_->store->Begin();
+  std::vector<Outgoing> out = TickInTransaction(now_ms);
+  if (begun.ok()) {
+    Status committed = impl_->store->Commit();
+    if (!committed.ok()) {
+      impl_->Note(committed);
+      return {};
+    }
+  }
+  return out;
+}
+
+std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
   std::vector<Outgoing> out;
   if (impl_->loaded_at_ms < 0) impl_->loaded_at_ms = now_ms;
   // Lost workers.

@@ -137,6 +137,15 @@ class CoordinatorCore {
   // ---- worker-facing -------------------------------------------------------------------------
   // Handles one decoded message from a worker. Returns the replies and any new assignments.
   std::vector<Outgoing> OnMessage(const std::string& worker_id, const proto::wire::Message& msg, int64_t now_ms);
+  // Handles a batch of messages in one store transaction (group commit: one fsync for the batch
+  // instead of several per message). The replies (acknowledgements among them) are returned
+  // only once the batch is durable; if the commit fails none is returned, the failure is
+  // logged, and the workers re-send what was not acknowledged.
+  struct Incoming {
+    std::string worker_id;
+    proto::wire::Message message;
+  };
+  std::vector<Outgoing> OnMessages(const std::vector<Incoming>& batch, int64_t now_ms);
   // Expires leases and schedules. Call periodically.
   std::vector<Outgoing> OnTick(int64_t now_ms);
 
@@ -159,6 +168,7 @@ class CoordinatorCore {
   const CoreOptions& options() const { return options_; }
 
  private:
+  std::vector<Outgoing> TickInTransaction(int64_t now_ms);
   struct Impl;
   std::unique_ptr<Impl> impl_;
   CoreOptions options_;

@@ -126,7 +126,9 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
       Log(std::string("dispatcher: poll failed: ") + e.what());
       continue;
     }
-    // Drain everything that is ready before ticking.
+    // Drain everything that is ready, then hand it to the core as one batch: one store commit
+    // for the lot, and the replies leave only after it.
+    std::vector<CoordinatorCore::Incoming> batch;
     for (int burst = 0; burst < 1000 && (items[0].revents & ZMQ_POLLIN); ++burst) {
       std::vector<zmq::message_t> parts;
       zmq::recv_result_t got;
@@ -155,10 +157,13 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
         Send({wid, std::move(e)});
         continue;
       }
+      batch.push_back({std::move(wid), std::move(msg).value()});
+    }
+    if (!batch.empty()) {
       std::vector<Outgoing> replies;
       {
         std::lock_guard<std::mutex> lock(core_mu_);
-        replies = core_->OnMessage(wid, *msg, options_.now_ms());
+        replies = core_->OnMessages(batch, options_.now_ms());
       }
       for (const auto& r : replies) Send(r);
     }

@@ -111,25 +111,37 @@ Status SqliteJobStore::Exec(const char* sql) {
   return Status::Ok();
 }
 
+// Transactions nest: the outermost is a real transaction (one commit, one fsync), inner ones are
+// savepoints, so an inner rollback undoes only its own writes.
 Status SqliteJobStore::Begin() {
-  HPO_CHECK_MSG(!in_txn_, "nested job store transaction");
-  HPO_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  in_txn_ = true;
+  if (depth_ == 0) {
+    HPO_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  } else {
+    HPO_RETURN_IF_ERROR(Exec(("SAVEPOINT s" + std::to_string(depth_)).c_str()));
+  }
+  ++depth_;
   return Status::Ok();
 }
 
 Status SqliteJobStore::Commit() {
-  HPO_CHECK(in_txn_);
-  in_txn_ = false;
+  HPO_CHECK(depth_ > 0);
+  --depth_;
+  if (depth_ > 0) return Exec(("RELEASE s" + std::to_string(depth_)).c_str());
   Status s = Exec("COMMIT");
   if (!s.ok()) Exec("ROLLBACK").ok();
   return s;
 }
 
 void SqliteJobStore::Rollback() {
-  if (!in_txn_) return;
-  in_txn_ = false;
-  (void)Exec("ROLLBACK");
+  if (depth_ == 0) return;
+  --depth_;
+  if (depth_ > 0) {
+    const std::string sp = "s" + std::to_string(depth_);
+    (void)Exec(("ROLLBACK TO " + sp).c_str());
+    (void)Exec(("RELEASE " + sp).c_str());
+  } else {
+    (void)Exec("ROLLBACK");
+  }
 }
 
 Status SqliteJobStore::PutJob(const JobRow& r) {

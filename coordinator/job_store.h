@@ -74,6 +74,8 @@ struct LogRow {
 class JobStore {
  public:
   virtual ~JobStore() = default;
+  // Transactions nest: Begin inside Begin opens a savepoint; only the outermost Commit makes the
+  // writes durable; Rollback undoes the writes since the matching Begin.
   virtual Status Begin() = 0;
   virtual Status Commit() = 0;
   virtual void Rollback() = 0;
@@ -115,7 +117,7 @@ class SqliteJobStore final : public JobStore {
   explicit SqliteJobStore(sqlite3* db) : db_(db) {}
   Status Exec(const char* sql);
   sqlite3* db_;
-  bool in_txn_ = false;
+  int depth_ = 0;  // open Begin()s: the outermost is a transaction, inner ones savepoints
 };
 
 // Runs `body` inside Begin/Commit; rolls back when it or the commit fails.

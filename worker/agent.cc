@@ -1,6 +1,7 @@
 #include "worker/agent.h"
 
 #include <sched.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -111,6 +112,27 @@ struct WorkerAgent::Impl {
   int64_t last_heard_ms = 0;
   int64_t last_heartbeat_ms = 0;
   int64_t register_sent_ms = 0;
+  // Until a RegisterAck arrives, Register is re-sent after this long, doubling from 20 ms up to
+  // 1 s: with ZMQ_IMMEDIATE the first copy is dropped while the TCP connection is being set up.
+  int64_t register_backoff_ms = 20;
+  // Wakes the loop when a trial's program ended or its staging or upload finished, so the next
+  // step (reporting the exit, starting the program) does not wait for the poll timeout.
+  // Declared before `runs`, so it is closed only after every trial thread that may signal it.
+  struct OwnedFd {
+    int fd;
+    ~OwnedFd() {
+      if (fd >= 0) ::close(fd);
+    }
+  } wake{::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
+  const int wake_fd = wake.fd;
+  void Wake() const {
+    const uint64_t one = 1;
+    if (wake_fd >= 0) (void)!::write(wake_fd, &one, sizeof one);
+  }
+  void DrainWake() const {
+    uint64_t n;
+    if (wake_fd >= 0) (void)!::read(wake_fd, &n, sizeof n);
+  }
   // This process's registration session (see Register.session): a restart is a new session.
   const uint64_t session = [] {
     std::random_device rd;
@@ -194,6 +216,7 @@ struct WorkerAgent::Impl {
     sock->connect(opt.connect);
     registered = false;
     last_heard_ms = Now();
+    register_backoff_ms = 20;
     SendRegister();
   }
 
@@ -410,7 +433,11 @@ struct WorkerAgent::Impl {
     base.s3 = [this] { return S3(); };
     const std::string root = run->root;
     const std::string visible = run->namespaces ? "/opt/ml" : run->root;
-    run->staging = std::async(std::launch::async, [sources, base, root, visible]() -> Result<std::vector<BindMount>> {
+    run->staging = std::async(std::launch::async, [this, sources, base, root, visible]() -> Result<std::vector<BindMount>> {
+      struct WakeOnReturn {
+        const Impl* impl;
+        ~WakeOnReturn() { impl->Wake(); }
+      } wake{this};
       std::vector<BindMount> mounts;
       for (const auto& src : sources) {
         StagingContext ctx = base;
@@ -493,7 +520,7 @@ struct WorkerAgent::Impl {
         raw->points.push_back({h.name, h.value, now, h.step});
         raw->last_values[h.name] = h.value;
       }
-    });
+    }, ProcessOptions{.on_exit = [this] { Wake(); }});
     if (!proc.ok()) {
       proto::wire::TrialExited x;
       const bool infra = proc.status().code() == StatusCode::kFailedPrecondition ||
@@ -576,6 +603,10 @@ struct WorkerAgent::Impl {
     spec.compress = r.compress_output;
     spec.scratch_dir = r.attempt_dir;
     r.upload = std::async(std::launch::async, [this, spec]() -> Status {
+      struct WakeOnReturn {
+        const Impl* impl;
+        ~WakeOnReturn() { impl->Wake(); }
+      } wake{this};
       auto up = UploadArtifacts(spec, [this] { return S3(); });
       if (!up.ok()) return up.status();
       Log("worker: uploaded " + up->model + " and " + up->output_data);
@@ -736,12 +767,13 @@ struct WorkerAgent::Impl {
   Status Loop(const std::atomic<bool>& stop) {
     Connect();
     while (!stop.load()) {
-      zmq::pollitem_t items[] = {{sock->handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::pollitem_t items[] = {{sock->handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};
       try {
-        zmq::poll(items, 1, std::chrono::milliseconds(10));
+        zmq::poll(items, wake_fd >= 0 ? 2 : 1, std::chrono::milliseconds(10));
       } catch (const zmq::error_t& e) {
         if (e.num() != EINTR) Log(std::string("worker: poll failed: ") + e.what());
       }
+      if (items[1].revents & ZMQ_POLLIN) DrainWake();
       while (items[0].revents & ZMQ_POLLIN) {
         std::vector<zmq::message_t> parts;
         zmq::recv_result_t got;
@@ -764,7 +796,10 @@ struct WorkerAgent::Impl {
       }
       PollTrials();
       int64_t now = Now();
-      if (!registered && now - register_sent_ms > 1000) SendRegister();
+      if (!registered && now - register_sent_ms >= register_backoff_ms) {
+        SendRegister();
+        register_backoff_ms = std::min<int64_t>(register_backoff_ms * 2, 1000);
+      }
       if (registered && now - last_heartbeat_ms >= opt.heartbeat_ms) {
         proto::wire::Heartbeat h;
         h.worker_id = opt.worker_id;

@@ -439,9 +439,12 @@ struct TrialProcess::State {
     out_fd.Close();
     err_fd.Close();
     log_fd.Close();
-    std::lock_guard<std::mutex> lock(mu);
-    exit = info;
-    done_cv.notify_all();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      exit = info;
+      done_cv.notify_all();
+    }
+    if (options.on_exit) options.on_exit();
   }
 };
 

@@ -113,6 +113,9 @@ struct ProcessOptions {
   std::chrono::milliseconds output_drain{2000};
   // Longer lines are cut (see above).
   std::size_t max_line_bytes = 64 * 1024;
+  // Called on the monitor thread right after TryWait() starts returning the exit (so a caller
+  // can wake its own loop instead of polling). Must not block or call back into this object.
+  std::function<void()> on_exit;
 };
 
 struct ExitInfo {

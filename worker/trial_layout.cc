@@ -21,6 +21,10 @@ using Json = nlohmann::json;  // objects keep their keys sorted
 
 namespace {
 
+// An attempt's configuration files are written again for every attempt (a crash of the worker
+// ends the attempt), so they need no fsync: atomic replacement is enough.
+constexpr Durability kAttemptFile = Durability::kAtomicOnly;
+
 constexpr std::size_t kMaxFailureChars = 1024;
 
 // Compact, sorted keys; invalid UTF-8 becomes U+FFFD instead of throwing.
@@ -184,10 +188,10 @@ Status LayOutTrial(const TrialLayoutSpec& s) {
   Json hp = Json::object();
   for (const auto& [k, v] : s.hyperparameters) hp[k] = v;
   const Groups groups = ResolveGroups(s);
-  HPO_RETURN_IF_ERROR(WriteFileAtomically((config / "hyperparameters.json").string(), Dump(hp)));
-  HPO_RETURN_IF_ERROR(WriteFileAtomically((config / "inputdataconfig.json").string(), Dump(InputDataConfig(s))));
+  HPO_RETURN_IF_ERROR(WriteFileAtomically((config / "hyperparameters.json").string(), Dump(hp), kAttemptFile));
+  HPO_RETURN_IF_ERROR(WriteFileAtomically((config / "inputdataconfig.json").string(), Dump(InputDataConfig(s)), kAttemptFile));
   HPO_RETURN_IF_ERROR(
-      WriteFileAtomically((config / "resourceconfig.json").string(), Dump(ResourceConfig(s, groups))));
+      WriteFileAtomically((config / "resourceconfig.json").string(), Dump(ResourceConfig(s, groups)), kAttemptFile));
   return Status::Ok();
 }
 

@@ -427,5 +427,61 @@ TEST_F(CoreTest, AWorkerThatRestartedUnderTheSameIdLosesTheAttemptsItNoLongerHol
   for (const auto& x : re) EXPECT_EQ(x.attempt, 2u);
 }
 
+TEST(JobStoreTest, NestedTransactionsAreSavepointsAndOnlyTheOutermostCommits) {
+  auto store = SqliteJobStore::Open(":memory:");
+  ASSERT_TRUE(store.ok());
+  JobStore* st = store->get();
+  auto row = [](const std::string& name) {
+    JobRow r;
+    r.name = name;
+    r.spec_json = "{}";
+    r.spelling = "api";
+    r.metadata_json = "{}";
+    r.status = "InProgress";
+    return r;
+  };
+  ASSERT_TRUE(st->Begin().ok());
+  ASSERT_TRUE(st->PutJob(row("kept")).ok());
+  ASSERT_TRUE(st->Begin().ok());
+  ASSERT_TRUE(st->PutJob(row("undone")).ok());
+  st->Rollback();  // the inner one only
+  ASSERT_TRUE(InTransaction(st, [&] { return st->PutJob(row("inner")); }).ok());
+  ASSERT_TRUE(st->Commit().ok());
+  auto jobs = st->LoadJobs();
+  ASSERT_TRUE(jobs.ok());
+  std::set<std::string> names;
+  for (const auto& j : *jobs) names.insert(j.name);
+  EXPECT_EQ(names, (std::set<std::string>{"kept", "inner"}));
+}
+
+TEST_F(CoreTest, ABatchOfMessagesIsHandledAsOneAndAcknowledgedLikeSingleMessages) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("batch", "Random", 2, 1)))[0];
+  proto::wire::TrialStarted st;
+  st.trial = a.trial;
+  st.attempt = a.attempt;
+  st.worker_id = "w1";
+  proto::wire::MetricPoints m;
+  m.trial = a.trial;
+  m.attempt = a.attempt;
+  m.seq = 1;
+  m.points = {{"loss", 0.25, now_, 0}};
+  proto::wire::TrialExited x;
+  x.trial = a.trial;
+  x.attempt = a.attempt;
+  x.seq = 1;
+  x.status = "Completed";
+  x.secondary_status = "Completed";
+  auto out = core_->OnMessages({{"w1", st}, {"w1", m}, {"w1", x}}, now_);
+  EXPECT_EQ(Only<proto::wire::Ack>(out).size(), 3u) << "start, metrics and exit are each acknowledged";
+  auto next = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(next.size(), 1u) << "the freed slot gets the next trial in the same batch";
+  EXPECT_NE(next[0].trial, a.trial);
+  EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kCompleted);
+  EXPECT_DOUBLE_EQ(*core_->FindTrial(a.trial)->objective, 0.25);
+  MakeCore();  // what the batch acknowledged is in the store
+  EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kCompleted);
+}
+
 }  // namespace
 }  // namespace hpo::coordinator
