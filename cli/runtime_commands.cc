@@ -320,6 +320,15 @@ void Run(const RunArgs& a) {
     if (doc.ok()) std::cout << proto::ToYaml(proto::EncodeCrdDocument(*doc));
   } else {
     PrintSummary(desc, trials);
+    if (const coordinator::SuggestionStats* st = core.Suggestions(name); st && st->count > 0) {
+      char buf[256];
+      std::snprintf(buf, sizeof buf, "\n  suggestions: %llu in %.2f s (mean %.3f s, slowest %.3f s)",
+                    static_cast<unsigned long long>(st->count), st->seconds_sum, st->seconds_sum / st->count,
+                    st->seconds_max);
+      std::cout << buf;
+      if (st->fallbacks > 0) std::cout << ", " << st->fallbacks << " from random search (too few observations yet, or the model could not be fitted)";
+      std::cout << "\n";
+    }
     std::cout << "\n  logs: " << state_dir << "/local-*/trials/<training job>/attempt-N/trial.log\n";
   }
   Exit(*desc.status.hyper_parameter_tuning_job_status == "Completed" ? 0 : 1);

@@ -1,8 +1,10 @@
 #include "coordinator/core.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 
 #include <nlohmann/json.hpp>
@@ -73,6 +75,27 @@ struct CoordinatorCore::Impl {
     std::string best;  // the best training job so far ("" none)
   };
   std::map<std::string, JobIndex> index;  // key: lower-cased job name
+  std::map<std::string, SuggestionStats> suggestions;  // key: lower-cased job name
+
+  // Counts one Propose call; a model-based one (the strategy reports stats) is also an event
+  // with its breakdown, so `hpo` users see what each suggestion cost and why a fallback happened.
+  void RecordSuggestion(const TuningJob& j, double seconds, int64_t now) {
+    SuggestionStats& st = suggestions[Lower(j.name)];
+    ++st.count;
+    st.seconds_sum += seconds;
+    st.seconds_max = std::max(st.seconds_max, seconds);
+    const SuggestStats* s = j.strategy->LastSuggestStats();
+    st.last = s ? *s : SuggestStats{};
+    st.last.seconds = seconds;
+    if (!s) return;
+    if (!s->fallback.empty()) ++st.fallbacks;
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "%.4f s (fit %.4f s, acquisition %.4f s) on %s, %zu observations, %zu pending",
+                  seconds, s->fit_seconds, s->acq_seconds, s->device.empty() ? "-" : s->device.c_str(),
+                  s->observations, s->pending);
+    Event(now, "Suggestion", j.name, "",
+          std::string(buf) + (s->fallback.empty() ? "" : "; random search because " + s->fallback));
+  }
   std::map<std::string, WorkerInfo> workers;
   std::map<std::string, std::set<uint32_t>> worker_gpus_used;  // worker -> GPU indices in use
   std::map<std::pair<std::string, uint32_t>, std::vector<uint32_t>> attempt_gpus;
@@ -431,7 +454,9 @@ struct CoordinatorCore::Impl {
     }
     if (!t) {
       if (static_cast<int64_t>(j.trials.size()) >= MaxJobs(j) || !j.strategy) return false;
+      const auto started = std::chrono::steady_clock::now();
       auto props = j.strategy->Propose(1, History(j));
+      RecordSuggestion(j, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), now);
       if (props.empty()) return false;
       Trial nt;
       nt.index = static_cast<int>(j.trials.size()) + 1;
@@ -1067,6 +1092,11 @@ std::vector<const Trial*> CoordinatorCore::TrialsOf(const std::string& job) cons
 Result<std::vector<LogRow>> CoordinatorCore::Logs(const std::string& trial, int64_t after_id, size_t limit) const {
   if (!FindTrial(trial)) return Status::NotFound("no training job named " + trial);
   return impl_->store->LoadLogs(trial, after_id, limit);
+}
+
+const SuggestionStats* CoordinatorCore::Suggestions(const std::string& job) const {
+  auto it = impl_->suggestions.find(Lower(job));
+  return it == impl_->suggestions.end() ? nullptr : &it->second;
 }
 
 std::vector<const WorkerInfo*> CoordinatorCore::Workers() const {

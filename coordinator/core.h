@@ -109,6 +109,16 @@ struct TuningJob {
   bool Terminal() const { return status == "Completed" || status == "Failed" || status == "Stopped"; }
 };
 
+// How long a job's strategy took to propose configurations (DESIGN: latency is a product
+// feature). Every Propose call is counted; `last` is the strategy's own breakdown of the latest
+// call when it reports one (Bayesian), else only its seconds.
+struct SuggestionStats {
+  uint64_t count = 0;
+  double seconds_sum = 0, seconds_max = 0;
+  uint64_t fallbacks = 0;  // calls where the model could not propose and random search did
+  SuggestStats last;
+};
+
 struct WorkerInfo {
   proto::wire::Register reg;
   int64_t last_seen_ms = 0;
@@ -159,6 +169,8 @@ class CoordinatorCore {
   std::vector<const Trial*> TrialsOf(const std::string& job) const;
   proto::TrainingJobSummary Summary(const Trial& t) const;
   std::vector<const WorkerInfo*> Workers() const;
+  // The job's suggestion latency so far; nullptr for an unknown job or before its first proposal.
+  const SuggestionStats* Suggestions(const std::string& job) const;
   // The trial's stored output lines after the cursor `after_id` (0 = from the start).
   Result<std::vector<LogRow>> Logs(const std::string& trial, int64_t after_id, size_t limit) const;
   // Lines kept per attempt; later lines are dropped (the worker's own trial.log keeps them all).

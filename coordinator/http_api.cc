@@ -509,6 +509,48 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
     Json out = {{"TrainingJobStatus", status}, {"lines", lines}, {"next", after}};
     res.set_content(out.dump(), "application/json");
   }));
+  // Prometheus text format: suggestion latency per tuning job, training jobs by status, workers.
+  s.Get("/hpo/v1/metrics", guard([d](const httplib::Request&, httplib::Response& res) {
+    std::string text = d->WithCore([&](CoordinatorCore& c) {
+      auto label = [](const std::string& job) { return "{job=\"" + job + "\"}"; };
+      std::string t =
+          "# HELP hpo_suggestions_total Configurations proposed by the job's strategy (Propose calls).\n"
+          "# TYPE hpo_suggestions_total counter\n"
+          "# HELP hpo_suggestion_seconds_sum Time spent proposing configurations.\n"
+          "# TYPE hpo_suggestion_seconds_sum counter\n"
+          "# HELP hpo_suggestion_seconds_max The slowest single proposal.\n"
+          "# TYPE hpo_suggestion_seconds_max gauge\n"
+          "# HELP hpo_suggestion_last_seconds The latest proposal.\n"
+          "# TYPE hpo_suggestion_last_seconds gauge\n"
+          "# HELP hpo_suggestion_fallbacks_total Proposals made by random search because the model could not.\n"
+          "# TYPE hpo_suggestion_fallbacks_total counter\n"
+          "# HELP hpo_training_jobs Training jobs of the tuning job by status.\n"
+          "# TYPE hpo_training_jobs gauge\n";
+      char buf[512];
+      for (const TuningJob* j : c.Jobs()) {
+        const std::string l = label(j->name);
+        if (const SuggestionStats* st = c.Suggestions(j->name)) {
+          std::snprintf(buf, sizeof buf,
+                        "hpo_suggestions_total%s %llu\nhpo_suggestion_seconds_sum%s %.6f\n"
+                        "hpo_suggestion_seconds_max%s %.6f\nhpo_suggestion_last_seconds%s %.6f\n"
+                        "hpo_suggestion_fallbacks_total%s %llu\n",
+                        l.c_str(), static_cast<unsigned long long>(st->count), l.c_str(), st->seconds_sum,
+                        l.c_str(), st->seconds_max, l.c_str(), st->last.seconds, l.c_str(),
+                        static_cast<unsigned long long>(st->fallbacks));
+          t += buf;
+        }
+        std::map<std::string, int> by_status;
+        for (const Trial* tr : c.TrialsOf(j->name)) ++by_status[TrialStateName(tr->state)];
+        for (const auto& [status, n] : by_status) {
+          t += "hpo_training_jobs{job=\"" + j->name + "\",status=\"" + status + "\"} " + std::to_string(n) + "\n";
+        }
+      }
+      t += "# HELP hpo_workers Registered workers.\n# TYPE hpo_workers gauge\nhpo_workers " +
+           std::to_string(c.Workers().size()) + "\n";
+      return t;
+    });
+    res.set_content(text, "text/plain; version=0.0.4");
+  }));
   s.Get("/hpo/v1/health", guard([d](const httplib::Request&, httplib::Response& res) {
     Json j = d->WithCore([&](CoordinatorCore& c) {
       return Json{{"status", "ok"}, {"jobs", c.Jobs().size()}, {"workers", c.Workers().size()}};

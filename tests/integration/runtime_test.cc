@@ -74,6 +74,14 @@ TEST_F(Cluster, ARandomJobOfTwentyTrialsCompletesAndItsBestIsTheBestInTheLogs) {
   ASSERT_EQ(lj["lines"].size(), 4u) << logs->body;
   EXPECT_EQ(lj["lines"][3]["text"].get<std::string>().rfind("epoch=3 loss=", 0), 0u);
 
+  // Suggestion latency and training jobs by status, exported for Prometheus.
+  auto metrics = httplib::Client("127.0.0.1", http_port_).Get("/hpo/v1/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("hpo_suggestions_total{job=\"it-random\"} 20\n"), std::string::npos) << metrics->body;
+  EXPECT_NE(metrics->body.find("hpo_training_jobs{job=\"it-random\",status=\"Completed\"} 20\n"), std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("hpo_workers 3\n"), std::string::npos) << metrics->body;
+
   Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", best_name}});
   EXPECT_EQ(tj["TrainingJobStatus"], "Completed");
   EXPECT_EQ(tj["SecondaryStatus"], "Completed");
