@@ -16,7 +16,7 @@ build_pkgs=(
   libsqlite3-dev libcli11-dev libcurl4-openssl-dev libcpp-httplib-dev libssl-dev zlib1g-dev
 )
 test_pkgs=(clang libclang-rt-14-dev python3 python3-yaml python3-sklearn python3-boto3 awscli
-  ceph-mon ceph-osd radosgw ceph-common curl iproute2)
+  ceph-mon ceph-osd radosgw ceph-common curl iproute2 systemd)
 example_pkgs=(python3 python3-sklearn)
 
 want=("${build_pkgs[@]}")
