@@ -226,7 +226,10 @@ void Run(const RunArgs& a) {
   std::atomic<bool> stop_dispatcher{false}, stop_workers{false};
   std::thread dispatch_thread([&] { dispatcher.Run(stop_dispatcher); });
 
-  int nworkers = a.workers > 0 ? a.workers : 2;
+  // Default: one local worker per GPU (each owning that GPU), else 2 CPU workers.
+  const worker::GpuDetection gpus = worker::DetectGpus();
+  const bool per_gpu = a.workers <= 0 && !gpus.devices.empty();
+  int nworkers = a.workers > 0 ? a.workers : (per_gpu ? static_cast<int>(gpus.devices.size()) : 2);
   std::vector<std::unique_ptr<worker::WorkerAgent>> agents;
   std::vector<std::thread> worker_threads;
   std::string log_path = state_dir + "/workers.log";
@@ -238,6 +241,7 @@ void Run(const RunArgs& a) {
     wo.host = "localhost";
     wo.slots = static_cast<uint32_t>(a.slots);
     wo.work_dir = state_dir + "/" + wo.worker_id;
+    if (per_gpu) wo.gpus = {gpus.devices[static_cast<size_t>(i)]};
     wo.log = [wlog, log_path](const std::string& l) {
       std::lock_guard<std::mutex> lock(*wlog);
       if (FILE* f = std::fopen(log_path.c_str(), "a")) {
@@ -625,7 +629,7 @@ void AddRunCommand(CLI::App& app) {
   auto a = std::make_shared<RunArgs>();
   CLI::App* c = app.add_subcommand("run", "Run a tuning job to completion on this machine");
   c->add_option("spec", a->spec, "The tuning job: CRD YAML/JSON or a SageMaker JSON request")->required();
-  c->add_option("--workers", a->workers, "Local workers to start (default 2)");
+  c->add_option("--workers", a->workers, "Local workers to start (default: one per GPU, each with its GPU; else 2)");
   c->add_option("--slots", a->slots, "Training jobs each worker runs at once (default 1)");
   c->add_option("--state-dir", a->state_dir, "Where the job's database and trial directories go "
                                              "(default hpo-runs/<job>-<time>)");
