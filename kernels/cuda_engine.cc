@@ -1,0 +1,597 @@
+// The CUDA engine: GpEngine (gp_engine.h) on one NVIDIA GPU, with cuBLAS for the dense algebra and
+// the hand-written kernels of cuda_kernels.cu for the rest. Built only when HPO_WITH_CUDA is ON;
+// it defines MakeCudaEngine and CudaEngineUnavailableReason, which gp_engine.cc calls (that file
+// is compiled with HPO_KERNELS_HAVE_CUDA_ENGINE then). This file is plain C++ (Eigen on the host,
+// the CUDA runtime and cuBLAS C APIs); only cuda_kernels.cu goes through nvcc.
+//
+// What runs where (see also docs/architecture.md, "The Gaussian-process engine"):
+//   - host: the hyperparameter fit and the Cholesky factorisation (FitGp / BuildPosterior in
+//     gp_model.cc, unchanged: the posterior arrives factorised), the warping and lengthscale
+//     scaling of candidates (O(D m), negligible), the final D x m gradient assembly, and the
+//     top-k choice over the pool's scores (see PoolTopK);
+//   - device, per batch of candidates: the Matern-5/2 ARD cross-covariance K(train, batch)
+//     (own kernel, distances summed per coordinate), the mean K^T alpha (cuBLAS gemv), the solve
+//     V = L^-1 K (cuBLAS trsm), variance and log EI (own kernel, a port of log_ei.cc), and for
+//     gradients B = L^-T V (trsm), the radial products (own kernel) and two gemm/gemv reductions;
+//   - device, Fantasize: the cross-covariance of the new point, one trsv, the new factor row, the
+//     rank-one pool update (gemv + own kernel) and alpha by two trsv.
+// Batches: as many candidates per batch as fit in the scratch budget (2 GiB or a quarter of the
+// free memory at Load, whichever is less; 3 n x batch matrices with gradients, 1 without), at most
+// 65535 (one grid dimension); HPO_CUDA_BATCH_COLUMNS=N caps it further (tests use it to cross
+// batch boundaries).
+//
+// Size: the posterior is exact for any n whose factor (8 cap^2 bytes, cap = n + reserve + 1) fits
+// in 90% of the free device memory: 20000 observations take 3.2 GB. Load answers Unavailable
+// otherwise. (How many observations the posterior holds is decided upstream, by
+// FitOptions::max_posterior_points, because the factorisation runs on the host.)
+//
+// Precision: doubles throughout. Agreement with the CPU engine: relative 1e-6 on mean, variance
+// and log EI (tests/kernels/cuda_engine_test.cc); in practice ~1e-12, the differences being the
+// summation order of cuBLAS and of the distance (direct differences here, |a|^2+|b|^2-2ab there).
+// Determinism: cuBLAS's trsm/gemv/gemm and these kernels use no atomics, so results are
+// reproducible on the same GPU and library version.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <cstdlib>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <Eigen/Core>
+
+#include "kernels/cuda_kernels.h"
+#include "kernels/gp_engine.h"
+
+namespace hpo::kernels {
+
+// Declared in gp_engine.cc (under HPO_KERNELS_HAVE_CUDA_ENGINE).
+GpStatus MakeCudaEngine(const EngineOptions& options, std::unique_ptr<GpEngine>* out);
+std::string CudaEngineUnavailableReason();
+
+namespace {
+
+constexpr double kVarianceFloor = 1e-12;  // as the CPU engine: times the signal variance
+constexpr size_t kMaxScratchBytes = size_t{2} << 30;
+constexpr int kMaxBatchColumns = 65535;  // grid.y of the cross-covariance kernel
+
+std::string CudaErrorText(cudaError_t e) {
+  return std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
+}
+
+GpStatus CudaFailure(const char* what, cudaError_t e) {
+  return GpStatus::Unavailable(std::string("CUDA engine: ") + what + " failed (" + CudaErrorText(e) + ")");
+}
+
+GpStatus CublasFailure(const char* what, cublasStatus_t s) {
+  return GpStatus::Unavailable(std::string("CUDA engine: ") + what + " failed (" + cublasGetStatusName(s) + ": " +
+                               cublasGetStatusString(s) + ")");
+}
+
+#define HPO_CUDA_TRY(expr)                                \
+  do {                                                    \
+    const cudaError_t hpo_e_ = (expr);                    \
+    if (hpo_e_ != cudaSuccess) return CudaFailure(#expr, hpo_e_); \
+  } while (0)
+
+#define HPO_CUBLAS_TRY(expr)                                  \
+  do {                                                        \
+    const cublasStatus_t hpo_s_ = (expr);                     \
+    if (hpo_s_ != CUBLAS_STATUS_SUCCESS) return CublasFailure(#expr, hpo_s_); \
+  } while (0)
+
+#define HPO_GP_TRY(expr)              \
+  do {                                \
+    GpStatus hpo_st_ = (expr);        \
+    if (!hpo_st_.ok()) return hpo_st_; \
+  } while (0)
+
+// An array of doubles in device memory; grow-only.
+class DeviceArray {
+ public:
+  DeviceArray() = default;
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  ~DeviceArray() { Release(); }
+
+  double* get() const { return p_; }
+  size_t size() const { return size_; }
+  void swap(DeviceArray& o) {
+    std::swap(p_, o.p_);
+    std::swap(size_, o.size_);
+  }
+  void Release() {
+    if (p_) cudaFree(p_);
+    p_ = nullptr;
+    size_ = 0;
+  }
+  // At least `count` doubles; the content is lost when it grows.
+  cudaError_t Reserve(size_t count) {
+    if (count <= size_ && p_) return cudaSuccess;
+    Release();
+    const cudaError_t e = cudaMalloc(reinterpret_cast<void**>(&p_), std::max<size_t>(count, 1) * sizeof(double));
+    if (e != cudaSuccess) {
+      p_ = nullptr;
+      return e;
+    }
+    size_ = std::max<size_t>(count, 1);
+    return cudaSuccess;
+  }
+
+ private:
+  double* p_ = nullptr;
+  size_t size_ = 0;
+};
+
+std::string ProbeDevice() {
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) {
+    const bool absent = e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver;
+    return std::string(absent ? "no usable CUDA device (no NVIDIA GPU or driver on this machine?)" : "no usable CUDA device") +
+           ": cudaGetDeviceCount failed (" + CudaErrorText(e) + ")";
+  }
+  if (count == 0) return "no CUDA device (cudaGetDeviceCount returned 0)";
+  const cudaError_t k = cuda::CheckKernelImage();
+  if (k != cudaSuccess) {
+    return "this build's device code does not run on the CUDA device (" + CudaErrorText(k) +
+           "; rebuild with CMAKE_CUDA_ARCHITECTURES set for it)";
+  }
+  return "";
+}
+
+int BatchColumnsOverride() {
+  const char* v = std::getenv("HPO_CUDA_BATCH_COLUMNS");
+  if (!v || !*v) return 0;
+  const long n = std::strtol(v, nullptr, 10);
+  return n > 0 ? static_cast<int>(std::min<long>(n, kMaxBatchColumns)) : 0;
+}
+
+class CudaEngine final : public GpEngine {
+ public:
+  CudaEngine(cublasHandle_t handle, int device, std::string description)
+      : handle_(handle), device_(device), description_(std::move(description)), batch_override_(BatchColumnsOverride()) {}
+
+  ~CudaEngine() override {
+    if (handle_) cublasDestroy(handle_);
+  }
+
+  Device device() const override { return Device::kCuda; }
+  std::string Describe() const override { return description_; }
+
+  GpStatus Load(const Posterior& p, size_t reserve) override {
+    loaded_ = false;
+    const Eigen::Index d = p.inputs.rows(), n = p.inputs.cols();
+    if (d == 0 || n == 0 || p.chol.rows() != n || p.chol.cols() != n || p.alpha.size() != n || p.y.size() != n ||
+        p.hp.log_lengthscale.size() != d) {
+      return GpStatus::InvalidArgument("engine Load: the posterior's shapes do not match");
+    }
+    if (p.hp.warped() && (p.hp.log_warp_a.size() != d || p.hp.log_warp_b.size() != d)) {
+      return GpStatus::InvalidArgument("engine Load: warping parameters do not match the dimensions");
+    }
+    if (!p.inputs.allFinite() || !p.chol.allFinite() || !p.alpha.allFinite()) {
+      return GpStatus::InvalidArgument("engine Load: non-finite posterior");
+    }
+    HPO_CUDA_TRY(cudaSetDevice(device_));
+    dims_ = d;
+    n_ = n;
+    cap_ = n + static_cast<Eigen::Index>(reserve) + 1;
+    s2_ = std::exp(p.hp.log_signal_variance);
+    noise_ = p.noise_variance();
+    inv_l_ = (-p.hp.log_lengthscale.array()).exp().matrix();
+    warped_.assign(static_cast<size_t>(d), 0);
+    warp_a_ = Eigen::VectorXd::Ones(d);
+    warp_b_ = Eigen::VectorXd::Ones(d);
+    if (p.hp.warped()) {
+      for (Eigen::Index i = 0; i < d; ++i) {
+        if (p.hp.log_warp_a[i] == 0.0 && p.hp.log_warp_b[i] == 0.0) continue;
+        warped_[static_cast<size_t>(i)] = 1;
+        warp_a_[i] = std::exp(p.hp.log_warp_a[i]);
+        warp_b_[i] = std::exp(p.hp.log_warp_b[i]);
+      }
+    }
+    // Release the previous posterior and pool before measuring what is free.
+    l_.Release();
+    zt_.Release();
+    pool_v_.Release();
+    pool_z_.Release();
+    pool_m_ = pool_cap_ = 0;
+    HPO_GP_TRY(CheckFits(static_cast<size_t>(cap_)));
+
+    // The factor, lower triangle in the top-left n x n block of a cap x cap array.
+    HPO_CUDA_TRY(l_.Reserve(Sq(cap_)));
+    HPO_CUDA_TRY(cudaMemset(l_.get(), 0, Sq(cap_) * sizeof(double)));
+    HPO_CUDA_TRY(cudaMemcpy2D(l_.get(), Bytes(cap_), p.chol.data(), Bytes(n), Bytes(n), static_cast<size_t>(n),
+                              cudaMemcpyHostToDevice));
+    // Training inputs, scaled and warped, transposed: cap x D.
+    const Eigen::MatrixXd zt = Scaled(p.inputs, nullptr).transpose();
+    HPO_CUDA_TRY(zt_.Reserve(static_cast<size_t>(cap_) * static_cast<size_t>(d)));
+    HPO_CUDA_TRY(cudaMemcpy2D(zt_.get(), Bytes(cap_), zt.data(), Bytes(n), Bytes(n), static_cast<size_t>(d),
+                              cudaMemcpyHostToDevice));
+    y_.resize(cap_);
+    y_.head(n) = p.y;
+    HPO_CUDA_TRY(alpha_.Reserve(static_cast<size_t>(cap_)));
+    HPO_CUDA_TRY(cudaMemcpy(alpha_.get(), p.alpha.data(), Bytes(n), cudaMemcpyHostToDevice));
+    HPO_CUDA_TRY(lvec_.Reserve(static_cast<size_t>(cap_)));
+    HPO_GP_TRY(FillOnes(static_cast<size_t>(cap_)));
+    HPO_CUDA_TRY(xvec_.Reserve(static_cast<size_t>(d)));
+
+    size_t free_bytes = 0, total_bytes = 0;
+    HPO_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
+    scratch_bytes_ = std::min(kMaxScratchBytes, free_bytes / 4);
+    loaded_ = true;
+    return GpStatus::Ok();
+  }
+
+  GpStatus Evaluate(const Eigen::MatrixXd& points, double incumbent, bool gradients, PointScores* out) override {
+    HPO_GP_TRY(CheckPoints(points));
+    const Eigen::Index m = points.cols();
+    out->mean.resize(m);
+    out->variance.resize(m);
+    out->log_ei.resize(m);
+    if (gradients) out->log_ei_grad.resize(dims_, m); else out->log_ei_grad.resize(0, 0);
+    if (m == 0) return GpStatus::Ok();
+    Eigen::MatrixXd dwdx;
+    const Eigen::MatrixXd zc = Scaled(points, gradients ? &dwdx : nullptr);
+    const Eigen::Index batch = BatchColumns(m, gradients ? 3 : 1);
+    const size_t nb = static_cast<size_t>(n_) * static_cast<size_t>(batch);
+    const size_t db = static_cast<size_t>(dims_) * static_cast<size_t>(batch);
+    HPO_CUDA_TRY(k_.Reserve(nb));
+    HPO_CUDA_TRY(cand_.Reserve(db));
+    HPO_CUDA_TRY(mean_.Reserve(static_cast<size_t>(batch)));
+    HPO_CUDA_TRY(var_.Reserve(static_cast<size_t>(batch)));
+    HPO_CUDA_TRY(log_ei_.Reserve(static_cast<size_t>(batch)));
+    if (gradients) {
+      HPO_CUDA_TRY(g_.Reserve(nb));
+      HPO_CUDA_TRY(ga_.Reserve(nb));
+      HPO_CUDA_TRY(d_mean_.Reserve(static_cast<size_t>(batch)));
+      HPO_CUDA_TRY(d_var_.Reserve(static_cast<size_t>(batch)));
+      HPO_CUDA_TRY(s_mean_.Reserve(static_cast<size_t>(batch)));
+      HPO_CUDA_TRY(s_var_.Reserve(static_cast<size_t>(batch)));
+      HPO_CUDA_TRY(t_mean_.Reserve(db));
+      HPO_CUDA_TRY(t_var_.Reserve(db));
+    }
+    const double one = 1.0, zero = 0.0;
+    const int n = static_cast<int>(n_), dims = static_cast<int>(dims_);
+    Eigen::VectorXd d_mean, d_var, s_mean, s_var;
+    Eigen::MatrixXd t_mean, t_var;
+    for (Eigen::Index c0 = 0; c0 < m; c0 += batch) {
+      const Eigen::Index cn64 = std::min(batch, m - c0);
+      const int cn = static_cast<int>(cn64);
+      HPO_CUDA_TRY(cudaMemcpy(cand_.get(), zc.col(c0).data(), Bytes(dims_ * cn64), cudaMemcpyHostToDevice));
+      HPO_CUDA_TRY(cuda::LaunchCrossCovariance(zt_.get(), static_cast<int>(cap_), n, cand_.get(), dims, cn, s2_,
+                                               k_.get(), gradients ? g_.get() : nullptr, n, nullptr));
+      HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, cn, &one, k_.get(), n, alpha_.get(), 1, &zero, mean_.get(), 1));
+      HPO_CUBLAS_TRY(cublasDtrsm(handle_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, n,
+                                 cn, &one, l_.get(), static_cast<int>(cap_), k_.get(), n));
+      HPO_CUDA_TRY(cuda::LaunchVarianceLogEi(k_.get(), n, n, cn, s2_, kVarianceFloor * s2_, mean_.get(), incumbent,
+                                             true, var_.get(), log_ei_.get(), gradients ? d_mean_.get() : nullptr,
+                                             gradients ? d_var_.get() : nullptr, nullptr));
+      HPO_CUDA_TRY(cudaMemcpy(out->mean.data() + c0, mean_.get(), Bytes(cn64), cudaMemcpyDeviceToHost));
+      HPO_CUDA_TRY(cudaMemcpy(out->variance.data() + c0, var_.get(), Bytes(cn64), cudaMemcpyDeviceToHost));
+      HPO_CUDA_TRY(cudaMemcpy(out->log_ei.data() + c0, log_ei_.get(), Bytes(cn64), cudaMemcpyDeviceToHost));
+      if (!gradients) continue;
+      // B = L^-T V in place; ga = g .* alpha (per row), gb = g .* B (in place over B); then the
+      // column sums and Z^T-products of the CPU engine's formulas.
+      HPO_CUBLAS_TRY(cublasDtrsm(handle_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T, CUBLAS_DIAG_NON_UNIT, n,
+                                 cn, &one, l_.get(), static_cast<int>(cap_), k_.get(), n));
+      HPO_CUDA_TRY(cuda::LaunchRadialProducts(g_.get(), n, alpha_.get(), nullptr, n, n, cn, ga_.get(), nullptr));
+      HPO_CUDA_TRY(cuda::LaunchRadialProducts(g_.get(), n, nullptr, k_.get(), n, n, cn, k_.get(), nullptr));
+      HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, cn, &one, ga_.get(), n, ones_.get(), 1, &zero, s_mean_.get(), 1));
+      HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, cn, &one, k_.get(), n, ones_.get(), 1, &zero, s_var_.get(), 1));
+      HPO_CUBLAS_TRY(cublasDgemm(handle_, CUBLAS_OP_T, CUBLAS_OP_N, dims, cn, n, &one, zt_.get(), static_cast<int>(cap_),
+                                 ga_.get(), n, &zero, t_mean_.get(), dims));
+      HPO_CUBLAS_TRY(cublasDgemm(handle_, CUBLAS_OP_T, CUBLAS_OP_N, dims, cn, n, &one, zt_.get(), static_cast<int>(cap_),
+                                 k_.get(), n, &zero, t_var_.get(), dims));
+      d_mean.resize(cn64);
+      d_var.resize(cn64);
+      s_mean.resize(cn64);
+      s_var.resize(cn64);
+      t_mean.resize(dims_, cn64);
+      t_var.resize(dims_, cn64);
+      HPO_CUDA_TRY(cudaMemcpy(d_mean.data(), d_mean_.get(), Bytes(cn64), cudaMemcpyDeviceToHost));
+      HPO_CUDA_TRY(cudaMemcpy(d_var.data(), d_var_.get(), Bytes(cn64), cudaMemcpyDeviceToHost));
+      HPO_CUDA_TRY(cudaMemcpy(s_mean.data(), s_mean_.get(), Bytes(cn64), cudaMemcpyDeviceToHost));
+      HPO_CUDA_TRY(cudaMemcpy(s_var.data(), s_var_.get(), Bytes(cn64), cudaMemcpyDeviceToHost));
+      HPO_CUDA_TRY(cudaMemcpy(t_mean.data(), t_mean_.get(), Bytes(dims_ * cn64), cudaMemcpyDeviceToHost));
+      HPO_CUDA_TRY(cudaMemcpy(t_var.data(), t_var_.get(), Bytes(dims_ * cn64), cudaMemcpyDeviceToHost));
+      for (Eigen::Index j = 0; j < cn64; ++j) {
+        const double var = out->variance[c0 + j];
+        for (Eigen::Index dd = 0; dd < dims_; ++dd) {
+          const double z = zc(dd, c0 + j);
+          const double dmean_dz = -(z * s_mean[j] - t_mean(dd, j));
+          const double dvar_dz = 2.0 * (z * s_var[j] - t_var(dd, j));
+          const double dz_dx = inv_l_[dd] * dwdx(dd, c0 + j);
+          const double grad = (d_mean[j] * dmean_dz + (var > kVarianceFloor * s2_ ? d_var[j] * dvar_dz : 0.0)) * dz_dx;
+          out->log_ei_grad(dd, c0 + j) = std::isfinite(grad) ? grad : 0.0;
+        }
+      }
+    }
+    return GpStatus::Ok();
+  }
+
+  GpStatus SetPool(const Eigen::MatrixXd& points) override {
+    if (!loaded_) return GpStatus::InvalidArgument("engine: nothing loaded");
+    pool_m_ = 0;
+    return ExtendPool(points);
+  }
+
+  GpStatus ExtendPool(const Eigen::MatrixXd& points) override {
+    HPO_GP_TRY(CheckPoints(points));
+    const Eigen::Index m0 = pool_m_, m = points.cols();
+    if (m == 0) return GpStatus::Ok();
+    HPO_GP_TRY(ReservePool(m0 + m));
+    const Eigen::MatrixXd zc = Scaled(points, nullptr);
+    HPO_CUDA_TRY(cudaMemcpy(pool_z_.get() + static_cast<size_t>(m0) * static_cast<size_t>(dims_), zc.data(),
+                            Bytes(dims_ * m), cudaMemcpyHostToDevice));
+    const double one = 1.0, zero = 0.0;
+    const int n = static_cast<int>(n_), dims = static_cast<int>(dims_), ld = static_cast<int>(cap_);
+    for (Eigen::Index c0 = 0; c0 < m; c0 += kMaxBatchColumns) {
+      const int cn = static_cast<int>(std::min<Eigen::Index>(kMaxBatchColumns, m - c0));
+      const size_t col = static_cast<size_t>(m0 + c0);
+      double* v = pool_v_.get() + col * static_cast<size_t>(cap_);
+      HPO_CUDA_TRY(cuda::LaunchCrossCovariance(zt_.get(), ld, n, pool_z_.get() + col * static_cast<size_t>(dims_), dims,
+                                               cn, s2_, v, nullptr, ld, nullptr));
+      HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, cn, &one, v, ld, alpha_.get(), 1, &zero,
+                                 pool_mean_.get() + col, 1));
+      HPO_CUBLAS_TRY(cublasDtrsm(handle_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, n,
+                                 cn, &one, l_.get(), ld, v, ld));
+      HPO_CUDA_TRY(cuda::LaunchVarianceLogEi(v, ld, n, cn, s2_, kVarianceFloor * s2_, nullptr, 0.0, false,
+                                             pool_var_.get() + col, nullptr, nullptr, nullptr, nullptr));
+    }
+    HPO_CUDA_TRY(cudaDeviceSynchronize());
+    pool_m_ = m0 + m;
+    return GpStatus::Ok();
+  }
+
+  size_t PoolSize() const override { return static_cast<size_t>(pool_m_); }
+
+  // Scores on the device (one thread per pool entry); the choice on the host: the scores, means
+  // and variances come back (8 bytes x 3 x m: 100 KB for a 4096-point pool, under a millisecond
+  // for a million) and std::partial_sort picks the k best with the CPU engine's order (score
+  // descending, ties and -inf by lower index), so both engines rank identically given equal
+  // scores. A device top-k would pay off only for pools far beyond what SuggestBatch builds.
+  GpStatus PoolTopK(double incumbent, size_t k, std::vector<RankedCandidate>* out) override {
+    if (!loaded_) return GpStatus::InvalidArgument("engine: nothing loaded");
+    out->clear();
+    const Eigen::Index m = pool_m_;
+    if (m == 0 || k == 0) return GpStatus::Ok();
+    HPO_CUDA_TRY(score_.Reserve(static_cast<size_t>(m)));
+    HPO_CUDA_TRY(cuda::LaunchLogEi(pool_mean_.get(), pool_var_.get(), static_cast<int>(m), incumbent, score_.get(),
+                                   nullptr));
+    std::vector<double> score(static_cast<size_t>(m)), mean(static_cast<size_t>(m)), var(static_cast<size_t>(m));
+    HPO_CUDA_TRY(cudaMemcpy(score.data(), score_.get(), Bytes(m), cudaMemcpyDeviceToHost));
+    HPO_CUDA_TRY(cudaMemcpy(mean.data(), pool_mean_.get(), Bytes(m), cudaMemcpyDeviceToHost));
+    HPO_CUDA_TRY(cudaMemcpy(var.data(), pool_var_.get(), Bytes(m), cudaMemcpyDeviceToHost));
+    std::vector<size_t> order(static_cast<size_t>(m));
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    const size_t take = std::min(k, order.size());
+    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(take), order.end(),
+                      [&](size_t a, size_t b) { return score[a] > score[b] || (score[a] == score[b] && a < b); });
+    for (size_t i = 0; i < take; ++i) {
+      const size_t j = order[i];
+      out->push_back({j, score[j], mean[j], var[j]});
+    }
+    return GpStatus::Ok();
+  }
+
+  GpStatus Fantasize(const Eigen::VectorXd& x, double y) override {
+    if (!loaded_) return GpStatus::InvalidArgument("engine: nothing loaded");
+    if (x.size() != dims_ || !x.allFinite() || !std::isfinite(y)) {
+      return GpStatus::InvalidArgument("Fantasize: wrong size or non-finite value");
+    }
+    if (n_ + 1 >= cap_) HPO_GP_TRY(Grow());
+    const Eigen::MatrixXd z = Scaled(x, nullptr);
+    const int n = static_cast<int>(n_), dims = static_cast<int>(dims_), ld = static_cast<int>(cap_);
+    HPO_CUDA_TRY(cudaMemcpy(xvec_.get(), z.data(), Bytes(dims_), cudaMemcpyHostToDevice));
+    // l = L^-1 k(train, x); mean at x = k . alpha.
+    HPO_CUDA_TRY(cuda::LaunchCrossCovariance(zt_.get(), ld, n, xvec_.get(), dims, 1, s2_, lvec_.get(), nullptr, n,
+                                             nullptr));
+    double mu = 0.0, ll = 0.0;
+    HPO_CUBLAS_TRY(cublasDdot(handle_, n, lvec_.get(), 1, alpha_.get(), 1, &mu));
+    HPO_CUBLAS_TRY(cublasDtrsv(handle_, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, n, l_.get(), ld,
+                               lvec_.get(), 1));
+    HPO_CUBLAS_TRY(cublasDdot(handle_, n, lvec_.get(), 1, lvec_.get(), 1, &ll));
+    const double d2 = s2_ + noise_ - ll;
+    if (!(d2 > 1e-14 * s2_)) return GpStatus::Numerical("Fantasize: the new pivot is not positive");
+    const double d = std::sqrt(d2);
+    if (pool_m_ > 0) {
+      // cov(pool_j, x) = k(pool_j, x) - v_j . l; the new factor row of the pool = cov / d.
+      const double one = 1.0, zero = 0.0;
+      const int m = static_cast<int>(pool_m_);
+      HPO_CUDA_TRY(vl_.Reserve(static_cast<size_t>(m)));
+      HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, m, &one, pool_v_.get(), ld, lvec_.get(), 1, &zero, vl_.get(), 1));
+      HPO_CUDA_TRY(cuda::LaunchFantasyPoolUpdate(pool_z_.get(), dims, m, xvec_.get(), s2_, vl_.get(), d, (y - mu) / d,
+                                                 kVarianceFloor * s2_, pool_v_.get(), ld, n, pool_var_.get(),
+                                                 pool_mean_.get(), nullptr));
+    }
+    // Append x to the training inputs (row n of the transposed array) and the row (l, d) to L.
+    HPO_CUBLAS_TRY(cublasSetVector(dims, sizeof(double), z.data(), 1, zt_.get() + n_, ld));
+    HPO_CUBLAS_TRY(cublasDcopy(handle_, n, lvec_.get(), 1, l_.get() + n_, ld));
+    HPO_CUDA_TRY(cudaMemcpy(l_.get() + static_cast<size_t>(n_) + static_cast<size_t>(n_) * static_cast<size_t>(cap_), &d,
+                            sizeof(double), cudaMemcpyHostToDevice));
+    y_[n_] = y;
+    ++n_;
+    // alpha = L^-T L^-1 y.
+    HPO_CUDA_TRY(cudaMemcpy(alpha_.get(), y_.data(), Bytes(n_), cudaMemcpyHostToDevice));
+    HPO_CUBLAS_TRY(cublasDtrsv(handle_, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, n + 1, l_.get(), ld,
+                               alpha_.get(), 1));
+    HPO_CUBLAS_TRY(cublasDtrsv(handle_, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T, CUBLAS_DIAG_NON_UNIT, n + 1, l_.get(), ld,
+                               alpha_.get(), 1));
+    HPO_CUDA_TRY(cudaDeviceSynchronize());
+    return GpStatus::Ok();
+  }
+
+  size_t TrainingSize() const override { return static_cast<size_t>(n_); }
+
+ private:
+  static size_t Bytes(Eigen::Index count) { return static_cast<size_t>(count) * sizeof(double); }
+  static size_t Sq(Eigen::Index c) { return static_cast<size_t>(c) * static_cast<size_t>(c); }
+
+  GpStatus CheckPoints(const Eigen::MatrixXd& points) const {
+    if (!loaded_) return GpStatus::InvalidArgument("engine: nothing loaded");
+    if (points.rows() != dims_) {
+      return GpStatus::InvalidArgument("points have " + std::to_string(points.rows()) + " coordinates, the model " +
+                                       std::to_string(dims_));
+    }
+    if (!points.allFinite()) return GpStatus::InvalidArgument("non-finite candidate coordinate");
+    return GpStatus::Ok();
+  }
+
+  // The factor for `cap` points (plus the transposed inputs) must fit in 90% of the free memory.
+  GpStatus CheckFits(size_t cap) const {
+    size_t free_bytes = 0, total_bytes = 0;
+    HPO_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
+    const double need = static_cast<double>(cap) * static_cast<double>(cap + static_cast<size_t>(dims_) + 4) * 8.0;
+    if (need > 0.9 * static_cast<double>(free_bytes)) {
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "CUDA engine: an exact posterior of %zu points needs %.2f GiB, %.2f GiB free", cap,
+                    need / 1073741824.0, static_cast<double>(free_bytes) / 1073741824.0);
+      return GpStatus::Unavailable(buf);
+    }
+    return GpStatus::Ok();
+  }
+
+  Eigen::Index BatchColumns(Eigen::Index m, int matrices) const {
+    const double per_column = 8.0 * static_cast<double>(n_) * matrices;
+    Eigen::Index b = static_cast<Eigen::Index>(std::max(1.0, static_cast<double>(scratch_bytes_) / per_column));
+    b = std::min<Eigen::Index>({b, m, kMaxBatchColumns});
+    if (batch_override_ > 0) b = std::min<Eigen::Index>(b, batch_override_);
+    return std::max<Eigen::Index>(b, 1);
+  }
+
+  GpStatus FillOnes(size_t count) {
+    HPO_CUDA_TRY(ones_.Reserve(count));
+    const std::vector<double> ones(count, 1.0);
+    HPO_CUDA_TRY(cudaMemcpy(ones_.get(), ones.data(), count * sizeof(double), cudaMemcpyHostToDevice));
+    return GpStatus::Ok();
+  }
+
+  // Pool storage for at least `columns` candidates, keeping the first pool_m_.
+  GpStatus ReservePool(Eigen::Index columns) {
+    if (columns <= pool_cap_) return GpStatus::Ok();
+    const Eigen::Index cap = std::max<Eigen::Index>(columns, pool_cap_ + pool_cap_ / 2);
+    const size_t c = static_cast<size_t>(cap);
+    DeviceArray z, v, mean, var;
+    HPO_CUDA_TRY(z.Reserve(c * static_cast<size_t>(dims_)));
+    HPO_CUDA_TRY(v.Reserve(c * static_cast<size_t>(cap_)));
+    HPO_CUDA_TRY(mean.Reserve(c));
+    HPO_CUDA_TRY(var.Reserve(c));
+    if (pool_m_ > 0) {
+      const size_t m = static_cast<size_t>(pool_m_);
+      HPO_CUDA_TRY(cudaMemcpy(z.get(), pool_z_.get(), m * static_cast<size_t>(dims_) * sizeof(double),
+                              cudaMemcpyDeviceToDevice));
+      HPO_CUDA_TRY(cudaMemcpy(v.get(), pool_v_.get(), m * static_cast<size_t>(cap_) * sizeof(double),
+                              cudaMemcpyDeviceToDevice));
+      HPO_CUDA_TRY(cudaMemcpy(mean.get(), pool_mean_.get(), m * sizeof(double), cudaMemcpyDeviceToDevice));
+      HPO_CUDA_TRY(cudaMemcpy(var.get(), pool_var_.get(), m * sizeof(double), cudaMemcpyDeviceToDevice));
+    }
+    pool_z_.swap(z);
+    pool_v_.swap(v);
+    pool_mean_.swap(mean);
+    pool_var_.swap(var);
+    pool_cap_ = cap;
+    return GpStatus::Ok();
+  }
+
+  // Doubles the capacity for training points (factor, inputs, alpha, pool rows).
+  GpStatus Grow() {
+    const Eigen::Index cap = cap_ * 2;
+    const size_t c = static_cast<size_t>(cap);
+    HPO_GP_TRY(CheckFits(c));
+    DeviceArray l, zt, alpha, lvec, pv;
+    HPO_CUDA_TRY(l.Reserve(c * c));
+    HPO_CUDA_TRY(cudaMemset(l.get(), 0, c * c * sizeof(double)));
+    HPO_CUDA_TRY(cudaMemcpy2D(l.get(), Bytes(cap), l_.get(), Bytes(cap_), Bytes(n_), static_cast<size_t>(n_),
+                              cudaMemcpyDeviceToDevice));
+    HPO_CUDA_TRY(zt.Reserve(c * static_cast<size_t>(dims_)));
+    HPO_CUDA_TRY(cudaMemcpy2D(zt.get(), Bytes(cap), zt_.get(), Bytes(cap_), Bytes(n_), static_cast<size_t>(dims_),
+                              cudaMemcpyDeviceToDevice));
+    HPO_CUDA_TRY(alpha.Reserve(c));
+    HPO_CUDA_TRY(cudaMemcpy(alpha.get(), alpha_.get(), Bytes(n_), cudaMemcpyDeviceToDevice));
+    HPO_CUDA_TRY(lvec.Reserve(c));
+    if (pool_cap_ > 0) {
+      HPO_CUDA_TRY(pv.Reserve(c * static_cast<size_t>(pool_cap_)));
+      if (pool_m_ > 0) {
+        HPO_CUDA_TRY(cudaMemcpy2D(pv.get(), Bytes(cap), pool_v_.get(), Bytes(cap_), Bytes(n_),
+                                  static_cast<size_t>(pool_m_), cudaMemcpyDeviceToDevice));
+      }
+      pool_v_.swap(pv);
+    }
+    l_.swap(l);
+    zt_.swap(zt);
+    alpha_.swap(alpha);
+    lvec_.swap(lvec);
+    y_.conservativeResize(cap);
+    cap_ = cap;
+    return FillOnes(c);
+  }
+
+  // z = w(x) / l for a block of points; with dwdx, also the warp's derivative (as the CPU engine).
+  template <class Block>
+  Eigen::MatrixXd Scaled(const Block& x, Eigen::MatrixXd* dwdx) const {
+    Eigen::MatrixXd z(x.rows(), x.cols());
+    if (dwdx) dwdx->setOnes(x.rows(), x.cols());
+    for (Eigen::Index j = 0; j < x.cols(); ++j) {
+      for (Eigen::Index d = 0; d < x.rows(); ++d) {
+        double v = x(d, j);
+        if (warped_[static_cast<size_t>(d)]) {
+          if (dwdx) (*dwdx)(d, j) = KumaraswamyWarpDerivative(v, warp_a_[d], warp_b_[d]);
+          v = KumaraswamyWarp(v, warp_a_[d], warp_b_[d]);
+        }
+        z(d, j) = v * inv_l_[d];
+      }
+    }
+    return z;
+  }
+
+  cublasHandle_t handle_;
+  int device_;
+  std::string description_;
+  int batch_override_;
+  bool loaded_ = false;
+  Eigen::Index dims_ = 0, n_ = 0, cap_ = 0;
+  double s2_ = 1, noise_ = 0;
+  size_t scratch_bytes_ = 0;
+  Eigen::VectorXd inv_l_, warp_a_, warp_b_;
+  std::vector<uint8_t> warped_;
+  Eigen::VectorXd y_;  // host copy of the targets (fantasies appended)
+  // Device state: factor (cap x cap), transposed scaled inputs (cap x D), alpha, ones.
+  DeviceArray l_, zt_, alpha_, ones_;
+  // Pool: scaled points (D x pool_cap), L^-1 K(train, pool) (cap x pool_cap), mean, variance.
+  DeviceArray pool_z_, pool_v_, pool_mean_, pool_var_;
+  Eigen::Index pool_m_ = 0, pool_cap_ = 0;
+  // Scratch.
+  DeviceArray k_, g_, ga_, cand_, mean_, var_, log_ei_, d_mean_, d_var_, s_mean_, s_var_, t_mean_, t_var_;
+  DeviceArray lvec_, xvec_, vl_, score_;
+};
+
+}  // namespace
+
+std::string CudaEngineUnavailableReason() { return ProbeDevice(); }
+
+GpStatus MakeCudaEngine(const EngineOptions& /*options*/, std::unique_ptr<GpEngine>* out) {
+  const std::string reason = ProbeDevice();
+  if (!reason.empty()) return GpStatus::Unavailable(reason);
+  int device = 0;
+  HPO_CUDA_TRY(cudaGetDevice(&device));
+  cudaDeviceProp prop;
+  HPO_CUDA_TRY(cudaGetDeviceProperties(&prop, device));
+  cublasHandle_t handle = nullptr;
+  HPO_CUBLAS_TRY(cublasCreate(&handle));
+  int version = 0;
+  cublasGetVersion(handle, &version);
+  char buf[400];
+  std::snprintf(buf, sizeof buf, "cuda (%s, sm_%d%d, %.0f GiB, cuBLAS %d.%d; GP fit and factorisation on the CPU)",
+                prop.name, prop.major, prop.minor, static_cast<double>(prop.totalGlobalMem) / 1073741824.0,
+                version / 10000, (version / 100) % 100);
+  *out = std::make_unique<CudaEngine>(handle, device, buf);
+  return GpStatus::Ok();
+}
+
+}  // namespace hpo::kernels

@@ -1,0 +1,210 @@
+// The device kernels of the CUDA GP engine (see cuda_kernels.h). The log-EI code is a line-by-line
+// port of kernels/log_ei.cc (same regimes, same constants) so that both engines agree to rounding.
+#include "kernels/cuda_kernels.h"
+
+#include <cmath>
+
+namespace hpo::kernels::cuda {
+namespace {
+
+constexpr double kSqrt5 = 2.23606797749978969641;
+constexpr double kInvSqrt2 = 0.70710678118654752440;
+constexpr double kLogSqrt2Pi = 0.91893853320467274178;
+constexpr double kSqrtHalfPi = 1.25331413731550025121;
+constexpr double kAsymptotic = 30.0;
+constexpr int kThreads = 256;
+constexpr int kWarpsPerBlock = kThreads / 32;
+
+__device__ inline double NegInf() { return __longlong_as_double(static_cast<long long>(0xfff0000000000000ULL)); }
+
+__device__ inline double Phi(double z) { return 0.5 * erfc(-z * kInvSqrt2); }
+__device__ inline double LogPhiDensity(double z) { return -0.5 * z * z - kLogSqrt2Pi; }
+
+__device__ inline double Mills(double t) {
+  if (t < kAsymptotic) return kSqrtHalfPi * exp(0.5 * t * t) * erfc(t * kInvSqrt2);
+  const double u = 1.0 / (t * t);
+  return (1.0 / t) * (1.0 - u * (1.0 - 3.0 * u * (1.0 - 5.0 * u * (1.0 - 7.0 * u * (1.0 - 9.0 * u)))));
+}
+
+__device__ inline double LogOneMinusTMills(double t) {
+  if (t < kAsymptotic) return log1p(-t * Mills(t));
+  const double u = 1.0 / (t * t);
+  const double series = 1.0 - 3.0 * u * (1.0 - 5.0 * u * (1.0 - 7.0 * u * (1.0 - 9.0 * u)));
+  return -2.0 * log(t) + log(series);
+}
+
+__device__ inline double LogH(double z) {
+  if (isnan(z)) return NegInf();
+  if (z > -1.0) return log(z * Phi(z) + exp(LogPhiDensity(z)));
+  const double t = -z;
+  if (t > 1e150) return NegInf();
+  return LogPhiDensity(z) + LogOneMinusTMills(t);
+}
+
+__device__ inline double LogHDerivative(double z) {
+  if (isnan(z)) return 0.0;
+  if (z > -1.0) return Phi(z) / (z * Phi(z) + exp(LogPhiDensity(z)));
+  const double t = -z;
+  if (t > 1e150) return t;
+  return Mills(t) / exp(LogOneMinusTMills(t));
+}
+
+// log EI (kernels/log_ei.cc LogExpectedImprovement), NaN mapped to -inf as the engines rank it.
+__device__ inline double LogEi(double mean, double variance, double incumbent, double* d_mean, double* d_var) {
+  const double var = fmax(variance, 1e-300);
+  const double sigma = sqrt(var);
+  const double z = (incumbent - mean) / sigma;
+  double value = log(sigma) + LogH(z);
+  if (d_mean || d_var) {
+    const double r = LogHDerivative(z);
+    if (d_mean) *d_mean = -r / sigma;
+    if (d_var) *d_var = (1.0 - z * r) / (2.0 * var);
+  }
+  return value;
+}
+
+__device__ inline void Matern(double r, double s2, double* k, double* g) {
+  const double sr = kSqrt5 * r;
+  const double e = s2 * exp(-sr);
+  *k = (1.0 + sr + sr * sr / 3.0) * e;
+  if (g) *g = (5.0 / 3.0) * (1.0 + sr) * e;
+}
+
+__global__ void CrossCovarianceKernel(const double* __restrict__ train_t, int ld_train, int n,
+                                      const double* __restrict__ cand, int dims, double s2, double* __restrict__ k,
+                                      double* __restrict__ g, int ldk) {
+  extern __shared__ double c[];
+  const int j = blockIdx.y;
+  for (int d = threadIdx.x; d < dims; d += blockDim.x) c[d] = cand[static_cast<size_t>(j) * dims + d];
+  __syncthreads();
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  double r2 = 0.0;
+  for (int d = 0; d < dims; ++d) {
+    const double delta = train_t[i + static_cast<size_t>(d) * ld_train] - c[d];
+    r2 += delta * delta;
+  }
+  double kv, gv;
+  Matern(sqrt(r2), s2, &kv, g ? &gv : nullptr);
+  const size_t at = i + static_cast<size_t>(j) * ldk;
+  k[at] = kv;
+  if (g) g[at] = gv;
+}
+
+__global__ void VarianceLogEiKernel(const double* __restrict__ v, int ldv, int n, int m, double s2, double floor,
+                                    const double* __restrict__ mean, double incumbent, bool incumbent_valid,
+                                    double* __restrict__ var, double* __restrict__ log_ei, double* __restrict__ d_mean,
+                                    double* __restrict__ d_var) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int j = blockIdx.x * kWarpsPerBlock + warp;
+  if (j >= m) return;  // whole warps leave together: j is uniform within a warp
+  const double* col = v + static_cast<size_t>(j) * ldv;
+  double s = 0.0;
+  for (int i = lane; i < n; i += 32) s += col[i] * col[i];
+  for (int off = 16; off > 0; off /= 2) s += __shfl_down_sync(0xffffffffu, s, off);
+  if (lane != 0) return;
+  const double vj = fmax(s2 - s, floor);
+  var[j] = vj;
+  if (!incumbent_valid) return;
+  double dm = 0.0, dv = 0.0;
+  double value = LogEi(mean[j], vj, incumbent, d_mean ? &dm : nullptr, d_var ? &dv : nullptr);
+  if (isnan(value)) value = NegInf();
+  log_ei[j] = value;
+  if (d_mean) d_mean[j] = dm;
+  if (d_var) d_var[j] = dv;
+}
+
+__global__ void LogEiKernel(const double* __restrict__ mean, const double* __restrict__ var, int m, double incumbent,
+                            double* __restrict__ score) {
+  const int j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (j >= m) return;
+  const double value = LogEi(mean[j], var[j], incumbent, nullptr, nullptr);
+  score[j] = isnan(value) ? NegInf() : value;
+}
+
+// b and out may alias (in place: each element is read and written by the same thread).
+__global__ void RadialProductsKernel(const double* __restrict__ g, int ld, const double* __restrict__ a,
+                                     const double* b, int ldb, int n, double* out) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x, j = blockIdx.y;
+  if (i >= n) return;
+  const size_t at = i + static_cast<size_t>(j) * ld;
+  out[at] = g[at] * (a ? a[i] : b[i + static_cast<size_t>(j) * ldb]);
+}
+
+__global__ void FantasyPoolUpdateKernel(const double* __restrict__ pool, int dims, int m, const double* __restrict__ x,
+                                        double s2, const double* __restrict__ vl, double d, double shift, double floor,
+                                        double* __restrict__ v, int ldv, int n, double* __restrict__ var,
+                                        double* __restrict__ mean) {
+  const int j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (j >= m) return;
+  double r2 = 0.0;
+  for (int c = 0; c < dims; ++c) {
+    const double delta = pool[static_cast<size_t>(j) * dims + c] - x[c];
+    r2 += delta * delta;
+  }
+  double kv;
+  Matern(sqrt(r2), s2, &kv, nullptr);
+  const double row = (kv - vl[j]) / d;
+  v[n + static_cast<size_t>(j) * ldv] = row;
+  var[j] = fmax(var[j] - row * row, floor);
+  mean[j] += row * shift;
+}
+
+__global__ void ProbeKernel(int* out) {
+  if (out) *out = 1;
+}
+
+unsigned Blocks(long long count, int per_block) { return static_cast<unsigned>((count + per_block - 1) / per_block); }
+
+}  // namespace
+
+cudaError_t CheckKernelImage() {
+  cudaFuncAttributes attributes;
+  return cudaFuncGetAttributes(&attributes, ProbeKernel);
+}
+
+cudaError_t LaunchCrossCovariance(const double* train_t, int ld_train, int n, const double* cand, int dims, int m,
+                                  double s2, double* k, double* g, int ldk, cudaStream_t stream) {
+  if (n <= 0 || m <= 0) return cudaSuccess;
+  if (m > 65535) return cudaErrorInvalidValue;
+  const dim3 grid(Blocks(n, kThreads), static_cast<unsigned>(m));
+  CrossCovarianceKernel<<<grid, kThreads, sizeof(double) * static_cast<size_t>(dims), stream>>>(
+      train_t, ld_train, n, cand, dims, s2, k, g, ldk);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchVarianceLogEi(const double* v, int ldv, int n, int m, double s2, double floor, const double* mean,
+                                double incumbent, bool incumbent_valid, double* var, double* log_ei, double* d_mean,
+                                double* d_var, cudaStream_t stream) {
+  if (m <= 0) return cudaSuccess;
+  VarianceLogEiKernel<<<Blocks(m, kWarpsPerBlock), kThreads, 0, stream>>>(v, ldv, n, m, s2, floor, mean, incumbent,
+                                                                          incumbent_valid, var, log_ei, d_mean, d_var);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchLogEi(const double* mean, const double* var, int m, double incumbent, double* score,
+                        cudaStream_t stream) {
+  if (m <= 0) return cudaSuccess;
+  LogEiKernel<<<Blocks(m, kThreads), kThreads, 0, stream>>>(mean, var, m, incumbent, score);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchRadialProducts(const double* g, int ld, const double* a, const double* b, int ldb, int n, int m,
+                                 double* out, cudaStream_t stream) {
+  if (n <= 0 || m <= 0) return cudaSuccess;
+  if (m > 65535) return cudaErrorInvalidValue;
+  const dim3 grid(Blocks(n, kThreads), static_cast<unsigned>(m));
+  RadialProductsKernel<<<grid, kThreads, 0, stream>>>(g, ld, a, b, ldb, n, out);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchFantasyPoolUpdate(const double* pool, int dims, int m, const double* x, double s2, const double* vl,
+                                    double d, double shift, double floor, double* v, int ldv, int n, double* var,
+                                    double* mean, cudaStream_t stream) {
+  if (m <= 0) return cudaSuccess;
+  FantasyPoolUpdateKernel<<<Blocks(m, kThreads), kThreads, 0, stream>>>(pool, dims, m, x, s2, vl, d, shift, floor, v,
+                                                                       ldv, n, var, mean);
+  return cudaGetLastError();
+}
+
+}  // namespace hpo::kernels::cuda

@@ -1,0 +1,274 @@
+// The CUDA engine against the CPU reference (built only when HPO_WITH_CUDA).
+//
+// Without a usable GPU the parity tests skip with the reason (the CUDA error string); the
+// availability test always runs and checks what `cuda` and `auto` do then.
+//
+// Tolerances (both engines compute in double; they differ only in summation order and in how the
+// squared distance is formed, so observed differences are ~1e-12):
+//   mean, variance, log EI, pool scores:  |cuda - cpu| <= 1e-6 * max(1, |cpu|)
+//   log EI gradients:                     |cuda - cpu| <= 1e-5 * max(1, |cpu|)
+//   SuggestBatch points (end to end):     max |cuda - cpu| <= 1e-4 per coordinate
+#include "kernels/gp_engine.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
+#include "kernels/acquisition.h"
+#include "kernels/gp_model.h"
+#include "kernels/random.h"
+
+namespace hpo::kernels {
+namespace {
+
+constexpr double kValueTol = 1e-6;
+constexpr double kGradTol = 1e-5;
+
+Eigen::MatrixXd RandomPoints(int d, int n, Random& rng) {
+  Eigen::MatrixXd x(d, n);
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < d; ++i) x(i, j) = rng.Uniform();
+  return x;
+}
+
+Posterior RandomPosterior(int d, int n, bool warped, Random& rng) {
+  const Eigen::MatrixXd x = RandomPoints(d, n, rng);
+  Eigen::VectorXd y(n);
+  for (int j = 0; j < n; ++j) y[j] = (x.col(j).array() - 0.3).square().sum() + 0.1 * std::sin(9 * x(0, j));
+  const double mean = y.mean();
+  const double sd = n > 1 ? std::sqrt((y.array() - mean).square().sum() / (n - 1)) : 1.0;
+  y = (y.array() - mean) / (sd > 0 ? sd : 1.0);
+  Hyperparameters hp;
+  hp.log_lengthscale.resize(d);
+  for (int i = 0; i < d; ++i) hp.log_lengthscale[i] = std::log(0.1 + 0.9 * rng.Uniform()) + 0.5 * std::log(double(d));
+  hp.log_signal_variance = std::log(0.5 + 2.0 * rng.Uniform());
+  hp.log_noise_variance = std::log(1e-4 + 1e-2 * rng.Uniform());
+  if (warped) {
+    hp.log_warp_a.resize(d);
+    hp.log_warp_b.resize(d);
+    for (int i = 0; i < d; ++i) {
+      hp.log_warp_a[i] = i % 3 == 0 ? 0.0 : rng.Uniform() - 0.5;  // some coordinates not warped
+      hp.log_warp_b[i] = i % 3 == 0 ? 0.0 : rng.Uniform() - 0.5;
+    }
+  }
+  Posterior p;
+  EXPECT_TRUE(BuildPosterior(x, y, hp, 0.0, 1.0, &p).ok());
+  return p;
+}
+
+std::unique_ptr<GpEngine> Make(Device device) {
+  std::unique_ptr<GpEngine> e;
+  GpStatus st = MakeGpEngine(device, EngineOptions{}, &e, nullptr);
+  EXPECT_TRUE(st.ok()) << st.message();
+  return e;
+}
+
+bool Near(double cuda, double cpu, double tol) {
+  if (cuda == cpu) return true;  // also equal infinities
+  return std::abs(cuda - cpu) <= tol * std::max(1.0, std::abs(cpu));
+}
+
+void ExpectScoresNear(const PointScores& cuda, const PointScores& cpu, bool gradients, const std::string& what) {
+  ASSERT_EQ(cuda.mean.size(), cpu.mean.size()) << what;
+  int bad = 0;
+  for (Eigen::Index j = 0; j < cpu.mean.size() && bad < 5; ++j) {
+    const bool ok = Near(cuda.mean[j], cpu.mean[j], kValueTol) && Near(cuda.variance[j], cpu.variance[j], kValueTol) &&
+                    Near(cuda.log_ei[j], cpu.log_ei[j], kValueTol);
+    if (!ok) {
+      ++bad;
+      ADD_FAILURE() << what << " point " << j << ": mean " << cuda.mean[j] << " vs " << cpu.mean[j] << ", variance "
+                    << cuda.variance[j] << " vs " << cpu.variance[j] << ", log EI " << cuda.log_ei[j] << " vs "
+                    << cpu.log_ei[j];
+    }
+    if (!gradients) continue;
+    for (Eigen::Index i = 0; i < cpu.log_ei_grad.rows(); ++i) {
+      if (!Near(cuda.log_ei_grad(i, j), cpu.log_ei_grad(i, j), kGradTol)) {
+        ++bad;
+        ADD_FAILURE() << what << " gradient (" << i << ", " << j << "): " << cuda.log_ei_grad(i, j) << " vs "
+                      << cpu.log_ei_grad(i, j);
+        break;
+      }
+    }
+  }
+}
+
+#define SKIP_WITHOUT_GPU()                                                         \
+  do {                                                                             \
+    const std::string reason = CudaUnavailableReason();                            \
+    if (!reason.empty()) GTEST_SKIP() << "no usable GPU: " << reason;              \
+  } while (0)
+
+TEST(CudaEngine, SaysWhyWhenUnavailableAndAutoFallsBackToCpu) {
+  const std::string reason = CudaUnavailableReason();
+  std::unique_ptr<GpEngine> e;
+  std::string note = "stale";
+  GpStatus st = MakeGpEngine(Device::kCuda, EngineOptions{}, &e, &note);
+  std::unique_ptr<GpEngine> a;
+  GpStatus sa = MakeGpEngine(Device::kAuto, EngineOptions{}, &a, &note);
+  ASSERT_TRUE(sa.ok()) << sa.message();
+  if (reason.empty()) {
+    ASSERT_TRUE(st.ok()) << st.message();
+    EXPECT_EQ(e->device(), Device::kCuda);
+    EXPECT_NE(e->Describe().find("cuda"), std::string::npos) << e->Describe();
+    EXPECT_EQ(a->device(), Device::kCuda);
+    EXPECT_EQ(note, "");
+  } else {
+    // Here: the CUDA error (e.g. cudaErrorNoDevice / cudaErrorInsufficientDriver) is in the reason.
+    EXPECT_NE(reason.find("CUDA"), std::string::npos) << reason;
+    EXPECT_EQ(st.code(), GpStatus::Code::kUnavailable);
+    EXPECT_NE(st.message().find(reason), std::string::npos) << st.message();
+    EXPECT_EQ(a->device(), Device::kCpu);
+    EXPECT_NE(note.find(reason), std::string::npos) << note;
+  }
+}
+
+TEST(CudaEngine, EvaluateMatchesCpuOnRandomShapes) {
+  SKIP_WITHOUT_GPU();
+  Random rng(11);
+  const int shapes[][3] = {{1, 1, 1}, {1, 7, 300}, {3, 60, 700}, {7, 300, 1000}, {20, 1000, 4096}, {20, 2000, 512},
+                           {5, 33, 70000}};  // the last crosses the 65535-column grid limit
+  for (const auto& s : shapes) {
+    for (bool warped : {false, true}) {
+      const int d = s[0], n = s[1], m = s[2];
+      const std::string what = "d=" + std::to_string(d) + " n=" + std::to_string(n) + " m=" + std::to_string(m) +
+                               (warped ? " warped" : "");
+      const Posterior p = RandomPosterior(d, n, warped, rng);
+      auto cpu = Make(Device::kCpu);
+      auto cuda = Make(Device::kCuda);
+      ASSERT_TRUE(cpu->Load(p, 0).ok());
+      GpStatus st = cuda->Load(p, 0);
+      ASSERT_TRUE(st.ok()) << st.message();
+      const Eigen::MatrixXd q = RandomPoints(d, m, rng);
+      PointScores a, b;
+      ASSERT_TRUE(cpu->Evaluate(q, p.incumbent, false, &a).ok());
+      st = cuda->Evaluate(q, p.incumbent, false, &b);
+      ASSERT_TRUE(st.ok()) << st.message();
+      ExpectScoresNear(b, a, false, what);
+      // Gradients on a small batch (as local refinement asks for them).
+      const Eigen::MatrixXd qg = q.leftCols(std::min(m, 40));
+      ASSERT_TRUE(cpu->Evaluate(qg, p.incumbent, true, &a).ok());
+      st = cuda->Evaluate(qg, p.incumbent, true, &b);
+      ASSERT_TRUE(st.ok()) << st.message();
+      ExpectScoresNear(b, a, true, what + " gradients");
+      // An incumbent far below the data: log EI deep in the asymptotic regime, still finite.
+      ASSERT_TRUE(cpu->Evaluate(qg, p.incumbent - 80.0, false, &a).ok());
+      ASSERT_TRUE(cuda->Evaluate(qg, p.incumbent - 80.0, false, &b).ok());
+      ExpectScoresNear(b, a, false, what + " far incumbent");
+    }
+  }
+}
+
+TEST(CudaEngine, SmallBatchesGiveTheSameResults) {
+  SKIP_WITHOUT_GPU();
+  Random rng(12);
+  const Posterior p = RandomPosterior(6, 150, true, rng);
+  auto whole = Make(Device::kCuda);
+  ::setenv("HPO_CUDA_BATCH_COLUMNS", "7", 1);  // read when the engine is made
+  auto small = Make(Device::kCuda);
+  ::unsetenv("HPO_CUDA_BATCH_COLUMNS");
+  ASSERT_TRUE(whole->Load(p, 0).ok());
+  ASSERT_TRUE(small->Load(p, 0).ok());
+  const Eigen::MatrixXd q = RandomPoints(6, 100, rng);
+  for (bool gradients : {false, true}) {
+    PointScores a, b;
+    ASSERT_TRUE(whole->Evaluate(q, p.incumbent, gradients, &a).ok());
+    ASSERT_TRUE(small->Evaluate(q, p.incumbent, gradients, &b).ok());
+    ExpectScoresNear(b, a, gradients, gradients ? "batches of 7, gradients" : "batches of 7");
+  }
+}
+
+TEST(CudaEngine, PoolRankingAndFantasiesMatchCpu) {
+  SKIP_WITHOUT_GPU();
+  Random rng(13);
+  for (int n : {5, 200, 1200}) {
+    const int d = 4 + n % 7;
+    const Posterior p = RandomPosterior(d, n, n == 200, rng);
+    auto cpu = Make(Device::kCpu);
+    auto cuda = Make(Device::kCuda);
+    // reserve 1: the second fantasy makes both engines grow their capacity.
+    ASSERT_TRUE(cpu->Load(p, 1).ok());
+    ASSERT_TRUE(cuda->Load(p, 1).ok());
+    const Eigen::MatrixXd pool = RandomPoints(d, 3000, rng), more = RandomPoints(d, 500, rng);
+    ASSERT_TRUE(cpu->SetPool(pool).ok());
+    ASSERT_TRUE(cuda->SetPool(pool).ok());
+    ASSERT_TRUE(cpu->ExtendPool(more).ok());
+    ASSERT_TRUE(cuda->ExtendPool(more).ok());
+    ASSERT_EQ(cuda->PoolSize(), 3500u);
+    double incumbent = p.incumbent;
+    for (int round = 0; round < 6; ++round) {
+      const std::string what = "n=" + std::to_string(n) + " round " + std::to_string(round);
+      std::vector<RankedCandidate> a, b;
+      ASSERT_TRUE(cpu->PoolTopK(incumbent, 10, &a).ok());
+      GpStatus st = cuda->PoolTopK(incumbent, 10, &b);
+      ASSERT_TRUE(st.ok()) << st.message();
+      ASSERT_EQ(a.size(), b.size()) << what;
+      for (size_t i = 0; i < a.size(); ++i) {
+        EXPECT_EQ(b[i].index, a[i].index) << what << " rank " << i;
+        EXPECT_TRUE(Near(b[i].log_ei, a[i].log_ei, kValueTol)) << what << ": " << b[i].log_ei << " vs " << a[i].log_ei;
+        EXPECT_TRUE(Near(b[i].mean, a[i].mean, kValueTol)) << what;
+        EXPECT_TRUE(Near(b[i].variance, a[i].variance, kValueTol)) << what;
+      }
+      // Fresh evaluation under the fantasies agrees too (alpha and the factor were extended).
+      const Eigen::MatrixXd probe = RandomPoints(d, 64, rng);
+      PointScores pa, pb;
+      ASSERT_TRUE(cpu->Evaluate(probe, incumbent, round % 2 == 1, &pa).ok());
+      ASSERT_TRUE(cuda->Evaluate(probe, incumbent, round % 2 == 1, &pb).ok());
+      ExpectScoresNear(pb, pa, round % 2 == 1, what + " evaluate");
+      // Kriging believer at the best pool point (the CPU's mean, so both condition on the same y).
+      const Eigen::VectorXd x = (a[0].index < 3000 ? pool.col(a[0].index) : more.col(a[0].index - 3000));
+      const double y = a[0].mean;
+      ASSERT_TRUE(cpu->Fantasize(x, y).ok());
+      st = cuda->Fantasize(x, y);
+      ASSERT_TRUE(st.ok()) << st.message();
+      incumbent = std::min(incumbent, y);
+      EXPECT_EQ(cuda->TrainingSize(), cpu->TrainingSize());
+    }
+    // A duplicate of a training point with tiny noise is refused the same way by both.
+    const Eigen::VectorXd dup = p.inputs.col(0);
+    GpStatus sc = cpu->Fantasize(dup, p.y[0]);
+    GpStatus sg = cuda->Fantasize(dup, p.y[0]);
+    EXPECT_EQ(sc.code(), sg.code()) << sc.message() << " / " << sg.message();
+  }
+}
+
+TEST(CudaEngine, RejectsBadInputLikeCpu) {
+  SKIP_WITHOUT_GPU();
+  Random rng(14);
+  auto cuda = Make(Device::kCuda);
+  PointScores s;
+  EXPECT_EQ(cuda->Evaluate(Eigen::MatrixXd::Zero(2, 3), 0.0, false, &s).code(), GpStatus::Code::kInvalidArgument);
+  Posterior p = RandomPosterior(3, 10, false, rng);
+  ASSERT_TRUE(cuda->Load(p, 0).ok());
+  EXPECT_EQ(cuda->Evaluate(Eigen::MatrixXd::Zero(2, 3), 0.0, false, &s).code(), GpStatus::Code::kInvalidArgument);
+  Eigen::MatrixXd bad = Eigen::MatrixXd::Zero(3, 2);
+  bad(1, 1) = std::nan("");
+  EXPECT_EQ(cuda->Evaluate(bad, 0.0, false, &s).code(), GpStatus::Code::kInvalidArgument);
+  p.alpha.resize(3);
+  EXPECT_EQ(cuda->Load(p, 0).code(), GpStatus::Code::kInvalidArgument);
+}
+
+TEST(CudaEngine, SuggestBatchMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  Random rng(15);
+  const Posterior p = RandomPosterior(8, 400, false, rng);
+  AcquisitionOptions o;
+  o.seed = 5;
+  o.pending = {RandomPoints(8, 1, rng).col(0), RandomPoints(8, 1, rng).col(0)};
+  Batch a, b;
+  auto cpu = Make(Device::kCpu);
+  auto cuda = Make(Device::kCuda);
+  ASSERT_TRUE(SuggestBatch(*cpu, p, 6, o, &a, nullptr).ok());
+  GpStatus st = SuggestBatch(*cuda, p, 6, o, &b, nullptr);
+  ASSERT_TRUE(st.ok()) << st.message();
+  ASSERT_EQ(a.points.size(), b.points.size());
+  for (size_t i = 0; i < a.points.size(); ++i) {
+    EXPECT_LT((a.points[i] - b.points[i]).cwiseAbs().maxCoeff(), 1e-4) << "batch member " << i;
+    EXPECT_TRUE(Near(b.log_ei[i], a.log_ei[i], 1e-4)) << b.log_ei[i] << " vs " << a.log_ei[i];
+  }
+}
+
+}  // namespace
+}  // namespace hpo::kernels
