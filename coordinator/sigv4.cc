@@ -1,8 +1,8 @@
 #include "coordinator/sigv4.h"
 
+#include "common/aws_sigv4.h"
+
 #include <openssl/crypto.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <cctype>
@@ -30,41 +30,8 @@ std::string Trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
-std::string Hex(const unsigned char* p, size_t n) {
-  static const char* d = "0123456789abcdef";
-  std::string out(2 * n, '0');
-  for (size_t i = 0; i < n; ++i) {
-    out[2 * i] = d[p[i] >> 4];
-    out[2 * i + 1] = d[p[i] & 15];
-  }
-  return out;
-}
-
-std::string Hmac(const std::string& key, const std::string& data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), out, &len);
-  return std::string(reinterpret_cast<char*>(out), len);
-}
-
-bool Unreserved(unsigned char c) { return std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~'; }
-
 // AWS's UriEncode: unreserved characters as they are, everything else %XX (upper-case hex).
-std::string UriEncode(const std::string& s, bool keep_slash) {
-  static const char* d = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (Unreserved(c) || (keep_slash && c == '/')) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += d[c >> 4];
-      out += d[c & 15];
-    }
-  }
-  return out;
-}
+std::string UriEncode(const std::string& s, bool keep_slash) { return aws::UriEncode(s, keep_slash); }
 
 int HexVal(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -185,20 +152,9 @@ std::optional<int64_t> ParseHttpDate(const std::string& s) {
 
 }  // namespace
 
-std::string Sha256Hex(const std::string& data) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
-  return Hex(md, sizeof md);
-}
+std::string Sha256Hex(const std::string& data) { return aws::Sha256Hex(data); }
 
-std::string AmzDate(int64_t unix_s) {
-  std::time_t t = static_cast<std::time_t>(unix_s);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
-}
+std::string AmzDate(int64_t unix_s) { return aws::AmzDate(unix_s); }
 
 std::optional<int64_t> ParseAmzDate(const std::string& s) {
   if (s.size() != 16 || s[8] != 'T' || s[15] != 'Z') return std::nullopt;
@@ -238,12 +194,7 @@ std::string StringToSign(const std::string& amz_date, const std::string& scope, 
 
 std::string Signature(const std::string& secret, const std::string& date, const std::string& region,
                       const std::string& service, const std::string& string_to_sign) {
-  std::string k = Hmac("AWS4" + secret, date);
-  k = Hmac(k, region);
-  k = Hmac(k, service);
-  k = Hmac(k, "aws4_request");
-  std::string sig = Hmac(k, string_to_sign);
-  return Hex(reinterpret_cast<const unsigned char*>(sig.data()), sig.size());
+  return aws::SignatureHex(secret, date, region, service, string_to_sign);
 }
 
 void Sign(Request& req, const std::string& access_key_id, const std::string& secret, const std::string& region,

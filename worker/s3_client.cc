@@ -1,9 +1,8 @@
 #include "worker/s3_client.h"
 
+#include "common/aws_sigv4.h"
+
 #include <curl/curl.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -24,25 +23,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string Hex(const unsigned char* p, std::size_t n) {
-  static const char* k = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * n);
-  for (std::size_t i = 0; i < n; ++i) {
-    out.push_back(k[p[i] >> 4]);
-    out.push_back(k[p[i] & 15]);
-  }
-  return out;
-}
-
-std::string Hmac(const std::string& key, const std::string& data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), out, &len);
-  return std::string(reinterpret_cast<char*>(out), len);
-}
-
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -55,13 +35,7 @@ std::string Trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
-std::string AmzDate(std::time_t t) {
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
-}
+std::string AmzDate(std::time_t t) { return aws::AmzDate(static_cast<int64_t>(t)); }
 
 std::string XmlUnescape(const std::string& s) {
   std::string out;
@@ -159,27 +133,9 @@ void CurlGlobalInit() {
 
 }  // namespace
 
-std::string Sha256Hex(const std::string& data) {
-  unsigned char out[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out);
-  return Hex(out, sizeof out);
-}
+std::string Sha256Hex(const std::string& data) { return aws::Sha256Hex(data); }
 
-std::string UriEncode(const std::string& text, bool keep_slash) {
-  static const char* k = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-        c == '_' || c == '~' || (keep_slash && c == '/')) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(k[c >> 4]);
-      out.push_back(k[c & 15]);
-    }
-  }
-  return out;
-}
+std::string UriEncode(const std::string& text, bool keep_slash) { return aws::UriEncode(text, keep_slash); }
 
 std::string SignV4(const SigV4Request& r, const std::string& access_key, const std::string& secret_key,
                    const std::string& region, const std::string& service) {
@@ -208,13 +164,8 @@ std::string SignV4(const SigV4Request& r, const std::string& access_key, const s
   const std::string date = amz_date.substr(0, 8);
   const std::string scope = date + "/" + region + "/" + service + "/aws4_request";
   const std::string to_sign = "AWS4-HMAC-SHA256\n" + amz_date + "\n" + scope + "\n" + Sha256Hex(canonical);
-  std::string key = Hmac("AWS4" + secret_key, date);
-  key = Hmac(key, region);
-  key = Hmac(key, service);
-  key = Hmac(key, "aws4_request");
-  const std::string sig = Hmac(key, to_sign);
   return "AWS4-HMAC-SHA256 Credential=" + access_key + "/" + scope + ", SignedHeaders=" + signed_headers +
-         ", Signature=" + Hex(reinterpret_cast<const unsigned char*>(sig.data()), sig.size());
+         ", Signature=" + aws::SignatureHex(secret_key, date, region, service, to_sign);
 }
 
 Result<S3Uri> ParseS3Uri(const std::string& uri) {
