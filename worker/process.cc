@@ -1,5 +1,7 @@
 #include "worker/process.h"
 
+#include <sys/prctl.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -137,10 +139,15 @@ void ChildIsolate(const ChildIsolation& iso, int status_w) {
 
 // Runs in the forked child: only async-signal-safe calls. Never returns.
 [[noreturn]] void ChildExec(const char* path, char* const* argv, char* const* envp, const char* cwd, int out_w,
-                            int err_w, int status_w, int max_fd, const ChildIsolation& iso) {
+                            int err_w, int status_w, int max_fd, const ChildIsolation& iso, pid_t parent) {
   status_w = RaiseFd(status_w, /*cloexec=*/true);
   if (status_w < 0) ::_exit(127);
   if (::setsid() < 0) ChildFail(status_w, ChildFailure::kSetup, errno);
+  // The program dies with the worker: a worker killed without warning (SIGKILL, OOM) must not
+  // leave its trial running unseen while the coordinator retries it elsewhere. (The signal
+  // follows the forking thread, the worker's agent loop, which lives as long as the worker.)
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) ChildFail(status_w, ChildFailure::kSetup, errno);
+  if (::getppid() != parent) ::_exit(127);  // the worker died before prctl took effect
   ChildIsolate(iso, status_w);
 
   sigset_t none;
@@ -512,10 +519,12 @@ Result<std::unique_ptr<TrialProcess>> TrialProcess::Start(const ProcessSpec& spe
   const int max_fd = static_cast<int>(std::clamp<long>(open_max > 0 ? open_max : 1024, 3, 65536)) - 1;
 
   state->started = Clock::now();
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) return Status::Internal("fork: " + ErrnoText(errno));
   if (pid == 0) {
-    ChildExec(path->c_str(), argv.data(), envp.data(), cwd, out_w.get(), err_w.get(), status_w.get(), max_fd, iso);
+    ChildExec(path->c_str(), argv.data(), envp.data(), cwd, out_w.get(), err_w.get(), status_w.get(), max_fd, iso,
+              parent);
   }
   out_w.Close();
   err_w.Close();

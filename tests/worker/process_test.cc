@@ -481,3 +481,43 @@ TEST_F(TrialProcessTest, CallbackMayStopTheProcess) {
 
 }  // namespace
 }  // namespace hpo::worker
+
+namespace hpo::worker {
+namespace {
+
+// A worker killed without warning takes its trials with it (PR_SET_PDEATHSIG), so the
+// coordinator's retry elsewhere never runs beside a forgotten copy.
+TEST_F(TrialProcessTest, TheProgramDiesWhenTheWorkerThatStartedItIsKilled) {
+  const fs::path pid_file = dir_ / "program.pid";
+  pid_t worker = ::fork();
+  ASSERT_GE(worker, 0);
+  if (worker == 0) {  // a stand-in worker: starts the program, then waits to be killed
+    auto p = TrialProcess::Start(Shell("echo $$ > " + pid_file.string() + "; exec sleep 60"), nullptr);
+    if (!p.ok()) ::_exit(1);
+    ::pause();
+    ::_exit(0);
+  }
+  pid_t program = 0;
+  for (int i = 0; i < 200 && program == 0; ++i) {
+    std::ifstream in(pid_file);
+    if (!(in >> program)) program = 0;
+    if (program == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GT(program, 0) << "the program did not start";
+  ASSERT_EQ(::kill(program, 0), 0);
+  ::kill(worker, SIGKILL);
+  ::waitpid(worker, nullptr, 0);
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    // Gone, or a zombie waiting for init to reap it.
+    std::ifstream stat("/proc/" + std::to_string(program) + "/stat");
+    std::string line;
+    gone = !std::getline(stat, line) || line.find(") Z ") != std::string::npos;
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(gone) << "pid " << program << " outlived its worker";
+  if (!gone) ::kill(program, SIGKILL);
+}
+
+}  // namespace
+}  // namespace hpo::worker
