@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Optimisation quality side by side: hpo Bayesian (batch 1 and 8), Optuna TPE, Optuna GP and
+# Random on Branin, Hartmann6, Ackley-10 and a scikit-learn SVR tuning task (bench/quality/quality.py).
+#
+#   bench/quality/run.sh [BUILD_DIR] [-- quality.py options]
+#   e.g. bench/quality/run.sh build-q -- --evals 100 --seeds 20 --gp-seeds 5 --real-seeds 10
+#
+# Sets up bench/.venv-optuna (optuna, scikit-learn, matplotlib and, for Optuna's GPSampler,
+# torch and greenlet, all from PyPI; gitignored) on first use, builds `hpo` in BUILD_DIR (default build-q,
+# Release, CPU only), writes bench/quality/out/<UTC time>/ (raw.json, table.md, regret_*.png),
+# and prints the markdown table with the machine, load and exact command.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${1:-build-q}
+[[ $# -gt 0 ]] && shift
+[[ ${1:-} == "--" ]] && shift
+VENV=bench/.venv-optuna
+if [[ ! -x $VENV/bin/python ]]; then
+  /usr/bin/python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q 'optuna>=3.6' scikit-learn scipy matplotlib greenlet
+fi
+if ! "$VENV/bin/python" -c 'import torch' 2>/dev/null; then
+  # CPU wheels where the PyTorch index is reachable, else PyPI's (which pulls the CUDA libraries);
+  # when neither works the driver records that Optuna's GP could not run, and why.
+  "$VENV/bin/pip" install -q torch --index-url https://download.pytorch.org/whl/cpu 2>/dev/null ||
+    "$VENV/bin/pip" install -q torch || echo "torch could not be installed: Optuna GP will not run" >&2
+fi
+if [[ ! -f $BUILD/build.ninja ]]; then
+  cmake -S . -B "$BUILD" -G Ninja -DHPO_CUDA=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+cmake --build "$BUILD" -j2 --target hpo >/dev/null
+HPO=$(find "$BUILD" -name hpo -type f -perm -u+x -path '*cli*' | head -1)
+OUT=bench/quality/out/$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$OUT"
+# A private copy, so rebuilding during the run cannot change the binary under it.
+cp "$HPO" "$OUT/hpo"
+HPO=$OUT/hpo
+{
+  echo "- Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME"), Linux $(uname -r)"
+  echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "- Command: \`bench/quality/run.sh $BUILD -- $*\` (hpo: built in $BUILD, commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- coordinator kernels cli || echo ' + uncommitted changes'))"
+} > "$OUT/header.md"
+"$VENV/bin/python" bench/quality/quality.py --hpo "$HPO" --out "$OUT" "$@" | tee "$OUT/log.txt"
+echo "- Load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/header.md"
+echo
+cat "$OUT/header.md"
+echo "Results in $OUT"
