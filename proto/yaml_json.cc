@@ -44,8 +44,26 @@ bool IsYamlNull(const std::string& s) { return s.empty() || s == "~" || s == "nu
 
 // YAML -> JSON. Plain scalars stay text (the model types them later), except null-like ones.
 // Under `metadata` (opaque to the model) plain scalars get YAML's core-schema types instead.
-Status Convert(const YAML::Node& n, Json& out, bool infer, int depth) {
+// What one document may expand to. YAML aliases let a few hundred bytes name a tree of
+// billions of nodes ("billion laughs"); the conversion copies what an alias names, so it counts
+// and stops long before memory runs out. A real tuning job is a few hundred nodes.
+struct ExpansionBudget {
+  static constexpr size_t kMaxNodes = 1'000'000;
+  static constexpr size_t kMaxScalarBytes = 64u << 20;
+  size_t nodes = 0, scalar_bytes = 0;
+  Status Charge(size_t bytes) {
+    if (++nodes > kMaxNodes || (scalar_bytes += bytes) > kMaxScalarBytes) {
+      return Status::InvalidArgument(
+          "the YAML document expands to more than 1000000 nodes or 64 MiB of text (through aliases, "
+          "e.g. *name references to &name anchors?); a tuning job spec is far smaller");
+    }
+    return Status::Ok();
+  }
+};
+
+Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionBudget& budget) {
   if (depth > kMaxDepth) return Status::InvalidArgument("YAML nesting deeper than 64 levels");
+  HPO_RETURN_IF_ERROR(budget.Charge(n.IsScalar() ? n.Scalar().size() : 0));
   switch (n.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
@@ -75,7 +93,7 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth) {
       out = Json::array();
       for (const auto& e : n) {
         Json ej;
-        HPO_RETURN_IF_ERROR(Convert(e, ej, infer, depth + 1));
+        HPO_RETURN_IF_ERROR(Convert(e, ej, infer, depth + 1, budget));
         out.push_back(std::move(ej));
       }
       return Status::Ok();
@@ -94,7 +112,7 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth) {
         }
         Json vj;
         bool child_infer = infer || (depth == 0 && key == "metadata");
-        HPO_RETURN_IF_ERROR(Convert(kv.second, vj, child_infer, depth + 1));
+        HPO_RETURN_IF_ERROR(Convert(kv.second, vj, child_infer, depth + 1, budget));
         out[key] = std::move(vj);
       }
       return Status::Ok();
@@ -215,7 +233,8 @@ Result<TextTree> ParseText(std::string_view text) {
     }
     TextTree out;
     out.from_yaml = true;
-    HPO_RETURN_IF_ERROR(Convert(docs[0], out.tree, false, 0));
+    ExpansionBudget budget;
+    HPO_RETURN_IF_ERROR(Convert(docs[0], out.tree, false, 0, budget));
     if (out.tree.is_null()) return Status::InvalidArgument("the document is empty");
     return out;
   } catch (const YAML::Exception& e) {
