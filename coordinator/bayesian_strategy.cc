@@ -50,6 +50,10 @@ Result<std::unique_ptr<BayesianStrategy>> BayesianStrategy::Create(const proto::
   if (!spaces.ok()) return spaces.status();
   std::vector<bool> maximize;
   for (const proto::TrainingJobDefinition* def : spec.Definitions()) maximize.push_back(Maximize(spec, *def));
+  BayesianOptions opts = options;
+  if (spec.warm_start_config && spec.warm_start_config->warm_start_type.value_or("") == "TransferLearning") {
+    opts.task_coordinate = true;
+  }
   std::unique_ptr<kernels::GpEngine> engine;
   std::string note;
   kernels::EngineOptions eo;
@@ -57,7 +61,7 @@ Result<std::unique_ptr<BayesianStrategy>> BayesianStrategy::Create(const proto::
   kernels::GpStatus st = kernels::MakeGpEngine(options.device, eo, &engine, &note);
   if (!st.ok()) return ToStatus(st);
   if (!note.empty()) spdlog::info("Bayesian strategy: {}; using {}", note, engine->Describe());
-  return std::make_unique<BayesianStrategy>(std::move(spaces).value(), std::move(maximize), seed, options,
+  return std::make_unique<BayesianStrategy>(std::move(spaces).value(), std::move(maximize), seed, opts,
                                             std::move(engine), std::move(note));
 }
 
@@ -78,7 +82,7 @@ BayesianStrategy::BayesianStrategy(std::vector<DefinitionSpace> spaces, std::vec
     offsets_.push_back(offset);
     offset += d.space.UnitDims();
   }
-  dims_ = offset;
+  dims_ = offset + (options_.task_coordinate ? 1 : 0);
   warp_mask_.assign(dims_, 0);
   if (options_.input_warping) {
     for (size_t k = 0; k < spaces_.size(); ++k) {
@@ -90,11 +94,12 @@ BayesianStrategy::BayesianStrategy(std::vector<DefinitionSpace> spaces, std::vec
 }
 
 std::optional<std::vector<double>> BayesianStrategy::Encode(const std::string& definition_name,
-                                                            const Config& config) const {
+                                                            const Config& config, bool prior) const {
   std::optional<size_t> def = FindDefinition(spaces_, definition_name);
   if (!def) return std::nullopt;
   std::vector<double> u(dims_, 0.0);
   if (def_width_ > 0) u[*def] = 1.0;
+  if (options_.task_coordinate) u[dims_ - 1] = prior ? 0.0 : 1.0;
   const std::vector<double> block = spaces_[*def].space.ToUnit(config);
   std::copy(block.begin(), block.end(), u.begin() + static_cast<std::ptrdiff_t>(offsets_[*def]));
   return u;
@@ -120,6 +125,7 @@ void BayesianStrategy::Project(double* u, uint8_t* movable) const {
   std::fill(x.begin(), x.end(), 0.0);
   if (movable != nullptr) std::fill(movable, movable + dims_, uint8_t{0});
   if (def_width_ > 0) x[def] = 1.0;
+  if (options_.task_coordinate) x[dims_ - 1] = 1.0;  // proposals are for this job's task, fixed
   const SearchSpace& space = spaces_[def].space;
   const std::vector<double> block = space.ToUnit(p.hyperparameters);
   std::copy(block.begin(), block.end(), x.begin() + static_cast<std::ptrdiff_t>(offsets_[def]));
@@ -160,7 +166,7 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
   std::vector<double> ys;
   std::vector<Eigen::VectorXd> pending, exclude;
   for (const Observation& o : history) {
-    std::optional<std::vector<double>> u = Encode(o.definition_name, o.hyperparameters);
+    std::optional<std::vector<double>> u = Encode(o.definition_name, o.hyperparameters, o.prior);
     if (!u) continue;
     const Eigen::VectorXd v = Eigen::Map<const Eigen::VectorXd>(u->data(), static_cast<Eigen::Index>(u->size()));
     exclude.push_back(v);

@@ -66,6 +66,12 @@ struct BayesianOptions {
   size_t refine_starts = 16;
   size_t max_fit_points = 200;     // kernels/gp_model.h: subset for the hyperparameters
   size_t max_posterior_points = 2000;  // subset of data for the posterior (the approximation)
+  // Warm start TransferLearning (set by Create from the spec): one more cube coordinate, the
+  // task: 0 for the parents' observations (Observation::prior), 1 for this job's and for every
+  // candidate. Its ARD length scale, fitted with the rest, learns how far the parents' results
+  // carry over: a long one pools them with the job's own, a short one lets the job's data
+  // override them.
+  bool task_coordinate = false;
 };
 
 class BayesianStrategy : public Strategy {
@@ -84,7 +90,9 @@ class BayesianStrategy : public Strategy {
   // ---- the unit cube (exposed for tests and benchmarks) ----------------------------------------
   size_t UnitDims() const { return dims_; }
   // The cube point of an observation's configuration; nullopt when its definition is unknown.
-  std::optional<std::vector<double>> Encode(const std::string& definition_name, const Config& config) const;
+  // `prior`: a warm-start parent's observation (the task coordinate is 0; see task_coordinate).
+  std::optional<std::vector<double>> Encode(const std::string& definition_name, const Config& config,
+                                            bool prior = false) const;
   // The proposal a cube point stands for (u has UnitDims() entries, HPO_CHECK).
   Proposal Decode(std::span<const double> u) const;
   // The projection the acquisition uses (kernels::ProjectFn semantics).

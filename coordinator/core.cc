@@ -1,5 +1,8 @@
 #include "coordinator/core.h"
 
+#include "coordinator/adaptive.h"
+#include "coordinator/hyperband_strategy.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cctype>
@@ -73,6 +76,15 @@ struct CoordinatorCore::Impl {
     std::set<int> pending;  // trial indexes waiting for a slot, oldest first
     int active = 0, unfinished = 0, succeeded = 0;
     std::string best;  // the best training job so far ("" none)
+    // Completion criteria, fed each objective once, in the order the training jobs finished.
+    std::vector<char> finish_counted;
+    NotImprovingTracker not_improving;
+    std::vector<double> finished_objectives;
+    size_t convergence_checked = 0;  // finished_objectives.size() at the last convergence test
+    // Warm start: the parents' training jobs as observations, and the strategy's view
+    // (prior + history) rebuilt per call when there are any.
+    std::vector<Observation> prior;
+    std::vector<Observation> combined;
   };
   std::map<std::string, JobIndex> index;  // key: lower-cased job name
   std::map<std::string, SuggestionStats> suggestions;  // key: lower-cased job name
@@ -109,7 +121,7 @@ struct CoordinatorCore::Impl {
     r.name = j.name;
     r.spec_json = proto::EncodeCreateRequest(j.spec).dump();
     r.spelling = "crd";
-    r.metadata_json = "{}";
+    r.metadata_json = j.convergence_ms ? Json{{"convergence_ms", j.convergence_ms}}.dump() : "{}";
     r.status = j.status;
     r.failure_reason = j.failure_reason;
     r.completion_reason = j.completion_reason;
@@ -183,6 +195,7 @@ struct CoordinatorCore::Impl {
       ix.history.resize(i + 1);
       ix.states.resize(i + 1);
       ix.succeeded_flags.resize(i + 1, 0);
+      ix.finish_counted.resize(i + 1, 0);
     }
     if (auto old = ix.states[i]) {
       if (*old == TrialState::kPending) ix.pending.erase(t.index);
@@ -197,16 +210,24 @@ struct CoordinatorCore::Impl {
     ix.succeeded += static_cast<int>(ok) - static_cast<int>(ix.succeeded_flags[i]);
     ix.succeeded_flags[i] = ok;
     Observation& o = ix.history[i];
+    TuningJob* j = Job(t.tuning_job);
     if (o.trial.empty()) {  // a trial's name, definition and configuration never change
       o.trial = t.name;
       o.definition_name = t.definition_name;
       o.hyperparameters = t.tuned;
+      auto self = trials.find(t.name);  // map nodes are stable: the pointer stays valid
+      if (j && TracksCurves(*j) && self != trials.end()) o.curve = &self->second.curve;
     }
     o.objective = t.objective;
     o.status = ObservedStatus(t.state);
+    if (ok && !ix.finish_counted[i]) {
+      ix.finish_counted[i] = 1;
+      const bool maximize = j ? MaximizeFor(*j, t.definition_name) : false;
+      ix.not_improving.Add(*t.objective, maximize);
+      ix.finished_objectives.push_back(*t.objective);
+    }
     if (ok) {
       auto it = ix.best.empty() ? trials.end() : trials.find(ix.best);
-      TuningJob* j = Job(t.tuning_job);
       if (it == trials.end() || !ObjectiveSucceeded(it->second) ||
           (j && Better(*t.objective, *it->second.objective, MaximizeFor(*j, t.definition_name)))) {
         ix.best = t.name;
@@ -244,6 +265,8 @@ struct CoordinatorCore::Impl {
       job->creation_ms = r.creation_ms;
       job->end_ms = r.end_ms;
       job->last_modified_ms = r.last_modified_ms;
+      Json meta = Json::parse(r.metadata_json, nullptr, false);
+      if (meta.is_object()) job->convergence_ms = meta.value("convergence_ms", int64_t{0});
       InitObjective(*job);
       auto strat = MakeStrategy(job->spec, job->seed);
       if (strat.ok()) job->strategy = std::move(strat).value();
@@ -285,8 +308,216 @@ struct CoordinatorCore::Impl {
       auto it = jobs.find(Lower(t.tuning_job));
       if (it == jobs.end()) continue;
       it->second->trials.push_back(t.name);
-      Reindex(trials[t.name] = std::move(t));
+      trials[t.name] = std::move(t);
     }
+    // Curves of the jobs that decide on them, from the stored metric points of each trial's
+    // current attempt.
+    for (auto& [name, t] : trials) {
+      TuningJob* j = Job(t.tuning_job);
+      if (!j || !TracksCurves(*j) || t.attempt == 0) continue;
+      auto rows = store->LoadMetrics(name);
+      if (!rows.ok()) {
+        log.push_back(rows.status().ToString());
+        continue;
+      }
+      const std::string objective = ObjectiveMetricFor(*j, t.definition_name);
+      for (const MetricRow& m : *rows) {
+        if (m.attempt == t.attempt && m.name == objective) t.curve.push_back(m.value);
+      }
+    }
+    // Index in finishing order, so the completion criteria see the objectives as they came.
+    std::vector<Trial*> order;
+    for (auto& [name, t] : trials) order.push_back(&t);
+    std::sort(order.begin(), order.end(), [](const Trial* a, const Trial* b) {
+      const int64_t ea = a->Terminal() ? a->end_ms : INT64_MAX, eb = b->Terminal() ? b->end_ms : INT64_MAX;
+      return std::tie(ea, a->tuning_job, a->index) < std::tie(eb, b->tuning_job, b->index);
+    });
+    for (Trial* t : order) Reindex(*t);
+    for (auto& [key, j] : jobs) {
+      if (j->spec.warm_start_config) BuildPrior(*j);
+    }
+  }
+
+  // ---- adaptive tuning -------------------------------------------------------------------------
+
+  static bool MedianRuleOn(const TuningJob& j) {
+    const auto& c = j.spec.hyper_parameter_tuning_job_config;
+    return c && c->training_job_early_stopping_type.value_or("Off") == "Auto";
+  }
+  static const HyperbandStrategy* HyperbandOf(const TuningJob& j) {
+    return dynamic_cast<const HyperbandStrategy*>(j.strategy.get());
+  }
+  static bool TracksCurves(const TuningJob& j) { return MedianRuleOn(j) || HyperbandOf(j) != nullptr; }
+
+  // The objective just got new emissions (curve grew from old_len): apply the job's rule at
+  // each of them, in order, and stop the trial at the first that says so.
+  void MaybeStopEarly(TuningJob& j, Trial& t, size_t old_len, int64_t now, std::vector<Outgoing>* out) {
+    if (t.state != TrialState::kInProgress || t.stop_requested || j.status != "InProgress") return;
+    const bool maximize = MaximizeFor(j, t.definition_name);
+    const HyperbandStrategy* hb = HyperbandOf(j);
+    std::vector<const std::vector<double>*> peers;
+    const HyperbandSchedule* schedule = hb ? &hb->Schedule(t.definition_name) : nullptr;
+    const int bracket = schedule ? schedule->BracketOf(t.index) : 0;
+    for (const auto& name : j.trials) {
+      const Trial& u = trials.at(name);
+      if (u.name == t.name || u.curve.empty()) continue;
+      if (schedule) {
+        if (u.definition_name == t.definition_name && schedule->BracketOf(u.index) == bracket) peers.push_back(&u.curve);
+      } else if (u.index < t.index) {
+        peers.push_back(&u.curve);
+      }
+    }
+    for (size_t k = old_len + 1; k <= t.curve.size(); ++k) {
+      const std::vector<double> prefix(t.curve.begin(), t.curve.begin() + static_cast<std::ptrdiff_t>(k));
+      std::string reason;
+      if (schedule) {
+        RungDecision d = AshaDecide(*schedule, t.index, prefix, peers, maximize);
+        if (d.stop) reason = d.Explain(maximize);
+      } else {
+        MedianDecision d = MedianRule(peers, prefix, maximize);
+        if (d.stop) reason = d.Explain(maximize);
+      }
+      if (reason.empty()) continue;
+      Event(now, "EarlyStopped", j.name, t.name, reason);
+      StopTrialMsg(t, reason, now, out);
+      return;
+    }
+  }
+
+  // Warm start: the parents' training jobs that have an objective, mapped onto this job's
+  // tunable hyperparameters (a value the parent had fixed comes from its static ones).
+  void BuildPrior(TuningJob& j) {
+    JobIndex& ix = Index(j);
+    ix.prior.clear();
+    const auto& w = *j.spec.warm_start_config;
+    const bool transfer = w.warm_start_type.value_or("") == "TransferLearning";
+    auto defs = j.spec.Definitions();
+    if (defs.empty()) return;
+    const std::vector<std::string> names = TunableNames(j.spec, *defs[0]);
+    for (const auto& p : w.parent_hyper_parameter_tuning_jobs) {
+      const TuningJob* parent = Job(p.hyper_parameter_tuning_job_name.value_or(""));
+      if (!parent) continue;
+      for (const auto& tn : parent->trials) {
+        const Trial& u = trials.at(tn);
+        if (!ObjectiveSucceeded(u)) continue;
+        Observation o;
+        o.trial = u.name;
+        o.definition_name = defs[0]->definition_name.value_or("");
+        bool complete = true;
+        for (const auto& n : names) {
+          const StringMap& from = u.tuned.count(n) ? u.tuned : u.hyperparameters;  // else the parent had it static
+          auto v = from.find(n);
+          if (v == from.end()) {
+            complete = false;
+            break;
+          }
+          o.hyperparameters[n] = v->second;
+        }
+        if (!complete) continue;
+        o.objective = u.objective;
+        o.status = Observation::kSucceeded;
+        o.prior = transfer;
+        ix.prior.push_back(std::move(o));
+      }
+    }
+  }
+
+  static std::vector<std::string> TunableNames(const proto::TuningJobSpec& spec, const proto::TrainingJobDefinition& d) {
+    const proto::ParameterRanges* r = d.hyper_parameter_ranges ? &*d.hyper_parameter_ranges : nullptr;
+    const auto& cfg = spec.hyper_parameter_tuning_job_config;
+    if (!r && cfg && cfg->parameter_ranges) r = &*cfg->parameter_ranges;
+    std::vector<std::string> names;
+    if (!r) return names;
+    for (const auto& x : r->integer_parameter_ranges) names.push_back(x.name.value_or(""));
+    for (const auto& x : r->continuous_parameter_ranges) names.push_back(x.name.value_or(""));
+    for (const auto& x : r->categorical_parameter_ranges) names.push_back(x.name.value_or(""));
+    return names;
+  }
+
+  // The kind of every hyperparameter a job's (single) definition sets: 'i', 'c', 'k'
+  // (integer, continuous, categorical ranges) or 's' (static).
+  static std::map<std::string, char> HyperParameterKinds(const proto::TuningJobSpec& spec) {
+    std::map<std::string, char> kinds;
+    auto defs = spec.Definitions();
+    if (defs.empty()) return kinds;
+    for (const auto& [k, v] : defs[0]->static_hyper_parameters) kinds[k] = 's';
+    const proto::ParameterRanges* r = defs[0]->hyper_parameter_ranges ? &*defs[0]->hyper_parameter_ranges : nullptr;
+    const auto& cfg = spec.hyper_parameter_tuning_job_config;
+    if (!r && cfg && cfg->parameter_ranges) r = &*cfg->parameter_ranges;
+    if (r) {
+      for (const auto& x : r->integer_parameter_ranges) kinds[x.name.value_or("")] = 'i';
+      for (const auto& x : r->continuous_parameter_ranges) kinds[x.name.value_or("")] = 'c';
+      for (const auto& x : r->categorical_parameter_ranges) kinds[x.name.value_or("")] = 'k';
+    }
+    kinds.erase("_tuning_objective_metric");
+    return kinds;
+  }
+
+  // Warm-start rules that need the store: the parents exist and are terminal, share the
+  // objective and the hyperparameters, and their training jobs fit in the job limit.
+  Status CheckWarmStart(const proto::TuningJobSpec& spec) {
+    const auto& w = *spec.warm_start_config;
+    const std::string base = "WarmStartConfig.ParentHyperParameterTuningJobs";
+    TuningJob probe;
+    probe.spec = spec;
+    InitObjective(probe);
+    const std::map<std::string, char> kinds = HyperParameterKinds(spec);
+    static const std::map<char, std::string> kind_name = {
+        {'i', "an integer range"}, {'c', "a continuous range"}, {'k', "a categorical range"}, {'s', "static"}};
+    int64_t parent_trials = 0;
+    for (size_t i = 0; i < w.parent_hyper_parameter_tuning_jobs.size(); ++i) {
+      const std::string name = w.parent_hyper_parameter_tuning_jobs[i].hyper_parameter_tuning_job_name.value_or("");
+      const std::string at = base + "[" + std::to_string(i) + "] \"" + name + "\": ";
+      const TuningJob* parent = Job(name);
+      if (!parent) {
+        return Status::InvalidArgument(at + "no such tuning job on this coordinator (parents must be jobs it ran; "
+                                            "`hpo list` shows them)");
+      }
+      if (!parent->Terminal()) {
+        return Status::InvalidArgument(at + "is " + parent->status +
+                                       "; a parent must be Completed, Stopped or Failed (wait for it, or stop it)");
+      }
+      if (parent->objective_metric != probe.objective_metric || parent->maximize != probe.maximize) {
+        return Status::InvalidArgument(at + "its objective is " + (parent->maximize ? "Maximize " : "Minimize ") +
+                                       parent->objective_metric + ", this job's is " +
+                                       (probe.maximize ? "Maximize " : "Minimize ") + probe.objective_metric +
+                                       "; warm start needs the same objective metric and type");
+      }
+      const std::map<std::string, char> pk = HyperParameterKinds(parent->spec);
+      if (pk.size() != kinds.size()) {
+        return Status::InvalidArgument(at + "it has " + std::to_string(pk.size()) +
+                                       " static and tunable hyperparameters, this job " + std::to_string(kinds.size()) +
+                                       "; warm start needs the same number of hyperparameters");
+      }
+      for (const auto& [hp, kind] : kinds) {
+        auto it = pk.find(hp);
+        if (it == pk.end()) {
+          return Status::InvalidArgument(at + "it has no hyperparameter \"" + hp +
+                                         "\"; warm start needs the same hyperparameters (static ones may become "
+                                         "tunable and the other way round)");
+        }
+        if (kind != 's' && it->second != 's' && kind != it->second) {
+          return Status::InvalidArgument(at + "\"" + hp + "\" is " + kind_name.at(it->second) + " there and " +
+                                         kind_name.at(kind) + " here; a tunable hyperparameter keeps its type");
+        }
+      }
+      parent_trials += static_cast<int64_t>(parent->trials.size());
+    }
+    const auto& cfg = *spec.hyper_parameter_tuning_job_config;
+    const int64_t limit = cfg.strategy.value_or("") == "Random" ? opt.limits.max_training_jobs
+                                                                : opt.limits.max_training_jobs_bayesian;
+    const int64_t own = cfg.resource_limits && cfg.resource_limits->max_number_of_training_jobs
+                            ? *cfg.resource_limits->max_number_of_training_jobs
+                            : 0;
+    if (parent_trials + own > limit) {
+      return Status::InvalidArgument(
+          "HyperParameterTuningJobConfig.ResourceLimits.MaxNumberOfTrainingJobs: the parents' " +
+          std::to_string(parent_trials) + " training jobs plus this job's " + std::to_string(own) + " exceed the " +
+          std::to_string(limit) +
+          " a tuning job may have (parents' training jobs count against the limit); set it to at most " +
+          std::to_string(std::max<int64_t>(0, limit - parent_trials)));
+    }
+    return Status::Ok();
   }
 
   void InitObjective(TuningJob& j) {
@@ -353,7 +584,11 @@ struct CoordinatorCore::Impl {
 
   // One Observation per trial the job has created, in creation order (the strategy's view).
   const std::vector<Observation>& History(const TuningJob& j) {
-    return Index(j).history;
+    JobIndex& ix = Index(j);
+    if (ix.prior.empty()) return ix.history;
+    ix.combined = ix.prior;
+    ix.combined.insert(ix.combined.end(), ix.history.begin(), ix.history.end());
+    return ix.combined;
   }
 
   // Whether `a` is a better objective than `b` for the job's direction.
@@ -473,6 +708,7 @@ struct CoordinatorCore::Impl {
     }
     const auto* def = Definition(j, t->definition_name);
     t->attempt++;
+    t->curve.clear();
     t->state = TrialState::kInProgress;
     t->worker_id = w.reg.worker_id;
     t->started = false;
@@ -637,6 +873,15 @@ struct CoordinatorCore::Impl {
         SaveJob(j, now);
       }
     }
+    if (j.completion_reason.empty()) {
+      std::string reason = CompletionCriterionMet(j, now);
+      if (!reason.empty()) {
+        j.completion_reason = reason;
+        for (const auto& name : j.trials) StopTrialMsg(trials.at(name), "tuning job complete: " + reason, now, out);
+        SaveJob(j, now);
+        Event(now, "CompletionCriterion", j.name, "", reason);
+      }
+    }
     bool no_more = !j.completion_reason.empty() || static_cast<int64_t>(j.trials.size()) >= MaxJobs(j) ||
                    (j.strategy && j.strategy->Exhausted(History(j)) && !HasPending(j));
     if (!no_more || AnyUnfinished(j)) return;
@@ -656,6 +901,37 @@ struct CoordinatorCore::Impl {
     }
     SaveJob(j, now);
     Event(now, "Job" + j.status, j.name, "", j.status == "Failed" ? j.failure_reason : j.completion_reason);
+  }
+
+  // BestObjectiveNotImproving, ConvergenceDetected and ResourceLimits.MaxRuntimeInSeconds: the
+  // reason the job completes now, or "".
+  std::string CompletionCriterionMet(TuningJob& j, int64_t now) {
+    const auto& cfg = *j.spec.hyper_parameter_tuning_job_config;
+    JobIndex& ix = Index(j);
+    if (cfg.resource_limits && cfg.resource_limits->max_runtime_in_seconds &&
+        now - j.creation_ms >= *cfg.resource_limits->max_runtime_in_seconds * 1000) {
+      return "ResourceLimits.MaxRuntimeInSeconds (" + std::to_string(*cfg.resource_limits->max_runtime_in_seconds) +
+             " s) reached";
+    }
+    if (!cfg.tuning_job_completion_criteria) return "";
+    const auto& cc = *cfg.tuning_job_completion_criteria;
+    if (cc.best_objective_not_improving &&
+        cc.best_objective_not_improving->max_number_of_training_jobs_not_improving &&
+        ix.not_improving.not_improving >= *cc.best_objective_not_improving->max_number_of_training_jobs_not_improving) {
+      return "BestObjectiveNotImproving: " + std::to_string(ix.not_improving.not_improving) +
+             " training jobs in a row did not improve the best objective by more than 1 %";
+    }
+    if (cc.convergence_detected && cc.convergence_detected->complete_on_convergence.value_or("") == "Enabled" &&
+        ix.finished_objectives.size() != ix.convergence_checked) {
+      ix.convergence_checked = ix.finished_objectives.size();
+      if (Converged(ix.finished_objectives, j.maximize)) {
+        j.convergence_ms = now;
+        return "ConvergenceDetected: the best objective moved by at most 0.1 % of the objectives' spread over "
+               "the last " + std::to_string(std::max<size_t>(10, (ix.finished_objectives.size() + 4) / 5)) +
+               " of " + std::to_string(ix.finished_objectives.size()) + " training jobs";
+      }
+    }
+    return "";
   }
 
   void FinishAll(int64_t now, std::vector<Outgoing>* out) {
@@ -730,16 +1006,21 @@ struct CoordinatorCore::Impl {
     SaveTrial(*t);
   }
 
-  void OnMetrics(const proto::wire::MetricPoints& m, int64_t now) {
+  void OnMetrics(const proto::wire::MetricPoints& m, int64_t now, std::vector<Outgoing>* out) {
     Trial* t = CurrentAttempt(m.trial, m.attempt);
     if (!t || m.seq <= t->last_seq) return;  // stale attempt or duplicate batch
     TuningJob* j = Job(t->tuning_job);
     std::string objective = j ? ObjectiveMetricFor(*j, t->definition_name) : "";
+    const bool track = j && TracksCurves(*j);
+    const size_t old_len = t->curve.size();
     std::vector<MetricRow> rows;
     for (const auto& p : m.points) {
       rows.push_back({t->name, m.attempt, m.seq, p.name, p.value, p.timestamp_ms, p.step});
       t->final_metrics[p.name] = p.value;
-      if (p.name == objective) t->objective = p.value;
+      if (p.name == objective) {
+        t->objective = p.value;
+        if (track) t->curve.push_back(p.value);
+      }
     }
     t->last_seq = m.seq;
     Reindex(*t);
@@ -747,6 +1028,7 @@ struct CoordinatorCore::Impl {
       HPO_RETURN_IF_ERROR(store->AppendMetrics(rows));
       return store->PutTrial(ToRow(*t));
     }));
+    if (track && t->curve.size() > old_len) MaybeStopEarly(*j, *t, old_len, now, out);
   }
 
   void OnLogLines(const proto::wire::LogLines& m) {
@@ -822,7 +1104,7 @@ struct CoordinatorCore::Impl {
       OnTrialStarted(wid, *s, now);
       out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kTrialStarted), s->trial, s->attempt, 0}});
     } else if (const auto* m = std::get_if<proto::wire::MetricPoints>(&msg)) {
-      OnMetrics(*m, now);
+      OnMetrics(*m, now, out);
       out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kMetricPoints), m->trial, m->attempt, m->seq}});
     } else if (const auto* x = std::get_if<proto::wire::TrialExited>(&msg)) {
       OnExited(*x, now, out);
@@ -861,6 +1143,10 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& spec, pr
     return Status::ResourceExhausted("this coordinator already runs " + std::to_string(live) +
                                      " tuning jobs, its limit (raise max_concurrent_tuning_jobs in its config)");
   }
+  if (spec.warm_start_config) {
+    Status ws = impl_->CheckWarmStart(spec);
+    if (!ws.ok()) return ws;
+  }
   auto job = std::make_unique<TuningJob>();
   job->name = name;
   job->spec = spec;
@@ -877,6 +1163,7 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& spec, pr
   Status s = impl_->store->PutJob(impl_->ToRow(j));
   if (!s.ok()) return s;  // nothing acknowledged, nothing changed
   impl_->jobs[Lower(name)] = std::move(job);
+  if (spec.warm_start_config) impl_->BuildPrior(j);
   impl_->Event(now_ms, "JobCreated", name, "", "strategy " + cfg.strategy.value_or(""));
   if (out) impl_->Schedule(now_ms, out);
   return JobArn(name);
@@ -1039,7 +1326,24 @@ Result<proto::DescribeTuningJobResponse> CoordinatorCore::Describe(const std::st
   }
   st.training_job_status_counters = c;
   st.objective_status_counters = o;
-  if (const Trial* best = impl_->Best(*j)) st.best_training_job = Summary(*best);
+  const Trial* best = impl_->Best(*j);
+  if (best) st.best_training_job = Summary(*best);
+  if (j->spec.warm_start_config) {
+    // The best across this job and its parents (SageMaker's OverallBestTrainingJob).
+    const Trial* overall = best;
+    for (const auto& p : j->spec.warm_start_config->parent_hyper_parameter_tuning_jobs) {
+      const TuningJob* parent = FindJob(p.hyper_parameter_tuning_job_name.value_or(""));
+      const Trial* pb = parent ? impl_->Best(*parent) : nullptr;
+      if (pb && (!overall || Impl::Better(*pb->objective, *overall->objective, j->maximize))) overall = pb;
+    }
+    if (overall) st.overall_best_training_job = Summary(*overall);
+  }
+  if (const Impl::JobIndex* ix = static_cast<const Impl&>(*impl_).Index(*j)) {
+    proto::TuningJobCompletionDetails details;
+    details.number_of_training_jobs_objective_not_improving = ix->not_improving.not_improving;
+    if (j->convergence_ms) details.convergence_detected_time = proto::Timestamp{j->convergence_ms};
+    st.tuning_job_completion_details = details;
+  }
   if (!j->failure_reason.empty()) st.failure_reason = j->failure_reason;
   st.consumed_resources = proto::ConsumedResources{runtime_ms / 1000};
   return r;

@@ -84,6 +84,9 @@ struct Trial {
   int infra_failures = 0;  // attempts that ended in infrastructure errors
   bool stop_requested = false;
   std::string stop_reason;
+  // The objective's values in emission order, this attempt (coordinator/adaptive.h's curve),
+  // tracked for jobs with early stopping or Hyperband; rebuilt from the store after a restart.
+  std::vector<double> curve;
 
   const std::string& SecondaryStatus() const;
   bool Active() const { return state == TrialState::kInProgress || state == TrialState::kStopping; }
@@ -105,6 +108,7 @@ struct TuningJob {
   std::unique_ptr<Strategy> strategy;
   std::string objective_metric;  // of the first definition (single objective per job here)
   bool maximize = false;
+  int64_t convergence_ms = 0;    // when ConvergenceDetected's test first passed (0: not yet)
 
   bool Terminal() const { return status == "Completed" || status == "Failed" || status == "Stopped"; }
 };

@@ -2,6 +2,7 @@
 
 #include "coordinator/bayesian_strategy.h"
 #include "coordinator/grid_strategy.h"
+#include "coordinator/hyperband_strategy.h"
 #include "coordinator/random_strategy.h"
 
 namespace hpo::coordinator {
@@ -37,7 +38,9 @@ Result<std::unique_ptr<Strategy>> MakeStrategy(const proto::TuningJobSpec& spec,
     return std::unique_ptr<Strategy>(std::move(s).value());
   }
   if (name == "Hyperband") {
-    return Status::FailedPrecondition("strategy " + name + " arrives with the " + name + " milestone");
+    Result<std::unique_ptr<HyperbandStrategy>> s = HyperbandStrategy::Create(spec, seed);
+    if (!s.ok()) return s.status();
+    return std::unique_ptr<Strategy>(std::move(s).value());
   }
   return Status::InvalidArgument("HyperParameterTuningJobConfig.Strategy: unknown strategy \"" + name +
                                  "\" (allowed: Bayesian, Random, Hyperband, Grid)");

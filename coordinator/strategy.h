@@ -1,7 +1,7 @@
 // coordinator/strategy.h: what a search strategy is, and how the coordinator gets one.
 //
 // What it is: the interface between the coordinator core and a search strategy (Random, Grid,
-// Bayesian; Hyperband arrives with its milestone). A strategy turns the history of a
+// Bayesian, Hyperband). A strategy turns the history of a
 // tuning job (every trial it has proposed so far, finished or not) into proposals of new
 // hyperparameter configurations for the free parallel slots.
 //
@@ -51,6 +51,15 @@ struct Observation {
   Config hyperparameters;
   std::optional<double> objective;
   enum Status { kRunning, kSucceeded, kFailed, kStopped } status = kRunning;
+  // The objective's values in emission order (this attempt), when the caller tracks curves
+  // (jobs with early stopping or Hyperband); null otherwise. Owned by the caller, valid for
+  // the duration of the Propose/Exhausted call.
+  const std::vector<double>* curve = nullptr;
+  // A training job of a warm-start parent job (not one of this job's own). With
+  // IdenticalDataAndAlgorithm parents' observations are exactly like the job's own and this is
+  // false; with TransferLearning it is true and the Bayesian model keeps them apart by a task
+  // coordinate (coordinator/bayesian_strategy.h).
+  bool prior = false;
 };
 
 // The training program's hyperparameters: the definition's StaticHyperParameters, overridden
@@ -94,8 +103,8 @@ class Strategy {
 // job's seed (RandomSeed when given; otherwise one the caller chose and persisted).
 // Errors: InvalidArgument for a missing or unknown strategy, a spec without training job
 // definitions, or ranges the search space rejects (see SearchSpace::FromSpec), Grid with a
-// non-categorical range; FailedPrecondition "strategy Hyperband arrives with the Hyperband
-// milestone". Bayesian uses BayesianOptions' defaults (device auto: CUDA when available).
+// non-categorical range, Hyperband without a maximum resource. Bayesian and Hyperband use
+// BayesianOptions' defaults (device auto: CUDA when available).
 Result<std::unique_ptr<Strategy>> MakeStrategy(const proto::TuningJobSpec& spec, uint64_t seed);
 
 // ---- shared by the strategies --------------------------------------------------------------

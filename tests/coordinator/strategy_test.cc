@@ -79,18 +79,22 @@ void Append(std::vector<Proposal>* all, const std::vector<Proposal>& more) {
 
 // ---- MakeStrategy ----------------------------------------------------------------------------------
 
-TEST(MakeStrategy, BuildsRandomGridAndBayesianAndDefersHyperbandToItsMilestone) {
+TEST(MakeStrategy, BuildsEveryStrategy) {
   proto::ParameterRanges cats;
   cats.categorical_parameter_ranges.push_back(Cat("c", {"a", "b"}));
   EXPECT_EQ(Make(Spec("Random", MixedRanges()))->Name(), "Random");
   EXPECT_EQ(Make(Spec("Grid", cats))->Name(), "Grid");
   EXPECT_EQ(Make(Spec("Bayesian", MixedRanges()))->Name(), "Bayesian");
-  for (const char* later : {"Hyperband"}) {
-    Result<std::unique_ptr<Strategy>> s = MakeStrategy(Spec(later, cats), 1);
-    ASSERT_FALSE(s.ok());
-    EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
-    EXPECT_EQ(s.status().message(), std::string("strategy ") + later + " arrives with the " + later + " milestone");
-  }
+  // Hyperband needs a maximum resource: from StrategyConfig or an epochs static hyperparameter.
+  proto::TuningJobSpec no_epochs = Spec("Hyperband", cats);
+  no_epochs.training_job_definition->static_hyper_parameters.clear();
+  Result<std::unique_ptr<Strategy>> no_max = MakeStrategy(no_epochs, 1);
+  ASSERT_FALSE(no_max.ok());
+  EXPECT_EQ(no_max.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(no_max.status().message().find("maximum resource"), std::string::npos);
+  proto::TuningJobSpec hb = Spec("Hyperband", cats);
+  hb.training_job_definition->static_hyper_parameters["epochs"] = "27";
+  EXPECT_EQ(Make(hb)->Name(), "Hyperband");
   Result<std::unique_ptr<Strategy>> unknown = MakeStrategy(Spec("Annealing", cats), 1);
   EXPECT_EQ(unknown.status().code(), StatusCode::kInvalidArgument);
   proto::TuningJobSpec no_definition = Spec("Random", cats);

@@ -1,0 +1,462 @@
+// Adaptive tuning: the rules against hand-computed cases (coordinator/adaptive.h), the Hyperband
+// strategy's model view, then the core acting on them (early stopping, Hyperband's rungs,
+// completion criteria, warm start) with fake workers.
+#include "coordinator/adaptive.h"
+
+#include <gtest/gtest.h>
+
+#include "coordinator/hyperband_strategy.h"
+#include "tests/coordinator/core_fixture.h"
+
+namespace hpo::coordinator {
+namespace {
+
+using coretest::CoreTest;
+using coretest::Only;
+using coretest::Spec;
+
+std::vector<const std::vector<double>*> Ptrs(const std::vector<std::vector<double>>& curves) {
+  std::vector<const std::vector<double>*> p;
+  for (const auto& c : curves) p.push_back(&c);
+  return p;
+}
+
+// ---- median rule -----------------------------------------------------------------------------
+
+TEST(MedianRule, StopsAJobWorseThanTheMedianOfEarlierRunningAverages) {
+  // Running averages at epoch 2: A (1+2)/2 = 1.5, B 2, C (3+4)/2 = 3.5; D has only 1 epoch.
+  const std::vector<std::vector<double>> earlier = {{1, 2, 3}, {2, 2, 2}, {3, 4, 5}, {0.5}};
+  MedianDecision d = MedianRule(Ptrs(earlier), {2, 3.2}, /*maximize=*/false);
+  EXPECT_EQ(d.epoch, 2u);
+  EXPECT_EQ(d.peers, 3u);
+  EXPECT_DOUBLE_EQ(d.median, 2.0);
+  EXPECT_TRUE(d.stop) << "3.2 > 2 when minimizing";
+  EXPECT_NE(d.Explain(false).find("median 2 of the running averages of 3 earlier"), std::string::npos);
+  EXPECT_FALSE(MedianRule(Ptrs(earlier), {2, 3.2}, /*maximize=*/true).stop) << "3.2 > 2 is better when maximizing";
+  EXPECT_FALSE(MedianRule(Ptrs(earlier), {2, 2.0}, false).stop) << "equal to the median is not worse";
+  // Epoch 1: averages 1, 2, 3, 0.5 -> median (1 + 2) / 2 = 1.5.
+  MedianDecision e1 = MedianRule(Ptrs(earlier), {1.6}, false);
+  EXPECT_EQ(e1.peers, 4u);
+  EXPECT_DOUBLE_EQ(e1.median, 1.5);
+  EXPECT_TRUE(e1.stop);
+}
+
+TEST(MedianRule, NeedsThreeEarlierJobsAtTheEpochAndAnEmission) {
+  const std::vector<std::vector<double>> two = {{1, 1}, {1, 1}};
+  MedianDecision d = MedianRule(Ptrs(two), {9, 9}, false);
+  EXPECT_EQ(d.peers, 2u);
+  EXPECT_FALSE(d.stop);
+  EXPECT_FALSE(MedianRule(Ptrs(two), {}, false).stop);
+  EXPECT_TRUE(MedianRule(Ptrs(two), {9, 9}, false, /*min_peers=*/2).stop);
+}
+
+// ---- Hyperband -----------------------------------------------------------------------------
+
+TEST(Hyperband, BracketsAndRungsFollowEta) {
+  HyperbandSchedule s{1, 27, 3, true};
+  EXPECT_EQ(s.Brackets(), 4);  // 1, 3, 9, 27
+  EXPECT_EQ(s.Rungs(0), (std::vector<int64_t>{1, 3, 9}));
+  EXPECT_EQ(s.Rungs(1), (std::vector<int64_t>{3, 9}));
+  EXPECT_EQ(s.Rungs(2), (std::vector<int64_t>{9}));
+  EXPECT_TRUE(s.Rungs(3).empty()) << "the last bracket runs every trial to MaxResource";
+  EXPECT_EQ(s.AllRungs(), (std::vector<int64_t>{1, 3, 9, 27}));
+  HyperbandSchedule odd{2, 20, 3, true};  // 2, 6, 18 < 20
+  EXPECT_EQ(odd.Brackets(), 3);
+  EXPECT_EQ(odd.Rungs(0), (std::vector<int64_t>{2, 6, 18}));
+  EXPECT_EQ(odd.Rungs(2), (std::vector<int64_t>{18}));
+  HyperbandSchedule flat{5, 5, 3, true};
+  EXPECT_EQ(flat.Brackets(), 1);
+  EXPECT_TRUE(flat.Rungs(0).empty());
+}
+
+TEST(Hyperband, TrialsAreSpreadOverBracketsByHyperbandsBudgetSplit) {
+  HyperbandSchedule s{1, 27, 3, true};
+  // Weights 27/4, 9/3, 3/2, 1/1 of 12.25: 55.1 %, 24.5 %, 12.2 %, 8.2 %.
+  std::vector<int> count(4, 0);
+  for (int i = 1; i <= 1000; ++i) ++count[static_cast<size_t>(s.BracketOf(i))];
+  EXPECT_NEAR(count[0], 551, 15);
+  EXPECT_NEAR(count[1], 245, 15);
+  EXPECT_NEAR(count[2], 122, 15);
+  EXPECT_NEAR(count[3], 82, 15);
+  EXPECT_EQ(s.BracketOf(17), s.BracketOf(17)) << "a function of the index alone";
+}
+
+int FirstIndexIn(const HyperbandSchedule& s, int bracket) {
+  for (int i = 1;; ++i) {
+    if (s.BracketOf(i) == bracket) return i;
+  }
+}
+
+TEST(Hyperband, AshaKeepsTheTopThirdAtARungAndNeverWaits) {
+  HyperbandSchedule s{1, 27, 3, true};
+  const int t = FirstIndexIn(s, 0);
+  const std::vector<std::vector<double>> peers = {{1}, {2}, {3}, {4}, {5}};
+  // Maximizing: the (1 - 1/3) quantile of 1..5 is 1 + (2/3) * 4 = 3.667.
+  RungDecision d = AshaDecide(s, t, {3.5}, Ptrs(peers), /*maximize=*/true);
+  EXPECT_TRUE(d.at_rung);
+  EXPECT_EQ(d.recorded, 5u);
+  EXPECT_NEAR(d.cutoff, 3.6667, 1e-3);
+  EXPECT_TRUE(d.stop);
+  EXPECT_FALSE(AshaDecide(s, t, {4}, Ptrs(peers), true).stop);
+  // Minimizing: the 1/3 quantile, 1 + (1/3) * 4 = 2.333.
+  EXPECT_NEAR(AshaDecide(s, t, {2}, Ptrs(peers), false).cutoff, 2.3333, 1e-3);
+  EXPECT_FALSE(AshaDecide(s, t, {2}, Ptrs(peers), false).stop);
+  EXPECT_TRUE(AshaDecide(s, t, {2.5}, Ptrs(peers), false).stop);
+  // The first at a rung goes on (asynchronous promotion: nobody waits for the rung to fill).
+  EXPECT_FALSE(AshaDecide(s, t, {100}, {}, true).stop);
+  // Not a rung of its bracket: no decision.
+  RungDecision between = AshaDecide(s, t, {0, 0}, Ptrs(peers), true);
+  EXPECT_FALSE(between.at_rung);
+  EXPECT_FALSE(between.stop);
+}
+
+TEST(Hyperband, NeverStopsBeforeMinResourceAndStopsAtMaxResource) {
+  HyperbandSchedule s{3, 9, 3, true};
+  const int t = FirstIndexIn(s, 0);
+  const std::vector<std::vector<double>> peers = {{9, 9, 9}, {9, 9, 9}, {9, 9, 9}};
+  EXPECT_FALSE(AshaDecide(s, t, {0}, Ptrs(peers), true).stop);
+  EXPECT_FALSE(AshaDecide(s, t, {0, 0}, Ptrs(peers), true).stop);
+  EXPECT_TRUE(AshaDecide(s, t, {0, 0, 0}, Ptrs(peers), true).stop) << "rung 3, worst of four";
+  std::vector<double> full(9, 10.0);
+  RungDecision at_max = AshaDecide(s, t, full, {}, true);
+  EXPECT_TRUE(at_max.stop);
+  EXPECT_TRUE(at_max.reached_max);
+  EXPECT_NE(at_max.Explain(true).find("MaxResource (9 epochs)"), std::string::npos);
+  s.stop_at_max = false;  // the program's own epochs end it there
+  EXPECT_FALSE(AshaDecide(s, t, full, {}, true).stop);
+}
+
+TEST(Hyperband, ScheduleComesFromStrategyConfigOrTheEpochsHyperparameter) {
+  proto::TuningJobSpec spec = Spec("hb", "Hyperband");
+  auto& def = *spec.training_job_definition;
+  def.static_hyper_parameters["epochs"] = "27";
+  Result<HyperbandSchedule> from_epochs = HyperbandScheduleFor(spec, def);
+  ASSERT_TRUE(from_epochs.ok());
+  EXPECT_EQ(from_epochs->min_resource, 1);
+  EXPECT_EQ(from_epochs->max_resource, 27);
+  EXPECT_FALSE(from_epochs->stop_at_max) << "epochs=27 ends the program at MaxResource by itself";
+  spec.hyper_parameter_tuning_job_config->strategy_config.emplace().hyperband_strategy_config =
+      proto::HyperbandStrategyConfig{3, 9};
+  Result<HyperbandSchedule> from_config = HyperbandScheduleFor(spec, def);
+  ASSERT_TRUE(from_config.ok());
+  EXPECT_EQ(from_config->min_resource, 3);
+  EXPECT_EQ(from_config->max_resource, 9);
+  EXPECT_TRUE(from_config->stop_at_max) << "the program would run 27 epochs: stop it at 9";
+  def.static_hyper_parameters.clear();
+  spec.hyper_parameter_tuning_job_config->strategy_config.reset();
+  EXPECT_EQ(HyperbandScheduleFor(spec, def).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(HyperbandStrategy, ModelSeesObjectivesAtTheHighestWellFilledRung) {
+  proto::TuningJobSpec spec = Spec("hb", "Hyperband");
+  spec.training_job_definition->static_hyper_parameters["epochs"] = "27";
+  auto s = HyperbandStrategy::Create(spec, 7);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  // Levels 1, 3, 9, 27; the model needs max(3, min(D + 1, 20)) observations; D = 5 one-hot
+  // coordinates here, so 6: no level has 6 curves, and the view is the history unchanged.
+  const std::vector<std::vector<double>> curves = {
+      {5, 4, 3, 2, 1, 1, 1, 1, 1}, {6, 5, 4}, {7, 6, 5}, {8}, {}, {9, 9, 9}, {9, 8, 7}, {4, 4, 4}};
+  std::vector<Observation> history;
+  const char* opts[] = {"sgd", "adam", "rmsprop"};
+  const char* acts[] = {"relu", "tanh"};
+  for (size_t i = 0; i < curves.size(); ++i) {
+    Observation o;
+    o.trial = "t" + std::to_string(i);
+    o.hyperparameters = {{"opt", opts[i % 3]}, {"act", acts[i % 2]}};
+    o.curve = &curves[i];
+    o.objective = curves[i].empty() ? std::nullopt : std::optional<double>(curves[i].back());
+    o.status = i == 4 ? Observation::kRunning : Observation::kStopped;
+    history.push_back(o);
+  }
+  // Level 3 is reached by t0, t1, t2, t5, t6, t7: six curves, the highest level with six.
+  std::vector<Observation> view = (*s)->ModelView(history);
+  ASSERT_EQ(view.size(), history.size());
+  EXPECT_EQ(view[0].objective, 3.0) << "t0 at its 3rd emission, not its final 1";
+  EXPECT_EQ(view[0].status, Observation::kSucceeded);
+  EXPECT_EQ(view[1].objective, 4.0);
+  EXPECT_EQ(view[3].status, Observation::kFailed) << "ended below the level: out of the model";
+  EXPECT_EQ(view[4].status, Observation::kRunning) << "running below the level: pending";
+  history.pop_back();  // five curves at level 3; level 1 has six (t0-t3, t5, t6)
+  view = (*s)->ModelView(history);
+  EXPECT_EQ(view[0].objective, 5.0);
+  EXPECT_EQ(view[3].objective, 8.0);
+  EXPECT_EQ(view[3].status, Observation::kSucceeded);
+  history.pop_back();  // five at level 1 too: the history goes to the model unchanged
+  view = (*s)->ModelView(history);
+  EXPECT_EQ(view[0].objective, 1.0);
+  EXPECT_EQ(view[3].status, Observation::kStopped);
+}
+
+// ---- completion criteria ---------------------------------------------------------------------
+
+TEST(NotImproving, CountsJobsThatDoNotBeatTheBestByMoreThanOnePercent) {
+  NotImprovingTracker t;
+  t.Add(10, false);
+  EXPECT_EQ(t.not_improving, 0);
+  t.Add(9.95, false);  // 0.5 % better: not an improvement, but the new best
+  EXPECT_EQ(t.not_improving, 1);
+  EXPECT_EQ(t.best, 9.95);
+  t.Add(9.8, false);  // beats 9.95 by 1.5 %
+  EXPECT_EQ(t.not_improving, 0);
+  t.Add(11, false);
+  t.Add(9.8, false);
+  EXPECT_EQ(t.not_improving, 2);
+  NotImprovingTracker zero;
+  zero.Add(0, true);
+  zero.Add(0.001, true);  // any strict gain over a best of 0 counts
+  EXPECT_EQ(zero.not_improving, 0);
+  zero.Add(-1, true);
+  EXPECT_EQ(zero.not_improving, 1);
+}
+
+TEST(Convergence, TheLastFifthMovedTheBestByLessThanATenthOfAPercentOfTheSpread) {
+  std::vector<double> v;
+  for (int i = 10; i >= 1; --i) v.push_back(i);  // 10 .. 1, improving
+  for (int i = 0; i < 9; ++i) v.push_back(5);
+  EXPECT_FALSE(Converged(v, false)) << "19 < 2 W = 20";
+  v.push_back(5);
+  EXPECT_TRUE(Converged(v, false));
+  v.back() = 0.5;  // the last job improved the best by 0.5 of a spread of 9.5
+  EXPECT_FALSE(Converged(v, false));
+  EXPECT_TRUE(Converged(std::vector<double>(20, 3.0), true)) << "a constant objective has converged";
+}
+
+// ---- the core acting on the rules --------------------------------------------------------------
+
+class AdaptiveCoreTest : public CoreTest {
+ protected:
+  // The trial starts and emits `losses` (one MetricPoints batch, seq given); returns the replies.
+  std::vector<Outgoing> Emit(const std::string& wid, const proto::wire::AssignTrial& a, std::vector<double> losses,
+                             uint64_t seq = 1) {
+    if (seq == 1) {
+      proto::wire::TrialStarted s;
+      s.trial = a.trial;
+      s.attempt = a.attempt;
+      s.worker_id = wid;
+      core_->OnMessage(wid, s, now_);
+    }
+    proto::wire::MetricPoints m;
+    m.trial = a.trial;
+    m.attempt = a.attempt;
+    m.seq = seq;
+    for (size_t i = 0; i < losses.size(); ++i) m.points.push_back({"loss", losses[i], now_, static_cast<int64_t>(i)});
+    return core_->OnMessage(wid, m, now_);
+  }
+  std::vector<Outgoing> Exit(const std::string& wid, const proto::wire::AssignTrial& a, const std::string& status) {
+    proto::wire::TrialExited x;
+    x.trial = a.trial;
+    x.attempt = a.attempt;
+    x.seq = 1;
+    x.status = status;
+    x.secondary_status = status;
+    return core_->OnMessage(wid, x, now_);
+  }
+  // Runs `a` through `losses` to the end; returns the next assignment, if any.
+  std::optional<proto::wire::AssignTrial> Run(const std::string& wid, const proto::wire::AssignTrial& a,
+                                              std::vector<double> losses) {
+    Emit(wid, a, std::move(losses));
+    auto next = Only<proto::wire::AssignTrial>(Exit(wid, a, "Completed"));
+    if (next.empty()) return std::nullopt;
+    return next[0];
+  }
+  static proto::TuningJobSpec Continuous(const std::string& name, const std::string& strategy, int max_jobs) {
+    proto::TuningJobSpec spec = Spec(name, strategy, max_jobs, 1);
+    auto& ranges = *spec.hyper_parameter_tuning_job_config->parameter_ranges;
+    ranges.categorical_parameter_ranges.clear();
+    proto::NumericRange lr;
+    lr.name = "lr";
+    lr.min_value = "0.001";
+    lr.max_value = "1";
+    ranges.continuous_parameter_ranges.push_back(lr);
+    return spec;
+  }
+};
+
+TEST_F(AdaptiveCoreTest, MedianRuleStopsALaggingTrialWhichKeepsItsObjective) {
+  Register("w1", 1);
+  proto::TuningJobSpec spec = Continuous("es", "Random", 6);
+  spec.hyper_parameter_tuning_job_config->training_job_early_stopping_type = "Auto";
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
+  std::string best;
+  for (int i = 0; i < 3; ++i) {  // three full curves: running average at epoch 1 is 3 for each
+    if (i == 1) best = a.trial;
+    a = *Run("w1", a, {3, 2, i == 1 ? 0.5 : 1.0});
+  }
+  // Epoch 1: 2.5 is below the median 3 of the earlier running averages; epoch 2: 2.4 is below
+  // their median (3 + 2) / 2 = 2.5. It goes on, and completes.
+  EXPECT_TRUE(Only<proto::wire::StopTrial>(Emit("w1", a, {2.5, 2.4})).empty());
+  auto next = Only<proto::wire::AssignTrial>(Exit("w1", a, "Completed"));
+  ASSERT_EQ(next.size(), 1u);
+  const proto::wire::AssignTrial la = next[0];
+  const std::string lagging = la.trial;
+  auto stops = Only<proto::wire::StopTrial>(Emit("w1", la, {5}));
+  ASSERT_EQ(stops.size(), 1u) << "5 at epoch 1 is above the median 3 of four earlier jobs (3, 3, 3, 2.5)";
+  EXPECT_EQ(stops[0].trial, lagging);
+  EXPECT_NE(stops[0].reason.find("median rule"), std::string::npos) << stops[0].reason;
+  Exit("w1", la, "Stopped");
+  const Trial* t = core_->FindTrial(lagging);
+  EXPECT_EQ(t->state, TrialState::kStopped);
+  EXPECT_EQ(t->objective, 5.0);
+  auto d = core_->Describe("es");
+  EXPECT_EQ(*d->status.objective_status_counters->succeeded, 5) << "a stopped trial's objective counts";
+  EXPECT_EQ(*d->status.best_training_job->training_job_name, best);
+}
+
+TEST_F(AdaptiveCoreTest, HyperbandStopsAtARungAndTheCurvesSurviveARestart) {
+  Register("w1", 1);
+  proto::TuningJobSpec spec = Continuous("hb", "Hyperband", 30);
+  spec.training_job_definition->static_hyper_parameters["epochs"] = "9";
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
+  HyperbandSchedule s{1, 9, 3, false};  // rungs 1, 3 in bracket 0
+  // Run trials to the end with a good curve until two bracket-0 trials have done so.
+  int done_in_b0 = 0;
+  while (done_in_b0 < 2) {
+    const int index = core_->FindTrial(a.trial)->index;
+    if (s.BracketOf(index) == 0) ++done_in_b0;
+    a = *Run("w1", a, std::vector<double>(9, 1.0));
+  }
+  // Skip to the next bracket-0 trial.
+  while (s.BracketOf(core_->FindTrial(a.trial)->index) != 0) a = *Run("w1", a, std::vector<double>(9, 1.0));
+  MakeCore();  // a coordinator restart: the curves come back from the store
+  Register("w1", 1, {{a.trial, a.attempt}});
+  auto stops = Only<proto::wire::StopTrial>(Emit("w1", a, {2.0}));
+  ASSERT_EQ(stops.size(), 1u) << "2.0 at rung 1 is worse than the bracket's 1.0s (minimizing)";
+  EXPECT_NE(stops[0].reason.find("Hyperband"), std::string::npos) << stops[0].reason;
+  Exit("w1", a, "Stopped");
+  EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kStopped);
+}
+
+TEST_F(AdaptiveCoreTest, BestObjectiveNotImprovingCompletesTheJobAndStopsTheRest) {
+  Register("w1", 2);
+  proto::TuningJobSpec spec = Continuous("ni", "Random", 50);
+  spec.hyper_parameter_tuning_job_config->resource_limits->max_parallel_training_jobs = 2;
+  spec.hyper_parameter_tuning_job_config->tuning_job_completion_criteria.emplace()
+      .best_objective_not_improving.emplace()
+      .max_number_of_training_jobs_not_improving = 3;
+  std::vector<proto::wire::AssignTrial> running = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(running.size(), 2u);
+  // Finishing order: 10, 9 (improves), 8.95 (0.6 %: no), 9.5 (no), 9.0 (no) -> 3 in a row.
+  std::vector<double> losses = {10, 9, 8.95, 9.5, 9.0};
+  std::vector<Outgoing> last;
+  for (double loss : losses) {
+    proto::wire::AssignTrial a = running.front();
+    running.erase(running.begin());
+    Emit("w1", a, {loss});
+    last = Exit("w1", a, "Completed");
+    for (auto& n : Only<proto::wire::AssignTrial>(last)) running.push_back(n);
+  }
+  auto stops = Only<proto::wire::StopTrial>(last);
+  ASSERT_EQ(stops.size(), 1u) << "the one trial still running is stopped";
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(last).empty());
+  Exit("w1", running.back(), "Stopped");
+  auto d = core_->Describe("ni");
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Completed");
+  EXPECT_EQ(*d->status.tuning_job_completion_details->number_of_training_jobs_objective_not_improving, 3);
+  EXPECT_NE(core_->FindJob("ni")->completion_reason.find("BestObjectiveNotImproving"), std::string::npos);
+}
+
+TEST_F(AdaptiveCoreTest, MaxRuntimeInSecondsEndsTheJobCompleted) {
+  options_.lease_ms = 1'000'000;  // the fake worker sends no heartbeats over these two minutes
+  MakeCore();
+  Register("w1", 1);
+  proto::TuningJobSpec spec = Continuous("rt", "Random", 50);
+  spec.hyper_parameter_tuning_job_config->resource_limits->max_runtime_in_seconds = 120;
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
+  a = *Run("w1", a, {1.0});
+  Emit("w1", a, {2.0});
+  now_ += 119'000;
+  EXPECT_TRUE(Only<proto::wire::StopTrial>(core_->OnTick(now_)).empty());
+  now_ += 1'000;
+  auto stops = Only<proto::wire::StopTrial>(core_->OnTick(now_));
+  ASSERT_EQ(stops.size(), 1u);
+  EXPECT_NE(stops[0].reason.find("MaxRuntimeInSeconds"), std::string::npos);
+  Exit("w1", a, "Stopped");
+  auto d = core_->Describe("rt");
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Completed");
+  EXPECT_EQ(*d->status.training_job_status_counters->completed, 1);
+  EXPECT_EQ(*d->status.training_job_status_counters->stopped, 1);
+}
+
+TEST_F(AdaptiveCoreTest, ConvergenceDetectedCompletesAndRecordsTheTime) {
+  Register("w1", 1);
+  proto::TuningJobSpec spec = Continuous("cv", "Random", 100);
+  spec.hyper_parameter_tuning_job_config->tuning_job_completion_criteria.emplace()
+      .convergence_detected.emplace()
+      .complete_on_convergence = "Enabled";
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
+  std::optional<proto::wire::AssignTrial> next = a;
+  int ran = 0;
+  while (next) {
+    ++ran;
+    now_ += 1000;
+    next = Run("w1", *next, {ran <= 10 ? 11.0 - ran : 5.0});
+  }
+  EXPECT_EQ(ran, 20) << "10 improving jobs, then 10 that do not move the best";
+  auto d = core_->Describe("cv");
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Completed");
+  ASSERT_TRUE(d->status.tuning_job_completion_details->convergence_detected_time);
+  EXPECT_EQ(d->status.tuning_job_completion_details->convergence_detected_time->unix_millis, now_);
+  MakeCore();
+  EXPECT_EQ(core_->Describe("cv")->status.tuning_job_completion_details->convergence_detected_time->unix_millis, now_)
+      << "kept across a restart";
+}
+
+TEST_F(AdaptiveCoreTest, WarmStartChecksParentsFeedsTheModelAndReportsTheOverallBest) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Continuous("parent", "Random", 4))).at(0);
+  std::optional<proto::wire::AssignTrial> next = a;
+  std::string parent_best;
+  double loss = 0.5;
+  while (next) {
+    if (loss == 0.5) parent_best = next->trial;
+    next = Run("w1", *next, {loss});
+    loss += 1;
+  }
+  ASSERT_EQ(*core_->Describe("parent")->status.hyper_parameter_tuning_job_status, "Completed");
+
+  auto child = [&](const std::string& name, const std::string& parent, const std::string& type) {
+    proto::TuningJobSpec spec = Continuous(name, "Bayesian", 3);
+    auto& w = spec.warm_start_config.emplace();
+    w.parent_hyper_parameter_tuning_jobs.push_back({parent});
+    w.warm_start_type = type;
+    return spec;
+  };
+  std::vector<Outgoing> out;
+  Result<std::string> missing = core_->Submit(child("c0", "nope", "IdenticalDataAndAlgorithm"), proto::Spelling::kCrd, now_, &out);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("\"nope\": no such tuning job"), std::string::npos)
+      << missing.status().message();
+  proto::TuningJobSpec other_metric = child("c1", "parent", "IdenticalDataAndAlgorithm");
+  other_metric.hyper_parameter_tuning_job_config->hyper_parameter_tuning_job_objective->type = "Maximize";
+  Result<std::string> bad = core_->Submit(other_metric, proto::Spelling::kCrd, now_, &out);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("same objective metric and type"), std::string::npos);
+  proto::TuningJobSpec too_many = child("c2", "parent", "IdenticalDataAndAlgorithm");
+  too_many.hyper_parameter_tuning_job_config->resource_limits->max_number_of_training_jobs = 747;
+  Result<std::string> over = core_->Submit(too_many, proto::Spelling::kCrd, now_, &out);
+  ASSERT_FALSE(over.ok());
+  EXPECT_NE(over.status().message().find("set it to at most 746"), std::string::npos) << over.status().message();
+  EXPECT_EQ(core_->FindJob("c0"), nullptr);
+
+  // The parent's four observations reach the model on the child's very first suggestion.
+  auto first = Only<proto::wire::AssignTrial>(Submit(child("kid", "parent", "IdenticalDataAndAlgorithm")));
+  ASSERT_EQ(first.size(), 1u);
+  const SuggestionStats* st = core_->Suggestions("kid");
+  ASSERT_NE(st, nullptr);
+  EXPECT_EQ(st->last.observations, 4u);
+  EXPECT_TRUE(st->last.fallback.empty()) << st->last.fallback;
+  Run("w1", first[0], {7.0});
+  auto d = core_->Describe("kid");
+  ASSERT_TRUE(d->status.overall_best_training_job);
+  EXPECT_EQ(*d->status.overall_best_training_job->training_job_name, parent_best);
+  EXPECT_NE(*d->status.best_training_job->training_job_name, parent_best);
+
+  // TransferLearning: the parents enter with a task coordinate of their own.
+  Register("w2", 1);  // w1 runs kid's next trial
+  auto tl = Only<proto::wire::AssignTrial>(Submit(child("tl", "parent", "TransferLearning")));
+  ASSERT_EQ(tl.size(), 1u);
+  EXPECT_EQ(core_->Suggestions("tl")->last.observations, 4u) << core_->Suggestions("tl")->last.fallback;
+}
+
+}  // namespace
+}  // namespace hpo::coordinator

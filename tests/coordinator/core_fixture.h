@@ -1,0 +1,128 @@
+// tests/coordinator/core_fixture.h: the coordinator core driven directly, for the core's tests:
+// fake workers are message sequences, time is a number, the store is SQLite in memory.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "coordinator/core.h"
+#include "coordinator/job_store.h"
+#include "proto/codec.h"
+
+namespace hpo::coordinator::coretest {
+
+inline proto::TuningJobSpec Spec(const std::string& name, const std::string& strategy = "Random", int max_jobs = 6,
+                          int parallel = 2) {
+  std::string yaml = R"YAML(
+hyperParameterTuningJobName: NAME
+hyperParameterTuningJobConfig:
+  strategy: STRATEGY
+  hyperParameterTuningJobObjective: {type_: Minimize, metricName: loss}
+  resourceLimits: {maxNumberOfTrainingJobs: MAXJOBS, maxParallelTrainingJobs: PARALLEL}
+  parameterRanges:
+    categoricalParameterRanges:
+    - {name: opt, values: [sgd, adam, rmsprop]}
+    - {name: act, values: [relu, tanh]}
+trainingJobDefinition:
+  staticHyperParameters: {epochs: "3"}
+  algorithmSpecification:
+    trainingImage: /bin/true
+    trainingInputMode: File
+    metricDefinitions: [{name: loss, regex: "loss=([0-9.]+)"}]
+  roleARN: arn:aws:iam::123456789012:role/hpo-test
+  outputDataConfig: {s3OutputPath: /tmp/hpo-out}
+  resourceConfig: {instanceType: ml.m5.large, instanceCount: 1, volumeSizeInGB: 10}
+  stoppingCondition: {maxRuntimeInSeconds: 3600}
+  retryStrategy: {maximumRetryAttempts: 2}
+)YAML";
+  auto rep = [&](const std::string& k, const std::string& v) {
+    for (size_t p; (p = yaml.find(k)) != std::string::npos;) yaml.replace(p, k.size(), v);
+  };
+  rep("NAME", name);
+  rep("STRATEGY", strategy);
+  rep("MAXJOBS", std::to_string(max_jobs));
+  rep("PARALLEL", std::to_string(parallel));
+  auto parsed = proto::ParseSpec(yaml);
+  EXPECT_TRUE(parsed.ok()) << parsed.status().ToString();
+  return parsed->document.spec;
+}
+
+template <class T>
+std::vector<T> Only(const std::vector<Outgoing>& out) {
+  std::vector<T> v;
+  for (const auto& o : out) {
+    if (const auto* m = std::get_if<T>(&o.message)) v.push_back(*m);
+  }
+  return v;
+}
+
+class CoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = SqliteJobStore::Open(":memory:");
+    ASSERT_TRUE(s.ok());
+    store_ = std::move(s).value();
+    MakeCore();
+  }
+  void MakeCore() { core_ = std::make_unique<CoordinatorCore>(store_.get(), options_); }
+  static CoreOptions TestOptions() {
+    CoreOptions o;
+    o.lease_ms = 1000;
+    o.default_grace_period_s = 1;
+    return o;
+  }
+
+  std::vector<Outgoing> Register(const std::string& id, uint32_t slots,
+                                 std::vector<proto::wire::AttemptRef> running = {}) {
+    proto::wire::Register r;
+    r.protocol_version = proto::wire::kProtocolVersion;
+    r.worker_id = id;
+    r.host = id;
+    r.slots = slots;
+    r.cpus = 2;
+    r.running = std::move(running);
+    r.session = session_;
+    return core_->OnMessage(id, r, now_);
+  }
+  std::vector<Outgoing> Submit(const proto::TuningJobSpec& spec) {
+    std::vector<Outgoing> out;
+    auto arn = core_->Submit(spec, proto::Spelling::kCrd, now_, &out);
+    EXPECT_TRUE(arn.ok()) << arn.status().ToString();
+    return out;
+  }
+  // Runs one assignment to completion with the given loss.
+  std::vector<Outgoing> Finish(const std::string& wid, const proto::wire::AssignTrial& a, double loss,
+                               const std::string& status = "Completed") {
+    proto::wire::TrialStarted s;
+    s.trial = a.trial;
+    s.attempt = a.attempt;
+    s.worker_id = wid;
+    core_->OnMessage(wid, s, now_);
+    proto::wire::MetricPoints m;
+    m.trial = a.trial;
+    m.attempt = a.attempt;
+    m.seq = 1;
+    m.points = {{"loss", loss + 1, now_, 0}, {"loss", loss, now_, 1}};
+    core_->OnMessage(wid, m, now_);
+    proto::wire::TrialExited x;
+    x.trial = a.trial;
+    x.attempt = a.attempt;
+    x.seq = 1;
+    x.status = status;
+    x.secondary_status = status;
+    x.exit_code = status == "Completed" ? 0 : 1;
+    x.failure_reason = status == "Failed" ? "AlgorithmError: boom" : "";
+    return core_->OnMessage(wid, x, now_);
+  }
+
+  CoreOptions options_ = TestOptions();  // change before MakeCore() to test other settings
+  std::unique_ptr<SqliteJobStore> store_;
+  std::unique_ptr<CoordinatorCore> core_;
+  int64_t now_ = 1'000'000;
+  uint64_t session_ = 1;  // a worker process; ++ for a restarted one
+};
+
+}  // namespace hpo::coordinator::coretest
