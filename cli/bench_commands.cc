@@ -141,10 +141,11 @@ Result<TestFunction> Function(const std::string& name, int dims) {
 }
 
 Result<std::unique_ptr<coordinator::Strategy>> MakeBenchStrategy(const proto::TuningJobSpec& spec, uint64_t seed,
-                                                                 kernels::Device device) {
+                                                                 kernels::Device device, size_t warp_min) {
   if (*spec.hyper_parameter_tuning_job_config->strategy == "Bayesian") {
     coordinator::BayesianOptions o;
     o.device = device;
+    o.warp_min_observations = warp_min;
     auto s = coordinator::BayesianStrategy::Create(spec, seed, o);
     if (!s.ok()) return s.status();
     return std::unique_ptr<coordinator::Strategy>(std::move(s).value());
@@ -250,6 +251,7 @@ struct OptimizeArgs {
   int dims = 0, evaluations = 100, batch = 1, seeds = 5;
   uint64_t first_seed = 1;
   bool curves = false;
+  size_t warp_min = 0;
 };
 
 void RunOptimize(const OptimizeArgs& a) {
@@ -275,7 +277,7 @@ void RunOptimize(const OptimizeArgs& a) {
   double max_suggest = 0;
   for (int k = 0; k < a.seeds; ++k) {
     const uint64_t seed = a.first_seed + static_cast<uint64_t>(k);
-    auto s = MakeBenchStrategy(spec, seed, *device);
+    auto s = MakeBenchStrategy(spec, seed, *device, a.warp_min);
     if (!s.ok()) {
       std::cerr << "hpo bench optimize: " << s.status().message() << "\n";
       Exit(s.status().code() == StatusCode::kUnavailable ? 3 : 1);
@@ -389,6 +391,9 @@ void AddBenchCommands(CLI::App& app) {
   optimize->add_option("--first-seed", oa->first_seed, "Seeds are first-seed, first-seed+1, ...")->capture_default_str();
   optimize->add_option("--device", oa->device, "cpu, cuda or auto (Bayesian)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}))
+      ->capture_default_str();
+  optimize->add_option("--warp-min", oa->warp_min,
+                       "Input warping from this many observations on (0: the default, 10 per numeric coordinate)")
       ->capture_default_str();
   optimize->add_flag("--curves", oa->curves, "Include each seed's best-so-far regret after every evaluation");
   optimize->add_option("-o,--output", oa->output, "table or json")

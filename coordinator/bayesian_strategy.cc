@@ -202,7 +202,13 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
   const uint64_t call_seed = StreamSeed(seed_, history.size());
   kernels::FitOptions fo;
   fo.method = options_.hyper_fit;
-  fo.warp_mask = warp_mask_;
+  // Warping adds two parameters per numeric coordinate; fitted on few points it bends the
+  // cube so that its edges look unexplored and the acquisition runs to the corners (measured:
+  // with 12 observations of a 2-d quadratic every first proposal was the corner (1, -1);
+  // without warping, a point 0.09 from the optimum). So it waits for enough data.
+  const size_t warp_dims = static_cast<size_t>(std::count(warp_mask_.begin(), warp_mask_.end(), uint8_t{1}));
+  const size_t warp_min = options_.warp_min_observations > 0 ? options_.warp_min_observations : 10 * warp_dims;
+  if (xs.size() >= warp_min) fo.warp_mask = warp_mask_;
   fo.random_restarts = options_.random_restarts;
   fo.max_fit_points = options_.max_fit_points;
   fo.max_posterior_points = options_.max_posterior_points;

@@ -57,7 +57,8 @@ struct BayesianOptions {
   kernels::Device device = kernels::Device::kAuto;
   int threads = 0;                 // engine threads; 0: all cores
   size_t min_observations = 0;     // 0: max(3, min(D + 1, 20))
-  bool input_warping = true;       // Kumaraswamy warping of the numeric coordinates
+  bool input_warping = true;       // Kumaraswamy warping of the numeric coordinates...
+  size_t warp_min_observations = 0;  // ...once the model has this many; 0: 10 per warped coordinate
   kernels::HyperFit hyper_fit = kernels::HyperFit::kMaximumPosterior;
   kernels::FantasyMode fantasy = kernels::FantasyMode::kKrigingBeliever;
   bool warm_start = false;         // see Reproducibility above

@@ -72,8 +72,14 @@ std::vector<Observation> HyperbandStrategy::ModelView(const std::vector<Observat
     if (static_cast<int64_t>(o.curve->size()) >= level) {
       o.objective = (*o.curve)[static_cast<size_t>(level - 1)];
       o.status = Observation::kSucceeded;
+    } else if (o.status != Observation::kRunning && !o.curve->empty()) {
+      // Stopped below the level because it ranked low at a rung: its last value stands in for
+      // the value at the level. That is pessimistic for a learning curve, which is the point:
+      // left out, the region around it would look unexplored and the model would go back there.
+      o.objective = o.curve->back();
+      o.status = Observation::kSucceeded;
     } else if (o.status != Observation::kRunning) {
-      o.status = Observation::kFailed;  // ended below the level: out of the model, still never re-proposed
+      o.status = Observation::kFailed;  // no value at all: out of the model, never re-proposed
       o.objective.reset();
     }
   }

@@ -6,9 +6,12 @@
 // before (BOHB-style): the model is fitted on the objective values at one resource level, the
 // highest rung that at least min_observations training jobs reached (their curves say what
 // they emitted there), so that configurations are compared at the same budget. Trials that have
-// not reached that level are pending (fantasised) while they run and left out of the model
-// once they ended; trials without a tracked curve (warm-start parents) enter with their final
-// objective. Before any level has enough training jobs the Bayesian strategy itself falls back
+// not reached that level are pending (fantasised) while they run; once they ended below it
+// (stopped at a lower rung), their last value stands in: pessimistic for a learning curve, and
+// it keeps the model away from regions that were already found poor (left out, those regions
+// would look unexplored and attract the acquisition: an integration test caught the model
+// proposing the corners that had just been stopped). Trials without a tracked curve
+// (warm-start parents) enter with their final objective. Before any level has enough training jobs the Bayesian strategy itself falls back
 // to random search, and says so in LastSuggestStats().
 //
 // With several training job definitions each has its own schedule; "level k" is then the k-th

@@ -174,7 +174,8 @@ TEST(HyperbandStrategy, ModelSeesObjectivesAtTheHighestWellFilledRung) {
   EXPECT_EQ(view[0].objective, 3.0) << "t0 at its 3rd emission, not its final 1";
   EXPECT_EQ(view[0].status, Observation::kSucceeded);
   EXPECT_EQ(view[1].objective, 4.0);
-  EXPECT_EQ(view[3].status, Observation::kFailed) << "ended below the level: out of the model";
+  EXPECT_EQ(view[3].objective, 8.0) << "stopped below the level: its last value stands in";
+  EXPECT_EQ(view[3].status, Observation::kSucceeded);
   EXPECT_EQ(view[4].status, Observation::kRunning) << "running below the level: pending";
   history.pop_back();  // five curves at level 3; level 1 has six (t0-t3, t5, t6)
   view = (*s)->ModelView(history);
