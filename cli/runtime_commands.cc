@@ -156,6 +156,18 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
               << *m.type << ")\n";
     for (const auto& [k, v] : b.tuned_hyper_parameters) std::cout << "    " << k << " = " << v << "\n";
   }
+  if (st.overall_best_training_job && st.overall_best_training_job->final_hyper_parameter_tuning_job_objective_metric) {
+    const auto& b = *st.overall_best_training_job;
+    std::cout << "  overall best (with the warm-start parents): " << *b.training_job_name << "  "
+              << Num(*b.final_hyper_parameter_tuning_job_objective_metric->value) << "\n";
+  }
+  if (const auto& cd = st.tuning_job_completion_details) {
+    if (cd->convergence_detected_time) std::cout << "  completed on convergence\n";
+    if (cd->number_of_training_jobs_objective_not_improving && *cd->number_of_training_jobs_objective_not_improving > 0) {
+      std::cout << "  training jobs since the last improvement of the best (> 1 %): "
+                << *cd->number_of_training_jobs_objective_not_improving << "\n";
+    }
+  }
   // The top of the table, best first.
   std::vector<const proto::TrainingJobSummary*> rows;
   for (const auto& t : trials) rows.push_back(&t);
