@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
+#include <sstream>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -321,6 +323,27 @@ void Run(const RunArgs& a) {
     last_line = line;
     std::string st = *desc.status.hyper_parameter_tuning_job_status;
     if (st == "Completed" || st == "Failed" || st == "Stopped") break;
+    // Once every local worker has registered, a type none of them can ever serve will not run
+    // here: say so instead of waiting forever.
+    std::string never;
+    dispatcher
+        .WithCore([&](coordinator::CoordinatorCore& c) {
+          const coordinator::TuningJob* j = c.FindJob(name);
+          if (j && static_cast<int>(c.Workers().size()) == nworkers &&
+              j->waiting_reason.rfind("no registered worker", 0) == 0) {
+            never = j->waiting_reason;
+          }
+          return Status::Ok();
+        })
+        .ok();
+    if (!never.empty()) {
+      std::cerr << (tty ? "\n" : "") << "hpo: " << name << " cannot run on this machine: " << never
+                << "\n  Change the spec's ResourceConfig.InstanceType to a type this machine covers (see the"
+                   " instance catalog in docs/architecture.md), or run a coordinator with workers that serve it"
+                   " (hpo worker --instance-type TYPE).\n";
+      shutdown();
+      std::exit(2);
+    }
   }
   if (tty) std::cerr << "\n";
   shutdown();
@@ -364,6 +387,7 @@ struct CoordinatorArgs {
   int64_t lease_ms = 10000;
   int64_t heartbeat_ms = 1000;
   int64_t grace_s = 120;
+  std::string instance_catalog;  // JSON file of instance types, merged over the defaults
 };
 
 void Coordinator(const CoordinatorArgs& a) {
@@ -376,6 +400,15 @@ void Coordinator(const CoordinatorArgs& a) {
   co.lease_ms = a.lease_ms;
   co.heartbeat_interval_ms = a.heartbeat_ms;
   co.default_grace_period_s = a.grace_s;
+  if (!a.instance_catalog.empty()) {
+    std::ifstream in(a.instance_catalog);
+    if (!in) Fail(2, "cannot read the instance catalog " + a.instance_catalog);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto cat = coordinator::InstanceCatalog::FromJson(text.str());
+    if (!cat.ok()) Fail(2, a.instance_catalog + ": " + cat.status().message());
+    co.catalog.Merge(*cat);
+  }
   coordinator::CoordinatorCore core(store->get(), co);
   coordinator::DispatcherOptions dopt;
   dopt.listen = a.listen;
@@ -667,6 +700,11 @@ void AddCoordinatorCommand(CLI::App& app) {
   c->add_option("--lease-ms", a->lease_ms, "A worker silent this long is lost and its trials are retried (10000)");
   c->add_option("--heartbeat-ms", a->heartbeat_ms, "Heartbeat interval told to workers (1000)");
   c->add_option("--grace", a->grace_s, "Seconds between SIGTERM and SIGKILL for stopped training jobs (120)");
+  c->add_option("--instance-catalog", a->instance_catalog,
+                "JSON file of instance types and what they need, merged over the shipped ml.* defaults: "
+                "{\"ml.x\": {\"gpus\": 1, \"gpu_model\": \"A10G\", \"gpu_memory_gib\": 24, \"vcpus\": 4, "
+                "\"memory_gib\": 16}}. A worker without --instance-type serves a type when its GPUs, CPUs and "
+                "memory cover the entry");
   c->add_option("--keys", a->keys,
                 "CurveZMQ key directory from `hpo keygen` (coordinator.secret, authorized_workers): workers are "
                 "encrypted and only allowed keys connect");

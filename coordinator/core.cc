@@ -2,6 +2,7 @@
 
 #include "coordinator/adaptive.h"
 #include "coordinator/hyperband_strategy.h"
+#include "coordinator/placement.h"
 
 #include <algorithm>
 #include <chrono>
@@ -158,6 +159,7 @@ struct CoordinatorCore::Impl {
     d["infra_failures"] = t.infra_failures;
     d["stop_requested"] = t.stop_requested;
     d["stop_reason"] = t.stop_reason;
+    if (!t.gpus.empty()) d["gpus"] = t.gpus;
     r.detail_json = d.dump();
     return r;
   }
@@ -304,6 +306,7 @@ struct CoordinatorCore::Impl {
         t.infra_failures = d.value("infra_failures", 0);
         t.stop_requested = d.value("stop_requested", false);
         t.stop_reason = d.value("stop_reason", "");
+        t.gpus = d.value("gpus", std::vector<uint32_t>{});
       }
       auto it = jobs.find(Lower(t.tuning_job));
       if (it == jobs.end()) continue;
@@ -682,17 +685,22 @@ struct CoordinatorCore::Impl {
   }
 
   // Starts the job's next trial (a pending retry or a new proposal) on `worker`.
-  bool StartOne(TuningJob& j, WorkerInfo& w, int64_t now, std::vector<Outgoing>* out) {
-    Trial* t = nullptr;
-    if (const JobIndex& ix = Index(j); !ix.pending.empty()) {
-      t = &trials.at(ix.history.at(static_cast<size_t>(*ix.pending.begin() - 1)).trial);
-    }
-    if (!t) {
-      if (static_cast<int64_t>(j.trials.size()) >= MaxJobs(j) || !j.strategy) return false;
+  // The job's oldest trial waiting for a host (a retry, or one created while no worker could
+  // start it), or nullptr.
+  Trial* OldestPending(TuningJob& j) {
+    const JobIndex& ix = Index(j);
+    if (ix.pending.empty()) return nullptr;
+    return &trials.at(ix.history.at(static_cast<size_t>(*ix.pending.begin() - 1)).trial);
+  }
+
+  // A new trial from the strategy, Pending; nullptr when the job may not or cannot have more.
+  Trial* CreateTrial(TuningJob& j, int64_t now) {
+    {
+      if (static_cast<int64_t>(j.trials.size()) >= MaxJobs(j) || !j.strategy) return nullptr;
       const auto started = std::chrono::steady_clock::now();
       auto props = j.strategy->Propose(1, History(j));
       RecordSuggestion(j, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), now);
-      if (props.empty()) return false;
+      if (props.empty()) return nullptr;
       Trial nt;
       nt.index = static_cast<int>(j.trials.size()) + 1;
       nt.name = TrialName(j.name, nt.index, j.seed);
@@ -703,9 +711,127 @@ struct CoordinatorCore::Impl {
       nt.hyperparameters =
           d ? MergeHyperParameters(*d, nt.tuned, ObjectiveMetricFor(j, nt.definition_name)) : nt.tuned;
       nt.creation_ms = now;
+      nt.state = TrialState::kPending;
       j.trials.push_back(nt.name);
-      t = &(trials[nt.name] = std::move(nt));
+      Trial* t = &(trials[nt.name] = std::move(nt));
+      SaveTrial(*t);
+      return t;
     }
+  }
+
+  // What one host of a trial of this definition asks for.
+  HostRequest RequestFor(const TuningJob& j, const std::string& def_name) const {
+    HostRequest r;
+    const auto* d = Definition(j, def_name);
+    if (d && d->resource_config) {
+      if (!d->resource_config->instance_groups.empty()) {
+        r.instance_group = d->resource_config->instance_groups[0].instance_group_name.value_or("");
+        r.instance_type = d->resource_config->instance_groups[0].instance_type.value_or("");
+      } else {
+        r.instance_type = d->resource_config->instance_type.value_or("");
+      }
+    }
+    return r;
+  }
+
+  // The worker that starts `req` now (the one with the most free slots), or nullptr; *ever:
+  // whether any registered worker could ever serve it; *why: the reasons, for people.
+  WorkerInfo* PlaceHost(const HostRequest& req, bool* ever, std::string* why, uint32_t* gpus) {
+    WorkerInfo* best = nullptr;
+    *ever = false;
+    std::vector<std::string> reasons;
+    for (auto& [id, w] : workers) {
+      FitResult f = Fit(opt.catalog, req, w.reg, w.free_slots(), worker_gpus_used[id]);
+      *ever = *ever || f.ever;
+      if (f.now) {
+        if (!best || w.free_slots() > best->free_slots()) {
+          best = &w;
+          *gpus = f.gpus;
+        }
+      } else if (reasons.size() < 4) {
+        reasons.push_back(f.why);
+      }
+    }
+    if (workers.empty()) reasons.push_back("no worker is registered");
+    why->clear();
+    for (const auto& r : reasons) *why += (why->empty() ? "" : "; ") + r;
+    return best;
+  }
+
+  // The job cannot place its next host: remembered (and logged once per new reason) for
+  // describe, and the pending trial says so in its secondary status.
+  void NoteWaiting(TuningJob& j, Trial* t, const HostRequest& req, bool ever, const std::string& why, int64_t now) {
+    const std::string what = req.instance_type.empty() ? std::string("a worker") : req.instance_type;
+    std::string reason = ever ? "waiting for a free worker that can serve " + what
+                              : "no registered worker can serve " + what + ": " + why;
+    if (!ever && !req.instance_type.empty() && !opt.catalog.Find(req.instance_type)) {
+      reason += " (start a worker with --instance-type " + req.instance_type + ")";
+    }
+    if (j.waiting_reason != reason) {
+      if (!ever) Event(now, "Waiting", j.name, t ? t->name : "", reason);
+      j.waiting_reason = reason;
+    }
+    if (j.waiting_since_ms == 0) j.waiting_since_ms = now;
+    if (t && (t->secondary.empty() || t->secondary.back().message != reason)) {
+      if (!t->secondary.empty() && t->secondary.back().status == "Starting") t->secondary.pop_back();
+      t->secondary.push_back({"Starting", now, reason});
+      SaveTrial(*t);
+    }
+  }
+
+  // Places the job's next host: its oldest pending trial, else a new one from the strategy.
+  // False when nothing more can be placed for this job now.
+  bool PlaceNext(TuningJob& j, int64_t now, std::vector<Outgoing>* out) {
+    Trial* t = OldestPending(j);
+    if (!t) {
+      // Only ask the strategy when one of the job's definitions can start somewhere now: a
+      // proposal made while nothing can run it would be stale when it does.
+      bool any_now = false, any_ever = false;
+      std::string why;
+      HostRequest first;
+      for (const auto* d : j.spec.Definitions()) {
+        HostRequest req = RequestFor(j, d->definition_name.value_or(""));
+        bool ever = false;
+        uint32_t g = 0;
+        std::string w;
+        if (PlaceHost(req, &ever, &w, &g)) any_now = true;
+        if (!any_ever && !ever && why.empty()) {
+          why = w;
+          first = req;
+        }
+        any_ever = any_ever || ever;
+      }
+      if (!any_now) {
+        if (j.spec.Definitions().empty()) return false;
+        if (why.empty()) first = RequestFor(j, j.spec.Definitions()[0]->definition_name.value_or(""));
+        NoteWaiting(j, nullptr, first, any_ever, why, now);
+        return false;
+      }
+      t = CreateTrial(j, now);
+      if (!t) {
+        MaybeFinish(j, now, out);  // nothing to propose (the strategy is exhausted): settle the job
+        return false;
+      }
+    }
+    const HostRequest req = RequestFor(j, t->definition_name);
+    bool ever = false;
+    std::string why;
+    uint32_t gpus = 0;
+    WorkerInfo* w = PlaceHost(req, &ever, &why, &gpus);
+    if (!w) {
+      NoteWaiting(j, t, req, ever, why, now);
+      return false;
+    }
+    j.waiting_reason.clear();
+    j.waiting_since_ms = 0;
+    Launch(j, *t, *w, gpus, now, out);
+    return true;
+  }
+
+  // Starts the trial's next attempt on `w` with `gpu_count` of its free GPUs.
+  void Launch(TuningJob& j, Trial& trial, WorkerInfo& w, uint32_t gpu_count, int64_t now,
+              std::vector<Outgoing>* out) {
+    Trial* t = &trial;
     const auto* def = Definition(j, t->definition_name);
     t->attempt++;
     t->curve.clear();
@@ -713,6 +839,7 @@ struct CoordinatorCore::Impl {
     t->worker_id = w.reg.worker_id;
     t->started = false;
     t->last_seq = 0;
+    if (!t->secondary.empty() && t->secondary.back().status == "Starting") t->secondary.pop_back();  // was waiting
     Secondary(*t, "Starting", now, "Launching on worker " + w.reg.worker_id);
     w.running.insert({t->name, t->attempt});
 
@@ -771,42 +898,45 @@ struct CoordinatorCore::Impl {
       one.training_job_definition = *def;
       a.spec_json = proto::EncodeCreateRequest(one)["TrainingJobDefinition"].dump();
     }
-    // GPUs: an equal share of the worker's GPUs per slot.
-    size_t ngpu = w.reg.gpus.size();
-    size_t per_slot = w.reg.slots > 0 ? ngpu / w.reg.slots : 0;
+    // GPUs: placement's count (coordinator/placement.h), never one another trial holds.
     auto& used = worker_gpus_used[w.reg.worker_id];
-    std::vector<uint32_t> mine;
-    for (const auto& g : w.reg.gpus) {
-      if (mine.size() >= per_slot) break;
-      if (!used.count(g.index)) mine.push_back(g.index);
-    }
+    const std::vector<uint32_t> mine = PickGpus(w.reg, used, gpu_count);
     for (uint32_t g : mine) {
       used.insert(g);
       a.gpus.push_back(static_cast<int32_t>(g));
     }
     attempt_gpus[{t->name, t->attempt}] = mine;
+    t->gpus = mine;
 
     SaveTrial(*t);
     Event(now, "Assigned", j.name, t->name,
-          "attempt " + std::to_string(t->attempt) + " on worker " + w.reg.worker_id);
+          "attempt " + std::to_string(t->attempt) + " on worker " + w.reg.worker_id +
+              (mine.empty() ? "" : " with " + std::to_string(mine.size()) + " GPU(s)"));
     out->push_back({w.reg.worker_id, std::move(a)});
-    return true;
   }
 
-  // Fills free slots: one trial at a time to the job with the fewest running trials (then the
-  // oldest), on the worker with the most free slots.
+  // Fills free slots, one host at a time: to the job with the fewest running trials (then the
+  // oldest: fair share, see docs/architecture.md), on the worker with the most free slots among
+  // those that fit it (coordinator/placement.h). A job that cannot place anything now is passed
+  // over for this round, so it never blocks the others.
   void Schedule(int64_t now, std::vector<Outgoing>* out) {
+    std::set<std::string> passed;
     for (;;) {
+      bool any_slot = false;
+      for (const auto& [id, w] : workers) any_slot = any_slot || w.free_slots() > 0;
       TuningJob* pick = nullptr;
       int pick_active = 0;
       for (auto& [key, jp] : jobs) {
         TuningJob& j = *jp;
-        if (j.status != "InProgress" || !j.completion_reason.empty()) continue;
+        if (j.status != "InProgress" || !j.completion_reason.empty() || passed.count(key)) continue;
         int active = ActiveCount(j);
         if (active >= MaxParallel(j)) continue;
         bool can_new = static_cast<int64_t>(j.trials.size()) < MaxJobs(j) && j.strategy &&
                        !j.strategy->Exhausted(History(j));
-        if (!can_new && !HasPending(j)) continue;
+        if (!can_new && !HasPending(j)) {
+          MaybeFinish(j, now, out);
+          continue;
+        }
         if (!pick || active < pick_active ||
             (active == pick_active && j.creation_ms < pick->creation_ms)) {
           pick = &j;
@@ -814,16 +944,72 @@ struct CoordinatorCore::Impl {
         }
       }
       if (!pick) return;
-      WorkerInfo* best = nullptr;
-      for (auto& [id, w] : workers) {
-        if (w.free_slots() <= 0) continue;
-        if (!best || w.free_slots() > best->free_slots()) best = &w;
+      if (!any_slot) {
+        // Nowhere to start anything; jobs that no worker could ever serve still learn why.
+        for (auto& [key, jp] : jobs) {
+          TuningJob& j = *jp;
+          if (j.status != "InProgress" || !j.completion_reason.empty() || ActiveCount(j) >= MaxParallel(j)) continue;
+          Trial* t = OldestPending(j);
+          const auto defs = j.spec.Definitions();
+          if (!t && defs.empty()) continue;
+          const HostRequest req = RequestFor(j, t ? t->definition_name : defs[0]->definition_name.value_or(""));
+          bool ever = false;
+          std::string why;
+          uint32_t g = 0;
+          PlaceHost(req, &ever, &why, &g);
+          if (!ever || workers.empty()) NoteWaiting(j, t, req, ever && !workers.empty(), why, now);
+        }
+        return;
       }
-      if (!best) return;
-      if (!StartOne(*pick, *best, now, out)) {
-        // Nothing to propose right now (the strategy is exhausted): settle the job.
-        MaybeFinish(*pick, now, out);
-        if (pick->status == "InProgress" && pick->completion_reason.empty()) return;
+      if (!PlaceNext(*pick, now, out)) passed.insert(Lower(pick->name));
+    }
+  }
+
+  // Ends the job Failed with `reason`; its running trials are stopped.
+  void FailJob(TuningJob& j, const std::string& reason, int64_t now, std::vector<Outgoing>* out) {
+    j.status = "Failed";
+    j.failure_reason = Truncate(reason);
+    j.end_ms = now;
+    for (const auto& name : j.trials) StopTrialMsg(trials.at(name), "tuning job failed: " + j.failure_reason, now, out);
+    SaveJob(j, now);
+    Event(now, "JobFailed", j.name, "", j.failure_reason);
+  }
+
+  // Trials that waited for a host longer than their definition's
+  // StoppingCondition.MaxPendingTimeInSeconds fail with a capacity error; when no registered
+  // worker could ever serve them the tuning job ends too (Failed, with the reason).
+  void ExpirePending(TuningJob& j, int64_t now, std::vector<Outgoing>* out) {
+    if (j.status != "InProgress") return;
+    // A job that no registered worker can serve has no trial to time out: its wait counts.
+    const auto defs = j.spec.Definitions();
+    if (!defs.empty() && j.waiting_since_ms > 0 && j.waiting_reason.rfind("no registered worker", 0) == 0 &&
+        defs[0]->stopping_condition && defs[0]->stopping_condition->max_pending_time_in_seconds &&
+        now - j.waiting_since_ms >= *defs[0]->stopping_condition->max_pending_time_in_seconds * 1000) {
+      FailJob(j, "MaxPendingTimeInSeconds (" + std::to_string(*defs[0]->stopping_condition->max_pending_time_in_seconds) +
+                     " s) exceeded: " + j.waiting_reason, now, out);
+      return;
+    }
+    std::vector<Trial*> expired;
+    for (int index : Index(j).pending) {
+      Trial& t = trials.at(Index(j).history.at(static_cast<size_t>(index - 1)).trial);
+      const auto* d = Definition(j, t.definition_name);
+      if (!d || !d->stopping_condition || !d->stopping_condition->max_pending_time_in_seconds) continue;
+      if (now - t.creation_ms >= *d->stopping_condition->max_pending_time_in_seconds * 1000) expired.push_back(&t);
+    }
+    for (Trial* t : expired) {
+      const auto* d = Definition(j, t->definition_name);
+      const int64_t limit = *d->stopping_condition->max_pending_time_in_seconds;
+      const std::string why = j.waiting_reason.empty() ? "no worker could start it" : j.waiting_reason;
+      t->state = TrialState::kFailed;
+      t->end_ms = now;
+      t->failure_reason = Truncate("CapacityError: pending for " + std::to_string(limit) +
+                                   " s (StoppingCondition.MaxPendingTimeInSeconds): " + why);
+      Secondary(*t, "Failed", now, t->failure_reason);
+      SaveTrial(*t);
+      Event(now, "PendingTimeExceeded", j.name, t->name, t->failure_reason);
+      if (j.waiting_reason.rfind("no registered worker", 0) == 0) {
+        FailJob(j, "MaxPendingTimeInSeconds (" + std::to_string(limit) + " s) exceeded: " + j.waiting_reason, now, out);
+        return;
       }
     }
   }
@@ -935,6 +1121,7 @@ struct CoordinatorCore::Impl {
   }
 
   void FinishAll(int64_t now, std::vector<Outgoing>* out) {
+    for (auto& [k, j] : jobs) ExpirePending(*j, now, out);
     for (auto& [k, j] : jobs) MaybeFinish(*j, now, out);
   }
 
@@ -986,6 +1173,9 @@ struct CoordinatorCore::Impl {
       if (t && (t->worker_id == wid || t->worker_id.empty())) {
         t->worker_id = wid;
         w.running.insert({ra.trial, ra.attempt});
+        // Its GPUs stay its own across a coordinator restart (the assignment is in the store).
+        for (uint32_t g : t->gpus) worker_gpus_used[wid].insert(g);
+        attempt_gpus[{t->name, t->attempt}] = t->gpus;
       } else {
         ack.stop.push_back(ra);
       }
@@ -1365,6 +1555,11 @@ Result<proto::TuningJobDocument> CoordinatorCore::DescribeDocument(const std::st
   st.conditions.push_back(proto::Condition{"ACK.ResourceSynced", synced ? "True" : "False",
                                            st.last_modified_time, std::nullopt,
                                            "HyperParameterTuningJob is in " + status + " status."});
+  const TuningJob* j = FindJob(name);
+  if (j && !j->waiting_reason.empty() && status == "InProgress") {
+    st.conditions.push_back(proto::Condition{"Waiting", "True", proto::Timestamp{j->waiting_since_ms},
+                                             std::string("NoWorkerFits"), j->waiting_reason});
+  }
   return doc;
 }
 

@@ -28,6 +28,7 @@
 
 #include "common/status.h"
 #include "coordinator/job_store.h"
+#include "coordinator/placement.h"
 #include "coordinator/strategy.h"
 #include "proto/codec.h"
 #include "proto/messages.h"
@@ -45,6 +46,7 @@ struct CoreOptions {
   std::string region = "local";
   std::string account_id = "000000000000";
   proto::ValidationLimits limits;
+  InstanceCatalog catalog = InstanceCatalog::Defaults();  // what each instance type needs
 };
 
 // A message for one worker.
@@ -87,6 +89,7 @@ struct Trial {
   // The objective's values in emission order, this attempt (coordinator/adaptive.h's curve),
   // tracked for jobs with early stopping or Hyperband; rebuilt from the store after a restart.
   std::vector<double> curve;
+  std::vector<uint32_t> gpus;  // GPU indices of the current attempt on its worker
 
   const std::string& SecondaryStatus() const;
   bool Active() const { return state == TrialState::kInProgress || state == TrialState::kStopping; }
@@ -109,6 +112,8 @@ struct TuningJob {
   std::string objective_metric;  // of the first definition (single objective per job here)
   bool maximize = false;
   int64_t convergence_ms = 0;    // when ConvergenceDetected's test first passed (0: not yet)
+  std::string waiting_reason;    // why its next training job cannot start ("" when it could)
+  int64_t waiting_since_ms = 0;
 
   bool Terminal() const { return status == "Completed" || status == "Failed" || status == "Stopped"; }
 };

@@ -83,6 +83,7 @@ class CoreTest : public ::testing::Test {
     r.host = id;
     r.slots = slots;
     r.cpus = 2;
+    r.memory_mb = 16384;
     r.running = std::move(running);
     r.session = session_;
     return core_->OnMessage(id, r, now_);

@@ -1,0 +1,87 @@
+// coordinator/placement.h: which worker may run which training job host.
+//
+// What it is: the instance-type catalog (what `ml.g5.xlarge` needs: GPUs, GPU memory, vCPUs,
+// memory) and the fit rule between one host of a training job and one registered worker. The
+// core (coordinator/core.h) asks it when it schedules; nothing here changes state.
+//
+// The rule. A host request names an instance type (ResourceConfig.InstanceType, or its instance
+// group's) and, with InstanceGroups, a group name.
+// - A worker that advertises an instance type (`hpo worker --instance-type`) serves exactly that
+//   type. A worker that advertises none serves a type when the catalog knows it and the worker's
+//   totals cover it: at least the entry's GPU count (each with at least its memory, when both
+//   are known), vCPUs and memory. The GPU model is informational (an H100 serves an A100 type).
+// - A worker that advertises an instance group (`--instance-group`) serves only hosts of that
+//   group; one without serves any group whose type it fits.
+// - "Now" additionally needs a free slot and, for a GPU type, that many GPUs not held by another
+//   trial: GPUs are never shared. vCPUs and memory are not reserved per trial (slots bound the
+//   concurrency): on-prem users size `--slots` for their machines, and a catalog of cloud shapes
+//   should not forbid two small CPU trials on one large host.
+// - A type the catalog does not know can be served only by workers advertising it.
+//
+// GPUs per trial: the catalog's count for the type; for a type the catalog does not know (served
+// by a worker that advertises it), an equal share of the worker's GPUs per slot.
+//
+// Thread safety: immutable values and pure functions.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "proto/messages.h"
+
+namespace hpo::coordinator {
+
+struct InstanceSpec {
+  uint32_t gpus = 0;
+  std::string gpu_model;       // e.g. "A10G"; informational
+  uint64_t gpu_memory_mb = 0;  // per GPU; 0 = any
+  uint32_t vcpus = 0;
+  uint64_t memory_mb = 0;
+  std::string Describe() const;  // "1 GPU (A10G, 24 GiB), 4 vCPUs, 16 GiB"
+};
+
+class InstanceCatalog {
+ public:
+  // The common SageMaker ml.* training types (m5, c5, g4dn, g5, g6, p3, p4d, p4de, p5).
+  static InstanceCatalog Defaults();
+  // A JSON object of entries, {"ml.x": {"gpus": 1, "gpu_model": "A10G", "gpu_memory_gib": 24,
+  // "vcpus": 4, "memory_gib": 16}, ...}; every key optional but at least one; unknown keys are
+  // errors (InvalidArgument naming the entry and the key).
+  static Result<InstanceCatalog> FromJson(const std::string& text);
+  // Entries of `other` replace or add to this catalog's.
+  void Merge(const InstanceCatalog& other);
+  const InstanceSpec* Find(const std::string& type) const;
+  size_t size() const { return entries_.size(); }
+
+ private:
+  std::map<std::string, InstanceSpec> entries_;
+};
+
+// One host of a training job.
+struct HostRequest {
+  std::string instance_type;   // "" when the definition names none
+  std::string instance_group;  // "" outside InstanceGroups
+};
+
+struct FitResult {
+  bool ever = false;  // the worker's totals could serve it (false: never, `why` says why)
+  bool now = false;   // it can start there now
+  uint32_t gpus = 0;  // GPUs the host gets
+  std::string why;    // why not (ever or now), for people
+};
+
+// `free_slots` and `gpus_in_use` describe the worker now.
+FitResult Fit(const InstanceCatalog& catalog, const HostRequest& request, const proto::wire::Register& worker,
+              int free_slots, const std::set<uint32_t>& gpus_in_use);
+
+// The free GPUs (lowest indices first) a host gets on this worker, `count` of them, or fewer
+// when there are not enough (the caller checks with Fit first).
+std::vector<uint32_t> PickGpus(const proto::wire::Register& worker, const std::set<uint32_t>& gpus_in_use,
+                               uint32_t count);
+
+}  // namespace hpo::coordinator
