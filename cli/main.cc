@@ -3,6 +3,9 @@
 
 #include <iostream>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include "cli/bench_commands.h"
 #include "cli/keygen.h"
 #include "cli/runtime_commands.h"
@@ -13,6 +16,9 @@
 #endif
 
 int main(int argc, char** argv) {
+  // Diagnostics go to stderr: stdout carries results (`hpo run -o json`, `hpo describe`) that
+  // other programs parse.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("hpo"));
   CLI::App app("hpo " HPO_VERSION
                ": run Amazon SageMaker hyperparameter tuning jobs on your own GPU machines.\n"
                "Specs are the HyperParameterTuningJob Kubernetes resource (YAML/JSON) or the SageMaker\n"

@@ -370,7 +370,19 @@ struct CoordinatorCore::Impl {
         peers.push_back(&u.curve);
       }
     }
+    // The program's own epochs, when its definition says (the median rule does not stop a trial
+    // at the emission that ends it anyway: the stop would only race its normal exit).
+    std::optional<size_t> last_epoch;
+    if (const auto* d = Definition(j, t.definition_name)) {
+      if (auto key = proto::EpochsHyperParameter(*d)) {
+        const std::string& v = d->static_hyper_parameters.at(*key);
+        char* end = nullptr;
+        const long long e = std::strtoll(v.c_str(), &end, 10);
+        if (end && *end == '\0' && e > 0) last_epoch = static_cast<size_t>(e);
+      }
+    }
     for (size_t k = old_len + 1; k <= t.curve.size(); ++k) {
+      if (!schedule && last_epoch && k >= *last_epoch) break;
       const std::vector<double> prefix(t.curve.begin(), t.curve.begin() + static_cast<std::ptrdiff_t>(k));
       std::string reason;
       if (schedule) {

@@ -303,6 +303,20 @@ TEST_F(AdaptiveCoreTest, MedianRuleStopsALaggingTrialWhichKeepsItsObjective) {
   EXPECT_EQ(*d->status.best_training_job->training_job_name, best);
 }
 
+TEST_F(AdaptiveCoreTest, MedianRuleDoesNotStopATrialAtTheEpochThatEndsItAnyway) {
+  Register("w1", 1);
+  proto::TuningJobSpec spec = Continuous("last", "Random", 6);  // static epochs = 3
+  spec.hyper_parameter_tuning_job_config->training_job_early_stopping_type = "Auto";
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
+  for (int i = 0; i < 3; ++i) a = *Run("w1", a, {3, 2, 1});
+  // Epochs 1 and 2 are below the medians (3, 2.5); epoch 3, the program's last, is far above
+  // 2 but the program ends there: no stop to race its exit (found by bench/adaptive).
+  EXPECT_TRUE(Only<proto::wire::StopTrial>(Emit("w1", a, {2.9, 1.9, 100})).empty());
+  Exit("w1", a, "Completed");
+  EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kCompleted);
+  EXPECT_FALSE(core_->FindTrial(a.trial)->stop_requested);
+}
+
 TEST_F(AdaptiveCoreTest, HyperbandStopsAtARungAndTheCurvesSurviveARestart) {
   Register("w1", 1);
   proto::TuningJobSpec spec = Continuous("hb", "Hyperband", 30);

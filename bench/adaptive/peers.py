@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""The peers' side of the adaptive tuning benchmark: Optuna's pruners and Ray Tune's ASHA on the
+learning-curve task of examples/trainers/curve.cc (the same function, bench/adaptive/curve.py).
+
+Same shape as the hpo specs beside this file: TRIALS trials (60), 2 at a time, the same search
+space (lr log-uniform in [1e-4, 1], momentum uniform in [0, 0.99], layers an integer in [1, 8]),
+EPOCHS epochs (27) of SLEEP_MS (20 ms) each, the objective is the last reported loss (minimised).
+Each epoch sleeps, then computes loss(k) and reports it; the trial's training seconds are from
+its first line to its return (or to the report after which it was pruned / stopped).
+
+  optuna  (run with bench/.venv-optuna/bin/python)  runs (--runs, comma-separated):
+    random-none       RandomSampler(seed), no pruning (NopPruner): the peers' own baseline
+    random-median     RandomSampler(seed) + MedianPruner() (defaults: n_startup_trials=5,
+                      n_warmup_steps=0; prunes when the value at step k is worse than the median
+                      of the completed trials' values at k): the counterpart of the median rule
+    random-hyperband  RandomSampler(seed) + HyperbandPruner(min_resource=1, max_resource=27,
+                      reduction_factor=3)
+    With --configs FILE (a JSON list of {"lr", "momentum", "layers"}), the random-* configs
+    evaluate exactly those configurations, in that order (study.enqueue_trial), instead of
+    sampling: run.sh passes the ones hpo's Random strategy proposed for the same seed, so that
+    every random-search row differs only in its stopping rule.
+    tpe-hyperband     TPESampler(seed) + the same HyperbandPruner (Optuna's recommended pairing;
+                      the counterpart of hpo's BOHB-style Hyperband)
+    study.optimize(n_trials=TRIALS, n_jobs=2): two threads (the epochs sleep, so the GIL is free).
+    Best = study.best_value (completed trials only: a pruned trial has no value).
+  ray  (run with bench/.venv-ray/bin/python)  config:
+    random-asha       BasicVariantGenerator(random_state=seed) + ASHAScheduler(time_attr=
+                      "training_iteration", max_t=27, grace_period=1, reduction_factor=3,
+                      brackets=1 (Tune's default)); with --configs, points_to_evaluate=those
+                      configurations (all TRIALS of them), as Optuna's random-*; ray.init(num_cpus=2), 1 CPU per trial,
+                      max_concurrent_trials=2, reuse_actors=True (a fresh actor per trial costs
+                      ~1 s on this machine and is not what is measured here).
+    Best = the lowest last-reported loss over all trials (ASHA-stopped ones included, as hpo does).
+
+Writes one JSON object per config to --out (JSON lines): system, config, seed, trials,
+epochs (total over trials), train_s (sum of trial seconds), best, best_config, wall_s, note.
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from curve import Curve  # noqa: E402
+
+OPTUNA_CONFIGS = ["random-none", "random-median", "random-hyperband", "tpe-hyperband"]
+
+
+def run_optuna(a, config, seed):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler_name, pruner_name = config.split("-", 1)
+    sampler = optuna.samplers.RandomSampler(seed=seed) if sampler_name == "random" else \
+        optuna.samplers.TPESampler(seed=seed)
+    if pruner_name == "none":
+        pruner = optuna.pruners.NopPruner()
+    elif pruner_name == "median":
+        pruner = optuna.pruners.MedianPruner()
+    else:
+        pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=a.epochs, reduction_factor=3)
+    study = optuna.create_study(direction="minimize", sampler=sampler, pruner=pruner)
+    if a.configs_list and sampler_name == "random":
+        for c in a.configs_list[: a.trials]:
+            study.enqueue_trial(c)
+    lock = threading.Lock()
+    totals = {"epochs": 0, "train_s": 0.0}
+
+    def objective(trial):
+        t0 = time.perf_counter()
+        lr = trial.suggest_float("lr", 1e-4, 1.0, log=True)
+        momentum = trial.suggest_float("momentum", 0.0, 0.99)
+        layers = trial.suggest_int("layers", 1, 8)
+        c = Curve(lr, momentum, layers, a.noise, a.noise_seed)
+        k = 0
+        try:
+            for k in range(1, a.epochs + 1):
+                time.sleep(a.sleep_ms / 1000.0)
+                v = c.loss(k)
+                trial.report(v, k)
+                if k < a.epochs and trial.should_prune():
+                    raise optuna.TrialPruned()
+            return v
+        finally:
+            with lock:
+                totals["epochs"] += k
+                totals["train_s"] += time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    study.optimize(objective, n_trials=a.trials, n_jobs=2)
+    wall = time.perf_counter() - t0
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
+    return {
+        "system": "optuna " + optuna.__version__,
+        "config": config,
+        "seed": seed,
+        "trials": len(study.trials),
+        "stopped": pruned,
+        "epochs": totals["epochs"],
+        "train_s": round(totals["train_s"], 3),
+        "best": study.best_value if complete else None,
+        "best_config": dict(study.best_params) if complete else None,
+        "wall_s": round(wall, 3),
+        "note": "same configurations as hpo Random" if a.configs_list and sampler_name == "random" else "",
+    }
+
+
+def ray_trainable(config):
+    from ray import tune
+
+    t0 = time.time()
+    c = Curve(config["lr"], config["momentum"], config["layers"], config["noise"], config["noise_seed"])
+    for k in range(1, config["epochs"] + 1):
+        time.sleep(config["sleep_ms"] / 1000.0)
+        tune.report({"loss": c.loss(k), "t_start": t0, "t_now": time.time()})
+
+
+def run_ray(a, seed):
+    try:
+        import ray
+        from ray import tune
+        from ray.tune.schedulers import ASHAScheduler
+        from ray.tune.search import BasicVariantGenerator
+    except Exception as e:  # noqa: BLE001 - any import failure means: skip, and say why
+        return {"system": "ray", "config": "random-asha", "seed": seed, "skipped": f"ray is not importable: {e!r}"}
+
+    storage = tempfile.mkdtemp(prefix="ray-adaptive-bench-")
+    t_init = time.perf_counter()
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)
+    init_s = time.perf_counter() - t_init
+    tuner = tune.Tuner(
+        ray_trainable,
+        param_space={
+            "lr": tune.loguniform(1e-4, 1.0),
+            "momentum": tune.uniform(0.0, 0.99),
+            "layers": tune.randint(1, 9),  # upper bound exclusive: 1..8
+            "epochs": a.epochs,
+            "sleep_ms": a.sleep_ms,
+            "noise": a.noise,
+            "noise_seed": a.noise_seed,
+        },
+        tune_config=tune.TuneConfig(
+            metric="loss",
+            mode="min",
+            num_samples=a.trials,
+            max_concurrent_trials=2,
+            reuse_actors=True,
+            search_alg=BasicVariantGenerator(random_state=seed, points_to_evaluate=a.configs_list[: a.trials] or None),
+            scheduler=ASHAScheduler(time_attr="training_iteration", max_t=a.epochs, grace_period=1,
+                                    reduction_factor=3),
+        ),
+        run_config=tune.RunConfig(name=f"adaptive-{seed}", storage_path=storage, verbose=0),
+    )
+    t0 = time.perf_counter()
+    results = tuner.fit()
+    wall = time.perf_counter() - t0
+    epochs, train_s, stopped, best, best_config, errors = 0, 0.0, 0, None, None, 0
+    for r in results:
+        if r.error:
+            errors += 1
+        m = r.metrics or {}
+        it = int(m.get("training_iteration") or 0)
+        epochs += it
+        if m.get("t_now") is not None:
+            train_s += m["t_now"] - m["t_start"]
+        if 0 < it < a.epochs:
+            stopped += 1
+        if m.get("loss") is not None and (best is None or m["loss"] < best):
+            best = m["loss"]
+            best_config = {k: r.config[k] for k in ("lr", "momentum", "layers")}
+    ray.shutdown()
+    return {
+        "system": "ray " + ray.__version__,
+        "config": "random-asha",
+        "seed": seed,
+        "trials": len(results),
+        "stopped": stopped,
+        "epochs": epochs,
+        "train_s": round(train_s, 3),
+        "best": best,
+        "best_config": best_config,
+        "wall_s": round(wall, 3),
+        "note": ("same configurations as hpo Random; " if a.configs_list else "") + f"ray.init {init_s:.1f} s not in wall" + (f"; {errors} trials errored" if errors else ""),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("system", choices=["optuna", "ray"])
+    ap.add_argument("--runs", default=",".join(OPTUNA_CONFIGS), help="optuna runs, comma-separated")
+    ap.add_argument("--seeds", default="1", help="comma-separated")
+    ap.add_argument("--trials", type=int, default=60)
+    ap.add_argument("--epochs", type=int, default=27)
+    ap.add_argument("--sleep-ms", type=int, default=20)
+    ap.add_argument("--noise", type=float, default=0.01)
+    ap.add_argument("--noise-seed", type=int, default=0)
+    ap.add_argument("--configs", default="", help="JSON list of configurations for the random-search rows "
+                    "({seed} in the name is replaced by the seed)")
+    ap.add_argument("--out", required=True, help="JSON lines, appended")
+    a = ap.parse_args()
+    seeds = [int(s) for s in a.seeds.split(",") if s]
+    with open(a.out, "a") as out:
+        for seed in seeds:
+            a.configs_list = []
+            if a.configs:
+                with open(a.configs.replace("{seed}", str(seed))) as f:
+                    a.configs_list = [{"lr": float(c["lr"]), "momentum": float(c["momentum"]),
+                                       "layers": int(float(c["layers"]))} for c in json.load(f)]
+            if a.system == "optuna":
+                rows = [run_optuna(a, c, seed) for c in a.runs.split(",") if c]
+            else:
+                rows = [run_ray(a, seed)]
+            for row in rows:
+                out.write(json.dumps(row) + "\n")
+                out.flush()
+                print("peers.py: " + json.dumps({k: v for k, v in row.items() if k != "best_config"}), file=sys.stderr)
+                if row.get("skipped"):
+                    return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
