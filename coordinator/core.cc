@@ -1349,6 +1349,25 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& spec, pr
     Status ws = impl_->CheckWarmStart(spec);
     if (!ws.ok()) return ws;
   }
+  // Multi-host training jobs need gang placement, which this coordinator does not do yet: refuse
+  // them rather than run one host where the program expects several.
+  const auto defs = spec.Definitions();
+  for (size_t i = 0; i < defs.size(); ++i) {
+    const auto& rc = defs[i]->resource_config;
+    if (!rc) continue;
+    int64_t hosts = rc->instance_count.value_or(1);
+    if (!rc->instance_groups.empty()) {
+      hosts = 0;
+      for (const auto& g : rc->instance_groups) hosts += g.instance_count.value_or(1);
+    }
+    if (hosts > 1) {
+      const std::string at = spec.training_job_definition ? std::string("TrainingJobDefinition")
+                                                          : "TrainingJobDefinitions[" + std::to_string(i) + "]";
+      return Status::InvalidArgument(at + ".ResourceConfig asks for " + std::to_string(hosts) +
+                                   " hosts per training job; this coordinator runs single-host training jobs only "
+                                   "(multi-host gangs are not implemented yet): use InstanceCount 1");
+    }
+  }
   auto job = std::make_unique<TuningJob>();
   job->name = name;
   job->spec = spec;

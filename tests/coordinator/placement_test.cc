@@ -217,5 +217,18 @@ TEST_F(PlacementCoreTest, AnUnknownTypeIsServedByAWorkerThatAdvertisesIt) {
   EXPECT_TRUE(core_->FindJob("x")->waiting_reason.empty());
 }
 
+TEST_F(PlacementCoreTest, AMultiHostTrainingJobIsRefusedWithAClearErrorAndChangesNothing) {
+  Join(Worker("cpu", 4, 2, 24));
+  proto::TuningJobSpec spec = Typed("gang", "ml.m5.large", 2, 1);
+  spec.training_job_definition->resource_config->instance_count = 2;
+  std::vector<Outgoing> out;
+  Result<std::string> r = core_->Submit(spec, proto::Spelling::kCrd, now_, &out);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("asks for 2 hosts per training job"), std::string::npos) << r.status().message();
+  EXPECT_EQ(core_->FindJob("gang"), nullptr);
+  EXPECT_TRUE(out.empty());
+}
+
 }  // namespace
 }  // namespace hpo::coordinator
