@@ -160,6 +160,10 @@ struct CoordinatorCore::Impl {
     d["stop_requested"] = t.stop_requested;
     d["stop_reason"] = t.stop_reason;
     if (!t.gpus.empty()) d["gpus"] = t.gpus;
+    if (t.interruptions > 0) {
+      d["interruptions"] = t.interruptions;
+      d["interrupted_on"] = t.interrupted_on;
+    }
     r.detail_json = d.dump();
     return r;
   }
@@ -307,6 +311,8 @@ struct CoordinatorCore::Impl {
         t.stop_requested = d.value("stop_requested", false);
         t.stop_reason = d.value("stop_reason", "");
         t.gpus = d.value("gpus", std::vector<uint32_t>{});
+        t.interruptions = d.value("interruptions", 0);
+        t.interrupted_on = d.value("interrupted_on", "");
       }
       auto it = jobs.find(Lower(t.tuning_job));
       if (it == jobs.end()) continue;
@@ -686,6 +692,53 @@ struct CoordinatorCore::Impl {
     SaveTrial(t);
   }
 
+  // The attempt's capacity was reclaimed (spot): the trial goes back to the queue without
+  // spending a retry, to start again from its checkpoint, preferably elsewhere. SageMaker's
+  // secondary statuses: ... Training -> Interrupted -> Starting -> ...
+  void Interrupted(Trial& t, const std::string& reason, int64_t now) {
+    ReleaseSlot(t);
+    Event(now, "Interrupted", t.tuning_job, t.name, "attempt " + std::to_string(t.attempt) + ": " + reason);
+    t.interruptions++;
+    t.interrupted_on = t.worker_id;
+    t.state = TrialState::kPending;
+    t.worker_id.clear();
+    t.started = false;
+    t.last_seq = 0;
+    Secondary(t, "Interrupted", now, reason);
+    SaveTrial(t);
+  }
+
+  // StoppingCondition.MaxWaitTimeInSeconds (managed spot): a trial's whole time, waiting for
+  // capacity and interrupted attempts included, is bounded; past it the trial ends Stopped with
+  // secondary status MaxWaitTimeExceeded (its last objective, if any, stays).
+  void ExpireMaxWait(TuningJob& j, int64_t now, std::vector<Outgoing>* out) {
+    if (j.status != "InProgress") return;
+    bool any = false;  // only jobs that set it pay for the scan
+    for (const auto* d : j.spec.Definitions()) {
+      any = any || (d->stopping_condition && d->stopping_condition->max_wait_time_in_seconds);
+    }
+    if (!any) return;
+    for (const auto& name : j.trials) {
+      Trial& t = trials.at(name);
+      if (t.Terminal() || t.stop_requested) continue;
+      const auto* d = Definition(j, t.definition_name);
+      if (!d || !d->stopping_condition || !d->stopping_condition->max_wait_time_in_seconds) continue;
+      const int64_t limit = *d->stopping_condition->max_wait_time_in_seconds;
+      if (now - t.creation_ms < limit * 1000) continue;
+      const std::string reason = "MaxWaitTimeExceeded: " + std::to_string(limit) +
+                                 " s (StoppingCondition.MaxWaitTimeInSeconds) since the training job was created";
+      Event(now, "MaxWaitTimeExceeded", j.name, t.name, reason);
+      if (t.state == TrialState::kPending) {
+        t.state = TrialState::kStopped;
+        t.end_ms = now;
+        Secondary(t, "MaxWaitTimeExceeded", now, reason);
+        SaveTrial(t);
+      } else {
+        StopTrialMsg(t, reason, now, out);
+      }
+    }
+  }
+
   // An attempt whose worker is gone or no longer holds it.
   void AttemptLost(Trial& t, const std::string& reason, int64_t now) {
     TuningJob* j = Job(t.tuning_job);
@@ -748,15 +801,24 @@ struct CoordinatorCore::Impl {
 
   // The worker that starts `req` now (the one with the most free slots), or nullptr; *ever:
   // whether any registered worker could ever serve it; *why: the reasons, for people.
-  WorkerInfo* PlaceHost(const HostRequest& req, bool* ever, std::string* why, uint32_t* gpus) {
+  // `avoid`: a trial's interrupted worker; it and spot workers are taken only when nothing else fits.
+  WorkerInfo* PlaceHost(const HostRequest& req, bool* ever, std::string* why, uint32_t* gpus,
+                        const std::string& avoid = "", bool prefer_on_demand = false) {
     WorkerInfo* best = nullptr;
     *ever = false;
     std::vector<std::string> reasons;
+    auto rank = [&](const WorkerInfo& w) {
+      return std::make_tuple(w.reg.worker_id != avoid, !(prefer_on_demand && w.reg.spot), w.free_slots());
+    };
     for (auto& [id, w] : workers) {
       FitResult f = Fit(opt.catalog, req, w.reg, w.free_slots(), worker_gpus_used[id]);
       *ever = *ever || f.ever;
+      if (f.now && !w.draining.empty()) {
+        f.now = false;
+        f.why = "worker " + id + " is draining (" + w.draining + ")";
+      }
       if (f.now) {
-        if (!best || w.free_slots() > best->free_slots()) {
+        if (!best || rank(w) > rank(*best)) {
           best = &w;
           *gpus = f.gpus;
         }
@@ -829,7 +891,7 @@ struct CoordinatorCore::Impl {
     bool ever = false;
     std::string why;
     uint32_t gpus = 0;
-    WorkerInfo* w = PlaceHost(req, &ever, &why, &gpus);
+    WorkerInfo* w = PlaceHost(req, &ever, &why, &gpus, t->interrupted_on, t->interruptions > 0);
     if (!w) {
       NoteWaiting(j, t, req, ever, why, now);
       return false;
@@ -1134,6 +1196,7 @@ struct CoordinatorCore::Impl {
 
   void FinishAll(int64_t now, std::vector<Outgoing>* out) {
     for (auto& [k, j] : jobs) ExpirePending(*j, now, out);
+    for (auto& [k, j] : jobs) ExpireMaxWait(*j, now, out);
     for (auto& [k, j] : jobs) MaybeFinish(*j, now, out);
   }
 
@@ -1180,6 +1243,7 @@ struct CoordinatorCore::Impl {
     w.reg = r;
     w.last_seen_ms = now;
     w.running.clear();
+    w.draining.clear();  // a new registration is new capacity
     for (const auto& ra : r.running) {
       Trial* t = CurrentAttempt(ra.trial, ra.attempt);
       if (t && (t->worker_id == wid || t->worker_id.empty())) {
@@ -1254,6 +1318,10 @@ struct CoordinatorCore::Impl {
       t->final_metrics[fm.name] = fm.value;
       if (fm.name == objective) t->objective = fm.value;
     }
+    if (m.status == "Interrupted" && !t->stop_requested && j && j->status == "InProgress") {
+      Interrupted(*t, m.failure_reason.empty() ? "capacity interrupted" : m.failure_reason, now);
+      return;
+    }
     if (m.status == "InfraError" || m.status == "Interrupted") {
       InfraFailure(*t, m.failure_reason.empty() ? m.status : m.failure_reason, now);
       return;
@@ -1267,7 +1335,11 @@ struct CoordinatorCore::Impl {
       Secondary(*t, "Completed", now);
     } else if (m.status == "Stopped") {
       t->state = TrialState::kStopped;
-      Secondary(*t, m.secondary_status.empty() ? "Stopped" : m.secondary_status, now, m.failure_reason);
+      if (t->stop_reason.rfind("MaxWaitTimeExceeded", 0) == 0) {
+        Secondary(*t, "MaxWaitTimeExceeded", now, t->stop_reason);
+      } else {
+        Secondary(*t, m.secondary_status.empty() ? "Stopped" : m.secondary_status, now, m.failure_reason);
+      }
     } else {
       t->state = TrialState::kFailed;
       t->failure_reason = Truncate(m.failure_reason.empty()
@@ -1315,6 +1387,8 @@ struct CoordinatorCore::Impl {
       OnLogLines(*l);
       out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kLogLines), l->trial, l->attempt, l->seq}});
     } else if (const auto* n = std::get_if<proto::wire::InterruptionNotice>(&msg)) {
+      // No new trial goes there; its running attempts end Interrupted (the worker stops them).
+      w->second.draining = "interruption notice: " + n->reason;
       Event(now, "InterruptionNotice", "", "", wid + ": " + n->reason);
     } else if (const auto* e = std::get_if<proto::wire::Error>(&msg)) {
       Event(now, "WorkerError", "", "", wid + ": " + e->code + ": " + e->message);

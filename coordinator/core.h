@@ -90,6 +90,8 @@ struct Trial {
   // tracked for jobs with early stopping or Hyperband; rebuilt from the store after a restart.
   std::vector<double> curve;
   std::vector<uint32_t> gpus;  // GPU indices of the current attempt on its worker
+  int interruptions = 0;       // attempts that ended Interrupted (spot): re-queued, no retry spent
+  std::string interrupted_on;  // the worker of the last interrupted attempt (placed elsewhere if possible)
 
   const std::string& SecondaryStatus() const;
   bool Active() const { return state == TrialState::kInProgress || state == TrialState::kStopping; }
@@ -132,6 +134,7 @@ struct WorkerInfo {
   proto::wire::Register reg;
   int64_t last_seen_ms = 0;
   std::set<std::pair<std::string, uint32_t>> running;  // (trial, attempt)
+  std::string draining;  // why no new trial goes there (an interruption notice); "" = open
   int free_slots() const { return static_cast<int>(reg.slots) - static_cast<int>(running.size()); }
 };
 

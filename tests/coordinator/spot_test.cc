@@ -1,0 +1,119 @@
+// Spot capacity in the core: an interruption notice drains a worker, an Interrupted attempt is
+// re-queued without spending a retry and placed elsewhere (on-demand first), and
+// MaxWaitTimeInSeconds bounds a trial's whole time.
+#include <gtest/gtest.h>
+
+#include "tests/coordinator/core_fixture.h"
+
+namespace hpo::coordinator {
+namespace {
+
+using coretest::CoreTest;
+using coretest::Only;
+using coretest::Spec;
+
+class SpotCoreTest : public CoreTest {
+ protected:
+  std::vector<Outgoing> Join(const std::string& id, bool spot) {
+    proto::wire::Register r;
+    r.protocol_version = proto::wire::kProtocolVersion;
+    r.worker_id = id;
+    r.host = id;
+    r.slots = 1;
+    r.cpus = 2;
+    r.memory_mb = 16384;
+    r.spot = spot;
+    r.session = 1;
+    return core_->OnMessage(id, r, now_);
+  }
+  std::vector<Outgoing> Exit(const std::string& wid, const proto::wire::AssignTrial& a, const std::string& status,
+                             const std::string& reason = "") {
+    proto::wire::TrialExited x;
+    x.trial = a.trial;
+    x.attempt = a.attempt;
+    x.seq = 1;
+    x.status = status;
+    x.failure_reason = reason;
+    return core_->OnMessage(wid, x, now_);
+  }
+  void Start(const std::string& wid, const proto::wire::AssignTrial& a) {
+    proto::wire::TrialStarted s;
+    s.trial = a.trial;
+    s.attempt = a.attempt;
+    s.worker_id = wid;
+    core_->OnMessage(wid, s, now_);
+  }
+};
+
+TEST_F(SpotCoreTest, AnInterruptedAttemptIsRequeuedWithoutARetryAndMovesToOnDemandCapacity) {
+  Join("spot1", true);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("sp", "Random", 1, 1))).at(0);
+  Start("spot1", a);
+  Join("od", false);
+  Join("spot2", true);
+  proto::wire::InterruptionNotice n;
+  n.worker_id = "spot1";
+  n.reason = "spot instance-action: terminate";
+  core_->OnMessage("spot1", n, now_);
+  auto next = Only<proto::wire::AssignTrial>(Exit("spot1", a, "Interrupted", "spot reclaim"));
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].trial, a.trial) << "the same training job, same name";
+  EXPECT_EQ(next[0].attempt, 2u);
+  EXPECT_EQ(next[0].hyperparameters, a.hyperparameters);
+  EXPECT_EQ(core_->FindTrial(a.trial)->worker_id, "od") << "on-demand before the other spot worker";
+  // Interrupted three more times (more than maximumRetryAttempts 2): never failed for it.
+  proto::wire::AssignTrial cur = next[0];
+  for (int i = 0; i < 3; ++i) {
+    const std::string on = core_->FindTrial(cur.trial)->worker_id;
+    Start(on, cur);
+    auto again = Only<proto::wire::AssignTrial>(Exit(on, cur, "Interrupted", "preempted"));
+    ASSERT_EQ(again.size(), 1u) << "interruption " << i + 2;
+    EXPECT_NE(core_->FindTrial(cur.trial)->worker_id, on) << "placed away from the worker that was interrupted";
+    EXPECT_NE(core_->FindTrial(cur.trial)->worker_id, "spot1") << "spot1 is draining";
+    cur = again[0];
+  }
+  const Trial* t = core_->FindTrial(a.trial);
+  EXPECT_EQ(t->interruptions, 4);
+  EXPECT_EQ(t->infra_failures, 0);
+  bool saw_interrupted = false;
+  for (const auto& s : t->secondary) saw_interrupted = saw_interrupted || s.status == "Interrupted";
+  EXPECT_TRUE(saw_interrupted);
+  Start(t->worker_id, cur);
+  proto::wire::MetricPoints m;
+  m.trial = cur.trial;
+  m.attempt = cur.attempt;
+  m.seq = 1;
+  m.points = {{"loss", 0.5, now_, 0}};
+  core_->OnMessage(t->worker_id, m, now_);
+  Exit(t->worker_id, cur, "Completed");
+  auto d = core_->Describe("sp");
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Completed");
+  EXPECT_EQ(*d->status.training_job_status_counters->retryable_error, 0);
+  MakeCore();
+  EXPECT_EQ(core_->FindTrial(a.trial)->interruptions, 4) << "kept in the store";
+}
+
+TEST_F(SpotCoreTest, MaxWaitTimeStopsATrialWithMaxWaitTimeExceeded) {
+  options_.lease_ms = 100'000'000;  // the fake worker sends no heartbeats for these two hours
+  MakeCore();
+  Join("spot1", true);
+  proto::TuningJobSpec spec = Spec("mw", "Random", 1, 1);
+  auto& def = *spec.training_job_definition;
+  def.enable_managed_spot_training = true;
+  def.stopping_condition->max_wait_time_in_seconds = 7200;
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
+  Start("spot1", a);
+  now_ += 7'199'000;
+  EXPECT_TRUE(Only<proto::wire::StopTrial>(core_->OnTick(now_)).empty());
+  now_ += 1'000;
+  auto stops = Only<proto::wire::StopTrial>(core_->OnTick(now_));
+  ASSERT_EQ(stops.size(), 1u);
+  EXPECT_EQ(stops[0].reason.rfind("MaxWaitTimeExceeded", 0), 0u) << stops[0].reason;
+  Exit("spot1", a, "Stopped");
+  const Trial* t = core_->FindTrial(a.trial);
+  EXPECT_EQ(t->state, TrialState::kStopped);
+  EXPECT_EQ(t->SecondaryStatus(), "MaxWaitTimeExceeded");
+}
+
+}  // namespace
+}  // namespace hpo::coordinator
