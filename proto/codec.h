@@ -53,8 +53,20 @@ struct TextTree {
   bool from_yaml = false;
 };
 
+// Limits on one parsed document, enforced by ParseText (and so by ParseSpec and every decoder's
+// caller: hpo's CLI, the coordinator's HTTP API, the coordinator's stored specs). A real tuning
+// job spec is a few KB and a few hundred nodes; one at SageMaker's maxima (10 definitions of 100
+// hyperparameters with 2,500-character values) is about 3 MB and 20,000 nodes. YAML aliases let a
+// short text name a far larger tree, and parsing, decoding, validating and re-encoding each copy
+// that tree, so the tree after alias expansion is bounded too; together these keep what one
+// document can make hpo allocate to tens of MB.
+inline constexpr size_t kMaxDocumentBytes = 4u << 20;      // the text itself
+inline constexpr size_t kMaxDocumentNodes = 50'000;        // values, after YAML aliases are expanded
+inline constexpr size_t kMaxDocumentTextBytes = 4u << 20;  // keys and scalars, after expansion
+
 // Parses YAML or JSON text (JSON when the first non-blank character is '{' or '['). Errors name
-// the line and column. Exactly one YAML document is allowed.
+// the line and column, or the limit above that the document exceeds. Exactly one YAML document is
+// allowed.
 Result<TextTree> ParseText(std::string_view text);
 
 // A spec read from any accepted input, with the spelling it came in.

@@ -1,8 +1,12 @@
 // Text <-> tree: YAML and JSON parsing into nlohmann::ordered_json, and YAML writing.
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
+#include <optional>
 #include <regex>
+#include <sstream>
+#include <unordered_set>
 
 #include "proto/codec.h"
 
@@ -42,28 +46,31 @@ Status NotUtf8(const YAML::Node& n) {
 
 bool IsYamlNull(const std::string& s) { return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL"; }
 
-// YAML -> JSON. Plain scalars stay text (the model types them later), except null-like ones.
-// Under `metadata` (opaque to the model) plain scalars get YAML's core-schema types instead.
-// What one document may expand to. YAML aliases let a few hundred bytes name a tree of
-// billions of nodes ("billion laughs"); the conversion copies what an alias names, so it counts
-// and stops long before memory runs out. A real tuning job is a few hundred nodes.
+// What one document may expand to (kMaxDocumentNodes, kMaxDocumentTextBytes in codec.h). YAML
+// aliases let a few hundred bytes name a tree of billions of nodes ("billion laughs"), and a 60 KB
+// string named a thousand times is 60 MB; the conversion copies what an alias names, so it counts
+// and stops long before the copies (here, in decoding and in re-encoding) add up.
 struct ExpansionBudget {
-  static constexpr size_t kMaxNodes = 1'000'000;
-  static constexpr size_t kMaxScalarBytes = 64u << 20;
-  size_t nodes = 0, scalar_bytes = 0;
-  Status Charge(size_t bytes) {
-    if (++nodes > kMaxNodes || (scalar_bytes += bytes) > kMaxScalarBytes) {
+  size_t nodes = 0, text_bytes = 0;
+  Status Charge(size_t nodes_added, size_t bytes) {
+    nodes += nodes_added;
+    text_bytes += bytes;
+    if (nodes > kMaxDocumentNodes || text_bytes > kMaxDocumentTextBytes) {
       return Status::InvalidArgument(
-          "the YAML document expands to more than 1000000 nodes or 64 MiB of text (through aliases, "
-          "e.g. *name references to &name anchors?); a tuning job spec is far smaller");
+          "the YAML document expands to more than " + std::to_string(kMaxDocumentNodes) + " nodes or " +
+          std::to_string(kMaxDocumentTextBytes >> 20) +
+          " MiB of text (through aliases, e.g. *name references to &name anchors?); a tuning job spec is far "
+          "smaller");
     }
     return Status::Ok();
   }
 };
 
+// YAML -> JSON. Plain scalars stay text (the model types them later), except null-like ones.
+// Under `metadata` (opaque to the model) plain scalars get YAML's core-schema types instead.
 Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionBudget& budget) {
   if (depth > kMaxDepth) return Status::InvalidArgument("YAML nesting deeper than 64 levels");
-  HPO_RETURN_IF_ERROR(budget.Charge(n.IsScalar() ? n.Scalar().size() : 0));
+  HPO_RETURN_IF_ERROR(budget.Charge(1, n.IsScalar() ? n.Scalar().size() : 0));
   switch (n.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
@@ -97,25 +104,31 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionB
         out.push_back(std::move(ej));
       }
       return Status::Ok();
-    case YAML::NodeType::Map:
+    case YAML::NodeType::Map: {
+      // Appended in order, duplicates found through a set: ordered_json looks keys up by a linear
+      // scan, and a map of thousands of keys named through aliases made that quadratic.
       out = Json::object();
+      auto& object = out.get_ref<Json::object_t&>();
+      std::unordered_set<std::string> seen;
       for (const auto& kv : n) {
         if (!kv.first.IsScalar()) {
           return Status::InvalidArgument("line " + std::to_string(kv.first.Mark().line + 1) +
                                          ": map keys must be plain strings");
         }
         const std::string key = kv.first.Scalar();
+        HPO_RETURN_IF_ERROR(budget.Charge(0, key.size()));
         if (!ValidUtf8(key)) return NotUtf8(kv.first);
-        if (out.contains(key)) {
+        if (!seen.insert(key).second) {
           return Status::InvalidArgument("line " + std::to_string(kv.first.Mark().line + 1) +
                                          ": duplicate key \"" + key + "\"");
         }
         Json vj;
         bool child_infer = infer || (depth == 0 && key == "metadata");
         HPO_RETURN_IF_ERROR(Convert(kv.second, vj, child_infer, depth + 1, budget));
-        out[key] = std::move(vj);
+        object.emplace_back(key, std::move(vj));
       }
       return Status::Ok();
+    }
   }
   return Status::Internal("unknown YAML node type");
 }
@@ -128,15 +141,22 @@ bool NeedsQuotes(const std::string& s) {
   for (const char* w : kWords) {
     if (lower == w) return true;
   }
-  // Anything YAML 1.1/1.2 could read as a number (ints, floats, hex, octal, .inf, .nan, 1_000).
-  static const std::regex kNumber(
-      R"([-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?|0x[0-9a-fA-F_]+|0o?[0-7_]+|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)");
-  if (std::regex_match(s, kNumber)) return true;
-  // Leading/trailing space or characters that start YAML syntax.
+  // Leading/trailing space.
   if (std::isspace(static_cast<unsigned char>(s.front())) || std::isspace(static_cast<unsigned char>(s.back()))) {
     return true;
   }
-  return false;
+  // Anything YAML 1.1/1.2 could read as a number (ints, floats, hex, octal, .inf, .nan, 1_000).
+  // Only text made of the characters the pattern uses can match, and only such text is given to
+  // regex_match: libstdc++'s matcher recurses once per character, and a 60,000-digit string
+  // overflowed the stack. Longer number-like text is quoted without asking, which is always safe
+  // (a double-quoted scalar reads back as the same string).
+  constexpr std::string_view kNumberChars = "0123456789abcdefABCDEFinoxIN_.+-:";
+  constexpr size_t kLongestMatched = 64;
+  if (s.find_first_not_of(kNumberChars) != std::string::npos) return false;
+  if (s.size() > kLongestMatched) return true;
+  static const std::regex kNumber(
+      R"([-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?|0x[0-9a-fA-F_]+|0o?[0-7_]+|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)");
+  return std::regex_match(s, kNumber);
 }
 
 void Emit(YAML::Emitter& e, const Json& j) {
@@ -186,19 +206,154 @@ void Emit(YAML::Emitter& e, const Json& j) {
   }
 }
 
+// Builds the tree for JSON text as nlohmann's DOM parser does (a repeated key keeps its place and
+// takes the last value), but refuses nesting deeper than kMaxDepth and more than kMaxDocumentNodes
+// values as soon as it sees them, and appends object members instead of looking each key up with
+// ordered_json's linear scan (quadratic for an object of many keys).
+class JsonBuilder : public nlohmann::json_sax<Json> {
+ public:
+  Json root;
+  Status limit = Status::Ok();  // set when a limit stopped the parse
+  std::optional<std::pair<size_t, std::string>> syntax_error;  // (byte offset, message)
+
+  bool null() override { return Add(nullptr) != nullptr; }
+  bool boolean(bool v) override { return Add(v) != nullptr; }
+  bool number_integer(number_integer_t v) override { return Add(v) != nullptr; }
+  bool number_unsigned(number_unsigned_t v) override { return Add(v) != nullptr; }
+  bool number_float(number_float_t v, const string_t&) override { return Add(v) != nullptr; }
+  bool string(string_t& v) override { return Add(std::move(v)) != nullptr; }
+  bool binary(binary_t& v) override { return Add(Json::binary(std::move(v))) != nullptr; }
+  bool start_object(std::size_t) override { return Open(Json::object()); }
+  bool start_array(std::size_t) override { return Open(Json::array()); }
+  bool end_object() override { return Close(); }
+  bool end_array() override { return Close(); }
+  bool key(string_t& k) override {
+    auto& object = open_.back()->get_ref<Json::object_t&>();
+    if (keys_.back().insert(k).second) {
+      object.emplace_back(std::move(k), nullptr);
+      member_ = &object.back().second;
+    } else {
+      member_ = &object[k];
+    }
+    return true;
+  }
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) override {
+    syntax_error.emplace(position, e.what());
+    return false;
+  }
+
+ private:
+  template <typename V>
+  Json* Add(V&& v) {
+    if (open_.size() > static_cast<size_t>(kMaxDepth)) {
+      limit = Status::InvalidArgument("JSON nesting deeper than 64 levels");
+      return nullptr;
+    }
+    if (++nodes_ > kMaxDocumentNodes) {
+      limit = Status::InvalidArgument("the JSON document has more than " + std::to_string(kMaxDocumentNodes) +
+                                      " nodes; a tuning job spec is far smaller");
+      return nullptr;
+    }
+    if (open_.empty()) {
+      root = Json(std::forward<V>(v));
+      return &root;
+    }
+    if (open_.back()->is_array()) {
+      auto& array = open_.back()->get_ref<Json::array_t&>();
+      array.emplace_back(std::forward<V>(v));
+      return &array.back();
+    }
+    *member_ = Json(std::forward<V>(v));
+    return member_;
+  }
+  bool Open(Json container) {
+    bool object = container.is_object();
+    Json* added = Add(std::move(container));
+    if (added == nullptr) return false;
+    open_.push_back(added);
+    if (object) keys_.emplace_back();
+    return true;
+  }
+  bool Close() {
+    if (open_.back()->is_object()) keys_.pop_back();
+    open_.pop_back();
+    return true;
+  }
+
+  std::vector<Json*> open_;  // the containers being filled, outermost first
+  std::vector<std::unordered_set<std::string>> keys_;  // the keys of each open object
+  Json* member_ = nullptr;  // where the value after a key goes
+  size_t nodes_ = 0;
+};
+
+// Counts the YAML documents in `yaml` with yaml-cpp's event parser, which builds no nodes (and
+// so does not expand aliases either).
+//
+// This replaces YAML::LoadAll, which in yaml-cpp 0.7 (Debian 12's) never returns on a document
+// whose next token cannot start a node, e.g. a ',' outside brackets as in `"x",` or `[a], b`: the
+// parser reports an empty document without consuming the token, LoadAll asks for the next one,
+// gets the same empty document, and appends null nodes to its result until memory runs out
+// (jbeder/yaml-cpp#1040; fixed upstream after 0.8.0 by jbeder/yaml-cpp#1319). A document always
+// consumes at least one token, so two documents that start at the same offset mean the parser is
+// stuck there: that is reported as malformed YAML at that line and column.
+Result<size_t> CountYamlDocuments(const std::string& yaml) {
+  struct StartMarks : YAML::EventHandler {
+    std::optional<YAML::Mark> start;
+    void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+  };
+  std::istringstream in(yaml);
+  YAML::Parser parser(in);
+  StartMarks marks;
+  std::optional<int> previous_pos;
+  size_t docs = 0;
+  while (parser.HandleNextDocument(marks)) {
+    if (!marks.start) return Status::Internal("yaml-cpp reported a document without its start");
+    const YAML::Mark& at = *marks.start;
+    if (previous_pos && at.pos <= *previous_pos) {
+      std::string what = "unexpected text";
+      if (at.pos >= 0 && static_cast<size_t>(at.pos) < yaml.size() &&
+          std::isgraph(static_cast<unsigned char>(yaml[at.pos]))) {
+        what = std::string("unexpected '") + yaml[at.pos] + "'";
+        if (yaml[at.pos] == ',') what += " outside a [flow sequence] or {flow map}";
+      }
+      return Status::InvalidArgument("malformed YAML at line " + std::to_string(at.line + 1) + ", column " +
+                                     std::to_string(at.column + 1) + ": " + what);
+    }
+    previous_pos = at.pos;
+    marks.start.reset();
+    ++docs;
+  }
+  return docs;
+}
+
 }  // namespace
 
 Result<TextTree> ParseText(std::string_view text) {
+  if (text.size() > kMaxDocumentBytes) {
+    return Status::InvalidArgument("the document is " + std::to_string(text.size()) + " bytes, more than the limit of " +
+                                   std::to_string(kMaxDocumentBytes >> 20) +
+                                   " MiB; a tuning job spec is a few KB");
+  }
   size_t first = text.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos) return Status::InvalidArgument("the document is empty");
   if (text[first] == '{' || text[first] == '[') {
-    Json j;
-    try {
-      j = Json::parse(text.begin(), text.end());
-    } catch (const nlohmann::json::parse_error& e) {
-      // e.byte is the offset; turn it into line:column.
+    JsonBuilder builder;
+    bool parsed = Json::sax_parse(text.begin(), text.end(), &builder);
+    if (!builder.limit.ok()) return builder.limit;
+    if (!parsed) {
+      if (!builder.syntax_error) return Status::InvalidArgument("malformed JSON");
+      // The error's byte offset; turn it into line:column.
+      auto [byte, what] = *builder.syntax_error;
       size_t line = 1, col = 1;
-      for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+      for (size_t i = 0; i + 1 < byte && i < text.size(); ++i) {
         if (text[i] == '\n') {
           ++line;
           col = 1;
@@ -206,35 +361,26 @@ Result<TextTree> ParseText(std::string_view text) {
           ++col;
         }
       }
-      std::string what = e.what();
       auto pos = what.find("syntax error");
       return Status::InvalidArgument("malformed JSON at line " + std::to_string(line) + ", column " +
                                      std::to_string(col) + ": " +
                                      (pos == std::string::npos ? what : what.substr(pos)));
     }
-    // Bound nesting depth so hostile input cannot exhaust the stack of later walkers.
-    std::vector<std::pair<const Json*, int>> stack{{&j, 0}};
-    while (!stack.empty()) {
-      auto [node, d] = stack.back();
-      stack.pop_back();
-      if (d > kMaxDepth) return Status::InvalidArgument("JSON nesting deeper than 64 levels");
-      if (node->is_structured()) {
-        for (const auto& c : *node) stack.push_back({&c, d + 1});
-      }
-    }
-    return TextTree{std::move(j), false};
+    return TextTree{std::move(builder.root), false};
   }
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
-    if (docs.empty()) return Status::InvalidArgument("the document is empty");
-    if (docs.size() > 1) {
-      return Status::InvalidArgument("the file holds " + std::to_string(docs.size()) +
+    const std::string yaml(text);
+    Result<size_t> docs = CountYamlDocuments(yaml);
+    if (!docs.ok()) return docs.status();
+    if (*docs == 0) return Status::InvalidArgument("the document is empty");
+    if (*docs > 1) {
+      return Status::InvalidArgument("the file holds " + std::to_string(*docs) +
                                      " YAML documents; give one tuning job per file");
     }
     TextTree out;
     out.from_yaml = true;
     ExpansionBudget budget;
-    HPO_RETURN_IF_ERROR(Convert(docs[0], out.tree, false, 0, budget));
+    HPO_RETURN_IF_ERROR(Convert(YAML::Load(yaml), out.tree, false, 0, budget));
     if (out.tree.is_null()) return Status::InvalidArgument("the document is empty");
     return out;
   } catch (const YAML::Exception& e) {

@@ -346,11 +346,159 @@ TEST(Codec, YamlAliasesThatExpandWithoutBoundAreRefused) {
   }
   auto bad = ParseText(laughs);
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("expands to more than 1000000 nodes"), std::string::npos)
+  EXPECT_NE(bad.status().message().find("expands to more than 50000 nodes"), std::string::npos)
       << bad.status().message();
   auto fine = ParseText("base: &b {instanceType: ml.m5.large}\nother: *b\n");
   ASSERT_TRUE(fine.ok()) << fine.status().ToString();
   EXPECT_EQ(fine->tree["other"]["instanceType"], "ml.m5.large");
+}
+
+// Within the old budget (10^6 nodes, 64 MiB) one document of 6 KB could still make the fuzzer's
+// parse, decode, re-encode and re-parse take 1.9 GB and 80 s; the budget is now proportionate to
+// the largest spec SageMaker accepts.
+TEST(Codec, DocumentsBeyondTheSizeLimitsAreRefusedNamingTheLimit) {
+  std::string big(kMaxDocumentBytes + 1, ' ');
+  big.replace(0, 6, "name: ");
+  auto yaml = ParseText(big);
+  ASSERT_FALSE(yaml.ok());
+  EXPECT_NE(yaml.status().message().find("more than the limit of 4 MiB"), std::string::npos) << yaml.status().message();
+  big[0] = '[';
+  big.replace(1, 5, "     ");
+  big.back() = ']';
+  auto json = ParseText(big);
+  ASSERT_FALSE(json.ok());
+  EXPECT_NE(json.status().message().find("more than the limit of 4 MiB"), std::string::npos) << json.status().message();
+
+  // JSON has no aliases, but can still hold many small nodes.
+  std::string many = "[0";
+  for (size_t i = 0; i < kMaxDocumentNodes; ++i) many += ",0";
+  many += "]";
+  auto nodes = ParseText(many);
+  ASSERT_FALSE(nodes.ok());
+  EXPECT_NE(nodes.status().message().find("more than 50000 nodes"), std::string::npos) << nodes.status().message();
+  many.resize(many.size() - 5);
+  many += "]";
+  EXPECT_TRUE(ParseText(many).ok());
+
+  // YAML aliases: a 1,000-element list named 50 times is 50,000 nodes and more (the lists, the
+  // top-level map); 45 times is fine.
+  std::string list = "a: &a [x";
+  for (int i = 1; i < 1000; ++i) list += ", x";
+  list += "]\nb: [*a";
+  for (int i = 1; i < 45; ++i) list += ", *a";
+  auto fine = ParseText(list + "]\n");
+  ASSERT_TRUE(fine.ok()) << fine.status().ToString();
+  EXPECT_EQ(fine->tree["b"].size(), 45u);
+  auto too_many = ParseText(list + ", *a, *a, *a, *a, *a]\n");
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_NE(too_many.status().message().find("expands to more than 50000 nodes or 4 MiB of text"), std::string::npos)
+      << too_many.status().message();
+
+  // A 60 KB string named 100 times is 6 MB of text in under 61 KB of YAML; keys count too.
+  std::string text = "a: &a \"" + std::string(60000, 'z') + "\"\nb: [";
+  for (int i = 0; i < 100; ++i) text += (i ? ", *a" : "*a");
+  auto long_text = ParseText(text + "]\n");
+  ASSERT_FALSE(long_text.ok());
+  EXPECT_NE(long_text.status().message().find("4 MiB of text"), std::string::npos) << long_text.status().message();
+  std::string keys = "a: &a {" + std::string(60000, 'k') + ": 1}\nb: [";
+  for (int i = 0; i < 100; ++i) keys += (i ? ", *a" : "*a");
+  EXPECT_FALSE(ParseText(keys + "]\n").ok());
+}
+
+// Objects are built by appending (ordered_json's own insert scans every key, which made a map of
+// thousands of keys named through YAML aliases take 40 s under the fuzzer); order, values and
+// JSON's repeated-key rule (the last value wins, in the first one's place) are unchanged.
+TEST(Codec, LargeObjectsKeepTheirOrderAndAreBuiltInLinearTime) {
+  auto json = ParseText(R"({"b": 1, "a": {"y": [1, 2.5, "s", null, true], "x": {}}, "b": 3, "c": []})");
+  ASSERT_TRUE(json.ok()) << json.status().ToString();
+  EXPECT_EQ(json->tree.dump(), R"({"b":3,"a":{"y":[1,2.5,"s",null,true],"x":{}},"c":[]})");
+  auto yaml = ParseText("b: 1\na: {y: [1, s], x: {}}\nc: []\n");
+  ASSERT_TRUE(yaml.ok()) << yaml.status().ToString();
+  EXPECT_EQ(yaml->tree.dump(), R"({"b":"1","a":{"y":["1","s"],"x":{}},"c":[]})");
+
+  std::string keys = "{";
+  for (int i = 0; i < 45000; ++i) keys += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":" + std::to_string(i);
+  auto many = ParseText(keys + "}");
+  ASSERT_TRUE(many.ok()) << many.status().ToString();
+  ASSERT_EQ(many->tree.size(), 45000u);
+  EXPECT_EQ(many->tree.begin().key(), "k0");
+  EXPECT_EQ(many->tree["k44999"], 44999);
+
+  std::string named = "a: &a {";
+  for (int i = 0; i < 1000; ++i) named += (i ? ", k" : "k") + std::to_string(i) + ": v";
+  named += "}\nb: [";
+  for (int i = 0; i < 45; ++i) named += (i ? ", *a" : "*a");
+  auto aliases = ParseText(named + "]\n");
+  ASSERT_TRUE(aliases.ok()) << aliases.status().ToString();
+  EXPECT_EQ(aliases->tree["b"][44]["k999"], "v");
+}
+
+// Found while checking the fuzzer's round trip by hand: libstdc++'s std::regex recursed once per
+// character of a long digit string (deciding whether YAML would read it as a number), and a
+// 60,000-digit job name overflowed the stack in ToYaml.
+TEST(Codec, ToYamlQuotesLongNumberLikeTextWithoutOverflowingTheStack) {
+  for (const std::string& s : {std::string(200000, '1'), std::string(200000, '1') + "x", "1." + std::string(100000, '5'),
+                               std::string(100000, 'z')}) {
+    Json tree = {{"spec", {{"hyperParameterTuningJobName", s}}}};
+    std::string yaml = ToYaml(tree);
+    auto back = ParseText(yaml);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(back->tree, tree);
+  }
+  EXPECT_EQ(ToYaml(Json{{"a", std::string(100, '7')}}), "a: \"" + std::string(100, '7') + "\"\n");
+  EXPECT_EQ(ToYaml(Json{{"a", std::string(100, 'z')}}), "a: " + std::string(100, 'z') + "\n");
+  for (const char* number : {"1", "-0.5", "1e5", "0x1F", "0o17", ".inf", "-.Inf", ".NaN", "1_000", "1:30", "007"}) {
+    EXPECT_EQ(ToYaml(Json{{"a", number}}), std::string("a: \"") + number + "\"\n") << number;
+  }
+  for (const char* text : {"abc", "1a2b", "ml.m5.large", "loss=([0-9.]+)", "x1"}) {
+    EXPECT_EQ(ToYaml(Json{{"a", text}}), std::string("a: ") + text + "\n") << text;
+  }
+}
+
+// Found by the spec fuzzer (an out-of-memory after ~1 GB): a ',' where a YAML node should start,
+// e.g. after a top-level quoted scalar, made yaml-cpp 0.7's LoadAll return empty documents
+// forever without consuming it, and the document list grew until memory ran out. The parser now
+// stops at the first document that consumes nothing and says where the bad text is.
+TEST(Codec, YamlThatStallsTheDocumentParserIsRefusedWithItsPosition) {
+  struct Case {
+    const char* text;
+    const char* where;
+  };
+  for (const Case& c : {Case{",", "line 1, column 1: unexpected ','"},
+                        Case{"\"x\",\n", "line 1, column 4: unexpected ','"},
+                        Case{"--- [a], b\n", "line 1, column 8: unexpected ','"},
+                        Case{"&a ,", "line 1, column 4: unexpected ','"},
+                        Case{"# a spec\n  \"Hy0ick\",\n  \"Strategy\": x\n", "line 2, column 11: unexpected ','"},
+                        Case{"a: 1\n---\n,\n", "line 3, column 1: unexpected ','"},
+                        Case{"...\n,\n", "line 2, column 1: unexpected ','"}}) {
+    auto bad = ParseText(c.text);
+    ASSERT_FALSE(bad.ok()) << c.text;
+    EXPECT_EQ(bad.status().message().find(std::string("malformed YAML at ") + c.where), 0u)
+        << c.text << " -> " << bad.status().message();
+    EXPECT_FALSE(ParseSpec(c.text).ok()) << c.text;
+  }
+  // What the check must not refuse: empty documents between markers, several documents (counted),
+  // and a ',' where YAML allows one.
+  auto three = ParseText("---\n---\n---\na: 1\n...\n");
+  ASSERT_FALSE(three.ok());
+  EXPECT_NE(three.status().message().find("the file holds 3 YAML documents"), std::string::npos)
+      << three.status().message();
+  auto commas = ParseText("a: [1, 2]\nb: {c: d, e: f}\ng: x, y\n");
+  ASSERT_TRUE(commas.ok()) << commas.status().ToString();
+  EXPECT_EQ(commas->tree["g"], "x, y");
+  auto one = ParseText("---\na: 1\n...\n");
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_EQ(one->tree["a"], "1");
+}
+
+// The input the fuzzer found, kept as a seed: it must fail to parse, quickly and in little memory.
+TEST(Codec, FuzzerSeedThatStalledTheYamlParserIsRefused) {
+  std::ifstream f(std::string(HPO_TESTDATA_DIR) + "/../../fuzz/corpus/spec/yaml-stray-comma.yaml", std::ios::binary);
+  ASSERT_TRUE(f.good());
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto parsed = ParseSpec(text);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.status().message().find("malformed YAML at line"), std::string::npos) << parsed.status().message();
 }
 
 }  // namespace
