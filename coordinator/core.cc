@@ -908,6 +908,7 @@ struct CoordinatorCore::Impl {
     Trial* t = &trial;
     const auto* def = Definition(j, t->definition_name);
     t->attempt++;
+    t->assigned_ms = now;
     t->curve.clear();
     t->state = TrialState::kInProgress;
     t->worker_id = w.reg.worker_id;
@@ -1272,9 +1273,14 @@ struct CoordinatorCore::Impl {
     SaveTrial(*t);
   }
 
-  void OnMetrics(const proto::wire::MetricPoints& m, int64_t now, std::vector<Outgoing>* out) {
+  // Returns whether to acknowledge. Batches are applied in seq order, exactly once: a duplicate
+  // is acknowledged again, a batch after a gap (its predecessor lost with a connection) is left
+  // unacknowledged, so the worker re-sends both, in order. An acknowledgement therefore means
+  // "this seq and every earlier one are applied", which is how the worker reads it.
+  bool OnMetrics(const proto::wire::MetricPoints& m, int64_t now, std::vector<Outgoing>* out) {
     Trial* t = CurrentAttempt(m.trial, m.attempt);
-    if (!t || m.seq <= t->last_seq) return;  // stale attempt or duplicate batch
+    if (!t || m.seq <= t->last_seq) return true;  // stale attempt or duplicate batch
+    if (m.seq != t->last_seq + 1) return false;   // a gap: wait for the missing batch
     TuningJob* j = Job(t->tuning_job);
     std::string objective = j ? ObjectiveMetricFor(*j, t->definition_name) : "";
     const bool track = j && TracksCurves(*j);
@@ -1295,6 +1301,7 @@ struct CoordinatorCore::Impl {
       return store->PutTrial(ToRow(*t));
     }));
     if (track && t->curve.size() > old_len) MaybeStopEarly(*j, *t, old_len, now, out);
+    return true;
   }
 
   void OnLogLines(const proto::wire::LogLines& m) {
@@ -1309,9 +1316,12 @@ struct CoordinatorCore::Impl {
     if (!rows.empty()) Note(store->AppendLogs(rows));
   }
 
-  void OnExited(const proto::wire::TrialExited& m, int64_t now, std::vector<Outgoing>* out) {
+  // Returns whether to acknowledge: an exit whose attempt still misses metric batches (m.seq
+  // says how many were sent) waits for them, so no point is lost behind the exit.
+  bool OnExited(const proto::wire::TrialExited& m, int64_t now, std::vector<Outgoing>* out) {
     Trial* t = CurrentAttempt(m.trial, m.attempt);
-    if (!t) return;
+    if (!t) return true;
+    if (m.seq > t->last_seq) return false;
     TuningJob* j = Job(t->tuning_job);
     std::string objective = j ? ObjectiveMetricFor(*j, t->definition_name) : "";
     for (const auto& fm : m.final_metrics) {
@@ -1320,11 +1330,11 @@ struct CoordinatorCore::Impl {
     }
     if (m.status == "Interrupted" && !t->stop_requested && j && j->status == "InProgress") {
       Interrupted(*t, m.failure_reason.empty() ? "capacity interrupted" : m.failure_reason, now);
-      return;
+      return true;
     }
     if (m.status == "InfraError" || m.status == "Interrupted") {
       InfraFailure(*t, m.failure_reason.empty() ? m.status : m.failure_reason, now);
-      return;
+      return true;
     }
     ReleaseSlot(*t);
     t->end_ms = now;
@@ -1351,6 +1361,42 @@ struct CoordinatorCore::Impl {
     SaveTrial(*t);
     Event(now, "TrialExited", t->tuning_job, t->name,
           std::string(TrialStateName(t->state)) + (t->objective ? " objective=" + std::to_string(*t->objective) : ""));
+    return true;
+  }
+
+  // A heartbeat says what the worker holds. An attempt it runs that is not its current one here
+  // (re-queued meanwhile, or an assignment that arrived late) is stopped, so a trial never runs
+  // twice at once. An attempt placed on it that it does not hold, a lease after it was sent, was
+  // lost in transit (a connection reset drops queued messages): it is re-queued (without
+  // spending a retry when it never started), instead of waiting forever.
+  void Reconcile(WorkerInfo& w, const proto::wire::Heartbeat& h, int64_t now, std::vector<Outgoing>* out) {
+    const std::string& wid = w.reg.worker_id;
+    std::set<std::pair<std::string, uint32_t>> held;
+    for (const auto& r : h.running) {
+      held.insert({r.trial, r.attempt});
+      auto it = trials.find(r.trial);
+      const bool current = it != trials.end() && it->second.attempt == r.attempt &&
+                           (it->second.Active() || it->second.state == TrialState::kInProgress) &&
+                           it->second.worker_id == wid;
+      if (current) continue;
+      const bool ended_here = it != trials.end() && it->second.attempt == r.attempt && it->second.Terminal();
+      if (ended_here) continue;  // its exit is being acknowledged
+      proto::wire::StopTrial m;
+      m.trial = r.trial;
+      m.attempt = r.attempt;
+      m.reason = "the coordinator no longer runs this attempt";
+      m.grace_period_s = static_cast<uint32_t>(opt.default_grace_period_s);
+      out->push_back({wid, std::move(m)});
+    }
+    std::vector<std::pair<std::string, uint32_t>> placed(w.running.begin(), w.running.end());
+    for (const auto& key : placed) {
+      if (held.count(key)) continue;
+      auto it = trials.find(key.first);
+      if (it == trials.end() || it->second.attempt != key.second || !it->second.Active()) continue;
+      if (now - it->second.assigned_ms < opt.lease_ms) continue;  // may still be on its way
+      AttemptLost(it->second, "worker " + wid + " does not hold attempt " + std::to_string(key.second) +
+                                  " (its assignment was lost in transit)", now);
+    }
   }
 
   void Handle(const std::string& wid, const proto::wire::Message& msg, int64_t now, std::vector<Outgoing>* out) {
@@ -1374,15 +1420,18 @@ struct CoordinatorCore::Impl {
       a.type = static_cast<uint16_t>(proto::wire::MsgType::kHeartbeat);
       a.seq = h->seq;
       out->push_back({wid, std::move(a)});
+      Reconcile(w->second, *h, now, out);
     } else if (const auto* s = std::get_if<proto::wire::TrialStarted>(&msg)) {
       OnTrialStarted(wid, *s, now);
       out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kTrialStarted), s->trial, s->attempt, 0}});
     } else if (const auto* m = std::get_if<proto::wire::MetricPoints>(&msg)) {
-      OnMetrics(*m, now, out);
-      out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kMetricPoints), m->trial, m->attempt, m->seq}});
+      if (OnMetrics(*m, now, out)) {
+        out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kMetricPoints), m->trial, m->attempt, m->seq}});
+      }
     } else if (const auto* x = std::get_if<proto::wire::TrialExited>(&msg)) {
-      OnExited(*x, now, out);
-      out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kTrialExited), x->trial, x->attempt, x->seq}});
+      if (OnExited(*x, now, out)) {
+        out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kTrialExited), x->trial, x->attempt, x->seq}});
+      }
     } else if (const auto* l = std::get_if<proto::wire::LogLines>(&msg)) {
       OnLogLines(*l);
       out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kLogLines), l->trial, l->attempt, l->seq}});

@@ -90,6 +90,7 @@ struct Trial {
   // tracked for jobs with early stopping or Hyperband; rebuilt from the store after a restart.
   std::vector<double> curve;
   std::vector<uint32_t> gpus;  // GPU indices of the current attempt on its worker
+  int64_t assigned_ms = 0;     // when the current attempt was sent to its worker (not stored)
   int interruptions = 0;       // attempts that ended Interrupted (spot): re-queued, no retry spent
   std::string interrupted_on;  // the worker of the last interrupted attempt (placed elsewhere if possible)
 

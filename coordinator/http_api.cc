@@ -501,11 +501,19 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
       res.set_content(r.body, "application/json");
       return;
     }
+    // Lines re-sent after a lost connection are stored after later ones: a page is returned in
+    // (attempt, line) order; `next` stays the storage cursor, so following still sees every line.
+    int64_t cursor = after;
+    for (const auto& r : *rows) cursor = std::max(cursor, r.id);
+    std::vector<LogRow> ordered = *rows;
+    std::stable_sort(ordered.begin(), ordered.end(), [](const LogRow& a, const LogRow& b) {
+      return std::tie(a.attempt, a.line) < std::tie(b.attempt, b.line);
+    });
     Json lines = Json::array();
-    for (const auto& r : *rows) {
+    for (const auto& r : ordered) {
       lines.push_back({{"attempt", r.attempt}, {"line", r.line}, {"text", r.text}});
-      after = r.id;
     }
+    after = cursor;
     Json out = {{"TrainingJobStatus", status}, {"lines", lines}, {"next", after}};
     res.set_content(out.dump(), "application/json");
   }));

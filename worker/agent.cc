@@ -722,9 +722,13 @@ struct WorkerAgent::Impl {
 
   void OnAck(const proto::wire::Ack& a) {
     auto type = static_cast<proto::wire::MsgType>(a.type);
+    // MetricPoints and TrialExited acknowledgements are cumulative (the coordinator applies
+    // metric batches in seq order and acknowledges only without a gap). LogLines are stored by
+    // line number in any order and acknowledged one by one: a cumulative reading would drop a
+    // batch lost with a connection reset when a later one got through (a fault test lost lines).
     std::erase_if(outbox, [&](const Pending& p) {
-      return p.type == type && p.key.first == a.trial && p.key.second == a.attempt && p.seq <= a.seq &&
-             (type != proto::wire::MsgType::kMetricPoints || p.seq <= a.seq);
+      if (p.type != type || p.key.first != a.trial || p.key.second != a.attempt) return false;
+      return type == proto::wire::MsgType::kLogLines ? p.seq == a.seq : p.seq <= a.seq;
     });
   }
 
@@ -805,7 +809,14 @@ struct WorkerAgent::Impl {
         h.worker_id = opt.worker_id;
         h.seq = ++heartbeat_seq;
         h.free_slots = static_cast<uint32_t>(opt.slots > runs.size() ? opt.slots - runs.size() : 0);
-        for (const auto& [k, r] : runs) h.running.push_back({k.first, k.second});
+        // As in Register: running attempts and those whose exit report is not acknowledged yet
+        // (the coordinator re-queues an attempt its worker does not hold).
+        std::set<Key> held;
+        for (const auto& [k, r] : runs) held.insert(k);
+        for (const auto& p : outbox) {
+          if (p.type == proto::wire::MsgType::kTrialExited) held.insert(p.key);
+        }
+        for (const auto& k : held) h.running.push_back({k.first, k.second});
         Send(h);
         last_heartbeat_ms = now;
       }

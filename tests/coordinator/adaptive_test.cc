@@ -241,13 +241,15 @@ class AdaptiveCoreTest : public CoreTest {
     m.attempt = a.attempt;
     m.seq = seq;
     for (size_t i = 0; i < losses.size(); ++i) m.points.push_back({"loss", losses[i], now_, static_cast<int64_t>(i)});
+    sent_[a.trial] = seq;
     return core_->OnMessage(wid, m, now_);
   }
+  std::map<std::string, uint64_t> sent_;  // last MetricPoints seq sent per trial
   std::vector<Outgoing> Exit(const std::string& wid, const proto::wire::AssignTrial& a, const std::string& status) {
     proto::wire::TrialExited x;
     x.trial = a.trial;
     x.attempt = a.attempt;
-    x.seq = 1;
+    x.seq = sent_[a.trial];  // the exit reports how many metric batches were sent
     x.status = status;
     x.secondary_status = status;
     return core_->OnMessage(wid, x, now_);

@@ -381,3 +381,89 @@ TEST_F(CoreTest, ABatchOfMessagesIsHandledAsOneAndAcknowledgedLikeSingleMessages
 
 }  // namespace
 }  // namespace hpo::coordinator
+
+namespace hpo::coordinator {
+namespace {
+
+using coretest::CoreTest;
+using coretest::Only;
+using coretest::Spec;
+
+// A connection reset can lose a metric batch while the next one gets through: the later batch
+// is not applied or acknowledged until the lost one is re-sent, and the exit waits for both, so
+// no point is lost and the worker's cumulative reading of acknowledgements stays true.
+TEST_F(CoreTest, MetricBatchesApplyInOrderAndTheExitWaitsForTheMissingOnes) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("order", "Random", 1, 1))).at(0);
+  auto batch = [&](uint64_t seq, double loss) {
+    proto::wire::MetricPoints m;
+    m.trial = a.trial;
+    m.attempt = a.attempt;
+    m.seq = seq;
+    m.points = {{"loss", loss, now_, static_cast<int64_t>(seq)}};
+    return Only<proto::wire::Ack>(core_->OnMessage("w1", m, now_));
+  };
+  proto::wire::TrialExited x;
+  x.trial = a.trial;
+  x.attempt = a.attempt;
+  x.seq = 2;
+  x.status = "Completed";
+  x.secondary_status = "Completed";
+  x.exit_code = 0;
+  EXPECT_TRUE(batch(2, 0.2).empty()) << "seq 2 before seq 1: not acknowledged";
+  EXPECT_FALSE(core_->FindTrial(a.trial)->objective) << "and not applied";
+  EXPECT_TRUE(Only<proto::wire::Ack>(core_->OnMessage("w1", x, now_)).empty()) << "the exit waits for batch 2";
+  EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kInProgress);
+  EXPECT_EQ(batch(1, 0.5).size(), 1u);
+  EXPECT_EQ(batch(2, 0.2).size(), 1u);
+  EXPECT_EQ(batch(2, 0.2).size(), 1u) << "a duplicate is acknowledged again";
+  EXPECT_EQ(core_->FindTrial(a.trial)->objective, 0.2);
+  EXPECT_EQ(Only<proto::wire::Ack>(core_->OnMessage("w1", x, now_)).size(), 1u);
+  EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kCompleted);
+  auto rows = store_->LoadMetrics(a.trial);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 2u) << "each point once";
+}
+
+}  // namespace
+}  // namespace hpo::coordinator
+
+namespace hpo::coordinator {
+namespace {
+
+using coretest::CoreTest;
+using coretest::Only;
+using coretest::Spec;
+
+// Heartbeats reconcile what a worker holds: an assignment lost in transit is re-queued after a
+// lease (no retry spent, it never started), and an attempt the coordinator moved elsewhere is
+// stopped where it still runs.
+TEST_F(CoreTest, HeartbeatsRequeueLostAssignmentsAndStopStaleAttempts) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("hb", "Random", 1, 1))).at(0);
+  auto beat = [&](std::vector<proto::wire::AttemptRef> running) {
+    proto::wire::Heartbeat h;
+    h.worker_id = "w1";
+    h.seq = 1;
+    h.running = std::move(running);
+    return core_->OnMessage("w1", h, now_);
+  };
+  // The AssignTrial never arrived: the worker's heartbeats do not list it.
+  now_ += 500;
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(beat({})).empty()) << "within a lease it may still be on its way";
+  now_ += 600;  // a lease (1000 ms) after it was sent
+  auto again = Only<proto::wire::AssignTrial>(beat({}));
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].trial, a.trial);
+  EXPECT_EQ(again[0].attempt, 2u);
+  EXPECT_EQ(core_->FindTrial(a.trial)->infra_failures, 0) << "no retry spent: it never started";
+  // The first assignment shows up late after all: the worker runs attempt 1, which is stale.
+  auto stops = Only<proto::wire::StopTrial>(beat({{a.trial, 1}, {a.trial, 2}}));
+  ASSERT_EQ(stops.size(), 1u);
+  EXPECT_EQ(stops[0].attempt, 1u);
+  EXPECT_EQ(core_->FindTrial(a.trial)->attempt, 2u);
+  EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kInProgress);
+}
+
+}  // namespace
+}  // namespace hpo::coordinator

@@ -158,7 +158,7 @@ TEST_F(PlacementCoreTest, TrialsLandOnlyWhereTheyFitAndGpusAreNeverDoubleBooked)
   proto::wire::TrialExited x;
   x.trial = gpu_assigns[0].trial;
   x.attempt = gpu_assigns[0].attempt;
-  x.seq = 1;
+  x.seq = 0;  // no metric batch was sent
   x.status = "Completed";
   auto next = Only<proto::wire::AssignTrial>(core_->OnMessage("gpu", x, now_));
   ASSERT_EQ(next.size(), 1u);

@@ -27,11 +27,11 @@ class SpotCoreTest : public CoreTest {
     return core_->OnMessage(id, r, now_);
   }
   std::vector<Outgoing> Exit(const std::string& wid, const proto::wire::AssignTrial& a, const std::string& status,
-                             const std::string& reason = "") {
+                             const std::string& reason = "", uint64_t metric_batches = 0) {
     proto::wire::TrialExited x;
     x.trial = a.trial;
     x.attempt = a.attempt;
-    x.seq = 1;
+    x.seq = metric_batches;
     x.status = status;
     x.failure_reason = reason;
     return core_->OnMessage(wid, x, now_);
@@ -85,7 +85,7 @@ TEST_F(SpotCoreTest, AnInterruptedAttemptIsRequeuedWithoutARetryAndMovesToOnDema
   m.seq = 1;
   m.points = {{"loss", 0.5, now_, 0}};
   core_->OnMessage(t->worker_id, m, now_);
-  Exit(t->worker_id, cur, "Completed");
+  Exit(t->worker_id, cur, "Completed", "", 1);
   auto d = core_->Describe("sp");
   EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Completed");
   EXPECT_EQ(*d->status.training_job_status_counters->retryable_error, 0);

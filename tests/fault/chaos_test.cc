@@ -6,6 +6,7 @@
 #include <random>
 #include <set>
 
+#include "tests/fault/fault_proxy.h"
 #include "tests/integration/cluster.h"
 
 namespace {
@@ -118,6 +119,100 @@ TEST_F(Chaos, WorkersKilledAtRandomAreRetriedWithinTheLimitAndTheJobCompletes) {
   for (const auto& t : Trials("chaos-workers")) {
     Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", t["TrainingJobName"]}});
     EXPECT_EQ(tj["TrainingJobStatus"], "Completed");
+  }
+}
+
+// The network between workers and coordinator misbehaves: the workers connect through a proxy
+// that delays traffic, partitions it (shorter and longer than the 3 s lease) and resets every
+// connection, at random moments. Nothing is lost or delivered twice: every trial completes, its
+// stored output lines are each epoch exactly once, and its objective is its log's last loss.
+class NetChaos : public Chaos {
+ protected:
+  void BeforeWorkers() override {
+    worker_port_ = hpo::testing::FreePort();
+    proxy_ = std::make_unique<hpo::testing::FaultProxy>(worker_port_, zmq_port_);
+  }
+  void TearDown() override {
+    proxy_.reset();
+    Chaos::TearDown();
+  }
+  // The trial's output lines the coordinator stored for its last attempt, in order.
+  std::vector<std::string> StoredLines(const std::string& trial) {
+    httplib::Client c("127.0.0.1", http_port_);
+    auto res = c.Get("/hpo/v1/logs/" + trial + "?limit=10000");
+    if (!res || res->status != 200) return {};
+    const Json body = Json::parse(res->body);
+    uint64_t last_attempt = 0;
+    for (const Json& l : body["lines"]) last_attempt = std::max<uint64_t>(last_attempt, l["attempt"].get<uint64_t>());
+    std::vector<std::string> out;
+    for (const Json& l : body["lines"]) {
+      if (l["attempt"].get<uint64_t>() == last_attempt) out.push_back(l["text"]);
+    }
+    return out;
+  }
+  std::unique_ptr<hpo::testing::FaultProxy> proxy_;
+};
+
+TEST_F(NetChaos, DelaysPartitionsAndResetsLoseAndDuplicateNothing) {
+  std::mt19937_64 rng(FaultSeed());
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("chaos-net", "Random", 90, 6, ranges, {{"sleep_ms", "150"}});
+  spec["TrainingJobDefinition"]["StaticHyperParameters"]["epochs"] = "3";
+  spec["TrainingJobDefinition"]["RetryStrategy"] = {{"MaximumRetryAttempts", 10}};
+  Call("CreateHyperParameterTuningJob", spec);
+  int faults = 0;
+  bool long_partition = false;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(40);
+  while (std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 400));
+    if (Counters("chaos-net").value("HyperParameterTuningJobStatus", "") != "InProgress") break;
+    ++faults;
+    switch (rng() % 4) {
+      case 0:
+        proxy_->Delay(50 + static_cast<int>(rng() % 250));
+        std::this_thread::sleep_for(std::chrono::milliseconds(500 + rng() % 1500));
+        break;
+      case 1:  // shorter than the lease: nobody is declared lost
+        proxy_->Partition();
+        std::this_thread::sleep_for(std::chrono::milliseconds(300 + rng() % 1500));
+        break;
+      case 2:
+        proxy_->Reset();
+        break;
+      case 3:  // longer than the lease, at most once: the workers are lost and come back
+        if (long_partition) continue;
+        long_partition = true;
+        proxy_->Partition();
+        std::this_thread::sleep_for(std::chrono::milliseconds(4500));
+        break;
+    }
+    proxy_->Pass();
+  }
+  proxy_->Pass();
+  std::printf("network faults: %d (long partition: %s, resets: %llu)\n", faults, long_partition ? "yes" : "no",
+              static_cast<unsigned long long>(proxy_->resets()));
+  Json d = WaitFor("chaos-net", 120);
+  EXPECT_GE(faults, 5) << "the job ended before enough faults; make it longer";
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 90);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["RetryableError"], 0);
+  EXPECT_EQ(d["ObjectiveStatusCounters"]["Succeeded"], 90);
+  auto trials = Trials("chaos-net");
+  ASSERT_EQ(trials.size(), 90u);
+  for (const auto& t : trials) {
+    const std::string name = t["TrainingJobName"];
+    std::vector<std::string> lines = StoredLines(name);
+    std::vector<std::string> epochs;
+    for (const auto& l : lines) {
+      if (l.rfind("epoch=", 0) == 0) epochs.push_back(l.substr(0, l.find(' ')));
+    }
+    EXPECT_EQ(epochs, (std::vector<std::string>{"epoch=0", "epoch=1", "epoch=2"})) << name << ": stored lines lost or doubled";
+    std::optional<double> last;
+    for (const auto& l : lines) {
+      if (auto p = l.find("loss="); p != std::string::npos) last = std::stod(l.substr(p + 5));
+    }
+    ASSERT_TRUE(last) << name;
+    EXPECT_DOUBLE_EQ(t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"].get<double>(), *last) << name;
   }
 }
 

@@ -101,6 +101,7 @@ class Cluster : public ::testing::Test {
     zmq_port_ = FreePort();
     http_port_ = FreePort();
     StartCoordinator();
+    BeforeWorkers();
     for (int i = 1; i <= 3; ++i) StartWorker(i);
     ASSERT_TRUE(WaitForWorkers(3)) << "the cluster did not come up; see " << dir_;
   }
@@ -131,7 +132,8 @@ class Cluster : public ::testing::Test {
   // a new one.
   void StartWorker(int i, std::optional<size_t> replace = std::nullopt) {
     auto child = std::make_unique<Child>(
-        std::vector<std::string>{HPO_BINARY, "worker", "--connect", "tcp://127.0.0.1:" + std::to_string(zmq_port_),
+        std::vector<std::string>{HPO_BINARY, "worker", "--connect",
+                                 "tcp://127.0.0.1:" + std::to_string(worker_port_ ? worker_port_ : zmq_port_),
                                  "--id", "w" + std::to_string(i), "--slots", "2", "--work-dir",
                                  (dir_ / ("w" + std::to_string(i))).string(), "--image",
                                  std::string("quadratic=") + HPO_QUADRATIC},
@@ -216,8 +218,13 @@ class Cluster : public ::testing::Test {
     return std::nullopt;
   }
 
+  // Called once the coordinator is started and before the workers are (e.g. to put a proxy
+  // between them: set worker_port_ to where the workers should connect).
+  virtual void BeforeWorkers() {}
+
   fs::path dir_;
   int zmq_port_ = 0, http_port_ = 0;
+  int worker_port_ = 0;  // 0: the workers connect to zmq_port_
   std::unique_ptr<Child> coordinator_;
   std::vector<std::unique_ptr<Child>> workers_;
 };
