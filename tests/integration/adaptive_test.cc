@@ -1,6 +1,7 @@
 // End to end with real processes: adaptive tuning through a real `hpo coordinator` and three
 // `hpo worker` processes (tests/integration/cluster.h) on the quadratic trainer, whose learning
-// curve is final + 0.5 / (epoch + 1) (examples/trainers/quadratic.cc), 9 epochs of 40 ms.
+// curve is final + 0.5 / (epoch + 1) (examples/trainers/quadratic.cc), 9 epochs of 60 ms (slow
+// enough that a stop decision reaches a trial before it ends on a loaded 2-core CI machine).
 //
 // What is checked, and why it cannot pass by accident:
 // - Early stopping Auto, same seed as a job without it (Random proposes the same configurations
@@ -51,7 +52,7 @@ class AdaptiveCluster : public Cluster {
     spec["HyperParameterTuningJobConfig"]["RandomSeed"] = seed;
     auto& statics = spec["TrainingJobDefinition"]["StaticHyperParameters"];
     statics["epochs"] = std::to_string(kEpochs);
-    statics["sleep_ms"] = "40";
+    statics["sleep_ms"] = "60";
     return spec;
   }
 
