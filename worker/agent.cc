@@ -1,20 +1,33 @@
 #include "worker/agent.h"
 
+#include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <iterator>
 #include <mutex>
 #include <random>
 #include <set>
+#include <system_error>
 #include <thread>
 
 #include <zmq.hpp>
@@ -101,6 +114,80 @@ struct Pending {
   int64_t sent_ms = 0;
 };
 
+// Threads for the slow steps of an attempt (staging its channels; preparing directories ahead of
+// time), kept for the next attempt instead of one new thread per step: a task starts on an idle
+// thread, or on a new one when none is idle, so a long step never delays another attempt's. The
+// destructor runs what is still queued, then joins. A pool made with a nice value runs its
+// threads at that lower priority: background work that must not take a CPU from a launch.
+class TaskPool {
+ public:
+  explicit TaskPool(int nice = 0) : nice_(nice) {}
+  TaskPool(const TaskPool&) = delete;
+  TaskPool& operator=(const TaskPool&) = delete;
+  ~TaskPool() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  // Runs fn on a pool thread; its result (or exception) arrives through the future.
+  template <typename Fn>
+  auto Post(Fn fn) -> std::future<decltype(fn())> {
+    using R = decltype(fn());
+    auto task = std::make_shared<std::packaged_task<R()>>(std::move(fn));
+    std::future<R> result = task->get_future();
+    std::unique_lock<std::mutex> lock(mu_);
+    queue_.emplace_back([task] { (*task)(); });
+    if (queue_.size() > idle_) {
+      try {
+        threads_.emplace_back([this] {
+          ::pthread_setname_np(::pthread_self(), nice_ > 0 ? "hpo-worker-bg" : "hpo-worker-job");  // top -H, perf
+          if (nice_ > 0) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice_);  // this thread only
+          Loop();
+        });
+      } catch (const std::system_error&) {
+        if (threads_.empty()) {  // no thread at all: run it here rather than never
+          auto job = std::move(queue_.back());
+          queue_.pop_back();
+          lock.unlock();
+          job();
+          return result;
+        }
+      }
+    } else {
+      cv_.notify_one();
+    }
+    return result;
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      ++idle_;
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      --idle_;
+      if (queue_.empty()) return;  // stopping, and nothing left to run
+      auto job = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      job();  // a packaged_task: exceptions end up in its future
+      lock.lock();
+    }
+  }
+
+  const int nice_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  std::size_t idle_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
 }  // namespace
 
 struct WorkerAgent::Impl {
@@ -153,8 +240,9 @@ struct WorkerAgent::Impl {
     std::vector<std::string> argv;
     std::vector<BindMount> mounts;                 // root on /opt/ml, checkpoints (not channels)
     std::future<Result<std::vector<BindMount>>> staging;  // channel mounts once staged
-    std::future<Status> upload;                    // valid while artifacts are uploaded
-    proto::wire::TrialExited exit_report;          // waiting for the upload
+    // The artifacts, packed and uploaded by the program's monitor thread as soon as it has
+    // reaped the program (TrialProcess's on_exit); valid when there is an output path.
+    std::future<Result<UploadedArtifacts>> upload;
     std::unique_ptr<TrialProcess> process;
     std::unique_ptr<MetricParser> parser;
     std::mutex mu;                                 // guards points and last values (reader thread)
@@ -309,6 +397,181 @@ struct WorkerAgent::Impl {
     SendReliable(x, proto::wire::MsgType::kTrialExited, key, x.seq);
   }
 
+  // ---- directory trees made ahead of time ---------------------------------------------------
+
+  // Laying out an attempt makes a dozen directories, each a mkdir() of 50-80 us on ext4, which
+  // delayed every launch by about a millisecond. So the agent keeps `slots` empty trial trees made
+  // ahead of time, on pool threads while trials run: <work_dir>/spares/<tag>-<n>/ holds
+  // checkpoints/ and attempt-1/ with an empty trial.log and the ml/ tree with empty config files
+  // (MakeTrialTree). The
+  // first attempt of a trial on this worker renames one to <work_dir>/trials/<trial>
+  // (RENAME_NOREPLACE, so an existing trial directory is never replaced); an attempt of a trial
+  // that has a directory here already is laid out the plain way. Spares of a worker process that
+  // is gone are removed when an agent has registered; an agent removes its own when it stops.
+  std::mutex spare_mu;
+  std::deque<std::string> spares;  // ready (guarded by spare_mu, as are the next three)
+  size_t spares_making = 0;
+  bool spares_off = false;      // a spare could not be made or renamed: the plain way from now on
+  bool spares_closing = false;  // shutting down: a spare made now is removed again
+  static constexpr int64_t kSpareDelayMs = 20;
+  uint64_t spare_seq = 0;       // loop thread
+  bool spares_started = false;  // loop thread: after the first registration
+  bool trials_root_made = false;  // loop thread
+  const std::string spare_tag = [] {
+    static std::atomic<uint64_t> agents{0};
+    return std::to_string(::getpid()) + "-" + std::to_string(++agents);
+  }();
+
+  fs::path SpareRoot() const { return fs::path(opt.work_dir) / "spares"; }
+  fs::path TrialsRoot() const { return fs::path(opt.work_dir) / "trials"; }
+
+  static Status MakeSpare(const fs::path& dir) {
+    for (const fs::path& d : {dir, dir / "checkpoints", dir / "attempt-1"}) {
+      if (::mkdir(d.c_str(), 0777) != 0) return Status::IoError("cannot create " + d.string() + ": " + std::strerror(errno));
+    }
+    HPO_RETURN_IF_ERROR(MakeTrialTree((dir / "attempt-1" / "ml").string(), /*config_files=*/true));
+    const fs::path log = dir / "attempt-1" / "trial.log";
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return Status::IoError("cannot create " + log.string() + ": " + std::strerror(errno));
+    ::close(fd);
+    return Status::Ok();
+  }
+
+  // Makes spares on pool threads until `slots` are ready or being made.
+  void RefillSpares() {
+    std::vector<fs::path> to_make;
+    {
+      std::lock_guard<std::mutex> lock(spare_mu);
+      while (!spares_off && !spares_closing && spares.size() + spares_making < opt.slots) {
+        ++spares_making;
+        to_make.push_back(SpareRoot() / (spare_tag + "-" + std::to_string(++spare_seq)));
+      }
+    }
+    for (const fs::path& dir : to_make) {
+      (void)background.Post([this, dir] {
+        // Not right now: the program just started loads its libraries, and another slot's launch
+        // or exit report may be due; the spare is needed only for this slot's next trial.
+        std::this_thread::sleep_for(std::chrono::milliseconds(kSpareDelayMs));
+        std::error_code ec;
+        fs::create_directories(SpareRoot(), ec);
+        Status made = MakeSpare(dir);
+        bool keep = false;
+        {
+          std::lock_guard<std::mutex> lock(spare_mu);
+          --spares_making;
+          if (!made.ok()) spares_off = true;
+          keep = made.ok() && !spares_closing;
+          if (keep) spares.push_back(dir.string());
+        }
+        if (!made.ok()) {
+          Log("worker: cannot prepare trial directories ahead of time (" + made.message() +
+              "); laying them out when assigned");
+        }
+        if (!keep) fs::remove_all(dir, ec);
+      });
+    }
+  }
+
+  // Moves a spare to trial_dir, with its attempt-1 renamed to attempt-<attempt>. False when there
+  // is none, or trial_dir exists already.
+  bool TakeSpare(const fs::path& trial_dir, uint32_t attempt) {
+    std::string dir;
+    {
+      std::lock_guard<std::mutex> lock(spare_mu);
+      if (spares_off || spares.empty()) return false;
+      dir = std::move(spares.front());
+      spares.pop_front();
+    }
+    if (!trials_root_made) {  // <work_dir>/trials/ appears with the first trial, as before
+      std::error_code ec;
+      fs::create_directories(TrialsRoot(), ec);
+      trials_root_made = !ec;
+    }
+    bool taken = false;
+    if (::renameat2(AT_FDCWD, dir.c_str(), AT_FDCWD, trial_dir.c_str(), RENAME_NOREPLACE) == 0) {
+      taken = true;
+      if (attempt != 1) {
+        const fs::path first = trial_dir / "attempt-1";
+        const fs::path wanted = trial_dir / ("attempt-" + std::to_string(attempt));
+        if (::rename(first.c_str(), wanted.c_str()) != 0) {
+          std::error_code ec;
+          fs::remove_all(first, ec);
+          taken = false;
+        }
+      }
+    } else if (errno == EEXIST || errno == ENOTEMPTY) {  // a retry of a trial seen here before
+      std::lock_guard<std::mutex> lock(spare_mu);
+      spares.push_front(std::move(dir));
+      return false;
+    } else {
+      // No RENAME_NOREPLACE here (EINVAL), spares/ and trials/ on different file systems (EXDEV),
+      // or the spare was removed behind our back (ENOENT): stop using spares.
+      const int e = errno;
+      Log("worker: cannot move a prepared trial directory into place (" + std::string(std::strerror(e)) +
+          "); laying trials out when assigned");
+      std::vector<std::string> left;
+      {
+        std::lock_guard<std::mutex> lock(spare_mu);
+        spares_off = true;
+        left.assign(spares.begin(), spares.end());
+        spares.clear();
+      }
+      left.push_back(dir);
+      (void)background.Post([left] {
+        std::error_code ec;
+        for (const auto& d : left) fs::remove_all(d, ec);
+      });
+      return false;
+    }
+    return taken;  // the caller refills once the program has started
+  }
+
+  // Once registered (a worker the coordinator refuses prepares nothing): removes the spares of
+  // worker processes that are gone (a crash leaves them), then makes this agent's.
+  void StartSpares() {
+    if (spares_started) return;
+    spares_started = true;
+    const std::string mine = std::to_string(::getpid()) + "-";
+    (void)background.Post([this, mine] {
+      std::error_code ec;
+      for (fs::directory_iterator it(SpareRoot(), ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        const long pid = std::strtol(name.c_str(), nullptr, 10);
+        if (name.rfind(mine, 0) == 0 || pid <= 0) continue;
+        if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+          std::error_code rm;
+          fs::remove_all(it->path(), rm);
+        }
+      }
+    });
+    RefillSpares();
+  }
+
+  // At shutdown: removes this agent's spares (those still being made remove themselves).
+  void StopSpares() {
+    std::deque<std::string> left;
+    {
+      std::lock_guard<std::mutex> lock(spare_mu);
+      spares_closing = true;
+      left.swap(spares);
+    }
+    std::error_code ec;
+    for (const auto& d : left) fs::remove_all(d, ec);
+    ::rmdir(SpareRoot().c_str());  // when empty: other agents may share the work directory
+  }
+
+  // The job's TrainingJobDefinition (DefinitionOf), parsed once per job rather than once per
+  // trial: the attempts of a job carry the same spec_json.
+  std::string definition_json;
+  std::optional<proto::TrainingJobDefinition> definition;
+  const std::optional<proto::TrainingJobDefinition>& Definition(const proto::wire::AssignTrial& a) {
+    if (definition_json.empty() || a.spec_json != definition_json) {
+      definition = DefinitionOf(a);
+      definition_json = a.spec_json;
+    }
+    return definition;
+  }
+
   void Assign(const proto::wire::AssignTrial& a) {
     Key key{a.trial, a.attempt};
     if (runs.count(key)) return;  // a re-sent assignment we already run
@@ -335,7 +598,7 @@ struct WorkerAgent::Impl {
     if (!parser.ok()) return fail("Failed", "ClientError: " + parser.status().message());
     run->parser = std::make_unique<MetricParser>(std::move(parser).value());
 
-    const std::optional<proto::TrainingJobDefinition> def = DefinitionOf(a);
+    const std::optional<proto::TrainingJobDefinition>& def = Definition(a);
     run->network_isolation = def && def->enable_network_isolation.value_or(false);
     run->compress_output = !(def && def->output_data_config &&
                              def->output_data_config->compression_type.value_or("GZIP") == "NONE");
@@ -415,25 +678,45 @@ struct WorkerAgent::Impl {
     ls.environment = a.environment;
     ls.training_input_mode = a.input_mode.empty() ? "File" : a.input_mode;
 
-    // A stale directory of this attempt (a worker restarted mid-attempt) goes; the trial's
-    // checkpoints stay.
-    std::error_code ec;
-    fs::remove_all(run->attempt_dir, ec);
-    if (ec) return fail("InfraError", "cannot remove the stale directory " + run->attempt_dir + ": " + ec.message());
+    // The trial's first attempt here takes a directory tree made ahead of time (one rename);
+    // otherwise a stale directory of this attempt (a worker restarted mid-attempt) goes, the
+    // trial's checkpoints stay, and the tree is made now.
+    ls.tree_made = TakeSpare(trial_dir, a.attempt);
+    if (!ls.tree_made) {
+      std::error_code ec;
+      fs::remove_all(run->attempt_dir, ec);
+      if (ec) return fail("InfraError", "cannot remove the stale directory " + run->attempt_dir + ": " + ec.message());
+    }
     Status laid = LayOutTrial(ls);
     if (!laid.ok()) return fail("InfraError", "cannot lay out the trial directory: " + laid.message());
     Status cp = PrepareCheckpoints(*run, trial_dir / "checkpoints");
     if (!cp.ok()) return fail(IsClientError(cp) ? "Failed" : "InfraError", cp.message());
 
-    // Staging may take long: it runs on its own thread, the program starts once it is done.
+    run->deadline_ms = a.max_runtime_s > 0 ? Now() + static_cast<int64_t>(a.max_runtime_s) * 1000 : 0;
+    run->last_flush_ms = Now();
+    Run& r = *run;
+    {
+      std::lock_guard<std::mutex> lock(runs_mu);
+      runs[key] = std::move(run);
+    }
+    if (sources.empty()) {  // nothing to stage: the program starts now
+      if (!StartProgram(key, r, {})) {
+        std::lock_guard<std::mutex> lock(runs_mu);
+        runs.erase(key);
+      }
+      RefillSpares();  // after the start: making a spare takes a CPU for a millisecond
+      return;
+    }
+    RefillSpares();
+    // Staging may take long: it runs on a pool thread, the program starts once it is done.
     StagingContext base;
-    base.mount_namespace = run->namespaces;
+    base.mount_namespace = r.namespaces;
     base.hosts = ls.hosts;
     base.current_host = ls.current_host;
     base.s3 = [this] { return S3(); };
-    const std::string root = run->root;
-    const std::string visible = run->namespaces ? "/opt/ml" : run->root;
-    run->staging = std::async(std::launch::async, [this, sources, base, root, visible]() -> Result<std::vector<BindMount>> {
+    const std::string root = r.root;
+    const std::string visible = r.namespaces ? "/opt/ml" : r.root;
+    r.staging = tasks.Post([this, sources = std::move(sources), base, root, visible]() -> Result<std::vector<BindMount>> {
       struct WakeOnReturn {
         const Impl* impl;
         ~WakeOnReturn() { impl->Wake(); }
@@ -449,10 +732,6 @@ struct WorkerAgent::Impl {
       }
       return mounts;
     });
-    run->deadline_ms = a.max_runtime_s > 0 ? Now() + static_cast<int64_t>(a.max_runtime_s) * 1000 : 0;
-    run->last_flush_ms = Now();
-    std::lock_guard<std::mutex> lock(runs_mu);
-    runs[key] = std::move(run);
   }
 
   // The trial's checkpoint directory (kept across attempts) at checkpointConfig.localPath.
@@ -495,6 +774,44 @@ struct WorkerAgent::Impl {
     return Status::Ok();
   }
 
+  // What the program's monitor thread does once the program has ended and been reaped: packs and
+  // uploads the artifacts (when the job has an output path) right there, then wakes the loop,
+  // which reports the exit with the points and lines still to send, in one go. (The alternative,
+  // the loop noticing the exit and handing the upload to another thread that wakes it again,
+  // cost two more thread switches per trial, and the coordinator a separate burst and commit for
+  // the report.) A worker being destroyed uploads nothing more.
+  static ArtifactSpec ArtifactsOf(const Run& r) {
+    ArtifactSpec spec;
+    spec.root = r.root;
+    spec.output_path = r.assign.output_path;
+    spec.job_name = r.assign.trial;
+    spec.compress = r.compress_output;
+    spec.scratch_dir = r.attempt_dir;
+    return spec;
+  }
+
+  std::function<void()> UploadOnExit(Run& r) {
+    if (r.assign.output_path.empty()) return [this] { Wake(); };
+    const ArtifactSpec spec = ArtifactsOf(r);
+    auto done = std::make_shared<std::promise<Result<UploadedArtifacts>>>();
+    r.upload = done->get_future();
+    return [this, spec, done] {
+      struct WakeOnReturn {
+        const Impl* impl;
+        ~WakeOnReturn() { impl->Wake(); }
+      } wake{this};
+      if (closing.load()) {
+        done->set_value(Status::Unavailable("the worker stopped before the artifacts were uploaded"));
+        return;
+      }
+      try {
+        done->set_value(UploadArtifacts(spec, [this] { return S3(); }));
+      } catch (...) {
+        done->set_exception(std::current_exception());
+      }
+    };
+  }
+
   // Starts the program of a staged attempt. False when it could not start (already reported).
   bool StartProgram(const Key& key, Run& r, std::vector<BindMount> channel_mounts) {
     ProcessSpec ps;
@@ -520,7 +837,7 @@ struct WorkerAgent::Impl {
         raw->points.push_back({h.name, h.value, now, h.step});
         raw->last_values[h.name] = h.value;
       }
-    }, ProcessOptions{.on_exit = [this] { Wake(); }});
+    }, ProcessOptions{.on_exit = UploadOnExit(r)});
     if (!proc.ok()) {
       proto::wire::TrialExited x;
       const bool infra = proc.status().code() == StatusCode::kFailedPrecondition ||
@@ -534,6 +851,9 @@ struct WorkerAgent::Impl {
       return false;
     }
     r.process = std::move(proc).value();
+    if (r.upload.valid()) {  // a local destination directory is made while the program runs
+      (void)background.Post([spec = ArtifactsOf(r)] { PrepareArtifactDirectory(spec); });
+    }
     Log("worker: started " + key.first + " attempt " + std::to_string(key.second) +
         (r.namespaces ? " (/opt/ml in a private mount namespace)" : ""));
     proto::wire::TrialStarted s;
@@ -592,28 +912,6 @@ struct WorkerAgent::Impl {
     return future.valid() && future.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
   }
 
-  // Packs and uploads the attempt's artifacts on a thread; the exit is reported once done.
-  void StartUpload(Run& r, proto::wire::TrialExited x) {
-    r.exit_report = std::move(x);
-    if (r.assign.output_path.empty()) return;
-    ArtifactSpec spec;
-    spec.root = r.root;
-    spec.output_path = r.assign.output_path;
-    spec.job_name = r.assign.trial;
-    spec.compress = r.compress_output;
-    spec.scratch_dir = r.attempt_dir;
-    r.upload = std::async(std::launch::async, [this, spec]() -> Status {
-      struct WakeOnReturn {
-        const Impl* impl;
-        ~WakeOnReturn() { impl->Wake(); }
-      } wake{this};
-      auto up = UploadArtifacts(spec, [this] { return S3(); });
-      if (!up.ok()) return up.status();
-      Log("worker: uploaded " + up->model + " and " + up->output_data);
-      return Status::Ok();
-    });
-  }
-
   void PollTrials() {
     int64_t now = Now();
     std::vector<Key> done;
@@ -649,34 +947,13 @@ struct WorkerAgent::Impl {
         if (!StartProgram(key, r, std::move(mounts).value())) done.push_back(key);
         continue;
       }
-      if (r.upload.valid()) {  // artifacts
-        if (!Ready(r.upload)) continue;
-        Status up = r.upload.get();
-        proto::wire::TrialExited x = std::move(r.exit_report);
-        if (!up.ok()) {
-          Log("worker: " + key.first + " attempt " + std::to_string(key.second) +
-              ": uploading the artifacts failed: " + up.message());
-          if (x.status == "Completed") {
-            const bool client = IsClientError(up);
-            x.status = client ? "Failed" : "InfraError";
-            x.secondary_status = "Failed";
-            x.failure_reason = proto::wire::SanitizeText(
-                (client ? "ClientError: " : "InternalServerError: ") + std::string("cannot upload the model: ") +
-                    up.message(),
-                1024);
-          }
-        }
-        Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status);
-        Exited(key, std::move(x));
-        done.push_back(key);
-        continue;
-      }
       if (!r.process) continue;
       auto exit = r.process->TryWait();
       if (!exit) {
         if (now - r.last_flush_ms >= opt.flush_ms) Flush(key, r);
         continue;
       }
+      if (r.upload.valid() && !Ready(r.upload)) continue;  // its monitor thread wakes us when uploaded
       Flush(key, r);
       proto::wire::TrialExited x;
       x.seq = r.seq;
@@ -686,7 +963,9 @@ struct WorkerAgent::Impl {
         std::lock_guard<std::mutex> lock(r.mu);
         for (const auto& [name, v] : r.last_values) x.final_metrics.push_back({name, v});
       }
-      if (!r.stop_reason.empty()) {
+      // Stopped: we asked it to stop before it ended (a stop that came while its artifacts were
+      // being uploaded finds a program that had ended by itself).
+      if (!r.stop_reason.empty() && exit->stopped_by_us) {
         x.status = "Stopped";
         x.secondary_status = r.stop_secondary;
         x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
@@ -706,13 +985,32 @@ struct WorkerAgent::Impl {
         }
         x.failure_reason = proto::wire::SanitizeText(why, 1024);
       }
-      r.process.reset();
-      StartUpload(r, std::move(x));
-      if (!r.upload.valid()) {
-        Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + r.exit_report.status);
-        Exited(key, std::move(r.exit_report));
-        done.push_back(key);
+      // Its monitor thread may still be letting go of the program's mount namespace (which the
+      // kernel tears down with an RCU grace period): joined on a pool thread, not here.
+      (void)background.Post([done_process = std::move(r.process)]() mutable { done_process.reset(); });
+      std::string where;
+      if (r.upload.valid()) {
+        Result<UploadedArtifacts> uploaded = r.upload.get();
+        if (!uploaded.ok()) {
+          const Status& up = uploaded.status();
+          Log("worker: " + key.first + " attempt " + std::to_string(key.second) +
+              ": uploading the artifacts failed: " + up.message());
+          if (x.status == "Completed") {
+            const bool client = IsClientError(up);
+            x.status = client ? "Failed" : "InfraError";
+            x.secondary_status = "Failed";
+            x.failure_reason = proto::wire::SanitizeText(
+                (client ? "ClientError: " : "InternalServerError: ") + std::string("cannot upload the model: ") +
+                    up.message(),
+                1024);
+          }
+        } else {
+          where = "; uploaded " + uploaded->model + " and " + uploaded->output_data;
+        }
       }
+      Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status + where);
+      Exited(key, std::move(x));
+      done.push_back(key);
     }
     std::lock_guard<std::mutex> lock(runs_mu);
     for (const auto& k : done) runs.erase(k);
@@ -750,6 +1048,7 @@ struct WorkerAgent::Impl {
         p.sent_ms = Now();
       }
       Log("worker: registered with " + opt.connect + " as " + opt.worker_id);
+      StartSpares();
     } else if (const auto* a = std::get_if<proto::wire::AssignTrial>(&m)) {
       Assign(*a);
     } else if (const auto* s = std::get_if<proto::wire::StopTrial>(&m)) {
@@ -768,12 +1067,27 @@ struct WorkerAgent::Impl {
     return Status::Ok();
   }
 
+  // How long the loop sleeps when nothing arrives. What is urgent wakes it at once (a message,
+  // a program's exit, staging done); the rest is periodic: metric and log batches (flush_ms),
+  // heartbeats, re-sends, max runtimes, the lease. Not every 10 ms with 16 slots busy: that was
+  // 100 wake-ups a second per worker for nothing.
+  int64_t TickMs() const {
+    if (!registered || wake_fd < 0) return 10;
+    const int64_t tick = std::min({int64_t{50}, opt.flush_ms, opt.heartbeat_ms, opt.resend_ms,
+                                   opt.coordinator_lease_ms / 4});
+    return std::max<int64_t>(tick, 1);
+  }
+
   Status Loop(const std::atomic<bool>& stop) {
+    struct StopSparesOnReturn {
+      Impl* impl;
+      ~StopSparesOnReturn() { impl->StopSpares(); }
+    } stop_spares{this};
     Connect();
     while (!stop.load()) {
       zmq::pollitem_t items[] = {{sock->handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};
       try {
-        zmq::poll(items, wake_fd >= 0 ? 2 : 1, std::chrono::milliseconds(10));
+        zmq::poll(items, wake_fd >= 0 ? 2 : 1, std::chrono::milliseconds(TickMs()));
       } catch (const zmq::error_t& e) {
         if (e.num() != EINTR) Log(std::string("worker: poll failed: ") + e.what());
       }
@@ -849,6 +1163,24 @@ struct WorkerAgent::Impl {
     }
     return Status::Ok();
   }
+
+  // Set when the agent is destroyed: monitor threads that see a program end now upload nothing.
+  std::atomic<bool> closing{false};
+
+  ~Impl() {
+    closing = true;
+    // The attempts still here (a shutdown that ran out of time) end first: their monitor threads
+    // may still be uploading with what the members below hold.
+    std::lock_guard<std::mutex> lock(runs_mu);
+    runs.clear();
+  }
+
+  // Last members: destroyed first, so their threads end before anything their tasks use.
+  TaskPool tasks;
+  // Spares, stale-spare cleanup, artifact directories made early, joining finished programs'
+  // threads: work that nothing waits for. (Not at a lower priority: on a machine busy with other
+  // work that starved it, and launches fell back to making their trees themselves.)
+  TaskPool background;
 };
 
 WorkerAgent::WorkerAgent(AgentOptions options) : impl_(std::make_unique<Impl>()) {

@@ -18,6 +18,9 @@
 //      afresh; its `ml/` directory is the attempt's /opt/ml (worker/trial_layout.h) and
 //      `trial.log` its output. <work_dir>/trials/<trial>/checkpoints/ is kept across attempts of
 //      the trial and appears at checkpointConfig.localPath (default /opt/ml/checkpoints).
+//      The empty directory trees are made ahead of time, `slots` of them, under
+//      <work_dir>/spares/ while trials run; a trial's first attempt here takes one with a single
+//      rename (a dozen mkdir()s cost about a millisecond on ext4), a later one is made in place.
 //   2. Stage the channels (worker/data_channels.h): fileSystemDataSource, s3:// (S3Client),
 //      file:// and local paths.
 //   3. Run the program. When the worker runs as root (and `namespaces` is on), the program runs
@@ -31,8 +34,10 @@
 //      cannot find its files (a documented limitation: run the worker as root or use containers).
 //      enableNetworkIsolation runs the program in a new network namespace with only loopback up;
 //      a worker that cannot do that refuses the trial (ClientError), never ignores the flag.
-//   4. On exit: output/failure becomes the FailureReason of a failed attempt; model/ and
-//      output/data/ are packed and uploaded to <S3OutputPath>/<trial>/output/ (worker/artifacts.h).
+//   4. On exit: model/ and output/data/ are packed and uploaded to <S3OutputPath>/<trial>/output/
+//      (worker/artifacts.h) by the program's own output thread as soon as it has reaped the
+//      program; then output/failure becomes the FailureReason of a failed attempt, and the last
+//      points, output lines and the exit report leave together.
 // A staging error that is the job's fault (missing data, bad manifest, refused credentials) fails
 // the trial as a ClientError; one that is not (endpoint unreachable, local disk) is an
 // InfraError, retried by the coordinator.
@@ -42,7 +47,9 @@
 // attempt's own grace period (plus shutdown_extra_ms for output and uploads) before it returns.
 //
 // Threads: Run() owns the socket and all trial bookkeeping; trial output readers run on their own
-// threads and hand lines over through a mutex-protected queue.
+// threads (worker/process.h) and hand lines over through a mutex-protected queue, and upload the
+// artifacts when their program has ended; data staging and making directory trees ahead of time
+// run on a small pool of threads that are kept for the next trial.
 #pragma once
 
 #include <atomic>

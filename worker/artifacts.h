@@ -12,8 +12,9 @@
 // CompressionType is NONE (then `model.tar` / `output.tar`, uncompressed). An empty directory
 // gives a valid empty archive, as SageMaker uploads one too.
 //
-// Errors: IoError for local files (naming the path); what S3Client returns for uploads; the
-// local copy is written to a temporary name and renamed, so a reader never sees half a file.
+// Errors: IoError for local files (naming the path); what S3Client returns for uploads; a local
+// archive is packed under a temporary name beside its destination and renamed, so a reader never
+// sees half a file.
 //
 // Thread safety: the functions are reentrant.
 #pragma once
@@ -34,13 +35,20 @@ struct ArtifactSpec {
   std::string output_path;  // S3OutputPath: s3://bucket/prefix, file:///dir or /dir
   std::string job_name;     // the training job name
   bool compress = true;     // OutputDataConfig.CompressionType != NONE
-  std::string scratch_dir;  // where the archives are built before upload; must exist
+  std::string scratch_dir;  // where the archives are built before an s3:// upload; must exist
+                            // (a local output path gets them packed in place)
 };
 
 struct UploadedArtifacts {
   std::string model;        // e.g. s3://bucket/prefix/<job>/output/model.tar.gz
   std::string output_data;  // e.g. s3://bucket/prefix/<job>/output/output.tar.gz
 };
+
+// Creates the local directory that UploadArtifacts(spec) writes the archives into (<output
+// path>/<job>/output/; nothing for an s3:// output path), so that the upload at the end of the
+// attempt finds it: the agent calls it while the program runs. Errors are left for
+// UploadArtifacts to report.
+void PrepareArtifactDirectory(const ArtifactSpec& spec);
 
 // Packs and uploads both archives. `s3` is called only for an s3:// output path.
 [[nodiscard]] Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec,

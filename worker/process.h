@@ -1,7 +1,10 @@
 // worker/process.h: one training program, run as its own process group.
 //
 // What it is: the local process side of a trial attempt. Start() resolves and checks the program,
-// forks, makes the child the leader of a new session and process group (setsid), points its
+// starts a child that shares the worker's memory until it execs (clone(CLONE_VM | CLONE_VFORK),
+// as posix_spawn does: no copy of the worker's address space, no process-wide locks taken, the
+// calling thread waits the few system calls until the exec), makes the child the leader of a
+// new session and process group (setsid), points its
 // stdin at /dev/null and its stdout and stderr at two pipes, closes every other inherited
 // descriptor, resets signal dispositions and the signal mask, changes to the working directory
 // and execs the program with exactly the given environment. Whatever prevents the exec
@@ -30,7 +33,10 @@
 // and/or enter a new network namespace in which only the loopback interface is up. This is how a
 // trial sees its own root at /opt/ml while parallel trials on one host do not collide, and how
 // enableNetworkIsolation is honoured without a container. A failure there (EPERM without the
-// capability, a missing mount point) is reported by Start() as an error naming the step.
+// capability, a missing mount point) is reported by Start() as an error naming the step. The
+// monitor thread holds a reference to the program's mount namespace until after on_exit, so that
+// the kernel unmounts it (which waits for an RCU grace period) there rather than in the program's
+// exit, before anyone hears of it.
 //
 // Stopping: Stop(grace) sends SIGTERM to the whole process group (the program and every
 // descendant that stayed in its group, such as `sh -c 'a & b'`), and SIGKILL to the group once
@@ -114,7 +120,9 @@ struct ProcessOptions {
   // Longer lines are cut (see above).
   std::size_t max_line_bytes = 64 * 1024;
   // Called on the monitor thread right after TryWait() starts returning the exit (so a caller
-  // can wake its own loop instead of polling). Must not block or call back into this object.
+  // can wake its own loop instead of polling, or do the first steps after the exit right there).
+  // It may take its time (the destructor waits for it), but must not call Wait() or destroy this
+  // object.
   std::function<void()> on_exit;
 };
 
@@ -122,7 +130,7 @@ struct ExitInfo {
   int exit_code = -1;          // the program's exit status; -1 when a signal ended it
   int signal = 0;              // the signal that ended it; 0 when it exited
   bool stopped_by_us = false;  // Stop() was called before the program ended
-  std::chrono::milliseconds duration{0};  // from the fork to the exit being noticed
+  std::chrono::milliseconds duration{0};  // from the start to the exit being noticed
 };
 
 class TrialProcess {
@@ -135,7 +143,7 @@ class TrialProcess {
   //   IoError: the log file cannot be opened;
   //   FailedPrecondition: an isolation step failed (unshare, a mount, bringing up loopback), with
   //     the step and the errno text;
-  //   Internal: pipe(), fork() or thread creation failed.
+  //   Internal: pipe(), clone() or thread creation failed.
   [[nodiscard]] static Result<std::unique_ptr<TrialProcess>> Start(const ProcessSpec& spec, LineCallback on_line,
                                                                    ProcessOptions options = {});
 

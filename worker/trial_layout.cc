@@ -1,6 +1,7 @@
 #include "worker/trial_layout.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -167,31 +168,102 @@ std::string FirstChars(std::string_view text, std::size_t max_chars) {
   return out;
 }
 
+// Creates the directory d if it is not one already: one mkdir() when its parent exists, else
+// with every missing parent.
+Status MakeDirectory(const fs::path& d) {
+  if (::mkdir(d.c_str(), 0777) == 0) return Status::Ok();
+  const int e = errno;
+  std::error_code ec;
+  if (e == EEXIST) {
+    if (fs::is_directory(d, ec)) return Status::Ok();
+    return Status::IoError("cannot create the directory " + d.string() + ": " + std::strerror(EEXIST));
+  }
+  if (e == ENOENT) {
+    fs::create_directories(d, ec);
+    if (!ec) return Status::Ok();
+    return Status::IoError("cannot create the directory " + d.string() + ": " + ec.message());
+  }
+  return Status::IoError("cannot create the directory " + d.string() + ": " + std::strerror(e));
+}
+
+constexpr const char* kConfigFiles[] = {"hyperparameters.json", "inputdataconfig.json", "resourceconfig.json"};
+
+// Writes data into path in place: a new file, or an empty one made with the tree ahead of time
+// (then no directory changes at all). False, with nothing written, when path has content.
+Result<bool> WriteNewFile(const std::string& path, const std::string& data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0 && errno == ELOOP) return false;  // a symbolic link: replaced the atomic way
+  if (fd < 0) return Status::IoError("cannot write " + path + ": " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != 0) {
+    ::close(fd);
+    return false;
+  }
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int e = n < 0 ? errno : EIO;
+      ::close(fd);
+      ::unlink(path.c_str());
+      return Status::IoError("cannot write " + path + ": " + std::strerror(e));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0) {
+    const int e = errno;
+    ::unlink(path.c_str());
+    return Status::IoError("cannot write " + path + ": " + std::strerror(e));
+  }
+  return true;
+}
+
 }  // namespace
+
+Status MakeTrialTree(const std::string& root_dir, bool config_files) {
+  if (root_dir.empty()) return Status::InvalidArgument("the trial root directory is empty");
+  const fs::path root(root_dir);
+  // Parents first, so that each is one mkdir().
+  for (const fs::path& d : {root, root / "input", root / "input" / "config", root / "input" / "data", root / "model",
+                            root / "output", root / "output" / "data", root / "output" / "intermediate",
+                            root / "checkpoints"}) {
+    HPO_RETURN_IF_ERROR(MakeDirectory(d));
+  }
+  if (!config_files) return Status::Ok();
+  for (const char* name : kConfigFiles) {
+    const fs::path f = root / "input" / "config" / name;
+    int fd = ::open(f.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return Status::IoError("cannot create " + f.string() + ": " + std::strerror(errno));
+    ::close(fd);
+  }
+  return Status::Ok();
+}
 
 Status LayOutTrial(const TrialLayoutSpec& s) {
   HPO_RETURN_IF_ERROR(CheckSpec(s));
   const fs::path root(s.root);
   const fs::path config = root / "input" / "config";
-  std::vector<fs::path> dirs = {config,
-                                root / "input" / "data",
-                                root / "model",
-                                root / "output" / "data",
-                                root / "output" / "intermediate",
-                                root / "checkpoints"};
-  for (const auto& c : s.channels) dirs.push_back(root / "input" / "data" / c.name);
-  for (const auto& d : dirs) {
-    std::error_code ec;
-    fs::create_directories(d, ec);
-    if (ec) return Status::IoError("cannot create the directory " + d.string() + ": " + ec.message());
-  }
+  if (!s.tree_made) HPO_RETURN_IF_ERROR(MakeTrialTree(s.root));
+  for (const auto& c : s.channels) HPO_RETURN_IF_ERROR(MakeDirectory(root / "input" / "data" / c.name));
   Json hp = Json::object();
   for (const auto& [k, v] : s.hyperparameters) hp[k] = v;
   const Groups groups = ResolveGroups(s);
-  HPO_RETURN_IF_ERROR(WriteFileAtomically((config / "hyperparameters.json").string(), Dump(hp), kAttemptFile));
-  HPO_RETURN_IF_ERROR(WriteFileAtomically((config / "inputdataconfig.json").string(), Dump(InputDataConfig(s)), kAttemptFile));
-  HPO_RETURN_IF_ERROR(
-      WriteFileAtomically((config / "resourceconfig.json").string(), Dump(ResourceConfig(s, groups)), kAttemptFile));
+  // In a tree made ahead of time the files are new (or empty ones made with it) and nothing reads
+  // them before the program starts: they are written in place (a temporary name and a rename
+  // each cost two more directory updates). Otherwise, or if one has content after all, they
+  // replace the old ones atomically.
+  auto write = [&](const char* name, const std::string& data) -> Status {
+    const std::string path = (config / name).string();
+    if (s.tree_made) {
+      Result<bool> fresh = WriteNewFile(path, data);
+      if (!fresh.ok() || *fresh) return fresh.status();
+    }
+    return WriteFileAtomically(path, data, kAttemptFile);
+  };
+  HPO_RETURN_IF_ERROR(write("hyperparameters.json", Dump(hp)));
+  HPO_RETURN_IF_ERROR(write("inputdataconfig.json", Dump(InputDataConfig(s))));
+  HPO_RETURN_IF_ERROR(write("resourceconfig.json", Dump(ResourceConfig(s, groups))));
   return Status::Ok();
 }
 

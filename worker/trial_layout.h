@@ -82,16 +82,30 @@ struct TrialLayoutSpec {
   std::vector<int> gpus;                           // GPU indices of this attempt's slot
   std::map<std::string, std::string> environment;  // the definition's Environment
   std::string training_input_mode = "File";        // AlgorithmSpecification.TrainingInputMode
+  // MakeTrialTree(root) made the tree already (ahead of time, no content yet): only the channel
+  // directories are created, and the files are written in place.
+  bool tree_made = false;
 };
 
-// Creates the directories and writes the three JSON files (each durably, by
-// WriteFileAtomically). Existing files are replaced; existing directories and their content are
+// Creates the directories and writes the three JSON files (each atomically, by
+// WriteFileAtomically, without fsync: a worker that crashes ends the attempt, and the next one is
+// laid out afresh; in a tree_made tree, which nothing reads yet, new files are simply written).
+// Existing files are replaced; existing directories and their content are
 // kept (the caller empties the root between attempts if it wants a fresh one; checkpoints copied
 // in before the call survive it).
 // Errors: InvalidArgument for an empty root, or a channel name that is empty, duplicated, "." or
 // "..", or has characters other than [A-Za-z0-9._-] (checked before anything is created);
 // IoError naming the path that could not be created or written.
 [[nodiscard]] Status LayOutTrial(const TrialLayoutSpec& spec);
+
+// Creates the directory tree of an attempt's root without channels (root, input/config,
+// input/data, model, output/data, output/intermediate, checkpoints; existing ones are kept), e.g.
+// ahead of time, to be renamed into place and completed by LayOutTrial with tree_made set. With
+// config_files, the three files of input/config are created too, empty (they must not exist), so
+// that LayOutTrial then only fills them.
+// Errors: InvalidArgument for an empty root; IoError naming the directory or file that cannot be
+// made.
+[[nodiscard]] Status MakeTrialTree(const std::string& root, bool config_files = false);
 
 // The environment of the training program, as described above. It has no PATH, HOME or LANG:
 // the caller adds what the program needs from the worker's side. Pure: touches no file.

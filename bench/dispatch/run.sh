@@ -22,7 +22,9 @@
 #
 # Diagnostics when hpo misses its goals: fsync_split.sh (disk vs tmpfs for the job db and the
 # worker dirs), sync_trace.sh (fsync/fdatasync calls per trial, by file), thread_sample.py (CPU,
-# CPU-wait and syscall share of hpo's coordinator and worker threads during a run).
+# CPU-wait and syscall share of hpo's coordinator and worker threads during a run), ab.sh (two or
+# more hpo builds interleaved on a smaller shape, for a shared machine whose load moves),
+# spawn_bench.cc (the worker's process launch and exit alone, without a coordinator).
 #   RAY=1                        0: skip Ray Tune
 #   RAY_TRIALS=$TRIALS           Ray's shape, when it has to be smaller
 #   RAY_VARIANTS="fresh reuse"   (empty: skip Ray) fresh (Ray defaults: reuse_actors=False), reuse (reuse_actors=True),

@@ -12,6 +12,8 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -259,6 +261,46 @@ TEST_F(Channels, WriteTarPacksFilesDirectoriesLinksAndLongNamesThatTarReadsBack)
   EXPECT_EQ(Sh("tar -tf " + (dir_ / "n.tar").string() + " && echo ok"), "ok\n");
 }
 
+// Archives larger than the writer's buffers, compressed and not, many in a row (the deflate
+// streams are reused from one archive to the next) and from several threads at once, read back
+// byte for byte.
+TEST_F(Channels, LargeArchivesRoundTripManyTimesAndFromSeveralThreads) {
+  fs::path model = dir_ / "big";
+  std::string noise(1500000, '\0');
+  uint64_t x = 88172645463325252ull;
+  for (char& c : noise) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += "line " + std::to_string(i) + "\n";
+  Put(model / "noise.bin", noise);
+  Put(model / "sub" / "text.txt", text);
+  auto check = [&](const fs::path& archive, bool gzip, const fs::path& into) {
+    fs::create_directories(into);
+    Sh(std::string("tar -x") + (gzip ? "z" : "") + "f " + archive.string() + " -C " + into.string());
+    EXPECT_TRUE(Slurp(into / "noise.bin") == noise) << archive;
+    EXPECT_TRUE(Slurp(into / "sub" / "text.txt") == text) << archive;
+  };
+  for (int round = 0; round < 3; ++round) {
+    for (bool gzip : {true, false}) {
+      const fs::path archive = dir_ / ("r" + std::to_string(round) + (gzip ? ".tar.gz" : ".tar"));
+      ASSERT_TRUE(WriteTar(model.string(), archive.string(), gzip).ok());
+      check(archive, gzip, dir_ / ("x" + std::to_string(round) + (gzip ? "z" : "")));
+    }
+  }
+  std::vector<std::thread> threads;
+  std::vector<Status> results(4);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] { results[t] = WriteTar(model.string(), (dir_ / ("t" + std::to_string(t) + ".tar.gz")).string(), true); });
+  }
+  for (auto& t : threads) t.join();
+  for (int t = 0; t < 4; ++t) {
+    ASSERT_TRUE(results[t].ok()) << results[t].ToString();
+    check(dir_ / ("t" + std::to_string(t) + ".tar.gz"), true, dir_ / ("y" + std::to_string(t)));
+  }
+}
+
 TEST_F(Channels, ArtifactsLandAtTheSageMakerKeysOfALocalOutputPath) {
   fs::path root = dir_ / "root";
   Put(root / "model" / "model.txt", "the model");
@@ -272,6 +314,11 @@ TEST_F(Channels, ArtifactsLandAtTheSageMakerKeysOfALocalOutputPath) {
     EXPECT_EQ(up->model, (out.back() == '/' ? out.substr(0, out.size() - 1) : out) + "/job-001-abcdef12/output/model.tar.gz");
     EXPECT_EQ(Sh("tar -xzOf " + base + "/job-001-abcdef12/output/model.tar.gz model.txt"), "the model");
     EXPECT_EQ(Sh("tar -tzf " + base + "/job-001-abcdef12/output/output.tar.gz"), "eval.json\n");
+    // Packed in place under a temporary name and renamed: nothing else is left, here or in the
+    // scratch directory.
+    EXPECT_EQ(Sh("ls -A " + base + "/job-001-abcdef12/output"), "model.tar.gz\noutput.tar.gz\n");
+    EXPECT_FALSE(fs::exists(dir_ / "model.tar.gz"));
+    EXPECT_FALSE(fs::exists(dir_ / "output.tar.gz"));
   }
   ArtifactSpec none{root.string(), (dir_ / "out3").string(), "j", false, dir_.string()};
   auto up = UploadArtifacts(none, [] { return Result<const S3Client*>(Status::Internal("unused")); });

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -456,6 +457,52 @@ TEST_F(TrialProcessTest, ProgramDoesNotInheritIgnoredOrBlockedSignalsOfTheWorker
   ExitInfo e = (*term_proc)->Wait();
   EXPECT_EQ(e.signal, SIGTERM);
   EXPECT_LT(e.duration, milliseconds(3000));
+}
+
+// The program starts from a child that shares the worker's memory until it execs; the worker's
+// other threads go on meanwhile (starting programs, allocating). Many starts from several threads
+// at once all run the right program with the right environment and output.
+TEST_F(TrialProcessTest, ManyThreadsStartProgramsAtOnceWhileOthersAllocate) {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> busy;
+  for (int t = 0; t < 2; ++t) {
+    busy.emplace_back([&stop] {
+      std::vector<std::string> keep;
+      while (!stop.load()) {
+        keep.emplace_back(4096 + keep.size() % 7 * 1000, 'x');
+        if (keep.size() > 64) keep.clear();
+      }
+    });
+  }
+  constexpr int kThreads = 6, kEach = 15;
+  std::vector<std::string> errors[kThreads];
+  std::vector<std::thread> starters;
+  for (int t = 0; t < kThreads; ++t) {
+    starters.emplace_back([this, t, &errors] {
+      for (int i = 0; i < kEach; ++i) {
+        const std::string id = std::to_string(t) + "-" + std::to_string(i);
+        ProcessSpec spec = Shell("echo \"$ID $PWD\"; exit 7");
+        spec.env["ID"] = id;
+        spec.log_path = (dir_ / ("trial-" + id + ".log")).string();
+        Lines lines;
+        auto p = TrialProcess::Start(spec, lines.Callback());
+        if (!p.ok()) {
+          errors[t].push_back(id + ": " + p.status().ToString());
+          continue;
+        }
+        ExitInfo e = (*p)->Wait();
+        std::vector<std::string> out = lines.out();
+        if (e.exit_code != 7 || out != std::vector<std::string>{id + " " + dir_.string()}) {
+          errors[t].push_back(id + ": exit " + std::to_string(e.exit_code) + ", " + std::to_string(out.size()) +
+                              " lines, first \"" + (out.empty() ? "" : out[0]) + "\"");
+        }
+      }
+    });
+  }
+  for (auto& t : starters) t.join();
+  stop = true;
+  for (auto& t : busy) t.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_TRUE(errors[t].empty()) << errors[t].front();
 }
 
 TEST_F(TrialProcessTest, CallbackMayStopTheProcess) {

@@ -2,10 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -225,6 +227,66 @@ TEST_F(TrialLayoutTest, LayingOutAgainKeepsCheckpointsAndReplacesConfig) {
   ASSERT_TRUE(LayOutTrial(s).ok());
   EXPECT_TRUE(fs::exists(fs::path(root_) / "checkpoints" / "ckpt-1"));
   EXPECT_EQ(ReadText("input/config/hyperparameters.json"), R"({"eta":"0.2"})");
+}
+
+// A tree made ahead of time (MakeTrialTree, then moved into place) and completed by LayOutTrial
+// with tree_made is the same tree, with the same files, as one laid out in one go.
+TEST_F(TrialLayoutTest, ATreeMadeAheadOfTimeIsCompletedToTheSameLayout) {
+  auto listing = [](const fs::path& root) {
+    std::string out;
+    std::vector<std::string> entries;
+    for (auto& e : fs::recursive_directory_iterator(root)) {
+      std::string rel = fs::relative(e.path(), root).string();
+      if (e.is_regular_file()) {
+        std::ifstream in(e.path());
+        std::stringstream ss;
+        ss << in.rdbuf();
+        rel += " = " + ss.str();
+      }
+      entries.push_back(rel);
+    }
+    std::sort(entries.begin(), entries.end());
+    for (const auto& e : entries) out += e + "\n";
+    return out;
+  };
+  ASSERT_TRUE(LayOutTrial(Spec()).ok());
+  const std::string plain = listing(root_);
+
+  const fs::path early = dir_ / "made-early";
+  ASSERT_TRUE(MakeTrialTree(early.string()).ok());
+  for (const char* d : {"input/config", "input/data", "model", "output/data", "output/intermediate", "checkpoints"}) {
+    EXPECT_TRUE(fs::is_directory(early / d)) << d;
+  }
+  EXPECT_TRUE(fs::is_empty(early / "input" / "data")) << "channels are the layout's";
+  EXPECT_TRUE(fs::is_empty(early / "input" / "config")) << "files are the layout's";
+  const fs::path moved = dir_ / "attempt-2";
+  fs::rename(early, moved);
+  TrialLayoutSpec s = Spec();
+  s.root = moved.string();
+  s.tree_made = true;
+  ASSERT_TRUE(LayOutTrial(s).ok());
+  EXPECT_EQ(listing(moved), plain);
+  EXPECT_EQ(MakeTrialTree("").code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(MakeTrialTree(moved.string()).ok()) << "existing directories are kept";
+  EXPECT_EQ(listing(moved), plain);
+
+  // With empty config files made ahead too, the layout only fills them in.
+  const fs::path with_files = dir_ / "with-files";
+  ASSERT_TRUE(MakeTrialTree(with_files.string(), /*config_files=*/true).ok());
+  for (const char* f : {"hyperparameters.json", "inputdataconfig.json", "resourceconfig.json"}) {
+    EXPECT_TRUE(fs::is_regular_file(with_files / "input" / "config" / f)) << f;
+    EXPECT_EQ(fs::file_size(with_files / "input" / "config" / f), 0u) << f;
+  }
+  s.root = with_files.string();
+  ASSERT_TRUE(LayOutTrial(s).ok());
+  EXPECT_EQ(listing(with_files), plain);
+  // Laid out again over files with content: they are replaced.
+  s.hyperparameters = {{"eta", "0.3"}};
+  ASSERT_TRUE(LayOutTrial(s).ok());
+  std::ifstream in(with_files / "input" / "config" / "hyperparameters.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  EXPECT_EQ(ss.str(), R"({"eta":"0.3"})");
 }
 
 TEST_F(TrialLayoutTest, UnsafeOrDuplicateChannelNamesAreRejectedBeforeAnythingIsCreated) {
