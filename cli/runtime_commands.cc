@@ -37,9 +37,11 @@ namespace {
 
 std::atomic<int> g_signals{0};
 std::atomic<int> g_hangups{0};  // SIGHUP: the coordinator re-reads its allow-list and credentials
+std::atomic<int> g_usr1{0};     // SIGUSR1: a spot worker's interruption notice
 
 void OnSignal(int) { g_signals.fetch_add(1); }
 void OnHangup(int) { g_hangups.fetch_add(1); }
+void OnUsr1(int) { g_usr1.fetch_add(1); }
 
 void InstallHangupHandler() {
   struct sigaction sa {};
@@ -511,10 +513,14 @@ struct WorkerArgs {
   std::string s3_endpoint;
   std::string keys;                 // CurveZMQ key directory: coordinator.pub and <key_name>.secret
   std::string key_name = "worker";
+  bool spot = false;
+  std::string notice_file;
 };
 
 void Worker(const WorkerArgs& a) {
   worker::AgentOptions o;
+  o.spot = a.spot;
+  o.notice_file = a.notice_file;
   o.connect = a.connect;
   o.slots = static_cast<uint32_t>(a.slots);
   o.instance_type = a.instance_type;
@@ -554,12 +560,24 @@ void Worker(const WorkerArgs& a) {
     o.labels[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   InstallSignalHandlers();
+  if (a.spot) {
+    struct sigaction sa {};
+    sa.sa_handler = OnUsr1;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, nullptr);
+  }
   std::atomic<bool> stop{false};
+  worker::WorkerAgent agent(o);
   std::thread watcher([&] {
-    while (g_signals.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    // A spot worker takes SIGUSR1 as an interruption notice (it stays up, drained), and SIGTERM
+    // as its capacity going away: trials end Interrupted (re-queued for free), then it exits.
+    while (g_signals.load() == 0) {
+      if (a.spot && g_usr1.load() > 0) agent.Interrupt("SIGUSR1 (spot interruption notice)");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (a.spot) agent.Interrupt("SIGTERM (spot capacity reclaimed)");
     stop = true;
   });
-  worker::WorkerAgent agent(o);
   Status s = agent.Run(stop);
   stop = true;
   g_signals.fetch_add(1);
@@ -739,6 +757,13 @@ void AddWorkerCommand(CLI::App& app) {
   c->add_option("--instance-type", a->instance_type, "Instance type this worker serves, e.g. ml.g5.xlarge");
   c->add_option("--instance-group", a->instance_group, "Instance group this worker belongs to");
   c->add_option("--label", a->labels, "Free-form placement label KEY=VALUE (repeatable)");
+  c->add_flag("--spot", a->spot,
+              "Spot/preemptible capacity: SIGUSR1 (or --spot-notice-file appearing) is an interruption notice, "
+              "SIGTERM reclaims the capacity; running trials end Interrupted and are re-queued elsewhere "
+              "without spending a retry");
+  c->add_option("--spot-notice-file", a->notice_file,
+                "With --spot: a file whose appearance is an interruption notice (e.g. written by a cloud "
+                "metadata watcher)");
   c->add_option("--work-dir", a->work_dir, "Where trial directories go (/tmp/hpo-worker)");
   c->add_option("--id", a->id, "Worker id (default HOST-PID); keep it stable to re-attach trials after a restart");
   c->add_option("--image", a->images, "Map a trainingImage name to a local command: NAME=COMMAND (repeatable)");

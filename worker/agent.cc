@@ -256,6 +256,7 @@ struct WorkerAgent::Impl {
     int64_t last_flush_ms = 0;
     std::string stop_reason;                       // why we stopped it ("" = not stopped)
     std::string stop_secondary;                    // secondary status when stopped
+    bool interrupted = false;                      // stopped by an interruption notice
     int64_t stop_grace_ms = 0;
   };
   std::map<Key, std::unique_ptr<Run>> runs;
@@ -348,7 +349,7 @@ struct WorkerAgent::Impl {
     r.cpus = DetectCpus();
     r.memory_mb = DetectMemoryMb();
     r.slots = opt.slots;
-    r.spot = false;
+    r.spot = opt.spot;
     // Attempts this worker still answers for: those running, and those that ended while their
     // TrialExited is not acknowledged yet (otherwise a coordinator that comes back would count
     // them as lost before it reads the exit report queued behind this Register).
@@ -865,6 +866,42 @@ struct WorkerAgent::Impl {
     return true;
   }
 
+  // ---- spot interruptions ----------------------------------------------------------------------
+  std::mutex interrupt_mu;
+  std::string interrupt_reason;  // set by Interrupt() (any thread)
+  bool interrupted = false;      // handled (loop thread)
+
+  void CheckInterruption() {
+    std::string reason;
+    {
+      std::lock_guard<std::mutex> lock(interrupt_mu);
+      reason = interrupt_reason;
+    }
+    if (reason.empty() && !opt.notice_file.empty() && !interrupted) {
+      std::error_code ec;
+      if (std::filesystem::exists(opt.notice_file, ec)) {
+        std::ifstream in(opt.notice_file);
+        std::string first;
+        std::getline(in, first);
+        reason = "notice file " + opt.notice_file + (first.empty() ? "" : ": " + first);
+      }
+    }
+    if (reason.empty() || interrupted) return;
+    interrupted = true;
+    Log("worker: interruption notice (" + reason + "): stopping " + std::to_string(runs.size()) +
+        " trial(s); they end Interrupted and are re-queued elsewhere");
+    proto::wire::InterruptionNotice n;
+    n.worker_id = opt.worker_id;
+    n.reason = proto::wire::SanitizeText(reason, 4096);
+    n.deadline_ms = 0;
+    if (registered) Send(n);
+    std::lock_guard<std::mutex> lock(runs_mu);
+    for (auto& [key, r] : runs) {
+      r->interrupted = true;
+      StopRun(*r, "Interrupted: " + reason, "Interrupted", r->assign.grace_period_s);
+    }
+  }
+
   void StopRun(Run& r, const std::string& reason, const std::string& secondary, int64_t grace_s) {
     if (!r.stop_reason.empty()) return;
     r.stop_reason = reason;
@@ -965,7 +1002,11 @@ struct WorkerAgent::Impl {
       }
       // Stopped: we asked it to stop before it ended (a stop that came while its artifacts were
       // being uploaded finds a program that had ended by itself).
-      if (!r.stop_reason.empty() && exit->stopped_by_us) {
+      if (r.interrupted && exit->stopped_by_us) {
+        x.status = "Interrupted";
+        x.secondary_status = "Interrupted";
+        x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
+      } else if (!r.stop_reason.empty() && exit->stopped_by_us) {
         x.status = "Stopped";
         x.secondary_status = r.stop_secondary;
         x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
@@ -1092,6 +1133,7 @@ struct WorkerAgent::Impl {
         if (e.num() != EINTR) Log(std::string("worker: poll failed: ") + e.what());
       }
       if (items[1].revents & ZMQ_POLLIN) DrainWake();
+      CheckInterruption();
       while (items[0].revents & ZMQ_POLLIN) {
         std::vector<zmq::message_t> parts;
         zmq::recv_result_t got;
@@ -1200,6 +1242,15 @@ Status WorkerAgent::Run(const std::atomic<bool>& stop) {
   } catch (const zmq::error_t& e) {
     return Status::Unavailable(std::string("worker: ZeroMQ error: ") + e.what());
   }
+}
+
+void WorkerAgent::Interrupt(const std::string& reason) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->interrupt_mu);
+    if (!impl_->interrupt_reason.empty()) return;
+    impl_->interrupt_reason = reason.empty() ? "interrupted" : reason;
+  }
+  impl_->Wake();
 }
 
 size_t WorkerAgent::running() const {

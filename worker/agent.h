@@ -85,6 +85,12 @@ struct AgentOptions {
   std::string curve_public_key, curve_secret_key;  // this worker's key pair
   bool namespaces = true;   // as root: /opt/ml via a private mount namespace (see above)
   int64_t shutdown_extra_ms = 30000;  // on shutdown, beyond the longest grace period
+  // Spot / preemptible capacity (told to the coordinator, which prefers on-demand workers for
+  // interrupted trials). An interruption notice (Interrupt(), or notice_file appearing) drains
+  // the worker: the coordinator is told, every running trial gets SIGTERM and its grace period
+  // and ends Interrupted (re-queued by the coordinator without spending a retry).
+  bool spot = false;
+  std::string notice_file;  // "" = none; watched every tick
   int64_t heartbeat_ms = 1000;      // until the coordinator says otherwise at registration
   int64_t coordinator_lease_ms = 10000;  // silence after which the agent reconnects
   int64_t resend_ms = 2000;         // unacked messages are re-sent after this long
@@ -107,6 +113,10 @@ class WorkerAgent {
 
   // Trials running now (for tests and status lines). Thread-safe.
   size_t running() const;
+
+  // The capacity is being reclaimed (a spot notice): see AgentOptions::spot. Thread-safe and
+  // async-signal-unsafe (call it from a thread, not a handler); repeated calls do nothing more.
+  void Interrupt(const std::string& reason);
 
  private:
   struct Impl;

@@ -122,6 +122,56 @@ TEST_F(Chaos, WorkersKilledAtRandomAreRetriedWithinTheLimitAndTheJobCompletes) {
   }
 }
 
+// One worker is spot capacity (`hpo worker --spot`): it is interrupted (SIGUSR1, a notice) three
+// times while a job runs, and replaced by a fresh spot worker each time. Interrupted trials are
+// re-queued without spending a retry (the job allows none), end Completed, and show the
+// Interrupted secondary status.
+TEST_F(Chaos, SpotInterruptionsRequeueTrialsWithoutSpendingARetry) {
+  auto spot_worker = [&](int n) {
+    return std::make_unique<hpo::testing::Child>(
+        std::vector<std::string>{HPO_BINARY, "worker", "--connect", "tcp://127.0.0.1:" + std::to_string(zmq_port_),
+                                 "--id", "spot" + std::to_string(n), "--slots", "2", "--work-dir",
+                                 (dir_ / ("spot" + std::to_string(n))).string(), "--image",
+                                 std::string("quadratic=") + HPO_QUADRATIC, "--spot"},
+        (dir_ / ("spot" + std::to_string(n) + ".log")).string());
+  };
+  workers_[0]->Kill(SIGKILL);  // w1's place goes to spot capacity
+  auto spot = spot_worker(1);
+  ASSERT_TRUE(WaitForWorkers(3)) << "see " << dir_;
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("chaos-spot", "Random", 30, 6, ranges, {{"sleep_ms", "250"}});  // 4 epochs: 1 s a trial
+  Call("CreateHyperParameterTuningJob", spec);
+  int interruptions = 0;
+  for (int round = 2; round <= 4; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    if (Counters("chaos-spot").value("HyperParameterTuningJobStatus", "") != "InProgress") break;
+    ::kill(spot->pid(), SIGUSR1);
+    ++interruptions;
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));  // its trials end Interrupted
+    spot->Kill(SIGTERM);
+    spot = spot_worker(round);  // fresh capacity: a new spot worker
+  }
+  Json d = WaitFor("chaos-spot", 120);
+  EXPECT_GE(interruptions, 3);
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 30);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["RetryableError"], 0) << "an interruption spent a retry";
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["NonRetryableError"], 0);
+  int interrupted_trials = 0;
+  for (const auto& t : Trials("chaos-spot")) {
+    Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", t["TrainingJobName"]}});
+    EXPECT_EQ(tj["TrainingJobStatus"], "Completed");
+    for (const auto& s : tj["SecondaryStatusTransitions"]) {
+      if (s["Status"] == "Interrupted") {
+        ++interrupted_trials;
+        break;
+      }
+    }
+  }
+  std::printf("spot interruptions: %d, trials interrupted: %d\n", interruptions, interrupted_trials);
+  EXPECT_GE(interrupted_trials, 1);
+}
+
 // The network between workers and coordinator misbehaves: the workers connect through a proxy
 // that delays traffic, partitions it (shorter and longer than the 3 s lease) and resets every
 // connection, at random moments. Nothing is lost or delivered twice: every trial completes, its
