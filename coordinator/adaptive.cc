@@ -32,7 +32,7 @@ std::optional<int64_t> ParsePositive(const std::string& s) {
 
 // ---- median rule ---------------------------------------------------------------------------
 
-MedianDecision MedianRule(std::span<const std::vector<double>* const> earlier, const std::vector<double>& current,
+MedianDecision MedianRule(std::span<const std::vector<double>* const> earlier, std::span<const double> current,
                           bool maximize, size_t min_peers) {
   MedianDecision d;
   d.epoch = current.size();
@@ -126,10 +126,7 @@ Result<HyperbandSchedule> HyperbandScheduleFor(const proto::TuningJobSpec& spec,
     if (h.min_resource) s.min_resource = *h.min_resource;
     max_from_config = h.max_resource;
   }
-  std::optional<int64_t> epochs;
-  if (std::optional<std::string> key = proto::EpochsHyperParameter(definition)) {
-    epochs = ParsePositive(definition.static_hyper_parameters.at(*key));
-  }
+  const std::optional<int64_t> epochs = ProgramEpochs(definition);
   if (max_from_config) {
     s.max_resource = *max_from_config;
   } else if (epochs) {
@@ -150,7 +147,13 @@ Result<HyperbandSchedule> HyperbandScheduleFor(const proto::TuningJobSpec& spec,
   return s;
 }
 
-RungDecision AshaDecide(const HyperbandSchedule& schedule, int trial_index, const std::vector<double>& current,
+std::optional<int64_t> ProgramEpochs(const proto::TrainingJobDefinition& definition) {
+  std::optional<std::string> key = proto::EpochsHyperParameter(definition);
+  if (!key) return std::nullopt;
+  return ParsePositive(definition.static_hyper_parameters.at(*key));
+}
+
+RungDecision AshaDecide(const HyperbandSchedule& schedule, int trial_index, std::span<const double> current,
                         std::span<const std::vector<double>* const> bracket_peers, bool maximize) {
   RungDecision d;
   d.bracket = schedule.BracketOf(trial_index);

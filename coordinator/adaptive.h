@@ -49,7 +49,7 @@ struct MedianDecision {
 // has at least k values, its running average (mean of its first k values); the median of those;
 // stop when current[k-1] is strictly worse than the median (lower when maximizing, higher when
 // minimizing) and at least min_peers earlier trials reached epoch k. An empty curve never stops.
-MedianDecision MedianRule(std::span<const std::vector<double>* const> earlier, const std::vector<double>& current,
+MedianDecision MedianRule(std::span<const std::vector<double>* const> earlier, std::span<const double> current,
                           bool maximize, size_t min_peers = kMedianMinPeers);
 
 // ---- Hyperband: asynchronous successive halving with brackets ------------------------------
@@ -80,6 +80,11 @@ struct HyperbandSchedule {
 Result<HyperbandSchedule> HyperbandScheduleFor(const proto::TuningJobSpec& spec,
                                                const proto::TrainingJobDefinition& definition);
 
+// The epochs the training program runs by its own hyperparameters: the value of the
+// definition's epochs-type static hyperparameter (proto::EpochsHyperParameter) when it is a
+// positive integer, else nullopt.
+std::optional<int64_t> ProgramEpochs(const proto::TrainingJobDefinition& definition);
+
 struct RungDecision {
   bool stop = false;
   bool at_rung = false;      // the current emission is one of the bracket's rungs (or max)
@@ -100,7 +105,7 @@ struct RungDecision {
 // numpy's percentile), i.e. it is in the top 1/eta; it also continues when no peer has
 // reached r yet, so workers never wait for a rung to fill (asynchronous promotion). At
 // r == max_resource it stops when schedule.stop_at_max. Below min_resource it never stops.
-RungDecision AshaDecide(const HyperbandSchedule& schedule, int trial_index, const std::vector<double>& current,
+RungDecision AshaDecide(const HyperbandSchedule& schedule, int trial_index, std::span<const double> current,
                         std::span<const std::vector<double>* const> bracket_peers, bool maximize);
 
 // q-quantile (0 <= q <= 1) of values with linear interpolation (numpy's default); values not

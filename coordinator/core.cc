@@ -86,6 +86,7 @@ struct CoordinatorCore::Impl {
     // (prior + history) rebuilt per call when there are any.
     std::vector<Observation> prior;
     std::vector<Observation> combined;
+    bool combined_stale = true;  // history changed since `combined` was built
   };
   std::map<std::string, JobIndex> index;  // key: lower-cased job name
   std::map<std::string, SuggestionStats> suggestions;  // key: lower-cased job name
@@ -209,6 +210,7 @@ struct CoordinatorCore::Impl {
       if (!IsTerminal(*old)) --ix.unfinished;
     }
     ix.states[i] = t.state;
+    ix.combined_stale = true;
     if (t.state == TrialState::kPending) ix.pending.insert(t.index);
     if (t.state != TrialState::kPending && !IsTerminal(t.state)) ++ix.active;
     if (!IsTerminal(t.state)) ++ix.unfinished;
@@ -378,18 +380,11 @@ struct CoordinatorCore::Impl {
     }
     // The program's own epochs, when its definition says (the median rule does not stop a trial
     // at the emission that ends it anyway: the stop would only race its normal exit).
-    std::optional<size_t> last_epoch;
-    if (const auto* d = Definition(j, t.definition_name)) {
-      if (auto key = proto::EpochsHyperParameter(*d)) {
-        const std::string& v = d->static_hyper_parameters.at(*key);
-        char* end = nullptr;
-        const long long e = std::strtoll(v.c_str(), &end, 10);
-        if (end && *end == '\0' && e > 0) last_epoch = static_cast<size_t>(e);
-      }
-    }
+    const auto* def = Definition(j, t.definition_name);
+    const std::optional<int64_t> last_epoch = def ? ProgramEpochs(*def) : std::nullopt;
     for (size_t k = old_len + 1; k <= t.curve.size(); ++k) {
-      if (!schedule && last_epoch && k >= *last_epoch) break;
-      const std::vector<double> prefix(t.curve.begin(), t.curve.begin() + static_cast<std::ptrdiff_t>(k));
+      if (!schedule && last_epoch && static_cast<int64_t>(k) >= *last_epoch) break;
+      const std::span<const double> prefix(t.curve.data(), k);
       std::string reason;
       if (schedule) {
         RungDecision d = AshaDecide(*schedule, t.index, prefix, peers, maximize);
@@ -410,11 +405,15 @@ struct CoordinatorCore::Impl {
   void BuildPrior(TuningJob& j) {
     JobIndex& ix = Index(j);
     ix.prior.clear();
+    ix.combined_stale = true;
     const auto& w = *j.spec.warm_start_config;
     const bool transfer = w.warm_start_type.value_or("") == "TransferLearning";
     auto defs = j.spec.Definitions();
     if (defs.empty()) return;
-    const std::vector<std::string> names = TunableNames(j.spec, *defs[0]);
+    std::vector<std::string> names;  // this job's tunable hyperparameters
+    for (const auto& [name, kind] : HyperParameterKinds(j.spec)) {
+      if (kind != 's') names.push_back(name);
+    }
     for (const auto& p : w.parent_hyper_parameter_tuning_jobs) {
       const TuningJob* parent = Job(p.hyper_parameter_tuning_job_name.value_or(""));
       if (!parent) continue;
@@ -443,32 +442,17 @@ struct CoordinatorCore::Impl {
     }
   }
 
-  static std::vector<std::string> TunableNames(const proto::TuningJobSpec& spec, const proto::TrainingJobDefinition& d) {
-    const proto::ParameterRanges* r = d.hyper_parameter_ranges ? &*d.hyper_parameter_ranges : nullptr;
-    const auto& cfg = spec.hyper_parameter_tuning_job_config;
-    if (!r && cfg && cfg->parameter_ranges) r = &*cfg->parameter_ranges;
-    std::vector<std::string> names;
-    if (!r) return names;
-    for (const auto& x : r->integer_parameter_ranges) names.push_back(x.name.value_or(""));
-    for (const auto& x : r->continuous_parameter_ranges) names.push_back(x.name.value_or(""));
-    for (const auto& x : r->categorical_parameter_ranges) names.push_back(x.name.value_or(""));
-    return names;
-  }
-
   // The kind of every hyperparameter a job's (single) definition sets: 'i', 'c', 'k'
-  // (integer, continuous, categorical ranges) or 's' (static).
+  // (integer, continuous, categorical ranges, as its SearchSpace reads them) or 's' (static).
   static std::map<std::string, char> HyperParameterKinds(const proto::TuningJobSpec& spec) {
     std::map<std::string, char> kinds;
     auto defs = spec.Definitions();
     if (defs.empty()) return kinds;
     for (const auto& [k, v] : defs[0]->static_hyper_parameters) kinds[k] = 's';
-    const proto::ParameterRanges* r = defs[0]->hyper_parameter_ranges ? &*defs[0]->hyper_parameter_ranges : nullptr;
-    const auto& cfg = spec.hyper_parameter_tuning_job_config;
-    if (!r && cfg && cfg->parameter_ranges) r = &*cfg->parameter_ranges;
-    if (r) {
-      for (const auto& x : r->integer_parameter_ranges) kinds[x.name.value_or("")] = 'i';
-      for (const auto& x : r->continuous_parameter_ranges) kinds[x.name.value_or("")] = 'c';
-      for (const auto& x : r->categorical_parameter_ranges) kinds[x.name.value_or("")] = 'k';
+    if (Result<SearchSpace> space = SearchSpace::FromSpec(spec, *defs[0]); space.ok()) {
+      for (const Dimension& d : space->dimensions()) {
+        kinds[d.name] = d.kind == DimensionKind::kInteger ? 'i' : d.kind == DimensionKind::kContinuous ? 'c' : 'k';
+      }
     }
     kinds.erase("_tuning_objective_metric");
     return kinds;
@@ -607,8 +591,11 @@ struct CoordinatorCore::Impl {
   const std::vector<Observation>& History(const TuningJob& j) {
     JobIndex& ix = Index(j);
     if (ix.prior.empty()) return ix.history;
-    ix.combined = ix.prior;
-    ix.combined.insert(ix.combined.end(), ix.history.begin(), ix.history.end());
+    if (ix.combined_stale) {  // rebuilt once per change, not on every scheduling question
+      ix.combined = ix.prior;
+      ix.combined.insert(ix.combined.end(), ix.history.begin(), ix.history.end());
+      ix.combined_stale = false;
+    }
     return ix.combined;
   }
 
@@ -997,8 +984,7 @@ struct CoordinatorCore::Impl {
   void Schedule(int64_t now, std::vector<Outgoing>* out) {
     std::set<std::string> passed;
     for (;;) {
-      bool any_slot = false;
-      for (const auto& [id, w] : workers) any_slot = any_slot || w.free_slots() > 0;
+      // With every slot taken PlaceNext fails for each job in turn, after recording why it waits.
       TuningJob* pick = nullptr;
       int pick_active = 0;
       for (auto& [key, jp] : jobs) {
@@ -1019,23 +1005,6 @@ struct CoordinatorCore::Impl {
         }
       }
       if (!pick) return;
-      if (!any_slot) {
-        // Nowhere to start anything; jobs that no worker could ever serve still learn why.
-        for (auto& [key, jp] : jobs) {
-          TuningJob& j = *jp;
-          if (j.status != "InProgress" || !j.completion_reason.empty() || ActiveCount(j) >= MaxParallel(j)) continue;
-          Trial* t = OldestPending(j);
-          const auto defs = j.spec.Definitions();
-          if (!t && defs.empty()) continue;
-          const HostRequest req = RequestFor(j, t ? t->definition_name : defs[0]->definition_name.value_or(""));
-          bool ever = false;
-          std::string why;
-          uint32_t g = 0;
-          PlaceHost(req, &ever, &why, &g);
-          if (!ever || workers.empty()) NoteWaiting(j, t, req, ever && !workers.empty(), why, now);
-        }
-        return;
-      }
       if (!PlaceNext(*pick, now, out)) passed.insert(Lower(pick->name));
     }
   }

@@ -144,14 +144,15 @@ FitResult Fit(const InstanceCatalog& catalog, const HostRequest& request, const 
     return r;
   }
   const InstanceSpec* spec = catalog.Find(type);
+  // Without a catalog entry to say how many: an equal share of the worker's GPUs per slot.
+  const uint32_t share = worker.slots > 0 ? static_cast<uint32_t>(worker.gpus.size() / worker.slots) : 0;
   if (!worker.instance_type.empty()) {
     if (worker.instance_type != type) {
       r.why = "worker " + worker.worker_id + " serves " + worker.instance_type + ", not " +
               (type.empty() ? std::string("an unnamed type") : type);
       return r;
     }
-    r.gpus = spec ? spec->gpus
-                  : (worker.slots > 0 ? static_cast<uint32_t>(worker.gpus.size() / worker.slots) : 0);
+    r.gpus = spec ? spec->gpus : share;
     if (r.gpus > worker.gpus.size()) {
       r.why = "worker " + worker.worker_id + " advertises " + type + " but has " +
               std::to_string(worker.gpus.size()) + " GPUs; the catalog says " + std::to_string(r.gpus);
@@ -160,7 +161,7 @@ FitResult Fit(const InstanceCatalog& catalog, const HostRequest& request, const 
   } else {
     if (type.empty()) {
       // No type asked for (a spec without ResourceConfig): any worker, a share of its GPUs.
-      r.gpus = worker.slots > 0 ? static_cast<uint32_t>(worker.gpus.size() / worker.slots) : 0;
+      r.gpus = share;
     } else if (!spec) {
       r.why = "instance type " + type +
               " is not in the coordinator's catalog (add it with --instance-catalog) and worker " + worker.worker_id +

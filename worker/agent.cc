@@ -330,6 +330,17 @@ struct WorkerAgent::Impl {
     outbox.push_back(std::move(p));
   }
 
+  // The attempts this worker answers for: those running, and those that ended while their
+  // TrialExited is not acknowledged yet. Register and every Heartbeat list them.
+  std::set<Key> HeldAttempts() const {
+    std::set<Key> held;
+    for (const auto& [k, run] : runs) held.insert(k);
+    for (const auto& p : outbox) {
+      if (p.type == proto::wire::MsgType::kTrialExited) held.insert(p.key);
+    }
+    return held;
+  }
+
   void SendRegister() {
     proto::wire::Register r;
     r.protocol_version = proto::wire::kProtocolVersion;
@@ -353,12 +364,7 @@ struct WorkerAgent::Impl {
     // Attempts this worker still answers for: those running, and those that ended while their
     // TrialExited is not acknowledged yet (otherwise a coordinator that comes back would count
     // them as lost before it reads the exit report queued behind this Register).
-    std::set<Key> held;
-    for (const auto& [k, run] : runs) held.insert(k);
-    for (const auto& p : outbox) {
-      if (p.type == proto::wire::MsgType::kTrialExited) held.insert(p.key);
-    }
-    for (const auto& k : held) r.running.push_back({k.first, k.second});
+    for (const auto& k : HeldAttempts()) r.running.push_back({k.first, k.second});
     r.session = session;
     Send(r);
     register_sent_ms = Now();
@@ -1165,14 +1171,8 @@ struct WorkerAgent::Impl {
         h.worker_id = opt.worker_id;
         h.seq = ++heartbeat_seq;
         h.free_slots = static_cast<uint32_t>(opt.slots > runs.size() ? opt.slots - runs.size() : 0);
-        // As in Register: running attempts and those whose exit report is not acknowledged yet
-        // (the coordinator re-queues an attempt its worker does not hold).
-        std::set<Key> held;
-        for (const auto& [k, r] : runs) held.insert(k);
-        for (const auto& p : outbox) {
-          if (p.type == proto::wire::MsgType::kTrialExited) held.insert(p.key);
-        }
-        for (const auto& k : held) h.running.push_back({k.first, k.second});
+        // As in Register (the coordinator re-queues an attempt its worker does not hold).
+        for (const auto& k : HeldAttempts()) h.running.push_back({k.first, k.second});
         Send(h);
         last_heartbeat_ms = now;
       }

@@ -56,22 +56,14 @@
 #include <cstring>
 #include <string>
 
+#include "sm_env.h"
+
 namespace {
 
 volatile std::sig_atomic_t g_term = 0;
 
-std::string Env(const char* name, const char* fallback = "") {
-  const char* v = std::getenv(name);
-  return v ? v : fallback;
-}
-
-double Hp(const char* name, double fallback) {
-  std::string v = Env((std::string("SM_HP_") + name).c_str());
-  if (v.empty()) return fallback;
-  char* end = nullptr;
-  double d = std::strtod(v.c_str(), &end);
-  return (end && *end == '\0') ? d : fallback;
-}
+using sm_env::Env;
+using sm_env::Hp;
 
 uint64_t SplitMix64(uint64_t x) {
   uint64_t z = x + 0x9E3779B97F4A7C15ULL;

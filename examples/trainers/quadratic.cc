@@ -21,24 +21,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+
+#include "sm_env.h"
 #include <thread>
 
 namespace {
 
 std::atomic<bool> g_term{false};
 
-std::string Env(const char* name, const char* fallback = "") {
-  const char* v = std::getenv(name);
-  return v ? v : fallback;
-}
-
-double Hp(const char* name, double fallback) {
-  std::string v = Env((std::string("SM_HP_") + name).c_str());
-  if (v.empty()) return fallback;
-  char* end = nullptr;
-  double d = std::strtod(v.c_str(), &end);
-  return (end && *end == '\0') ? d : fallback;
-}
+using sm_env::Env;
+using sm_env::Hp;
 
 bool WriteFile(const std::string& path, const std::string& text) {
   FILE* f = std::fopen(path.c_str(), "w");

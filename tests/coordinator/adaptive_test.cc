@@ -15,6 +15,8 @@ using coretest::CoreTest;
 using coretest::Only;
 using coretest::Spec;
 
+using Curve = std::vector<double>;
+
 std::vector<const std::vector<double>*> Ptrs(const std::vector<std::vector<double>>& curves) {
   std::vector<const std::vector<double>*> p;
   for (const auto& c : curves) p.push_back(&c);
@@ -26,16 +28,16 @@ std::vector<const std::vector<double>*> Ptrs(const std::vector<std::vector<doubl
 TEST(MedianRule, StopsAJobWorseThanTheMedianOfEarlierRunningAverages) {
   // Running averages at epoch 2: A (1+2)/2 = 1.5, B 2, C (3+4)/2 = 3.5; D has only 1 epoch.
   const std::vector<std::vector<double>> earlier = {{1, 2, 3}, {2, 2, 2}, {3, 4, 5}, {0.5}};
-  MedianDecision d = MedianRule(Ptrs(earlier), {2, 3.2}, /*maximize=*/false);
+  MedianDecision d = MedianRule(Ptrs(earlier), Curve{2, 3.2}, /*maximize=*/false);
   EXPECT_EQ(d.epoch, 2u);
   EXPECT_EQ(d.peers, 3u);
   EXPECT_DOUBLE_EQ(d.median, 2.0);
   EXPECT_TRUE(d.stop) << "3.2 > 2 when minimizing";
   EXPECT_NE(d.Explain(false).find("median 2 of the running averages of 3 earlier"), std::string::npos);
-  EXPECT_FALSE(MedianRule(Ptrs(earlier), {2, 3.2}, /*maximize=*/true).stop) << "3.2 > 2 is better when maximizing";
-  EXPECT_FALSE(MedianRule(Ptrs(earlier), {2, 2.0}, false).stop) << "equal to the median is not worse";
+  EXPECT_FALSE(MedianRule(Ptrs(earlier), Curve{2, 3.2}, /*maximize=*/true).stop) << "3.2 > 2 is better when maximizing";
+  EXPECT_FALSE(MedianRule(Ptrs(earlier), Curve{2, 2.0}, false).stop) << "equal to the median is not worse";
   // Epoch 1: averages 1, 2, 3, 0.5 -> median (1 + 2) / 2 = 1.5.
-  MedianDecision e1 = MedianRule(Ptrs(earlier), {1.6}, false);
+  MedianDecision e1 = MedianRule(Ptrs(earlier), Curve{1.6}, false);
   EXPECT_EQ(e1.peers, 4u);
   EXPECT_DOUBLE_EQ(e1.median, 1.5);
   EXPECT_TRUE(e1.stop);
@@ -43,11 +45,11 @@ TEST(MedianRule, StopsAJobWorseThanTheMedianOfEarlierRunningAverages) {
 
 TEST(MedianRule, NeedsThreeEarlierJobsAtTheEpochAndAnEmission) {
   const std::vector<std::vector<double>> two = {{1, 1}, {1, 1}};
-  MedianDecision d = MedianRule(Ptrs(two), {9, 9}, false);
+  MedianDecision d = MedianRule(Ptrs(two), Curve{9, 9}, false);
   EXPECT_EQ(d.peers, 2u);
   EXPECT_FALSE(d.stop);
-  EXPECT_FALSE(MedianRule(Ptrs(two), {}, false).stop);
-  EXPECT_TRUE(MedianRule(Ptrs(two), {9, 9}, false, /*min_peers=*/2).stop);
+  EXPECT_FALSE(MedianRule(Ptrs(two), Curve{}, false).stop);
+  EXPECT_TRUE(MedianRule(Ptrs(two), Curve{9, 9}, false, /*min_peers=*/2).stop);
 }
 
 // ---- Hyperband -----------------------------------------------------------------------------
@@ -92,20 +94,20 @@ TEST(Hyperband, AshaKeepsTheTopThirdAtARungAndNeverWaits) {
   const int t = FirstIndexIn(s, 0);
   const std::vector<std::vector<double>> peers = {{1}, {2}, {3}, {4}, {5}};
   // Maximizing: the (1 - 1/3) quantile of 1..5 is 1 + (2/3) * 4 = 3.667.
-  RungDecision d = AshaDecide(s, t, {3.5}, Ptrs(peers), /*maximize=*/true);
+  RungDecision d = AshaDecide(s, t, Curve{3.5}, Ptrs(peers), /*maximize=*/true);
   EXPECT_TRUE(d.at_rung);
   EXPECT_EQ(d.recorded, 5u);
   EXPECT_NEAR(d.cutoff, 3.6667, 1e-3);
   EXPECT_TRUE(d.stop);
-  EXPECT_FALSE(AshaDecide(s, t, {4}, Ptrs(peers), true).stop);
+  EXPECT_FALSE(AshaDecide(s, t, Curve{4}, Ptrs(peers), true).stop);
   // Minimizing: the 1/3 quantile, 1 + (1/3) * 4 = 2.333.
-  EXPECT_NEAR(AshaDecide(s, t, {2}, Ptrs(peers), false).cutoff, 2.3333, 1e-3);
-  EXPECT_FALSE(AshaDecide(s, t, {2}, Ptrs(peers), false).stop);
-  EXPECT_TRUE(AshaDecide(s, t, {2.5}, Ptrs(peers), false).stop);
+  EXPECT_NEAR(AshaDecide(s, t, Curve{2}, Ptrs(peers), false).cutoff, 2.3333, 1e-3);
+  EXPECT_FALSE(AshaDecide(s, t, Curve{2}, Ptrs(peers), false).stop);
+  EXPECT_TRUE(AshaDecide(s, t, Curve{2.5}, Ptrs(peers), false).stop);
   // The first at a rung goes on (asynchronous promotion: nobody waits for the rung to fill).
-  EXPECT_FALSE(AshaDecide(s, t, {100}, {}, true).stop);
+  EXPECT_FALSE(AshaDecide(s, t, Curve{100}, {}, true).stop);
   // Not a rung of its bracket: no decision.
-  RungDecision between = AshaDecide(s, t, {0, 0}, Ptrs(peers), true);
+  RungDecision between = AshaDecide(s, t, Curve{0, 0}, Ptrs(peers), true);
   EXPECT_FALSE(between.at_rung);
   EXPECT_FALSE(between.stop);
 }
@@ -114,9 +116,9 @@ TEST(Hyperband, NeverStopsBeforeMinResourceAndStopsAtMaxResource) {
   HyperbandSchedule s{3, 9, 3, true};
   const int t = FirstIndexIn(s, 0);
   const std::vector<std::vector<double>> peers = {{9, 9, 9}, {9, 9, 9}, {9, 9, 9}};
-  EXPECT_FALSE(AshaDecide(s, t, {0}, Ptrs(peers), true).stop);
-  EXPECT_FALSE(AshaDecide(s, t, {0, 0}, Ptrs(peers), true).stop);
-  EXPECT_TRUE(AshaDecide(s, t, {0, 0, 0}, Ptrs(peers), true).stop) << "rung 3, worst of four";
+  EXPECT_FALSE(AshaDecide(s, t, Curve{0}, Ptrs(peers), true).stop);
+  EXPECT_FALSE(AshaDecide(s, t, Curve{0, 0}, Ptrs(peers), true).stop);
+  EXPECT_TRUE(AshaDecide(s, t, Curve{0, 0, 0}, Ptrs(peers), true).stop) << "rung 3, worst of four";
   std::vector<double> full(9, 10.0);
   RungDecision at_max = AshaDecide(s, t, full, {}, true);
   EXPECT_TRUE(at_max.stop);
@@ -226,34 +228,6 @@ TEST(Convergence, TheLastFifthMovedTheBestByLessThanATenthOfAPercentOfTheSpread)
 
 class AdaptiveCoreTest : public CoreTest {
  protected:
-  // The trial starts and emits `losses` (one MetricPoints batch, seq given); returns the replies.
-  std::vector<Outgoing> Emit(const std::string& wid, const proto::wire::AssignTrial& a, std::vector<double> losses,
-                             uint64_t seq = 1) {
-    if (seq == 1) {
-      proto::wire::TrialStarted s;
-      s.trial = a.trial;
-      s.attempt = a.attempt;
-      s.worker_id = wid;
-      core_->OnMessage(wid, s, now_);
-    }
-    proto::wire::MetricPoints m;
-    m.trial = a.trial;
-    m.attempt = a.attempt;
-    m.seq = seq;
-    for (size_t i = 0; i < losses.size(); ++i) m.points.push_back({"loss", losses[i], now_, static_cast<int64_t>(i)});
-    sent_[a.trial] = seq;
-    return core_->OnMessage(wid, m, now_);
-  }
-  std::map<std::string, uint64_t> sent_;  // last MetricPoints seq sent per trial
-  std::vector<Outgoing> Exit(const std::string& wid, const proto::wire::AssignTrial& a, const std::string& status) {
-    proto::wire::TrialExited x;
-    x.trial = a.trial;
-    x.attempt = a.attempt;
-    x.seq = sent_[a.trial];  // the exit reports how many metric batches were sent
-    x.status = status;
-    x.secondary_status = status;
-    return core_->OnMessage(wid, x, now_);
-  }
   // Runs `a` through `losses` to the end; returns the next assignment, if any.
   std::optional<proto::wire::AssignTrial> Run(const std::string& wid, const proto::wire::AssignTrial& a,
                                               std::vector<double> losses) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -94,31 +95,44 @@ class CoreTest : public ::testing::Test {
     EXPECT_TRUE(arn.ok()) << arn.status().ToString();
     return out;
   }
-  // Runs one assignment to completion with the given loss.
-  std::vector<Outgoing> Finish(const std::string& wid, const proto::wire::AssignTrial& a, double loss,
-                               const std::string& status = "Completed") {
-    proto::wire::TrialStarted s;
-    s.trial = a.trial;
-    s.attempt = a.attempt;
-    s.worker_id = wid;
-    core_->OnMessage(wid, s, now_);
+  // The attempt starts (with its first batch) and emits `losses` as one MetricPoints batch.
+  std::vector<Outgoing> Emit(const std::string& wid, const proto::wire::AssignTrial& a, std::vector<double> losses,
+                             uint64_t seq = 1) {
+    if (seq == 1) {
+      proto::wire::TrialStarted s;
+      s.trial = a.trial;
+      s.attempt = a.attempt;
+      s.worker_id = wid;
+      core_->OnMessage(wid, s, now_);
+    }
     proto::wire::MetricPoints m;
     m.trial = a.trial;
     m.attempt = a.attempt;
-    m.seq = 1;
-    m.points = {{"loss", loss + 1, now_, 0}, {"loss", loss, now_, 1}};
-    core_->OnMessage(wid, m, now_);
+    m.seq = seq;
+    for (size_t i = 0; i < losses.size(); ++i) m.points.push_back({"loss", losses[i], now_, static_cast<int64_t>(i)});
+    sent_[a.trial] = seq;
+    return core_->OnMessage(wid, m, now_);
+  }
+  // The attempt ends with `status`, reporting the metric batches Emit sent.
+  std::vector<Outgoing> Exit(const std::string& wid, const proto::wire::AssignTrial& a, const std::string& status) {
     proto::wire::TrialExited x;
     x.trial = a.trial;
     x.attempt = a.attempt;
-    x.seq = 1;
+    x.seq = sent_[a.trial];
     x.status = status;
     x.secondary_status = status;
     x.exit_code = status == "Completed" ? 0 : 1;
     x.failure_reason = status == "Failed" ? "AlgorithmError: boom" : "";
     return core_->OnMessage(wid, x, now_);
   }
+  // Runs one assignment to completion with the given loss.
+  std::vector<Outgoing> Finish(const std::string& wid, const proto::wire::AssignTrial& a, double loss,
+                               const std::string& status = "Completed") {
+    Emit(wid, a, {loss + 1, loss});
+    return Exit(wid, a, status);
+  }
 
+  std::map<std::string, uint64_t> sent_;  // last MetricPoints seq sent per trial
   CoreOptions options_ = TestOptions();  // change before MakeCore() to test other settings
   std::unique_ptr<SqliteJobStore> store_;
   std::unique_ptr<CoordinatorCore> core_;

@@ -379,15 +379,6 @@ TEST_F(CoreTest, ABatchOfMessagesIsHandledAsOneAndAcknowledgedLikeSingleMessages
   EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kCompleted);
 }
 
-}  // namespace
-}  // namespace hpo::coordinator
-
-namespace hpo::coordinator {
-namespace {
-
-using coretest::CoreTest;
-using coretest::Only;
-using coretest::Spec;
 
 // A connection reset can lose a metric batch while the next one gets through: the later batch
 // is not applied or acknowledged until the lost one is re-sent, and the exit waits for both, so
@@ -425,15 +416,6 @@ TEST_F(CoreTest, MetricBatchesApplyInOrderAndTheExitWaitsForTheMissingOnes) {
   EXPECT_EQ(rows->size(), 2u) << "each point once";
 }
 
-}  // namespace
-}  // namespace hpo::coordinator
-
-namespace hpo::coordinator {
-namespace {
-
-using coretest::CoreTest;
-using coretest::Only;
-using coretest::Spec;
 
 // Heartbeats reconcile what a worker holds: an assignment lost in transit is re-queued after a
 // lease (no retry spent, it never started), and an attempt the coordinator moved elsewhere is
