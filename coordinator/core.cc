@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <functional>
 
 #include <nlohmann/json.hpp>
@@ -74,6 +75,7 @@ struct CoordinatorCore::Impl {
     std::vector<Observation> history;  // the strategy's view, by trial index - 1
     std::vector<std::optional<TrialState>> states;
     std::vector<char> succeeded_flags;
+    std::vector<char> active_flags;  // counted in `active`: running or starting, not queued ahead
     std::set<int> pending;  // trial indexes waiting for a slot, oldest first
     int active = 0, unfinished = 0, succeeded = 0;
     std::string best;  // the best training job so far ("" none)
@@ -87,6 +89,7 @@ struct CoordinatorCore::Impl {
     std::vector<Observation> prior;
     std::vector<Observation> combined;
     bool combined_stale = true;  // history changed since `combined` was built
+    std::deque<int64_t> durations;  // of the latest completed training jobs (assign ahead)
   };
   std::map<std::string, JobIndex> index;  // key: lower-cased job name
   std::map<std::string, SuggestionStats> suggestions;  // key: lower-cased job name
@@ -113,6 +116,8 @@ struct CoordinatorCore::Impl {
   std::map<std::string, WorkerInfo> workers;
   std::map<std::string, std::set<uint32_t>> worker_gpus_used;  // worker -> GPU indices in use
   std::map<std::pair<std::string, uint32_t>, std::vector<uint32_t>> attempt_gpus;
+  // Assigned ahead: (trial, attempt) of a running attempt -> the trial queued behind it.
+  std::map<std::pair<std::string, uint32_t>, std::string> successor;
   int64_t loaded_at_ms = -1;  // first tick after a restart: orphaned attempts get one lease
   std::vector<std::string> log;  // store failures, surfaced by Describe's failure reason
 
@@ -165,6 +170,7 @@ struct CoordinatorCore::Impl {
       d["interruptions"] = t.interruptions;
       d["interrupted_on"] = t.interrupted_on;
     }
+    if (t.Queued()) d["after"] = {{"trial", t.after_trial}, {"attempt", t.after_attempt}};
     r.detail_json = d.dump();
     return r;
   }
@@ -202,17 +208,19 @@ struct CoordinatorCore::Impl {
       ix.history.resize(i + 1);
       ix.states.resize(i + 1);
       ix.succeeded_flags.resize(i + 1, 0);
+      ix.active_flags.resize(i + 1, 0);
       ix.finish_counted.resize(i + 1, 0);
     }
     if (auto old = ix.states[i]) {
       if (*old == TrialState::kPending) ix.pending.erase(t.index);
-      if (*old != TrialState::kPending && !IsTerminal(*old)) --ix.active;
       if (!IsTerminal(*old)) --ix.unfinished;
     }
     ix.states[i] = t.state;
     ix.combined_stale = true;
     if (t.state == TrialState::kPending) ix.pending.insert(t.index);
-    if (t.state != TrialState::kPending && !IsTerminal(t.state)) ++ix.active;
+    const bool active = t.state != TrialState::kPending && !IsTerminal(t.state) && !t.Queued();
+    ix.active += static_cast<int>(active) - static_cast<int>(ix.active_flags[i]);
+    ix.active_flags[i] = active;
     if (!IsTerminal(t.state)) ++ix.unfinished;
     const bool ok = ObjectiveSucceeded(t);
     ix.succeeded += static_cast<int>(ok) - static_cast<int>(ix.succeeded_flags[i]);
@@ -315,6 +323,11 @@ struct CoordinatorCore::Impl {
         t.gpus = d.value("gpus", std::vector<uint32_t>{});
         t.interruptions = d.value("interruptions", 0);
         t.interrupted_on = d.value("interrupted_on", "");
+        if (d.contains("after") && d["after"].is_object() && !t.Terminal()) {
+          t.after_trial = d["after"].value("trial", "");
+          t.after_attempt = d["after"].value("attempt", 0u);
+          if (!t.after_trial.empty()) successor[{t.after_trial, t.after_attempt}] = t.name;
+        }
       }
       auto it = jobs.find(Lower(t.tuning_job));
       if (it == jobs.end()) continue;
@@ -620,15 +633,60 @@ struct CoordinatorCore::Impl {
     t.secondary.push_back({status, now, msg});
   }
 
+  // The current attempt gives up its slot (it ended, or will never run here). A trial queued
+  // behind it takes the slot and its GPUs; a queued attempt itself leaves its queue.
   void ReleaseSlot(Trial& t) {
+    const auto key = std::make_pair(t.name, t.attempt);
     auto w = workers.find(t.worker_id);
-    if (w != workers.end()) w->second.running.erase({t.name, t.attempt});
-    auto key = std::make_pair(t.name, t.attempt);
+    if (w != workers.end()) {
+      w->second.running.erase(key);
+      w->second.queued.erase(key);
+    }
+    if (t.Queued()) {
+      successor.erase({t.after_trial, t.after_attempt});
+      t.after_trial.clear();
+      t.after_attempt = 0;
+    }
     auto g = attempt_gpus.find(key);
     if (g != attempt_gpus.end()) {
-      for (uint32_t idx : g->second) worker_gpus_used[t.worker_id].erase(idx);
+      const std::vector<uint32_t> gone = std::move(g->second);
       attempt_gpus.erase(g);
+      for (uint32_t idx : gone) {
+        if (!GpuHeld(t.worker_id, idx)) worker_gpus_used[t.worker_id].erase(idx);
+      }
     }
+    auto next = successor.find(key);
+    if (next != successor.end()) {
+      auto q = trials.find(next->second);
+      successor.erase(next);
+      if (q != trials.end()) Promote(q->second);
+    }
+  }
+
+  // Whether an attempt on `worker` still holds GPU `idx` (a queued successor shares its
+  // predecessor's GPUs until one of them ends).
+  bool GpuHeld(const std::string& worker, uint32_t idx) const {
+    for (const auto& [key, gpus] : attempt_gpus) {
+      if (std::find(gpus.begin(), gpus.end(), idx) == gpus.end()) continue;
+      auto t = trials.find(key.first);
+      if (t != trials.end() && t->second.worker_id == worker) return true;
+    }
+    return false;
+  }
+
+  // A trial queued ahead takes its slot: its predecessor ended, or its worker reported it
+  // started (which it does only once the predecessor's program has ended).
+  void Promote(Trial& q) {
+    const auto key = std::make_pair(q.name, q.attempt);
+    auto w = workers.find(q.worker_id);
+    if (w != workers.end()) {
+      w->second.queued.erase(key);
+      w->second.running.insert(key);
+    }
+    successor.erase({q.after_trial, q.after_attempt});
+    q.after_trial.clear();
+    q.after_attempt = 0;
+    SaveTrial(q);
   }
 
   // Ends the current attempt of an active trial with an infrastructure error: retried while the
@@ -889,9 +947,10 @@ struct CoordinatorCore::Impl {
     return true;
   }
 
-  // Starts the trial's next attempt on `w` with `gpu_count` of its free GPUs.
+  // Starts the trial's next attempt on `w` with `gpu_count` of its free GPUs; with `after`, an
+  // attempt running on `w`, queues it there behind that attempt, in its slot and with its GPUs.
   void Launch(TuningJob& j, Trial& trial, WorkerInfo& w, uint32_t gpu_count, int64_t now,
-              std::vector<Outgoing>* out) {
+              std::vector<Outgoing>* out, const Trial* after = nullptr) {
     Trial* t = &trial;
     const auto* def = Definition(j, t->definition_name);
     t->attempt++;
@@ -902,8 +961,16 @@ struct CoordinatorCore::Impl {
     t->started = false;
     t->last_seq = 0;
     if (!t->secondary.empty() && t->secondary.back().status == "Starting") t->secondary.pop_back();  // was waiting
-    Secondary(*t, "Starting", now, "Launching on worker " + w.reg.worker_id);
-    w.running.insert({t->name, t->attempt});
+    if (after) {
+      t->after_trial = after->name;
+      t->after_attempt = after->attempt;
+      successor[{after->name, after->attempt}] = t->name;
+      w.queued.insert({t->name, t->attempt});
+      Secondary(*t, "Starting", now, "Queued on worker " + w.reg.worker_id + " to start when " + after->name + " ends");
+    } else {
+      Secondary(*t, "Starting", now, "Launching on worker " + w.reg.worker_id);
+      w.running.insert({t->name, t->attempt});
+    }
 
     proto::wire::AssignTrial a;
     a.trial = t->name;
@@ -960,20 +1027,26 @@ struct CoordinatorCore::Impl {
       one.training_job_definition = *def;
       a.spec_json = proto::EncodeCreateRequest(one)["TrainingJobDefinition"].dump();
     }
-    // GPUs: placement's count (coordinator/placement.h), never one another trial holds.
+    // GPUs: placement's count (coordinator/placement.h), never one another trial holds; a
+    // queued attempt gets its predecessor's, which it uses only once that one has ended.
     auto& used = worker_gpus_used[w.reg.worker_id];
-    const std::vector<uint32_t> mine = PickGpus(w.reg, used, gpu_count);
+    const std::vector<uint32_t> mine = after ? after->gpus : PickGpus(w.reg, used, gpu_count);
     for (uint32_t g : mine) {
       used.insert(g);
       a.gpus.push_back(static_cast<int32_t>(g));
     }
     attempt_gpus[{t->name, t->attempt}] = mine;
     t->gpus = mine;
+    if (after) {
+      a.after_trial = after->name;
+      a.after_attempt = after->attempt;
+    }
 
     SaveTrial(*t);
-    Event(now, "Assigned", j.name, t->name,
+    Event(now, after ? "AssignedAhead" : "Assigned", j.name, t->name,
           "attempt " + std::to_string(t->attempt) + " on worker " + w.reg.worker_id +
-              (mine.empty() ? "" : " with " + std::to_string(mine.size()) + " GPU(s)"));
+              (mine.empty() ? "" : " with " + std::to_string(mine.size()) + " GPU(s)") +
+              (after ? ", to start when " + after->name + " ends" : ""));
     out->push_back({w.reg.worker_id, std::move(a)});
   }
 
@@ -1004,8 +1077,101 @@ struct CoordinatorCore::Impl {
           pick_active = active;
         }
       }
-      if (!pick) return;
+      if (!pick) break;
       if (!PlaceNext(*pick, now, out)) passed.insert(Lower(pick->name));
+    }
+    AssignAhead(now, out);
+  }
+
+  // Takes back an attempt assigned ahead: the worker drops it (or kills it at once, had its
+  // predecessor just ended), the trial waits for a slot again, oldest first in its job.
+  void Withdraw(Trial& q, int64_t now, std::vector<Outgoing>* out) {
+    proto::wire::StopTrial m;
+    m.trial = q.name;
+    m.attempt = q.attempt;
+    m.reason = "withdrawn before it started: its slot goes to another tuning job (fair share)";
+    m.grace_period_s = 0;
+    out->push_back({q.worker_id, std::move(m)});
+    ReleaseSlot(q);
+    Event(now, "Withdrawn", q.tuning_job, q.name,
+          "attempt " + std::to_string(q.attempt) + " taken back from worker " + q.worker_id +
+              " before it started: another tuning job waits for a slot");
+    q.state = TrialState::kPending;
+    q.worker_id.clear();
+    q.started = false;
+    q.last_seq = 0;
+    Secondary(q, "Starting", now, "waiting for a slot (withdrawn from its worker for another tuning job)");
+    SaveTrial(q);
+  }
+
+  // Whether the job's running attempts may get successors (CoreOptions::assign_ahead).
+  bool AheadAllowed(const TuningJob& j) const {
+    if (!opt.assign_ahead || j.status != "InProgress" || !j.completion_reason.empty() || !j.strategy) return false;
+    if (j.spec.Definitions().size() != 1 || HasPending(j)) return false;
+    if (static_cast<int64_t>(j.trials.size()) >= MaxJobs(j)) return false;
+    const std::string kind = j.strategy->Name();
+    if (kind == "Random" || kind == "Grid") return true;  // proposals do not learn from results
+    const JobIndex* ix = Index(j);
+    if (!ix || ix->durations.size() < 3) return false;
+    std::vector<int64_t> d(ix->durations.begin(), ix->durations.end());
+    std::nth_element(d.begin(), d.begin() + static_cast<long>(d.size() / 2), d.end());
+    return d[d.size() / 2] < opt.assign_ahead_max_trial_ms;
+  }
+
+  // Gives running attempts a successor from their job, queued on their worker (see
+  // CoreOptions::assign_ahead): one per running attempt. While another job waits for a free
+  // worker, none is given and those already queued are withdrawn: the next free slots are the
+  // scheduler's to share (fair share), not one job's for another training job's length.
+  void AssignAhead(int64_t now, std::vector<Outgoing>* out) {
+    if (!opt.assign_ahead) return;
+    std::set<std::string> waiting;  // jobs waiting for a free worker that exists
+    for (const auto& [key, jp] : jobs) {
+      if (jp->status == "InProgress" && jp->waiting_reason.rfind("waiting for a free worker", 0) == 0) {
+        waiting.insert(key);
+      }
+    }
+    auto others_wait = [&](const TuningJob& j) {
+      return waiting.size() > 1 || (waiting.size() == 1 && !waiting.count(Lower(j.name)));
+    };
+    if (!waiting.empty()) {
+      std::vector<Trial*> withdraw;
+      for (auto& [wid, w] : workers) {
+        for (const auto& key : w.queued) {
+          auto it = trials.find(key.first);
+          TuningJob* j = it == trials.end() ? nullptr : Job(it->second.tuning_job);
+          if (j && others_wait(*j)) withdraw.push_back(&it->second);
+        }
+      }
+      for (Trial* q : withdraw) Withdraw(*q, now, out);
+    }
+    std::map<std::string, bool> allowed;  // per job, asked once per round
+    for (auto& [wid, w] : workers) {
+      if (!w.draining.empty()) continue;
+      const std::vector<std::pair<std::string, uint32_t>> running(w.running.begin(), w.running.end());
+      for (const auto& key : running) {
+        if (w.queued.size() >= w.reg.slots) break;
+        if (successor.count(key)) continue;
+        auto it = trials.find(key.first);
+        if (it == trials.end()) continue;
+        Trial& p = it->second;
+        if (p.attempt != key.second || p.state != TrialState::kInProgress || p.stop_requested) continue;
+        TuningJob* j = Job(p.tuning_job);
+        if (!j) continue;
+        auto [ok, fresh] = allowed.try_emplace(Lower(j->name), false);
+        if (fresh) ok->second = AheadAllowed(*j) && !others_wait(*j);
+        if (!ok->second) continue;
+        if (j->strategy->Exhausted(History(*j))) {
+          ok->second = false;
+          continue;
+        }
+        Trial* q = CreateTrial(*j, now);
+        if (!q) {
+          ok->second = false;
+          continue;
+        }
+        Launch(*j, *q, w, 0, now, out, &p);
+        if (static_cast<int64_t>(j->trials.size()) >= MaxJobs(*j)) ok->second = false;
+      }
     }
   }
 
@@ -1014,7 +1180,7 @@ struct CoordinatorCore::Impl {
     j.status = "Failed";
     j.failure_reason = Truncate(reason);
     j.end_ms = now;
-    for (const auto& name : j.trials) StopTrialMsg(trials.at(name), "tuning job failed: " + j.failure_reason, now, out);
+    StopAll(j, "tuning job failed: " + j.failure_reason, now, out);
     SaveJob(j, now);
     Event(now, "JobFailed", j.name, "", j.failure_reason);
   }
@@ -1058,6 +1224,17 @@ struct CoordinatorCore::Impl {
     }
   }
 
+  // Stops every trial of the job. Those queued ahead first: a worker reads its messages in
+  // order, so a queued trial's stop is there before its predecessor can end and free the slot
+  // (otherwise the queued one could start for a moment and count as having run).
+  void StopAll(TuningJob& j, const std::string& reason, int64_t now, std::vector<Outgoing>* out) {
+    for (const auto& name : j.trials) {
+      Trial& t = trials.at(name);
+      if (t.Queued()) StopTrialMsg(t, reason, now, out);
+    }
+    for (const auto& name : j.trials) StopTrialMsg(trials.at(name), reason, now, out);
+  }
+
   void StopTrialMsg(Trial& t, const std::string& reason, int64_t now, std::vector<Outgoing>* out) {
     if (t.state == TrialState::kPending) {
       t.state = TrialState::kStopped;
@@ -1099,7 +1276,7 @@ struct CoordinatorCore::Impl {
       double target = *cc->target_objective_metric_value;
       if (best && (j.maximize ? *best->objective >= target : *best->objective <= target)) {
         j.completion_reason = "TargetObjectiveMetricValue reached by " + best->name;
-        for (const auto& name : j.trials) StopTrialMsg(trials.at(name), "tuning job target reached", now, out);
+        StopAll(j, "tuning job target reached", now, out);
         SaveJob(j, now);
       }
     }
@@ -1107,7 +1284,7 @@ struct CoordinatorCore::Impl {
       std::string reason = CompletionCriterionMet(j, now);
       if (!reason.empty()) {
         j.completion_reason = reason;
-        for (const auto& name : j.trials) StopTrialMsg(trials.at(name), "tuning job complete: " + reason, now, out);
+        StopAll(j, "tuning job complete: " + reason, now, out);
         SaveJob(j, now);
         Event(now, "CompletionCriterion", j.name, "", reason);
       }
@@ -1202,6 +1379,7 @@ struct CoordinatorCore::Impl {
       return;
     }
     WorkerInfo& w = workers[wid];
+    w.queued.clear();
     std::set<std::pair<std::string, uint32_t>> reported;
     for (const auto& ra : r.running) reported.insert({ra.trial, ra.attempt});
     // Attempts we placed on this worker that it no longer runs were lost with its restart.
@@ -1214,16 +1392,31 @@ struct CoordinatorCore::Impl {
     w.last_seen_ms = now;
     w.running.clear();
     w.draining.clear();  // a new registration is new capacity
+    std::vector<Trial*> queued;
     for (const auto& ra : r.running) {
       Trial* t = CurrentAttempt(ra.trial, ra.attempt);
       if (t && (t->worker_id == wid || t->worker_id.empty())) {
         t->worker_id = wid;
-        w.running.insert({ra.trial, ra.attempt});
+        if (t->Queued()) {
+          queued.push_back(t);
+        } else {
+          w.running.insert({ra.trial, ra.attempt});
+        }
         // Its GPUs stay its own across a coordinator restart (the assignment is in the store).
         for (uint32_t g : t->gpus) worker_gpus_used[wid].insert(g);
         attempt_gpus[{t->name, t->attempt}] = t->gpus;
       } else {
         ack.stop.push_back(ra);
+      }
+    }
+    // Attempts assigned ahead stay queued behind their predecessor while it runs here; else
+    // they have its slot (the worker starts them at once).
+    for (Trial* t : queued) {
+      if (w.running.count({t->after_trial, t->after_attempt})) {
+        w.queued.insert({t->name, t->attempt});
+        successor[{t->after_trial, t->after_attempt}] = t->name;
+      } else {
+        Promote(*t);
       }
     }
     Event(now, "WorkerRegistered", "", "",
@@ -1236,6 +1429,13 @@ struct CoordinatorCore::Impl {
   void OnTrialStarted(const std::string& wid, const proto::wire::TrialStarted& m, int64_t now) {
     Trial* t = CurrentAttempt(m.trial, m.attempt);
     if (!t || t->started) return;
+    if (t->Queued()) {
+      // Its predecessor's program has ended (the worker starts it only then) and its exit report
+      // is on its way: the slot is this attempt's from now on.
+      auto w = workers.find(wid);
+      if (w != workers.end()) w->second.running.erase({t->after_trial, t->after_attempt});
+      Promote(*t);
+    }
     t->started = true;
     if (t->start_ms == 0) t->start_ms = now;
     Secondary(*t, "Training", now, "Training in progress on " + wid);
@@ -1307,9 +1507,16 @@ struct CoordinatorCore::Impl {
     }
     ReleaseSlot(*t);
     t->end_ms = now;
-    if (t->start_ms == 0) t->start_ms = now;
+    // No start time for an attempt whose program never ran (a start failure, a stop while it
+    // was staging or queued ahead); TrialStarted always comes before the exit report.
+    if (t->start_ms == 0 && t->started) t->start_ms = now;
     if (m.status == "Completed") {
       t->state = TrialState::kCompleted;
+      if (j && t->started) {
+        auto& d = Index(*j).durations;
+        d.push_back(now - t->start_ms);
+        if (d.size() > 25) d.pop_front();
+      }
       Secondary(*t, "Uploading", now);
       Secondary(*t, "Completed", now);
     } else if (m.status == "Stopped") {
@@ -1358,6 +1565,7 @@ struct CoordinatorCore::Impl {
       out->push_back({wid, std::move(m)});
     }
     std::vector<std::pair<std::string, uint32_t>> placed(w.running.begin(), w.running.end());
+    placed.insert(placed.end(), w.queued.begin(), w.queued.end());
     for (const auto& key : placed) {
       if (held.count(key)) continue;
       auto it = trials.find(key.first);
@@ -1489,7 +1697,7 @@ Status CoordinatorCore::Stop(const std::string& name, int64_t now_ms, std::vecto
   j->status = "Stopping";
   impl_->SaveJob(*j, now_ms);
   impl_->Event(now_ms, "JobStopping", j->name, "", "stop requested");
-  for (const auto& t : j->trials) impl_->StopTrialMsg(impl_->trials.at(t), "tuning job stopped", now_ms, out);
+  impl_->StopAll(*j, "tuning job stopped", now_ms, out);
   impl_->MaybeFinish(*j, now_ms, out);
   return Status::Ok();
 }

@@ -47,6 +47,16 @@ struct CoreOptions {
   std::string account_id = "000000000000";
   proto::ValidationLimits limits;
   InstanceCatalog catalog = InstanceCatalog::Defaults();  // what each instance type needs
+  // Assign ahead: a running attempt may get a successor from its job, sent to its worker at once
+  // and started there the moment the attempt's program ends (AssignTrial.after_*), so a slot
+  // does not wait for the round trip through the coordinator (exit report, commit, proposal,
+  // assignment). At most one successor per running attempt, only for single-definition jobs,
+  // only while no other job waits for capacity (fair share stays with the scheduler), and for
+  // model-based strategies (Bayesian, Hyperband) only while the job's recent training jobs are
+  // shorter than assign_ahead_max_trial_ms, where the round trip is a measurable share of a
+  // slot's time and a proposal made one trial earlier costs the model little.
+  bool assign_ahead = true;
+  int64_t assign_ahead_max_trial_ms = 60000;
 };
 
 // A message for one worker.
@@ -93,6 +103,12 @@ struct Trial {
   int64_t assigned_ms = 0;     // when the current attempt was sent to its worker (not stored)
   int interruptions = 0;       // attempts that ended Interrupted (spot): re-queued, no retry spent
   std::string interrupted_on;  // the worker of the last interrupted attempt (placed elsewhere if possible)
+  // Assigned ahead: the current attempt waits on its worker for this attempt (same worker, its
+  // GPUs) to end, then starts in its slot. "" = not queued. It does not count against the job's
+  // MaxParallelTrainingJobs until then (it is InProgress, secondary status Starting).
+  std::string after_trial;
+  uint32_t after_attempt = 0;
+  bool Queued() const { return !after_trial.empty(); }
 
   const std::string& SecondaryStatus() const;
   bool Active() const { return state == TrialState::kInProgress || state == TrialState::kStopping; }
@@ -135,6 +151,7 @@ struct WorkerInfo {
   proto::wire::Register reg;
   int64_t last_seen_ms = 0;
   std::set<std::pair<std::string, uint32_t>> running;  // (trial, attempt)
+  std::set<std::pair<std::string, uint32_t>> queued;   // assigned ahead, waiting for a slot here
   std::string draining;  // why no new trial goes there (an interruption notice); "" = open
   int free_slots() const { return static_cast<int>(reg.slots) - static_cast<int>(running.size()); }
 };

@@ -540,6 +540,13 @@ Status AssignTrial::Validate() const {
   if (!spec_json.empty() && !nlohmann::json::accept(spec_json)) {
     return Bad(Field(root, "spec_json"), "must be JSON text");
   }
+  if (after_trial.empty()) {
+    if (after_attempt != 0) return Bad(Field(root, "after_attempt"), "must be 0 when after_trial is empty");
+  } else {
+    HPO_RETURN_IF_ERROR(ResourceName(Field(root, "after_trial"), after_trial, 63));
+    HPO_RETURN_IF_ERROR(AtLeast(Field(root, "after_attempt"), after_attempt, 1u));
+    if (after_trial == trial) return Bad(Field(root, "after_trial"), "must not be the trial itself");
+  }
   return Status::Ok();
 }
 

@@ -65,7 +65,7 @@
 namespace hpo::proto::wire {
 
 // Bumped on any change an older peer cannot ignore (a new required field, a changed meaning).
-constexpr uint32_t kProtocolVersion = 2;  // 2: Register.session
+constexpr uint32_t kProtocolVersion = 3;  // 2: Register.session; 3: AssignTrial.after_*
 
 // Values are part of the wire format: never renumber, never reuse.
 enum class MsgType : uint16_t {
@@ -293,13 +293,20 @@ struct AssignTrial {
   std::string checkpoint_local_path;  // empty = /opt/ml/checkpoints; else absolute, <= 4096
   std::string spec_json;  // the full TrainingJobDefinition as JSON text, for records and tools
                           // that need more than the fields above; may be empty; <= 1 MiB
+  // Assigned ahead ("start when a slot frees"): "" / 0 = start now. Otherwise an attempt this
+  // worker was assigned earlier (same job and definition, holding `gpus`): the worker prepares
+  // this one (layout, data) at once but starts its program only once that attempt's program has
+  // ended, in its slot; if that attempt is not running here (already ended, or unknown), at once.
+  // The coordinator counts it against the job's parallelism only from then on.
+  std::string after_trial;   // "" or a trial name as `trial`, never `trial` itself
+  uint32_t after_attempt = 0;  // 0 when after_trial is ""; else >= 1
   bool operator==(const AssignTrial&) const = default;
   Status Validate() const;
   HPO_WIRE_FIELDS(trial, attempt, tuning_job, definition_name, hyperparameters, image,
                   metric_definitions, objective_metric, environment, max_runtime_s, grace_period_s,
                   hosts, current_host, instance_type, instance_group, instance_groups, gpus,
                   input_mode, channels, output_path, checkpoint_uri, checkpoint_local_path,
-                  spec_json)
+                  spec_json, after_trial, after_attempt)
 };
 
 // worker -> coordinator: the training program of this attempt is running.

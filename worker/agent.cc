@@ -258,6 +258,12 @@ struct WorkerAgent::Impl {
     std::string stop_secondary;                    // secondary status when stopped
     bool interrupted = false;                      // stopped by an interruption notice
     int64_t stop_grace_ms = 0;
+    // Assigned ahead (AssignTrial.after_*): laid out (and staged) now, started once `after`'s
+    // program has ended. A predecessor whose successor waits wakes the loop as soon as its
+    // program is reaped, before its artifacts are uploaded.
+    bool queued = false;
+    Key after;
+    std::shared_ptr<std::atomic<bool>> successor_waits = std::make_shared<std::atomic<bool>>(false);
   };
   std::map<Key, std::unique_ptr<Run>> runs;
   mutable std::mutex runs_mu;  // guards the map's shape for running()
@@ -699,14 +705,29 @@ struct WorkerAgent::Impl {
     Status cp = PrepareCheckpoints(*run, trial_dir / "checkpoints");
     if (!cp.ok()) return fail(IsClientError(cp) ? "Failed" : "InfraError", cp.message());
 
-    run->deadline_ms = a.max_runtime_s > 0 ? Now() + static_cast<int64_t>(a.max_runtime_s) * 1000 : 0;
+    if (!a.after_trial.empty()) {
+      const Key after{a.after_trial, a.after_attempt};
+      auto pred = runs.find(after);
+      if (pred != runs.end() && PredecessorRunning(after)) {
+        run->queued = true;
+        run->after = after;
+        pred->second->successor_waits->store(true);
+        Log("worker: " + a.trial + " attempt " + std::to_string(a.attempt) + " queued to start when " + after.first +
+            " attempt " + std::to_string(after.second) + " ends");
+      }
+    }
+    if (!run->queued) run->deadline_ms = Deadline(a);
     run->last_flush_ms = Now();
     Run& r = *run;
     {
       std::lock_guard<std::mutex> lock(runs_mu);
       runs[key] = std::move(run);
     }
-    if (sources.empty()) {  // nothing to stage: the program starts now
+    if (sources.empty()) {  // nothing to stage: the program starts now (or when its slot frees)
+      if (r.queued) {
+        RefillSpares();
+        return;
+      }
       if (!StartProgram(key, r, {})) {
         std::lock_guard<std::mutex> lock(runs_mu);
         runs.erase(key);
@@ -739,6 +760,31 @@ struct WorkerAgent::Impl {
       }
       return mounts;
     });
+  }
+
+  int64_t Deadline(const proto::wire::AssignTrial& a) const {
+    return a.max_runtime_s > 0 ? Now() + static_cast<int64_t>(a.max_runtime_s) * 1000 : 0;
+  }
+
+  // Whether the attempt `k` still holds its slot here: staging, waiting, or its program runs.
+  bool PredecessorRunning(const Key& k) {
+    auto it = runs.find(k);
+    if (it == runs.end()) return false;
+    Run& p = *it->second;
+    if (p.queued) return true;
+    if (p.process) return !p.process->TryWait().has_value();
+    return p.staging.valid();
+  }
+
+  // An attempt that ends before its program started (stopped while queued or staging).
+  void ReportNotStarted(const Key& key, Run& r, const std::string& while_doing) {
+    proto::wire::TrialExited x;
+    x.status = r.interrupted ? "Interrupted" : "Stopped";
+    x.secondary_status = r.interrupted ? "Interrupted" : r.stop_secondary;
+    x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
+    Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status + " " +
+        while_doing + ": " + x.failure_reason);
+    Exited(key, std::move(x));
   }
 
   // The trial's checkpoint directory (kept across attempts) at checkpointConfig.localPath.
@@ -802,7 +848,8 @@ struct WorkerAgent::Impl {
     const ArtifactSpec spec = ArtifactsOf(r);
     auto done = std::make_shared<std::promise<Result<UploadedArtifacts>>>();
     r.upload = done->get_future();
-    return [this, spec, done] {
+    return [this, spec, done, successor_waits = r.successor_waits] {
+      if (successor_waits->load()) Wake();  // the next trial starts in this slot while we upload
       struct WakeOnReturn {
         const Impl* impl;
         ~WakeOnReturn() { impl->Wake(); }
@@ -965,22 +1012,35 @@ struct WorkerAgent::Impl {
                        std::to_string(r.assign.max_runtime_s) + " s",
                 "MaxRuntimeExceeded", r.assign.grace_period_s);
       }
+      if (r.queued) {  // assigned ahead: its slot frees when its predecessor's program ends
+        if (r.stop_reason.empty() && PredecessorRunning(r.after)) continue;
+        r.queued = false;
+        if (r.stop_reason.empty()) r.deadline_ms = Deadline(r.assign);
+        if (!r.staging.valid()) {
+          if (!r.stop_reason.empty()) {
+            ReportNotStarted(key, r, "before it started");
+            done.push_back(key);
+          } else if (!StartProgram(key, r, {})) {
+            done.push_back(key);
+          }
+          continue;
+        }
+      }
       if (r.staging.valid()) {  // data staging
         if (!Ready(r.staging)) continue;
         auto mounts = r.staging.get();
-        if (!mounts.ok() || !r.stop_reason.empty()) {
+        if (!r.stop_reason.empty()) {
+          ReportNotStarted(key, r, "while staging data");
+          done.push_back(key);
+          continue;
+        }
+        if (!mounts.ok()) {
           proto::wire::TrialExited x;
-          if (!r.stop_reason.empty()) {
-            x.status = "Stopped";
-            x.secondary_status = r.stop_secondary;
-            x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
-          } else {
-            const bool client = IsClientError(mounts.status());
-            x.status = client ? "Failed" : "InfraError";
-            x.secondary_status = "Failed";
-            x.failure_reason = proto::wire::SanitizeText(
-                (client ? "ClientError: " : "InternalServerError: ") + mounts.status().message(), 1024);
-          }
+          const bool client = IsClientError(mounts.status());
+          x.status = client ? "Failed" : "InfraError";
+          x.secondary_status = "Failed";
+          x.failure_reason = proto::wire::SanitizeText(
+              (client ? "ClientError: " : "InternalServerError: ") + mounts.status().message(), 1024);
           Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status +
               " while staging data: " + x.failure_reason);
           Exited(key, std::move(x));
@@ -1170,7 +1230,9 @@ struct WorkerAgent::Impl {
         proto::wire::Heartbeat h;
         h.worker_id = opt.worker_id;
         h.seq = ++heartbeat_seq;
-        h.free_slots = static_cast<uint32_t>(opt.slots > runs.size() ? opt.slots - runs.size() : 0);
+        size_t busy = 0;
+        for (const auto& [k, r] : runs) busy += r->queued ? 0 : 1;
+        h.free_slots = static_cast<uint32_t>(opt.slots > busy ? opt.slots - busy : 0);
         // As in Register (the coordinator re-queues an attempt its worker does not hold).
         for (const auto& k : HeldAttempts()) h.running.push_back({k.first, k.second});
         Send(h);

@@ -42,6 +42,12 @@
 // the trial as a ClientError; one that is not (endpoint unreachable, local disk) is an
 // InfraError, retried by the coordinator.
 //
+// Assigned ahead (AssignTrial.after_*): an attempt that names a predecessor still running here
+// is laid out and staged at once but its program starts only when the predecessor's program has
+// ended (the loop is woken at the reaping, before the predecessor's upload), in its slot, with
+// its GPUs; its max runtime counts from then. Stopped while it waits, it ends Stopped (or
+// Interrupted, on a spot notice) without having run.
+//
 // Stopping: StopTrial, the max runtime, or the agent's shutdown send SIGTERM to the trial's
 // process group, wait the grace period, then SIGKILL. On shutdown the agent waits for every
 // attempt's own grace period (plus shutdown_extra_ms for output and uploads) before it returns.
@@ -111,7 +117,8 @@ class WorkerAgent {
   // coordinator refuses the registration (returns the reason as FailedPrecondition).
   Status Run(const std::atomic<bool>& stop);
 
-  // Trials running now (for tests and status lines). Thread-safe.
+  // Attempts this worker holds now: running, staging, or assigned ahead and waiting for their
+  // slot (for tests and status lines). Thread-safe.
   size_t running() const;
 
   // The capacity is being reclaimed (a spot notice): see AgentOptions::spot. Thread-safe and

@@ -9,7 +9,9 @@
 // and epoch e of E prints final + 0.5 / (e + 1) for e < E - 1, then exactly `final`.
 //
 // Knobs (hyperparameters, all optional): epochs (5), sleep_ms per epoch (0), fail ("true": write
-// /opt/ml/output/failure and exit 3), ignore_sigterm ("true": keep running after SIGTERM).
+// /opt/ml/output/failure and exit 3), ignore_sigterm ("true": keep running after SIGTERM),
+// print_times ("true": print `start_ms=T` first and `end_ms=T` last, Unix epoch milliseconds, so
+// tests can see when the program ran).
 #include <unistd.h>
 
 #include <atomic>
@@ -47,6 +49,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::signal(SIGTERM, [](int) { g_term = true; });
+  const bool print_times = Env("SM_HP_PRINT_TIMES") == "true";
+  auto wall_ms = [] {
+    return static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count());
+  };
+  if (print_times) std::printf("start_ms=%lld\n", wall_ms());
   const double x = Hp("X", 0.0), y = Hp("Y", 0.0), layers = Hp("LAYERS", 3);
   const std::string optimizer = Env("SM_HP_OPTIMIZER", "adam");
   const int epochs = static_cast<int>(Hp("EPOCHS", 5));
@@ -78,5 +87,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cannot write %s/model.txt: %s\n", model_dir.c_str(), std::strerror(errno));
     return 4;
   }
+  if (print_times) std::printf("end_ms=%lld\n", wall_ms());
   return 0;
 }

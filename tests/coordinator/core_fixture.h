@@ -73,6 +73,9 @@ class CoreTest : public ::testing::Test {
     CoreOptions o;
     o.lease_ms = 1000;
     o.default_grace_period_s = 1;
+    // The scheduler's own decisions, one assignment per free slot; tests of assigning ahead
+    // (assign_ahead_test.cc) turn it on.
+    o.assign_ahead = false;
     return o;
   }
 

@@ -58,7 +58,7 @@ TEST_F(Chaos, TwentyCoordinatorKillsDuringA200TrialJobLoseNothingAndRepeatNothin
   Json ranges = {{"ContinuousParameterRanges",
                   {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}},
                    {{"Name", "y"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
-  Json spec = Job("chaos-coord", "Random", 200, 6, ranges, {{"sleep_ms", "150"}});
+  Json spec = Job("chaos-coord", "Random", 200, 6, ranges, {{"sleep_ms", "250"}});
   spec["TrainingJobDefinition"]["StaticHyperParameters"]["epochs"] = "3";
   Call("CreateHyperParameterTuningJob", spec);
   int kills = 0;

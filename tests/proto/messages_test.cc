@@ -88,6 +88,8 @@ AssignTrial SampleAssignTrial() {
   m.checkpoint_uri = "s3://bucket/checkpoints/mnist-tuning-003-9f8e7d6c/";
   m.checkpoint_local_path = "/opt/ml/checkpoints";
   m.spec_json = R"({"DefinitionName":"resnet","StaticHyperParameters":{"epochs":"20"}})";
+  m.after_trial = "mnist-tuning-002-1a2b3c4d";
+  m.after_attempt = 1;
   return m;
 }
 
@@ -858,6 +860,17 @@ TEST(WireValidate, RejectsAssignTrialFieldsOutsideTheirDomains) {
   m.spec_json = "{not json";
   EXPECT_TRUE(RejectedMessage(m, "AssignTrial.spec_json: must be JSON text"));
   m = SampleAssignTrial();
+  m.after_trial = m.trial;
+  EXPECT_TRUE(RejectedMessage(m, "AssignTrial.after_trial: must not be the trial itself"));
+  m = SampleAssignTrial();
+  m.after_attempt = 0;
+  EXPECT_TRUE(RejectedMessage(m, "AssignTrial.after_attempt: must be >= 1"));
+  m = SampleAssignTrial();
+  m.after_trial = "";
+  EXPECT_TRUE(RejectedMessage(m, "AssignTrial.after_attempt: must be 0 when after_trial is empty"));
+  m.after_attempt = 0;
+  EXPECT_TRUE(m.Validate().ok());
+  m = SampleAssignTrial();
   m.tuning_job = std::string(33, 'a');
   EXPECT_TRUE(RejectedMessage(m, "AssignTrial.tuning_job: must be 1-32 letters"));
   m = SampleAssignTrial();
@@ -939,24 +952,24 @@ TEST(WireValidate, DefaultConstructedMessagesAreNotValid) {
 
 TEST(WireVersion, CheckProtocolVersionAcceptsOnlyThisBuildsVersionAndSaysWhatToDo) {
   EXPECT_TRUE(CheckProtocolVersion(kProtocolVersion).ok());
-  const Status s = CheckProtocolVersion(3);
+  const Status s = CheckProtocolVersion(4);
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(
       s.message(),
-      "protocol version mismatch: this build speaks 2, peer speaks 3; upgrade the older side");
+      "protocol version mismatch: this build speaks 3, peer speaks 4; upgrade the older side");
 }
 
 TEST(WireVersion, ARegisterOfAnotherVersionIsRefusedBeforeItsFieldsAreRead) {
-  // A version-3 Register whose fields this build would not understand.
+  // A version-4 Register whose fields this build would not understand.
   const std::string body = Packed([](auto& p) {
     p.pack_map(2);
     p.pack(std::string("protocol_version"));
-    p.pack(3);
+    p.pack(4);
     p.pack(std::string("node"));
     p.pack_map(0);
   });
   EXPECT_TRUE(Rejected(Frames(MsgType::kRegister, body),
-                       "Register: protocol version mismatch: this build speaks 2, peer speaks 3; "
+                       "Register: protocol version mismatch: this build speaks 3, peer speaks 4; "
                        "upgrade the older side",
                        error_code::kProtocolVersionMismatch));
   Error reply;
@@ -964,7 +977,7 @@ TEST(WireVersion, ARegisterOfAnotherVersionIsRefusedBeforeItsFieldsAreRead) {
   EXPECT_EQ(reply.in_reply_to, static_cast<uint16_t>(MsgType::kRegister));
 
   EXPECT_TRUE(Rejected(BodyEditor(SampleRegisterAck()).Set("protocol_version", 7).Frames(),
-                       "RegisterAck: protocol version mismatch: this build speaks 2, peer speaks 7",
+                       "RegisterAck: protocol version mismatch: this build speaks 3, peer speaks 7",
                        error_code::kProtocolVersionMismatch));
   Register r = SampleRegister();
   r.protocol_version = 0;

@@ -1,0 +1,264 @@
+// Assigning ahead (CoreOptions::assign_ahead, AssignTrial.after_*): a running attempt gets a
+// successor from its job, queued on its worker, that takes its slot and GPUs the moment it ends.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "tests/coordinator/core_fixture.h"
+
+namespace hpo::coordinator {
+namespace {
+
+using coretest::CoreTest;
+using coretest::Only;
+using coretest::Spec;
+
+class AssignAheadTest : public CoreTest {
+ protected:
+  void SetUp() override {
+    CoreTest::SetUp();
+    options_.assign_ahead = true;
+    MakeCore();
+  }
+  std::vector<proto::wire::AssignTrial> Plain(const std::vector<Outgoing>& out) {
+    std::vector<proto::wire::AssignTrial> v;
+    for (const auto& a : Only<proto::wire::AssignTrial>(out)) {
+      if (a.after_trial.empty()) v.push_back(a);
+    }
+    return v;
+  }
+  std::vector<proto::wire::AssignTrial> Ahead(const std::vector<Outgoing>& out) {
+    std::vector<proto::wire::AssignTrial> v;
+    for (const auto& a : Only<proto::wire::AssignTrial>(out)) {
+      if (!a.after_trial.empty()) v.push_back(a);
+    }
+    return v;
+  }
+  int InProgressCounted(const std::string& job) {  // what MaxParallelTrainingJobs bounds
+    int n = 0;
+    for (const Trial* t : core_->TrialsOf(job)) n += t->Active() && !t->Queued() ? 1 : 0;
+    return n;
+  }
+  void Started(const std::string& wid, const proto::wire::AssignTrial& a) {
+    proto::wire::TrialStarted s;
+    s.trial = a.trial;
+    s.attempt = a.attempt;
+    s.worker_id = wid;
+    core_->OnMessage(wid, s, now_);
+  }
+};
+
+TEST_F(AssignAheadTest, EachRunningAttemptGetsOneSuccessorThatTakesItsSlotWhenItEnds) {
+  Register("w", 2);
+  auto out = Submit(Spec("ahead", "Random", 6, 2));
+  auto first = Plain(out);
+  auto queued = Ahead(out);
+  ASSERT_EQ(first.size(), 2u);
+  ASSERT_EQ(queued.size(), 2u) << "one successor per running attempt";
+  std::set<std::string> behind;
+  for (const auto& q : queued) {
+    behind.insert(q.after_trial);
+    EXPECT_EQ(q.after_attempt, 1u);
+    const Trial* t = core_->FindTrial(q.trial);
+    ASSERT_NE(t, nullptr);
+    EXPECT_TRUE(t->Queued());
+    EXPECT_EQ(t->state, TrialState::kInProgress);
+    EXPECT_NE(t->SecondaryStatus(), "Training");
+  }
+  EXPECT_EQ(behind, (std::set<std::string>{first[0].trial, first[1].trial}));
+  EXPECT_EQ(InProgressCounted("ahead"), 2) << "queued trials do not count against the parallelism";
+  EXPECT_EQ(core_->TrialsOf("ahead").size(), 4u);
+
+  // The first one ends: its successor takes the slot (no new plain assignment), and gets a
+  // successor of its own.
+  const auto& q0 = queued[0].after_trial == first[0].trial ? queued[0] : queued[1];
+  auto next = Finish("w", first[0], 0.5);
+  EXPECT_TRUE(Plain(next).empty()) << "the slot went to the queued trial";
+  EXPECT_FALSE(core_->FindTrial(q0.trial)->Queued());
+  auto more = Ahead(next);
+  ASSERT_EQ(more.size(), 1u);
+  EXPECT_EQ(more[0].after_trial, q0.trial);
+  EXPECT_EQ(InProgressCounted("ahead"), 2);
+
+  // Run the job out: every trial runs once; the job completes with 6 training jobs.
+  std::vector<proto::wire::AssignTrial> live = {first[1], q0};
+  for (const auto& q : queued) {
+    if (q.trial != q0.trial) live.push_back(q);
+  }
+  live.push_back(more[0]);
+  std::set<std::string> done = {first[0].trial};
+  for (size_t i = 0; i < live.size(); ++i) {
+    auto o = Finish("w", live[i], 1.0 + static_cast<double>(i));
+    done.insert(live[i].trial);
+    for (const auto& a : Only<proto::wire::AssignTrial>(o)) live.push_back(a);
+  }
+  EXPECT_EQ(done.size(), 6u);
+  EXPECT_EQ(core_->FindJob("ahead")->status, "Completed");
+  EXPECT_EQ(core_->TrialsOf("ahead").size(), 6u) << "MaxNumberOfTrainingJobs holds with trials assigned ahead";
+}
+
+TEST_F(AssignAheadTest, AStartReportedBeforeThePredecessorsExitIsNotCountedTwiceAndItsGpuStaysHeld) {
+  proto::wire::Register r;
+  r.protocol_version = proto::wire::kProtocolVersion;
+  r.worker_id = "gpu";
+  r.host = "gpu";
+  r.slots = 4;
+  r.cpus = 16;
+  r.memory_mb = 128 * 1024;
+  r.session = 1;
+  r.gpus = {{0, "GPU-0", "NVIDIA H200", 141 * 1024}, {1, "GPU-1", "NVIDIA H200", 141 * 1024}};
+  core_->OnMessage("gpu", r, now_);
+  proto::TuningJobSpec spec = Spec("g", "Random", 6, 4);
+  spec.training_job_definition->resource_config->instance_type = "ml.g5.xlarge";  // 1 GPU each
+  auto out = Submit(spec);
+  auto first = Plain(out);
+  auto queued = Ahead(out);
+  ASSERT_EQ(first.size(), 2u) << "two GPUs";
+  ASSERT_EQ(queued.size(), 2u);
+  for (const auto& q : queued) {
+    const auto& p = q.after_trial == first[0].trial ? first[0] : first[1];
+    EXPECT_EQ(q.gpus, p.gpus) << "a queued attempt gets its predecessor's GPUs";
+  }
+  // The worker started the successor as its predecessor ended, and said so first.
+  const auto& q = queued[0];
+  const auto& p = q.after_trial == first[0].trial ? first[0] : first[1];
+  Started("gpu", q);
+  EXPECT_FALSE(core_->FindTrial(q.trial)->Queued());
+  auto next = Finish("gpu", p, 0.3);
+  EXPECT_TRUE(Plain(next).empty()) << "the GPU is the successor's, not free: " << (Plain(next).empty() ? "" : Plain(next)[0].trial);
+  EXPECT_EQ(InProgressCounted("g"), 2);
+  for (const auto& a : Ahead(next)) EXPECT_EQ(a.gpus, q.gpus);
+}
+
+TEST_F(AssignAheadTest, AnotherJobWaitingForASlotTakesTheQueuedTrialsBackForFairShare) {
+  Register("w", 2);
+  auto out = Submit(Spec("a", "Random", 6, 2));
+  auto first = Plain(out);
+  auto queued = Ahead(out);
+  ASSERT_EQ(queued.size(), 2u);
+  now_ += 10;
+  auto b = Submit(Spec("b", "Random", 6, 2));
+  EXPECT_TRUE(Plain(b).empty()) << "no free slot";
+  auto stops = Only<proto::wire::StopTrial>(b);
+  ASSERT_EQ(stops.size(), 2u) << "both queued trials of job a are withdrawn";
+  for (const auto& s : stops) {
+    EXPECT_EQ(s.grace_period_s, 0u);
+    const Trial* t = core_->FindTrial(s.trial);
+    EXPECT_EQ(t->state, TrialState::kPending);
+    EXPECT_FALSE(t->Queued());
+  }
+  EXPECT_TRUE(Ahead(b).empty());
+  // A slot frees: job b (no trial running) gets it.
+  auto next = Finish("w", first[0], 0.1);
+  auto placed = Plain(next);
+  ASSERT_EQ(placed.size(), 1u);
+  EXPECT_EQ(core_->FindTrial(placed[0].trial)->tuning_job, "b");
+  // The withdrawn attempt's late exit report changes nothing.
+  proto::wire::TrialExited x;
+  x.trial = stops[0].trial;
+  x.attempt = stops[0].attempt;
+  x.status = "Stopped";
+  x.secondary_status = "Stopped";
+  core_->OnMessage("w", x, now_);
+  EXPECT_EQ(core_->FindTrial(stops[0].trial)->state, TrialState::kPending);
+}
+
+TEST_F(AssignAheadTest, ModelBasedJobsAssignAheadOnlyOnceTheirTrainingJobsAreShort) {
+  options_.assign_ahead_max_trial_ms = 5000;
+  MakeCore();
+  Register("w", 1);
+  proto::TuningJobSpec spec = Spec("bo", "Bayesian", 20, 1);
+  spec.hyper_parameter_tuning_job_config->parameter_ranges->continuous_parameter_ranges.push_back(
+      {"lr", "0.001", "0.1", "Logarithmic"});  // an endless space
+  auto out = Submit(spec);
+  ASSERT_EQ(Plain(out).size(), 1u);
+  EXPECT_TRUE(Ahead(out).empty()) << "no duration known yet";
+  proto::wire::AssignTrial a = Plain(out)[0];
+  for (int i = 0; i < 3; ++i) {  // three 10 s training jobs: too long to bother
+    Started("w", a);
+    now_ += 10000;
+    out = Finish("w", a, 1.0 + i);
+    ASSERT_EQ(Plain(out).size(), 1u);
+    EXPECT_TRUE(Ahead(out).empty());
+    a = Plain(out)[0];
+  }
+  for (int i = 0; i < 6; ++i) {  // then 1 s ones: the median drops below 5 s
+    Started("w", a);
+    now_ += 1000;
+    out = Finish("w", a, 0.5 + i);
+    auto plain = Plain(out);
+    if (plain.empty()) break;
+    a = plain[0];
+  }
+  EXPECT_FALSE(Ahead(out).empty()) << "short training jobs now get a successor";
+}
+
+TEST_F(AssignAheadTest, QueuedTrialsSurviveACoordinatorRestartAndALostWorkerCostsThemNoRetry) {
+  Register("w", 2);
+  auto out = Submit(Spec("r", "Random", 6, 2));
+  auto first = Plain(out);
+  auto queued = Ahead(out);
+  ASSERT_EQ(queued.size(), 2u);
+  for (const auto& a : first) Started("w", a);
+
+  MakeCore();  // restart: the worker re-registers holding all four
+  ++session_;
+  std::vector<proto::wire::AttemptRef> held;
+  for (const auto& a : first) held.push_back({a.trial, a.attempt});
+  for (const auto& q : queued) held.push_back({q.trial, q.attempt});
+  auto ack = Only<proto::wire::RegisterAck>(Register("w", 2, held));
+  ASSERT_EQ(ack.size(), 1u);
+  EXPECT_TRUE(ack[0].stop.empty());
+  for (const auto& q : queued) EXPECT_TRUE(core_->FindTrial(q.trial)->Queued()) << q.trial;
+  EXPECT_EQ(InProgressCounted("r"), 2);
+  const auto& q0 = queued[0].after_trial == first[0].trial ? queued[0] : queued[1];
+  auto next = Finish("w", first[0], 0.2);
+  EXPECT_TRUE(Plain(next).empty());
+  EXPECT_FALSE(core_->FindTrial(q0.trial)->Queued());
+
+  // The worker is lost: the queued trial that never started goes back to the queue without
+  // spending a retry.
+  const auto& q1 = queued[0].after_trial == first[0].trial ? queued[1] : queued[0];
+  now_ += options_.lease_ms + 1;
+  core_->OnTick(now_);
+  const Trial* t = core_->FindTrial(q1.trial);
+  EXPECT_EQ(t->state, TrialState::kPending);
+  EXPECT_EQ(t->infra_failures, 0);
+  EXPECT_FALSE(t->Queued());
+}
+
+TEST_F(AssignAheadTest, StoppingTheJobStopsQueuedTrialsWhichNeverGetAStartTime) {
+  Register("w", 2);
+  auto out = Submit(Spec("s", "Random", 6, 2));
+  auto first = Plain(out);
+  auto queued = Ahead(out);
+  ASSERT_EQ(queued.size(), 2u);
+  for (const auto& a : first) Started("w", a);
+  std::vector<Outgoing> stop;
+  ASSERT_TRUE(core_->Stop("s", now_, &stop).ok());
+  auto stops = Only<proto::wire::StopTrial>(stop);
+  ASSERT_EQ(stops.size(), 4u);
+  // Queued ones first: on the worker their stop arrives before their predecessor can end.
+  std::set<std::string> first_two = {stops[0].trial, stops[1].trial};
+  EXPECT_EQ(first_two, (std::set<std::string>{queued[0].trial, queued[1].trial}));
+  for (const auto& q : queued) Exit("w", q, "Stopped");
+  for (const auto& a : first) Exit("w", a, "Stopped");
+  EXPECT_EQ(core_->FindJob("s")->status, "Stopped");
+  for (const auto& q : queued) {
+    EXPECT_EQ(core_->FindTrial(q.trial)->state, TrialState::kStopped);
+    EXPECT_EQ(core_->FindTrial(q.trial)->start_ms, 0) << "it never ran";
+  }
+  for (const auto& a : first) EXPECT_NE(core_->FindTrial(a.trial)->start_ms, 0);
+}
+
+TEST_F(AssignAheadTest, OffMeansOneAssignmentPerFreeSlot) {
+  options_.assign_ahead = false;
+  MakeCore();
+  Register("w", 2);
+  auto out = Submit(Spec("off", "Random", 6, 2));
+  EXPECT_EQ(Plain(out).size(), 2u);
+  EXPECT_TRUE(Ahead(out).empty());
+}
+
+}  // namespace
+}  // namespace hpo::coordinator
