@@ -26,7 +26,10 @@ hpo's coordinator timestamps give the breakdown of that gap:
   launch       = bench_start_ms(next) - creation_ms(next)  (AssignTrial on the wire, trial
                  directory laid out, fork/exec, libc loaded, main() running)
 For hpo the pairing follows the coordinator's view: a slot is freed when the coordinator receives
-TrialExited (end_ms) and taken when it assigns (creation_ms), grouped per worker.
+TrialExited (end_ms) and taken when the trial is assigned (creation_ms) or, for a trial assigned
+ahead (its assignment came before its predecessor's exit; the worker started it when that one's
+program ended), when it started; grouped per worker. Gaps of trials assigned ahead are counted
+apart: there the whole gap is the worker's (program end noticed -> next program's main()).
 """
 import argparse
 import json
@@ -141,16 +144,21 @@ def analyze_hpo(a):
         by_worker[t["worker"]].append(t)
     per_worker_slots = a.slots // max(1, len(by_worker)) if a.slots_per_worker is None else a.slots_per_worker
     gaps, exit_report, schedule, launch, coord_gap, started_report = [], [], [], [], [], []
+    ahead_gaps = []
     overlaps = 0
     for w, items in by_worker.items():
-        pairs, ov = pair_slots(items, per_worker_slots, start=lambda t: t["assign"], end=lambda t: t["end"])
+        pairs, ov = pair_slots(items, per_worker_slots, start=lambda t: max(t["assign"], min(t["started"], t["end"])),
+                               end=lambda t: t["end"])
         overlaps += ov
         for p, n in pairs:
             gaps.append(n["bench_start_ms"] - p["bench_end_ms"])
+            coord_gap.append(n["started"] - p["end"])
+            if n["assign"] < p["end"]:  # assigned ahead: started by the worker on its own
+                ahead_gaps.append(n["bench_start_ms"] - p["bench_end_ms"])
+                continue
             exit_report.append(p["end"] - p["bench_end_ms"])
             schedule.append(n["assign"] - p["end"])
             launch.append(n["bench_start_ms"] - n["assign"])
-            coord_gap.append(n["started"] - p["end"])
     for t in complete:
         started_report.append(t["started"] - t["bench_start_ms"])
     user = [t["bench_end_ms"] - t["bench_start_ms"] for t in complete]
@@ -177,6 +185,8 @@ def analyze_hpo(a):
             "schedule (TrialExited received -> next Assigned)": stats(schedule),
             "launch (Assigned -> next bench_start)": stats(launch),
         },
+        "assigned_ahead_gaps": len(ahead_gaps),
+        "assigned_ahead_gap_ms (worker-local: program end -> next program start)": stats(ahead_gaps),
         "coordinator_gap_ms (end_ms -> next start_ms)": stats(coord_gap),
         "started_report_ms (bench_start -> coordinator got TrialStarted)": stats(started_report),
         "coordinator_span_ms (start_ms -> end_ms)": stats(span),
@@ -281,7 +291,14 @@ def details(paths):
             b = d["gap_breakdown_ms"]
             parts = "; ".join(f"{k.split(' (')[0]} p50 {v.get('p50')} / p99 {v.get('p99')}" for k, v in b.items())
             cg = d["coordinator_gap_ms (end_ms -> next start_ms)"]
-            line += f"\n  - gap breakdown (ms): {parts}; coordinator-clock gap (end_ms -> next start_ms) p50 {cg.get('p50')} / p99 {cg.get('p99')}"
+            n_ahead = d.get("assigned_ahead_gaps", 0)
+            if n_ahead:
+                ag = d["assigned_ahead_gap_ms (worker-local: program end -> next program start)"]
+                line += (f"\n  - {n_ahead} of {g['n']} gaps had the next trial assigned ahead (started by the worker "
+                         f"when the slot freed): gap p50 {ag.get('p50')} / p99 {ag.get('p99')} ms")
+            if b and any(v.get("n") for v in b.values()):
+                line += f"\n  - gap breakdown of the other gaps (ms): {parts}"
+            line += f"\n  - coordinator-clock gap (end_ms -> next start_ms) p50 {cg.get('p50')} / p99 {cg.get('p99')}"
             if "cpu_s" in d:
                 line += (f"\n  - CPU {d['cpu_s']['user']} s user + {d['cpu_s']['sys']} s sys "
                          f"({d['cpu_s']['per_trial_ms']} ms/trial, trial processes included), max RSS {d['max_rss_mb']} MB")
