@@ -215,6 +215,7 @@ struct RunArgs {
   std::string state_dir;
   std::string output = "table";
   int64_t grace_s = 10;
+  bool no_assign_ahead = false;
 };
 
 void Run(const RunArgs& a) {
@@ -231,6 +232,7 @@ void Run(const RunArgs& a) {
   coordinator::CoreOptions co;
   co.default_grace_period_s = a.grace_s;
   co.lease_ms = 10000;
+  co.assign_ahead = !a.no_assign_ahead;
   coordinator::CoordinatorCore core(store->get(), co);
   coordinator::DispatcherOptions dopt;
   dopt.listen = "tcp://127.0.0.1:*";
@@ -390,6 +392,7 @@ struct CoordinatorArgs {
   int64_t heartbeat_ms = 1000;
   int64_t grace_s = 120;
   std::string instance_catalog;  // JSON file of instance types, merged over the defaults
+  bool no_assign_ahead = false;
 };
 
 void Coordinator(const CoordinatorArgs& a) {
@@ -402,6 +405,7 @@ void Coordinator(const CoordinatorArgs& a) {
   co.lease_ms = a.lease_ms;
   co.heartbeat_interval_ms = a.heartbeat_ms;
   co.default_grace_period_s = a.grace_s;
+  co.assign_ahead = !a.no_assign_ahead;
   if (!a.instance_catalog.empty()) {
     std::ifstream in(a.instance_catalog);
     if (!in) Fail(2, "cannot read the instance catalog " + a.instance_catalog);
@@ -697,6 +701,11 @@ void AddRunCommand(CLI::App& app) {
   c->add_option("--state-dir", a->state_dir, "Where the job's database and trial directories go "
                                              "(default hpo-runs/<job>-<time>)");
   c->add_option("--grace", a->grace_s, "Seconds between SIGTERM and SIGKILL when a training job is stopped (10)");
+  c->add_flag("--no-assign-ahead", a->no_assign_ahead,
+              "Send each worker its next training job only when a slot frees. By default a running training job "
+              "gets one successor from its job, queued on its worker and started the moment it ends (a slot's gap "
+              "is then about 2 ms instead of a round trip through the coordinator); queued ones show as InProgress "
+              "(Starting) and count against MaxParallelTrainingJobs only once they run");
   c->add_option("-o,--output", a->output, "How to print the result: table, json (DescribeHyperParameterTuningJob) "
                                           "or yaml (the CRD document with its status)")
       ->check(CLI::IsMember({"table", "json", "yaml"}));
@@ -718,6 +727,11 @@ void AddCoordinatorCommand(CLI::App& app) {
   c->add_option("--lease-ms", a->lease_ms, "A worker silent this long is lost and its trials are retried (10000)");
   c->add_option("--heartbeat-ms", a->heartbeat_ms, "Heartbeat interval told to workers (1000)");
   c->add_option("--grace", a->grace_s, "Seconds between SIGTERM and SIGKILL for stopped training jobs (120)");
+  c->add_flag("--no-assign-ahead", a->no_assign_ahead,
+              "Send each worker its next training job only when a slot frees. By default a running training job "
+              "gets one successor from its job, queued on its worker and started the moment it ends (a slot's gap "
+              "is then about 2 ms instead of a round trip through the coordinator); queued ones show as InProgress "
+              "(Starting) and count against MaxParallelTrainingJobs only once they run");
   c->add_option("--instance-catalog", a->instance_catalog,
                 "JSON file of instance types and what they need, merged over the shipped ml.* defaults: "
                 "{\"ml.x\": {\"gpus\": 1, \"gpu_model\": \"A10G\", \"gpu_memory_gib\": 24, \"vcpus\": 4, "

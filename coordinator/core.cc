@@ -1020,7 +1020,11 @@ struct CoordinatorCore::Impl {
       }
       if (def->output_data_config) a.output_path = def->output_data_config->s3_output_path.value_or("");
       if (def->checkpoint_config) {
-        a.checkpoint_uri = def->checkpoint_config->s3_uri.value_or("");
+        // Each training job of the tuning job under its own prefix, so that no trial resumes
+        // from another's state; its attempts share it.
+        std::string uri = def->checkpoint_config->s3_uri.value_or("");
+        while (!uri.empty() && uri.back() == '/') uri.pop_back();
+        a.checkpoint_uri = uri.empty() ? "" : uri + "/" + t->name;
         a.checkpoint_local_path = def->checkpoint_config->local_path.value_or("/opt/ml/checkpoints");
       }
       proto::TuningJobSpec one;

@@ -36,6 +36,7 @@
 #include "proto/codec.h"
 #include "proto/messages.h"
 #include "worker/artifacts.h"
+#include "worker/checkpoints.h"
 #include "worker/data_channels.h"
 #include "worker/handshake_monitor.h"
 #include "worker/metric_parser.h"
@@ -263,6 +264,12 @@ struct WorkerAgent::Impl {
     // program is reaped, before its artifacts are uploaded.
     bool queued = false;
     Key after;
+    // CheckpointConfig.S3Uri: restored before the program starts, synced every
+    // checkpoint_sync_ms while it runs (one pass at a time) and once more when it has ended.
+    std::shared_ptr<CheckpointSync> checkpoints;
+    std::future<Result<CheckpointStats>> checkpoint_pass;
+    int64_t last_checkpoint_pass_ms = 0;
+    bool checkpoint_error_logged = false;
     std::shared_ptr<std::atomic<bool>> successor_waits = std::make_shared<std::atomic<bool>>(false);
   };
   std::map<Key, std::unique_ptr<Run>> runs;
@@ -704,6 +711,11 @@ struct WorkerAgent::Impl {
     if (!laid.ok()) return fail("InfraError", "cannot lay out the trial directory: " + laid.message());
     Status cp = PrepareCheckpoints(*run, trial_dir / "checkpoints");
     if (!cp.ok()) return fail(IsClientError(cp) ? "Failed" : "InfraError", cp.message());
+    if (!a.checkpoint_uri.empty()) {
+      auto sync = CheckpointSync::Create(a.checkpoint_uri, (trial_dir / "checkpoints").string(), [this] { return S3(); });
+      if (!sync.ok()) return fail("Failed", "ClientError: " + sync.status().message());
+      run->checkpoints = std::move(sync).value();
+    }
 
     if (!a.after_trial.empty()) {
       const Key after{a.after_trial, a.after_attempt};
@@ -723,7 +735,7 @@ struct WorkerAgent::Impl {
       std::lock_guard<std::mutex> lock(runs_mu);
       runs[key] = std::move(run);
     }
-    if (sources.empty()) {  // nothing to stage: the program starts now (or when its slot frees)
+    if (sources.empty() && !r.checkpoints) {  // nothing to stage: the program starts now (or when its slot frees)
       if (r.queued) {
         RefillSpares();
         return;
@@ -744,11 +756,24 @@ struct WorkerAgent::Impl {
     base.s3 = [this] { return S3(); };
     const std::string root = r.root;
     const std::string visible = r.namespaces ? "/opt/ml" : r.root;
-    r.staging = tasks.Post([this, sources = std::move(sources), base, root, visible]() -> Result<std::vector<BindMount>> {
+    const std::string what = a.trial + " attempt " + std::to_string(a.attempt);
+    r.staging = tasks.Post([this, sources = std::move(sources), base, root, visible, checkpoints = r.checkpoints,
+                            what]() -> Result<std::vector<BindMount>> {
       struct WakeOnReturn {
         const Impl* impl;
         ~WakeOnReturn() { impl->Wake(); }
       } wake{this};
+      if (checkpoints) {  // the previous attempts' checkpoints, wherever they ran
+        auto restored = checkpoints->Restore();
+        if (!restored.ok()) {
+          return Status(restored.status().code(), "cannot restore the checkpoints from " + checkpoints->uri() + ": " +
+                                                      restored.status().message());
+        }
+        if (restored->files > 0) {
+          Log("worker: " + what + ": restored " + std::to_string(restored->files) + " checkpoint file(s), " +
+              std::to_string(restored->bytes) + " bytes, from " + checkpoints->uri());
+        }
+      }
       std::vector<BindMount> mounts;
       for (const auto& src : sources) {
         StagingContext ctx = base;
@@ -844,11 +869,13 @@ struct WorkerAgent::Impl {
   }
 
   std::function<void()> UploadOnExit(Run& r) {
-    if (r.assign.output_path.empty()) return [this] { Wake(); };
-    const ArtifactSpec spec = ArtifactsOf(r);
+    const bool artifacts = !r.assign.output_path.empty();
+    if (!artifacts && !r.checkpoints) return [this] { Wake(); };
+    const ArtifactSpec spec = artifacts ? ArtifactsOf(r) : ArtifactSpec{};
     auto done = std::make_shared<std::promise<Result<UploadedArtifacts>>>();
     r.upload = done->get_future();
-    return [this, spec, done, successor_waits = r.successor_waits] {
+    const std::string what = r.assign.trial + " attempt " + std::to_string(r.assign.attempt);
+    return [this, spec, done, artifacts, what, checkpoints = r.checkpoints, successor_waits = r.successor_waits] {
       if (successor_waits->load()) Wake();  // the next trial starts in this slot while we upload
       struct WakeOnReturn {
         const Impl* impl;
@@ -859,7 +886,15 @@ struct WorkerAgent::Impl {
         return;
       }
       try {
-        done->set_value(UploadArtifacts(spec, [this] { return S3(); }));
+        if (checkpoints) {  // the last pass: what the program wrote up to its end (or its grace period)
+          auto pass = checkpoints->Sync();
+          if (!pass.ok()) {
+            Log("worker: " + what + ": the last checkpoint upload to " + checkpoints->uri() +
+                " failed: " + pass.status().message());
+          }
+        }
+        done->set_value(artifacts ? UploadArtifacts(spec, [this] { return S3(); })
+                                  : Result<UploadedArtifacts>(UploadedArtifacts{}));
       } catch (...) {
         done->set_exception(std::current_exception());
       }
@@ -998,6 +1033,24 @@ struct WorkerAgent::Impl {
     }
   }
 
+  // Starts the next periodic checkpoint pass of a running attempt on a pool thread, at most one at
+  // a time and every checkpoint_sync_ms; a failed pass is logged once (the next one retries).
+  void CheckpointPass(const Key& key, Run& r, int64_t now) {
+    if (r.checkpoint_pass.valid()) {
+      if (!Ready(r.checkpoint_pass)) return;
+      auto done = r.checkpoint_pass.get();
+      if (!done.ok() && !r.checkpoint_error_logged) {
+        r.checkpoint_error_logged = true;
+        Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": uploading checkpoints to " +
+            r.checkpoints->uri() + " failed (retried every " + std::to_string(opt.checkpoint_sync_ms) +
+            " ms): " + done.status().message());
+      }
+    }
+    if (now - r.last_checkpoint_pass_ms < opt.checkpoint_sync_ms) return;
+    r.last_checkpoint_pass_ms = now;
+    r.checkpoint_pass = background.Post([c = r.checkpoints] { return c->Sync(); });
+  }
+
   static bool Ready(const auto& future) {
     return future.valid() && future.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
   }
@@ -1054,6 +1107,7 @@ struct WorkerAgent::Impl {
       auto exit = r.process->TryWait();
       if (!exit) {
         if (now - r.last_flush_ms >= opt.flush_ms) Flush(key, r);
+        if (r.checkpoints) CheckpointPass(key, r, now);
         continue;
       }
       if (r.upload.valid() && !Ready(r.upload)) continue;  // its monitor thread wakes us when uploaded
@@ -1111,7 +1165,7 @@ struct WorkerAgent::Impl {
                     up.message(),
                 1024);
           }
-        } else {
+        } else if (!uploaded->model.empty()) {
           where = "; uploaded " + uploaded->model + " and " + uploaded->output_data;
         }
       }

@@ -38,6 +38,10 @@
 //      (worker/artifacts.h) by the program's own output thread as soon as it has reaped the
 //      program; then output/failure becomes the FailureReason of a failed attempt, and the last
 //      points, output lines and the exit report leave together.
+//   Checkpoints (CheckpointConfig.S3Uri, worker/checkpoints.h): restored into the trial's
+//   checkpoint directory before the program starts (on the staging thread), uploaded every
+//   checkpoint_sync_ms while it runs (local deletes mirrored), and once more after it has ended,
+//   also when it was stopped or interrupted, before the exit is reported.
 // A staging error that is the job's fault (missing data, bad manifest, refused credentials) fails
 // the trial as a ClientError; one that is not (endpoint unreachable, local disk) is an
 // InfraError, retried by the coordinator.
@@ -101,6 +105,7 @@ struct AgentOptions {
   int64_t coordinator_lease_ms = 10000;  // silence after which the agent reconnects
   int64_t resend_ms = 2000;         // unacked messages are re-sent after this long
   int64_t flush_ms = 50;            // metric batches are sent at least this often
+  int64_t checkpoint_sync_ms = 1000;  // new checkpoint files reach CheckpointConfig.S3Uri this often
   size_t max_batch_points = 500;
   std::function<int64_t()> now_ms;                // clock; default system clock
   std::function<void(const std::string&)> log;   // default stderr

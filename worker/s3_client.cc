@@ -582,6 +582,14 @@ Status S3Client::PutFile(const std::string& bucket, const std::string& key, cons
   return Status::Ok();
 }
 
+Status S3Client::Delete(const std::string& bucket, const std::string& key) const {
+  Impl::Request r;
+  r.method = "DELETE";
+  r.bucket = bucket;
+  r.key = key;
+  return impl_->Call(r, "S3 DELETE " + impl_->Uri(bucket, key)).status();
+}
+
 Status S3Client::CreateBucket(const std::string& bucket) const {
   Impl::Request r;
   r.method = "PUT";

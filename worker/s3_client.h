@@ -92,6 +92,8 @@ class S3Client {
   // Uploads a file; multipart above multipart_threshold.
   [[nodiscard]] Status PutFile(const std::string& bucket, const std::string& key, const std::string& path) const;
   [[nodiscard]] Status PutBytes(const std::string& bucket, const std::string& key, const std::string& data) const;
+  // DeleteObject; a key that does not exist is not an error (S3 answers 204 either way).
+  [[nodiscard]] Status Delete(const std::string& bucket, const std::string& key) const;
   // CreateBucket; an existing bucket owned by the caller is not an error (for tests and tools).
   [[nodiscard]] Status CreateBucket(const std::string& bucket) const;
 

@@ -11,7 +11,9 @@
 // Knobs (hyperparameters, all optional): epochs (5), sleep_ms per epoch (0), fail ("true": write
 // /opt/ml/output/failure and exit 3), ignore_sigterm ("true": keep running after SIGTERM),
 // print_times ("true": print `start_ms=T` first and `end_ms=T` last, Unix epoch milliseconds, so
-// tests can see when the program ran).
+// tests can see when the program ran), checkpoint ("true": resume from and save to
+// <SM_MODEL_DIR>/../checkpoints/state.txt, i.e. /opt/ml/checkpoints, after every epoch; a resumed
+// run prints `resumed from epoch=N` and continues with epoch N+1).
 #include <unistd.h>
 
 #include <atomic>
@@ -69,7 +71,22 @@ int main(int argc, char** argv) {
   }
   const double final_loss = (x - 0.3) * (x - 0.3) + (y + 0.2) * (y + 0.2) + (optimizer == "adam" ? 0.0 : 0.05) +
                             std::fabs(layers - 3) * 0.01;
-  for (int e = 0; e < epochs; ++e) {
+  const std::string model_dir = Env("SM_MODEL_DIR", "/opt/ml/model");
+  const bool checkpoint = Env("SM_HP_CHECKPOINT") == "true";
+  const std::string state = model_dir + "/../checkpoints/state.txt";
+  int first = 0;
+  if (checkpoint) {
+    if (FILE* f = std::fopen(state.c_str(), "r")) {
+      int done = -1;
+      if (std::fscanf(f, "epoch=%d", &done) == 1 && done >= 0) {
+        first = done + 1;
+        std::printf("resumed from epoch=%d\n", done);
+        std::fflush(stdout);
+      }
+      std::fclose(f);
+    }
+  }
+  for (int e = first; e < epochs; ++e) {
     if (sleep_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
     if (g_term && !ignore_term) {
       std::printf("terminated at epoch=%d\n", e);
@@ -79,8 +96,14 @@ int main(int argc, char** argv) {
     double loss = e + 1 < epochs ? final_loss + 0.5 / (e + 1) : final_loss;
     std::printf("epoch=%d loss=%.17g\n", e, loss);
     std::fflush(stdout);
+    if (checkpoint) {  // written whole, then renamed: a reader never sees half of it
+      const std::string tmp = state + ".tmp";
+      if (!WriteFile(tmp, "epoch=" + std::to_string(e) + "\n") || std::rename(tmp.c_str(), state.c_str()) != 0) {
+        std::fprintf(stderr, "cannot write %s: %s\n", state.c_str(), std::strerror(errno));
+        return 5;
+      }
+    }
   }
-  std::string model_dir = Env("SM_MODEL_DIR", "/opt/ml/model");
   char buf[128];
   std::snprintf(buf, sizeof buf, "x=%.17g y=%.17g loss=%.17g\n", x, y, final_loss);
   if (!WriteFile(model_dir + "/model.txt", buf)) {

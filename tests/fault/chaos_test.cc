@@ -7,6 +7,7 @@
 #include <set>
 
 #include "tests/fault/fault_proxy.h"
+#include "worker/s3_client.h"
 #include "tests/integration/cluster.h"
 
 namespace {
@@ -170,6 +171,114 @@ TEST_F(Chaos, SpotInterruptionsRequeueTrialsWithoutSpendingARetry) {
   }
   std::printf("spot interruptions: %d, trials interrupted: %d\n", interruptions, interrupted_trials);
   EXPECT_GE(interrupted_trials, 1);
+}
+
+// Spot workers are interrupted (SIGUSR1, a notice) every second or so while checkpointing trainers
+// run (examples/trainers/quadratic.cc, checkpoint=true: state after every epoch). An interrupted
+// trial's checkpoints are synced after its grace period; its next attempt, on another worker,
+// starts with them copied back in and resumes (the trainer prints `resumed from epoch=N`). No
+// retry is spent, and each interruption costs at most the epoch that was running.
+class SpotCheckpoints : public Chaos {
+ protected:
+  void Run(const std::string& checkpoint_uri) {
+    auto spot_worker = [&](int n) {
+      return std::make_unique<hpo::testing::Child>(
+          std::vector<std::string>{HPO_BINARY, "worker", "--connect", "tcp://127.0.0.1:" + std::to_string(zmq_port_),
+                                   "--id", "spot" + std::to_string(n), "--slots", "2", "--work-dir",
+                                   (dir_ / ("spot" + std::to_string(n))).string(), "--image",
+                                   std::string("quadratic=") + HPO_QUADRATIC, "--spot"},
+          (dir_ / ("spot" + std::to_string(n) + ".log")).string());
+    };
+    workers_[0]->Kill(SIGKILL);
+    workers_[1]->Kill(SIGKILL);
+    auto spot_a = spot_worker(1);
+    auto spot_b = spot_worker(2);
+    ASSERT_TRUE(WaitForWorkers(3)) << "see " << dir_;
+    constexpr int kEpochs = 12;
+    Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+    Json spec = Job("chaos-ckpt", "Random", 10, 6, ranges, {{"sleep_ms", "150"}, {"checkpoint", "true"}});
+    spec["TrainingJobDefinition"]["StaticHyperParameters"]["epochs"] = std::to_string(kEpochs);
+    spec["TrainingJobDefinition"]["EnableManagedSpotTraining"] = true;
+    spec["TrainingJobDefinition"]["CheckpointConfig"] = {{"S3Uri", checkpoint_uri}};
+    Call("CreateHyperParameterTuningJob", spec);
+    int interruptions = 0;
+    for (int round = 3; round <= 10; ++round) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(900));
+      if (Counters("chaos-ckpt").value("HyperParameterTuningJobStatus", "") != "InProgress") break;
+      auto& victim = round % 2 ? spot_a : spot_b;
+      ::kill(victim->pid(), SIGUSR1);
+      ++interruptions;
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));  // grace, last checkpoint pass, report
+      victim->Kill(SIGTERM);
+      victim = spot_worker(round);  // fresh capacity
+    }
+    Json d = WaitFor("chaos-ckpt", 120);
+    ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+    EXPECT_GE(interruptions, 3);
+    EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 10);
+    EXPECT_EQ(d["TrainingJobStatusCounters"]["RetryableError"], 0) << "an interruption spent a retry";
+    int resumed = 0, interrupted_trials = 0;
+    for (const auto& t : Trials("chaos-ckpt")) {
+      const std::string name = t["TrainingJobName"];
+      int attempts = 0, epoch_lines = 0, resumes = 0, last_attempt = 0;
+      std::optional<double> last;  // the last loss of the last attempt
+      for (auto& e : fs::recursive_directory_iterator(dir_)) {
+        if (e.path().filename() != "trial.log" || e.path().string().find("/" + name + "/") == std::string::npos) continue;
+        ++attempts;
+        const int n = std::stoi(e.path().parent_path().filename().string().substr(8));  // attempt-N
+        std::ifstream in(e.path());
+        for (std::string line; std::getline(in, line);) {
+          epoch_lines += line.rfind("epoch=", 0) == 0;
+          resumes += line.rfind("resumed from epoch=", 0) == 0;
+          const size_t at = line.find(" loss=");
+          if (line.rfind("epoch=", 0) == 0 && at != std::string::npos && n >= last_attempt) {
+            last = std::stod(line.substr(at + 6));
+            last_attempt = n;
+          }
+        }
+      }
+      interrupted_trials += attempts > 1;
+      resumed += resumes;
+      // Every epoch ran at least once; an interruption repeats at most the one in progress.
+      EXPECT_GE(epoch_lines, kEpochs) << name;
+      EXPECT_LE(epoch_lines, kEpochs + (attempts - 1)) << name << " lost more than an epoch per interruption";
+      ASSERT_TRUE(last) << name;
+      EXPECT_DOUBLE_EQ(t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"].get<double>(), *last) << name;
+    }
+    std::printf("interruptions %d, trials interrupted %d, resumed from a checkpoint %d times\n", interruptions,
+                interrupted_trials, resumed);
+    EXPECT_GE(resumed, 1) << "no interrupted trial resumed from its checkpoint; see " << dir_;
+  }
+};
+
+TEST_F(SpotCheckpoints, InterruptedTrainersResumeFromCheckpointsInALocalDirectory) {
+  Run("file://" + (dir_ / "checkpoints").string());
+  // One prefix per training job, holding the last state.
+  int dirs = 0;
+  for (const auto& e : fs::directory_iterator(dir_ / "checkpoints")) {
+    ++dirs;
+    EXPECT_TRUE(fs::exists(e.path() / "state.txt")) << e.path();
+  }
+  EXPECT_EQ(dirs, 10);
+}
+
+// Run through tests/worker/with_radosgw.sh (CTest: Chaos.CheckpointsInRadosgw).
+TEST_F(SpotCheckpoints, InterruptedTrainersResumeFromCheckpointsInS3) {
+  if (std::getenv("AWS_ENDPOINT_URL_S3") == nullptr) GTEST_SKIP() << "run through tests/worker/with_radosgw.sh";
+  auto cfg = hpo::worker::S3Config::FromEnvironment();
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  auto client = hpo::worker::S3Client::Create(*cfg);
+  ASSERT_TRUE(client.ok());
+  const std::string bucket = "hpo-chaos-" + std::to_string(::getpid());
+  ASSERT_TRUE((*client)->CreateBucket(bucket).ok());
+  Run("s3://" + bucket + "/checkpoints");
+  auto listed = (*client)->List(bucket, "checkpoints/");
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  std::set<std::string> states;
+  for (const auto& o : *listed) {
+    if (o.key.size() > 10 && o.key.ends_with("/state.txt")) states.insert(o.key);
+  }
+  EXPECT_EQ(states.size(), 10u) << "one state.txt per training job";
 }
 
 // The network between workers and coordinator misbehaves: the workers connect through a proxy

@@ -194,7 +194,7 @@ TEST_F(Contract, ATrainerThatHardCodesOptMlFindsEverythingWhereSageMakerPutsIt) 
         {"ResourceConfig", {{"InstanceType", "ml.m5.large"}, {"InstanceCount", 1}, {"VolumeSizeInGB", 1}}},
         {"StoppingCondition", {{"MaxRuntimeInSeconds", 60}}},
         {"EnableNetworkIsolation", true},
-        {"CheckpointConfig", {{"S3Uri", "s3://unused/checkpoints"}}},
+        {"CheckpointConfig", {{"S3Uri", "file://" + (dir_ / "checkpoints").string()}}},
         {"Environment", {{"MY_SETTING", "from-the-definition"}}}}}};
   Call("CreateHyperParameterTuningJob", job);
   Json d;

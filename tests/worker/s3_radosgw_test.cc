@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "worker/artifacts.h"
+#include "worker/checkpoints.h"
 #include "worker/data_channels.h"
 #include "worker/s3_client.h"
 
@@ -237,6 +238,38 @@ TEST_F(Radosgw, ArtifactsLandAtTheSageMakerKeys) {
   size_t n = std::fread(buf, 1, sizeof buf - 1, f);
   ::pclose(f);
   EXPECT_EQ(std::string(buf, n), "weights");
+}
+
+// Checkpoints (worker/checkpoints.h) in S3: uploaded, changed, deleted, restored elsewhere.
+TEST_F(Radosgw, CheckpointsSyncToAPrefixAndComeBackOnAnotherHost) {
+  const S3Client* raw = client_.get();
+  auto s3 = [raw]() -> Result<const S3Client*> { return raw; };
+  const std::string uri = "s3://" + bucket_ + "/ckpt/tune-001-0123abcd";
+  ASSERT_TRUE(client_->PutBytes(bucket_, "ckpt/tune-001-0123abcd0/state.txt", "a namesake's").ok());
+  auto a = CheckpointSync::Create(uri, (dir_ / "a").string(), s3);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  auto restored = (*a)->Restore();
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(restored->files, 0u) << "a prefix is a directory";
+  fs::create_directories(dir_ / "a" / "sub");
+  std::ofstream(dir_ / "a" / "state.txt") << "epoch=7";
+  std::ofstream(dir_ / "a" / "sub" / "old.bin") << "old";
+  ASSERT_TRUE((*a)->Sync().ok());
+  fs::remove(dir_ / "a" / "sub" / "old.bin");
+  auto pass = (*a)->Sync();
+  ASSERT_TRUE(pass.ok()) << pass.status().ToString();
+  EXPECT_EQ(pass->deleted, 1u);
+  auto listed = client_->List(bucket_, "ckpt/tune-001-0123abcd/");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].key, "ckpt/tune-001-0123abcd/state.txt");
+
+  auto b = CheckpointSync::Create(uri + "/", (dir_ / "b").string(), s3);
+  ASSERT_TRUE(b.ok());
+  restored = (*b)->Restore();
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(restored->files, 1u);
+  EXPECT_EQ(Slurp(dir_ / "b" / "state.txt"), "epoch=7");
 }
 
 }  // namespace

@@ -1,0 +1,130 @@
+// CheckpointSync against a local destination (the s3:// form runs in s3_radosgw_test.cc).
+#include "worker/checkpoints.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace hpo::worker {
+namespace {
+namespace fs = std::filesystem;
+
+class CheckpointsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / ("hpo-ckpt-" + std::to_string(::getpid()) + "-" +
+                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  static void Write(const fs::path& p, const std::string& text) {
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+  }
+  static std::string Read(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+  static std::set<std::string> Tree(const fs::path& d) {
+    std::set<std::string> out;
+    if (!fs::exists(d)) return out;
+    for (const auto& e : fs::recursive_directory_iterator(d)) {
+      if (e.is_regular_file()) out.insert(fs::relative(e.path(), d).generic_string());
+    }
+    return out;
+  }
+  std::unique_ptr<CheckpointSync> Make(const std::string& uri, const fs::path& local) {
+    auto c = CheckpointSync::Create(uri, local.string(), [] { return Result<const S3Client*>(Status::Internal("no S3 here")); });
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? std::move(c).value() : nullptr;
+  }
+  fs::path dir_;
+};
+
+TEST_F(CheckpointsTest, NewAndChangedFilesGoUpLocalDeletesAreMirroredAndANewAttemptGetsThemBack) {
+  const fs::path dest = dir_ / "bucket" / "job-001";
+  const fs::path local = dir_ / "worker1" / "checkpoints";
+  auto sync = Make("file://" + dest.string(), local);
+  ASSERT_TRUE(sync);
+  auto restored = sync->Restore();  // nothing there yet
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(restored->files, 0u);
+
+  Write(local / "state.txt", "epoch=3");
+  Write(local / "shards" / "opt.bin", "0123456789");
+  auto pass = sync->Sync();
+  ASSERT_TRUE(pass.ok()) << pass.status().ToString();
+  EXPECT_EQ(pass->files, 2u);
+  EXPECT_EQ(Tree(dest), (std::set<std::string>{"state.txt", "shards/opt.bin"}));
+
+  pass = sync->Sync();  // nothing changed: nothing sent
+  ASSERT_TRUE(pass.ok());
+  EXPECT_EQ(pass->files, 0u);
+
+  ::usleep(2000);  // a distinct modification time
+  Write(local / "state.txt", "epoch=4");
+  fs::remove(local / "shards" / "opt.bin");
+  pass = sync->Sync();
+  ASSERT_TRUE(pass.ok());
+  EXPECT_EQ(pass->files, 1u);
+  EXPECT_EQ(pass->deleted, 1u);
+  EXPECT_EQ(Tree(dest), (std::set<std::string>{"state.txt"}));
+  EXPECT_EQ(Read(dest / "state.txt"), "epoch=4");
+
+  // The next attempt, on another worker whose directory holds stale files: it sees exactly what
+  // the destination holds.
+  const fs::path other = dir_ / "worker2" / "checkpoints";
+  Write(other / "stale.txt", "from an older attempt");
+  auto next = Make(dest.string(), other);  // a plain path works as file:// does
+  ASSERT_TRUE(next);
+  restored = next->Restore();
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(restored->files, 1u);
+  EXPECT_EQ(Tree(other), (std::set<std::string>{"state.txt"}));
+  EXPECT_EQ(Read(other / "state.txt"), "epoch=4");
+  // What was restored is not sent back, and deleting it locally deletes it there.
+  pass = next->Sync();
+  ASSERT_TRUE(pass.ok());
+  EXPECT_EQ(pass->files, 0u);
+  fs::remove(other / "state.txt");
+  pass = next->Sync();
+  ASSERT_TRUE(pass.ok());
+  EXPECT_EQ(pass->deleted, 1u);
+  EXPECT_TRUE(Tree(dest).empty());
+}
+
+TEST_F(CheckpointsTest, APrefixIsADirectoryNotAStringPrefix) {
+  Write(dir_ / "ckpt" / "ASHA-10" / "state.txt", "other job");
+  auto sync = Make((dir_ / "ckpt" / "ASHA-1").string(), dir_ / "local");
+  ASSERT_TRUE(sync);
+  auto restored = sync->Restore();
+  ASSERT_TRUE(restored.ok());
+  EXPECT_EQ(restored->files, 0u) << "ASHA-1 must not pick up ASHA-10's checkpoints";
+}
+
+TEST_F(CheckpointsTest, BadDestinationsAreRefusedWithTheReason) {
+  auto none = [] { return Result<const S3Client*>(Status::Internal("no S3 here")); };
+  auto rel = CheckpointSync::Create("relative/dir", (dir_ / "l").string(), none);
+  ASSERT_FALSE(rel.ok());
+  EXPECT_NE(rel.status().message().find("is not an s3://bucket/prefix URI, a file:// URI or an absolute path"),
+            std::string::npos)
+      << rel.status().message();
+  EXPECT_FALSE(CheckpointSync::Create("s3://", (dir_ / "l").string(), none).ok());
+  // An s3:// destination without a client reports the client's error, and changes nothing.
+  auto s3 = CheckpointSync::Create("s3://bucket/p", (dir_ / "l").string(), none);
+  ASSERT_TRUE(s3.ok());
+  Write(dir_ / "l" / "a.txt", "x");
+  auto pass = (*s3)->Sync();
+  ASSERT_FALSE(pass.ok());
+  EXPECT_NE(pass.status().message().find("no S3 here"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hpo::worker

@@ -1,0 +1,86 @@
+// worker/checkpoints.h: a trial's checkpoint directory kept in step with CheckpointConfig.S3Uri.
+//
+// What it is: SageMaker's checkpoint contract (reference/sagemaker-semantics.md, managed spot and
+// checkpoints): when an attempt starts, the objects under the checkpoint URI are copied into the
+// local checkpoint directory (default /opt/ml/checkpoints); while it trains, new and changed
+// local files are uploaded and local deletes are mirrored; when it ends (also when interrupted,
+// after the program's grace period) a last pass runs. So an attempt that starts on any worker
+// resumes from what the previous attempt wrote, and a worker killed without notice loses at most
+// what was written since the last pass.
+//
+// Destinations: `s3://bucket/prefix` (through S3Client), `file:///dir` or an absolute local path
+// (a shared filesystem). Objects are `<destination>/<path relative to the local directory>`;
+// the prefix is taken as a directory (a trailing '/' is implied, so `.../ASHA-1` never picks up
+// `.../ASHA-10`'s objects, the trap SageMaker documents).
+//
+// Files: regular files only (symlinks and special files are skipped); a file counts as changed
+// when its size or modification time (ns) differs from what was last uploaded. A local copy is
+// written under a temporary name and renamed, so a reader of the destination never sees half a
+// file. Keys or paths that would leave the directory (`..`, absolute) are refused with an error
+// naming them.
+//
+// Errors: IoError (local files, naming the path) and what S3Client returns; a failed pass leaves
+// the failed files marked as not uploaded, so the next pass tries them again.
+//
+// Thread safety: Restore and Sync serialize on an internal mutex; the object may be used from
+// several threads (the periodic pass on a pool thread, the last one on the program's monitor
+// thread).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "common/status.h"
+#include "worker/s3_client.h"
+
+namespace hpo::worker {
+
+struct CheckpointStats {
+  size_t files = 0;     // files copied (restore) or uploaded (sync)
+  size_t deleted = 0;   // objects removed at the destination (sync)
+  uint64_t bytes = 0;
+};
+
+class CheckpointSync {
+ public:
+  // `uri`: the destination; `local_dir`: the directory the program sees as its checkpoint
+  // directory (created when missing). `s3` is called only for an s3:// destination.
+  // Errors: InvalidArgument for a URI that is none of the three forms.
+  [[nodiscard]] static Result<std::unique_ptr<CheckpointSync>> Create(
+      const std::string& uri, const std::string& local_dir, std::function<Result<const S3Client*>()> s3);
+
+  // Makes the local directory hold exactly what the destination holds (its previous content is
+  // removed first). An empty or missing destination leaves an empty directory.
+  [[nodiscard]] Result<CheckpointStats> Restore();
+
+  // One pass: uploads new and changed files, deletes at the destination what was uploaded and
+  // is gone locally.
+  [[nodiscard]] Result<CheckpointStats> Sync();
+
+  const std::string& uri() const { return uri_; }
+
+ private:
+  CheckpointSync() = default;
+  struct FileState {
+    uint64_t size = 0;
+    int64_t mtime_ns = 0;
+    bool operator==(const FileState&) const = default;
+  };
+  Status Put(const std::string& rel, const std::string& path) const;
+  Status Remove(const std::string& rel) const;
+
+  std::string uri_;
+  std::string local_dir_;
+  bool s3_dest_ = false;
+  S3Uri s3_uri_;            // bucket and key prefix ending in '/' (or empty)
+  std::string local_dest_;  // destination directory for file:// and local paths
+  std::function<Result<const S3Client*>()> s3_;
+  std::mutex mu_;
+  std::map<std::string, FileState> synced_;  // relative path -> state at the destination
+};
+
+}  // namespace hpo::worker
