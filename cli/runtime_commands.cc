@@ -393,6 +393,7 @@ struct CoordinatorArgs {
   int64_t grace_s = 120;
   std::string instance_catalog;  // JSON file of instance types, merged over the defaults
   bool no_assign_ahead = false;
+  double spot_price_ratio = 0.3;
 };
 
 void Coordinator(const CoordinatorArgs& a) {
@@ -406,6 +407,7 @@ void Coordinator(const CoordinatorArgs& a) {
   co.heartbeat_interval_ms = a.heartbeat_ms;
   co.default_grace_period_s = a.grace_s;
   co.assign_ahead = !a.no_assign_ahead;
+  co.spot_price_ratio = a.spot_price_ratio;
   if (!a.instance_catalog.empty()) {
     std::ifstream in(a.instance_catalog);
     if (!in) Fail(2, "cannot read the instance catalog " + a.instance_catalog);
@@ -519,12 +521,19 @@ struct WorkerArgs {
   std::string key_name = "worker";
   bool spot = false;
   std::string notice_file;
+  std::string notice_url;
+  int64_t notice_poll_ms = 5000;
+  int64_t checkpoint_sync_ms = 1000;
 };
 
 void Worker(const WorkerArgs& a) {
   worker::AgentOptions o;
   o.spot = a.spot;
   o.notice_file = a.notice_file;
+  o.notice_url = a.notice_url;
+  o.notice_poll_ms = a.notice_poll_ms;
+  o.checkpoint_sync_ms = a.checkpoint_sync_ms;
+  if (!a.notice_url.empty() && !a.spot) Fail(2, "--spot-notice-url needs --spot");
   o.connect = a.connect;
   o.slots = static_cast<uint32_t>(a.slots);
   o.instance_type = a.instance_type;
@@ -732,6 +741,11 @@ void AddCoordinatorCommand(CLI::App& app) {
               "gets one successor from its job, queued on its worker and started the moment it ends (a slot's gap "
               "is then about 2 ms instead of a round trip through the coordinator); queued ones show as InProgress "
               "(Starting) and count against MaxParallelTrainingJobs only once they run");
+  c->add_option("--spot-price-ratio", a->spot_price_ratio,
+                "What a second on a --spot worker costs against an on-demand one: DescribeTrainingJob's "
+                "BillableTimeInSeconds counts spot seconds at this rate, so (1 - Billable/Training) * 100 is the "
+                "spot savings, as SageMaker reports it (0.3)")
+      ->check(CLI::Range(0.0, 1.0));
   c->add_option("--instance-catalog", a->instance_catalog,
                 "JSON file of instance types and what they need, merged over the shipped ml.* defaults: "
                 "{\"ml.x\": {\"gpus\": 1, \"gpu_model\": \"A10G\", \"gpu_memory_gib\": 24, \"vcpus\": 4, "
@@ -778,6 +792,17 @@ void AddWorkerCommand(CLI::App& app) {
   c->add_option("--spot-notice-file", a->notice_file,
                 "With --spot: a file whose appearance is an interruption notice (e.g. written by a cloud "
                 "metadata watcher)");
+  c->add_option("--spot-notice-url", a->notice_url,
+                "With --spot: a metadata URL polled for an interruption notice; 404, an empty body or FALSE "
+                "mean none, any other 200 body is one (EC2: "
+                "http://169.254.169.254/latest/meta-data/spot/instance-action, IMDSv2 tokens handled; GCE: "
+                "http://metadata.google.internal/computeMetadata/v1/instance/preempted)");
+  c->add_option("--spot-notice-poll-ms", a->notice_poll_ms, "How often --spot-notice-url is polled (5000)")
+      ->check(CLI::Range(int64_t{100}, int64_t{3600000}));
+  c->add_option("--checkpoint-sync-ms", a->checkpoint_sync_ms,
+                "How often new checkpoint files go to CheckpointConfig.S3Uri while a training job runs; a worker "
+                "killed without notice loses at most this much (1000)")
+      ->check(CLI::Range(int64_t{50}, int64_t{3600000}));
   c->add_option("--work-dir", a->work_dir, "Where trial directories go (/tmp/hpo-worker)");
   c->add_option("--id", a->id, "Worker id (default HOST-PID); keep it stable to re-attach trials after a restart");
   c->add_option("--image", a->images, "Map a trainingImage name to a local command: NAME=COMMAND (repeatable)");

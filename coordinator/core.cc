@@ -33,6 +33,19 @@ const char* TrialStateName(TrialState s) {
   return "Unknown";
 }
 
+std::pair<int64_t, int64_t> Trial::TrainingAndBillableSeconds(int64_t now, double spot_price_ratio) const {
+  int64_t total = training_ms, spot = spot_training_ms;
+  if (attempt_start_ms > 0 && now > attempt_start_ms) {
+    total += now - attempt_start_ms;
+    if (on_spot) spot += now - attempt_start_ms;
+  }
+  if (total <= 0 && start_ms == 0) return {0, 0};
+  const double billable_ms = static_cast<double>(total - spot) + static_cast<double>(spot) * spot_price_ratio;
+  // Whole seconds, rounded up: the API's minimum for both members is 1.
+  auto secs = [](double ms) { return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(ms / 1000.0))); };
+  return {secs(static_cast<double>(total)), secs(billable_ms)};
+}
+
 const std::string& Trial::SecondaryStatus() const {
   static const std::string kStarting = "Starting";
   return secondary.empty() ? kStarting : secondary.back().status;
@@ -171,6 +184,12 @@ struct CoordinatorCore::Impl {
       d["interrupted_on"] = t.interrupted_on;
     }
     if (t.Queued()) d["after"] = {{"trial", t.after_trial}, {"attempt", t.after_attempt}};
+    if (t.training_ms > 0) d["training_ms"] = t.training_ms;
+    if (t.spot_training_ms > 0) d["spot_training_ms"] = t.spot_training_ms;
+    if (t.attempt_start_ms > 0) {
+      d["attempt_start_ms"] = t.attempt_start_ms;
+      d["on_spot"] = t.on_spot;
+    }
     r.detail_json = d.dump();
     return r;
   }
@@ -323,6 +342,10 @@ struct CoordinatorCore::Impl {
         t.gpus = d.value("gpus", std::vector<uint32_t>{});
         t.interruptions = d.value("interruptions", 0);
         t.interrupted_on = d.value("interrupted_on", "");
+        t.training_ms = d.value("training_ms", int64_t{0});
+        t.spot_training_ms = d.value("spot_training_ms", int64_t{0});
+        t.attempt_start_ms = d.value("attempt_start_ms", int64_t{0});
+        t.on_spot = d.value("on_spot", false);
         if (d.contains("after") && d["after"].is_object() && !t.Terminal()) {
           t.after_trial = d["after"].value("trial", "");
           t.after_attempt = d["after"].value("attempt", 0u);
@@ -635,8 +658,13 @@ struct CoordinatorCore::Impl {
 
   // The current attempt gives up its slot (it ended, or will never run here). A trial queued
   // behind it takes the slot and its GPUs; a queued attempt itself leaves its queue.
-  void ReleaseSlot(Trial& t) {
+  void ReleaseSlot(Trial& t, int64_t now) {
     const auto key = std::make_pair(t.name, t.attempt);
+    if (t.started && t.attempt_start_ms > 0 && now > t.attempt_start_ms) {  // the attempt's training time
+      t.training_ms += now - t.attempt_start_ms;
+      if (t.on_spot) t.spot_training_ms += now - t.attempt_start_ms;
+    }
+    t.attempt_start_ms = 0;
     auto w = workers.find(t.worker_id);
     if (w != workers.end()) {
       w->second.running.erase(key);
@@ -692,7 +720,7 @@ struct CoordinatorCore::Impl {
   // Ends the current attempt of an active trial with an infrastructure error: retried while the
   // retry strategy allows, else the trial fails.
   void InfraFailure(Trial& t, const std::string& reason, int64_t now) {
-    ReleaseSlot(t);
+    ReleaseSlot(t, now);
     t.infra_failures++;
     TuningJob* j = Job(t.tuning_job);
     int64_t max_retries = 0;
@@ -728,7 +756,7 @@ struct CoordinatorCore::Impl {
   // (the assignment was lost with a coordinator or a worker): the trial goes back to the queue
   // without spending a retry, since nothing of it ever ran.
   void Requeue(Trial& t, const std::string& reason, int64_t now) {
-    ReleaseSlot(t);
+    ReleaseSlot(t, now);
     Event(now, "Requeued", t.tuning_job, t.name, "attempt " + std::to_string(t.attempt) + ": " + reason);
     t.state = TrialState::kPending;
     t.worker_id.clear();
@@ -741,7 +769,7 @@ struct CoordinatorCore::Impl {
   // spending a retry, to start again from its checkpoint, preferably elsewhere. SageMaker's
   // secondary statuses: ... Training -> Interrupted -> Starting -> ...
   void Interrupted(Trial& t, const std::string& reason, int64_t now) {
-    ReleaseSlot(t);
+    ReleaseSlot(t, now);
     Event(now, "Interrupted", t.tuning_job, t.name, "attempt " + std::to_string(t.attempt) + ": " + reason);
     t.interruptions++;
     t.interrupted_on = t.worker_id;
@@ -1096,7 +1124,7 @@ struct CoordinatorCore::Impl {
     m.reason = "withdrawn before it started: its slot goes to another tuning job (fair share)";
     m.grace_period_s = 0;
     out->push_back({q.worker_id, std::move(m)});
-    ReleaseSlot(q);
+    ReleaseSlot(q, now);
     Event(now, "Withdrawn", q.tuning_job, q.name,
           "attempt " + std::to_string(q.attempt) + " taken back from worker " + q.worker_id +
               " before it started: another tuning job waits for a slot");
@@ -1441,6 +1469,9 @@ struct CoordinatorCore::Impl {
       Promote(*t);
     }
     t->started = true;
+    t->attempt_start_ms = now;
+    auto w = workers.find(wid);
+    t->on_spot = w != workers.end() && w->second.reg.spot;
     if (t->start_ms == 0) t->start_ms = now;
     Secondary(*t, "Training", now, "Training in progress on " + wid);
     SaveTrial(*t);
@@ -1509,7 +1540,7 @@ struct CoordinatorCore::Impl {
       InfraFailure(*t, m.failure_reason.empty() ? m.status : m.failure_reason, now);
       return true;
     }
-    ReleaseSlot(*t);
+    ReleaseSlot(*t, now);
     t->end_ms = now;
     // No start time for an attempt whose program never ran (a start failure, a stop while it
     // was staging or queued ahead); TrialStarted always comes before the exit report.

@@ -57,6 +57,9 @@ struct CoreOptions {
   // slot's time and a proposal made one trial earlier costs the model little.
   bool assign_ahead = true;
   int64_t assign_ahead_max_trial_ms = 60000;
+  // What a second on a spot worker costs against one on on-demand capacity (BillableTimeInSeconds
+  // counts spot time at this rate; 0.3 = 70 % savings, typical of SageMaker managed spot).
+  double spot_price_ratio = 0.3;
 };
 
 // A message for one worker.
@@ -109,6 +112,15 @@ struct Trial {
   std::string after_trial;
   uint32_t after_attempt = 0;
   bool Queued() const { return !after_trial.empty(); }
+  // Time the program ran, over all attempts (coordinator clock: TrialStarted to the attempt's
+  // end), and the part of it on spot workers; the current attempt's since attempt_start_ms.
+  int64_t training_ms = 0, spot_training_ms = 0;
+  int64_t attempt_start_ms = 0;  // 0 when no attempt runs
+  bool on_spot = false;          // the current attempt runs on a spot worker
+  // TrainingTimeInSeconds and BillableTimeInSeconds as of `now` (both >= 1 once it started):
+  // billable counts spot time at `spot_price_ratio` (CoreOptions), so SageMaker's savings figure,
+  // (1 - billable / training) * 100, is what spot capacity saved.
+  std::pair<int64_t, int64_t> TrainingAndBillableSeconds(int64_t now, double spot_price_ratio) const;
 
   const std::string& SecondaryStatus() const;
   bool Active() const { return state == TrialState::kInProgress || state == TrialState::kStopping; }

@@ -336,11 +336,9 @@ ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
     for (const auto& [m, v] : t->final_metrics) fm.push_back({{"MetricName", m}, {"Value", v}, {"Timestamp", Epoch(ts)}});
     out["FinalMetricDataList"] = fm;
     if (t->start_ms) {
-      int64_t end = t->end_ms ? t->end_ms : d.Now();
-      // Whole seconds, rounded up: the model's minimum for both members is 1.
-      int64_t seconds = std::max<int64_t>(1, (end - t->start_ms + 999) / 1000);
-      out["TrainingTimeInSeconds"] = seconds;
-      out["BillableTimeInSeconds"] = seconds;
+      const auto [training, billable] = t->TrainingAndBillableSeconds(d.Now(), c.options().spot_price_ratio);
+      out["TrainingTimeInSeconds"] = training;
+      out["BillableTimeInSeconds"] = billable;
     }
     return true;
   });

@@ -37,6 +37,7 @@
 #include "proto/messages.h"
 #include "worker/artifacts.h"
 #include "worker/checkpoints.h"
+#include "worker/spot_notice.h"
 #include "worker/data_channels.h"
 #include "worker/handshake_monitor.h"
 #include "worker/metric_parser.h"
@@ -1239,11 +1240,66 @@ struct WorkerAgent::Impl {
     return std::max<int64_t>(tick, 1);
   }
 
+  // --spot-notice-url: polled on its own thread (a metadata endpoint may take its timeout to
+  // answer); a notice becomes an interruption like SIGUSR1. Errors are logged when they change.
+  std::mutex notice_mu;
+  std::condition_variable notice_cv;
+  bool notice_stop = false;
+  std::thread notice_thread;
+  void StartNoticePoller() {
+    if (!opt.spot || opt.notice_url.empty()) return;
+    notice_thread = std::thread([this] {
+      NoticeUrl url(opt.notice_url);
+      std::string last_error;
+      std::unique_lock<std::mutex> lock(notice_mu);
+      while (!notice_stop) {
+        lock.unlock();
+        auto notice = url.Poll();
+        lock.lock();
+        if (!notice.ok()) {
+          if (notice.status().message() != last_error) {
+            last_error = notice.status().message();
+            Log("worker: cannot read the spot notice URL (polling on every " + std::to_string(opt.notice_poll_ms) +
+                " ms): " + last_error);
+          }
+        } else if (!notice->empty()) {
+          lock.unlock();
+          Interrupt("notice URL " + opt.notice_url + ": " + *notice);
+          return;
+        } else if (!last_error.empty()) {
+          Log("worker: the spot notice URL answers again (no notice)");
+          last_error.clear();
+        }
+        notice_cv.wait_for(lock, std::chrono::milliseconds(opt.notice_poll_ms), [this] { return notice_stop; });
+      }
+    });
+  }
+  void StopNoticePoller() {
+    {
+      std::lock_guard<std::mutex> lock(notice_mu);
+      notice_stop = true;
+    }
+    notice_cv.notify_all();
+    if (notice_thread.joinable()) notice_thread.join();
+  }
+  void Interrupt(const std::string& reason) {
+    {
+      std::lock_guard<std::mutex> lock(interrupt_mu);
+      if (!interrupt_reason.empty()) return;
+      interrupt_reason = reason.empty() ? "interrupted" : reason;
+    }
+    Wake();
+  }
+
   Status Loop(const std::atomic<bool>& stop) {
     struct StopSparesOnReturn {
       Impl* impl;
-      ~StopSparesOnReturn() { impl->StopSpares(); }
+      ~StopSparesOnReturn() {
+        impl->StopNoticePoller();
+        impl->StopSpares();
+      }
     } stop_spares{this};
+    StartNoticePoller();
     Connect();
     while (!stop.load()) {
       zmq::pollitem_t items[] = {{sock->handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};
@@ -1360,14 +1416,7 @@ Status WorkerAgent::Run(const std::atomic<bool>& stop) {
   }
 }
 
-void WorkerAgent::Interrupt(const std::string& reason) {
-  {
-    std::lock_guard<std::mutex> lock(impl_->interrupt_mu);
-    if (!impl_->interrupt_reason.empty()) return;
-    impl_->interrupt_reason = reason.empty() ? "interrupted" : reason;
-  }
-  impl_->Wake();
-}
+void WorkerAgent::Interrupt(const std::string& reason) { impl_->Interrupt(reason); }
 
 size_t WorkerAgent::running() const {
   std::lock_guard<std::mutex> lock(impl_->runs_mu);

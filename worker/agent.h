@@ -101,6 +101,8 @@ struct AgentOptions {
   // and ends Interrupted (re-queued by the coordinator without spending a retry).
   bool spot = false;
   std::string notice_file;  // "" = none; watched every tick
+  std::string notice_url;   // "" = none; polled every notice_poll_ms (worker/spot_notice.h)
+  int64_t notice_poll_ms = 5000;
   int64_t heartbeat_ms = 1000;      // until the coordinator says otherwise at registration
   int64_t coordinator_lease_ms = 10000;  // silence after which the agent reconnects
   int64_t resend_ms = 2000;         // unacked messages are re-sent after this long

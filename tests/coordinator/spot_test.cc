@@ -3,6 +3,8 @@
 // MaxWaitTimeInSeconds bounds a trial's whole time.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "tests/coordinator/core_fixture.h"
 
 namespace hpo::coordinator {
@@ -91,6 +93,36 @@ TEST_F(SpotCoreTest, AnInterruptedAttemptIsRequeuedWithoutARetryAndMovesToOnDema
   EXPECT_EQ(*d->status.training_job_status_counters->retryable_error, 0);
   MakeCore();
   EXPECT_EQ(core_->FindTrial(a.trial)->interruptions, 4) << "kept in the store";
+}
+
+// Training time counts every attempt; billable time counts spot seconds at spot_price_ratio, so
+// SageMaker's savings figure (1 - billable / training) * 100 says what spot capacity saved.
+TEST_F(SpotCoreTest, BillableTimeCountsSpotSecondsAtTheSpotPriceAndSurvivesARestart) {
+  Join("spot1", true);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("bill", "Random", 1, 1))).at(0);
+  Start("spot1", a);
+  now_ += 10000;  // 10 s on spot capacity, then interrupted
+  Join("od", false);
+  auto next = Only<proto::wire::AssignTrial>(Exit("spot1", a, "Interrupted", "preempted"));
+  ASSERT_EQ(next.size(), 1u);
+  ASSERT_EQ(core_->FindTrial(a.trial)->worker_id, "od");
+  now_ += 2000;  // waiting and starting is not training
+  Start("od", next[0]);
+  now_ += 3000;
+  const double ratio = core_->options().spot_price_ratio;
+  EXPECT_EQ(core_->FindTrial(a.trial)->TrainingAndBillableSeconds(now_, ratio),
+            (std::pair<int64_t, int64_t>{13, static_cast<int64_t>(std::ceil(3 + 10 * ratio))}))
+      << "while it runs, the running attempt counts up to now";
+  MakeCore();  // the running attempt's start survives a restart
+  ++session_;
+  Register("od", 1, {{next[0].trial, next[0].attempt}});
+  now_ += 2000;
+  Exit("od", next[0], "Completed");
+  const auto [training, billable] = core_->FindTrial(a.trial)->TrainingAndBillableSeconds(now_ + 60000, ratio);
+  EXPECT_EQ(training, 15) << "10 s interrupted on spot + 5 s on demand";
+  EXPECT_EQ(billable, static_cast<int64_t>(std::ceil(5 + 10 * ratio)));
+  const double savings = (1.0 - static_cast<double>(billable) / training) * 100;
+  EXPECT_NEAR(savings, (1.0 - (5 + 10 * ratio) / 15) * 100, 100.0 / 15);
 }
 
 TEST_F(SpotCoreTest, MaxWaitTimeStopsATrialWithMaxWaitTimeExceeded) {

@@ -3,6 +3,7 @@
 // bounded in time (about a minute) and is part of the default test run; on its own:
 //   ctest --test-dir build -L fault --output-on-failure
 // HPO_FAULT_SEED=N replays a run's kill schedule; the seed in use is printed.
+#include <mutex>
 #include <random>
 #include <set>
 
@@ -178,17 +179,44 @@ TEST_F(Chaos, SpotInterruptionsRequeueTrialsWithoutSpendingARetry) {
 // trial's checkpoints are synced after its grace period; its next attempt, on another worker,
 // starts with them copied back in and resumes (the trainer prints `resumed from epoch=N`). No
 // retry is spent, and each interruption costs at most the epoch that was running.
+// Every other notice comes from a metadata URL the workers poll (--spot-notice-url, EC2's
+// answers: 404, then the notice document), the others as SIGUSR1.
 class SpotCheckpoints : public Chaos {
  protected:
   void Run(const std::string& checkpoint_uri) {
+    httplib::Server metadata;
+    std::mutex noticed_mu;
+    std::set<std::string> noticed;
+    metadata.Get(R"(/spot/(\w+)/instance-action)", [&](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard<std::mutex> lock(noticed_mu);
+      if (!noticed.count(req.matches[1].str())) {
+        res.status = 404;
+        return;
+      }
+      res.set_content(R"({"action": "terminate", "time": "2026-11-29T10:00:00Z"})", "application/json");
+    });
+    const int metadata_port = metadata.bind_to_any_port("127.0.0.1");
+    std::thread serve([&] { metadata.listen_after_bind(); });
+    struct StopOnReturn {
+      httplib::Server& s;
+      std::thread& t;
+      ~StopOnReturn() {
+        s.stop();
+        t.join();
+      }
+    } stop_metadata{metadata, serve};
     auto spot_worker = [&](int n) {
+      const std::string id = "spot" + std::to_string(n);
       return std::make_unique<hpo::testing::Child>(
           std::vector<std::string>{HPO_BINARY, "worker", "--connect", "tcp://127.0.0.1:" + std::to_string(zmq_port_),
-                                   "--id", "spot" + std::to_string(n), "--slots", "2", "--work-dir",
-                                   (dir_ / ("spot" + std::to_string(n))).string(), "--image",
-                                   std::string("quadratic=") + HPO_QUADRATIC, "--spot"},
-          (dir_ / ("spot" + std::to_string(n) + ".log")).string());
+                                   "--id", id, "--slots", "2", "--work-dir", (dir_ / id).string(), "--image",
+                                   std::string("quadratic=") + HPO_QUADRATIC, "--spot", "--spot-notice-url",
+                                   "http://127.0.0.1:" + std::to_string(metadata_port) + "/spot/" + id +
+                                       "/instance-action",
+                                   "--spot-notice-poll-ms", "100"},
+          (dir_ / (id + ".log")).string());
     };
+    std::vector<int> ids = {1, 2};
     workers_[0]->Kill(SIGKILL);
     workers_[1]->Kill(SIGKILL);
     auto spot_a = spot_worker(1);
@@ -206,11 +234,18 @@ class SpotCheckpoints : public Chaos {
       std::this_thread::sleep_for(std::chrono::milliseconds(900));
       if (Counters("chaos-ckpt").value("HyperParameterTuningJobStatus", "") != "InProgress") break;
       auto& victim = round % 2 ? spot_a : spot_b;
-      ::kill(victim->pid(), SIGUSR1);
+      int& victim_id = ids[round % 2 ? 0 : 1];
+      if (round % 4 < 2) {
+        ::kill(victim->pid(), SIGUSR1);
+      } else {
+        std::lock_guard<std::mutex> lock(noticed_mu);
+        noticed.insert("spot" + std::to_string(victim_id));
+      }
       ++interruptions;
-      std::this_thread::sleep_for(std::chrono::milliseconds(400));  // grace, last checkpoint pass, report
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));  // notice, grace, last checkpoint pass, report
       victim->Kill(SIGTERM);
       victim = spot_worker(round);  // fresh capacity
+      victim_id = round;
     }
     Json d = WaitFor("chaos-ckpt", 120);
     ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
@@ -248,6 +283,13 @@ class SpotCheckpoints : public Chaos {
     std::printf("interruptions %d, trials interrupted %d, resumed from a checkpoint %d times\n", interruptions,
                 interrupted_trials, resumed);
     EXPECT_GE(resumed, 1) << "no interrupted trial resumed from its checkpoint; see " << dir_;
+    int url_notices = 0;
+    for (const auto& e : fs::directory_iterator(dir_)) {
+      if (e.path().filename().string().rfind("spot", 0) != 0 || e.path().extension() != ".log") continue;
+      std::ifstream in(e.path());
+      for (std::string line; std::getline(in, line);) url_notices += line.find("interruption notice (notice URL") != std::string::npos;
+    }
+    EXPECT_GE(url_notices, 1) << "no worker took a notice from its metadata URL; see " << dir_;
   }
 };
 
