@@ -1033,7 +1033,10 @@ struct CoordinatorCore::Impl {
         a.instance_type = *def->resource_config->instance_type;
       }
       if (def->stopping_condition && def->stopping_condition->max_runtime_in_seconds) {
-        a.max_runtime_s = static_cast<uint32_t>(*def->stopping_condition->max_runtime_in_seconds);
+        // MaxRuntimeInSeconds covers all attempts together: this one gets what the earlier ones
+        // left (at least a second, so a spent budget ends it as MaxRuntimeExceeded at once).
+        const int64_t left_ms = *def->stopping_condition->max_runtime_in_seconds * 1000 - t->training_ms;
+        a.max_runtime_s = static_cast<uint32_t>(std::max<int64_t>(1, (left_ms + 999) / 1000));
       }
       for (const auto& c : def->input_data_config) {
         proto::wire::ChannelSpec cs;

@@ -125,6 +125,24 @@ TEST_F(SpotCoreTest, BillableTimeCountsSpotSecondsAtTheSpotPriceAndSurvivesARest
   EXPECT_NEAR(savings, (1.0 - (5 + 10 * ratio) / 15) * 100, 100.0 / 15);
 }
 
+// StoppingCondition.MaxRuntimeInSeconds covers all attempts together: a retry gets what is left.
+TEST_F(SpotCoreTest, ARetryGetsTheMaxRuntimeTheEarlierAttemptsLeft) {
+  Join("w1", false);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("rt", "Random", 1, 1))).at(0);
+  EXPECT_EQ(a.max_runtime_s, 3600u);
+  Start("w1", a);
+  now_ += 1000 * 1000;  // 1000 s, then an infrastructure error
+  auto next = Only<proto::wire::AssignTrial>(Exit("w1", a, "InfraError", "disk gone"));
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].attempt, 2u);
+  EXPECT_EQ(next[0].max_runtime_s, 2600u);
+  Start("w1", next[0]);
+  now_ += 2600 * 1000 + 500;  // the budget is spent (the worker would have stopped it)
+  auto last = Only<proto::wire::AssignTrial>(Exit("w1", next[0], "InfraError", "disk gone again"));
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(last[0].max_runtime_s, 1u) << "nothing left: it ends as MaxRuntimeExceeded at once";
+}
+
 TEST_F(SpotCoreTest, MaxWaitTimeStopsATrialWithMaxWaitTimeExceeded) {
   options_.lease_ms = 100'000'000;  // the fake worker sends no heartbeats for these two hours
   MakeCore();
