@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <optional>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -37,6 +38,7 @@
 #include "proto/messages.h"
 #include "worker/artifacts.h"
 #include "worker/checkpoints.h"
+#include "worker/outbox_journal.h"
 #include "worker/spot_notice.h"
 #include "worker/data_channels.h"
 #include "worker/handshake_monitor.h"
@@ -337,11 +339,67 @@ struct WorkerAgent::Impl {
 
   void Send(const proto::wire::Message& m) { SendFrames(proto::wire::EncodeFrames(m)); }
 
-  // Sends a message that must be acknowledged, and keeps it until it is.
+  // Sends a message that must be acknowledged, and keeps it until it is: in memory, and in the
+  // on-disk journal (written first), so a worker process that dies before the acknowledgement
+  // leaves it for the next one on this work directory.
   void SendReliable(const proto::wire::Message& m, proto::wire::MsgType type, Key key, uint64_t seq) {
     Pending p{type, std::move(key), seq, proto::wire::EncodeFrames(m), Now()};
+    if (journal) {
+      Status kept = journal->Append(p.key.first, p.key.second, p.frames);
+      if (!kept.ok() && !journal_error_logged) {
+        journal_error_logged = true;
+        Log("worker: reports are kept in memory only from now on: " + kept.message());
+      }
+    }
     if (registered) SendFrames(p.frames);
     outbox.push_back(std::move(p));
+  }
+
+  std::optional<OutboxJournal> journal;
+  bool journal_error_logged = false;
+
+  // At start: the journal of earlier worker processes on this work directory. The reports of
+  // attempts that ended (their TrialExited is there) go out again, and Register lists those
+  // attempts as held so the coordinator waits for them; an attempt without one ended with its
+  // worker (PR_SET_PDEATHSIG), and the coordinator retries it.
+  void OpenJournal() {
+    auto j = OutboxJournal::Open((fs::path(opt.work_dir) / "outbox").string());
+    if (!j.ok()) {
+      Log("worker: reports are kept in memory only: " + j.status().message());
+      return;
+    }
+    journal.emplace(std::move(j).value());
+    auto left = journal->Load();
+    if (!left.ok()) {
+      Log("worker: cannot read the reports left by an earlier worker process: " + left.status().message());
+      return;
+    }
+    for (const auto& l : *left) {
+      const Key key{l.trial, l.attempt};
+      std::vector<Pending> reports;
+      bool exited = false;
+      for (const auto& frames : l.reports) {
+        auto msg = proto::wire::DecodeFrames(frames);
+        if (!msg.ok()) continue;
+        uint64_t seq = 0;
+        if (const auto* mp = std::get_if<proto::wire::MetricPoints>(&*msg)) seq = mp->seq;
+        if (const auto* ll = std::get_if<proto::wire::LogLines>(&*msg)) seq = ll->seq;
+        if (const auto* x = std::get_if<proto::wire::TrialExited>(&*msg)) {
+          seq = x->seq;
+          exited = true;
+        }
+        reports.push_back({proto::wire::TypeOf(*msg), key, seq, frames, 0});
+      }
+      if (!exited) {
+        journal->Drop(l.trial, l.attempt);
+        Log("worker: " + l.trial + " attempt " + std::to_string(l.attempt) +
+            " ended with an earlier worker process before it finished; the coordinator retries it");
+        continue;
+      }
+      Log("worker: delivering " + std::to_string(reports.size()) + " report(s) of " + l.trial + " attempt " +
+          std::to_string(l.attempt) + ", which ended under an earlier worker process");
+      for (auto& r : reports) outbox.push_back(std::move(r));
+    }
   }
 
   // The attempts this worker answers for: those running, and those that ended while their
@@ -1190,6 +1248,12 @@ struct WorkerAgent::Impl {
       if (p.type != type || p.key.first != a.trial || p.key.second != a.attempt) return false;
       return type == proto::wire::MsgType::kLogLines ? p.seq == a.seq : p.seq <= a.seq;
     });
+    // The attempt has ended and nothing of it waits for an acknowledgement: its journal goes.
+    if (journal && !runs.count({a.trial, a.attempt}) &&
+        std::none_of(outbox.begin(), outbox.end(),
+                     [&](const Pending& p) { return p.key.first == a.trial && p.key.second == a.attempt; })) {
+      journal->Drop(a.trial, a.attempt);
+    }
   }
 
   Status Handle(const proto::wire::Message& m) {
@@ -1300,6 +1364,7 @@ struct WorkerAgent::Impl {
       }
     } stop_spares{this};
     StartNoticePoller();
+    OpenJournal();
     Connect();
     while (!stop.load()) {
       zmq::pollitem_t items[] = {{sock->handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};

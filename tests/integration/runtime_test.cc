@@ -327,6 +327,55 @@ TEST_F(Cluster, ACoordinatorKilledMidJobResumesAndTheWorkersTrialsRunOnThrough) 
 
 // A longer outage: trials end while the coordinator is down. Their exit reports wait on the
 // workers and arrive after re-registration; none of them is taken for lost and re-run.
+// The reports of trials that ended while the coordinator was down outlive their worker process:
+// the workers are killed (SIGKILL) and restarted before the coordinator comes back, and the
+// finished training jobs are delivered from the workers' on-disk outbox, not run again.
+TEST_F(Cluster, ReportsOfFinishedTrialsSurviveAWorkerRestartDuringACoordinatorOutage) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  Call("CreateHyperParameterTuningJob", Job("it-outbox", "Random", 6, 6, ranges, {{"sleep_ms", "250"}}));
+  for (int i = 0; i < 100; ++i) {  // until the six programs have printed their first epoch
+    int training = 0;
+    for (auto& e : fs::recursive_directory_iterator(dir_)) {
+      if (e.path().filename() == "trial.log" && e.file_size() > 0) ++training;
+    }
+    if (training == 6) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  coordinator_->Kill(SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));  // every program ends meanwhile
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    workers_[w]->Kill(SIGKILL);
+    StartWorker(static_cast<int>(w) + 1, w);  // same id, same work directory
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  StartCoordinator();
+  ASSERT_TRUE(WaitForWorkers(3)) << "see " << dir_;
+  Json d = WaitFor("it-outbox");
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 6);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["RetryableError"], 0);
+  int delivered = 0;
+  for (int w = 1; w <= 3; ++w) {
+    std::ifstream log(dir_ / ("worker" + std::to_string(w) + ".log"));
+    for (std::string line; std::getline(log, line);) delivered += line.find("which ended under an earlier worker process") != std::string::npos;
+  }
+  EXPECT_EQ(delivered, 6) << "see " << dir_;
+  for (const auto& t : Trials("it-outbox")) {
+    const std::string name = t["TrainingJobName"];
+    Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", name}});
+    for (const auto& st : tj["SecondaryStatusTransitions"]) {
+      EXPECT_NE(st["Status"], "Restarting") << name << " was re-run: " << tj.dump(2);
+    }
+    auto last = LastLossInLog(name);
+    ASSERT_TRUE(last) << name;
+    EXPECT_DOUBLE_EQ(t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"].get<double>(), *last) << name;
+  }
+  for (int w = 1; w <= 3; ++w) {  // delivered and acknowledged: nothing left on disk
+    const fs::path outbox = dir_ / ("w" + std::to_string(w)) / "outbox";
+    EXPECT_TRUE(!fs::exists(outbox) || fs::is_empty(outbox)) << outbox;
+  }
+}
+
 TEST_F(Cluster, TrialsThatEndWhileTheCoordinatorIsDownAreReportedOnceItIsBack) {
   Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
   Call("CreateHyperParameterTuningJob", Job("it-outage", "Random", 8, 6, ranges, {{"sleep_ms", "250"}}));
