@@ -7,7 +7,8 @@
 #                             (-DHPO_SANITIZE=ON); any sanitizer report fails its test
 #
 # Environment: JOBS (build parallelism, default nproc), CTEST_JOBS (default 2), HPO_CMAKE_ARGS
-# (extra configure arguments, e.g. "-DHPO_CUDA=OFF"). Safe to re-run: an existing build
+# (extra configure arguments, e.g. "-DHPO_CUDA=OFF"), FUZZ_SECONDS (per fuzz target after the
+# tests, default 30; 0 skips the fuzzers). Safe to re-run: an existing build
 # directory is reconfigured and built incrementally.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -33,3 +34,9 @@ cmake --build "$build" -j"${JOBS:-$(nproc)}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 ctest --test-dir "$build" --output-on-failure -j"${CTEST_JOBS:-2}"
+
+# The libFuzzer targets (every wire message decoder and the spec parser), built with clang under
+# ASan + UBSan and run for a bounded time: FUZZ_SECONDS each (default 30; 0 skips them).
+if [[ "${FUZZ_SECONDS:-30}" != 0 ]]; then
+  bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
+fi
