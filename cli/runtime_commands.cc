@@ -514,7 +514,7 @@ struct WorkerArgs {
   std::string connect = "tcp://127.0.0.1:7700";
   int slots = 1;
   std::string gpus = "auto";
-  std::string instance_type, instance_group, work_dir = "/tmp/hpo-worker", id;
+  std::string instance_type, instance_group, work_dir = "/tmp/hpo-worker", id, host;
   std::vector<std::string> images, labels;
   std::string s3_endpoint;
   std::string keys;                 // CurveZMQ key directory: coordinator.pub and <key_name>.secret
@@ -540,6 +540,7 @@ void Worker(const WorkerArgs& a) {
   o.instance_group = a.instance_group;
   o.work_dir = a.work_dir;
   o.worker_id = a.id;
+  o.host = a.host;
   {
     const worker::GpuDetection detected = worker::DetectGpus();
     auto gpus = worker::ResolveGpus(a.gpus, detected);
@@ -805,6 +806,9 @@ void AddWorkerCommand(CLI::App& app) {
       ->check(CLI::Range(int64_t{50}, int64_t{3600000}));
   c->add_option("--work-dir", a->work_dir, "Where trial directories go (/tmp/hpo-worker)");
   c->add_option("--id", a->id, "Worker id (default HOST-PID); keep it stable to re-attach trials after a restart");
+  c->add_option("--host", a->host,
+                "The name or address other hosts of a multi-host training job reach this worker by (default: the "
+                "hostname); algo-N resolves to it inside the trial");
   c->add_option("--image", a->images, "Map a trainingImage name to a local command: NAME=COMMAND (repeatable)");
   c->add_option("--s3-endpoint", a->s3_endpoint,
                 "S3 endpoint for s3:// data and output, e.g. http://127.0.0.1:7480 (default $AWS_ENDPOINT_URL_S3, "

@@ -184,6 +184,14 @@ struct CoordinatorCore::Impl {
       d["interrupted_on"] = t.interrupted_on;
     }
     if (t.Queued()) d["after"] = {{"trial", t.after_trial}, {"attempt", t.after_attempt}};
+    if (!t.gang.empty()) {
+      Json g = Json::array();
+      for (const auto& h : t.gang) {
+        g.push_back({{"worker", h.worker_id}, {"group", h.group}, {"type", h.instance_type}, {"gpus", h.gpus},
+                     {"exit", h.exit}});
+      }
+      d["gang"] = g;
+    }
     if (t.training_ms > 0) d["training_ms"] = t.training_ms;
     if (t.spot_training_ms > 0) d["spot_training_ms"] = t.spot_training_ms;
     if (t.attempt_start_ms > 0) {
@@ -346,6 +354,11 @@ struct CoordinatorCore::Impl {
         t.spot_training_ms = d.value("spot_training_ms", int64_t{0});
         t.attempt_start_ms = d.value("attempt_start_ms", int64_t{0});
         t.on_spot = d.value("on_spot", false);
+        for (const auto& h : d.value("gang", Json::array())) {
+          if (!h.is_object()) continue;
+          t.gang.push_back({h.value("worker", ""), h.value("group", ""), h.value("type", ""),
+                            h.value("gpus", std::vector<uint32_t>{}), h.value("exit", "")});
+        }
         if (d.contains("after") && d["after"].is_object() && !t.Terminal()) {
           t.after_trial = d["after"].value("trial", "");
           t.after_attempt = d["after"].value("attempt", 0u);
@@ -665,6 +678,13 @@ struct CoordinatorCore::Impl {
       if (t.on_spot) t.spot_training_ms += now - t.attempt_start_ms;
     }
     t.attempt_start_ms = 0;
+    for (const auto& h : t.gang) {  // a gang's other hosts (algo-1's GPUs are in attempt_gpus)
+      auto hw = workers.find(h.worker_id);
+      if (hw != workers.end()) hw->second.running.erase(key);
+      if (h.worker_id == t.worker_id) continue;
+      for (uint32_t idx : h.gpus) worker_gpus_used[h.worker_id].erase(idx);
+    }
+    t.gang.clear();
     auto w = workers.find(t.worker_id);
     if (w != workers.end()) {
       w->second.running.erase(key);
@@ -876,7 +896,8 @@ struct CoordinatorCore::Impl {
   // whether any registered worker could ever serve it; *why: the reasons, for people.
   // `avoid`: a trial's interrupted worker; it and spot workers are taken only when nothing else fits.
   WorkerInfo* PlaceHost(const HostRequest& req, bool* ever, std::string* why, uint32_t* gpus,
-                        const std::string& avoid = "", bool prefer_on_demand = false) {
+                        const std::string& avoid = "", bool prefer_on_demand = false,
+                        const std::set<std::string>* exclude = nullptr) {
     WorkerInfo* best = nullptr;
     *ever = false;
     std::vector<std::string> reasons;
@@ -884,6 +905,7 @@ struct CoordinatorCore::Impl {
       return std::make_tuple(w.reg.worker_id != avoid, !(prefer_on_demand && w.reg.spot), w.free_slots());
     };
     for (auto& [id, w] : workers) {
+      if (exclude && exclude->count(id)) continue;  // a host of the same gang
       FitResult f = Fit(opt.catalog, req, w.reg, w.free_slots(), worker_gpus_used[id]);
       *ever = *ever || f.ever;
       if (f.now && !w.draining.empty()) {
@@ -907,9 +929,12 @@ struct CoordinatorCore::Impl {
 
   // The job cannot place its next host: remembered (and logged once per new reason) for
   // describe, and the pending trial says so in its secondary status.
-  void NoteWaiting(TuningJob& j, Trial* t, const HostRequest& req, bool ever, const std::string& why, int64_t now) {
+  void NoteWaiting(TuningJob& j, Trial* t, const HostRequest& req, bool ever, const std::string& why, int64_t now,
+                   size_t hosts = 1) {
     const std::string what = req.instance_type.empty() ? std::string("a worker") : req.instance_type;
-    std::string reason = ever ? "waiting for a free worker that can serve " + what
+    std::string reason = ever ? (hosts > 1 ? "waiting for a free worker for each of the " + std::to_string(hosts) +
+                                                 " hosts of a training job (" + what + ", all at once)"
+                                           : "waiting for a free worker that can serve " + what)
                               : "no registered worker can serve " + what + ": " + why;
     if (!ever && !req.instance_type.empty() && !opt.catalog.Find(req.instance_type)) {
       reason += " (start a worker with --instance-type " + req.instance_type + ")";
@@ -936,22 +961,27 @@ struct CoordinatorCore::Impl {
       bool any_now = false, any_ever = false;
       std::string why;
       HostRequest first;
+      size_t first_hosts = 1;
       for (const auto* d : j.spec.Definitions()) {
-        HostRequest req = RequestFor(j, d->definition_name.value_or(""));
+        const std::vector<HostPlan> plans = HostsFor(j, d->definition_name.value_or(""));
         bool ever = false;
-        uint32_t g = 0;
         std::string w;
-        if (PlaceHost(req, &ever, &w, &g)) any_now = true;
+        if (!PlaceGang(plans, &ever, &w).empty()) any_now = true;
         if (!any_ever && !ever && why.empty()) {
           why = w;
-          first = req;
+          first = plans[0].req;
+          first_hosts = plans.size();
         }
         any_ever = any_ever || ever;
       }
       if (!any_now) {
         if (j.spec.Definitions().empty()) return false;
-        if (why.empty()) first = RequestFor(j, j.spec.Definitions()[0]->definition_name.value_or(""));
-        NoteWaiting(j, nullptr, first, any_ever, why, now);
+        if (why.empty()) {
+          const auto plans = HostsFor(j, j.spec.Definitions()[0]->definition_name.value_or(""));
+          first = plans[0].req;
+          first_hosts = plans.size();
+        }
+        NoteWaiting(j, nullptr, first, any_ever, why, now, first_hosts);
         return false;
       }
       t = CreateTrial(j, now);
@@ -960,25 +990,158 @@ struct CoordinatorCore::Impl {
         return false;
       }
     }
-    const HostRequest req = RequestFor(j, t->definition_name);
+    const std::vector<HostPlan> plans = HostsFor(j, t->definition_name);
     bool ever = false;
     std::string why;
-    uint32_t gpus = 0;
-    WorkerInfo* w = PlaceHost(req, &ever, &why, &gpus, t->interrupted_on, t->interruptions > 0);
-    if (!w) {
-      NoteWaiting(j, t, req, ever, why, now);
+    const std::vector<GangPick> picks = PlaceGang(plans, &ever, &why, t->interrupted_on, t->interruptions > 0);
+    if (picks.empty()) {
+      NoteWaiting(j, t, plans[0].req, ever, why, now, plans.size());
       return false;
     }
     j.waiting_reason.clear();
     j.waiting_since_ms = 0;
-    Launch(j, *t, *w, gpus, now, out);
+    Launch(j, *t, *picks[0].worker, picks[0].gpus, now, out, nullptr, &picks);
     return true;
+  }
+
+  // One host of a training job: what it asks for, in algo-N order (instance groups in the spec's
+  // order, each InstanceCount times; else InstanceCount hosts of InstanceType).
+  struct HostPlan {
+    HostRequest req;
+    std::string group;  // "" outside InstanceGroups
+    std::string type;
+  };
+  std::vector<HostPlan> HostsFor(const TuningJob& j, const std::string& def_name) const {
+    std::vector<HostPlan> v;
+    const auto* d = Definition(j, def_name);
+    const proto::ResourceConfig* rc = d && d->resource_config ? &*d->resource_config : nullptr;
+    if (rc && !rc->instance_groups.empty()) {
+      for (const auto& g : rc->instance_groups) {
+        const std::string name = g.instance_group_name.value_or(""), type = g.instance_type.value_or("");
+        for (int64_t k = 0; k < g.instance_count.value_or(1); ++k) v.push_back({{type, name}, name, type});
+      }
+    } else {
+      const std::string type = rc ? rc->instance_type.value_or("") : "";
+      for (int64_t k = 0; k < (rc ? rc->instance_count.value_or(1) : 1); ++k) v.push_back({{type, ""}, "", type});
+    }
+    if (v.empty()) v.push_back({});
+    return v;
+  }
+
+  // A gang: one distinct worker per host, all at once or none (no partial hold, so gangs of
+  // different jobs never deadlock; see docs/architecture.md). Empty when they cannot all start now.
+  struct GangPick {
+    WorkerInfo* worker = nullptr;
+    uint32_t gpus = 0;
+  };
+  std::vector<GangPick> PlaceGang(const std::vector<HostPlan>& plans, bool* ever, std::string* why,
+                                  const std::string& avoid = "", bool prefer_on_demand = false) {
+    std::vector<GangPick> picks;
+    std::set<std::string> taken;
+    // Whether the registered workers could ever serve it: each host's request by some worker,
+    // and at least as many workers as hosts.
+    *ever = workers.size() >= plans.size() || workers.empty();
+    for (const auto& plan : plans) {
+      bool e = false;
+      uint32_t g = 0;
+      std::string w;
+      PlaceHost(plan.req, &e, &w, &g);
+      if (!e) {
+        *ever = false;
+        *why = w;
+        return {};
+      }
+    }
+    if (!*ever) {
+      *why = "a training job of " + std::to_string(plans.size()) + " hosts needs " + std::to_string(plans.size()) +
+             " workers, and " + std::to_string(workers.size()) + " are registered";
+      return {};
+    }
+    for (const auto& plan : plans) {
+      bool e = false;
+      uint32_t g = 0;
+      WorkerInfo* w = PlaceHost(plan.req, &e, why, &g, avoid, prefer_on_demand, &taken);
+      if (!w) return {};
+      taken.insert(w->reg.worker_id);
+      picks.push_back({w, g});
+    }
+    return picks;
+  }
+
+  // Sends `a` (built for algo-1 on gang[0]) to every host of the gang with that host's name,
+  // instance group and GPUs, and the addresses of all hosts (AssignTrial.host_addresses).
+  void LaunchGang(Trial& t, const std::vector<GangPick>& gang, proto::wire::AssignTrial a, int64_t now,
+                  std::vector<Outgoing>* out) {
+    const TuningJob* j = Job(t.tuning_job);
+    const std::vector<HostPlan> plans = j ? HostsFor(*j, t.definition_name) : std::vector<HostPlan>{};
+    a.hosts.clear();
+    a.instance_groups.clear();
+    a.host_addresses.clear();
+    for (size_t i = 0; i < gang.size(); ++i) {
+      const std::string host = "algo-" + std::to_string(i + 1);
+      a.hosts.push_back(host);
+      a.host_addresses[host] = gang[i].worker->reg.host;
+      const HostPlan& plan = i < plans.size() ? plans[i] : plans.back();
+      if (!plan.group.empty()) {
+        auto g = std::find_if(a.instance_groups.begin(), a.instance_groups.end(),
+                              [&](const auto& x) { return x.name == plan.group; });
+        if (g == a.instance_groups.end()) {
+          a.instance_groups.push_back({plan.group, plan.type.empty() ? "local" : plan.type, {}});
+          g = a.instance_groups.end() - 1;
+        }
+        g->hosts.push_back(host);
+      }
+    }
+    t.gang.clear();
+    std::vector<std::string> where;
+    for (size_t i = 0; i < gang.size(); ++i) {
+      WorkerInfo& w = *gang[i].worker;
+      const HostPlan& plan = i < plans.size() ? plans[i] : plans.back();
+      Trial::GangHost h;
+      h.worker_id = w.reg.worker_id;
+      h.group = plan.group;
+      h.instance_type = !plan.type.empty() ? plan.type : w.reg.instance_type.empty() ? "local" : w.reg.instance_type;
+      if (i == 0) {
+        h.gpus = t.gpus;  // algo-1's, picked by Launch
+      } else {
+        auto& used = worker_gpus_used[w.reg.worker_id];
+        h.gpus = PickGpus(w.reg, used, gang[i].gpus);
+        for (uint32_t g : h.gpus) used.insert(g);
+        w.running.insert({t.name, t.attempt});
+      }
+      proto::wire::AssignTrial mine = a;
+      mine.current_host = a.hosts[i];
+      mine.instance_group = h.group;
+      mine.instance_type = h.instance_type;
+      mine.gpus = h.gpus;
+      where.push_back(a.hosts[i] + "=" + h.worker_id);
+      t.gang.push_back(std::move(h));
+      out->push_back({w.reg.worker_id, std::move(mine)});
+    }
+    std::string hosts;
+    for (const auto& x : where) hosts += (hosts.empty() ? "" : " ") + x;
+    if (!t.secondary.empty() && t.secondary.back().status == "Starting") t.secondary.pop_back();
+    Secondary(t, "Starting", now, "Launching on " + std::to_string(gang.size()) + " hosts: " + hosts);
+    SaveTrial(t);
+    Event(now, "Assigned", t.tuning_job, t.name,
+          "attempt " + std::to_string(t.attempt) + " on " + std::to_string(gang.size()) + " hosts: " + hosts);
+  }
+
+  // The other hosts of a gang whose host `wid` ended or was lost: stopped, their grace period.
+  void StopGangPeers(const Trial& t, const std::string& wid, const std::string& reason, std::vector<Outgoing>* out) {
+    if (t.gang.empty()) return;
+    proto::wire::StopTrial m;
+    m.trial = t.name;
+    m.attempt = t.attempt;
+    m.reason = "the attempt ended: " + reason;
+    m.grace_period_s = static_cast<uint32_t>(opt.default_grace_period_s);
+    SendToHosts(t, m, out, wid);
   }
 
   // Starts the trial's next attempt on `w` with `gpu_count` of its free GPUs; with `after`, an
   // attempt running on `w`, queues it there behind that attempt, in its slot and with its GPUs.
   void Launch(TuningJob& j, Trial& trial, WorkerInfo& w, uint32_t gpu_count, int64_t now,
-              std::vector<Outgoing>* out, const Trial* after = nullptr) {
+              std::vector<Outgoing>* out, const Trial* after = nullptr, const std::vector<GangPick>* gang = nullptr) {
     Trial* t = &trial;
     const auto* def = Definition(j, t->definition_name);
     t->attempt++;
@@ -1077,6 +1240,10 @@ struct CoordinatorCore::Impl {
       a.after_attempt = after->attempt;
     }
 
+    if (gang && gang->size() > 1) {
+      LaunchGang(*t, *gang, a, now, out);  // sends every host's AssignTrial
+      return;
+    }
     SaveTrial(*t);
     Event(now, after ? "AssignedAhead" : "Assigned", j.name, t->name,
           "attempt " + std::to_string(t->attempt) + " on worker " + w.reg.worker_id +
@@ -1143,6 +1310,7 @@ struct CoordinatorCore::Impl {
   bool AheadAllowed(const TuningJob& j) const {
     if (!opt.assign_ahead || j.status != "InProgress" || !j.completion_reason.empty() || !j.strategy) return false;
     if (j.spec.Definitions().size() != 1 || HasPending(j)) return false;
+    if (HostsFor(j, j.spec.Definitions()[0]->definition_name.value_or("")).size() != 1) return false;  // no gangs
     if (static_cast<int64_t>(j.trials.size()) >= MaxJobs(j)) return false;
     const std::string kind = j.strategy->Name();
     if (kind == "Random" || kind == "Grid") return true;  // proposals do not learn from results
@@ -1289,7 +1457,19 @@ struct CoordinatorCore::Impl {
     m.attempt = t.attempt;
     m.reason = reason;
     m.grace_period_s = static_cast<uint32_t>(opt.default_grace_period_s);
-    out->push_back({t.worker_id, std::move(m)});
+    SendToHosts(t, m, out);
+  }
+
+  // A message for every host of the trial's current attempt (one for a single-host attempt).
+  void SendToHosts(const Trial& t, const proto::wire::StopTrial& m, std::vector<Outgoing>* out,
+                   const std::string& except = "") {
+    if (t.gang.empty()) {
+      if (t.worker_id != except) out->push_back({t.worker_id, m});
+      return;
+    }
+    for (const auto& h : t.gang) {
+      if (h.worker_id != except) out->push_back({h.worker_id, m});
+    }
   }
 
   // Applies the completion rules to a job.
@@ -1419,7 +1599,7 @@ struct CoordinatorCore::Impl {
     for (const auto& ra : r.running) reported.insert({ra.trial, ra.attempt});
     // Attempts we placed on this worker that it no longer runs were lost with its restart.
     for (auto& [name, t] : trials) {
-      if (t.Active() && t.worker_id == wid && !reported.count({name, t.attempt})) {
+      if (t.Active() && t.OnWorker(wid) && !reported.count({name, t.attempt})) {
         AttemptLost(t, "worker " + wid + " registered without the attempt", now);
       }
     }
@@ -1430,7 +1610,14 @@ struct CoordinatorCore::Impl {
     std::vector<Trial*> queued;
     for (const auto& ra : r.running) {
       Trial* t = CurrentAttempt(ra.trial, ra.attempt);
-      if (t && (t->worker_id == wid || t->worker_id.empty())) {
+      if (t && !t->gang.empty() && t->OnWorker(wid)) {  // one host of a gang
+        w.running.insert({ra.trial, ra.attempt});
+        for (const auto& h : t->gang) {
+          if (h.worker_id != wid) continue;
+          for (uint32_t g : h.gpus) worker_gpus_used[wid].insert(g);
+        }
+        if (t->worker_id == wid) attempt_gpus[{t->name, t->attempt}] = t->gpus;
+      } else if (t && t->gang.empty() && (t->worker_id == wid || t->worker_id.empty())) {
         t->worker_id = wid;
         if (t->Queued()) {
           queued.push_back(t);
@@ -1484,9 +1671,10 @@ struct CoordinatorCore::Impl {
   // is acknowledged again, a batch after a gap (its predecessor lost with a connection) is left
   // unacknowledged, so the worker re-sends both, in order. An acknowledgement therefore means
   // "this seq and every earlier one are applied", which is how the worker reads it.
-  bool OnMetrics(const proto::wire::MetricPoints& m, int64_t now, std::vector<Outgoing>* out) {
+  bool OnMetrics(const std::string& wid, const proto::wire::MetricPoints& m, int64_t now, std::vector<Outgoing>* out) {
     Trial* t = CurrentAttempt(m.trial, m.attempt);
     if (!t || m.seq <= t->last_seq) return true;  // stale attempt or duplicate batch
+    if (!t->gang.empty() && wid != t->worker_id) return true;  // only algo-1 reports a gang's metrics
     if (m.seq != t->last_seq + 1) return false;   // a gap: wait for the missing batch
     TuningJob* j = Job(t->tuning_job);
     std::string objective = j ? ObjectiveMetricFor(*j, t->definition_name) : "";
@@ -1525,15 +1713,32 @@ struct CoordinatorCore::Impl {
 
   // Returns whether to acknowledge: an exit whose attempt still misses metric batches (m.seq
   // says how many were sent) waits for them, so no point is lost behind the exit.
-  bool OnExited(const proto::wire::TrialExited& m, int64_t now, std::vector<Outgoing>* out) {
+  bool OnExited(const std::string& wid, const proto::wire::TrialExited& m, int64_t now, std::vector<Outgoing>* out) {
     Trial* t = CurrentAttempt(m.trial, m.attempt);
     if (!t) return true;
     if (m.seq > t->last_seq) return false;
     TuningJob* j = Job(t->tuning_job);
     std::string objective = j ? ObjectiveMetricFor(*j, t->definition_name) : "";
-    for (const auto& fm : m.final_metrics) {
-      t->final_metrics[fm.name] = fm.value;
-      if (fm.name == objective) t->objective = fm.value;
+    if (t->gang.empty() || wid == t->worker_id) {  // a gang's metrics are algo-1's
+      for (const auto& fm : m.final_metrics) {
+        t->final_metrics[fm.name] = fm.value;
+        if (fm.name == objective) t->objective = fm.value;
+      }
+    }
+    if (!t->gang.empty()) {
+      auto host = std::find_if(t->gang.begin(), t->gang.end(), [&](const auto& h) { return h.worker_id == wid; });
+      if (host == t->gang.end() || !host->exit.empty()) return true;  // not a host of it, or a repeat
+      host->exit = m.status;
+      const size_t index = static_cast<size_t>(host - t->gang.begin());
+      if (m.status == "Completed") {
+        const bool all = std::all_of(t->gang.begin(), t->gang.end(), [](const auto& h) { return h.exit == "Completed"; });
+        if (!all) {  // the attempt completes when every host has
+          SaveTrial(*t);
+          return true;
+        }
+      } else {  // the first host that ends otherwise ends the attempt
+        StopGangPeers(*t, wid, "algo-" + std::to_string(index + 1) + " ended " + m.status, out);
+      }
     }
     if (m.status == "Interrupted" && !t->stop_requested && j && j->status == "InProgress") {
       Interrupted(*t, m.failure_reason.empty() ? "capacity interrupted" : m.failure_reason, now);
@@ -1591,7 +1796,7 @@ struct CoordinatorCore::Impl {
       auto it = trials.find(r.trial);
       const bool current = it != trials.end() && it->second.attempt == r.attempt &&
                            (it->second.Active() || it->second.state == TrialState::kInProgress) &&
-                           it->second.worker_id == wid;
+                           it->second.OnWorker(wid);
       if (current) continue;
       const bool ended_here = it != trials.end() && it->second.attempt == r.attempt && it->second.Terminal();
       if (ended_here) continue;  // its exit is being acknowledged
@@ -1640,11 +1845,11 @@ struct CoordinatorCore::Impl {
       OnTrialStarted(wid, *s, now);
       out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kTrialStarted), s->trial, s->attempt, 0}});
     } else if (const auto* m = std::get_if<proto::wire::MetricPoints>(&msg)) {
-      if (OnMetrics(*m, now, out)) {
+      if (OnMetrics(wid, *m, now, out)) {
         out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kMetricPoints), m->trial, m->attempt, m->seq}});
       }
     } else if (const auto* x = std::get_if<proto::wire::TrialExited>(&msg)) {
-      if (OnExited(*x, now, out)) {
+      if (OnExited(wid, *x, now, out)) {
         out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kTrialExited), x->trial, x->attempt, x->seq}});
       }
     } else if (const auto* l = std::get_if<proto::wire::LogLines>(&msg)) {
@@ -1687,8 +1892,7 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& spec, pr
     Status ws = impl_->CheckWarmStart(spec);
     if (!ws.ok()) return ws;
   }
-  // Multi-host training jobs need gang placement, which this coordinator does not do yet: refuse
-  // them rather than run one host where the program expects several.
+  // Multi-host training jobs run as gangs (one worker per host); the wire carries at most 1024.
   const auto defs = spec.Definitions();
   for (size_t i = 0; i < defs.size(); ++i) {
     const auto& rc = defs[i]->resource_config;
@@ -1698,12 +1902,11 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& spec, pr
       hosts = 0;
       for (const auto& g : rc->instance_groups) hosts += g.instance_count.value_or(1);
     }
-    if (hosts > 1) {
+    if (hosts > 1024) {
       const std::string at = spec.training_job_definition ? std::string("TrainingJobDefinition")
                                                           : "TrainingJobDefinitions[" + std::to_string(i) + "]";
       return Status::InvalidArgument(at + ".ResourceConfig asks for " + std::to_string(hosts) +
-                                   " hosts per training job; this coordinator runs single-host training jobs only "
-                                   "(multi-host gangs are not implemented yet): use InstanceCount 1");
+                                     " hosts per training job; at most 1024 are supported");
     }
   }
   auto job = std::make_unique<TuningJob>();
@@ -1789,7 +1992,10 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
       std::string wid = it->first;
       impl_->Event(now_ms, "WorkerLost", "", "", wid + " missed its lease");
       for (auto& [name, t] : impl_->trials) {
-        if (t.Active() && t.worker_id == wid) impl_->AttemptLost(t, "worker " + wid + " was lost", now_ms);
+        if (t.Active() && t.OnWorker(wid)) {
+          impl_->StopGangPeers(t, wid, "host on worker " + wid + " was lost", &out);
+          impl_->AttemptLost(t, "worker " + wid + " was lost", now_ms);
+        }
       }
       impl_->worker_gpus_used.erase(wid);
       it = impl_->workers.erase(it);
@@ -1800,8 +2006,14 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
   // Attempts whose worker never came back after a coordinator restart.
   if (now_ms - impl_->loaded_at_ms > options_.lease_ms) {
     for (auto& [name, t] : impl_->trials) {
-      if (t.Active() && !impl_->workers.count(t.worker_id)) {
-        impl_->AttemptLost(t, "worker " + t.worker_id + " did not come back", now_ms);
+      if (!t.Active()) continue;
+      std::string gone = impl_->workers.count(t.worker_id) ? "" : t.worker_id;
+      for (const auto& h : t.gang) {
+        if (gone.empty() && !impl_->workers.count(h.worker_id)) gone = h.worker_id;
+      }
+      if (!gone.empty()) {
+        impl_->StopGangPeers(t, gone, "host on worker " + gone + " did not come back", &out);
+        impl_->AttemptLost(t, "worker " + gone + " did not come back", now_ms);
       }
     }
   }

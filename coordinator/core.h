@@ -106,6 +106,26 @@ struct Trial {
   int64_t assigned_ms = 0;     // when the current attempt was sent to its worker (not stored)
   int interruptions = 0;       // attempts that ended Interrupted (spot): re-queued, no retry spent
   std::string interrupted_on;  // the worker of the last interrupted attempt (placed elsewhere if possible)
+  // A multi-host attempt (InstanceCount > 1 or several instance groups): every host of its gang,
+  // algo-1 first (worker_id is gang[0]'s). Empty for a single-host attempt. Only algo-1 reports
+  // metrics and log lines; the attempt ends when every host has exited Completed, or at the first
+  // host that ends otherwise (the others are stopped), and a lost host ends it as an
+  // infrastructure error, retried as a unit.
+  struct GangHost {
+    std::string worker_id;
+    std::string group;           // its instance group ("" for an InstanceCount gang)
+    std::string instance_type;
+    std::vector<uint32_t> gpus;
+    std::string exit;            // the host's TrialExited status once it reported one
+  };
+  std::vector<GangHost> gang;
+  bool OnWorker(const std::string& wid) const {
+    if (gang.empty()) return worker_id == wid;
+    for (const auto& h : gang) {
+      if (h.worker_id == wid) return true;
+    }
+    return false;
+  }
   // Assigned ahead: the current attempt waits on its worker for this attempt (same worker, its
   // GPUs) to end, then starts in its slot. "" = not queued. It does not count against the job's
   // MaxParallelTrainingJobs until then (it is InProgress, secondary status Starting).

@@ -540,6 +540,15 @@ Status AssignTrial::Validate() const {
   if (!spec_json.empty() && !nlohmann::json::accept(spec_json)) {
     return Bad(Field(root, "spec_json"), "must be JSON text");
   }
+  const Path addresses = Field(root, "host_addresses");  // Paths point at their parent: keep it alive
+  for (const auto& [host, address] : host_addresses) {
+    const Path p = Key(addresses, host);
+    if (!host_names.Contains(host)) return Bad(p, "must name one of hosts");
+    if (address.empty() || address.size() > 255 ||
+        !std::all_of(address.begin(), address.end(), [](char c) { return c > ' ' && c < 127; })) {
+      return Bad(p, "must be 1-255 printable ASCII characters without spaces");
+    }
+  }
   if (after_trial.empty()) {
     if (after_attempt != 0) return Bad(Field(root, "after_attempt"), "must be 0 when after_trial is empty");
   } else {

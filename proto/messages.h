@@ -300,13 +300,17 @@ struct AssignTrial {
   // The coordinator counts it against the job's parallelism only from then on.
   std::string after_trial;   // "" or a trial name as `trial`, never `trial` itself
   uint32_t after_attempt = 0;  // 0 when after_trial is ""; else >= 1
+  // A multi-host trial: the address (host name or IP, as the worker registered it) of every
+  // host in `hosts`, so the worker can make `algo-N` resolve inside the trial; {} for one host.
+  // Keys are `hosts` entries, values printable ASCII 1-255.
+  StringMap host_addresses;
   bool operator==(const AssignTrial&) const = default;
   Status Validate() const;
   HPO_WIRE_FIELDS(trial, attempt, tuning_job, definition_name, hyperparameters, image,
                   metric_definitions, objective_metric, environment, max_runtime_s, grace_period_s,
                   hosts, current_host, instance_type, instance_group, instance_groups, gpus,
                   input_mode, channels, output_path, checkpoint_uri, checkpoint_local_path,
-                  spec_json, after_trial, after_attempt)
+                  spec_json, after_trial, after_attempt, host_addresses)
 };
 
 // worker -> coordinator: the training program of this attempt is running.

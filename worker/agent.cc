@@ -1,6 +1,9 @@
 #include "worker/agent.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -22,6 +25,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <functional>
 #include <future>
 #include <iterator>
@@ -267,6 +271,9 @@ struct WorkerAgent::Impl {
     // program is reaped, before its artifacts are uploaded.
     bool queued = false;
     Key after;
+    // A multi-host attempt's hosts other than algo-1 report no metrics or log lines (the
+    // coordinator takes a gang's from algo-1); their output stays in their trial.log.
+    bool reports_output = true;
     // CheckpointConfig.S3Uri: restored before the program starts, synced every
     // checkpoint_sync_ms while it runs (one pass at a time) and once more when it has ended.
     std::shared_ptr<CheckpointSync> checkpoints;
@@ -770,6 +777,11 @@ struct WorkerAgent::Impl {
     if (!laid.ok()) return fail("InfraError", "cannot lay out the trial directory: " + laid.message());
     Status cp = PrepareCheckpoints(*run, trial_dir / "checkpoints");
     if (!cp.ok()) return fail(IsClientError(cp) ? "Failed" : "InfraError", cp.message());
+    if (ls.hosts.size() > 1) {
+      run->reports_output = ls.current_host == ls.hosts.front();
+      Status named = HostsFile(*run, a);
+      if (!named.ok()) return fail("InfraError", named.message());
+    }
     if (!a.checkpoint_uri.empty()) {
       auto sync = CheckpointSync::Create(a.checkpoint_uri, (trial_dir / "checkpoints").string(), [this] { return S3(); });
       if (!sync.ok()) return fail("Failed", "ClientError: " + sync.status().message());
@@ -844,6 +856,46 @@ struct WorkerAgent::Impl {
       }
       return mounts;
     });
+  }
+
+  // A multi-host trial: `algo-N` resolves to its host inside the trial, through a copy of
+  // /etc/hosts with the gang's entries bind-mounted over /etc/hosts in the trial's mount
+  // namespace. Without one (not root) the names are only in resourceconfig.json and SM_HOSTS.
+  Status HostsFile(Run& r, const proto::wire::AssignTrial& a) {
+    if (!r.namespaces) {
+      Log("worker: " + a.trial + ": host names algo-N do not resolve inside the trial without a mount namespace "
+          "(run the worker as root); they are in resourceconfig.json and SM_HOSTS");
+      return Status::Ok();
+    }
+    std::string text;
+    {
+      std::ifstream in("/etc/hosts");
+      std::stringstream ss;
+      ss << in.rdbuf();
+      text = ss.str();
+    }
+    if (!text.empty() && text.back() != '\n') text += '\n';
+    text += "# hpo: the hosts of training job " + a.trial + "\n";
+    for (const auto& host : a.hosts) {
+      auto it = a.host_addresses.find(host);
+      if (it == a.host_addresses.end()) continue;
+      addrinfo hints{};
+      hints.ai_family = AF_INET;
+      addrinfo* res = nullptr;
+      if (::getaddrinfo(it->second.c_str(), nullptr, &hints, &res) != 0 || res == nullptr) {
+        return Status::Unavailable("cannot resolve " + it->second + ", the address of " + host);
+      }
+      char ip[INET_ADDRSTRLEN] = {0};
+      ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr, ip, sizeof ip);
+      ::freeaddrinfo(res);
+      text += std::string(ip) + " " + host + "\n";
+    }
+    const std::string path = r.attempt_dir + "/hosts";
+    std::ofstream out(path, std::ios::trunc);
+    out << text;
+    if (!out.flush()) return Status::IoError("cannot write " + path);
+    r.mounts.push_back({path, "/etc/hosts", true});
+    return Status::Ok();
   }
 
   int64_t Deadline(const proto::wire::AssignTrial& a) const {
@@ -1066,6 +1118,8 @@ struct WorkerAgent::Impl {
       pts.swap(r.points);
       lines.swap(r.log_lines);
     }
+    r.last_flush_ms = Now();
+    if (!r.reports_output) return;
     for (size_t i = 0; i < lines.size();) {
       proto::wire::LogLines m;
       m.trial = key.first;
@@ -1175,7 +1229,7 @@ struct WorkerAgent::Impl {
       x.seq = r.seq;
       x.exit_code = exit->exit_code;
       x.signal = exit->signal;
-      {
+      if (r.reports_output) {
         std::lock_guard<std::mutex> lock(r.mu);
         for (const auto& [name, v] : r.last_values) x.final_metrics.push_back({name, v});
       }

@@ -217,17 +217,196 @@ TEST_F(PlacementCoreTest, AnUnknownTypeIsServedByAWorkerThatAdvertisesIt) {
   EXPECT_TRUE(core_->FindJob("x")->waiting_reason.empty());
 }
 
-TEST_F(PlacementCoreTest, AMultiHostTrainingJobIsRefusedWithAClearErrorAndChangesNothing) {
-  Join(Worker("cpu", 4, 2, 24));
-  proto::TuningJobSpec spec = Typed("gang", "ml.m5.large", 2, 1);
-  spec.training_job_definition->resource_config->instance_count = 2;
-  std::vector<Outgoing> out;
-  Result<std::string> r = core_->Submit(spec, proto::Spelling::kCrd, now_, &out);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(r.status().message().find("asks for 2 hosts per training job"), std::string::npos) << r.status().message();
-  EXPECT_EQ(core_->FindJob("gang"), nullptr);
-  EXPECT_TRUE(out.empty());
+// ---- multi-host training jobs: gangs -------------------------------------------------------
+
+class GangTest : public PlacementCoreTest {
+ protected:
+  // Two groups: "train" (2 x ml.m5.large) and "eval" (1 x ml.m5.large): a three-host gang.
+  static proto::TuningJobSpec Groups(const std::string& name, int max_jobs = 2, int parallel = 1) {
+    proto::TuningJobSpec spec = Spec(name, "Random", max_jobs, parallel);
+    auto& rc = *spec.training_job_definition->resource_config;
+    rc.instance_type.reset();
+    rc.instance_count.reset();
+    rc.instance_groups = {{"ml.m5.large", 2, "train"}, {"ml.m5.large", 1, "eval"}};
+    return spec;
+  }
+  std::vector<Outgoing> Exited(const std::string& wid, const proto::wire::AssignTrial& a, const std::string& status,
+                               std::vector<proto::wire::FinalMetric> finals = {}) {
+    proto::wire::TrialExited x;
+    x.trial = a.trial;
+    x.attempt = a.attempt;
+    x.status = status;
+    x.secondary_status = status;
+    x.exit_code = status == "Completed" ? 0 : 1;
+    x.failure_reason = status == "Completed" ? "" : status + " on " + wid;
+    x.final_metrics = std::move(finals);
+    return core_->OnMessage(wid, x, now_);
+  }
+  std::string WorkerOf(const std::vector<Outgoing>& out, const std::string& host) {
+    for (const auto& o : out) {
+      if (const auto* a = std::get_if<proto::wire::AssignTrial>(&o.message); a && a->current_host == host) {
+        return o.worker_id;
+      }
+    }
+    return "";
+  }
+  std::vector<proto::wire::Register> Fleet() {
+    auto a = Worker("a", 1, 2, 8);
+    a.instance_group = "train";
+    auto b = Worker("b", 1, 2, 8);
+    b.instance_group = "train";
+    auto c = Worker("c", 1, 2, 8);
+    c.instance_group = "eval";
+    auto d = Worker("d", 1, 2, 8);  // no group: serves any it fits
+    return {a, b, c, d};
+  }
+};
+
+TEST_F(GangTest, AThreeHostTwoGroupTrialStartsOnDistinctFittingWorkersAllAtOnce) {
+  auto fleet = Fleet();
+  for (size_t i = 0; i < 2; ++i) Join(fleet[i]);  // a, b: too few for three hosts
+  auto out = Submit(Groups("gang"));
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(out).empty()) << "no partial gang";
+  EXPECT_NE(core_->FindJob("gang")->waiting_reason.find("worker a serves only instance group train"), std::string::npos)
+      << core_->FindJob("gang")->waiting_reason;
+  out = Join(fleet[2]);  // c (eval): now it fits
+  auto assigns = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(assigns.size(), 3u);
+  std::set<std::string> workers, hosts;
+  for (const auto& o : out) {
+    const auto* a = std::get_if<proto::wire::AssignTrial>(&o.message);
+    if (!a) continue;
+    workers.insert(o.worker_id);
+    hosts.insert(a->current_host);
+    EXPECT_EQ(a->trial, assigns[0].trial);
+    EXPECT_EQ(a->attempt, 1u);
+    EXPECT_EQ(a->hosts, (std::vector<std::string>{"algo-1", "algo-2", "algo-3"}));
+    ASSERT_EQ(a->instance_groups.size(), 2u);
+    EXPECT_EQ(a->instance_groups[0].name, "train");
+    EXPECT_EQ(a->instance_groups[0].hosts, (std::vector<std::string>{"algo-1", "algo-2"}));
+    EXPECT_EQ(a->instance_groups[1].hosts, (std::vector<std::string>{"algo-3"}));
+    EXPECT_EQ(a->instance_group, a->current_host == "algo-3" ? "eval" : "train");
+    EXPECT_EQ(a->host_addresses.size(), 3u);
+  }
+  EXPECT_EQ(workers, (std::set<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(hosts, (std::set<std::string>{"algo-1", "algo-2", "algo-3"}));
+  EXPECT_EQ(WorkerOf(out, "algo-3"), "c") << "the eval host on the eval worker";
+  EXPECT_EQ(assigns[0].host_addresses.at("algo-3"), "c");
+  EXPECT_EQ(core_->FindTrial(assigns[0].trial)->gang.size(), 3u);
+}
+
+TEST_F(GangTest, ItCompletesWhenEveryHostHasWithAlgo1sMetricsAndEndsAtTheFirstFailure) {
+  for (const auto& w : Fleet()) Join(w);
+  auto out = Submit(Groups("gang", 2, 1));
+  auto assigns = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(assigns.size(), 3u);
+  const std::string trial = assigns[0].trial;
+  const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2"), w3 = WorkerOf(out, "algo-3");
+  for (const std::string& w : {w1, w2, w3}) {
+    proto::wire::TrialStarted s;
+    s.trial = trial;
+    s.attempt = 1;
+    s.worker_id = w;
+    core_->OnMessage(w, s, now_);
+  }
+  Exited(w2, assigns[0], "Completed", {{"loss", 9.0}});  // not algo-1: its numbers do not count
+  EXPECT_EQ(core_->FindTrial(trial)->state, TrialState::kInProgress);
+  Exited(w1, assigns[0], "Completed", {{"loss", 0.25}});
+  EXPECT_EQ(core_->FindTrial(trial)->state, TrialState::kInProgress) << "algo-3 still runs";
+  auto next = Exited(w3, assigns[0], "Completed");
+  EXPECT_EQ(core_->FindTrial(trial)->state, TrialState::kCompleted);
+  EXPECT_EQ(*core_->FindTrial(trial)->objective, 0.25);
+  // The next gang starts at once; its algo-2 fails: the attempt fails and the others are stopped.
+  auto second = Only<proto::wire::AssignTrial>(next);
+  ASSERT_EQ(second.size(), 3u);
+  std::string s2;
+  for (const auto& o : next) {
+    if (const auto* a = std::get_if<proto::wire::AssignTrial>(&o.message); a && a->current_host == "algo-2") s2 = o.worker_id;
+  }
+  auto stops = Only<proto::wire::StopTrial>(Exited(s2, second[0], "Failed"));
+  EXPECT_EQ(stops.size(), 2u) << "the other two hosts are stopped";
+  EXPECT_EQ(core_->FindTrial(second[0].trial)->state, TrialState::kFailed);
+  for (const auto& w : Fleet()) EXPECT_EQ(core_->Workers().size(), 4u);
+}
+
+TEST_F(GangTest, ALostHostEndsTheAttemptWhichIsRetriedAsAUnit) {
+  for (const auto& w : Fleet()) Join(w);
+  auto out = Submit(Groups("gang", 1, 1));
+  auto assigns = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(assigns.size(), 3u);
+  const std::string trial = assigns[0].trial;
+  const std::string lost = WorkerOf(out, "algo-2");
+  for (const auto& o : out) {
+    if (!std::holds_alternative<proto::wire::AssignTrial>(o.message)) continue;
+    proto::wire::TrialStarted s;
+    s.trial = trial;
+    s.attempt = 1;
+    s.worker_id = o.worker_id;
+    core_->OnMessage(o.worker_id, s, now_);
+  }
+  // Every worker but the lost one keeps heart-beating.
+  now_ += options_.lease_ms / 2;
+  for (const auto& w : Fleet()) {
+    if (w.worker_id == lost) continue;
+    proto::wire::Heartbeat h;
+    h.worker_id = w.worker_id;
+    h.seq = 1;
+    h.free_slots = 0;
+    for (const auto& o : out) {
+      if (o.worker_id == w.worker_id && std::holds_alternative<proto::wire::AssignTrial>(o.message)) {
+        h.running.push_back({trial, 1});
+      }
+    }
+    core_->OnMessage(w.worker_id, h, now_);
+  }
+  now_ += options_.lease_ms / 2 + 10;
+  auto tick = core_->OnTick(now_);
+  auto stops = Only<proto::wire::StopTrial>(tick);
+  EXPECT_EQ(stops.size(), 2u) << "the surviving hosts of the attempt are stopped";
+  auto retry = Only<proto::wire::AssignTrial>(tick);
+  const Trial* t = core_->FindTrial(trial);
+  EXPECT_EQ(t->infra_failures, 1);
+  if (retry.empty()) {  // three workers are left (a gang of three fits again only if they are free)
+    EXPECT_EQ(t->state, TrialState::kPending);
+  } else {
+    ASSERT_EQ(retry.size(), 3u) << "retried as a unit";
+    EXPECT_EQ(retry[0].attempt, 2u);
+    for (const auto& o : tick) {
+      if (std::holds_alternative<proto::wire::AssignTrial>(o.message)) EXPECT_NE(o.worker_id, lost);
+    }
+  }
+}
+
+TEST_F(GangTest, TwoJobsWhoseGangsAreLargerThanHalfTheClusterBothFinish) {
+  for (const auto& w : Fleet()) Join(w);
+  // Each job's training jobs need 3 of the 4 workers: only one gang fits at a time.
+  auto out = Submit(Groups("g1", 2, 2));
+  now_ += 1;
+  auto more = Submit(Groups("g2", 2, 2));
+  out.insert(out.end(), more.begin(), more.end());
+  std::map<std::string, int> completed;
+  for (int round = 0; round < 10 && completed.size() < 4; ++round) {
+    std::map<std::pair<std::string, uint32_t>, std::vector<std::string>> running;  // attempt -> workers
+    for (const auto& o : out) {
+      if (const auto* a = std::get_if<proto::wire::AssignTrial>(&o.message)) running[{a->trial, a->attempt}].push_back(o.worker_id);
+    }
+    ASSERT_LE(running.size(), 1u) << "two gangs of three at once on four workers";
+    out.clear();
+    for (const auto& [key, ws] : running) {
+      ASSERT_EQ(ws.size(), 3u);
+      proto::wire::AssignTrial a;
+      a.trial = key.first;
+      a.attempt = key.second;
+      for (const auto& w : ws) {
+        auto o = Exited(w, a, "Completed", {{"loss", 1.0}});
+        out.insert(out.end(), o.begin(), o.end());
+      }
+      ++completed[key.first];
+    }
+  }
+  EXPECT_EQ(completed.size(), 4u);
+  EXPECT_EQ(core_->FindJob("g1")->status, "Completed");
+  EXPECT_EQ(core_->FindJob("g2")->status, "Completed");
 }
 
 }  // namespace

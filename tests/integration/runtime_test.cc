@@ -144,6 +144,59 @@ TEST_F(Cluster, TrialsAssignedAheadStartWhenASlotFreesAndNeverOversubscribeAWork
               gaps.size());
 }
 
+// A two-group, three-host training job (instance groups "train" x2 and "eval" x1) on three
+// workers with their own addresses (127.0.0.1-3): one gang, every host sees the SageMaker cluster
+// view it should, and the program on each host reaches algo-1 by name from its own address.
+TEST_F(Cluster, AThreeHostTwoGroupTrainingJobRunsAsOneGangWhoseHostsReachEachOtherByName) {
+  if (::geteuid() != 0) GTEST_SKIP() << "algo-N resolves inside a trial only with a mount namespace (root)";
+  for (auto& w : workers_) w->Kill(SIGKILL);
+  workers_.clear();
+  const std::string trainer = std::string("gang=/usr/bin/python3 ") + HPO_SOURCE_DIR + "/tests/integration/gang_trainer.py";
+  const std::vector<std::pair<std::string, std::string>> layout = {{"127.0.0.1", "train"}, {"127.0.0.2", "train"},
+                                                                   {"127.0.0.3", "eval"}};
+  for (size_t i = 0; i < layout.size(); ++i) {
+    const std::string id = "g" + std::to_string(i + 1);
+    workers_.push_back(std::make_unique<hpo::testing::Child>(
+        std::vector<std::string>{HPO_BINARY, "worker", "--connect", "tcp://127.0.0.1:" + std::to_string(zmq_port_),
+                                 "--id", id, "--host", layout[i].first, "--instance-group", layout[i].second,
+                                 "--work-dir", (dir_ / id).string(), "--image", trainer},
+        (dir_ / (id + ".log")).string()));
+  }
+  ASSERT_TRUE(WaitForWorkers(3)) << "see " << dir_;
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("it-gang", "Random", 2, 1, ranges, {{"port", std::to_string(hpo::testing::FreePort())}});
+  auto& def = spec["TrainingJobDefinition"];
+  def["AlgorithmSpecification"]["TrainingImage"] = "gang";
+  def["ResourceConfig"] = {{"VolumeSizeInGB", 1},
+                           {"InstanceGroups",
+                            {{{"InstanceGroupName", "train"}, {"InstanceType", "ml.m5.large"}, {"InstanceCount", 2}},
+                             {{"InstanceGroupName", "eval"}, {"InstanceType", "ml.m5.large"}, {"InstanceCount", 1}}}}};
+  Call("CreateHyperParameterTuningJob", spec);
+  Json d = WaitFor("it-gang", 90);
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2) << "\nsee " << dir_;
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 2);
+  for (const auto& t : Trials("it-gang")) {
+    const std::string name = t["TrainingJobName"];
+    EXPECT_DOUBLE_EQ(t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"].get<double>(), 0.5) << name;
+    int logs = 0, passed = 0, bad = 0;
+    for (auto& e : fs::recursive_directory_iterator(dir_)) {
+      if (e.path().filename() != "trial.log" || e.path().string().find("/" + name + "/") == std::string::npos) continue;
+      ++logs;
+      std::ifstream in(e.path());
+      for (std::string line; std::getline(in, line);) {
+        passed += line == "checks passed";
+        if (line.rfind("check ", 0) == 0 && line.find(" BAD ") != std::string::npos) {
+          ++bad;
+          ADD_FAILURE() << e.path() << ": " << line;
+        }
+      }
+    }
+    EXPECT_EQ(logs, 3) << name << ": one trial.log per host";
+    EXPECT_EQ(passed, 3) << name << "; see " << dir_;
+    EXPECT_EQ(bad, 0);
+  }
+}
+
 TEST_F(Cluster, AGridJobRunsEveryCombinationOnce) {
   Json ranges = {{"CategoricalParameterRanges",
                   {{{"Name", "optimizer"}, {"Values", {"adam", "sgd", "rmsprop"}}},

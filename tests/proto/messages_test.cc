@@ -90,6 +90,7 @@ AssignTrial SampleAssignTrial() {
   m.spec_json = R"({"DefinitionName":"resnet","StaticHyperParameters":{"epochs":"20"}})";
   m.after_trial = "mnist-tuning-002-1a2b3c4d";
   m.after_attempt = 1;
+  m.host_addresses = {{"algo-1", "10.0.0.1"}, {"algo-2", "gpu-node-07"}, {"algo-3", "10.0.0.3"}};
   return m;
 }
 
@@ -859,6 +860,12 @@ TEST(WireValidate, RejectsAssignTrialFieldsOutsideTheirDomains) {
   m = SampleAssignTrial();
   m.spec_json = "{not json";
   EXPECT_TRUE(RejectedMessage(m, "AssignTrial.spec_json: must be JSON text"));
+  m = SampleAssignTrial();
+  m.host_addresses["algo-9"] = "10.0.0.9";
+  EXPECT_TRUE(RejectedMessage(m, "AssignTrial.host_addresses[\"algo-9\"]: must name one of hosts"));
+  m = SampleAssignTrial();
+  m.host_addresses["algo-1"] = "10.0.0.1 evil";
+  EXPECT_TRUE(RejectedMessage(m, "AssignTrial.host_addresses[\"algo-1\"]: must be 1-255 printable ASCII"));
   m = SampleAssignTrial();
   m.after_trial = m.trial;
   EXPECT_TRUE(RejectedMessage(m, "AssignTrial.after_trial: must not be the trial itself"));
