@@ -100,19 +100,21 @@ class Cluster : public ::testing::Test {
     fs::create_directories(dir_);
     zmq_port_ = FreePort();
     http_port_ = FreePort();
+    BeforeCoordinator();
     StartCoordinator();
     BeforeWorkers();
-    for (int i = 1; i <= 3; ++i) StartWorker(i);
-    ASSERT_TRUE(WaitForWorkers(3)) << "the cluster did not come up; see " << dir_;
+    for (int i = 1; i <= default_workers_; ++i) StartWorker(i);
+    ASSERT_TRUE(WaitForWorkers(default_workers_)) << "the cluster did not come up; see " << dir_;
   }
 
   // The coordinator on the fixture's ports and state directory (again, after a kill).
   void StartCoordinator() {
-    coordinator_ = std::make_unique<Child>(
-        std::vector<std::string>{HPO_BINARY, "coordinator", "--listen", "tcp://127.0.0.1:" + std::to_string(zmq_port_),
-                                 "--http", "127.0.0.1:" + std::to_string(http_port_), "--state-dir",
-                                 (dir_ / "state").string(), "--lease-ms", "3000", "--grace", "1"},
-        (dir_ / "coordinator.log").string());
+    std::vector<std::string> args = {HPO_BINARY, "coordinator", "--listen",
+                                     "tcp://" + listen_host_ + ":" + std::to_string(zmq_port_), "--http",
+                                     "127.0.0.1:" + std::to_string(http_port_), "--state-dir", (dir_ / "state").string(),
+                                     "--lease-ms", "3000", "--grace", "1"};
+    if (listen_host_ != "127.0.0.1") args.push_back("--insecure");  // a test network, no keys
+    coordinator_ = std::make_unique<Child>(args, (dir_ / "coordinator.log").string());
   }
 
   // True once the API answers and `n` workers are registered (10 s at most).
@@ -221,10 +223,15 @@ class Cluster : public ::testing::Test {
   // Called once the coordinator is started and before the workers are (e.g. to put a proxy
   // between them: set worker_port_ to where the workers should connect).
   virtual void BeforeWorkers() {}
+  // Called before the coordinator starts (e.g. to make network namespaces, set listen_host_ to
+  // an address in them and default_workers_ to 0 to start workers of one's own).
+  virtual void BeforeCoordinator() {}
 
   fs::path dir_;
   int zmq_port_ = 0, http_port_ = 0;
   int worker_port_ = 0;  // 0: the workers connect to zmq_port_
+  std::string listen_host_ = "127.0.0.1";  // the coordinator's ZeroMQ address (else --insecure)
+  int default_workers_ = 3;                // hpo workers w1..wN started by SetUp
   std::unique_ptr<Child> coordinator_;
   std::vector<std::unique_ptr<Child>> workers_;
 };

@@ -144,24 +144,61 @@ TEST_F(Cluster, TrialsAssignedAheadStartWhenASlotFreesAndNeverOversubscribeAWork
               gaps.size());
 }
 
-// A two-group, three-host training job (instance groups "train" x2 and "eval" x1) on three
-// workers with their own addresses (127.0.0.1-3): one gang, every host sees the SageMaker cluster
-// view it should, and the program on each host reaches algo-1 by name from its own address.
-TEST_F(Cluster, AThreeHostTwoGroupTrainingJobRunsAsOneGangWhoseHostsReachEachOtherByName) {
-  if (::geteuid() != 0) GTEST_SKIP() << "algo-N resolves inside a trial only with a mount namespace (root)";
-  for (auto& w : workers_) w->Kill(SIGKILL);
-  workers_.clear();
-  const std::string trainer = std::string("gang=/usr/bin/python3 ") + HPO_SOURCE_DIR + "/tests/integration/gang_trainer.py";
-  const std::vector<std::pair<std::string, std::string>> layout = {{"127.0.0.1", "train"}, {"127.0.0.2", "train"},
-                                                                   {"127.0.0.3", "eval"}};
-  for (size_t i = 0; i < layout.size(); ++i) {
-    const std::string id = "g" + std::to_string(i + 1);
-    workers_.push_back(std::make_unique<hpo::testing::Child>(
-        std::vector<std::string>{HPO_BINARY, "worker", "--connect", "tcp://127.0.0.1:" + std::to_string(zmq_port_),
-                                 "--id", id, "--host", layout[i].first, "--instance-group", layout[i].second,
-                                 "--work-dir", (dir_ / id).string(), "--image", trainer},
-        (dir_ / (id + ".log")).string()));
+// Three network namespaces made by the test, each with its own address on a bridge (as three
+// machines on a LAN): the coordinator listens on the bridge, one worker runs in each namespace.
+class NetnsCluster : public Cluster {
+ protected:
+  void BeforeCoordinator() override {
+    default_workers_ = 0;
+    if (::geteuid() != 0 || ::access("/usr/sbin/ip", X_OK) != 0) return;
+    const int tag = ::getpid() % 100000;
+    subnet_ = "10.213." + std::to_string(::getpid() % 250);
+    bridge_ = "hb" + std::to_string(tag);
+    std::string script = "set -e; ip link add " + bridge_ + " type bridge; ip addr add " + subnet_ + ".254/24 dev " +
+                         bridge_ + "; ip link set " + bridge_ + " up";
+    for (int i = 1; i <= 3; ++i) {
+      const std::string ns = Ns(i), veth = "hv" + std::to_string(tag) + "h" + std::to_string(i);
+      script += "; ip netns add " + ns + "; ip link add " + veth + " type veth peer name eth0 netns " + ns +
+                "; ip link set " + veth + " master " + bridge_ + " up; ip -n " + ns + " addr add " + subnet_ + "." +
+                std::to_string(i) + "/24 dev eth0; ip -n " + ns + " link set eth0 up; ip -n " + ns + " link set lo up";
+    }
+    made_ = true;  // whatever was made goes in TearDown
+    if (std::system(("( " + script + " ) >" + (dir_ / "netns.log").string() + " 2>&1").c_str()) != 0) return;
+    listen_host_ = subnet_ + ".254";
+    ready_ = true;
   }
+  void TearDown() override {
+    for (auto& w : workers_) w->Kill(SIGKILL);
+    workers_.clear();
+    if (made_) {
+      std::string script;
+      for (int i = 1; i <= 3; ++i) script += "ip netns del " + Ns(i) + " 2>/dev/null; ";
+      script += "ip link del " + bridge_ + " 2>/dev/null; true";
+      (void)std::system(script.c_str());
+    }
+  }
+  std::string Ns(int i) const { return "hpo" + std::to_string(::getpid()) + "-" + std::to_string(i); }
+  // Worker `id` inside namespace i, reachable by the others at its own address.
+  void StartNetnsWorker(int i, const std::vector<std::string>& extra) {
+    const std::string id = "n" + std::to_string(i);
+    std::vector<std::string> argv = {"/usr/sbin/ip", "netns", "exec", Ns(i), HPO_BINARY, "worker", "--connect",
+                                     "tcp://" + listen_host_ + ":" + std::to_string(zmq_port_), "--id", id, "--host",
+                                     subnet_ + "." + std::to_string(i), "--work-dir", (dir_ / id).string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    workers_.push_back(std::make_unique<hpo::testing::Child>(argv, (dir_ / (id + ".log")).string()));
+  }
+  bool made_ = false, ready_ = false;
+  std::string subnet_, bridge_;
+};
+
+// A two-group, three-host training job (instance groups "train" x2 and "eval" x1) on workers in
+// three network namespaces: one gang; every host sees the SageMaker cluster view it should, and
+// the program on each host reaches algo-1 by name from its own address.
+TEST_F(NetnsCluster, AThreeHostTwoGroupTrainingJobRunsAsOneGangWhoseHostsReachEachOtherByName) {
+  if (!ready_) GTEST_SKIP() << "needs root and ip(8) to make network namespaces; see " << dir_ / "netns.log";
+  const std::string trainer = std::string("gang=/usr/bin/python3 ") + HPO_SOURCE_DIR + "/tests/integration/gang_trainer.py";
+  const std::vector<std::string> groups = {"train", "train", "eval"};
+  for (int i = 1; i <= 3; ++i) StartNetnsWorker(i, {"--instance-group", groups[i - 1], "--image", trainer});
   ASSERT_TRUE(WaitForWorkers(3)) << "see " << dir_;
   Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
   Json spec = Job("it-gang", "Random", 2, 1, ranges, {{"port", std::to_string(hpo::testing::FreePort())}});
@@ -178,22 +215,21 @@ TEST_F(Cluster, AThreeHostTwoGroupTrainingJobRunsAsOneGangWhoseHostsReachEachOth
   for (const auto& t : Trials("it-gang")) {
     const std::string name = t["TrainingJobName"];
     EXPECT_DOUBLE_EQ(t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"].get<double>(), 0.5) << name;
-    int logs = 0, passed = 0, bad = 0;
+    int logs = 0, passed = 0, peers = 0;
     for (auto& e : fs::recursive_directory_iterator(dir_)) {
       if (e.path().filename() != "trial.log" || e.path().string().find("/" + name + "/") == std::string::npos) continue;
       ++logs;
       std::ifstream in(e.path());
       for (std::string line; std::getline(in, line);) {
         passed += line == "checks passed";
-        if (line.rfind("check ", 0) == 0 && line.find(" BAD ") != std::string::npos) {
-          ++bad;
-          ADD_FAILURE() << e.path() << ": " << line;
-        }
+        peers += line.find("connected from the address its name resolves to ok got='" + subnet_ + ".") !=
+                 std::string::npos;
+        if (line.rfind("check ", 0) == 0 && line.find(" BAD ") != std::string::npos) ADD_FAILURE() << e.path() << ": " << line;
       }
     }
     EXPECT_EQ(logs, 3) << name << ": one trial.log per host";
     EXPECT_EQ(passed, 3) << name << "; see " << dir_;
-    EXPECT_EQ(bad, 0);
+    EXPECT_EQ(peers, 2) << name << ": algo-2 and algo-3 reached algo-1 from their namespaces' addresses";
   }
 }
 
