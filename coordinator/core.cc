@@ -711,6 +711,45 @@ struct CoordinatorCore::Impl {
     }
   }
 
+  // Warm reuse (ResourceConfig.KeepAlivePeriodInSeconds): a training job of this job's definition
+  // that ended normally leaves its hosts' slots kept for the next one for that long; the
+  // scheduler prefers them (PlaceHost), other jobs cannot take them meanwhile.
+  void KeepWarm(const Trial& t, int64_t now) {
+    const TuningJob* j = Job(t.tuning_job);
+    if (!j || j->status != "InProgress" || !j->completion_reason.empty()) return;
+    const auto* d = Definition(*j, t.definition_name);
+    if (!d || !d->resource_config || d->resource_config->keep_alive_period_in_seconds.value_or(0) <= 0) return;
+    const int64_t until = now + *d->resource_config->keep_alive_period_in_seconds * 1000;
+    std::vector<std::string> hosts;
+    if (t.gang.empty()) {
+      hosts.push_back(t.worker_id);
+    } else {
+      for (const auto& h : t.gang) hosts.push_back(h.worker_id);
+    }
+    for (const auto& wid : hosts) {
+      auto w = workers.find(wid);
+      if (w != workers.end() && w->second.draining.empty()) {
+        w->second.warm.push_back({Lower(j->name), t.definition_name, until});
+      }
+    }
+  }
+  void TakeWarm(WorkerInfo& w, const TuningJob& j, const std::string& definition) {
+    const std::string key = Lower(j.name);
+    auto it = std::find_if(w.warm.begin(), w.warm.end(),
+                           [&](const WorkerInfo::Warm& x) { return x.job == key && x.definition == definition; });
+    if (it != w.warm.end()) w.warm.erase(it);
+  }
+  // Drops kept slots that expired or whose job is no longer running.
+  void ExpireWarm(int64_t now) {
+    for (auto& [wid, w] : workers) {
+      std::erase_if(w.warm, [&](const WorkerInfo::Warm& x) {
+        auto j = jobs.find(x.job);
+        return x.until_ms <= now || j == jobs.end() || j->second->status != "InProgress" ||
+               !j->second->completion_reason.empty();
+      });
+    }
+  }
+
   // Whether an attempt on `worker` still holds GPU `idx` (a queued successor shares its
   // predecessor's GPUs until one of them ends).
   bool GpuHeld(const std::string& worker, uint32_t idx) const {
@@ -897,16 +936,19 @@ struct CoordinatorCore::Impl {
   // `avoid`: a trial's interrupted worker; it and spot workers are taken only when nothing else fits.
   WorkerInfo* PlaceHost(const HostRequest& req, bool* ever, std::string* why, uint32_t* gpus,
                         const std::string& avoid = "", bool prefer_on_demand = false,
-                        const std::set<std::string>* exclude = nullptr) {
+                        const std::set<std::string>* exclude = nullptr, const std::string& job = "",
+                        const std::string& definition = "") {
     WorkerInfo* best = nullptr;
     *ever = false;
     std::vector<std::string> reasons;
     auto rank = [&](const WorkerInfo& w) {
-      return std::make_tuple(w.reg.worker_id != avoid, !(prefer_on_demand && w.reg.spot), w.free_slots());
+      // A slot kept warm for this job's definition first (KeepAlivePeriodInSeconds).
+      return std::make_tuple(w.reg.worker_id != avoid, w.warm_for(job, definition) > 0,
+                             !(prefer_on_demand && w.reg.spot), w.free_slots(job, definition));
     };
     for (auto& [id, w] : workers) {
       if (exclude && exclude->count(id)) continue;  // a host of the same gang
-      FitResult f = Fit(opt.catalog, req, w.reg, w.free_slots(), worker_gpus_used[id]);
+      FitResult f = Fit(opt.catalog, req, w.reg, w.free_slots(job, definition), worker_gpus_used[id]);
       *ever = *ever || f.ever;
       if (f.now && !w.draining.empty()) {
         f.now = false;
@@ -966,7 +1008,9 @@ struct CoordinatorCore::Impl {
         const std::vector<HostPlan> plans = HostsFor(j, d->definition_name.value_or(""));
         bool ever = false;
         std::string w;
-        if (!PlaceGang(plans, &ever, &w).empty()) any_now = true;
+        if (!PlaceGang(plans, &ever, &w, "", false, Lower(j.name), d->definition_name.value_or("")).empty()) {
+          any_now = true;
+        }
         if (!any_ever && !ever && why.empty()) {
           why = w;
           first = plans[0].req;
@@ -993,7 +1037,8 @@ struct CoordinatorCore::Impl {
     const std::vector<HostPlan> plans = HostsFor(j, t->definition_name);
     bool ever = false;
     std::string why;
-    const std::vector<GangPick> picks = PlaceGang(plans, &ever, &why, t->interrupted_on, t->interruptions > 0);
+    const std::vector<GangPick> picks =
+        PlaceGang(plans, &ever, &why, t->interrupted_on, t->interruptions > 0, Lower(j.name), t->definition_name);
     if (picks.empty()) {
       NoteWaiting(j, t, plans[0].req, ever, why, now, plans.size());
       return false;
@@ -1035,7 +1080,8 @@ struct CoordinatorCore::Impl {
     uint32_t gpus = 0;
   };
   std::vector<GangPick> PlaceGang(const std::vector<HostPlan>& plans, bool* ever, std::string* why,
-                                  const std::string& avoid = "", bool prefer_on_demand = false) {
+                                  const std::string& avoid = "", bool prefer_on_demand = false,
+                                  const std::string& job = "", const std::string& definition = "") {
     std::vector<GangPick> picks;
     std::set<std::string> taken;
     // Whether the registered workers could ever serve it: each host's request by some worker,
@@ -1060,7 +1106,7 @@ struct CoordinatorCore::Impl {
     for (const auto& plan : plans) {
       bool e = false;
       uint32_t g = 0;
-      WorkerInfo* w = PlaceHost(plan.req, &e, why, &g, avoid, prefer_on_demand, &taken);
+      WorkerInfo* w = PlaceHost(plan.req, &e, why, &g, avoid, prefer_on_demand, &taken, job, definition);
       if (!w) return {};
       taken.insert(w->reg.worker_id);
       picks.push_back({w, g});
@@ -1144,6 +1190,10 @@ struct CoordinatorCore::Impl {
               std::vector<Outgoing>* out, const Trial* after = nullptr, const std::vector<GangPick>* gang = nullptr) {
     Trial* t = &trial;
     const auto* def = Definition(j, t->definition_name);
+    TakeWarm(w, j, t->definition_name);
+    if (gang) {
+      for (size_t i = 1; i < gang->size(); ++i) TakeWarm(*(*gang)[i].worker, j, t->definition_name);
+    }
     t->attempt++;
     t->assigned_ms = now;
     t->curve.clear();
@@ -1748,7 +1798,9 @@ struct CoordinatorCore::Impl {
       InfraFailure(*t, m.failure_reason.empty() ? m.status : m.failure_reason, now);
       return true;
     }
+    const Trial ended_attempt = *t;  // its hosts, before ReleaseSlot forgets them
     ReleaseSlot(*t, now);
+    KeepWarm(ended_attempt, now);
     t->end_ms = now;
     // No start time for an attempt whose program never ran (a start failure, a stop while it
     // was staging or queued ahead); TrialStarted always comes before the exit report.
@@ -2017,6 +2069,7 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
       }
     }
   }
+  impl_->ExpireWarm(now_ms);
   impl_->FinishAll(now_ms, &out);
   impl_->Schedule(now_ms, &out);
   return out;

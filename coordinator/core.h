@@ -185,7 +185,26 @@ struct WorkerInfo {
   std::set<std::pair<std::string, uint32_t>> running;  // (trial, attempt)
   std::set<std::pair<std::string, uint32_t>> queued;   // assigned ahead, waiting for a slot here
   std::string draining;  // why no new trial goes there (an interruption notice); "" = open
-  int free_slots() const { return static_cast<int>(reg.slots) - static_cast<int>(running.size()); }
+  // KeepAlivePeriodInSeconds: a slot kept for the next training job of the same tuning job and
+  // definition after one ended here, until `until_ms` (warm reuse; not persisted).
+  struct Warm {
+    std::string job;  // lower-cased tuning job name
+    std::string definition;
+    int64_t until_ms = 0;
+  };
+  std::vector<Warm> warm;
+  // Slots no attempt holds and no warm reservation keeps; `for_job`/`definition` adds the slots
+  // kept for that job's definition.
+  int free_slots(const std::string& for_job = "", const std::string& definition = "") const {
+    int kept = 0;
+    for (const auto& w : warm) kept += (w.job == for_job && w.definition == definition) ? 0 : 1;
+    return static_cast<int>(reg.slots) - static_cast<int>(running.size()) - kept;
+  }
+  int warm_for(const std::string& job, const std::string& definition) const {
+    int n = 0;
+    for (const auto& w : warm) n += (w.job == job && w.definition == definition) ? 1 : 0;
+    return n;
+  }
 };
 
 class CoordinatorCore {

@@ -217,6 +217,69 @@ TEST_F(PlacementCoreTest, AnUnknownTypeIsServedByAWorkerThatAdvertisesIt) {
   EXPECT_TRUE(core_->FindJob("x")->waiting_reason.empty());
 }
 
+// ---- warm reuse: KeepAlivePeriodInSeconds --------------------------------------------------
+
+TEST_F(PlacementCoreTest, AKeptAliveSlotIsPreferredByItsJobAndHeldFromOthersUntilItExpires) {
+  Join(Worker("w1", 1, 2, 24));
+  proto::TuningJobSpec a = Typed("keep", "ml.m5.large", 3, 1);
+  a.training_job_definition->resource_config->keep_alive_period_in_seconds = 30;
+  auto first = Only<proto::wire::AssignTrial>(Submit(a));
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(core_->FindTrial(first[0].trial)->worker_id, "w1");
+  Join(Worker("w2", 2, 2, 24));  // more free slots, but cold
+  proto::wire::TrialExited x;
+  x.trial = first[0].trial;
+  x.attempt = 1;
+  x.status = "Completed";
+  x.final_metrics = {{"loss", 1.0}};
+  auto next = Only<proto::wire::AssignTrial>(core_->OnMessage("w1", x, now_));
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(core_->FindTrial(next[0].trial)->worker_id, "w1") << "the warm host, not the emptier cold one";
+
+  // A second job cannot take a slot kept warm for the first: w1's next free slot stays "keep"'s.
+  x.trial = next[0].trial;
+  now_ += 1000;
+  auto after = core_->OnMessage("w1", x, now_);  // keep's second ends: w1 warm again, keep's third goes there
+  auto third = Only<proto::wire::AssignTrial>(after);
+  ASSERT_EQ(third.size(), 1u);
+  EXPECT_EQ(core_->FindTrial(third[0].trial)->worker_id, "w1");
+  proto::TuningJobSpec b = Typed("other", "ml.m5.large", 4, 3);
+  auto others = Only<proto::wire::AssignTrial>(Submit(b));
+  EXPECT_EQ(others.size(), 2u) << "w2's two slots; w1 is busy";
+  x.trial = third[0].trial;  // keep's last training job ends: its job completes, the slot goes
+  auto last = core_->OnMessage("w1", x, now_);
+  EXPECT_EQ(core_->FindJob("keep")->status, "Completed");
+  auto freed = Only<proto::wire::AssignTrial>(core_->OnTick(now_ + 10));
+  ASSERT_EQ(freed.size(), 1u) << "a completed job keeps nothing warm";
+  EXPECT_EQ(core_->FindTrial(freed[0].trial)->worker_id, "w1");
+}
+
+TEST_F(PlacementCoreTest, AWarmSlotIsHeldFromOtherJobsUntilTheKeepAlivePeriodEnds) {
+  options_.lease_ms = 60000;  // no heartbeats in this test
+  MakeCore();
+  Join(Worker("w1", 1, 2, 24));
+  Join(Worker("w2", 1, 2, 24));
+  proto::TuningJobSpec a = Typed("grid", "ml.m5.large", 2, 2);
+  a.hyper_parameter_tuning_job_config->strategy = "Grid";
+  a.hyper_parameter_tuning_job_config->parameter_ranges->categorical_parameter_ranges = {{"opt", {"sgd", "adam"}}};
+  a.training_job_definition->resource_config->keep_alive_period_in_seconds = 5;
+  auto both = Only<proto::wire::AssignTrial>(Submit(a));
+  ASSERT_EQ(both.size(), 2u);
+  const std::string on = core_->FindTrial(both[0].trial)->worker_id;
+  proto::wire::TrialExited x;
+  x.trial = both[0].trial;
+  x.attempt = 1;
+  x.status = "Completed";
+  core_->OnMessage(on, x, now_);  // the grid has nothing more to propose; its other trial still runs
+  auto waiting = Only<proto::wire::AssignTrial>(Submit(Typed("other", "ml.m5.large", 2, 1)));
+  EXPECT_TRUE(waiting.empty()) << "the idle slot is kept warm for grid";
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(core_->OnTick(now_ + 4000)).empty());
+  auto later = Only<proto::wire::AssignTrial>(core_->OnTick(now_ + 5001));
+  ASSERT_EQ(later.size(), 1u) << "the keep-alive period is over";
+  EXPECT_EQ(core_->FindTrial(later[0].trial)->tuning_job, "other");
+  EXPECT_EQ(core_->FindTrial(later[0].trial)->worker_id, on);
+}
+
 // ---- multi-host training jobs: gangs -------------------------------------------------------
 
 class GangTest : public PlacementCoreTest {
