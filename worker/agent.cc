@@ -274,6 +274,10 @@ struct WorkerAgent::Impl {
     // A multi-host attempt's hosts other than algo-1 report no metrics or log lines (the
     // coordinator takes a gang's from algo-1); their output stays in their trial.log.
     bool reports_output = true;
+    // KeepAlivePeriodInSeconds: the File-mode channels (key, directory) whose staged data is kept
+    // for the job's next training job on this worker when this one ends.
+    int64_t keep_alive_ms = 0;
+    std::vector<std::pair<std::string, std::string>> warm_channels;
     // CheckpointConfig.S3Uri: restored before the program starts, synced every
     // checkpoint_sync_ms while it runs (one pass at a time) and once more when it has ended.
     std::shared_ptr<CheckpointSync> checkpoints;
@@ -777,6 +781,24 @@ struct WorkerAgent::Impl {
     if (!laid.ok()) return fail("InfraError", "cannot lay out the trial directory: " + laid.message());
     Status cp = PrepareCheckpoints(*run, trial_dir / "checkpoints");
     if (!cp.ok()) return fail(IsClientError(cp) ? "Failed" : "InfraError", cp.message());
+    if (def && def->resource_config && def->resource_config->keep_alive_period_in_seconds.value_or(0) > 0) {
+      run->keep_alive_ms = *def->resource_config->keep_alive_period_in_seconds * 1000;
+      for (auto src = sources.begin(); src != sources.end();) {
+        if (src->input_mode != "File") {
+          ++src;
+          continue;
+        }
+        const std::string dir = (fs::path(run->root) / "input" / "data" / src->name).string();
+        run->warm_channels.push_back({ChannelKey(*src, ls.hosts, ls.current_host), dir});
+        if (TakeWarmData(a, run->warm_channels.back().first, dir)) {
+          Log("worker: " + a.trial + " attempt " + std::to_string(a.attempt) + ": channel " + src->name +
+              " reuses the data staged for the job's previous training job here (keep-alive)");
+          src = sources.erase(src);
+        } else {
+          ++src;
+        }
+      }
+    }
     if (ls.hosts.size() > 1) {
       run->reports_output = ls.current_host == ls.hosts.front();
       Status named = HostsFile(*run, a);
@@ -896,6 +918,82 @@ struct WorkerAgent::Impl {
     if (!out.flush()) return Status::IoError("cannot write " + path);
     r.mounts.push_back({path, "/etc/hosts", true});
     return Status::Ok();
+  }
+
+  // ---- warm reuse of staged channel data (KeepAlivePeriodInSeconds) -------------------------
+  // A File-mode channel's staged copy outlives its training job here for the keep-alive period,
+  // under <work_dir>/warm/, and the job's next training job with the same channel (same source,
+  // distribution, shuffle and host) on this worker takes it with one rename instead of staging
+  // it again. A source that changed in between is not seen until the kept copy expires.
+  struct WarmData {
+    std::string job, definition, key, path;
+    int64_t until_ms = 0;
+  };
+  std::vector<WarmData> warm_data;  // loop thread
+  uint64_t warm_seq = 0;
+
+  static std::string ChannelKey(const ChannelSource& s, const std::vector<std::string>& hosts,
+                                const std::string& current_host) {
+    std::string k = s.name + '\x1f' + s.input_mode + '\x1f' + s.directory_path + '\x1f' + s.access_mode + '\x1f' +
+                    s.uri + '\x1f' + s.s3_data_type + '\x1f' + s.distribution + '\x1f' +
+                    (s.shuffle_seed ? std::to_string(*s.shuffle_seed) : "-") + '\x1f' + current_host;
+    for (const auto& a : s.attribute_names) k += '\x1e' + a;
+    for (const auto& h : hosts) k += '\x1d' + h;
+    return k;
+  }
+
+  bool TakeWarmData(const proto::wire::AssignTrial& a, const std::string& key, const std::string& dir) {
+    const int64_t now = Now();
+    for (auto it = warm_data.begin(); it != warm_data.end(); ++it) {
+      if (it->job != a.tuning_job || it->definition != a.definition_name || it->key != key || it->until_ms <= now) {
+        continue;
+      }
+      std::error_code ec;
+      fs::remove(dir, ec);  // the layout's empty channel directory
+      fs::rename(it->path, dir, ec);
+      const bool ok = !ec;
+      if (!ok) {
+        Log("worker: cannot reuse kept channel data " + it->path + ": " + ec.message() + "; staging it again");
+        fs::create_directories(dir, ec);
+        (void)background.Post([path = it->path] {
+          std::error_code rec;
+          fs::remove_all(path, rec);
+        });
+      }
+      warm_data.erase(it);
+      return ok;
+    }
+    return false;
+  }
+
+  // An attempt ended: its File-mode channels' data is kept for the keep-alive period.
+  void KeepWarmData(const Run& r) {
+    if (r.keep_alive_ms <= 0) return;
+    for (const auto& [key, dir] : r.warm_channels) {
+      std::error_code ec;
+      if (!fs::is_directory(dir, ec)) continue;
+      const fs::path kept = fs::path(opt.work_dir) / "warm" / (spare_tag + "-" + std::to_string(++warm_seq));
+      fs::create_directories(kept.parent_path(), ec);
+      fs::rename(dir, kept, ec);
+      if (ec) continue;
+      warm_data.push_back({r.assign.tuning_job, r.assign.definition_name, key, kept.string(), Now() + r.keep_alive_ms});
+    }
+  }
+
+  // Kept data whose period is over goes (on a pool thread); all of it at shutdown.
+  void ExpireWarmData(bool all = false) {
+    const int64_t now = Now();
+    for (auto it = warm_data.begin(); it != warm_data.end();) {
+      if (!all && it->until_ms > now) {
+        ++it;
+        continue;
+      }
+      (void)background.Post([path = it->path] {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+      });
+      it = warm_data.erase(it);
+    }
   }
 
   int64_t Deadline(const proto::wire::AssignTrial& a) const {
@@ -1283,6 +1381,7 @@ struct WorkerAgent::Impl {
         }
       }
       Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status + where);
+      KeepWarmData(r);
       Exited(key, std::move(x));
       done.push_back(key);
     }
@@ -1450,6 +1549,7 @@ struct WorkerAgent::Impl {
         HPO_RETURN_IF_ERROR(Handle(*msg));
       }
       PollTrials();
+      if (!warm_data.empty()) ExpireWarmData();
       int64_t now = Now();
       if (!registered && now - register_sent_ms >= register_backoff_ms) {
         SendRegister();
@@ -1494,6 +1594,7 @@ struct WorkerAgent::Impl {
       PollTrials();
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+    ExpireWarmData(true);
     return Status::Ok();
   }
 

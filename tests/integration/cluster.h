@@ -114,6 +114,7 @@ class Cluster : public ::testing::Test {
                                      "127.0.0.1:" + std::to_string(http_port_), "--state-dir", (dir_ / "state").string(),
                                      "--lease-ms", "3000", "--grace", "1"};
     if (listen_host_ != "127.0.0.1") args.push_back("--insecure");  // a test network, no keys
+    args.insert(args.end(), coordinator_args_.begin(), coordinator_args_.end());
     coordinator_ = std::make_unique<Child>(args, (dir_ / "coordinator.log").string());
   }
 
@@ -232,6 +233,7 @@ class Cluster : public ::testing::Test {
   int worker_port_ = 0;  // 0: the workers connect to zmq_port_
   std::string listen_host_ = "127.0.0.1";  // the coordinator's ZeroMQ address (else --insecure)
   int default_workers_ = 3;                // hpo workers w1..wN started by SetUp
+  std::vector<std::string> coordinator_args_;  // more `hpo coordinator` flags (set in BeforeCoordinator)
   std::unique_ptr<Child> coordinator_;
   std::vector<std::unique_ptr<Child>> workers_;
 };

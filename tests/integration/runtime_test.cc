@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -231,6 +232,44 @@ TEST_F(NetnsCluster, AThreeHostTwoGroupTrainingJobRunsAsOneGangWhoseHostsReachEa
     EXPECT_EQ(passed, 3) << name << "; see " << dir_;
     EXPECT_EQ(peers, 2) << name << ": algo-2 and algo-3 reached algo-1 from their namespaces' addresses";
   }
+}
+
+// KeepAlivePeriodInSeconds: the next training job lands on the warm worker and takes the File-mode
+// channel data staged for the previous one instead of copying it again. (With assign-ahead on,
+// a successor stages its own copy while its predecessor runs, so the reuse shows without it.)
+class WarmCluster : public Cluster {
+ protected:
+  void BeforeCoordinator() override { coordinator_args_ = {"--no-assign-ahead"}; }
+};
+
+TEST_F(WarmCluster, AKeptAliveJobsNextTrainingJobReusesTheStagedChannelData) {
+  fs::create_directories(dir_ / "data");
+  std::ofstream(dir_ / "data" / "train.csv") << std::string(1 << 20, 'x');
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("it-warm", "Random", 4, 1, ranges, {{"sleep_ms", "20"}});
+  auto& def = spec["TrainingJobDefinition"];
+  def["ResourceConfig"]["KeepAlivePeriodInSeconds"] = 60;
+  Json source = {{"S3DataType", "S3Prefix"}, {"S3Uri", "file://" + (dir_ / "data").string()}};
+  Json channel = {{"ChannelName", "train"}, {"DataSource", {{"S3DataSource", source}}}};
+  def["InputDataConfig"] = Json::array({channel});
+  Call("CreateHyperParameterTuningJob", spec);
+  Json d = WaitFor("it-warm");
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  std::set<std::string> on;
+  for (const auto& t : Trials("it-warm")) {
+    Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", t["TrainingJobName"]}});
+    for (const auto& st : tj["SecondaryStatusTransitions"]) {
+      const std::string msg = st.value("StatusMessage", "");
+      if (msg.rfind("Launching on worker ", 0) == 0) on.insert(msg.substr(20));
+    }
+  }
+  EXPECT_EQ(on.size(), 1u) << "every training job on the warm worker";
+  int reused = 0;
+  for (int w = 1; w <= 3; ++w) {
+    std::ifstream log(dir_ / ("worker" + std::to_string(w) + ".log"));
+    for (std::string line; std::getline(log, line);) reused += line.find("reuses the data staged") != std::string::npos;
+  }
+  EXPECT_EQ(reused, 3) << "the 2nd, 3rd and 4th training jobs; see " << dir_;
 }
 
 TEST_F(Cluster, AGridJobRunsEveryCombinationOnce) {
