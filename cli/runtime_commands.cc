@@ -524,6 +524,7 @@ struct WorkerArgs {
   std::string notice_url;
   int64_t notice_poll_ms = 5000;
   int64_t checkpoint_sync_ms = 1000;
+  std::string nccl_preflight;
 };
 
 void Worker(const WorkerArgs& a) {
@@ -533,6 +534,7 @@ void Worker(const WorkerArgs& a) {
   o.notice_url = a.notice_url;
   o.notice_poll_ms = a.notice_poll_ms;
   o.checkpoint_sync_ms = a.checkpoint_sync_ms;
+  o.nccl_preflight = a.nccl_preflight;
   if (!a.notice_url.empty() && !a.spot) Fail(2, "--spot-notice-url needs --spot");
   o.connect = a.connect;
   o.slots = static_cast<uint32_t>(a.slots);
@@ -800,6 +802,10 @@ void AddWorkerCommand(CLI::App& app) {
                 "http://metadata.google.internal/computeMetadata/v1/instance/preempted)");
   c->add_option("--spot-notice-poll-ms", a->notice_poll_ms, "How often --spot-notice-url is polled (5000)")
       ->check(CLI::Range(int64_t{100}, int64_t{3600000}));
+  c->add_option("--nccl-preflight", a->nccl_preflight,
+                "The NCCL check run on every host of a multi-host GPU training job before it starts (default: "
+                "hpo-nccl-preflight next to hpo, built with CUDA and NCCL; without it the check is skipped, "
+                "saying so in the training job's log)");
   c->add_option("--checkpoint-sync-ms", a->checkpoint_sync_ms,
                 "How often new checkpoint files go to CheckpointConfig.S3Uri while a training job runs; a worker "
                 "killed without notice loses at most this much (1000)")

@@ -277,6 +277,10 @@ struct WorkerAgent::Impl {
     // KeepAlivePeriodInSeconds: the File-mode channels (key, directory) whose staged data is kept
     // for the job's next training job on this worker when this one ends.
     int64_t keep_alive_ms = 0;
+    // A multi-host attempt: the NCCL preflight's command ("" = none) and what to log about it
+    // (written by the staging thread, read after its future).
+    std::vector<std::string> preflight;
+    std::shared_ptr<std::string> preflight_note = std::make_shared<std::string>();
     std::vector<std::pair<std::string, std::string>> warm_channels;
     // CheckpointConfig.S3Uri: restored before the program starts, synced every
     // checkpoint_sync_ms while it runs (one pass at a time) and once more when it has ended.
@@ -803,6 +807,7 @@ struct WorkerAgent::Impl {
       run->reports_output = ls.current_host == ls.hosts.front();
       Status named = HostsFile(*run, a);
       if (!named.ok()) return fail("InfraError", named.message());
+      PlanPreflight(*run, a);
     }
     if (!a.checkpoint_uri.empty()) {
       auto sync = CheckpointSync::Create(a.checkpoint_uri, (trial_dir / "checkpoints").string(), [this] { return S3(); });
@@ -828,7 +833,7 @@ struct WorkerAgent::Impl {
       std::lock_guard<std::mutex> lock(runs_mu);
       runs[key] = std::move(run);
     }
-    if (sources.empty() && !r.checkpoints) {  // nothing to stage: the program starts now (or when its slot frees)
+    if (sources.empty() && !r.checkpoints && r.preflight.empty()) {  // nothing to stage: the program starts now (or when its slot frees)
       if (r.queued) {
         RefillSpares();
         return;
@@ -851,7 +856,8 @@ struct WorkerAgent::Impl {
     const std::string visible = r.namespaces ? "/opt/ml" : r.root;
     const std::string what = a.trial + " attempt " + std::to_string(a.attempt);
     r.staging = tasks.Post([this, sources = std::move(sources), base, root, visible, checkpoints = r.checkpoints,
-                            what]() -> Result<std::vector<BindMount>> {
+                            what, preflight = r.preflight, note = r.preflight_note,
+                            host = ls.current_host]() -> Result<std::vector<BindMount>> {
       struct WakeOnReturn {
         const Impl* impl;
         ~WakeOnReturn() { impl->Wake(); }
@@ -875,6 +881,10 @@ struct WorkerAgent::Impl {
         auto staged = StageChannel(src, ctx);
         if (!staged.ok()) return staged.status();
         for (auto& m : staged->mounts) mounts.push_back(std::move(m));
+      }
+      if (!preflight.empty()) {  // every host's data is in place: the gang checks NCCL together
+        Status checked = RunPreflight(preflight, host, note.get());
+        if (!checked.ok()) return checked;
       }
       return mounts;
     });
@@ -994,6 +1004,65 @@ struct WorkerAgent::Impl {
       });
       it = warm_data.erase(it);
     }
+  }
+
+  // ---- NCCL preflight (multi-host GPU attempts) ---------------------------------------------
+  std::string PreflightBinary() const {
+    if (!opt.nccl_preflight.empty()) return opt.nccl_preflight;
+    std::error_code ec;
+    const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+    return ec ? std::string() : (self.parent_path() / "hpo-nccl-preflight").string();
+  }
+
+  void PlanPreflight(Run& r, const proto::wire::AssignTrial& a) {
+    const std::string what = a.trial + " attempt " + std::to_string(a.attempt);
+    auto skipped = [&](const std::string& why) {
+      if (r.reports_output) r.log_lines.push_back("hpo: NCCL preflight skipped: " + why);  // to the coordinator
+      Log("worker: " + what + ": NCCL preflight skipped: " + why);
+    };
+    if (a.gpus.empty()) return skipped("the training job's hosts have no GPUs");
+    const std::string binary = PreflightBinary();
+    if (binary.empty() || ::access(binary.c_str(), X_OK) != 0) {
+      return skipped("this worker has no " + (binary.empty() ? std::string("hpo-nccl-preflight") : binary) +
+                     " (hpo built without CUDA and NCCL)");
+    }
+    auto root = a.host_addresses.find(a.hosts.front());
+    if (root == a.host_addresses.end()) return;
+    size_t rank = 0;
+    while (rank < a.hosts.size() && a.hosts[rank] != a.current_host) ++rank;
+    // The bootstrap port: chosen from the attempt, the same on every host (a clash with something
+    // else on algo-1 fails the check, and the retry's attempt number picks another).
+    const uint32_t port = 29500 + static_cast<uint32_t>(std::hash<std::string>{}(a.trial + "#" + std::to_string(a.attempt)) % 400);
+    r.preflight = {binary, "--rank", std::to_string(rank), "--nranks", std::to_string(a.hosts.size()), "--root",
+                   root->second + ":" + std::to_string(port), "--gpu", std::to_string(a.gpus.front())};
+  }
+
+  // Runs the preflight (on the staging thread), bounded by nccl_preflight_timeout_s.
+  Status RunPreflight(const std::vector<std::string>& argv, const std::string& host, std::string* note) {
+    std::string cmd = "timeout --kill-after=5 " + std::to_string(opt.nccl_preflight_timeout_s);
+    for (const auto& part : argv) {
+      std::string quoted = "'";
+      for (char c : part) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      cmd += " " + quoted + "'";
+    }
+    FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+    if (!p) return Status::Unavailable("NCCL preflight on " + host + ": cannot start " + argv[0]);
+    std::string output;
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, p)) {
+      if (output.size() < 8192) output += buf;
+    }
+    const int rc = ::pclose(p);
+    while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) output.pop_back();
+    const size_t last = output.rfind('\n');
+    const std::string tail = last == std::string::npos ? output : output.substr(last + 1);
+    if (rc != 0) {
+      return Status::Unavailable("NCCL preflight failed on " + host + " (worker " + opt.worker_id + "): " +
+                                 (tail.empty() ? "exit status " + std::to_string(rc) : tail));
+    }
+    *note = "hpo: NCCL preflight on " + host + ": " + tail;
+    Log("worker: " + *note);
+    return Status::Ok();
   }
 
   int64_t Deadline(const proto::wire::AssignTrial& a) const {
@@ -1293,6 +1362,10 @@ struct WorkerAgent::Impl {
       if (r.staging.valid()) {  // data staging
         if (!Ready(r.staging)) continue;
         auto mounts = r.staging.get();
+        if (!r.preflight_note->empty() && r.reports_output) {
+          std::lock_guard<std::mutex> lock(r.mu);
+          r.log_lines.push_back(*r.preflight_note);
+        }
         if (!r.stop_reason.empty()) {
           ReportNotStarted(key, r, "while staging data");
           done.push_back(key);

@@ -38,6 +38,10 @@
 //      (worker/artifacts.h) by the program's own output thread as soon as it has reaped the
 //      program; then output/failure becomes the FailureReason of a failed attempt, and the last
 //      points, output lines and the exit report leave together.
+//   A multi-host GPU attempt runs hpo-nccl-preflight on every host (one rank per host, its first
+//   GPU, NCCL bootstrap at algo-1's address) before its program starts: the bus bandwidth goes
+//   into the attempt's log (algo-1's reaches the coordinator), a failure ends the attempt as an
+//   InfraError naming the host. CPU-only gangs skip it with a log line.
 //   Checkpoints (CheckpointConfig.S3Uri, worker/checkpoints.h): restored into the trial's
 //   checkpoint directory before the program starts (on the staging thread), uploaded every
 //   checkpoint_sync_ms while it runs (local deletes mirrored), and once more after it has ended,
@@ -108,6 +112,10 @@ struct AgentOptions {
   int64_t resend_ms = 2000;         // unacked messages are re-sent after this long
   int64_t flush_ms = 50;            // metric batches are sent at least this often
   int64_t checkpoint_sync_ms = 1000;  // new checkpoint files reach CheckpointConfig.S3Uri this often
+  // The NCCL check before a multi-host GPU training job (worker/nccl_preflight.cc); "" = the
+  // hpo-nccl-preflight next to this executable. Missing: the check is skipped, with a log line.
+  std::string nccl_preflight;
+  int64_t nccl_preflight_timeout_s = 120;
   size_t max_batch_points = 500;
   std::function<int64_t()> now_ms;                // clock; default system clock
   std::function<void(const std::string&)> log;   // default stderr

@@ -58,6 +58,7 @@ build() {
                                              -DCMAKE_CUDA_COMPILER="$nvcc")
   cmake -S . -B "$bdir" "${fresh[@]}" -DHPO_CUDA=ON -DHPO_BUILD_TESTS=ON >&2 || return 1
   cmake --build "$bdir" -j"$jobs" --target hpo kernels_cuda_engine_test >&2 || return 1
+  cmake --build "$bdir" -j"$jobs" --target hpo-nccl-preflight >&2 || log "no hpo-nccl-preflight (NCCL not found)"
 }
 
 prepare() {
@@ -66,6 +67,7 @@ prepare() {
   mkdir -p "$dist/lib"
   cp "$bdir/cli/hpo" "$bdir/tests/kernels_cuda_engine_test" "$dist/"
   strip "$dist/hpo" "$dist/kernels_cuda_engine_test"
+  if [[ -x "$bdir/cli/hpo-nccl-preflight" ]]; then cp "$bdir/cli/hpo-nccl-preflight" "$dist/"; strip "$dist/hpo-nccl-preflight"; fi
   # Shared libraries to carry: everything ldd resolves except the C library's own and CUDA's.
   ldd "$dist/hpo" "$dist/kernels_cuda_engine_test" | awk '/=> \// { print $3 }' | sort -u | while read -r lib; do
     case "$(basename "$lib")" in
@@ -160,6 +162,23 @@ table=$(
   echo
   echo "Parity tests: exit $parity_rc. Posterior capped at 2000 observations on both devices (host factorisation)."
 )
+# ---- NCCL preflight (multi-host GPU training jobs): two ranks on GPU 0, bootstrap on loopback ----
+preflight="$(dirname "$hpo")/hpo-nccl-preflight"
+if [[ -x "$preflight" ]]; then
+  log "NCCL preflight: 2 ranks on GPU 0"
+  port=$((29600 + RANDOM % 200))
+  timeout 120 "$preflight" --rank 1 --nranks 2 --root "127.0.0.1:$port" --gpu 0 >/tmp/preflight1.log 2>&1 &
+  p1=$!
+  pf=$(timeout 120 "$preflight" --rank 0 --nranks 2 --root "127.0.0.1:$port" --gpu 0 2>&1 | tail -1)
+  wait "$p1" || true
+  table="$table
+
+NCCL preflight (hpo-nccl-preflight, 2 ranks on one GPU, 64 MiB): ${pf:-no output} / rank 1: $(tail -1 /tmp/preflight1.log)"
+else
+  table="$table
+
+NCCL preflight: no hpo-nccl-preflight in $(dirname "$hpo") (built without NCCL)"
+fi
 echo "$table"
 [[ -n "$out" ]] && echo "$table" >"$out/gpu_bench.md"
 exit "$parity_rc"

@@ -231,6 +231,14 @@ TEST_F(NetnsCluster, AThreeHostTwoGroupTrainingJobRunsAsOneGangWhoseHostsReachEa
     EXPECT_EQ(logs, 3) << name << ": one trial.log per host";
     EXPECT_EQ(passed, 3) << name << "; see " << dir_;
     EXPECT_EQ(peers, 2) << name << ": algo-2 and algo-3 reached algo-1 from their namespaces' addresses";
+    // The coordinator has algo-1's output, which starts with the NCCL preflight's verdict.
+    httplib::Client api("127.0.0.1", http_port_);
+    auto stored = api.Get("/hpo/v1/logs/" + name);
+    ASSERT_TRUE(stored && stored->status == 200);
+    EXPECT_NE(stored->body.find("NCCL preflight skipped: the training job's hosts have no GPUs"), std::string::npos)
+        << stored->body.substr(0, 500);
+    EXPECT_NE(stored->body.find("checks passed"), std::string::npos);
+    EXPECT_EQ(stored->body.find("algo-1 answered"), std::string::npos) << "only algo-1's lines are stored";
   }
 }
 
