@@ -112,7 +112,7 @@ struct AgentOptions {
   int64_t resend_ms = 2000;         // unacked messages are re-sent after this long
   int64_t flush_ms = 50;            // metric batches are sent at least this often
   int64_t checkpoint_sync_ms = 1000;  // new checkpoint files reach CheckpointConfig.S3Uri this often
-  // The NCCL check before a multi-host GPU training job (worker/nccl_preflight.cc); "" = the
+  // The NCCL check before a multi-host GPU training job (kernels/nccl_preflight.cc); "" = the
   // hpo-nccl-preflight next to this executable. Missing: the check is skipped, with a log line.
   std::string nccl_preflight;
   int64_t nccl_preflight_timeout_s = 120;

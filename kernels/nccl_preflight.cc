@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
     else if (k == "--gpu") gpu = std::atoi(v.c_str());
     else if (k == "--bytes") bytes = std::strtoull(v.c_str(), nullptr, 10);
     else if (k == "--iters") iters = std::atoi(v.c_str());
-    else return Fail("unknown option " + k + " (see the header of worker/nccl_preflight.cc)");
+    else return Fail("unknown option " + k + " (see the header of kernels/nccl_preflight.cc)");
   }
   if (rank < 0 || nranks < 1 || rank >= nranks || root.empty() || bytes < 4 || iters < 1) {
     return Fail("usage: hpo-nccl-preflight --rank R --nranks N --root HOST:PORT --gpu G [--bytes B] [--iters I]");
