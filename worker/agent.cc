@@ -723,6 +723,17 @@ struct WorkerAgent::Impl {
       const proto::FileSystemDataSource* fssrc = dc && dc->data_source && dc->data_source->file_system_data_source
                                                      ? &*dc->data_source->file_system_data_source
                                                      : nullptr;
+      // S3DataSource.InstanceGroupNames: the channel exists only on hosts of those groups.
+      if (s3src && !s3src->instance_group_names.empty()) {
+        const std::string mine = !a.instance_group.empty() ? a.instance_group : opt.instance_group;
+        const auto& names = s3src->instance_group_names;
+        if (std::find(names.begin(), names.end(), mine) == names.end()) {
+          Log("worker: " + a.trial + ": channel " + c.name + " is for instance group(s) " + names.front() +
+              (names.size() > 1 ? ", ..." : "") + ", not this host's (" + (mine.empty() ? "none" : mine) +
+              "): not staged here");
+          continue;
+        }
+      }
       LayoutChannel lc;
       lc.name = c.name;
       lc.content_type = c.content_type;

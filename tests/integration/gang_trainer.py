@@ -43,6 +43,10 @@ check("SM_CURRENT_INSTANCE_GROUP_HOSTS", json.loads(env.get("SM_CURRENT_INSTANCE
 check("SM_INSTANCE_GROUPS", sorted(json.loads(env.get("SM_INSTANCE_GROUPS", "[]"))), ["eval", "train"])
 check("SM_IS_HETERO", env.get("SM_IS_HETERO"), "true")
 check("SM_NUM_GPUS", env.get("SM_NUM_GPUS"), "0")
+# Channels: "common" everywhere; "evaldata" (S3DataSource.InstanceGroupNames ["eval"]) only there.
+check("channel common staged", os.path.isfile("/opt/ml/input/data/common/data.txt"), True)
+check("channel evaldata only on eval hosts", os.path.isfile("/opt/ml/input/data/evaldata/data.txt"), mine == "eval")
+check("SM_CHANNELS", sorted(json.loads(env.get("SM_CHANNELS", "[]"))), ["common", "evaldata"] if mine == "eval" else ["common"])
 
 me = socket.gethostbyname(current)
 if current == hosts[0]:

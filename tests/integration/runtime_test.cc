@@ -209,6 +209,17 @@ TEST_F(NetnsCluster, AThreeHostTwoGroupTrainingJobRunsAsOneGangWhoseHostsReachEa
                            {"InstanceGroups",
                             {{{"InstanceGroupName", "train"}, {"InstanceType", "ml.m5.large"}, {"InstanceCount", 2}},
                              {{"InstanceGroupName", "eval"}, {"InstanceType", "ml.m5.large"}, {"InstanceCount", 1}}}}};
+  for (const std::string ch : {"common", "evaldata"}) {
+    fs::create_directories(dir_ / ch);
+    std::ofstream(dir_ / ch / "data.txt") << ch;
+  }
+  // SageMaker: when one channel names instance groups, every channel must.
+  Json common = {{"S3DataType", "S3Prefix"}, {"S3Uri", "file://" + (dir_ / "common").string()},
+                 {"InstanceGroupNames", Json::array({"train", "eval"})}};
+  Json evaldata = {{"S3DataType", "S3Prefix"}, {"S3Uri", "file://" + (dir_ / "evaldata").string()},
+                   {"InstanceGroupNames", Json::array({"eval"})}};
+  def["InputDataConfig"] = Json::array({Json{{"ChannelName", "common"}, {"DataSource", {{"S3DataSource", common}}}},
+                                        Json{{"ChannelName", "evaldata"}, {"DataSource", {{"S3DataSource", evaldata}}}}});
   Call("CreateHyperParameterTuningJob", spec);
   Json d = WaitFor("it-gang", 90);
   ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2) << "\nsee " << dir_;
