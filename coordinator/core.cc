@@ -916,21 +916,6 @@ struct CoordinatorCore::Impl {
     }
   }
 
-  // What one host of a trial of this definition asks for.
-  HostRequest RequestFor(const TuningJob& j, const std::string& def_name) const {
-    HostRequest r;
-    const auto* d = Definition(j, def_name);
-    if (d && d->resource_config) {
-      if (!d->resource_config->instance_groups.empty()) {
-        r.instance_group = d->resource_config->instance_groups[0].instance_group_name.value_or("");
-        r.instance_type = d->resource_config->instance_groups[0].instance_type.value_or("");
-      } else {
-        r.instance_type = d->resource_config->instance_type.value_or("");
-      }
-    }
-    return r;
-  }
-
   // The worker that starts `req` now (the one with the most free slots), or nullptr; *ever:
   // whether any registered worker could ever serve it; *why: the reasons, for people.
   // `avoid`: a trial's interrupted worker; it and spot workers are taken only when nothing else fits.
@@ -1060,14 +1045,15 @@ struct CoordinatorCore::Impl {
     std::vector<HostPlan> v;
     const auto* d = Definition(j, def_name);
     const proto::ResourceConfig* rc = d && d->resource_config ? &*d->resource_config : nullptr;
+    const int64_t volume = rc ? rc->volume_size_in_gb.value_or(0) : 0;
     if (rc && !rc->instance_groups.empty()) {
       for (const auto& g : rc->instance_groups) {
         const std::string name = g.instance_group_name.value_or(""), type = g.instance_type.value_or("");
-        for (int64_t k = 0; k < g.instance_count.value_or(1); ++k) v.push_back({{type, name}, name, type});
+        for (int64_t k = 0; k < g.instance_count.value_or(1); ++k) v.push_back({{type, name, volume}, name, type});
       }
     } else {
       const std::string type = rc ? rc->instance_type.value_or("") : "";
-      for (int64_t k = 0; k < (rc ? rc->instance_count.value_or(1) : 1); ++k) v.push_back({{type, ""}, "", type});
+      for (int64_t k = 0; k < (rc ? rc->instance_count.value_or(1) : 1); ++k) v.push_back({{type, "", volume}, "", type});
     }
     if (v.empty()) v.push_back({});
     return v;

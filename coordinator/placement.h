@@ -66,6 +66,7 @@ class InstanceCatalog {
 struct HostRequest {
   std::string instance_type;   // "" when the definition names none
   std::string instance_group;  // "" outside InstanceGroups
+  int64_t volume_gb = 0;       // ResourceConfig.VolumeSizeInGB; 0 = none asked
 };
 
 struct FitResult {

@@ -220,13 +220,14 @@ struct Register {
   bool spot = false;           // may be interrupted (spot / preemptible capacity)
   std::vector<AttemptRef> running;  // attempts still running from before; empty on first start;
                                     // <= 4096, unique
+  uint64_t disk_mb = 0;  // free space for trials (its work directory) at registration; 0 = unknown
   uint64_t session = 0;  // >= 1, random per worker process: a new value under a known worker_id
                          // means the worker restarted (and holds only `running`); the same
                          // value again is a re-sent copy of a registration already handled
   bool operator==(const Register&) const = default;
   Status Validate() const;
   HPO_WIRE_FIELDS(protocol_version, worker_id, host, instance_type, instance_group, labels, gpus,
-                  cpus, memory_mb, slots, spot, running, session)
+                  cpus, memory_mb, slots, spot, running, disk_mb, session)
 };
 
 // coordinator -> worker, the answer to Register.

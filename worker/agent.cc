@@ -446,6 +446,12 @@ struct WorkerAgent::Impl {
     }
     r.cpus = DetectCpus();
     r.memory_mb = DetectMemoryMb();
+    {
+      std::error_code ec;
+      fs::create_directories(opt.work_dir, ec);
+      const fs::space_info space = fs::space(opt.work_dir, ec);
+      r.disk_mb = ec ? 0 : static_cast<uint64_t>(space.available >> 20);
+    }
     r.slots = opt.slots;
     r.spot = opt.spot;
     // Attempts this worker still answers for: those running, and those that ended while their

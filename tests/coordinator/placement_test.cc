@@ -93,6 +93,18 @@ TEST(Fit, AWorkerWithoutATypeServesWhatItsTotalsCover) {
   EXPECT_FALSE(Fit(c, {"ml.m5.large", ""}, cpu, 0, {}).now) << "no free slot";
 }
 
+TEST(Fit, AVolumeLargerThanTheWorkersFreeSpaceNeverFitsAndSaysSo) {
+  const InstanceCatalog c = InstanceCatalog::Defaults();
+  proto::wire::Register w = Worker("w", 1, 4, 16);
+  w.disk_mb = 20 * 1024;
+  EXPECT_TRUE(Fit(c, {"ml.m5.large", "", 20}, w, 1, {}).now);
+  FitResult f = Fit(c, {"ml.m5.large", "", 21}, w, 1, {});
+  EXPECT_FALSE(f.ever);
+  EXPECT_EQ(f.why, "worker w has 20 GiB free for trials, the training job asks VolumeSizeInGB 21");
+  w.disk_mb = 0;  // not reported: not checked
+  EXPECT_TRUE(Fit(c, {"ml.m5.large", "", 500}, w, 1, {}).now);
+}
+
 TEST(Fit, AWorkerInAnInstanceGroupServesOnlyThatGroup) {
   const InstanceCatalog c = InstanceCatalog::Defaults();
   proto::wire::Register w = Worker("w", 1, 4, 16);

@@ -34,6 +34,7 @@ Register SampleRegister() {
   m.slots = 8;
   m.spot = true;
   m.running = {{kTrial, 2}, {"mnist-tuning-001-0a1b2c3d", 1}};
+  m.disk_mb = 3 << 20;
   m.session = 0x5eed0001;
   return m;
 }
