@@ -704,6 +704,13 @@ Json Call(const std::string& url, const std::string& action, const Json& body) {
 
 }  // namespace
 
+// `hpo run` and `hpo coordinator` share the flag.
+constexpr const char* kNoAssignAheadHelp =
+    "Send each worker its next training job only when a slot frees. By default a running training job gets one "
+    "successor from its job, queued on its worker and started the moment it ends (a slot's gap is then about 2 ms "
+    "instead of a round trip through the coordinator); queued ones show as InProgress (Starting) and count against "
+    "MaxParallelTrainingJobs only once they run";
+
 void AddRunCommand(CLI::App& app) {
   auto a = std::make_shared<RunArgs>();
   CLI::App* c = app.add_subcommand("run", "Run a tuning job to completion on this machine");
@@ -714,10 +721,7 @@ void AddRunCommand(CLI::App& app) {
                                              "(default hpo-runs/<job>-<time>)");
   c->add_option("--grace", a->grace_s, "Seconds between SIGTERM and SIGKILL when a training job is stopped (10)");
   c->add_flag("--no-assign-ahead", a->no_assign_ahead,
-              "Send each worker its next training job only when a slot frees. By default a running training job "
-              "gets one successor from its job, queued on its worker and started the moment it ends (a slot's gap "
-              "is then about 2 ms instead of a round trip through the coordinator); queued ones show as InProgress "
-              "(Starting) and count against MaxParallelTrainingJobs only once they run");
+              kNoAssignAheadHelp);
   c->add_option("-o,--output", a->output, "How to print the result: table, json (DescribeHyperParameterTuningJob) "
                                           "or yaml (the CRD document with its status)")
       ->check(CLI::IsMember({"table", "json", "yaml"}));
@@ -740,10 +744,7 @@ void AddCoordinatorCommand(CLI::App& app) {
   c->add_option("--heartbeat-ms", a->heartbeat_ms, "Heartbeat interval told to workers (1000)");
   c->add_option("--grace", a->grace_s, "Seconds between SIGTERM and SIGKILL for stopped training jobs (120)");
   c->add_flag("--no-assign-ahead", a->no_assign_ahead,
-              "Send each worker its next training job only when a slot frees. By default a running training job "
-              "gets one successor from its job, queued on its worker and started the moment it ends (a slot's gap "
-              "is then about 2 ms instead of a round trip through the coordinator); queued ones show as InProgress "
-              "(Starting) and count against MaxParallelTrainingJobs only once they run");
+              kNoAssignAheadHelp);
   c->add_option("--spot-price-ratio", a->spot_price_ratio,
                 "What a second on a --spot worker costs against an on-demand one: DescribeTrainingJob's "
                 "BillableTimeInSeconds counts spot seconds at this rate, so (1 - Billable/Training) * 100 is the "

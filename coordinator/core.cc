@@ -714,18 +714,13 @@ struct CoordinatorCore::Impl {
   // Warm reuse (ResourceConfig.KeepAlivePeriodInSeconds): a training job of this job's definition
   // that ended normally leaves its hosts' slots kept for the next one for that long; the
   // scheduler prefers them (PlaceHost), other jobs cannot take them meanwhile.
-  void KeepWarm(const Trial& t, int64_t now) {
+  // Called with the ended attempt's hosts (Trial::Hosts(), taken before ReleaseSlot forgets them).
+  void KeepWarm(const Trial& t, const std::vector<std::string>& hosts, int64_t now) {
     const TuningJob* j = Job(t.tuning_job);
     if (!j || j->status != "InProgress" || !j->completion_reason.empty()) return;
     const auto* d = Definition(*j, t.definition_name);
     if (!d || !d->resource_config || d->resource_config->keep_alive_period_in_seconds.value_or(0) <= 0) return;
     const int64_t until = now + *d->resource_config->keep_alive_period_in_seconds * 1000;
-    std::vector<std::string> hosts;
-    if (t.gang.empty()) {
-      hosts.push_back(t.worker_id);
-    } else {
-      for (const auto& h : t.gang) hosts.push_back(h.worker_id);
-    }
     for (const auto& wid : hosts) {
       auto w = workers.find(wid);
       if (w != workers.end() && w->second.draining.empty()) {
@@ -776,6 +771,15 @@ struct CoordinatorCore::Impl {
     SaveTrial(q);
   }
 
+  // The trial waits for a host again (its slot already released): the next Launch starts a new
+  // attempt.
+  static void ToQueue(Trial& t) {
+    t.state = TrialState::kPending;
+    t.worker_id.clear();
+    t.started = false;
+    t.last_seq = 0;
+  }
+
   // Ends the current attempt of an active trial with an infrastructure error: retried while the
   // retry strategy allows, else the trial fails.
   void InfraFailure(Trial& t, const std::string& reason, int64_t now) {
@@ -791,10 +795,7 @@ struct CoordinatorCore::Impl {
     }
     Event(now, "InfraError", t.tuning_job, t.name, "attempt " + std::to_string(t.attempt) + ": " + reason);
     if (!t.stop_requested && j && j->status == "InProgress" && t.infra_failures <= max_retries) {
-      t.state = TrialState::kPending;
-      t.worker_id.clear();
-      t.started = false;
-      t.last_seq = 0;
+      ToQueue(t);
       Secondary(t, "Restarting", now, reason);
     } else {
       t.state = t.stop_requested ? TrialState::kStopped : TrialState::kFailed;
@@ -817,10 +818,7 @@ struct CoordinatorCore::Impl {
   void Requeue(Trial& t, const std::string& reason, int64_t now) {
     ReleaseSlot(t, now);
     Event(now, "Requeued", t.tuning_job, t.name, "attempt " + std::to_string(t.attempt) + ": " + reason);
-    t.state = TrialState::kPending;
-    t.worker_id.clear();
-    t.started = false;
-    t.last_seq = 0;
+    ToQueue(t);
     SaveTrial(t);
   }
 
@@ -832,10 +830,7 @@ struct CoordinatorCore::Impl {
     Event(now, "Interrupted", t.tuning_job, t.name, "attempt " + std::to_string(t.attempt) + ": " + reason);
     t.interruptions++;
     t.interrupted_on = t.worker_id;
-    t.state = TrialState::kPending;
-    t.worker_id.clear();
-    t.started = false;
-    t.last_seq = 0;
+    ToQueue(t);
     Secondary(t, "Interrupted", now, reason);
     SaveTrial(t);
   }
@@ -1064,6 +1059,7 @@ struct CoordinatorCore::Impl {
   struct GangPick {
     WorkerInfo* worker = nullptr;
     uint32_t gpus = 0;
+    const HostPlan* plan = nullptr;  // the host it plays (points into the caller's plans)
   };
   std::vector<GangPick> PlaceGang(const std::vector<HostPlan>& plans, bool* ever, std::string* why,
                                   const std::string& avoid = "", bool prefer_on_demand = false,
@@ -1095,7 +1091,7 @@ struct CoordinatorCore::Impl {
       WorkerInfo* w = PlaceHost(plan.req, &e, why, &g, avoid, prefer_on_demand, &taken, job, definition);
       if (!w) return {};
       taken.insert(w->reg.worker_id);
-      picks.push_back({w, g});
+      picks.push_back({w, g, &plan});
     }
     return picks;
   }
@@ -1104,8 +1100,6 @@ struct CoordinatorCore::Impl {
   // instance group and GPUs, and the addresses of all hosts (AssignTrial.host_addresses).
   void LaunchGang(Trial& t, const std::vector<GangPick>& gang, proto::wire::AssignTrial a, int64_t now,
                   std::vector<Outgoing>* out) {
-    const TuningJob* j = Job(t.tuning_job);
-    const std::vector<HostPlan> plans = j ? HostsFor(*j, t.definition_name) : std::vector<HostPlan>{};
     a.hosts.clear();
     a.instance_groups.clear();
     a.host_addresses.clear();
@@ -1113,7 +1107,7 @@ struct CoordinatorCore::Impl {
       const std::string host = "algo-" + std::to_string(i + 1);
       a.hosts.push_back(host);
       a.host_addresses[host] = gang[i].worker->reg.host;
-      const HostPlan& plan = i < plans.size() ? plans[i] : plans.back();
+      const HostPlan& plan = *gang[i].plan;
       if (!plan.group.empty()) {
         auto g = std::find_if(a.instance_groups.begin(), a.instance_groups.end(),
                               [&](const auto& x) { return x.name == plan.group; });
@@ -1128,7 +1122,7 @@ struct CoordinatorCore::Impl {
     std::vector<std::string> where;
     for (size_t i = 0; i < gang.size(); ++i) {
       WorkerInfo& w = *gang[i].worker;
-      const HostPlan& plan = i < plans.size() ? plans[i] : plans.back();
+      const HostPlan& plan = *gang[i].plan;
       Trial::GangHost h;
       h.worker_id = w.reg.worker_id;
       h.group = plan.group;
@@ -1334,10 +1328,7 @@ struct CoordinatorCore::Impl {
     Event(now, "Withdrawn", q.tuning_job, q.name,
           "attempt " + std::to_string(q.attempt) + " taken back from worker " + q.worker_id +
               " before it started: another tuning job waits for a slot");
-    q.state = TrialState::kPending;
-    q.worker_id.clear();
-    q.started = false;
-    q.last_seq = 0;
+    ToQueue(q);
     Secondary(q, "Starting", now, "waiting for a slot (withdrawn from its worker for another tuning job)");
     SaveTrial(q);
   }
@@ -1499,12 +1490,8 @@ struct CoordinatorCore::Impl {
   // A message for every host of the trial's current attempt (one for a single-host attempt).
   void SendToHosts(const Trial& t, const proto::wire::StopTrial& m, std::vector<Outgoing>* out,
                    const std::string& except = "") {
-    if (t.gang.empty()) {
-      if (t.worker_id != except) out->push_back({t.worker_id, m});
-      return;
-    }
-    for (const auto& h : t.gang) {
-      if (h.worker_id != except) out->push_back({h.worker_id, m});
+    for (const auto& wid : t.Hosts()) {
+      if (wid != except) out->push_back({wid, m});
     }
   }
 
@@ -1784,9 +1771,9 @@ struct CoordinatorCore::Impl {
       InfraFailure(*t, m.failure_reason.empty() ? m.status : m.failure_reason, now);
       return true;
     }
-    const Trial ended_attempt = *t;  // its hosts, before ReleaseSlot forgets them
+    const std::vector<std::string> hosts = t->Hosts();  // before ReleaseSlot forgets them
     ReleaseSlot(*t, now);
-    KeepWarm(ended_attempt, now);
+    KeepWarm(*t, hosts, now);
     t->end_ms = now;
     // No start time for an attempt whose program never ran (a start failure, a stop while it
     // was staging or queued ahead); TrialStarted always comes before the exit report.
@@ -2045,9 +2032,9 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
   if (now_ms - impl_->loaded_at_ms > options_.lease_ms) {
     for (auto& [name, t] : impl_->trials) {
       if (!t.Active()) continue;
-      std::string gone = impl_->workers.count(t.worker_id) ? "" : t.worker_id;
-      for (const auto& h : t.gang) {
-        if (gone.empty() && !impl_->workers.count(h.worker_id)) gone = h.worker_id;
+      std::string gone;
+      for (const auto& wid : t.Hosts()) {
+        if (gone.empty() && !impl_->workers.count(wid)) gone = wid;
       }
       if (!gone.empty()) {
         impl_->StopGangPeers(t, gone, "host on worker " + gone + " did not come back", &out);

@@ -119,6 +119,13 @@ struct Trial {
     std::string exit;            // the host's TrialExited status once it reported one
   };
   std::vector<GangHost> gang;
+  // The workers of the current attempt: its gang's, else worker_id alone.
+  std::vector<std::string> Hosts() const {
+    if (gang.empty()) return {worker_id};
+    std::vector<std::string> v;
+    for (const auto& h : gang) v.push_back(h.worker_id);
+    return v;
+  }
   bool OnWorker(const std::string& wid) const {
     if (gang.empty()) return worker_id == wid;
     for (const auto& h : gang) {

@@ -39,13 +39,6 @@ class AssignAheadTest : public CoreTest {
     for (const Trial* t : core_->TrialsOf(job)) n += t->Active() && !t->Queued() ? 1 : 0;
     return n;
   }
-  void Started(const std::string& wid, const proto::wire::AssignTrial& a) {
-    proto::wire::TrialStarted s;
-    s.trial = a.trial;
-    s.attempt = a.attempt;
-    s.worker_id = wid;
-    core_->OnMessage(wid, s, now_);
-  }
 };
 
 TEST_F(AssignAheadTest, EachRunningAttemptGetsOneSuccessorThatTakesItsSlotWhenItEnds) {

@@ -98,16 +98,18 @@ class CoreTest : public ::testing::Test {
     EXPECT_TRUE(arn.ok()) << arn.status().ToString();
     return out;
   }
+  // The worker reports the attempt's program started.
+  std::vector<Outgoing> Started(const std::string& wid, const proto::wire::AssignTrial& a) {
+    proto::wire::TrialStarted s;
+    s.trial = a.trial;
+    s.attempt = a.attempt;
+    s.worker_id = wid;
+    return core_->OnMessage(wid, s, now_);
+  }
   // The attempt starts (with its first batch) and emits `losses` as one MetricPoints batch.
   std::vector<Outgoing> Emit(const std::string& wid, const proto::wire::AssignTrial& a, std::vector<double> losses,
                              uint64_t seq = 1) {
-    if (seq == 1) {
-      proto::wire::TrialStarted s;
-      s.trial = a.trial;
-      s.attempt = a.attempt;
-      s.worker_id = wid;
-      core_->OnMessage(wid, s, now_);
-    }
+    if (seq == 1) Started(wid, a);
     proto::wire::MetricPoints m;
     m.trial = a.trial;
     m.attempt = a.attempt;

@@ -377,13 +377,7 @@ TEST_F(GangTest, ItCompletesWhenEveryHostHasWithAlgo1sMetricsAndEndsAtTheFirstFa
   ASSERT_EQ(assigns.size(), 3u);
   const std::string trial = assigns[0].trial;
   const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2"), w3 = WorkerOf(out, "algo-3");
-  for (const std::string& w : {w1, w2, w3}) {
-    proto::wire::TrialStarted s;
-    s.trial = trial;
-    s.attempt = 1;
-    s.worker_id = w;
-    core_->OnMessage(w, s, now_);
-  }
+  for (const std::string& w : {w1, w2, w3}) Started(w, assigns[0]);
   Exited(w2, assigns[0], "Completed", {{"loss", 9.0}});  // not algo-1: its numbers do not count
   EXPECT_EQ(core_->FindTrial(trial)->state, TrialState::kInProgress);
   Exited(w1, assigns[0], "Completed", {{"loss", 0.25}});
@@ -412,12 +406,7 @@ TEST_F(GangTest, ALostHostEndsTheAttemptWhichIsRetriedAsAUnit) {
   const std::string trial = assigns[0].trial;
   const std::string lost = WorkerOf(out, "algo-2");
   for (const auto& o : out) {
-    if (!std::holds_alternative<proto::wire::AssignTrial>(o.message)) continue;
-    proto::wire::TrialStarted s;
-    s.trial = trial;
-    s.attempt = 1;
-    s.worker_id = o.worker_id;
-    core_->OnMessage(o.worker_id, s, now_);
+    if (const auto* a = std::get_if<proto::wire::AssignTrial>(&o.message)) Started(o.worker_id, *a);
   }
   // Every worker but the lost one keeps heart-beating.
   now_ += options_.lease_ms / 2;

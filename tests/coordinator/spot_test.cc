@@ -38,19 +38,12 @@ class SpotCoreTest : public CoreTest {
     x.failure_reason = reason;
     return core_->OnMessage(wid, x, now_);
   }
-  void Start(const std::string& wid, const proto::wire::AssignTrial& a) {
-    proto::wire::TrialStarted s;
-    s.trial = a.trial;
-    s.attempt = a.attempt;
-    s.worker_id = wid;
-    core_->OnMessage(wid, s, now_);
-  }
 };
 
 TEST_F(SpotCoreTest, AnInterruptedAttemptIsRequeuedWithoutARetryAndMovesToOnDemandCapacity) {
   Join("spot1", true);
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("sp", "Random", 1, 1))).at(0);
-  Start("spot1", a);
+  Started("spot1", a);
   Join("od", false);
   Join("spot2", true);
   proto::wire::InterruptionNotice n;
@@ -67,7 +60,7 @@ TEST_F(SpotCoreTest, AnInterruptedAttemptIsRequeuedWithoutARetryAndMovesToOnDema
   proto::wire::AssignTrial cur = next[0];
   for (int i = 0; i < 3; ++i) {
     const std::string on = core_->FindTrial(cur.trial)->worker_id;
-    Start(on, cur);
+    Started(on, cur);
     auto again = Only<proto::wire::AssignTrial>(Exit(on, cur, "Interrupted", "preempted"));
     ASSERT_EQ(again.size(), 1u) << "interruption " << i + 2;
     EXPECT_NE(core_->FindTrial(cur.trial)->worker_id, on) << "placed away from the worker that was interrupted";
@@ -80,7 +73,7 @@ TEST_F(SpotCoreTest, AnInterruptedAttemptIsRequeuedWithoutARetryAndMovesToOnDema
   bool saw_interrupted = false;
   for (const auto& s : t->secondary) saw_interrupted = saw_interrupted || s.status == "Interrupted";
   EXPECT_TRUE(saw_interrupted);
-  Start(t->worker_id, cur);
+  Started(t->worker_id, cur);
   proto::wire::MetricPoints m;
   m.trial = cur.trial;
   m.attempt = cur.attempt;
@@ -100,14 +93,14 @@ TEST_F(SpotCoreTest, AnInterruptedAttemptIsRequeuedWithoutARetryAndMovesToOnDema
 TEST_F(SpotCoreTest, BillableTimeCountsSpotSecondsAtTheSpotPriceAndSurvivesARestart) {
   Join("spot1", true);
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("bill", "Random", 1, 1))).at(0);
-  Start("spot1", a);
+  Started("spot1", a);
   now_ += 10000;  // 10 s on spot capacity, then interrupted
   Join("od", false);
   auto next = Only<proto::wire::AssignTrial>(Exit("spot1", a, "Interrupted", "preempted"));
   ASSERT_EQ(next.size(), 1u);
   ASSERT_EQ(core_->FindTrial(a.trial)->worker_id, "od");
   now_ += 2000;  // waiting and starting is not training
-  Start("od", next[0]);
+  Started("od", next[0]);
   now_ += 3000;
   const double ratio = core_->options().spot_price_ratio;
   EXPECT_EQ(core_->FindTrial(a.trial)->TrainingAndBillableSeconds(now_, ratio),
@@ -130,13 +123,13 @@ TEST_F(SpotCoreTest, ARetryGetsTheMaxRuntimeTheEarlierAttemptsLeft) {
   Join("w1", false);
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("rt", "Random", 1, 1))).at(0);
   EXPECT_EQ(a.max_runtime_s, 3600u);
-  Start("w1", a);
+  Started("w1", a);
   now_ += 1000 * 1000;  // 1000 s, then an infrastructure error
   auto next = Only<proto::wire::AssignTrial>(Exit("w1", a, "InfraError", "disk gone"));
   ASSERT_EQ(next.size(), 1u);
   EXPECT_EQ(next[0].attempt, 2u);
   EXPECT_EQ(next[0].max_runtime_s, 2600u);
-  Start("w1", next[0]);
+  Started("w1", next[0]);
   now_ += 2600 * 1000 + 500;  // the budget is spent (the worker would have stopped it)
   auto last = Only<proto::wire::AssignTrial>(Exit("w1", next[0], "InfraError", "disk gone again"));
   ASSERT_EQ(last.size(), 1u);
@@ -152,7 +145,7 @@ TEST_F(SpotCoreTest, MaxWaitTimeStopsATrialWithMaxWaitTimeExceeded) {
   def.enable_managed_spot_training = true;
   def.stopping_condition->max_wait_time_in_seconds = 7200;
   auto a = Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
-  Start("spot1", a);
+  Started("spot1", a);
   now_ += 7'199'000;
   EXPECT_TRUE(Only<proto::wire::StopTrial>(core_->OnTick(now_)).empty());
   now_ += 1'000;

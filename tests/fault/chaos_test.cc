@@ -43,9 +43,8 @@ class Chaos : public Cluster {
   // Lines of the trial's logs (all attempts) that the trainer printed for an epoch.
   int EpochLines(const std::string& trial) {
     int lines = 0;
-    for (auto& e : fs::recursive_directory_iterator(dir_)) {
-      if (e.path().filename() != "trial.log" || e.path().string().find("/" + trial + "/") == std::string::npos) continue;
-      std::ifstream in(e.path());
+    for (const fs::path& path : TrialLogs(trial)) {
+      std::ifstream in(path);
       for (std::string line; std::getline(in, line);) lines += line.rfind("epoch=", 0) == 0;
     }
     return lines;
@@ -257,11 +256,10 @@ class SpotCheckpoints : public Chaos {
       const std::string name = t["TrainingJobName"];
       int attempts = 0, epoch_lines = 0, resumes = 0, last_attempt = 0;
       std::optional<double> last;  // the last loss of the last attempt
-      for (auto& e : fs::recursive_directory_iterator(dir_)) {
-        if (e.path().filename() != "trial.log" || e.path().string().find("/" + name + "/") == std::string::npos) continue;
+      for (const fs::path& path : TrialLogs(name)) {
         ++attempts;
-        const int n = std::stoi(e.path().parent_path().filename().string().substr(8));  // attempt-N
-        std::ifstream in(e.path());
+        const int n = std::stoi(path.parent_path().filename().string().substr(8));  // attempt-N
+        std::ifstream in(path);
         for (std::string line; std::getline(in, line);) {
           epoch_lines += line.rfind("epoch=", 0) == 0;
           resumes += line.rfind("resumed from epoch=", 0) == 0;

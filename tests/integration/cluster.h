@@ -202,13 +202,33 @@ class Cluster : public ::testing::Test {
     }
   }
 
+  // Every trial.log of `trial` (each attempt, on every worker under dir_).
+  std::vector<fs::path> TrialLogs(const std::string& trial) {
+    std::vector<fs::path> logs;
+    for (auto& e : fs::recursive_directory_iterator(dir_)) {
+      if (e.path().filename() == "trial.log" && e.path().string().find("/" + trial + "/") != std::string::npos) {
+        logs.push_back(e.path());
+      }
+    }
+    return logs;
+  }
+
+  // Waits (5 s at most) until `n` training programs have written to their trial.log.
+  void WaitForPrograms(int n) {
+    for (int i = 0; i < 100; ++i) {
+      int training = 0;
+      for (auto& e : fs::recursive_directory_iterator(dir_)) {
+        if (e.path().filename() == "trial.log" && e.file_size() > 0) ++training;
+      }
+      if (training >= n) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+
   // The last `loss=` value in a trial's log, read from the worker's trial directory.
   std::optional<double> LastLossInLog(const std::string& trial) {
-    for (auto& e : fs::recursive_directory_iterator(dir_)) {
-      if (e.path().filename() != "trial.log" || e.path().string().find("/" + trial + "/") == std::string::npos) {
-        continue;
-      }
-      std::ifstream in(e.path());
+    for (const fs::path& path : TrialLogs(trial)) {
+      std::ifstream in(path);
       std::string line;
       std::optional<double> last;
       std::regex re("loss=([0-9.eE+-]+)");

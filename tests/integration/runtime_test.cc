@@ -228,15 +228,14 @@ TEST_F(NetnsCluster, AThreeHostTwoGroupTrainingJobRunsAsOneGangWhoseHostsReachEa
     const std::string name = t["TrainingJobName"];
     EXPECT_DOUBLE_EQ(t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"].get<double>(), 0.5) << name;
     int logs = 0, passed = 0, peers = 0;
-    for (auto& e : fs::recursive_directory_iterator(dir_)) {
-      if (e.path().filename() != "trial.log" || e.path().string().find("/" + name + "/") == std::string::npos) continue;
+    for (const fs::path& path : TrialLogs(name)) {
       ++logs;
-      std::ifstream in(e.path());
+      std::ifstream in(path);
       for (std::string line; std::getline(in, line);) {
         passed += line == "checks passed";
         peers += line.find("connected from the address its name resolves to ok got='" + subnet_ + ".") !=
                  std::string::npos;
-        if (line.rfind("check ", 0) == 0 && line.find(" BAD ") != std::string::npos) ADD_FAILURE() << e.path() << ": " << line;
+        if (line.rfind("check ", 0) == 0 && line.find(" BAD ") != std::string::npos) ADD_FAILURE() << path << ": " << line;
       }
     }
     EXPECT_EQ(logs, 3) << name << ": one trial.log per host";
@@ -480,14 +479,7 @@ TEST_F(Cluster, ACoordinatorKilledMidJobResumesAndTheWorkersTrialsRunOnThrough) 
 TEST_F(Cluster, ReportsOfFinishedTrialsSurviveAWorkerRestartDuringACoordinatorOutage) {
   Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
   Call("CreateHyperParameterTuningJob", Job("it-outbox", "Random", 6, 6, ranges, {{"sleep_ms", "250"}}));
-  for (int i = 0; i < 100; ++i) {  // until the six programs have printed their first epoch
-    int training = 0;
-    for (auto& e : fs::recursive_directory_iterator(dir_)) {
-      if (e.path().filename() == "trial.log" && e.file_size() > 0) ++training;
-    }
-    if (training == 6) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  WaitForPrograms(6);  // until the six programs have printed their first epoch
   coordinator_->Kill(SIGKILL);
   std::this_thread::sleep_for(std::chrono::milliseconds(2000));  // every program ends meanwhile
   for (size_t w = 0; w < workers_.size(); ++w) {
@@ -526,15 +518,7 @@ TEST_F(Cluster, ReportsOfFinishedTrialsSurviveAWorkerRestartDuringACoordinatorOu
 TEST_F(Cluster, TrialsThatEndWhileTheCoordinatorIsDownAreReportedOnceItIsBack) {
   Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
   Call("CreateHyperParameterTuningJob", Job("it-outage", "Random", 8, 6, ranges, {{"sleep_ms", "250"}}));
-  // Wait until six training programs have printed their first epoch.
-  for (int i = 0; i < 100; ++i) {
-    int training = 0;
-    for (auto& e : fs::recursive_directory_iterator(dir_)) {
-      if (e.path().filename() == "trial.log" && e.file_size() > 0) ++training;
-    }
-    if (training == 6) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  WaitForPrograms(6);  // six training programs have printed their first epoch
   coordinator_->Kill(SIGKILL);
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // the running trials end meanwhile
   StartCoordinator();
