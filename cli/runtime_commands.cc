@@ -206,6 +206,38 @@ std::string DefaultStateDir(const std::string& job) {
   return "hpo-runs/" + job + "-" + buf;
 }
 
+// ---- container runtime options (hpo run, hpo worker) ---------------------------------------------
+
+struct ContainerArgs {
+  std::string runtime = "auto";
+  std::string pull = "missing";
+  std::string network = "host";
+  std::vector<std::string> extra;
+};
+
+void AddContainerOptions(CLI::App* c, ContainerArgs* a) {
+  c->add_option("--container-runtime", a->runtime,
+                "Runs a trainingImage that is not a local program as `RUNTIME run ... IMAGE train`: auto (the "
+                "first of podman, docker, apptainer found in PATH), none, podman, docker, apptainer, or a path to "
+                "one of them (auto)");
+  c->add_option("--container-pull", a->pull,
+                "When images are pulled: never (offline clusters: a missing image fails the training job with a "
+                "ClientError naming it), missing, always (missing)")
+      ->check(CLI::IsMember({"never", "missing", "always"}));
+  c->add_option("--container-network", a->network,
+                "Network of container training jobs without EnableNetworkIsolation (host: like a local "
+                "program, so the hosts of a multi-host job reach each other; isolated jobs get none) (host)");
+  c->add_option("--container-arg", a->extra,
+                "An extra argument for every `RUNTIME run`, e.g. --container-arg=--shm-size=8g (repeatable)")
+      ->allow_extra_args(false);
+}
+
+worker::ContainerConfig ResolveContainer(const ContainerArgs& a) {
+  auto c = worker::ResolveContainerRuntime(a.runtime, a.pull, a.network, a.extra);
+  if (!c.ok()) Fail(2, c.status().message());
+  return *c;
+}
+
 // ---- hpo run ------------------------------------------------------------------------------------
 
 struct RunArgs {
@@ -216,6 +248,7 @@ struct RunArgs {
   std::string output = "table";
   int64_t grace_s = 10;
   bool no_assign_ahead = false;
+  ContainerArgs container;
 };
 
 void Run(const RunArgs& a) {
@@ -248,6 +281,7 @@ void Run(const RunArgs& a) {
   const worker::GpuDetection gpus = worker::DetectGpus();
   const bool per_gpu = a.workers <= 0 && !gpus.devices.empty();
   int nworkers = a.workers > 0 ? a.workers : (per_gpu ? static_cast<int>(gpus.devices.size()) : 2);
+  const worker::ContainerConfig container = ResolveContainer(a.container);
   std::vector<std::unique_ptr<worker::WorkerAgent>> agents;
   std::vector<std::thread> worker_threads;
   std::string log_path = state_dir + "/workers.log";
@@ -259,6 +293,7 @@ void Run(const RunArgs& a) {
     wo.host = "localhost";
     wo.slots = static_cast<uint32_t>(a.slots);
     wo.work_dir = state_dir + "/" + wo.worker_id;
+    wo.container = container;
     if (per_gpu) wo.gpus = {gpus.devices[static_cast<size_t>(i)]};
     wo.log = [wlog, log_path](const std::string& l) {
       std::lock_guard<std::mutex> lock(*wlog);
@@ -525,6 +560,7 @@ struct WorkerArgs {
   int64_t notice_poll_ms = 5000;
   int64_t checkpoint_sync_ms = 1000;
   std::string nccl_preflight;
+  ContainerArgs container;
 };
 
 void Worker(const WorkerArgs& a) {
@@ -535,6 +571,7 @@ void Worker(const WorkerArgs& a) {
   o.notice_poll_ms = a.notice_poll_ms;
   o.checkpoint_sync_ms = a.checkpoint_sync_ms;
   o.nccl_preflight = a.nccl_preflight;
+  o.container = ResolveContainer(a.container);
   if (!a.notice_url.empty() && !a.spot) Fail(2, "--spot-notice-url needs --spot");
   o.connect = a.connect;
   o.slots = static_cast<uint32_t>(a.slots);
@@ -722,12 +759,14 @@ void AddRunCommand(CLI::App& app) {
   c->add_option("--grace", a->grace_s, "Seconds between SIGTERM and SIGKILL when a training job is stopped (10)");
   c->add_flag("--no-assign-ahead", a->no_assign_ahead,
               kNoAssignAheadHelp);
+  AddContainerOptions(c, &a->container);
   c->add_option("-o,--output", a->output, "How to print the result: table, json (DescribeHyperParameterTuningJob) "
                                           "or yaml (the CRD document with its status)")
       ->check(CLI::IsMember({"table", "json", "yaml"}));
   c->footer(
       "Starts a coordinator and local workers in this process, runs every training job as a\n"
-      "process with the SageMaker training-container contract, shows progress, and prints the best\n"
+      "process (or, for a container image, in podman/docker/apptainer) with the SageMaker\n"
+      "training-container contract, shows progress, and prints the best\n"
       "training job. Ctrl-C stops the job gracefully; a second Ctrl-C quits.\n\n"
       "Example:\n  hpo run examples/quickstart.yaml --workers 3\n\n"
       "Exit codes: 0 the job completed, 1 it failed or was stopped, 2 the spec is invalid.");
@@ -816,7 +855,10 @@ void AddWorkerCommand(CLI::App& app) {
   c->add_option("--host", a->host,
                 "The name or address other hosts of a multi-host training job reach this worker by (default: the "
                 "hostname); algo-N resolves to it inside the trial");
-  c->add_option("--image", a->images, "Map a trainingImage name to a local command: NAME=COMMAND (repeatable)");
+  c->add_option("--image", a->images,
+                "Map a trainingImage name to a local command: NAME=COMMAND (repeatable); other names that are not "
+                "absolute paths run in the container runtime");
+  AddContainerOptions(c, &a->container);
   c->add_option("--s3-endpoint", a->s3_endpoint,
                 "S3 endpoint for s3:// data and output, e.g. http://127.0.0.1:7480 (default $AWS_ENDPOINT_URL_S3, "
                 "$AWS_ENDPOINT_URL, else AWS)");
@@ -825,7 +867,10 @@ void AddWorkerCommand(CLI::App& app) {
   c->add_option("--key-name", a->key_name, "This worker's key pair is KEYS/NAME.secret (worker)");
   c->footer(
       "Example:\n  hpo worker --keys /etc/hpo/keys --connect tcp://coordinator:7700 --slots 4 --gpus 0,1,2,3 \\\n"
-      "      --image my-xgboost=/opt/trainers/xgb.py");
+      "      --image my-xgboost=/opt/trainers/xgb.py\n\n"
+      "A trainingImage that is an absolute path (or file:// URI) runs as a local program; one mapped\n"
+      "with --image runs its command; any other (123456789012.dkr.ecr...:tag, localhost/x:latest)\n"
+      "runs as `RUNTIME run --rm -v <trial root>:/opt/ml ... IMAGE train` in the container runtime.");
   c->callback([a] { Worker(*a); });
 }
 

@@ -241,7 +241,12 @@ struct WorkerAgent::Impl {
     proto::wire::AssignTrial assign;
     std::string attempt_dir;                       // <work_dir>/trials/<trial>/attempt-<N>
     std::string root;                              // attempt_dir/ml: the attempt's /opt/ml
-    bool namespaces = false;                       // runs in a private mount namespace
+    // /opt/ml is mounted for the program: a private mount namespace (process mode as root) or
+    // the container runtime's mounts (`container`).
+    bool namespaces = false;
+    bool container = false;                        // runs as `<runtime> run <image> train`
+    std::string container_name;
+    std::string last_line;                         // the program's last output line (guarded by mu)
     bool network_isolation = false;
     bool compress_output = true;
     TrialLayoutSpec layout;
@@ -291,6 +296,14 @@ struct WorkerAgent::Impl {
     std::shared_ptr<std::atomic<bool>> successor_waits = std::make_shared<std::atomic<bool>>(false);
   };
   std::map<Key, std::unique_ptr<Run>> runs;
+  // Container images found present here (checked once per image when pulls are off).
+  std::mutex images_mu;
+  std::set<std::string> images_present;
+  bool ImageKnownPresent(const std::string& image) {
+    if (opt.container.pull != "never") return true;
+    std::lock_guard<std::mutex> lock(images_mu);
+    return images_present.count(image) > 0;
+  }
   mutable std::mutex runs_mu;  // guards the map's shape for running()
 
   // The S3 client, created on first use from opt.s3_endpoint and the environment.
@@ -466,7 +479,7 @@ struct WorkerAgent::Impl {
   // ---- trials ------------------------------------------------------------------------------------
 
   // Resolves trainingImage to a program: an absolute path or file:// URI of an executable, or an
-  // entry of the worker's image map.
+  // entry of the worker's image map; an empty argv means a container image (a runtime is set up).
   Result<std::vector<std::string>> Program(const std::string& image) {
     std::string path;
     if (image.rfind("file://", 0) == 0) {
@@ -475,13 +488,13 @@ struct WorkerAgent::Impl {
       path = image;
     } else {
       auto it = opt.images.find(image);
-      if (it == opt.images.end()) {
-        return Status::InvalidArgument("ClientError: trainingImage \"" + image + "\" is not known on worker " +
-                                       opt.worker_id +
-                                       "; give an absolute path or file:// URI of an executable, or map the image "
-                                       "with `hpo worker --image NAME=COMMAND`");
-      }
-      return std::vector<std::string>{"/bin/sh", "-c", it->second + " train", "hpo-trainer"};
+      if (it != opt.images.end()) return std::vector<std::string>{"/bin/sh", "-c", it->second + " train", "hpo-trainer"};
+      if (opt.container.enabled() && !image.empty()) return std::vector<std::string>{};
+      return Status::InvalidArgument("ClientError: trainingImage \"" + image + "\" is not known on worker " +
+                                     opt.worker_id +
+                                     "; give an absolute path or file:// URI of an executable, map the image with "
+                                     "`hpo worker --image NAME=COMMAND`, or give the worker a container runtime "
+                                     "(`--container-runtime podman|docker|apptainer`; none was found in its PATH)");
     }
     if (::access(path.c_str(), X_OK) != 0) {
       return Status::InvalidArgument("ClientError: trainingImage " + image + " is not an executable file on worker " +
@@ -702,8 +715,10 @@ struct WorkerAgent::Impl {
     run->network_isolation = def && def->enable_network_isolation.value_or(false);
     run->compress_output = !(def && def->output_data_config &&
                              def->output_data_config->compression_type.value_or("GZIP") == "NONE");
-    run->namespaces = opt.namespaces && NamespacesWork();
-    if (run->network_isolation && !NamespacesWork()) {
+    run->container = run->argv.empty();
+    run->namespaces = run->container || (opt.namespaces && NamespacesWork());
+    if (run->container) run->container_name = ContainerName(opt.worker_id, a.trial, a.attempt);
+    if (run->network_isolation && !run->container && !NamespacesWork()) {
       return fail("Failed", std::string("ClientError: EnableNetworkIsolation is true, but worker ") + opt.worker_id +
                                 " cannot create a network namespace (" +
                                 (::geteuid() != 0 ? "it does not run as root" : "unshare(CLONE_NEWNET) is refused") +
@@ -850,7 +865,8 @@ struct WorkerAgent::Impl {
       std::lock_guard<std::mutex> lock(runs_mu);
       runs[key] = std::move(run);
     }
-    if (sources.empty() && !r.checkpoints && r.preflight.empty()) {  // nothing to stage: the program starts now (or when its slot frees)
+    const bool check_image = r.container && !ImageKnownPresent(a.image);
+    if (sources.empty() && !r.checkpoints && r.preflight.empty() && !check_image) {  // nothing to stage: the program starts now (or when its slot frees)
       if (r.queued) {
         RefillSpares();
         return;
@@ -873,12 +889,18 @@ struct WorkerAgent::Impl {
     const std::string visible = r.namespaces ? "/opt/ml" : r.root;
     const std::string what = a.trial + " attempt " + std::to_string(a.attempt);
     r.staging = tasks.Post([this, sources = std::move(sources), base, root, visible, checkpoints = r.checkpoints,
-                            what, preflight = r.preflight, note = r.preflight_note,
-                            host = ls.current_host]() -> Result<std::vector<BindMount>> {
+                            what, preflight = r.preflight, note = r.preflight_note, host = ls.current_host,
+                            image = check_image ? a.image : std::string()]() -> Result<std::vector<BindMount>> {
       struct WakeOnReturn {
         const Impl* impl;
         ~WakeOnReturn() { impl->Wake(); }
       } wake{this};
+      if (!image.empty()) {  // the container image, present here when pulls are off
+        Status present = CheckImage(opt.container, image);
+        if (!present.ok()) return present;
+        std::lock_guard<std::mutex> lock(images_mu);
+        images_present.insert(image);
+      }
       if (checkpoints) {  // the previous attempts' checkpoints, wherever they ran
         auto restored = checkpoints->Restore();
         if (!restored.ok()) {
@@ -1122,14 +1144,15 @@ struct WorkerAgent::Impl {
     if (local == "/opt/ml") return Status::InvalidArgument("ClientError: CheckpointConfig.LocalPath must not be /opt/ml itself");
     const fs::path in_root = inside ? fs::path(r.root) / local.substr(8) : fs::path();
     if (r.namespaces) {
-      // The mount point on the host: an empty directory, created once.
-      fs::create_directories("/opt/ml", ec);
+      // The mount point on the host (a container runtime makes its own): an empty directory,
+      // created once.
+      if (!r.container) fs::create_directories("/opt/ml", ec);
       if (ec) return Status::IoError("cannot create the mount point /opt/ml: " + ec.message());
       r.mounts.push_back({r.root, "/opt/ml", false});
       fs::path target = local;
       if (inside) {
         fs::create_directories(in_root, ec);
-      } else {
+      } else if (!r.container) {
         fs::create_directories(target, ec);  // the mount point, on the host
       }
       if (ec) return Status::IoError("cannot create the checkpoint mount point " + local + ": " + ec.message());
@@ -1199,22 +1222,40 @@ struct WorkerAgent::Impl {
   // Starts the program of a staged attempt. False when it could not start (already reported).
   bool StartProgram(const Key& key, Run& r, std::vector<BindMount> channel_mounts) {
     ProcessSpec ps;
-    ps.argv = r.argv;
-    ps.env = TrainingEnvironment(r.layout);
-    if (const char* path = std::getenv("PATH")) ps.env.emplace("PATH", path);
-    if (const char* home = std::getenv("HOME")) ps.env.emplace("HOME", home);
-    ps.env.emplace("LANG", "C.UTF-8");
-    ps.cwd = r.namespaces ? "/opt/ml" : r.root;
     ps.log_path = r.attempt_dir + "/trial.log";
-    ps.isolation.mount_namespace = r.namespaces;
-    ps.isolation.mounts = r.mounts;
-    for (auto& m : channel_mounts) ps.isolation.mounts.push_back(std::move(m));
-    ps.isolation.network_namespace = r.network_isolation;
+    if (r.container) {  // the runtime's client is the trial's process; the trial's environment goes in
+      ContainerSpec cs;
+      cs.image = r.assign.image;
+      cs.name = r.container_name;
+      cs.worker_id = opt.worker_id;
+      cs.trial = key.first;
+      cs.hostname = r.layout.current_host;
+      cs.mounts = r.mounts;
+      for (auto& m : channel_mounts) cs.mounts.push_back(std::move(m));
+      cs.env = TrainingEnvironment(r.layout);
+      cs.gpus = r.layout.gpus;
+      cs.network_none = r.network_isolation;
+      ps.argv = ContainerRunCommand(opt.container, cs);
+      ps.env = CurrentEnvironment();
+      ps.cwd = r.attempt_dir;
+    } else {
+      ps.argv = r.argv;
+      ps.env = TrainingEnvironment(r.layout);
+      if (const char* path = std::getenv("PATH")) ps.env.emplace("PATH", path);
+      if (const char* home = std::getenv("HOME")) ps.env.emplace("HOME", home);
+      ps.env.emplace("LANG", "C.UTF-8");
+      ps.cwd = r.namespaces ? "/opt/ml" : r.root;
+      ps.isolation.mount_namespace = r.namespaces;
+      ps.isolation.mounts = r.mounts;
+      for (auto& m : channel_mounts) ps.isolation.mounts.push_back(std::move(m));
+      ps.isolation.network_namespace = r.network_isolation;
+    }
     Run* raw = &r;
     auto proc = TrialProcess::Start(ps, [raw, this](auto /*stream*/, const auto& line) {
       std::vector<MetricHit> hits = raw->parser->Parse(line);
       int64_t now = Now();
       std::lock_guard<std::mutex> lock(raw->mu);
+      if (raw->container) raw->last_line = line.substr(0, 512);
       // Cut to 16384 code points: at most 64 KiB once invalid bytes became U+FFFD.
       raw->log_lines.push_back(proto::wire::SanitizeText(line, 16384));
       for (const auto& h : hits) {
@@ -1239,7 +1280,9 @@ struct WorkerAgent::Impl {
       (void)background.Post([spec = ArtifactsOf(r)] { PrepareArtifactDirectory(spec); });
     }
     Log("worker: started " + key.first + " attempt " + std::to_string(key.second) +
-        (r.namespaces ? " (/opt/ml in a private mount namespace)" : ""));
+        (r.container ? " (" + opt.container.runtime + " container " + r.container_name + ", image " + r.assign.image + ")"
+         : r.namespaces ? " (/opt/ml in a private mount namespace)"
+                        : ""));
     proto::wire::TrialStarted s;
     s.trial = key.first;
     s.attempt = key.second;
@@ -1290,7 +1333,22 @@ struct WorkerAgent::Impl {
     r.stop_reason = reason;
     r.stop_secondary = secondary;
     r.stop_grace_ms = grace_s * 1000;
-    if (r.process) r.process->Stop(std::chrono::milliseconds(grace_s * 1000));
+    if (!r.process) return;
+    const std::vector<std::string> stop = r.container ? ContainerStopCommand(opt.container, r.container_name, grace_s)
+                                                      : std::vector<std::string>{};
+    if (stop.empty()) {
+      r.process->Stop(std::chrono::milliseconds(grace_s * 1000));
+      return;
+    }
+    // The runtime stops the container (SIGTERM, SIGKILL after the grace period); the client
+    // process is killed only if it is still there well after that.
+    (void)background.Post([this, stop, grace_s] {
+      auto done = RunTool(stop, std::chrono::seconds(grace_s) + opt.container.stop_margin);
+      if (!done.ok() || done->exit_code != 0) {
+        Log("worker: " + stop.back() + ": " + (done.ok() ? done->output : done.status().message()));
+      }
+    });
+    r.process->Stop(std::chrono::milliseconds(grace_s * 1000) + opt.container.stop_margin);
   }
 
   // Sends the trial's buffered points and output lines, in batches.
@@ -1434,6 +1492,16 @@ struct WorkerAgent::Impl {
       } else if (exit->exit_code == 0) {
         x.status = "Completed";
         x.secondary_status = "Completed";
+      } else if (r.container && IsRuntimeFailure(opt.container, exit->exit_code)) {
+        std::string last;
+        {
+          std::lock_guard<std::mutex> lock(r.mu);
+          last = r.last_line;
+        }
+        x.status = "InfraError";
+        x.secondary_status = "Failed";
+        x.failure_reason = proto::wire::SanitizeText(
+            "InternalServerError: the container runtime " + opt.container.runtime + " failed (exit 125): " + last, 1024);
       } else {
         x.status = "Failed";
         x.secondary_status = "Failed";
@@ -1446,6 +1514,11 @@ struct WorkerAgent::Impl {
                                    std::to_string(exit->exit_code);
         }
         x.failure_reason = proto::wire::SanitizeText(why, 1024);
+      }
+      if (r.container && exit->signal != 0) {  // the client was killed: the container may outlive it
+        if (auto rm = ContainerRemoveCommand(opt.container, r.container_name); !rm.empty()) {
+          (void)background.Post([rm] { (void)RunTool(rm, std::chrono::seconds(60)); });
+        }
       }
       // Its monitor thread may still be letting go of the program's mount namespace (which the
       // kernel tears down with an RCU grace period): joined on a pool thread, not here.
@@ -1608,6 +1681,14 @@ struct WorkerAgent::Impl {
     } stop_spares{this};
     StartNoticePoller();
     OpenJournal();
+    if (opt.container.enabled()) {  // before any trial of this process: what is labelled ours is stale
+      auto removed = RemoveStaleContainers(opt.container, opt.worker_id);
+      Log("worker: container runtime " + opt.container.runtime + " (" + opt.container.binary + "), pulls " +
+          opt.container.pull +
+          (!removed.ok() ? "; cannot look for stale containers: " + removed.status().message()
+           : *removed > 0 ? "; removed " + std::to_string(*removed) + " container(s) an earlier process left"
+                          : ""));
+    }
     Connect();
     while (!stop.load()) {
       zmq::pollitem_t items[] = {{sock->handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};

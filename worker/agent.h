@@ -23,7 +23,14 @@
 //      rename (a dozen mkdir()s cost about a millisecond on ext4), a later one is made in place.
 //   2. Stage the channels (worker/data_channels.h): fileSystemDataSource, s3:// (S3Client),
 //      file:// and local paths.
-//   3. Run the program. When the worker runs as root (and `namespaces` is on), the program runs
+//   3. Run the program: a local program (an absolute path, a file:// URI or an `images` entry) as
+//      a process; any other trainingImage as `<runtime> run ... <image> train` in the configured
+//      container runtime (worker/container.h), with the same /opt/ml mounts, environment, slot
+//      GPUs and network isolation, stopped with the runtime's stop and the grace period. With
+//      pulls off (--container-pull never) an image not present here fails the trial before it
+//      starts (ClientError naming the image). At start the agent removes containers an earlier
+//      process of this worker left behind (label hpo.worker=<id>).
+//      A local program: when the worker runs as root (and `namespaces` is on), the program runs
 //      in a private mount namespace with the attempt's root bind-mounted on /opt/ml (and the
 //      checkpoint directory and FastFile channels mounted inside it), so programs that hard-code
 //      /opt/ml work and parallel trials do not collide; SM_* variables then name /opt/ml paths.
@@ -75,6 +82,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "worker/container.h"
 #include "worker/gpu_detect.h"
 
 namespace hpo::worker {
@@ -90,6 +98,9 @@ struct AgentOptions {
   std::map<std::string, std::string> labels;
   std::string work_dir = "/tmp/hpo-worker";      // trial roots live under <work_dir>/trials/
   std::map<std::string, std::string> images;     // trainingImage name -> local command
+  // The container runtime for a trainingImage that is neither a local program nor in `images`
+  // (worker/container.h); disabled = such images are refused with a reason.
+  ContainerConfig container;
   std::string s3_endpoint;  // S3 endpoint URL for s3:// URIs; empty = from the environment
                             // (worker/s3_client.h S3Config::FromEnvironment)
   // CurveZMQ (all Z85, 40 characters): with curve_server_key set, the connection is encrypted and

@@ -4,6 +4,9 @@
 // its model and output data there, and fails with output/failure naming the first check that did
 // not hold. Runs as root (the worker then gives each trial a private mount namespace with its
 // root on /opt/ml, and a network namespace for EnableNetworkIsolation); skipped otherwise.
+// The same trainer runs again inside a real podman container (an image imported from a busybox
+// directory tree, no registry), where the runtime mounts /opt/ml and isolates the network; those
+// tests skip when podman is not installed.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -128,10 +131,12 @@ class Contract : public ::testing::Test {
                                  "--http", "127.0.0.1:" + std::to_string(http_port_), "--state-dir",
                                  (dir_ / "state").string(), "--grace", "1"},
         (dir_ / "coordinator.log").string());
-    worker_ = std::make_unique<Child>(
-        std::vector<std::string>{HPO_BINARY, "worker", "--connect", "tcp://127.0.0.1:" + std::to_string(zmq_port_),
-                                 "--id", "w1", "--slots", "2", "--gpus", "auto", "--work-dir", (dir_ / "w1").string()},
-        (dir_ / "worker.log").string());
+  }
+  void StartWorker(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {HPO_BINARY, "worker", "--connect", "tcp://127.0.0.1:" + std::to_string(zmq_port_),
+                                     "--id", "w1", "--slots", "2", "--gpus", "auto", "--work-dir", (dir_ / "w1").string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    worker_ = std::make_unique<Child>(argv, (dir_ / "worker.log").string());
     for (int i = 0; i < 100; ++i) {
       httplib::Client probe("127.0.0.1", http_port_);
       auto res = probe.Get("/hpo/v1/health");
@@ -143,7 +148,46 @@ class Contract : public ::testing::Test {
   void TearDown() override {
     worker_.reset();
     coordinator_.reset();
+    for (const auto& image : images_) Sh("podman rmi -f " + image + " >/dev/null 2>&1");
     if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  // Podman set up for this machine's kernel (reference/test-components.md: crun fails on its
+  // rlimits and hybrid cgroups, runc with explicit ulimits works); false when not installed.
+  bool PodmanWorks() {
+    if (Sh("command -v podman").empty()) return false;
+    if (std::getenv("CONTAINERS_CONF") == nullptr) {
+      const fs::path conf = dir_ / "containers.conf";
+      std::ofstream(conf) << "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n"
+                          << (Sh("command -v runc").empty() ? "" : "[engine]\nruntime = \"runc\"\n");
+      ::setenv("CONTAINERS_CONF", conf.c_str(), 1);  // the worker inherits it
+    }
+    return true;
+  }
+
+  // An image made from a directory tree (no registry): static busybox and its applets in /bin,
+  // `script` as /trainer.sh, run as `sh /trainer.sh train` from /opt/ml, like a SageMaker image
+  // whose ENTRYPOINT takes the `train` argument.
+  std::string ImportImage(const std::string& name, const std::string& script) {
+    const fs::path rootfs = dir_ / ("rootfs-" + name);
+    fs::create_directories(rootfs / "bin");
+    fs::create_directories(rootfs / "opt" / "ml");
+    fs::create_directories(rootfs / "tmp");
+    fs::create_directories(rootfs / "etc");
+    fs::copy_file("/bin/busybox", rootfs / "bin" / "busybox");
+    std::stringstream applets(Sh("/bin/busybox --list"));
+    std::string applet;
+    while (applets >> applet) {
+      if (applet != "busybox") fs::create_symlink("busybox", rootfs / "bin" / applet);
+    }
+    std::ofstream(rootfs / "trainer.sh") << script;
+    const std::string image = "localhost/hpo-" + name + "-" + std::to_string(::getpid()) + ":test";
+    const std::string out = Sh("tar -C " + rootfs.string() + " -cf - . | podman import --change 'ENTRYPOINT [\"/bin/sh\", "
+                               "\"/trainer.sh\"]' --change 'WORKDIR /opt/ml' --change 'ENV PATH=/bin' - " + image +
+                               " 2>&1");
+    images_.push_back(image);
+    EXPECT_EQ(Sh("podman image exists " + image + " && echo yes"), "yes\n") << out;
+    return image;
   }
 
   Json Call(const std::string& action, const Json& body) {
@@ -154,13 +198,10 @@ class Contract : public ::testing::Test {
     return res ? Json::parse(res->body, nullptr, false) : Json();
   }
 
-  fs::path dir_;
-  int zmq_port_ = 0, http_port_ = 0;
-  std::unique_ptr<Child> coordinator_, worker_;
-};
-
-TEST_F(Contract, ATrainerThatHardCodesOptMlFindsEverythingWhereSageMakerPutsIt) {
-  Json job = {
+  // The contract job: two training jobs of `image` (Grid over opt), every channel kind, an output
+  // path, checkpoints, network isolation and the definition's environment.
+  Json ContractJob(const std::string& image) {
+    return {
       {"HyperParameterTuningJobName", "contract"},
       {"HyperParameterTuningJobConfig",
        {{"Strategy", "Grid"},
@@ -170,7 +211,7 @@ TEST_F(Contract, ATrainerThatHardCodesOptMlFindsEverythingWhereSageMakerPutsIt) 
       {"TrainingJobDefinition",
        {{"StaticHyperParameters", {{"lr", "0.5"}, {"sagemaker_program", "train.py"}}},
         {"AlgorithmSpecification",
-         {{"TrainingImage", (dir_ / "train.sh").string()},
+         {{"TrainingImage", image},
           {"TrainingInputMode", "File"},
           {"MetricDefinitions", {{{"Name", "loss"}, {"Regex", "loss=([0-9.]+)"}}}}}},
         {"RoleArn", "arn:aws:iam::123456789012:role/hpo-contract"},
@@ -196,36 +237,130 @@ TEST_F(Contract, ATrainerThatHardCodesOptMlFindsEverythingWhereSageMakerPutsIt) 
         {"EnableNetworkIsolation", true},
         {"CheckpointConfig", {{"S3Uri", "file://" + (dir_ / "checkpoints").string()}}},
         {"Environment", {{"MY_SETTING", "from-the-definition"}}}}}};
+  }
+
+  Json WaitForJob(const std::string& name, int tenths = 300) {
+    Json d;
+    for (int i = 0; i < tenths; ++i) {
+      d = Call("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", name}});
+      std::string st = d.value("HyperParameterTuningJobStatus", "");
+      if (st == "Completed" || st == "Failed" || st == "Stopped") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return d;
+  }
+
+  // Both training jobs completed with every check of the trainer, and left their model, output
+  // data and checkpoint where SageMaker would.
+  void ExpectContractHeld(const Json& d) {
+    Json trials = Call("ListTrainingJobsForHyperParameterTuningJob", {{"HyperParameterTuningJobName", "contract"}});
+    ASSERT_EQ(trials["TrainingJobSummaries"].size(), 2u) << trials.dump();
+    for (const auto& t : trials["TrainingJobSummaries"]) {
+      const std::string name = t["TrainingJobName"];
+      EXPECT_EQ(t["TrainingJobStatus"], "Completed") << name << ": " << t.value("FailureReason", "") << "\n"
+                                                     << Sh("cat " + (dir_ / "w1" / "trials" / name / "attempt-1" / "trial.log").string());
+      EXPECT_EQ(t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], 0.25) << name;
+      // The model and output data at the SageMaker keys of the output path.
+      const fs::path out = dir_ / "out" / name / "output";
+      EXPECT_EQ(Sh("tar -xzOf " + (out / "model.tar.gz").string() + " ./model.txt model.txt 2>/dev/null"), "weights\n");
+      EXPECT_EQ(Sh("tar -xzOf " + (out / "model.tar.gz").string() + " who"), name + "\n");
+      EXPECT_EQ(Sh("tar -tzf " + (out / "output.tar.gz").string()), "eval.txt\n");
+      // The checkpoint is in the trial's checkpoint directory, kept for later attempts.
+      std::ifstream ck(dir_ / "w1" / "trials" / name / "checkpoints" / "ckpt");
+      std::string line;
+      std::getline(ck, line);
+      EXPECT_EQ(line, "step 7") << name;
+    }
+    EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump();
+    // The host's own /opt/ml saw none of it.
+    EXPECT_FALSE(fs::exists("/opt/ml/model/who"));
+  }
+
+  fs::path dir_;
+  std::vector<std::string> images_;
+  int zmq_port_ = 0, http_port_ = 0;
+  std::unique_ptr<Child> coordinator_, worker_;
+};
+
+TEST_F(Contract, ATrainerThatHardCodesOptMlFindsEverythingWhereSageMakerPutsIt) {
+  StartWorker({"--container-runtime", "none"});
+  Call("CreateHyperParameterTuningJob", ContractJob((dir_ / "train.sh").string()));
+  ExpectContractHeld(WaitForJob("contract"));
+  EXPECT_NE(Sh("cat " + (dir_ / "worker.log").string()).find("/opt/ml in a private mount namespace"), std::string::npos);
+}
+
+TEST_F(Contract, TheSameTrainerInAPodmanContainerFindsEverythingWhereSageMakerPutsIt) {
+  if (!PodmanWorks()) GTEST_SKIP() << "podman is not installed (scripts/install-deps.sh --test installs it)";
+  std::ifstream in(dir_ / "train.sh");
+  std::stringstream script;
+  script << in.rdbuf();
+  const std::string image = ImportImage("contract", script.str());
+  // Offline: the image must be used as it is here, never looked up in a registry.
+  StartWorker({"--container-runtime", "podman", "--container-pull", "never"});
+  Call("CreateHyperParameterTuningJob", ContractJob(image));
+  ExpectContractHeld(WaitForJob("contract"));
+  const std::string log = Sh("cat " + (dir_ / "worker.log").string());
+  EXPECT_NE(log.find("(podman container hpo-w1-contract-"), std::string::npos) << log;
+  // --rm: nothing of this worker's is left in the runtime.
+  EXPECT_EQ(Sh("podman ps -a -q --filter label=hpo.worker=w1"), "");
+}
+
+TEST_F(Contract, AContainerIsStoppedByTheRuntimeWithTheGracePeriod) {
+  if (!PodmanWorks()) GTEST_SKIP() << "podman is not installed";
+  const std::string image = ImportImage("sleeper", R"SH(
+trap 'echo "got SIGTERM"; echo "loss=0.5"; exit 143' TERM
+echo "loss=1"
+while :; do sleep 0.1; done
+)SH");
+  StartWorker({"--container-runtime", "podman", "--container-pull", "never"});
+  Json job = ContractJob(image);
+  job["TrainingJobDefinition"].erase("InputDataConfig");
+  job["TrainingJobDefinition"].erase("CheckpointConfig");
+  job["HyperParameterTuningJobConfig"]["ParameterRanges"]["CategoricalParameterRanges"][0]["Values"] = {"adam"};
+  job["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = 1;
   Call("CreateHyperParameterTuningJob", job);
-  Json d;
-  for (int i = 0; i < 300; ++i) {
-    d = Call("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", "contract"}});
-    std::string st = d.value("HyperParameterTuningJobStatus", "");
-    if (st == "Completed" || st == "Failed" || st == "Stopped") break;
+  std::string name;
+  for (int i = 0; i < 200 && name.empty(); ++i) {
+    Json trials = Call("ListTrainingJobsForHyperParameterTuningJob", {{"HyperParameterTuningJobName", "contract"}});
+    for (const auto& t : trials["TrainingJobSummaries"]) {
+      const std::string n = t["TrainingJobName"];
+      if (Sh("podman ps -q --filter label=hpo.trial=" + n) != "" &&
+          Sh("cat " + (dir_ / "w1" / "trials" / n / "attempt-1" / "trial.log").string() + " 2>/dev/null").find("loss=1") !=
+              std::string::npos) {
+        name = n;
+      }
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  ASSERT_FALSE(name.empty()) << "the container never ran; " << Sh("cat " + (dir_ / "worker.log").string());
+  Call("StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", "contract"}});
+  Json d = WaitForJob("contract");
+  EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Stopped") << d.dump();
   Json trials = Call("ListTrainingJobsForHyperParameterTuningJob", {{"HyperParameterTuningJobName", "contract"}});
-  ASSERT_EQ(trials["TrainingJobSummaries"].size(), 2u) << trials.dump();
-  for (const auto& t : trials["TrainingJobSummaries"]) {
-    const std::string name = t["TrainingJobName"];
-    EXPECT_EQ(t["TrainingJobStatus"], "Completed") << name << ": " << t.value("FailureReason", "") << "\n"
-                                                   << Sh("cat " + (dir_ / "w1" / "trials" / name / "attempt-1" / "trial.log").string());
-    EXPECT_EQ(t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], 0.25) << name;
-    // The model and output data at the SageMaker keys of the output path.
-    const fs::path out = dir_ / "out" / name / "output";
-    EXPECT_EQ(Sh("tar -xzOf " + (out / "model.tar.gz").string() + " ./model.txt model.txt 2>/dev/null"), "weights\n");
-    EXPECT_EQ(Sh("tar -xzOf " + (out / "model.tar.gz").string() + " who"), name + "\n");
-    EXPECT_EQ(Sh("tar -tzf " + (out / "output.tar.gz").string()), "eval.txt\n");
-    // The checkpoint is in the trial's checkpoint directory, kept for later attempts.
-    std::ifstream ck(dir_ / "w1" / "trials" / name / "checkpoints" / "ckpt");
-    std::string line;
-    std::getline(ck, line);
-    EXPECT_EQ(line, "step 7") << name;
-  }
-  EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump();
-  // The host's own /opt/ml saw none of it.
-  EXPECT_FALSE(fs::exists("/opt/ml/model/who"));
-  EXPECT_NE(Sh("cat " + (dir_ / "worker.log").string()).find("/opt/ml in a private mount namespace"), std::string::npos);
+  ASSERT_EQ(trials["TrainingJobSummaries"].size(), 1u);
+  EXPECT_EQ(trials["TrainingJobSummaries"][0]["TrainingJobStatus"], "Stopped");
+  // The program saw SIGTERM (the runtime's stop) and could report its last metric.
+  EXPECT_NE(Sh("cat " + (dir_ / "w1" / "trials" / name / "attempt-1" / "trial.log").string()).find("got SIGTERM"),
+            std::string::npos);
+  EXPECT_EQ(Sh("podman ps -a -q --filter label=hpo.worker=w1"), "");
+}
+
+TEST_F(Contract, AnImageThatIsNotHereFailsTheTrainingJobWhenPullsAreOff) {
+  if (!PodmanWorks()) GTEST_SKIP() << "podman is not installed";
+  StartWorker({"--container-runtime", "podman", "--container-pull", "never"});
+  Json job = ContractJob("localhost/hpo-no-such-image:never");
+  job["HyperParameterTuningJobConfig"]["ParameterRanges"]["CategoricalParameterRanges"][0]["Values"] = {"adam"};
+  job["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = 1;
+  Call("CreateHyperParameterTuningJob", job);
+  WaitForJob("contract");
+  Json trials = Call("ListTrainingJobsForHyperParameterTuningJob", {{"HyperParameterTuningJobName", "contract"}});
+  ASSERT_EQ(trials["TrainingJobSummaries"].size(), 1u) << trials.dump();
+  const Json& t = trials["TrainingJobSummaries"][0];
+  EXPECT_EQ(t["TrainingJobStatus"], "Failed");
+  EXPECT_NE(t.value("FailureReason", "").find("localhost/hpo-no-such-image:never is not present on this worker and "
+                                               "pulls are off"),
+            std::string::npos)
+      << t.dump();
 }
 
 }  // namespace

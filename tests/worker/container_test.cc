@@ -1,0 +1,199 @@
+// The container runtime's command lines (what a trial gets: mounts, environment, GPUs, network,
+// pull policy), the image check's reading of the runtime's answers, and stale-container cleanup
+// against a real podman when one is installed. The end-to-end contract in a real container is
+// tests/integration/contract_test.cc.
+#include "worker/container.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace hpo::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool Has(const std::vector<std::string>& argv, const std::vector<std::string>& seq) {
+  return std::search(argv.begin(), argv.end(), seq.begin(), seq.end()) != argv.end();
+}
+
+ContainerSpec Spec() {
+  ContainerSpec s;
+  s.image = "123456789012.dkr.ecr.us-west-2.amazonaws.com/xgb:1.7";
+  s.name = ContainerName("w1", "job-001-abcdef12", 2);
+  s.worker_id = "w1";
+  s.trial = "job-001-abcdef12";
+  s.hostname = "algo-1";
+  s.mounts = {{"/work/t/attempt-2/ml", "/opt/ml", false}, {"/shared/data", "/opt/ml/input/data/fs", true}};
+  s.env = {{"SM_HP_LR", "0.1"}, {"TRAINING_JOB_NAME", "job-001-abcdef12"}, {"CUDA_VISIBLE_DEVICES", "2,3"}};
+  return s;
+}
+
+ContainerConfig Config(const std::string& runtime) {
+  ContainerConfig c;
+  c.runtime = runtime;
+  c.binary = "/usr/bin/" + runtime;
+  return c;
+}
+
+TEST(ContainerRunCommand, PodmanRunsImageTrainWithTheTrialsMountsEnvironmentAndLabels) {
+  ContainerConfig c = Config("podman");
+  c.pull = "never";
+  c.extra_args = {"--shm-size=8g"};
+  const auto argv = ContainerRunCommand(c, Spec());
+  ASSERT_GE(argv.size(), 4u);
+  EXPECT_EQ(argv[0], "/usr/bin/podman");
+  EXPECT_EQ(argv[1], "run");
+  EXPECT_TRUE(Has(argv, {"--rm"}));
+  EXPECT_TRUE(Has(argv, {"--name", "hpo-w1-job-001-abcdef12-2"}));
+  EXPECT_TRUE(Has(argv, {"--label", "hpo.worker=w1"}));
+  EXPECT_TRUE(Has(argv, {"--label", "hpo.trial=job-001-abcdef12"}));
+  EXPECT_TRUE(Has(argv, {"--pull", "never"}));
+  EXPECT_TRUE(Has(argv, {"--network", "host"}));
+  EXPECT_TRUE(Has(argv, {"--hostname", "algo-1"}));
+  EXPECT_TRUE(Has(argv, {"-v", "/work/t/attempt-2/ml:/opt/ml"}));
+  EXPECT_TRUE(Has(argv, {"-v", "/shared/data:/opt/ml/input/data/fs:ro"}));
+  EXPECT_TRUE(Has(argv, {"-e", "SM_HP_LR=0.1"}));
+  EXPECT_TRUE(Has(argv, {"-e", "TRAINING_JOB_NAME=job-001-abcdef12"}));
+  // No GPUs in the slot: none passed, the variable as the trial's environment has it.
+  EXPECT_TRUE(Has(argv, {"-e", "CUDA_VISIBLE_DEVICES=2,3"}));
+  EXPECT_FALSE(Has(argv, {"--device"}));
+  // Extra arguments, then `<image> train` last.
+  EXPECT_TRUE(Has(argv, {"--shm-size=8g", "123456789012.dkr.ecr.us-west-2.amazonaws.com/xgb:1.7", "train"}));
+  EXPECT_EQ(argv.back(), "train");
+  // The worker's own environment is not passed.
+  EXPECT_FALSE(std::any_of(argv.begin(), argv.end(), [](const std::string& a) { return a.rfind("PATH=", 0) == 0; }));
+}
+
+TEST(ContainerRunCommand, TheSlotsGpusOnlyAndRenumberedInside) {
+  ContainerSpec s = Spec();
+  s.gpus = {2, 3};
+  const auto podman = ContainerRunCommand(Config("podman"), s);
+  EXPECT_TRUE(Has(podman, {"--device", "nvidia.com/gpu=2"}));
+  EXPECT_TRUE(Has(podman, {"--device", "nvidia.com/gpu=3"}));
+  EXPECT_FALSE(Has(podman, {"--device", "nvidia.com/gpu=0"}));
+  EXPECT_TRUE(Has(podman, {"-e", "CUDA_VISIBLE_DEVICES=0,1"}));
+  const auto docker = ContainerRunCommand(Config("docker"), s);
+  EXPECT_TRUE(Has(docker, {"--gpus", "\"device=2,3\""}));
+  EXPECT_TRUE(Has(docker, {"-e", "CUDA_VISIBLE_DEVICES=0,1"}));
+  EXPECT_FALSE(Has(docker, {"--hostname"}));  // docker refuses a hostname with the host network
+  // Apptainer shares the host's device view: --nv and the host's indices.
+  const auto apptainer = ContainerRunCommand(Config("apptainer"), s);
+  EXPECT_TRUE(Has(apptainer, {"--nv"}));
+  EXPECT_TRUE(Has(apptainer, {"--env", "CUDA_VISIBLE_DEVICES=2,3"}));
+}
+
+TEST(ContainerRunCommand, NetworkIsolationMeansNoNetwork) {
+  ContainerSpec s = Spec();
+  s.network_none = true;
+  ContainerConfig c = Config("docker");
+  c.network = "bridge";
+  EXPECT_TRUE(Has(ContainerRunCommand(c, s), {"--network", "none"}));
+  s.network_none = false;
+  EXPECT_TRUE(Has(ContainerRunCommand(c, s), {"--network", "bridge"}));
+  s.network_none = true;
+  EXPECT_TRUE(Has(ContainerRunCommand(Config("apptainer"), s), {"--net", "--network", "none"}));
+}
+
+TEST(ContainerRunCommand, ApptainerRunsWithACleanEnvironmentAndBinds) {
+  const auto argv = ContainerRunCommand(Config("apptainer"), Spec());
+  EXPECT_EQ(argv[1], "run");
+  EXPECT_TRUE(Has(argv, {"--containall", "--cleanenv"}));
+  EXPECT_TRUE(Has(argv, {"--bind", "/work/t/attempt-2/ml:/opt/ml"}));
+  EXPECT_TRUE(Has(argv, {"--bind", "/shared/data:/opt/ml/input/data/fs:ro"}));
+  EXPECT_TRUE(Has(argv, {"--env", "SM_HP_LR=0.1"}));
+  EXPECT_EQ(argv.back(), "train");
+  EXPECT_FALSE(Has(argv, {"--pull"}));
+}
+
+TEST(ContainerStopCommand, StopsByNameWithTheGracePeriod) {
+  EXPECT_EQ(ContainerStopCommand(Config("podman"), "hpo-w1-x-1", 120),
+            (std::vector<std::string>{"/usr/bin/podman", "stop", "-t", "120", "hpo-w1-x-1"}));
+  EXPECT_EQ(ContainerRemoveCommand(Config("docker"), "hpo-w1-x-1"),
+            (std::vector<std::string>{"/usr/bin/docker", "rm", "-f", "hpo-w1-x-1"}));
+  EXPECT_TRUE(ContainerStopCommand(Config("apptainer"), "x", 10).empty());
+  EXPECT_TRUE(IsRuntimeFailure(Config("podman"), 125));
+  EXPECT_FALSE(IsRuntimeFailure(Config("podman"), 1));
+  EXPECT_FALSE(IsRuntimeFailure(Config("apptainer"), 125));
+}
+
+TEST(ContainerName, OnlyCharactersRuntimesAccept) {
+  EXPECT_EQ(ContainerName("host:1/a", "job 1", 3), "hpo-host_1_a-job_1-3");
+}
+
+TEST(ResolveContainerRuntime, NamesWhatIsWrong) {
+  auto none = ResolveContainerRuntime("none", "missing", "host", {});
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->enabled());
+  auto bad = ResolveContainerRuntime("rkt", "missing", "host", {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("not \"rkt\""), std::string::npos);
+  auto pull = ResolveContainerRuntime("none", "sometimes", "host", {});
+  ASSERT_FALSE(pull.ok());
+  EXPECT_NE(pull.status().message().find("--container-pull"), std::string::npos);
+  auto missing = ResolveContainerRuntime("/nonexistent/podman", "missing", "host", {});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+}
+
+// A stand-in runtime (a shell script) answers the image check with each exit code a real one
+// gives: 0 present, 1 absent, anything else an error of the runtime itself.
+TEST(CheckImage, ReadsTheRuntimesAnswer) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("hpo-ctr-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path podman = dir / "podman";
+  std::ofstream(podman) << "#!/bin/sh\n[ \"$1 $2\" = 'image exists' ] || exit 9\n"
+                           "case \"$3\" in here) exit 0;; absent) exit 1;; *) echo 'cannot connect' >&2; exit 125;; esac\n";
+  fs::permissions(podman, fs::perms::owner_all);
+  auto c = ResolveContainerRuntime(podman.string(), "never", "host", {});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->runtime, "podman");
+  EXPECT_TRUE(CheckImage(*c, "here").ok());
+  Status absent = CheckImage(*c, "absent");
+  EXPECT_EQ(absent.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(absent.message().find("trainingImage absent is not present on this worker and pulls are off"),
+            std::string::npos);
+  Status broken = CheckImage(*c, "other");
+  EXPECT_EQ(broken.code(), StatusCode::kUnavailable);
+  EXPECT_NE(broken.message().find("cannot connect"), std::string::npos);
+  c->pull = "missing";  // the runtime pulls what is missing: nothing to check
+  EXPECT_TRUE(CheckImage(*c, "absent").ok());
+  fs::remove_all(dir);
+}
+
+TEST(RemoveStaleContainers, RemovesOnlyThisWorkersContainers) {
+  if (::geteuid() != 0 || std::system("command -v podman >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "needs podman as root";
+  }
+  // A one-file image of our own (no registry): the containers are created, never started.
+  if (!fs::exists("/bin/busybox")) GTEST_SKIP() << "needs /bin/busybox (busybox-static) for a test image";
+  const fs::path rootfs = fs::path(::testing::TempDir()) / ("hpo-stale-" + std::to_string(::getpid()));
+  fs::create_directories(rootfs / "bin");
+  fs::copy_file("/bin/busybox", rootfs / "bin" / "true", fs::copy_options::overwrite_existing);
+  const std::string image = "localhost/hpo-stale-test:" + std::to_string(::getpid());
+  ASSERT_EQ(std::system(("tar -C " + rootfs.string() + " -cf - . | podman import - " + image + " >/dev/null").c_str()), 0);
+  fs::remove_all(rootfs);
+  const std::string me = "stale-test-" + std::to_string(::getpid());
+  const std::string other = "other-test-" + std::to_string(::getpid());
+  ASSERT_EQ(std::system(("podman create --label hpo.worker=" + me + " " + image + " true >/dev/null").c_str()), 0);
+  ASSERT_EQ(std::system(("podman create --label hpo.worker=" + me + " " + image + " true >/dev/null").c_str()), 0);
+  ASSERT_EQ(std::system(("podman create --label hpo.worker=" + other + " " + image + " true >/dev/null").c_str()), 0);
+  auto c = ResolveContainerRuntime("podman", "missing", "host", {});
+  ASSERT_TRUE(c.ok());
+  auto removed = RemoveStaleContainers(*c, me);
+  ASSERT_TRUE(removed.ok()) << removed.status().message();
+  EXPECT_EQ(*removed, 2);
+  EXPECT_EQ(*RemoveStaleContainers(*c, me), 0);
+  EXPECT_EQ(*RemoveStaleContainers(*c, other), 1);
+  EXPECT_EQ(std::system(("podman rmi -f " + image + " >/dev/null").c_str()), 0);
+}
+
+}  // namespace
+}  // namespace hpo::worker

@@ -1,0 +1,245 @@
+#include "worker/container.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+namespace hpo::worker {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string FindInPath(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::stringstream ss(path ? path : "/usr/local/bin:/usr/bin:/bin");
+  std::string dir;
+  while (std::getline(ss, dir, ':')) {
+    if (dir.empty()) continue;
+    const std::string candidate = dir + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+}  // namespace
+
+std::map<std::string, std::string> CurrentEnvironment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv = *e;
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return env;
+}
+
+namespace {
+
+std::string LastLine(const std::string& text) {
+  std::string t = text;
+  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
+  const auto nl = t.rfind('\n');
+  return nl == std::string::npos ? t : t.substr(nl + 1);
+}
+
+}  // namespace
+
+Result<ContainerConfig> ResolveContainerRuntime(const std::string& runtime, const std::string& pull,
+                                                const std::string& network,
+                                                const std::vector<std::string>& extra_args) {
+  if (pull != "never" && pull != "missing" && pull != "always") {
+    return Status::InvalidArgument("--container-pull must be never, missing or always, not \"" + pull + "\"");
+  }
+  if (network.empty()) return Status::InvalidArgument("--container-network must not be empty");
+  ContainerConfig c;
+  c.pull = pull;
+  c.network = network;
+  c.extra_args = extra_args;
+  if (runtime.empty() || runtime == "none") return c;
+  static const std::vector<std::string> kKnown = {"podman", "docker", "apptainer"};
+  if (runtime == "auto") {
+    for (const auto& k : kKnown) {
+      std::string found = FindInPath(k);
+      if (!found.empty()) {
+        c.runtime = k;
+        c.binary = found;
+        return c;
+      }
+    }
+    return c;  // none installed: container images are refused with a reason
+  }
+  std::string kind = runtime;
+  std::string binary;
+  if (runtime.find('/') != std::string::npos) {
+    kind = fs::path(runtime).filename().string();
+    binary = runtime;
+    if (::access(binary.c_str(), X_OK) != 0) {
+      return Status::NotFound("--container-runtime " + runtime + " is not an executable file");
+    }
+  }
+  if (std::find(kKnown.begin(), kKnown.end(), kind) == kKnown.end()) {
+    return Status::InvalidArgument("--container-runtime must be auto, none, podman, docker or apptainer (or a path to "
+                                   "one of them), not \"" + runtime + "\"");
+  }
+  if (binary.empty()) {
+    binary = FindInPath(kind);
+    if (binary.empty()) {
+      return Status::NotFound("--container-runtime " + kind + ": " + kind +
+                              " is not installed (not found in PATH); install it or choose another runtime");
+    }
+  }
+  c.runtime = kind;
+  c.binary = binary;
+  return c;
+}
+
+std::string ContainerName(const std::string& worker_id, const std::string& trial, uint32_t attempt) {
+  std::string raw = "hpo-" + worker_id + "-" + trial + "-" + std::to_string(attempt);
+  std::string out;
+  for (char ch : raw) {
+    const unsigned char u = static_cast<unsigned char>(ch);
+    out += (std::isalnum(u) || ch == '_' || ch == '.' || ch == '-') ? ch : '_';
+  }
+  return out;
+}
+
+std::vector<std::string> ContainerRunCommand(const ContainerConfig& config, const ContainerSpec& spec) {
+  std::vector<std::string> a = {config.binary};
+  std::map<std::string, std::string> env = spec.env;
+  if (config.runtime == "apptainer") {
+    a.insert(a.end(), {"run", "--containall", "--cleanenv", "--no-home", "--writable-tmpfs"});
+    for (const auto& m : spec.mounts) a.insert(a.end(), {"--bind", m.source + ":" + m.target + (m.read_only ? ":ro" : "")});
+    if (!spec.gpus.empty()) a.push_back("--nv");
+    if (spec.network_none) a.insert(a.end(), {"--net", "--network", "none"});
+    for (const auto& [k, v] : env) a.insert(a.end(), {"--env", k + "=" + v});
+    a.insert(a.end(), config.extra_args.begin(), config.extra_args.end());
+    a.insert(a.end(), {spec.image, "train"});
+    return a;
+  }
+  a.insert(a.end(), {"run", "--rm", "--name", spec.name, "--label", "hpo.worker=" + spec.worker_id, "--label",
+                     "hpo.trial=" + spec.trial, "--pull", config.pull});
+  a.insert(a.end(), {"--network", spec.network_none ? "none" : config.network});
+  if (config.runtime == "podman" && !spec.hostname.empty()) a.insert(a.end(), {"--hostname", spec.hostname});
+  for (const auto& m : spec.mounts) a.insert(a.end(), {"-v", m.source + ":" + m.target + (m.read_only ? ":ro" : "")});
+  if (!spec.gpus.empty()) {
+    std::string visible;
+    for (size_t i = 0; i < spec.gpus.size(); ++i) {
+      if (i > 0) visible += ',';
+      visible += std::to_string(i);
+    }
+    env["CUDA_VISIBLE_DEVICES"] = visible;
+    if (config.runtime == "podman") {
+      for (int g : spec.gpus) a.insert(a.end(), {"--device", "nvidia.com/gpu=" + std::to_string(g)});
+    } else {
+      std::string devices;
+      for (int g : spec.gpus) {
+        if (!devices.empty()) devices += ',';
+        devices += std::to_string(g);
+      }
+      a.insert(a.end(), {"--gpus", "\"device=" + devices + "\""});
+    }
+  }
+  for (const auto& [k, v] : env) a.insert(a.end(), {"-e", k + "=" + v});
+  a.insert(a.end(), config.extra_args.begin(), config.extra_args.end());
+  a.insert(a.end(), {spec.image, "train"});
+  return a;
+}
+
+std::vector<std::string> ContainerStopCommand(const ContainerConfig& config, const std::string& name, int64_t grace_s) {
+  if (config.runtime == "apptainer" || !config.enabled()) return {};
+  return {config.binary, "stop", "-t", std::to_string(std::max<int64_t>(0, grace_s)), name};
+}
+
+std::vector<std::string> ContainerRemoveCommand(const ContainerConfig& config, const std::string& name) {
+  if (config.runtime != "podman" && config.runtime != "docker") return {};
+  return {config.binary, "rm", "-f", name};
+}
+
+bool IsRuntimeFailure(const ContainerConfig& config, int exit_code) {
+  return (config.runtime == "podman" || config.runtime == "docker") && exit_code == 125;
+}
+
+Result<ToolResult> RunTool(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  ProcessSpec ps;
+  ps.argv = argv;
+  ps.env = CurrentEnvironment();
+  auto out = std::make_shared<std::string>();
+  auto mu = std::make_shared<std::mutex>();
+  auto proc = TrialProcess::Start(ps, [out, mu](Stream, const std::string& line) {
+    std::lock_guard<std::mutex> lock(*mu);
+    out->append(line).push_back('\n');
+    if (out->size() > 64 * 1024) out->erase(0, out->size() - 64 * 1024);
+  });
+  if (!proc.ok()) return proc.status();
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  std::optional<ExitInfo> exit;
+  while (!(exit = (*proc)->TryWait())) {
+    if (std::chrono::steady_clock::now() >= until) {
+      (*proc)->Stop(std::chrono::milliseconds(0));
+      exit = (*proc)->Wait();
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ToolResult r;
+  r.exit_code = exit->exit_code;
+  std::lock_guard<std::mutex> lock(*mu);
+  r.output = *out;
+  return r;
+}
+
+Status CheckImage(const ContainerConfig& config, const std::string& image) {
+  if (config.pull != "never") return Status::Ok();
+  const std::string why = "trainingImage " + image +
+                          " is not present on this worker and pulls are off (--container-pull never); load it "
+                          "here first (" + config.runtime + (config.runtime == "apptainer" ? " build" : " load/pull") + ")";
+  if (config.runtime == "apptainer") {
+    if (image.find("://") != std::string::npos) return Status::FailedPrecondition(why);
+    return ::access(image.c_str(), R_OK) == 0 ? Status::Ok() : Status::FailedPrecondition(why);
+  }
+  std::vector<std::string> argv = config.runtime == "podman"
+                                      ? std::vector<std::string>{config.binary, "image", "exists", image}
+                                      : std::vector<std::string>{config.binary, "image", "inspect", "--format", "{{.Id}}", image};
+  auto r = RunTool(argv, std::chrono::seconds(30));
+  if (!r.ok()) return Status::Unavailable("cannot run " + config.binary + ": " + r.status().message());
+  if (r->exit_code == 0) return Status::Ok();
+  if (r->exit_code == 1) return Status::FailedPrecondition(why);
+  return Status::Unavailable(config.runtime + " cannot check image " + image + " (exit " +
+                             std::to_string(r->exit_code) + "): " + LastLine(r->output));
+}
+
+Result<int> RemoveStaleContainers(const ContainerConfig& config, const std::string& worker_id) {
+  if (config.runtime != "podman" && config.runtime != "docker") return 0;
+  auto listed = RunTool({config.binary, "ps", "-a", "-q", "--filter", "label=hpo.worker=" + worker_id},
+                        std::chrono::seconds(30));
+  if (!listed.ok()) return listed.status();
+  if (listed->exit_code != 0) {
+    return Status::Unavailable(config.runtime + " ps failed (exit " + std::to_string(listed->exit_code) +
+                               "): " + LastLine(listed->output));
+  }
+  std::vector<std::string> ids;
+  std::stringstream ss(listed->output);
+  std::string id;
+  while (ss >> id) ids.push_back(id);
+  if (ids.empty()) return 0;
+  std::vector<std::string> rm = {config.binary, "rm", "-f"};
+  rm.insert(rm.end(), ids.begin(), ids.end());
+  auto removed = RunTool(rm, std::chrono::seconds(60));
+  if (!removed.ok()) return removed.status();
+  if (removed->exit_code != 0) {
+    return Status::Unavailable(config.runtime + " rm failed (exit " + std::to_string(removed->exit_code) +
+                               "): " + LastLine(removed->output));
+  }
+  return static_cast<int>(ids.size());
+}
+
+}  // namespace hpo::worker

@@ -1,0 +1,128 @@
+// worker/container.h: running a trial's trainingImage in a container runtime.
+//
+// What it is: SageMaker runs a training job as `docker run <image> train` (reference/
+// sagemaker-semantics.md §4). A worker with a container runtime (podman, docker or apptainer,
+// chosen by `hpo worker --container-runtime`) does the same for a trainingImage that is not a
+// local program: ContainerRunCommand() builds the runtime's command line, which the agent runs as
+// the trial's process (worker/process.h), so output, metrics, exit codes and the exit report
+// work exactly as in process mode.
+//
+// What the container gets:
+//   - the attempt's root bind-mounted on /opt/ml, the checkpoint directory on
+//     checkpointConfig.localPath, FastFile file-system channels (read-only unless "rw") and, for a
+//     multi-host trial, the generated hosts file on /etc/hosts: the same BindMount list a process
+//     trial gets in its mount namespace, as `-v source:target[:ro]` (`--bind` for apptainer);
+//   - exactly the trial's environment (TRAINING_JOB_NAME, SM_*, the definition's Environment), as
+//     `-e NAME=VALUE` (`--env` with apptainer's --cleanenv): nothing of the worker's; PATH and
+//     HOME come from the image;
+//   - the trial slot's GPUs only: podman `--device nvidia.com/gpu=<index>` (CDI: the host needs
+//     `nvidia-ctk cdi generate`), docker `--gpus device=<i,j>` (nvidia-container-toolkit), and
+//     CUDA_VISIBLE_DEVICES renumbered 0..n-1 as the container sees them; apptainer `--nv` with
+//     CUDA_VISIBLE_DEVICES naming the host's indices (apptainer shares the host's device view);
+//   - the network: `--network none` when enableNetworkIsolation is true (apptainer: `--net
+//     --network none`, root only), else the configured network (default `host`, like a process
+//     trial: a multi-host trial's hosts reach each other at their worker addresses by algo-N);
+//   - labels hpo.worker=<worker id> and hpo.trial=<training job> and the name ContainerName(),
+//     `--rm` so it is gone after its exit, `--pull <policy>`.
+// An image is never pulled when the policy is "never" (an offline cluster): CheckImage() then
+// says, before the trial starts, that the image is not present on this worker, and the trial
+// fails as a ClientError naming it.
+//
+// Stopping: the agent stops a container trial with ContainerStopCommand() (`podman stop -t
+// <grace> <name>`: SIGTERM to the container's main process, SIGKILL after the grace period),
+// and keeps its own SIGTERM/SIGKILL of the runtime's client process as a fallback after a margin.
+// The client forwards SIGTERM to the container (sig-proxy), so either way the training program
+// sees SIGTERM first. Apptainer has no named containers: its processes are the client's
+// children and a process-group stop reaches them.
+//
+// Exit codes: the program's, passed through by the runtime; 125 from podman or docker means the
+// runtime itself failed (IsRuntimeFailure), which the agent reports as an infrastructure error
+// (retried) with the runtime's last output line.
+//
+// Errors: ResolveContainerRuntime returns InvalidArgument for an unknown runtime or pull policy
+// and NotFound when the named runtime is not installed (naming what was looked for).
+//
+// Thread safety: the functions are reentrant; RunTool blocks its caller for at most `timeout`.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "worker/process.h"
+
+namespace hpo::worker {
+
+struct ContainerConfig {
+  std::string runtime;  // podman | docker | apptainer; empty = no container runtime
+  std::string binary;   // the runtime's executable (absolute path)
+  std::string pull = "missing";     // never | missing | always
+  std::string network = "host";     // for trials without network isolation
+  std::vector<std::string> extra_args;  // added to every run, before the image
+  std::chrono::seconds stop_margin{15};  // after the grace period, before the client is killed
+
+  bool enabled() const { return !runtime.empty(); }
+};
+
+// `runtime`: auto (the first of podman, docker, apptainer in PATH; none when there is none),
+// none, podman, docker, apptainer, or a path to one of them (its file name says which).
+// `pull`: never | missing | always.
+[[nodiscard]] Result<ContainerConfig> ResolveContainerRuntime(const std::string& runtime, const std::string& pull,
+                                                              const std::string& network,
+                                                              const std::vector<std::string>& extra_args);
+
+struct ContainerSpec {
+  std::string image;
+  std::string name;       // ContainerName()
+  std::string worker_id;  // label hpo.worker
+  std::string trial;      // label hpo.trial
+  std::string hostname;   // e.g. algo-1 (podman only: docker refuses it with the host network)
+  std::vector<BindMount> mounts;           // the first one is the attempt's root on /opt/ml
+  std::map<std::string, std::string> env;  // the trial's whole environment
+  std::vector<int> gpus;                   // host GPU indices of the slot
+  bool network_none = false;               // enableNetworkIsolation
+};
+
+// A name podman and docker accept ([a-zA-Z0-9][a-zA-Z0-9_.-]*), unique per worker and attempt.
+std::string ContainerName(const std::string& worker_id, const std::string& trial, uint32_t attempt);
+
+// The command that runs the trial: `<runtime> run ... <image> train`.
+std::vector<std::string> ContainerRunCommand(const ContainerConfig& config, const ContainerSpec& spec);
+
+// The command that stops the named container within `grace_s`; empty for apptainer.
+std::vector<std::string> ContainerStopCommand(const ContainerConfig& config, const std::string& name, int64_t grace_s);
+
+// The command that removes the named container, running or not; empty for apptainer.
+std::vector<std::string> ContainerRemoveCommand(const ContainerConfig& config, const std::string& name);
+
+// Whether a runtime exit code means the runtime failed rather than the program (podman and
+// docker: 125).
+bool IsRuntimeFailure(const ContainerConfig& config, int exit_code);
+
+// This process's environment (the runtime's client needs the worker's: PATH, HOME,
+// CONTAINERS_CONF, XDG_RUNTIME_DIR, DOCKER_HOST, ...).
+std::map<std::string, std::string> CurrentEnvironment();
+
+struct ToolResult {
+  int exit_code = -1;  // -1 when killed (timeout) or ended by a signal
+  std::string output;  // stdout and stderr, at most the last 64 KiB
+};
+
+// Runs a short command (the runtime's image check, stop, cleanup) with the worker's environment
+// and waits for it; killed after `timeout`. Errors: what TrialProcess::Start returns.
+[[nodiscard]] Result<ToolResult> RunTool(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
+
+// With pull policy "never": Ok when the image is present on this host, else FailedPrecondition
+// "trainingImage X is not present on this worker and pulls are off (--container-pull never)".
+// With another policy: Ok (the runtime pulls what is missing). Unavailable when the runtime
+// cannot be asked.
+[[nodiscard]] Status CheckImage(const ContainerConfig& config, const std::string& image);
+
+// Removes containers labelled hpo.worker=<worker_id> left by an earlier process of this worker
+// (killed before its trials ended). Returns how many were removed. No-op for apptainer.
+Result<int> RemoveStaleContainers(const ContainerConfig& config, const std::string& worker_id);
+
+}  // namespace hpo::worker
