@@ -1072,32 +1072,32 @@ struct WorkerAgent::Impl {
     // The bootstrap port: chosen from the attempt, the same on every host (a clash with something
     // else on algo-1 fails the check, and the retry's attempt number picks another).
     const uint32_t port = 29500 + static_cast<uint32_t>(std::hash<std::string>{}(a.trial + "#" + std::to_string(a.attempt)) % 400);
+    std::string local;
+    for (uint32_t g : a.gpus) {
+      if (!local.empty()) local += ',';
+      local += std::to_string(g);
+    }
     r.preflight = {binary, "--rank", std::to_string(rank), "--nranks", std::to_string(a.hosts.size()), "--root",
-                   root->second + ":" + std::to_string(port), "--gpu", std::to_string(a.gpus.front())};
+                   root->second + ":" + std::to_string(port), "--gpu", std::to_string(a.gpus.front()),
+                   "--local-gpus", local};
   }
 
   // Runs the preflight (on the staging thread), bounded by nccl_preflight_timeout_s.
   Status RunPreflight(const std::vector<std::string>& argv, const std::string& host, std::string* note) {
-    std::string cmd = "timeout --kill-after=5 " + std::to_string(opt.nccl_preflight_timeout_s);
-    for (const auto& part : argv) {
-      std::string quoted = "'";
-      for (char c : part) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-      cmd += " " + quoted + "'";
+    auto ran = RunTool(argv, std::chrono::seconds(opt.nccl_preflight_timeout_s));
+    if (!ran.ok()) {
+      return Status::Unavailable("NCCL preflight on " + host + ": cannot start " + argv[0] + ": " + ran.status().message());
     }
-    FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-    if (!p) return Status::Unavailable("NCCL preflight on " + host + ": cannot start " + argv[0]);
-    std::string output;
-    char buf[512];
-    while (std::fgets(buf, sizeof buf, p)) {
-      if (output.size() < 8192) output += buf;
-    }
-    const int rc = ::pclose(p);
+    std::string output = ran->output;
     while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) output.pop_back();
     const size_t last = output.rfind('\n');
     const std::string tail = last == std::string::npos ? output : output.substr(last + 1);
-    if (rc != 0) {
+    if (ran->exit_code != 0) {
       return Status::Unavailable("NCCL preflight failed on " + host + " (worker " + opt.worker_id + "): " +
-                                 (tail.empty() ? "exit status " + std::to_string(rc) : tail));
+                                 (ran->exit_code < 0 ? "no answer within " + std::to_string(opt.nccl_preflight_timeout_s) +
+                                                           " s" + (tail.empty() ? "" : " (last: " + tail + ")")
+                                  : tail.empty()     ? "exit status " + std::to_string(ran->exit_code)
+                                                     : tail));
     }
     *note = "hpo: NCCL preflight on " + host + ": " + tail;
     Log("worker: " + *note);

@@ -5,11 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <memory>
-#include <mutex>
-#include <optional>
 #include <sstream>
-#include <thread>
 
 namespace hpo::worker {
 
@@ -28,21 +24,6 @@ std::string FindInPath(const std::string& name) {
   }
   return "";
 }
-
-}  // namespace
-
-std::map<std::string, std::string> CurrentEnvironment() {
-  std::map<std::string, std::string> env;
-  for (char** e = environ; e && *e; ++e) {
-    std::string kv = *e;
-    const auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) continue;
-    env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
-  }
-  return env;
-}
-
-namespace {
 
 std::string LastLine(const std::string& text) {
   std::string t = text;
@@ -166,35 +147,6 @@ std::vector<std::string> ContainerRemoveCommand(const ContainerConfig& config, c
 
 bool IsRuntimeFailure(const ContainerConfig& config, int exit_code) {
   return (config.runtime == "podman" || config.runtime == "docker") && exit_code == 125;
-}
-
-Result<ToolResult> RunTool(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
-  ProcessSpec ps;
-  ps.argv = argv;
-  ps.env = CurrentEnvironment();
-  auto out = std::make_shared<std::string>();
-  auto mu = std::make_shared<std::mutex>();
-  auto proc = TrialProcess::Start(ps, [out, mu](Stream, const std::string& line) {
-    std::lock_guard<std::mutex> lock(*mu);
-    out->append(line).push_back('\n');
-    if (out->size() > 64 * 1024) out->erase(0, out->size() - 64 * 1024);
-  });
-  if (!proc.ok()) return proc.status();
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  std::optional<ExitInfo> exit;
-  while (!(exit = (*proc)->TryWait())) {
-    if (std::chrono::steady_clock::now() >= until) {
-      (*proc)->Stop(std::chrono::milliseconds(0));
-      exit = (*proc)->Wait();
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ToolResult r;
-  r.exit_code = exit->exit_code;
-  std::lock_guard<std::mutex> lock(*mu);
-  r.output = *out;
-  return r;
 }
 
 Status CheckImage(const ContainerConfig& config, const std::string& image) {

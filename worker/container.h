@@ -42,7 +42,8 @@
 // Errors: ResolveContainerRuntime returns InvalidArgument for an unknown runtime or pull policy
 // and NotFound when the named runtime is not installed (naming what was looked for).
 //
-// Thread safety: the functions are reentrant; RunTool blocks its caller for at most `timeout`.
+// Thread safety: the functions are reentrant; CheckImage and RemoveStaleContainers block their
+// caller while the runtime answers (RunTool in worker/process.h, bounded).
 #pragma once
 
 #include <chrono>
@@ -101,19 +102,6 @@ std::vector<std::string> ContainerRemoveCommand(const ContainerConfig& config, c
 // Whether a runtime exit code means the runtime failed rather than the program (podman and
 // docker: 125).
 bool IsRuntimeFailure(const ContainerConfig& config, int exit_code);
-
-// This process's environment (the runtime's client needs the worker's: PATH, HOME,
-// CONTAINERS_CONF, XDG_RUNTIME_DIR, DOCKER_HOST, ...).
-std::map<std::string, std::string> CurrentEnvironment();
-
-struct ToolResult {
-  int exit_code = -1;  // -1 when killed (timeout) or ended by a signal
-  std::string output;  // stdout and stderr, at most the last 64 KiB
-};
-
-// Runs a short command (the runtime's image check, stop, cleanup) with the worker's environment
-// and waits for it; killed after `timeout`. Errors: what TrialProcess::Start returns.
-[[nodiscard]] Result<ToolResult> RunTool(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
 
 // With pull policy "never": Ok when the image is present on this host, else FailedPrecondition
 // "trainingImage X is not present on this worker and pulls are off (--container-pull never)".

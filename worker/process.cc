@@ -712,4 +712,44 @@ TrialProcess::~TrialProcess() {
   if (state_->monitor.joinable()) state_->monitor.join();
 }
 
+std::map<std::string, std::string> CurrentEnvironment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv = *e;
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return env;
+}
+
+Result<ToolResult> RunTool(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  ProcessSpec ps;
+  ps.argv = argv;
+  ps.env = CurrentEnvironment();
+  auto out = std::make_shared<std::string>();
+  auto mu = std::make_shared<std::mutex>();
+  auto proc = TrialProcess::Start(ps, [out, mu](Stream, const std::string& line) {
+    std::lock_guard<std::mutex> lock(*mu);
+    out->append(line).push_back('\n');
+    if (out->size() > 64 * 1024) out->erase(0, out->size() - 64 * 1024);
+  });
+  if (!proc.ok()) return proc.status();
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  std::optional<ExitInfo> exit;
+  while (!(exit = (*proc)->TryWait())) {
+    if (std::chrono::steady_clock::now() >= until) {
+      (*proc)->Stop(std::chrono::milliseconds(0));
+      exit = (*proc)->Wait();
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ToolResult r;
+  r.exit_code = exit->exit_code;
+  std::lock_guard<std::mutex> lock(*mu);
+  r.output = *out;
+  return r;
+}
+
 }  // namespace hpo::worker

@@ -172,4 +172,18 @@ class TrialProcess {
   std::unique_ptr<State> state_;
 };
 
+// This process's environment (the runtime's client needs the worker's: PATH, HOME,
+// CONTAINERS_CONF, XDG_RUNTIME_DIR, DOCKER_HOST, ...).
+std::map<std::string, std::string> CurrentEnvironment();
+
+struct ToolResult {
+  int exit_code = -1;  // -1 when killed (timeout) or ended by a signal
+  std::string output;  // stdout and stderr, at most the last 64 KiB
+};
+
+// Runs a short command (a container runtime's image check, stop or cleanup, the NCCL preflight)
+// as a TrialProcess with the worker's environment and waits for it; its process group is killed
+// after `timeout`. Errors: what TrialProcess::Start returns.
+[[nodiscard]] Result<ToolResult> RunTool(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
+
 }  // namespace hpo::worker

@@ -252,6 +252,70 @@ TEST_F(NetnsCluster, AThreeHostTwoGroupTrainingJobRunsAsOneGangWhoseHostsReachEa
   }
 }
 
+// The worker's side of the NCCL preflight for a multi-host GPU training job, with a stand-in for
+// hpo-nccl-preflight (the real one needs GPUs and NCCL: bench/gpu/run.sh runs it on a lent GPU).
+// Two workers with two GPUs each (taken as given: there is no NVML here) serve a two-host job of a
+// two-GPU type: each host's check gets its rank, the gang's size, algo-1's address as the
+// bootstrap and every GPU of its slot; a failing check on algo-2 ends the attempt as an
+// infrastructure error naming that host, the attempt is retried as a unit, and the second
+// attempt's check result reaches the coordinator in algo-1's log.
+class PreflightCluster : public Cluster {
+ protected:
+  void BeforeCoordinator() override {
+    std::ofstream(dir_ / "catalog.json") << R"({"ml.test.2gpu": {"gpus": 2, "gpu_model": "", "gpu_memory_gib": 0, "vcpus": 1, "memory_gib": 1}})";
+    coordinator_args_ = {"--instance-catalog", (dir_ / "catalog.json").string()};
+    std::ofstream(dir_ / "preflight.sh") << "#!/bin/sh\n"
+                                            "rank=$2\n"
+                                            "echo \"$@\" >> " << (dir_ / "preflight-args").string() << ".$rank\n"
+                                            "if [ \"$rank\" = 1 ] && rm " << (dir_ / "fail-once").string() << " 2>/dev/null; then\n"
+                                            "  echo 'error: ncclCommInitRank (rank 1 of 2): unhandled system error'; exit 1\n"
+                                            "fi\n"
+                                            "echo 'NCCL all-reduce: 2 hosts, 12.50 GB/s bus bandwidth (stand-in)'\n";
+    fs::permissions(dir_ / "preflight.sh", fs::perms::owner_all);
+    std::ofstream(dir_ / "fail-once") << "x";
+    worker_args_ = {"--gpus", "0,1", "--instance-type", "ml.test.2gpu", "--host", "127.0.0.1", "--nccl-preflight",
+                    (dir_ / "preflight.sh").string()};
+    default_workers_ = 2;
+  }
+};
+
+TEST_F(PreflightCluster, EveryHostChecksItsGpusAndAFailedCheckRetriesTheGangNamingTheHost) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("it-nccl", "Random", 1, 1, ranges);
+  spec["TrainingJobDefinition"]["ResourceConfig"] = {
+      {"InstanceType", "ml.test.2gpu"}, {"InstanceCount", 2}, {"VolumeSizeInGB", 1}};
+  spec["TrainingJobDefinition"]["RetryStrategy"] = {{"MaximumRetryAttempts", 1}};  // InfraErrors retry as SageMaker's
+  Call("CreateHyperParameterTuningJob", spec);
+  Json d = WaitFor("it-nccl", 60);
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2) << "\nsee " << dir_;
+  const std::vector<Json> trials = Trials("it-nccl");
+  ASSERT_EQ(trials.size(), 1u);
+  const std::string name = trials[0]["TrainingJobName"];
+  // Two attempts on each host: the failed check, then the one that passed.
+  for (int rank : {0, 1}) {
+    std::ifstream in((dir_ / "preflight-args").string() + "." + std::to_string(rank));
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    ASSERT_EQ(lines.size(), 2u) << "rank " << rank << "; see " << dir_;
+    for (const auto& line : lines) {
+      EXPECT_NE(line.find("--rank " + std::to_string(rank) + " --nranks 2 --root 127.0.0.1:"), std::string::npos) << line;
+      EXPECT_NE(line.find("--gpu 0 --local-gpus 0,1"), std::string::npos) << line;
+    }
+  }
+  std::string logs;
+  for (int i : {1, 2}) {
+    std::ifstream in(dir_ / ("worker" + std::to_string(i) + ".log"));
+    logs += std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  EXPECT_NE(logs.find("NCCL preflight failed on algo-2 (worker w"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("unhandled system error"), std::string::npos);
+  httplib::Client api("127.0.0.1", http_port_);
+  auto stored = api.Get("/hpo/v1/logs/" + name);
+  ASSERT_TRUE(stored && stored->status == 200);
+  EXPECT_NE(stored->body.find("hpo: NCCL preflight on algo-1: NCCL all-reduce: 2 hosts, 12.50 GB/s"), std::string::npos)
+      << stored->body.substr(0, 1000);
+}
+
 // KeepAlivePeriodInSeconds: the next training job lands on the warm worker and takes the File-mode
 // channel data staged for the previous one instead of copying it again. (With assign-ahead on,
 // a successor stages its own copy while its predecessor runs, so the reuse shows without it.)
