@@ -30,11 +30,14 @@ std::vector<size_t> WarpedDims(const WarpMask& mask) {
 size_t ParameterCount(size_t dims, const WarpMask& mask) { return dims + 2 + 2 * WarpedDims(mask).size(); }
 
 // Prior mean and variance of every packed parameter.
-void Prior(size_t dims, const WarpMask& mask, Eigen::VectorXd* mean, Eigen::VectorXd* var) {
+void Prior(size_t dims, const WarpMask& mask, double lengthscale_log_median, Eigen::VectorXd* mean,
+           Eigen::VectorXd* var) {
   const size_t p = ParameterCount(dims, mask);
   mean->resize(static_cast<Eigen::Index>(p));
   var->resize(static_cast<Eigen::Index>(p));
-  const double l_mean = std::sqrt(2.0) + 0.5 * std::log(static_cast<double>(dims));
+  const double l_mean = std::isnan(lengthscale_log_median)
+                            ? std::sqrt(2.0) + 0.5 * std::log(static_cast<double>(dims))
+                            : lengthscale_log_median;
   for (size_t d = 0; d < dims; ++d) {
     (*mean)[d] = l_mean;
     (*var)[d] = 3.0;
@@ -181,7 +184,8 @@ Hyperparameters DefaultHyperparameters(size_t dims, const WarpMask& mask) {
 // ---- likelihood -----------------------------------------------------------------------------
 
 double NegLogMarginalLikelihood(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const Eigen::VectorXd& theta,
-                                const WarpMask& mask_in, bool with_prior, Eigen::VectorXd* grad) {
+                                const WarpMask& mask_in, bool with_prior, Eigen::VectorXd* grad,
+                                double lengthscale_log_median) {
   const size_t dims = static_cast<size_t>(x.rows());
   const Eigen::Index n = x.cols();
   const WarpMask mask = AnyWarp(mask_in) ? mask_in : WarpMask();
@@ -206,7 +210,7 @@ double NegLogMarginalLikelihood(const Eigen::MatrixXd& x, const Eigen::VectorXd&
   double nll = 0.5 * y.dot(alpha) + log_det + 0.5 * static_cast<double>(n) * kLog2Pi;
   Eigen::VectorXd prior_mean, prior_var;
   if (with_prior) {
-    Prior(dims, mask, &prior_mean, &prior_var);
+    Prior(dims, mask, lengthscale_log_median, &prior_mean, &prior_var);
     nll += ((theta - prior_mean).array().square() / (2.0 * prior_var.array())).sum();
   }
   if (!std::isfinite(nll)) return kInf;
@@ -457,17 +461,24 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
   } else {
     Eigen::VectorXd lower, upper, prior_mean, prior_var;
     HyperparameterBounds(dims, mask, &lower, &upper);
-    Prior(dims, mask, &prior_mean, &prior_var);
-    std::vector<Eigen::VectorXd> starts;
-    starts.push_back(PackHyperparameters(DefaultHyperparameters(dims, mask), mask));
-    if (options.initial != nullptr && matches(*options.initial)) {
-      starts.push_back(PackHyperparameters(*options.initial, mask));
-    }
+    const double kDimensionScaled = std::numeric_limits<double>::quiet_NaN();
+    Prior(dims, mask, kDimensionScaled, &prior_mean, &prior_var);
+    // Each start with the lengthscale prior it is optimised under.
+    std::vector<std::pair<Eigen::VectorXd, double>> starts;
+    starts.emplace_back(PackHyperparameters(DefaultHyperparameters(dims, mask), mask), kDimensionScaled);
+    const bool warm = options.initial != nullptr && matches(*options.initial);
+    if (warm) starts.emplace_back(PackHyperparameters(*options.initial, mask), kDimensionScaled);
     Random rng(SubSeed(options.seed, 3));
     for (int r = 0; r < options.random_restarts; ++r) {
       Eigen::VectorXd t(prior_mean.size());
       for (Eigen::Index i = 0; i < t.size(); ++i) t[i] = prior_mean[i] + std::sqrt(prior_var[i]) * rng.Normal();
-      starts.push_back(t.cwiseMax(lower).cwiseMin(upper));
+      starts.emplace_back(t.cwiseMax(lower).cwiseMin(upper), kDimensionScaled);
+    }
+    if (options.select_lengthscale_prior) {  // the short prior: from its median, and from the warm start
+      Hyperparameters short_start = DefaultHyperparameters(dims, mask);
+      short_start.log_lengthscale.setConstant(kShortLengthscaleLogMedian);
+      starts.emplace_back(PackHyperparameters(short_start, mask), kShortLengthscaleLogMedian);
+      if (warm) starts.emplace_back(PackHyperparameters(*options.initial, mask), kShortLengthscaleLogMedian);
     }
     LbfgsOptions lo;
     lo.max_iterations = options.max_iterations;
@@ -475,28 +486,45 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
     lo.gradient_tolerance = 1e-4;
     lo.relative_tolerance = 1e-7;
     std::vector<LbfgsResult> results(starts.size());
-    const Objective objective = [&](const Eigen::VectorXd& theta, Eigen::VectorXd* grad) {
-      return NegLogMarginalLikelihood(xf, yf, theta, mask, true, grad);
-    };
     const int count = static_cast<int>(starts.size());
 #pragma omp parallel for schedule(dynamic, 1) if (fit_idx.size() >= 64)
-    for (int s = 0; s < count; ++s) results[s] = MinimizeBoxed(objective, starts[s], lower, upper, lo);
-    int best = -1;
     for (int s = 0; s < count; ++s) {
-      rep.evaluations += results[s].evaluations;
-      if (std::isfinite(results[s].f) && (best < 0 || results[s].f < results[best].f)) best = s;
+      const double median = starts[s].second;
+      const Objective objective = [&](const Eigen::VectorXd& theta, Eigen::VectorXd* grad) {
+        return NegLogMarginalLikelihood(xf, yf, theta, mask, true, grad, median);
+      };
+      results[s] = MinimizeBoxed(objective, starts[s].first, lower, upper, lo);
     }
+    // The MAP under each prior, then the prior whose MAP explains the data better.
+    int best = -1;
+    double best_evidence = kInf;
+    for (const bool short_prior : {false, true}) {
+      int b = -1;
+      for (int s = 0; s < count; ++s) {
+        if (std::isnan(starts[s].second) == short_prior) continue;
+        if (std::isfinite(results[s].f) && (b < 0 || results[s].f < results[b].f)) b = s;
+      }
+      if (b < 0) continue;
+      const double evidence = NegLogMarginalLikelihood(xf, yf, results[b].x, mask, false, nullptr);
+      if (best < 0 || evidence < best_evidence) {
+        best = b;
+        best_evidence = evidence;
+      }
+    }
+    for (int s = 0; s < count; ++s) rep.evaluations += results[s].evaluations;
     rep.starts = count;
     if (best < 0) {
       return GpStatus::Numerical("no hyperparameter start gave a finite marginal likelihood on " +
                                  std::to_string(fit_idx.size()) + " points");
     }
+    const double median = starts[best].second;
+    rep.short_lengthscale_prior = !std::isnan(median);
     Eigen::VectorXd theta = results[best].x;
     double f = results[best].f;
     if (options.method == HyperFit::kSliceSampling) {
       Random srng(SubSeed(options.seed, 4));
       const auto log_p = [&](const Eigen::VectorXd& t) {
-        const double v = NegLogMarginalLikelihood(xf, yf, t, mask, true, nullptr);
+        const double v = NegLogMarginalLikelihood(xf, yf, t, mask, true, nullptr, median);
         return std::isfinite(v) ? -v : -kInf;
       };
       double current = -f;

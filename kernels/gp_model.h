@@ -11,11 +11,21 @@
 // Hyperparameter vector (log space), in this order: log l_1..l_D, log s2, log noise, then
 // log a_d and log b_d for each warped coordinate d (a's first, then b's).
 // Priors (independent normals in log space) and bounds keep the fit from diverging:
-//   log l_d     ~ N(sqrt2 + 0.5 log D, 3)  in [log 0.01, log 100]   (Hvarfner et al. 2024)
+//   log l_d     ~ N(m, 3)                  in [log 0.01, log 100]
+//       m = sqrt2 + 0.5 log D, the dimension-scaled prior (Hvarfner et al. 2024), or
+//       m = log 0.5, the short prior (kShortLengthscaleLogMedian), chosen per fit by evidence:
 //   log s2      ~ N(0, 1)                  in [log 0.05, log 20]
 //   log noise   ~ N(-5, 4)                 in [log 1e-6, log 2]
 //   log a, b    ~ N(0, 0.5625)             in [log 0.2, log 5]
 // (second argument: variance).
+// Which lengthscale prior (FitOptions::select_lengthscale_prior, on by default): the MAP is found
+// under each, and the fit keeps the one whose log marginal likelihood (without the prior) is the
+// higher, i.e. the data choose the prior by its evidence. Long lengthscales suit smooth,
+// few-mode objectives (Branin, Hartmann6, most model-tuning surfaces: they win there ~85 % of
+// the fits); the dimension-scaled prior alone makes a rugged surface such as Ackley-10 look
+// nearly linear, and the acquisition then proposes the box's corners again and again (bench/
+// RESULTS.md). The short prior's fit starts from fewer points (its default start and the warm
+// start), so selection costs about half a fit more, not a whole one.
 //
 // Scale (the documented approximation): exact GP inference costs O(n^3) to factorise and
 // O(m n^2) to evaluate m candidates. Beyond FitOptions::max_posterior_points observations the
@@ -29,6 +39,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -63,8 +74,11 @@ Hyperparameters DefaultHyperparameters(size_t dims, const WarpMask& mask);
 // The negative log marginal likelihood of standardised targets y at inputs x (D x n) under
 // theta (packed), plus the negative log prior when `with_prior`, and its gradient with respect
 // to theta when grad is not null. +infinity when K + noise I cannot be factorised.
+// `lengthscale_log_median`: the lengthscale prior's m (above); NaN = the dimension-scaled one.
+inline constexpr double kShortLengthscaleLogMedian = -0.6931471805599453;  // log 0.5
 double NegLogMarginalLikelihood(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const Eigen::VectorXd& theta,
-                                const WarpMask& mask, bool with_prior, Eigen::VectorXd* grad);
+                                const WarpMask& mask, bool with_prior, Eigen::VectorXd* grad,
+                                double lengthscale_log_median = std::numeric_limits<double>::quiet_NaN());
 
 // ---- fitting --------------------------------------------------------------------------------
 
@@ -80,6 +94,7 @@ struct FitOptions {
   // Warping: on when `warp_mask` has a 1 anywhere (size D; empty: off).
   WarpMask warp_mask;
   int random_restarts = 1;       // starts drawn from the prior, besides the default start
+  bool select_lengthscale_prior = true;  // the dimension-scaled or the short prior, by evidence
   int max_iterations = 50;       // per L-BFGS run
   int slice_sweeps = 4;          // kSliceSampling: sweeps over all coordinates after the MAP
   size_t max_fit_points = 200;   // hyperparameters fitted on at most this many points
@@ -97,6 +112,7 @@ struct FitReport {
   int starts = 0;
   int evaluations = 0;          // likelihood evaluations
   double neg_log_posterior = 0; // at the chosen hyperparameters (on the fit subset)
+  bool short_lengthscale_prior = false;  // the short prior won the selection
 };
 
 // Fits a GP to raw targets y (minimised) at inputs x (D x n, unit cube) and factorises its

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include <Eigen/Cholesky>
 #include <Eigen/LU>
@@ -54,7 +55,8 @@ WarpMask EveryOther(int d) {
 }
 
 // Central finite differences of NegLogMarginalLikelihood against its analytic gradient.
-void CheckLikelihoodGradient(bool warped, bool with_prior) {
+void CheckLikelihoodGradient(bool warped, bool with_prior,
+                             double median = std::numeric_limits<double>::quiet_NaN()) {
   const int d = 3, n = 25;
   const Eigen::MatrixXd x = RandomPoints(d, n, 7);
   Eigen::VectorXd y = TestFunction(x);
@@ -62,7 +64,7 @@ void CheckLikelihoodGradient(bool warped, bool with_prior) {
   const WarpMask mask = warped ? EveryOther(d) : WarpMask();
   const Eigen::VectorXd theta = PackHyperparameters(SomeHyperparameters(d, warped), mask);
   Eigen::VectorXd grad;
-  const double f = NegLogMarginalLikelihood(x, y, theta, mask, with_prior, &grad);
+  const double f = NegLogMarginalLikelihood(x, y, theta, mask, with_prior, &grad, median);
   ASSERT_TRUE(std::isfinite(f));
   ASSERT_EQ(grad.size(), theta.size());
   for (Eigen::Index i = 0; i < theta.size(); ++i) {
@@ -70,8 +72,8 @@ void CheckLikelihoodGradient(bool warped, bool with_prior) {
     Eigen::VectorXd tp = theta, tm = theta;
     tp[i] += h;
     tm[i] -= h;
-    const double fd = (NegLogMarginalLikelihood(x, y, tp, mask, with_prior, nullptr) -
-                       NegLogMarginalLikelihood(x, y, tm, mask, with_prior, nullptr)) /
+    const double fd = (NegLogMarginalLikelihood(x, y, tp, mask, with_prior, nullptr, median) -
+                       NegLogMarginalLikelihood(x, y, tm, mask, with_prior, nullptr, median)) /
                       (2 * h);
     EXPECT_NEAR(grad[i], fd, 1e-5 * std::max(1.0, std::fabs(fd))) << "parameter " << i;
   }
@@ -80,6 +82,26 @@ void CheckLikelihoodGradient(bool warped, bool with_prior) {
 TEST(GpLikelihood, GradientMatchesFiniteDifferences) { CheckLikelihoodGradient(false, false); }
 TEST(GpLikelihood, GradientWithPriorMatchesFiniteDifferences) { CheckLikelihoodGradient(false, true); }
 TEST(GpLikelihood, GradientWithWarpingMatchesFiniteDifferences) { CheckLikelihoodGradient(true, true); }
+TEST(GpLikelihood, GradientWithTheShortPriorMatchesFiniteDifferences) {
+  CheckLikelihoodGradient(true, true, kShortLengthscaleLogMedian);
+}
+
+TEST(GpLikelihood, ThePriorsDifferOnlyInTheLengthscaleTerm) {
+  const int d = 3;
+  const Eigen::MatrixXd x = RandomPoints(d, 10, 5);
+  const Eigen::VectorXd y = TestFunction(x);
+  Hyperparameters hp = SomeHyperparameters(d, false);
+  hp.log_lengthscale.setConstant(kShortLengthscaleLogMedian);  // at the short prior's median
+  const Eigen::VectorXd theta = PackHyperparameters(hp, {});
+  const double none = NegLogMarginalLikelihood(x, y, theta, {}, false, nullptr);
+  const double at_short = NegLogMarginalLikelihood(x, y, theta, {}, true, nullptr, kShortLengthscaleLogMedian);
+  const double at_long = NegLogMarginalLikelihood(x, y, theta, {}, true, nullptr);
+  const double long_median = std::sqrt(2.0) + 0.5 * std::log(3.0);
+  const double gap = long_median - kShortLengthscaleLogMedian;
+  // Same terms but the lengthscales': (m - l)^2 / (2 * 3) per dimension.
+  EXPECT_NEAR(at_long - at_short, d * gap * gap / 6.0, 1e-9);
+  EXPECT_GT(at_short, none);
+}
 
 TEST(GpLikelihood, EqualsTheDenseGaussianLogDensity) {
   const int d = 2, n = 12;
@@ -178,17 +200,48 @@ TEST(GpFit, IsDeterministicGivenTheSeedAndRecoversASmoothFunction) {
   ASSERT_TRUE(FitGp(x, y, o, &b, nullptr).ok());
   EXPECT_EQ(a.hp.log_lengthscale, b.hp.log_lengthscale);
   EXPECT_EQ(a.alpha, b.alpha);
-  EXPECT_EQ(ra.starts, 2);  // the default start and one random restart
+  EXPECT_EQ(ra.starts, 3);  // the default start, one random restart, the short prior's start
   // Prediction at held-out points is close to the truth (the function is smooth).
   const Eigen::MatrixXd q = RandomPoints(d, 20, 22);
   const Eigen::VectorXd truth = TestFunction(q);
   const Eigen::MatrixXd ks = KernelMatrix(a.hp, a.inputs, q);
   const Eigen::VectorXd pred = (ks.transpose() * a.alpha).array() * a.y_scale + a.y_mean;
   EXPECT_LT((pred - truth).cwiseAbs().maxCoeff(), 0.1);
-  // The fit is better than the default start.
-  EXPECT_LT(ra.neg_log_posterior, NegLogMarginalLikelihood(x, (y.array() - a.y_mean) / a.y_scale,
-                                                           PackHyperparameters(DefaultHyperparameters(d, {}), {}), {},
-                                                           true, nullptr));
+  // The fit is better than the default start, under the prior it chose.
+  EXPECT_LT(ra.neg_log_posterior,
+            NegLogMarginalLikelihood(x, (y.array() - a.y_mean) / a.y_scale,
+                                     PackHyperparameters(DefaultHyperparameters(d, {}), {}), {}, true, nullptr,
+                                     ra.short_lengthscale_prior ? kShortLengthscaleLogMedian
+                                                                : std::numeric_limits<double>::quiet_NaN()));
+}
+
+// The data choose the lengthscale prior: a rugged surface (many short waves, like Ackley's) gets
+// the short one, a surface that is nearly linear over the box the dimension-scaled one; turned
+// off, only the latter is tried.
+TEST(GpFit, TheDataChooseTheLengthscalePriorByItsEvidence) {
+  const int d = 4, n = 60;
+  const Eigen::MatrixXd x = RandomPoints(d, n, 41);
+  Eigen::VectorXd rugged(n), smooth(n);
+  for (int j = 0; j < n; ++j) {
+    rugged[j] = 0;
+    smooth[j] = 0;
+    for (int i = 0; i < d; ++i) {
+      rugged[j] += std::cos(2 * M_PI * 4 * x(i, j)) + 0.5 * x(i, j);
+      smooth[j] += (1.0 + i) * x(i, j) + 0.1 * x(i, j) * x(i, j);
+    }
+  }
+  FitOptions o;
+  o.seed = 3;
+  Posterior post;
+  FitReport r;
+  ASSERT_TRUE(FitGp(x, rugged, o, &post, &r).ok());
+  EXPECT_TRUE(r.short_lengthscale_prior);
+  ASSERT_TRUE(FitGp(x, smooth, o, &post, &r).ok());
+  EXPECT_FALSE(r.short_lengthscale_prior);
+  o.select_lengthscale_prior = false;
+  ASSERT_TRUE(FitGp(x, rugged, o, &post, &r).ok());
+  EXPECT_FALSE(r.short_lengthscale_prior);
+  EXPECT_EQ(r.starts, 2);
 }
 
 TEST(GpFit, WarmStartAndSliceSamplingAndFixedGiveUsablePosteriors) {
@@ -206,7 +259,7 @@ TEST(GpFit, WarmStartAndSliceSamplingAndFixedGiveUsablePosteriors) {
   Posterior warm;
   FitReport rw;
   ASSERT_TRUE(FitGp(x, y, o, &warm, &rw).ok());
-  EXPECT_EQ(rw.starts, 2);
+  EXPECT_EQ(rw.starts, 4);  // default and warm, under each lengthscale prior
   o.method = HyperFit::kSliceSampling;
   Posterior sliced;
   ASSERT_TRUE(FitGp(x, y, o, &sliced, nullptr).ok());
