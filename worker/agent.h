@@ -22,7 +22,8 @@
 //      <work_dir>/spares/ while trials run; a trial's first attempt here takes one with a single
 //      rename (a dozen mkdir()s cost about a millisecond on ext4), a later one is made in place.
 //   2. Stage the channels (worker/data_channels.h): fileSystemDataSource, s3:// (S3Client),
-//      file:// and local paths.
+//      file:// and local paths. Pipe-mode channels are fed through their FIFOs by
+//      worker/pipe_channel.h from just before the program starts until it is reaped or stopped.
 //   3. Run the program. When the worker runs as root (and `namespaces` is on), the program runs
 //      in a private mount namespace with the attempt's root bind-mounted on /opt/ml (and the
 //      checkpoint directory and FastFile channels mounted inside it), so programs that hard-code
