@@ -1240,6 +1240,12 @@ struct CoordinatorCore::Impl {
         }
         cs.content_type = c.content_type.value_or("");
         cs.input_mode = c.input_mode.value_or(a.input_mode);
+        if (c.data_source && c.data_source->s3_data_source) {
+          cs.s3_data_type = c.data_source->s3_data_source->s3_data_type.value_or("");
+          cs.distribution_type = c.data_source->s3_data_source->s3_data_distribution_type.value_or("");
+        }
+        cs.compression_type = c.compression_type.value_or("");
+        cs.record_wrapper_type = c.record_wrapper_type.value_or("");
         a.channels.push_back(std::move(cs));
       }
       if (def->output_data_config) a.output_path = def->output_data_config->s3_output_path.value_or("");

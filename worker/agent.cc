@@ -47,6 +47,7 @@
 #include "worker/data_channels.h"
 #include "worker/handshake_monitor.h"
 #include "worker/metric_parser.h"
+#include "worker/pipe_channel.h"
 #include "worker/process.h"
 #include "worker/trial_layout.h"
 
@@ -294,6 +295,11 @@ struct WorkerAgent::Impl {
     int64_t last_checkpoint_pass_ms = 0;
     bool checkpoint_error_logged = false;
     std::shared_ptr<std::atomic<bool>> successor_waits = std::make_shared<std::atomic<bool>>(false);
+    // Pipe-mode channels: the feeds staging prepared (written by the staging thread, read after
+    // its future), and their feeders, from the program's start until it is reaped or stopped.
+    // Last: the feeders' callbacks use the members above.
+    std::shared_ptr<std::vector<PipeFeed>> pipe_feeds = std::make_shared<std::vector<PipeFeed>>();
+    std::vector<std::unique_ptr<PipeFeeder>> pipes;
   };
   std::map<Key, std::unique_ptr<Run>> runs;
   // Container images found present here (checked once per image when pulls are off).
@@ -765,6 +771,9 @@ struct WorkerAgent::Impl {
       lc.record_wrapper = !c.record_wrapper_type.empty() ? c.record_wrapper_type
                           : dc ? dc->record_wrapper_type.value_or("")
                                : "";
+      lc.compression = !c.compression_type.empty() ? c.compression_type
+                       : dc ? dc->compression_type.value_or("")
+                            : "";
       ls.channels.push_back(lc);
       ChannelSource src;
       src.name = c.name;
@@ -779,10 +788,8 @@ struct WorkerAgent::Impl {
         if (s3src) src.attribute_names = s3src->attribute_names;
       }
       if (dc && dc->shuffle_config && dc->shuffle_config->seed) src.shuffle_seed = *dc->shuffle_config->seed;
-      if (!c.compression_type.empty() && c.compression_type != "None") {
-        return fail("Failed", "ClientError: channel " + c.name + ": CompressionType " + c.compression_type +
-                                  " applies to Pipe mode only");
-      }
+      src.compression = lc.compression;  // StageChannel refuses Gzip outside Pipe mode
+      src.record_wrapper = lc.record_wrapper;
       sources.push_back(std::move(src));
     }
     ls.current_host = a.current_host.empty() ? "algo-1" : a.current_host;
@@ -890,7 +897,8 @@ struct WorkerAgent::Impl {
     const std::string what = a.trial + " attempt " + std::to_string(a.attempt);
     r.staging = tasks.Post([this, sources = std::move(sources), base, root, visible, checkpoints = r.checkpoints,
                             what, preflight = r.preflight, note = r.preflight_note, host = ls.current_host,
-                            image = check_image ? a.image : std::string()]() -> Result<std::vector<BindMount>> {
+                            image = check_image ? a.image : std::string(), pipe_feeds = r.pipe_feeds,
+                            attempt_dir = r.attempt_dir]() -> Result<std::vector<BindMount>> {
       struct WakeOnReturn {
         const Impl* impl;
         ~WakeOnReturn() { impl->Wake(); }
@@ -917,9 +925,11 @@ struct WorkerAgent::Impl {
         StagingContext ctx = base;
         ctx.channel_dir = (fs::path(root) / "input" / "data" / src.name).string();
         ctx.visible_dir = (fs::path(visible) / "input" / "data" / src.name).string();
+        ctx.spool_dir = (fs::path(attempt_dir) / "pipe" / src.name).string();
         auto staged = StageChannel(src, ctx);
         if (!staged.ok()) return staged.status();
         for (auto& m : staged->mounts) mounts.push_back(std::move(m));
+        if (staged->pipe) pipe_feeds->push_back(std::move(*staged->pipe));
       }
       if (!preflight.empty()) {  // every host's data is in place: the gang checks NCCL together
         Status checked = RunPreflight(preflight, host, note.get());
@@ -1250,6 +1260,7 @@ struct WorkerAgent::Impl {
       for (auto& m : channel_mounts) ps.isolation.mounts.push_back(std::move(m));
       ps.isolation.network_namespace = r.network_isolation;
     }
+    if (!StartPipes(key, r)) return false;
     Run* raw = &r;
     auto proc = TrialProcess::Start(ps, [raw, this](auto /*stream*/, const auto& line) {
       std::vector<MetricHit> hits = raw->parser->Parse(line);
@@ -1333,6 +1344,7 @@ struct WorkerAgent::Impl {
     r.stop_reason = reason;
     r.stop_secondary = secondary;
     r.stop_grace_ms = grace_s * 1000;
+    StopPipes(r);
     if (!r.process) return;
     const std::vector<std::string> stop = r.container ? ContainerStopCommand(opt.container, r.container_name, grace_s)
                                                       : std::vector<std::string>{};
@@ -1349,6 +1361,50 @@ struct WorkerAgent::Impl {
       }
     });
     r.process->Stop(std::chrono::milliseconds(grace_s * 1000) + opt.container.stop_margin);
+  }
+
+  // Pipe-mode channels (worker/pipe_channel.h): the FIFOs <channel>_0 exist before the program
+  // starts; each epoch is logged here, an error that ends the feeding also in the trial's log.
+  // False when a feeder cannot start (reported as for a program that cannot start).
+  bool StartPipes(const Key& key, Run& r) {
+    const std::string what = key.first + " attempt " + std::to_string(key.second);
+    for (const PipeFeed& feed : *r.pipe_feeds) {
+      PipeFeederOptions o;
+      o.log = [this, what](const std::string& line) { Log("worker: " + what + ": " + line); };
+      o.on_error = [this, what, raw = &r](const Status& s) {
+        const std::string line = "hpo: Pipe input mode: " + s.message() + "; no more data is fed";
+        Log("worker: " + what + ": " + line);
+        if (FILE* f = std::fopen((raw->attempt_dir + "/trial.log").c_str(), "a")) {
+          std::fprintf(f, "%s\n", line.c_str());
+          std::fclose(f);
+        }
+        std::lock_guard<std::mutex> lock(raw->mu);
+        if (raw->reports_output) raw->log_lines.push_back(proto::wire::SanitizeText(line, 16384));
+      };
+      auto feeder = PipeFeeder::Start(feed, std::move(o));
+      if (!feeder.ok()) {
+        proto::wire::TrialExited x;
+        x.status = "InfraError";
+        x.secondary_status = "Failed";
+        x.failure_reason = proto::wire::SanitizeText("InternalServerError: " + feeder.status().message(), 1024);
+        Log("worker: " + what + " cannot start: " + feeder.status().message());
+        Exited(key, std::move(x));
+        return false;  // the feeders started go with the attempt
+      }
+      r.pipes.push_back(std::move(feeder).value());
+    }
+    return true;
+  }
+
+  // Once the program has been reaped or is being stopped: no more epochs, and the spooled copies go.
+  void StopPipes(Run& r) {
+    if (r.pipes.empty()) return;
+    for (auto& p : r.pipes) p->Stop();
+    r.pipes.clear();
+    (void)background.Post([dir = r.attempt_dir + "/pipe"] {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    });
   }
 
   // Sends the trial's buffered points and output lines, in batches.
@@ -1469,6 +1525,7 @@ struct WorkerAgent::Impl {
         if (r.checkpoints) CheckpointPass(key, r, now);
         continue;
       }
+      StopPipes(r);
       if (r.upload.valid() && !Ready(r.upload)) continue;  // its monitor thread wakes us when uploaded
       Flush(key, r);
       proto::wire::TrialExited x;

@@ -22,7 +22,8 @@
 //      <work_dir>/spares/ while trials run; a trial's first attempt here takes one with a single
 //      rename (a dozen mkdir()s cost about a millisecond on ext4), a later one is made in place.
 //   2. Stage the channels (worker/data_channels.h): fileSystemDataSource, s3:// (S3Client),
-//      file:// and local paths.
+//      file:// and local paths. Pipe-mode channels are fed through their FIFOs by
+//      worker/pipe_channel.h from just before the program starts until it is reaped or stopped.
 //   3. Run the program: a local program (an absolute path, a file:// URI or an `images` entry) as
 //      a process; any other trainingImage as `<runtime> run ... <image> train` in the configured
 //      container runtime (worker/container.h), with the same /opt/ml mounts, environment, slot

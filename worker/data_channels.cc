@@ -218,16 +218,17 @@ Status Fetch(const Item& it, const fs::path& dest, const StagingContext& ctx) {
   return Status::Ok();
 }
 
-Result<StagedChannel> StageAugmented(const ChannelSource& src, const StagingContext& ctx) {
+// Each non-blank line of an augmented manifest, reduced to attribute_names in that order.
+Status ForEachAugmentedLine(const ChannelSource& src, const StagingContext& ctx,
+                            const std::function<Status(const Json&)>& each) {
   if (src.attribute_names.empty()) {
     return Status::InvalidArgument("AugmentedManifestFile needs AttributeNames");
   }
   auto text = ReadUri(src.uri, ctx);
   if (!text.ok()) return text.status();
-  std::string out;
   std::istringstream in(*text);
   std::string line;
-  std::size_t n = 0, kept = 0;
+  std::size_t n = 0;
   while (std::getline(in, line)) {
     ++n;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
@@ -244,9 +245,17 @@ Result<StagedChannel> StageAugmented(const ChannelSource& src, const StagingCont
       }
       reduced[a] = j[a];
     }
-    out += reduced.dump() + "\n";
-    ++kept;
+    HPO_RETURN_IF_ERROR(each(reduced));
   }
+  return Status::Ok();
+}
+
+Result<StagedChannel> StageAugmented(const ChannelSource& src, const StagingContext& ctx) {
+  std::string out;
+  HPO_RETURN_IF_ERROR(ForEachAugmentedLine(src, ctx, [&out](const Json& reduced) {
+    out += reduced.dump() + "\n";
+    return Status::Ok();
+  }));
   std::string base = IsS3(src.uri) ? src.uri.substr(src.uri.rfind('/') + 1) : fs::path(LocalPath(src.uri)).filename().string();
   if (base.empty()) base = "manifest";
   fs::path dest = fs::path(ctx.channel_dir) / base;
@@ -256,7 +265,89 @@ Result<StagedChannel> StageAugmented(const ChannelSource& src, const StagingCont
   StagedChannel staged;
   staged.bytes = out.size();
   staged.objects = 1;
-  (void)kept;
+  return staged;
+}
+
+// Pipe mode (see the header): plans the feed; downloads s3:// objects into the spool directory.
+Result<StagedChannel> StagePipe(const ChannelSource& src, const StagingContext& ctx) {
+  const std::string record_wrapper = src.record_wrapper.empty() ? "None" : src.record_wrapper;
+  if (record_wrapper != "None" && record_wrapper != "RecordIO") {
+    return Status::InvalidArgument("RecordWrapperType \"" + record_wrapper + "\" is not None or RecordIO");
+  }
+  StagedChannel staged;
+  PipeFeed feed;
+  feed.channel = src.name;
+  feed.data_dir = fs::path(ctx.channel_dir).parent_path().string();
+  feed.gzip = src.compression == "Gzip";
+  feed.record_io = record_wrapper == "RecordIO";
+  std::error_code ec;
+  auto spool = [&]() -> Status {
+    if (ctx.spool_dir.empty()) return Status::Internal("Pipe mode needs a spool directory and has none");
+    fs::remove_all(ctx.spool_dir, ec);
+    fs::create_directories(ctx.spool_dir, ec);
+    if (ec) return Status::IoError("cannot create " + ctx.spool_dir + ": " + ec.message());
+    return Status::Ok();
+  };
+  if (src.directory_path.empty() && src.s3_data_type == "AugmentedManifestFile") {
+    if (feed.gzip) {
+      return Status::InvalidArgument("CompressionType Gzip is not supported with AugmentedManifestFile (its lines are "
+                                     "fed, not compressed objects); use None");
+    }
+    HPO_RETURN_IF_ERROR(spool());
+    const fs::path dest = fs::path(ctx.spool_dir) / "augmented-manifest";
+    std::ofstream out(dest, std::ios::binary | std::ios::trunc);
+    HPO_RETURN_IF_ERROR(ForEachAugmentedLine(src, ctx, [&](const Json& reduced) {
+      if (!feed.record_io) {
+        out << reduced.dump() << '\n';
+        return Status::Ok();
+      }
+      for (const auto& [name, value] : reduced.items()) {  // one record per attribute, in order
+        const std::string payload = value.is_string() ? value.get<std::string>() : value.dump();
+        if (payload.size() > kRecordIOMaxLength) {
+          return Status::InvalidArgument("the augmented manifest " + src.uri + ": the value of \"" + name +
+                                         "\" is too long for a RecordIO record");
+        }
+        static constexpr char kZeros[4] = {0, 0, 0, 0};
+        out << RecordIOHeader(static_cast<uint32_t>(payload.size())) << payload;
+        out.write(kZeros, static_cast<std::streamsize>(RecordIOPadding(payload.size())));
+      }
+      return Status::Ok();
+    }));
+    if (!out.flush()) return Status::IoError("cannot write " + dest.string());
+    out.close();
+    feed.record_io = false;  // framed already
+    feed.objects.push_back({dest.string(), src.uri});
+    staged.bytes = fs::file_size(dest, ec);
+    staged.objects = 1;
+    staged.pipe = std::move(feed);
+    return staged;
+  }
+  ChannelSource listed = src;
+  if (!src.directory_path.empty()) {  // fileSystemDataSource: its files, in key order
+    listed.uri = src.directory_path;
+    listed.s3_data_type.clear();
+    listed.distribution.clear();
+  }
+  auto plan = Plan(listed, ctx);
+  if (!plan.ok()) return plan.status();
+  bool spooled = false;
+  for (std::size_t i = 0; i < plan->size(); ++i) {
+    const Item& it = (*plan)[i];
+    if (it.s3) {
+      if (!spooled) HPO_RETURN_IF_ERROR(spool());
+      spooled = true;
+      const fs::path dest = fs::path(ctx.spool_dir) / std::to_string(i);
+      HPO_RETURN_IF_ERROR(Fetch(it, dest, ctx));
+      feed.objects.push_back({dest.string(), "s3://" + it.bucket + "/" + it.where});
+      staged.bytes += fs::file_size(dest, ec);
+    } else {
+      if (!fs::is_regular_file(it.where, ec)) return Status::NotFound(it.where + " does not exist or is not a file");
+      feed.objects.push_back({it.where, it.where});
+      staged.bytes += fs::file_size(it.where, ec);
+    }
+  }
+  staged.objects = feed.objects.size();
+  staged.pipe = std::move(feed);
   return staged;
 }
 
@@ -281,8 +372,21 @@ Result<StagedChannel> StageChannel(const ChannelSource& src, const StagingContex
   if (mode != "File" && mode != "FastFile" && mode != "Pipe") {
     return fail(Status::InvalidArgument("input mode \"" + mode + "\" is not File, FastFile or Pipe"));
   }
+  const std::string compression = src.compression.empty() ? "None" : src.compression;
+  if (compression != "None" && compression != "Gzip") {
+    return fail(Status::InvalidArgument("CompressionType \"" + compression + "\" is not None or Gzip"));
+  }
+  if (compression == "Gzip" && mode != "Pipe") {
+    return fail(Status::InvalidArgument("CompressionType Gzip applies to Pipe input mode only; this channel's input "
+                                        "mode is " + mode + " (use None, or InputMode Pipe)"));
+  }
   if (mode == "Pipe") {
-    return fail(Status::FailedPrecondition("Pipe input mode is not supported by this worker yet; use File or FastFile"));
+    if (src.directory_path.empty() && src.uri.empty()) {
+      return fail(Status::InvalidArgument("has neither an S3Uri nor a file system directory"));
+    }
+    auto piped = StagePipe(src, ctx);
+    if (!piped.ok()) return fail(piped.status());
+    return piped;
   }
   StagedChannel staged;
   if (!src.directory_path.empty()) {  // fileSystemDataSource

@@ -28,12 +28,29 @@
 //     hosts, FullyReplicated gives every host everything.
 //     Input modes: File downloads (copies) into the channel directory; FastFile does the same and
 //     then makes the channel read-only (a read-only bind mount of the directory on itself where
-//     a mount namespace is used). Pipe is refused with FailedPrecondition (not supported yet).
+//     a mount namespace is used). Pipe stages no file in the channel directory (it stays, empty)
+//     but returns StagedChannel::pipe, the feed that worker/pipe_channel.h's PipeFeeder writes
+//     into the FIFOs input/data/<name>_<epoch> once the program runs:
+//       - S3Prefix / ManifestFile: the same objects in the same order as File mode (the listing,
+//         shuffle and sharding above), one after the other. Local objects (file://, paths) are
+//         read in place at every epoch; s3:// objects are downloaded once, now, into
+//         `spool_dir` (the attempt's scratch area, outside what the program sees) and replayed
+//         from there at every epoch, so an epoch never waits on S3 and memory stays bounded.
+//       - AugmentedManifestFile: the reduced lines (as File mode writes them), one per line, or
+//         with RecordWrapperType RecordIO one record per attribute value (in attribute order,
+//         line after line; a string value's record is the raw string, any other value its
+//         compact JSON text), written once into `spool_dir` and replayed.
+//       - fileSystemDataSource: the directory's files in key order, read in place.
+//     CompressionType Gzip (Pipe mode only, as SageMaker has it) makes the feeder gunzip every
+//     object while feeding; RecordWrapperType RecordIO makes it wrap every object (decompressed)
+//     in one RecordIO record. In File and FastFile mode RecordWrapperType changes nothing here
+//     (it is only written to inputdataconfig.json).
 //
 // Errors (the trial then does not start): InvalidArgument for bad input (unknown data type,
-// malformed manifest, a relative name that leaves the channel, "Pipe" ...), NotFound for a
-// missing directory, file, bucket or key, what S3Client returns for S3 failures, IoError for
-// local files. Every message starts with "channel <name>: ".
+// malformed manifest, a relative name that leaves the channel, an unknown input mode,
+// CompressionType or RecordWrapperType, Gzip outside Pipe mode or with an augmented manifest
+// ...), NotFound for a missing directory, file, bucket or key, what S3Client returns for S3
+// failures, IoError for local files. Every message starts with "channel <name>: ".
 //
 // Thread safety: StageChannel may run for different channels and trials concurrently.
 #pragma once
@@ -45,6 +62,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "worker/pipe_channel.h"
 #include "worker/process.h"
 #include "worker/s3_client.h"
 
@@ -62,6 +80,8 @@ struct ChannelSource {
   std::string distribution;                  // FullyReplicated (= empty) | ShardedByS3Key
   std::vector<std::string> attribute_names;  // AugmentedManifestFile only
   std::optional<int64_t> shuffle_seed;
+  std::string compression;     // CompressionType: None (= empty) | Gzip (Pipe mode only)
+  std::string record_wrapper;  // RecordWrapperType: None (= empty) | RecordIO (acted on in Pipe mode)
 };
 
 struct StagingContext {
@@ -70,14 +90,19 @@ struct StagingContext {
   bool mount_namespace = false;              // the trial runs in a private mount namespace
   std::vector<std::string> hosts;            // every host of the trial
   std::string current_host;
+  // Pipe mode: the scratch directory for s3:// objects and augmented manifests (emptied and
+  // created when needed; not visible to the program). Unused in the other modes.
+  std::string spool_dir;
   // The S3 client, created on first use (so jobs without s3:// need no credentials).
   std::function<Result<const S3Client*>()> s3;
 };
 
 struct StagedChannel {
   std::vector<BindMount> mounts;  // to apply in the trial's mount namespace
-  uint64_t bytes = 0;             // copied or downloaded
-  std::size_t objects = 0;        // files copied or downloaded (0 for a bind mount)
+  uint64_t bytes = 0;             // copied or downloaded; Pipe: the size of one epoch's objects
+  std::size_t objects = 0;        // files copied or downloaded (0 for a bind mount); Pipe: objects to feed
+  // Pipe mode: what to feed into <channel_dir>_<epoch> (data_dir is channel_dir's parent).
+  std::optional<PipeFeed> pipe;
 };
 
 [[nodiscard]] Result<StagedChannel> StageChannel(const ChannelSource& source, const StagingContext& context);

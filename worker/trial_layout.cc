@@ -94,6 +94,7 @@ Json InputDataConfig(const TrialLayoutSpec& s) {
     e["TrainingInputMode"] = c.input_mode.empty() ? s.training_input_mode : c.input_mode;
     e["S3DistributionType"] = c.distribution.empty() ? "FullyReplicated" : c.distribution;
     e["RecordWrapperType"] = c.record_wrapper.empty() ? "None" : c.record_wrapper;
+    if (c.compression == "Gzip") e["CompressionType"] = "Gzip";
     j[c.name] = e;
   }
   return j;

@@ -6,7 +6,8 @@
 //   <root>/input/config/hyperparameters.json   flat object, every value a string
 //   <root>/input/config/inputdataconfig.json   {"<channel>": {"ContentType" (only when set),
 //                                                "TrainingInputMode", "S3DistributionType",
-//                                                "RecordWrapperType"}, ...}
+//                                                "RecordWrapperType", "CompressionType" (only
+//                                                when Gzip)}, ...}
 //   <root>/input/config/resourceconfig.json    {"current_host", "hosts" (sorted),
 //                                                "network_interface_name": "eth0",
 //                                                "current_instance_type", "current_group_name",
@@ -34,7 +35,7 @@
 // then needs the mount.
 //
 // What it is not: it stages no data (input/data/<channel> is created empty; worker/data_channels.h
-// fills it), syncs no checkpoints, packs no artifacts (worker/artifacts.h), and knows nothing of coordinator types: TrialLayoutSpec is a
+// fills it, or worker/pipe_channel.h feeds its Pipe-mode FIFOs input/data/<channel>_<epoch>), syncs no checkpoints, packs no artifacts (worker/artifacts.h), and knows nothing of coordinator types: TrialLayoutSpec is a
 // plain struct that the agent fills in.
 //
 // Thread safety: all functions are reentrant; LayOutTrial calls for different roots may run
@@ -55,6 +56,7 @@ struct LayoutChannel {
   std::string input_mode;      // File | Pipe | FastFile; empty = the trial's training_input_mode
   std::string distribution;    // FullyReplicated | ShardedByS3Key; empty = FullyReplicated
   std::string record_wrapper;  // None | RecordIO; empty = None
+  std::string compression;     // None | Gzip; empty = None (written only when Gzip)
 };
 
 struct LayoutInstanceGroup {

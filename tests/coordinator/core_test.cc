@@ -447,5 +447,49 @@ TEST_F(CoreTest, HeartbeatsRequeueLostAssignmentsAndStopStaleAttempts) {
   EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kInProgress);
 }
 
+// Every channel setting the worker acts on travels in the AssignTrial itself (the worker falls
+// back to spec_json only for what the message lacks).
+TEST_F(CoreTest, AssignmentsCarryEachChannelsDataTypeDistributionCompressionAndWrapper) {
+  Register("w1", 1);
+  auto spec = Spec("chan", "Random", 1, 1);
+  auto& def = *spec.training_job_definition;
+  def.algorithm_specification->training_input_mode = "Pipe";
+  proto::Channel train;
+  train.channel_name = "train";
+  train.compression_type = "Gzip";
+  train.record_wrapper_type = "RecordIO";
+  train.data_source = proto::DataSource{};
+  train.data_source->s3_data_source = proto::S3DataSource{};
+  train.data_source->s3_data_source->s3_data_type = "ManifestFile";
+  train.data_source->s3_data_source->s3_uri = "s3://bucket/manifest";
+  train.data_source->s3_data_source->s3_data_distribution_type = "ShardedByS3Key";
+  proto::Channel plain = train;
+  plain.channel_name = "plain";
+  plain.input_mode = "File";
+  plain.compression_type.reset();
+  plain.record_wrapper_type.reset();
+  plain.data_source->s3_data_source->s3_data_type = "S3Prefix";
+  plain.data_source->s3_data_source->s3_data_distribution_type.reset();
+  def.input_data_config = {train, plain};
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(a[0].channels.size(), 2u);
+  const auto& c = a[0].channels[0];
+  EXPECT_EQ(c.name, "train");
+  EXPECT_EQ(c.uri, "s3://bucket/manifest");
+  EXPECT_EQ(c.input_mode, "Pipe");
+  EXPECT_EQ(c.s3_data_type, "ManifestFile");
+  EXPECT_EQ(c.distribution_type, "ShardedByS3Key");
+  EXPECT_EQ(c.compression_type, "Gzip");
+  EXPECT_EQ(c.record_wrapper_type, "RecordIO");
+  const auto& p = a[0].channels[1];
+  EXPECT_EQ(p.input_mode, "File");
+  EXPECT_EQ(p.s3_data_type, "S3Prefix");
+  EXPECT_EQ(p.distribution_type, "");
+  EXPECT_EQ(p.compression_type, "");
+  EXPECT_EQ(p.record_wrapper_type, "");
+  EXPECT_TRUE(a[0].Validate().ok()) << a[0].Validate().ToString();
+}
+
 }  // namespace
 }  // namespace hpo::coordinator

@@ -111,15 +111,15 @@ TEST_F(Channels, AMissingSourceIsNotFoundAndNamesTheChannel) {
   EXPECT_EQ(staged.status().message().rfind("channel train: ", 0), 0u) << staged.status().message();
 }
 
-TEST_F(Channels, ARelativeUriAndPipeModeAreRefused) {
-  auto rel = StageChannel(Src("data/train"), Ctx());
-  ASSERT_FALSE(rel.ok());
-  EXPECT_NE(rel.status().message().find("not s3://, file:// or an absolute path"), std::string::npos);
-  ChannelSource pipe = Src((dir_ / "data").string());
-  pipe.input_mode = "Pipe";
-  auto p = StageChannel(pipe, Ctx());
-  ASSERT_FALSE(p.ok());
-  EXPECT_NE(p.status().message().find("Pipe input mode is not supported"), std::string::npos);
+TEST_F(Channels, ARelativeUriIsRefusedInEveryInputMode) {
+  for (const char* mode : {"File", "FastFile", "Pipe"}) {
+    ChannelSource rel = Src("data/train");
+    rel.input_mode = mode;
+    auto staged = StageChannel(rel, Ctx());
+    ASSERT_FALSE(staged.ok()) << mode;
+    EXPECT_EQ(staged.status().code(), StatusCode::kInvalidArgument) << mode;
+    EXPECT_NE(staged.status().message().find("not s3://, file:// or an absolute path"), std::string::npos) << mode;
+  }
 }
 
 TEST_F(Channels, AManifestListsObjectsUnderItsPrefixAndCannotEscapeTheChannel) {

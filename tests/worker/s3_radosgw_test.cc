@@ -4,12 +4,15 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <random>
 #include <set>
 #include <sstream>
@@ -20,6 +23,7 @@
 #include "worker/artifacts.h"
 #include "worker/checkpoints.h"
 #include "worker/data_channels.h"
+#include "worker/pipe_channel.h"
 #include "worker/s3_client.h"
 
 namespace hpo::worker {
@@ -238,6 +242,72 @@ TEST_F(Radosgw, ArtifactsLandAtTheSageMakerKeys) {
   size_t n = std::fread(buf, 1, sizeof buf - 1, f);
   ::pclose(f);
   EXPECT_EQ(std::string(buf, n), "weights");
+}
+
+// Pipe mode from S3: the objects are downloaded once into the spool directory while staging and
+// every epoch is fed from there (gunzipped, framed as RecordIO), even once S3 no longer has them.
+TEST_F(Radosgw, APipeModeChannelIsDownloadedOnceAndFedEveryEpochFromTheSpool) {
+  auto gzip = [](const std::string& data) {
+    z_stream z{};
+    deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+    std::string out(deflateBound(&z, data.size()) + 64, '\0');
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    z.avail_in = static_cast<uInt>(data.size());
+    z.next_out = reinterpret_cast<Bytef*>(out.data());
+    z.avail_out = static_cast<uInt>(out.size());
+    deflate(&z, Z_FINISH);
+    out.resize(z.total_out);
+    deflateEnd(&z);
+    return out;
+  };
+  auto record = [](const std::string& payload) {
+    std::string r = RecordIOHeader(static_cast<uint32_t>(payload.size())) + payload;
+    return r.append(RecordIOPadding(payload.size()), '\0');
+  };
+  std::string big;
+  for (int i = 0; i < 20000; ++i) big += "row " + std::to_string(i) + "\n";  // ~200 KB
+  ASSERT_TRUE(client_->PutBytes(bucket_, "pipe/train/b.gz", gzip("second\n")).ok());
+  ASSERT_TRUE(client_->PutBytes(bucket_, "pipe/train/a.gz", gzip(big)).ok());
+  ASSERT_TRUE(client_->PutBytes(bucket_, "pipe/train0/c.gz", gzip("a namesake's")).ok());
+  ChannelSource s;
+  s.name = "train";
+  s.input_mode = "Pipe";
+  s.uri = "s3://" + bucket_ + "/pipe/train";
+  s.compression = "Gzip";
+  s.record_wrapper = "RecordIO";
+  StagingContext ctx = Ctx();
+  ctx.spool_dir = (dir_ / "spool" / "train").string();
+  auto staged = StageChannel(s, ctx);
+  ASSERT_TRUE(staged.ok()) << staged.status().ToString();
+  ASSERT_TRUE(staged->pipe.has_value());
+  EXPECT_EQ(staged->objects, 2u);
+  ASSERT_EQ(staged->pipe->objects.size(), 2u);
+  EXPECT_EQ(staged->pipe->objects[0].name, "s3://" + bucket_ + "/pipe/train/a.gz");
+  EXPECT_EQ(staged->pipe->objects[0].path.rfind(ctx.spool_dir + "/", 0), 0u);
+  EXPECT_TRUE(fs::is_empty(dir_ / "channel"));
+  // Gone from S3: the epochs come from the spool.
+  ASSERT_TRUE(client_->Delete(bucket_, "pipe/train/a.gz").ok());
+  ASSERT_TRUE(client_->Delete(bucket_, "pipe/train/b.gz").ok());
+  auto feeder = PipeFeeder::Start(*staged->pipe);
+  ASSERT_TRUE(feeder.ok()) << feeder.status().ToString();
+  const std::string want = record(big) + record("second\n");
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    auto read = std::async(std::launch::async, [&] {
+      std::string got;
+      int fd = ::open((dir_ / ("train_" + std::to_string(epoch))).c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return std::string("cannot open");
+      char buf[65536];
+      ssize_t n;
+      while ((n = ::read(fd, buf, sizeof buf)) > 0) got.append(buf, static_cast<std::size_t>(n));
+      ::close(fd);
+      return got;
+    });
+    ASSERT_EQ(read.wait_for(std::chrono::seconds(20)), std::future_status::ready) << "epoch " << epoch;
+    EXPECT_EQ(read.get(), want) << "epoch " << epoch;
+  }
+  (*feeder)->Stop();
+  EXPECT_TRUE((*feeder)->error().ok()) << (*feeder)->error().ToString();
+  EXPECT_EQ((*feeder)->stats().epochs, 2u);
 }
 
 // Checkpoints (worker/checkpoints.h) in S3: uploaded, changed, deleted, restored elsewhere.

@@ -45,7 +45,7 @@ class TrialLayoutTest : public ::testing::Test {
                          {"_tuning_objective_metric", "validation:auc"},
                          {"sagemaker_program", "train.py"}};
     s.channels = {{"train", "text/csv", "", "", ""},
-                  {"validation", "", "Pipe", "ShardedByS3Key", "RecordIO"}};
+                  {"validation", "", "Pipe", "ShardedByS3Key", "RecordIO", "Gzip"}};
     s.current_host = "algo-2";
     s.hosts = {"algo-2", "algo-1"};
     s.instance_type = "ml.g5.xlarge";
@@ -95,7 +95,7 @@ TEST_F(TrialLayoutTest, InputDataConfigHasEveryChannelWithItsModes) {
     "train": {"ContentType": "text/csv", "TrainingInputMode": "File",
               "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"},
     "validation": {"TrainingInputMode": "Pipe", "S3DistributionType": "ShardedByS3Key",
-                   "RecordWrapperType": "RecordIO"}
+                   "RecordWrapperType": "RecordIO", "CompressionType": "Gzip"}
   })");
   EXPECT_EQ(ReadJson("input/config/inputdataconfig.json"), expected);
 }
