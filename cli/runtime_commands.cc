@@ -524,6 +524,7 @@ struct WorkerArgs {
   std::string notice_url;
   int64_t notice_poll_ms = 5000;
   int64_t checkpoint_sync_ms = 1000;
+  int64_t channel_cache_mb = -1;  // -1 = worker::DefaultChannelCacheBytes
   std::string nccl_preflight;
 };
 
@@ -534,6 +535,7 @@ void Worker(const WorkerArgs& a) {
   o.notice_url = a.notice_url;
   o.notice_poll_ms = a.notice_poll_ms;
   o.checkpoint_sync_ms = a.checkpoint_sync_ms;
+  o.channel_cache_mb = a.channel_cache_mb;
   o.nccl_preflight = a.nccl_preflight;
   if (!a.notice_url.empty() && !a.spot) Fail(2, "--spot-notice-url needs --spot");
   o.connect = a.connect;
@@ -811,6 +813,11 @@ void AddWorkerCommand(CLI::App& app) {
                 "How often new checkpoint files go to CheckpointConfig.S3Uri while a training job runs; a worker "
                 "killed without notice loses at most this much (1000)")
       ->check(CLI::Range(int64_t{50}, int64_t{3600000}));
+  c->add_option("--channel-cache-mb", a->channel_cache_mb,
+                "Size of the cache of s3:// channel data under WORK_DIR/cache: an object (same URI and ETag) "
+                "staged before on this worker is not downloaded again; least recently used objects are evicted "
+                "beyond this. 0 turns it off (default: 10% of the work directory's filesystem, at most 20480)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
   c->add_option("--work-dir", a->work_dir, "Where trial directories go (/tmp/hpo-worker)");
   c->add_option("--id", a->id, "Worker id (default HOST-PID); keep it stable to re-attach trials after a restart");
   c->add_option("--host", a->host,

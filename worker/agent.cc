@@ -41,6 +41,7 @@
 #include "proto/codec.h"
 #include "proto/messages.h"
 #include "worker/artifacts.h"
+#include "worker/channel_cache.h"
 #include "worker/checkpoints.h"
 #include "worker/outbox_journal.h"
 #include "worker/spot_notice.h"
@@ -306,6 +307,20 @@ struct WorkerAgent::Impl {
       s3 = std::move(c).value();
     }
     return static_cast<const S3Client*>(s3.get());
+  }
+
+  // The channel cache (worker/channel_cache.h); null when off or it cannot be opened.
+  std::unique_ptr<ChannelCache> channel_cache;
+  void OpenChannelCache() {
+    if (opt.channel_cache_mb == 0 || channel_cache) return;
+    const uint64_t bytes = opt.channel_cache_mb < 0 ? DefaultChannelCacheBytes(opt.work_dir)
+                                                    : static_cast<uint64_t>(opt.channel_cache_mb) << 20;
+    auto c = ChannelCache::Open({(fs::path(opt.work_dir) / "cache").string(), bytes, opt.log});
+    if (!c.ok()) {
+      Log("worker: staging without a channel cache: " + c.status().message());
+      return;
+    }
+    channel_cache = std::move(c).value();
   }
 
   void Log(const std::string& l) const { opt.log(l); }
@@ -869,6 +884,7 @@ struct WorkerAgent::Impl {
     base.hosts = ls.hosts;
     base.current_host = ls.current_host;
     base.s3 = [this] { return S3(); };
+    base.cache = channel_cache.get();
     const std::string root = r.root;
     const std::string visible = r.namespaces ? "/opt/ml" : r.root;
     const std::string what = a.trial + " attempt " + std::to_string(a.attempt);
@@ -897,6 +913,13 @@ struct WorkerAgent::Impl {
         ctx.visible_dir = (fs::path(visible) / "input" / "data" / src.name).string();
         auto staged = StageChannel(src, ctx);
         if (!staged.ok()) return staged.status();
+        if (staged->objects > 0) {
+          Log("worker: " + what + ": channel " + src.name + ": " + std::to_string(staged->objects) + " object(s), " +
+              std::to_string(staged->bytes) + " bytes; from the channel cache " +
+              std::to_string(staged->cached_objects) + " (" + std::to_string(staged->cached_bytes) +
+              " bytes), copied or downloaded " + std::to_string(staged->objects - staged->cached_objects) + " (" +
+              std::to_string(staged->bytes - staged->cached_bytes) + " bytes)");
+        }
         for (auto& m : staged->mounts) mounts.push_back(std::move(m));
       }
       if (!preflight.empty()) {  // every host's data is in place: the gang checks NCCL together
@@ -1608,6 +1631,7 @@ struct WorkerAgent::Impl {
     } stop_spares{this};
     StartNoticePoller();
     OpenJournal();
+    OpenChannelCache();
     Connect();
     while (!stop.load()) {
       zmq::pollitem_t items[] = {{sock->handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};

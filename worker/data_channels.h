@@ -29,6 +29,11 @@
 //     Input modes: File downloads (copies) into the channel directory; FastFile does the same and
 //     then makes the channel read-only (a read-only bind mount of the directory on itself where
 //     a mount namespace is used). Pipe is refused with FailedPrecondition (not supported yet).
+//     Channel cache: with StagingContext.cache set, every s3:// object of an S3Prefix listing
+//     (which names its ETag) goes through it (worker/channel_cache.h): a version staged before on
+//     this worker is not downloaded again. It is hard-linked only into FastFile channels under a
+//     read-only bind mount, and copied (reflinked where possible) everywhere else. Manifest
+//     entries (no listing, so no ETag) and local sources are never cached.
 //
 // Errors (the trial then does not start): InvalidArgument for bad input (unknown data type,
 // malformed manifest, a relative name that leaves the channel, "Pipe" ...), NotFound for a
@@ -45,6 +50,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "worker/channel_cache.h"
 #include "worker/process.h"
 #include "worker/s3_client.h"
 
@@ -72,12 +78,15 @@ struct StagingContext {
   std::string current_host;
   // The S3 client, created on first use (so jobs without s3:// need no credentials).
   std::function<Result<const S3Client*>()> s3;
+  ChannelCache* cache = nullptr;             // the worker's channel cache; nullptr = none
 };
 
 struct StagedChannel {
   std::vector<BindMount> mounts;  // to apply in the trial's mount namespace
   uint64_t bytes = 0;             // copied or downloaded
   std::size_t objects = 0;        // files copied or downloaded (0 for a bind mount)
+  std::size_t cached_objects = 0; // of `objects`, taken from the channel cache (no download)
+  uint64_t cached_bytes = 0;      // of `bytes`, taken from the channel cache
 };
 
 [[nodiscard]] Result<StagedChannel> StageChannel(const ChannelSource& source, const StagingContext& context);
