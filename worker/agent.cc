@@ -50,6 +50,7 @@
 #include "worker/metric_parser.h"
 #include "worker/process.h"
 #include "worker/trial_layout.h"
+#include "worker/volume_watch.h"
 
 namespace hpo::worker {
 
@@ -290,6 +291,11 @@ struct WorkerAgent::Impl {
     int64_t last_checkpoint_pass_ms = 0;
     bool checkpoint_error_logged = false;
     std::shared_ptr<std::atomic<bool>> successor_waits = std::make_shared<std::atomic<bool>>(false);
+    // ResourceConfig.VolumeSizeInGB, watched while the program runs; exceeding it stops the
+    // program and the attempt ends Failed with stop_reason (stop_fails).
+    std::optional<VolumeLimit> volume_limit;
+    std::unique_ptr<VolumeWatch> volume;
+    bool stop_fails = false;
   };
   std::map<Key, std::unique_ptr<Run>> runs;
   mutable std::mutex runs_mu;  // guards the map's shape for running()
@@ -785,6 +791,18 @@ struct WorkerAgent::Impl {
       }
       sources.push_back(std::move(src));
     }
+    if (def && def->resource_config && def->resource_config->volume_size_in_gb.value_or(0) > 0) {
+      VolumeLimit v;  // FastFile and file-system channels are not on a SageMaker volume
+      v.dirs = {run->root, (trial_dir / "checkpoints").string()};
+      for (const auto& src : sources) {
+        if (src.input_mode == "FastFile" || !src.directory_path.empty()) {
+          v.skip.push_back((fs::path(run->root) / "input" / "data" / src.name).string());
+        }
+      }
+      v.volume_gb = *def->resource_config->volume_size_in_gb;
+      v.unit_bytes = opt.volume_unit_bytes;
+      run->volume_limit = std::move(v);
+    }
     ls.current_host = a.current_host.empty() ? "algo-1" : a.current_host;
     ls.hosts = a.hosts.empty() ? std::vector<std::string>{ls.current_host} : a.hosts;
     ls.instance_type = !a.instance_type.empty() ? a.instance_type
@@ -1258,6 +1276,9 @@ struct WorkerAgent::Impl {
       return false;
     }
     r.process = std::move(proc).value();
+    if (r.volume_limit && opt.volume_check_ms > 0) {
+      r.volume = std::make_unique<VolumeWatch>(*r.volume_limit, std::chrono::milliseconds(opt.volume_check_ms));
+    }
     if (r.upload.valid()) {  // a local destination directory is made while the program runs
       (void)background.Post([spec = ArtifactsOf(r)] { PrepareArtifactDirectory(spec); });
     }
@@ -1432,8 +1453,16 @@ struct WorkerAgent::Impl {
       if (!exit) {
         if (now - r.last_flush_ms >= opt.flush_ms) Flush(key, r);
         if (r.checkpoints) CheckpointPass(key, r, now);
+        if (r.volume && r.stop_reason.empty()) {
+          if (std::string over = r.volume->Exceeded(); !over.empty()) {
+            Log("worker: stopping " + key.first + " attempt " + std::to_string(key.second) + ": " + over);
+            StopRun(r, over, "Failed", r.assign.grace_period_s);
+            r.stop_fails = true;
+          }
+        }
         continue;
       }
+      r.volume.reset();
       if (r.upload.valid() && !Ready(r.upload)) continue;  // its monitor thread wakes us when uploaded
       Flush(key, r);
       proto::wire::TrialExited x;
@@ -1446,7 +1475,11 @@ struct WorkerAgent::Impl {
       }
       // Stopped: we asked it to stop before it ended (a stop that came while its artifacts were
       // being uploaded finds a program that had ended by itself).
-      if (r.interrupted && exit->stopped_by_us) {
+      if (r.stop_fails && exit->stopped_by_us) {  // the job's fault (its volume)
+        x.status = "Failed";
+        x.secondary_status = "Failed";
+        x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
+      } else if (r.interrupted && exit->stopped_by_us) {
         x.status = "Interrupted";
         x.secondary_status = "Interrupted";
         x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);

@@ -45,6 +45,8 @@
 //   s3:// objects go through the worker's channel cache (worker/channel_cache.h, <work_dir>/cache/,
 //   opened when Run starts), and each staged channel's log line says how many objects and bytes
 //   came from it and how many were downloaded.
+//   While the program runs, ResourceConfig.VolumeSizeInGB is watched (worker/volume_watch.h):
+//   an attempt whose directories grow past it is stopped and ends Failed with a ClientError.
 //   Checkpoints (CheckpointConfig.S3Uri, worker/checkpoints.h): restored into the trial's
 //   checkpoint directory before the program starts (on the staging thread), uploaded every
 //   checkpoint_sync_ms while it runs (local deletes mirrored), and once more after it has ended,
@@ -119,6 +121,10 @@ struct AgentOptions {
   // staged before on this worker is not downloaded again. -1 = DefaultChannelCacheBytes (10% of
   // the work directory's filesystem, at most 20 GiB); 0 = off.
   int64_t channel_cache_mb = -1;
+  // ResourceConfig.VolumeSizeInGB (worker/volume_watch.h): a running attempt's directories are
+  // measured this often; above the volume it is stopped and fails (ClientError). 0 = not watched.
+  int64_t volume_check_ms = 5000;
+  uint64_t volume_unit_bytes = 1ull << 30;  // bytes per VolumeSizeInGB unit; tests shrink it
   // The NCCL check before a multi-host GPU training job (kernels/nccl_preflight.cc); "" = the
   // hpo-nccl-preflight next to this executable. Missing: the check is skipped, with a log line.
   std::string nccl_preflight;

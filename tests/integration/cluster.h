@@ -134,13 +134,13 @@ class Cluster : public ::testing::Test {
   // Starts worker `w<i>`; with `replace`, in that entry of workers_ (after a kill) instead of
   // a new one.
   void StartWorker(int i, std::optional<size_t> replace = std::nullopt) {
-    auto child = std::make_unique<Child>(
-        std::vector<std::string>{HPO_BINARY, "worker", "--connect",
-                                 "tcp://127.0.0.1:" + std::to_string(worker_port_ ? worker_port_ : zmq_port_),
-                                 "--id", "w" + std::to_string(i), "--slots", "2", "--work-dir",
-                                 (dir_ / ("w" + std::to_string(i))).string(), "--image",
-                                 std::string("quadratic=") + HPO_QUADRATIC},
-        (dir_ / ("worker" + std::to_string(i) + ".log")).string());
+    std::vector<std::string> args{HPO_BINARY, "worker", "--connect",
+                                  "tcp://127.0.0.1:" + std::to_string(worker_port_ ? worker_port_ : zmq_port_),
+                                  "--id", "w" + std::to_string(i), "--slots", "2", "--work-dir",
+                                  (dir_ / ("w" + std::to_string(i))).string(), "--image",
+                                  std::string("quadratic=") + HPO_QUADRATIC};
+    args.insert(args.end(), worker_args_.begin(), worker_args_.end());
+    auto child = std::make_unique<Child>(args, (dir_ / ("worker" + std::to_string(i) + ".log")).string());
     if (replace) {
       workers_.at(*replace) = std::move(child);
     } else {
@@ -254,6 +254,7 @@ class Cluster : public ::testing::Test {
   std::string listen_host_ = "127.0.0.1";  // the coordinator's ZeroMQ address (else --insecure)
   int default_workers_ = 3;                // hpo workers w1..wN started by SetUp
   std::vector<std::string> coordinator_args_;  // more `hpo coordinator` flags (set in BeforeCoordinator)
+  std::vector<std::string> worker_args_;       // more `hpo worker` flags (set in BeforeCoordinator)
   std::unique_ptr<Child> coordinator_;
   std::vector<std::unique_ptr<Child>> workers_;
 };
