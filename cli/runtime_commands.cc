@@ -559,6 +559,9 @@ struct WorkerArgs {
   std::string notice_url;
   int64_t notice_poll_ms = 5000;
   int64_t checkpoint_sync_ms = 1000;
+  int64_t channel_cache_mb = -1;  // -1 = worker::DefaultChannelCacheBytes
+  int64_t volume_check_ms = 5000;
+  uint64_t volume_unit_bytes = 1ull << 30;
   std::string nccl_preflight;
   ContainerArgs container;
 };
@@ -570,6 +573,9 @@ void Worker(const WorkerArgs& a) {
   o.notice_url = a.notice_url;
   o.notice_poll_ms = a.notice_poll_ms;
   o.checkpoint_sync_ms = a.checkpoint_sync_ms;
+  o.channel_cache_mb = a.channel_cache_mb;
+  o.volume_check_ms = a.volume_check_ms;
+  o.volume_unit_bytes = a.volume_unit_bytes;
   o.nccl_preflight = a.nccl_preflight;
   o.container = ResolveContainer(a.container);
   if (!a.notice_url.empty() && !a.spot) Fail(2, "--spot-notice-url needs --spot");
@@ -850,6 +856,20 @@ void AddWorkerCommand(CLI::App& app) {
                 "How often new checkpoint files go to CheckpointConfig.S3Uri while a training job runs; a worker "
                 "killed without notice loses at most this much (1000)")
       ->check(CLI::Range(int64_t{50}, int64_t{3600000}));
+  c->add_option("--channel-cache-mb", a->channel_cache_mb,
+                "Size of the cache of s3:// channel data under WORK_DIR/cache: an object (same URI and ETag) "
+                "staged before on this worker is not downloaded again; least recently used objects are evicted "
+                "beyond this. 0 turns it off (default: 10% of the work directory's filesystem, at most 20480)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  c->add_option("--volume-check-ms", a->volume_check_ms,
+                "How often a running training job's disk use (its /opt/ml and checkpoint directory) is measured "
+                "against ResourceConfig.VolumeSizeInGB; above it the job is stopped and fails. 0 turns the "
+                "check off (5000)")
+      ->check(CLI::Range(int64_t{0}, int64_t{3600000}));
+  // For tests only (hidden): VolumeSizeInGB is an integer >= 1, so a test scales the unit down.
+  c->add_option("--volume-unit-bytes", a->volume_unit_bytes, "")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40))
+      ->group("");
   c->add_option("--work-dir", a->work_dir, "Where trial directories go (/tmp/hpo-worker)");
   c->add_option("--id", a->id, "Worker id (default HOST-PID); keep it stable to re-attach trials after a restart");
   c->add_option("--host", a->host,

@@ -41,6 +41,7 @@
 #include "proto/codec.h"
 #include "proto/messages.h"
 #include "worker/artifacts.h"
+#include "worker/channel_cache.h"
 #include "worker/checkpoints.h"
 #include "worker/outbox_journal.h"
 #include "worker/spot_notice.h"
@@ -50,6 +51,7 @@
 #include "worker/pipe_channel.h"
 #include "worker/process.h"
 #include "worker/trial_layout.h"
+#include "worker/volume_watch.h"
 
 namespace hpo::worker {
 
@@ -295,6 +297,11 @@ struct WorkerAgent::Impl {
     int64_t last_checkpoint_pass_ms = 0;
     bool checkpoint_error_logged = false;
     std::shared_ptr<std::atomic<bool>> successor_waits = std::make_shared<std::atomic<bool>>(false);
+    // ResourceConfig.VolumeSizeInGB, watched while the program runs; exceeding it stops the
+    // program and the attempt ends Failed with stop_reason (stop_fails).
+    std::optional<VolumeLimit> volume_limit;
+    std::unique_ptr<VolumeWatch> volume;
+    bool stop_fails = false;
     // Pipe-mode channels: the feeds staging prepared (written by the staging thread, read after
     // its future), and their feeders, from the program's start until it is reaped or stopped.
     // Last: the feeders' callbacks use the members above.
@@ -325,6 +332,20 @@ struct WorkerAgent::Impl {
       s3 = std::move(c).value();
     }
     return static_cast<const S3Client*>(s3.get());
+  }
+
+  // The channel cache (worker/channel_cache.h); null when off or it cannot be opened.
+  std::unique_ptr<ChannelCache> channel_cache;
+  void OpenChannelCache() {
+    if (opt.channel_cache_mb == 0 || channel_cache) return;
+    const uint64_t bytes = opt.channel_cache_mb < 0 ? DefaultChannelCacheBytes(opt.work_dir)
+                                                    : static_cast<uint64_t>(opt.channel_cache_mb) << 20;
+    auto c = ChannelCache::Open({(fs::path(opt.work_dir) / "cache").string(), bytes, opt.log});
+    if (!c.ok()) {
+      Log("worker: staging without a channel cache: " + c.status().message());
+      return;
+    }
+    channel_cache = std::move(c).value();
   }
 
   void Log(const std::string& l) const { opt.log(l); }
@@ -792,6 +813,18 @@ struct WorkerAgent::Impl {
       src.record_wrapper = lc.record_wrapper;
       sources.push_back(std::move(src));
     }
+    if (def && def->resource_config && def->resource_config->volume_size_in_gb.value_or(0) > 0) {
+      VolumeLimit v;  // FastFile and file-system channels are not on a SageMaker volume
+      v.dirs = {run->root, (trial_dir / "checkpoints").string()};
+      for (const auto& src : sources) {
+        if (src.input_mode == "FastFile" || !src.directory_path.empty()) {
+          v.skip.push_back((fs::path(run->root) / "input" / "data" / src.name).string());
+        }
+      }
+      v.volume_gb = *def->resource_config->volume_size_in_gb;
+      v.unit_bytes = opt.volume_unit_bytes;
+      run->volume_limit = std::move(v);
+    }
     ls.current_host = a.current_host.empty() ? "algo-1" : a.current_host;
     ls.hosts = a.hosts.empty() ? std::vector<std::string>{ls.current_host} : a.hosts;
     ls.instance_type = !a.instance_type.empty() ? a.instance_type
@@ -892,6 +925,7 @@ struct WorkerAgent::Impl {
     base.hosts = ls.hosts;
     base.current_host = ls.current_host;
     base.s3 = [this] { return S3(); };
+    base.cache = channel_cache.get();
     const std::string root = r.root;
     const std::string visible = r.namespaces ? "/opt/ml" : r.root;
     const std::string what = a.trial + " attempt " + std::to_string(a.attempt);
@@ -928,6 +962,13 @@ struct WorkerAgent::Impl {
         ctx.spool_dir = (fs::path(attempt_dir) / "pipe" / src.name).string();
         auto staged = StageChannel(src, ctx);
         if (!staged.ok()) return staged.status();
+        if (staged->objects > 0) {
+          Log("worker: " + what + ": channel " + src.name + ": " + std::to_string(staged->objects) + " object(s), " +
+              std::to_string(staged->bytes) + " bytes; from the channel cache " +
+              std::to_string(staged->cached_objects) + " (" + std::to_string(staged->cached_bytes) +
+              " bytes), copied or downloaded " + std::to_string(staged->objects - staged->cached_objects) + " (" +
+              std::to_string(staged->bytes - staged->cached_bytes) + " bytes)");
+        }
         for (auto& m : staged->mounts) mounts.push_back(std::move(m));
         if (staged->pipe) pipe_feeds->push_back(std::move(*staged->pipe));
       }
@@ -1287,6 +1328,9 @@ struct WorkerAgent::Impl {
       return false;
     }
     r.process = std::move(proc).value();
+    if (r.volume_limit && opt.volume_check_ms > 0) {
+      r.volume = std::make_unique<VolumeWatch>(*r.volume_limit, std::chrono::milliseconds(opt.volume_check_ms));
+    }
     if (r.upload.valid()) {  // a local destination directory is made while the program runs
       (void)background.Post([spec = ArtifactsOf(r)] { PrepareArtifactDirectory(spec); });
     }
@@ -1523,9 +1567,17 @@ struct WorkerAgent::Impl {
       if (!exit) {
         if (now - r.last_flush_ms >= opt.flush_ms) Flush(key, r);
         if (r.checkpoints) CheckpointPass(key, r, now);
+        if (r.volume && r.stop_reason.empty()) {
+          if (std::string over = r.volume->Exceeded(); !over.empty()) {
+            Log("worker: stopping " + key.first + " attempt " + std::to_string(key.second) + ": " + over);
+            StopRun(r, over, "Failed", r.assign.grace_period_s);
+            r.stop_fails = true;
+          }
+        }
         continue;
       }
       StopPipes(r);
+      r.volume.reset();
       if (r.upload.valid() && !Ready(r.upload)) continue;  // its monitor thread wakes us when uploaded
       Flush(key, r);
       proto::wire::TrialExited x;
@@ -1538,7 +1590,11 @@ struct WorkerAgent::Impl {
       }
       // Stopped: we asked it to stop before it ended (a stop that came while its artifacts were
       // being uploaded finds a program that had ended by itself).
-      if (r.interrupted && exit->stopped_by_us) {
+      if (r.stop_fails && exit->stopped_by_us) {  // the job's fault (its volume)
+        x.status = "Failed";
+        x.secondary_status = "Failed";
+        x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
+      } else if (r.interrupted && exit->stopped_by_us) {
         x.status = "Interrupted";
         x.secondary_status = "Interrupted";
         x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
@@ -1746,6 +1802,7 @@ struct WorkerAgent::Impl {
            : *removed > 0 ? "; removed " + std::to_string(*removed) + " container(s) an earlier process left"
                           : ""));
     }
+    OpenChannelCache();
     Connect();
     while (!stop.load()) {
       zmq::pollitem_t items[] = {{sock->handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};

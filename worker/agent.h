@@ -50,6 +50,11 @@
 //   GPU, NCCL bootstrap at algo-1's address) before its program starts: the bus bandwidth goes
 //   into the attempt's log (algo-1's reaches the coordinator), a failure ends the attempt as an
 //   InfraError naming the host. CPU-only gangs skip it with a log line.
+//   s3:// objects go through the worker's channel cache (worker/channel_cache.h, <work_dir>/cache/,
+//   opened when Run starts), and each staged channel's log line says how many objects and bytes
+//   came from it and how many were downloaded.
+//   While the program runs, ResourceConfig.VolumeSizeInGB is watched (worker/volume_watch.h):
+//   an attempt whose directories grow past it is stopped and ends Failed with a ClientError.
 //   Checkpoints (CheckpointConfig.S3Uri, worker/checkpoints.h): restored into the trial's
 //   checkpoint directory before the program starts (on the staging thread), uploaded every
 //   checkpoint_sync_ms while it runs (local deletes mirrored), and once more after it has ended,
@@ -124,6 +129,14 @@ struct AgentOptions {
   int64_t resend_ms = 2000;         // unacked messages are re-sent after this long
   int64_t flush_ms = 50;            // metric batches are sent at least this often
   int64_t checkpoint_sync_ms = 1000;  // new checkpoint files reach CheckpointConfig.S3Uri this often
+  // Channel cache (worker/channel_cache.h) under <work_dir>/cache/: an s3:// object version
+  // staged before on this worker is not downloaded again. -1 = DefaultChannelCacheBytes (10% of
+  // the work directory's filesystem, at most 20 GiB); 0 = off.
+  int64_t channel_cache_mb = -1;
+  // ResourceConfig.VolumeSizeInGB (worker/volume_watch.h): a running attempt's directories are
+  // measured this often; above the volume it is stopped and fails (ClientError). 0 = not watched.
+  int64_t volume_check_ms = 5000;
+  uint64_t volume_unit_bytes = 1ull << 30;  // bytes per VolumeSizeInGB unit; tests shrink it
   // The NCCL check before a multi-host GPU training job (kernels/nccl_preflight.cc); "" = the
   // hpo-nccl-preflight next to this executable. Missing: the check is skipped, with a log line.
   std::string nccl_preflight;

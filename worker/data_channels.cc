@@ -24,6 +24,7 @@ struct Item {
   std::string bucket;  // s3 only
   std::string where;   // the key (s3) or the local path
   uint64_t size = 0;
+  std::string etag{};  // s3 objects of a listing: the version, for the channel cache
 };
 
 struct Fail {
@@ -69,6 +70,7 @@ Result<std::vector<Item>> ListUri(const std::string& uri, const StagingContext& 
       it.bucket = parsed->bucket;
       it.where = o.key;
       it.size = o.size;
+      it.etag = o.etag;
       if (!prefix.empty() && o.key == prefix) {
         it.rel = fs::path(prefix).filename().string();
       } else if (o.key.rfind(dir, 0) == 0 && o.key.size() > dir.size()) {
@@ -203,14 +205,26 @@ Result<std::vector<Item>> Plan(const ChannelSource& src, const StagingContext& c
   return items;
 }
 
-Status Fetch(const Item& it, const fs::path& dest, const StagingContext& ctx) {
+// `link`: a cached object may be hard-linked (the channel is read-only to the program).
+Status Fetch(const Item& it, const fs::path& dest, const StagingContext& ctx, bool link, StagedChannel* staged) {
   std::error_code ec;
   fs::create_directories(dest.parent_path(), ec);
   if (ec) return Status::IoError("cannot create " + dest.parent_path().string() + ": " + ec.message());
   if (it.s3) {
     auto s3 = ctx.s3();
     if (!s3.ok()) return s3.status();
-    return (*s3)->GetToFile(it.bucket, it.where, dest.string());
+    const S3Client* client = *s3;
+    if (ctx.cache == nullptr || it.etag.empty()) return client->GetToFile(it.bucket, it.where, dest.string());
+    auto placed = ctx.cache->Place(
+        {client->config().endpoint, it.bucket, it.where, it.etag, it.size}, dest.string(),
+        link ? Materialize::kHardLink : Materialize::kCopy,
+        [&](const std::string& path, std::string* etag) { return client->GetToFile(it.bucket, it.where, path, etag); });
+    if (!placed.ok()) return placed.status();
+    if (placed->hit) {
+      ++staged->cached_objects;
+      staged->cached_bytes += placed->bytes;
+    }
+    return Status::Ok();
   }
   if (!fs::is_regular_file(it.where, ec)) return Status::NotFound(it.where + " does not exist or is not a file");
   fs::copy_file(it.where, dest, fs::copy_options::overwrite_existing, ec);
@@ -337,7 +351,7 @@ Result<StagedChannel> StagePipe(const ChannelSource& src, const StagingContext& 
       if (!spooled) HPO_RETURN_IF_ERROR(spool());
       spooled = true;
       const fs::path dest = fs::path(ctx.spool_dir) / std::to_string(i);
-      HPO_RETURN_IF_ERROR(Fetch(it, dest, ctx));
+      HPO_RETURN_IF_ERROR(Fetch(it, dest, ctx, /*link=*/false, &staged));  // through the cache: a copy
       feed.objects.push_back({dest.string(), "s3://" + it.bucket + "/" + it.where});
       staged.bytes += fs::file_size(dest, ec);
     } else {
@@ -433,9 +447,10 @@ Result<StagedChannel> StageChannel(const ChannelSource& src, const StagingContex
   }
   auto plan = Plan(src, ctx);
   if (!plan.ok()) return fail(plan.status());
+  const bool link = mode == "FastFile" && ctx.mount_namespace;  // read-only even to root
   for (const auto& it : *plan) {
     fs::path dest = fs::path(ctx.channel_dir) / it.rel;
-    Status s = Fetch(it, dest, ctx);
+    Status s = Fetch(it, dest, ctx, link, &staged);
     if (!s.ok()) return fail(s);
     std::error_code ec;
     staged.bytes += fs::file_size(dest, ec);

@@ -45,6 +45,11 @@
 //     object while feeding; RecordWrapperType RecordIO makes it wrap every object (decompressed)
 //     in one RecordIO record. In File and FastFile mode RecordWrapperType changes nothing here
 //     (it is only written to inputdataconfig.json).
+//     Channel cache: with StagingContext.cache set, every s3:// object of an S3Prefix listing
+//     (which names its ETag) goes through it (worker/channel_cache.h): a version staged before on
+//     this worker is not downloaded again. It is hard-linked only into FastFile channels under a
+//     read-only bind mount, and copied (reflinked where possible) everywhere else. Manifest
+//     entries (no listing, so no ETag) and local sources are never cached.
 //
 // Errors (the trial then does not start): InvalidArgument for bad input (unknown data type,
 // malformed manifest, a relative name that leaves the channel, an unknown input mode,
@@ -63,6 +68,7 @@
 
 #include "common/status.h"
 #include "worker/pipe_channel.h"
+#include "worker/channel_cache.h"
 #include "worker/process.h"
 #include "worker/s3_client.h"
 
@@ -95,6 +101,7 @@ struct StagingContext {
   std::string spool_dir;
   // The S3 client, created on first use (so jobs without s3:// need no credentials).
   std::function<Result<const S3Client*>()> s3;
+  ChannelCache* cache = nullptr;             // the worker's channel cache; nullptr = none
 };
 
 struct StagedChannel {
@@ -103,6 +110,8 @@ struct StagedChannel {
   std::size_t objects = 0;        // files copied or downloaded (0 for a bind mount); Pipe: objects to feed
   // Pipe mode: what to feed into <channel_dir>_<epoch> (data_dir is channel_dir's parent).
   std::optional<PipeFeed> pipe;
+  std::size_t cached_objects = 0; // of `objects`, taken from the channel cache (no download)
+  uint64_t cached_bytes = 0;      // of `bytes`, taken from the channel cache
 };
 
 [[nodiscard]] Result<StagedChannel> StageChannel(const ChannelSource& source, const StagingContext& context);

@@ -482,7 +482,8 @@ Result<std::string> S3Client::Get(const std::string& bucket, const std::string& 
   return std::move(resp->body);
 }
 
-Status S3Client::GetToFile(const std::string& bucket, const std::string& key, const std::string& path) const {
+Status S3Client::GetToFile(const std::string& bucket, const std::string& key, const std::string& path,
+                           std::string* etag) const {
   std::FILE* f = nullptr;
   Impl::Request r;
   r.method = "GET";
@@ -503,6 +504,10 @@ Status S3Client::GetToFile(const std::string& bucket, const std::string& key, co
     fs::remove(path, ec);
     if (!resp.ok()) return resp.status();
     return Status::IoError("cannot write " + path + ": " + std::strerror(errno));
+  }
+  if (etag != nullptr) {
+    *etag = resp->headers["etag"];
+    if (etag->size() >= 2 && etag->front() == '"' && etag->back() == '"') *etag = etag->substr(1, etag->size() - 2);
   }
   return Status::Ok();
 }

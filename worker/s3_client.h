@@ -87,8 +87,10 @@ class S3Client {
   // The whole object in memory (manifests and other small objects).
   [[nodiscard]] Result<std::string> Get(const std::string& bucket, const std::string& key) const;
   // Streams the object into `path` (created or truncated; its directory must exist). On error the
-  // partial file is removed.
-  [[nodiscard]] Status GetToFile(const std::string& bucket, const std::string& key, const std::string& path) const;
+  // partial file is removed. `etag`, when given, receives the ETag of what was sent (without the
+  // quotes; "" if the server sent none): the version actually fetched (worker/channel_cache.h).
+  [[nodiscard]] Status GetToFile(const std::string& bucket, const std::string& key, const std::string& path,
+                                 std::string* etag = nullptr) const;
   // Uploads a file; multipart above multipart_threshold.
   [[nodiscard]] Status PutFile(const std::string& bucket, const std::string& key, const std::string& path) const;
   [[nodiscard]] Status PutBytes(const std::string& bucket, const std::string& key, const std::string& data) const;

@@ -253,8 +253,8 @@ class Cluster : public ::testing::Test {
   int worker_port_ = 0;  // 0: the workers connect to zmq_port_
   std::string listen_host_ = "127.0.0.1";  // the coordinator's ZeroMQ address (else --insecure)
   int default_workers_ = 3;                // hpo workers w1..wN started by SetUp
-  std::vector<std::string> coordinator_args_;
-  std::vector<std::string> worker_args_;       // more `hpo worker` flags for every StartWorker  // more `hpo coordinator` flags (set in BeforeCoordinator)
+  std::vector<std::string> coordinator_args_;  // more `hpo coordinator` flags (set in BeforeCoordinator)
+  std::vector<std::string> worker_args_;       // more `hpo worker` flags (set in BeforeCoordinator)
   std::unique_ptr<Child> coordinator_;
   std::vector<std::unique_ptr<Child>> workers_;
 };

@@ -354,6 +354,49 @@ TEST_F(WarmCluster, AKeptAliveJobsNextTrainingJobReusesTheStagedChannelData) {
   EXPECT_EQ(reused, 3) << "the 2nd, 3rd and 4th training jobs; see " << dir_;
 }
 
+// ResourceConfig.VolumeSizeInGB watched while the program runs: workers measure every 200 ms and
+// count 1 MiB per "GB" (the hidden test flag), so VolumeSizeInGB=1 is a 1 MiB volume. A trainer
+// that writes 4 MiB into its model directory and keeps running is stopped and fails with the
+// reason; one that writes 128 KiB completes.
+class VolumeCluster : public Cluster {
+ protected:
+  void BeforeCoordinator() override {
+    default_workers_ = 1;
+    worker_args_ = {"--volume-check-ms", "200", "--volume-unit-bytes", "1048576"};
+  }
+};
+
+TEST_F(VolumeCluster, ATrainerThatWritesPastVolumeSizeInGBFailsAndOneWithinItCompletes) {
+  const fs::path trainer = dir_ / "writer.sh";
+  std::ofstream(trainer) << "#!/bin/sh\n"
+                            "dd if=/dev/zero of=\"$SM_MODEL_DIR/blob\" bs=64k count=\"$SM_HP_BLOCKS\" 2>/dev/null\n"
+                            "echo loss=$SM_HP_BLOCKS\n"
+                            "if [ \"$SM_HP_BLOCKS\" -gt 16 ]; then sleep 60; else sleep 1; fi\n";
+  fs::permissions(trainer, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
+  Json ranges = {{"CategoricalParameterRanges", {{{"Name", "blocks"}, {"Values", {"2", "64"}}}}}};
+  Json spec = Job("it-volume", "Grid", 2, 2, ranges);
+  spec["HyperParameterTuningJobConfig"]["ResourceLimits"].erase("MaxNumberOfTrainingJobs");
+  spec["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] = "file://" + trainer.string();
+  spec["TrainingJobDefinition"]["StaticHyperParameters"].erase("epochs");
+  ASSERT_EQ(spec["TrainingJobDefinition"]["ResourceConfig"]["VolumeSizeInGB"], 1);
+  Call("CreateHyperParameterTuningJob", spec);
+  Json d = WaitFor("it-volume");
+  EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  const std::vector<Json> trials = Trials("it-volume");
+  ASSERT_EQ(trials.size(), 2u);
+  for (const auto& t : trials) {
+    const std::string blocks = t["TunedHyperParameters"]["blocks"];
+    if (blocks == "64") {
+      EXPECT_EQ(t["TrainingJobStatus"], "Failed") << t.dump(2);
+      const std::string reason = t.value("FailureReason", "");
+      EXPECT_EQ(reason.rfind("ClientError: the training job used ", 0), 0u) << reason;
+      EXPECT_NE(reason.find("more than ResourceConfig.VolumeSizeInGB=1"), std::string::npos) << reason;
+    } else {
+      EXPECT_EQ(t["TrainingJobStatus"], "Completed") << t.dump(2) << "\nsee " << dir_;
+    }
+  }
+}
+
 TEST_F(Cluster, AGridJobRunsEveryCombinationOnce) {
   Json ranges = {{"CategoricalParameterRanges",
                   {{{"Name", "optimizer"}, {"Values", {"adam", "sgd", "rmsprop"}}},

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -21,6 +22,7 @@
 #include <gtest/gtest.h>
 
 #include "worker/artifacts.h"
+#include "worker/channel_cache.h"
 #include "worker/checkpoints.h"
 #include "worker/data_channels.h"
 #include "worker/pipe_channel.h"
@@ -340,6 +342,71 @@ TEST_F(Radosgw, CheckpointsSyncToAPrefixAndComeBackOnAnotherHost) {
   ASSERT_TRUE(restored.ok()) << restored.status().ToString();
   EXPECT_EQ(restored->files, 1u);
   EXPECT_EQ(Slurp(dir_ / "b" / "state.txt"), "epoch=7");
+}
+
+// The channel cache against real S3: a second staging of the same objects downloads nothing
+// (counted by the cache: every GET goes through its download function), an overwritten object
+// (new ETag) is downloaded again with its new content, and a FastFile channel under a read-only
+// mount gets hard links to the cached files.
+TEST_F(Radosgw, TheChannelCacheServesASecondStagingAndFetchesAnOverwrittenObjectAgain) {
+  ASSERT_TRUE(client_->PutBytes(bucket_, "cached/a.csv", "version 1 of a").ok());
+  ASSERT_TRUE(client_->PutBytes(bucket_, "cached/sub/b.csv", "b, never changed").ok());
+  std::string big(6u << 20, '\0');  // a multipart upload: its ETag is "<md5>-2"
+  std::mt19937 rng(7);
+  for (auto& c : big) c = static_cast<char>(rng());
+  std::ofstream(dir_ / "big.bin", std::ios::binary) << big;
+  ASSERT_TRUE(client_->PutFile(bucket_, "cached/big.bin", (dir_ / "big.bin").string()).ok());
+  auto cache = ChannelCache::Open({(dir_ / "cache").string(), 64u << 20, nullptr});
+  ASSERT_TRUE(cache.ok()) << cache.status().ToString();
+  ChannelSource s;
+  s.name = "train";
+  s.input_mode = "File";
+  s.uri = "s3://" + bucket_ + "/cached";
+  auto stage = [&](const std::string& channel, bool mount_namespace = false) {
+    StagingContext ctx = Ctx();
+    ctx.channel_dir = (dir_ / channel).string();
+    ctx.mount_namespace = mount_namespace;
+    ctx.cache = cache->get();
+    fs::create_directories(ctx.channel_dir);
+    return StageChannel(s, ctx);
+  };
+
+  auto first = stage("trial-1");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->objects, 3u);
+  EXPECT_EQ(first->cached_objects, 0u);
+  EXPECT_EQ((*cache)->Stats().downloads, 3u);
+
+  auto second = stage("trial-2");
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->objects, 3u);
+  EXPECT_EQ(second->cached_objects, 3u);
+  EXPECT_EQ(second->cached_bytes, second->bytes);
+  EXPECT_EQ((*cache)->Stats().downloads, 3u) << "the second staging downloaded something";
+  EXPECT_EQ(Slurp(dir_ / "trial-2" / "a.csv"), "version 1 of a");
+  EXPECT_EQ(Slurp(dir_ / "trial-2" / "sub" / "b.csv"), "b, never changed");
+  EXPECT_TRUE(Slurp(dir_ / "trial-2" / "big.bin") == big);
+
+  ASSERT_TRUE(client_->PutBytes(bucket_, "cached/a.csv", "version 2 of a, longer").ok());
+  auto third = stage("trial-3");
+  ASSERT_TRUE(third.ok()) << third.status().ToString();
+  EXPECT_EQ(third->cached_objects, 2u);
+  EXPECT_EQ((*cache)->Stats().downloads, 4u);
+  EXPECT_EQ(Slurp(dir_ / "trial-3" / "a.csv"), "version 2 of a, longer");
+  EXPECT_EQ(Slurp(dir_ / "trial-2" / "a.csv"), "version 1 of a");  // an earlier trial keeps its copy
+  EXPECT_EQ((*cache)->Stats().entries, 3u);  // the old version of a.csv is gone
+
+  s.input_mode = "FastFile";
+  auto fast = stage("trial-4", /*mount_namespace=*/true);
+  ASSERT_TRUE(fast.ok()) << fast.status().ToString();
+  EXPECT_EQ(fast->cached_objects, 3u);
+  EXPECT_EQ((*cache)->Stats().downloads, 4u);
+  ASSERT_EQ(fast->mounts.size(), 1u);  // the read-only bind mount that makes the link safe
+  EXPECT_TRUE(fast->mounts[0].read_only);
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_ / "trial-4" / "big.bin").c_str(), &st), 0);
+  EXPECT_EQ(st.st_nlink, 2u);  // the cached file and this channel's link
+  EXPECT_EQ(st.st_mode & 0777, 0444u);
 }
 
 }  // namespace

@@ -8,7 +8,8 @@
 # Exit: the command's status; 77 (CTest SKIP_RETURN_CODE) when radosgw is not installed or does
 # not come up, so machines without Ceph skip these tests instead of failing them.
 # If HPO_S3_ENDPOINT is already set (a radosgw someone else runs), it is used as is, with
-# HPO_S3_ACCESS_KEY / HPO_S3_SECRET_KEY.
+# HPO_S3_ACCESS_KEY / HPO_S3_SECRET_KEY. The OSD keeps its data in memory: 1 GiB, or
+# HPO_RGW_MEMSTORE_BYTES (benchmarks that upload more).
 set -uo pipefail
 
 if [[ -n "${HPO_S3_ENDPOINT:-}" ]]; then
@@ -64,7 +65,7 @@ osd pool default min size = 1
 osd pool default pg num = 8
 mon allow pool size one = true
 osd objectstore = memstore
-memstore device bytes = 1073741824
+memstore device bytes = ${HPO_RGW_MEMSTORE_BYTES:-1073741824}
 osd crush chooseleaf type = 0
 run dir = $dir/run
 log file = $dir/log/\$name.log
