@@ -108,7 +108,7 @@ struct AgentOptions {
   // (worker/container.h); disabled = such images are refused with a reason.
   ContainerConfig container;
   std::string s3_endpoint;  // S3 endpoint URL for s3:// URIs; empty = from the environment
-                            // (worker/s3_client.h S3Config::FromEnvironment)
+                            // (common/s3_client.h S3Config::FromEnvironment)
   // CurveZMQ (all Z85, 40 characters): with curve_server_key set, the connection is encrypted and
   // authenticated with this worker's key pair, which the coordinator's allow-list must hold; a
   // refused handshake is logged (worker/handshake_monitor.h) and retried. "" = plain ZeroMQ.

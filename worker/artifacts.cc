@@ -290,16 +290,18 @@ Status WriteTar(const std::string& dir, const std::string& out_path, bool gzip) 
 }
 
 void PrepareArtifactDirectory(const ArtifactSpec& spec) {
-  if (spec.output_path.empty() || spec.output_path.rfind("s3://", 0) == 0) return;
-  const std::string dest = JoinUri(spec.output_path, spec.job_name + "/output");
-  const std::string path = spec.output_path.rfind("file://", 0) == 0 ? dest.substr(7) : dest;
-  if (path.empty() || path[0] != '/') return;
+  auto loc = OpenObjectLocation(spec.output_path, [] { return Result<const S3Client*>(Status::Unavailable("unused")); });
+  if (!loc.ok()) return;
+  const std::string path = loc->store->LocalPath(loc->Key(spec.job_name + "/output/x"));
+  if (path.empty()) return;
   std::error_code ec;
-  fs::create_directories(path, ec);
+  fs::create_directories(fs::path(path).parent_path(), ec);
 }
 
 Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::function<Result<const S3Client*>()>& s3) {
   if (spec.output_path.empty()) return Status::InvalidArgument("the S3OutputPath is empty");
+  auto loc = OpenObjectLocation(spec.output_path, s3);
+  if (!loc.ok()) return Status::InvalidArgument("the S3OutputPath " + loc.status().message());
   const std::string ext = spec.compress ? ".tar.gz" : ".tar";
   const std::string rel = spec.job_name + "/output/";
   UploadedArtifacts out;
@@ -311,31 +313,20 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
                          One{(fs::path(spec.root) / "output" / "data").string(), "output" + ext, &out.output_data}}) {
     std::error_code ec;
     fs::create_directories(one.dir, ec);  // a program that removed it still gets an (empty) archive
-    const std::string dest = JoinUri(spec.output_path, rel + one.name);
-    if (spec.output_path.rfind("s3://", 0) == 0) {
-      auto uri = ParseS3Uri(dest);
-      if (!uri.ok()) return uri.status();
+    const std::string key = loc->Key(rel + one.name);
+    const std::string path = loc->store->LocalPath(key);
+    if (path.empty()) {  // a remote store: packed in the scratch directory, then uploaded
       const std::string archive = (fs::path(spec.scratch_dir) / one.name).string();
       HPO_RETURN_IF_ERROR(WriteTar(one.dir, archive, spec.compress));
-      auto client = s3();
-      if (!client.ok()) {
-        fs::remove(archive, ec);
-        return client.status();
-      }
-      Status put = (*client)->PutFile(uri->bucket, uri->key, archive);
+      Status put = loc->store->PutFile(key, archive);
       fs::remove(archive, ec);
       HPO_RETURN_IF_ERROR(put);
     } else {
-      std::string path = spec.output_path.rfind("file://", 0) == 0 ? dest.substr(7) : dest;
-      if (path.empty() || path[0] != '/') {
-        return Status::InvalidArgument("the S3OutputPath \"" + spec.output_path +
-                                       "\" is not s3://, file:// or an absolute path");
-      }
       fs::create_directories(fs::path(path).parent_path(), ec);
       if (ec) return Status::IoError("cannot create " + fs::path(path).parent_path().string() + ": " + ec.message());
-      // Packed straight into a temporary name beside the destination, then renamed: no scratch
-      // copy. The name is unique per process and call (workers of one process may upload the
-      // same trial's attempts).
+      // A local destination: packed straight into a temporary name beside it, then renamed, so
+      // there is no scratch copy and no reader sees half a file. The name is unique per process
+      // and call (workers of one process may upload the same trial's attempts).
       static std::atomic<uint64_t> counter{0};
       const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
       HPO_RETURN_IF_ERROR(WriteTar(one.dir, tmp, spec.compress));  // removes tmp when it fails
@@ -346,7 +337,7 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
         return Status::IoError("cannot write " + path + ": " + why);
       }
     }
-    *one.uri = dest;
+    *one.uri = JoinUri(spec.output_path, rel + one.name);
   }
   return out;
 }

@@ -3,8 +3,9 @@
 // What it is: after the training program exits, SageMaker packs /opt/ml/model into
 // `<S3OutputPath>/<training job name>/output/model.tar.gz` and /opt/ml/output/data into
 // `.../output/output.tar.gz` (reference/sagemaker-semantics.md §4). UploadArtifacts does the same
-// for an attempt's root, to an s3:// output path (through S3Client, multipart for large files)
-// or to a local directory / file:// URI (a shared filesystem, the common on-prem case).
+// for an attempt's root, to any common/object_store.h location: an s3:// output path (multipart
+// for large files) or a local directory / file:// URI (a shared filesystem, the common on-prem
+// case: archives are packed in place there, without a scratch copy).
 //
 // Archives: POSIX ustar (GNU long-name records for paths over 100 bytes), members named relative
 // to the packed directory ("model.pth", "sub/x.bin"), regular files, directories and symlinks,
@@ -23,7 +24,7 @@
 #include <string>
 
 #include "common/status.h"
-#include "worker/s3_client.h"
+#include "common/object_store.h"
 
 namespace hpo::worker {
 

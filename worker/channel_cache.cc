@@ -13,7 +13,7 @@
 #include <filesystem>
 #include <vector>
 
-#include "worker/s3_client.h"  // Sha256Hex
+#include "common/s3_client.h"  // Sha256Hex
 
 namespace hpo::worker {
 

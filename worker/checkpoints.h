@@ -8,16 +8,16 @@
 // resumes from what the previous attempt wrote, and a worker killed without notice loses at most
 // what was written since the last pass.
 //
-// Destinations: `s3://bucket/prefix` (through S3Client), `file:///dir` or an absolute local path
-// (a shared filesystem). Objects are `<destination>/<path relative to the local directory>`;
+// Destinations: `s3://bucket/prefix`, `file:///dir` or an absolute local path (a shared
+// filesystem), all through common/object_store.h. Objects are `<destination>/<path relative to the local directory>`;
 // the prefix is taken as a directory (a trailing '/' is implied, so `.../ASHA-1` never picks up
 // `.../ASHA-10`'s objects, the trap SageMaker documents).
 //
 // Files: regular files only (symlinks and special files are skipped); a file counts as changed
 // when its size or modification time (ns) differs from what was last uploaded. A local copy is
 // written under a temporary name and renamed, so a reader of the destination never sees half a
-// file. Keys or paths that would leave the directory (`..`, absolute) are refused with an error
-// naming them.
+// file (the object store's atomic writes). Keys or paths that would leave the directory (`..`,
+// absolute) are refused with an error naming them.
 //
 // Errors: IoError (local files, naming the path) and what S3Client returns; a failed pass leaves
 // the failed files marked as not uploaded, so the next pass tries them again.
@@ -35,7 +35,7 @@
 #include <string>
 
 #include "common/status.h"
-#include "worker/s3_client.h"
+#include "common/object_store.h"
 
 namespace hpo::worker {
 
@@ -70,15 +70,9 @@ class CheckpointSync {
     int64_t mtime_ns = 0;
     bool operator==(const FileState&) const = default;
   };
-  Status Put(const std::string& rel, const std::string& path) const;
-  Status Remove(const std::string& rel) const;
-
   std::string uri_;
   std::string local_dir_;
-  bool s3_dest_ = false;
-  S3Uri s3_uri_;            // bucket and key prefix ending in '/' (or empty)
-  std::string local_dest_;  // destination directory for file:// and local paths
-  std::function<Result<const S3Client*>()> s3_;
+  ObjectLocation dest_;     // the destination (common/object_store.h)
   std::mutex mu_;
   std::map<std::string, FileState> synced_;  // relative path -> state at the destination
 };

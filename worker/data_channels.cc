@@ -1,5 +1,7 @@
 #include "worker/data_channels.h"
 
+#include "common/object_store.h"
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -38,89 +40,44 @@ std::string LocalPath(const std::string& uri) { return uri.rfind("file://", 0) =
 
 bool IsS3(const std::string& uri) { return uri.rfind("s3://", 0) == 0; }
 
-// A relative name that stays inside the channel: no absolute path, no "." or ".." component.
-bool SafeRelative(const std::string& rel) {
-  if (rel.empty() || rel[0] == '/') return false;
-  std::size_t pos = 0;
-  while (pos <= rel.size()) {
-    std::size_t slash = rel.find('/', pos);
-    std::string part = rel.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
-    if (part.empty() || part == "." || part == "..") return false;
-    if (slash == std::string::npos) break;
-    pos = slash + 1;
-  }
-  return true;
-}
-
-// Every object under `uri` with directory semantics for the prefix.
+// Every object under `uri` with directory semantics for the prefix (common/object_store.h lists
+// raw prefixes, as S3 does): "data/ASHA-1" takes the object "data/ASHA-1" itself and everything
+// under "data/ASHA-1/", never "data/ASHA-10/...".
 Result<std::vector<Item>> ListUri(const std::string& uri, const StagingContext& ctx) {
+  auto loc = OpenObjectLocation(uri, ctx.s3);
+  if (!loc.ok()) return Status::InvalidArgument("the data source " + loc.status().message());
+  std::string bucket;
+  if (loc->s3) bucket = ParseS3Uri(uri)->bucket;
+  const std::string& prefix = loc->prefix;
+  auto objects = loc->store->List(prefix);
+  if (!objects.ok()) return objects.status();
+  const std::string dir = prefix.empty() || prefix.back() == '/' ? prefix : prefix + "/";
   std::vector<Item> out;
-  if (IsS3(uri)) {
-    auto parsed = ParseS3Uri(uri);
-    if (!parsed.ok()) return parsed.status();
-    auto s3 = ctx.s3();
-    if (!s3.ok()) return s3.status();
-    std::string prefix = parsed->key;
-    auto objects = (*s3)->List(parsed->bucket, prefix);
-    if (!objects.ok()) return objects.status();
-    std::string dir = prefix.empty() || prefix.back() == '/' ? prefix : prefix + "/";
-    for (const auto& o : *objects) {
-      Item it;
-      it.s3 = true;
-      it.bucket = parsed->bucket;
-      it.where = o.key;
-      it.size = o.size;
-      it.etag = o.etag;
-      if (!prefix.empty() && o.key == prefix) {
-        it.rel = fs::path(prefix).filename().string();
-      } else if (o.key.rfind(dir, 0) == 0 && o.key.size() > dir.size()) {
-        it.rel = o.key.substr(dir.size());
-      } else {
-        continue;  // "ASHA-10/..." under the raw prefix "ASHA-1"
-      }
-      if (it.rel.back() == '/') continue;  // a directory marker
-      out.push_back(std::move(it));
+  for (const auto& o : *objects) {
+    Item it;
+    it.s3 = loc->s3;
+    it.bucket = bucket;
+    it.where = loc->s3 ? o.key : loc->store->LocalPath(o.key);
+    it.size = o.size;
+    it.etag = o.etag;
+    if (!prefix.empty() && o.key == prefix) {
+      it.rel = fs::path(prefix).filename().string();
+    } else if (o.key.rfind(dir, 0) == 0 && o.key.size() > dir.size()) {
+      it.rel = o.key.substr(dir.size());
+    } else {
+      continue;  // "ASHA-10/..." under the raw prefix "ASHA-1"
     }
-    if (out.empty()) return Status::NotFound("no object under " + uri);
-    return out;
+    out.push_back(std::move(it));
   }
-  const std::string path = LocalPath(uri);
-  if (path.empty() || path[0] != '/') {
-    return Status::InvalidArgument("the data source \"" + uri + "\" is not s3://, file:// or an absolute path");
-  }
-  std::error_code ec;
-  auto st = fs::status(path, ec);
-  if (ec || !fs::exists(st)) return Status::NotFound(path + " does not exist");
-  if (fs::is_regular_file(st)) {
-    out.push_back({fs::path(path).filename().string(), false, "", path, fs::file_size(path, ec)});
-    return out;
-  }
-  if (!fs::is_directory(st)) return Status::InvalidArgument(path + " is neither a file nor a directory");
-  for (fs::recursive_directory_iterator it(path, fs::directory_options::follow_directory_symlink, ec), end;
-       !ec && it != end; it.increment(ec)) {
-    if (!it->is_regular_file()) continue;
-    out.push_back({fs::relative(it->path(), path).string(), false, "", it->path().string(), it->file_size()});
-  }
-  if (ec) return Status::IoError("cannot list " + path + ": " + ec.message());
-  std::sort(out.begin(), out.end(), [](const Item& a, const Item& b) { return a.rel < b.rel; });
+  if (out.empty()) return Status::NotFound("no object under " + uri);
   return out;
 }
 
 // The bytes of one object (a manifest).
 Result<std::string> ReadUri(const std::string& uri, const StagingContext& ctx) {
-  if (IsS3(uri)) {
-    auto parsed = ParseS3Uri(uri);
-    if (!parsed.ok()) return parsed.status();
-    auto s3 = ctx.s3();
-    if (!s3.ok()) return s3.status();
-    return (*s3)->Get(parsed->bucket, parsed->key);
-  }
-  const std::string path = LocalPath(uri);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound("cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  auto loc = OpenObjectLocation(uri, ctx.s3);
+  if (!loc.ok()) return Status::InvalidArgument("the data source " + loc.status().message());
+  return loc->store->Get(loc->prefix);
 }
 
 Result<std::vector<Item>> ManifestItems(const std::string& uri, const StagingContext& ctx) {
@@ -180,7 +137,7 @@ Result<std::vector<Item>> Plan(const ChannelSource& src, const StagingContext& c
     return Status::InvalidArgument("S3DataType \"" + type + "\" is not S3Prefix, ManifestFile or AugmentedManifestFile");
   }
   for (const auto& it : items) {
-    if (!SafeRelative(it.rel)) {
+    if (!IsCleanRelativePath(it.rel)) {
       return Status::InvalidArgument("the object name \"" + it.rel + "\" would land outside the channel directory");
     }
   }

@@ -70,7 +70,7 @@
 #include "worker/pipe_channel.h"
 #include "worker/channel_cache.h"
 #include "worker/process.h"
-#include "worker/s3_client.h"
+#include "common/s3_client.h"
 
 namespace hpo::worker {
 

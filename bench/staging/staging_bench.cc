@@ -23,14 +23,14 @@
 
 #include "worker/channel_cache.h"
 #include "worker/data_channels.h"
-#include "worker/s3_client.h"
+#include "common/s3_client.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using hpo::worker::ChannelCache;
 using hpo::worker::ChannelSource;
-using hpo::worker::S3Client;
+using hpo::S3Client;
 using hpo::worker::StagingContext;
 
 [[noreturn]] void Die(const std::string& why) {
@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
     else Die("unknown argument " + a + " (see the header of bench/staging/staging_bench.cc)");
   }
   if (uri.empty() || dir.empty()) Die("--uri and --dir are required");
-  auto cfg = hpo::worker::S3Config::FromEnvironment();
+  auto cfg = hpo::S3Config::FromEnvironment();
   if (!cfg.ok()) Die(cfg.status().message());
   auto client = S3Client::Create(*cfg);
   if (!client.ok()) Die(client.status().message());

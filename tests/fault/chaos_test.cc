@@ -8,7 +8,7 @@
 #include <set>
 
 #include "tests/fault/fault_proxy.h"
-#include "worker/s3_client.h"
+#include "common/s3_client.h"
 #include "tests/integration/cluster.h"
 
 namespace {
@@ -305,9 +305,9 @@ TEST_F(SpotCheckpoints, InterruptedTrainersResumeFromCheckpointsInALocalDirector
 // Run through tests/worker/with_radosgw.sh (CTest: Chaos.CheckpointsInRadosgw).
 TEST_F(SpotCheckpoints, InterruptedTrainersResumeFromCheckpointsInS3) {
   if (std::getenv("AWS_ENDPOINT_URL_S3") == nullptr) GTEST_SKIP() << "run through tests/worker/with_radosgw.sh";
-  auto cfg = hpo::worker::S3Config::FromEnvironment();
+  auto cfg = hpo::S3Config::FromEnvironment();
   ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
-  auto client = hpo::worker::S3Client::Create(*cfg);
+  auto client = hpo::S3Client::Create(*cfg);
   ASSERT_TRUE(client.ok());
   const std::string bucket = "hpo-chaos-" + std::to_string(::getpid());
   ASSERT_TRUE((*client)->CreateBucket(bucket).ok());

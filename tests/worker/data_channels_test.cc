@@ -2,7 +2,7 @@
 // and the S3 signer. The same code against a real S3 (radosgw) is in s3_radosgw_test.cc.
 #include "worker/artifacts.h"
 #include "worker/data_channels.h"
-#include "worker/s3_client.h"
+#include "common/s3_client.h"
 
 #include <unistd.h>
 
@@ -118,7 +118,7 @@ TEST_F(Channels, ARelativeUriIsRefusedInEveryInputMode) {
     auto staged = StageChannel(rel, Ctx());
     ASSERT_FALSE(staged.ok()) << mode;
     EXPECT_EQ(staged.status().code(), StatusCode::kInvalidArgument) << mode;
-    EXPECT_NE(staged.status().message().find("not s3://, file:// or an absolute path"), std::string::npos) << mode;
+    EXPECT_NE(staged.status().message().find("is not an s3://bucket/prefix URI, a file:// URI or an absolute path"), std::string::npos) << mode;
   }
 }
 

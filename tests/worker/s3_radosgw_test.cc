@@ -26,7 +26,8 @@
 #include "worker/checkpoints.h"
 #include "worker/data_channels.h"
 #include "worker/pipe_channel.h"
-#include "worker/s3_client.h"
+#include "common/object_store.h"
+#include "common/s3_client.h"
 
 namespace hpo::worker {
 namespace {
@@ -78,6 +79,39 @@ class Radosgw : public ::testing::Test {
   std::string bucket_;
   fs::path dir_;
 };
+
+// common/object_store.h: the S3 and the local implementation give the same answers for the same
+// tree (raw-prefix listing in key order, sizes, gets, deletes), so every caller can treat
+// s3:// and file:// locations alike.
+TEST_F(Radosgw, BothObjectStoresListTheSameTreeTheSameWay) {
+  const S3Client* raw = client_.get();
+  S3ObjectStore remote([raw]() -> Result<const S3Client*> { return raw; }, bucket_);
+  LocalObjectStore local((dir_ / "local").string());
+  const std::vector<std::pair<std::string, std::string>> tree = {
+      {"data/ASHA-1/a.csv", "1,2"}, {"data/ASHA-1/sub/b.csv", "3,4,5"}, {"data/ASHA-10/c.csv", "no"},
+      {"data/ASHA-2", "a file"}, {"other/x", ""}};
+  for (const ObjectStore* s : {static_cast<const ObjectStore*>(&remote), static_cast<const ObjectStore*>(&local)}) {
+    for (const auto& [k, v] : tree) ASSERT_TRUE(s->PutBytes(k, v).ok()) << s->Uri(k);
+  }
+  for (const std::string prefix : {"data/ASHA-1", "data/ASHA-1/", "data/", "data/ASHA-2", "", "missing"}) {
+    auto a = remote.List(prefix);
+    auto b = local.List(prefix);
+    ASSERT_TRUE(a.ok() && b.ok()) << prefix;
+    ASSERT_EQ(a->size(), b->size()) << prefix;
+    for (size_t i = 0; i < a->size(); ++i) {
+      EXPECT_EQ((*a)[i].key, (*b)[i].key) << prefix;
+      EXPECT_EQ((*a)[i].size, (*b)[i].size) << prefix;
+    }
+  }
+  EXPECT_EQ(*remote.Get("data/ASHA-1/sub/b.csv"), *local.Get("data/ASHA-1/sub/b.csv"));
+  EXPECT_EQ(remote.Get("data/none").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(local.Get("data/none").status().code(), StatusCode::kNotFound);
+  for (const ObjectStore* s : {static_cast<const ObjectStore*>(&remote), static_cast<const ObjectStore*>(&local)}) {
+    ASSERT_TRUE(s->Delete("data/ASHA-1/sub/b.csv").ok());
+    ASSERT_TRUE(s->Delete("data/ASHA-1/sub/b.csv").ok());  // gone already: not an error
+    EXPECT_EQ(s->List("data/ASHA-1/")->size(), 1u) << s->Uri("");
+  }
+}
 
 TEST_F(Radosgw, PutGetAndListWithPaginationAndAwkwardKeys) {
   std::vector<std::string> keys = {"data/a b.csv", "data/c+d=e.csv", "data/\xc3\xa9t\xc3\xa9.txt", "data/sub/x", "data/y"};

@@ -1,4 +1,4 @@
-#include "worker/s3_client.h"
+#include "common/s3_client.h"
 
 #include "common/aws_sigv4.h"
 
@@ -17,7 +17,7 @@
 #include <sstream>
 #include <thread>
 
-namespace hpo::worker {
+namespace hpo {
 
 namespace fs = std::filesystem;
 
@@ -604,4 +604,4 @@ Status S3Client::CreateBucket(const std::string& bucket) const {
   return resp.status();
 }
 
-}  // namespace hpo::worker
+}  // namespace hpo

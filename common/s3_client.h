@@ -1,4 +1,4 @@
-// worker/s3_client.h: a small S3 client for data channels and artifacts (no AWS SDK).
+// common/s3_client.h: a small S3 client (no AWS SDK), the S3 side of common/object_store.h.
 //
 // What it is: the handful of S3 operations a worker needs, against any S3-compatible endpoint
 // (AWS, Ceph radosgw, MinIO), over libcurl, signed with AWS Signature Version 4 computed here
@@ -36,7 +36,7 @@
 
 #include "common/status.h"
 
-namespace hpo::worker {
+namespace hpo {
 
 struct S3Config {
   std::string endpoint;       // scheme://host[:port], no path; required
@@ -131,4 +131,4 @@ std::string UriEncode(const std::string& text, bool keep_slash);
 // Lower-case hex SHA-256 of `data`.
 std::string Sha256Hex(const std::string& data);
 
-}  // namespace hpo::worker
+}  // namespace hpo

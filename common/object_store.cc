@@ -1,0 +1,246 @@
+#include "common/object_store.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+namespace hpo {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kTmpMark = ".hpo-tmp-";
+
+// Writes through a temporary name beside `to`, then renames: `to` is never half written.
+Status WriteAtomically(const fs::path& to, const std::function<Status(const fs::path&)>& write) {
+  static std::atomic<uint64_t> counter{0};
+  std::error_code ec;
+  fs::create_directories(to.parent_path(), ec);
+  if (ec) return Status::IoError("cannot create " + to.parent_path().string() + ": " + ec.message());
+  const fs::path tmp = to.parent_path() / (std::string(kTmpMark) + to.filename().string() + "-" +
+                                           std::to_string(::getpid()) + "-" + std::to_string(++counter));
+  Status s = write(tmp);
+  if (s.ok()) {
+    fs::rename(tmp, to, ec);
+    if (ec) s = Status::IoError("cannot rename " + tmp.string() + " to " + to.string() + ": " + ec.message());
+  }
+  if (!s.ok()) fs::remove(tmp, ec);
+  return s;
+}
+
+}  // namespace
+
+bool IsCleanRelativePath(const std::string& key) {
+  if (key.empty() || key[0] == '/') return false;
+  size_t start = 0;
+  while (start <= key.size()) {
+    size_t end = key.find('/', start);
+    if (end == std::string::npos) end = key.size();
+    const std::string part = key.substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+// ---- local -------------------------------------------------------------------------------------
+
+LocalObjectStore::LocalObjectStore(std::string root) : root_(std::move(root)) {
+  while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
+}
+
+Result<std::string> LocalObjectStore::PathOf(const std::string& key) const {
+  if (!IsCleanRelativePath(key)) return Status::InvalidArgument("\"" + key + "\" is not a clean relative path");
+  return root_ == "/" ? "/" + key : root_ + "/" + key;
+}
+
+std::string LocalObjectStore::Uri(const std::string& key) const {
+  return "file://" + (root_ == "/" ? "/" + key : root_ + "/" + key);
+}
+
+std::string LocalObjectStore::LocalPath(const std::string& key) const {
+  auto p = PathOf(key);
+  return p.ok() ? *p : "";
+}
+
+Result<std::vector<ObjectInfo>> LocalObjectStore::List(const std::string& prefix) const {
+  // Only what the prefix can reach is walked: the entries of the directory holding its last
+  // component whose names start with that component (a file, or a tree walked whole).
+  const size_t slash = prefix.rfind('/');
+  const std::string dir_key = slash == std::string::npos ? "" : prefix.substr(0, slash);
+  const std::string head = slash == std::string::npos ? prefix : prefix.substr(slash + 1);
+  const fs::path dir = dir_key.empty() ? fs::path(root_) : fs::path(root_) / dir_key;
+  std::vector<ObjectInfo> out;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return out;
+  auto add = [&](const fs::path& file) {
+    std::error_code sec;
+    if (file.filename().string().rfind(kTmpMark, 0) == 0) return;  // a write in progress
+    const std::string key = fs::relative(file, root_, sec).generic_string();
+    if (!sec) out.push_back({key, fs::file_size(file, sec), ""});
+  };
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename().string().rfind(head, 0) != 0) continue;
+    std::error_code sec;
+    if (it->is_regular_file(sec)) {
+      add(it->path());
+    } else if (it->is_directory(sec)) {
+      fs::recursive_directory_iterator sub(it->path(), fs::directory_options::follow_directory_symlink, sec), send;
+      for (; !sec && sub != send; sub.increment(sec)) {
+        std::error_code fec;
+        if (sub->is_regular_file(fec)) add(sub->path());
+      }
+      if (sec) return Status::IoError("cannot list " + it->path().string() + ": " + sec.message());
+    }
+  }
+  if (ec) return Status::IoError("cannot list " + dir.string() + ": " + ec.message());
+  std::sort(out.begin(), out.end(), [](const ObjectInfo& a, const ObjectInfo& b) { return a.key < b.key; });
+  return out;
+}
+
+Result<std::string> LocalObjectStore::Get(const std::string& key) const {
+  auto path = PathOf(key);
+  if (!path.ok()) return path.status();
+  std::error_code ec;
+  if (!fs::is_regular_file(*path, ec)) return Status::NotFound(*path + " does not exist or is not a file");
+  std::ifstream in(*path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (!in && !in.eof()) return Status::IoError("cannot read " + *path);
+  return ss.str();
+}
+
+Status LocalObjectStore::GetToFile(const std::string& key, const std::string& to) const {
+  auto path = PathOf(key);
+  if (!path.ok()) return path.status();
+  std::error_code ec;
+  if (!fs::is_regular_file(*path, ec)) return Status::NotFound(*path + " does not exist or is not a file");
+  fs::copy_file(*path, to, fs::copy_options::overwrite_existing, ec);
+  if (ec) {
+    fs::remove(to, ec);
+    return Status::IoError("cannot copy " + *path + " to " + to + ": " + ec.message());
+  }
+  return Status::Ok();
+}
+
+Status LocalObjectStore::PutFile(const std::string& key, const std::string& from) const {
+  auto path = PathOf(key);
+  if (!path.ok()) return path.status();
+  return WriteAtomically(*path, [&](const fs::path& tmp) {
+    std::error_code ec;
+    fs::copy_file(from, tmp, fs::copy_options::overwrite_existing, ec);
+    return ec ? Status::IoError("cannot copy " + from + " to " + tmp.string() + ": " + ec.message()) : Status::Ok();
+  });
+}
+
+Status LocalObjectStore::PutBytes(const std::string& key, const std::string& data) const {
+  auto path = PathOf(key);
+  if (!path.ok()) return path.status();
+  return WriteAtomically(*path, [&](const fs::path& tmp) {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(data.data(), static_cast<std::streamsize>(data.size()));
+    out.flush();
+    return out ? Status::Ok() : Status::IoError("cannot write " + tmp.string());
+  });
+}
+
+Status LocalObjectStore::Delete(const std::string& key) const {
+  auto path = PathOf(key);
+  if (!path.ok()) return path.status();
+  std::error_code ec;
+  fs::remove(*path, ec);
+  if (ec) return Status::IoError("cannot remove " + *path + ": " + ec.message());
+  // The directories the key leaves empty go too, up to (not including) the root.
+  for (fs::path dir = fs::path(*path).parent_path(); dir.string().size() > root_.size();
+       dir = dir.parent_path()) {
+    if (!fs::is_empty(dir, ec) || ec || !fs::remove(dir, ec)) break;
+  }
+  return Status::Ok();
+}
+
+// ---- S3 ----------------------------------------------------------------------------------------
+
+S3ObjectStore::S3ObjectStore(std::function<Result<const S3Client*>()> client, std::string bucket)
+    : client_(std::move(client)), bucket_(std::move(bucket)) {}
+
+std::string S3ObjectStore::Uri(const std::string& key) const { return "s3://" + bucket_ + "/" + key; }
+
+Result<std::vector<ObjectInfo>> S3ObjectStore::List(const std::string& prefix) const {
+  auto c = client_();
+  if (!c.ok()) return c.status();
+  auto listed = (*c)->List(bucket_, prefix);
+  if (!listed.ok()) return listed.status();
+  std::vector<ObjectInfo> out;
+  out.reserve(listed->size());
+  for (auto& o : *listed) {
+    if (!o.key.empty() && o.key.back() == '/') continue;  // a "directory" marker
+    out.push_back({std::move(o.key), o.size, std::move(o.etag)});
+  }
+  return out;
+}
+
+Result<std::string> S3ObjectStore::Get(const std::string& key) const {
+  auto c = client_();
+  if (!c.ok()) return c.status();
+  return (*c)->Get(bucket_, key);
+}
+
+Status S3ObjectStore::GetToFile(const std::string& key, const std::string& path) const {
+  auto c = client_();
+  if (!c.ok()) return c.status();
+  return (*c)->GetToFile(bucket_, key, path);
+}
+
+Status S3ObjectStore::PutFile(const std::string& key, const std::string& path) const {
+  auto c = client_();
+  if (!c.ok()) return c.status();
+  return (*c)->PutFile(bucket_, key, path);
+}
+
+Status S3ObjectStore::PutBytes(const std::string& key, const std::string& data) const {
+  auto c = client_();
+  if (!c.ok()) return c.status();
+  return (*c)->PutBytes(bucket_, key, data);
+}
+
+Status S3ObjectStore::Delete(const std::string& key) const {
+  auto c = client_();
+  if (!c.ok()) return c.status();
+  return (*c)->Delete(bucket_, key);
+}
+
+// ---- locations ---------------------------------------------------------------------------------
+
+std::string ObjectLocation::Key(const std::string& rel) const {
+  if (prefix.empty()) return rel;
+  if (rel.empty()) return prefix;
+  return prefix.back() == '/' ? prefix + rel : prefix + "/" + rel;
+}
+
+Result<ObjectLocation> OpenObjectLocation(const std::string& uri, std::function<Result<const S3Client*>()> s3) {
+  ObjectLocation loc;
+  if (uri.rfind("s3://", 0) == 0) {
+    auto parsed = ParseS3Uri(uri);
+    if (!parsed.ok()) return parsed.status();
+    loc.store = std::make_shared<S3ObjectStore>(std::move(s3), parsed->bucket);
+    loc.prefix = parsed->key;
+    loc.s3 = true;
+    return loc;
+  }
+  std::string path = uri.rfind("file://", 0) == 0 ? uri.substr(7) : uri;
+  if (path.empty() || path[0] != '/') {
+    return Status::InvalidArgument("\"" + uri + "\" is not an s3://bucket/prefix URI, a file:// URI or an absolute path");
+  }
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  loc.store = std::make_shared<LocalObjectStore>("/");
+  loc.prefix = path == "/" ? "" : path.substr(1);
+  return loc;
+}
+
+}  // namespace hpo

@@ -1,0 +1,118 @@
+// common/object_store.h: the local implementation's semantics (raw prefixes as S3 lists them,
+// atomic writes, deletes that take empty directories with them, keys that cannot leave the
+// root) and the URI forms. The S3 implementation runs against a real radosgw in
+// tests/worker/s3_radosgw_test.cc (Radosgw.BothObjectStoresListTheSameTreeTheSameWay).
+#include "common/object_store.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+namespace hpo {
+namespace {
+
+namespace fs = std::filesystem;
+
+class LocalStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::path(::testing::TempDir()) / ("hpo-store-" + std::to_string(::getpid()));
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+  std::vector<std::string> Keys(const ObjectStore& s, const std::string& prefix) {
+    auto listed = s.List(prefix);
+    EXPECT_TRUE(listed.ok()) << listed.status().message();
+    std::vector<std::string> keys;
+    if (listed.ok()) {
+      for (const auto& o : *listed) keys.push_back(o.key);
+    }
+    return keys;
+  }
+  fs::path root_;
+};
+
+TEST_F(LocalStoreTest, PutGetListAndDeleteLikeS3) {
+  LocalObjectStore s(root_.string());
+  ASSERT_TRUE(s.PutBytes("data/ASHA-1/a.csv", "1,2").ok());
+  ASSERT_TRUE(s.PutBytes("data/ASHA-1/sub/b.csv", "3,4").ok());
+  ASSERT_TRUE(s.PutBytes("data/ASHA-10/c.csv", "no").ok());
+  ASSERT_TRUE(s.PutBytes("other/x", "x").ok());
+  // Raw prefixes, as S3 lists them, in key order.
+  EXPECT_EQ(Keys(s, "data/ASHA-1"),
+            (std::vector<std::string>{"data/ASHA-1/a.csv", "data/ASHA-1/sub/b.csv", "data/ASHA-10/c.csv"}));
+  EXPECT_EQ(Keys(s, "data/ASHA-1/"), (std::vector<std::string>{"data/ASHA-1/a.csv", "data/ASHA-1/sub/b.csv"}));
+  EXPECT_EQ(Keys(s, "data/ASHA-1/a"), (std::vector<std::string>{"data/ASHA-1/a.csv"}));
+  EXPECT_EQ(Keys(s, "missing/"), std::vector<std::string>{});
+  EXPECT_EQ(Keys(s, "").size(), 4u);
+  EXPECT_EQ(*s.Get("data/ASHA-1/a.csv"), "1,2");
+  EXPECT_EQ(s.Get("data/nope").status().code(), StatusCode::kNotFound);
+  const fs::path out = root_ / "copy.csv";
+  ASSERT_TRUE(s.GetToFile("data/ASHA-1/sub/b.csv", out.string()).ok());
+  std::ifstream in(out);
+  std::string text;
+  std::getline(in, text);
+  EXPECT_EQ(text, "3,4");
+  EXPECT_EQ(s.LocalPath("data/ASHA-1/a.csv"), (root_ / "data/ASHA-1/a.csv").string());
+  EXPECT_EQ(s.Uri("data/ASHA-1/a.csv"), "file://" + (root_ / "data/ASHA-1/a.csv").string());
+  // Deleting the last key of a "directory" takes the directory with it; a missing key is fine.
+  ASSERT_TRUE(s.Delete("data/ASHA-1/sub/b.csv").ok());
+  EXPECT_FALSE(fs::exists(root_ / "data/ASHA-1/sub"));
+  EXPECT_TRUE(fs::exists(root_ / "data/ASHA-1"));
+  EXPECT_TRUE(s.Delete("data/ASHA-1/sub/b.csv").ok());
+  EXPECT_TRUE(fs::exists(root_));
+}
+
+TEST_F(LocalStoreTest, WritesAreAtomicAndHalfWrittenFilesAreNotListed) {
+  LocalObjectStore s(root_.string());
+  fs::create_directories(root_ / "ck");
+  std::ofstream(root_ / "ck" / ".hpo-tmp-model.pt-123-1") << "half";  // a writer that died
+  ASSERT_TRUE(s.PutBytes("ck/model.pt", std::string(1 << 20, 'w')).ok());
+  EXPECT_EQ(Keys(s, "ck/"), std::vector<std::string>{"ck/model.pt"});
+  // PutFile of a missing source leaves no file and no temporary behind.
+  EXPECT_FALSE(s.PutFile("ck/other.pt", (root_ / "nope").string()).ok());
+  EXPECT_FALSE(fs::exists(root_ / "ck" / "other.pt"));
+  int entries = 0;
+  for (const auto& e : fs::directory_iterator(root_ / "ck")) entries += e.path().filename() != ".hpo-tmp-model.pt-123-1";
+  EXPECT_EQ(entries, 1);
+}
+
+TEST_F(LocalStoreTest, KeysThatLeaveTheRootAreRefused) {
+  LocalObjectStore s(root_.string());
+  for (const std::string bad : {"", "/etc/passwd", "../x", "a/../../x", "a//b", "./a"}) {
+    EXPECT_EQ(s.PutBytes(bad, "x").code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(s.Get(bad).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST(ObjectLocation, UriForms) {
+  auto no_s3 = []() -> Result<const S3Client*> { return Status::Unavailable("no S3 in this test"); };
+  auto s3 = OpenObjectLocation("s3://bucket/some/prefix", no_s3);
+  ASSERT_TRUE(s3.ok());
+  EXPECT_TRUE(s3->s3);
+  EXPECT_EQ(s3->prefix, "some/prefix");
+  EXPECT_EQ(s3->Key("job/output/model.tar.gz"), "some/prefix/job/output/model.tar.gz");
+  EXPECT_EQ(s3->store->Uri("k"), "s3://bucket/k");
+  EXPECT_TRUE(s3->store->LocalPath("k").empty());
+  // The S3 client is asked for only when used, and its error comes back.
+  EXPECT_EQ(s3->store->Get("k").status().code(), StatusCode::kUnavailable);
+  for (const std::string uri : {"file:///mnt/data/x/", "/mnt/data/x"}) {
+    auto local = OpenObjectLocation(uri, no_s3);
+    ASSERT_TRUE(local.ok()) << uri;
+    EXPECT_FALSE(local->s3);
+    EXPECT_EQ(local->prefix, "mnt/data/x");
+    EXPECT_EQ(local->store->LocalPath(local->Key("a.csv")), "/mnt/data/x/a.csv");
+  }
+  for (const std::string bad : {"relative/path", "http://host/x", "s3://", "file://relative"}) {
+    auto r = OpenObjectLocation(bad, no_s3);
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace hpo
