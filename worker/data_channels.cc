@@ -5,10 +5,13 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -405,14 +408,41 @@ Result<StagedChannel> StageChannel(const ChannelSource& src, const StagingContex
   auto plan = Plan(src, ctx);
   if (!plan.ok()) return fail(plan.status());
   const bool link = mode == "FastFile" && ctx.mount_namespace;  // read-only even to root
-  for (const auto& it : *plan) {
-    fs::path dest = fs::path(ctx.channel_dir) / it.rel;
-    Status s = Fetch(it, dest, ctx, link, &staged);
-    if (!s.ok()) return fail(s);
-    std::error_code ec;
-    staged.bytes += fs::file_size(dest, ec);
-    ++staged.objects;
-  }
+  // Several objects at once: the calling thread and parallel_fetches - 1 others take the next
+  // object of the plan until it is done or one has failed.
+  std::atomic<std::size_t> next{0};
+  std::mutex mu;
+  Status first = Status::Ok();
+  auto work = [&] {
+    for (std::size_t i = next++; i < plan->size(); i = next++) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!first.ok()) return;
+      }
+      const Item& it = (*plan)[i];
+      const fs::path dest = fs::path(ctx.channel_dir) / it.rel;
+      StagedChannel one;
+      Status s = Fetch(it, dest, ctx, link, &one);
+      std::error_code ec;
+      const uint64_t size = s.ok() ? fs::file_size(dest, ec) : 0;
+      std::lock_guard<std::mutex> lock(mu);
+      if (!s.ok()) {
+        if (first.ok()) first = s;
+        return;
+      }
+      staged.bytes += size;
+      ++staged.objects;
+      staged.cached_objects += one.cached_objects;
+      staged.cached_bytes += one.cached_bytes;
+    }
+  };
+  const std::size_t threads =
+      std::min<std::size_t>(plan->size(), static_cast<std::size_t>(std::max(1, ctx.parallel_fetches)));
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  if (!first.ok()) return fail(first);
   if (mode == "FastFile") MakeReadOnly(ctx, &staged);
   return staged;
 }

@@ -102,6 +102,9 @@ struct StagingContext {
   // The S3 client, created on first use (so jobs without s3:// need no credentials).
   std::function<Result<const S3Client*>()> s3;
   ChannelCache* cache = nullptr;             // the worker's channel cache; nullptr = none
+  // File and FastFile mode: objects fetched at once (each on its own thread; the first error
+  // stops the others from starting more). Small objects are bound by round trips, not bandwidth.
+  int parallel_fetches = 8;
 };
 
 struct StagedChannel {
