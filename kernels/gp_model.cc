@@ -505,7 +505,8 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
         if (std::isfinite(results[s].f) && (b < 0 || results[s].f < results[b].f)) b = s;
       }
       if (b < 0) continue;
-      const double evidence = NegLogMarginalLikelihood(xf, yf, results[b].x, mask, false, nullptr);
+      const double evidence = NegLogMarginalLikelihood(xf, yf, results[b].x, mask, false, nullptr) -
+                              (short_prior ? options.short_prior_margin : 0.0);
       if (best < 0 || evidence < best_evidence) {
         best = b;
         best_evidence = evidence;

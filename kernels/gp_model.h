@@ -95,6 +95,10 @@ struct FitOptions {
   WarpMask warp_mask;
   int random_restarts = 1;       // starts drawn from the prior, besides the default start
   bool select_lengthscale_prior = true;  // the dimension-scaled or the short prior, by evidence
+  // How many nats of log marginal likelihood the long prior must win by (0: the better one
+  // wins). Batch proposals use 2: a batch's fantasy-driven picks spread to the box's faces, and
+  // such data favour the long prior, whose next batch goes to the corners again (bench/RESULTS.md).
+  double short_prior_margin = 0.0;
   int max_iterations = 50;       // per L-BFGS run
   int slice_sweeps = 4;          // kSliceSampling: sweeps over all coordinates after the MAP
   size_t max_fit_points = 200;   // hyperparameters fitted on at most this many points

@@ -238,6 +238,11 @@ TEST(GpFit, TheDataChooseTheLengthscalePriorByItsEvidence) {
   EXPECT_TRUE(r.short_lengthscale_prior);
   ASSERT_TRUE(FitGp(x, smooth, o, &post, &r).ok());
   EXPECT_FALSE(r.short_lengthscale_prior);
+  // A margin for the short prior turns the smooth choice around once it is large enough.
+  o.short_prior_margin = 1e6;
+  ASSERT_TRUE(FitGp(x, smooth, o, &post, &r).ok());
+  EXPECT_TRUE(r.short_lengthscale_prior);
+  o.short_prior_margin = 0;
   o.select_lengthscale_prior = false;
   ASSERT_TRUE(FitGp(x, rugged, o, &post, &r).ok());
   EXPECT_FALSE(r.short_lengthscale_prior);
