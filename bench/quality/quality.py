@@ -204,9 +204,10 @@ def run_hpo_real(hpo, batch, seed, evals):
     server.server_close()
     if r.returncode != 0:
         raise RuntimeError("hpo run failed (%d): %s" % (r.returncode, (r.stderr or r.stdout)[-2000:]))
+    if len(server.values) != evals:  # the state directory stays, to see which attempts ran twice
+        raise RuntimeError("hpo run evaluated %d configurations, expected %d (state kept in %s)"
+                           % (len(server.values), evals, tmp))
     subprocess.run(["rm", "-rf", tmp])
-    if len(server.values) != evals:
-        raise RuntimeError("hpo run evaluated %d configurations, expected %d" % (len(server.values), evals))
     return list(server.values)
 
 
