@@ -134,7 +134,7 @@ class Contract : public ::testing::Test {
   }
   void StartWorker(const std::vector<std::string>& extra = {}) {
     std::vector<std::string> argv = {HPO_BINARY, "worker", "--connect", "tcp://127.0.0.1:" + std::to_string(zmq_port_),
-                                     "--id", "w1", "--slots", "2", "--gpus", "auto", "--work-dir", (dir_ / "w1").string()};
+                                     "--id", worker_id_, "--slots", "2", "--gpus", "auto", "--work-dir", (dir_ / "w1").string()};
     argv.insert(argv.end(), extra.begin(), extra.end());
     worker_ = std::make_unique<Child>(argv, (dir_ / "worker.log").string());
     for (int i = 0; i < 100; ++i) {
@@ -278,6 +278,9 @@ class Contract : public ::testing::Test {
 
   fs::path dir_;
   std::vector<std::string> images_;
+  // Unique per test process: a worker removes the containers labelled with its id when it
+  // starts, so tests running side by side must not share one.
+  const std::string worker_id_ = "w1-" + std::to_string(::getpid());
   int zmq_port_ = 0, http_port_ = 0;
   std::unique_ptr<Child> coordinator_, worker_;
 };
@@ -300,9 +303,9 @@ TEST_F(Contract, TheSameTrainerInAPodmanContainerFindsEverythingWhereSageMakerPu
   Call("CreateHyperParameterTuningJob", ContractJob(image));
   ExpectContractHeld(WaitForJob("contract"));
   const std::string log = Sh("cat " + (dir_ / "worker.log").string());
-  EXPECT_NE(log.find("(podman container hpo-w1-contract-"), std::string::npos) << log;
+  EXPECT_NE(log.find("(podman container hpo-" + worker_id_ + "-contract-"), std::string::npos) << log;
   // --rm: nothing of this worker's is left in the runtime.
-  EXPECT_EQ(Sh("podman ps -a -q --filter label=hpo.worker=w1"), "");
+  EXPECT_EQ(Sh("podman ps -a -q --filter label=hpo.worker=" + worker_id_), "");
 }
 
 TEST_F(Contract, AContainerIsStoppedByTheRuntimeWithTheGracePeriod) {
@@ -342,7 +345,7 @@ while :; do sleep 0.1; done
   // The program saw SIGTERM (the runtime's stop) and could report its last metric.
   EXPECT_NE(Sh("cat " + (dir_ / "w1" / "trials" / name / "attempt-1" / "trial.log").string()).find("got SIGTERM"),
             std::string::npos);
-  EXPECT_EQ(Sh("podman ps -a -q --filter label=hpo.worker=w1"), "");
+  EXPECT_EQ(Sh("podman ps -a -q --filter label=hpo.worker=" + worker_id_), "");
 }
 
 TEST_F(Contract, AnImageThatIsNotHereFailsTheTrainingJobWhenPullsAreOff) {
