@@ -8,7 +8,9 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -243,6 +245,42 @@ Result<StagedChannel> StageAugmented(const ChannelSource& src, const StagingCont
 }
 
 // Pipe mode (see the header): plans the feed; downloads s3:// objects into the spool directory.
+// Fetches every item of `plan` for which `dest` gives a destination, `parallel` at a time (the
+// calling thread and parallel - 1 others take the next item until all are done or one failed;
+// the first error stops the others from starting more). `done` runs under a lock after each
+// successful fetch, with the item's index, its destination and what Fetch counted.
+Status FetchAll(const std::vector<Item>& plan, const StagingContext& ctx, bool link,
+                const std::function<std::optional<fs::path>(std::size_t)>& dest,
+                const std::function<void(std::size_t, const fs::path&, const StagedChannel&)>& done) {
+  std::atomic<std::size_t> next{0};
+  std::mutex mu;
+  Status first = Status::Ok();
+  auto work = [&] {
+    for (std::size_t i = next++; i < plan.size(); i = next++) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!first.ok()) return;
+      }
+      const std::optional<fs::path> to = dest(i);
+      if (!to) continue;
+      StagedChannel one;
+      Status s = Fetch(plan[i], *to, ctx, link, &one);
+      std::lock_guard<std::mutex> lock(mu);
+      if (!s.ok()) {
+        if (first.ok()) first = s;
+        return;
+      }
+      done(i, *to, one);
+    }
+  };
+  const std::size_t threads = std::min<std::size_t>(plan.size(), static_cast<std::size_t>(std::max(1, ctx.parallel_fetches)));
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  return first;
+}
+
 Result<StagedChannel> StagePipe(const ChannelSource& src, const StagingContext& ctx) {
   const std::string record_wrapper = src.record_wrapper.empty() ? "None" : src.record_wrapper;
   if (record_wrapper != "None" && record_wrapper != "RecordIO") {
@@ -304,21 +342,26 @@ Result<StagedChannel> StagePipe(const ChannelSource& src, const StagingContext& 
   }
   auto plan = Plan(listed, ctx);
   if (!plan.ok()) return plan.status();
-  bool spooled = false;
+  // s3:// objects are spooled (several at once), local ones fed in place; the feed keeps the
+  // plan's order either way.
+  if (std::any_of(plan->begin(), plan->end(), [](const Item& it) { return it.s3; })) HPO_RETURN_IF_ERROR(spool());
+  for (const Item& it : *plan) {
+    if (!it.s3 && !fs::is_regular_file(it.where, ec)) return Status::NotFound(it.where + " does not exist or is not a file");
+  }
+  HPO_RETURN_IF_ERROR(FetchAll(
+      *plan, ctx, /*link=*/false,  // through the cache: a copy
+      [&](std::size_t i) {
+        return (*plan)[i].s3 ? std::optional<fs::path>(fs::path(ctx.spool_dir) / std::to_string(i)) : std::nullopt;
+      },
+      [&](std::size_t, const fs::path&, const StagedChannel& one) {
+        staged.cached_objects += one.cached_objects;
+        staged.cached_bytes += one.cached_bytes;
+      }));
   for (std::size_t i = 0; i < plan->size(); ++i) {
     const Item& it = (*plan)[i];
-    if (it.s3) {
-      if (!spooled) HPO_RETURN_IF_ERROR(spool());
-      spooled = true;
-      const fs::path dest = fs::path(ctx.spool_dir) / std::to_string(i);
-      HPO_RETURN_IF_ERROR(Fetch(it, dest, ctx, /*link=*/false, &staged));  // through the cache: a copy
-      feed.objects.push_back({dest.string(), "s3://" + it.bucket + "/" + it.where});
-      staged.bytes += fs::file_size(dest, ec);
-    } else {
-      if (!fs::is_regular_file(it.where, ec)) return Status::NotFound(it.where + " does not exist or is not a file");
-      feed.objects.push_back({it.where, it.where});
-      staged.bytes += fs::file_size(it.where, ec);
-    }
+    const std::string path = it.s3 ? (fs::path(ctx.spool_dir) / std::to_string(i)).string() : it.where;
+    feed.objects.push_back({path, it.s3 ? "s3://" + it.bucket + "/" + it.where : it.where});
+    staged.bytes += fs::file_size(path, ec);
   }
   staged.objects = feed.objects.size();
   staged.pipe = std::move(feed);
@@ -408,41 +451,16 @@ Result<StagedChannel> StageChannel(const ChannelSource& src, const StagingContex
   auto plan = Plan(src, ctx);
   if (!plan.ok()) return fail(plan.status());
   const bool link = mode == "FastFile" && ctx.mount_namespace;  // read-only even to root
-  // Several objects at once: the calling thread and parallel_fetches - 1 others take the next
-  // object of the plan until it is done or one has failed.
-  std::atomic<std::size_t> next{0};
-  std::mutex mu;
-  Status first = Status::Ok();
-  auto work = [&] {
-    for (std::size_t i = next++; i < plan->size(); i = next++) {
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        if (!first.ok()) return;
-      }
-      const Item& it = (*plan)[i];
-      const fs::path dest = fs::path(ctx.channel_dir) / it.rel;
-      StagedChannel one;
-      Status s = Fetch(it, dest, ctx, link, &one);
-      std::error_code ec;
-      const uint64_t size = s.ok() ? fs::file_size(dest, ec) : 0;
-      std::lock_guard<std::mutex> lock(mu);
-      if (!s.ok()) {
-        if (first.ok()) first = s;
-        return;
-      }
-      staged.bytes += size;
-      ++staged.objects;
-      staged.cached_objects += one.cached_objects;
-      staged.cached_bytes += one.cached_bytes;
-    }
-  };
-  const std::size_t threads =
-      std::min<std::size_t>(plan->size(), static_cast<std::size_t>(std::max(1, ctx.parallel_fetches)));
-  std::vector<std::thread> pool;
-  for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
-  if (!first.ok()) return fail(first);
+  Status fetched = FetchAll(
+      *plan, ctx, link, [&](std::size_t i) { return std::optional<fs::path>(fs::path(ctx.channel_dir) / (*plan)[i].rel); },
+      [&](std::size_t, const fs::path& to, const StagedChannel& one) {
+        std::error_code ec;
+        staged.bytes += fs::file_size(to, ec);
+        ++staged.objects;
+        staged.cached_objects += one.cached_objects;
+        staged.cached_bytes += one.cached_bytes;
+      });
+  if (!fetched.ok()) return fail(fetched);
   if (mode == "FastFile") MakeReadOnly(ctx, &staged);
   return staged;
 }
