@@ -317,6 +317,23 @@ struct WorkerAgent::Impl {
     std::lock_guard<std::mutex> lock(images_mu);
     return images_present.count(image) > 0;
   }
+  // Containers labelled with this worker's id that an earlier process left are removed once,
+  // before this process's first container trial starts (on its staging thread, so a worker that
+  // never runs a container never asks the runtime, and its start-up waits for nothing).
+  std::once_flag containers_swept;
+  std::atomic<bool> containers_swept_done{false};
+  void SweepStaleContainers() {
+    std::call_once(containers_swept, [this] {
+      auto removed = RemoveStaleContainers(opt.container, opt.worker_id);
+      if (!removed.ok()) {
+        Log("worker: cannot look for stale containers: " + removed.status().message());
+      } else if (*removed > 0) {
+        Log("worker: removed " + std::to_string(*removed) + " container(s) an earlier process of " + opt.worker_id +
+            " left");
+      }
+      containers_swept_done = true;
+    });
+  }
   mutable std::mutex runs_mu;  // guards the map's shape for running()
 
   // The S3 client, created on first use from opt.s3_endpoint and the environment.
@@ -905,8 +922,10 @@ struct WorkerAgent::Impl {
       std::lock_guard<std::mutex> lock(runs_mu);
       runs[key] = std::move(run);
     }
-    const bool check_image = r.container && !ImageKnownPresent(a.image);
-    if (sources.empty() && !r.checkpoints && r.preflight.empty() && !check_image) {  // nothing to stage: the program starts now (or when its slot frees)
+    // A container trial stages at least the runtime's preparation (worker/container.h) until both
+    // are done: the sweep of stale containers, and the image found present when pulls are off.
+    const bool prepare_container = r.container && (!containers_swept_done || !ImageKnownPresent(a.image));
+    if (sources.empty() && !r.checkpoints && r.preflight.empty() && !prepare_container) {  // nothing to stage: the program starts now (or when its slot frees)
       if (r.queued) {
         RefillSpares();
         return;
@@ -931,17 +950,20 @@ struct WorkerAgent::Impl {
     const std::string what = a.trial + " attempt " + std::to_string(a.attempt);
     r.staging = tasks.Post([this, sources = std::move(sources), base, root, visible, checkpoints = r.checkpoints,
                             what, preflight = r.preflight, note = r.preflight_note, host = ls.current_host,
-                            image = check_image ? a.image : std::string(), pipe_feeds = r.pipe_feeds,
+                            image = prepare_container ? a.image : std::string(), pipe_feeds = r.pipe_feeds,
                             attempt_dir = r.attempt_dir]() -> Result<std::vector<BindMount>> {
       struct WakeOnReturn {
         const Impl* impl;
         ~WakeOnReturn() { impl->Wake(); }
       } wake{this};
-      if (!image.empty()) {  // the container image, present here when pulls are off
-        Status present = CheckImage(opt.container, image);
-        if (!present.ok()) return present;
-        std::lock_guard<std::mutex> lock(images_mu);
-        images_present.insert(image);
+      if (!image.empty()) {  // a container trial: stale containers gone, its image here when pulls are off
+        SweepStaleContainers();
+        if (!ImageKnownPresent(image)) {
+          Status present = CheckImage(opt.container, image);
+          if (!present.ok()) return present;
+          std::lock_guard<std::mutex> lock(images_mu);
+          images_present.insert(image);
+        }
       }
       if (checkpoints) {  // the previous attempts' checkpoints, wherever they ran
         auto restored = checkpoints->Restore();
@@ -1139,10 +1161,7 @@ struct WorkerAgent::Impl {
     if (!ran.ok()) {
       return Status::Unavailable("NCCL preflight on " + host + ": cannot start " + argv[0] + ": " + ran.status().message());
     }
-    std::string output = ran->output;
-    while (!output.empty() && (output.back() == '\n' || output.back() == '\r')) output.pop_back();
-    const size_t last = output.rfind('\n');
-    const std::string tail = last == std::string::npos ? output : output.substr(last + 1);
+    const std::string tail = ran->LastLine();
     if (ran->exit_code != 0) {
       return Status::Unavailable("NCCL preflight failed on " + host + " (worker " + opt.worker_id + "): " +
                                  (ran->exit_code < 0 ? "no answer within " + std::to_string(opt.nccl_preflight_timeout_s) +
@@ -1794,13 +1813,9 @@ struct WorkerAgent::Impl {
     } stop_spares{this};
     StartNoticePoller();
     OpenJournal();
-    if (opt.container.enabled()) {  // before any trial of this process: what is labelled ours is stale
-      auto removed = RemoveStaleContainers(opt.container, opt.worker_id);
+    if (opt.container.enabled()) {
       Log("worker: container runtime " + opt.container.runtime + " (" + opt.container.binary + "), pulls " +
-          opt.container.pull +
-          (!removed.ok() ? "; cannot look for stale containers: " + removed.status().message()
-           : *removed > 0 ? "; removed " + std::to_string(*removed) + " container(s) an earlier process left"
-                          : ""));
+          opt.container.pull);
     }
     OpenChannelCache();
     Connect();

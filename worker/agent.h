@@ -29,8 +29,8 @@
 //      container runtime (worker/container.h), with the same /opt/ml mounts, environment, slot
 //      GPUs and network isolation, stopped with the runtime's stop and the grace period. With
 //      pulls off (--container-pull never) an image not present here fails the trial before it
-//      starts (ClientError naming the image). At start the agent removes containers an earlier
-//      process of this worker left behind (label hpo.worker=<id>).
+//      starts (ClientError naming the image). Before its first container trial the agent removes
+//      containers an earlier process of this worker left behind (label hpo.worker=<id>).
 //      A local program: when the worker runs as root (and `namespaces` is on), the program runs
 //      in a private mount namespace with the attempt's root bind-mounted on /opt/ml (and the
 //      checkpoint directory and FastFile channels mounted inside it), so programs that hard-code

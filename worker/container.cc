@@ -13,23 +13,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// A runtime's executable in the worker's PATH; "" when not installed.
 std::string FindInPath(const std::string& name) {
   const char* path = std::getenv("PATH");
-  std::stringstream ss(path ? path : "/usr/local/bin:/usr/bin:/bin");
-  std::string dir;
-  while (std::getline(ss, dir, ':')) {
-    if (dir.empty()) continue;
-    const std::string candidate = dir + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
-}
-
-std::string LastLine(const std::string& text) {
-  std::string t = text;
-  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
-  const auto nl = t.rfind('\n');
-  return nl == std::string::npos ? t : t.substr(nl + 1);
+  return FindProgram(name, path ? path : "/usr/local/bin:/usr/bin:/bin");
 }
 
 }  // namespace
@@ -166,7 +153,7 @@ Status CheckImage(const ContainerConfig& config, const std::string& image) {
   if (r->exit_code == 0) return Status::Ok();
   if (r->exit_code == 1) return Status::FailedPrecondition(why);
   return Status::Unavailable(config.runtime + " cannot check image " + image + " (exit " +
-                             std::to_string(r->exit_code) + "): " + LastLine(r->output));
+                             std::to_string(r->exit_code) + "): " + r->LastLine());
 }
 
 Result<int> RemoveStaleContainers(const ContainerConfig& config, const std::string& worker_id) {
@@ -176,7 +163,7 @@ Result<int> RemoveStaleContainers(const ContainerConfig& config, const std::stri
   if (!listed.ok()) return listed.status();
   if (listed->exit_code != 0) {
     return Status::Unavailable(config.runtime + " ps failed (exit " + std::to_string(listed->exit_code) +
-                               "): " + LastLine(listed->output));
+                               "): " + listed->LastLine());
   }
   std::vector<std::string> ids;
   std::stringstream ss(listed->output);
@@ -189,7 +176,7 @@ Result<int> RemoveStaleContainers(const ContainerConfig& config, const std::stri
   if (!removed.ok()) return removed.status();
   if (removed->exit_code != 0) {
     return Status::Unavailable(config.runtime + " rm failed (exit " + std::to_string(removed->exit_code) +
-                               "): " + LastLine(removed->output));
+                               "): " + removed->LastLine());
   }
   return static_cast<int>(ids.size());
 }

@@ -260,15 +260,7 @@ Result<std::string> ResolveProgram(const ProcessSpec& spec) {
   }
   auto it = spec.env.find("PATH");
   const std::string search = it != spec.env.end() ? it->second : "/usr/local/bin:/usr/bin:/bin";
-  std::size_t begin = 0;
-  while (begin <= search.size()) {
-    std::size_t end = search.find(':', begin);
-    if (end == std::string::npos) end = search.size();
-    std::string dir = search.substr(begin, end - begin);
-    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
-    if (CheckExecutable(candidate, candidate).ok()) return candidate;
-    begin = end + 1;
-  }
+  if (std::string found = FindProgram(name, search); !found.empty()) return found;
   return Status::InvalidArgument("cannot run \"" + name + "\": not found in the program's PATH (" + search + ")");
 }
 
@@ -710,6 +702,26 @@ TrialProcess::~TrialProcess() {
   }
   state_->Wake();
   if (state_->monitor.joinable()) state_->monitor.join();
+}
+
+std::string FindProgram(const std::string& name, const std::string& path_list) {
+  std::size_t begin = 0;
+  while (begin <= path_list.size()) {
+    std::size_t end = path_list.find(':', begin);
+    if (end == std::string::npos) end = path_list.size();
+    const std::string dir = path_list.substr(begin, end - begin);
+    const std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
+    if (CheckExecutable(candidate, candidate).ok()) return candidate;
+    begin = end + 1;
+  }
+  return "";
+}
+
+std::string ToolResult::LastLine() const {
+  std::string t = output;
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+  const auto nl = t.rfind('\n');
+  return nl == std::string::npos ? t : t.substr(nl + 1);
 }
 
 std::map<std::string, std::string> CurrentEnvironment() {

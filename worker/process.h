@@ -176,9 +176,15 @@ class TrialProcess {
 // CONTAINERS_CONF, XDG_RUNTIME_DIR, DOCKER_HOST, ...).
 std::map<std::string, std::string> CurrentEnvironment();
 
+// The first executable `name` in the ':'-separated directory list `path_list` (an empty entry is
+// the current directory), as execvp looks it up; "" when there is none.
+std::string FindProgram(const std::string& name, const std::string& path_list);
+
 struct ToolResult {
   int exit_code = -1;  // -1 when killed (timeout) or ended by a signal
   std::string output;  // stdout and stderr, at most the last 64 KiB
+  // The output's last non-empty line, without its line end.
+  std::string LastLine() const;
 };
 
 // Runs a short command (a container runtime's image check, stop or cleanup, the NCCL preflight)

@@ -26,10 +26,12 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/integration/cluster.h"
+#include "tests/worker/gzip_data.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using hpo::testing::Gzip;
 using Json = nlohmann::ordered_json;
 
 using hpo::testing::Child;
@@ -42,19 +44,6 @@ std::string Slurp(const fs::path& p) {
   return ss.str();
 }
 
-std::string Gzip(const std::string& data) {
-  z_stream z{};
-  deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&z, data.size()) + 64, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  z.avail_in = static_cast<uInt>(data.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
 
 // Object i of "train": the trainer computes the same text (PART below).
 std::string Part(int i, int lines) {

@@ -24,12 +24,14 @@
 #include <gtest/gtest.h>
 
 #include "worker/data_channels.h"
+#include "tests/worker/gzip_data.h"
 
 namespace hpo::worker {
 namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using hpo::testing::Gzip;
 
 void Put(const fs::path& p, const std::string& bytes) {
   fs::create_directories(p.parent_path());
@@ -49,19 +51,6 @@ std::string Noise(std::size_t n, unsigned seed) {
   return s;
 }
 
-std::string Gzip(const std::string& data) {
-  z_stream z{};
-  EXPECT_EQ(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
-  std::string out(deflateBound(&z, data.size()) + 64, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  z.avail_in = static_cast<uInt>(data.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
 
 // One RecordIO record, framed here by hand (not with the code under test): magic 0xced7230a and
 // the length (cflag 0), little-endian, the payload, zero padding to a multiple of 4.

@@ -28,6 +28,7 @@
 #include "worker/pipe_channel.h"
 #include "common/object_store.h"
 #include "common/s3_client.h"
+#include "tests/worker/gzip_data.h"
 
 namespace hpo::worker {
 namespace {
@@ -283,19 +284,8 @@ TEST_F(Radosgw, ArtifactsLandAtTheSageMakerKeys) {
 // Pipe mode from S3: the objects are downloaded once into the spool directory while staging and
 // every epoch is fed from there (gunzipped, framed as RecordIO), even once S3 no longer has them.
 TEST_F(Radosgw, APipeModeChannelIsDownloadedOnceAndFedEveryEpochFromTheSpool) {
-  auto gzip = [](const std::string& data) {
-    z_stream z{};
-    deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-    std::string out(deflateBound(&z, data.size()) + 64, '\0');
-    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-    z.avail_in = static_cast<uInt>(data.size());
-    z.next_out = reinterpret_cast<Bytef*>(out.data());
-    z.avail_out = static_cast<uInt>(out.size());
-    deflate(&z, Z_FINISH);
-    out.resize(z.total_out);
-    deflateEnd(&z);
-    return out;
-  };
+  auto gzip = [](const std::string& data) { return hpo::testing::Gzip(data); };
+
   auto record = [](const std::string& payload) {
     std::string r = RecordIOHeader(static_cast<uint32_t>(payload.size())) + payload;
     return r.append(RecordIOPadding(payload.size()), '\0');
