@@ -228,6 +228,7 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
   kernels::AcquisitionOptions ao;
   ao.pool_size = options_.pool_size;
   ao.refine_starts = options_.refine_starts;
+  ao.refine_starts_per_pick = options_.refine_starts_per_pick;
   ao.fantasy = options_.fantasy;
   ao.seed = kernels::SubSeed(call_seed, 2);
   ao.project = [this](double* u, uint8_t* movable) { Project(u, movable); };

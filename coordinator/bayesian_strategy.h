@@ -65,6 +65,7 @@ struct BayesianOptions {
   int random_restarts = 1;
   size_t pool_size = 4096;         // Sobol + local candidates per suggestion
   size_t refine_starts = 16;
+  size_t refine_starts_per_pick = 4;  // kernels/acquisition.h, step 4; 0: off
   size_t max_fit_points = 200;     // kernels/gp_model.h: subset for the hyperparameters
   size_t max_posterior_points = 2000;  // subset of data for the posterior (the approximation)
   // Warm start TransferLearning (set by Create from the spec): one more cube coordinate, the

@@ -112,10 +112,13 @@ GpStatus SuggestBatch(GpEngine& engine, const Posterior& posterior, size_t q, co
     if (!st.ok()) return st;
   }
 
-  // 3. Local refinement of the best pool points.
-  if (m > 0 && options.refine_starts > 0 && options.refine_iterations > 0) {
+  // 3. Local refinement: the `starts` best pool points by log EI (under the current fantasies)
+  // climb it; their end points join the pool. *added: how many were new.
+  auto refine = [&](size_t starts, size_t* added) -> GpStatus {
+    *added = 0;
+    if (m == 0 || starts == 0 || options.refine_iterations <= 0) return GpStatus::Ok();
     std::vector<RankedCandidate> top;
-    st = engine.PoolTopK(incumbent, options.refine_starts, &top);
+    GpStatus st = engine.PoolTopK(incumbent, starts, &top);
     if (!st.ok()) return st;
     const Eigen::Index s = static_cast<Eigen::Index>(top.size());
     Eigen::MatrixXd cur(dims, s);
@@ -184,8 +187,11 @@ GpStatus SuggestBatch(GpEngine& engine, const Posterior& posterior, size_t q, co
       pool.rightCols(r) = refined.leftCols(r);
       m += r;
     }
-    rep.refined = static_cast<size_t>(r);
-  }
+    *added = static_cast<size_t>(r);
+    return GpStatus::Ok();
+  };
+  st = refine(options.refine_starts, &rep.refined);
+  if (!st.ok()) return st;
   rep.pool = static_cast<size_t>(m);
 
   // 4. The batch.
@@ -211,6 +217,14 @@ GpStatus SuggestBatch(GpEngine& engine, const Posterior& posterior, size_t q, co
     if (b + 1 < q) {
       const double y = FantasyValue(options.fantasy, pick->mean, pick->variance, noise, &rng);
       if (engine.Fantasize(x, y).ok()) incumbent = std::min(incumbent, y);
+      // The next member is a local maximum too: refine again under this fantasy.
+      if (b < options.max_refined_picks && options.refine_starts_per_pick > 0) {
+        size_t added = 0;
+        st = refine(options.refine_starts_per_pick, &added);
+        if (!st.ok()) return st;
+        chosen.resize(static_cast<size_t>(m), 0);
+        rep.refined += added;
+      }
     }
   }
   if (report != nullptr) *report = rep;

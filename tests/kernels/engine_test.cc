@@ -253,5 +253,34 @@ TEST(SuggestBatch, SampledFantasiesAreSeededAndSpreadTheBatch) {
   for (size_t i = 1; i < a.points.size(); ++i) EXPECT_GT((a.points[i] - a.points[0]).norm(), 1e-6);
 }
 
+TEST(SuggestBatch, LaterMembersAreRefinedUnderTheEarlierFantasies) {
+  // Per-member refinement only adds candidates after the first fantasy: the first member is the
+  // same with and without it, and the second is at least as good under the same fantasy.
+  const Posterior p = SomePosterior(4, 40, false, 17);
+  AcquisitionOptions off;
+  off.pool_size = 512;
+  off.seed = 3;
+  off.refine_starts_per_pick = 0;
+  AcquisitionOptions on = off;
+  on.refine_starts_per_pick = 4;
+  auto e = Cpu();
+  Batch a, b;
+  AcquisitionReport ra, rb;
+  ASSERT_TRUE(SuggestBatch(*e, p, 2, off, &a, &ra).ok());
+  ASSERT_TRUE(SuggestBatch(*e, p, 2, on, &b, &rb).ok());
+  ASSERT_EQ(a.points.size(), 2u);
+  ASSERT_EQ(b.points.size(), 2u);
+  EXPECT_EQ(a.points[0], b.points[0]);
+  EXPECT_GE(b.log_ei[1], a.log_ei[1] - 1e-12);
+  EXPECT_GT(rb.refined, ra.refined);
+  // Only the first max_refined_picks fantasies trigger a refinement.
+  on.max_refined_picks = 2;
+  Batch c;
+  AcquisitionReport rc;
+  ASSERT_TRUE(SuggestBatch(*e, p, 10, on, &c, &rc).ok());
+  EXPECT_EQ(c.points.size(), 10u);
+  EXPECT_LE(rc.refined, on.refine_starts + 2 * on.refine_starts_per_pick);
+}
+
 }  // namespace
 }  // namespace hpo::kernels
