@@ -1,5 +1,6 @@
 #include "coordinator/dispatcher.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <iterator>
 
@@ -110,6 +111,7 @@ void Dispatcher::Send(const Outgoing& o) {
 
 void Dispatcher::Run(const std::atomic<bool>& stop) {
   int64_t next_tick = 0;
+  int64_t tick_at = 0;
   while (!stop.load()) {
     std::vector<Outgoing> out;
     {
@@ -126,6 +128,8 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
       Log(std::string("dispatcher: poll failed: ") + e.what());
       continue;
     }
+    // Everything that reached the socket by now is read below: the time leases are judged at.
+    const int64_t heard_at = options_.now_ms();
     // Drain everything that is ready, then hand it to the core as one batch: one store commit
     // for the lot, and the replies leave only after it.
     std::vector<CoordinatorCore::Incoming> batch;
@@ -166,14 +170,19 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
         replies = core_->OnMessages(batch, options_.now_ms());
       }
       for (const auto& r : replies) Send(r);
+      if (options_.after_batch) options_.after_batch();
     }
     int64_t now = options_.now_ms();
     if (now >= next_tick) {
       next_tick = now + options_.tick_ms;
+      // The tick runs at heard_at, not now: the time the core just spent on the batch (proposals
+      // under a loaded CPU, a slow fsync) is time nobody read the socket, and a worker whose
+      // heartbeat waits there is not lost (that once re-ran a worker's four running trials).
+      tick_at = std::max(tick_at, heard_at);
       std::vector<Outgoing> ticked;
       {
         std::lock_guard<std::mutex> lock(core_mu_);
-        ticked = core_->OnTick(now);
+        ticked = core_->OnTick(tick_at);
       }
       for (const auto& r : ticked) Send(r);
     }

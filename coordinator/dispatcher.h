@@ -4,7 +4,8 @@
 // frames [id, type, body] are decoded (proto/messages.h) and handed to the core with the current
 // time; the core's Outgoing messages are encoded and sent. A frame that does not decode is logged
 // and answered with an Error message; the dispatcher keeps serving. Every tick_ms the core's
-// OnTick runs (leases, scheduling).
+// OnTick runs (leases, scheduling) with the time the socket was last drained, so time the loop
+// spent inside the core never counts against a worker's lease.
 //
 // Threads: Run() is the dispatcher's own loop and the only user of the socket. Other threads
 // (the HTTP API, `hpo run`'s progress display) reach the core through WithCore(), which holds
@@ -40,6 +41,9 @@ struct DispatcherOptions {
   std::string curve_secret_key;  // Z85 secret key of the coordinator; "" = no CurveZMQ
   std::string curve_allow_list;  // allow-list file of worker public keys; required with the key
   int64_t handshake_ms = 5000;   // a connection that has not finished its handshake by then is dropped
+  // Runs on the loop after each batch of messages has been handled by the core (tests: a slow
+  // core). Empty: nothing.
+  std::function<void()> after_batch;
 };
 
 class Dispatcher {
