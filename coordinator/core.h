@@ -51,10 +51,10 @@ struct CoreOptions {
   // and started there the moment the attempt's program ends (AssignTrial.after_*), so a slot
   // does not wait for the round trip through the coordinator (exit report, commit, proposal,
   // assignment). At most one successor per running attempt, only for single-definition jobs,
-  // only while no other job waits for capacity (fair share stays with the scheduler), and for
-  // model-based strategies (Bayesian, Hyperband) only while the job's recent training jobs are
-  // shorter than assign_ahead_max_trial_ms, where the round trip is a measurable share of a
-  // slot's time and a proposal made one trial earlier costs the model little.
+  // only while no other job waits for capacity (fair share stays with the scheduler); for
+  // Hyperband only while the job's recent training jobs are shorter than
+  // assign_ahead_max_trial_ms, where the round trip is a measurable share of a slot's time; never
+  // for Bayesian, whose proposal one training job early costs the model too much (docs/architecture.md).
   bool assign_ahead = true;
   int64_t assign_ahead_max_trial_ms = 60000;
   // What a second on a spot worker costs against one on on-demand capacity (BillableTimeInSeconds
