@@ -15,7 +15,7 @@
 //       m = sqrt2 + 0.5 log D, the dimension-scaled prior (Hvarfner et al. 2024), or
 //       m = log 0.5, the short prior (kShortLengthscaleLogMedian), chosen per fit by evidence:
 //   log s2      ~ N(0, 1)                  in [log 0.05, log 20]
-//   log noise   ~ N(-5, 4)                 in [log 1e-6, log 2]
+//   log noise   ~ N(-5, 4)                 in [log 1e-9, log 2]
 //   log a, b    ~ N(0, 0.5625)             in [log 0.2, log 5]
 // (second argument: variance).
 // Which lengthscale prior (FitOptions::select_lengthscale_prior, on by default): the MAP is found

@@ -221,14 +221,15 @@ TEST(GpFit, IsDeterministicGivenTheSeedAndRecoversASmoothFunction) {
 TEST(GpFit, TheDataChooseTheLengthscalePriorByItsEvidence) {
   const int d = 4, n = 60;
   const Eigen::MatrixXd x = RandomPoints(d, n, 41);
-  Eigen::VectorXd rugged(n), smooth(n);
+  Eigen::VectorXd rugged(n), smooth(n), exact(n);
   for (int j = 0; j < n; ++j) {
     rugged[j] = 0;
-    smooth[j] = 0;
+    exact[j] = 0;
     for (int i = 0; i < d; ++i) {
       rugged[j] += std::cos(2 * M_PI * 4 * x(i, j)) + 0.5 * x(i, j);
-      smooth[j] += (1.0 + i) * x(i, j) + 0.1 * x(i, j) * x(i, j);
+      exact[j] += (1.0 + i) * x(i, j) + 0.1 * x(i, j) * x(i, j);
     }
+    smooth[j] = exact[j] + 0.05 * std::sin(1000.0 * (j + 1));  // a little measurement noise
   }
   FitOptions o;
   o.seed = 3;
@@ -238,6 +239,10 @@ TEST(GpFit, TheDataChooseTheLengthscalePriorByItsEvidence) {
   EXPECT_TRUE(r.short_lengthscale_prior);
   ASSERT_TRUE(FitGp(x, smooth, o, &post, &r).ok());
   EXPECT_FALSE(r.short_lengthscale_prior);
+  // Without noise both priors' MAPs interpolate the plane with long lengthscales and about equal
+  // evidence: whichever wins, the model is smooth.
+  ASSERT_TRUE(FitGp(x, exact, o, &post, &r).ok());
+  EXPECT_GT(post.hp.log_lengthscale.minCoeff(), std::log(5.0));
   // A margin for the short prior turns the smooth choice around once it is large enough.
   o.short_prior_margin = 1e6;
   ASSERT_TRUE(FitGp(x, smooth, o, &post, &r).ok());
