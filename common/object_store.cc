@@ -172,47 +172,37 @@ S3ObjectStore::S3ObjectStore(std::function<Result<const S3Client*>()> client, st
 std::string S3ObjectStore::Uri(const std::string& key) const { return "s3://" + bucket_ + "/" + key; }
 
 Result<std::vector<ObjectInfo>> S3ObjectStore::List(const std::string& prefix) const {
-  auto c = client_();
-  if (!c.ok()) return c.status();
-  auto listed = (*c)->List(bucket_, prefix);
-  if (!listed.ok()) return listed.status();
-  std::vector<ObjectInfo> out;
-  out.reserve(listed->size());
-  for (auto& o : *listed) {
-    if (!o.key.empty() && o.key.back() == '/') continue;  // a "directory" marker
-    out.push_back({std::move(o.key), o.size, std::move(o.etag)});
-  }
-  return out;
+  return WithClient([&](const S3Client* c) -> Result<std::vector<ObjectInfo>> {
+    auto listed = c->List(bucket_, prefix);
+    if (!listed.ok()) return listed.status();
+    std::vector<ObjectInfo> out;
+    out.reserve(listed->size());
+    for (auto& o : *listed) {
+      if (!o.key.empty() && o.key.back() == '/') continue;  // a "directory" marker
+      out.push_back({std::move(o.key), o.size, std::move(o.etag)});
+    }
+    return out;
+  });
 }
 
 Result<std::string> S3ObjectStore::Get(const std::string& key) const {
-  auto c = client_();
-  if (!c.ok()) return c.status();
-  return (*c)->Get(bucket_, key);
+  return WithClient([&](const S3Client* c) { return c->Get(bucket_, key); });
 }
 
 Status S3ObjectStore::GetToFile(const std::string& key, const std::string& path) const {
-  auto c = client_();
-  if (!c.ok()) return c.status();
-  return (*c)->GetToFile(bucket_, key, path);
+  return WithClient([&](const S3Client* c) { return c->GetToFile(bucket_, key, path); });
 }
 
 Status S3ObjectStore::PutFile(const std::string& key, const std::string& path) const {
-  auto c = client_();
-  if (!c.ok()) return c.status();
-  return (*c)->PutFile(bucket_, key, path);
+  return WithClient([&](const S3Client* c) { return c->PutFile(bucket_, key, path); });
 }
 
 Status S3ObjectStore::PutBytes(const std::string& key, const std::string& data) const {
-  auto c = client_();
-  if (!c.ok()) return c.status();
-  return (*c)->PutBytes(bucket_, key, data);
+  return WithClient([&](const S3Client* c) { return c->PutBytes(bucket_, key, data); });
 }
 
 Status S3ObjectStore::Delete(const std::string& key) const {
-  auto c = client_();
-  if (!c.ok()) return c.status();
-  return (*c)->Delete(bucket_, key);
+  return WithClient([&](const S3Client* c) { return c->Delete(bucket_, key); });
 }
 
 // ---- locations ---------------------------------------------------------------------------------
@@ -230,7 +220,7 @@ Result<ObjectLocation> OpenObjectLocation(const std::string& uri, std::function<
     if (!parsed.ok()) return parsed.status();
     loc.store = std::make_shared<S3ObjectStore>(std::move(s3), parsed->bucket);
     loc.prefix = parsed->key;
-    loc.s3 = true;
+    loc.bucket = parsed->bucket;
     return loc;
   }
   std::string path = uri.rfind("file://", 0) == 0 ? uri.substr(7) : uri;

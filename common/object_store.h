@@ -100,6 +100,13 @@ class S3ObjectStore : public ObjectStore {
   const std::string& bucket() const { return bucket_; }
 
  private:
+  // f(client), or the error of getting the client.
+  template <class F>
+  auto WithClient(F f) const -> decltype(f(nullptr)) {
+    auto c = client_();
+    if (!c.ok()) return c.status();
+    return f(*c);
+  }
   std::function<Result<const S3Client*>()> client_;
   std::string bucket_;
 };
@@ -107,8 +114,9 @@ class S3ObjectStore : public ObjectStore {
 struct ObjectLocation {
   std::shared_ptr<const ObjectStore> store;
   std::string prefix;  // a key prefix in `store`, without a leading '/'; may be empty
-  bool s3 = false;
+  std::string bucket;  // the S3 bucket; empty for a local store
 
+  bool s3() const { return !bucket.empty(); }
   // prefix + "/" + rel (no doubled '/'); rel alone when the prefix is empty.
   std::string Key(const std::string& rel) const;
 };

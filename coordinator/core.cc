@@ -1345,12 +1345,11 @@ struct CoordinatorCore::Impl {
     if (j.spec.Definitions().size() != 1 || HasPending(j)) return false;
     if (HostsFor(j, j.spec.Definitions()[0]->definition_name.value_or("")).size() != 1) return false;  // no gangs
     if (static_cast<int64_t>(j.trials.size()) >= MaxJobs(j)) return false;
-    const std::string kind = j.strategy->Name();
-    if (kind == "Random" || kind == "Grid") return true;  // proposals do not learn from results
-    // A Bayesian proposal made one training job early fantasises up to twice the parallel
-    // trials and misses one result: svr_diabetes at 8 parallel, median regret 2-3e-4 without,
-    // 6e-4 to 1e-3 with (bench/RESULTS.md). The round trip it saves is not worth that.
-    if (kind == "Bayesian") return false;
+    switch (j.strategy->ProposeAhead()) {
+      case Strategy::Ahead::kAlways: return true;
+      case Strategy::Ahead::kNever: return false;
+      case Strategy::Ahead::kWhileShort: break;
+    }
     const JobIndex* ix = Index(j);
     if (!ix || ix->durations.size() < 3) return false;
     std::vector<int64_t> d(ix->durations.begin(), ix->durations.end());

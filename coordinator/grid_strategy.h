@@ -30,6 +30,7 @@ class GridStrategy : public Strategy {
   std::vector<Proposal> Propose(size_t n, const std::vector<Observation>& history) override;
   bool Exhausted(const std::vector<Observation>& history) const override;
   std::string Name() const override { return "Grid"; }
+  Ahead ProposeAhead() const override { return Ahead::kAlways; }  // results change nothing
 
   // Number of combinations over all definitions.
   uint64_t Size() const { return total_; }

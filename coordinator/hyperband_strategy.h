@@ -38,6 +38,8 @@ class HyperbandStrategy : public Strategy {
   std::vector<Proposal> Propose(size_t n, const std::vector<Observation>& history) override;
   bool Exhausted(const std::vector<Observation>& history) const override { return model_->Exhausted(history); }
   std::string Name() const override { return "Hyperband"; }
+  // Rungs learn from results; one training job early costs little when they are short.
+  Ahead ProposeAhead() const override { return Ahead::kWhileShort; }
   const SuggestStats* LastSuggestStats() const override { return model_->LastSuggestStats(); }
 
   // The schedule of the definition named `definition_name` (the first for an unknown name).

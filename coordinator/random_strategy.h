@@ -47,6 +47,7 @@ class RandomStrategy : public Strategy {
   std::vector<Proposal> Propose(size_t n, const std::vector<Observation>& history) override;
   bool Exhausted(const std::vector<Observation>& history) const override;
   std::string Name() const override { return "Random"; }
+  Ahead ProposeAhead() const override { return Ahead::kAlways; }  // results change nothing
 
  private:
   std::vector<DefinitionSpace> spaces_;

@@ -94,6 +94,11 @@ class Strategy {
   virtual bool Exhausted(const std::vector<Observation>& history) const = 0;
   // "Random", "Grid", ...: the spec's Strategy value.
   virtual std::string Name() const = 0;
+  // How far ahead of results a proposal may be made (coordinator/core.h, assign_ahead):
+  // kAlways when proposals do not learn from results, kWhileShort only while the job's training
+  // jobs are short, kNever when each proposal wants the latest result.
+  enum class Ahead { kAlways, kWhileShort, kNever };
+  virtual Ahead ProposeAhead() const = 0;
   // Statistics of the last Propose call, or null for strategies without a model (the default).
   // The pointer stays valid for the strategy's lifetime; its content changes with each Propose.
   virtual const SuggestStats* LastSuggestStats() const { return nullptr; }

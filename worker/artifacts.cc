@@ -292,10 +292,10 @@ Status WriteTar(const std::string& dir, const std::string& out_path, bool gzip) 
 void PrepareArtifactDirectory(const ArtifactSpec& spec) {
   auto loc = OpenObjectLocation(spec.output_path, [] { return Result<const S3Client*>(Status::Unavailable("unused")); });
   if (!loc.ok()) return;
-  const std::string path = loc->store->LocalPath(loc->Key(spec.job_name + "/output/x"));
+  const std::string path = loc->store->LocalPath(loc->Key(spec.job_name + "/output"));
   if (path.empty()) return;
   std::error_code ec;
-  fs::create_directories(fs::path(path).parent_path(), ec);
+  fs::create_directories(path, ec);
 }
 
 Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::function<Result<const S3Client*>()>& s3) {

@@ -51,8 +51,6 @@ bool IsS3(const std::string& uri) { return uri.rfind("s3://", 0) == 0; }
 Result<std::vector<Item>> ListUri(const std::string& uri, const StagingContext& ctx) {
   auto loc = OpenObjectLocation(uri, ctx.s3);
   if (!loc.ok()) return Status::InvalidArgument("the data source " + loc.status().message());
-  std::string bucket;
-  if (loc->s3) bucket = ParseS3Uri(uri)->bucket;
   const std::string& prefix = loc->prefix;
   auto objects = loc->store->List(prefix);
   if (!objects.ok()) return objects.status();
@@ -60,9 +58,9 @@ Result<std::vector<Item>> ListUri(const std::string& uri, const StagingContext& 
   std::vector<Item> out;
   for (const auto& o : *objects) {
     Item it;
-    it.s3 = loc->s3;
-    it.bucket = bucket;
-    it.where = loc->s3 ? o.key : loc->store->LocalPath(o.key);
+    it.s3 = loc->s3();
+    it.bucket = loc->bucket;
+    it.where = it.s3 ? o.key : loc->store->LocalPath(o.key);
     it.size = o.size;
     it.etag = o.etag;
     if (!prefix.empty() && o.key == prefix) {
@@ -245,13 +243,13 @@ Result<StagedChannel> StageAugmented(const ChannelSource& src, const StagingCont
 }
 
 // Pipe mode (see the header): plans the feed; downloads s3:// objects into the spool directory.
-// Fetches every item of `plan` for which `dest` gives a destination, `parallel` at a time (the
-// calling thread and parallel - 1 others take the next item until all are done or one failed;
-// the first error stops the others from starting more). `done` runs under a lock after each
-// successful fetch, with the item's index, its destination and what Fetch counted.
+// Fetches every item of `plan` for which `dest` gives a destination, ctx.parallel_fetches at a
+// time (the calling thread and the others take the next item until all are done or one failed;
+// the first error stops the others from starting more). Each fetch's cache hits are added to
+// *staged, and `done` (when set) runs with the destination, both under a lock.
 Status FetchAll(const std::vector<Item>& plan, const StagingContext& ctx, bool link,
-                const std::function<std::optional<fs::path>(std::size_t)>& dest,
-                const std::function<void(std::size_t, const fs::path&, const StagedChannel&)>& done) {
+                const std::function<std::optional<fs::path>(std::size_t)>& dest, StagedChannel* staged,
+                const std::function<void(const fs::path&)>& done = nullptr) {
   std::atomic<std::size_t> next{0};
   std::mutex mu;
   Status first = Status::Ok();
@@ -270,7 +268,9 @@ Status FetchAll(const std::vector<Item>& plan, const StagingContext& ctx, bool l
         if (first.ok()) first = s;
         return;
       }
-      done(i, *to, one);
+      staged->cached_objects += one.cached_objects;
+      staged->cached_bytes += one.cached_bytes;
+      if (done) done(*to);
     }
   };
   const std::size_t threads = std::min<std::size_t>(plan.size(), static_cast<std::size_t>(std::max(1, ctx.parallel_fetches)));
@@ -353,10 +353,7 @@ Result<StagedChannel> StagePipe(const ChannelSource& src, const StagingContext& 
       [&](std::size_t i) {
         return (*plan)[i].s3 ? std::optional<fs::path>(fs::path(ctx.spool_dir) / std::to_string(i)) : std::nullopt;
       },
-      [&](std::size_t, const fs::path&, const StagedChannel& one) {
-        staged.cached_objects += one.cached_objects;
-        staged.cached_bytes += one.cached_bytes;
-      }));
+      &staged));
   for (std::size_t i = 0; i < plan->size(); ++i) {
     const Item& it = (*plan)[i];
     const std::string path = it.s3 ? (fs::path(ctx.spool_dir) / std::to_string(i)).string() : it.where;
@@ -453,12 +450,10 @@ Result<StagedChannel> StageChannel(const ChannelSource& src, const StagingContex
   const bool link = mode == "FastFile" && ctx.mount_namespace;  // read-only even to root
   Status fetched = FetchAll(
       *plan, ctx, link, [&](std::size_t i) { return std::optional<fs::path>(fs::path(ctx.channel_dir) / (*plan)[i].rel); },
-      [&](std::size_t, const fs::path& to, const StagedChannel& one) {
+      &staged, [&](const fs::path& to) {
         std::error_code ec;
         staged.bytes += fs::file_size(to, ec);
         ++staged.objects;
-        staged.cached_objects += one.cached_objects;
-        staged.cached_bytes += one.cached_bytes;
       });
   if (!fetched.ok()) return fail(fetched);
   if (mode == "FastFile") MakeReadOnly(ctx, &staged);

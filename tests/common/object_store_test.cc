@@ -93,7 +93,7 @@ TEST(ObjectLocation, UriForms) {
   auto no_s3 = []() -> Result<const S3Client*> { return Status::Unavailable("no S3 in this test"); };
   auto s3 = OpenObjectLocation("s3://bucket/some/prefix", no_s3);
   ASSERT_TRUE(s3.ok());
-  EXPECT_TRUE(s3->s3);
+  EXPECT_TRUE(s3->s3());
   EXPECT_EQ(s3->prefix, "some/prefix");
   EXPECT_EQ(s3->Key("job/output/model.tar.gz"), "some/prefix/job/output/model.tar.gz");
   EXPECT_EQ(s3->store->Uri("k"), "s3://bucket/k");
@@ -103,7 +103,7 @@ TEST(ObjectLocation, UriForms) {
   for (const std::string uri : {"file:///mnt/data/x/", "/mnt/data/x"}) {
     auto local = OpenObjectLocation(uri, no_s3);
     ASSERT_TRUE(local.ok()) << uri;
-    EXPECT_FALSE(local->s3);
+    EXPECT_FALSE(local->s3());
     EXPECT_EQ(local->prefix, "mnt/data/x");
     EXPECT_EQ(local->store->LocalPath(local->Key("a.csv")), "/mnt/data/x/a.csv");
   }
