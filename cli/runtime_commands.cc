@@ -248,10 +248,16 @@ struct RunArgs {
   std::string output = "table";
   int64_t grace_s = 10;
   bool no_assign_ahead = false;
+  std::vector<std::string> instance_types;  // local worker i serves instance_types[i % size]
   ContainerArgs container;
 };
 
 void Run(const RunArgs& a) {
+  if (a.workers > 0 && static_cast<size_t>(a.workers) < a.instance_types.size()) {
+    Fail(2, "--instance-type: " + std::to_string(a.instance_types.size()) + " types for " +
+                std::to_string(a.workers) + " workers; each local worker serves one type (use --workers " +
+                std::to_string(a.instance_types.size()) + " or more)");
+  }
   proto::ParsedSpec parsed = LoadSpec(a.spec);
   const proto::TuningJobSpec& spec = parsed.document.spec;
   const std::string name = *spec.hyper_parameter_tuning_job_name;
@@ -281,6 +287,7 @@ void Run(const RunArgs& a) {
   const worker::GpuDetection gpus = worker::DetectGpus();
   const bool per_gpu = a.workers <= 0 && !gpus.devices.empty();
   int nworkers = a.workers > 0 ? a.workers : (per_gpu ? static_cast<int>(gpus.devices.size()) : 2);
+  nworkers = std::max(nworkers, static_cast<int>(a.instance_types.size()));
   const worker::ContainerConfig container = ResolveContainer(a.container);
   std::vector<std::unique_ptr<worker::WorkerAgent>> agents;
   std::vector<std::thread> worker_threads;
@@ -294,7 +301,8 @@ void Run(const RunArgs& a) {
     wo.slots = static_cast<uint32_t>(a.slots);
     wo.work_dir = state_dir + "/" + wo.worker_id;
     wo.container = container;
-    if (per_gpu) wo.gpus = {gpus.devices[static_cast<size_t>(i)]};
+    if (per_gpu && static_cast<size_t>(i) < gpus.devices.size()) wo.gpus = {gpus.devices[static_cast<size_t>(i)]};
+    if (!a.instance_types.empty()) wo.instance_type = a.instance_types[static_cast<size_t>(i) % a.instance_types.size()];
     wo.log = [wlog, log_path](const std::string& l) {
       std::lock_guard<std::mutex> lock(*wlog);
       if (FILE* f = std::fopen(log_path.c_str(), "a")) {
@@ -376,9 +384,16 @@ void Run(const RunArgs& a) {
         })
         .ok();
     if (!never.empty()) {
-      std::cerr << (tty ? "\n" : "") << "hpo: " << name << " cannot run on this machine: " << never
-                << "\n  Change the spec's ResourceConfig.InstanceType to a type this machine covers (see the"
-                   " instance catalog in docs/architecture.md), or run a coordinator with workers that serve it"
+      std::cerr << (tty ? "\n" : "") << "hpo: " << name << " cannot run on this machine: " << never << "\n  ";
+      if (a.instance_types.empty()) {
+        std::cerr << "To run it here anyway, let the local workers serve the type: hpo run " << a.spec
+                  << " --instance-type TYPE (repeatable; worker i serves the i-th type, round robin). Or change";
+      } else {
+        std::cerr << "--instance-type serves a type whatever this machine's CPUs and memory, but a GPU type"
+                     " still needs its GPUs here. Change";
+      }
+      std::cerr << " the spec's ResourceConfig.InstanceType to a type this machine covers (see the instance"
+                   " catalog in docs/architecture.md), or run a coordinator with workers that serve it"
                    " (hpo worker --instance-type TYPE).\n";
       shutdown();
       std::exit(2);
@@ -765,6 +780,12 @@ void AddRunCommand(CLI::App& app) {
   c->add_option("--grace", a->grace_s, "Seconds between SIGTERM and SIGKILL when a training job is stopped (10)");
   c->add_flag("--no-assign-ahead", a->no_assign_ahead,
               kNoAssignAheadHelp);
+  c->add_option("--instance-type", a->instance_types,
+                "An instance type the local workers serve whatever this machine has, e.g. ml.m5.xlarge on a "
+                "2-core laptop (repeatable: worker i serves the i-th type, round robin; the workers are at "
+                "least as many as the types). Without it a worker serves the catalog's types its CPUs, "
+                "memory and GPUs cover")
+      ->allow_extra_args(false);
   AddContainerOptions(c, &a->container);
   c->add_option("-o,--output", a->output, "How to print the result: table, json (DescribeHyperParameterTuningJob) "
                                           "or yaml (the CRD document with its status)")
@@ -774,7 +795,8 @@ void AddRunCommand(CLI::App& app) {
       "process (or, for a container image, in podman/docker/apptainer) with the SageMaker\n"
       "training-container contract, shows progress, and prints the best\n"
       "training job. Ctrl-C stops the job gracefully; a second Ctrl-C quits.\n\n"
-      "Example:\n  hpo run examples/quickstart.yaml --workers 3\n\n"
+      "Examples:\n  hpo run examples/quickstart.yaml --workers 3\n"
+      "  hpo run examples/bayesian.yaml --instance-type ml.m5.xlarge   (its type needs 4 vCPUs; serve it anyway)\n\n"
       "Exit codes: 0 the job completed, 1 it failed or was stopped, 2 the spec is invalid.");
   c->callback([a] { Run(*a); });
 }

@@ -318,6 +318,39 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
   EXPECT_LE(best["Value"].get<double>(), 1.0);
 }
 
+// A spec whose instance type this machine cannot cover: `hpo run` says so once its workers have
+// registered, naming --instance-type; with --instance-type the local workers serve the type and
+// the job runs (the examples other than the quickstart name ml.m5.xlarge: 4 vCPUs, 16 GiB).
+TEST_F(CliTest, RunServesAnInstanceTypeThisMachineCannotCoverOnlyWhenToldTo) {
+  if (std::system("/usr/bin/python3 -c 'import sklearn' >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "needs Debian's python3-sklearn (bash scripts/install-deps.sh --examples)";
+  }
+  std::string text = Slurp(Example("quickstart.yaml"));
+  auto replace = [&](const std::string& from, const std::string& to) {
+    const size_t at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    text.replace(at, from.size(), to);
+  };
+  replace("instanceType: ml.m5.large", "instanceType: ml.m5.24xlarge");  // 96 vCPUs, 384 GiB
+  replace("maxNumberOfTrainingJobs: 12", "maxNumberOfTrainingJobs: 3");
+  replace("file://trainers/sklearn_gbt.py", "file://" + Example("trainers/sklearn_gbt.py").string());
+  const std::string spec = Write("big.yaml", text).string();
+
+  Outcome refused = Hpo({"run", spec, "--state-dir", (dir_ / "refused").string()});
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_NE(refused.err.find("cannot run on this machine"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("ml.m5.24xlarge needs 96 vCPUs"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("--instance-type TYPE"), std::string::npos) << refused.err;
+
+  Outcome served = Hpo({"run", spec, "--instance-type", "ml.m5.24xlarge", "--state-dir", (dir_ / "served").string(),
+                        "-o", "json"});
+  ASSERT_EQ(served.exit_code, 0) << served.err;
+  auto j = nlohmann::json::parse(served.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(j.is_discarded()) << served.out;
+  EXPECT_EQ(j["HyperParameterTuningJobStatus"], "Completed") << served.err;
+  EXPECT_EQ(j["TrainingJobStatusCounters"]["Completed"], 3) << served.err;
+}
+
 TEST_F(CliTest, UsageErrorsExitTwo) {
   std::string spec = Example("quickstart.yaml").string();
   for (const auto& args : std::vector<std::vector<std::string>>{
@@ -327,6 +360,8 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
            {"validate", "--no-such-flag", spec},
            {"convert", spec, "--to", "xml"},
            {"convert", spec, "-o", "toml"},
+           // each local worker serves one type: two types need two workers
+           {"run", spec, "--workers", "1", "--instance-type", "ml.m5.large", "--instance-type", "ml.m5.xlarge"},
        }) {
     Outcome o = Hpo(args);
     std::string joined;
