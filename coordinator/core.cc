@@ -1,6 +1,7 @@
 #include "coordinator/core.h"
 
 #include "coordinator/adaptive.h"
+#include "coordinator/core_rows.h"
 #include "coordinator/hyperband_strategy.h"
 #include "coordinator/placement.h"
 
@@ -18,7 +19,6 @@
 
 namespace hpo::coordinator {
 
-using Json = nlohmann::ordered_json;
 using proto::StringMap;
 
 const char* TrialStateName(TrialState s) {
@@ -56,14 +56,6 @@ namespace {
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
-}
-
-std::optional<TrialState> ParseState(const std::string& s) {
-  for (TrialState t : {TrialState::kPending, TrialState::kInProgress, TrialState::kCompleted, TrialState::kFailed,
-                       TrialState::kStopping, TrialState::kStopped}) {
-    if (s == TrialStateName(t)) return t;
-  }
-  return std::nullopt;
 }
 
 constexpr size_t kMaxFailureReason = 1024;
@@ -136,83 +128,17 @@ struct CoordinatorCore::Impl {
 
   // ---- persistence -----------------------------------------------------------------------------
 
-  JobRow ToRow(const TuningJob& j) const {
-    JobRow r;
-    r.name = j.name;
-    r.spec_json = proto::EncodeCreateRequest(j.spec).dump();
-    r.spelling = "crd";
-    r.metadata_json = j.convergence_ms ? Json{{"convergence_ms", j.convergence_ms}}.dump() : "{}";
-    r.status = j.status;
-    r.failure_reason = j.failure_reason;
-    r.completion_reason = j.completion_reason;
-    r.seed = j.seed;
-    r.creation_ms = j.creation_ms;
-    r.end_ms = j.end_ms;
-    r.last_modified_ms = j.last_modified_ms;
-    return r;
-  }
-
-  TrialRow ToRow(const Trial& t) const {
-    TrialRow r;
-    r.name = t.name;
-    r.tuning_job = t.tuning_job;
-    r.index = t.index;
-    r.definition_name = t.definition_name;
-    r.state = TrialStateName(t.state);
-    r.attempt = t.attempt;
-    r.worker_id = t.worker_id;
-    r.creation_ms = t.creation_ms;
-    r.start_ms = t.start_ms;
-    r.end_ms = t.end_ms;
-    r.failure_reason = t.failure_reason;
-    Json d;
-    d["tuned"] = t.tuned;
-    d["hyperparameters"] = t.hyperparameters;
-    Json sec = Json::array();
-    for (const auto& s : t.secondary) sec.push_back({{"status", s.status}, {"start_ms", s.start_ms}, {"message", s.message}});
-    d["secondary"] = sec;
-    d["final_metrics"] = t.final_metrics;
-    if (t.objective) d["objective"] = *t.objective;
-    d["last_seq"] = t.last_seq;
-    d["started"] = t.started;
-    d["infra_failures"] = t.infra_failures;
-    d["stop_requested"] = t.stop_requested;
-    d["stop_reason"] = t.stop_reason;
-    if (!t.gpus.empty()) d["gpus"] = t.gpus;
-    if (t.interruptions > 0) {
-      d["interruptions"] = t.interruptions;
-      d["interrupted_on"] = t.interrupted_on;
-    }
-    if (t.Queued()) d["after"] = {{"trial", t.after_trial}, {"attempt", t.after_attempt}};
-    if (!t.gang.empty()) {
-      Json g = Json::array();
-      for (const auto& h : t.gang) {
-        g.push_back({{"worker", h.worker_id}, {"group", h.group}, {"type", h.instance_type}, {"gpus", h.gpus},
-                     {"exit", h.exit}});
-      }
-      d["gang"] = g;
-    }
-    if (t.training_ms > 0) d["training_ms"] = t.training_ms;
-    if (t.spot_training_ms > 0) d["spot_training_ms"] = t.spot_training_ms;
-    if (t.attempt_start_ms > 0) {
-      d["attempt_start_ms"] = t.attempt_start_ms;
-      d["on_spot"] = t.on_spot;
-    }
-    r.detail_json = d.dump();
-    return r;
-  }
-
   void Note(const Status& s) {
     if (!s.ok()) log.push_back(s.ToString());
   }
 
   void SaveJob(TuningJob& j, int64_t now) {
     j.last_modified_ms = now;
-    Note(store->PutJob(ToRow(j)));
+    Note(store->PutJob(JobToRow(j)));
   }
   void SaveTrial(const Trial& t) {
     Reindex(t);
-    Note(store->PutTrial(ToRow(t)));
+    Note(store->PutTrial(TrialToRow(t)));
   }
 
   static Observation::Status ObservedStatus(TrialState s) {
@@ -294,22 +220,11 @@ struct CoordinatorCore::Impl {
       return;
     }
     for (const auto& r : *jrows) {
-      auto tree = proto::ParseText(r.spec_json);
-      if (!tree.ok()) continue;
-      auto spec = proto::DecodeCreateRequest(*tree);
-      if (!spec.ok()) continue;
       auto job = std::make_unique<TuningJob>();
-      job->name = r.name;
-      job->spec = *spec;
-      job->status = r.status;
-      job->failure_reason = r.failure_reason;
-      job->completion_reason = r.completion_reason;
-      job->seed = r.seed;
-      job->creation_ms = r.creation_ms;
-      job->end_ms = r.end_ms;
-      job->last_modified_ms = r.last_modified_ms;
-      Json meta = Json::parse(r.metadata_json, nullptr, false);
-      if (meta.is_object()) job->convergence_ms = meta.value("convergence_ms", int64_t{0});
+      if (Status st = JobFromRow(r, job.get()); !st.ok()) {
+        log.push_back(st.ToString() + " (the job is not loaded)");
+        continue;
+      }
       InitObjective(*job);
       auto strat = MakeStrategy(job->spec, job->seed);
       if (strat.ok()) job->strategy = std::move(strat).value();
@@ -321,50 +236,8 @@ struct CoordinatorCore::Impl {
       return;
     }
     for (const auto& r : *trows) {
-      Trial t;
-      t.name = r.name;
-      t.tuning_job = r.tuning_job;
-      t.index = r.index;
-      t.definition_name = r.definition_name;
-      t.state = ParseState(r.state).value_or(TrialState::kFailed);
-      t.attempt = r.attempt;
-      t.worker_id = r.worker_id;
-      t.creation_ms = r.creation_ms;
-      t.start_ms = r.start_ms;
-      t.end_ms = r.end_ms;
-      t.failure_reason = r.failure_reason;
-      Json d = Json::parse(r.detail_json, nullptr, false);
-      if (d.is_object()) {
-        t.tuned = d.value("tuned", StringMap{});
-        t.hyperparameters = d.value("hyperparameters", StringMap{});
-        for (const auto& s : d.value("secondary", Json::array())) {
-          t.secondary.push_back({s.value("status", ""), s.value("start_ms", int64_t{0}), s.value("message", "")});
-        }
-        t.final_metrics = d.value("final_metrics", std::map<std::string, double>{});
-        if (d.contains("objective") && d["objective"].is_number()) t.objective = d["objective"].get<double>();
-        t.last_seq = d.value("last_seq", uint64_t{0});
-        t.started = d.value("started", false);
-        t.infra_failures = d.value("infra_failures", 0);
-        t.stop_requested = d.value("stop_requested", false);
-        t.stop_reason = d.value("stop_reason", "");
-        t.gpus = d.value("gpus", std::vector<uint32_t>{});
-        t.interruptions = d.value("interruptions", 0);
-        t.interrupted_on = d.value("interrupted_on", "");
-        t.training_ms = d.value("training_ms", int64_t{0});
-        t.spot_training_ms = d.value("spot_training_ms", int64_t{0});
-        t.attempt_start_ms = d.value("attempt_start_ms", int64_t{0});
-        t.on_spot = d.value("on_spot", false);
-        for (const auto& h : d.value("gang", Json::array())) {
-          if (!h.is_object()) continue;
-          t.gang.push_back({h.value("worker", ""), h.value("group", ""), h.value("type", ""),
-                            h.value("gpus", std::vector<uint32_t>{}), h.value("exit", "")});
-        }
-        if (d.contains("after") && d["after"].is_object() && !t.Terminal()) {
-          t.after_trial = d["after"].value("trial", "");
-          t.after_attempt = d["after"].value("attempt", 0u);
-          if (!t.after_trial.empty()) successor[{t.after_trial, t.after_attempt}] = t.name;
-        }
-      }
+      Trial t = TrialFromRow(r);
+      if (t.Queued()) successor[{t.after_trial, t.after_attempt}] = t.name;
       auto it = jobs.find(Lower(t.tuning_job));
       if (it == jobs.end()) continue;
       it->second->trials.push_back(t.name);
@@ -1725,7 +1598,7 @@ struct CoordinatorCore::Impl {
     Reindex(*t);
     Note(InTransaction(store, [&] {
       HPO_RETURN_IF_ERROR(store->AppendMetrics(rows));
-      return store->PutTrial(ToRow(*t));
+      return store->PutTrial(TrialToRow(*t));
     }));
     if (track && t->curve.size() > old_len) MaybeStopEarly(*j, *t, old_len, now, out);
     return true;
@@ -1956,7 +1829,7 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& spec, pr
   if (!strat.ok()) return Status::InvalidArgument(strat.status().message());
   job->strategy = std::move(strat).value();
   TuningJob& j = *job;
-  Status s = impl_->store->PutJob(impl_->ToRow(j));
+  Status s = impl_->store->PutJob(JobToRow(j));
   if (!s.ok()) return s;  // nothing acknowledged, nothing changed
   impl_->jobs[Lower(name)] = std::move(job);
   if (spec.warm_start_config) impl_->BuildPrior(j);

@@ -1,0 +1,169 @@
+#include "coordinator/core_rows.h"
+
+#include <nlohmann/json.hpp>
+
+#include "proto/tuning_job.h"
+
+namespace hpo::coordinator {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using proto::StringMap;
+
+std::optional<TrialState> ParseState(const std::string& s) {
+  for (TrialState t : {TrialState::kPending, TrialState::kInProgress, TrialState::kCompleted, TrialState::kFailed,
+                       TrialState::kStopping, TrialState::kStopped}) {
+    if (s == TrialStateName(t)) return t;
+  }
+  return std::nullopt;
+}
+
+// The value at `key` of an object, or `fallback` when it is absent or of another type (a damaged
+// row keeps the default instead of throwing).
+template <typename T>
+T Get(const Json& object, const char* key, T fallback) {
+  auto it = object.find(key);
+  if (it == object.end()) return fallback;
+  try {
+    return it->template get<T>();
+  } catch (const nlohmann::json::exception&) {
+    return fallback;
+  }
+}
+
+}  // namespace
+
+JobRow JobToRow(const TuningJob& j) {
+  JobRow r;
+  r.name = j.name;
+  r.spec_json = proto::EncodeCreateRequest(j.spec).dump();
+  r.spelling = "crd";
+  r.metadata_json = j.convergence_ms ? Json{{"convergence_ms", j.convergence_ms}}.dump() : "{}";
+  r.status = j.status;
+  r.failure_reason = j.failure_reason;
+  r.completion_reason = j.completion_reason;
+  r.seed = j.seed;
+  r.creation_ms = j.creation_ms;
+  r.end_ms = j.end_ms;
+  r.last_modified_ms = j.last_modified_ms;
+  return r;
+}
+
+Status JobFromRow(const JobRow& r, TuningJob* job) {
+  auto tree = proto::ParseText(r.spec_json);
+  if (!tree.ok()) return Status::InvalidArgument("tuning job " + r.name + ": stored spec: " + tree.status().message());
+  auto spec = proto::DecodeCreateRequest(*tree);
+  if (!spec.ok()) return Status::InvalidArgument("tuning job " + r.name + ": stored spec: " + spec.status().message());
+  job->name = r.name;
+  job->spec = *spec;
+  job->status = r.status;
+  job->failure_reason = r.failure_reason;
+  job->completion_reason = r.completion_reason;
+  job->seed = r.seed;
+  job->creation_ms = r.creation_ms;
+  job->end_ms = r.end_ms;
+  job->last_modified_ms = r.last_modified_ms;
+  Json meta = Json::parse(r.metadata_json, nullptr, false);
+  if (meta.is_object()) job->convergence_ms = Get(meta, "convergence_ms", int64_t{0});
+  return Status::Ok();
+}
+
+TrialRow TrialToRow(const Trial& t) {
+  TrialRow r;
+  r.name = t.name;
+  r.tuning_job = t.tuning_job;
+  r.index = t.index;
+  r.definition_name = t.definition_name;
+  r.state = TrialStateName(t.state);
+  r.attempt = t.attempt;
+  r.worker_id = t.worker_id;
+  r.creation_ms = t.creation_ms;
+  r.start_ms = t.start_ms;
+  r.end_ms = t.end_ms;
+  r.failure_reason = t.failure_reason;
+  Json d;
+  d["tuned"] = t.tuned;
+  d["hyperparameters"] = t.hyperparameters;
+  Json sec = Json::array();
+  for (const auto& s : t.secondary) sec.push_back({{"status", s.status}, {"start_ms", s.start_ms}, {"message", s.message}});
+  d["secondary"] = sec;
+  d["final_metrics"] = t.final_metrics;
+  if (t.objective) d["objective"] = *t.objective;
+  d["last_seq"] = t.last_seq;
+  d["started"] = t.started;
+  d["infra_failures"] = t.infra_failures;
+  d["stop_requested"] = t.stop_requested;
+  d["stop_reason"] = t.stop_reason;
+  if (!t.gpus.empty()) d["gpus"] = t.gpus;
+  if (t.interruptions > 0) {
+    d["interruptions"] = t.interruptions;
+    d["interrupted_on"] = t.interrupted_on;
+  }
+  if (t.Queued()) d["after"] = {{"trial", t.after_trial}, {"attempt", t.after_attempt}};
+  if (!t.gang.empty()) {
+    Json g = Json::array();
+    for (const auto& h : t.gang) {
+      g.push_back({{"worker", h.worker_id}, {"group", h.group}, {"type", h.instance_type}, {"gpus", h.gpus},
+                   {"exit", h.exit}});
+    }
+    d["gang"] = g;
+  }
+  if (t.training_ms > 0) d["training_ms"] = t.training_ms;
+  if (t.spot_training_ms > 0) d["spot_training_ms"] = t.spot_training_ms;
+  if (t.attempt_start_ms > 0) {
+    d["attempt_start_ms"] = t.attempt_start_ms;
+    d["on_spot"] = t.on_spot;
+  }
+  r.detail_json = d.dump();
+  return r;
+}
+
+Trial TrialFromRow(const TrialRow& r) {
+  Trial t;
+  t.name = r.name;
+  t.tuning_job = r.tuning_job;
+  t.index = r.index;
+  t.definition_name = r.definition_name;
+  t.state = ParseState(r.state).value_or(TrialState::kFailed);
+  t.attempt = r.attempt;
+  t.worker_id = r.worker_id;
+  t.creation_ms = r.creation_ms;
+  t.start_ms = r.start_ms;
+  t.end_ms = r.end_ms;
+  t.failure_reason = r.failure_reason;
+  Json d = Json::parse(r.detail_json, nullptr, false);
+  if (!d.is_object()) return t;
+  const std::string none;
+  t.tuned = Get(d, "tuned", StringMap{});
+  t.hyperparameters = Get(d, "hyperparameters", StringMap{});
+  for (const auto& s : Get(d, "secondary", Json::array())) {
+    if (!s.is_object()) continue;
+    t.secondary.push_back({Get(s, "status", none), Get(s, "start_ms", int64_t{0}), Get(s, "message", none)});
+  }
+  t.final_metrics = Get(d, "final_metrics", std::map<std::string, double>{});
+  if (auto o = d.find("objective"); o != d.end() && o->is_number()) t.objective = o->get<double>();
+  t.last_seq = Get(d, "last_seq", uint64_t{0});
+  t.started = Get(d, "started", false);
+  t.infra_failures = Get(d, "infra_failures", 0);
+  t.stop_requested = Get(d, "stop_requested", false);
+  t.stop_reason = Get(d, "stop_reason", none);
+  t.gpus = Get(d, "gpus", std::vector<uint32_t>{});
+  t.interruptions = Get(d, "interruptions", 0);
+  t.interrupted_on = Get(d, "interrupted_on", none);
+  t.training_ms = Get(d, "training_ms", int64_t{0});
+  t.spot_training_ms = Get(d, "spot_training_ms", int64_t{0});
+  t.attempt_start_ms = Get(d, "attempt_start_ms", int64_t{0});
+  t.on_spot = Get(d, "on_spot", false);
+  for (const auto& h : Get(d, "gang", Json::array())) {
+    if (!h.is_object()) continue;
+    t.gang.push_back({Get(h, "worker", none), Get(h, "group", none), Get(h, "type", none),
+                      Get(h, "gpus", std::vector<uint32_t>{}), Get(h, "exit", none)});
+  }
+  if (auto a = d.find("after"); a != d.end() && a->is_object() && !t.Terminal()) {
+    t.after_trial = Get(*a, "trial", none);
+    t.after_attempt = Get(*a, "attempt", 0u);
+  }
+  return t;
+}
+
+}  // namespace hpo::coordinator
