@@ -114,7 +114,7 @@ class CoreTest : public ::testing::Test {
     m.trial = a.trial;
     m.attempt = a.attempt;
     m.seq = seq;
-    for (size_t i = 0; i < losses.size(); ++i) m.points.push_back({"loss", losses[i], now_, static_cast<int64_t>(i)});
+    for (size_t i = 0; i < losses.size(); ++i) m.points.push_back({"loss", losses[i], now_, static_cast<uint32_t>(i)});
     sent_[a.trial] = seq;
     return core_->OnMessage(wid, m, now_);
   }

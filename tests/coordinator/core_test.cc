@@ -391,7 +391,7 @@ TEST_F(CoreTest, MetricBatchesApplyInOrderAndTheExitWaitsForTheMissingOnes) {
     m.trial = a.trial;
     m.attempt = a.attempt;
     m.seq = seq;
-    m.points = {{"loss", loss, now_, static_cast<int64_t>(seq)}};
+    m.points = {{"loss", loss, now_, static_cast<uint32_t>(seq)}};
     return Only<proto::wire::Ack>(core_->OnMessage("w1", m, now_));
   };
   proto::wire::TrialExited x;
