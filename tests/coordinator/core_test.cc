@@ -254,6 +254,34 @@ TEST_F(CoreTest, ARestartedCoreReloadsJobsAndReattachesRunningTrials) {
   }
 }
 
+// A damaged row (a field of the wrong type in a trial's detail, a job spec that does not parse)
+// must not stop a coordinator from starting: before core_rows, nlohmann's value() threw there.
+TEST_F(CoreTest, ARestartedCoreStartsDespiteDamagedRows) {
+  Register("w1", 2);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("durable", "Random", 4, 2)));
+  Finish("w1", a[0], 0.3);
+  auto trials = store_->LoadTrials();
+  ASSERT_TRUE(trials.ok());
+  for (TrialRow r : *trials) {
+    if (r.name != a[0].trial) continue;
+    r.detail_json = R"({"tuned": 5, "final_metrics": "x", "objective": 0.3, "gang": [{"gpus": "x"}]})";
+    ASSERT_TRUE(store_->PutTrial(r).ok());
+  }
+  JobRow broken;
+  broken.name = "broken";
+  broken.spec_json = "{\"HyperParameterTuningJobName\": 7}";
+  broken.status = "InProgress";
+  ASSERT_TRUE(store_->PutJob(broken).ok());
+  ASSERT_NO_THROW(MakeCore());
+  const Trial* t0 = core_->FindTrial(a[0].trial);
+  ASSERT_NE(t0, nullptr);
+  EXPECT_EQ(t0->state, TrialState::kCompleted);
+  EXPECT_DOUBLE_EQ(*t0->objective, 0.3);
+  EXPECT_TRUE(t0->tuned.empty());
+  EXPECT_NE(core_->FindJob("durable"), nullptr);
+  EXPECT_EQ(core_->FindJob("broken"), nullptr);
+}
+
 TEST_F(CoreTest, AnAssignmentLostWithTheCoordinatorIsResentWithoutSpendingARetry) {
   Register("w1", 1);
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("resend", "Random", 1, 1)));
