@@ -50,6 +50,8 @@
 #include "worker/metric_parser.h"
 #include "worker/pipe_channel.h"
 #include "worker/process.h"
+#include "worker/spare_dirs.h"
+#include "worker/task_pool.h"
 #include "worker/trial_layout.h"
 #include "worker/volume_watch.h"
 
@@ -123,80 +125,6 @@ struct Pending {
   uint64_t seq = 0;
   std::vector<std::string> frames;
   int64_t sent_ms = 0;
-};
-
-// Threads for the slow steps of an attempt (staging its channels; preparing directories ahead of
-// time), kept for the next attempt instead of one new thread per step: a task starts on an idle
-// thread, or on a new one when none is idle, so a long step never delays another attempt's. The
-// destructor runs what is still queued, then joins. A pool made with a nice value runs its
-// threads at that lower priority: background work that must not take a CPU from a launch.
-class TaskPool {
- public:
-  explicit TaskPool(int nice = 0) : nice_(nice) {}
-  TaskPool(const TaskPool&) = delete;
-  TaskPool& operator=(const TaskPool&) = delete;
-  ~TaskPool() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-
-  // Runs fn on a pool thread; its result (or exception) arrives through the future.
-  template <typename Fn>
-  auto Post(Fn fn) -> std::future<decltype(fn())> {
-    using R = decltype(fn());
-    auto task = std::make_shared<std::packaged_task<R()>>(std::move(fn));
-    std::future<R> result = task->get_future();
-    std::unique_lock<std::mutex> lock(mu_);
-    queue_.emplace_back([task] { (*task)(); });
-    if (queue_.size() > idle_) {
-      try {
-        threads_.emplace_back([this] {
-          ::pthread_setname_np(::pthread_self(), nice_ > 0 ? "hpo-worker-bg" : "hpo-worker-job");  // top -H, perf
-          if (nice_ > 0) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice_);  // this thread only
-          Loop();
-        });
-      } catch (const std::system_error&) {
-        if (threads_.empty()) {  // no thread at all: run it here rather than never
-          auto job = std::move(queue_.back());
-          queue_.pop_back();
-          lock.unlock();
-          job();
-          return result;
-        }
-      }
-    } else {
-      cv_.notify_one();
-    }
-    return result;
-  }
-
- private:
-  void Loop() {
-    std::unique_lock<std::mutex> lock(mu_);
-    for (;;) {
-      ++idle_;
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      --idle_;
-      if (queue_.empty()) return;  // stopping, and nothing left to run
-      auto job = std::move(queue_.front());
-      queue_.pop_front();
-      lock.unlock();
-      job();  // a packaged_task: exceptions end up in its future
-      lock.lock();
-    }
-  }
-
-  const int nice_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
-  std::size_t idle_ = 0;
-  bool stopping_ = false;
-  std::vector<std::thread> threads_;
 };
 
 }  // namespace
@@ -554,168 +482,14 @@ struct WorkerAgent::Impl {
     SendReliable(x, proto::wire::MsgType::kTrialExited, key, x.seq);
   }
 
-  // ---- directory trees made ahead of time ---------------------------------------------------
+  // ---- directory trees made ahead of time (worker/spare_dirs.h) ------------------------------
 
-  // Laying out an attempt makes a dozen directories, each a mkdir() of 50-80 us on ext4, which
-  // delayed every launch by about a millisecond. So the agent keeps `slots` empty trial trees made
-  // ahead of time, on pool threads while trials run: <work_dir>/spares/<tag>-<n>/ holds
-  // checkpoints/ and attempt-1/ with an empty trial.log and the ml/ tree with empty config files
-  // (MakeTrialTree). The
-  // first attempt of a trial on this worker renames one to <work_dir>/trials/<trial>
-  // (RENAME_NOREPLACE, so an existing trial directory is never replaced); an attempt of a trial
-  // that has a directory here already is laid out the plain way. Spares of a worker process that
-  // is gone are removed when an agent has registered; an agent removes its own when it stops.
-  std::mutex spare_mu;
-  std::deque<std::string> spares;  // ready (guarded by spare_mu, as are the next three)
-  size_t spares_making = 0;
-  bool spares_off = false;      // a spare could not be made or renamed: the plain way from now on
-  bool spares_closing = false;  // shutting down: a spare made now is removed again
-  static constexpr int64_t kSpareDelayMs = 20;
-  uint64_t spare_seq = 0;       // loop thread
-  bool spares_started = false;  // loop thread: after the first registration
-  bool trials_root_made = false;  // loop thread
-  const std::string spare_tag = [] {
+  // Unique per agent: "<pid>-<n>" (spare and kept-data directory names start with it).
+  const std::string agent_tag = [] {
     static std::atomic<uint64_t> agents{0};
     return std::to_string(::getpid()) + "-" + std::to_string(++agents);
   }();
-
-  fs::path SpareRoot() const { return fs::path(opt.work_dir) / "spares"; }
-  fs::path TrialsRoot() const { return fs::path(opt.work_dir) / "trials"; }
-
-  static Status MakeSpare(const fs::path& dir) {
-    for (const fs::path& d : {dir, dir / "checkpoints", dir / "attempt-1"}) {
-      if (::mkdir(d.c_str(), 0777) != 0) return Status::IoError("cannot create " + d.string() + ": " + std::strerror(errno));
-    }
-    HPO_RETURN_IF_ERROR(MakeTrialTree((dir / "attempt-1" / "ml").string(), /*config_files=*/true));
-    const fs::path log = dir / "attempt-1" / "trial.log";
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) return Status::IoError("cannot create " + log.string() + ": " + std::strerror(errno));
-    ::close(fd);
-    return Status::Ok();
-  }
-
-  // Makes spares on pool threads until `slots` are ready or being made.
-  void RefillSpares() {
-    std::vector<fs::path> to_make;
-    {
-      std::lock_guard<std::mutex> lock(spare_mu);
-      while (!spares_off && !spares_closing && spares.size() + spares_making < opt.slots) {
-        ++spares_making;
-        to_make.push_back(SpareRoot() / (spare_tag + "-" + std::to_string(++spare_seq)));
-      }
-    }
-    for (const fs::path& dir : to_make) {
-      (void)background.Post([this, dir] {
-        // Not right now: the program just started loads its libraries, and another slot's launch
-        // or exit report may be due; the spare is needed only for this slot's next trial.
-        std::this_thread::sleep_for(std::chrono::milliseconds(kSpareDelayMs));
-        std::error_code ec;
-        fs::create_directories(SpareRoot(), ec);
-        Status made = MakeSpare(dir);
-        bool keep = false;
-        {
-          std::lock_guard<std::mutex> lock(spare_mu);
-          --spares_making;
-          if (!made.ok()) spares_off = true;
-          keep = made.ok() && !spares_closing;
-          if (keep) spares.push_back(dir.string());
-        }
-        if (!made.ok()) {
-          Log("worker: cannot prepare trial directories ahead of time (" + made.message() +
-              "); laying them out when assigned");
-        }
-        if (!keep) fs::remove_all(dir, ec);
-      });
-    }
-  }
-
-  // Moves a spare to trial_dir, with its attempt-1 renamed to attempt-<attempt>. False when there
-  // is none, or trial_dir exists already.
-  bool TakeSpare(const fs::path& trial_dir, uint32_t attempt) {
-    std::string dir;
-    {
-      std::lock_guard<std::mutex> lock(spare_mu);
-      if (spares_off || spares.empty()) return false;
-      dir = std::move(spares.front());
-      spares.pop_front();
-    }
-    if (!trials_root_made) {  // <work_dir>/trials/ appears with the first trial, as before
-      std::error_code ec;
-      fs::create_directories(TrialsRoot(), ec);
-      trials_root_made = !ec;
-    }
-    bool taken = false;
-    if (::renameat2(AT_FDCWD, dir.c_str(), AT_FDCWD, trial_dir.c_str(), RENAME_NOREPLACE) == 0) {
-      taken = true;
-      if (attempt != 1) {
-        const fs::path first = trial_dir / "attempt-1";
-        const fs::path wanted = trial_dir / ("attempt-" + std::to_string(attempt));
-        if (::rename(first.c_str(), wanted.c_str()) != 0) {
-          std::error_code ec;
-          fs::remove_all(first, ec);
-          taken = false;
-        }
-      }
-    } else if (errno == EEXIST || errno == ENOTEMPTY) {  // a retry of a trial seen here before
-      std::lock_guard<std::mutex> lock(spare_mu);
-      spares.push_front(std::move(dir));
-      return false;
-    } else {
-      // No RENAME_NOREPLACE here (EINVAL), spares/ and trials/ on different file systems (EXDEV),
-      // or the spare was removed behind our back (ENOENT): stop using spares.
-      const int e = errno;
-      Log("worker: cannot move a prepared trial directory into place (" + std::string(std::strerror(e)) +
-          "); laying trials out when assigned");
-      std::vector<std::string> left;
-      {
-        std::lock_guard<std::mutex> lock(spare_mu);
-        spares_off = true;
-        left.assign(spares.begin(), spares.end());
-        spares.clear();
-      }
-      left.push_back(dir);
-      (void)background.Post([left] {
-        std::error_code ec;
-        for (const auto& d : left) fs::remove_all(d, ec);
-      });
-      return false;
-    }
-    return taken;  // the caller refills once the program has started
-  }
-
-  // Once registered (a worker the coordinator refuses prepares nothing): removes the spares of
-  // worker processes that are gone (a crash leaves them), then makes this agent's.
-  void StartSpares() {
-    if (spares_started) return;
-    spares_started = true;
-    const std::string mine = std::to_string(::getpid()) + "-";
-    (void)background.Post([this, mine] {
-      std::error_code ec;
-      for (fs::directory_iterator it(SpareRoot(), ec), end; !ec && it != end; it.increment(ec)) {
-        const std::string name = it->path().filename().string();
-        const long pid = std::strtol(name.c_str(), nullptr, 10);
-        if (name.rfind(mine, 0) == 0 || pid <= 0) continue;
-        if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
-          std::error_code rm;
-          fs::remove_all(it->path(), rm);
-        }
-      }
-    });
-    RefillSpares();
-  }
-
-  // At shutdown: removes this agent's spares (those still being made remove themselves).
-  void StopSpares() {
-    std::deque<std::string> left;
-    {
-      std::lock_guard<std::mutex> lock(spare_mu);
-      spares_closing = true;
-      left.swap(spares);
-    }
-    std::error_code ec;
-    for (const auto& d : left) fs::remove_all(d, ec);
-    ::rmdir(SpareRoot().c_str());  // when empty: other agents may share the work directory
-  }
+  std::optional<SpareTrialDirs> spares;  // made when the loop starts (it needs opt); uses `background`
 
   // The job's TrainingJobDefinition (DefinitionOf), parsed once per job rather than once per
   // trial: the attempts of a job carry the same spec_json.
@@ -864,7 +638,7 @@ struct WorkerAgent::Impl {
     // The trial's first attempt here takes a directory tree made ahead of time (one rename);
     // otherwise a stale directory of this attempt (a worker restarted mid-attempt) goes, the
     // trial's checkpoints stay, and the tree is made now.
-    ls.tree_made = TakeSpare(trial_dir, a.attempt);
+    ls.tree_made = spares->Take(trial_dir, a.attempt);
     if (!ls.tree_made) {
       std::error_code ec;
       fs::remove_all(run->attempt_dir, ec);
@@ -927,17 +701,17 @@ struct WorkerAgent::Impl {
     const bool prepare_container = r.container && (!containers_swept_done || !ImageKnownPresent(a.image));
     if (sources.empty() && !r.checkpoints && r.preflight.empty() && !prepare_container) {  // nothing to stage: the program starts now (or when its slot frees)
       if (r.queued) {
-        RefillSpares();
+        spares->Refill();
         return;
       }
       if (!StartProgram(key, r, {})) {
         std::lock_guard<std::mutex> lock(runs_mu);
         runs.erase(key);
       }
-      RefillSpares();  // after the start: making a spare takes a CPU for a millisecond
+      spares->Refill();  // after the start: making a spare takes a CPU for a millisecond
       return;
     }
-    RefillSpares();
+    spares->Refill();
     // Staging may take long: it runs on a pool thread, the program starts once it is done.
     StagingContext base;
     base.mount_namespace = r.namespaces;
@@ -1094,7 +868,7 @@ struct WorkerAgent::Impl {
     for (const auto& [key, dir] : r.warm_channels) {
       std::error_code ec;
       if (!fs::is_directory(dir, ec)) continue;
-      const fs::path kept = fs::path(opt.work_dir) / "warm" / (spare_tag + "-" + std::to_string(++warm_seq));
+      const fs::path kept = fs::path(opt.work_dir) / "warm" / (agent_tag + "-" + std::to_string(++warm_seq));
       fs::create_directories(kept.parent_path(), ec);
       fs::rename(dir, kept, ec);
       if (ec) continue;
@@ -1722,7 +1496,7 @@ struct WorkerAgent::Impl {
         p.sent_ms = Now();
       }
       Log("worker: registered with " + opt.connect + " as " + opt.worker_id);
-      StartSpares();
+      spares->Start();
     } else if (const auto* a = std::get_if<proto::wire::AssignTrial>(&m)) {
       Assign(*a);
     } else if (const auto* s = std::get_if<proto::wire::StopTrial>(&m)) {
@@ -1804,11 +1578,12 @@ struct WorkerAgent::Impl {
   }
 
   Status Loop(const std::atomic<bool>& stop) {
+    if (!spares) spares.emplace(opt.work_dir, agent_tag, opt.slots, &background, [this](const std::string& l) { Log(l); });
     struct StopSparesOnReturn {
       Impl* impl;
       ~StopSparesOnReturn() {
         impl->StopNoticePoller();
-        impl->StopSpares();
+        impl->spares->Stop();
       }
     } stop_spares{this};
     StartNoticePoller();
