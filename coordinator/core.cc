@@ -562,6 +562,7 @@ struct CoordinatorCore::Impl {
     if (w != workers.end()) {
       w->second.running.erase(key);
       w->second.queued.erase(key);
+      w->second.ending.erase(key);
     }
     if (t.Queued()) {
       successor.erase({t.after_trial, t.after_attempt});
@@ -1500,6 +1501,7 @@ struct CoordinatorCore::Impl {
     }
     WorkerInfo& w = workers[wid];
     w.queued.clear();
+    w.ending.clear();  // what it no longer reports was found lost just below
     std::set<std::pair<std::string, uint32_t>> reported;
     for (const auto& ra : r.running) reported.insert({ra.trial, ra.attempt});
     // Attempts we placed on this worker that it no longer runs were lost with its restart.
@@ -1558,9 +1560,12 @@ struct CoordinatorCore::Impl {
     if (!t || t->started) return;
     if (t->Queued()) {
       // Its predecessor's program has ended (the worker starts it only then) and its exit report
-      // is on its way: the slot is this attempt's from now on.
+      // is on its way, or the predecessor never reached the worker: the slot is this attempt's
+      // from now on, and heartbeats keep checking the predecessor (WorkerInfo::ending).
       auto w = workers.find(wid);
-      if (w != workers.end()) w->second.running.erase({t->after_trial, t->after_attempt});
+      if (w != workers.end() && w->second.running.erase({t->after_trial, t->after_attempt}) > 0) {
+        w->second.ending.insert({t->after_trial, t->after_attempt});
+      }
       Promote(*t);
     }
     t->started = true;
@@ -1716,6 +1721,7 @@ struct CoordinatorCore::Impl {
     }
     std::vector<std::pair<std::string, uint32_t>> placed(w.running.begin(), w.running.end());
     placed.insert(placed.end(), w.queued.begin(), w.queued.end());
+    placed.insert(placed.end(), w.ending.begin(), w.ending.end());
     for (const auto& key : placed) {
       if (held.count(key)) continue;
       auto it = trials.find(key.first);

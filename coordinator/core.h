@@ -191,6 +191,11 @@ struct WorkerInfo {
   int64_t last_seen_ms = 0;
   std::set<std::pair<std::string, uint32_t>> running;  // (trial, attempt)
   std::set<std::pair<std::string, uint32_t>> queued;   // assigned ahead, waiting for a slot here
+  // Attempts whose successor started here (so, by the worker's account, they have ended) and whose
+  // exit report has not arrived: off the slot count, still checked by heartbeats. The report may
+  // be on its way, or the attempt may never have reached the worker (its AssignTrial was lost and
+  // the successor started at once): a lease after it was sent, a heartbeat without it finds it lost.
+  std::set<std::pair<std::string, uint32_t>> ending;
   std::string draining;  // why no new trial goes there (an interruption notice); "" = open
   // KeepAlivePeriodInSeconds: a slot kept for the next training job of the same tuning job and
   // definition after one ended here, until `until_ms` (warm reuse; not persisted).

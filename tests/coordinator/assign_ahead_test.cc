@@ -278,3 +278,73 @@ TEST_F(AssignAheadTest, OffMeansOneAssignmentPerFreeSlot) {
 
 }  // namespace
 }  // namespace hpo::coordinator
+
+namespace hpo::coordinator {
+namespace {
+
+// Found by NetChaos (tests/fault/chaos_test.cc, HPO_FAULT_SEED=2659233711): a successor's
+// AssignTrial is lost in transit; its predecessor ends, so the coordinator counts the lost one as
+// running; the next successor, queued behind the lost one, starts at once on a worker that never
+// knew its predecessor. Its TrialStarted used to take the lost attempt off the worker's books
+// ("its predecessor's program has ended"), where heartbeats could no longer find it missing: it
+// stayed InProgress forever and the job never completed. It must be found lost a lease after it
+// was sent, and run again.
+TEST_F(AssignAheadTest, ALostSuccessorIsFoundByHeartbeatsEvenAfterItsOwnSuccessorStarted) {
+  Register("w", 1);
+  auto out = Submit(Spec("lost", "Random", 4, 1));
+  ASSERT_EQ(Plain(out).size(), 1u);
+  ASSERT_EQ(Ahead(out).size(), 1u);
+  const proto::wire::AssignTrial a = Plain(out)[0];
+  const proto::wire::AssignTrial b = Ahead(out)[0];  // lost in transit: the worker never sees it
+  auto beat = [&](std::vector<proto::wire::AttemptRef> running) {
+    proto::wire::Heartbeat h;
+    h.worker_id = "w";
+    h.seq = 1;
+    h.running = std::move(running);
+    return core_->OnMessage("w", h, now_);
+  };
+  Started("w", a);
+  now_ += 100;
+  std::vector<proto::wire::AssignTrial> live;  // assignments that reached the worker, in order
+  auto collect = [&](const std::vector<Outgoing>& o) {
+    for (const auto& x : Only<proto::wire::AssignTrial>(o)) live.push_back(x);
+  };
+  auto after_a = Finish("w", a, 0.5);  // b takes the slot (in the coordinator's view)
+  auto c_ahead = Ahead(after_a);
+  ASSERT_EQ(c_ahead.size(), 1u);
+  const proto::wire::AssignTrial c = c_ahead[0];
+  EXPECT_EQ(c.after_trial, b.trial);
+  // The worker never knew b, so it starts c at once.
+  now_ += 100;
+  collect(Started("w", c));
+  EXPECT_EQ(core_->FindTrial(c.trial)->state, TrialState::kInProgress);
+  // Heartbeats list c only. A lease after b was sent, b is found lost: back in the job's queue.
+  for (int i = 0; i < 30 && core_->FindTrial(b.trial)->state == TrialState::kInProgress; ++i) {
+    now_ += 100;
+    collect(beat({{c.trial, c.attempt}}));
+  }
+  ASSERT_EQ(core_->FindTrial(b.trial)->state, TrialState::kPending) << "the lost attempt was never found";
+  EXPECT_EQ(core_->FindTrial(b.trial)->infra_failures, 0) << "no retry spent: it never started";
+  // It runs again; the job runs out with every training job completed once.
+  collect(Finish("w", c, 0.4));
+  bool b_again = false;
+  for (int guard = 0; guard < 20 && !live.empty(); ++guard) {
+    const proto::wire::AssignTrial x = live.front();
+    live.erase(live.begin());
+    if (x.trial == b.trial) {
+      b_again = true;
+      EXPECT_EQ(x.attempt, 2u);
+    }
+    collect(Started("w", x));
+    now_ += 50;
+    collect(Finish("w", x, 0.3));
+  }
+  EXPECT_TRUE(b_again);
+  const TuningJob* j = core_->FindJob("lost");
+  ASSERT_NE(j, nullptr);
+  EXPECT_EQ(j->status, "Completed");
+  for (const Trial* t : core_->TrialsOf("lost")) EXPECT_EQ(t->state, TrialState::kCompleted) << t->name;
+}
+
+}  // namespace
+}  // namespace hpo::coordinator
