@@ -781,8 +781,8 @@ void AddRunCommand(CLI::App& app) {
   c->add_flag("--no-assign-ahead", a->no_assign_ahead,
               kNoAssignAheadHelp);
   c->add_option("--instance-type", a->instance_types,
-                "An instance type the local workers serve whatever this machine has, e.g. ml.m5.xlarge on a "
-                "2-core laptop (repeatable: worker i serves the i-th type, round robin; the workers are at "
+                "An instance type the local workers serve whatever this machine's CPUs and memory (GPU types "
+                "still need their GPUs), e.g. ml.m5.xlarge on a 2-core laptop (repeatable: worker i serves the i-th type, round robin; the workers are at "
                 "least as many as the types). Without it a worker serves the catalog's types its CPUs, "
                 "memory and GPUs cover")
       ->allow_extra_args(false);
@@ -797,7 +797,8 @@ void AddRunCommand(CLI::App& app) {
       "training job. Ctrl-C stops the job gracefully; a second Ctrl-C quits.\n\n"
       "Examples:\n  hpo run examples/quickstart.yaml --workers 3\n"
       "  hpo run examples/bayesian.yaml --instance-type ml.m5.xlarge   (its type needs 4 vCPUs; serve it anyway)\n\n"
-      "Exit codes: 0 the job completed, 1 it failed or was stopped, 2 the spec is invalid.");
+      "Exit codes: 0 the job completed, 1 it failed or was stopped, 2 the spec is invalid or no local\n"
+      "worker can serve its instance type.");
   c->callback([a] { Run(*a); });
 }
 
