@@ -489,7 +489,7 @@ struct WorkerAgent::Impl {
     static std::atomic<uint64_t> agents{0};
     return std::to_string(::getpid()) + "-" + std::to_string(++agents);
   }();
-  std::optional<SpareTrialDirs> spares;  // made when the loop starts (it needs opt); uses `background`
+  std::optional<SpareTrialDirs> spares;  // made by WorkerAgent's constructor (it needs opt); uses `background`
 
   // The job's TrainingJobDefinition (DefinitionOf), parsed once per job rather than once per
   // trial: the attempts of a job carry the same spec_json.
@@ -1578,7 +1578,6 @@ struct WorkerAgent::Impl {
   }
 
   Status Loop(const std::atomic<bool>& stop) {
-    if (!spares) spares.emplace(opt.work_dir, agent_tag, opt.slots, &background, [this](const std::string& l) { Log(l); });
     struct StopSparesOnReturn {
       Impl* impl;
       ~StopSparesOnReturn() {
@@ -1699,6 +1698,9 @@ WorkerAgent::WorkerAgent(AgentOptions options) : impl_(std::make_unique<Impl>())
   if (options.worker_id.empty()) options.worker_id = options.host + "-" + std::to_string(::getpid());
   if (options.slots == 0) options.slots = 1;
   impl_->opt = std::move(options);
+  Impl* impl = impl_.get();
+  impl->spares.emplace(impl->opt.work_dir, impl->agent_tag, impl->opt.slots, &impl->background,
+                       [impl](const std::string& l) { impl->Log(l); });
 }
 
 WorkerAgent::~WorkerAgent() = default;

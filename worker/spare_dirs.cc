@@ -46,7 +46,7 @@ SpareTrialDirs::SpareTrialDirs(fs::path work_dir, std::string tag, size_t count,
 void SpareTrialDirs::Start() {
   if (started_) return;
   started_ = true;
-  const std::string mine = tag_.substr(0, tag_.find('-') + 1);  // "<pid>-"
+  const std::string mine = std::to_string(::getpid()) + "-";
   (void)pool_->Post([root = SpareRoot(), mine] {
     std::error_code ec;
     for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {

@@ -276,12 +276,6 @@ TEST_F(AssignAheadTest, OffMeansOneAssignmentPerFreeSlot) {
   EXPECT_TRUE(Ahead(out).empty());
 }
 
-}  // namespace
-}  // namespace hpo::coordinator
-
-namespace hpo::coordinator {
-namespace {
-
 // Found by NetChaos (tests/fault/chaos_test.cc, HPO_FAULT_SEED=2659233711): a successor's
 // AssignTrial is lost in transit; its predecessor ends, so the coordinator counts the lost one as
 // running; the next successor, queued behind the lost one, starts at once on a worker that never
@@ -296,13 +290,6 @@ TEST_F(AssignAheadTest, ALostSuccessorIsFoundByHeartbeatsEvenAfterItsOwnSuccesso
   ASSERT_EQ(Ahead(out).size(), 1u);
   const proto::wire::AssignTrial a = Plain(out)[0];
   const proto::wire::AssignTrial b = Ahead(out)[0];  // lost in transit: the worker never sees it
-  auto beat = [&](std::vector<proto::wire::AttemptRef> running) {
-    proto::wire::Heartbeat h;
-    h.worker_id = "w";
-    h.seq = 1;
-    h.running = std::move(running);
-    return core_->OnMessage("w", h, now_);
-  };
   Started("w", a);
   now_ += 100;
   std::vector<proto::wire::AssignTrial> live;  // assignments that reached the worker, in order
@@ -321,7 +308,7 @@ TEST_F(AssignAheadTest, ALostSuccessorIsFoundByHeartbeatsEvenAfterItsOwnSuccesso
   // Heartbeats list c only. A lease after b was sent, b is found lost: back in the job's queue.
   for (int i = 0; i < 30 && core_->FindTrial(b.trial)->state == TrialState::kInProgress; ++i) {
     now_ += 100;
-    collect(beat({{c.trial, c.attempt}}));
+    collect(Heartbeat("w", {{c.trial, c.attempt}}));
   }
   ASSERT_EQ(core_->FindTrial(b.trial)->state, TrialState::kPending) << "the lost attempt was never found";
   EXPECT_EQ(core_->FindTrial(b.trial)->infra_failures, 0) << "no retry spent: it never started";

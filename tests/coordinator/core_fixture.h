@@ -99,6 +99,14 @@ class CoreTest : public ::testing::Test {
     return out;
   }
   // The worker reports the attempt's program started.
+  // A heartbeat from `wid` listing the attempts it holds.
+  std::vector<Outgoing> Heartbeat(const std::string& wid, std::vector<proto::wire::AttemptRef> running) {
+    proto::wire::Heartbeat h;
+    h.worker_id = wid;
+    h.seq = 1;
+    h.running = std::move(running);
+    return core_->OnMessage(wid, h, now_);
+  }
   std::vector<Outgoing> Started(const std::string& wid, const proto::wire::AssignTrial& a) {
     proto::wire::TrialStarted s;
     s.trial = a.trial;

@@ -451,24 +451,17 @@ TEST_F(CoreTest, MetricBatchesApplyInOrderAndTheExitWaitsForTheMissingOnes) {
 TEST_F(CoreTest, HeartbeatsRequeueLostAssignmentsAndStopStaleAttempts) {
   Register("w1", 1);
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("hb", "Random", 1, 1))).at(0);
-  auto beat = [&](std::vector<proto::wire::AttemptRef> running) {
-    proto::wire::Heartbeat h;
-    h.worker_id = "w1";
-    h.seq = 1;
-    h.running = std::move(running);
-    return core_->OnMessage("w1", h, now_);
-  };
   // The AssignTrial never arrived: the worker's heartbeats do not list it.
   now_ += 500;
-  EXPECT_TRUE(Only<proto::wire::AssignTrial>(beat({})).empty()) << "within a lease it may still be on its way";
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Heartbeat("w1", {})).empty()) << "within a lease it may still be on its way";
   now_ += 600;  // a lease (1000 ms) after it was sent
-  auto again = Only<proto::wire::AssignTrial>(beat({}));
+  auto again = Only<proto::wire::AssignTrial>(Heartbeat("w1", {}));
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].trial, a.trial);
   EXPECT_EQ(again[0].attempt, 2u);
   EXPECT_EQ(core_->FindTrial(a.trial)->infra_failures, 0) << "no retry spent: it never started";
   // The first assignment shows up late after all: the worker runs attempt 1, which is stale.
-  auto stops = Only<proto::wire::StopTrial>(beat({{a.trial, 1}, {a.trial, 2}}));
+  auto stops = Only<proto::wire::StopTrial>(Heartbeat("w1", {{a.trial, 1}, {a.trial, 2}}));
   ASSERT_EQ(stops.size(), 1u);
   EXPECT_EQ(stops[0].attempt, 1u);
   EXPECT_EQ(core_->FindTrial(a.trial)->attempt, 2u);
