@@ -141,11 +141,13 @@ Result<TestFunction> Function(const std::string& name, int dims) {
 }
 
 Result<std::unique_ptr<coordinator::Strategy>> MakeBenchStrategy(const proto::TuningJobSpec& spec, uint64_t seed,
-                                                                 kernels::Device device, size_t warp_min) {
+                                                                 kernels::Device device, size_t warp_min,
+                                                                 bool random_start) {
   if (*spec.hyper_parameter_tuning_job_config->strategy == "Bayesian") {
     coordinator::BayesianOptions o;
     o.device = device;
     o.warp_min_observations = warp_min;
+    if (random_start) o.start_design = coordinator::BayesianOptions::StartDesign::kRandom;
     auto s = coordinator::BayesianStrategy::Create(spec, seed, o);
     if (!s.ok()) return s.status();
     return std::unique_ptr<coordinator::Strategy>(std::move(s).value());
@@ -247,7 +249,7 @@ void RunSuggest(const SuggestArgs& a) {
 // ---- hpo bench optimize -----------------------------------------------------------------------
 
 struct OptimizeArgs {
-  std::string function = "branin", strategy = "Bayesian", device = "auto", output = "table";
+  std::string function = "branin", strategy = "Bayesian", device = "auto", output = "table", start = "sobol";
   int dims = 0, evaluations = 100, batch = 1, seeds = 5;
   uint64_t first_seed = 1;
   bool curves = false;
@@ -277,7 +279,7 @@ void RunOptimize(const OptimizeArgs& a) {
   double max_suggest = 0;
   for (int k = 0; k < a.seeds; ++k) {
     const uint64_t seed = a.first_seed + static_cast<uint64_t>(k);
-    auto s = MakeBenchStrategy(spec, seed, *device, a.warp_min);
+    auto s = MakeBenchStrategy(spec, seed, *device, a.warp_min, a.start == "random");
     if (!s.ok()) {
       std::cerr << "hpo bench optimize: " << s.status().message() << "\n";
       Exit(s.status().code() == StatusCode::kUnavailable ? 3 : 1);
@@ -321,6 +323,7 @@ void RunOptimize(const OptimizeArgs& a) {
   j["function"] = fn->name;
   j["dims"] = fn->box.size();
   j["strategy"] = a.strategy;
+  if (a.strategy == "Bayesian") j["start"] = a.start;
   j["evaluations"] = a.evaluations;
   j["batch"] = a.batch;
   j["optimum"] = fn->optimum;
@@ -395,6 +398,10 @@ void AddBenchCommands(CLI::App& app) {
   optimize->add_option("--warp-min", oa->warp_min,
                        "Input warping from this many observations on (0: the default, 10 per numeric coordinate)")
       ->capture_default_str();
+  optimize->add_option("--start", oa->start,
+                       "Bayesian's first D + 1 proposals: sobol (space-filling, the default) or random")
+      ->check(CLI::IsMember({"sobol", "random"}))
+      ->capture_default_str();
   optimize->add_flag("--curves", oa->curves, "Include each seed's best-so-far regret after every evaluation");
   optimize->add_option("-o,--output", oa->output, "table or json")
       ->check(CLI::IsMember({"table", "json"}))
@@ -406,7 +413,7 @@ void AddBenchCommands(CLI::App& app) {
       "Examples:\n"
       "  hpo bench optimize --function branin --strategy Bayesian --evaluations 50 --seeds 5\n"
       "  hpo bench optimize --function ackley --dims 10 --strategy Random --evaluations 100 --batch 8 -o json\n\n"
-      "JSON: {\"function\",\"dims\",\"strategy\",\"evaluations\",\"batch\",\"optimum\",\"median_regret\",\n"
+      "JSON: {\"function\",\"dims\",\"strategy\",[\"start\",]\"evaluations\",\"batch\",\"optimum\",\"median_regret\",\n"
       "\"mean_regret\",\"max_suggest_seconds\",\"seconds\",\"seeds\":[{\"seed\",\"best\",\"regret\",\"seconds\"[,\"curve\"]}]}");
   optimize->callback([oa] { RunOptimize(*oa); });
 }

@@ -32,6 +32,14 @@ bool Maximize(const proto::TuningJobSpec& spec, const proto::TrainingJobDefiniti
   return false;
 }
 
+// The cube's width: the definition one-hot (with several definitions), every definition's
+// block, and the task coordinate.
+size_t CubeDims(const std::vector<DefinitionSpace>& spaces, bool task_coordinate) {
+  size_t dims = spaces.size() > 1 ? spaces.size() : 0;
+  for (const DefinitionSpace& d : spaces) dims += d.space.UnitDims();
+  return dims + (task_coordinate ? 1 : 0);
+}
+
 Status ToStatus(const kernels::GpStatus& st) {
   switch (st.code()) {
     case kernels::GpStatus::Code::kOk: return Status::Ok();
@@ -74,7 +82,9 @@ BayesianStrategy::BayesianStrategy(std::vector<DefinitionSpace> spaces, std::vec
       options_(options),
       engine_(std::move(engine)),
       engine_note_(std::move(engine_note)),
-      random_(spaces_, seed) {
+      random_(spaces_, seed),
+      start_points_(static_cast<int>(std::max<size_t>(CubeDims(spaces_, options.task_coordinate), 1)), true,
+                    kernels::SubSeed(seed, 0x5354)) {
   HPO_CHECK(!spaces_.empty() && maximize_.size() == spaces_.size() && engine_ != nullptr);
   def_width_ = spaces_.size() > 1 ? spaces_.size() : 0;
   size_t offset = def_width_;
@@ -82,7 +92,7 @@ BayesianStrategy::BayesianStrategy(std::vector<DefinitionSpace> spaces, std::vec
     offsets_.push_back(offset);
     offset += d.space.UnitDims();
   }
-  dims_ = offset + (options_.task_coordinate ? 1 : 0);
+  dims_ = CubeDims(spaces_, options_.task_coordinate);
   warp_mask_.assign(dims_, 0);
   if (options_.input_warping) {
     for (size_t k = 0; k < spaces_.size(); ++k) {
@@ -151,6 +161,33 @@ std::vector<Proposal> BayesianStrategy::Fallback(size_t n, const std::vector<Obs
   return random_.Propose(n, history);
 }
 
+std::vector<Proposal> BayesianStrategy::Start(size_t n, const std::vector<Observation>& history) {
+  if (options_.start_design == BayesianOptions::StartDesign::kRandom) return random_.Propose(n, history);
+  std::set<ConfigKey> seen = ProposedKeys(spaces_, history);
+  std::vector<Observation> extended = history;
+  std::vector<Proposal> out;
+  // A window of 4n points: in a finite space some may stand for configurations already tried.
+  const Eigen::MatrixXd points = start_points_.Points(history.size(), 4 * n);
+  for (Eigen::Index j = 0; j < points.cols() && out.size() < n; ++j) {
+    Eigen::VectorXd u = points.col(j);
+    Project(u.data(), nullptr);
+    Proposal prop = Decode(std::span<const double>(u.data(), dims_));
+    const size_t def = *FindDefinition(spaces_, prop.definition_name);
+    if (std::optional<uint64_t> index = spaces_[def].space.IndexOf(prop.hyperparameters)) {
+      if (!seen.insert({def, *index}).second) continue;
+    }
+    Observation o;
+    o.definition_name = prop.definition_name;
+    o.hyperparameters = prop.hyperparameters;
+    extended.push_back(std::move(o));
+    out.push_back(std::move(prop));
+  }
+  if (out.size() < n) {
+    for (Proposal& p : random_.Propose(n - out.size(), extended)) out.push_back(std::move(p));
+  }
+  return out;
+}
+
 std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Observation>& history) {
   const auto t0 = std::chrono::steady_clock::now();
   stats_ = SuggestStats();
@@ -185,10 +222,12 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
   const size_t min_obs =
       options_.min_observations > 0 ? options_.min_observations : std::max<size_t>(3, std::min<size_t>(dims_ + 1, 20));
   if (xs.size() < min_obs) {
-    return finish(Fallback(n, history,
-                           std::to_string(xs.size()) + " observations with an objective; the model needs " +
-                               std::to_string(min_obs),
-                           false));
+    stats_.fallback = std::to_string(xs.size()) + " observations with an objective; the model needs " +
+                      std::to_string(min_obs) +
+                      (options_.start_design == BayesianOptions::StartDesign::kRandom ? " (random start)"
+                                                                                       : " (space-filling start)");
+    spdlog::debug("Bayesian strategy: {}", stats_.fallback);
+    return finish(Start(n, history));
   }
 
   // Fit.

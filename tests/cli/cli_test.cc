@@ -362,11 +362,25 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
            {"convert", spec, "-o", "toml"},
            // each local worker serves one type: two types need two workers
            {"run", spec, "--workers", "1", "--instance-type", "ml.m5.large", "--instance-type", "ml.m5.xlarge"},
+           {"bench", "optimize", "--start", "latin"},
        }) {
     Outcome o = Hpo(args);
     std::string joined;
     for (const auto& a : args) joined += " " + a;
     EXPECT_EQ(o.exit_code, 2) << "hpo" << joined << "\n" << o.out << o.err;
+  }
+}
+
+TEST_F(CliTest, BenchOptimizeRunsEitherStartDesignAndSaysWhich) {
+  for (const std::string start : {"sobol", "random"}) {
+    Outcome o = Hpo({"bench", "optimize", "--function", "branin", "--evaluations", "6", "--batch", "3", "--seeds",
+                     "2", "--start", start, "-o", "json"});
+    ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+    auto j = nlohmann::json::parse(o.out, nullptr, /*allow_exceptions=*/false);
+    ASSERT_TRUE(j.is_object()) << o.out;
+    EXPECT_EQ(j["start"], start);
+    ASSERT_EQ(j["seeds"].size(), 2u);
+    for (const auto& seed : j["seeds"]) EXPECT_GE(seed["regret"].get<double>(), 0.0) << o.out;
   }
 }
 

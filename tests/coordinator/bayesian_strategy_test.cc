@@ -174,9 +174,68 @@ TEST(BayesianStrategy, SeveralDefinitionsAreACategoricalChoiceWithTheirOwnRanges
 
 // ---- history ------------------------------------------------------------------------------------
 
-TEST(BayesianStrategy, FallsBackToRandomWithAReasonUntilThereAreEnoughObservations) {
+TEST(BayesianStrategy, StartsWithASpaceFillingDesignWithAReasonUntilThereAreEnoughObservations) {
+  // 16 points of a 2-d scrambled Sobol sequence form a (0,4,2)-net: every one of the 16 columns
+  // (and rows) of width 1/16 holds exactly one. 16 independent uniform points do that with
+  // probability 16!/16^16 (about 1e-6).
+  BayesianOptions options;
+  options.min_observations = 17;
+  for (uint64_t seed : {1u, 2u, 3u}) {
+    auto s = Make(Spec(Box(2, "0", "1")), seed, options);
+    std::vector<Observation> history;
+    for (size_t i = 0; i < 16; ++i) {
+      std::vector<Proposal> p = s->Propose(1, history);
+      ASSERT_EQ(p.size(), 1u);
+      history.push_back(Done(p[0], static_cast<double>(i), i));
+      EXPECT_NE(s->LastSuggestStats()->fallback.find("the model needs 17 (space-filling start)"), std::string::npos)
+          << s->LastSuggestStats()->fallback;
+    }
+    for (const char* name : {"x0", "x1"}) {
+      std::set<int> cells;
+      for (const Observation& o : history) cells.insert(static_cast<int>(Value(o.hyperparameters, name) * 16));
+      EXPECT_EQ(cells.size(), 16u) << name << ", seed " << seed;
+    }
+    // One batch of 16 is the same design as 16 proposals one at a time: the points follow the
+    // history's length, not how the proposals were grouped.
+    auto fresh = Make(Spec(Box(2, "0", "1")), seed, options);
+    std::vector<Proposal> batch = fresh->Propose(16, {});
+    ASSERT_EQ(batch.size(), 16u);
+    for (size_t i = 0; i < 16; ++i) EXPECT_EQ(batch[i].hyperparameters, history[i].hyperparameters) << i;
+    // Another seed, another design.
+    auto other = Make(Spec(Box(2, "0", "1")), seed + 100, options);
+    EXPECT_NE(other->Propose(16, {}), batch);
+  }
+}
+
+TEST(BayesianStrategy, TheStartSkipsConfigurationsAlreadyTriedInAFiniteSpace) {
+  // 2 x 3 = 6 configurations; the start proposes each once, and then the space is exhausted.
+  proto::ParameterRanges r;
+  r.integer_parameter_ranges.push_back(Num("n", "1", "2"));
+  r.categorical_parameter_ranges.push_back(Cat("c", {"a", "b", "c"}));
+  BayesianOptions options;
+  options.min_observations = 20;
+  auto s = Make(Spec(r), 4, options);
+  std::vector<Observation> history;
+  std::set<Config> seen;
+  for (size_t i = 0; i < 6; ++i) {
+    std::vector<Proposal> p = s->Propose(1, history);
+    ASSERT_EQ(p.size(), 1u) << i;
+    EXPECT_TRUE(seen.insert(p[0].hyperparameters).second) << "proposed twice: " << p[0].hyperparameters.at("c");
+    history.push_back(Done(p[0], 1.0, i));
+  }
+  EXPECT_TRUE(s->Propose(1, history).empty());
+  std::set<Config> configs;
+  for (const Proposal& p : Make(Spec(r), 4, options)->Propose(8, {})) {
+    EXPECT_TRUE(configs.insert(p.hyperparameters).second) << "proposed twice in one batch";
+  }
+  EXPECT_EQ(configs.size(), 6u);
+}
+
+TEST(BayesianStrategy, RandomStartOnRequestWithAReasonUntilThereAreEnoughObservations) {
   const proto::TuningJobSpec spec = Spec(MixedRanges());
-  auto s = Make(spec, 7);
+  BayesianOptions options;
+  options.start_design = BayesianOptions::StartDesign::kRandom;
+  auto s = Make(spec, 7, options);
   RandomStrategy random(*DefinitionSpaces(spec), 7);
   for (size_t n_done : {0u, 1u, 6u}) {
     std::vector<Observation> history;
@@ -185,7 +244,7 @@ TEST(BayesianStrategy, FallsBackToRandomWithAReasonUntilThereAreEnoughObservatio
     std::vector<Proposal> p = s->Propose(3, history);
     EXPECT_EQ(p, random.Propose(3, history));
     ASSERT_NE(s->LastSuggestStats(), nullptr);
-    EXPECT_NE(s->LastSuggestStats()->fallback.find("the model needs 7"), std::string::npos)
+    EXPECT_NE(s->LastSuggestStats()->fallback.find("the model needs 7 (random start)"), std::string::npos)
         << s->LastSuggestStats()->fallback;
     EXPECT_EQ(s->LastSuggestStats()->proposals, 3u);
   }
