@@ -40,6 +40,14 @@ double Round(double v, int digits) {
   return std::round(v * s) / s;
 }
 
+// Regrets span many orders of magnitude (0.4 for random search on Branin, 1e-7 for a converged
+// model): rounded to significant digits, not decimals, so that small ones still compare.
+double RoundSignificant(double v, int digits) {
+  if (v == 0 || !std::isfinite(v)) return v;
+  const int exponent = static_cast<int>(std::floor(std::log10(std::fabs(v))));
+  return Round(v, digits - 1 - exponent);
+}
+
 proto::NumericRange Range(const std::string& name, double lo, double hi) {
   proto::NumericRange r;
   r.name = name;
@@ -304,15 +312,15 @@ void RunOptimize(const OptimizeArgs& a) {
         o.objective = v;
         o.status = Observation::kSucceeded;
         history.push_back(std::move(o));
-        curve.push_back(Round(best - fn->optimum, 6));
+        curve.push_back(RoundSignificant(best - fn->optimum, 4));
       }
     }
     const double regret = best - fn->optimum;
     regrets.push_back(regret);
     Json one;
     one["seed"] = seed;
-    one["best"] = Round(best, 6);
-    one["regret"] = Round(regret, 6);
+    one["best"] = Round(best, 9);
+    one["regret"] = RoundSignificant(regret, 4);
     one["seconds"] = Round(std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count(), 3);
     if (a.curves) one["curve"] = curve;
     seeds.push_back(one);
@@ -327,8 +335,8 @@ void RunOptimize(const OptimizeArgs& a) {
   j["evaluations"] = a.evaluations;
   j["batch"] = a.batch;
   j["optimum"] = fn->optimum;
-  j["median_regret"] = Round(Median(regrets), 6);
-  j["mean_regret"] = Round(mean, 6);
+  j["median_regret"] = RoundSignificant(Median(regrets), 4);
+  j["mean_regret"] = RoundSignificant(mean, 4);
   j["max_suggest_seconds"] = Round(max_suggest, 4);
   j["seconds"] = Round(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 3);
   j["seeds"] = seeds;

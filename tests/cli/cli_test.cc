@@ -382,6 +382,15 @@ TEST_F(CliTest, BenchOptimizeRunsEitherStartDesignAndSaysWhich) {
     ASSERT_EQ(j["seeds"].size(), 2u);
     for (const auto& seed : j["seeds"]) EXPECT_GE(seed["regret"].get<double>(), 0.0) << o.out;
   }
+  // A converged run's regret is about 1e-6: it keeps its significant digits (it was once rounded
+  // to 6 decimals, which made 2e-6 and 3e-6 look like a 1.5x difference).
+  Outcome o = Hpo({"bench", "optimize", "--function", "branin", "--evaluations", "50", "--seeds", "1", "-o", "json"});
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  auto j = nlohmann::json::parse(o.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(j.is_object()) << o.out;
+  const double regret = j["seeds"][0]["regret"], exact = j["seeds"][0]["best"].get<double>() - j["optimum"].get<double>();
+  EXPECT_LT(regret, 1e-4) << o.out;
+  EXPECT_NEAR(regret, exact, 1e-3 * regret + 2e-9) << o.out;
 }
 
 TEST_F(CliTest, VersionPrintsTheVersionAndExitsZero) {
