@@ -528,7 +528,7 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
           "# TYPE hpo_suggestion_seconds_max gauge\n"
           "# HELP hpo_suggestion_last_seconds The latest proposal.\n"
           "# TYPE hpo_suggestion_last_seconds gauge\n"
-          "# HELP hpo_suggestion_fallbacks_total Proposals made by random search because the model could not.\n"
+          "# HELP hpo_suggestion_fallbacks_total Suggestions the model did not make (the start design before it has enough observations, or random search when it could not fit).\n"
           "# TYPE hpo_suggestion_fallbacks_total counter\n"
           "# HELP hpo_training_jobs Training jobs of the tuning job by status.\n"
           "# TYPE hpo_training_jobs gauge\n";

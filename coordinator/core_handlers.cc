@@ -1,0 +1,306 @@
+// coordinator/core_handlers.cc: CoordinatorCore::Impl, the worker messages (register, started, metrics, logs, exited, heartbeats) (coordinator/core_impl.h).
+#include "coordinator/core_impl.h"
+
+namespace hpo::coordinator {
+
+using core_detail::Lower;
+using core_detail::Truncate;
+using proto::StringMap;
+
+Trial* CoordinatorCore::Impl::CurrentAttempt(const std::string& trial, uint32_t attempt) {
+  auto it = trials.find(trial);
+  if (it == trials.end() || it->second.attempt != attempt || !it->second.Active()) return nullptr;
+  return &it->second;
+}
+
+void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire::Register& r, int64_t now, std::vector<Outgoing>* out) {
+  proto::wire::RegisterAck ack;
+  ack.protocol_version = proto::wire::kProtocolVersion;
+  ack.heartbeat_interval_ms = static_cast<uint32_t>(opt.heartbeat_interval_ms);
+  ack.lease_ms = static_cast<uint32_t>(opt.lease_ms);
+  Status v = proto::wire::CheckProtocolVersion(r.protocol_version);
+  if (!v.ok()) {
+    ack.accepted = false;
+    ack.reason = v.message();
+    out->push_back({wid, std::move(ack)});
+    return;
+  }
+  ack.accepted = true;
+  // A worker re-sends Register until it is acknowledged, so copies queued while the
+  // coordinator was away arrive together: the same registration again is not news.
+  // Acting on it again could be wrong, too: attempts assigned since the first copy are not in
+  // its `running` list. So a repeat is acknowledged and changes nothing.
+  auto known = workers.find(wid);
+  if (known != workers.end() && known->second.reg == r) {  // same session, same contents
+    known->second.last_seen_ms = now;
+    out->push_back({wid, std::move(ack)});
+    return;
+  }
+  WorkerInfo& w = workers[wid];
+  w.queued.clear();
+  w.ending.clear();  // what it no longer reports was found lost just below
+  std::set<std::pair<std::string, uint32_t>> reported;
+  for (const auto& ra : r.running) reported.insert({ra.trial, ra.attempt});
+  // Attempts we placed on this worker that it no longer runs were lost with its restart.
+  for (auto& [name, t] : trials) {
+    if (t.Active() && t.OnWorker(wid) && !reported.count({name, t.attempt})) {
+      AttemptLost(t, "worker " + wid + " registered without the attempt", now);
+    }
+  }
+  w.reg = r;
+  w.last_seen_ms = now;
+  w.running.clear();
+  w.draining.clear();  // a new registration is new capacity
+  std::vector<Trial*> queued;
+  for (const auto& ra : r.running) {
+    Trial* t = CurrentAttempt(ra.trial, ra.attempt);
+    if (t && !t->gang.empty() && t->OnWorker(wid)) {  // one host of a gang
+      w.running.insert({ra.trial, ra.attempt});
+      for (const auto& h : t->gang) {
+        if (h.worker_id != wid) continue;
+        for (uint32_t g : h.gpus) worker_gpus_used[wid].insert(g);
+      }
+      if (t->worker_id == wid) attempt_gpus[{t->name, t->attempt}] = t->gpus;
+    } else if (t && t->gang.empty() && (t->worker_id == wid || t->worker_id.empty())) {
+      t->worker_id = wid;
+      if (t->Queued()) {
+        queued.push_back(t);
+      } else {
+        w.running.insert({ra.trial, ra.attempt});
+      }
+      // Its GPUs stay its own across a coordinator restart (the assignment is in the store).
+      for (uint32_t g : t->gpus) worker_gpus_used[wid].insert(g);
+      attempt_gpus[{t->name, t->attempt}] = t->gpus;
+    } else {
+      ack.stop.push_back(ra);
+    }
+  }
+  // Attempts assigned ahead stay queued behind their predecessor while it runs here; else
+  // they have its slot (the worker starts them at once).
+  for (Trial* t : queued) {
+    if (w.running.count({t->after_trial, t->after_attempt})) {
+      w.queued.insert({t->name, t->attempt});
+      successor[{t->after_trial, t->after_attempt}] = t->name;
+    } else {
+      Promote(*t);
+    }
+  }
+  Event(now, "WorkerRegistered", "", "",
+        wid + " host=" + r.host + " slots=" + std::to_string(r.slots) + " gpus=" + std::to_string(r.gpus.size()) +
+            (r.running.empty() ? "" : " re-attached=" + std::to_string(w.running.size()) +
+                                          " stopped=" + std::to_string(ack.stop.size())));
+  out->push_back({wid, std::move(ack)});
+}
+
+void CoordinatorCore::Impl::OnTrialStarted(const std::string& wid, const proto::wire::TrialStarted& m, int64_t now) {
+  Trial* t = CurrentAttempt(m.trial, m.attempt);
+  if (!t || t->started) return;
+  if (t->Queued()) {
+    // Its predecessor's program has ended (the worker starts it only then) and its exit report
+    // is on its way, or the predecessor never reached the worker: the slot is this attempt's
+    // from now on, and heartbeats keep checking the predecessor (WorkerInfo::ending).
+    auto w = workers.find(wid);
+    if (w != workers.end() && w->second.running.erase({t->after_trial, t->after_attempt}) > 0) {
+      w->second.ending.insert({t->after_trial, t->after_attempt});
+    }
+    Promote(*t);
+  }
+  t->started = true;
+  t->attempt_start_ms = now;
+  auto w = workers.find(wid);
+  t->on_spot = w != workers.end() && w->second.reg.spot;
+  if (t->start_ms == 0) t->start_ms = now;
+  Secondary(*t, "Training", now, "Training in progress on " + wid);
+  SaveTrial(*t);
+}
+
+bool CoordinatorCore::Impl::OnMetrics(const std::string& wid, const proto::wire::MetricPoints& m, int64_t now, std::vector<Outgoing>* out) {
+  Trial* t = CurrentAttempt(m.trial, m.attempt);
+  if (!t || m.seq <= t->last_seq) return true;  // stale attempt or duplicate batch
+  if (!t->gang.empty() && wid != t->worker_id) return true;  // only algo-1 reports a gang's metrics
+  if (m.seq != t->last_seq + 1) return false;   // a gap: wait for the missing batch
+  TuningJob* j = Job(t->tuning_job);
+  std::string objective = j ? ObjectiveMetricFor(*j, t->definition_name) : "";
+  const bool track = j && TracksCurves(*j);
+  const size_t old_len = t->curve.size();
+  std::vector<MetricRow> rows;
+  for (const auto& p : m.points) {
+    rows.push_back({t->name, m.attempt, m.seq, p.name, p.value, p.timestamp_ms, p.step});
+    t->final_metrics[p.name] = p.value;
+    if (p.name == objective) {
+      t->objective = p.value;
+      if (track) t->curve.push_back(p.value);
+    }
+  }
+  t->last_seq = m.seq;
+  Reindex(*t);
+  Note(InTransaction(store, [&] {
+    HPO_RETURN_IF_ERROR(store->AppendMetrics(rows));
+    return store->PutTrial(TrialToRow(*t));
+  }));
+  if (track && t->curve.size() > old_len) MaybeStopEarly(*j, *t, old_len, now, out);
+  return true;
+}
+
+void CoordinatorCore::Impl::OnLogLines(const proto::wire::LogLines& m) {
+  auto it = trials.find(m.trial);
+  if (it == trials.end() || m.attempt > it->second.attempt) return;  // unknown trial or attempt
+  std::vector<LogRow> rows;
+  for (size_t i = 0; i < m.lines.size(); ++i) {
+    uint64_t line = m.first_line + i;
+    if (line >= CoordinatorCore::kMaxLogLinesPerAttempt) break;
+    rows.push_back({0, m.trial, m.attempt, line, m.lines[i]});
+  }
+  if (!rows.empty()) Note(store->AppendLogs(rows));
+}
+
+bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::TrialExited& m, int64_t now, std::vector<Outgoing>* out) {
+  Trial* t = CurrentAttempt(m.trial, m.attempt);
+  if (!t) return true;
+  if (m.seq > t->last_seq) return false;
+  TuningJob* j = Job(t->tuning_job);
+  std::string objective = j ? ObjectiveMetricFor(*j, t->definition_name) : "";
+  if (t->gang.empty() || wid == t->worker_id) {  // a gang's metrics are algo-1's
+    for (const auto& fm : m.final_metrics) {
+      t->final_metrics[fm.name] = fm.value;
+      if (fm.name == objective) t->objective = fm.value;
+    }
+  }
+  if (!t->gang.empty()) {
+    auto host = std::find_if(t->gang.begin(), t->gang.end(), [&](const auto& h) { return h.worker_id == wid; });
+    if (host == t->gang.end() || !host->exit.empty()) return true;  // not a host of it, or a repeat
+    host->exit = m.status;
+    const size_t index = static_cast<size_t>(host - t->gang.begin());
+    if (m.status == "Completed") {
+      const bool all = std::all_of(t->gang.begin(), t->gang.end(), [](const auto& h) { return h.exit == "Completed"; });
+      if (!all) {  // the attempt completes when every host has
+        SaveTrial(*t);
+        return true;
+      }
+    } else {  // the first host that ends otherwise ends the attempt
+      StopGangPeers(*t, wid, "algo-" + std::to_string(index + 1) + " ended " + m.status, out);
+    }
+  }
+  if (m.status == "Interrupted" && !t->stop_requested && j && j->status == "InProgress") {
+    Interrupted(*t, m.failure_reason.empty() ? "capacity interrupted" : m.failure_reason, now);
+    return true;
+  }
+  if (m.status == "InfraError" || m.status == "Interrupted") {
+    InfraFailure(*t, m.failure_reason.empty() ? m.status : m.failure_reason, now);
+    return true;
+  }
+  const std::vector<std::string> hosts = t->Hosts();  // before ReleaseSlot forgets them
+  ReleaseSlot(*t, now);
+  KeepWarm(*t, hosts, now);
+  t->end_ms = now;
+  // No start time for an attempt whose program never ran (a start failure, a stop while it
+  // was staging or queued ahead); TrialStarted always comes before the exit report.
+  if (t->start_ms == 0 && t->started) t->start_ms = now;
+  if (m.status == "Completed") {
+    t->state = TrialState::kCompleted;
+    if (j && t->started) {
+      auto& d = Index(*j).durations;
+      d.push_back(now - t->start_ms);
+      if (d.size() > 25) d.pop_front();
+    }
+    Secondary(*t, "Uploading", now);
+    Secondary(*t, "Completed", now);
+  } else if (m.status == "Stopped") {
+    t->state = TrialState::kStopped;
+    if (t->stop_reason.rfind("MaxWaitTimeExceeded", 0) == 0) {
+      Secondary(*t, "MaxWaitTimeExceeded", now, t->stop_reason);
+    } else {
+      Secondary(*t, m.secondary_status.empty() ? "Stopped" : m.secondary_status, now, m.failure_reason);
+    }
+  } else {
+    t->state = TrialState::kFailed;
+    t->failure_reason = Truncate(m.failure_reason.empty()
+                                     ? "AlgorithmError: the training program exited with code " +
+                                           std::to_string(m.exit_code)
+                                     : m.failure_reason);
+    Secondary(*t, "Failed", now, t->failure_reason);
+  }
+  SaveTrial(*t);
+  Event(now, "TrialExited", t->tuning_job, t->name,
+        std::string(TrialStateName(t->state)) + (t->objective ? " objective=" + std::to_string(*t->objective) : ""));
+  return true;
+}
+
+void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbeat& h, int64_t now, std::vector<Outgoing>* out) {
+  const std::string& wid = w.reg.worker_id;
+  std::set<std::pair<std::string, uint32_t>> held;
+  for (const auto& r : h.running) {
+    held.insert({r.trial, r.attempt});
+    auto it = trials.find(r.trial);
+    const bool current = it != trials.end() && it->second.attempt == r.attempt &&
+                         (it->second.Active() || it->second.state == TrialState::kInProgress) &&
+                         it->second.OnWorker(wid);
+    if (current) continue;
+    const bool ended_here = it != trials.end() && it->second.attempt == r.attempt && it->second.Terminal();
+    if (ended_here) continue;  // its exit is being acknowledged
+    proto::wire::StopTrial m;
+    m.trial = r.trial;
+    m.attempt = r.attempt;
+    m.reason = "the coordinator no longer runs this attempt";
+    m.grace_period_s = static_cast<uint32_t>(opt.default_grace_period_s);
+    out->push_back({wid, std::move(m)});
+  }
+  std::vector<std::pair<std::string, uint32_t>> placed(w.running.begin(), w.running.end());
+  placed.insert(placed.end(), w.queued.begin(), w.queued.end());
+  placed.insert(placed.end(), w.ending.begin(), w.ending.end());
+  for (const auto& key : placed) {
+    if (held.count(key)) continue;
+    auto it = trials.find(key.first);
+    if (it == trials.end() || it->second.attempt != key.second || !it->second.Active()) continue;
+    if (now - it->second.assigned_ms < opt.lease_ms) continue;  // may still be on its way
+    AttemptLost(it->second, "worker " + wid + " does not hold attempt " + std::to_string(key.second) +
+                                " (its assignment was lost in transit)", now);
+  }
+}
+
+void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Message& msg, int64_t now, std::vector<Outgoing>* out) {
+  if (const auto* r = std::get_if<proto::wire::Register>(&msg)) {
+    OnRegister(wid, *r, now, out);
+    return;
+  }
+  auto w = workers.find(wid);
+  if (w == workers.end()) {
+    // Not registered (e.g. the coordinator restarted): ask it to register again.
+    proto::wire::Error e;
+    e.code = "NotRegistered";
+    e.message = "worker " + wid + " is not registered with this coordinator; send Register";
+    e.in_reply_to = static_cast<uint16_t>(proto::wire::TypeOf(msg));
+    out->push_back({wid, std::move(e)});
+    return;
+  }
+  w->second.last_seen_ms = now;
+  if (const auto* h = std::get_if<proto::wire::Heartbeat>(&msg)) {
+    proto::wire::Ack a;
+    a.type = static_cast<uint16_t>(proto::wire::MsgType::kHeartbeat);
+    a.seq = h->seq;
+    out->push_back({wid, std::move(a)});
+    Reconcile(w->second, *h, now, out);
+  } else if (const auto* s = std::get_if<proto::wire::TrialStarted>(&msg)) {
+    OnTrialStarted(wid, *s, now);
+    out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kTrialStarted), s->trial, s->attempt, 0}});
+  } else if (const auto* m = std::get_if<proto::wire::MetricPoints>(&msg)) {
+    if (OnMetrics(wid, *m, now, out)) {
+      out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kMetricPoints), m->trial, m->attempt, m->seq}});
+    }
+  } else if (const auto* x = std::get_if<proto::wire::TrialExited>(&msg)) {
+    if (OnExited(wid, *x, now, out)) {
+      out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kTrialExited), x->trial, x->attempt, x->seq}});
+    }
+  } else if (const auto* l = std::get_if<proto::wire::LogLines>(&msg)) {
+    OnLogLines(*l);
+    out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kLogLines), l->trial, l->attempt, l->seq}});
+  } else if (const auto* n = std::get_if<proto::wire::InterruptionNotice>(&msg)) {
+    // No new trial goes there; its running attempts end Interrupted (the worker stops them).
+    w->second.draining = "interruption notice: " + n->reason;
+    Event(now, "InterruptionNotice", "", "", wid + ": " + n->reason);
+  } else if (const auto* e = std::get_if<proto::wire::Error>(&msg)) {
+    Event(now, "WorkerError", "", "", wid + ": " + e->code + ": " + e->message);
+  }
+}
+
+}  // namespace hpo::coordinator

@@ -1,0 +1,374 @@
+// coordinator/core_impl.h: the coordinator core's private state (CoordinatorCore::Impl), shared
+// by the files that implement it. Not part of the coordinator's interface: only
+// coordinator/core*.cc include it; everything else talks to coordinator/core.h.
+//
+// The implementation is split by topic, each file defining its part of Impl:
+//   core.cc              the public CoordinatorCore methods, persistence (load, save, reindex),
+//   lookups core_tuning.cc       what the tuning rules see: early stopping, warm start priors, the
+//   objective core_transitions.cc  a trial's transitions (slots, retries, queueing), job failure
+//   and completion core_placement.cc    creating trials and placing them on workers (gangs, assign
+//   ahead, scheduling) core_handlers.cc     the worker messages (register, started, metrics, logs,
+//   exited, heartbeats) core_queries.cc      Describe, summaries and the other read-only queries
+//
+// Invariants every file keeps: every trial change goes through SaveTrial (which reindexes the job
+// and writes the row), every job change through SaveJob, both inside the caller's transaction;
+// JobIndex is the only per-job aggregate and is never recomputed by a scan on the hot path.
+#pragma once
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "coordinator/adaptive.h"
+#include "coordinator/core.h"
+#include "coordinator/core_rows.h"
+#include "coordinator/hyperband_strategy.h"
+#include "coordinator/placement.h"
+#include "coordinator/trial_name.h"
+
+namespace hpo::coordinator {
+namespace core_detail {
+
+inline std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+inline constexpr size_t kMaxFailureReason = 1024;
+
+inline std::string Truncate(std::string s, size_t n = kMaxFailureReason) {
+  if (s.size() > n) s.resize(n);
+  return s;
+}
+
+}  // namespace core_detail
+
+struct CoordinatorCore::Impl {
+  JobStore* store;
+  CoreOptions opt;
+  std::map<std::string, std::unique_ptr<TuningJob>> jobs;  // key: lower-cased name
+  std::map<std::string, Trial> trials;                     // key: trial name
+
+  // What scheduling and completion ask about a job on every event, kept up to date as trials
+  // change (Reindex, called wherever a trial is saved) so that no event costs O(trials): with
+  // 10,000 trials a scan per event made a job's bookkeeping quadratic.
+  struct JobIndex {
+    std::vector<Observation> history;  // the strategy's view, by trial index - 1
+    std::vector<std::optional<TrialState>> states;
+    std::vector<char> succeeded_flags;
+    std::vector<char> active_flags;  // counted in `active`: running or starting, not queued ahead
+    std::set<int> pending;           // trial indexes waiting for a slot, oldest first
+    int active = 0, unfinished = 0, succeeded = 0;
+    std::string best;  // the best training job so far ("" none)
+    // Completion criteria, fed each objective once, in the order the training jobs finished.
+    std::vector<char> finish_counted;
+    NotImprovingTracker not_improving;
+    std::vector<double> finished_objectives;
+    size_t convergence_checked = 0;  // finished_objectives.size() at the last convergence test
+    // Warm start: the parents' training jobs as observations, and the strategy's view
+    // (prior + history) rebuilt per call when there are any.
+    std::vector<Observation> prior;
+    std::vector<Observation> combined;
+    bool combined_stale = true;     // history changed since `combined` was built
+    std::deque<int64_t> durations;  // of the latest completed training jobs (assign ahead)
+  };
+  std::map<std::string, JobIndex> index;               // key: lower-cased job name
+  std::map<std::string, SuggestionStats> suggestions;  // key: lower-cased job name
+
+  // Counts one Propose call; a model-based one (the strategy reports stats) is also an event
+  // with its breakdown, so `hpo` users see what each suggestion cost and why a fallback happened.
+  void RecordSuggestion(const TuningJob& j, double seconds, int64_t now);
+
+  std::map<std::string, WorkerInfo> workers;
+  std::map<std::string, std::set<uint32_t>> worker_gpus_used;  // worker -> GPU indices in use
+  std::map<std::pair<std::string, uint32_t>, std::vector<uint32_t>> attempt_gpus;
+  // Assigned ahead: (trial, attempt) of a running attempt -> the trial queued behind it.
+  std::map<std::pair<std::string, uint32_t>, std::string> successor;
+  int64_t loaded_at_ms = -1;     // first tick after a restart: orphaned attempts get one lease
+  std::vector<std::string> log;  // store failures, surfaced by Describe's failure reason
+
+  // ---- persistence -----------------------------------------------------------------------------
+
+  void Note(const Status& s);
+
+  void SaveJob(TuningJob& j, int64_t now);
+  void SaveTrial(const Trial& t);
+
+  static Observation::Status ObservedStatus(TrialState s);
+  static bool IsTerminal(TrialState s);
+
+  // Brings the job's index in line with the trial (its state, objective and hyperparameters).
+  void Reindex(const Trial& t);
+  JobIndex& Index(const TuningJob& j) { return index[core_detail::Lower(j.name)]; }
+  const JobIndex* Index(const TuningJob& j) const;
+  void Event(int64_t now, const std::string& kind, const std::string& job, const std::string& trial,
+             const std::string& msg);
+
+  void Load();
+
+  // ---- adaptive tuning -------------------------------------------------------------------------
+
+  static bool MedianRuleOn(const TuningJob& j);
+  static const HyperbandStrategy* HyperbandOf(const TuningJob& j);
+  static bool TracksCurves(const TuningJob& j) {
+    return MedianRuleOn(j) || HyperbandOf(j) != nullptr;
+  }
+
+  // The objective just got new emissions (curve grew from old_len): apply the job's rule at
+  // each of them, in order, and stop the trial at the first that says so.
+  void MaybeStopEarly(TuningJob& j, Trial& t, size_t old_len, int64_t now,
+                      std::vector<Outgoing>* out);
+
+  // Warm start: the parents' training jobs that have an objective, mapped onto this job's
+  // tunable hyperparameters (a value the parent had fixed comes from its static ones).
+  void BuildPrior(TuningJob& j);
+
+  // The kind of every hyperparameter a job's (single) definition sets: 'i', 'c', 'k'
+  // (integer, continuous, categorical ranges, as its SearchSpace reads them) or 's' (static).
+  static std::map<std::string, char> HyperParameterKinds(const proto::TuningJobSpec& spec);
+
+  // Warm-start rules that need the store: the parents exist and are terminal, share the
+  // objective and the hyperparameters, and their training jobs fit in the job limit.
+  Status CheckWarmStart(const proto::TuningJobSpec& spec);
+
+  void InitObjective(TuningJob& j);
+
+  // ---- lookups ---------------------------------------------------------------------------------
+
+  TuningJob* Job(const std::string& name);
+
+  const proto::TrainingJobDefinition* Definition(const TuningJob& j,
+                                                 const std::string& def_name) const;
+
+  std::string ObjectiveMetricFor(const TuningJob& j, const std::string& def_name) const;
+
+  bool MaximizeFor(const TuningJob& j, const std::string& def_name) const;
+
+  int64_t MaxJobs(const TuningJob& j) const;
+  int64_t MaxParallel(const TuningJob& j) const;
+
+  int ActiveCount(const TuningJob& j) const;
+  bool HasPending(const TuningJob& j) const;
+  bool AnyUnfinished(const TuningJob& j) const;
+
+  // One Observation per trial the job has created, in creation order (the strategy's view).
+  const std::vector<Observation>& History(const TuningJob& j);
+
+  // Whether `a` is a better objective than `b` for the job's direction.
+  static bool Better(double a, double b, bool maximize) { return maximize ? a > b : a < b; }
+
+  bool ObjectiveSucceeded(const Trial& t) const;
+
+  const Trial* Best(const TuningJob& j) const;
+
+  // ---- transitions -----------------------------------------------------------------------------
+
+  void Secondary(Trial& t, const std::string& status, int64_t now, const std::string& msg = "");
+
+  // The current attempt gives up its slot (it ended, or will never run here). A trial queued
+  // behind it takes the slot and its GPUs; a queued attempt itself leaves its queue.
+  void ReleaseSlot(Trial& t, int64_t now);
+
+  // Warm reuse (ResourceConfig.KeepAlivePeriodInSeconds): a training job of this job's definition
+  // that ended normally leaves its hosts' slots kept for the next one for that long; the
+  // scheduler prefers them (PlaceHost), other jobs cannot take them meanwhile.
+  // Called with the ended attempt's hosts (Trial::Hosts(), taken before ReleaseSlot forgets them).
+  void KeepWarm(const Trial& t, const std::vector<std::string>& hosts, int64_t now);
+  void TakeWarm(WorkerInfo& w, const TuningJob& j, const std::string& definition);
+  // Drops kept slots that expired or whose job is no longer running.
+  void ExpireWarm(int64_t now);
+
+  // Whether an attempt on `worker` still holds GPU `idx` (a queued successor shares its
+  // predecessor's GPUs until one of them ends).
+  bool GpuHeld(const std::string& worker, uint32_t idx) const;
+
+  // A trial queued ahead takes its slot: its predecessor ended, or its worker reported it
+  // started (which it does only once the predecessor's program has ended).
+  void Promote(Trial& q);
+
+  // The trial waits for a host again (its slot already released): the next Launch starts a new
+  // attempt.
+  static void ToQueue(Trial& t);
+
+  // Ends the current attempt of an active trial with an infrastructure error: retried while the
+  // retry strategy allows, else the trial fails.
+  void InfraFailure(Trial& t, const std::string& reason, int64_t now);
+  std::set<std::string> retryable_failures;
+
+  // An attempt that was assigned but never reported started and that its worker does not hold
+  // (the assignment was lost with a coordinator or a worker): the trial goes back to the queue
+  // without spending a retry, since nothing of it ever ran.
+  void Requeue(Trial& t, const std::string& reason, int64_t now);
+
+  // The attempt's capacity was reclaimed (spot): the trial goes back to the queue without
+  // spending a retry, to start again from its checkpoint, preferably elsewhere. SageMaker's
+  // secondary statuses: ... Training -> Interrupted -> Starting -> ...
+  void Interrupted(Trial& t, const std::string& reason, int64_t now);
+
+  // StoppingCondition.MaxWaitTimeInSeconds (managed spot): a trial's whole time, waiting for
+  // capacity and interrupted attempts included, is bounded; past it the trial ends Stopped with
+  // secondary status MaxWaitTimeExceeded (its last objective, if any, stays).
+  void ExpireMaxWait(TuningJob& j, int64_t now, std::vector<Outgoing>* out);
+
+  // An attempt whose worker is gone or no longer holds it.
+  void AttemptLost(Trial& t, const std::string& reason, int64_t now);
+
+  // Starts the job's next trial (a pending retry or a new proposal) on `worker`.
+  // The job's oldest trial waiting for a host (a retry, or one created while no worker could
+  // start it), or nullptr.
+  Trial* OldestPending(TuningJob& j);
+
+  // A new trial from the strategy, Pending; nullptr when the job may not or cannot have more.
+  Trial* CreateTrial(TuningJob& j, int64_t now);
+
+  // The worker that starts `req` now (the one with the most free slots), or nullptr; *ever:
+  // whether any registered worker could ever serve it; *why: the reasons, for people.
+  // `avoid`: a trial's interrupted worker; it and spot workers are taken only when nothing else
+  // fits.
+  WorkerInfo* PlaceHost(const HostRequest& req, bool* ever, std::string* why, uint32_t* gpus,
+                        const std::string& avoid = "", bool prefer_on_demand = false,
+                        const std::set<std::string>* exclude = nullptr, const std::string& job = "",
+                        const std::string& definition = "");
+
+  // The job cannot place its next host: remembered (and logged once per new reason) for
+  // describe, and the pending trial says so in its secondary status.
+  void NoteWaiting(TuningJob& j, Trial* t, const HostRequest& req, bool ever,
+                   const std::string& why, int64_t now, size_t hosts = 1);
+
+  // Places the job's next host: its oldest pending trial, else a new one from the strategy.
+  // False when nothing more can be placed for this job now.
+  bool PlaceNext(TuningJob& j, int64_t now, std::vector<Outgoing>* out);
+
+  // One host of a training job: what it asks for, in algo-N order (instance groups in the spec's
+  // order, each InstanceCount times; else InstanceCount hosts of InstanceType).
+  struct HostPlan {
+    HostRequest req;
+    std::string group;  // "" outside InstanceGroups
+    std::string type;
+  };
+  std::vector<HostPlan> HostsFor(const TuningJob& j, const std::string& def_name) const;
+
+  // A gang: one distinct worker per host, all at once or none (no partial hold, so gangs of
+  // different jobs never deadlock; see docs/architecture.md). Empty when they cannot all start now.
+  struct GangPick {
+    WorkerInfo* worker = nullptr;
+    uint32_t gpus = 0;
+    const HostPlan* plan = nullptr;  // the host it plays (points into the caller's plans)
+  };
+  std::vector<GangPick> PlaceGang(const std::vector<HostPlan>& plans, bool* ever, std::string* why,
+                                  const std::string& avoid = "", bool prefer_on_demand = false,
+                                  const std::string& job = "", const std::string& definition = "");
+
+  // Sends `a` (built for algo-1 on gang[0]) to every host of the gang with that host's name,
+  // instance group and GPUs, and the addresses of all hosts (AssignTrial.host_addresses).
+  void LaunchGang(Trial& t, const std::vector<GangPick>& gang, proto::wire::AssignTrial a,
+                  int64_t now, std::vector<Outgoing>* out);
+
+  // The other hosts of a gang whose host `wid` ended or was lost: stopped, their grace period.
+  void StopGangPeers(const Trial& t, const std::string& wid, const std::string& reason,
+                     std::vector<Outgoing>* out);
+
+  // Starts the trial's next attempt on `w` with `gpu_count` of its free GPUs; with `after`, an
+  // attempt running on `w`, queues it there behind that attempt, in its slot and with its GPUs.
+  void Launch(TuningJob& j, Trial& trial, WorkerInfo& w, uint32_t gpu_count, int64_t now,
+              std::vector<Outgoing>* out, const Trial* after = nullptr,
+              const std::vector<GangPick>* gang = nullptr);
+
+  // Fills free slots, one host at a time: to the job with the fewest running trials (then the
+  // oldest: fair share, see docs/architecture.md), on the worker with the most free slots among
+  // those that fit it (coordinator/placement.h). A job that cannot place anything now is passed
+  // over for this round, so it never blocks the others.
+  void Schedule(int64_t now, std::vector<Outgoing>* out);
+
+  // Takes back an attempt assigned ahead: the worker drops it (or kills it at once, had its
+  // predecessor just ended), the trial waits for a slot again, oldest first in its job.
+  void Withdraw(Trial& q, int64_t now, std::vector<Outgoing>* out);
+
+  // Whether the job's running attempts may get successors (CoreOptions::assign_ahead).
+  bool AheadAllowed(const TuningJob& j) const;
+
+  // Gives running attempts a successor from their job, queued on their worker (see
+  // CoreOptions::assign_ahead): one per running attempt. While another job waits for a free
+  // worker, none is given and those already queued are withdrawn: the next free slots are the
+  // scheduler's to share (fair share), not one job's for another training job's length.
+  void AssignAhead(int64_t now, std::vector<Outgoing>* out);
+
+  // Ends the job Failed with `reason`; its running trials are stopped.
+  void FailJob(TuningJob& j, const std::string& reason, int64_t now, std::vector<Outgoing>* out);
+
+  // Trials that waited for a host longer than their definition's
+  // StoppingCondition.MaxPendingTimeInSeconds fail with a capacity error; when no registered
+  // worker could ever serve them the tuning job ends too (Failed, with the reason).
+  void ExpirePending(TuningJob& j, int64_t now, std::vector<Outgoing>* out);
+
+  // Stops every trial of the job. Those queued ahead first: a worker reads its messages in
+  // order, so a queued trial's stop is there before its predecessor can end and free the slot
+  // (otherwise the queued one could start for a moment and count as having run).
+  void StopAll(TuningJob& j, const std::string& reason, int64_t now, std::vector<Outgoing>* out);
+
+  void StopTrialMsg(Trial& t, const std::string& reason, int64_t now, std::vector<Outgoing>* out);
+
+  // A message for every host of the trial's current attempt (one for a single-host attempt).
+  void SendToHosts(const Trial& t, const proto::wire::StopTrial& m, std::vector<Outgoing>* out,
+                   const std::string& except = "");
+
+  // Applies the completion rules to a job.
+  void MaybeFinish(TuningJob& j, int64_t now, std::vector<Outgoing>* out);
+
+  // BestObjectiveNotImproving, ConvergenceDetected and ResourceLimits.MaxRuntimeInSeconds: the
+  // reason the job completes now, or "".
+  std::string CompletionCriterionMet(TuningJob& j, int64_t now);
+
+  void FinishAll(int64_t now, std::vector<Outgoing>* out);
+
+  // ---- message handlers
+  // --------------------------------------------------------------------------
+
+  Trial* CurrentAttempt(const std::string& trial, uint32_t attempt);
+
+  void OnRegister(const std::string& wid, const proto::wire::Register& r, int64_t now,
+                  std::vector<Outgoing>* out);
+
+  void OnTrialStarted(const std::string& wid, const proto::wire::TrialStarted& m, int64_t now);
+
+  // Returns whether to acknowledge. Batches are applied in seq order, exactly once: a duplicate
+  // is acknowledged again, a batch after a gap (its predecessor lost with a connection) is left
+  // unacknowledged, so the worker re-sends both, in order. An acknowledgement therefore means
+  // "this seq and every earlier one are applied", which is how the worker reads it.
+  bool OnMetrics(const std::string& wid, const proto::wire::MetricPoints& m, int64_t now,
+                 std::vector<Outgoing>* out);
+
+  void OnLogLines(const proto::wire::LogLines& m);
+
+  // Returns whether to acknowledge: an exit whose attempt still misses metric batches (m.seq
+  // says how many were sent) waits for them, so no point is lost behind the exit.
+  bool OnExited(const std::string& wid, const proto::wire::TrialExited& m, int64_t now,
+                std::vector<Outgoing>* out);
+
+  // A heartbeat says what the worker holds. An attempt it runs that is not its current one here
+  // (re-queued meanwhile, or an assignment that arrived late) is stopped, so a trial never runs
+  // twice at once. An attempt placed on it that it does not hold, a lease after it was sent, was
+  // lost in transit (a connection reset drops queued messages): it is re-queued (without
+  // spending a retry when it never started), instead of waiting forever.
+  void Reconcile(WorkerInfo& w, const proto::wire::Heartbeat& h, int64_t now,
+                 std::vector<Outgoing>* out);
+
+  void Handle(const std::string& wid, const proto::wire::Message& msg, int64_t now,
+              std::vector<Outgoing>* out);
+};
+
+}  // namespace hpo::coordinator

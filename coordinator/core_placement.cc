@@ -1,0 +1,419 @@
+// coordinator/core_placement.cc: CoordinatorCore::Impl, creating trials and placing them on workers (gangs, assign ahead, scheduling) (coordinator/core_impl.h).
+#include "coordinator/core_impl.h"
+
+namespace hpo::coordinator {
+
+using core_detail::Lower;
+using core_detail::Truncate;
+using proto::StringMap;
+
+bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Outgoing>* out) {
+  Trial* t = OldestPending(j);
+  if (!t) {
+    // Only ask the strategy when one of the job's definitions can start somewhere now: a
+    // proposal made while nothing can run it would be stale when it does.
+    bool any_now = false, any_ever = false;
+    std::string why;
+    HostRequest first;
+    size_t first_hosts = 1;
+    for (const auto* d : j.spec.Definitions()) {
+      const std::vector<HostPlan> plans = HostsFor(j, d->definition_name.value_or(""));
+      bool ever = false;
+      std::string w;
+      if (!PlaceGang(plans, &ever, &w, "", false, Lower(j.name), d->definition_name.value_or("")).empty()) {
+        any_now = true;
+      }
+      if (!any_ever && !ever && why.empty()) {
+        why = w;
+        first = plans[0].req;
+        first_hosts = plans.size();
+      }
+      any_ever = any_ever || ever;
+    }
+    if (!any_now) {
+      if (j.spec.Definitions().empty()) return false;
+      if (why.empty()) {
+        const auto plans = HostsFor(j, j.spec.Definitions()[0]->definition_name.value_or(""));
+        first = plans[0].req;
+        first_hosts = plans.size();
+      }
+      NoteWaiting(j, nullptr, first, any_ever, why, now, first_hosts);
+      return false;
+    }
+    t = CreateTrial(j, now);
+    if (!t) {
+      MaybeFinish(j, now, out);  // nothing to propose (the strategy is exhausted): settle the job
+      return false;
+    }
+  }
+  const std::vector<HostPlan> plans = HostsFor(j, t->definition_name);
+  bool ever = false;
+  std::string why;
+  const std::vector<GangPick> picks =
+      PlaceGang(plans, &ever, &why, t->interrupted_on, t->interruptions > 0, Lower(j.name), t->definition_name);
+  if (picks.empty()) {
+    NoteWaiting(j, t, plans[0].req, ever, why, now, plans.size());
+    return false;
+  }
+  j.waiting_reason.clear();
+  j.waiting_since_ms = 0;
+  Launch(j, *t, *picks[0].worker, picks[0].gpus, now, out, nullptr, &picks);
+  return true;
+}
+
+std::vector<CoordinatorCore::Impl::HostPlan> CoordinatorCore::Impl::HostsFor(const TuningJob& j, const std::string& def_name) const {
+  std::vector<HostPlan> v;
+  const auto* d = Definition(j, def_name);
+  const proto::ResourceConfig* rc = d && d->resource_config ? &*d->resource_config : nullptr;
+  const int64_t volume = rc ? rc->volume_size_in_gb.value_or(0) : 0;
+  if (rc && !rc->instance_groups.empty()) {
+    for (const auto& g : rc->instance_groups) {
+      const std::string name = g.instance_group_name.value_or(""), type = g.instance_type.value_or("");
+      for (int64_t k = 0; k < g.instance_count.value_or(1); ++k) v.push_back({{type, name, volume}, name, type});
+    }
+  } else {
+    const std::string type = rc ? rc->instance_type.value_or("") : "";
+    for (int64_t k = 0; k < (rc ? rc->instance_count.value_or(1) : 1); ++k) v.push_back({{type, "", volume}, "", type});
+  }
+  if (v.empty()) v.push_back({});
+  return v;
+}
+
+std::vector<CoordinatorCore::Impl::GangPick> CoordinatorCore::Impl::PlaceGang(const std::vector<HostPlan>& plans, bool* ever, std::string* why,
+    const std::string& avoid, bool prefer_on_demand,
+    const std::string& job, const std::string& definition) {
+  std::vector<GangPick> picks;
+  std::set<std::string> taken;
+  // Whether the registered workers could ever serve it: each host's request by some worker,
+  // and at least as many workers as hosts.
+  *ever = workers.size() >= plans.size() || workers.empty();
+  for (const auto& plan : plans) {
+    bool e = false;
+    uint32_t g = 0;
+    std::string w;
+    PlaceHost(plan.req, &e, &w, &g);
+    if (!e) {
+      *ever = false;
+      *why = w;
+      return {};
+    }
+  }
+  if (!*ever) {
+    *why = "a training job of " + std::to_string(plans.size()) + " hosts needs " + std::to_string(plans.size()) +
+           " workers, and " + std::to_string(workers.size()) + " are registered";
+    return {};
+  }
+  for (const auto& plan : plans) {
+    bool e = false;
+    uint32_t g = 0;
+    WorkerInfo* w = PlaceHost(plan.req, &e, why, &g, avoid, prefer_on_demand, &taken, job, definition);
+    if (!w) return {};
+    taken.insert(w->reg.worker_id);
+    picks.push_back({w, g, &plan});
+  }
+  return picks;
+}
+
+void CoordinatorCore::Impl::LaunchGang(Trial& t, const std::vector<GangPick>& gang, proto::wire::AssignTrial a, int64_t now,
+    std::vector<Outgoing>* out) {
+  a.hosts.clear();
+  a.instance_groups.clear();
+  a.host_addresses.clear();
+  for (size_t i = 0; i < gang.size(); ++i) {
+    const std::string host = "algo-" + std::to_string(i + 1);
+    a.hosts.push_back(host);
+    a.host_addresses[host] = gang[i].worker->reg.host;
+    const HostPlan& plan = *gang[i].plan;
+    if (!plan.group.empty()) {
+      auto g = std::find_if(a.instance_groups.begin(), a.instance_groups.end(),
+                            [&](const auto& x) { return x.name == plan.group; });
+      if (g == a.instance_groups.end()) {
+        a.instance_groups.push_back({plan.group, plan.type.empty() ? "local" : plan.type, {}});
+        g = a.instance_groups.end() - 1;
+      }
+      g->hosts.push_back(host);
+    }
+  }
+  t.gang.clear();
+  std::vector<std::string> where;
+  for (size_t i = 0; i < gang.size(); ++i) {
+    WorkerInfo& w = *gang[i].worker;
+    const HostPlan& plan = *gang[i].plan;
+    Trial::GangHost h;
+    h.worker_id = w.reg.worker_id;
+    h.group = plan.group;
+    h.instance_type = !plan.type.empty() ? plan.type : w.reg.instance_type.empty() ? "local" : w.reg.instance_type;
+    if (i == 0) {
+      h.gpus = t.gpus;  // algo-1's, picked by Launch
+    } else {
+      auto& used = worker_gpus_used[w.reg.worker_id];
+      h.gpus = PickGpus(w.reg, used, gang[i].gpus);
+      for (uint32_t g : h.gpus) used.insert(g);
+      w.running.insert({t.name, t.attempt});
+    }
+    proto::wire::AssignTrial mine = a;
+    mine.current_host = a.hosts[i];
+    mine.instance_group = h.group;
+    mine.instance_type = h.instance_type;
+    mine.gpus = h.gpus;
+    where.push_back(a.hosts[i] + "=" + h.worker_id);
+    t.gang.push_back(std::move(h));
+    out->push_back({w.reg.worker_id, std::move(mine)});
+  }
+  std::string hosts;
+  for (const auto& x : where) hosts += (hosts.empty() ? "" : " ") + x;
+  if (!t.secondary.empty() && t.secondary.back().status == "Starting") t.secondary.pop_back();
+  Secondary(t, "Starting", now, "Launching on " + std::to_string(gang.size()) + " hosts: " + hosts);
+  SaveTrial(t);
+  Event(now, "Assigned", t.tuning_job, t.name,
+        "attempt " + std::to_string(t.attempt) + " on " + std::to_string(gang.size()) + " hosts: " + hosts);
+}
+
+void CoordinatorCore::Impl::StopGangPeers(const Trial& t, const std::string& wid, const std::string& reason, std::vector<Outgoing>* out) {
+  if (t.gang.empty()) return;
+  proto::wire::StopTrial m;
+  m.trial = t.name;
+  m.attempt = t.attempt;
+  m.reason = "the attempt ended: " + reason;
+  m.grace_period_s = static_cast<uint32_t>(opt.default_grace_period_s);
+  SendToHosts(t, m, out, wid);
+}
+
+void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, uint32_t gpu_count, int64_t now,
+    std::vector<Outgoing>* out, const Trial* after, const std::vector<GangPick>* gang) {
+  Trial* t = &trial;
+  const auto* def = Definition(j, t->definition_name);
+  TakeWarm(w, j, t->definition_name);
+  if (gang) {
+    for (size_t i = 1; i < gang->size(); ++i) TakeWarm(*(*gang)[i].worker, j, t->definition_name);
+  }
+  t->attempt++;
+  t->assigned_ms = now;
+  t->curve.clear();
+  t->state = TrialState::kInProgress;
+  t->worker_id = w.reg.worker_id;
+  t->started = false;
+  t->last_seq = 0;
+  if (!t->secondary.empty() && t->secondary.back().status == "Starting") t->secondary.pop_back();  // was waiting
+  if (after) {
+    t->after_trial = after->name;
+    t->after_attempt = after->attempt;
+    successor[{after->name, after->attempt}] = t->name;
+    w.queued.insert({t->name, t->attempt});
+    Secondary(*t, "Starting", now, "Queued on worker " + w.reg.worker_id + " to start when " + after->name + " ends");
+  } else {
+    Secondary(*t, "Starting", now, "Launching on worker " + w.reg.worker_id);
+    w.running.insert({t->name, t->attempt});
+  }
+
+  proto::wire::AssignTrial a;
+  a.trial = t->name;
+  a.attempt = t->attempt;
+  a.tuning_job = j.name;
+  a.definition_name = t->definition_name;
+  a.hyperparameters = t->hyperparameters;
+  a.objective_metric = ObjectiveMetricFor(j, t->definition_name);
+  a.hosts = {"algo-1"};
+  a.current_host = "algo-1";
+  a.grace_period_s = static_cast<uint32_t>(opt.default_grace_period_s);
+  a.max_runtime_s = 86400;
+  a.instance_type = w.reg.instance_type.empty() ? "local" : w.reg.instance_type;
+  if (def) {
+    if (def->algorithm_specification) {
+      const auto& alg = *def->algorithm_specification;
+      a.image = alg.training_image.value_or(alg.algorithm_name.value_or(""));
+      a.input_mode = alg.training_input_mode.value_or("File");
+      for (const auto& m : alg.metric_definitions) {
+        a.metric_definitions.push_back({m.name.value_or(""), m.regex.value_or("")});
+      }
+    }
+    a.environment = def->environment;
+    // Single-host placement (multi-host gangs come with instance-group scheduling): this host
+    // plays the first instance group, or the homogeneous ResourceConfig's type.
+    if (def->resource_config && !def->resource_config->instance_groups.empty()) {
+      const auto& g = def->resource_config->instance_groups[0];
+      a.instance_group = g.instance_group_name.value_or("");
+      a.instance_type = g.instance_type.value_or("");
+      a.instance_groups.push_back({a.instance_group, a.instance_type, a.hosts});
+    } else if (def->resource_config && def->resource_config->instance_type) {
+      a.instance_type = *def->resource_config->instance_type;
+    }
+    if (def->stopping_condition && def->stopping_condition->max_runtime_in_seconds) {
+      // MaxRuntimeInSeconds covers all attempts together: this one gets what the earlier ones
+      // left (at least a second, so a spent budget ends it as MaxRuntimeExceeded at once).
+      const int64_t left_ms = *def->stopping_condition->max_runtime_in_seconds * 1000 - t->training_ms;
+      a.max_runtime_s = static_cast<uint32_t>(std::max<int64_t>(1, (left_ms + 999) / 1000));
+    }
+    for (const auto& c : def->input_data_config) {
+      proto::wire::ChannelSpec cs;
+      cs.name = c.channel_name.value_or("");
+      if (c.data_source && c.data_source->s3_data_source) cs.uri = c.data_source->s3_data_source->s3_uri.value_or("");
+      if (c.data_source && c.data_source->file_system_data_source) {
+        cs.uri = c.data_source->file_system_data_source->directory_path.value_or("");
+      }
+      cs.content_type = c.content_type.value_or("");
+      cs.input_mode = c.input_mode.value_or(a.input_mode);
+      if (c.data_source && c.data_source->s3_data_source) {
+        cs.s3_data_type = c.data_source->s3_data_source->s3_data_type.value_or("");
+        cs.distribution_type = c.data_source->s3_data_source->s3_data_distribution_type.value_or("");
+      }
+      cs.compression_type = c.compression_type.value_or("");
+      cs.record_wrapper_type = c.record_wrapper_type.value_or("");
+      a.channels.push_back(std::move(cs));
+    }
+    if (def->output_data_config) a.output_path = def->output_data_config->s3_output_path.value_or("");
+    if (def->checkpoint_config) {
+      // Each training job of the tuning job under its own prefix, so that no trial resumes
+      // from another's state; its attempts share it.
+      std::string uri = def->checkpoint_config->s3_uri.value_or("");
+      while (!uri.empty() && uri.back() == '/') uri.pop_back();
+      a.checkpoint_uri = uri.empty() ? "" : uri + "/" + t->name;
+      a.checkpoint_local_path = def->checkpoint_config->local_path.value_or("/opt/ml/checkpoints");
+    }
+    proto::TuningJobSpec one;
+    one.training_job_definition = *def;
+    a.spec_json = proto::EncodeCreateRequest(one)["TrainingJobDefinition"].dump();
+  }
+  // GPUs: placement's count (coordinator/placement.h), never one another trial holds; a
+  // queued attempt gets its predecessor's, which it uses only once that one has ended.
+  auto& used = worker_gpus_used[w.reg.worker_id];
+  const std::vector<uint32_t> mine = after ? after->gpus : PickGpus(w.reg, used, gpu_count);
+  for (uint32_t g : mine) {
+    used.insert(g);
+    a.gpus.push_back(static_cast<int32_t>(g));
+  }
+  attempt_gpus[{t->name, t->attempt}] = mine;
+  t->gpus = mine;
+  if (after) {
+    a.after_trial = after->name;
+    a.after_attempt = after->attempt;
+  }
+
+  if (gang && gang->size() > 1) {
+    LaunchGang(*t, *gang, a, now, out);  // sends every host's AssignTrial
+    return;
+  }
+  SaveTrial(*t);
+  Event(now, after ? "AssignedAhead" : "Assigned", j.name, t->name,
+        "attempt " + std::to_string(t->attempt) + " on worker " + w.reg.worker_id +
+            (mine.empty() ? "" : " with " + std::to_string(mine.size()) + " GPU(s)") +
+            (after ? ", to start when " + after->name + " ends" : ""));
+  out->push_back({w.reg.worker_id, std::move(a)});
+}
+
+void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
+  std::set<std::string> passed;
+  for (;;) {
+    // With every slot taken PlaceNext fails for each job in turn, after recording why it waits.
+    TuningJob* pick = nullptr;
+    int pick_active = 0;
+    for (auto& [key, jp] : jobs) {
+      TuningJob& j = *jp;
+      if (j.status != "InProgress" || !j.completion_reason.empty() || passed.count(key)) continue;
+      int active = ActiveCount(j);
+      if (active >= MaxParallel(j)) continue;
+      bool can_new = static_cast<int64_t>(j.trials.size()) < MaxJobs(j) && j.strategy &&
+                     !j.strategy->Exhausted(History(j));
+      if (!can_new && !HasPending(j)) {
+        MaybeFinish(j, now, out);
+        continue;
+      }
+      if (!pick || active < pick_active ||
+          (active == pick_active && j.creation_ms < pick->creation_ms)) {
+        pick = &j;
+        pick_active = active;
+      }
+    }
+    if (!pick) break;
+    if (!PlaceNext(*pick, now, out)) passed.insert(Lower(pick->name));
+  }
+  AssignAhead(now, out);
+}
+
+void CoordinatorCore::Impl::Withdraw(Trial& q, int64_t now, std::vector<Outgoing>* out) {
+  proto::wire::StopTrial m;
+  m.trial = q.name;
+  m.attempt = q.attempt;
+  m.reason = "withdrawn before it started: its slot goes to another tuning job (fair share)";
+  m.grace_period_s = 0;
+  out->push_back({q.worker_id, std::move(m)});
+  ReleaseSlot(q, now);
+  Event(now, "Withdrawn", q.tuning_job, q.name,
+        "attempt " + std::to_string(q.attempt) + " taken back from worker " + q.worker_id +
+            " before it started: another tuning job waits for a slot");
+  ToQueue(q);
+  Secondary(q, "Starting", now, "waiting for a slot (withdrawn from its worker for another tuning job)");
+  SaveTrial(q);
+}
+
+bool CoordinatorCore::Impl::AheadAllowed(const TuningJob& j) const {
+  if (!opt.assign_ahead || j.status != "InProgress" || !j.completion_reason.empty() || !j.strategy) return false;
+  if (j.spec.Definitions().size() != 1 || HasPending(j)) return false;
+  if (HostsFor(j, j.spec.Definitions()[0]->definition_name.value_or("")).size() != 1) return false;  // no gangs
+  if (static_cast<int64_t>(j.trials.size()) >= MaxJobs(j)) return false;
+  switch (j.strategy->ProposeAhead()) {
+    case Strategy::Ahead::kAlways: return true;
+    case Strategy::Ahead::kNever: return false;
+    case Strategy::Ahead::kWhileShort: break;
+  }
+  const JobIndex* ix = Index(j);
+  if (!ix || ix->durations.size() < 3) return false;
+  std::vector<int64_t> d(ix->durations.begin(), ix->durations.end());
+  std::nth_element(d.begin(), d.begin() + static_cast<long>(d.size() / 2), d.end());
+  return d[d.size() / 2] < opt.assign_ahead_max_trial_ms;
+}
+
+void CoordinatorCore::Impl::AssignAhead(int64_t now, std::vector<Outgoing>* out) {
+  if (!opt.assign_ahead) return;
+  std::set<std::string> waiting;  // jobs waiting for a free worker that exists
+  for (const auto& [key, jp] : jobs) {
+    if (jp->status == "InProgress" && jp->waiting_reason.rfind("waiting for a free worker", 0) == 0) {
+      waiting.insert(key);
+    }
+  }
+  auto others_wait = [&](const TuningJob& j) {
+    return waiting.size() > 1 || (waiting.size() == 1 && !waiting.count(Lower(j.name)));
+  };
+  if (!waiting.empty()) {
+    std::vector<Trial*> withdraw;
+    for (auto& [wid, w] : workers) {
+      for (const auto& key : w.queued) {
+        auto it = trials.find(key.first);
+        TuningJob* j = it == trials.end() ? nullptr : Job(it->second.tuning_job);
+        if (j && others_wait(*j)) withdraw.push_back(&it->second);
+      }
+    }
+    for (Trial* q : withdraw) Withdraw(*q, now, out);
+  }
+  std::map<std::string, bool> allowed;  // per job, asked once per round
+  for (auto& [wid, w] : workers) {
+    if (!w.draining.empty()) continue;
+    const std::vector<std::pair<std::string, uint32_t>> running(w.running.begin(), w.running.end());
+    for (const auto& key : running) {
+      if (w.queued.size() >= w.reg.slots) break;
+      if (successor.count(key)) continue;
+      auto it = trials.find(key.first);
+      if (it == trials.end()) continue;
+      Trial& p = it->second;
+      if (p.attempt != key.second || p.state != TrialState::kInProgress || p.stop_requested) continue;
+      TuningJob* j = Job(p.tuning_job);
+      if (!j) continue;
+      auto [ok, fresh] = allowed.try_emplace(Lower(j->name), false);
+      if (fresh) ok->second = AheadAllowed(*j) && !others_wait(*j);
+      if (!ok->second) continue;
+      if (j->strategy->Exhausted(History(*j))) {
+        ok->second = false;
+        continue;
+      }
+      Trial* q = CreateTrial(*j, now);
+      if (!q) {
+        ok->second = false;
+        continue;
+      }
+      Launch(*j, *q, w, 0, now, out, &p);
+      if (static_cast<int64_t>(j->trials.size()) >= MaxJobs(*j)) ok->second = false;
+    }
+  }
+}
+
+}  // namespace hpo::coordinator

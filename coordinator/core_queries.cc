@@ -1,0 +1,171 @@
+// coordinator/core_queries.cc: CoordinatorCore's read-only queries (Describe, summaries, lookups).
+#include "coordinator/core_impl.h"
+
+namespace hpo::coordinator {
+
+using core_detail::Lower;
+using proto::StringMap;
+
+
+std::string CoordinatorCore::JobArn(const std::string& job) const {
+  return "arn:aws:sagemaker:" + options_.region + ":" + options_.account_id + ":hyper-parameter-tuning-job/" +
+         Lower(job);
+}
+
+std::string CoordinatorCore::TrainingJobArn(const std::string& trial) const {
+  return "arn:aws:sagemaker:" + options_.region + ":" + options_.account_id + ":training-job/" + Lower(trial);
+}
+
+proto::TrainingJobSummary CoordinatorCore::Summary(const Trial& t) const {
+  proto::TrainingJobSummary s;
+  const TuningJob* j = FindJob(t.tuning_job);
+  if (!t.definition_name.empty()) s.training_job_definition_name = t.definition_name;
+  s.training_job_name = t.name;
+  s.training_job_arn = TrainingJobArn(t.name);
+  s.tuning_job_name = t.tuning_job;
+  s.creation_time = proto::Timestamp{t.creation_ms};
+  if (t.start_ms) s.training_start_time = proto::Timestamp{t.start_ms};
+  if (t.end_ms) s.training_end_time = proto::Timestamp{t.end_ms};
+  s.training_job_status = t.state == TrialState::kPending ? "InProgress" : TrialStateName(t.state);
+  s.tuned_hyper_parameters = t.tuned;
+  if (!t.failure_reason.empty()) s.failure_reason = t.failure_reason;
+  if (t.objective && j) {
+    s.final_hyper_parameter_tuning_job_objective_metric = proto::FinalObjectiveMetric{
+        impl_->MaximizeFor(*j, t.definition_name) ? "Maximize" : "Minimize",
+        impl_->ObjectiveMetricFor(*j, t.definition_name), *t.objective};
+  }
+  s.objective_status = impl_->ObjectiveSucceeded(t) ? "Succeeded" : (t.Terminal() ? "Failed" : "Pending");
+  return s;
+}
+
+Result<proto::DescribeTuningJobResponse> CoordinatorCore::Describe(const std::string& name) const {
+  const TuningJob* j = FindJob(name);
+  if (!j) return Status::NotFound("no tuning job named " + name);
+  proto::DescribeTuningJobResponse r;
+  r.spec = j->spec;
+  r.spec.hyper_parameter_tuning_job_name = j->name;
+  auto& st = r.status;
+  st.hyper_parameter_tuning_job_arn = JobArn(j->name);
+  st.hyper_parameter_tuning_job_status = j->status;
+  st.creation_time = proto::Timestamp{j->creation_ms};
+  if (j->end_ms) st.hyper_parameter_tuning_end_time = proto::Timestamp{j->end_ms};
+  st.last_modified_time = proto::Timestamp{j->last_modified_ms};
+  proto::TrainingJobStatusCounters c{0, 0, 0, 0, 0};
+  proto::ObjectiveStatusCounters o{0, 0, 0};
+  int64_t runtime_ms = 0;
+  for (const auto& tn : j->trials) {
+    const Trial& t = impl_->trials.at(tn);
+    switch (t.state) {
+      case TrialState::kPending:
+      case TrialState::kInProgress:
+      case TrialState::kStopping: ++*c.in_progress; break;
+      case TrialState::kCompleted: ++*c.completed; break;
+      case TrialState::kStopped: ++*c.stopped; break;
+      case TrialState::kFailed:
+        if (impl_->retryable_failures.count(t.name) || t.failure_reason.rfind("InternalServerError", 0) == 0) {
+          ++*c.retryable_error;
+        } else {
+          ++*c.non_retryable_error;
+        }
+        break;
+    }
+    if (impl_->ObjectiveSucceeded(t)) {
+      ++*o.succeeded;
+    } else if (t.Terminal()) {
+      ++*o.failed;
+    } else {
+      ++*o.pending;
+    }
+    if (t.start_ms && t.end_ms) runtime_ms += t.end_ms - t.start_ms;
+  }
+  st.training_job_status_counters = c;
+  st.objective_status_counters = o;
+  const Trial* best = impl_->Best(*j);
+  if (best) st.best_training_job = Summary(*best);
+  if (j->spec.warm_start_config) {
+    // The best across this job and its parents (SageMaker's OverallBestTrainingJob).
+    const Trial* overall = best;
+    for (const auto& p : j->spec.warm_start_config->parent_hyper_parameter_tuning_jobs) {
+      const TuningJob* parent = FindJob(p.hyper_parameter_tuning_job_name.value_or(""));
+      const Trial* pb = parent ? impl_->Best(*parent) : nullptr;
+      if (pb && (!overall || Impl::Better(*pb->objective, *overall->objective, j->maximize))) overall = pb;
+    }
+    if (overall) st.overall_best_training_job = Summary(*overall);
+  }
+  if (const Impl::JobIndex* ix = static_cast<const Impl&>(*impl_).Index(*j)) {
+    proto::TuningJobCompletionDetails details;
+    details.number_of_training_jobs_objective_not_improving = ix->not_improving.not_improving;
+    if (j->convergence_ms) details.convergence_detected_time = proto::Timestamp{j->convergence_ms};
+    st.tuning_job_completion_details = details;
+  }
+  if (!j->failure_reason.empty()) st.failure_reason = j->failure_reason;
+  st.consumed_resources = proto::ConsumedResources{runtime_ms / 1000};
+  return r;
+}
+
+Result<proto::TuningJobDocument> CoordinatorCore::DescribeDocument(const std::string& name) const {
+  auto d = Describe(name);
+  if (!d.ok()) return d.status();
+  proto::TuningJobDocument doc;
+  doc.metadata = nlohmann::ordered_json{{"name", Lower(name)}};
+  doc.spec = d->spec;
+  doc.status = d->status;
+  auto& st = *doc.status;
+  st.ack_resource_metadata = proto::AckResourceMetadata{st.hyper_parameter_tuning_job_arn, options_.account_id,
+                                                        options_.region};
+  st.hyper_parameter_tuning_job_arn.reset();
+  std::string status = st.hyper_parameter_tuning_job_status.value_or("");
+  bool synced = status != "InProgress" && status != "Stopping";
+  st.conditions.push_back(proto::Condition{"ACK.ResourceSynced", synced ? "True" : "False",
+                                           st.last_modified_time, std::nullopt,
+                                           "HyperParameterTuningJob is in " + status + " status."});
+  const TuningJob* j = FindJob(name);
+  if (j && !j->waiting_reason.empty() && status == "InProgress") {
+    st.conditions.push_back(proto::Condition{"Waiting", "True", proto::Timestamp{j->waiting_since_ms},
+                                             std::string("NoWorkerFits"), j->waiting_reason});
+  }
+  return doc;
+}
+
+std::vector<const TuningJob*> CoordinatorCore::Jobs() const {
+  std::vector<const TuningJob*> out;
+  for (const auto& [k, j] : impl_->jobs) out.push_back(j.get());
+  std::sort(out.begin(), out.end(), [](auto* a, auto* b) { return a->creation_ms < b->creation_ms; });
+  return out;
+}
+
+const TuningJob* CoordinatorCore::FindJob(const std::string& job) const {
+  auto it = impl_->jobs.find(Lower(job));
+  return it == impl_->jobs.end() ? nullptr : it->second.get();
+}
+
+const Trial* CoordinatorCore::FindTrial(const std::string& trial) const {
+  auto it = impl_->trials.find(trial);
+  return it == impl_->trials.end() ? nullptr : &it->second;
+}
+
+std::vector<const Trial*> CoordinatorCore::TrialsOf(const std::string& job) const {
+  std::vector<const Trial*> out;
+  const TuningJob* j = FindJob(job);
+  if (!j) return out;
+  for (const auto& t : j->trials) out.push_back(&impl_->trials.at(t));
+  return out;
+}
+
+Result<std::vector<LogRow>> CoordinatorCore::Logs(const std::string& trial, int64_t after_id, size_t limit) const {
+  if (!FindTrial(trial)) return Status::NotFound("no training job named " + trial);
+  return impl_->store->LoadLogs(trial, after_id, limit);
+}
+
+const SuggestionStats* CoordinatorCore::Suggestions(const std::string& job) const {
+  auto it = impl_->suggestions.find(Lower(job));
+  return it == impl_->suggestions.end() ? nullptr : &it->second;
+}
+
+std::vector<const WorkerInfo*> CoordinatorCore::Workers() const {
+  std::vector<const WorkerInfo*> out;
+  for (const auto& [k, w] : impl_->workers) out.push_back(&w);
+  return out;
+}
+
+}  // namespace hpo::coordinator

@@ -1,0 +1,456 @@
+// coordinator/core_transitions.cc: CoordinatorCore::Impl, a trial's transitions (slots, retries, queueing), job failure and completion (coordinator/core_impl.h).
+#include "coordinator/core_impl.h"
+
+namespace hpo::coordinator {
+
+using core_detail::Lower;
+using core_detail::Truncate;
+using proto::StringMap;
+
+void CoordinatorCore::Impl::Secondary(Trial& t, const std::string& status, int64_t now, const std::string& msg) {
+  if (!t.secondary.empty() && t.secondary.back().status == status) return;
+  t.secondary.push_back({status, now, msg});
+}
+
+void CoordinatorCore::Impl::ReleaseSlot(Trial& t, int64_t now) {
+  const auto key = std::make_pair(t.name, t.attempt);
+  if (t.started && t.attempt_start_ms > 0 && now > t.attempt_start_ms) {  // the attempt's training time
+    t.training_ms += now - t.attempt_start_ms;
+    if (t.on_spot) t.spot_training_ms += now - t.attempt_start_ms;
+  }
+  t.attempt_start_ms = 0;
+  for (const auto& h : t.gang) {  // a gang's other hosts (algo-1's GPUs are in attempt_gpus)
+    auto hw = workers.find(h.worker_id);
+    if (hw != workers.end()) hw->second.running.erase(key);
+    if (h.worker_id == t.worker_id) continue;
+    for (uint32_t idx : h.gpus) worker_gpus_used[h.worker_id].erase(idx);
+  }
+  t.gang.clear();
+  auto w = workers.find(t.worker_id);
+  if (w != workers.end()) {
+    w->second.running.erase(key);
+    w->second.queued.erase(key);
+    w->second.ending.erase(key);
+  }
+  if (t.Queued()) {
+    successor.erase({t.after_trial, t.after_attempt});
+    t.after_trial.clear();
+    t.after_attempt = 0;
+  }
+  auto g = attempt_gpus.find(key);
+  if (g != attempt_gpus.end()) {
+    const std::vector<uint32_t> gone = std::move(g->second);
+    attempt_gpus.erase(g);
+    for (uint32_t idx : gone) {
+      if (!GpuHeld(t.worker_id, idx)) worker_gpus_used[t.worker_id].erase(idx);
+    }
+  }
+  auto next = successor.find(key);
+  if (next != successor.end()) {
+    auto q = trials.find(next->second);
+    successor.erase(next);
+    if (q != trials.end()) Promote(q->second);
+  }
+}
+
+void CoordinatorCore::Impl::KeepWarm(const Trial& t, const std::vector<std::string>& hosts, int64_t now) {
+  const TuningJob* j = Job(t.tuning_job);
+  if (!j || j->status != "InProgress" || !j->completion_reason.empty()) return;
+  const auto* d = Definition(*j, t.definition_name);
+  if (!d || !d->resource_config || d->resource_config->keep_alive_period_in_seconds.value_or(0) <= 0) return;
+  const int64_t until = now + *d->resource_config->keep_alive_period_in_seconds * 1000;
+  for (const auto& wid : hosts) {
+    auto w = workers.find(wid);
+    if (w != workers.end() && w->second.draining.empty()) {
+      w->second.warm.push_back({Lower(j->name), t.definition_name, until});
+    }
+  }
+}
+
+void CoordinatorCore::Impl::TakeWarm(WorkerInfo& w, const TuningJob& j, const std::string& definition) {
+  const std::string key = Lower(j.name);
+  auto it = std::find_if(w.warm.begin(), w.warm.end(),
+                         [&](const WorkerInfo::Warm& x) { return x.job == key && x.definition == definition; });
+  if (it != w.warm.end()) w.warm.erase(it);
+}
+
+void CoordinatorCore::Impl::ExpireWarm(int64_t now) {
+  for (auto& [wid, w] : workers) {
+    std::erase_if(w.warm, [&](const WorkerInfo::Warm& x) {
+      auto j = jobs.find(x.job);
+      return x.until_ms <= now || j == jobs.end() || j->second->status != "InProgress" ||
+             !j->second->completion_reason.empty();
+    });
+  }
+}
+
+bool CoordinatorCore::Impl::GpuHeld(const std::string& worker, uint32_t idx) const {
+  for (const auto& [key, gpus] : attempt_gpus) {
+    if (std::find(gpus.begin(), gpus.end(), idx) == gpus.end()) continue;
+    auto t = trials.find(key.first);
+    if (t != trials.end() && t->second.worker_id == worker) return true;
+  }
+  return false;
+}
+
+void CoordinatorCore::Impl::Promote(Trial& q) {
+  const auto key = std::make_pair(q.name, q.attempt);
+  auto w = workers.find(q.worker_id);
+  if (w != workers.end()) {
+    w->second.queued.erase(key);
+    w->second.running.insert(key);
+  }
+  successor.erase({q.after_trial, q.after_attempt});
+  q.after_trial.clear();
+  q.after_attempt = 0;
+  SaveTrial(q);
+}
+
+void CoordinatorCore::Impl::ToQueue(Trial& t) {
+  t.state = TrialState::kPending;
+  t.worker_id.clear();
+  t.started = false;
+  t.last_seq = 0;
+}
+
+void CoordinatorCore::Impl::InfraFailure(Trial& t, const std::string& reason, int64_t now) {
+  ReleaseSlot(t, now);
+  t.infra_failures++;
+  TuningJob* j = Job(t.tuning_job);
+  int64_t max_retries = 0;
+  if (j) {
+    const auto* d = Definition(*j, t.definition_name);
+    if (d && d->retry_strategy && d->retry_strategy->maximum_retry_attempts) {
+      max_retries = *d->retry_strategy->maximum_retry_attempts;
+    }
+  }
+  Event(now, "InfraError", t.tuning_job, t.name, "attempt " + std::to_string(t.attempt) + ": " + reason);
+  if (!t.stop_requested && j && j->status == "InProgress" && t.infra_failures <= max_retries) {
+    ToQueue(t);
+    Secondary(t, "Restarting", now, reason);
+  } else {
+    t.state = t.stop_requested ? TrialState::kStopped : TrialState::kFailed;
+    t.end_ms = now;
+    if (t.state == TrialState::kFailed) {
+      t.failure_reason = Truncate(
+          "InternalServerError: " + reason +
+          (max_retries > 0 ? " (after " + std::to_string(t.infra_failures) + " attempts)" : ""));
+      retryable_failures.insert(t.name);
+    }
+    Secondary(t, t.state == TrialState::kFailed ? "Failed" : "Stopped", now, reason);
+  }
+  SaveTrial(t);
+}
+
+void CoordinatorCore::Impl::Requeue(Trial& t, const std::string& reason, int64_t now) {
+  ReleaseSlot(t, now);
+  Event(now, "Requeued", t.tuning_job, t.name, "attempt " + std::to_string(t.attempt) + ": " + reason);
+  ToQueue(t);
+  SaveTrial(t);
+}
+
+void CoordinatorCore::Impl::Interrupted(Trial& t, const std::string& reason, int64_t now) {
+  ReleaseSlot(t, now);
+  Event(now, "Interrupted", t.tuning_job, t.name, "attempt " + std::to_string(t.attempt) + ": " + reason);
+  t.interruptions++;
+  t.interrupted_on = t.worker_id;
+  ToQueue(t);
+  Secondary(t, "Interrupted", now, reason);
+  SaveTrial(t);
+}
+
+void CoordinatorCore::Impl::ExpireMaxWait(TuningJob& j, int64_t now, std::vector<Outgoing>* out) {
+  if (j.status != "InProgress") return;
+  bool any = false;  // only jobs that set it pay for the scan
+  for (const auto* d : j.spec.Definitions()) {
+    any = any || (d->stopping_condition && d->stopping_condition->max_wait_time_in_seconds);
+  }
+  if (!any) return;
+  for (const auto& name : j.trials) {
+    Trial& t = trials.at(name);
+    if (t.Terminal() || t.stop_requested) continue;
+    const auto* d = Definition(j, t.definition_name);
+    if (!d || !d->stopping_condition || !d->stopping_condition->max_wait_time_in_seconds) continue;
+    const int64_t limit = *d->stopping_condition->max_wait_time_in_seconds;
+    if (now - t.creation_ms < limit * 1000) continue;
+    const std::string reason = "MaxWaitTimeExceeded: " + std::to_string(limit) +
+                               " s (StoppingCondition.MaxWaitTimeInSeconds) since the training job was created";
+    Event(now, "MaxWaitTimeExceeded", j.name, t.name, reason);
+    if (t.state == TrialState::kPending) {
+      t.state = TrialState::kStopped;
+      t.end_ms = now;
+      Secondary(t, "MaxWaitTimeExceeded", now, reason);
+      SaveTrial(t);
+    } else {
+      StopTrialMsg(t, reason, now, out);
+    }
+  }
+}
+
+void CoordinatorCore::Impl::AttemptLost(Trial& t, const std::string& reason, int64_t now) {
+  TuningJob* j = Job(t.tuning_job);
+  if (!t.started && !t.stop_requested && j && j->status == "InProgress") {
+    Requeue(t, reason + " before it started", now);
+  } else {
+    InfraFailure(t, reason, now);
+  }
+}
+
+Trial* CoordinatorCore::Impl::OldestPending(TuningJob& j) {
+  const JobIndex& ix = Index(j);
+  if (ix.pending.empty()) return nullptr;
+  return &trials.at(ix.history.at(static_cast<size_t>(*ix.pending.begin() - 1)).trial);
+}
+
+Trial* CoordinatorCore::Impl::CreateTrial(TuningJob& j, int64_t now) {
+  {
+    if (static_cast<int64_t>(j.trials.size()) >= MaxJobs(j) || !j.strategy) return nullptr;
+    const auto started = std::chrono::steady_clock::now();
+    auto props = j.strategy->Propose(1, History(j));
+    RecordSuggestion(j, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), now);
+    if (props.empty()) return nullptr;
+    Trial nt;
+    nt.index = static_cast<int>(j.trials.size()) + 1;
+    nt.name = TrialName(j.name, nt.index, j.seed);
+    nt.tuning_job = j.name;
+    nt.definition_name = props[0].definition_name;
+    nt.tuned = props[0].hyperparameters;
+    const auto* d = Definition(j, nt.definition_name);
+    nt.hyperparameters =
+        d ? MergeHyperParameters(*d, nt.tuned, ObjectiveMetricFor(j, nt.definition_name)) : nt.tuned;
+    nt.creation_ms = now;
+    nt.state = TrialState::kPending;
+    j.trials.push_back(nt.name);
+    Trial* t = &(trials[nt.name] = std::move(nt));
+    SaveTrial(*t);
+    return t;
+  }
+}
+
+WorkerInfo* CoordinatorCore::Impl::PlaceHost(const HostRequest& req, bool* ever, std::string* why, uint32_t* gpus,
+    const std::string& avoid, bool prefer_on_demand,
+    const std::set<std::string>* exclude, const std::string& job,
+    const std::string& definition) {
+  WorkerInfo* best = nullptr;
+  *ever = false;
+  std::vector<std::string> reasons;
+  auto rank = [&](const WorkerInfo& w) {
+    // A slot kept warm for this job's definition first (KeepAlivePeriodInSeconds).
+    return std::make_tuple(w.reg.worker_id != avoid, w.warm_for(job, definition) > 0,
+                           !(prefer_on_demand && w.reg.spot), w.free_slots(job, definition));
+  };
+  for (auto& [id, w] : workers) {
+    if (exclude && exclude->count(id)) continue;  // a host of the same gang
+    FitResult f = Fit(opt.catalog, req, w.reg, w.free_slots(job, definition), worker_gpus_used[id]);
+    *ever = *ever || f.ever;
+    if (f.now && !w.draining.empty()) {
+      f.now = false;
+      f.why = "worker " + id + " is draining (" + w.draining + ")";
+    }
+    if (f.now) {
+      if (!best || rank(w) > rank(*best)) {
+        best = &w;
+        *gpus = f.gpus;
+      }
+    } else if (reasons.size() < 4) {
+      reasons.push_back(f.why);
+    }
+  }
+  if (workers.empty()) reasons.push_back("no worker is registered");
+  why->clear();
+  for (const auto& r : reasons) *why += (why->empty() ? "" : "; ") + r;
+  return best;
+}
+
+void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const HostRequest& req, bool ever, const std::string& why, int64_t now,
+    size_t hosts) {
+  const std::string what = req.instance_type.empty() ? std::string("a worker") : req.instance_type;
+  std::string reason = ever ? (hosts > 1 ? "waiting for a free worker for each of the " + std::to_string(hosts) +
+                                               " hosts of a training job (" + what + ", all at once)"
+                                         : "waiting for a free worker that can serve " + what)
+                            : "no registered worker can serve " + what + ": " + why;
+  if (!ever && !req.instance_type.empty() && !opt.catalog.Find(req.instance_type)) {
+    reason += " (start a worker with --instance-type " + req.instance_type + ")";
+  }
+  if (j.waiting_reason != reason) {
+    if (!ever) Event(now, "Waiting", j.name, t ? t->name : "", reason);
+    j.waiting_reason = reason;
+  }
+  if (j.waiting_since_ms == 0) j.waiting_since_ms = now;
+  if (t && (t->secondary.empty() || t->secondary.back().message != reason)) {
+    if (!t->secondary.empty() && t->secondary.back().status == "Starting") t->secondary.pop_back();
+    t->secondary.push_back({"Starting", now, reason});
+    SaveTrial(*t);
+  }
+}
+
+void CoordinatorCore::Impl::FailJob(TuningJob& j, const std::string& reason, int64_t now, std::vector<Outgoing>* out) {
+  j.status = "Failed";
+  j.failure_reason = Truncate(reason);
+  j.end_ms = now;
+  StopAll(j, "tuning job failed: " + j.failure_reason, now, out);
+  SaveJob(j, now);
+  Event(now, "JobFailed", j.name, "", j.failure_reason);
+}
+
+void CoordinatorCore::Impl::ExpirePending(TuningJob& j, int64_t now, std::vector<Outgoing>* out) {
+  if (j.status != "InProgress") return;
+  // A job that no registered worker can serve has no trial to time out: its wait counts.
+  const auto defs = j.spec.Definitions();
+  if (!defs.empty() && j.waiting_since_ms > 0 && j.waiting_reason.rfind("no registered worker", 0) == 0 &&
+      defs[0]->stopping_condition && defs[0]->stopping_condition->max_pending_time_in_seconds &&
+      now - j.waiting_since_ms >= *defs[0]->stopping_condition->max_pending_time_in_seconds * 1000) {
+    FailJob(j, "MaxPendingTimeInSeconds (" + std::to_string(*defs[0]->stopping_condition->max_pending_time_in_seconds) +
+                   " s) exceeded: " + j.waiting_reason, now, out);
+    return;
+  }
+  std::vector<Trial*> expired;
+  for (int index : Index(j).pending) {
+    Trial& t = trials.at(Index(j).history.at(static_cast<size_t>(index - 1)).trial);
+    const auto* d = Definition(j, t.definition_name);
+    if (!d || !d->stopping_condition || !d->stopping_condition->max_pending_time_in_seconds) continue;
+    if (now - t.creation_ms >= *d->stopping_condition->max_pending_time_in_seconds * 1000) expired.push_back(&t);
+  }
+  for (Trial* t : expired) {
+    const auto* d = Definition(j, t->definition_name);
+    const int64_t limit = *d->stopping_condition->max_pending_time_in_seconds;
+    const std::string why = j.waiting_reason.empty() ? "no worker could start it" : j.waiting_reason;
+    t->state = TrialState::kFailed;
+    t->end_ms = now;
+    t->failure_reason = Truncate("CapacityError: pending for " + std::to_string(limit) +
+                                 " s (StoppingCondition.MaxPendingTimeInSeconds): " + why);
+    Secondary(*t, "Failed", now, t->failure_reason);
+    SaveTrial(*t);
+    Event(now, "PendingTimeExceeded", j.name, t->name, t->failure_reason);
+    if (j.waiting_reason.rfind("no registered worker", 0) == 0) {
+      FailJob(j, "MaxPendingTimeInSeconds (" + std::to_string(limit) + " s) exceeded: " + j.waiting_reason, now, out);
+      return;
+    }
+  }
+}
+
+void CoordinatorCore::Impl::StopAll(TuningJob& j, const std::string& reason, int64_t now, std::vector<Outgoing>* out) {
+  for (const auto& name : j.trials) {
+    Trial& t = trials.at(name);
+    if (t.Queued()) StopTrialMsg(t, reason, now, out);
+  }
+  for (const auto& name : j.trials) StopTrialMsg(trials.at(name), reason, now, out);
+}
+
+void CoordinatorCore::Impl::StopTrialMsg(Trial& t, const std::string& reason, int64_t now, std::vector<Outgoing>* out) {
+  if (t.state == TrialState::kPending) {
+    t.state = TrialState::kStopped;
+    t.end_ms = now;
+    Secondary(t, "Stopped", now, reason);
+    SaveTrial(t);
+    return;
+  }
+  if (!t.Active() || t.stop_requested) return;
+  t.stop_requested = true;
+  t.stop_reason = reason;
+  t.state = TrialState::kStopping;
+  Secondary(t, "Stopping", now, reason);
+  SaveTrial(t);
+  proto::wire::StopTrial m;
+  m.trial = t.name;
+  m.attempt = t.attempt;
+  m.reason = reason;
+  m.grace_period_s = static_cast<uint32_t>(opt.default_grace_period_s);
+  SendToHosts(t, m, out);
+}
+
+void CoordinatorCore::Impl::SendToHosts(const Trial& t, const proto::wire::StopTrial& m, std::vector<Outgoing>* out,
+    const std::string& except) {
+  for (const auto& wid : t.Hosts()) {
+    if (wid != except) out->push_back({wid, m});
+  }
+}
+
+void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<Outgoing>* out) {
+  if (j.Terminal()) return;
+  if (j.status == "Stopping") {
+    if (!AnyUnfinished(j)) {
+      j.status = "Stopped";
+      j.end_ms = now;
+      SaveJob(j, now);
+      Event(now, "JobStopped", j.name, "", "stopped on request");
+    }
+    return;
+  }
+  // Target objective reached: stop the rest and complete.
+  const auto& cc = j.spec.hyper_parameter_tuning_job_config->tuning_job_completion_criteria;
+  if (j.completion_reason.empty() && cc && cc->target_objective_metric_value) {
+    const Trial* best = Best(j);
+    double target = *cc->target_objective_metric_value;
+    if (best && (j.maximize ? *best->objective >= target : *best->objective <= target)) {
+      j.completion_reason = "TargetObjectiveMetricValue reached by " + best->name;
+      StopAll(j, "tuning job target reached", now, out);
+      SaveJob(j, now);
+    }
+  }
+  if (j.completion_reason.empty()) {
+    std::string reason = CompletionCriterionMet(j, now);
+    if (!reason.empty()) {
+      j.completion_reason = reason;
+      StopAll(j, "tuning job complete: " + reason, now, out);
+      SaveJob(j, now);
+      Event(now, "CompletionCriterion", j.name, "", reason);
+    }
+  }
+  bool no_more = !j.completion_reason.empty() || static_cast<int64_t>(j.trials.size()) >= MaxJobs(j) ||
+                 (j.strategy && j.strategy->Exhausted(History(j)) && !HasPending(j));
+  if (!no_more || AnyUnfinished(j)) return;
+  const int succeeded = Index(j).succeeded;
+  j.end_ms = now;
+  if (succeeded == 0) {
+    j.status = "Failed";
+    j.failure_reason = "No training job succeeded after " + std::to_string(j.trials.size()) +
+                       " attempts. Please take a look at the training job failures to get more details.";
+  } else {
+    j.status = "Completed";
+    if (j.completion_reason.empty()) {
+      j.completion_reason = static_cast<int64_t>(j.trials.size()) >= MaxJobs(j)
+                                ? "MaxNumberOfTrainingJobs reached"
+                                : "search space exhausted";
+    }
+  }
+  SaveJob(j, now);
+  Event(now, "Job" + j.status, j.name, "", j.status == "Failed" ? j.failure_reason : j.completion_reason);
+}
+
+std::string CoordinatorCore::Impl::CompletionCriterionMet(TuningJob& j, int64_t now) {
+  const auto& cfg = *j.spec.hyper_parameter_tuning_job_config;
+  JobIndex& ix = Index(j);
+  if (cfg.resource_limits && cfg.resource_limits->max_runtime_in_seconds &&
+      now - j.creation_ms >= *cfg.resource_limits->max_runtime_in_seconds * 1000) {
+    return "ResourceLimits.MaxRuntimeInSeconds (" + std::to_string(*cfg.resource_limits->max_runtime_in_seconds) +
+           " s) reached";
+  }
+  if (!cfg.tuning_job_completion_criteria) return "";
+  const auto& cc = *cfg.tuning_job_completion_criteria;
+  if (cc.best_objective_not_improving &&
+      cc.best_objective_not_improving->max_number_of_training_jobs_not_improving &&
+      ix.not_improving.not_improving >= *cc.best_objective_not_improving->max_number_of_training_jobs_not_improving) {
+    return "BestObjectiveNotImproving: " + std::to_string(ix.not_improving.not_improving) +
+           " training jobs in a row did not improve the best objective by more than 1 %";
+  }
+  if (cc.convergence_detected && cc.convergence_detected->complete_on_convergence.value_or("") == "Enabled" &&
+      ix.finished_objectives.size() != ix.convergence_checked) {
+    ix.convergence_checked = ix.finished_objectives.size();
+    if (Converged(ix.finished_objectives, j.maximize)) {
+      j.convergence_ms = now;
+      return "ConvergenceDetected: the best objective moved by at most 0.1 % of the objectives' spread over "
+             "the last " + std::to_string(std::max<size_t>(10, (ix.finished_objectives.size() + 4) / 5)) +
+             " of " + std::to_string(ix.finished_objectives.size()) + " training jobs";
+    }
+  }
+  return "";
+}
+
+void CoordinatorCore::Impl::FinishAll(int64_t now, std::vector<Outgoing>* out) {
+  for (auto& [k, j] : jobs) ExpirePending(*j, now, out);
+  for (auto& [k, j] : jobs) ExpireMaxWait(*j, now, out);
+  for (auto& [k, j] : jobs) MaybeFinish(*j, now, out);
+}
+
+}  // namespace hpo::coordinator

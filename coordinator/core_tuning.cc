@@ -1,0 +1,188 @@
+// coordinator/core_tuning.cc: CoordinatorCore::Impl, what the tuning rules see: early stopping, warm start priors, the objective (coordinator/core_impl.h).
+#include "coordinator/core_impl.h"
+
+namespace hpo::coordinator {
+
+using core_detail::Lower;
+using core_detail::Truncate;
+using proto::StringMap;
+
+bool CoordinatorCore::Impl::MedianRuleOn(const TuningJob& j) {
+  const auto& c = j.spec.hyper_parameter_tuning_job_config;
+  return c && c->training_job_early_stopping_type.value_or("Off") == "Auto";
+}
+
+const HyperbandStrategy* CoordinatorCore::Impl::HyperbandOf(const TuningJob& j) {
+  return dynamic_cast<const HyperbandStrategy*>(j.strategy.get());
+}
+
+void CoordinatorCore::Impl::MaybeStopEarly(TuningJob& j, Trial& t, size_t old_len, int64_t now, std::vector<Outgoing>* out) {
+  if (t.state != TrialState::kInProgress || t.stop_requested || j.status != "InProgress") return;
+  const bool maximize = MaximizeFor(j, t.definition_name);
+  const HyperbandStrategy* hb = HyperbandOf(j);
+  std::vector<const std::vector<double>*> peers;
+  const HyperbandSchedule* schedule = hb ? &hb->Schedule(t.definition_name) : nullptr;
+  const int bracket = schedule ? schedule->BracketOf(t.index) : 0;
+  for (const auto& name : j.trials) {
+    const Trial& u = trials.at(name);
+    if (u.name == t.name || u.curve.empty()) continue;
+    if (schedule) {
+      if (u.definition_name == t.definition_name && schedule->BracketOf(u.index) == bracket) peers.push_back(&u.curve);
+    } else if (u.index < t.index) {
+      peers.push_back(&u.curve);
+    }
+  }
+  // The program's own epochs, when its definition says (the median rule does not stop a trial
+  // at the emission that ends it anyway: the stop would only race its normal exit).
+  const auto* def = Definition(j, t.definition_name);
+  const std::optional<int64_t> last_epoch = def ? ProgramEpochs(*def) : std::nullopt;
+  for (size_t k = old_len + 1; k <= t.curve.size(); ++k) {
+    if (!schedule && last_epoch && static_cast<int64_t>(k) >= *last_epoch) break;
+    const std::span<const double> prefix(t.curve.data(), k);
+    std::string reason;
+    if (schedule) {
+      RungDecision d = AshaDecide(*schedule, t.index, prefix, peers, maximize);
+      if (d.stop) reason = d.Explain(maximize);
+    } else {
+      MedianDecision d = MedianRule(peers, prefix, maximize);
+      if (d.stop) reason = d.Explain(maximize);
+    }
+    if (reason.empty()) continue;
+    Event(now, "EarlyStopped", j.name, t.name, reason);
+    StopTrialMsg(t, reason, now, out);
+    return;
+  }
+}
+
+void CoordinatorCore::Impl::BuildPrior(TuningJob& j) {
+  JobIndex& ix = Index(j);
+  ix.prior.clear();
+  ix.combined_stale = true;
+  const auto& w = *j.spec.warm_start_config;
+  const bool transfer = w.warm_start_type.value_or("") == "TransferLearning";
+  auto defs = j.spec.Definitions();
+  if (defs.empty()) return;
+  std::vector<std::string> names;  // this job's tunable hyperparameters
+  for (const auto& [name, kind] : HyperParameterKinds(j.spec)) {
+    if (kind != 's') names.push_back(name);
+  }
+  for (const auto& p : w.parent_hyper_parameter_tuning_jobs) {
+    const TuningJob* parent = Job(p.hyper_parameter_tuning_job_name.value_or(""));
+    if (!parent) continue;
+    for (const auto& tn : parent->trials) {
+      const Trial& u = trials.at(tn);
+      if (!ObjectiveSucceeded(u)) continue;
+      Observation o;
+      o.trial = u.name;
+      o.definition_name = defs[0]->definition_name.value_or("");
+      bool complete = true;
+      for (const auto& n : names) {
+        const StringMap& from = u.tuned.count(n) ? u.tuned : u.hyperparameters;  // else the parent had it static
+        auto v = from.find(n);
+        if (v == from.end()) {
+          complete = false;
+          break;
+        }
+        o.hyperparameters[n] = v->second;
+      }
+      if (!complete) continue;
+      o.objective = u.objective;
+      o.status = Observation::kSucceeded;
+      o.prior = transfer;
+      ix.prior.push_back(std::move(o));
+    }
+  }
+}
+
+std::map<std::string, char> CoordinatorCore::Impl::HyperParameterKinds(const proto::TuningJobSpec& spec) {
+  std::map<std::string, char> kinds;
+  auto defs = spec.Definitions();
+  if (defs.empty()) return kinds;
+  for (const auto& [k, v] : defs[0]->static_hyper_parameters) kinds[k] = 's';
+  if (Result<SearchSpace> space = SearchSpace::FromSpec(spec, *defs[0]); space.ok()) {
+    for (const Dimension& d : space->dimensions()) {
+      kinds[d.name] = d.kind == DimensionKind::kInteger ? 'i' : d.kind == DimensionKind::kContinuous ? 'c' : 'k';
+    }
+  }
+  kinds.erase("_tuning_objective_metric");
+  return kinds;
+}
+
+Status CoordinatorCore::Impl::CheckWarmStart(const proto::TuningJobSpec& spec) {
+  const auto& w = *spec.warm_start_config;
+  const std::string base = "WarmStartConfig.ParentHyperParameterTuningJobs";
+  TuningJob probe;
+  probe.spec = spec;
+  InitObjective(probe);
+  const std::map<std::string, char> kinds = HyperParameterKinds(spec);
+  static const std::map<char, std::string> kind_name = {
+      {'i', "an integer range"}, {'c', "a continuous range"}, {'k', "a categorical range"}, {'s', "static"}};
+  int64_t parent_trials = 0;
+  for (size_t i = 0; i < w.parent_hyper_parameter_tuning_jobs.size(); ++i) {
+    const std::string name = w.parent_hyper_parameter_tuning_jobs[i].hyper_parameter_tuning_job_name.value_or("");
+    const std::string at = base + "[" + std::to_string(i) + "] \"" + name + "\": ";
+    const TuningJob* parent = Job(name);
+    if (!parent) {
+      return Status::InvalidArgument(at + "no such tuning job on this coordinator (parents must be jobs it ran; "
+                                          "`hpo list` shows them)");
+    }
+    if (!parent->Terminal()) {
+      return Status::InvalidArgument(at + "is " + parent->status +
+                                     "; a parent must be Completed, Stopped or Failed (wait for it, or stop it)");
+    }
+    if (parent->objective_metric != probe.objective_metric || parent->maximize != probe.maximize) {
+      return Status::InvalidArgument(at + "its objective is " + (parent->maximize ? "Maximize " : "Minimize ") +
+                                     parent->objective_metric + ", this job's is " +
+                                     (probe.maximize ? "Maximize " : "Minimize ") + probe.objective_metric +
+                                     "; warm start needs the same objective metric and type");
+    }
+    const std::map<std::string, char> pk = HyperParameterKinds(parent->spec);
+    if (pk.size() != kinds.size()) {
+      return Status::InvalidArgument(at + "it has " + std::to_string(pk.size()) +
+                                     " static and tunable hyperparameters, this job " + std::to_string(kinds.size()) +
+                                     "; warm start needs the same number of hyperparameters");
+    }
+    for (const auto& [hp, kind] : kinds) {
+      auto it = pk.find(hp);
+      if (it == pk.end()) {
+        return Status::InvalidArgument(at + "it has no hyperparameter \"" + hp +
+                                       "\"; warm start needs the same hyperparameters (static ones may become "
+                                       "tunable and the other way round)");
+      }
+      if (kind != 's' && it->second != 's' && kind != it->second) {
+        return Status::InvalidArgument(at + "\"" + hp + "\" is " + kind_name.at(it->second) + " there and " +
+                                       kind_name.at(kind) + " here; a tunable hyperparameter keeps its type");
+      }
+    }
+    parent_trials += static_cast<int64_t>(parent->trials.size());
+  }
+  const auto& cfg = *spec.hyper_parameter_tuning_job_config;
+  const int64_t limit = cfg.strategy.value_or("") == "Random" ? opt.limits.max_training_jobs
+                                                              : opt.limits.max_training_jobs_bayesian;
+  const int64_t own = cfg.resource_limits && cfg.resource_limits->max_number_of_training_jobs
+                          ? *cfg.resource_limits->max_number_of_training_jobs
+                          : 0;
+  if (parent_trials + own > limit) {
+    return Status::InvalidArgument(
+        "HyperParameterTuningJobConfig.ResourceLimits.MaxNumberOfTrainingJobs: the parents' " +
+        std::to_string(parent_trials) + " training jobs plus this job's " + std::to_string(own) + " exceed the " +
+        std::to_string(limit) +
+        " a tuning job may have (parents' training jobs count against the limit); set it to at most " +
+        std::to_string(std::max<int64_t>(0, limit - parent_trials)));
+  }
+  return Status::Ok();
+}
+
+void CoordinatorCore::Impl::InitObjective(TuningJob& j) {
+  const auto& cfg = j.spec.hyper_parameter_tuning_job_config;
+  std::optional<proto::Objective> obj;
+  if (cfg && cfg->hyper_parameter_tuning_job_objective) obj = cfg->hyper_parameter_tuning_job_objective;
+  auto defs = j.spec.Definitions();
+  if (!obj && !defs.empty() && defs[0]->tuning_objective) obj = defs[0]->tuning_objective;
+  if (obj) {
+    j.objective_metric = obj->metric_name.value_or("");
+    j.maximize = obj->type.value_or("") == "Maximize";
+  }
+}
+
+}  // namespace hpo::coordinator
