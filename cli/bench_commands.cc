@@ -149,13 +149,8 @@ Result<TestFunction> Function(const std::string& name, int dims) {
 }
 
 Result<std::unique_ptr<coordinator::Strategy>> MakeBenchStrategy(const proto::TuningJobSpec& spec, uint64_t seed,
-                                                                 kernels::Device device, size_t warp_min,
-                                                                 bool random_start) {
+                                                                 const coordinator::BayesianOptions& o) {
   if (*spec.hyper_parameter_tuning_job_config->strategy == "Bayesian") {
-    coordinator::BayesianOptions o;
-    o.device = device;
-    o.warp_min_observations = warp_min;
-    if (random_start) o.start_design = coordinator::BayesianOptions::StartDesign::kRandom;
     auto s = coordinator::BayesianStrategy::Create(spec, seed, o);
     if (!s.ok()) return s.status();
     return std::unique_ptr<coordinator::Strategy>(std::move(s).value());
@@ -262,6 +257,8 @@ struct OptimizeArgs {
   uint64_t first_seed = 1;
   bool curves = false;
   size_t warp_min = 0;
+  size_t max_fit_points = coordinator::BayesianOptions().max_fit_points;
+  size_t max_posterior_points = coordinator::BayesianOptions().max_posterior_points;
 };
 
 void RunOptimize(const OptimizeArgs& a) {
@@ -280,6 +277,16 @@ void RunOptimize(const OptimizeArgs& a) {
     std::cerr << "hpo bench optimize: --evaluations, --batch and --seeds must be at least 1\n";
     Exit(2);
   }
+  if (a.max_fit_points < 2 || a.max_posterior_points < 2) {
+    std::cerr << "hpo bench optimize: --max-fit-points and --max-posterior-points must be at least 2\n";
+    Exit(2);
+  }
+  coordinator::BayesianOptions options;
+  options.device = *device;
+  options.warp_min_observations = a.warp_min;
+  if (a.start == "random") options.start_design = coordinator::BayesianOptions::StartDesign::kRandom;
+  options.max_fit_points = a.max_fit_points;
+  options.max_posterior_points = a.max_posterior_points;
   const proto::TuningJobSpec spec = BoxSpec(a.strategy, fn->box);
   const auto t0 = std::chrono::steady_clock::now();
   Json seeds = Json::array();
@@ -287,7 +294,7 @@ void RunOptimize(const OptimizeArgs& a) {
   double max_suggest = 0;
   for (int k = 0; k < a.seeds; ++k) {
     const uint64_t seed = a.first_seed + static_cast<uint64_t>(k);
-    auto s = MakeBenchStrategy(spec, seed, *device, a.warp_min, a.start == "random");
+    auto s = MakeBenchStrategy(spec, seed, options);
     if (!s.ok()) {
       std::cerr << "hpo bench optimize: " << s.status().message() << "\n";
       Exit(s.status().code() == StatusCode::kUnavailable ? 3 : 1);
@@ -331,7 +338,11 @@ void RunOptimize(const OptimizeArgs& a) {
   j["function"] = fn->name;
   j["dims"] = fn->box.size();
   j["strategy"] = a.strategy;
-  if (a.strategy == "Bayesian") j["start"] = a.start;
+  if (a.strategy == "Bayesian") {
+    j["start"] = a.start;
+    j["max_fit_points"] = a.max_fit_points;
+    j["max_posterior_points"] = a.max_posterior_points;
+  }
   j["evaluations"] = a.evaluations;
   j["batch"] = a.batch;
   j["optimum"] = fn->optimum;
@@ -410,6 +421,14 @@ void AddBenchCommands(CLI::App& app) {
                        "Bayesian's first D + 1 proposals: sobol (space-filling, the default) or random")
       ->check(CLI::IsMember({"sobol", "random"}))
       ->capture_default_str();
+  optimize->add_option("--max-posterior-points", oa->max_posterior_points,
+                       "Bayesian: the posterior uses at most this many observations (the best quarter of them and "
+                       "a seeded sample of the rest); set it below --evaluations to measure what the approximation "
+                       "costs")
+      ->capture_default_str();
+  optimize->add_option("--max-fit-points", oa->max_fit_points,
+                       "Bayesian: the kernel's hyperparameters are fitted on at most this many of those")
+      ->capture_default_str();
   optimize->add_flag("--curves", oa->curves, "Include each seed's best-so-far regret after every evaluation");
   optimize->add_option("-o,--output", oa->output, "table or json")
       ->check(CLI::IsMember({"table", "json"}))
@@ -421,7 +440,7 @@ void AddBenchCommands(CLI::App& app) {
       "Examples:\n"
       "  hpo bench optimize --function branin --strategy Bayesian --evaluations 50 --seeds 5\n"
       "  hpo bench optimize --function ackley --dims 10 --strategy Random --evaluations 100 --batch 8 -o json\n\n"
-      "JSON: {\"function\",\"dims\",\"strategy\",[\"start\",]\"evaluations\",\"batch\",\"optimum\",\"median_regret\",\n"
+      "JSON: {\"function\",\"dims\",\"strategy\",[\"start\",\"max_fit_points\",\"max_posterior_points\",]\"evaluations\",\"batch\",\"optimum\",\"median_regret\",\n"
       "\"mean_regret\",\"max_suggest_seconds\",\"seconds\",\"seeds\":[{\"seed\",\"best\",\"regret\",\"seconds\"[,\"curve\"]}]}");
   optimize->callback([oa] { RunOptimize(*oa); });
 }

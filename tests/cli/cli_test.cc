@@ -363,6 +363,7 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
            // each local worker serves one type: two types need two workers
            {"run", spec, "--workers", "1", "--instance-type", "ml.m5.large", "--instance-type", "ml.m5.xlarge"},
            {"bench", "optimize", "--start", "latin"},
+           {"bench", "optimize", "--max-posterior-points", "1"},
        }) {
     Outcome o = Hpo(args);
     std::string joined;
