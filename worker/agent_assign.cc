@@ -1,0 +1,416 @@
+// worker/agent_assign.cc: WorkerAgent::Impl, taking an assignment: the trial's tree, staging, hosts file, warm data (worker/agent_impl.h).
+#include "worker/agent_impl.h"
+
+namespace hpo::worker {
+
+Result<std::vector<std::string>> WorkerAgent::Impl::Program(const std::string& image) {
+  std::string path;
+  if (image.rfind("file://", 0) == 0) {
+    path = image.substr(7);
+  } else if (!image.empty() && image[0] == '/') {
+    path = image;
+  } else {
+    auto it = opt.images.find(image);
+    if (it != opt.images.end()) return std::vector<std::string>{"/bin/sh", "-c", it->second + " train", "hpo-trainer"};
+    if (opt.container.enabled() && !image.empty()) return std::vector<std::string>{};
+    return Status::InvalidArgument("ClientError: trainingImage \"" + image + "\" is not known on worker " +
+                                   opt.worker_id +
+                                   "; give an absolute path or file:// URI of an executable, map the image with "
+                                   "`hpo worker --image NAME=COMMAND`, or give the worker a container runtime "
+                                   "(`--container-runtime podman|docker|apptainer`; none was found in its PATH)");
+  }
+  if (::access(path.c_str(), X_OK) != 0) {
+    return Status::InvalidArgument("ClientError: trainingImage " + image + " is not an executable file on worker " +
+                                   opt.worker_id);
+  }
+  return std::vector<std::string>{path, "train"};
+}
+
+void WorkerAgent::Impl::Exited(const Key& key, proto::wire::TrialExited x) {
+  x.trial = key.first;
+  x.attempt = key.second;
+  x.ended_at_ms = Now();
+  SendReliable(x, proto::wire::MsgType::kTrialExited, key, x.seq);
+}
+
+const std::optional<proto::TrainingJobDefinition>& WorkerAgent::Impl::Definition(const proto::wire::AssignTrial& a) {
+  if (definition_json.empty() || a.spec_json != definition_json) {
+    definition = DefinitionOf(a);
+    definition_json = a.spec_json;
+  }
+  return definition;
+}
+
+void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
+  Key key{a.trial, a.attempt};
+  if (runs.count(key)) return;  // a re-sent assignment we already run
+  auto run = std::make_unique<Run>();
+  run->assign = a;
+  const fs::path trial_dir = fs::path(opt.work_dir) / "trials" / a.trial;
+  run->attempt_dir = (trial_dir / ("attempt-" + std::to_string(a.attempt))).string();
+  run->root = (fs::path(run->attempt_dir) / "ml").string();
+  auto fail = [&](const std::string& status, const std::string& reason) {
+    proto::wire::TrialExited x;
+    x.status = status;
+    x.secondary_status = "Failed";
+    x.exit_code = -1;
+    x.failure_reason = proto::wire::SanitizeText(reason, 1024);
+    Log("worker: trial " + a.trial + " attempt " + std::to_string(a.attempt) + " cannot start: " + reason);
+    Exited(key, std::move(x));
+  };
+  auto program = Program(a.image);
+  if (!program.ok()) return fail("Failed", program.status().message());
+  run->argv = *program;
+  std::vector<MetricDefinitionSpec> defs;
+  for (const auto& m : a.metric_definitions) defs.push_back({m.name, m.regex});
+  auto parser = MetricParser::Create(defs);
+  if (!parser.ok()) return fail("Failed", "ClientError: " + parser.status().message());
+  run->parser = std::make_unique<MetricParser>(std::move(parser).value());
+
+  const std::optional<proto::TrainingJobDefinition>& def = Definition(a);
+  run->network_isolation = def && def->enable_network_isolation.value_or(false);
+  run->compress_output = !(def && def->output_data_config &&
+                           def->output_data_config->compression_type.value_or("GZIP") == "NONE");
+  run->container = run->argv.empty();
+  run->namespaces = run->container || (opt.namespaces && NamespacesWork());
+  if (run->container) run->container_name = ContainerName(opt.worker_id, a.trial, a.attempt);
+  if (run->network_isolation && !run->container && !NamespacesWork()) {
+    return fail("Failed", std::string("ClientError: EnableNetworkIsolation is true, but worker ") + opt.worker_id +
+                              " cannot create a network namespace (" +
+                              (::geteuid() != 0 ? "it does not run as root" : "unshare(CLONE_NEWNET) is refused") +
+                              "); run the worker as root or use a container runtime");
+  }
+
+  TrialLayoutSpec& ls = run->layout;
+  ls.job_name = a.trial;
+  ls.job_arn = "arn:aws:sagemaker:local:000000000000:training-job/" + a.trial;
+  ls.root = run->root;
+  ls.visible_root = run->namespaces ? "/opt/ml" : "";
+  ls.hyperparameters = a.hyperparameters;
+  std::vector<ChannelSource> sources;
+  for (const auto& c : a.channels) {
+    const proto::Channel* dc = nullptr;
+    if (def) {
+      for (const auto& x : def->input_data_config) {
+        if (x.channel_name.value_or("") == c.name) dc = &x;
+      }
+    }
+    const proto::S3DataSource* s3src =
+        dc && dc->data_source && dc->data_source->s3_data_source ? &*dc->data_source->s3_data_source : nullptr;
+    const proto::FileSystemDataSource* fssrc = dc && dc->data_source && dc->data_source->file_system_data_source
+                                                   ? &*dc->data_source->file_system_data_source
+                                                   : nullptr;
+    // S3DataSource.InstanceGroupNames: the channel exists only on hosts of those groups.
+    if (s3src && !s3src->instance_group_names.empty()) {
+      const std::string mine = !a.instance_group.empty() ? a.instance_group : opt.instance_group;
+      const auto& names = s3src->instance_group_names;
+      if (std::find(names.begin(), names.end(), mine) == names.end()) {
+        Log("worker: " + a.trial + ": channel " + c.name + " is for instance group(s) " + names.front() +
+            (names.size() > 1 ? ", ..." : "") + ", not this host's (" + (mine.empty() ? "none" : mine) +
+            "): not staged here");
+        continue;
+      }
+    }
+    LayoutChannel lc;
+    lc.name = c.name;
+    lc.content_type = c.content_type;
+    lc.input_mode = c.input_mode;
+    lc.distribution = !c.distribution_type.empty() ? c.distribution_type
+                      : s3src ? s3src->s3_data_distribution_type.value_or("")
+                              : "";
+    lc.record_wrapper = !c.record_wrapper_type.empty() ? c.record_wrapper_type
+                        : dc ? dc->record_wrapper_type.value_or("")
+                             : "";
+    lc.compression = !c.compression_type.empty() ? c.compression_type
+                     : dc ? dc->compression_type.value_or("")
+                          : "";
+    ls.channels.push_back(lc);
+    ChannelSource src;
+    src.name = c.name;
+    src.input_mode = c.input_mode.empty() ? (a.input_mode.empty() ? "File" : a.input_mode) : c.input_mode;
+    if (fssrc) {
+      src.directory_path = fssrc->directory_path.value_or(c.uri);
+      src.access_mode = fssrc->file_system_access_mode.value_or("ro");
+    } else {
+      src.uri = c.uri;
+      src.s3_data_type = !c.s3_data_type.empty() ? c.s3_data_type : s3src ? s3src->s3_data_type.value_or("") : "";
+      src.distribution = lc.distribution;
+      if (s3src) src.attribute_names = s3src->attribute_names;
+    }
+    if (dc && dc->shuffle_config && dc->shuffle_config->seed) src.shuffle_seed = *dc->shuffle_config->seed;
+    src.compression = lc.compression;  // StageChannel refuses Gzip outside Pipe mode
+    src.record_wrapper = lc.record_wrapper;
+    sources.push_back(std::move(src));
+  }
+  if (def && def->resource_config && def->resource_config->volume_size_in_gb.value_or(0) > 0) {
+    VolumeLimit v;  // FastFile and file-system channels are not on a SageMaker volume
+    v.dirs = {run->root, (trial_dir / "checkpoints").string()};
+    for (const auto& src : sources) {
+      if (src.input_mode == "FastFile" || !src.directory_path.empty()) {
+        v.skip.push_back((fs::path(run->root) / "input" / "data" / src.name).string());
+      }
+    }
+    v.volume_gb = *def->resource_config->volume_size_in_gb;
+    v.unit_bytes = opt.volume_unit_bytes;
+    run->volume_limit = std::move(v);
+  }
+  ls.current_host = a.current_host.empty() ? "algo-1" : a.current_host;
+  ls.hosts = a.hosts.empty() ? std::vector<std::string>{ls.current_host} : a.hosts;
+  ls.instance_type = !a.instance_type.empty() ? a.instance_type
+                     : opt.instance_type.empty() ? "local"
+                                                 : opt.instance_type;
+  if (!a.instance_groups.empty()) {
+    for (const auto& g : a.instance_groups) ls.instance_groups.push_back({g.name, g.instance_type, g.hosts});
+    ls.current_group = a.instance_group;
+  } else {
+    ls.current_group = !a.instance_group.empty() ? a.instance_group
+                       : opt.instance_group.empty() ? "homogeneousCluster"
+                                                    : opt.instance_group;
+    ls.instance_groups.push_back({ls.current_group, ls.instance_type, ls.hosts});
+  }
+  ls.num_cpus = static_cast<int>(std::max<uint32_t>(1, DetectCpus() / std::max<uint32_t>(1, opt.slots)));
+  for (uint32_t g : a.gpus) ls.gpus.push_back(static_cast<int>(g));
+  ls.environment = a.environment;
+  ls.training_input_mode = a.input_mode.empty() ? "File" : a.input_mode;
+
+  // The trial's first attempt here takes a directory tree made ahead of time (one rename);
+  // otherwise a stale directory of this attempt (a worker restarted mid-attempt) goes, the
+  // trial's checkpoints stay, and the tree is made now.
+  ls.tree_made = spares->Take(trial_dir, a.attempt);
+  if (!ls.tree_made) {
+    std::error_code ec;
+    fs::remove_all(run->attempt_dir, ec);
+    if (ec) return fail("InfraError", "cannot remove the stale directory " + run->attempt_dir + ": " + ec.message());
+  }
+  Status laid = LayOutTrial(ls);
+  if (!laid.ok()) return fail("InfraError", "cannot lay out the trial directory: " + laid.message());
+  Status cp = PrepareCheckpoints(*run, trial_dir / "checkpoints");
+  if (!cp.ok()) return fail(IsClientError(cp) ? "Failed" : "InfraError", cp.message());
+  if (def && def->resource_config && def->resource_config->keep_alive_period_in_seconds.value_or(0) > 0) {
+    run->keep_alive_ms = *def->resource_config->keep_alive_period_in_seconds * 1000;
+    for (auto src = sources.begin(); src != sources.end();) {
+      if (src->input_mode != "File") {
+        ++src;
+        continue;
+      }
+      const std::string dir = (fs::path(run->root) / "input" / "data" / src->name).string();
+      run->warm_channels.push_back({ChannelKey(*src, ls.hosts, ls.current_host), dir});
+      if (TakeWarmData(a, run->warm_channels.back().first, dir)) {
+        Log("worker: " + a.trial + " attempt " + std::to_string(a.attempt) + ": channel " + src->name +
+            " reuses the data staged for the job's previous training job here (keep-alive)");
+        src = sources.erase(src);
+      } else {
+        ++src;
+      }
+    }
+  }
+  if (ls.hosts.size() > 1) {
+    run->reports_output = ls.current_host == ls.hosts.front();
+    Status named = HostsFile(*run, a);
+    if (!named.ok()) return fail("InfraError", named.message());
+    PlanPreflight(*run, a);
+  }
+  if (!a.checkpoint_uri.empty()) {
+    auto sync = CheckpointSync::Create(a.checkpoint_uri, (trial_dir / "checkpoints").string(), [this] { return S3(); });
+    if (!sync.ok()) return fail("Failed", "ClientError: " + sync.status().message());
+    run->checkpoints = std::move(sync).value();
+  }
+
+  if (!a.after_trial.empty()) {
+    const Key after{a.after_trial, a.after_attempt};
+    auto pred = runs.find(after);
+    if (pred != runs.end() && PredecessorRunning(after)) {
+      run->queued = true;
+      run->after = after;
+      pred->second->successor_waits->store(true);
+      Log("worker: " + a.trial + " attempt " + std::to_string(a.attempt) + " queued to start when " + after.first +
+          " attempt " + std::to_string(after.second) + " ends");
+    }
+  }
+  if (!run->queued) run->deadline_ms = Deadline(a);
+  run->last_flush_ms = Now();
+  Run& r = *run;
+  {
+    std::lock_guard<std::mutex> lock(runs_mu);
+    runs[key] = std::move(run);
+  }
+  // A container trial stages at least the runtime's preparation (worker/container.h) until both
+  // are done: the sweep of stale containers, and the image found present when pulls are off.
+  const bool prepare_container = r.container && (!containers_swept_done || !ImageKnownPresent(a.image));
+  if (sources.empty() && !r.checkpoints && r.preflight.empty() && !prepare_container) {  // nothing to stage: the program starts now (or when its slot frees)
+    if (r.queued) {
+      spares->Refill();
+      return;
+    }
+    if (!StartProgram(key, r, {})) {
+      std::lock_guard<std::mutex> lock(runs_mu);
+      runs.erase(key);
+    }
+    spares->Refill();  // after the start: making a spare takes a CPU for a millisecond
+    return;
+  }
+  spares->Refill();
+  // Staging may take long: it runs on a pool thread, the program starts once it is done.
+  StagingContext base;
+  base.mount_namespace = r.namespaces;
+  base.hosts = ls.hosts;
+  base.current_host = ls.current_host;
+  base.s3 = [this] { return S3(); };
+  base.cache = channel_cache.get();
+  const std::string root = r.root;
+  const std::string visible = r.namespaces ? "/opt/ml" : r.root;
+  const std::string what = a.trial + " attempt " + std::to_string(a.attempt);
+  r.staging = tasks.Post([this, sources = std::move(sources), base, root, visible, checkpoints = r.checkpoints,
+                          what, preflight = r.preflight, note = r.preflight_note, host = ls.current_host,
+                          image = prepare_container ? a.image : std::string(), pipe_feeds = r.pipe_feeds,
+                          attempt_dir = r.attempt_dir]() -> Result<std::vector<BindMount>> {
+    struct WakeOnReturn {
+      const Impl* impl;
+      ~WakeOnReturn() { impl->Wake(); }
+    } wake{this};
+    if (!image.empty()) {  // a container trial: stale containers gone, its image here when pulls are off
+      SweepStaleContainers();
+      if (!ImageKnownPresent(image)) {
+        Status present = CheckImage(opt.container, image);
+        if (!present.ok()) return present;
+        std::lock_guard<std::mutex> lock(images_mu);
+        images_present.insert(image);
+      }
+    }
+    if (checkpoints) {  // the previous attempts' checkpoints, wherever they ran
+      auto restored = checkpoints->Restore();
+      if (!restored.ok()) {
+        return Status(restored.status().code(), "cannot restore the checkpoints from " + checkpoints->uri() + ": " +
+                                                    restored.status().message());
+      }
+      if (restored->files > 0) {
+        Log("worker: " + what + ": restored " + std::to_string(restored->files) + " checkpoint file(s), " +
+            std::to_string(restored->bytes) + " bytes, from " + checkpoints->uri());
+      }
+    }
+    std::vector<BindMount> mounts;
+    for (const auto& src : sources) {
+      StagingContext ctx = base;
+      ctx.channel_dir = (fs::path(root) / "input" / "data" / src.name).string();
+      ctx.visible_dir = (fs::path(visible) / "input" / "data" / src.name).string();
+      ctx.spool_dir = (fs::path(attempt_dir) / "pipe" / src.name).string();
+      auto staged = StageChannel(src, ctx);
+      if (!staged.ok()) return staged.status();
+      if (staged->objects > 0) {
+        Log("worker: " + what + ": channel " + src.name + ": " + std::to_string(staged->objects) + " object(s), " +
+            std::to_string(staged->bytes) + " bytes; from the channel cache " +
+            std::to_string(staged->cached_objects) + " (" + std::to_string(staged->cached_bytes) +
+            " bytes), copied or downloaded " + std::to_string(staged->objects - staged->cached_objects) + " (" +
+            std::to_string(staged->bytes - staged->cached_bytes) + " bytes)");
+      }
+      for (auto& m : staged->mounts) mounts.push_back(std::move(m));
+      if (staged->pipe) pipe_feeds->push_back(std::move(*staged->pipe));
+    }
+    if (!preflight.empty()) {  // every host's data is in place: the gang checks NCCL together
+      Status checked = RunPreflight(preflight, host, note.get());
+      if (!checked.ok()) return checked;
+    }
+    return mounts;
+  });
+}
+
+Status WorkerAgent::Impl::HostsFile(Run& r, const proto::wire::AssignTrial& a) {
+  if (!r.namespaces) {
+    Log("worker: " + a.trial + ": host names algo-N do not resolve inside the trial without a mount namespace "
+        "(run the worker as root); they are in resourceconfig.json and SM_HOSTS");
+    return Status::Ok();
+  }
+  std::string text;
+  {
+    std::ifstream in("/etc/hosts");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  if (!text.empty() && text.back() != '\n') text += '\n';
+  text += "# hpo: the hosts of training job " + a.trial + "\n";
+  for (const auto& host : a.hosts) {
+    auto it = a.host_addresses.find(host);
+    if (it == a.host_addresses.end()) continue;
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    addrinfo* res = nullptr;
+    if (::getaddrinfo(it->second.c_str(), nullptr, &hints, &res) != 0 || res == nullptr) {
+      return Status::Unavailable("cannot resolve " + it->second + ", the address of " + host);
+    }
+    char ip[INET_ADDRSTRLEN] = {0};
+    ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr, ip, sizeof ip);
+    ::freeaddrinfo(res);
+    text += std::string(ip) + " " + host + "\n";
+  }
+  const std::string path = r.attempt_dir + "/hosts";
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  if (!out.flush()) return Status::IoError("cannot write " + path);
+  r.mounts.push_back({path, "/etc/hosts", true});
+  return Status::Ok();
+}
+
+std::string WorkerAgent::Impl::ChannelKey(const ChannelSource& s, const std::vector<std::string>& hosts,
+    const std::string& current_host) {
+  std::string k = s.name + '\x1f' + s.input_mode + '\x1f' + s.directory_path + '\x1f' + s.access_mode + '\x1f' +
+                  s.uri + '\x1f' + s.s3_data_type + '\x1f' + s.distribution + '\x1f' +
+                  (s.shuffle_seed ? std::to_string(*s.shuffle_seed) : "-") + '\x1f' + current_host;
+  for (const auto& a : s.attribute_names) k += '\x1e' + a;
+  for (const auto& h : hosts) k += '\x1d' + h;
+  return k;
+}
+
+bool WorkerAgent::Impl::TakeWarmData(const proto::wire::AssignTrial& a, const std::string& key, const std::string& dir) {
+  const int64_t now = Now();
+  for (auto it = warm_data.begin(); it != warm_data.end(); ++it) {
+    if (it->job != a.tuning_job || it->definition != a.definition_name || it->key != key || it->until_ms <= now) {
+      continue;
+    }
+    std::error_code ec;
+    fs::remove(dir, ec);  // the layout's empty channel directory
+    fs::rename(it->path, dir, ec);
+    const bool ok = !ec;
+    if (!ok) {
+      Log("worker: cannot reuse kept channel data " + it->path + ": " + ec.message() + "; staging it again");
+      fs::create_directories(dir, ec);
+      (void)background.Post([path = it->path] {
+        std::error_code rec;
+        fs::remove_all(path, rec);
+      });
+    }
+    warm_data.erase(it);
+    return ok;
+  }
+  return false;
+}
+
+void WorkerAgent::Impl::KeepWarmData(const Run& r) {
+  if (r.keep_alive_ms <= 0) return;
+  for (const auto& [key, dir] : r.warm_channels) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) continue;
+    const fs::path kept = fs::path(opt.work_dir) / "warm" / (agent_tag + "-" + std::to_string(++warm_seq));
+    fs::create_directories(kept.parent_path(), ec);
+    fs::rename(dir, kept, ec);
+    if (ec) continue;
+    warm_data.push_back({r.assign.tuning_job, r.assign.definition_name, key, kept.string(), Now() + r.keep_alive_ms});
+  }
+}
+
+void WorkerAgent::Impl::ExpireWarmData(bool all) {
+  const int64_t now = Now();
+  for (auto it = warm_data.begin(); it != warm_data.end();) {
+    if (!all && it->until_ms > now) {
+      ++it;
+      continue;
+    }
+    (void)background.Post([path = it->path] {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    });
+    it = warm_data.erase(it);
+  }
+}
+
+}  // namespace hpo::worker

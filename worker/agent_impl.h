@@ -1,0 +1,459 @@
+// worker/agent_impl.h: the worker agent's private state (WorkerAgent::Impl), shared by the files
+// that implement it. Not part of the worker's interface: only worker/agent*.cc include it;
+// everything else talks to worker/agent.h.
+//
+// The implementation is split by topic, each file defining its part of Impl:
+//   agent.cc          the public WorkerAgent methods, the socket (connect, reliable sends, the
+//                     outbox journal, registration), coordinator messages and the main loop
+//   agent_assign.cc   taking an assignment: the trial's tree, staging, hosts file, warm data
+//   agent_start.cc    starting a trial's program: NCCL preflight, deadlines, checkpoints, uploads
+//   agent_poll.cc     running trials: spot interruptions, stops, log pipes, metrics, the poll
+//
+// Threads: the loop thread owns everything but what is marked otherwise (runs_mu guards the shape
+// of `runs` for running(); background tasks report through futures the loop polls).
+#pragma once
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <iterator>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <system_error>
+#include <thread>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "proto/codec.h"
+#include "proto/messages.h"
+#include "worker/agent.h"
+#include "worker/artifacts.h"
+#include "worker/channel_cache.h"
+#include "worker/checkpoints.h"
+#include "worker/data_channels.h"
+#include "worker/handshake_monitor.h"
+#include "worker/metric_parser.h"
+#include "worker/outbox_journal.h"
+#include "worker/pipe_channel.h"
+#include "worker/process.h"
+#include "worker/spare_dirs.h"
+#include "worker/spot_notice.h"
+#include "worker/task_pool.h"
+#include "worker/trial_layout.h"
+#include "worker/volume_watch.h"
+
+namespace hpo::worker {
+
+namespace fs = std::filesystem;
+
+namespace agent_detail {
+inline int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+inline std::string Hostname() {
+  char buf[256] = {0};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+using Key = std::pair<std::string, uint32_t>;
+
+// Whether this process may create mount and network namespaces: a forked child tries, once.
+inline bool NamespacesWork() {
+  static const bool works = [] {
+    if (::geteuid() != 0) return false;
+    pid_t pid = ::fork();
+    if (pid < 0) return false;
+    if (pid == 0) ::_exit(::unshare(CLONE_NEWNS | CLONE_NEWNET) == 0 ? 0 : 1);
+    int st = 0;
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+  }();
+  return works;
+}
+
+// The single TrainingJobDefinition the coordinator sent as JSON; nullopt when absent or
+// unreadable (the AssignTrial fields then stand alone).
+inline std::optional<proto::TrainingJobDefinition> DefinitionOf(const proto::wire::AssignTrial& a) {
+  if (a.spec_json.empty()) return std::nullopt;
+  auto tree = proto::ParseText("{\"TrainingJobDefinition\":" + a.spec_json + "}");
+  if (!tree.ok()) return std::nullopt;
+  auto spec = proto::DecodeCreateRequest(*tree);
+  if (!spec.ok() || !spec->training_job_definition) return std::nullopt;
+  return spec->training_job_definition;
+}
+
+// A data-staging or upload error: the job's fault (ClientError, fails the trial) or the
+// infrastructure's (InfraError, retried).
+inline bool IsClientError(const Status& s) {
+  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kNotFound ||
+         s.code() == StatusCode::kFailedPrecondition;
+}
+
+// A message waiting for the coordinator's Ack.
+struct Pending {
+  proto::wire::MsgType type;
+  Key key;
+  uint64_t seq = 0;
+  std::vector<std::string> frames;
+  int64_t sent_ms = 0;
+};
+
+}  // namespace agent_detail
+
+using agent_detail::DefinitionOf;
+using agent_detail::Hostname;
+using agent_detail::IsClientError;
+using agent_detail::Key;
+using agent_detail::NamespacesWork;
+using agent_detail::Pending;
+using agent_detail::SystemNowMs;
+
+struct WorkerAgent::Impl {
+  AgentOptions opt;
+  zmq::context_t ctx{1};
+  std::unique_ptr<zmq::socket_t> sock;
+  std::unique_ptr<HandshakeMonitor> handshake_monitor;  // after sock: destroyed before it
+  bool registered = false;
+  int64_t last_heard_ms = 0;
+  int64_t last_heartbeat_ms = 0;
+  int64_t register_sent_ms = 0;
+  // Until a RegisterAck arrives, Register is re-sent after this long, doubling from 20 ms up to
+  // 1 s: with ZMQ_IMMEDIATE the first copy is dropped while the TCP connection is being set up.
+  int64_t register_backoff_ms = 20;
+  // Wakes the loop when a trial's program ended or its staging or upload finished, so the next
+  // step (reporting the exit, starting the program) does not wait for the poll timeout.
+  // Declared before `runs`, so it is closed only after every trial thread that may signal it.
+  struct OwnedFd {
+    int fd;
+    ~OwnedFd() {
+      if (fd >= 0) ::close(fd);
+    }
+  } wake{::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
+  const int wake_fd = wake.fd;
+  void Wake() const {
+    const uint64_t one = 1;
+    if (wake_fd >= 0) (void)!::write(wake_fd, &one, sizeof one);
+  }
+  void DrainWake() const {
+    uint64_t n;
+    if (wake_fd >= 0) (void)!::read(wake_fd, &n, sizeof n);
+  }
+  // This process's registration session (see Register.session): a restart is a new session.
+  const uint64_t session = [] {
+    std::random_device rd;
+    uint64_t v = (uint64_t{rd()} << 32) ^ rd();
+    return v == 0 ? 1 : v;
+  }();
+  uint64_t heartbeat_seq = 0;
+  std::vector<Pending> outbox;
+
+  struct Run {
+    proto::wire::AssignTrial assign;
+    std::string attempt_dir;  // <work_dir>/trials/<trial>/attempt-<N>
+    std::string root;         // attempt_dir/ml: the attempt's /opt/ml
+    // /opt/ml is mounted for the program: a private mount namespace (process mode as root) or
+    // the container runtime's mounts (`container`).
+    bool namespaces = false;
+    bool container = false;  // runs as `<runtime> run <image> train`
+    std::string container_name;
+    std::string last_line;  // the program's last output line (guarded by mu)
+    bool network_isolation = false;
+    bool compress_output = true;
+    TrialLayoutSpec layout;
+    std::vector<std::string> argv;
+    std::vector<BindMount> mounts;  // root on /opt/ml, checkpoints (not channels)
+    std::future<Result<std::vector<BindMount>>> staging;  // channel mounts once staged
+    // The artifacts, packed and uploaded by the program's monitor thread as soon as it has
+    // reaped the program (TrialProcess's on_exit); valid when there is an output path.
+    std::future<Result<UploadedArtifacts>> upload;
+    std::unique_ptr<TrialProcess> process;
+    std::unique_ptr<MetricParser> parser;
+    std::mutex mu;                                 // guards points and last values (reader thread)
+    std::vector<proto::wire::MetricPoint> points;  // not yet sent
+    std::map<std::string, double> last_values;
+    std::vector<std::string> log_lines;  // not yet sent
+    uint64_t next_line = 0;              // number of the first line in log_lines
+    uint64_t log_seq = 0;                // last LogLines seq sent
+    uint64_t seq = 0;                    // last MetricPoints seq sent
+    int64_t deadline_ms = 0;             // max runtime
+    int64_t last_flush_ms = 0;
+    std::string stop_reason;     // why we stopped it ("" = not stopped)
+    std::string stop_secondary;  // secondary status when stopped
+    bool interrupted = false;    // stopped by an interruption notice
+    int64_t stop_grace_ms = 0;
+    // Assigned ahead (AssignTrial.after_*): laid out (and staged) now, started once `after`'s
+    // program has ended. A predecessor whose successor waits wakes the loop as soon as its
+    // program is reaped, before its artifacts are uploaded.
+    bool queued = false;
+    Key after;
+    // A multi-host attempt's hosts other than algo-1 report no metrics or log lines (the
+    // coordinator takes a gang's from algo-1); their output stays in their trial.log.
+    bool reports_output = true;
+    // KeepAlivePeriodInSeconds: the File-mode channels (key, directory) whose staged data is kept
+    // for the job's next training job on this worker when this one ends.
+    int64_t keep_alive_ms = 0;
+    // A multi-host attempt: the NCCL preflight's command ("" = none) and what to log about it
+    // (written by the staging thread, read after its future).
+    std::vector<std::string> preflight;
+    std::shared_ptr<std::string> preflight_note = std::make_shared<std::string>();
+    std::vector<std::pair<std::string, std::string>> warm_channels;
+    // CheckpointConfig.S3Uri: restored before the program starts, synced every
+    // checkpoint_sync_ms while it runs (one pass at a time) and once more when it has ended.
+    std::shared_ptr<CheckpointSync> checkpoints;
+    std::future<Result<CheckpointStats>> checkpoint_pass;
+    int64_t last_checkpoint_pass_ms = 0;
+    bool checkpoint_error_logged = false;
+    std::shared_ptr<std::atomic<bool>> successor_waits = std::make_shared<std::atomic<bool>>(false);
+    // ResourceConfig.VolumeSizeInGB, watched while the program runs; exceeding it stops the
+    // program and the attempt ends Failed with stop_reason (stop_fails).
+    std::optional<VolumeLimit> volume_limit;
+    std::unique_ptr<VolumeWatch> volume;
+    bool stop_fails = false;
+    // Pipe-mode channels: the feeds staging prepared (written by the staging thread, read after
+    // its future), and their feeders, from the program's start until it is reaped or stopped.
+    // Last: the feeders' callbacks use the members above.
+    std::shared_ptr<std::vector<PipeFeed>> pipe_feeds = std::make_shared<std::vector<PipeFeed>>();
+    std::vector<std::unique_ptr<PipeFeeder>> pipes;
+  };
+  std::map<Key, std::unique_ptr<Run>> runs;
+  // Container images found present here (checked once per image when pulls are off).
+  std::mutex images_mu;
+  std::set<std::string> images_present;
+  bool ImageKnownPresent(const std::string& image);
+  // Containers labelled with this worker's id that an earlier process left are removed once,
+  // before this process's first container trial starts (on its staging thread, so a worker that
+  // never runs a container never asks the runtime, and its start-up waits for nothing).
+  std::once_flag containers_swept;
+  std::atomic<bool> containers_swept_done{false};
+  void SweepStaleContainers();
+  mutable std::mutex runs_mu;  // guards the map's shape for running()
+
+  // The S3 client, created on first use from opt.s3_endpoint and the environment.
+  std::mutex s3_mu;
+  std::shared_ptr<S3Client> s3;
+  Result<const S3Client*> S3();
+
+  // The channel cache (worker/channel_cache.h); null when off or it cannot be opened.
+  std::unique_ptr<ChannelCache> channel_cache;
+  void OpenChannelCache();
+
+  void Log(const std::string& l) const { opt.log(l); }
+  int64_t Now() const { return opt.now_ms(); }
+
+  // ---- socket
+  // ------------------------------------------------------------------------------------
+
+  void Connect();
+
+  void SendFrames(const std::vector<std::string>& frames);
+
+  void Send(const proto::wire::Message& m) { SendFrames(proto::wire::EncodeFrames(m)); }
+
+  // Sends a message that must be acknowledged, and keeps it until it is: in memory, and in the
+  // on-disk journal (written first), so a worker process that dies before the acknowledgement
+  // leaves it for the next one on this work directory.
+  void SendReliable(const proto::wire::Message& m, proto::wire::MsgType type, Key key,
+                    uint64_t seq);
+
+  std::optional<OutboxJournal> journal;
+  bool journal_error_logged = false;
+
+  // At start: the journal of earlier worker processes on this work directory. The reports of
+  // attempts that ended (their TrialExited is there) go out again, and Register lists those
+  // attempts as held so the coordinator waits for them; an attempt without one ended with its
+  // worker (PR_SET_PDEATHSIG), and the coordinator retries it.
+  void OpenJournal();
+
+  // The attempts this worker answers for: those running, and those that ended while their
+  // TrialExited is not acknowledged yet. Register and every Heartbeat list them.
+  std::set<Key> HeldAttempts() const;
+
+  void SendRegister();
+
+  // ---- trials
+  // ------------------------------------------------------------------------------------
+
+  // Resolves trainingImage to a program: an absolute path or file:// URI of an executable, or an
+  // entry of the worker's image map; an empty argv means a container image (a runtime is set up).
+  Result<std::vector<std::string>> Program(const std::string& image);
+
+  void Exited(const Key& key, proto::wire::TrialExited x);
+
+  // ---- directory trees made ahead of time (worker/spare_dirs.h) ------------------------------
+
+  // Unique per agent: "<pid>-<n>" (spare and kept-data directory names start with it).
+  const std::string agent_tag = [] {
+    static std::atomic<uint64_t> agents{0};
+    return std::to_string(::getpid()) + "-" + std::to_string(++agents);
+  }();
+  std::optional<SpareTrialDirs>
+      spares;  // made by WorkerAgent's constructor (it needs opt); uses `background`
+
+  // The job's TrainingJobDefinition (DefinitionOf), parsed once per job rather than once per
+  // trial: the attempts of a job carry the same spec_json.
+  std::string definition_json;
+  std::optional<proto::TrainingJobDefinition> definition;
+  const std::optional<proto::TrainingJobDefinition>& Definition(const proto::wire::AssignTrial& a);
+
+  void Assign(const proto::wire::AssignTrial& a);
+
+  // A multi-host trial: `algo-N` resolves to its host inside the trial, through a copy of
+  // /etc/hosts with the gang's entries bind-mounted over /etc/hosts in the trial's mount
+  // namespace. Without one (not root) the names are only in resourceconfig.json and SM_HOSTS.
+  Status HostsFile(Run& r, const proto::wire::AssignTrial& a);
+
+  // ---- warm reuse of staged channel data (KeepAlivePeriodInSeconds) -------------------------
+  // A File-mode channel's staged copy outlives its training job here for the keep-alive period,
+  // under <work_dir>/warm/, and the job's next training job with the same channel (same source,
+  // distribution, shuffle and host) on this worker takes it with one rename instead of staging
+  // it again. A source that changed in between is not seen until the kept copy expires.
+  struct WarmData {
+    std::string job, definition, key, path;
+    int64_t until_ms = 0;
+  };
+  std::vector<WarmData> warm_data;  // loop thread
+  uint64_t warm_seq = 0;
+
+  static std::string ChannelKey(const ChannelSource& s, const std::vector<std::string>& hosts,
+                                const std::string& current_host);
+
+  bool TakeWarmData(const proto::wire::AssignTrial& a, const std::string& key,
+                    const std::string& dir);
+
+  // An attempt ended: its File-mode channels' data is kept for the keep-alive period.
+  void KeepWarmData(const Run& r);
+
+  // Kept data whose period is over goes (on a pool thread); all of it at shutdown.
+  void ExpireWarmData(bool all = false);
+
+  // ---- NCCL preflight (multi-host GPU attempts) ---------------------------------------------
+  std::string PreflightBinary() const;
+
+  void PlanPreflight(Run& r, const proto::wire::AssignTrial& a);
+
+  // Runs the preflight (on the staging thread), bounded by nccl_preflight_timeout_s.
+  Status RunPreflight(const std::vector<std::string>& argv, const std::string& host,
+                      std::string* note);
+
+  int64_t Deadline(const proto::wire::AssignTrial& a) const;
+
+  // Whether the attempt `k` still holds its slot here: staging, waiting, or its program runs.
+  bool PredecessorRunning(const Key& k);
+
+  // An attempt that ends before its program started (stopped while queued or staging).
+  void ReportNotStarted(const Key& key, Run& r, const std::string& while_doing);
+
+  // The trial's checkpoint directory (kept across attempts) at checkpointConfig.localPath.
+  Status PrepareCheckpoints(Run& r, const fs::path& keep);
+
+  // What the program's monitor thread does once the program has ended and been reaped: packs and
+  // uploads the artifacts (when the job has an output path) right there, then wakes the loop,
+  // which reports the exit with the points and lines still to send, in one go. (The alternative,
+  // the loop noticing the exit and handing the upload to another thread that wakes it again,
+  // cost two more thread switches per trial, and the coordinator a separate burst and commit for
+  // the report.) A worker being destroyed uploads nothing more.
+  static ArtifactSpec ArtifactsOf(const Run& r);
+
+  std::function<void()> UploadOnExit(Run& r);
+
+  // Starts the program of a staged attempt. False when it could not start (already reported).
+  bool StartProgram(const Key& key, Run& r, std::vector<BindMount> channel_mounts);
+
+  // ---- spot interruptions ----------------------------------------------------------------------
+  std::mutex interrupt_mu;
+  std::string interrupt_reason;  // set by Interrupt() (any thread)
+  bool interrupted = false;      // handled (loop thread)
+
+  void CheckInterruption();
+
+  void StopRun(Run& r, const std::string& reason, const std::string& secondary, int64_t grace_s);
+
+  // Pipe-mode channels (worker/pipe_channel.h): the FIFOs <channel>_0 exist before the program
+  // starts; each epoch is logged here, an error that ends the feeding also in the trial's log.
+  // False when a feeder cannot start (reported as for a program that cannot start).
+  bool StartPipes(const Key& key, Run& r);
+
+  // Once the program has been reaped or is being stopped: no more epochs, and the spooled copies
+  // go.
+  void StopPipes(Run& r);
+
+  // Sends the trial's buffered points and output lines, in batches.
+  void Flush(const Key& key, Run& r);
+
+  // Starts the next periodic checkpoint pass of a running attempt on a pool thread, at most one at
+  // a time and every checkpoint_sync_ms; a failed pass is logged once (the next one retries).
+  void CheckpointPass(const Key& key, Run& r, int64_t now);
+
+  static bool Ready(const auto& future);
+
+  void PollTrials();
+
+  // ---- messages
+  // ----------------------------------------------------------------------------------
+
+  void OnAck(const proto::wire::Ack& a);
+
+  Status Handle(const proto::wire::Message& m);
+
+  // How long the loop sleeps when nothing arrives. What is urgent wakes it at once (a message,
+  // a program's exit, staging done); the rest is periodic: metric and log batches (flush_ms),
+  // heartbeats, re-sends, max runtimes, the lease. Not every 10 ms with 16 slots busy: that was
+  // 100 wake-ups a second per worker for nothing.
+  int64_t TickMs() const;
+
+  // --spot-notice-url: polled on its own thread (a metadata endpoint may take its timeout to
+  // answer); a notice becomes an interruption like SIGUSR1. Errors are logged when they change.
+  std::mutex notice_mu;
+  std::condition_variable notice_cv;
+  bool notice_stop = false;
+  std::thread notice_thread;
+  void StartNoticePoller();
+  void StopNoticePoller();
+  void Interrupt(const std::string& reason);
+
+  Status Loop(const std::atomic<bool>& stop);
+
+  // Set when the agent is destroyed: monitor threads that see a program end now upload nothing.
+  std::atomic<bool> closing{false};
+
+  ~Impl();
+
+  // Last members: destroyed first, so their threads end before anything their tasks use.
+  TaskPool tasks;
+  // Spares, stale-spare cleanup, artifact directories made early, joining finished programs'
+  // threads: work that nothing waits for. (Not at a lower priority: on a machine busy with other
+  // work that starved it, and launches fell back to making their trees themselves.)
+  TaskPool background;
+};
+
+}  // namespace hpo::worker

@@ -1,0 +1,312 @@
+// worker/agent_poll.cc: WorkerAgent::Impl, running trials: spot interruptions, stops, log pipes, metrics, the poll (worker/agent_impl.h).
+#include "worker/agent_impl.h"
+
+namespace hpo::worker {
+
+void WorkerAgent::Impl::CheckInterruption() {
+  std::string reason;
+  {
+    std::lock_guard<std::mutex> lock(interrupt_mu);
+    reason = interrupt_reason;
+  }
+  if (reason.empty() && !opt.notice_file.empty() && !interrupted) {
+    std::error_code ec;
+    if (std::filesystem::exists(opt.notice_file, ec)) {
+      std::ifstream in(opt.notice_file);
+      std::string first;
+      std::getline(in, first);
+      reason = "notice file " + opt.notice_file + (first.empty() ? "" : ": " + first);
+    }
+  }
+  if (reason.empty() || interrupted) return;
+  interrupted = true;
+  Log("worker: interruption notice (" + reason + "): stopping " + std::to_string(runs.size()) +
+      " trial(s); they end Interrupted and are re-queued elsewhere");
+  proto::wire::InterruptionNotice n;
+  n.worker_id = opt.worker_id;
+  n.reason = proto::wire::SanitizeText(reason, 4096);
+  n.deadline_ms = 0;
+  if (registered) Send(n);
+  std::lock_guard<std::mutex> lock(runs_mu);
+  for (auto& [key, r] : runs) {
+    r->interrupted = true;
+    StopRun(*r, "Interrupted: " + reason, "Interrupted", r->assign.grace_period_s);
+  }
+}
+
+void WorkerAgent::Impl::StopRun(Run& r, const std::string& reason, const std::string& secondary, int64_t grace_s) {
+  if (!r.stop_reason.empty()) return;
+  r.stop_reason = reason;
+  r.stop_secondary = secondary;
+  r.stop_grace_ms = grace_s * 1000;
+  StopPipes(r);
+  if (!r.process) return;
+  const std::vector<std::string> stop = r.container ? ContainerStopCommand(opt.container, r.container_name, grace_s)
+                                                    : std::vector<std::string>{};
+  if (stop.empty()) {
+    r.process->Stop(std::chrono::milliseconds(grace_s * 1000));
+    return;
+  }
+  // The runtime stops the container (SIGTERM, SIGKILL after the grace period); the client
+  // process is killed only if it is still there well after that.
+  (void)background.Post([this, stop, grace_s] {
+    auto done = RunTool(stop, std::chrono::seconds(grace_s) + opt.container.stop_margin);
+    if (!done.ok() || done->exit_code != 0) {
+      Log("worker: " + stop.back() + ": " + (done.ok() ? done->output : done.status().message()));
+    }
+  });
+  r.process->Stop(std::chrono::milliseconds(grace_s * 1000) + opt.container.stop_margin);
+}
+
+bool WorkerAgent::Impl::StartPipes(const Key& key, Run& r) {
+  const std::string what = key.first + " attempt " + std::to_string(key.second);
+  for (const PipeFeed& feed : *r.pipe_feeds) {
+    PipeFeederOptions o;
+    o.log = [this, what](const std::string& line) { Log("worker: " + what + ": " + line); };
+    o.on_error = [this, what, raw = &r](const Status& s) {
+      const std::string line = "hpo: Pipe input mode: " + s.message() + "; no more data is fed";
+      Log("worker: " + what + ": " + line);
+      if (FILE* f = std::fopen((raw->attempt_dir + "/trial.log").c_str(), "a")) {
+        std::fprintf(f, "%s\n", line.c_str());
+        std::fclose(f);
+      }
+      std::lock_guard<std::mutex> lock(raw->mu);
+      if (raw->reports_output) raw->log_lines.push_back(proto::wire::SanitizeText(line, 16384));
+    };
+    auto feeder = PipeFeeder::Start(feed, std::move(o));
+    if (!feeder.ok()) {
+      proto::wire::TrialExited x;
+      x.status = "InfraError";
+      x.secondary_status = "Failed";
+      x.failure_reason = proto::wire::SanitizeText("InternalServerError: " + feeder.status().message(), 1024);
+      Log("worker: " + what + " cannot start: " + feeder.status().message());
+      Exited(key, std::move(x));
+      return false;  // the feeders started go with the attempt
+    }
+    r.pipes.push_back(std::move(feeder).value());
+  }
+  return true;
+}
+
+void WorkerAgent::Impl::StopPipes(Run& r) {
+  if (r.pipes.empty()) return;
+  for (auto& p : r.pipes) p->Stop();
+  r.pipes.clear();
+  (void)background.Post([dir = r.attempt_dir + "/pipe"] {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  });
+}
+
+void WorkerAgent::Impl::Flush(const Key& key, Run& r) {
+  std::vector<proto::wire::MetricPoint> pts;
+  std::vector<std::string> lines;
+  {
+    std::lock_guard<std::mutex> lock(r.mu);
+    pts.swap(r.points);
+    lines.swap(r.log_lines);
+  }
+  r.last_flush_ms = Now();
+  if (!r.reports_output) return;
+  for (size_t i = 0; i < lines.size();) {
+    proto::wire::LogLines m;
+    m.trial = key.first;
+    m.attempt = key.second;
+    m.seq = ++r.log_seq;
+    m.first_line = r.next_line;
+    size_t bytes = 0;
+    while (i < lines.size() && m.lines.size() < 2000 && bytes < (1u << 20)) {
+      bytes += lines[i].size();
+      m.lines.push_back(std::move(lines[i++]));
+    }
+    r.next_line += m.lines.size();
+    SendReliable(m, proto::wire::MsgType::kLogLines, key, m.seq);
+  }
+  r.last_flush_ms = Now();
+  for (size_t i = 0; i < pts.size(); i += opt.max_batch_points) {
+    proto::wire::MetricPoints m;
+    m.trial = key.first;
+    m.attempt = key.second;
+    m.seq = ++r.seq;
+    m.points.assign(pts.begin() + static_cast<long>(i),
+                    pts.begin() + static_cast<long>(std::min(pts.size(), i + opt.max_batch_points)));
+    SendReliable(m, proto::wire::MsgType::kMetricPoints, key, m.seq);
+  }
+}
+
+void WorkerAgent::Impl::CheckpointPass(const Key& key, Run& r, int64_t now) {
+  if (r.checkpoint_pass.valid()) {
+    if (!Ready(r.checkpoint_pass)) return;
+    auto done = r.checkpoint_pass.get();
+    if (!done.ok() && !r.checkpoint_error_logged) {
+      r.checkpoint_error_logged = true;
+      Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": uploading checkpoints to " +
+          r.checkpoints->uri() + " failed (retried every " + std::to_string(opt.checkpoint_sync_ms) +
+          " ms): " + done.status().message());
+    }
+  }
+  if (now - r.last_checkpoint_pass_ms < opt.checkpoint_sync_ms) return;
+  r.last_checkpoint_pass_ms = now;
+  r.checkpoint_pass = background.Post([c = r.checkpoints] { return c->Sync(); });
+}
+
+bool WorkerAgent::Impl::Ready(const auto& future) {
+  return future.valid() && future.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+}
+
+void WorkerAgent::Impl::PollTrials() {
+  int64_t now = Now();
+  std::vector<Key> done;
+  for (auto& [key, rp] : runs) {
+    Run& r = *rp;
+    if (r.deadline_ms && now >= r.deadline_ms && r.stop_reason.empty()) {
+      StopRun(r, "MaxRuntimeExceeded: the training job ran longer than its max runtime of " +
+                     std::to_string(r.assign.max_runtime_s) + " s",
+              "MaxRuntimeExceeded", r.assign.grace_period_s);
+    }
+    if (r.queued) {  // assigned ahead: its slot frees when its predecessor's program ends
+      if (r.stop_reason.empty() && PredecessorRunning(r.after)) continue;
+      r.queued = false;
+      if (r.stop_reason.empty()) r.deadline_ms = Deadline(r.assign);
+      if (!r.staging.valid()) {
+        if (!r.stop_reason.empty()) {
+          ReportNotStarted(key, r, "before it started");
+          done.push_back(key);
+        } else if (!StartProgram(key, r, {})) {
+          done.push_back(key);
+        }
+        continue;
+      }
+    }
+    if (r.staging.valid()) {  // data staging
+      if (!Ready(r.staging)) continue;
+      auto mounts = r.staging.get();
+      if (!r.preflight_note->empty() && r.reports_output) {
+        std::lock_guard<std::mutex> lock(r.mu);
+        r.log_lines.push_back(*r.preflight_note);
+      }
+      if (!r.stop_reason.empty()) {
+        ReportNotStarted(key, r, "while staging data");
+        done.push_back(key);
+        continue;
+      }
+      if (!mounts.ok()) {
+        proto::wire::TrialExited x;
+        const bool client = IsClientError(mounts.status());
+        x.status = client ? "Failed" : "InfraError";
+        x.secondary_status = "Failed";
+        x.failure_reason = proto::wire::SanitizeText(
+            (client ? "ClientError: " : "InternalServerError: ") + mounts.status().message(), 1024);
+        Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status +
+            " while staging data: " + x.failure_reason);
+        Exited(key, std::move(x));
+        done.push_back(key);
+        continue;
+      }
+      if (!StartProgram(key, r, std::move(mounts).value())) done.push_back(key);
+      continue;
+    }
+    if (!r.process) continue;
+    auto exit = r.process->TryWait();
+    if (!exit) {
+      if (now - r.last_flush_ms >= opt.flush_ms) Flush(key, r);
+      if (r.checkpoints) CheckpointPass(key, r, now);
+      if (r.volume && r.stop_reason.empty()) {
+        if (std::string over = r.volume->Exceeded(); !over.empty()) {
+          Log("worker: stopping " + key.first + " attempt " + std::to_string(key.second) + ": " + over);
+          StopRun(r, over, "Failed", r.assign.grace_period_s);
+          r.stop_fails = true;
+        }
+      }
+      continue;
+    }
+    StopPipes(r);
+    r.volume.reset();
+    if (r.upload.valid() && !Ready(r.upload)) continue;  // its monitor thread wakes us when uploaded
+    Flush(key, r);
+    proto::wire::TrialExited x;
+    x.seq = r.seq;
+    x.exit_code = exit->exit_code;
+    x.signal = exit->signal;
+    if (r.reports_output) {
+      std::lock_guard<std::mutex> lock(r.mu);
+      for (const auto& [name, v] : r.last_values) x.final_metrics.push_back({name, v});
+    }
+    // Stopped: we asked it to stop before it ended (a stop that came while its artifacts were
+    // being uploaded finds a program that had ended by itself).
+    if (r.stop_fails && exit->stopped_by_us) {  // the job's fault (its volume)
+      x.status = "Failed";
+      x.secondary_status = "Failed";
+      x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
+    } else if (r.interrupted && exit->stopped_by_us) {
+      x.status = "Interrupted";
+      x.secondary_status = "Interrupted";
+      x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
+    } else if (!r.stop_reason.empty() && exit->stopped_by_us) {
+      x.status = "Stopped";
+      x.secondary_status = r.stop_secondary;
+      x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
+    } else if (exit->exit_code == 0) {
+      x.status = "Completed";
+      x.secondary_status = "Completed";
+    } else if (r.container && IsRuntimeFailure(opt.container, exit->exit_code)) {
+      std::string last;
+      {
+        std::lock_guard<std::mutex> lock(r.mu);
+        last = r.last_line;
+      }
+      x.status = "InfraError";
+      x.secondary_status = "Failed";
+      x.failure_reason = proto::wire::SanitizeText(
+          "InternalServerError: the container runtime " + opt.container.runtime + " failed (exit 125): " + last, 1024);
+    } else {
+      x.status = "Failed";
+      x.secondary_status = "Failed";
+      auto reason = ReadFailureReason(r.root);
+      std::string why = reason.ok() ? *reason : "";
+      if (why.empty()) {
+        why = exit->signal ? "AlgorithmError: the training program was killed by signal " +
+                                 std::to_string(exit->signal)
+                           : "AlgorithmError: the training program exited with code " +
+                                 std::to_string(exit->exit_code);
+      }
+      x.failure_reason = proto::wire::SanitizeText(why, 1024);
+    }
+    if (r.container && exit->signal != 0) {  // the client was killed: the container may outlive it
+      if (auto rm = ContainerRemoveCommand(opt.container, r.container_name); !rm.empty()) {
+        (void)background.Post([rm] { (void)RunTool(rm, std::chrono::seconds(60)); });
+      }
+    }
+    // Its monitor thread may still be letting go of the program's mount namespace (which the
+    // kernel tears down with an RCU grace period): joined on a pool thread, not here.
+    (void)background.Post([done_process = std::move(r.process)]() mutable { done_process.reset(); });
+    std::string where;
+    if (r.upload.valid()) {
+      Result<UploadedArtifacts> uploaded = r.upload.get();
+      if (!uploaded.ok()) {
+        const Status& up = uploaded.status();
+        Log("worker: " + key.first + " attempt " + std::to_string(key.second) +
+            ": uploading the artifacts failed: " + up.message());
+        if (x.status == "Completed") {
+          const bool client = IsClientError(up);
+          x.status = client ? "Failed" : "InfraError";
+          x.secondary_status = "Failed";
+          x.failure_reason = proto::wire::SanitizeText(
+              (client ? "ClientError: " : "InternalServerError: ") + std::string("cannot upload the model: ") +
+                  up.message(),
+              1024);
+        }
+      } else if (!uploaded->model.empty()) {
+        where = "; uploaded " + uploaded->model + " and " + uploaded->output_data;
+      }
+    }
+    Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status + where);
+    KeepWarmData(r);
+    Exited(key, std::move(x));
+    done.push_back(key);
+  }
+  std::lock_guard<std::mutex> lock(runs_mu);
+  for (const auto& k : done) runs.erase(k);
+}
+
+}  // namespace hpo::worker

@@ -1,0 +1,242 @@
+// worker/agent_start.cc: WorkerAgent::Impl, starting a trial's program: NCCL preflight, deadlines, checkpoints, uploads (worker/agent_impl.h).
+#include "worker/agent_impl.h"
+
+namespace hpo::worker {
+
+std::string WorkerAgent::Impl::PreflightBinary() const {
+  if (!opt.nccl_preflight.empty()) return opt.nccl_preflight;
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string() : (self.parent_path() / "hpo-nccl-preflight").string();
+}
+
+void WorkerAgent::Impl::PlanPreflight(Run& r, const proto::wire::AssignTrial& a) {
+  const std::string what = a.trial + " attempt " + std::to_string(a.attempt);
+  auto skipped = [&](const std::string& why) {
+    if (r.reports_output) r.log_lines.push_back("hpo: NCCL preflight skipped: " + why);  // to the coordinator
+    Log("worker: " + what + ": NCCL preflight skipped: " + why);
+  };
+  if (a.gpus.empty()) return skipped("the training job's hosts have no GPUs");
+  const std::string binary = PreflightBinary();
+  if (binary.empty() || ::access(binary.c_str(), X_OK) != 0) {
+    return skipped("this worker has no " + (binary.empty() ? std::string("hpo-nccl-preflight") : binary) +
+                   " (hpo built without CUDA and NCCL)");
+  }
+  auto root = a.host_addresses.find(a.hosts.front());
+  if (root == a.host_addresses.end()) return;
+  size_t rank = 0;
+  while (rank < a.hosts.size() && a.hosts[rank] != a.current_host) ++rank;
+  // The bootstrap port: chosen from the attempt, the same on every host (a clash with something
+  // else on algo-1 fails the check, and the retry's attempt number picks another).
+  const uint32_t port = 29500 + static_cast<uint32_t>(std::hash<std::string>{}(a.trial + "#" + std::to_string(a.attempt)) % 400);
+  std::string local;
+  for (uint32_t g : a.gpus) {
+    if (!local.empty()) local += ',';
+    local += std::to_string(g);
+  }
+  r.preflight = {binary, "--rank", std::to_string(rank), "--nranks", std::to_string(a.hosts.size()), "--root",
+                 root->second + ":" + std::to_string(port), "--gpu", std::to_string(a.gpus.front()),
+                 "--local-gpus", local};
+}
+
+Status WorkerAgent::Impl::RunPreflight(const std::vector<std::string>& argv, const std::string& host, std::string* note) {
+  auto ran = RunTool(argv, std::chrono::seconds(opt.nccl_preflight_timeout_s));
+  if (!ran.ok()) {
+    return Status::Unavailable("NCCL preflight on " + host + ": cannot start " + argv[0] + ": " + ran.status().message());
+  }
+  const std::string tail = ran->LastLine();
+  if (ran->exit_code != 0) {
+    return Status::Unavailable("NCCL preflight failed on " + host + " (worker " + opt.worker_id + "): " +
+                               (ran->exit_code < 0 ? "no answer within " + std::to_string(opt.nccl_preflight_timeout_s) +
+                                                         " s" + (tail.empty() ? "" : " (last: " + tail + ")")
+                                : tail.empty()     ? "exit status " + std::to_string(ran->exit_code)
+                                                   : tail));
+  }
+  *note = "hpo: NCCL preflight on " + host + ": " + tail;
+  Log("worker: " + *note);
+  return Status::Ok();
+}
+
+int64_t WorkerAgent::Impl::Deadline(const proto::wire::AssignTrial& a) const {
+  return a.max_runtime_s > 0 ? Now() + static_cast<int64_t>(a.max_runtime_s) * 1000 : 0;
+}
+
+bool WorkerAgent::Impl::PredecessorRunning(const Key& k) {
+  auto it = runs.find(k);
+  if (it == runs.end()) return false;
+  Run& p = *it->second;
+  if (p.queued) return true;
+  if (p.process) return !p.process->TryWait().has_value();
+  return p.staging.valid();
+}
+
+void WorkerAgent::Impl::ReportNotStarted(const Key& key, Run& r, const std::string& while_doing) {
+  proto::wire::TrialExited x;
+  x.status = r.interrupted ? "Interrupted" : "Stopped";
+  x.secondary_status = r.interrupted ? "Interrupted" : r.stop_secondary;
+  x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
+  Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status + " " +
+      while_doing + ": " + x.failure_reason);
+  Exited(key, std::move(x));
+}
+
+Status WorkerAgent::Impl::PrepareCheckpoints(Run& r, const fs::path& keep) {
+  std::error_code ec;
+  fs::create_directories(keep, ec);
+  if (ec) return Status::IoError("cannot create " + keep.string() + ": " + ec.message());
+  std::string local = r.assign.checkpoint_local_path.empty() ? "/opt/ml/checkpoints" : r.assign.checkpoint_local_path;
+  while (local.size() > 1 && local.back() == '/') local.pop_back();
+  if (local.empty() || local[0] != '/' || local.find("/../") != std::string::npos ||
+      local.find("/./") != std::string::npos || local.ends_with("/..")) {
+    return Status::InvalidArgument("ClientError: CheckpointConfig.LocalPath "" + local + "" is not a clean absolute path");
+  }
+  const bool inside = local == "/opt/ml" || local.rfind("/opt/ml/", 0) == 0;
+  if (local == "/opt/ml") return Status::InvalidArgument("ClientError: CheckpointConfig.LocalPath must not be /opt/ml itself");
+  const fs::path in_root = inside ? fs::path(r.root) / local.substr(8) : fs::path();
+  if (r.namespaces) {
+    // The mount point on the host (a container runtime makes its own): an empty directory,
+    // created once.
+    if (!r.container) fs::create_directories("/opt/ml", ec);
+    if (ec) return Status::IoError("cannot create the mount point /opt/ml: " + ec.message());
+    r.mounts.push_back({r.root, "/opt/ml", false});
+    fs::path target = local;
+    if (inside) {
+      fs::create_directories(in_root, ec);
+    } else if (!r.container) {
+      fs::create_directories(target, ec);  // the mount point, on the host
+    }
+    if (ec) return Status::IoError("cannot create the checkpoint mount point " + local + ": " + ec.message());
+    r.mounts.push_back({keep.string(), local, false});
+    return Status::Ok();
+  }
+  if (!inside) {
+    return Status::FailedPrecondition("ClientError: CheckpointConfig.LocalPath " + local +
+                                      " is outside /opt/ml, which needs a worker running as root");
+  }
+  fs::remove_all(in_root, ec);
+  fs::create_directories(in_root.parent_path(), ec);
+  fs::create_directory_symlink(keep, in_root, ec);
+  if (ec) return Status::IoError("cannot link " + in_root.string() + " to " + keep.string() + ": " + ec.message());
+  return Status::Ok();
+}
+
+ArtifactSpec WorkerAgent::Impl::ArtifactsOf(const Run& r) {
+  ArtifactSpec spec;
+  spec.root = r.root;
+  spec.output_path = r.assign.output_path;
+  spec.job_name = r.assign.trial;
+  spec.compress = r.compress_output;
+  spec.scratch_dir = r.attempt_dir;
+  return spec;
+}
+
+std::function<void()> WorkerAgent::Impl::UploadOnExit(Run& r) {
+  const bool artifacts = !r.assign.output_path.empty();
+  if (!artifacts && !r.checkpoints) return [this] { Wake(); };
+  const ArtifactSpec spec = artifacts ? ArtifactsOf(r) : ArtifactSpec{};
+  auto done = std::make_shared<std::promise<Result<UploadedArtifacts>>>();
+  r.upload = done->get_future();
+  const std::string what = r.assign.trial + " attempt " + std::to_string(r.assign.attempt);
+  return [this, spec, done, artifacts, what, checkpoints = r.checkpoints, successor_waits = r.successor_waits] {
+    if (successor_waits->load()) Wake();  // the next trial starts in this slot while we upload
+    struct WakeOnReturn {
+      const Impl* impl;
+      ~WakeOnReturn() { impl->Wake(); }
+    } wake{this};
+    if (closing.load()) {
+      done->set_value(Status::Unavailable("the worker stopped before the artifacts were uploaded"));
+      return;
+    }
+    try {
+      if (checkpoints) {  // the last pass: what the program wrote up to its end (or its grace period)
+        auto pass = checkpoints->Sync();
+        if (!pass.ok()) {
+          Log("worker: " + what + ": the last checkpoint upload to " + checkpoints->uri() +
+              " failed: " + pass.status().message());
+        }
+      }
+      done->set_value(artifacts ? UploadArtifacts(spec, [this] { return S3(); })
+                                : Result<UploadedArtifacts>(UploadedArtifacts{}));
+    } catch (...) {
+      done->set_exception(std::current_exception());
+    }
+  };
+}
+
+bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMount> channel_mounts) {
+  ProcessSpec ps;
+  ps.log_path = r.attempt_dir + "/trial.log";
+  if (r.container) {  // the runtime's client is the trial's process; the trial's environment goes in
+    ContainerSpec cs;
+    cs.image = r.assign.image;
+    cs.name = r.container_name;
+    cs.worker_id = opt.worker_id;
+    cs.trial = key.first;
+    cs.hostname = r.layout.current_host;
+    cs.mounts = r.mounts;
+    for (auto& m : channel_mounts) cs.mounts.push_back(std::move(m));
+    cs.env = TrainingEnvironment(r.layout);
+    cs.gpus = r.layout.gpus;
+    cs.network_none = r.network_isolation;
+    ps.argv = ContainerRunCommand(opt.container, cs);
+    ps.env = CurrentEnvironment();
+    ps.cwd = r.attempt_dir;
+  } else {
+    ps.argv = r.argv;
+    ps.env = TrainingEnvironment(r.layout);
+    if (const char* path = std::getenv("PATH")) ps.env.emplace("PATH", path);
+    if (const char* home = std::getenv("HOME")) ps.env.emplace("HOME", home);
+    ps.env.emplace("LANG", "C.UTF-8");
+    ps.cwd = r.namespaces ? "/opt/ml" : r.root;
+    ps.isolation.mount_namespace = r.namespaces;
+    ps.isolation.mounts = r.mounts;
+    for (auto& m : channel_mounts) ps.isolation.mounts.push_back(std::move(m));
+    ps.isolation.network_namespace = r.network_isolation;
+  }
+  if (!StartPipes(key, r)) return false;
+  Run* raw = &r;
+  auto proc = TrialProcess::Start(ps, [raw, this](auto /*stream*/, const auto& line) {
+    std::vector<MetricHit> hits = raw->parser->Parse(line);
+    int64_t now = Now();
+    std::lock_guard<std::mutex> lock(raw->mu);
+    if (raw->container) raw->last_line = line.substr(0, 512);
+    // Cut to 16384 code points: at most 64 KiB once invalid bytes became U+FFFD.
+    raw->log_lines.push_back(proto::wire::SanitizeText(line, 16384));
+    for (const auto& h : hits) {
+      raw->points.push_back({h.name, h.value, now, h.step});
+      raw->last_values[h.name] = h.value;
+    }
+  }, ProcessOptions{.on_exit = UploadOnExit(r)});
+  if (!proc.ok()) {
+    proto::wire::TrialExited x;
+    const bool infra = proc.status().code() == StatusCode::kFailedPrecondition ||
+                       proc.status().code() == StatusCode::kInternal || proc.status().code() == StatusCode::kIoError;
+    x.status = infra ? "InfraError" : "Failed";
+    x.secondary_status = "Failed";
+    x.failure_reason =
+        proto::wire::SanitizeText((infra ? "InternalServerError: " : "AlgorithmError: ") + proc.status().message(), 1024);
+    Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " cannot start: " + proc.status().message());
+    Exited(key, std::move(x));
+    return false;
+  }
+  r.process = std::move(proc).value();
+  if (r.volume_limit && opt.volume_check_ms > 0) {
+    r.volume = std::make_unique<VolumeWatch>(*r.volume_limit, std::chrono::milliseconds(opt.volume_check_ms));
+  }
+  if (r.upload.valid()) {  // a local destination directory is made while the program runs
+    (void)background.Post([spec = ArtifactsOf(r)] { PrepareArtifactDirectory(spec); });
+  }
+  Log("worker: started " + key.first + " attempt " + std::to_string(key.second) +
+      (r.container ? " (" + opt.container.runtime + " container " + r.container_name + ", image " + r.assign.image + ")"
+       : r.namespaces ? " (/opt/ml in a private mount namespace)"
+                      : ""));
+  proto::wire::TrialStarted s;
+  s.trial = key.first;
+  s.attempt = key.second;
+  s.worker_id = opt.worker_id;
+  s.started_at_ms = Now();
+  SendReliable(s, proto::wire::MsgType::kTrialStarted, key, 0);
+  return true;
+}
+
+}  // namespace hpo::worker
