@@ -161,17 +161,13 @@ std::vector<Proposal> BayesianStrategy::Fallback(size_t n, const std::vector<Obs
   return random_.Propose(n, history);
 }
 
-std::vector<Proposal> BayesianStrategy::Start(size_t n, const std::vector<Observation>& history) {
-  if (options_.start_design == BayesianOptions::StartDesign::kRandom) return random_.Propose(n, history);
+size_t BayesianStrategy::Distinct(const std::vector<Eigen::VectorXd>& points, size_t n,
+                                  const std::vector<Observation>& history, std::vector<Proposal>* out) {
   std::set<ConfigKey> seen = ProposedKeys(spaces_, history);
   std::vector<Observation> extended = history;
-  std::vector<Proposal> out;
-  // A window of 4n points: in a finite space some may stand for configurations already tried.
-  const Eigen::MatrixXd points = start_points_.Points(history.size(), 4 * n);
-  for (Eigen::Index j = 0; j < points.cols() && out.size() < n; ++j) {
-    Eigen::VectorXd u = points.col(j);
-    Project(u.data(), nullptr);
-    Proposal prop = Decode(std::span<const double>(u.data(), dims_));
+  for (const Eigen::VectorXd& p : points) {
+    if (out->size() >= n) break;
+    Proposal prop = Decode(std::span<const double>(p.data(), static_cast<size_t>(p.size())));
     const size_t def = *FindDefinition(spaces_, prop.definition_name);
     if (std::optional<uint64_t> index = spaces_[def].space.IndexOf(prop.hyperparameters)) {
       if (!seen.insert({def, *index}).second) continue;
@@ -180,11 +176,25 @@ std::vector<Proposal> BayesianStrategy::Start(size_t n, const std::vector<Observ
     o.definition_name = prop.definition_name;
     o.hyperparameters = prop.hyperparameters;
     extended.push_back(std::move(o));
-    out.push_back(std::move(prop));
+    out->push_back(std::move(prop));
   }
-  if (out.size() < n) {
-    for (Proposal& p : random_.Propose(n - out.size(), extended)) out.push_back(std::move(p));
+  if (out->size() >= n) return 0;
+  std::vector<Proposal> more = random_.Propose(n - out->size(), extended);
+  for (Proposal& p : more) out->push_back(std::move(p));
+  return more.size();
+}
+
+std::vector<Proposal> BayesianStrategy::Start(size_t n, const std::vector<Observation>& history) {
+  if (options_.start_design == BayesianOptions::StartDesign::kRandom) return random_.Propose(n, history);
+  // A window of 4n points: in a finite space some may stand for configurations already tried.
+  const Eigen::MatrixXd window = start_points_.Points(history.size(), 4 * n);
+  std::vector<Eigen::VectorXd> points;
+  for (Eigen::Index j = 0; j < window.cols(); ++j) {
+    points.push_back(window.col(j));
+    Project(points.back().data(), nullptr);
   }
+  std::vector<Proposal> out;
+  Distinct(points, n, history, &out);
   return out;
 }
 
@@ -280,25 +290,9 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
   stats_.device = kernels::DeviceName(engine_->device());
 
   // Decode; a finite space never gets a configuration twice.
-  std::set<ConfigKey> seen = ProposedKeys(spaces_, history);
-  std::vector<Observation> extended = history;
-  for (const Eigen::VectorXd& p : batch.points) {
-    Proposal prop = Decode(std::span<const double>(p.data(), static_cast<size_t>(p.size())));
-    const size_t def = *FindDefinition(spaces_, prop.definition_name);
-    if (std::optional<uint64_t> index = spaces_[def].space.IndexOf(prop.hyperparameters)) {
-      if (!seen.insert({def, *index}).second) continue;
-    }
-    Observation o;
-    o.definition_name = prop.definition_name;
-    o.hyperparameters = prop.hyperparameters;
-    extended.push_back(std::move(o));
-    out.push_back(std::move(prop));
-  }
-  if (out.size() < n) {
-    std::vector<Proposal> more = random_.Propose(n - out.size(), extended);
-    if (!more.empty()) stats_.fallback = std::to_string(more.size()) + " of " + std::to_string(n) +
-                                         " proposals random: the model found too few distinct new points";
-    for (Proposal& p : more) out.push_back(std::move(p));
+  if (const size_t random = Distinct(batch.points, n, history, &out); random > 0) {
+    stats_.fallback = std::to_string(random) + " of " + std::to_string(n) +
+                      " proposals random: the model found too few distinct new points";
   }
   spdlog::debug("Bayesian strategy: {} proposals from {} observations and {} pending in {:.3f} s (fit {:.3f} s, "
                 "acquisition {:.3f} s, {})",
