@@ -163,8 +163,8 @@ std::vector<Proposal> BayesianStrategy::Fallback(size_t n, const std::vector<Obs
 
 size_t BayesianStrategy::Distinct(const std::vector<Eigen::VectorXd>& points, size_t n,
                                   const std::vector<Observation>& history, std::vector<Proposal>* out) {
+  const size_t first = out->size();
   std::set<ConfigKey> seen = ProposedKeys(spaces_, history);
-  std::vector<Observation> extended = history;
   for (const Eigen::VectorXd& p : points) {
     if (out->size() >= n) break;
     Proposal prop = Decode(std::span<const double>(p.data(), static_cast<size_t>(p.size())));
@@ -172,13 +172,18 @@ size_t BayesianStrategy::Distinct(const std::vector<Eigen::VectorXd>& points, si
     if (std::optional<uint64_t> index = spaces_[def].space.IndexOf(prop.hyperparameters)) {
       if (!seen.insert({def, *index}).second) continue;
     }
-    Observation o;
-    o.definition_name = prop.definition_name;
-    o.hyperparameters = prop.hyperparameters;
-    extended.push_back(std::move(o));
     out->push_back(std::move(prop));
   }
   if (out->size() >= n) return 0;
+  // Only here is the history copied (random search must also avoid what was just taken): with
+  // thousands of trials a copy on every proposal would cost more than the decoding.
+  std::vector<Observation> extended = history;
+  for (size_t i = first; i < out->size(); ++i) {
+    Observation o;
+    o.definition_name = (*out)[i].definition_name;
+    o.hyperparameters = (*out)[i].hyperparameters;
+    extended.push_back(std::move(o));
+  }
   std::vector<Proposal> more = random_.Propose(n - out->size(), extended);
   for (Proposal& p : more) out->push_back(std::move(p));
   return more.size();
