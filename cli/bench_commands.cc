@@ -252,7 +252,8 @@ void RunSuggest(const SuggestArgs& a) {
 // ---- hpo bench optimize -----------------------------------------------------------------------
 
 struct OptimizeArgs {
-  std::string function = "branin", strategy = "Bayesian", device = "auto", output = "table", start = "sobol";
+  std::string function = "branin", strategy = "Bayesian", device = "auto", output = "table", start = "sobol",
+              parallel_exploit = "on";
   int dims = 0, evaluations = 100, batch = 1, seeds = 5;
   uint64_t first_seed = 1;
   bool curves = false;
@@ -285,6 +286,7 @@ void RunOptimize(const OptimizeArgs& a) {
   options.device = *device;
   options.warp_min_observations = a.warp_min;
   if (a.start == "random") options.start_design = coordinator::BayesianOptions::StartDesign::kRandom;
+  options.parallel_exploit = a.parallel_exploit == "on";
   options.max_fit_points = a.max_fit_points;
   options.max_posterior_points = a.max_posterior_points;
   const proto::TuningJobSpec spec = BoxSpec(a.strategy, fn->box);
@@ -340,6 +342,7 @@ void RunOptimize(const OptimizeArgs& a) {
   j["strategy"] = a.strategy;
   if (a.strategy == "Bayesian") {
     j["start"] = a.start;
+    j["parallel_exploit"] = a.parallel_exploit;
     j["max_fit_points"] = a.max_fit_points;
     j["max_posterior_points"] = a.max_posterior_points;
   }
@@ -421,6 +424,12 @@ void AddBenchCommands(CLI::App& app) {
                        "Bayesian's first D + 1 proposals: sobol (space-filling, the default) or random")
       ->check(CLI::IsMember({"sobol", "random"}))
       ->capture_default_str();
+  optimize->add_option("--parallel-exploit", oa->parallel_exploit,
+                       "Bayesian with --batch 4 or more: one member of each batch is the model's predicted best "
+                       "(the posterior mean's minimiser) rather than expected improvement's choice: on (the default) "
+                       "or off")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   optimize->add_option("--max-posterior-points", oa->max_posterior_points,
                        "Bayesian: the posterior uses at most this many observations (the best quarter of them and "
                        "a seeded sample of the rest); set it below --evaluations to measure what the approximation "
@@ -440,7 +449,7 @@ void AddBenchCommands(CLI::App& app) {
       "Examples:\n"
       "  hpo bench optimize --function branin --strategy Bayesian --evaluations 50 --seeds 5\n"
       "  hpo bench optimize --function ackley --dims 10 --strategy Random --evaluations 100 --batch 8 -o json\n\n"
-      "JSON: {\"function\",\"dims\",\"strategy\",[\"start\",\"max_fit_points\",\"max_posterior_points\",]\"evaluations\",\"batch\",\"optimum\",\"median_regret\",\n"
+      "JSON: {\"function\",\"dims\",\"strategy\",[\"start\",\"parallel_exploit\",\"max_fit_points\",\"max_posterior_points\",]\"evaluations\",\"batch\",\"optimum\",\"median_regret\",\n"
       "\"mean_regret\",\"max_suggest_seconds\",\"seconds\",\"seeds\":[{\"seed\",\"best\",\"regret\",\"seconds\"[,\"curve\"]}]}");
   optimize->callback([oa] { RunOptimize(*oa); });
 }

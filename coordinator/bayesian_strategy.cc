@@ -286,6 +286,15 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
   ao.fantasy = options_.fantasy;
   ao.seed = kernels::SubSeed(call_seed, 2);
   ao.project = [this](double* u, uint8_t* movable) { Project(u, movable); };
+  if (const size_t parallel = pending.size() + n; options_.parallel_exploit && parallel >= BayesianOptions::kExploitMinParallel) {
+    for (size_t b = 0; b < n; ++b) {
+      if ((history.size() + b) % parallel == 1) {
+        ao.exploit_member = b;
+        stats_.exploit = true;
+        break;
+      }
+    }
+  }
   ao.pending = std::move(pending);
   ao.exclude = std::move(exclude);
   kernels::Batch batch;

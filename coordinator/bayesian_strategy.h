@@ -26,6 +26,15 @@
 // reach the global basin rose from 120 to 131 at batch 1 and from 115 to 125 at batch 8 against
 // random starting points. options.start_design = kRandom restores the random start.
 //
+// Parallel trials: when P = running trials + proposals asked for is 4 or more, one proposal in
+// every P (history position h + b with (h + b) mod P == 1) is the posterior mean's minimiser
+// (kernels/acquisition.h, exploit_member) rather than log EI's maximiser: a synchronous batch of
+// 8 has one such member, and 8 slots proposing one at a time make every 8th proposal one.
+// Measured on Hartmann6 (bench/RESULTS.md, paired seeds inside the global basin): regret 2.3x
+// lower at batch 4 and 2.2-2.7x at batch 8, but 1.6x higher at batch 2, where the second
+// member is the only one left for log EI; hence the threshold. options.parallel_exploit = false
+// turns it off.
+//
 // Random fallback (never a crash): when the space has no tunable coordinate, or when the fit or
 // the acquisition fails numerically, proposals come from RandomStrategy with the same seed, and
 // LastSuggestStats()->fallback says why (also logged with spdlog: at info for failures, at debug
@@ -81,6 +90,8 @@ struct BayesianOptions {
   size_t pool_size = 4096;         // Sobol + local candidates per suggestion
   size_t refine_starts = 16;
   size_t refine_starts_per_pick = 4;  // kernels/acquisition.h, step 4; 0: off
+  bool parallel_exploit = true;    // "Parallel trials" above
+  static constexpr size_t kExploitMinParallel = 4;
   size_t max_fit_points = 200;     // kernels/gp_model.h: subset for the hyperparameters
   size_t max_posterior_points = 2000;  // subset of data for the posterior (the approximation)
   // Warm start TransferLearning (set by Create from the spec): one more cube coordinate, the

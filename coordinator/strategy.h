@@ -79,6 +79,7 @@ struct SuggestStats {
   size_t proposals = 0;       // configurations returned
   std::string device;         // engine that ran ("cpu", "cuda"); "" when the model did not run
   std::string fallback;       // "" when the model proposed; else why random search proposed
+  bool exploit = false;       // Bayesian: one proposal is the posterior mean's minimiser
 };
 
 class Strategy {

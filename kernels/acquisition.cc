@@ -112,13 +112,13 @@ GpStatus SuggestBatch(GpEngine& engine, const Posterior& posterior, size_t q, co
     if (!st.ok()) return st;
   }
 
-  // 3. Local refinement: the `starts` best pool points by log EI (under the current fantasies)
-  // climb it; their end points join the pool. *added: how many were new.
-  auto refine = [&](size_t starts, size_t* added) -> GpStatus {
+  // 3. Local refinement: the `starts` best pool points by log EI at incumbent `tau` (under the
+  // current fantasies) climb it; their end points join the pool. *added: how many were new.
+  auto refine = [&](size_t starts, double tau, size_t* added) -> GpStatus {
     *added = 0;
     if (m == 0 || starts == 0 || options.refine_iterations <= 0) return GpStatus::Ok();
     std::vector<RankedCandidate> top;
-    GpStatus st = engine.PoolTopK(incumbent, starts, &top);
+    GpStatus st = engine.PoolTopK(tau, starts, &top);
     if (!st.ok()) return st;
     const Eigen::Index s = static_cast<Eigen::Index>(top.size());
     Eigen::MatrixXd cur(dims, s);
@@ -129,7 +129,7 @@ GpStatus SuggestBatch(GpEngine& engine, const Posterior& posterior, size_t q, co
       cur.col(i) = x;
     }
     PointScores at;
-    st = engine.Evaluate(cur, incumbent, true, &at);
+    st = engine.Evaluate(cur, tau, true, &at);
     if (!st.ok()) return st;
     Eigen::VectorXd f = at.log_ei;
     Eigen::MatrixXd grad = at.log_ei_grad;
@@ -155,7 +155,7 @@ GpStatus SuggestBatch(GpEngine& engine, const Posterior& posterior, size_t q, co
       }
       if (who.empty()) break;
       PointScores ts;
-      st = engine.Evaluate(trial.leftCols(static_cast<Eigen::Index>(who.size())), incumbent, true, &ts);
+      st = engine.Evaluate(trial.leftCols(static_cast<Eigen::Index>(who.size())), tau, true, &ts);
       if (!st.ok()) return st;
       for (size_t w = 0; w < who.size(); ++w) {
         const Eigen::Index i = who[w];
@@ -190,15 +190,25 @@ GpStatus SuggestBatch(GpEngine& engine, const Posterior& posterior, size_t q, co
     *added = static_cast<size_t>(r);
     return GpStatus::Ok();
   };
-  st = refine(options.refine_starts, &rep.refined);
+  st = refine(options.refine_starts, incumbent, &rep.refined);
   if (!st.ok()) return st;
   rep.pool = static_cast<size_t>(m);
 
   // 4. The batch.
   std::vector<char> chosen(static_cast<size_t>(m), 0);
   for (size_t b = 0; b < q && m > 0; ++b) {
+    // The exploit member ranks by the mean: log EI at an incumbent far above every candidate.
+    const bool exploit = b == options.exploit_member;
+    const double tau = exploit ? incumbent + kExploitOffset : incumbent;
+    if (exploit && options.refine_starts_per_pick > 0) {
+      size_t added = 0;
+      st = refine(options.refine_starts_per_pick, tau, &added);
+      if (!st.ok()) return st;
+      chosen.resize(static_cast<size_t>(m), 0);
+      rep.refined += added;
+    }
     std::vector<RankedCandidate> top;
-    st = engine.PoolTopK(incumbent, std::min<size_t>(static_cast<size_t>(m), b + 1), &top);
+    st = engine.PoolTopK(tau, std::min<size_t>(static_cast<size_t>(m), b + 1), &top);
     if (!st.ok()) return st;
     const RankedCandidate* pick = nullptr;
     for (const RankedCandidate& c : top) {
@@ -210,8 +220,15 @@ GpStatus SuggestBatch(GpEngine& engine, const Posterior& posterior, size_t q, co
     if (pick == nullptr) break;
     chosen[pick->index] = 1;
     const Eigen::VectorXd x = pool.col(static_cast<Eigen::Index>(pick->index));
+    double log_ei = pick->log_ei;
+    if (exploit) {  // reported at the real incumbent, as for the other members
+      PointScores s;
+      st = engine.Evaluate(x, incumbent, false, &s);
+      if (!st.ok()) return st;
+      log_ei = s.log_ei[0];
+    }
     out->points.push_back(x);
-    out->log_ei.push_back(pick->log_ei);
+    out->log_ei.push_back(log_ei);
     out->mean.push_back(pick->mean);
     out->variance.push_back(pick->variance);
     if (b + 1 < q) {
@@ -220,7 +237,7 @@ GpStatus SuggestBatch(GpEngine& engine, const Posterior& posterior, size_t q, co
       // The next member is a local maximum too: refine again under this fantasy.
       if (b < options.max_refined_picks && options.refine_starts_per_pick > 0) {
         size_t added = 0;
-        st = refine(options.refine_starts_per_pick, &added);
+        st = refine(options.refine_starts_per_pick, incumbent, &added);
         if (!st.ok()) return st;
         chosen.resize(static_cast<size_t>(m), 0);
         rep.refined += added;

@@ -363,6 +363,7 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
            // each local worker serves one type: two types need two workers
            {"run", spec, "--workers", "1", "--instance-type", "ml.m5.large", "--instance-type", "ml.m5.xlarge"},
            {"bench", "optimize", "--start", "latin"},
+           {"bench", "optimize", "--parallel-exploit", "sometimes"},
            {"bench", "optimize", "--max-posterior-points", "1"},
        }) {
     Outcome o = Hpo(args);
@@ -392,6 +393,23 @@ TEST_F(CliTest, BenchOptimizeRunsEitherStartDesignAndSaysWhich) {
   const double regret = j["seeds"][0]["regret"], exact = j["seeds"][0]["best"].get<double>() - j["optimum"].get<double>();
   EXPECT_LT(regret, 1e-4) << o.out;
   EXPECT_NEAR(regret, exact, 1e-3 * regret + 2e-9) << o.out;
+}
+
+TEST_F(CliTest, BenchOptimizeTurnsTheParallelExploitMemberOnAndOff) {
+  // Batches of 8 from the second round on (the model needs 3): one member is the posterior mean's minimiser (on, the
+  // default) or not (off); the runs differ from then on and the JSON says which ran.
+  std::vector<std::vector<double>> best;
+  for (const std::string v : {"on", "off"}) {
+    Outcome o = Hpo({"bench", "optimize", "--function", "branin", "--evaluations", "24", "--batch", "8", "--seeds",
+                     "2", "--parallel-exploit", v, "-o", "json"});
+    ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+    auto j = nlohmann::json::parse(o.out, nullptr, /*allow_exceptions=*/false);
+    ASSERT_TRUE(j.is_object()) << o.out;
+    EXPECT_EQ(j["parallel_exploit"], v);
+    best.emplace_back();
+    for (const auto& seed : j["seeds"]) best.back().push_back(seed["best"].get<double>());
+  }
+  EXPECT_NE(best[0], best[1]);
 }
 
 TEST_F(CliTest, VersionPrintsTheVersionAndExitsZero) {

@@ -284,6 +284,51 @@ TEST(BayesianStrategy, UsesOnlyTrialsWithAnObjectiveAndFantasisesRunningOnes) {
   }
 }
 
+TEST(BayesianStrategy, OneProposalInEveryFourOrMoreParallelIsThePredictedBest) {
+  // P = running + asked. Batches: one member at P >= 4, none at P = 2 or sequentially. One at a
+  // time next to P - 1 running trials: every P-th proposal (history size = 1 mod P).
+  RandomStrategy random(*DefinitionSpaces(BraninSpec()), 7);
+  std::vector<Proposal> r = random.Propose(40, {});
+  std::vector<Observation> done;
+  for (size_t i = 0; i < 16; ++i) {
+    done.push_back(Done(r[i], Branin(Value(r[i].hyperparameters, "x1"), Value(r[i].hyperparameters, "x2")), i));
+  }
+  auto s = Make(BraninSpec(), 3);
+  for (const auto& [asked, exploit] : std::vector<std::pair<size_t, bool>>{{8, true}, {4, true}, {2, false}, {1, false}}) {
+    ASSERT_EQ(s->Propose(asked, done).size(), asked);
+    EXPECT_EQ(s->LastSuggestStats()->exploit, exploit) << asked << " asked";
+    EXPECT_EQ(s->LastSuggestStats()->fallback, "");
+  }
+  int exploits = 0;
+  std::vector<Observation> history = done;
+  for (size_t i = 16; i < 23; ++i) {  // 7 running
+    Observation o = Done(r[i], 0.0, i);
+    o.status = Observation::kRunning;
+    o.objective.reset();
+    history.push_back(o);
+  }
+  for (size_t k = 0; k < 8; ++k) {  // the oldest running trial finishes, one more is proposed
+    ASSERT_EQ(s->Propose(1, history).size(), 1u);
+    const bool exploit = s->LastSuggestStats()->exploit;
+    EXPECT_EQ(exploit, history.size() % 8 == 1) << history.size();
+    exploits += exploit ? 1 : 0;
+    Observation& first_running = *std::find_if(history.begin(), history.end(),
+                                                [](const Observation& o) { return o.status == Observation::kRunning; });
+    first_running.status = Observation::kSucceeded;
+    first_running.objective = Branin(Value(first_running.hyperparameters, "x1"), Value(first_running.hyperparameters, "x2"));
+    Observation next = Done(r[23 + k], 0.0, 23 + k);
+    next.status = Observation::kRunning;
+    next.objective.reset();
+    history.push_back(next);
+  }
+  EXPECT_EQ(exploits, 1);
+  BayesianOptions off;
+  off.parallel_exploit = false;
+  auto t = Make(BraninSpec(), 3, off);
+  ASSERT_EQ(t->Propose(8, done).size(), 8u);
+  EXPECT_FALSE(t->LastSuggestStats()->exploit);
+}
+
 TEST(BayesianStrategy, ProposalsAreAPureFunctionOfSpecSeedAndHistory) {
   const proto::TuningJobSpec spec = Spec(MixedRanges());
   auto a = Make(spec, 11), b = Make(spec, 11), c = Make(spec, 12);

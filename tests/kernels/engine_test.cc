@@ -282,5 +282,41 @@ TEST(SuggestBatch, LaterMembersAreRefinedUnderTheEarlierFantasies) {
   EXPECT_LE(rc.refined, on.refine_starts + 2 * on.refine_starts_per_pick);
 }
 
+TEST(SuggestBatch, TheExploitMemberIsThePosteriorMeansMinimiser) {
+  // Kriging believer fantasies leave the mean unchanged, so the exploit member must sit at the
+  // minimum of the posterior mean over the cube (a dense grid here), wherever log EI would go.
+  const Posterior p = SomePosterior(2, 25, false, 19);
+  Eigen::MatrixXd grid(2, 201 * 201);
+  for (int i = 0; i < 201; ++i)
+    for (int j = 0; j < 201; ++j) grid.col(i * 201 + j) << i / 200.0, j / 200.0;
+  Eigen::VectorXd mean, var;
+  DenseMeanVar(p, grid, &mean, &var);
+  AcquisitionOptions o;
+  o.pool_size = 512;
+  o.seed = 4;
+  AcquisitionOptions x = o;
+  x.exploit_member = 1;
+  auto e = Cpu();
+  Batch a, b;
+  ASSERT_TRUE(SuggestBatch(*e, p, 3, o, &a, nullptr).ok());
+  ASSERT_TRUE(SuggestBatch(*e, p, 3, x, &b, nullptr).ok());
+  ASSERT_EQ(b.points.size(), 3u);
+  EXPECT_EQ(a.points[0], b.points[0]);  // members before it are unchanged
+  Eigen::VectorXd m1, v1;
+  DenseMeanVar(p, b.points[1], &m1, &v1);
+  EXPECT_LE(m1[0], mean.minCoeff() + 1e-3);
+  EXPECT_NEAR(b.mean[1], m1[0], 1e-6);
+  Eigen::VectorXd m0, v0;
+  DenseMeanVar(p, a.points[1], &m0, &v0);
+  EXPECT_GT(m0[0], m1[0] + 1e-3);  // log EI's second member is elsewhere, at a higher mean
+  EXPECT_GT((a.points[1] - b.points[1]).norm(), 0.01);
+  EXPECT_TRUE(std::isfinite(b.log_ei[1]));
+  // Out of range: no member is chosen by the mean.
+  x.exploit_member = 5;
+  Batch c;
+  ASSERT_TRUE(SuggestBatch(*e, p, 3, x, &c, nullptr).ok());
+  EXPECT_EQ(c.points, a.points);
+}
+
 }  // namespace
 }  // namespace hpo::kernels
