@@ -32,8 +32,10 @@
 // 8 has one such member, and 8 slots proposing one at a time make every 8th proposal one.
 // Measured on Hartmann6 (bench/RESULTS.md, paired seeds inside the global basin): regret 2.3x
 // lower at batch 4 and 2.2-2.7x at batch 8, but 1.6x higher at batch 2, where the second
-// member is the only one left for log EI; hence the threshold. options.parallel_exploit = false
-// turns it off.
+// member is the only one left for log EI; hence the threshold. A limit: in a job proposing one
+// at a time, if the previous predicted-best trial is still running the next one lands next to
+// it (Kriging believer fantasies leave the mean where it was); with trials of similar length
+// that trial has finished by then. options.parallel_exploit = false turns it off.
 //
 // Random fallback (never a crash): when the space has no tunable coordinate, or when the fit or
 // the acquisition fails numerically, proposals come from RandomStrategy with the same seed, and
