@@ -158,6 +158,7 @@ std::vector<Proposal> BayesianStrategy::Fallback(size_t n, const std::vector<Obs
     spdlog::debug("Bayesian strategy: random search proposes ({})", reason);
   }
   stats_.fallback = reason;
+  stats_.exploit = false;
   return random_.Propose(n, history);
 }
 

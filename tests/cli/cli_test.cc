@@ -396,8 +396,9 @@ TEST_F(CliTest, BenchOptimizeRunsEitherStartDesignAndSaysWhich) {
 }
 
 TEST_F(CliTest, BenchOptimizeTurnsTheParallelExploitMemberOnAndOff) {
-  // Batches of 8 from the second round on (the model needs 3): one member is the posterior mean's minimiser (on, the
-  // default) or not (off); the runs differ from then on and the JSON says which ran.
+  // Batches of 8 from the second round on (the model needs 3): one member is the posterior
+  // mean's minimiser (on, the default) or not (off); the runs differ from then on and the JSON
+  // says which ran.
   std::vector<std::vector<double>> best;
   for (const std::string v : {"on", "off"}) {
     Outcome o = Hpo({"bench", "optimize", "--function", "branin", "--evaluations", "24", "--batch", "8", "--seeds",
