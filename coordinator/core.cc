@@ -51,12 +51,14 @@ void CoordinatorCore::Impl::RecordSuggestion(const TuningJob& j, double seconds,
   st.last.seconds = seconds;
   if (!s) return;
   if (!s->fallback.empty()) ++st.fallbacks;
+  if (s->exploit) ++st.exploits;
   char buf[256];
   std::snprintf(buf, sizeof buf, "%.4f s (fit %.4f s, acquisition %.4f s) on %s, %zu observations, %zu pending",
                 seconds, s->fit_seconds, s->acq_seconds, s->device.empty() ? "-" : s->device.c_str(),
                 s->observations, s->pending);
   Event(now, "Suggestion", j.name, "",
-        std::string(buf) + (s->fallback.empty() ? "" : "; without the model: " + s->fallback));
+        std::string(buf) + (s->fallback.empty() ? "" : "; without the model: " + s->fallback) +
+            (s->exploit ? "; the model's predicted best (one proposal per round of parallel trials)" : ""));
 }
 
 void CoordinatorCore::Impl::Note(const Status& s) {

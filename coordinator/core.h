@@ -183,6 +183,7 @@ struct SuggestionStats {
   uint64_t count = 0;
   double seconds_sum = 0, seconds_max = 0;
   uint64_t fallbacks = 0;  // calls where the model could not propose and random search did
+  uint64_t exploits = 0;   // proposals that were the model's predicted best (SuggestStats::exploit)
   SuggestStats last;
 };
 

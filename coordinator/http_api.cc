@@ -530,6 +530,8 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
           "# TYPE hpo_suggestion_last_seconds gauge\n"
           "# HELP hpo_suggestion_fallbacks_total Suggestions the model did not make (the start design before it has enough observations, or random search when it could not fit).\n"
           "# TYPE hpo_suggestion_fallbacks_total counter\n"
+          "# HELP hpo_suggestion_exploits_total Bayesian proposals that went to the model's predicted best instead of expected improvement's choice (one per round of 4 or more parallel trials).\n"
+          "# TYPE hpo_suggestion_exploits_total counter\n"
           "# HELP hpo_training_jobs Training jobs of the tuning job by status.\n"
           "# TYPE hpo_training_jobs gauge\n";
       char buf[512];
@@ -539,10 +541,11 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
           std::snprintf(buf, sizeof buf,
                         "hpo_suggestions_total%s %llu\nhpo_suggestion_seconds_sum%s %.6f\n"
                         "hpo_suggestion_seconds_max%s %.6f\nhpo_suggestion_last_seconds%s %.6f\n"
-                        "hpo_suggestion_fallbacks_total%s %llu\n",
+                        "hpo_suggestion_fallbacks_total%s %llu\nhpo_suggestion_exploits_total%s %llu\n",
                         l.c_str(), static_cast<unsigned long long>(st->count), l.c_str(), st->seconds_sum,
                         l.c_str(), st->seconds_max, l.c_str(), st->last.seconds, l.c_str(),
-                        static_cast<unsigned long long>(st->fallbacks));
+                        static_cast<unsigned long long>(st->fallbacks), l.c_str(),
+                        static_cast<unsigned long long>(st->exploits));
           t += buf;
         }
         std::map<std::string, int> by_status;

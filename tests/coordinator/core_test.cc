@@ -66,6 +66,42 @@ TEST_F(CoreTest, RandomJobRunsToItsLimitRespectingParallelismAndPicksTheBest) {
   EXPECT_DOUBLE_EQ(*d->status.best_training_job->final_hyper_parameter_tuning_job_objective_metric->value, 0.2);
 }
 
+TEST_F(CoreTest, ABayesianJobWithFourParallelCountsItsPredictedBestProposals) {
+  // Four slots proposing one at a time: once the model runs (3 observations in 2-d), one
+  // proposal in every 4 is the model's predicted best, counted apart from the others.
+  proto::TuningJobSpec spec = Spec("bayes", "Bayesian", 20, 4);
+  auto& ranges = spec.hyper_parameter_tuning_job_config->parameter_ranges.emplace();
+  for (const char* name : {"x", "y"}) {
+    proto::NumericRange r;
+    r.name = name;
+    r.min_value = "0";
+    r.max_value = "1";
+    ranges.continuous_parameter_ranges.push_back(r);
+  }
+  Register("w1", 4);
+  std::vector<proto::wire::AssignTrial> queue = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(queue.size(), 4u);
+  size_t done = 0;
+  while (!queue.empty()) {
+    proto::wire::AssignTrial a = queue.front();
+    queue.erase(queue.begin());
+    const double x = std::stod(a.hyperparameters.at("x")), y = std::stod(a.hyperparameters.at("y"));
+    for (auto& m : Only<proto::wire::AssignTrial>(Finish("w1", a, (x - 0.3) * (x - 0.3) + (y - 0.6) * (y - 0.6)))) {
+      queue.push_back(m);
+    }
+    ++done;
+  }
+  EXPECT_EQ(done, 20u);
+  const SuggestionStats* st = core_->Suggestions("bayes");
+  ASSERT_NE(st, nullptr);
+  EXPECT_EQ(st->count, 20u);
+  // The space-filling start: the first 4, and the 5th and 6th, proposed with 1 and 2 results in.
+  EXPECT_EQ(st->fallbacks, 6u);
+  // Proposals 7..20 had the model, at history sizes 6..19 (3 running beside each): P = 4, and
+  // sizes 9, 13 and 17 are 1 mod 4.
+  EXPECT_EQ(st->exploits, 3u);
+}
+
 TEST_F(CoreTest, GridEnumeratesEveryCombinationOnceAndCompletes) {
   Register("w1", 8);
   auto spec = Spec("grid", "Grid", 6, 8);

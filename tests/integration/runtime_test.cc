@@ -80,6 +80,8 @@ TEST_F(Cluster, ARandomJobOfTwentyTrialsCompletesAndItsBestIsTheBestInTheLogs) {
   auto metrics = httplib::Client("127.0.0.1", http_port_).Get("/hpo/v1/metrics");
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->body.find("hpo_suggestions_total{job=\"it-random\"} 20\n"), std::string::npos) << metrics->body;
+  EXPECT_NE(metrics->body.find("hpo_suggestion_exploits_total{job=\"it-random\"} 0\n"), std::string::npos)
+      << metrics->body;
   EXPECT_NE(metrics->body.find("hpo_training_jobs{job=\"it-random\",status=\"Completed\"} 20\n"), std::string::npos)
       << metrics->body;
   EXPECT_NE(metrics->body.find("hpo_workers 3\n"), std::string::npos) << metrics->body;
