@@ -373,26 +373,32 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
   }
 }
 
+// `hpo bench optimize ARGS... -o json`: exit 0 and a JSON object, else a test failure and null.
+#define OPTIMIZE_JSON(j, ...)                                                                    \
+  nlohmann::json j;                                                                              \
+  {                                                                                              \
+    std::vector<std::string> args_{"bench", "optimize"};                                         \
+    for (const std::string& a_ : std::vector<std::string>{__VA_ARGS__}) args_.push_back(a_);     \
+    args_.insert(args_.end(), {"-o", "json"});                                                   \
+    Outcome o_ = Hpo(args_);                                                                     \
+    ASSERT_EQ(o_.exit_code, 0) << o_.out << o_.err;                                              \
+    j = nlohmann::json::parse(o_.out, nullptr, /*allow_exceptions=*/false);                       \
+    ASSERT_TRUE(j.is_object()) << o_.out;                                                        \
+  }
+
 TEST_F(CliTest, BenchOptimizeRunsEitherStartDesignAndSaysWhich) {
   for (const std::string start : {"sobol", "random"}) {
-    Outcome o = Hpo({"bench", "optimize", "--function", "branin", "--evaluations", "6", "--batch", "3", "--seeds",
-                     "2", "--start", start, "-o", "json"});
-    ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
-    auto j = nlohmann::json::parse(o.out, nullptr, /*allow_exceptions=*/false);
-    ASSERT_TRUE(j.is_object()) << o.out;
+    OPTIMIZE_JSON(j, "--function", "branin", "--evaluations", "6", "--batch", "3", "--seeds", "2", "--start", start);
     EXPECT_EQ(j["start"], start);
     ASSERT_EQ(j["seeds"].size(), 2u);
-    for (const auto& seed : j["seeds"]) EXPECT_GE(seed["regret"].get<double>(), 0.0) << o.out;
+    for (const auto& seed : j["seeds"]) EXPECT_GE(seed["regret"].get<double>(), 0.0) << j.dump();
   }
   // A converged run's regret is about 1e-6: it keeps its significant digits (it was once rounded
   // to 6 decimals, which made 2e-6 and 3e-6 look like a 1.5x difference).
-  Outcome o = Hpo({"bench", "optimize", "--function", "branin", "--evaluations", "50", "--seeds", "1", "-o", "json"});
-  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
-  auto j = nlohmann::json::parse(o.out, nullptr, /*allow_exceptions=*/false);
-  ASSERT_TRUE(j.is_object()) << o.out;
+  OPTIMIZE_JSON(j, "--function", "branin", "--evaluations", "50", "--seeds", "1");
   const double regret = j["seeds"][0]["regret"], exact = j["seeds"][0]["best"].get<double>() - j["optimum"].get<double>();
-  EXPECT_LT(regret, 1e-4) << o.out;
-  EXPECT_NEAR(regret, exact, 1e-3 * regret + 2e-9) << o.out;
+  EXPECT_LT(regret, 1e-4) << j.dump();
+  EXPECT_NEAR(regret, exact, 1e-3 * regret + 2e-9) << j.dump();
 }
 
 TEST_F(CliTest, BenchOptimizeTurnsTheParallelExploitMemberOnAndOff) {
@@ -401,11 +407,8 @@ TEST_F(CliTest, BenchOptimizeTurnsTheParallelExploitMemberOnAndOff) {
   // says which ran.
   std::vector<std::vector<double>> best;
   for (const std::string v : {"on", "off"}) {
-    Outcome o = Hpo({"bench", "optimize", "--function", "branin", "--evaluations", "24", "--batch", "8", "--seeds",
-                     "2", "--parallel-exploit", v, "-o", "json"});
-    ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
-    auto j = nlohmann::json::parse(o.out, nullptr, /*allow_exceptions=*/false);
-    ASSERT_TRUE(j.is_object()) << o.out;
+    OPTIMIZE_JSON(j, "--function", "branin", "--evaluations", "24", "--batch", "8", "--seeds", "2",
+                  "--parallel-exploit", v);
     EXPECT_EQ(j["parallel_exploit"], v);
     best.emplace_back();
     for (const auto& seed : j["seeds"]) best.back().push_back(seed["best"].get<double>());
