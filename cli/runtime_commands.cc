@@ -272,6 +272,7 @@ void Run(const RunArgs& a) {
   co.default_grace_period_s = a.grace_s;
   co.lease_ms = 10000;
   co.assign_ahead = !a.no_assign_ahead;
+  co.propose_off_core = true;  // the dispatcher's proposer thread makes Bayesian proposals
   coordinator::CoordinatorCore core(store->get(), co);
   coordinator::DispatcherOptions dopt;
   dopt.listen = "tcp://127.0.0.1:*";
@@ -458,6 +459,7 @@ void Coordinator(const CoordinatorArgs& a) {
   co.default_grace_period_s = a.grace_s;
   co.assign_ahead = !a.no_assign_ahead;
   co.spot_price_ratio = a.spot_price_ratio;
+  co.propose_off_core = true;  // the dispatcher's proposer thread makes Bayesian proposals
   if (!a.instance_catalog.empty()) {
     std::ifstream in(a.instance_catalog);
     if (!in) Fail(2, "cannot read the instance catalog " + a.instance_catalog);

@@ -120,6 +120,7 @@ class BayesianStrategy : public Strategy {
   // (bench/RESULTS.md). The round trip it would save is not worth that.
   Ahead ProposeAhead() const override { return Ahead::kNever; }
   const SuggestStats* LastSuggestStats() const override { return &stats_; }
+  bool ProposesOffCore() const override { return true; }
 
   // ---- the unit cube (exposed for tests and benchmarks) ----------------------------------------
   size_t UnitDims() const { return dims_; }

@@ -2,6 +2,8 @@
 // CoordinatorCore::Impl is in the other core_*.cc files (coordinator/core_impl.h lists them).
 #include "coordinator/core.h"
 
+#include <chrono>
+
 #include "coordinator/core_impl.h"
 
 namespace hpo::coordinator {
@@ -395,6 +397,56 @@ std::vector<Outgoing> CoordinatorCore::OnTick(int64_t now_ms) {
     }
   }
   return out;
+}
+
+std::vector<ProposalRequest> CoordinatorCore::TakeProposalRequests() {
+  std::vector<ProposalRequest> v;
+  v.swap(impl_->proposal_requests);
+  return v;
+}
+
+ProposalResult CoordinatorCore::RunProposal(ProposalRequest& request) {
+  ProposalResult r;
+  r.job = request.job;
+  r.id = request.id;
+  const auto started = std::chrono::steady_clock::now();
+  if (request.strategy) r.proposals = request.strategy->Propose(request.n, request.history);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return r;
+}
+
+std::vector<Outgoing> CoordinatorCore::OnProposals(std::vector<ProposalResult> results, int64_t now_ms) {
+  std::vector<Outgoing> out;
+  Status begun = impl_->store->Begin();
+  for (ProposalResult& r : results) {
+    TuningJob* j = impl_->Job(r.job);
+    if (!j || !j->proposing || j->proposal_id != r.id) continue;  // not one this core is waiting for
+    j->proposing = false;
+    impl_->RecordSuggestion(*j, r.seconds, now_ms);
+    // The job may have ended or been stopped while its proposal was made: then it is dropped.
+    if (j->status != "InProgress" || !j->completion_reason.empty()) continue;
+    for (const Proposal& p : r.proposals) {
+      if (static_cast<int64_t>(j->trials.size()) >= impl_->MaxJobs(*j)) break;
+      impl_->AddTrial(*j, p, now_ms);
+    }
+  }
+  impl_->FinishAll(now_ms, &out);
+  impl_->Schedule(now_ms, &out);
+  if (begun.ok()) {
+    Status committed = impl_->store->Commit();
+    if (!committed.ok()) {
+      impl_->Note(committed);
+      return {};
+    }
+  } else {
+    impl_->Note(begun);
+  }
+  return out;
+}
+
+void CoordinatorCore::CancelProposals() {
+  impl_->proposal_requests.clear();
+  for (auto& [key, j] : impl_->jobs) j->proposing = false;
 }
 
 std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {

@@ -60,6 +60,32 @@ struct CoreOptions {
   // What a second on a spot worker costs against one on on-demand capacity (BillableTimeInSeconds
   // counts spot time at this rate; 0.3 = 70 % savings, typical of SageMaker managed spot).
   double spot_price_ratio = 0.3;
+  // Proposals off the core: a job whose strategy ProposesOffCore (Bayesian) does not call it
+  // inside the event that frees a slot. The core records a ProposalRequest (the job, a copy of
+  // its history) for the caller to run elsewhere (CoordinatorCore::RunProposal, on another
+  // thread, without the core's lock) and hand back with OnProposals; meanwhile the core keeps
+  // serving every other event and job, and asks that job for nothing more. Without it (tests,
+  // simulations in virtual time) every proposal runs inside the event, as before. The dispatcher
+  // runs the requests on its proposer thread (coordinator/dispatcher.h); `hpo run` and
+  // `hpo coordinator` turn this on: a proposal from 5,000 observations takes seconds on a
+  // CPU, and no heartbeat, result or API call should wait for it.
+  bool propose_off_core = false;
+};
+
+// A proposal the core wants made outside it (CoreOptions::propose_off_core).
+struct ProposalRequest {
+  std::string job;  // the tuning job's name
+  uint64_t id = 0;  // matches the result to the request
+  size_t n = 1;
+  std::shared_ptr<Strategy> strategy;  // the job's; the core does not touch it until the result is back
+  std::vector<Observation> history;    // the job's trials when it was asked (curves not included)
+};
+
+struct ProposalResult {
+  std::string job;
+  uint64_t id = 0;
+  std::vector<Proposal> proposals;
+  double seconds = 0;  // how long Propose took
 };
 
 // A message for one worker.
@@ -166,7 +192,11 @@ struct TuningJob {
   uint64_t seed = 0;
   int64_t creation_ms = 0, end_ms = 0, last_modified_ms = 0;
   std::vector<std::string> trials;  // names, in creation order
-  std::unique_ptr<Strategy> strategy;
+  std::shared_ptr<Strategy> strategy;
+  // A ProposalRequest of this job is out (CoreOptions::propose_off_core): its strategy belongs to
+  // whoever runs it until OnProposals. Not stored: after a restart the job simply asks again.
+  bool proposing = false;
+  uint64_t proposal_id = 0;  // the request that is out
   std::string objective_metric;  // of the first definition (single objective per job here)
   bool maximize = false;
   int64_t convergence_ms = 0;    // when ConvergenceDetected's test first passed (0: not yet)
@@ -252,6 +282,20 @@ class CoordinatorCore {
   std::vector<Outgoing> OnMessages(const std::vector<Incoming>& batch, int64_t now_ms);
   // Expires leases and schedules. Call periodically.
   std::vector<Outgoing> OnTick(int64_t now_ms);
+
+  // ---- proposals off the core (CoreOptions::propose_off_core) --------------------------------
+  // The requests recorded since the last call, oldest first (each job has at most one out).
+  std::vector<ProposalRequest> TakeProposalRequests();
+  // Runs a request's Propose and times it. Touches only the request: call it without the core's
+  // lock, one request of a job at a time.
+  static ProposalResult RunProposal(ProposalRequest& request);
+  // Results back: each becomes its job's next trial (placed at once when a slot is free) unless
+  // the job ended, was stopped, reached its limits or was never asked (an unknown id: ignored).
+  // An empty proposal list means the strategy is exhausted. Returns the assignments, as OnTick.
+  std::vector<Outgoing> OnProposals(std::vector<ProposalResult> results, int64_t now_ms);
+  // Forgets every request out, taken or not (its caller shuts down): each job asks again the
+  // next time it is scheduled, and results that come back later are ignored.
+  void CancelProposals();
 
   // ---- queries -------------------------------------------------------------------------------
   Result<proto::DescribeTuningJobResponse> Describe(const std::string& job) const;

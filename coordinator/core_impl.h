@@ -234,6 +234,17 @@ struct CoordinatorCore::Impl {
 
   // A new trial from the strategy, Pending; nullptr when the job may not or cannot have more.
   Trial* CreateTrial(TuningJob& j, int64_t now);
+  // The job's next trial, Pending, from a proposal.
+  Trial* AddTrial(TuningJob& j, const Proposal& p, int64_t now);
+
+  // Proposals off the core (CoreOptions::propose_off_core): whether the job's proposals go out
+  // as requests, and recording one (the job is then `proposing` until OnProposals).
+  bool OffCore(const TuningJob& j) const {
+    return opt.propose_off_core && j.strategy && j.strategy->ProposesOffCore();
+  }
+  void RequestProposal(TuningJob& j);
+  std::vector<ProposalRequest> proposal_requests;
+  uint64_t next_proposal_id = 0;
 
   // The worker that starts `req` now (the one with the most free slots), or nullptr; *ever:
   // whether any registered worker could ever serve it; *why: the reasons, for people.

@@ -40,6 +40,11 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
       NoteWaiting(j, nullptr, first, any_ever, why, now, first_hosts);
       return false;
     }
+    if (j.proposing) return false;  // its proposal is being made: nothing to place until it is back
+    if (OffCore(j) && static_cast<int64_t>(j.trials.size()) < MaxJobs(j)) {
+      RequestProposal(j);
+      return false;
+    }
     t = CreateTrial(j, now);
     if (!t) {
       MaybeFinish(j, now, out);  // nothing to propose (the strategy is exhausted): settle the job
@@ -312,7 +317,9 @@ void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
       if (j.status != "InProgress" || !j.completion_reason.empty() || passed.count(key)) continue;
       int active = ActiveCount(j);
       if (active >= MaxParallel(j)) continue;
-      bool can_new = static_cast<int64_t>(j.trials.size()) < MaxJobs(j) && j.strategy &&
+      // A job whose proposal is out may only place trials it already has (retries).
+      if (j.proposing && !HasPending(j)) continue;
+      bool can_new = static_cast<int64_t>(j.trials.size()) < MaxJobs(j) && j.strategy && !j.proposing &&
                      !j.strategy->Exhausted(History(j));
       if (!can_new && !HasPending(j)) {
         MaybeFinish(j, now, out);
@@ -347,7 +354,10 @@ void CoordinatorCore::Impl::Withdraw(Trial& q, int64_t now, std::vector<Outgoing
 }
 
 bool CoordinatorCore::Impl::AheadAllowed(const TuningJob& j) const {
-  if (!opt.assign_ahead || j.status != "InProgress" || !j.completion_reason.empty() || !j.strategy) return false;
+  if (!opt.assign_ahead || j.status != "InProgress" || !j.completion_reason.empty() || !j.strategy || j.proposing ||
+      OffCore(j)) {
+    return false;
+  }
   if (j.spec.Definitions().size() != 1 || HasPending(j)) return false;
   if (HostsFor(j, j.spec.Definitions()[0]->definition_name.value_or("")).size() != 1) return false;  // no gangs
   if (static_cast<int64_t>(j.trials.size()) >= MaxJobs(j)) return false;

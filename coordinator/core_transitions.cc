@@ -203,28 +203,41 @@ Trial* CoordinatorCore::Impl::OldestPending(TuningJob& j) {
 }
 
 Trial* CoordinatorCore::Impl::CreateTrial(TuningJob& j, int64_t now) {
-  {
-    if (static_cast<int64_t>(j.trials.size()) >= MaxJobs(j) || !j.strategy) return nullptr;
-    const auto started = std::chrono::steady_clock::now();
-    auto props = j.strategy->Propose(1, History(j));
-    RecordSuggestion(j, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), now);
-    if (props.empty()) return nullptr;
-    Trial nt;
-    nt.index = static_cast<int>(j.trials.size()) + 1;
-    nt.name = TrialName(j.name, nt.index, j.seed);
-    nt.tuning_job = j.name;
-    nt.definition_name = props[0].definition_name;
-    nt.tuned = props[0].hyperparameters;
-    const auto* d = Definition(j, nt.definition_name);
-    nt.hyperparameters =
-        d ? MergeHyperParameters(*d, nt.tuned, ObjectiveMetricFor(j, nt.definition_name)) : nt.tuned;
-    nt.creation_ms = now;
-    nt.state = TrialState::kPending;
-    j.trials.push_back(nt.name);
-    Trial* t = &(trials[nt.name] = std::move(nt));
-    SaveTrial(*t);
-    return t;
-  }
+  if (static_cast<int64_t>(j.trials.size()) >= MaxJobs(j) || !j.strategy || j.proposing) return nullptr;
+  const auto started = std::chrono::steady_clock::now();
+  auto props = j.strategy->Propose(1, History(j));
+  RecordSuggestion(j, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), now);
+  if (props.empty()) return nullptr;
+  return AddTrial(j, props[0], now);
+}
+
+Trial* CoordinatorCore::Impl::AddTrial(TuningJob& j, const Proposal& p, int64_t now) {
+  Trial nt;
+  nt.index = static_cast<int>(j.trials.size()) + 1;
+  nt.name = TrialName(j.name, nt.index, j.seed);
+  nt.tuning_job = j.name;
+  nt.definition_name = p.definition_name;
+  nt.tuned = p.hyperparameters;
+  const auto* d = Definition(j, nt.definition_name);
+  nt.hyperparameters = d ? MergeHyperParameters(*d, nt.tuned, ObjectiveMetricFor(j, nt.definition_name)) : nt.tuned;
+  nt.creation_ms = now;
+  nt.state = TrialState::kPending;
+  j.trials.push_back(nt.name);
+  Trial* t = &(trials[nt.name] = std::move(nt));
+  SaveTrial(*t);
+  return t;
+}
+
+void CoordinatorCore::Impl::RequestProposal(TuningJob& j) {
+  ProposalRequest r;
+  r.job = j.name;
+  r.id = ++next_proposal_id;
+  r.strategy = j.strategy;
+  r.history = History(j);
+  for (Observation& o : r.history) o.curve = nullptr;  // they point into the core's trials
+  j.proposing = true;
+  j.proposal_id = r.id;
+  proposal_requests.push_back(std::move(r));
 }
 
 WorkerInfo* CoordinatorCore::Impl::PlaceHost(const HostRequest& req, bool* ever, std::string* why, uint32_t* gpus,
@@ -398,7 +411,7 @@ void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<O
     }
   }
   bool no_more = !j.completion_reason.empty() || static_cast<int64_t>(j.trials.size()) >= MaxJobs(j) ||
-                 (j.strategy && j.strategy->Exhausted(History(j)) && !HasPending(j));
+                 (j.strategy && !j.proposing && j.strategy->Exhausted(History(j)) && !HasPending(j));
   if (!no_more || AnyUnfinished(j)) return;
   const int succeeded = Index(j).succeeded;
   j.end_ms = now;

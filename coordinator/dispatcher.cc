@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iterator>
+#include <thread>
 
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
@@ -109,10 +110,74 @@ void Dispatcher::Send(const Outgoing& o) {
   }
 }
 
+void Dispatcher::Propose() {
+  for (;;) {
+    ProposalRequest req;
+    {
+      std::unique_lock<std::mutex> lock(proposal_mu_);
+      proposal_cv_.wait(lock, [&] { return proposer_stop_ || !proposal_todo_.empty(); });
+      if (proposer_stop_) return;
+      req = std::move(proposal_todo_.front());
+      proposal_todo_.pop_front();
+    }
+    if (options_.before_proposal) options_.before_proposal();
+    ProposalResult res = CoordinatorCore::RunProposal(req);
+    ++proposals_run_;
+    std::lock_guard<std::mutex> lock(proposal_mu_);
+    proposal_done_.push_back(std::move(res));
+  }
+}
+
+void Dispatcher::ExchangeProposals() {
+  std::vector<ProposalRequest> requests;
+  std::vector<ProposalResult> results;
+  {
+    std::lock_guard<std::mutex> lock(core_mu_);
+    requests = core_->TakeProposalRequests();
+  }
+  {
+    std::lock_guard<std::mutex> lock(proposal_mu_);
+    for (ProposalRequest& r : requests) proposal_todo_.push_back(std::move(r));
+    results.swap(proposal_done_);
+  }
+  if (!requests.empty()) proposal_cv_.notify_one();
+  if (results.empty()) return;
+  std::vector<Outgoing> placed;
+  {
+    std::lock_guard<std::mutex> lock(core_mu_);
+    placed = core_->OnProposals(std::move(results), options_.now_ms());
+  }
+  for (const auto& o : placed) Send(o);
+}
+
 void Dispatcher::Run(const std::atomic<bool>& stop) {
+  {
+    std::lock_guard<std::mutex> lock(proposal_mu_);
+    proposer_stop_ = false;
+  }
+  std::thread proposer([this] { Propose(); });
+  // On the way out: the proposal in progress finishes, and the core forgets every request, so
+  // that no job is left waiting for one (a later Run asks again).
+  struct JoinProposer {
+    Dispatcher* d;
+    std::thread* t;
+    ~JoinProposer() {
+      {
+        std::lock_guard<std::mutex> lock(d->proposal_mu_);
+        d->proposer_stop_ = true;
+      }
+      d->proposal_cv_.notify_all();
+      t->join();
+      d->proposal_todo_.clear();
+      d->proposal_done_.clear();
+      std::lock_guard<std::mutex> lock(d->core_mu_);
+      d->core_->CancelProposals();
+    }
+  } join_proposer{this, &proposer};
   int64_t next_tick = 0;
   int64_t tick_at = 0;
   while (!stop.load()) {
+    ExchangeProposals();
     std::vector<Outgoing> out;
     {
       std::lock_guard<std::mutex> lock(post_mu_);

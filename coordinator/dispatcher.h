@@ -10,7 +10,11 @@
 // Threads: Run() is the dispatcher's own loop and the only user of the socket. Other threads
 // (the HTTP API, `hpo run`'s progress display) reach the core through WithCore(), which holds
 // the core's mutex, and any Outgoing messages they produce are queued with Post() and sent by the
-// loop within one poll interval.
+// loop within one poll interval. Run() also starts a proposer thread: the core's proposal
+// requests (CoreOptions::propose_off_core) are taken from it on every loop, run there one at a
+// time without the core's mutex, and handed back to the core by the loop when done, so a
+// Bayesian proposal of several seconds delays only its own job's next trial. Run() returns
+// once the proposal in progress, if any, has finished.
 //
 // Security (coordinator/curve_auth.h): with curve_secret_key set, the ROUTER is a CurveZMQ server:
 // traffic is encrypted, and a ZAP handler in this process admits only workers whose public keys
@@ -21,6 +25,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -44,6 +50,8 @@ struct DispatcherOptions {
   // Runs on the loop after each batch of messages has been handled by the core (tests: a slow
   // core). Empty: nothing.
   std::function<void()> after_batch;
+  // Runs on the proposer thread before each proposal (tests: a slow strategy). Empty: nothing.
+  std::function<void()> before_proposal;
 };
 
 class Dispatcher {
@@ -79,10 +87,14 @@ class Dispatcher {
   uint64_t messages_in() const { return messages_in_; }
   uint64_t malformed_in() const { return malformed_in_; }
   uint64_t workers_refused() const;  // handshakes refused by the allow-list (0 without CurveZMQ)
+  uint64_t proposals_run() const { return proposals_run_; }  // by the proposer thread
 
  private:
   void Send(const Outgoing& o);
   void Log(const std::string& line) const;
+  // The proposer thread's loop, and the loop's exchange with it: requests in, results out.
+  void Propose();
+  void ExchangeProposals();
 
   CoordinatorCore* core_;
   DispatcherOptions options_;
@@ -91,7 +103,12 @@ class Dispatcher {
   std::vector<Outgoing> posted_;
   struct Sock;
   std::unique_ptr<Sock> sock_;
-  std::atomic<uint64_t> messages_in_{0}, malformed_in_{0};
+  std::atomic<uint64_t> messages_in_{0}, malformed_in_{0}, proposals_run_{0};
+  std::mutex proposal_mu_;  // guards the three below
+  std::condition_variable proposal_cv_;
+  std::deque<ProposalRequest> proposal_todo_;
+  std::vector<ProposalResult> proposal_done_;
+  bool proposer_stop_ = false;
 };
 
 // Milliseconds since the Unix epoch from the system clock.

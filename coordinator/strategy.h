@@ -16,7 +16,8 @@
 // again with the same history gives the same proposals, so a proposal that could not be placed
 // is simply asked for again later.
 //
-// Thread safety: a Strategy is not thread-safe; the core calls it from one thread at a time.
+// Thread safety: a Strategy is not thread-safe; it is called from one thread at a time (the
+// core's, or for ProposesOffCore the coordinator's proposer thread while the core leaves it alone).
 #pragma once
 
 #include <cstdint>
@@ -100,6 +101,11 @@ class Strategy {
   // jobs are short, kNever when each proposal wants the latest result.
   enum class Ahead { kAlways, kWhileShort, kNever };
   virtual Ahead ProposeAhead() const = 0;
+  // True when Propose may take long enough (seconds: a model fitted on thousands of trials) that
+  // a coordinator should run it outside its core, on a snapshot of the history
+  // (CoreOptions::propose_off_core). Such a strategy's Propose is then called from another thread
+  // while the core calls none of its methods, and its `history` carries no curves.
+  virtual bool ProposesOffCore() const { return false; }
   // Statistics of the last Propose call, or null for strategies without a model (the default).
   // The pointer stays valid for the strategy's lifetime; its content changes with each Propose.
   virtual const SuggestStats* LastSuggestStats() const { return nullptr; }

@@ -1,8 +1,11 @@
 // The dispatcher loop against a real ZeroMQ DEALER standing in for a worker: leases are judged
-// at the time the socket was last read, never against time the loop spent inside the core.
+// at the time the socket was last read, never against time the loop spent inside the core, and
+// a Bayesian proposal runs on the proposer thread while the loop and the core keep serving.
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <future>
 #include <memory>
 #include <string>
 #include <thread>
@@ -16,6 +19,7 @@
 #include "coordinator/dispatcher.h"
 #include "coordinator/job_store.h"
 #include "proto/messages.h"
+#include "tests/coordinator/core_fixture.h"
 
 namespace hpo::coordinator {
 namespace {
@@ -35,12 +39,13 @@ class FakeWorker {
       sock_.send(zmq::buffer(frames[i]), i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
     }
   }
-  void Register() {
+  void Register(uint32_t cpus = 1, uint64_t memory_mb = 1024) {
     proto::wire::Register r;
+    r.protocol_version = proto::wire::kProtocolVersion;
     r.worker_id = id_;
     r.host = "127.0.0.1";
-    r.cpus = 1;
-    r.memory_mb = 1024;
+    r.cpus = cpus;
+    r.memory_mb = memory_mb;
     r.slots = 1;
     r.session = 7;
     Send(r);
@@ -51,15 +56,30 @@ class FakeWorker {
     h.seq = ++seq_;
     h.free_slots = 1;
     Send(h);
-    // Replies are not needed; keep the socket's queue short.
+    Drain();
+  }
+  // Reads every message waiting at the socket into received().
+  void Drain() {
     std::vector<zmq::message_t> parts;
-    while (zmq::recv_multipart(sock_, std::back_inserter(parts), zmq::recv_flags::dontwait)) parts.clear();
+    while (zmq::recv_multipart(sock_, std::back_inserter(parts), zmq::recv_flags::dontwait)) {
+      std::vector<std::string> frames;
+      for (const auto& p : parts) frames.push_back(p.to_string());
+      if (Result<proto::wire::Message> m = proto::wire::DecodeFrames(frames); m.ok()) received_.push_back(std::move(*m));
+      parts.clear();
+    }
+  }
+  template <class T>
+  size_t Count() const {
+    size_t n = 0;
+    for (const auto& m : received_) n += std::holds_alternative<T>(m) ? 1 : 0;
+    return n;
   }
 
  private:
   zmq::socket_t sock_;
   std::string id_;
   uint64_t seq_ = 0;
+  std::vector<proto::wire::Message> received_;
 };
 
 bool Registered(Dispatcher& d, const std::string& id) {
@@ -114,6 +134,88 @@ TEST(Dispatcher, TimeSpentInsideTheCoreDoesNotCountAgainstAWorkersLease) {
 
   stop = true;
   loop.join();
+}
+
+TEST(Dispatcher, AProposalRunsOnTheProposerThreadWhileTheCoreKeepsServing) {
+  auto store = SqliteJobStore::Open(":memory:");
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  CoreOptions co;
+  co.heartbeat_interval_ms = 50;
+  co.lease_ms = 300;
+  co.propose_off_core = true;
+  CoordinatorCore core(store->get(), co);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, release = false;
+  DispatcherOptions dopt;
+  dopt.listen = "tcp://127.0.0.1:*";
+  dopt.tick_ms = 10;
+  dopt.log = [](const std::string&) {};
+  // The proposal takes as long as the test says (a model fitted on thousands of trials).
+  dopt.before_proposal = [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    entered = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  };
+  Dispatcher d(&core, dopt);
+  ASSERT_TRUE(d.Bind().ok());
+  std::atomic<bool> stop{false};
+  std::thread loop([&] { d.Run(stop); });
+
+  zmq::context_t ctx;
+  FakeWorker w(ctx, d.endpoint(), "w1");
+  w.Register(2, 16384);
+  for (int i = 0; i < 200 && !Registered(d, "w1"); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(Registered(d, "w1"));
+
+  proto::TuningJobSpec spec = coretest::Spec("bayes", "Bayesian", 4, 1);
+  proto::NumericRange x;
+  x.name = "x";
+  x.min_value = "0";
+  x.max_value = "1";
+  spec.hyper_parameter_tuning_job_config->parameter_ranges.emplace().continuous_parameter_ranges.push_back(x);
+  ASSERT_TRUE(d.WithCore([&](CoordinatorCore& c) {
+    std::vector<Outgoing> out;
+    const bool ok = c.Submit(spec, proto::Spelling::kCrd, d.Now(), &out).ok();
+    d.Post(std::move(out));
+    return ok;
+  }));
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return entered; })) << "the proposal never reached the proposer thread";
+  }
+
+  // Held for three leases: the worker's heartbeats are served, and the core answers at once
+  // (were the proposal holding the core's mutex, WithCore would wait for the release below).
+  const auto until = std::chrono::steady_clock::now() + 900ms;
+  while (std::chrono::steady_clock::now() < until) {
+    w.Heartbeat();
+    std::this_thread::sleep_for(50ms);
+  }
+  std::future<size_t> trials = std::async(std::launch::async, [&] {
+    return d.WithCore([](CoordinatorCore& c) { return c.TrialsOf("bayes").size(); });
+  });
+  EXPECT_EQ(trials.wait_for(5s), std::future_status::ready) << "the core was locked during the proposal";
+  EXPECT_TRUE(Registered(d, "w1")) << "a worker heartbeating throughout was declared lost";
+  EXPECT_EQ(w.Count<proto::wire::AssignTrial>(), 0u);
+
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  EXPECT_EQ(trials.get(), 0u) << "a trial existed before its proposal was made";
+  for (int i = 0; i < 500 && w.Count<proto::wire::AssignTrial>() == 0; ++i) {
+    w.Heartbeat();
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(w.Count<proto::wire::AssignTrial>(), 1u) << "the proposal, once made, was not assigned";
+  EXPECT_GE(d.proposals_run(), 1u);
+
+  stop = true;
+  loop.join();
+  EXPECT_TRUE(core.TakeProposalRequests().empty());
 }
 
 }  // namespace

@@ -1,0 +1,178 @@
+// Proposals off the core (CoreOptions::propose_off_core): a Bayesian job's proposal leaves the
+// core as a request, is made by whoever takes it (here the test, as the dispatcher's proposer
+// thread would), and comes back as the job's next trial; meanwhile the core serves everything
+// else and asks that job for nothing more.
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/coordinator/core_fixture.h"
+
+namespace hpo::coordinator::coretest {
+namespace {
+
+// A Bayesian job over two continuous hyperparameters x, y in [0, 1].
+proto::TuningJobSpec BayesSpec(const std::string& name, int max_jobs, int parallel) {
+  proto::TuningJobSpec spec = Spec(name, "Bayesian", max_jobs, parallel);
+  auto& ranges = spec.hyper_parameter_tuning_job_config->parameter_ranges.emplace();
+  for (const char* n : {"x", "y"}) {
+    proto::NumericRange r;
+    r.name = n;
+    r.min_value = "0";
+    r.max_value = "1";
+    ranges.continuous_parameter_ranges.push_back(r);
+  }
+  return spec;
+}
+
+double Loss(const proto::wire::AssignTrial& a) {
+  const double x = std::stod(a.hyperparameters.at("x")), y = std::stod(a.hyperparameters.at("y"));
+  return (x - 0.3) * (x - 0.3) + (y - 0.6) * (y - 0.6);
+}
+
+class ProposeOffCoreTest : public CoreTest {
+ protected:
+  void SetUp() override {
+    options_ = TestOptions();
+    options_.propose_off_core = true;
+    CoreTest::SetUp();
+  }
+  // Makes every request out and hands the results back, as the dispatcher does.
+  std::vector<Outgoing> RunRequests(size_t* made = nullptr) {
+    std::vector<ProposalResult> results;
+    for (ProposalRequest& r : core_->TakeProposalRequests()) results.push_back(CoordinatorCore::RunProposal(r));
+    if (made) *made = results.size();
+    return core_->OnProposals(std::move(results), now_);
+  }
+};
+
+TEST_F(ProposeOffCoreTest, TheProposalLeavesTheCoreAsARequestAndComesBackAsTheJobsNextTrial) {
+  Register("w1", 2);
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(BayesSpec("bayes", 6, 2))).empty())
+      << "a Bayesian proposal was made inside the event";
+  EXPECT_TRUE(core_->TrialsOf("bayes").empty());
+
+  std::vector<ProposalRequest> reqs = core_->TakeProposalRequests();
+  ASSERT_EQ(reqs.size(), 1u) << "one request per job at a time, even with two free slots";
+  EXPECT_EQ(reqs[0].job, "bayes");
+  EXPECT_EQ(reqs[0].n, 1u);
+  EXPECT_TRUE(reqs[0].history.empty());
+  ASSERT_NE(reqs[0].strategy, nullptr);
+  EXPECT_EQ(reqs[0].strategy->Name(), "Bayesian");
+  // While it is out, ticks and messages ask that job for nothing more.
+  now_ += 500;
+  EXPECT_TRUE(core_->OnTick(now_).empty());
+  Heartbeat("w1", {});
+  EXPECT_TRUE(core_->TakeProposalRequests().empty());
+
+  ProposalResult res = CoordinatorCore::RunProposal(reqs[0]);
+  ASSERT_EQ(res.proposals.size(), 1u);
+  std::vector<proto::wire::AssignTrial> a = Only<proto::wire::AssignTrial>(core_->OnProposals({res}, now_));
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].hyperparameters.at("x"), res.proposals[0].hyperparameters.at("x"));
+  EXPECT_EQ(a[0].hyperparameters.at("y"), res.proposals[0].hyperparameters.at("y"));
+  ASSERT_EQ(core_->TrialsOf("bayes").size(), 1u);
+  const SuggestionStats* st = core_->Suggestions("bayes");
+  ASSERT_NE(st, nullptr);
+  EXPECT_EQ(st->count, 1u);
+
+  // The second slot's request follows, and its history has the first trial, running.
+  reqs = core_->TakeProposalRequests();
+  ASSERT_EQ(reqs.size(), 1u);
+  ASSERT_EQ(reqs[0].history.size(), 1u);
+  EXPECT_EQ(reqs[0].history[0].status, Observation::kRunning);
+  EXPECT_EQ(reqs[0].history[0].trial, a[0].trial);
+}
+
+TEST_F(ProposeOffCoreTest, AJobRunsToCompletionWithEveryProposalMadeOffTheCore) {
+  Register("w1", 3);
+  Submit(BayesSpec("bayes", 12, 3));
+  std::vector<proto::wire::AssignTrial> running;
+  size_t made = 0, finished = 0;
+  for (int round = 0; round < 100; ++round) {
+    size_t n = 0;
+    for (auto& a : Only<proto::wire::AssignTrial>(RunRequests(&n))) running.push_back(a);
+    made += n;
+    if (running.empty()) break;
+    const proto::wire::AssignTrial a = running.front();
+    running.erase(running.begin());
+    now_ += 1000;
+    for (auto& m : Only<proto::wire::AssignTrial>(Finish("w1", a, Loss(a)))) running.push_back(m);
+    ++finished;
+  }
+  EXPECT_EQ(made, 12u);
+  EXPECT_EQ(finished, 12u);
+  EXPECT_EQ(*core_->Describe("bayes")->status.hyper_parameter_tuning_job_status, "Completed");
+  EXPECT_EQ(core_->Suggestions("bayes")->count, 12u);
+  EXPECT_TRUE(core_->TakeProposalRequests().empty());
+  // The model ran (more than the space-filling start) and every configuration is new.
+  EXPECT_LT(core_->Suggestions("bayes")->fallbacks, 12u);
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const Trial* t : core_->TrialsOf("bayes")) seen.insert({t->tuned.at("x"), t->tuned.at("y")});
+  EXPECT_EQ(seen.size(), 12u);
+}
+
+TEST_F(ProposeOffCoreTest, OtherJobsAreServedWhileAProposalIsOut) {
+  Register("w1", 4);
+  Submit(BayesSpec("bayes", 6, 2));
+  std::vector<ProposalRequest> reqs = core_->TakeProposalRequests();
+  ASSERT_EQ(reqs.size(), 1u);
+  // A Random job proposes inside the event, as before, and takes the free slots.
+  std::vector<proto::wire::AssignTrial> r = Only<proto::wire::AssignTrial>(Submit(Spec("rand", "Random", 6, 2)));
+  EXPECT_EQ(r.size(), 2u);
+  EXPECT_TRUE(core_->TakeProposalRequests().empty()) << "Random is never asked off the core";
+  Finish("w1", r[0], 1.0);
+  EXPECT_EQ(core_->TrialsOf("rand").size(), 3u);
+  // The Bayesian result still lands.
+  EXPECT_EQ(Only<proto::wire::AssignTrial>(core_->OnProposals({CoordinatorCore::RunProposal(reqs[0])}, now_)).size(),
+            1u);
+}
+
+TEST_F(ProposeOffCoreTest, AResultForAJobStoppedMeanwhileIsDroppedAndTheJobStops) {
+  Register("w1", 2);
+  Submit(BayesSpec("bayes", 6, 2));
+  std::vector<ProposalRequest> reqs = core_->TakeProposalRequests();
+  ASSERT_EQ(reqs.size(), 1u);
+  std::vector<Outgoing> out;
+  ASSERT_TRUE(core_->Stop("bayes", now_, &out).ok());
+  EXPECT_EQ(*core_->Describe("bayes")->status.hyper_parameter_tuning_job_status, "Stopped");
+  EXPECT_TRUE(core_->OnProposals({CoordinatorCore::RunProposal(reqs[0])}, now_).empty());
+  EXPECT_TRUE(core_->TrialsOf("bayes").empty());
+  EXPECT_TRUE(core_->TakeProposalRequests().empty());
+}
+
+TEST_F(ProposeOffCoreTest, CancelledRequestsAreAskedAgainAndTheirLateResultsIgnored) {
+  Register("w1", 1);
+  Submit(BayesSpec("bayes", 6, 1));
+  std::vector<ProposalRequest> first = core_->TakeProposalRequests();
+  ASSERT_EQ(first.size(), 1u);
+  core_->CancelProposals();  // the dispatcher shut down with it out
+  now_ += 500;
+  core_->OnTick(now_);
+  std::vector<ProposalRequest> again = core_->TakeProposalRequests();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_NE(again[0].id, first[0].id);
+  // The first request's result arrives late: ignored, the job still waits for the second.
+  EXPECT_TRUE(core_->OnProposals({CoordinatorCore::RunProposal(first[0])}, now_).empty());
+  EXPECT_TRUE(core_->TrialsOf("bayes").empty());
+  ProposalResult unknown;
+  unknown.job = "no-such-job";
+  unknown.id = again[0].id;
+  EXPECT_TRUE(core_->OnProposals({unknown}, now_).empty());
+  EXPECT_EQ(Only<proto::wire::AssignTrial>(core_->OnProposals({CoordinatorCore::RunProposal(again[0])}, now_)).size(),
+            1u);
+}
+
+TEST_F(ProposeOffCoreTest, WithoutTheOptionTheProposalIsMadeInsideTheEvent) {
+  options_.propose_off_core = false;
+  MakeCore();
+  Register("w1", 2);
+  EXPECT_EQ(Only<proto::wire::AssignTrial>(Submit(BayesSpec("bayes", 6, 2))).size(), 2u);
+  EXPECT_TRUE(core_->TakeProposalRequests().empty());
+}
+
+}  // namespace
+}  // namespace hpo::coordinator::coretest
