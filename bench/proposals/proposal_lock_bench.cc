@@ -1,0 +1,320 @@
+// How long the coordinator keeps everyone waiting while a Bayesian job proposes.
+//
+// A Bayesian job warm-started (IdenticalDataAndAlgorithm) from a Random parent of N finished
+// trials fits its model on N+ observations, so each proposal takes seconds on a CPU. The
+// benchmark runs such a job through a real Dispatcher and CoordinatorCore on loopback, with an
+// in-process worker (a ZeroMQ DEALER speaking the wire protocol) whose training jobs end the
+// moment they start, while a probe thread asks the core to describe the job every 20 ms, as
+// the HTTP API does for `hpo describe`, Kubernetes controllers and dashboards. It does this
+// twice on the same store: proposals inside the core's events (CoreOptions::propose_off_core
+// off, as before) and off the core on the dispatcher's proposer thread (on, as `hpo run` and
+// `hpo coordinator` run). Prints one JSON line per mode: the proposals' own seconds and how long
+// a describe waited (median, 99th percentile, max).
+//
+//   build-bench/bench/proposal_lock_bench [--prior 734] [--trials 16] [--parallel 4]
+//                                     [--dir /dev/shm/hpo-proposal-lock]
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "coordinator/core.h"
+#include "coordinator/dispatcher.h"
+#include "coordinator/job_store.h"
+#include "proto/codec.h"
+#include "proto/messages.h"
+
+namespace {
+
+using hpo::coordinator::CoordinatorCore;
+using hpo::coordinator::CoreOptions;
+using hpo::coordinator::Dispatcher;
+using hpo::coordinator::DispatcherOptions;
+using hpo::coordinator::Outgoing;
+using hpo::coordinator::SqliteJobStore;
+namespace wire = hpo::proto::wire;
+using namespace std::chrono_literals;
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "proposal_lock_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+constexpr int kDims = 5;
+
+// A job over x1..x5 in [0, 1]: Random (the parent) or Bayesian warm-started from `parent`.
+hpo::proto::TuningJobSpec Spec(const std::string& name, const std::string& strategy, int trials, int parallel,
+                               const std::string& parent) {
+  std::string yaml = "hyperParameterTuningJobName: " + name + "\nhyperParameterTuningJobConfig:\n  strategy: " +
+                     strategy +
+                     "\n  hyperParameterTuningJobObjective: {type_: Minimize, metricName: loss}\n"
+                     "  resourceLimits: {maxNumberOfTrainingJobs: " +
+                     std::to_string(trials) + ", maxParallelTrainingJobs: " + std::to_string(parallel) +
+                     "}\n  parameterRanges:\n    continuousParameterRanges:\n";
+  for (int i = 1; i <= kDims; ++i) yaml += "    - {name: x" + std::to_string(i) + ", minValue: \"0\", maxValue: \"1\"}\n";
+  yaml += R"YAML(trainingJobDefinition:
+  algorithmSpecification:
+    trainingImage: /bin/true
+    trainingInputMode: File
+    metricDefinitions: [{name: loss, regex: "loss=([0-9.]+)"}]
+  roleARN: arn:aws:iam::123456789012:role/hpo-bench
+  outputDataConfig: {s3OutputPath: /tmp/hpo-out}
+  resourceConfig: {instanceType: ml.m5.large, instanceCount: 1, volumeSizeInGB: 10}
+  stoppingCondition: {maxRuntimeInSeconds: 3600}
+)YAML";
+  if (!parent.empty()) {
+    yaml += "warmStartConfig:\n  warmStartType: IdenticalDataAndAlgorithm\n  parentHyperParameterTuningJobs:\n"
+            "  - {hyperParameterTuningJobName: " + parent + "}\n";
+  }
+  auto spec = hpo::proto::ParseSpec(yaml);
+  if (!spec.ok()) Die(spec.status().ToString());
+  return spec->document.spec;
+}
+
+// The training job's loss: a smooth bowl with a ripple, from its hyperparameters.
+double Loss(const hpo::proto::StringMap& hp) {
+  double s = 0;
+  for (int i = 1; i <= kDims; ++i) {
+    const double x = std::stod(hp.at("x" + std::to_string(i)));
+    s += (x - 0.3) * (x - 0.3) + 0.05 * std::sin(12 * x);
+  }
+  return s + 1.0;  // positive, for the metric regex
+}
+
+wire::Register Registration(const std::string& id, uint32_t slots) {
+  wire::Register r;
+  r.protocol_version = wire::kProtocolVersion;
+  r.worker_id = id;
+  r.host = "127.0.0.1";
+  r.cpus = 2 * slots;
+  r.memory_mb = 16384ull * slots;
+  r.slots = slots;
+  r.session = 1;
+  return r;
+}
+
+// What a worker reports for an attempt that ends the moment it starts.
+std::vector<wire::Message> Reports(const wire::AssignTrial& a, const std::string& wid, int64_t now) {
+  wire::MetricPoints m;
+  m.trial = a.trial;
+  m.attempt = a.attempt;
+  m.seq = 1;
+  m.points.push_back({"loss", Loss(a.hyperparameters), now, 0});
+  wire::TrialExited x;
+  x.trial = a.trial;
+  x.attempt = a.attempt;
+  x.seq = 1;
+  x.status = "Completed";
+  x.secondary_status = "Completed";
+  x.exit_code = 0;
+  x.ended_at_ms = now;
+  return {wire::TrialStarted{a.trial, a.attempt, wid, now}, m, x};
+}
+
+// The parent: a Random job of `n` trials, run through the core directly (no sockets).
+void BuildParent(CoordinatorCore& core, int n) {
+  int64_t now = hpo::coordinator::SystemNowMs() - 3'600'000;
+  core.OnMessage("builder", Registration("builder", 100), now);
+  std::vector<Outgoing> out;
+  if (auto arn = core.Submit(Spec("parent", "Random", n, 100, ""), hpo::proto::Spelling::kCrd, now, &out); !arn.ok()) {
+    Die(arn.status().ToString());
+  }
+  std::vector<wire::AssignTrial> queue;
+  for (auto& o : out) {
+    if (auto* a = std::get_if<wire::AssignTrial>(&o.message)) queue.push_back(*a);
+  }
+  while (!queue.empty()) {
+    const wire::AssignTrial a = queue.back();
+    queue.pop_back();
+    now += 1;
+    for (const wire::Message& m : Reports(a, "builder", now)) {
+      for (auto& o : core.OnMessage("builder", m, now)) {
+        if (auto* next = std::get_if<wire::AssignTrial>(&o.message)) queue.push_back(*next);
+      }
+    }
+  }
+  auto d = core.Describe("parent");
+  if (!d.ok() || d->status.hyper_parameter_tuning_job_status.value_or("") != "Completed") Die("the parent did not complete");
+}
+
+// A Bayesian job and its warm-start parents may have 750 training jobs in all (SageMaker's
+// limit); beyond it (--prior 3000: the size of a large benchmark's history) the limit is raised.
+int g_limit = 750;
+CoreOptions Options(bool off_core) {
+  CoreOptions co;
+  co.propose_off_core = off_core;
+  co.limits.max_training_jobs_bayesian = g_limit;
+  return co;
+}
+
+struct Run {
+  std::vector<double> describe_ms;
+  double job_seconds = 0;
+  uint64_t suggestions = 0;
+  double suggest_mean = 0, suggest_max = 0;
+  uint64_t proposals_on_thread = 0;
+};
+
+double Quantile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
+}
+
+Run RunChild(const std::string& db, const std::string& name, bool off_core, int trials, int parallel) {
+  auto store = SqliteJobStore::Open(db);
+  if (!store.ok()) Die(store.status().ToString());
+  CoordinatorCore core(store->get(), Options(off_core));
+  DispatcherOptions dopt;
+  dopt.listen = "tcp://127.0.0.1:*";
+  dopt.log = [](const std::string&) {};
+  Dispatcher d(&core, dopt);
+  if (auto s = d.Bind(); !s.ok()) Die(s.message());
+  std::atomic<bool> stop{false};
+  std::thread loop([&] { d.Run(stop); });
+
+  // The worker: registers, heartbeats every second, and ends every attempt the moment it gets it.
+  std::atomic<bool> worker_stop{false};
+  std::thread worker([&] {
+    zmq::context_t ctx;
+    zmq::socket_t sock(ctx, zmq::socket_type::dealer);
+    sock.set(zmq::sockopt::routing_id, "w1");
+    sock.set(zmq::sockopt::linger, 0);
+    sock.connect(d.endpoint());
+    auto send = [&](const wire::Message& m) {
+      const std::vector<std::string> frames = wire::EncodeFrames(m);
+      for (size_t i = 0; i < frames.size(); ++i) {
+        sock.send(zmq::buffer(frames[i]), i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+      }
+    };
+    send(Registration("w1", static_cast<uint32_t>(parallel)));
+    uint64_t seq = 0;
+    auto next_beat = std::chrono::steady_clock::now();
+    while (!worker_stop) {
+      if (std::chrono::steady_clock::now() >= next_beat) {
+        wire::Heartbeat h;
+        h.worker_id = "w1";
+        h.seq = ++seq;
+        h.free_slots = static_cast<uint32_t>(parallel);
+        send(h);
+        next_beat += 1s;
+      }
+      zmq::pollitem_t items[] = {{sock.handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::poll(items, 1, 5ms);
+      std::vector<zmq::message_t> parts;
+      while (zmq::recv_multipart(sock, std::back_inserter(parts), zmq::recv_flags::dontwait)) {
+        std::vector<std::string> frames;
+        for (const auto& p : parts) frames.push_back(p.to_string());
+        parts.clear();
+        auto m = wire::DecodeFrames(frames);
+        if (!m.ok()) continue;
+        if (auto* a = std::get_if<wire::AssignTrial>(&*m)) {
+          for (const wire::Message& r : Reports(*a, "w1", hpo::coordinator::SystemNowMs())) send(r);
+        }
+      }
+    }
+  });
+  for (int i = 0; i < 1000; ++i) {
+    if (d.WithCore([](CoordinatorCore& c) { return !c.Workers().empty(); })) break;
+    std::this_thread::sleep_for(10ms);
+  }
+
+  const auto t0 = std::chrono::steady_clock::now();
+  d.WithCore([&](CoordinatorCore& c) {
+    std::vector<Outgoing> out;
+    if (auto arn = c.Submit(Spec(name, "Bayesian", trials, parallel, "parent"), hpo::proto::Spelling::kCrd, d.Now(),
+                            &out);
+        !arn.ok()) {
+      Die(arn.status().ToString());
+    }
+    d.Post(std::move(out));
+    return 0;
+  });
+  Run run;
+  for (;;) {
+    const auto a = std::chrono::steady_clock::now();
+    const std::string status = d.WithCore([&](CoordinatorCore& c) {
+      auto desc = c.Describe(name);
+      return desc.ok() ? desc->status.hyper_parameter_tuning_job_status.value_or("") : std::string("?");
+    });
+    run.describe_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+    if (status != "InProgress") break;
+    std::this_thread::sleep_for(20ms);
+  }
+  run.job_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  d.WithCore([&](CoordinatorCore& c) {
+    if (const auto* s = c.Suggestions(name)) {
+      run.suggestions = s->count;
+      run.suggest_mean = s->count ? s->seconds_sum / static_cast<double>(s->count) : 0;
+      run.suggest_max = s->seconds_max;
+    }
+    return 0;
+  });
+  run.proposals_on_thread = d.proposals_run();
+  worker_stop = true;
+  worker.join();
+  stop = true;
+  loop.join();
+  return run;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int prior = 734, trials = 16, parallel = 4;
+  std::string dir = "/dev/shm/hpo-proposal-lock";
+  for (int i = 1; i < argc; i += 2) {
+    const std::string k = argv[i], v = i + 1 < argc ? argv[i + 1] : "";
+    if (k == "--prior") prior = std::atoi(v.c_str());
+    else if (k == "--trials") trials = std::atoi(v.c_str());
+    else if (k == "--parallel") parallel = std::atoi(v.c_str());
+    else if (k == "--dir") dir = v;
+    else {
+      std::fprintf(stderr, "usage: proposal_lock_bench [--prior N] [--trials T] [--parallel P] [--dir DIR]\n");
+      return 2;
+    }
+  }
+  if (prior < 1 || trials < 1 || parallel < 1) {
+    std::fprintf(stderr, "proposal_lock_bench: --prior, --trials and --parallel must be >= 1\n");
+    return 2;
+  }
+  g_limit = std::max(750, prior + trials);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string db = dir + "/hpo.db";
+  {
+    auto store = SqliteJobStore::Open(db);
+    if (!store.ok()) Die(store.status().ToString());
+    CoordinatorCore core(store->get(), Options(false));
+    const auto t0 = std::chrono::steady_clock::now();
+    BuildParent(core, prior);
+    std::fprintf(stderr, "proposal_lock_bench: parent of %d trials built in %.1f s\n", prior,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  for (const bool off : {false, true}) {
+    const std::string name = off ? "child-off-core" : "child-in-core";
+    std::fprintf(stderr, "proposal_lock_bench: %s: %d Bayesian trials, %d parallel...\n", name.c_str(), trials, parallel);
+    const Run r = RunChild(db, name, off, trials, parallel);
+    std::printf(
+        "{\"mode\":\"%s\",\"prior\":%d,\"trials\":%d,\"parallel\":%d,\"suggestions\":%llu,"
+        "\"suggest_seconds_mean\":%.3f,\"suggest_seconds_max\":%.3f,\"proposals_on_proposer_thread\":%llu,"
+        "\"describes\":%zu,\"describe_ms_p50\":%.2f,\"describe_ms_p99\":%.1f,\"describe_ms_max\":%.1f,"
+        "\"job_seconds\":%.1f,\"limit\":%d}\n",
+        off ? "off-core" : "in-core", prior, trials, parallel, static_cast<unsigned long long>(r.suggestions),
+        r.suggest_mean, r.suggest_max, static_cast<unsigned long long>(r.proposals_on_thread), r.describe_ms.size(),
+        Quantile(r.describe_ms, 0.5), Quantile(r.describe_ms, 0.99), Quantile(r.describe_ms, 1.0), r.job_seconds, g_limit);
+    std::fflush(stdout);
+  }
+  std::filesystem::remove_all(dir);
+  return 0;
+}
