@@ -62,7 +62,8 @@ struct CoreOptions {
   double spot_price_ratio = 0.3;
   // Proposals off the core: a job whose strategy ProposesOffCore (Bayesian) does not call it
   // inside the event that frees a slot. The core records a ProposalRequest (the job, a copy of
-  // its history) for the caller to run elsewhere (CoordinatorCore::RunProposal, on another
+  // its history, and how many configurations: as many as the job could start now, so one model
+  // fit serves every slot free at the time) for the caller to run elsewhere (CoordinatorCore::RunProposal, on another
   // thread, without the core's lock) and hand back with OnProposals; meanwhile the core keeps
   // serving every other event and job, and asks that job for nothing more. Without it (tests,
   // simulations in virtual time) every proposal runs inside the event, as before. The dispatcher
@@ -76,7 +77,7 @@ struct CoreOptions {
 struct ProposalRequest {
   std::string job;  // the tuning job's name
   uint64_t id = 0;  // matches the result to the request
-  size_t n = 1;
+  size_t n = 1;     // configurations wanted: the job's slots that could start a training job now
   std::shared_ptr<Strategy> strategy;  // the job's; the core does not touch it until the result is back
   std::vector<Observation> history;    // the job's trials when it was asked (curves not included)
 };

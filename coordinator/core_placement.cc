@@ -42,7 +42,10 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
     }
     if (j.proposing) return false;  // its proposal is being made: nothing to place until it is back
     if (OffCore(j) && static_cast<int64_t>(j.trials.size()) < MaxJobs(j)) {
-      RequestProposal(j);
+      // No trial of the job waits for a slot here (OldestPending is null).
+      const int64_t room = std::min<int64_t>(MaxParallel(j) - ActiveCount(j),
+                                             MaxJobs(j) - static_cast<int64_t>(j.trials.size()));
+      RequestProposal(j, StartableNow(j, static_cast<size_t>(std::max<int64_t>(room, 1))));
       return false;
     }
     t = CreateTrial(j, now);
@@ -64,6 +67,31 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
   j.waiting_since_ms = 0;
   Launch(j, *t, *picks[0].worker, picks[0].gpus, now, out, nullptr, &picks);
   return true;
+}
+
+size_t CoordinatorCore::Impl::StartableNow(const TuningJob& j, size_t limit) const {
+  const auto defs = j.spec.Definitions();
+  if (defs.size() != 1) return 1;
+  const std::string def = defs[0]->definition_name.value_or("");
+  const std::vector<HostPlan> plans = HostsFor(j, def);
+  if (plans.size() != 1) return 1;
+  const std::string job = Lower(j.name);
+  size_t n = 0;
+  for (const auto& [id, w] : workers) {
+    if (n >= limit) break;
+    if (!w.draining.empty()) continue;
+    int free = w.free_slots(job, def);
+    const auto g = worker_gpus_used.find(id);
+    std::set<uint32_t> used = g == worker_gpus_used.end() ? std::set<uint32_t>() : g->second;
+    while (n < limit && free > 0) {
+      const FitResult f = Fit(opt.catalog, plans[0].req, w.reg, free, used);
+      if (!f.now) break;
+      for (uint32_t i : PickGpus(w.reg, used, f.gpus)) used.insert(i);
+      --free;
+      ++n;
+    }
+  }
+  return std::max<size_t>(n, 1);
 }
 
 std::vector<CoordinatorCore::Impl::HostPlan> CoordinatorCore::Impl::HostsFor(const TuningJob& j, const std::string& def_name) const {

@@ -228,10 +228,11 @@ Trial* CoordinatorCore::Impl::AddTrial(TuningJob& j, const Proposal& p, int64_t 
   return t;
 }
 
-void CoordinatorCore::Impl::RequestProposal(TuningJob& j) {
+void CoordinatorCore::Impl::RequestProposal(TuningJob& j, size_t n) {
   ProposalRequest r;
   r.job = j.name;
   r.id = ++next_proposal_id;
+  r.n = std::max<size_t>(n, 1);
   r.strategy = j.strategy;
   r.history = History(j);
   for (Observation& o : r.history) o.curve = nullptr;  // they point into the core's trials

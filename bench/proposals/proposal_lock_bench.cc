@@ -3,15 +3,17 @@
 // A Bayesian job warm-started (IdenticalDataAndAlgorithm) from a Random parent of N finished
 // trials fits its model on N+ observations, so each proposal takes seconds on a CPU. The
 // benchmark runs such a job through a real Dispatcher and CoordinatorCore on loopback, with an
-// in-process worker (a ZeroMQ DEALER speaking the wire protocol) whose training jobs end the
-// moment they start, while a probe thread asks the core to describe the job every 20 ms, as
+// in-process worker (a ZeroMQ DEALER speaking the wire protocol) whose training jobs end
+// --trial-ms after they start (0: at once), while a probe thread asks the core to describe the job every 20 ms, as
 // the HTTP API does for `hpo describe`, Kubernetes controllers and dashboards. It does this
 // twice on the same store: proposals inside the core's events (CoreOptions::propose_off_core
 // off, as before) and off the core on the dispatcher's proposer thread (on, as `hpo run` and
-// `hpo coordinator` run). Prints one JSON line per mode: the proposals' own seconds and how long
-// a describe waited (median, 99th percentile, max).
+// `hpo coordinator` run; a request there asks for every slot that could start a training job,
+// so one model fit serves them all). Prints one JSON line per mode: the proposals' own seconds,
+// how long a describe waited (median, 99th percentile, max), the job's time and the share of
+// slot time spent training.
 //
-//   build-bench/bench/proposal_lock_bench [--prior 734] [--trials 16] [--parallel 4]
+//   build-bench/bench/proposal_lock_bench [--prior 734] [--trials 16] [--parallel 4] [--trial-ms 0]
 //                                     [--dir /dev/shm/hpo-proposal-lock]
 #include <algorithm>
 #include <atomic>
@@ -163,6 +165,7 @@ struct Run {
   uint64_t suggestions = 0;
   double suggest_mean = 0, suggest_max = 0;
   uint64_t proposals_on_thread = 0;
+  double utilisation = 0;  // training time / (job time x slots)
 };
 
 double Quantile(std::vector<double> v, double q) {
@@ -171,7 +174,7 @@ double Quantile(std::vector<double> v, double q) {
   return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
 }
 
-Run RunChild(const std::string& db, const std::string& name, bool off_core, int trials, int parallel) {
+Run RunChild(const std::string& db, const std::string& name, bool off_core, int trials, int parallel, int trial_ms) {
   auto store = SqliteJobStore::Open(db);
   if (!store.ok()) Die(store.status().ToString());
   CoordinatorCore core(store->get(), Options(off_core));
@@ -183,8 +186,10 @@ Run RunChild(const std::string& db, const std::string& name, bool off_core, int 
   std::atomic<bool> stop{false};
   std::thread loop([&] { d.Run(stop); });
 
-  // The worker: registers, heartbeats every second, and ends every attempt the moment it gets it.
+  // The worker: registers, heartbeats every second, and ends every attempt trial_ms after it
+  // got it.
   std::atomic<bool> worker_stop{false};
+  std::atomic<int64_t> busy_ms{0};
   std::thread worker([&] {
     zmq::context_t ctx;
     zmq::socket_t sock(ctx, zmq::socket_type::dealer);
@@ -199,13 +204,15 @@ Run RunChild(const std::string& db, const std::string& name, bool off_core, int 
     };
     send(Registration("w1", static_cast<uint32_t>(parallel)));
     uint64_t seq = 0;
+    std::vector<std::pair<std::chrono::steady_clock::time_point, wire::AssignTrial>> running;
     auto next_beat = std::chrono::steady_clock::now();
     while (!worker_stop) {
       if (std::chrono::steady_clock::now() >= next_beat) {
         wire::Heartbeat h;
         h.worker_id = "w1";
         h.seq = ++seq;
-        h.free_slots = static_cast<uint32_t>(parallel);
+        h.free_slots = static_cast<uint32_t>(parallel - static_cast<int>(running.size()));
+        for (const auto& [due, a] : running) h.running.push_back({a.trial, a.attempt});
         send(h);
         next_beat += 1s;
       }
@@ -219,8 +226,21 @@ Run RunChild(const std::string& db, const std::string& name, bool off_core, int 
         auto m = wire::DecodeFrames(frames);
         if (!m.ok()) continue;
         if (auto* a = std::get_if<wire::AssignTrial>(&*m)) {
-          for (const wire::Message& r : Reports(*a, "w1", hpo::coordinator::SystemNowMs())) send(r);
+          send(wire::TrialStarted{a->trial, a->attempt, "w1", hpo::coordinator::SystemNowMs()});
+          running.push_back({std::chrono::steady_clock::now() + std::chrono::milliseconds(trial_ms), *a});
         }
+      }
+      // Attempts whose time is up report their loss and end.
+      const auto now = std::chrono::steady_clock::now();
+      for (auto it = running.begin(); it != running.end();) {
+        if (it->first > now) {
+          ++it;
+          continue;
+        }
+        std::vector<wire::Message> reports = Reports(it->second, "w1", hpo::coordinator::SystemNowMs());
+        for (size_t i = 1; i < reports.size(); ++i) send(reports[i]);  // started already
+        busy_ms += trial_ms;
+        it = running.erase(it);
       }
     }
   });
@@ -261,6 +281,7 @@ Run RunChild(const std::string& db, const std::string& name, bool off_core, int 
     return 0;
   });
   run.proposals_on_thread = d.proposals_run();
+  run.utilisation = static_cast<double>(busy_ms) / (1000.0 * run.job_seconds * parallel);
   worker_stop = true;
   worker.join();
   stop = true;
@@ -271,21 +292,22 @@ Run RunChild(const std::string& db, const std::string& name, bool off_core, int 
 }  // namespace
 
 int main(int argc, char** argv) {
-  int prior = 734, trials = 16, parallel = 4;
+  int prior = 734, trials = 16, parallel = 4, trial_ms = 0;
   std::string dir = "/dev/shm/hpo-proposal-lock";
   for (int i = 1; i < argc; i += 2) {
     const std::string k = argv[i], v = i + 1 < argc ? argv[i + 1] : "";
     if (k == "--prior") prior = std::atoi(v.c_str());
     else if (k == "--trials") trials = std::atoi(v.c_str());
     else if (k == "--parallel") parallel = std::atoi(v.c_str());
+    else if (k == "--trial-ms") trial_ms = std::atoi(v.c_str());
     else if (k == "--dir") dir = v;
     else {
-      std::fprintf(stderr, "usage: proposal_lock_bench [--prior N] [--trials T] [--parallel P] [--dir DIR]\n");
+      std::fprintf(stderr, "usage: proposal_lock_bench [--prior N] [--trials T] [--parallel P] [--trial-ms MS] [--dir DIR]\n");
       return 2;
     }
   }
-  if (prior < 1 || trials < 1 || parallel < 1) {
-    std::fprintf(stderr, "proposal_lock_bench: --prior, --trials and --parallel must be >= 1\n");
+  if (prior < 1 || trials < 1 || parallel < 1 || trial_ms < 0) {
+    std::fprintf(stderr, "proposal_lock_bench: --prior, --trials and --parallel must be >= 1, --trial-ms >= 0\n");
     return 2;
   }
   g_limit = std::max(750, prior + trials);
@@ -304,15 +326,15 @@ int main(int argc, char** argv) {
   for (const bool off : {false, true}) {
     const std::string name = off ? "child-off-core" : "child-in-core";
     std::fprintf(stderr, "proposal_lock_bench: %s: %d Bayesian trials, %d parallel...\n", name.c_str(), trials, parallel);
-    const Run r = RunChild(db, name, off, trials, parallel);
+    const Run r = RunChild(db, name, off, trials, parallel, trial_ms);
     std::printf(
         "{\"mode\":\"%s\",\"prior\":%d,\"trials\":%d,\"parallel\":%d,\"suggestions\":%llu,"
         "\"suggest_seconds_mean\":%.3f,\"suggest_seconds_max\":%.3f,\"proposals_on_proposer_thread\":%llu,"
         "\"describes\":%zu,\"describe_ms_p50\":%.2f,\"describe_ms_p99\":%.1f,\"describe_ms_max\":%.1f,"
-        "\"job_seconds\":%.1f,\"limit\":%d}\n",
+        "\"trial_ms\":%d,\"job_seconds\":%.1f,\"slot_utilisation\":%.2f,\"limit\":%d}\n",
         off ? "off-core" : "in-core", prior, trials, parallel, static_cast<unsigned long long>(r.suggestions),
         r.suggest_mean, r.suggest_max, static_cast<unsigned long long>(r.proposals_on_thread), r.describe_ms.size(),
-        Quantile(r.describe_ms, 0.5), Quantile(r.describe_ms, 0.99), Quantile(r.describe_ms, 1.0), r.job_seconds, g_limit);
+        Quantile(r.describe_ms, 0.5), Quantile(r.describe_ms, 0.99), Quantile(r.describe_ms, 1.0), trial_ms, r.job_seconds, r.utilisation, g_limit);
     std::fflush(stdout);
   }
   std::filesystem::remove_all(dir);

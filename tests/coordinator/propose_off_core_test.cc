@@ -41,10 +41,14 @@ class ProposeOffCoreTest : public CoreTest {
     CoreTest::SetUp();
   }
   // Makes every request out and hands the results back, as the dispatcher does.
-  std::vector<Outgoing> RunRequests(size_t* made = nullptr) {
+  // *requests and *proposals: how many requests were out and how many configurations came back.
+  std::vector<Outgoing> RunRequests(size_t* requests = nullptr, size_t* proposals = nullptr) {
     std::vector<ProposalResult> results;
-    for (ProposalRequest& r : core_->TakeProposalRequests()) results.push_back(CoordinatorCore::RunProposal(r));
-    if (made) *made = results.size();
+    for (ProposalRequest& r : core_->TakeProposalRequests()) {
+      results.push_back(CoordinatorCore::RunProposal(r));
+      if (proposals) *proposals += results.back().proposals.size();
+    }
+    if (requests) *requests += results.size();
     return core_->OnProposals(std::move(results), now_);
   }
 };
@@ -56,9 +60,9 @@ TEST_F(ProposeOffCoreTest, TheProposalLeavesTheCoreAsARequestAndComesBackAsTheJo
   EXPECT_TRUE(core_->TrialsOf("bayes").empty());
 
   std::vector<ProposalRequest> reqs = core_->TakeProposalRequests();
-  ASSERT_EQ(reqs.size(), 1u) << "one request per job at a time, even with two free slots";
+  ASSERT_EQ(reqs.size(), 1u) << "one request per job at a time";
   EXPECT_EQ(reqs[0].job, "bayes");
-  EXPECT_EQ(reqs[0].n, 1u);
+  EXPECT_EQ(reqs[0].n, 2u) << "one request for both free slots";
   EXPECT_TRUE(reqs[0].history.empty());
   ASSERT_NE(reqs[0].strategy, nullptr);
   EXPECT_EQ(reqs[0].strategy->Name(), "Bayesian");
@@ -69,33 +73,56 @@ TEST_F(ProposeOffCoreTest, TheProposalLeavesTheCoreAsARequestAndComesBackAsTheJo
   EXPECT_TRUE(core_->TakeProposalRequests().empty());
 
   ProposalResult res = CoordinatorCore::RunProposal(reqs[0]);
-  ASSERT_EQ(res.proposals.size(), 1u);
+  ASSERT_EQ(res.proposals.size(), 2u);
   std::vector<proto::wire::AssignTrial> a = Only<proto::wire::AssignTrial>(core_->OnProposals({res}, now_));
-  ASSERT_EQ(a.size(), 1u);
-  EXPECT_EQ(a[0].hyperparameters.at("x"), res.proposals[0].hyperparameters.at("x"));
-  EXPECT_EQ(a[0].hyperparameters.at("y"), res.proposals[0].hyperparameters.at("y"));
-  ASSERT_EQ(core_->TrialsOf("bayes").size(), 1u);
+  ASSERT_EQ(a.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(a[i].hyperparameters.at("x"), res.proposals[i].hyperparameters.at("x"));
+    EXPECT_EQ(a[i].hyperparameters.at("y"), res.proposals[i].hyperparameters.at("y"));
+  }
+  ASSERT_EQ(core_->TrialsOf("bayes").size(), 2u);
   const SuggestionStats* st = core_->Suggestions("bayes");
   ASSERT_NE(st, nullptr);
   EXPECT_EQ(st->count, 1u);
+  EXPECT_TRUE(core_->TakeProposalRequests().empty()) << "no slot is free";
 
-  // The second slot's request follows, and its history has the first trial, running.
+  // A slot frees: the next request is for it, and its history has both trials.
+  Finish("w1", a[0], Loss(a[0]));
   reqs = core_->TakeProposalRequests();
   ASSERT_EQ(reqs.size(), 1u);
-  ASSERT_EQ(reqs[0].history.size(), 1u);
-  EXPECT_EQ(reqs[0].history[0].status, Observation::kRunning);
-  EXPECT_EQ(reqs[0].history[0].trial, a[0].trial);
+  EXPECT_EQ(reqs[0].n, 1u);
+  ASSERT_EQ(reqs[0].history.size(), 2u);
+  EXPECT_EQ(reqs[0].history[0].status, Observation::kSucceeded);
+  EXPECT_EQ(reqs[0].history[1].status, Observation::kRunning);
+  EXPECT_EQ(reqs[0].history[1].trial, a[1].trial);
+}
+
+TEST_F(ProposeOffCoreTest, ARequestAsksForNoMoreThanTheWorkersCanStartNow) {
+  // Eight parallel allowed; the worker has 3 slots, then another with 2 registers.
+  Register("w1", 3);
+  Submit(BayesSpec("bayes", 20, 8));
+  std::vector<ProposalRequest> reqs = core_->TakeProposalRequests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].n, 3u);
+  EXPECT_EQ(Only<proto::wire::AssignTrial>(core_->OnProposals({CoordinatorCore::RunProposal(reqs[0])}, now_)).size(),
+            3u);
+  Register("w2", 2);
+  reqs = core_->TakeProposalRequests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].n, 2u);
+  // ...and never for more than the job's limit: 20 - 3 - 2 = 15 left, so 2 here.
+  EXPECT_EQ(Only<proto::wire::AssignTrial>(core_->OnProposals({CoordinatorCore::RunProposal(reqs[0])}, now_)).size(),
+            2u);
+  EXPECT_EQ(core_->TrialsOf("bayes").size(), 5u);
 }
 
 TEST_F(ProposeOffCoreTest, AJobRunsToCompletionWithEveryProposalMadeOffTheCore) {
   Register("w1", 3);
   Submit(BayesSpec("bayes", 12, 3));
   std::vector<proto::wire::AssignTrial> running;
-  size_t made = 0, finished = 0;
+  size_t requests = 0, made = 0, finished = 0;
   for (int round = 0; round < 100; ++round) {
-    size_t n = 0;
-    for (auto& a : Only<proto::wire::AssignTrial>(RunRequests(&n))) running.push_back(a);
-    made += n;
+    for (auto& a : Only<proto::wire::AssignTrial>(RunRequests(&requests, &made))) running.push_back(a);
     if (running.empty()) break;
     const proto::wire::AssignTrial a = running.front();
     running.erase(running.begin());
@@ -106,13 +133,40 @@ TEST_F(ProposeOffCoreTest, AJobRunsToCompletionWithEveryProposalMadeOffTheCore) 
   EXPECT_EQ(made, 12u);
   EXPECT_EQ(finished, 12u);
   EXPECT_EQ(*core_->Describe("bayes")->status.hyper_parameter_tuning_job_status, "Completed");
-  EXPECT_EQ(core_->Suggestions("bayes")->count, 12u);
+  // The first request filled all three slots; then one per finished training job.
+  EXPECT_EQ(requests, 10u);
+  EXPECT_EQ(core_->Suggestions("bayes")->count, requests);
   EXPECT_TRUE(core_->TakeProposalRequests().empty());
   // The model ran (more than the space-filling start) and every configuration is new.
   EXPECT_LT(core_->Suggestions("bayes")->fallbacks, 12u);
   std::set<std::pair<std::string, std::string>> seen;
   for (const Trial* t : core_->TrialsOf("bayes")) seen.insert({t->tuned.at("x"), t->tuned.at("y")});
   EXPECT_EQ(seen.size(), 12u);
+}
+
+TEST_F(ProposeOffCoreTest, ARequestCountsTheGpusTheTrainingJobsNeed) {
+  // Four slots but two GPUs, one GPU per training job: two can start.
+  proto::wire::Register r;
+  r.protocol_version = proto::wire::kProtocolVersion;
+  r.worker_id = "gpu";
+  r.host = "gpu";
+  r.slots = 4;
+  r.cpus = 16;
+  r.memory_mb = 128 * 1024;
+  r.session = 1;
+  r.gpus = {{0, "GPU-0", "NVIDIA H200", 141 * 1024}, {1, "GPU-1", "NVIDIA H200", 141 * 1024}};
+  core_->OnMessage("gpu", r, now_);
+  proto::TuningJobSpec spec = BayesSpec("bayes", 10, 4);
+  spec.training_job_definition->resource_config->instance_type = "ml.g5.xlarge";
+  Submit(spec);
+  std::vector<ProposalRequest> reqs = core_->TakeProposalRequests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].n, 2u);
+  std::vector<proto::wire::AssignTrial> a =
+      Only<proto::wire::AssignTrial>(core_->OnProposals({CoordinatorCore::RunProposal(reqs[0])}, now_));
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_NE(a[0].gpus, a[1].gpus);
+  EXPECT_TRUE(core_->TakeProposalRequests().empty()) << "both GPUs are taken";
 }
 
 TEST_F(ProposeOffCoreTest, OtherJobsAreServedWhileAProposalIsOut) {
@@ -126,9 +180,9 @@ TEST_F(ProposeOffCoreTest, OtherJobsAreServedWhileAProposalIsOut) {
   EXPECT_TRUE(core_->TakeProposalRequests().empty()) << "Random is never asked off the core";
   Finish("w1", r[0], 1.0);
   EXPECT_EQ(core_->TrialsOf("rand").size(), 3u);
-  // The Bayesian result still lands.
+  // The Bayesian result (two configurations, for the two slots free when it was asked) lands.
   EXPECT_EQ(Only<proto::wire::AssignTrial>(core_->OnProposals({CoordinatorCore::RunProposal(reqs[0])}, now_)).size(),
-            1u);
+            2u);
 }
 
 TEST_F(ProposeOffCoreTest, AResultForAJobStoppedMeanwhileIsDroppedAndTheJobStops) {
