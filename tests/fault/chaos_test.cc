@@ -95,6 +95,46 @@ TEST_F(Chaos, TwentyCoordinatorKillsDuringA200TrialJobLoseNothingAndRepeatNothin
   }
 }
 
+// A Bayesian job, whose proposals run on the coordinator's proposer thread with a copy of the
+// job's history (coordinator/core.h, propose_off_core): the coordinator is killed at random
+// moments, proposals in flight among them. A request lives only in memory, so after each
+// restart the job asks again; every trial still runs exactly once and the job completes with
+// exactly its budget.
+TEST_F(Chaos, CoordinatorKillsDuringABayesianJobLoseNoProposalAndRepeatNoTrial) {
+  std::mt19937_64 rng(FaultSeed() + 1);
+  Json ranges = {{"ContinuousParameterRanges",
+                  {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}},
+                   {{"Name", "y"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("chaos-bayes", "Bayesian", 96, 6, ranges, {{"sleep_ms", "200"}});
+  spec["TrainingJobDefinition"]["StaticHyperParameters"]["epochs"] = "3";
+  Call("CreateHyperParameterTuningJob", spec);
+  int kills = 0;
+  for (; kills < 8; ++kills) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300 + rng() % 900));
+    Json d = Counters("chaos-bayes");
+    if (d.value("HyperParameterTuningJobStatus", "") != "InProgress") break;
+    coordinator_->Kill(SIGKILL);
+    StartCoordinator();
+    ASSERT_TRUE(WaitForWorkers(3)) << "after kill " << kills + 1 << "; see " << dir_;
+  }
+  Json d = WaitFor("chaos-bayes", 180);
+  std::printf("coordinator kills during the Bayesian job: %d\n", kills);
+  EXPECT_GE(kills, 5) << "the job ended before enough kills; make it longer";
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 96);
+  EXPECT_EQ(d["ObjectiveStatusCounters"]["Succeeded"], 96);
+  auto trials = Trials("chaos-bayes");
+  ASSERT_EQ(trials.size(), 96u);
+  auto dirs = AttemptDirs();
+  std::set<std::pair<std::string, std::string>> configs;
+  for (const auto& t : trials) {
+    const std::string name = t["TrainingJobName"];
+    EXPECT_EQ(dirs[name], 1) << name << " ran " << dirs[name] << " times";
+    configs.insert({t["TunedHyperParameters"]["x"].get<std::string>(), t["TunedHyperParameters"]["y"].get<std::string>()});
+  }
+  EXPECT_EQ(configs.size(), 96u) << "a configuration was proposed twice";
+}
+
 // Workers are killed (SIGKILL) at random moments and restarted; their attempts end as
 // infrastructure errors and are retried elsewhere within maximumRetryAttempts; the job
 // completes and the counters add up.
