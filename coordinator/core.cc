@@ -387,16 +387,7 @@ std::vector<Outgoing> CoordinatorCore::OnMessages(const std::vector<Incoming>& b
 }
 
 std::vector<Outgoing> CoordinatorCore::OnTick(int64_t now_ms) {
-  Status begun = impl_->store->Begin();
-  std::vector<Outgoing> out = TickInTransaction(now_ms);
-  if (begun.ok()) {
-    Status committed = impl_->store->Commit();
-    if (!committed.ok()) {
-      impl_->Note(committed);
-      return {};
-    }
-  }
-  return out;
+  return impl_->Transaction([&](std::vector<Outgoing>* out) { *out = TickInTransaction(now_ms); });
 }
 
 std::vector<ProposalRequest> CoordinatorCore::TakeProposalRequests() {
@@ -416,37 +407,27 @@ ProposalResult CoordinatorCore::RunProposal(ProposalRequest& request) {
 }
 
 std::vector<Outgoing> CoordinatorCore::OnProposals(std::vector<ProposalResult> results, int64_t now_ms) {
-  std::vector<Outgoing> out;
-  Status begun = impl_->store->Begin();
-  for (ProposalResult& r : results) {
-    TuningJob* j = impl_->Job(r.job);
-    if (!j || !j->proposing || j->proposal_id != r.id) continue;  // not one this core is waiting for
-    j->proposing = false;
-    impl_->RecordSuggestion(*j, r.seconds, now_ms);
-    // The job may have ended or been stopped while its proposal was made: then it is dropped.
-    if (j->status != "InProgress" || !j->completion_reason.empty()) continue;
-    for (const Proposal& p : r.proposals) {
-      if (static_cast<int64_t>(j->trials.size()) >= impl_->MaxJobs(*j)) break;
-      impl_->AddTrial(*j, p, now_ms);
+  return impl_->Transaction([&](std::vector<Outgoing>* out) {
+    for (const ProposalResult& r : results) {
+      TuningJob* j = impl_->Job(r.job);
+      if (!j || !j->Proposing() || j->proposal_id != r.id) continue;  // not one this core is waiting for
+      j->proposal_id = 0;
+      impl_->RecordSuggestion(*j, r.seconds, now_ms);
+      // The job may have ended or been stopped while its proposal was made: then it is dropped.
+      if (j->status != "InProgress" || !j->completion_reason.empty()) continue;
+      for (const Proposal& p : r.proposals) {
+        if (static_cast<int64_t>(j->trials.size()) >= impl_->MaxJobs(*j)) break;
+        impl_->AddTrial(*j, p, now_ms);
+      }
     }
-  }
-  impl_->FinishAll(now_ms, &out);
-  impl_->Schedule(now_ms, &out);
-  if (begun.ok()) {
-    Status committed = impl_->store->Commit();
-    if (!committed.ok()) {
-      impl_->Note(committed);
-      return {};
-    }
-  } else {
-    impl_->Note(begun);
-  }
-  return out;
+    impl_->FinishAll(now_ms, out);
+    impl_->Schedule(now_ms, out);
+  });
 }
 
 void CoordinatorCore::CancelProposals() {
   impl_->proposal_requests.clear();
-  for (auto& [key, j] : impl_->jobs) j->proposing = false;
+  for (auto& [key, j] : impl_->jobs) j->proposal_id = 0;
 }
 
 std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {

@@ -194,10 +194,11 @@ struct TuningJob {
   int64_t creation_ms = 0, end_ms = 0, last_modified_ms = 0;
   std::vector<std::string> trials;  // names, in creation order
   std::shared_ptr<Strategy> strategy;
-  // A ProposalRequest of this job is out (CoreOptions::propose_off_core): its strategy belongs to
-  // whoever runs it until OnProposals. Not stored: after a restart the job simply asks again.
-  bool proposing = false;
-  uint64_t proposal_id = 0;  // the request that is out
+  // The ProposalRequest of this job that is out (CoreOptions::propose_off_core), 0 when none: its
+  // strategy belongs to whoever runs it until OnProposals. Not stored: after a restart the job
+  // simply asks again.
+  uint64_t proposal_id = 0;
+  bool Proposing() const { return proposal_id != 0; }
   std::string objective_metric;  // of the first definition (single objective per job here)
   bool maximize = false;
   int64_t convergence_ms = 0;    // when ConvergenceDetected's test first passed (0: not yet)

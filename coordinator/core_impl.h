@@ -105,6 +105,23 @@ struct CoordinatorCore::Impl {
 
   void Note(const Status& s);
 
+  // Runs `body` in one store transaction; what it produced is returned only once committed
+  // (nothing if the commit fails: the failure is noted). If no transaction could begin, each
+  // write commits on its own.
+  template <class F>
+  std::vector<Outgoing> Transaction(F&& body) {
+    const Status begun = store->Begin();
+    std::vector<Outgoing> out;
+    body(&out);
+    if (begun.ok()) {
+      if (Status committed = store->Commit(); !committed.ok()) {
+        Note(committed);
+        return {};
+      }
+    }
+    return out;
+  }
+
   void SaveJob(TuningJob& j, int64_t now);
   void SaveTrial(const Trial& t);
 
@@ -238,7 +255,7 @@ struct CoordinatorCore::Impl {
   Trial* AddTrial(TuningJob& j, const Proposal& p, int64_t now);
 
   // Proposals off the core (CoreOptions::propose_off_core): whether the job's proposals go out
-  // as requests, and recording one (the job is then `proposing` until OnProposals).
+  // as requests, and recording one (the job is then Proposing() until OnProposals).
   bool OffCore(const TuningJob& j) const {
     return opt.propose_off_core && j.strategy && j.strategy->ProposesOffCore();
   }

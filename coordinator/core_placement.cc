@@ -40,7 +40,7 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
       NoteWaiting(j, nullptr, first, any_ever, why, now, first_hosts);
       return false;
     }
-    if (j.proposing) return false;  // its proposal is being made: nothing to place until it is back
+    if (j.Proposing()) return false;  // its proposal is being made: nothing to place until it is back
     if (OffCore(j) && static_cast<int64_t>(j.trials.size()) < MaxJobs(j)) {
       // No trial of the job waits for a slot here (OldestPending is null).
       const int64_t room = std::min<int64_t>(MaxParallel(j) - ActiveCount(j),
@@ -346,8 +346,8 @@ void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
       int active = ActiveCount(j);
       if (active >= MaxParallel(j)) continue;
       // A job whose proposal is out may only place trials it already has (retries).
-      if (j.proposing && !HasPending(j)) continue;
-      bool can_new = static_cast<int64_t>(j.trials.size()) < MaxJobs(j) && j.strategy && !j.proposing &&
+      if (j.Proposing() && !HasPending(j)) continue;
+      bool can_new = static_cast<int64_t>(j.trials.size()) < MaxJobs(j) && j.strategy && !j.Proposing() &&
                      !j.strategy->Exhausted(History(j));
       if (!can_new && !HasPending(j)) {
         MaybeFinish(j, now, out);
@@ -382,7 +382,7 @@ void CoordinatorCore::Impl::Withdraw(Trial& q, int64_t now, std::vector<Outgoing
 }
 
 bool CoordinatorCore::Impl::AheadAllowed(const TuningJob& j) const {
-  if (!opt.assign_ahead || j.status != "InProgress" || !j.completion_reason.empty() || !j.strategy || j.proposing ||
+  if (!opt.assign_ahead || j.status != "InProgress" || !j.completion_reason.empty() || !j.strategy || j.Proposing() ||
       OffCore(j)) {
     return false;
   }

@@ -203,7 +203,7 @@ Trial* CoordinatorCore::Impl::OldestPending(TuningJob& j) {
 }
 
 Trial* CoordinatorCore::Impl::CreateTrial(TuningJob& j, int64_t now) {
-  if (static_cast<int64_t>(j.trials.size()) >= MaxJobs(j) || !j.strategy || j.proposing) return nullptr;
+  if (static_cast<int64_t>(j.trials.size()) >= MaxJobs(j) || !j.strategy || j.Proposing()) return nullptr;
   const auto started = std::chrono::steady_clock::now();
   auto props = j.strategy->Propose(1, History(j));
   RecordSuggestion(j, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), now);
@@ -236,7 +236,6 @@ void CoordinatorCore::Impl::RequestProposal(TuningJob& j, size_t n) {
   r.strategy = j.strategy;
   r.history = History(j);
   for (Observation& o : r.history) o.curve = nullptr;  // they point into the core's trials
-  j.proposing = true;
   j.proposal_id = r.id;
   proposal_requests.push_back(std::move(r));
 }
@@ -412,7 +411,7 @@ void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<O
     }
   }
   bool no_more = !j.completion_reason.empty() || static_cast<int64_t>(j.trials.size()) >= MaxJobs(j) ||
-                 (j.strategy && !j.proposing && j.strategy->Exhausted(History(j)) && !HasPending(j));
+                 (j.strategy && !j.Proposing() && j.strategy->Exhausted(History(j)) && !HasPending(j));
   if (!no_more || AnyUnfinished(j)) return;
   const int succeeded = Index(j).succeeded;
   j.end_ms = now;

@@ -128,24 +128,28 @@ void Dispatcher::Propose() {
   }
 }
 
-void Dispatcher::ExchangeProposals() {
-  std::vector<ProposalRequest> requests;
-  std::vector<ProposalResult> results;
-  {
-    std::lock_guard<std::mutex> lock(core_mu_);
-    requests = core_->TakeProposalRequests();
-  }
+void Dispatcher::HandOverRequests() {
+  std::vector<ProposalRequest> requests = core_->TakeProposalRequests();
+  if (requests.empty()) return;
   {
     std::lock_guard<std::mutex> lock(proposal_mu_);
     for (ProposalRequest& r : requests) proposal_todo_.push_back(std::move(r));
+  }
+  proposal_cv_.notify_one();
+}
+
+void Dispatcher::ReturnResults() {
+  std::vector<ProposalResult> results;
+  {
+    std::lock_guard<std::mutex> lock(proposal_mu_);
     results.swap(proposal_done_);
   }
-  if (!requests.empty()) proposal_cv_.notify_one();
   if (results.empty()) return;
   std::vector<Outgoing> placed;
   {
     std::lock_guard<std::mutex> lock(core_mu_);
     placed = core_->OnProposals(std::move(results), options_.now_ms());
+    HandOverRequests();
   }
   for (const auto& o : placed) Send(o);
 }
@@ -177,7 +181,7 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
   int64_t next_tick = 0;
   int64_t tick_at = 0;
   while (!stop.load()) {
-    ExchangeProposals();
+    ReturnResults();
     std::vector<Outgoing> out;
     {
       std::lock_guard<std::mutex> lock(post_mu_);
@@ -233,6 +237,7 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
       {
         std::lock_guard<std::mutex> lock(core_mu_);
         replies = core_->OnMessages(batch, options_.now_ms());
+        HandOverRequests();
       }
       for (const auto& r : replies) Send(r);
       if (options_.after_batch) options_.after_batch();
@@ -248,6 +253,7 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
       {
         std::lock_guard<std::mutex> lock(core_mu_);
         ticked = core_->OnTick(tick_at);
+        HandOverRequests();
       }
       for (const auto& r : ticked) Send(r);
     }

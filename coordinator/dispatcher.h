@@ -11,8 +11,8 @@
 // (the HTTP API, `hpo run`'s progress display) reach the core through WithCore(), which holds
 // the core's mutex, and any Outgoing messages they produce are queued with Post() and sent by the
 // loop within one poll interval. Run() also starts a proposer thread: the core's proposal
-// requests (CoreOptions::propose_off_core) are taken from it on every loop, run there one at a
-// time without the core's mutex, and handed back to the core by the loop when done, so a
+// requests (CoreOptions::propose_off_core) are taken from it whenever the core was used, run
+// there one at a time without the core's mutex, and handed back to the core by the loop, so a
 // Bayesian proposal of several seconds delays only its own job's next trial. Run() returns
 // once the proposal in progress, if any, has finished.
 //
@@ -73,10 +73,11 @@ class Dispatcher {
   // Serves until `stop` becomes true.
   void Run(const std::atomic<bool>& stop);
 
-  // Runs f with the core locked; queues what it returns for sending.
+  // Runs f with the core locked; proposal requests it made go to the proposer thread.
   template <class F>
   auto WithCore(F&& f) {
     std::lock_guard<std::mutex> lock(core_mu_);
+    const HandOverOnExit hand_over{this};  // runs before the lock is released
     return f(*core_);
   }
   // Queues messages for sending by the loop (thread-safe).
@@ -92,9 +93,15 @@ class Dispatcher {
  private:
   void Send(const Outgoing& o);
   void Log(const std::string& line) const;
-  // The proposer thread's loop, and the loop's exchange with it: requests in, results out.
+  // The proposer thread's loop; the core's new requests handed to it (called with core_mu_
+  // held, after every use of the core); its results handed back to the core (by the loop).
   void Propose();
-  void ExchangeProposals();
+  void HandOverRequests();
+  void ReturnResults();
+  struct HandOverOnExit {
+    Dispatcher* d;
+    ~HandOverOnExit() { d->HandOverRequests(); }
+  };
 
   CoordinatorCore* core_;
   DispatcherOptions options_;

@@ -91,16 +91,7 @@ TEST_F(AssignAheadTest, EachRunningAttemptGetsOneSuccessorThatTakesItsSlotWhenIt
 }
 
 TEST_F(AssignAheadTest, AStartReportedBeforeThePredecessorsExitIsNotCountedTwiceAndItsGpuStaysHeld) {
-  proto::wire::Register r;
-  r.protocol_version = proto::wire::kProtocolVersion;
-  r.worker_id = "gpu";
-  r.host = "gpu";
-  r.slots = 4;
-  r.cpus = 16;
-  r.memory_mb = 128 * 1024;
-  r.session = 1;
-  r.gpus = {{0, "GPU-0", "NVIDIA H200", 141 * 1024}, {1, "GPU-1", "NVIDIA H200", 141 * 1024}};
-  core_->OnMessage("gpu", r, now_);
+  RegisterGpuWorker("gpu", 4, 2);
   proto::TuningJobSpec spec = Spec("g", "Random", 6, 4);
   spec.training_job_definition->resource_config->instance_type = "ml.g5.xlarge";  // 1 GPU each
   auto out = Submit(spec);

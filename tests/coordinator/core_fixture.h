@@ -51,6 +51,20 @@ trainingJobDefinition:
   return parsed->document.spec;
 }
 
+// A Bayesian job over two continuous hyperparameters x, y in [0, 1].
+inline proto::TuningJobSpec BayesSpec(const std::string& name, int max_jobs, int parallel) {
+  proto::TuningJobSpec spec = Spec(name, "Bayesian", max_jobs, parallel);
+  auto& ranges = spec.hyper_parameter_tuning_job_config->parameter_ranges.emplace();
+  for (const char* n : {"x", "y"}) {
+    proto::NumericRange r;
+    r.name = n;
+    r.min_value = "0";
+    r.max_value = "1";
+    ranges.continuous_parameter_ranges.push_back(r);
+  }
+  return spec;
+}
+
 template <class T>
 std::vector<T> Only(const std::vector<Outgoing>& out) {
   std::vector<T> v;
@@ -79,8 +93,22 @@ class CoreTest : public ::testing::Test {
     return o;
   }
 
+  // A worker with 2 CPUs and 16 GiB.
   std::vector<Outgoing> Register(const std::string& id, uint32_t slots,
                                  std::vector<proto::wire::AttemptRef> running = {}) {
+    proto::wire::Register r = Registration(id, slots);
+    r.running = std::move(running);
+    return core_->OnMessage(id, r, now_);
+  }
+  // A worker with `gpus` H200s (indices 0..gpus-1), 16 CPUs and 128 GiB.
+  std::vector<Outgoing> RegisterGpuWorker(const std::string& id, uint32_t slots, uint32_t gpus) {
+    proto::wire::Register r = Registration(id, slots);
+    r.cpus = 16;
+    r.memory_mb = 128 * 1024;
+    for (uint32_t g = 0; g < gpus; ++g) r.gpus.push_back({g, "GPU-" + std::to_string(g), "NVIDIA H200", 141 * 1024});
+    return core_->OnMessage(id, r, now_);
+  }
+  proto::wire::Register Registration(const std::string& id, uint32_t slots) const {
     proto::wire::Register r;
     r.protocol_version = proto::wire::kProtocolVersion;
     r.worker_id = id;
@@ -88,9 +116,8 @@ class CoreTest : public ::testing::Test {
     r.slots = slots;
     r.cpus = 2;
     r.memory_mb = 16384;
-    r.running = std::move(running);
     r.session = session_;
-    return core_->OnMessage(id, r, now_);
+    return r;
   }
   std::vector<Outgoing> Submit(const proto::TuningJobSpec& spec) {
     std::vector<Outgoing> out;

@@ -10,6 +10,7 @@
 namespace hpo::coordinator {
 namespace {
 
+using coretest::BayesSpec;
 using coretest::CoreTest;
 using coretest::Only;
 using coretest::Spec;
@@ -69,17 +70,8 @@ TEST_F(CoreTest, RandomJobRunsToItsLimitRespectingParallelismAndPicksTheBest) {
 TEST_F(CoreTest, ABayesianJobWithFourParallelCountsItsPredictedBestProposals) {
   // Four slots proposing one at a time: once the model runs (3 observations in 2-d), one
   // proposal in every 4 is the model's predicted best, counted apart from the others.
-  proto::TuningJobSpec spec = Spec("bayes", "Bayesian", 20, 4);
-  auto& ranges = spec.hyper_parameter_tuning_job_config->parameter_ranges.emplace();
-  for (const char* name : {"x", "y"}) {
-    proto::NumericRange r;
-    r.name = name;
-    r.min_value = "0";
-    r.max_value = "1";
-    ranges.continuous_parameter_ranges.push_back(r);
-  }
   Register("w1", 4);
-  std::vector<proto::wire::AssignTrial> queue = Only<proto::wire::AssignTrial>(Submit(spec));
+  std::vector<proto::wire::AssignTrial> queue = Only<proto::wire::AssignTrial>(Submit(BayesSpec("bayes", 20, 4)));
   ASSERT_EQ(queue.size(), 4u);
   size_t done = 0;
   while (!queue.empty()) {

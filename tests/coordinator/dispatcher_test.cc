@@ -91,6 +91,21 @@ bool Registered(Dispatcher& d, const std::string& id) {
   });
 }
 
+// A worker registered within two seconds.
+bool WaitRegistered(Dispatcher& d, const std::string& id) {
+  for (int i = 0; i < 200 && !Registered(d, id); ++i) std::this_thread::sleep_for(10ms);
+  return Registered(d, id);
+}
+
+// Any free loopback port, a 10 ms tick, no log.
+DispatcherOptions LoopbackOptions() {
+  DispatcherOptions dopt;
+  dopt.listen = "tcp://127.0.0.1:*";
+  dopt.tick_ms = 10;
+  dopt.log = [](const std::string&) {};
+  return dopt;
+}
+
 TEST(Dispatcher, TimeSpentInsideTheCoreDoesNotCountAgainstAWorkersLease) {
   auto store = SqliteJobStore::Open(":memory:");
   ASSERT_TRUE(store.ok()) << store.status().message();
@@ -99,10 +114,7 @@ TEST(Dispatcher, TimeSpentInsideTheCoreDoesNotCountAgainstAWorkersLease) {
   co.lease_ms = 300;
   CoordinatorCore core(store->get(), co);
   std::atomic<bool> stall{false};
-  DispatcherOptions dopt;
-  dopt.listen = "tcp://127.0.0.1:*";
-  dopt.tick_ms = 10;
-  dopt.log = [](const std::string&) {};
+  DispatcherOptions dopt = LoopbackOptions();
   // A slow batch (a proposal on a loaded machine, a slow fsync): well over the lease.
   dopt.after_batch = [&] {
     if (stall.exchange(false)) std::this_thread::sleep_for(900ms);
@@ -115,8 +127,7 @@ TEST(Dispatcher, TimeSpentInsideTheCoreDoesNotCountAgainstAWorkersLease) {
   zmq::context_t ctx;
   FakeWorker w(ctx, d.endpoint(), "w1");
   w.Register();
-  for (int i = 0; i < 200 && !Registered(d, "w1"); ++i) std::this_thread::sleep_for(10ms);
-  ASSERT_TRUE(Registered(d, "w1"));
+  ASSERT_TRUE(WaitRegistered(d, "w1"));
 
   // Heartbeats every 50 ms throughout; the core stalls once for three leases.
   stall = true;
@@ -147,10 +158,7 @@ TEST(Dispatcher, AProposalRunsOnTheProposerThreadWhileTheCoreKeepsServing) {
   std::mutex mu;
   std::condition_variable cv;
   bool entered = false, release = false;
-  DispatcherOptions dopt;
-  dopt.listen = "tcp://127.0.0.1:*";
-  dopt.tick_ms = 10;
-  dopt.log = [](const std::string&) {};
+  DispatcherOptions dopt = LoopbackOptions();
   // The proposal takes as long as the test says (a model fitted on thousands of trials).
   dopt.before_proposal = [&] {
     std::unique_lock<std::mutex> lock(mu);
@@ -166,15 +174,9 @@ TEST(Dispatcher, AProposalRunsOnTheProposerThreadWhileTheCoreKeepsServing) {
   zmq::context_t ctx;
   FakeWorker w(ctx, d.endpoint(), "w1");
   w.Register(2, 16384);
-  for (int i = 0; i < 200 && !Registered(d, "w1"); ++i) std::this_thread::sleep_for(10ms);
-  ASSERT_TRUE(Registered(d, "w1"));
+  ASSERT_TRUE(WaitRegistered(d, "w1"));
 
-  proto::TuningJobSpec spec = coretest::Spec("bayes", "Bayesian", 4, 1);
-  proto::NumericRange x;
-  x.name = "x";
-  x.min_value = "0";
-  x.max_value = "1";
-  spec.hyper_parameter_tuning_job_config->parameter_ranges.emplace().continuous_parameter_ranges.push_back(x);
+  const proto::TuningJobSpec spec = coretest::BayesSpec("bayes", 4, 1);
   ASSERT_TRUE(d.WithCore([&](CoordinatorCore& c) {
     std::vector<Outgoing> out;
     const bool ok = c.Submit(spec, proto::Spelling::kCrd, d.Now(), &out).ok();

@@ -14,20 +14,6 @@
 namespace hpo::coordinator::coretest {
 namespace {
 
-// A Bayesian job over two continuous hyperparameters x, y in [0, 1].
-proto::TuningJobSpec BayesSpec(const std::string& name, int max_jobs, int parallel) {
-  proto::TuningJobSpec spec = Spec(name, "Bayesian", max_jobs, parallel);
-  auto& ranges = spec.hyper_parameter_tuning_job_config->parameter_ranges.emplace();
-  for (const char* n : {"x", "y"}) {
-    proto::NumericRange r;
-    r.name = n;
-    r.min_value = "0";
-    r.max_value = "1";
-    ranges.continuous_parameter_ranges.push_back(r);
-  }
-  return spec;
-}
-
 double Loss(const proto::wire::AssignTrial& a) {
   const double x = std::stod(a.hyperparameters.at("x")), y = std::stod(a.hyperparameters.at("y"));
   return (x - 0.3) * (x - 0.3) + (y - 0.6) * (y - 0.6);
@@ -146,16 +132,7 @@ TEST_F(ProposeOffCoreTest, AJobRunsToCompletionWithEveryProposalMadeOffTheCore) 
 
 TEST_F(ProposeOffCoreTest, ARequestCountsTheGpusTheTrainingJobsNeed) {
   // Four slots but two GPUs, one GPU per training job: two can start.
-  proto::wire::Register r;
-  r.protocol_version = proto::wire::kProtocolVersion;
-  r.worker_id = "gpu";
-  r.host = "gpu";
-  r.slots = 4;
-  r.cpus = 16;
-  r.memory_mb = 128 * 1024;
-  r.session = 1;
-  r.gpus = {{0, "GPU-0", "NVIDIA H200", 141 * 1024}, {1, "GPU-1", "NVIDIA H200", 141 * 1024}};
-  core_->OnMessage("gpu", r, now_);
+  RegisterGpuWorker("gpu", 4, 2);
   proto::TuningJobSpec spec = BayesSpec("bayes", 10, 4);
   spec.training_job_definition->resource_config->instance_type = "ml.g5.xlarge";
   Submit(spec);
