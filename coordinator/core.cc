@@ -401,7 +401,11 @@ ProposalResult CoordinatorCore::RunProposal(ProposalRequest& request) {
   r.job = request.job;
   r.id = request.id;
   const auto started = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < request.history.size() && i < request.curves.size(); ++i) {
+    request.history[i].curve = request.curves[i] ? &*request.curves[i] : nullptr;
+  }
   if (request.strategy) r.proposals = request.strategy->Propose(request.n, request.history);
+  for (Observation& o : request.history) o.curve = nullptr;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return r;
 }

@@ -53,14 +53,14 @@ struct CoreOptions {
   // assignment). At most one successor per running attempt, only for single-definition jobs,
   // only while no other job waits for capacity (fair share stays with the scheduler); for
   // Hyperband only while the job's recent training jobs are shorter than
-  // assign_ahead_max_trial_ms, where the round trip is a measurable share of a slot's time; never
-  // for Bayesian, whose proposal one training job early costs the model too much (docs/architecture.md).
+  // assign_ahead_max_trial_ms, where the round trip is a measurable share of a slot's time, and
+  // while its proposals run inside the core (propose_off_core off); never for Bayesian, whose proposal one training job early costs the model too much (docs/architecture.md).
   bool assign_ahead = true;
   int64_t assign_ahead_max_trial_ms = 60000;
   // What a second on a spot worker costs against one on on-demand capacity (BillableTimeInSeconds
   // counts spot time at this rate; 0.3 = 70 % savings, typical of SageMaker managed spot).
   double spot_price_ratio = 0.3;
-  // Proposals off the core: a job whose strategy ProposesOffCore (Bayesian) does not call it
+  // Proposals off the core: a job whose strategy ProposesOffCore (Bayesian, Hyperband) does not call it
   // inside the event that frees a slot. The core records a ProposalRequest (the job, a copy of
   // its history, and how many configurations: as many as the job could start now, so one model
   // fit serves every slot free at the time) for the caller to run elsewhere (CoordinatorCore::RunProposal, on another
@@ -79,7 +79,11 @@ struct ProposalRequest {
   uint64_t id = 0;  // matches the result to the request
   size_t n = 1;     // configurations wanted: the job's slots that could start a training job now
   std::shared_ptr<Strategy> strategy;  // the job's; the core does not touch it until the result is back
-  std::vector<Observation> history;    // the job's trials when it was asked (curves not included)
+  // The job's trials when it was asked. Their `curve` pointers are null here: the curves are
+  // copied into `curves` (curves[i] is history[i]'s, nullopt where the core tracks none) and
+  // RunProposal points the history at them, so a request may be moved or copied freely.
+  std::vector<Observation> history;
+  std::vector<std::optional<std::vector<double>>> curves;
 };
 
 struct ProposalResult {

@@ -235,7 +235,11 @@ void CoordinatorCore::Impl::RequestProposal(TuningJob& j, size_t n) {
   r.n = std::max<size_t>(n, 1);
   r.strategy = j.strategy;
   r.history = History(j);
-  for (Observation& o : r.history) o.curve = nullptr;  // they point into the core's trials
+  r.curves.reserve(r.history.size());
+  for (Observation& o : r.history) {  // they point into the core's trials: the request owns copies
+    r.curves.push_back(o.curve ? std::optional<std::vector<double>>(*o.curve) : std::nullopt);
+    o.curve = nullptr;
+  }
   j.proposal_id = r.id;
   proposal_requests.push_back(std::move(r));
 }

@@ -40,9 +40,13 @@ class HyperbandStrategy : public Strategy {
   std::string Name() const override { return "Hyperband"; }
   // Rungs learn from results; one training job early costs little when they are short.
   Ahead ProposeAhead() const override { return Ahead::kWhileShort; }
+  // The model's fit, as Bayesian's (the history's curves are the request's copies).
+  bool ProposesOffCore() const override { return true; }
   const SuggestStats* LastSuggestStats() const override { return model_->LastSuggestStats(); }
 
   // The schedule of the definition named `definition_name` (the first for an unknown name).
+  // Fixed at Create: unlike the other methods it may be called while Propose runs on another
+  // thread (the core decides early stops by it while a proposal is out).
   const HyperbandSchedule& Schedule(const std::string& definition_name) const;
   // The history as the model sees it (exposed for tests): objectives at the chosen level.
   std::vector<Observation> ModelView(const std::vector<Observation>& history) const;

@@ -104,7 +104,8 @@ class Strategy {
   // True when Propose may take long enough (seconds: a model fitted on thousands of trials) that
   // a coordinator should run it outside its core, on a snapshot of the history
   // (CoreOptions::propose_off_core). Such a strategy's Propose is then called from another thread
-  // while the core calls none of its methods, and its `history` carries no curves.
+  // while the core calls none of its methods (Hyperband's Schedule excepted), with a history
+  // whose curves are copies owned by the request.
   virtual bool ProposesOffCore() const { return false; }
   // Statistics of the last Propose call, or null for strategies without a model (the default).
   // The pointer stays valid for the strategy's lifetime; its content changes with each Propose.

@@ -1,20 +1,24 @@
-// How long the coordinator keeps everyone waiting while a Bayesian job proposes.
+// How long the coordinator keeps everyone waiting while a Bayesian or Hyperband job proposes.
 //
 // A Bayesian job warm-started (IdenticalDataAndAlgorithm) from a Random parent of N finished
-// trials fits its model on N+ observations, so each proposal takes seconds on a CPU. The
+// trials fits its model on N+ observations, so each proposal takes seconds on a CPU; so does a
+// Hyperband job (--strategy Hyperband, MaxResource 9 epochs: its model is fitted on the parent's
+// objectives and its own trials' values at a rung) once its rungs hold enough training jobs. The
 // benchmark runs such a job through a real Dispatcher and CoordinatorCore on loopback, with an
 // in-process worker (a ZeroMQ DEALER speaking the wire protocol) whose training jobs end
-// --trial-ms after they start (0: at once), while a probe thread asks the core to describe the job every 20 ms, as
+// --trial-ms after they start (0: at once; Hyperband's emit one loss per epoch over that time and
+// end early when the core stops them at a rung), while a probe thread asks the core to describe the job every 20 ms, as
 // the HTTP API does for `hpo describe`, Kubernetes controllers and dashboards. It does this
 // twice on the same store: proposals inside the core's events (CoreOptions::propose_off_core
-// off, as before) and off the core on the dispatcher's proposer thread (on, as `hpo run` and
+// off, as before; Hyperband's short training jobs then also get their successor assigned ahead)
+// and off the core on the dispatcher's proposer thread (on, as `hpo run` and
 // `hpo coordinator` run; a request there asks for every slot that could start a training job,
 // so one model fit serves them all). Prints one JSON line per mode: the proposals' own seconds,
 // how long a describe waited (median, 99th percentile, max), the job's time and the share of
 // slot time spent training.
 //
-//   build-bench/bench/proposal_lock_bench [--prior 734] [--trials 16] [--parallel 4] [--trial-ms 0]
-//                                     [--dir /dev/shm/hpo-proposal-lock]
+//   build-bench/bench/proposal_lock_bench [--strategy Bayesian|Hyperband] [--prior 734] [--trials 16]
+//                                     [--parallel 4] [--trial-ms 0] [--dir /dev/shm/hpo-proposal-lock]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -53,6 +57,7 @@ using namespace std::chrono_literals;
 }
 
 constexpr int kDims = 5;
+constexpr int kMaxEpochs = 9;  // Hyperband's MaxResource
 
 // A job over x1..x5 in [0, 1]: Random (the parent) or Bayesian warm-started from `parent`.
 hpo::proto::TuningJobSpec Spec(const std::string& name, const std::string& strategy, int trials, int parallel,
@@ -64,6 +69,10 @@ hpo::proto::TuningJobSpec Spec(const std::string& name, const std::string& strat
                      std::to_string(trials) + ", maxParallelTrainingJobs: " + std::to_string(parallel) +
                      "}\n  parameterRanges:\n    continuousParameterRanges:\n";
   for (int i = 1; i <= kDims; ++i) yaml += "    - {name: x" + std::to_string(i) + ", minValue: \"0\", maxValue: \"1\"}\n";
+  if (strategy == "Hyperband") {
+    yaml += "  strategyConfig: {hyperbandStrategyConfig: {minResource: 1, maxResource: " + std::to_string(kMaxEpochs) +
+            "}}\n";
+  }
   yaml += R"YAML(trainingJobDefinition:
   algorithmSpecification:
     trainingImage: /bin/true
@@ -105,22 +114,33 @@ wire::Register Registration(const std::string& id, uint32_t slots) {
   return r;
 }
 
-// What a worker reports for an attempt that ends the moment it starts.
-std::vector<wire::Message> Reports(const wire::AssignTrial& a, const std::string& wid, int64_t now) {
+// The loss an attempt emits at `epoch` of `epochs`: falls towards Loss as training goes on.
+wire::MetricPoints Epoch(const wire::AssignTrial& a, int epoch, int epochs, int64_t now) {
   wire::MetricPoints m;
   m.trial = a.trial;
   m.attempt = a.attempt;
-  m.seq = 1;
-  m.points.push_back({"loss", Loss(a.hyperparameters), now, 0});
+  m.seq = static_cast<uint64_t>(epoch);
+  const double loss = Loss(a.hyperparameters) * (1.0 + 2.0 * (epochs - epoch) / (epochs * (epoch + 1.0)));
+  m.points.push_back({"loss", loss, now, static_cast<uint32_t>(epoch - 1)});
+  return m;
+}
+
+// seq: the last MetricPoints seq sent for the attempt.
+wire::TrialExited Exit(const wire::AssignTrial& a, const std::string& status, uint64_t seq, int64_t now) {
   wire::TrialExited x;
   x.trial = a.trial;
   x.attempt = a.attempt;
-  x.seq = 1;
-  x.status = "Completed";
-  x.secondary_status = "Completed";
-  x.exit_code = 0;
+  x.seq = seq;
+  x.status = status;
+  x.secondary_status = status;
+  x.exit_code = status == "Completed" ? 0 : 143;
   x.ended_at_ms = now;
-  return {wire::TrialStarted{a.trial, a.attempt, wid, now}, m, x};
+  return x;
+}
+
+// What a worker reports for an attempt that ends the moment it starts.
+std::vector<wire::Message> Reports(const wire::AssignTrial& a, const std::string& wid, int64_t now) {
+  return {wire::TrialStarted{a.trial, a.attempt, wid, now}, Epoch(a, 1, 1, now), Exit(a, "Completed", 1, now)};
 }
 
 // The parent: a Random job of `n` trials, run through the core directly (no sockets).
@@ -152,6 +172,8 @@ void BuildParent(CoordinatorCore& core, int n) {
 // A Bayesian job and its warm-start parents may have 750 training jobs in all (SageMaker's
 // limit); beyond it (--prior 3000: the size of a large benchmark's history) the limit is raised.
 int g_limit = 750;
+std::string g_strategy = "Bayesian";
+int g_epochs = 1;  // loss points per training job: kMaxEpochs for Hyperband
 CoreOptions Options(bool off_core) {
   CoreOptions co;
   co.propose_off_core = off_core;
@@ -166,6 +188,8 @@ struct Run {
   double suggest_mean = 0, suggest_max = 0;
   uint64_t proposals_on_thread = 0;
   double utilisation = 0;  // training time / (job time x slots)
+  int stopped = 0;         // attempts the core stopped at a rung (Hyperband)
+  int ahead = 0;           // assignments that waited on the worker for a running predecessor
 };
 
 double Quantile(std::vector<double> v, double q) {
@@ -186,10 +210,12 @@ Run RunChild(const std::string& db, const std::string& name, bool off_core, int 
   std::atomic<bool> stop{false};
   std::thread loop([&] { d.Run(stop); });
 
-  // The worker: registers, heartbeats every second, and ends every attempt trial_ms after it
-  // got it.
+  // The worker: registers, heartbeats every second, runs every attempt for trial_ms (emitting
+  // g_epochs losses evenly over that time), ends it when the core stops it, and starts an
+  // attempt assigned ahead (after_trial) when its predecessor ends.
   std::atomic<bool> worker_stop{false};
   std::atomic<int64_t> busy_ms{0};
+  std::atomic<int> stopped{0}, ahead{0};
   std::thread worker([&] {
     zmq::context_t ctx;
     zmq::socket_t sock(ctx, zmq::socket_type::dealer);
@@ -203,21 +229,46 @@ Run RunChild(const std::string& db, const std::string& name, bool off_core, int 
       }
     };
     send(Registration("w1", static_cast<uint32_t>(parallel)));
+    using Clock = std::chrono::steady_clock;
+    struct Attempt {
+      wire::AssignTrial a;
+      Clock::time_point start;
+      int emitted = 0;
+    };
     uint64_t seq = 0;
-    std::vector<std::pair<std::chrono::steady_clock::time_point, wire::AssignTrial>> running;
-    auto next_beat = std::chrono::steady_clock::now();
+    std::vector<Attempt> running;
+    std::vector<wire::AssignTrial> queued;  // assigned ahead: start when after_trial ends
+    auto start = [&](const wire::AssignTrial& a) {
+      send(wire::TrialStarted{a.trial, a.attempt, "w1", hpo::coordinator::SystemNowMs()});
+      running.push_back({a, Clock::now()});
+    };
+    auto finish = [&](size_t i, const std::string& status) {
+      const Attempt done = running[i];
+      running.erase(running.begin() + static_cast<long>(i));
+      send(Exit(done.a, status, static_cast<uint64_t>(done.emitted), hpo::coordinator::SystemNowMs()));
+      busy_ms += std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - done.start).count();
+      for (auto q = queued.begin(); q != queued.end(); ++q) {
+        if (q->after_trial == done.a.trial && q->after_attempt == done.a.attempt) {
+          const wire::AssignTrial next = *q;
+          queued.erase(q);
+          start(next);
+          break;
+        }
+      }
+    };
+    auto next_beat = Clock::now();
     while (!worker_stop) {
-      if (std::chrono::steady_clock::now() >= next_beat) {
+      if (Clock::now() >= next_beat) {
         wire::Heartbeat h;
         h.worker_id = "w1";
         h.seq = ++seq;
-        h.free_slots = static_cast<uint32_t>(parallel - static_cast<int>(running.size()));
-        for (const auto& [due, a] : running) h.running.push_back({a.trial, a.attempt});
+        h.free_slots = static_cast<uint32_t>(std::max(0, parallel - static_cast<int>(running.size())));
+        for (const auto& r : running) h.running.push_back({r.a.trial, r.a.attempt});
         send(h);
         next_beat += 1s;
       }
       zmq::pollitem_t items[] = {{sock.handle(), 0, ZMQ_POLLIN, 0}};
-      zmq::poll(items, 1, 5ms);
+      zmq::poll(items, 1, 2ms);
       std::vector<zmq::message_t> parts;
       while (zmq::recv_multipart(sock, std::back_inserter(parts), zmq::recv_flags::dontwait)) {
         std::vector<std::string> frames;
@@ -226,21 +277,41 @@ Run RunChild(const std::string& db, const std::string& name, bool off_core, int 
         auto m = wire::DecodeFrames(frames);
         if (!m.ok()) continue;
         if (auto* a = std::get_if<wire::AssignTrial>(&*m)) {
-          send(wire::TrialStarted{a->trial, a->attempt, "w1", hpo::coordinator::SystemNowMs()});
-          running.push_back({std::chrono::steady_clock::now() + std::chrono::milliseconds(trial_ms), *a});
+          const bool waits = !a->after_trial.empty() && std::any_of(running.begin(), running.end(), [&](const Attempt& r) {
+            return r.a.trial == a->after_trial && r.a.attempt == a->after_attempt;
+          });
+          if (waits) {
+            ++ahead;
+            queued.push_back(*a);
+          } else {
+            start(*a);
+          }
+        } else if (auto* st = std::get_if<wire::StopTrial>(&*m)) {
+          for (size_t i = 0; i < running.size(); ++i) {
+            if (running[i].a.trial == st->trial && running[i].a.attempt == st->attempt) {
+              ++stopped;
+              finish(i, "Stopped");
+              break;
+            }
+          }
+          std::erase_if(queued, [&](const wire::AssignTrial& q) { return q.trial == st->trial && q.attempt == st->attempt; });
         }
       }
-      // Attempts whose time is up report their loss and end.
-      const auto now = std::chrono::steady_clock::now();
-      for (auto it = running.begin(); it != running.end();) {
-        if (it->first > now) {
-          ++it;
-          continue;
+      // Emit the epochs whose time has come; attempts whose time is up end.
+      const auto now = Clock::now();
+      for (size_t i = 0; i < running.size();) {
+        Attempt& r = running[i];
+        const double share = trial_ms > 0 ? std::chrono::duration<double, std::milli>(now - r.start).count() / trial_ms : 1.0;
+        const int due = std::min(g_epochs, static_cast<int>(share * g_epochs));
+        while (r.emitted < due) {
+          ++r.emitted;
+          send(Epoch(r.a, r.emitted, g_epochs, hpo::coordinator::SystemNowMs()));
         }
-        std::vector<wire::Message> reports = Reports(it->second, "w1", hpo::coordinator::SystemNowMs());
-        for (size_t i = 1; i < reports.size(); ++i) send(reports[i]);  // started already
-        busy_ms += trial_ms;
-        it = running.erase(it);
+        if (r.emitted >= g_epochs) {
+          finish(i, "Completed");
+        } else {
+          ++i;
+        }
       }
     }
   });
@@ -252,7 +323,7 @@ Run RunChild(const std::string& db, const std::string& name, bool off_core, int 
   const auto t0 = std::chrono::steady_clock::now();
   d.WithCore([&](CoordinatorCore& c) {
     std::vector<Outgoing> out;
-    if (auto arn = c.Submit(Spec(name, "Bayesian", trials, parallel, "parent"), hpo::proto::Spelling::kCrd, d.Now(),
+    if (auto arn = c.Submit(Spec(name, g_strategy, trials, parallel, "parent"), hpo::proto::Spelling::kCrd, d.Now(),
                             &out);
         !arn.ok()) {
       Die(arn.status().ToString());
@@ -281,9 +352,11 @@ Run RunChild(const std::string& db, const std::string& name, bool off_core, int 
     return 0;
   });
   run.proposals_on_thread = d.proposals_run();
-  run.utilisation = static_cast<double>(busy_ms) / (1000.0 * run.job_seconds * parallel);
   worker_stop = true;
   worker.join();
+  run.utilisation = static_cast<double>(busy_ms) / (1000.0 * run.job_seconds * parallel);
+  run.stopped = stopped;
+  run.ahead = ahead;
   stop = true;
   loop.join();
   return run;
@@ -296,13 +369,15 @@ int main(int argc, char** argv) {
   std::string dir = "/dev/shm/hpo-proposal-lock";
   for (int i = 1; i < argc; i += 2) {
     const std::string k = argv[i], v = i + 1 < argc ? argv[i + 1] : "";
-    if (k == "--prior") prior = std::atoi(v.c_str());
+    if (k == "--strategy") g_strategy = v;
+    else if (k == "--prior") prior = std::atoi(v.c_str());
     else if (k == "--trials") trials = std::atoi(v.c_str());
     else if (k == "--parallel") parallel = std::atoi(v.c_str());
     else if (k == "--trial-ms") trial_ms = std::atoi(v.c_str());
     else if (k == "--dir") dir = v;
     else {
-      std::fprintf(stderr, "usage: proposal_lock_bench [--prior N] [--trials T] [--parallel P] [--trial-ms MS] [--dir DIR]\n");
+      std::fprintf(stderr, "usage: proposal_lock_bench [--strategy Bayesian|Hyperband] [--prior N] [--trials T] [--parallel P]\n"
+                           "                           [--trial-ms MS] [--dir DIR]\n");
       return 2;
     }
   }
@@ -310,6 +385,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "proposal_lock_bench: --prior, --trials and --parallel must be >= 1, --trial-ms >= 0\n");
     return 2;
   }
+  if (g_strategy != "Bayesian" && g_strategy != "Hyperband") {
+    std::fprintf(stderr, "proposal_lock_bench: --strategy must be Bayesian or Hyperband, got '%s'\n", g_strategy.c_str());
+    return 2;
+  }
+  g_epochs = g_strategy == "Hyperband" ? kMaxEpochs : 1;
   g_limit = std::max(750, prior + trials);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
@@ -325,16 +405,18 @@ int main(int argc, char** argv) {
   }
   for (const bool off : {false, true}) {
     const std::string name = off ? "child-off-core" : "child-in-core";
-    std::fprintf(stderr, "proposal_lock_bench: %s: %d Bayesian trials, %d parallel...\n", name.c_str(), trials, parallel);
+    std::fprintf(stderr, "proposal_lock_bench: %s: %d %s trials, %d parallel...\n", name.c_str(), trials,
+                 g_strategy.c_str(), parallel);
     const Run r = RunChild(db, name, off, trials, parallel, trial_ms);
     std::printf(
-        "{\"mode\":\"%s\",\"prior\":%d,\"trials\":%d,\"parallel\":%d,\"suggestions\":%llu,"
+        "{\"mode\":\"%s\",\"strategy\":\"%s\",\"prior\":%d,\"trials\":%d,\"parallel\":%d,\"suggestions\":%llu,"
         "\"suggest_seconds_mean\":%.3f,\"suggest_seconds_max\":%.3f,\"proposals_on_proposer_thread\":%llu,"
         "\"describes\":%zu,\"describe_ms_p50\":%.2f,\"describe_ms_p99\":%.1f,\"describe_ms_max\":%.1f,"
-        "\"trial_ms\":%d,\"job_seconds\":%.1f,\"slot_utilisation\":%.2f,\"limit\":%d}\n",
-        off ? "off-core" : "in-core", prior, trials, parallel, static_cast<unsigned long long>(r.suggestions),
+        "\"trial_ms\":%d,\"job_seconds\":%.1f,\"slot_utilisation\":%.2f,\"stopped\":%d,\"assigned_ahead\":%d,"
+        "\"limit\":%d}\n",
+        off ? "off-core" : "in-core", g_strategy.c_str(), prior, trials, parallel, static_cast<unsigned long long>(r.suggestions),
         r.suggest_mean, r.suggest_max, static_cast<unsigned long long>(r.proposals_on_thread), r.describe_ms.size(),
-        Quantile(r.describe_ms, 0.5), Quantile(r.describe_ms, 0.99), Quantile(r.describe_ms, 1.0), trial_ms, r.job_seconds, r.utilisation, g_limit);
+        Quantile(r.describe_ms, 0.5), Quantile(r.describe_ms, 0.99), Quantile(r.describe_ms, 1.0), trial_ms, r.job_seconds, r.utilisation, r.stopped, r.ahead, g_limit);
     std::fflush(stdout);
   }
   std::filesystem::remove_all(dir);

@@ -1,14 +1,16 @@
-// Proposals off the core (CoreOptions::propose_off_core): a Bayesian job's proposal leaves the
-// core as a request, is made by whoever takes it (here the test, as the dispatcher's proposer
-// thread would), and comes back as the job's next trial; meanwhile the core serves everything
-// else and asks that job for nothing more.
+// Proposals off the core (CoreOptions::propose_off_core): a Bayesian or Hyperband job's proposal
+// leaves the core as a request, is made by whoever takes it (here the test, as the dispatcher's
+// proposer thread would), and comes back as the job's next trial; meanwhile the core serves
+// everything else and asks that job for nothing more.
 
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "coordinator/adaptive.h"
 #include "tests/coordinator/core_fixture.h"
 
 namespace hpo::coordinator::coretest {
@@ -195,6 +197,96 @@ TEST_F(ProposeOffCoreTest, CancelledRequestsAreAskedAgainAndTheirLateResultsIgno
   EXPECT_TRUE(core_->OnProposals({unknown}, now_).empty());
   EXPECT_EQ(Only<proto::wire::AssignTrial>(core_->OnProposals({CoordinatorCore::RunProposal(again[0])}, now_)).size(),
             1u);
+}
+
+// Records the curves its history showed it.
+class CurveSpy : public Strategy {
+ public:
+  std::vector<Proposal> Propose(size_t n, const std::vector<Observation>& history) override {
+    seen.clear();
+    for (const Observation& o : history) seen.push_back(o.curve ? std::optional<std::vector<double>>(*o.curve) : std::nullopt);
+    return {};
+  }
+  bool Exhausted(const std::vector<Observation>&) const override { return false; }
+  std::string Name() const override { return "Spy"; }
+  Ahead ProposeAhead() const override { return Ahead::kNever; }
+  std::vector<std::optional<std::vector<double>>> seen;
+};
+
+TEST(RunProposal, ShowsTheStrategyTheRequestsOwnCopiesOfTheCurves) {
+  auto spy = std::make_shared<CurveSpy>();
+  ProposalRequest r;
+  r.strategy = spy;
+  r.history.resize(3);
+  r.curves = {std::vector<double>{3, 2, 1}, std::nullopt, std::vector<double>{}};
+  const ProposalRequest copy = r;  // a request may be copied or moved: its history holds no pointer
+  CoordinatorCore::RunProposal(r);
+  EXPECT_EQ(spy->seen, r.curves) << "a parent's trial (nullopt) has no curve; a trial that emitted nothing an empty one";
+  for (const Observation& o : r.history) EXPECT_EQ(o.curve, nullptr) << "no pointer into the request is left behind";
+  ProposalRequest moved = copy;
+  CoordinatorCore::RunProposal(moved);
+  EXPECT_EQ(spy->seen, copy.curves);
+}
+
+TEST_F(ProposeOffCoreTest, AHyperbandJobProposesOffTheCoreAndStillStopsAtRungsWhileItsProposalIsOut) {
+  Register("w1", 2);
+  proto::TuningJobSpec spec = BayesSpec("hb", 40, 2);
+  spec.hyper_parameter_tuning_job_config->strategy = "Hyperband";
+  spec.training_job_definition->static_hyper_parameters["epochs"] = "9";
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(spec)).empty()) << "a Hyperband proposal was made inside the event";
+  const HyperbandSchedule s{1, 9, 3, false};  // rungs 1 and 3 in bracket 0
+  auto bracket = [&](const proto::wire::AssignTrial& a) { return s.BracketOf(core_->FindTrial(a.trial)->index); };
+
+  // Training jobs run one at a time to the end with a flat curve of 1.0 until two of bracket 0
+  // have, and the one still running is of bracket 0 too; the request the last exit made stays out.
+  std::vector<proto::wire::AssignTrial> running = Only<proto::wire::AssignTrial>(RunRequests());
+  ASSERT_EQ(running.size(), 2u);
+  int done_b0 = 0;
+  for (int round = 0; round < 40; ++round) {
+    const proto::wire::AssignTrial a = running.front();
+    running.erase(running.begin());
+    if (bracket(a) == 0) ++done_b0;
+    now_ += 1000;
+    Emit("w1", a, std::vector<double>(9, 1.0));
+    EXPECT_TRUE(Only<proto::wire::AssignTrial>(Exit("w1", a, "Completed")).empty());
+    if (done_b0 >= 2 && bracket(running.front()) == 0) break;
+    for (auto& n : Only<proto::wire::AssignTrial>(RunRequests())) running.push_back(n);
+  }
+  ASSERT_GE(done_b0, 2);
+  ASSERT_EQ(running.size(), 1u);
+  const proto::wire::AssignTrial lagging = running.front();
+  ASSERT_EQ(bracket(lagging), 0);
+  ASSERT_TRUE(core_->FindJob("hb")->Proposing());
+
+  // The core decides the rung by the job's schedule while the strategy is out.
+  std::vector<proto::wire::StopTrial> stops = Only<proto::wire::StopTrial>(Emit("w1", lagging, {2.0}));
+  ASSERT_EQ(stops.size(), 1u) << "2.0 at rung 1 is worse than the bracket's 1.0s";
+  EXPECT_NE(stops[0].reason.find("Hyperband"), std::string::npos) << stops[0].reason;
+
+  // The request carries copies of what each training job emitted.
+  std::vector<ProposalRequest> reqs = core_->TakeProposalRequests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].strategy->Name(), "Hyperband");
+  ASSERT_EQ(reqs[0].curves.size(), reqs[0].history.size());
+  size_t full = 0;
+  for (size_t i = 0; i < reqs[0].history.size(); ++i) {
+    const Observation& o = reqs[0].history[i];
+    EXPECT_EQ(o.curve, nullptr);
+    ASSERT_TRUE(reqs[0].curves[i].has_value()) << o.trial;
+    if (o.trial == lagging.trial) {
+      EXPECT_EQ(*reqs[0].curves[i], std::vector<double>({})) << "asked for before it emitted";
+    } else {
+      EXPECT_EQ(*reqs[0].curves[i], std::vector<double>(9, 1.0)) << o.trial;
+      ++full;
+    }
+  }
+  EXPECT_GE(full, 3u);
+  Exit("w1", lagging, "Stopped");
+  EXPECT_EQ(Only<proto::wire::AssignTrial>(core_->OnProposals({CoordinatorCore::RunProposal(reqs[0])}, now_)).size(), 1u);
+  const SuggestionStats* st = core_->Suggestions("hb");
+  ASSERT_NE(st, nullptr);
+  EXPECT_LT(st->fallbacks, st->count) << "the model proposed, not only random search";
+  EXPECT_EQ(core_->FindTrial(lagging.trial)->state, TrialState::kStopped);
 }
 
 TEST_F(ProposeOffCoreTest, WithoutTheOptionTheProposalIsMadeInsideTheEvent) {
