@@ -277,6 +277,7 @@ void Run(const RunArgs& a) {
   coordinator::DispatcherOptions dopt;
   dopt.listen = "tcp://127.0.0.1:*";
   dopt.log = [](const std::string&) {};  // the progress display speaks for the run
+  dopt.proposer_threads = 1;  // one tuning job: one proposal request out at a time
   coordinator::Dispatcher dispatcher(&core, dopt);
   if (Status s = dispatcher.Bind(); !s.ok()) Fail(3, s.message());
 
@@ -445,6 +446,7 @@ struct CoordinatorArgs {
   std::string instance_catalog;  // JSON file of instance types, merged over the defaults
   bool no_assign_ahead = false;
   double spot_price_ratio = 0.3;
+  int proposer_threads = 2;
 };
 
 void Coordinator(const CoordinatorArgs& a) {
@@ -472,6 +474,7 @@ void Coordinator(const CoordinatorArgs& a) {
   coordinator::CoordinatorCore core(store->get(), co);
   coordinator::DispatcherOptions dopt;
   dopt.listen = a.listen;
+  dopt.proposer_threads = a.proposer_threads;
   // Who may connect: CurveZMQ with the key directory's allow-list; without keys only on an
   // endpoint no other machine can reach, or when --insecure says so.
   if (!a.keys.empty()) {
@@ -820,6 +823,11 @@ void AddCoordinatorCommand(CLI::App& app) {
                 "BillableTimeInSeconds counts spot seconds at this rate, so (1 - Billable/Training) * 100 is the "
                 "spot savings, as SageMaker reports it (0.3)")
       ->check(CLI::Range(0.0, 1.0));
+  c->add_option("--proposer-threads", a->proposer_threads,
+                "Bayesian and Hyperband proposals of different tuning jobs made at once, outside the event loop (2). "
+                "They share the cores (each proposal's model uses all of them); what more threads buy is that a "
+                "small job's proposal does not wait behind a large job's")
+      ->check(CLI::Range(1, 64));
   c->add_option("--instance-catalog", a->instance_catalog,
                 "JSON file of instance types and what they need, merged over the shipped ml.* defaults: "
                 "{\"ml.x\": {\"gpus\": 1, \"gpu_model\": \"A10G\", \"gpu_memory_gib\": 24, \"vcpus\": 4, "

@@ -120,7 +120,7 @@ void Dispatcher::Propose() {
       req = std::move(proposal_todo_.front());
       proposal_todo_.pop_front();
     }
-    if (options_.before_proposal) options_.before_proposal();
+    if (options_.before_proposal) options_.before_proposal(req.job);
     ProposalResult res = CoordinatorCore::RunProposal(req);
     ++proposals_run_;
     std::lock_guard<std::mutex> lock(proposal_mu_);
@@ -135,7 +135,7 @@ void Dispatcher::HandOverRequests() {
     std::lock_guard<std::mutex> lock(proposal_mu_);
     for (ProposalRequest& r : requests) proposal_todo_.push_back(std::move(r));
   }
-  proposal_cv_.notify_one();
+  proposal_cv_.notify_all();
 }
 
 void Dispatcher::ReturnResults() {
@@ -159,25 +159,26 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
     std::lock_guard<std::mutex> lock(proposal_mu_);
     proposer_stop_ = false;
   }
-  std::thread proposer([this] { Propose(); });
-  // On the way out: the proposal in progress finishes, and the core forgets every request, so
+  std::vector<std::thread> proposers;
+  for (int i = 0; i < std::max(1, options_.proposer_threads); ++i) proposers.emplace_back([this] { Propose(); });
+  // On the way out: the proposals in progress finish, and the core forgets every request, so
   // that no job is left waiting for one (a later Run asks again).
-  struct JoinProposer {
+  struct JoinProposers {
     Dispatcher* d;
-    std::thread* t;
-    ~JoinProposer() {
+    std::vector<std::thread>* threads;
+    ~JoinProposers() {
       {
         std::lock_guard<std::mutex> lock(d->proposal_mu_);
         d->proposer_stop_ = true;
       }
       d->proposal_cv_.notify_all();
-      t->join();
+      for (std::thread& t : *threads) t.join();
       d->proposal_todo_.clear();
       d->proposal_done_.clear();
       std::lock_guard<std::mutex> lock(d->core_mu_);
       d->core_->CancelProposals();
     }
-  } join_proposer{this, &proposer};
+  } join_proposers{this, &proposers};
   int64_t next_tick = 0;
   int64_t tick_at = 0;
   while (!stop.load()) {

@@ -10,11 +10,13 @@
 // Threads: Run() is the dispatcher's own loop and the only user of the socket. Other threads
 // (the HTTP API, `hpo run`'s progress display) reach the core through WithCore(), which holds
 // the core's mutex, and any Outgoing messages they produce are queued with Post() and sent by the
-// loop within one poll interval. Run() also starts a proposer thread: the core's proposal
-// requests (CoreOptions::propose_off_core) are taken from it whenever the core was used, run
-// there one at a time without the core's mutex, and handed back to the core by the loop, so a
-// Bayesian proposal of several seconds delays only its own job's next trial. Run() returns
-// once the proposal in progress, if any, has finished.
+// loop within one poll interval. Run() also starts proposer threads (proposer_threads): the
+// core's proposal requests (CoreOptions::propose_off_core) are taken from it whenever the core
+// was used, run there without the core's mutex, in the order they came, as many at once as there
+// are proposer threads (each job has at most one request out, and each job's strategy its own
+// GP engine), and handed back to the core by the loop, so a Bayesian proposal of several seconds
+// delays only its own job's next trials, and with two threads a small job's proposal does not
+// wait behind a large one's. Run() returns once the proposals in progress have finished.
 //
 // Security (coordinator/curve_auth.h): with curve_secret_key set, the ROUTER is a CurveZMQ server:
 // traffic is encrypted, and a ZAP handler in this process admits only workers whose public keys
@@ -50,8 +52,14 @@ struct DispatcherOptions {
   // Runs on the loop after each batch of messages has been handled by the core (tests: a slow
   // core). Empty: nothing.
   std::function<void()> after_batch;
-  // Runs on the proposer thread before each proposal (tests: a slow strategy). Empty: nothing.
-  std::function<void()> before_proposal;
+  // Proposals of different tuning jobs made at once (>= 1; 0 counts as 1). Each uses the GP
+  // engine's own threads (the CPU engine: every core), so more threads share the cores between
+  // jobs rather than adding any; what they buy is that a large job's proposal (seconds) does not
+  // hold up a small job's (milliseconds).
+  int proposer_threads = 2;
+  // Runs on a proposer thread before each proposal, with the request's job name (tests: a slow
+  // strategy). Empty: nothing.
+  std::function<void(const std::string& job)> before_proposal;
 };
 
 class Dispatcher {
@@ -88,12 +96,12 @@ class Dispatcher {
   uint64_t messages_in() const { return messages_in_; }
   uint64_t malformed_in() const { return malformed_in_; }
   uint64_t workers_refused() const;  // handshakes refused by the allow-list (0 without CurveZMQ)
-  uint64_t proposals_run() const { return proposals_run_; }  // by the proposer thread
+  uint64_t proposals_run() const { return proposals_run_; }  // by the proposer threads
 
  private:
   void Send(const Outgoing& o);
   void Log(const std::string& line) const;
-  // The proposer thread's loop; the core's new requests handed to it (called with core_mu_
+  // A proposer thread's loop; the core's new requests handed to them (called with core_mu_
   // held, after every use of the core); its results handed back to the core (by the loop).
   void Propose();
   void HandOverRequests();

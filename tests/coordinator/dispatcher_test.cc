@@ -1,6 +1,7 @@
 // The dispatcher loop against a real ZeroMQ DEALER standing in for a worker: leases are judged
 // at the time the socket was last read, never against time the loop spent inside the core, and
-// a Bayesian proposal runs on the proposer thread while the loop and the core keep serving.
+// a Bayesian proposal runs on a proposer thread while the loop and the core keep serving, and a
+// small job's proposal does not wait behind a large job's.
 
 #include <atomic>
 #include <chrono>
@@ -160,7 +161,7 @@ TEST(Dispatcher, AProposalRunsOnTheProposerThreadWhileTheCoreKeepsServing) {
   bool entered = false, release = false;
   DispatcherOptions dopt = LoopbackOptions();
   // The proposal takes as long as the test says (a model fitted on thousands of trials).
-  dopt.before_proposal = [&] {
+  dopt.before_proposal = [&](const std::string&) {
     std::unique_lock<std::mutex> lock(mu);
     entered = true;
     cv.notify_all();
@@ -218,6 +219,75 @@ TEST(Dispatcher, AProposalRunsOnTheProposerThreadWhileTheCoreKeepsServing) {
   stop = true;
   loop.join();
   EXPECT_TRUE(core.TakeProposalRequests().empty());
+}
+
+// Two Bayesian jobs; "big"'s proposal is held (a model on thousands of trials) until the test
+// releases it. Returns whether "small" got its training job assigned while it was held.
+bool SmallJobServedWhileBigProposes(int proposer_threads) {
+  auto store = SqliteJobStore::Open(":memory:");
+  EXPECT_TRUE(store.ok()) << store.status().message();
+  CoreOptions co;
+  co.propose_off_core = true;
+  CoordinatorCore core(store->get(), co);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool big_entered = false, release = false;
+  DispatcherOptions dopt = LoopbackOptions();
+  dopt.proposer_threads = proposer_threads;
+  dopt.before_proposal = [&](const std::string& job) {
+    if (job != "big") return;
+    std::unique_lock<std::mutex> lock(mu);
+    big_entered = true;
+    cv.notify_all();
+    cv.wait_for(lock, 20s, [&] { return release; });
+  };
+  Dispatcher d(&core, dopt);
+  EXPECT_TRUE(d.Bind().ok());
+  std::atomic<bool> stop{false};
+  std::thread loop([&] { d.Run(stop); });
+  zmq::context_t ctx;
+  FakeWorker w1(ctx, d.endpoint(), "w1"), w2(ctx, d.endpoint(), "w2");
+  w1.Register(2, 16384);
+  w2.Register(2, 16384);
+  EXPECT_TRUE(WaitRegistered(d, "w1") && WaitRegistered(d, "w2"));
+
+  auto submit = [&](const std::string& name) {
+    d.WithCore([&](CoordinatorCore& c) {
+      std::vector<Outgoing> out;
+      EXPECT_TRUE(c.Submit(coretest::BayesSpec(name, 4, 1), proto::Spelling::kCrd, d.Now(), &out).ok());
+      d.Post(std::move(out));
+      return 0;
+    });
+  };
+  submit("big");
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    EXPECT_TRUE(cv.wait_for(lock, 10s, [&] { return big_entered; })) << "big's proposal never started";
+  }
+  submit("small");
+  bool served = false;
+  for (int i = 0; i < 100 && !served; ++i) {  // up to 1 s: small's own proposal takes milliseconds
+    std::this_thread::sleep_for(10ms);
+    served = d.WithCore([](CoordinatorCore& c) { return c.TrialsOf("small").size(); }) == 1;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  for (int i = 0; i < 500 && d.WithCore([](CoordinatorCore& c) { return c.TrialsOf("big").size(); }) == 0; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(d.WithCore([](CoordinatorCore& c) { return c.TrialsOf("big").size(); }), 1u)
+      << "big's proposal, once released, was not placed";
+  stop = true;
+  loop.join();
+  return served;
+}
+
+TEST(Dispatcher, ASmallJobsProposalDoesNotWaitBehindALargeJobs) {
+  EXPECT_TRUE(SmallJobServedWhileBigProposes(2)) << "small waited for big's proposal with two proposer threads";
+  EXPECT_FALSE(SmallJobServedWhileBigProposes(1)) << "one proposer thread makes one proposal at a time, in order";
 }
 
 }  // namespace
