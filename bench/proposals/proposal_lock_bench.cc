@@ -17,8 +17,15 @@
 // how long a describe waited (median, 99th percentile, max), the job's time and the share of
 // slot time spent training.
 //
+// With --small-trials K a small Bayesian job (K training jobs, one at a time, no warm start: its
+// proposals take milliseconds) runs beside the large one on a slot of its own, and the modes are
+// in the core, off it with one proposer thread, and off it with two (DispatcherOptions::
+// proposer_threads): how long the small job takes when its proposals queue behind the large
+// job's, and when they do not.
+//
 //   build-bench/bench/proposal_lock_bench [--strategy Bayesian|Hyperband] [--prior 734] [--trials 16]
-//                                     [--parallel 4] [--trial-ms 0] [--dir /dev/shm/hpo-proposal-lock]
+//                                     [--parallel 4] [--trial-ms 0] [--small-trials 0]
+//                                     [--dir /dev/shm/hpo-proposal-lock]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -188,6 +195,7 @@ struct Run {
   double suggest_mean = 0, suggest_max = 0;
   uint64_t proposals_on_thread = 0;
   double utilisation = 0;  // training time / (job time x slots)
+  double small_seconds = 0;  // the small job's time, submit to Completed (--small-trials)
   int stopped = 0;         // attempts the core stopped at a rung (Hyperband)
   int ahead = 0;           // assignments that waited on the worker for a running predecessor
 };
@@ -198,13 +206,22 @@ double Quantile(std::vector<double> v, double q) {
   return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
 }
 
-Run RunChild(const std::string& db, const std::string& name, bool off_core, int trials, int parallel, int trial_ms) {
+struct Mode {
+  std::string name;
+  bool off_core = false;
+  int proposer_threads = 2;
+};
+
+Run RunChild(const std::string& db, const std::string& name, const Mode& mode, int trials, int parallel, int trial_ms,
+             int small_trials) {
   auto store = SqliteJobStore::Open(db);
   if (!store.ok()) Die(store.status().ToString());
-  CoordinatorCore core(store->get(), Options(off_core));
+  CoordinatorCore core(store->get(), Options(mode.off_core));
   DispatcherOptions dopt;
   dopt.listen = "tcp://127.0.0.1:*";
   dopt.log = [](const std::string&) {};
+  dopt.proposer_threads = mode.proposer_threads;
+  const int slots = parallel + (small_trials > 0 ? 1 : 0);
   Dispatcher d(&core, dopt);
   if (auto s = d.Bind(); !s.ok()) Die(s.message());
   std::atomic<bool> stop{false};
@@ -228,7 +245,7 @@ Run RunChild(const std::string& db, const std::string& name, bool off_core, int 
         sock.send(zmq::buffer(frames[i]), i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
       }
     };
-    send(Registration("w1", static_cast<uint32_t>(parallel)));
+    send(Registration("w1", static_cast<uint32_t>(slots)));
     using Clock = std::chrono::steady_clock;
     struct Attempt {
       wire::AssignTrial a;
@@ -262,7 +279,7 @@ Run RunChild(const std::string& db, const std::string& name, bool off_core, int 
         wire::Heartbeat h;
         h.worker_id = "w1";
         h.seq = ++seq;
-        h.free_slots = static_cast<uint32_t>(std::max(0, parallel - static_cast<int>(running.size())));
+        h.free_slots = static_cast<uint32_t>(std::max(0, slots - static_cast<int>(running.size())));
         for (const auto& r : running) h.running.push_back({r.a.trial, r.a.attempt});
         send(h);
         next_beat += 1s;
@@ -328,18 +345,31 @@ Run RunChild(const std::string& db, const std::string& name, bool off_core, int 
         !arn.ok()) {
       Die(arn.status().ToString());
     }
+    if (small_trials > 0) {
+      if (auto arn = c.Submit(Spec("small-" + name, "Bayesian", small_trials, 1, ""), hpo::proto::Spelling::kCrd,
+                              d.Now(), &out);
+          !arn.ok()) {
+        Die(arn.status().ToString());
+      }
+    }
     d.Post(std::move(out));
     return 0;
   });
   Run run;
+  auto status_of = [](CoordinatorCore& c, const std::string& job) {
+    auto desc = c.Describe(job);
+    return desc.ok() ? desc->status.hyper_parameter_tuning_job_status.value_or("") : std::string("?");
+  };
+  bool small_done = small_trials == 0;
   for (;;) {
     const auto a = std::chrono::steady_clock::now();
-    const std::string status = d.WithCore([&](CoordinatorCore& c) {
-      auto desc = c.Describe(name);
-      return desc.ok() ? desc->status.hyper_parameter_tuning_job_status.value_or("") : std::string("?");
-    });
+    const std::string status = d.WithCore([&](CoordinatorCore& c) { return status_of(c, name); });
     run.describe_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
-    if (status != "InProgress") break;
+    if (!small_done && d.WithCore([&](CoordinatorCore& c) { return status_of(c, "small-" + name); }) != "InProgress") {
+      small_done = true;
+      run.small_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    if (status != "InProgress" && small_done) break;
     std::this_thread::sleep_for(20ms);
   }
   run.job_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -354,7 +384,7 @@ Run RunChild(const std::string& db, const std::string& name, bool off_core, int 
   run.proposals_on_thread = d.proposals_run();
   worker_stop = true;
   worker.join();
-  run.utilisation = static_cast<double>(busy_ms) / (1000.0 * run.job_seconds * parallel);
+  run.utilisation = static_cast<double>(busy_ms) / (1000.0 * run.job_seconds * slots);
   run.stopped = stopped;
   run.ahead = ahead;
   stop = true;
@@ -365,7 +395,7 @@ Run RunChild(const std::string& db, const std::string& name, bool off_core, int 
 }  // namespace
 
 int main(int argc, char** argv) {
-  int prior = 734, trials = 16, parallel = 4, trial_ms = 0;
+  int prior = 734, trials = 16, parallel = 4, trial_ms = 0, small_trials = 0;
   std::string dir = "/dev/shm/hpo-proposal-lock";
   for (int i = 1; i < argc; i += 2) {
     const std::string k = argv[i], v = i + 1 < argc ? argv[i + 1] : "";
@@ -374,15 +404,17 @@ int main(int argc, char** argv) {
     else if (k == "--trials") trials = std::atoi(v.c_str());
     else if (k == "--parallel") parallel = std::atoi(v.c_str());
     else if (k == "--trial-ms") trial_ms = std::atoi(v.c_str());
+    else if (k == "--small-trials") small_trials = std::atoi(v.c_str());
     else if (k == "--dir") dir = v;
     else {
       std::fprintf(stderr, "usage: proposal_lock_bench [--strategy Bayesian|Hyperband] [--prior N] [--trials T] [--parallel P]\n"
-                           "                           [--trial-ms MS] [--dir DIR]\n");
+                           "                           [--trial-ms MS] [--small-trials K] [--dir DIR]\n");
       return 2;
     }
   }
-  if (prior < 1 || trials < 1 || parallel < 1 || trial_ms < 0) {
-    std::fprintf(stderr, "proposal_lock_bench: --prior, --trials and --parallel must be >= 1, --trial-ms >= 0\n");
+  if (prior < 1 || trials < 1 || parallel < 1 || trial_ms < 0 || small_trials < 0) {
+    std::fprintf(stderr, "proposal_lock_bench: --prior, --trials and --parallel must be >= 1, --trial-ms and "
+                         "--small-trials >= 0\n");
     return 2;
   }
   if (g_strategy != "Bayesian" && g_strategy != "Hyperband") {
@@ -390,7 +422,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   g_epochs = g_strategy == "Hyperband" ? kMaxEpochs : 1;
-  g_limit = std::max(750, prior + trials);
+  g_limit = std::max({750, prior + trials, small_trials});
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   const std::string db = dir + "/hpo.db";
@@ -403,20 +435,22 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "proposal_lock_bench: parent of %d trials built in %.1f s\n", prior,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  for (const bool off : {false, true}) {
-    const std::string name = off ? "child-off-core" : "child-in-core";
-    std::fprintf(stderr, "proposal_lock_bench: %s: %d %s trials, %d parallel...\n", name.c_str(), trials,
-                 g_strategy.c_str(), parallel);
-    const Run r = RunChild(db, name, off, trials, parallel, trial_ms);
+  std::vector<Mode> modes = {{"in-core", false, 1}, {"off-core", true, 2}};
+  if (small_trials > 0) modes = {{"in-core", false, 1}, {"off-core-1-thread", true, 1}, {"off-core-2-threads", true, 2}};
+  for (const Mode& mode : modes) {
+    const std::string name = "child-" + mode.name;
+    std::fprintf(stderr, "proposal_lock_bench: %s: %d %s trials, %d parallel%s...\n", name.c_str(), trials,
+                 g_strategy.c_str(), parallel, small_trials > 0 ? ", and a small Bayesian job" : "");
+    const Run r = RunChild(db, name, mode, trials, parallel, trial_ms, small_trials);
     std::printf(
         "{\"mode\":\"%s\",\"strategy\":\"%s\",\"prior\":%d,\"trials\":%d,\"parallel\":%d,\"suggestions\":%llu,"
         "\"suggest_seconds_mean\":%.3f,\"suggest_seconds_max\":%.3f,\"proposals_on_proposer_thread\":%llu,"
         "\"describes\":%zu,\"describe_ms_p50\":%.2f,\"describe_ms_p99\":%.1f,\"describe_ms_max\":%.1f,"
         "\"trial_ms\":%d,\"job_seconds\":%.1f,\"slot_utilisation\":%.2f,\"stopped\":%d,\"assigned_ahead\":%d,"
-        "\"limit\":%d}\n",
-        off ? "off-core" : "in-core", g_strategy.c_str(), prior, trials, parallel, static_cast<unsigned long long>(r.suggestions),
+        "\"small_trials\":%d,\"small_job_seconds\":%.1f,\"limit\":%d}\n",
+        mode.name.c_str(), g_strategy.c_str(), prior, trials, parallel, static_cast<unsigned long long>(r.suggestions),
         r.suggest_mean, r.suggest_max, static_cast<unsigned long long>(r.proposals_on_thread), r.describe_ms.size(),
-        Quantile(r.describe_ms, 0.5), Quantile(r.describe_ms, 0.99), Quantile(r.describe_ms, 1.0), trial_ms, r.job_seconds, r.utilisation, r.stopped, r.ahead, g_limit);
+        Quantile(r.describe_ms, 0.5), Quantile(r.describe_ms, 0.99), Quantile(r.describe_ms, 1.0), trial_ms, r.job_seconds, r.utilisation, r.stopped, r.ahead, small_trials, r.small_seconds, g_limit);
     std::fflush(stdout);
   }
   std::filesystem::remove_all(dir);
