@@ -54,18 +54,20 @@ struct CoreOptions {
   // only while no other job waits for capacity (fair share stays with the scheduler); for
   // Hyperband only while the job's recent training jobs are shorter than
   // assign_ahead_max_trial_ms, where the round trip is a measurable share of a slot's time, and
-  // while its proposals run inside the core (propose_off_core off); never for Bayesian, whose proposal one training job early costs the model too much (docs/architecture.md).
+  // while its proposals run inside the core (propose_off_core off); never for Bayesian, whose
+  // proposal one training job early costs the model too much (docs/architecture.md).
   bool assign_ahead = true;
   int64_t assign_ahead_max_trial_ms = 60000;
   // What a second on a spot worker costs against one on on-demand capacity (BillableTimeInSeconds
   // counts spot time at this rate; 0.3 = 70 % savings, typical of SageMaker managed spot).
   double spot_price_ratio = 0.3;
-  // Proposals off the core: a job whose strategy ProposesOffCore (Bayesian, Hyperband) does not call it
-  // inside the event that frees a slot. The core records a ProposalRequest (the job, a copy of
-  // its history, and how many configurations: as many as the job could start now, so one model
-  // fit serves every slot free at the time) for the caller to run elsewhere (CoordinatorCore::RunProposal, on another
-  // thread, without the core's lock) and hand back with OnProposals; meanwhile the core keeps
-  // serving every other event and job, and asks that job for nothing more. Without it (tests,
+  // Proposals off the core: a job whose strategy ProposesOffCore (Bayesian, Hyperband) does not
+  // call it inside the event that frees a slot. The core records a ProposalRequest (the job, a
+  // copy of its history and curves, and how many configurations: as many as the job could start
+  // now, so one model fit serves every slot free at the time) for the caller to run elsewhere
+  // (CoordinatorCore::RunProposal, on another thread, without the core's lock) and hand back
+  // with OnProposals; meanwhile the core keeps serving every other event and job (Hyperband's
+  // rungs included), and asks that job for nothing more. Without it (tests,
   // simulations in virtual time) every proposal runs inside the event, as before. The dispatcher
   // runs the requests on its proposer thread (coordinator/dispatcher.h); `hpo run` and
   // `hpo coordinator` turn this on: a proposal from 5,000 observations takes seconds on a

@@ -11,8 +11,9 @@
 // it keeps the model away from regions that were already found poor (left out, those regions
 // would look unexplored and attract the acquisition: an integration test caught the model
 // proposing the corners that had just been stopped). Trials without a tracked curve
-// (warm-start parents) enter with their final objective. Before any level has enough training jobs the Bayesian strategy itself falls back
-// to random search, and says so in LastSuggestStats().
+// (warm-start parents) enter with their final objective. Before any level has enough training
+// jobs the Bayesian strategy itself falls back to random search, and says so in
+// LastSuggestStats().
 //
 // With several training job definitions each has its own schedule; "level k" is then the k-th
 // distinct rung of each definition's schedule (its max_resource for k past its last rung).
