@@ -38,6 +38,8 @@
 #include <thread>
 #include <vector>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
@@ -395,6 +397,7 @@ Run RunChild(const std::string& db, const std::string& name, const Mode& mode, i
 }  // namespace
 
 int main(int argc, char** argv) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("proposal_lock_bench"));  // stdout is the JSON lines
   int prior = 734, trials = 16, parallel = 4, trial_ms = 0, small_trials = 0;
   std::string dir = "/dev/shm/hpo-proposal-lock";
   for (int i = 1; i < argc; i += 2) {
