@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
@@ -107,6 +108,49 @@ DispatcherOptions LoopbackOptions() {
   return dopt;
 }
 
+// Submits a job through the dispatcher, as the HTTP API does.
+bool SubmitThrough(Dispatcher& d, const proto::TuningJobSpec& spec) {
+  return d.WithCore([&](CoordinatorCore& c) {
+    std::vector<Outgoing> out;
+    const bool ok = c.Submit(spec, proto::Spelling::kCrd, d.Now(), &out).ok();
+    d.Post(std::move(out));
+    return ok;
+  });
+}
+
+// Holds the proposals of one job (every job: "") on the proposer thread until Release: a model
+// fitted on thousands of trials, as long as the test says. Install with Hook().
+class ProposalGate {
+ public:
+  explicit ProposalGate(std::string job = "") : job_(std::move(job)) {}
+  std::function<void(const std::string&)> Hook() {
+    return [this](const std::string& job) {
+      if (!job_.empty() && job != job_) return;
+      std::unique_lock<std::mutex> lock(mu_);
+      entered_ = true;
+      cv_.notify_all();
+      cv_.wait_for(lock, 20s, [&] { return released_; });
+    };
+  }
+  bool WaitEntered() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, 10s, [&] { return entered_; });
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      released_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::string job_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool entered_ = false, released_ = false;
+};
+
 TEST(Dispatcher, TimeSpentInsideTheCoreDoesNotCountAgainstAWorkersLease) {
   auto store = SqliteJobStore::Open(":memory:");
   ASSERT_TRUE(store.ok()) << store.status().message();
@@ -156,17 +200,9 @@ TEST(Dispatcher, AProposalRunsOnTheProposerThreadWhileTheCoreKeepsServing) {
   co.lease_ms = 300;
   co.propose_off_core = true;
   CoordinatorCore core(store->get(), co);
-  std::mutex mu;
-  std::condition_variable cv;
-  bool entered = false, release = false;
+  ProposalGate gate;
   DispatcherOptions dopt = LoopbackOptions();
-  // The proposal takes as long as the test says (a model fitted on thousands of trials).
-  dopt.before_proposal = [&](const std::string&) {
-    std::unique_lock<std::mutex> lock(mu);
-    entered = true;
-    cv.notify_all();
-    cv.wait(lock, [&] { return release; });
-  };
+  dopt.before_proposal = gate.Hook();
   Dispatcher d(&core, dopt);
   ASSERT_TRUE(d.Bind().ok());
   std::atomic<bool> stop{false};
@@ -177,17 +213,8 @@ TEST(Dispatcher, AProposalRunsOnTheProposerThreadWhileTheCoreKeepsServing) {
   w.Register(2, 16384);
   ASSERT_TRUE(WaitRegistered(d, "w1"));
 
-  const proto::TuningJobSpec spec = coretest::BayesSpec("bayes", 4, 1);
-  ASSERT_TRUE(d.WithCore([&](CoordinatorCore& c) {
-    std::vector<Outgoing> out;
-    const bool ok = c.Submit(spec, proto::Spelling::kCrd, d.Now(), &out).ok();
-    d.Post(std::move(out));
-    return ok;
-  }));
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return entered; })) << "the proposal never reached the proposer thread";
-  }
+  ASSERT_TRUE(SubmitThrough(d, coretest::BayesSpec("bayes", 4, 1)));
+  ASSERT_TRUE(gate.WaitEntered()) << "the proposal never reached the proposer thread";
 
   // Held for three leases: the worker's heartbeats are served, and the core answers at once
   // (were the proposal holding the core's mutex, WithCore would wait for the release below).
@@ -203,11 +230,7 @@ TEST(Dispatcher, AProposalRunsOnTheProposerThreadWhileTheCoreKeepsServing) {
   EXPECT_TRUE(Registered(d, "w1")) << "a worker heartbeating throughout was declared lost";
   EXPECT_EQ(w.Count<proto::wire::AssignTrial>(), 0u);
 
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    release = true;
-  }
-  cv.notify_all();
+  gate.Release();
   EXPECT_EQ(trials.get(), 0u) << "a trial existed before its proposal was made";
   for (int i = 0; i < 500 && w.Count<proto::wire::AssignTrial>() == 0; ++i) {
     w.Heartbeat();
@@ -229,18 +252,10 @@ bool SmallJobServedWhileBigProposes(int proposer_threads) {
   CoreOptions co;
   co.propose_off_core = true;
   CoordinatorCore core(store->get(), co);
-  std::mutex mu;
-  std::condition_variable cv;
-  bool big_entered = false, release = false;
+  ProposalGate gate("big");
   DispatcherOptions dopt = LoopbackOptions();
   dopt.proposer_threads = proposer_threads;
-  dopt.before_proposal = [&](const std::string& job) {
-    if (job != "big") return;
-    std::unique_lock<std::mutex> lock(mu);
-    big_entered = true;
-    cv.notify_all();
-    cv.wait_for(lock, 20s, [&] { return release; });
-  };
+  dopt.before_proposal = gate.Hook();
   Dispatcher d(&core, dopt);
   EXPECT_TRUE(d.Bind().ok());
   std::atomic<bool> stop{false};
@@ -251,30 +266,15 @@ bool SmallJobServedWhileBigProposes(int proposer_threads) {
   w2.Register(2, 16384);
   EXPECT_TRUE(WaitRegistered(d, "w1") && WaitRegistered(d, "w2"));
 
-  auto submit = [&](const std::string& name) {
-    d.WithCore([&](CoordinatorCore& c) {
-      std::vector<Outgoing> out;
-      EXPECT_TRUE(c.Submit(coretest::BayesSpec(name, 4, 1), proto::Spelling::kCrd, d.Now(), &out).ok());
-      d.Post(std::move(out));
-      return 0;
-    });
-  };
-  submit("big");
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    EXPECT_TRUE(cv.wait_for(lock, 10s, [&] { return big_entered; })) << "big's proposal never started";
-  }
-  submit("small");
+  EXPECT_TRUE(SubmitThrough(d, coretest::BayesSpec("big", 4, 1)));
+  EXPECT_TRUE(gate.WaitEntered()) << "big's proposal never started";
+  EXPECT_TRUE(SubmitThrough(d, coretest::BayesSpec("small", 4, 1)));
   bool served = false;
   for (int i = 0; i < 100 && !served; ++i) {  // up to 1 s: small's own proposal takes milliseconds
     std::this_thread::sleep_for(10ms);
     served = d.WithCore([](CoordinatorCore& c) { return c.TrialsOf("small").size(); }) == 1;
   }
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    release = true;
-  }
-  cv.notify_all();
+  gate.Release();
   for (int i = 0; i < 500 && d.WithCore([](CoordinatorCore& c) { return c.TrialsOf("big").size(); }) == 0; ++i) {
     std::this_thread::sleep_for(10ms);
   }
