@@ -18,6 +18,7 @@
 #include <httplib.h>
 
 #include "common/file_util.h"
+#include "coordinator/autotune.h"
 #include "coordinator/core.h"
 #include "coordinator/curve_auth.h"
 #include "coordinator/dispatcher.h"
@@ -273,6 +274,10 @@ void Run(const RunArgs& a) {
   co.lease_ms = 10000;
   co.assign_ahead = !a.no_assign_ahead;
   co.propose_off_core = true;  // the dispatcher's proposer thread makes Bayesian proposals
+  // The spec the job runs: Autotune's choices made (Submit makes the same ones; printed below).
+  auto tuned = coordinator::ResolveAutotune(spec, co.limits);
+  if (!tuned.ok()) Fail(2, a.spec + ": " + tuned.status().message() + "; nothing was started");
+  const proto::TuningJobSpec& effective = tuned->spec;
   coordinator::CoordinatorCore core(store->get(), co);
   coordinator::DispatcherOptions dopt;
   dopt.listen = "tcp://127.0.0.1:*";
@@ -336,9 +341,12 @@ void Run(const RunArgs& a) {
   dispatcher.Post(std::move(out));
 
   bool tty = ::isatty(STDERR_FILENO);
-  std::cerr << "hpo: running " << name << " (" << spec.hyper_parameter_tuning_job_config->strategy.value_or("")
+  std::cerr << "hpo: running " << name << " (" << effective.hyper_parameter_tuning_job_config->strategy.value_or("")
             << ") on " << nworkers << " local worker" << (nworkers == 1 ? "" : "s") << "; state in " << state_dir
             << "\n";
+  for (const coordinator::AutotuneChoice& c : tuned->choices) {
+    std::cerr << "hpo: Autotune chose " << c.field << ": " << c.value << " (" << c.reason << ")\n";
+  }
   int64_t start = dispatcher.Now();
   std::string last_line;
   int handled_signals = 0;
@@ -363,7 +371,7 @@ void Run(const RunArgs& a) {
     auto d = dispatcher.WithCore([&](coordinator::CoordinatorCore& c) { return c.Describe(name); });
     if (!d.ok()) continue;
     desc = *d;
-    std::string line = ProgressLine(desc, dispatcher.Now() - start, MaxJobsOf(spec));
+    std::string line = ProgressLine(desc, dispatcher.Now() - start, MaxJobsOf(effective));
     if (tty) {
       std::cerr << "\r\033[K" << line << std::flush;
     } else if (line.substr(0, line.size() - 8) != last_line.substr(0, last_line.size() > 8 ? last_line.size() - 8 : 0)) {

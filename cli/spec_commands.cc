@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "common/file_util.h"
+#include "coordinator/autotune.h"
 #include "proto/codec.h"
 #include "proto/validate.h"
 
@@ -33,14 +34,14 @@ std::optional<proto::ParsedSpec> Check(const std::string& file) {
   return std::move(parsed).value();
 }
 
-std::string Summary(const proto::ParsedSpec& p) {
-  const auto& spec = p.document.spec;
+// `spec`: the file's spec with Autotune's choices made.
+std::string Summary(const proto::ParsedSpec& p, const proto::TuningJobSpec& spec) {
   const auto& cfg = *spec.hyper_parameter_tuning_job_config;
   size_t ranges = 0;
   auto count = [&](const std::optional<proto::ParameterRanges>& r) {
     if (!r) return;
     ranges += r->integer_parameter_ranges.size() + r->continuous_parameter_ranges.size() +
-              r->categorical_parameter_ranges.size() + r->auto_parameters.size();
+              r->categorical_parameter_ranges.size();
   };
   count(cfg.parameter_ranges);
   for (const auto* d : spec.Definitions()) count(d->hyper_parameter_ranges);
@@ -63,17 +64,38 @@ void AddValidateCommand(CLI::App& app) {
       ->required();
   c->footer(
       "Reports every problem at once, each as FILE: FIELD PATH: WHAT IS WRONG, in the spelling the\n"
-      "file uses. The spelling is detected from the content.\n\n"
+      "file uses. The spelling is detected from the content. With Autotune {Mode: Enabled} it also\n"
+      "lists what Autotune chose: a range for each AutoParameters hint, and the Strategy, limits,\n"
+      "early stopping, retries and convergence settings the spec leaves out (the README's Autotune\n"
+      "section has the rules); the job runs with exactly these.\n\n"
       "Example:\n  hpo validate examples/*.yaml examples/quickstart.json\n\n"
       "Exit codes: 0 every file is valid, 2 any is not (or cannot be read).");
   c->callback([files] {
     bool all_ok = true;
     for (const auto& f : *files) {
       auto p = Check(f);
-      if (p) {
-        std::cout << f << ": " << Summary(*p) << "\n";
-      } else {
+      if (!p) {
         all_ok = false;
+        continue;
+      }
+      // What the coordinator will run: Autotune's choices made, and checked again.
+      auto tuned = coordinator::ResolveAutotune(p->document.spec, proto::ValidationLimits());
+      if (!tuned.ok()) {
+        std::cerr << f << ": " << tuned.status().message() << "\n";
+        all_ok = false;
+        continue;
+      }
+      proto::FieldErrors errs = proto::Validate(tuned->spec, p->spelling);
+      for (const auto& e : errs) std::cerr << f << ": with Autotune's choices: " << e.ToString() << "\n";
+      if (!errs.empty()) {
+        all_ok = false;
+        continue;
+      }
+      std::cout << f << ": " << Summary(*p, tuned->spec) << "\n";
+      if (tuned->choices.empty()) continue;
+      std::cout << "  Autotune chose:\n";
+      for (const auto& c : tuned->choices) {
+        std::cout << "    " << c.field << ": " << c.value << "\n      " << c.reason << "\n";
       }
     }
     Exit(all_ok ? 0 : 2);

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "coordinator/autotune.h"
 #include "coordinator/core_impl.h"
 
 namespace hpo::coordinator {
@@ -290,10 +291,18 @@ CoordinatorCore::CoordinatorCore(JobStore* store, CoreOptions options)
 
 CoordinatorCore::~CoordinatorCore() = default;
 
-Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& spec, proto::Spelling spelling,
+Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written, proto::Spelling spelling,
                                             int64_t now_ms, std::vector<Outgoing>* out) {
-  proto::FieldErrors errs = proto::Validate(spec, spelling, options_.limits);
+  proto::FieldErrors errs = proto::Validate(written, spelling, options_.limits);
   if (!errs.empty()) return Status::InvalidArgument(proto::JoinErrors(errs));
+  // Autotune's choices become part of the spec the job runs, stores and describes.
+  Result<AutotuneResult> tuned = ResolveAutotune(written, options_.limits);
+  if (!tuned.ok()) return tuned.status();
+  const proto::TuningJobSpec& spec = tuned->spec;
+  if (!tuned->choices.empty()) {
+    errs = proto::Validate(spec, spelling, options_.limits);
+    if (!errs.empty()) return Status::InvalidArgument("with Autotune's choices: " + proto::JoinErrors(errs));
+  }
   const std::string name = *spec.hyper_parameter_tuning_job_name;
   if (impl_->Job(name)) {
     return Status::AlreadyExists("a tuning job named " + name + " already exists (names are not case sensitive)");
@@ -343,6 +352,9 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& spec, pr
   impl_->jobs[Lower(name)] = std::move(job);
   if (spec.warm_start_config) impl_->BuildPrior(j);
   impl_->Event(now_ms, "JobCreated", name, "", "strategy " + cfg.strategy.value_or(""));
+  for (const AutotuneChoice& c : tuned->choices) {
+    impl_->Event(now_ms, "AutotuneChose", name, "", c.field + " = " + c.value + " (" + c.reason + ")");
+  }
   if (out) impl_->Schedule(now_ms, out);
   return JobArn(name);
 }

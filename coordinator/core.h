@@ -267,8 +267,10 @@ class CoordinatorCore {
   CoordinatorCore& operator=(const CoordinatorCore&) = delete;
 
   // ---- API-facing ----------------------------------------------------------------------------
-  // Validates, persists and starts a tuning job. Errors: InvalidArgument (validation, all
-  // errors in the message), AlreadyExists (ResourceInUse), ResourceExhausted (too many jobs).
+  // Validates, persists and starts a tuning job. With Autotune the job runs, stores and
+  // describes the spec with Autotune's choices filled in (coordinator/autotune.h), and each
+  // choice is an "AutotuneChose" event. Errors: InvalidArgument (validation, all errors in the
+  // message), AlreadyExists (ResourceInUse), ResourceExhausted (too many jobs).
   // On success returns the job's ARN; trials for free slots are in *out.
   Result<std::string> Submit(const proto::TuningJobSpec& spec, proto::Spelling spelling, int64_t now_ms,
                              std::vector<Outgoing>* out);

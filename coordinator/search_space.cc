@@ -12,18 +12,6 @@ namespace {
 constexpr double kMaxExactInteger = 9007199254740992.0;  // 2^53
 constexpr uint64_t kMaxCardinality = uint64_t{1} << 62;
 
-// Parses the whole of `text` as a finite double (an optional leading '+' is accepted).
-std::optional<double> ParseDouble(const std::string& text) {
-  const char* first = text.data();
-  const char* last = text.data() + text.size();
-  if (first != last && *first == '+') ++first;
-  if (first == last) return std::nullopt;
-  double v = 0;
-  auto [ptr, ec] = std::from_chars(first, last, v, std::chars_format::general);
-  if (ec != std::errc() || ptr != last || !std::isfinite(v)) return std::nullopt;
-  return v;
-}
-
 bool IsExactInteger(double v) { return std::floor(v) == v && std::fabs(v) <= kMaxExactInteger; }
 
 // The interval the scaling maps onto [0,1]: the range, relaxed by half a step for integers.
@@ -136,7 +124,7 @@ Result<Dimension> NumericDimension(const proto::NumericRange& r, DimensionKind k
   const char* fields[2] = {"MinValue", "MaxValue"};
   for (int i = 0; i < 2; ++i) {
     if (!texts[i]->has_value()) return Status::InvalidArgument(what + ": " + fields[i] + " is missing");
-    std::optional<double> v = ParseDouble(**texts[i]);
+    std::optional<double> v = ParseNumber(**texts[i]);
     if (!v) {
       return Status::InvalidArgument(what + ": " + fields[i] + " \"" + **texts[i] + "\" is not a number");
     }
@@ -157,6 +145,17 @@ Result<Dimension> NumericDimension(const proto::NumericRange& r, DimensionKind k
 }
 
 }  // namespace
+
+std::optional<double> ParseNumber(const std::string& text) {
+  const char* first = text.data();
+  const char* last = text.data() + text.size();
+  if (first != last && *first == '+') ++first;
+  if (first == last) return std::nullopt;
+  double v = 0;
+  auto [ptr, ec] = std::from_chars(first, last, v, std::chars_format::general);
+  if (ec != std::errc() || ptr != last || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
 
 const char* DimensionKindName(DimensionKind kind) {
   switch (kind) {
@@ -223,8 +222,8 @@ Result<SearchSpace> SearchSpace::FromRanges(const proto::ParameterRanges& ranges
 Status SearchSpace::Add(const proto::ParameterRanges& ranges, const std::string& where) {
   if (!ranges.auto_parameters.empty()) {
     return Status::InvalidArgument(where +
-                                   ".AutoParameters: Autotune's inferred ranges are not supported; "
-                                   "write the ranges out as Integer, Continuous or Categorical ranges");
+                                   ".AutoParameters: unresolved; Autotune (coordinator/autotune.h) turns them into "
+                                   "ranges when the job is submitted");
   }
   std::vector<Dimension> added;
   auto label = [&](const char* list, size_t i, const std::optional<std::string>& name) {
@@ -311,7 +310,7 @@ std::vector<double> SearchSpace::ToUnit(const Config& config) const {
       if (pos != d.values.end()) u[d.unit_offset + static_cast<size_t>(pos - d.values.begin())] = 1.0;
       continue;
     }
-    std::optional<double> x = it == config.end() ? std::nullopt : ParseDouble(it->second);
+    std::optional<double> x = it == config.end() ? std::nullopt : ParseNumber(it->second);
     u[d.unit_offset] = x ? Forward(d, std::clamp(*x, d.lo, d.hi)) : 0.5;
   }
   return u;
@@ -377,7 +376,7 @@ std::optional<uint64_t> SearchSpace::IndexOf(const Config& config) const {
         digit = static_cast<uint64_t>(std::find(d.values.begin(), d.values.end(), v) - d.values.begin());
         break;
       case DimensionKind::kInteger:
-        digit = static_cast<uint64_t>(static_cast<int64_t>(*ParseDouble(v)) - static_cast<int64_t>(d.lo));
+        digit = static_cast<uint64_t>(static_cast<int64_t>(*ParseNumber(v)) - static_cast<int64_t>(d.lo));
         break;
       case DimensionKind::kContinuous:
         digit = 0;
@@ -402,7 +401,7 @@ Result<Config> SearchSpace::Normalize(const Config& config) const {
       out[d.name] = text;
       continue;
     }
-    std::optional<double> v = ParseDouble(text);
+    std::optional<double> v = ParseNumber(text);
     if (!v) return Status::InvalidArgument("hyperparameter \"" + d.name + "\": \"" + text + "\" is not a number");
     if (d.kind == DimensionKind::kInteger && !IsExactInteger(*v)) {
       return Status::InvalidArgument("hyperparameter \"" + d.name + "\": \"" + text + "\" is not an integer");

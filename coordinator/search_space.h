@@ -83,6 +83,9 @@ struct Dimension {
 // Text of an integer / a continuous value as it goes into a Config (see above).
 std::string FormatInteger(int64_t v);
 std::string FormatDouble(double v);
+// The whole of `text` as a finite double (decimal or exponent form, an optional leading '+'), or
+// nullopt: how range bounds and numeric values are read.
+std::optional<double> ParseNumber(const std::string& text);
 
 class SearchSpace {
  public:
@@ -91,7 +94,7 @@ class SearchSpace {
   // a bound that is not a number (integer ranges: not an integer; |bound| <= 2^53), lo > hi,
   // Logarithmic with lo <= 0, ReverseLogarithmic on an integer range or outside [0, 1),
   // an unknown ScalingType, a categorical range without values or with a repeated value,
-  // AutoParameters (Autotune infers ranges; not supported: write the ranges out).
+  // AutoParameters left in (coordinator/autotune.h turns them into ranges before a job starts).
   static Result<SearchSpace> FromSpec(const proto::TuningJobSpec& spec,
                                       const proto::TrainingJobDefinition& definition);
   // The space of one ParameterRanges block alone (same rules).

@@ -293,9 +293,11 @@ class Validator {
   const ValidationLimits& limits_;
   FieldPath root_;
   FieldErrors errors_;
+  bool autotune_ = false;  // spec.Autotune is set: Autotune fills Strategy and ResourceLimits left out
 };
 
 FieldErrors Validator::Run(const TuningJobSpec& spec) {
+  autotune_ = spec.autotune.has_value();
   CheckJobName(spec.hyper_parameter_tuning_job_name, root_.Child("HyperParameterTuningJobName"), true);
   FieldPath config_path = root_.Child("HyperParameterTuningJobConfig");
   if (Required(spec.hyper_parameter_tuning_job_config, config_path)) CheckConfig(spec, config_path);
@@ -331,7 +333,7 @@ void Validator::CheckJobName(const std::optional<std::string>& name, const Field
 
 void Validator::CheckConfig(const TuningJobSpec& spec, const FieldPath& p) {
   const TuningJobConfig& c = *spec.hyper_parameter_tuning_job_config;
-  Enum(c.strategy, p.Child("Strategy"), {"Bayesian", "Random", "Hyperband", "Grid"}, true);
+  Enum(c.strategy, p.Child("Strategy"), {"Bayesian", "Random", "Hyperband", "Grid"}, !autotune_);
 
   FieldPath objective_path = p.Child("HyperParameterTuningJobObjective");
   if (c.hyper_parameter_tuning_job_objective) {
@@ -349,7 +351,12 @@ void Validator::CheckConfig(const TuningJobSpec& spec, const FieldPath& p) {
   }
 
   FieldPath limits_path = p.Child("ResourceLimits");
-  if (Required(c.resource_limits, limits_path)) CheckResourceLimits(c, limits_path);
+  if (c.resource_limits) {
+    CheckResourceLimits(c, limits_path);
+  } else if (!autotune_) {
+    Add(limits_path, "is required (" + N("MaxParallelTrainingJobs") + ", and " + N("MaxNumberOfTrainingJobs") +
+                         " unless the strategy is Grid), unless Autotune is enabled");
+  }
 
   if (c.parameter_ranges) CheckRanges(*c.parameter_ranges, p.Child("ParameterRanges"));
 
@@ -410,7 +417,7 @@ void Validator::CheckObjective(const Objective& o, const FieldPath& p) {
 void Validator::CheckResourceLimits(const TuningJobConfig& c, const FieldPath& p) {
   const ResourceLimits& r = *c.resource_limits;
   IntRange(r.max_parallel_training_jobs, p.Child("MaxParallelTrainingJobs"), 1, limits_.max_parallel_training_jobs,
-           true,
+           !autotune_,
            "that is the coordinator's limit (max_parallel_training_jobs); raise it in the coordinator configuration "
            "to run more training jobs in parallel");
 
@@ -419,7 +426,9 @@ void Validator::CheckResourceLimits(const TuningJobConfig& c, const FieldPath& p
   bool known = c.strategy && (*c.strategy == "Bayesian" || *c.strategy == "Random" || *c.strategy == "Hyperband" ||
                               *c.strategy == "Grid");
   if (!r.max_number_of_training_jobs) {
-    if (!grid) Add(number_path, "is required (an integer >= 1) unless the strategy is Grid");
+    if (!grid && !autotune_) {
+      Add(number_path, "is required (an integer >= 1) unless the strategy is Grid or Autotune is enabled");
+    }
   } else if (*r.max_number_of_training_jobs < 1) {
     Add(number_path, "must be >= 1, got " + std::to_string(*r.max_number_of_training_jobs));
   } else if (known) {
@@ -519,6 +528,10 @@ void Validator::CheckRanges(const ParameterRanges& r, const FieldPath& p) {
   }
   FieldPath ap = p.Child("AutoParameters");
   Count(r.auto_parameters.size(), ap, 0, kMaxAutoParameters, "entries");
+  if (!r.auto_parameters.empty() && !autotune_) {
+    Add(ap, "needs Autotune: set " + root_.Child("Autotune").Child("Mode").str() +
+                " to Enabled, or write these as Integer, Continuous or Categorical ranges");
+  }
   for (size_t i = 0; i < r.auto_parameters.size(); ++i) {
     const AutoParameter& a = r.auto_parameters[i];
     RequiredString(a.name, ap.Index(i).Child("Name"), 1, kRangeValueMax);
@@ -587,9 +600,11 @@ std::vector<std::pair<const ParameterRanges*, FieldPath>> Validator::RangeScope(
   return scope;
 }
 
+// Ranges written out. AutoParameters are not counted: Autotune may keep some of them static, and
+// the spec it resolves to is validated again, with its ranges counted.
 size_t TunableCount(const ParameterRanges& r) {
   return r.integer_parameter_ranges.size() + r.continuous_parameter_ranges.size() +
-         r.categorical_parameter_ranges.size() + r.auto_parameters.size();
+         r.categorical_parameter_ranges.size();
 }
 
 void Validator::CheckHyperParameterNames(const TuningJobSpec& spec, const TrainingJobDefinition& d, const FieldPath& p,
@@ -608,8 +623,10 @@ void Validator::CheckHyperParameterNames(const TuningJobSpec& spec, const Traini
                                 "; a hyperparameter is either static or tuned, not both");
     }
   };
+  size_t autos = 0;  // each becomes a range or a static hyperparameter: counted in the total
   for (const auto& [r, rp] : scope) {
     tunable += TunableCount(*r);
+    autos += r->auto_parameters.size();
     for (size_t i = 0; i < r->integer_parameter_ranges.size(); ++i) {
       visit(r->integer_parameter_ranges[i].name, rp.Child("IntegerParameterRanges").Index(i));
     }
@@ -644,10 +661,11 @@ void Validator::CheckHyperParameterNames(const TuningJobSpec& spec, const Traini
                                   " are allowed (the coordinator's limit " + "max_tunable_hyperparameters)");
   }
   size_t statics = d.static_hyper_parameters.size();
-  if (statics + tunable > kMaxHyperParameters) {
+  if (statics + tunable + autos > kMaxHyperParameters) {
     Add(p.Child("StaticHyperParameters"),
-        "has " + std::to_string(statics) + " entries which with " + std::to_string(tunable) +
-            " tunable hyperparameters makes " + std::to_string(statics + tunable) + "; at most " +
+        "has " + std::to_string(statics) + " entries which with " + std::to_string(tunable + autos) +
+            " tunable hyperparameters" + (autos ? " (" + N("AutoParameters") + " included)" : std::string()) +
+            " makes " + std::to_string(statics + tunable + autos) + "; at most " +
             std::to_string(kMaxHyperParameters) + " hyperparameters in total are allowed");
   }
 }

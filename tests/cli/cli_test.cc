@@ -144,7 +144,38 @@ TEST_F(CliTest, ValidatePrintsOneSummaryLinePerFile) {
   for (const auto& f : files) args.push_back(f.string());
   Outcome o = Hpo(args);
   EXPECT_EQ(o.exit_code, 0) << o.err;
-  EXPECT_EQ(Lines(o.out).size(), files.size()) << o.out;
+  size_t summaries = 0;  // Autotune's choices follow their file's line, indented
+  for (const auto& l : Lines(o.out)) summaries += l.rfind("  ", 0) == 0 ? 0 : 1;
+  EXPECT_EQ(summaries, files.size()) << o.out;
+}
+
+// examples/autotune.yaml writes no strategy, limits or ranges, only hints: `hpo validate` shows
+// the job Autotune makes of it, each choice with its reason.
+TEST_F(CliTest, ValidateListsWhatAutotuneChose) {
+  const std::string f = Example("autotune.yaml").string();
+  Outcome o = Hpo({"validate", f});
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out.rfind(f + ": valid (CRD, Bayesian, 4 ranges, 40 jobs, 4 parallel)\n  Autotune chose:\n", 0), 0u)
+      << o.out;
+  for (const char* want :
+       {"AutoParameters[0] (\"eta\"): ContinuousParameterRanges 0.01 .. 0.55, Logarithmic\n",
+        "AutoParameters[2] (\"subsample\"): ContinuousParameterRanges 0.08 .. 0.9, ReverseLogarithmic\n",
+        "AutoParameters[4] (\"dataset\"): static breast_cancer\n      not tuned: the hint is not a number",
+        "ResourceLimits.MaxNumberOfTrainingJobs: 40\n      left out; 10 per tuned hyperparameter (4)",
+        "TrainingJobEarlyStoppingType: Auto\n", "RetryStrategy.MaximumRetryAttempts: 2\n",
+        "ConvergenceDetected.CompleteOnConvergence: Enabled\n"}) {
+    EXPECT_NE(o.out.find(want), std::string::npos) << want << "\n" << o.out;
+  }
+
+  // Hints that give nothing to tune: refused, saying why for each.
+  std::string text = Slurp(Example("autotune.yaml"));
+  for (const char* hint : {"\"0.1\"", "\"3\"", "\"0.8\"", "\"1\""}) {
+    text.replace(text.find(hint), std::string(hint).size(), "off");
+  }
+  Outcome refused = Hpo({"validate", Write("nothing.yaml", text).string()});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("Autotune found nothing to tune"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("\"eta\": not a number or true/false"), std::string::npos) << refused.err;
 }
 
 TEST_F(CliTest, QuickstartSummaryNamesSpellingStrategyRangesAndLimits) {
@@ -316,6 +347,47 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
   ASSERT_TRUE(best["Value"].is_number()) << o.out;
   EXPECT_GT(best["Value"].get<double>(), 0.9);
   EXPECT_LE(best["Value"].get<double>(), 1.0);
+}
+
+// An Autotune job through `hpo run` with the scikit-learn trainer: every training job gets values
+// inside the ranges Autotune chose and the hint it could not scale as a static hyperparameter.
+TEST_F(CliTest, AnAutotuneJobRunsWithTheRangesItChose) {
+  if (std::system("/usr/bin/python3 -c 'import sklearn' >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "needs Debian's python3-sklearn (bash scripts/install-deps.sh --examples)";
+  }
+  std::string text = Slurp(Example("autotune.yaml"));
+  const std::string at = "    parameterRanges:";
+  text.insert(text.find(at), "    resourceLimits: {maxNumberOfTrainingJobs: 6}\n");  // kept short; parallel chosen
+  text.replace(text.find("file://trainers/"), 16, "file://" + Example("trainers/").string());
+  const fs::path state = dir_ / "state";
+  Outcome o = Hpo({"run", Write("autotune.yaml", text).string(), "--state-dir", state.string(), "-o", "json"});
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.err.find("hpo: Autotune chose HyperParameterTuningJobConfig.Strategy: Bayesian"), std::string::npos)
+      << o.err;
+  EXPECT_NE(o.err.find("MaxParallelTrainingJobs: 2"), std::string::npos) << o.err;
+  auto j = nlohmann::json::parse(o.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(j.is_discarded()) << o.out;
+  EXPECT_EQ(j["HyperParameterTuningJobStatus"], "Completed") << o.err;
+  EXPECT_EQ(j["HyperParameterTuningJobConfig"]["Strategy"], "Bayesian");
+  EXPECT_EQ(j["HyperParameterTuningJobConfig"]["ParameterRanges"]["ContinuousParameterRanges"].size(), 2u) << o.out;
+  const auto& counters = j["TrainingJobStatusCounters"];
+  EXPECT_EQ(counters["Completed"].get<int>() + counters["Stopped"].get<int>(), 6) << o.out;
+  const auto& best = j["BestTrainingJob"];
+  const auto& hps = best["TunedHyperParameters"];
+  const double eta = std::stod(hps["eta"].get<std::string>());
+  EXPECT_GE(eta, 0.01);
+  EXPECT_LE(eta, 0.55);
+  const int depth = std::stoi(hps["max_depth"].get<std::string>());
+  EXPECT_GE(depth, 1);
+  EXPECT_LE(depth, 12);
+  EXPECT_FALSE(hps.contains("dataset"));  // static, not tuned
+  // The trainer read dataset=breast_cancer from hyperparameters.json (it prints its source).
+  bool saw_dataset = false;
+  for (const auto& e : fs::recursive_directory_iterator(state)) {
+    if (e.path().filename() != "trial.log") continue;
+    saw_dataset = saw_dataset || Slurp(e.path()).find("\"dataset\": \"breast_cancer\"") != std::string::npos;
+  }
+  EXPECT_TRUE(saw_dataset);
 }
 
 // A spec whose instance type this machine cannot cover: `hpo run` says so once its workers have

@@ -411,9 +411,17 @@ std::vector<Case> Cases() {
        D + ".staticHyperParameters.objective", "must be at most 2500 characters, got 2501"},
       {"auto_parameter_without_hint", Base::kRandom,
        [](S& s) {
+         s.autotune = Autotune{"Enabled"};
          Ranges(s).auto_parameters.push_back({"alpha", std::nullopt});
        },
        R + ".autoParameters[0].valueHint", "is required"},
+      {"auto_parameters_without_autotune", Base::kRandom,
+       [](S& s) { Ranges(s).auto_parameters.push_back({"alpha", "0.1"}); }, R + ".autoParameters",
+       "needs Autotune: set spec.autotune.mode to Enabled, or write these as Integer, Continuous or Categorical "
+       "ranges"},
+      {"no_resource_limits_without_autotune", Base::kRandom, [](S& s) { Cfg(s).resource_limits.reset(); }, RL,
+       "is required (maxParallelTrainingJobs, and maxNumberOfTrainingJobs unless the strategy is Grid), unless "
+       "Autotune is enabled"},
       {"no_ranges_at_all", Base::kRandom, [](S& s) { Cfg(s).parameter_ranges.reset(); }, R,
        "needs at least one range to tune"},
       {"autotune_mode_not_enabled", Base::kRandom, [](S& s) { s.autotune = Autotune{"Disabled"}; },
@@ -927,6 +935,19 @@ TEST(Validate, AllowsWhatSageMakerAllows) {
   s = RandomBase();  // Autotune supplies the ranges
   Cfg(s).parameter_ranges.reset();
   s.autotune = Autotune{"Enabled"};
+  ok(s);
+
+  s = RandomBase();  // ... and the strategy and resource limits left out
+  s.autotune = Autotune{"Enabled"};
+  Cfg(s).strategy.reset();
+  Cfg(s).resource_limits.reset();
+  Ranges(s).auto_parameters.push_back({"alpha", "0.1"});
+  ok(s);
+
+  s = RandomBase();  // ... or only some of the limits
+  s.autotune = Autotune{"Enabled"};
+  Cfg(s).resource_limits->max_parallel_training_jobs.reset();
+  Cfg(s).resource_limits->max_number_of_training_jobs.reset();
   ok(s);
 
   s = RandomBase();  // on-premises storage

@@ -1,0 +1,316 @@
+#include "coordinator/autotune.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <optional>
+#include <utility>
+
+#include "coordinator/search_space.h"
+
+namespace hpo::coordinator {
+namespace {
+
+using proto::AutoParameter;
+using proto::CategoricalRange;
+using proto::NumericRange;
+using proto::ParameterRanges;
+using proto::TrainingJobDefinition;
+using proto::TuningJobSpec;
+
+constexpr int64_t kMaxScalableInteger = int64_t{1} << 48;  // 4h stays exact in a double
+
+std::string Quote(const std::string& s) { return "\"" + s + "\""; }
+
+bool IsIntegerText(const std::string& text) {
+  size_t i = (!text.empty() && (text[0] == '+' || text[0] == '-')) ? 1 : 0;
+  if (i == text.size()) return false;
+  return std::all_of(text.begin() + static_cast<std::ptrdiff_t>(i), text.end(),
+                     [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Six significant digits, so that h/10 of "0.3" reads "0.03", not "0.030000000000000002".
+std::string Decimal(double v, int digits = 6) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+  return buf;
+}
+
+std::string Lowered(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// "true" -> "false" keeping the case style of the hint ("True" -> "False", "TRUE" -> "FALSE").
+std::string OtherBoolean(const std::string& hint) {
+  const bool is_true = Lowered(hint) == "true";
+  std::string other = is_true ? "false" : "true";
+  if (hint == Lowered(hint)) return other;
+  std::string upper = other;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (std::all_of(hint.begin(), hint.end(), [](char c) { return std::isupper(static_cast<unsigned char>(c)); })) {
+    return upper;
+  }
+  other[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(other[0])));
+  return other;
+}
+
+// What one AutoParameter becomes.
+struct Inferred {
+  std::optional<NumericRange> integer;
+  std::optional<NumericRange> continuous;
+  std::optional<CategoricalRange> categorical;
+  std::string kept_static_because;  // set: not eligible, stays static with the hint as value
+};
+
+Inferred InferNumeric(const std::string& name, const std::string& hint) {
+  Inferred r;
+  if (IsIntegerText(hint)) {
+    std::optional<double> h = ParseNumber(hint);
+    if (!h || *h < 1) {
+      r.kept_static_because = "an integer below 1 (0 or a negative value often means off or unlimited)";
+      return r;
+    }
+    if (*h > static_cast<double>(kMaxScalableInteger)) {
+      r.kept_static_because = "an integer too large to scale";
+      return r;
+    }
+    const auto v = static_cast<int64_t>(*h);
+    const int64_t lo = std::max<int64_t>(1, v / 4), hi = 4 * v;
+    r.integer = NumericRange{name, std::to_string(lo), std::to_string(hi),
+                             hi >= 10 * lo ? "Logarithmic" : "Linear"};
+    return r;
+  }
+  std::optional<double> h = ParseNumber(hint);
+  if (!h || hint.find_first_of(".eE") == std::string::npos) {
+    r.kept_static_because = "not a number or true/false";
+    return r;
+  }
+  if (*h <= 0) {
+    r.kept_static_because = "a number <= 0 (no scale to search around)";
+    return r;
+  }
+  double lo = *h / 10, hi = 10 * *h;
+  std::string scaling = "Logarithmic";
+  if (*h < 1) {
+    hi = std::min(hi, (1 + *h) / 2);  // a value in (0,1) stays in (0,1): a rate, a probability
+    if (*h > 0.5) scaling = "ReverseLogarithmic";
+  }
+  // Rounded, but never onto a bound the scaling forbids: 0.9999999's upper end is 0.99999995,
+  // not "1" (ReverseLogarithmic needs it below 1).
+  auto text = [](double v, auto keeps) {
+    for (int digits = 6; digits <= 17; ++digits) {
+      std::string t = Decimal(v, digits);
+      if (std::optional<double> x = ParseNumber(t); x && keeps(*x)) return t;
+    }
+    return std::string();
+  };
+  std::string lo_text = text(lo, [](double x) { return x > 0; });
+  std::string hi_text = text(hi, [&](double x) { return *h >= 1 || x < 1; });
+  if (lo_text.empty()) {
+    r.kept_static_because = "a number too small to scale";
+    return r;
+  }
+  if (hi_text.empty()) {
+    r.kept_static_because = "a number that cannot be scaled (too large, or too close to 1)";
+    return r;
+  }
+  r.continuous = NumericRange{name, lo_text, hi_text, scaling};
+  return r;
+}
+
+// Grid searches categorical ranges only: a numeric range becomes up to five of its values.
+CategoricalRange ToGridValues(const NumericRange& range, bool integer, const std::string& hint) {
+  ParameterRanges one;
+  (integer ? one.integer_parameter_ranges : one.continuous_parameter_ranges).push_back(range);
+  Result<SearchSpace> space = SearchSpace::FromRanges(one);
+  std::vector<std::pair<double, std::string>> values;
+  auto add = [&](const std::string& text) {
+    std::optional<double> v = ParseNumber(text);
+    if (!v) return;
+    for (const auto& [x, t] : values) {
+      if (x == *v) return;
+    }
+    values.push_back({*v, text});
+  };
+  add(hint);
+  if (space.ok()) {
+    for (double u : {0.0, 0.25, 0.75, 1.0}) {
+      std::string text = space->FromUnit(std::vector<double>{u}).at(*range.name);
+      add(integer ? text : Decimal(*ParseNumber(text), 3));
+    }
+  }
+  std::sort(values.begin(), values.end());
+  CategoricalRange c{range.name, {}};
+  for (const auto& [x, t] : values) c.values.push_back(t);
+  return c;
+}
+
+std::string Describe(const NumericRange& r) { return *r.min_value + " .. " + *r.max_value + ", " + *r.scaling_type; }
+
+std::string Describe(const CategoricalRange& c) {
+  std::string s;
+  for (const auto& v : c.values) s += (s.empty() ? "" : ", ") + v;
+  return "[" + s + "]";
+}
+
+size_t Tuned(const std::optional<ParameterRanges>& r) {
+  if (!r) return 0;
+  return r->integer_parameter_ranges.size() + r->continuous_parameter_ranges.size() +
+         r->categorical_parameter_ranges.size();
+}
+
+class Resolver {
+ public:
+  Resolver(const TuningJobSpec& spec, const proto::ValidationLimits& limits) : out_{spec, {}}, limits_(limits) {}
+
+  Result<AutotuneResult> Run() {
+    TuningJobSpec& s = out_.spec;
+    if (!s.autotune) return std::move(out_);
+    if (!s.hyper_parameter_tuning_job_config) s.hyper_parameter_tuning_job_config.emplace();
+    auto& cfg = *s.hyper_parameter_tuning_job_config;
+    const std::string c = "HyperParameterTuningJobConfig";
+
+    if (!cfg.strategy) {
+      cfg.strategy = "Bayesian";
+      Choose(c + ".Strategy", "Bayesian", "left out; Bayesian search models the results so far");
+    }
+    grid_ = *cfg.strategy == "Grid";
+
+    std::vector<TrainingJobDefinition*> defs;
+    if (s.training_job_definition) defs.push_back(&*s.training_job_definition);
+    for (auto& d : s.training_job_definitions) defs.push_back(&d);
+
+    if (cfg.parameter_ranges) Ranges(*cfg.parameter_ranges, c + ".ParameterRanges", defs);
+    for (size_t i = 0; i < defs.size(); ++i) {
+      if (!defs[i]->hyper_parameter_ranges) continue;
+      Ranges(*defs[i]->hyper_parameter_ranges, DefinitionPath(i) + ".HyperParameterRanges", {defs[i]});
+    }
+
+    size_t tuned = 0;
+    for (const TrainingJobDefinition* d : defs) {
+      tuned = std::max(tuned, Tuned(cfg.parameter_ranges) + Tuned(d->hyper_parameter_ranges));
+    }
+    if (tuned == 0 && ineligible_.empty()) {
+      return Status::InvalidArgument(
+          "Autotune found nothing to tune: the spec has neither ranges nor AutoParameters. Add AutoParameters "
+          "(each a Name and a ValueHint, an example value such as the one you train with now) or write a range");
+    }
+    if (tuned == 0) {
+      std::string why;
+      for (const auto& [name, because] : ineligible_) why += "; " + Quote(name) + ": " + because;
+      return Status::InvalidArgument("Autotune found nothing to tune: no AutoParameters hint is eligible for a range" +
+                                     why + ". Give a positive number or true/false as a hint, or write a range");
+    }
+
+    Limits(cfg, tuned, c + ".ResourceLimits");
+    if (!cfg.training_job_early_stopping_type && (*cfg.strategy == "Bayesian" || *cfg.strategy == "Random") &&
+        defs.size() == 1) {
+      cfg.training_job_early_stopping_type = "Auto";
+      Choose(c + ".TrainingJobEarlyStoppingType", "Auto",
+             "left out; stops training jobs whose objective trails the median of earlier ones at the same step");
+    }
+    for (size_t i = 0; i < defs.size(); ++i) {
+      if (defs[i]->retry_strategy && defs[i]->retry_strategy->maximum_retry_attempts) continue;
+      defs[i]->retry_strategy = proto::RetryStrategy{2};
+      Choose(DefinitionPath(i) + ".RetryStrategy.MaximumRetryAttempts", "2",
+             "left out; a training job lost to an infrastructure failure runs again, up to twice");
+    }
+    auto& cc = cfg.tuning_job_completion_criteria;
+    if (!cc) cc.emplace();
+    if (!cc->convergence_detected) cc->convergence_detected.emplace();
+    if (!cc->convergence_detected->complete_on_convergence) {
+      cc->convergence_detected->complete_on_convergence = "Enabled";
+      Choose(c + ".TuningJobCompletionCriteria.ConvergenceDetected.CompleteOnConvergence", "Enabled",
+             "left out; the job ends early once its best objective has converged");
+    }
+    return std::move(out_);
+  }
+
+ private:
+  std::string DefinitionPath(size_t i) const {
+    return out_.spec.training_job_definition ? std::string("TrainingJobDefinition")
+                                             : "TrainingJobDefinitions[" + std::to_string(i) + "]";
+  }
+
+  void Choose(std::string field, std::string value, std::string reason) {
+    out_.choices.push_back({std::move(field), std::move(value), std::move(reason)});
+  }
+
+  // Replaces the block's AutoParameters by ranges, or by static hyperparameters of `statics`.
+  void Ranges(ParameterRanges& r, const std::string& path, const std::vector<TrainingJobDefinition*>& statics) {
+    std::vector<AutoParameter> autos = std::move(r.auto_parameters);
+    r.auto_parameters.clear();
+    for (size_t i = 0; i < autos.size(); ++i) {
+      const std::string name = autos[i].name.value_or("");
+      const std::string hint = autos[i].value_hint.value_or("");
+      const std::string field = path + ".AutoParameters[" + std::to_string(i) + "] (" + Quote(name) + ")";
+      Inferred inf;
+      if (name.rfind("sagemaker_", 0) == 0 || name.rfind('_', 0) == 0) {
+        inf.kept_static_because = "a reserved name (sagemaker_* and _* are settings, not hyperparameters to tune)";
+      } else if (Lowered(hint) == "true" || Lowered(hint) == "false") {
+        inf.categorical = CategoricalRange{name, {hint, OtherBoolean(hint)}};
+      } else {
+        inf = InferNumeric(name, hint);
+      }
+      if (grid_ && (inf.integer || inf.continuous)) {
+        const bool integer = inf.integer.has_value();
+        inf.categorical = ToGridValues(integer ? *inf.integer : *inf.continuous, integer, hint);
+        inf.integer.reset();
+        inf.continuous.reset();
+      }
+      if (inf.integer) {
+        Choose(field, "IntegerParameterRanges " + Describe(*inf.integer), "a factor of 4 either side of the hint " + hint + ", at least 1");
+        r.integer_parameter_ranges.push_back(std::move(*inf.integer));
+      } else if (inf.continuous) {
+        Choose(field, "ContinuousParameterRanges " + Describe(*inf.continuous),
+               "a factor of 10 either side of the hint " + hint + (*ParseNumber(hint) < 1 ? ", kept below 1" : ""));
+        r.continuous_parameter_ranges.push_back(std::move(*inf.continuous));
+      } else if (inf.categorical) {
+        Choose(field, "CategoricalParameterRanges " + Describe(*inf.categorical),
+               grid_ ? "values around the hint " + hint + " (Grid searches categorical ranges)"
+                     : "both values of the hint " + hint);
+        r.categorical_parameter_ranges.push_back(std::move(*inf.categorical));
+      } else {
+        Choose(field, "static " + hint, "not tuned: the hint is " + inf.kept_static_because);
+        ineligible_.push_back({name, inf.kept_static_because});
+        for (TrainingJobDefinition* d : statics) d->static_hyper_parameters[name] = hint;
+      }
+    }
+  }
+
+  void Limits(proto::TuningJobConfig& cfg, size_t tuned, const std::string& path) {
+    if (!cfg.resource_limits) cfg.resource_limits.emplace();
+    auto& rl = *cfg.resource_limits;
+    if (!rl.max_number_of_training_jobs && !grid_) {
+      const int64_t cap = *cfg.strategy == "Random" ? limits_.max_training_jobs : limits_.max_training_jobs_bayesian;
+      const int64_t n = std::min<int64_t>(cap, std::clamp<int64_t>(10 * static_cast<int64_t>(tuned), 20, 100));
+      rl.max_number_of_training_jobs = n;
+      Choose(path + ".MaxNumberOfTrainingJobs", std::to_string(n),
+             "left out; 10 per tuned hyperparameter (" + std::to_string(tuned) + "), between 20 and 100");
+    }
+    if (!rl.max_parallel_training_jobs) {
+      int64_t p = grid_ ? 10 : std::clamp<int64_t>(rl.max_number_of_training_jobs.value_or(20) / 10, 2, 10);
+      p = std::max<int64_t>(1, std::min(p, limits_.max_parallel_training_jobs));
+      rl.max_parallel_training_jobs = p;
+      Choose(path + ".MaxParallelTrainingJobs", std::to_string(p),
+             grid_ ? "left out; 10 for Grid"
+                   : "left out; a tenth of MaxNumberOfTrainingJobs, between 2 and 10, so each batch learns from "
+                     "the ones before");
+    }
+  }
+
+  AutotuneResult out_;
+  const proto::ValidationLimits& limits_;
+  bool grid_ = false;
+  std::vector<std::pair<std::string, std::string>> ineligible_;  // name, why
+};
+
+}  // namespace
+
+Result<AutotuneResult> ResolveAutotune(const proto::TuningJobSpec& spec, const proto::ValidationLimits& limits) {
+  return Resolver(spec, limits).Run();
+}
+
+}  // namespace hpo::coordinator
