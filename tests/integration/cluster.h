@@ -202,13 +202,24 @@ class Cluster : public ::testing::Test {
     }
   }
 
+  // Every trial.log under dir_, read while the workers run: a directory or file that goes away
+  // meanwhile (a worker moves prepared attempts out of its spares/ and removes them) is skipped,
+  // not an exception.
+  std::vector<fs::path> AllTrialLogs() {
+    std::vector<fs::path> logs;
+    std::error_code ec;
+    fs::recursive_directory_iterator it(dir_, fs::directory_options::skip_permission_denied, ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+      if (it->path().filename() == "trial.log") logs.push_back(it->path());
+    }
+    return logs;
+  }
+
   // Every trial.log of `trial` (each attempt, on every worker under dir_).
   std::vector<fs::path> TrialLogs(const std::string& trial) {
     std::vector<fs::path> logs;
-    for (auto& e : fs::recursive_directory_iterator(dir_)) {
-      if (e.path().filename() == "trial.log" && e.path().string().find("/" + trial + "/") != std::string::npos) {
-        logs.push_back(e.path());
-      }
+    for (const fs::path& p : AllTrialLogs()) {
+      if (p.string().find("/" + trial + "/") != std::string::npos) logs.push_back(p);
     }
     return logs;
   }
@@ -217,8 +228,10 @@ class Cluster : public ::testing::Test {
   void WaitForPrograms(int n) {
     for (int i = 0; i < 100; ++i) {
       int training = 0;
-      for (auto& e : fs::recursive_directory_iterator(dir_)) {
-        if (e.path().filename() == "trial.log" && e.file_size() > 0) ++training;
+      for (const fs::path& p : AllTrialLogs()) {
+        std::error_code ec;
+        const auto size = fs::file_size(p, ec);
+        training += !ec && size > 0;
       }
       if (training >= n) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));

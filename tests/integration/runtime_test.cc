@@ -567,11 +567,9 @@ TEST_F(Cluster, ACoordinatorKilledMidJobResumesAndTheWorkersTrialsRunOnThrough) 
   for (const auto& t : Trials("it-restart")) {
     const std::string name = t["TrainingJobName"];
     int attempts = 0;
-    for (auto& e : fs::recursive_directory_iterator(dir_)) {
-      if (e.is_directory() && e.path().parent_path().filename() == name &&
-          e.path().filename().string().rfind("attempt-", 0) == 0) {
-        ++attempts;
-      }
+    for (const fs::path& log : AllTrialLogs()) {  // .../<training job>/attempt-N/trial.log
+      const fs::path attempt = log.parent_path();
+      attempts += attempt.parent_path().filename() == name && attempt.filename().string().rfind("attempt-", 0) == 0;
     }
     EXPECT_EQ(attempts, 1) << name;
     auto last = LastLossInLog(name);
