@@ -32,10 +32,14 @@ class Chaos : public Cluster {
   // Attempt directories per trial, over every worker's work directory.
   std::map<std::string, int> AttemptDirs() {
     std::map<std::string, int> n;
-    for (auto& e : fs::recursive_directory_iterator(dir_)) {
-      if (e.is_directory() && e.path().filename().string().rfind("attempt-", 0) == 0 &&
-          e.path().parent_path().parent_path().filename() == "trials") {
-        ++n[e.path().parent_path().filename().string()];
+    std::error_code ec;  // a worker may remove a directory meanwhile: skip it, do not throw
+    fs::recursive_directory_iterator it(dir_, fs::directory_options::skip_permission_denied, ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+      const fs::path& p = it->path();
+      std::error_code gone;
+      if (p.filename().string().rfind("attempt-", 0) == 0 && p.parent_path().parent_path().filename() == "trials" &&
+          it->is_directory(gone)) {
+        ++n[p.parent_path().filename().string()];
       }
     }
     return n;
