@@ -1097,6 +1097,22 @@ void AddClientCommands(CLI::App& app) {
     std::cout << "stopping " << *sname << "\n";
     Exit(0);
   });
+
+  auto dname = std::make_shared<std::string>();
+  CLI::App* del = app.add_subcommand("delete", "Delete an ended tuning job's records (its output stays)");
+  del->add_option("name", *dname, "Tuning job name")->required();
+  add_url(del);
+  del->footer(
+      "SageMaker's DeleteHyperParameterTuningJob: the job, its training jobs' records, metrics and\n"
+      "logs leave the coordinator; what they wrote to S3OutputPath stays, and the name is free\n"
+      "again. Only a Completed, Stopped or Failed job can be deleted (hpo stop NAME first), and\n"
+      "not while another job warm-starts from it.\n\n"
+      "Example:\n  hpo describe sweep-3     # Completed, Stopped or Failed?\n  hpo delete sweep-3");
+  del->callback([url, dname] {
+    Call(*url, "DeleteHyperParameterTuningJob", {{"HyperParameterTuningJobName", *dname}});
+    std::cout << "deleted " << *dname << "\n";
+    Exit(0);
+  });
 }
 
 }  // namespace hpo::cli

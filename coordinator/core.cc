@@ -371,6 +371,42 @@ Status CoordinatorCore::Stop(const std::string& name, int64_t now_ms, std::vecto
   return Status::Ok();
 }
 
+Status CoordinatorCore::Delete(const std::string& name, int64_t now_ms) {
+  TuningJob* j = impl_->Job(name);
+  if (!j) return Status::NotFound("no tuning job named " + name);
+  if (!j->Terminal()) {
+    return Status::FailedPrecondition("tuning job " + j->name + " is " + j->status +
+                                      "; stop it (StopHyperParameterTuningJob, or hpo stop " + j->name +
+                                      ") and delete it once it has ended");
+  }
+  if (j->Proposing()) {
+    return Status::FailedPrecondition("tuning job " + j->name +
+                                      " is still finishing its last proposal; try again in a few seconds");
+  }
+  for (const auto& [key, other] : impl_->jobs) {
+    if (other.get() == j || !other->spec.warm_start_config) continue;
+    for (const auto& p : other->spec.warm_start_config->parent_hyper_parameter_tuning_jobs) {
+      if (Lower(p.hyper_parameter_tuning_job_name.value_or("")) == Lower(j->name)) {
+        return Status::FailedPrecondition("tuning job " + other->name + " (" + other->status +
+                                          ") warm-starts from " + j->name + " and reads its training jobs; delete " +
+                                          other->name + " first");
+      }
+    }
+  }
+  const std::string deleted = j->name;  // as created
+  if (Status s = impl_->store->DeleteJob(deleted); !s.ok()) return s;  // nothing changed
+  const std::set<std::string> gone(j->trials.begin(), j->trials.end());
+  for (const std::string& t : gone) impl_->trials.erase(t);
+  std::erase_if(impl_->successor, [&](const auto& e) { return gone.count(e.first.first) || gone.count(e.second); });
+  std::erase_if(impl_->attempt_gpus, [&](const auto& e) { return gone.count(e.first.first) > 0; });
+  impl_->index.erase(Lower(deleted));
+  impl_->suggestions.erase(Lower(deleted));
+  impl_->jobs.erase(Lower(deleted));
+  impl_->Event(now_ms, "JobDeleted", deleted, "",
+               std::to_string(gone.size()) + " training job records removed; their output stays");
+  return Status::Ok();
+}
+
 std::vector<Outgoing> CoordinatorCore::OnMessage(const std::string& worker_id, const proto::wire::Message& msg,
                                                  int64_t now_ms) {
   std::vector<Outgoing> out;

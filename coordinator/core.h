@@ -277,6 +277,13 @@ class CoordinatorCore {
   // Stops a job: running trials get StopTrial with the grace period. NotFound if unknown;
   // a job already terminal is left as it is (no error, like SageMaker's idempotent stop).
   Status Stop(const std::string& job, int64_t now_ms, std::vector<Outgoing>* out);
+  // Deletes a tuning job's entry (SageMaker's DeleteHyperParameterTuningJob): the job and its
+  // training jobs' records, metrics and log lines leave the store, Describe and the lists; what
+  // the training jobs wrote to S3OutputPath stays, and the name may be used again. Errors:
+  // NotFound; FailedPrecondition, changing nothing, while the job is InProgress or Stopping (stop
+  // it first), while its last proposal is still being computed (retry), or while another job
+  // names it in WarmStartConfig (that job's prior is built from it: delete that one first).
+  Status Delete(const std::string& job, int64_t now_ms);
 
   // ---- worker-facing -------------------------------------------------------------------------
   // Handles one decoded message from a worker. Returns the replies and any new assignments.

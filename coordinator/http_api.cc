@@ -27,6 +27,7 @@ ApiResponse FromStatus(const Status& s) {
     case StatusCode::kNotFound: return AwsError(400, "ResourceNotFound", s.message());
     case StatusCode::kAlreadyExists: return AwsError(400, "ResourceInUse", s.message());
     case StatusCode::kResourceExhausted: return AwsError(400, "ResourceLimitExceeded", s.message());
+    case StatusCode::kFailedPrecondition: return AwsError(400, "ValidationException", s.message());
     default: return AwsError(500, "InternalFailure", s.message());
   }
 }
@@ -269,6 +270,15 @@ ApiResponse ListTrainingJobs(Dispatcher& d, const Json& req) {
   }));
 }
 
+ApiResponse DeleteJob(Dispatcher& d, const Json& req) {
+  if (Status s = CheckMembers(req, {"HyperParameterTuningJobName"}); !s.ok()) return FromStatus(s);
+  auto name = RequiredString(req, "HyperParameterTuningJobName");
+  if (!name.ok()) return FromStatus(name.status());
+  Status s = d.WithCore([&](CoordinatorCore& c) { return c.Delete(*name, d.Now()); });
+  if (!s.ok()) return FromStatus(s);
+  return Ok(Json::object());
+}
+
 ApiResponse StopJob(Dispatcher& d, const Json& req) {
   if (Status s = CheckMembers(req, {"HyperParameterTuningJobName"}); !s.ok()) return FromStatus(s);
   auto name = RequiredString(req, "HyperParameterTuningJobName");
@@ -357,12 +367,13 @@ ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, cons
   if (action == "ListHyperParameterTuningJobs") return ListJobs(d, req);
   if (action == "ListTrainingJobsForHyperParameterTuningJob") return ListTrainingJobs(d, req);
   if (action == "StopHyperParameterTuningJob") return StopJob(d, req);
+  if (action == "DeleteHyperParameterTuningJob") return DeleteJob(d, req);
   if (action == "DescribeTrainingJob") return DescribeTrainingJob(d, req);
   return AwsError(400, "UnknownOperationException",
                   "this coordinator does not implement SageMaker." + action +
                       "; it implements CreateHyperParameterTuningJob, DescribeHyperParameterTuningJob, "
                       "ListHyperParameterTuningJobs, ListTrainingJobsForHyperParameterTuningJob, "
-                      "StopHyperParameterTuningJob and DescribeTrainingJob");
+                      "StopHyperParameterTuningJob, DeleteHyperParameterTuningJob and DescribeTrainingJob");
 }
 
 struct HttpApi::Impl {

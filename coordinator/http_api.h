@@ -5,7 +5,8 @@
 // `Content-Type: application/x-amz-json-1.1`. So `aws sagemaker ... --endpoint-url URL` and boto3
 // with `endpoint_url` work unchanged against a coordinator. Actions:
 //   CreateHyperParameterTuningJob, DescribeHyperParameterTuningJob, ListHyperParameterTuningJobs,
-//   ListTrainingJobsForHyperParameterTuningJob, StopHyperParameterTuningJob, DescribeTrainingJob.
+//   ListTrainingJobsForHyperParameterTuningJob, StopHyperParameterTuningJob,
+//   DeleteHyperParameterTuningJob (an ended job only; CoordinatorCore::Delete), DescribeTrainingJob.
 // Errors are AWS JSON errors: status 400 with `{"__type": "ValidationException", "message": ...}`
 // (ResourceNotFound, ResourceInUse, ResourceLimitExceeded likewise); an unknown action is
 // `UnknownOperationException`.

@@ -276,6 +276,30 @@ Status SqliteJobStore::AppendLogs(const std::vector<LogRow>& rows) {
   return Status::Ok();
 }
 
+Status SqliteJobStore::DeleteJob(const std::string& name) {
+  HPO_RETURN_IF_ERROR(Begin());
+  static constexpr const char* kDeletes[] = {
+      "DELETE FROM metrics WHERE trial IN (SELECT name FROM trials WHERE tuning_job = ?1 COLLATE NOCASE)",
+      "DELETE FROM logs WHERE trial IN (SELECT name FROM trials WHERE tuning_job = ?1 COLLATE NOCASE)",
+      "DELETE FROM trials WHERE tuning_job = ?1 COLLATE NOCASE",
+      "DELETE FROM jobs WHERE name = ?1",  // the column is COLLATE NOCASE
+  };
+  for (const char* sql : kDeletes) {
+    Stmt s(db_, sql);
+    if (!s.ok()) {
+      Rollback();
+      return s.Error("preparing the deletion of a job");
+    }
+    s.Bind(1, name);
+    if (s.Step() != SQLITE_DONE) {
+      Status e = s.Error("deleting a job");
+      Rollback();
+      return e;
+    }
+  }
+  return Commit();
+}
+
 Result<std::vector<LogRow>> SqliteJobStore::LoadLogs(const std::string& trial, int64_t after_id, size_t limit) {
   Stmt s(db_, "SELECT id, trial, attempt, line, text FROM logs WHERE trial=? AND id>? ORDER BY id LIMIT ?");
   if (!s.ok()) return s.Error("preparing log read");

@@ -91,6 +91,9 @@ class JobStore {
   virtual Status AppendLogs(const std::vector<LogRow>& rows) = 0;
   // Up to `limit` lines of the trial with id > after_id, in order.
   virtual Result<std::vector<LogRow>> LoadLogs(const std::string& trial, int64_t after_id, size_t limit) = 0;
+  // Removes the job (name matched case-insensitively), its trials and their metrics and log lines,
+  // all or nothing. Events stay: they are the coordinator's history. No such job: Ok, nothing done.
+  virtual Status DeleteJob(const std::string& name) = 0;
 };
 
 class SqliteJobStore final : public JobStore {
@@ -112,6 +115,7 @@ class SqliteJobStore final : public JobStore {
   Result<std::vector<MetricRow>> LoadMetrics(const std::string& trial) override;
   Status AppendLogs(const std::vector<LogRow>& rows) override;
   Result<std::vector<LogRow>> LoadLogs(const std::string& trial, int64_t after_id, size_t limit) override;
+  Status DeleteJob(const std::string& name) override;
 
  private:
   explicit SqliteJobStore(sqlite3* db) : db_(db) {}

@@ -542,3 +542,78 @@ TEST_F(CoreTest, AssignmentsCarryEachChannelsDataTypeDistributionCompressionAndW
 
 }  // namespace
 }  // namespace hpo::coordinator
+
+namespace hpo::coordinator {
+namespace {
+using coretest::CoreTest;
+using coretest::Only;
+using coretest::Spec;
+
+// The training jobs' final exit, as the worker reports a stop.
+void ExitStopped(CoordinatorCore& core, const proto::wire::StopTrial& s, int64_t now) {
+  proto::wire::TrialExited x;
+  x.trial = s.trial;
+  x.attempt = s.attempt;
+  x.status = "Stopped";
+  x.secondary_status = "Stopped";
+  core.OnMessage("w1", x, now);
+}
+
+TEST_F(CoreTest, DeletingAJobRemovesItsRecordsOnlyOnceItHasEndedAndFreesItsName) {
+  Register("w1", 2);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("gone", "Random", 2, 2)));
+  ASSERT_EQ(a.size(), 2u);
+  Status running = core_->Delete("gone", now_);
+  EXPECT_EQ(running.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(running.message().find("is InProgress; stop it"), std::string::npos) << running.message();
+  Finish("w1", a[0], 0.5);
+  Finish("w1", a[1], 0.25);
+  ASSERT_EQ(*core_->Describe("gone")->status.hyper_parameter_tuning_job_status, "Completed");
+  const std::vector<std::string> trial_names = {a[0].trial, a[1].trial};
+
+  // A job that warm-starts from it keeps it.
+  proto::TuningJobSpec child = Spec("child", "Random", 4, 2);
+  child.warm_start_config.emplace();
+  child.warm_start_config->parent_hyper_parameter_tuning_jobs.push_back({"GONE"});
+  child.warm_start_config->warm_start_type = "IdenticalDataAndAlgorithm";
+  auto c = Only<proto::wire::AssignTrial>(Submit(child));
+  ASSERT_EQ(c.size(), 2u);
+  Status parent = core_->Delete("gone", now_);
+  EXPECT_EQ(parent.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(parent.message().find("child (InProgress) warm-starts from gone"), std::string::npos) << parent.message();
+  EXPECT_EQ(core_->Delete("nope", now_).code(), StatusCode::kNotFound);
+  ASSERT_NE(core_->FindJob("gone"), nullptr) << "refusals change nothing";
+  EXPECT_EQ(core_->TrialsOf("gone").size(), 2u);
+
+  std::vector<Outgoing> out;
+  ASSERT_TRUE(core_->Stop("child", now_, &out).ok());
+  for (const auto& s : Only<proto::wire::StopTrial>(out)) ExitStopped(*core_, s, now_);
+  ASSERT_EQ(*core_->Describe("child")->status.hyper_parameter_tuning_job_status, "Stopped");
+  ASSERT_TRUE(core_->Delete("Child", now_).ok()) << "names are not case sensitive";
+  Submit(Spec("gone-2", "Random", 1, 1));  // a neighbour whose name starts the same stays
+  Register("w1", 2);
+  ASSERT_EQ(core_->TrialsOf("gone-2").size(), 1u);
+  ASSERT_TRUE(core_->Delete("gone", now_).ok());
+
+  EXPECT_EQ(core_->FindJob("gone"), nullptr);
+  EXPECT_EQ(core_->Describe("gone").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(core_->TrialsOf("gone").empty());
+  auto trials = store_->LoadTrials();
+  ASSERT_TRUE(trials.ok());
+  ASSERT_EQ(trials->size(), 1u) << "only gone-2's training job is left";
+  EXPECT_EQ(trials->at(0).tuning_job, "gone-2");
+  for (const auto& t : trial_names) EXPECT_TRUE(store_->LoadMetrics(t)->empty()) << t;
+
+  // Gone for good: a restarted core does not bring it back, and the name is free again.
+  MakeCore();
+  EXPECT_EQ(core_->FindJob("gone"), nullptr);
+  EXPECT_EQ(core_->FindJob("child"), nullptr);
+  EXPECT_EQ(core_->TrialsOf("gone-2").size(), 1u);
+  Submit(Spec("gone", "Random", 2, 2));
+  Register("w1", 4);
+  EXPECT_EQ(core_->TrialsOf("gone").size(), 2u);
+  EXPECT_EQ(core_->TrialsOf("gone")[0]->name.rfind("gone-001-", 0), 0u) << core_->TrialsOf("gone")[0]->name;
+}
+
+}  // namespace
+}  // namespace hpo::coordinator

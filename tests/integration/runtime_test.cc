@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <regex>
 #include <set>
 #include <string>
@@ -441,6 +442,26 @@ TEST_F(Cluster, StoppingAJobMidwayStopsItsTrialsWithinTheGracePeriod) {
     ran += t.contains("TrainingStartTime") ? 1 : 0;
   }
   EXPECT_EQ(ran, 4) << trials.dump(1) << "\nsee " << dir_;
+
+  // DeleteHyperParameterTuningJob: refused while a job runs, then its records go and the name is
+  // free again. Through `hpo delete` here, the SageMaker action underneath.
+  Json other = Job("it-delete", "Random", 50, 2, ranges, {{"sleep_ms", "1000"}, {"epochs", "30"}});
+  Call("CreateHyperParameterTuningJob", other);
+  const std::string url = "--coordinator=http://127.0.0.1:" + std::to_string(http_port_);
+  const std::string hpo = std::string(HPO_BINARY) + " ";
+  EXPECT_NE(std::system((hpo + "delete it-delete " + url + " 2>" + (dir_ / "delete.err").string()).c_str()), 0);
+  std::ifstream refused(dir_ / "delete.err");
+  std::string why((std::istreambuf_iterator<char>(refused)), std::istreambuf_iterator<char>());
+  EXPECT_NE(why.find("ValidationException: tuning job it-delete is InProgress; stop it"), std::string::npos) << why;
+  Call("StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", "it-delete"}});
+  ASSERT_EQ(WaitFor("it-delete", 20)["HyperParameterTuningJobStatus"], "Stopped");
+  ASSERT_EQ(std::system((hpo + "delete it-delete " + url + " >/dev/null").c_str()), 0);
+  Json gone = Call("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", "it-delete"}}, 400);
+  EXPECT_EQ(gone["__type"], "ResourceNotFound") << gone.dump();
+  Json listed = Call("ListHyperParameterTuningJobs", Json::object());
+  for (const auto& j : listed["HyperParameterTuningJobSummaries"]) EXPECT_NE(j["HyperParameterTuningJobName"], "it-delete");
+  Call("CreateHyperParameterTuningJob", other);  // the name is free again
+  Call("StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", "it-delete"}});
 }
 
 TEST_F(Cluster, MaxRuntimeStopsATrainerThatIgnoresSigtermWithSigkillAfterTheGrace) {
