@@ -2,7 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <set>
 #include <fstream>
 #include <sstream>
 #include <chrono>
@@ -433,6 +438,7 @@ void Run(const RunArgs& a) {
       std::cout << "\n";
     }
     std::cout << "\n  logs: " << state_dir << "/local-*/trials/<training job>/attempt-N/trial.log\n";
+    std::cout << "  history: hpo events " << name << " --state-dir " << state_dir << "\n";
   }
   Exit(*desc.status.hyper_parameter_tuning_job_status == "Completed" ? 0 : 1);
 }
@@ -1042,6 +1048,117 @@ void AddClientCommands(CLI::App& app) {
         std::printf("%-40s %-10s %-12s %s\n", s["TrainingJobName"].get<std::string>().c_str(),
                     s["TrainingJobStatus"].get<std::string>().c_str(), obj.c_str(), hps.c_str());
       }
+    }
+    Exit(0);
+  });
+
+  struct EventsArgs {
+    std::string job;
+    std::string state_dir;
+    std::vector<std::string> kinds;
+    bool follow = false;
+    std::string output = "table";
+  };
+  auto ea = std::make_shared<EventsArgs>();
+  CLI::App* events = app.add_subcommand("events", "Print the history of a tuning job, or of the whole coordinator");
+  events->add_option("job", ea->job, "Tuning job name (default: every job's events and the coordinator's own)");
+  events->add_option("--state-dir", ea->state_dir,
+                     "Read a state directory instead of asking a coordinator (one that hpo run or hpo coordinator "
+                     "wrote; it may be in use)");
+  events->add_option("--kind", ea->kinds, "Only events of this kind (repeatable), e.g. EarlyStopped");
+  events->add_flag("-f,--follow", ea->follow,
+                   "Keep printing new events until the tuning job ends (without a job: until interrupted)");
+  events->add_option("-o,--output", ea->output, "table or json (one object per line)")
+      ->check(CLI::IsMember({"table", "json"}));
+  add_url(events);
+  events->footer(
+      "What happened and why, oldest first: the job created (and what Autotune chose), each\n"
+      "training job stopped early with the rule's reason, each model suggestion with its cost and\n"
+      "any fallback, infrastructure errors and retries, workers lost, completion criteria met.\n\n"
+      "Examples:\n  hpo events my-job --kind EarlyStopped\n  hpo events my-job -f\n"
+      "  hpo events quickstart --state-dir hpo-runs/quickstart-20261130-084248   # after hpo run");
+  events->callback([url, ea] {
+    const bool name_ok = ea->job.size() <= 32 && std::all_of(ea->job.begin(), ea->job.end(), [](char c) {
+                           return std::isalnum(static_cast<unsigned char>(c)) || c == '-';
+                         });
+    if (!name_ok) Fail(2, "\"" + ea->job + "\" is not a tuning job name (1-32 letters, digits and hyphens)");
+    const std::set<std::string> kinds(ea->kinds.begin(), ea->kinds.end());
+    bool header = false;
+    auto print = [&](const Json& e) {
+      if (!kinds.empty() && !kinds.count(e["kind"].get<std::string>())) return;
+      if (ea->output == "json") {
+        std::cout << e.dump() << "\n";
+        return;
+      }
+      const auto ms = static_cast<int64_t>(std::llround(e["time"].get<double>() * 1000));
+      std::time_t secs = static_cast<std::time_t>(ms / 1000);
+      std::tm tm{};
+      gmtime_r(&secs, &tm);
+      char when[40];
+      std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+      std::snprintf(when + std::strlen(when), sizeof when - std::strlen(when), ".%03d", static_cast<int>(ms % 1000));
+      const std::string who = ea->job.empty() ? e["job"].get<std::string>() : e["trial"].get<std::string>();
+      if (!header) {
+        std::printf("%-23s  %-19s %-30s %s\n", "TIME (UTC)", "KIND", ea->job.empty() ? "TUNING JOB" : "TRAINING JOB",
+                    "MESSAGE");
+        header = true;
+      }
+      std::string message = e["message"].get<std::string>();
+      if (ea->job.empty() && !e["trial"].get<std::string>().empty()) message = e["trial"].get<std::string>() + ": " + message;
+      std::printf("%-23s  %-19s %-30s %s\n", when, e["kind"].get<std::string>().c_str(), who.c_str(), message.c_str());
+    };
+    auto ended = [](const std::string& st) { return st == "Completed" || st == "Failed" || st == "Stopped"; };
+    int64_t after = 0;
+    if (!ea->state_dir.empty()) {
+      const std::string db = ea->state_dir + "/hpo.db";
+      if (!fs::exists(db)) Fail(2, "--state-dir " + ea->state_dir + ": no hpo.db there (hpo run prints its state directory)");
+      auto store = coordinator::SqliteJobStore::Open(db);
+      if (!store.ok()) Fail(3, store.status().message());
+      for (bool first = true;; first = false) {
+        auto rows = (*store)->LoadEvents(ea->job, after, 5000);
+        if (!rows.ok()) Fail(3, rows.status().message());
+        if (first && rows->empty() && !ea->job.empty()) Fail(2, "no events of a tuning job named " + ea->job + " in " + db);
+        for (const auto& r : *rows) {
+          after = std::max(after, r.id);
+          print({{"id", r.id}, {"time", static_cast<double>(r.ts_ms) / 1000.0}, {"kind", r.kind}, {"job", r.job},
+                 {"trial", r.trial}, {"message", r.message}});
+        }
+        std::cout.flush();
+        if (!rows->empty()) continue;
+        if (!ea->follow) break;
+        auto lower = [](std::string x) {
+          for (char& c : x) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          return x;
+        };
+        std::string status;
+        if (auto jobs = (*store)->LoadJobs(); jobs.ok()) {
+          for (const auto& j : *jobs) {
+            if (lower(j.name) == lower(ea->job)) status = j.status;
+          }
+        }
+        if (!ea->job.empty() && ended(status)) break;  // without a job: until interrupted
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+      Exit(0);
+    }
+    httplib::Client client(*url);
+    client.set_connection_timeout(5, 0);
+    for (;;) {
+      std::string target = "/hpo/v1/events?after=" + std::to_string(after) + "&limit=5000";
+      if (!ea->job.empty()) target += "&job=" + ea->job;
+      auto res = client.Get(target, ClientHeaders(*url, "GET", target, "", {}));
+      if (!res) Fail(3, "cannot reach the coordinator at " + *url + "; point --coordinator / HPO_COORDINATOR at it");
+      Json j = Json::parse(res->body, nullptr, false);
+      if (res->status != 200 || !j.is_object()) {
+        Fail(res->status == 400 ? 2 : 1,
+             j.is_object() ? j.value("__type", "Error") + ": " + j.value("message", res->body) : res->body);
+      }
+      for (const auto& e : j["events"]) print(e);
+      std::cout.flush();
+      const bool more = !j["events"].empty();
+      after = j["next"].get<int64_t>();
+      if (!more && (!ea->follow || ended(j.value("HyperParameterTuningJobStatus", "")))) break;
+      if (!more) std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
     Exit(0);
   });

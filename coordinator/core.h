@@ -328,6 +328,10 @@ class CoordinatorCore {
   const SuggestionStats* Suggestions(const std::string& job) const;
   // The trial's stored output lines after the cursor `after_id` (0 = from the start).
   Result<std::vector<LogRow>> Logs(const std::string& trial, int64_t after_id, size_t limit) const;
+  // The coordinator's history after the cursor `after_id` (0 = from the start), oldest first:
+  // every event when `job` is empty, else that job's (a deleted job's events stay). NotFound for a
+  // job this coordinator never had.
+  Result<std::vector<EventRow>> Events(const std::string& job, int64_t after_id, size_t limit) const;
   // Lines kept per attempt; later lines are dropped (the worker's own trial.log keeps them all).
   static constexpr uint64_t kMaxLogLinesPerAttempt = 200000;
   std::string JobArn(const std::string& job) const;

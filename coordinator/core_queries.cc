@@ -157,6 +157,15 @@ Result<std::vector<LogRow>> CoordinatorCore::Logs(const std::string& trial, int6
   return impl_->store->LoadLogs(trial, after_id, limit);
 }
 
+Result<std::vector<EventRow>> CoordinatorCore::Events(const std::string& job, int64_t after_id, size_t limit) const {
+  Result<std::vector<EventRow>> rows = impl_->store->LoadEvents(job, after_id, limit);
+  if (!rows.ok() || job.empty() || !rows->empty() || FindJob(job)) return rows;
+  // Nothing after the cursor: a job that has (or had) events exists; a typo does not.
+  Result<std::vector<EventRow>> any = impl_->store->LoadEvents(job, 0, 1);
+  if (any.ok() && any->empty()) return Status::NotFound("no tuning job named " + job + " (and no events of one)");
+  return rows;
+}
+
 const SuggestionStats* CoordinatorCore::Suggestions(const std::string& job) const {
   auto it = impl_->suggestions.find(Lower(job));
   return it == impl_->suggestions.end() ? nullptr : &it->second;

@@ -34,6 +34,21 @@ ApiResponse FromStatus(const Status& s) {
 
 ApiResponse Ok(const Json& j) { return {200, j.dump()}; }
 
+// ?after=N&limit=M of the paged GET routes (limit at most 10,000). False, with the error in
+// `res`, when either is not a non-negative integer.
+bool Cursor(const httplib::Request& req, httplib::Response& res, int64_t* after, size_t* limit) {
+  try {
+    if (req.has_param("after")) *after = std::stoll(req.get_param_value("after"));
+    if (req.has_param("limit")) *limit = std::min<size_t>(std::stoul(req.get_param_value("limit")), 10000);
+    if (*after >= 0) return true;
+  } catch (const std::exception&) {
+  }
+  ApiResponse r = AwsError(400, "ValidationException", "after and limit must be non-negative integers");
+  res.status = r.status;
+  res.set_content(r.body, "application/json");
+  return false;
+}
+
 double Epoch(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 
 // Reads the request members this action allows; anything else is a ValidationException naming it.
@@ -490,15 +505,7 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
   s.Get(R"(/hpo/v1/logs/([A-Za-z0-9-]+))", guard([d](const httplib::Request& req, httplib::Response& res) {
     int64_t after = 0;
     size_t limit = 1000;
-    try {
-      if (req.has_param("after")) after = std::stoll(req.get_param_value("after"));
-      if (req.has_param("limit")) limit = std::min<size_t>(std::stoul(req.get_param_value("limit")), 10000);
-    } catch (const std::exception&) {
-      ApiResponse r = AwsError(400, "ValidationException", "after and limit must be non-negative integers");
-      res.status = r.status;
-      res.set_content(r.body, "application/json");
-      return;
-    }
+    if (!Cursor(req, res, &after, &limit)) return;
     std::string status;
     auto rows = d->WithCore([&](CoordinatorCore& c) {
       if (const Trial* t = c.FindTrial(req.matches[1])) status = c.Summary(*t).training_job_status.value_or("");
@@ -524,6 +531,33 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
     }
     after = cursor;
     Json out = {{"TrainingJobStatus", status}, {"lines", lines}, {"next", after}};
+    res.set_content(out.dump(), "application/json");
+  }));
+  // The coordinator's history (every job's, or ?job=NAME's), oldest first, from ?after=N.
+  s.Get("/hpo/v1/events", guard([d](const httplib::Request& req, httplib::Response& res) {
+    int64_t after = 0;
+    size_t limit = 1000;
+    if (!Cursor(req, res, &after, &limit)) return;
+    const std::string job = req.has_param("job") ? req.get_param_value("job") : "";
+    std::string status;
+    auto rows = d->WithCore([&](CoordinatorCore& c) {
+      if (const TuningJob* j = job.empty() ? nullptr : c.FindJob(job)) status = j->status;
+      return c.Events(job, after, limit);
+    });
+    if (!rows.ok()) {
+      ApiResponse r = FromStatus(rows.status());
+      res.status = r.status;
+      res.set_content(r.body, "application/json");
+      return;
+    }
+    Json events = Json::array();
+    for (const EventRow& e : *rows) {
+      after = std::max(after, e.id);
+      events.push_back({{"id", e.id}, {"time", Epoch(e.ts_ms)}, {"kind", e.kind}, {"job", e.job}, {"trial", e.trial},
+                        {"message", e.message}});
+    }
+    Json out = {{"events", events}, {"next", after}};
+    if (!status.empty()) out["HyperParameterTuningJobStatus"] = status;
     res.set_content(out.dump(), "application/json");
   }));
   // Prometheus text format: suggestion latency per tuning job, training jobs by status, workers.

@@ -15,7 +15,9 @@
 //   POST /hpo/v1/jobs          a spec in either spelling (CRD YAML/JSON or SageMaker JSON)
 //   GET  /hpo/v1/jobs/NAME     the CRD document with its status block
 //   GET  /hpo/v1/health        "ok" and counts
-//   GET  /hpo/v1/logs/TRIAL    the trial's log lines the coordinator holds (?from=N)
+//   GET  /hpo/v1/logs/TRIAL    the trial's log lines the coordinator holds (?after=N&limit=M)
+//   GET  /hpo/v1/events        the coordinator's history, oldest first (?job=NAME&after=N&limit=M):
+//                              {"events": [{id, time, kind, job, trial, message}], "next": N}
 //
 // Authentication (coordinator/sigv4.h): with HttpApiOptions::require_sigv4 every request, on
 // every path, must carry a valid AWS Signature Version 4 (service `sagemaker`) made with one of

@@ -25,6 +25,7 @@ CREATE INDEX IF NOT EXISTS metrics_by_trial ON metrics(trial, attempt, seq);
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY AUTOINCREMENT, ts_ms INTEGER NOT NULL, kind TEXT NOT NULL,
   job TEXT NOT NULL, trial TEXT NOT NULL, message TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_job ON events(job COLLATE NOCASE, id);
 CREATE TABLE IF NOT EXISTS logs (
   id INTEGER PRIMARY KEY AUTOINCREMENT, trial TEXT NOT NULL, attempt INTEGER NOT NULL,
   line INTEGER NOT NULL, text TEXT NOT NULL, UNIQUE(trial, attempt, line));
@@ -298,6 +299,21 @@ Status SqliteJobStore::DeleteJob(const std::string& name) {
     }
   }
   return Commit();
+}
+
+Result<std::vector<EventRow>> SqliteJobStore::LoadEvents(const std::string& job, int64_t after_id, size_t limit) {
+  Stmt s(db_,
+         "SELECT id, ts_ms, kind, job, trial, message FROM events WHERE (?1 = '' OR job = ?1 COLLATE NOCASE) "
+         "AND id > ?2 ORDER BY id LIMIT ?3");
+  if (!s.ok()) return s.Error("preparing event read");
+  s.Bind(1, job).Bind(2, after_id).Bind(3, static_cast<int64_t>(limit));
+  std::vector<EventRow> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    out.push_back({s.Int(0), s.Int(1), s.Text(2), s.Text(3), s.Text(4), s.Text(5)});
+  }
+  if (rc != SQLITE_DONE) return s.Error("reading events");
+  return out;
 }
 
 Result<std::vector<LogRow>> SqliteJobStore::LoadLogs(const std::string& trial, int64_t after_id, size_t limit) {

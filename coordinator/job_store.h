@@ -71,6 +71,18 @@ struct LogRow {
   bool operator==(const LogRow&) const = default;
 };
 
+// One entry of the coordinator's history: a job created, a training job stopped early and why, a
+// suggestion's cost, a worker lost, what Autotune chose, ... (`kind` names which).
+struct EventRow {
+  int64_t id = 0;  // increasing in the order the events were written
+  int64_t ts_ms = 0;
+  std::string kind;
+  std::string job;    // tuning job, "" for the coordinator's own (a worker lost)
+  std::string trial;  // training job, "" for the job's own
+  std::string message;
+  bool operator==(const EventRow&) const = default;
+};
+
 class JobStore {
  public:
   virtual ~JobStore() = default;
@@ -94,6 +106,9 @@ class JobStore {
   // Removes the job (name matched case-insensitively), its trials and their metrics and log lines,
   // all or nothing. Events stay: they are the coordinator's history. No such job: Ok, nothing done.
   virtual Status DeleteJob(const std::string& name) = 0;
+  // Up to `limit` events with id > after_id, oldest first: every event when `job` is empty, else
+  // that tuning job's (name matched case-insensitively).
+  virtual Result<std::vector<EventRow>> LoadEvents(const std::string& job, int64_t after_id, size_t limit) = 0;
 };
 
 class SqliteJobStore final : public JobStore {
@@ -116,6 +131,7 @@ class SqliteJobStore final : public JobStore {
   Status AppendLogs(const std::vector<LogRow>& rows) override;
   Result<std::vector<LogRow>> LoadLogs(const std::string& trial, int64_t after_id, size_t limit) override;
   Status DeleteJob(const std::string& name) override;
+  Result<std::vector<EventRow>> LoadEvents(const std::string& job, int64_t after_id, size_t limit) override;
 
  private:
   explicit SqliteJobStore(sqlite3* db) : db_(db) {}

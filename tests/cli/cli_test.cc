@@ -388,6 +388,23 @@ TEST_F(CliTest, AnAutotuneJobRunsWithTheRangesItChose) {
     saw_dataset = saw_dataset || Slurp(e.path()).find("\"dataset\": \"breast_cancer\"") != std::string::npos;
   }
   EXPECT_TRUE(saw_dataset);
+
+  // The job's history, read from its state directory after the run: Autotune's choices first.
+  Outcome ev = Hpo({"events", "autotune", "--state-dir", state.string(), "--kind", "AutotuneChose"});
+  ASSERT_EQ(ev.exit_code, 0) << ev.err;
+  auto lines = Lines(ev.out);
+  ASSERT_GE(lines.size(), 2u) << ev.out;
+  EXPECT_EQ(lines[0].rfind("TIME (UTC)", 0), 0u) << ev.out;
+  EXPECT_NE(lines[1].find("AutotuneChose"), std::string::npos) << ev.out;
+  EXPECT_NE(ev.out.find("HyperParameterTuningJobConfig.Strategy = Bayesian (left out;"), std::string::npos) << ev.out;
+  for (size_t i = 1; i < lines.size(); ++i) EXPECT_NE(lines[i].find("AutotuneChose"), std::string::npos) << lines[i];
+  Outcome json = Hpo({"events", "autotune", "--state-dir", state.string(), "-o", "json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  auto first = nlohmann::json::parse(Lines(json.out).at(0), nullptr, false);
+  EXPECT_EQ(first["kind"], "JobCreated") << json.out;
+  Outcome missing = Hpo({"events", "nope", "--state-dir", state.string()});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("no events of a tuning job named nope"), std::string::npos) << missing.err;
 }
 
 // A spec whose instance type this machine cannot cover: `hpo run` says so once its workers have

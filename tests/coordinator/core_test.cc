@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "coordinator/job_store.h"
 #include "proto/codec.h"
 #include "tests/coordinator/core_fixture.h"
@@ -613,6 +615,44 @@ TEST_F(CoreTest, DeletingAJobRemovesItsRecordsOnlyOnceItHasEndedAndFreesItsName)
   Register("w1", 4);
   EXPECT_EQ(core_->TrialsOf("gone").size(), 2u);
   EXPECT_EQ(core_->TrialsOf("gone")[0]->name.rfind("gone-001-", 0), 0u) << core_->TrialsOf("gone")[0]->name;
+}
+
+TEST_F(CoreTest, EventsTellAJobsHistoryInOrderAndOutliveItsDeletion) {
+  Register("w1", 2);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("hist", "Random", 2, 2)));
+  ASSERT_EQ(a.size(), 2u);
+  Submit(Spec("other", "Random", 1, 1));
+  Finish("w1", a[0], 0.5);
+  Finish("w1", a[1], 0.25);
+
+  auto all = core_->Events("HIST", 0, 1000);  // names are not case sensitive
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_GE(all->size(), 2u);
+  EXPECT_EQ(all->front().kind, "JobCreated");
+  EXPECT_EQ(all->front().message, "strategy Random");
+  for (size_t i = 0; i < all->size(); ++i) {
+    EXPECT_EQ((*all)[i].job, "hist") << (*all)[i].kind;
+    if (i > 0) {
+      EXPECT_LT((*all)[i - 1].id, (*all)[i].id);
+    }
+  }
+  // A cursor and a limit page through them.
+  auto page = core_->Events("hist", all->front().id, 1);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 1u);
+  EXPECT_EQ(page->front(), (*all)[1]);
+  // Without a job: every job's, the other's among them.
+  auto everything = core_->Events("", 0, 1000);
+  ASSERT_TRUE(everything.ok());
+  EXPECT_TRUE(std::any_of(everything->begin(), everything->end(), [](const EventRow& e) { return e.job == "other"; }));
+  EXPECT_EQ(core_->Events("nope", 0, 10).status().code(), StatusCode::kNotFound);
+
+  ASSERT_TRUE(core_->Delete("hist", now_).ok());
+  auto after = core_->Events("hist", all->back().id, 1000);
+  ASSERT_TRUE(after.ok()) << "a deleted job's history stays";
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_EQ(after->front().kind, "JobDeleted");
+  EXPECT_TRUE(core_->Events("hist", after->back().id, 10).ok()) << "nothing new is not an error";
 }
 
 }  // namespace

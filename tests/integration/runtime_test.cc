@@ -460,6 +460,16 @@ TEST_F(Cluster, StoppingAJobMidwayStopsItsTrialsWithinTheGracePeriod) {
   EXPECT_EQ(gone["__type"], "ResourceNotFound") << gone.dump();
   Json listed = Call("ListHyperParameterTuningJobs", Json::object());
   for (const auto& j : listed["HyperParameterTuningJobSummaries"]) EXPECT_NE(j["HyperParameterTuningJobName"], "it-delete");
+  // Its history stays, ending with the deletion (hpo events, over /hpo/v1/events).
+  const std::string events = (dir_ / "events.json").string();
+  ASSERT_EQ(std::system((hpo + "events it-delete -o json " + url + " >" + events).c_str()), 0);
+  std::ifstream ev(events);
+  std::vector<Json> history;
+  for (std::string line; std::getline(ev, line);) history.push_back(Json::parse(line));
+  ASSERT_GE(history.size(), 3u);
+  EXPECT_EQ(history.front()["kind"], "JobCreated");
+  EXPECT_EQ(history.back()["kind"], "JobDeleted");
+  EXPECT_TRUE(std::any_of(history.begin(), history.end(), [](const Json& e) { return e["kind"] == "JobStopping"; }));
   Call("CreateHyperParameterTuningJob", other);  // the name is free again
   Call("StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", "it-delete"}});
 }
