@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/cli_util.h"
 #include "coordinator/bayesian_strategy.h"
 #include "coordinator/random_strategy.h"
 #include "coordinator/rng.h"
@@ -25,8 +26,6 @@ namespace {
 using Json = nlohmann::ordered_json;
 using coordinator::Observation;
 using coordinator::Proposal;
-
-[[noreturn]] void Exit(int code) { throw CLI::RuntimeError(code); }
 
 double Median(std::vector<double> v) {
   if (v.empty()) return 0;

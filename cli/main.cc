@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/bench_commands.h"
+#include "cli/client_commands.h"
 #include "cli/keygen.h"
 #include "cli/runtime_commands.h"
 #include "cli/spec_commands.h"
@@ -33,7 +34,8 @@ int main(int argc, char** argv) {
       "  hpo keygen --out keys                      (CurveZMQ keys: copy coordinator.pub, worker.secret)\n"
       "  hpo coordinator --keys keys --state-dir /var/lib/hpo   (ZeroMQ :7700, HTTP 127.0.0.1:7780)\n"
       "  hpo worker --keys keys --connect tcp://HOST:7700 --slots 4\n"
-      "  hpo submit spec.yaml; hpo list; hpo describe NAME; hpo trials NAME; hpo stop NAME\n\n"
+      "  hpo submit spec.yaml; hpo list; hpo describe NAME; hpo trials NAME; hpo events NAME\n"
+      "  hpo stop NAME; hpo delete NAME\n\n"
       "Exit codes: 0 ok, 1 the job failed or was stopped, 2 usage or validation error,\n"
       "3 a service could not be reached or started. `hpo COMMAND --help` explains each command.");
   hpo::cli::AddValidateCommand(app);

@@ -3,8 +3,7 @@
 //   hpo run SPEC          embedded coordinator + local workers, to completion, with progress
 //   hpo coordinator       the coordinator of a cluster (ZeroMQ for workers, HTTP for clients)
 //   hpo worker            one worker of a cluster
-//   hpo submit/list/describe/trials/stop
-//                         clients of a coordinator's HTTP API (the SageMaker API)
+// (The clients of a coordinator, hpo submit/list/...: cli/client_commands.h.)
 //
 // Each Add* function registers one subcommand on the app; its callback throws
 // CLI::RuntimeError(code) with the process exit code (0 ok, 1 job failed or stopped,
@@ -18,6 +17,5 @@ namespace hpo::cli {
 void AddRunCommand(CLI::App& app);
 void AddCoordinatorCommand(CLI::App& app);
 void AddWorkerCommand(CLI::App& app);
-void AddClientCommands(CLI::App& app);
 
 }  // namespace hpo::cli

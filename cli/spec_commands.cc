@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "cli/cli_util.h"
 #include "common/file_util.h"
 #include "coordinator/autotune.h"
 #include "proto/codec.h"
@@ -10,8 +11,6 @@
 namespace hpo::cli {
 
 namespace {
-
-[[noreturn]] void Exit(int code) { throw CLI::RuntimeError(code); }
 
 // Reads, parses and validates one file; prints its errors as "FILE: path: message".
 std::optional<proto::ParsedSpec> Check(const std::string& file) {

@@ -1,0 +1,28 @@
+// cli/cli_util.h: what every hpo subcommand shares: how it ends (exit codes), how it reads a
+// spec file, how it prints a number.
+//
+// Exit codes (hpo's contract, README): 0 ok, 1 the job failed or was stopped, 2 usage or
+// validation error, 3 a service could not be reached or started. A command ends by throwing
+// CLI::RuntimeError(code), which main() turns into the process's exit status.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "proto/codec.h"
+
+namespace hpo::cli {
+
+[[noreturn]] void Exit(int code);
+// Prints "hpo: MESSAGE" on stderr, then Exit(code).
+[[noreturn]] void Fail(int code, const std::string& message);
+
+// Reads, parses and validates a spec file; every error goes to stderr as "FILE: PATH: MESSAGE",
+// then exit code 2. A relative file:// training image is resolved against the file's directory.
+proto::ParsedSpec LoadSpec(const std::string& path);
+
+// A metric value as people read it: 6 significant digits.
+std::string Num(double v);
+
+}  // namespace hpo::cli

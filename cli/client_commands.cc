@@ -1,0 +1,425 @@
+#include "cli/client_commands.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_util.h"
+#include "common/file_util.h"
+#include "coordinator/job_store.h"
+#include "coordinator/sigv4.h"
+#include "proto/codec.h"
+
+namespace hpo::cli {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+std::string DefaultCoordinator() {
+  const char* env = std::getenv("HPO_COORDINATOR");
+  return env && *env ? env : "http://127.0.0.1:7780";
+}
+
+// The caller's AWS credentials, found as the aws CLI finds them: $AWS_ACCESS_KEY_ID and
+// $AWS_SECRET_ACCESS_KEY, else profile $AWS_PROFILE (default "default") of
+// $AWS_SHARED_CREDENTIALS_FILE (default ~/.aws/credentials). nullopt when there are none.
+struct ClientCredentials {
+  std::string id, secret, region;
+};
+std::optional<ClientCredentials> FindClientCredentials() {
+  auto env = [](const char* n) -> std::string {
+    const char* v = std::getenv(n);
+    return v ? v : "";
+  };
+  ClientCredentials c;
+  c.region = !env("AWS_REGION").empty() ? env("AWS_REGION")
+             : !env("AWS_DEFAULT_REGION").empty() ? env("AWS_DEFAULT_REGION")
+                                                  : "us-east-1";
+  c.id = env("AWS_ACCESS_KEY_ID");
+  c.secret = env("AWS_SECRET_ACCESS_KEY");
+  if (!c.id.empty() && !c.secret.empty()) return c;
+  std::string file = env("AWS_SHARED_CREDENTIALS_FILE");
+  if (file.empty() && !env("HOME").empty()) file = env("HOME") + "/.aws/credentials";
+  std::string profile = env("AWS_PROFILE").empty() ? "default" : env("AWS_PROFILE");
+  auto text = ReadFile(file, 1u << 20);
+  if (file.empty() || !text.ok()) return std::nullopt;
+  std::istringstream in(*text);
+  std::string line, section;
+  c.id.clear();
+  c.secret.clear();
+  auto trim = [](std::string t) {
+    t.erase(0, t.find_first_not_of(" \t\r"));
+    t.erase(t.find_last_not_of(" \t\r") + 1);
+    return t;
+  };
+  while (std::getline(in, line)) {
+    line = trim(line);
+    if (line.size() > 2 && line.front() == '[' && line.back() == ']') {
+      section = trim(line.substr(1, line.size() - 2));
+      continue;
+    }
+    size_t eq = line.find('=');
+    if (section != profile || eq == std::string::npos) continue;
+    std::string k = trim(line.substr(0, eq)), v = trim(line.substr(eq + 1));
+    if (k == "aws_access_key_id") c.id = v;
+    if (k == "aws_secret_access_key") c.secret = v;
+  }
+  if (c.id.empty() || c.secret.empty()) return std::nullopt;
+  return c;
+}
+
+// The headers of a request to the coordinator: signed with AWS Signature V4 (service sagemaker)
+// when the caller has credentials, so a coordinator that requires signatures accepts them.
+httplib::Headers ClientHeaders(const std::string& url, const std::string& method, const std::string& target,
+                               const std::string& body, std::vector<std::pair<std::string, std::string>> headers) {
+  static const std::optional<ClientCredentials> creds = FindClientCredentials();
+  httplib::Headers out;
+  if (creds) {
+    std::string authority = url.substr(url.find("://") == std::string::npos ? 0 : url.find("://") + 3);
+    authority = authority.substr(0, authority.find('/'));
+    coordinator::sigv4::Request r;
+    r.method = method;
+    size_t q = target.find('?');
+    r.path = target.substr(0, q);
+    r.query = q == std::string::npos ? "" : target.substr(q + 1);
+    r.body = body;
+    r.headers = std::move(headers);
+    r.headers.emplace_back("Host", authority);
+    coordinator::sigv4::Sign(r, creds->id, creds->secret, creds->region, "sagemaker", std::time(nullptr));
+    headers = std::move(r.headers);
+  }
+  for (auto& [k, v] : headers) out.emplace(k, v);
+  return out;
+}
+
+// Calls one SageMaker action on the coordinator; exits with a clear message when it cannot.
+Json Call(const std::string& url, const std::string& action, const Json& body) {
+  httplib::Client client(url);
+  client.set_connection_timeout(5, 0);
+  client.set_read_timeout(30, 0);
+  const std::string payload = body.dump();
+  httplib::Headers h = ClientHeaders(url, "POST", "/", payload, {{"X-Amz-Target", "SageMaker." + action}});
+  auto res = client.Post("/", h, payload, "application/x-amz-json-1.1");
+  if (!res) {
+    Fail(3, "cannot reach the coordinator at " + url + " (" + httplib::to_string(res.error()) +
+                "); start one with `hpo coordinator`, or point --coordinator / HPO_COORDINATOR at it");
+  }
+  Json j = Json::parse(res->body, nullptr, false);
+  if (res->status != 200) {
+    std::string type = j.is_object() ? j.value("__type", "Error") : "Error";
+    std::string msg = j.is_object() ? j.value("message", res->body) : res->body;
+    Fail(type == "ValidationException" ? 2 : 1, type + ": " + msg);
+  }
+  return j;
+}
+
+}  // namespace
+
+void AddClientCommands(CLI::App& app) {
+  auto url = std::make_shared<std::string>(DefaultCoordinator());
+  auto add_url = [url](CLI::App* c) {
+    c->add_option("--coordinator", *url, "Coordinator URL (default $HPO_COORDINATOR, else http://127.0.0.1:7780)");
+  };
+
+  auto spec = std::make_shared<std::string>();
+  CLI::App* submit = app.add_subcommand("submit", "Submit a tuning job to a coordinator");
+  submit->add_option("spec", *spec, "CRD YAML/JSON or SageMaker JSON request")->required();
+  add_url(submit);
+  submit->callback([spec, url] {
+    proto::ParsedSpec p = LoadSpec(*spec);
+    Json j = Call(*url, "CreateHyperParameterTuningJob", proto::EncodeCreateRequest(p.document.spec));
+    std::cout << j.value("HyperParameterTuningJobArn", "") << "\n";
+    Exit(0);
+  });
+
+  auto output = std::make_shared<std::string>("table");
+  CLI::App* list = app.add_subcommand("list", "List the coordinator's tuning jobs");
+  add_url(list);
+  list->add_option("-o,--output", *output, "table or json")->check(CLI::IsMember({"table", "json"}));
+  list->callback([url, output] {
+    Json all = Json::array();
+    Json req = {{"MaxResults", 100}, {"SortBy", "CreationTime"}};
+    for (;;) {
+      Json page = Call(*url, "ListHyperParameterTuningJobs", req);
+      for (auto& s : page["HyperParameterTuningJobSummaries"]) all.push_back(s);
+      if (!page.contains("NextToken")) break;
+      req["NextToken"] = page["NextToken"];
+    }
+    if (*output == "json") {
+      std::cout << Json{{"HyperParameterTuningJobSummaries", all}}.dump(2) << "\n";
+    } else {
+      std::printf("%-32s %-10s %-10s %9s %9s %7s\n", "NAME", "STATUS", "STRATEGY", "COMPLETED", "RUNNING", "FAILED");
+      for (const auto& s : all) {
+        const auto& c = s["TrainingJobStatusCounters"];
+        std::printf("%-32s %-10s %-10s %9lld %9lld %7lld\n", s["HyperParameterTuningJobName"].get<std::string>().c_str(),
+                    s["HyperParameterTuningJobStatus"].get<std::string>().c_str(),
+                    s["Strategy"].get<std::string>().c_str(), c.value("Completed", 0LL), c.value("InProgress", 0LL),
+                    c.value("NonRetryableError", 0LL) + c.value("RetryableError", 0LL));
+      }
+    }
+    Exit(0);
+  });
+
+  auto name = std::make_shared<std::string>();
+  auto doutput = std::make_shared<std::string>("json");
+  CLI::App* describe = app.add_subcommand("describe", "Describe a tuning job");
+  describe->add_option("name", *name, "Tuning job name")->required();
+  describe->add_option("-o,--output", *doutput, "json (DescribeHyperParameterTuningJob) or yaml (the CRD document)")
+      ->check(CLI::IsMember({"json", "yaml"}));
+  add_url(describe);
+  describe->callback([url, name, doutput] {
+    if (*doutput == "yaml") {
+      httplib::Client client(*url);
+      const std::string target = "/hpo/v1/jobs/" + *name + "?format=yaml";
+      auto res = client.Get(target, ClientHeaders(*url, "GET", target, "", {}));
+      if (!res) Fail(3, "cannot reach the coordinator at " + *url);
+      if (res->status != 200) Fail(1, res->body);
+      std::cout << res->body;
+    } else {
+      std::cout << Call(*url, "DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *name}}).dump(2)
+                << "\n";
+    }
+    Exit(0);
+  });
+
+  struct TrialsArgs {
+    std::string name, sort_by = "Name", sort_order = "Ascending", status, output = "table";
+  };
+  auto ta = std::make_shared<TrialsArgs>();
+  CLI::App* trials = app.add_subcommand("trials", "List the training jobs of a tuning job");
+  trials->add_option("name", ta->name, "Tuning job name")->required();
+  trials->add_option("--sort-by", ta->sort_by, "Name, CreationTime, Status or FinalObjectiveMetricValue")
+      ->check(CLI::IsMember({"Name", "CreationTime", "Status", "FinalObjectiveMetricValue"}));
+  trials->add_option("--sort-order", ta->sort_order, "Ascending or Descending")
+      ->check(CLI::IsMember({"Ascending", "Descending"}));
+  trials->add_option("--status", ta->status, "Only InProgress, Completed, Failed, Stopping or Stopped jobs");
+  trials->add_option("-o,--output", ta->output, "table or json")->check(CLI::IsMember({"table", "json"}));
+  add_url(trials);
+  trials->callback([url, ta] {
+    Json req = {{"HyperParameterTuningJobName", ta->name}, {"SortBy", ta->sort_by}, {"SortOrder", ta->sort_order},
+                {"MaxResults", 100}};
+    if (!ta->status.empty()) req["StatusEquals"] = ta->status;
+    Json all = Json::array();
+    for (;;) {
+      Json page = Call(*url, "ListTrainingJobsForHyperParameterTuningJob", req);
+      for (auto& s : page["TrainingJobSummaries"]) all.push_back(s);
+      if (!page.contains("NextToken")) break;
+      req["NextToken"] = page["NextToken"];
+    }
+    if (ta->output == "json") {
+      std::cout << Json{{"TrainingJobSummaries", all}}.dump(2) << "\n";
+    } else {
+      std::printf("%-40s %-10s %-12s %s\n", "TRAINING JOB", "STATUS", "OBJECTIVE", "HYPERPARAMETERS");
+      for (const auto& s : all) {
+        std::string obj = "-";
+        if (s.contains("FinalHyperParameterTuningJobObjectiveMetric")) {
+          obj = Num(s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"].get<double>());
+        }
+        std::string hps;
+        for (auto it = s["TunedHyperParameters"].begin(); it != s["TunedHyperParameters"].end(); ++it) {
+          hps += (hps.empty() ? "" : " ") + it.key() + "=" + it.value().get<std::string>();
+        }
+        std::printf("%-40s %-10s %-12s %s\n", s["TrainingJobName"].get<std::string>().c_str(),
+                    s["TrainingJobStatus"].get<std::string>().c_str(), obj.c_str(), hps.c_str());
+      }
+    }
+    Exit(0);
+  });
+
+  struct EventsArgs {
+    std::string job;
+    std::string state_dir;
+    std::vector<std::string> kinds;
+    bool follow = false;
+    std::string output = "table";
+  };
+  auto ea = std::make_shared<EventsArgs>();
+  CLI::App* events = app.add_subcommand("events", "Print the history of a tuning job, or of the whole coordinator");
+  events->add_option("job", ea->job, "Tuning job name (default: every job's events and the coordinator's own)");
+  events->add_option("--state-dir", ea->state_dir,
+                     "Read a state directory instead of asking a coordinator (one that hpo run or hpo coordinator "
+                     "wrote; it may be in use)");
+  events->add_option("--kind", ea->kinds, "Only events of this kind (repeatable), e.g. EarlyStopped");
+  events->add_flag("-f,--follow", ea->follow,
+                   "Keep printing new events until the tuning job ends (without a job: until interrupted)");
+  events->add_option("-o,--output", ea->output, "table or json (one object per line)")
+      ->check(CLI::IsMember({"table", "json"}));
+  add_url(events);
+  events->footer(
+      "What happened and why, oldest first: the job created (and what Autotune chose), each\n"
+      "training job stopped early with the rule's reason, each model suggestion with its cost and\n"
+      "any fallback, infrastructure errors and retries, workers lost, completion criteria met.\n\n"
+      "Examples:\n  hpo events my-job --kind EarlyStopped\n  hpo events my-job -f\n"
+      "  hpo events quickstart --state-dir hpo-runs/quickstart-20261130-084248   # after hpo run");
+  events->callback([url, ea] {
+    const bool name_ok = ea->job.size() <= 32 && std::all_of(ea->job.begin(), ea->job.end(), [](char c) {
+                           return std::isalnum(static_cast<unsigned char>(c)) || c == '-';
+                         });
+    if (!name_ok) Fail(2, "\"" + ea->job + "\" is not a tuning job name (1-32 letters, digits and hyphens)");
+    const std::set<std::string> kinds(ea->kinds.begin(), ea->kinds.end());
+    bool header = false;
+    auto print = [&](const Json& e) {
+      if (!kinds.empty() && !kinds.count(e["kind"].get<std::string>())) return;
+      if (ea->output == "json") {
+        std::cout << e.dump() << "\n";
+        return;
+      }
+      const auto ms = static_cast<int64_t>(std::llround(e["time"].get<double>() * 1000));
+      std::time_t secs = static_cast<std::time_t>(ms / 1000);
+      std::tm tm{};
+      gmtime_r(&secs, &tm);
+      char when[40];
+      std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+      std::snprintf(when + std::strlen(when), sizeof when - std::strlen(when), ".%03d", static_cast<int>(ms % 1000));
+      const std::string who = ea->job.empty() ? e["job"].get<std::string>() : e["trial"].get<std::string>();
+      if (!header) {
+        std::printf("%-23s  %-19s %-30s %s\n", "TIME (UTC)", "KIND", ea->job.empty() ? "TUNING JOB" : "TRAINING JOB",
+                    "MESSAGE");
+        header = true;
+      }
+      std::string message = e["message"].get<std::string>();
+      if (ea->job.empty() && !e["trial"].get<std::string>().empty()) message = e["trial"].get<std::string>() + ": " + message;
+      std::printf("%-23s  %-19s %-30s %s\n", when, e["kind"].get<std::string>().c_str(), who.c_str(), message.c_str());
+    };
+    auto ended = [](const std::string& st) { return st == "Completed" || st == "Failed" || st == "Stopped"; };
+    int64_t after = 0;
+    if (!ea->state_dir.empty()) {
+      const std::string db = ea->state_dir + "/hpo.db";
+      if (!fs::exists(db)) Fail(2, "--state-dir " + ea->state_dir + ": no hpo.db there (hpo run prints its state directory)");
+      auto store = coordinator::SqliteJobStore::Open(db);
+      if (!store.ok()) Fail(3, store.status().message());
+      for (bool first = true;; first = false) {
+        auto rows = (*store)->LoadEvents(ea->job, after, 5000);
+        if (!rows.ok()) Fail(3, rows.status().message());
+        if (first && rows->empty() && !ea->job.empty()) Fail(2, "no events of a tuning job named " + ea->job + " in " + db);
+        for (const auto& r : *rows) {
+          after = std::max(after, r.id);
+          print({{"id", r.id}, {"time", static_cast<double>(r.ts_ms) / 1000.0}, {"kind", r.kind}, {"job", r.job},
+                 {"trial", r.trial}, {"message", r.message}});
+        }
+        std::cout.flush();
+        if (!rows->empty()) continue;
+        if (!ea->follow) break;
+        auto lower = [](std::string x) {
+          for (char& c : x) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          return x;
+        };
+        std::string status;
+        if (auto jobs = (*store)->LoadJobs(); jobs.ok()) {
+          for (const auto& j : *jobs) {
+            if (lower(j.name) == lower(ea->job)) status = j.status;
+          }
+        }
+        if (!ea->job.empty() && ended(status)) break;  // without a job: until interrupted
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+      Exit(0);
+    }
+    httplib::Client client(*url);
+    client.set_connection_timeout(5, 0);
+    for (;;) {
+      std::string target = "/hpo/v1/events?after=" + std::to_string(after) + "&limit=5000";
+      if (!ea->job.empty()) target += "&job=" + ea->job;
+      auto res = client.Get(target, ClientHeaders(*url, "GET", target, "", {}));
+      if (!res) Fail(3, "cannot reach the coordinator at " + *url + "; point --coordinator / HPO_COORDINATOR at it");
+      Json j = Json::parse(res->body, nullptr, false);
+      if (res->status != 200 || !j.is_object()) {
+        Fail(res->status == 400 ? 2 : 1,
+             j.is_object() ? j.value("__type", "Error") + ": " + j.value("message", res->body) : res->body);
+      }
+      for (const auto& e : j["events"]) print(e);
+      std::cout.flush();
+      const bool more = !j["events"].empty();
+      after = j["next"].get<int64_t>();
+      if (!more && (!ea->follow || ended(j.value("HyperParameterTuningJobStatus", "")))) break;
+      if (!more) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    Exit(0);
+  });
+
+  struct LogsArgs {
+    std::string trial;
+    bool follow = false;
+  };
+  auto la = std::make_shared<LogsArgs>();
+  CLI::App* logs = app.add_subcommand("logs", "Print a training job's output (stdout and stderr)");
+  logs->add_option("training_job", la->trial, "Training job name, e.g. my-job-003-1a2b3c4d")->required();
+  logs->add_flag("-f,--follow", la->follow, "Keep printing new lines until the training job ends");
+  add_url(logs);
+  logs->footer("Example:\n  hpo logs $(hpo trials my-job -o json | jq -r '.TrainingJobSummaries[0].TrainingJobName') -f");
+  logs->callback([url, la] {
+    httplib::Client client(*url);
+    client.set_connection_timeout(5, 0);
+    int64_t after = 0;
+    uint32_t attempt = 0;
+    for (;;) {
+      const std::string target = "/hpo/v1/logs/" + la->trial + "?after=" + std::to_string(after) + "&limit=5000";
+      auto res = client.Get(target, ClientHeaders(*url, "GET", target, "", {}));
+      if (!res) Fail(3, "cannot reach the coordinator at " + *url + "; point --coordinator / HPO_COORDINATOR at it");
+      Json j = Json::parse(res->body, nullptr, false);
+      if (res->status != 200 || !j.is_object()) {
+        Fail(1, j.is_object() ? j.value("__type", "Error") + ": " + j.value("message", res->body) : res->body);
+      }
+      for (const auto& l : j["lines"]) {
+        uint32_t a = l["attempt"].get<uint32_t>();
+        if (a != attempt) {
+          if (attempt != 0 || a > 1) std::cout << "---- attempt " << a << " ----\n";
+          attempt = a;
+        }
+        std::cout << l["text"].get<std::string>() << "\n";
+      }
+      std::cout.flush();
+      bool more = !j["lines"].empty();
+      after = j["next"].get<int64_t>();
+      std::string st = j.value("TrainingJobStatus", "");
+      bool ended = st == "Completed" || st == "Failed" || st == "Stopped";
+      if (!more && (!la->follow || ended)) break;
+      if (!more) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    Exit(0);
+  });
+
+  auto sname = std::make_shared<std::string>();
+  CLI::App* stop = app.add_subcommand("stop", "Stop a tuning job (its training jobs get SIGTERM and a grace period)");
+  stop->add_option("name", *sname, "Tuning job name")->required();
+  add_url(stop);
+  stop->callback([url, sname] {
+    Call(*url, "StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", *sname}});
+    std::cout << "stopping " << *sname << "\n";
+    Exit(0);
+  });
+
+  auto dname = std::make_shared<std::string>();
+  CLI::App* del = app.add_subcommand("delete", "Delete an ended tuning job's records (its output stays)");
+  del->add_option("name", *dname, "Tuning job name")->required();
+  add_url(del);
+  del->footer(
+      "SageMaker's DeleteHyperParameterTuningJob: the job, its training jobs' records, metrics and\n"
+      "logs leave the coordinator; what they wrote to S3OutputPath stays, and the name is free\n"
+      "again. Only a Completed, Stopped or Failed job can be deleted (hpo stop NAME first), and\n"
+      "not while another job warm-starts from it.\n\n"
+      "Example:\n  hpo describe sweep-3     # Completed, Stopped or Failed?\n  hpo delete sweep-3");
+  del->callback([url, dname] {
+    Call(*url, "DeleteHyperParameterTuningJob", {{"HyperParameterTuningJobName", *dname}});
+    std::cout << "deleted " << *dname << "\n";
+    Exit(0);
+  });
+}
+
+}  // namespace hpo::cli
