@@ -151,10 +151,16 @@ void AddClientCommands(CLI::App& app) {
   auto output = std::make_shared<std::string>("table");
   CLI::App* list = app.add_subcommand("list", "List the coordinator's tuning jobs");
   add_url(list);
-  list->add_option("-o,--output", *output, "table or json")->check(CLI::IsMember({"table", "json"}));
-  list->callback([url, output] {
+  auto status = std::make_shared<std::string>();
+  list->add_option("-o,--output", *output, "table, json, or names (one per line, for scripts)")
+      ->check(CLI::IsMember({"table", "json", "names"}));
+  list->add_option("--status", *status, "Only jobs in this status")
+      ->check(CLI::IsMember({"InProgress", "Completed", "Failed", "Stopping", "Stopped"}));
+  list->footer("Example:\n  hpo delete $(hpo list --status Completed -o names)   # clear out the finished ones");
+  list->callback([url, output, status] {
     Json all = Json::array();
     Json req = {{"MaxResults", 100}, {"SortBy", "CreationTime"}};
+    if (!status->empty()) req["StatusEquals"] = *status;
     for (;;) {
       Json page = Call(*url, "ListHyperParameterTuningJobs", req);
       for (auto& s : page["HyperParameterTuningJobSummaries"]) all.push_back(s);
@@ -163,6 +169,8 @@ void AddClientCommands(CLI::App& app) {
     }
     if (*output == "json") {
       std::cout << Json{{"HyperParameterTuningJobSummaries", all}}.dump(2) << "\n";
+    } else if (*output == "names") {
+      for (const auto& s : all) std::cout << s["HyperParameterTuningJobName"].get<std::string>() << "\n";
     } else {
       std::printf("%-32s %-10s %-10s %9s %9s %7s\n", "NAME", "STATUS", "STRATEGY", "COMPLETED", "RUNNING", "FAILED");
       for (const auto& s : all) {
@@ -405,20 +413,30 @@ void AddClientCommands(CLI::App& app) {
     Exit(0);
   });
 
-  auto dname = std::make_shared<std::string>();
-  CLI::App* del = app.add_subcommand("delete", "Delete an ended tuning job's records (its output stays)");
-  del->add_option("name", *dname, "Tuning job name")->required();
+  auto dnames = std::make_shared<std::vector<std::string>>();
+  CLI::App* del = app.add_subcommand("delete", "Delete ended tuning jobs' records (their output stays)");
+  del->add_option("names", *dnames, "Tuning job names")->required();
   add_url(del);
   del->footer(
       "SageMaker's DeleteHyperParameterTuningJob: the job, its training jobs' records, metrics and\n"
       "logs leave the coordinator; what they wrote to S3OutputPath stays, and the name is free\n"
       "again. Only a Completed, Stopped or Failed job can be deleted (hpo stop NAME first), and\n"
       "not while another job warm-starts from it.\n\n"
-      "Example:\n  hpo describe sweep-3     # Completed, Stopped or Failed?\n  hpo delete sweep-3");
-  del->callback([url, dname] {
-    Call(*url, "DeleteHyperParameterTuningJob", {{"HyperParameterTuningJobName", *dname}});
-    std::cout << "deleted " << *dname << "\n";
-    Exit(0);
+      "Each name is tried in turn; one refused does not stop the others, and the exit code is\n"
+      "then that of the refusal (2 for a job that has not ended).\n\n"
+      "Examples:\n  hpo delete sweep-3\n  hpo delete $(hpo list --status Completed -o names)");
+  del->callback([url, dnames] {
+    int code = 0;
+    for (const std::string& n : *dnames) {
+      try {
+        Call(*url, "DeleteHyperParameterTuningJob", {{"HyperParameterTuningJobName", n}});
+        std::cout << "deleted " << n << "\n";
+      } catch (const CLI::RuntimeError& e) {  // Call has printed why
+        if (e.get_exit_code() == 3) throw;     // no coordinator: the rest would fail the same way
+        code = std::max(code, e.get_exit_code());
+      }
+    }
+    Exit(code);
   });
 }
 

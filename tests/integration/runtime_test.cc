@@ -472,6 +472,23 @@ TEST_F(Cluster, StoppingAJobMidwayStopsItsTrialsWithinTheGracePeriod) {
   EXPECT_TRUE(std::any_of(history.begin(), history.end(), [](const Json& e) { return e["kind"] == "JobStopping"; }));
   Call("CreateHyperParameterTuningJob", other);  // the name is free again
   Call("StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", "it-delete"}});
+  ASSERT_EQ(WaitFor("it-delete", 20)["HyperParameterTuningJobStatus"], "Stopped");
+
+  // Clearing out ended jobs from a script: list their names, delete them all; an unknown name
+  // among them is reported and the others are still deleted.
+  auto names = [&] {
+    const std::string out = (dir_ / "names.txt").string();
+    EXPECT_EQ(std::system((hpo + "list --status Stopped -o names " + url + " >" + out).c_str()), 0);
+    std::ifstream in(out);
+    std::vector<std::string> v;
+    for (std::string line; std::getline(in, line);) v.push_back(line);
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  ASSERT_EQ(names(), (std::vector<std::string>{"it-delete", "it-stop"}));
+  const int rc = std::system((hpo + "delete it-stop nope it-delete " + url + " >/dev/null 2>&1").c_str());
+  EXPECT_EQ(WEXITSTATUS(rc), 1) << "ResourceNotFound for nope";
+  EXPECT_TRUE(names().empty());
 }
 
 TEST_F(Cluster, MaxRuntimeStopsATrainerThatIgnoresSigtermWithSigkillAfterTheGrace) {
