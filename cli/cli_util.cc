@@ -1,5 +1,6 @@
 #include "cli/cli_util.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -63,4 +64,78 @@ std::string Num(double v) {
 }
 
 // One line of progress from a Describe response.
+void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials,
+                  bool show_ranges) {
+  const auto& st = d.status;
+  std::cout << "\nTuning job " << *d.spec.hyper_parameter_tuning_job_name << ": "
+            << *st.hyper_parameter_tuning_job_status << "\n";
+  if (st.failure_reason) std::cout << "  reason: " << *st.failure_reason << "\n";
+  const auto& c = *st.training_job_status_counters;
+  std::cout << "  training jobs: " << *c.completed << " completed, " << *c.stopped << " stopped, "
+            << *c.non_retryable_error << " failed, " << *c.retryable_error << " infrastructure errors\n";
+  if (st.best_training_job) {
+    const auto& b = *st.best_training_job;
+    const auto& m = *b.final_hyper_parameter_tuning_job_objective_metric;
+    std::cout << "  best: " << *b.training_job_name << "  " << *m.metric_name << " = " << Num(*m.value) << " ("
+              << *m.type << ")\n";
+    for (const auto& [k, v] : b.tuned_hyper_parameters) std::cout << "    " << k << " = " << v << "\n";
+  }
+  if (st.overall_best_training_job && st.overall_best_training_job->final_hyper_parameter_tuning_job_objective_metric) {
+    const auto& b = *st.overall_best_training_job;
+    std::cout << "  overall best (with the warm-start parents): " << *b.training_job_name << "  "
+              << Num(*b.final_hyper_parameter_tuning_job_objective_metric->value) << "\n";
+  }
+  if (const auto& cd = st.tuning_job_completion_details) {
+    if (cd->convergence_detected_time) std::cout << "  completed on convergence\n";
+    if (cd->number_of_training_jobs_objective_not_improving && *cd->number_of_training_jobs_objective_not_improving > 0) {
+      std::cout << "  training jobs since the last improvement of the best (> 1 %): "
+                << *cd->number_of_training_jobs_objective_not_improving << "\n";
+    }
+  }
+  if (show_ranges && d.spec.hyper_parameter_tuning_job_config) {
+    std::vector<std::pair<std::string, const proto::ParameterRanges*>> blocks;
+    if (const auto& r = d.spec.hyper_parameter_tuning_job_config->parameter_ranges) blocks.push_back({"", &*r});
+    for (const auto* def : d.spec.Definitions()) {
+      if (def->hyper_parameter_ranges) blocks.push_back({def->definition_name.value_or(""), &*def->hyper_parameter_ranges});
+    }
+    std::cout << "  ranges" << (d.spec.autotune ? " (with Autotune's choices; hpo events " +
+                                                       *d.spec.hyper_parameter_tuning_job_name + " --kind AutotuneChose)"
+                                                 : std::string())
+              << ":\n";
+    for (const auto& [def, r] : blocks) {
+      const std::string where = def.empty() ? "" : "  [" + def + "]";
+      for (const auto* list : {&r->integer_parameter_ranges, &r->continuous_parameter_ranges}) {
+        for (const auto& n : *list) {
+          std::cout << "    " << n.name.value_or("") << "  " << (list == &r->integer_parameter_ranges ? "integer " : "")
+                    << n.min_value.value_or("") << " .. " << n.max_value.value_or("") << "  "
+                    << n.scaling_type.value_or("Auto") << where << "\n";
+        }
+      }
+      for (const auto& c : r->categorical_parameter_ranges) {
+        std::string values;
+        for (const auto& v : c.values) values += (values.empty() ? "" : ", ") + v;
+        std::cout << "    " << c.name.value_or("") << "  {" << values << "}" << where << "\n";
+      }
+    }
+  }
+  // The top of the table, best first.
+  std::vector<const proto::TrainingJobSummary*> rows;
+  for (const auto& t : trials) rows.push_back(&t);
+  bool maximize = st.best_training_job &&
+                  st.best_training_job->final_hyper_parameter_tuning_job_objective_metric->type == "Maximize";
+  std::stable_sort(rows.begin(), rows.end(), [&](auto* a, auto* b) {
+    auto va = a->final_hyper_parameter_tuning_job_objective_metric;
+    auto vb = b->final_hyper_parameter_tuning_job_objective_metric;
+    if (!va || !vb) return va.has_value() && !vb.has_value();
+    return maximize ? *va->value > *vb->value : *va->value < *vb->value;
+  });
+  std::printf("\n  %-36s %-10s %14s\n", "TRAINING JOB", "STATUS", "OBJECTIVE");
+  for (size_t i = 0; i < rows.size() && i < 10; ++i) {
+    auto obj = rows[i]->final_hyper_parameter_tuning_job_objective_metric;
+    std::printf("  %-36s %-10s %14s\n", rows[i]->training_job_name->c_str(), rows[i]->training_job_status->c_str(),
+                obj ? Num(*obj->value).c_str() : "-");
+  }
+  if (rows.size() > 10) std::printf("  ... %zu more (hpo trials)\n", rows.size() - 10);
+}
+
 }  // namespace hpo::cli

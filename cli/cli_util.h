@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include <string>
+#include <vector>
 
 #include "proto/codec.h"
 
@@ -24,5 +25,11 @@ proto::ParsedSpec LoadSpec(const std::string& path);
 
 // A metric value as people read it: 6 significant digits.
 std::string Num(double v);
+
+// A tuning job for people: status, counters, the best training job and its hyperparameters,
+// completion details, with `show_ranges` the ranges searched (Autotune's among them), then the
+// ten best training jobs. `hpo run` prints it at the end, `hpo describe -o table` on request.
+void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials,
+                  bool show_ranges = false);
 
 }  // namespace hpo::cli

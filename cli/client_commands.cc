@@ -188,11 +188,29 @@ void AddClientCommands(CLI::App& app) {
   auto doutput = std::make_shared<std::string>("json");
   CLI::App* describe = app.add_subcommand("describe", "Describe a tuning job");
   describe->add_option("name", *name, "Tuning job name")->required();
-  describe->add_option("-o,--output", *doutput, "json (DescribeHyperParameterTuningJob) or yaml (the CRD document)")
-      ->check(CLI::IsMember({"json", "yaml"}));
+  describe->add_option("-o,--output", *doutput,
+                       "json (DescribeHyperParameterTuningJob), yaml (the CRD document) or table (for people: "
+                       "status, best training job, the ranges searched, the ten best)")
+      ->check(CLI::IsMember({"json", "yaml", "table"}));
   add_url(describe);
   describe->callback([url, name, doutput] {
-    if (*doutput == "yaml") {
+    if (*doutput == "table") {
+      Json d = Call(*url, "DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *name}});
+      auto desc = proto::DecodeDescribeResponse(proto::TextTree{d, false});
+      if (!desc.ok()) Fail(1, "the coordinator's DescribeHyperParameterTuningJob answer does not decode: " +
+                                  desc.status().message());
+      std::vector<proto::TrainingJobSummary> rows;
+      Json req = {{"HyperParameterTuningJobName", *name}, {"MaxResults", 100}};
+      for (;;) {
+        Json page = Call(*url, "ListTrainingJobsForHyperParameterTuningJob", req);
+        auto list = proto::DecodeListTrainingJobsResponse(proto::TextTree{page, false});
+        if (!list.ok()) Fail(1, "the coordinator's training job list does not decode: " + list.status().message());
+        for (auto& t : list->training_job_summaries) rows.push_back(std::move(t));
+        if (!page.contains("NextToken")) break;
+        req["NextToken"] = page["NextToken"];
+      }
+      PrintSummary(*desc, rows, /*show_ranges=*/true);
+    } else if (*doutput == "yaml") {
       httplib::Client client(*url);
       const std::string target = "/hpo/v1/jobs/" + *name + "?format=yaml";
       auto res = client.Get(target, ClientHeaders(*url, "GET", target, "", {}));

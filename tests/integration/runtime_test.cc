@@ -443,12 +443,21 @@ TEST_F(Cluster, StoppingAJobMidwayStopsItsTrialsWithinTheGracePeriod) {
   }
   EXPECT_EQ(ran, 4) << trials.dump(1) << "\nsee " << dir_;
 
+  const std::string url = "--coordinator=http://127.0.0.1:" + std::to_string(http_port_);
+  const std::string hpo = std::string(HPO_BINARY) + " ";
+  // The job for people: hpo describe -o table.
+  const std::string table = (dir_ / "describe.txt").string();
+  ASSERT_EQ(std::system((hpo + "describe it-stop -o table " + url + " >" + table).c_str()), 0);
+  std::ifstream tin(table);
+  const std::string shown((std::istreambuf_iterator<char>(tin)), std::istreambuf_iterator<char>());
+  for (const char* want : {"Tuning job it-stop: Stopped\n", "  ranges:\n    x  0 .. 1  Auto\n", "TRAINING JOB"}) {
+    EXPECT_NE(shown.find(want), std::string::npos) << want << "\n" << shown;
+  }
+
   // DeleteHyperParameterTuningJob: refused while a job runs, then its records go and the name is
   // free again. Through `hpo delete` here, the SageMaker action underneath.
   Json other = Job("it-delete", "Random", 50, 2, ranges, {{"sleep_ms", "1000"}, {"epochs", "30"}});
   Call("CreateHyperParameterTuningJob", other);
-  const std::string url = "--coordinator=http://127.0.0.1:" + std::to_string(http_port_);
-  const std::string hpo = std::string(HPO_BINARY) + " ";
   EXPECT_NE(std::system((hpo + "delete it-delete " + url + " 2>" + (dir_ / "delete.err").string()).c_str()), 0);
   std::ifstream refused(dir_ / "delete.err");
   std::string why((std::istreambuf_iterator<char>(refused)), std::istreambuf_iterator<char>());
