@@ -179,7 +179,7 @@ void Run(const RunArgs& a) {
   co.assign_ahead = !a.no_assign_ahead;
   co.propose_off_core = true;  // the dispatcher's proposer thread makes Bayesian proposals
   // The spec the job runs: Autotune's choices made (Submit makes the same ones; printed below).
-  auto tuned = coordinator::ResolveAutotune(spec, co.limits);
+  auto tuned = coordinator::ResolveAutotune(spec, co.limits, parsed.spelling);
   if (!tuned.ok()) Fail(2, a.spec + ": " + tuned.status().message() + "; nothing was started");
   const proto::TuningJobSpec& effective = tuned->spec;
   coordinator::CoordinatorCore core(store->get(), co);

@@ -78,7 +78,7 @@ void AddValidateCommand(CLI::App& app) {
         continue;
       }
       // What the coordinator will run: Autotune's choices made, and checked again.
-      auto tuned = coordinator::ResolveAutotune(p->document.spec, proto::ValidationLimits());
+      auto tuned = coordinator::ResolveAutotune(p->document.spec, proto::ValidationLimits(), p->spelling);
       if (!tuned.ok()) {
         std::cerr << f << ": " << tuned.status().message() << "\n";
         all_ok = false;

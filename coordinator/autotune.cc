@@ -163,18 +163,19 @@ size_t Tuned(const std::optional<ParameterRanges>& r) {
 
 class Resolver {
  public:
-  Resolver(const TuningJobSpec& spec, const proto::ValidationLimits& limits) : out_{spec, {}}, limits_(limits) {}
+  Resolver(const TuningJobSpec& spec, const proto::ValidationLimits& limits, proto::Spelling spelling)
+      : out_{spec, {}}, limits_(limits), root_(spelling) {}
 
   Result<AutotuneResult> Run() {
     TuningJobSpec& s = out_.spec;
     if (!s.autotune) return std::move(out_);
     if (!s.hyper_parameter_tuning_job_config) s.hyper_parameter_tuning_job_config.emplace();
     auto& cfg = *s.hyper_parameter_tuning_job_config;
-    const std::string c = "HyperParameterTuningJobConfig";
+    const proto::FieldPath c = root_.Child("HyperParameterTuningJobConfig");
 
     if (!cfg.strategy) {
       cfg.strategy = "Bayesian";
-      Choose(c + ".Strategy", "Bayesian", "left out; Bayesian search models the results so far");
+      Choose(c.Child("Strategy"), "Bayesian", "left out; Bayesian search models the results so far");
     }
     grid_ = *cfg.strategy == "Grid";
 
@@ -182,10 +183,10 @@ class Resolver {
     if (s.training_job_definition) defs.push_back(&*s.training_job_definition);
     for (auto& d : s.training_job_definitions) defs.push_back(&d);
 
-    if (cfg.parameter_ranges) Ranges(*cfg.parameter_ranges, c + ".ParameterRanges", defs);
+    if (cfg.parameter_ranges) Ranges(*cfg.parameter_ranges, c.Child("ParameterRanges"), defs);
     for (size_t i = 0; i < defs.size(); ++i) {
       if (!defs[i]->hyper_parameter_ranges) continue;
-      Ranges(*defs[i]->hyper_parameter_ranges, DefinitionPath(i) + ".HyperParameterRanges", {defs[i]});
+      Ranges(*defs[i]->hyper_parameter_ranges, DefinitionPath(i).Child("HyperParameterRanges"), {defs[i]});
     }
 
     size_t tuned = 0;
@@ -204,17 +205,17 @@ class Resolver {
                                      why + ". Give a positive number or true/false as a hint, or write a range");
     }
 
-    Limits(cfg, tuned, c + ".ResourceLimits");
+    Limits(cfg, tuned, c.Child("ResourceLimits"));
     if (!cfg.training_job_early_stopping_type && (*cfg.strategy == "Bayesian" || *cfg.strategy == "Random") &&
         defs.size() == 1) {
       cfg.training_job_early_stopping_type = "Auto";
-      Choose(c + ".TrainingJobEarlyStoppingType", "Auto",
+      Choose(c.Child("TrainingJobEarlyStoppingType"), "Auto",
              "left out; stops training jobs whose objective trails the median of earlier ones at the same step");
     }
     for (size_t i = 0; i < defs.size(); ++i) {
       if (defs[i]->retry_strategy && defs[i]->retry_strategy->maximum_retry_attempts) continue;
       defs[i]->retry_strategy = proto::RetryStrategy{2};
-      Choose(DefinitionPath(i) + ".RetryStrategy.MaximumRetryAttempts", "2",
+      Choose(DefinitionPath(i).Child("RetryStrategy").Child("MaximumRetryAttempts"), "2",
              "left out; a training job lost to an infrastructure failure runs again, up to twice");
     }
     auto& cc = cfg.tuning_job_completion_criteria;
@@ -222,30 +223,34 @@ class Resolver {
     if (!cc->convergence_detected) cc->convergence_detected.emplace();
     if (!cc->convergence_detected->complete_on_convergence) {
       cc->convergence_detected->complete_on_convergence = "Enabled";
-      Choose(c + ".TuningJobCompletionCriteria.ConvergenceDetected.CompleteOnConvergence", "Enabled",
+      Choose(c.Child("TuningJobCompletionCriteria").Child("ConvergenceDetected").Child("CompleteOnConvergence"),
+             "Enabled",
              "left out; the job ends early once its best objective has converged");
     }
     return std::move(out_);
   }
 
  private:
-  std::string DefinitionPath(size_t i) const {
-    return out_.spec.training_job_definition ? std::string("TrainingJobDefinition")
-                                             : "TrainingJobDefinitions[" + std::to_string(i) + "]";
+  proto::FieldPath DefinitionPath(size_t i) const {
+    return out_.spec.training_job_definition ? root_.Child("TrainingJobDefinition")
+                                             : root_.Child("TrainingJobDefinitions").Index(i);
   }
 
+  void Choose(const proto::FieldPath& field, std::string value, std::string reason) {
+    Choose(field.str(), std::move(value), std::move(reason));
+  }
   void Choose(std::string field, std::string value, std::string reason) {
     out_.choices.push_back({std::move(field), std::move(value), std::move(reason)});
   }
 
   // Replaces the block's AutoParameters by ranges, or by static hyperparameters of `statics`.
-  void Ranges(ParameterRanges& r, const std::string& path, const std::vector<TrainingJobDefinition*>& statics) {
+  void Ranges(ParameterRanges& r, const proto::FieldPath& path, const std::vector<TrainingJobDefinition*>& statics) {
     std::vector<AutoParameter> autos = std::move(r.auto_parameters);
     r.auto_parameters.clear();
     for (size_t i = 0; i < autos.size(); ++i) {
       const std::string name = autos[i].name.value_or("");
       const std::string hint = autos[i].value_hint.value_or("");
-      const std::string field = path + ".AutoParameters[" + std::to_string(i) + "] (" + Quote(name) + ")";
+      const std::string field = path.Child("AutoParameters").Index(i).str() + " (" + Quote(name) + ")";
       Inferred inf;
       if (name.rfind("sagemaker_", 0) == 0 || name.rfind('_', 0) == 0) {
         inf.kept_static_because = "a reserved name (sagemaker_* and _* are settings, not hyperparameters to tune)";
@@ -280,21 +285,21 @@ class Resolver {
     }
   }
 
-  void Limits(proto::TuningJobConfig& cfg, size_t tuned, const std::string& path) {
+  void Limits(proto::TuningJobConfig& cfg, size_t tuned, const proto::FieldPath& path) {
     if (!cfg.resource_limits) cfg.resource_limits.emplace();
     auto& rl = *cfg.resource_limits;
     if (!rl.max_number_of_training_jobs && !grid_) {
       const int64_t cap = *cfg.strategy == "Random" ? limits_.max_training_jobs : limits_.max_training_jobs_bayesian;
       const int64_t n = std::min<int64_t>(cap, std::clamp<int64_t>(10 * static_cast<int64_t>(tuned), 20, 100));
       rl.max_number_of_training_jobs = n;
-      Choose(path + ".MaxNumberOfTrainingJobs", std::to_string(n),
+      Choose(path.Child("MaxNumberOfTrainingJobs"), std::to_string(n),
              "left out; 10 per tuned hyperparameter (" + std::to_string(tuned) + "), between 20 and 100");
     }
     if (!rl.max_parallel_training_jobs) {
       int64_t p = grid_ ? 10 : std::clamp<int64_t>(rl.max_number_of_training_jobs.value_or(20) / 10, 2, 10);
       p = std::max<int64_t>(1, std::min(p, limits_.max_parallel_training_jobs));
       rl.max_parallel_training_jobs = p;
-      Choose(path + ".MaxParallelTrainingJobs", std::to_string(p),
+      Choose(path.Child("MaxParallelTrainingJobs"), std::to_string(p),
              grid_ ? "left out; 10 for Grid"
                    : "left out; a tenth of MaxNumberOfTrainingJobs, between 2 and 10, so each batch learns from "
                      "the ones before");
@@ -303,14 +308,16 @@ class Resolver {
 
   AutotuneResult out_;
   const proto::ValidationLimits& limits_;
+  proto::FieldPath root_;
   bool grid_ = false;
   std::vector<std::pair<std::string, std::string>> ineligible_;  // name, why
 };
 
 }  // namespace
 
-Result<AutotuneResult> ResolveAutotune(const proto::TuningJobSpec& spec, const proto::ValidationLimits& limits) {
-  return Resolver(spec, limits).Run();
+Result<AutotuneResult> ResolveAutotune(const proto::TuningJobSpec& spec, const proto::ValidationLimits& limits,
+                                       proto::Spelling spelling) {
+  return Resolver(spec, limits, spelling).Run();
 }
 
 }  // namespace hpo::coordinator

@@ -51,13 +51,15 @@
 #include <vector>
 
 #include "common/status.h"
+#include "proto/codec.h"
 #include "proto/tuning_job.h"
 #include "proto/validate.h"
 
 namespace hpo::coordinator {
 
 struct AutotuneChoice {
-  std::string field;   // API path of the field set, e.g. "HyperParameterTuningJobConfig.Strategy"
+  std::string field;   // path of the field set, in the spec's spelling: "HyperParameterTuningJobConfig.Strategy",
+                       // "spec.hyperParameterTuningJobConfig.strategy"
   std::string value;   // what was chosen, as text ("Bayesian"; "0.01 .. 0.55, Logarithmic")
   std::string reason;  // why, in a sentence a user can check
 };
@@ -67,7 +69,9 @@ struct AutotuneResult {
   std::vector<AutotuneChoice> choices;  // in field order; empty without Autotune
 };
 
-// `spec` must have passed proto::Validate. `limits` caps MaxParallelTrainingJobs.
-Result<AutotuneResult> ResolveAutotune(const proto::TuningJobSpec& spec, const proto::ValidationLimits& limits);
+// `spec` must have passed proto::Validate. `limits` caps MaxParallelTrainingJobs; `spelling` is the
+// one the spec was written in (the choices' field paths use it, as validation errors do).
+Result<AutotuneResult> ResolveAutotune(const proto::TuningJobSpec& spec, const proto::ValidationLimits& limits,
+                                       proto::Spelling spelling = proto::Spelling::kApi);
 
 }  // namespace hpo::coordinator

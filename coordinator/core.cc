@@ -296,7 +296,7 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
   proto::FieldErrors errs = proto::Validate(written, spelling, options_.limits);
   if (!errs.empty()) return Status::InvalidArgument(proto::JoinErrors(errs));
   // Autotune's choices become part of the spec the job runs, stores and describes.
-  Result<AutotuneResult> tuned = ResolveAutotune(written, options_.limits);
+  Result<AutotuneResult> tuned = ResolveAutotune(written, options_.limits, spelling);
   if (!tuned.ok()) return tuned.status();
   const proto::TuningJobSpec& spec = tuned->spec;
   if (!tuned->choices.empty()) {

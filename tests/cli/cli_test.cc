@@ -158,12 +158,13 @@ TEST_F(CliTest, ValidateListsWhatAutotuneChose) {
   EXPECT_EQ(o.out.rfind(f + ": valid (CRD, Bayesian, 4 ranges, 40 jobs, 4 parallel)\n  Autotune chose:\n", 0), 0u)
       << o.out;
   for (const char* want :
-       {"AutoParameters[0] (\"eta\"): ContinuousParameterRanges 0.01 .. 0.55, Logarithmic\n",
-        "AutoParameters[2] (\"subsample\"): ContinuousParameterRanges 0.08 .. 0.9, ReverseLogarithmic\n",
-        "AutoParameters[4] (\"dataset\"): static breast_cancer\n      not tuned: the hint is not a number",
-        "ResourceLimits.MaxNumberOfTrainingJobs: 40\n      left out; 10 per tuned hyperparameter (4)",
-        "TrainingJobEarlyStoppingType: Auto\n", "RetryStrategy.MaximumRetryAttempts: 2\n",
-        "ConvergenceDetected.CompleteOnConvergence: Enabled\n"}) {
+       {"    spec.hyperParameterTuningJobConfig.parameterRanges.autoParameters[0] (\"eta\"): "
+        "ContinuousParameterRanges 0.01 .. 0.55, Logarithmic\n",  // paths in the file's spelling
+        "autoParameters[2] (\"subsample\"): ContinuousParameterRanges 0.08 .. 0.9, ReverseLogarithmic\n",
+        "autoParameters[4] (\"dataset\"): static breast_cancer\n      not tuned: the hint is not a number",
+        "resourceLimits.maxNumberOfTrainingJobs: 40\n      left out; 10 per tuned hyperparameter (4)",
+        "trainingJobEarlyStoppingType: Auto\n", "spec.trainingJobDefinition.retryStrategy.maximumRetryAttempts: 2\n",
+        "convergenceDetected.completeOnConvergence: Enabled\n"}) {
     EXPECT_NE(o.out.find(want), std::string::npos) << want << "\n" << o.out;
   }
 
@@ -362,9 +363,10 @@ TEST_F(CliTest, AnAutotuneJobRunsWithTheRangesItChose) {
   const fs::path state = dir_ / "state";
   Outcome o = Hpo({"run", Write("autotune.yaml", text).string(), "--state-dir", state.string(), "-o", "json"});
   ASSERT_EQ(o.exit_code, 0) << o.err;
-  EXPECT_NE(o.err.find("hpo: Autotune chose HyperParameterTuningJobConfig.Strategy: Bayesian"), std::string::npos)
+  EXPECT_NE(o.err.find("hpo: Autotune chose spec.hyperParameterTuningJobConfig.strategy: Bayesian"),
+            std::string::npos)
       << o.err;
-  EXPECT_NE(o.err.find("MaxParallelTrainingJobs: 2"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("maxParallelTrainingJobs: 2"), std::string::npos) << o.err;
   auto j = nlohmann::json::parse(o.out, nullptr, /*allow_exceptions=*/false);
   ASSERT_FALSE(j.is_discarded()) << o.out;
   EXPECT_EQ(j["HyperParameterTuningJobStatus"], "Completed") << o.err;
@@ -396,7 +398,8 @@ TEST_F(CliTest, AnAutotuneJobRunsWithTheRangesItChose) {
   ASSERT_GE(lines.size(), 2u) << ev.out;
   EXPECT_EQ(lines[0].rfind("TIME (UTC)", 0), 0u) << ev.out;
   EXPECT_NE(lines[1].find("AutotuneChose"), std::string::npos) << ev.out;
-  EXPECT_NE(ev.out.find("HyperParameterTuningJobConfig.Strategy = Bayesian (left out;"), std::string::npos) << ev.out;
+  EXPECT_NE(ev.out.find("spec.hyperParameterTuningJobConfig.strategy = Bayesian (left out;"), std::string::npos)
+      << ev.out;
   for (size_t i = 1; i < lines.size(); ++i) EXPECT_NE(lines[i].find("AutotuneChose"), std::string::npos) << lines[i];
   Outcome json = Hpo({"events", "autotune", "--state-dir", state.string(), "-o", "json"});
   ASSERT_EQ(json.exit_code, 0) << json.err;

@@ -208,6 +208,24 @@ TEST(Autotune, NeverChangesAValueTheUserWrote) {
   EXPECT_NE(r.choices[0].field.find("AutoParameters[0]"), std::string::npos);
 }
 
+TEST(Autotune, ChoicesNameTheirFieldsInTheSpellingTheSpecWasWrittenIn) {
+  proto::TuningJobSpec s = AutoSpec({Hint("lr", "0.1")});
+  Result<AutotuneResult> crd = ResolveAutotune(s, {}, proto::Spelling::kCrd);
+  Result<AutotuneResult> api = ResolveAutotune(s, {});
+  ASSERT_TRUE(crd.ok() && api.ok());
+  ASSERT_EQ(crd->choices.size(), api->choices.size());
+  EXPECT_EQ(crd->spec, api->spec);
+  std::vector<std::string> fields;
+  for (const auto& c : crd->choices) fields.push_back(c.field);
+  EXPECT_NE(std::find(fields.begin(), fields.end(), "spec.hyperParameterTuningJobConfig.strategy"), fields.end());
+  EXPECT_NE(std::find(fields.begin(), fields.end(),
+                      "spec.hyperParameterTuningJobConfig.parameterRanges.autoParameters[0] (\"lr\")"),
+            fields.end());
+  EXPECT_NE(std::find(fields.begin(), fields.end(), "spec.trainingJobDefinition.retryStrategy.maximumRetryAttempts"),
+            fields.end());
+  EXPECT_EQ(api->choices[0].field, "HyperParameterTuningJobConfig.Strategy");
+}
+
 TEST(Autotune, ResolvingTheResultAgainChangesNothing) {
   AutotuneResult once = Resolve(AutoSpec({Hint("lr", "0.1"), Hint("optimizer", "adam"), Hint("batch", "32")}));
   AutotuneResult twice = Resolve(once.spec);
