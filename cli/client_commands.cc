@@ -366,8 +366,9 @@ void AddClientCommands(CLI::App& app) {
       if (!res) Fail(3, "cannot reach the coordinator at " + *url + "; point --coordinator / HPO_COORDINATOR at it");
       Json j = Json::parse(res->body, nullptr, false);
       if (res->status != 200 || !j.is_object()) {
-        Fail(res->status == 400 ? 2 : 1,
-             j.is_object() ? j.value("__type", "Error") + ": " + j.value("message", res->body) : res->body);
+        const std::string type = j.is_object() ? j.value("__type", "Error") : "Error";
+        Fail(type == "ValidationException" ? 2 : 1,
+             j.is_object() ? type + ": " + j.value("message", res->body) : res->body);
       }
       for (const auto& e : j["events"]) print(e);
       std::cout.flush();
