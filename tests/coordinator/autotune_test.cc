@@ -173,7 +173,8 @@ TEST(Autotune, FillsTheFieldsLeftOut) {
             20);
   std::vector<proto::AutoParameter> many;
   for (int i = 0; i < 12; ++i) many.push_back(Hint("h" + std::to_string(i), "0.1"));
-  const auto& rl = *Resolve(AutoSpec(many)).spec.hyper_parameter_tuning_job_config->resource_limits;
+  const AutotuneResult twelve = Resolve(AutoSpec(many));
+  const auto& rl = *twelve.spec.hyper_parameter_tuning_job_config->resource_limits;
   EXPECT_EQ(rl.max_number_of_training_jobs, 100);
   EXPECT_EQ(rl.max_parallel_training_jobs, 10);
 
