@@ -262,6 +262,8 @@ void PipeFeeder::Run() {
     struct stat next {};
     const bool go_on = fed.ok() && !stopping_.load();
     Status made_next = go_on ? MakeFifo(FifoPath(epoch + 1), &next) : Status::Ok();
+    // Counted before the reader can see the end of it: stats() read at end of file includes it.
+    if (go_on) ++epochs_;
     ::close(fd.fd);  // the reader sees end of file
     fd.fd = -1;
     remove(path, made);
@@ -279,7 +281,6 @@ void PipeFeeder::Run() {
     log("epoch " + std::to_string(epoch) + ": " + std::to_string(e.bytes) + " bytes, " +
         std::to_string(e.objects) + " object(s), into " + path +
         (e.reader_gone ? " (the reader closed it early)" : ""));
-    ++epochs_;
     if (!made_next.ok()) return Fail(made_next);
     made = next;
   }
