@@ -9,7 +9,9 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -323,59 +325,63 @@ void AddClientCommands(CLI::App& app) {
       if (ea->job.empty() && !e["trial"].get<std::string>().empty()) message = e["trial"].get<std::string>() + ": " + message;
       std::printf("%-23s  %-19s %-30s %s\n", when, e["kind"].get<std::string>().c_str(), who.c_str(), message.c_str());
     };
-    auto ended = [](const std::string& st) { return st == "Completed" || st == "Failed" || st == "Stopped"; };
-    int64_t after = 0;
+    // One page of events after the cursor: from the state directory's store, or the coordinator.
+    std::function<Json(int64_t)> page;
+    std::unique_ptr<coordinator::SqliteJobStore> store;
+    httplib::Client client(*url);
     if (!ea->state_dir.empty()) {
       const std::string db = ea->state_dir + "/hpo.db";
       if (!fs::exists(db)) Fail(2, "--state-dir " + ea->state_dir + ": no hpo.db there (hpo run prints its state directory)");
-      auto store = coordinator::SqliteJobStore::Open(db);
-      if (!store.ok()) Fail(3, store.status().message());
-      for (bool first = true;; first = false) {
-        auto rows = (*store)->LoadEvents(ea->job, after, 5000);
+      auto opened = coordinator::SqliteJobStore::Open(db);
+      if (!opened.ok()) Fail(3, opened.status().message());
+      store = std::move(opened).value();
+      page = [&](int64_t after) {
+        auto rows = store->LoadEvents(ea->job, after, 5000);
         if (!rows.ok()) Fail(3, rows.status().message());
-        if (first && rows->empty() && !ea->job.empty()) Fail(2, "no events of a tuning job named " + ea->job + " in " + db);
+        if (after == 0 && rows->empty() && !ea->job.empty()) {
+          Fail(2, "no events of a tuning job named " + ea->job + " in " + db);
+        }
+        Json events = Json::array();
         for (const auto& r : *rows) {
-          after = std::max(after, r.id);
-          print({{"id", r.id}, {"time", static_cast<double>(r.ts_ms) / 1000.0}, {"kind", r.kind}, {"job", r.job},
-                 {"trial", r.trial}, {"message", r.message}});
+          events.push_back({{"id", r.id}, {"time", static_cast<double>(r.ts_ms) / 1000.0}, {"kind", r.kind},
+                            {"job", r.job}, {"trial", r.trial}, {"message", r.message}});
         }
-        std::cout.flush();
-        if (!rows->empty()) continue;
-        if (!ea->follow) break;
-        auto lower = [](std::string x) {
-          for (char& c : x) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-          return x;
-        };
-        std::string status;
-        if (auto jobs = (*store)->LoadJobs(); jobs.ok()) {
-          for (const auto& j : *jobs) {
-            if (lower(j.name) == lower(ea->job)) status = j.status;
-          }
+        return events;
+      };
+    } else {
+      client.set_connection_timeout(5, 0);
+      page = [&](int64_t after) {
+        std::string target = "/hpo/v1/events?after=" + std::to_string(after) + "&limit=5000";
+        if (!ea->job.empty()) target += "&job=" + ea->job;
+        auto res = client.Get(target, ClientHeaders(*url, "GET", target, "", {}));
+        if (!res) Fail(3, "cannot reach the coordinator at " + *url + "; point --coordinator / HPO_COORDINATOR at it");
+        Json j = Json::parse(res->body, nullptr, false);
+        if (res->status != 200 || !j.is_object()) {
+          const std::string type = j.is_object() ? j.value("__type", "Error") : "Error";
+          Fail(type == "ValidationException" ? 2 : 1,
+               j.is_object() ? type + ": " + j.value("message", res->body) : res->body);
         }
-        if (!ea->job.empty() && ended(status)) break;  // without a job: until interrupted
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));
-      }
-      Exit(0);
+        return j["events"];
+      };
     }
-    httplib::Client client(*url);
-    client.set_connection_timeout(5, 0);
+    // A job's history ends with the event of its end (-f stops there); without a job, -f goes
+    // on until interrupted.
+    auto ends = [](const std::string& kind) {
+      return kind == "JobCompleted" || kind == "JobFailed" || kind == "JobStopped" || kind == "JobDeleted";
+    };
+    int64_t after = 0;
+    bool ended = false;
     for (;;) {
-      std::string target = "/hpo/v1/events?after=" + std::to_string(after) + "&limit=5000";
-      if (!ea->job.empty()) target += "&job=" + ea->job;
-      auto res = client.Get(target, ClientHeaders(*url, "GET", target, "", {}));
-      if (!res) Fail(3, "cannot reach the coordinator at " + *url + "; point --coordinator / HPO_COORDINATOR at it");
-      Json j = Json::parse(res->body, nullptr, false);
-      if (res->status != 200 || !j.is_object()) {
-        const std::string type = j.is_object() ? j.value("__type", "Error") : "Error";
-        Fail(type == "ValidationException" ? 2 : 1,
-             j.is_object() ? type + ": " + j.value("message", res->body) : res->body);
+      const Json events = page(after);
+      for (const auto& e : events) {
+        after = std::max(after, e["id"].get<int64_t>());
+        ended = ended || (!ea->job.empty() && ends(e["kind"].get<std::string>()));
+        print(e);
       }
-      for (const auto& e : j["events"]) print(e);
       std::cout.flush();
-      const bool more = !j["events"].empty();
-      after = j["next"].get<int64_t>();
-      if (!more && (!ea->follow || ended(j.value("HyperParameterTuningJobStatus", "")))) break;
-      if (!more) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      if (!events.empty()) continue;
+      if (!ea->follow || ended) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
     Exit(0);
   });

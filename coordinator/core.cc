@@ -395,15 +395,14 @@ Status CoordinatorCore::Delete(const std::string& name, int64_t now_ms) {
   }
   const std::string deleted = j->name;  // as created
   if (Status s = impl_->store->DeleteJob(deleted); !s.ok()) return s;  // nothing changed
-  const std::set<std::string> gone(j->trials.begin(), j->trials.end());
-  for (const std::string& t : gone) impl_->trials.erase(t);
-  std::erase_if(impl_->successor, [&](const auto& e) { return gone.count(e.first.first) || gone.count(e.second); });
-  std::erase_if(impl_->attempt_gpus, [&](const auto& e) { return gone.count(e.first.first) > 0; });
+  // An ended job's trials hold no slot, GPU or successor: ReleaseSlot gave those up as each ended.
+  for (const std::string& t : j->trials) impl_->trials.erase(t);
+  const size_t gone = j->trials.size();
   impl_->index.erase(Lower(deleted));
   impl_->suggestions.erase(Lower(deleted));
   impl_->jobs.erase(Lower(deleted));
   impl_->Event(now_ms, "JobDeleted", deleted, "",
-               std::to_string(gone.size()) + " training job records removed; their output stays");
+               std::to_string(gone) + " training job records removed; their output stays");
   return Status::Ok();
 }
 

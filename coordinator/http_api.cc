@@ -539,11 +539,7 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
     size_t limit = 1000;
     if (!Cursor(req, res, &after, &limit)) return;
     const std::string job = req.has_param("job") ? req.get_param_value("job") : "";
-    std::string status;
-    auto rows = d->WithCore([&](CoordinatorCore& c) {
-      if (const TuningJob* j = job.empty() ? nullptr : c.FindJob(job)) status = j->status;
-      return c.Events(job, after, limit);
-    });
+    auto rows = d->WithCore([&](CoordinatorCore& c) { return c.Events(job, after, limit); });
     if (!rows.ok()) {
       ApiResponse r = FromStatus(rows.status());
       res.status = r.status;
@@ -557,7 +553,6 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
                         {"message", e.message}});
     }
     Json out = {{"events", events}, {"next", after}};
-    if (!status.empty()) out["HyperParameterTuningJobStatus"] = status;
     res.set_content(out.dump(), "application/json");
   }));
   // Prometheus text format: suggestion latency per tuning job, training jobs by status, workers.

@@ -641,14 +641,13 @@ void Validator::CheckHyperParameterNames(const TuningJobSpec& spec, const Traini
     }
   }
 
-  bool autotune = spec.autotune.has_value();
   if (multi) {
     bool has_own = d.hyper_parameter_ranges && TunableCount(*d.hyper_parameter_ranges) > 0;
-    if (!has_own && !autotune) {
+    if (!has_own && !autotune_) {
       Add(p.Child("HyperParameterRanges"), "is required with at least one range when " + N("TrainingJobDefinitions") +
                                                " is used: each definition carries its own ranges");
     }
-  } else if (tunable == 0 && !autotune && Config(spec)) {
+  } else if (tunable == 0 && !autotune_ && Config(spec)) {
     Add(root_.Child("HyperParameterTuningJobConfig").Child("ParameterRanges"),
         "needs at least one range to tune (" + N("IntegerParameterRanges") + ", " + N("ContinuousParameterRanges") +
             " or " + N("CategoricalParameterRanges") + ", here or in the definition's " + N("HyperParameterRanges") +
