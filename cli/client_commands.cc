@@ -4,6 +4,7 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,6 +23,7 @@
 
 #include "cli/cli_util.h"
 #include "common/file_util.h"
+#include "coordinator/dashboard.h"
 #include "coordinator/job_store.h"
 #include "coordinator/sigv4.h"
 #include "proto/codec.h"
@@ -129,6 +131,72 @@ Json Call(const std::string& url, const std::string& action, const Json& body) {
     Fail(type == "ValidationException" ? 2 : 1, type + ": " + msg);
   }
   return j;
+}
+
+// The dashboard's data from a coordinator over HTTP, every request signed like the other client
+// commands' (so it works against a coordinator that requires signatures). Errors are returned,
+// not fatal: a page says the coordinator cannot be reached and the next reload tries again.
+class RemoteSource : public coordinator::dashboard::Source {
+ public:
+  explicit RemoteSource(std::string url) : url_(std::move(url)) {}
+  Result<Json> Action(const std::string& action, const Json& request) override {
+    const std::string payload = request.dump();
+    httplib::Client client(url_);
+    Limits(client);
+    auto res = client.Post("/", ClientHeaders(url_, "POST", "/", payload, {{"X-Amz-Target", "SageMaker." + action}}),
+                           payload, "application/x-amz-json-1.1");
+    return Answer(res);
+  }
+  Result<Json> Events(const std::string& job, int64_t after, size_t limit) override {
+    return Get("/hpo/v1/events?after=" + std::to_string(after) + "&limit=" + std::to_string(limit) + "&job=" + job);
+  }
+  Result<Json> Logs(const std::string& trial, int64_t after, size_t limit) override {
+    return Get("/hpo/v1/logs/" + trial + "?after=" + std::to_string(after) + "&limit=" + std::to_string(limit));
+  }
+  Result<Json> Curves(const std::string& job) override { return Get("/hpo/v1/curves?job=" + job); }
+
+ private:
+  static void Limits(httplib::Client& client) {
+    client.set_connection_timeout(3, 0);
+    client.set_read_timeout(30, 0);
+  }
+  Result<Json> Get(const std::string& target) {
+    httplib::Client client(url_);
+    Limits(client);
+    return Answer(client.Get(target, ClientHeaders(url_, "GET", target, "", {})));
+  }
+  Result<Json> Answer(const httplib::Result& res) const {
+    if (!res) {
+      return Status::Unavailable("cannot reach the coordinator at " + url_ + " (" + httplib::to_string(res.error()) +
+                                 "); is `hpo coordinator` running there?");
+    }
+    Json j = Json::parse(res->body, nullptr, false);
+    if (res->status == 200 && !j.is_discarded()) return j;
+    const std::string type = j.is_object() ? j.value("__type", "Error") : "HTTP " + std::to_string(res->status);
+    const std::string message = j.is_object() ? j.value("message", res->body) : res->body.substr(0, 300);
+    if (type == "ResourceNotFound") return Status::NotFound(message);
+    std::string hint;
+    if (res->status == 403) hint = " (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile the coordinator accepts)";
+    return Status::Unavailable(type + ": " + message + hint);
+  }
+  std::string url_;
+};
+
+// Splits HOST:PORT; exits with a usage error naming the option when it is not one.
+std::pair<std::string, int> HostPort(const std::string& option, const std::string& value) {
+  size_t colon = value.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos && colon > 0) {
+    try {
+      size_t used = 0;
+      port = std::stoi(value.substr(colon + 1), &used);
+      if (used != value.size() - colon - 1) port = -1;
+    } catch (const std::exception&) {
+      port = -1;
+    }
+  }
+  if (port < 0 || port > 65535) Fail(2, option + " wants HOST:PORT (e.g. 127.0.0.1:7790), got " + value);
+  return {value.substr(0, colon), port};
 }
 
 }  // namespace
@@ -462,6 +530,54 @@ void AddClientCommands(CLI::App& app) {
       }
     }
     Exit(code);
+  });
+
+  struct DashboardArgs {
+    std::string listen = "127.0.0.1:7790";
+    int refresh_s = 5;
+  };
+  auto da = std::make_shared<DashboardArgs>();
+  CLI::App* dash = app.add_subcommand("dashboard", "Serve the web dashboard of a coordinator on this machine");
+  add_url(dash);
+  dash->add_option("--listen", da->listen, "HOST:PORT to serve the pages on (default 127.0.0.1:7790; port 0 picks one)");
+  dash->add_option("--refresh", da->refresh_s, "Seconds between reloads of a running job's pages (0: never)")
+      ->check(CLI::Range(0, 3600));
+  dash->footer(
+      "A coordinator serves its dashboard itself at http://HOST:7780/ui/ when it answers unsigned\n"
+      "requests (its default, on 127.0.0.1). One that requires AWS Signature V4 (any other address)\n"
+      "cannot be read by a browser: this command serves the same pages here, signing each request\n"
+      "with your AWS credentials (as the aws CLI finds them). It only reads: lists, describes,\n"
+      "events, logs. Stop it with Ctrl-C.\n\n"
+      "Example:\n  hpo dashboard --coordinator http://gpu-head:7780\n  # then open http://127.0.0.1:7790/ui/");
+  dash->callback([url, da] {
+    auto [host, port] = HostPort("--listen", da->listen);
+    httplib::Server server;
+    coordinator::dashboard::PageOptions po;
+    po.refresh_s = da->refresh_s;
+    po.subtitle = "coordinator " + *url;
+    auto source = std::make_shared<RemoteSource>(*url);
+    auto ui = [source, po](const httplib::Request& req, httplib::Response& res) {
+      std::map<std::string, std::string> query(req.params.begin(), req.params.end());
+      coordinator::dashboard::Page page = coordinator::dashboard::Render(*source, req.path, query, po);
+      res.status = page.status;
+      if (!page.location.empty()) res.set_header("Location", page.location);
+      res.set_content(page.body, page.content_type.c_str());
+    };
+    server.Get("/", ui);
+    server.Get("/ui", ui);
+    server.Get(R"(/ui/.*)", ui);
+    int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
+    if (bound < 0) {
+      Fail(3, "cannot listen on " + da->listen + " (in use, or not an address of this machine); pick another with --listen");
+    }
+    if (host != "127.0.0.1" && host != "localhost" && host != "::1") {
+      std::cerr << "hpo: warning: serving on " << host << ": whoever reaches it reads this coordinator's jobs with your credentials\n";
+    }
+    std::cout << "hpo: dashboard of " << *url << " at http://" << (host == "0.0.0.0" ? "127.0.0.1" : host) << ":" << bound
+              << "/ui/ (Ctrl-C to stop)" << std::endl;
+    std::signal(SIGPIPE, SIG_IGN);  // a browser that goes away mid-page is not our end
+    if (!server.listen_after_bind()) Fail(3, "the dashboard's server stopped: cannot accept connections on " + da->listen);
+    Exit(0);
   });
 }
 

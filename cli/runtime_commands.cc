@@ -155,6 +155,7 @@ struct RunArgs {
   bool no_assign_ahead = false;
   std::vector<std::string> instance_types;  // local worker i serves instance_types[i % size]
   ContainerArgs container;
+  int dashboard_port = -1;  // >= 0: serve the web dashboard on 127.0.0.1 (0 picks a port)
 };
 
 void Run(const RunArgs& a) {
@@ -189,6 +190,25 @@ void Run(const RunArgs& a) {
   dopt.proposer_threads = 1;  // one tuning job: one proposal request out at a time
   coordinator::Dispatcher dispatcher(&core, dopt);
   if (Status s = dispatcher.Bind(); !s.ok()) Fail(3, s.message());
+
+  // The dashboard: this coordinator's HTTP API on loopback (its pages at /ui/).
+  std::unique_ptr<coordinator::HttpApi> api;
+  std::thread api_thread;
+  if (a.dashboard_port >= 0) {
+    coordinator::HttpApiOptions hopt;
+    hopt.dashboard.subtitle = "hpo run " + a.spec;
+    hopt.log = [](const std::string&) {};
+    api = std::make_unique<coordinator::HttpApi>(&dispatcher, hopt);
+    if (Status s = api->Bind("127.0.0.1", a.dashboard_port); !s.ok()) {
+      Fail(3, "--dashboard: " + s.message() + "; pick another port, or 0 for any free one");
+    }
+    api_thread = std::thread([&api] { api->Serve(); });
+  }
+  auto stop_api = [&] {
+    if (!api) return;
+    api->Stop();
+    api_thread.join();
+  };
 
   InstallSignalHandlers();
   std::atomic<bool> stop_dispatcher{false}, stop_workers{false};
@@ -240,6 +260,7 @@ void Run(const RunArgs& a) {
   };
   if (!arn.ok()) {
     shutdown();
+    stop_api();
     Fail(arn.status().code() == StatusCode::kInvalidArgument ? 2 : 3, arn.status().message());
   }
   dispatcher.Post(std::move(out));
@@ -251,6 +272,7 @@ void Run(const RunArgs& a) {
   for (const coordinator::AutotuneChoice& c : tuned->choices) {
     std::cerr << "hpo: Autotune chose " << c.field << ": " << c.value << " (" << c.reason << ")\n";
   }
+  if (api) std::cerr << "hpo: dashboard at http://127.0.0.1:" << api->port() << "/ui/jobs/" << name << "\n";
   int64_t start = dispatcher.Now();
   std::string last_line;
   int handled_signals = 0;
@@ -310,24 +332,31 @@ void Run(const RunArgs& a) {
                    " catalog in docs/architecture.md), or run a coordinator with workers that serve it"
                    " (hpo worker --instance-type TYPE).\n";
       shutdown();
+      stop_api();
       std::exit(2);
     }
   }
   if (tty) std::cerr << "\n";
   shutdown();
 
+  // Read through the dispatcher: the dashboard's threads may be reading the core too.
   std::vector<proto::TrainingJobSummary> trials;
-  for (const auto* t : core.TrialsOf(name)) trials.push_back(core.Summary(*t));
-  auto final_desc = core.Describe(name);
-  if (final_desc.ok()) desc = *final_desc;
+  std::optional<proto::TuningJobDocument> doc;
+  std::optional<coordinator::SuggestionStats> stats;
+  dispatcher.WithCore([&](coordinator::CoordinatorCore& c) {
+    for (const auto* t : c.TrialsOf(name)) trials.push_back(c.Summary(*t));
+    if (auto final_desc = c.Describe(name); final_desc.ok()) desc = *final_desc;
+    if (auto d = c.DescribeDocument(name); d.ok()) doc = *d;
+    if (const coordinator::SuggestionStats* st = c.Suggestions(name)) stats = *st;
+    return 0;
+  });
   if (a.output == "json") {
     std::cout << proto::EncodeDescribeResponse(desc).dump(2) << "\n";
   } else if (a.output == "yaml") {
-    auto doc = core.DescribeDocument(name);
-    if (doc.ok()) std::cout << proto::ToYaml(proto::EncodeCrdDocument(*doc));
+    if (doc) std::cout << proto::ToYaml(proto::EncodeCrdDocument(*doc));
   } else {
     PrintSummary(desc, trials);
-    if (const coordinator::SuggestionStats* st = core.Suggestions(name); st && st->count > 0) {
+    if (const coordinator::SuggestionStats* st = stats ? &*stats : nullptr; st && st->count > 0) {
       char buf[256];
       std::snprintf(buf, sizeof buf, "\n  suggestions: %llu in %.2f s (mean %.3f s, slowest %.3f s)",
                     static_cast<unsigned long long>(st->count), st->seconds_sum, st->seconds_sum / st->count,
@@ -339,6 +368,15 @@ void Run(const RunArgs& a) {
     std::cout << "\n  logs: " << state_dir << "/local-*/trials/<training job>/attempt-N/trial.log\n";
     std::cout << "  history: hpo events " << name << " --state-dir " << state_dir << "\n";
   }
+  if (api && ::isatty(STDIN_FILENO) && handled_signals < 2) {
+    // Someone is watching: keep the final pages up until they are done with them.
+    std::cout << std::flush;
+    std::cerr << "hpo: the dashboard stays at http://127.0.0.1:" << api->port() << "/ui/jobs/" << name
+              << " until Ctrl-C\n";
+    const int seen = g_signals.load();
+    while (g_signals.load() == seen) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  stop_api();
   Exit(*desc.status.hyper_parameter_tuning_job_status == "Completed" ? 0 : 1);
 }
 
@@ -605,6 +643,10 @@ void AddRunCommand(CLI::App& app) {
                 "memory and GPUs cover")
       ->allow_extra_args(false);
   AddContainerOptions(c, &a->container);
+  c->add_option("--dashboard", a->dashboard_port,
+                "Serve the web dashboard (charts, training jobs, logs) on http://127.0.0.1:PORT/ui/ while the job "
+                "runs (0 picks a free port); from a terminal it stays up after the end until Ctrl-C")
+      ->check(CLI::Range(0, 65535));
   c->add_option("-o,--output", a->output, "How to print the result: table, json (DescribeHyperParameterTuningJob) "
                                           "or yaml (the CRD document with its status)")
       ->check(CLI::IsMember({"table", "json", "yaml"}));
@@ -614,7 +656,8 @@ void AddRunCommand(CLI::App& app) {
       "training-container contract, shows progress, and prints the best\n"
       "training job. Ctrl-C stops the job gracefully; a second Ctrl-C quits.\n\n"
       "Examples:\n  hpo run examples/quickstart.yaml --workers 3\n"
-      "  hpo run examples/bayesian.yaml --instance-type ml.m5.xlarge   (its type needs 4 vCPUs; serve it anyway)\n\n"
+      "  hpo run examples/bayesian.yaml --instance-type ml.m5.xlarge   (its type needs 4 vCPUs; serve it anyway)\n"
+      "  hpo run examples/bayesian.yaml --instance-type ml.m5.xlarge --dashboard 7790   (then open the printed URL)\n\n"
       "Exit codes: 0 the job completed, 1 it failed or was stopped, 2 the spec is invalid or no local\n"
       "worker can serve its instance type.");
   c->callback([a] { Run(*a); });

@@ -328,6 +328,10 @@ class CoordinatorCore {
   const SuggestionStats* Suggestions(const std::string& job) const;
   // The trial's stored output lines after the cursor `after_id` (0 = from the start).
   Result<std::vector<LogRow>> Logs(const std::string& trial, int64_t after_id, size_t limit) const;
+  // The objective's values of each of the job's training jobs (their current attempts), in the
+  // order the trainer emitted them: from memory where the core tracks curves (early stopping,
+  // Hyperband), else read from the store. NotFound for an unknown job.
+  Result<std::map<std::string, std::vector<double>>> Curves(const std::string& job) const;
   // The coordinator's history after the cursor `after_id` (0 = from the start), oldest first:
   // every event when `job` is empty, else that job's (a deleted job's events stay). NotFound for a
   // job this coordinator never had.

@@ -157,6 +157,27 @@ Result<std::vector<LogRow>> CoordinatorCore::Logs(const std::string& trial, int6
   return impl_->store->LoadLogs(trial, after_id, limit);
 }
 
+Result<std::map<std::string, std::vector<double>>> CoordinatorCore::Curves(const std::string& job) const {
+  const TuningJob* j = FindJob(job);
+  if (!j) return Status::NotFound("no tuning job named " + job);
+  const bool tracked = impl_->TracksCurves(*j);
+  std::map<std::string, std::vector<double>> out;
+  for (const Trial* t : TrialsOf(job)) {
+    std::vector<double>& curve = out[t->name];
+    if (tracked || t->attempt == 0) {
+      curve = t->curve;
+      continue;
+    }
+    auto rows = impl_->store->LoadMetrics(t->name);
+    if (!rows.ok()) return rows.status();
+    const std::string objective = impl_->ObjectiveMetricFor(*j, t->definition_name);
+    for (const MetricRow& m : *rows) {
+      if (m.attempt == t->attempt && m.name == objective) curve.push_back(m.value);
+    }
+  }
+  return out;
+}
+
 Result<std::vector<EventRow>> CoordinatorCore::Events(const std::string& job, int64_t after_id, size_t limit) const {
   Result<std::vector<EventRow>> rows = impl_->store->LoadEvents(job, after_id, limit);
   if (!rows.ok() || job.empty() || !rows->empty() || FindJob(job)) return rows;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <mutex>
 
+#include "coordinator/dashboard.h"
 #include "proto/codec.h"
 
 namespace hpo::coordinator {
@@ -371,7 +372,79 @@ ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
   return Ok(out);
 }
 
+// Writes an ApiResponse of a GET route.
+void Reply(httplib::Response& res, const ApiResponse& r) {
+  res.status = r.status;
+  res.set_content(r.body, "application/json");
+}
+
 }  // namespace
+
+ApiResponse LogsPage(Dispatcher& d, const std::string& trial, int64_t after, size_t limit) {
+  std::string status;
+  auto rows = d.WithCore([&](CoordinatorCore& c) {
+    if (const Trial* t = c.FindTrial(trial)) status = c.Summary(*t).training_job_status.value_or("");
+    return c.Logs(trial, after, limit);
+  });
+  if (!rows.ok()) return FromStatus(rows.status());
+  // Lines re-sent after a lost connection are stored after later ones: a page is returned in
+  // (attempt, line) order; `next` stays the storage cursor, so following still sees every line.
+  int64_t cursor = after;
+  for (const auto& r : *rows) cursor = std::max(cursor, r.id);
+  std::vector<LogRow> ordered = *rows;
+  std::stable_sort(ordered.begin(), ordered.end(), [](const LogRow& a, const LogRow& b) {
+    return std::tie(a.attempt, a.line) < std::tie(b.attempt, b.line);
+  });
+  Json lines = Json::array();
+  for (const auto& r : ordered) {
+    lines.push_back({{"attempt", r.attempt}, {"line", r.line}, {"text", r.text}});
+  }
+  return Ok({{"TrainingJobStatus", status}, {"lines", lines}, {"next", cursor}});
+}
+
+ApiResponse EventsPage(Dispatcher& d, const std::string& job, int64_t after, size_t limit) {
+  auto rows = d.WithCore([&](CoordinatorCore& c) { return c.Events(job, after, limit); });
+  if (!rows.ok()) return FromStatus(rows.status());
+  Json events = Json::array();
+  for (const EventRow& e : *rows) {
+    after = std::max(after, e.id);
+    events.push_back({{"id", e.id}, {"time", Epoch(e.ts_ms)}, {"kind", e.kind}, {"job", e.job}, {"trial", e.trial},
+                      {"message", e.message}});
+  }
+  return Ok({{"events", events}, {"next", after}});
+}
+
+ApiResponse CurvesPage(Dispatcher& d, const std::string& job) {
+  std::string metric;
+  auto curves = d.WithCore([&](CoordinatorCore& c) {
+    if (const TuningJob* j = c.FindJob(job)) metric = j->objective_metric;
+    return c.Curves(job);
+  });
+  if (!curves.ok()) return FromStatus(curves.status());
+  Json out = {{"MetricName", metric}, {"Curves", Json::object()}};
+  for (const auto& [trial, values] : *curves) out["Curves"][trial] = values;
+  return Ok(out);
+}
+
+Result<dashboard::Json> InProcessSource::FromResponse(const ApiResponse& r) {
+  Json j = Json::parse(r.body, nullptr, false);
+  if (r.status == 200 && !j.is_discarded()) return j;
+  const std::string type = j.is_object() ? j.value("__type", "Error") : "Error";
+  const std::string message = j.is_object() ? j.value("message", r.body) : r.body;
+  if (type == "ResourceNotFound") return Status::NotFound(message);
+  return Status::Internal(type + ": " + message);
+}
+
+Result<dashboard::Json> InProcessSource::Action(const std::string& action, const dashboard::Json& request) {
+  return FromResponse(HandleSageMakerAction(d_, action, request.dump()));
+}
+Result<dashboard::Json> InProcessSource::Events(const std::string& job, int64_t after, size_t limit) {
+  return FromResponse(EventsPage(d_, job, after, limit));
+}
+Result<dashboard::Json> InProcessSource::Logs(const std::string& trial, int64_t after, size_t limit) {
+  return FromResponse(LogsPage(d_, trial, after, limit));
+}
+Result<dashboard::Json> InProcessSource::Curves(const std::string& job) { return FromResponse(CurvesPage(d_, job)); }
 
 ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, const std::string& body) {
   Json req = Json::parse(body.empty() ? std::string("{}") : body, nullptr, false);
@@ -506,55 +579,39 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
     int64_t after = 0;
     size_t limit = 1000;
     if (!Cursor(req, res, &after, &limit)) return;
-    std::string status;
-    auto rows = d->WithCore([&](CoordinatorCore& c) {
-      if (const Trial* t = c.FindTrial(req.matches[1])) status = c.Summary(*t).training_job_status.value_or("");
-      return c.Logs(req.matches[1], after, limit);
-    });
-    if (!rows.ok()) {
-      ApiResponse r = FromStatus(rows.status());
-      res.status = r.status;
-      res.set_content(r.body, "application/json");
-      return;
-    }
-    // Lines re-sent after a lost connection are stored after later ones: a page is returned in
-    // (attempt, line) order; `next` stays the storage cursor, so following still sees every line.
-    int64_t cursor = after;
-    for (const auto& r : *rows) cursor = std::max(cursor, r.id);
-    std::vector<LogRow> ordered = *rows;
-    std::stable_sort(ordered.begin(), ordered.end(), [](const LogRow& a, const LogRow& b) {
-      return std::tie(a.attempt, a.line) < std::tie(b.attempt, b.line);
-    });
-    Json lines = Json::array();
-    for (const auto& r : ordered) {
-      lines.push_back({{"attempt", r.attempt}, {"line", r.line}, {"text", r.text}});
-    }
-    after = cursor;
-    Json out = {{"TrainingJobStatus", status}, {"lines", lines}, {"next", after}};
-    res.set_content(out.dump(), "application/json");
+    Reply(res, LogsPage(*d, req.matches[1], after, limit));
   }));
   // The coordinator's history (every job's, or ?job=NAME's), oldest first, from ?after=N.
   s.Get("/hpo/v1/events", guard([d](const httplib::Request& req, httplib::Response& res) {
     int64_t after = 0;
     size_t limit = 1000;
     if (!Cursor(req, res, &after, &limit)) return;
-    const std::string job = req.has_param("job") ? req.get_param_value("job") : "";
-    auto rows = d->WithCore([&](CoordinatorCore& c) { return c.Events(job, after, limit); });
-    if (!rows.ok()) {
-      ApiResponse r = FromStatus(rows.status());
-      res.status = r.status;
-      res.set_content(r.body, "application/json");
+    Reply(res, EventsPage(*d, req.has_param("job") ? req.get_param_value("job") : "", after, limit));
+  }));
+  // The objective's values of each training job of ?job=NAME, in emission order.
+  s.Get("/hpo/v1/curves", guard([d](const httplib::Request& req, httplib::Response& res) {
+    if (!req.has_param("job")) return Reply(res, AwsError(400, "ValidationException", "?job=NAME is required"));
+    Reply(res, CurvesPage(*d, req.get_param_value("job")));
+  }));
+  // The dashboard (coordinator/dashboard.h): GET / and /ui go to /ui/.
+  auto ui = [impl](const httplib::Request& req, httplib::Response& res) {
+    if (!impl->Authorize(req, res)) {
+      // Still refused; but a person with a browser is told how to see the pages after all.
+      Json e = Json::parse(res.body, nullptr, false);
+      std::string why = e.is_object() ? e.value("__type", "") + ": " + e.value("message", "") : res.body;
+      res.set_content(dashboard::SignedRequestsPage(why), "text/html; charset=utf-8");
       return;
     }
-    Json events = Json::array();
-    for (const EventRow& e : *rows) {
-      after = std::max(after, e.id);
-      events.push_back({{"id", e.id}, {"time", Epoch(e.ts_ms)}, {"kind", e.kind}, {"job", e.job}, {"trial", e.trial},
-                        {"message", e.message}});
-    }
-    Json out = {{"events", events}, {"next", after}};
-    res.set_content(out.dump(), "application/json");
-  }));
+    InProcessSource source(*impl->d);
+    std::map<std::string, std::string> query(req.params.begin(), req.params.end());
+    dashboard::Page page = dashboard::Render(source, req.path, query, impl->options.dashboard);
+    res.status = page.status;
+    if (!page.location.empty()) res.set_header("Location", page.location);
+    res.set_content(page.body, page.content_type.c_str());
+  };
+  s.Get("/", ui);
+  s.Get("/ui", ui);
+  s.Get(R"(/ui/.*)", ui);
   // Prometheus text format: suggestion latency per tuning job, training jobs by status, workers.
   s.Get("/hpo/v1/metrics", guard([d](const httplib::Request&, httplib::Response& res) {
     std::string text = d->WithCore([&](CoordinatorCore& c) {

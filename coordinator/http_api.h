@@ -18,6 +18,12 @@
 //   GET  /hpo/v1/logs/TRIAL    the trial's log lines the coordinator holds (?after=N&limit=M)
 //   GET  /hpo/v1/events        the coordinator's history, oldest first (?job=NAME&after=N&limit=M):
 //                              {"events": [{id, time, kind, job, trial, message}], "next": N}
+//   GET  /hpo/v1/curves?job=NAME  the objective's values of each training job, in emission order:
+//                              {"MetricName": M, "Curves": {"TRAINING-JOB": [v1, v2, ...]}}
+//
+// The web dashboard (coordinator/dashboard.h) is served on GET /ui/ (GET / and /ui redirect
+// there), from the same handlers in process. Where signatures are required a browser's request
+// is refused like any other, with an HTML page that says to run `hpo dashboard` instead.
 //
 // Authentication (coordinator/sigv4.h): with HttpApiOptions::require_sigv4 every request, on
 // every path, must carry a valid AWS Signature Version 4 (service `sagemaker`) made with one of
@@ -35,6 +41,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "coordinator/dashboard.h"
 #include "coordinator/dispatcher.h"
 #include "coordinator/sigv4.h"
 
@@ -49,6 +56,25 @@ struct ApiResponse {
   std::string content_type = "application/x-amz-json-1.1";
 };
 ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, const std::string& body);
+// The bodies of GET /hpo/v1/logs/TRIAL, /hpo/v1/events and /hpo/v1/curves (JSON; errors as above).
+ApiResponse LogsPage(Dispatcher& d, const std::string& trial, int64_t after, size_t limit);
+ApiResponse EventsPage(Dispatcher& d, const std::string& job, int64_t after, size_t limit);
+ApiResponse CurvesPage(Dispatcher& d, const std::string& job);
+
+// The dashboard's data from this coordinator's own handlers, without a network hop.
+class InProcessSource : public dashboard::Source {
+ public:
+  explicit InProcessSource(Dispatcher& d) : d_(d) {}
+  Result<dashboard::Json> Action(const std::string& action, const dashboard::Json& request) override;
+  Result<dashboard::Json> Events(const std::string& job, int64_t after, size_t limit) override;
+  Result<dashboard::Json> Logs(const std::string& trial, int64_t after, size_t limit) override;
+  Result<dashboard::Json> Curves(const std::string& job) override;
+  // An ApiResponse as a Source answers: the document, or NotFound / Internal("Type: message").
+  static Result<dashboard::Json> FromResponse(const ApiResponse& r);
+
+ private:
+  Dispatcher& d_;
+};
 
 struct HttpApiOptions {
   bool require_sigv4 = false;  // every request must be signed with one of `credentials`
@@ -56,6 +82,7 @@ struct HttpApiOptions {
   std::string region;          // "" = a signature scoped to any region is accepted
   std::function<int64_t()> now_s;                // clock for the 15-minute window; default system
   std::function<void(const std::string&)> log;   // refused requests; default stderr
+  dashboard::PageOptions dashboard;               // how the /ui/ pages look (refresh, subtitle)
 };
 
 class HttpApi {

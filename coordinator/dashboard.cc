@@ -1,0 +1,978 @@
+#include "coordinator/dashboard.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <deque>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <set>
+#include <utility>
+#include <vector>
+
+namespace hpo::coordinator::dashboard {
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Text
+
+std::string Num(double v) {
+  if (!std::isfinite(v)) return std::isnan(v) ? "NaN" : (v > 0 ? "inf" : "-inf");
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+std::string Time(double epoch_s) {
+  if (epoch_s <= 0) return "";
+  std::time_t t = static_cast<std::time_t>(epoch_s);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+std::string Duration(double seconds) {
+  if (!(seconds >= 0)) return "";
+  long s = std::lround(seconds);
+  char buf[48];
+  if (s < 60) {
+    std::snprintf(buf, sizeof buf, "%lds", s);
+  } else if (s < 3600) {
+    std::snprintf(buf, sizeof buf, "%ldm %02lds", s / 60, s % 60);
+  } else if (s < 86400) {
+    std::snprintf(buf, sizeof buf, "%ldh %02ldm", s / 3600, s / 60 % 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%ldd %02ldh", s / 86400, s / 3600 % 24);
+  }
+  return buf;
+}
+
+std::string Str(const Json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key)) return "";
+  const Json& v = j[key];
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_null()) return "";
+  return v.dump();
+}
+
+double NumOf(const Json& j, const char* key, double fallback = 0) {
+  if (!j.is_object() || !j.contains(key)) return fallback;
+  const Json& v = j[key];
+  if (v.is_number()) return v.get<double>();
+  if (v.is_string()) {
+    char* end = nullptr;
+    const std::string s = v.get<std::string>();
+    double d = std::strtod(s.c_str(), &end);
+    if (end && *end == '\0' && !s.empty()) return d;
+  }
+  return fallback;
+}
+
+std::optional<double> ParseDouble(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  char* end = nullptr;
+  double d = std::strtod(s.c_str(), &end);
+  if (!end || *end != '\0' || !std::isfinite(d)) return std::nullopt;
+  return d;
+}
+
+// A tuning job's or training job's name as SageMaker allows them: letters, digits and hyphens,
+// starting and ending with a letter or digit, at most 63 characters.
+bool ValidName(const std::string& n) {
+  if (n.empty() || n.size() > 63 || n.front() == '-' || n.back() == '-') return false;
+  return std::all_of(n.begin(), n.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; });
+}
+
+// The tuning job of a training job named `<job>-NNN-xxxxxxxx`.
+std::string JobOfTrial(const std::string& trial) {
+  size_t b = trial.rfind('-');
+  if (b == std::string::npos || b == 0) return "";
+  size_t a = trial.rfind('-', b - 1);
+  if (a == std::string::npos || a == 0) return "";
+  return trial.substr(0, a);
+}
+
+std::string StatusBadge(const std::string& status) {
+  std::string cls = "st-other";
+  if (status == "Completed") cls = "st-ok";
+  else if (status == "InProgress") cls = "st-run";
+  else if (status == "Failed") cls = "st-fail";
+  else if (status == "Stopped") cls = "st-stop";
+  else if (status == "Stopping") cls = "st-stopping";
+  return "<span class=\"badge " + cls + "\">" + Escape(status) + "</span>";
+}
+
+std::string Link(const std::string& href, const std::string& text) {
+  return "<a href=\"" + Escape(href) + "\">" + Escape(text) + "</a>";
+}
+
+bool Running(const std::string& status) { return status == "InProgress" || status == "Stopping"; }
+
+const char* kStyle = R"CSS(
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
+header{background:#232f3e;color:#fff;padding:10px 24px;display:flex;align-items:baseline;gap:18px}
+header a{color:#fff;text-decoration:none;font-weight:600;font-size:18px}
+header .sub{color:#c8ced8;font-size:13px}
+main{padding:16px 24px;max-width:1400px}
+h1{font-size:22px;margin:8px 0 4px}h2{font-size:17px;margin:22px 0 8px}
+.muted{color:#5f6b7a;font-size:13px}
+table{border-collapse:collapse;background:#fff;font-size:13px}
+th,td{border-bottom:1px solid #e3e6ea;padding:5px 10px;text-align:left;vertical-align:top}
+th{background:#eef0f3;font-weight:600}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.best td{background:#eaf6ea}
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600}
+.st-ok{background:#d7f0d8;color:#145a1c}.st-run{background:#d8e8fb;color:#0b4a8b}
+.st-fail{background:#fbdad7;color:#8b1a10}.st-stop{background:#e4e6ea;color:#3c4450}
+.st-stopping{background:#fde9c9;color:#7a4a00}.st-other{background:#eee;color:#333}
+.cards{display:flex;flex-wrap:wrap;gap:12px}
+.card{background:#fff;border:1px solid #e3e6ea;border-radius:6px;padding:10px 14px;min-width:150px}
+.card .k{color:#5f6b7a;font-size:12px}.card .v{font-size:18px;font-weight:600;margin-top:2px}
+.bar{background:#e3e6ea;border-radius:4px;height:8px;width:160px;display:inline-block;vertical-align:middle}
+.bar span{display:block;height:8px;border-radius:4px;background:#2f7d32}
+.charts{display:flex;flex-wrap:wrap;gap:12px}
+svg{background:#fff;border:1px solid #e3e6ea;border-radius:6px}
+svg text{font-size:11px;fill:#3c4450}svg .title{font-size:13px;font-weight:600;fill:#1d2330}
+pre.log{background:#111821;color:#d8dee9;padding:10px;font-size:12px;overflow-x:auto;max-height:600px;border-radius:6px}
+.err{background:#fbdad7;border:1px solid #e8a29b;padding:8px 12px;border-radius:6px;white-space:pre-wrap}
+td.name{white-space:nowrap}
+.note{background:#eef4fb;border:1px solid #bcd3ee;padding:6px 12px;border-radius:6px}
+.warn{background:#fdf3dc;border:1px solid #ebcd83;padding:6px 12px;border-radius:6px}
+.legend span{margin-right:14px;font-size:12px}.dot{display:inline-block;width:9px;height:9px;border-radius:5px;margin-right:4px}
+)CSS";
+
+std::string Html(const std::string& title, const std::string& body, int refresh_s, const std::string& subtitle) {
+  std::string h = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
+  if (refresh_s > 0) h += "<meta http-equiv=\"refresh\" content=\"" + std::to_string(refresh_s) + "\">";
+  h += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">";
+  h += "<title>" + Escape(title) + " - hpo</title><style>" + std::string(kStyle) + "</style></head><body>";
+  h += "<header><a href=\"/ui/\">hpo</a><span class=\"sub\">tuning jobs";
+  if (!subtitle.empty()) h += " &middot; " + Escape(subtitle);
+  h += "</span></header><main>" + body + "</main></body></html>\n";
+  return h;
+}
+
+Page ErrorPage(int status, const std::string& title, const std::string& message, const PageOptions& o) {
+  Page p;
+  p.status = status;
+  p.body = Html(title,
+                "<h1>" + Escape(title) + "</h1><div class=\"err\">" + Escape(message) +
+                    "</div><p><a href=\"/ui/\">All tuning jobs</a></p>",
+                0, o.subtitle);
+  return p;
+}
+
+Page FromError(const Status& s, const std::string& what, const PageOptions& o) {
+  if (s.code() == StatusCode::kNotFound) return ErrorPage(404, "Not found", s.message(), o);
+  return ErrorPage(502, "Cannot read " + what, s.message(), o);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Charts: inline SVG
+
+const char* kBlue = "#1f6fb4";
+const char* kOrange = "#e07b12";
+const char* kGreen = "#23912f";
+
+struct Scale {
+  double lo = 0, hi = 1;  // domain (log10 of it when log)
+  double p0 = 0, p1 = 1;  // pixels
+  bool log = false;
+  double operator()(double v) const {
+    double x = log ? std::log10(std::max(v, 1e-300)) : v;
+    if (hi == lo) return (p0 + p1) / 2;
+    return p0 + (x - lo) / (hi - lo) * (p1 - p0);
+  }
+};
+
+// A scale over [lo, hi] with a margin of 4% either side; log when asked and possible.
+Scale MakeScale(double lo, double hi, bool log, double p0, double p1) {
+  Scale s;
+  s.log = log && lo > 0 && hi > 0;
+  if (s.log) {
+    lo = std::log10(lo);
+    hi = std::log10(hi);
+  }
+  if (!(hi > lo)) {
+    double pad = std::abs(lo) > 0 ? std::abs(lo) * 0.1 : 1.0;
+    if (s.log) pad = 0.5;
+    lo -= pad;
+    hi += pad;
+  }
+  double m = (hi - lo) * 0.04;
+  s.lo = lo - m;
+  s.hi = hi + m;
+  s.p0 = p0;
+  s.p1 = p1;
+  return s;
+}
+
+// Tick values inside the scale's domain: 1-2-5 steps, or powers of ten (with 2 and 5 between
+// them when the domain spans less than three decades) on a log scale.
+std::vector<double> Ticks(const Scale& s) {
+  std::vector<double> t;
+  if (s.log) {
+    int k0 = static_cast<int>(std::floor(s.lo)), k1 = static_cast<int>(std::ceil(s.hi));
+    int decades = k1 - k0;
+    int every = std::max(1, decades / 6);
+    for (int k = k0; k <= k1; ++k) {
+      for (double m : {1.0, 2.0, 5.0}) {
+        if (m != 1.0 && decades > 3) continue;
+        if (m == 1.0 && (k - k0) % every) continue;
+        double v = m * std::pow(10.0, k);
+        double lv = std::log10(v);
+        if (lv >= s.lo && lv <= s.hi) t.push_back(v);
+      }
+    }
+    if (t.size() >= 2) return t;
+    t.clear();  // under a decade: linear ticks between the ends
+    double lo = std::pow(10.0, s.lo), hi = std::pow(10.0, s.hi);
+    Scale lin = s;
+    lin.log = false;
+    lin.lo = lo;
+    lin.hi = hi;
+    return Ticks(lin);
+  }
+  double span = s.hi - s.lo;
+  if (!(span > 0)) return {s.lo};
+  double raw = span / 5;
+  double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = mag;
+  for (double m : {1.0, 2.0, 5.0, 10.0}) {
+    if (raw <= m * mag) {
+      step = m * mag;
+      break;
+    }
+  }
+  for (double v = std::ceil(s.lo / step) * step; v <= s.hi + step * 1e-9; v += step) {
+    t.push_back(std::abs(v) < step * 1e-9 ? 0.0 : v);
+    if (t.size() > 12) break;
+  }
+  return t;
+}
+
+struct Frame {
+  int width = 820, height = 300;
+  int left = 64, right = 16, top = 30, bottom = 44;
+  std::string title, x_title, y_title;
+};
+
+// The chart's background: title, grid lines with their labels, axis titles.
+std::string DrawFrame(const Frame& f, const Scale& x, const std::vector<std::pair<double, std::string>>& xticks,
+                      const Scale& y) {
+  std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(f.width) + "\" height=\"" +
+                  std::to_string(f.height) + "\" viewBox=\"0 0 " + std::to_string(f.width) + " " +
+                  std::to_string(f.height) + "\" role=\"img\">";
+  s += "<text class=\"title\" x=\"" + std::to_string(f.left) + "\" y=\"18\">" + Escape(f.title) + "</text>";
+  char buf[256];
+  const double x0 = f.left, x1 = f.width - f.right, y0 = f.height - f.bottom, y1 = f.top;
+  for (double v : Ticks(y)) {
+    double py = y(v);
+    std::snprintf(buf, sizeof buf,
+                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e8ebef\"/>"
+                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">",
+                  x0, py, x1, py, x0 - 5, py + 4);
+    s += buf + Escape(Num(v)) + "</text>";
+  }
+  for (const auto& [px, label] : xticks) {
+    std::snprintf(buf, sizeof buf,
+                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e8ebef\"/>"
+                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
+                  px, y0, px, y1, px, y0 + 15);
+    s += buf + Escape(label) + "</text>";
+  }
+  (void)x;
+  std::snprintf(buf, sizeof buf,
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#8a94a3\"/>"
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#8a94a3\"/>",
+                x0, y0, x1, y0, x0, y0, x0, y1);
+  s += buf;
+  std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">", (x0 + x1) / 2, f.height - 8);
+  s += buf + Escape(f.x_title) + "</text>";
+  std::snprintf(buf, sizeof buf, "<text x=\"14\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 14 %.1f)\">",
+                (y0 + y1) / 2, (y0 + y1) / 2);
+  s += buf + Escape(f.y_title) + "</text>";
+  return s;
+}
+
+std::vector<std::pair<double, std::string>> NumericTicks(const Scale& x) {
+  std::vector<std::pair<double, std::string>> out;
+  for (double v : Ticks(x)) out.emplace_back(x(v), Num(v));
+  return out;
+}
+
+// Ticks of a count (training jobs, epochs): whole numbers only.
+std::vector<std::pair<double, std::string>> CountTicks(const Scale& x) {
+  std::vector<std::pair<double, std::string>> out;
+  for (double v : Ticks(x)) {
+    if (v >= 1 && v == std::round(v)) out.emplace_back(x(v), Num(v));
+  }
+  return out;
+}
+
+// A point of a chart that links to its training job and names it on hover.
+std::string Point(double px, double py, double r, const char* color, const std::string& trial, const std::string& tip,
+                  bool ring = false) {
+  char buf[200];
+  if (ring) {
+    std::snprintf(buf, sizeof buf, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"/>",
+                  px, py, r + 3.5, kGreen);
+  } else {
+    buf[0] = '\0';
+  }
+  std::string s = buf;
+  std::snprintf(buf, sizeof buf, "<circle class=\"pt\" cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%s\" fill-opacity=\"0.8\">",
+                px, py, r, color);
+  return s + "<a href=\"/ui/trials/" + Escape(trial) + "\">" + buf + "<title>" + Escape(tip) + "</title></circle></a>";
+}
+
+// The y scale for objective values: log when all are positive and span three decades or more.
+Scale ObjectiveScale(const std::vector<double>& values, double p0, double p1) {
+  double lo = *std::min_element(values.begin(), values.end());
+  double hi = *std::max_element(values.begin(), values.end());
+  bool log = lo > 0 && hi / lo >= 1000;
+  return MakeScale(lo, hi, log, p0, p1);
+}
+
+// What a chart needs of a training job.
+struct TrialPoint {
+  std::string name, status, definition;
+  int number = 0;  // 1-based, in creation order
+  std::optional<double> objective;
+  std::map<std::string, std::string> tuned;
+  double created = 0, started = 0, ended = 0;
+  std::string failure;
+};
+
+bool Better(double a, double b, bool minimize) { return minimize ? a < b : a > b; }
+
+std::string ObjectiveChart(const std::vector<TrialPoint>& trials, const std::string& metric, bool minimize,
+                           const std::string& best) {
+  std::vector<double> ys;
+  for (const auto& t : trials) {
+    if (t.objective) ys.push_back(*t.objective);
+  }
+  if (ys.empty()) return "";
+  Frame f;
+  f.title = "Objective by training job";
+  f.x_title = "training job (in order of creation)";
+  f.y_title = metric + (minimize ? " (lower is better)" : " (higher is better)");
+  int n = 0;
+  for (const auto& t : trials) n = std::max(n, t.number);
+  Scale x = MakeScale(1, std::max(n, 2), false, f.left, f.width - f.right);
+  Scale y = ObjectiveScale(ys, f.height - f.bottom, f.top);
+  std::string s = DrawFrame(f, x, CountTicks(x), y);
+  // Best so far: a step line through the jobs in creation order.
+  std::string path;
+  std::optional<double> best_so_far;
+  char buf[96];
+  std::vector<const TrialPoint*> ordered;
+  for (const auto& t : trials) ordered.push_back(&t);
+  std::sort(ordered.begin(), ordered.end(), [](const TrialPoint* a, const TrialPoint* b) { return a->number < b->number; });
+  for (const TrialPoint* t : ordered) {
+    if (!t->objective) continue;
+    if (!best_so_far || Better(*t->objective, *best_so_far, minimize)) {
+      if (best_so_far) {
+        std::snprintf(buf, sizeof buf, " L%.1f %.1f", x(t->number), y(*best_so_far));
+        path += buf;
+      }
+      best_so_far = t->objective;
+      std::snprintf(buf, sizeof buf, "%s%.1f %.1f", path.empty() ? "M" : " L", x(t->number), y(*best_so_far));
+      path += buf;
+    }
+  }
+  std::snprintf(buf, sizeof buf, " L%.1f %.1f", x(n), y(*best_so_far));
+  path += buf;
+  s += "<path class=\"best-so-far\" d=\"" + path + "\" fill=\"none\" stroke=\"" + kGreen + "\" stroke-width=\"2\"/>";
+  for (const TrialPoint* t : ordered) {
+    if (!t->objective) continue;
+    const bool stopped = t->status == "Stopped";
+    s += Point(x(t->number), y(*t->objective), 4, stopped ? kOrange : kBlue, t->name,
+               t->name + ": " + metric + " " + Num(*t->objective) + " (" + t->status + ")", t->name == best);
+  }
+  return s + "</svg>";
+}
+
+// One tuned hyperparameter as the dashboard draws it.
+struct RangeInfo {
+  std::string name, kind;  // kind: Integer, Continuous, Categorical
+  double min = 0, max = 0;
+  bool log = false;
+  std::vector<std::string> values;  // Categorical
+};
+
+std::string ScatterChart(const RangeInfo& r, const std::vector<TrialPoint>& trials, const std::string& metric,
+                         const std::string& best) {
+  std::vector<double> ys;
+  for (const auto& t : trials) {
+    if (t.objective && t.tuned.count(r.name)) ys.push_back(*t.objective);
+  }
+  if (ys.empty()) return "";
+  Frame f;
+  f.width = 300;
+  f.height = 230;
+  f.left = 58;
+  f.title = r.name;
+  f.x_title = r.name + (r.kind == "Categorical" ? "" : r.log ? " (log scale)" : "");
+  f.y_title = metric;
+  Scale y = ObjectiveScale(ys, f.height - f.bottom, f.top);
+  std::vector<std::pair<double, std::string>> xticks;
+  Scale x;
+  std::function<std::optional<double>(const TrialPoint&)> px;
+  if (r.kind == "Categorical") {
+    const double w = (f.width - f.right - f.left) / std::max<double>(1, r.values.size());
+    for (size_t i = 0; i < r.values.size(); ++i) {
+      std::string label = r.values[i].size() > 12 ? r.values[i].substr(0, 11) + "~" : r.values[i];
+      xticks.emplace_back(f.left + w * (i + 0.5), label);
+    }
+    px = [&r, w, left = f.left](const TrialPoint& t) -> std::optional<double> {
+      auto it = std::find(r.values.begin(), r.values.end(), t.tuned.at(r.name));
+      if (it == r.values.end()) return std::nullopt;
+      // Spread the points of one value across its band, the same way on every page load.
+      double jitter = (std::hash<std::string>{}(t.name) % 1000) / 1000.0 - 0.5;
+      return left + w * ((it - r.values.begin()) + 0.5 + jitter * 0.6);
+    };
+  } else {
+    x = MakeScale(r.min, r.max, r.log, f.left, f.width - f.right);
+    xticks = NumericTicks(x);
+    if (xticks.size() > 6) {  // keep the labels of a narrow chart apart
+      std::vector<std::pair<double, std::string>> fewer;
+      for (size_t i = 0; i < xticks.size(); i += 2) fewer.push_back(xticks[i]);
+      xticks = fewer;
+    }
+    px = [&r, &x](const TrialPoint& t) -> std::optional<double> {
+      auto v = ParseDouble(t.tuned.at(r.name));
+      if (!v) return std::nullopt;
+      return x(*v);
+    };
+  }
+  std::string s = DrawFrame(f, x, xticks, y);
+  for (const auto& t : trials) {
+    if (!t.objective || !t.tuned.count(r.name)) continue;
+    auto p = px(t);
+    if (!p) continue;
+    s += Point(*p, y(*t.objective), 3.5, t.status == "Stopped" ? kOrange : kBlue, t.name,
+               t.name + ": " + r.name + "=" + t.tuned.at(r.name) + ", " + metric + " " + Num(*t.objective),
+               t.name == best);
+  }
+  return s + "</svg>";
+}
+
+std::string CurvesChart(const Json& curves, const std::vector<TrialPoint>& trials, const std::string& metric,
+                        const std::string& best) {
+  if (!curves.is_object() || !curves.contains("Curves") || !curves["Curves"].is_object()) return "";
+  std::map<std::string, const TrialPoint*> by_name;
+  for (const auto& t : trials) by_name[t.name] = &t;
+  std::vector<double> ys;
+  size_t longest = 0;
+  for (const auto& [name, c] : curves["Curves"].items()) {
+    if (!c.is_array()) continue;
+    longest = std::max(longest, c.size());
+    for (const auto& v : c) {
+      if (v.is_number() && std::isfinite(v.get<double>())) ys.push_back(v.get<double>());
+    }
+  }
+  if (longest < 2 || ys.empty()) return "";  // nothing iterative to show
+  Frame f;
+  f.title = "Learning curves";
+  f.x_title = "emission of the objective metric (epoch)";
+  f.y_title = metric;
+  Scale x = MakeScale(1, static_cast<double>(longest), false, f.left, f.width - f.right);
+  Scale y = ObjectiveScale(ys, f.height - f.bottom, f.top);
+  std::string s = DrawFrame(f, x, CountTicks(x), y);
+  std::string best_line;
+  char buf[64];
+  for (const auto& [name, c] : curves["Curves"].items()) {
+    if (!c.is_array() || c.empty()) continue;
+    auto it = by_name.find(name);
+    const std::string status = it == by_name.end() ? "" : it->second->status;
+    std::string pts;
+    for (size_t i = 0; i < c.size(); ++i) {
+      if (!c[i].is_number() || !std::isfinite(c[i].get<double>())) continue;
+      std::snprintf(buf, sizeof buf, "%.1f,%.1f ", x(static_cast<double>(i + 1)), y(c[i].get<double>()));
+      pts += buf;
+    }
+    const bool is_best = name == best;
+    const char* color = is_best ? kGreen : status == "Stopped" ? kOrange : kBlue;
+    std::string line = "<a href=\"/ui/trials/" + Escape(name) + "\"><polyline class=\"curve\" points=\"" + pts +
+                       "\" fill=\"none\" stroke=\"" + color + "\" stroke-width=\"" + (is_best ? "2.5" : "1.2") +
+                       "\" stroke-opacity=\"" + (is_best ? "1" : "0.55") + "\"><title>" +
+                       Escape(name + " (" + status + ", " + std::to_string(c.size()) + " values)") +
+                       "</title></polyline></a>";
+    if (is_best) {
+      best_line = line;  // drawn last, on top
+    } else {
+      s += line;
+    }
+  }
+  return s + best_line + "</svg>";
+}
+
+std::string Legend() {
+  return std::string("<div class=\"legend muted\"><span><i class=\"dot\" style=\"background:") + kBlue +
+         "\"></i>completed</span><span><i class=\"dot\" style=\"background:" + kOrange +
+         "\"></i>stopped (early stopping, Hyperband or a stop)</span><span><i class=\"dot\" style=\"border:2px solid " +
+         kGreen + ";width:7px;height:7px\"></i>best training job</span><span>click a point for its training job</span></div>";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pages
+
+Page JobsPage(Source& src, const PageOptions& o) {
+  auto list = src.Action("ListHyperParameterTuningJobs",
+                         Json{{"MaxResults", 100}, {"SortBy", "CreationTime"}, {"SortOrder", "Descending"}});
+  if (!list.ok()) return FromError(list.status(), "the tuning jobs", o);
+  const Json& jobs = (*list)["HyperParameterTuningJobSummaries"];
+  std::string b = "<h1>Tuning jobs</h1>";
+  bool any_running = false;
+  if (!jobs.is_array() || jobs.empty()) {
+    b += "<p>No tuning jobs yet. Submit one with <code>hpo submit spec.yaml</code> (or "
+         "<code>aws sagemaker create-hyper-parameter-tuning-job --endpoint-url ...</code>).</p>";
+  } else {
+    b += "<table id=\"jobs\"><tr><th>Name</th><th>Status</th><th>Strategy</th><th>Objective</th><th>Best</th>"
+         "<th>Training jobs</th><th>Created (UTC)</th><th>Duration</th></tr>";
+    for (const Json& j : jobs) {
+      const std::string name = Str(j, "HyperParameterTuningJobName");
+      const std::string status = Str(j, "HyperParameterTuningJobStatus");
+      any_running = any_running || Running(status);
+      auto d = src.Action("DescribeHyperParameterTuningJob", Json{{"HyperParameterTuningJobName", name}});
+      Json desc = d.ok() ? *d : Json::object();
+      const Json cfg = desc.value("HyperParameterTuningJobConfig", Json::object());
+      const Json obj = cfg.value("HyperParameterTuningJobObjective", Json::object());
+      const Json counters = desc.value("TrainingJobStatusCounters", Json::object());
+      const Json best = desc.value("BestTrainingJob", Json::object());
+      const Json limits = cfg.value("ResourceLimits", Json::object());
+      int done = static_cast<int>(NumOf(counters, "Completed") + NumOf(counters, "Stopped") +
+                                  NumOf(counters, "NonRetryableError") + NumOf(counters, "RetryableError"));
+      int running = static_cast<int>(NumOf(counters, "InProgress"));
+      int max = static_cast<int>(NumOf(limits, "MaxNumberOfTrainingJobs", done + running));
+      std::string best_cell;
+      if (best.contains("FinalHyperParameterTuningJobObjectiveMetric")) {
+        best_cell = Num(NumOf(best["FinalHyperParameterTuningJobObjectiveMetric"], "Value"));
+      }
+      double created = NumOf(j, "CreationTime");
+      double ended = NumOf(j, "HyperParameterTuningEndTime");
+      double now = static_cast<double>(std::time(nullptr));
+      int pct = max > 0 ? std::min(100, done * 100 / max) : 0;
+      b += "<tr><td>" + Link("/ui/jobs/" + name, name) + "</td><td>" + StatusBadge(status) + "</td><td>" +
+           Escape(Str(j, "Strategy")) + "</td><td>" + Escape(Str(obj, "Type") + " " + Str(obj, "MetricName")) +
+           "</td><td class=\"num\">" + Escape(best_cell) + "</td><td><span class=\"bar\"><span style=\"width:" +
+           std::to_string(pct) + "%\"></span></span> " + std::to_string(done) + " / " + std::to_string(max) +
+           (running ? " (" + std::to_string(running) + " running)" : std::string()) + "</td><td>" + Time(created) +
+           "</td><td>" + Duration((ended > 0 ? ended : now) - created) + "</td></tr>";
+    }
+    b += "</table>";
+    if (list->contains("NextToken")) b += "<p class=\"muted\">The 100 newest tuning jobs are shown.</p>";
+  }
+  Page p;
+  p.body = Html("Tuning jobs", b, any_running ? o.refresh_s : 0, o.subtitle);
+  return p;
+}
+
+// Every tuned range of the job (the config's, then each definition's), by name, first wins.
+std::vector<RangeInfo> RangesOf(const Json& desc) {
+  std::vector<RangeInfo> out;
+  std::set<std::string> seen;
+  auto add = [&](const Json& pr) {
+    if (!pr.is_object()) return;
+    for (const char* kind : {"IntegerParameterRanges", "ContinuousParameterRanges", "CategoricalParameterRanges"}) {
+      if (!pr.contains(kind) || !pr[kind].is_array()) continue;
+      for (const Json& r : pr[kind]) {
+        RangeInfo info;
+        info.name = Str(r, "Name");
+        if (info.name.empty() || !seen.insert(info.name).second) continue;
+        info.kind = std::string(kind).substr(0, std::string(kind).find("Parameter"));
+        if (info.kind == "Categorical") {
+          for (const Json& v : r.value("Values", Json::array())) info.values.push_back(v.is_string() ? v.get<std::string>() : v.dump());
+        } else {
+          info.min = NumOf(r, "MinValue");
+          info.max = NumOf(r, "MaxValue");
+          const std::string scaling = Str(r, "ScalingType");
+          info.log = info.min > 0 && (scaling == "Logarithmic" || (scaling == "Auto" && info.max / info.min >= 100));
+        }
+        out.push_back(std::move(info));
+      }
+    }
+  };
+  add(desc.value("HyperParameterTuningJobConfig", Json::object()).value("ParameterRanges", Json::object()));
+  for (const Json& def : desc.value("TrainingJobDefinitions", Json::array())) {
+    add(def.value("HyperParameterRanges", Json::object()));
+  }
+  return out;
+}
+
+Result<std::vector<TrialPoint>> TrialsOf(Source& src, const std::string& job) {
+  std::vector<TrialPoint> out;
+  std::string token;
+  for (int page = 0; page < 200; ++page) {
+    Json req = {{"HyperParameterTuningJobName", job}, {"MaxResults", 100}};
+    if (!token.empty()) req["NextToken"] = token;
+    auto r = src.Action("ListTrainingJobsForHyperParameterTuningJob", req);
+    if (!r.ok()) return r.status();
+    for (const Json& s : r->value("TrainingJobSummaries", Json::array())) {
+      TrialPoint t;
+      t.name = Str(s, "TrainingJobName");
+      t.status = Str(s, "TrainingJobStatus");
+      t.definition = Str(s, "TrainingJobDefinitionName");
+      t.created = NumOf(s, "CreationTime");
+      t.started = NumOf(s, "TrainingStartTime");
+      t.ended = NumOf(s, "TrainingEndTime");
+      t.failure = Str(s, "FailureReason");
+      if (s.contains("FinalHyperParameterTuningJobObjectiveMetric")) {
+        const Json& m = s["FinalHyperParameterTuningJobObjectiveMetric"];
+        if (m.contains("Value") && m["Value"].is_number()) t.objective = m["Value"].get<double>();
+      }
+      const Json tuned = s.value("TunedHyperParameters", Json::object());
+      for (const auto& [k, v] : tuned.items()) {
+        t.tuned[k] = v.is_string() ? v.get<std::string>() : v.dump();
+      }
+      out.push_back(std::move(t));
+    }
+    token = Str(*r, "NextToken");
+    if (token.empty()) break;
+  }
+  // Number them in creation order (the NNN of the names, which restarts never reuse).
+  std::sort(out.begin(), out.end(), [](const TrialPoint& a, const TrialPoint& b) {
+    return std::tie(a.created, a.name) < std::tie(b.created, b.name);
+  });
+  for (size_t i = 0; i < out.size(); ++i) out[i].number = static_cast<int>(i + 1);
+  return out;
+}
+
+// A hyperparameter's value in a table: a long number shortened to 6 significant digits, the
+// exact value (what the trainer got) on hover.
+std::string Cell(const std::string& value) {
+  auto v = ParseDouble(value);
+  if (v && value.size() > 10) {
+    return "<td class=\"num\" title=\"" + Escape(value) + "\">" + Escape(Num(*v)) + "</td>";
+  }
+  return "<td>" + Escape(value) + "</td>";
+}
+
+std::string Card(const std::string& k, const std::string& v_html) {
+  return "<div class=\"card\"><div class=\"k\">" + Escape(k) + "</div><div class=\"v\">" + v_html + "</div></div>";
+}
+
+Page JobPage(Source& src, const std::string& name, const std::map<std::string, std::string>& query,
+             const PageOptions& o) {
+  auto d = src.Action("DescribeHyperParameterTuningJob", Json{{"HyperParameterTuningJobName", name}});
+  if (!d.ok()) return FromError(d.status(), "tuning job " + name, o);
+  const Json& desc = *d;
+  auto trials_r = TrialsOf(src, name);
+  if (!trials_r.ok()) return FromError(trials_r.status(), "the training jobs of " + name, o);
+  std::vector<TrialPoint> trials = std::move(trials_r).value();
+  const std::string status = Str(desc, "HyperParameterTuningJobStatus");
+  const Json cfg = desc.value("HyperParameterTuningJobConfig", Json::object());
+  const Json obj = cfg.value("HyperParameterTuningJobObjective", Json::object());
+  const std::string metric = Str(obj, "MetricName");
+  const bool minimize = Str(obj, "Type") == "Minimize";
+  const Json limits = cfg.value("ResourceLimits", Json::object());
+  const Json counters = desc.value("TrainingJobStatusCounters", Json::object());
+  const Json best = desc.value("BestTrainingJob", Json::object());
+  const std::string best_name = Str(best, "TrainingJobName");
+
+  // The latest events, oldest first (shown newest first below; the newest also explain the state).
+  std::deque<Json> latest;
+  int64_t after = 0;
+  for (int page = 0; page < 100; ++page) {
+    auto ev = src.Events(name, after, 5000);
+    if (!ev.ok()) break;
+    const Json events = ev->value("events", Json::array());
+    for (const Json& e : events) {
+      latest.push_back(e);
+      if (latest.size() > std::max<size_t>(o.events, 1)) latest.pop_front();
+    }
+    int64_t next = ev->value("next", after);
+    if (events.empty() || next <= after) break;
+    after = next;
+  }
+
+  std::string b = "<p class=\"muted\"><a href=\"/ui/\">Tuning jobs</a> &rsaquo;</p><h1>" + Escape(name) + " " +
+                  StatusBadge(status) + "</h1>";
+  const double created = NumOf(desc, "CreationTime"), ended = NumOf(desc, "HyperParameterTuningEndTime");
+  b += "<p class=\"muted\">created " + Time(created) + " UTC" +
+       (ended > 0 ? " &middot; ended " + Time(ended) + " UTC after " + Duration(ended - created)
+                  : " &middot; running for " + Duration(static_cast<double>(std::time(nullptr)) - created)) +
+       "</p>";
+  if (desc.contains("FailureReason")) b += "<div class=\"err\">" + Escape(Str(desc, "FailureReason")) + "</div>";
+  // Why it ended, or why it waits (the newest event says, when it is one of those).
+  for (auto it = latest.rbegin(); it != latest.rend(); ++it) {
+    const std::string kind = Str(*it, "kind");
+    if (kind == "JobCompleted" || kind == "JobStopped") {
+      b += "<p class=\"note\">Ended: " + Escape(Str(*it, "message")) + "</p>";
+      break;
+    }
+    if (kind == "Waiting" && Running(status) && it == latest.rbegin()) {
+      b += "<p class=\"warn\">Waiting since " + Time(NumOf(*it, "time")) + " UTC: " + Escape(Str(*it, "message")) + "</p>";
+      break;
+    }
+  }
+
+  int done = 0;
+  for (const auto& t : trials) done += Running(t.status) ? 0 : 1;
+  const int max = static_cast<int>(NumOf(limits, "MaxNumberOfTrainingJobs", static_cast<double>(trials.size())));
+  const int pct = max > 0 ? std::min(100, done * 100 / max) : 0;
+  std::string early = Str(cfg, "TrainingJobEarlyStoppingType");
+  b += "<div class=\"cards\">";
+  b += Card("Strategy", Escape(Str(cfg, "Strategy")));
+  b += Card("Objective", Escape(Str(obj, "Type") + " " + metric));
+  b += Card("Training jobs ended", std::to_string(done) + " / " + std::to_string(max) +
+                                       " <span class=\"bar\"><span style=\"width:" + std::to_string(pct) +
+                                       "%\"></span></span>");
+  b += Card("Running", std::to_string(static_cast<int>(NumOf(counters, "InProgress"))) + " of at most " +
+                           Escape(Str(limits, "MaxParallelTrainingJobs")));
+  b += Card("Completed / stopped / failed",
+            std::to_string(static_cast<int>(NumOf(counters, "Completed"))) + " / " +
+                std::to_string(static_cast<int>(NumOf(counters, "Stopped"))) + " / " +
+                std::to_string(static_cast<int>(NumOf(counters, "NonRetryableError") + NumOf(counters, "RetryableError"))));
+  if (!early.empty()) b += Card("Early stopping", Escape(early));
+  if (best.contains("FinalHyperParameterTuningJobObjectiveMetric")) {
+    b += Card("Best " + metric, Escape(Num(NumOf(best["FinalHyperParameterTuningJobObjectiveMetric"], "Value"))));
+  }
+  b += "</div>";
+
+  if (!best_name.empty()) {
+    b += "<h2>Best training job: " + Link("/ui/trials/" + best_name, best_name) + "</h2><table><tr>";
+    const Json tuned = best.value("TunedHyperParameters", Json::object());
+    for (const auto& [k, v] : tuned.items()) b += "<th>" + Escape(k) + "</th>";
+    b += "<th>" + Escape(metric) + "</th></tr><tr>";
+    for (const auto& [k, v] : tuned.items()) b += Cell(v.is_string() ? v.get<std::string>() : v.dump());
+    b += "<td class=\"num\">" + Escape(Num(NumOf(best.value("FinalHyperParameterTuningJobObjectiveMetric", Json::object()), "Value"))) +
+         "</td></tr></table>";
+  }
+  const Json overall = desc.value("OverallBestTrainingJob", Json::object());
+  if (!Str(overall, "TrainingJobName").empty() && Str(overall, "TrainingJobName") != best_name) {
+    b += "<p class=\"muted\">Best across this job and its warm-start parents: " +
+         Escape(Str(overall, "TrainingJobName")) + " (" +
+         Escape(Num(NumOf(overall.value("FinalHyperParameterTuningJobObjectiveMetric", Json::object()), "Value"))) +
+         ")</p>";
+  }
+
+  // Charts.
+  std::string charts = ObjectiveChart(trials, metric, minimize, best_name);
+  if (!charts.empty()) {
+    b += "<h2>Progress</h2>" + Legend() + "<div class=\"charts\">" + charts + "</div>";
+    auto curves = src.Curves(name);
+    if (curves.ok()) {
+      std::string c = CurvesChart(*curves, trials, metric, best_name);
+      if (!c.empty()) b += "<div class=\"charts\" style=\"margin-top:12px\">" + c + "</div>";
+    }
+    std::string scatters;
+    for (const RangeInfo& r : RangesOf(desc)) scatters += ScatterChart(r, trials, metric, best_name);
+    if (!scatters.empty()) {
+      b += "<h2>Objective by hyperparameter</h2><div class=\"charts\">" + scatters + "</div>";
+    }
+  } else if (!trials.empty()) {
+    b += "<p class=\"muted\">No training job has reported " + Escape(metric) + " yet.</p>";
+  }
+
+  // The training jobs.
+  const std::string sort = query.count("sort") ? query.at("sort") : "objective";
+  std::vector<const TrialPoint*> rows;
+  for (const auto& t : trials) rows.push_back(&t);
+  if (sort == "objective") {
+    std::stable_sort(rows.begin(), rows.end(), [minimize](const TrialPoint* a, const TrialPoint* c) {
+      if (a->objective.has_value() != c->objective.has_value()) return a->objective.has_value();
+      if (!a->objective) return a->number < c->number;
+      return Better(*a->objective, *c->objective, minimize);
+    });
+  }
+  std::vector<std::string> columns;
+  for (const RangeInfo& r : RangesOf(desc)) columns.push_back(r.name);
+  for (const auto& t : trials) {
+    for (const auto& [k, v] : t.tuned) {
+      if (std::find(columns.begin(), columns.end(), k) == columns.end()) columns.push_back(k);
+    }
+  }
+  b += "<h2>Training jobs (" + std::to_string(trials.size()) + ")</h2><p class=\"muted\">sorted by " +
+       (sort == "objective" ? std::string("objective, best first &middot; ") + Link("?sort=number", "by number")
+                            : std::string("number &middot; ") + Link("?sort=objective", "by objective")) +
+       "</p>";
+  if (!trials.empty()) {
+    bool defs = std::any_of(trials.begin(), trials.end(), [](const TrialPoint& t) { return !t.definition.empty(); });
+    b += "<table id=\"trials\"><tr><th>#</th><th>Training job</th><th>Status</th><th>" + Escape(metric) + "</th>";
+    if (defs) b += "<th>Definition</th>";
+    for (const auto& c : columns) b += "<th>" + Escape(c) + "</th>";
+    b += "<th>Duration</th><th>Failure reason</th></tr>";
+    for (const TrialPoint* t : rows) {
+      b += std::string("<tr") + (t->name == best_name ? " class=\"best\"" : "") + "><td class=\"num\">" +
+           std::to_string(t->number) + "</td><td class=\"name\">" + Link("/ui/trials/" + t->name, t->name) + "</td><td>" +
+           StatusBadge(t->status) + "</td><td class=\"num\">" + (t->objective ? Escape(Num(*t->objective)) : "") + "</td>";
+      if (defs) b += "<td>" + Escape(t->definition) + "</td>";
+      for (const auto& c : columns) {
+        auto it = t->tuned.find(c);
+        b += it == t->tuned.end() ? "<td></td>" : Cell(it->second);
+      }
+      std::string failure = t->failure.size() > 160 ? t->failure.substr(0, 157) + "..." : t->failure;
+      b += "<td>" + (t->started > 0 ? Duration((t->ended > 0 ? t->ended : static_cast<double>(std::time(nullptr))) - t->started) : "") +
+           "</td><td>" + Escape(failure) + "</td></tr>";
+    }
+    b += "</table>";
+  }
+
+  // The latest events, newest first.
+  if (!latest.empty()) {
+    b += "<h2>Latest events</h2><p class=\"muted\">all of them: <code>hpo events " + Escape(name) +
+         "</code></p><table id=\"events\"><tr><th>Time (UTC)</th><th>Kind</th><th>Training job</th><th>Message</th></tr>";
+    for (auto it = latest.rbegin(); it != latest.rend(); ++it) {
+      const std::string trial = Str(*it, "trial");
+      b += "<tr><td>" + Time(NumOf(*it, "time")) + "</td><td>" + Escape(Str(*it, "kind")) + "</td><td>" +
+           (trial.empty() ? "" : Link("/ui/trials/" + trial, trial)) + "</td><td>" + Escape(Str(*it, "message")) +
+           "</td></tr>";
+    }
+    b += "</table>";
+  }
+  Page p;
+  p.body = Html(name, b, Running(status) ? o.refresh_s : 0, o.subtitle);
+  return p;
+}
+
+Page TrialPage(Source& src, const std::string& name, const PageOptions& o) {
+  auto d = src.Action("DescribeTrainingJob", Json{{"TrainingJobName", name}});
+  if (!d.ok()) return FromError(d.status(), "training job " + name, o);
+  const Json& t = *d;
+  const std::string status = Str(t, "TrainingJobStatus");
+  const std::string job = JobOfTrial(name);
+  std::string b = "<p class=\"muted\"><a href=\"/ui/\">Tuning jobs</a> &rsaquo; " + Link("/ui/jobs/" + job, job) +
+                  " &rsaquo;</p><h1>" + Escape(name) + " " + StatusBadge(status) + "</h1>";
+  b += "<p class=\"muted\">secondary status " + Escape(Str(t, "SecondaryStatus"));
+  if (t.contains("TrainingTimeInSeconds")) {
+    b += " &middot; training time " + Duration(NumOf(t, "TrainingTimeInSeconds")) + ", billable " +
+         Duration(NumOf(t, "BillableTimeInSeconds"));
+  }
+  b += "</p>";
+  if (t.contains("FailureReason")) b += "<div class=\"err\">" + Escape(Str(t, "FailureReason")) + "</div>";
+  b += "<div class=\"charts\"><div><h2>Final metrics</h2><table><tr><th>Metric</th><th>Value</th></tr>";
+  for (const Json& m : t.value("FinalMetricDataList", Json::array())) {
+    b += "<tr><td>" + Escape(Str(m, "MetricName")) + "</td><td class=\"num\">" + Escape(Num(NumOf(m, "Value"))) +
+         "</td></tr>";
+  }
+  b += "</table><h2>Hyperparameters</h2><table><tr><th>Name</th><th>Value</th></tr>";
+  const Json hps = t.value("HyperParameters", Json::object());
+  for (const auto& [k, v] : hps.items()) {
+    b += "<tr><td>" + Escape(k) + "</td><td>" + Escape(v.is_string() ? v.get<std::string>() : v.dump()) + "</td></tr>";
+  }
+  b += "</table></div><div><h2>Status history</h2><table><tr><th>Status</th><th>Start (UTC)</th><th>Message</th></tr>";
+  for (const Json& s : t.value("SecondaryStatusTransitions", Json::array())) {
+    b += "<tr><td>" + Escape(Str(s, "Status")) + "</td><td>" + Time(NumOf(s, "StartTime")) + "</td><td>" +
+         Escape(Str(s, "StatusMessage")) + "</td></tr>";
+  }
+  const Json rc = t.value("ResourceConfig", Json::object());
+  b += "</table><h2>Resources</h2><table><tr><td>Instance type</td><td>" + Escape(Str(rc, "InstanceType")) +
+       "</td></tr><tr><td>Instance count</td><td>" + Escape(Str(rc, "InstanceCount")) +
+       "</td></tr><tr><td>Model artifacts</td><td>" +
+       Escape(Str(t.value("ModelArtifacts", Json::object()), "S3ModelArtifacts")) + "</td></tr></table></div></div>";
+
+  // Its learning curve, when it emitted the objective more than once.
+  if (auto curves = src.Curves(job); curves.ok() && curves->contains("Curves") && (*curves)["Curves"].contains(name)) {
+    Json one = {{"Curves", {{name, (*curves)["Curves"][name]}}}};
+    TrialPoint self;
+    self.name = name;
+    self.status = status;
+    std::string chart = CurvesChart(one, {self}, Str(*curves, "MetricName"), "");
+    if (!chart.empty()) b += "<h2>Objective as it was emitted</h2><div class=\"charts\">" + chart + "</div>";
+  }
+
+  // The last lines of the log.
+  std::deque<std::string> tail;
+  size_t total = 0;
+  int64_t after = 0;
+  bool log_ok = true;
+  for (int page = 0; page < 40; ++page) {
+    auto l = src.Logs(name, after, 5000);
+    if (!l.ok()) {
+      log_ok = false;
+      break;
+    }
+    const Json lines = l->value("lines", Json::array());
+    for (const Json& line : lines) {
+      ++total;
+      tail.push_back(Str(line, "text"));
+      if (tail.size() > o.log_tail) tail.pop_front();
+    }
+    int64_t next = l->value("next", after);
+    if (lines.empty() || next <= after) break;
+    after = next;
+  }
+  b += "<h2>Log</h2><p class=\"muted\">";
+  if (!log_ok) {
+    b += "the log could not be read";
+  } else if (total > tail.size()) {
+    b += "the last " + std::to_string(tail.size()) + " of " + std::to_string(total) + " lines";
+  } else {
+    b += std::to_string(total) + " lines";
+  }
+  b += " &middot; follow it with <code>hpo logs " + Escape(name) + " -f</code></p><pre class=\"log\">";
+  for (const auto& line : tail) b += Escape(line) + "\n";
+  b += "</pre>";
+  Page p;
+  p.body = Html(name, b, Running(status) ? o.refresh_s : 0, o.subtitle);
+  return p;
+}
+
+}  // namespace
+
+std::string Escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string SignedRequestsPage(const std::string& reason) {
+  std::string b =
+      "<h1>This coordinator requires signed requests</h1><div class=\"err\">" + Escape(reason) +
+      "</div><p>A browser cannot sign requests with AWS Signature V4. Serve the dashboard on your own machine "
+      "instead; it signs its requests with your AWS credentials (as the aws CLI finds them):</p>"
+      "<pre class=\"log\">hpo dashboard --coordinator http://THIS-HOST:PORT\n# then open http://127.0.0.1:7790/ui/</pre>";
+  return Html("Signed requests required", b, 0, "");
+}
+
+Page Render(Source& source, const std::string& path, const std::map<std::string, std::string>& query,
+            const PageOptions& options) {
+  if (path == "/" || path == "/ui") {
+    Page p;
+    p.status = 302;
+    p.location = "/ui/";
+    p.body = "<a href=\"/ui/\">/ui/</a>\n";
+    return p;
+  }
+  try {
+    if (path == "/ui/") return JobsPage(source, options);
+    const std::string jobs = "/ui/jobs/", trials = "/ui/trials/";
+    if (path.rfind(jobs, 0) == 0) {
+      std::string name = path.substr(jobs.size());
+      if (!name.empty() && name.back() == '/') name.pop_back();
+      if (!ValidName(name)) return ErrorPage(404, "Not found", "no tuning job can be named \"" + name + "\"", options);
+      return JobPage(source, name, query, options);
+    }
+    if (path.rfind(trials, 0) == 0) {
+      std::string name = path.substr(trials.size());
+      if (!name.empty() && name.back() == '/') name.pop_back();
+      if (!ValidName(name)) return ErrorPage(404, "Not found", "no training job can be named \"" + name + "\"", options);
+      return TrialPage(source, name, options);
+    }
+  } catch (const std::exception& e) {
+    // A document of an unexpected shape (a JSON type error): an error page, not a dead server.
+    return ErrorPage(502, "Cannot draw this page", std::string("unexpected data from the coordinator: ") + e.what(),
+                     options);
+  }
+  return ErrorPage(404, "Not found", "there is no page " + path + " (the dashboard has /ui/, /ui/jobs/NAME and /ui/trials/NAME)",
+                   options);
+}
+
+}  // namespace hpo::coordinator::dashboard

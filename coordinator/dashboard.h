@@ -1,0 +1,84 @@
+// coordinator/dashboard.h: the web dashboard: HTML pages with inline SVG charts of a
+// coordinator's tuning jobs, drawn from the coordinator's own API.
+//
+// Pages (GET; everything server-rendered, no scripts, no files from elsewhere, so it works on
+// an air-gapped cluster and in any browser):
+//   /ui/                 the tuning jobs, newest first: status, strategy, progress, best objective
+//   /ui/jobs/NAME        one tuning job: its status and limits, the best training job, charts
+//                        (objective by training job with the best so far; the objective against
+//                        each tuned hyperparameter; the learning curves, early stops shown), every
+//                        training job in a table (?sort=objective|number), the latest events
+//   /ui/trials/TRAINING  one training job: status, secondary status transitions, hyperparameters,
+//                        final metrics, failure reason and the last lines of its log
+// A page of a job that is still running refreshes itself every PageOptions::refresh_s seconds.
+// Anything else under /ui is a 404 page that links back to the list.
+//
+// Data: a Source answers with the documents of the API (coordinator/http_api.h): SageMaker's
+// Describe/List responses, and hpo's events, logs and curves. `hpo coordinator` serves the pages
+// from an in-process Source (http_api.h's InProcessDashboardSource); `hpo dashboard` serves them
+// on this machine from a Source that calls a remote coordinator with signed requests, for
+// coordinators that require AWS Signature V4 (a browser cannot sign).
+//
+// Safety: every text from a spec, a training job or a log (names, values, failure reasons, log
+// lines) is HTML-escaped; a path's job or training job name is checked against SageMaker's name
+// pattern before it is used. A Source error becomes an error page naming it (status 404 when the
+// job or training job does not exist, else 502), never an exception.
+//
+// Thread safety: Render is reentrant; the Source must be safe for the server's threads.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+
+namespace hpo::coordinator::dashboard {
+
+using Json = nlohmann::ordered_json;
+
+class Source {
+ public:
+  virtual ~Source() = default;
+  // A SageMaker action (AWS JSON 1.1), e.g. "DescribeHyperParameterTuningJob", and its request;
+  // returns the response document. Errors: NotFound for ResourceNotFound, else the error's type
+  // and message.
+  virtual Result<Json> Action(const std::string& action, const Json& request) = 0;
+  // GET /hpo/v1/events?job=JOB&after=AFTER&limit=LIMIT: {"events": [...], "next": N}.
+  virtual Result<Json> Events(const std::string& job, int64_t after, size_t limit) = 0;
+  // GET /hpo/v1/logs/TRIAL?after=AFTER&limit=LIMIT: {"TrainingJobStatus", "lines": [...], "next"}.
+  virtual Result<Json> Logs(const std::string& trial, int64_t after, size_t limit) = 0;
+  // GET /hpo/v1/curves?job=JOB: {"MetricName": objective, "Curves": {TRAINING: [values...]}}.
+  virtual Result<Json> Curves(const std::string& job) = 0;
+};
+
+struct PageOptions {
+  int refresh_s = 5;      // a running job's pages reload after this many seconds (0: never)
+  std::string subtitle;   // under the header, e.g. which coordinator the pages show
+  size_t log_tail = 200;  // lines of a training job's log on its page
+  size_t events = 50;     // latest events on a job's page
+};
+
+struct Page {
+  int status = 200;
+  std::string content_type = "text/html; charset=utf-8";
+  std::string body;
+  std::string location;  // set with status 302 (GET / and /ui go to /ui/)
+};
+
+// Renders the page at `path` (starting /ui, or "/" for the redirect); `query` holds the decoded
+// query parameters.
+Page Render(Source& source, const std::string& path, const std::map<std::string, std::string>& query,
+            const PageOptions& options = {});
+
+// The HTML page shown instead of the dashboard where a coordinator requires signed requests:
+// what to run on one's own machine to see it (`hpo dashboard --coordinator URL`).
+std::string SignedRequestsPage(const std::string& reason);
+
+// Text made safe for HTML element content and attribute values (& < > " ').
+std::string Escape(std::string_view text);
+
+}  // namespace hpo::coordinator::dashboard

@@ -1,0 +1,286 @@
+// The web dashboard's pages, rendered from a real coordinator core through the same handlers the
+// HTTP API serves (InProcessSource): what a person sees for jobs, training jobs, charts and logs,
+// that every text from a spec, a trainer or a log is escaped, and that bad paths and failing
+// sources give error pages rather than exceptions.
+
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <string>
+
+#include "coordinator/dashboard.h"
+#include "coordinator/dispatcher.h"
+#include "coordinator/http_api.h"
+#include "tests/coordinator/core_fixture.h"
+
+namespace hpo::coordinator {
+namespace {
+
+using coretest::Only;
+using dashboard::Json;
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + what.size())) ++n;
+  return n;
+}
+
+class DashboardTest : public coretest::CoreTest {
+ protected:
+  void SetUp() override {
+    CoreTest::SetUp();
+    DispatcherOptions o;
+    o.listen = "tcp://127.0.0.1:*";
+    o.now_ms = [this] { return now_; };
+    o.log = [](const std::string&) {};
+    dispatcher_ = std::make_unique<Dispatcher>(core_.get(), o);
+    source_ = std::make_unique<InProcessSource>(*dispatcher_);
+  }
+  void TearDown() override {
+    source_.reset();
+    dispatcher_.reset();
+  }
+  dashboard::Page Get(const std::string& path, std::map<std::string, std::string> query = {}) {
+    return dashboard::Render(*source_, path, query);
+  }
+  // Sends log lines of an attempt.
+  void Log(const std::string& wid, const proto::wire::AssignTrial& a, std::vector<std::string> lines, uint64_t seq = 1,
+           uint64_t first = 0) {
+    proto::wire::LogLines l;
+    l.trial = a.trial;
+    l.attempt = a.attempt;
+    l.seq = seq;
+    l.first_line = first;
+    l.lines = std::move(lines);
+    core_->OnMessage(wid, l, now_);
+  }
+
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<InProcessSource> source_;
+};
+
+TEST_F(DashboardTest, TheJobsPageListsEveryJobWithItsStatusProgressAndBest) {
+  Register("w1", 4);
+  auto first = Only<proto::wire::AssignTrial>(Submit(coretest::Spec("alpha", "Random", 4, 2)));
+  ASSERT_EQ(first.size(), 2u);
+  Finish("w1", first[0], 0.25);
+
+  dashboard::Page p = Get("/ui/");
+  ASSERT_EQ(p.status, 200);
+  EXPECT_EQ(p.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(p.body.find("<a href=\"/ui/jobs/alpha\">alpha</a>"), std::string::npos);
+  EXPECT_NE(p.body.find("st-run\">InProgress<"), std::string::npos) << "a running job's status badge";
+  EXPECT_NE(p.body.find("1 / 4"), std::string::npos) << "one of four training jobs ended";
+  EXPECT_NE(p.body.find(">0.25<"), std::string::npos) << "the best objective so far";
+  EXPECT_NE(p.body.find("http-equiv=\"refresh\""), std::string::npos) << "a running job: the list refreshes";
+
+  std::vector<Outgoing> out;
+  ASSERT_TRUE(core_->Stop("alpha", now_, &out).ok());
+  EXPECT_NE(Get("/ui/").body.find("Stopping"), std::string::npos);
+}
+
+TEST_F(DashboardTest, AnEmptyCoordinatorSaysHowToSubmitAndTheRootRedirects) {
+  dashboard::Page p = Get("/ui/");
+  EXPECT_EQ(p.status, 200);
+  EXPECT_NE(p.body.find("No tuning jobs yet"), std::string::npos);
+  EXPECT_EQ(p.body.find("http-equiv=\"refresh\""), std::string::npos) << "nothing runs: no refresh";
+  for (const char* path : {"/", "/ui"}) {
+    dashboard::Page r = Get(path);
+    EXPECT_EQ(r.status, 302) << path;
+    EXPECT_EQ(r.location, "/ui/") << path;
+  }
+}
+
+TEST_F(DashboardTest, AJobPageDrawsEveryObjectiveTheBestSoFarAndEachHyperparameter) {
+  Register("w1", 4);
+  std::vector<proto::wire::AssignTrial> queue = Only<proto::wire::AssignTrial>(Submit(coretest::Spec("beta", "Random", 6, 2)));
+  std::vector<double> losses = {0.9, 0.4, 0.7, 0.2, 0.8, 0.5};
+  std::string best;
+  size_t done = 0;
+  while (!queue.empty()) {
+    auto a = queue.front();
+    queue.erase(queue.begin());
+    if (losses[done] == 0.2) best = a.trial;
+    // Three emissions each, so the learning curves chart has lines.
+    Emit("w1", a, {losses[done] + 2, losses[done] + 1, losses[done]});
+    for (auto& m : Only<proto::wire::AssignTrial>(Exit("w1", a, "Completed"))) queue.push_back(m);
+    ++done;
+  }
+  ASSERT_EQ(done, 6u);
+
+  dashboard::Page p = Get("/ui/jobs/beta");
+  ASSERT_EQ(p.status, 200) << p.body;
+  const std::string& b = p.body;
+  EXPECT_NE(b.find("st-ok\">Completed<"), std::string::npos);
+  EXPECT_EQ(b.find("http-equiv=\"refresh\""), std::string::npos) << "an ended job's page does not reload";
+  EXPECT_NE(b.find("Best training job: <a href=\"/ui/trials/" + best + "\">"), std::string::npos);
+  // The objective chart: one point per training job, plus one per job on each of the two
+  // hyperparameters' charts (opt, act): 6 x 3.
+  EXPECT_EQ(Count(b, "class=\"pt\""), 18u);
+  EXPECT_EQ(Count(b, "class=\"best-so-far\""), 1u);
+  EXPECT_EQ(Count(b, "class=\"curve\""), 6u) << "one learning curve per training job";
+  EXPECT_NE(b.find("<text class=\"title\" x=\"58\" y=\"18\">opt</text>"), std::string::npos);
+  EXPECT_NE(b.find(">rmsprop<"), std::string::npos) << "a categorical axis names its values";
+  // The table is sorted best first, and the best row is marked.
+  size_t row_best = b.find("<tr class=\"best\">");
+  ASSERT_NE(row_best, std::string::npos);
+  EXPECT_LT(b.find(best, row_best), b.find("</tr>", row_best));
+  EXPECT_LT(b.find(">0.2<", b.find("id=\"trials\"")), b.find(">0.4<", b.find("id=\"trials\"")));
+  // ... or by number on request.
+  std::string by_number = Get("/ui/jobs/beta", {{"sort", "number"}}).body;
+  EXPECT_LT(by_number.find(">0.9<", by_number.find("id=\"trials\"")),
+            by_number.find(">0.2<", by_number.find("id=\"trials\"")));
+  // A training job's page draws its own curve only.
+  EXPECT_EQ(Count(Get("/ui/trials/" + best).body, "class=\"curve\""), 1u);
+  // The events table: the job's completion is among the latest.
+  EXPECT_NE(b.find("id=\"events\""), std::string::npos);
+  EXPECT_NE(b.find(">JobCompleted<"), std::string::npos);
+}
+
+TEST_F(DashboardTest, ALogarithmicRangeIsDrawnOnALogAxisWithDecadeTicks) {
+  Register("w1", 4);
+  proto::TuningJobSpec spec = coretest::Spec("gamma", "Random", 4, 4);
+  proto::NumericRange lr;
+  lr.name = "lr";
+  lr.min_value = "0.00001";
+  lr.max_value = "0.1";
+  lr.scaling_type = "Logarithmic";
+  spec.hyper_parameter_tuning_job_config->parameter_ranges->continuous_parameter_ranges.push_back(lr);
+  auto assigns = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(assigns.size(), 4u);
+  for (size_t i = 0; i < assigns.size(); ++i) Finish("w1", assigns[i], 0.1 * (i + 1));
+  std::string b = Get("/ui/jobs/gamma").body;
+  size_t chart = b.find(">lr (log scale)<");
+  ASSERT_NE(chart, std::string::npos) << "the lr chart names its log scale";
+  size_t start = b.rfind("<svg", chart);
+  std::string svg = b.substr(start, b.find("</svg>", chart) - start);
+  for (const char* tick : {">1e-05<", ">0.0001<", ">0.001<", ">0.01<", ">0.1<"}) {
+    EXPECT_NE(svg.find(tick), std::string::npos) << tick << " in\n" << svg;
+  }
+  EXPECT_EQ(Count(svg, "class=\"pt\""), 4u);
+}
+
+TEST_F(DashboardTest, TextFromTrainersLogsAndSpecsIsEscapedEverywhere) {
+  Register("w1", 4);
+  proto::TuningJobSpec spec = coretest::Spec("delta", "Random", 2, 2);
+  spec.hyper_parameter_tuning_job_config->parameter_ranges->categorical_parameter_ranges[0].values = {
+      "<script>alert(1)</script>", "a&b"};
+  auto assigns = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(assigns.size(), 2u);
+  Log("w1", assigns[0], {"epoch 1 <img src=x onerror=alert(2)>", "loss=0.5 & \"quoted\""});
+  Finish("w1", assigns[0], 0.5);
+  proto::wire::TrialExited x;
+  x.trial = assigns[1].trial;
+  x.attempt = assigns[1].attempt;
+  x.status = "Failed";
+  x.secondary_status = "Failed";
+  x.exit_code = 1;
+  x.failure_reason = "AlgorithmError: <script>alert(3)</script>";
+  Started("w1", assigns[1]);
+  core_->OnMessage("w1", x, now_);
+
+  for (const std::string& path : {std::string("/ui/"), std::string("/ui/jobs/delta"), "/ui/trials/" + assigns[0].trial,
+                                  "/ui/trials/" + assigns[1].trial}) {
+    dashboard::Page p = Get(path);
+    ASSERT_EQ(p.status, 200) << path;
+    EXPECT_EQ(p.body.find("<script"), std::string::npos) << path;
+    EXPECT_EQ(p.body.find("<img"), std::string::npos) << path;
+  }
+  std::string job = Get("/ui/jobs/delta").body;
+  EXPECT_NE(job.find("AlgorithmError: &lt;script&gt;alert(3)&lt;/script&gt;"), std::string::npos);
+  std::string trial = Get("/ui/trials/" + assigns[0].trial).body;
+  EXPECT_NE(trial.find("epoch 1 &lt;img src=x onerror=alert(2)&gt;"), std::string::npos);
+  EXPECT_NE(trial.find("loss=0.5 &amp; &quot;quoted&quot;"), std::string::npos);
+  EXPECT_NE(trial.find("2 lines"), std::string::npos);
+}
+
+TEST_F(DashboardTest, ATrainingJobPageShowsItsHistoryHyperparametersMetricsAndTheLogsTail) {
+  Register("w1", 4);
+  auto assigns = Only<proto::wire::AssignTrial>(Submit(coretest::Spec("eps", "Random", 2, 1)));
+  ASSERT_EQ(assigns.size(), 1u);
+  const auto& a = assigns[0];
+  std::vector<std::string> lines;
+  for (int i = 0; i < 250; ++i) lines.push_back("line " + std::to_string(i));
+  Log("w1", a, lines);
+  Emit("w1", a, {0.75});
+  dashboard::Page running = Get("/ui/trials/" + a.trial);
+  ASSERT_EQ(running.status, 200);
+  EXPECT_NE(running.body.find("http-equiv=\"refresh\""), std::string::npos) << "a running training job's page reloads";
+  Exit("w1", a, "Completed");
+
+  dashboard::Page p = Get("/ui/trials/" + a.trial);
+  ASSERT_EQ(p.status, 200);
+  const std::string& b = p.body;
+  EXPECT_NE(b.find("<a href=\"/ui/jobs/eps\">eps</a>"), std::string::npos) << "a link back to the tuning job";
+  EXPECT_NE(b.find(">_tuning_objective_metric<"), std::string::npos);
+  EXPECT_NE(b.find(">epochs<"), std::string::npos);
+  EXPECT_NE(b.find(">0.75<"), std::string::npos) << "the final metric";
+  EXPECT_NE(b.find("the last 200 of 250 lines"), std::string::npos);
+  EXPECT_EQ(b.find("line 49\n"), std::string::npos) << "older lines are left out";
+  EXPECT_NE(b.find("line 50\n"), std::string::npos);
+  EXPECT_NE(b.find("line 249\n"), std::string::npos);
+  EXPECT_NE(b.find("hpo logs " + a.trial + " -f"), std::string::npos);
+  EXPECT_EQ(b.find("http-equiv=\"refresh\""), std::string::npos);
+}
+
+TEST_F(DashboardTest, UnknownAndMalformedPathsAreNotFoundPagesThatLinkBack) {
+  Register("w1", 1);
+  Submit(coretest::Spec("zeta", "Random", 1, 1));
+  struct Case {
+    std::string path, says;
+  };
+  for (const Case& c : std::vector<Case>{{"/ui/jobs/nope", "no tuning job named nope"},
+                                         {"/ui/trials/zeta-099-00000000", "no training job named zeta-099-00000000"},
+                                         {"/ui/jobs/..%2F..%2Fetc", "no tuning job can be named"},
+                                         {"/ui/jobs/-x", "no tuning job can be named"},
+                                         {"/ui/trials/a<b", "no training job can be named &quot;a&lt;b&quot;"},
+                                         {"/ui/settings", "there is no page /ui/settings"}}) {
+    dashboard::Page p = Get(c.path);
+    EXPECT_EQ(p.status, 404) << c.path;
+    EXPECT_NE(p.body.find(c.says), std::string::npos) << c.path << "\n" << p.body;
+    EXPECT_NE(p.body.find("<a href=\"/ui/\">All tuning jobs</a>"), std::string::npos) << c.path;
+  }
+}
+
+// A coordinator that answers with errors or documents of the wrong shape: pages say so.
+class BrokenSource : public dashboard::Source {
+ public:
+  explicit BrokenSource(bool wrong_shape) : wrong_shape_(wrong_shape) {}
+  Result<Json> Action(const std::string&, const Json&) override {
+    if (wrong_shape_) return Json{{"HyperParameterTuningJobSummaries", {{{"HyperParameterTuningJobName", 7}}}},
+                                  {"HyperParameterTuningJobConfig", "not an object"},
+                                  {"TrainingJobSummaries", 3}};
+    return Status::Unavailable("cannot reach the coordinator at http://10.0.0.9:7780 (Connection refused)");
+  }
+  Result<Json> Events(const std::string&, int64_t, size_t) override { return Status::Unavailable("down"); }
+  Result<Json> Logs(const std::string&, int64_t, size_t) override { return Status::Unavailable("down"); }
+  Result<Json> Curves(const std::string&) override { return Status::Unavailable("down"); }
+
+ private:
+  bool wrong_shape_;
+};
+
+TEST(DashboardSources, AnUnreachableOrGarbledCoordinatorGivesAnErrorPageNotACrash) {
+  BrokenSource down(false);
+  for (const char* path : {"/ui/", "/ui/jobs/a", "/ui/trials/a-001-00000000"}) {
+    dashboard::Page p = dashboard::Render(down, path, {});
+    EXPECT_EQ(p.status, 502) << path;
+    EXPECT_NE(p.body.find("Connection refused"), std::string::npos) << path;
+  }
+  BrokenSource garbled(true);
+  for (const char* path : {"/ui/", "/ui/jobs/a", "/ui/trials/a-001-00000000"}) {
+    dashboard::Page p = dashboard::Render(garbled, path, {});
+    EXPECT_TRUE(p.status == 200 || p.status == 502) << path << " " << p.status;
+    EXPECT_NE(p.body.find("</html>"), std::string::npos) << path;
+  }
+}
+
+TEST(DashboardSources, TheSignedRequestsPageTellsWhatToRunAndEscapesTheReason) {
+  std::string page = dashboard::SignedRequestsPage("MissingAuthenticationTokenException: <no signature>");
+  EXPECT_NE(page.find("hpo dashboard --coordinator"), std::string::npos);
+  EXPECT_NE(page.find("&lt;no signature&gt;"), std::string::npos);
+  EXPECT_EQ(dashboard::Escape("<a href='x'>&\"</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
+}
+
+}  // namespace
+}  // namespace hpo::coordinator
