@@ -486,7 +486,8 @@ void Coordinator(const CoordinatorArgs& a) {
             << "; SageMaker API on http://" << host << ":" << api.port()
             << (hopt.require_sigv4 ? " (AWS Signature V4, " + std::to_string(hopt.credentials->size()) + " access key" +
                                          (hopt.credentials->size() == 1 ? "" : "s") + ")"
-                                   : " (no authentication)")
+                                   : " (no authentication; dashboard at http://" + host + ":" +
+                                         std::to_string(api.port()) + "/ui/)")
             << "; state in " << a.state_dir << "\n";
   int handled_hangups = 0;
   while (g_signals.load() == 0) {
@@ -710,7 +711,9 @@ void AddCoordinatorCommand(CLI::App& app) {
       "Workers must present a key from the allow-list (re-read when it changes and on SIGHUP) unless\n"
       "--listen is a loopback or ipc:// endpoint or --insecure is given. The HTTP API binds 127.0.0.1;\n"
       "on any other address (--http 0.0.0.0:7780) every request must be signed with AWS Signature V4\n"
-      "by one of the --credentials keys (re-read on SIGHUP), exactly as AWS checks it.");
+      "by one of the --credentials keys (re-read on SIGHUP), exactly as AWS checks it.\n\n"
+      "The web dashboard is at http://HOST:PORT/ui/ of --http; where signatures are required, run\n"
+      "`hpo dashboard --coordinator http://HOST:PORT` on your machine and open what it prints.");
   c->callback([a] { Coordinator(*a); });
 }
 

@@ -7,7 +7,8 @@
 #               for the AWS-client conformance test, Ceph radosgw for the S3 tests against a
 #               real SigV4-checking S3, iproute2 for the network-isolation test, and podman
 #               with runc and a static busybox for the container-mode tests, which import their
-#               test image from a directory tree: no registry is needed)
+#               test image from a directory tree: no registry is needed), and headless Chromium
+#               for the dashboard test
 #   --examples  adds what the example trainers need (Debian's python3 and scikit-learn)
 set -euo pipefail
 
@@ -18,7 +19,7 @@ build_pkgs=(
   libsqlite3-dev libcli11-dev libcurl4-openssl-dev libcpp-httplib-dev libssl-dev zlib1g-dev
 )
 test_pkgs=(clang libclang-rt-14-dev python3 python3-yaml python3-sklearn python3-boto3 awscli
-  ceph-mon ceph-osd radosgw ceph-common curl iproute2 systemd podman runc busybox-static)
+  ceph-mon ceph-osd radosgw ceph-common curl iproute2 systemd podman runc busybox-static chromium)
 example_pkgs=(python3 python3-sklearn)
 
 want=("${build_pkgs[@]}")

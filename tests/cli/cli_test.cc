@@ -335,9 +335,13 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
   if (std::system("/usr/bin/python3 -c 'import sklearn' >/dev/null 2>&1") != 0) {
     GTEST_SKIP() << "needs Debian's python3-sklearn (bash scripts/install-deps.sh --examples)";
   }
+  // With the dashboard on (any free port): stdin is not a terminal, so it goes when the job ends.
   Outcome o = Hpo({"run", Example("quickstart.yaml").string(), "--workers", "3", "--state-dir",
-                   (dir_ / "state").string(), "-o", "json"});
+                   (dir_ / "state").string(), "-o", "json", "--dashboard", "0"});
   ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.err.find("hpo: dashboard at http://127.0.0.1:"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("/ui/jobs/quickstart\n"), std::string::npos) << o.err;
+  EXPECT_EQ(o.err.find("stays at"), std::string::npos) << "no terminal: nobody to wait for";
   auto j = nlohmann::json::parse(o.out, nullptr, /*allow_exceptions=*/false);
   ASSERT_FALSE(j.is_discarded()) << o.out;
   EXPECT_EQ(j["HyperParameterTuningJobStatus"], "Completed") << o.err;
@@ -454,6 +458,9 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
            {"convert", spec, "-o", "toml"},
            // each local worker serves one type: two types need two workers
            {"run", spec, "--workers", "1", "--instance-type", "ml.m5.large", "--instance-type", "ml.m5.xlarge"},
+           {"run", spec, "--dashboard", "70000"},
+           {"dashboard", "--listen", "7790"},
+           {"dashboard", "--refresh", "-1"},
            {"bench", "optimize", "--start", "latin"},
            {"bench", "optimize", "--parallel-exploit", "sometimes"},
            {"bench", "optimize", "--max-posterior-points", "1"},

@@ -20,13 +20,11 @@ Plain unittest, tests run in name order against one cluster:
 `/usr/bin/python3 tests/integration/auth_test.py [-v]`. Exit 0 passed, 1 failed, 77 boto3 missing.
 """
 
-import ctypes
 import datetime
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,15 +47,7 @@ except ImportError as e:  # pragma: no cover - depends on the machine
     print(f"SKIP: boto3/botocore are not importable ({e}); install python3-boto3", file=sys.stderr)
     sys.exit(77)
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _find(env, default):
-    path = os.environ.get(env, default)
-    if not os.path.isabs(path) and not os.path.exists(path):
-        path = os.path.join(REPO, path)
-    return os.path.abspath(path)
-
+from procs import find as _find, free_port, kill_all, read, spawn
 
 HPO = _find("HPO_BINARY", "build/cli/hpo")
 QUADRATIC = _find("HPO_QUADRATIC", "build/examples/trainers/quadratic")
@@ -68,48 +58,6 @@ GOOD_ID, GOOD_SECRET = "AKIAHPOAUTHTEST00001", "good/Secret+Key/0123456789abcdef
 LATE_ID, LATE_SECRET = "AKIAHPOAUTHTEST00002", "added-on-sighup"
 JOB = "auth-main"
 TRIALS = 4
-
-_children = []
-
-
-def _die_with_parent():
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def spawn(argv, log):
-    p = subprocess.Popen(argv, stdout=open(log, "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                         preexec_fn=_die_with_parent)
-    _children.append(p)
-    return p
-
-
-def kill_all():
-    for p in _children:
-        if p.poll() is None:
-            p.terminate()
-    deadline = time.monotonic() + 10
-    for p in _children:
-        try:
-            p.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def read(path):
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
-
 
 def job_request(name, output):
     return {

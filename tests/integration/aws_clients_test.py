@@ -28,17 +28,13 @@ the installed model lacks them, and the test prints which were used. Set
 HPO_STRICT_INSTALLED_MODEL=1 to check against the installed model alone.
 """
 
-import atexit
 import contextlib
 import copy
-import ctypes
 import datetime
 import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,15 +54,8 @@ except ImportError as e:  # pragma: no cover - depends on the machine
     print(f"SKIP: boto3/botocore are not importable ({e}); install python3-boto3", file=sys.stderr)
     sys.exit(77)
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _find(env, default):
-    path = os.environ.get(env, default)
-    if not os.path.isabs(path) and not os.path.exists(path):
-        path = os.path.join(REPO, path)
-    return os.path.abspath(path)
-
+import procs
+from procs import find as _find, free_port, kill_all, spawn
 
 HPO = _find("HPO_BINARY", "build/cli/hpo")
 QUADRATIC = _find("HPO_QUADRATIC", "build/examples/trainers/quadratic")
@@ -361,68 +350,7 @@ class Wire:
 
 # ---- processes --------------------------------------------------------------------------------------
 
-_children = []
-
-
-def _die_with_parent():
-    os.setsid()
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-def spawn(argv, log, extra_env=None):
-    f = open(log, "ab")
-    env = dict(os.environ, **(extra_env or {}))
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-                         preexec_fn=_die_with_parent, close_fds=True, env=env)
-    f.close()
-    _children.append(p)
-    return p
-
-
-def kill_all():
-    """SIGTERM to every started process group, then SIGKILL whatever is left after 10 s."""
-    for p in _children:
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)  # its own session and group: see _die_with_parent
-            except (ProcessLookupError, PermissionError):
-                p.terminate()
-    deadline = time.monotonic() + 10
-    for p in _children:
-        try:
-            p.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(p.pid, signal.SIGKILL)  # the group: the worker's trainers too
-        except (ProcessLookupError, PermissionError):
-            pass
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    _children.clear()
-
-
-def _on_signal(signum, _frame):
-    # Not sys.exit: unittest would record the SystemExit as a test error and go on.
-    kill_all()
-    tmp = getattr(AwsClients, "tmp", None)
-    print(f"killed by signal {signum}; stopped the processes it started; logs in {tmp}", file=sys.stderr)
-    os._exit(128 + signum)
-
-
-atexit.register(kill_all)
-signal.signal(signal.SIGTERM, _on_signal)
-signal.signal(signal.SIGHUP, _on_signal)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+procs.cleanup_on_exit(lambda: getattr(AwsClients, "tmp", None))
 
 
 # Where training jobs put their model. The workers upload it to a real S3: the radosgw that
@@ -521,7 +449,7 @@ class AwsClients(unittest.TestCase):
                     break
             except OSError:
                 pass
-            for p in _children:
+            for p in procs.children:
                 if p.poll() is not None:
                     raise RuntimeError(f"{p.args[:2]} exited with {p.returncode}; logs in {cls.tmp}")
             time.sleep(0.1)
