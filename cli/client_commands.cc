@@ -497,11 +497,20 @@ void AddClientCommands(CLI::App& app) {
   });
 
   auto sname = std::make_shared<std::string>();
-  CLI::App* stop = app.add_subcommand("stop", "Stop a tuning job (its training jobs get SIGTERM and a grace period)");
-  stop->add_option("name", *sname, "Tuning job name")->required();
+  auto stop_training = std::make_shared<bool>(false);
+  CLI::App* stop = app.add_subcommand("stop", "Stop a tuning job, or one of its training jobs (SIGTERM and a grace period)");
+  stop->add_option("name", *sname, "Tuning job name (a training job's with --training-job)")->required();
+  stop->add_flag("--training-job", *stop_training,
+                 "NAME is a training job: stop only it (SageMaker's StopTrainingJob); it ends Stopped, is not "
+                 "retried, its last objective counts, and the tuning job goes on");
   add_url(stop);
-  stop->callback([url, sname] {
-    Call(*url, "StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", *sname}});
+  stop->footer("Examples:\n  hpo stop my-job\n  hpo stop --training-job my-job-007-1a2b3c4d   # a runaway one");
+  stop->callback([url, sname, stop_training] {
+    if (*stop_training) {
+      Call(*url, "StopTrainingJob", {{"TrainingJobName", *sname}});
+    } else {
+      Call(*url, "StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", *sname}});
+    }
     std::cout << "stopping " << *sname << "\n";
     Exit(0);
   });

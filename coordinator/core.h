@@ -277,6 +277,12 @@ class CoordinatorCore {
   // Stops a job: running trials get StopTrial with the grace period. NotFound if unknown;
   // a job already terminal is left as it is (no error, like SageMaker's idempotent stop).
   Status Stop(const std::string& job, int64_t now_ms, std::vector<Outgoing>* out);
+  // Stops one training job of a tuning job (SageMaker's StopTrainingJob): its program gets
+  // SIGTERM and the grace period (one not started yet ends at once), it ends Stopped, is not
+  // retried, its last objective value counts as an early-stopped one's does, and the tuning job
+  // goes on to its next training job. Stopping one already Stopping is accepted again. Errors:
+  // NotFound; FailedPrecondition, changing nothing, when it has ended (naming its status).
+  Status StopTrainingJob(const std::string& trial, int64_t now_ms, std::vector<Outgoing>* out);
   // Deletes a tuning job's entry (SageMaker's DeleteHyperParameterTuningJob): the job and its
   // training jobs' records, metrics and log lines leave the store, Describe and the lists; what
   // the training jobs wrote to S3OutputPath stays, and the name may be used again. Errors:

@@ -306,6 +306,17 @@ ApiResponse StopJob(Dispatcher& d, const Json& req) {
   return Ok(Json::object());
 }
 
+ApiResponse StopTrainingJob(Dispatcher& d, const Json& req) {
+  if (Status s = CheckMembers(req, {"TrainingJobName"}); !s.ok()) return FromStatus(s);
+  auto name = RequiredString(req, "TrainingJobName");
+  if (!name.ok()) return FromStatus(name.status());
+  std::vector<Outgoing> out;
+  Status s = d.WithCore([&](CoordinatorCore& c) { return c.StopTrainingJob(*name, d.Now(), &out); });
+  if (!s.ok()) return FromStatus(s);
+  d.Post(std::move(out));
+  return Ok(Json::object());
+}
+
 ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
   if (Status s = CheckMembers(req, {"TrainingJobName"}); !s.ok()) return FromStatus(s);
   auto name = RequiredString(req, "TrainingJobName");
@@ -457,11 +468,13 @@ ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, cons
   if (action == "StopHyperParameterTuningJob") return StopJob(d, req);
   if (action == "DeleteHyperParameterTuningJob") return DeleteJob(d, req);
   if (action == "DescribeTrainingJob") return DescribeTrainingJob(d, req);
+  if (action == "StopTrainingJob") return StopTrainingJob(d, req);
   return AwsError(400, "UnknownOperationException",
                   "this coordinator does not implement SageMaker." + action +
                       "; it implements CreateHyperParameterTuningJob, DescribeHyperParameterTuningJob, "
                       "ListHyperParameterTuningJobs, ListTrainingJobsForHyperParameterTuningJob, "
-                      "StopHyperParameterTuningJob, DeleteHyperParameterTuningJob and DescribeTrainingJob");
+                      "StopHyperParameterTuningJob, DeleteHyperParameterTuningJob, DescribeTrainingJob and "
+                      "StopTrainingJob");
 }
 
 struct HttpApi::Impl {

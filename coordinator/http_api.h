@@ -6,7 +6,8 @@
 // with `endpoint_url` work unchanged against a coordinator. Actions:
 //   CreateHyperParameterTuningJob, DescribeHyperParameterTuningJob, ListHyperParameterTuningJobs,
 //   ListTrainingJobsForHyperParameterTuningJob, StopHyperParameterTuningJob,
-//   DeleteHyperParameterTuningJob (an ended job only; CoordinatorCore::Delete), DescribeTrainingJob.
+//   DeleteHyperParameterTuningJob (an ended job only; CoordinatorCore::Delete), DescribeTrainingJob,
+//   StopTrainingJob (one training job of a tuning job; CoordinatorCore::StopTrainingJob).
 // Errors are AWS JSON errors: status 400 with `{"__type": "ValidationException", "message": ...}`
 // (ResourceNotFound, ResourceInUse, ResourceLimitExceeded likewise); an unknown action is
 // `UnknownOperationException`.

@@ -212,6 +212,55 @@ TEST_F(CoreTest, StoppingAJobStopsItsRunningTrialsThenEndsStopped) {
   EXPECT_FALSE(core_->Stop("nope", now_, &out).ok());
 }
 
+// SageMaker's StopTrainingJob on one training job of a running tuning job: only that one gets
+// StopTrial, it ends Stopped with its last objective counted and no retry, the job starts the
+// next one and runs to its limit; an ended or unknown training job is refused, changing nothing.
+TEST_F(CoreTest, StoppingOneTrainingJobStopsOnlyItAndTheJobGoesOn) {
+  Register("w1", 2);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("one", "Random", 4, 2)));
+  ASSERT_EQ(a.size(), 2u);
+  Emit("w1", a[0], {0.9, 0.6});
+  std::vector<Outgoing> out;
+  ASSERT_TRUE(core_->StopTrainingJob(a[0].trial, now_, &out).ok());
+  auto stops = Only<proto::wire::StopTrial>(out);
+  ASSERT_EQ(stops.size(), 1u) << "only the training job asked for";
+  EXPECT_EQ(stops[0].trial, a[0].trial);
+  EXPECT_EQ(stops[0].reason, "stopped by request (StopTrainingJob)");
+  EXPECT_EQ(*core_->Summary(*core_->FindTrial(a[0].trial)).training_job_status, "Stopping");
+  std::vector<Outgoing> again;
+  EXPECT_TRUE(core_->StopTrainingJob(a[0].trial, now_, &again).ok()) << "a second stop is accepted";
+  EXPECT_TRUE(Only<proto::wire::StopTrial>(again).empty()) << "... and sends nothing more";
+
+  auto next = Only<proto::wire::AssignTrial>(Exit("w1", a[0], "Stopped"));
+  ASSERT_EQ(next.size(), 1u) << "the tuning job goes on with its next training job";
+  const Trial* stopped = core_->FindTrial(a[0].trial);
+  EXPECT_EQ(stopped->state, TrialState::kStopped);
+  EXPECT_EQ(stopped->attempt, 1u) << "not retried";
+  ASSERT_TRUE(stopped->objective);
+  EXPECT_DOUBLE_EQ(*stopped->objective, 0.6) << "its last value counts";
+
+  std::vector<proto::wire::AssignTrial> queue = next;
+  for (auto& m : Only<proto::wire::AssignTrial>(Finish("w1", a[1], 0.8))) queue.push_back(m);
+  while (!queue.empty()) {
+    auto n = queue.front();
+    queue.erase(queue.begin());
+    for (auto& m : Only<proto::wire::AssignTrial>(Finish("w1", n, 0.7))) queue.push_back(m);
+  }
+  auto d = core_->Describe("one");
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Completed");
+  EXPECT_EQ(*d->status.training_job_status_counters->stopped, 1);
+  EXPECT_EQ(*d->status.training_job_status_counters->completed, 3);
+  EXPECT_EQ(*d->status.best_training_job->training_job_name, a[0].trial) << "0.6 is the best objective";
+
+  std::vector<Outgoing> none;
+  Status ended = core_->StopTrainingJob(a[1].trial, now_, &none);
+  EXPECT_EQ(ended.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(ended.message().find("has already ended: it is Completed"), std::string::npos) << ended.message();
+  EXPECT_EQ(core_->StopTrainingJob("one-099-00000000", now_, &none).code(), StatusCode::kNotFound);
+  EXPECT_TRUE(none.empty());
+  EXPECT_EQ(core_->FindTrial(a[1].trial)->state, TrialState::kCompleted);
+}
+
 TEST_F(CoreTest, ReachingTheTargetObjectiveStopsTheRestAndCompletes) {
   Register("w1", 2);
   auto spec = Spec("target", "Random", 20, 2);

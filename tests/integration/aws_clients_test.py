@@ -835,6 +835,29 @@ class AwsClients(unittest.TestCase):
         self.assertEqual(tj["TrainingJobStatus"], "InProgress")
         self.assertEqual(tj["SecondaryStatus"], "Training")
         self.assertNotIn("TrainingEndTime", tj)
+        # StopTrainingJob on the running one: it ends Stopped and the tuning job goes on with the next.
+        first = running[0]["TrainingJobName"]
+        r = self.sm.stop_training_job(TrainingJobName=first)
+        self.assertEqual(set(r), {"ResponseMetadata"}, "StopTrainingJob has no output")
+        self.assertEqual(self.wire.last, (200, {}))
+        deadline = time.monotonic() + 30
+        while self.sm.describe_training_job(TrainingJobName=first)["TrainingJobStatus"] != "Stopped":
+            self.assertLess(time.monotonic(), deadline, f"{first} did not stop")
+            time.sleep(0.25)
+        deadline = time.monotonic() + 30
+        while True:
+            running = [s for s in self.sm.list_training_jobs_for_hyper_parameter_tuning_job(
+                HyperParameterTuningJobName=LONG_SDK, StatusEquals="InProgress")["TrainingJobSummaries"]
+                if s["TrainingJobName"] != first]
+            if running:
+                break
+            self.assertLess(time.monotonic(), deadline, "the tuning job did not go on after StopTrainingJob")
+            time.sleep(0.25)
+        self.assertEqual(self.describe(LONG_SDK)["HyperParameterTuningJobStatus"], "InProgress")
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            self.sm.stop_training_job(TrainingJobName=first)
+        self.assertEqual(error_code(cm.exception), "ValidationException")
+        self.assertIn("has already ended", str(cm.exception))
         r = self.sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=LONG_SDK)
         self.assertEqual(set(r), {"ResponseMetadata"}, "StopHyperParameterTuningJob has no output")
         self.assertEqual(self.wire.last, (200, {}))
@@ -960,7 +983,7 @@ class AwsClients(unittest.TestCase):
         checked = self.wire.checked
         for op in ("CreateHyperParameterTuningJob", "DescribeHyperParameterTuningJob", "ListHyperParameterTuningJobs",
                    "ListTrainingJobsForHyperParameterTuningJob", "StopHyperParameterTuningJob",
-                   "DescribeTrainingJob"):
+                   "DescribeTrainingJob", "StopTrainingJob"):
             self.assertGreater(checked.get(op, 0), 0, f"no {op} response was checked")
         print("\n    responses checked against the model: "
               + ", ".join(f"{op} {n}" for op, n in sorted(checked.items())), file=sys.stderr)
