@@ -305,7 +305,9 @@ void AddClientCommands(CLI::App& app) {
   trials->add_option("--sort-order", ta->sort_order, "Ascending or Descending")
       ->check(CLI::IsMember({"Ascending", "Descending"}));
   trials->add_option("--status", ta->status, "Only InProgress, Completed, Failed, Stopping or Stopped jobs");
-  trials->add_option("-o,--output", ta->output, "table or json")->check(CLI::IsMember({"table", "json"}));
+  trials->add_option("-o,--output", ta->output,
+                     "table, json, or csv (the SageMaker SDK's tuning-analytics columns, for pandas or a spreadsheet)")
+      ->check(CLI::IsMember({"table", "json", "csv"}));
   add_url(trials);
   trials->callback([url, ta] {
     Json req = {{"HyperParameterTuningJobName", ta->name}, {"SortBy", ta->sort_by}, {"SortOrder", ta->sort_order},
@@ -320,6 +322,8 @@ void AddClientCommands(CLI::App& app) {
     }
     if (ta->output == "json") {
       std::cout << Json{{"TrainingJobSummaries", all}}.dump(2) << "\n";
+    } else if (ta->output == "csv") {
+      std::cout << coordinator::dashboard::TrainingJobsCsv(all);
     } else {
       std::printf("%-40s %-10s %-12s %s\n", "TRAINING JOB", "STATUS", "OBJECTIVE", "HYPERPARAMETERS");
       for (const auto& s : all) {

@@ -606,15 +606,28 @@ std::vector<RangeInfo> RangesOf(const Json& desc) {
   return out;
 }
 
-Result<std::vector<TrialPoint>> TrialsOf(Source& src, const std::string& job) {
-  std::vector<TrialPoint> out;
+// Every TrainingJobSummary of the job (all pages), in the order the API lists them.
+Result<Json> SummariesOf(Source& src, const std::string& job) {
+  Json all = Json::array();
   std::string token;
   for (int page = 0; page < 200; ++page) {
     Json req = {{"HyperParameterTuningJobName", job}, {"MaxResults", 100}};
     if (!token.empty()) req["NextToken"] = token;
     auto r = src.Action("ListTrainingJobsForHyperParameterTuningJob", req);
     if (!r.ok()) return r.status();
-    for (const Json& s : r->value("TrainingJobSummaries", Json::array())) {
+    for (const Json& s : r->value("TrainingJobSummaries", Json::array())) all.push_back(s);
+    token = Str(*r, "NextToken");
+    if (token.empty()) break;
+  }
+  return all;
+}
+
+Result<std::vector<TrialPoint>> TrialsOf(Source& src, const std::string& job) {
+  std::vector<TrialPoint> out;
+  auto all = SummariesOf(src, job);
+  if (!all.ok()) return all.status();
+  {
+    for (const Json& s : *all) {
       TrialPoint t;
       t.name = Str(s, "TrainingJobName");
       t.status = Str(s, "TrainingJobStatus");
@@ -633,8 +646,6 @@ Result<std::vector<TrialPoint>> TrialsOf(Source& src, const std::string& job) {
       }
       out.push_back(std::move(t));
     }
-    token = Str(*r, "NextToken");
-    if (token.empty()) break;
   }
   // Number them in creation order (the NNN of the names, which restarts never reuse).
   std::sort(out.begin(), out.end(), [](const TrialPoint& a, const TrialPoint& b) {
@@ -789,7 +800,8 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
       if (std::find(columns.begin(), columns.end(), k) == columns.end()) columns.push_back(k);
     }
   }
-  b += "<h2>Training jobs (" + std::to_string(trials.size()) + ")</h2><p class=\"muted\">sorted by " +
+  b += "<h2>Training jobs (" + std::to_string(trials.size()) + ")</h2><p class=\"muted\">" +
+       Link("/ui/jobs/" + name + "/trials.csv", "download as CSV") + " &middot; sorted by " +
        (sort == "objective" ? std::string("objective, best first &middot; ") + Link("?sort=number", "by number")
                             : std::string("number &middot; ") + Link("?sort=objective", "by objective")) +
        "</p>";
@@ -829,6 +841,23 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
   }
   Page p;
   p.body = Html(name, b, Running(status) ? o.refresh_s : 0, o.subtitle);
+  return p;
+}
+
+Page CsvPage(Source& src, const std::string& name, const PageOptions& o) {
+  auto d = src.Action("DescribeHyperParameterTuningJob", Json{{"HyperParameterTuningJobName", name}});
+  if (!d.ok()) return FromError(d.status(), "tuning job " + name, o);
+  auto all = SummariesOf(src, name);
+  if (!all.ok()) return FromError(all.status(), "the training jobs of " + name, o);
+  // Oldest first, as the job ran them.
+  std::vector<Json> rows(all->begin(), all->end());
+  std::stable_sort(rows.begin(), rows.end(), [](const Json& a, const Json& b) {
+    return std::make_pair(NumOf(a, "CreationTime"), Str(a, "TrainingJobName")) <
+           std::make_pair(NumOf(b, "CreationTime"), Str(b, "TrainingJobName"));
+  });
+  Page p;
+  p.content_type = "text/csv; charset=utf-8";
+  p.body = TrainingJobsCsv(Json(rows));
   return p;
 }
 
@@ -933,6 +962,53 @@ std::string Escape(std::string_view text) {
   return out;
 }
 
+std::string TrainingJobsCsv(const Json& summaries) {
+  auto cell = [](const std::string& v) {
+    std::string t = v;
+    if (!t.empty() && std::string("=+-@\t\r").find(t[0]) != std::string::npos && !ParseDouble(t)) t = "'" + t;
+    if (t.find_first_of(",\"\r\n") == std::string::npos) return t;
+    std::string q = "\"";
+    for (char c : t) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return q + "\"";
+  };
+  auto iso = [](double epoch_s) {
+    if (epoch_s <= 0) return std::string();
+    std::string t = Time(epoch_s);
+    t[10] = 'T';
+    return t + "Z";
+  };
+  std::vector<std::string> tuned;
+  if (summaries.is_array()) {
+    for (const Json& s : summaries) {
+      const Json hps = s.value("TunedHyperParameters", Json::object());
+      for (const auto& [k, v] : hps.items()) {
+        if (std::find(tuned.begin(), tuned.end(), k) == tuned.end()) tuned.push_back(k);
+      }
+    }
+  }
+  std::sort(tuned.begin(), tuned.end());
+  std::string out = "TrainingJobName,TrainingJobStatus,FinalObjectiveValue";
+  for (const auto& k : tuned) out += "," + cell(k);
+  out += ",TrainingStartTime,TrainingEndTime,TrainingElapsedTimeSeconds,TrainingJobDefinitionName,FailureReason\r\n";
+  if (!summaries.is_array()) return out;
+  for (const Json& s : summaries) {
+    out += cell(Str(s, "TrainingJobName")) + "," + cell(Str(s, "TrainingJobStatus")) + ",";
+    const Json metric = s.value("FinalHyperParameterTuningJobObjectiveMetric", Json::object());
+    if (metric.contains("Value") && metric["Value"].is_number()) {
+      char buf[40];
+      std::snprintf(buf, sizeof buf, "%.17g", metric["Value"].get<double>());
+      out += buf;
+    }
+    const Json hps = s.value("TunedHyperParameters", Json::object());
+    for (const auto& k : tuned) out += "," + (hps.contains(k) ? cell(Str(hps, k.c_str())) : std::string());
+    const double start = NumOf(s, "TrainingStartTime"), end = NumOf(s, "TrainingEndTime");
+    out += "," + iso(start) + "," + iso(end) + ",";
+    if (start > 0 && end >= start) out += Num(end - start);
+    out += "," + cell(Str(s, "TrainingJobDefinitionName")) + "," + cell(Str(s, "FailureReason")) + "\r\n";
+  }
+  return out;
+}
+
 std::string SignedRequestsPage(const std::string& reason) {
   std::string b =
       "<h1>This coordinator requires signed requests</h1><div class=\"err\">" + Escape(reason) +
@@ -954,6 +1030,13 @@ Page Render(Source& source, const std::string& path, const std::map<std::string,
   try {
     if (path == "/ui/") return JobsPage(source, options);
     const std::string jobs = "/ui/jobs/", trials = "/ui/trials/";
+    const std::string csv = "/trials.csv";
+    if (path.rfind(jobs, 0) == 0 && path.size() > jobs.size() + csv.size() &&
+        path.compare(path.size() - csv.size(), csv.size(), csv) == 0) {
+      std::string name = path.substr(jobs.size(), path.size() - jobs.size() - csv.size());
+      if (!ValidName(name)) return ErrorPage(404, "Not found", "no tuning job can be named \"" + name + "\"", options);
+      return CsvPage(source, name, options);
+    }
     if (path.rfind(jobs, 0) == 0) {
       std::string name = path.substr(jobs.size());
       if (!name.empty() && name.back() == '/') name.pop_back();

@@ -8,6 +8,7 @@
 //                        (objective by training job with the best so far; the objective against
 //                        each tuned hyperparameter; the learning curves, early stops shown), every
 //                        training job in a table (?sort=objective|number), the latest events
+//   /ui/jobs/NAME/trials.csv  its training jobs as CSV (TrainingJobsCsv), for a spreadsheet or pandas
 //   /ui/trials/TRAINING  one training job: status, secondary status transitions, hyperparameters,
 //                        final metrics, failure reason and the last lines of its log
 // A page of a job that is still running refreshes itself every PageOptions::refresh_s seconds.
@@ -77,6 +78,14 @@ Page Render(Source& source, const std::string& path, const std::map<std::string,
 // The HTML page shown instead of the dashboard where a coordinator requires signed requests:
 // what to run on one's own machine to see it (`hpo dashboard --coordinator URL`).
 std::string SignedRequestsPage(const std::string& reason);
+
+// Training jobs as CSV, one row each, from ListTrainingJobsForHyperParameterTuningJob's
+// TrainingJobSummaries, with the columns of the SageMaker SDK's HyperparameterTuningJobAnalytics
+// dataframe: TrainingJobName, TrainingJobStatus, FinalObjectiveValue, then each tuned
+// hyperparameter (by name), TrainingStartTime, TrainingEndTime (ISO 8601,
+// UTC), TrainingElapsedTimeSeconds, TrainingJobDefinitionName, FailureReason. RFC 4180 quoting;
+// a text cell that a spreadsheet would run as a formula (starting = + - @) gets a leading '.
+std::string TrainingJobsCsv(const Json& summaries);
 
 // Text made safe for HTML element content and attribute values (& < > " ').
 std::string Escape(std::string_view text);

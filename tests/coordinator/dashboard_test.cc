@@ -242,6 +242,49 @@ TEST_F(DashboardTest, UnknownAndMalformedPathsAreNotFoundPagesThatLinkBack) {
   }
 }
 
+TEST_F(DashboardTest, TheTrainingJobsDownloadAsCsvWithTheSdkAnalyticsColumns) {
+  Register("w1", 4);
+  proto::TuningJobSpec spec = coretest::Spec("csv", "Random", 2, 2);
+  spec.hyper_parameter_tuning_job_config->parameter_ranges->categorical_parameter_ranges[0].values = {
+      "=HYPERLINK(\"x\")", "a,b"};
+  auto assigns = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(assigns.size(), 2u);
+  Finish("w1", assigns[0], -0.125);
+  proto::wire::TrialExited x;
+  x.trial = assigns[1].trial;
+  x.attempt = assigns[1].attempt;
+  x.status = "Failed";
+  x.exit_code = 1;
+  x.failure_reason = "AlgorithmError: bad \"input\"\nsecond line";
+  Started("w1", assigns[1]);
+  core_->OnMessage("w1", x, now_);
+
+  EXPECT_NE(Get("/ui/jobs/csv").body.find("<a href=\"/ui/jobs/csv/trials.csv\">download as CSV</a>"), std::string::npos);
+  dashboard::Page p = Get("/ui/jobs/csv/trials.csv");
+  ASSERT_EQ(p.status, 200) << p.body;
+  EXPECT_EQ(p.content_type, "text/csv; charset=utf-8");
+  std::vector<std::string> lines;
+  for (size_t at = 0, nl; (nl = p.body.find("\r\n", at)) != std::string::npos; at = nl + 2) {
+    lines.push_back(p.body.substr(at, nl - at));
+  }
+  ASSERT_EQ(lines.size(), 3u) << p.body;
+  EXPECT_EQ(lines[0],
+            "TrainingJobName,TrainingJobStatus,FinalObjectiveValue,act,opt,TrainingStartTime,TrainingEndTime,"
+            "TrainingElapsedTimeSeconds,TrainingJobDefinitionName,FailureReason");
+  EXPECT_EQ(lines[1].rfind(assigns[0].trial + ",Completed,-0.125,", 0), 0u) << lines[1];
+  EXPECT_EQ(lines[2].rfind(assigns[1].trial + ",Failed,,", 0), 0u) << lines[2];
+  EXPECT_NE(lines[2].find(",\"AlgorithmError: bad \"\"input\"\"\nsecond line\""), std::string::npos)
+      << "quoted, quotes doubled, the newline kept inside the quotes: " << lines[2];
+  // A value a spreadsheet would run as a formula is made text; one with a comma is quoted.
+  for (size_t i : {1u, 2u}) {
+    const bool formula = lines[i].find(",\"'=HYPERLINK(\"\"x\"\")\",") != std::string::npos;
+    const bool comma = lines[i].find(",\"a,b\",") != std::string::npos;
+    EXPECT_TRUE(formula != comma) << "the opt cell, quoted, the formula made text: " << lines[i];
+    EXPECT_EQ(lines[i].find("\"=HYPERLINK"), std::string::npos) << lines[i];
+  }
+  EXPECT_EQ(Get("/ui/jobs/nope/trials.csv").status, 404);
+}
+
 // A coordinator that answers with errors or documents of the wrong shape: pages say so.
 class BrokenSource : public dashboard::Source {
  public:

@@ -19,7 +19,9 @@ Plain unittest: `/usr/bin/python3 tests/integration/dashboard_test.py [-v]`.
 Exit 0 passed, 1 failed, 77 Chromium missing (scripts/install-deps.sh installs it).
 """
 
+import csv
 import http.client
+import io
 import json
 import os
 import re
@@ -208,6 +210,26 @@ class Dashboard(unittest.TestCase):
             self.assertEqual(len(values), EPOCHS, name)
         status, _, body = get(self.url + "/hpo/v1/curves?job=nope")
         self.assertEqual((status, json.loads(body)["__type"]), (400, "ResourceNotFound"))
+
+    def test_1b_training_jobs_as_csv(self):
+        status, headers, body = get(self.url + f"/ui/jobs/{JOB}/trials.csv")
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["content-type"].startswith("text/csv"))
+        rows = list(csv.DictReader(io.StringIO(body, newline="")))
+        self.assertEqual(len(rows), TRIALS)
+        self.assertEqual([r["TrainingJobName"] for r in rows], self.trials(), "oldest first")
+        for r in rows:
+            self.assertEqual(r["TrainingJobStatus"], "Completed")
+            self.assertLessEqual(abs(float(r["x"])), 2)
+            self.assertIn(r["tag"], ("<b>bold</b>", "a&b"))
+            self.assertGreaterEqual(float(r["FinalObjectiveValue"]), 0)
+            self.assertGreaterEqual(float(r["TrainingElapsedTimeSeconds"]), 0)
+            self.assertRegex(r["TrainingStartTime"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        cli = subprocess.run([HPO, "trials", JOB, "-o", "csv", "--coordinator", self.url], capture_output=True,
+                             text=True, timeout=30)
+        self.assertEqual(cli.returncode, 0, cli.stderr)
+        self.assertEqual(sorted(csv.reader(io.StringIO(cli.stdout, newline=""))),
+                         sorted(csv.reader(io.StringIO(body, newline=""))), "hpo trials -o csv: the same table")
 
     def test_2_bad_paths_are_not_found_pages(self):
         for path in ("/ui/jobs/%3Cscript%3Ealert(1)%3C%2Fscript%3E", "/ui/jobs/nope", "/ui/trials/x-1",
