@@ -153,7 +153,9 @@ class RemoteSource : public coordinator::dashboard::Source {
   Result<Json> Logs(const std::string& trial, int64_t after, size_t limit) override {
     return Get("/hpo/v1/logs/" + trial + "?after=" + std::to_string(after) + "&limit=" + std::to_string(limit));
   }
-  Result<Json> Curves(const std::string& job) override { return Get("/hpo/v1/curves?job=" + job); }
+  Result<Json> Curves(const std::string& job, size_t limit, const std::string& trial) override {
+    return Get("/hpo/v1/curves?job=" + job + "&limit=" + std::to_string(limit) + (trial.empty() ? "" : "&trial=" + trial));
+  }
 
  private:
   static void Limits(httplib::Client& client) {

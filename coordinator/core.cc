@@ -23,6 +23,10 @@ const char* TrialStateName(TrialState s) {
   return "Unknown";
 }
 
+const char* TrainingJobStatusOf(const Trial& t) {
+  return t.state == TrialState::kPending ? "InProgress" : TrialStateName(t.state);
+}
+
 std::pair<int64_t, int64_t> Trial::TrainingAndBillableSeconds(int64_t now, double spot_price_ratio) const {
   int64_t total = training_ms, spot = spot_training_ms;
   if (attempt_start_ms > 0 && now > attempt_start_ms) {

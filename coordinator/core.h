@@ -189,6 +189,10 @@ struct Trial {
   }
 };
 
+// The TrainingJobStatus SageMaker reports for the trial: its state's name, with Pending (waiting
+// for a slot, a retry included) reported as InProgress.
+const char* TrainingJobStatusOf(const Trial& t);
+
 // A tuning job.
 struct TuningJob {
   std::string name;
@@ -337,7 +341,9 @@ class CoordinatorCore {
   // The objective's values of each of the job's training jobs (their current attempts), in the
   // order the trainer emitted them: from memory where the core tracks curves (early stopping,
   // Hyperband), else read from the store. NotFound for an unknown job.
-  Result<std::map<std::string, std::vector<double>>> Curves(const std::string& job) const;
+  // With `only`, just those training jobs' (names not of this job are left out).
+  Result<std::map<std::string, std::vector<double>>> Curves(const std::string& job,
+                                                            const std::set<std::string>* only = nullptr) const;
   // The coordinator's history after the cursor `after_id` (0 = from the start), oldest first:
   // every event when `job` is empty, else that job's (a deleted job's events stay). NotFound for a
   // job this coordinator never had.

@@ -26,7 +26,7 @@ proto::TrainingJobSummary CoordinatorCore::Summary(const Trial& t) const {
   s.creation_time = proto::Timestamp{t.creation_ms};
   if (t.start_ms) s.training_start_time = proto::Timestamp{t.start_ms};
   if (t.end_ms) s.training_end_time = proto::Timestamp{t.end_ms};
-  s.training_job_status = t.state == TrialState::kPending ? "InProgress" : TrialStateName(t.state);
+  s.training_job_status = TrainingJobStatusOf(t);
   s.tuned_hyper_parameters = t.tuned;
   if (!t.failure_reason.empty()) s.failure_reason = t.failure_reason;
   if (t.objective && j) {
@@ -157,12 +157,14 @@ Result<std::vector<LogRow>> CoordinatorCore::Logs(const std::string& trial, int6
   return impl_->store->LoadLogs(trial, after_id, limit);
 }
 
-Result<std::map<std::string, std::vector<double>>> CoordinatorCore::Curves(const std::string& job) const {
+Result<std::map<std::string, std::vector<double>>> CoordinatorCore::Curves(const std::string& job,
+                                                                            const std::set<std::string>* only) const {
   const TuningJob* j = FindJob(job);
   if (!j) return Status::NotFound("no tuning job named " + job);
   const bool tracked = impl_->TracksCurves(*j);
   std::map<std::string, std::vector<double>> out;
   for (const Trial* t : TrialsOf(job)) {
+    if (only && !only->count(t->name)) continue;
     std::vector<double>& curve = out[t->name];
     if (tracked || t->attempt == 0) {
       curve = t->curve;

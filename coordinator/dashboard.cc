@@ -1,6 +1,7 @@
 #include "coordinator/dashboard.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -145,6 +146,15 @@ td.name{white-space:nowrap}
 .warn{background:#fdf3dc;border:1px solid #ebcd83;padding:6px 12px;border-radius:6px}
 .legend span{margin-right:14px;font-size:12px}.dot{display:inline-block;width:9px;height:9px;border-radius:5px;margin-right:4px}
 )CSS";
+
+// Seconds until a running job's page reloads: the configured interval, or ten times what this
+// page took to draw when that is longer (a 10,000-trial job's page), so an open browser tab never
+// costs the coordinator more than a tenth of its time.
+int Refresh(int refresh_s, std::chrono::steady_clock::time_point started) {
+  if (refresh_s <= 0) return 0;
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return std::max(refresh_s, static_cast<int>(std::ceil(took * 10)));
+}
 
 std::string Html(const std::string& title, const std::string& body, int refresh_s, const std::string& subtitle) {
   std::string h = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
@@ -524,6 +534,7 @@ std::string Legend() {
 // Pages
 
 Page JobsPage(Source& src, const PageOptions& o) {
+  const auto started = std::chrono::steady_clock::now();
   auto list = src.Action("ListHyperParameterTuningJobs",
                          Json{{"MaxResults", 100}, {"SortBy", "CreationTime"}, {"SortOrder", "Descending"}});
   if (!list.ok()) return FromError(list.status(), "the tuning jobs", o);
@@ -570,7 +581,7 @@ Page JobsPage(Source& src, const PageOptions& o) {
     if (list->contains("NextToken")) b += "<p class=\"muted\">The 100 newest tuning jobs are shown.</p>";
   }
   Page p;
-  p.body = Html("Tuning jobs", b, any_running ? o.refresh_s : 0, o.subtitle);
+  p.body = Html("Tuning jobs", b, any_running ? Refresh(o.refresh_s, started) : 0, o.subtitle);
   return p;
 }
 
@@ -611,7 +622,8 @@ Result<Json> SummariesOf(Source& src, const std::string& job) {
   Json all = Json::array();
   std::string token;
   for (int page = 0; page < 200; ++page) {
-    Json req = {{"HyperParameterTuningJobName", job}, {"MaxResults", 100}};
+    // By creation time: the order the coordinator keeps them in, so each page costs it no sort.
+    Json req = {{"HyperParameterTuningJobName", job}, {"MaxResults", 100}, {"SortBy", "CreationTime"}};
     if (!token.empty()) req["NextToken"] = token;
     auto r = src.Action("ListTrainingJobsForHyperParameterTuningJob", req);
     if (!r.ok()) return r.status();
@@ -671,6 +683,7 @@ std::string Card(const std::string& k, const std::string& v_html) {
 
 Page JobPage(Source& src, const std::string& name, const std::map<std::string, std::string>& query,
              const PageOptions& o) {
+  const auto started = std::chrono::steady_clock::now();
   auto d = src.Action("DescribeHyperParameterTuningJob", Json{{"HyperParameterTuningJobName", name}});
   if (!d.ok()) return FromError(d.status(), "tuning job " + name, o);
   const Json& desc = *d;
@@ -764,17 +777,29 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
          ")</p>";
   }
 
-  // Charts.
-  std::string charts = ObjectiveChart(trials, metric, minimize, best_name);
+  // Charts: of every training job, or of the best and the newest of a large job.
+  std::vector<TrialPoint> drawn;
+  {
+    std::vector<std::optional<double>> objectives;
+    for (const auto& t : trials) objectives.push_back(t.objective);
+    for (size_t i : BestAndNewest(objectives, minimize, o.max_points)) drawn.push_back(trials[i]);
+  }
+  std::string charts = ObjectiveChart(drawn, metric, minimize, best_name);
   if (!charts.empty()) {
-    b += "<h2>Progress</h2>" + Legend() + "<div class=\"charts\">" + charts + "</div>";
-    auto curves = src.Curves(name);
+    b += "<h2>Progress</h2>" + Legend();
+    if (drawn.size() < trials.size()) {
+      b += "<p class=\"muted\">The charts show " + std::to_string(drawn.size()) + " of the " +
+           std::to_string(trials.size()) + " training jobs: the " + std::to_string(o.max_points / 4) +
+           " best and the newest; learning curves of " + std::to_string(o.max_curves) + ", chosen the same way.</p>";
+    }
+    b += "<div class=\"charts\">" + charts + "</div>";
+    auto curves = src.Curves(name, o.max_curves, "");
     if (curves.ok()) {
       std::string c = CurvesChart(*curves, trials, metric, best_name);
       if (!c.empty()) b += "<div class=\"charts\" style=\"margin-top:12px\">" + c + "</div>";
     }
     std::string scatters;
-    for (const RangeInfo& r : RangesOf(desc)) scatters += ScatterChart(r, trials, metric, best_name);
+    for (const RangeInfo& r : RangesOf(desc)) scatters += ScatterChart(r, drawn, metric, best_name);
     if (!scatters.empty()) {
       b += "<h2>Objective by hyperparameter</h2><div class=\"charts\">" + scatters + "</div>";
     }
@@ -811,7 +836,10 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
     if (defs) b += "<th>Definition</th>";
     for (const auto& c : columns) b += "<th>" + Escape(c) + "</th>";
     b += "<th>Duration</th><th>Failure reason</th></tr>";
+    const bool all_rows = query.count("rows") && query.at("rows") == "all";
+    size_t shown = 0;
     for (const TrialPoint* t : rows) {
+      if (!all_rows && shown++ == o.max_rows) break;
       b += std::string("<tr") + (t->name == best_name ? " class=\"best\"" : "") + "><td class=\"num\">" +
            std::to_string(t->number) + "</td><td class=\"name\">" + Link("/ui/trials/" + t->name, t->name) + "</td><td>" +
            StatusBadge(t->status) + "</td><td class=\"num\">" + (t->objective ? Escape(Num(*t->objective)) : "") + "</td>";
@@ -825,6 +853,11 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
            "</td><td>" + Escape(failure) + "</td></tr>";
     }
     b += "</table>";
+    if (!all_rows && rows.size() > o.max_rows) {
+      b += "<p class=\"muted\">The first " + std::to_string(o.max_rows) + " of " + std::to_string(rows.size()) +
+           " rows. " + Link("?rows=all&sort=" + sort, "Show all") + ", or " +
+           Link("/ui/jobs/" + name + "/trials.csv", "download them as CSV") + ".</p>";
+    }
   }
 
   // The latest events, newest first.
@@ -840,7 +873,7 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
     b += "</table>";
   }
   Page p;
-  p.body = Html(name, b, Running(status) ? o.refresh_s : 0, o.subtitle);
+  p.body = Html(name, b, Running(status) ? Refresh(o.refresh_s, started) : 0, o.subtitle);
   return p;
 }
 
@@ -862,6 +895,7 @@ Page CsvPage(Source& src, const std::string& name, const PageOptions& o) {
 }
 
 Page TrialPage(Source& src, const std::string& name, const PageOptions& o) {
+  const auto started = std::chrono::steady_clock::now();
   auto d = src.Action("DescribeTrainingJob", Json{{"TrainingJobName", name}});
   if (!d.ok()) return FromError(d.status(), "training job " + name, o);
   const Json& t = *d;
@@ -898,7 +932,7 @@ Page TrialPage(Source& src, const std::string& name, const PageOptions& o) {
        Escape(Str(t.value("ModelArtifacts", Json::object()), "S3ModelArtifacts")) + "</td></tr></table></div></div>";
 
   // Its learning curve, when it emitted the objective more than once.
-  if (auto curves = src.Curves(job); curves.ok() && curves->contains("Curves") && (*curves)["Curves"].contains(name)) {
+  if (auto curves = src.Curves(job, 0, name); curves.ok() && curves->contains("Curves") && (*curves)["Curves"].contains(name)) {
     Json one = {{"Curves", {{name, (*curves)["Curves"][name]}}}};
     TrialPoint self;
     self.name = name;
@@ -940,7 +974,7 @@ Page TrialPage(Source& src, const std::string& name, const PageOptions& o) {
   for (const auto& line : tail) b += Escape(line) + "\n";
   b += "</pre>";
   Page p;
-  p.body = Html(name, b, Running(status) ? o.refresh_s : 0, o.subtitle);
+  p.body = Html(name, b, Running(status) ? Refresh(o.refresh_s, started) : 0, o.subtitle);
   return p;
 }
 
@@ -958,6 +992,33 @@ std::string Escape(std::string_view text) {
       case '\'': out += "&#39;"; break;
       default: out += c;
     }
+  }
+  return out;
+}
+
+std::vector<size_t> BestAndNewest(const std::vector<std::optional<double>>& objectives, bool minimize, size_t limit) {
+  std::vector<size_t> all(objectives.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  if (limit == 0 || all.size() <= limit) return all;
+  std::vector<size_t> with;
+  for (size_t i : all) {
+    if (objectives[i]) with.push_back(i);
+  }
+  std::stable_sort(with.begin(), with.end(), [&](size_t a, size_t b) {
+    return minimize ? *objectives[a] < *objectives[b] : *objectives[a] > *objectives[b];
+  });
+  std::vector<bool> keep(all.size(), false);
+  size_t kept = 0;
+  for (size_t k = 0; k < with.size() && kept < limit / 4; ++k, ++kept) keep[with[k]] = true;
+  for (size_t i = all.size(); i-- > 0 && kept < limit;) {
+    if (!keep[i]) {
+      keep[i] = true;
+      ++kept;
+    }
+  }
+  std::vector<size_t> out;
+  for (size_t i : all) {
+    if (keep[i]) out.push_back(i);
   }
   return out;
 }

@@ -11,7 +11,8 @@
 //   /ui/jobs/NAME/trials.csv  its training jobs as CSV (TrainingJobsCsv), for a spreadsheet or pandas
 //   /ui/trials/TRAINING  one training job: status, secondary status transitions, hyperparameters,
 //                        final metrics, failure reason and the last lines of its log
-// A page of a job that is still running refreshes itself every PageOptions::refresh_s seconds.
+// A page of a job that is still running refreshes itself every PageOptions::refresh_s seconds,
+// or every ten times the seconds it took to draw when that is longer (large jobs).
 // Anything else under /ui is a 404 page that links back to the list.
 //
 // Data: a Source answers with the documents of the API (coordinator/http_api.h): SageMaker's
@@ -30,8 +31,10 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -52,8 +55,10 @@ class Source {
   virtual Result<Json> Events(const std::string& job, int64_t after, size_t limit) = 0;
   // GET /hpo/v1/logs/TRIAL?after=AFTER&limit=LIMIT: {"TrainingJobStatus", "lines": [...], "next"}.
   virtual Result<Json> Logs(const std::string& trial, int64_t after, size_t limit) = 0;
-  // GET /hpo/v1/curves?job=JOB: {"MetricName": objective, "Curves": {TRAINING: [values...]}}.
-  virtual Result<Json> Curves(const std::string& job) = 0;
+  // GET /hpo/v1/curves?job=JOB&limit=LIMIT[&trial=TRAINING]: {"MetricName": objective, "Curves":
+  // {TRAINING: [values...]}} for at most LIMIT training jobs (BestAndNewest's; 0: all), or for
+  // the one named `trial` when it is not empty.
+  virtual Result<Json> Curves(const std::string& job, size_t limit, const std::string& trial) = 0;
 };
 
 struct PageOptions {
@@ -61,6 +66,10 @@ struct PageOptions {
   std::string subtitle;   // under the header, e.g. which coordinator the pages show
   size_t log_tail = 200;  // lines of a training job's log on its page
   size_t events = 50;     // latest events on a job's page
+  // A job with more training jobs than these shows only some of them (BestAndNewest's), and says so.
+  size_t max_points = 2000;  // on the objective and hyperparameter charts
+  size_t max_curves = 200;   // learning curves
+  size_t max_rows = 1000;    // rows of the training jobs table (?rows=all: every one)
 };
 
 struct Page {
@@ -78,6 +87,12 @@ Page Render(Source& source, const std::string& path, const std::map<std::string,
 // The HTML page shown instead of the dashboard where a coordinator requires signed requests:
 // what to run on one's own machine to see it (`hpo dashboard --coordinator URL`).
 std::string SignedRequestsPage(const std::string& reason);
+
+// Which of a job's training jobs a chart draws when there are more than `limit` (0: no limit):
+// the best quarter of `limit` by objective (`objectives[i]` of the i-th training job in creation
+// order, nullopt without one), then the newest others until there are `limit`. Returns indices,
+// ascending.
+std::vector<size_t> BestAndNewest(const std::vector<std::optional<double>>& objectives, bool minimize, size_t limit);
 
 // Training jobs as CSV, one row each, from ListTrainingJobsForHyperParameterTuningJob's
 // TrainingJobSummaries, with the columns of the SageMaker SDK's HyperparameterTuningJobAnalytics

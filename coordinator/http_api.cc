@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <cstdio>
 #include <mutex>
+#include <optional>
+#include <string_view>
 
 #include "coordinator/dashboard.h"
 #include "proto/codec.h"
@@ -128,7 +131,7 @@ Result<Page> ReadPage(const Json& req, size_t default_max, size_t limit) {
 }
 
 template <class T>
-Json Paginate(const std::vector<T>& rows, const Page& p, const char* key, Json (*encode)(const T&)) {
+Json Paginate(const std::vector<T>& rows, const Page& p, const char* key, const std::function<Json(const T&)>& encode) {
   Json out;
   out[key] = Json::array();
   for (size_t i = p.offset; i < rows.size() && i < p.offset + p.max; ++i) out[key].push_back(encode(rows[i]));
@@ -257,33 +260,32 @@ ApiResponse ListTrainingJobs(Dispatcher& d, const Json& req) {
       OptionalString(req, "StatusEquals", "", {"InProgress", "Completed", "Failed", "Stopping", "Stopped", "Deleting"});
   if (!status_r.ok()) return FromStatus(status_r.status());
   const std::string sort_by = *sort_by_r, status_eq = *status_r;
-  std::vector<proto::TrainingJobSummary> rows;
-  bool found = d.WithCore([&](CoordinatorCore& c) {
-    if (!c.FindJob(*name)) return false;
+  // Filter and sort on the trials' own fields, and build summaries for this page's rows only:
+  // paging through a 10,000-trial job is then 100 sorts of pointers, not 100 x 10,000 summaries
+  // made under the core's lock.
+  std::optional<Json> out = d.WithCore([&](CoordinatorCore& c) -> std::optional<Json> {
+    if (!c.FindJob(*name)) return std::nullopt;
+    std::vector<const Trial*> rows;
     for (const Trial* t : c.TrialsOf(*name)) {
-      proto::TrainingJobSummary s = c.Summary(*t);
-      if (!status_eq.empty() && s.training_job_status.value_or("") != status_eq) continue;
-      if (sort_by == "FinalObjectiveMetricValue" && !s.final_hyper_parameter_tuning_job_objective_metric) continue;
-      rows.push_back(std::move(s));
+      if (!status_eq.empty() && TrainingJobStatusOf(*t) != status_eq) continue;
+      if (sort_by == "FinalObjectiveMetricValue" && !t->objective) continue;
+      rows.push_back(t);
     }
-    return true;
+    auto key_less = [&](const Trial* a, const Trial* b) {
+      if (sort_by == "CreationTime") return a->creation_ms < b->creation_ms;
+      if (sort_by == "Status") return std::string_view(TrainingJobStatusOf(*a)) < TrainingJobStatusOf(*b);
+      if (sort_by == "FinalObjectiveMetricValue") return *a->objective < *b->objective;
+      return a->name < b->name;
+    };
+    auto less = [&](const Trial* a, const Trial* b) { return *desc ? key_less(b, a) : key_less(a, b); };
+    // Usually in order already (creation order is name order): check in n steps before sorting.
+    if (!std::is_sorted(rows.begin(), rows.end(), less)) std::stable_sort(rows.begin(), rows.end(), less);
+    return Paginate<const Trial*>(rows, *page, "TrainingJobSummaries", [&c](const Trial* const& t) {
+      return proto::EncodeTrainingJobSummary(c.Summary(*t), proto::Spelling::kApi);
+    });
   });
-  if (!found) return AwsError(400, "ResourceNotFound", "no tuning job named " + *name);
-  auto key_less = [&](const proto::TrainingJobSummary& a, const proto::TrainingJobSummary& b) {
-    if (sort_by == "CreationTime") return a.creation_time->unix_millis < b.creation_time->unix_millis;
-    if (sort_by == "Status") return *a.training_job_status < *b.training_job_status;
-    if (sort_by == "FinalObjectiveMetricValue") {
-      return *a.final_hyper_parameter_tuning_job_objective_metric->value <
-             *b.final_hyper_parameter_tuning_job_objective_metric->value;
-    }
-    return *a.training_job_name < *b.training_job_name;
-  };
-  std::stable_sort(rows.begin(), rows.end(), [&](const auto& a, const auto& b) {
-    return *desc ? key_less(b, a) : key_less(a, b);
-  });
-  return Ok(Paginate<proto::TrainingJobSummary>(rows, *page, "TrainingJobSummaries", [](const auto& s) {
-    return proto::EncodeTrainingJobSummary(s, proto::Spelling::kApi);
-  }));
+  if (!out) return AwsError(400, "ResourceNotFound", "no tuning job named " + *name);
+  return Ok(*out);
 }
 
 ApiResponse DeleteJob(Dispatcher& d, const Json& req) {
@@ -425,11 +427,23 @@ ApiResponse EventsPage(Dispatcher& d, const std::string& job, int64_t after, siz
   return Ok({{"events", events}, {"next", after}});
 }
 
-ApiResponse CurvesPage(Dispatcher& d, const std::string& job) {
+ApiResponse CurvesPage(Dispatcher& d, const std::string& job, size_t limit, const std::string& trial) {
   std::string metric;
   auto curves = d.WithCore([&](CoordinatorCore& c) {
-    if (const TuningJob* j = c.FindJob(job)) metric = j->objective_metric;
-    return c.Curves(job);
+    const TuningJob* j = c.FindJob(job);
+    if (!j) return c.Curves(job);  // NotFound
+    metric = j->objective_metric;
+    if (!trial.empty()) {
+      const std::set<std::string> one = {trial};
+      return c.Curves(job, &one);
+    }
+    const std::vector<const Trial*> trials = c.TrialsOf(job);
+    if (limit == 0 || trials.size() <= limit) return c.Curves(job);
+    std::vector<std::optional<double>> objectives;
+    for (const Trial* t : trials) objectives.push_back(t->objective);
+    std::set<std::string> only;
+    for (size_t i : dashboard::BestAndNewest(objectives, !j->maximize, limit)) only.insert(trials[i]->name);
+    return c.Curves(job, &only);
   });
   if (!curves.ok()) return FromStatus(curves.status());
   Json out = {{"MetricName", metric}, {"Curves", Json::object()}};
@@ -455,7 +469,9 @@ Result<dashboard::Json> InProcessSource::Events(const std::string& job, int64_t 
 Result<dashboard::Json> InProcessSource::Logs(const std::string& trial, int64_t after, size_t limit) {
   return FromResponse(LogsPage(d_, trial, after, limit));
 }
-Result<dashboard::Json> InProcessSource::Curves(const std::string& job) { return FromResponse(CurvesPage(d_, job)); }
+Result<dashboard::Json> InProcessSource::Curves(const std::string& job, size_t limit, const std::string& trial) {
+  return FromResponse(CurvesPage(d_, job, limit, trial));
+}
 
 ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, const std::string& body) {
   Json req = Json::parse(body.empty() ? std::string("{}") : body, nullptr, false);
@@ -604,7 +620,10 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
   // The objective's values of each training job of ?job=NAME, in emission order.
   s.Get("/hpo/v1/curves", guard([d](const httplib::Request& req, httplib::Response& res) {
     if (!req.has_param("job")) return Reply(res, AwsError(400, "ValidationException", "?job=NAME is required"));
-    Reply(res, CurvesPage(*d, req.get_param_value("job")));
+    int64_t after = 0;
+    size_t limit = 0;
+    if (!Cursor(req, res, &after, &limit)) return;
+    Reply(res, CurvesPage(*d, req.get_param_value("job"), limit, req.get_param_value("trial")));
   }));
   // The dashboard (coordinator/dashboard.h): GET / and /ui go to /ui/.
   auto ui = [impl](const httplib::Request& req, httplib::Response& res) {

@@ -19,8 +19,10 @@
 //   GET  /hpo/v1/logs/TRIAL    the trial's log lines the coordinator holds (?after=N&limit=M)
 //   GET  /hpo/v1/events        the coordinator's history, oldest first (?job=NAME&after=N&limit=M):
 //                              {"events": [{id, time, kind, job, trial, message}], "next": N}
-//   GET  /hpo/v1/curves?job=NAME  the objective's values of each training job, in emission order:
-//                              {"MetricName": M, "Curves": {"TRAINING-JOB": [v1, v2, ...]}}
+//   GET  /hpo/v1/curves?job=NAME[&limit=N]  the objective's values of each training job, in
+//                              emission order: {"MetricName": M, "Curves": {"TRAINING-JOB": [...]}};
+//                              with limit, of the best N/4 and the newest others only; with
+//                              &trial=TRAINING-JOB, of that one only
 //
 // The web dashboard (coordinator/dashboard.h) is served on GET /ui/ (GET / and /ui redirect
 // there), from the same handlers in process. Where signatures are required a browser's request
@@ -60,7 +62,8 @@ ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, cons
 // The bodies of GET /hpo/v1/logs/TRIAL, /hpo/v1/events and /hpo/v1/curves (JSON; errors as above).
 ApiResponse LogsPage(Dispatcher& d, const std::string& trial, int64_t after, size_t limit);
 ApiResponse EventsPage(Dispatcher& d, const std::string& job, int64_t after, size_t limit);
-ApiResponse CurvesPage(Dispatcher& d, const std::string& job);
+// At most `limit` training jobs' curves (dashboard::BestAndNewest's; 0: every one).
+ApiResponse CurvesPage(Dispatcher& d, const std::string& job, size_t limit, const std::string& trial = "");
 
 // The dashboard's data from this coordinator's own handlers, without a network hop.
 class InProcessSource : public dashboard::Source {
@@ -69,7 +72,7 @@ class InProcessSource : public dashboard::Source {
   Result<dashboard::Json> Action(const std::string& action, const dashboard::Json& request) override;
   Result<dashboard::Json> Events(const std::string& job, int64_t after, size_t limit) override;
   Result<dashboard::Json> Logs(const std::string& trial, int64_t after, size_t limit) override;
-  Result<dashboard::Json> Curves(const std::string& job) override;
+  Result<dashboard::Json> Curves(const std::string& job, size_t limit, const std::string& trial) override;
   // An ApiResponse as a Source answers: the document, or NotFound / Internal("Type: message").
   static Result<dashboard::Json> FromResponse(const ApiResponse& r);
 

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <regex>
+#include <set>
 #include <string>
 
 #include "coordinator/dashboard.h"
@@ -285,6 +286,79 @@ TEST_F(DashboardTest, TheTrainingJobsDownloadAsCsvWithTheSdkAnalyticsColumns) {
   EXPECT_EQ(Get("/ui/jobs/nope/trials.csv").status, 404);
 }
 
+// A large job's page draws its best and newest training jobs only, says so, and caps the table.
+TEST_F(DashboardTest, ALargeJobsPageDrawsTheBestAndTheNewestAndSaysSo) {
+  Register("w1", 8);
+  proto::TuningJobSpec spec = coretest::Spec("big", "Random", 60, 8);
+  // One continuous range (a finite space would run out of configurations): one hyperparameter chart.
+  auto& ranges = *spec.hyper_parameter_tuning_job_config->parameter_ranges;
+  ranges.categorical_parameter_ranges.clear();
+  proto::NumericRange x;
+  x.name = "x";
+  x.min_value = "0";
+  x.max_value = "1";
+  ranges.continuous_parameter_ranges.push_back(x);
+  std::vector<proto::wire::AssignTrial> queue = Only<proto::wire::AssignTrial>(Submit(spec));
+  std::vector<std::string> order;  // creation order = assignment order here
+  std::map<std::string, double> loss;
+  while (!queue.empty()) {
+    auto a = queue.front();
+    queue.erase(queue.begin());
+    const double l = static_cast<double>((order.size() * 37) % 60);  // a permutation of 0..59
+    order.push_back(a.trial);
+    loss[a.trial] = l;
+    Emit("w1", a, {l + 1, l});
+    for (auto& m : Only<proto::wire::AssignTrial>(Exit("w1", a, "Completed"))) queue.push_back(m);
+  }
+  ASSERT_EQ(order.size(), 60u);
+  dashboard::PageOptions o;
+  o.max_points = 20;  // the 5 best, the 15 newest
+  o.max_curves = 8;   // the 2 best, the 6 newest
+  o.max_rows = 25;
+  std::string b = dashboard::Render(*source_, "/ui/jobs/big", {}, o).body;
+  EXPECT_NE(b.find("The charts show 20 of the 60 training jobs"), std::string::npos);
+  EXPECT_EQ(Count(b, "class=\"pt\""), 2 * 20u) << "objective chart + the one hyperparameter chart";
+  EXPECT_EQ(Count(b, "class=\"curve\""), 8u);
+  EXPECT_EQ(Count(b, "<tr class=\"best\">") + Count(b, "<tr><td class=\"num\">"), 25u) << "25 table rows";
+  EXPECT_NE(b.find("The first 25 of 60 rows"), std::string::npos);
+  EXPECT_NE(b.find("href=\"?rows=all&amp;sort=objective\""), std::string::npos);
+  // Which: the 5 lowest losses (0..4), then the newest until there are 20.
+  std::set<std::string> expected;
+  for (const auto& t : order) {
+    if (loss[t] < 5) expected.insert(t);
+  }
+  for (size_t i = order.size(); i-- > 0 && expected.size() < 20;) expected.insert(order[i]);
+  size_t objective_chart = b.find("Objective by training job");
+  std::string chart = b.substr(objective_chart, b.find("</svg>", objective_chart) - objective_chart);
+  for (size_t i = 0; i < order.size(); ++i) {
+    EXPECT_EQ(chart.find("/ui/trials/" + order[i] + "\"") != std::string::npos, expected.count(order[i]) == 1)
+        << order[i] << " loss " << loss[order[i]] << " #" << i;
+  }
+  EXPECT_EQ(Count(dashboard::Render(*source_, "/ui/jobs/big", {{"rows", "all"}}, o).body, "/ui/trials/big-"),
+            Count(b, "/ui/trials/big-") + 35u) << "?rows=all shows the 35 other rows";
+  // The curves endpoint's own limit and single training job.
+  auto curves = source_->Curves("big", 8, "");
+  ASSERT_TRUE(curves.ok());
+  EXPECT_EQ((*curves)["Curves"].size(), 8u);
+  auto one = source_->Curves("big", 0, order[3]);
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ((*one)["Curves"].size(), 1u);
+  EXPECT_EQ((*one)["Curves"][order[3]], Json::array({loss[order[3]] + 1, loss[order[3]]}));
+}
+
+TEST(DashboardSelection, BestAndNewestKeepsTheBestQuarterThenTheNewestInOrder) {
+  using V = std::vector<std::optional<double>>;
+  EXPECT_EQ(dashboard::BestAndNewest(V{3, 1, 2}, true, 0), (std::vector<size_t>{0, 1, 2})) << "0: no limit";
+  EXPECT_EQ(dashboard::BestAndNewest(V{3, 1, 2}, true, 3), (std::vector<size_t>{0, 1, 2}));
+  // limit 4: the best one (index 1 minimizing, index 0 maximizing), then the newest three.
+  V v = {9, 0.5, std::nullopt, 7, 8, 6, 5};
+  EXPECT_EQ(dashboard::BestAndNewest(v, true, 4), (std::vector<size_t>{1, 4, 5, 6}));
+  EXPECT_EQ(dashboard::BestAndNewest(v, false, 4), (std::vector<size_t>{0, 4, 5, 6}));
+  // The best among the newest is not counted twice.
+  EXPECT_EQ(dashboard::BestAndNewest(V{5, 4, 3, 2, 1}, true, 4), (std::vector<size_t>{1, 2, 3, 4}));
+  EXPECT_EQ(dashboard::BestAndNewest(V{std::nullopt, std::nullopt, std::nullopt}, true, 2), (std::vector<size_t>{1, 2}));
+}
+
 // A coordinator that answers with errors or documents of the wrong shape: pages say so.
 class BrokenSource : public dashboard::Source {
  public:
@@ -297,7 +371,7 @@ class BrokenSource : public dashboard::Source {
   }
   Result<Json> Events(const std::string&, int64_t, size_t) override { return Status::Unavailable("down"); }
   Result<Json> Logs(const std::string&, int64_t, size_t) override { return Status::Unavailable("down"); }
-  Result<Json> Curves(const std::string&) override { return Status::Unavailable("down"); }
+  Result<Json> Curves(const std::string&, size_t, const std::string&) override { return Status::Unavailable("down"); }
 
  private:
   bool wrong_shape_;
