@@ -50,6 +50,7 @@ try:
     import botocore.exceptions
     import botocore.loaders
     import botocore.model
+    import botocore.session
 except ImportError as e:  # pragma: no cover - depends on the machine
     print(f"SKIP: boto3/botocore are not importable ({e}); install python3-boto3", file=sys.stderr)
     sys.exit(77)
@@ -122,6 +123,17 @@ NEWER_MODEL = {
     },
     # Enum values added since, and required lists the newer model relaxed.
     "enums": {"SecondaryStatus": ["Pending"]},
+    # Operations added since (2023), with their input shapes; neither has an output.
+    "operations": {
+        "DeleteHyperParameterTuningJob": {
+            "name": "DeleteHyperParameterTuningJob", "http": {"method": "POST", "requestUri": "/"},
+            "input": {"shape": "DeleteHyperParameterTuningJobRequest"}},
+    },
+    "operation_shapes": {
+        "DeleteHyperParameterTuningJobRequest": {
+            "type": "structure", "required": ["HyperParameterTuningJobName"],
+            "members": {"HyperParameterTuningJobName": {"shape": "HyperParameterTuningJobName"}}},
+    },
     "required": {"TuningJobCompletionCriteria": []},
 }
 
@@ -166,10 +178,15 @@ def load_model():
             if shapes[name].get("required", []) != req:
                 shapes[name]["required"] = req
                 applied.append(f"{name} required members relaxed to {req}")
-    return botocore.model.ServiceModel(raw, "sagemaker"), path, version, applied
+        for name, op in NEWER_MODEL["operations"].items():
+            if name not in raw["operations"]:
+                raw["operations"][name] = copy.deepcopy(op)
+                shapes[op["input"]["shape"]] = copy.deepcopy(NEWER_MODEL["operation_shapes"][op["input"]["shape"]])
+                applied.append(f"operation {name}")
+    return botocore.model.ServiceModel(raw, "sagemaker"), path, version, applied, raw
 
 
-MODEL, MODEL_PATH, MODEL_VERSION, MODEL_ADDITIONS = load_model()
+MODEL, MODEL_PATH, MODEL_VERSION, MODEL_ADDITIONS, MODEL_RAW = load_model()
 
 
 class ShapeChecker:
@@ -465,6 +482,22 @@ class AwsClients(unittest.TestCase):
                                      read_timeout=30, **config)
         return boto3.client("sagemaker", endpoint_url=cls.url, region_name="us-east-1", aws_access_key_id="x",
                             aws_secret_access_key="y", config=cfg)
+
+    @classmethod
+    def newer_client(cls):
+        """A boto3 client whose botocore reads the model with NEWER_MODEL applied (what a newer
+        botocore ships), through botocore's own data path: for the operations Debian's lacks."""
+        data = os.path.join(cls.tmp, "botocore-data")
+        os.makedirs(os.path.join(data, "sagemaker", MODEL_VERSION), exist_ok=True)
+        with open(os.path.join(data, "sagemaker", MODEL_VERSION, "service-2.json"), "w") as f:
+            json.dump(MODEL_RAW, f)
+        session = botocore.session.Session()
+        session.get_component("data_loader").search_paths.insert(0, data)
+        cfg = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5,
+                                     read_timeout=30)
+        return boto3.Session(botocore_session=session).client(
+            "sagemaker", endpoint_url=cls.url, region_name="us-east-1", aws_access_key_id="x",
+            aws_secret_access_key="y", config=cfg)
 
     @classmethod
     def tearDownClass(cls):
@@ -979,11 +1012,46 @@ class AwsClients(unittest.TestCase):
         failed = self.sm.list_hyper_parameter_tuning_jobs(StatusEquals="Failed")["HyperParameterTuningJobSummaries"]
         self.assertEqual([s["HyperParameterTuningJobName"] for s in failed], [name])
 
+    def test_12_delete_a_job_once_it_has_ended(self):
+        self.need("main_done")
+        if "DeleteHyperParameterTuningJob" not in MODEL.operation_names:
+            self.skipTest("the installed botocore model has no DeleteHyperParameterTuningJob (HPO_STRICT_INSTALLED_MODEL)")
+        sm = self.newer_client()
+        wire = Wire(sm)
+        name = "aws-delete"
+        sm.create_hyper_parameter_tuning_job(**job_request(name, 3, 1, {"epochs": "120", "sleep_ms": "500"}))
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            sm.delete_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        self.assertEqual(error_code(cm.exception), "ValidationException")
+        self.assertIn("stop it", str(cm.exception))
+        self.assertEqual(self.describe(name)["HyperParameterTuningJobStatus"], "InProgress", "the refusal changed nothing")
+        sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        self.wait_for(name, ("Stopped",), seconds=30)
+        r = sm.delete_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        self.assertEqual(set(r), {"ResponseMetadata"}, "DeleteHyperParameterTuningJob has no output")
+        self.assertEqual(wire.last, (200, {}))
+        for call in (lambda: sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name),
+                     lambda: sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name),
+                     lambda: sm.delete_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)):
+            with self.assertRaises(botocore.exceptions.ClientError) as cm:
+                call()
+            self.assertEqual(error_code(cm.exception), "ResourceNotFound")
+        names = [s["HyperParameterTuningJobName"] for s in
+                 sm.list_hyper_parameter_tuning_jobs(MaxResults=100)["HyperParameterTuningJobSummaries"]]
+        self.assertNotIn(name, names)
+        # The name is free again.
+        sm.create_hyper_parameter_tuning_job(**job_request(name, 2, 2, {"epochs": "2", "sleep_ms": "20"}))
+        d, _ = self.wait_for(name, ("Completed", "Failed", "Stopped"))
+        self.assertEqual(d["HyperParameterTuningJobStatus"], "Completed")
+        sm.delete_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        self.assertGreater(wire.checked.get("DeleteHyperParameterTuningJob", 0), 0)
+        self.wire.checked["DeleteHyperParameterTuningJob"] = wire.checked["DeleteHyperParameterTuningJob"]
+
     def test_99_every_response_was_checked(self):
         checked = self.wire.checked
         for op in ("CreateHyperParameterTuningJob", "DescribeHyperParameterTuningJob", "ListHyperParameterTuningJobs",
                    "ListTrainingJobsForHyperParameterTuningJob", "StopHyperParameterTuningJob",
-                   "DescribeTrainingJob", "StopTrainingJob"):
+                   "DescribeTrainingJob", "StopTrainingJob", "DeleteHyperParameterTuningJob"):
             self.assertGreater(checked.get(op, 0), 0, f"no {op} response was checked")
         print("\n    responses checked against the model: "
               + ", ".join(f"{op} {n}" for op, n in sorted(checked.items())), file=sys.stderr)
