@@ -1,6 +1,7 @@
 #include "common/s3_client.h"
 
 #include "common/aws_sigv4.h"
+#include "common/text.h"
 
 #include <curl/curl.h>
 
@@ -23,10 +24,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
+std::string Lower(std::string_view s) { return AsciiLower(s); }
 
 std::string Trim(const std::string& s) {
   std::size_t b = s.find_first_not_of(" \t\r\n");

@@ -7,6 +7,7 @@
 #include <optional>
 #include <utility>
 
+#include "common/text.h"
 #include "coordinator/search_space.h"
 
 namespace hpo::coordinator {
@@ -37,16 +38,12 @@ std::string Decimal(double v, int digits = 6) {
   return buf;
 }
 
-std::string Lowered(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // "true" -> "false" keeping the case style of the hint ("True" -> "False", "TRUE" -> "FALSE").
 std::string OtherBoolean(const std::string& hint) {
-  const bool is_true = Lowered(hint) == "true";
+  const bool is_true = AsciiLower(hint) == "true";
   std::string other = is_true ? "false" : "true";
-  if (hint == Lowered(hint)) return other;
+  if (hint == AsciiLower(hint)) return other;
   std::string upper = other;
   for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (std::all_of(hint.begin(), hint.end(), [](char c) { return std::isupper(static_cast<unsigned char>(c)); })) {
@@ -254,7 +251,7 @@ class Resolver {
       Inferred inf;
       if (name.rfind("sagemaker_", 0) == 0 || name.rfind('_', 0) == 0) {
         inf.kept_static_because = "a reserved name (sagemaker_* and _* are settings, not hyperparameters to tune)";
-      } else if (Lowered(hint) == "true" || Lowered(hint) == "false") {
+      } else if (AsciiLower(hint) == "true" || AsciiLower(hint) == "false") {
         inf.categorical = CategoricalRange{name, {hint, OtherBoolean(hint)}};
       } else {
         inf = InferNumeric(name, hint);

@@ -33,6 +33,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/text.h"
 #include "coordinator/adaptive.h"
 #include "coordinator/core.h"
 #include "coordinator/core_rows.h"
@@ -43,10 +44,7 @@
 namespace hpo::coordinator {
 namespace core_detail {
 
-inline std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
+inline std::string Lower(std::string_view s) { return AsciiLower(s); }
 
 inline constexpr size_t kMaxFailureReason = 1024;
 

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string_view>
 
+#include "common/text.h"
 #include "coordinator/dashboard.h"
 #include "proto/codec.h"
 
@@ -201,10 +202,7 @@ ApiResponse ListJobs(Dispatcher& d, const Json& req) {
   d.WithCore([&](CoordinatorCore& c) {
     for (const TuningJob* j : c.Jobs()) {
       if (!contains.empty()) {
-        std::string a = j->name, b = contains;
-        std::transform(a.begin(), a.end(), a.begin(), ::tolower);
-        std::transform(b.begin(), b.end(), b.begin(), ::tolower);
-        if (a.find(b) == std::string::npos) continue;
+        if (AsciiLower(j->name).find(AsciiLower(contains)) == std::string::npos) continue;
       }
       if (!status_eq.empty() && j->status != status_eq) continue;
       if (!time_ok("CreationTimeAfter", j->creation_ms, true) || !time_ok("CreationTimeBefore", j->creation_ms, false) ||

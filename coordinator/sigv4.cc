@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/file_util.h"
+#include "common/text.h"
 
 namespace hpo::coordinator::sigv4 {
 
@@ -18,10 +19,7 @@ namespace {
 
 constexpr char kAlgorithm[] = "AWS4-HMAC-SHA256";
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
+std::string Lower(std::string_view s) { return AsciiLower(s); }
 
 std::string Trim(const std::string& s) {
   size_t b = s.find_first_not_of(" \t\r\n");

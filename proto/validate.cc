@@ -16,6 +16,8 @@
 
 #include <re2/re2.h>
 
+#include "common/text.h"
+
 namespace hpo::proto {
 namespace {
 
@@ -172,11 +174,7 @@ bool IsStorageUri(std::string_view s) {
 constexpr const char* kStorageUriForms =
     "an s3:// or https:// URI with a bucket (s3://bucket/prefix), a file:// URI or an absolute local path";
 
-std::string ToLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
+std::string ToLower(std::string_view s) { return AsciiLower(s); }
 
 class Validator {
  public:

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <unordered_set>
 
+#include "common/text.h"
 #include "proto/codec.h"
 
 namespace hpo::proto {
@@ -136,8 +137,7 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionB
 bool NeedsQuotes(const std::string& s) {
   if (s.empty() || IsYamlNull(s)) return true;
   static const char* kWords[] = {"true", "false", "yes", "no", "on", "off", "y", "n"};
-  std::string lower;
-  for (char ch : s) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  const std::string lower = AsciiLower(s);
   for (const char* w : kWords) {
     if (lower == w) return true;
   }

@@ -6,6 +6,8 @@
 #include <cctype>
 #include <memory>
 
+#include "common/text.h"
+
 namespace hpo::worker {
 
 namespace {
@@ -80,9 +82,7 @@ Result<std::string> NoticeUrl::Poll() {
     return Status::Unavailable("spot notice URL " + url_ + " answered HTTP " + std::to_string(answer->code));
   }
   std::string body = Trim(answer->body);
-  std::string lower = body;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (body.empty() || lower == "false") return std::string();
+  if (body.empty() || EqualsIgnoringCase(body, "false")) return std::string();
   if (body.size() > 1024) body.resize(1024);
   return body;
 }

@@ -1,0 +1,27 @@
+// ASCII case folding: letters A-Z only, every other byte (UTF-8 included) as it was.
+
+#include "common/text.h"
+
+#include <gtest/gtest.h>
+
+namespace hpo {
+namespace {
+
+TEST(Text, AsciiLowerFoldsOnlyAToZ) {
+  EXPECT_EQ(AsciiLower("My-Tuning-JOB-001"), "my-tuning-job-001");
+  EXPECT_EQ(AsciiLower("X-Amz-Content-SHA256"), "x-amz-content-sha256");
+  EXPECT_EQ(AsciiLower("Caf\xC3\x89 \xC3\xA9t\xC3\xA9"), "caf\xC3\x89 \xC3\xA9t\xC3\xA9") << "UTF-8 bytes unchanged";
+  EXPECT_EQ(AsciiLower("[\\]^_`{@"), "[\\]^_`{@") << "the neighbours of A-Z and a-z";
+  EXPECT_EQ(AsciiLower(""), "");
+}
+
+TEST(Text, EqualsIgnoringCaseComparesFoldedBytes) {
+  EXPECT_TRUE(EqualsIgnoringCase("FALSE", "false"));
+  EXPECT_TRUE(EqualsIgnoringCase("", ""));
+  EXPECT_FALSE(EqualsIgnoringCase("false", "fals"));
+  EXPECT_FALSE(EqualsIgnoringCase("@", "`")) << "not letters: 0x40 and 0x60 differ";
+  EXPECT_FALSE(EqualsIgnoringCase("\xC3\x89", "\xC3\xA9")) << "no Unicode folding";
+}
+
+}  // namespace
+}  // namespace hpo
