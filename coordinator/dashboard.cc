@@ -523,6 +523,125 @@ std::string CurvesChart(const Json& curves, const std::vector<TrialPoint>& trial
   return s + best_line + "</svg>";
 }
 
+// From green (rank 0, the best) through yellow to red (rank 1, the worst).
+std::string RankColor(double rank) {
+  rank = std::clamp(rank, 0.0, 1.0);
+  int r, g, b;
+  if (rank < 0.5) {  // #1a9641 -> #e6c619
+    const double u = rank / 0.5;
+    r = static_cast<int>(26 + (230 - 26) * u), g = static_cast<int>(150 + (198 - 150) * u), b = static_cast<int>(65 + (25 - 65) * u);
+  } else {           // #e6c619 -> #d7191c
+    const double u = (rank - 0.5) / 0.5;
+    r = static_cast<int>(230 + (215 - 230) * u), g = static_cast<int>(198 + (25 - 198) * u), b = static_cast<int>(25 + (28 - 25) * u);
+  }
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "#%02x%02x%02x", r, g, b);
+  return buf;
+}
+
+// Parallel coordinates: an axis per tuned hyperparameter (on its range's scale) and one for the
+// objective; each training job with an objective a line across them, coloured by its rank.
+std::string ParallelChart(const std::vector<RangeInfo>& ranges, const std::vector<TrialPoint>& trials,
+                          const std::string& metric, bool minimize, const std::string& best) {
+  std::vector<const TrialPoint*> with;
+  for (const auto& t : trials) {
+    if (t.objective) with.push_back(&t);
+  }
+  if (ranges.size() < 2 || with.size() < 2) return "";
+  // Worst first, so the best are drawn on top.
+  std::stable_sort(with.begin(), with.end(), [minimize](const TrialPoint* a, const TrialPoint* b) {
+    return Better(*b->objective, *a->objective, minimize);
+  });
+  std::vector<double> ys;
+  for (const TrialPoint* t : with) ys.push_back(*t->objective);
+  const int width = std::max(620, static_cast<int>(ranges.size() + 1) * 120), height = 330;
+  const double top = 34, bottom = height - 40.0, left = 60, right = width - 60.0;
+  const double step = (right - left) / static_cast<double>(ranges.size());
+  std::vector<Scale> scales;
+  std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"parallel\" width=\"" + std::to_string(width) +
+                  "\" height=\"" + std::to_string(height) + "\" viewBox=\"0 0 " + std::to_string(width) + " " +
+                  std::to_string(height) + "\" role=\"img\"><text class=\"title\" x=\"" + std::to_string(static_cast<int>(left)) +
+                  "\" y=\"18\">Every hyperparameter at once (green: best, red: worst)</text>";
+  char buf[256];
+  // Axes with their ticks and names.
+  auto axis = [&](double x, const std::string& name, const std::vector<std::pair<double, std::string>>& ticks) {
+    std::snprintf(buf, sizeof buf, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#8a94a3\"/>", x, top, x,
+                  bottom);
+    s += buf;
+    for (const auto& [py, label] : ticks) {
+      std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", x - 4, py + 4);
+      s += buf + Escape(label) + "</text>";
+    }
+    std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-weight=\"600\">", x, bottom + 18);
+    s += buf + Escape(name.size() > 18 ? name.substr(0, 17) + "~" : name) + "</text>";
+  };
+  std::vector<std::function<std::optional<double>(const TrialPoint&)>> position;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    const RangeInfo& r = ranges[i];
+    const double x = left + step * static_cast<double>(i);
+    std::vector<std::pair<double, std::string>> ticks;
+    if (r.kind == "Categorical") {
+      const double band = (bottom - top) / std::max<double>(1, r.values.size());
+      for (size_t k = 0; k < r.values.size(); ++k) {
+        ticks.emplace_back(bottom - band * (k + 0.5), r.values[k].size() > 12 ? r.values[k].substr(0, 11) + "~" : r.values[k]);
+      }
+      position.push_back([&r, band, bottom](const TrialPoint& t) -> std::optional<double> {
+        auto it = t.tuned.find(r.name);
+        if (it == t.tuned.end()) return std::nullopt;
+        auto v = std::find(r.values.begin(), r.values.end(), it->second);
+        if (v == r.values.end()) return std::nullopt;
+        return bottom - band * ((v - r.values.begin()) + 0.5);
+      });
+    } else {
+      scales.push_back(MakeScale(r.min, r.max, r.log, bottom, top));
+      const Scale sc = scales.back();
+      for (double v : Ticks(sc)) ticks.emplace_back(sc(v), Num(v));
+      if (ticks.size() > 6) {
+        std::vector<std::pair<double, std::string>> fewer;
+        for (size_t k = 0; k < ticks.size(); k += 2) fewer.push_back(ticks[k]);
+        ticks = fewer;
+      }
+      position.push_back([&r, sc](const TrialPoint& t) -> std::optional<double> {
+        auto it = t.tuned.find(r.name);
+        if (it == t.tuned.end()) return std::nullopt;
+        auto v = ParseDouble(it->second);
+        if (!v) return std::nullopt;
+        return sc(*v);
+      });
+    }
+    axis(x, r.name, ticks);
+  }
+  const Scale ysc = ObjectiveScale(ys, bottom, top);
+  std::vector<std::pair<double, std::string>> yticks;
+  for (double v : Ticks(ysc)) yticks.emplace_back(ysc(v), Num(v));
+  axis(right, metric, yticks);
+  for (size_t rank = 0; rank < with.size(); ++rank) {
+    const TrialPoint& t = *with[rank];
+    std::string pts;
+    bool complete = true;
+    for (size_t i = 0; i < ranges.size() && complete; ++i) {
+      auto py = position[i](t);
+      if (!py) {
+        complete = false;
+        break;
+      }
+      std::snprintf(buf, sizeof buf, "%.1f,%.1f ", left + step * static_cast<double>(i), *py);
+      pts += buf;
+    }
+    if (!complete) continue;  // another definition's job, without one of these hyperparameters
+    std::snprintf(buf, sizeof buf, "%.1f,%.1f", right, ysc(*t.objective));
+    pts += buf;
+    // with is worst first: rank 0 there is the worst.
+    const double r01 = with.size() > 1 ? 1.0 - static_cast<double>(rank) / static_cast<double>(with.size() - 1) : 0;
+    const bool is_best = t.name == best;
+    s += "<a href=\"/ui/trials/" + Escape(t.name) + "\"><polyline class=\"pc\" points=\"" + pts + "\" fill=\"none\" stroke=\"" +
+         (is_best ? std::string(kGreen) : RankColor(r01)) + "\" stroke-width=\"" + (is_best ? "3" : "1.3") +
+         "\" stroke-opacity=\"" + (is_best ? "1" : "0.6") + "\"><title>" +
+         Escape(t.name + ": " + metric + " " + Num(*t.objective)) + "</title></polyline></a>";
+  }
+  return s + "</svg>";
+}
+
 std::string Legend() {
   return std::string("<div class=\"legend muted\"><span><i class=\"dot\" style=\"background:") + kBlue +
          "\"></i>completed</span><span><i class=\"dot\" style=\"background:" + kOrange +
@@ -798,10 +917,14 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
       std::string c = CurvesChart(*curves, trials, metric, best_name);
       if (!c.empty()) b += "<div class=\"charts\" style=\"margin-top:12px\">" + c + "</div>";
     }
+    const std::vector<RangeInfo> ranges = RangesOf(desc);
     std::string scatters;
-    for (const RangeInfo& r : RangesOf(desc)) scatters += ScatterChart(r, drawn, metric, best_name);
+    for (const RangeInfo& r : ranges) scatters += ScatterChart(r, drawn, metric, best_name);
     if (!scatters.empty()) {
-      b += "<h2>Objective by hyperparameter</h2><div class=\"charts\">" + scatters + "</div>";
+      const std::string parallel = ParallelChart(ranges, drawn, metric, minimize, best_name);
+      b += "<h2>Objective by hyperparameter</h2>";
+      if (!parallel.empty()) b += "<div class=\"charts\" style=\"margin-bottom:12px\">" + parallel + "</div>";
+      b += "<div class=\"charts\">" + scatters + "</div>";
     }
   } else if (!trials.empty()) {
     b += "<p class=\"muted\">No training job has reported " + Escape(metric) + " yet.</p>";

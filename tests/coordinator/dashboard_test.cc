@@ -120,6 +120,14 @@ TEST_F(DashboardTest, AJobPageDrawsEveryObjectiveTheBestSoFarAndEachHyperparamet
   EXPECT_EQ(Count(b, "class=\"pt\""), 18u);
   EXPECT_EQ(Count(b, "class=\"best-so-far\""), 1u);
   EXPECT_EQ(Count(b, "class=\"curve\""), 6u) << "one learning curve per training job";
+  EXPECT_EQ(Count(b, "class=\"pc\""), 6u) << "one line per training job across the parallel axes";
+  size_t parallel = b.find("class=\"parallel\"");
+  ASSERT_NE(parallel, std::string::npos);
+  // The best training job's line is green and drawn last (on top).
+  size_t last_line = b.rfind("class=\"pc\"", b.find("</svg>", parallel));
+  EXPECT_NE(b.substr(b.rfind("<a href", last_line), last_line - b.rfind("<a href", last_line)).find(best),
+            std::string::npos);
+  EXPECT_NE(b.find("stroke=\"#23912f\" stroke-width=\"3\"", last_line), std::string::npos);
   EXPECT_NE(b.find("<text class=\"title\" x=\"58\" y=\"18\">opt</text>"), std::string::npos);
   EXPECT_NE(b.find(">rmsprop<"), std::string::npos) << "a categorical axis names its values";
   // The table is sorted best first, and the best row is marked.
