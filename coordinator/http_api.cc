@@ -276,7 +276,8 @@ ApiResponse ListTrainingJobs(Dispatcher& d, const Json& req) {
       return a->name < b->name;
     };
     auto less = [&](const Trial* a, const Trial* b) { return *desc ? key_less(b, a) : key_less(a, b); };
-    // Usually in order already (creation order is name order): check in n steps before sorting.
+    // The core keeps them in creation order, which is the order of CreationTime (the dashboard's
+    // request) and, below 1,000 training jobs, of Name (the default): check in n steps first.
     if (!std::is_sorted(rows.begin(), rows.end(), less)) std::stable_sort(rows.begin(), rows.end(), less);
     return Paginate<const Trial*>(rows, *page, "TrainingJobSummaries", [&c](const Trial* const& t) {
       return proto::EncodeTrainingJobSummary(c.Summary(*t), proto::Spelling::kApi);
@@ -394,7 +395,7 @@ void Reply(httplib::Response& res, const ApiResponse& r) {
 ApiResponse LogsPage(Dispatcher& d, const std::string& trial, int64_t after, size_t limit) {
   std::string status;
   auto rows = d.WithCore([&](CoordinatorCore& c) {
-    if (const Trial* t = c.FindTrial(trial)) status = c.Summary(*t).training_job_status.value_or("");
+    if (const Trial* t = c.FindTrial(trial)) status = TrainingJobStatusOf(*t);
     return c.Logs(trial, after, limit);
   });
   if (!rows.ok()) return FromStatus(rows.status());
