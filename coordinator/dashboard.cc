@@ -542,7 +542,8 @@ std::string RankColor(double rank) {
 // Parallel coordinates: an axis per tuned hyperparameter (on its range's scale) and one for the
 // objective; each training job with an objective a line across them, coloured by its rank.
 std::string ParallelChart(const std::vector<RangeInfo>& ranges, const std::vector<TrialPoint>& trials,
-                          const std::string& metric, bool minimize, const std::string& best) {
+                          const std::string& metric, bool minimize, const std::string& best,
+                          const std::string& definition) {
   std::vector<const TrialPoint*> with;
   for (const auto& t : trials) {
     if (t.objective) with.push_back(&t);
@@ -561,7 +562,9 @@ std::string ParallelChart(const std::vector<RangeInfo>& ranges, const std::vecto
   std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"parallel\" width=\"" + std::to_string(width) +
                   "\" height=\"" + std::to_string(height) + "\" viewBox=\"0 0 " + std::to_string(width) + " " +
                   std::to_string(height) + "\" role=\"img\"><text class=\"title\" x=\"" + std::to_string(static_cast<int>(left)) +
-                  "\" y=\"18\">Every hyperparameter at once (green: best, red: worst)</text>";
+                  "\" y=\"18\">" +
+                  Escape("Every hyperparameter at once" + (definition.empty() ? "" : " of definition " + definition) +
+                         " (green: best, red: worst)") + "</text>";
   char buf[256];
   // Axes with their ticks and names.
   auto axis = [&](double x, const std::string& name, const std::vector<std::pair<double, std::string>>& ticks) {
@@ -652,6 +655,16 @@ std::string Legend() {
 // ---------------------------------------------------------------------------------------------
 // Pages
 
+// The job's objective: the config's, or (several definitions) the first definition's.
+Json ObjectiveOf(const Json& desc) {
+  const Json cfg = desc.value("HyperParameterTuningJobConfig", Json::object());
+  if (cfg.contains("HyperParameterTuningJobObjective")) return cfg["HyperParameterTuningJobObjective"];
+  for (const Json& def : desc.value("TrainingJobDefinitions", Json::array())) {
+    if (def.contains("TuningObjective")) return def["TuningObjective"];
+  }
+  return Json::object();
+}
+
 Page JobsPage(Source& src, const PageOptions& o) {
   const auto started = std::chrono::steady_clock::now();
   auto list = src.Action("ListHyperParameterTuningJobs",
@@ -673,7 +686,7 @@ Page JobsPage(Source& src, const PageOptions& o) {
       auto d = src.Action("DescribeHyperParameterTuningJob", Json{{"HyperParameterTuningJobName", name}});
       Json desc = d.ok() ? *d : Json::object();
       const Json cfg = desc.value("HyperParameterTuningJobConfig", Json::object());
-      const Json obj = cfg.value("HyperParameterTuningJobObjective", Json::object());
+      const Json obj = ObjectiveOf(desc);
       const Json counters = desc.value("TrainingJobStatusCounters", Json::object());
       const Json best = desc.value("BestTrainingJob", Json::object());
       const Json limits = cfg.value("ResourceLimits", Json::object());
@@ -704,8 +717,9 @@ Page JobsPage(Source& src, const PageOptions& o) {
   return p;
 }
 
-// Every tuned range of the job (the config's, then each definition's), by name, first wins.
-std::vector<RangeInfo> RangesOf(const Json& desc) {
+// Every tuned range of the job (the config's, then each definition's), by name, first wins;
+// with `definition`, only that definition's.
+std::vector<RangeInfo> RangesOf(const Json& desc, const std::string& definition = "") {
   std::vector<RangeInfo> out;
   std::set<std::string> seen;
   auto add = [&](const Json& pr) {
@@ -729,9 +743,11 @@ std::vector<RangeInfo> RangesOf(const Json& desc) {
       }
     }
   };
-  add(desc.value("HyperParameterTuningJobConfig", Json::object()).value("ParameterRanges", Json::object()));
+  if (definition.empty()) {
+    add(desc.value("HyperParameterTuningJobConfig", Json::object()).value("ParameterRanges", Json::object()));
+  }
   for (const Json& def : desc.value("TrainingJobDefinitions", Json::array())) {
-    add(def.value("HyperParameterRanges", Json::object()));
+    if (definition.empty() || Str(def, "DefinitionName") == definition) add(def.value("HyperParameterRanges", Json::object()));
   }
   return out;
 }
@@ -811,7 +827,7 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
   std::vector<TrialPoint> trials = std::move(trials_r).value();
   const std::string status = Str(desc, "HyperParameterTuningJobStatus");
   const Json cfg = desc.value("HyperParameterTuningJobConfig", Json::object());
-  const Json obj = cfg.value("HyperParameterTuningJobObjective", Json::object());
+  const Json obj = ObjectiveOf(desc);
   const std::string metric = Str(obj, "MetricName");
   const bool minimize = Str(obj, "Type") == "Minimize";
   const Json limits = cfg.value("ResourceLimits", Json::object());
@@ -921,7 +937,21 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
     std::string scatters;
     for (const RangeInfo& r : ranges) scatters += ScatterChart(r, drawn, metric, best_name);
     if (!scatters.empty()) {
-      const std::string parallel = ParallelChart(ranges, drawn, metric, minimize, best_name);
+      // One parallel chart per training job definition: their hyperparameters differ.
+      std::string parallel;
+      const Json defs = desc.value("TrainingJobDefinitions", Json::array());
+      if (defs.size() > 1) {
+        for (const Json& def : defs) {
+          const std::string dn = Str(def, "DefinitionName");
+          std::vector<TrialPoint> of;
+          for (const auto& t : drawn) {
+            if (t.definition == dn) of.push_back(t);
+          }
+          parallel += ParallelChart(RangesOf(desc, dn), of, metric, minimize, best_name, dn);
+        }
+      } else {
+        parallel = ParallelChart(ranges, drawn, metric, minimize, best_name, "");
+      }
       b += "<h2>Objective by hyperparameter</h2>";
       if (!parallel.empty()) b += "<div class=\"charts\" style=\"margin-bottom:12px\">" + parallel + "</div>";
       b += "<div class=\"charts\">" + scatters + "</div>";

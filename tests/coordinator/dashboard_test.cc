@@ -294,6 +294,42 @@ TEST_F(DashboardTest, TheTrainingJobsDownloadAsCsvWithTheSdkAnalyticsColumns) {
   EXPECT_EQ(Get("/ui/jobs/nope/trials.csv").status, 404);
 }
 
+// A job with two training job definitions: the objective comes from the definitions, and each
+// definition gets its own parallel-coordinates chart over its own hyperparameters.
+TEST_F(DashboardTest, AJobWithTwoDefinitionsHasAParallelChartForEach) {
+  Register("w1", 4);
+  proto::TuningJobSpec spec = coretest::Spec("defs", "Random", 6, 2);
+  auto& cfg = *spec.hyper_parameter_tuning_job_config;
+  const proto::Objective objective = *cfg.hyper_parameter_tuning_job_objective;
+  const proto::ParameterRanges ranges = *cfg.parameter_ranges;  // opt {3 values}, act {2 values}
+  cfg.hyper_parameter_tuning_job_objective.reset();
+  cfg.parameter_ranges.reset();
+  for (const char* name : {"small", "large"}) {
+    proto::TrainingJobDefinition d = *spec.training_job_definition;
+    d.definition_name = name;
+    d.tuning_objective = objective;
+    d.hyper_parameter_ranges = ranges;
+    auto& cats = d.hyper_parameter_ranges->categorical_parameter_ranges;
+    cats[1].name = std::string(name) + "_act";  // one hyperparameter of its own
+    spec.training_job_definitions.push_back(d);
+  }
+  spec.training_job_definition.reset();
+  std::vector<proto::wire::AssignTrial> queue = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_FALSE(queue.empty());
+  double loss = 1;
+  while (!queue.empty()) {
+    auto a = queue.front();
+    queue.erase(queue.begin());
+    for (auto& m : Only<proto::wire::AssignTrial>(Finish("w1", a, loss -= 0.1))) queue.push_back(m);
+  }
+  std::string b = Get("/ui/jobs/defs").body;
+  EXPECT_NE(b.find(">Minimize loss<"), std::string::npos) << "the objective, from the definitions";
+  EXPECT_NE(b.find("Every hyperparameter at once of definition small"), std::string::npos);
+  EXPECT_NE(b.find("Every hyperparameter at once of definition large"), std::string::npos);
+  EXPECT_EQ(Count(b, "class=\"pc\""), 6u) << "every training job, each on its definition's chart";
+  EXPECT_NE(b.find("<th>Definition</th>"), std::string::npos);
+}
+
 // A large job's page draws its best and newest training jobs only, says so, and caps the table.
 TEST_F(DashboardTest, ALargeJobsPageDrawsTheBestAndTheNewestAndSaysSo) {
   Register("w1", 8);
