@@ -15,6 +15,8 @@
 // or every ten times the seconds it took to draw when that is longer (large jobs).
 // Anything else under /ui is a 404 page that links back to the list.
 //
+// The charts are coordinator/dashboard_charts.h's (internal to this module).
+//
 // Data: a Source answers with the documents of the API (coordinator/http_api.h): SageMaker's
 // Describe/List responses, and hpo's events, logs and curves. `hpo coordinator` serves the pages
 // from an in-process Source (http_api.h's InProcessDashboardSource); `hpo dashboard` serves them

@@ -1,0 +1,483 @@
+#include "coordinator/dashboard_charts.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <utility>
+
+namespace hpo::coordinator::dashboard::charts {
+
+std::string Num(double v) {
+  if (!std::isfinite(v)) return std::isnan(v) ? "NaN" : (v > 0 ? "inf" : "-inf");
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+std::optional<double> ParseDouble(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  char* end = nullptr;
+  double d = std::strtod(s.c_str(), &end);
+  if (!end || *end != '\0' || !std::isfinite(d)) return std::nullopt;
+  return d;
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Charts: inline SVG
+
+const char* kBlue = "#1f6fb4";
+const char* kOrange = "#e07b12";
+const char* kGreen = "#23912f";
+
+struct Scale {
+  double lo = 0, hi = 1;  // domain (log10 of it when log)
+  double p0 = 0, p1 = 1;  // pixels
+  bool log = false;
+  double operator()(double v) const {
+    double x = log ? std::log10(std::max(v, 1e-300)) : v;
+    if (hi == lo) return (p0 + p1) / 2;
+    return p0 + (x - lo) / (hi - lo) * (p1 - p0);
+  }
+};
+
+// A scale over [lo, hi] with a margin of 4% either side; log when asked and possible.
+Scale MakeScale(double lo, double hi, bool log, double p0, double p1) {
+  Scale s;
+  s.log = log && lo > 0 && hi > 0;
+  if (s.log) {
+    lo = std::log10(lo);
+    hi = std::log10(hi);
+  }
+  if (!(hi > lo)) {
+    double pad = std::abs(lo) > 0 ? std::abs(lo) * 0.1 : 1.0;
+    if (s.log) pad = 0.5;
+    lo -= pad;
+    hi += pad;
+  }
+  double m = (hi - lo) * 0.04;
+  s.lo = lo - m;
+  s.hi = hi + m;
+  s.p0 = p0;
+  s.p1 = p1;
+  return s;
+}
+
+// Tick values inside the scale's domain: 1-2-5 steps, or powers of ten (with 2 and 5 between
+// them when the domain spans less than three decades) on a log scale.
+std::vector<double> Ticks(const Scale& s) {
+  std::vector<double> t;
+  if (s.log) {
+    int k0 = static_cast<int>(std::floor(s.lo)), k1 = static_cast<int>(std::ceil(s.hi));
+    int decades = k1 - k0;
+    int every = std::max(1, decades / 6);
+    for (int k = k0; k <= k1; ++k) {
+      for (double m : {1.0, 2.0, 5.0}) {
+        if (m != 1.0 && decades > 3) continue;
+        if (m == 1.0 && (k - k0) % every) continue;
+        double v = m * std::pow(10.0, k);
+        double lv = std::log10(v);
+        if (lv >= s.lo && lv <= s.hi) t.push_back(v);
+      }
+    }
+    if (t.size() >= 2) return t;
+    t.clear();  // under a decade: linear ticks between the ends
+    double lo = std::pow(10.0, s.lo), hi = std::pow(10.0, s.hi);
+    Scale lin = s;
+    lin.log = false;
+    lin.lo = lo;
+    lin.hi = hi;
+    return Ticks(lin);
+  }
+  double span = s.hi - s.lo;
+  if (!(span > 0)) return {s.lo};
+  double raw = span / 5;
+  double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = mag;
+  for (double m : {1.0, 2.0, 5.0, 10.0}) {
+    if (raw <= m * mag) {
+      step = m * mag;
+      break;
+    }
+  }
+  for (double v = std::ceil(s.lo / step) * step; v <= s.hi + step * 1e-9; v += step) {
+    t.push_back(std::abs(v) < step * 1e-9 ? 0.0 : v);
+    if (t.size() > 12) break;
+  }
+  return t;
+}
+
+struct Frame {
+  int width = 820, height = 300;
+  int left = 64, right = 16, top = 30, bottom = 44;
+  std::string title, x_title, y_title;
+};
+
+// The chart's background: title, grid lines with their labels, axis titles.
+std::string DrawFrame(const Frame& f, const Scale& x, const std::vector<std::pair<double, std::string>>& xticks,
+                      const Scale& y) {
+  std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(f.width) + "\" height=\"" +
+                  std::to_string(f.height) + "\" viewBox=\"0 0 " + std::to_string(f.width) + " " +
+                  std::to_string(f.height) + "\" role=\"img\">";
+  s += "<text class=\"title\" x=\"" + std::to_string(f.left) + "\" y=\"18\">" + Escape(f.title) + "</text>";
+  char buf[256];
+  const double x0 = f.left, x1 = f.width - f.right, y0 = f.height - f.bottom, y1 = f.top;
+  for (double v : Ticks(y)) {
+    double py = y(v);
+    std::snprintf(buf, sizeof buf,
+                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e8ebef\"/>"
+                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">",
+                  x0, py, x1, py, x0 - 5, py + 4);
+    s += buf + Escape(Num(v)) + "</text>";
+  }
+  for (const auto& [px, label] : xticks) {
+    std::snprintf(buf, sizeof buf,
+                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e8ebef\"/>"
+                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
+                  px, y0, px, y1, px, y0 + 15);
+    s += buf + Escape(label) + "</text>";
+  }
+  (void)x;
+  std::snprintf(buf, sizeof buf,
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#8a94a3\"/>"
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#8a94a3\"/>",
+                x0, y0, x1, y0, x0, y0, x0, y1);
+  s += buf;
+  std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">", (x0 + x1) / 2, f.height - 8);
+  s += buf + Escape(f.x_title) + "</text>";
+  std::snprintf(buf, sizeof buf, "<text x=\"14\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 14 %.1f)\">",
+                (y0 + y1) / 2, (y0 + y1) / 2);
+  s += buf + Escape(f.y_title) + "</text>";
+  return s;
+}
+
+std::vector<std::pair<double, std::string>> NumericTicks(const Scale& x) {
+  std::vector<std::pair<double, std::string>> out;
+  for (double v : Ticks(x)) out.emplace_back(x(v), Num(v));
+  return out;
+}
+
+// Ticks of a count (training jobs, epochs): whole numbers only.
+std::vector<std::pair<double, std::string>> CountTicks(const Scale& x) {
+  std::vector<std::pair<double, std::string>> out;
+  for (double v : Ticks(x)) {
+    if (v >= 1 && v == std::round(v)) out.emplace_back(x(v), Num(v));
+  }
+  return out;
+}
+
+// A point of a chart that links to its training job and names it on hover.
+std::string Point(double px, double py, double r, const char* color, const std::string& trial, const std::string& tip,
+                  bool ring = false) {
+  char buf[200];
+  if (ring) {
+    std::snprintf(buf, sizeof buf, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"/>",
+                  px, py, r + 3.5, kGreen);
+  } else {
+    buf[0] = '\0';
+  }
+  std::string s = buf;
+  std::snprintf(buf, sizeof buf, "<circle class=\"pt\" cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%s\" fill-opacity=\"0.8\">",
+                px, py, r, color);
+  return s + "<a href=\"/ui/trials/" + Escape(trial) + "\">" + buf + "<title>" + Escape(tip) + "</title></circle></a>";
+}
+
+// The y scale for objective values: log when all are positive and span three decades or more.
+Scale ObjectiveScale(const std::vector<double>& values, double p0, double p1) {
+  double lo = *std::min_element(values.begin(), values.end());
+  double hi = *std::max_element(values.begin(), values.end());
+  bool log = lo > 0 && hi / lo >= 1000;
+  return MakeScale(lo, hi, log, p0, p1);
+}
+
+
+
+// From green (rank 0, the best) through yellow to red (rank 1, the worst).
+std::string RankColor(double rank) {
+  rank = std::clamp(rank, 0.0, 1.0);
+  int r, g, b;
+  if (rank < 0.5) {  // #1a9641 -> #e6c619
+    const double u = rank / 0.5;
+    r = static_cast<int>(26 + (230 - 26) * u), g = static_cast<int>(150 + (198 - 150) * u), b = static_cast<int>(65 + (25 - 65) * u);
+  } else {           // #e6c619 -> #d7191c
+    const double u = (rank - 0.5) / 0.5;
+    r = static_cast<int>(230 + (215 - 230) * u), g = static_cast<int>(198 + (25 - 198) * u), b = static_cast<int>(25 + (28 - 25) * u);
+  }
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "#%02x%02x%02x", r, g, b);
+  return buf;
+}
+
+}  // namespace
+
+std::string ObjectiveChart(const std::vector<TrialPoint>& trials, const std::string& metric, bool minimize,
+                           const std::string& best) {
+  std::vector<double> ys;
+  for (const auto& t : trials) {
+    if (t.objective) ys.push_back(*t.objective);
+  }
+  if (ys.empty()) return "";
+  Frame f;
+  f.title = "Objective by training job";
+  f.x_title = "training job (in order of creation)";
+  f.y_title = metric + (minimize ? " (lower is better)" : " (higher is better)");
+  int n = 0;
+  for (const auto& t : trials) n = std::max(n, t.number);
+  Scale x = MakeScale(1, std::max(n, 2), false, f.left, f.width - f.right);
+  Scale y = ObjectiveScale(ys, f.height - f.bottom, f.top);
+  std::string s = DrawFrame(f, x, CountTicks(x), y);
+  // Best so far: a step line through the jobs in creation order.
+  std::string path;
+  std::optional<double> best_so_far;
+  char buf[96];
+  std::vector<const TrialPoint*> ordered;
+  for (const auto& t : trials) ordered.push_back(&t);
+  std::sort(ordered.begin(), ordered.end(), [](const TrialPoint* a, const TrialPoint* b) { return a->number < b->number; });
+  for (const TrialPoint* t : ordered) {
+    if (!t->objective) continue;
+    if (!best_so_far || Better(*t->objective, *best_so_far, minimize)) {
+      if (best_so_far) {
+        std::snprintf(buf, sizeof buf, " L%.1f %.1f", x(t->number), y(*best_so_far));
+        path += buf;
+      }
+      best_so_far = t->objective;
+      std::snprintf(buf, sizeof buf, "%s%.1f %.1f", path.empty() ? "M" : " L", x(t->number), y(*best_so_far));
+      path += buf;
+    }
+  }
+  std::snprintf(buf, sizeof buf, " L%.1f %.1f", x(n), y(*best_so_far));
+  path += buf;
+  s += "<path class=\"best-so-far\" d=\"" + path + "\" fill=\"none\" stroke=\"" + kGreen + "\" stroke-width=\"2\"/>";
+  for (const TrialPoint* t : ordered) {
+    if (!t->objective) continue;
+    const bool stopped = t->status == "Stopped";
+    s += Point(x(t->number), y(*t->objective), 4, stopped ? kOrange : kBlue, t->name,
+               t->name + ": " + metric + " " + Num(*t->objective) + " (" + t->status + ")", t->name == best);
+  }
+  return s + "</svg>";
+}
+
+
+std::string ScatterChart(const RangeInfo& r, const std::vector<TrialPoint>& trials, const std::string& metric,
+                         const std::string& best) {
+  std::vector<double> ys;
+  for (const auto& t : trials) {
+    if (t.objective && t.tuned.count(r.name)) ys.push_back(*t.objective);
+  }
+  if (ys.empty()) return "";
+  Frame f;
+  f.width = 300;
+  f.height = 230;
+  f.left = 58;
+  f.title = r.name;
+  f.x_title = r.name + (r.kind == "Categorical" ? "" : r.log ? " (log scale)" : "");
+  f.y_title = metric;
+  Scale y = ObjectiveScale(ys, f.height - f.bottom, f.top);
+  std::vector<std::pair<double, std::string>> xticks;
+  Scale x;
+  std::function<std::optional<double>(const TrialPoint&)> px;
+  if (r.kind == "Categorical") {
+    const double w = (f.width - f.right - f.left) / std::max<double>(1, r.values.size());
+    for (size_t i = 0; i < r.values.size(); ++i) {
+      std::string label = r.values[i].size() > 12 ? r.values[i].substr(0, 11) + "~" : r.values[i];
+      xticks.emplace_back(f.left + w * (i + 0.5), label);
+    }
+    px = [&r, w, left = f.left](const TrialPoint& t) -> std::optional<double> {
+      auto it = std::find(r.values.begin(), r.values.end(), t.tuned.at(r.name));
+      if (it == r.values.end()) return std::nullopt;
+      // Spread the points of one value across its band, the same way on every page load.
+      double jitter = (std::hash<std::string>{}(t.name) % 1000) / 1000.0 - 0.5;
+      return left + w * ((it - r.values.begin()) + 0.5 + jitter * 0.6);
+    };
+  } else {
+    x = MakeScale(r.min, r.max, r.log, f.left, f.width - f.right);
+    xticks = NumericTicks(x);
+    if (xticks.size() > 6) {  // keep the labels of a narrow chart apart
+      std::vector<std::pair<double, std::string>> fewer;
+      for (size_t i = 0; i < xticks.size(); i += 2) fewer.push_back(xticks[i]);
+      xticks = fewer;
+    }
+    px = [&r, &x](const TrialPoint& t) -> std::optional<double> {
+      auto v = ParseDouble(t.tuned.at(r.name));
+      if (!v) return std::nullopt;
+      return x(*v);
+    };
+  }
+  std::string s = DrawFrame(f, x, xticks, y);
+  for (const auto& t : trials) {
+    if (!t.objective || !t.tuned.count(r.name)) continue;
+    auto p = px(t);
+    if (!p) continue;
+    s += Point(*p, y(*t.objective), 3.5, t.status == "Stopped" ? kOrange : kBlue, t.name,
+               t.name + ": " + r.name + "=" + t.tuned.at(r.name) + ", " + metric + " " + Num(*t.objective),
+               t.name == best);
+  }
+  return s + "</svg>";
+}
+
+std::string CurvesChart(const Json& curves, const std::vector<TrialPoint>& trials, const std::string& metric,
+                        const std::string& best) {
+  if (!curves.is_object() || !curves.contains("Curves") || !curves["Curves"].is_object()) return "";
+  std::map<std::string, const TrialPoint*> by_name;
+  for (const auto& t : trials) by_name[t.name] = &t;
+  std::vector<double> ys;
+  size_t longest = 0;
+  for (const auto& [name, c] : curves["Curves"].items()) {
+    if (!c.is_array()) continue;
+    longest = std::max(longest, c.size());
+    for (const auto& v : c) {
+      if (v.is_number() && std::isfinite(v.get<double>())) ys.push_back(v.get<double>());
+    }
+  }
+  if (longest < 2 || ys.empty()) return "";  // nothing iterative to show
+  Frame f;
+  f.title = "Learning curves";
+  f.x_title = "emission of the objective metric (epoch)";
+  f.y_title = metric;
+  Scale x = MakeScale(1, static_cast<double>(longest), false, f.left, f.width - f.right);
+  Scale y = ObjectiveScale(ys, f.height - f.bottom, f.top);
+  std::string s = DrawFrame(f, x, CountTicks(x), y);
+  std::string best_line;
+  char buf[64];
+  for (const auto& [name, c] : curves["Curves"].items()) {
+    if (!c.is_array() || c.empty()) continue;
+    auto it = by_name.find(name);
+    const std::string status = it == by_name.end() ? "" : it->second->status;
+    std::string pts;
+    for (size_t i = 0; i < c.size(); ++i) {
+      if (!c[i].is_number() || !std::isfinite(c[i].get<double>())) continue;
+      std::snprintf(buf, sizeof buf, "%.1f,%.1f ", x(static_cast<double>(i + 1)), y(c[i].get<double>()));
+      pts += buf;
+    }
+    const bool is_best = name == best;
+    const char* color = is_best ? kGreen : status == "Stopped" ? kOrange : kBlue;
+    std::string line = "<a href=\"/ui/trials/" + Escape(name) + "\"><polyline class=\"curve\" points=\"" + pts +
+                       "\" fill=\"none\" stroke=\"" + color + "\" stroke-width=\"" + (is_best ? "2.5" : "1.2") +
+                       "\" stroke-opacity=\"" + (is_best ? "1" : "0.55") + "\"><title>" +
+                       Escape(name + " (" + status + ", " + std::to_string(c.size()) + " values)") +
+                       "</title></polyline></a>";
+    if (is_best) {
+      best_line = line;  // drawn last, on top
+    } else {
+      s += line;
+    }
+  }
+  return s + best_line + "</svg>";
+}
+
+// Parallel coordinates: an axis per tuned hyperparameter (on its range's scale) and one for the
+// objective; each training job with an objective a line across them, coloured by its rank.
+std::string ParallelChart(const std::vector<RangeInfo>& ranges, const std::vector<TrialPoint>& trials,
+                          const std::string& metric, bool minimize, const std::string& best,
+                          const std::string& definition) {
+  std::vector<const TrialPoint*> with;
+  for (const auto& t : trials) {
+    if (t.objective) with.push_back(&t);
+  }
+  if (ranges.size() < 2 || with.size() < 2) return "";
+  // Worst first, so the best are drawn on top.
+  std::stable_sort(with.begin(), with.end(), [minimize](const TrialPoint* a, const TrialPoint* b) {
+    return Better(*b->objective, *a->objective, minimize);
+  });
+  std::vector<double> ys;
+  for (const TrialPoint* t : with) ys.push_back(*t->objective);
+  const int width = std::max(620, static_cast<int>(ranges.size() + 1) * 120), height = 330;
+  const double top = 34, bottom = height - 40.0, left = 60, right = width - 60.0;
+  const double step = (right - left) / static_cast<double>(ranges.size());
+  std::vector<Scale> scales;
+  std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"parallel\" width=\"" + std::to_string(width) +
+                  "\" height=\"" + std::to_string(height) + "\" viewBox=\"0 0 " + std::to_string(width) + " " +
+                  std::to_string(height) + "\" role=\"img\"><text class=\"title\" x=\"" + std::to_string(static_cast<int>(left)) +
+                  "\" y=\"18\">" +
+                  Escape("Every hyperparameter at once" + (definition.empty() ? "" : " of definition " + definition) +
+                         " (green: best, red: worst)") + "</text>";
+  char buf[256];
+  // Axes with their ticks and names.
+  auto axis = [&](double x, const std::string& name, const std::vector<std::pair<double, std::string>>& ticks) {
+    std::snprintf(buf, sizeof buf, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#8a94a3\"/>", x, top, x,
+                  bottom);
+    s += buf;
+    for (const auto& [py, label] : ticks) {
+      std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", x - 4, py + 4);
+      s += buf + Escape(label) + "</text>";
+    }
+    std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-weight=\"600\">", x, bottom + 18);
+    s += buf + Escape(name.size() > 18 ? name.substr(0, 17) + "~" : name) + "</text>";
+  };
+  std::vector<std::function<std::optional<double>(const TrialPoint&)>> position;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    const RangeInfo& r = ranges[i];
+    const double x = left + step * static_cast<double>(i);
+    std::vector<std::pair<double, std::string>> ticks;
+    if (r.kind == "Categorical") {
+      const double band = (bottom - top) / std::max<double>(1, r.values.size());
+      for (size_t k = 0; k < r.values.size(); ++k) {
+        ticks.emplace_back(bottom - band * (k + 0.5), r.values[k].size() > 12 ? r.values[k].substr(0, 11) + "~" : r.values[k]);
+      }
+      position.push_back([&r, band, bottom](const TrialPoint& t) -> std::optional<double> {
+        auto it = t.tuned.find(r.name);
+        if (it == t.tuned.end()) return std::nullopt;
+        auto v = std::find(r.values.begin(), r.values.end(), it->second);
+        if (v == r.values.end()) return std::nullopt;
+        return bottom - band * ((v - r.values.begin()) + 0.5);
+      });
+    } else {
+      scales.push_back(MakeScale(r.min, r.max, r.log, bottom, top));
+      const Scale sc = scales.back();
+      for (double v : Ticks(sc)) ticks.emplace_back(sc(v), Num(v));
+      if (ticks.size() > 6) {
+        std::vector<std::pair<double, std::string>> fewer;
+        for (size_t k = 0; k < ticks.size(); k += 2) fewer.push_back(ticks[k]);
+        ticks = fewer;
+      }
+      position.push_back([&r, sc](const TrialPoint& t) -> std::optional<double> {
+        auto it = t.tuned.find(r.name);
+        if (it == t.tuned.end()) return std::nullopt;
+        auto v = ParseDouble(it->second);
+        if (!v) return std::nullopt;
+        return sc(*v);
+      });
+    }
+    axis(x, r.name, ticks);
+  }
+  const Scale ysc = ObjectiveScale(ys, bottom, top);
+  std::vector<std::pair<double, std::string>> yticks;
+  for (double v : Ticks(ysc)) yticks.emplace_back(ysc(v), Num(v));
+  axis(right, metric, yticks);
+  for (size_t rank = 0; rank < with.size(); ++rank) {
+    const TrialPoint& t = *with[rank];
+    std::string pts;
+    bool complete = true;
+    for (size_t i = 0; i < ranges.size() && complete; ++i) {
+      auto py = position[i](t);
+      if (!py) {
+        complete = false;
+        break;
+      }
+      std::snprintf(buf, sizeof buf, "%.1f,%.1f ", left + step * static_cast<double>(i), *py);
+      pts += buf;
+    }
+    if (!complete) continue;  // another definition's job, without one of these hyperparameters
+    std::snprintf(buf, sizeof buf, "%.1f,%.1f", right, ysc(*t.objective));
+    pts += buf;
+    // with is worst first: rank 0 there is the worst.
+    const double r01 = with.size() > 1 ? 1.0 - static_cast<double>(rank) / static_cast<double>(with.size() - 1) : 0;
+    const bool is_best = t.name == best;
+    s += "<a href=\"/ui/trials/" + Escape(t.name) + "\"><polyline class=\"pc\" points=\"" + pts + "\" fill=\"none\" stroke=\"" +
+         (is_best ? std::string(kGreen) : RankColor(r01)) + "\" stroke-width=\"" + (is_best ? "3" : "1.3") +
+         "\" stroke-opacity=\"" + (is_best ? "1" : "0.6") + "\"><title>" +
+         Escape(t.name + ": " + metric + " " + Num(*t.objective)) + "</title></polyline></a>";
+  }
+  return s + "</svg>";
+}
+
+std::string Legend() {
+  return std::string("<div class=\"legend muted\"><span><i class=\"dot\" style=\"background:") + kBlue +
+         "\"></i>completed</span><span><i class=\"dot\" style=\"background:" + kOrange +
+         "\"></i>stopped (early stopping, Hyperband or a stop)</span><span><i class=\"dot\" style=\"border:2px solid " +
+         kGreen + ";width:7px;height:7px\"></i>best training job</span><span>click a point for its training job</span></div>";
+}
+
+}  // namespace hpo::coordinator::dashboard::charts
