@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "coordinator/dashboard_charts.h"
+#include "proto/validate.h"
 
 namespace hpo::coordinator::dashboard {
 
@@ -82,10 +83,7 @@ double NumOf(const Json& j, const char* key, double fallback = 0) {
 
 // A tuning job's or training job's name as SageMaker allows them: letters, digits and hyphens,
 // starting and ending with a letter or digit, at most 63 characters.
-bool ValidName(const std::string& n) {
-  if (n.empty() || n.size() > 63 || n.front() == '-' || n.back() == '-') return false;
-  return std::all_of(n.begin(), n.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; });
-}
+bool ValidName(const std::string& n) { return n.size() <= 63 && proto::IsHyphenatedName(n); }
 
 // The tuning job of a training job named `<job>-NNN-xxxxxxxx`.
 std::string JobOfTrial(const std::string& trial) {
@@ -182,6 +180,32 @@ Page FromError(const Status& s, const std::string& what, const PageOptions& o) {
 
 // ---------------------------------------------------------------------------------------------
 // Pages
+
+// Pages through a cursor API (/hpo/v1/events, /hpo/v1/logs: `key` holds the items, `next` the
+// cursor) from the start, at most `max_pages` pages, keeping the last `keep` items; *total
+// counts them all (when not null). nullopt when the first page cannot be read; a later failure ends the paging.
+std::optional<std::deque<Json>> LastOf(const std::function<Result<Json>(int64_t after)>& page, const char* key,
+                                       size_t keep, int max_pages, size_t* total) {
+  std::deque<Json> last;
+  int64_t after = 0;
+  for (int p = 0; p < max_pages; ++p) {
+    auto r = page(after);
+    if (!r.ok()) {
+      if (p == 0) return std::nullopt;
+      break;
+    }
+    const Json items = r->value(key, Json::array());
+    for (const Json& item : items) {
+      if (total) ++*total;
+      last.push_back(item);
+      if (last.size() > keep) last.pop_front();
+    }
+    const int64_t next = r->value("next", after);
+    if (items.empty() || next <= after) break;
+    after = next;
+  }
+  return last;
+}
 
 // The job's objective: the config's, or (several definitions) the first definition's.
 Json ObjectiveOf(const Json& desc) {
@@ -364,20 +388,10 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
   const std::string best_name = Str(best, "TrainingJobName");
 
   // The latest events, oldest first (shown newest first below; the newest also explain the state).
-  std::deque<Json> latest;
-  int64_t after = 0;
-  for (int page = 0; page < 100; ++page) {
-    auto ev = src.Events(name, after, 5000);
-    if (!ev.ok()) break;
-    const Json events = ev->value("events", Json::array());
-    for (const Json& e : events) {
-      latest.push_back(e);
-      if (latest.size() > std::max<size_t>(o.events, 1)) latest.pop_front();
-    }
-    int64_t next = ev->value("next", after);
-    if (events.empty() || next <= after) break;
-    after = next;
-  }
+  const std::deque<Json> latest =
+      LastOf([&](int64_t after) { return src.Events(name, after, 5000); }, "events", std::max<size_t>(o.events, 1), 100,
+             nullptr)
+          .value_or(std::deque<Json>());
 
   std::string b = "<p class=\"muted\"><a href=\"/ui/\">Tuning jobs</a> &rsaquo;</p><h1>" + Escape(name) + " " +
                   StatusBadge(status) + "</h1>";
@@ -623,36 +637,22 @@ Page TrialPage(Source& src, const std::string& name, const PageOptions& o) {
   }
 
   // The last lines of the log.
-  std::deque<std::string> tail;
   size_t total = 0;
-  int64_t after = 0;
-  bool log_ok = true;
-  for (int page = 0; page < 40; ++page) {
-    auto l = src.Logs(name, after, 5000);
-    if (!l.ok()) {
-      log_ok = false;
-      break;
-    }
-    const Json lines = l->value("lines", Json::array());
-    for (const Json& line : lines) {
-      ++total;
-      tail.push_back(Str(line, "text"));
-      if (tail.size() > o.log_tail) tail.pop_front();
-    }
-    int64_t next = l->value("next", after);
-    if (lines.empty() || next <= after) break;
-    after = next;
-  }
+  const std::optional<std::deque<Json>> tail =
+      LastOf([&](int64_t after) { return src.Logs(name, after, 5000); }, "lines", o.log_tail, 40, &total);
+  const bool log_ok = tail.has_value();
   b += "<h2>Log</h2><p class=\"muted\">";
   if (!log_ok) {
     b += "the log could not be read";
-  } else if (total > tail.size()) {
-    b += "the last " + std::to_string(tail.size()) + " of " + std::to_string(total) + " lines";
+  } else if (total > tail->size()) {
+    b += "the last " + std::to_string(tail->size()) + " of " + std::to_string(total) + " lines";
   } else {
     b += std::to_string(total) + " lines";
   }
   b += " &middot; follow it with <code>hpo logs " + Escape(name) + " -f</code></p><pre class=\"log\">";
-  for (const auto& line : tail) b += Escape(line) + "\n";
+  if (tail) {
+    for (const Json& line : *tail) b += Escape(Str(line, "text")) + "\n";
+  }
   b += "</pre>";
   Page p;
   p.body = Html(name, b, Running(status) ? Refresh(o.refresh_s, started) : 0, o.subtitle);

@@ -112,12 +112,6 @@ std::string JoinAllowed(Allowed allowed) {
 
 bool IsAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
 
-// [a-zA-Z0-9](-*[a-zA-Z0-9])* : letters, digits and hyphens, alphanumeric at both ends. The
-// pattern's repetition bound is the length limit, checked separately.
-bool IsHyphenatedName(std::string_view s) {
-  if (s.empty() || !IsAlnum(s.front()) || !IsAlnum(s.back())) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return IsAlnum(c) || c == '-'; });
-}
 
 // [A-Za-z0-9\.\-_]+
 bool IsChannelName(std::string_view s) {
@@ -1173,6 +1167,11 @@ std::optional<std::string> EpochsHyperParameter(const TrainingJobDefinition& def
     }
   }
   return std::nullopt;
+}
+
+bool IsHyphenatedName(std::string_view s) {
+  if (s.empty() || !IsAlnum(s.front()) || !IsAlnum(s.back())) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return IsAlnum(c) || c == '-'; });
 }
 
 }  // namespace hpo::proto

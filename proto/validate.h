@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "proto/codec.h"
 #include "proto/tuning_job.h"
@@ -41,5 +42,9 @@ FieldErrors Validate(const TuningJobSpec& spec, Spelling spelling,
 // the first of epochs, numepochs, n-epochs, n_epochs, num_epochs (matched case-insensitively)
 // that the definition has, as the user wrote it; nullopt if none.
 std::optional<std::string> EpochsHyperParameter(const TrainingJobDefinition& def);
+
+// SageMaker's pattern for tuning job, training job and definition names, [a-zA-Z0-9](-*[a-zA-Z0-9])*:
+// letters, digits and hyphens, alphanumeric at both ends. The length limit is the caller's.
+bool IsHyphenatedName(std::string_view s);
 
 }  // namespace hpo::proto
