@@ -125,6 +125,22 @@ void AddConvertCommand(CLI::App& app) {
       j = proto::EncodeCrdDocument(p->document);
     } else {
       j = proto::EncodeCreateRequest(p->document.spec);
+      // A SageMaker request has no Kubernetes metadata: say what does not carry over.
+      std::vector<std::string> dropped;
+      for (const auto& [key, value] : p->document.metadata.items()) {
+        if (key == "name") {
+          const auto& job = p->document.spec.hyper_parameter_tuning_job_name;
+          if (value.is_string() && job && value.get<std::string>() != *job) dropped.push_back("metadata.name");
+        } else {
+          dropped.push_back("metadata." + key);
+        }
+      }
+      if (!dropped.empty()) {
+        std::string list;
+        for (const auto& d : dropped) list += (list.empty() ? "" : ", ") + d;
+        std::cerr << a->file << ": note: " << list
+                  << " (Kubernetes only) left out; a SageMaker request names the job by HyperParameterTuningJobName\n";
+      }
     }
     std::string fmt = a->output.empty() ? (to == "crd" ? "yaml" : "json") : a->output;
     if (fmt == "yaml") {

@@ -1,6 +1,7 @@
 // common/text.h: ASCII case folding, for names SageMaker compares without regard to case (tuning
 // job names, header names, enum-like words) and protocol text. Bytes outside A-Z are left as
-// they are (so UTF-8 passes through unchanged); no locale is consulted.
+// they are (so UTF-8 passes through unchanged); no locale is consulted. And the length of UTF-8
+// text in characters, which is what SageMaker's length limits count.
 //
 // Thread safety: pure functions.
 #pragma once
@@ -27,6 +28,15 @@ inline bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
     if (x != y) return false;
   }
   return true;
+}
+
+// The number of characters (Unicode code points) in UTF-8 text: every byte that does not continue
+// a sequence (10xxxxxx) starts one. Text that is not valid UTF-8 is counted the same way; the
+// parsers refuse such text before any limit is checked.
+inline size_t Utf8Length(std::string_view s) {
+  size_t n = 0;
+  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
 }
 
 }  // namespace hpo

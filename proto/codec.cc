@@ -620,7 +620,10 @@ Result<ParsedSpec> ParseSpec(std::string_view text, FieldErrors* errors) {
     return out;
   }
   if (!j.is_object()) {
-    FieldErrors errs{{"", std::string("expected a tuning job (an object), got ") + TypeName(j)}};
+    // YAML leaves plain scalars untyped: `42` reads as the text "42", which is no "string" to its writer.
+    std::string got = tree->from_yaml && j.is_string() ? "a single value, not a mapping of fields" : TypeName(j);
+    FieldErrors errs{{"", "expected a tuning job (a mapping of fields such as apiVersion, kind and spec, or "
+                          "HyperParameterTuningJobName), got " + got}};
     return Finish(ParsedSpec{}, errs, errors);
   }
   // A bare CRD spec: wrap it so paths still read spec.<field>.

@@ -26,6 +26,9 @@ constexpr size_t kJobNameMax = 32;
 constexpr size_t kDefinitionNameMax = 64;
 constexpr size_t kMaxDefinitions = 10;
 constexpr size_t kMetricNameMax = 255;
+// The hyperparameter every training job gets, holding the objective metric's name.
+const char* const kObjectiveHyperParameter = "_tuning_objective_metric";
+constexpr int64_t kMaxExactInteger = int64_t{1} << 53;  // integer range bounds, in magnitude
 constexpr size_t kMetricRegexMax = 500;
 constexpr size_t kRangeValueMax = 256;
 constexpr size_t kMaxRangesPerKind = 30;
@@ -192,9 +195,10 @@ class Validator {
 
   // Length in [min, max]; the value is quoted. Returns true when within.
   bool Length(const std::string& v, const FieldPath& p, size_t min, size_t max) {
-    if (v.size() >= min && v.size() <= max) return true;
+    const size_t chars = Utf8Length(v);
+    if (chars >= min && chars <= max) return true;
     std::string bounds = min == 0 ? "at most " + std::to_string(max) : std::to_string(min) + "-" + std::to_string(max);
-    Add(p, "must be " + bounds + " characters, got " + std::to_string(v.size()) + ": " + Quote(v));
+    Add(p, "must be " + bounds + " characters, got " + std::to_string(chars) + ": " + Quote(v));
     return false;
   }
 
@@ -271,6 +275,15 @@ class Validator {
 
   const TuningJobConfig* Config(const TuningJobSpec& spec) const {
     return spec.hyper_parameter_tuning_job_config ? &*spec.hyper_parameter_tuning_job_config : nullptr;
+  }
+  // The definition's objective metric name (its own TuningObjective, else the job's); "" if none.
+  std::string ObjectiveMetricOf(const TuningJobSpec& spec, const TrainingJobDefinition& d) const {
+    if (d.tuning_objective && d.tuning_objective->metric_name) return *d.tuning_objective->metric_name;
+    const TuningJobConfig* c = Config(spec);
+    if (c && c->hyper_parameter_tuning_job_objective && c->hyper_parameter_tuning_job_objective->metric_name) {
+      return *c->hyper_parameter_tuning_job_objective->metric_name;
+    }
+    return "";
   }
   std::string Strategy(const TuningJobSpec& spec) const {
     const TuningJobConfig* c = Config(spec);
@@ -546,7 +559,14 @@ void Validator::CheckNumericRange(const NumericRange& r, const FieldPath& p, boo
     const std::string& text = **values[k];
     if (!Length(text, vp, 1, kRangeValueMax)) continue;
     if (integer) {
-      if (auto v = ParseInteger(text)) bounds[k] = static_cast<double>(*v);
+      std::optional<int64_t> v = ParseInteger(text);
+      // The strategies hold a value as a double, exact for integers up to 2^53 only.
+      if (v && (*v > kMaxExactInteger || *v < -kMaxExactInteger)) {
+        Add(vp, "must be an integer between -2^53 and 2^53 (" + std::to_string(kMaxExactInteger) + "), got " +
+                    Quote(text));
+        continue;
+      }
+      if (v) bounds[k] = static_cast<double>(*v);
     } else {
       bounds[k] = ParseDecimal(text);
     }
@@ -606,6 +626,11 @@ void Validator::CheckHyperParameterNames(const TuningJobSpec& spec, const Traini
   size_t tunable = 0;
   auto visit = [&](const std::optional<std::string>& name, const FieldPath& ep) {
     if (!name || name->empty()) return;
+    if (*name == kObjectiveHyperParameter) {
+      Add(ep.Child("Name"), Quote(*name) + " is reserved: every training job gets it, set to the objective metric's "
+                                           "name (as on SageMaker); give the range another name");
+      return;
+    }
     auto [it, inserted] = first.emplace(*name, ep.str());
     if (!inserted) {
       Add(ep.Child("Name"), "duplicates the hyperparameter " + Quote(*name) + " of " + it->second +
@@ -792,14 +817,22 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
   CheckHyperParameterNames(spec, d, p, multi);
 
   FieldPath sp = p.Child("StaticHyperParameters");
+  if (auto it = d.static_hyper_parameters.find(kObjectiveHyperParameter); it != d.static_hyper_parameters.end()) {
+    // Some tools write it out themselves; only a different value would be silently replaced.
+    const std::string metric = ObjectiveMetricOf(spec, d);
+    if (!metric.empty() && it->second != metric) {
+      Add(sp.Key(it->first), "is set by the tuning job to the objective metric's name " + Quote(metric) + ", not " +
+                                 Quote(it->second) + "; leave it out");
+    }
+  }
   for (const auto& [key, value] : d.static_hyper_parameters) {
-    if (key.size() > kStaticKeyMax) {
-      Add(sp.Key(key), "has a name of " + std::to_string(key.size()) + " characters; at most " +
+    if (Utf8Length(key) > kStaticKeyMax) {
+      Add(sp.Key(key), "has a name of " + std::to_string(Utf8Length(key)) + " characters; at most " +
                            std::to_string(kStaticKeyMax) + " are allowed");
     }
-    if (value.size() > kStaticValueMax) {
+    if (Utf8Length(value) > kStaticValueMax) {
       Add(sp.Key(key), "must be at most " + std::to_string(kStaticValueMax) + " characters, got " +
-                           std::to_string(value.size()) + ": " + Quote(value));
+                           std::to_string(Utf8Length(value)) + ": " + Quote(value));
     }
   }
 
@@ -862,9 +895,9 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
       Add(ep.Key(key), "is not a valid variable name: it must match [a-zA-Z_][a-zA-Z0-9_]* and be at most " +
                            std::to_string(kEnvKeyMax) + " characters; got " + Quote(key));
     }
-    if (value.size() > kEnvValueMax) {
+    if (Utf8Length(value) > kEnvValueMax) {
       Add(ep.Key(key), "must be at most " + std::to_string(kEnvValueMax) + " characters, got " +
-                           std::to_string(value.size()) + ": " + Quote(value));
+                           std::to_string(Utf8Length(value)) + ": " + Quote(value));
     }
   }
 }
@@ -880,7 +913,7 @@ void Validator::CheckObjectiveMetric(const TuningJobSpec& spec, const TrainingJo
     op = root_.Child("HyperParameterTuningJobConfig").Child("HyperParameterTuningJobObjective");
   }
   if (!objective || !objective->metric_name || objective->metric_name->empty() ||
-      objective->metric_name->size() > kMetricNameMax || !d.algorithm_specification) {
+      Utf8Length(*objective->metric_name) > kMetricNameMax || !d.algorithm_specification) {
     return;
   }
   const AlgorithmSpecification& a = *d.algorithm_specification;
@@ -1150,7 +1183,7 @@ void Validator::CheckTags(const std::vector<Tag>& tags, const FieldPath& p) {
                                  "; tag keys must be unique");
       }
     }
-    if (tags[i].value) Length(*tags[i].value, ep.Child("Value"), 0, kTagValueMax);
+    RequiredString(tags[i].value, ep.Child("Value"), 0, kTagValueMax);  // required, may be empty
   }
 }
 

@@ -2,6 +2,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <optional>
 #include <regex>
@@ -111,6 +112,7 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionB
       out = Json::object();
       auto& object = out.get_ref<Json::object_t&>();
       std::unordered_set<std::string> seen;
+      std::vector<Json> merges;  // the mappings a merge key (<<: *base) names, in order
       for (const auto& kv : n) {
         if (!kv.first.IsScalar()) {
           return Status::InvalidArgument("line " + std::to_string(kv.first.Mark().line + 1) +
@@ -119,6 +121,20 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionB
         const std::string key = kv.first.Scalar();
         HPO_RETURN_IF_ERROR(budget.Charge(0, key.size()));
         if (!ValidUtf8(key)) return NotUtf8(kv.first);
+        if (key == "<<" && kv.first.Tag() != "!") {
+          Json source;
+          HPO_RETURN_IF_ERROR(Convert(kv.second, source, infer, depth + 1, budget));
+          if (source.is_object()) {
+            merges.push_back(std::move(source));
+          } else if (source.is_array() && std::all_of(source.begin(), source.end(),
+                                                      [](const Json& e) { return e.is_object(); })) {
+            for (Json& e : source) merges.push_back(std::move(e));
+          } else {
+            return Status::InvalidArgument("line " + std::to_string(kv.first.Mark().line + 1) +
+                                           ": a merge key (<<) takes a mapping or a list of mappings, e.g. <<: *base");
+          }
+          continue;
+        }
         if (!seen.insert(key).second) {
           return Status::InvalidArgument("line " + std::to_string(kv.first.Mark().line + 1) +
                                          ": duplicate key \"" + key + "\"");
@@ -128,14 +144,45 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionB
         HPO_RETURN_IF_ERROR(Convert(kv.second, vj, child_infer, depth + 1, budget));
         object.emplace_back(key, std::move(vj));
       }
+      // YAML's merge keys: the keys written in this mapping win, then the first merged mapping
+      // that has the key.
+      for (Json& source : merges) {
+        for (auto& [key, value] : source.get_ref<Json::object_t&>()) {
+          if (seen.insert(key).second) object.emplace_back(key, std::move(value));
+        }
+      }
       return Status::Ok();
     }
   }
   return Status::Internal("unknown YAML node type");
 }
 
+// True when s holds a character that a YAML reader must not see raw: C0 controls and DEL, NEL
+// (U+0085), the line and paragraph separators (U+2028, U+2029) and the byte order mark (U+FEFF).
+// Such text is written double-quoted with escapes.
+bool NeedsEscapes(const std::string& s) {
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7F) return true;
+  }
+  return s.find("\xC2\x85") != std::string::npos || s.find("\xE2\x80\xA8") != std::string::npos ||
+         s.find("\xE2\x80\xA9") != std::string::npos || s.find("\xEF\xBB\xBF") != std::string::npos;
+}
+
+// YAML 1.1 timestamps (2001-12-14, 2001-12-14t21:59:43.10-05:00), which YAML 1.1 readers such
+// as PyYAML and go-yaml v2 turn into dates: text starting YYYY-M-D.
+bool LooksLikeDate(const std::string& s) {
+  auto digits = [&](size_t& i, size_t lo, size_t hi) {
+    size_t n = 0;
+    while (i < s.size() && n < hi && std::isdigit(static_cast<unsigned char>(s[i]))) ++i, ++n;
+    return n >= lo;
+  };
+  size_t i = 0;
+  return digits(i, 4, 4) && i < s.size() && s[i++] == '-' && digits(i, 1, 2) && i < s.size() && s[i++] == '-' &&
+         digits(i, 1, 2);
+}
+
 bool NeedsQuotes(const std::string& s) {
-  if (s.empty() || IsYamlNull(s)) return true;
+  if (s.empty() || IsYamlNull(s) || s == "=" || s == "<<" || NeedsEscapes(s) || LooksLikeDate(s)) return true;
   static const char* kWords[] = {"true", "false", "yes", "no", "on", "off", "y", "n"};
   const std::string lower = AsciiLower(s);
   for (const char* w : kWords) {
@@ -155,7 +202,7 @@ bool NeedsQuotes(const std::string& s) {
   if (s.find_first_not_of(kNumberChars) != std::string::npos) return false;
   if (s.size() > kLongestMatched) return true;
   static const std::regex kNumber(
-      R"([-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?|0x[0-9a-fA-F_]+|0o?[0-7_]+|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)");
+      R"([-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?|[-+]?0b[01_]+|0x[0-9a-fA-F_]+|0o?[0-7_]+|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)");
   return std::regex_match(s, kNumber);
 }
 
@@ -169,7 +216,9 @@ void Emit(YAML::Emitter& e, const Json& j) {
       e << YAML::BeginMap;
       for (auto it = j.begin(); it != j.end(); ++it) {
         e << YAML::Key;
-        if (NeedsQuotes(it.key())) {
+        if (NeedsEscapes(it.key())) {
+          e << YAML::EscapeNonAscii << YAML::DoubleQuoted << it.key() << YAML::EmitNonAscii;
+        } else if (NeedsQuotes(it.key())) {
           e << YAML::DoubleQuoted << it.key();
         } else {
           e << it.key();
@@ -190,7 +239,11 @@ void Emit(YAML::Emitter& e, const Json& j) {
       return;
     case Json::value_t::string: {
       const std::string& s = j.get_ref<const std::string&>();
-      if (NeedsQuotes(s)) {
+      if (NeedsEscapes(s)) {
+        // yaml-cpp escapes C0 controls, U+0080-U+00A0 and U+FEFF in double quotes, but writes DEL
+        // and U+2028/U+2029 raw unless asked to escape everything beyond ASCII.
+        e << YAML::EscapeNonAscii << YAML::DoubleQuoted << s << YAML::EmitNonAscii;
+      } else if (NeedsQuotes(s)) {
         e << YAML::DoubleQuoted << s;
       } else {
         e << s;
@@ -206,10 +259,11 @@ void Emit(YAML::Emitter& e, const Json& j) {
   }
 }
 
-// Builds the tree for JSON text as nlohmann's DOM parser does (a repeated key keeps its place and
-// takes the last value), but refuses nesting deeper than kMaxDepth and more than kMaxDocumentNodes
-// values as soon as it sees them, and appends object members instead of looking each key up with
-// ordered_json's linear scan (quadratic for an object of many keys).
+// Builds the tree for JSON text as nlohmann's DOM parser does, but refuses a repeated key (which
+// the DOM parser resolves silently to the last value; YAML parsing refuses it too), nesting deeper
+// than kMaxDepth and more than kMaxDocumentNodes values as soon as it sees them, and appends object
+// members instead of looking each key up with ordered_json's linear scan (quadratic for an object
+// of many keys).
 class JsonBuilder : public nlohmann::json_sax<Json> {
  public:
   Json root;
@@ -229,12 +283,15 @@ class JsonBuilder : public nlohmann::json_sax<Json> {
   bool end_array() override { return Close(); }
   bool key(string_t& k) override {
     auto& object = open_.back()->get_ref<Json::object_t&>();
-    if (keys_.back().insert(k).second) {
-      object.emplace_back(std::move(k), nullptr);
-      member_ = &object.back().second;
-    } else {
-      member_ = &object[k];
+    if (!keys_.back().insert(k).second) {
+      const std::string where = OpenPath();
+      limit = Status::InvalidArgument("duplicate key \"" + k + "\" in " +
+                                      (where.empty() ? std::string("the top-level object") : where) +
+                                      "; give each member once");
+      return false;
     }
+    object.emplace_back(std::move(k), nullptr);
+    member_ = &object.back().second;
     return true;
   }
   bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) override {
@@ -278,6 +335,21 @@ class JsonBuilder : public nlohmann::json_sax<Json> {
     if (open_.back()->is_object()) keys_.pop_back();
     open_.pop_back();
     return true;
+  }
+
+  // Where the innermost open container is, e.g. "A.B[2]": each enclosing object's last key, each
+  // enclosing array's last index.
+  std::string OpenPath() const {
+    std::string path;
+    for (size_t i = 0; i + 1 < open_.size(); ++i) {
+      if (open_[i]->is_array()) {
+        path += "[" + std::to_string(open_[i]->size() - 1) + "]";
+      } else {
+        const auto& object = open_[i]->get_ref<const Json::object_t&>();
+        path += (path.empty() ? "" : ".") + object.back().first;
+      }
+    }
+    return path;
   }
 
   std::vector<Json*> open_;  // the containers being filled, outermost first
@@ -336,38 +408,9 @@ Result<size_t> CountYamlDocuments(const std::string& yaml) {
 
 }  // namespace
 
-Result<TextTree> ParseText(std::string_view text) {
-  if (text.size() > kMaxDocumentBytes) {
-    return Status::InvalidArgument("the document is " + std::to_string(text.size()) + " bytes, more than the limit of " +
-                                   std::to_string(kMaxDocumentBytes >> 20) +
-                                   " MiB; a tuning job spec is a few KB");
-  }
-  size_t first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return Status::InvalidArgument("the document is empty");
-  if (text[first] == '{' || text[first] == '[') {
-    JsonBuilder builder;
-    bool parsed = Json::sax_parse(text.begin(), text.end(), &builder);
-    if (!builder.limit.ok()) return builder.limit;
-    if (!parsed) {
-      if (!builder.syntax_error) return Status::InvalidArgument("malformed JSON");
-      // The error's byte offset; turn it into line:column.
-      auto [byte, what] = *builder.syntax_error;
-      size_t line = 1, col = 1;
-      for (size_t i = 0; i + 1 < byte && i < text.size(); ++i) {
-        if (text[i] == '\n') {
-          ++line;
-          col = 1;
-        } else {
-          ++col;
-        }
-      }
-      auto pos = what.find("syntax error");
-      return Status::InvalidArgument("malformed JSON at line " + std::to_string(line) + ", column " +
-                                     std::to_string(col) + ": " +
-                                     (pos == std::string::npos ? what : what.substr(pos)));
-    }
-    return TextTree{std::move(builder.root), false};
-  }
+namespace {
+
+Result<TextTree> ParseYaml(std::string_view text) {
   try {
     const std::string yaml(text);
     Result<size_t> docs = CountYamlDocuments(yaml);
@@ -389,6 +432,49 @@ Result<TextTree> ParseText(std::string_view text) {
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("malformed YAML: ") + e.what());
   }
+}
+
+}  // namespace
+
+Result<TextTree> ParseText(std::string_view text) {
+  if (text.size() > kMaxDocumentBytes) {
+    return Status::InvalidArgument("the document is " + std::to_string(text.size()) + " bytes, more than the limit of " +
+                                   std::to_string(kMaxDocumentBytes >> 20) +
+                                   " MiB; a tuning job spec is a few KB");
+  }
+  size_t first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return Status::InvalidArgument("the document is empty");
+  if (text.substr(first, 2) == "//" || text.substr(first, 2) == "/*") {
+    return Status::InvalidArgument("the document starts with a comment (" + std::string(text.substr(first, 2)) +
+                                   "), which JSON does not allow; remove it, or write the spec as YAML (# comments)");
+  }
+  if (text[first] != '{' && text[first] != '[') return ParseYaml(text);
+  // YAML's flow style starts with a brace too: {name: x, spec: {...}}. A brace followed by an
+  // unquoted key is such YAML; a quoted key or a bracket means JSON, read strictly (as YAML,
+  // {"a": 1, "b": } would pass with b null).
+  size_t next = text.find_first_not_of(" \t\r\n", first + 1);
+  if (text[first] == '{' && next != std::string_view::npos && text[next] != '"' && text[next] != '}') {
+    return ParseYaml(text);
+  }
+  JsonBuilder builder;
+  bool parsed = Json::sax_parse(text.begin(), text.end(), &builder);
+  if (!builder.limit.ok()) return builder.limit;
+  if (parsed) return TextTree{std::move(builder.root), false};
+  if (!builder.syntax_error) return Status::InvalidArgument("malformed JSON");
+  // The error's byte offset; turn it into line:column.
+  auto [byte, what] = *builder.syntax_error;
+  size_t line = 1, col = 1;
+  for (size_t i = 0; i + 1 < byte && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  auto pos = what.find("syntax error");
+  return Status::InvalidArgument("malformed JSON at line " + std::to_string(line) + ", column " + std::to_string(col) +
+                                 ": " + (pos == std::string::npos ? what : what.substr(pos)));
 }
 
 std::string ToYaml(const Json& tree) {

@@ -295,6 +295,11 @@ TEST_F(CliTest, ConvertEveryCrdExampleToApiAndBackKeepsTheSpec) {
     auto back = hpo::proto::ParseSpec(crd.out);
     ASSERT_TRUE(original.ok() && back.ok()) << f;
     EXPECT_TRUE(back->document.spec == original->document.spec) << f << "\n" << crd.out;
+    // What a SageMaker request cannot hold is named on stderr (instance-groups.yaml has a namespace).
+    auto metadata = original->document.metadata;
+    metadata.erase("name");
+    EXPECT_EQ(api.err.find("(Kubernetes only) left out") != std::string::npos, !metadata.empty()) << f << api.err;
+    if (metadata.contains("namespace")) EXPECT_NE(api.err.find("metadata.namespace"), std::string::npos) << api.err;
   }
 }
 

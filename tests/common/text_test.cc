@@ -23,5 +23,13 @@ TEST(Text, EqualsIgnoringCaseComparesFoldedBytes) {
   EXPECT_FALSE(EqualsIgnoringCase("\xC3\x89", "\xC3\xA9")) << "no Unicode folding";
 }
 
+TEST(Text, Utf8LengthCountsCharactersNotBytes) {
+  EXPECT_EQ(Utf8Length(""), 0u);
+  EXPECT_EQ(Utf8Length("abc"), 3u);
+  EXPECT_EQ(Utf8Length("caf\xC3\xA9"), 4u) << "two-byte e-acute";
+  EXPECT_EQ(Utf8Length("\xE2\x82\xAC"), 1u) << "three-byte euro sign";
+  EXPECT_EQ(Utf8Length("\xF0\x9F\x98\x80!"), 2u) << "four-byte emoji and a letter";
+}
+
 }  // namespace
 }  // namespace hpo

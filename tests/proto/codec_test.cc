@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "common/file_util.h"
 #include "tests/proto/full_spec.h"
@@ -283,6 +285,77 @@ TEST(Codec, YamlWriterQuotesStringsThatWouldChangeType) {
   EXPECT_NE(y.find("i: []"), std::string::npos) << y;
 }
 
+TEST(Codec, YamlWriterEscapesControlCharactersAndQuotesYaml11Types) {
+  // What PyYAML and go-yaml v2 (kubectl) would read as a date, an integer, or choke on raw.
+  const std::vector<std::string> values = {"a\rb", "x\xC2\x85y", "x\xE2\x80\xA8y", "\x7F", "\xEF\xBB\xBF" "bom",
+                                           "2001-12-14", "2001-1-2t10:00:00Z", "0b101", "-0b1_0", "=", "<<",
+                                           "tab\there", "caf\xC3\xA9"};
+  Json j = Json::object();
+  for (size_t i = 0; i < values.size(); ++i) j["k" + std::to_string(i)] = values[i];
+  j["key\x7F"] = "v";
+  const std::string y = ToYaml(j);
+  for (unsigned char c : y) {
+    EXPECT_TRUE(c == '\n' || (c >= 0x20 && c != 0x7F)) << "raw control byte " << int(c) << " in\n" << y;
+  }
+  EXPECT_EQ(y.find("\xE2\x80\xA8"), std::string::npos) << y;
+  EXPECT_NE(y.find("k5: \"2001-12-14\""), std::string::npos) << y;
+  EXPECT_NE(y.find("k7: \"0b101\""), std::string::npos) << y;
+  EXPECT_NE(y.find("k12: caf\xC3\xA9"), std::string::npos) << "plain UTF-8 stays readable\n" << y;
+  EXPECT_EQ(Tree(y).tree, j) << "reads back as the same strings\n" << y;
+}
+
+TEST(Codec, JsonWithARepeatedKeyIsRefusedNamingWhere) {
+  auto top = ParseText(R"({"a": 1, "a": 2})");
+  ASSERT_FALSE(top.ok());
+  EXPECT_EQ(top.status().message(), "duplicate key \"a\" in the top-level object; give each member once");
+  auto nested = ParseText(R"({"C": {"L": [{"x": 1}, {"y": 1, "y": 2}]}})");
+  ASSERT_FALSE(nested.ok());
+  EXPECT_NE(nested.status().message().find("duplicate key \"y\" in C.L[1]"), std::string::npos)
+      << nested.status().message();
+  EXPECT_TRUE(ParseText(R"({"a": {"k": 1}, "b": {"k": 2}})").ok()) << "the same key in two objects is fine";
+}
+
+TEST(Codec, FlowStyleYamlThatStartsWithABraceIsYaml) {
+  auto flow = ParseText("{hyperParameterTuningJobName: x, spec: {a: [1, b]}}");
+  ASSERT_TRUE(flow.ok()) << flow.status().ToString();
+  EXPECT_TRUE(flow->from_yaml);
+  EXPECT_EQ(flow->tree["spec"]["a"][1], "b");
+  // A quoted first key means JSON, read strictly, though YAML would take it (with b null).
+  auto broken = ParseText("{\"a\": 1, \"b\": }");
+  ASSERT_FALSE(broken.ok());
+  EXPECT_NE(broken.status().message().find("malformed JSON at line 1"), std::string::npos)
+      << broken.status().message();
+  auto comment = ParseText("// my spec\n{\"a\": 1}");
+  ASSERT_FALSE(comment.ok());
+  EXPECT_NE(comment.status().message().find("JSON does not allow"), std::string::npos) << comment.status().message();
+}
+
+TEST(Codec, YamlMergeKeysMergeWithWrittenKeysWinning) {
+  auto t = ParseText(
+      "base: &b {minValue: '1', maxValue: '9', scalingType: Linear}\n"
+      "other: &o {scalingType: Logarithmic, extra: e}\n"
+      "one: {<<: *b, name: x, maxValue: '5'}\n"
+      "two:\n  <<: [*o, *b]\n  name: y\n"
+      "quoted: {'<<': literal}\n");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->tree["one"], Json::parse(R"({"name": "x", "maxValue": "5", "minValue": "1", "scalingType": "Linear"})"));
+  EXPECT_EQ(t->tree["two"]["scalingType"], "Logarithmic") << "the first merged mapping wins";
+  EXPECT_EQ(t->tree["two"]["minValue"], "1");
+  EXPECT_EQ(t->tree["two"]["extra"], "e");
+  EXPECT_EQ(t->tree["quoted"]["<<"], "literal") << "a quoted << is an ordinary key";
+  auto bad = ParseText("a: {<<: text}\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("merge key (<<) takes a mapping"), std::string::npos);
+}
+
+TEST(Codec, ATopLevelScalarIsNotATuningJob) {
+  FieldErrors errs;
+  EXPECT_FALSE(ParseSpec("42\n", &errs).ok());
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_NE(errs[0].message.find("got a single value, not a mapping of fields"), std::string::npos)
+      << errs[0].message;
+}
+
 TEST(Codec, CrdNamesFollowTheControllersSpellings) {
   EXPECT_EQ(CrdName("Type"), "type_");
   EXPECT_EQ(CrdName("S3Uri"), "s3URI");
@@ -406,10 +479,10 @@ TEST(Codec, DocumentsBeyondTheSizeLimitsAreRefusedNamingTheLimit) {
 }
 
 // Objects are built by appending (ordered_json's own insert scans every key, which made a map of
-// thousands of keys named through YAML aliases take 40 s under the fuzzer); order, values and
-// JSON's repeated-key rule (the last value wins, in the first one's place) are unchanged.
+// thousands of keys named through YAML aliases take 40 s under the fuzzer); order and values are
+// unchanged (a repeated key is refused: JsonWithARepeatedKeyIsRefusedNamingWhere).
 TEST(Codec, LargeObjectsKeepTheirOrderAndAreBuiltInLinearTime) {
-  auto json = ParseText(R"({"b": 1, "a": {"y": [1, 2.5, "s", null, true], "x": {}}, "b": 3, "c": []})");
+  auto json = ParseText(R"({"b": 3, "a": {"y": [1, 2.5, "s", null, true], "x": {}}, "c": []})");
   ASSERT_TRUE(json.ok()) << json.status().ToString();
   EXPECT_EQ(json->tree.dump(), R"({"b":3,"a":{"y":[1,2.5,"s",null,true],"x":{}},"c":[]})");
   auto yaml = ParseText("b: 1\na: {y: [1, s], x: {}}\nc: []\n");

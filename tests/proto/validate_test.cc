@@ -671,6 +671,29 @@ std::vector<Case> Cases() {
          s.tags = {{"team", std::string(257, 'v')}};
        },
        "spec.tags[0].value", "must be at most 256 characters, got 257"},
+      {"tag_value_missing", Base::kRandom, [](S& s) { s.tags = {{"team", std::nullopt}}; }, "spec.tags[0].value",
+       "is required (0-256 characters)"},
+      {"tag_value_257_characters_of_two_bytes", Base::kRandom,
+       [](S& s) {
+         std::string v;
+         for (int i = 0; i < 257; ++i) v += "\xC3\xA9";  // é
+         s.tags = {{"team", v}};
+       },
+       "spec.tags[0].value", "must be at most 256 characters, got 257"},
+      {"range_named_tuning_objective_metric", Base::kRandom,
+       [](S& s) { Ranges(s).categorical_parameter_ranges[0].name = "_tuning_objective_metric"; },
+       R + ".categoricalParameterRanges[0].name", "\"_tuning_objective_metric\" is reserved"},
+      {"static_tuning_objective_metric_other_than_the_objective", Base::kRandom,
+       [](S& s) { Def(s).static_hyper_parameters["_tuning_objective_metric"] = "train:auc"; },
+       D + ".staticHyperParameters._tuning_objective_metric",
+       "is set by the tuning job to the objective metric's name \"validation:auc\", not \"train:auc\""},
+      {"integer_bound_beyond_2_53", Base::kRandom,
+       [](S& s) { Ranges(s).integer_parameter_ranges[0].max_value = "9007199254740993"; },
+       R + ".integerParameterRanges[0].maxValue",
+       "must be an integer between -2^53 and 2^53 (9007199254740992), got \"9007199254740993\""},
+      {"integer_bound_below_minus_2_53", Base::kRandom,
+       [](S& s) { Ranges(s).integer_parameter_ranges[0].min_value = "-9007199254740993"; },
+       R + ".integerParameterRanges[0].minValue", "must be an integer between -2^53 and 2^53"},
       {"tag_key_duplicate", Base::kRandom,
        [](S& s) {
          s.tags = {{"team", "a"}, {"team", "b"}};
@@ -968,6 +991,22 @@ TEST(Validate, AllowsWhatSageMakerAllows) {
   Def(s).input_data_config.clear();
   Def(s).enable_managed_spot_training = true;
   Def(s).stopping_condition->max_wait_time_in_seconds = 3600;
+  ok(s);
+
+  s = RandomBase();  // limits count characters, not UTF-8 bytes: 256 two-byte characters
+  std::string e256;
+  for (int i = 0; i < 256; ++i) e256 += "\xC3\xA9";
+  Ranges(s).categorical_parameter_ranges[0].values = {e256, "dart"};
+  s.tags = {{"team", e256}, {"empty", ""}};
+  ok(s);
+
+  s = RandomBase();  // integer bounds of magnitude 2^53 are exact as doubles
+  Ranges(s).integer_parameter_ranges[0].min_value = "-9007199254740992";
+  Ranges(s).integer_parameter_ranges[0].max_value = "9007199254740992";
+  ok(s);
+
+  s = RandomBase();  // _tuning_objective_metric written out as the value the job gives it anyway
+  Def(s).static_hyper_parameters["_tuning_objective_metric"] = "validation:auc";
   ok(s);
 
   s = RandomBase();  // the objective on the single definition itself
