@@ -31,6 +31,19 @@ constexpr std::size_t kMaxFailureChars = 1024;
 // Compact, sorted keys; invalid UTF-8 becomes U+FFFD instead of throwing.
 std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
+// The training toolkit's environment variables: its mapping.to_env_vars writes a non-string value
+// as json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=True): non-ASCII escaped.
+std::string EnvDump(const Json& j) { return j.dump(-1, ' ', true, Json::error_handler_t::replace); }
+
+// A hyperparameter as the toolkit reads it (environment.read_hyperparameters: json.loads of each
+// value, the text itself where that fails): "0.1" is the number 0.1, "[1, 2]" a list, "true" a
+// boolean, "\"x\"" the string x, "adam" stays "adam". (Python's json.loads also takes NaN and
+// Infinity; those stay text here.)
+Json ToolkitValue(const std::string& text) {
+  Json v = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return v.is_discarded() ? Json(text) : v;
+}
+
 std::vector<std::string> Sorted(std::vector<std::string> v) {
   std::sort(v.begin(), v.end());
   return v;
@@ -275,7 +288,7 @@ std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s)
 
   env["TRAINING_JOB_NAME"] = s.job_name;
   env["TRAINING_JOB_ARN"] = s.job_arn;
-  env["SM_HOSTS"] = Dump(Json(Sorted(s.hosts)));
+  env["SM_HOSTS"] = EnvDump(Json(Sorted(s.hosts)));
   env["SM_CURRENT_HOST"] = s.current_host;
   env["SM_CURRENT_INSTANCE_TYPE"] = s.instance_type;
   env["SM_NETWORK_INTERFACE_NAME"] = "eth0";
@@ -283,10 +296,13 @@ std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s)
   Json hps = Json::object();
   for (const auto& [name, value] : s.hyperparameters) {
     if (IsReservedHyperparameter(name)) continue;
-    hps[name] = value;
-    if (name.find('=') == std::string::npos) env["SM_HP_" + Upper(name)] = value;
+    Json v = ToolkitValue(value);
+    if (name.find('=') == std::string::npos) {
+      env["SM_HP_" + Upper(name)] = v.is_string() ? v.get<std::string>() : EnvDump(v);
+    }
+    hps[name] = std::move(v);
   }
-  env["SM_HPS"] = Dump(hps);
+  env["SM_HPS"] = EnvDump(hps);
 
   Json channels = Json::array();
   std::vector<std::string> names;
@@ -295,7 +311,7 @@ std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s)
     channels.push_back(name);
     env["SM_CHANNEL_" + Upper(name)] = (root / "input" / "data" / name).string();
   }
-  env["SM_CHANNELS"] = Dump(channels);
+  env["SM_CHANNELS"] = EnvDump(channels);
 
   env["SM_MODEL_DIR"] = (root / "model").string();
   env["SM_OUTPUT_DIR"] = (root / "output").string();
@@ -305,8 +321,8 @@ std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s)
   env["SM_INPUT_CONFIG_DIR"] = (root / "input" / "config").string();
   env["SM_NUM_CPUS"] = std::to_string(s.num_cpus);
   env["SM_NUM_GPUS"] = std::to_string(s.gpus.size());
-  env["SM_RESOURCE_CONFIG"] = Dump(ResourceConfig(s, groups));
-  env["SM_INPUT_DATA_CONFIG"] = Dump(InputDataConfig(s));
+  env["SM_RESOURCE_CONFIG"] = EnvDump(ResourceConfig(s, groups));
+  env["SM_INPUT_DATA_CONFIG"] = EnvDump(InputDataConfig(s));
 
   Json group_names = Json::array();
   Json groups_dict = Json::object();
@@ -317,9 +333,9 @@ std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s)
     if (g.name == groups.current) current_hosts = Json(Sorted(g.hosts));
   }
   env["SM_CURRENT_INSTANCE_GROUP"] = groups.current;
-  env["SM_CURRENT_INSTANCE_GROUP_HOSTS"] = Dump(current_hosts);
-  env["SM_INSTANCE_GROUPS"] = Dump(group_names);
-  env["SM_INSTANCE_GROUPS_DICT"] = Dump(groups_dict);
+  env["SM_CURRENT_INSTANCE_GROUP_HOSTS"] = EnvDump(current_hosts);
+  env["SM_INSTANCE_GROUPS"] = EnvDump(group_names);
+  env["SM_INSTANCE_GROUPS_DICT"] = EnvDump(groups_dict);
   env["SM_IS_HETERO"] = groups.groups.size() > 1 ? "true" : "false";
 
   std::string devices;

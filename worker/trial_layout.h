@@ -23,10 +23,13 @@
 //
 // TrainingEnvironment() gives the variables SageMaker and its training toolkit set: the
 // definition's Environment, then (winning over it) TRAINING_JOB_NAME, TRAINING_JOB_ARN, the SM_*
-// set and CUDA_VISIBLE_DEVICES. Non-string values are JSON, compact with sorted keys
-// (`{"a":"1","b":"x"}`). SM_HPS and SM_HP_<NAME> leave out `sagemaker_*` and
-// `_tuning_objective_metric` hyperparameters, as the toolkit does; SM_HP_<NAME> upper-cases the
-// name and keeps the value as given (names containing '=' get no SM_HP_ variable).
+// set and CUDA_VISIBLE_DEVICES. Non-string values are JSON as the toolkit writes them: compact,
+// sorted keys, non-ASCII escaped (`{"a":1,"b":"x"}`). Hyperparameters are read as the toolkit
+// reads them, each value through json.loads where it parses: SM_HPS holds `{"lr":0.1,
+// "opt":"adam","layers":[64,32]}`, SM_HP_LR is `0.1`, SM_HP_LAYERS `[64,32]`, and a value
+// written `1e-3` reads `0.001` (hyperparameters.json keeps every value as the text given).
+// SM_HPS and SM_HP_<NAME> leave out `sagemaker_*` and `_tuning_objective_metric`, as the toolkit
+// does; SM_HP_<NAME> upper-cases the name (names containing '=' get no SM_HP_ variable).
 //
 // Paths. The SM_* paths name the tree as the program sees it: `visible_root` when set (/opt/ml
 // when the worker bind-mounts the root there in a private mount namespace, or a container runtime

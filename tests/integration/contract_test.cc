@@ -77,7 +77,7 @@ env_is SM_INPUT_CONFIG_DIR /opt/ml/input/config
 env_is SM_CHANNELS '["data","fs"]'
 env_is SM_CHANNEL_DATA /opt/ml/input/data/data
 env_is SM_CHANNEL_FS /opt/ml/input/data/fs
-env_is SM_HPS '{"lr":"0.5","opt":"'$SM_HP_OPT'"}'
+env_is SM_HPS '{"lr":0.5,"opt":"'$SM_HP_OPT'"}'
 env_is SM_HP_LR 0.5
 env_is SM_HOSTS '["algo-1"]'
 env_is SM_CURRENT_HOST algo-1

@@ -148,19 +148,30 @@ TEST_F(TrialLayoutTest, HeterogeneousClusterNamesTheGroupOfTheCurrentHost) {
   EXPECT_EQ(env["SM_IS_HETERO"], "true");
 }
 
-TEST_F(TrialLayoutTest, SmHpsLeavesOutReservedKeysAndIsCompactWithSortedKeys) {
+// The training toolkit json.loads each hyperparameter (the text where that fails) and writes
+// SM_HPS with json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=True).
+TEST_F(TrialLayoutTest, SmHpsLeavesOutReservedKeysAndHoldsValuesAsTheToolkitReadsThem) {
   auto env = TrainingEnvironment(Spec());
-  EXPECT_EQ(env["SM_HPS"], R"({"eta":"0.1","max_depth":"6","objective":"binary:logistic"})");
+  EXPECT_EQ(env["SM_HPS"], R"({"eta":0.1,"max_depth":6,"objective":"binary:logistic"})");
+  TrialLayoutSpec s = Spec();
+  s.hyperparameters = {{"layers", "[64, 32]"}, {"flag", "true"}, {"quoted", "\"sgd\""}, {"name", "caf\xC3\xA9"},
+                       {"nan", "NaN"}, {"cfg", "{\"b\": 1, \"a\": null}"}};
+  EXPECT_EQ(TrainingEnvironment(s)["SM_HPS"],
+            R"({"cfg":{"a":null,"b":1},"flag":true,"layers":[64,32],"name":"caf\u00e9","nan":"NaN","quoted":"sgd"})");
 }
 
-TEST_F(TrialLayoutTest, SmHpVariablesAreUpperCasedWithValuesAsGiven) {
+TEST_F(TrialLayoutTest, SmHpVariablesAreUpperCasedAndWrittenAsTheToolkitWritesThem) {
   TrialLayoutSpec s = Spec();
   s.hyperparameters["Learning-Rate"] = "1e-3";
+  s.hyperparameters["layers"] = "[64, 32]";
+  s.hyperparameters["quoted"] = "\"sgd\"";
   auto env = TrainingEnvironment(s);
   EXPECT_EQ(env["SM_HP_ETA"], "0.1");
   EXPECT_EQ(env["SM_HP_MAX_DEPTH"], "6");
   EXPECT_EQ(env["SM_HP_OBJECTIVE"], "binary:logistic");
-  EXPECT_EQ(env["SM_HP_LEARNING-RATE"], "1e-3");
+  EXPECT_EQ(env["SM_HP_LEARNING-RATE"], "0.001") << "json.dumps(json.loads(\"1e-3\"))";
+  EXPECT_EQ(env["SM_HP_LAYERS"], "[64,32]");
+  EXPECT_EQ(env["SM_HP_QUOTED"], "sgd") << "a JSON string is its text";
   EXPECT_EQ(env.count("SM_HP__TUNING_OBJECTIVE_METRIC"), 0u);
   EXPECT_EQ(env.count("SM_HP_SAGEMAKER_PROGRAM"), 0u);
   EXPECT_EQ(env.count("SM_HP_eta"), 0u);
