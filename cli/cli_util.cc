@@ -136,6 +136,33 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
                 obj ? Num(*obj->value).c_str() : "-");
   }
   if (rows.size() > 10) std::printf("  ... %zu more (hpo trials)\n", rows.size() - 10);
+  // Why training jobs failed: each distinct reason once, with how many and one of them (the
+  // reasons are the programs' own /opt/ml/output/failure or exit status).
+  std::vector<std::pair<std::string, std::pair<int, std::string>>> reasons;  // reason -> (count, example)
+  for (const auto& t : trials) {
+    if (*t.training_job_status != "Failed" || !t.failure_reason || t.failure_reason->empty()) continue;
+    auto it = std::find_if(reasons.begin(), reasons.end(), [&](const auto& r) { return r.first == *t.failure_reason; });
+    if (it == reasons.end()) {
+      reasons.push_back({*t.failure_reason, {1, *t.training_job_name}});
+    } else {
+      ++it->second.first;
+    }
+  }
+  if (!reasons.empty()) std::printf("\n  failures:\n");
+  for (size_t i = 0; i < reasons.size() && i < 5; ++i) {
+    const auto& [reason, seen] = reasons[i];
+    // Its first line, at most 200 bytes (a traceback's last line is often the telling one: hpo logs).
+    std::string shown = reason.substr(0, reason.find('\n'));
+    if (shown.size() > 200) {
+      size_t cut = 200;
+      while (cut > 0 && (static_cast<unsigned char>(shown[cut]) & 0xC0) == 0x80) --cut;  // not inside a character
+      shown.resize(cut);
+    }
+    if (shown.size() < reason.size()) shown += " ...";
+    std::printf("    %s%s: %s\n", seen.second.c_str(),
+                seen.first > 1 ? (" and " + std::to_string(seen.first - 1) + " more").c_str() : "", shown.c_str());
+  }
+  if (reasons.size() > 5) std::printf("    ... %zu other reasons (hpo trials -o json)\n", reasons.size() - 5);
 }
 
 }  // namespace hpo::cli

@@ -406,7 +406,7 @@ void AddClientCommands(CLI::App& app) {
     if (!ea->state_dir.empty()) {
       const std::string db = ea->state_dir + "/hpo.db";
       if (!fs::exists(db)) Fail(2, "--state-dir " + ea->state_dir + ": no hpo.db there (hpo run prints its state directory)");
-      auto opened = coordinator::SqliteJobStore::Open(db);
+      auto opened = coordinator::SqliteJobStore::Open(db, /*check_integrity=*/false);
       if (!opened.ok()) Fail(3, opened.status().message());
       store = std::move(opened).value();
       page = [&](int64_t after) {
@@ -475,6 +475,7 @@ void AddClientCommands(CLI::App& app) {
     client.set_connection_timeout(5, 0);
     int64_t after = 0;
     uint32_t attempt = 0;
+    int64_t last_line = -1;  // of the attempt being printed
     for (;;) {
       const std::string target = "/hpo/v1/logs/" + la->trial + "?after=" + std::to_string(after) + "&limit=5000";
       auto res = client.Get(target, ClientHeaders(*url, "GET", target, "", {}));
@@ -488,7 +489,16 @@ void AddClientCommands(CLI::App& app) {
         if (a != attempt) {
           if (attempt != 0 || a > 1) std::cout << "---- attempt " << a << " ----\n";
           attempt = a;
+          last_line = -1;
         }
+        const int64_t line = l.value("line", last_line + 1);
+        if (line > last_line + 1 && last_line >= 0) {
+          // The coordinator keeps an attempt's first and last 100,000 lines (core.h).
+          std::cout << "---- " << (line - last_line - 1)
+                    << " lines not kept by the coordinator (it keeps the first and the last 100000 of an attempt; "
+                       "the worker's trial.log has them all) ----\n";
+        }
+        last_line = std::max(last_line, line);
         std::cout << l["text"].get<std::string>() << "\n";
       }
       std::cout.flush();
@@ -567,6 +577,10 @@ void AddClientCommands(CLI::App& app) {
   dash->callback([url, da] {
     auto [host, port] = HostPort("--listen", da->listen);
     httplib::Server server;
+    server.set_socket_options([](int sock) {  // not httplib's SO_REUSEPORT (see http_api.cc)
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
     coordinator::dashboard::PageOptions po;
     po.refresh_s = da->refresh_s;
     po.subtitle = "coordinator " + *url;

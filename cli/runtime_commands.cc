@@ -65,12 +65,15 @@ bool IsLoopbackEndpoint(const std::string& endpoint) {
   return colon != std::string::npos && IsLoopbackHost(hostport.substr(0, colon));
 }
 
-void InstallSignalHandlers() {
+// SIGINT and SIGTERM (and, for commands that run training jobs in a terminal, SIGHUP: the
+// terminal or the SSH session went away) ask for a graceful stop; a second one, to quit now.
+void InstallSignalHandlers(bool hangup_stops = false) {
   struct sigaction sa {};
   sa.sa_handler = OnSignal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  if (hangup_stops) sigaction(SIGHUP, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 }
 
@@ -102,13 +105,34 @@ int64_t MaxJobsOf(const proto::TuningJobSpec& spec) {
   return rl && rl->max_number_of_training_jobs ? *rl->max_number_of_training_jobs : 0;
 }
 
+// CoreOptions::on_store_failure for a process that serves a state directory: a write the
+// database refused means the core's memory is ahead of its disk; stop before anything more is
+// acknowledged (no destructors, no final messages: _Exit), and say how to go on. The local
+// training jobs of `hpo run` end with the process (their parent-death signal).
+std::function<void(const Status&)> StopOnStoreFailure(std::string who, std::string state_dir, std::string resume) {
+  return [who = std::move(who), state_dir = std::move(state_dir), resume = std::move(resume)](const Status& s) {
+    std::string text = "\n" + who + ": cannot write the state database in " + state_dir + ": " + s.message() +
+                       "\n" + who + ": stopping now, so that nothing is acknowledged that is not on disk. Free space "
+                       "on that file system (df -h " + state_dir + ") and " + resume +
+                       ": the jobs resume from what the database holds, and workers re-send what was not "
+                       "acknowledged.\n";
+    ssize_t ignored = ::write(STDERR_FILENO, text.data(), text.size());
+    (void)ignored;
+    std::_Exit(3);
+  };
+}
+
 std::string DefaultStateDir(const std::string& job) {
   std::time_t t = std::time(nullptr);
   std::tm tm{};
   localtime_r(&t, &tm);
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
-  return "hpo-runs/" + job + "-" + buf;
+  // Two runs of one spec in the same second get their own directories.
+  const std::string base = "hpo-runs/" + job + "-" + buf;
+  std::string dir = base;
+  for (int n = 2; fs::exists(dir); ++n) dir = base + "-" + std::to_string(n);
+  return dir;
 }
 
 // ---- container runtime options (hpo run, hpo worker) ---------------------------------------------
@@ -171,10 +195,18 @@ void Run(const RunArgs& a) {
   std::error_code ec;
   fs::create_directories(state_dir, ec);
   if (ec) Fail(3, "cannot create the state directory " + state_dir + ": " + ec.message());
+  // One process per state directory: a second one would run the same training jobs again.
+  auto lock = LockDirectory(state_dir, "hpo run " + a.spec);
+  if (!lock.ok()) {
+    Fail(lock.status().code() == StatusCode::kFailedPrecondition ? 2 : 3,
+         "the state directory " + lock.status().message() +
+             "; wait for it to end, or pass another --state-dir (or none, for a new one)");
+  }
   auto store = coordinator::SqliteJobStore::Open(state_dir + "/hpo.db");
   if (!store.ok()) Fail(3, store.status().message());
 
   coordinator::CoreOptions co;
+  co.on_store_failure = StopOnStoreFailure("hpo run", state_dir, "run the same command again");
   co.default_grace_period_s = a.grace_s;
   co.lease_ms = 10000;
   co.assign_ahead = !a.no_assign_ahead;
@@ -210,7 +242,7 @@ void Run(const RunArgs& a) {
     api_thread.join();
   };
 
-  InstallSignalHandlers();
+  InstallSignalHandlers(/*hangup_stops=*/true);
   std::atomic<bool> stop_dispatcher{false}, stop_workers{false};
   std::thread dispatch_thread([&] { dispatcher.Run(stop_dispatcher); });
 
@@ -248,16 +280,41 @@ void Run(const RunArgs& a) {
     worker_threads.emplace_back([p, &stop_workers] { (void)p->Run(stop_workers); });
   }
 
-  std::vector<coordinator::Outgoing> out;
-  auto arn = dispatcher.WithCore([&](coordinator::CoordinatorCore& c) {
-    return c.Submit(spec, parsed.spelling, dispatcher.Now(), &out);
-  });
+  // The job may be in the state directory already: interrupted (the process killed, the machine
+  // rebooted), it resumes; ended, it is not run again.
+  std::string existing_status;
+  bool same_spec = true;
+  dispatcher
+      .WithCore([&](coordinator::CoordinatorCore& c) {
+        if (const coordinator::TuningJob* j = c.FindJob(name)) {
+          existing_status = j->status;
+          same_spec = j->spec == effective;
+        }
+        return Status::Ok();
+      })
+      .ok();
   auto shutdown = [&] {
     stop_workers = true;
     for (auto& t : worker_threads) t.join();
     stop_dispatcher = true;
     dispatch_thread.join();
   };
+  const bool resuming = existing_status == "InProgress" || existing_status == "Stopping";
+  if (!existing_status.empty() && (!resuming || !same_spec)) {
+    shutdown();
+    stop_api();
+    Fail(2, state_dir + " already holds the tuning job " + name + " (" + existing_status + ")" +
+                (resuming ? " with a different spec; " : "; ") +
+                "leave out --state-dir to run it afresh in a new directory; its history: hpo events " + name +
+                " --state-dir " + state_dir);
+  }
+  std::vector<coordinator::Outgoing> out;
+  Result<std::string> arn = std::string();
+  if (!resuming) {
+    arn = dispatcher.WithCore([&](coordinator::CoordinatorCore& c) {
+      return c.Submit(spec, parsed.spelling, dispatcher.Now(), &out);
+    });
+  }
   if (!arn.ok()) {
     shutdown();
     stop_api();
@@ -266,6 +323,7 @@ void Run(const RunArgs& a) {
   dispatcher.Post(std::move(out));
 
   bool tty = ::isatty(STDERR_FILENO);
+  if (resuming) std::cerr << "hpo: resuming " << name << " from " << state_dir << " (it was interrupted)\n";
   std::cerr << "hpo: running " << name << " (" << effective.hyper_parameter_tuning_job_config->strategy.value_or("")
             << ") on " << nworkers << " local worker" << (nworkers == 1 ? "" : "s") << "; state in " << state_dir
             << "\n";
@@ -290,7 +348,8 @@ void Run(const RunArgs& a) {
             .ok();
         dispatcher.Post(std::move(so));
       } else {
-        std::cerr << "hpo: quitting; training jobs are stopped as the workers shut down\n";
+        std::cerr << (tty ? "\n" : "") << "hpo: quitting now; running training jobs get SIGKILL\n";
+        for (auto& ag : agents) ag->Abort();
         break;
       }
     }
@@ -401,12 +460,23 @@ struct CoordinatorArgs {
 };
 
 void Coordinator(const CoordinatorArgs& a) {
+  if (a.heartbeat_ms >= a.lease_ms) {
+    Fail(2, "--heartbeat-ms " + std::to_string(a.heartbeat_ms) + " must be shorter than --lease-ms " +
+                std::to_string(a.lease_ms) + " (a few heartbeats fit in a lease: e.g. 1000 and 10000)");
+  }
   std::error_code ec;
   fs::create_directories(a.state_dir, ec);
   if (ec) Fail(3, "cannot create the state directory " + a.state_dir + ": " + ec.message());
+  // One coordinator per state directory: two would both dispatch its jobs.
+  auto lock = LockDirectory(a.state_dir, "hpo coordinator --listen " + a.listen);
+  if (!lock.ok()) {
+    Fail(lock.status().code() == StatusCode::kFailedPrecondition ? 2 : 3,
+         "the state directory " + lock.status().message() + "; stop that coordinator first, or pass another --state-dir");
+  }
   auto store = coordinator::SqliteJobStore::Open(a.state_dir + "/hpo.db");
   if (!store.ok()) Fail(3, store.status().message());
   coordinator::CoreOptions co;
+  co.on_store_failure = StopOnStoreFailure("hpo coordinator", a.state_dir, "start the coordinator again");
   co.lease_ms = a.lease_ms;
   co.heartbeat_interval_ms = a.heartbeat_ms;
   co.default_grace_period_s = a.grace_s;
@@ -590,30 +660,39 @@ void Worker(const WorkerArgs& a) {
     if (eq == std::string::npos || eq == 0) Fail(2, "--label wants KEY=VALUE, got " + kv);
     o.labels[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  InstallSignalHandlers();
+  InstallSignalHandlers(/*hangup_stops=*/true);
   if (a.spot) {
     struct sigaction sa {};
     sa.sa_handler = OnUsr1;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGUSR1, &sa, nullptr);
   }
-  std::atomic<bool> stop{false};
+  std::atomic<bool> stop{false}, done{false};
   worker::WorkerAgent agent(o);
   std::thread watcher([&] {
     // A spot worker takes SIGUSR1 as an interruption notice (it stays up, drained), and SIGTERM
     // as its capacity going away: trials end Interrupted (re-queued for free), then it exits.
-    while (g_signals.load() == 0) {
+    while (g_signals.load() == 0 && !done.load()) {
       if (a.spot && g_usr1.load() > 0) agent.Interrupt("SIGUSR1 (spot interruption notice)");
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
+    if (done.load()) return;
     if (a.spot) agent.Interrupt("SIGTERM (spot capacity reclaimed)");
+    std::cerr << "hpo worker: stopping; running training jobs get SIGTERM and their grace period (signal again "
+                 "to quit now)\n";
     stop = true;
+    // A second signal: the grace periods are not waited out.
+    while (g_signals.load() < 2 && !done.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!done.load()) {
+      std::cerr << "hpo worker: quitting now; running training jobs get SIGKILL\n";
+      agent.Abort();
+    }
   });
   Status s = agent.Run(stop);
   stop = true;
-  g_signals.fetch_add(1);
+  done = true;
   watcher.join();
-  if (!s.ok()) Fail(3, s.message());
+  if (!s.ok()) Fail(s.code() == StatusCode::kInvalidArgument ? 2 : 3, s.message());
   Exit(0);
 }
 
@@ -630,11 +709,13 @@ void AddRunCommand(CLI::App& app) {
   auto a = std::make_shared<RunArgs>();
   CLI::App* c = app.add_subcommand("run", "Run a tuning job to completion on this machine");
   c->add_option("spec", a->spec, "The tuning job: CRD YAML/JSON or a SageMaker JSON request")->required();
-  c->add_option("--workers", a->workers, "Local workers to start (default: one per GPU, each with its GPU; else 2)");
-  c->add_option("--slots", a->slots, "Training jobs each worker runs at once (default 1)");
+  c->add_option("--workers", a->workers, "Local workers to start (default: one per GPU, each with its GPU; else 2)")
+      ->check(CLI::Range(1, 1024));
+  c->add_option("--slots", a->slots, "Training jobs each worker runs at once (default 1)")->check(CLI::Range(1, 1024));
   c->add_option("--state-dir", a->state_dir, "Where the job's database and trial directories go "
                                              "(default hpo-runs/<job>-<time>)");
-  c->add_option("--grace", a->grace_s, "Seconds between SIGTERM and SIGKILL when a training job is stopped (10)");
+  c->add_option("--grace", a->grace_s, "Seconds between SIGTERM and SIGKILL when a training job is stopped (10)")
+      ->check(CLI::Range(int64_t{0}, int64_t{86400}));
   c->add_flag("--no-assign-ahead", a->no_assign_ahead,
               kNoAssignAheadHelp);
   c->add_option("--instance-type", a->instance_types,
@@ -670,9 +751,12 @@ void AddCoordinatorCommand(CLI::App& app) {
   c->add_option("--listen", a->listen, "ZeroMQ endpoint workers connect to (tcp://0.0.0.0:7700)");
   c->add_option("--http", a->http, "HOST:PORT of the SageMaker-compatible HTTP API (127.0.0.1:7780)");
   c->add_option("--state-dir", a->state_dir, "Directory of the job database (hpo-state)");
-  c->add_option("--lease-ms", a->lease_ms, "A worker silent this long is lost and its trials are retried (10000)");
-  c->add_option("--heartbeat-ms", a->heartbeat_ms, "Heartbeat interval told to workers (1000)");
-  c->add_option("--grace", a->grace_s, "Seconds between SIGTERM and SIGKILL for stopped training jobs (120)");
+  c->add_option("--lease-ms", a->lease_ms, "A worker silent this long is lost and its trials are retried (10000)")
+      ->check(CLI::Range(int64_t{100}, int64_t{86400000}));
+  c->add_option("--heartbeat-ms", a->heartbeat_ms, "Heartbeat interval told to workers (1000)")
+      ->check(CLI::Range(int64_t{10}, int64_t{3600000}));
+  c->add_option("--grace", a->grace_s, "Seconds between SIGTERM and SIGKILL for stopped training jobs (120)")
+      ->check(CLI::Range(int64_t{0}, int64_t{86400}));
   c->add_flag("--no-assign-ahead", a->no_assign_ahead,
               kNoAssignAheadHelp);
   c->add_option("--spot-price-ratio", a->spot_price_ratio,
@@ -721,7 +805,7 @@ void AddWorkerCommand(CLI::App& app) {
   auto a = std::make_shared<WorkerArgs>();
   CLI::App* c = app.add_subcommand("worker", "Run a worker that executes training jobs");
   c->add_option("--connect", a->connect, "The coordinator's ZeroMQ endpoint (tcp://127.0.0.1:7700)");
-  c->add_option("--slots", a->slots, "Training jobs run at once (1)");
+  c->add_option("--slots", a->slots, "Training jobs run at once (1)")->check(CLI::Range(1, 1024));
   c->add_option("--gpus", a->gpus, "GPU indices to use: auto, none, or a list such as 0,1");
   c->add_option("--instance-type", a->instance_type, "Instance type this worker serves, e.g. ml.g5.xlarge");
   c->add_option("--instance-group", a->instance_group, "Instance group this worker belongs to");
@@ -782,7 +866,11 @@ void AddWorkerCommand(CLI::App& app) {
       "      --image my-xgboost=/opt/trainers/xgb.py\n\n"
       "A trainingImage that is an absolute path (or file:// URI) runs as a local program; one mapped\n"
       "with --image runs its command; any other (123456789012.dkr.ecr...:tag, localhost/x:latest)\n"
-      "runs as `RUNTIME run --rm -v <trial root>:/opt/ml ... IMAGE train` in the container runtime.");
+      "runs as `RUNTIME run --rm -v <trial root>:/opt/ml ... IMAGE train` in the container runtime.\n\n"
+      "SIGTERM, SIGINT or SIGHUP (systemctl stop, the end of a Slurm job) takes the worker away like a spot\n"
+      "interruption: the coordinator places nothing more here, running training jobs get SIGTERM and their\n"
+      "grace period, end Interrupted and run again elsewhere without spending a retry. A second signal\n"
+      "kills them at once. Each worker on a machine needs its own --work-dir.");
   c->callback([a] { Worker(*a); });
 }
 

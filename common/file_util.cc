@@ -1,6 +1,7 @@
 #include "common/file_util.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,6 +90,31 @@ Status WriteFileAtomically(const std::string& path, const std::string& data, Dur
     ::close(dfd);
   }
   return Status::Ok();
+}
+
+DirectoryLock::~DirectoryLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the flock
+}
+
+Result<std::unique_ptr<DirectoryLock>> LockDirectory(const std::string& dir, const std::string& what) {
+  const std::string path = dir + "/lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IoError("cannot open " + path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err != EWOULDBLOCK) return Status::IoError("cannot lock " + path + ": " + std::strerror(err));
+    auto holder = ReadFile(path, 4096);
+    std::string who = holder.ok() ? *holder : std::string();
+    while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
+    return Status::FailedPrecondition(dir + " is in use by " + (who.empty() ? "another process" : who));
+  }
+  // Ours now: say who holds it (the old text, if any, was a holder that has ended).
+  const std::string text = "pid " + std::to_string(::getpid()) + " (" + what + ")\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) < 0) {
+    // The lock holds without the note; only the message another process gets is poorer.
+  }
+  return std::unique_ptr<DirectoryLock>(new DirectoryLock(fd));
 }
 
 }  // namespace hpo

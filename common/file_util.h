@@ -1,11 +1,15 @@
-// common/file_util.h: whole-file reads and durable whole-file writes.
+// common/file_util.h: whole-file reads, durable whole-file writes, and exclusive locks on
+// directories.
 //
 // ReadFile never throws: a missing, unreadable or oversized file is an IoError naming the path
 // and the OS reason. WriteFileAtomically writes a temp file beside the target, fsyncs it, renames
 // it over the target and fsyncs the directory, so a crash leaves either the old or the new file.
+// LockDirectory holds an flock(2) on DIR/lock for the life of the returned object: the kernel
+// drops it when the process ends however it ends, so a crash leaves no stale lock.
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 
 #include "common/status.h"
@@ -24,5 +28,24 @@ enum class Durability { kDurable, kAtomicOnly };
 // Replaces path's content with data atomically (temp file + rename), and durably unless told.
 Status WriteFileAtomically(const std::string& path, const std::string& data,
                            Durability durability = Durability::kDurable);
+
+// An exclusive lock on a directory, held until destroyed. The lock file (DIR/lock) holds the
+// holder's pid and command, for the message another process gets.
+class DirectoryLock {
+ public:
+  ~DirectoryLock();
+  DirectoryLock(const DirectoryLock&) = delete;
+  DirectoryLock& operator=(const DirectoryLock&) = delete;
+
+ private:
+  friend Result<std::unique_ptr<DirectoryLock>> LockDirectory(const std::string&, const std::string&);
+  explicit DirectoryLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+// Takes the lock without waiting. FailedPrecondition when another process holds it ("DIR is in
+// use by pid N (WHAT)"); IoError when the lock file cannot be opened. `what` names this holder,
+// e.g. "hpo run spec.yaml".
+Result<std::unique_ptr<DirectoryLock>> LockDirectory(const std::string& dir, const std::string& what);
 
 }  // namespace hpo

@@ -69,7 +69,9 @@ void CoordinatorCore::Impl::RecordSuggestion(const TuningJob& j, double seconds,
 }
 
 void CoordinatorCore::Impl::Note(const Status& s) {
-  if (!s.ok()) log.push_back(s.ToString());
+  if (s.ok()) return;
+  log.push_back(s.ToString());
+  if (opt.on_store_failure) opt.on_store_failure(s);
 }
 
 void CoordinatorCore::Impl::SaveJob(TuningJob& j, int64_t now) {

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -73,6 +74,13 @@ struct CoreOptions {
   // `hpo coordinator` turn this on: a proposal from 5,000 observations takes seconds on a
   // CPU, and no heartbeat, result or API call should wait for it.
   bool propose_off_core = false;
+  // Called when the store refuses a write (disk full, I/O error). The core's memory is then ahead
+  // of its disk, and what it returns next would acknowledge to workers what is not stored (a
+  // worker drops an acknowledged exit report): the caller should stop at once, before sending
+  // anything more. `hpo coordinator` and `hpo run` print the reason and exit 3; started again
+  // (with space freed) they resume from what the store holds, and the workers re-send what was
+  // not acknowledged. Unset (tests): the failure is only kept in the core's log.
+  std::function<void(const Status&)> on_store_failure;
 };
 
 // A proposal the core wants made outside it (CoreOptions::propose_off_core).
@@ -121,6 +129,9 @@ struct Trial {
   proto::StringMap hyperparameters;  // what the program sees: static + tuned + _tuning_objective_metric
   TrialState state = TrialState::kPending;
   std::vector<SecondaryTransition> secondary;  // SecondaryStatusTransitions, in order
+  // Per attempt: one past the highest log line number received (memory only; after a restart
+  // the window starts again from what arrives).
+  std::map<uint32_t, uint64_t> log_lines_seen;
   uint32_t attempt = 0;                        // current attempt, 0 before the first start
   std::string worker_id;                       // where the current attempt runs
   bool started = false;                        // TrialStarted seen for the current attempt
@@ -240,6 +251,9 @@ struct WorkerInfo {
   // the successor started at once): a lease after it was sent, a heartbeat without it finds it lost.
   std::set<std::pair<std::string, uint32_t>> ending;
   std::string draining;  // why no new trial goes there (an interruption notice); "" = open
+  // Sessions of earlier processes under this id, replaced by a newer registration. One that
+  // registers again was not a restart: two live workers share the id (refused).
+  std::set<uint64_t> replaced_sessions;
   // KeepAlivePeriodInSeconds: a slot kept for the next training job of the same tuning job and
   // definition after one ended here, until `until_ms` (warm reuse; not persisted).
   struct Warm {
@@ -348,8 +362,11 @@ class CoordinatorCore {
   // every event when `job` is empty, else that job's (a deleted job's events stay). NotFound for a
   // job this coordinator never had.
   Result<std::vector<EventRow>> Events(const std::string& job, int64_t after_id, size_t limit) const;
-  // Lines kept per attempt; later lines are dropped (the worker's own trial.log keeps them all).
-  static constexpr uint64_t kMaxLogLinesPerAttempt = 200000;
+  // Lines kept per attempt: its first kLogHeadLines and its last kLogTailLines (where the final
+  // metrics and a traceback are); the middle of a longer log is dropped, and readers see the gap
+  // in the line numbers. The worker's own trial.log keeps every line.
+  static constexpr uint64_t kLogHeadLines = 100000;
+  static constexpr uint64_t kLogTailLines = 100000;
   std::string JobArn(const std::string& job) const;
   std::string TrainingJobArn(const std::string& trial) const;
   const CoreOptions& options() const { return options_; }

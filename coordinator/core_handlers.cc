@@ -36,6 +36,21 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
     out->push_back({wid, std::move(ack)});
     return;
   }
+  if (known != workers.end() && known->second.replaced_sessions.count(r.session)) {
+    // A process that a newer one under the same id replaced is still alive: two workers share
+    // the id, and each registration would take the other's attempts. The older one is refused
+    // (it exits, its training jobs stop); the newer one keeps the id.
+    ack.accepted = false;
+    ack.reason = "another worker registered with the id " + wid + " (host " + known->second.reg.host +
+                 ") after this one: two live workers share the id; give each its own --id";
+    Event(now, "WorkerIdConflict", "", "", wid + ": a process on " + r.host + " registered again after " +
+                                               known->second.reg.host + " took the id; refused it");
+    out->push_back({wid, std::move(ack)});
+    return;
+  }
+  if (known != workers.end() && known->second.reg.session != 0 && known->second.reg.session != r.session) {
+    known->second.replaced_sessions.insert(known->second.reg.session);
+  }
   WorkerInfo& w = workers[wid];
   w.queued.clear();
   w.ending.clear();  // what it no longer reports was found lost just below
@@ -110,7 +125,10 @@ void CoordinatorCore::Impl::OnTrialStarted(const std::string& wid, const proto::
   auto w = workers.find(wid);
   t->on_spot = w != workers.end() && w->second.reg.spot;
   if (t->start_ms == 0) t->start_ms = now;
-  Secondary(*t, "Training", now, "Training in progress on " + wid);
+  // An attempt assigned ahead starts on the worker as soon as its predecessor's program ends,
+  // which can be just after the coordinator asked it to stop (a completion criterion met by that
+  // predecessor): it stays Stopping, its history never goes back to Training.
+  if (!t->stop_requested) Secondary(*t, "Training", now, "Training in progress on " + wid);
   SaveTrial(*t);
 }
 
@@ -145,13 +163,26 @@ bool CoordinatorCore::Impl::OnMetrics(const std::string& wid, const proto::wire:
 void CoordinatorCore::Impl::OnLogLines(const proto::wire::LogLines& m) {
   auto it = trials.find(m.trial);
   if (it == trials.end() || m.attempt > it->second.attempt) return;  // unknown trial or attempt
+  // Head and tail (CoordinatorCore::kLogHeadLines, kLogTailLines): lines past the head are
+  // kept until they are more than kLogTailLines behind the newest one.
+  constexpr uint64_t kHead = CoordinatorCore::kLogHeadLines, kTail = CoordinatorCore::kLogTailLines;
+  Trial& t = it->second;
+  uint64_t& seen = t.log_lines_seen[m.attempt];  // one past the highest line number received
+  const uint64_t before = seen;
+  if (!m.lines.empty()) seen = std::max<uint64_t>(seen, m.first_line + m.lines.size());
+  const uint64_t tail_from = seen > kHead + kTail ? seen - kTail : kHead;  // lines in [kHead, tail_from) go
   std::vector<LogRow> rows;
   for (size_t i = 0; i < m.lines.size(); ++i) {
     uint64_t line = m.first_line + i;
-    if (line >= CoordinatorCore::kMaxLogLinesPerAttempt) break;
+    if (line >= kHead && line < tail_from) continue;  // a re-sent line of the dropped middle
     rows.push_back({0, m.trial, m.attempt, line, m.lines[i]});
   }
   if (!rows.empty()) Note(store->AppendLogs(rows));
+  if (tail_from > kHead && seen > before) {
+    // The window moved: drop what fell out of it (one range delete per batch; the rows already
+    // dropped are not there to scan).
+    Note(store->TrimLogs(m.trial, m.attempt, kHead, tail_from));
+  }
 }
 
 bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::TrialExited& m, int64_t now, std::vector<Outgoing>* out) {
@@ -241,6 +272,8 @@ void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbea
     proto::wire::StopTrial m;
     m.trial = r.trial;
     m.attempt = r.attempt;
+    // The worker reads this exact reason as "revoked": it uploads nothing of the attempt (its
+    // artifacts path is the re-run's too; worker/agent_impl.h lease_valid).
     m.reason = "the coordinator no longer runs this attempt";
     m.grace_period_s = static_cast<uint32_t>(opt.default_grace_period_s);
     out->push_back({wid, std::move(m)});

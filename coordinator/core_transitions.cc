@@ -423,6 +423,22 @@ void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<O
     j.status = "Failed";
     j.failure_reason = "No training job succeeded after " + std::to_string(j.trials.size()) +
                        " attempts. Please take a look at the training job failures to get more details.";
+    // SageMaker's words, then what they do not say: training jobs that ran to the end without one
+    // line the objective's regex matched (the usual cause when nothing failed).
+    int completed_without_metric = 0;
+    std::string example;
+    for (const auto& name : j.trials) {
+      const Trial& t = trials.at(name);
+      if (t.state == TrialState::kCompleted && !t.objective) {
+        ++completed_without_metric;
+        if (example.empty()) example = t.name;
+      }
+    }
+    if (completed_without_metric > 0) {
+      j.failure_reason += " " + std::to_string(completed_without_metric) +
+                          " of them completed without emitting the objective metric: check its MetricDefinitions "
+                          "regex against their output (hpo logs " + example + ").";
+    }
   } else {
     j.status = "Completed";
     if (j.completion_reason.empty()) {

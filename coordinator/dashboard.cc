@@ -641,6 +641,9 @@ Page TrialPage(Source& src, const std::string& name, const PageOptions& o) {
   const std::optional<std::deque<Json>> tail =
       LastOf([&](int64_t after) { return src.Logs(name, after, 5000); }, "lines", o.log_tail, 40, &total);
   const bool log_ok = tail.has_value();
+  // Line numbers count what the program printed, also where the coordinator kept only the head
+  // and the tail of a long log.
+  if (tail && !tail->empty()) total = std::max<size_t>(total, tail->back().value("line", size_t{0}) + 1);
   b += "<h2>Log</h2><p class=\"muted\">";
   if (!log_ok) {
     b += "the log could not be read";

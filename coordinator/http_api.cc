@@ -537,6 +537,13 @@ struct HttpApi::Impl {
 
 HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->d = dispatcher;
+  // cpp-httplib's default also sets SO_REUSEPORT, with which a second coordinator binds the same
+  // port and the kernel splits the requests between the two: SO_REUSEADDR only (a restart may
+  // still bind while old connections linger in TIME_WAIT), so a port in use is refused.
+  impl_->server.set_socket_options([](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   impl_->options = std::move(options);
   if (!impl_->options.now_s) {
     impl_->options.now_s = [] {

@@ -75,7 +75,7 @@ class Stmt {
 
 }  // namespace
 
-Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& path) {
+Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& path, bool check_integrity) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                            nullptr);
@@ -86,6 +86,27 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& 
   }
   sqlite3_busy_timeout(db, 5000);
   std::unique_ptr<SqliteJobStore> store(new SqliteJobStore(db));
+  if (check_integrity && path != ":memory:") {
+    Stmt q(db, "PRAGMA quick_check");
+    std::string problems;
+    if (!q.ok()) {
+      problems = sqlite3_errmsg(db);
+    } else {
+      int rc = SQLITE_ROW;
+      for (int n = 0; n < 3 && (rc = q.Step()) == SQLITE_ROW;) {
+        const std::string line = q.Text(0);
+        if (line == "ok") break;
+        problems += (problems.empty() ? "" : "; ") + line;
+        ++n;
+      }
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) problems += (problems.empty() ? "" : "; ") + std::string(sqlite3_errmsg(db));
+    }
+    if (!problems.empty()) {
+      return Status::FailedPrecondition(
+          "the job store " + path + " is damaged (SQLite: " + problems +
+          "); restore it from a backup, or move it aside (with its -wal file) to start with an empty one");
+    }
+  }
   if (path != ":memory:") {
     HPO_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
   }
@@ -274,6 +295,16 @@ Status SqliteJobStore::AppendLogs(const std::vector<LogRow>& rows) {
     s.Bind(1, r.trial).Bind(2, static_cast<int64_t>(r.attempt)).Bind(3, static_cast<int64_t>(r.line)).Bind(4, r.text);
     if (s.Step() != SQLITE_DONE) return s.Error("writing log line");
   }
+  return Status::Ok();
+}
+
+Status SqliteJobStore::TrimLogs(const std::string& trial, uint32_t attempt, uint64_t from_line, uint64_t to_line) {
+  if (to_line <= from_line) return Status::Ok();
+  Stmt s(db_, "DELETE FROM logs WHERE trial=? AND attempt=? AND line>=? AND line<?");
+  if (!s.ok()) return s.Error("preparing log trim");
+  s.Bind(1, trial).Bind(2, static_cast<int64_t>(attempt)).Bind(3, static_cast<int64_t>(from_line))
+      .Bind(4, static_cast<int64_t>(to_line));
+  if (s.Step() != SQLITE_DONE) return s.Error("trimming a log");
   return Status::Ok();
 }
 

@@ -103,6 +103,9 @@ class JobStore {
   virtual Status AppendLogs(const std::vector<LogRow>& rows) = 0;
   // Up to `limit` lines of the trial with id > after_id, in order.
   virtual Result<std::vector<LogRow>> LoadLogs(const std::string& trial, int64_t after_id, size_t limit) = 0;
+  // Removes the attempt's lines numbered in [from_line, to_line) (a log's middle, once it is
+  // longer than the coordinator keeps).
+  virtual Status TrimLogs(const std::string& trial, uint32_t attempt, uint64_t from_line, uint64_t to_line) = 0;
   // Removes the job (name matched case-insensitively), its trials and their metrics and log lines,
   // all or nothing. Events stay: they are the coordinator's history. No such job: Ok, nothing done.
   virtual Status DeleteJob(const std::string& name) = 0;
@@ -114,7 +117,10 @@ class JobStore {
 class SqliteJobStore final : public JobStore {
  public:
   // Opens (creating if needed) the database at `path` (":memory:" for none) and its schema.
-  static Result<std::unique_ptr<SqliteJobStore>> Open(const std::string& path);
+  // check_integrity: SQLite's quick_check first (time linear in the file's size, about a second
+  // per GB), so that a damaged file is refused with what to do rather than read as fewer rows;
+  // a coordinator checks, a read-only look (hpo events --state-dir) need not.
+  static Result<std::unique_ptr<SqliteJobStore>> Open(const std::string& path, bool check_integrity = true);
   ~SqliteJobStore() override;
 
   Status Begin() override;
@@ -130,6 +136,7 @@ class SqliteJobStore final : public JobStore {
   Result<std::vector<MetricRow>> LoadMetrics(const std::string& trial) override;
   Status AppendLogs(const std::vector<LogRow>& rows) override;
   Result<std::vector<LogRow>> LoadLogs(const std::string& trial, int64_t after_id, size_t limit) override;
+  Status TrimLogs(const std::string& trial, uint32_t attempt, uint64_t from_line, uint64_t to_line) override;
   Status DeleteJob(const std::string& name) override;
   Result<std::vector<EventRow>> LoadEvents(const std::string& job, int64_t after_id, size_t limit) override;
 

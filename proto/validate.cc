@@ -624,9 +624,11 @@ void Validator::CheckHyperParameterNames(const TuningJobSpec& spec, const Traini
   auto scope = RangeScope(spec, d, p, multi);
   std::map<std::string, std::string> first;  // name -> path of its first range
   size_t tunable = 0;
-  auto visit = [&](const std::optional<std::string>& name, const FieldPath& ep) {
+  // `range`: false for AutoParameters, which Autotune keeps static when named _* (the static
+  // check below then applies to the spec it resolves to).
+  auto visit = [&](const std::optional<std::string>& name, const FieldPath& ep, bool range = true) {
     if (!name || name->empty()) return;
-    if (*name == kObjectiveHyperParameter) {
+    if (range && *name == kObjectiveHyperParameter) {
       Add(ep.Child("Name"), Quote(*name) + " is reserved: every training job gets it, set to the objective metric's "
                                            "name (as on SageMaker); give the range another name");
       return;
@@ -654,7 +656,7 @@ void Validator::CheckHyperParameterNames(const TuningJobSpec& spec, const Traini
       visit(r->categorical_parameter_ranges[i].name, rp.Child("CategoricalParameterRanges").Index(i));
     }
     for (size_t i = 0; i < r->auto_parameters.size(); ++i) {
-      visit(r->auto_parameters[i].name, rp.Child("AutoParameters").Index(i));
+      visit(r->auto_parameters[i].name, rp.Child("AutoParameters").Index(i), /*range=*/false);
     }
   }
 

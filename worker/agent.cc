@@ -4,6 +4,11 @@
 
 #include "worker/agent_impl.h"
 
+#include "common/file_util.h"
+#include "worker/orphans.h"
+
+#include <stdexcept>
+
 namespace hpo::worker {
 
 
@@ -81,7 +86,12 @@ void WorkerAgent::Impl::Connect() {
   // acknowledged and reliable reports are re-sent after it, so a backlog would only replay
   // stale copies at the coordinator.
   sock->set(zmq::sockopt::immediate, true);
-  sock->connect(opt.connect);
+  try {
+    sock->connect(opt.connect);
+  } catch (const zmq::error_t& e) {
+    throw std::invalid_argument("cannot connect to " + opt.connect + ": " + e.what() +
+                                " (an endpoint looks like tcp://HOST:7700)");
+  }
   registered = false;
   last_heard_ms = Now();
   register_backoff_ms = 20;
@@ -199,6 +209,7 @@ void WorkerAgent::Impl::SendRegister() {
 
 void WorkerAgent::Impl::OnAck(const proto::wire::Ack& a) {
   auto type = static_cast<proto::wire::MsgType>(a.type);
+  if (type == proto::wire::MsgType::kHeartbeat && confirming && a.seq >= confirm_seq) confirming = false;
   // MetricPoints and TrialExited acknowledgements are cumulative (the coordinator applies
   // metric batches in seq order and acknowledges only without a gap). LogLines are stored by
   // line number in any order and acknowledged one by one: a cumulative reading would drop a
@@ -226,8 +237,11 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
     if (ack->lease_ms > 0) opt.coordinator_lease_ms = ack->lease_ms;
     for (const auto& s : ack->stop) {
       auto it = runs.find({s.trial, s.attempt});
-      if (it != runs.end()) StopRun(*it->second, "the coordinator no longer runs this attempt", "Stopped", 0);
+      if (it == runs.end()) continue;
+      *it->second->revoked = true;
+      StopRun(*it->second, "the coordinator no longer runs this attempt", "Stopped", 0);
     }
+    confirming = false;  // the coordinator's view of what we hold is applied
     for (auto& p : outbox) {  // what the old connection may have lost
       SendFrames(p.frames);
       p.sent_ms = Now();
@@ -238,7 +252,12 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
     Assign(*a);
   } else if (const auto* s = std::get_if<proto::wire::StopTrial>(&m)) {
     auto it = runs.find({s->trial, s->attempt});
-    if (it != runs.end()) StopRun(*it->second, "Stopped: " + s->reason, "Stopped", s->grace_period_s);
+    if (it != runs.end()) {
+      // A heartbeat's reconciliation: the attempt was given to another worker while this one was
+      // out of touch (proto: Reconcile's reason).
+      if (s->reason == "the coordinator no longer runs this attempt") *it->second->revoked = true;
+      StopRun(*it->second, "Stopped: " + s->reason, "Stopped", s->grace_period_s);
+    }
   } else if (const auto* ack = std::get_if<proto::wire::Ack>(&m)) {
     OnAck(*ack);
   } else if (const auto* e = std::get_if<proto::wire::Error>(&m)) {
@@ -250,6 +269,19 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
     }
   }
   return Status::Ok();
+}
+
+void WorkerAgent::Impl::SendHeartbeat() {
+  proto::wire::Heartbeat h;
+  h.worker_id = opt.worker_id;
+  h.seq = ++heartbeat_seq;
+  size_t busy = 0;
+  for (const auto& [k, r] : runs) busy += r->queued ? 0 : 1;
+  h.free_slots = static_cast<uint32_t>(opt.slots > busy ? opt.slots - busy : 0);
+  // As in Register (the coordinator re-queues an attempt its worker does not hold).
+  for (const auto& k : HeldAttempts()) h.running.push_back({k.first, k.second});
+  Send(h);
+  last_heartbeat_ms = Now();
 }
 
 int64_t WorkerAgent::Impl::TickMs() const {
@@ -314,6 +346,15 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
       impl->spares->Stop();
     }
   } stop_spares{this};
+  std::error_code mkdir_error;
+  fs::create_directories(opt.work_dir, mkdir_error);
+  auto lock = LockDirectory(opt.work_dir, "hpo worker " + opt.worker_id);
+  if (!lock.ok()) {
+    return Status::InvalidArgument("the work directory " + lock.status().message() +
+                                      "; give each worker on a machine its own --work-dir");
+  }
+  // Daemons a training program leaves behind become this process's children (worker/orphans.h).
+  if (Status s = BecomeSubreaper(); !s.ok()) Log("worker: " + s.message() + "; daemons of training jobs may outlive them");
   StartNoticePoller();
   OpenJournal();
   if (opt.container.enabled()) {
@@ -322,7 +363,7 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
   }
   OpenChannelCache();
   Connect();
-  while (!stop.load()) {
+  while (!stop.load() && !abort_now.load()) {
     zmq::pollitem_t items[] = {{sock->handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};
     try {
       zmq::poll(items, wake_fd >= 0 ? 2 : 1, std::chrono::milliseconds(TickMs()));
@@ -330,6 +371,24 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
       if (e.num() != EINTR) Log(std::string("worker: poll failed: ") + e.what());
     }
     if (items[1].revents & ZMQ_POLLIN) DrainWake();
+    {
+      // A gap in this loop longer than half a lease (the process was paused): what it holds may
+      // have been given away meanwhile; ask at once, and hold uploads and starts until answered.
+      const int64_t now = Now();
+      if (last_loop_ms > 0 && now - last_loop_ms > opt.coordinator_lease_ms / 2) {
+        Log("worker: this process did not run for " + std::to_string(now - last_loop_ms) +
+            " ms; uploads and queued starts wait until the coordinator confirms what this worker still runs");
+        lease_valid = false;
+        confirming = true;
+        if (registered) {
+          SendHeartbeat();
+          confirm_seq = heartbeat_seq;
+        } else {
+          confirm_seq = heartbeat_seq + 1;  // the first heartbeat after registering (or its RegisterAck)
+        }
+      }
+      last_loop_ms = now;
+    }
     CheckInterruption();
     while (items[0].revents & ZMQ_POLLIN) {
       std::vector<zmq::message_t> parts;
@@ -351,25 +410,16 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
       }
       HPO_RETURN_IF_ERROR(Handle(*msg));
     }
+    lease_valid = registered && !confirming && Now() - last_heard_ms <= opt.coordinator_lease_ms / 2;
     PollTrials();
+    SweepLeftovers(/*final=*/false);
     if (!warm_data.empty()) ExpireWarmData();
     int64_t now = Now();
     if (!registered && now - register_sent_ms >= register_backoff_ms) {
       SendRegister();
       register_backoff_ms = std::min<int64_t>(register_backoff_ms * 2, 1000);
     }
-    if (registered && now - last_heartbeat_ms >= opt.heartbeat_ms) {
-      proto::wire::Heartbeat h;
-      h.worker_id = opt.worker_id;
-      h.seq = ++heartbeat_seq;
-      size_t busy = 0;
-      for (const auto& [k, r] : runs) busy += r->queued ? 0 : 1;
-      h.free_slots = static_cast<uint32_t>(opt.slots > busy ? opt.slots - busy : 0);
-      // As in Register (the coordinator re-queues an attempt its worker does not hold).
-      for (const auto& k : HeldAttempts()) h.running.push_back({k.first, k.second});
-      Send(h);
-      last_heartbeat_ms = now;
-    }
+    if (registered && now - last_heartbeat_ms >= opt.heartbeat_ms) SendHeartbeat();
     if (registered) {
       for (auto& p : outbox) {
         if (now - p.sent_ms >= opt.resend_ms) {
@@ -384,25 +434,54 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
       Connect();
     }
   }
-  // Shutdown: stop what runs, report it, and give the reports a moment to leave.
+  // Shutdown (SIGTERM: systemctl stop, the end of a Slurm allocation, a drained node): the
+  // capacity goes away, as with a spot interruption. The coordinator is told (it assigns nothing
+  // more here), and what runs ends Interrupted: re-queued elsewhere without spending a retry,
+  // rather than Stopped for good. Then: report it, and give the reports a moment to leave.
   // Every attempt gets its own grace period; output, uploads and the reports get
   // shutdown_extra_ms beyond the longest one.
+  loop_ended = true;
+  Interrupt("the worker " + opt.worker_id + " is shutting down");
+  CheckInterruption();
   int64_t longest_grace_ms = 0;
   for (auto& [k, r] : runs) {
     StopRun(*r, "the worker is shutting down", "Stopped", r->assign.grace_period_s);
     longest_grace_ms = std::max(longest_grace_ms, r->stop_grace_ms);
   }
   int64_t until = Now() + longest_grace_ms + opt.shutdown_extra_ms;
+  bool killed = false;
   while (!runs.empty() && Now() < until) {
+    if (abort_now.load() && !killed) {
+      KillRunsNow();
+      killed = true;
+      until = std::min(until, Now() + opt.shutdown_extra_ms);
+    }
     PollTrials();
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ExpireWarmData(true);
+  SweepLeftovers(/*final=*/true);
   return Status::Ok();
+}
+
+void WorkerAgent::Impl::SweepLeftovers(bool final) {
+  if (final) {
+    ForgetTrainingJobs(this);
+  } else {
+    std::set<pid_t> tracked;
+    std::set<std::string> running;
+    for (const auto& [key, r] : runs) {
+      running.insert(key.first);
+      if (r->process) tracked.insert(r->process->pid());
+    }
+    PublishTrainingJobs(this, std::move(tracked), std::move(running));
+  }
+  SweepOrphans(Now(), final ? 0 : 1000, [this](const std::string& line) { Log(line); });
 }
 
 WorkerAgent::Impl::~Impl() {
   closing = true;
+  ForgetTrainingJobs(this);  // a loop that ended early did not
   // The attempts still here (a shutdown that ran out of time) end first: their monitor threads
   // may still be uploading with what the members below hold.
   std::lock_guard<std::mutex> lock(runs_mu);
@@ -428,10 +507,17 @@ Status WorkerAgent::Run(const std::atomic<bool>& stop) {
     return impl_->Loop(stop);
   } catch (const zmq::error_t& e) {
     return Status::Unavailable(std::string("worker: ZeroMQ error: ") + e.what());
+  } catch (const std::invalid_argument& e) {
+    return Status::InvalidArgument(std::string("worker: ") + e.what());
   }
 }
 
 void WorkerAgent::Interrupt(const std::string& reason) { impl_->Interrupt(reason); }
+
+void WorkerAgent::Abort() {
+  impl_->abort_now = true;
+  impl_->Wake();
+}
 
 size_t WorkerAgent::running() const {
   std::lock_guard<std::mutex> lock(impl_->runs_mu);

@@ -154,8 +154,16 @@ class WorkerAgent {
   WorkerAgent& operator=(const WorkerAgent&) = delete;
 
   // Runs until `stop` becomes true (then stops its trials with their grace period) or the
-  // coordinator refuses the registration (returns the reason as FailedPrecondition).
+  // coordinator refuses the registration (returns the reason as FailedPrecondition). Holds an
+  // exclusive lock on work_dir while it runs: a second agent on the same directory (whose outbox
+  // journal and trial directories would collide) gets InvalidArgument naming the holder, as does
+  // an endpoint ZeroMQ cannot parse.
   Status Run(const std::atomic<bool>& stop);
+
+  // Quit now (as if `stop` were set): the trials running, or in their grace period, get SIGKILL
+  // (a container runtime's stop with no grace) instead of waiting it out. A person's second
+  // Ctrl-C. Thread-safe (not from a signal handler); Run still reports what ended.
+  void Abort();
 
   // Attempts this worker holds now: running, staging, or assigned ahead and waiting for their
   // slot (for tests and status lines). Thread-safe.

@@ -144,7 +144,27 @@ struct WorkerAgent::Impl {
   std::unique_ptr<zmq::socket_t> sock;
   std::unique_ptr<HandshakeMonitor> handshake_monitor;  // after sock: destroyed before it
   bool registered = false;
-  int64_t last_heard_ms = 0;
+  std::atomic<int64_t> last_heard_ms{0};  // read by upload threads too (LeaseFresh)
+  // Fencing. A worker that was paused (SIGSTOP, a VM stall) or cut off longer than the lease may
+  // hold attempts the coordinator has since given to another worker; their uploads would then
+  // overwrite the new attempt's artifacts at the same output path, and queued attempts would
+  // start for a job that has moved on. `lease_valid` (published by the loop after each drain of
+  // messages) is true while the coordinator answered within half a lease and, after a gap in the
+  // loop itself, once it has acknowledged a heartbeat sent after the gap (with its stops for
+  // attempts it no longer runs already applied). Uploads and queued starts wait for it.
+  std::atomic<bool> lease_valid{false};
+  // At the moment of acting (any thread): lease_valid, and the coordinator heard from within half
+  // a lease now (the loop may itself have been paused mid-iteration, after it published
+  // lease_valid).
+  // During shutdown (loop_ended) no message is read any more: what lease_valid said last holds.
+  bool LeaseFresh() const {
+    return lease_valid.load() && (loop_ended.load() || Now() - last_heard_ms.load() <= opt.coordinator_lease_ms / 2);
+  }
+  std::atomic<bool> loop_ended{false};
+  int64_t last_loop_ms = 0;
+  bool confirming = false;         // a gap was seen: wait for the ack of heartbeat confirm_seq
+  uint64_t confirm_seq = 0;
+  void SendHeartbeat();
   int64_t last_heartbeat_ms = 0;
   int64_t register_sent_ms = 0;
   // Until a RegisterAck arrives, Register is re-sent after this long, doubling from 20 ms up to
@@ -234,6 +254,9 @@ struct WorkerAgent::Impl {
     int64_t last_checkpoint_pass_ms = 0;
     bool checkpoint_error_logged = false;
     std::shared_ptr<std::atomic<bool>> successor_waits = std::make_shared<std::atomic<bool>>(false);
+    // The coordinator no longer runs this attempt (it told us after a gap): nothing of it is
+    // uploaded.
+    std::shared_ptr<std::atomic<bool>> revoked = std::make_shared<std::atomic<bool>>(false);
     // ResourceConfig.VolumeSizeInGB, watched while the program runs; exceeding it stops the
     // program and the attempt ends Failed with stop_reason (stop_fails).
     std::optional<VolumeLimit> volume_limit;
@@ -390,6 +413,7 @@ struct WorkerAgent::Impl {
   bool StartProgram(const Key& key, Run& r, std::vector<BindMount> channel_mounts);
 
   // ---- spot interruptions ----------------------------------------------------------------------
+  std::atomic<bool> abort_now{false};  // set by Abort() (any thread)
   std::mutex interrupt_mu;
   std::string interrupt_reason;  // set by Interrupt() (any thread)
   bool interrupted = false;      // handled (loop thread)
@@ -397,6 +421,11 @@ struct WorkerAgent::Impl {
   void CheckInterruption();
 
   void StopRun(Run& r, const std::string& reason, const std::string& secondary, int64_t grace_s);
+  // After Abort(): every run's program (or container) is killed without waiting out its grace.
+  void KillRunsNow();
+  // Publishes what this agent runs and kills what training jobs left behind (worker/orphans.h),
+  // at most once a second; `final` (the agent is done): this agent runs nothing any more.
+  void SweepLeftovers(bool final);
 
   // Pipe-mode channels (worker/pipe_channel.h): the FIFOs <channel>_0 exist before the program
   // starts; each epoch is logged here, an error that ends the feeding also in the trial's log.

@@ -29,6 +29,7 @@ void WorkerAgent::Impl::CheckInterruption() {
   if (registered) Send(n);
   std::lock_guard<std::mutex> lock(runs_mu);
   for (auto& [key, r] : runs) {
+    if (!r->stop_reason.empty()) continue;  // already stopping as asked: it ends Stopped
     r->interrupted = true;
     StopRun(*r, "Interrupted: " + reason, "Interrupted", r->assign.grace_period_s);
   }
@@ -56,6 +57,19 @@ void WorkerAgent::Impl::StopRun(Run& r, const std::string& reason, const std::st
     }
   });
   r.process->Stop(std::chrono::milliseconds(grace_s * 1000) + opt.container.stop_margin);
+}
+
+void WorkerAgent::Impl::KillRunsNow() {
+  for (auto& [key, rp] : runs) {
+    Run& r = *rp;
+    if (r.stop_reason.empty()) StopRun(r, "the worker is quitting", "Stopped", 0);
+    if (!r.process) continue;
+    if (r.container) {
+      const std::vector<std::string> stop = ContainerStopCommand(opt.container, r.container_name, 0);
+      if (!stop.empty()) (void)background.Post([this, stop] { (void)RunTool(stop, opt.container.stop_margin); });
+    }
+    r.process->Stop(std::chrono::milliseconds(0));
+  }
 }
 
 bool WorkerAgent::Impl::StartPipes(const Key& key, Run& r) {
@@ -166,6 +180,7 @@ void WorkerAgent::Impl::PollTrials() {
     }
     if (r.queued) {  // assigned ahead: its slot frees when its predecessor's program ends
       if (r.stop_reason.empty() && PredecessorRunning(r.after)) continue;
+      if (r.stop_reason.empty() && !LeaseFresh()) continue;  // fenced: see lease_valid
       r.queued = false;
       if (r.stop_reason.empty()) r.deadline_ms = Deadline(r.assign);
       if (!r.staging.valid()) {

@@ -137,12 +137,27 @@ std::function<void()> WorkerAgent::Impl::UploadOnExit(Run& r) {
   auto done = std::make_shared<std::promise<Result<UploadedArtifacts>>>();
   r.upload = done->get_future();
   const std::string what = r.assign.trial + " attempt " + std::to_string(r.assign.attempt);
-  return [this, spec, done, artifacts, what, checkpoints = r.checkpoints, successor_waits = r.successor_waits] {
+  return [this, spec, done, artifacts, what, checkpoints = r.checkpoints, successor_waits = r.successor_waits,
+          revoked = r.revoked] {
     if (successor_waits->load()) Wake();  // the next trial starts in this slot while we upload
     struct WakeOnReturn {
       const Impl* impl;
       ~WakeOnReturn() { impl->Wake(); }
     } wake{this};
+    // Fenced (lease_valid): after a pause or a cut-off, the coordinator first says whether this
+    // attempt is still ours; if another worker has re-run it, its artifacts are at the same path.
+    bool waited = false;
+    while (!LeaseFresh() && !revoked->load() && !closing.load()) {
+      if (!waited) Wake();  // the loop sends the heartbeat that confirms
+      waited = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (revoked->load()) {
+      Log("worker: " + what + ": not uploaded: the coordinator gave the training job to another worker while this "
+          "one was out of touch");
+      done->set_value(Status::Unavailable("the coordinator no longer runs this attempt; nothing was uploaded"));
+      return;
+    }
     if (closing.load()) {
       done->set_value(Status::Unavailable("the worker stopped before the artifacts were uploaded"));
       return;

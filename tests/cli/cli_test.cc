@@ -16,6 +16,9 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <csignal>
+#include <chrono>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "proto/codec.h"
@@ -299,7 +302,9 @@ TEST_F(CliTest, ConvertEveryCrdExampleToApiAndBackKeepsTheSpec) {
     auto metadata = original->document.metadata;
     metadata.erase("name");
     EXPECT_EQ(api.err.find("(Kubernetes only) left out") != std::string::npos, !metadata.empty()) << f << api.err;
-    if (metadata.contains("namespace")) EXPECT_NE(api.err.find("metadata.namespace"), std::string::npos) << api.err;
+    if (metadata.contains("namespace")) {
+      EXPECT_NE(api.err.find("metadata.namespace"), std::string::npos) << api.err;
+    }
   }
 }
 
@@ -452,6 +457,69 @@ TEST_F(CliTest, RunServesAnInstanceTypeThisMachineCannotCoverOnlyWhenToldTo) {
   EXPECT_EQ(j["TrainingJobStatusCounters"]["Completed"], 3) << served.err;
 }
 
+// `hpo run` holds its state directory: a second run on it is refused while the first runs; the
+// same command after the first was killed resumes the interrupted job (nothing run twice); once
+// the job has ended, the directory is not run again.
+TEST_F(CliTest, RunHoldsItsStateDirectoryAndResumesAnInterruptedJob) {
+  const fs::path trainer = Write("trainer.sh", "#!/bin/bash\necho loss=$SM_HP_X\nsleep 1\necho loss=$SM_HP_X\n");
+  fs::permissions(trainer, fs::perms::owner_all);
+  const std::string spec = Write("resume.json", R"J({
+    "HyperParameterTuningJobName": "resume",
+    "HyperParameterTuningJobConfig": {
+      "Strategy": "Random",
+      "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
+      "ResourceLimits": {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 1},
+      "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "x", "MinValue": "0", "MaxValue": "1"}]}},
+    "TrainingJobDefinition": {
+      "AlgorithmSpecification": {"TrainingImage": "file://)J" + trainer.string() + R"J(", "TrainingInputMode": "File",
+        "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.]+)"}]},
+      "RoleArn": "arn:aws:iam::123456789012:role/hpo-local",
+      "OutputDataConfig": {"S3OutputPath": "file://)J" + (dir_ / "out").string() + R"J("},
+      "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+      "StoppingCondition": {"MaxRuntimeInSeconds": 60}}})J").string();
+  const std::string state = (dir_ / "state").string();
+
+  // The first run, in the background, killed -9 once its first training job is under way.
+  pid_t first = ::fork();
+  ASSERT_GE(first, 0);
+  if (first == 0) {
+    const int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0), ::dup2(null, 1), ::dup2(null, 2);
+    ::execl(HPO_BINARY, HPO_BINARY, "run", spec.c_str(), "--workers", "1", "--state-dir", state.c_str(), nullptr);
+    ::_exit(127);
+  }
+  const fs::path log = fs::path(state) / "local-1" / "trials";
+  for (int i = 0; i < 200 && !fs::exists(log); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(fs::exists(log)) << "the first run started no training job";
+
+  Outcome busy = Hpo({"run", spec, "--workers", "1", "--state-dir", state});
+  EXPECT_EQ(busy.exit_code, 2) << busy.err;
+  EXPECT_NE(busy.err.find("the state directory " + state + " is in use by pid " + std::to_string(first) + " (hpo run " +
+                          spec + ")"),
+            std::string::npos)
+      << busy.err;
+
+  ::kill(first, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(first, &status, 0), first);
+
+  Outcome resumed = Hpo({"run", spec, "--workers", "1", "--state-dir", state, "-o", "json"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("hpo: resuming resume from " + state), std::string::npos) << resumed.err;
+  auto j = nlohmann::json::parse(resumed.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(j.is_object()) << resumed.out;
+  EXPECT_EQ(j["HyperParameterTuningJobStatus"], "Completed");
+  const auto& counts = j["TrainingJobStatusCounters"];
+  EXPECT_EQ(counts["Completed"].get<int>() + counts["NonRetryableError"].get<int>() +
+                counts["RetryableError"].get<int>() + counts["Stopped"].get<int>(),
+            4)
+      << "four training jobs in all, none run twice: " << counts;
+
+  Outcome again = Hpo({"run", spec, "--workers", "1", "--state-dir", state});
+  EXPECT_EQ(again.exit_code, 2) << again.err;
+  EXPECT_NE(again.err.find(state + " already holds the tuning job resume (Completed)"), std::string::npos) << again.err;
+}
+
 TEST_F(CliTest, UsageErrorsExitTwo) {
   std::string spec = Example("quickstart.yaml").string();
   for (const auto& args : std::vector<std::vector<std::string>>{
@@ -464,6 +532,16 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
            // each local worker serves one type: two types need two workers
            {"run", spec, "--workers", "1", "--instance-type", "ml.m5.large", "--instance-type", "ml.m5.xlarge"},
            {"run", spec, "--dashboard", "70000"},
+           // out of range: the worker would drop every assignment (grace <= 86400 on the wire)
+           {"run", spec, "--grace", "-5"},
+           {"run", spec, "--grace", "100000"},
+           {"run", spec, "--workers", "-1"},
+           {"run", spec, "--slots", "0"},
+           {"worker", "--slots", "0"},
+           {"worker", "--slots", "-3"},
+           {"coordinator", "--grace", "100000"},
+           {"coordinator", "--heartbeat-ms", "20000"},  // not shorter than the lease (10000)
+           {"worker", "--connect", "bogus", "--work-dir", (dir_ / "w").string()},  // names the endpoint
            {"dashboard", "--listen", "7790"},
            {"dashboard", "--refresh", "-1"},
            {"bench", "optimize", "--start", "latin"},

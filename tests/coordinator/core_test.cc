@@ -129,6 +129,27 @@ TEST_F(CoreTest, FailedTrialsAreNotRetriedAndAJobWithoutSuccessFails) {
   EXPECT_EQ(trials[0]->failure_reason, "AlgorithmError: boom");
 }
 
+// Training jobs that all complete without one line the objective's regex matches: SageMaker's
+// failure text, then the likely cause and where to look.
+TEST_F(CoreTest, AJobWhoseTrainingJobsNeverEmitTheObjectiveSaysSo) {
+  Register("w1", 1);
+  auto queue = Only<proto::wire::AssignTrial>(Submit(Spec("silent", "Random", 2, 1)));
+  std::string first;
+  while (!queue.empty()) {
+    auto a = queue.front();
+    queue.erase(queue.begin());
+    if (first.empty()) first = a.trial;
+    Started("w1", a);
+    for (auto& m : Only<proto::wire::AssignTrial>(Exit("w1", a, "Completed"))) queue.push_back(m);
+  }
+  auto d = core_->Describe("silent");
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Failed");
+  EXPECT_EQ(*d->status.failure_reason,
+            "No training job succeeded after 2 attempts. Please take a look at the training job failures to get "
+            "more details. 2 of them completed without emitting the objective metric: check its MetricDefinitions "
+            "regex against their output (hpo logs " + first + ").");
+}
+
 TEST_F(CoreTest, ALostWorkersTrialIsRetriedElsewhereWithTheSameNameAndHyperparameters) {
   Register("w1", 1);
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("lost", "Random", 1, 1)));
@@ -210,6 +231,25 @@ TEST_F(CoreTest, StoppingAJobStopsItsRunningTrialsThenEndsStopped) {
   EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Stopped");
   EXPECT_EQ(*d->status.training_job_status_counters->stopped, 2);
   EXPECT_FALSE(core_->Stop("nope", now_, &out).ok());
+}
+
+// The worker starts an attempt (assigned ahead, or just assigned) before the coordinator's stop
+// reaches it: the TrialStarted that follows the stop leaves it Stopping, and its status history
+// never goes from Stopping back to Training (seen after a completion criterion stopped the rest).
+TEST_F(CoreTest, AnAttemptThatStartsAfterItWasAskedToStopStaysStopping) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("late", "Random", 4, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  std::vector<Outgoing> out;
+  ASSERT_TRUE(core_->StopTrainingJob(a[0].trial, now_, &out).ok());
+  Started("w1", a[0]);
+  const Trial* t = core_->FindTrial(a[0].trial);
+  EXPECT_EQ(t->state, TrialState::kStopping);
+  std::vector<std::string> history;
+  for (const auto& s : t->secondary) history.push_back(s.status);
+  EXPECT_EQ(history, (std::vector<std::string>{"Starting", "Stopping"}));
+  Exit("w1", a[0], "Stopped");
+  EXPECT_EQ(core_->FindTrial(a[0].trial)->state, TrialState::kStopped);
 }
 
 // SageMaker's StopTrainingJob on one training job of a running tuning job: only that one gets
@@ -702,6 +742,159 @@ TEST_F(CoreTest, EventsTellAJobsHistoryInOrderAndOutliveItsDeletion) {
   ASSERT_EQ(after->size(), 1u);
   EXPECT_EQ(after->front().kind, "JobDeleted");
   EXPECT_TRUE(core_->Events("hist", after->back().id, 10).ok()) << "nothing new is not an error";
+}
+
+
+// A long log keeps its first and its last 100,000 lines (final metrics and tracebacks are at the
+// end); the middle goes, re-sent middle lines stay out, and readers see the gap in the numbers.
+TEST_F(CoreTest, ALongLogKeepsItsHeadAndItsTail) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("chatty", "Random", 1, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  const uint64_t head = CoordinatorCore::kLogHeadLines, tail = CoordinatorCore::kLogTailLines;
+  const uint64_t total = head + tail + 50000;
+  auto send = [&](uint64_t first, uint64_t n, uint64_t seq) {
+    proto::wire::LogLines l;
+    l.trial = a[0].trial;
+    l.attempt = a[0].attempt;
+    l.seq = seq;
+    l.first_line = first;
+    for (uint64_t i = 0; i < n; ++i) l.lines.push_back("line " + std::to_string(first + i));
+    core_->OnMessage("w1", l, now_);
+  };
+  uint64_t seq = 0;
+  for (uint64_t first = 0; first < total; first += 5000) send(first, 5000, ++seq);
+  send(head + 10, 3, ++seq);  // a re-sent batch from the dropped middle
+  std::vector<uint64_t> lines;
+  for (int64_t after = 0;;) {
+    auto page = core_->Logs(a[0].trial, after, 50000);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    if (page->empty()) break;
+    for (const auto& r : *page) lines.push_back(r.line), after = std::max(after, r.id);
+  }
+  std::sort(lines.begin(), lines.end());
+  ASSERT_EQ(lines.size(), head + tail);
+  EXPECT_EQ(lines[head - 1], head - 1) << "the head is whole";
+  EXPECT_EQ(lines[head], total - tail) << "then the tail: the last line's number tells how many were printed";
+  EXPECT_EQ(lines.back(), total - 1);
+}
+
+// Two live workers started with the same --id: the newer one's registration takes the id (as a
+// restart would); when the older one registers again (its heartbeats found it unknown), it is
+// refused with the reason, instead of the two taking each other's attempts every lease.
+TEST_F(CoreTest, TwoLiveWorkersWithOneIdAreToldSoAndTheOlderIsRefused) {
+  auto first = Only<proto::wire::RegisterAck>(Register("w1", 1));
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_TRUE(first[0].accepted);
+  const uint64_t older = session_;
+  ++session_;
+  auto newer = Only<proto::wire::RegisterAck>(Register("w1", 1));
+  ASSERT_EQ(newer.size(), 1u);
+  EXPECT_TRUE(newer[0].accepted) << "a new session under a known id is a restart, as far as anyone can tell";
+  session_ = older;
+  auto again = Only<proto::wire::RegisterAck>(Register("w1", 1));
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_FALSE(again[0].accepted);
+  EXPECT_NE(again[0].reason.find("two live workers share the id; give each its own --id"), std::string::npos)
+      << again[0].reason;
+  auto events = core_->Events("", 0, 100);
+  ASSERT_TRUE(events.ok());
+  EXPECT_TRUE(std::any_of(events->begin(), events->end(), [](const EventRow& e) { return e.kind == "WorkerIdConflict"; }));
+  session_ = older + 1;
+  auto newer_again = Only<proto::wire::RegisterAck>(Register("w1", 1));
+  ASSERT_EQ(newer_again.size(), 1u);
+  EXPECT_TRUE(newer_again[0].accepted) << "the newer one keeps the id";
+}
+
+// A store whose disk fills up: every write is refused from `full` on (reads still work).
+class FillingStore : public JobStore {
+ public:
+  explicit FillingStore(JobStore* inner) : inner_(inner) {}
+  bool full = false;
+  Status Begin() override { return full ? Full() : inner_->Begin(); }
+  Status Commit() override { return full ? Full() : inner_->Commit(); }
+  void Rollback() override { inner_->Rollback(); }
+  Status PutJob(const JobRow& r) override { return full ? Full() : inner_->PutJob(r); }
+  Status PutTrial(const TrialRow& r) override { return full ? Full() : inner_->PutTrial(r); }
+  Status AppendMetrics(const std::vector<MetricRow>& r) override { return full ? Full() : inner_->AppendMetrics(r); }
+  Status AppendEvent(int64_t ts, const std::string& k, const std::string& j, const std::string& t,
+                     const std::string& m) override {
+    return full ? Full() : inner_->AppendEvent(ts, k, j, t, m);
+  }
+  Result<std::vector<JobRow>> LoadJobs() override { return inner_->LoadJobs(); }
+  Result<std::vector<TrialRow>> LoadTrials() override { return inner_->LoadTrials(); }
+  Result<std::vector<MetricRow>> LoadMetrics(const std::string& t) override { return inner_->LoadMetrics(t); }
+  Status AppendLogs(const std::vector<LogRow>& r) override { return full ? Full() : inner_->AppendLogs(r); }
+  Result<std::vector<LogRow>> LoadLogs(const std::string& t, int64_t a, size_t l) override {
+    return inner_->LoadLogs(t, a, l);
+  }
+  Status TrimLogs(const std::string& t, uint32_t a, uint64_t f, uint64_t l) override {
+    return full ? Full() : inner_->TrimLogs(t, a, f, l);
+  }
+  Status DeleteJob(const std::string& n) override { return full ? Full() : inner_->DeleteJob(n); }
+  Result<std::vector<EventRow>> LoadEvents(const std::string& j, int64_t a, size_t l) override {
+    return inner_->LoadEvents(j, a, l);
+  }
+
+ private:
+  static Status Full() { return Status::IoError("job store: database or disk is full"); }
+  JobStore* inner_;
+};
+
+// A write the store refuses is reported to on_store_failure at once (hpo coordinator and hpo run
+// stop there: the core's memory would otherwise run ahead of its disk, acknowledging exit
+// reports that a restart would not know).
+TEST_F(CoreTest, AWriteTheStoreRefusesIsReportedAtOnce) {
+  FillingStore disk(store_.get());
+  std::vector<std::string> failures;
+  options_.on_store_failure = [&](const Status& s) { failures.push_back(s.message()); };
+  core_ = std::make_unique<CoordinatorCore>(&disk, options_);
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("full", "Random", 3, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  Emit("w1", a[0], {0.5});
+  EXPECT_TRUE(failures.empty());
+  disk.full = true;
+  Exit("w1", a[0], "Completed");
+  ASSERT_FALSE(failures.empty()) << "the exit report could not be stored";
+  EXPECT_EQ(failures.front(), "job store: database or disk is full");
+}
+
+// quick_check when a coordinator opens its store: a damaged file is refused with what to do, not
+// read as a store with fewer jobs and trials.
+TEST(JobStoreFile, ADamagedFileIsRefusedWithWhatToDo) {
+  const std::string path = ::testing::TempDir() + "hpo-damaged-" + std::to_string(::getpid()) + ".db";
+  std::remove(path.c_str());
+  {
+    auto s = SqliteJobStore::Open(path);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    for (int i = 0; i < 300; ++i) {
+      TrialRow r;
+      r.name = "job-" + std::to_string(i);
+      r.tuning_job = "job";
+      r.detail_json = std::string(200, 'x');
+      ASSERT_TRUE((*s)->PutTrial(r).ok());
+    }
+  }
+  ASSERT_TRUE(SqliteJobStore::Open(path).ok()) << "a sound file opens";
+  {  // a page in the middle overwritten
+    std::FILE* f = std::fopen(path.c_str(), "r+b");
+    ASSERT_NE(f, nullptr);
+    std::fseek(f, 4096 * 3, SEEK_SET);
+    const std::string junk(4096, '\x5a');
+    std::fwrite(junk.data(), 1, junk.size(), f);
+    std::fclose(f);
+  }
+  auto damaged = SqliteJobStore::Open(path);
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_EQ(damaged.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(damaged.status().message().find("the job store " + path + " is damaged"), std::string::npos)
+      << damaged.status().message();
+  EXPECT_NE(damaged.status().message().find("restore it from a backup"), std::string::npos);
+  EXPECT_TRUE(SqliteJobStore::Open(path, /*check_integrity=*/false).ok()) << "a read-only look may skip the check";
+  std::remove(path.c_str());
+  std::remove((path + "-wal").c_str());
+  std::remove((path + "-shm").c_str());
 }
 
 }  // namespace

@@ -390,6 +390,19 @@ TEST_F(DashboardTest, ALargeJobsPageDrawsTheBestAndTheNewestAndSaysSo) {
   EXPECT_EQ((*one)["Curves"][order[3]], Json::array({loss[order[3]] + 1, loss[order[3]]}));
 }
 
+// cpp-httplib sets SO_REUSEPORT by default, with which a second coordinator on the same port
+// started and the kernel split API calls between the two: a port in use is refused.
+TEST_F(DashboardTest, ASecondApiCannotListenOnAPortInUse) {
+  HttpApiOptions o;
+  o.log = [](const std::string&) {};
+  HttpApi first(dispatcher_.get(), o);
+  ASSERT_TRUE(first.Bind("127.0.0.1", 0).ok());
+  HttpApi second(dispatcher_.get(), o);
+  Status s = second.Bind("127.0.0.1", first.port());
+  EXPECT_FALSE(s.ok()) << "port " << first.port() << " bound twice";
+  EXPECT_NE(s.message().find("in use"), std::string::npos) << s.message();
+}
+
 TEST(DashboardSelection, BestAndNewestKeepsTheBestQuarterThenTheNewestInOrder) {
   using V = std::vector<std::optional<double>>;
   EXPECT_EQ(dashboard::BestAndNewest(V{3, 1, 2}, true, 0), (std::vector<size_t>{0, 1, 2})) << "0: no limit";

@@ -167,6 +167,64 @@ TEST_F(Chaos, WorkersKilledAtRandomAreRetriedWithinTheLimitAndTheJobCompletes) {
   }
 }
 
+// A worker is paused (SIGSTOP) while its training program runs, past the coordinator's lease:
+// the coordinator re-runs the training job elsewhere and the tuning job completes. When the
+// paused worker runs again, its program has long ended: it must not upload that stale attempt's
+// artifacts over the new attempt's (the same output path), nor start the attempt that was queued
+// behind it. Every model.tar.gz is left as the completed job wrote it.
+TEST_F(Chaos, APausedWorkerThatWasReplacedOverwritesNoArtifactAndStartsNothing) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("paused", "Random", 3, 1, ranges, {{"sleep_ms", "600"}});
+  spec["TrainingJobDefinition"]["RetryStrategy"] = {{"MaximumRetryAttempts", 2}};
+  Call("CreateHyperParameterTuningJob", spec);
+  WaitForPrograms(1);
+  std::vector<fs::path> logs;  // of programs that have started (prepared attempts have empty ones)
+  for (const fs::path& p : AllTrialLogs()) {
+    std::error_code ec;
+    if (fs::file_size(p, ec) > 0 && !ec) logs.push_back(p);
+  }
+  ASSERT_EQ(logs.size(), 1u) << "one training job at a time";
+  size_t victim = workers_.size();
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    if (logs[0].string().find((dir_ / ("w" + std::to_string(i + 1))).string() + "/") == 0) victim = i;
+  }
+  ASSERT_LT(victim, workers_.size()) << logs[0];
+  const fs::path victim_dir = dir_ / ("w" + std::to_string(victim + 1));
+  ASSERT_EQ(::kill(workers_[victim]->pid(), SIGSTOP), 0);
+
+  Json d = WaitFor("paused", 60);
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 3) << d.dump(2);
+  // What the completed job left: every artifact's time and size, and the programs the paused
+  // worker had started.
+  auto snapshot = [&] {
+    std::map<std::string, std::pair<fs::file_time_type, uintmax_t>> files;
+    for (const auto& e : fs::recursive_directory_iterator(dir_ / "out")) {
+      if (e.is_regular_file()) files[e.path().string()] = {e.last_write_time(), e.file_size()};
+    }
+    return files;
+  };
+  auto started_on_victim = [&] {
+    int n = 0;
+    for (const fs::path& p : AllTrialLogs()) {
+      std::error_code ec;
+      n += p.string().find(victim_dir.string() + "/") == 0 && fs::file_size(p, ec) > 0 && !ec;
+    }
+    return n;
+  };
+  const auto artifacts = snapshot();
+  ASSERT_EQ(artifacts.size(), 6u) << "model.tar.gz and output.tar.gz per training job";
+  const int programs = started_on_victim();
+
+  ASSERT_EQ(::kill(workers_[victim]->pid(), SIGCONT), 0);
+  std::this_thread::sleep_for(std::chrono::seconds(4));  // it notices, reconnects, is told
+  EXPECT_EQ(snapshot(), artifacts) << "an artifact was written after the job completed";
+  EXPECT_EQ(started_on_victim(), programs) << "the paused worker started a training program after it ran again";
+  Json after = Counters("paused");
+  EXPECT_EQ(after["TrainingJobStatusCounters"], d["TrainingJobStatusCounters"]);
+  EXPECT_EQ(after["BestTrainingJob"]["TrainingJobName"], d["BestTrainingJob"]["TrainingJobName"]);
+}
+
 // One worker is spot capacity (`hpo worker --spot`): it is interrupted (SIGUSR1, a notice) three
 // times while a job runs, and replaced by a fresh spot worker each time. Interrupted trials are
 // re-queued without spending a retry (the job allows none), end Completed, and show the

@@ -1,0 +1,63 @@
+// LockDirectory: one holder at a time, a message naming the holder, released when the lock object
+// goes (and, by the kernel, when the process ends however it ends: the child below).
+#include "common/file_util.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+namespace hpo {
+namespace {
+
+namespace fs = std::filesystem;
+
+class DirectoryLockTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("hpo-lock-test-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+TEST_F(DirectoryLockTest, ASecondHolderIsRefusedWithTheFirstOnesPidAndName) {
+  auto first = LockDirectory(dir_.string(), "hpo run spec.yaml");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto second = LockDirectory(dir_.string(), "hpo run other.yaml");
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(second.status().message(),
+            dir_.string() + " is in use by pid " + std::to_string(::getpid()) + " (hpo run spec.yaml)");
+  first->reset();
+  auto third = LockDirectory(dir_.string(), "hpo run other.yaml");
+  EXPECT_TRUE(third.ok()) << "released with its object: " << third.status().ToString();
+}
+
+TEST_F(DirectoryLockTest, AHolderThatDiesWithoutCleaningUpLeavesNoStaleLock) {
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto held = LockDirectory(dir_.string(), "child");
+    ::_exit(held.ok() ? 0 : 1);  // no destructor runs
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  auto after = LockDirectory(dir_.string(), "parent");
+  EXPECT_TRUE(after.ok()) << after.status().ToString();
+}
+
+TEST_F(DirectoryLockTest, AMissingDirectoryIsAnIoErrorNamingThePath) {
+  auto missing = LockDirectory((dir_ / "nope").string(), "x");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kIoError);
+  EXPECT_NE(missing.status().message().find((dir_ / "nope" / "lock").string()), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hpo

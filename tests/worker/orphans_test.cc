@@ -1,0 +1,106 @@
+// worker/orphans.h: a training program's daemon (setsid, outside its process group) becomes this
+// process's child once its parent has gone (subreaper), is spared while its training job runs in
+// some agent of the process, and is killed and reaped once none does.
+#include "worker/orphans.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <sstream>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace hpo::worker {
+namespace {
+
+bool Alive(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  return std::getline(in, text) && text.find(") Z ") == std::string::npos;
+}
+
+bool Exists(pid_t pid) { return ::kill(pid, 0) == 0; }
+
+// The first child of this process whose argv[0] is `argv0` (a scan of /proc, waiting 2 s at most).
+pid_t ChildRunning(const std::string& argv0) {
+  for (int i = 0; i < 100; ++i) {
+    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+      const std::string name = e.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::ifstream stat(e.path() / "stat");
+      std::string text;
+      if (!std::getline(stat, text) || text.rfind(')') == std::string::npos) continue;
+      std::istringstream rest(text.substr(text.rfind(')') + 1));
+      char state;
+      long ppid = 0;
+      if (!(rest >> state >> ppid) || ppid != ::getpid()) continue;
+      std::ifstream cmd(e.path() / "cmdline");
+      std::string first;
+      std::getline(cmd, first, '\0');
+      if (first == argv0) return static_cast<pid_t>(std::stol(name));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return -1;
+}
+
+TEST(Orphans, ADaemonOfAnEndedTrainingJobIsKilledAndReaped) {
+  ASSERT_TRUE(BecomeSubreaper().ok());
+  // A training program that starts a daemon in its own session and exits.
+  pid_t program = ::fork();
+  ASSERT_GE(program, 0);
+  if (program == 0) {
+    ::setenv("TRAINING_JOB_NAME", "orphans-001-0a0b0c0d", 1);
+    ::execl("/bin/sh", "sh", "-c", "setsid sleep 60 </dev/null >/dev/null 2>&1 & exit 0", nullptr);
+    ::_exit(127);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(program, &status, 0), program);
+  const pid_t daemon = ChildRunning("sleep");
+  ASSERT_GT(daemon, 0) << "the daemon did not become this process's child";
+
+  std::vector<std::string> logged;
+  auto log = [&](const std::string& line) { logged.push_back(line); };
+  int owner = 0;
+  PublishTrainingJobs(&owner, {}, {"orphans-001-0a0b0c0d"});
+  EXPECT_EQ(SweepOrphans(1, 0, log), 0) << "spared while its training job runs";
+  EXPECT_TRUE(Alive(daemon));
+  EXPECT_EQ(SweepOrphans(2, 1000, log), 0) << "at most one pass per interval";
+
+  PublishTrainingJobs(&owner, {}, {});
+  EXPECT_EQ(SweepOrphans(3000, 1000, log), 1);
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_NE(logged[0].find("training job orphans-001-0a0b0c0d left behind"), std::string::npos) << logged[0];
+  for (int i = 0; i < 100 && Alive(daemon); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(Alive(daemon)) << "killed";
+  // Reaped on the second pass that finds it ended (the first leaves it to a waiting tool).
+  SweepOrphans(5000, 1000, log);
+  EXPECT_TRUE(Exists(daemon)) << "a zombie still, after one pass";
+  SweepOrphans(7000, 1000, log);
+  EXPECT_FALSE(Exists(daemon)) << "reaped";
+  ForgetTrainingJobs(&owner);
+}
+
+TEST(Orphans, ChildrenWithoutATrainingJobAreLeftAlone) {
+  pid_t tool = ::fork();
+  ASSERT_GE(tool, 0);
+  if (tool == 0) {
+    ::unsetenv("TRAINING_JOB_NAME");
+    ::execl("/bin/sleep", "sleep", "30", nullptr);
+    ::_exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(SweepOrphans(100000, 0, [](const std::string&) {}), 0);
+  EXPECT_TRUE(Alive(tool));
+  ::kill(tool, SIGKILL);
+  ::waitpid(tool, nullptr, 0);
+}
+
+}  // namespace
+}  // namespace hpo::worker

@@ -1,0 +1,144 @@
+#include "worker/orphans.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+namespace hpo::worker {
+
+namespace {
+
+struct ProcInfo {
+  pid_t ppid = 0;
+  pid_t pgid = 0;
+  char state = '?';
+};
+
+// /proc/PID/stat: "pid (comm) state ppid pgrp ..."; comm may hold spaces and parentheses, so the
+// fields are read after its last ')'.
+bool ReadStat(pid_t pid, ProcInfo* out) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(in, text)) return false;
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) return false;
+  std::istringstream rest(text.substr(close + 1));
+  long ppid = 0, pgid = 0;
+  if (!(rest >> out->state >> ppid >> pgid)) return false;
+  out->ppid = static_cast<pid_t>(ppid);
+  out->pgid = static_cast<pid_t>(pgid);
+  return true;
+}
+
+// TRAINING_JOB_NAME from /proc/PID/environ ("" if absent or unreadable).
+std::string TrainingJobOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  constexpr std::string_view kKey = "TRAINING_JOB_NAME=";
+  std::string entry;
+  while (std::getline(in, entry, '\0')) {
+    if (entry.compare(0, kKey.size(), kKey) == 0) return entry.substr(kKey.size());
+  }
+  return "";
+}
+
+std::vector<pid_t> AllPids() {
+  std::vector<pid_t> pids;
+  DIR* d = ::opendir("/proc");
+  if (!d) return pids;
+  while (dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    long v = std::strtol(e->d_name, &end, 10);
+    if (end && *end == '\0' && v > 0) pids.push_back(static_cast<pid_t>(v));
+  }
+  ::closedir(d);
+  return pids;
+}
+
+}  // namespace
+
+Status BecomeSubreaper() {
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
+    return Status::Internal(std::string("prctl(PR_SET_CHILD_SUBREAPER): ") + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+struct Registry {
+  std::mutex mu;
+  std::map<const void*, std::pair<std::set<pid_t>, std::set<std::string>>> owners;
+  std::set<pid_t> zombies_seen;  // untracked ended children seen by the previous pass
+  int64_t last_pass_ms = 0;
+};
+
+Registry& TheRegistry() {
+  static Registry* r = new Registry();  // never destroyed: agents may outlive static destruction order
+  return *r;
+}
+
+}  // namespace
+
+void PublishTrainingJobs(const void* owner, std::set<pid_t> tracked, std::set<std::string> running) {
+  Registry& r = TheRegistry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.owners[owner] = {std::move(tracked), std::move(running)};
+}
+
+void ForgetTrainingJobs(const void* owner) {
+  Registry& r = TheRegistry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.owners.erase(owner);
+}
+
+int SweepOrphans(int64_t now_ms, int64_t interval_ms, const std::function<void(const std::string&)>& log) {
+  Registry& r = TheRegistry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  if (r.last_pass_ms != 0 && now_ms - r.last_pass_ms < interval_ms) return 0;
+  r.last_pass_ms = now_ms;
+  std::set<pid_t> tracked;
+  std::set<std::string> running;
+  for (const auto& [owner, sets] : r.owners) {
+    tracked.insert(sets.first.begin(), sets.first.end());
+    running.insert(sets.second.begin(), sets.second.end());
+  }
+  const char* inherited = std::getenv("TRAINING_JOB_NAME");  // the worker's own, if it has one
+  const pid_t self = ::getpid();
+  std::set<pid_t> zombies;
+  int killed = 0;
+  for (pid_t pid : AllPids()) {
+    ProcInfo p;
+    if (!ReadStat(pid, &p) || p.ppid != self || tracked.count(pid)) continue;
+    if (p.state == 'Z') {
+      // Ended: reap it once a pass has left it to whoever might be waiting for it.
+      if (r.zombies_seen.count(pid)) {
+        ::waitpid(pid, nullptr, WNOHANG);
+      } else {
+        zombies.insert(pid);
+      }
+      continue;
+    }
+    const std::string job = TrainingJobOf(pid);
+    if (job.empty() || running.count(job) || (inherited && job == inherited)) continue;
+    log("worker: killing process " + std::to_string(pid) + " that training job " + job +
+        " left behind (it outlived its training job, as a daemon)");
+    if (p.pgid == pid) ::kill(-pid, SIGKILL);  // its own group: whatever it started there too
+    ::kill(pid, SIGKILL);
+    ++killed;
+  }
+  r.zombies_seen = std::move(zombies);
+  return killed;
+}
+
+}  // namespace hpo::worker

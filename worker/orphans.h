@@ -1,0 +1,46 @@
+// worker/orphans.h: processes a training job leaves behind.
+//
+// Stopping a training job kills its process group (worker/process.h). A program that daemonizes
+// (fork, setsid, fork) leaves that group and would outlive the training job, holding a GPU, a
+// port or the trial's mount namespace; on SageMaker the container's end takes everything with it.
+// So the worker makes itself a child subreaper (prctl PR_SET_CHILD_SUBREAPER): such a process,
+// once its parent is gone, becomes the worker's child instead of init's. OrphanSweep then finds
+// those children by the TRAINING_JOB_NAME in their environment (every training program gets it)
+// and kills (SIGKILL, its process group too) those whose training job no longer runs on this
+// worker, and reaps them and any other child of ours that nobody waits for.
+//
+// What it does not catch: a process that also cleared its environment (env -i) and daemonized,
+// and processes of a trial that runs in a container (the runtime owns those).
+//
+// Thread safety: all functions are thread-safe (one mutex for the process).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <string>
+
+#include "common/status.h"
+
+namespace hpo::worker {
+
+// prctl(PR_SET_CHILD_SUBREAPER) for this process (all its threads).
+Status BecomeSubreaper();
+
+// Several agents may share one process (hpo run's local workers), and so its children: each
+// publishes what it runs, and a sweep by any of them spares what any of them runs.
+// `owner` identifies the agent; `tracked`: pids whose exit someone waits for (its training
+// programs); `running`: training jobs with an attempt on it now.
+void PublishTrainingJobs(const void* owner, std::set<pid_t> tracked, std::set<std::string> running);
+void ForgetTrainingJobs(const void* owner);
+
+// One pass over this process's children, at most once per `interval_ms` in the whole process
+// (else it returns 0 at once): a child with a TRAINING_JOB_NAME that no agent runs (and that is
+// not the worker's own, inherited value) is killed with its process group; a child that has ended
+// and that no one tracks is reaped when a pass finds it a second time (a tool's own waitpid gets
+// the first chance). Returns how many processes it killed.
+int SweepOrphans(int64_t now_ms, int64_t interval_ms, const std::function<void(const std::string&)>& log);
+
+}  // namespace hpo::worker
