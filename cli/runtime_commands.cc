@@ -191,6 +191,22 @@ void Run(const RunArgs& a) {
   proto::ParsedSpec parsed = LoadSpec(a.spec);
   const proto::TuningJobSpec& spec = parsed.document.spec;
   const std::string name = *spec.hyper_parameter_tuning_job_name;
+  // A local training program that cannot run here would fail every training job, one by one:
+  // say so before starting any.
+  for (const proto::TrainingJobDefinition* d : spec.Definitions()) {
+    if (!d->algorithm_specification || !d->algorithm_specification->training_image) continue;
+    std::string program = *d->algorithm_specification->training_image;
+    if (program.rfind("file://", 0) == 0) program = program.substr(7);
+    if (program.empty() || program[0] != '/') continue;  // a container image
+    std::error_code fe;
+    const char* wrong = !fs::exists(program, fe)      ? "does not exist"
+                        : fs::is_directory(program, fe) ? "is a directory"
+                        : ::access(program.c_str(), X_OK) != 0 ? "is not executable (chmod +x it, with a #! line)"
+                                                               : nullptr;
+    if (wrong) {
+      Fail(2, a.spec + ": the training program " + program + " " + wrong + "; nothing was started");
+    }
+  }
   std::string state_dir = a.state_dir.empty() ? DefaultStateDir(name) : a.state_dir;
   std::error_code ec;
   fs::create_directories(state_dir, ec);

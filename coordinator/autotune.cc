@@ -1,6 +1,7 @@
 #include "coordinator/autotune.h"
 
 #include <algorithm>
+#include <set>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -202,6 +203,7 @@ class Resolver {
                                      why + ". Give a positive number or true/false as a hint, or write a range");
     }
 
+    if (grid_ && !(cfg.resource_limits && cfg.resource_limits->max_number_of_training_jobs)) FitGrid(cfg, defs);
     Limits(cfg, tuned, c.Child("ResourceLimits"));
     if (!cfg.training_job_early_stopping_type && (*cfg.strategy == "Bayesian" || *cfg.strategy == "Random") &&
         defs.size() == 1) {
@@ -259,6 +261,7 @@ class Resolver {
       if (grid_ && (inf.integer || inf.continuous)) {
         const bool integer = inf.integer.has_value();
         inf.categorical = ToGridValues(integer ? *inf.integer : *inf.continuous, integer, hint);
+        grid_made_.push_back({&r, name, hint, field});
         inf.integer.reset();
         inf.continuous.reset();
       }
@@ -302,6 +305,63 @@ class Resolver {
                      "the ones before");
     }
   }
+
+  // Grid values Autotune made from numeric hints: fewer of them where the combinations would
+  // exceed what a Grid job may run (limits_.max_training_jobs_bayesian), the values farthest
+  // from the hint first, the range with the most values first. Ranges the spec wrote stay whole.
+  void FitGrid(proto::TuningJobConfig& cfg, const std::vector<TrainingJobDefinition*>& defs) {
+    const int64_t cap = limits_.max_training_jobs_bayesian;
+    std::set<std::string> trimmed;
+    for (TrainingJobDefinition* d : defs) {
+      std::vector<ParameterRanges*> scope;
+      if (cfg.parameter_ranges) scope.push_back(&*cfg.parameter_ranges);
+      if (d->hyper_parameter_ranges) scope.push_back(&*d->hyper_parameter_ranges);
+      auto combinations = [&] {
+        int64_t n = 1;
+        for (ParameterRanges* r : scope) {
+          for (const auto& c : r->categorical_parameter_ranges) n = std::min<int64_t>(n * c.values.size(), cap + 1);
+        }
+        return n;
+      };
+      while (combinations() > cap) {
+        proto::CategoricalRange* widest = nullptr;
+        const GridMade* made = nullptr;
+        for (const GridMade& g : grid_made_) {
+          if (std::find(scope.begin(), scope.end(), g.ranges) == scope.end()) continue;
+          for (auto& c : g.ranges->categorical_parameter_ranges) {
+            if (c.name == g.name && c.values.size() > 1 && (!widest || c.values.size() > widest->values.size())) {
+              widest = &c;
+              made = &g;
+            }
+          }
+        }
+        if (!widest) break;  // nothing of Autotune's left to trim: validation says what is wrong
+        // Values are sorted; drop the one farthest from the hint (the later one on a tie).
+        const auto hint_at = std::find(widest->values.begin(), widest->values.end(), made->hint);
+        const long h = hint_at == widest->values.end() ? 0 : static_cast<long>(hint_at - widest->values.begin());
+        const long last = static_cast<long>(widest->values.size()) - 1;
+        widest->values.erase(widest->values.begin() + (last - h >= h ? last : 0));
+        trimmed.insert(made->field);
+      }
+    }
+    for (const GridMade& g : grid_made_) {
+      if (!trimmed.count(g.field)) continue;
+      for (const auto& c : g.ranges->categorical_parameter_ranges) {
+        if (c.name != g.name) continue;
+        for (AutotuneChoice& choice : out_.choices) {  // the choice made for it, restated
+          if (choice.field != g.field) continue;
+          choice.value = "CategoricalParameterRanges " + Describe(c);
+          choice.reason = "values around the hint " + g.hint + " (Grid searches categorical ranges), fewer of them so "
+                          "that the Grid's combinations stay within " + std::to_string(cap) + " training jobs";
+        }
+      }
+    }
+  }
+  struct GridMade {
+    ParameterRanges* ranges;
+    std::string name, hint, field;
+  };
+  std::vector<GridMade> grid_made_;
 
   AutotuneResult out_;
   const proto::ValidationLimits& limits_;

@@ -520,6 +520,21 @@ TEST_F(CliTest, RunHoldsItsStateDirectoryAndResumesAnInterruptedJob) {
   EXPECT_NE(again.err.find(state + " already holds the tuning job resume (Completed)"), std::string::npos) << again.err;
 }
 
+// A local training program that is missing or cannot run would fail every training job one by
+// one: hpo run refuses the job before starting anything.
+TEST_F(CliTest, RunRefusesATrainingProgramThatCannotRun) {
+  std::string text = Slurp(Example("quickstart.yaml"));
+  const std::string from = "file://trainers/sklearn_gbt.py";
+  text.replace(text.find(from), from.size(), "file:///nonexistent/train.py");
+  const fs::path state = dir_ / "state";
+  Outcome o = Hpo({"run", Write("missing.yaml", text).string(), "--state-dir", state.string()});
+  EXPECT_EQ(o.exit_code, 2) << o.err;
+  EXPECT_NE(o.err.find("the training program /nonexistent/train.py does not exist; nothing was started"),
+            std::string::npos)
+      << o.err;
+  EXPECT_FALSE(fs::exists(state)) << "nothing was started, not even the state directory";
+}
+
 TEST_F(CliTest, UsageErrorsExitTwo) {
   std::string spec = Example("quickstart.yaml").string();
   for (const auto& args : std::vector<std::vector<std::string>>{

@@ -257,6 +257,28 @@ TEST(Autotune, GridGetsCategoricalValuesAroundTheHint) {
   EXPECT_EQ(r.spec.hyper_parameter_tuning_job_config->resource_limits->max_parallel_training_jobs, 10);
 }
 
+// Five numeric hints would make 5^5 = 3,125 Grid combinations, past the 750 a Grid job may run:
+// Autotune trims its own values (farthest from each hint first, widest range first) until the
+// grid fits, keeps every hint among them, and says so in the choice.
+TEST(Autotune, GridValuesAreTrimmedUntilTheCombinationsFitTheLimit) {
+  proto::TuningJobSpec s = AutoSpec({Hint("a", "64"), Hint("b", "0.1"), Hint("c", "8"), Hint("d", "0.01"),
+                                     Hint("e", "32")});
+  s.hyper_parameter_tuning_job_config->strategy = "Grid";
+  AutotuneResult r = Resolve(s);  // valid: it fits
+  int64_t combinations = 1;
+  for (const auto& c : JobRanges(r).categorical_parameter_ranges) {
+    combinations *= static_cast<int64_t>(c.values.size());
+    EXPECT_GE(c.values.size(), 3u) << *c.name << ": trimmed evenly, not one range to a single value";
+  }
+  EXPECT_LE(combinations, 750);
+  EXPECT_GT(combinations, 750 / 5) << "no more trimming than needed";
+  const auto& a = JobRanges(r).categorical_parameter_ranges[0].values;
+  EXPECT_NE(std::find(a.begin(), a.end(), "64"), a.end()) << "the hint stays";
+  const AutotuneChoice* choice = Choice(r, "(\"a\")");
+  ASSERT_NE(choice, nullptr);
+  EXPECT_NE(choice->reason.find("stay within 750 training jobs"), std::string::npos) << choice->reason;
+}
+
 TEST(Autotune, EachDefinitionsHintsStayInThatDefinition) {
   proto::TuningJobSpec s = AutoSpec({});
   s.hyper_parameter_tuning_job_config->parameter_ranges.reset();  // with several definitions, ranges are theirs
