@@ -148,6 +148,11 @@ struct Trial {
   std::vector<double> curve;
   std::vector<uint32_t> gpus;  // GPU indices of the current attempt on its worker
   int64_t assigned_ms = 0;     // when the current attempt was sent to its worker (not stored)
+  // The current attempt's start by its worker's clock (TrialStarted.started_at_ms) and which
+  // worker said so: with TrialExited.ended_at_ms from the same worker, the attempt's training
+  // time as it ran, whatever the coordinator was doing meanwhile (down, paused, busy).
+  int64_t worker_started_ms = 0;
+  std::string worker_started_on;
   int interruptions = 0;       // attempts that ended Interrupted (spot): re-queued, no retry spent
   std::string interrupted_on;  // the worker of the last interrupted attempt (placed elsewhere if possible)
   // A multi-host attempt (InstanceCount > 1 or several instance groups): every host of its gang,

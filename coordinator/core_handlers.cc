@@ -122,6 +122,8 @@ void CoordinatorCore::Impl::OnTrialStarted(const std::string& wid, const proto::
   }
   t->started = true;
   t->attempt_start_ms = now;
+  t->worker_started_ms = m.started_at_ms;
+  t->worker_started_on = wid;
   auto w = workers.find(wid);
   t->on_spot = w != workers.end() && w->second.reg.spot;
   if (t->start_ms == 0) t->start_ms = now;
@@ -189,6 +191,22 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   Trial* t = CurrentAttempt(m.trial, m.attempt);
   if (!t) return true;
   if (m.seq > t->last_seq) return false;
+  // The training time as the worker measured it (its own clock at both ends): the coordinator's
+  // clock counts from when it heard of the start to when it hears of the end, which a coordinator
+  // outage or pause stretches or squeezes. An attempt cannot have run longer than since it was
+  // assigned: a larger figure (a worker clock that jumped) is not believed.
+  if (t->started && t->attempt_start_ms > 0 && t->worker_started_ms > 0 && wid == t->worker_started_on &&
+      m.ended_at_ms >= t->worker_started_ms) {
+    const int64_t ran = m.ended_at_ms - t->worker_started_ms;
+    const int64_t since_assigned = t->assigned_ms > 0 ? now - t->assigned_ms + 1000 : ran;
+    if (ran <= since_assigned) {
+      const int64_t began = now - ran;
+      // The first attempt's start is the training job's: it moves back with it (a start heard
+      // of late), never forward (an end heard of late).
+      if (t->start_ms == t->attempt_start_ms && began < t->start_ms) t->start_ms = began;
+      t->attempt_start_ms = began;
+    }
+  }
   TuningJob* j = Job(t->tuning_job);
   std::string objective = j ? ObjectiveMetricFor(*j, t->definition_name) : "";
   if (t->gang.empty() || wid == t->worker_id) {  // a gang's metrics are algo-1's

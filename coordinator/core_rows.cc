@@ -114,6 +114,10 @@ TrialRow TrialToRow(const Trial& t) {
     d["attempt_start_ms"] = t.attempt_start_ms;
     d["on_spot"] = t.on_spot;
   }
+  if (t.worker_started_ms > 0) {
+    d["worker_started_ms"] = t.worker_started_ms;
+    d["worker_started_on"] = t.worker_started_on;
+  }
   r.detail_json = d.dump();
   return r;
 }
@@ -153,6 +157,8 @@ Trial TrialFromRow(const TrialRow& r) {
   t.training_ms = Get(d, "training_ms", int64_t{0});
   t.spot_training_ms = Get(d, "spot_training_ms", int64_t{0});
   t.attempt_start_ms = Get(d, "attempt_start_ms", int64_t{0});
+  t.worker_started_ms = Get(d, "worker_started_ms", int64_t{0});
+  t.worker_started_on = Get(d, "worker_started_on", none);
   t.on_spot = Get(d, "on_spot", false);
   for (const auto& h : Get(d, "gang", Json::array())) {
     if (!h.is_object()) continue;

@@ -19,6 +19,8 @@ void CoordinatorCore::Impl::ReleaseSlot(Trial& t, int64_t now) {
     if (t.on_spot) t.spot_training_ms += now - t.attempt_start_ms;
   }
   t.attempt_start_ms = 0;
+  t.worker_started_ms = 0;
+  t.worker_started_on.clear();
   for (const auto& h : t.gang) {  // a gang's other hosts (algo-1's GPUs are in attempt_gpus)
     auto hw = workers.find(h.worker_id);
     if (hw != workers.end()) hw->second.running.erase(key);

@@ -806,6 +806,62 @@ TEST_F(CoreTest, TwoLiveWorkersWithOneIdAreToldSoAndTheOlderIsRefused) {
   EXPECT_TRUE(newer_again[0].accepted) << "the newer one keeps the id";
 }
 
+// Training time is what the worker measured (its clock at start and end), not the time between
+// the coordinator hearing of the start and of the end: a coordinator that was down when the
+// program started, or when it ended, no longer squeezes or stretches it; a worker clock far off
+// from the coordinator's does not matter; a figure longer than since the assignment is not believed.
+TEST_F(CoreTest, TrainingTimeIsWhatTheWorkerMeasured) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("timed", "Random", 3, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  const int64_t worker_clock = 3600000;  // an hour ahead of the coordinator's
+  auto start = [&](const proto::wire::AssignTrial& x, int64_t at) {
+    proto::wire::TrialStarted s;
+    s.trial = x.trial;
+    s.attempt = x.attempt;
+    s.worker_id = "w1";
+    s.started_at_ms = at;
+    core_->OnMessage("w1", s, now_);
+  };
+  auto exit = [&](const proto::wire::AssignTrial& x, int64_t at) {
+    proto::wire::TrialExited e;
+    e.trial = x.trial;
+    e.attempt = x.attempt;
+    e.status = "Completed";
+    e.secondary_status = "Completed";
+    e.exit_code = 0;
+    e.ended_at_ms = at;
+    e.final_metrics = {{"loss", 0.5}};
+    return Only<proto::wire::AssignTrial>(core_->OnMessage("w1", e, now_));
+  };
+  // Heard of the start 20 s late (the coordinator was down), of the end 1 s after that: it ran 6 s.
+  now_ += 20000;
+  start(a[0], worker_clock + now_ - 20000);
+  now_ += 1000;
+  auto next = exit(a[0], worker_clock + now_ - 20000 - 1000 + 6000);
+  const Trial* t = core_->FindTrial(a[0].trial);
+  EXPECT_EQ(t->TrainingAndBillableSeconds(now_, 1.0).first, 6);
+  EXPECT_EQ(t->start_ms, now_ - 6000) << "the start moved back to when it ran";
+  ASSERT_EQ(next.size(), 1u);
+
+  // Heard of the start at once, of the end 30 s late: it ran 4 s.
+  const int64_t began = now_;
+  start(next[0], worker_clock + began);
+  now_ += 34000;
+  auto last = exit(next[0], worker_clock + began + 4000);
+  t = core_->FindTrial(next[0].trial);
+  EXPECT_EQ(t->TrainingAndBillableSeconds(now_, 1.0).first, 4);
+  EXPECT_EQ(t->start_ms, began) << "a start is never moved forward";
+
+  // A worker clock that jumped an hour: not believed, the coordinator's own figure stands.
+  ASSERT_EQ(last.size(), 1u);
+  const int64_t third = now_;
+  start(last[0], worker_clock + third);
+  now_ += 5000;
+  exit(last[0], worker_clock + third + 3600000);
+  EXPECT_EQ(core_->FindTrial(last[0].trial)->TrainingAndBillableSeconds(now_, 1.0).first, 5);
+}
+
 // A store whose disk fills up: every write is refused from `full` on (reads still work).
 class FillingStore : public JobStore {
  public:
