@@ -464,17 +464,21 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
   return Status::Ok();
 }
 
+void WorkerAgent::Impl::PublishRuns() {
+  std::set<pid_t> tracked;
+  std::set<std::string> running;
+  for (const auto& [key, r] : runs) {
+    running.insert(key.first);
+    if (r->process) tracked.insert(r->process->pid());
+  }
+  PublishTrainingJobs(this, std::move(tracked), std::move(running));
+}
+
 void WorkerAgent::Impl::SweepLeftovers(bool final) {
   if (final) {
     ForgetTrainingJobs(this);
   } else {
-    std::set<pid_t> tracked;
-    std::set<std::string> running;
-    for (const auto& [key, r] : runs) {
-      running.insert(key.first);
-      if (r->process) tracked.insert(r->process->pid());
-    }
-    PublishTrainingJobs(this, std::move(tracked), std::move(running));
+    PublishRuns();
   }
   SweepOrphans(Now(), final ? 0 : 1000, [this](const std::string& line) { Log(line); });
 }

@@ -242,6 +242,7 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
       spares->Refill();
       return;
     }
+    PublishRuns();  // it runs here before its program does (worker/orphans.h)
     if (!StartProgram(key, r, {})) {
       std::lock_guard<std::mutex> lock(runs_mu);
       runs.erase(key);

@@ -426,6 +426,9 @@ struct WorkerAgent::Impl {
   // Publishes what this agent runs and kills what training jobs left behind (worker/orphans.h),
   // at most once a second; `final` (the agent is done): this agent runs nothing any more.
   void SweepLeftovers(bool final);
+  // What this agent runs, published before any of its programs starts (PollTrials): another
+  // agent of the process sweeping meanwhile must not take a new program for a daemon.
+  void PublishRuns();
 
   // Pipe-mode channels (worker/pipe_channel.h): the FIFOs <channel>_0 exist before the program
   // starts; each epoch is logged here, an error that ends the feeding also in the trial's log.

@@ -169,6 +169,7 @@ bool WorkerAgent::Impl::Ready(const auto& future) {
 }
 
 void WorkerAgent::Impl::PollTrials() {
+  PublishRuns();  // before any program below starts (worker/orphans.h)
   int64_t now = Now();
   std::vector<Key> done;
   for (auto& [key, rp] : runs) {
