@@ -276,14 +276,15 @@ class Validator {
   const TuningJobConfig* Config(const TuningJobSpec& spec) const {
     return spec.hyper_parameter_tuning_job_config ? &*spec.hyper_parameter_tuning_job_config : nullptr;
   }
-  // The definition's objective metric name (its own TuningObjective, else the job's); "" if none.
-  std::string ObjectiveMetricOf(const TuningJobSpec& spec, const TrainingJobDefinition& d) const {
-    if (d.tuning_objective && d.tuning_objective->metric_name) return *d.tuning_objective->metric_name;
+  // The definition's objective: its own TuningObjective, else the job's; null if none.
+  const Objective* ObjectiveOf(const TuningJobSpec& spec, const TrainingJobDefinition& d) const {
+    if (d.tuning_objective) return &*d.tuning_objective;
     const TuningJobConfig* c = Config(spec);
-    if (c && c->hyper_parameter_tuning_job_objective && c->hyper_parameter_tuning_job_objective->metric_name) {
-      return *c->hyper_parameter_tuning_job_objective->metric_name;
-    }
-    return "";
+    return c && c->hyper_parameter_tuning_job_objective ? &*c->hyper_parameter_tuning_job_objective : nullptr;
+  }
+  std::string ObjectiveMetricOf(const TuningJobSpec& spec, const TrainingJobDefinition& d) const {
+    const Objective* o = ObjectiveOf(spec, d);
+    return o && o->metric_name ? *o->metric_name : "";
   }
   std::string Strategy(const TuningJobSpec& spec) const {
     const TuningJobConfig* c = Config(spec);
@@ -905,15 +906,10 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
 }
 
 void Validator::CheckObjectiveMetric(const TuningJobSpec& spec, const TrainingJobDefinition& d, const FieldPath& p) {
-  const Objective* objective = nullptr;
-  FieldPath op = p.Child("TuningObjective");
-  const TuningJobConfig* c = Config(spec);
-  if (d.tuning_objective) {
-    objective = &*d.tuning_objective;
-  } else if (c && c->hyper_parameter_tuning_job_objective) {
-    objective = &*c->hyper_parameter_tuning_job_objective;
-    op = root_.Child("HyperParameterTuningJobConfig").Child("HyperParameterTuningJobObjective");
-  }
+  const Objective* objective = ObjectiveOf(spec, d);
+  const FieldPath op = d.tuning_objective
+                           ? p.Child("TuningObjective")
+                           : root_.Child("HyperParameterTuningJobConfig").Child("HyperParameterTuningJobObjective");
   if (!objective || !objective->metric_name || objective->metric_name->empty() ||
       Utf8Length(*objective->metric_name) > kMetricNameMax || !d.algorithm_specification) {
     return;

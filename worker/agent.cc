@@ -475,11 +475,9 @@ void WorkerAgent::Impl::PublishRuns() {
 }
 
 void WorkerAgent::Impl::SweepLeftovers(bool final) {
-  if (final) {
-    ForgetTrainingJobs(this);
-  } else {
-    PublishRuns();
-  }
+  // Otherwise what PollTrials published holds (a run it ended goes at the next publication:
+  // its daemons at most one loop later).
+  if (final) ForgetTrainingJobs(this);
   SweepOrphans(Now(), final ? 0 : 1000, [this](const std::string& line) { Log(line); });
 }
 

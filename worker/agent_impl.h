@@ -423,8 +423,8 @@ struct WorkerAgent::Impl {
   void StopRun(Run& r, const std::string& reason, const std::string& secondary, int64_t grace_s);
   // After Abort(): every run's program (or container) is killed without waiting out its grace.
   void KillRunsNow();
-  // Publishes what this agent runs and kills what training jobs left behind (worker/orphans.h),
-  // at most once a second; `final` (the agent is done): this agent runs nothing any more.
+  // Kills what training jobs left behind (worker/orphans.h), at most once a second; `final`
+  // (the agent is done): this agent runs nothing any more.
   void SweepLeftovers(bool final);
   // What this agent runs, published before any of its programs starts (PollTrials): another
   // agent of the process sweeping meanwhile must not take a new program for a daemon.
