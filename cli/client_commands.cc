@@ -13,6 +13,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -22,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_util.h"
+#include "cli/local_state.h"
 #include "common/file_util.h"
 #include "coordinator/dashboard.h"
 #include "coordinator/job_store.h"
@@ -170,18 +172,117 @@ class RemoteSource : public coordinator::dashboard::Source {
   Result<Json> Answer(const httplib::Result& res) const {
     if (!res) {
       return Status::Unavailable("cannot reach the coordinator at " + url_ + " (" + httplib::to_string(res.error()) +
-                                 "); is `hpo coordinator` running there?");
+                                 "); start one with `hpo coordinator`, point --coordinator / HPO_COORDINATOR at it, "
+                                 "or read a state directory with --state-dir DIR");
     }
     Json j = Json::parse(res->body, nullptr, false);
     if (res->status == 200 && !j.is_discarded()) return j;
     const std::string type = j.is_object() ? j.value("__type", "Error") : "HTTP " + std::to_string(res->status);
     const std::string message = j.is_object() ? j.value("message", res->body) : res->body.substr(0, 300);
     if (type == "ResourceNotFound") return Status::NotFound(message);
+    if (type == "ValidationException") return Status::InvalidArgument(type + ": " + message);
     std::string hint;
     if (res->status == 403) hint = " (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile the coordinator accepts)";
-    return Status::Unavailable(type + ": " + message + hint);
+    return Status::FailedPrecondition(type + ": " + message + hint);
   }
   std::string url_;
+};
+
+// Where the commands that only read (list, describe, trials, logs, events, dashboard) get their
+// answers: a coordinator over HTTP (--coordinator), or a state directory read in this process
+// (--state-dir, cli/local_state.h). Both answer through dashboard::Source with the same documents.
+class Origin {
+ public:
+  explicit Origin(std::shared_ptr<std::string> url) : url_(std::move(url)) {}
+  std::string state_dir;  // --state-dir; empty: the coordinator at *url_
+
+  bool local() const { return !state_dir.empty(); }
+  const std::string& url() const { return *url_; }
+  // "the coordinator at URL" or "DIR/hpo.db", for messages.
+  std::string where() const { return local() ? state_dir + "/hpo.db" : "the coordinator at " + *url_; }
+  // Opened on first use; exits with a clear message when the state directory cannot be read.
+  coordinator::dashboard::Source& source() {
+    if (local()) {
+      if (!local_) {
+        auto opened = LocalState::Open(state_dir);
+        if (!opened.ok()) Fail(opened.status().code() == StatusCode::kInvalidArgument ? 2 : 3, opened.status().message());
+        local_ = std::move(opened).value();
+      }
+      return local_->source();
+    }
+    if (!remote_) remote_ = std::make_unique<RemoteSource>(*url_);
+    return *remote_;
+  }
+  LocalState* local_state() {
+    source();
+    return local_.get();
+  }
+  // A state directory is read as it is at the moment of opening; the next use reads it afresh
+  // (for -f on a directory that a coordinator is writing).
+  void Refresh() { local_.reset(); }
+
+ private:
+  std::shared_ptr<std::string> url_;
+  std::unique_ptr<LocalState> local_;
+  std::unique_ptr<RemoteSource> remote_;
+};
+
+// The document, or an exit with the error's message: 2 for a request the server calls invalid,
+// 3 when the coordinator cannot be reached, else 1 (no such job, refused, ...).
+Json Must(Result<Json> r) {
+  if (r.ok()) return std::move(r).value();
+  const Status& s = r.status();
+  switch (s.code()) {
+    case StatusCode::kInvalidArgument: Fail(2, s.message());
+    case StatusCode::kUnavailable: Fail(3, s.message());
+    case StatusCode::kNotFound: Fail(1, "ResourceNotFound: " + s.message());
+    default: Fail(1, s.message());
+  }
+}
+
+// A state directory behind the dashboard: read afresh for a request when the last reading is more
+// than two seconds old, so that the pages of a job that a coordinator is running move on.
+// Thread-safe (the server answers on several threads; each reading's core has its own lock).
+class FreshLocalSource : public coordinator::dashboard::Source {
+ public:
+  explicit FreshLocalSource(std::string dir) : dir_(std::move(dir)) {}
+  Result<Json> Action(const std::string& action, const Json& request) override {
+    auto s = Reading();
+    if (!s.ok()) return s.status();
+    return (*s)->source().Action(action, request);
+  }
+  Result<Json> Events(const std::string& job, int64_t after, size_t limit) override {
+    auto s = Reading();
+    if (!s.ok()) return s.status();
+    return (*s)->source().Events(job, after, limit);
+  }
+  Result<Json> Logs(const std::string& trial, int64_t after, size_t limit) override {
+    auto s = Reading();
+    if (!s.ok()) return s.status();
+    return (*s)->source().Logs(trial, after, limit);
+  }
+  Result<Json> Curves(const std::string& job, size_t limit, const std::string& trial) override {
+    auto s = Reading();
+    if (!s.ok()) return s.status();
+    return (*s)->source().Curves(job, limit, trial);
+  }
+
+ private:
+  Result<std::shared_ptr<LocalState>> Reading() {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (!state_ || now - read_at_ > std::chrono::seconds(2)) {
+      auto opened = LocalState::Open(dir_);
+      if (!opened.ok()) return opened.status();
+      state_ = std::move(opened).value();
+      read_at_ = now;
+    }
+    return state_;
+  }
+  const std::string dir_;
+  std::mutex mu_;
+  std::shared_ptr<LocalState> state_;
+  std::chrono::steady_clock::time_point read_at_;
 };
 
 // Splits HOST:PORT; exits with a usage error naming the option when it is not one.
@@ -208,6 +309,16 @@ void AddClientCommands(CLI::App& app) {
   auto add_url = [url](CLI::App* c) {
     c->add_option("--coordinator", *url, "Coordinator URL (default $HPO_COORDINATOR, else http://127.0.0.1:7780)");
   };
+  // The commands that only read take either a coordinator or a state directory.
+  auto add_origin = [url](CLI::App* c) {
+    auto origin = std::make_shared<Origin>(url);
+    c->add_option("--coordinator", *url, "Coordinator URL (default $HPO_COORDINATOR, else http://127.0.0.1:7780)");
+    c->add_option("--state-dir", origin->state_dir,
+                  "Read a state directory instead of asking a coordinator: hpo run's (it prints it) or hpo "
+                  "coordinator's; it may be in use, and nothing in it is changed")
+        ->excludes(c->get_option("--coordinator"));
+    return origin;
+  };
 
   auto spec = std::make_shared<std::string>();
   CLI::App* submit = app.add_subcommand("submit", "Submit a tuning job to a coordinator");
@@ -222,19 +333,19 @@ void AddClientCommands(CLI::App& app) {
 
   auto output = std::make_shared<std::string>("table");
   CLI::App* list = app.add_subcommand("list", "List the coordinator's tuning jobs");
-  add_url(list);
+  auto list_origin = add_origin(list);
   auto status = std::make_shared<std::string>();
   list->add_option("-o,--output", *output, "table, json, or names (one per line, for scripts)")
       ->check(CLI::IsMember({"table", "json", "names"}));
   list->add_option("--status", *status, "Only jobs in this status")
       ->check(CLI::IsMember({"InProgress", "Completed", "Failed", "Stopping", "Stopped"}));
   list->footer("Example:\n  hpo delete $(hpo list --status Completed -o names)   # clear out the finished ones");
-  list->callback([url, output, status] {
+  list->callback([list_origin, output, status] {
     Json all = Json::array();
     Json req = {{"MaxResults", 100}, {"SortBy", "CreationTime"}};
     if (!status->empty()) req["StatusEquals"] = *status;
     for (;;) {
-      Json page = Call(*url, "ListHyperParameterTuningJobs", req);
+      Json page = Must(list_origin->source().Action("ListHyperParameterTuningJobs", req));
       for (auto& s : page["HyperParameterTuningJobSummaries"]) all.push_back(s);
       if (!page.contains("NextToken")) break;
       req["NextToken"] = page["NextToken"];
@@ -264,33 +375,42 @@ void AddClientCommands(CLI::App& app) {
                        "json (DescribeHyperParameterTuningJob), yaml (the CRD document) or table (for people: "
                        "status, best training job, the ranges searched, the ten best)")
       ->check(CLI::IsMember({"json", "yaml", "table"}));
-  add_url(describe);
-  describe->callback([url, name, doutput] {
+  auto describe_origin = add_origin(describe);
+  describe->footer(
+      "Examples:\n  hpo describe my-job -o table\n"
+      "  hpo describe quickstart --state-dir hpo-runs/quickstart-20261130-084248 -o table   # after hpo run");
+  describe->callback([describe_origin, name, doutput] {
+    Origin& origin = *describe_origin;
     if (*doutput == "table") {
-      Json d = Call(*url, "DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *name}});
+      Json d = Must(origin.source().Action("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *name}}));
       auto desc = proto::DecodeDescribeResponse(proto::TextTree{d, false});
-      if (!desc.ok()) Fail(1, "the coordinator's DescribeHyperParameterTuningJob answer does not decode: " +
-                                  desc.status().message());
+      if (!desc.ok()) Fail(1, "the DescribeHyperParameterTuningJob answer of " + origin.where() +
+                                  " does not decode: " + desc.status().message());
       std::vector<proto::TrainingJobSummary> rows;
       Json req = {{"HyperParameterTuningJobName", *name}, {"MaxResults", 100}};
       for (;;) {
-        Json page = Call(*url, "ListTrainingJobsForHyperParameterTuningJob", req);
+        Json page = Must(origin.source().Action("ListTrainingJobsForHyperParameterTuningJob", req));
         auto list = proto::DecodeListTrainingJobsResponse(proto::TextTree{page, false});
-        if (!list.ok()) Fail(1, "the coordinator's training job list does not decode: " + list.status().message());
+        if (!list.ok()) Fail(1, "the training job list of " + origin.where() + " does not decode: " + list.status().message());
         for (auto& t : list->training_job_summaries) rows.push_back(std::move(t));
         if (!page.contains("NextToken")) break;
         req["NextToken"] = page["NextToken"];
       }
       PrintSummary(*desc, rows, /*show_ranges=*/true);
+    } else if (*doutput == "yaml" && origin.local()) {
+      auto doc = origin.local_state()->Document(*name);
+      if (!doc.ok()) Must(doc.status());
+      std::cout << proto::ToYaml(proto::EncodeCrdDocument(*doc));
     } else if (*doutput == "yaml") {
-      httplib::Client client(*url);
+      httplib::Client client(origin.url());
       const std::string target = "/hpo/v1/jobs/" + *name + "?format=yaml";
-      auto res = client.Get(target, ClientHeaders(*url, "GET", target, "", {}));
-      if (!res) Fail(3, "cannot reach the coordinator at " + *url);
+      auto res = client.Get(target, ClientHeaders(origin.url(), "GET", target, "", {}));
+      if (!res) Fail(3, "cannot reach the coordinator at " + origin.url());
       if (res->status != 200) Fail(1, res->body);
       std::cout << res->body;
     } else {
-      std::cout << Call(*url, "DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *name}}).dump(2)
+      std::cout << Must(origin.source().Action("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *name}}))
+                       .dump(2)
                 << "\n";
     }
     Exit(0);
@@ -310,14 +430,14 @@ void AddClientCommands(CLI::App& app) {
   trials->add_option("-o,--output", ta->output,
                      "table, json, or csv (the SageMaker SDK's tuning-analytics columns, for pandas or a spreadsheet)")
       ->check(CLI::IsMember({"table", "json", "csv"}));
-  add_url(trials);
-  trials->callback([url, ta] {
+  auto trials_origin = add_origin(trials);
+  trials->callback([trials_origin, ta] {
     Json req = {{"HyperParameterTuningJobName", ta->name}, {"SortBy", ta->sort_by}, {"SortOrder", ta->sort_order},
                 {"MaxResults", 100}};
     if (!ta->status.empty()) req["StatusEquals"] = ta->status;
     Json all = Json::array();
     for (;;) {
-      Json page = Call(*url, "ListTrainingJobsForHyperParameterTuningJob", req);
+      Json page = Must(trials_origin->source().Action("ListTrainingJobsForHyperParameterTuningJob", req));
       for (auto& s : page["TrainingJobSummaries"]) all.push_back(s);
       if (!page.contains("NextToken")) break;
       req["NextToken"] = page["NextToken"];
@@ -406,7 +526,7 @@ void AddClientCommands(CLI::App& app) {
     if (!ea->state_dir.empty()) {
       const std::string db = ea->state_dir + "/hpo.db";
       if (!fs::exists(db)) Fail(2, "--state-dir " + ea->state_dir + ": no hpo.db there (hpo run prints its state directory)");
-      auto opened = coordinator::SqliteJobStore::Open(db, /*check_integrity=*/false);
+      auto opened = coordinator::SqliteJobStore::OpenReadOnly(db);
       if (!opened.ok()) Fail(3, opened.status().message());
       store = std::move(opened).value();
       page = [&](int64_t after) {
@@ -468,22 +588,17 @@ void AddClientCommands(CLI::App& app) {
   CLI::App* logs = app.add_subcommand("logs", "Print a training job's output (stdout and stderr)");
   logs->add_option("training_job", la->trial, "Training job name, e.g. my-job-003-1a2b3c4d")->required();
   logs->add_flag("-f,--follow", la->follow, "Keep printing new lines until the training job ends");
-  add_url(logs);
-  logs->footer("Example:\n  hpo logs $(hpo trials my-job -o json | jq -r '.TrainingJobSummaries[0].TrainingJobName') -f");
-  logs->callback([url, la] {
-    httplib::Client client(*url);
-    client.set_connection_timeout(5, 0);
+  auto logs_origin = add_origin(logs);
+  logs->footer(
+      "Examples:\n  hpo logs $(hpo trials my-job -o json | jq -r '.TrainingJobSummaries[0].TrainingJobName') -f\n"
+      "  hpo logs quickstart-001-1a2b3c4d --state-dir hpo-runs/quickstart-20261130-084248   # after hpo run");
+  logs->callback([logs_origin, la] {
+    Origin& origin = *logs_origin;
     int64_t after = 0;
     uint32_t attempt = 0;
     int64_t last_line = -1;  // of the attempt being printed
     for (;;) {
-      const std::string target = "/hpo/v1/logs/" + la->trial + "?after=" + std::to_string(after) + "&limit=5000";
-      auto res = client.Get(target, ClientHeaders(*url, "GET", target, "", {}));
-      if (!res) Fail(3, "cannot reach the coordinator at " + *url + "; point --coordinator / HPO_COORDINATOR at it");
-      Json j = Json::parse(res->body, nullptr, false);
-      if (res->status != 200 || !j.is_object()) {
-        Fail(1, j.is_object() ? j.value("__type", "Error") + ": " + j.value("message", res->body) : res->body);
-      }
+      const Json j = Must(origin.source().Logs(la->trial, after, 5000));
       for (const auto& l : j["lines"]) {
         uint32_t a = l["attempt"].get<uint32_t>();
         if (a != attempt) {
@@ -507,7 +622,10 @@ void AddClientCommands(CLI::App& app) {
       std::string st = j.value("TrainingJobStatus", "");
       bool ended = st == "Completed" || st == "Failed" || st == "Stopped";
       if (!more && (!la->follow || ended)) break;
-      if (!more) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      if (!more) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        origin.Refresh();  // a state directory in use: read the training job's status afresh
+      }
     }
     Exit(0);
   });
@@ -563,7 +681,7 @@ void AddClientCommands(CLI::App& app) {
   };
   auto da = std::make_shared<DashboardArgs>();
   CLI::App* dash = app.add_subcommand("dashboard", "Serve the web dashboard of a coordinator on this machine");
-  add_url(dash);
+  auto dash_origin = add_origin(dash);
   dash->add_option("--listen", da->listen, "HOST:PORT to serve the pages on (default 127.0.0.1:7790; port 0 picks one)");
   dash->add_option("--refresh", da->refresh_s, "Seconds between reloads of a running job's pages (0: never)")
       ->check(CLI::Range(0, 3600));
@@ -573,8 +691,12 @@ void AddClientCommands(CLI::App& app) {
       "cannot be read by a browser: this command serves the same pages here, signing each request\n"
       "with your AWS credentials (as the aws CLI finds them). It only reads: lists, describes,\n"
       "events, logs. Stop it with Ctrl-C.\n\n"
-      "Example:\n  hpo dashboard --coordinator http://gpu-head:7780\n  # then open http://127.0.0.1:7790/ui/");
-  dash->callback([url, da] {
+      "With --state-dir it serves the pages of a state directory instead, with no coordinator\n"
+      "running: the jobs of an ended hpo run, or a copy of a coordinator's directory. One in use\n"
+      "is read afresh every two seconds.\n\n"
+      "Examples:\n  hpo dashboard --coordinator http://gpu-head:7780\n  # then open http://127.0.0.1:7790/ui/\n"
+      "  hpo dashboard --state-dir hpo-runs/quickstart-20261130-084248");
+  dash->callback([dash_origin, da] {
     auto [host, port] = HostPort("--listen", da->listen);
     httplib::Server server;
     server.set_socket_options([](int sock) {  // not httplib's SO_REUSEPORT (see http_api.cc)
@@ -583,8 +705,15 @@ void AddClientCommands(CLI::App& app) {
     });
     coordinator::dashboard::PageOptions po;
     po.refresh_s = da->refresh_s;
-    po.subtitle = "coordinator " + *url;
-    auto source = std::make_shared<RemoteSource>(*url);
+    std::shared_ptr<coordinator::dashboard::Source> source;
+    if (dash_origin->local()) {
+      dash_origin->source();  // a directory that cannot be read is an error now, not on the first page
+      po.subtitle = "state directory " + dash_origin->state_dir;
+      source = std::make_shared<FreshLocalSource>(dash_origin->state_dir);
+    } else {
+      po.subtitle = "coordinator " + dash_origin->url();
+      source = std::make_shared<RemoteSource>(dash_origin->url());
+    }
     auto ui = [source, po](const httplib::Request& req, httplib::Response& res) {
       std::map<std::string, std::string> query(req.params.begin(), req.params.end());
       coordinator::dashboard::Page page = coordinator::dashboard::Render(*source, req.path, query, po);
@@ -600,9 +729,10 @@ void AddClientCommands(CLI::App& app) {
       Fail(3, "cannot listen on " + da->listen + " (in use, or not an address of this machine); pick another with --listen");
     }
     if (host != "127.0.0.1" && host != "localhost" && host != "::1") {
-      std::cerr << "hpo: warning: serving on " << host << ": whoever reaches it reads this coordinator's jobs with your credentials\n";
+      std::cerr << "hpo: warning: serving on " << host << ": whoever reaches it reads "
+                << (dash_origin->local() ? "these jobs" : "this coordinator's jobs with your credentials") << "\n";
     }
-    std::cout << "hpo: dashboard of " << *url << " at http://" << (host == "0.0.0.0" ? "127.0.0.1" : host) << ":" << bound
+    std::cout << "hpo: dashboard of " << (dash_origin->local() ? dash_origin->state_dir : dash_origin->url()) << " at http://" << (host == "0.0.0.0" ? "127.0.0.1" : host) << ":" << bound
               << "/ui/ (Ctrl-C to stop)" << std::endl;
     std::signal(SIGPIPE, SIG_IGN);  // a browser that goes away mid-page is not our end
     if (!server.listen_after_bind()) Fail(3, "the dashboard's server stopped: cannot accept connections on " + da->listen);

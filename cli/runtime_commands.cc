@@ -440,8 +440,12 @@ void Run(const RunArgs& a) {
       if (st->fallbacks > 0) std::cout << ", " << st->fallbacks << " from random search (too few observations yet, or the model could not be fitted)";
       std::cout << "\n";
     }
-    std::cout << "\n  logs: " << state_dir << "/local-*/trials/<training job>/attempt-N/trial.log\n";
+    std::cout << "\n  look again: hpo describe " << name << " --state-dir " << state_dir << " -o table\n";
+    std::cout << "  training jobs: hpo trials " << name << " --state-dir " << state_dir << "\n";
+    std::cout << "  logs: hpo logs TRAINING-JOB --state-dir " << state_dir << " (all lines: " << state_dir
+              << "/local-*/trials/TRAINING-JOB/attempt-N/trial.log)\n";
     std::cout << "  history: hpo events " << name << " --state-dir " << state_dir << "\n";
+    std::cout << "  pages: hpo dashboard --state-dir " << state_dir << "\n";
   }
   if (api && ::isatty(STDIN_FILENO) && handled_signals < 2) {
     // Someone is watching: keep the final pages up until they are done with them.

@@ -290,9 +290,9 @@ void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbea
     proto::wire::StopTrial m;
     m.trial = r.trial;
     m.attempt = r.attempt;
-    // The worker reads this exact reason as "revoked": it uploads nothing of the attempt (its
-    // artifacts path is the re-run's too; worker/agent_impl.h lease_valid).
-    m.reason = "the coordinator no longer runs this attempt";
+    // Revoked: the worker uploads nothing of the attempt (its artifacts path is the re-run's too;
+    // worker/agent_impl.h lease_valid).
+    m.reason = proto::wire::kStopReasonRevoked;
     m.grace_period_s = static_cast<uint32_t>(opt.default_grace_period_s);
     out->push_back({wid, std::move(m)});
   }

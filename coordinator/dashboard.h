@@ -50,8 +50,9 @@ class Source {
  public:
   virtual ~Source() = default;
   // A SageMaker action (AWS JSON 1.1), e.g. "DescribeHyperParameterTuningJob", and its request;
-  // returns the response document. Errors: NotFound for ResourceNotFound, else the error's type
-  // and message.
+  // returns the response document. Errors: NotFound for ResourceNotFound; InvalidArgument for
+  // ValidationException; Unavailable when the coordinator cannot be reached; else
+  // FailedPrecondition; every message but NotFound's starts with the error's type.
   virtual Result<Json> Action(const std::string& action, const Json& request) = 0;
   // GET /hpo/v1/events?job=JOB&after=AFTER&limit=LIMIT: {"events": [...], "next": N}.
   virtual Result<Json> Events(const std::string& job, int64_t after, size_t limit) = 0;

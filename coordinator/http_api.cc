@@ -456,7 +456,8 @@ Result<dashboard::Json> InProcessSource::FromResponse(const ApiResponse& r) {
   const std::string type = j.is_object() ? j.value("__type", "Error") : "Error";
   const std::string message = j.is_object() ? j.value("message", r.body) : r.body;
   if (type == "ResourceNotFound") return Status::NotFound(message);
-  return Status::Internal(type + ": " + message);
+  if (type == "ValidationException") return Status::InvalidArgument(type + ": " + message);
+  return Status::FailedPrecondition(type + ": " + message);
 }
 
 Result<dashboard::Json> InProcessSource::Action(const std::string& action, const dashboard::Json& request) {

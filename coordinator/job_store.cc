@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <cstdio>
+#include <filesystem>
+
 namespace hpo::coordinator {
 namespace {
 
@@ -114,6 +117,44 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& 
   HPO_RETURN_IF_ERROR(store->Exec(kSchema));
   Stmt v(db, "SELECT value FROM meta WHERE key='schema_version'");
   if (!v.ok() || v.Step() != SQLITE_ROW) return v.Error("reading schema version");
+  if (v.Text(0) != "1") {
+    return Status::FailedPrecondition("job store " + path + " has schema version " + v.Text(0) +
+                                      "; this build reads version 1");
+  }
+  return store;
+}
+
+Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::OpenReadOnly(const std::string& path) {
+  // No write-ahead log beside it: no writer has it open (one that closes removes the log), so it
+  // is read as an immutable file, and SQLite leaves no -wal/-shm files behind. With a log (a
+  // coordinator running, or one that crashed), a plain read-only connection reads through it.
+  std::error_code ec;
+  const bool quiet = !std::filesystem::exists(path + "-wal", ec) && !ec;
+  std::string uri = "file:";
+  for (char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      char hex[4];
+      std::snprintf(hex, sizeof hex, "%%%02X", static_cast<unsigned char>(c));
+      uri += hex;
+    } else {
+      uri += c;
+    }
+  }
+  uri += quiet ? "?immutable=1" : "?mode=ro";
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(uri.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Status::IoError("cannot open job store " + path + " for reading: " + msg);
+  }
+  sqlite3_busy_timeout(db, 5000);
+  std::unique_ptr<SqliteJobStore> store(new SqliteJobStore(db));
+  Stmt v(db, "SELECT value FROM meta WHERE key='schema_version'");
+  if (!v.ok() || v.Step() != SQLITE_ROW) {
+    return Status::IoError("cannot read job store " + path + ": " + sqlite3_errmsg(db) +
+                           " (is it a state directory's hpo.db?)");
+  }
   if (v.Text(0) != "1") {
     return Status::FailedPrecondition("job store " + path + " has schema version " + v.Text(0) +
                                       "; this build reads version 1");

@@ -121,6 +121,11 @@ class SqliteJobStore final : public JobStore {
   // per GB), so that a damaged file is refused with what to do rather than read as fewer rows;
   // a coordinator checks, a read-only look (hpo events --state-dir) need not.
   static Result<std::unique_ptr<SqliteJobStore>> Open(const std::string& path, bool check_integrity = true);
+  // Opens an existing database for reading only (hpo describe/trials/logs/events --state-dir, on
+  // a directory that a coordinator may be using at the same time): nothing is created or
+  // written, and every write method fails with IoError. Errors: IoError when there is no
+  // readable database at `path`; FailedPrecondition for another schema version.
+  static Result<std::unique_ptr<SqliteJobStore>> OpenReadOnly(const std::string& path);
   ~SqliteJobStore() override;
 
   Status Begin() override;

@@ -362,6 +362,11 @@ struct TrialExited {
 
 // coordinator -> worker: stop an attempt (early stopping, user stop, max runtime, lost gang).
 // Acked with Ack{kStopTrial}; the attempt then ends with TrialExited{Stopped}.
+// A StopTrial whose reason is exactly kStopReasonRevoked (a heartbeat's or a re-registration's
+// reconciliation: the attempt was given to another worker while this one was out of touch) also
+// tells the worker to upload nothing of the attempt: its artifact paths are the re-run's too.
+// The reason string is frozen like the fields (any two builds of protocol version 1 agree on it).
+inline constexpr const char* kStopReasonRevoked = "the coordinator no longer runs this attempt";
 struct StopTrial {
   std::string trial;            // as in AssignTrial
   uint32_t attempt = 0;         // >= 1

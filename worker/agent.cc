@@ -239,7 +239,7 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
       auto it = runs.find({s.trial, s.attempt});
       if (it == runs.end()) continue;
       *it->second->revoked = true;
-      StopRun(*it->second, "the coordinator no longer runs this attempt", "Stopped", 0);
+      StopRun(*it->second, proto::wire::kStopReasonRevoked, "Stopped", 0);
     }
     confirming = false;  // the coordinator's view of what we hold is applied
     for (auto& p : outbox) {  // what the old connection may have lost
@@ -254,8 +254,8 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
     auto it = runs.find({s->trial, s->attempt});
     if (it != runs.end()) {
       // A heartbeat's reconciliation: the attempt was given to another worker while this one was
-      // out of touch (proto: Reconcile's reason).
-      if (s->reason == "the coordinator no longer runs this attempt") *it->second->revoked = true;
+      // out of touch (proto::wire::kStopReasonRevoked).
+      if (s->reason == proto::wire::kStopReasonRevoked) *it->second->revoked = true;
       StopRun(*it->second, "Stopped: " + s->reason, "Stopped", s->grace_period_s);
     }
   } else if (const auto* ack = std::get_if<proto::wire::Ack>(&m)) {

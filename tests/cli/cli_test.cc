@@ -362,6 +362,41 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
   ASSERT_TRUE(best["Value"].is_number()) << o.out;
   EXPECT_GT(best["Value"].get<double>(), 0.9);
   EXPECT_LE(best["Value"].get<double>(), 1.0);
+
+  // After the run, its state directory answers the reading commands as a coordinator would,
+  // and nothing in it changes (no -wal/-shm files either: the store is read as immutable).
+  const std::string state = (dir_ / "state").string();
+  const std::string db_before = Slurp(dir_ / "state" / "hpo.db");
+  Outcome d = Hpo({"describe", "quickstart", "--state-dir", state});
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  EXPECT_EQ(nlohmann::json::parse(d.out), j) << "the same DescribeHyperParameterTuningJob document";
+  Outcome table = Hpo({"describe", "quickstart", "--state-dir", state, "-o", "table"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("Tuning job quickstart: Completed"), std::string::npos) << table.out;
+  Outcome yaml = Hpo({"describe", "quickstart", "--state-dir", state, "-o", "yaml"});
+  ASSERT_EQ(yaml.exit_code, 0) << yaml.err;
+  EXPECT_NE(yaml.out.find("kind: HyperParameterTuningJob"), std::string::npos) << yaml.out;
+  Outcome t = Hpo({"trials", "quickstart", "--state-dir", state, "-o", "json"});
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_EQ(nlohmann::json::parse(t.out)["TrainingJobSummaries"].size(), 12u) << t.out;
+  const std::string best_name = j["BestTrainingJob"]["TrainingJobName"].get<std::string>();
+  Outcome logs = Hpo({"logs", best_name, "--state-dir", state});
+  ASSERT_EQ(logs.exit_code, 0) << logs.err;
+  EXPECT_NE(logs.out.find("validation-auc"), std::string::npos) << logs.out;
+  Outcome list = Hpo({"list", "--state-dir", state, "-o", "names"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_EQ(list.out, "quickstart\n");
+  Outcome missing = Hpo({"describe", "nope", "--state-dir", state});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("ResourceNotFound: no tuning job named nope"), std::string::npos) << missing.err;
+  Outcome nowhere = Hpo({"trials", "quickstart", "--state-dir", (dir_ / "nowhere").string()});
+  EXPECT_EQ(nowhere.exit_code, 2);
+  EXPECT_NE(nowhere.err.find("no hpo.db there"), std::string::npos) << nowhere.err;
+  Outcome both = Hpo({"describe", "quickstart", "--state-dir", state, "--coordinator", "http://127.0.0.1:1"});
+  EXPECT_EQ(both.exit_code, 2) << both.err;
+  EXPECT_EQ(Slurp(dir_ / "state" / "hpo.db"), db_before);
+  EXPECT_FALSE(fs::exists(dir_ / "state" / "hpo.db-wal"));
+  EXPECT_FALSE(fs::exists(dir_ / "state" / "hpo.db-shm"));
 }
 
 // An Autotune job through `hpo run` with the scikit-learn trainer: every training job gets values
