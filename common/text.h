@@ -1,7 +1,7 @@
 // common/text.h: ASCII case folding, for names SageMaker compares without regard to case (tuning
 // job names, header names, enum-like words) and protocol text. Bytes outside A-Z are left as
 // they are (so UTF-8 passes through unchanged); no locale is consulted. And the length of UTF-8
-// text in characters, which is what SageMaker's length limits count.
+// text in characters, which is what SageMaker's length limits count. And how deeply JSON text nests.
 //
 // Thread safety: pure functions.
 #pragma once
@@ -28,6 +28,33 @@ inline bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
     if (x != y) return false;
   }
   return true;
+}
+
+// How deeply JSON text nests arrays and objects ("[[1]]" is 2), counting brackets outside string
+// literals; malformed text is measured the same way. Checked before parsing text from outside
+// (a manifest, a request) whose tree is later walked or printed recursively, so that a million
+// brackets give an error instead of a stack overflow.
+inline size_t JsonNestingDepth(std::string_view s) {
+  size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : s) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = ++depth > deepest ? depth : deepest;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
 }
 
 // The number of characters (Unicode code points) in UTF-8 text: every byte that does not continue

@@ -69,6 +69,12 @@ inline constexpr size_t kMaxDocumentTextBytes = 4u << 20;  // keys and scalars, 
 // allowed.
 Result<TextTree> ParseText(std::string_view text);
 
+// Parses JSON text only (an AWS JSON 1.1 request body, say), with ParseText's limits: nesting
+// deeper than 64 levels, too many nodes or bytes, and a repeated key are refused as
+// InvalidArgument before anything reads the tree (a deep tree would overflow the stack of
+// whatever walks it recursively, dump() included). Syntax errors name the line and column.
+Result<nlohmann::ordered_json> ParseJson(std::string_view text);
+
 // A spec read from any accepted input, with the spelling it came in.
 struct ParsedSpec {
   Spelling spelling = Spelling::kCrd;

@@ -456,10 +456,20 @@ Result<TextTree> ParseText(std::string_view text) {
   if (text[first] == '{' && next != std::string_view::npos && text[next] != '"' && text[next] != '}') {
     return ParseYaml(text);
   }
+  auto json = ParseJson(text);
+  if (!json.ok()) return json.status();
+  return TextTree{std::move(json).value(), false};
+}
+
+Result<Json> ParseJson(std::string_view text) {
+  if (text.size() > kMaxDocumentBytes) {
+    return Status::InvalidArgument("the JSON text is " + std::to_string(text.size()) + " bytes, more than the limit of " +
+                                   std::to_string(kMaxDocumentBytes >> 20) + " MiB");
+  }
   JsonBuilder builder;
   bool parsed = Json::sax_parse(text.begin(), text.end(), &builder);
   if (!builder.limit.ok()) return builder.limit;
-  if (parsed) return TextTree{std::move(builder.root), false};
+  if (parsed) return std::move(builder.root);
   if (!builder.syntax_error) return Status::InvalidArgument("malformed JSON");
   // The error's byte offset; turn it into line:column.
   auto [byte, what] = *builder.syntax_error;

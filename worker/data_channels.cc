@@ -1,6 +1,7 @@
 #include "worker/data_channels.h"
 
 #include "common/object_store.h"
+#include "common/text.h"
 
 #include <sys/stat.h>
 
@@ -21,6 +22,9 @@ namespace hpo::worker {
 
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
+
+// A manifest's JSON is walked and printed recursively; real ones nest two or three levels.
+constexpr size_t kMaxManifestDepth = 256;
 
 namespace {
 
@@ -86,6 +90,10 @@ Result<std::string> ReadUri(const std::string& uri, const StagingContext& ctx) {
 Result<std::vector<Item>> ManifestItems(const std::string& uri, const StagingContext& ctx) {
   auto text = ReadUri(uri, ctx);
   if (!text.ok()) return text.status();
+  if (JsonNestingDepth(*text) > kMaxManifestDepth) {
+    return Status::InvalidArgument("the manifest " + uri + " nests more than " + std::to_string(kMaxManifestDepth) +
+                                   " levels of JSON arrays and objects");
+  }
   Json j = Json::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.is_array() || j.empty() || !j[0].is_object() || !j[0].contains("prefix") ||
       !j[0]["prefix"].is_string()) {
@@ -206,6 +214,11 @@ Status ForEachAugmentedLine(const ChannelSource& src, const StagingContext& ctx,
   while (std::getline(in, line)) {
     ++n;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    if (JsonNestingDepth(line) > kMaxManifestDepth) {
+      return Status::InvalidArgument("the augmented manifest " + src.uri + ": line " + std::to_string(n) +
+                                     " nests more than " + std::to_string(kMaxManifestDepth) +
+                                     " levels of JSON arrays and objects");
+    }
     Json j = Json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
       return Status::InvalidArgument("the augmented manifest " + src.uri + ": line " + std::to_string(n) +

@@ -31,5 +31,15 @@ TEST(Text, Utf8LengthCountsCharactersNotBytes) {
   EXPECT_EQ(Utf8Length("\xF0\x9F\x98\x80!"), 2u) << "four-byte emoji and a letter";
 }
 
+TEST(Text, JsonNestingDepthCountsBracketsOutsideStrings) {
+  EXPECT_EQ(JsonNestingDepth(""), 0u);
+  EXPECT_EQ(JsonNestingDepth("1"), 0u);
+  EXPECT_EQ(JsonNestingDepth("[1, {\"a\": [2]}]"), 3u);
+  EXPECT_EQ(JsonNestingDepth("{\"[[[[\": \"{{\"}"), 1u) << "brackets inside strings do not count";
+  EXPECT_EQ(JsonNestingDepth("[\"a\\\"[[\", []]"), 2u) << "an escaped quote does not end the string";
+  EXPECT_EQ(JsonNestingDepth("]]][[]"), 2u) << "malformed text is measured the same way";
+  EXPECT_EQ(JsonNestingDepth(std::string(100000, '[')), 100000u);
+}
+
 }  // namespace
 }  // namespace hpo

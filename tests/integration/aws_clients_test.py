@@ -598,6 +598,12 @@ class AwsClients(unittest.TestCase):
         self.assertEqual(cfg["Strategy"], "Random")
         self.assertEqual(cfg["ResourceLimits"], {"MaxNumberOfTrainingJobs": MAIN_TRIALS, "MaxParallelTrainingJobs": 2})
         self.assertEqual(d["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"], "quadratic")
+        # Each answer names itself as AWS's do (x-amzn-RequestId): a UUID that differs per call.
+        ids = {self.sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=MAIN)["ResponseMetadata"]
+               .get("RequestId") for _ in range(3)}
+        self.assertEqual(len(ids), 3, ids)
+        for i in ids:
+            self.assertRegex(i, r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
         self.assertIsInstance(d["CreationTime"], datetime.datetime)  # boto3 parsed the epoch seconds
         self.assertLessEqual(d["CreationTime"], d["HyperParameterTuningEndTime"])
         self.assertLessEqual(d["HyperParameterTuningEndTime"], d["LastModifiedTime"])
@@ -777,6 +783,7 @@ class AwsClients(unittest.TestCase):
             self.assertEqual(error_code(cm.exception), code, cm.exception.response)
             self.assertTrue(cm.exception.response["Error"]["Message"])
             self.assertEqual(cm.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
+            self.assertTrue(cm.exception.response["ResponseMetadata"].get("RequestId"), "errors name themselves too")
             if modeled:  # the model's exception class for the code, e.g. client.exceptions.ResourceNotFound
                 self.assertIsInstance(cm.exception, getattr(sm.exceptions, code))
             return cm.exception

@@ -546,6 +546,19 @@ TEST_F(Cluster, BadRequestsGetAwsErrorsAndChangeNothing) {
   EXPECT_EQ(missing["__type"], "ResourceNotFound");
   Json unknown = Call("DeleteEverything", Json::object(), 400);
   EXPECT_EQ(unknown["__type"], "UnknownOperationException");
+  // Nesting deep enough to overflow any recursive walk of the tree (the handlers print members
+  // they refuse) is refused at the parser, for reading and writing actions alike.
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  for (const auto& [action, body] : std::vector<std::pair<std::string, std::string>>{
+           {"ListHyperParameterTuningJobs", "{\"SortOrder\": " + deep + "}"},
+           {"CreateHyperParameterTuningJob", "{\"HyperParameterTuningJobName\": \"deep\", \"Tags\": " + deep + "}"}}) {
+    httplib::Client c("127.0.0.1", http_port_);
+    auto res = c.Post("/", {{"X-Amz-Target", "SageMaker." + action}}, body, "application/x-amz-json-1.1");
+    ASSERT_TRUE(res) << action << ": the coordinator did not answer";
+    EXPECT_EQ(res->status, 400) << action;
+    EXPECT_NE(res->body.find("SerializationException"), std::string::npos) << res->body;
+    EXPECT_NE(res->body.find("nesting deeper than 64 levels"), std::string::npos) << res->body;
+  }
   Json list = Call("ListHyperParameterTuningJobs", Json::object());
   EXPECT_TRUE(list["HyperParameterTuningJobSummaries"].empty());
 }

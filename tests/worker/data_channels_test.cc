@@ -155,6 +155,26 @@ TEST_F(Channels, AnAugmentedManifestKeepsOnlyTheAttributeNamesInOrder) {
   EXPECT_NE(missing.status().message().find("line 1 has no attribute \"bbox\""), std::string::npos);
 }
 
+// A manifest nested a million levels deep is refused with what is wrong, before anything walks it
+// recursively (the worker would otherwise overflow its stack on the user's file).
+TEST_F(Channels, ADeeplyNestedManifestIsRefusedNotACrash) {
+  const std::string deep = std::string(1000000, '[') + std::string(1000000, ']');
+  Put(dir_ / "deep.json", "[{\"prefix\": \"" + (dir_ / "data").string() + "/\"}, " + deep + "]");
+  ChannelSource m = Src((dir_ / "deep.json").string());
+  m.s3_data_type = "ManifestFile";
+  auto staged = StageChannel(m, Ctx());
+  ASSERT_FALSE(staged.ok());
+  EXPECT_EQ(staged.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(staged.status().message().find("nests more than 256 levels"), std::string::npos) << staged.status().message();
+  Put(dir_ / "deep.jsonl", "{\"source-ref\":\"s3://b/1.jpg\",\"label\":1}\n{\"label\":" + deep + "}\n");
+  ChannelSource a = Src((dir_ / "deep.jsonl").string());
+  a.s3_data_type = "AugmentedManifestFile";
+  a.attribute_names = {"label"};
+  auto aug = StageChannel(a, Ctx());
+  ASSERT_FALSE(aug.ok());
+  EXPECT_NE(aug.status().message().find("line 2 nests more than 256 levels"), std::string::npos) << aug.status().message();
+}
+
 TEST_F(Channels, ShardedByS3KeySplitsTheObjectsAcrossTheHostsWithoutOverlap) {
   for (int i = 0; i < 7; ++i) Put(dir_ / "many" / ("part-" + std::to_string(i)), "x");
   ChannelSource s = Src((dir_ / "many").string());
