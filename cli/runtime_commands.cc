@@ -369,7 +369,7 @@ void Run(const RunArgs& a) {
         break;
       }
     }
-    auto d = dispatcher.WithCore([&](coordinator::CoordinatorCore& c) { return c.Describe(name); });
+    auto d = dispatcher.WithCore([&](coordinator::CoordinatorCore& c) { return c.Describe(name, dispatcher.Now()); });
     if (!d.ok()) continue;
     desc = *d;
     std::string line = ProgressLine(desc, dispatcher.Now() - start, MaxJobsOf(effective));

@@ -104,6 +104,7 @@ void CoordinatorCore::Impl::Reindex(const Trial& t) {
     ix.history.resize(i + 1);
     ix.states.resize(i + 1);
     ix.succeeded_flags.resize(i + 1, 0);
+    ix.failed_flags.resize(i + 1, 0);
     ix.active_flags.resize(i + 1, 0);
     ix.finish_counted.resize(i + 1, 0);
   }
@@ -121,6 +122,9 @@ void CoordinatorCore::Impl::Reindex(const Trial& t) {
   const bool ok = ObjectiveSucceeded(t);
   ix.succeeded += static_cast<int>(ok) - static_cast<int>(ix.succeeded_flags[i]);
   ix.succeeded_flags[i] = ok;
+  const bool failed = !ok && (t.state == TrialState::kFailed || (t.state == TrialState::kCompleted && !t.objective));
+  ix.failed += static_cast<int>(failed) - static_cast<int>(ix.failed_flags[i]);
+  ix.failed_flags[i] = failed;
   Observation& o = ix.history[i];
   TuningJob* j = Job(t.tuning_job);
   if (o.trial.empty()) {  // a trial's name, definition and configuration never change
@@ -353,10 +357,27 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
   if (!strat.ok()) return Status::InvalidArgument(strat.status().message());
   job->strategy = std::move(strat).value();
   TuningJob& j = *job;
-  Status s = impl_->store->PutJob(JobToRow(j));
-  if (!s.ok()) return s;  // nothing acknowledged, nothing changed
   impl_->jobs[Lower(name)] = std::move(job);
-  if (spec.warm_start_config) impl_->BuildPrior(j);
+  auto forget = [&] {  // nothing acknowledged, nothing changed
+    impl_->index.erase(Lower(name));
+    impl_->jobs.erase(Lower(name));
+  };
+  if (spec.warm_start_config) {
+    impl_->BuildPrior(j);
+    // IdenticalDataAndAlgorithm parents' configurations count as this job's own, so a finite
+    // space they covered leaves nothing to run: refused rather than run as an empty job.
+    if (j.strategy->Exhausted(impl_->History(j))) {
+      forget();
+      return Status::InvalidArgument(
+          "WarmStartConfig: the parent jobs (IdenticalDataAndAlgorithm) already ran every configuration of "
+          "this job's search space, so it would have nothing to run; widen the ranges, or use WarmStartType "
+          "TransferLearning to run them again (on new data or a new algorithm)");
+    }
+  }
+  if (Status s = impl_->store->PutJob(JobToRow(j)); !s.ok()) {
+    forget();
+    return s;
+  }
   impl_->Event(now_ms, "JobCreated", name, "", "strategy " + cfg.strategy.value_or(""));
   for (const AutotuneChoice& c : tuned->choices) {
     impl_->Event(now_ms, "AutotuneChose", name, "", c.field + " = " + c.value + " (" + c.reason + ")");

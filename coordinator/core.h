@@ -138,6 +138,7 @@ struct Trial {
   int64_t creation_ms = 0, start_ms = 0, end_ms = 0;
   std::optional<double> objective;               // last emitted value of the objective metric
   std::map<std::string, double> final_metrics;   // last value of every metric
+  std::map<std::string, int64_t> final_metric_ms;  // when each of those was emitted (worker's clock)
   uint64_t last_seq = 0;                         // last MetricPoints seq applied (this attempt)
   std::string failure_reason;
   int infra_failures = 0;  // attempts that ended in infrastructure errors
@@ -344,7 +345,9 @@ class CoordinatorCore {
   void CancelProposals();
 
   // ---- queries -------------------------------------------------------------------------------
-  Result<proto::DescribeTuningJobResponse> Describe(const std::string& job) const;
+  // ConsumedResources.RuntimeInSeconds is wall time from creation to the end, or to `now_ms`
+  // while the job runs (0: to its last change, for callers without a clock).
+  Result<proto::DescribeTuningJobResponse> Describe(const std::string& job, int64_t now_ms = 0) const;
   // The CRD document with its status block filled in.
   Result<proto::TuningJobDocument> DescribeDocument(const std::string& job) const;
   std::vector<const TuningJob*> Jobs() const;

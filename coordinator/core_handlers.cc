@@ -147,6 +147,7 @@ bool CoordinatorCore::Impl::OnMetrics(const std::string& wid, const proto::wire:
   for (const auto& p : m.points) {
     rows.push_back({t->name, m.attempt, m.seq, p.name, p.value, p.timestamp_ms, p.step});
     t->final_metrics[p.name] = p.value;
+    t->final_metric_ms[p.name] = p.timestamp_ms;
     if (p.name == objective) {
       t->objective = p.value;
       if (track) t->curve.push_back(p.value);
@@ -211,6 +212,10 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   std::string objective = j ? ObjectiveMetricFor(*j, t->definition_name) : "";
   if (t->gang.empty() || wid == t->worker_id) {  // a gang's metrics are algo-1's
     for (const auto& fm : m.final_metrics) {
+      // The last value seen at the end; a value the points already carried keeps their time.
+      if (!t->final_metrics.count(fm.name) || t->final_metrics[fm.name] != fm.value || !t->final_metric_ms.count(fm.name)) {
+        t->final_metric_ms[fm.name] = m.ended_at_ms > 0 ? m.ended_at_ms : now;
+      }
       t->final_metrics[fm.name] = fm.value;
       if (fm.name == objective) t->objective = fm.value;
     }

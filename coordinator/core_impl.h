@@ -53,6 +53,12 @@ inline std::string Truncate(std::string s, size_t n = kMaxFailureReason) {
   return s;
 }
 
+// A tuning job whose first kFailuresBeforeGivingUp training jobs to end all failed (none
+// succeeded) stops the rest and fails, as SageMaker's "No training job succeeded after 5
+// attempts" says it does; TuningJob::completion_reason is then kGaveUp.
+inline constexpr int kFailuresBeforeGivingUp = 5;
+inline constexpr const char* kGaveUp = "gave up: no training job succeeded";
+
 }  // namespace core_detail
 
 struct CoordinatorCore::Impl {
@@ -68,9 +74,12 @@ struct CoordinatorCore::Impl {
     std::vector<Observation> history;  // the strategy's view, by trial index - 1
     std::vector<std::optional<TrialState>> states;
     std::vector<char> succeeded_flags;
+    std::vector<char> failed_flags;  // counted in `failed`
     std::vector<char> active_flags;  // counted in `active`: running or starting, not queued ahead
     std::set<int> pending;           // trial indexes waiting for a slot, oldest first
-    int active = 0, unfinished = 0, succeeded = 0;
+    // failed: ended without an objective that counts, other than by a stop (Failed, or
+    // Completed without emitting the objective): what "No training job succeeded" counts.
+    int active = 0, unfinished = 0, succeeded = 0, failed = 0;
     std::string best;  // the best training job so far ("" none)
     // Completion criteria, fed each objective once, in the order the training jobs finished.
     std::vector<char> finish_counted;

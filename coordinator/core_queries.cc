@@ -38,7 +38,7 @@ proto::TrainingJobSummary CoordinatorCore::Summary(const Trial& t) const {
   return s;
 }
 
-Result<proto::DescribeTuningJobResponse> CoordinatorCore::Describe(const std::string& name) const {
+Result<proto::DescribeTuningJobResponse> CoordinatorCore::Describe(const std::string& name, int64_t now_ms) const {
   const TuningJob* j = FindJob(name);
   if (!j) return Status::NotFound("no tuning job named " + name);
   proto::DescribeTuningJobResponse r;
@@ -52,7 +52,6 @@ Result<proto::DescribeTuningJobResponse> CoordinatorCore::Describe(const std::st
   st.last_modified_time = proto::Timestamp{j->last_modified_ms};
   proto::TrainingJobStatusCounters c{0, 0, 0, 0, 0};
   proto::ObjectiveStatusCounters o{0, 0, 0};
-  int64_t runtime_ms = 0;
   for (const auto& tn : j->trials) {
     const Trial& t = impl_->trials.at(tn);
     switch (t.state) {
@@ -76,14 +75,16 @@ Result<proto::DescribeTuningJobResponse> CoordinatorCore::Describe(const std::st
     } else {
       ++*o.pending;
     }
-    if (t.start_ms && t.end_ms) runtime_ms += t.end_ms - t.start_ms;
   }
   st.training_job_status_counters = c;
   st.objective_status_counters = o;
   const Trial* best = impl_->Best(*j);
   if (best) st.best_training_job = Summary(*best);
-  if (j->spec.warm_start_config) {
-    // The best across this job and its parents (SageMaker's OverallBestTrainingJob).
+  if (j->spec.warm_start_config &&
+      j->spec.warm_start_config->warm_start_type.value_or("") == "IdenticalDataAndAlgorithm") {
+    // The best across this job and its parents (SageMaker's OverallBestTrainingJob, which it
+    // gives for IdenticalDataAndAlgorithm only: TransferLearning parents' objectives were
+    // measured on other data or by another algorithm).
     const Trial* overall = best;
     for (const auto& p : j->spec.warm_start_config->parent_hyper_parameter_tuning_jobs) {
       const TuningJob* parent = FindJob(p.hyper_parameter_tuning_job_name.value_or(""));
@@ -99,7 +100,9 @@ Result<proto::DescribeTuningJobResponse> CoordinatorCore::Describe(const std::st
     st.tuning_job_completion_details = details;
   }
   if (!j->failure_reason.empty()) st.failure_reason = j->failure_reason;
-  st.consumed_resources = proto::ConsumedResources{runtime_ms / 1000};
+  // SageMaker: "the wall clock runtime in seconds used by your hyperparameter tuning job".
+  const int64_t until = j->end_ms ? j->end_ms : std::max(now_ms, j->last_modified_ms);
+  st.consumed_resources = proto::ConsumedResources{std::max<int64_t>(0, until - j->creation_ms) / 1000};
   return r;
 }
 

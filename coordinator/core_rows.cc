@@ -88,6 +88,7 @@ TrialRow TrialToRow(const Trial& t) {
   for (const auto& s : t.secondary) sec.push_back({{"status", s.status}, {"start_ms", s.start_ms}, {"message", s.message}});
   d["secondary"] = sec;
   d["final_metrics"] = t.final_metrics;
+  d["final_metric_ms"] = t.final_metric_ms;
   if (t.objective) d["objective"] = *t.objective;
   d["last_seq"] = t.last_seq;
   d["started"] = t.started;
@@ -145,6 +146,7 @@ Trial TrialFromRow(const TrialRow& r) {
     t.secondary.push_back({Get(s, "status", none), Get(s, "start_ms", int64_t{0}), Get(s, "message", none)});
   }
   t.final_metrics = Get(d, "final_metrics", std::map<std::string, double>{});
+  t.final_metric_ms = Get(d, "final_metric_ms", std::map<std::string, int64_t>{});
   if (auto o = d.find("objective"); o != d.end() && o->is_number()) t.objective = o->get<double>();
   t.last_seq = Get(d, "last_seq", uint64_t{0});
   t.started = Get(d, "started", false);

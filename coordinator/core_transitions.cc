@@ -3,6 +3,8 @@
 
 namespace hpo::coordinator {
 
+using core_detail::kFailuresBeforeGivingUp;
+using core_detail::kGaveUp;
 using core_detail::Lower;
 using core_detail::Truncate;
 using proto::StringMap;
@@ -407,6 +409,14 @@ void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<O
       SaveJob(j, now);
     }
   }
+  // SageMaker gives up on a tuning job whose first training jobs all fail ("No training job
+  // succeeded after 5 attempts"), rather than spend its budget on a broken trainer or regex.
+  if (j.completion_reason.empty() && Index(j).succeeded == 0 && Index(j).failed >= kFailuresBeforeGivingUp) {
+    j.completion_reason = kGaveUp;
+    StopAll(j, "tuning job failed: its first " + std::to_string(kFailuresBeforeGivingUp) +
+                   " training jobs to end failed, and none succeeded", now, out);
+    SaveJob(j, now);
+  }
   if (j.completion_reason.empty()) {
     std::string reason = CompletionCriterionMet(j, now);
     if (!reason.empty()) {
@@ -423,7 +433,8 @@ void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<O
   j.end_ms = now;
   if (succeeded == 0) {
     j.status = "Failed";
-    j.failure_reason = "No training job succeeded after " + std::to_string(j.trials.size()) +
+    const size_t attempts = j.completion_reason == kGaveUp ? static_cast<size_t>(Index(j).failed) : j.trials.size();
+    j.failure_reason = "No training job succeeded after " + std::to_string(attempts) +
                        " attempts. Please take a look at the training job failures to get more details.";
     // SageMaker's words, then what they do not say: training jobs that ran to the end without one
     // line the objective's regex matched (the usual cause when nothing failed).

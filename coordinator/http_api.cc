@@ -170,7 +170,7 @@ ApiResponse Describe(Dispatcher& d, const Json& req) {
   if (Status s = CheckMembers(req, {"HyperParameterTuningJobName"}); !s.ok()) return FromStatus(s);
   auto name = RequiredString(req, "HyperParameterTuningJobName");
   if (!name.ok()) return FromStatus(name.status());
-  auto r = d.WithCore([&](CoordinatorCore& c) { return c.Describe(*name); });
+  auto r = d.WithCore([&](CoordinatorCore& c) { return c.Describe(*name, d.Now()); });
   if (!r.ok()) return FromStatus(r.status());
   return Ok(proto::EncodeDescribeResponse(*r));
 }
@@ -214,7 +214,7 @@ ApiResponse ListJobs(Dispatcher& d, const Json& req) {
           !time_ok("LastModifiedTimeBefore", j->last_modified_ms, false)) {
         continue;
       }
-      auto desc_r = c.Describe(j->name);
+      auto desc_r = c.Describe(j->name, d.Now());
       if (!desc_r.ok()) continue;
       Json full = proto::EncodeDescribeResponse(*desc_r);
       Json s;
@@ -372,10 +372,17 @@ ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
       last = std::max(last, st.start_ms);
     }
     out["SecondaryStatusTransitions"] = tr;
-    out["LastModifiedTime"] = Epoch(std::max(last, t->end_ms));
+    // SageMaker: the Timestamp is "the date and time that the algorithm emitted the metric".
     Json fm = Json::array();
-    int64_t ts = t->end_ms ? t->end_ms : last;
-    for (const auto& [m, v] : t->final_metrics) fm.push_back({{"MetricName", m}, {"Value", v}, {"Timestamp", Epoch(ts)}});
+    for (const auto& [m, v] : t->final_metrics) {
+      auto when = t->final_metric_ms.find(m);
+      const int64_t ts = when != t->final_metric_ms.end() && when->second > 0 ? when->second
+                         : t->end_ms                                        ? t->end_ms
+                                                                            : last;
+      last = std::max(last, ts);
+      fm.push_back({{"MetricName", m}, {"Value", v}, {"Timestamp", Epoch(ts)}});
+    }
+    out["LastModifiedTime"] = Epoch(std::max(last, t->end_ms));
     out["FinalMetricDataList"] = fm;
     if (t->start_ms) {
       const auto [training, billable] = t->TrainingAndBillableSeconds(d.Now(), c.options().spot_price_ratio);

@@ -81,6 +81,7 @@ std::optional<uint64_t> TotalCardinality(const std::vector<DefinitionSpace>& spa
 std::set<ConfigKey> ProposedKeys(const std::vector<DefinitionSpace>& spaces, const std::vector<Observation>& history) {
   std::set<ConfigKey> keys;
   for (const Observation& o : history) {
+    if (o.prior) continue;
     std::optional<size_t> def = FindDefinition(spaces, o.definition_name);
     if (!def) continue;
     std::optional<uint64_t> index = spaces[*def].space.IndexOf(o.hyperparameters);

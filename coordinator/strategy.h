@@ -141,7 +141,10 @@ std::optional<size_t> FindDefinition(const std::vector<DefinitionSpace>& spaces,
 std::optional<uint64_t> TotalCardinality(const std::vector<DefinitionSpace>& spaces);
 
 // (definition index, SearchSpace::IndexOf) of every observation whose definition has a finite
-// space and whose configuration lies in it; observations outside the space are left out.
+// space and whose configuration lies in it; observations outside the space are left out, and so
+// are TransferLearning parents' (Observation::prior): their configurations ran on other data or
+// another algorithm, so this job runs them again (IdenticalDataAndAlgorithm parents' count as
+// this job's own: a finite space never re-runs one).
 using ConfigKey = std::pair<size_t, uint64_t>;
 std::set<ConfigKey> ProposedKeys(const std::vector<DefinitionSpace>& spaces, const std::vector<Observation>& history);
 

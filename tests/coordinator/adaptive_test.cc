@@ -447,6 +447,27 @@ TEST_F(AdaptiveCoreTest, WarmStartChecksParentsFeedsTheModelAndReportsTheOverall
   auto tl = Only<proto::wire::AssignTrial>(Submit(child("tl", "parent", "TransferLearning")));
   ASSERT_EQ(tl.size(), 1u);
   EXPECT_EQ(core_->Suggestions("tl")->last.observations, 4u) << core_->Suggestions("tl")->last.fallback;
+  Run("w2", tl[0], {7.0});
+  EXPECT_FALSE(core_->Describe("tl")->status.overall_best_training_job)
+      << "SageMaker gives OverallBestTrainingJob for IdenticalDataAndAlgorithm only";
+}
+
+// ConsumedResources.RuntimeInSeconds is the job's wall time (SageMaker: "the wall clock runtime
+// in seconds used by your hyperparameter tuning job"), not the sum of its training jobs' times.
+TEST_F(AdaptiveCoreTest, ConsumedRuntimeIsTheTuningJobsWallTime) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Continuous("wall", "Random", 2)));
+  ASSERT_EQ(a.size(), 1u);
+  now_ += 30'000;
+  EXPECT_EQ(*core_->Describe("wall", now_)->status.consumed_resources->runtime_in_seconds, 30) << "while it runs";
+  auto b = Run("w1", a[0], {1.0});
+  ASSERT_TRUE(b);
+  now_ += 20'000;
+  EXPECT_FALSE(Run("w1", *b, {2.0}));
+  ASSERT_EQ(*core_->Describe("wall")->status.hyper_parameter_tuning_job_status, "Completed");
+  now_ += 100'000;
+  EXPECT_EQ(*core_->Describe("wall", now_)->status.consumed_resources->runtime_in_seconds, 50)
+      << "ended: from its creation to its end, whenever asked";
 }
 
 }  // namespace

@@ -108,6 +108,96 @@ TEST_F(CoreTest, GridEnumeratesEveryCombinationOnceAndCompletes) {
   EXPECT_EQ(*core_->Describe("grid")->status.hyper_parameter_tuning_job_status, "Completed");
 }
 
+// A Grid job warm-started from a Grid parent: IdenticalDataAndAlgorithm runs only the
+// combinations the parent did not (refused when none are left); TransferLearning runs them all
+// (the parent's ran on other data or another algorithm).
+TEST_F(CoreTest, AWarmStartedGridSkipsItsParentsCombinationsOnlyForIdenticalData) {
+  Register("w1", 8);
+  auto parent = Spec("grid-parent", "Grid", 6, 8);
+  auto& opt = parent.hyper_parameter_tuning_job_config->parameter_ranges->categorical_parameter_ranges[0];
+  opt.values = {"sgd", "adam"};
+  parent.hyper_parameter_tuning_job_config->resource_limits->max_number_of_training_jobs = 4;
+  auto pa = Only<proto::wire::AssignTrial>(Submit(parent));
+  ASSERT_EQ(pa.size(), 4u);
+  for (const auto& a : pa) Finish("w1", a, 1.0);
+  ASSERT_EQ(*core_->Describe("grid-parent")->status.hyper_parameter_tuning_job_status, "Completed");
+
+  auto child = [&](const std::string& name, const std::string& type, std::vector<std::string> opts) {
+    auto c = Spec(name, "Grid", static_cast<int>(opts.size()) * 2, 8);
+    c.hyper_parameter_tuning_job_config->parameter_ranges->categorical_parameter_ranges[0].values = opts;
+    c.warm_start_config.emplace();
+    c.warm_start_config->parent_hyper_parameter_tuning_jobs.push_back({"grid-parent"});
+    c.warm_start_config->warm_start_type = type;
+    return c;
+  };
+  auto identical = Only<proto::wire::AssignTrial>(Submit(child("grid-ident", "IdenticalDataAndAlgorithm", {"sgd", "adam", "rmsprop"})));
+  ASSERT_EQ(identical.size(), 2u) << "only rmsprop x {relu, tanh} is new";
+  for (const auto& a : identical) EXPECT_EQ(a.hyperparameters.at("opt"), "rmsprop");
+  auto transfer = Only<proto::wire::AssignTrial>(Submit(child("grid-transfer", "TransferLearning", {"sgd", "adam", "rmsprop"})));
+  EXPECT_EQ(transfer.size(), 6u) << "every combination runs again";
+
+  std::vector<Outgoing> out;
+  auto covered = core_->Submit(child("grid-covered", "IdenticalDataAndAlgorithm", {"sgd", "adam"}), proto::Spelling::kCrd,
+                               now_, &out);
+  ASSERT_FALSE(covered.ok());
+  EXPECT_EQ(covered.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(covered.status().message().find("already ran every configuration"), std::string::npos)
+      << covered.status().message();
+  EXPECT_EQ(core_->FindJob("grid-covered"), nullptr) << "a refusal changes nothing";
+  EXPECT_TRUE(core_->Submit(child("grid-covered", "TransferLearning", {"sgd", "adam"}), proto::Spelling::kCrd, now_, &out).ok())
+      << "the name is still free";
+}
+
+// SageMaker gives up on a tuning job whose training jobs keep failing before any succeeds ("No
+// training job succeeded after 5 attempts"), instead of spending the whole budget on a broken
+// trainer: the fifth failure stops the rest and fails the job.
+TEST_F(CoreTest, AJobGivesUpAfterFiveFailuresWithoutASuccess) {
+  auto random = [](const std::string& name, int jobs, int parallel) {  // a continuous space: never exhausted
+    auto spec = coretest::BayesSpec(name, jobs, parallel);
+    spec.hyper_parameter_tuning_job_config->strategy = "Random";
+    return spec;
+  };
+  Register("w1", 3);
+  auto queue = Only<proto::wire::AssignTrial>(Submit(random("broken", 20, 3)));
+  ASSERT_EQ(queue.size(), 3u);
+  int failed = 0;
+  std::vector<proto::wire::StopTrial> stops;
+  while (failed < 5) {
+    ASSERT_FALSE(queue.empty());
+    auto a = queue.front();
+    queue.erase(queue.begin());
+    auto out = Finish("w1", a, 1.0, "Failed");
+    ++failed;
+    for (auto& m : Only<proto::wire::AssignTrial>(out)) queue.push_back(m);
+    for (auto& m : Only<proto::wire::StopTrial>(out)) stops.push_back(m);
+  }
+  EXPECT_EQ(stops.size(), 2u) << "the two still running are stopped";
+  for (const auto& s : stops) {
+    proto::wire::TrialExited x;
+    x.trial = s.trial;
+    x.attempt = s.attempt;
+    x.status = "Stopped";
+    x.secondary_status = "Stopped";
+    core_->OnMessage("w1", x, now_);
+  }
+  auto d = core_->Describe("broken");
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Failed");
+  EXPECT_EQ(*d->status.failure_reason,
+            "No training job succeeded after 5 attempts. Please take a look at the training job failures to get "
+            "more details.");
+  EXPECT_EQ(core_->TrialsOf("broken").size(), 7u) << "5 failed, 2 stopped, none of the other 13 started";
+
+  // One success among the first five: the job goes on to its budget.
+  Register("w1", 1);
+  auto next = Only<proto::wire::AssignTrial>(Submit(random("flaky", 8, 1)));
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_EQ(next.size(), 1u) << i;
+    next = Only<proto::wire::AssignTrial>(Finish("w1", next[0], 1.0, i == 2 ? "Completed" : "Failed"));
+  }
+  EXPECT_EQ(*core_->Describe("flaky")->status.hyper_parameter_tuning_job_status, "Completed");
+  EXPECT_EQ(core_->TrialsOf("flaky").size(), 8u);
+}
+
 TEST_F(CoreTest, FailedTrialsAreNotRetriedAndAJobWithoutSuccessFails) {
   Register("w1", 2);
   auto queue = Only<proto::wire::AssignTrial>(Submit(Spec("fails", "Random", 3, 2)));

@@ -701,6 +701,9 @@ class AwsClients(unittest.TestCase):
                                        places=5)
                 self.assertEqual(tj["TrainingStartTime"], r["TrainingStartTime"])
                 self.assertEqual(tj["TrainingEndTime"], r["TrainingEndTime"])
+                # When the algorithm emitted it: inside the training, not stamped at its start.
+                self.assertGreater(losses[0]["Timestamp"], tj["TrainingStartTime"])
+                self.assertLessEqual(losses[0]["Timestamp"], tj["LastModifiedTime"])
 
     def test_05_list_tuning_jobs_with_filters(self):
         d = self.need("main_done")
