@@ -37,7 +37,19 @@ void ResolveImages(proto::TuningJobSpec& spec, const fs::path& spec_dir) {
   Exit(code);
 }
 
-proto::ParsedSpec LoadSpec(const std::string& path) {
+void AddQuotaOptions(CLI::App* c, proto::ValidationLimits* limits) {
+  c->add_option("--max-parallel-training-jobs", limits->max_parallel_training_jobs,
+                "Quota: MaxParallelTrainingJobs a spec may ask for (100)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  c->add_option("--max-training-jobs", limits->max_training_jobs_bayesian,
+                "Quota: MaxNumberOfTrainingJobs of a Bayesian, Hyperband or Grid job (750, SageMaker's)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
+  c->add_option("--max-training-jobs-random", limits->max_training_jobs,
+                "Quota: MaxNumberOfTrainingJobs of a Random job (10000)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
+}
+
+proto::ParsedSpec LoadSpec(const std::string& path, const proto::ValidationLimits& limits) {
   auto text = ReadFile(path);
   if (!text.ok()) Fail(2, text.status().message());
   proto::FieldErrors errs;
@@ -47,7 +59,7 @@ proto::ParsedSpec LoadSpec(const std::string& path) {
     Exit(2);
   }
   ResolveImages(parsed->document.spec, fs::absolute(path).parent_path());
-  auto verrs = proto::Validate(parsed->document.spec, parsed->spelling);
+  auto verrs = proto::Validate(parsed->document.spec, parsed->spelling, limits);
   if (!verrs.empty()) {
     for (const auto& e : verrs) std::cerr << path << ": " << e.ToString() << "\n";
     std::cerr << "hpo: " << path << " is not a valid tuning job (" << verrs.size() << " error"

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "proto/codec.h"
+#include "proto/validate.h"
 
 namespace hpo::cli {
 
@@ -19,9 +20,15 @@ namespace hpo::cli {
 // Prints "hpo: MESSAGE" on stderr, then Exit(code).
 [[noreturn]] void Fail(int code, const std::string& message);
 
-// Reads, parses and validates a spec file; every error goes to stderr as "FILE: PATH: MESSAGE",
-// then exit code 2. A relative file:// training image is resolved against the file's directory.
-proto::ParsedSpec LoadSpec(const std::string& path);
+// Reads, parses and validates a spec file (against `limits`, the quotas); every error goes to
+// stderr as "FILE: PATH: MESSAGE", then exit code 2. A relative file:// training image is
+// resolved against the file's directory.
+proto::ParsedSpec LoadSpec(const std::string& path, const proto::ValidationLimits& limits = {});
+
+// The quotas SageMaker has per account and an on-prem coordinator sets for itself, as options:
+// --max-parallel-training-jobs, --max-training-jobs (Bayesian, Hyperband, Grid) and
+// --max-training-jobs-random; defaults are SageMaker's raised quotas (100, 750, 10000).
+void AddQuotaOptions(CLI::App* c, proto::ValidationLimits* limits);
 
 // A metric value as people read it: 6 significant digits.
 std::string Num(double v);

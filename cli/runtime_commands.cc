@@ -175,11 +175,12 @@ struct RunArgs {
   int slots = 1;
   std::string state_dir;
   std::string output = "table";
-  int64_t grace_s = 10;
+  int64_t grace_s = 120;  // SageMaker's: a stopped training job has 120 s to save its work
   bool no_assign_ahead = false;
   std::vector<std::string> instance_types;  // local worker i serves instance_types[i % size]
   ContainerArgs container;
   int dashboard_port = -1;  // >= 0: serve the web dashboard on 127.0.0.1 (0 picks a port)
+  proto::ValidationLimits limits;  // the quotas (AddQuotaOptions)
 };
 
 void Run(const RunArgs& a) {
@@ -188,7 +189,7 @@ void Run(const RunArgs& a) {
                 std::to_string(a.workers) + " workers; each local worker serves one type (use --workers " +
                 std::to_string(a.instance_types.size()) + " or more)");
   }
-  proto::ParsedSpec parsed = LoadSpec(a.spec);
+  proto::ParsedSpec parsed = LoadSpec(a.spec, a.limits);
   const proto::TuningJobSpec& spec = parsed.document.spec;
   const std::string name = *spec.hyper_parameter_tuning_job_name;
   // A local training program that cannot run here would fail every training job, one by one:
@@ -226,6 +227,7 @@ void Run(const RunArgs& a) {
   co.default_grace_period_s = a.grace_s;
   co.lease_ms = 10000;
   co.assign_ahead = !a.no_assign_ahead;
+  co.limits = a.limits;
   co.propose_off_core = true;  // the dispatcher's proposer thread makes Bayesian proposals
   // The spec the job runs: Autotune's choices made (Submit makes the same ones; printed below).
   auto tuned = coordinator::ResolveAutotune(spec, co.limits, parsed.spelling);
@@ -477,6 +479,8 @@ struct CoordinatorArgs {
   bool no_assign_ahead = false;
   double spot_price_ratio = 0.3;
   int proposer_threads = 2;
+  proto::ValidationLimits limits;  // the quotas (AddQuotaOptions)
+  int64_t max_concurrent_tuning_jobs = 100;
 };
 
 void Coordinator(const CoordinatorArgs& a) {
@@ -502,6 +506,8 @@ void Coordinator(const CoordinatorArgs& a) {
   co.default_grace_period_s = a.grace_s;
   co.assign_ahead = !a.no_assign_ahead;
   co.spot_price_ratio = a.spot_price_ratio;
+  co.limits = a.limits;
+  co.max_concurrent_tuning_jobs = a.max_concurrent_tuning_jobs;
   co.propose_off_core = true;  // the dispatcher's proposer thread makes Bayesian proposals
   if (!a.instance_catalog.empty()) {
     std::ifstream in(a.instance_catalog);
@@ -732,9 +738,10 @@ void AddRunCommand(CLI::App& app) {
   c->add_option("--workers", a->workers, "Local workers to start (default: one per GPU, each with its GPU; else 2)")
       ->check(CLI::Range(1, 1024));
   c->add_option("--slots", a->slots, "Training jobs each worker runs at once (default 1)")->check(CLI::Range(1, 1024));
+  AddQuotaOptions(c, &a->limits);
   c->add_option("--state-dir", a->state_dir, "Where the job's database and trial directories go "
                                              "(default hpo-runs/<job>-<time>)");
-  c->add_option("--grace", a->grace_s, "Seconds between SIGTERM and SIGKILL when a training job is stopped (10)")
+  c->add_option("--grace", a->grace_s, "Seconds between SIGTERM and SIGKILL when a training job is stopped (120, as SageMaker gives; a second Ctrl-C does not wait)")
       ->check(CLI::Range(int64_t{0}, int64_t{86400}));
   c->add_flag("--no-assign-ahead", a->no_assign_ahead,
               kNoAssignAheadHelp);
@@ -784,6 +791,10 @@ void AddCoordinatorCommand(CLI::App& app) {
                 "BillableTimeInSeconds counts spot seconds at this rate, so (1 - Billable/Training) * 100 is the "
                 "spot savings, as SageMaker reports it (0.3)")
       ->check(CLI::Range(0.0, 1.0));
+  AddQuotaOptions(c, &a->limits);
+  c->add_option("--max-concurrent-tuning-jobs", a->max_concurrent_tuning_jobs,
+                "Quota: tuning jobs in progress at once (100); one more is refused with ResourceLimitExceeded")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
   c->add_option("--proposer-threads", a->proposer_threads,
                 "Bayesian and Hyperband proposals of different tuning jobs made at once, outside the event loop (2). "
                 "They share the cores (each proposal's model uses all of them); what more threads buy is that a "

@@ -1,5 +1,7 @@
 #include "cli/spec_commands.h"
 
+#include <limits>
+
 #include <iostream>
 
 #include "cli/cli_util.h"
@@ -13,7 +15,7 @@ namespace hpo::cli {
 namespace {
 
 // Reads, parses and validates one file; prints its errors as "FILE: path: message".
-std::optional<proto::ParsedSpec> Check(const std::string& file) {
+std::optional<proto::ParsedSpec> Check(const std::string& file, const proto::ValidationLimits& limits) {
   auto text = ReadFile(file);
   if (!text.ok()) {
     std::cerr << file << ": " << text.status().message() << "\n";
@@ -25,7 +27,7 @@ std::optional<proto::ParsedSpec> Check(const std::string& file) {
     for (const auto& e : errs) std::cerr << file << ": " << e.ToString() << "\n";
     return std::nullopt;
   }
-  errs = proto::Validate(parsed->document.spec, parsed->spelling);
+  errs = proto::Validate(parsed->document.spec, parsed->spelling, limits);
   if (!errs.empty()) {
     for (const auto& e : errs) std::cerr << file << ": " << e.ToString() << "\n";
     return std::nullopt;
@@ -58,7 +60,9 @@ std::string Summary(const proto::ParsedSpec& p, const proto::TuningJobSpec& spec
 
 void AddValidateCommand(CLI::App& app) {
   auto files = std::make_shared<std::vector<std::string>>();
+  auto limits = std::make_shared<proto::ValidationLimits>();
   CLI::App* c = app.add_subcommand("validate", "Check tuning job specs against SageMaker's rules");
+  AddQuotaOptions(c, limits.get());
   c->add_option("files", *files, "Spec files: CRD YAML/JSON or SageMaker CreateHyperParameterTuningJob JSON")
       ->required();
   c->footer(
@@ -69,22 +73,22 @@ void AddValidateCommand(CLI::App& app) {
       "section has the rules); the job runs with exactly these.\n\n"
       "Example:\n  hpo validate examples/*.yaml examples/quickstart.json\n\n"
       "Exit codes: 0 every file is valid, 2 any is not (or cannot be read).");
-  c->callback([files] {
+  c->callback([files, limits] {
     bool all_ok = true;
     for (const auto& f : *files) {
-      auto p = Check(f);
+      auto p = Check(f, *limits);
       if (!p) {
         all_ok = false;
         continue;
       }
       // What the coordinator will run: Autotune's choices made, and checked again.
-      auto tuned = coordinator::ResolveAutotune(p->document.spec, proto::ValidationLimits(), p->spelling);
+      auto tuned = coordinator::ResolveAutotune(p->document.spec, *limits, p->spelling);
       if (!tuned.ok()) {
         std::cerr << f << ": " << tuned.status().message() << "\n";
         all_ok = false;
         continue;
       }
-      proto::FieldErrors errs = proto::Validate(tuned->spec, p->spelling);
+      proto::FieldErrors errs = proto::Validate(tuned->spec, p->spelling, *limits);
       for (const auto& e : errs) std::cerr << f << ": with Autotune's choices: " << e.ToString() << "\n";
       if (!errs.empty()) {
         all_ok = false;
@@ -117,7 +121,11 @@ void AddConvertCommand(CLI::App& app) {
       "Example:\n  hpo convert examples/quickstart.yaml --to api > quickstart.json\n"
       "  hpo convert quickstart.json --to crd | kubectl apply -f -");
   c->callback([a] {
-    auto p = Check(a->file);
+    // Conversion is not running: a coordinator's quotas are its own business.
+    proto::ValidationLimits no_quotas;
+    no_quotas.max_parallel_training_jobs = no_quotas.max_training_jobs = no_quotas.max_training_jobs_bayesian =
+        std::numeric_limits<int64_t>::max();
+    auto p = Check(a->file, no_quotas);
     if (!p) Exit(2);
     std::string to = a->to.empty() ? (p->spelling == proto::Spelling::kCrd ? "api" : "crd") : a->to;
     nlohmann::ordered_json j;

@@ -304,7 +304,11 @@ CoordinatorCore::~CoordinatorCore() = default;
 Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written, proto::Spelling spelling,
                                             int64_t now_ms, std::vector<Outgoing>* out) {
   proto::FieldErrors errs = proto::Validate(written, spelling, options_.limits);
-  if (!errs.empty()) return Status::InvalidArgument(proto::JoinErrors(errs));
+  if (!errs.empty()) {
+    // Over a quota only (a request SageMaker's API accepts): ResourceLimitExceeded, as SageMaker.
+    const bool quota = std::all_of(errs.begin(), errs.end(), [](const proto::FieldError& e) { return e.quota; });
+    return quota ? Status::ResourceExhausted(proto::JoinErrors(errs)) : Status::InvalidArgument(proto::JoinErrors(errs));
+  }
   // Autotune's choices become part of the spec the job runs, stores and describes.
   Result<AutotuneResult> tuned = ResolveAutotune(written, options_.limits, spelling);
   if (!tuned.ok()) return tuned.status();
@@ -321,7 +325,8 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
   for (const auto& [k, j] : impl_->jobs) live += j->Terminal() ? 0 : 1;
   if (live >= options_.max_concurrent_tuning_jobs) {
     return Status::ResourceExhausted("this coordinator already runs " + std::to_string(live) +
-                                     " tuning jobs, its limit (raise max_concurrent_tuning_jobs in its config)");
+                                     " tuning jobs, its quota: wait for one to end, stop one, or raise the "
+                                     "quota with hpo coordinator --max-concurrent-tuning-jobs");
   }
   if (spec.warm_start_config) {
     Status ws = impl_->CheckWarmStart(spec);

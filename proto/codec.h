@@ -39,6 +39,10 @@ enum class Spelling { kCrd, kApi };
 struct FieldError {
   std::string path;
   std::string message;
+  // The value is one SageMaker's API accepts but over a quota of this coordinator (ValidationLimits:
+  // parallel training jobs, training jobs per tuning job): SageMaker answers such a request with
+  // ResourceLimitExceeded, not ValidationException.
+  bool quota = false;
   std::string ToString() const { return path.empty() ? message : path + ": " + message; }
   bool operator==(const FieldError&) const = default;
 };

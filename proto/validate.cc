@@ -185,6 +185,7 @@ class Validator {
   std::string N(std::string_view api) const { return spelling_ == Spelling::kCrd ? CrdName(api) : std::string(api); }
 
   void Add(const FieldPath& p, std::string message) { errors_.push_back({p.str(), std::move(message)}); }
+  void AddQuota(const FieldPath& p, std::string message) { errors_.push_back({p.str(), std::move(message), true}); }
 
   template <class T>
   bool Required(const std::optional<T>& v, const FieldPath& p, std::string_view why = "") {
@@ -422,10 +423,15 @@ void Validator::CheckObjective(const Objective& o, const FieldPath& p) {
 
 void Validator::CheckResourceLimits(const TuningJobConfig& c, const FieldPath& p) {
   const ResourceLimits& r = *c.resource_limits;
-  IntRange(r.max_parallel_training_jobs, p.Child("MaxParallelTrainingJobs"), 1, limits_.max_parallel_training_jobs,
-           !autotune_,
-           "that is the coordinator's limit (max_parallel_training_jobs); raise it in the coordinator configuration "
-           "to run more training jobs in parallel");
+  const FieldPath parallel_path = p.Child("MaxParallelTrainingJobs");
+  if (r.max_parallel_training_jobs && *r.max_parallel_training_jobs > limits_.max_parallel_training_jobs) {
+    AddQuota(parallel_path, "must be at most " + std::to_string(limits_.max_parallel_training_jobs) + ", got " +
+                                std::to_string(*r.max_parallel_training_jobs) +
+                                "; that is this coordinator's quota: raise it with --max-parallel-training-jobs "
+                                "(hpo coordinator, hpo run, hpo validate) to run more training jobs in parallel");
+  } else {
+    IntRange(r.max_parallel_training_jobs, parallel_path, 1, limits_.max_parallel_training_jobs, !autotune_);
+  }
 
   FieldPath number_path = p.Child("MaxNumberOfTrainingJobs");
   bool grid = Mode(c.strategy, "Grid");
@@ -441,10 +447,11 @@ void Validator::CheckResourceLimits(const TuningJobConfig& c, const FieldPath& p
     bool random = *c.strategy == "Random";
     int64_t max = random ? limits_.max_training_jobs : limits_.max_training_jobs_bayesian;
     if (*r.max_number_of_training_jobs > max) {
-      Add(number_path, "must be <= " + std::to_string(max) + " for the " + *c.strategy + " strategy, got " +
-                           std::to_string(*r.max_number_of_training_jobs) + "; that is the coordinator's limit (" +
-                           (random ? "max_training_jobs" : "max_training_jobs_bayesian") +
-                           "); raise it in the coordinator configuration");
+      AddQuota(number_path, "must be <= " + std::to_string(max) + " for the " + *c.strategy + " strategy, got " +
+                                std::to_string(*r.max_number_of_training_jobs) +
+                                "; that is this coordinator's quota: raise it with " +
+                                (random ? "--max-training-jobs-random" : "--max-training-jobs") +
+                                " (hpo coordinator, hpo run, hpo validate)");
     }
   }
 
@@ -780,10 +787,10 @@ void Validator::CheckDefinitions(const TuningJobSpec& spec) {
         Add(np, "must equal the number of Grid combinations, " + std::to_string(*combos) + ", or be left out; got " +
                     std::to_string(*n));
       } else if (!n && *combos > limits_.max_training_jobs_bayesian) {
-        Add(root_.Child("HyperParameterTuningJobConfig").Child("ResourceLimits"),
-            "the Grid strategy would run " + std::to_string(*combos) + " combinations; at most " +
-                std::to_string(limits_.max_training_jobs_bayesian) +
-                " training jobs are allowed (the coordinator's limit max_training_jobs_bayesian)");
+        AddQuota(root_.Child("HyperParameterTuningJobConfig").Child("ResourceLimits"),
+                 "the Grid strategy would run " + std::to_string(*combos) + " combinations; at most " +
+                     std::to_string(limits_.max_training_jobs_bayesian) +
+                     " training jobs are allowed (this coordinator's quota: raise it with --max-training-jobs)");
       }
     }
   }

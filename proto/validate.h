@@ -25,6 +25,10 @@ namespace hpo::proto {
 
 // Quotas that SageMaker raises on request are configuration here, not constants. Defaults are
 // SageMaker's raised maxima, so a spec SageMaker would accept after a quota increase passes.
+// SageMaker's quotas that an on-prem coordinator sets for itself (hpo coordinator/run/validate
+// --max-parallel-training-jobs, --max-training-jobs, --max-training-jobs-random); a spec over
+// one is refused as ResourceLimitExceeded (FieldError::quota). The others are SageMaker's fixed
+// API limits.
 struct ValidationLimits {
   int64_t max_parallel_training_jobs = 100;
   int64_t max_training_jobs = 10000;         // per tuning job (Random's raised maximum)

@@ -328,6 +328,25 @@ TEST_F(CliTest, ConvertDefaultsToTheOtherSpellingAndFormat) {
   EXPECT_EQ(parsed->spelling, hpo::proto::Spelling::kCrd);
 }
 
+// SageMaker's quotas are this coordinator's to set: a spec over the default is refused naming the
+// option, and passes with the quota raised (hpo run and hpo coordinator take the same options).
+TEST_F(CliTest, QuotasAreOptionsNotHardWired) {
+  std::string text = Slurp(Example("quickstart.yaml"));
+  text.replace(text.find("maxParallelTrainingJobs: 3"), 26, "maxParallelTrainingJobs: 150");
+  const std::string f = Write("wide.yaml", text).string();
+  Outcome refused = Hpo({"validate", f});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("maxParallelTrainingJobs: must be at most 100, got 150; that is this coordinator's quota: "
+                             "raise it with --max-parallel-training-jobs"),
+            std::string::npos)
+      << refused.err;
+  Outcome raised = Hpo({"validate", f, "--max-parallel-training-jobs", "200"});
+  EXPECT_EQ(raised.exit_code, 0) << raised.err;
+  EXPECT_NE(raised.out.find("150 parallel"), std::string::npos) << raised.out;
+  Outcome converted = Hpo({"convert", f, "--to", "api"});
+  EXPECT_EQ(converted.exit_code, 0) << "converting runs nothing: no quota applies; " << converted.err;
+}
+
 TEST_F(CliTest, ConvertRefusesAnInvalidSpec) {
   fs::path f = Write("invalid.yaml", InvalidSpec());
   Outcome o = Hpo({"convert", f.string(), "--to", "api"});

@@ -198,6 +198,24 @@ TEST_F(CoreTest, AJobGivesUpAfterFiveFailuresWithoutASuccess) {
   EXPECT_EQ(core_->TrialsOf("flaky").size(), 8u);
 }
 
+// Over a quota of this coordinator (a value SageMaker's API takes): ResourceExhausted, which the
+// HTTP API answers as ResourceLimitExceeded; a raised quota lets it through.
+TEST_F(CoreTest, ASpecOverACoordinatorQuotaIsResourceExhaustedNotInvalid) {
+  std::vector<Outgoing> out;
+  auto wide = Spec("wide", "Random", 6, 101);
+  auto over = core_->Submit(wide, proto::Spelling::kCrd, now_, &out);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.status().code(), StatusCode::kResourceExhausted) << over.status().ToString();
+  EXPECT_NE(over.status().message().find("--max-parallel-training-jobs"), std::string::npos) << over.status().message();
+  auto both = wide;
+  both.hyper_parameter_tuning_job_config->strategy = "Sideways";
+  EXPECT_EQ(core_->Submit(both, proto::Spelling::kCrd, now_, &out).status().code(), StatusCode::kInvalidArgument)
+      << "an invalid field besides: ValidationException";
+  options_.limits.max_parallel_training_jobs = 200;
+  MakeCore();
+  EXPECT_TRUE(core_->Submit(wide, proto::Spelling::kCrd, now_, &out).ok());
+}
+
 TEST_F(CoreTest, FailedTrialsAreNotRetriedAndAJobWithoutSuccessFails) {
   Register("w1", 2);
   auto queue = Only<proto::wire::AssignTrial>(Submit(Spec("fails", "Random", 3, 2)));

@@ -230,7 +230,7 @@ std::vector<Case> Cases() {
        RL + ".maxParallelTrainingJobs", "must be between 1 and 100, got 0"},
       {"max_parallel_over_coordinator_limit", Base::kRandom,
        [](S& s) { Cfg(s).resource_limits->max_parallel_training_jobs = 101; }, RL + ".maxParallelTrainingJobs",
-       "raise it in the coordinator configuration"},
+       "that is this coordinator's quota: raise it with --max-parallel-training-jobs"},
       {"max_jobs_missing", Base::kRandom, [](S& s) { Cfg(s).resource_limits->max_number_of_training_jobs.reset(); },
        RL + ".maxNumberOfTrainingJobs", "is required"},
       {"max_jobs_zero", Base::kRandom, [](S& s) { Cfg(s).resource_limits->max_number_of_training_jobs = 0; },
@@ -912,6 +912,25 @@ TEST(Validate, QuotasComeFromTheLimits) {
   EXPECT_TRUE(paths.count(RL + ".maxNumberOfTrainingJobs"));
   EXPECT_TRUE(paths.count(R));
   EXPECT_TRUE(paths.count(A + ".metricDefinitions"));
+  // The coordinator's quotas (SageMaker: ResourceLimitExceeded) are marked; SageMaker's own API
+  // limits and malformed values are not.
+  for (const auto& e : errors) {
+    const bool quota = e.path == RL + ".maxParallelTrainingJobs" || e.path == RL + ".maxNumberOfTrainingJobs";
+    EXPECT_EQ(e.quota, quota) << e.ToString();
+  }
+  Cfg(s).resource_limits->max_parallel_training_jobs = 0;
+  errors = Validate(s, Spelling::kCrd, limits);
+  for (const auto& e : errors) {
+    if (e.path == RL + ".maxParallelTrainingJobs") EXPECT_FALSE(e.quota) << "0 is invalid anywhere: " << e.ToString();
+  }
+  // Raised quotas let through what the defaults refuse.
+  Cfg(s).resource_limits->max_parallel_training_jobs = 150;
+  Cfg(s).resource_limits->max_number_of_training_jobs = 20000;
+  EXPECT_EQ(Validate(s, Spelling::kCrd).size(), 2u);
+  ValidationLimits raised;
+  raised.max_parallel_training_jobs = 200;
+  raised.max_training_jobs = 50000;
+  EXPECT_TRUE(Validate(s, Spelling::kCrd, raised).empty()) << Describe(Validate(s, Spelling::kCrd, raised));
 }
 
 // ---- what is allowed --------------------------------------------------------------------------
