@@ -356,6 +356,27 @@ void Validator::CheckConfig(const TuningJobSpec& spec, const FieldPath& p) {
                               N("TuningObjective"));
     }
   }
+  // One best training job is chosen across the definitions, so they must agree on which way is
+  // better (the SageMaker SDK's multi-algorithm tuner takes a single objective type).
+  {
+    auto defs = spec.Definitions();
+    const Objective* first = nullptr;
+    size_t first_i = 0;
+    for (size_t i = 0; i < defs.size(); ++i) {
+      const Objective* o = ObjectiveOf(spec, *defs[i]);
+      if (!o || !o->type || (*o->type != "Maximize" && *o->type != "Minimize")) continue;
+      if (!first) {
+        first = o;
+        first_i = i;
+      } else if (*o->type != *first->type) {
+        Add(root_.Child("TrainingJobDefinitions").Index(i).Child("TuningObjective").Child("Type"),
+            "is " + *o->type + " but " + N("TrainingJobDefinitions") + "[" + std::to_string(first_i) + "]'s objective is " +
+                *first->type + "; every definition must use the same " + N("Type") +
+                " (the best training job is chosen across all of them)");
+        break;
+      }
+    }
+  }
 
   FieldPath limits_path = p.Child("ResourceLimits");
   if (c.resource_limits) {

@@ -86,9 +86,9 @@ TuningJobSpec MultiBase() {
   xgb.hyper_parameter_ranges->continuous_parameter_ranges = {{"eta", "0.01", "0.3", "Auto"}};
   TrainingJobDefinition lgbm = xgb;
   lgbm.definition_name = "lgbm";
-  lgbm.tuning_objective = Objective{"Minimize", "valid:loss"};
+  lgbm.tuning_objective = Objective{"Maximize", "valid:auc"};
   lgbm.algorithm_specification->training_image = "hpo/lightgbm:4";
-  lgbm.algorithm_specification->metric_definitions = {{"valid:loss", R"(valid loss: ([0-9.eE+-]+))"}};
+  lgbm.algorithm_specification->metric_definitions = {{"valid:auc", R"(valid auc: ([0-9.eE+-]+))"}};
   lgbm.hyper_parameter_ranges->integer_parameter_ranges = {{"num_leaves", "8", "256", "Logarithmic"}};
   s.training_job_definitions = {xgb, lgbm};
   return s;
@@ -473,6 +473,11 @@ std::vector<Case> Cases() {
          }
        },
        M, "must have at most 10 definitions, got 11"},
+      {"definitions_objective_types_differ", Base::kMulti,
+       [](S& s) { s.training_job_definitions[1].tuning_objective->type = "Minimize"; },
+       "spec.trainingJobDefinitions[1].tuningObjective.type_",
+       "is Minimize but trainingJobDefinitions[0]'s objective is Maximize; every definition must use the same "
+       "type_ (the best training job is chosen across all of them)"},
       {"definition_name_missing", Base::kMulti, [](S& s) { s.training_job_definitions[1].definition_name.reset(); },
        M + "[1].definitionName", "is required"},
       {"definition_name_bad_pattern", Base::kMulti,
@@ -497,7 +502,7 @@ std::vector<Case> Cases() {
        "must be one of Maximize, Minimize"},
       {"multi_definition_objective_metric_not_defined", Base::kMulti,
        [](S& s) { s.training_job_definitions[1].tuning_objective->metric_name = "validation:auc"; },
-       M + "[1].tuningObjective.metricName", "(defined: \"valid:loss\")"},
+       M + "[1].tuningObjective.metricName", "(defined: \"valid:auc\")"},
       {"multi_definition_early_stopping", Base::kMulti, [](S& s) { Cfg(s).training_job_early_stopping_type = "Auto"; },
        C + ".trainingJobEarlyStoppingType", "supported only with a single training job definition"},
       {"multi_definition_warm_start", Base::kMulti,
