@@ -8,6 +8,7 @@
 #include <ctime>
 #include <type_traits>
 
+#include "common/text.h"
 #include "proto/schema.h"
 
 namespace hpo::proto {
@@ -243,9 +244,36 @@ void Decode(const Json& j, std::optional<T>& out, const Ctx& c, const std::strin
   Decode(j, *out, c, path);
 }
 
+// Members of SageMaker's current API (botocore's model of CreateHyperParameterTuningJob) that
+// hpo does not implement, and why: named as such rather than as unknown. Matched without regard
+// to case, so the CRD's camelCase spelling finds them too.
+const char* UnsupportedSageMakerField(const std::string& key) {
+  static const std::pair<const char*, const char*> kFields[] = {
+      {"HyperParameterTuningResourceConfig",
+       "instance types SageMaker picks by availability (the SDK's instance_configs); give the definition a "
+       "ResourceConfig with one InstanceType, or InstanceGroups"},
+      {"InstancePreferences", "a prioritized list of instance types; give one InstanceType"},
+      {"SelectedInstanceType", "an output of InstancePreferences; leave it out"},
+      {"SelectedInstanceCount", "an output of InstancePreferences; leave it out"},
+      {"InstancePlacementConfig", "placement within SageMaker UltraServers; leave it out"},
+      {"TrainingPlanArn", "SageMaker training plans reserve AWS capacity; leave it out"},
+      {"ModelAccessConfig", "accepting a JumpStart model's license; leave it out"},
+      {"HubAccessConfig", "SageMaker JumpStart hub model references; give the model's S3Uri instead"},
+      {"DatasetSource", "SageMaker dataset resources; give an S3DataSource with the data's S3Uri instead"},
+  };
+  for (const auto& [name, why] : kFields) {
+    if (EqualsIgnoringCase(key, name)) return why;
+  }
+  return nullptr;
+}
+
 // Reports an unknown key with the best hint: the other spelling's name, or a near miss.
 template <class T>
 void UnknownField(const std::string& key, const Ctx& c, const std::string& path) {
+  if (const char* why = UnsupportedSageMakerField(key)) {
+    c.Error(Join(path, key), std::string("is a SageMaker field that hpo does not support (") + why + ")");
+    return;
+  }
   Spelling other = c.spelling == Spelling::kCrd ? Spelling::kApi : Spelling::kCrd;
   std::string hint;
   size_t best = 3;

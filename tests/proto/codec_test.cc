@@ -196,6 +196,32 @@ spec:
   EXPECT_NE(errs[2].message.find("\"s3URI\""), std::string::npos);
 }
 
+// Members of SageMaker's current API that hpo does not implement are named as such, with what to
+// do, in either spelling, rather than reported as unknown.
+TEST(Codec, SageMakerFieldsHpoDoesNotSupportAreNamedAsSuch) {
+  FieldErrors errs;
+  auto parsed = ParseSpec(R"({"HyperParameterTuningJobName": "api-job",
+    "HyperParameterTuningJobConfig": {"Strategy": "Random"},
+    "TrainingJobDefinition": {"HyperParameterTuningResourceConfig": {"InstanceType": "ml.m5.large"},
+                              "ResourceConfig": {"InstanceType": "ml.m5.large", "TrainingPlanArn": "arn:x"}}})",
+                          &errs);
+  ASSERT_FALSE(parsed.ok());
+  ASSERT_EQ(errs.size(), 2u) << JoinErrors(errs);
+  EXPECT_EQ(errs[0].path, "TrainingJobDefinition.HyperParameterTuningResourceConfig");
+  EXPECT_EQ(errs[0].message.rfind("is a SageMaker field that hpo does not support (instance types SageMaker picks", 0),
+            0u)
+      << errs[0].message;
+  EXPECT_NE(errs[0].message.find("give the definition a ResourceConfig with one InstanceType"), std::string::npos);
+  EXPECT_EQ(errs[1].path, "TrainingJobDefinition.ResourceConfig.TrainingPlanArn");
+  FieldErrors crd;
+  ASSERT_FALSE(ParseSpec("spec:\n  hyperParameterTuningJobName: x\n  trainingJobDefinition:\n"
+                         "    resourceConfig: {instancePlacementConfig: {}}\n",
+                         &crd)
+                   .ok());
+  ASSERT_EQ(crd.size(), 1u) << JoinErrors(crd);
+  EXPECT_NE(crd[0].message.find("UltraServers"), std::string::npos) << crd[0].message;
+}
+
 TEST(Codec, ApiSpellingIsDetectedFromPascalCaseKeys) {
   auto parsed = ParseSpec(R"({"HyperParameterTuningJobName": "api-job",
       "HyperParameterTuningJobConfig": {"Strategy": "Grid"}})");
