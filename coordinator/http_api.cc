@@ -109,10 +109,43 @@ Status CheckTimestamp(const Json& req, const char* name) {
   return Status::Ok();
 }
 
+// Paging: a NextToken names the last row returned by its sort key and name ("hpo2:" + hex of
+// [number, text, name]), and the next page starts after that row in the same order. Offsets
+// shifted on a job still running: a newest-first list returned rows twice as new ones arrived
+// ahead of the cursor. A row whose sort key changes between pages (a Status) can still move.
+struct SortKey {
+  double number = 0;  // CreationTime, FinalObjectiveMetricValue
+  std::string text;   // Status (Name sorts by the name alone)
+  std::string name;   // the tie-break, and the unique id
+  bool operator<(const SortKey& o) const { return std::tie(number, text, name) < std::tie(o.number, o.text, o.name); }
+};
+
 struct Page {
-  size_t offset = 0;
+  std::optional<SortKey> after;  // the last row of the previous page
   size_t max = 10;
 };
+
+std::string Hex(const std::string& s) {
+  static const char* d = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    out += d[c >> 4];
+    out += d[c & 15];
+  }
+  return out;
+}
+
+std::optional<std::string> Unhex(std::string_view s) {
+  if (s.size() % 2) return std::nullopt;
+  std::string out;
+  for (size_t i = 0; i < s.size(); i += 2) {
+    auto v = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
+    const int hi = v(s[i]), lo = v(s[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+  }
+  return out;
+}
 
 Result<Page> ReadPage(const Json& req, size_t default_max, size_t limit) {
   Page p;
@@ -125,22 +158,37 @@ Result<Page> ReadPage(const Json& req, size_t default_max, size_t limit) {
     p.max = req["MaxResults"].get<size_t>();
   }
   if (req.contains("NextToken")) {
+    const Status bad = Status::InvalidArgument("NextToken is not a token this coordinator issued");
     std::string t = req["NextToken"].is_string() ? req["NextToken"].get<std::string>() : "";
-    if (t.rfind("hpo1:", 0) != 0 || t.size() < 6 || t.find_first_not_of("0123456789", 5) != std::string::npos ||
-        t.size() > 15) {
-      return Status::InvalidArgument("NextToken is not a token this coordinator issued");
-    }
-    p.offset = std::stoull(t.substr(5));
+    if (t.rfind("hpo2:", 0) != 0 || t.size() > 8192) return bad;
+    auto text = Unhex(std::string_view(t).substr(5));
+    if (!text) return bad;
+    Json k = Json::parse(*text, nullptr, false);
+    if (!k.is_array() || k.size() != 3 || !k[0].is_number() || !k[1].is_string() || !k[2].is_string()) return bad;
+    p.after = SortKey{k[0].get<double>(), k[1].get<std::string>(), k[2].get<std::string>()};
   }
   return p;
 }
 
+// The page of `rows` (sorted by `key`, descending when `desc`) after p.after.
 template <class T>
-Json Paginate(const std::vector<T>& rows, const Page& p, const char* key, const std::function<Json(const T&)>& encode) {
+Json Paginate(const std::vector<T>& rows, const Page& p, bool desc, const char* list,
+              const std::function<SortKey(const T&)>& key, const std::function<Json(const T&)>& encode) {
+  auto before = [desc](const SortKey& a, const SortKey& b) { return desc ? b < a : a < b; };
+  size_t i = 0;
+  if (p.after) {
+    i = static_cast<size_t>(std::partition_point(rows.begin(), rows.end(),
+                                                 [&](const T& r) { return !before(*p.after, key(r)); }) -
+                            rows.begin());
+  }
   Json out;
-  out[key] = Json::array();
-  for (size_t i = p.offset; i < rows.size() && i < p.offset + p.max; ++i) out[key].push_back(encode(rows[i]));
-  if (p.offset + p.max < rows.size()) out["NextToken"] = "hpo1:" + std::to_string(p.offset + p.max);
+  out[list] = Json::array();
+  const size_t end = std::min(rows.size(), i + p.max);
+  for (size_t k = i; k < end; ++k) out[list].push_back(encode(rows[k]));
+  if (end < rows.size() && end > i) {
+    const SortKey last = key(rows[end - 1]);
+    out["NextToken"] = "hpo2:" + Hex(Json::array({last.number, last.text, last.name}).dump());
+  }
   return out;
 }
 
@@ -234,13 +282,17 @@ ApiResponse ListJobs(Dispatcher& d, const Json& req) {
     }
     return 0;
   });
+  std::function<SortKey(const Json&)> key = [&](const Json& j) {
+    SortKey k;
+    k.name = j["HyperParameterTuningJobName"].get<std::string>();
+    if (sort_by == "Status") k.text = j["HyperParameterTuningJobStatus"].get<std::string>();
+    if (sort_by == "CreationTime") k.number = j["CreationTime"].get<double>();
+    return k;
+  };
   std::stable_sort(rows.begin(), rows.end(), [&](const Json& a, const Json& b) {
-    const char* key = sort_by == "Name" ? "HyperParameterTuningJobName"
-                      : sort_by == "Status" ? "HyperParameterTuningJobStatus"
-                                            : "CreationTime";
-    return *desc ? b[key] < a[key] : a[key] < b[key];
+    return *desc ? key(b) < key(a) : key(a) < key(b);
   });
-  return Ok(Paginate<Json>(rows, *page, "HyperParameterTuningJobSummaries", [](const Json& j) { return j; }));
+  return Ok(Paginate<Json>(rows, *page, *desc, "HyperParameterTuningJobSummaries", key, [](const Json& j) { return j; }));
 }
 
 ApiResponse ListTrainingJobs(Dispatcher& d, const Json& req) {
@@ -273,17 +325,19 @@ ApiResponse ListTrainingJobs(Dispatcher& d, const Json& req) {
       if (sort_by == "FinalObjectiveMetricValue" && !t->objective) continue;
       rows.push_back(t);
     }
-    auto key_less = [&](const Trial* a, const Trial* b) {
-      if (sort_by == "CreationTime") return a->creation_ms < b->creation_ms;
-      if (sort_by == "Status") return std::string_view(TrainingJobStatusOf(*a)) < TrainingJobStatusOf(*b);
-      if (sort_by == "FinalObjectiveMetricValue") return *a->objective < *b->objective;
-      return a->name < b->name;
+    std::function<SortKey(const Trial* const&)> key = [&](const Trial* const& t) {
+      SortKey k;
+      k.name = t->name;
+      if (sort_by == "CreationTime") k.number = static_cast<double>(t->creation_ms);
+      if (sort_by == "Status") k.text = TrainingJobStatusOf(*t);
+      if (sort_by == "FinalObjectiveMetricValue") k.number = *t->objective;
+      return k;
     };
-    auto less = [&](const Trial* a, const Trial* b) { return *desc ? key_less(b, a) : key_less(a, b); };
+    auto less = [&](const Trial* a, const Trial* b) { return *desc ? key(b) < key(a) : key(a) < key(b); };
     // The core keeps them in creation order, which is the order of CreationTime (the dashboard's
     // request) and, below 1,000 training jobs, of Name (the default): check in n steps first.
-    if (!std::is_sorted(rows.begin(), rows.end(), less)) std::stable_sort(rows.begin(), rows.end(), less);
-    return Paginate<const Trial*>(rows, *page, "TrainingJobSummaries", [&c](const Trial* const& t) {
+    if (!std::is_sorted(rows.begin(), rows.end(), less)) std::sort(rows.begin(), rows.end(), less);
+    return Paginate<const Trial*>(rows, *page, *desc, "TrainingJobSummaries", key, [&c](const Trial* const& t) {
       return proto::EncodeTrainingJobSummary(c.Summary(*t), proto::Spelling::kApi);
     });
   });

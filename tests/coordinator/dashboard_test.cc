@@ -456,5 +456,38 @@ TEST(DashboardSources, TheSignedRequestsPageTellsWhatToRunAndEscapesTheReason) {
   EXPECT_EQ(dashboard::Escape("<a href='x'>&\"</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
 }
 
+// Paging a running job's training jobs newest first while new ones start between pages: every
+// training job comes exactly once (a NextToken names the last row, not an offset that the new
+// rows would shift).
+TEST_F(DashboardTest, PagesOfARunningJobNewestFirstNeitherRepeatNorSkip) {
+  Register("w1", 2);
+  auto queue = Only<proto::wire::AssignTrial>(Submit(coretest::Spec("paged", "Random", 6, 2)));
+  ASSERT_EQ(queue.size(), 2u);
+  std::vector<std::string> seen;
+  Json req = {{"HyperParameterTuningJobName", "paged"}, {"SortBy", "CreationTime"}, {"SortOrder", "Descending"},
+              {"MaxResults", 1}};
+  for (int page = 0; page < 10; ++page) {
+    now_ += 1000;
+    auto r = source_->Action("ListTrainingJobsForHyperParameterTuningJob", req);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    for (const auto& s : (*r)["TrainingJobSummaries"]) seen.push_back(s["TrainingJobName"].get<std::string>());
+    // A training job ends and the next starts: a newer row appears ahead of the cursor.
+    if (!queue.empty()) {
+      auto a = queue.front();
+      queue.erase(queue.begin());
+      for (auto& m : Only<proto::wire::AssignTrial>(Finish("w1", a, 1.0))) queue.push_back(m);
+    }
+    if (!r->contains("NextToken")) break;
+    req["NextToken"] = (*r)["NextToken"];
+  }
+  std::set<std::string> unique(seen.begin(), seen.end());
+  EXPECT_EQ(unique.size(), seen.size()) << "a row came twice";
+  EXPECT_GE(seen.size(), 2u);
+  Json bad = {{"HyperParameterTuningJobName", "paged"}, {"NextToken", "hpo2:zz"}};
+  auto refused = source_->Action("ListTrainingJobsForHyperParameterTuningJob", bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("NextToken is not a token this coordinator issued"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace hpo::coordinator
