@@ -192,6 +192,7 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   Trial* t = CurrentAttempt(m.trial, m.attempt);
   if (!t) return true;
   if (m.seq > t->last_seq) return false;
+  const bool queued_ahead = t->Queued();  // ReleaseSlot forgets it
   // The training time as the worker measured it (its own clock at both ends): the coordinator's
   // clock counts from when it heard of the start to when it hears of the end, which a coordinator
   // outage or pause stretches or squeezes. An attempt cannot have run longer than since it was
@@ -277,7 +278,29 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   SaveTrial(*t);
   Event(now, "TrialExited", t->tuning_job, t->name,
         std::string(TrialStateName(t->state)) + (t->objective ? " objective=" + std::to_string(*t->objective) : ""));
+  if (queued_ahead && t->state == TrialState::kStopped && !t->started && t->attempt == 1 && j &&
+      (j->status == "Stopping" || !j->completion_reason.empty())) {
+    Withdraw(*t, now);
+  }
   return true;
+}
+
+void CoordinatorCore::Impl::Withdraw(Trial& t, int64_t now) {
+  TuningJob* j = Job(t.tuning_job);
+  if (!j) return;
+  const std::string name = t.name, job = j->name;
+  if (Status s = store->DeleteTrial(name); !s.ok()) {
+    Note(s);
+    return;  // kept as a stopped training job: nothing is lost
+  }
+  JobIndex& ix = Index(*j);
+  const size_t i = static_cast<size_t>(t.index > 0 ? t.index - 1 : 0);
+  if (i < ix.history.size()) ix.history[i].curve = nullptr;  // the trial's curve goes with it
+  j->trials.erase(std::remove(j->trials.begin(), j->trials.end(), name), j->trials.end());
+  trials.erase(name);
+  Event(now, "TrainingJobWithdrawn", job, name,
+        "assigned ahead to a busy slot, never started: the tuning job ended first, so it is not one of its "
+        "training jobs");
 }
 
 void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbeat& h, int64_t now, std::vector<Outgoing>* out) {

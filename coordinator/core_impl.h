@@ -231,6 +231,10 @@ struct CoordinatorCore::Impl {
   // Ends the current attempt of an active trial with an infrastructure error: retried while the
   // retry strategy allows, else the trial fails.
   void InfraFailure(Trial& t, const std::string& reason, int64_t now);
+  // A training job assigned ahead that never started, stopped because its tuning job ended
+  // first: SageMaker would never have created it, so it leaves the job's records (the store's
+  // too) and the history keeps a "TrainingJobWithdrawn" event. `t` is gone afterwards.
+  void Withdraw(Trial& t, int64_t now);
   std::set<std::string> retryable_failures;
 
   // An attempt that was assigned but never reported started and that its worker does not hold

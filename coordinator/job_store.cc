@@ -373,6 +373,29 @@ Status SqliteJobStore::DeleteJob(const std::string& name) {
   return Commit();
 }
 
+Status SqliteJobStore::DeleteTrial(const std::string& name) {
+  HPO_RETURN_IF_ERROR(Begin());
+  static constexpr const char* kDeletes[] = {
+      "DELETE FROM metrics WHERE trial = ?1",
+      "DELETE FROM logs WHERE trial = ?1",
+      "DELETE FROM trials WHERE name = ?1",
+  };
+  for (const char* sql : kDeletes) {
+    Stmt s(db_, sql);
+    if (!s.ok()) {
+      Rollback();
+      return s.Error("preparing the deletion of a training job");
+    }
+    s.Bind(1, name);
+    if (s.Step() != SQLITE_DONE) {
+      Status e = s.Error("deleting a training job");
+      Rollback();
+      return e;
+    }
+  }
+  return Commit();
+}
+
 Result<std::vector<EventRow>> SqliteJobStore::LoadEvents(const std::string& job, int64_t after_id, size_t limit) {
   Stmt s(db_,
          "SELECT id, ts_ms, kind, job, trial, message FROM events WHERE (?1 = '' OR job = ?1 COLLATE NOCASE) "

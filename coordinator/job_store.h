@@ -109,6 +109,9 @@ class JobStore {
   // Removes the job (name matched case-insensitively), its trials and their metrics and log lines,
   // all or nothing. Events stay: they are the coordinator's history. No such job: Ok, nothing done.
   virtual Status DeleteJob(const std::string& name) = 0;
+  // Deletes one training job's row, metrics and log lines, all or nothing (a training job that
+  // never ran, withdrawn when its tuning job ended first). No such training job: Ok.
+  virtual Status DeleteTrial(const std::string& name) = 0;
   // Up to `limit` events with id > after_id, oldest first: every event when `job` is empty, else
   // that tuning job's (name matched case-insensitively).
   virtual Result<std::vector<EventRow>> LoadEvents(const std::string& job, int64_t after_id, size_t limit) = 0;
@@ -143,6 +146,7 @@ class SqliteJobStore final : public JobStore {
   Result<std::vector<LogRow>> LoadLogs(const std::string& trial, int64_t after_id, size_t limit) override;
   Status TrimLogs(const std::string& trial, uint32_t attempt, uint64_t from_line, uint64_t to_line) override;
   Status DeleteJob(const std::string& name) override;
+  Status DeleteTrial(const std::string& name) override;
   Result<std::vector<EventRow>> LoadEvents(const std::string& job, int64_t after_id, size_t limit) override;
 
  private:

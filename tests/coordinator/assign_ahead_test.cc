@@ -234,7 +234,10 @@ TEST_F(AssignAheadTest, QueuedTrialsSurviveACoordinatorRestartAndALostWorkerCost
   EXPECT_FALSE(t->Queued());
 }
 
-TEST_F(AssignAheadTest, StoppingTheJobStopsQueuedTrialsWhichNeverGetAStartTime) {
+// A training job assigned ahead that never started when its tuning job ended is withdrawn:
+// SageMaker would never have created it, so it is neither listed nor counted (it showed as a
+// Stopped training job with a Failed objective status), and stays gone after a restart.
+TEST_F(AssignAheadTest, StoppingTheJobWithdrawsQueuedTrialsThatNeverStarted) {
   Register("w", 2);
   auto out = Submit(Spec("s", "Random", 6, 2));
   auto first = Plain(out);
@@ -251,11 +254,43 @@ TEST_F(AssignAheadTest, StoppingTheJobStopsQueuedTrialsWhichNeverGetAStartTime) 
   for (const auto& q : queued) Exit("w", q, "Stopped");
   for (const auto& a : first) Exit("w", a, "Stopped");
   EXPECT_EQ(core_->FindJob("s")->status, "Stopped");
-  for (const auto& q : queued) {
-    EXPECT_EQ(core_->FindTrial(q.trial)->state, TrialState::kStopped);
-    EXPECT_EQ(core_->FindTrial(q.trial)->start_ms, 0) << "it never ran";
-  }
+  for (const auto& q : queued) EXPECT_EQ(core_->FindTrial(q.trial), nullptr) << q.trial << " never ran";
   for (const auto& a : first) EXPECT_NE(core_->FindTrial(a.trial)->start_ms, 0);
+  EXPECT_EQ(core_->TrialsOf("s").size(), 2u);
+  auto d = core_->Describe("s");
+  EXPECT_EQ(*d->status.training_job_status_counters->stopped, 2);
+  EXPECT_EQ(*d->status.objective_status_counters->failed, 2) << "the two that ran, stopped without an objective";
+  auto rows = store_->LoadTrials();
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 2u) << "gone from the store too";
+  auto events = core_->Events("s", 0, 1000);
+  ASSERT_TRUE(events.ok());
+  int withdrawn = 0;
+  for (const auto& e : *events) withdrawn += e.kind == "TrainingJobWithdrawn";
+  EXPECT_EQ(withdrawn, 2) << "the history says what became of them";
+  MakeCore();
+  EXPECT_EQ(core_->TrialsOf("s").size(), 2u);
+  EXPECT_EQ(core_->FindJob("s")->status, "Stopped");
+}
+
+// One that started before its stop arrived ran: it stays, Stopped, as SageMaker would show it.
+TEST_F(AssignAheadTest, AQueuedTrialThatStartedBeforeTheJobEndedStaysAStoppedTrainingJob) {
+  Register("w", 1);
+  auto out = Submit(Spec("kept", "Random", 6, 1));
+  auto first = Plain(out);
+  auto queued = Ahead(out);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(queued.size(), 1u);
+  Started("w", first[0]);
+  Exit("w", first[0], "Completed");  // the predecessor ends; the worker starts the queued one
+  Started("w", queued[0]);
+  std::vector<Outgoing> stop;
+  ASSERT_TRUE(core_->Stop("kept", now_, &stop).ok());
+  for (const auto& s : Only<proto::wire::StopTrial>(stop)) {
+    if (s.trial == queued[0].trial) Exit("w", queued[0], "Stopped");
+  }
+  ASSERT_NE(core_->FindTrial(queued[0].trial), nullptr);
+  EXPECT_EQ(core_->FindTrial(queued[0].trial)->state, TrialState::kStopped);
 }
 
 TEST_F(AssignAheadTest, OffMeansOneAssignmentPerFreeSlot) {

@@ -996,6 +996,7 @@ class FillingStore : public JobStore {
     return full ? Full() : inner_->TrimLogs(t, a, f, l);
   }
   Status DeleteJob(const std::string& n) override { return full ? Full() : inner_->DeleteJob(n); }
+  Status DeleteTrial(const std::string& n) override { return full ? Full() : inner_->DeleteTrial(n); }
   Result<std::vector<EventRow>> LoadEvents(const std::string& j, int64_t a, size_t l) override {
     return inner_->LoadEvents(j, a, l);
   }
