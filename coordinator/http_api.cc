@@ -397,7 +397,12 @@ ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
     out["TuningJobArn"] = c.JobArn(j->name);
     std::string output = dj.contains("OutputDataConfig") ? dj["OutputDataConfig"].value("S3OutputPath", "") : "";
     while (!output.empty() && output.back() == '/') output.pop_back();
-    out["ModelArtifacts"] = {{"S3ModelArtifacts", output + "/" + t->name + "/output/model.tar.gz"}};
+    // Where the worker put the model (worker/artifacts.h): model.tar.gz, or with CompressionType
+    // NONE the model's files under the prefix .../output/model/, which the SageMaker SDK then
+    // deploys as an S3Prefix with CompressionType None.
+    const bool uncompressed = dj.contains("OutputDataConfig") && dj["OutputDataConfig"].value("CompressionType", "") == "NONE";
+    out["ModelArtifacts"] = {
+        {"S3ModelArtifacts", output + "/" + t->name + (uncompressed ? "/output/model/" : "/output/model.tar.gz")}};
     proto::TrainingJobSummary s = c.Summary(*t);
     out["TrainingJobStatus"] = *s.training_job_status;
     out["SecondaryStatus"] = t->SecondaryStatus();

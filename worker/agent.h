@@ -43,9 +43,12 @@
 //      enableNetworkIsolation runs the program in a new network namespace with only loopback up;
 //      a worker that cannot do that refuses the trial (ClientError), never ignores the flag.
 //   4. On exit: model/ and output/data/ are packed and uploaded to <S3OutputPath>/<trial>/output/
-//      (worker/artifacts.h) by the program's own output thread as soon as it has reaped the
-//      program; then output/failure becomes the FailureReason of a failed attempt, and the last
-//      points, output lines and the exit report leave together.
+//      (worker/artifacts.h; CompressionType NONE: their files, under output/model/ and
+//      output/data/) by the program's own output thread as soon as it has reaped the program,
+//      after a last pass of output/intermediate/ (uploaded to .../output/intermediate/ every
+//      intermediate_sync_ms while the program runs, local deletes not mirrored); then
+//      output/failure becomes the FailureReason of a failed attempt, and the last points, output
+//      lines and the exit report leave together.
 //   A multi-host GPU attempt runs hpo-nccl-preflight on every host (one rank per host, its first
 //   GPU, NCCL bootstrap at algo-1's address) before its program starts: the bus bandwidth goes
 //   into the attempt's log (algo-1's reaches the coordinator), a failure ends the attempt as an
@@ -129,6 +132,10 @@ struct AgentOptions {
   int64_t resend_ms = 2000;         // unacked messages are re-sent after this long
   int64_t flush_ms = 50;            // metric batches are sent at least this often
   int64_t checkpoint_sync_ms = 1000;  // new checkpoint files reach CheckpointConfig.S3Uri this often
+  // /opt/ml/output/intermediate reaches <S3OutputPath>/<job>/output/intermediate/ this often while
+  // the program runs (new and changed files; a pass lists the directory), and once more after it
+  // ended; 0 = only then.
+  int64_t intermediate_sync_ms = 5000;
   // Channel cache (worker/channel_cache.h) under <work_dir>/cache/: an s3:// object version
   // staged before on this worker is not downloaded again. -1 = DefaultChannelCacheBytes (10% of
   // the work directory's filesystem, at most 20 GiB); 0 = off.

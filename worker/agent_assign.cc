@@ -136,6 +136,15 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
       src.s3_data_type = !c.s3_data_type.empty() ? c.s3_data_type : s3src ? s3src->s3_data_type.value_or("") : "";
       src.distribution = lc.distribution;
       if (s3src) src.attribute_names = s3src->attribute_names;
+      // ShardedByS3Key splits the objects over the hosts that receive the channel, not over
+      // every host of the job: an object given to a host outside the listed groups would be lost.
+      if (s3src && !s3src->instance_group_names.empty()) {
+        const auto& names = s3src->instance_group_names;
+        for (const auto& g : a.instance_groups) {
+          if (std::find(names.begin(), names.end(), g.name) == names.end()) continue;
+          src.hosts.insert(src.hosts.end(), g.hosts.begin(), g.hosts.end());
+        }
+      }
     }
     if (dc && dc->shuffle_config && dc->shuffle_config->seed) src.shuffle_seed = *dc->shuffle_config->seed;
     src.compression = lc.compression;  // StageChannel refuses Gzip outside Pipe mode
@@ -172,6 +181,13 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
   for (uint32_t g : a.gpus) ls.gpus.push_back(static_cast<int>(g));
   ls.environment = a.environment;
   ls.training_input_mode = a.input_mode.empty() ? "File" : a.input_mode;
+  if (!a.checkpoint_uri.empty()) {  // checkpointconfig.json names the directory as the program sees it
+    ls.checkpoint_uri = a.checkpoint_uri;
+    std::string local = a.checkpoint_local_path.empty() ? "/opt/ml/checkpoints" : a.checkpoint_local_path;
+    while (local.size() > 1 && local.back() == '/') local.pop_back();
+    if (!run->namespaces && local.rfind("/opt/ml/", 0) == 0) local = (fs::path(run->root) / local.substr(8)).string();
+    ls.checkpoint_local_path = local;  // one PrepareCheckpoints refuses fails the trial before it runs
+  }
 
   // The trial's first attempt here takes a directory tree made ahead of time (one rename);
   // otherwise a stale directory of this attempt (a worker restarted mid-attempt) goes, the
@@ -204,16 +220,27 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
       }
     }
   }
+  // algo-N must resolve inside the trial for single-host jobs too: the training toolkit's entry
+  // point looks up every host of resourceconfig.json before it runs the script, and retries for
+  // 15 minutes when one does not resolve.
+  Status named = HostsFile(*run, a);
+  if (!named.ok()) return fail("InfraError", named.message());
   if (ls.hosts.size() > 1) {
     run->reports_output = ls.current_host == ls.hosts.front();
-    Status named = HostsFile(*run, a);
-    if (!named.ok()) return fail("InfraError", named.message());
     PlanPreflight(*run, a);
   }
   if (!a.checkpoint_uri.empty()) {
     auto sync = CheckpointSync::Create(a.checkpoint_uri, (trial_dir / "checkpoints").string(), [this] { return S3(); });
     if (!sync.ok()) return fail("Failed", "ClientError: " + sync.status().message());
     run->checkpoints = std::move(sync).value();
+  }
+  if (!a.output_path.empty()) {  // output/intermediate goes up while the program runs, as on SageMaker
+    auto sync = CheckpointSync::Create(IntermediateUri(ArtifactsOf(*run)),
+                                       (fs::path(run->root) / "output" / "intermediate").string(), [this] { return S3(); },
+                                       {.mirror_deletes = false, .what = "OutputDataConfig.S3OutputPath"});
+    if (!sync.ok()) return fail("Failed", "ClientError: " + sync.status().message());
+    run->intermediate = std::move(sync).value();
+    run->last_intermediate_pass_ms = Now();
   }
 
   if (!a.after_trial.empty()) {
@@ -316,9 +343,16 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
 }
 
 Status WorkerAgent::Impl::HostsFile(Run& r, const proto::wire::AssignTrial& a) {
+  const std::vector<std::string>& hosts = r.layout.hosts;
   if (!r.namespaces) {
-    Log("worker: " + a.trial + ": host names algo-N do not resolve inside the trial without a mount namespace "
-        "(run the worker as root); they are in resourceconfig.json and SM_HOSTS");
+    // Nothing to mount the names on. The training toolkit would wait 15 minutes for them
+    // (sagemaker_training.entry_point._wait_hostname_resolution) unless SM_STUDIO_LOCAL_MODE is
+    // true, which skips only that wait; the definition's own value wins.
+    r.layout.environment.emplace("SM_STUDIO_LOCAL_MODE", "true");
+    if (hosts.size() > 1) {
+      Log("worker: " + a.trial + ": host names algo-N do not resolve inside the trial without a mount namespace "
+          "(run the worker as root); they are in resourceconfig.json and SM_HOSTS");
+    }
     return Status::Ok();
   }
   std::string text;
@@ -330,9 +364,14 @@ Status WorkerAgent::Impl::HostsFile(Run& r, const proto::wire::AssignTrial& a) {
   }
   if (!text.empty() && text.back() != '\n') text += '\n';
   text += "# hpo: the hosts of training job " + a.trial + "\n";
-  for (const auto& host : a.hosts) {
+  for (const auto& host : hosts) {
     auto it = a.host_addresses.find(host);
-    if (it == a.host_addresses.end()) continue;
+    if (it == a.host_addresses.end()) {
+      // A host without a worker address is this one (a single-host trial): the loopback
+      // address, which needs no lookup and works under network isolation too.
+      if (host == r.layout.current_host) text += "127.0.0.1 " + host + "\n";
+      continue;
+    }
     addrinfo hints{};
     hints.ai_family = AF_INET;
     addrinfo* res = nullptr;
@@ -359,6 +398,7 @@ std::string WorkerAgent::Impl::ChannelKey(const ChannelSource& s, const std::vec
                   (s.shuffle_seed ? std::to_string(*s.shuffle_seed) : "-") + '\x1f' + current_host;
   for (const auto& a : s.attribute_names) k += '\x1e' + a;
   for (const auto& h : hosts) k += '\x1d' + h;
+  for (const auto& h : s.hosts) k += '\x1c' + h;
   return k;
 }
 

@@ -253,6 +253,12 @@ struct WorkerAgent::Impl {
     std::future<Result<CheckpointStats>> checkpoint_pass;
     int64_t last_checkpoint_pass_ms = 0;
     bool checkpoint_error_logged = false;
+    // /opt/ml/output/intermediate (an output path is set): uploaded every intermediate_sync_ms
+    // while the program runs and once more when it has ended, before the artifacts.
+    std::shared_ptr<CheckpointSync> intermediate;
+    std::future<Result<CheckpointStats>> intermediate_pass;
+    int64_t last_intermediate_pass_ms = 0;
+    bool intermediate_error_logged = false;
     std::shared_ptr<std::atomic<bool>> successor_waits = std::make_shared<std::atomic<bool>>(false);
     // The coordinator no longer runs this attempt (it told us after a gap): nothing of it is
     // uploaded.
@@ -350,9 +356,12 @@ struct WorkerAgent::Impl {
 
   void Assign(const proto::wire::AssignTrial& a);
 
-  // A multi-host trial: `algo-N` resolves to its host inside the trial, through a copy of
-  // /etc/hosts with the gang's entries bind-mounted over /etc/hosts in the trial's mount
-  // namespace. Without one (not root) the names are only in resourceconfig.json and SM_HOSTS.
+  // Every trial, single-host too: `algo-N` resolves to its host inside the trial, through a copy
+  // of /etc/hosts with the trial's entries (a gang member's worker address; 127.0.0.1 for the
+  // only host of a single-host trial) bind-mounted over /etc/hosts in the trial's mount namespace
+  // or container. Without one (process mode, not root) the names are only in resourceconfig.json
+  // and SM_HOSTS, and SM_STUDIO_LOCAL_MODE=true (unless the definition sets it) keeps the
+  // training toolkit from waiting 15 minutes for them to resolve.
   Status HostsFile(Run& r, const proto::wire::AssignTrial& a);
 
   // ---- warm reuse of staged channel data (KeepAlivePeriodInSeconds) -------------------------
@@ -445,6 +454,12 @@ struct WorkerAgent::Impl {
   // Starts the next periodic checkpoint pass of a running attempt on a pool thread, at most one at
   // a time and every checkpoint_sync_ms; a failed pass is logged once (the next one retries).
   void CheckpointPass(const Key& key, Run& r, int64_t now);
+  // The same for output/intermediate, every intermediate_sync_ms (0 = never while it runs).
+  void IntermediatePass(const Key& key, Run& r, int64_t now);
+  // One periodic pass of `sync` as described above; `what` names it in the log.
+  void PeriodicPass(const Key& key, const std::shared_ptr<CheckpointSync>& sync,
+                    std::future<Result<CheckpointStats>>& pass, int64_t& last_ms, bool& error_logged,
+                    int64_t period_ms, const std::string& what, int64_t now);
 
   static bool Ready(const auto& future);
 

@@ -148,20 +148,32 @@ void WorkerAgent::Impl::Flush(const Key& key, Run& r) {
   }
 }
 
-void WorkerAgent::Impl::CheckpointPass(const Key& key, Run& r, int64_t now) {
-  if (r.checkpoint_pass.valid()) {
-    if (!Ready(r.checkpoint_pass)) return;
-    auto done = r.checkpoint_pass.get();
-    if (!done.ok() && !r.checkpoint_error_logged) {
-      r.checkpoint_error_logged = true;
-      Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": uploading checkpoints to " +
-          r.checkpoints->uri() + " failed (retried every " + std::to_string(opt.checkpoint_sync_ms) +
-          " ms): " + done.status().message());
+void WorkerAgent::Impl::PeriodicPass(const Key& key, const std::shared_ptr<CheckpointSync>& sync,
+                                     std::future<Result<CheckpointStats>>& pass, int64_t& last_ms, bool& error_logged,
+                                     int64_t period_ms, const std::string& what, int64_t now) {
+  if (pass.valid()) {
+    if (!Ready(pass)) return;
+    auto done = pass.get();
+    if (!done.ok() && !error_logged) {
+      error_logged = true;
+      Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": uploading " + what + " to " +
+          sync->uri() + " failed (retried every " + std::to_string(period_ms) + " ms): " + done.status().message());
     }
   }
-  if (now - r.last_checkpoint_pass_ms < opt.checkpoint_sync_ms) return;
-  r.last_checkpoint_pass_ms = now;
-  r.checkpoint_pass = background.Post([c = r.checkpoints] { return c->Sync(); });
+  if (now - last_ms < period_ms) return;
+  last_ms = now;
+  pass = background.Post([c = sync] { return c->Sync(); });
+}
+
+void WorkerAgent::Impl::CheckpointPass(const Key& key, Run& r, int64_t now) {
+  PeriodicPass(key, r.checkpoints, r.checkpoint_pass, r.last_checkpoint_pass_ms, r.checkpoint_error_logged,
+               opt.checkpoint_sync_ms, "checkpoints", now);
+}
+
+void WorkerAgent::Impl::IntermediatePass(const Key& key, Run& r, int64_t now) {
+  if (opt.intermediate_sync_ms <= 0) return;
+  PeriodicPass(key, r.intermediate, r.intermediate_pass, r.last_intermediate_pass_ms, r.intermediate_error_logged,
+               opt.intermediate_sync_ms, "output/intermediate", now);
 }
 
 bool WorkerAgent::Impl::Ready(const auto& future) {
@@ -227,6 +239,7 @@ void WorkerAgent::Impl::PollTrials() {
     if (!exit) {
       if (now - r.last_flush_ms >= opt.flush_ms) Flush(key, r);
       if (r.checkpoints) CheckpointPass(key, r, now);
+      if (r.intermediate) IntermediatePass(key, r, now);
       if (r.volume && r.stop_reason.empty()) {
         if (std::string over = r.volume->Exceeded(); !over.empty()) {
           Log("worker: stopping " + key.first + " attempt " + std::to_string(key.second) + ": " + over);
@@ -308,7 +321,7 @@ void WorkerAgent::Impl::PollTrials() {
           x.status = client ? "Failed" : "InfraError";
           x.secondary_status = "Failed";
           x.failure_reason = proto::wire::SanitizeText(
-              (client ? "ClientError: " : "InternalServerError: ") + std::string("cannot upload the model: ") +
+              (client ? "ClientError: " : "InternalServerError: ") + std::string("cannot upload the artifacts: ") +
                   up.message(),
               1024);
         }

@@ -127,6 +127,7 @@ ArtifactSpec WorkerAgent::Impl::ArtifactsOf(const Run& r) {
   spec.job_name = r.assign.trial;
   spec.compress = r.compress_output;
   spec.scratch_dir = r.attempt_dir;
+  spec.replace = r.layout.hosts.size() <= 1;
   return spec;
 }
 
@@ -137,8 +138,8 @@ std::function<void()> WorkerAgent::Impl::UploadOnExit(Run& r) {
   auto done = std::make_shared<std::promise<Result<UploadedArtifacts>>>();
   r.upload = done->get_future();
   const std::string what = r.assign.trial + " attempt " + std::to_string(r.assign.attempt);
-  return [this, spec, done, artifacts, what, checkpoints = r.checkpoints, successor_waits = r.successor_waits,
-          revoked = r.revoked] {
+  return [this, spec, done, artifacts, what, checkpoints = r.checkpoints, intermediate = r.intermediate,
+          successor_waits = r.successor_waits, revoked = r.revoked] {
     if (successor_waits->load()) Wake();  // the next trial starts in this slot while we upload
     struct WakeOnReturn {
       const Impl* impl;
@@ -168,6 +169,14 @@ std::function<void()> WorkerAgent::Impl::UploadOnExit(Run& r) {
         if (!pass.ok()) {
           Log("worker: " + what + ": the last checkpoint upload to " + checkpoints->uri() +
               " failed: " + pass.status().message());
+        }
+      }
+      if (intermediate) {  // the last pass: what the program wrote there up to its end
+        auto pass = intermediate->Sync();
+        if (!pass.ok()) {
+          done->set_value(Status(pass.status().code(), "cannot upload output/intermediate to " + intermediate->uri() +
+                                                           ": " + pass.status().message()));
+          return;
         }
       }
       done->set_value(artifacts ? UploadArtifacts(spec, [this] { return S3(); })

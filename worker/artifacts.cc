@@ -14,6 +14,8 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <set>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -298,13 +300,71 @@ void PrepareArtifactDirectory(const ArtifactSpec& spec) {
   fs::create_directories(path, ec);
 }
 
+namespace {
+
+// Every regular file under `dir`, by '/'-separated path relative to it, in name order. Links and
+// special files are left out: tar keeps a link as a link, but as a separate object a link would
+// have to be followed, and could then upload a file from outside the trial.
+Result<std::vector<std::pair<std::string, fs::path>>> TreeFiles(const fs::path& dir) {
+  std::vector<std::pair<std::string, fs::path>> out;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return out;
+  fs::recursive_directory_iterator it(dir, ec), end;
+  if (ec) return Status::IoError("cannot list " + dir.string() + ": " + ec.message());
+  for (; it != end; it.increment(ec)) {
+    if (ec) return Status::IoError("cannot list " + dir.string() + ": " + ec.message());
+    std::error_code sec;
+    if (it->is_symlink(sec) || !it->is_regular_file(sec)) continue;
+    out.push_back({fs::relative(it->path(), dir, sec).generic_string(), it->path()});
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// CompressionType NONE: the files of `dir` as objects `<prefix><relative path>` (prefix ends with
+// '/'); with `replace`, whatever else was under the prefix (an earlier attempt's files) is
+// deleted, so that the prefix holds exactly the directory.
+Status UploadTree(const fs::path& dir, const ObjectLocation& loc, const std::string& prefix, bool replace) {
+  auto files = TreeFiles(dir);
+  if (!files.ok()) return files.status();
+  Result<std::vector<ObjectInfo>> before = std::vector<ObjectInfo>{};
+  if (replace) before = loc.store->List(prefix);
+  if (!before.ok()) return before.status();
+  std::set<std::string> keys;
+  for (const auto& [rel, path] : *files) {
+    const std::string key = prefix + rel;
+    HPO_RETURN_IF_ERROR(loc.store->PutFile(key, path.string()));
+    keys.insert(key);
+  }
+  for (const ObjectInfo& o : *before) {
+    if (!keys.count(o.key)) HPO_RETURN_IF_ERROR(loc.store->Delete(o.key));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::function<Result<const S3Client*>()>& s3) {
   if (spec.output_path.empty()) return Status::InvalidArgument("the S3OutputPath is empty");
   auto loc = OpenObjectLocation(spec.output_path, s3);
   if (!loc.ok()) return Status::InvalidArgument("the S3OutputPath " + loc.status().message());
-  const std::string ext = spec.compress ? ".tar.gz" : ".tar";
   const std::string rel = spec.job_name + "/output/";
   UploadedArtifacts out;
+  if (!spec.compress) {
+    // CompressionType NONE: the files themselves, under output/model/ and output/data/; what
+    // DescribeTrainingJob's S3ModelArtifacts then names is the model's prefix.
+    for (const auto& [dir, name, uri] : {std::tuple{fs::path(spec.root) / "model", std::string("model/"), &out.model},
+                                         std::tuple{fs::path(spec.root) / "output" / "data", std::string("data/"),
+                                                    &out.output_data}}) {
+      HPO_RETURN_IF_ERROR(UploadTree(dir, *loc, loc->Key(rel + name), spec.replace));
+      const std::string local = loc->store->LocalPath(loc->Key(rel + name.substr(0, name.size() - 1)));
+      std::error_code ec;
+      if (!local.empty()) fs::create_directories(local, ec);  // an empty model is an empty directory there
+      *uri = JoinUri(spec.output_path, rel + name);
+    }
+    return out;
+  }
+  const std::string ext = ".tar.gz";
   struct One {
     std::string dir, name;
     std::string* uri;
@@ -317,7 +377,7 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
     const std::string path = loc->store->LocalPath(key);
     if (path.empty()) {  // a remote store: packed in the scratch directory, then uploaded
       const std::string archive = (fs::path(spec.scratch_dir) / one.name).string();
-      HPO_RETURN_IF_ERROR(WriteTar(one.dir, archive, spec.compress));
+      HPO_RETURN_IF_ERROR(WriteTar(one.dir, archive, /*gzip=*/true));
       Status put = loc->store->PutFile(key, archive);
       fs::remove(archive, ec);
       HPO_RETURN_IF_ERROR(put);
@@ -329,7 +389,7 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
       // and call (workers of one process may upload the same trial's attempts).
       static std::atomic<uint64_t> counter{0};
       const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
-      HPO_RETURN_IF_ERROR(WriteTar(one.dir, tmp, spec.compress));  // removes tmp when it fails
+      HPO_RETURN_IF_ERROR(WriteTar(one.dir, tmp, /*gzip=*/true));  // removes tmp when it fails
       fs::rename(tmp, path, ec);
       if (ec) {
         const std::string why = ec.message();
@@ -340,6 +400,10 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
     *one.uri = JoinUri(spec.output_path, rel + one.name);
   }
   return out;
+}
+
+std::string IntermediateUri(const ArtifactSpec& spec) {
+  return JoinUri(spec.output_path, spec.job_name + "/output/intermediate");
 }
 
 }  // namespace hpo::worker

@@ -9,9 +9,23 @@
 //
 // Archives: POSIX ustar (GNU long-name records for paths over 100 bytes), members named relative
 // to the packed directory ("model.pth", "sub/x.bin"), regular files, directories and symlinks,
-// modes and mtimes kept, owner 0/0; gzip-compressed unless the job's OutputDataConfig
-// CompressionType is NONE (then `model.tar` / `output.tar`, uncompressed). An empty directory
-// gives a valid empty archive, as SageMaker uploads one too.
+// modes and mtimes kept, owner 0/0, gzip-compressed. An empty directory gives a valid empty
+// archive, as SageMaker uploads one too.
+//
+// OutputDataConfig.CompressionType NONE ("Select None to output an uncompressed model,
+// recommended for large model outputs"; the SageMaker guide's "Uncompressed model output" uploads
+// "model and data outputs ... as uncompressed files"): no archives; every regular file of
+// /opt/ml/model becomes the object `<S3OutputPath>/<job>/output/model/<relative path>` and every
+// one of /opt/ml/output/data `.../output/data/<relative path>` (symlinks and special files are
+// left out), and objects already under those prefixes that the directory no longer has (an
+// earlier attempt's) are deleted unless `replace` is off (a multi-host job's hosts merge theirs
+// there). The model's URI is then the prefix `.../output/model/`, which
+// is what DescribeTrainingJob's S3ModelArtifacts names and what the SageMaker SDK deploys from
+// with S3DataType S3Prefix and CompressionType None.
+//
+// /opt/ml/output/intermediate is not packed: the agent keeps it in step with IntermediateUri()
+// while the program runs and after it ends (worker/checkpoints.h's CheckpointSync, local deletes
+// not mirrored), as SageMaker uploads it during training.
 //
 // Errors: IoError for local files (naming the path); what S3Client returns for uploads; a local
 // archive is packed under a temporary name beside its destination and renamed, so a reader never
@@ -35,15 +49,23 @@ struct ArtifactSpec {
   std::string root;         // the attempt's root: model/ and output/data/ are packed from it
   std::string output_path;  // S3OutputPath: s3://bucket/prefix, file:///dir or /dir
   std::string job_name;     // the training job name
-  bool compress = true;     // OutputDataConfig.CompressionType != NONE
+  bool compress = true;     // OutputDataConfig.CompressionType != NONE (see above)
   std::string scratch_dir;  // where the archives are built before an s3:// upload; must exist
                             // (a local output path gets them packed in place)
+  // CompressionType NONE: objects under output/model/ and output/data/ that the directories do
+  // not have are deleted (an earlier attempt's). Off for the hosts of a multi-host job, whose
+  // files are merged there, as SageMaker aggregates every host's /opt/ml/model.
+  bool replace = true;
 };
 
 struct UploadedArtifacts {
-  std::string model;        // e.g. s3://bucket/prefix/<job>/output/model.tar.gz
-  std::string output_data;  // e.g. s3://bucket/prefix/<job>/output/output.tar.gz
+  std::string model;        // e.g. s3://bucket/prefix/<job>/output/model.tar.gz (NONE: .../output/model/)
+  std::string output_data;  // e.g. s3://bucket/prefix/<job>/output/output.tar.gz (NONE: .../output/data/)
 };
+
+// Where /opt/ml/output/intermediate goes: <S3OutputPath>/<job>/output/intermediate (no trailing
+// '/'), where SageMaker and the training toolkit's own sync put it.
+std::string IntermediateUri(const ArtifactSpec& spec);
 
 // Creates the local directory that UploadArtifacts(spec) writes the archives into (<output
 // path>/<job>/output/; nothing for an s3:// output path), so that the upload at the end of the
@@ -51,7 +73,8 @@ struct UploadedArtifacts {
 // UploadArtifacts to report.
 void PrepareArtifactDirectory(const ArtifactSpec& spec);
 
-// Packs and uploads both archives. `s3` is called only for an s3:// output path.
+// Packs and uploads both archives (CompressionType NONE: both directories' files). `s3` is
+// called only for an s3:// output path.
 [[nodiscard]] Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec,
                                                         const std::function<Result<const S3Client*>()>& s3);
 

@@ -33,12 +33,14 @@ Result<std::map<std::string, fs::path>> Files(const fs::path& dir) {
 }  // namespace
 
 Result<std::unique_ptr<CheckpointSync>> CheckpointSync::Create(const std::string& uri, const std::string& local_dir,
-                                                               std::function<Result<const S3Client*>()> s3) {
+                                                               std::function<Result<const S3Client*>()> s3,
+                                                               CheckpointSyncOptions options) {
   std::unique_ptr<CheckpointSync> c(new CheckpointSync());
   c->uri_ = uri;
   c->local_dir_ = local_dir;
+  c->options_ = std::move(options);
   auto dest = OpenObjectLocation(uri, std::move(s3));
-  if (!dest.ok()) return Status::InvalidArgument("CheckpointConfig.S3Uri " + dest.status().message());
+  if (!dest.ok()) return Status::InvalidArgument(c->options_.what + " " + dest.status().message());
   c->dest_ = std::move(dest).value();
   if (!c->dest_.prefix.empty() && c->dest_.prefix.back() != '/') c->dest_.prefix += '/';
   return c;
@@ -107,6 +109,7 @@ Result<CheckpointStats> CheckpointSync::Sync() {
     st.bytes += now.size;
   }
   for (auto it = synced_.begin(); it != synced_.end();) {
+    if (!options_.mirror_deletes) break;
     if (files->count(it->first)) {
       ++it;
       continue;

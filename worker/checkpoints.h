@@ -39,6 +39,13 @@
 
 namespace hpo::worker {
 
+// The same mirroring serves /opt/ml/output/intermediate (worker/artifacts.h), which SageMaker
+// uploads during training but never deletes from: mirror_deletes false.
+struct CheckpointSyncOptions {
+  bool mirror_deletes = true;                   // a file deleted locally is deleted at the destination
+  std::string what = "CheckpointConfig.S3Uri";  // names the destination in errors
+};
+
 struct CheckpointStats {
   size_t files = 0;     // files copied (restore) or uploaded (sync)
   size_t deleted = 0;   // objects removed at the destination (sync)
@@ -51,14 +58,15 @@ class CheckpointSync {
   // directory (created when missing). `s3` is called only for an s3:// destination.
   // Errors: InvalidArgument for a URI that is none of the three forms.
   [[nodiscard]] static Result<std::unique_ptr<CheckpointSync>> Create(
-      const std::string& uri, const std::string& local_dir, std::function<Result<const S3Client*>()> s3);
+      const std::string& uri, const std::string& local_dir, std::function<Result<const S3Client*>()> s3,
+      CheckpointSyncOptions options = {});
 
   // Makes the local directory hold exactly what the destination holds (its previous content is
   // removed first). An empty or missing destination leaves an empty directory.
   [[nodiscard]] Result<CheckpointStats> Restore();
 
   // One pass: uploads new and changed files, deletes at the destination what was uploaded and
-  // is gone locally.
+  // is gone locally (unless mirror_deletes is off).
   [[nodiscard]] Result<CheckpointStats> Sync();
 
   const std::string& uri() const { return uri_; }
@@ -72,6 +80,7 @@ class CheckpointSync {
   };
   std::string uri_;
   std::string local_dir_;
+  CheckpointSyncOptions options_;
   ObjectLocation dest_;     // the destination (common/object_store.h)
   std::mutex mu_;
   std::map<std::string, FileState> synced_;  // relative path -> state at the destination

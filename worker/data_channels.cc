@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -49,9 +50,22 @@ std::string LocalPath(const std::string& uri) { return uri.rfind("file://", 0) =
 
 bool IsS3(const std::string& uri) { return uri.rfind("s3://", 0) == 0; }
 
-// Every object under `uri` with directory semantics for the prefix (common/object_store.h lists
-// raw prefixes, as S3 does): "data/ASHA-1" takes the object "data/ASHA-1" itself and everything
-// under "data/ASHA-1/", never "data/ASHA-10/...".
+// Every object of an S3Prefix source, with the name it gets in the channel directory.
+//
+// s3:// URIs: a key name prefix, as SageMaker matches it (S3DataSource.S3Uri: "SageMaker uses
+// all objects that match the specified key name prefix"), so s3://b/data/shard- takes
+// data/shard-0 and data/shard-1, and s3://b/train takes train/... and train-extra/.... An object
+// lands at its key after the last '/' that comes at or before the end of the prefix: keys that
+// continue the prefix with '/' lose the prefix and that '/' (s3://b/p/train -> p/train/a.csv
+// lands as a.csv, what the SageMaker SDK's upload_data + fit pattern relies on), keys that
+// continue it inside a name keep that name whole (s3://b/data/train -> data/train-x.csv lands as
+// train-x.csv, as remote SageMaker jobs name it; sagemaker-python-sdk issue #3612 shows remote
+// jobs keeping "train-data.csv" where local mode wrote "-data.csv"). Two objects that would land
+// at the same name are an error.
+//
+// file:// and local paths: a directory (or a single file), not a raw prefix: "data/ASHA-1" takes
+// the file "data/ASHA-1" itself and everything under "data/ASHA-1/", never "data/ASHA-10/...",
+// and files land at their path relative to it.
 Result<std::vector<Item>> ListUri(const std::string& uri, const StagingContext& ctx) {
   auto loc = OpenObjectLocation(uri, ctx.s3);
   if (!loc.ok()) return Status::InvalidArgument("the data source " + loc.status().message());
@@ -60,6 +74,7 @@ Result<std::vector<Item>> ListUri(const std::string& uri, const StagingContext& 
   if (!objects.ok()) return objects.status();
   const std::string dir = prefix.empty() || prefix.back() == '/' ? prefix : prefix + "/";
   std::vector<Item> out;
+  std::map<std::string, std::string> landed;  // s3: relative name -> the key that lands there
   for (const auto& o : *objects) {
     Item it;
     it.s3 = loc->s3();
@@ -67,16 +82,31 @@ Result<std::vector<Item>> ListUri(const std::string& uri, const StagingContext& 
     it.where = it.s3 ? o.key : loc->store->LocalPath(o.key);
     it.size = o.size;
     it.etag = o.etag;
-    if (!prefix.empty() && o.key == prefix) {
+    if (it.s3) {
+      if (o.key.compare(0, prefix.size(), prefix) != 0) continue;
+      const std::size_t slash = o.key.rfind('/', prefix.size());
+      it.rel = slash == std::string::npos ? o.key : o.key.substr(slash + 1);
+      if (it.rel.empty() || it.rel.back() == '/') continue;  // a "directory" marker object
+      auto [at, fresh] = landed.emplace(it.rel, o.key);
+      if (!fresh) {
+        return Status::InvalidArgument("the objects " + at->second + " and " + o.key + " of s3://" + loc->bucket +
+                                       " both match the key name prefix of " + uri + " and would land at " +
+                                       it.rel + "; end the S3Uri with '/' to take only what is under that prefix "
+                                       "as a directory");
+      }
+    } else if (!prefix.empty() && o.key == prefix) {
       it.rel = fs::path(prefix).filename().string();
     } else if (o.key.rfind(dir, 0) == 0 && o.key.size() > dir.size()) {
       it.rel = o.key.substr(dir.size());
     } else {
-      continue;  // "ASHA-10/..." under the raw prefix "ASHA-1"
+      continue;  // "ASHA-10/..." under the local directory "ASHA-1"
     }
     out.push_back(std::move(it));
   }
-  if (out.empty()) return Status::NotFound("no object under " + uri);
+  if (out.empty()) {
+    return Status::NotFound(loc->s3() ? "no object's key starts with the key name prefix of " + uri
+                                      : "no file under " + uri);
+  }
   return out;
 }
 
@@ -155,11 +185,13 @@ Result<std::vector<Item>> Plan(const ChannelSource& src, const StagingContext& c
   if (src.shuffle_seed) Shuffle(&items, *src.shuffle_seed);
   const std::string dist = src.distribution.empty() ? "FullyReplicated" : src.distribution;
   if (dist == "ShardedByS3Key") {
-    std::vector<std::string> hosts = ctx.hosts;
+    std::vector<std::string> hosts = src.hosts.empty() ? ctx.hosts : src.hosts;
     std::sort(hosts.begin(), hosts.end());
+    hosts.erase(std::unique(hosts.begin(), hosts.end()), hosts.end());
     auto pos = std::find(hosts.begin(), hosts.end(), ctx.current_host);
     if (pos == hosts.end()) {
-      return Status::InvalidArgument("the current host " + ctx.current_host + " is not among the trial's hosts");
+      return Status::InvalidArgument("the current host " + ctx.current_host + " is not among the " +
+                                     (src.hosts.empty() ? "trial's hosts" : "hosts of the channel's instance groups"));
     }
     const std::size_t me = static_cast<std::size_t>(pos - hosts.begin());
     std::vector<Item> mine;

@@ -12,11 +12,15 @@
 //       File: copied recursively into the channel directory (the copy is the trial's own, so the
 //         access mode does not matter).
 //   - s3DataSource, whose S3Uri is s3://bucket/prefix, file:///path or /path:
-//       S3Prefix: every object under the prefix. Prefixes are matched as directories: the prefix
-//         "data/ASHA-1" takes the object "data/ASHA-1" itself and everything under "data/ASHA-1/",
-//         never "data/ASHA-10/..." (SageMaker matches raw prefixes; that trap is avoided on
-//         purpose, see DESIGN.md). An object lands at its key relative to the prefix. A local
-//         path is a file or a directory tree.
+//       S3Prefix: an s3:// URI is a key name prefix, as SageMaker has it: every object whose key
+//         starts with it ("s3://b/data/shard-" takes data/shard-0 and data/shard-1; "s3://b/train"
+//         takes train/... and train-extra/...; end it with '/' to take a directory). An object
+//         lands at its key after the last '/' at or before the end of the prefix: "train/a.csv"
+//         under "s3://b/train" as a.csv, "train-extra/x.csv" as train-extra/x.csv, and
+//         "data/shard-0" under "s3://b/data/shard-" as shard-0 (two objects landing at one name are
+//         an InvalidArgument). A file:// URI or local path is a file or a directory tree, matched
+//         as a directory: "data/ASHA-1" takes the file "data/ASHA-1" itself and everything under
+//         "data/ASHA-1/", never "data/ASHA-10/...", each file at its path relative to it.
 //       ManifestFile: the URI names a JSON manifest `[{"prefix": "s3://b/p/"}, "rel/a", ...]`;
 //         each listed object lands at its relative name.
 //       AugmentedManifestFile: the URI names a JSON Lines file; the channel gets that file (under
@@ -24,8 +28,10 @@
 //         lacks one is an error naming the line.
 //     Order and sharding: objects are taken in key order (manifest order for manifests); with a
 //     shuffle seed they are shuffled reproducibly (the same seed gives the same order on every
-//     worker); ShardedByS3Key then gives object i to the host at position i mod N of the sorted
-//     hosts, FullyReplicated gives every host everything.
+//     worker); ShardedByS3Key then gives object i to the host at position i mod N of the N sorted
+//     hosts that receive the channel (ChannelSource::hosts, else every host of the trial), so
+//     their shards are disjoint and together complete; FullyReplicated gives every host
+//     everything.
 //     Input modes: File downloads (copies) into the channel directory; FastFile does the same and
 //     then makes the channel read-only (a read-only bind mount of the directory on itself where
 //     a mount namespace is used). Pipe stages no file in the channel directory (it stays, empty)
@@ -85,6 +91,10 @@ struct ChannelSource {
   std::string s3_data_type;                  // S3Prefix (= empty) | ManifestFile | AugmentedManifestFile
   std::string distribution;                  // FullyReplicated (= empty) | ShardedByS3Key
   std::vector<std::string> attribute_names;  // AugmentedManifestFile only
+  // ShardedByS3Key: the hosts that receive this channel (those of the instance groups that
+  // S3DataSource.InstanceGroupNames lists), among which the objects are split; empty = every
+  // host of the trial (StagingContext::hosts).
+  std::vector<std::string> hosts;
   std::optional<int64_t> shuffle_seed;
   std::string compression;     // CompressionType: None (= empty) | Gzip (Pipe mode only)
   std::string record_wrapper;  // RecordWrapperType: None (= empty) | RecordIO (acted on in Pipe mode)

@@ -278,6 +278,14 @@ Status LayOutTrial(const TrialLayoutSpec& s) {
   HPO_RETURN_IF_ERROR(write("hyperparameters.json", Dump(hp)));
   HPO_RETURN_IF_ERROR(write("inputdataconfig.json", Dump(InputDataConfig(s))));
   HPO_RETURN_IF_ERROR(write("resourceconfig.json", Dump(ResourceConfig(s, groups))));
+  if (!s.checkpoint_uri.empty()) {
+    Json ck = Json::object();
+    ck["LocalPath"] = s.checkpoint_local_path.empty() ? (fs::path(s.visible_root.empty() ? s.root : s.visible_root) /
+                                                         "checkpoints").string()
+                                                      : s.checkpoint_local_path;
+    ck["S3Uri"] = s.checkpoint_uri;
+    HPO_RETURN_IF_ERROR(write("checkpointconfig.json", Dump(ck)));
+  }
   return Status::Ok();
 }
 

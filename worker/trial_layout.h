@@ -14,6 +14,10 @@
 //                                                "current_instance_group", "instance_groups":
 //                                                [{"instance_group_name", "instance_type",
 //                                                  "hosts" (sorted)}]}
+//   <root>/input/config/checkpointconfig.json  {"LocalPath", "S3Uri"}: only with CheckpointConfig
+//                                                (checkpoint_uri set); the keys of the API's
+//                                                CheckpointConfig, as smdebug's state_store reads
+//                                                "LocalPath" from this file
 //   <root>/input/data/<channel>/   <root>/model/   <root>/output/data/
 //   <root>/output/intermediate/    <root>/checkpoints/
 //
@@ -87,12 +91,18 @@ struct TrialLayoutSpec {
   std::vector<int> gpus;                           // GPU indices of this attempt's slot
   std::map<std::string, std::string> environment;  // the definition's Environment
   std::string training_input_mode = "File";        // AlgorithmSpecification.TrainingInputMode
+  // CheckpointConfig: the URI its checkpoints sync with (hpo's per-training-job prefix of
+  // CheckpointConfig.S3Uri); empty = no CheckpointConfig, no checkpointconfig.json.
+  std::string checkpoint_uri;
+  // Where the program sees its checkpoint directory (a path under visible_root, or
+  // CheckpointConfig.LocalPath); empty = <visible root>/checkpoints.
+  std::string checkpoint_local_path;
   // MakeTrialTree(root) made the tree already (ahead of time, no content yet): only the channel
   // directories are created, and the files are written in place.
   bool tree_made = false;
 };
 
-// Creates the directories and writes the three JSON files (each atomically, by
+// Creates the directories and writes the JSON files (each atomically, by
 // WriteFileAtomically, without fsync: a worker that crashes ends the attempt, and the next one is
 // laid out afresh; in a tree_made tree, which nothing reads yet, new files are simply written).
 // Existing files are replaced; existing directories and their content are

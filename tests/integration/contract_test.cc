@@ -96,6 +96,15 @@ env_is MY_SETTING from-the-definition
 case "$TRAINING_JOB_NAME" in contract-[0-9][0-9][0-9]-????????) ;; *) fail "TRAINING_JOB_NAME is '$TRAINING_JOB_NAME'";; esac
 case "$TRAINING_JOB_ARN" in arn:aws:sagemaker:*:training-job/$TRAINING_JOB_NAME) ;; *) fail "TRAINING_JOB_ARN is '$TRAINING_JOB_ARN'";; esac
 [ "$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ')" = lo ] || fail "network isolation: interfaces are $(tail -n +3 /proc/net/dev | cut -d: -f1)"
+# The training toolkit resolves every host before it runs a script, single-host jobs too.
+grep -Eq '^[0-9.]+[[:space:]]+algo-1([[:space:]]|$)' /etc/hosts || fail "algo-1 is not in /etc/hosts: $(tr '\n' ' ' < /etc/hosts)"
+env_is SM_STUDIO_LOCAL_MODE unset
+ck=$(cat $C/checkpointconfig.json 2>&1)
+case "$ck" in '{"LocalPath":"/opt/ml/checkpoints","S3Uri":"file://'*"/checkpoints/$TRAINING_JOB_NAME"'"}') ;; *) fail "checkpointconfig.json is '$ck'";; esac
+# SageMaker uploads output/intermediate to <S3OutputPath>/<job>/output/intermediate/.
+mkdir -p /opt/ml/output/intermediate/sub || fail "cannot write output/intermediate"
+echo step1 > /opt/ml/output/intermediate/step1.txt
+echo two > /opt/ml/output/intermediate/sub/two.txt
 # A checkpoint from an earlier attempt would be here; this one writes its own.
 echo "step 7" > /opt/ml/checkpoints/ckpt || fail "cannot write a checkpoint"
 # Parallel trials on this host each see their own /opt/ml.
@@ -265,6 +274,8 @@ class Contract : public ::testing::Test {
       EXPECT_EQ(Sh("tar -xzOf " + (out / "model.tar.gz").string() + " ./model.txt model.txt 2>/dev/null"), "weights\n");
       EXPECT_EQ(Sh("tar -xzOf " + (out / "model.tar.gz").string() + " who"), name + "\n");
       EXPECT_EQ(Sh("tar -tzf " + (out / "output.tar.gz").string()), "eval.txt\n");
+      EXPECT_EQ(Sh("cat " + (out / "intermediate" / "step1.txt").string()), "step1\n") << name;
+      EXPECT_EQ(Sh("cat " + (out / "intermediate" / "sub" / "two.txt").string()), "two\n") << name;
       // The checkpoint is in the trial's checkpoint directory, kept for later attempts.
       std::ifstream ck(dir_ / "w1" / "trials" / name / "checkpoints" / "ckpt");
       std::string line;
@@ -290,6 +301,30 @@ TEST_F(Contract, ATrainerThatHardCodesOptMlFindsEverythingWhereSageMakerPutsIt) 
   Call("CreateHyperParameterTuningJob", ContractJob((dir_ / "train.sh").string()));
   ExpectContractHeld(WaitForJob("contract"));
   EXPECT_NE(Sh("cat " + (dir_ / "worker.log").string()).find("/opt/ml in a private mount namespace"), std::string::npos);
+}
+
+// OutputDataConfig.CompressionType NONE: the model's files themselves, where DescribeTrainingJob's
+// S3ModelArtifacts says they are (the SageMaker SDK deploys that prefix as an uncompressed S3Prefix).
+TEST_F(Contract, WithCompressionTypeNoneTheModelsFilesAreWhereS3ModelArtifactsSays) {
+  StartWorker({"--container-runtime", "none"});
+  Json job = ContractJob((dir_ / "train.sh").string());
+  job["TrainingJobDefinition"]["OutputDataConfig"]["CompressionType"] = "NONE";
+  job["HyperParameterTuningJobConfig"]["ParameterRanges"]["CategoricalParameterRanges"][0]["Values"] = {"adam"};
+  job["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = 1;
+  Call("CreateHyperParameterTuningJob", job);
+  Json d = WaitForJob("contract");
+  EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump();
+  Json trials = Call("ListTrainingJobsForHyperParameterTuningJob", {{"HyperParameterTuningJobName", "contract"}});
+  ASSERT_EQ(trials["TrainingJobSummaries"].size(), 1u) << trials.dump();
+  const std::string name = trials["TrainingJobSummaries"][0]["TrainingJobName"];
+  Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", name}});
+  const std::string model = tj["ModelArtifacts"]["S3ModelArtifacts"];
+  EXPECT_EQ(model, "file://" + (dir_ / "out" / name / "output" / "model").string() + "/");
+  const fs::path at = model.substr(7);
+  EXPECT_EQ(Sh("cat " + (at / "model.txt").string()), "weights\n");
+  EXPECT_EQ(Sh("cat " + (at / "who").string()), name + "\n");
+  EXPECT_EQ(Sh("cat " + (dir_ / "out" / name / "output" / "data" / "eval.txt").string()), "eval\n");
+  EXPECT_EQ(Sh("ls " + (dir_ / "out" / name / "output").string()), "data\nintermediate\nmodel\n") << "no archive";
 }
 
 TEST_F(Contract, TheSameTrainerInAPodmanContainerFindsEverythingWhereSageMakerPutsIt) {

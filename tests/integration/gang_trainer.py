@@ -46,7 +46,13 @@ check("SM_NUM_GPUS", env.get("SM_NUM_GPUS"), "0")
 # Channels: "common" everywhere; "evaldata" (S3DataSource.InstanceGroupNames ["eval"]) only there.
 check("channel common staged", os.path.isfile("/opt/ml/input/data/common/data.txt"), True)
 check("channel evaldata only on eval hosts", os.path.isfile("/opt/ml/input/data/evaldata/data.txt"), mine == "eval")
-check("SM_CHANNELS", sorted(json.loads(env.get("SM_CHANNELS", "[]"))), ["common", "evaldata"] if mine == "eval" else ["common"])
+check("SM_CHANNELS", sorted(json.loads(env.get("SM_CHANNELS", "[]"))),
+      ["common", "evaldata"] if mine == "eval" else ["common", "shards"])
+# "shards" (ShardedByS3Key, InstanceGroupNames ["train"]): this host's share; the test checks that
+# the train hosts' shares are disjoint and together complete.
+if mine == "train":
+    for name in sorted(os.listdir("/opt/ml/input/data/shards")):
+        print(f"shard {name}", flush=True)
 
 me = socket.gethostbyname(current)
 if current == hosts[0]:

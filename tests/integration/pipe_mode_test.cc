@@ -73,6 +73,19 @@ for ch in (train, extra):
         fail(ch + " is not a directory")
     if os.listdir(ch):
         fail(ch + " is not empty: %r" % os.listdir(ch))
+# The host names: the training toolkit looks up every host before it runs a script and waits up
+# to 15 minutes for them. With a mount namespace algo-1 resolves; without one SM_STUDIO_LOCAL_MODE
+# tells the toolkit not to wait.
+import socket
+if hp["namespace"] == "1":
+    try:
+        socket.gethostbyname("algo-1")
+    except OSError as e:
+        fail("algo-1 does not resolve in a single-host trial: %s" % e)
+    if "SM_STUDIO_LOCAL_MODE" in os.environ:
+        fail("SM_STUDIO_LOCAL_MODE is set although algo-1 resolves")
+elif os.environ.get("SM_STUDIO_LOCAL_MODE") != "true":
+    fail("SM_STUDIO_LOCAL_MODE is %r without a mount namespace" % os.environ.get("SM_STUDIO_LOCAL_MODE"))
 cfg = json.load(open(os.path.join(os.environ["SM_INPUT_CONFIG_DIR"], "inputdataconfig.json")))
 want_cfg = {
     "extra": {"RecordWrapperType": "None", "S3DistributionType": "FullyReplicated", "TrainingInputMode": "Pipe"},

@@ -221,8 +221,17 @@ TEST_F(NetnsCluster, AThreeHostTwoGroupTrainingJobRunsAsOneGangWhoseHostsReachEa
                  {"InstanceGroupNames", Json::array({"train", "eval"})}};
   Json evaldata = {{"S3DataType", "S3Prefix"}, {"S3Uri", "file://" + (dir_ / "evaldata").string()},
                    {"InstanceGroupNames", Json::array({"eval"})}};
+  // ShardedByS3Key for the "train" group only: its two hosts split the seven objects, and none goes
+  // to algo-3 ("eval"), which does not receive the channel.
+  for (int i = 0; i < 7; ++i) {
+    fs::create_directories(dir_ / "shards");
+    std::ofstream(dir_ / "shards" / ("part-" + std::to_string(i))) << i;
+  }
+  Json shards = {{"S3DataType", "S3Prefix"}, {"S3Uri", "file://" + (dir_ / "shards").string()},
+                 {"S3DataDistributionType", "ShardedByS3Key"}, {"InstanceGroupNames", Json::array({"train"})}};
   def["InputDataConfig"] = Json::array({Json{{"ChannelName", "common"}, {"DataSource", {{"S3DataSource", common}}}},
-                                        Json{{"ChannelName", "evaldata"}, {"DataSource", {{"S3DataSource", evaldata}}}}});
+                                        Json{{"ChannelName", "evaldata"}, {"DataSource", {{"S3DataSource", evaldata}}}},
+                                        Json{{"ChannelName", "shards"}, {"DataSource", {{"S3DataSource", shards}}}}});
   Call("CreateHyperParameterTuningJob", spec);
   Json d = WaitFor("it-gang", 90);
   ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2) << "\nsee " << dir_;
@@ -231,11 +240,13 @@ TEST_F(NetnsCluster, AThreeHostTwoGroupTrainingJobRunsAsOneGangWhoseHostsReachEa
     const std::string name = t["TrainingJobName"];
     EXPECT_DOUBLE_EQ(t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"].get<double>(), 0.5) << name;
     int logs = 0, passed = 0, peers = 0;
+    std::multiset<std::string> shards_seen;
     for (const fs::path& path : TrialLogs(name)) {
       ++logs;
       std::ifstream in(path);
       for (std::string line; std::getline(in, line);) {
         passed += line == "checks passed";
+        if (line.rfind("shard ", 0) == 0) shards_seen.insert(line.substr(6));
         peers += line.find("connected from the address its name resolves to ok got='" + subnet_ + ".") !=
                  std::string::npos;
         if (line.rfind("check ", 0) == 0 && line.find(" BAD ") != std::string::npos) ADD_FAILURE() << path << ": " << line;
@@ -244,6 +255,9 @@ TEST_F(NetnsCluster, AThreeHostTwoGroupTrainingJobRunsAsOneGangWhoseHostsReachEa
     EXPECT_EQ(logs, 3) << name << ": one trial.log per host";
     EXPECT_EQ(passed, 3) << name << "; see " << dir_;
     EXPECT_EQ(peers, 2) << name << ": algo-2 and algo-3 reached algo-1 from their namespaces' addresses";
+    EXPECT_EQ(shards_seen, (std::multiset<std::string>{"part-0", "part-1", "part-2", "part-3", "part-4", "part-5",
+                                                       "part-6"}))
+        << name << ": every object once, on one of the train hosts";
     // The coordinator has algo-1's output, which starts with the NCCL preflight's verdict.
     httplib::Client api("127.0.0.1", http_port_);
     auto stored = api.Get("/hpo/v1/logs/" + name);

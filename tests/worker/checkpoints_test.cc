@@ -109,6 +109,35 @@ TEST_F(CheckpointsTest, APrefixIsADirectoryNotAStringPrefix) {
   EXPECT_EQ(restored->files, 0u) << "ASHA-1 must not pick up ASHA-10's checkpoints";
 }
 
+// output/intermediate (worker/artifacts.h): uploaded during training like checkpoints, but what
+// the program deletes locally stays uploaded, as SageMaker never deletes from that prefix.
+TEST_F(CheckpointsTest, WithoutMirroredDeletesAPassOnlyUploadsNewAndChangedFiles) {
+  const fs::path dest = dir_ / "out" / "job-001" / "output" / "intermediate";
+  const fs::path local = dir_ / "ml" / "output" / "intermediate";
+  auto c = CheckpointSync::Create("file://" + dest.string(), local.string(),
+                                  [] { return Result<const S3Client*>(Status::Internal("no S3 here")); },
+                                  {.mirror_deletes = false, .what = "OutputDataConfig.S3OutputPath"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  Write(local / "step1.txt", "one");
+  Write(local / "sub" / "curve.csv", "1,2");
+  auto first = (*c)->Sync();
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->files, 2u);
+  EXPECT_EQ(Tree(dest), (std::set<std::string>{"step1.txt", "sub/curve.csv"}));
+  fs::remove(local / "step1.txt");
+  Write(local / "sub" / "curve.csv", "1,2,3");
+  auto second = (*c)->Sync();
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->files, 1u);
+  EXPECT_EQ(second->deleted, 0u);
+  EXPECT_EQ(Tree(dest), (std::set<std::string>{"step1.txt", "sub/curve.csv"}));
+  EXPECT_EQ(Read(dest / "sub" / "curve.csv"), "1,2,3");
+  auto bad = CheckpointSync::Create("relative", local.string(), [] { return Result<const S3Client*>(Status::Internal("no S3 here")); },
+                                    {.mirror_deletes = false, .what = "OutputDataConfig.S3OutputPath"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message().rfind("OutputDataConfig.S3OutputPath ", 0), 0u) << bad.status().message();
+}
+
 TEST_F(CheckpointsTest, BadDestinationsAreRefusedWithTheReason) {
   auto none = [] { return Result<const S3Client*>(Status::Internal("no S3 here")); };
   auto rel = CheckpointSync::Create("relative/dir", (dir_ / "l").string(), none);

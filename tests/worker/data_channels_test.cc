@@ -196,6 +196,41 @@ TEST_F(Channels, ShardedByS3KeySplitsTheObjectsAcrossTheHostsWithoutOverlap) {
   EXPECT_FALSE(PlanObjects(s, c2).ok());
 }
 
+// S3DataSource.InstanceGroupNames: three hosts, "gpu" (algo-1) and "data" (algo-2, algo-3), a
+// sharded channel for "data" only. Its two hosts split every object between them; none is given
+// to algo-1, which does not receive the channel.
+TEST_F(Channels, ShardedByS3KeySplitsTheObjectsOverTheHostsOfTheChannelsInstanceGroupsOnly) {
+  for (int i = 0; i < 7; ++i) Put(dir_ / "many" / ("part-" + std::to_string(i)), "x");
+  ChannelSource s = Src((dir_ / "many").string());
+  s.distribution = "ShardedByS3Key";
+  s.hosts = {"algo-3", "algo-2"};  // the "data" group's hosts, in any order
+  std::set<std::string> all;
+  size_t total = 0;
+  for (const std::string host : {"algo-2", "algo-3"}) {
+    StagingContext c = Ctx();
+    c.hosts = {"algo-1", "algo-2", "algo-3"};
+    c.current_host = host;
+    auto mine = PlanObjects(s, c);
+    ASSERT_TRUE(mine.ok()) << mine.status().ToString();
+    EXPECT_EQ(mine->size(), host == "algo-2" ? 4u : 3u) << host;
+    total += mine->size();
+    for (const auto& x : *mine) EXPECT_TRUE(all.insert(x).second) << x << " went to two hosts";
+  }
+  EXPECT_EQ(total, 7u);
+  EXPECT_EQ(all.size(), 7u) << "every object reaches one of the channel's hosts";
+  // A host outside the channel's groups has no shard of it.
+  StagingContext gpu = Ctx();
+  gpu.hosts = {"algo-1", "algo-2", "algo-3"};
+  gpu.current_host = "algo-1";
+  auto none = PlanObjects(s, gpu);
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("not among the hosts of the channel's instance groups"), std::string::npos)
+      << none.status().message();
+  // FullyReplicated ignores the groups' hosts: every host that stages it gets everything.
+  s.distribution = "FullyReplicated";
+  EXPECT_EQ(PlanObjects(s, gpu)->size(), 7u);
+}
+
 TEST_F(Channels, AShuffleSeedGivesTheSameOrderEveryTimeAndAnotherSeedAnother) {
   for (int i = 0; i < 20; ++i) Put(dir_ / "many" / ("part-" + std::to_string(100 + i)), "x");
   ChannelSource s = Src((dir_ / "many").string());
@@ -340,12 +375,48 @@ TEST_F(Channels, ArtifactsLandAtTheSageMakerKeysOfALocalOutputPath) {
     EXPECT_FALSE(fs::exists(dir_ / "model.tar.gz"));
     EXPECT_FALSE(fs::exists(dir_ / "output.tar.gz"));
   }
-  ArtifactSpec none{root.string(), (dir_ / "out3").string(), "j", false, dir_.string()};
-  auto up = UploadArtifacts(none, [] { return Result<const S3Client*>(Status::Internal("unused")); });
-  ASSERT_TRUE(up.ok());
-  EXPECT_TRUE(fs::exists(dir_ / "out3" / "j" / "output" / "model.tar"));
   ArtifactSpec rel{root.string(), "relative/out", "j", true, dir_.string()};
   EXPECT_FALSE(UploadArtifacts(rel, [] { return Result<const S3Client*>(Status::Internal("unused")); }).ok());
+}
+
+// CompressionType NONE: the model's and the output data's files themselves, under output/model/
+// and output/data/ (no archive at all), and the model's URI is that prefix, which is what
+// DescribeTrainingJob's S3ModelArtifacts names. An earlier attempt's files are gone after the
+// next attempt's upload.
+TEST_F(Channels, WithCompressionTypeNoneTheFilesLandUncompressedUnderOutputModel) {
+  fs::path root = dir_ / "root";
+  Put(root / "model" / "weights.bin", "the model");
+  Put(root / "model" / "tokenizer" / "vocab.txt", "a b c");
+  Put(root / "output" / "data" / "eval.json", "{}");
+  fs::create_symlink("/etc/passwd", root / "model" / "link");
+  const fs::path base = dir_ / "out";
+  Put(base / "j" / "output" / "model" / "stale-from-attempt-1.bin", "old");
+  ArtifactSpec none{root.string(), "file://" + base.string() + "/", "j", false, dir_.string()};
+  auto up = UploadArtifacts(none, [] { return Result<const S3Client*>(Status::Internal("unused")); });
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_EQ(up->model, "file://" + base.string() + "/j/output/model/");
+  EXPECT_EQ(up->output_data, "file://" + base.string() + "/j/output/data/");
+  EXPECT_EQ(Slurp(base / "j" / "output" / "model" / "weights.bin"), "the model");
+  EXPECT_EQ(Slurp(base / "j" / "output" / "model" / "tokenizer" / "vocab.txt"), "a b c");
+  EXPECT_EQ(Slurp(base / "j" / "output" / "data" / "eval.json"), "{}");
+  EXPECT_FALSE(fs::exists(base / "j" / "output" / "model" / "stale-from-attempt-1.bin"));
+  EXPECT_FALSE(fs::exists(fs::symlink_status(base / "j" / "output" / "model" / "link"))) << "links are not followed";
+  EXPECT_EQ(Sh("ls -A " + (base / "j" / "output").string()), "data\nmodel\n") << "no archive";
+  // The hosts of a multi-host job merge their files there (SageMaker aggregates every host's
+  // /opt/ml/model): nothing is deleted.
+  Put(base / "j" / "output" / "model" / "from-algo-2.bin", "algo-2's");
+  none.replace = false;
+  ASSERT_TRUE(UploadArtifacts(none, [] { return Result<const S3Client*>(Status::Internal("unused")); }).ok());
+  EXPECT_EQ(Slurp(base / "j" / "output" / "model" / "from-algo-2.bin"), "algo-2's");
+  EXPECT_EQ(Slurp(base / "j" / "output" / "model" / "weights.bin"), "the model");
+  none.replace = true;
+  // An empty model is an empty prefix (a directory here), which still exists.
+  fs::remove_all(root / "model");
+  ASSERT_TRUE(UploadArtifacts(none, [] { return Result<const S3Client*>(Status::Internal("unused")); }).ok());
+  EXPECT_TRUE(fs::is_directory(base / "j" / "output" / "model"));
+  EXPECT_TRUE(fs::is_empty(base / "j" / "output" / "model"));
+  // And the intermediate output's destination.
+  EXPECT_EQ(IntermediateUri(none), "file://" + base.string() + "/j/output/intermediate");
 }
 
 // ---- S3 signing and configuration ------------------------------------------------------------

@@ -206,27 +206,53 @@ TEST_F(Radosgw, ADroppedConnectionIsRetriedThenUnavailable) {
   EXPECT_EQ(accepted.load(), 3);
 }
 
-TEST_F(Radosgw, AnS3PrefixChannelTakesItsDirectoryButNotItsNamesakes) {
+// S3Prefix is a key name prefix, as SageMaker matches it ("SageMaker uses all objects that match
+// the specified key name prefix"): a prefix that ends inside a name takes every name that starts
+// so, and each object lands at its key after the last '/' at or before the prefix's end.
+TEST_F(Radosgw, AnS3PrefixChannelTakesEveryKeyThatStartsWithThePrefix) {
   for (const char* k : {"jobs/ASHA-1/train/a.csv", "jobs/ASHA-1/train/sub/b.csv", "jobs/ASHA-10/train/c.csv",
-                        "jobs/ASHA-1/", "jobs/ASHA-1/train/dir/"}) {
+                        "jobs/ASHA-1/", "jobs/ASHA-1/train/dir/", "data/train/part-0.csv", "data/train/part-1.csv",
+                        "data/train-extra/x.csv", "data/shard-0", "data/shard-1", "data/other", "c/train/train-1.csv",
+                        "c/train-1.csv"}) {
     ASSERT_TRUE(client_->PutBytes(bucket_, k, std::string("x") + k).ok());
   }
-  ChannelSource s;
-  s.name = "train";
-  s.input_mode = "File";
-  s.uri = "s3://" + bucket_ + "/jobs/ASHA-1";
-  auto staged = StageChannel(s, Ctx());
-  ASSERT_TRUE(staged.ok()) << staged.status().ToString();
-  std::set<std::string> files;
-  for (auto& e : fs::recursive_directory_iterator(dir_ / "channel")) {
-    if (e.is_regular_file()) files.insert(fs::relative(e.path(), dir_ / "channel").string());
-  }
-  EXPECT_EQ(files, (std::set<std::string>{"train/a.csv", "train/sub/b.csv"}));
-  EXPECT_EQ(Slurp(dir_ / "channel" / "train" / "a.csv"), "xjobs/ASHA-1/train/a.csv");
-  s.uri = "s3://" + bucket_ + "/jobs/ASHA-2";
-  auto none = StageChannel(s, Ctx());
+  auto stage = [&](const std::string& key_prefix) -> Result<std::set<std::string>> {
+    fs::remove_all(dir_ / "channel");
+    fs::create_directories(dir_ / "channel");
+    ChannelSource s;
+    s.name = "train";
+    s.input_mode = "File";
+    s.uri = "s3://" + bucket_ + "/" + key_prefix;
+    auto staged = StageChannel(s, Ctx());
+    if (!staged.ok()) return staged.status();
+    std::set<std::string> files;
+    for (auto& e : fs::recursive_directory_iterator(dir_ / "channel")) {
+      if (e.is_regular_file()) files.insert(fs::relative(e.path(), dir_ / "channel").string());
+    }
+    EXPECT_EQ(staged->objects, files.size()) << key_prefix;
+    return files;
+  };
+  using Set = std::set<std::string>;
+  EXPECT_EQ(*stage("data/shard-"), (Set{"shard-0", "shard-1"}));
+  EXPECT_EQ(Slurp(dir_ / "channel" / "shard-1"), "xdata/shard-1");
+  // Keys that continue the prefix with '/' lose it (the SDK's upload_data + fit pattern); a
+  // namesake keeps its whole name.
+  EXPECT_EQ(*stage("data/train"), (Set{"part-0.csv", "part-1.csv", "train-extra/x.csv"}));
+  EXPECT_EQ(Slurp(dir_ / "channel" / "train-extra" / "x.csv"), "xdata/train-extra/x.csv");
+  EXPECT_EQ(*stage("data/train/"), (Set{"part-0.csv", "part-1.csv"})) << "a trailing '/' takes a directory";
+  EXPECT_EQ(*stage("jobs/ASHA-1"), (Set{"train/a.csv", "train/sub/b.csv", "ASHA-10/train/c.csv"}))
+      << "directory markers are not files";
+  EXPECT_EQ(*stage("jobs/ASHA-1/"), (Set{"train/a.csv", "train/sub/b.csv"}));
+  EXPECT_EQ(*stage("data/train/part-1.csv"), (Set{"part-1.csv"})) << "one object lands under its name";
+  auto clash = stage("c/train");
+  ASSERT_FALSE(clash.ok());
+  EXPECT_EQ(clash.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(clash.status().message().find("would land at train-1.csv"), std::string::npos) << clash.status().message();
+  auto none = stage("jobs/ASHA-2");
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(none.status().message().find("no object's key starts with the key name prefix of s3://"), std::string::npos)
+      << none.status().message();
 }
 
 TEST_F(Radosgw, ShardedByS3KeyGivesEachOfTwoHostsItsOwnHalf) {
@@ -279,6 +305,25 @@ TEST_F(Radosgw, ArtifactsLandAtTheSageMakerKeys) {
   size_t n = std::fread(buf, 1, sizeof buf - 1, f);
   ::pclose(f);
   EXPECT_EQ(std::string(buf, n), "weights");
+
+  // CompressionType NONE: the files themselves under output/model/ and output/data/, and a
+  // retry's upload leaves only its own files there.
+  ASSERT_TRUE(client_->PutBytes(bucket_, "out/tune-001-0123abcd/output/model/stale.bin", "attempt 1").ok());
+  fs::create_directories(dir_ / "root" / "model" / "sub");
+  std::ofstream(dir_ / "root" / "model" / "sub" / "vocab.txt") << "a b";
+  spec.compress = false;
+  auto flat = UploadArtifacts(spec, [raw]() -> Result<const S3Client*> { return raw; });
+  ASSERT_TRUE(flat.ok()) << flat.status().ToString();
+  EXPECT_EQ(flat->model, "s3://" + bucket_ + "/out/tune-001-0123abcd/output/model/");
+  auto after = client_->List(bucket_, "out/tune-001-0123abcd/output/");
+  ASSERT_TRUE(after.ok());
+  keys.clear();
+  for (const auto& o : *after) keys.push_back(o.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"out/tune-001-0123abcd/output/data/eval.txt",
+                                            "out/tune-001-0123abcd/output/model.tar.gz",
+                                            "out/tune-001-0123abcd/output/model/model.txt",
+                                            "out/tune-001-0123abcd/output/model/sub/vocab.txt",
+                                            "out/tune-001-0123abcd/output/output.tar.gz"}));
 }
 
 // Pipe mode from S3: the objects are downloaded once into the spool directory while staging and
@@ -298,7 +343,7 @@ TEST_F(Radosgw, APipeModeChannelIsDownloadedOnceAndFedEveryEpochFromTheSpool) {
   ChannelSource s;
   s.name = "train";
   s.input_mode = "Pipe";
-  s.uri = "s3://" + bucket_ + "/pipe/train";
+  s.uri = "s3://" + bucket_ + "/pipe/train/";  // a directory: the namesake pipe/train0 is not its
   s.compression = "Gzip";
   s.record_wrapper = "RecordIO";
   StagingContext ctx = Ctx();

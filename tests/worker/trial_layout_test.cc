@@ -300,6 +300,35 @@ TEST_F(TrialLayoutTest, ATreeMadeAheadOfTimeIsCompletedToTheSameLayout) {
   EXPECT_EQ(ss.str(), R"({"eta":"0.3"})");
 }
 
+// smdebug's state_store reads LocalPath from /opt/ml/input/config/checkpointconfig.json, which
+// SageMaker writes when the job has a CheckpointConfig.
+TEST_F(TrialLayoutTest, CheckpointConfigJsonNamesTheLocalPathAndUriOnlyWithACheckpointConfig) {
+  ASSERT_TRUE(LayOutTrial(Spec()).ok());
+  EXPECT_FALSE(fs::exists(fs::path(root_) / "input" / "config" / "checkpointconfig.json"));
+
+  TrialLayoutSpec s = Spec();
+  s.visible_root = "/opt/ml";
+  s.checkpoint_uri = "s3://bucket/ckpt/my-job-001-589e2e9f";
+  ASSERT_TRUE(LayOutTrial(s).ok());
+  EXPECT_EQ(ReadText("input/config/checkpointconfig.json"),
+            R"({"LocalPath":"/opt/ml/checkpoints","S3Uri":"s3://bucket/ckpt/my-job-001-589e2e9f"})");
+  s.checkpoint_local_path = "/scratch/ckpt";
+  ASSERT_TRUE(LayOutTrial(s).ok());
+  EXPECT_EQ(ReadJson("input/config/checkpointconfig.json")["LocalPath"], "/scratch/ckpt");
+  // Without a mount namespace the program's paths are the root's own.
+  s.visible_root.clear();
+  s.checkpoint_local_path.clear();
+  ASSERT_TRUE(LayOutTrial(s).ok());
+  EXPECT_EQ(ReadJson("input/config/checkpointconfig.json")["LocalPath"], (fs::path(root_) / "checkpoints").string());
+  // In a tree made ahead of time it is written like the other files.
+  const fs::path early = dir_ / "made-early";
+  ASSERT_TRUE(MakeTrialTree(early.string(), /*config_files=*/true).ok());
+  s.root = early.string();
+  s.tree_made = true;
+  ASSERT_TRUE(LayOutTrial(s).ok());
+  EXPECT_TRUE(fs::is_regular_file(early / "input" / "config" / "checkpointconfig.json"));
+}
+
 TEST_F(TrialLayoutTest, UnsafeOrDuplicateChannelNamesAreRejectedBeforeAnythingIsCreated) {
   for (const char* bad : {"../escape", "a/b", "..", ".", "", "sp ace"}) {
     TrialLayoutSpec s = Spec();
