@@ -136,6 +136,22 @@ Status CoordinatorCore::Impl::CheckWarmStart(const proto::TuningJobSpec& spec) {
                                      (probe.maximize ? "Maximize " : "Minimize ") + probe.objective_metric +
                                      "; warm start needs the same objective metric and type");
     }
+    // IdenticalDataAndAlgorithm: "the same input data and training image as the parent tuning
+    // jobs" (SageMaker's WarmStartConfig): a new image is a new algorithm, for TransferLearning.
+    if (w.warm_start_type.value_or("") == "IdenticalDataAndAlgorithm") {
+      auto image = [](const proto::TuningJobSpec& s) {
+        auto defs = s.Definitions();
+        if (defs.empty() || !defs[0]->algorithm_specification) return std::string();
+        const auto& a = *defs[0]->algorithm_specification;
+        return a.training_image.value_or(a.algorithm_name.value_or(""));
+      };
+      const std::string mine = image(spec), theirs = image(parent->spec);
+      if (mine != theirs) {
+        return Status::InvalidArgument(at + "it ran the training image \"" + theirs + "\", this job \"" + mine +
+                                       "\"; IdenticalDataAndAlgorithm needs the parents' training image: use "
+                                       "WarmStartType TransferLearning for a new algorithm or new data");
+      }
+    }
     const std::map<std::string, char> pk = HyperParameterKinds(parent->spec);
     if (pk.size() != kinds.size()) {
       return Status::InvalidArgument(at + "it has " + std::to_string(pk.size()) +

@@ -428,6 +428,20 @@ TEST_F(AdaptiveCoreTest, WarmStartChecksParentsFeedsTheModelAndReportsTheOverall
   ASSERT_FALSE(over.ok());
   EXPECT_NE(over.status().message().find("set it to at most 746"), std::string::npos) << over.status().message();
   EXPECT_EQ(core_->FindJob("c0"), nullptr);
+  proto::TuningJobSpec new_image = child("c3", "parent", "IdenticalDataAndAlgorithm");
+  new_image.training_job_definition->algorithm_specification->training_image = "/bin/false";
+  Result<std::string> other_image = core_->Submit(new_image, proto::Spelling::kCrd, now_, &out);
+  ASSERT_FALSE(other_image.ok());
+  EXPECT_NE(other_image.status().message().find("IdenticalDataAndAlgorithm needs the parents' training image"),
+            std::string::npos)
+      << other_image.status().message();
+  new_image.warm_start_config->warm_start_type = "TransferLearning";
+  new_image.hyper_parameter_tuning_job_name = "c3-transfer";
+  out.clear();
+  EXPECT_TRUE(core_->Submit(new_image, proto::Spelling::kCrd, now_, &out).ok()) << "a new algorithm: TransferLearning";
+  std::vector<Outgoing> stops;
+  ASSERT_TRUE(core_->Stop("c3-transfer", now_, &stops).ok());  // it gives the slot back
+  for (const auto& a : Only<proto::wire::AssignTrial>(out)) Exit("w1", a, "Stopped");
 
   // The parent's four observations reach the model on the child's very first suggestion.
   auto first = Only<proto::wire::AssignTrial>(Submit(child("kid", "parent", "IdenticalDataAndAlgorithm")));
