@@ -78,16 +78,24 @@ class Stmt {
 
 }  // namespace
 
-Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& path, bool check_integrity) {
+namespace {
+// One connection to `target` (a path or a file: URI naming `path`), waiting up to 5 s for locks.
+Result<sqlite3*> OpenConnection(const std::string& target, const std::string& path, int flags, const char* how) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
-  if (rc != SQLITE_OK) {
+  if (int rc = sqlite3_open_v2(target.c_str(), &db, flags, nullptr); rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
-    return Status::IoError("cannot open job store " + path + ": " + msg);
+    return Status::IoError("cannot open job store " + path + how + ": " + msg);
   }
   sqlite3_busy_timeout(db, 5000);
+  return db;
+}
+}  // namespace
+
+Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& path, bool check_integrity) {
+  auto opened = OpenConnection(path, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, "");
+  if (!opened.ok()) return opened.status();
+  sqlite3* db = *opened;
   std::unique_ptr<SqliteJobStore> store(new SqliteJobStore(db));
   if (check_integrity && path != ":memory:") {
     Stmt q(db, "PRAGMA quick_check");
@@ -141,14 +149,9 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::OpenReadOnly(const std::
     }
   }
   uri += quiet ? "?immutable=1" : "?mode=ro";
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(uri.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return Status::IoError("cannot open job store " + path + " for reading: " + msg);
-  }
-  sqlite3_busy_timeout(db, 5000);
+  auto opened = OpenConnection(uri, path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI, " for reading");
+  if (!opened.ok()) return opened.status();
+  sqlite3* db = *opened;
   std::unique_ptr<SqliteJobStore> store(new SqliteJobStore(db));
   Stmt v(db, "SELECT value FROM meta WHERE key='schema_version'");
   if (!v.ok() || v.Step() != SQLITE_ROW) {
@@ -349,23 +352,18 @@ Status SqliteJobStore::TrimLogs(const std::string& trial, uint32_t attempt, uint
   return Status::Ok();
 }
 
-Status SqliteJobStore::DeleteJob(const std::string& name) {
+// Runs `sqls`, each with ?1 = name, in one transaction: all or nothing.
+Status SqliteJobStore::DeleteAll(std::initializer_list<const char*> sqls, const std::string& name, const char* what) {
   HPO_RETURN_IF_ERROR(Begin());
-  static constexpr const char* kDeletes[] = {
-      "DELETE FROM metrics WHERE trial IN (SELECT name FROM trials WHERE tuning_job = ?1 COLLATE NOCASE)",
-      "DELETE FROM logs WHERE trial IN (SELECT name FROM trials WHERE tuning_job = ?1 COLLATE NOCASE)",
-      "DELETE FROM trials WHERE tuning_job = ?1 COLLATE NOCASE",
-      "DELETE FROM jobs WHERE name = ?1",  // the column is COLLATE NOCASE
-  };
-  for (const char* sql : kDeletes) {
+  for (const char* sql : sqls) {
     Stmt s(db_, sql);
     if (!s.ok()) {
       Rollback();
-      return s.Error("preparing the deletion of a job");
+      return s.Error((std::string("preparing the deletion of ") + what).c_str());
     }
     s.Bind(1, name);
     if (s.Step() != SQLITE_DONE) {
-      Status e = s.Error("deleting a job");
+      Status e = s.Error((std::string("deleting ") + what).c_str());
       Rollback();
       return e;
     }
@@ -373,27 +371,18 @@ Status SqliteJobStore::DeleteJob(const std::string& name) {
   return Commit();
 }
 
+Status SqliteJobStore::DeleteJob(const std::string& name) {
+  return DeleteAll({"DELETE FROM metrics WHERE trial IN (SELECT name FROM trials WHERE tuning_job = ?1 COLLATE NOCASE)",
+                    "DELETE FROM logs WHERE trial IN (SELECT name FROM trials WHERE tuning_job = ?1 COLLATE NOCASE)",
+                    "DELETE FROM trials WHERE tuning_job = ?1 COLLATE NOCASE",
+                    "DELETE FROM jobs WHERE name = ?1"},  // the column is COLLATE NOCASE
+                   name, "a job");
+}
+
 Status SqliteJobStore::DeleteTrial(const std::string& name) {
-  HPO_RETURN_IF_ERROR(Begin());
-  static constexpr const char* kDeletes[] = {
-      "DELETE FROM metrics WHERE trial = ?1",
-      "DELETE FROM logs WHERE trial = ?1",
-      "DELETE FROM trials WHERE name = ?1",
-  };
-  for (const char* sql : kDeletes) {
-    Stmt s(db_, sql);
-    if (!s.ok()) {
-      Rollback();
-      return s.Error("preparing the deletion of a training job");
-    }
-    s.Bind(1, name);
-    if (s.Step() != SQLITE_DONE) {
-      Status e = s.Error("deleting a training job");
-      Rollback();
-      return e;
-    }
-  }
-  return Commit();
+  return DeleteAll({"DELETE FROM metrics WHERE trial = ?1", "DELETE FROM logs WHERE trial = ?1",
+                    "DELETE FROM trials WHERE name = ?1"},
+                   name, "a training job");
 }
 
 Result<std::vector<EventRow>> SqliteJobStore::LoadEvents(const std::string& job, int64_t after_id, size_t limit) {

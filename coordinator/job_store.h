@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -152,6 +153,7 @@ class SqliteJobStore final : public JobStore {
  private:
   explicit SqliteJobStore(sqlite3* db) : db_(db) {}
   Status Exec(const char* sql);
+  Status DeleteAll(std::initializer_list<const char*> sqls, const std::string& name, const char* what);
   sqlite3* db_;
   int depth_ = 0;  // open Begin()s: the outermost is a transaction, inner ones savepoints
 };

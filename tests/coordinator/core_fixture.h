@@ -165,6 +165,15 @@ class CoreTest : public ::testing::Test {
     x.failure_reason = status == "Failed" ? "AlgorithmError: boom" : "";
     return core_->OnMessage(wid, x, now_);
   }
+  // The worker's report that an attempt it was told to stop has ended.
+  std::vector<Outgoing> StoppedExit(const std::string& wid, const proto::wire::StopTrial& s) {
+    proto::wire::TrialExited x;
+    x.trial = s.trial;
+    x.attempt = s.attempt;
+    x.status = "Stopped";
+    x.secondary_status = "Stopped";
+    return core_->OnMessage(wid, x, now_);
+  }
   // Runs one assignment to completion with the given loss.
   std::vector<Outgoing> Finish(const std::string& wid, const proto::wire::AssignTrial& a, double loss,
                                const std::string& status = "Completed") {

@@ -172,14 +172,7 @@ TEST_F(CoreTest, AJobGivesUpAfterFiveFailuresWithoutASuccess) {
     for (auto& m : Only<proto::wire::StopTrial>(out)) stops.push_back(m);
   }
   EXPECT_EQ(stops.size(), 2u) << "the two still running are stopped";
-  for (const auto& s : stops) {
-    proto::wire::TrialExited x;
-    x.trial = s.trial;
-    x.attempt = s.attempt;
-    x.status = "Stopped";
-    x.secondary_status = "Stopped";
-    core_->OnMessage("w1", x, now_);
-  }
+  for (const auto& s : stops) StoppedExit("w1", s);
   auto d = core_->Describe("broken");
   EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Failed");
   EXPECT_EQ(*d->status.failure_reason,
@@ -327,12 +320,7 @@ TEST_F(CoreTest, StoppingAJobStopsItsRunningTrialsThenEndsStopped) {
   ASSERT_EQ(stops.size(), 2u);
   EXPECT_EQ(*core_->Describe("halt")->status.hyper_parameter_tuning_job_status, "Stopping");
   for (const auto& s : stops) {
-    proto::wire::TrialExited x;
-    x.trial = s.trial;
-    x.attempt = s.attempt;
-    x.status = "Stopped";
-    x.secondary_status = "Stopped";
-    auto more = core_->OnMessage("w1", x, now_);
+    auto more = StoppedExit("w1", s);
     EXPECT_TRUE(Only<proto::wire::AssignTrial>(more).empty()) << "nothing new starts while stopping";
   }
   auto d = core_->Describe("halt");
