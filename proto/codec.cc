@@ -228,6 +228,15 @@ void Decode(const Json& j, std::vector<T>& out, const Ctx& c, const std::string&
     c.Error(path, std::string("expected a list, got ") + TypeName(j));
     return;
   }
+  // A list SageMaker requires to be non-empty when given (botocore: min 1) whose empty form the
+  // struct cannot tell from an absent one: refused here, where the difference is still seen.
+  if (j.empty()) {
+    const size_t dot = path.rfind('.');
+    if (EqualsIgnoringCase(std::string_view(path).substr(dot == std::string::npos ? 0 : dot + 1), "InputDataConfig")) {
+      c.Error(path, "must have 1-20 channels, or be left out (a training job without input data)");
+      return;
+    }
+  }
   out.resize(j.size());
   for (size_t i = 0; i < j.size(); ++i) {
     Decode(j[i], out[i], c, path + "[" + std::to_string(i) + "]");

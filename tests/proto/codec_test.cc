@@ -222,6 +222,24 @@ TEST(Codec, SageMakerFieldsHpoDoesNotSupportAreNamedAsSuch) {
   EXPECT_NE(crd[0].message.find("UltraServers"), std::string::npos) << crd[0].message;
 }
 
+// SageMaker takes InputDataConfig with 1-20 channels or none at all; an empty list is refused
+// (decoded, it could not be told from a left-out one).
+TEST(Codec, AnEmptyInputDataConfigIsRefusedInEitherSpelling) {
+  FieldErrors api;
+  ASSERT_FALSE(ParseSpec(R"({"HyperParameterTuningJobName": "x", "TrainingJobDefinition": {"InputDataConfig": []}})", &api)
+                   .ok());
+  ASSERT_EQ(api.size(), 1u) << JoinErrors(api);
+  EXPECT_EQ(api[0].ToString(),
+            "TrainingJobDefinition.InputDataConfig: must have 1-20 channels, or be left out (a training job without "
+            "input data)");
+  FieldErrors crd;
+  ASSERT_FALSE(ParseSpec("spec:\n  hyperParameterTuningJobName: x\n  trainingJobDefinition:\n    inputDataConfig: []\n",
+                         &crd)
+                   .ok());
+  ASSERT_EQ(crd.size(), 1u) << JoinErrors(crd);
+  EXPECT_EQ(crd[0].path, "spec.trainingJobDefinition.inputDataConfig");
+}
+
 TEST(Codec, ApiSpellingIsDetectedFromPascalCaseKeys) {
   auto parsed = ParseSpec(R"({"HyperParameterTuningJobName": "api-job",
       "HyperParameterTuningJobConfig": {"Strategy": "Grid"}})");
