@@ -1,5 +1,7 @@
 #include "coordinator/dispatcher.h"
 
+#include <cerrno>
+
 #include <algorithm>
 #include <cstdio>
 #include <iterator>
@@ -70,7 +72,14 @@ Status Dispatcher::Bind() {
     sock_->router.bind(options_.listen);
     sock_->endpoint = sock_->router.get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {
-    return Status::Unavailable("cannot listen on " + options_.listen + ": " + e.what());
+    // ZeroMQ binds an address or an interface, not a host name: tcp://localhost:7700 fails with
+    // "No such device", which does not say so.
+    std::string hint;
+    if (e.num() == ENODEV && options_.listen.rfind("tcp://", 0) == 0) {
+      hint = " (a tcp:// endpoint to listen on names an IP address or a network interface, not a host name: "
+             "tcp://127.0.0.1:PORT for this machine only, tcp://0.0.0.0:PORT for every address)";
+    }
+    return Status::Unavailable("cannot listen on " + options_.listen + ": " + e.what() + hint);
   }
   return Status::Ok();
 }

@@ -69,6 +69,10 @@
 
 namespace hpo::worker {
 
+// How long the report of a program killed by a SIGTERM that hpo did not send waits for the
+// worker's own stop (PollTrials): a batch system's signal reaches both at about the same time.
+inline constexpr int64_t kOutsideTermWaitMs = 2000;
+
 namespace fs = std::filesystem;
 
 namespace agent_detail {
@@ -230,6 +234,9 @@ struct WorkerAgent::Impl {
     std::string stop_reason;     // why we stopped it ("" = not stopped)
     std::string stop_secondary;  // secondary status when stopped
     bool interrupted = false;    // stopped by an interruption notice
+    // When the program was first seen dead of a SIGTERM hpo did not send (0: not so): its
+    // report waits a moment for the worker's own stop (PollTrials).
+    int64_t outside_term_ms = 0;
     int64_t stop_grace_ms = 0;
     // Assigned ahead (AssignTrial.after_*): laid out (and staged) now, started once `after`'s
     // program has ended. A predecessor whose successor waits wakes the loop as soon as its

@@ -1,6 +1,8 @@
 // worker/agent_poll.cc: WorkerAgent::Impl, running trials: spot interruptions, stops, log pipes, metrics, the poll (worker/agent_impl.h).
 #include "worker/agent_impl.h"
 
+#include <csignal>
+
 namespace hpo::worker {
 
 void WorkerAgent::Impl::CheckInterruption() {
@@ -249,6 +251,16 @@ void WorkerAgent::Impl::PollTrials() {
       }
       continue;
     }
+    // Killed by a SIGTERM that hpo did not send (signal 15, or exit 143 from a shell that got it):
+    // most likely whatever is stopping the worker too. Slurm's scancel, for one, signals every
+    // process of the job at once, so the program can die before the worker hears of its own
+    // stop. Its report waits up to kOutsideTermWaitMs for that stop: then it is the capacity
+    // going away (Interrupted, re-run elsewhere without a retry), not the algorithm failing.
+    const bool outside_term = !exit->stopped_by_us && (exit->signal == SIGTERM || (exit->signal == 0 && exit->exit_code == 128 + SIGTERM));
+    if (outside_term && !r.interrupted) {
+      if (r.outside_term_ms == 0) r.outside_term_ms = now;
+      if (now - r.outside_term_ms < kOutsideTermWaitMs) continue;
+    }
     StopPipes(r);
     r.volume.reset();
     if (r.upload.valid() && !Ready(r.upload)) continue;  // its monitor thread wakes us when uploaded
@@ -267,10 +279,13 @@ void WorkerAgent::Impl::PollTrials() {
       x.status = "Failed";
       x.secondary_status = "Failed";
       x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
-    } else if (r.interrupted && exit->stopped_by_us) {
+    } else if (r.interrupted && (exit->stopped_by_us || outside_term)) {
       x.status = "Interrupted";
       x.secondary_status = "Interrupted";
-      x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
+      x.failure_reason = proto::wire::SanitizeText(
+          exit->stopped_by_us ? r.stop_reason
+                              : r.stop_reason + " (the signal that stopped the worker reached the training program first)",
+          1024);
     } else if (!r.stop_reason.empty() && exit->stopped_by_us) {
       x.status = "Stopped";
       x.secondary_status = r.stop_secondary;
@@ -294,7 +309,11 @@ void WorkerAgent::Impl::PollTrials() {
       auto reason = ReadFailureReason(r.root);
       std::string why = reason.ok() ? *reason : "";
       if (why.empty()) {
-        why = exit->signal ? "AlgorithmError: the training program was killed by signal " +
+        why = outside_term ? (exit->signal ? std::string("AlgorithmError: the training program was killed by SIGTERM, which "
+                                                         "hpo did not send")
+                                           : std::string("AlgorithmError: the training program exited with code 143 "
+                                                         "(128 + SIGTERM) after a SIGTERM hpo did not send"))
+              : exit->signal ? "AlgorithmError: the training program was killed by signal " +
                                  std::to_string(exit->signal)
                            : "AlgorithmError: the training program exited with code " +
                                  std::to_string(exit->exit_code);

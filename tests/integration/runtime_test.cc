@@ -18,8 +18,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -528,6 +530,72 @@ TEST_F(Cluster, MaxRuntimeStopsATrainerThatIgnoresSigtermWithSigkillAfterTheGrac
   EXPECT_EQ(tj["SecondaryStatus"], "MaxRuntimeExceeded");
   EXPECT_TRUE(trials[0].contains("FinalHyperParameterTuningJobObjectiveMetric")) << "the last objective is kept";
   EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Completed");
+}
+
+// Every process below `pid` (its children, theirs, ...), from /proc.
+std::vector<pid_t> Descendants(pid_t pid) {
+  std::map<pid_t, std::vector<pid_t>> children;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "stat");
+    std::string stat;
+    std::getline(in, stat);
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    children[ppid].push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  std::vector<pid_t> out, todo = {pid};
+  while (!todo.empty()) {
+    const pid_t p = todo.back();
+    todo.pop_back();
+    for (pid_t c : children[p]) {
+      out.push_back(c);
+      todo.push_back(c);
+    }
+  }
+  return out;
+}
+
+// Slurm's scancel (like any stop of a whole cgroup) signals every process of the job at once:
+// the training programs die of SIGTERM before their worker has handled its own. Their training
+// jobs are handed back (Interrupted, run again elsewhere without spending a retry), not failed
+// as algorithm errors.
+TEST_F(Cluster, TrainingProgramsKilledByTheWorkersOwnStopSignalAreHandedBackNotFailed) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("it-scancel", "Random", 4, 2, ranges, {{"sleep_ms", "700"}});
+  spec["TrainingJobDefinition"]["RetryStrategy"] = {{"MaximumRetryAttempts", 1}};
+  Call("CreateHyperParameterTuningJob", spec);
+  size_t victim = 0;
+  std::vector<pid_t> trainers;
+  for (int i = 0; i < 100 && trainers.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (size_t w = 0; w < workers_.size() && trainers.empty(); ++w) {
+      trainers = Descendants(workers_[w]->pid());
+      victim = w;
+    }
+  }
+  ASSERT_FALSE(trainers.empty()) << "no training program started; see " << dir_;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  trainers = Descendants(workers_[victim]->pid());
+  for (pid_t p : trainers) ::kill(p, SIGTERM);  // the batch system reaches the programs first
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  workers_[victim]->Kill(SIGTERM);  // then the worker
+  Json d = WaitFor("it-scancel", 60);
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2) << "\nsee " << dir_;
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 4) << d.dump(2);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["NonRetryableError"], 0) << "a stopped worker's jobs are not algorithm errors";
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["RetryableError"], 0) << "an interruption spends no retry";
+  int interrupted = 0;
+  for (const auto& t : Trials("it-scancel")) {
+    Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", t["TrainingJobName"]}});
+    for (const auto& st : tj["SecondaryStatusTransitions"]) interrupted += st["Status"] == "Interrupted";
+  }
+  EXPECT_GE(interrupted, 1);
 }
 
 TEST_F(Cluster, TheFailureFileBecomesTheFailureReasonAndAnAllFailedJobFails) {
