@@ -1,5 +1,6 @@
 #include "cli/runtime_commands.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -85,19 +86,36 @@ std::string Clock(int64_t ms) {
   return buf;
 }
 
-std::string ProgressLine(const proto::DescribeTuningJobResponse& d, int64_t elapsed_ms, int64_t max_jobs) {
+// `queued`: training jobs assigned ahead to a busy slot (InProgress to the API, not running yet).
+// `width` > 0: the terminal's columns; a longer line is cut before the clock, so that `\r`
+// redraws it in place instead of wrapping onto a new line each time.
+std::string ProgressLine(const proto::DescribeTuningJobResponse& d, int64_t elapsed_ms, int64_t max_jobs,
+                         int64_t queued = 0, int width = 0) {
   const auto& c = *d.status.training_job_status_counters;
   int64_t done = *c.completed + *c.stopped + *c.retryable_error + *c.non_retryable_error;
+  const int64_t running = std::max<int64_t>(0, *c.in_progress - queued);
   std::string line = *d.spec.hyper_parameter_tuning_job_name + "  " + *d.status.hyper_parameter_tuning_job_status +
                      "  " + std::to_string(done) + (max_jobs > 0 ? "/" + std::to_string(max_jobs) : "") +
-                     " done, " + std::to_string(*c.in_progress) + " running, " +
+                     " done, " + std::to_string(running) + " running, " +
+                     (queued > 0 ? std::to_string(queued) + " queued, " : "") +
                      std::to_string(*c.retryable_error + *c.non_retryable_error) + " failed";
   if (d.status.best_training_job) {
     const auto& b = *d.status.best_training_job;
     line += ", best " + Num(*b.final_hyper_parameter_tuning_job_objective_metric->value) + " (" +
             *b.training_job_name + ")";
   }
-  return line + "  " + Clock(elapsed_ms);
+  const std::string clock = "  " + Clock(elapsed_ms);
+  if (width > 0 && line.size() + clock.size() >= static_cast<size_t>(width)) {
+    const size_t room = static_cast<size_t>(std::max(0, width - 1 - static_cast<int>(clock.size()) - 3));
+    line = line.substr(0, room) + "...";
+  }
+  return line + clock;
+}
+
+// The terminal's columns on stderr, 0 when it is not a terminal or does not say.
+int TerminalWidth() {
+  winsize ws{};
+  return ::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0;
 }
 
 int64_t MaxJobsOf(const proto::TuningJobSpec& spec) {
@@ -371,10 +389,14 @@ void Run(const RunArgs& a) {
         break;
       }
     }
-    auto d = dispatcher.WithCore([&](coordinator::CoordinatorCore& c) { return c.Describe(name, dispatcher.Now()); });
+    int64_t queued = 0;
+    auto d = dispatcher.WithCore([&](coordinator::CoordinatorCore& c) {
+      for (const auto* t : c.TrialsOf(name)) queued += t->Queued() ? 1 : 0;
+      return c.Describe(name, dispatcher.Now());
+    });
     if (!d.ok()) continue;
     desc = *d;
-    std::string line = ProgressLine(desc, dispatcher.Now() - start, MaxJobsOf(effective));
+    std::string line = ProgressLine(desc, dispatcher.Now() - start, MaxJobsOf(effective), queued, tty ? TerminalWidth() : 0);
     if (tty) {
       std::cerr << "\r\033[K" << line << std::flush;
     } else if (line.substr(0, line.size() - 8) != last_line.substr(0, last_line.size() > 8 ? last_line.size() - 8 : 0)) {
