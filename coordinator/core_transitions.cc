@@ -450,7 +450,8 @@ void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<O
     if (completed_without_metric > 0) {
       j.failure_reason += " " + std::to_string(completed_without_metric) +
                           " of them completed without emitting the objective metric: check its MetricDefinitions "
-                          "regex against their output (hpo logs " + example + ").";
+                          "regex against their output, and that what it matched is a number (hpo logs " + example +
+                          "; a non-finite value such as nan is noted there).";
     }
   } else {
     j.status = "Completed";

@@ -221,11 +221,18 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
   Run* raw = &r;
   auto proc = TrialProcess::Start(ps, [raw, this](auto /*stream*/, const auto& line) {
     std::vector<MetricHit> hits = raw->parser->Parse(line);
+    const auto skips = raw->parser->TakeFirstSkips();
     int64_t now = Now();
     std::lock_guard<std::mutex> lock(raw->mu);
     if (raw->container) raw->last_line = line.substr(0, 512);
     // Cut to 16384 code points: at most 64 KiB once invalid bytes became U+FFFD.
     raw->log_lines.push_back(proto::wire::SanitizeText(line, 16384));
+    for (const auto& [metric, text] : skips) {  // once per metric: why a matching line gave no value
+      raw->log_lines.push_back(proto::wire::SanitizeText(
+          "hpo: metric " + metric + ": its regex matched \"" + text +
+              "\", which is not a finite number; such values are skipped (this note is shown once)",
+          16384));
+    }
     for (const auto& h : hits) {
       raw->points.push_back({h.name, h.value, now, h.step});
       raw->last_values[h.name] = h.value;

@@ -138,6 +138,10 @@ std::vector<MetricHit> MetricParser::Parse(std::string_view line) {
     double value = 0;
     if (!ParseMetricValue(captured, &value)) {
       ++skipped_;
+      if (!skip_reported_[d.name]) {
+        skip_reported_[d.name] = true;
+        new_skips_.emplace_back(d.name, std::string(captured.substr(0, 80)));
+      }
       continue;
     }
     uint32_t& step = steps_[d.name];
@@ -145,6 +149,12 @@ std::vector<MetricHit> MetricParser::Parse(std::string_view line) {
     ++step;
   }
   return hits;
+}
+
+std::vector<std::pair<std::string, std::string>> MetricParser::TakeFirstSkips() {
+  std::vector<std::pair<std::string, std::string>> out;
+  out.swap(new_skips_);
+  return out;
 }
 
 }  // namespace hpo::worker

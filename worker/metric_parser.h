@@ -34,6 +34,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -76,6 +77,10 @@ class MetricParser {
 
   // Matches whose captured text was not a finite number, since creation.
   uint64_t skipped() const { return skipped_; }
+  // The first skipped match of each metric name not reported yet, as (name, captured text cut to
+  // 80 bytes): so the trial's log can say once why "loss=nan" gave no value, rather than leave
+  // the user to suspect the regex. Empty when there is nothing new.
+  std::vector<std::pair<std::string, std::string>> TakeFirstSkips();
 
  private:
   struct Def {
@@ -88,6 +93,8 @@ class MetricParser {
   std::vector<Def> defs_;
   std::map<std::string, uint32_t> steps_;
   uint64_t skipped_ = 0;
+  std::map<std::string, bool> skip_reported_;  // metric name -> its first skip was taken
+  std::vector<std::pair<std::string, std::string>> new_skips_;
 };
 
 // Parses a metric value as described above. Returns false (and leaves *out alone) for empty,

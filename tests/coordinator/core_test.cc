@@ -248,7 +248,8 @@ TEST_F(CoreTest, AJobWhoseTrainingJobsNeverEmitTheObjectiveSaysSo) {
   EXPECT_EQ(*d->status.failure_reason,
             "No training job succeeded after 2 attempts. Please take a look at the training job failures to get "
             "more details. 2 of them completed without emitting the objective metric: check its MetricDefinitions "
-            "regex against their output (hpo logs " + first + ").");
+            "regex against their output, and that what it matched is a number (hpo logs " + first +
+                "; a non-finite value such as nan is noted there).");
 }
 
 TEST_F(CoreTest, ALostWorkersTrialIsRetriedElsewhereWithTheSameNameAndHyperparameters) {

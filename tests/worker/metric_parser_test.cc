@@ -78,7 +78,11 @@ TEST(MetricParser, UsesTheFirstCaptureGroupWhenThereAreSeveral) {
 TEST(MetricParser, NonFiniteAndEmptyValuesAreSkippedAndCounted) {
   MetricParser p = Make({{"loss", R"(loss=(\S*))"}});
   EXPECT_TRUE(p.Parse("loss=nan").empty());
+  // The first skip of each metric is handed out once, for the note in the trial's log.
+  EXPECT_EQ(p.TakeFirstSkips(), (std::vector<std::pair<std::string, std::string>>{{"loss", "nan"}}));
+  EXPECT_TRUE(p.TakeFirstSkips().empty());
   EXPECT_TRUE(p.Parse("loss=inf").empty());
+  EXPECT_TRUE(p.TakeFirstSkips().empty()) << "once per metric";
   EXPECT_TRUE(p.Parse("loss=-inf").empty());
   EXPECT_TRUE(p.Parse("loss=NaN").empty());
   EXPECT_TRUE(p.Parse("loss=").empty());
