@@ -322,6 +322,11 @@ void AddClientCommands(CLI::App& app) {
 
   auto spec = std::make_shared<std::string>();
   CLI::App* submit = app.add_subcommand("submit", "Submit a tuning job to a coordinator");
+  submit->footer(
+      "Validates the spec here first (as hpo validate), then sends it as a CreateHyperParameterTuningJob\n"
+      "request; prints the job's ARN. Exit codes: 0 submitted, 1 refused by the coordinator (a name in\n"
+      "use, a quota), 2 an invalid spec, 3 no coordinator there.\n\n"
+      "Example:\n  hpo submit examples/quickstart.yaml --coordinator http://gpu-head:7780");
   submit->add_option("spec", *spec, "CRD YAML/JSON or SageMaker JSON request")->required();
   add_url(submit);
   submit->callback([spec, url] {
@@ -431,6 +436,10 @@ void AddClientCommands(CLI::App& app) {
                      "table, json, or csv (the SageMaker SDK's tuning-analytics columns, for pandas or a spreadsheet)")
       ->check(CLI::IsMember({"table", "json", "csv"}));
   auto trials_origin = add_origin(trials);
+  trials->footer(
+      "Examples:\n  hpo trials my-job --sort-by FinalObjectiveMetricValue --sort-order Descending\n"
+      "  hpo trials my-job -o csv > my-job.csv        # one row per training job, for pandas\n"
+      "  hpo trials quickstart --state-dir hpo-runs/quickstart-20261130-084248   # after hpo run");
   trials->callback([trials_origin, ta] {
     Json req = {{"HyperParameterTuningJobName", ta->name}, {"SortBy", ta->sort_by}, {"SortOrder", ta->sort_order},
                 {"MaxResults", 100}};
@@ -483,6 +492,7 @@ void AddClientCommands(CLI::App& app) {
   events->add_option("-o,--output", ea->output, "table or json (one object per line)")
       ->check(CLI::IsMember({"table", "json"}));
   add_url(events);
+  events->get_option("--state-dir")->excludes(events->get_option("--coordinator"));
   events->footer(
       "What happened and why, oldest first: the job created (and what Autotune chose), each\n"
       "training job stopped early with the rule's reason, each model suggestion with its cost and\n"
@@ -496,8 +506,12 @@ void AddClientCommands(CLI::App& app) {
     if (!name_ok) Fail(2, "\"" + ea->job + "\" is not a tuning job name (1-32 letters, digits and hyphens)");
     const std::set<std::string> kinds(ea->kinds.begin(), ea->kinds.end());
     bool header = false;
+    size_t printed = 0;
+    std::set<std::string> seen_kinds;  // to name them when --kind matches none
     auto print = [&](const Json& e) {
+      seen_kinds.insert(e["kind"].get<std::string>());
       if (!kinds.empty() && !kinds.count(e["kind"].get<std::string>())) return;
+      ++printed;
       if (ea->output == "json") {
         std::cout << e.dump() << "\n";
         return;
@@ -533,7 +547,7 @@ void AddClientCommands(CLI::App& app) {
         auto rows = store->LoadEvents(ea->job, after, 5000);
         if (!rows.ok()) Fail(3, rows.status().message());
         if (after == 0 && rows->empty() && !ea->job.empty()) {
-          Fail(2, "no events of a tuning job named " + ea->job + " in " + db);
+          Fail(1, "ResourceNotFound: no events of a tuning job named " + ea->job + " in " + db);
         }
         Json events = Json::array();
         for (const auto& r : *rows) {
@@ -577,6 +591,11 @@ void AddClientCommands(CLI::App& app) {
       if (!ea->follow || ended) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
+    if (printed == 0 && !kinds.empty() && !seen_kinds.empty()) {
+      std::string have;
+      for (const auto& k : seen_kinds) have += (have.empty() ? "" : ", ") + k;
+      std::cerr << "hpo: no events of the kind(s) asked for; this history has: " << have << "\n";
+    }
     Exit(0);
   });
 
@@ -598,7 +617,13 @@ void AddClientCommands(CLI::App& app) {
     uint32_t attempt = 0;
     int64_t last_line = -1;  // of the attempt being printed
     for (;;) {
-      const Json j = Must(origin.source().Logs(la->trial, after, 5000));
+      auto got = origin.source().Logs(la->trial, after, 5000);
+      if (!got.ok() && got.status().code() == StatusCode::kNotFound && after == 0 &&
+          origin.source().Action("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", la->trial}}).ok()) {
+        Fail(1, "ResourceNotFound: " + la->trial + " is a tuning job; hpo logs takes one of its training jobs (hpo trials " +
+                    la->trial + (origin.local() ? " --state-dir " + origin.state_dir : "") + " lists them)");
+      }
+      const Json j = Must(std::move(got));
       for (const auto& l : j["lines"]) {
         uint32_t a = l["attempt"].get<uint32_t>();
         if (a != attempt) {

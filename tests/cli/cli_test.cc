@@ -402,6 +402,11 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
   Outcome logs = Hpo({"logs", best_name, "--state-dir", state});
   ASSERT_EQ(logs.exit_code, 0) << logs.err;
   EXPECT_NE(logs.out.find("validation-auc"), std::string::npos) << logs.out;
+  Outcome job_logs = Hpo({"logs", "quickstart", "--state-dir", state});
+  EXPECT_EQ(job_logs.exit_code, 1);
+  EXPECT_NE(job_logs.err.find("quickstart is a tuning job; hpo logs takes one of its training jobs (hpo trials quickstart"),
+            std::string::npos)
+      << job_logs.err;
   Outcome list = Hpo({"list", "--state-dir", state, "-o", "names"});
   ASSERT_EQ(list.exit_code, 0) << list.err;
   EXPECT_EQ(list.out, "quickstart\n");
@@ -474,7 +479,11 @@ TEST_F(CliTest, AnAutotuneJobRunsWithTheRangesItChose) {
   auto first = nlohmann::json::parse(Lines(json.out).at(0), nullptr, false);
   EXPECT_EQ(first["kind"], "JobCreated") << json.out;
   Outcome missing = Hpo({"events", "nope", "--state-dir", state.string()});
-  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_EQ(missing.exit_code, 1) << "as describe, trials and logs answer a name they do not know";
+  Outcome bogus = Hpo({"events", "autotune", "--state-dir", state.string(), "--kind", "Bogus"});
+  EXPECT_EQ(bogus.exit_code, 0);
+  EXPECT_NE(bogus.err.find("no events of the kind(s) asked for; this history has: "), std::string::npos) << bogus.err;
+  EXPECT_NE(bogus.err.find("AutotuneChose"), std::string::npos) << bogus.err;
   EXPECT_NE(missing.err.find("no events of a tuning job named nope"), std::string::npos) << missing.err;
 }
 
