@@ -313,6 +313,7 @@ Result<std::unique_ptr<ZapHandler>> ZapHandler::Start(void* zmq_context, std::st
   s.list = std::move(list).value();
   s.have_seen = ::stat(s.path.c_str(), &s.seen) == 0;
   h->allowed_ = s.list.size();
+  h->PublishKeys();
   s.rep = zmq_socket(zmq_context, ZMQ_REP);
   if (!s.rep) return Status::Internal(std::string("cannot create the ZAP socket: ") + zmq_strerror(zmq_errno()));
   int linger = 0;
@@ -339,6 +340,22 @@ ZapHandler::~ZapHandler() {
 
 void ZapHandler::RequestReload() { reload_ = true; }
 
+void ZapHandler::PublishKeys() {
+  auto keys = std::make_shared<std::set<std::string>>();
+  for (const auto& [key, name] : state_->list) keys->insert(key);
+  std::lock_guard<std::mutex> lock(keys_mu_);
+  keys_ = std::move(keys);
+}
+
+bool ZapHandler::Allows(const std::string& z85_key) const {
+  std::shared_ptr<const std::set<std::string>> keys;
+  {
+    std::lock_guard<std::mutex> lock(keys_mu_);
+    keys = keys_;
+  }
+  return keys && keys->count(z85_key) > 0;
+}
+
 void ZapHandler::Loop() {
   State& s = *state_;
   auto reload = [&](bool forced) {
@@ -358,6 +375,7 @@ void ZapHandler::Loop() {
     }
     s.list = std::move(list).value();
     allowed_ = s.list.size();
+    PublishKeys();
     ++reloads_;
     s.log("coordinator: worker allow-list " + s.path + " reloaded" + (forced ? " (SIGHUP)" : " (file changed)") + ": " +
           std::to_string(s.list.size()) + " key" + (s.list.size() == 1 ? "" : "s"));
@@ -408,7 +426,7 @@ void ZapHandler::Loop() {
       if (it != s.list.end()) {
         status = "200";
         text = "OK";
-        user = it->second.empty() ? std::string(z85) : it->second;
+        user = z85;  // the connection's User-Id: the dispatcher checks it against later reloads (Allows)
         ++accepted_;
       } else {
         text = "public key not in the allow-list";

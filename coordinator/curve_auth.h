@@ -26,6 +26,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "common/status.h"
@@ -94,6 +96,11 @@ class ZapHandler {
   ZapHandler& operator=(const ZapHandler&) = delete;
 
   void RequestReload();
+  // Whether `z85_key` (a connection's ZMQ "User-Id", which this handler sets to the client's
+  // public key) is in the allow-list as last loaded: a key removed from the file is refused at
+  // its next handshake by the handler, and by the dispatcher for every message of a connection
+  // made before the removal. Thread-safe.
+  bool Allows(const std::string& z85_key) const;
   size_t allowed() const { return allowed_.load(); }    // keys in the list now
   uint64_t accepted() const { return accepted_.load(); }  // handshakes let in
   uint64_t refused() const { return refused_.load(); }    // handshakes refused
@@ -107,6 +114,9 @@ class ZapHandler {
   std::atomic<bool> stop_{false}, reload_{false};
   std::atomic<size_t> allowed_{0};
   std::atomic<uint64_t> accepted_{0}, refused_{0}, reloads_{0};
+  mutable std::mutex keys_mu_;
+  std::shared_ptr<const std::set<std::string>> keys_;  // the list's keys, for Allows
+  void PublishKeys();
 };
 
 }  // namespace hpo::coordinator::curve

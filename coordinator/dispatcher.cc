@@ -224,6 +224,30 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
       if (!got) break;
       ++messages_in_;
       std::string wid = parts.empty() ? "" : parts[0].to_string();
+      // A connection admitted before its key left the allow-list: its messages are dropped from
+      // the reload on, so the worker is locked out now, not at its next handshake (the core loses
+      // it when its lease runs out, and its training jobs run again elsewhere).
+      if (sock_->zap && parts.size() > 1) {
+        std::string key;
+        try {
+          key = parts[1].gets("User-Id");
+        } catch (const zmq::error_t&) {
+        }
+        if (!sock_->zap->Allows(key)) {
+          ++revoked_in_;
+          const int64_t t = options_.now_ms();
+          if (t - revoked_logged_ms_[wid] > 60000) {  // said once a minute, to both sides
+            revoked_logged_ms_[wid] = t;
+            Log("dispatcher: dropped a message from worker '" + wid + "': its key " + key +
+                " is no longer in the allow-list; its training jobs run again elsewhere once its lease runs out");
+            proto::wire::Error e;
+            e.code = "NotAuthorized";
+            e.message = "this worker's key was removed from the coordinator's allow-list; nothing it sends is read";
+            Send({wid, std::move(e)});
+          }
+          continue;
+        }
+      }
       std::vector<std::string> frames;
       for (size_t i = 1; i < parts.size(); ++i) frames.push_back(parts[i].to_string());
       Result<proto::wire::Message> msg = proto::wire::DecodeFrames(frames);

@@ -30,6 +30,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -95,6 +96,8 @@ class Dispatcher {
   // Counters for progress and metrics pages.
   uint64_t messages_in() const { return messages_in_; }
   uint64_t malformed_in() const { return malformed_in_; }
+  // Messages dropped because their connection's key has left the allow-list since it connected.
+  uint64_t revoked_in() const { return revoked_in_; }
   uint64_t workers_refused() const;  // handshakes refused by the allow-list (0 without CurveZMQ)
   uint64_t proposals_run() const { return proposals_run_; }  // by the proposer threads
 
@@ -118,7 +121,8 @@ class Dispatcher {
   std::vector<Outgoing> posted_;
   struct Sock;
   std::unique_ptr<Sock> sock_;
-  std::atomic<uint64_t> messages_in_{0}, malformed_in_{0}, proposals_run_{0};
+  std::atomic<uint64_t> messages_in_{0}, malformed_in_{0}, proposals_run_{0}, revoked_in_{0};
+  std::map<std::string, int64_t> revoked_logged_ms_;  // worker id -> last logged (loop thread only)
   std::mutex proposal_mu_;  // guards the three below
   std::condition_variable proposal_cv_;
   std::deque<ProposalRequest> proposal_todo_;

@@ -280,6 +280,36 @@ TEST_F(ZapTest, AKeyAddedToTheFileIsAdmittedWithoutARestartAndARemovedOneIsLocke
   EXPECT_EQ(Exchange(*g, 1000), "");
 }
 
+// A connection made before its key left the list stays open (ZeroMQ checks keys at the handshake
+// only); its messages carry the key as User-Id, which Allows then refuses, so the dispatcher
+// drops them from the reload on.
+TEST_F(ZapTest, AConnectedWorkersKeyRemovedFromTheListIsNoLongerAllowed) {
+  auto c = Client("good", &good_);
+  c->connect(endpoint_);
+  auto user_id = [&]() -> std::string {
+    for (int i = 0; i < 60; ++i) {
+      (void)c->send(zmq::str_buffer("hello"), zmq::send_flags::dontwait);
+      zmq::pollitem_t item{router_.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, std::chrono::milliseconds(50));
+      if (!(item.revents & ZMQ_POLLIN)) continue;
+      zmq::message_t id, body;
+      (void)router_.recv(id);
+      (void)router_.recv(body);
+      return body.gets("User-Id");
+    }
+    return "";
+  };
+  const std::string key = user_id();
+  EXPECT_EQ(key, good_.public_key) << "the handler names the connection by its key";
+  EXPECT_TRUE(zap_->Allows(key));
+  EXPECT_FALSE(zap_->Allows(stranger_.public_key));
+  ASSERT_TRUE(WriteFileAtomically(dir_.path() + "/authorized_workers", stranger_.public_key + " other\n").ok());
+  zap_->RequestReload();
+  for (int i = 0; i < 40 && zap_->Allows(key); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(zap_->Allows(key)) << "revoked";
+  EXPECT_EQ(user_id(), good_.public_key) << "the old connection still delivers: the dispatcher must drop it";
+}
+
 TEST_F(ZapTest, ABrokenAllowListKeepsThePreviousOneAndSaysWhy) {
   ASSERT_TRUE(WriteFileAtomically(dir_.path() + "/authorized_workers", "garbage line\n").ok());
   zap_->RequestReload();
