@@ -163,10 +163,11 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
   if (!reasons.empty()) std::printf("\n  failures:\n");
   for (size_t i = 0; i < reasons.size() && i < 5; ++i) {
     const auto& [reason, seen] = reasons[i];
-    // Its first line, at most 200 bytes (a traceback's last line is often the telling one: hpo logs).
+    // Its first line, at most 600 bytes (a traceback's last line is often the telling one: hpo
+    // logs); hpo's own reasons end with what to do, which a shorter cut lost.
     std::string shown = reason.substr(0, reason.find('\n'));
-    if (shown.size() > 200) {
-      size_t cut = 200;
+    if (shown.size() > 600) {
+      size_t cut = 600;
       while (cut > 0 && (static_cast<unsigned char>(shown[cut]) & 0xC0) == 0x80) --cut;  // not inside a character
       shown.resize(cut);
     }

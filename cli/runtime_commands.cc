@@ -420,16 +420,37 @@ void Run(const RunArgs& a) {
         .ok();
     if (!never.empty()) {
       std::cerr << (tty ? "\n" : "") << "hpo: " << name << " cannot run on this machine: " << never << "\n  ";
-      if (a.instance_types.empty()) {
-        std::cerr << "To run it here anyway, let the local workers serve the type: hpo run " << a.spec
-                  << " --instance-type TYPE (repeatable; worker i serves the i-th type, round robin). Or change";
+      // Every type the spec asks for (all definitions, all instance groups), so that following
+      // the advice once is enough.
+      std::vector<std::string> types;
+      for (const auto* def : effective.Definitions()) {
+        if (!def->resource_config) continue;
+        std::vector<std::string> own;
+        if (def->resource_config->instance_type) own.push_back(*def->resource_config->instance_type);
+        for (const auto& g : def->resource_config->instance_groups) own.push_back(g.instance_type.value_or(""));
+        for (const auto& t : own) {
+          if (!t.empty() && std::find(types.begin(), types.end(), t) == types.end()) types.push_back(t);
+        }
+      }
+      std::string flags;
+      for (const auto& t : types) flags += " --instance-type " + t;
+      if (never.find("VolumeSizeInGB") != std::string::npos) {
+        std::cerr << "Free space in the workers' directory (--state-dir), or lower the spec's "
+                     "ResourceConfig.VolumeSizeInGB to what the training jobs need.\n";
+      } else if (a.instance_types.empty()) {
+        std::cerr << "To run it here anyway, let the local workers serve its types: hpo run " << a.spec
+                  << (flags.empty() ? " --instance-type TYPE" : flags)
+                  << " (worker i serves the i-th type, round robin; add --workers N for more). Or change";
+        std::cerr << " the spec's ResourceConfig.InstanceType to a type this machine covers (see the instance"
+                     " catalog in docs/architecture.md), or run a coordinator with workers that serve it"
+                     " (hpo worker --instance-type TYPE).\n";
       } else {
         std::cerr << "--instance-type serves a type whatever this machine's CPUs and memory, but a GPU type"
-                     " still needs its GPUs here. Change";
+                     " still needs its GPUs here" << (flags.empty() ? "" : "; the spec asks for" + flags)
+                  << ". Change the spec's ResourceConfig.InstanceType to a type this machine covers (see the"
+                     " instance catalog in docs/architecture.md), or run a coordinator with workers that serve it"
+                     " (hpo worker --instance-type TYPE).\n";
       }
-      std::cerr << " the spec's ResourceConfig.InstanceType to a type this machine covers (see the instance"
-                   " catalog in docs/architecture.md), or run a coordinator with workers that serve it"
-                   " (hpo worker --instance-type TYPE).\n";
       shutdown();
       stop_api();
       std::exit(2);
