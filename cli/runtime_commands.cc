@@ -453,6 +453,11 @@ void Run(const RunArgs& a) {
       }
       shutdown();
       stop_api();
+      if (a.state_dir.empty()) {  // a directory of its own for a job that never ran: not left behind
+        std::error_code ec;
+        fs::remove_all(state_dir, ec);
+        fs::remove(fs::path(state_dir).parent_path(), ec);  // hpo-runs/, only if that leaves it empty
+      }
       std::exit(2);
     }
   }

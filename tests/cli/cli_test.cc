@@ -512,6 +512,15 @@ TEST_F(CliTest, RunServesAnInstanceTypeThisMachineCannotCoverOnlyWhenToldTo) {
   EXPECT_NE(refused.err.find(" --instance-type ml.m5.24xlarge (worker i serves the i-th type"), std::string::npos)
       << "the command to run names every type the spec asks for: " << refused.err;
 
+  // Without --state-dir the directory made for a job that never ran is not left behind.
+  const fs::path cwd = fs::current_path();
+  fs::create_directories(dir_ / "cwd");
+  fs::current_path(dir_ / "cwd");
+  Outcome refused_default = Hpo({"run", spec});
+  fs::current_path(cwd);
+  EXPECT_EQ(refused_default.exit_code, 2) << refused_default.err;
+  EXPECT_FALSE(fs::exists(dir_ / "cwd" / "hpo-runs")) << "nothing kept for a job that never ran";
+
   Outcome served = Hpo({"run", spec, "--instance-type", "ml.m5.24xlarge", "--state-dir", (dir_ / "served").string(),
                         "-o", "json"});
   ASSERT_EQ(served.exit_code, 0) << served.err;
