@@ -425,8 +425,17 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
   b += Card("Training jobs ended", std::to_string(done) + " / " + std::to_string(max) +
                                        " <span class=\"bar\"><span style=\"width:" + std::to_string(pct) +
                                        "%\"></span></span>");
-  b += Card("Running", std::to_string(static_cast<int>(NumOf(counters, "InProgress"))) + " of at most " +
-                           Escape(Str(limits, "MaxParallelTrainingJobs")));
+  // InProgress counts training jobs that have not started their program yet too (staging data,
+  // or assigned ahead to a slot that is still busy): shown apart, so that the running ones stay
+  // within the parallel limit on the page as they do on the workers.
+  int not_started = 0;
+  for (const auto& t : trials) not_started += Running(t.status) && t.started <= 0 ? 1 : 0;
+  const int in_progress = static_cast<int>(NumOf(counters, "InProgress"));
+  b += Card("Running", std::to_string(std::max(0, in_progress - not_started)) + " of at most " +
+                           Escape(Str(limits, "MaxParallelTrainingJobs")) +
+                           (not_started > 0 ? " <span class=\"muted\">+" + std::to_string(not_started) +
+                                                  " starting or queued</span>"
+                                            : ""));
   b += Card("Completed / stopped / failed",
             std::to_string(static_cast<int>(NumOf(counters, "Completed"))) + " / " +
                 std::to_string(static_cast<int>(NumOf(counters, "Stopped"))) + " / " +

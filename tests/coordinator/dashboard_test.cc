@@ -489,5 +489,21 @@ TEST_F(DashboardTest, PagesOfARunningJobNewestFirstNeitherRepeatNorSkip) {
   EXPECT_NE(refused.status().message().find("NextToken is not a token this coordinator issued"), std::string::npos);
 }
 
+// The Running card counts the training jobs whose program runs; those still starting (staging
+// data, or assigned ahead to a busy slot) are shown apart, so the card stays within the limit.
+TEST_F(DashboardTest, TheRunningCardCountsStartedTrainingJobsAndShowsTheOthersApart) {
+  Register("w1", 2);
+  auto a = Only<proto::wire::AssignTrial>(Submit(coretest::Spec("cards", "Random", 4, 2)));
+  ASSERT_EQ(a.size(), 2u);
+  std::string b = Get("/ui/jobs/cards").body;
+  EXPECT_NE(b.find("0 of at most 2 <span class=\"muted\">+2 starting or queued</span>"), std::string::npos) << b;
+  Started("w1", a[0]);
+  b = Get("/ui/jobs/cards").body;
+  EXPECT_NE(b.find("1 of at most 2 <span class=\"muted\">+1 starting or queued</span>"), std::string::npos) << b;
+  Started("w1", a[1]);
+  b = Get("/ui/jobs/cards").body;
+  EXPECT_NE(b.find("2 of at most 2</div>"), std::string::npos) << b;
+}
+
 }  // namespace
 }  // namespace hpo::coordinator
