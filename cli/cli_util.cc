@@ -82,6 +82,13 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
   std::cout << "\nTuning job " << *d.spec.hyper_parameter_tuning_job_name << ": "
             << *st.hyper_parameter_tuning_job_status << "\n";
   if (st.failure_reason) std::cout << "  reason: " << *st.failure_reason << "\n";
+  if (const auto& w = d.spec.warm_start_config) {  // the history it started from
+    std::string parents;
+    for (const auto& p : w->parent_hyper_parameter_tuning_jobs) {
+      parents += (parents.empty() ? "" : ", ") + p.hyper_parameter_tuning_job_name.value_or("?");
+    }
+    std::cout << "  warm start: " << w->warm_start_type.value_or("?") << " from " << parents << "\n";
+  }
   const auto& c = *st.training_job_status_counters;
   std::cout << "  training jobs: " << *c.completed << " completed, " << *c.stopped << " stopped, "
             << *c.non_retryable_error << " failed, " << *c.retryable_error << " infrastructure errors\n";
