@@ -424,10 +424,12 @@ void Run(const RunArgs& a) {
       // the advice once is enough.
       std::vector<std::string> types;
       for (const auto* def : effective.Definitions()) {
-        if (!def->resource_config) continue;
+        // With instance types to choose from (HyperParameterTuningResourceConfig), the first.
+        const std::vector<proto::ResourceConfig> options = proto::ResourceOptions(*def);
+        if (options.empty()) continue;
         std::vector<std::string> own;
-        if (def->resource_config->instance_type) own.push_back(*def->resource_config->instance_type);
-        for (const auto& g : def->resource_config->instance_groups) own.push_back(g.instance_type.value_or(""));
+        if (options[0].instance_type) own.push_back(*options[0].instance_type);
+        for (const auto& g : options[0].instance_groups) own.push_back(g.instance_type.value_or(""));
         for (const auto& t : own) {
           if (!t.empty() && std::find(types.begin(), types.end(), t) == types.end()) types.push_back(t);
         }

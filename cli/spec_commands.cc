@@ -131,6 +131,14 @@ void AddConvertCommand(CLI::App& app) {
     nlohmann::ordered_json j;
     if (to == "crd") {
       j = proto::EncodeCrdDocument(p->document);
+      for (const auto* d : p->document.spec.Definitions()) {
+        if (d->hyper_parameter_tuning_resource_config) {
+          std::cerr << a->file << ": note: the ACK controller's HyperParameterTuningJob CRD has no "
+                       "hyperParameterTuningResourceConfig; hpo reads it, but a Kubernetes cluster would drop it "
+                       "(give a resourceConfig with one instanceType for kubectl)\n";
+          break;
+        }
+      }
     } else {
       j = proto::EncodeCreateRequest(p->document.spec);
       // A SageMaker request has no Kubernetes metadata: say what does not carry over.

@@ -335,18 +335,19 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
   // Multi-host training jobs run as gangs (one worker per host); the wire carries at most 1024.
   const auto defs = spec.Definitions();
   for (size_t i = 0; i < defs.size(); ++i) {
-    const auto& rc = defs[i]->resource_config;
-    if (!rc) continue;
-    int64_t hosts = rc->instance_count.value_or(1);
-    if (!rc->instance_groups.empty()) {
-      hosts = 0;
-      for (const auto& g : rc->instance_groups) hosts += g.instance_count.value_or(1);
-    }
-    if (hosts > 1024) {
-      const std::string at = spec.training_job_definition ? std::string("TrainingJobDefinition")
-                                                          : "TrainingJobDefinitions[" + std::to_string(i) + "]";
-      return Status::InvalidArgument(at + ".ResourceConfig asks for " + std::to_string(hosts) +
-                                     " hosts per training job; at most 1024 are supported");
+    for (const proto::ResourceConfig& rc : proto::ResourceOptions(*defs[i])) {
+      int64_t hosts = rc.instance_count.value_or(1);
+      if (!rc.instance_groups.empty()) {
+        hosts = 0;
+        for (const auto& g : rc.instance_groups) hosts += g.instance_count.value_or(1);
+      }
+      if (hosts > 1024) {
+        const std::string at = spec.training_job_definition ? std::string("TrainingJobDefinition")
+                                                            : "TrainingJobDefinitions[" + std::to_string(i) + "]";
+        return Status::InvalidArgument(at + (defs[i]->resource_config ? ".ResourceConfig" : ".HyperParameterTuningResourceConfig") +
+                                       " asks for " + std::to_string(hosts) +
+                                       " hosts per training job; at most 1024 are supported");
+      }
     }
   }
   auto job = std::make_unique<TuningJob>();
@@ -384,6 +385,17 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
     return s;
   }
   impl_->Event(now_ms, "JobCreated", name, "", "strategy " + cfg.strategy.value_or(""));
+  if (spec.warm_start_config) {
+    std::string parents;
+    for (const auto& p : spec.warm_start_config->parent_hyper_parameter_tuning_jobs) {
+      parents += (parents.empty() ? "" : ", ") + p.hyper_parameter_tuning_job_name.value_or("");
+    }
+    const size_t prior = impl_->Index(j).prior.size();
+    impl_->Event(now_ms, "WarmStart", name, "",
+                 spec.warm_start_config->warm_start_type.value_or("") + " from " + parents + ": " +
+                     std::to_string(prior) + " of their training jobs with an objective " +
+                     (prior == 1 ? "informs" : "inform") + " the search");
+  }
   for (const AutotuneChoice& c : tuned->choices) {
     impl_->Event(now_ms, "AutotuneChose", name, "", c.field + " = " + c.value + " (" + c.reason + ")");
   }

@@ -148,6 +148,9 @@ struct Trial {
   // tracked for jobs with early stopping or Hyperband; rebuilt from the store after a restart.
   std::vector<double> curve;
   std::vector<uint32_t> gpus;  // GPU indices of the current attempt on its worker
+  // The current attempt's resources: an index into proto::ResourceOptions of its definition
+  // (HyperParameterTuningResourceConfig.InstanceConfigs; 0 with a plain ResourceConfig).
+  size_t resource_option = 0;
   int64_t assigned_ms = 0;     // when the current attempt was sent to its worker (not stored)
   // The current attempt's start by its worker's clock (TrialStarted.started_at_ms) and which
   // worker said so: with TrialExited.ended_at_ms from the same worker, the attempt's training

@@ -306,7 +306,10 @@ struct CoordinatorCore::Impl {
     std::string group;  // "" outside InstanceGroups
     std::string type;
   };
-  std::vector<HostPlan> HostsFor(const TuningJob& j, const std::string& def_name) const;
+  // With HyperParameterTuningResourceConfig.InstanceConfigs a definition has several resource
+  // options (proto::ResourceOptions, in order of preference); `option` picks one.
+  std::vector<HostPlan> HostsFor(const TuningJob& j, const std::string& def_name, size_t option = 0) const;
+  size_t ResourceOptionCount(const TuningJob& j, const std::string& def_name) const;
 
   // A gang: one distinct worker per host, all at once or none (no partial hold, so gangs of
   // different jobs never deadlock; see docs/architecture.md). Empty when they cannot all start now.
@@ -318,6 +321,19 @@ struct CoordinatorCore::Impl {
   std::vector<GangPick> PlaceGang(const std::vector<HostPlan>& plans, bool* ever, std::string* why,
                                   const std::string& avoid = "", bool prefer_on_demand = false,
                                   const std::string& job = "", const std::string& definition = "");
+
+  // A training job's placement: the first of its definition's resource options (in order of
+  // preference: AllocationStrategy Prioritized) whose hosts can all start now. `plans` are that
+  // option's hosts and `picks` point into them. False when no option can start now; then *ever
+  // says whether some option could ever be served, and *why, *req and *hosts describe the first
+  // option (or, when none could ever be served, why not for each), for NoteWaiting.
+  struct Placement {
+    size_t option = 0;
+    std::vector<HostPlan> plans;
+    std::vector<GangPick> picks;
+  };
+  bool PlaceTraining(const TuningJob& j, const std::string& def_name, const std::string& avoid, bool prefer_on_demand,
+                     Placement* p, bool* ever, std::string* why, HostRequest* req, size_t* hosts);
 
   // Sends `a` (built for algo-1 on gang[0]) to every host of the gang with that host's name,
   // instance group and GPUs, and the addresses of all hosts (AssignTrial.host_addresses).

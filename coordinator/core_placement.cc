@@ -7,6 +7,40 @@ using core_detail::Lower;
 using core_detail::Truncate;
 using proto::StringMap;
 
+bool CoordinatorCore::Impl::PlaceTraining(const TuningJob& j, const std::string& def_name, const std::string& avoid,
+                                          bool prefer_on_demand, Placement* p, bool* ever, std::string* why,
+                                          HostRequest* req, size_t* hosts) {
+  const size_t n = ResourceOptionCount(j, def_name);
+  *ever = false;
+  why->clear();
+  std::string never;  // why each option can never be served, when none can
+  std::string able;   // the instance types of the options that could be served, for people
+  for (size_t o = 0; o < n; ++o) {
+    p->option = o;
+    p->plans = HostsFor(j, def_name, o);
+    bool e = false;
+    std::string w;
+    p->picks = PlaceGang(p->plans, &e, &w, avoid, prefer_on_demand, Lower(j.name), def_name);
+    if (!p->picks.empty()) return true;
+    if (o == 0 || (e && !*ever)) {  // the first option's reason, or the first that could ever run
+      *req = p->plans[0].req;
+      *hosts = p->plans.size();
+      if (e || o == 0) *why = w;
+    }
+    if (!e) never += (never.empty() ? "" : "; ") + (n > 1 ? p->plans[0].req.instance_type + ": " : "") + w;
+    if (e) able += (able.empty() ? "" : " or ") + p->plans[0].req.instance_type;
+    *ever = *ever || e;
+  }
+  if (*ever && able.find(" or ") != std::string::npos) req->instance_type = able;
+  if (!*ever) {
+    const auto first = HostsFor(j, def_name, 0);
+    *req = first[0].req;
+    *hosts = first.size();
+    *why = never;
+  }
+  return false;
+}
+
 bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Outgoing>* out) {
   Trial* t = OldestPending(j);
   if (!t) {
@@ -17,16 +51,16 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
     HostRequest first;
     size_t first_hosts = 1;
     for (const auto* d : j.spec.Definitions()) {
-      const std::vector<HostPlan> plans = HostsFor(j, d->definition_name.value_or(""));
+      Placement p;
       bool ever = false;
       std::string w;
-      if (!PlaceGang(plans, &ever, &w, "", false, Lower(j.name), d->definition_name.value_or("")).empty()) {
-        any_now = true;
-      }
+      HostRequest req;
+      size_t hosts = 1;
+      if (PlaceTraining(j, d->definition_name.value_or(""), "", false, &p, &ever, &w, &req, &hosts)) any_now = true;
       if (!any_ever && !ever && why.empty()) {
         why = w;
-        first = plans[0].req;
-        first_hosts = plans.size();
+        first = req;
+        first_hosts = hosts;
       }
       any_ever = any_ever || ever;
     }
@@ -54,18 +88,19 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
       return false;
     }
   }
-  const std::vector<HostPlan> plans = HostsFor(j, t->definition_name);
+  Placement p;
   bool ever = false;
   std::string why;
-  const std::vector<GangPick> picks =
-      PlaceGang(plans, &ever, &why, t->interrupted_on, t->interruptions > 0, Lower(j.name), t->definition_name);
-  if (picks.empty()) {
-    NoteWaiting(j, t, plans[0].req, ever, why, now, plans.size());
+  HostRequest req;
+  size_t hosts = 1;
+  if (!PlaceTraining(j, t->definition_name, t->interrupted_on, t->interruptions > 0, &p, &ever, &why, &req, &hosts)) {
+    NoteWaiting(j, t, req, ever, why, now, hosts);
     return false;
   }
   j.waiting_reason.clear();
   j.waiting_since_ms = 0;
-  Launch(j, *t, *picks[0].worker, picks[0].gpus, now, out, nullptr, &picks);
+  t->resource_option = p.option;
+  Launch(j, *t, *p.picks[0].worker, p.picks[0].gpus, now, out, nullptr, &p.picks);
   return true;
 }
 
@@ -73,8 +108,12 @@ size_t CoordinatorCore::Impl::StartableNow(const TuningJob& j, size_t limit) con
   const auto defs = j.spec.Definitions();
   if (defs.size() != 1) return 1;
   const std::string def = defs[0]->definition_name.value_or("");
-  const std::vector<HostPlan> plans = HostsFor(j, def);
-  if (plans.size() != 1) return 1;
+  std::vector<HostRequest> options;  // each resource option's one host, in order of preference
+  for (size_t o = 0; o < ResourceOptionCount(j, def); ++o) {
+    const std::vector<HostPlan> plans = HostsFor(j, def, o);
+    if (plans.size() != 1) return 1;
+    options.push_back(plans[0].req);
+  }
   const std::string job = Lower(j.name);
   size_t n = 0;
   for (const auto& [id, w] : workers) {
@@ -84,9 +123,18 @@ size_t CoordinatorCore::Impl::StartableNow(const TuningJob& j, size_t limit) con
     const auto g = worker_gpus_used.find(id);
     std::set<uint32_t> used = g == worker_gpus_used.end() ? std::set<uint32_t>() : g->second;
     while (n < limit && free > 0) {
-      const FitResult f = Fit(opt.catalog, plans[0].req, w.reg, free, used);
-      if (!f.now) break;
-      for (uint32_t i : PickGpus(w.reg, used, f.gpus)) used.insert(i);
+      uint32_t gpus = 0;
+      bool fits = false;
+      for (const HostRequest& req : options) {
+        const FitResult f = Fit(opt.catalog, req, w.reg, free, used);
+        if (f.now) {
+          fits = true;
+          gpus = f.gpus;
+          break;
+        }
+      }
+      if (!fits) break;
+      for (uint32_t i : PickGpus(w.reg, used, gpus)) used.insert(i);
       --free;
       ++n;
     }
@@ -94,10 +142,17 @@ size_t CoordinatorCore::Impl::StartableNow(const TuningJob& j, size_t limit) con
   return std::max<size_t>(n, 1);
 }
 
-std::vector<CoordinatorCore::Impl::HostPlan> CoordinatorCore::Impl::HostsFor(const TuningJob& j, const std::string& def_name) const {
+size_t CoordinatorCore::Impl::ResourceOptionCount(const TuningJob& j, const std::string& def_name) const {
+  const auto* d = Definition(j, def_name);
+  return d ? std::max<size_t>(1, proto::ResourceOptions(*d).size()) : 1;
+}
+
+std::vector<CoordinatorCore::Impl::HostPlan> CoordinatorCore::Impl::HostsFor(const TuningJob& j, const std::string& def_name,
+                                                                             size_t option) const {
   std::vector<HostPlan> v;
   const auto* d = Definition(j, def_name);
-  const proto::ResourceConfig* rc = d && d->resource_config ? &*d->resource_config : nullptr;
+  const std::vector<proto::ResourceConfig> options = d ? proto::ResourceOptions(*d) : std::vector<proto::ResourceConfig>();
+  const proto::ResourceConfig* rc = options.empty() ? nullptr : &options[std::min(option, options.size() - 1)];
   const int64_t volume = rc ? rc->volume_size_in_gb.value_or(0) : 0;
   if (rc && !rc->instance_groups.empty()) {
     for (const auto& g : rc->instance_groups) {
@@ -251,6 +306,7 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
   a.grace_period_s = static_cast<uint32_t>(opt.default_grace_period_s);
   a.max_runtime_s = 86400;
   a.instance_type = w.reg.instance_type.empty() ? "local" : w.reg.instance_type;
+  std::string chosen;  // which instance config, when the definition offers several
   if (def) {
     if (def->algorithm_specification) {
       const auto& alg = *def->algorithm_specification;
@@ -261,15 +317,24 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
       }
     }
     a.environment = def->environment;
-    // Single-host placement (multi-host gangs come with instance-group scheduling): this host
+    // The resources of this attempt: the definition's ResourceConfig, or the instance config
+    // placement chose (HyperParameterTuningResourceConfig), which the worker sees as its
+    // ResourceConfig. Single-host placement (a gang's hosts are set by LaunchGang): this host
     // plays the first instance group, or the homogeneous ResourceConfig's type.
-    if (def->resource_config && !def->resource_config->instance_groups.empty()) {
-      const auto& g = def->resource_config->instance_groups[0];
+    const std::vector<proto::ResourceConfig> options = proto::ResourceOptions(*def);
+    const proto::ResourceConfig* rc =
+        options.empty() ? nullptr : &options[std::min(t->resource_option, options.size() - 1)];
+    if (rc && !rc->instance_groups.empty()) {
+      const auto& g = rc->instance_groups[0];
       a.instance_group = g.instance_group_name.value_or("");
       a.instance_type = g.instance_type.value_or("");
       a.instance_groups.push_back({a.instance_group, a.instance_type, a.hosts});
-    } else if (def->resource_config && def->resource_config->instance_type) {
-      a.instance_type = *def->resource_config->instance_type;
+    } else if (rc && rc->instance_type) {
+      a.instance_type = *rc->instance_type;
+    }
+    if (options.size() > 1) {
+      chosen = " as " + a.instance_type + " (" + std::to_string(t->resource_option + 1) + " of " +
+               std::to_string(options.size()) + " instance configs)";
     }
     if (def->stopping_condition && def->stopping_condition->max_runtime_in_seconds) {
       // MaxRuntimeInSeconds covers all attempts together: this one gets what the earlier ones
@@ -304,7 +369,7 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
       a.checkpoint_local_path = def->checkpoint_config->local_path.value_or("/opt/ml/checkpoints");
     }
     proto::TuningJobSpec one;
-    one.training_job_definition = *def;
+    one.training_job_definition = rc ? proto::WithResourceConfig(*def, *rc) : *def;
     a.spec_json = proto::EncodeCreateRequest(one)["TrainingJobDefinition"].dump();
   }
   // GPUs: placement's count (coordinator/placement.h), never one another trial holds; a
@@ -329,7 +394,7 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
   SaveTrial(*t);
   Event(now, after ? "AssignedAhead" : "Assigned", j.name, t->name,
         "attempt " + std::to_string(t->attempt) + " on worker " + w.reg.worker_id +
-            (mine.empty() ? "" : " with " + std::to_string(mine.size()) + " GPU(s)") +
+            (mine.empty() ? "" : " with " + std::to_string(mine.size()) + " GPU(s)") + chosen +
             (after ? ", to start when " + after->name + " ends" : ""));
   out->push_back({w.reg.worker_id, std::move(a)});
 }
@@ -387,7 +452,10 @@ bool CoordinatorCore::Impl::AheadAllowed(const TuningJob& j) const {
     return false;
   }
   if (j.spec.Definitions().size() != 1 || HasPending(j)) return false;
-  if (HostsFor(j, j.spec.Definitions()[0]->definition_name.value_or("")).size() != 1) return false;  // no gangs
+  const std::string def = j.spec.Definitions()[0]->definition_name.value_or("");
+  for (size_t o = 0; o < ResourceOptionCount(j, def); ++o) {
+    if (HostsFor(j, def, o).size() != 1) return false;  // no gangs
+  }
   if (static_cast<int64_t>(j.trials.size()) >= MaxJobs(j)) return false;
   switch (j.strategy->ProposeAhead()) {
     case Strategy::Ahead::kAlways: return true;
@@ -448,6 +516,7 @@ void CoordinatorCore::Impl::AssignAhead(int64_t now, std::vector<Outgoing>* out)
         ok->second = false;
         continue;
       }
+      q->resource_option = p.resource_option;  // its slot and GPUs, so its instance config too
       Launch(*j, *q, w, 0, now, out, &p);
       if (static_cast<int64_t>(j->trials.size()) >= MaxJobs(*j)) ok->second = false;
     }

@@ -96,6 +96,7 @@ TrialRow TrialToRow(const Trial& t) {
   d["stop_requested"] = t.stop_requested;
   d["stop_reason"] = t.stop_reason;
   if (!t.gpus.empty()) d["gpus"] = t.gpus;
+  if (t.resource_option > 0) d["resource_option"] = t.resource_option;
   if (t.interruptions > 0) {
     d["interruptions"] = t.interruptions;
     d["interrupted_on"] = t.interrupted_on;
@@ -154,6 +155,7 @@ Trial TrialFromRow(const TrialRow& r) {
   t.stop_requested = Get(d, "stop_requested", false);
   t.stop_reason = Get(d, "stop_reason", none);
   t.gpus = Get(d, "gpus", std::vector<uint32_t>{});
+  t.resource_option = Get(d, "resource_option", size_t{0});
   t.interruptions = Get(d, "interruptions", 0);
   t.interrupted_on = Get(d, "interrupted_on", none);
   t.training_ms = Get(d, "training_ms", int64_t{0});

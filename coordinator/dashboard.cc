@@ -441,6 +441,14 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
                 std::to_string(static_cast<int>(NumOf(counters, "Stopped"))) + " / " +
                 std::to_string(static_cast<int>(NumOf(counters, "NonRetryableError") + NumOf(counters, "RetryableError"))));
   if (!early.empty()) b += Card("Early stopping", Escape(early));
+  if (const Json warm = desc.value("WarmStartConfig", Json::object()); !warm.empty()) {
+    std::string parents;
+    for (const Json& p : warm.value("ParentHyperParameterTuningJobs", Json::array())) {
+      const std::string parent = Str(p, "HyperParameterTuningJobName");
+      parents += (parents.empty() ? "" : ", ") + Link("/ui/jobs/" + parent, parent);
+    }
+    b += Card("Warm start", Escape(Str(warm, "WarmStartType")) + " <span class=\"muted\">from</span> " + parents);
+  }
   if (best.contains("FinalHyperParameterTuningJobObjectiveMetric")) {
     b += Card("Best " + metric, Escape(Num(NumOf(best["FinalHyperParameterTuningJobObjectiveMetric"], "Value"))));
   }

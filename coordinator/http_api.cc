@@ -390,7 +390,12 @@ ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
       if (!def || dd->definition_name.value_or("") == t->definition_name) def = dd;
     }
     proto::TuningJobSpec one;
-    if (def) one.training_job_definition = *def;
+    if (def) {
+      // With instance configs to choose from, the one this training job was given.
+      const std::vector<proto::ResourceConfig> options = proto::ResourceOptions(*def);
+      one.training_job_definition =
+          options.empty() ? *def : proto::WithResourceConfig(*def, options[std::min(t->resource_option, options.size() - 1)]);
+    }
     Json dj = proto::EncodeCreateRequest(one).value("TrainingJobDefinition", Json::object());
     out["TrainingJobName"] = t->name;
     out["TrainingJobArn"] = c.TrainingJobArn(t->name);

@@ -258,10 +258,7 @@ void Decode(const Json& j, std::optional<T>& out, const Ctx& c, const std::strin
 // to case, so the CRD's camelCase spelling finds them too.
 const char* UnsupportedSageMakerField(const std::string& key) {
   static const std::pair<const char*, const char*> kFields[] = {
-      {"HyperParameterTuningResourceConfig",
-       "instance types SageMaker picks by availability (the SDK's instance_configs); give the definition a "
-       "ResourceConfig with one InstanceType, or InstanceGroups"},
-      {"InstancePreferences", "a prioritized list of instance types; give one InstanceType"},
+      {"InstancePreferences", "a prioritized list of instance types; give one InstanceType, or the definition a HyperParameterTuningResourceConfig with InstanceConfigs"},
       {"SelectedInstanceType", "an output of InstancePreferences; leave it out"},
       {"SelectedInstanceCount", "an output of InstancePreferences; leave it out"},
       {"InstancePlacementConfig", "placement within SageMaker UltraServers; leave it out"},

@@ -109,6 +109,17 @@ HPO_SCHEMA(ResourceConfig, F("InstanceType", &ResourceConfig::instance_type),
            F("VolumeKmsKeyId", &ResourceConfig::volume_kms_key_id),
            F("KeepAlivePeriodInSeconds", &ResourceConfig::keep_alive_period_in_seconds),
            F("InstanceGroups", &ResourceConfig::instance_groups));
+HPO_SCHEMA(HyperParameterTuningInstanceConfig,
+           F("InstanceType", &HyperParameterTuningInstanceConfig::instance_type),
+           F("InstanceCount", &HyperParameterTuningInstanceConfig::instance_count),
+           F("VolumeSizeInGB", &HyperParameterTuningInstanceConfig::volume_size_in_gb));
+HPO_SCHEMA(HyperParameterTuningResourceConfig,
+           F("InstanceType", &HyperParameterTuningResourceConfig::instance_type),
+           F("InstanceCount", &HyperParameterTuningResourceConfig::instance_count),
+           F("VolumeSizeInGB", &HyperParameterTuningResourceConfig::volume_size_in_gb),
+           F("VolumeKmsKeyId", &HyperParameterTuningResourceConfig::volume_kms_key_id),
+           F("AllocationStrategy", &HyperParameterTuningResourceConfig::allocation_strategy),
+           F("InstanceConfigs", &HyperParameterTuningResourceConfig::instance_configs));
 HPO_SCHEMA(RetryStrategy, F("MaximumRetryAttempts", &RetryStrategy::maximum_retry_attempts));
 HPO_SCHEMA(StoppingCondition, F("MaxRuntimeInSeconds", &StoppingCondition::max_runtime_in_seconds),
            F("MaxWaitTimeInSeconds", &StoppingCondition::max_wait_time_in_seconds),
@@ -132,6 +143,7 @@ HPO_SCHEMA(TrainingJobDefinition, F("DefinitionName", &TrainingJobDefinition::de
            F("EnableManagedSpotTraining", &TrainingJobDefinition::enable_managed_spot_training),
            F("CheckpointConfig", &TrainingJobDefinition::checkpoint_config),
            F("RetryStrategy", &TrainingJobDefinition::retry_strategy),
+           F("HyperParameterTuningResourceConfig", &TrainingJobDefinition::hyper_parameter_tuning_resource_config),
            F("Environment", &TrainingJobDefinition::environment));
 HPO_SCHEMA(ParentTuningJob,
            F("HyperParameterTuningJobName", &ParentTuningJob::hyper_parameter_tuning_job_name));

@@ -12,4 +12,36 @@ std::vector<const TrainingJobDefinition*> TuningJobSpec::Definitions() const {
   return out;
 }
 
+std::vector<ResourceConfig> ResourceOptions(const TrainingJobDefinition& d) {
+  if (d.resource_config) return {*d.resource_config};
+  std::vector<ResourceConfig> out;
+  if (!d.hyper_parameter_tuning_resource_config) return out;
+  const HyperParameterTuningResourceConfig& h = *d.hyper_parameter_tuning_resource_config;
+  if (h.instance_configs.empty()) {
+    ResourceConfig rc;
+    rc.instance_type = h.instance_type;
+    rc.instance_count = h.instance_count;
+    rc.volume_size_in_gb = h.volume_size_in_gb;
+    rc.volume_kms_key_id = h.volume_kms_key_id;
+    out.push_back(std::move(rc));
+    return out;
+  }
+  for (const auto& c : h.instance_configs) {
+    ResourceConfig rc;
+    rc.instance_type = c.instance_type;
+    rc.instance_count = c.instance_count;
+    rc.volume_size_in_gb = c.volume_size_in_gb;
+    rc.volume_kms_key_id = h.volume_kms_key_id;
+    out.push_back(std::move(rc));
+  }
+  return out;
+}
+
+TrainingJobDefinition WithResourceConfig(const TrainingJobDefinition& d, const ResourceConfig& rc) {
+  TrainingJobDefinition one = d;
+  one.resource_config = rc;
+  one.hyper_parameter_tuning_resource_config.reset();
+  return one;
+}
+
 }  // namespace hpo::proto

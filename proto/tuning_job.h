@@ -220,6 +220,28 @@ struct ResourceConfig {
   bool operator==(const ResourceConfig&) const = default;
 };
 
+// HyperParameterTuningResourceConfig's InstanceConfigs entries.
+struct HyperParameterTuningInstanceConfig {
+  std::optional<std::string> instance_type;  // required
+  std::optional<int64_t> instance_count;     // required, >= 1
+  std::optional<int64_t> volume_size_in_gb;  // required, >= 1
+  bool operator==(const HyperParameterTuningInstanceConfig&) const = default;
+};
+
+// A definition's resources with alternatives (the SageMaker SDK's `instance_configs`): either
+// one InstanceType/InstanceCount/VolumeSizeInGB, or 1-6 InstanceConfigs tried in the order
+// written (AllocationStrategy Prioritized, the only one). Takes the place of ResourceConfig,
+// never both; no KeepAlivePeriodInSeconds, no InstanceGroups.
+struct HyperParameterTuningResourceConfig {
+  std::optional<std::string> instance_type;
+  std::optional<int64_t> instance_count;
+  std::optional<int64_t> volume_size_in_gb;
+  std::optional<std::string> volume_kms_key_id;    // CRD `volumeKMSKeyID`
+  std::optional<std::string> allocation_strategy;  // Prioritized
+  std::vector<HyperParameterTuningInstanceConfig> instance_configs;  // 1-6
+  bool operator==(const HyperParameterTuningResourceConfig&) const = default;
+};
+
 struct RetryStrategy {
   std::optional<int64_t> maximum_retry_attempts;  // 1-30
   bool operator==(const RetryStrategy&) const = default;
@@ -255,9 +277,19 @@ struct TrainingJobDefinition {
   std::optional<bool> enable_managed_spot_training;
   std::optional<CheckpointConfig> checkpoint_config;
   std::optional<RetryStrategy> retry_strategy;
+  std::optional<HyperParameterTuningResourceConfig> hyper_parameter_tuning_resource_config;
   StringMap environment;
   bool operator==(const TrainingJobDefinition&) const = default;
 };
+
+// The ResourceConfigs a training job of `d` may run with, in order of preference: its
+// ResourceConfig alone; else one per HyperParameterTuningResourceConfig.InstanceConfigs entry
+// (the scheduler takes the first that can start now), or its single InstanceType. Empty when the
+// definition has neither (an invalid spec).
+std::vector<ResourceConfig> ResourceOptions(const TrainingJobDefinition& d);
+
+// `d` as one training job runs it: with ResourceConfig `rc` in place of either resource field.
+TrainingJobDefinition WithResourceConfig(const TrainingJobDefinition& d, const ResourceConfig& rc);
 
 struct ParentTuningJob {
   std::optional<std::string> hyper_parameter_tuning_job_name;

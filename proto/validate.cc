@@ -47,6 +47,8 @@ constexpr int64_t kDefaultMaxRuntime = 86400;
 constexpr int64_t kPendingMin = 7200;
 constexpr int64_t kPendingMax = 2419200;
 constexpr size_t kMaxInstanceGroups = 5;
+constexpr size_t kMaxInstanceConfigs = 6;  // HyperParameterTuningResourceConfig.InstanceConfigs
+constexpr size_t kKmsKeyIdMax = 2048;
 constexpr size_t kInstanceGroupNameMax = 64;
 constexpr int64_t kKeepAliveMax = 21600;
 constexpr int64_t kRetryMax = 30;
@@ -266,6 +268,7 @@ class Validator {
   void CheckChannels(const TrainingJobDefinition& d, const FieldPath& p);
   void CheckChannel(const TrainingJobDefinition& d, const Channel& c, const FieldPath& p);
   void CheckResourceConfig(const ResourceConfig& r, const FieldPath& p);
+  void CheckTuningResourceConfig(const HyperParameterTuningResourceConfig& r, const FieldPath& p);
   void CheckStopping(const TrainingJobDefinition& d, const FieldPath& p);
   void CheckWarmStart(const TuningJobSpec& spec, const FieldPath& p);
   void CheckTags(const std::vector<Tag>& tags, const FieldPath& p);
@@ -895,7 +898,16 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
   }
 
   FieldPath rp = p.Child("ResourceConfig");
-  if (Required(d.resource_config, rp)) CheckResourceConfig(*d.resource_config, rp);
+  FieldPath hp = p.Child("HyperParameterTuningResourceConfig");
+  if (d.resource_config && d.hyper_parameter_tuning_resource_config) {
+    Add(hp, "set either " + N("ResourceConfig") + " or " + N("HyperParameterTuningResourceConfig") + ", not both");
+  } else if (d.hyper_parameter_tuning_resource_config) {
+    CheckTuningResourceConfig(*d.hyper_parameter_tuning_resource_config, hp);
+  } else if (!d.resource_config) {
+    Add(rp, "is required (or " + N("HyperParameterTuningResourceConfig") + " with instance types to choose from)");
+  } else {
+    CheckResourceConfig(*d.resource_config, rp);
+  }
 
   CheckStopping(d, p);
 
@@ -1060,8 +1072,9 @@ void Validator::CheckChannel(const TrainingJobDefinition& d, const Channel& c, c
       }
       FieldPath gp = sp.Child("InstanceGroupNames");
       Count(s.instance_group_names.size(), gp, 0, kMaxChannelInstanceGroups, "instance group names");
-      if (!s.instance_group_names.empty() && d.resource_config) {
-        const auto& groups = d.resource_config->instance_groups;
+      if (!s.instance_group_names.empty() && (d.resource_config || d.hyper_parameter_tuning_resource_config)) {
+        static const std::vector<InstanceGroup> kNone;
+        const auto& groups = d.resource_config ? d.resource_config->instance_groups : kNone;
         if (groups.empty()) {
           Add(gp, "needs " + N("ResourceConfig") + "." + N("InstanceGroups") +
                       ": a channel can name instance groups only when the resource config defines them");
@@ -1143,6 +1156,32 @@ void Validator::CheckResourceConfig(const ResourceConfig& r, const FieldPath& p)
   }
   IntRange(r.volume_size_in_gb, p.Child("VolumeSizeInGB"), 1, -1, false);
   IntRange(r.keep_alive_period_in_seconds, p.Child("KeepAlivePeriodInSeconds"), 0, kKeepAliveMax, false);
+}
+
+void Validator::CheckTuningResourceConfig(const HyperParameterTuningResourceConfig& r, const FieldPath& p) {
+  Enum(r.allocation_strategy, p.Child("AllocationStrategy"), {"Prioritized"}, false);
+  if (r.volume_kms_key_id) Length(*r.volume_kms_key_id, p.Child("VolumeKmsKeyId"), 0, kKmsKeyIdMax);
+  FieldPath cp = p.Child("InstanceConfigs");
+  if (r.instance_configs.empty()) {
+    if (!r.instance_type || r.instance_type->empty()) {
+      Add(p.Child("InstanceType"), "is required (or " + N("InstanceConfigs") + ": 1-6 instance types in order of preference)");
+    }
+    IntRange(r.instance_count, p.Child("InstanceCount"), 1, -1, true);
+    IntRange(r.volume_size_in_gb, p.Child("VolumeSizeInGB"), 1, -1, false);
+    return;
+  }
+  if (r.instance_type || r.instance_count || r.volume_size_in_gb) {
+    Add(p, "set either " + N("InstanceConfigs") + " or " + N("InstanceType") + ", " + N("InstanceCount") + " and " +
+               N("VolumeSizeInGB") + ", not both");
+  }
+  Count(r.instance_configs.size(), cp, 1, kMaxInstanceConfigs, "instance configs");
+  for (size_t i = 0; i < r.instance_configs.size(); ++i) {
+    const HyperParameterTuningInstanceConfig& c = r.instance_configs[i];
+    FieldPath ep = cp.Index(i);
+    if (!c.instance_type || c.instance_type->empty()) Add(ep.Child("InstanceType"), "is required");
+    IntRange(c.instance_count, ep.Child("InstanceCount"), 1, -1, true);
+    IntRange(c.volume_size_in_gb, ep.Child("VolumeSizeInGB"), 1, -1, true);
+  }
 }
 
 void Validator::CheckStopping(const TrainingJobDefinition& d, const FieldPath& dp) {

@@ -505,5 +505,36 @@ TEST_F(DashboardTest, TheRunningCardCountsStartedTrainingJobsAndShowsTheOthersAp
   EXPECT_NE(b.find("2 of at most 2</div>"), std::string::npos) << b;
 }
 
+// A warm-started job says so: a card on its page linking its parents, and a WarmStart event with
+// how many of their training jobs inform the search.
+TEST_F(DashboardTest, AWarmStartedJobNamesItsTypeAndParentsOnItsPageAndInItsEvents) {
+  Register("w1", 2);
+  auto a = Only<proto::wire::AssignTrial>(Submit(coretest::Spec("parent", "Random", 2, 2)));
+  ASSERT_EQ(a.size(), 2u);
+  Finish("w1", a[0], 0.5);
+  Finish("w1", a[1], 0.25);
+  proto::TuningJobSpec child = coretest::Spec("child", "Random", 4, 2);
+  child.warm_start_config.emplace();
+  child.warm_start_config->parent_hyper_parameter_tuning_jobs.push_back({"parent"});
+  child.warm_start_config->warm_start_type = "TransferLearning";
+  Submit(child);
+  const std::string b = Get("/ui/jobs/child").body;
+  EXPECT_NE(b.find("Warm start</div><div class=\"v\">TransferLearning <span class=\"muted\">from</span> "
+                   "<a href=\"/ui/jobs/parent\">parent</a>"),
+            std::string::npos)
+      << b;
+  EXPECT_EQ(Get("/ui/jobs/parent").body.find("Warm start"), std::string::npos);
+  auto events = core_->Events("child", 0, 100);
+  ASSERT_TRUE(events.ok());
+  bool found = false;
+  for (const auto& e : *events) {
+    if (e.kind == "WarmStart") {
+      found = true;
+      EXPECT_EQ(e.message, "TransferLearning from parent: 2 of their training jobs with an objective inform the search");
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
 }  // namespace
 }  // namespace hpo::coordinator

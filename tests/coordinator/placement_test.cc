@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/coordinator/core_fixture.h"
 
 namespace hpo::coordinator {
@@ -227,6 +229,57 @@ TEST_F(PlacementCoreTest, AnUnknownTypeIsServedByAWorkerThatAdvertisesIt) {
   ASSERT_EQ(assigns.size(), 2u);
   EXPECT_EQ(core_->FindTrial(assigns[0].trial)->worker_id, "trn");
   EXPECT_TRUE(core_->FindJob("x")->waiting_reason.empty());
+}
+
+// HyperParameterTuningResourceConfig.InstanceConfigs (the SDK's instance_configs): each training
+// job runs on the first instance config that can start now, and is given that config.
+TEST_F(PlacementCoreTest, InstanceConfigsArePlacedInOrderOfPreferenceAndEachTrainingJobKeepsItsOwn) {
+  options_.lease_ms = 100'000'000;  // the fake workers send no heartbeats
+  MakeCore();
+  Join(Worker("gpu", 4, 16, 128, {141}));  // one GPU: one ml.g5.xlarge at a time
+  Join(Worker("cpu", 4, 2, 24));
+  proto::TuningJobSpec spec = Spec("ic", "Random", 6, 3);
+  auto& d = *spec.training_job_definition;
+  d.resource_config.reset();
+  auto& h = d.hyper_parameter_tuning_resource_config.emplace();
+  h.allocation_strategy = "Prioritized";
+  h.instance_configs = {{"ml.g5.xlarge", 1, 50}, {"ml.m5.large", 1, 30}};
+  auto assigns = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(assigns.size(), 3u);
+  std::map<std::string, int> types;
+  for (const auto& a : assigns) {
+    ++types[a.instance_type];
+    const Trial* t = core_->FindTrial(a.trial);
+    EXPECT_EQ(t->resource_option, a.instance_type == "ml.g5.xlarge" ? 0u : 1u);
+    // The worker sees the chosen config as the training job's ResourceConfig.
+    const auto def = nlohmann::json::parse(a.spec_json);
+    EXPECT_FALSE(def.contains("HyperParameterTuningResourceConfig")) << a.spec_json;
+    EXPECT_EQ(def["ResourceConfig"]["InstanceType"], a.instance_type);
+    EXPECT_EQ(def["ResourceConfig"]["VolumeSizeInGB"], a.instance_type == "ml.g5.xlarge" ? 50 : 30);
+    EXPECT_EQ(a.gpus.size(), a.instance_type == "ml.g5.xlarge" ? 1u : 0u);
+    if (a.instance_type == "ml.g5.xlarge") {
+      EXPECT_EQ(t->worker_id, "gpu");
+    }
+  }
+  EXPECT_EQ(types, (std::map<std::string, int>{{"ml.g5.xlarge", 1}, {"ml.m5.large", 2}}))
+      << "the first goes to the preferred type; the others fall back while its only GPU is taken";
+
+  // After a coordinator restart each training job still has its own instance config.
+  MakeCore();
+  for (const auto& a : assigns) {
+    EXPECT_EQ(core_->FindTrial(a.trial)->resource_option, a.instance_type == "ml.g5.xlarge" ? 0u : 1u) << a.trial;
+  }
+
+  // No worker can serve either type: the reason names both.
+  Only<proto::wire::AssignTrial>(Join(Worker("cpu", 4, 2, 24)));
+  proto::TuningJobSpec big = Spec("big", "Random", 2, 1);
+  big.training_job_definition->resource_config.reset();
+  big.training_job_definition->hyper_parameter_tuning_resource_config.emplace().instance_configs = {
+      {"ml.p4d.24xlarge", 1, 50}, {"ml.p5.48xlarge", 1, 50}};
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(big)).empty());
+  const std::string why = core_->FindJob("big")->waiting_reason;
+  EXPECT_EQ(why.rfind("no registered worker can serve ml.p4d.24xlarge: ml.p4d.24xlarge: ", 0), 0u) << why;
+  EXPECT_NE(why.find("; ml.p5.48xlarge: "), std::string::npos) << why;
 }
 
 // ---- warm reuse: KeepAlivePeriodInSeconds --------------------------------------------------

@@ -140,6 +140,9 @@ class Cluster : public ::testing::Test {
                                      (dir_ / ("w" + std::to_string(i))).string(), "--image",
                                      std::string("quadratic=") + HPO_QUADRATIC};
     argv.insert(argv.end(), worker_args_.begin(), worker_args_.end());
+    if (auto own = worker_args_of_.find(i); own != worker_args_of_.end()) {
+      argv.insert(argv.end(), own->second.begin(), own->second.end());
+    }
     auto child = std::make_unique<Child>(argv, (dir_ / ("worker" + std::to_string(i) + ".log")).string());
     if (replace) {
       workers_.at(*replace) = std::move(child);
@@ -268,6 +271,7 @@ class Cluster : public ::testing::Test {
   int default_workers_ = 3;                // hpo workers w1..wN started by SetUp
   std::vector<std::string> coordinator_args_;  // more `hpo coordinator` flags (set in BeforeCoordinator)
   std::vector<std::string> worker_args_;       // more `hpo worker` flags (set in BeforeCoordinator)
+  std::map<int, std::vector<std::string>> worker_args_of_;  // ... for worker w<i> alone
   std::unique_ptr<Child> coordinator_;
   std::vector<std::unique_ptr<Child>> workers_;
 };

@@ -416,6 +416,62 @@ TEST_F(VolumeCluster, ATrainerThatWritesPastVolumeSizeInGBFailsAndOneWithinItCom
   }
 }
 
+// HyperParameterTuningResourceConfig.InstanceConfigs (the SDK's instance_configs): w1 serves the
+// preferred type, w2 the second; with four training jobs at a time both are used, each training
+// job is described with the instance config it ran on, and its program sees that type.
+class TypedCluster : public Cluster {
+ protected:
+  void BeforeCoordinator() override {
+    default_workers_ = 2;
+    worker_args_of_ = {{1, {"--instance-type", "ml.test.preferred"}}, {2, {"--instance-type", "ml.test.fallback"}}};
+  }
+};
+
+TEST_F(TypedCluster, InstanceConfigsFillThePreferredTypeFirstThenFallBack) {
+  const fs::path trainer = dir_ / "typed.sh";
+  std::ofstream(trainer) << "#!/bin/sh\n"
+                            "echo \"type=$SM_CURRENT_INSTANCE_TYPE\"\n"
+                            "sleep 1\n"
+                            "echo loss=$SM_HP_X\n";
+  fs::permissions(trainer, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("it-typed", "Random", 8, 4, ranges);
+  auto& def = spec["TrainingJobDefinition"];
+  def["AlgorithmSpecification"]["TrainingImage"] = "file://" + trainer.string();
+  def.erase("ResourceConfig");
+  def["HyperParameterTuningResourceConfig"] = {
+      {"AllocationStrategy", "Prioritized"},
+      {"InstanceConfigs",
+       {{{"InstanceType", "ml.test.preferred"}, {"InstanceCount", 1}, {"VolumeSizeInGB", 1}},
+        {{"InstanceType", "ml.test.fallback"}, {"InstanceCount", 1}, {"VolumeSizeInGB", 2}}}}};
+  Call("CreateHyperParameterTuningJob", spec);
+  Json d = WaitFor("it-typed");
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  std::map<std::string, int> by_type;
+  for (const auto& t : Trials("it-typed")) {
+    const std::string name = t["TrainingJobName"];
+    Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", name}});
+    const std::string type = tj["ResourceConfig"].value("InstanceType", "");
+    ++by_type[type];
+    EXPECT_EQ(tj["ResourceConfig"]["VolumeSizeInGB"], type == "ml.test.preferred" ? 1 : 2) << tj.dump(2);
+    EXPECT_FALSE(tj.contains("HyperParameterTuningResourceConfig"));
+    std::string worker;
+    for (const auto& st : tj["SecondaryStatusTransitions"]) {
+      const std::string msg = st.value("StatusMessage", "");
+      for (const char* w : {"w1", "w2"}) {
+        if (msg.find("on worker " + std::string(w)) != std::string::npos) worker = w;
+      }
+    }
+    EXPECT_EQ(worker, type == "ml.test.preferred" ? "w1" : "w2") << name << ": " << tj.dump(2);
+    auto logs = httplib::Client("127.0.0.1", http_port_).Get("/hpo/v1/logs/" + name);
+    ASSERT_TRUE(logs);
+    EXPECT_NE(logs->body.find("type=" + type), std::string::npos) << "the program sees its instance type: " << logs->body;
+  }
+  EXPECT_GE(by_type["ml.test.preferred"], 2) << "w1's two slots first";
+  EXPECT_GE(by_type["ml.test.fallback"], 2) << "four at a time: w2 takes the fallback type";
+  EXPECT_EQ(by_type["ml.test.preferred"] + by_type["ml.test.fallback"], 8);
+}
+
 TEST_F(Cluster, AGridJobRunsEveryCombinationOnce) {
   Json ranges = {{"CategoricalParameterRanges",
                   {{{"Name", "optimizer"}, {"Values", {"adam", "sgd", "rmsprop"}}},

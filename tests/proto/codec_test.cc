@@ -202,17 +202,17 @@ TEST(Codec, SageMakerFieldsHpoDoesNotSupportAreNamedAsSuch) {
   FieldErrors errs;
   auto parsed = ParseSpec(R"({"HyperParameterTuningJobName": "api-job",
     "HyperParameterTuningJobConfig": {"Strategy": "Random"},
-    "TrainingJobDefinition": {"HyperParameterTuningResourceConfig": {"InstanceType": "ml.m5.large"},
-                              "ResourceConfig": {"InstanceType": "ml.m5.large", "TrainingPlanArn": "arn:x"}}})",
+    "TrainingJobDefinition": {"ResourceConfig": {"InstanceType": "ml.m5.large", "TrainingPlanArn": "arn:x",
+                                                 "InstancePreferences": []}}})",
                           &errs);
   ASSERT_FALSE(parsed.ok());
   ASSERT_EQ(errs.size(), 2u) << JoinErrors(errs);
-  EXPECT_EQ(errs[0].path, "TrainingJobDefinition.HyperParameterTuningResourceConfig");
-  EXPECT_EQ(errs[0].message.rfind("is a SageMaker field that hpo does not support (instance types SageMaker picks", 0),
-            0u)
+  EXPECT_EQ(errs[0].path, "TrainingJobDefinition.ResourceConfig.TrainingPlanArn");
+  EXPECT_EQ(errs[0].message.rfind("is a SageMaker field that hpo does not support (SageMaker training plans", 0), 0u)
       << errs[0].message;
-  EXPECT_NE(errs[0].message.find("give the definition a ResourceConfig with one InstanceType"), std::string::npos);
-  EXPECT_EQ(errs[1].path, "TrainingJobDefinition.ResourceConfig.TrainingPlanArn");
+  EXPECT_EQ(errs[1].path, "TrainingJobDefinition.ResourceConfig.InstancePreferences");
+  EXPECT_NE(errs[1].message.find("HyperParameterTuningResourceConfig with InstanceConfigs"), std::string::npos)
+      << errs[1].message;
   FieldErrors crd;
   ASSERT_FALSE(ParseSpec("spec:\n  hyperParameterTuningJobName: x\n  trainingJobDefinition:\n"
                          "    resourceConfig: {instancePlacementConfig: {}}\n",
@@ -220,6 +220,33 @@ TEST(Codec, SageMakerFieldsHpoDoesNotSupportAreNamedAsSuch) {
                    .ok());
   ASSERT_EQ(crd.size(), 1u) << JoinErrors(crd);
   EXPECT_NE(crd[0].message.find("UltraServers"), std::string::npos) << crd[0].message;
+}
+
+// What the SageMaker Python SDK sends for HyperparameterTuner(instance_configs=[...]) is read in
+// both spellings.
+TEST(Codec, HyperParameterTuningResourceConfigIsReadInBothSpellings) {
+  auto api = ParseSpec(R"({"HyperParameterTuningJobName": "api-job",
+    "TrainingJobDefinition": {"HyperParameterTuningResourceConfig": {"InstanceConfigs": [
+      {"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+      {"InstanceType": "ml.m5.large", "InstanceCount": 2, "VolumeSizeInGB": 10}],
+      "AllocationStrategy": "Prioritized"}}})");
+  ASSERT_TRUE(api.ok()) << api.status().ToString();
+  const auto& h = *api->document.spec.training_job_definition->hyper_parameter_tuning_resource_config;
+  ASSERT_EQ(h.instance_configs.size(), 2u);
+  EXPECT_EQ(h.instance_configs[1].instance_count, 2);
+  EXPECT_EQ(h.allocation_strategy, "Prioritized");
+  const auto options = ResourceOptions(*api->document.spec.training_job_definition);
+  ASSERT_EQ(options.size(), 2u);
+  EXPECT_EQ(options[1].instance_type, "ml.m5.large");
+  EXPECT_EQ(options[1].volume_size_in_gb, 10);
+  auto crd = ParseSpec("spec:\n  hyperParameterTuningJobName: x\n  trainingJobDefinition:\n"
+                       "    hyperParameterTuningResourceConfig:\n      instanceType: ml.g5.xlarge\n"
+                       "      instanceCount: 1\n      volumeSizeInGB: 30\n");
+  ASSERT_TRUE(crd.ok()) << crd.status().ToString();
+  const auto one = ResourceOptions(*crd->document.spec.training_job_definition);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].instance_type, "ml.g5.xlarge");
+  EXPECT_EQ(one[0].volume_size_in_gb, 30);
 }
 
 // SageMaker takes InputDataConfig with 1-20 channels or none at all; an empty list is refused

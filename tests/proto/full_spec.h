@@ -52,6 +52,10 @@ inline TrainingJobDefinition FullDefinition(const std::string& name) {
   d.enable_managed_spot_training = true;
   d.checkpoint_config = CheckpointConfig{"s3://bucket/checkpoints/run-1/", "/opt/ml/checkpoints/"};
   d.retry_strategy = RetryStrategy{3};
+  // Not valid beside ResourceConfig (a spec has one of the two), but every field is written.
+  d.hyper_parameter_tuning_resource_config = HyperParameterTuningResourceConfig{
+      "ml.g5.xlarge", 1, 50, "arn:aws:kms:us-west-2:123456789012:key/hp", "Prioritized",
+      {{"ml.g5.xlarge", 1, 50}, {"ml.g4dn.xlarge", 2, 60}}};
   d.environment = {{"NCCL_DEBUG", "INFO"}, {"OMP_NUM_THREADS", "4"}};
   return d;
 }

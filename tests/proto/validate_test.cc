@@ -188,6 +188,16 @@ const std::string SC = D + ".stoppingCondition";
 const std::string RC = D + ".resourceConfig";
 const std::string W = "spec.warmStartConfig";
 const std::string M = "spec.trainingJobDefinitions";
+const std::string HP = D + ".hyperParameterTuningResourceConfig";
+
+// The definition's resources as instance types to choose from (the SDK's instance_configs).
+HyperParameterTuningResourceConfig& UseInstanceConfigs(TuningJobSpec& s) {
+  Def(s).resource_config.reset();
+  auto& h = Def(s).hyper_parameter_tuning_resource_config.emplace();
+  h.allocation_strategy = "Prioritized";
+  h.instance_configs = {{"ml.g5.xlarge", 1, 30}, {"ml.g4dn.xlarge", 1, 30}};
+  return h;
+}
 
 std::vector<Case> Cases() {
   using S = TuningJobSpec;
@@ -614,6 +624,47 @@ std::vector<Case> Cases() {
        RC + ".volumeSizeInGB", "must be >= 1, got 0"},
       {"keep_alive_too_long", Base::kRandom, [](S& s) { Def(s).resource_config->keep_alive_period_in_seconds = 21601; },
        RC + ".keepAlivePeriodInSeconds", "must be between 0 and 21600, got 21601"},
+      {"tuning_resource_config_beside_resource_config", Base::kRandom,
+       [](S& s) {
+         auto rc = *Def(s).resource_config;
+         UseInstanceConfigs(s);
+         Def(s).resource_config = rc;
+       },
+       HP, "set either resourceConfig or hyperParameterTuningResourceConfig, not both"},
+      {"instance_configs_with_instance_type", Base::kRandom, [](S& s) { UseInstanceConfigs(s).instance_type = "ml.g5.xlarge"; },
+       HP, "set either instanceConfigs or instanceType, instanceCount and volumeSizeInGB, not both"},
+      {"too_many_instance_configs", Base::kRandom,
+       [](S& s) {
+         auto& h = UseInstanceConfigs(s);
+         for (const char* t : {"ml.g5.2xlarge", "ml.g5.4xlarge", "ml.g6.xlarge", "ml.p3.2xlarge", "ml.m5.xlarge"}) {
+           h.instance_configs.push_back({t, 1, 30});
+         }
+       },
+       HP + ".instanceConfigs", "must have 1-6 instance configs, got 7"},
+      {"instance_config_volume_missing", Base::kRandom,
+       [](S& s) { UseInstanceConfigs(s).instance_configs[1].volume_size_in_gb.reset(); },
+       HP + ".instanceConfigs[1].volumeSizeInGB", "is required"},
+      {"instance_config_count_zero", Base::kRandom,
+       [](S& s) { UseInstanceConfigs(s).instance_configs[0].instance_count = 0; },
+       HP + ".instanceConfigs[0].instanceCount", "must be >= 1, got 0"},
+      {"instance_config_type_missing", Base::kRandom,
+       [](S& s) { UseInstanceConfigs(s).instance_configs[0].instance_type.reset(); },
+       HP + ".instanceConfigs[0].instanceType", "is required"},
+      {"allocation_strategy_unknown", Base::kRandom, [](S& s) { UseInstanceConfigs(s).allocation_strategy = "Cheapest"; },
+       HP + ".allocationStrategy", "got \"Cheapest\""},
+      {"tuning_resource_config_without_type", Base::kRandom,
+       [](S& s) {
+         UseInstanceConfigs(s).instance_configs.clear();
+         Def(s).hyper_parameter_tuning_resource_config->instance_count = 1;
+       },
+       HP + ".instanceType", "is required (or instanceConfigs"},
+      {"instance_group_names_with_instance_configs", Base::kRandom,
+       [](S& s) {
+         UseInstanceConfigs(s);
+         S3(s).instance_group_names = {"gpu"};
+         S3(s, 1).instance_group_names = {"gpu"};
+       },
+       S3P + ".instanceGroupNames", "needs resourceConfig.instanceGroups", 2 /* one per channel */},
       {"retry_attempts_zero", Base::kRandom, [](S& s) { Def(s).retry_strategy = RetryStrategy{0}; },
        D + ".retryStrategy.maximumRetryAttempts", "must be between 1 and 30, got 0"},
       {"retry_attempts_missing", Base::kRandom, [](S& s) { Def(s).retry_strategy = RetryStrategy{}; },
@@ -946,6 +997,15 @@ TEST(Validate, AllowsWhatSageMakerAllows) {
     EXPECT_TRUE(e.empty()) << Describe(e);
   };
   TuningJobSpec s = RandomBase();
+  UseInstanceConfigs(s);  // instance types to choose from, in order
+  ok(s);
+  s = RandomBase();  // ... or one, written as HyperParameterTuningResourceConfig
+  UseInstanceConfigs(s).instance_configs.clear();
+  Def(s).hyper_parameter_tuning_resource_config->instance_type = "ml.g5.xlarge";
+  Def(s).hyper_parameter_tuning_resource_config->instance_count = 2;
+  ok(s);
+
+  s = RandomBase();
   // More parallel jobs than jobs.
   Cfg(s).resource_limits->max_parallel_training_jobs = 50;
   ok(s);
