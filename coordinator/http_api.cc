@@ -214,13 +214,95 @@ ApiResponse Create(Dispatcher& d, const Json& req) {
   return Ok({{"HyperParameterTuningJobArn", *arn}});
 }
 
+// All three kinds of range, empty ones too, as SageMaker describes them (the SDK's attach()
+// reads each without a fallback).
+void AllRangeKinds(Json& ranges) {
+  for (const char* k : {"IntegerParameterRanges", "ContinuousParameterRanges", "CategoricalParameterRanges"}) {
+    if (!ranges.contains(k)) ranges[k] = Json::array();
+  }
+}
+
+// What SageMaker's DescribeHyperParameterTuningJob carries in a training job definition beyond
+// the request, and the SageMaker Python SDK reads without a fallback (HyperparameterTuner.attach,
+// and the warm-start tuners made from it): `_tuning_objective_metric` among the static
+// hyperparameters, every kind of range, and a ResourceConfig when the definition gave
+// HyperParameterTuningResourceConfig (which the SDK v2 always sends): the preferred instance
+// config, from which attach() takes the estimator's instance type, count and volume.
+void DescribedAsSageMakerDoes(Json& def, const std::string& job_metric) {
+  if (!def.is_object()) return;
+  std::string metric = job_metric;
+  if (def.contains("TuningObjective")) metric = def["TuningObjective"].value("MetricName", metric);
+  Json& statics = def["StaticHyperParameters"];
+  if (!statics.is_object()) statics = Json::object();
+  if (!metric.empty() && !statics.contains("_tuning_objective_metric")) statics["_tuning_objective_metric"] = metric;
+  if (def.contains("HyperParameterRanges")) AllRangeKinds(def["HyperParameterRanges"]);
+  if (!def.contains("ResourceConfig") && def.contains("HyperParameterTuningResourceConfig")) {
+    const Json& h = def["HyperParameterTuningResourceConfig"];
+    const Json configs = h.value("InstanceConfigs", Json::array());
+    const Json& first = configs.empty() ? h : configs[0];
+    Json rc = Json::object();
+    for (const char* k : {"InstanceType", "InstanceCount", "VolumeSizeInGB"}) {
+      if (first.contains(k)) rc[k] = first[k];
+    }
+    if (h.contains("VolumeKmsKeyId")) rc["VolumeKmsKeyId"] = h["VolumeKmsKeyId"];
+    def["ResourceConfig"] = std::move(rc);
+  }
+}
+
 ApiResponse Describe(Dispatcher& d, const Json& req) {
   if (Status s = CheckMembers(req, {"HyperParameterTuningJobName"}); !s.ok()) return FromStatus(s);
   auto name = RequiredString(req, "HyperParameterTuningJobName");
   if (!name.ok()) return FromStatus(name.status());
   auto r = d.WithCore([&](CoordinatorCore& c) { return c.Describe(*name, d.Now()); });
   if (!r.ok()) return FromStatus(r.status());
-  return Ok(proto::EncodeDescribeResponse(*r));
+  Json out = proto::EncodeDescribeResponse(*r);
+  std::string metric;
+  if (out.contains("HyperParameterTuningJobConfig")) {
+    Json& cfg = out["HyperParameterTuningJobConfig"];
+    if (cfg.contains("HyperParameterTuningJobObjective")) {
+      metric = cfg["HyperParameterTuningJobObjective"].value("MetricName", "");
+    }
+    if (cfg.contains("ParameterRanges")) AllRangeKinds(cfg["ParameterRanges"]);
+  }
+  if (out.contains("TrainingJobDefinition")) DescribedAsSageMakerDoes(out["TrainingJobDefinition"], metric);
+  if (out.contains("TrainingJobDefinitions") && out["TrainingJobDefinitions"].is_array()) {
+    for (Json& def : out["TrainingJobDefinitions"]) DescribedAsSageMakerDoes(def, metric);
+  }
+  return Ok(out);
+}
+
+// ListTags for a tuning job's or one of its training jobs' ARN: the tuning job's Tags (SageMaker
+// gives a tuning job's training jobs its tags). The SDK's Estimator.attach() and
+// tuner.best_estimator() call it every time.
+ApiResponse ListTags(Dispatcher& d, const Json& req) {
+  if (Status s = CheckMembers(req, {"ResourceArn", "MaxResults", "NextToken"}); !s.ok()) return FromStatus(s);
+  auto arn = RequiredString(req, "ResourceArn");
+  if (!arn.ok()) return FromStatus(arn.status());
+  auto page = ReadPage(req, 50, 100);
+  if (!page.ok()) return FromStatus(page.status());
+  const size_t slash = arn->rfind('/');
+  const std::string name = slash == std::string::npos ? "" : arn->substr(slash + 1);
+  std::optional<std::vector<proto::Tag>> tags;
+  d.WithCore([&](CoordinatorCore& c) {
+    const TuningJob* j = c.FindJob(name);
+    if (j && EqualsIgnoringCase(c.JobArn(j->name), *arn)) {
+      tags = j->spec.tags;
+    } else if (const Trial* t = c.FindTrial(name); t && EqualsIgnoringCase(c.TrainingJobArn(t->name), *arn)) {
+      if (const TuningJob* owner = c.FindJob(t->tuning_job)) tags = owner->spec.tags;
+    }
+    return true;
+  });
+  if (!tags) {
+    return AwsError(400, "ResourceNotFound",
+                    "no tuning job or training job of this coordinator has the ARN " + *arn +
+                        " (hpo keeps tags for those only)");
+  }
+  std::vector<Json> rows;  // in key order (keys are unique), for paging
+  for (const auto& t : *tags) rows.push_back({{"Key", t.key.value_or("")}, {"Value", t.value.value_or("")}});
+  std::sort(rows.begin(), rows.end(), [](const Json& a, const Json& b) { return a["Key"] < b["Key"]; });
+  return Ok(Paginate<Json>(
+      rows, *page, false, "Tags", [](const Json& row) { return SortKey{0, row["Key"].get<std::string>(), ""}; },
+      [](const Json& row) { return row; }));
 }
 
 ApiResponse ListJobs(Dispatcher& d, const Json& req) {
@@ -376,6 +458,29 @@ ApiResponse StopTrainingJob(Dispatcher& d, const Json& req) {
   return Ok(Json::object());
 }
 
+// A secondary status's message when hpo recorded none.
+std::string DefaultStatusMessage(const std::string& status) {
+  static const std::pair<const char*, const char*> kMessages[] = {
+      {"Starting", "Preparing the instances for training"},
+      {"Downloading", "Downloading input data"},
+      {"Training", "Training in progress"},
+      {"Uploading", "Uploading generated training model"},
+      {"Completed", "Training job completed"},
+      {"Stopping", "Stopping the training job"},
+      {"Stopped", "Training job stopped"},
+      {"Failed", "Training job failed"},
+      {"Interrupted", "Training job interrupted"},
+      {"MaxRuntimeExceeded", "Training job stopped: MaxRuntimeInSeconds exceeded"},
+      {"MaxWaitTimeExceeded", "Training job stopped: MaxWaitTimeInSeconds exceeded"},
+      {"Restarting", "Restarting the training job"},
+      {"Pending", "Waiting for capacity"},
+  };
+  for (const auto& [s, m] : kMessages) {
+    if (status == s) return m;
+  }
+  return status;
+}
+
 ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
   if (Status s = CheckMembers(req, {"TrainingJobName"}); !s.ok()) return FromStatus(s);
   auto name = RequiredString(req, "TrainingJobName");
@@ -419,6 +524,11 @@ ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
                           "RetryStrategy", "Environment"}) {
       if (dj.contains(k)) out[k] = dj[k];
     }
+    // SageMaker always describes OutputDataConfig.KmsKeyId ("" when none), and the SDK's
+    // Estimator.attach() reads it without a fallback.
+    if (out.contains("OutputDataConfig") && !out["OutputDataConfig"].contains("KmsKeyId")) {
+      out["OutputDataConfig"]["KmsKeyId"] = "";
+    }
     if (!out.contains("AlgorithmSpecification")) out["AlgorithmSpecification"] = {{"TrainingInputMode", "File"}};
     if (!out.contains("ResourceConfig")) out["ResourceConfig"] = {{"VolumeSizeInGB", 1}};
     if (!out.contains("StoppingCondition")) out["StoppingCondition"] = {{"MaxRuntimeInSeconds", 86400}};
@@ -431,7 +541,8 @@ ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
       const auto& st = t->secondary[i];
       Json e = {{"Status", st.status}, {"StartTime", Epoch(st.start_ms)}};
       if (i + 1 < t->secondary.size()) e["EndTime"] = Epoch(t->secondary[i + 1].start_ms);
-      if (!st.message.empty()) e["StatusMessage"] = st.message;
+      // SageMaker gives every transition a message, and the SDK's log waiter reads it.
+      e["StatusMessage"] = !st.message.empty() ? st.message : DefaultStatusMessage(st.status);
       tr.push_back(std::move(e));
       last = std::max(last, st.start_ms);
     }
@@ -565,12 +676,14 @@ ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, cons
   if (action == "DeleteHyperParameterTuningJob") return DeleteJob(d, req);
   if (action == "DescribeTrainingJob") return DescribeTrainingJob(d, req);
   if (action == "StopTrainingJob") return StopTrainingJob(d, req);
+  if (action == "ListTags") return ListTags(d, req);
   return AwsError(400, "UnknownOperationException",
                   "this coordinator does not implement SageMaker." + action +
                       "; it implements CreateHyperParameterTuningJob, DescribeHyperParameterTuningJob, "
                       "ListHyperParameterTuningJobs, ListTrainingJobsForHyperParameterTuningJob, "
-                      "StopHyperParameterTuningJob, DeleteHyperParameterTuningJob, DescribeTrainingJob and "
-                      "StopTrainingJob");
+                      "StopHyperParameterTuningJob, DeleteHyperParameterTuningJob, DescribeTrainingJob, "
+                      "StopTrainingJob and ListTags (metrics and logs in CloudWatch: hpo events, hpo logs and "
+                      "the dashboard instead)");
 }
 
 struct HttpApi::Impl {

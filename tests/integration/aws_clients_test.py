@@ -376,7 +376,13 @@ OUTPUT_PATH = "s3://hpo-aws-clients-test/output"
 S3_ENV_KEYS = ("AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
 
 
-def job_request(name, trials, parallel, statics, strategy="Random", ranges=None):
+# What the SageMaker Python SDK v2 sends for every tuner.fit(): HyperParameterTuningResourceConfig
+# with the estimator's instance type, in place of ResourceConfig.
+SDK_V2_RESOURCES = {"HyperParameterTuningResourceConfig":
+                    {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1}}
+
+
+def job_request(name, trials, parallel, statics, strategy="Random", ranges=None, resources=None):
     if ranges is None:
         ranges = {
             "ContinuousParameterRanges": [
@@ -403,7 +409,8 @@ def job_request(name, trials, parallel, statics, strategy="Random", ranges=None)
             },
             "RoleArn": "arn:aws:iam::123456789012:role/hpo-aws-clients-test",
             "OutputDataConfig": {"S3OutputPath": OUTPUT_PATH},
-            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+            **(resources or {"ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1,
+                                                "VolumeSizeInGB": 1}}),
             "StoppingCondition": {"MaxRuntimeInSeconds": 300},
         },
         "Tags": [{"Key": "suite", "Value": "aws-clients"}],
@@ -575,9 +582,11 @@ class AwsClients(unittest.TestCase):
         fast = {"epochs": "3", "sleep_ms": "50"}
         slow = {"epochs": "120", "sleep_ms": "500"}  # a minute a trial: only a stop ends them in time
         t0 = time.time()
-        for name, trials, parallel, statics in ((MAIN, MAIN_TRIALS, 2, fast), (LONG_SDK, 5, 1, slow),
-                                                (LONG_CLI, 5, 1, slow)):
-            r = self.sm.create_hyper_parameter_tuning_job(**job_request(name, trials, parallel, statics))
+        only_x = {"ContinuousParameterRanges": [{"Name": "x", "MinValue": "-1", "MaxValue": "1"}]}
+        for name, trials, parallel, statics, extra in (
+                (MAIN, MAIN_TRIALS, 2, fast, {"resources": SDK_V2_RESOURCES}),
+                (LONG_SDK, 5, 1, slow, {"ranges": only_x}), (LONG_CLI, 5, 1, slow, {})):
+            r = self.sm.create_hyper_parameter_tuning_job(**job_request(name, trials, parallel, statics, **extra))
             arn = r["HyperParameterTuningJobArn"]
             self.assertTrue(re.fullmatch(arn_shape.metadata["pattern"], arn), arn)
             self.assertTrue(arn.endswith(":hyper-parameter-tuning-job/" + name), arn)
@@ -598,6 +607,14 @@ class AwsClients(unittest.TestCase):
         self.assertEqual(cfg["Strategy"], "Random")
         self.assertEqual(cfg["ResourceLimits"], {"MaxNumberOfTrainingJobs": MAIN_TRIALS, "MaxParallelTrainingJobs": 2})
         self.assertEqual(d["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"], "quadratic")
+        # What the SDK's HyperparameterTuner.attach() reads without a fallback: the reserved static
+        # hyperparameter, and a ResourceConfig beside the HyperParameterTuningResourceConfig it sent.
+        definition = d["TrainingJobDefinition"]
+        self.assertEqual(definition["StaticHyperParameters"]["_tuning_objective_metric"], "loss")
+        self.assertEqual(definition["HyperParameterTuningResourceConfig"],
+                         SDK_V2_RESOURCES["HyperParameterTuningResourceConfig"])
+        self.assertEqual(definition["ResourceConfig"],
+                         {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1})
         # Each answer names itself as AWS's do (x-amzn-RequestId): a UUID that differs per call.
         ids = {self.sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=MAIN)["ResponseMetadata"]
                .get("RequestId") for _ in range(3)}
@@ -687,6 +704,13 @@ class AwsClients(unittest.TestCase):
                 self.assertEqual(tj["TrainingJobStatus"], "Completed")
                 self.assertEqual(tj["SecondaryStatus"], "Completed")
                 self.assertEqual(tj["SecondaryStatusTransitions"][-1]["Status"], "Completed")
+                # Every transition has a message (the SDK's log waiter reads each), and
+                # OutputDataConfig a KmsKeyId ("" for none), as SageMaker describes them.
+                for st in tj["SecondaryStatusTransitions"]:
+                    self.assertTrue(st.get("StatusMessage"), st)
+                self.assertEqual(tj["OutputDataConfig"]["KmsKeyId"], "")
+                self.assertEqual(tj["ResourceConfig"], {"InstanceType": "ml.m5.large", "InstanceCount": 1,
+                                                        "VolumeSizeInGB": 1})
                 for k, v in r["TunedHyperParameters"].items():
                     self.assertEqual(tj["HyperParameters"][k], v)
                 self.assertEqual(tj["HyperParameters"]["_tuning_objective_metric"], "loss")
@@ -1057,11 +1081,28 @@ class AwsClients(unittest.TestCase):
         self.assertGreater(wire.checked.get("DeleteHyperParameterTuningJob", 0), 0)
         self.wire.checked["DeleteHyperParameterTuningJob"] = wire.checked["DeleteHyperParameterTuningJob"]
 
+    def test_13_list_tags_and_every_range_kind(self):
+        d = self.need("main_done")
+        rows = self.need("main_rows")
+        want = [{"Key": "suite", "Value": "aws-clients"}]
+        self.assertEqual(self.sm.list_tags(ResourceArn=d["HyperParameterTuningJobArn"])["Tags"], want)
+        # A tuning job's training jobs carry its tags (the SDK's Estimator.attach() asks).
+        self.assertEqual(self.sm.list_tags(ResourceArn=rows[0]["TrainingJobArn"])["Tags"], want)
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            self.sm.list_tags(ResourceArn=d["HyperParameterTuningJobArn"] + "-nope")
+        self.assertEqual(error_code(cm.exception), "ResourceNotFound")
+        # A job with continuous ranges only is described with the other two kinds empty, as
+        # SageMaker does (HyperparameterTuner.attach() reads all three).
+        ranges = self.describe(LONG_SDK)["HyperParameterTuningJobConfig"]["ParameterRanges"]
+        self.assertEqual(ranges["IntegerParameterRanges"], [])
+        self.assertEqual(ranges["CategoricalParameterRanges"], [])
+        self.assertEqual(len(ranges["ContinuousParameterRanges"]), 1)
+
     def test_99_every_response_was_checked(self):
         checked = self.wire.checked
         for op in ("CreateHyperParameterTuningJob", "DescribeHyperParameterTuningJob", "ListHyperParameterTuningJobs",
                    "ListTrainingJobsForHyperParameterTuningJob", "StopHyperParameterTuningJob",
-                   "DescribeTrainingJob", "StopTrainingJob", "DeleteHyperParameterTuningJob"):
+                   "DescribeTrainingJob", "StopTrainingJob", "DeleteHyperParameterTuningJob", "ListTags"):
             self.assertGreater(checked.get(op, 0), 0, f"no {op} response was checked")
         print("\n    responses checked against the model: "
               + ", ".join(f"{op} {n}" for op, n in sorted(checked.items())), file=sys.stderr)
