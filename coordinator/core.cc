@@ -332,24 +332,6 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
     Status ws = impl_->CheckWarmStart(spec);
     if (!ws.ok()) return ws;
   }
-  // Multi-host training jobs run as gangs (one worker per host); the wire carries at most 1024.
-  const auto defs = spec.Definitions();
-  for (size_t i = 0; i < defs.size(); ++i) {
-    for (const proto::ResourceConfig& rc : proto::ResourceOptions(*defs[i])) {
-      int64_t hosts = rc.instance_count.value_or(1);
-      if (!rc.instance_groups.empty()) {
-        hosts = 0;
-        for (const auto& g : rc.instance_groups) hosts += g.instance_count.value_or(1);
-      }
-      if (hosts > 1024) {
-        const std::string at = spec.training_job_definition ? std::string("TrainingJobDefinition")
-                                                            : "TrainingJobDefinitions[" + std::to_string(i) + "]";
-        return Status::InvalidArgument(at + (defs[i]->resource_config ? ".ResourceConfig" : ".HyperParameterTuningResourceConfig") +
-                                       " asks for " + std::to_string(hosts) +
-                                       " hosts per training job; at most 1024 are supported");
-      }
-    }
-  }
   auto job = std::make_unique<TuningJob>();
   job->name = name;
   job->spec = spec;

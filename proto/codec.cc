@@ -204,6 +204,7 @@ void Decode(const Json& j, Timestamp& out, const Ctx& c, const std::string& path
 }
 
 void Decode(const Json& j, StringMap& out, const Ctx& c, const std::string& path) {
+  if (j.is_null()) return;  // as for a list: no map at all
   if (!j.is_object()) {
     c.Error(path, std::string("expected a map of strings, got ") + TypeName(j));
     return;
@@ -224,6 +225,9 @@ void Decode(const Json& j, T& out, const Ctx& c, const std::string& path);
 
 template <class T>
 void Decode(const Json& j, std::vector<T>& out, const Ctx& c, const std::string& path) {
+  // null, or a YAML key with no value (`tags:`), is no list at all, as for an object member: the
+  // Kubernetes API server drops such a member too.
+  if (j.is_null()) return;
   if (!j.is_array()) {
     c.Error(path, std::string("expected a list, got ") + TypeName(j));
     return;
@@ -232,8 +236,13 @@ void Decode(const Json& j, std::vector<T>& out, const Ctx& c, const std::string&
   // struct cannot tell from an absent one: refused here, where the difference is still seen.
   if (j.empty()) {
     const size_t dot = path.rfind('.');
-    if (EqualsIgnoringCase(std::string_view(path).substr(dot == std::string::npos ? 0 : dot + 1), "InputDataConfig")) {
+    const std::string_view last = std::string_view(path).substr(dot == std::string::npos ? 0 : dot + 1);
+    if (EqualsIgnoringCase(last, "InputDataConfig")) {
       c.Error(path, "must have 1-20 channels, or be left out (a training job without input data)");
+      return;
+    }
+    if (EqualsIgnoringCase(last, "TrainingJobDefinitions")) {
+      c.Error(path, "must have 1-10 training job definitions, or be left out (with TrainingJobDefinition instead)");
       return;
     }
   }

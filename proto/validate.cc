@@ -44,10 +44,15 @@ constexpr size_t kTrainingImageMax = 255;
 constexpr size_t kRoleArnMin = 20;
 constexpr size_t kRoleArnMax = 2048;
 constexpr int64_t kDefaultMaxRuntime = 86400;
-constexpr int64_t kPendingMin = 7200;
+constexpr int64_t kPendingMin = 1800;  // botocore's current model (earlier models said 7200)
 constexpr int64_t kPendingMax = 2419200;
 constexpr size_t kMaxInstanceGroups = 5;
-constexpr size_t kMaxInstanceConfigs = 6;  // HyperParameterTuningResourceConfig.InstanceConfigs
+constexpr size_t kMaxInstanceConfigs = 6;
+// SageMaker's `integer` members are 32-bit; larger values are refused (hpo's own arithmetic on
+// times in milliseconds must never see them).
+constexpr int64_t kIntMax = 2147483647;
+// Hosts of one training job (hpo's limit, the wire carries at most this many).
+constexpr int64_t kMaxHostsPerTrainingJob = 1024;  // HyperParameterTuningResourceConfig.InstanceConfigs
 constexpr size_t kKmsKeyIdMax = 2048;
 constexpr size_t kInstanceGroupNameMax = 64;
 constexpr int64_t kKeepAliveMax = 21600;
@@ -226,7 +231,8 @@ class Validator {
     Add(p, "must be one of " + JoinAllowed(allowed) + "; got " + Quote(*v) + hint);
   }
 
-  // An integer in [min, max] (max < 0: unbounded); `limit_hint` explains where max comes from.
+  // An integer in [min, max] (max < 0: up to kIntMax, SageMaker's largest integer); `limit_hint`
+  // explains where max comes from.
   void IntRange(const std::optional<int64_t>& v, const FieldPath& p, int64_t min, int64_t max, bool required,
                 std::string_view limit_hint = "") {
     std::string bounds =
@@ -237,6 +243,9 @@ class Validator {
     }
     if (*v < min) {
       Add(p, "must be " + bounds + ", got " + std::to_string(*v));
+    } else if (max < 0 && *v > kIntMax) {
+      Add(p, "must be between " + std::to_string(min) + " and " + std::to_string(kIntMax) +
+                 " (SageMaker's integers are 32-bit), got " + std::to_string(*v));
     } else if (max >= 0 && *v > max) {
       Add(p, "must be " + bounds + ", got " + std::to_string(*v) +
                  (limit_hint.empty() ? "" : "; " + std::string(limit_hint)));
@@ -269,6 +278,7 @@ class Validator {
   void CheckChannel(const TrainingJobDefinition& d, const Channel& c, const FieldPath& p);
   void CheckResourceConfig(const ResourceConfig& r, const FieldPath& p);
   void CheckTuningResourceConfig(const HyperParameterTuningResourceConfig& r, const FieldPath& p);
+  void HostLimit(int64_t hosts, const FieldPath& p);
   void CheckStopping(const TrainingJobDefinition& d, const FieldPath& p);
   void CheckWarmStart(const TuningJobSpec& spec, const FieldPath& p);
   void CheckTags(const std::vector<Tag>& tags, const FieldPath& p);
@@ -417,9 +427,7 @@ void Validator::CheckConfig(const TuningJobSpec& spec, const FieldPath& p) {
     }
   }
 
-  if (c.random_seed && *c.random_seed < 0) {
-    Add(p.Child("RandomSeed"), "must be >= 0, got " + std::to_string(*c.random_seed));
-  }
+  IntRange(c.random_seed, p.Child("RandomSeed"), 0, -1, false);
 
   if (c.strategy_config && !Mode(c.strategy, "Hyperband")) {
     Add(p.Child("StrategyConfig"),
@@ -1044,6 +1052,10 @@ void Validator::CheckChannel(const TrainingJobDefinition& d, const Channel& c, c
   FieldPath np = p.Child("ChannelName");
   if (RequiredString(c.channel_name, np, 1, kChannelNameMax) && !IsChannelName(*c.channel_name)) {
     Add(np, "must match [A-Za-z0-9\\.\\-_]+ (letters, digits, '.', '-' and '_'); got " + Quote(*c.channel_name));
+  } else if (c.channel_name && (*c.channel_name == "." || *c.channel_name == "..")) {
+    // SageMaker's pattern allows them, but the channel is the directory input/data/<name>.
+    Add(np, "must not be " + Quote(*c.channel_name) + ": a channel is the directory /opt/ml/input/data/" +
+                *c.channel_name + ", which this name cannot be");
   }
   FieldPath dp = p.Child("DataSource");
   if (Required(c.data_source, dp, "with one of " + N("S3DataSource") + " or " + N("FileSystemDataSource"))) {
@@ -1156,6 +1168,20 @@ void Validator::CheckResourceConfig(const ResourceConfig& r, const FieldPath& p)
   }
   IntRange(r.volume_size_in_gb, p.Child("VolumeSizeInGB"), 1, -1, false);
   IntRange(r.keep_alive_period_in_seconds, p.Child("KeepAlivePeriodInSeconds"), 0, kKeepAliveMax, false);
+  if (r.instance_groups.empty()) {
+    HostLimit(r.instance_count.value_or(1), p.Child("InstanceCount"));
+  } else {
+    int64_t hosts = 0;
+    for (const auto& g : r.instance_groups) hosts += std::clamp<int64_t>(g.instance_count.value_or(1), 0, kIntMax);
+    HostLimit(hosts, gp);
+  }
+}
+
+void Validator::HostLimit(int64_t hosts, const FieldPath& p) {
+  if (hosts > kMaxHostsPerTrainingJob) {
+    Add(p, "asks for " + std::to_string(hosts) + " hosts per training job; hpo runs at most " +
+               std::to_string(kMaxHostsPerTrainingJob) + " (one worker each)");
+  }
 }
 
 void Validator::CheckTuningResourceConfig(const HyperParameterTuningResourceConfig& r, const FieldPath& p) {
@@ -1168,6 +1194,7 @@ void Validator::CheckTuningResourceConfig(const HyperParameterTuningResourceConf
     }
     IntRange(r.instance_count, p.Child("InstanceCount"), 1, -1, true);
     IntRange(r.volume_size_in_gb, p.Child("VolumeSizeInGB"), 1, -1, false);
+    HostLimit(r.instance_count.value_or(1), p.Child("InstanceCount"));
     return;
   }
   if (r.instance_type || r.instance_count || r.volume_size_in_gb) {
@@ -1181,6 +1208,7 @@ void Validator::CheckTuningResourceConfig(const HyperParameterTuningResourceConf
     if (!c.instance_type || c.instance_type->empty()) Add(ep.Child("InstanceType"), "is required");
     IntRange(c.instance_count, ep.Child("InstanceCount"), 1, -1, true);
     IntRange(c.volume_size_in_gb, ep.Child("VolumeSizeInGB"), 1, -1, true);
+    HostLimit(c.instance_count.value_or(1), ep.Child("InstanceCount"));
   }
 }
 
@@ -1194,6 +1222,8 @@ void Validator::CheckStopping(const TrainingJobDefinition& d, const FieldPath& d
     int64_t runtime = s.max_runtime_in_seconds.value_or(kDefaultMaxRuntime);
     if (d.enable_managed_spot_training != true) {
       Add(wp, "Invalid MaxWaitTimeInSeconds. It is only supported when EnableManagedSpotTraining is set to true");
+    } else if (*s.max_wait_time_in_seconds > kIntMax) {
+      IntRange(s.max_wait_time_in_seconds, wp, 1, -1, false);
     } else if (*s.max_wait_time_in_seconds < runtime) {
       Add(wp, "must be >= " + N("MaxRuntimeInSeconds") + " (" + std::to_string(runtime) +
                   (s.max_runtime_in_seconds ? "" : ", the default") + "), got " +

@@ -267,6 +267,33 @@ TEST(Codec, AnEmptyInputDataConfigIsRefusedInEitherSpelling) {
   EXPECT_EQ(crd[0].path, "spec.trainingJobDefinition.inputDataConfig");
 }
 
+// An empty TrainingJobDefinitions beside TrainingJobDefinition is refused like an empty
+// InputDataConfig (botocore: 1-10).
+TEST(Codec, AnEmptyTrainingJobDefinitionsListIsRefused) {
+  FieldErrors api;
+  ASSERT_FALSE(ParseSpec(R"({"HyperParameterTuningJobName": "x", "TrainingJobDefinition": {},
+                            "TrainingJobDefinitions": []})",
+                         &api)
+                   .ok());
+  ASSERT_EQ(api.size(), 1u) << JoinErrors(api);
+  EXPECT_EQ(api[0].path, "TrainingJobDefinitions");
+  EXPECT_NE(api[0].message.find("must have 1-10 training job definitions"), std::string::npos) << api[0].message;
+}
+
+// A list or map member written with no value (YAML `tags:`, JSON null) is left out, as for an
+// object member; the Kubernetes API server drops such members too.
+TEST(Codec, AListOrMapWithoutAValueIsLeftOut) {
+  auto crd = ParseSpec("spec:\n  hyperParameterTuningJobName: x\n  tags:\n  trainingJobDefinition:\n"
+                       "    environment:\n    inputDataConfig:\n    staticHyperParameters: null\n");
+  ASSERT_TRUE(crd.ok()) << crd.status().ToString();
+  EXPECT_TRUE(crd->document.spec.tags.empty());
+  EXPECT_TRUE(crd->document.spec.training_job_definition->environment.empty());
+  EXPECT_TRUE(crd->document.spec.training_job_definition->input_data_config.empty());
+  auto api = ParseSpec(R"({"HyperParameterTuningJobName": "x", "Tags": null})");
+  ASSERT_TRUE(api.ok()) << api.status().ToString();
+  EXPECT_TRUE(api->document.spec.tags.empty());
+}
+
 TEST(Codec, ApiSpellingIsDetectedFromPascalCaseKeys) {
   auto parsed = ParseSpec(R"({"HyperParameterTuningJobName": "api-job",
       "HyperParameterTuningJobConfig": {"Strategy": "Grid"}})");

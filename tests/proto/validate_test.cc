@@ -592,8 +592,25 @@ std::vector<Case> Cases() {
        },
        SC + ".maxWaitTimeInSeconds", "(86400, the default)"},
       {"max_pending_too_short", Base::kRandom,
-       [](S& s) { Def(s).stopping_condition->max_pending_time_in_seconds = 3600; }, SC + ".maxPendingTimeInSeconds",
-       "must be between 7200 and 2419200, got 3600"},
+       [](S& s) { Def(s).stopping_condition->max_pending_time_in_seconds = 1799; }, SC + ".maxPendingTimeInSeconds",
+       "must be between 1800 and 2419200, got 1799"},
+      // SageMaker's integers are 32-bit: larger times overflowed hpo's arithmetic (a training job
+      // that never started, or was stopped at once).
+      {"max_runtime_past_int32", Base::kRandom,
+       [](S& s) { Def(s).stopping_condition->max_runtime_in_seconds = 4294967296; }, SC + ".maxRuntimeInSeconds",
+       "must be between 1 and 2147483647 (SageMaker's integers are 32-bit), got 4294967296"},
+      {"max_wait_past_int32", Base::kRandom,
+       [](S& s) {
+         Def(s).enable_managed_spot_training = true;
+         Def(s).stopping_condition->max_wait_time_in_seconds = int64_t{1} << 62;
+       },
+       SC + ".maxWaitTimeInSeconds", "(SageMaker's integers are 32-bit)"},
+      {"random_seed_past_int32", Base::kRandom, [](S& s) { Cfg(s).random_seed = 2147483648; }, C + ".randomSeed",
+       "must be between 0 and 2147483647"},
+      {"instance_count_past_hosts_limit", Base::kRandom, [](S& s) { Def(s).resource_config->instance_count = 1025; },
+       RC + ".instanceCount", "asks for 1025 hosts per training job; hpo runs at most 1024"},
+      {"channel_name_dot_dot", Base::kRandom, [](S& s) { Chan(s).channel_name = ".."; }, CH + "[0].channelName",
+       "must not be \"..\": a channel is the directory /opt/ml/input/data/.."},
 
       // Resources.
       {"resource_config_missing", Base::kRandom, [](S& s) { Def(s).resource_config.reset(); }, RC, "is required"},
