@@ -324,13 +324,16 @@ void AddClientCommands(CLI::App& app) {
   CLI::App* submit = app.add_subcommand("submit", "Submit a tuning job to a coordinator");
   submit->footer(
       "Validates the spec here first (as hpo validate), then sends it as a CreateHyperParameterTuningJob\n"
-      "request; prints the job's ARN. Exit codes: 0 submitted, 1 refused by the coordinator (a name in\n"
-      "use, a quota), 2 an invalid spec, 3 no coordinator there.\n\n"
+      "request; prints the job's ARN. The quotas (MaxParallelTrainingJobs, MaxNumberOfTrainingJobs) are\n"
+      "the coordinator's (hpo coordinator --max-*), checked there. Exit codes: 0 submitted, 1 refused by\n"
+      "the coordinator (a name in use, a quota), 2 an invalid spec, 3 no coordinator there.\n\n"
       "Example:\n  hpo submit examples/quickstart.yaml --coordinator http://gpu-head:7780");
   submit->add_option("spec", *spec, "CRD YAML/JSON or SageMaker JSON request")->required();
   add_url(submit);
   submit->callback([spec, url] {
-    proto::ParsedSpec p = LoadSpec(*spec);
+    // The coordinator's quotas are its own (hpo coordinator --max-*): it answers
+    // ResourceLimitExceeded for a job over one. Checked here: everything else.
+    proto::ParsedSpec p = LoadSpec(*spec, proto::ValidationLimits::Unlimited());
     Json j = Call(*url, "CreateHyperParameterTuningJob", proto::EncodeCreateRequest(p.document.spec));
     std::cout << j.value("HyperParameterTuningJobArn", "") << "\n";
     Exit(0);

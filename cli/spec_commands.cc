@@ -122,10 +122,7 @@ void AddConvertCommand(CLI::App& app) {
       "  hpo convert quickstart.json --to crd | kubectl apply -f -");
   c->callback([a] {
     // Conversion is not running: a coordinator's quotas are its own business.
-    proto::ValidationLimits no_quotas;
-    no_quotas.max_parallel_training_jobs = no_quotas.max_training_jobs = no_quotas.max_training_jobs_bayesian =
-        std::numeric_limits<int64_t>::max();
-    auto p = Check(a->file, no_quotas);
+    auto p = Check(a->file, proto::ValidationLimits::Unlimited());
     if (!p) Exit(2);
     std::string to = a->to.empty() ? (p->spelling == proto::Spelling::kCrd ? "api" : "crd") : a->to;
     nlohmann::ordered_json j;

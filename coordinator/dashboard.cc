@@ -308,15 +308,16 @@ std::vector<RangeInfo> RangesOf(const Json& desc, const std::string& definition 
 Result<Json> SummariesOf(Source& src, const std::string& job) {
   Json all = Json::array();
   std::string token;
-  for (int page = 0; page < 200; ++page) {
+  for (;;) {  // every page: a table or CSV that silently missed rows would mislead
     // By creation time: the order the coordinator keeps them in, so each page costs it no sort.
     Json req = {{"HyperParameterTuningJobName", job}, {"MaxResults", 100}, {"SortBy", "CreationTime"}};
     if (!token.empty()) req["NextToken"] = token;
     auto r = src.Action("ListTrainingJobsForHyperParameterTuningJob", req);
     if (!r.ok()) return r.status();
     for (const Json& s : r->value("TrainingJobSummaries", Json::array())) all.push_back(s);
-    token = Str(*r, "NextToken");
-    if (token.empty()) break;
+    const std::string next = Str(*r, "NextToken");
+    if (next.empty() || next == token) break;
+    token = next;
   }
   return all;
 }

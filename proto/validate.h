@@ -36,6 +36,15 @@ struct ValidationLimits {
   int64_t max_metric_definitions = 40;       // per training job definition (the API's limit)
   int64_t max_tunable_hyperparameters = 30;
   int64_t max_tuning_runtime_seconds = 15768000;
+
+  // No quotas: for a check whose quotas are someone else's (hpo submit: the coordinator's;
+  // hpo convert: none apply). SageMaker's fixed limits (metric definitions, hyperparameters,
+  // the tuning runtime) stay.
+  static ValidationLimits Unlimited() {
+    ValidationLimits l;
+    l.max_parallel_training_jobs = l.max_training_jobs = l.max_training_jobs_bayesian = INT64_MAX;
+    return l;
+  }
 };
 
 // Returns every rule violation; empty when the spec is valid.

@@ -472,6 +472,35 @@ TEST_F(TypedCluster, InstanceConfigsFillThePreferredTypeFirstThenFallBack) {
   EXPECT_EQ(by_type["ml.test.preferred"] + by_type["ml.test.fallback"], 8);
 }
 
+// `hpo submit` leaves the quotas to the coordinator: one started with a raised quota takes a job
+// over the default from `hpo submit` (it refused it locally before), and refuses one over its own
+// with ResourceLimitExceeded (exit 1), naming the option.
+class QuotaCluster : public Cluster {
+ protected:
+  void BeforeCoordinator() override {
+    coordinator_args_ = {"--max-parallel-training-jobs", "150"};
+    default_workers_ = 1;
+  }
+};
+
+TEST_F(QuotaCluster, HpoSubmitLeavesTheQuotasToTheCoordinator) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+  const std::string hpo = std::string(HPO_BINARY) + " submit ";
+  const std::string url = " --coordinator=http://127.0.0.1:" + std::to_string(http_port_);
+  const fs::path wide = dir_ / "wide.json", wider = dir_ / "wider.json", err = dir_ / "submit.err";
+  std::ofstream(wide) << Job("it-wide", "Random", 2, 150, ranges).dump();
+  std::ofstream(wider) << Job("it-wider", "Random", 2, 151, ranges).dump();
+  ASSERT_EQ(std::system((hpo + wide.string() + url + " >/dev/null 2>" + err.string()).c_str()), 0)
+      << std::ifstream(err).rdbuf();
+  EXPECT_EQ(WaitFor("it-wide")["HyperParameterTuningJobStatus"], "Completed");
+  const int rc = std::system((hpo + wider.string() + url + " >/dev/null 2>" + err.string()).c_str());
+  EXPECT_EQ(WEXITSTATUS(rc), 1);
+  std::stringstream why;
+  why << std::ifstream(err).rdbuf();
+  EXPECT_NE(why.str().find("ResourceLimitExceeded"), std::string::npos) << why.str();
+  EXPECT_NE(why.str().find("--max-parallel-training-jobs"), std::string::npos) << why.str();
+}
+
 TEST_F(Cluster, AGridJobRunsEveryCombinationOnce) {
   Json ranges = {{"CategoricalParameterRanges",
                   {{{"Name", "optimizer"}, {"Values", {"adam", "sgd", "rmsprop"}}},
