@@ -195,6 +195,7 @@ struct RunArgs {
   std::string output = "table";
   int64_t grace_s = 120;  // SageMaker's: a stopped training job has 120 s to save its work
   bool no_assign_ahead = false;
+  bool keep_trial_files = false;            // AgentOptions::keep_trial_files of the local workers
   std::vector<std::string> instance_types;  // local worker i serves instance_types[i % size]
   ContainerArgs container;
   int dashboard_port = -1;  // >= 0: serve the web dashboard on 127.0.0.1 (0 picks a port)
@@ -299,6 +300,7 @@ void Run(const RunArgs& a) {
     wo.host = "localhost";
     wo.slots = static_cast<uint32_t>(a.slots);
     wo.work_dir = state_dir + "/" + wo.worker_id;
+    wo.keep_trial_files = a.keep_trial_files;
     wo.container = container;
     if (per_gpu && static_cast<size_t>(i) < gpus.devices.size()) wo.gpus = {gpus.devices[static_cast<size_t>(i)]};
     if (!a.instance_types.empty()) wo.instance_type = a.instance_types[static_cast<size_t>(i) % a.instance_types.size()];
@@ -679,6 +681,7 @@ struct WorkerArgs {
   int64_t checkpoint_sync_ms = 1000;
   int64_t channel_cache_mb = -1;  // -1 = worker::DefaultChannelCacheBytes
   int64_t volume_check_ms = 5000;
+  bool keep_trial_files = false;
   uint64_t volume_unit_bytes = 1ull << 30;
   std::string nccl_preflight;
   ContainerArgs container;
@@ -693,6 +696,7 @@ void Worker(const WorkerArgs& a) {
   o.checkpoint_sync_ms = a.checkpoint_sync_ms;
   o.channel_cache_mb = a.channel_cache_mb;
   o.volume_check_ms = a.volume_check_ms;
+  o.keep_trial_files = a.keep_trial_files;
   o.volume_unit_bytes = a.volume_unit_bytes;
   o.nccl_preflight = a.nccl_preflight;
   o.container = ResolveContainer(a.container);
@@ -795,6 +799,9 @@ void AddRunCommand(CLI::App& app) {
       ->check(CLI::Range(int64_t{0}, int64_t{86400}));
   c->add_flag("--no-assign-ahead", a->no_assign_ahead,
               kNoAssignAheadHelp);
+  c->add_flag("--keep-trial-files", a->keep_trial_files,
+              "Keep each ended training job's /opt/ml tree (input data copies, model, output) and local checkpoints "
+              "in the state directory; by default only its trial.log stays there");
   c->add_option("--instance-type", a->instance_types,
                 "An instance type the local workers serve whatever this machine's CPUs and memory (GPU types "
                 "still need their GPUs), e.g. ml.m5.xlarge on a 2-core laptop (repeatable: worker i serves the i-th type, round robin; the workers are at "
@@ -928,6 +935,10 @@ void AddWorkerCommand(CLI::App& app) {
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40))
       ->group("");
   c->add_option("--work-dir", a->work_dir, "Where trial directories go (/tmp/hpo-worker)");
+  c->add_flag("--keep-trial-files", a->keep_trial_files,
+              "Keep each ended training job's /opt/ml tree (its input data copies, model, output) and local "
+              "checkpoints under --work-dir; by default only its trial.log stays there (the model and output "
+              "are at S3OutputPath, the checkpoints at CheckpointConfig.S3Uri)");
   c->add_option("--id", a->id, "Worker id (default HOST-PID); keep it stable to re-attach trials after a restart");
   c->add_option("--host", a->host,
                 "The name or address other hosts of a multi-host training job reach this worker by (default: the "

@@ -350,8 +350,19 @@ void WorkerAgent::Impl::PollTrials() {
     }
     Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status + where);
     KeepWarmData(r);
+    const bool final_status = x.status == "Completed" || x.status == "Stopped";
     Exited(key, std::move(x));
     done.push_back(key);
+    if (!opt.keep_trial_files) {  // AgentOptions::keep_trial_files: the trial.log stays
+      std::vector<std::string> drop = {r.root};
+      if (final_status) drop.push_back((fs::path(r.attempt_dir).parent_path() / "checkpoints").string());
+      (void)background.Post([drop] {
+        for (const auto& d : drop) {
+          std::error_code ec;
+          fs::remove_all(d, ec);
+        }
+      });
+    }
   }
   std::lock_guard<std::mutex> lock(runs_mu);
   for (const auto& k : done) runs.erase(k);

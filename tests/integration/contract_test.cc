@@ -276,11 +276,21 @@ class Contract : public ::testing::Test {
       EXPECT_EQ(Sh("tar -tzf " + (out / "output.tar.gz").string()), "eval.txt\n");
       EXPECT_EQ(Sh("cat " + (out / "intermediate" / "step1.txt").string()), "step1\n") << name;
       EXPECT_EQ(Sh("cat " + (out / "intermediate" / "sub" / "two.txt").string()), "two\n") << name;
-      // The checkpoint is in the trial's checkpoint directory, kept for later attempts.
-      std::ifstream ck(dir_ / "w1" / "trials" / name / "checkpoints" / "ckpt");
+      // The checkpoint is at CheckpointConfig.S3Uri, under the training job's own prefix.
+      std::ifstream ck(dir_ / "checkpoints" / name / "ckpt");
       std::string line;
       std::getline(ck, line);
       EXPECT_EQ(line, "step 7") << name;
+      // On the worker only the trial.log stays once the training job completed: its /opt/ml tree
+      // (input data copies, model, output) and its local checkpoints go (AgentOptions::
+      // keep_trial_files), after the report, so wait a little.
+      const fs::path trial = dir_ / "w1" / "trials" / name;
+      for (int i = 0; i < 100 && (fs::exists(trial / "attempt-1" / "ml") || fs::exists(trial / "checkpoints")); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      EXPECT_FALSE(fs::exists(trial / "attempt-1" / "ml")) << name;
+      EXPECT_FALSE(fs::exists(trial / "checkpoints")) << name;
+      EXPECT_TRUE(fs::exists(trial / "attempt-1" / "trial.log")) << name;
     }
     EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump();
     // The host's own /opt/ml saw none of it.

@@ -501,6 +501,46 @@ TEST_F(QuotaCluster, HpoSubmitLeavesTheQuotasToTheCoordinator) {
   EXPECT_NE(why.str().find("--max-parallel-training-jobs"), std::string::npos) << why.str();
 }
 
+// A worker removes an ended training job's /opt/ml tree (input data copies, model, output: at
+// S3OutputPath) and keeps its trial.log; with --keep-trial-files it keeps everything. (A 10,000-
+// training-job run left gigabytes in the work directories.)
+class KeepCluster : public Cluster {
+ protected:
+  void BeforeCoordinator() override {
+    default_workers_ = 2;
+    worker_args_of_ = {{2, {"--keep-trial-files"}}};
+  }
+};
+
+TEST_F(KeepCluster, AnEndedTrainingJobLeavesOnlyItsLogUnlessTheWorkerKeepsTrialFiles) {
+  fs::create_directories(dir_ / "data");
+  std::ofstream(dir_ / "data" / "train.csv") << std::string(1 << 16, 'x');
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("it-keep", "Random", 8, 4, ranges, {{"sleep_ms", "20"}});
+  Json source = {{"S3DataType", "S3Prefix"}, {"S3Uri", "file://" + (dir_ / "data").string()}};
+  spec["TrainingJobDefinition"]["InputDataConfig"] = Json::array({{{"ChannelName", "train"}, {"DataSource", {{"S3DataSource", source}}}}});
+  Call("CreateHyperParameterTuningJob", spec);
+  ASSERT_EQ(WaitFor("it-keep")["HyperParameterTuningJobStatus"], "Completed");
+  std::map<std::string, int> trees, logs;
+  for (int i = 0; i < 100; ++i) {  // the removal follows the report
+    trees.clear();
+    logs.clear();
+    for (const char* w : {"w1", "w2"}) {
+      if (!fs::exists(dir_ / w / "trials")) continue;
+      for (const auto& t : fs::directory_iterator(dir_ / w / "trials")) {
+        trees[w] += fs::exists(t.path() / "attempt-1" / "ml" / "input" / "data" / "train" / "train.csv");
+        logs[w] += fs::exists(t.path() / "attempt-1" / "trial.log");
+      }
+    }
+    if (trees["w1"] == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_GT(logs["w1"], 0) << "w1 ran some of them";
+  EXPECT_GT(logs["w2"], 0) << "w2 ran some of them";
+  EXPECT_EQ(trees["w1"], 0) << "w1's ended training jobs keep only their trial.log";
+  EXPECT_EQ(trees["w2"], logs["w2"]) << "w2 (--keep-trial-files) keeps each one's /opt/ml";
+}
+
 TEST_F(Cluster, AGridJobRunsEveryCombinationOnce) {
   Json ranges = {{"CategoricalParameterRanges",
                   {{{"Name", "optimizer"}, {"Values", {"adam", "sgd", "rmsprop"}}},
