@@ -8,7 +8,9 @@
 #               real SigV4-checking S3, iproute2 for the network-isolation test, and podman
 #               with runc and a static busybox for the container-mode tests, which import their
 #               test image from a directory tree: no registry is needed), and headless Chromium
-#               for the dashboard test
+#               for the dashboard test; then the SageMaker Python SDK v2 (`sagemaker==2.257.7`,
+#               from PyPI) in a virtual environment at tests/.venv-sdk (HPO_SDK_VENV overrides) for the
+#               SDK test (tests/integration/sagemaker_sdk_test.py); kept when it already has it
 #   --examples  adds what the example trainers need (Debian's python3 and scikit-learn)
 set -euo pipefail
 
@@ -18,18 +20,38 @@ build_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev nlohmann-json3-dev libre2-dev
   libsqlite3-dev libcli11-dev libcurl4-openssl-dev libcpp-httplib-dev libssl-dev zlib1g-dev
 )
-test_pkgs=(clang libclang-rt-14-dev python3 python3-yaml python3-sklearn python3-boto3 awscli
+test_pkgs=(clang libclang-rt-14-dev python3 python3-venv python3-yaml python3-sklearn python3-boto3 awscli
   ceph-mon ceph-osd radosgw ceph-common curl iproute2 systemd podman runc busybox-static chromium)
 example_pkgs=(python3 python3-sklearn)
 
 want=("${build_pkgs[@]}")
+sdk_venv=""
 for arg in "$@"; do
   case "$arg" in
-    --test) want+=("${test_pkgs[@]}") ;;
+    --test) want+=("${test_pkgs[@]}")
+            sdk_venv="${HPO_SDK_VENV:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/.venv-sdk}" ;;
     --examples) want+=("${example_pkgs[@]}") ;;
     *) echo "install-deps: unknown argument '$arg' (use --test and/or --examples)" >&2; exit 2 ;;
   esac
 done
+
+# The SageMaker Python SDK v2 for tests/integration/sagemaker_sdk_test.py: not packaged by Debian,
+# so a virtual environment of its own, from PyPI. Left alone when it already imports sagemaker 2.x.
+install_sdk_venv() {
+  [[ -n "$sdk_venv" ]] || return 0
+  # Pinned: a new SDK release changes what it sends and reads; moving to one is a deliberate change.
+  local version=2.257.7
+  local check="import sagemaker, sys; sys.exit(0 if sagemaker.__version__ == '$version' else 1)"
+  if [[ -x "$sdk_venv/bin/python" ]] && SAGEMAKER_SUPPRESS_V2_WARNING=1 "$sdk_venv/bin/python" -c "$check" >/dev/null 2>&1; then
+    echo "install-deps: SageMaker Python SDK $version present in $sdk_venv"
+    return 0
+  fi
+  echo "install-deps: installing the SageMaker Python SDK $version (from PyPI) into $sdk_venv"
+  /usr/bin/python3 -m venv "$sdk_venv"
+  "$sdk_venv/bin/python" -m pip install -q --disable-pip-version-check --no-input "sagemaker==$version"
+  SAGEMAKER_SUPPRESS_V2_WARNING=1 "$sdk_venv/bin/python" -c "$check" >/dev/null 2>&1 || {
+    echo "install-deps: $sdk_venv does not import sagemaker $version after pip install" >&2; exit 1; }
+}
 
 missing=()
 for p in "${want[@]}"; do
@@ -40,6 +62,7 @@ done
 
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#want[@]} packages present"
+  install_sdk_venv
   exit 0
 fi
 
@@ -52,3 +75,4 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_sdk_venv
