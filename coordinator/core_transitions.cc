@@ -218,7 +218,7 @@ Trial* CoordinatorCore::Impl::CreateTrial(TuningJob& j, int64_t now) {
 Trial* CoordinatorCore::Impl::AddTrial(TuningJob& j, const Proposal& p, int64_t now) {
   Trial nt;
   nt.index = static_cast<int>(j.trials.size()) + 1;
-  nt.name = TrialName(j.name, nt.index, j.seed);
+  nt.name = TrialName(j.name, nt.index, j.seed, j.creation_ms);
   nt.tuning_job = j.name;
   nt.definition_name = p.definition_name;
   nt.tuned = p.hyperparameters;

@@ -7,7 +7,7 @@
 
 namespace hpo::coordinator {
 
-std::string TrialName(const std::string& tuning_job, int index, uint64_t seed) {
+std::string TrialName(const std::string& tuning_job, int index, uint64_t seed, int64_t job_created_ms) {
   HPO_CHECK(index >= 1);
   uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a 64
   for (unsigned char c : tuning_job) {
@@ -16,6 +16,7 @@ std::string TrialName(const std::string& tuning_job, int index, uint64_t seed) {
   }
   h = SplitMix64Mix(h ^ SplitMix64Mix(static_cast<uint64_t>(index)));
   h = SplitMix64Mix(h ^ seed);
+  if (job_created_ms != 0) h = SplitMix64Mix(h ^ static_cast<uint64_t>(job_created_ms));
   char tail[32];
   std::snprintf(tail, sizeof tail, "-%03d-%08x", index, static_cast<unsigned>(h >> 32));
   std::string name = tuning_job + tail;

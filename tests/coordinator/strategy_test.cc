@@ -406,6 +406,10 @@ TEST(TrialName, IsJobNameIndexAndEightHexDigits) {
 
 TEST(TrialName, IsDeterministicAndDependsOnJobIndexAndSeed) {
   EXPECT_EQ(TrialName("my-job", 3, 42), TrialName("my-job", 3, 42));
+  // A job submitted again under a deleted one's name, with the same RandomSeed, names its
+  // training jobs anew (their output must not land on the first one's).
+  EXPECT_EQ(TrialName("my-job", 3, 42, 1764373833000), TrialName("my-job", 3, 42, 1764373833000));
+  EXPECT_NE(TrialName("my-job", 3, 42, 1764373833000), TrialName("my-job", 3, 42, 1764373833001));
   const std::string suffix = TrialName("my-job", 3, 42).substr(11);
   EXPECT_NE(suffix, TrialName("my-job", 3, 43).substr(11));
   EXPECT_NE(suffix, TrialName("my-joc", 3, 42).substr(11));
