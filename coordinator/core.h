@@ -192,6 +192,10 @@ struct Trial {
   std::string after_trial;
   uint32_t after_attempt = 0;
   bool Queued() const { return !after_trial.empty(); }
+  // The current attempt was assigned ahead (Queued() until its predecessor ended; not stored). One
+  // that never started its program when the tuning job was stopped is withdrawn, whether or not
+  // its predecessor's end came first.
+  bool assigned_ahead = false;
   // Time the program ran, over all attempts (coordinator clock: TrialStarted to the attempt's
   // end), and the part of it on spot workers; the current attempt's since attempt_start_ms.
   int64_t training_ms = 0, spot_training_ms = 0;

@@ -278,7 +278,7 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   SaveTrial(*t);
   Event(now, "TrialExited", t->tuning_job, t->name,
         std::string(TrialStateName(t->state)) + (t->objective ? " objective=" + std::to_string(*t->objective) : ""));
-  if (queued_ahead && t->state == TrialState::kStopped && !t->started && t->attempt == 1 && j &&
+  if ((queued_ahead || t->assigned_ahead) && t->state == TrialState::kStopped && !t->started && t->attempt == 1 && j &&
       (j->status == "Stopping" || !j->completion_reason.empty())) {
     Withdraw(*t, now);
   }

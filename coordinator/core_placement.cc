@@ -277,6 +277,7 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
   }
   t->attempt++;
   t->assigned_ms = now;
+  t->assigned_ahead = after != nullptr;
   t->curve.clear();
   t->state = TrialState::kInProgress;
   t->worker_id = w.reg.worker_id;

@@ -273,6 +273,26 @@ TEST_F(AssignAheadTest, StoppingTheJobWithdrawsQueuedTrialsThatNeverStarted) {
   EXPECT_EQ(core_->FindJob("s")->status, "Stopped");
 }
 
+// The same when the predecessors' ends come first (the worker stopped a queued one while it
+// staged its data, after its predecessor exited on SIGTERM): found with the SageMaker SDK, whose
+// stop_tuning_job() showed 4 Stopped training jobs of a MaxParallelTrainingJobs=2 job.
+TEST_F(AssignAheadTest, AQueuedTrialStoppedAfterItsPredecessorEndedIsWithdrawnToo) {
+  Register("w", 2);
+  auto out = Submit(Spec("s2", "Random", 6, 2));
+  auto first = Plain(out);
+  auto queued = Ahead(out);
+  ASSERT_EQ(queued.size(), 2u);
+  for (const auto& a : first) Started("w", a);
+  std::vector<Outgoing> stop;
+  ASSERT_TRUE(core_->Stop("s2", now_, &stop).ok());
+  for (const auto& a : first) Exit("w", a, "Stopped");  // promotes the queued ones
+  for (const auto& q : queued) EXPECT_FALSE(core_->FindTrial(q.trial)->Queued());
+  for (const auto& q : queued) Exit("w", q, "Stopped");
+  EXPECT_EQ(core_->FindJob("s2")->status, "Stopped");
+  for (const auto& q : queued) EXPECT_EQ(core_->FindTrial(q.trial), nullptr) << q.trial << " never ran";
+  EXPECT_EQ(*core_->Describe("s2")->status.training_job_status_counters->stopped, 2);
+}
+
 // One that started before its stop arrived ran: it stays, Stopped, as SageMaker would show it.
 TEST_F(AssignAheadTest, AQueuedTrialThatStartedBeforeTheJobEndedStaysAStoppedTrainingJob) {
   Register("w", 1);
