@@ -350,7 +350,10 @@ void WorkerAgent::Impl::PollTrials() {
     }
     Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status + where);
     KeepWarmData(r);
-    const bool final_status = x.status == "Completed" || x.status == "Stopped";
+    // Only a single-host training job's own end is its end: a gang host that completed or was
+    // stopped may be one of an attempt that failed elsewhere and runs again here, next to its
+    // checkpoints.
+    const bool final_status = (x.status == "Completed" || x.status == "Stopped") && r.assign.hosts.size() <= 1;
     Exited(key, std::move(x));
     done.push_back(key);
     if (!opt.keep_trial_files) {  // AgentOptions::keep_trial_files: the trial.log stays
