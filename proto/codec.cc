@@ -124,13 +124,24 @@ void Decode(const Json& j, int64_t& out, const Ctx& c, const std::string& path) 
   }
   if (j.is_string() && c.text_scalars) {
     const std::string& s = j.get_ref<const std::string&>();
+    // A YAML scalar: an optional sign, then decimal digits. A leading zero is refused: YAML 1.1
+    // readers (kubectl, PyYAML) take 010 for octal 8 where YAML 1.2 takes 10.
+    const size_t digits = !s.empty() && (s[0] == '+' || s[0] == '-') ? 1 : 0;
+    if (s.size() > digits + 1 && s[digits] == '0' &&
+        std::all_of(s.begin() + static_cast<long>(digits), s.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+      c.Error(path, "\"" + s + "\" has a leading zero, which YAML readers disagree on (kubectl and PyYAML read it as "
+                    "octal); write the number without it");
+      return;
+    }
     int64_t v = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec == std::errc() && p == s.data() + s.size() && !s.empty()) {
+    const char* first = s.data() + (digits == 1 && s[0] == '+' ? 1 : 0);
+    auto [p, ec] = std::from_chars(first, s.data() + s.size(), v);
+    if (ec == std::errc() && p == s.data() + s.size() && s.size() > digits) {
       out = v;
       return;
     }
-    c.Error(path, "expected an integer, got \"" + s + "\"");
+    c.Error(path, ec == std::errc::result_out_of_range ? "integer \"" + s + "\" is too large"
+                                                        : "expected an integer, got \"" + s + "\"");
     return;
   }
   c.Error(path, std::string("expected an integer, got ") + TypeName(j) +

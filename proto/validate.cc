@@ -41,6 +41,13 @@ constexpr int64_t kTuningRuntimeMin = 120;
 constexpr int64_t kMinNotImproving = 3;
 constexpr int64_t kHyperbandMaxResource = 20000;
 constexpr size_t kTrainingImageMax = 255;
+constexpr size_t kS3UriMax = 1024;        // S3OutputPath, S3DataSource.S3Uri
+constexpr size_t kAlgorithmNameMax = 170;
+constexpr size_t kFileSystemIdMin = 11, kFileSystemIdMax = 21;
+constexpr size_t kVpcIdMax = 32;          // a security group or subnet ID
+constexpr size_t kContentTypeMax = 256;
+constexpr size_t kPathMax = 4096;         // DirectoryPath, CheckpointConfig.LocalPath
+constexpr size_t kAttributeNameMax = 256;
 constexpr size_t kRoleArnMin = 20;
 constexpr size_t kRoleArnMax = 2048;
 constexpr int64_t kDefaultMaxRuntime = 86400;
@@ -252,6 +259,15 @@ class Validator {
     }
   }
 
+  // SageMaker's pattern for the field (botocore's model), anchored; `shown` is how the message
+  // writes it, `what` says it in words.
+  void Pattern(const std::optional<std::string>& v, const FieldPath& p, const RE2& re, std::string_view shown,
+               std::string_view what) {
+    if (v && !RE2::FullMatch(*v, re)) {
+      Add(p, "must match " + std::string(shown) + " (" + std::string(what) + "); got " + Quote(*v));
+    }
+  }
+
   void Count(size_t n, const FieldPath& p, size_t min, size_t max, std::string_view what) {
     if (n >= min && n <= max) return;
     std::string bounds = min == 0 ? "at most " + std::to_string(max) : std::to_string(min) + "-" + std::to_string(max);
@@ -279,6 +295,11 @@ class Validator {
   void CheckResourceConfig(const ResourceConfig& r, const FieldPath& p);
   void CheckTuningResourceConfig(const HyperParameterTuningResourceConfig& r, const FieldPath& p);
   void HostLimit(int64_t hosts, const FieldPath& p);
+  // A KMS key ID, alias or ARN (botocore: at most 2048 of [a-zA-Z0-9:/_-]).
+  void KmsKey(const std::optional<std::string>& v, const FieldPath& p) {
+    static const RE2 kKmsKey("[a-zA-Z0-9:/_-]*");
+    if (v && Length(*v, p, 0, kKmsKeyIdMax)) Pattern(v, p, kKmsKey, "[a-zA-Z0-9:/_-]*", "a KMS key ID, alias or ARN");
+  }
   void CheckStopping(const TrainingJobDefinition& d, const FieldPath& p);
   void CheckWarmStart(const TuningJobSpec& spec, const FieldPath& p);
   void CheckTags(const std::vector<Tag>& tags, const FieldPath& p);
@@ -882,7 +903,11 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
   if (Required(d.algorithm_specification, ap)) CheckAlgorithm(*d.algorithm_specification, ap);
   CheckObjectiveMetric(spec, d, p);
 
-  RequiredString(d.role_arn, p.Child("RoleArn"), kRoleArnMin, kRoleArnMax);
+  if (RequiredString(d.role_arn, p.Child("RoleArn"), kRoleArnMin, kRoleArnMax)) {
+    static const RE2 kRoleArn(R"(arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+)");
+    Pattern(d.role_arn, p.Child("RoleArn"), kRoleArn, "arn:aws:iam::ACCOUNT:role/NAME",
+            "an IAM role ARN: a 12-digit account and a role name; hpo does not use it, SageMaker does");
+  }
 
   CheckChannels(d, p);
 
@@ -891,6 +916,16 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
     Count(d.vpc_config->security_group_ids.size(), vp.Child("SecurityGroupIds"), 1, kMaxSecurityGroups,
           "security group IDs");
     Count(d.vpc_config->subnets.size(), vp.Child("Subnets"), 1, kMaxSubnets, "subnets");
+    static const RE2 kVpcId("[-0-9a-zA-Z]+");
+    for (const auto& [list, name] : {std::pair{&d.vpc_config->security_group_ids, "SecurityGroupIds"},
+                                     std::pair{&d.vpc_config->subnets, "Subnets"}}) {
+      for (size_t i = 0; i < list->size(); ++i) {
+        FieldPath ip = vp.Child(name).Index(i);
+        if (Length((*list)[i], ip, 1, kVpcIdMax)) {
+          Pattern((*list)[i], ip, kVpcId, "[-0-9a-zA-Z]+", "letters, digits and hyphens, e.g. sg-0123abcd");
+        }
+      }
+    }
   }
 
   FieldPath op = p.Child("OutputDataConfig");
@@ -899,9 +934,10 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
     FieldPath up = op.Child("S3OutputPath");
     if (!o.s3_output_path) {
       Add(up, std::string("is required: ") + kStorageUriForms);
-    } else if (!IsStorageUri(*o.s3_output_path)) {
+    } else if (Length(*o.s3_output_path, up, 1, kS3UriMax) && !IsStorageUri(*o.s3_output_path)) {
       Add(up, std::string("must be ") + kStorageUriForms + "; got " + Quote(*o.s3_output_path));
     }
+    KmsKey(o.kms_key_id, op.Child("KmsKeyId"));
     Enum(o.compression_type, op.Child("CompressionType"), {"GZIP", "NONE"}, false);
   }
 
@@ -928,7 +964,9 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
     } else if (Length(*c.s3_uri, up, 1, kCheckpointUriMax) && !IsStorageUri(*c.s3_uri)) {
       Add(up, std::string("must be ") + kStorageUriForms + "; got " + Quote(*c.s3_uri));
     }
-    if (c.local_path && (c.local_path->empty() || (*c.local_path)[0] != '/')) {
+    if (c.local_path && c.local_path->size() > kPathMax) {
+      Length(*c.local_path, cp.Child("LocalPath"), 1, kPathMax);
+    } else if (c.local_path && (c.local_path->empty() || (*c.local_path)[0] != '/')) {
       Add(cp.Child("LocalPath"),
           "must be an absolute path (default /opt/ml/checkpoints/); got " + Quote(*c.local_path));
     }
@@ -985,7 +1023,15 @@ void Validator::CheckAlgorithm(const AlgorithmSpecification& a, const FieldPath&
     Add(p, "needs " + N("TrainingImage") + " (a container image) or " + N("AlgorithmName"));
   }
   if (a.training_image) Length(*a.training_image, p.Child("TrainingImage"), 1, kTrainingImageMax);
-  if (a.algorithm_name && a.algorithm_name->empty()) Add(p.Child("AlgorithmName"), "must not be empty");
+  if (a.algorithm_name && a.algorithm_name->empty()) {
+    Add(p.Child("AlgorithmName"), "must not be empty");
+  } else if (a.algorithm_name && Length(*a.algorithm_name, p.Child("AlgorithmName"), 1, kAlgorithmNameMax)) {
+    static const RE2 kAlgorithm(
+        R"((arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*/)?[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})");
+    Pattern(a.algorithm_name, p.Child("AlgorithmName"), kAlgorithm, "[ARN/]NAME",
+            "a SageMaker algorithm's name or ARN: up to 63 letters, digits and hyphens, not starting or ending with "
+            "a hyphen");
+  }
   Enum(a.training_input_mode, p.Child("TrainingInputMode"), {"Pipe", "File", "FastFile"}, true);
 
   FieldPath mp = p.Child("MetricDefinitions");
@@ -1068,17 +1114,24 @@ void Validator::CheckChannel(const TrainingJobDefinition& d, const Channel& c, c
     if (ds.s3_data_source) {
       const S3DataSource& s = *ds.s3_data_source;
       FieldPath sp = dp.Child("S3DataSource");
-      Enum(s.s3_data_type, sp.Child("S3DataType"), {"ManifestFile", "S3Prefix", "AugmentedManifestFile"}, true);
+      if (s.s3_data_type && *s.s3_data_type == "Converse") {
+        Add(sp.Child("S3DataType"), "Converse is a SageMaker value that hpo does not support (conversation data for "
+                                    "SageMaker's model customization); use S3Prefix, ManifestFile or "
+                                    "AugmentedManifestFile");
+      } else {
+        Enum(s.s3_data_type, sp.Child("S3DataType"), {"ManifestFile", "S3Prefix", "AugmentedManifestFile"}, true);
+      }
       FieldPath up = sp.Child("S3Uri");
       if (!s.s3_uri) {
         Add(up, std::string("is required: ") + kStorageUriForms);
-      } else if (!IsStorageUri(*s.s3_uri)) {
+      } else if (Length(*s.s3_uri, up, 1, kS3UriMax) && !IsStorageUri(*s.s3_uri)) {
         Add(up, std::string("must be ") + kStorageUriForms + "; got " + Quote(*s.s3_uri));
       }
       Enum(s.s3_data_distribution_type, sp.Child("S3DataDistributionType"), {"FullyReplicated", "ShardedByS3Key"},
            false);
       FieldPath anp = sp.Child("AttributeNames");
       Count(s.attribute_names.size(), anp, 0, kMaxAttributeNames, "attribute names");
+      for (size_t i = 0; i < s.attribute_names.size(); ++i) Length(s.attribute_names[i], anp.Index(i), 1, kAttributeNameMax);
       if (!s.attribute_names.empty() && s.s3_data_type && *s.s3_data_type != "AugmentedManifestFile") {
         Add(anp, "is only allowed with " + N("S3DataType") + " AugmentedManifestFile; got " + Quote(*s.s3_data_type));
       }
@@ -1110,13 +1163,24 @@ void Validator::CheckChannel(const TrainingJobDefinition& d, const Channel& c, c
     if (ds.file_system_data_source) {
       const FileSystemDataSource& f = *ds.file_system_data_source;
       FieldPath fp = dp.Child("FileSystemDataSource");
-      if (!f.file_system_id || f.file_system_id->empty()) Add(fp.Child("FileSystemId"), "is required");
+      if (!f.file_system_id || f.file_system_id->empty()) {
+        Add(fp.Child("FileSystemId"), "is required");
+      } else if (Length(*f.file_system_id, fp.Child("FileSystemId"), kFileSystemIdMin, kFileSystemIdMax)) {
+        static const RE2 kFileSystemId("fs-[0-9a-f]{8,}");
+        Pattern(f.file_system_id, fp.Child("FileSystemId"), kFileSystemId, "fs-[0-9a-f]{8,}",
+                "an EFS or FSx file system ID, e.g. fs-0123456789abcdef0");
+      }
       Enum(f.file_system_access_mode, fp.Child("FileSystemAccessMode"), {"rw", "ro"}, true);
       Enum(f.file_system_type, fp.Child("FileSystemType"), {"EFS", "FSxLustre"}, true);
-      if (!f.directory_path || f.directory_path->empty()) Add(fp.Child("DirectoryPath"), "is required");
+      if (!f.directory_path || f.directory_path->empty()) {
+        Add(fp.Child("DirectoryPath"), "is required");
+      } else {
+        Length(*f.directory_path, fp.Child("DirectoryPath"), 1, kPathMax);
+      }
     }
   }
 
+  if (c.content_type) Length(*c.content_type, p.Child("ContentType"), 0, kContentTypeMax);
   FieldPath mp = p.Child("InputMode");
   Enum(c.input_mode, mp, {"Pipe", "File", "FastFile"}, false);
   FieldPath zp = p.Child("CompressionType");
@@ -1168,6 +1232,7 @@ void Validator::CheckResourceConfig(const ResourceConfig& r, const FieldPath& p)
   }
   IntRange(r.volume_size_in_gb, p.Child("VolumeSizeInGB"), 1, -1, false);
   IntRange(r.keep_alive_period_in_seconds, p.Child("KeepAlivePeriodInSeconds"), 0, kKeepAliveMax, false);
+  KmsKey(r.volume_kms_key_id, p.Child("VolumeKmsKeyId"));
   if (r.instance_groups.empty()) {
     HostLimit(r.instance_count.value_or(1), p.Child("InstanceCount"));
   } else {
@@ -1186,7 +1251,7 @@ void Validator::HostLimit(int64_t hosts, const FieldPath& p) {
 
 void Validator::CheckTuningResourceConfig(const HyperParameterTuningResourceConfig& r, const FieldPath& p) {
   Enum(r.allocation_strategy, p.Child("AllocationStrategy"), {"Prioritized"}, false);
-  if (r.volume_kms_key_id) Length(*r.volume_kms_key_id, p.Child("VolumeKmsKeyId"), 0, kKmsKeyIdMax);
+  KmsKey(r.volume_kms_key_id, p.Child("VolumeKmsKeyId"));
   FieldPath cp = p.Child("InstanceConfigs");
   if (r.instance_configs.empty()) {
     if (!r.instance_type || r.instance_type->empty()) {
@@ -1279,6 +1344,10 @@ void Validator::CheckTags(const std::vector<Tag>& tags, const FieldPath& p) {
       }
     }
     RequiredString(tags[i].value, ep.Child("Value"), 0, kTagValueMax);  // required, may be empty
+    static const RE2 kTagText(R"([\p{L}\p{Z}\p{N}_.:/=+\-@]*)");
+    constexpr std::string_view kTagRule = "letters, digits, spaces and _ . : / = + - @";
+    Pattern(tags[i].key, ep.Child("Key"), kTagText, "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*", kTagRule);
+    Pattern(tags[i].value, ep.Child("Value"), kTagText, "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*", kTagRule);
   }
 }
 

@@ -156,6 +156,23 @@ trainingJobDefinition:
   EXPECT_EQ(parsed->document.metadata["name"], "typed");
 }
 
+// YAML readers disagree on 010 (kubectl and PyYAML: octal 8; YAML 1.2: 10): refused rather than
+// run with a number the user may not have meant. A plus sign is read as kubectl reads it.
+TEST(Codec, AYamlIntegerWithALeadingZeroIsRefusedAndAPlusSignRead) {
+  FieldErrors errs;
+  ASSERT_FALSE(ParseSpec("hyperParameterTuningJobName: z\nhyperParameterTuningJobConfig:\n"
+                         "  resourceLimits: {maxParallelTrainingJobs: 010}\n",
+                         &errs)
+                   .ok());
+  ASSERT_EQ(errs.size(), 1u) << JoinErrors(errs);
+  EXPECT_EQ(errs[0].path, "spec.hyperParameterTuningJobConfig.resourceLimits.maxParallelTrainingJobs");
+  EXPECT_NE(errs[0].message.find("\"010\" has a leading zero"), std::string::npos) << errs[0].message;
+  auto plus = ParseSpec("hyperParameterTuningJobName: z\nhyperParameterTuningJobConfig:\n"
+                        "  resourceLimits: {maxParallelTrainingJobs: +3, maxNumberOfTrainingJobs: 0}\n");
+  ASSERT_TRUE(plus.ok()) << plus.status().ToString();
+  EXPECT_EQ(*plus->document.spec.hyper_parameter_tuning_job_config->resource_limits->max_parallel_training_jobs, 3);
+}
+
 TEST(Codec, JsonIsTypedStrictlyAndSaysHowToFixIt) {
   FieldErrors errs;
   auto parsed = ParseSpec(R"({"HyperParameterTuningJobName": "strict",

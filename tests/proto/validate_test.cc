@@ -141,7 +141,7 @@ AlgorithmSpecification& Algo(TuningJobSpec& s) { return *Def(s).algorithm_specif
 Channel& Chan(TuningJobSpec& s, size_t i = 0) { return Def(s).input_data_config[i]; }
 S3DataSource& S3(TuningJobSpec& s, size_t i = 0) { return *Chan(s, i).data_source->s3_data_source; }
 FileSystemDataSource& UseFileSystem(TuningJobSpec& s) {
-  Chan(s).data_source = DataSource{std::nullopt, FileSystemDataSource{"fs-0123", "ro", "EFS", "/data"}};
+  Chan(s).data_source = DataSource{std::nullopt, FileSystemDataSource{"fs-0123456789abcdef0", "ro", "EFS", "/data"}};
   return *Chan(s).data_source->file_system_data_source;
 }
 
@@ -639,6 +639,33 @@ std::vector<Case> Cases() {
        RC + ".instanceGroups[0].instanceCount", "is required"},
       {"volume_size_zero", Base::kRandom, [](S& s) { Def(s).resource_config->volume_size_in_gb = 0; },
        RC + ".volumeSizeInGB", "must be >= 1, got 0"},
+      // SageMaker's patterns and lengths (botocore's model), so that a spec valid here is valid there.
+      {"role_arn_not_an_arn", Base::kRandom, [](S& s) { Def(s).role_arn = "not-an-arn-but-long-enough"; },
+       D + ".roleARN", "must match arn:aws:iam::ACCOUNT:role/NAME"},
+      {"role_arn_user_not_role", Base::kRandom, [](S& s) { Def(s).role_arn = "arn:aws:iam::123456789012:user/x"; },
+       D + ".roleARN", "got \"arn:aws:iam::123456789012:user/x\""},
+      {"algorithm_name_underscore", Base::kRandom,
+       [](S& s) {
+         Algo(s).training_image.reset();
+         Algo(s).algorithm_name = "bad_name";
+       },
+       A + ".algorithmName", "must match [ARN/]NAME"},
+      {"output_path_too_long", Base::kRandom,
+       [](S& s) { Def(s).output_data_config->s3_output_path = "s3://bucket/" + std::string(1013, 'k'); },
+       D + ".outputDataConfig.s3OutputPath", "must be 1-1024 characters, got 1025"},
+      {"output_kms_key_with_space", Base::kRandom, [](S& s) { Def(s).output_data_config->kms_key_id = "key with space"; },
+       D + ".outputDataConfig.kmsKeyID", "(a KMS key ID, alias or ARN)"},
+      {"file_system_id_pattern", Base::kRandom, [](S& s) { UseFileSystem(s).file_system_id = "fs-XYZ12345"; },
+       FSP + ".fileSystemID", "must match fs-[0-9a-f]{8,}"},
+      {"security_group_id_underscore", Base::kRandom,
+       [](S& s) { Def(s).vpc_config = VpcConfig{{"sg_1"}, {"subnet-1"}}; }, D + ".vpcConfig.securityGroupIDs[0]",
+       "must match [-0-9a-zA-Z]+"},
+      {"tag_key_bang", Base::kRandom, [](S& s) { s.tags = {{"key!", "v"}}; }, "spec.tags[0].key",
+       "(letters, digits, spaces and _ . : / = + - @)"},
+      {"content_type_too_long", Base::kRandom, [](S& s) { Chan(s).content_type = std::string(257, 't'); },
+       CH + "[0].contentType", "must be at most 256 characters, got 257"},
+      {"s3_data_type_converse", Base::kRandom, [](S& s) { S3(s).s3_data_type = "Converse"; }, S3P + ".s3DataType",
+       "Converse is a SageMaker value that hpo does not support"},
       {"keep_alive_too_long", Base::kRandom, [](S& s) { Def(s).resource_config->keep_alive_period_in_seconds = 21601; },
        RC + ".keepAlivePeriodInSeconds", "must be between 0 and 21600, got 21601"},
       {"tuning_resource_config_beside_resource_config", Base::kRandom,
@@ -795,7 +822,7 @@ std::vector<Case> Cases() {
        CH + "[0].dataSource", "needs one of s3DataSource or fileSystemDataSource"},
       {"channel_both_data_sources", Base::kRandom,
        [](S& s) {
-         Chan(s).data_source->file_system_data_source = FileSystemDataSource{"fs-1", "ro", "EFS", "/d"};
+         Chan(s).data_source->file_system_data_source = FileSystemDataSource{"fs-11111111", "ro", "EFS", "/d"};
        },
        CH + "[0].dataSource", "set exactly one of s3DataSource and fileSystemDataSource"},
       {"s3_data_type_missing", Base::kRandom, [](S& s) { S3(s).s3_data_type.reset(); }, S3P + ".s3DataType",
