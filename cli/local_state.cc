@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include <spdlog/spdlog.h>
+
 #include "coordinator/core.h"
 #include "coordinator/dispatcher.h"
 #include "coordinator/http_api.h"
@@ -29,6 +31,9 @@ Result<std::unique_ptr<LocalState>> LocalState::Open(const std::string& state_di
     return Status::InvalidArgument("--state-dir " + state_dir + ": no hpo.db there (hpo run prints its state "
                                    "directory when it ends; hpo coordinator uses the one of its --state-dir)");
   }
+  // A reading command prints what it read: the core's notes while it loads (which GP engine a
+  // Bayesian job would use, ...) are not for this reader.
+  spdlog::set_level(spdlog::level::warn);
   auto store = coordinator::SqliteJobStore::OpenReadOnly(impl->db);
   if (!store.ok()) return store.status();
   impl->store = std::move(store).value();

@@ -89,15 +89,18 @@ std::string Clock(int64_t ms) {
 // `queued`: training jobs assigned ahead to a busy slot (InProgress to the API, not running yet).
 // `width` > 0: the terminal's columns; a longer line is cut before the clock, so that `\r`
 // redraws it in place instead of wrapping onto a new line each time.
+// `running`: training jobs whose program runs as far as the core knows (it heard the start, not
+// yet the exit report, which comes after the upload: a slot's next program may already run); the
+// rest of InProgress are starting (staging data, pending a slot) or assigned ahead to a busy one.
 std::string ProgressLine(const proto::DescribeTuningJobResponse& d, int64_t elapsed_ms, int64_t max_jobs,
-                         int64_t queued = 0, int width = 0) {
+                         int64_t running, int width = 0) {
   const auto& c = *d.status.training_job_status_counters;
   int64_t done = *c.completed + *c.stopped + *c.retryable_error + *c.non_retryable_error;
-  const int64_t running = std::max<int64_t>(0, *c.in_progress - queued);
+  const int64_t waiting = std::max<int64_t>(0, *c.in_progress - running);
   std::string line = *d.spec.hyper_parameter_tuning_job_name + "  " + *d.status.hyper_parameter_tuning_job_status +
                      "  " + std::to_string(done) + (max_jobs > 0 ? "/" + std::to_string(max_jobs) : "") +
                      " done, " + std::to_string(running) + " running, " +
-                     (queued > 0 ? std::to_string(queued) + " queued, " : "") +
+                     (waiting > 0 ? std::to_string(waiting) + " starting or queued, " : "") +
                      std::to_string(*c.retryable_error + *c.non_retryable_error) + " failed";
   if (d.status.best_training_job) {
     const auto& b = *d.status.best_training_job;
@@ -391,14 +394,15 @@ void Run(const RunArgs& a) {
         break;
       }
     }
-    int64_t queued = 0;
+    int64_t running = 0;
     auto d = dispatcher.WithCore([&](coordinator::CoordinatorCore& c) {
-      for (const auto* t : c.TrialsOf(name)) queued += t->Queued() ? 1 : 0;
+      for (const auto* t : c.TrialsOf(name)) running += t->Active() && t->started ? 1 : 0;
       return c.Describe(name, dispatcher.Now());
     });
     if (!d.ok()) continue;
     desc = *d;
-    std::string line = ProgressLine(desc, dispatcher.Now() - start, MaxJobsOf(effective), queued, tty ? TerminalWidth() : 0);
+    std::string line = ProgressLine(desc, dispatcher.Now() - start, MaxJobsOf(effective), running,
+                                    tty ? TerminalWidth() : 0);
     if (tty) {
       std::cerr << "\r\033[K" << line << std::flush;
     } else if (line.substr(0, line.size() - 8) != last_line.substr(0, last_line.size() > 8 ? last_line.size() - 8 : 0)) {
@@ -480,7 +484,7 @@ void Run(const RunArgs& a) {
     return 0;
   });
   if (a.output == "json") {
-    std::cout << proto::EncodeDescribeResponse(desc).dump(2) << "\n";
+    std::cout << coordinator::DescribeAsSageMaker(desc).dump(2) << "\n";
   } else if (a.output == "yaml") {
     if (doc) std::cout << proto::ToYaml(proto::EncodeCrdDocument(*doc));
   } else {

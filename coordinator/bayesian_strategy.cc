@@ -1,6 +1,7 @@
 #include "coordinator/bayesian_strategy.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <set>
@@ -68,7 +69,10 @@ Result<std::unique_ptr<BayesianStrategy>> BayesianStrategy::Create(const proto::
   eo.threads = options.threads;
   kernels::GpStatus st = kernels::MakeGpEngine(options.device, eo, &engine, &note);
   if (!st.ok()) return ToStatus(st);
-  if (!note.empty()) spdlog::info("Bayesian strategy: {}; using {}", note, engine->Describe());
+  // Once per process: the reason does not change between jobs, and a coordinator restarting
+  // with many Bayesian jobs said it once for each.
+  static std::atomic<bool> noted{false};
+  if (!note.empty() && !noted.exchange(true)) spdlog::info("Bayesian strategy: {}; using {}", note, engine->Describe());
   return std::make_unique<BayesianStrategy>(std::move(spaces).value(), std::move(maximize), seed, opts,
                                             std::move(engine), std::move(note));
 }

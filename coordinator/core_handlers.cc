@@ -59,7 +59,7 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
   // Attempts we placed on this worker that it no longer runs were lost with its restart.
   for (auto& [name, t] : trials) {
     if (t.Active() && t.OnWorker(wid) && !reported.count({name, t.attempt})) {
-      AttemptLost(t, "worker " + wid + " registered without the attempt", now);
+      AttemptLost(t, "worker " + wid + " registered again (it restarted) and no longer runs it", now);
     }
   }
   w.reg = r;

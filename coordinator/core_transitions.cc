@@ -104,6 +104,10 @@ void CoordinatorCore::Impl::Promote(Trial& q) {
     w->second.queued.erase(key);
     w->second.running.insert(key);
   }
+  // Its status said "Queued on worker W to start when P ends": P has ended.
+  if (!q.secondary.empty() && q.secondary.back().status == "Starting") {
+    q.secondary.back().message = "Launching on worker " + q.worker_id + " (" + q.after_trial + ", queued ahead of it, ended)";
+  }
   successor.erase({q.after_trial, q.after_attempt});
   q.after_trial.clear();
   q.after_attempt = 0;

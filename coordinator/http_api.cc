@@ -255,7 +255,13 @@ ApiResponse Describe(Dispatcher& d, const Json& req) {
   if (!name.ok()) return FromStatus(name.status());
   auto r = d.WithCore([&](CoordinatorCore& c) { return c.Describe(*name, d.Now()); });
   if (!r.ok()) return FromStatus(r.status());
-  Json out = proto::EncodeDescribeResponse(*r);
+  return Ok(DescribeAsSageMaker(*r));
+}
+
+}  // namespace
+
+Json DescribeAsSageMaker(const proto::DescribeTuningJobResponse& r) {
+  Json out = proto::EncodeDescribeResponse(r);
   std::string metric;
   if (out.contains("HyperParameterTuningJobConfig")) {
     Json& cfg = out["HyperParameterTuningJobConfig"];
@@ -268,8 +274,10 @@ ApiResponse Describe(Dispatcher& d, const Json& req) {
   if (out.contains("TrainingJobDefinitions") && out["TrainingJobDefinitions"].is_array()) {
     for (Json& def : out["TrainingJobDefinitions"]) DescribedAsSageMakerDoes(def, metric);
   }
-  return Ok(out);
+  return out;
 }
+
+namespace {
 
 // ListTags for a tuning job's or one of its training jobs' ARN: the tuning job's Tags (SageMaker
 // gives a tuning job's training jobs its tags). The SDK's Estimator.attach() and

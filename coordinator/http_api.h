@@ -59,6 +59,12 @@ struct ApiResponse {
   std::string content_type = "application/x-amz-json-1.1";
 };
 ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, const std::string& body);
+// The DescribeHyperParameterTuningJob response document as this API answers it: the stored job
+// (proto::EncodeDescribeResponse) with what SageMaker's own answer carries beyond the request and
+// the SageMaker Python SDK reads (`_tuning_objective_metric` among the static hyperparameters,
+// every kind of range, a ResourceConfig beside a HyperParameterTuningResourceConfig). `hpo run
+// -o json` prints the same document.
+nlohmann::ordered_json DescribeAsSageMaker(const proto::DescribeTuningJobResponse& d);
 // The bodies of GET /hpo/v1/logs/TRIAL, /hpo/v1/events and /hpo/v1/curves (JSON; errors as above).
 ApiResponse LogsPage(Dispatcher& d, const std::string& trial, int64_t after, size_t limit);
 ApiResponse EventsPage(Dispatcher& d, const std::string& job, int64_t after, size_t limit);
