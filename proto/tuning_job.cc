@@ -17,23 +17,16 @@ std::vector<ResourceConfig> ResourceOptions(const TrainingJobDefinition& d) {
   std::vector<ResourceConfig> out;
   if (!d.hyper_parameter_tuning_resource_config) return out;
   const HyperParameterTuningResourceConfig& h = *d.hyper_parameter_tuning_resource_config;
-  if (h.instance_configs.empty()) {
-    ResourceConfig rc;
-    rc.instance_type = h.instance_type;
-    rc.instance_count = h.instance_count;
-    rc.volume_size_in_gb = h.volume_size_in_gb;
-    rc.volume_kms_key_id = h.volume_kms_key_id;
-    out.push_back(std::move(rc));
-    return out;
-  }
-  for (const auto& c : h.instance_configs) {
+  auto add = [&](const auto& c) {  // the single form, or one of InstanceConfigs
     ResourceConfig rc;
     rc.instance_type = c.instance_type;
     rc.instance_count = c.instance_count;
     rc.volume_size_in_gb = c.volume_size_in_gb;
     rc.volume_kms_key_id = h.volume_kms_key_id;
     out.push_back(std::move(rc));
-  }
+  };
+  if (h.instance_configs.empty()) add(h);
+  for (const auto& c : h.instance_configs) add(c);
   return out;
 }
 

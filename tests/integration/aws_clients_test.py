@@ -463,22 +463,7 @@ class AwsClients(unittest.TestCase):
             spawn([HPO, "worker", "--connect", f"tcp://127.0.0.1:{zmq_port}", "--id", f"w{i}", "--slots", "2",
                    "--work-dir", os.path.join(cls.tmp, f"w{i}"), "--image", f"quadratic={QUADRATIC}"],
                   os.path.join(cls.tmp, f"worker{i}.log"), extra_env=s3_env)
-        deadline = time.monotonic() + 30
-        health = None
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(cls.url + "/hpo/v1/health", timeout=1) as r:
-                    health = json.load(r)
-                if health.get("workers") == 2:
-                    break
-            except OSError:
-                pass
-            for p in procs.children:
-                if p.poll() is not None:
-                    raise RuntimeError(f"{p.args[:2]} exited with {p.returncode}; logs in {cls.tmp}")
-            time.sleep(0.1)
-        else:
-            raise RuntimeError(f"the cluster did not come up in 30 s (health {health}); logs in {cls.tmp}")
+        procs.wait_for_workers(cls.url, 2, cls.tmp)
         cls.sm = cls.client()
         cls.wire = Wire(cls.sm)
         cls.state = {}

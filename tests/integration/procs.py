@@ -8,16 +8,20 @@ kill_all(): SIGTERM to every child's process group, SIGKILL to what is left afte
 cleanup_on_exit(where): kill_all at exit and on SIGTERM/SIGHUP (then exit 128+signal, saying
   where the logs are: where() returns the folder).
 free_port(), read(path): a free loopback TCP port; a file's text, "" while it does not exist.
+wait_for_workers(url, n, logs): until the coordinator at `url` reports `n` registered workers
+  (30 s), failing early when a child exits; RuntimeError naming `logs` otherwise.
 """
 
 import atexit
 import ctypes
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -95,3 +99,20 @@ def read(path):
             return f.read()
     except OSError:
         return ""
+
+
+def wait_for_workers(url, n, logs, seconds=30):
+    deadline, health = time.monotonic() + seconds, None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/hpo/v1/health", timeout=1) as r:
+                health = json.load(r)
+            if health.get("workers") == n:
+                return
+        except OSError:
+            pass
+        for p in children:
+            if p.poll() is not None:
+                raise RuntimeError(f"{p.args[:2]} exited with {p.returncode}; logs in {logs}")
+        time.sleep(0.1)
+    raise RuntimeError(f"the cluster did not come up in {seconds} s (health {health}); logs in {logs}")

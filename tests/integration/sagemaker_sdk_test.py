@@ -59,14 +59,12 @@ _bootstrap()
 
 import atexit  # noqa: E402
 import concurrent.futures  # noqa: E402
-import json  # noqa: E402
 import logging  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
-import urllib.request  # noqa: E402
 
 S3_ENV_KEYS = ("AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
 TMP = tempfile.mkdtemp(prefix="hpo-sdk-test-")
@@ -197,21 +195,7 @@ class Cluster:
                    "--instance-type", WORKER_TYPE, "--work-dir", os.path.join(self.tmp, f"w{i}"),
                    "--image", f"{IMAGE}={QUADRATIC}", "--image", f"{ECR_IMAGE}={QUADRATIC}"],
                   os.path.join(self.tmp, f"worker{i}.log"), extra_env=s3_env)
-        deadline, health = time.monotonic() + 30, None
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/hpo/v1/health", timeout=1) as r:
-                    health = json.load(r)
-                if health.get("workers") == 2:
-                    break
-            except OSError:
-                pass
-            for p in procs.children:
-                if p.poll() is not None:
-                    raise RuntimeError(f"{p.args[:2]} exited with {p.returncode}; logs in {self.tmp}")
-            time.sleep(0.1)
-        else:
-            raise RuntimeError(f"the cluster did not come up in 30 s (health {health}); logs in {self.tmp}")
+        procs.wait_for_workers(self.url, 2, self.tmp)
 
         # What a user writes: a boto3 session with credentials, the SageMaker client on hpo's endpoint.
         # The keys are radosgw's (the SDK's S3 calls need them); the loopback coordinator takes any.
