@@ -144,6 +144,11 @@ void Decode(const Json& j, int64_t& out, const Ctx& c, const std::string& path) 
                                                         : "expected an integer, got \"" + s + "\"");
     return;
   }
+  if (j.is_number_float() && std::abs(j.get<double>()) >= 9.2e18 && std::floor(j.get<double>()) == j.get<double>()) {
+    // A JSON integer literal past 64 bits, which the parser could keep only as a double.
+    c.Error(path, "integer " + j.dump() + " is too large");
+    return;
+  }
   c.Error(path, std::string("expected an integer, got ") + TypeName(j) +
                     (j.is_primitive() && !j.is_null() ? " " + j.dump() : ""));
 }

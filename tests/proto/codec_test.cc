@@ -173,6 +173,16 @@ TEST(Codec, AYamlIntegerWithALeadingZeroIsRefusedAndAPlusSignRead) {
   EXPECT_EQ(*plus->document.spec.hyper_parameter_tuning_job_config->resource_limits->max_parallel_training_jobs, 3);
 }
 
+TEST(Codec, AnIntegerPast64BitsIsTooLargeNotANumberOfAnotherKind) {
+  FieldErrors errs;
+  ASSERT_FALSE(ParseSpec(R"({"HyperParameterTuningJobName": "big", "HyperParameterTuningJobConfig":
+                            {"ResourceLimits": {"MaxParallelTrainingJobs": 100000000000000000000}}})",
+                         &errs)
+                   .ok());
+  ASSERT_EQ(errs.size(), 1u) << JoinErrors(errs);
+  EXPECT_EQ(errs[0].message, "integer 1e+20 is too large");
+}
+
 TEST(Codec, JsonIsTypedStrictlyAndSaysHowToFixIt) {
   FieldErrors errs;
   auto parsed = ParseSpec(R"({"HyperParameterTuningJobName": "strict",
