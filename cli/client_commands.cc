@@ -395,7 +395,9 @@ void AddClientCommands(CLI::App& app) {
       if (!desc.ok()) Fail(1, "the DescribeHyperParameterTuningJob answer of " + origin.where() +
                                   " does not decode: " + desc.status().message());
       std::vector<proto::TrainingJobSummary> rows;
-      Json req = {{"HyperParameterTuningJobName", *name}, {"MaxResults", 100}};
+      // By creation time: the order the coordinator keeps them in (no sort per page);
+      // PrintSummary ranks them itself.
+      Json req = {{"HyperParameterTuningJobName", *name}, {"MaxResults", 100}, {"SortBy", "CreationTime"}};
       for (;;) {
         Json page = Must(origin.source().Action("ListTrainingJobsForHyperParameterTuningJob", req));
         auto list = proto::DecodeListTrainingJobsResponse(proto::TextTree{page, false});
