@@ -683,6 +683,7 @@ struct WorkerArgs {
   std::string notice_url;
   int64_t notice_poll_ms = 5000;
   int64_t checkpoint_sync_ms = 1000;
+  int64_t intermediate_sync_ms = 5000;
   int64_t channel_cache_mb = -1;  // -1 = worker::DefaultChannelCacheBytes
   int64_t volume_check_ms = 5000;
   bool keep_trial_files = false;
@@ -698,6 +699,7 @@ void Worker(const WorkerArgs& a) {
   o.notice_url = a.notice_url;
   o.notice_poll_ms = a.notice_poll_ms;
   o.checkpoint_sync_ms = a.checkpoint_sync_ms;
+  o.intermediate_sync_ms = a.intermediate_sync_ms;
   o.channel_cache_mb = a.channel_cache_mb;
   o.volume_check_ms = a.volume_check_ms;
   o.keep_trial_files = a.keep_trial_files;
@@ -920,6 +922,11 @@ void AddWorkerCommand(CLI::App& app) {
                 "The NCCL check run on every host of a multi-host GPU training job before it starts (default: "
                 "hpo-nccl-preflight next to hpo, built with CUDA and NCCL; without it the check is skipped, "
                 "saying so in the training job's log)");
+  c->add_option("--intermediate-sync-ms", a->intermediate_sync_ms,
+                "How often new and changed files of /opt/ml/output/intermediate go to "
+                "S3OutputPath/<job>/output/intermediate/ while a training job runs (they go once more when it "
+                "ends); 0: only then (5000)")
+      ->check(CLI::Range(int64_t{0}, int64_t{3600000}));
   c->add_option("--checkpoint-sync-ms", a->checkpoint_sync_ms,
                 "How often new checkpoint files go to CheckpointConfig.S3Uri while a training job runs; a worker "
                 "killed without notice loses at most this much (1000)")

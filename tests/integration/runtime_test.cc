@@ -541,6 +541,43 @@ TEST_F(KeepCluster, AnEndedTrainingJobLeavesOnlyItsLogUnlessTheWorkerKeepsTrialF
   EXPECT_EQ(trees["w2"], logs["w2"]) << "w2 (--keep-trial-files) keeps each one's /opt/ml";
 }
 
+// /opt/ml/output/intermediate reaches the output path while the program runs, as often as
+// `hpo worker --intermediate-sync-ms` says (SageMaker uploads it as it is written).
+class IntermediateCluster : public Cluster {
+ protected:
+  void BeforeCoordinator() override {
+    default_workers_ = 1;
+    worker_args_ = {"--intermediate-sync-ms", "200"};
+  }
+};
+
+TEST_F(IntermediateCluster, IntermediateOutputIsUploadedWhileTheProgramRuns) {
+  const fs::path trainer = dir_ / "steps.sh";
+  std::ofstream(trainer) << "#!/bin/sh\n"
+                            "echo step1 > \"$SM_OUTPUT_INTERMEDIATE_DIR/step1.txt\"\n"
+                            "sleep 4\n"
+                            "echo loss=0.5\n";
+  fs::permissions(trainer, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("it-inter", "Random", 1, 1, ranges);
+  spec["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] = "file://" + trainer.string();
+  spec["TrainingJobDefinition"]["OutputDataConfig"]["S3OutputPath"] = "file://" + (dir_ / "out").string();
+  Call("CreateHyperParameterTuningJob", spec);
+  bool seen_while_running = false;
+  for (int i = 0; i < 60 && !seen_while_running; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const Json trials = Trials("it-inter");
+    if (trials.empty()) continue;
+    const std::string name = trials[0]["TrainingJobName"];
+    const bool uploaded = fs::exists(dir_ / "out" / name / "output" / "intermediate" / "step1.txt");
+    const bool running = trials[0]["TrainingJobStatus"] == "InProgress";
+    if (uploaded) seen_while_running = running;
+    if (uploaded || !running) break;
+  }
+  EXPECT_TRUE(seen_while_running) << "step1.txt at the output path before the training job ended; see " << dir_;
+  EXPECT_EQ(WaitFor("it-inter")["HyperParameterTuningJobStatus"], "Completed");
+}
+
 TEST_F(Cluster, AGridJobRunsEveryCombinationOnce) {
   Json ranges = {{"CategoricalParameterRanges",
                   {{{"Name", "optimizer"}, {"Values", {"adam", "sgd", "rmsprop"}}},
