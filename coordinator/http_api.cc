@@ -386,6 +386,81 @@ ApiResponse ListJobs(Dispatcher& d, const Json& req) {
   return Ok(Paginate<Json>(rows, *page, *desc, "HyperParameterTuningJobSummaries", key, [](const Json& j) { return j; }));
 }
 
+// ListTrainingJobs: the training jobs of every tuning job here (hpo runs no others), as
+// SageMaker's TrainingJobSummary rows; boto3 scripts find a tuning job's training jobs with
+// NameContains. Name and Status sort by those (then the name), CreationTime by time then name.
+ApiResponse ListAllTrainingJobs(Dispatcher& d, const Json& req) {
+  if (Status s = CheckMembers(req, {"NextToken", "MaxResults", "CreationTimeAfter", "CreationTimeBefore",
+                                    "LastModifiedTimeAfter", "LastModifiedTimeBefore", "NameContains", "StatusEquals",
+                                    "SortBy", "SortOrder", "WarmPoolStatusEquals"});
+      !s.ok()) {
+    return FromStatus(s);
+  }
+  if (req.contains("WarmPoolStatusEquals")) {
+    return AwsError(400, "ValidationException",
+                    "WarmPoolStatusEquals: hpo keeps no warm pool status per training job (KeepAlivePeriodInSeconds "
+                    "keeps a worker's slot and staged data for the tuning job instead); leave it out");
+  }
+  auto page = ReadPage(req, 10, 100);
+  if (!page.ok()) return FromStatus(page.status());
+  auto desc = Descending(req);
+  if (!desc.ok()) return FromStatus(desc.status());
+  auto sort_by_r = OptionalString(req, "SortBy", "CreationTime", {"Name", "CreationTime", "Status"});
+  if (!sort_by_r.ok()) return FromStatus(sort_by_r.status());
+  auto contains_r = OptionalString(req, "NameContains", "");
+  if (!contains_r.ok()) return FromStatus(contains_r.status());
+  auto status_r =
+      OptionalString(req, "StatusEquals", "", {"InProgress", "Completed", "Failed", "Stopping", "Stopped"});
+  if (!status_r.ok()) return FromStatus(status_r.status());
+  for (const char* k : {"CreationTimeAfter", "CreationTimeBefore", "LastModifiedTimeAfter", "LastModifiedTimeBefore"}) {
+    if (Status s = CheckTimestamp(req, k); !s.ok()) return FromStatus(s);
+  }
+  const std::string sort_by = *sort_by_r, contains = AsciiLower(*contains_r), status_eq = *status_r;
+  auto time_ok = [&](const char* key, int64_t ms, bool after) {
+    if (!req.contains(key) || !req[key].is_number()) return true;
+    double t = req[key].get<double>();
+    return after ? Epoch(ms) > t : Epoch(ms) < t;
+  };
+  auto last_modified = [](const Trial& t) {
+    int64_t last = std::max(t.creation_ms, t.end_ms);
+    for (const auto& st : t.secondary) last = std::max(last, st.start_ms);
+    return last;
+  };
+  Json out = d.WithCore([&](CoordinatorCore& c) {
+    std::vector<SortKey> rows;
+    for (const TuningJob* j : c.Jobs()) {
+      for (const Trial* t : c.TrialsOf(j->name)) {
+        if (!contains.empty() && AsciiLower(t->name).find(contains) == std::string::npos) continue;
+        if (!status_eq.empty() && TrainingJobStatusOf(*t) != status_eq) continue;
+        const int64_t modified = last_modified(*t);
+        if (!time_ok("CreationTimeAfter", t->creation_ms, true) || !time_ok("CreationTimeBefore", t->creation_ms, false) ||
+            !time_ok("LastModifiedTimeAfter", modified, true) || !time_ok("LastModifiedTimeBefore", modified, false)) {
+          continue;
+        }
+        SortKey k;
+        k.name = t->name;
+        if (sort_by == "CreationTime") k.number = static_cast<double>(t->creation_ms);
+        if (sort_by == "Status") k.text = TrainingJobStatusOf(*t);
+        rows.push_back(std::move(k));
+      }
+    }
+    std::sort(rows.begin(), rows.end(), [&](const SortKey& a, const SortKey& b) { return *desc ? b < a : a < b; });
+    return Paginate<SortKey>(
+        rows, *page, *desc, "TrainingJobSummaries", [](const SortKey& k) { return k; },
+        [&](const SortKey& k) {
+          const Trial* t = c.FindTrial(k.name);
+          Json r = {{"TrainingJobName", t->name},
+                    {"TrainingJobArn", c.TrainingJobArn(t->name)},
+                    {"CreationTime", Epoch(t->creation_ms)}};
+          if (t->end_ms) r["TrainingEndTime"] = Epoch(t->end_ms);
+          r["LastModifiedTime"] = Epoch(last_modified(*t));
+          r["TrainingJobStatus"] = TrainingJobStatusOf(*t);
+          return r;
+        });
+  });
+  return Ok(out);
+}
+
 ApiResponse ListTrainingJobs(Dispatcher& d, const Json& req) {
   if (Status s = CheckMembers(req, {"HyperParameterTuningJobName", "NextToken", "MaxResults", "StatusEquals",
                                     "SortBy", "SortOrder"});
@@ -718,13 +793,14 @@ ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, cons
   if (action == "DescribeTrainingJob") return DescribeTrainingJob(d, req);
   if (action == "StopTrainingJob") return StopTrainingJob(d, req);
   if (action == "ListTags") return ListTags(d, req);
+  if (action == "ListTrainingJobs") return ListAllTrainingJobs(d, req);
   return AwsError(400, "UnknownOperationException",
                   "this coordinator does not implement SageMaker." + action +
                       "; it implements CreateHyperParameterTuningJob, DescribeHyperParameterTuningJob, "
                       "ListHyperParameterTuningJobs, ListTrainingJobsForHyperParameterTuningJob, "
                       "StopHyperParameterTuningJob, DeleteHyperParameterTuningJob, DescribeTrainingJob, "
-                      "StopTrainingJob and ListTags (metrics and logs in CloudWatch: hpo events, hpo logs and "
-                      "the dashboard instead)");
+                      "StopTrainingJob, ListTrainingJobs and ListTags (metrics and logs in CloudWatch: hpo events, "
+                      "hpo logs and the dashboard instead)");
 }
 
 struct HttpApi::Impl {

@@ -1083,11 +1083,38 @@ class AwsClients(unittest.TestCase):
         self.assertEqual(ranges["CategoricalParameterRanges"], [])
         self.assertEqual(len(ranges["ContinuousParameterRanges"]), 1)
 
+    def test_14_list_training_jobs_across_tuning_jobs(self):
+        self.need("main_done")
+        rows = self.need("main_rows")
+        mine = self.sm.list_training_jobs(NameContains=MAIN.upper(), MaxResults=100)["TrainingJobSummaries"]
+        self.assertEqual(sorted(r["TrainingJobName"] for r in mine), sorted(r["TrainingJobName"] for r in rows),
+                         "NameContains, case-insensitive, finds a tuning job's training jobs")
+        self.assertEqual([r["CreationTime"] for r in mine], sorted(r["CreationTime"] for r in mine),
+                         "SortBy CreationTime, Ascending by default")
+        for r in mine:
+            self.assertEqual(r["TrainingJobStatus"], "Completed")
+            self.assertLessEqual(r["CreationTime"], r["TrainingEndTime"])
+            self.assertLessEqual(r["TrainingEndTime"], r["LastModifiedTime"])
+        paginator = self.sm.get_paginator("list_training_jobs")
+        got = [r["TrainingJobName"] for p in paginator.paginate(NameContains=MAIN, SortBy="Name", SortOrder="Descending",
+                                                              PaginationConfig={"PageSize": 4})
+               for r in p["TrainingJobSummaries"]]
+        self.assertEqual(got, sorted((r["TrainingJobName"] for r in rows), reverse=True))
+        everything = [r["TrainingJobName"] for p in paginator.paginate(PaginationConfig={"PageSize": 50})
+                      for r in p["TrainingJobSummaries"]]
+        self.assertEqual(len(everything), len(set(everything)))
+        self.assertTrue(set(r["TrainingJobName"] for r in rows) <= set(everything))
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            self.sm.list_training_jobs(WarmPoolStatusEquals="Available")
+        self.assertEqual(error_code(cm.exception), "ValidationException")
+        self.assertIn("WarmPoolStatusEquals", str(cm.exception))
+
     def test_99_every_response_was_checked(self):
         checked = self.wire.checked
         for op in ("CreateHyperParameterTuningJob", "DescribeHyperParameterTuningJob", "ListHyperParameterTuningJobs",
                    "ListTrainingJobsForHyperParameterTuningJob", "StopHyperParameterTuningJob",
-                   "DescribeTrainingJob", "StopTrainingJob", "DeleteHyperParameterTuningJob", "ListTags"):
+                   "DescribeTrainingJob", "StopTrainingJob", "DeleteHyperParameterTuningJob", "ListTags",
+                   "ListTrainingJobs"):
             self.assertGreater(checked.get(op, 0), 0, f"no {op} response was checked")
         print("\n    responses checked against the model: "
               + ", ".join(f"{op} {n}" for op, n in sorted(checked.items())), file=sys.stderr)
