@@ -355,6 +355,22 @@ void CoordinatorCore::Impl::ExpirePending(TuningJob& j, int64_t now, std::vector
 }
 
 void CoordinatorCore::Impl::StopAll(TuningJob& j, const std::string& reason, int64_t now, std::vector<Outgoing>* out) {
+  // One assigned ahead that went back to the queue before it ever started (its worker left or
+  // was lost first) is withdrawn like one still queued on its worker (Trial::assigned_ahead).
+  std::vector<std::string> never_ran;
+  for (const auto& name : j.trials) {
+    const Trial& t = trials.at(name);
+    if (t.state == TrialState::kPending && t.assigned_ahead && t.start_ms == 0 && t.training_ms == 0) {
+      never_ran.push_back(name);
+    }
+  }
+  for (const auto& name : never_ran) {
+    Trial& t = trials.at(name);
+    t.state = TrialState::kStopped;  // out of the job's pending set first, as an ended one
+    t.end_ms = now;
+    SaveTrial(t);
+    Withdraw(t, now);
+  }
   for (const auto& name : j.trials) {
     Trial& t = trials.at(name);
     if (t.Queued()) StopTrialMsg(t, reason, now, out);

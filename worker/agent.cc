@@ -163,6 +163,32 @@ void WorkerAgent::Impl::OpenJournal() {
   }
 }
 
+void WorkerAgent::Impl::RemoveLeftoverTrees() {
+  if (opt.keep_trial_files) return;
+  // This process holds the work directory and runs nothing yet: every attempt's /opt/ml tree
+  // under trials/ is an earlier process's (killed, it could not remove them), whether that
+  // attempt ran, ended or waited queued with its data staged. Logs and checkpoints stay.
+  std::vector<fs::path> trees;
+  std::error_code ec;
+  for (fs::directory_iterator trial(fs::path(opt.work_dir) / "trials", ec), end; !ec && trial != end;
+       trial.increment(ec)) {
+    std::error_code ec2;
+    for (fs::directory_iterator a(trial->path(), ec2), aend; !ec2 && a != aend; a.increment(ec2)) {
+      if (a->path().filename().string().rfind("attempt-", 0) == 0 && fs::exists(a->path() / "ml")) {
+        trees.push_back(a->path() / "ml");
+      }
+    }
+  }
+  if (trees.empty()) return;
+  Log("worker: removing the /opt/ml trees of " + std::to_string(trees.size()) +
+      " attempt(s) an earlier worker process left in " + opt.work_dir + " (their trial.log files stay)");
+  // Before connecting, not in the background: a new assignment must not find its tree going.
+  for (const auto& t : trees) {
+    std::error_code rm;
+    fs::remove_all(t, rm);
+  }
+}
+
 std::set<Key> WorkerAgent::Impl::HeldAttempts() const {
   std::set<Key> held;
   for (const auto& [k, run] : runs) held.insert(k);
@@ -357,6 +383,7 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
   if (Status s = BecomeSubreaper(); !s.ok()) Log("worker: " + s.message() + "; daemons of training jobs may outlive them");
   StartNoticePoller();
   OpenJournal();
+  RemoveLeftoverTrees();
   if (opt.container.enabled()) {
     Log("worker: container runtime " + opt.container.runtime + " (" + opt.container.binary + "), pulls " +
         opt.container.pull);

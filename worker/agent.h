@@ -146,11 +146,12 @@ struct AgentOptions {
   uint64_t volume_unit_bytes = 1ull << 30;  // bytes per VolumeSizeInGB unit; tests shrink it
   // When an attempt has ended (its artifacts uploaded, its report made), its /opt/ml tree goes:
   // the copies of its input data, its model and output (which are at S3OutputPath), whatever it
-  // wrote there; its trial.log stays (WORK_DIR/trials/<job>/attempt-N/trial.log). A single-host
-  // training job that Completed or was Stopped also loses its local checkpoint copy
-  // (CheckpointConfig.S3Uri has them; an attempt that failed, or a host of a multi-host one,
-  // keeps them for another attempt here). True keeps everything, for looking at what a program
-  // left behind.
+  // wrote there; its trial.log stays (WORK_DIR/trials/<job>/attempt-N/trial.log), and so does
+  // the training job's checkpoint directory (WORK_DIR/trials/<job>/checkpoints), which another
+  // attempt here may resume from and which may hold the only copy when an upload to
+  // CheckpointConfig.S3Uri failed. A worker starting on a work directory removes the trees its
+  // predecessor left (killed, it could not). True keeps everything, for looking at what a
+  // program left behind.
   bool keep_trial_files = false;
   // The NCCL check before a multi-host GPU training job (kernels/nccl_preflight.cc); "" = the
   // hpo-nccl-preflight next to this executable. Missing: the check is skipped, with a log line.

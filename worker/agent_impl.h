@@ -329,6 +329,9 @@ struct WorkerAgent::Impl {
   // attempts as held so the coordinator waits for them; an attempt without one ended with its
   // worker (PR_SET_PDEATHSIG), and the coordinator retries it.
   void OpenJournal();
+  // At start: the /opt/ml trees of attempts an earlier process on this work directory left
+  // (AgentOptions::keep_trial_files), removed before the worker connects.
+  void RemoveLeftoverTrees();
 
   // The attempts this worker answers for: those running, and those that ended while their
   // TrialExited is not acknowledged yet. Register and every Heartbeat list them.

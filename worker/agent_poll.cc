@@ -350,20 +350,15 @@ void WorkerAgent::Impl::PollTrials() {
     }
     Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status + where);
     KeepWarmData(r);
-    // Only a single-host training job's own end is its end: a gang host that completed or was
-    // stopped may be one of an attempt that failed elsewhere and runs again here, next to its
-    // checkpoints.
-    const bool final_status = (x.status == "Completed" || x.status == "Stopped") && r.assign.hosts.size() <= 1;
     Exited(key, std::move(x));
     done.push_back(key);
-    if (!opt.keep_trial_files) {  // AgentOptions::keep_trial_files: the trial.log stays
-      std::vector<std::string> drop = {r.root};
-      if (final_status) drop.push_back((fs::path(r.attempt_dir).parent_path() / "checkpoints").string());
-      (void)background.Post([drop] {
-        for (const auto& d : drop) {
-          std::error_code ec;
-          fs::remove_all(d, ec);
-        }
+    // AgentOptions::keep_trial_files: this attempt's own tree goes, its trial.log and the
+    // training job's checkpoint directory (shared by its attempts, which a later one here may
+    // need, e.g. after the coordinator gave a stalled attempt's slot to a new one) stay.
+    if (!opt.keep_trial_files) {
+      (void)background.Post([root = r.root] {
+        std::error_code ec;
+        fs::remove_all(root, ec);
       });
     }
   }

@@ -293,6 +293,30 @@ TEST_F(AssignAheadTest, AQueuedTrialStoppedAfterItsPredecessorEndedIsWithdrawnTo
   EXPECT_EQ(*core_->Describe("s2")->status.training_job_status_counters->stopped, 2);
 }
 
+// And when its worker went away first (it went back to the queue, never having started): found
+// by a fault pass, which saw such training jobs listed and counted as Stopped.
+TEST_F(AssignAheadTest, AQueuedTrialRequeuedByALostWorkerAndThenStoppedIsWithdrawn) {
+  Register("w", 2);
+  auto out = Submit(Spec("s3", "Random", 6, 2));
+  auto first = Plain(out);
+  auto queued = Ahead(out);
+  ASSERT_EQ(queued.size(), 2u);
+  for (const auto& a : first) Started("w", a);
+  now_ += options_.lease_ms + 1;
+  core_->OnTick(now_);  // the worker is lost: the queued ones go back to the queue unstarted
+  for (const auto& q : queued) EXPECT_EQ(core_->FindTrial(q.trial)->state, TrialState::kPending) << q.trial;
+  std::vector<Outgoing> stop;
+  ASSERT_TRUE(core_->Stop("s3", now_, &stop).ok());
+  for (const auto& q : queued) EXPECT_EQ(core_->FindTrial(q.trial), nullptr) << q.trial << " never ran";
+  for (const auto& a : first) EXPECT_NE(core_->FindTrial(a.trial), nullptr) << a.trial << " ran";
+  auto d = core_->Describe("s3");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*d->status.objective_status_counters->failed + *d->status.objective_status_counters->pending +
+                *d->status.objective_status_counters->succeeded,
+            2)
+      << "only the two that ran are training jobs of the job";
+}
+
 // One that started before its stop arrived ran: it stays, Stopped, as SageMaker would show it.
 TEST_F(AssignAheadTest, AQueuedTrialThatStartedBeforeTheJobEndedStaysAStoppedTrainingJob) {
   Register("w", 1);

@@ -281,16 +281,19 @@ class Contract : public ::testing::Test {
       std::string line;
       std::getline(ck, line);
       EXPECT_EQ(line, "step 7") << name;
-      // On the worker only the trial.log stays once the training job completed: its /opt/ml tree
-      // (input data copies, model, output) and its local checkpoints go (AgentOptions::
-      // keep_trial_files), after the report, so wait a little.
+      // On the worker the attempt's /opt/ml tree (input data copies, model, output) goes once
+      // it ended (AgentOptions::keep_trial_files), after the report, so wait a little; its
+      // trial.log and the training job's local checkpoints stay.
       const fs::path trial = dir_ / "w1" / "trials" / name;
-      for (int i = 0; i < 100 && (fs::exists(trial / "attempt-1" / "ml") || fs::exists(trial / "checkpoints")); ++i) {
+      for (int i = 0; i < 100 && fs::exists(trial / "attempt-1" / "ml"); ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
       EXPECT_FALSE(fs::exists(trial / "attempt-1" / "ml")) << name;
-      EXPECT_FALSE(fs::exists(trial / "checkpoints")) << name;
       EXPECT_TRUE(fs::exists(trial / "attempt-1" / "trial.log")) << name;
+      std::ifstream kept(trial / "checkpoints" / "ckpt");
+      std::string step;
+      std::getline(kept, step);
+      EXPECT_EQ(step, "step 7") << name;
     }
     EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump();
     // The host's own /opt/ml saw none of it.

@@ -578,6 +578,33 @@ TEST_F(IntermediateCluster, IntermediateOutputIsUploadedWhileTheProgramRuns) {
   EXPECT_EQ(WaitFor("it-inter")["HyperParameterTuningJobStatus"], "Completed");
 }
 
+// A worker killed with kill -9 cannot remove its attempts' trees (the data it staged, for
+// running and queued training jobs); the next worker process on that work directory does, before
+// it connects, and keeps their logs and checkpoints.
+class LeftoverCluster : public Cluster {
+ protected:
+  void BeforeCoordinator() override { default_workers_ = 1; }
+  void BeforeWorkers() override {
+    const fs::path trial = dir_ / "w1" / "trials" / "old-001-0badc0de";
+    fs::create_directories(trial / "attempt-1" / "ml" / "input" / "data" / "train");
+    std::ofstream(trial / "attempt-1" / "ml" / "input" / "data" / "train" / "blob") << std::string(1 << 16, 'x');
+    std::ofstream(trial / "attempt-1" / "trial.log") << "epoch=1 loss=0.5\n";
+    fs::create_directories(trial / "checkpoints");
+    std::ofstream(trial / "checkpoints" / "ckpt") << "step 3\n";
+  }
+};
+
+TEST_F(LeftoverCluster, AWorkerRemovesTheTreesAnEarlierProcessLeftAndKeepsLogsAndCheckpoints) {
+  const fs::path trial = dir_ / "w1" / "trials" / "old-001-0badc0de";
+  EXPECT_FALSE(fs::exists(trial / "attempt-1" / "ml")) << "see " << dir_;
+  EXPECT_TRUE(fs::exists(trial / "attempt-1" / "trial.log"));
+  EXPECT_TRUE(fs::exists(trial / "checkpoints" / "ckpt"));
+  std::ifstream log(dir_ / "worker1.log");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("removing the /opt/ml trees of 1 attempt(s) an earlier worker process left"), std::string::npos)
+      << text;
+}
+
 TEST_F(Cluster, AGridJobRunsEveryCombinationOnce) {
   Json ranges = {{"CategoricalParameterRanges",
                   {{{"Name", "optimizer"}, {"Values", {"adam", "sgd", "rmsprop"}}},
