@@ -49,6 +49,22 @@ void AddQuotaOptions(CLI::App* c, proto::ValidationLimits* limits) {
       ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
 }
 
+std::map<std::string, std::string> ParseImages(const std::vector<std::string>& options) {
+  std::map<std::string, std::string> images;
+  for (const auto& kv : options) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == kv.size()) Fail(2, "--image wants NAME=COMMAND, got " + kv);
+    std::string command = kv.substr(eq + 1);
+    const size_t end = command.find_first_of(" \t");
+    const std::string program = command.substr(0, end);
+    if (program.find('/') != std::string::npos && program[0] != '/') {
+      command = fs::absolute(program).lexically_normal().string() + (end == std::string::npos ? "" : command.substr(end));
+    }
+    images[kv.substr(0, eq)] = command;
+  }
+  return images;
+}
+
 proto::ParsedSpec LoadSpec(const std::string& path, const proto::ValidationLimits& limits) {
   auto text = ReadFile(path);
   if (!text.ok()) Fail(2, text.status().message());

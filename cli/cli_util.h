@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,11 @@ proto::ParsedSpec LoadSpec(const std::string& path, const proto::ValidationLimit
 // --max-parallel-training-jobs, --max-training-jobs (Bayesian, Hyperband, Grid) and
 // --max-training-jobs-random; defaults are SageMaker's raised quotas (100, 750, 10000).
 void AddQuotaOptions(CLI::App* c, proto::ValidationLimits* limits);
+
+// The --image NAME=COMMAND options of hpo worker and hpo run as a map; a COMMAND whose program is
+// a relative path (./train.py, examples/trainers/x.py) is made absolute here, where the user wrote
+// it (training programs run in their own directories). Exits 2 on a malformed entry.
+std::map<std::string, std::string> ParseImages(const std::vector<std::string>& options);
 
 // A metric value as people read it: 6 significant digits.
 std::string Num(double v);

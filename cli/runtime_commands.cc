@@ -199,6 +199,7 @@ struct RunArgs {
   int64_t grace_s = 120;  // SageMaker's: a stopped training job has 120 s to save its work
   bool no_assign_ahead = false;
   bool keep_trial_files = false;            // AgentOptions::keep_trial_files of the local workers
+  std::vector<std::string> images;          // NAME=COMMAND, as hpo worker --image
   std::vector<std::string> instance_types;  // local worker i serves instance_types[i % size]
   ContainerArgs container;
   int dashboard_port = -1;  // >= 0: serve the web dashboard on 127.0.0.1 (0 picks a port)
@@ -292,6 +293,7 @@ void Run(const RunArgs& a) {
   int nworkers = a.workers > 0 ? a.workers : (per_gpu ? static_cast<int>(gpus.devices.size()) : 2);
   nworkers = std::max(nworkers, static_cast<int>(a.instance_types.size()));
   const worker::ContainerConfig container = ResolveContainer(a.container);
+  const std::map<std::string, std::string> images = ParseImages(a.images);
   std::vector<std::unique_ptr<worker::WorkerAgent>> agents;
   std::vector<std::thread> worker_threads;
   std::string log_path = state_dir + "/workers.log";
@@ -304,6 +306,7 @@ void Run(const RunArgs& a) {
     wo.slots = static_cast<uint32_t>(a.slots);
     wo.work_dir = state_dir + "/" + wo.worker_id;
     wo.keep_trial_files = a.keep_trial_files;
+    wo.images = images;
     wo.container = container;
     if (per_gpu && static_cast<size_t>(i) < gpus.devices.size()) wo.gpus = {gpus.devices[static_cast<size_t>(i)]};
     if (!a.instance_types.empty()) wo.instance_type = a.instance_types[static_cast<size_t>(i) % a.instance_types.size()];
@@ -736,11 +739,7 @@ void Worker(const WorkerArgs& a) {
     o.curve_public_key = own->public_key;
     o.curve_secret_key = own->secret_key;
   }
-  for (const auto& kv : a.images) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) Fail(2, "--image wants NAME=COMMAND, got " + kv);
-    o.images[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
+  o.images = ParseImages(a.images);
   for (const auto& kv : a.labels) {
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) Fail(2, "--label wants KEY=VALUE, got " + kv);
@@ -806,8 +805,12 @@ void AddRunCommand(CLI::App& app) {
   c->add_flag("--no-assign-ahead", a->no_assign_ahead,
               kNoAssignAheadHelp);
   c->add_flag("--keep-trial-files", a->keep_trial_files,
-              "Keep each ended training job's /opt/ml tree (input data copies, model, output) and local checkpoints "
-              "in the state directory; by default only its trial.log stays there");
+              "Keep each ended training job's /opt/ml tree (input data copies, model, output) in the state "
+              "directory; by default its trial.log and checkpoints stay there");
+  c->add_option("--image", a->images,
+                "Run a trainingImage as a local command: NAME=COMMAND (repeatable), e.g. --image "
+                "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1=./my_xgboost.py; the command "
+                "gets `train` as its last argument, as a SageMaker container does");
   c->add_option("--instance-type", a->instance_types,
                 "An instance type the local workers serve whatever this machine's CPUs and memory (GPU types "
                 "still need their GPUs), e.g. ml.m5.xlarge on a 2-core laptop (repeatable: worker i serves the i-th type, round robin; the workers are at "

@@ -1,5 +1,6 @@
 // coordinator/core_placement.cc: CoordinatorCore::Impl, creating trials and placing them on workers (gangs, assign ahead, scheduling) (coordinator/core_impl.h).
 #include "coordinator/core_impl.h"
+#include "proto/builtin_metrics.h"
 
 namespace hpo::coordinator {
 
@@ -315,6 +316,11 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
       a.input_mode = alg.training_input_mode.value_or("File");
       for (const auto& m : alg.metric_definitions) {
         a.metric_definitions.push_back({m.name.value_or(""), m.regex.value_or("")});
+      }
+      if (alg.metric_definitions.empty()) {  // a built-in algorithm's (proto/builtin_metrics.h)
+        for (const auto& m : proto::BuiltInMetricDefinitions(alg.training_image.value_or(""), a.objective_metric)) {
+          a.metric_definitions.push_back({m.name.value_or(""), m.regex.value_or("")});
+        }
       }
     }
     a.environment = def->environment;

@@ -140,8 +140,9 @@ void CoordinatorCore::Impl::InfraFailure(Trial& t, const std::string& reason, in
     t.state = t.stop_requested ? TrialState::kStopped : TrialState::kFailed;
     t.end_ms = now;
     if (t.state == TrialState::kFailed) {
+      // The worker's reason may carry the prefix already (InfraError reports do).
       t.failure_reason = Truncate(
-          "InternalServerError: " + reason +
+          (reason.rfind("InternalServerError", 0) == 0 ? "" : "InternalServerError: ") + reason +
           (max_retries > 0 ? " (after " + std::to_string(t.infra_failures) + " attempts)" : ""));
       retryable_failures.insert(t.name);
     }

@@ -17,6 +17,7 @@
 #include <re2/re2.h>
 
 #include "common/text.h"
+#include "proto/builtin_metrics.h"
 
 namespace hpo::proto {
 namespace {
@@ -1001,19 +1002,40 @@ void Validator::CheckObjectiveMetric(const TuningJobSpec& spec, const TrainingJo
     return;
   }
   const AlgorithmSpecification& a = *d.algorithm_specification;
-  // A built-in algorithm without metric definitions defines its own metrics.
-  if (a.algorithm_name && a.metric_definitions.empty()) return;
+  FieldPath mp = p.Child("AlgorithmSpecification").Child("MetricDefinitions");
+  const std::string& metric = *objective->metric_name;
+  if (a.metric_definitions.empty()) {
+    // A built-in algorithm's image brings its metrics (proto/builtin_metrics.h).
+    const std::string image = a.training_image.value_or("");
+    if (!BuiltInMetricDefinitions(image, metric).empty()) return;
+    if (a.algorithm_name) {
+      // SageMaker reads an algorithm resource's own metric definitions; hpo has no algorithm
+      // resources to read them from (such a job used to validate and then never start).
+      Add(mp, "is required with " + N("AlgorithmName") + " here: hpo cannot read the metric definitions of the "
+                  "algorithm resource " + Quote(*a.algorithm_name) + "; add one named " + Quote(metric) +
+                  " with a regex whose group 1 captures its value in the program's log");
+      return;
+    }
+    if (BuiltInAlgorithmOf(image) == "xgboost") {
+      Add(op.Child("MetricName"), Quote(metric) + " is not a metric of SageMaker's built-in XGBoost (train:NAME or "
+                                                  "validation:NAME, NAME an eval_metric such as auc, rmse, "
+                                                  "logloss); give " + mp.str() + " for another");
+      return;
+    }
+  }
   std::vector<std::string> names;
   for (const auto& m : a.metric_definitions) {
     if (!m.name) continue;
-    if (*m.name == *objective->metric_name) return;
+    if (*m.name == metric) return;
     names.push_back(Quote(*m.name));
   }
-  FieldPath mp = p.Child("AlgorithmSpecification").Child("MetricDefinitions");
   Add(op.Child("MetricName"),
-      Quote(*objective->metric_name) + " is not defined in " + mp.str() +
+      Quote(metric) + " is not defined in " + mp.str() +
           (names.empty() ? " (none defined)" : " (defined: " + Join(names) + ")") +
-          "; add a metric definition with this name and a regex whose group 1 captures the value");
+          "; add a metric definition with this name and a regex whose group 1 captures the value" +
+          (names.empty() ? " (SageMaker's built-in algorithms bring theirs; hpo knows XGBoost's: see "
+                           "\"Migrating from SageMaker\" in the README)"
+                         : ""));
 }
 
 void Validator::CheckAlgorithm(const AlgorithmSpecification& a, const FieldPath& p) {

@@ -1,7 +1,33 @@
 // worker/agent_assign.cc: WorkerAgent::Impl, taking an assignment: the trial's tree, staging, hosts file, warm data (worker/agent_impl.h).
 #include "worker/agent_impl.h"
 
+#include <string_view>
+
 namespace hpo::worker {
+
+namespace {
+
+// `command` as its words when it is a plain command (a program and its arguments, separated by
+// spaces), nullopt when it uses shell syntax (quotes, variables, pipes, redirections, ...).
+std::optional<std::vector<std::string>> PlainWords(const std::string& command) {
+  static constexpr std::string_view kShell = "|&;<>()$`\\\"'*?[]#~%{}!=";
+  if (command.find_first_of(kShell) != std::string::npos) return std::nullopt;
+  std::vector<std::string> words;
+  std::string word;
+  for (char c : command) {
+    if (c == ' ' || c == '\t') {
+      if (!word.empty()) words.push_back(std::move(word));
+      word.clear();
+    } else {
+      word += c;
+    }
+  }
+  if (!word.empty()) words.push_back(std::move(word));
+  if (words.empty()) return std::nullopt;
+  return words;
+}
+
+}  // namespace
 
 Result<std::vector<std::string>> WorkerAgent::Impl::Program(const std::string& image) {
   std::string path;
@@ -11,7 +37,15 @@ Result<std::vector<std::string>> WorkerAgent::Impl::Program(const std::string& i
     path = image;
   } else {
     auto it = opt.images.find(image);
-    if (it != opt.images.end()) return std::vector<std::string>{"/bin/sh", "-c", it->second + " train", "hpo-trainer"};
+    if (it != opt.images.end()) {
+      // A plain command runs as it is: /bin/sh (dash) would drop the variables whose names are
+      // not shell names, SM_HP_BATCH-SIZE among them. Shell syntax needs the shell.
+      if (auto words = PlainWords(it->second)) {
+        words->push_back("train");
+        return *words;
+      }
+      return std::vector<std::string>{"/bin/sh", "-c", it->second + " train", "hpo-trainer"};
+    }
     if (opt.container.enabled() && !image.empty()) return std::vector<std::string>{};
     return Status::InvalidArgument("ClientError: trainingImage \"" + image + "\" is not known on worker " +
                                    opt.worker_id +

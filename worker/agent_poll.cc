@@ -302,7 +302,10 @@ void WorkerAgent::Impl::PollTrials() {
       x.status = "InfraError";
       x.secondary_status = "Failed";
       x.failure_reason = proto::wire::SanitizeText(
-          "InternalServerError: the container runtime " + opt.container.runtime + " failed (exit 125): " + last, 1024);
+          "InternalServerError: the container runtime " + opt.container.runtime + " failed (exit 125): " + last +
+              " (an image no registry here serves? run it as a local program: hpo worker --image NAME=COMMAND, or "
+              "a file:// trainingImage)",
+          1024);
     } else {
       x.status = "Failed";
       x.secondary_status = "Failed";

@@ -533,6 +533,96 @@ TEST_F(CliTest, RunServesAnInstanceTypeThisMachineCannotCoverOnlyWhenToldTo) {
 // `hpo run` holds its state directory: a second run on it is refused while the first runs; the
 // same command after the first was killed resumes the interrupted job (nothing run twice); once
 // the job has ended, the directory is not run again.
+// A built-in XGBoost tuning job as SageMaker users write it (no MetricDefinitions: the image
+// brings them), run with the image mapped to a local program (hpo run --image). The program gets
+// every SM_HP_ variable, also one whose name is not a shell name (batch-size): a plain --image
+// command runs without /bin/sh, which drops such variables. Found by a migration pass.
+TEST_F(CliTest, ABuiltInXgboostJobRunsWithTheImageMappedToALocalProgram) {
+  const fs::path trainer = Write("xgb.py",
+                                 "#!/usr/bin/python3\n"
+                                 "import os, sys\n"
+                                 "assert sys.argv[-1] == 'train', sys.argv\n"
+                                 "eta = float(os.environ['SM_HP_ETA'])\n"
+                                 "batch = int(os.environ['SM_HP_BATCH-SIZE'])\n"
+                                 "for r in range(3):\n"
+                                 "    print('[%d]#011train-rmse:%.4f#011validation-rmse:%.4f' % (r, eta + batch, "
+                                 "(eta - 0.2) ** 2 + batch / 1000 + 0.1 / (r + 1)))\n");
+  fs::permissions(trainer, fs::perms::owner_all);
+  const std::string image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1";
+  const std::string spec = Write("xgb.json", R"J({
+    "HyperParameterTuningJobName": "xgb-builtin",
+    "HyperParameterTuningJobConfig": {
+      "Strategy": "Random",
+      "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "validation:rmse"},
+      "ResourceLimits": {"MaxNumberOfTrainingJobs": 3, "MaxParallelTrainingJobs": 1},
+      "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "eta", "MinValue": "0.1", "MaxValue": "0.5"}]}},
+    "TrainingJobDefinition": {
+      "StaticHyperParameters": {"batch-size": "32", "num_round": "3"},
+      "AlgorithmSpecification": {"TrainingImage": ")J" + image + R"J(", "TrainingInputMode": "File"},
+      "RoleArn": "arn:aws:iam::123456789012:role/hpo-local",
+      "OutputDataConfig": {"S3OutputPath": "file://)J" + (dir_ / "out").string() + R"J("},
+      "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+      "StoppingCondition": {"MaxRuntimeInSeconds": 60}}})J").string();
+  Outcome valid = Hpo({"validate", spec});
+  EXPECT_EQ(valid.exit_code, 0) << valid.err;
+  Outcome run = Hpo({"run", spec, "--workers", "1", "--state-dir", (dir_ / "state").string(), "--image",
+                     image + "=" + trainer.string(), "-o", "json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto j = nlohmann::json::parse(run.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << run.out;
+  EXPECT_EQ(j["TrainingJobStatusCounters"]["Completed"], 3) << run.err;
+  EXPECT_EQ(j["ObjectiveStatusCounters"]["Succeeded"], 3) << run.err;
+  const double best = j["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"];
+  const double eta = std::stod(j["BestTrainingJob"]["TunedHyperParameters"]["eta"].get<std::string>());
+  EXPECT_NEAR(best, (eta - 0.2) * (eta - 0.2) + 0.032 + 0.1 / 3, 1e-3) << "the last round's validation-rmse";
+}
+
+// A framework estimator's tuning job (script mode) as the SageMaker SDK sends it: the entry point
+// and its code location as JSON-encoded sagemaker_* hyperparameters, the framework image mapped to
+// examples/trainers/script_mode.py, which runs the script with --name value arguments in the
+// code's directory, as the training toolkit in the framework container does.
+TEST_F(CliTest, AScriptModeJobRunsItsEntryPointWithTheHyperparametersAsArguments) {
+  fs::create_directories(dir_ / "src");
+  Write("src/train_mnist.py",
+        "import argparse, os\n"
+        "p = argparse.ArgumentParser()\n"
+        "p.add_argument('--lr', type=float)\n"
+        "p.add_argument('--epochs', type=int)\n"
+        "p.add_argument('--batch-size', type=int)\n"
+        "a = p.parse_args()\n"
+        "assert os.path.exists('helper_module.py'), os.getcwd()\n"
+        "for e in range(a.epochs):\n"
+        "    print('epoch=%d loss=%.5f' % (e, (a.lr - 0.01) ** 2 + a.batch_size / 1e4 + 1.0 / (e + 1)))\n");
+  Write("src/helper_module.py", "X = 1\n");
+  const std::string image = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1-cpu-py310";
+  const std::string spec = Write("mnist.json", R"J({
+    "HyperParameterTuningJobName": "mnist-script",
+    "HyperParameterTuningJobConfig": {
+      "Strategy": "Random",
+      "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
+      "ResourceLimits": {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 1},
+      "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0.001", "MaxValue": "0.1"}]}},
+    "TrainingJobDefinition": {
+      "StaticHyperParameters": {"epochs": "3", "batch-size": "32", "sagemaker_program": "\"train_mnist.py\"",
+        "sagemaker_submit_directory": "\"file://)J" + (dir_ / "src").string() + R"J(\"",
+        "sagemaker_container_log_level": "20", "sagemaker_region": "\"us-east-1\""},
+      "AlgorithmSpecification": {"TrainingImage": ")J" + image + R"J(", "TrainingInputMode": "File",
+        "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.]+)"}]},
+      "RoleArn": "arn:aws:iam::123456789012:role/hpo-local",
+      "OutputDataConfig": {"S3OutputPath": "file://)J" + (dir_ / "out").string() + R"J("},
+      "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+      "StoppingCondition": {"MaxRuntimeInSeconds": 60}}})J").string();
+  Outcome run = Hpo({"run", spec, "--workers", "1", "--state-dir", (dir_ / "state").string(), "--image",
+                     image + "=" + Example("trainers/script_mode.py").string(), "-o", "json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto j = nlohmann::json::parse(run.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << run.out;
+  EXPECT_EQ(j["TrainingJobStatusCounters"]["Completed"], 2) << run.err;
+  const double best = j["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"];
+  const double lr = std::stod(j["BestTrainingJob"]["TunedHyperParameters"]["lr"].get<std::string>());
+  EXPECT_NEAR(best, (lr - 0.01) * (lr - 0.01) + 0.0032 + 1.0 / 3, 1e-4) << "the last epoch's loss, from --lr";
+}
+
 TEST_F(CliTest, RunHoldsItsStateDirectoryAndResumesAnInterruptedJob) {
   const fs::path trainer = Write("trainer.sh", "#!/bin/bash\necho loss=$SM_HP_X\nsleep 1\necho loss=$SM_HP_X\n");
   fs::permissions(trainer, fs::perms::owner_all);

@@ -1,10 +1,13 @@
 #include "proto/validate.h"
 
+#include "proto/builtin_metrics.h"
+
 #include <gtest/gtest.h>
 
 #include <cctype>
 #include <functional>
 #include <ostream>
+#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -1035,6 +1038,48 @@ TEST(Validate, QuotasComeFromTheLimits) {
 
 // ---- what is allowed --------------------------------------------------------------------------
 
+// SageMaker's built-in XGBoost brings its metric definitions; an algorithm resource's cannot be
+// read here (such a job used to validate and then never start).
+TEST(Validate, ABuiltInXgboostImageNeedsNoMetricDefinitionsButAnAlgorithmResourceDoes) {
+  TuningJobSpec s = RandomBase();
+  Algo(s).training_image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1";
+  Algo(s).metric_definitions.clear();
+  EXPECT_TRUE(Validate(s, Spelling::kApi).empty()) << Describe(Validate(s, Spelling::kApi));
+  Cfg(s).hyper_parameter_tuning_job_objective->metric_name = "loss";
+  FieldErrors e = Validate(s, Spelling::kApi);
+  ASSERT_EQ(e.size(), 1u) << Describe(e);
+  EXPECT_NE(e[0].message.find("is not a metric of SageMaker's built-in XGBoost"), std::string::npos) << e[0].message;
+
+  s = RandomBase();
+  Algo(s).training_image.reset();
+  Algo(s).algorithm_name = "my-algorithm";
+  Algo(s).metric_definitions.clear();
+  e = Validate(s, Spelling::kApi);
+  ASSERT_EQ(e.size(), 1u) << Describe(e);
+  EXPECT_EQ(e[0].path, "TrainingJobDefinition.AlgorithmSpecification.MetricDefinitions");
+  EXPECT_NE(e[0].message.find("hpo cannot read the metric definitions of the algorithm resource \"my-algorithm\""),
+            std::string::npos)
+      << e[0].message;
+}
+
+TEST(BuiltInMetrics, XgboostDefinitionsFindTheValueOnTheAlgorithmsLogLine) {
+  const std::string image = "811284229777.dkr.ecr.us-east-1.amazonaws.com/xgboost:1";
+  EXPECT_EQ(BuiltInAlgorithmOf(image), "xgboost");
+  EXPECT_EQ(BuiltInAlgorithmOf("my-registry/not-xgboost:1"), "");
+  auto defs = BuiltInMetricDefinitions(image, "validation:ndcg@5");
+  ASSERT_EQ(defs.size(), 2u);
+  EXPECT_EQ(*defs[0].name, "validation:ndcg@5");
+  EXPECT_EQ(*defs[1].name, "train:ndcg@5");
+  std::smatch m;
+  const std::string line = "[17]#011train-ndcg@5:0.71#011validation-ndcg@5:0.6512";
+  ASSERT_TRUE(std::regex_match(line, m, std::regex(*defs[0].regex))) << *defs[0].regex;
+  EXPECT_EQ(m[1], "0.6512");
+  ASSERT_TRUE(std::regex_match(line, m, std::regex(*defs[1].regex))) << *defs[1].regex;
+  EXPECT_EQ(m[1], "0.71");
+  EXPECT_TRUE(BuiltInMetricDefinitions(image, "loss").empty());
+  EXPECT_TRUE(BuiltInMetricDefinitions(image, "test:rmse").empty());
+}
+
 TEST(Validate, AllowsWhatSageMakerAllows) {
   auto ok = [](const TuningJobSpec& s) {
     FieldErrors e = Validate(s, Spelling::kCrd);
@@ -1077,9 +1122,8 @@ TEST(Validate, AllowsWhatSageMakerAllows) {
   Def(s).static_hyper_parameters["num_epochs"] = "30";
   ok(s);
 
-  s = RandomBase();  // a built-in algorithm defines its own metrics
-  Algo(s).training_image.reset();
-  Algo(s).algorithm_name = "xgboost";
+  s = RandomBase();  // a built-in algorithm's image brings its own metrics (XGBoost's here)
+  Algo(s).training_image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1";
   Algo(s).metric_definitions.clear();
   ok(s);
 

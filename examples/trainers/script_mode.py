@@ -1,0 +1,89 @@
+#!/usr/bin/python3
+"""Script mode for local programs: what a SageMaker framework container does with its entry point.
+
+A PyTorch, TensorFlow, scikit-learn, ... estimator of the SageMaker Python SDK sends its script's
+name and code location as the hyperparameters `sagemaker_program` and
+`sagemaker_submit_directory`; the training toolkit inside the framework container unpacks the
+code and runs `python <program> --<name> <value> ...` with the other hyperparameters. hpo runs
+no framework container unless a container runtime pulls it; map the image to this program
+instead and the same tuning job runs the script on the worker's own Python:
+
+    hpo run job.json --image 763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1-gpu-py310=examples/trainers/script_mode.py
+
+It reads $SM_INPUT_CONFIG_DIR/hyperparameters.json (default /opt/ml/input/config), decodes each
+value as the toolkit does (JSON where it parses: the SDK sends "\"mnist.py\"", 0.01, ...), takes
+`sagemaker_program` (required) and `sagemaker_submit_directory` (a directory, a .tar.gz, either as
+a path or a file:// URI; for s3:// code, copy it here and point the hyperparameter at the copy,
+or set HPO_SOURCE_DIR to a local directory, which wins), leaves out the other `sagemaker_*`
+keys and `_tuning_objective_metric`, and replaces itself with
+`$HPO_PYTHON (default: this interpreter) <program> --name value ...` in the code's directory
+(a tar.gz is unpacked into $SM_MODEL_DIR/../code first). The `train` argument SageMaker passes
+to a container is dropped. Errors go to $SM_OUTPUT_DIR/failure, as a SageMaker container's do.
+"""
+import json
+import os
+import sys
+import tarfile
+
+
+def fail(message):
+    out = os.environ.get("SM_OUTPUT_DIR", "/opt/ml/output")
+    try:
+        with open(os.path.join(out, "failure"), "w") as f:
+            f.write("ClientError: " + message)
+    except OSError:
+        pass
+    print("script_mode.py: " + message, file=sys.stderr)
+    sys.exit(1)
+
+
+def decode(value):
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def main():
+    config = os.environ.get("SM_INPUT_CONFIG_DIR", "/opt/ml/input/config")
+    try:
+        with open(os.path.join(config, "hyperparameters.json")) as f:
+            hps = {k: decode(v) for k, v in json.load(f).items()}
+    except (OSError, ValueError) as e:
+        fail(f"cannot read {config}/hyperparameters.json: {e}")
+    program = hps.get("sagemaker_program")
+    if not program:
+        fail("no sagemaker_program hyperparameter: script mode needs the entry point's name "
+             "(the SDK sets it from entry_point)")
+    source = os.environ.get("HPO_SOURCE_DIR") or str(hps.get("sagemaker_submit_directory") or "")
+    if source.startswith("file://"):
+        source = source[len("file://"):]
+    if source.startswith("s3://"):
+        fail(f"sagemaker_submit_directory {source} is in S3: copy it to this machine and set the "
+             "hyperparameter (or HPO_SOURCE_DIR) to the copy")
+    if not source:
+        source = os.getcwd()
+    if os.path.isfile(source) and (source.endswith(".tar.gz") or source.endswith(".tgz")):
+        code = os.path.join(os.path.dirname(os.environ.get("SM_MODEL_DIR", "/opt/ml/model")), "code")
+        os.makedirs(code, exist_ok=True)
+        with tarfile.open(source) as tar:
+            try:
+                tar.extractall(code, filter="data")  # no links out of it, no absolute paths
+            except TypeError:  # a Python without extraction filters
+                tar.extractall(code)
+        source = code
+    if not os.path.isfile(os.path.join(source, program)):
+        fail(f"the entry point {program} is not in {source}")
+    args = []
+    for name, value in hps.items():
+        if name.startswith("sagemaker_") or name == "_tuning_objective_metric":
+            continue
+        args += ["--" + name, value if isinstance(value, str) else json.dumps(value)]
+    python = os.environ.get("HPO_PYTHON", sys.executable)
+    os.chdir(source)
+    sys.stdout.flush()
+    os.execv(python, [python, program] + args)
+
+
+if __name__ == "__main__":
+    main()
