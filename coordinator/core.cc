@@ -2,6 +2,7 @@
 // CoordinatorCore::Impl is in the other core_*.cc files (coordinator/core_impl.h lists them).
 #include "coordinator/core.h"
 
+#include <atomic>
 #include <chrono>
 
 #include "coordinator/autotune.h"
@@ -294,6 +295,8 @@ const Trial* CoordinatorCore::Impl::Best(const TuningJob& j) const {
 
 CoordinatorCore::CoordinatorCore(JobStore* store, CoreOptions options)
     : impl_(std::make_unique<Impl>()), options_(std::move(options)) {
+  static std::atomic<uint64_t> made{0};
+  instance_ = ++made;
   impl_->store = store;
   impl_->opt = options_;
   impl_->Load();

@@ -385,12 +385,16 @@ class CoordinatorCore {
   std::string JobArn(const std::string& job) const;
   std::string TrainingJobArn(const std::string& trial) const;
   const CoreOptions& options() const { return options_; }
+  // Unique among the cores this process made (1, 2, ...): a key for caches of what one core
+  // answered, which another core at the same address must not be given.
+  uint64_t instance() const { return instance_; }
 
  private:
   std::vector<Outgoing> TickInTransaction(int64_t now_ms);
   struct Impl;
   std::unique_ptr<Impl> impl_;
   CoreOptions options_;
+  uint64_t instance_ = 0;
 };
 
 }  // namespace hpo::coordinator

@@ -491,9 +491,10 @@ ApiResponse ListTrainingJobs(Dispatcher& d, const Json& req) {
     static std::mutex cache_mu;
     static std::string cache_key;
     static std::shared_ptr<const std::vector<SortKey>> cache_rows;
-    const std::string key = j->Terminal() ? std::to_string(reinterpret_cast<uintptr_t>(&c)) + "\n" + j->name + "\n" +
-                                                std::to_string(j->creation_ms) + "\n" + std::to_string(j->trials.size()) +
-                                                "\n" + sort_by + "\n" + (*desc ? "d" : "a") + "\n" + status_eq
+    const std::string key = j->Terminal() ? std::to_string(c.instance()) + "\n" + j->name + "\n" +
+                                                std::to_string(j->creation_ms) + "\n" + std::to_string(j->end_ms) +
+                                                "\n" + std::to_string(j->trials.size()) + "\n" + sort_by + "\n" +
+                                                (*desc ? "d" : "a") + "\n" + status_eq
                                           : "";
     std::shared_ptr<const std::vector<SortKey>> keyed;
     if (!key.empty()) {
