@@ -298,7 +298,18 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
   // A container trial stages at least the runtime's preparation (worker/container.h) until both
   // are done: the sweep of stale containers, and the image found present when pulls are off.
   const bool prepare_container = r.container && (!containers_swept_done || !ImageKnownPresent(a.image));
-  if (sources.empty() && !r.checkpoints && r.preflight.empty() && !prepare_container) {  // nothing to stage: the program starts now (or when its slot frees)
+  // Script mode (a framework estimator of the SageMaker SDK): its code in S3, at the hyperparameter
+  // sagemaker_submit_directory (JSON-encoded, as the SDK sends it). A framework container's training
+  // toolkit downloads it itself; a local program cannot reach S3 with the worker's endpoint and
+  // credentials, so the worker puts it at /opt/ml/code/sourcedir.tar.gz for it
+  // (examples/trainers/script_mode.py unpacks it there).
+  std::string code_uri;
+  if (auto it = a.hyperparameters.find("sagemaker_submit_directory"); it != a.hyperparameters.end()) {
+    std::string v = it->second;
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+    if (v.rfind("s3://", 0) == 0) code_uri = v;
+  }
+  if (sources.empty() && code_uri.empty() && !r.checkpoints && r.preflight.empty() && !prepare_container) {  // nothing to stage: the program starts now (or when its slot frees)
     if (r.queued) {
       spares->Refill();
       return;
@@ -325,7 +336,7 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
   r.staging = tasks.Post([this, sources = std::move(sources), base, root, visible, checkpoints = r.checkpoints,
                           what, preflight = r.preflight, note = r.preflight_note, host = ls.current_host,
                           image = prepare_container ? a.image : std::string(), pipe_feeds = r.pipe_feeds,
-                          attempt_dir = r.attempt_dir]() -> Result<std::vector<BindMount>> {
+                          attempt_dir = r.attempt_dir, code_uri]() -> Result<std::vector<BindMount>> {
     struct WakeOnReturn {
       const Impl* impl;
       ~WakeOnReturn() { impl->Wake(); }
@@ -349,6 +360,18 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
         Log("worker: " + what + ": restored " + std::to_string(restored->files) + " checkpoint file(s), " +
             std::to_string(restored->bytes) + " bytes, from " + checkpoints->uri());
       }
+    }
+    if (!code_uri.empty()) {
+      auto loc = OpenObjectLocation(code_uri, base.s3);
+      const fs::path archive = fs::path(root) / "code" / "sourcedir.tar.gz";
+      std::error_code ec;
+      fs::create_directories(archive.parent_path(), ec);
+      Status got = loc.ok() ? loc->store->GetToFile(loc->prefix, archive.string()) : loc.status();
+      if (!got.ok()) {
+        return Status(got.code(), "ClientError: cannot download the training code (sagemaker_submit_directory " +
+                                      code_uri + "): " + got.message());
+      }
+      Log("worker: " + what + ": training code from " + code_uri + " at /opt/ml/code/sourcedir.tar.gz");
     }
     std::vector<BindMount> mounts;
     for (const auto& src : sources) {

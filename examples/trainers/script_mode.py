@@ -12,9 +12,10 @@ instead and the same tuning job runs the script on the worker's own Python:
 
 It reads $SM_INPUT_CONFIG_DIR/hyperparameters.json (default /opt/ml/input/config), decodes each
 value as the toolkit does (JSON where it parses: the SDK sends "\"mnist.py\"", 0.01, ...), takes
-`sagemaker_program` (required) and `sagemaker_submit_directory` (a directory, a .tar.gz, either as
-a path or a file:// URI; for s3:// code, copy it here and point the hyperparameter at the copy,
-or set HPO_SOURCE_DIR to a local directory, which wins), leaves out the other `sagemaker_*`
+`sagemaker_program` (required) and `sagemaker_submit_directory` (a directory or a .tar.gz, as a
+path or a file:// URI, or an s3:// object, which the hpo worker downloads to
+/opt/ml/code/sourcedir.tar.gz before the program starts; HPO_SOURCE_DIR, a local directory,
+wins over all of them), leaves out the other `sagemaker_*`
 keys and `_tuning_objective_metric`, and replaces itself with
 `$HPO_PYTHON (default: this interpreter) <program> --name value ...` in the code's directory
 (a tar.gz is unpacked into $SM_MODEL_DIR/../code first). The `train` argument SageMaker passes
@@ -59,8 +60,13 @@ def main():
     if source.startswith("file://"):
         source = source[len("file://"):]
     if source.startswith("s3://"):
-        fail(f"sagemaker_submit_directory {source} is in S3: copy it to this machine and set the "
-             "hyperparameter (or HPO_SOURCE_DIR) to the copy")
+        # The worker downloaded it (with its S3 endpoint and credentials) next to the model dir.
+        staged = os.path.join(os.path.dirname(os.environ.get("SM_MODEL_DIR", "/opt/ml/model")), "code",
+                              "sourcedir.tar.gz")
+        if not os.path.isfile(staged):
+            fail(f"sagemaker_submit_directory {source} is in S3 and the worker did not stage it; set "
+                 "HPO_SOURCE_DIR to a local copy")
+        source = staged
     if not source:
         source = os.getcwd()
     if os.path.isfile(source) and (source.endswith(".tar.gz") or source.endswith(".tgz")):

@@ -102,6 +102,7 @@ try:
     import botocore.config
     import sagemaker
     from sagemaker.estimator import Estimator
+    from sagemaker.pytorch import PyTorch
     from sagemaker.inputs import TrainingInput
     from sagemaker.session_settings import SessionSettings
     from sagemaker.tuner import (CategoricalParameter, ContinuousParameter, HyperparameterTuner, InstanceConfig,
@@ -126,6 +127,9 @@ OUTPUT = f"s3://{BUCKET}/output"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "quadratic"
 ECR_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/quadratic:latest"
+# A framework image for script mode, mapped to examples/trainers/script_mode.py on the workers.
+PYTORCH_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1-cpu-py310"
+SCRIPT_MODE = os.path.join(procs.REPO, "examples", "trainers", "script_mode.py")
 WORKER_TYPE = "ml.m5.large"     # what both workers serve, and nothing else
 UNSERVED_TYPE = "ml.g5.xlarge"  # preferred by the instance_configs job; no worker has it
 OBJECTIVE = "validation:loss"
@@ -193,7 +197,8 @@ class Cluster:
         for i in (1, 2):
             spawn([HPO, "worker", "--connect", f"tcp://127.0.0.1:{zmq_port}", "--id", f"w{i}", "--slots", "4",
                    "--instance-type", WORKER_TYPE, "--work-dir", os.path.join(self.tmp, f"w{i}"),
-                   "--image", f"{IMAGE}={QUADRATIC}", "--image", f"{ECR_IMAGE}={QUADRATIC}"],
+                   "--image", f"{IMAGE}={QUADRATIC}", "--image", f"{ECR_IMAGE}={QUADRATIC}",
+                   "--image", f"{PYTORCH_IMAGE}={SCRIPT_MODE}"],
                   os.path.join(self.tmp, f"worker{i}.log"), extra_env=s3_env)
         procs.wait_for_workers(self.url, 2, self.tmp)
 
@@ -392,6 +397,44 @@ def scenario_instance_configs(c, ck):
           f"HyperparameterTuner.attach({name}) of an instance_configs job")
 
 
+def scenario_script_mode(c, ck):
+    """A framework estimator (script mode): the SDK uploads source_dir to S3 and sends
+    sagemaker_program / sagemaker_submit_directory; the worker downloads the code and
+    script_mode.py runs the entry point with --name value arguments."""
+    src = os.path.join(c.tmp, "pytorch-src")
+    os.makedirs(src, exist_ok=True)
+    with open(os.path.join(src, "train.py"), "w") as f:
+        f.write("import argparse\n"
+                "from helper import offset\n"
+                "p = argparse.ArgumentParser()\n"
+                "p.add_argument('--lr', type=float)\n"
+                "p.add_argument('--epochs', type=int)\n"
+                "p.add_argument('--batch-size', type=int)\n"
+                "a = p.parse_args()\n"
+                "for e in range(a.epochs):\n"
+                "    print('epoch=%d loss=%.6f' % (e, (a.lr - 0.02) ** 2 + offset(a.batch_size) + 0.1 / (e + 1)))\n")
+    with open(os.path.join(src, "helper.py"), "w") as f:
+        f.write("def offset(batch):\n    return batch / 10000.0\n")
+    est = PyTorch(entry_point="train.py", source_dir=src, image_uri=PYTORCH_IMAGE, role=ROLE, instance_count=1,
+                  instance_type=WORKER_TYPE, sagemaker_session=c.session, output_path=OUTPUT, max_run=600,
+                  hyperparameters={"epochs": 3, "batch-size": 32}, metric_definitions=METRICS)
+    tuner = HyperparameterTuner(est, OBJECTIVE, {"lr": ContinuousParameter(0.001, 0.1)}, metric_definitions=METRICS,
+                                objective_type="Minimize", strategy="Random", max_jobs=3, max_parallel_jobs=2)
+    name = f"sdk-script-{RUN}"
+    tuner.fit(job_name=name, wait=True)
+    d = tuner.describe()
+    ck.eq(d["HyperParameterTuningJobStatus"], "Completed", f"{name} completed")
+    statics = c.created[name]["TrainingJobDefinition"]["StaticHyperParameters"]
+    ck.ok(statics.get("sagemaker_submit_directory", "").startswith(f'"s3://{BUCKET}/'),
+          "the SDK uploaded source_dir to S3 and sent sagemaker_submit_directory")
+    best = d["BestTrainingJob"]
+    lr = float(best["TunedHyperParameters"]["lr"])
+    want = (lr - 0.02) ** 2 + 32 / 10000.0 + 0.1 / 3
+    ck.ok(abs(best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] - want) < 1e-5,
+          f"best objective {best['FinalHyperParameterTuningJobObjectiveMetric']['Value']:.6f} is what train.py "
+          f"prints for --lr {lr:.5f} --batch-size 32 on its last epoch ({want:.6f})")
+
+
 def scenario_multi(c, ck):
     name = f"sdk-multi-{RUN}"
     tuner = HyperparameterTuner.create(
@@ -467,6 +510,7 @@ SCENARIOS = [
     ("instance_configs: second InstanceConfig's type", scenario_instance_configs),
     ("HyperparameterTuner.create(estimator_dict=two estimators)", scenario_multi),
     ("stop_tuning_job()", scenario_stop),
+    ("script mode: a PyTorch estimator's entry point from S3", scenario_script_mode),
 ]
 
 
