@@ -394,6 +394,23 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
     a.after_attempt = after->attempt;
   }
 
+  // A training job the wire cannot carry (its limits are in bytes where SageMaker's are in
+  // characters, say): a worker would refuse the assignment unheard and it would be sent again
+  // forever. It ends here instead, as its worker would have ended it.
+  if (Status wire = a.Validate(); !wire.ok()) {
+    proto::wire::TrialExited x;
+    x.trial = t->name;
+    x.attempt = t->attempt;
+    x.status = "Failed";
+    x.secondary_status = "Failed";
+    x.exit_code = -1;
+    x.failure_reason = proto::wire::SanitizeText(
+        "ClientError: hpo cannot send this training job to a worker: " + wire.message(), 1024);
+    SaveTrial(*t);
+    Event(now, "AssignmentRefused", j.name, t->name, x.failure_reason);
+    OnExited(w.reg.worker_id, x, now, out);
+    return;
+  }
   if (gang && gang->size() > 1) {
     LaunchGang(*t, *gang, a, now, out);  // sends every host's AssignTrial
     return;

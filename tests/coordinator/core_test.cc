@@ -151,6 +151,27 @@ TEST_F(CoreTest, AWarmStartedGridSkipsItsParentsCombinationsOnlyForIdenticalData
 // SageMaker gives up on a tuning job whose training jobs keep failing before any succeeds ("No
 // training job succeeded after 5 attempts"), instead of spending the whole budget on a broken
 // trainer: the fifth failure stops the rest and fails the job.
+// A spec SageMaker's rules take but the wire cannot carry (a static hyperparameter name of 200
+// two-byte characters: SageMaker counts 256 characters, the wire 256 bytes): its training jobs
+// fail, saying why, instead of being sent to a worker that refuses them, again and again.
+TEST_F(CoreTest, ATrainingJobTheWireCannotCarryFailsInsteadOfBeingSentForever) {
+  Register("w1", 2);
+  proto::TuningJobSpec spec = coretest::Spec("widekey", "Random", 6, 2);
+  std::string key;
+  for (int i = 0; i < 200; ++i) key += "\xc3\xa9";  // é
+  spec.training_job_definition->static_hyper_parameters[key] = "1";
+  auto out = Submit(spec);
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(out).empty()) << "nothing a worker would refuse is sent";
+  const auto d = core_->Describe("widekey");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Failed") << "no training job can succeed: it gives up";
+  const auto trials = core_->TrialsOf("widekey");
+  ASSERT_FALSE(trials.empty());
+  EXPECT_EQ(trials[0]->failure_reason.rfind("ClientError: hpo cannot send this training job to a worker: ", 0), 0u)
+      << trials[0]->failure_reason;
+  EXPECT_NE(trials[0]->failure_reason.find("hyperparameters"), std::string::npos) << trials[0]->failure_reason;
+}
+
 TEST_F(CoreTest, AJobGivesUpAfterFiveFailuresWithoutASuccess) {
   auto random = [](const std::string& name, int jobs, int parallel) {  // a continuous space: never exhausted
     auto spec = coretest::BayesSpec(name, jobs, parallel);
