@@ -950,9 +950,10 @@ void AddWorkerCommand(CLI::App& app) {
       ->group("");
   c->add_option("--work-dir", a->work_dir, "Where trial directories go (/tmp/hpo-worker)");
   c->add_flag("--keep-trial-files", a->keep_trial_files,
-              "Keep each ended training job's /opt/ml tree (its input data copies, model, output) and local "
-              "checkpoints under --work-dir; by default only its trial.log stays there (the model and output "
-              "are at S3OutputPath, the checkpoints at CheckpointConfig.S3Uri)");
+              "Keep each ended training job's /opt/ml tree (its input data copies, model, output) under "
+              "--work-dir; by default only its trial.log and the training job's checkpoint directory stay there "
+              "(the model and output are at S3OutputPath); a worker started on a work directory also removes "
+              "the trees an earlier, killed process left, unless this is given");
   c->add_option("--id", a->id, "Worker id (default HOST-PID); keep it stable to re-attach trials after a restart");
   c->add_option("--host", a->host,
                 "The name or address other hosts of a multi-host training job reach this worker by (default: the "
