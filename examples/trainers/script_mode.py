@@ -18,6 +18,7 @@ path or a file:// URI, or an s3:// object, which the hpo worker downloads to
 wins over all of them), leaves out the other `sagemaker_*`
 keys and `_tuning_objective_metric`, and replaces itself with
 `$HPO_PYTHON (default: this interpreter) <program> --name value ...` in the code's directory
+(names sorted, values written as the toolkit writes them: True, [1, 2], k=v,k2=v2)
 (a tar.gz is unpacked into $SM_MODEL_DIR/../code first). The `train` argument SageMaker passes
 to a container is dropped. Errors go to $SM_OUTPUT_DIR/failure, as a SageMaker container's do.
 """
@@ -80,11 +81,18 @@ def main():
         source = code
     if not os.path.isfile(os.path.join(source, program)):
         fail(f"the entry point {program} is not in {source}")
+    # As the toolkit writes them: names in sorted order, "-x" for a one-letter name; a value as
+    # Python prints it (True, 0.1, [1, 2]), a mapping as k=v pairs joined by commas, none as "".
     args = []
-    for name, value in hps.items():
+    for name in sorted(hps):
         if name.startswith("sagemaker_") or name == "_tuning_objective_metric":
             continue
-        args += ["--" + name, value if isinstance(value, str) else json.dumps(value)]
+        value = hps[name]
+        if isinstance(value, dict):
+            text = ",".join(f"{k}={v}" for k, v in sorted(value.items()))
+        else:
+            text = "" if value is None else str(value)
+        args += [("--" if len(name) > 1 else "-") + name, text]
     python = os.environ.get("HPO_PYTHON", sys.executable)
     os.chdir(source)
     sys.stdout.flush()
