@@ -20,7 +20,10 @@ keys and `_tuning_objective_metric`, and replaces itself with
 `$HPO_PYTHON (default: this interpreter) <program> --name value ...` in the code's directory
 (names sorted, values written as the toolkit writes them: True, [1, 2], k=v,k2=v2)
 (a tar.gz is unpacked into $SM_MODEL_DIR/../code first). The `train` argument SageMaker passes
-to a container is dropped. Errors go to $SM_OUTPUT_DIR/failure, as a SageMaker container's do.
+to a container is dropped. A requirements.txt next to the entry point is pip-installed only with
+HPO_INSTALL_REQUIREMENTS=1 in the definition's Environment (the worker's Python is shared;
+otherwise a line says it was not).
+Errors go to $SM_OUTPUT_DIR/failure, as a SageMaker container's do.
 """
 import json
 import os
@@ -94,6 +97,19 @@ def main():
             text = "" if value is None else str(value)
         args += [("--" if len(name) > 1 else "-") + name, text]
     python = os.environ.get("HPO_PYTHON", sys.executable)
+    # The toolkit pip-installs the code's requirements.txt into the container first. Into this
+    # machine's Python only when asked (HPO_INSTALL_REQUIREMENTS=1): it is shared by every job.
+    requirements = os.path.join(source, "requirements.txt")
+    if os.path.isfile(requirements):
+        if os.environ.get("HPO_INSTALL_REQUIREMENTS", "") == "1":
+            import subprocess
+            done = subprocess.run([python, "-m", "pip", "install", "-q", "-r", requirements])
+            if done.returncode != 0:
+                fail(f"pip install -r {requirements} failed (exit {done.returncode})")
+        else:
+            print(f"script_mode.py: {requirements} is not installed (a framework container would pip install it; "
+                  "set HPO_INSTALL_REQUIREMENTS=1 to, or install it into the worker's Python beforehand)",
+                  file=sys.stderr)
     os.chdir(source)
     sys.stdout.flush()
     os.execv(python, [python, program] + args)
