@@ -368,8 +368,8 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
       fs::create_directories(archive.parent_path(), ec);
       Status got = loc.ok() ? loc->store->GetToFile(loc->prefix, archive.string()) : loc.status();
       if (!got.ok()) {
-        return Status(got.code(), "ClientError: cannot download the training code (sagemaker_submit_directory " +
-                                      code_uri + "): " + got.message());
+        return Status(got.code(), "cannot download the training code (sagemaker_submit_directory " + code_uri +
+                                      "): " + got.message());
       }
       Log("worker: " + what + ": training code from " + code_uri + " at /opt/ml/code/sourcedir.tar.gz");
     }

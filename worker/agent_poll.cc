@@ -311,6 +311,12 @@ void WorkerAgent::Impl::PollTrials() {
       x.secondary_status = "Failed";
       auto reason = ReadFailureReason(r.root);
       std::string why = reason.ok() ? *reason : "";
+      std::string last_line;  // what the program said last: a traceback's last line names the error
+      {
+        std::lock_guard<std::mutex> lock(r.mu);
+        last_line = r.last_line;
+      }
+      while (!last_line.empty() && (last_line.back() == ' ' || last_line.back() == '\r')) last_line.pop_back();
       if (why.empty()) {
         why = outside_term ? (exit->signal ? std::string("AlgorithmError: the training program was killed by SIGTERM, which "
                                                          "hpo did not send")
@@ -320,6 +326,9 @@ void WorkerAgent::Impl::PollTrials() {
                                  std::to_string(exit->signal)
                            : "AlgorithmError: the training program exited with code " +
                                  std::to_string(exit->exit_code);
+        // Without a failure file, what the program said last (a traceback's last line names the
+        // error), as SageMaker's toolkit puts a script's error message in the reason.
+        if (!last_line.empty()) why += "; its last output line: " + last_line;
       }
       x.failure_reason = proto::wire::SanitizeText(why, 1024);
     }

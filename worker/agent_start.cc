@@ -224,7 +224,8 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     const auto skips = raw->parser->TakeFirstSkips();
     int64_t now = Now();
     std::lock_guard<std::mutex> lock(raw->mu);
-    if (raw->container) raw->last_line = line.substr(0, 512);
+    // Its last words, for a failure reason (a container runtime's error, a traceback's last line).
+    if (line.find_first_not_of(" \t\r") != std::string::npos) raw->last_line.assign(line, 0, 512);
     // Cut to 16384 code points: at most 64 KiB once invalid bytes became U+FFFD.
     raw->log_lines.push_back(proto::wire::SanitizeText(line, 16384));
     for (const auto& [metric, text] : skips) {  // once per metric: why a matching line gave no value

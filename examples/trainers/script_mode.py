@@ -17,12 +17,16 @@ path or a file:// URI, or an s3:// object, which the hpo worker downloads to
 /opt/ml/code/sourcedir.tar.gz before the program starts; HPO_SOURCE_DIR, a local directory,
 wins over all of them), leaves out the other `sagemaker_*`
 keys and `_tuning_objective_metric`, and replaces itself with
-`$HPO_PYTHON (default: this interpreter) <program> --name value ...` in the code's directory
-(names sorted, values written as the toolkit writes them: True, [1, 2], k=v,k2=v2)
+`$HPO_PYTHON (default: this interpreter) <program> --name value ...` (`/bin/sh` for a .sh entry
+point) in the code's directory, with the code's directory on PYTHONPATH and the toolkit's
+SM_USER_ENTRY_POINT, SM_MODULE_NAME, SM_MODULE_DIR, SM_USER_ARGS, SM_LOG_LEVEL,
+SM_FRAMEWORK_PARAMS and SM_TRAINING_ENV set (names sorted, values written as the toolkit writes
+them: True, [1, 2], k=v,k2=v2)
 (a tar.gz is unpacked into $SM_MODEL_DIR/../code first). The `train` argument SageMaker passes
-to a container is dropped. A requirements.txt next to the entry point is pip-installed only with
+to a container is dropped. A requirements.txt at the code's root is pip-installed only with
 HPO_INSTALL_REQUIREMENTS=1 in the definition's Environment (the worker's Python is shared;
-otherwise a line says it was not).
+otherwise a line says it was not); Debian's own python3 refuses pip installs (PEP 668), so point
+HPO_PYTHON at a virtual environment's python for that.
 Errors go to $SM_OUTPUT_DIR/failure, as a SageMaker container's do.
 """
 import json
@@ -97,22 +101,68 @@ def main():
             text = "" if value is None else str(value)
         args += [("--" if len(name) > 1 else "-") + name, text]
     python = os.environ.get("HPO_PYTHON", sys.executable)
+    if program.endswith(".sh"):
+        command = ["/bin/sh", program]  # as the toolkit runs a shell entry point
+    elif program.endswith(".py"):
+        command = [python, program]
+    else:
+        fail(f"the entry point {program} is neither a .py nor a .sh file; script_mode.py runs only those "
+             "(a package with setup.py, which the toolkit installs, is not supported here)")
     # The toolkit pip-installs the code's requirements.txt into the container first. Into this
     # machine's Python only when asked (HPO_INSTALL_REQUIREMENTS=1): it is shared by every job.
     requirements = os.path.join(source, "requirements.txt")
     if os.path.isfile(requirements):
         if os.environ.get("HPO_INSTALL_REQUIREMENTS", "") == "1":
             import subprocess
-            done = subprocess.run([python, "-m", "pip", "install", "-q", "-r", requirements])
+            done = subprocess.run([python, "-m", "pip", "install", "-q", "-r", requirements],
+                                  capture_output=True, text=True)
             if done.returncode != 0:
-                fail(f"pip install -r {requirements} failed (exit {done.returncode})")
+                said = (done.stderr or done.stdout).strip().splitlines()
+                hint = (" (this Python is managed by the system: set HPO_PYTHON in the definition's Environment "
+                        "to a virtual environment's python)" if "externally-managed-environment" in done.stderr else "")
+                fail(f"pip install -r {requirements} failed (exit {done.returncode}){hint}: "
+                     + " / ".join(said[-3:]))
         else:
             print(f"script_mode.py: {requirements} is not installed (a framework container would pip install it; "
                   "set HPO_INSTALL_REQUIREMENTS=1 to, or install it into the worker's Python beforehand)",
                   file=sys.stderr)
     os.chdir(source)
+    # What the toolkit exports for an entry point: the code directory on PYTHONPATH (an entry point
+    # in a subdirectory imports modules at the code's root), and the SM_* variables of script mode.
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([source] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    user_args = args
+    env.update({
+        "SM_USER_ENTRY_POINT": program,
+        "SM_MODULE_NAME": os.path.splitext(program)[0].replace("/", "."),
+        "SM_MODULE_DIR": str(hps.get("sagemaker_submit_directory") or source),
+        "SM_USER_ARGS": json.dumps(user_args),
+        "SM_LOG_LEVEL": str(hps.get("sagemaker_container_log_level", 20)),
+        "SM_FRAMEWORK_PARAMS": json.dumps({k: v for k, v in hps.items() if k.startswith("sagemaker_")
+                                            and k not in ("sagemaker_program", "sagemaker_submit_directory",
+                                                          "sagemaker_region", "sagemaker_job_name",
+                                                          "sagemaker_container_log_level")}),
+    })
+    training_env = {
+        "user_entry_point": program, "module_name": env["SM_MODULE_NAME"], "module_dir": env["SM_MODULE_DIR"],
+        "hyperparameters": {k: v for k, v in hps.items() if not k.startswith("sagemaker_")
+                            and k != "_tuning_objective_metric"},
+        "log_level": int(env["SM_LOG_LEVEL"]) if env["SM_LOG_LEVEL"].isdigit() else 20,
+    }
+    for key, var in (("hosts", "SM_HOSTS"), ("channel_input_dirs", None), ("current_host", "SM_CURRENT_HOST"),
+                     ("model_dir", "SM_MODEL_DIR"), ("output_data_dir", "SM_OUTPUT_DATA_DIR"),
+                     ("output_dir", "SM_OUTPUT_DIR"), ("input_dir", "SM_INPUT_DIR"),
+                     ("input_config_dir", "SM_INPUT_CONFIG_DIR"), ("num_gpus", "SM_NUM_GPUS"),
+                     ("num_cpus", "SM_NUM_CPUS"), ("job_name", "TRAINING_JOB_NAME"),
+                     ("network_interface_name", "SM_NETWORK_INTERFACE_NAME")):
+        if var is None:
+            channels = decode(env.get("SM_CHANNELS", "[]"))
+            training_env[key] = {c: env.get("SM_CHANNEL_" + c.upper(), "") for c in (channels or [])}
+        elif var in env:
+            training_env[key] = decode(env[var])
+    env["SM_TRAINING_ENV"] = json.dumps(training_env, sort_keys=True)
     sys.stdout.flush()
-    os.execv(python, [python, program] + args)
+    os.execvpe(command[0], command + args, env)
 
 
 if __name__ == "__main__":

@@ -582,18 +582,23 @@ TEST_F(CliTest, ABuiltInXgboostJobRunsWithTheImageMappedToALocalProgram) {
 // examples/trainers/script_mode.py, which runs the script with --name value arguments in the
 // code's directory, as the training toolkit in the framework container does.
 TEST_F(CliTest, AScriptModeJobRunsItsEntryPointWithTheHyperparametersAsArguments) {
-  fs::create_directories(dir_ / "src");
-  Write("src/train_mnist.py",
-        "import argparse, os\n"
+  fs::create_directories(dir_ / "src" / "pkg");
+  // In a subdirectory, importing a module at the code's root (the toolkit puts the code on
+  // PYTHONPATH), reading SM_TRAINING_ENV as toolkit scripts do.
+  Write("src/pkg/train_mnist.py",
+        "import argparse, json, os\n"
+        "import helper_module\n"
         "p = argparse.ArgumentParser()\n"
         "p.add_argument('--lr', type=float)\n"
         "p.add_argument('--epochs', type=int)\n"
         "p.add_argument('--batch-size', type=int)\n"
         "a = p.parse_args()\n"
-        "assert os.path.exists('helper_module.py'), os.getcwd()\n"
+        "env = json.loads(os.environ['SM_TRAINING_ENV'])\n"
+        "assert float(env['hyperparameters']['lr']) == a.lr, env\n"
+        "assert os.environ['SM_USER_ENTRY_POINT'] == 'pkg/train_mnist.py'\n"
         "for e in range(a.epochs):\n"
-        "    print('epoch=%d loss=%.5f' % (e, (a.lr - 0.01) ** 2 + a.batch_size / 1e4 + 1.0 / (e + 1)))\n");
-  Write("src/helper_module.py", "X = 1\n");
+        "    print('epoch=%d loss=%.5f' % (e, (a.lr - 0.01) ** 2 + a.batch_size / 1e4 + helper_module.X / (e + 1)))\n");
+  Write("src/helper_module.py", "X = 1.0\n");
   const std::string image = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1-cpu-py310";
   const std::string spec = Write("mnist.json", R"J({
     "HyperParameterTuningJobName": "mnist-script",
@@ -603,7 +608,7 @@ TEST_F(CliTest, AScriptModeJobRunsItsEntryPointWithTheHyperparametersAsArguments
       "ResourceLimits": {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 1},
       "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0.001", "MaxValue": "0.1"}]}},
     "TrainingJobDefinition": {
-      "StaticHyperParameters": {"epochs": "3", "batch-size": "32", "sagemaker_program": "\"train_mnist.py\"",
+      "StaticHyperParameters": {"epochs": "3", "batch-size": "32", "sagemaker_program": "\"pkg/train_mnist.py\"",
         "sagemaker_submit_directory": "\"file://)J" + (dir_ / "src").string() + R"J(\"",
         "sagemaker_container_log_level": "20", "sagemaker_region": "\"us-east-1\""},
       "AlgorithmSpecification": {"TrainingImage": ")J" + image + R"J(", "TrainingInputMode": "File",
@@ -621,6 +626,16 @@ TEST_F(CliTest, AScriptModeJobRunsItsEntryPointWithTheHyperparametersAsArguments
   const double best = j["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"];
   const double lr = std::stod(j["BestTrainingJob"]["TunedHyperParameters"]["lr"].get<std::string>());
   EXPECT_NEAR(best, (lr - 0.01) * (lr - 0.01) + 0.0032 + 1.0 / 3, 1e-4) << "the last epoch's loss, from --lr";
+
+  // A script that fails: its error's last line is in the failure reason (SageMaker's toolkit puts
+  // the script's error message there); the traceback stays in the log.
+  Write("src/pkg/train_mnist.py", "raise ValueError('bad shape (3, 4)')\n");
+  Outcome failed = Hpo({"run", spec, "--workers", "1", "--state-dir", (dir_ / "state-failed").string(), "--image",
+                        image + "=" + Example("trainers/script_mode.py").string(), "-o", "json"});
+  EXPECT_EQ(failed.exit_code, 1) << failed.err;
+  Outcome trials = Hpo({"trials", "mnist-script", "--state-dir", (dir_ / "state-failed").string(), "-o", "json"});
+  ASSERT_EQ(trials.exit_code, 0) << trials.err;
+  EXPECT_NE(trials.out.find("its last output line: ValueError: bad shape (3, 4)"), std::string::npos) << trials.out;
 }
 
 TEST_F(CliTest, RunHoldsItsStateDirectoryAndResumesAnInterruptedJob) {
