@@ -84,10 +84,14 @@ ceph-authtool --create-keyring "$dir/keyring" --gen-key -n mon. --cap mon 'allow
 monmaptool --create --addv a "[v2:127.0.0.1:$mon_port]" --fsid "$fsid" "$dir/monmap" >/dev/null 2>&1 || fail "monmaptool failed"
 ceph-mon --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/keyring" -c "$CEPH_CONF" >/dev/null 2>&1 || fail "ceph-mon --mkfs failed"
 ceph-mon -i a -c "$CEPH_CONF" -f >/dev/null 2>&1 &
-pids+=($!)
+mon_pid=$!
+pids+=($mon_pid)
 osd_uuid=$(cat /proc/sys/kernel/random/uuid)
 id=""
 for _ in $(seq 60); do
+  # A monitor that exited (its port taken meanwhile by another test) never answers: say so now
+  # rather than after 60 timeouts of 10 s.
+  kill -0 "$mon_pid" 2>/dev/null || fail "ceph-mon exited at start (port $mon_port taken?)"
   id=$(timeout 10 ceph -c "$CEPH_CONF" osd new "$osd_uuid" 2>/dev/null) && break
   sleep 0.5
 done
