@@ -226,9 +226,7 @@ void AllRangeKinds(Json& ranges) {
 // What SageMaker's DescribeHyperParameterTuningJob carries in a training job definition beyond
 // the request, and the SageMaker Python SDK reads without a fallback (HyperparameterTuner.attach,
 // and the warm-start tuners made from it): `_tuning_objective_metric` among the static
-// hyperparameters, every kind of range, and a ResourceConfig when the definition gave
-// HyperParameterTuningResourceConfig (which the SDK v2 always sends): the preferred instance
-// config, from which attach() takes the estimator's instance type, count and volume.
+// hyperparameters and every kind of range (the ResourceConfig is added by DescribeAsSageMaker).
 void DescribedAsSageMakerDoes(Json& def, const std::string& job_metric) {
   if (!def.is_object()) return;
   std::string metric = job_metric;
@@ -237,17 +235,6 @@ void DescribedAsSageMakerDoes(Json& def, const std::string& job_metric) {
   if (!statics.is_object()) statics = Json::object();
   if (!metric.empty() && !statics.contains("_tuning_objective_metric")) statics["_tuning_objective_metric"] = metric;
   if (def.contains("HyperParameterRanges")) AllRangeKinds(def["HyperParameterRanges"]);
-  if (!def.contains("ResourceConfig") && def.contains("HyperParameterTuningResourceConfig")) {
-    const Json& h = def["HyperParameterTuningResourceConfig"];
-    const Json configs = h.value("InstanceConfigs", Json::array());
-    const Json& first = configs.empty() ? h : configs[0];
-    Json rc = Json::object();
-    for (const char* k : {"InstanceType", "InstanceCount", "VolumeSizeInGB"}) {
-      if (first.contains(k)) rc[k] = first[k];
-    }
-    if (h.contains("VolumeKmsKeyId")) rc["VolumeKmsKeyId"] = h["VolumeKmsKeyId"];
-    def["ResourceConfig"] = std::move(rc);
-  }
 }
 
 ApiResponse Describe(Dispatcher& d, const Json& req) {
@@ -262,7 +249,18 @@ ApiResponse Describe(Dispatcher& d, const Json& req) {
 }  // namespace
 
 Json DescribeAsSageMaker(const proto::DescribeTuningJobResponse& r) {
-  Json out = proto::EncodeDescribeResponse(r);
+  // A definition with HyperParameterTuningResourceConfig is also described with a ResourceConfig:
+  // its preferred option (proto::ResourceOptions), from which attach() takes the estimator's
+  // instance type, count and volume.
+  proto::DescribeTuningJobResponse described = r;
+  auto add_resource_config = [](proto::TrainingJobDefinition& d) {
+    if (d.resource_config || !d.hyper_parameter_tuning_resource_config) return;
+    const std::vector<proto::ResourceConfig> options = proto::ResourceOptions(d);
+    if (!options.empty()) d.resource_config = options[0];
+  };
+  if (described.spec.training_job_definition) add_resource_config(*described.spec.training_job_definition);
+  for (auto& d : described.spec.training_job_definitions) add_resource_config(d);
+  Json out = proto::EncodeDescribeResponse(described);
   std::string metric;
   if (out.contains("HyperParameterTuningJobConfig")) {
     Json& cfg = out["HyperParameterTuningJobConfig"];
@@ -279,6 +277,14 @@ Json DescribeAsSageMaker(const proto::DescribeTuningJobResponse& r) {
 }
 
 namespace {
+
+// A list request's CreationTimeAfter/Before or LastModifiedTimeAfter/Before filter (`key`, epoch
+// seconds; checked by CheckTimestamp): whether a row at `ms` passes; true when not given.
+bool TimeFilterPasses(const Json& req, const char* key, int64_t ms, bool after) {
+  if (!req.contains(key) || !req[key].is_number()) return true;
+  const double t = req[key].get<double>();
+  return after ? Epoch(ms) > t : Epoch(ms) < t;
+}
 
 // ListTags for a tuning job's or one of its training jobs' ARN: the tuning job's Tags (SageMaker
 // gives a tuning job's training jobs its tags). The SDK's Estimator.attach() and
@@ -336,11 +342,7 @@ ApiResponse ListJobs(Dispatcher& d, const Json& req) {
     if (Status s = CheckTimestamp(req, k); !s.ok()) return FromStatus(s);
   }
   const std::string sort_by = *sort_by_r, contains = *contains_r, status_eq = *status_r;
-  auto time_ok = [&](const char* key, int64_t ms, bool after) {
-    if (!req.contains(key) || !req[key].is_number()) return true;
-    double t = req[key].get<double>();
-    return after ? Epoch(ms) > t : Epoch(ms) < t;
-  };
+  auto time_ok = [&](const char* key, int64_t ms, bool after) { return TimeFilterPasses(req, key, ms, after); };
   std::vector<Json> rows;
   d.WithCore([&](CoordinatorCore& c) {
     for (const TuningJob* j : c.Jobs()) {
@@ -416,11 +418,7 @@ ApiResponse ListAllTrainingJobs(Dispatcher& d, const Json& req) {
     if (Status s = CheckTimestamp(req, k); !s.ok()) return FromStatus(s);
   }
   const std::string sort_by = *sort_by_r, contains = AsciiLower(*contains_r), status_eq = *status_r;
-  auto time_ok = [&](const char* key, int64_t ms, bool after) {
-    if (!req.contains(key) || !req[key].is_number()) return true;
-    double t = req[key].get<double>();
-    return after ? Epoch(ms) > t : Epoch(ms) < t;
-  };
+  auto time_ok = [&](const char* key, int64_t ms, bool after) { return TimeFilterPasses(req, key, ms, after); };
   auto last_modified = [](const Trial& t) {
     int64_t last = std::max(t.creation_ms, t.end_ms);
     for (const auto& st : t.secondary) last = std::max(last, st.start_ms);
