@@ -152,8 +152,8 @@ std::vector<CoordinatorCore::Impl::HostPlan> CoordinatorCore::Impl::HostsFor(con
                                                                              size_t option) const {
   std::vector<HostPlan> v;
   const auto* d = Definition(j, def_name);
-  const std::vector<proto::ResourceConfig> options = d ? proto::ResourceOptions(*d) : std::vector<proto::ResourceConfig>();
-  const proto::ResourceConfig* rc = options.empty() ? nullptr : &options[std::min(option, options.size() - 1)];
+  const std::optional<proto::ResourceConfig> chosen = d ? proto::ResourceOption(*d, option) : std::nullopt;
+  const proto::ResourceConfig* rc = chosen ? &*chosen : nullptr;
   const int64_t volume = rc ? rc->volume_size_in_gb.value_or(0) : 0;
   if (rc && !rc->instance_groups.empty()) {
     for (const auto& g : rc->instance_groups) {
@@ -308,7 +308,7 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
   a.grace_period_s = static_cast<uint32_t>(opt.default_grace_period_s);
   a.max_runtime_s = 86400;
   a.instance_type = w.reg.instance_type.empty() ? "local" : w.reg.instance_type;
-  std::string chosen;  // which instance config, when the definition offers several
+  std::string chosen_text;  // which instance config, when the definition offers several
   if (def) {
     if (def->algorithm_specification) {
       const auto& alg = *def->algorithm_specification;
@@ -328,9 +328,9 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
     // placement chose (HyperParameterTuningResourceConfig), which the worker sees as its
     // ResourceConfig. Single-host placement (a gang's hosts are set by LaunchGang): this host
     // plays the first instance group, or the homogeneous ResourceConfig's type.
-    const std::vector<proto::ResourceConfig> options = proto::ResourceOptions(*def);
-    const proto::ResourceConfig* rc =
-        options.empty() ? nullptr : &options[std::min(t->resource_option, options.size() - 1)];
+    const std::optional<proto::ResourceConfig> chosen = proto::ResourceOption(*def, t->resource_option);
+    const proto::ResourceConfig* rc = chosen ? &*chosen : nullptr;
+    const size_t option_count = proto::ResourceOptions(*def).size();
     if (rc && !rc->instance_groups.empty()) {
       const auto& g = rc->instance_groups[0];
       a.instance_group = g.instance_group_name.value_or("");
@@ -339,9 +339,9 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
     } else if (rc && rc->instance_type) {
       a.instance_type = *rc->instance_type;
     }
-    if (options.size() > 1) {
-      chosen = " as " + a.instance_type + " (" + std::to_string(t->resource_option + 1) + " of " +
-               std::to_string(options.size()) + " instance configs)";
+    if (option_count > 1) {
+      chosen_text = " as " + a.instance_type + " (" + std::to_string(t->resource_option + 1) + " of " +
+                    std::to_string(option_count) + " instance configs)";
     }
     if (def->stopping_condition && def->stopping_condition->max_runtime_in_seconds) {
       // MaxRuntimeInSeconds covers all attempts together: this one gets what the earlier ones
@@ -418,7 +418,7 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
   SaveTrial(*t);
   Event(now, after ? "AssignedAhead" : "Assigned", j.name, t->name,
         "attempt " + std::to_string(t->attempt) + " on worker " + w.reg.worker_id +
-            (mine.empty() ? "" : " with " + std::to_string(mine.size()) + " GPU(s)") + chosen +
+            (mine.empty() ? "" : " with " + std::to_string(mine.size()) + " GPU(s)") + chosen_text +
             (after ? ", to start when " + after->name + " ends" : ""));
   out->push_back({w.reg.worker_id, std::move(a)});
 }

@@ -612,9 +612,8 @@ ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
     proto::TuningJobSpec one;
     if (def) {
       // With instance configs to choose from, the one this training job was given.
-      const std::vector<proto::ResourceConfig> options = proto::ResourceOptions(*def);
-      one.training_job_definition =
-          options.empty() ? *def : proto::WithResourceConfig(*def, options[std::min(t->resource_option, options.size() - 1)]);
+      const std::optional<proto::ResourceConfig> rc = proto::ResourceOption(*def, t->resource_option);
+      one.training_job_definition = rc ? proto::WithResourceConfig(*def, *rc) : *def;
     }
     Json dj = proto::EncodeCreateRequest(one).value("TrainingJobDefinition", Json::object());
     out["TrainingJobName"] = t->name;

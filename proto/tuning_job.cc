@@ -1,5 +1,7 @@
 #include "proto/tuning_job.h"
 
+#include <algorithm>
+
 namespace hpo::proto {
 
 std::vector<const TrainingJobDefinition*> TuningJobSpec::Definitions() const {
@@ -28,6 +30,12 @@ std::vector<ResourceConfig> ResourceOptions(const TrainingJobDefinition& d) {
   if (h.instance_configs.empty()) add(h);
   for (const auto& c : h.instance_configs) add(c);
   return out;
+}
+
+std::optional<ResourceConfig> ResourceOption(const TrainingJobDefinition& d, size_t index) {
+  std::vector<ResourceConfig> options = ResourceOptions(d);
+  if (options.empty()) return std::nullopt;
+  return std::move(options[std::min(index, options.size() - 1)]);
 }
 
 TrainingJobDefinition WithResourceConfig(const TrainingJobDefinition& d, const ResourceConfig& rc) {

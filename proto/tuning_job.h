@@ -288,6 +288,10 @@ struct TrainingJobDefinition {
 // definition has neither (an invalid spec).
 std::vector<ResourceConfig> ResourceOptions(const TrainingJobDefinition& d);
 
+// ResourceOptions(d)[index], the last option for an index past them (a stored choice read with
+// a spec that has fewer), nullopt when there is none.
+std::optional<ResourceConfig> ResourceOption(const TrainingJobDefinition& d, size_t index);
+
 // `d` as one training job runs it: with ResourceConfig `rc` in place of either resource field.
 TrainingJobDefinition WithResourceConfig(const TrainingJobDefinition& d, const ResourceConfig& rc);
 
