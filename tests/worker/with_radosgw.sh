@@ -25,8 +25,8 @@ for tool in ceph-mon ceph-osd radosgw radosgw-admin ceph-authtool monmaptool cep
   fi
 done
 
-dir=$(mktemp -d /tmp/hpo-rgw.XXXXXX)
 pids=()
+dir=""
 port_free() { ! (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pick_port() {
   local p
@@ -36,22 +36,37 @@ pick_port() {
   done
   echo 0
 }
-mon_port=$(pick_port)
-rgw_port=$(pick_port)
-while [[ "$rgw_port" == "$mon_port" ]]; do rgw_port=$(pick_port); done
 
-cleanup() {
+stop_cluster() {
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null; done
   for pid in "${pids[@]}"; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null
   done
-  rm -rf "$dir"
+  pids=()
+  [[ -n "$dir" ]] && rm -rf "$dir"
+  dir=""
 }
-trap cleanup EXIT
+trap stop_cluster EXIT
 
-fsid=$(cat /proc/sys/kernel/random/uuid)
-cat > "$dir/ceph.conf" <<CONF
+log() { echo "with_radosgw: $*" >&2; }
+# A start that cannot succeed on any port: say why and skip.
+fail() { log "$*; skipping (logs in $dir/log were:)"; tail -n 5 "$dir"/log/*.log >&2 2>/dev/null; exit 77; }
+# A start that lost a race for its port (the ports are picked free, but another test may take one
+# before the daemon binds it): the caller tries again on fresh ports.
+lost() { log "$*; trying again on other ports"; return 1; }
+
+# Starts mon, OSD and radosgw on fresh ports in a fresh directory; sets rgw_port, access, secret.
+start_cluster() {
+  dir=$(mktemp -d /tmp/hpo-rgw.XXXXXX)
+  local mon_port
+  mon_port=$(pick_port)
+  rgw_port=$(pick_port)
+  while [[ "$rgw_port" == "$mon_port" ]]; do rgw_port=$(pick_port); done
+
+  local fsid
+  fsid=$(cat /proc/sys/kernel/random/uuid)
+  cat > "$dir/ceph.conf" <<CONF
 [global]
 fsid = $fsid
 mon host = v2:127.0.0.1:$mon_port
@@ -75,43 +90,50 @@ mon data = $dir/mon/\$cluster-\$id
 osd data = $dir/osd/\$cluster-\$id
 rgw data = $dir/rgw/\$cluster-\$id
 CONF
-mkdir -p "$dir/run" "$dir/log" "$dir/mon" "$dir/osd" "$dir/rgw"
-export CEPH_CONF="$dir/ceph.conf"
-log() { echo "with_radosgw: $*" >&2; }
-fail() { log "$*; skipping (logs in $dir/log were:)"; tail -n 5 "$dir"/log/*.log >&2 2>/dev/null; exit 77; }
+  mkdir -p "$dir/run" "$dir/log" "$dir/mon" "$dir/osd" "$dir/rgw"
+  export CEPH_CONF="$dir/ceph.conf"
 
-ceph-authtool --create-keyring "$dir/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null 2>&1 || fail "ceph-authtool failed"
-monmaptool --create --addv a "[v2:127.0.0.1:$mon_port]" --fsid "$fsid" "$dir/monmap" >/dev/null 2>&1 || fail "monmaptool failed"
-ceph-mon --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/keyring" -c "$CEPH_CONF" >/dev/null 2>&1 || fail "ceph-mon --mkfs failed"
-ceph-mon -i a -c "$CEPH_CONF" -f >/dev/null 2>&1 &
-mon_pid=$!
-pids+=($mon_pid)
-osd_uuid=$(cat /proc/sys/kernel/random/uuid)
-id=""
-for _ in $(seq 60); do
-  # A monitor that exited (its port taken meanwhile by another test) never answers: say so now
-  # rather than after 60 timeouts of 10 s.
-  kill -0 "$mon_pid" 2>/dev/null || fail "ceph-mon exited at start (port $mon_port taken?)"
-  id=$(timeout 10 ceph -c "$CEPH_CONF" osd new "$osd_uuid" 2>/dev/null) && break
-  sleep 0.5
+  ceph-authtool --create-keyring "$dir/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null 2>&1 || fail "ceph-authtool failed"
+  monmaptool --create --addv a "[v2:127.0.0.1:$mon_port]" --fsid "$fsid" "$dir/monmap" >/dev/null 2>&1 || fail "monmaptool failed"
+  ceph-mon --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/keyring" -c "$CEPH_CONF" >/dev/null 2>&1 || fail "ceph-mon --mkfs failed"
+  ceph-mon -i a -c "$CEPH_CONF" -f >/dev/null 2>&1 &
+  local mon_pid=$!
+  pids+=($mon_pid)
+  local osd_uuid id=""
+  osd_uuid=$(cat /proc/sys/kernel/random/uuid)
+  for _ in $(seq 60); do
+    # A monitor that exited (its port taken meanwhile by another test) never answers.
+    kill -0 "$mon_pid" 2>/dev/null || { lost "ceph-mon exited at start (port $mon_port taken?)"; return 1; }
+    id=$(timeout 10 ceph -c "$CEPH_CONF" osd new "$osd_uuid" 2>/dev/null) && break
+    sleep 0.5
+  done
+  [[ -n "$id" ]] || fail "the monitor did not answer"
+  mkdir -p "$dir/osd/ceph-$id"
+  ceph-osd -i "$id" --mkfs --osd-uuid "$osd_uuid" -c "$CEPH_CONF" >/dev/null 2>&1 || fail "ceph-osd --mkfs failed"
+  ceph-osd -i "$id" -c "$CEPH_CONF" -f >/dev/null 2>&1 &
+  pids+=($!)
+  radosgw -n client.rgw.a -c "$CEPH_CONF" -f --rgw-frontends "beast endpoint=127.0.0.1:$rgw_port" >/dev/null 2>&1 &
+  local rgw_pid=$!
+  pids+=($rgw_pid)
+  access=hpoci$RANDOM
+  secret=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32)
+  local up=""
+  for _ in $(seq 240); do
+    kill -0 "$rgw_pid" 2>/dev/null || { lost "radosgw exited at start (port $rgw_port taken?)"; return 1; }
+    if curl -s -o /dev/null "http://127.0.0.1:$rgw_port/"; then up=1; break; fi
+    sleep 0.25
+  done
+  [[ -n "$up" ]] || fail "radosgw did not listen on 127.0.0.1:$rgw_port within 60 s"
+  radosgw-admin -c "$CEPH_CONF" user create --uid=ci --display-name=ci --access-key="$access" --secret-key="$secret" \
+    >/dev/null 2>&1 || fail "radosgw-admin user create failed"
+}
+
+started=""
+for attempt in 1 2 3; do
+  if start_cluster; then started=1; break; fi
+  stop_cluster
 done
-[[ -n "$id" ]] || fail "the monitor did not answer"
-mkdir -p "$dir/osd/ceph-$id"
-ceph-osd -i "$id" --mkfs --osd-uuid "$osd_uuid" -c "$CEPH_CONF" >/dev/null 2>&1 || fail "ceph-osd --mkfs failed"
-ceph-osd -i "$id" -c "$CEPH_CONF" -f >/dev/null 2>&1 &
-pids+=($!)
-radosgw -n client.rgw.a -c "$CEPH_CONF" -f --rgw-frontends "beast endpoint=127.0.0.1:$rgw_port" >/dev/null 2>&1 &
-pids+=($!)
-access=hpoci$RANDOM
-secret=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32)
-up=""
-for _ in $(seq 240); do
-  if curl -s -o /dev/null "http://127.0.0.1:$rgw_port/"; then up=1; break; fi
-  sleep 0.25
-done
-[[ -n "$up" ]] || fail "radosgw did not listen on 127.0.0.1:$rgw_port within 60 s"
-radosgw-admin -c "$CEPH_CONF" user create --uid=ci --display-name=ci --access-key="$access" --secret-key="$secret" \
-  >/dev/null 2>&1 || fail "radosgw-admin user create failed"
+[[ -n "$started" ]] || { log "three starts lost their ports; skipping"; exit 77; }
 log "radosgw up on http://127.0.0.1:$rgw_port"
 
 export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$rgw_port" AWS_ACCESS_KEY_ID="$access" AWS_SECRET_ACCESS_KEY="$secret" \
