@@ -690,6 +690,7 @@ struct WorkerArgs {
   int64_t channel_cache_mb = -1;  // -1 = worker::DefaultChannelCacheBytes
   int64_t volume_check_ms = 5000;
   bool keep_trial_files = false;
+  int64_t checkpoint_release_ms = 60000;
   uint64_t volume_unit_bytes = 1ull << 30;
   std::string nccl_preflight;
   ContainerArgs container;
@@ -706,6 +707,7 @@ void Worker(const WorkerArgs& a) {
   o.channel_cache_mb = a.channel_cache_mb;
   o.volume_check_ms = a.volume_check_ms;
   o.keep_trial_files = a.keep_trial_files;
+  o.release_check_ms = a.checkpoint_release_ms;
   o.volume_unit_bytes = a.volume_unit_bytes;
   o.nccl_preflight = a.nccl_preflight;
   o.container = ResolveContainer(a.container);
@@ -951,9 +953,16 @@ void AddWorkerCommand(CLI::App& app) {
   c->add_option("--work-dir", a->work_dir, "Where trial directories go (/tmp/hpo-worker)");
   c->add_flag("--keep-trial-files", a->keep_trial_files,
               "Keep each ended training job's /opt/ml tree (its input data copies, model, output) under "
-              "--work-dir; by default only its trial.log and the training job's checkpoint directory stay there "
-              "(the model and output are at S3OutputPath); a worker started on a work directory also removes "
+              "--work-dir; by default only its trial.log and the training job's checkpoint directory (until the "
+              "training job has ended, see --checkpoint-release-ms) stay there (the model and output are at "
+              "S3OutputPath); a worker started on a work directory also removes "
               "the trees an earlier, killed process left, unless this is given");
+  c->add_option("--checkpoint-release-ms", a->checkpoint_release_ms,
+                "How often the worker asks the coordinator which training jobs whose local checkpoint directory "
+                "(WORK_DIR/trials/<job>/checkpoints) it keeps have ended for good, and removes those: their "
+                "checkpoints are at CheckpointConfig.S3Uri. One whose last upload there failed stays. 0: keep them "
+                "all (60000)")
+      ->check(CLI::Range(int64_t{0}, int64_t{86400000}));
   c->add_option("--id", a->id, "Worker id (default HOST-PID); keep it stable to re-attach trials after a restart");
   c->add_option("--host", a->host,
                 "The name or address other hosts of a multi-host training job reach this worker by (default: the "

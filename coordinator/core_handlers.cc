@@ -373,6 +373,16 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
   } else if (const auto* l = std::get_if<proto::wire::LogLines>(&msg)) {
     OnLogLines(*l);
     out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kLogLines), l->trial, l->attempt, l->seq}});
+  } else if (const auto* held = std::get_if<proto::wire::HeldTrials>(&msg)) {
+    // Of the training jobs whose checkpoint directory the worker keeps, those that will run no
+    // attempt more may go. One this coordinator does not know (another coordinator's, a deleted
+    // job's) is not released: the worker keeps what nobody vouches for.
+    proto::wire::ReleaseTrials release;
+    for (const auto& name : held->trials) {
+      auto it = trials.find(name);
+      if (it != trials.end() && it->second.Terminal()) release.trials.push_back(name);
+    }
+    if (!release.trials.empty()) out->push_back({wid, std::move(release)});
   } else if (const auto* n = std::get_if<proto::wire::InterruptionNotice>(&msg)) {
     // No new trial goes there; its running attempts end Interrupted (the worker stops them).
     w->second.draining = "interruption notice: " + n->reason;

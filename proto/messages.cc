@@ -30,7 +30,8 @@ static_assert(kAt<MsgType::kRegister, Register> && kAt<MsgType::kRegisterAck, Re
               kAt<MsgType::kTrialExited, TrialExited> && kAt<MsgType::kStopTrial, StopTrial> &&
               kAt<MsgType::kInterruptionNotice, InterruptionNotice> && kAt<MsgType::kAck, Ack> &&
               kAt<MsgType::kError, Error> && kAt<MsgType::kLogLines, LogLines> &&
-              std::variant_size_v<Message> == 12);
+              kAt<MsgType::kHeldTrials, HeldTrials> && kAt<MsgType::kReleaseTrials, ReleaseTrials> &&
+              std::variant_size_v<Message> == 14);
 
 const char* MsgTypeName(MsgType type) {
   switch (type) {
@@ -58,6 +59,10 @@ const char* MsgTypeName(MsgType type) {
       return "Error";
     case MsgType::kLogLines:
       return "LogLines";
+    case MsgType::kHeldTrials:
+      return "HeldTrials";
+    case MsgType::kReleaseTrials:
+      return "ReleaseTrials";
     case MsgType::kInvalid:
       break;
   }
@@ -298,6 +303,19 @@ Status Finite(const Path& p, double v) {
 Status TrialAttempt(const Path& root, const std::string& trial, uint32_t attempt) {
   HPO_RETURN_IF_ERROR(ResourceName(Field(root, "trial"), trial, 63));
   return AtLeast(Field(root, "attempt"), attempt, 1u);
+}
+
+// HeldTrials.trials, ReleaseTrials.trials: 1-kMaxHeldTrials unique training job names.
+Status TrialNames(const Path& p, const std::vector<std::string>& names) {
+  if (names.empty()) return Bad(p, "must not be empty");
+  HPO_RETURN_IF_ERROR(MaxEntries(p, names.size(), limits::kMaxHeldTrials));
+  std::set<std::string_view> seen;
+  for (size_t i = 0; i < names.size(); ++i) {
+    const Path item = Index(p, i);
+    HPO_RETURN_IF_ERROR(ResourceName(item, names[i], 63));
+    if (!seen.insert(names[i]).second) return Bad(item, "duplicate of an earlier entry (" + names[i] + ")");
+  }
+  return Status::Ok();
 }
 
 Status AttemptRefs(const Path& p, const std::vector<AttemptRef>& refs) {
@@ -692,6 +710,17 @@ Status Ack::Validate() const {
       return Bad(Field(root, "type"), std::to_string(type) + " (" + MsgTypeName(t) +
                                           ") is not a message that is acknowledged with Ack");
   }
+}
+
+Status HeldTrials::Validate() const {
+  const Path root = Root("HeldTrials");
+  HPO_RETURN_IF_ERROR(WorkerId(Field(root, "worker_id"), worker_id));
+  return TrialNames(Field(root, "trials"), trials);
+}
+
+Status ReleaseTrials::Validate() const {
+  const Path root = Root("ReleaseTrials");
+  return TrialNames(Field(root, "trials"), trials);
 }
 
 Status Error::Validate() const {

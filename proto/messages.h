@@ -22,10 +22,11 @@
 // - A worker connects and sends Register (also on every reconnect, listing the attempts it still
 //   runs); the coordinator answers RegisterAck, or Error{ProtocolVersionMismatch}, which a worker
 //   treats as fatal. Nothing else is sent before an accepted RegisterAck.
-// - worker -> coordinator: Register, Heartbeat, TrialStarted, MetricPoints, TrialExited,
-//   InterruptionNotice, Ack (of AssignTrial and StopTrial), Error.
-//   coordinator -> worker: RegisterAck, AssignTrial, StopTrial, Ack (of Heartbeat, TrialStarted,
-//   MetricPoints, TrialExited, InterruptionNotice), Error.
+// - worker -> coordinator: Register, Heartbeat, TrialStarted, MetricPoints, LogLines,
+//   TrialExited, InterruptionNotice, HeldTrials, Ack (of AssignTrial and StopTrial), Error.
+//   coordinator -> worker: RegisterAck, AssignTrial, StopTrial, ReleaseTrials (the answer to
+//   HeldTrials), Ack (of Heartbeat, TrialStarted, MetricPoints, LogLines, TrialExited,
+//   InterruptionNotice), Error.
 // - Delivery is at least once; every handler is idempotent on (trial, attempt, seq). The
 //   coordinator answers each Heartbeat with Ack{kHeartbeat, seq}, which is the worker's view of
 //   the coordinator's liveness. An Ack of MetricPoints is cumulative: it says that every batch of
@@ -65,7 +66,8 @@
 namespace hpo::proto::wire {
 
 // Bumped on any change an older peer cannot ignore (a new required field, a changed meaning).
-constexpr uint32_t kProtocolVersion = 3;  // 2: Register.session; 3: AssignTrial.after_*
+constexpr uint32_t kProtocolVersion = 4;  // 2: Register.session; 3: AssignTrial.after_*;
+                                          // 4: HeldTrials, ReleaseTrials
 
 // Values are part of the wire format: never renumber, never reuse.
 enum class MsgType : uint16_t {
@@ -82,6 +84,8 @@ enum class MsgType : uint16_t {
   kAck = 10,
   kError = 11,
   kLogLines = 12,
+  kHeldTrials = 13,
+  kReleaseTrials = 14,
 };
 
 // "Register", "AssignTrial", ...; "Invalid" for kInvalid and for values no message has.
@@ -99,6 +103,7 @@ constexpr size_t kMaxFailureReasonChars = 1024;  // TrialExited.failure_reason, 
 constexpr size_t kMaxTextChars = 4096;           // reasons and error messages
 constexpr size_t kMaxLogLinesPerBatch = 10000;   // LogLines.lines
 constexpr size_t kMaxLogLineBytes = 64u << 10;   // one LogLines line
+constexpr size_t kMaxHeldTrials = 1024;          // HeldTrials.trials, ReleaseTrials.trials
 }  // namespace limits
 
 // Error codes an Error message carries (Error.code); peers may send others.
@@ -427,12 +432,35 @@ struct LogLines {
   HPO_WIRE_FIELDS(trial, attempt, seq, first_line, lines)
 };
 
+// worker -> coordinator, now and then while the worker keeps the checkpoint directory
+// (WORK_DIR/trials/<training job>/checkpoints) of training jobs it runs no attempt of: which of
+// them have ended for good? Answered with ReleaseTrials when any have; not acknowledged (the
+// worker asks again later).
+struct HeldTrials {
+  std::string worker_id;            // as in Register
+  std::vector<std::string> trials;  // training job names; 1-kMaxHeldTrials, unique
+  bool operator==(const HeldTrials&) const = default;
+  Status Validate() const;
+  HPO_WIRE_FIELDS(worker_id, trials)
+};
+
+// coordinator -> worker: of HeldTrials.trials, those that have ended for good (Completed, Failed
+// or Stopped, no attempt to come). The worker removes their checkpoint directories, except one
+// whose last upload to CheckpointConfig.S3Uri failed: that may be the only copy, and it stays.
+// Names it does not hold are ignored.
+struct ReleaseTrials {
+  std::vector<std::string> trials;  // training job names; 1-kMaxHeldTrials, unique
+  bool operator==(const ReleaseTrials&) const = default;
+  Status Validate() const;
+  HPO_WIRE_FIELDS(trials)
+};
+
 #undef HPO_WIRE_FIELDS
 
 // Alternatives in MsgType order: index() + 1 == the MsgType value.
 using Message = std::variant<Register, RegisterAck, Heartbeat, AssignTrial, TrialStarted,
                              MetricPoints, TrialExited, StopTrial, InterruptionNotice, Ack, Error,
-                             LogLines>;
+                             LogLines, HeldTrials, ReleaseTrials>;
 
 MsgType TypeOf(const Message& message);
 

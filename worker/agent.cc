@@ -189,6 +189,68 @@ void WorkerAgent::Impl::RemoveLeftoverTrees() {
   }
 }
 
+bool WorkerAgent::Impl::RunsTrial(const std::string& trial) const {
+  auto it = runs.lower_bound({trial, 0});
+  return it != runs.end() && it->first.first == trial;
+}
+
+void WorkerAgent::Impl::FindHeldCheckpoints() {
+  if (!ReleasesCheckpoints()) return;
+  std::error_code ec;
+  for (fs::directory_iterator trial(fs::path(opt.work_dir) / "trials", ec), end; !ec && trial != end;
+       trial.increment(ec)) {
+    std::error_code ec2;
+    const std::string name = trial->path().filename().string();
+    // Names the wire can carry only (a directory someone else made there is not ours to ask about).
+    if (proto::wire::ReleaseTrials{{name}}.Validate().ok() && fs::is_directory(trial->path() / "checkpoints", ec2)) {
+      held_checkpoints.insert(name);
+    }
+  }
+}
+
+void WorkerAgent::Impl::SendHeldTrials(int64_t now) {
+  last_held_query_ms = now;
+  proto::wire::HeldTrials h;
+  h.worker_id = opt.worker_id;
+  // From where the last query stopped, wrapping around, so every name gets asked about.
+  auto it = held_checkpoints.upper_bound(held_cursor);
+  for (size_t seen = 0; seen < held_checkpoints.size() && h.trials.size() < proto::wire::limits::kMaxHeldTrials;
+       ++seen, ++it) {
+    if (it == held_checkpoints.end()) it = held_checkpoints.begin();
+    if (!RunsTrial(*it)) h.trials.push_back(*it);
+    held_cursor = *it;
+  }
+  if (!h.trials.empty()) Send(h);
+}
+
+void WorkerAgent::Impl::OnRelease(const proto::wire::ReleaseTrials& r) {
+  std::vector<fs::path> gone;
+  for (const auto& name : r.trials) {
+    // Only what this worker asked about, and never under an attempt that runs here.
+    if (!held_checkpoints.count(name) || RunsTrial(name)) continue;
+    held_checkpoints.erase(name);
+    const fs::path trial = fs::path(opt.work_dir) / "trials" / name;
+    std::error_code ec;
+    if (fs::exists(trial / agent_detail::kUnsyncedMarker, ec)) {
+      Log("worker: " + name + " has ended; its checkpoint directory " + (trial / "checkpoints").string() +
+          " stays: its last upload to CheckpointConfig.S3Uri failed, so it may hold the only copy (copy it, then "
+          "remove it)");
+      continue;
+    }
+    gone.push_back(trial / "checkpoints");
+  }
+  if (gone.empty()) return;
+  Log("worker: removing the local checkpoint directories of " + std::to_string(gone.size()) +
+      " training job(s) that have ended (" + gone.front().parent_path().filename().string() +
+      (gone.size() > 1 ? ", ..." : "") + "); their checkpoints are at CheckpointConfig.S3Uri");
+  (void)background.Post([gone = std::move(gone)] {
+    for (const auto& p : gone) {
+      std::error_code ec;
+      fs::remove_all(p, ec);
+    }
+  });
+}
+
 std::set<Key> WorkerAgent::Impl::HeldAttempts() const {
   std::set<Key> held;
   for (const auto& [k, run] : runs) held.insert(k);
@@ -286,6 +348,8 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
     }
   } else if (const auto* ack = std::get_if<proto::wire::Ack>(&m)) {
     OnAck(*ack);
+  } else if (const auto* rel = std::get_if<proto::wire::ReleaseTrials>(&m)) {
+    OnRelease(*rel);
   } else if (const auto* e = std::get_if<proto::wire::Error>(&m)) {
     if (e->code == "NotRegistered") {
       registered = false;
@@ -384,6 +448,8 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
   StartNoticePoller();
   OpenJournal();
   RemoveLeftoverTrees();
+  FindHeldCheckpoints();
+  last_held_query_ms = Now();  // the first question after release_check_ms, as every later one
   if (opt.container.enabled()) {
     Log("worker: container runtime " + opt.container.runtime + " (" + opt.container.binary + "), pulls " +
         opt.container.pull);
@@ -447,6 +513,10 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
       register_backoff_ms = std::min<int64_t>(register_backoff_ms * 2, 1000);
     }
     if (registered && now - last_heartbeat_ms >= opt.heartbeat_ms) SendHeartbeat();
+    if (registered && !held_checkpoints.empty() && ReleasesCheckpoints() &&
+        now - last_held_query_ms >= opt.release_check_ms) {
+      SendHeldTrials(now);
+    }
     if (registered) {
       for (auto& p : outbox) {
         if (now - p.sent_ms >= opt.resend_ms) {

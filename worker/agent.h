@@ -149,10 +149,17 @@ struct AgentOptions {
   // wrote there; its trial.log stays (WORK_DIR/trials/<job>/attempt-N/trial.log), and so does
   // the training job's checkpoint directory (WORK_DIR/trials/<job>/checkpoints), which another
   // attempt here may resume from and which may hold the only copy when an upload to
-  // CheckpointConfig.S3Uri failed. A worker starting on a work directory removes the trees its
+  // CheckpointConfig.S3Uri failed; it goes once the training job has ended for good
+  // (release_check_ms). A worker starting on a work directory removes the trees its
   // predecessor left (killed, it could not). True keeps everything, for looking at what a
   // program left behind.
   bool keep_trial_files = false;
+  // How often the worker asks the coordinator which training jobs whose checkpoint directory it
+  // keeps have ended for good (Completed, Failed, Stopped; no attempt to come), and removes
+  // those directories, unless the last upload of one to CheckpointConfig.S3Uri failed (then it
+  // may be the only copy and stays). 0: never asked, they stay (so does everything with
+  // keep_trial_files).
+  int64_t release_check_ms = 60000;
   // The NCCL check before a multi-host GPU training job (kernels/nccl_preflight.cc); "" = the
   // hpo-nccl-preflight next to this executable. Missing: the check is skipped, with a log line.
   std::string nccl_preflight;

@@ -132,6 +132,10 @@ struct Pending {
   int64_t sent_ms = 0;
 };
 
+// Written beside a training job's checkpoint directory (WORK_DIR/trials/<job>/) when its last
+// upload to CheckpointConfig.S3Uri failed, removed when one succeeds: the directory may hold the
+// only copy, and ReleaseTrials does not remove it.
+inline constexpr const char* kUnsyncedMarker = "checkpoints.unsynced";
 }  // namespace agent_detail
 
 using agent_detail::DefinitionOf;
@@ -332,6 +336,20 @@ struct WorkerAgent::Impl {
   // At start: the /opt/ml trees of attempts an earlier process on this work directory left
   // (AgentOptions::keep_trial_files), removed before the worker connects.
   void RemoveLeftoverTrees();
+
+  // Training jobs whose checkpoint directory (WORK_DIR/trials/<job>/checkpoints) this worker
+  // keeps while no attempt of theirs runs here: found at start, added as attempts end. Every
+  // AgentOptions::release_check_ms the worker asks the coordinator which of them have ended for
+  // good (HeldTrials, at most kMaxHeldTrials a time, continuing after `held_cursor`) and removes
+  // those directories when told (ReleaseTrials). Empty with keep_trial_files.
+  std::set<std::string> held_checkpoints;
+  std::string held_cursor;
+  int64_t last_held_query_ms = 0;
+  bool ReleasesCheckpoints() const { return !opt.keep_trial_files && opt.release_check_ms > 0; }
+  bool RunsTrial(const std::string& trial) const;
+  void FindHeldCheckpoints();
+  void SendHeldTrials(int64_t now);
+  void OnRelease(const proto::wire::ReleaseTrials& r);
 
   // The attempts this worker answers for: those running, and those that ended while their
   // TrialExited is not acknowledged yet. Register and every Heartbeat list them.

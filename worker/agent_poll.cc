@@ -367,6 +367,7 @@ void WorkerAgent::Impl::PollTrials() {
     // AgentOptions::keep_trial_files: this attempt's own tree goes, its trial.log and the
     // training job's checkpoint directory (shared by its attempts, which a later one here may
     // need, e.g. after the coordinator gave a stalled attempt's slot to a new one) stay.
+    if (ReleasesCheckpoints()) held_checkpoints.insert(key.first);
     if (!opt.keep_trial_files) {
       (void)background.Post([root = r.root] {
         std::error_code ec;

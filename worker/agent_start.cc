@@ -138,8 +138,11 @@ std::function<void()> WorkerAgent::Impl::UploadOnExit(Run& r) {
   auto done = std::make_shared<std::promise<Result<UploadedArtifacts>>>();
   r.upload = done->get_future();
   const std::string what = r.assign.trial + " attempt " + std::to_string(r.assign.attempt);
+  // Beside the training job's checkpoint directory while its last upload failed: the directory
+  // may then hold the only copy, and ReleaseTrials leaves it (agent_detail::kUnsyncedMarker).
+  fs::path unsynced = fs::path(r.attempt_dir).parent_path() / agent_detail::kUnsyncedMarker;
   return [this, spec, done, artifacts, what, checkpoints = r.checkpoints, intermediate = r.intermediate,
-          successor_waits = r.successor_waits, revoked = r.revoked] {
+          successor_waits = r.successor_waits, revoked = r.revoked, unsynced = std::move(unsynced)] {
     if (successor_waits->load()) Wake();  // the next trial starts in this slot while we upload
     struct WakeOnReturn {
       const Impl* impl;
@@ -166,9 +169,13 @@ std::function<void()> WorkerAgent::Impl::UploadOnExit(Run& r) {
     try {
       if (checkpoints) {  // the last pass: what the program wrote up to its end (or its grace period)
         auto pass = checkpoints->Sync();
+        std::error_code ec;
         if (!pass.ok()) {
           Log("worker: " + what + ": the last checkpoint upload to " + checkpoints->uri() +
               " failed: " + pass.status().message());
+          std::ofstream(unsynced) << checkpoints->uri() << ": " << pass.status().message() << "\n";
+        } else {
+          fs::remove(unsynced, ec);
         }
       }
       if (intermediate) {  // the last pass: what the program wrote there up to its end

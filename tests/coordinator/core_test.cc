@@ -293,6 +293,34 @@ TEST_F(CoreTest, ALostWorkersTrialIsRetriedElsewhereWithTheSameNameAndHyperparam
   EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Completed");
 }
 
+// A worker keeps a training job's checkpoint directory after its attempt there ended (the
+// retry may come back to it); the coordinator lets it go only once no attempt is to come.
+TEST_F(CoreTest, HeldCheckpointsAreReleasedOnlyForTrainingJobsThatHaveEndedForGood) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("held", "Random", 1, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  const proto::wire::HeldTrials held{"w1", {a[0].trial, "unknown-job-001-00000000"}};
+  proto::wire::TrialExited x;
+  x.trial = a[0].trial;
+  x.attempt = a[0].attempt;
+  x.status = "InfraError";
+  x.failure_reason = "the node's disk went read-only";
+  auto re = Only<proto::wire::AssignTrial>(core_->OnMessage("w1", x, now_));
+  ASSERT_EQ(re.size(), 1u) << "retried";
+  // While the retry runs (here on the same worker, which then would not ask about it, but another
+  // worker holding the directory would): nothing to release.
+  EXPECT_TRUE(Only<proto::wire::ReleaseTrials>(core_->OnMessage("w1", held, now_)).empty());
+  Finish("w1", re[0], 0.3);
+  auto rel = Only<proto::wire::ReleaseTrials>(core_->OnMessage("w1", held, now_));
+  ASSERT_EQ(rel.size(), 1u);
+  // Only the ended one: a name this coordinator does not know is not vouched for.
+  EXPECT_EQ(rel[0].trials, std::vector<std::string>{a[0].trial});
+  // An unregistered worker is asked to register, as for any other message.
+  auto out = core_->OnMessage("stranger", proto::wire::HeldTrials{"stranger", {a[0].trial}}, now_);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<proto::wire::Error>(out[0].message).code, "NotRegistered");
+}
+
 TEST_F(CoreTest, RetriesStopAtMaximumRetryAttemptsAndCountAsRetryableErrors) {
   Register("w1", 1);
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("infra", "Random", 1, 1)));

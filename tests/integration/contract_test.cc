@@ -283,7 +283,8 @@ class Contract : public ::testing::Test {
       EXPECT_EQ(line, "step 7") << name;
       // On the worker the attempt's /opt/ml tree (input data copies, model, output) goes once
       // it ended (AgentOptions::keep_trial_files), after the report, so wait a little; its
-      // trial.log and the training job's local checkpoints stay.
+      // trial.log and the training job's local checkpoints stay (the latter until the worker's
+      // next question whether the training job has ended, a minute later).
       const fs::path trial = dir_ / "w1" / "trials" / name;
       for (int i = 0; i < 100 && fs::exists(trial / "attempt-1" / "ml"); ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));

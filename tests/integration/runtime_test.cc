@@ -541,6 +541,91 @@ TEST_F(KeepCluster, AnEndedTrainingJobLeavesOnlyItsLogUnlessTheWorkerKeepsTrialF
   EXPECT_EQ(trees["w2"], logs["w2"]) << "w2 (--keep-trial-files) keeps each one's /opt/ml";
 }
 
+// A training job's local checkpoint directory outlives its attempts on a worker (a retry may
+// resume from it) and goes once the coordinator says the training job has ended for good; one
+// whose last upload to CheckpointConfig.S3Uri failed stays (it may be the only copy), and so do
+// all of a worker's with --checkpoint-release-ms 0. (A 1,000-training-job job whose trainer
+// checkpoints 1 GB filled the workers' disks with copies that were all at S3Uri.)
+class ReleaseCluster : public Cluster {
+ protected:
+  void BeforeCoordinator() override {
+    default_workers_ = 2;
+    worker_args_ = {"--checkpoint-sync-ms", "200"};
+    worker_args_of_ = {{1, {"--checkpoint-release-ms", "200"}}, {2, {"--checkpoint-release-ms", "0"}}};
+  }
+  Json CheckpointingJob(const std::string& name, int jobs, const std::string& break_upload) {
+    const fs::path trainer = dir_ / "ckpt.sh";
+    std::ofstream(trainer) << "#!/bin/sh\n"
+                              "ck=\"$(dirname \"$SM_MODEL_DIR\")/checkpoints\"\n"
+                              "echo 'step 1' > \"$ck/ckpt\"\n"
+                              "if [ \"$SM_HP_BREAK\" = 1 ]; then\n"
+                              "  sleep 1\n"  // the periodic pass uploads ckpt
+                              "  dest=$(sed 's/.*\"S3Uri\": *\"file:\\/\\/\\([^\"]*\\)\".*/\\1/' "
+                              "\"$SM_INPUT_CONFIG_DIR/checkpointconfig.json\")\n"
+                              "  rm -rf \"$dest\" && echo 'not a directory' > \"$dest\"\n"
+                              "  echo 'step 2' > \"$ck/ckpt2\"\n"  // the last pass cannot upload it
+                              "fi\n"
+                              "echo loss=0.5\n";
+    fs::permissions(trainer, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
+    Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+    Json spec = Job(name, "Random", jobs, 4, ranges, {{"break", break_upload}});
+    spec["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] = "file://" + trainer.string();
+    spec["TrainingJobDefinition"]["CheckpointConfig"] = {{"S3Uri", "file://" + (dir_ / "ck").string()}};
+    return spec;
+  }
+  // The training jobs of worker `w` (w1, w2) with a local checkpoint directory, and with a log.
+  std::pair<int, int> Kept(const std::string& w) {
+    int checkpoints = 0, logs = 0;
+    if (!fs::exists(dir_ / w / "trials")) return {0, 0};
+    for (const auto& t : fs::directory_iterator(dir_ / w / "trials")) {
+      checkpoints += fs::exists(t.path() / "checkpoints");
+      logs += fs::exists(t.path() / "attempt-1" / "trial.log");
+    }
+    return {checkpoints, logs};
+  }
+};
+
+TEST_F(ReleaseCluster, AnEndedTrainingJobsLocalCheckpointsGoUnlessTheyMayBeTheOnlyCopy) {
+  Call("CreateHyperParameterTuningJob", CheckpointingJob("it-release", 8, "0"));
+  ASSERT_EQ(WaitFor("it-release")["HyperParameterTuningJobStatus"], "Completed");
+  for (const auto& t : Trials("it-release")) {
+    const std::string name = t["TrainingJobName"];
+    EXPECT_TRUE(fs::exists(dir_ / "ck" / name / "ckpt")) << name << " has its checkpoint at S3Uri";
+  }
+  std::pair<int, int> w1, w2;
+  for (int i = 0; i < 100; ++i) {  // asked every 200 ms
+    w1 = Kept("w1");
+    if (w1.first == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  w2 = Kept("w2");
+  EXPECT_GT(w1.second, 0) << "w1 ran some of them; see " << dir_;
+  EXPECT_GT(w2.second, 0) << "w2 ran some of them";
+  EXPECT_EQ(w1.first, 0) << "w1 removed its ended training jobs' local checkpoints";
+  EXPECT_EQ(w2.first, w2.second) << "w2 (--checkpoint-release-ms 0) keeps them";
+
+  // The last upload failed: the local directory stays, and the worker says why.
+  Call("CreateHyperParameterTuningJob", CheckpointingJob("it-unsynced", 1, "1"));
+  ASSERT_EQ(WaitFor("it-unsynced")["HyperParameterTuningJobStatus"], "Completed");
+  const std::string name = Trials("it-unsynced")[0]["TrainingJobName"];
+  fs::path kept;
+  for (const char* w : {"w1", "w2"}) {
+    if (fs::exists(dir_ / w / "trials" / name)) kept = dir_ / w / "trials" / name;
+  }
+  ASSERT_FALSE(kept.empty());
+  if (kept.parent_path().parent_path().filename() == "w1") {
+    std::string text;
+    for (int i = 0; i < 100 && text.find(name + " has ended; its checkpoint directory") == std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::ifstream log(dir_ / "worker1.log");
+      text.assign(std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>());
+    }
+    EXPECT_NE(text.find("stays: its last upload to CheckpointConfig.S3Uri failed"), std::string::npos) << text;
+  }
+  EXPECT_TRUE(fs::exists(kept / "checkpoints" / "ckpt2")) << "the only copy of ckpt2";
+  EXPECT_TRUE(fs::exists(kept / "checkpoints.unsynced"));
+}
+
 // /opt/ml/output/intermediate reaches the output path while the program runs, as often as
 // `hpo worker --intermediate-sync-ms` says (SageMaker uploads it as it is written).
 class IntermediateCluster : public Cluster {

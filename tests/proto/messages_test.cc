@@ -157,6 +157,19 @@ LogLines SampleLogLines() {
   return m;
 }
 
+HeldTrials SampleHeldTrials() {
+  HeldTrials m;
+  m.worker_id = "gpu-node-07";
+  m.trials = {kTrial, "other-job-005-1a2b3c4d"};
+  return m;
+}
+
+ReleaseTrials SampleReleaseTrials() {
+  ReleaseTrials m;
+  m.trials = {kTrial};
+  return m;
+}
+
 Ack SampleAck() {
   Ack m;
   m.type = static_cast<uint16_t>(MsgType::kMetricPoints);
@@ -178,7 +191,8 @@ std::vector<Message> AllSamples() {
   return {SampleRegister(),    SampleRegisterAck(),  SampleHeartbeat(),
           SampleAssignTrial(), SampleTrialStarted(), SampleMetricPoints(),
           SampleTrialExited(), SampleStopTrial(),    SampleInterruptionNotice(),
-          SampleAck(),         SampleError(),        SampleLogLines()};
+          SampleAck(),         SampleError(),        SampleLogLines(),
+          SampleHeldTrials(),  SampleReleaseTrials()};
 }
 
 // Names of the fields of `m` that still hold their default value.
@@ -462,13 +476,37 @@ TEST(WireDecode, RejectsATypeFrameThatIsNotTwoBytes) {
 
 TEST(WireDecode, RejectsUnknownMessageTypesAndSaysWhichOneInTheReply) {
   const std::string body = EncodeFrames(SampleHeartbeat())[1];
-  for (uint16_t type : {uint16_t{0}, uint16_t{13}, uint16_t{0x0100}, uint16_t{0xffff}}) {
+  for (uint16_t type : {uint16_t{0}, uint16_t{15}, uint16_t{0x0100}, uint16_t{0xffff}}) {
     EXPECT_TRUE(Rejected(Frames(type, body), "unknown message type " + std::to_string(type),
                          error_code::kUnknownMessageType));
     Error reply;
     (void)DecodeFrames(Frames(type, body), &reply);
     EXPECT_EQ(reply.in_reply_to, type);
   }
+}
+
+TEST(WireValidate, HeldAndReleasedTrialsAreOneToMaxUniqueTrainingJobNames) {
+  HeldTrials h = SampleHeldTrials();
+  EXPECT_TRUE(h.Validate().ok()) << h.Validate().message();
+  h.trials.clear();
+  EXPECT_NE(h.Validate().message().find("HeldTrials.trials: must not be empty"), std::string::npos) << h.Validate().message();
+  h = SampleHeldTrials();
+  h.trials.push_back(kTrial);
+  EXPECT_NE(h.Validate().message().find("HeldTrials.trials[2]: duplicate"), std::string::npos) << h.Validate().message();
+  h = SampleHeldTrials();
+  h.trials[1] = "../etc";  // a name the worker would join to its work directory
+  EXPECT_NE(h.Validate().message().find("HeldTrials.trials[1]"), std::string::npos) << h.Validate().message();
+  h = SampleHeldTrials();
+  h.worker_id = "";
+  EXPECT_NE(h.Validate().message().find("HeldTrials.worker_id"), std::string::npos) << h.Validate().message();
+  ReleaseTrials r;
+  for (size_t i = 0; i <= limits::kMaxHeldTrials; ++i) r.trials.push_back("t" + std::to_string(i));
+  EXPECT_NE(r.Validate().message().find("ReleaseTrials.trials: must have at most 1024 entries"), std::string::npos)
+      << r.Validate().message();
+  r.trials.pop_back();
+  EXPECT_TRUE(r.Validate().ok()) << r.Validate().message();
+  r.trials[0] = "a/b";
+  EXPECT_NE(r.Validate().message().find("ReleaseTrials.trials[0]"), std::string::npos) << r.Validate().message();
 }
 
 TEST(WireValidate, LogLinesNeedsLinesWithinTheirBounds) {
@@ -960,24 +998,24 @@ TEST(WireValidate, DefaultConstructedMessagesAreNotValid) {
 
 TEST(WireVersion, CheckProtocolVersionAcceptsOnlyThisBuildsVersionAndSaysWhatToDo) {
   EXPECT_TRUE(CheckProtocolVersion(kProtocolVersion).ok());
-  const Status s = CheckProtocolVersion(4);
+  const Status s = CheckProtocolVersion(5);
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(
       s.message(),
-      "protocol version mismatch: this build speaks 3, peer speaks 4; upgrade the older side");
+      "protocol version mismatch: this build speaks 4, peer speaks 5; upgrade the older side");
 }
 
 TEST(WireVersion, ARegisterOfAnotherVersionIsRefusedBeforeItsFieldsAreRead) {
-  // A version-4 Register whose fields this build would not understand.
+  // A version-5 Register whose fields this build would not understand.
   const std::string body = Packed([](auto& p) {
     p.pack_map(2);
     p.pack(std::string("protocol_version"));
-    p.pack(4);
+    p.pack(5);
     p.pack(std::string("node"));
     p.pack_map(0);
   });
   EXPECT_TRUE(Rejected(Frames(MsgType::kRegister, body),
-                       "Register: protocol version mismatch: this build speaks 3, peer speaks 4; "
+                       "Register: protocol version mismatch: this build speaks 4, peer speaks 5; "
                        "upgrade the older side",
                        error_code::kProtocolVersionMismatch));
   Error reply;
@@ -985,7 +1023,7 @@ TEST(WireVersion, ARegisterOfAnotherVersionIsRefusedBeforeItsFieldsAreRead) {
   EXPECT_EQ(reply.in_reply_to, static_cast<uint16_t>(MsgType::kRegister));
 
   EXPECT_TRUE(Rejected(BodyEditor(SampleRegisterAck()).Set("protocol_version", 7).Frames(),
-                       "RegisterAck: protocol version mismatch: this build speaks 3, peer speaks 7",
+                       "RegisterAck: protocol version mismatch: this build speaks 4, peer speaks 7",
                        error_code::kProtocolVersionMismatch));
   Register r = SampleRegister();
   r.protocol_version = 0;
