@@ -107,6 +107,23 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
   out->push_back({wid, std::move(ack)});
 }
 
+bool CoordinatorCore::Impl::FromElsewhere(const std::string& wid, const std::string& trial, uint32_t attempt,
+                                          const char* what, int64_t now) {
+  auto it = trials.find(trial);
+  if (it == trials.end() || it->second.attempt != attempt || !it->second.Active() || it->second.OnWorker(wid)) {
+    return false;
+  }
+  const Trial& t = it->second;
+  if (refused_reports.size() < 10000 && refused_reports.insert({wid, trial, attempt}).second) {
+    std::string hosts;
+    for (const auto& h : t.Hosts()) hosts += (hosts.empty() ? "" : ", ") + h;
+    Event(now, "ReportRefused", t.tuning_job, trial,
+          "worker " + wid + " sent " + what + " for attempt " + std::to_string(attempt) + ", which runs on " + hosts +
+              "; ignored");
+  }
+  return true;
+}
+
 void CoordinatorCore::Impl::OnTrialStarted(const std::string& wid, const proto::wire::TrialStarted& m, int64_t now) {
   Trial* t = CurrentAttempt(m.trial, m.attempt);
   if (!t || t->started) return;
@@ -360,18 +377,18 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
     out->push_back({wid, std::move(a)});
     Reconcile(w->second, *h, now, out);
   } else if (const auto* s = std::get_if<proto::wire::TrialStarted>(&msg)) {
-    OnTrialStarted(wid, *s, now);
+    if (!FromElsewhere(wid, s->trial, s->attempt, "TrialStarted", now)) OnTrialStarted(wid, *s, now);
     out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kTrialStarted), s->trial, s->attempt, 0}});
   } else if (const auto* m = std::get_if<proto::wire::MetricPoints>(&msg)) {
-    if (OnMetrics(wid, *m, now, out)) {
+    if (FromElsewhere(wid, m->trial, m->attempt, "MetricPoints", now) || OnMetrics(wid, *m, now, out)) {
       out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kMetricPoints), m->trial, m->attempt, m->seq}});
     }
   } else if (const auto* x = std::get_if<proto::wire::TrialExited>(&msg)) {
-    if (OnExited(wid, *x, now, out)) {
+    if (FromElsewhere(wid, x->trial, x->attempt, "TrialExited", now) || OnExited(wid, *x, now, out)) {
       out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kTrialExited), x->trial, x->attempt, x->seq}});
     }
   } else if (const auto* l = std::get_if<proto::wire::LogLines>(&msg)) {
-    OnLogLines(*l);
+    if (!FromElsewhere(wid, l->trial, l->attempt, "LogLines", now)) OnLogLines(*l);
     out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kLogLines), l->trial, l->attempt, l->seq}});
   } else if (const auto* held = std::get_if<proto::wire::HeldTrials>(&msg)) {
     // Of the training jobs whose checkpoint directory the worker keeps, those that will run no

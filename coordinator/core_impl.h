@@ -28,6 +28,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -405,6 +406,12 @@ struct CoordinatorCore::Impl {
   void OnRegister(const std::string& wid, const proto::wire::Register& r, int64_t now,
                   std::vector<Outgoing>* out);
 
+  // A report (TrialStarted, MetricPoints, LogLines, TrialExited) about the current attempt of an
+  // active training job from a worker that does not run it: a peer must not end, or score,
+  // another worker's training job. It is acknowledged like a stale one (a straggler drops it)
+  // and never applied; the first such report per (worker, training job, attempt) is an event.
+  bool FromElsewhere(const std::string& wid, const std::string& trial, uint32_t attempt, const char* what, int64_t now);
+  std::set<std::tuple<std::string, std::string, uint32_t>> refused_reports;  // at most 10,000
   void OnTrialStarted(const std::string& wid, const proto::wire::TrialStarted& m, int64_t now);
 
   // Returns whether to acknowledge. Batches are applied in seq order, exactly once: a duplicate

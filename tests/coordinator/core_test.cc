@@ -321,6 +321,39 @@ TEST_F(CoreTest, HeldCheckpointsAreReleasedOnlyForTrainingJobsThatHaveEndedForGo
   EXPECT_EQ(std::get<proto::wire::Error>(out[0].message).code, "NotRegistered");
 }
 
+// One registered worker must not end, or score, a training job another one runs: a forged
+// TrialExited with a low loss once became the tuning job's best and the real result was lost.
+TEST_F(CoreTest, ReportsAboutAnotherWorkersAttemptAreAcknowledgedButNeverApplied) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("forged", "Random", 1, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  Register("rogue", 1);
+  Started("w1", a[0]);
+  Emit("rogue", a[0], {-12345}, 1);  // its TrialStarted and MetricPoints
+  auto acks = Only<proto::wire::Ack>(Exit("rogue", a[0], "Completed"));
+  ASSERT_EQ(acks.size(), 1u) << "acknowledged, so a straggler drops it";
+  auto d = core_->Describe("forged");
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "InProgress");
+  EXPECT_EQ(*d->status.training_job_status_counters->completed, 0);
+  auto events = core_->Events("forged", 0, 100);
+  ASSERT_TRUE(events.ok());
+  int refused = 0;
+  for (const auto& e : *events) {
+    if (e.kind != "ReportRefused") continue;
+    ++refused;
+    EXPECT_NE(e.message.find("worker rogue sent"), std::string::npos) << e.message;
+    EXPECT_NE(e.message.find("which runs on w1"), std::string::npos) << e.message;
+  }
+  EXPECT_EQ(refused, 1) << "one event per (worker, training job, attempt), however many reports";
+  // The real worker's result is the one that counts.
+  sent_.clear();
+  Emit("w1", a[0], {0.5, 0.25}, 1);
+  Exit("w1", a[0], "Completed");
+  d = core_->Describe("forged");
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Completed");
+  EXPECT_EQ(d->status.best_training_job->final_hyper_parameter_tuning_job_objective_metric->value, 0.25);
+}
+
 TEST_F(CoreTest, RetriesStopAtMaximumRetryAttemptsAndCountAsRetryableErrors) {
   Register("w1", 1);
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("infra", "Random", 1, 1)));
