@@ -186,6 +186,14 @@ struct Trial {
     }
     return false;
   }
+  // A gang host on `wid` that has reported its exit: the worker no longer lists the attempt
+  // (its program ended) while the other hosts run on, and that is not a lost assignment.
+  bool HostEnded(const std::string& wid) const {
+    for (const auto& h : gang) {
+      if (h.worker_id == wid && !h.exit.empty()) return true;
+    }
+    return false;
+  }
   // Assigned ahead: the current attempt waits on its worker for this attempt (same worker, its
   // GPUs) to end, then starts in its slot. "" = not queued. It does not count against the job's
   // MaxParallelTrainingJobs until then (it is InProgress, secondary status Starting).

@@ -58,7 +58,7 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
   for (const auto& ra : r.running) reported.insert({ra.trial, ra.attempt});
   // Attempts we placed on this worker that it no longer runs were lost with its restart.
   for (auto& [name, t] : trials) {
-    if (t.Active() && t.OnWorker(wid) && !reported.count({name, t.attempt})) {
+    if (t.Active() && t.OnWorker(wid) && !reported.count({name, t.attempt}) && !t.HostEnded(wid)) {
       AttemptLost(t, "worker " + wid + " registered again (it restarted) and no longer runs it", now);
     }
   }
@@ -348,6 +348,7 @@ void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbea
     if (held.count(key)) continue;
     auto it = trials.find(key.first);
     if (it == trials.end() || it->second.attempt != key.second || !it->second.Active()) continue;
+    if (it->second.HostEnded(wid)) continue;  // this host's part ended; the gang's other hosts run on
     if (now - it->second.assigned_ms < opt.lease_ms) continue;  // may still be on its way
     AttemptLost(it->second, "worker " + wid + " does not hold attempt " + std::to_string(key.second) +
                                 " (its assignment was lost in transit)", now);

@@ -451,6 +451,40 @@ TEST_F(GangTest, ItCompletesWhenEveryHostHasWithAlgo1sMetricsAndEndsAtTheFirstFa
   EXPECT_EQ(core_->Workers().size(), Fleet().size());
 }
 
+// Hosts of a distributed job end at different times (rank 0 saves the model while the others
+// have exited; a data group ends before the trainers). The host that ended no longer lists the
+// attempt in its heartbeats: that once counted as an assignment lost in transit, once the
+// attempt was older than the lease, and every attempt of such a job failed the same way.
+TEST_F(GangTest, AHostThatEndedBeforeTheOthersIsNotLostWhileTheyRunOn) {
+  for (const auto& w : Fleet()) Join(w);
+  auto out = Submit(Groups("gang", 1, 1));
+  auto assigns = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(assigns.size(), 3u);
+  const std::string trial = assigns[0].trial;
+  const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2"), w3 = WorkerOf(out, "algo-3");
+  for (const std::string& w : {w1, w2, w3}) Started(w, assigns[0]);
+  Exited(w3, assigns[0], "Completed");  // the eval host is done
+  for (int i = 0; i < 5; ++i) {  // 5 leases go by with the others still training
+    now_ += 1000;
+    for (const std::string& w : {w1, w2}) {
+      proto::wire::Heartbeat h{w, static_cast<uint64_t>(i + 2), 0, {{trial, 1}}};
+      EXPECT_TRUE(Only<proto::wire::StopTrial>(core_->OnMessage(w, h, now_)).empty());
+    }
+    proto::wire::Heartbeat h3{w3, static_cast<uint64_t>(i + 2), 1, {}};
+    EXPECT_TRUE(Only<proto::wire::StopTrial>(core_->OnMessage(w3, h3, now_)).empty()) << "nothing to stop";
+    EXPECT_EQ(core_->FindTrial(trial)->attempt, 1u) << "not retried";
+    EXPECT_EQ(core_->FindTrial(trial)->state, TrialState::kInProgress);
+  }
+  // A restart of the ended host's worker does not lose the attempt either.
+  auto again = Fleet()[2];
+  again.session = 99;
+  core_->OnMessage(w3, again, now_);
+  EXPECT_EQ(core_->FindTrial(trial)->attempt, 1u);
+  Exited(w2, assigns[0], "Completed");
+  Exited(w1, assigns[0], "Completed", {{"loss", 0.5}});
+  EXPECT_EQ(core_->FindTrial(trial)->state, TrialState::kCompleted);
+}
+
 TEST_F(GangTest, ALostHostEndsTheAttemptWhichIsRetriedAsAUnit) {
   for (const auto& w : Fleet()) Join(w);
   auto out = Submit(Groups("gang", 1, 1));
