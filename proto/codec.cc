@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdint>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <type_traits>
@@ -504,7 +505,19 @@ FieldPath FieldPath::Index(size_t i) const {
 }
 
 FieldPath FieldPath::Key(std::string_view key) const {
-  return FieldPath(spelling_, path_.empty() ? std::string(key) : path_ + "." + std::string(key));
+  // A key is the user's text: control characters (a NUL in a hyperparameter's name) are shown
+  // escaped, never written raw into an error message.
+  std::string shown;
+  for (char c : key) {
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+      shown += buf;
+    } else {
+      shown += c;
+    }
+  }
+  return FieldPath(spelling_, path_.empty() ? shown : path_ + "." + shown);
 }
 
 std::string FormatRfc3339(const Timestamp& t) {

@@ -890,6 +890,11 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
     }
   }
   for (const auto& [key, value] : d.static_hyper_parameters) {
+    if (key.find('\0') != std::string::npos || value.find('\0') != std::string::npos) {
+      // hyperparameters.json and the SM_HP_* variables cannot carry it: every training job would fail.
+      Add(sp.Key(key), "must not contain a NUL character (\\u0000) in its name or value");
+      continue;
+    }
     if (Utf8Length(key) > kStaticKeyMax) {
       Add(sp.Key(key), "has a name of " + std::to_string(Utf8Length(key)) + " characters; at most " +
                            std::to_string(kStaticKeyMax) + " are allowed");
@@ -985,7 +990,9 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
       Add(ep.Key(key), "is not a valid variable name: it must match [a-zA-Z_][a-zA-Z0-9_]* and be at most " +
                            std::to_string(kEnvKeyMax) + " characters; got " + Quote(key));
     }
-    if (Utf8Length(value) > kEnvValueMax) {
+    if (value.find('\0') != std::string::npos) {
+      Add(ep.Key(key), "must not contain a NUL character (\\u0000): an environment variable cannot hold one");
+    } else if (Utf8Length(value) > kEnvValueMax) {
       Add(ep.Key(key), "must be at most " + std::to_string(kEnvValueMax) + " characters, got " +
                            std::to_string(Utf8Length(value)) + ": " + Quote(value));
     }

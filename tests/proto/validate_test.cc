@@ -759,6 +759,17 @@ std::vector<Case> Cases() {
        "must match [a-zA-Z_][a-zA-Z0-9_]*"},
       {"environment_value_too_long", Base::kRandom, [](S& s) { Def(s).environment["LONG"] = std::string(513, 'v'); },
        D + ".environment.LONG", "must be at most 512 characters, got 513"},
+      // What hyperparameters.json and a program's environment cannot carry is refused at submit,
+      // not found out by every training job failing at once.
+      {"environment_value_nul", Base::kRandom,
+       [](S& s) { Def(s).environment["A"] = std::string("x\0y", 3); }, D + ".environment.A",
+       "must not contain a NUL character"},
+      {"static_hyperparameter_value_nul", Base::kRandom,
+       [](S& s) { Def(s).static_hyper_parameters["mode"] = std::string("x\0y", 3); },
+       D + ".staticHyperParameters.mode", "must not contain a NUL character"},
+      {"static_hyperparameter_name_nul", Base::kRandom,
+       [](S& s) { Def(s).static_hyper_parameters[std::string("a\0b", 3)] = "1"; },
+       D + ".staticHyperParameters.a\\u0000b", "must not contain a NUL character"},
       {"tags_too_many", Base::kRandom,
        [](S& s) {
          for (int i = 0; i < 51; ++i) s.tags.push_back({"k" + std::to_string(i), "v"});
