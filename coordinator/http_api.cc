@@ -26,9 +26,23 @@ using Json = nlohmann::ordered_json;
 
 namespace {
 
+// Answers echo what clients sent (a name, a value): text that is not UTF-8 is written with
+// U+FFFD in its place rather than failing the answer.
+std::string Dump(const Json& j, int indent = -1) { return j.dump(indent, ' ', false, Json::error_handler_t::replace); }
+
 ApiResponse AwsError(int status, const std::string& type, const std::string& message) {
   Json j = {{"__type", type}, {"message", message}};
-  return {status, j.dump()};
+  return {status, Dump(j)};
+}
+
+// JSON text is UTF-8 (RFC 8259): a body that is not gets a 400 saying where, not a 500 from
+// echoing it back.
+ApiResponse NotUtf8(size_t at, std::string_view body) {
+  char byte[8];
+  std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned>(static_cast<unsigned char>(body[at])));
+  return AwsError(400, "SerializationException",
+                  "the request body is not valid UTF-8: byte " + std::string(byte) + " at offset " +
+                      std::to_string(at) + "; send JSON (or YAML) text in UTF-8");
 }
 
 ApiResponse FromStatus(const Status& s) {
@@ -42,7 +56,7 @@ ApiResponse FromStatus(const Status& s) {
   }
 }
 
-ApiResponse Ok(const Json& j) { return {200, j.dump()}; }
+ApiResponse Ok(const Json& j) { return {200, Dump(j)}; }
 
 // ?after=N&limit=M of the paged GET routes (limit at most 10,000). False, with the error in
 // `res`, when either is not a non-negative integer.
@@ -774,6 +788,7 @@ Result<dashboard::Json> InProcessSource::Curves(const std::string& job, size_t l
 }
 
 ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, const std::string& body) {
+  if (auto bad = InvalidUtf8At(body)) return NotUtf8(*bad, body);
   // Parsed with the spec parser's limits (64 levels, 50,000 nodes, unique keys): a deeply nested
   // member must not reach the handlers, which walk and print the tree recursively.
   auto parsed = proto::ParseJson(body.empty() ? std::string_view("{}") : std::string_view(body));
@@ -876,6 +891,38 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
   impl_->server.set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
     res.set_header("x-amzn-RequestId", NewRequestId());
   });
+  // Connections are served by a pool of threads; one that sends its request slowly holds a
+  // thread until it finishes or stops for the read timeout (5 s between bytes). cpp-httplib's
+  // default of 8 let eight such clients (slowloris, before any signature is checked) stall
+  // the API and the dashboard. 128 raise that cost; a coordinator facing an untrusted network
+  // belongs behind a reverse proxy that buffers requests (README, "Securing a cluster").
+  impl_->server.new_task_queue = [] { return new httplib::ThreadPool(128); };
+  // What cpp-httplib refuses itself (a malformed request line, an oversized header or URI, an
+  // unknown route) gets an AWS-style JSON error naming the problem instead of an empty body.
+  impl_->server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
+                                                                           httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // a handler's own answer
+    std::string type = "ValidationException", message;
+    switch (res.status) {
+      case 404:
+        type = "UnknownOperationException";
+        message = "no such route: " + req.method + " " + req.path +
+                  " (the SageMaker API is POST / with X-Amz-Target: SageMaker.<Action>; the dashboard is /ui/)";
+        break;
+      case 413:
+        message = "the request is too large: bodies are at most 8 MiB";
+        break;
+      case 414:
+        message = "the request URI is too long";
+        break;
+      default:
+        message = "the request could not be read as HTTP/1.1 (HTTP status " + std::to_string(res.status) +
+                  "): check its request line, headers and Content-Length";
+    }
+    Json j = {{"__type", type}, {"message", message}};
+    res.set_content(Dump(j), "application/x-amz-json-1.1");
+    return httplib::Server::HandlerResponse::Handled;
+  }));
   impl_->options = std::move(options);
   if (!impl_->options.now_s) {
     impl_->options.now_s = [] {
@@ -893,8 +940,40 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
       if (impl->Authorize(req, res)) h(req, res);
     };
   };
-  s.set_payload_max_length(8u << 20);
-  s.Post("/", guard([d](const httplib::Request& req, httplib::Response& res) {
+  // Request bodies are read here, not by cpp-httplib: its limit (set_payload_max_length) holds
+  // only for a Content-Length, a chunked body was read whole (1,000 MiB of one took 1.2 GB before
+  // the answer), and it refuses a form-encoded body (curl --data-binary's default Content-Type)
+  // over 8 KB with an empty 413. Every POST body is now read up to kMaxBody, whatever its
+  // framing or type, and then, signed or not, checked as before.
+  constexpr size_t kMaxBody = 8u << 20;
+  s.set_payload_max_length(kMaxBody);
+  auto guard_body = [impl](httplib::Server::Handler h) {
+    return [impl, h = std::move(h)](const httplib::Request& req, httplib::Response& res,
+                                    const httplib::ContentReader& read) {
+      httplib::Request full = req;
+      bool over = false;
+      const bool complete = read([&](const char* data, size_t n) {
+        if (full.body.size() + n > kMaxBody) {
+          over = true;
+          return false;
+        }
+        full.body.append(data, n);
+        return true;
+      });
+      if (!complete) {
+        // What is left of the body is not read: cpp-httplib closes the connection after the answer.
+        ApiResponse r = over ? AwsError(413, "ValidationException",
+                                        "the request body is more than " + std::to_string(kMaxBody >> 20) +
+                                            " MiB; a tuning job's spec is at most 4 MiB")
+                             : AwsError(400, "SerializationException", "the request body could not be read to its end");
+        res.status = r.status;
+        res.set_content(r.body, r.content_type.c_str());
+        return;
+      }
+      if (impl->Authorize(full, res)) h(full, res);
+    };
+  };
+  s.Post("/", guard_body([d](const httplib::Request& req, httplib::Response& res) {
     std::string target = req.get_header_value("X-Amz-Target");
     const std::string prefix = "SageMaker.";
     ApiResponse r;
@@ -909,8 +988,9 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
     res.status = r.status;
     res.set_content(r.body, r.content_type.c_str());
   }));
-  s.Post("/hpo/v1/jobs", guard([d](const httplib::Request& req, httplib::Response& res) {
+  s.Post("/hpo/v1/jobs", guard_body([d](const httplib::Request& req, httplib::Response& res) {
     proto::FieldErrors errs;
+    if (auto bad = InvalidUtf8At(req.body)) return Reply(res, NotUtf8(*bad, req.body));
     auto parsed = proto::ParseSpec(req.body, &errs);
     ApiResponse r;
     if (!parsed.ok()) {

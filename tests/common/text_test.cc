@@ -41,5 +41,19 @@ TEST(Text, JsonNestingDepthCountsBracketsOutsideStrings) {
   EXPECT_EQ(JsonNestingDepth(std::string(100000, '[')), 100000u);
 }
 
+TEST(Text, InvalidUtf8AtFindsTheFirstBadByteAndAcceptsWellFormedText) {
+  EXPECT_EQ(InvalidUtf8At(""), std::nullopt);
+  EXPECT_EQ(InvalidUtf8At("plain ascii"), std::nullopt);
+  EXPECT_EQ(InvalidUtf8At("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), std::nullopt);  // é € 😀
+  EXPECT_EQ(InvalidUtf8At("ab\xff"), 2u);
+  EXPECT_EQ(InvalidUtf8At("\xc3\x28"), 0u);          // a lead without its continuation
+  EXPECT_EQ(InvalidUtf8At("x\xc0\xaf"), 1u);         // overlong '/'
+  EXPECT_EQ(InvalidUtf8At("\xe0\x80\xaf"), 0u);     // overlong, three bytes
+  EXPECT_EQ(InvalidUtf8At("\xed\xa0\x80"), 0u);     // a UTF-16 surrogate
+  EXPECT_EQ(InvalidUtf8At("\xf4\x90\x80\x80"), 0u);  // above U+10FFFF
+  EXPECT_EQ(InvalidUtf8At("ok\xe2\x82"), 2u);        // cut short
+  EXPECT_EQ(InvalidUtf8At("\x80"), 0u);               // a stray continuation byte
+}
+
 }  // namespace
 }  // namespace hpo

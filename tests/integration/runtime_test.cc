@@ -919,6 +919,77 @@ TEST_F(Cluster, BadRequestsGetAwsErrorsAndChangeNothing) {
   EXPECT_TRUE(list["HyperParameterTuningJobSummaries"].empty());
 }
 
+// Hostile HTTP clients (an adversarial test pass): a chunked body is held to the same 8 MiB as
+// one with a Content-Length (a 1,000 MiB one used to be read whole), a form-encoded one (curl
+// --data-binary's default) is read as the spec it is instead of an empty 413 past 8 KB, text
+// that is not UTF-8 is a 400 that says where instead of a 500, what cpp-httplib refuses itself
+// gets a JSON error, and eight clients trickling headers no longer stall everyone else.
+TEST_F(Cluster, HostileHttpClientsGetClearErrorsAndDoNotStallOthers) {
+  ::signal(SIGPIPE, SIG_IGN);  // the coordinator closes while the big body is still being written
+  httplib::Client c("127.0.0.1", http_port_);
+  size_t sent = 0;
+  auto big = c.Post(
+      "/", {{"X-Amz-Target", "SageMaker.ListHyperParameterTuningJobs"}},
+      [&](size_t, httplib::DataSink& sink) {
+        const std::string chunk(1 << 20, ' ');
+        if (sent >= (64u << 20)) {
+          sink.done();
+          return true;
+        }
+        sent += chunk.size();
+        return sink.write(chunk.data(), chunk.size());
+      },
+      "application/x-amz-json-1.1");
+  if (big) {  // the coordinator may close before the client has its answer
+    EXPECT_EQ(big->status, 413) << big->body;
+    EXPECT_NE(big->body.find("more than 8 MiB"), std::string::npos) << big->body;
+  }
+  EXPECT_LT(sent, 64u << 20) << "the coordinator stopped reading at 8 MiB";
+
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("it-form", "Random", 1, 1, ranges);
+  for (int i = 0; i < 45; ++i) spec["Tags"].push_back({{"Key", "key-" + std::to_string(i)}, {"Value", std::string(200, 'v')}});
+  ASSERT_GT(spec.dump().size(), 8192u);
+  auto form = c.Post("/", {{"X-Amz-Target", "SageMaker.CreateHyperParameterTuningJob"}}, spec.dump(),
+                     "application/x-www-form-urlencoded");
+  ASSERT_TRUE(form);
+  EXPECT_EQ(form->status, 200) << form->body;
+
+  auto latin1 = c.Post("/", {{"X-Amz-Target", "SageMaker.DescribeHyperParameterTuningJob"}},
+                       "{\"HyperParameterTuningJobName\": \"\xc0\xaf\"}", "application/x-amz-json-1.1");
+  ASSERT_TRUE(latin1);
+  EXPECT_EQ(latin1->status, 400);
+  EXPECT_NE(latin1->body.find("not valid UTF-8: byte 0xC0 at offset 33"), std::string::npos) << latin1->body;
+
+  auto options = c.Options("/");
+  ASSERT_TRUE(options);
+  EXPECT_EQ(options->status, 404);
+  EXPECT_NE(options->body.find("no such route: OPTIONS /"), std::string::npos) << options->body;
+
+  // Slow clients: each sends a header line now and then and never ends its request.
+  std::vector<int> slow;
+  for (int i = 0; i < 12; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(http_port_));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    const std::string start = "GET /hpo/v1/health HTTP/1.1\r\nHost: x\r\n";
+    ASSERT_EQ(::send(fd, start.data(), start.size(), MSG_NOSIGNAL), static_cast<ssize_t>(start.size()));
+    slow.push_back(fd);
+  }
+  for (int round = 0; round < 3; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    for (int fd : slow) (void)::send(fd, "X-a: b\r\n", 8, MSG_NOSIGNAL);
+    httplib::Client probe("127.0.0.1", http_port_);
+    probe.set_read_timeout(3, 0);
+    auto h = probe.Get("/hpo/v1/health");
+    EXPECT_TRUE(h && h->status == 200) << "round " << round << ": the API stalled behind 12 slow clients";
+  }
+  for (int fd : slow) ::close(fd);
+}
+
 TEST_F(Cluster, AMalformedWireMessageIsRejectedAndTheCoordinatorKeepsServing) {
   // Garbage straight into the coordinator's ZeroMQ socket, from a raw TCP client.
   httplib::Client probe("127.0.0.1", http_port_);
