@@ -364,19 +364,26 @@ void WorkerAgent::Impl::PollTrials() {
     KeepWarmData(r);
     Exited(key, std::move(x));
     done.push_back(key);
-    // AgentOptions::keep_trial_files: this attempt's own tree goes, its trial.log and the
-    // training job's checkpoint directory (shared by its attempts, which a later one here may
-    // need, e.g. after the coordinator gave a stalled attempt's slot to a new one) stay.
-    if (ReleasesCheckpoints()) held_checkpoints.insert(key.first);
+  }
+  std::lock_guard<std::mutex> lock(runs_mu);
+  for (const auto& k : done) {
+    auto it = runs.find(k);
+    if (it == runs.end()) continue;
+    // However the attempt ended (its program exited, it failed to stage or to start, it was
+    // stopped before it ran): AgentOptions::keep_trial_files aside, its own tree goes, its
+    // trial.log and the training job's checkpoint directory (shared by its attempts, which a
+    // later one here may need, e.g. after the coordinator gave a stalled attempt's slot to a new
+    // one) stay. A channel that filled the disk half-way used to stay, and every later training
+    // job sent to this worker failed for want of space.
+    if (ReleasesCheckpoints()) held_checkpoints.insert(k.first);
     if (!opt.keep_trial_files) {
-      (void)background.Post([root = r.root] {
+      (void)background.Post([root = it->second->root] {
         std::error_code ec;
         fs::remove_all(root, ec);
       });
     }
+    runs.erase(it);
   }
-  std::lock_guard<std::mutex> lock(runs_mu);
-  for (const auto& k : done) runs.erase(k);
 }
 
 }  // namespace hpo::worker

@@ -626,6 +626,40 @@ TEST_F(ReleaseCluster, AnEndedTrainingJobsLocalCheckpointsGoUnlessTheyMayBeTheOn
   EXPECT_TRUE(fs::exists(kept / "checkpoints.unsynced"));
 }
 
+// A training job that fails while its channels are staged leaves no copy behind either: a
+// channel that filled the worker's disk half-way used to stay, and every later training job
+// sent to that worker failed for want of space until it was restarted.
+TEST_F(Cluster, ATrainingJobThatFailsWhileStagingLeavesNoDataBehind) {
+  fs::create_directories(dir_ / "data");
+  std::ofstream(dir_ / "data" / "a.bin") << std::string(1 << 16, 'x');
+  std::ofstream(dir_ / "manifest.json") << Json::array({{{"prefix", "file://" + (dir_ / "data").string() + "/"}}, "a.bin",
+                                                         "missing.bin"}).dump();
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("it-stagefail", "Random", 2, 2, ranges);
+  Json source = {{"S3DataType", "ManifestFile"}, {"S3Uri", "file://" + (dir_ / "manifest.json").string()}};
+  spec["TrainingJobDefinition"]["InputDataConfig"] = Json::array({{{"ChannelName", "train"}, {"DataSource", {{"S3DataSource", source}}}}});
+  Call("CreateHyperParameterTuningJob", spec);
+  ASSERT_EQ(WaitFor("it-stagefail")["HyperParameterTuningJobStatus"], "Failed");
+  for (const auto& t : Trials("it-stagefail")) {
+    EXPECT_NE(t.value("FailureReason", "").find("missing.bin"), std::string::npos) << t.dump();
+  }
+  int trees = 0, attempts = 0;
+  for (int i = 0; i < 100; ++i) {  // the removal follows the report
+    trees = attempts = 0;
+    for (const char* w : {"w1", "w2", "w3"}) {
+      if (!fs::exists(dir_ / w / "trials")) continue;
+      for (const auto& t : fs::directory_iterator(dir_ / w / "trials")) {
+        ++attempts;
+        trees += fs::exists(t.path() / "attempt-1" / "ml");
+      }
+    }
+    if (trees == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(attempts, 2) << "both training jobs got as far as staging; see " << dir_;
+  EXPECT_EQ(trees, 0) << "a.bin was copied before missing.bin failed; its copy must not stay";
+}
+
 // /opt/ml/output/intermediate reaches the output path while the program runs, as often as
 // `hpo worker --intermediate-sync-ms` says (SageMaker uploads it as it is written).
 class IntermediateCluster : public Cluster {
