@@ -361,6 +361,25 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
   return Status::Ok();
 }
 
+void WorkerAgent::Impl::ReadAcksWhileShuttingDown() {
+  for (int i = 0; i < 1000; ++i) {
+    std::vector<zmq::message_t> parts;
+    zmq::recv_result_t got;
+    try {
+      got = zmq::recv_multipart(*sock, std::back_inserter(parts), zmq::recv_flags::dontwait);
+    } catch (const zmq::error_t&) {
+      return;
+    }
+    if (!got) return;
+    std::vector<std::string> frames;
+    for (auto& p : parts) frames.push_back(p.to_string());
+    auto msg = proto::wire::DecodeFrames(frames, nullptr);
+    if (!msg.ok()) continue;
+    last_heard_ms = Now();
+    if (const auto* ack = std::get_if<proto::wire::Ack>(&*msg)) OnAck(*ack);
+  }
+}
+
 void WorkerAgent::Impl::SendHeartbeat() {
   proto::wire::Heartbeat h;
   h.worker_id = opt.worker_id;
@@ -554,6 +573,12 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
       until = std::min(until, Now() + opt.shutdown_extra_ms);
     }
     PollTrials();
+    // Still here for the coordinator while programs use their grace period: without heartbeats
+    // it took this worker for lost after one lease, and a program that needed longer than that
+    // to save and exit ended Failed (worker lost) instead of Interrupted and run again elsewhere.
+    // Only acknowledgements are read now; nothing new is taken on.
+    if (registered && Now() - last_heartbeat_ms >= opt.heartbeat_ms) SendHeartbeat();
+    ReadAcksWhileShuttingDown();
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ExpireWarmData(true);

@@ -173,6 +173,8 @@ struct WorkerAgent::Impl {
   bool confirming = false;         // a gap was seen: wait for the ack of heartbeat confirm_seq
   uint64_t confirm_seq = 0;
   void SendHeartbeat();
+  // During shutdown: reads what arrived and handles only acknowledgements.
+  void ReadAcksWhileShuttingDown();
   int64_t last_heartbeat_ms = 0;
   int64_t register_sent_ms = 0;
   // Until a RegisterAck arrives, Register is re-sent after this long, doubling from 20 ms up to

@@ -112,7 +112,7 @@ class Cluster : public ::testing::Test {
     std::vector<std::string> args = {HPO_BINARY, "coordinator", "--listen",
                                      "tcp://" + listen_host_ + ":" + std::to_string(zmq_port_), "--http",
                                      "127.0.0.1:" + std::to_string(http_port_), "--state-dir", (dir_ / "state").string(),
-                                     "--lease-ms", "3000", "--grace", "1"};
+                                     "--lease-ms", "3000", "--grace", grace_s_};
     if (listen_host_ != "127.0.0.1") args.push_back("--insecure");  // a test network, no keys
     args.insert(args.end(), coordinator_args_.begin(), coordinator_args_.end());
     coordinator_ = std::make_unique<Child>(args, (dir_ / "coordinator.log").string());
@@ -269,6 +269,7 @@ class Cluster : public ::testing::Test {
   int worker_port_ = 0;  // 0: the workers connect to zmq_port_
   std::string listen_host_ = "127.0.0.1";  // the coordinator's ZeroMQ address (else --insecure)
   int default_workers_ = 3;                // hpo workers w1..wN started by SetUp
+  std::string grace_s_ = "1";              // the coordinator's --grace (the lease is 3 s)
   std::vector<std::string> coordinator_args_;  // more `hpo coordinator` flags (set in BeforeCoordinator)
   std::vector<std::string> worker_args_;       // more `hpo worker` flags (set in BeforeCoordinator)
   std::map<int, std::vector<std::string>> worker_args_of_;  // ... for worker w<i> alone

@@ -873,6 +873,46 @@ std::vector<pid_t> Descendants(pid_t pid) {
 // the training programs die of SIGTERM before their worker has handled its own. Their training
 // jobs are handed back (Interrupted, run again elsewhere without spending a retry), not failed
 // as algorithm errors.
+// A worker stopped with SIGTERM (systemctl stop, the end of a Slurm job) gives its programs
+// their grace period; one that needs longer than the coordinator's lease to save and exit used
+// to have its worker taken for lost mid-grace, and its training job failed instead of running
+// again elsewhere: the worker now heartbeats until it is gone.
+class LongGraceCluster : public Cluster {
+ protected:
+  void BeforeCoordinator() override { grace_s_ = "8"; }
+};
+
+TEST_F(LongGraceCluster, AStoppedWorkersSlowToExitTrainingJobRunsAgainElsewhere) {
+  const fs::path trainer = dir_ / "slow_exit.sh";
+  std::ofstream(trainer) << "#!/bin/sh\n"
+                            "trap 'echo saving; sleep 5; exit 143' TERM\n"
+                            "i=0\n"
+                            "while [ $i -lt 15 ]; do echo loss=0.5; sleep 0.2 & wait $!; i=$((i+1)); done\n";
+  fs::permissions(trainer, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("it-slowexit", "Random", 1, 1, ranges);
+  spec["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] = "file://" + trainer.string();
+  Call("CreateHyperParameterTuningJob", spec);
+  size_t victim = workers_.size();
+  for (int i = 0; i < 100 && victim == workers_.size(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (size_t w = 0; w < workers_.size(); ++w) {
+      if (!Descendants(workers_[w]->pid()).empty()) victim = w;
+    }
+  }
+  ASSERT_LT(victim, workers_.size()) << "no training program started; see " << dir_;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ::kill(workers_[victim]->pid(), SIGTERM);  // one signal (a second one means "quit now")
+  Json d = WaitFor("it-slowexit", 60);
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2) << "\nsee " << dir_;
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["RetryableError"], 0) << "an interruption, not a lost worker";
+  const std::string name = Trials("it-slowexit")[0]["TrainingJobName"];
+  Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", name}});
+  int interrupted = 0;
+  for (const auto& st : tj["SecondaryStatusTransitions"]) interrupted += st["Status"] == "Interrupted";
+  EXPECT_EQ(interrupted, 1) << tj.dump(2);
+}
+
 TEST_F(Cluster, TrainingProgramsKilledByTheWorkersOwnStopSignalAreHandedBackNotFailed) {
   Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
   Json spec = Job("it-scancel", "Random", 4, 2, ranges, {{"sleep_ms", "700"}});
