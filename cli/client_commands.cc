@@ -25,6 +25,7 @@
 #include "cli/cli_util.h"
 #include "cli/local_state.h"
 #include "common/file_util.h"
+#include "coordinator/core.h"
 #include "coordinator/dashboard.h"
 #include "coordinator/job_store.h"
 #include "coordinator/sigv4.h"
@@ -638,10 +639,11 @@ void AddClientCommands(CLI::App& app) {
         }
         const int64_t line = l.value("line", last_line + 1);
         if (line > last_line + 1 && last_line >= 0) {
-          // The coordinator keeps an attempt's first and last 100,000 lines (core.h).
-          std::cout << "---- " << (line - last_line - 1)
-                    << " lines not kept by the coordinator (it keeps the first and the last 100000 of an attempt; "
-                       "the worker's trial.log has them all) ----\n";
+          // The coordinator keeps an attempt's first and last lines (CoordinatorCore::kLogHeadLines).
+          std::cout << "---- " << (line - last_line - 1) << " lines not kept by the coordinator (it keeps the first "
+                    << coordinator::CoordinatorCore::kLogHeadLines << " and the last "
+                    << coordinator::CoordinatorCore::kLogTailLines
+                    << " of an attempt; the worker's trial.log has them all) ----\n";
         }
         last_line = std::max(last_line, line);
         std::cout << l["text"].get<std::string>() << "\n";

@@ -387,9 +387,14 @@ class CoordinatorCore {
   Result<std::vector<EventRow>> Events(const std::string& job, int64_t after_id, size_t limit) const;
   // Lines kept per attempt: its first kLogHeadLines and its last kLogTailLines (where the final
   // metrics and a traceback are); the middle of a longer log is dropped, and readers see the gap
-  // in the line numbers. The worker's own trial.log keeps every line.
-  static constexpr uint64_t kLogHeadLines = 100000;
-  static constexpr uint64_t kLogTailLines = 100000;
+  // in the line numbers. A line is kept up to kLogLineBytes (cut at a character, with a note of
+  // how much was cut). So one attempt stores at most about 80 MB however much its program
+  // prints (with 100,000 lines each way and 16 KB lines it was 3.2 GB: one chatty trainer
+  // filled the state disk and stopped the coordinator for every job). The worker's own
+  // trial.log keeps every line whole.
+  static constexpr uint64_t kLogHeadLines = 10000;
+  static constexpr uint64_t kLogTailLines = 10000;
+  static constexpr size_t kLogLineBytes = 4096;
   std::string JobArn(const std::string& job) const;
   std::string TrainingJobArn(const std::string& trial) const;
   const CoreOptions& options() const { return options_; }

@@ -195,7 +195,16 @@ void CoordinatorCore::Impl::OnLogLines(const proto::wire::LogLines& m) {
   for (size_t i = 0; i < m.lines.size(); ++i) {
     uint64_t line = m.first_line + i;
     if (line >= kHead && line < tail_from) continue;  // a re-sent line of the dropped middle
-    rows.push_back({0, m.trial, m.attempt, line, m.lines[i]});
+    const std::string& text = m.lines[i];
+    if (text.size() <= CoordinatorCore::kLogLineBytes) {
+      rows.push_back({0, m.trial, m.attempt, line, text});
+      continue;
+    }
+    size_t cut = CoordinatorCore::kLogLineBytes;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // at a character
+    rows.push_back({0, m.trial, m.attempt, line,
+                    text.substr(0, cut) + " ... [" + std::to_string(text.size() - cut) +
+                        " more bytes; the whole line is in the worker's trial.log]"});
   }
   if (!rows.empty()) Note(store->AppendLogs(rows));
   if (tail_from > kHead && seen > before) {

@@ -958,6 +958,29 @@ TEST_F(CoreTest, ALongLogKeepsItsHeadAndItsTail) {
   EXPECT_EQ(lines.back(), total - 1);
 }
 
+// One attempt's share of the state database is bounded in bytes, not only in lines: a line is
+// kept up to kLogLineBytes, cut at a character, saying how much is left out.
+TEST_F(CoreTest, ALongLogLineIsKeptCutWithANote) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("wide", "Random", 1, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  proto::wire::LogLines l;
+  l.trial = a[0].trial;
+  l.attempt = a[0].attempt;
+  l.seq = 1;
+  const std::string wide = std::string(CoordinatorCore::kLogLineBytes - 1, 'x') + "\xc3\xa9" + std::string(60000, 'y');
+  l.lines = {"short", wide};
+  core_->OnMessage("w1", l, now_);
+  auto page = core_->Logs(a[0].trial, 0, 10);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].text, "short");
+  const std::string& kept = (*page)[1].text;
+  EXPECT_EQ(kept.substr(0, CoordinatorCore::kLogLineBytes - 1), std::string(CoordinatorCore::kLogLineBytes - 1, 'x'));
+  EXPECT_EQ(kept.find("\xc3"), std::string::npos) << "not cut inside a character";
+  EXPECT_NE(kept.find("... [60002 more bytes; the whole line is in the worker's trial.log]"), std::string::npos) << kept.substr(4000);
+}
+
 // Two live workers started with the same --id: the newer one's registration takes the id (as a
 // restart would); when the older one registers again (its heartbeats found it unknown), it is
 // refused with the reason, instead of the two taking each other's attempts every lease.
