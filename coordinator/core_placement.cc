@@ -48,7 +48,7 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
     // Only ask the strategy when one of the job's definitions can start somewhere now: a
     // proposal made while nothing can run it would be stale when it does.
     bool any_now = false, any_ever = false;
-    std::string why;
+    std::string why, ever_why;  // why none can ever run; why one that could is waiting
     HostRequest first;
     size_t first_hosts = 1;
     for (const auto* d : j.spec.Definitions()) {
@@ -63,6 +63,7 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
         first = req;
         first_hosts = hosts;
       }
+      if (ever && ever_why.empty()) ever_why = w;
       any_ever = any_ever || ever;
     }
     if (!any_now) {
@@ -72,7 +73,7 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
         first = plans[0].req;
         first_hosts = plans.size();
       }
-      NoteWaiting(j, nullptr, first, any_ever, why, now, first_hosts);
+      NoteWaiting(j, nullptr, first, any_ever, any_ever ? ever_why : why, now, first_hosts);
       return false;
     }
     if (j.Proposing()) return false;  // its proposal is being made: nothing to place until it is back
@@ -192,10 +193,29 @@ std::vector<CoordinatorCore::Impl::GangPick> CoordinatorCore::Impl::PlaceGang(co
            " workers, and " + std::to_string(workers.size()) + " are registered";
     return {};
   }
+  // A worker that runs a host of another multi-host training job takes no host of this one:
+  // both gangs' algo-N would resolve to the same address, so fixed rendezvous ports (torchrun's
+  // 29500, MPI's sshd) collided and one job's algo-2 could join the other's algo-1. SageMaker
+  // gives every training job instances of its own; single-host training jobs still share slots.
+  for (const auto& [id, wi] : workers) {
+    for (const auto& key : wi.running) {
+      auto it = trials.find(key.first);
+      if (it != trials.end() && it->second.attempt == key.second && it->second.gang.size() > 1 &&
+          !it->second.HostEnded(id)) {
+        taken.insert(id);
+        break;
+      }
+    }
+  }
+  const size_t busy = taken.size();
   for (const auto& plan : plans) {
     bool e = false;
     uint32_t g = 0;
     WorkerInfo* w = PlaceHost(plan.req, &e, why, &g, avoid, prefer_on_demand, &taken, job, definition);
+    if (!w && busy > 0) {
+      *why = std::to_string(busy) +
+             " worker(s) run a host of another multi-host training job, and each training job gets hosts of its own";
+    }
     if (!w) return {};
     taken.insert(w->reg.worker_id);
     picks.push_back({w, g, &plan});

@@ -295,6 +295,7 @@ void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const HostReques
                                                " hosts of a training job (" + what + ", all at once)"
                                          : "waiting for a free worker that can serve " + what)
                             : "no registered worker can serve " + what + ": " + why;
+  if (ever && hosts > 1 && why.find("another multi-host training job") != std::string::npos) reason += ": " + why;
   if (!ever && !req.instance_type.empty() && !opt.catalog.Find(req.instance_type)) {
     reason += " (start a worker with --instance-type " + req.instance_type + ")";
   }

@@ -562,5 +562,34 @@ TEST_F(GangTest, TwoJobsWhoseGangsAreLargerThanHalfTheClusterBothFinish) {
   EXPECT_EQ(core_->FindJob("g2")->status, "Completed");
 }
 
+// Two gangs must not share workers even when those have free slots: both jobs' algo-N would be
+// the same addresses, and a fixed rendezvous port collided or joined the other job's algo-1.
+TEST_F(GangTest, TwoGangsNeverShareAWorkerEvenWithFreeSlots) {
+  for (const char* id : {"a", "b", "c"}) Join(Worker(id, 4, 8, 32));
+  proto::TuningJobSpec spec = Spec("pair", "Random", 2, 2);
+  spec.training_job_definition->resource_config->instance_count = 2;
+  auto out = Submit(spec);
+  std::map<std::string, std::set<std::string>> hosts;  // training job -> its workers
+  for (const auto& o : out) {
+    if (const auto* a = std::get_if<proto::wire::AssignTrial>(&o.message)) hosts[a->trial].insert(o.worker_id);
+  }
+  ASSERT_EQ(hosts.size(), 1u) << "three 4-slot workers hold one 2-host gang at a time";
+  const std::string first = hosts.begin()->first;
+  const std::set<std::string> used = hosts.begin()->second;
+  EXPECT_NE(core_->FindJob("pair")->waiting_reason.find("run a host of another multi-host training job"),
+            std::string::npos)
+      << core_->FindJob("pair")->waiting_reason;
+  // When it ends, the second one starts.
+  proto::wire::AssignTrial a;
+  a.trial = first;
+  a.attempt = 1;
+  std::vector<Outgoing> next;
+  for (const auto& w : used) {
+    auto o = Exited(w, a, "Completed", {{"loss", 1.0}});
+    next.insert(next.end(), o.begin(), o.end());
+  }
+  EXPECT_EQ(Only<proto::wire::AssignTrial>(next).size(), 2u);
+}
+
 }  // namespace
 }  // namespace hpo::coordinator
