@@ -540,6 +540,10 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
         }
       }
       impl_->worker_gpus_used.erase(wid);
+      for (auto l = impl_->lingering.begin(); l != impl_->lingering.end();) {
+        l->second.erase(wid);
+        l = l->second.empty() ? impl_->lingering.erase(l) : std::next(l);
+      }
       it = impl_->workers.erase(it);
     } else {
       ++it;

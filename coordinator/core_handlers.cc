@@ -65,6 +65,19 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
   w.reg = r;
   w.last_seen_ms = now;
   w.running.clear();
+  // Stopped gang hosts still running keep their slots; those it no longer runs are done.
+  for (auto it = lingering.begin(); it != lingering.end();) {
+    auto host = it->second.find(wid);
+    if (host != it->second.end()) {
+      if (reported.count(it->first)) {
+        w.running.insert(it->first);
+      } else {
+        for (uint32_t idx : host->second) worker_gpus_used[wid].erase(idx);
+        it->second.erase(host);
+      }
+    }
+    it = it->second.empty() ? lingering.erase(it) : std::next(it);
+  }
   w.draining.clear();  // a new registration is new capacity
   std::vector<Trial*> queued;
   for (const auto& ra : r.running) {
@@ -355,6 +368,7 @@ void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbea
   placed.insert(placed.end(), w.ending.begin(), w.ending.end());
   for (const auto& key : placed) {
     if (held.count(key)) continue;
+    if (ReleaseLingering(wid, key.first, key.second)) continue;  // its program is gone, its report too
     auto it = trials.find(key.first);
     if (it == trials.end() || it->second.attempt != key.second || !it->second.Active()) continue;
     if (it->second.HostEnded(wid)) continue;  // this host's part ended; the gang's other hosts run on
@@ -394,6 +408,7 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
       out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kMetricPoints), m->trial, m->attempt, m->seq}});
     }
   } else if (const auto* x = std::get_if<proto::wire::TrialExited>(&msg)) {
+    (void)ReleaseLingering(wid, x->trial, x->attempt);  // a stopped gang host is done: its slot is free
     if (FromElsewhere(wid, x->trial, x->attempt, "TrialExited", now) || OnExited(wid, *x, now, out)) {
       out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kTrialExited), x->trial, x->attempt, x->seq}});
     }

@@ -207,6 +207,15 @@ struct CoordinatorCore::Impl {
   // The current attempt gives up its slot (it ended, or will never run here). A trial queued
   // behind it takes the slot and its GPUs; a queued attempt itself leaves its queue.
   void ReleaseSlot(Trial& t, int64_t now);
+  // Hosts of an ended gang attempt that were still running when it ended (told to stop: another
+  // host failed, the training job was stopped): (trial, attempt) -> worker -> its GPUs. Their
+  // slots and GPUs stay taken until each reports its exit (or its heartbeat no longer lists it,
+  // or its worker is lost or registers without it): the next training job must not start in a
+  // slot, on GPUs, that a program in its grace period still uses. Not persisted: after a
+  // coordinator restart the workers' registrations say what still runs.
+  std::map<std::pair<std::string, uint32_t>, std::map<std::string, std::vector<uint32_t>>> lingering;
+  // Frees a lingering host's slot and GPUs; false when (trial, attempt) does not linger on `wid`.
+  bool ReleaseLingering(const std::string& wid, const std::string& trial, uint32_t attempt);
 
   // Warm reuse (ResourceConfig.KeepAlivePeriodInSeconds): a training job of this job's definition
   // that ended normally leaves its hosts' slots kept for the next one for that long; the

@@ -23,16 +23,26 @@ void CoordinatorCore::Impl::ReleaseSlot(Trial& t, int64_t now) {
   t.attempt_start_ms = 0;
   t.worker_started_ms = 0;
   t.worker_started_on.clear();
+  // A gang's hosts that have not reported their exit keep their slots and GPUs (`lingering`).
+  std::set<std::string> linger;
+  for (const auto& h : t.gang) {
+    if (h.exit.empty() && workers.count(h.worker_id)) linger.insert(h.worker_id);
+  }
   for (const auto& h : t.gang) {  // a gang's other hosts (algo-1's GPUs are in attempt_gpus)
+    if (linger.count(h.worker_id)) {
+      lingering[key][h.worker_id] = h.gpus;
+      continue;
+    }
     auto hw = workers.find(h.worker_id);
     if (hw != workers.end()) hw->second.running.erase(key);
     if (h.worker_id == t.worker_id) continue;
     for (uint32_t idx : h.gpus) worker_gpus_used[h.worker_id].erase(idx);
   }
   t.gang.clear();
+  const bool algo1_lingers = linger.count(t.worker_id) > 0;
   auto w = workers.find(t.worker_id);
   if (w != workers.end()) {
-    w->second.running.erase(key);
+    if (!algo1_lingers) w->second.running.erase(key);
     w->second.queued.erase(key);
     w->second.ending.erase(key);
   }
@@ -46,7 +56,7 @@ void CoordinatorCore::Impl::ReleaseSlot(Trial& t, int64_t now) {
     const std::vector<uint32_t> gone = std::move(g->second);
     attempt_gpus.erase(g);
     for (uint32_t idx : gone) {
-      if (!GpuHeld(t.worker_id, idx)) worker_gpus_used[t.worker_id].erase(idx);
+      if (!algo1_lingers && !GpuHeld(t.worker_id, idx)) worker_gpus_used[t.worker_id].erase(idx);
     }
   }
   auto next = successor.find(key);
@@ -86,6 +96,22 @@ void CoordinatorCore::Impl::ExpireWarm(int64_t now) {
              !j->second->completion_reason.empty();
     });
   }
+}
+
+bool CoordinatorCore::Impl::ReleaseLingering(const std::string& wid, const std::string& trial, uint32_t attempt) {
+  auto it = lingering.find({trial, attempt});
+  if (it == lingering.end()) return false;
+  auto host = it->second.find(wid);
+  if (host == it->second.end()) return false;
+  const std::vector<uint32_t> gpus = std::move(host->second);
+  it->second.erase(host);
+  if (it->second.empty()) lingering.erase(it);
+  auto w = workers.find(wid);
+  if (w != workers.end()) w->second.running.erase({trial, attempt});
+  for (uint32_t idx : gpus) {
+    if (!GpuHeld(wid, idx)) worker_gpus_used[wid].erase(idx);
+  }
+  return true;
 }
 
 bool CoordinatorCore::Impl::GpuHeld(const std::string& worker, uint32_t idx) const {

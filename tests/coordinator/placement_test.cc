@@ -562,6 +562,30 @@ TEST_F(GangTest, TwoJobsWhoseGangsAreLargerThanHalfTheClusterBothFinish) {
   EXPECT_EQ(core_->FindJob("g2")->status, "Completed");
 }
 
+// A gang attempt ends at its first failed host, and the other hosts are told to stop: they keep
+// their slots (and GPUs) for their grace period, until each reports its exit. The next training
+// job used to start at once in a slot whose program was still running.
+TEST_F(GangTest, AStoppedGangsHostsKeepTheirSlotsUntilTheyHaveExited) {
+  for (const char* id : {"a", "b"}) Join(Worker(id, 1, 8, 32, {80}));
+  proto::TuningJobSpec spec = Spec("grace", "Random", 2, 1);
+  spec.training_job_definition->resource_config->instance_type = "ml.g5.xlarge";
+  spec.training_job_definition->resource_config->instance_count = 2;
+  auto out = Submit(spec);
+  auto first = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(first.size(), 2u) << core_->FindJob("grace")->waiting_reason;
+  const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2");
+  for (const std::string& w : {w1, w2}) Started(w, first[0]);
+  auto after_fail = Exited(w2, first[0], "Failed");
+  EXPECT_EQ(Only<proto::wire::StopTrial>(after_fail).size(), 1u) << "algo-1 is told to stop";
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(after_fail).empty()) << "algo-1 still runs on " << w1;
+  now_ += 500;
+  proto::wire::Heartbeat h{w1, 2, 0, {{first[0].trial, 1}}};
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(core_->OnMessage(w1, h, now_)).empty()) << "it still holds its slot";
+  auto next = Only<proto::wire::AssignTrial>(Exited(w1, first[0], "Stopped"));
+  EXPECT_EQ(next.size(), 2u) << "its exit frees the slot: the next gang starts";
+  for (const auto& a : next) EXPECT_NE(a.trial, first[0].trial);
+}
+
 // Two gangs must not share workers even when those have free slots: both jobs' algo-N would be
 // the same addresses, and a fixed rendezvous port collided or joined the other job's algo-1.
 TEST_F(GangTest, TwoGangsNeverShareAWorkerEvenWithFreeSlots) {
