@@ -465,6 +465,17 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
   // Daemons a training program leaves behind become this process's children (worker/orphans.h).
   if (Status s = BecomeSubreaper(); !s.ok()) Log("worker: " + s.message() + "; daemons of training jobs may outlive them");
   StartNoticePoller();
+  {
+    std::error_code ec;
+    const fs::path dir = fs::weakly_canonical(fs::absolute(opt.work_dir, ec), ec);
+    owner_tag = ec ? opt.work_dir : dir.string();
+  }
+  // Programs (and their children) an earlier process on this work directory left running when
+  // it was killed: they would hold GPUs and write the checkpoints the retries resume from.
+  if (const int n = KillLeftoversOf(owner_tag, [this](const std::string& l) { Log(l); }); n > 0) {
+    Log("worker: killed " + std::to_string(n) + " process(es) of training jobs an earlier worker process on " +
+        owner_tag + " left running");
+  }
   OpenJournal();
   RemoveLeftoverTrees();
   FindHeldCheckpoints();

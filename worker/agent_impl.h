@@ -347,6 +347,8 @@ struct WorkerAgent::Impl {
   std::set<std::string> held_checkpoints;
   std::string held_cursor;
   int64_t last_held_query_ms = 0;
+  // The work directory as the programs' kOwnerVariable names it (made absolute at Run).
+  std::string owner_tag;
   bool ReleasesCheckpoints() const { return !opt.keep_trial_files && opt.release_check_ms > 0; }
   bool RunsTrial(const std::string& trial) const;
   void FindHeldCheckpoints();

@@ -1,5 +1,6 @@
 // worker/agent_start.cc: WorkerAgent::Impl, starting a trial's program: NCCL preflight, deadlines, checkpoints, uploads (worker/agent_impl.h).
 #include "worker/agent_impl.h"
+#include "worker/orphans.h"
 
 namespace hpo::worker {
 
@@ -218,6 +219,9 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     if (const char* path = std::getenv("PATH")) ps.env.emplace("PATH", path);
     if (const char* home = std::getenv("HOME")) ps.env.emplace("HOME", home);
     ps.env.emplace("LANG", "C.UTF-8");
+    // What this worker's successor on the work directory kills, if it dies without warning
+    // (worker/orphans.h KillLeftoversOf): the program and everything it starts inherit it.
+    ps.env[kOwnerVariable] = owner_tag;
     ps.cwd = r.namespaces ? "/opt/ml" : r.root;
     ps.isolation.mount_namespace = r.namespaces;
     ps.isolation.mounts = r.mounts;

@@ -11,6 +11,9 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -50,6 +53,16 @@ std::string TrainingJobOf(pid_t pid) {
     if (entry.compare(0, kKey.size(), kKey) == 0) return entry.substr(kKey.size());
   }
   return "";
+}
+
+// The value of `key` (with its '=') in /proc/PID/environ; nullopt if absent or unreadable.
+std::optional<std::string> EnvironmentValue(pid_t pid, std::string_view key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  std::string entry;
+  while (std::getline(in, entry, '\0')) {
+    if (entry.compare(0, key.size(), key) == 0) return entry.substr(key.size());
+  }
+  return std::nullopt;
 }
 
 std::vector<pid_t> AllPids() {
@@ -138,6 +151,29 @@ int SweepOrphans(int64_t now_ms, int64_t interval_ms, const std::function<void(c
     ++killed;
   }
   r.zombies_seen = std::move(zombies);
+  return killed;
+}
+
+int KillLeftoversOf(const std::string& work_dir, const std::function<void(const std::string&)>& log) {
+  const std::string key = std::string(kOwnerVariable) + "=";
+  const pid_t self = ::getpid();
+  int killed = 0;
+  // Twice: a process may start a child between the scan and its kill.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (pid_t pid : AllPids()) {
+      if (pid == self) continue;
+      const auto owner = EnvironmentValue(pid, key);
+      if (!owner || *owner != work_dir) continue;
+      ProcInfo p;
+      const std::string job = TrainingJobOf(pid);
+      if (ReadStat(pid, &p) && p.pgid == pid) ::kill(-pid, SIGKILL);
+      if (::kill(pid, SIGKILL) == 0) {
+        ++killed;
+        log("worker: killing process " + std::to_string(pid) + " of training job " + (job.empty() ? "?" : job) +
+            ", left running by an earlier worker process on " + work_dir);
+      }
+    }
+  }
   return killed;
 }
 

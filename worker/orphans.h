@@ -43,4 +43,15 @@ void ForgetTrainingJobs(const void* owner);
 // the first chance). Returns how many processes it killed.
 int SweepOrphans(int64_t now_ms, int64_t interval_ms, const std::function<void(const std::string&)>& log);
 
+// Every local training program gets kOwnerVariable=<its worker's work directory> in its
+// environment, and its descendants inherit it. A worker killed without warning (kill -9, the OOM
+// killer) takes only its direct children along (PR_SET_PDEATHSIG): a wrapper's children
+// (torchrun's ranks, a DataLoader's workers, a `train` script's python) lived on under init,
+// holding GPU memory and writing the checkpoints the retry resumes from. The next worker on that
+// work directory (which holds its lock, so nothing else runs for it) calls this before it
+// connects: every process whose environment names `work_dir` is killed with its process group.
+// Returns how many; processes of other users whose environment it cannot read are not seen.
+inline constexpr const char* kOwnerVariable = "HPO_WORKER_DIR";
+int KillLeftoversOf(const std::string& work_dir, const std::function<void(const std::string&)>& log);
+
 }  // namespace hpo::worker

@@ -724,6 +724,76 @@ TEST_F(LeftoverCluster, AWorkerRemovesTheTreesAnEarlierProcessLeftAndKeepsLogsAn
       << text;
 }
 
+// A worker killed without warning (kill -9, the OOM killer) takes its training program along
+// (PR_SET_PDEATHSIG), but not what that program started: a wrapper's children lived on under
+// init, holding GPUs and writing the checkpoints the retry resumes from. The next worker process
+// on the work directory kills them before it connects.
+class OrphanCluster : public Cluster {
+ protected:
+  void BeforeCoordinator() override { default_workers_ = 1; }
+  // Processes whose command line is exactly `sleep ARG`.
+  static std::vector<pid_t> Sleeping(const std::string& arg) {
+    std::vector<pid_t> found;
+    const std::string want = std::string("sleep") + '\0' + arg + '\0';
+    for (const auto& e : fs::directory_iterator("/proc")) {
+      const std::string name = e.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::ifstream in(e.path() / "cmdline", std::ios::binary);
+      std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      std::ifstream st(e.path() / "stat");
+      std::string stat((std::istreambuf_iterator<char>(st)), std::istreambuf_iterator<char>());
+      const size_t paren = stat.rfind(')');
+      const bool zombie = paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+      if (cmd == want && !zombie) found.push_back(static_cast<pid_t>(std::stol(name)));
+    }
+    return found;
+  }
+};
+
+TEST_F(OrphanCluster, ARestartedWorkerKillsWhatItsKilledPredecessorsProgramsStarted) {
+  const std::string daemon = std::to_string(5000 + ::getpid() % 4000) + ".25";
+  const std::string child = std::to_string(5000 + ::getpid() % 4000) + ".5";
+  const fs::path trainer = dir_ / "wrapper.sh";
+  std::ofstream(trainer) << "#!/bin/sh\n"
+                            "setsid sleep " << daemon << " &\n"  // left its group and session
+                            "sleep " << child << " &\n"          // in the program's group
+                            "sleep 2\n"
+                            "echo loss=0.5\n";
+  fs::permissions(trainer, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("it-orphans", "Random", 1, 1, ranges);
+  spec["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] = "file://" + trainer.string();
+  spec["TrainingJobDefinition"]["RetryStrategy"] = {{"MaximumRetryAttempts", 1}};
+  Call("CreateHyperParameterTuningJob", spec);
+  std::vector<pid_t> left;
+  for (int i = 0; i < 100 && left.size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    left = Sleeping(daemon);
+    for (pid_t p : Sleeping(child)) left.push_back(p);
+  }
+  ASSERT_EQ(left.size(), 2u) << "the program did not start its children; see " << dir_;
+  workers_[0]->Kill(SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  int alive = 0;
+  for (pid_t p : left) alive += ::kill(p, 0) == 0;
+  EXPECT_EQ(alive, 2) << "they outlive a worker killed without warning";
+  StartWorker(1, 0);
+  Json d = WaitFor("it-orphans", 60);
+  EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  std::vector<pid_t> now_running = Sleeping(daemon), still;
+  for (pid_t p : Sleeping(child)) now_running.push_back(p);
+  for (pid_t p : left) {
+    if (std::find(now_running.begin(), now_running.end(), p) != now_running.end()) still.push_back(p);
+  }
+  EXPECT_TRUE(still.empty()) << still.size() << " of the first attempt's processes still run";
+  std::ifstream log(dir_ / "worker1.log");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("left running by an earlier worker process"), std::string::npos) << text;
+  for (const std::string& arg : {daemon, child}) {
+    for (pid_t p : Sleeping(arg)) ::kill(p, SIGKILL);  // the retry's own, and anything missed
+  }
+}
+
 TEST_F(Cluster, AGridJobRunsEveryCombinationOnce) {
   Json ranges = {{"CategoricalParameterRanges",
                   {{{"Name", "optimizer"}, {"Values", {"adam", "sgd", "rmsprop"}}},
