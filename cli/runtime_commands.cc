@@ -1,6 +1,7 @@
 #include "cli/runtime_commands.h"
 
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -76,6 +77,30 @@ void InstallSignalHandlers(bool hangup_stops = false) {
   sigaction(SIGTERM, &sa, nullptr);
   if (hangup_stops) sigaction(SIGHUP, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
+}
+
+// Open files: a running training job takes about a dozen descriptors in its worker (pipes, an
+// eventfd, its log and journal files), and an API client or worker connection one in the
+// coordinator. The soft limit is raised to the hard one (distributions default to 1024 soft),
+// and a hard limit still below `needed` is said at start: otherwise training jobs failed as fast
+// as they were given ("Too many open files"), using up a tuning job in a second.
+void RaiseFileLimit(uint64_t needed, const std::string& what) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < rl.rlim_max) {
+    rlimit up = rl;
+    up.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &up) == 0) rl = up;
+  }
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < needed) {
+    std::fprintf(stderr,
+                 "hpo: warning: this process may open only %llu files (ulimit -n), and %s needs about %llu; "
+                 "training jobs would fail with \"Too many open files\". Raise the limit (ulimit -n %llu, or "
+                 "LimitNOFILE=%llu in a systemd unit)%s\n",
+                 static_cast<unsigned long long>(rl.rlim_cur), what.c_str(), static_cast<unsigned long long>(needed),
+                 static_cast<unsigned long long>(needed), static_cast<unsigned long long>(needed),
+                 what.find("slot") != std::string::npos ? " or use fewer --slots" : "");
+  }
 }
 
 std::string Clock(int64_t ms) {
@@ -291,6 +316,8 @@ void Run(const RunArgs& a) {
   const worker::GpuDetection gpus = worker::DetectGpus();
   const bool per_gpu = a.workers <= 0 && !gpus.devices.empty();
   int nworkers = a.workers > 0 ? a.workers : (per_gpu ? static_cast<int>(gpus.devices.size()) : 2);
+  RaiseFileLimit(256 + 12ull * static_cast<uint64_t>(nworkers) * static_cast<uint64_t>(std::max(a.slots, 1)),
+                 std::to_string(nworkers) + " local workers of " + std::to_string(a.slots) + " slot(s)");
   nworkers = std::max(nworkers, static_cast<int>(a.instance_types.size()));
   const worker::ContainerConfig container = ResolveContainer(a.container);
   const std::map<std::string, std::string> images = ParseImages(a.images);
@@ -631,6 +658,7 @@ void Coordinator(const CoordinatorArgs& a) {
   if (Status s = api.Bind(host, port); !s.ok()) Fail(3, s.message());
   InstallSignalHandlers();
   InstallHangupHandler();
+  RaiseFileLimit(1024, "a coordinator serving its API (128 connections at once) and its workers");
   std::atomic<bool> stop{false};
   std::thread dthread([&] { dispatcher.Run(stop); });
   std::thread hthread([&] { api.Serve(); });
@@ -748,6 +776,8 @@ void Worker(const WorkerArgs& a) {
     o.labels[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   InstallSignalHandlers(/*hangup_stops=*/true);
+  RaiseFileLimit(128 + 12ull * static_cast<uint64_t>(std::max(a.slots, 1)),
+                 "a worker of " + std::to_string(a.slots) + " slot(s)");
   if (a.spot) {
     struct sigaction sa {};
     sa.sa_handler = OnUsr1;

@@ -154,7 +154,8 @@ void WorkerAgent::Impl::OpenJournal() {
     if (!exited) {
       journal->Drop(l.trial, l.attempt);
       Log("worker: " + l.trial + " attempt " + std::to_string(l.attempt) +
-          " ended with an earlier worker process before it finished; the coordinator retries it");
+          " ended with an earlier worker process before it finished; the coordinator is told, and runs it again if its "
+          "RetryStrategy allows");
       continue;
     }
     Log("worker: delivering " + std::to_string(reports.size()) + " report(s) of " + l.trial + " attempt " +

@@ -75,8 +75,13 @@ Result<uint64_t> DiskUsage(const std::vector<std::string>& dirs, const std::vect
 }
 
 std::string VolumeExceededReason(const VolumeLimit& limit, uint64_t used_bytes) {
-  char used[32];
-  std::snprintf(used, sizeof used, "%.1f", static_cast<double>(used_bytes) / static_cast<double>(limit.unit_bytes));
+  // Enough digits that the figure reads as more than the limit ("1.0 GB ... more than 1" did not).
+  const double gb = static_cast<double>(used_bytes) / static_cast<double>(limit.unit_bytes);
+  char used[48];
+  std::snprintf(used, sizeof used, "%.3f", gb);
+  if (std::string(used) == std::to_string(limit.volume_gb) + ".000") {
+    std::snprintf(used, sizeof used, "%.3f (%llu bytes)", gb, static_cast<unsigned long long>(used_bytes));
+  }
   std::string reason = "ClientError: the training job used " + std::string(used) +
                        " GB of its volume (input data, model, output and checkpoints), more than "
                        "ResourceConfig.VolumeSizeInGB=" +

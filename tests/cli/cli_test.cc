@@ -814,4 +814,20 @@ TEST_F(CliTest, HelpTeachesExitCodesAndEverySpecCommandHasAnExample) {
   }
 }
 
+
+// Too few open files for --slots: said at start, naming ulimit -n (training jobs used to fail
+// with "Too many open files" as fast as they were given, using up a tuning job in a second).
+TEST_F(CliTest, AWorkerWhoseFileLimitIsTooSmallForItsSlotsSaysSoAtStart) {
+  if (std::system("command -v prlimit >/dev/null 2>&1") != 0) GTEST_SKIP() << "prlimit (util-linux) is not installed";
+  const fs::path err = dir_ / "worker.err";
+  const std::string cmd = "prlimit --nofile=64:64 " + std::string(HPO_BINARY) +
+                          " worker --connect tcp://127.0.0.1:9 --slots 24 --gpus none --container-runtime none "
+                          "--work-dir " + (dir_ / "w").string() + " 2>" + err.string() + " & p=$!; sleep 1; kill $p; wait $p";
+  (void)std::system(cmd.c_str());
+  const std::string text = Slurp(err);
+  EXPECT_NE(text.find("may open only 64 files (ulimit -n), and a worker of 24 slot(s) needs about 416"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("or use fewer --slots"), std::string::npos) << text;
+}
+
 }  // namespace

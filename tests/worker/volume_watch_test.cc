@@ -68,13 +68,16 @@ TEST_F(VolumeWatchTest, TheReasonNamesTheVolumeAndTheUse) {
   VolumeLimit gib;
   gib.volume_gb = 2;
   EXPECT_EQ(VolumeExceededReason(gib, (5ull << 30) / 2),
-            "ClientError: the training job used 2.5 GB of its volume (input data, model, output and checkpoints), "
+            "ClientError: the training job used 2.500 GB of its volume (input data, model, output and checkpoints), "
             "more than ResourceConfig.VolumeSizeInGB=2; ask for a larger volume");
+  // Just past the limit: the figure still reads as more than it.
+  EXPECT_NE(VolumeExceededReason(gib, (2ull << 30) + 4096).find("used 2.000 (2147487744 bytes) GB"), std::string::npos)
+      << VolumeExceededReason(gib, (2ull << 30) + 4096);
   VolumeLimit small;
   small.volume_gb = 1;
   small.unit_bytes = 1 << 20;
   EXPECT_EQ(VolumeExceededReason(small, 3 << 20),
-            "ClientError: the training job used 3.0 GB of its volume (input data, model, output and checkpoints), "
+            "ClientError: the training job used 3.000 GB of its volume (input data, model, output and checkpoints), "
             "more than ResourceConfig.VolumeSizeInGB=1; ask for a larger volume (this worker counts 1048576 bytes "
             "per GB)");
 }
