@@ -120,6 +120,17 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
   out->push_back({wid, std::move(ack)});
 }
 
+namespace {
+// "AlgorithmError: algo-2 (worker w2): ..." for the host of a gang that ended it (`on_host`; ""
+// for a single-host training job): SageMaker's kind of error stays first.
+std::string WithHost(const std::string& reason, const std::string& on_host) {
+  if (on_host.empty()) return reason;
+  const size_t colon = reason.find(": ");
+  const bool kind = colon != std::string::npos && colon < 40 && reason.find(' ') == colon + 1;
+  return kind ? reason.substr(0, colon + 2) + on_host + reason.substr(colon + 2) : on_host + reason;
+}
+}  // namespace
+
 bool CoordinatorCore::Impl::FromElsewhere(const std::string& wid, const std::string& trial, uint32_t attempt,
                                           const char* what, int64_t now) {
   auto it = trials.find(trial);
@@ -260,11 +271,13 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
       if (fm.name == objective) t->objective = fm.value;
     }
   }
+  std::string on_host;  // which host of a gang ended it, for the failure reason
   if (!t->gang.empty()) {
     auto host = std::find_if(t->gang.begin(), t->gang.end(), [&](const auto& h) { return h.worker_id == wid; });
     if (host == t->gang.end() || !host->exit.empty()) return true;  // not a host of it, or a repeat
     host->exit = m.status;
     const size_t index = static_cast<size_t>(host - t->gang.begin());
+    on_host = "algo-" + std::to_string(index + 1) + " (worker " + wid + "): ";
     if (m.status == "Completed") {
       const bool all = std::all_of(t->gang.begin(), t->gang.end(), [](const auto& h) { return h.exit == "Completed"; });
       if (!all) {  // the attempt completes when every host has
@@ -280,7 +293,7 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     return true;
   }
   if (m.status == "InfraError" || m.status == "Interrupted") {
-    InfraFailure(*t, m.failure_reason.empty() ? m.status : m.failure_reason, now);
+    InfraFailure(*t, WithHost(m.failure_reason.empty() ? m.status : m.failure_reason, on_host), now);
     return true;
   }
   const std::vector<std::string> hosts = t->Hosts();  // before ReleaseSlot forgets them
@@ -308,10 +321,10 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     }
   } else {
     t->state = TrialState::kFailed;
-    t->failure_reason = Truncate(m.failure_reason.empty()
-                                     ? "AlgorithmError: the training program exited with code " +
-                                           std::to_string(m.exit_code)
-                                     : m.failure_reason);
+    t->failure_reason = Truncate(WithHost(m.failure_reason.empty() ? "AlgorithmError: the training program exited with code " +
+                                                                      std::to_string(m.exit_code)
+                                                                : m.failure_reason,
+                                          on_host));
     Secondary(*t, "Failed", now, t->failure_reason);
   }
   SaveTrial(*t);

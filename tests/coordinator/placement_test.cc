@@ -578,6 +578,8 @@ TEST_F(GangTest, AStoppedGangsHostsKeepTheirSlotsUntilTheyHaveExited) {
   auto after_fail = Exited(w2, first[0], "Failed");
   EXPECT_EQ(Only<proto::wire::StopTrial>(after_fail).size(), 1u) << "algo-1 is told to stop";
   EXPECT_TRUE(Only<proto::wire::AssignTrial>(after_fail).empty()) << "algo-1 still runs on " << w1;
+  EXPECT_EQ(core_->FindTrial(first[0].trial)->failure_reason, "algo-2 (worker " + w2 + "): Failed on " + w2)
+      << "the failure reason names the host that failed";
   now_ += 500;
   proto::wire::Heartbeat h{w1, 2, 0, {{first[0].trial, 1}}};
   EXPECT_TRUE(Only<proto::wire::AssignTrial>(core_->OnMessage(w1, h, now_)).empty()) << "it still holds its slot";
