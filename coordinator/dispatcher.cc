@@ -65,7 +65,18 @@ Status Dispatcher::Bind() {
       (void)zmq_setsockopt(sock_->router.handle(), kZapEnforceDomain, &enforce, sizeof enforce);
     }
     sock_->router.set(zmq::sockopt::handshake_ivl, static_cast<int>(options_.handshake_ms));
-    sock_->router.set(zmq::sockopt::router_handover, 1);   // a reconnecting worker takes over its id
+    if (sock_->zap) {
+      // With keys a worker id belongs to the key that first registered it (worker_keys_), and a
+      // second connection under an id in use waits until the first one is gone: with handover,
+      // any allow-listed key took over another worker's id and connection, received its
+      // assignments and had the real worker refused. ZeroMQ heartbeats close a connection whose
+      // peer vanished (no FIN: a rebooted machine), so a reconnecting worker is not kept out.
+      sock_->router.set(zmq::sockopt::router_handover, 0);
+      sock_->router.set(zmq::sockopt::heartbeat_ivl, 1000);
+      sock_->router.set(zmq::sockopt::heartbeat_timeout, 5000);
+    } else {
+      sock_->router.set(zmq::sockopt::router_handover, 1);  // a reconnecting worker takes over its id
+    }
     sock_->router.set(zmq::sockopt::router_mandatory, 1);  // sending to a gone worker is an error, not silence
     sock_->router.set(zmq::sockopt::linger, 0);
     sock_->router.set(zmq::sockopt::maxmsgsize, int64_t{16} << 20);
@@ -232,6 +243,22 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
         try {
           key = parts[1].gets("User-Id");
         } catch (const zmq::error_t&) {
+        }
+        if (sock_->zap->Allows(key) && !KeyOwnsId(wid, key)) {
+          ++impostors_in_;
+          const int64_t t = options_.now_ms();
+          if (t - revoked_logged_ms_[wid] > 60000) {
+            revoked_logged_ms_[wid] = t;
+            Log("dispatcher: dropped a message from worker '" + wid + "': that id belongs to the key " +
+                worker_keys_[wid] + ", and this connection has the key " + key +
+                "; give each worker its own --id (a re-keyed worker keeps its id once the coordinator restarts)");
+            proto::wire::Error e;
+            e.code = "NotAuthorized";
+            e.message = "the worker id " + wid +
+                        " belongs to another worker's key on this coordinator; give each worker its own --id";
+            Send({wid, std::move(e)});
+          }
+          continue;
         }
         if (!sock_->zap->Allows(key)) {
           ++revoked_in_;

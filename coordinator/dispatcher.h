@@ -123,6 +123,14 @@ class Dispatcher {
   std::unique_ptr<Sock> sock_;
   std::atomic<uint64_t> messages_in_{0}, malformed_in_{0}, proposals_run_{0}, revoked_in_{0};
   std::map<std::string, int64_t> revoked_logged_ms_;  // worker id -> last logged (loop thread only)
+  // With keys: worker id -> the public key that first sent a message under it (loop thread
+  // only). Another key under that id is an impostor: its messages are dropped.
+  std::map<std::string, std::string> worker_keys_;
+  bool KeyOwnsId(const std::string& wid, const std::string& key) {
+    auto [it, first] = worker_keys_.emplace(wid, key);
+    return first || it->second == key;
+  }
+  std::atomic<uint64_t> impostors_in_{0};
   std::mutex proposal_mu_;  // guards the three below
   std::condition_variable proposal_cv_;
   std::deque<ProposalRequest> proposal_todo_;

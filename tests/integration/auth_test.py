@@ -135,6 +135,17 @@ class Auth(unittest.TestCase):
                    "--work-dir", os.path.join(cls.tmp, name), "--image", f"quadratic={QUADRATIC}"],
                   cls.worker_logs[name])
         cls.wait_for_workers(1, 30)
+        # An impostor: a worker with a key of its own, on the allow-list, that claims the good
+        # worker's id. It must not take the id, its connection or its training jobs.
+        r = subprocess.run([HPO, "keygen", "--worker", "--out", cls.keys, "--name", "impostor"], capture_output=True,
+                           text=True, timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError(f"hpo keygen --worker failed: {r.stderr}")
+        cls.worker_logs["impostor"] = os.path.join(cls.tmp, "impostor.log")
+        spawn([HPO, "worker", "--keys", cls.keys, "--key-name", "impostor", "--connect", cls.zmq, "--id", "good",
+               "--slots", "2", "--work-dir", os.path.join(cls.tmp, "impostor"), "--image", f"quadratic={QUADRATIC}"],
+              cls.worker_logs["impostor"])
+        time.sleep(1)
         cls.state = {}
 
     @classmethod
@@ -274,6 +285,11 @@ class Auth(unittest.TestCase):
         trials = os.listdir(os.path.join(self.tmp, "good", "trials"))
         self.assertEqual(len(trials), TRIALS, "every training job ran on the good worker")
         self.assertFalse(os.path.exists(os.path.join(self.tmp, "stranger", "trials")))
+        # The impostor under the good worker's id got nothing, and the good worker was never
+        # refused or cut off (with ZeroMQ's handover it used to be both).
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "impostor", "trials")), read(self.worker_logs["impostor"]))
+        self.assertNotIn("refused this worker", read(self.worker_logs["good"]))
+        self.assertNotIn("reconnecting", read(self.worker_logs["good"]))
         self.state["jobs"] = self.job_names()
 
     def test_04_unsigned_requests_are_missing_the_token_and_change_nothing(self):
