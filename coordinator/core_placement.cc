@@ -1,5 +1,7 @@
 // coordinator/core_placement.cc: CoordinatorCore::Impl, creating trials and placing them on workers (gangs, assign ahead, scheduling) (coordinator/core_impl.h).
 #include "coordinator/core_impl.h"
+
+#include <functional>
 #include "proto/builtin_metrics.h"
 
 namespace hpo::coordinator {
@@ -192,6 +194,42 @@ std::vector<CoordinatorCore::Impl::GangPick> CoordinatorCore::Impl::PlaceGang(co
     *why = "a training job of " + std::to_string(plans.size()) + " hosts needs " + std::to_string(plans.size()) +
            " workers, and " + std::to_string(workers.size()) + " are registered";
     return {};
+  }
+  // Enough workers, and each host's request fits some worker: but a distinct worker for every
+  // host? (Two hosts of ml.c5.xlarge with one worker serving it waited forever, as if the
+  // cluster were only busy.) A matching of hosts to the workers that could ever serve them.
+  if (plans.size() > 1 && !workers.empty()) {
+    std::vector<std::vector<const std::string*>> can(plans.size());
+    for (size_t i = 0; i < plans.size(); ++i) {
+      for (const auto& [id, w] : workers) {
+        if (Fit(opt.catalog, plans[i].req, w.reg, static_cast<int>(w.reg.slots), {}).ever) can[i].push_back(&id);
+      }
+    }
+    std::map<std::string, size_t> host_of;  // worker -> the host matched to it
+    std::function<bool(size_t, std::set<std::string>&)> augment = [&](size_t i, std::set<std::string>& seen) {
+      for (const std::string* id : can[i]) {
+        if (!seen.insert(*id).second) continue;
+        auto m = host_of.find(*id);
+        if (m == host_of.end() || augment(m->second, seen)) {
+          host_of[*id] = i;
+          return true;
+        }
+      }
+      return false;
+    };
+    for (size_t i = 0; i < plans.size(); ++i) {
+      std::set<std::string> seen;
+      if (augment(i, seen)) continue;
+      *ever = false;
+      std::string type = plans[i].req.instance_type.empty() ? "its request" : plans[i].req.instance_type;
+      size_t same = 0;
+      for (const auto& p : plans) same += p.req.instance_type == plans[i].req.instance_type;
+      *why = "a training job of " + std::to_string(plans.size()) + " hosts needs " + std::to_string(same) +
+             " distinct workers that serve " + type + ", and " + std::to_string(can[i].size()) +
+             " of the registered workers can (start more workers with --instance-type " + type +
+             (plans[i].req.instance_group.empty() ? "" : " --instance-group " + plans[i].req.instance_group) + ")";
+      return {};
+    }
   }
   // A worker that runs a host of another multi-host training job takes no host of this one:
   // both gangs' algo-N would resolve to the same address, so fixed rendezvous ports (torchrun's

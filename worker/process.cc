@@ -320,7 +320,24 @@ struct TrialProcess::State {
   struct Splitter {
     std::string line;
     bool discarding = false;  // the current line was too long; drop up to the next '\n'
+    // While discarding: what follows the last '\r' seen (at most max_line_bytes), delivered as a
+    // line of its own at the '\n'. A progress bar redraws itself with '\r' on one line that
+    // grows past any limit (Keras prints " - val_loss: 0.41" at its end): what a terminal shows
+    // last is what its metric regexes are for.
+    std::string tail;
+    bool after_cr = false;
   };
+
+  static void KeepTail(Splitter& sp, const char* p, std::size_t n, std::size_t max) {
+    if (const void* cr = ::memrchr(p, '\r', n)) {
+      const std::size_t off = static_cast<std::size_t>(static_cast<const char*>(cr) - p) + 1;
+      sp.tail.assign(p + off, std::min(n - off, max));
+      sp.after_cr = true;
+    } else if (sp.after_cr) {
+      const std::size_t room = max > sp.tail.size() ? max - sp.tail.size() : 0;
+      sp.tail.append(p, std::min(room, n));
+    }
+  }
   Splitter splitters[2];
 
   void Wake() {
@@ -365,11 +382,20 @@ struct TrialProcess::State {
           Deliver(stream, sp.line);
           sp.line.clear();
           sp.discarding = true;
+          KeepTail(sp, data + pos + take, end - pos - take, max);
         }
+      } else {
+        KeepTail(sp, data + pos, end - pos, max);
       }
       if (nl) {
-        if (!sp.discarding) Deliver(stream, sp.line);
+        if (!sp.discarding) {
+          Deliver(stream, sp.line);
+        } else if (sp.after_cr && !sp.tail.empty()) {
+          Deliver(stream, sp.tail);  // the last redraw of a progress line
+        }
         sp.line.clear();
+        sp.tail.clear();
+        sp.after_cr = false;
         sp.discarding = false;
         pos = end + 1;
       } else {

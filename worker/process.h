@@ -17,7 +17,9 @@
 //     interleave within a line) and calls on_line(stream, line) for it, in the order the lines
 //     were read. A final line without '\n' is delivered at end of file. A line longer than
 //     max_line_bytes is cut: its first max_line_bytes bytes are delivered and the rest of it, up
-//     to the next '\n', is dropped (from the callback and the log alike);
+//     to the next '\n', is dropped (from the callback and the log alike), except what follows its
+//     last '\r' (a progress bar's final redraw, where Keras puts " - val_loss: ..."), which is
+//     delivered as a line of its own;
 //   - notices the program's exit at once (pidfd; polling every poll_interval where the kernel
 //     has no pidfd), then SIGKILLs whatever the program left running in its process group (as a
 //     container's teardown would), then reaps the program, then collects the remaining output:

@@ -588,6 +588,38 @@ TEST_F(GangTest, AStoppedGangsHostsKeepTheirSlotsUntilTheyHaveExited) {
   for (const auto& a : next) EXPECT_NE(a.trial, first[0].trial);
 }
 
+// Enough workers are registered, but too few serve the gang's instance type: that can never
+// change by waiting, so it is said (a Waiting event naming what to start) instead of waiting
+// as if the cluster were busy.
+TEST_F(GangTest, AGangTooFewWorkersCanServeIsNeverPlacedAndSaysWhatToStart) {
+  auto c5 = Worker("c5", 2, 8, 32);
+  c5.instance_type = "ml.c5.xlarge";
+  Join(c5);
+  for (const char* id : {"m1", "m2", "m3"}) {
+    auto m = Worker(id, 2, 8, 32);
+    m.instance_type = "ml.m5.large";
+    Join(m);
+  }
+  proto::TuningJobSpec spec = Spec("c5pair", "Random", 1, 1);
+  spec.training_job_definition->resource_config->instance_type = "ml.c5.xlarge";
+  spec.training_job_definition->resource_config->instance_count = 2;
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(spec)).empty());
+  const std::string reason = core_->FindJob("c5pair")->waiting_reason;
+  EXPECT_NE(reason.find("no registered worker can serve ml.c5.xlarge"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("needs 2 distinct workers that serve ml.c5.xlarge, and 1 of the registered workers can"),
+            std::string::npos)
+      << reason;
+  auto events = core_->Events("c5pair", 0, 100);
+  ASSERT_TRUE(events.ok());
+  bool waiting = false;
+  for (const auto& e : *events) waiting = waiting || e.kind == "Waiting";
+  EXPECT_TRUE(waiting) << "an event says so";
+  // A second c5 worker: now it can run.
+  auto more = Worker("c5b", 2, 8, 32);
+  more.instance_type = "ml.c5.xlarge";
+  EXPECT_EQ(Only<proto::wire::AssignTrial>(Join(more)).size(), 2u);
+}
+
 // Two gangs must not share workers even when those have free slots: both jobs' algo-N would be
 // the same addresses, and a fixed rendezvous port collided or joined the other job's algo-1.
 TEST_F(GangTest, TwoGangsNeverShareAWorkerEvenWithFreeSlots) {

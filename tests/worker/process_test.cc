@@ -366,6 +366,27 @@ TEST_F(TrialProcessTest, VeryLongLinesAreCutAndTheRestOfTheLineDropped) {
   EXPECT_EQ(ReadLog(), "0123456789\nshort\n0123456789\nXYZ\n");
 }
 
+// A progress bar redraws itself with '\r' on one line that outgrows the limit; Keras prints the
+// epoch's metrics at its end. What follows the last '\r' is delivered as a line of its own
+// (a metric there was silently lost, and an objective with it).
+TEST_F(TrialProcessTest, TheLastRedrawOfAnOverlongProgressLineIsDelivered) {
+  Lines lines;
+  ProcessOptions options;
+  options.max_line_bytes = 16;
+  auto p = TrialProcess::Start(Shell("printf '1/3 [=  ]\r2/3 [== ]\r3/3 [===] - val_loss: 0.41\nnext\n'"),
+                               lines.Callback(), options);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  (*p)->Wait();
+  // The head (cut), then the final redraw (cut to the limit too), then the next line.
+  EXPECT_EQ(lines.out(), (std::vector<std::string>{"1/3 [=  ]\r2/3 [=", "3/3 [===] - val_", "next"}));
+  // Without a '\r', nothing more than the head, as before.
+  Lines plain;
+  auto q = TrialProcess::Start(Shell("printf '0123456789abcdefghij-tail\nnext\n'"), plain.Callback(), options);
+  ASSERT_TRUE(q.ok());
+  (*q)->Wait();
+  EXPECT_EQ(plain.out(), (std::vector<std::string>{"0123456789abcdef", "next"}));
+}
+
 TEST_F(TrialProcessTest, DefaultLineLimitIs64KiB) {
   Lines lines;
   // 70000 bytes on one line, then a short one.
