@@ -118,11 +118,28 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& 
           "); restore it from a backup, or move it aside (with its -wal file) to start with an empty one");
     }
   }
+  {
+    // Someone else's SQLite file in hpo.db's place: refused, and not written to. A store of ours
+    // has its meta row from the start (the schema is created in one transaction below), so
+    // tables without it are not ours.
+    Stmt t(db, "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name");
+    std::string tables;
+    bool meta = false;
+    for (int n = 0; t.ok() && t.Step() == SQLITE_ROW; ++n) {
+      const std::string name = t.Text(0);
+      meta = meta || name == "meta";
+      if (n < 8) tables += (tables.empty() ? "" : ", ") + name;
+    }
+    if (!tables.empty() && !meta) {
+      return Status::FailedPrecondition("the file " + path + " is an SQLite database but not an hpo job store (its tables: " +
+                                        tables + "); it was left unchanged: move it aside, or give another --state-dir");
+    }
+  }
   if (path != ":memory:") {
     HPO_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
   }
   HPO_RETURN_IF_ERROR(store->Exec("PRAGMA synchronous=FULL"));
-  HPO_RETURN_IF_ERROR(store->Exec(kSchema));
+  HPO_RETURN_IF_ERROR(store->Exec((std::string("BEGIN IMMEDIATE;") + kSchema + "COMMIT;").c_str()));
   Stmt v(db, "SELECT value FROM meta WHERE key='schema_version'");
   if (!v.ok() || v.Step() != SQLITE_ROW) return v.Error("reading schema version");
   if (v.Text(0) != "1") {

@@ -2,6 +2,7 @@
 #include "coordinator/core.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 
@@ -1121,6 +1122,40 @@ TEST_F(CoreTest, AWriteTheStoreRefusesIsReportedAtOnce) {
 
 // quick_check when a coordinator opens its store: a damaged file is refused with what to do, not
 // read as a store with fewer jobs and trials.
+// Someone else's SQLite database in hpo.db's place is refused and left as it was (hpo used to add
+// its tables to it, or fail with "no such column: tuning_job").
+TEST(JobStoreFile, AForeignSqliteDatabaseIsRefusedAndNotWrittenTo) {
+  const std::string path = ::testing::TempDir() + "hpo-foreign-" + std::to_string(::getpid()) + ".db";
+  std::remove(path.c_str());
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE foo(x); CREATE TABLE trials(y); INSERT INTO foo VALUES (1);", nullptr,
+                           nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto foreign = SqliteJobStore::Open(path);
+  ASSERT_FALSE(foreign.ok());
+  EXPECT_EQ(foreign.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(foreign.status().message().find("is an SQLite database but not an hpo job store (its tables: foo, trials)"),
+            std::string::npos)
+      << foreign.status().message();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type='table'", -1, &q, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(q, 0), 2) << "no table of hpo's was added";
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  std::remove(path.c_str());
+  // An empty file (a new store) is still fine.
+  auto fresh = SqliteJobStore::Open(path);
+  EXPECT_TRUE(fresh.ok()) << fresh.status().ToString();
+  std::remove(path.c_str());
+}
+
 TEST(JobStoreFile, ADamagedFileIsRefusedWithWhatToDo) {
   const std::string path = ::testing::TempDir() + "hpo-damaged-" + std::to_string(::getpid()) + ".db";
   std::remove(path.c_str());
