@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -28,6 +29,21 @@ using Json = nlohmann::ordered_json;
 constexpr size_t kMaxManifestDepth = 256;
 
 namespace {
+
+// What went wrong copying to `dest`. A full filesystem can surface as EIO (copy_file's sendfile
+// path), which sends people looking for a failing disk: when the destination has next to no
+// space left, it is said so, naming that filesystem.
+std::string CopyError(const std::error_code& ec, const fs::path& dest) {
+  if (ec.value() == ENOSPC || ec.value() == EDQUOT || ec.value() == EIO) {
+    std::error_code sec;
+    const fs::space_info space = fs::space(dest.parent_path(), sec);
+    if (!sec && space.available < (1u << 20)) {
+      return "No space left on device: the work directory's filesystem (" + dest.parent_path().string() + ") has " +
+             std::to_string(space.available >> 10) + " KiB free; give the worker more room or a smaller channel";
+    }
+  }
+  return ec.message();
+}
 
 // One object of a source: where to fetch it and where it lands.
 struct Item {
@@ -228,7 +244,7 @@ Status Fetch(const Item& it, const fs::path& dest, const StagingContext& ctx, bo
   }
   if (!fs::is_regular_file(it.where, ec)) return Status::NotFound(it.where + " does not exist or is not a file");
   fs::copy_file(it.where, dest, fs::copy_options::overwrite_existing, ec);
-  if (ec) return Status::IoError("cannot copy " + it.where + " to " + dest.string() + ": " + ec.message());
+  if (ec) return Status::IoError("cannot copy " + it.where + " to " + dest.string() + ": " + CopyError(ec, dest));
   return Status::Ok();
 }
 
@@ -478,7 +494,7 @@ Result<StagedChannel> StageChannel(const ChannelSource& src, const StagingContex
         staged.bytes += it->file_size();
         ++staged.objects;
       }
-      if (e2) return fail(Status::IoError("cannot copy " + it->path().string() + ": " + e2.message()));
+      if (e2) return fail(Status::IoError("cannot copy " + it->path().string() + ": " + CopyError(e2, dest)));
     }
     if (ec) return fail(Status::IoError("cannot copy " + src.directory_path + ": " + ec.message()));
     return staged;

@@ -15,6 +15,9 @@
 #include <thread>
 #include <vector>
 
+#include <sys/mount.h>
+#include <cerrno>
+#include <cstring>
 #include <gtest/gtest.h>
 
 namespace hpo::worker {
@@ -102,6 +105,30 @@ TEST_F(Channels, ASingleFileSourceLandsUnderItsName) {
   auto staged = StageChannel(Src((dir_ / "data" / "ASHA-1" / "a.csv").string()), Ctx());
   ASSERT_TRUE(staged.ok()) << staged.status().ToString();
   EXPECT_EQ(Files(), (std::set<std::string>{"a.csv"}));
+}
+
+// A channel larger than the work directory's filesystem: the error says the disk is full
+// (copy_file's sendfile path reported "Input/output error", which points at a failing disk).
+TEST_F(Channels, AChannelThatDoesNotFitSaysTheWorkDirectoryIsFull) {
+  const fs::path small = dir_ / "small";
+  fs::create_directories(small);
+  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=1m") != 0) {
+    GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): " << std::strerror(errno);
+  }
+  struct Unmount {
+    fs::path p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{small};
+  Put(dir_ / "big" / "blob.bin", std::string(3 << 20, 'x'));
+  StagingContext c = Ctx();
+  c.channel_dir = (small / "channel").string();
+  fs::create_directories(c.channel_dir);
+  auto staged = StageChannel(Src((dir_ / "big").string()), c);
+  ASSERT_FALSE(staged.ok());
+  EXPECT_NE(staged.status().message().find("No space left on device: the work directory's filesystem"),
+            std::string::npos)
+      << staged.status().message();
+  EXPECT_EQ(staged.status().message().find("Input/output error"), std::string::npos) << staged.status().message();
 }
 
 TEST_F(Channels, AMissingSourceIsNotFoundAndNamesTheChannel) {
