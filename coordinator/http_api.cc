@@ -87,6 +87,14 @@ Status CheckMembers(const Json& req, std::initializer_list<const char*> allowed)
 }
 
 Result<std::string> RequiredString(const Json& req, const char* name) {
+  if (req.contains(name) && !req[name].is_string() && !req[name].is_null()) {
+    // SageMaker answers a JSON type it cannot read as a string with a SerializationException; a
+    // ValidationException that names the member and what it got says as much.
+    std::string got = Dump(req[name]);
+    if (got.size() > 64) got = got.substr(0, 64) + "...";
+    return Status::InvalidArgument(std::string("1 validation error detected: Value at '") + name +
+                                   "' failed to satisfy constraint: Member must be a string; got " + got);
+  }
   if (!req.contains(name) || !req[name].is_string() || req[name].get<std::string>().empty()) {
     return Status::InvalidArgument(std::string("1 validation error detected: Value at '") + name +
                                    "' failed to satisfy constraint: Member must not be null");

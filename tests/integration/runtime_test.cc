@@ -1046,6 +1046,9 @@ TEST_F(Cluster, BadRequestsGetAwsErrorsAndChangeNothing) {
   EXPECT_EQ(missing["__type"], "ResourceNotFound");
   Json unknown = Call("DeleteEverything", Json::object(), 400);
   EXPECT_EQ(unknown["__type"], "UnknownOperationException");
+  // A member of the wrong JSON type is named with what it got, not called null.
+  Json typed = Call("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", 5}}, 400);
+  EXPECT_NE(typed.value("message", "").find("Member must be a string; got 5"), std::string::npos) << typed.dump();
   // Nesting deep enough to overflow any recursive walk of the tree (the handlers print members
   // they refuse) is refused at the parser, for reading and writing actions alike.
   const std::string deep = std::string(200000, '[') + std::string(200000, ']');
