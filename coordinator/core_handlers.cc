@@ -171,7 +171,12 @@ void CoordinatorCore::Impl::OnTrialStarted(const std::string& wid, const proto::
   // An attempt assigned ahead starts on the worker as soon as its predecessor's program ends,
   // which can be just after the coordinator asked it to stop (a completion criterion met by that
   // predecessor): it stays Stopping, its history never goes back to Training.
-  if (!t->stop_requested) Secondary(*t, "Training", now, "Training in progress on " + wid);
+  if (!t->stop_requested) {
+    Secondary(*t, "Training", now,
+              t->gang.empty() ? "Training in progress on " + wid
+                              : "Training in progress on " + std::to_string(t->gang.size()) + " hosts (algo-1 on " +
+                                    t->worker_id + ")");
+  }
   SaveTrial(*t);
 }
 

@@ -347,8 +347,9 @@ struct CoordinatorCore::Impl {
 
   // Sends `a` (built for algo-1 on gang[0]) to every host of the gang with that host's name,
   // instance group and GPUs, and the addresses of all hosts (AssignTrial.host_addresses).
+  // `chosen` is the Assigned event's note of the instance config taken (" as TYPE (2 of 3 ...)").
   void LaunchGang(Trial& t, const std::vector<GangPick>& gang, proto::wire::AssignTrial a,
-                  int64_t now, std::vector<Outgoing>* out);
+                  int64_t now, std::vector<Outgoing>* out, const std::string& chosen = "");
 
   // The other hosts of a gang whose host `wid` ended or was lost: stopped, their grace period.
   void StopGangPeers(const Trial& t, const std::string& wid, const std::string& reason,

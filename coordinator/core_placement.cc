@@ -262,7 +262,7 @@ std::vector<CoordinatorCore::Impl::GangPick> CoordinatorCore::Impl::PlaceGang(co
 }
 
 void CoordinatorCore::Impl::LaunchGang(Trial& t, const std::vector<GangPick>& gang, proto::wire::AssignTrial a, int64_t now,
-    std::vector<Outgoing>* out) {
+    std::vector<Outgoing>* out, const std::string& chosen) {
   a.hosts.clear();
   a.instance_groups.clear();
   a.host_addresses.clear();
@@ -313,7 +313,7 @@ void CoordinatorCore::Impl::LaunchGang(Trial& t, const std::vector<GangPick>& ga
   Secondary(t, "Starting", now, "Launching on " + std::to_string(gang.size()) + " hosts: " + hosts);
   SaveTrial(t);
   Event(now, "Assigned", t.tuning_job, t.name,
-        "attempt " + std::to_string(t.attempt) + " on " + std::to_string(gang.size()) + " hosts: " + hosts);
+        "attempt " + std::to_string(t.attempt) + " on " + std::to_string(gang.size()) + " hosts: " + hosts + chosen);
 }
 
 void CoordinatorCore::Impl::StopGangPeers(const Trial& t, const std::string& wid, const std::string& reason, std::vector<Outgoing>* out) {
@@ -470,7 +470,7 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
     return;
   }
   if (gang && gang->size() > 1) {
-    LaunchGang(*t, *gang, a, now, out);  // sends every host's AssignTrial
+    LaunchGang(*t, *gang, a, now, out, chosen_text);  // sends every host's AssignTrial
     return;
   }
   SaveTrial(*t);

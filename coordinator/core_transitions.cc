@@ -304,9 +304,15 @@ WorkerInfo* CoordinatorCore::Impl::PlaceHost(const HostRequest& req, bool* ever,
         best = &w;
         *gpus = f.gpus;
       }
-    } else if (reasons.size() < 4) {
+    } else {
       reasons.push_back(f.why);
     }
+  }
+  // The first few, and how many more: a long list hid the workers the user meant.
+  if (reasons.size() > 6) {
+    const size_t more = reasons.size() - 5;
+    reasons.resize(5);
+    reasons.push_back("and " + std::to_string(more) + " more workers that cannot");
   }
   if (workers.empty()) reasons.push_back("no worker is registered");
   why->clear();

@@ -620,6 +620,36 @@ TEST_F(GangTest, AGangTooFewWorkersCanServeIsNeverPlacedAndSaysWhatToStart) {
   EXPECT_EQ(Only<proto::wire::AssignTrial>(Join(more)).size(), 2u);
 }
 
+// A gang's Training status names the gang and algo-1's worker (it named whichever host
+// reported its start first); a long list of workers that cannot serve a job ends with how many
+// more there are (the ones the user meant were cut off without a word).
+TEST_F(GangTest, TrainingNamesTheGangAndLongWaitingReasonsSayHowManyMore) {
+  for (const auto& w : Fleet()) Join(w);
+  auto out = Submit(Groups("named", 1, 1));
+  auto assigns = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(assigns.size(), 3u);
+  const std::string w1 = WorkerOf(out, "algo-1"), w3 = WorkerOf(out, "algo-3");
+  Started(w3, assigns[0]);  // not algo-1 first
+  const Trial* t = core_->FindTrial(assigns[0].trial);
+  ASSERT_FALSE(t->secondary.empty());
+  EXPECT_EQ(t->secondary.back().message, "Training in progress on 3 hosts (algo-1 on " + w1 + ")");
+
+  for (int i = 0; i < 8; ++i) {
+    auto m = Worker("m" + std::to_string(i), 2, 8, 32);
+    m.instance_type = "ml.m5.large";
+    Join(m);
+  }
+  auto gpu = Worker("gpu", 2, 8, 32, {24});
+  gpu.instance_type = "ml.g5.xlarge";
+  gpu.instance_group = "other";  // refused for its group
+  Join(gpu);
+  proto::TuningJobSpec spec = Spec("g5", "Random", 1, 1);
+  spec.training_job_definition->resource_config->instance_type = "ml.g5.xlarge";
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(spec)).empty());
+  const std::string reason = core_->FindJob("g5")->waiting_reason;
+  EXPECT_NE(reason.find("more workers that cannot"), std::string::npos) << reason;
+}
+
 // Two gangs must not share workers even when those have free slots: both jobs' algo-N would be
 // the same addresses, and a fixed rendezvous port collided or joined the other job's algo-1.
 TEST_F(GangTest, TwoGangsNeverShareAWorkerEvenWithFreeSlots) {
