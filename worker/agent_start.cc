@@ -129,6 +129,7 @@ ArtifactSpec WorkerAgent::Impl::ArtifactsOf(const Run& r) {
   spec.compress = r.compress_output;
   spec.scratch_dir = r.attempt_dir;
   spec.replace = r.layout.hosts.size() <= 1;
+  spec.primary = r.layout.hosts.size() <= 1 || r.layout.current_host == "algo-1";
   return spec;
 }
 

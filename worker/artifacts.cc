@@ -373,6 +373,10 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
                          One{(fs::path(spec.root) / "output" / "data").string(), "output" + ext, &out.output_data}}) {
     std::error_code ec;
     fs::create_directories(one.dir, ec);  // a program that removed it still gets an (empty) archive
+    if (!spec.primary && fs::is_empty(one.dir, ec) && !ec) {
+      *one.uri = JoinUri(spec.output_path, rel + one.name);  // algo-1's, where it is
+      continue;
+    }
     const std::string key = loc->Key(rel + one.name);
     const std::string path = loc->store->LocalPath(key);
     if (path.empty()) {  // a remote store: packed in the scratch directory, then uploaded

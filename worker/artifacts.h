@@ -56,6 +56,12 @@ struct ArtifactSpec {
   // not have are deleted (an earlier attempt's). Off for the hosts of a multi-host job, whose
   // files are merged there, as SageMaker aggregates every host's /opt/ml/model.
   bool replace = true;
+  // Compressed: a multi-host job's hosts other than algo-1 (false here) pack and upload an
+  // archive only when its directory holds something. Distributed code saves the model on rank 0
+  // only, and the other hosts' empty archives, uploaded to the same key, replaced it whenever one
+  // of them finished last. (Several hosts that each write a model still have the last one win;
+  // SageMaker merges them into one archive.)
+  bool primary = true;
 };
 
 struct UploadedArtifacts {

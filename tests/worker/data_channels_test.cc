@@ -406,6 +406,32 @@ TEST_F(Channels, ArtifactsLandAtTheSageMakerKeysOfALocalOutputPath) {
   EXPECT_FALSE(UploadArtifacts(rel, [] { return Result<const S3Client*>(Status::Internal("unused")); }).ok());
 }
 
+// A multi-host job whose code saves the model on algo-1 only: another host's empty model
+// directory does not replace algo-1's archive, whichever host finishes last.
+TEST_F(Channels, AnotherHostsEmptyModelDoesNotReplaceAlgo1sArchive) {
+  const fs::path algo1 = dir_ / "algo1", algo2 = dir_ / "algo2";
+  Put(algo1 / "model" / "model.pt", "weights");
+  Put(algo1 / "output" / "data" / "eval.json", "{}");
+  fs::create_directories(algo2 / "model");
+  const std::string out = "file://" + (dir_ / "out").string();
+  ArtifactSpec first{algo1.string(), out, "gang-001-abcdef12", true, dir_.string()};
+  first.replace = false;
+  ASSERT_TRUE(UploadArtifacts(first, [] { return Result<const S3Client*>(Status::Internal("unused")); }).ok());
+  ArtifactSpec second{algo2.string(), out, "gang-001-abcdef12", true, dir_.string()};
+  second.replace = false;
+  second.primary = false;  // algo-2, finishing last
+  auto up = UploadArtifacts(second, [] { return Result<const S3Client*>(Status::Internal("unused")); });
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_EQ(up->model, out + "/gang-001-abcdef12/output/model.tar.gz");
+  const std::string base = (dir_ / "out" / "gang-001-abcdef12" / "output").string();
+  EXPECT_EQ(Sh("tar -xzOf " + base + "/model.tar.gz model.pt"), "weights") << "algo-1's model is still there";
+  EXPECT_EQ(Sh("tar -tzf " + base + "/output.tar.gz"), "eval.json\n");
+  // A host that did write a model uploads it (the last one wins, as before).
+  Put(algo2 / "model" / "rank1.pt", "rank 1");
+  ASSERT_TRUE(UploadArtifacts(second, [] { return Result<const S3Client*>(Status::Internal("unused")); }).ok());
+  EXPECT_EQ(Sh("tar -tzf " + base + "/model.tar.gz"), "rank1.pt\n");
+}
+
 // CompressionType NONE: the model's and the output data's files themselves, under output/model/
 // and output/data/ (no archive at all), and the model's URI is that prefix, which is what
 // DescribeTrainingJob's S3ModelArtifacts names. An earlier attempt's files are gone after the
