@@ -190,6 +190,19 @@ void WorkerAgent::Impl::RemoveLeftoverTrees() {
   }
 }
 
+// A training job's checkpoint directories on this worker: `checkpoints`, and `checkpoints-algo-N`
+// for the hosts of a multi-host job it ran other than algo-1.
+static std::vector<fs::path> CheckpointDirsOf(const fs::path& trial) {
+  std::vector<fs::path> dirs;
+  std::error_code ec;
+  for (fs::directory_iterator e(trial, ec), end; !ec && e != end; e.increment(ec)) {
+    const std::string n = e->path().filename().string();
+    std::error_code ec2;
+    if ((n == "checkpoints" || n.rfind("checkpoints-", 0) == 0) && e->is_directory(ec2)) dirs.push_back(e->path());
+  }
+  return dirs;
+}
+
 bool WorkerAgent::Impl::RunsTrial(const std::string& trial) const {
   auto it = runs.lower_bound({trial, 0});
   return it != runs.end() && it->first.first == trial;
@@ -203,9 +216,8 @@ void WorkerAgent::Impl::FindHeldCheckpoints() {
     std::error_code ec2;
     const std::string name = trial->path().filename().string();
     // Names the wire can carry only (a directory someone else made there is not ours to ask about).
-    if (proto::wire::ReleaseTrials{{name}}.Validate().ok() && fs::is_directory(trial->path() / "checkpoints", ec2)) {
-      held_checkpoints.insert(name);
-    }
+    if (!proto::wire::ReleaseTrials{{name}}.Validate().ok()) continue;
+    if (!CheckpointDirsOf(trial->path()).empty()) held_checkpoints.insert(name);
   }
 }
 
@@ -231,19 +243,22 @@ void WorkerAgent::Impl::OnRelease(const proto::wire::ReleaseTrials& r) {
     if (!held_checkpoints.count(name) || RunsTrial(name)) continue;
     held_checkpoints.erase(name);
     const fs::path trial = fs::path(opt.work_dir) / "trials" / name;
-    std::error_code ec;
-    if (fs::exists(trial / agent_detail::kUnsyncedMarker, ec)) {
-      Log("worker: " + name + " has ended; its checkpoint directory " + (trial / "checkpoints").string() +
-          " stays: its last upload to CheckpointConfig.S3Uri failed, so it may hold the only copy (copy it, then "
-          "remove it)");
-      continue;
+    for (const fs::path& dir : CheckpointDirsOf(trial)) {
+      std::error_code ec;
+      if (fs::exists(dir.string() + agent_detail::kUnsyncedMarker, ec)) {
+        Log("worker: " + name + " has ended; its checkpoint directory " + dir.string() +
+            " stays: its last upload to CheckpointConfig.S3Uri failed, so it may hold the only copy (copy it, then "
+            "remove it)");
+        continue;
+      }
+      gone.push_back(dir);
     }
-    gone.push_back(trial / "checkpoints");
   }
   if (gone.empty()) return;
-  Log("worker: removing the local checkpoint directories of " + std::to_string(gone.size()) +
-      " training job(s) that have ended (" + gone.front().parent_path().filename().string() +
-      (gone.size() > 1 ? ", ..." : "") + "); their checkpoints are at CheckpointConfig.S3Uri");
+  Log("worker: removing " + std::to_string(gone.size()) + " local checkpoint director" +
+      (gone.size() > 1 ? "ies" : "y") + " of training jobs that have ended (" +
+      gone.front().parent_path().filename().string() + (gone.size() > 1 ? ", ..." : "") +
+      "); their checkpoints are at CheckpointConfig.S3Uri");
   (void)background.Post([gone = std::move(gone)] {
     for (const auto& p : gone) {
       std::error_code ec;

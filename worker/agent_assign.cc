@@ -81,6 +81,13 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
   auto run = std::make_unique<Run>();
   run->assign = a;
   const fs::path trial_dir = fs::path(opt.work_dir) / "trials" / a.trial;
+  // The training job's checkpoint directory on this worker, kept across its attempts here: one
+  // per host of a multi-host job (a retry numbers its hosts anew, and algo-1 found algo-2's
+  // files in the directory it was given), `checkpoints` for algo-1 and single-host jobs.
+  const fs::path checkpoint_dir =
+      trial_dir / (a.hosts.size() > 1 && !a.current_host.empty() && a.current_host != "algo-1"
+                       ? "checkpoints-" + a.current_host
+                       : std::string("checkpoints"));
   run->attempt_dir = (trial_dir / ("attempt-" + std::to_string(a.attempt))).string();
   run->root = (fs::path(run->attempt_dir) / "ml").string();
   auto fail = [&](const std::string& status, const std::string& reason) {
@@ -187,7 +194,7 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
   }
   if (def && def->resource_config && def->resource_config->volume_size_in_gb.value_or(0) > 0) {
     VolumeLimit v;  // FastFile and file-system channels are not on a SageMaker volume
-    v.dirs = {run->root, (trial_dir / "checkpoints").string()};
+    v.dirs = {run->root, checkpoint_dir.string()};
     for (const auto& src : sources) {
       if (src.input_mode == "FastFile" || !src.directory_path.empty()) {
         v.skip.push_back((fs::path(run->root) / "input" / "data" / src.name).string());
@@ -234,7 +241,8 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
   }
   Status laid = LayOutTrial(ls);
   if (!laid.ok()) return fail("InfraError", "cannot lay out the trial directory: " + laid.message());
-  Status cp = PrepareCheckpoints(*run, trial_dir / "checkpoints");
+  run->checkpoint_dir = checkpoint_dir.string();
+  Status cp = PrepareCheckpoints(*run, checkpoint_dir);
   if (!cp.ok()) return fail(IsClientError(cp) ? "Failed" : "InfraError", cp.message());
   if (def && def->resource_config && def->resource_config->keep_alive_period_in_seconds.value_or(0) > 0) {
     run->keep_alive_ms = *def->resource_config->keep_alive_period_in_seconds * 1000;
@@ -264,7 +272,7 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
     PlanPreflight(*run, a);
   }
   if (!a.checkpoint_uri.empty()) {
-    auto sync = CheckpointSync::Create(a.checkpoint_uri, (trial_dir / "checkpoints").string(), [this] { return S3(); });
+    auto sync = CheckpointSync::Create(a.checkpoint_uri, checkpoint_dir.string(), [this] { return S3(); });
     if (!sync.ok()) return fail("Failed", "ClientError: " + sync.status().message());
     run->checkpoints = std::move(sync).value();
   }

@@ -132,10 +132,10 @@ struct Pending {
   int64_t sent_ms = 0;
 };
 
-// Written beside a training job's checkpoint directory (WORK_DIR/trials/<job>/) when its last
-// upload to CheckpointConfig.S3Uri failed, removed when one succeeds: the directory may hold the
-// only copy, and ReleaseTrials does not remove it.
-inline constexpr const char* kUnsyncedMarker = "checkpoints.unsynced";
+// Appended to a checkpoint directory's name (WORK_DIR/trials/<job>/checkpoints[-algo-N]) for a
+// file beside it, written when its last upload to CheckpointConfig.S3Uri failed and removed when
+// one succeeds: the directory may hold the only copy, and ReleaseTrials does not remove it.
+inline constexpr const char* kUnsyncedMarker = ".unsynced";
 }  // namespace agent_detail
 
 using agent_detail::DefinitionOf;
@@ -210,6 +210,7 @@ struct WorkerAgent::Impl {
   struct Run {
     proto::wire::AssignTrial assign;
     std::string attempt_dir;  // <work_dir>/trials/<trial>/attempt-<N>
+    std::string checkpoint_dir;  // <work_dir>/trials/<trial>/checkpoints[-algo-N] (agent_assign.cc)
     std::string root;         // attempt_dir/ml: the attempt's /opt/ml
     // /opt/ml is mounted for the program: a private mount namespace (process mode as root) or
     // the container runtime's mounts (`container`).

@@ -142,7 +142,7 @@ std::function<void()> WorkerAgent::Impl::UploadOnExit(Run& r) {
   const std::string what = r.assign.trial + " attempt " + std::to_string(r.assign.attempt);
   // Beside the training job's checkpoint directory while its last upload failed: the directory
   // may then hold the only copy, and ReleaseTrials leaves it (agent_detail::kUnsyncedMarker).
-  fs::path unsynced = fs::path(r.attempt_dir).parent_path() / agent_detail::kUnsyncedMarker;
+  fs::path unsynced = r.checkpoint_dir + agent_detail::kUnsyncedMarker;
   return [this, spec, done, artifacts, what, checkpoints = r.checkpoints, intermediate = r.intermediate,
           successor_waits = r.successor_waits, revoked = r.revoked, unsynced = std::move(unsynced)] {
     if (successor_waits->load()) Wake();  // the next trial starts in this slot while we upload

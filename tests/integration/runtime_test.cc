@@ -256,6 +256,17 @@ TEST_F(NetnsCluster, AThreeHostTwoGroupTrainingJobRunsAsOneGangWhoseHostsReachEa
     }
     EXPECT_EQ(logs, 3) << name << ": one trial.log per host";
     EXPECT_EQ(passed, 3) << name << "; see " << dir_;
+    // Each host's local checkpoint directory is its own (a retry numbers its hosts anew, and
+    // algo-1 used to be given the directory algo-2 had written).
+    std::set<std::string> checkpoint_dirs;  // (an empty `checkpoints` is made ahead on every worker)
+    for (const fs::path& path : TrialLogs(name)) {
+      for (const auto& e : fs::directory_iterator(path.parent_path().parent_path())) {
+        const std::string n = e.path().filename().string();
+        if (n.rfind("checkpoints", 0) == 0) checkpoint_dirs.insert(n);
+      }
+    }
+    EXPECT_EQ(checkpoint_dirs, (std::set<std::string>{"checkpoints", "checkpoints-algo-2", "checkpoints-algo-3"}))
+        << name;
     EXPECT_EQ(peers, 2) << name << ": algo-2 and algo-3 reached algo-1 from their namespaces' addresses";
     EXPECT_EQ(shards_seen, (std::multiset<std::string>{"part-0", "part-1", "part-2", "part-3", "part-4", "part-5",
                                                        "part-6"}))
