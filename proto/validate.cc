@@ -958,6 +958,28 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
   } else {
     CheckResourceConfig(*d.resource_config, rp);
   }
+  if (d.enable_network_isolation.value_or(false)) {
+    // SageMaker isolates such a job from everything but its own hosts; hpo isolates each host's
+    // program in a network of its own (loopback only), so the hosts of a multi-host job could not
+    // reach each other and it hung until its rendezvous timed out. Refused here, clearly.
+    int64_t hosts = 1;
+    if (d.resource_config) {
+      hosts = d.resource_config->instance_count.value_or(1);
+      if (!d.resource_config->instance_groups.empty()) {
+        hosts = 0;
+        for (const auto& g : d.resource_config->instance_groups) hosts += g.instance_count.value_or(1);
+      }
+    } else if (d.hyper_parameter_tuning_resource_config) {
+      const auto& h = *d.hyper_parameter_tuning_resource_config;
+      hosts = h.instance_count.value_or(1);
+      for (const auto& c : h.instance_configs) hosts = std::max<int64_t>(hosts, c.instance_count.value_or(1));
+    }
+    if (hosts > 1) {
+      Add(p.Child("EnableNetworkIsolation"),
+          "with more than one host is not supported by hpo: it isolates each host's program with loopback only, so "
+          "the hosts could not reach each other (SageMaker lets them); set it to false, or use one host");
+    }
+  }
 
   CheckStopping(d, p);
 

@@ -770,6 +770,12 @@ std::vector<Case> Cases() {
       {"static_hyperparameter_name_nul", Base::kRandom,
        [](S& s) { Def(s).static_hyper_parameters[std::string("a\0b", 3)] = "1"; },
        D + ".staticHyperParameters.a\\u0000b", "must not contain a NUL character"},
+      {"network_isolation_multi_host", Base::kRandom,
+       [](S& s) {
+         Def(s).enable_network_isolation = true;
+         Def(s).resource_config->instance_count = 2;
+       },
+       D + ".enableNetworkIsolation", "with more than one host is not supported by hpo"},
       {"tags_too_many", Base::kRandom,
        [](S& s) {
          for (int i = 0; i < 51; ++i) s.tags.push_back({"k" + std::to_string(i), "v"});
