@@ -427,8 +427,14 @@ Result<TextTree> ParseYaml(std::string_view text) {
     if (out.tree.is_null()) return Status::InvalidArgument("the document is empty");
     return out;
   } catch (const YAML::Exception& e) {
+    // yaml-cpp stops at about 500 levels of nesting with the message "bad file", which says
+    // nothing of the kind.
+    const std::string why = e.msg == YAML::ErrorMsg::BAD_FILE
+                                ? "nesting deeper than the YAML parser allows (a tuning job's spec needs a few "
+                                  "levels: check the indentation)"
+                                : e.msg;
     return Status::InvalidArgument("malformed YAML at line " + std::to_string(e.mark.line + 1) + ", column " +
-                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
+                                   std::to_string(e.mark.column + 1) + ": " + why);
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("malformed YAML: ") + e.what());
   }

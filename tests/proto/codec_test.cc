@@ -363,6 +363,14 @@ TEST(Codec, DeeplyNestedInputIsRefusedNotRecursedInto) {
   std::string yaml;
   for (int i = 0; i < 100; ++i) yaml += std::string(i * 2, ' ') + "a:\n";
   EXPECT_FALSE(ParseText(yaml).ok());
+  // Deeper than yaml-cpp goes: said as nesting, not as yaml-cpp's "bad file".
+  std::string deeper;
+  for (int i = 0; i < 1500; ++i) deeper += std::string(i * 2, ' ') + "b" + std::to_string(i) + ":\n";
+  deeper += std::string(3000, ' ') + "x: 1\n";
+  auto refused = ParseText(deeper);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("nesting deeper than the YAML parser allows"), std::string::npos)
+      << refused.status().message();
 }
 
 TEST(Codec, WrongShapesAreErrorsNotCrashes) {
