@@ -472,7 +472,14 @@ void Run(const RunArgs& a) {
       }
       std::string flags;
       for (const auto& t : types) flags += " --instance-type " + t;
-      if (never.find("VolumeSizeInGB") != std::string::npos) {
+      // "a training job of 3 hosts needs 3 workers, and 2 are registered": more local workers.
+      const auto needs = never.find(" hosts needs ");
+      if (needs != std::string::npos && never.find(" workers, and ") != std::string::npos) {
+        const size_t at = needs + std::string(" hosts needs ").size();
+        const std::string n = never.substr(at, never.find(' ', at) - at);
+        std::cerr << "Give it as many local workers as hosts: hpo run " << a.spec << " --workers " << n
+                  << " (each local worker is one host).\n";
+      } else if (never.find("VolumeSizeInGB") != std::string::npos) {
         std::cerr << "Free space in the workers' directory (--state-dir), or lower the spec's "
                      "ResourceConfig.VolumeSizeInGB to what the training jobs need.\n";
       } else if (a.instance_types.empty()) {

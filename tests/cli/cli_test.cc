@@ -512,6 +512,19 @@ TEST_F(CliTest, RunServesAnInstanceTypeThisMachineCannotCoverOnlyWhenToldTo) {
   EXPECT_NE(refused.err.find(" --instance-type ml.m5.24xlarge (worker i serves the i-th type"), std::string::npos)
       << "the command to run names every type the spec asks for: " << refused.err;
 
+  // A multi-host training job with fewer local workers than hosts: the advice is more workers,
+  // not --instance-type (which it was).
+  std::string gang = Slurp(fs::path(spec));
+  const size_t type_at = gang.find("instanceType: ml.m5.24xlarge");
+  ASSERT_NE(type_at, std::string::npos);
+  gang.replace(type_at, std::string("instanceType: ml.m5.24xlarge").size(), "instanceType: ml.m5.large");
+  const size_t count_at = gang.find("instanceCount: 1");
+  ASSERT_NE(count_at, std::string::npos) << gang;
+  gang.replace(count_at, std::string("instanceCount: 1").size(), "instanceCount: 3");
+  Outcome few = Hpo({"run", Write("gang.yaml", gang).string(), "--workers", "2", "--state-dir", (dir_ / "few").string()});
+  EXPECT_EQ(few.exit_code, 2) << few.err;
+  EXPECT_NE(few.err.find("--workers 3 (each local worker is one host)"), std::string::npos) << few.err;
+
   // Without --state-dir the directory made for a job that never ran is not left behind.
   const fs::path cwd = fs::current_path();
   fs::create_directories(dir_ / "cwd");
