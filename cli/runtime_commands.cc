@@ -168,6 +168,17 @@ std::function<void(const Status&)> StopOnStoreFailure(std::string who, std::stri
   };
 }
 
+// Opening the state database failed: the message, and for a full disk where and what to do
+// (it said only "job store: database or disk is full").
+[[noreturn]] void FailOpeningStore(const Status& s, const std::string& state_dir) {
+  std::string text = s.message();
+  if (text.find("disk is full") != std::string::npos || text.find("No space left") != std::string::npos) {
+    text = "cannot open the state database in " + state_dir + ": " + text + "; free space on that file system (df -h " +
+           state_dir + ") and start again";
+  }
+  Fail(3, text);
+}
+
 std::string DefaultStateDir(const std::string& job) {
   std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -268,7 +279,7 @@ void Run(const RunArgs& a) {
              "; wait for it to end, or pass another --state-dir (or none, for a new one)");
   }
   auto store = coordinator::SqliteJobStore::Open(state_dir + "/hpo.db");
-  if (!store.ok()) Fail(3, store.status().message());
+  if (!store.ok()) FailOpeningStore(store.status(), state_dir);
 
   coordinator::CoreOptions co;
   co.on_store_failure = StopOnStoreFailure("hpo run", state_dir, "run the same command again");
@@ -591,7 +602,7 @@ void Coordinator(const CoordinatorArgs& a) {
          "the state directory " + lock.status().message() + "; stop that coordinator first, or pass another --state-dir");
   }
   auto store = coordinator::SqliteJobStore::Open(a.state_dir + "/hpo.db");
-  if (!store.ok()) Fail(3, store.status().message());
+  if (!store.ok()) FailOpeningStore(store.status(), a.state_dir);
   coordinator::CoreOptions co;
   co.on_store_failure = StopOnStoreFailure("hpo coordinator", a.state_dir, "start the coordinator again");
   co.lease_ms = a.lease_ms;

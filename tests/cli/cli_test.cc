@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/mount.h>
+
 #include <gtest/gtest.h>
 #include <csignal>
 #include <chrono>
@@ -841,6 +843,25 @@ TEST_F(CliTest, AWorkerWhoseFileLimitIsTooSmallForItsSlotsSaysSoAtStart) {
   EXPECT_NE(text.find("may open only 64 files (ulimit -n), and a worker of 24 slot(s) needs about 416"), std::string::npos)
       << text;
   EXPECT_NE(text.find("or use fewer --slots"), std::string::npos) << text;
+}
+
+
+// A coordinator started on a full disk says where and what to do (it said only "job store:
+// database or disk is full").
+TEST_F(CliTest, ACoordinatorOnAFullDiskSaysWhichDirectoryAndWhatToDo) {
+  const fs::path small = dir_ / "small";
+  fs::create_directories(small);
+  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=256k") != 0) GTEST_SKIP() << "cannot mount a tmpfs (needs root)";
+  struct Unmount {
+    fs::path p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{small};
+  (void)std::system(("dd if=/dev/zero of=" + (small / "fill").string() + " bs=4k 2>/dev/null").c_str());
+  const std::string state = (small / "st").string();
+  Outcome o = Hpo({"coordinator", "--listen", "tcp://127.0.0.1:0", "--http", "127.0.0.1:0", "--state-dir", state});
+  EXPECT_EQ(o.exit_code, 3) << o.err;
+  EXPECT_NE(o.err.find("in " + state + ": "), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("free space on that file system (df -h " + state + ")"), std::string::npos) << o.err;
 }
 
 }  // namespace
