@@ -931,6 +931,28 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
     res.set_content(Dump(j), "application/x-amz-json-1.1");
     return httplib::Server::HandlerResponse::Handled;
   }));
+  // Framing that two HTTP parsers may read differently (RFC 9112 6.3): a Content-Length together
+  // with Transfer-Encoding, or Content-Lengths that disagree. Behind a proxy (the README's advice
+  // for untrusted networks) that is how one request is smuggled inside another; refused before
+  // any body is read.
+  impl_->server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    std::string why;
+    const size_t lengths = req.get_header_value_count("Content-Length");
+    if (lengths > 0 && req.has_header("Transfer-Encoding")) {
+      why = "the request has both Content-Length and Transfer-Encoding; send one";
+    } else {
+      for (size_t i = 1; i < lengths; ++i) {
+        if (req.get_header_value("Content-Length", i) != req.get_header_value("Content-Length", 0)) {
+          why = "the request has Content-Length headers that disagree";
+        }
+      }
+    }
+    if (why.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    Json j = {{"__type", "SerializationException"}, {"message", why}};
+    res.status = 400;
+    res.set_content(Dump(j), "application/x-amz-json-1.1");
+    return httplib::Server::HandlerResponse::Handled;
+  });
   impl_->options = std::move(options);
   if (!impl_->options.now_s) {
     impl_->options.now_s = [] {

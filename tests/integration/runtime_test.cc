@@ -1124,6 +1124,28 @@ TEST_F(Cluster, HostileHttpClientsGetClearErrorsAndDoNotStallOthers) {
   EXPECT_EQ(options->status, 404);
   EXPECT_NE(options->body.find("no such route: OPTIONS /"), std::string::npos) << options->body;
 
+  // Framing two parsers may read differently (request smuggling behind a proxy) is refused.
+  for (const std::string& framing : {std::string("Content-Length: 2\r\nContent-Length: 10\r\n"),
+                                     std::string("Content-Length: 2\r\nTransfer-Encoding: chunked\r\n")}) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(http_port_));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    timeval tv{3, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    const std::string req = "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: SageMaker.ListHyperParameterTuningJobs\r\n" +
+                            framing + "\r\n{}";
+    ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    char buf[2048];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    const std::string answer(buf, n > 0 ? static_cast<size_t>(n) : 0);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << framing << answer;
+    EXPECT_NE(answer.find("SerializationException"), std::string::npos) << answer;
+    ::close(fd);
+  }
+
   // Slow clients: each sends a header line now and then and never ends its request.
   std::vector<int> slow;
   for (int i = 0; i < 12; ++i) {
