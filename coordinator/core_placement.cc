@@ -198,7 +198,8 @@ std::vector<CoordinatorCore::Impl::GangPick> CoordinatorCore::Impl::PlaceGang(co
   // Enough workers, and each host's request fits some worker: but a distinct worker for every
   // host? (Two hosts of ml.c5.xlarge with one worker serving it waited forever, as if the
   // cluster were only busy.) A matching of hosts to the workers that could ever serve them.
-  if (plans.size() > 1 && !workers.empty()) {
+  auto never_matched = [&]() -> bool {
+    if (plans.size() <= 1 || workers.empty()) return false;
     std::vector<std::vector<const std::string*>> can(plans.size());
     for (size_t i = 0; i < plans.size(); ++i) {
       for (const auto& [id, w] : workers) {
@@ -228,9 +229,10 @@ std::vector<CoordinatorCore::Impl::GangPick> CoordinatorCore::Impl::PlaceGang(co
              " distinct workers that serve " + type + ", and " + std::to_string(can[i].size()) +
              " of the registered workers can (start more workers with --instance-type " + type +
              (plans[i].req.instance_group.empty() ? "" : " --instance-group " + plans[i].req.instance_group) + ")";
-      return {};
+      return true;
     }
-  }
+    return false;
+  };
   // A worker that runs a host of another multi-host training job takes no host of this one:
   // both gangs' algo-N would resolve to the same address, so fixed rendezvous ports (torchrun's
   // 29500, MPI's sshd) collided and one job's algo-2 could join the other's algo-1. SageMaker
@@ -250,6 +252,7 @@ std::vector<CoordinatorCore::Impl::GangPick> CoordinatorCore::Impl::PlaceGang(co
     bool e = false;
     uint32_t g = 0;
     WorkerInfo* w = PlaceHost(plan.req, &e, why, &g, avoid, prefer_on_demand, &taken, job, definition);
+    if (!w && never_matched()) return {};  // checked only when placement fails: it is O(hosts x workers)
     if (!w && busy > 0) {
       *why = std::to_string(busy) +
              " worker(s) run a host of another multi-host training job, and each training job gets hosts of its own";

@@ -182,6 +182,19 @@ class Cluster : public ::testing::Test {
               {"StoppingCondition", {{"MaxRuntimeInSeconds", 60}}}}}};
   }
 
+  // A Random job (x in [0, 1]) whose training image is the shell script `script`, written to
+  // dir_/NAME.sh and made executable.
+  Json ScriptJob(const std::string& name, int jobs, int parallel, const std::string& script,
+                 Json statics = Json::object()) {
+    const fs::path trainer = dir_ / (name + ".sh");
+    std::ofstream(trainer) << script;
+    fs::permissions(trainer, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
+    Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+    Json spec = Job(name, "Random", jobs, parallel, ranges, std::move(statics));
+    spec["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] = "file://" + trainer.string();
+    return spec;
+  }
+
   Json WaitFor(const std::string& name, int seconds = 60) {
     Json d;
     for (int i = 0; i < seconds * 10; ++i) {

@@ -565,22 +565,19 @@ class ReleaseCluster : public Cluster {
     worker_args_of_ = {{1, {"--checkpoint-release-ms", "200"}}, {2, {"--checkpoint-release-ms", "0"}}};
   }
   Json CheckpointingJob(const std::string& name, int jobs, const std::string& break_upload) {
-    const fs::path trainer = dir_ / "ckpt.sh";
-    std::ofstream(trainer) << "#!/bin/sh\n"
-                              "ck=\"$(dirname \"$SM_MODEL_DIR\")/checkpoints\"\n"
-                              "echo 'step 1' > \"$ck/ckpt\"\n"
-                              "if [ \"$SM_HP_BREAK\" = 1 ]; then\n"
-                              "  sleep 1\n"  // the periodic pass uploads ckpt
-                              "  dest=$(sed 's/.*\"S3Uri\": *\"file:\\/\\/\\([^\"]*\\)\".*/\\1/' "
-                              "\"$SM_INPUT_CONFIG_DIR/checkpointconfig.json\")\n"
-                              "  rm -rf \"$dest\" && echo 'not a directory' > \"$dest\"\n"
-                              "  echo 'step 2' > \"$ck/ckpt2\"\n"  // the last pass cannot upload it
-                              "fi\n"
-                              "echo loss=0.5\n";
-    fs::permissions(trainer, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
-    Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
-    Json spec = Job(name, "Random", jobs, 4, ranges, {{"break", break_upload}});
-    spec["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] = "file://" + trainer.string();
+    Json spec = ScriptJob(name, jobs, 4,
+                          "#!/bin/sh\n"
+                          "ck=\"$(dirname \"$SM_MODEL_DIR\")/checkpoints\"\n"
+                          "echo 'step 1' > \"$ck/ckpt\"\n"
+                          "if [ \"$SM_HP_BREAK\" = 1 ]; then\n"
+                          "  sleep 1\n"  // the periodic pass uploads ckpt
+                          "  dest=$(sed 's/.*\"S3Uri\": *\"file:\\/\\/\\([^\"]*\\)\".*/\\1/' "
+                          "\"$SM_INPUT_CONFIG_DIR/checkpointconfig.json\")\n"
+                          "  rm -rf \"$dest\" && echo 'not a directory' > \"$dest\"\n"
+                          "  echo 'step 2' > \"$ck/ckpt2\"\n"  // the last pass cannot upload it
+                          "fi\n"
+                          "echo loss=0.5\n",
+                          {{"break", break_upload}});
     spec["TrainingJobDefinition"]["CheckpointConfig"] = {{"S3Uri", "file://" + (dir_ / "ck").string()}};
     return spec;
   }
@@ -764,16 +761,12 @@ class OrphanCluster : public Cluster {
 TEST_F(OrphanCluster, ARestartedWorkerKillsWhatItsKilledPredecessorsProgramsStarted) {
   const std::string daemon = std::to_string(5000 + ::getpid() % 4000) + ".25";
   const std::string child = std::to_string(5000 + ::getpid() % 4000) + ".5";
-  const fs::path trainer = dir_ / "wrapper.sh";
-  std::ofstream(trainer) << "#!/bin/sh\n"
-                            "setsid sleep " << daemon << " &\n"  // left its group and session
-                            "sleep " << child << " &\n"          // in the program's group
-                            "sleep 2\n"
-                            "echo loss=0.5\n";
-  fs::permissions(trainer, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
-  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
-  Json spec = Job("it-orphans", "Random", 1, 1, ranges);
-  spec["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] = "file://" + trainer.string();
+  Json spec = ScriptJob("it-orphans", 1, 1,
+                        "#!/bin/sh\n"
+                        "setsid sleep " + daemon + " &\n"  // left its group and session
+                        "sleep " + child + " &\n"          // in the program's group
+                        "sleep 2\n"
+                        "echo loss=0.5\n");
   spec["TrainingJobDefinition"]["RetryStrategy"] = {{"MaximumRetryAttempts", 1}};
   Call("CreateHyperParameterTuningJob", spec);
   std::vector<pid_t> left;
@@ -950,10 +943,6 @@ std::vector<pid_t> Descendants(pid_t pid) {
   return out;
 }
 
-// Slurm's scancel (like any stop of a whole cgroup) signals every process of the job at once:
-// the training programs die of SIGTERM before their worker has handled its own. Their training
-// jobs are handed back (Interrupted, run again elsewhere without spending a retry), not failed
-// as algorithm errors.
 // A worker stopped with SIGTERM (systemctl stop, the end of a Slurm job) gives its programs
 // their grace period; one that needs longer than the coordinator's lease to save and exit used
 // to have its worker taken for lost mid-grace, and its training job failed instead of running
@@ -964,16 +953,12 @@ class LongGraceCluster : public Cluster {
 };
 
 TEST_F(LongGraceCluster, AStoppedWorkersSlowToExitTrainingJobRunsAgainElsewhere) {
-  const fs::path trainer = dir_ / "slow_exit.sh";
-  std::ofstream(trainer) << "#!/bin/sh\n"
-                            "trap 'echo saving; sleep 5; exit 143' TERM\n"
-                            "i=0\n"
-                            "while [ $i -lt 15 ]; do echo loss=0.5; sleep 0.2 & wait $!; i=$((i+1)); done\n";
-  fs::permissions(trainer, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
-  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
-  Json spec = Job("it-slowexit", "Random", 1, 1, ranges);
-  spec["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] = "file://" + trainer.string();
-  Call("CreateHyperParameterTuningJob", spec);
+  Call("CreateHyperParameterTuningJob",
+       ScriptJob("it-slowexit", 1, 1,
+                 "#!/bin/sh\n"
+                 "trap 'echo saving; sleep 5; exit 143' TERM\n"
+                 "i=0\n"
+                 "while [ $i -lt 15 ]; do echo loss=0.5; sleep 0.2 & wait $!; i=$((i+1)); done\n"));
   size_t victim = workers_.size();
   for (int i = 0; i < 100 && victim == workers_.size(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -994,6 +979,10 @@ TEST_F(LongGraceCluster, AStoppedWorkersSlowToExitTrainingJobRunsAgainElsewhere)
   EXPECT_EQ(interrupted, 1) << tj.dump(2);
 }
 
+// Slurm's scancel (like any stop of a whole cgroup) signals every process of the job at once:
+// the training programs die of SIGTERM before their worker has handled its own. Their training
+// jobs are handed back (Interrupted, run again elsewhere without spending a retry), not failed
+// as algorithm errors.
 TEST_F(Cluster, TrainingProgramsKilledByTheWorkersOwnStopSignalAreHandedBackNotFailed) {
   Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
   Json spec = Job("it-scancel", "Random", 4, 2, ranges, {{"sleep_ms", "700"}});
