@@ -621,7 +621,7 @@ void AddClientCommands(CLI::App& app) {
     Origin& origin = *logs_origin;
     int64_t after = 0;
     uint32_t attempt = 0;
-    int64_t last_line = -1;  // of the attempt being printed
+    std::map<std::string, int64_t> last_line;  // of each host of the attempt being printed ("" for one host)
     for (;;) {
       auto got = origin.source().Logs(la->trial, after, 5000);
       if (!got.ok() && got.status().code() == StatusCode::kNotFound && after == 0 &&
@@ -635,18 +635,23 @@ void AddClientCommands(CLI::App& app) {
         if (a != attempt) {
           if (attempt != 0 || a > 1) std::cout << "---- attempt " << a << " ----\n";
           attempt = a;
-          last_line = -1;
+          last_line.clear();
         }
-        const int64_t line = l.value("line", last_line + 1);
-        if (line > last_line + 1 && last_line >= 0) {
+        // A multi-host training job's lines name their host, as SageMaker's log streams do.
+        const std::string host = l.value("host", "");
+        const std::string tag = host.empty() ? "" : "[" + host + "] ";
+        auto seen = last_line.try_emplace(host, -1).first;
+        const int64_t line = l.value("line", seen->second + 1);
+        if (line > seen->second + 1 && seen->second >= 0) {
           // The coordinator keeps an attempt's first and last lines (CoordinatorCore::kLogHeadLines).
-          std::cout << "---- " << (line - last_line - 1) << " lines not kept by the coordinator (it keeps the first "
+          std::cout << tag << "---- " << (line - seen->second - 1)
+                    << " lines not kept by the coordinator (it keeps the first "
                     << coordinator::CoordinatorCore::kLogHeadLines << " and the last "
-                    << coordinator::CoordinatorCore::kLogTailLines
-                    << " of an attempt; the worker's trial.log has them all) ----\n";
+                    << coordinator::CoordinatorCore::kLogTailLines << " of an attempt" << (host.empty() ? "" : "'s host")
+                    << "; the worker's trial.log has them all) ----\n";
         }
-        last_line = std::max(last_line, line);
-        std::cout << l["text"].get<std::string>() << "\n";
+        seen->second = std::max(seen->second, line);
+        std::cout << tag << l["text"].get<std::string>() << "\n";
       }
       std::cout.flush();
       bool more = !j["lines"].empty();

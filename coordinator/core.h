@@ -129,9 +129,10 @@ struct Trial {
   proto::StringMap hyperparameters;  // what the program sees: static + tuned + _tuning_objective_metric
   TrialState state = TrialState::kPending;
   std::vector<SecondaryTransition> secondary;  // SecondaryStatusTransitions, in order
-  // Per attempt: one past the highest log line number received (memory only; after a restart
-  // the window starts again from what arrives).
-  std::map<uint32_t, uint64_t> log_lines_seen;
+  // Per attempt and host (job_store.h LogLineKey's host: 0 for a single host, N for algo-N): one
+  // past the highest log line number received (memory only; after a restart the window starts
+  // again from what arrives).
+  std::map<std::pair<uint32_t, uint32_t>, uint64_t> log_lines_seen;
   uint32_t attempt = 0;                        // current attempt, 0 before the first start
   std::string worker_id;                       // where the current attempt runs
   bool started = false;                        // TrialStarted seen for the current attempt
@@ -139,7 +140,14 @@ struct Trial {
   std::optional<double> objective;               // last emitted value of the objective metric
   std::map<std::string, double> final_metrics;   // last value of every metric
   std::map<std::string, int64_t> final_metric_ms;  // when each of those was emitted (worker's clock)
-  uint64_t last_seq = 0;                         // last MetricPoints seq applied (this attempt)
+  uint64_t last_seq = 0;                         // last MetricPoints seq applied (this attempt;
+                                                 // of a gang, algo-1's: GangHost::seq the others')
+  // A gang's metrics: every host parses its own output, and a metric's values are those of the
+  // lowest-numbered host that reports it (index into `gang`; algo-1 is 0). The trainers of a
+  // heterogeneous cluster are often a later instance group than the data hosts; where several
+  // hosts print a metric (each rank its own loss), algo-1's wins, as with one host. A lower host
+  // that starts reporting a metric later takes it over: its points replace the other's.
+  std::map<std::string, size_t> metric_host;
   std::string failure_reason;
   int infra_failures = 0;  // attempts that ended in infrastructure errors
   bool stop_requested = false;
@@ -160,16 +168,17 @@ struct Trial {
   int interruptions = 0;       // attempts that ended Interrupted (spot): re-queued, no retry spent
   std::string interrupted_on;  // the worker of the last interrupted attempt (placed elsewhere if possible)
   // A multi-host attempt (InstanceCount > 1 or several instance groups): every host of its gang,
-  // algo-1 first (worker_id is gang[0]'s). Empty for a single-host attempt. Only algo-1 reports
-  // metrics and log lines; the attempt ends when every host has exited Completed, or at the first
-  // host that ends otherwise (the others are stopped), and a lost host ends it as an
-  // infrastructure error, retried as a unit.
+  // algo-1 first (worker_id is gang[0]'s). Empty for a single-host attempt. Every host reports
+  // its log lines and metric points (metric_host says whose values count). The attempt ends when
+  // every host has exited Completed, or at the first host that ends otherwise (the others are
+  // stopped), and a lost host ends it as an infrastructure error, retried as a unit.
   struct GangHost {
     std::string worker_id;
     std::string group;           // its instance group ("" for an InstanceCount gang)
     std::string instance_type;
     std::vector<uint32_t> gpus;
     std::string exit;            // the host's TrialExited status once it reported one
+    uint64_t seq = 0;            // last MetricPoints seq applied from this host (algo-1: last_seq)
   };
   std::vector<GangHost> gang;
   // The workers of the current attempt: its gang's, else worker_id alone.

@@ -180,17 +180,46 @@ void CoordinatorCore::Impl::OnTrialStarted(const std::string& wid, const proto::
   SaveTrial(*t);
 }
 
+// The host of the attempt `t` that `wid` plays: its index into t.gang (0 for a single host).
+static size_t HostIndex(const Trial& t, const std::string& wid) {
+  for (size_t i = 0; i < t.gang.size(); ++i) {
+    if (t.gang[i].worker_id == wid) return i;
+  }
+  return 0;
+}
+
+bool CoordinatorCore::Impl::TakesMetric(Trial& t, size_t host, const std::string& name, std::vector<std::string>* replaced) {
+  if (t.gang.empty()) return true;
+  auto it = t.metric_host.find(name);
+  if (it != t.metric_host.end() && it->second < host) return false;  // a lower host reports it
+  if (it != t.metric_host.end() && it->second > host) replaced->push_back(name);
+  t.metric_host[name] = host;
+  return true;
+}
+
 bool CoordinatorCore::Impl::OnMetrics(const std::string& wid, const proto::wire::MetricPoints& m, int64_t now, std::vector<Outgoing>* out) {
   Trial* t = CurrentAttempt(m.trial, m.attempt);
-  if (!t || m.seq <= t->last_seq) return true;  // stale attempt or duplicate batch
-  if (!t->gang.empty() && wid != t->worker_id) return true;  // only algo-1 reports a gang's metrics
-  if (m.seq != t->last_seq + 1) return false;   // a gap: wait for the missing batch
+  if (!t) return true;  // stale attempt
+  const size_t host = HostIndex(*t, wid);
+  uint64_t& seq = host == 0 ? t->last_seq : t->gang[host].seq;  // each host numbers its own batches
+  if (m.seq <= seq) return true;                  // a duplicate batch
+  if (m.seq != seq + 1) return false;             // a gap: wait for the missing batch
   TuningJob* j = Job(t->tuning_job);
   std::string objective = j ? ObjectiveMetricFor(*j, t->definition_name) : "";
   const bool track = j && TracksCurves(*j);
-  const size_t old_len = t->curve.size();
+  size_t old_len = t->curve.size();
   std::vector<MetricRow> rows;
+  std::vector<std::string> replaced;  // metrics a lower host of a gang takes over from a higher one
   for (const auto& p : m.points) {
+    const size_t taken_over = replaced.size();
+    if (!TakesMetric(*t, host, p.name, &replaced)) continue;
+    if (replaced.size() > taken_over) {  // from now on this host's: the other's values go
+      if (p.name == objective) {
+        t->curve.clear();
+        old_len = 0;
+      }
+      for (auto it = rows.begin(); it != rows.end();) it = it->name == p.name ? rows.erase(it) : it + 1;
+    }
     rows.push_back({t->name, m.attempt, m.seq, p.name, p.value, p.timestamp_ms, p.step});
     t->final_metrics[p.name] = p.value;
     t->final_metric_ms[p.name] = p.timestamp_ms;
@@ -199,9 +228,10 @@ bool CoordinatorCore::Impl::OnMetrics(const std::string& wid, const proto::wire:
       if (track) t->curve.push_back(p.value);
     }
   }
-  t->last_seq = m.seq;
+  seq = m.seq;
   Reindex(*t);
   Note(InTransaction(store, [&] {
+    for (const auto& name : replaced) HPO_RETURN_IF_ERROR(store->DeleteMetrics(t->name, m.attempt, name));
     HPO_RETURN_IF_ERROR(store->AppendMetrics(rows));
     return store->PutTrial(TrialToRow(*t));
   }));
@@ -209,14 +239,19 @@ bool CoordinatorCore::Impl::OnMetrics(const std::string& wid, const proto::wire:
   return true;
 }
 
-void CoordinatorCore::Impl::OnLogLines(const proto::wire::LogLines& m) {
+void CoordinatorCore::Impl::OnLogLines(const std::string& wid, const proto::wire::LogLines& m) {
   auto it = trials.find(m.trial);
   if (it == trials.end() || m.attempt > it->second.attempt) return;  // unknown trial or attempt
   // Head and tail (CoordinatorCore::kLogHeadLines, kLogTailLines): lines past the head are
   // kept until they are more than kLogTailLines behind the newest one.
   constexpr uint64_t kHead = CoordinatorCore::kLogHeadLines, kTail = CoordinatorCore::kLogTailLines;
   Trial& t = it->second;
-  uint64_t& seen = t.log_lines_seen[m.attempt];  // one past the highest line number received
+  if (m.first_line >= kLogLineLimit - m.lines.size()) return;  // numbers no program reaches
+  // A gang host's lines (of the current attempt) are numbered apart: 1 + its index.
+  const uint32_t host = m.attempt == t.attempt && t.OnWorker(wid) && !t.gang.empty()
+                            ? static_cast<uint32_t>(HostIndex(t, wid) + 1)
+                            : 0;
+  uint64_t& seen = t.log_lines_seen[{m.attempt, host}];  // one past the highest line number received
   const uint64_t before = seen;
   if (!m.lines.empty()) seen = std::max<uint64_t>(seen, m.first_line + m.lines.size());
   const uint64_t tail_from = seen > kHead + kTail ? seen - kTail : kHead;  // lines in [kHead, tail_from) go
@@ -226,12 +261,12 @@ void CoordinatorCore::Impl::OnLogLines(const proto::wire::LogLines& m) {
     if (line >= kHead && line < tail_from) continue;  // a re-sent line of the dropped middle
     const std::string& text = m.lines[i];
     if (text.size() <= CoordinatorCore::kLogLineBytes) {
-      rows.push_back({0, m.trial, m.attempt, line, text});
+      rows.push_back({0, m.trial, m.attempt, LogLineKey(host, line), text});
       continue;
     }
     size_t cut = CoordinatorCore::kLogLineBytes;
     while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // at a character
-    rows.push_back({0, m.trial, m.attempt, line,
+    rows.push_back({0, m.trial, m.attempt, LogLineKey(host, line),
                     text.substr(0, cut) + " ... [" + std::to_string(text.size() - cut) +
                         " more bytes; the whole line is in the worker's trial.log]"});
   }
@@ -239,14 +274,15 @@ void CoordinatorCore::Impl::OnLogLines(const proto::wire::LogLines& m) {
   if (tail_from > kHead && seen > before) {
     // The window moved: drop what fell out of it (one range delete per batch; the rows already
     // dropped are not there to scan).
-    Note(store->TrimLogs(m.trial, m.attempt, kHead, tail_from));
+    Note(store->TrimLogs(m.trial, m.attempt, LogLineKey(host, kHead), LogLineKey(host, tail_from)));
   }
 }
 
 bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::TrialExited& m, int64_t now, std::vector<Outgoing>* out) {
   Trial* t = CurrentAttempt(m.trial, m.attempt);
   if (!t) return true;
-  if (m.seq > t->last_seq) return false;
+  const size_t host = HostIndex(*t, wid);
+  if (m.seq > (host == 0 ? t->last_seq : t->gang[host].seq)) return false;
   const bool queued_ahead = t->Queued();  // ReleaseSlot forgets it
   // The training time as the worker measured it (its own clock at both ends): the coordinator's
   // clock counts from when it heard of the start to when it hears of the end, which a coordinator
@@ -266,14 +302,20 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   }
   TuningJob* j = Job(t->tuning_job);
   std::string objective = j ? ObjectiveMetricFor(*j, t->definition_name) : "";
-  if (t->gang.empty() || wid == t->worker_id) {  // a gang's metrics are algo-1's
+  std::vector<std::string> replaced;  // a gang's metrics: of the lowest host that reports each
+  if (t->gang.empty() || t->OnWorker(wid)) {
     for (const auto& fm : m.final_metrics) {
+      if (!TakesMetric(*t, host, fm.name, &replaced)) continue;
       // The last value seen at the end; a value the points already carried keeps their time.
       if (!t->final_metrics.count(fm.name) || t->final_metrics[fm.name] != fm.value || !t->final_metric_ms.count(fm.name)) {
         t->final_metric_ms[fm.name] = m.ended_at_ms > 0 ? m.ended_at_ms : now;
       }
       t->final_metrics[fm.name] = fm.value;
       if (fm.name == objective) t->objective = fm.value;
+    }
+    for (const auto& name : replaced) {  // a lower host's final value, where a higher one sent points
+      Note(store->DeleteMetrics(t->name, m.attempt, name));
+      if (name == objective) t->curve.clear();
     }
   }
   std::string on_host;  // which host of a gang ended it, for the failure reason
@@ -431,7 +473,7 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
       out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kTrialExited), x->trial, x->attempt, x->seq}});
     }
   } else if (const auto* l = std::get_if<proto::wire::LogLines>(&msg)) {
-    if (!FromElsewhere(wid, l->trial, l->attempt, "LogLines", now)) OnLogLines(*l);
+    if (!FromElsewhere(wid, l->trial, l->attempt, "LogLines", now)) OnLogLines(wid, *l);
     out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kLogLines), l->trial, l->attempt, l->seq}});
   } else if (const auto* held = std::get_if<proto::wire::HeldTrials>(&msg)) {
     // Of the training jobs whose checkpoint directory the worker keeps, those that will run no

@@ -424,14 +424,22 @@ struct CoordinatorCore::Impl {
   std::set<std::tuple<std::string, std::string, uint32_t>> refused_reports;  // at most 10,000
   void OnTrialStarted(const std::string& wid, const proto::wire::TrialStarted& m, int64_t now);
 
-  // Returns whether to acknowledge. Batches are applied in seq order, exactly once: a duplicate
-  // is acknowledged again, a batch after a gap (its predecessor lost with a connection) is left
-  // unacknowledged, so the worker re-sends both, in order. An acknowledgement therefore means
-  // "this seq and every earlier one are applied", which is how the worker reads it.
+  // Whether the metric `name` reported by host `host` (index into t.gang) counts: the lowest host
+  // reporting a metric is its source (Trial::metric_host). When `host` takes it over from a
+  // higher one, `name` is added to *replaced (the caller drops the other's points).
+  bool TakesMetric(Trial& t, size_t host, const std::string& name, std::vector<std::string>* replaced);
+
+  // Returns whether to acknowledge. Batches are applied in seq order (each host of a gang has its
+  // own), exactly once: a duplicate is acknowledged again, a batch after a gap (its predecessor
+  // lost with a connection) is left unacknowledged, so the worker re-sends both, in order. An
+  // acknowledgement therefore means "this seq and every earlier one are applied", which is how
+  // the worker reads it.
   bool OnMetrics(const std::string& wid, const proto::wire::MetricPoints& m, int64_t now,
                  std::vector<Outgoing>* out);
 
-  void OnLogLines(const proto::wire::LogLines& m);
+  // Stores the lines (head and tail per attempt and host: CoordinatorCore::kLogHeadLines); a
+  // gang host's under its own numbers (job_store.h LogLineKey).
+  void OnLogLines(const std::string& wid, const proto::wire::LogLines& m);
 
   // Returns whether to acknowledge: an exit whose attempt still misses metric batches (m.seq
   // says how many were sent) waits for them, so no point is lost behind the exit.

@@ -345,6 +345,7 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
   t->worker_id = w.reg.worker_id;
   t->started = false;
   t->last_seq = 0;
+  t->metric_host.clear();
   if (!t->secondary.empty() && t->secondary.back().status == "Starting") t->secondary.pop_back();  // was waiting
   if (after) {
     t->after_trial = after->name;

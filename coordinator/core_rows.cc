@@ -106,9 +106,10 @@ TrialRow TrialToRow(const Trial& t) {
     Json g = Json::array();
     for (const auto& h : t.gang) {
       g.push_back({{"worker", h.worker_id}, {"group", h.group}, {"type", h.instance_type}, {"gpus", h.gpus},
-                   {"exit", h.exit}});
+                   {"exit", h.exit}, {"seq", h.seq}});
     }
     d["gang"] = g;
+    if (!t.metric_host.empty()) d["metric_host"] = t.metric_host;
   }
   if (t.training_ms > 0) d["training_ms"] = t.training_ms;
   if (t.spot_training_ms > 0) d["spot_training_ms"] = t.spot_training_ms;
@@ -167,8 +168,9 @@ Trial TrialFromRow(const TrialRow& r) {
   for (const auto& h : Get(d, "gang", Json::array())) {
     if (!h.is_object()) continue;
     t.gang.push_back({Get(h, "worker", none), Get(h, "group", none), Get(h, "type", none),
-                      Get(h, "gpus", std::vector<uint32_t>{}), Get(h, "exit", none)});
+                      Get(h, "gpus", std::vector<uint32_t>{}), Get(h, "exit", none), Get(h, "seq", uint64_t{0})});
   }
+  t.metric_host = Get(d, "metric_host", std::map<std::string, size_t>{});
   if (auto a = d.find("after"); a != d.end() && a->is_object() && !t.Terminal()) {
     t.after_trial = Get(*a, "trial", none);
     t.after_attempt = Get(*a, "attempt", 0u);

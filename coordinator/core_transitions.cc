@@ -145,6 +145,7 @@ void CoordinatorCore::Impl::ToQueue(Trial& t) {
   t.worker_id.clear();
   t.started = false;
   t.last_seq = 0;
+  t.metric_host.clear();
 }
 
 void CoordinatorCore::Impl::InfraFailure(Trial& t, const std::string& reason, int64_t now) {

@@ -672,7 +672,10 @@ Page TrialPage(Source& src, const std::string& name, const PageOptions& o) {
   }
   b += " &middot; follow it with <code>hpo logs " + Escape(name) + " -f</code></p><pre class=\"log\">";
   if (tail) {
-    for (const Json& line : *tail) b += Escape(Str(line, "text")) + "\n";
+    for (const Json& line : *tail) {
+      const std::string host = Str(line, "host");  // a multi-host training job's
+      b += (host.empty() ? "" : "[" + Escape(host) + "] ") + Escape(Str(line, "text")) + "\n";
+    }
   }
   b += "</pre>";
   Page p;

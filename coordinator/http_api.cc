@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <cstdio>
 #include <memory>
 #include <mutex>
@@ -722,16 +723,26 @@ ApiResponse LogsPage(Dispatcher& d, const std::string& trial, int64_t after, siz
   });
   if (!rows.ok()) return FromStatus(rows.status());
   // Lines re-sent after a lost connection are stored after later ones: a page is returned in
-  // (attempt, line) order; `next` stays the storage cursor, so following still sees every line.
+  // attempt order and, within each host's output, in line order; the hosts of a multi-host
+  // attempt stay interleaved as their lines arrived. `next` stays the storage cursor, so
+  // following still sees every line.
   int64_t cursor = after;
   for (const auto& r : *rows) cursor = std::max(cursor, r.id);
   std::vector<LogRow> ordered = *rows;
-  std::stable_sort(ordered.begin(), ordered.end(), [](const LogRow& a, const LogRow& b) {
-    return std::tie(a.attempt, a.line) < std::tie(b.attempt, b.line);
-  });
+  std::stable_sort(ordered.begin(), ordered.end(), [](const LogRow& a, const LogRow& b) { return a.attempt < b.attempt; });
+  std::map<std::pair<uint32_t, uint32_t>, std::vector<size_t>> places;  // (attempt, host) -> positions
+  for (size_t i = 0; i < ordered.size(); ++i) places[{ordered[i].attempt, LogLineHost(ordered[i].line)}].push_back(i);
+  for (const auto& [stream, at] : places) {
+    std::vector<LogRow> mine;
+    for (size_t i : at) mine.push_back(std::move(ordered[i]));
+    std::stable_sort(mine.begin(), mine.end(), [](const LogRow& a, const LogRow& b) { return a.line < b.line; });
+    for (size_t k = 0; k < at.size(); ++k) ordered[at[k]] = std::move(mine[k]);
+  }
   Json lines = Json::array();
   for (const auto& r : ordered) {
-    lines.push_back({{"attempt", r.attempt}, {"line", r.line}, {"text", r.text}});
+    Json l = {{"attempt", r.attempt}, {"line", LogLineNumber(r.line)}, {"text", r.text}};
+    if (const uint32_t host = LogLineHost(r.line); host > 0) l["host"] = "algo-" + std::to_string(host);
+    lines.push_back(std::move(l));
   }
   return Ok({{"TrainingJobStatus", status}, {"lines", lines}, {"next", cursor}});
 }

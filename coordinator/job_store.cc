@@ -369,6 +369,14 @@ Status SqliteJobStore::TrimLogs(const std::string& trial, uint32_t attempt, uint
   return Status::Ok();
 }
 
+Status SqliteJobStore::DeleteMetrics(const std::string& trial, uint32_t attempt, const std::string& name) {
+  Stmt s(db_, "DELETE FROM metrics WHERE trial=? AND attempt=? AND name=?");
+  if (!s.ok()) return s.Error("preparing a metric deletion");
+  s.Bind(1, trial).Bind(2, static_cast<int64_t>(attempt)).Bind(3, name);
+  if (s.Step() != SQLITE_DONE) return s.Error("deleting a metric's points");
+  return Status::Ok();
+}
+
 // Runs `sqls`, each with ?1 = name, in one transaction: all or nothing.
 Status SqliteJobStore::DeleteAll(std::initializer_list<const char*> sqls, const std::string& name, const char* what) {
   HPO_RETURN_IF_ERROR(Begin());

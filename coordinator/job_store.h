@@ -67,10 +67,21 @@ struct LogRow {
   int64_t id = 0;  // increasing cursor across the whole store
   std::string trial;
   uint32_t attempt = 0;
-  uint64_t line = 0;  // 0-based line number within the attempt's output
+  uint64_t line = 0;  // 0-based line number within the attempt's output of one host (a multi-host
+                      // attempt's host in the high bits: coordinator/core.h LogLineKey)
   std::string text;
   bool operator==(const LogRow&) const = default;
 };
+
+// A stored log line's number (LogRow::line): the host of a multi-host attempt (1 for algo-1, 2
+// for algo-2, ...; 0 for a single-host attempt) from bit kLogHostShift up, the line's number in
+// that host's output below it. Each host's output is then its own run of numbers, kept and
+// trimmed on its own, and a reader tells the hosts apart.
+inline constexpr int kLogHostShift = 40;
+inline constexpr uint64_t kLogLineLimit = uint64_t{1} << kLogHostShift;  // line numbers below this
+inline constexpr uint64_t LogLineKey(uint32_t host, uint64_t line) { return (uint64_t{host} << kLogHostShift) | line; }
+inline constexpr uint32_t LogLineHost(uint64_t key) { return static_cast<uint32_t>(key >> kLogHostShift); }
+inline constexpr uint64_t LogLineNumber(uint64_t key) { return key & (kLogLineLimit - 1); }
 
 // One entry of the coordinator's history: a job created, a training job stopped early and why, a
 // suggestion's cost, a worker lost, what Autotune chose, ... (`kind` names which).
@@ -100,6 +111,9 @@ class JobStore {
   virtual Result<std::vector<JobRow>> LoadJobs() = 0;
   virtual Result<std::vector<TrialRow>> LoadTrials() = 0;
   virtual Result<std::vector<MetricRow>> LoadMetrics(const std::string& trial) = 0;
+  // Removes the attempt's points of metric `name` (a multi-host attempt whose metric a lower host
+  // reports from now on: coordinator/core.h Trial::metric_host).
+  virtual Status DeleteMetrics(const std::string& trial, uint32_t attempt, const std::string& name) = 0;
   // Log lines are keyed by (trial, attempt, line): writing a line twice keeps the first.
   virtual Status AppendLogs(const std::vector<LogRow>& rows) = 0;
   // Up to `limit` lines of the trial with id > after_id, in order.
@@ -146,6 +160,7 @@ class SqliteJobStore final : public JobStore {
   Status AppendLogs(const std::vector<LogRow>& rows) override;
   Result<std::vector<LogRow>> LoadLogs(const std::string& trial, int64_t after_id, size_t limit) override;
   Status TrimLogs(const std::string& trial, uint32_t attempt, uint64_t from_line, uint64_t to_line) override;
+  Status DeleteMetrics(const std::string& trial, uint32_t attempt, const std::string& name) override;
   Status DeleteJob(const std::string& name) override;
   Status DeleteTrial(const std::string& name) override;
   Result<std::vector<EventRow>> LoadEvents(const std::string& job, int64_t after_id, size_t limit) override;

@@ -268,7 +268,6 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
   Status named = HostsFile(*run, a);
   if (!named.ok()) return fail("InfraError", named.message());
   if (ls.hosts.size() > 1) {
-    run->reports_output = ls.current_host == ls.hosts.front();
     PlanPreflight(*run, a);
   }
   if (!a.checkpoint_uri.empty()) {

@@ -250,9 +250,6 @@ struct WorkerAgent::Impl {
     // program is reaped, before its artifacts are uploaded.
     bool queued = false;
     Key after;
-    // A multi-host attempt's hosts other than algo-1 report no metrics or log lines (the
-    // coordinator takes a gang's from algo-1); their output stays in their trial.log.
-    bool reports_output = true;
     // KeepAlivePeriodInSeconds: the File-mode channels (key, directory) whose staged data is kept
     // for the job's next training job on this worker when this one ends.
     int64_t keep_alive_ms = 0;

@@ -87,7 +87,7 @@ bool WorkerAgent::Impl::StartPipes(const Key& key, Run& r) {
         std::fclose(f);
       }
       std::lock_guard<std::mutex> lock(raw->mu);
-      if (raw->reports_output) raw->log_lines.push_back(proto::wire::SanitizeText(line, 16384));
+      raw->log_lines.push_back(proto::wire::SanitizeText(line, 16384));
     };
     auto feeder = PipeFeeder::Start(feed, std::move(o));
     if (!feeder.ok()) {
@@ -123,7 +123,6 @@ void WorkerAgent::Impl::Flush(const Key& key, Run& r) {
     lines.swap(r.log_lines);
   }
   r.last_flush_ms = Now();
-  if (!r.reports_output) return;
   for (size_t i = 0; i < lines.size();) {
     proto::wire::LogLines m;
     m.trial = key.first;
@@ -211,7 +210,7 @@ void WorkerAgent::Impl::PollTrials() {
     if (r.staging.valid()) {  // data staging
       if (!Ready(r.staging)) continue;
       auto mounts = r.staging.get();
-      if (!r.preflight_note->empty() && r.reports_output) {
+      if (!r.preflight_note->empty()) {
         std::lock_guard<std::mutex> lock(r.mu);
         r.log_lines.push_back(*r.preflight_note);
       }
@@ -269,7 +268,7 @@ void WorkerAgent::Impl::PollTrials() {
     x.seq = r.seq;
     x.exit_code = exit->exit_code;
     x.signal = exit->signal;
-    if (r.reports_output) {
+    {
       std::lock_guard<std::mutex> lock(r.mu);
       for (const auto& [name, v] : r.last_values) x.final_metrics.push_back({name, v});
     }

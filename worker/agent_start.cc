@@ -14,7 +14,7 @@ std::string WorkerAgent::Impl::PreflightBinary() const {
 void WorkerAgent::Impl::PlanPreflight(Run& r, const proto::wire::AssignTrial& a) {
   const std::string what = a.trial + " attempt " + std::to_string(a.attempt);
   auto skipped = [&](const std::string& why) {
-    if (r.reports_output) r.log_lines.push_back("hpo: NCCL preflight skipped: " + why);  // to the coordinator
+    r.log_lines.push_back("hpo: NCCL preflight skipped: " + why);  // to the coordinator
     Log("worker: " + what + ": NCCL preflight skipped: " + why);
   };
   if (a.gpus.empty()) return skipped("the training job's hosts have no GPUs");

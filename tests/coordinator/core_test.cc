@@ -1090,6 +1090,9 @@ class FillingStore : public JobStore {
   Status TrimLogs(const std::string& t, uint32_t a, uint64_t f, uint64_t l) override {
     return full ? Full() : inner_->TrimLogs(t, a, f, l);
   }
+  Status DeleteMetrics(const std::string& t, uint32_t a, const std::string& n) override {
+    return full ? Full() : inner_->DeleteMetrics(t, a, n);
+  }
   Status DeleteJob(const std::string& n) override { return full ? Full() : inner_->DeleteJob(n); }
   Status DeleteTrial(const std::string& n) override { return full ? Full() : inner_->DeleteTrial(n); }
   Result<std::vector<EventRow>> LoadEvents(const std::string& j, int64_t a, size_t l) override {

@@ -423,7 +423,7 @@ TEST_F(GangTest, AThreeHostTwoGroupTrialStartsOnDistinctFittingWorkersAllAtOnce)
   EXPECT_EQ(core_->FindTrial(assigns[0].trial)->gang.size(), 3u);
 }
 
-TEST_F(GangTest, ItCompletesWhenEveryHostHasWithAlgo1sMetricsAndEndsAtTheFirstFailure) {
+TEST_F(GangTest, ItCompletesWhenEveryHostHasWithAlgo1sMetricsWhereItHasThemAndEndsAtTheFirstFailure) {
   for (const auto& w : Fleet()) Join(w);
   auto out = Submit(Groups("gang", 2, 1));
   auto assigns = Only<proto::wire::AssignTrial>(out);
@@ -431,9 +431,10 @@ TEST_F(GangTest, ItCompletesWhenEveryHostHasWithAlgo1sMetricsAndEndsAtTheFirstFa
   const std::string trial = assigns[0].trial;
   const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2"), w3 = WorkerOf(out, "algo-3");
   for (const std::string& w : {w1, w2, w3}) Started(w, assigns[0]);
-  Exited(w2, assigns[0], "Completed", {{"loss", 9.0}});  // not algo-1: its numbers do not count
+  Exited(w2, assigns[0], "Completed", {{"loss", 9.0}});  // counts until a lower host reports it
   EXPECT_EQ(core_->FindTrial(trial)->state, TrialState::kInProgress);
-  Exited(w1, assigns[0], "Completed", {{"loss", 0.25}});
+  EXPECT_EQ(*core_->FindTrial(trial)->objective, 9.0);
+  Exited(w1, assigns[0], "Completed", {{"loss", 0.25}});  // algo-1's takes it over
   EXPECT_EQ(core_->FindTrial(trial)->state, TrialState::kInProgress) << "algo-3 still runs";
   auto next = Exited(w3, assigns[0], "Completed");
   EXPECT_EQ(core_->FindTrial(trial)->state, TrialState::kCompleted);
@@ -449,6 +450,96 @@ TEST_F(GangTest, ItCompletesWhenEveryHostHasWithAlgo1sMetricsAndEndsAtTheFirstFa
   EXPECT_EQ(stops.size(), 2u) << "the other two hosts are stopped";
   EXPECT_EQ(core_->FindTrial(second[0].trial)->state, TrialState::kFailed);
   EXPECT_EQ(core_->Workers().size(), Fleet().size());
+}
+
+// A heterogeneous cluster's trainers are often a later instance group than its data hosts (as in
+// examples/instance-groups.yaml): only algo-1's metrics used to count, so such a job never had an
+// objective. Every host reports; each numbers its own batches and lines; a metric's values are
+// those of the lowest host that reports it, also after a restart of the coordinator.
+TEST_F(GangTest, EveryHostReportsAndAMetricIsTheLowestReportingHostsAcrossARestart) {
+  for (const auto& w : Fleet()) Join(w);
+  auto out = Submit(Groups("gang", 1, 1));
+  auto assigns = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(assigns.size(), 3u);
+  const proto::wire::AssignTrial a = assigns[0];
+  const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2"), w3 = WorkerOf(out, "algo-3");
+  for (const std::string& w : {w1, w2, w3}) Started(w, a);
+  auto batch = [&](const std::string& wid, uint64_t seq, std::vector<std::pair<std::string, double>> points) {
+    proto::wire::MetricPoints m;
+    m.trial = a.trial;
+    m.attempt = a.attempt;
+    m.seq = seq;
+    for (const auto& [name, v] : points) m.points.push_back({name, v, now_, 0});
+    return !Only<proto::wire::Ack>(core_->OnMessage(wid, m, now_)).empty();  // acknowledged
+  };
+  // algo-3 (the eval group, listed second) prints the objective, algo-2 another metric.
+  EXPECT_TRUE(batch(w3, 1, {{"loss", 0.9}}));
+  EXPECT_TRUE(batch(w3, 2, {{"loss", 0.7}}));
+  EXPECT_TRUE(batch(w2, 1, {{"throughput", 1200}})) << "algo-2's first batch is not a repeat of algo-3's";
+  const Trial* t = core_->FindTrial(a.trial);
+  ASSERT_TRUE(t->objective);
+  EXPECT_EQ(*t->objective, 0.7);
+  EXPECT_EQ(t->final_metrics.at("throughput"), 1200);
+  EXPECT_FALSE(batch(w3, 4, {{"loss", 0.1}})) << "a gap in algo-3's batches waits for the missing one";
+  EXPECT_EQ(*t->objective, 0.7);
+  // algo-2 starts printing the loss too: the lower host takes it over, algo-3's points go.
+  EXPECT_TRUE(batch(w2, 2, {{"loss", 0.5}}));
+  EXPECT_TRUE(batch(w3, 3, {{"loss", 0.3}}));
+  EXPECT_EQ(*t->objective, 0.5) << "algo-3's later values no longer count";
+  auto stored = store_->LoadMetrics(a.trial);
+  ASSERT_TRUE(stored.ok());
+  std::vector<double> losses;
+  for (const auto& r : *stored) {
+    if (r.name == "loss") losses.push_back(r.value);
+  }
+  EXPECT_EQ(losses, std::vector<double>{0.5});
+  // Log lines: each host's own numbers, kept apart.
+  for (const std::string& w : {w1, w3}) {
+    proto::wire::LogLines l;
+    l.trial = a.trial;
+    l.attempt = a.attempt;
+    l.seq = 1;
+    l.first_line = 0;
+    l.lines = {"hello from " + w};
+    core_->OnMessage(w, l, now_);
+  }
+  auto logs = core_->Logs(a.trial, 0, 100);
+  ASSERT_TRUE(logs.ok());
+  ASSERT_EQ(logs->size(), 2u);
+  EXPECT_EQ(LogLineHost((*logs)[0].line), 1u);
+  EXPECT_EQ(LogLineHost((*logs)[1].line), 3u);
+  EXPECT_EQ(LogLineNumber((*logs)[1].line), 0u);
+  EXPECT_EQ((*logs)[1].text, "hello from " + w3);
+
+  // The coordinator restarts: each host's count and each metric's host are kept.
+  MakeCore();
+  for (const auto& w : Fleet()) {
+    auto r = w;
+    r.running = {{a.trial, a.attempt}};
+    if (w.worker_id != w1 && w.worker_id != w2 && w.worker_id != w3) r.running.clear();
+    core_->OnMessage(w.worker_id, r, now_);
+  }
+  t = core_->FindTrial(a.trial);
+  ASSERT_EQ(t->state, TrialState::kInProgress);
+  EXPECT_TRUE(batch(w3, 3, {{"loss", 0.3}})) << "a repeat of an applied batch is acknowledged again";
+  EXPECT_TRUE(batch(w3, 4, {{"loss", 0.1}}));
+  EXPECT_EQ(*t->objective, 0.5);
+  // algo-3's exit waits for its fifth batch, which it says it sent.
+  proto::wire::TrialExited x;
+  x.trial = a.trial;
+  x.attempt = a.attempt;
+  x.seq = 5;
+  x.status = x.secondary_status = "Completed";
+  x.exit_code = 0;
+  x.final_metrics = {{"loss", 0.05}};
+  EXPECT_TRUE(Only<proto::wire::Ack>(core_->OnMessage(w3, x, now_)).empty());
+  EXPECT_TRUE(batch(w3, 5, {{"loss", 0.05}}));
+  EXPECT_FALSE(Only<proto::wire::Ack>(core_->OnMessage(w3, x, now_)).empty());
+  Exited(w2, a, "Completed");
+  Exited(w1, a, "Completed");
+  EXPECT_EQ(t->state, TrialState::kCompleted);
+  EXPECT_EQ(*t->objective, 0.5) << "algo-2's, the lowest host that printed the loss";
+  EXPECT_EQ(t->final_metrics.at("throughput"), 1200);
 }
 
 // Hosts of a distributed job end at different times (rank 0 saves the model while the others

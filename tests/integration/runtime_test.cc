@@ -198,8 +198,9 @@ class NetnsCluster : public Cluster {
 };
 
 // A two-group, three-host training job (instance groups "train" x2 and "eval" x1) on workers in
-// three network namespaces: one gang; every host sees the SageMaker cluster view it should, and
-// the program on each host reaches algo-1 by name from its own address.
+// three network namespaces: one gang; every host sees the SageMaker cluster view it should, the
+// program on each host reaches algo-1 by name from its own address, and the objective comes from
+// algo-3, the only host that prints it.
 TEST_F(NetnsCluster, AThreeHostTwoGroupTrainingJobRunsAsOneGangWhoseHostsReachEachOtherByName) {
   if (!ready_) GTEST_SKIP() << "needs root and ip(8) to make network namespaces; see " << dir_ / "netns.log";
   const std::string trainer = std::string("gang=/usr/bin/python3 ") + HPO_SOURCE_DIR + "/tests/integration/gang_trainer.py";
@@ -271,14 +272,25 @@ TEST_F(NetnsCluster, AThreeHostTwoGroupTrainingJobRunsAsOneGangWhoseHostsReachEa
     EXPECT_EQ(shards_seen, (std::multiset<std::string>{"part-0", "part-1", "part-2", "part-3", "part-4", "part-5",
                                                        "part-6"}))
         << name << ": every object once, on one of the train hosts";
-    // The coordinator has algo-1's output, which starts with the NCCL preflight's verdict.
+    // The coordinator has every host's output, each line naming its host; each starts with the
+    // NCCL preflight's verdict.
     httplib::Client api("127.0.0.1", http_port_);
     auto stored = api.Get("/hpo/v1/logs/" + name);
     ASSERT_TRUE(stored && stored->status == 200);
-    EXPECT_NE(stored->body.find("NCCL preflight skipped: the training job's hosts have no GPUs"), std::string::npos)
-        << stored->body.substr(0, 500);
-    EXPECT_NE(stored->body.find("checks passed"), std::string::npos);
-    EXPECT_EQ(stored->body.find("algo-1 answered"), std::string::npos) << "only algo-1's lines are stored";
+    const Json lines = Json::parse(stored->body)["lines"];
+    std::map<std::string, int> passed_on, preflight_on;
+    for (const auto& l : lines) {
+      const std::string host = l.value("host", "");
+      const std::string text = l.value("text", "");
+      passed_on[host] += text == "checks passed";
+      preflight_on[host] += text.find("NCCL preflight skipped: the training job's hosts have no GPUs") != std::string::npos;
+      EXPECT_EQ(l.value("line", -1) == 0, text.find("NCCL preflight") != std::string::npos) << host << ": " << text;
+    }
+    for (const std::string host : {"algo-1", "algo-2", "algo-3"}) {
+      EXPECT_EQ(passed_on[host], 1) << host << "\n" << stored->body.substr(0, 2000);
+      EXPECT_EQ(preflight_on[host], 1) << host;
+    }
+    EXPECT_EQ(passed_on.count(""), 0u) << "every line of a multi-host training job names its host";
   }
 }
 
