@@ -63,7 +63,7 @@ Result<std::vector<std::string>> WorkerAgent::Impl::Program(const std::string& i
 void WorkerAgent::Impl::Exited(const Key& key, proto::wire::TrialExited x) {
   x.trial = key.first;
   x.attempt = key.second;
-  x.ended_at_ms = Now();
+  if (x.ended_at_ms == 0) x.ended_at_ms = Now();  // a resumed report has its program's end
   SendReliable(x, proto::wire::MsgType::kTrialExited, key, x.seq);
 }
 

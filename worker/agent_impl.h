@@ -59,6 +59,7 @@
 #include "worker/handshake_monitor.h"
 #include "worker/metric_parser.h"
 #include "worker/outbox_journal.h"
+#include "worker/pending_exit.h"
 #include "worker/pipe_channel.h"
 #include "worker/process.h"
 #include "worker/spare_dirs.h"
@@ -282,6 +283,14 @@ struct WorkerAgent::Impl {
     // Pipe-mode channels: the feeds staging prepared (written by the staging thread, read after
     // its future), and their feeders, from the program's start until it is reaped or stopped.
     // Last: the feeders' callbacks use the members above.
+    // The program has ended: its report, complete but for the uploads' outcome (PollTrials sends
+    // it once they are done), and kept on disk meanwhile (worker/pending_exit.h).
+    std::optional<proto::wire::TrialExited> ended;
+    // Ended under an earlier worker process on this work directory, before its uploads were done
+    // (ResumePendingExits): there is no program, only the uploads and the report; the artifacts
+    // are described by `resumed_artifacts` (ArtifactsOf needs what the assignment said).
+    bool resumed = false;
+    std::optional<ArtifactSpec> resumed_artifacts;
     std::shared_ptr<std::vector<PipeFeed>> pipe_feeds = std::make_shared<std::vector<PipeFeed>>();
     std::vector<std::unique_ptr<PipeFeeder>> pipes;
   };
@@ -330,12 +339,17 @@ struct WorkerAgent::Impl {
 
   // At start: the journal of earlier worker processes on this work directory. The reports of
   // attempts that ended (their TrialExited is there) go out again, and Register lists those
-  // attempts as held so the coordinator waits for them; an attempt without one ended with its
-  // worker (PR_SET_PDEATHSIG), and the coordinator retries it.
+  // attempts as held so the coordinator waits for them. So do the reports of attempts whose
+  // program ended while their uploads waited (worker/pending_exit.h: ResumePendingExits). An
+  // attempt with neither ended with its worker (PR_SET_PDEATHSIG), and the coordinator retries it.
   void OpenJournal();
   // At start: the /opt/ml trees of attempts an earlier process on this work directory left
   // (AgentOptions::keep_trial_files), removed before the worker connects.
   void RemoveLeftoverTrees();
+  // At start, after OpenJournal: attempts whose program ended under an earlier process while
+  // their uploads waited (worker/pending_exit.h) become runs again, with only their uploads and
+  // report left; RemoveLeftoverTrees keeps their trees, and Register lists them as held.
+  void ResumePendingExits();
 
   // Training jobs whose checkpoint directory (WORK_DIR/trials/<job>/checkpoints) this worker
   // keeps while no attempt of theirs runs here: found at start, added as attempts end. Every
@@ -494,6 +508,13 @@ struct WorkerAgent::Impl {
   static bool Ready(const auto& future);
 
   void PollTrials();
+  // The report of a program that has ended (`outside_term`: killed by a SIGTERM hpo did not send,
+  // after the wait for the worker's own stop), but for its uploads' outcome.
+  proto::wire::TrialExited ExitReport(Run& r, const ExitInfo& exit, bool outside_term);
+  // Writes r.ended, with what its uploads need, beside the attempt (worker/pending_exit.h).
+  void KeepPendingExit(const Key& key, const Run& r);
+  // The uploads are done: r.ended, amended with their outcome, goes to the coordinator.
+  void FinishExit(const Key& key, Run& r);
 
   // ---- messages
   // ----------------------------------------------------------------------------------

@@ -181,6 +181,128 @@ bool WorkerAgent::Impl::Ready(const auto& future) {
   return future.valid() && future.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
 }
 
+proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& exit, bool outside_term) {
+  proto::wire::TrialExited x;
+  x.seq = r.seq;
+  x.exit_code = exit.exit_code;
+  x.signal = exit.signal;
+  {
+    std::lock_guard<std::mutex> lock(r.mu);
+    for (const auto& [name, v] : r.last_values) x.final_metrics.push_back({name, v});
+  }
+  // Stopped: we asked it to stop before it ended (a stop that came while its artifacts were
+  // being uploaded finds a program that had ended by itself).
+  if (r.stop_fails && exit.stopped_by_us) {  // the job's fault (its volume)
+    x.status = "Failed";
+    x.secondary_status = "Failed";
+    x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
+  } else if (r.interrupted && (exit.stopped_by_us || outside_term)) {
+    x.status = "Interrupted";
+    x.secondary_status = "Interrupted";
+    x.failure_reason = proto::wire::SanitizeText(
+        exit.stopped_by_us ? r.stop_reason
+                            : r.stop_reason + " (the signal that stopped the worker reached the training program first)",
+        1024);
+  } else if (!r.stop_reason.empty() && exit.stopped_by_us) {
+    x.status = "Stopped";
+    x.secondary_status = r.stop_secondary;
+    x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
+  } else if (exit.exit_code == 0) {
+    x.status = "Completed";
+    x.secondary_status = "Completed";
+  } else if (r.container && IsRuntimeFailure(opt.container, exit.exit_code)) {
+    std::string last;
+    {
+      std::lock_guard<std::mutex> lock(r.mu);
+      last = r.last_line;
+    }
+    x.status = "InfraError";
+    x.secondary_status = "Failed";
+    x.failure_reason = proto::wire::SanitizeText(
+        "InternalServerError: the container runtime " + opt.container.runtime + " failed (exit 125): " + last +
+            " (an image no registry here serves? run it as a local program: hpo worker --image NAME=COMMAND, or "
+            "a file:// trainingImage)",
+        1024);
+  } else {
+    x.status = "Failed";
+    x.secondary_status = "Failed";
+    auto reason = ReadFailureReason(r.root);
+    std::string why = reason.ok() ? *reason : "";
+    std::string last_line;  // what the program said last: a traceback's last line names the error
+    {
+      std::lock_guard<std::mutex> lock(r.mu);
+      last_line = r.last_line;
+    }
+    while (!last_line.empty() && (last_line.back() == ' ' || last_line.back() == '\r')) last_line.pop_back();
+    if (why.empty()) {
+      why = outside_term ? (exit.signal ? std::string("AlgorithmError: the training program was killed by SIGTERM, which "
+                                                       "hpo did not send")
+                                         : std::string("AlgorithmError: the training program exited with code 143 "
+                                                       "(128 + SIGTERM) after a SIGTERM hpo did not send"))
+            : exit.signal ? "AlgorithmError: the training program was killed by signal " +
+                               std::to_string(exit.signal)
+                         : "AlgorithmError: the training program exited with code " +
+                               std::to_string(exit.exit_code);
+      // Without a failure file, what the program said last (a traceback's last line names the
+      // error), as SageMaker's toolkit puts a script's error message in the reason.
+      if (!last_line.empty()) why += "; its last output line: " + last_line;
+    }
+    x.failure_reason = proto::wire::SanitizeText(why, 1024);
+  }
+  return x;
+}
+
+void WorkerAgent::Impl::KeepPendingExit(const Key& key, const Run& r) {
+  PendingExit p;
+  p.exit = *r.ended;
+  p.exit.trial = key.first;
+  p.exit.attempt = key.second;
+  p.exit.ended_at_ms = Now();
+  if (!r.assign.output_path.empty()) p.artifacts = ArtifactsOf(r);
+  p.intermediate = r.intermediate != nullptr;
+  if (r.checkpoints) {
+    p.checkpoint_uri = r.checkpoints->uri();
+    p.checkpoint_dir = r.checkpoint_dir;
+  }
+  if (Status s = WritePendingExit(r.attempt_dir, p); !s.ok()) {
+    Log("worker: " + key.first + " attempt " + std::to_string(key.second) +
+        ": its report waits for the uploads in memory only: " + s.message());
+  }
+}
+
+void WorkerAgent::Impl::FinishExit(const Key& key, Run& r) {
+  proto::wire::TrialExited x = std::move(*r.ended);
+  r.ended.reset();
+  if (!r.resumed) {  // what the program's reader delivered since its exit was noticed (normally nothing)
+    Flush(key, r);
+    x.seq = r.seq;
+  }
+  std::string where;
+  if (r.upload.valid()) {
+    Result<UploadedArtifacts> uploaded = r.upload.get();
+    if (!uploaded.ok()) {
+      const Status& up = uploaded.status();
+      Log("worker: " + key.first + " attempt " + std::to_string(key.second) +
+          ": uploading the artifacts failed: " + up.message());
+      if (x.status == "Completed") {
+        const bool client = IsClientError(up);
+        x.status = client ? "Failed" : "InfraError";
+        x.secondary_status = "Failed";
+        x.failure_reason = proto::wire::SanitizeText(
+            (client ? "ClientError: " : "InternalServerError: ") + std::string("cannot upload the artifacts: ") +
+                up.message(),
+            1024);
+      }
+    } else if (!uploaded->model.empty()) {
+      where = "; uploaded " + uploaded->model + " and " + uploaded->output_data;
+    }
+  }
+  Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status + where);
+  KeepWarmData(r);
+  Exited(key, std::move(x));
+  RemovePendingExit(r.attempt_dir);  // the outbox journal has the report now
+}
+
 void WorkerAgent::Impl::PollTrials() {
   PublishRuns();  // before any program below starts (worker/orphans.h)
   int64_t now = Now();
@@ -235,133 +357,51 @@ void WorkerAgent::Impl::PollTrials() {
       if (!StartProgram(key, r, std::move(mounts).value())) done.push_back(key);
       continue;
     }
-    if (!r.process) continue;
-    auto exit = r.process->TryWait();
-    if (!exit) {
-      if (now - r.last_flush_ms >= opt.flush_ms) Flush(key, r);
-      if (r.checkpoints) CheckpointPass(key, r, now);
-      if (r.intermediate) IntermediatePass(key, r, now);
-      if (r.volume && r.stop_reason.empty()) {
-        if (std::string over = r.volume->Exceeded(); !over.empty()) {
-          Log("worker: stopping " + key.first + " attempt " + std::to_string(key.second) + ": " + over);
-          StopRun(r, over, "Failed", r.assign.grace_period_s);
-          r.stop_fails = true;
+    if (!r.ended) {
+      if (!r.process) continue;
+      auto exit = r.process->TryWait();
+      if (!exit) {
+        if (now - r.last_flush_ms >= opt.flush_ms) Flush(key, r);
+        if (r.checkpoints) CheckpointPass(key, r, now);
+        if (r.intermediate) IntermediatePass(key, r, now);
+        if (r.volume && r.stop_reason.empty()) {
+          if (std::string over = r.volume->Exceeded(); !over.empty()) {
+            Log("worker: stopping " + key.first + " attempt " + std::to_string(key.second) + ": " + over);
+            StopRun(r, over, "Failed", r.assign.grace_period_s);
+            r.stop_fails = true;
+          }
+        }
+        continue;
+      }
+      // Killed by a SIGTERM that hpo did not send (signal 15, or exit 143 from a shell that got it):
+      // most likely whatever is stopping the worker too. Slurm's scancel, for one, signals every
+      // process of the job at once, so the program can die before the worker hears of its own
+      // stop. Its report waits up to kOutsideTermWaitMs for that stop: then it is the capacity
+      // going away (Interrupted, re-run elsewhere without a retry), not the algorithm failing.
+      const bool outside_term = !exit->stopped_by_us && (exit->signal == SIGTERM || (exit->signal == 0 && exit->exit_code == 128 + SIGTERM));
+      if (outside_term && !r.interrupted) {
+        if (r.outside_term_ms == 0) r.outside_term_ms = now;
+        if (now - r.outside_term_ms < kOutsideTermWaitMs) continue;
+      }
+      StopPipes(r);
+      r.volume.reset();
+      Flush(key, r);
+      r.ended = ExitReport(r, *exit, outside_term);
+      if (r.container && exit->signal != 0) {  // the client was killed: the container may outlive it
+        if (auto rm = ContainerRemoveCommand(opt.container, r.container_name); !rm.empty()) {
+          (void)background.Post([rm] { (void)RunTool(rm, std::chrono::seconds(60)); });
         }
       }
-      continue;
+      // Its monitor thread may still be letting go of the program's mount namespace (which the
+      // kernel tears down with an RCU grace period): joined on a pool thread, not here.
+      (void)background.Post([done_process = std::move(r.process)]() mutable { done_process.reset(); });
+      // The uploads still run (or wait for the coordinator): the report outlives this process.
+      if (r.upload.valid() && !Ready(r.upload)) KeepPendingExit(key, r);
+    } else if (r.resumed && !r.upload.valid()) {  // ended under an earlier worker process
+      (void)background.Post(UploadOnExit(r));
     }
-    // Killed by a SIGTERM that hpo did not send (signal 15, or exit 143 from a shell that got it):
-    // most likely whatever is stopping the worker too. Slurm's scancel, for one, signals every
-    // process of the job at once, so the program can die before the worker hears of its own
-    // stop. Its report waits up to kOutsideTermWaitMs for that stop: then it is the capacity
-    // going away (Interrupted, re-run elsewhere without a retry), not the algorithm failing.
-    const bool outside_term = !exit->stopped_by_us && (exit->signal == SIGTERM || (exit->signal == 0 && exit->exit_code == 128 + SIGTERM));
-    if (outside_term && !r.interrupted) {
-      if (r.outside_term_ms == 0) r.outside_term_ms = now;
-      if (now - r.outside_term_ms < kOutsideTermWaitMs) continue;
-    }
-    StopPipes(r);
-    r.volume.reset();
-    if (r.upload.valid() && !Ready(r.upload)) continue;  // its monitor thread wakes us when uploaded
-    Flush(key, r);
-    proto::wire::TrialExited x;
-    x.seq = r.seq;
-    x.exit_code = exit->exit_code;
-    x.signal = exit->signal;
-    {
-      std::lock_guard<std::mutex> lock(r.mu);
-      for (const auto& [name, v] : r.last_values) x.final_metrics.push_back({name, v});
-    }
-    // Stopped: we asked it to stop before it ended (a stop that came while its artifacts were
-    // being uploaded finds a program that had ended by itself).
-    if (r.stop_fails && exit->stopped_by_us) {  // the job's fault (its volume)
-      x.status = "Failed";
-      x.secondary_status = "Failed";
-      x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
-    } else if (r.interrupted && (exit->stopped_by_us || outside_term)) {
-      x.status = "Interrupted";
-      x.secondary_status = "Interrupted";
-      x.failure_reason = proto::wire::SanitizeText(
-          exit->stopped_by_us ? r.stop_reason
-                              : r.stop_reason + " (the signal that stopped the worker reached the training program first)",
-          1024);
-    } else if (!r.stop_reason.empty() && exit->stopped_by_us) {
-      x.status = "Stopped";
-      x.secondary_status = r.stop_secondary;
-      x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
-    } else if (exit->exit_code == 0) {
-      x.status = "Completed";
-      x.secondary_status = "Completed";
-    } else if (r.container && IsRuntimeFailure(opt.container, exit->exit_code)) {
-      std::string last;
-      {
-        std::lock_guard<std::mutex> lock(r.mu);
-        last = r.last_line;
-      }
-      x.status = "InfraError";
-      x.secondary_status = "Failed";
-      x.failure_reason = proto::wire::SanitizeText(
-          "InternalServerError: the container runtime " + opt.container.runtime + " failed (exit 125): " + last +
-              " (an image no registry here serves? run it as a local program: hpo worker --image NAME=COMMAND, or "
-              "a file:// trainingImage)",
-          1024);
-    } else {
-      x.status = "Failed";
-      x.secondary_status = "Failed";
-      auto reason = ReadFailureReason(r.root);
-      std::string why = reason.ok() ? *reason : "";
-      std::string last_line;  // what the program said last: a traceback's last line names the error
-      {
-        std::lock_guard<std::mutex> lock(r.mu);
-        last_line = r.last_line;
-      }
-      while (!last_line.empty() && (last_line.back() == ' ' || last_line.back() == '\r')) last_line.pop_back();
-      if (why.empty()) {
-        why = outside_term ? (exit->signal ? std::string("AlgorithmError: the training program was killed by SIGTERM, which "
-                                                         "hpo did not send")
-                                           : std::string("AlgorithmError: the training program exited with code 143 "
-                                                         "(128 + SIGTERM) after a SIGTERM hpo did not send"))
-              : exit->signal ? "AlgorithmError: the training program was killed by signal " +
-                                 std::to_string(exit->signal)
-                           : "AlgorithmError: the training program exited with code " +
-                                 std::to_string(exit->exit_code);
-        // Without a failure file, what the program said last (a traceback's last line names the
-        // error), as SageMaker's toolkit puts a script's error message in the reason.
-        if (!last_line.empty()) why += "; its last output line: " + last_line;
-      }
-      x.failure_reason = proto::wire::SanitizeText(why, 1024);
-    }
-    if (r.container && exit->signal != 0) {  // the client was killed: the container may outlive it
-      if (auto rm = ContainerRemoveCommand(opt.container, r.container_name); !rm.empty()) {
-        (void)background.Post([rm] { (void)RunTool(rm, std::chrono::seconds(60)); });
-      }
-    }
-    // Its monitor thread may still be letting go of the program's mount namespace (which the
-    // kernel tears down with an RCU grace period): joined on a pool thread, not here.
-    (void)background.Post([done_process = std::move(r.process)]() mutable { done_process.reset(); });
-    std::string where;
-    if (r.upload.valid()) {
-      Result<UploadedArtifacts> uploaded = r.upload.get();
-      if (!uploaded.ok()) {
-        const Status& up = uploaded.status();
-        Log("worker: " + key.first + " attempt " + std::to_string(key.second) +
-            ": uploading the artifacts failed: " + up.message());
-        if (x.status == "Completed") {
-          const bool client = IsClientError(up);
-          x.status = client ? "Failed" : "InfraError";
-          x.secondary_status = "Failed";
-          x.failure_reason = proto::wire::SanitizeText(
-              (client ? "ClientError: " : "InternalServerError: ") + std::string("cannot upload the artifacts: ") +
-                  up.message(),
-              1024);
-        }
-      } else if (!uploaded->model.empty()) {
-        where = "; uploaded " + uploaded->model + " and " + uploaded->output_data;
-      }
-    }
-    Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status + where);
-    KeepWarmData(r);
-    Exited(key, std::move(x));
+    if (r.upload.valid() && !Ready(r.upload)) continue;  // its thread wakes us when uploaded
+    FinishExit(key, r);
     done.push_back(key);
   }
   std::lock_guard<std::mutex> lock(runs_mu);

@@ -136,7 +136,7 @@ ArtifactSpec WorkerAgent::Impl::ArtifactsOf(const Run& r) {
 std::function<void()> WorkerAgent::Impl::UploadOnExit(Run& r) {
   const bool artifacts = !r.assign.output_path.empty();
   if (!artifacts && !r.checkpoints) return [this] { Wake(); };
-  const ArtifactSpec spec = artifacts ? ArtifactsOf(r) : ArtifactSpec{};
+  const ArtifactSpec spec = !artifacts ? ArtifactSpec{} : r.resumed_artifacts ? *r.resumed_artifacts : ArtifactsOf(r);
   auto done = std::make_shared<std::promise<Result<UploadedArtifacts>>>();
   r.upload = done->get_future();
   const std::string what = r.assign.trial + " attempt " + std::to_string(r.assign.attempt);

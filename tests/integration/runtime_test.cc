@@ -1312,6 +1312,60 @@ TEST_F(Cluster, ReportsOfFinishedTrialsSurviveAWorkerRestartDuringACoordinatorOu
   }
 }
 
+// The same double fault, with programs that end well after the coordinator went down: their
+// uploads (model.tar.gz into the job's output path) wait for the coordinator to confirm the
+// attempts are still theirs, and the workers are killed while they wait. Nothing said the programs
+// had finished: the next worker processes removed their trees, and the coordinator re-ran the
+// training jobs (or failed them, with no retries). Now each report waits beside its attempt
+// (worker/pending_exit.h): the next process keeps the tree, uploads once the coordinator is back
+// and confirms, and reports; no training job runs twice, and every model is there.
+TEST_F(Cluster, FinishedTrialsWhoseUploadsWaitedSurviveAWorkerKillDuringACoordinatorOutage) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("it-pending", "Random", 3, 3, ranges, {{"sleep_ms", "800"}});
+  spec["HyperParameterTuningJobConfig"]["TrainingJobEarlyStoppingType"] = "Off";
+  spec["TrainingJobDefinition"]["RetryStrategy"] = {{"MaximumRetryAttempts", 1}};
+  Call("CreateHyperParameterTuningJob", spec);
+  WaitForPrograms(3);  // each has printed its first epoch; about 2.4 s of training are left
+  coordinator_->Kill(SIGKILL);
+  // The programs end more than half a lease (1.5 s) after the coordinator was last heard: their
+  // uploads wait for it. Then the workers are killed and restarted.
+  std::this_thread::sleep_for(std::chrono::milliseconds(4500));
+  int waiting = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir_)) waiting += e.path().filename() == "exit-pending.json";
+  EXPECT_EQ(waiting, 3) << "every ended attempt's report waits beside it; see " << dir_;
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    workers_[w]->Kill(SIGKILL);
+    StartWorker(static_cast<int>(w) + 1, w);  // same id, same work directory
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  StartCoordinator();
+  ASSERT_TRUE(WaitForWorkers(3)) << "see " << dir_;
+  Json d = WaitFor("it-pending");
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2) << "\nsee " << dir_;
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 3);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["RetryableError"], 0);
+  int resumed = 0;
+  for (int w = 1; w <= 3; ++w) {
+    std::ifstream log(dir_ / ("worker" + std::to_string(w) + ".log"));
+    for (std::string line; std::getline(log, line);) resumed += line.find("before its uploads were done") != std::string::npos;
+  }
+  EXPECT_EQ(resumed, 3) << "see " << dir_;
+  for (const auto& t : Trials("it-pending")) {
+    const std::string name = t["TrainingJobName"];
+    Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", name}});
+    for (const auto& st : tj["SecondaryStatusTransitions"]) {
+      EXPECT_NE(st["Status"], "Restarting") << name << " was re-run: " << tj.dump(2);
+    }
+    EXPECT_TRUE(fs::exists(dir_ / "out" / name / "output" / "model.tar.gz")) << name;
+    auto last = LastLossInLog(name);
+    ASSERT_TRUE(last) << name;
+    EXPECT_DOUBLE_EQ(t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"].get<double>(), *last) << name;
+  }
+  waiting = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir_)) waiting += e.path().filename() == "exit-pending.json";
+  EXPECT_EQ(waiting, 0) << "reported: nothing is left waiting";
+}
+
 TEST_F(Cluster, TrialsThatEndWhileTheCoordinatorIsDownAreReportedOnceItIsBack) {
   Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
   Call("CreateHyperParameterTuningJob", Job("it-outage", "Random", 8, 6, ranges, {{"sleep_ms", "250"}}));
