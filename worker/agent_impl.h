@@ -509,8 +509,15 @@ struct WorkerAgent::Impl {
 
   void PollTrials();
   // The report of a program that has ended (`outside_term`: killed by a SIGTERM hpo did not send,
-  // after the wait for the worker's own stop), but for its uploads' outcome.
-  proto::wire::TrialExited ExitReport(Run& r, const ExitInfo& exit, bool outside_term);
+  // after the wait for the worker's own stop; `used`: its volume's last measurement, if watched),
+  // but for its uploads' outcome.
+  proto::wire::TrialExited ExitReport(Run& r, const ExitInfo& exit, bool outside_term, std::optional<uint64_t> used);
+  // A failed program whose output (`said`) says it ran out of disk space while its own use was
+  // within its volume (or, unmeasured, on a disk that is full now): the InternalServerError reason
+  // that makes the failure an infrastructure error, retried, not the algorithm's; "" otherwise.
+  // A neighbour (another training job, another process) filling the worker's one filesystem used
+  // to fail this training job for good as an AlgorithmError.
+  std::string OutOfSpaceNotOwn(const Run& r, std::optional<uint64_t> used, const std::string& said);
   // Writes r.ended, with what its uploads need, beside the attempt (worker/pending_exit.h).
   void KeepPendingExit(const Key& key, const Run& r);
   // The uploads are done: r.ended, amended with their outcome, goes to the coordinator.

@@ -1,6 +1,8 @@
 // worker/agent_poll.cc: WorkerAgent::Impl, running trials: spot interruptions, stops, log pipes, metrics, the poll (worker/agent_impl.h).
 #include "worker/agent_impl.h"
 
+#include <sys/statvfs.h>
+
 #include <csignal>
 
 namespace hpo::worker {
@@ -181,7 +183,8 @@ bool WorkerAgent::Impl::Ready(const auto& future) {
   return future.valid() && future.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
 }
 
-proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& exit, bool outside_term) {
+proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& exit, bool outside_term,
+                                                       std::optional<uint64_t> used) {
   proto::wire::TrialExited x;
   x.seq = r.seq;
   x.exit_code = exit.exit_code;
@@ -248,8 +251,45 @@ proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& e
       if (!last_line.empty()) why += "; its last output line: " + last_line;
     }
     x.failure_reason = proto::wire::SanitizeText(why, 1024);
+    if (std::string full = OutOfSpaceNotOwn(r, used, why + "\n" + last_line); !full.empty()) {
+      x.status = "InfraError";
+      x.failure_reason = proto::wire::SanitizeText(full + "; the program said: " + why, 1024);
+    }
   }
   return x;
+}
+
+std::string WorkerAgent::Impl::OutOfSpaceNotOwn(const Run& r, std::optional<uint64_t> used, const std::string& said) {
+  bool no_space = false;
+  for (const char* sign : {"No space left on device", "[Errno 28]", "ENOSPC"}) no_space |= said.find(sign) != std::string::npos;
+  if (!no_space) return "";
+  // Its own use within its volume (measured while it ran, and again now: its files are still
+  // there, and a program that filled the disk faster than the watch measures is its own cause):
+  // the space went elsewhere. Without a volume to measure, only a disk that is full right now
+  // says so.
+  if (r.volume_limit) {
+    if (auto now = DiskUsage(r.volume_limit->dirs, r.volume_limit->skip); now.ok()) used = std::max(used.value_or(0), *now);
+  }
+  struct statvfs fs_info {};
+  const bool known = ::statvfs(r.attempt_dir.c_str(), &fs_info) == 0;
+  const uint64_t free_bytes = known ? static_cast<uint64_t>(fs_info.f_bavail) * fs_info.f_frsize : 0;
+  const uint64_t limit = r.volume_limit ? r.volume_limit->limit_bytes() : 0;
+  if (used && limit > 0 && *used >= limit) return "";  // its own volume: the job's fault
+  if (!used && (!known || free_bytes >= (64ull << 20))) return "";
+  auto gb = [](uint64_t b) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f GB", static_cast<double>(b) / (1ull << 30));
+    return std::string(buf);
+  };
+  std::string m = "InternalServerError: the training program ran out of disk space on worker " + opt.worker_id;
+  if (known) m += " (" + gb(free_bytes) + " free now under " + opt.work_dir + ")";
+  if (used && limit > 0) {
+    m += " while the training job used " + gb(*used) + " of its " + gb(limit) +
+         " volume (ResourceConfig.VolumeSizeInGB): something else on the worker filled the disk";
+  } else {
+    m += ": the worker's disk is full";
+  }
+  return m + "; retried under the RetryStrategy";
 }
 
 void WorkerAgent::Impl::KeepPendingExit(const Key& key, const Run& r) {
@@ -384,9 +424,10 @@ void WorkerAgent::Impl::PollTrials() {
         if (now - r.outside_term_ms < kOutsideTermWaitMs) continue;
       }
       StopPipes(r);
+      const std::optional<uint64_t> used = r.volume ? std::optional<uint64_t>(r.volume->used_bytes()) : std::nullopt;
       r.volume.reset();
       Flush(key, r);
-      r.ended = ExitReport(r, *exit, outside_term);
+      r.ended = ExitReport(r, *exit, outside_term, used);
       if (r.container && exit->signal != 0) {  // the client was killed: the container may outlive it
         if (auto rm = ContainerRemoveCommand(opt.container, r.container_name); !rm.empty()) {
           (void)background.Post([rm] { (void)RunTool(rm, std::chrono::seconds(60)); });

@@ -439,6 +439,49 @@ TEST_F(VolumeCluster, ATrainerThatWritesPastVolumeSizeInGBFailsAndOneWithinItCom
   }
 }
 
+// A training program that fails for want of disk space while its own use is within its volume:
+// something else on the worker filled the one filesystem (another training job, another
+// process), so it is an infrastructure error, retried under the RetryStrategy, and the reason
+// says so. It used to fail for good as the algorithm's error. One whose own files are past its
+// volume (measured as it ends) stays the job's fault, not retried.
+TEST_F(VolumeCluster, RunningOutOfSpaceWithinItsVolumeIsRetriedAsTheWorkersFaultAndPastItIsNot) {
+  const fs::path trainer = dir_ / "nospace.sh";
+  std::ofstream(trainer) << "#!/bin/sh\n"
+                            "dd if=/dev/zero of=\"$SM_MODEL_DIR/blob\" bs=64k count=\"$SM_HP_BLOCKS\" 2>/dev/null\n"
+                            "echo \"dd: error writing '$SM_MODEL_DIR/more': No space left on device\"\n"
+                            "exit 1\n";
+  fs::permissions(trainer, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
+  Json ranges = {{"CategoricalParameterRanges", {{{"Name", "blocks"}, {"Values", {"2", "64"}}}}}};
+  Json spec = Job("it-nospace", "Grid", 2, 1, ranges);
+  spec["HyperParameterTuningJobConfig"]["ResourceLimits"].erase("MaxNumberOfTrainingJobs");
+  spec["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] = "file://" + trainer.string();
+  spec["TrainingJobDefinition"]["StaticHyperParameters"].erase("epochs");
+  spec["TrainingJobDefinition"]["RetryStrategy"] = {{"MaximumRetryAttempts", 1}};
+  Call("CreateHyperParameterTuningJob", spec);
+  Json d = WaitFor("it-nospace");
+  EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Failed") << d.dump(2);
+  const std::vector<Json> trials = Trials("it-nospace");
+  ASSERT_EQ(trials.size(), 2u);
+  for (const auto& t : trials) {
+    const std::string name = t["TrainingJobName"];
+    Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", name}});
+    int restarts = 0;
+    for (const auto& st : tj["SecondaryStatusTransitions"]) restarts += st["Status"] == "Restarting";
+    const std::string reason = tj.value("FailureReason", "");
+    EXPECT_EQ(tj["TrainingJobStatus"], "Failed") << tj.dump(2);
+    if (t["TunedHyperParameters"]["blocks"] == "2") {
+      EXPECT_EQ(reason.rfind("InternalServerError: the training program ran out of disk space on worker ", 0), 0u)
+          << reason;
+      EXPECT_NE(reason.find("something else on the worker filled the disk"), std::string::npos) << reason;
+      EXPECT_NE(reason.find("No space left on device"), std::string::npos) << "what the program said: " << reason;
+      EXPECT_EQ(restarts, 1) << "retried once, as the RetryStrategy allows: " << tj.dump(2);
+    } else {
+      EXPECT_EQ(reason.find("InternalServerError"), std::string::npos) << reason;
+      EXPECT_EQ(restarts, 0) << "its own volume: not retried: " << tj.dump(2);
+    }
+  }
+}
+
 // HyperParameterTuningResourceConfig.InstanceConfigs (the SDK's instance_configs): w1 serves the
 // preferred type, w2 the second; with four training jobs at a time both are used, each training
 // job is described with the instance config it ran on, and its program sees that type.
