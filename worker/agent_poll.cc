@@ -322,16 +322,17 @@ void WorkerAgent::Impl::FinishExit(const Key& key, Run& r) {
     Result<UploadedArtifacts> uploaded = r.upload.get();
     if (!uploaded.ok()) {
       const Status& up = uploaded.status();
-      Log("worker: " + key.first + " attempt " + std::to_string(key.second) +
-          ": uploading the artifacts failed: " + up.message());
+      Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": uploading failed: " + up.message());
       if (x.status == "Completed") {
         const bool client = IsClientError(up);
         x.status = client ? "Failed" : "InfraError";
         x.secondary_status = "Failed";
-        x.failure_reason = proto::wire::SanitizeText(
-            (client ? "ClientError: " : "InternalServerError: ") + std::string("cannot upload the artifacts: ") +
-                up.message(),
-            1024);
+        // Messages that name what could not be uploaded (checkpoints, output/intermediate) say so.
+        const bool named = up.message().rfind("cannot upload", 0) == 0;
+        x.failure_reason = proto::wire::SanitizeText((client ? "ClientError: " : "InternalServerError: ") +
+                                                         (named ? "" : std::string("cannot upload the artifacts: ")) +
+                                                         up.message(),
+                                                     1024);
       }
     } else if (!uploaded->model.empty()) {
       where = "; uploaded " + uploaded->model + " and " + uploaded->output_data;

@@ -169,6 +169,9 @@ std::function<void()> WorkerAgent::Impl::UploadOnExit(Run& r) {
       return;
     }
     try {
+      // A failed last checkpoint pass fails a training job that otherwise completed (as on
+      // SageMaker, where it ends InternalServerError after Uploading), once the artifacts are up.
+      Status checkpoint_error;
       if (checkpoints) {  // the last pass: what the program wrote up to its end (or its grace period)
         auto pass = checkpoints->Sync();
         std::error_code ec;
@@ -176,6 +179,9 @@ std::function<void()> WorkerAgent::Impl::UploadOnExit(Run& r) {
           Log("worker: " + what + ": the last checkpoint upload to " + checkpoints->uri() +
               " failed: " + pass.status().message());
           std::ofstream(unsynced) << checkpoints->uri() << ": " << pass.status().message() << "\n";
+          checkpoint_error = Status(pass.status().code(), "cannot upload the checkpoints to " + checkpoints->uri() +
+                                                              ": " + pass.status().message() +
+                                                              " (the worker keeps its local copy)");
         } else {
           fs::remove(unsynced, ec);
         }
@@ -188,8 +194,10 @@ std::function<void()> WorkerAgent::Impl::UploadOnExit(Run& r) {
           return;
         }
       }
-      done->set_value(artifacts ? UploadArtifacts(spec, [this] { return S3(); })
-                                : Result<UploadedArtifacts>(UploadedArtifacts{}));
+      Result<UploadedArtifacts> uploaded = artifacts ? UploadArtifacts(spec, [this] { return S3(); })
+                                                     : Result<UploadedArtifacts>(UploadedArtifacts{});
+      if (uploaded.ok() && !checkpoint_error.ok()) uploaded = checkpoint_error;
+      done->set_value(std::move(uploaded));
     } catch (...) {
       done->set_exception(std::current_exception());
     }

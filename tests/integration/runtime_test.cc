@@ -667,10 +667,16 @@ TEST_F(ReleaseCluster, AnEndedTrainingJobsLocalCheckpointsGoUnlessTheyMayBeTheOn
   EXPECT_EQ(w1.first, 0) << "w1 removed its ended training jobs' local checkpoints";
   EXPECT_EQ(w2.first, w2.second) << "w2 (--checkpoint-release-ms 0) keeps them";
 
-  // The last upload failed: the local directory stays, and the worker says why.
+  // The last upload failed: the training job fails saying so (on SageMaker it ends
+  // InternalServerError after Uploading; it used to show Completed here), the local directory
+  // stays, and the worker says why.
   Call("CreateHyperParameterTuningJob", CheckpointingJob("it-unsynced", 1, "1"));
-  ASSERT_EQ(WaitFor("it-unsynced")["HyperParameterTuningJobStatus"], "Completed");
+  ASSERT_EQ(WaitFor("it-unsynced")["HyperParameterTuningJobStatus"], "Failed");
   const std::string name = Trials("it-unsynced")[0]["TrainingJobName"];
+  const std::string reason = Call("DescribeTrainingJob", {{"TrainingJobName", name}}).value("FailureReason", "");
+  EXPECT_NE(reason.find("cannot upload the checkpoints to file://" + (dir_ / "ck").string()), std::string::npos)
+      << reason;
+  EXPECT_NE(reason.find("the worker keeps its local copy"), std::string::npos) << reason;
   fs::path kept;
   for (const char* w : {"w1", "w2"}) {
     if (fs::exists(dir_ / w / "trials" / name)) kept = dir_ / w / "trials" / name;
