@@ -340,7 +340,11 @@ void Run(const RunArgs& a) {
     worker::AgentOptions wo;
     wo.connect = dispatcher.endpoint();
     wo.worker_id = "local-" + std::to_string(i + 1);
-    wo.host = "localhost";
+    // Each its own loopback address (Linux routes all of 127.0.0.0/8 to lo): the hosts of a
+    // multi-host training job resolve algo-N to different addresses (as root, where the names are
+    // mounted), so a program that binds its own host's address and a fixed port (a rendezvous
+    // server, a parameter server) does not collide with the same program on another host.
+    wo.host = "127.0.0." + std::to_string(i % 254 + 1);
     wo.slots = static_cast<uint32_t>(a.slots);
     wo.work_dir = state_dir + "/" + wo.worker_id;
     wo.keep_trial_files = a.keep_trial_files;

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -590,6 +591,57 @@ TEST_F(CliTest, ABuiltInXgboostJobRunsWithTheImageMappedToALocalProgram) {
   const double best = j["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"];
   const double eta = std::stod(j["BestTrainingJob"]["TunedHyperParameters"]["eta"].get<std::string>());
   EXPECT_NEAR(best, (eta - 0.2) * (eta - 0.2) + 0.032 + 0.1 / 3, 1e-3) << "the last round's validation-rmse";
+}
+
+// A two-host training job through hpo run: the objective comes from algo-2, the only host that
+// prints it; hpo logs shows both hosts' lines, each tagged with its host; and, as root (where the
+// names are mounted), algo-1 and algo-2 resolve to different loopback addresses, so programs that
+// bind their own host's address and a fixed port do not collide (every local worker was
+// "localhost").
+TEST_F(CliTest, ATwoHostJobThroughHpoRunReportsEveryHostAndGivesEachItsOwnAddress) {
+  const fs::path trainer = Write("hosts.sh",
+                                 "#!/bin/sh\n"
+                                 "echo \"host $SM_CURRENT_HOST at $(getent hosts \"$SM_CURRENT_HOST\" | cut -d' ' -f1)\"\n"
+                                 "if [ \"$SM_CURRENT_HOST\" = algo-2 ]; then echo loss=$SM_HP_X; fi\n");
+  fs::permissions(trainer, fs::perms::owner_all);
+  const std::string spec = Write("two.json", R"J({
+    "HyperParameterTuningJobName": "two-hosts",
+    "HyperParameterTuningJobConfig": {
+      "Strategy": "Random",
+      "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
+      "ResourceLimits": {"MaxNumberOfTrainingJobs": 1, "MaxParallelTrainingJobs": 1},
+      "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "x", "MinValue": "0.1", "MaxValue": "0.5"}]}},
+    "TrainingJobDefinition": {
+      "AlgorithmSpecification": {"TrainingImage": "file://)J" + trainer.string() + R"J(", "TrainingInputMode": "File",
+        "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.]+)"}]},
+      "RoleArn": "arn:aws:iam::123456789012:role/hpo-local",
+      "OutputDataConfig": {"S3OutputPath": "file://)J" + (dir_ / "out").string() + R"J("},
+      "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 2, "VolumeSizeInGB": 1},
+      "StoppingCondition": {"MaxRuntimeInSeconds": 60}}})J").string();
+  const std::string state = (dir_ / "state").string();
+  Outcome run = Hpo({"run", spec, "--workers", "2", "--state-dir", state, "-o", "json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto j = nlohmann::json::parse(run.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << run.out;
+  ASSERT_EQ(j["TrainingJobStatusCounters"]["Completed"], 1) << run.err;
+  const auto& best = j["BestTrainingJob"];
+  EXPECT_EQ(best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"].get<double>(),
+            std::stod(best["TunedHyperParameters"]["x"].get<std::string>()))
+      << "algo-2's loss";
+  Outcome logs = Hpo({"logs", best["TrainingJobName"], "--state-dir", state});
+  ASSERT_EQ(logs.exit_code, 0) << logs.err;
+  EXPECT_NE(logs.out.find("[algo-1] host algo-1 at"), std::string::npos) << logs.out;
+  EXPECT_NE(logs.out.find("[algo-2] host algo-2 at"), std::string::npos) << logs.out;
+  EXPECT_NE(logs.out.find("[algo-2] loss="), std::string::npos) << logs.out;
+  if (::geteuid() == 0) {  // the names resolve inside the trials
+    auto address = [&](const std::string& host) {
+      const std::string tag = "[" + host + "] host " + host + " at ";
+      const size_t at = logs.out.find(tag);
+      return at == std::string::npos ? "" : logs.out.substr(at + tag.size(), logs.out.find('\n', at) - at - tag.size());
+    };
+    const std::set<std::string> addresses = {address("algo-1"), address("algo-2")};
+    EXPECT_EQ(addresses, (std::set<std::string>{"127.0.0.1", "127.0.0.2"})) << logs.out;
+  }
 }
 
 // A framework estimator's tuning job (script mode) as the SageMaker SDK sends it: the entry point
