@@ -181,6 +181,10 @@ struct Trial {
     uint64_t seq = 0;            // last MetricPoints seq applied from this host (algo-1: last_seq)
   };
   std::vector<GangHost> gang;
+  // Each multi-host attempt's workers in host order (algo-1 first), kept after the attempt ends
+  // (`gang` goes then): a host's last lines, flushed as it is stopped or after a retry began,
+  // still go under its own numbers (OnLogLines).
+  std::map<uint32_t, std::vector<std::string>> gang_workers;
   // The workers of the current attempt: its gang's, else worker_id alone.
   std::vector<std::string> Hosts() const {
     if (gang.empty()) return {worker_id};

@@ -246,11 +246,13 @@ void CoordinatorCore::Impl::OnLogLines(const std::string& wid, const proto::wire
   // kept until they are more than kLogTailLines behind the newest one.
   constexpr uint64_t kHead = CoordinatorCore::kLogHeadLines, kTail = CoordinatorCore::kLogTailLines;
   Trial& t = it->second;
-  if (m.first_line >= kLogLineLimit - m.lines.size()) return;  // numbers no program reaches
-  // A gang host's lines (of the current attempt) are numbered apart: 1 + its index.
-  const uint32_t host = m.attempt == t.attempt && t.OnWorker(wid) && !t.gang.empty()
-                            ? static_cast<uint32_t>(HostIndex(t, wid) + 1)
-                            : 0;
+  if (m.first_line > kLogLineLimit - m.lines.size()) return;  // numbers no program reaches
+  // A gang host's lines are numbered apart: 1 + its index (also after the attempt ended).
+  uint32_t host = 0;
+  if (auto g = t.gang_workers.find(m.attempt); g != t.gang_workers.end()) {
+    auto at = std::find(g->second.begin(), g->second.end(), wid);
+    if (at != g->second.end()) host = static_cast<uint32_t>(at - g->second.begin() + 1);
+  }
   uint64_t& seen = t.log_lines_seen[{m.attempt, host}];  // one past the highest line number received
   const uint64_t before = seen;
   if (!m.lines.empty()) seen = std::max<uint64_t>(seen, m.first_line + m.lines.size());
@@ -302,8 +304,9 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   }
   TuningJob* j = Job(t->tuning_job);
   std::string objective = j ? ObjectiveMetricFor(*j, t->definition_name) : "";
+  if (!t->gang.empty() && (!t->OnWorker(wid) || t->HostEnded(wid))) return true;  // not a host of it, or a repeat
   std::vector<std::string> replaced;  // a gang's metrics: of the lowest host that reports each
-  if (t->gang.empty() || t->OnWorker(wid)) {
+  {
     for (const auto& fm : m.final_metrics) {
       if (!TakesMetric(*t, host, fm.name, &replaced)) continue;
       // The last value seen at the end; a value the points already carried keeps their time.

@@ -285,6 +285,9 @@ void CoordinatorCore::Impl::LaunchGang(Trial& t, const std::vector<GangPick>& ga
     }
   }
   t.gang.clear();
+  std::vector<std::string>& workers_of = t.gang_workers[t.attempt];
+  workers_of.clear();
+  for (const auto& g : gang) workers_of.push_back(g.worker->reg.worker_id);
   std::vector<std::string> where;
   for (size_t i = 0; i < gang.size(); ++i) {
     WorkerInfo& w = *gang[i].worker;

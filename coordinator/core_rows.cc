@@ -1,5 +1,8 @@
 #include "coordinator/core_rows.h"
 
+#include <cstdint>
+#include <cstdlib>
+
 #include <nlohmann/json.hpp>
 
 #include "proto/tuning_job.h"
@@ -111,6 +114,11 @@ TrialRow TrialToRow(const Trial& t) {
     d["gang"] = g;
     if (!t.metric_host.empty()) d["metric_host"] = t.metric_host;
   }
+  if (!t.gang_workers.empty()) {
+    Json gw = Json::object();
+    for (const auto& [attempt, ws] : t.gang_workers) gw[std::to_string(attempt)] = ws;
+    d["gang_workers"] = gw;
+  }
   if (t.training_ms > 0) d["training_ms"] = t.training_ms;
   if (t.spot_training_ms > 0) d["spot_training_ms"] = t.spot_training_ms;
   if (t.attempt_start_ms > 0) {
@@ -171,6 +179,15 @@ Trial TrialFromRow(const TrialRow& r) {
                       Get(h, "gpus", std::vector<uint32_t>{}), Get(h, "exit", none), Get(h, "seq", uint64_t{0})});
   }
   t.metric_host = Get(d, "metric_host", std::map<std::string, size_t>{});
+  if (auto gw = d.find("gang_workers"); gw != d.end() && gw->is_object()) {
+    for (const auto& [attempt, ws] : gw->items()) {
+      char* end = nullptr;
+      const unsigned long a = std::strtoul(attempt.c_str(), &end, 10);
+      if (end && *end == '\0' && a > 0 && a <= UINT32_MAX && ws.is_array()) {
+        t.gang_workers[static_cast<uint32_t>(a)] = Get(*gw, attempt.c_str(), std::vector<std::string>{});
+      }
+    }
+  }
   if (auto a = d.find("after"); a != d.end() && a->is_object() && !t.Terminal()) {
     t.after_trial = Get(*a, "trial", none);
     t.after_attempt = Get(*a, "attempt", 0u);

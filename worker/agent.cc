@@ -174,6 +174,10 @@ void WorkerAgent::Impl::OpenJournal() {
 }
 
 void WorkerAgent::Impl::ResumePendingExits() {
+  // Without the journal, the reports sent before the exit (the metric batches its seq counts)
+  // are gone, and the exit report would wait for them forever: such attempts ended with the
+  // earlier process (the coordinator retries them).
+  const bool resume = journal.has_value();
   std::error_code ec;
   for (fs::directory_iterator trial(fs::path(opt.work_dir) / "trials", ec), end; !ec && trial != end;
        trial.increment(ec)) {
@@ -195,7 +199,7 @@ void WorkerAgent::Impl::ResumePendingExits() {
       bool journaled = false;  // its exit report is in the journal already (a crash right after)
       for (const auto& o : outbox) journaled |= o.key == key && o.type == proto::wire::MsgType::kTrialExited;
       const bool here = trial->path().filename() == key.first && a->path().filename() == "attempt-" + std::to_string(key.second);
-      if (journaled || !here || runs.count(key) || (!p.artifacts && p.checkpoint_uri.empty())) {
+      if (!resume || journaled || !here || runs.count(key) || (!p.artifacts && p.checkpoint_uri.empty())) {
         RemovePendingExit(dir);
         continue;
       }
@@ -214,11 +218,13 @@ void WorkerAgent::Impl::ResumePendingExits() {
                                              [this] { return S3(); },
                                              {.mirror_deletes = false, .what = "OutputDataConfig.S3OutputPath"});
           if (sync.ok()) run->intermediate = std::move(sync).value();
+          if (!sync.ok() && p.exit.status == "Completed") UploadFailed(p.exit, sync.status());
         }
       }
       if (!p.checkpoint_uri.empty()) {
         auto sync = CheckpointSync::Create(p.checkpoint_uri, p.checkpoint_dir, [this] { return S3(); });
         if (sync.ok()) run->checkpoints = std::move(sync).value();
+        if (!sync.ok() && p.exit.status == "Completed") UploadFailed(p.exit, sync.status());
       }
       Log("worker: " + what + " ended " + p.exit.status + " under an earlier worker process before its uploads were "
           "done; they resume once the coordinator confirms the attempt is still this worker's");

@@ -513,8 +513,9 @@ struct WorkerAgent::Impl {
   // but for its uploads' outcome.
   proto::wire::TrialExited ExitReport(Run& r, const ExitInfo& exit, bool outside_term, std::optional<uint64_t> used);
   // A failed program whose output (`said`) says it ran out of disk space while its own use was
-  // within its volume (or, unmeasured, on a disk that is full now): the InternalServerError reason
-  // that makes the failure an infrastructure error, retried, not the algorithm's; "" otherwise.
+  // within its volume and the worker's disk is nearly full now (under 256 MiB free): the
+  // InternalServerError reason that makes the failure an infrastructure error, retried, not the
+  // algorithm's; "" otherwise.
   // A neighbour (another training job, another process) filling the worker's one filesystem used
   // to fail this training job for good as an AlgorithmError.
   std::string OutOfSpaceNotOwn(const Run& r, std::optional<uint64_t> used, const std::string& said);
@@ -522,6 +523,8 @@ struct WorkerAgent::Impl {
   void KeepPendingExit(const Key& key, const Run& r);
   // The uploads are done: r.ended, amended with their outcome, goes to the coordinator.
   void FinishExit(const Key& key, Run& r);
+  // A Completed report whose uploads failed: Failed (ClientError) or InfraError, naming what.
+  static void UploadFailed(proto::wire::TrialExited& x, const Status& up);
 
   // ---- messages
   // ----------------------------------------------------------------------------------

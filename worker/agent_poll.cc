@@ -259,14 +259,16 @@ proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& e
   return x;
 }
 
+// Free space under which a worker's disk counts as full (what a neighbour left after the failure).
+constexpr uint64_t kNearlyFullBytes = 256ull << 20;
+
 std::string WorkerAgent::Impl::OutOfSpaceNotOwn(const Run& r, std::optional<uint64_t> used, const std::string& said) {
   bool no_space = false;
   for (const char* sign : {"No space left on device", "[Errno 28]", "ENOSPC"}) no_space |= said.find(sign) != std::string::npos;
   if (!no_space) return "";
   // Its own use within its volume (measured while it ran, and again now: its files are still
   // there, and a program that filled the disk faster than the watch measures is its own cause):
-  // the space went elsewhere. Without a volume to measure, only a disk that is full right now
-  // says so.
+  // the space went elsewhere.
   if (r.volume_limit) {
     if (auto now = DiskUsage(r.volume_limit->dirs, r.volume_limit->skip); now.ok()) used = std::max(used.value_or(0), *now);
   }
@@ -275,7 +277,9 @@ std::string WorkerAgent::Impl::OutOfSpaceNotOwn(const Run& r, std::optional<uint
   const uint64_t free_bytes = known ? static_cast<uint64_t>(fs_info.f_bavail) * fs_info.f_frsize : 0;
   const uint64_t limit = r.volume_limit ? r.volume_limit->limit_bytes() : 0;
   if (used && limit > 0 && *used >= limit) return "";  // its own volume: the job's fault
-  if (!used && (!known || free_bytes >= (64ull << 20))) return "";
+  // And the worker's disk is (nearly) full now: an ENOSPC from elsewhere (/dev/shm, a tmpfs /tmp,
+  // a quota) is the program's to fix, and a retry would fail the same way.
+  if (!known || free_bytes >= kNearlyFullBytes) return "";
   auto gb = [](uint64_t b) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.2f GB", static_cast<double>(b) / (1ull << 30));
@@ -310,9 +314,26 @@ void WorkerAgent::Impl::KeepPendingExit(const Key& key, const Run& r) {
   }
 }
 
+void WorkerAgent::Impl::UploadFailed(proto::wire::TrialExited& x, const Status& up) {
+  const bool client = IsClientError(up);
+  x.status = client ? "Failed" : "InfraError";
+  x.secondary_status = "Failed";
+  // Messages that name what could not be uploaded (checkpoints, output/intermediate) say so.
+  const bool named = up.message().rfind("cannot upload", 0) == 0;
+  x.failure_reason = proto::wire::SanitizeText((client ? "ClientError: " : "InternalServerError: ") +
+                                                   (named ? "" : std::string("cannot upload the artifacts: ")) +
+                                                   up.message(),
+                                               1024);
+}
+
 void WorkerAgent::Impl::FinishExit(const Key& key, Run& r) {
   proto::wire::TrialExited x = std::move(*r.ended);
   r.ended.reset();
+  // Its monitor thread, which ran the uploads, may still be letting go of the program's mount
+  // namespace (which the kernel tears down with an RCU grace period): joined on a pool thread,
+  // not here, and only now (joined earlier, it held a pool thread for as long as the uploads
+  // waited for the coordinator).
+  if (r.process) (void)background.Post([done_process = std::move(r.process)]() mutable { done_process.reset(); });
   if (!r.resumed) {  // what the program's reader delivered since its exit was noticed (normally nothing)
     Flush(key, r);
     x.seq = r.seq;
@@ -323,17 +344,7 @@ void WorkerAgent::Impl::FinishExit(const Key& key, Run& r) {
     if (!uploaded.ok()) {
       const Status& up = uploaded.status();
       Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": uploading failed: " + up.message());
-      if (x.status == "Completed") {
-        const bool client = IsClientError(up);
-        x.status = client ? "Failed" : "InfraError";
-        x.secondary_status = "Failed";
-        // Messages that name what could not be uploaded (checkpoints, output/intermediate) say so.
-        const bool named = up.message().rfind("cannot upload", 0) == 0;
-        x.failure_reason = proto::wire::SanitizeText((client ? "ClientError: " : "InternalServerError: ") +
-                                                         (named ? "" : std::string("cannot upload the artifacts: ")) +
-                                                         up.message(),
-                                                     1024);
-      }
+      if (x.status == "Completed") UploadFailed(x, up);
     } else if (!uploaded->model.empty()) {
       where = "; uploaded " + uploaded->model + " and " + uploaded->output_data;
     }
@@ -434,11 +445,10 @@ void WorkerAgent::Impl::PollTrials() {
           (void)background.Post([rm] { (void)RunTool(rm, std::chrono::seconds(60)); });
         }
       }
-      // Its monitor thread may still be letting go of the program's mount namespace (which the
-      // kernel tears down with an RCU grace period): joined on a pool thread, not here.
-      (void)background.Post([done_process = std::move(r.process)]() mutable { done_process.reset(); });
-      // The uploads still run (or wait for the coordinator): the report outlives this process.
-      if (r.upload.valid() && !Ready(r.upload)) KeepPendingExit(key, r);
+      // The uploads still run (or wait for the coordinator): the report outlives this process,
+      // where the journal can take it over (a report that waits for metric batches the journal
+      // does not have would wait forever).
+      if (r.upload.valid() && !Ready(r.upload) && journal && !journal_error_logged) KeepPendingExit(key, r);
     } else if (r.resumed && !r.upload.valid()) {  // ended under an earlier worker process
       (void)background.Post(UploadOnExit(r));
     }

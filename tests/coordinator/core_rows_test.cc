@@ -40,6 +40,7 @@ Trial FullTrial() {
   t.interrupted_on = "w0";
   t.gang = {{"w1", "g1", "ml.g5.xlarge", {1}, ""}, {"w2", "g2", "ml.m5.large", {}, "Completed", 7}};
   t.metric_host = {{"loss", 1}, {"throughput", 0}};
+  t.gang_workers = {{1, {"w1", "w2"}}, {3, {"w2", "w1"}}};
   t.after_trial = "job-006-ffffffff";
   t.after_attempt = 2;
   t.training_ms = 9000;
@@ -89,6 +90,7 @@ void ExpectSameStoredFields(const Trial& a, const Trial& b) {
     EXPECT_EQ(a.gang[i].seq, b.gang[i].seq);
   }
   EXPECT_EQ(a.metric_host, b.metric_host);
+  EXPECT_EQ(a.gang_workers, b.gang_workers);
   EXPECT_EQ(a.after_trial, b.after_trial);
   EXPECT_EQ(a.after_attempt, b.after_attempt);
   EXPECT_EQ(a.training_ms, b.training_ms);

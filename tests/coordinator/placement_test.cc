@@ -540,6 +540,23 @@ TEST_F(GangTest, EveryHostReportsAndAMetricIsTheLowestReportingHostsAcrossAResta
   EXPECT_EQ(t->state, TrialState::kCompleted);
   EXPECT_EQ(*t->objective, 0.5) << "algo-2's, the lowest host that printed the loss";
   EXPECT_EQ(t->final_metrics.at("throughput"), 1200);
+  // A host's last lines that arrive after the attempt ended (and after another restart) still go
+  // under its own numbers.
+  MakeCore();
+  proto::wire::LogLines late;
+  late.trial = a.trial;
+  late.attempt = a.attempt;
+  late.seq = 2;
+  late.first_line = 1;
+  late.lines = {"late from " + w3};
+  core_->OnMessage(w3, Registration(w3, 1), now_);
+  core_->OnMessage(w3, late, now_);
+  logs = core_->Logs(a.trial, 0, 100);
+  ASSERT_TRUE(logs.ok());
+  ASSERT_EQ(logs->size(), 3u);
+  EXPECT_EQ((*logs)[2].text, "late from " + w3);
+  EXPECT_EQ(LogLineHost((*logs)[2].line), 3u);
+  EXPECT_EQ(LogLineNumber((*logs)[2].line), 1u);
 }
 
 // Hosts of a distributed job end at different times (rank 0 saves the model while the others

@@ -2,6 +2,7 @@
 // processes and the dependency-free trainer (examples/trainers/quadratic.cc), driven through the
 // coordinator's SageMaker HTTP API.
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -439,12 +440,28 @@ TEST_F(VolumeCluster, ATrainerThatWritesPastVolumeSizeInGBFailsAndOneWithinItCom
   }
 }
 
-// A training program that fails for want of disk space while its own use is within its volume:
-// something else on the worker filled the one filesystem (another training job, another
-// process), so it is an infrastructure error, retried under the RetryStrategy, and the reason
-// says so. It used to fail for good as the algorithm's error. One whose own files are past its
-// volume (measured as it ends) stays the job's fault, not retried.
-TEST_F(VolumeCluster, RunningOutOfSpaceWithinItsVolumeIsRetriedAsTheWorkersFaultAndPastItIsNot) {
+// A training program that fails for want of disk space while its own use is within its volume
+// and the worker's disk is (nearly) full: something else on the worker filled the one filesystem
+// (another training job, another process), so it is an infrastructure error, retried under the
+// RetryStrategy, and the reason says so. It used to fail for good as the algorithm's error. One
+// whose own files are past its volume (measured as it ends) stays the job's fault, not retried.
+// Once the worker has registered (with the free space of a real disk, which VolumeSizeInGB
+// needs), its trials directory becomes a 32 MiB tmpfs: under the 256 MiB that count as full.
+class FullDiskCluster : public VolumeCluster {
+ protected:
+  bool MountSmallDisk() {
+    fs::create_directories(dir_ / "w1" / "trials");
+    mounted_ = ::geteuid() == 0 && ::mount("tmpfs", (dir_ / "w1" / "trials").c_str(), "tmpfs", 0, "size=32m") == 0;
+    return mounted_;
+  }
+  void TearDown() override {
+    if (mounted_) ::umount2((dir_ / "w1" / "trials").c_str(), MNT_DETACH);
+  }
+  bool mounted_ = false;
+};
+
+TEST_F(FullDiskCluster, RunningOutOfSpaceWithinItsVolumeIsRetriedAsTheWorkersFaultAndPastItIsNot) {
+  if (!MountSmallDisk()) GTEST_SKIP() << "needs root to mount a small tmpfs as the worker's disk";
   const fs::path trainer = dir_ / "nospace.sh";
   std::ofstream(trainer) << "#!/bin/sh\n"
                             "dd if=/dev/zero of=\"$SM_MODEL_DIR/blob\" bs=64k count=\"$SM_HP_BLOCKS\" 2>/dev/null\n"
@@ -480,6 +497,24 @@ TEST_F(VolumeCluster, RunningOutOfSpaceWithinItsVolumeIsRetriedAsTheWorkersFault
       EXPECT_EQ(restarts, 0) << "its own volume: not retried: " << tj.dump(2);
     }
   }
+}
+
+// The same program on a worker whose disk has room: the ENOSPC came from elsewhere (a full
+// /dev/shm, a tmpfs /tmp, a quota), which a retry would meet again: the algorithm's error.
+TEST_F(VolumeCluster, RunningOutOfSpaceOnAWorkerWithRoomIsTheProgramsError) {
+  Json spec = ScriptJob("it-shm", 1, 1,
+                        "#!/bin/sh\n"
+                        "echo 'OSError: [Errno 28] No space left on device: /dev/shm/torch_1234'\n"
+                        "exit 1\n");
+  spec["TrainingJobDefinition"]["RetryStrategy"] = {{"MaximumRetryAttempts", 1}};
+  Call("CreateHyperParameterTuningJob", spec);
+  EXPECT_EQ(WaitFor("it-shm")["HyperParameterTuningJobStatus"], "Failed");
+  const std::string name = Trials("it-shm")[0]["TrainingJobName"];
+  Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", name}});
+  const std::string reason = tj.value("FailureReason", "");
+  EXPECT_EQ(reason.rfind("AlgorithmError: ", 0), 0u) << reason;
+  EXPECT_NE(reason.find("[Errno 28] No space left on device: /dev/shm"), std::string::npos) << reason;
+  for (const auto& st : tj["SecondaryStatusTransitions"]) EXPECT_NE(st["Status"], "Restarting") << tj.dump(2);
 }
 
 // HyperParameterTuningResourceConfig.InstanceConfigs (the SDK's instance_configs): w1 serves the
