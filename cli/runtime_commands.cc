@@ -585,6 +585,7 @@ struct CoordinatorArgs {
   int64_t grace_s = 120;
   std::string instance_catalog;  // JSON file of instance types, merged over the defaults
   bool no_assign_ahead = false;
+  int64_t gang_hold_after_s = 60;
   double spot_price_ratio = 0.3;
   int proposer_threads = 2;
   proto::ValidationLimits limits;  // the quotas (AddQuotaOptions)
@@ -613,6 +614,7 @@ void Coordinator(const CoordinatorArgs& a) {
   co.heartbeat_interval_ms = a.heartbeat_ms;
   co.default_grace_period_s = a.grace_s;
   co.assign_ahead = !a.no_assign_ahead;
+  co.gang_hold_after_ms = a.gang_hold_after_s < 0 ? -1 : a.gang_hold_after_s * 1000;
   co.spot_price_ratio = a.spot_price_ratio;
   co.limits = a.limits;
   co.max_concurrent_tuning_jobs = a.max_concurrent_tuning_jobs;
@@ -906,6 +908,11 @@ void AddCoordinatorCommand(CLI::App& app) {
       ->check(CLI::Range(int64_t{0}, int64_t{86400}));
   c->add_flag("--no-assign-ahead", a->no_assign_ahead,
               kNoAssignAheadHelp);
+  c->add_option("--gang-hold-after-s", a->gang_hold_after_s,
+                "A multi-host training job that could run but has waited this long for enough free workers at "
+                "once holds workers for its hosts as they free up, so single-host training jobs of other tuning "
+                "jobs cannot take every freed slot before it assembles (60; -1: never hold)")
+      ->check(CLI::Range(int64_t{-1}, int64_t{86400}));
   c->add_option("--spot-price-ratio", a->spot_price_ratio,
                 "What a second on a --spot worker costs against an on-demand one: DescribeTrainingJob's "
                 "BillableTimeInSeconds counts spot seconds at this rate, so (1 - Billable/Training) * 100 is the "

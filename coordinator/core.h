@@ -59,6 +59,11 @@ struct CoreOptions {
   // proposal one training job early costs the model too much (docs/architecture.md).
   bool assign_ahead = true;
   int64_t assign_ahead_max_trial_ms = 60000;
+  // A multi-host training job that could run but has waited this long for enough free workers
+  // at once holds workers for its hosts: other jobs' training jobs are not placed on them, so as
+  // they free up the gang assembles. Without it, on a cluster busy with single-host training
+  // jobs each freed slot went to one of those at once and the gang waited forever. < 0: never.
+  int64_t gang_hold_after_ms = 60000;
   // What a second on a spot worker costs against one on on-demand capacity (BillableTimeInSeconds
   // counts spot time at this rate; 0.3 = 70 % savings, typical of SageMaker managed spot).
   double spot_price_ratio = 0.3;

@@ -488,8 +488,43 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
   out->push_back({w.reg.worker_id, std::move(a)});
 }
 
+void CoordinatorCore::Impl::HoldForGang(TuningJob& j, int64_t now) {
+  if (opt.gang_hold_after_ms < 0 || j.waiting_since_ms == 0 || now - j.waiting_since_ms < opt.gang_hold_after_ms) return;
+  if (j.waiting_reason.rfind("waiting for a free worker for each of the", 0) != 0) return;  // not a gang that could run
+  const auto defs = j.spec.Definitions();
+  if (defs.empty()) return;
+  const Trial* pending = OldestPending(j);
+  const std::string def = pending ? pending->definition_name : defs[0]->definition_name.value_or("");
+  const std::vector<HostPlan> plans = HostsFor(j, def, 0);
+  if (plans.size() <= 1) return;
+  const std::string key = Lower(j.name);
+  std::vector<std::string> held;
+  for (const auto& plan : plans) {
+    const WorkerInfo* best = nullptr;
+    std::tuple<bool, size_t> best_rank{};
+    for (const auto& [id, w] : workers) {
+      if (held_for.count(id) || !w.draining.empty()) continue;
+      if (!Fit(opt.catalog, plan.req, w.reg, static_cast<int>(w.reg.slots), {}).ever) continue;
+      // The soonest free first: fewest training jobs running or queued there.
+      const std::tuple<bool, size_t> rank{true, SIZE_MAX - w.running.size() - w.queued.size()};
+      if (!best || rank > best_rank) {
+        best = &w;
+        best_rank = rank;
+      }
+    }
+    if (!best) break;  // the rest cannot be matched now; what is held still helps
+    held_for[best->reg.worker_id] = key;
+    held.push_back(best->reg.worker_id);
+  }
+  if (held.empty()) return;
+  std::string names;
+  for (const auto& id : held) names += (names.empty() ? "" : ", ") + id;
+  j.waiting_reason += "; holding worker(s) " + names + " for it as they free up";
+}
+
 void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
   std::set<std::string> passed;
+  held_for.clear();
   for (;;) {
     // With every slot taken PlaceNext fails for each job in turn, after recording why it waits.
     TuningJob* pick = nullptr;
@@ -514,7 +549,10 @@ void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
       }
     }
     if (!pick) break;
-    if (!PlaceNext(*pick, now, out)) passed.insert(Lower(pick->name));
+    if (!PlaceNext(*pick, now, out)) {
+      passed.insert(Lower(pick->name));
+      HoldForGang(*pick, now);
+    }
   }
   AssignAhead(now, out);
 }

@@ -300,6 +300,10 @@ WorkerInfo* CoordinatorCore::Impl::PlaceHost(const HostRequest& req, bool* ever,
       f.now = false;
       f.why = "worker " + id + " is draining (" + w.draining + ")";
     }
+    if (auto held = held_for.find(id); f.now && held != held_for.end() && held->second != job) {
+      f.now = false;
+      f.why = "worker " + id + " is held for the hosts of tuning job " + held->second + "'s training job";
+    }
     if (f.now) {
       if (!best || rank(w) > rank(*best)) {
         best = &w;

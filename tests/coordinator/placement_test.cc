@@ -728,6 +728,55 @@ TEST_F(GangTest, AGangTooFewWorkersCanServeIsNeverPlacedAndSaysWhatToStart) {
   EXPECT_EQ(Only<proto::wire::AssignTrial>(Join(more)).size(), 2u);
 }
 
+// On a cluster kept busy by single-host training jobs, a freed slot went to one of them at once,
+// every time: a two-host job never found two free workers and waited forever. Once it has waited
+// CoreOptions::gang_hold_after_ms, workers are held for its hosts as they free up; before that,
+// freed slots still go to whoever can use them.
+TEST_F(GangTest, AGangThatWaitedLongEnoughHoldsWorkersAsTheyFreeUpAndStarts) {
+  options_.gang_hold_after_ms = 5000;
+  MakeCore();
+  std::map<std::string, proto::wire::AssignTrial> running;  // worker -> the singles' attempt there
+  auto take = [&](const std::vector<Outgoing>& out) {
+    std::vector<std::string> pair_on;
+    for (const auto& o : out) {
+      const auto* a = std::get_if<proto::wire::AssignTrial>(&o.message);
+      if (!a) continue;
+      if (a->trial.rfind("singles-", 0) == 0) running[o.worker_id] = *a;
+      else pair_on.push_back(o.worker_id);
+    }
+    return pair_on;
+  };
+  for (const char* id : {"w1", "w2", "w3"}) Join(Worker(id, 1, 8, 32));
+  take(Submit(Spec("singles", "Random", 30, 3)));
+  ASSERT_EQ(running.size(), 3u);
+  proto::TuningJobSpec pair = Spec("pair", "Random", 1, 1);
+  pair.training_job_definition->resource_config->instance_count = 2;
+  EXPECT_TRUE(take(Submit(pair)).empty()) << "every worker is busy";
+  // Before the hold: the freed slot goes to the single-host job.
+  now_ += 1000;
+  const std::string first = running.at("w1").trial;
+  EXPECT_TRUE(take(Finish("w1", running.at("w1"), 1.0)).empty());
+  EXPECT_NE(running.at("w1").trial, first) << "w1 took the next single-host training job";
+  // After 5 s of waiting, freed workers are held for the pair and it starts once two are free.
+  now_ += 5000;
+  std::vector<std::string> pair_on;
+  int finished = 0;
+  for (const char* id : {"w2", "w3", "w1"}) {
+    const std::string before = running.at(id).trial;
+    pair_on = take(Finish(id, running.at(id), 1.0));
+    ++finished;
+    if (!pair_on.empty()) break;
+    EXPECT_EQ(running.at(id).trial, before) << id << " is held for the pair, not given to the single-host job";
+    const std::string reason = core_->FindJob("pair")->waiting_reason;
+    EXPECT_NE(reason.find("holding worker(s) "), std::string::npos) << reason;
+  }
+  EXPECT_EQ(pair_on.size(), 2u) << "the pair started";
+  EXPECT_EQ(finished, 2) << "on the first two workers that freed up";
+  EXPECT_EQ(std::set<std::string>(pair_on.begin(), pair_on.end()), (std::set<std::string>{"w2", "w3"}));
+  // The single-host job goes on on the third.
+  EXPECT_EQ(Only<proto::wire::AssignTrial>(Finish("w1", running.at("w1"), 1.0)).size(), 1u);
+}
+
 // A gang's Training status names the gang and algo-1's worker (it named whichever host
 // reported its start first); a long list of workers that cannot serve a job ends with how many
 // more there are (the ones the user meant were cut off without a word).
