@@ -135,6 +135,14 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& 
                                         tables + "); it was left unchanged: move it aside, or give another --state-dir");
     }
   }
+  // A new store gives freed pages back to the file system (DeleteJob, DeleteTrial): set before
+  // its first table exists, so only new stores; an older one is compacted by hand (README).
+  bool empty = true;
+  {
+    Stmt t(db, "SELECT count(*) FROM sqlite_master");
+    empty = t.ok() && t.Step() == SQLITE_ROW && t.Int(0) == 0;
+  }
+  if (empty) HPO_RETURN_IF_ERROR(store->Exec("PRAGMA auto_vacuum=INCREMENTAL"));
   if (path != ":memory:") {
     HPO_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
   }
@@ -397,11 +405,22 @@ Status SqliteJobStore::DeleteAll(std::initializer_list<const char*> sqls, const 
 }
 
 Status SqliteJobStore::DeleteJob(const std::string& name) {
-  return DeleteAll({"DELETE FROM metrics WHERE trial IN (SELECT name FROM trials WHERE tuning_job = ?1 COLLATE NOCASE)",
-                    "DELETE FROM logs WHERE trial IN (SELECT name FROM trials WHERE tuning_job = ?1 COLLATE NOCASE)",
-                    "DELETE FROM trials WHERE tuning_job = ?1 COLLATE NOCASE",
-                    "DELETE FROM jobs WHERE name = ?1"},  // the column is COLLATE NOCASE
-                   name, "a job");
+  HPO_RETURN_IF_ERROR(
+      DeleteAll({"DELETE FROM metrics WHERE trial IN (SELECT name FROM trials WHERE tuning_job = ?1 COLLATE NOCASE)",
+                 "DELETE FROM logs WHERE trial IN (SELECT name FROM trials WHERE tuning_job = ?1 COLLATE NOCASE)",
+                 "DELETE FROM trials WHERE tuning_job = ?1 COLLATE NOCASE",
+                 "DELETE FROM jobs WHERE name = ?1"},  // the column is COLLATE NOCASE
+                name, "a job"));
+  Compact();
+  return Status::Ok();
+}
+
+void SqliteJobStore::Compact() {
+  // What the deletion freed goes back to the file system: the pages (auto_vacuum=INCREMENTAL; a
+  // no-op for an older store without it), then the file itself once the WAL is checkpointed.
+  // Best effort: the rows are gone either way, and a failure here changes nothing.
+  (void)Exec("PRAGMA incremental_vacuum");
+  (void)Exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 Status SqliteJobStore::DeleteTrial(const std::string& name) {

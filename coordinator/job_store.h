@@ -166,6 +166,8 @@ class SqliteJobStore final : public JobStore {
   Result<std::vector<EventRow>> LoadEvents(const std::string& job, int64_t after_id, size_t limit) override;
 
  private:
+  // After a deletion: freed pages back to the file system (new stores), the WAL truncated.
+  void Compact();
   explicit SqliteJobStore(sqlite3* db) : db_(db) {}
   Status Exec(const char* sql);
   Status DeleteAll(std::initializer_list<const char*> sqls, const std::string& name, const char* what);

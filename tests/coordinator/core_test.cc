@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "coordinator/job_store.h"
 #include "proto/codec.h"
@@ -1157,6 +1158,41 @@ TEST(JobStoreFile, AForeignSqliteDatabaseIsRefusedAndNotWrittenTo) {
   auto fresh = SqliteJobStore::Open(path);
   EXPECT_TRUE(fresh.ok()) << fresh.status().ToString();
   std::remove(path.c_str());
+}
+
+// Deleting a job gives its space back to the file system: a long-lived coordinator whose users
+// delete old jobs to free the state disk saw hpo.db stay as large as it ever was.
+TEST(JobStoreFile, DeletingAJobShrinksTheFile) {
+  const std::string path = ::testing::TempDir() + "hpo-shrink-" + std::to_string(::getpid()) + ".db";
+  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
+  auto size = [&] {
+    std::error_code ec;
+    uintmax_t total = 0;
+    for (const char* suffix : {"", "-wal"}) {
+      const uintmax_t s = std::filesystem::file_size(path + suffix, ec);
+      if (!ec) total += s;
+    }
+    return total;
+  };
+  auto s = SqliteJobStore::Open(path);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  JobStore& store = **s;
+  for (int i = 0; i < 20; ++i) {
+    TrialRow r;
+    r.name = "big-" + std::to_string(i);
+    r.tuning_job = "big";
+    ASSERT_TRUE(store.PutTrial(r).ok());
+    std::vector<LogRow> lines;
+    for (uint64_t l = 0; l < 500; ++l) lines.push_back({0, r.name, 1, l, std::string(400, 'x')});
+    ASSERT_TRUE(store.AppendLogs(lines).ok());
+  }
+  const uintmax_t before = size();
+  EXPECT_GT(before, 4u << 20) << "about 4 MB of log lines";
+  ASSERT_TRUE(store.DeleteJob("big").ok());
+  const uintmax_t after = size();
+  EXPECT_LT(after, before / 8) << before << " -> " << after << " bytes";
+  s->reset();
+  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
 }
 
 TEST(JobStoreFile, ADamagedFileIsRefusedWithWhatToDo) {
