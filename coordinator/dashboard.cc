@@ -661,7 +661,10 @@ Page TrialPage(Source& src, const std::string& name, const PageOptions& o) {
   const bool log_ok = tail.has_value();
   // Line numbers count what the program printed, also where the coordinator kept only the head
   // and the tail of a long log.
-  if (tail && !tail->empty()) total = std::max<size_t>(total, tail->back().value("line", size_t{0}) + 1);
+  // (A multi-host training job's lines are numbered per host: the count is what was read.)
+  if (tail && !tail->empty() && Str(tail->back(), "host").empty()) {
+    total = std::max<size_t>(total, tail->back().value("line", size_t{0}) + 1);
+  }
   b += "<h2>Log</h2><p class=\"muted\">";
   if (!log_ok) {
     b += "the log could not be read";

@@ -232,6 +232,27 @@ TEST_F(DashboardTest, ATrainingJobPageShowsItsHistoryHyperparametersMetricsAndTh
   EXPECT_EQ(b.find("http-equiv=\"refresh\""), std::string::npos);
 }
 
+// A two-host training job's log tail tags each line with its host, and counts what it read (the
+// line numbers are each host's own).
+TEST_F(DashboardTest, AMultiHostTrainingJobsLogTailNamesEachLinesHost) {
+  Register("w1", 1);
+  Register("w2", 1);
+  proto::TuningJobSpec spec = coretest::Spec("pair", "Random", 1, 1);
+  spec.training_job_definition->resource_config->instance_count = 2;
+  auto out = Submit(spec);
+  auto assigns = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(assigns.size(), 2u);
+  for (const auto& o : out) {
+    const auto* a = std::get_if<proto::wire::AssignTrial>(&o.message);
+    if (a) Log(o.worker_id, *a, {"hello from " + a->current_host, "bye from " + a->current_host});
+  }
+  dashboard::Page p = Get("/ui/trials/" + assigns[0].trial);
+  ASSERT_EQ(p.status, 200);
+  EXPECT_NE(p.body.find("[algo-1] hello from algo-1\n"), std::string::npos) << p.body;
+  EXPECT_NE(p.body.find("[algo-2] bye from algo-2\n"), std::string::npos);
+  EXPECT_NE(p.body.find(">4 lines"), std::string::npos) << "4 lines, not the 2 of one host's numbers";
+}
+
 TEST_F(DashboardTest, UnknownAndMalformedPathsAreNotFoundPagesThatLinkBack) {
   Register("w1", 1);
   Submit(coretest::Spec("zeta", "Random", 1, 1));
