@@ -206,6 +206,7 @@ void CoordinatorCore::Impl::Load() {
     for (const MetricRow& m : *rows) {
       if (m.attempt == t.attempt && m.name == objective) t.curve.push_back(m.value);
     }
+    t.curve_decided = t.curve.size();  // decided on before the restart
   }
   // Index in finishing order, so the completion criteria see the objectives as they came.
   std::vector<Trial*> order;

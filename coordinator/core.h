@@ -153,6 +153,7 @@ struct Trial {
   // hosts print a metric (each rank its own loss), algo-1's wins, as with one host. A lower host
   // that starts reporting a metric later takes it over: its points replace the other's.
   std::map<std::string, size_t> metric_host;
+  std::map<std::string, int64_t> metric_host_since;  // when each took its metric (memory only)
   std::string failure_reason;
   int infra_failures = 0;  // attempts that ended in infrastructure errors
   bool stop_requested = false;
@@ -160,6 +161,7 @@ struct Trial {
   // The objective's values in emission order, this attempt (coordinator/adaptive.h's curve),
   // tracked for jobs with early stopping or Hyperband; rebuilt from the store after a restart.
   std::vector<double> curve;
+  size_t curve_decided = 0;  // points of `curve` early stopping / Hyperband have looked at
   std::vector<uint32_t> gpus;  // GPU indices of the current attempt on its worker
   // The current attempt's resources: an index into proto::ResourceOptions of its definition
   // (HyperParameterTuningResourceConfig.InstanceConfigs; 0 with a plain ResourceConfig).
@@ -171,7 +173,10 @@ struct Trial {
   int64_t worker_started_ms = 0;
   std::string worker_started_on;
   int interruptions = 0;       // attempts that ended Interrupted (spot): re-queued, no retry spent
-  std::string interrupted_on;  // the worker of the last interrupted attempt (placed elsewhere if possible)
+  // The worker of the last attempt that was interrupted or ended in an infrastructure error: the
+  // next attempt is placed elsewhere if possible (a full disk failed every retry on the same
+  // worker within milliseconds while another sat idle).
+  std::string interrupted_on;
   // A multi-host attempt (InstanceCount > 1 or several instance groups): every host of its gang,
   // algo-1 first (worker_id is gang[0]'s). Empty for a single-host attempt. Every host reports
   // its log lines and metric points (metric_host says whose values count). The attempt ends when

@@ -188,13 +188,29 @@ static size_t HostIndex(const Trial& t, const std::string& wid) {
   return 0;
 }
 
-bool CoordinatorCore::Impl::TakesMetric(Trial& t, size_t host, const std::string& name, std::vector<std::string>* replaced) {
+bool CoordinatorCore::Impl::TakesMetric(Trial& t, size_t host, const std::string& name, int64_t now,
+                                       std::vector<std::string>* replaced) {
   if (t.gang.empty()) return true;
   auto it = t.metric_host.find(name);
   if (it != t.metric_host.end() && it->second < host) return false;  // a lower host reports it
   if (it != t.metric_host.end() && it->second > host) replaced->push_back(name);
+  if (it == t.metric_host.end() || it->second != host) t.metric_host_since[name] = now;
   t.metric_host[name] = host;
   return true;
+}
+
+// How long a gang's metric must have come from a host other than algo-1 before early stopping
+// and Hyperband decide on its values: hosts that print the same metric at the same pace (every
+// rank its own loss) reach the coordinator a flush apart, and the first to arrive is not always
+// the lowest. Decided on the first batch of a higher host, the best configuration of a Hyperband
+// job was stopped on algo-2's value before algo-1's, 0.05 s behind, arrived.
+constexpr int64_t kMetricHostSettleMs = 3000;
+
+bool CoordinatorCore::Impl::MetricSettled(const Trial& t, const std::string& name, int64_t now) const {
+  auto host = t.metric_host.find(name);
+  if (t.gang.empty() || host == t.metric_host.end() || host->second == 0) return true;
+  auto since = t.metric_host_since.find(name);
+  return since == t.metric_host_since.end() || now - since->second >= kMetricHostSettleMs;  // none after a restart
 }
 
 bool CoordinatorCore::Impl::OnMetrics(const std::string& wid, const proto::wire::MetricPoints& m, int64_t now, std::vector<Outgoing>* out) {
@@ -207,16 +223,15 @@ bool CoordinatorCore::Impl::OnMetrics(const std::string& wid, const proto::wire:
   TuningJob* j = Job(t->tuning_job);
   std::string objective = j ? ObjectiveMetricFor(*j, t->definition_name) : "";
   const bool track = j && TracksCurves(*j);
-  size_t old_len = t->curve.size();
   std::vector<MetricRow> rows;
   std::vector<std::string> replaced;  // metrics a lower host of a gang takes over from a higher one
   for (const auto& p : m.points) {
     const size_t taken_over = replaced.size();
-    if (!TakesMetric(*t, host, p.name, &replaced)) continue;
+    if (!TakesMetric(*t, host, p.name, now, &replaced)) continue;
     if (replaced.size() > taken_over) {  // from now on this host's: the other's values go
       if (p.name == objective) {
         t->curve.clear();
-        old_len = 0;
+        t->curve_decided = 0;
       }
       for (auto it = rows.begin(); it != rows.end();) it = it->name == p.name ? rows.erase(it) : it + 1;
     }
@@ -235,7 +250,12 @@ bool CoordinatorCore::Impl::OnMetrics(const std::string& wid, const proto::wire:
     HPO_RETURN_IF_ERROR(store->AppendMetrics(rows));
     return store->PutTrial(TrialToRow(*t));
   }));
-  if (track && t->curve.size() > old_len) MaybeStopEarly(*j, *t, old_len, now, out);
+  // Early stopping and Hyperband look at each new point once, when its host is settled.
+  if (track && t->curve.size() > t->curve_decided && MetricSettled(*t, objective, now)) {
+    const size_t from = t->curve_decided;
+    t->curve_decided = t->curve.size();
+    MaybeStopEarly(*j, *t, from, now, out);
+  }
   return true;
 }
 
@@ -308,7 +328,7 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   std::vector<std::string> replaced;  // a gang's metrics: of the lowest host that reports each
   {
     for (const auto& fm : m.final_metrics) {
-      if (!TakesMetric(*t, host, fm.name, &replaced)) continue;
+      if (!TakesMetric(*t, host, fm.name, now, &replaced)) continue;
       // The last value seen at the end; a value the points already carried keeps their time.
       if (!t->final_metrics.count(fm.name) || t->final_metrics[fm.name] != fm.value || !t->final_metric_ms.count(fm.name)) {
         t->final_metric_ms[fm.name] = m.ended_at_ms > 0 ? m.ended_at_ms : now;
@@ -318,7 +338,10 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     }
     for (const auto& name : replaced) {  // a lower host's final value, where a higher one sent points
       Note(store->DeleteMetrics(t->name, m.attempt, name));
-      if (name == objective) t->curve.clear();
+      if (name == objective) {
+        t->curve.clear();
+        t->curve_decided = 0;
+      }
     }
   }
   std::string on_host;  // which host of a gang ended it, for the failure reason

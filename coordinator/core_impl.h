@@ -435,7 +435,12 @@ struct CoordinatorCore::Impl {
   // Whether the metric `name` reported by host `host` (index into t.gang) counts: the lowest host
   // reporting a metric is its source (Trial::metric_host). When `host` takes it over from a
   // higher one, `name` is added to *replaced (the caller drops the other's points).
-  bool TakesMetric(Trial& t, size_t host, const std::string& name, std::vector<std::string>* replaced);
+  // `now` starts the settling time of a host that takes a metric (MetricSettled).
+  bool TakesMetric(Trial& t, size_t host, const std::string& name, int64_t now, std::vector<std::string>* replaced);
+  // Whether early stopping and Hyperband may decide on the metric's values: a single host's, or
+  // algo-1's, at once; a higher host's once it has been the metric's source for a few seconds
+  // (a lower host printing the same metric may be a flush behind).
+  bool MetricSettled(const Trial& t, const std::string& name, int64_t now) const;
 
   // Returns whether to acknowledge. Batches are applied in seq order (each host of a gang has its
   // own), exactly once: a duplicate is acknowledged again, a batch after a gap (its predecessor

@@ -349,6 +349,8 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
   t->started = false;
   t->last_seq = 0;
   t->metric_host.clear();
+  t->metric_host_since.clear();
+  t->curve_decided = 0;
   if (!t->secondary.empty() && t->secondary.back().status == "Starting") t->secondary.pop_back();  // was waiting
   if (after) {
     t->after_trial = after->name;
@@ -491,40 +493,59 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
 void CoordinatorCore::Impl::HoldForGang(TuningJob& j, int64_t now) {
   if (opt.gang_hold_after_ms < 0 || j.waiting_since_ms == 0 || now - j.waiting_since_ms < opt.gang_hold_after_ms) return;
   if (j.waiting_reason.rfind("waiting for a free worker for each of the", 0) != 0) return;  // not a gang that could run
-  const auto defs = j.spec.Definitions();
-  if (defs.empty()) return;
-  const Trial* pending = OldestPending(j);
-  const std::string def = pending ? pending->definition_name : defs[0]->definition_name.value_or("");
-  const std::vector<HostPlan> plans = HostsFor(j, def, 0);
-  if (plans.size() <= 1) return;
   const std::string key = Lower(j.name);
   std::vector<std::string> held;
-  for (const auto& plan : plans) {
-    const WorkerInfo* best = nullptr;
-    std::tuple<bool, size_t> best_rank{};
-    for (const auto& [id, w] : workers) {
-      if (held_for.count(id) || !w.draining.empty()) continue;
-      if (!Fit(opt.catalog, plan.req, w.reg, static_cast<int>(w.reg.slots), {}).ever) continue;
-      // The soonest free first: fewest training jobs running or queued there.
-      const std::tuple<bool, size_t> rank{true, SIZE_MAX - w.running.size() - w.queued.size()};
-      if (!best || rank > best_rank) {
-        best = &w;
-        best_rank = rank;
-      }
-    }
-    if (!best) break;  // the rest cannot be matched now; what is held still helps
-    held_for[best->reg.worker_id] = key;
-    held.push_back(best->reg.worker_id);
+  for (const auto& [id, job] : held_for) {
+    if (job == key) held.push_back(id);
   }
-  if (held.empty()) return;
+  if (held.empty()) {  // not yet in this pass
+    const auto defs = j.spec.Definitions();
+    if (defs.empty()) return;
+    const Trial* pending = OldestPending(j);
+    const std::string def = pending ? pending->definition_name : defs[0]->definition_name.value_or("");
+    const std::vector<HostPlan> plans = HostsFor(j, def, 0);
+    if (plans.size() <= 1) return;
+    std::set<std::string> chosen;
+    for (const auto& plan : plans) {
+      const WorkerInfo* best = nullptr;
+      size_t best_load = 0;
+      for (const auto& [id, w] : workers) {
+        if (held_for.count(id) || chosen.count(id) || !w.draining.empty()) continue;
+        if (!Fit(opt.catalog, plan.req, w.reg, static_cast<int>(w.reg.slots), {}).ever) continue;
+        const size_t load = w.running.size() + w.queued.size();  // the soonest free first
+        if (!best || load < best_load) {
+          best = &w;
+          best_load = load;
+        }
+      }
+      // A set that cannot be completed (a worker draining, another job's holds) is not held:
+      // part of a gang's workers held would only sit idle.
+      if (!best) return;
+      chosen.insert(best->reg.worker_id);
+      held.push_back(best->reg.worker_id);
+    }
+    for (const auto& id : held) held_for[id] = key;
+  }
   std::string names;
   for (const auto& id : held) names += (names.empty() ? "" : ", ") + id;
-  j.waiting_reason += "; holding worker(s) " + names + " for it as they free up";
+  const std::string note = "; holding worker(s) " + names + " for it as they free up";
+  if (j.waiting_reason.find(note) == std::string::npos) j.waiting_reason += note;
 }
 
 void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
   std::set<std::string> passed;
+  // Gangs that have waited long enough hold their workers before anything is placed in this
+  // pass, in scheduling order (held only once they had failed in it, a job looked at before them
+  // took each freed slot first, and the gang starved all the same).
   held_for.clear();
+  std::vector<TuningJob*> waiting;
+  for (auto& [key, jp] : jobs) {
+    if (jp->status == "InProgress" && jp->completion_reason.empty()) waiting.push_back(jp.get());
+  }
+  std::stable_sort(waiting.begin(), waiting.end(), [&](const TuningJob* a, const TuningJob* b) {
+    return std::make_pair(ActiveCount(*a), a->creation_ms) < std::make_pair(ActiveCount(*b), b->creation_ms);
+  });
+  for (TuningJob* j : waiting) HoldForGang(*j, now);
   for (;;) {
     // With every slot taken PlaceNext fails for each job in turn, after recording why it waits.
     TuningJob* pick = nullptr;
@@ -552,6 +573,8 @@ void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
     if (!PlaceNext(*pick, now, out)) {
       passed.insert(Lower(pick->name));
       HoldForGang(*pick, now);
+    } else {  // what it held is its own now, or free for others
+      std::erase_if(held_for, [&](const auto& h) { return h.second == Lower(pick->name); });
     }
   }
   AssignAhead(now, out);

@@ -100,10 +100,8 @@ TrialRow TrialToRow(const Trial& t) {
   d["stop_reason"] = t.stop_reason;
   if (!t.gpus.empty()) d["gpus"] = t.gpus;
   if (t.resource_option > 0) d["resource_option"] = t.resource_option;
-  if (t.interruptions > 0) {
-    d["interruptions"] = t.interruptions;
-    d["interrupted_on"] = t.interrupted_on;
-  }
+  if (t.interruptions > 0) d["interruptions"] = t.interruptions;
+  if (!t.interrupted_on.empty()) d["interrupted_on"] = t.interrupted_on;
   if (t.Queued()) d["after"] = {{"trial", t.after_trial}, {"attempt", t.after_attempt}};
   if (!t.gang.empty()) {
     Json g = Json::array();

@@ -146,9 +146,11 @@ void CoordinatorCore::Impl::ToQueue(Trial& t) {
   t.started = false;
   t.last_seq = 0;
   t.metric_host.clear();
+  t.metric_host_since.clear();
 }
 
 void CoordinatorCore::Impl::InfraFailure(Trial& t, const std::string& reason, int64_t now) {
+  if (!t.worker_id.empty()) t.interrupted_on = t.worker_id;
   ReleaseSlot(t, now);
   t.infra_failures++;
   TuningJob* j = Job(t.tuning_job);

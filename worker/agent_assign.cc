@@ -431,9 +431,11 @@ Status WorkerAgent::Impl::HostsFile(Run& r, const proto::wire::AssignTrial& a) {
   for (const auto& host : hosts) {
     auto it = a.host_addresses.find(host);
     if (it == a.host_addresses.end()) {
-      // A host without a worker address is this one (a single-host trial): the loopback
-      // address, which needs no lookup and works under network isolation too.
-      if (host == r.layout.current_host) text += "127.0.0.1 " + host + "\n";
+      // A host without a worker address is this one (a single-host trial): a loopback address,
+      // which needs no lookup and works under network isolation too; the worker's own where it
+      // registered one (hpo run's local workers are 127.0.0.N: programs on different local
+      // workers that bind algo-1 and a fixed port do not collide).
+      if (host == r.layout.current_host) text += (opt.host.rfind("127.", 0) == 0 ? opt.host : "127.0.0.1") + " " + host + "\n";
       continue;
     }
     addrinfo hints{};

@@ -263,9 +263,27 @@ proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& e
 constexpr uint64_t kNearlyFullBytes = 256ull << 20;
 
 std::string WorkerAgent::Impl::OutOfSpaceNotOwn(const Run& r, std::optional<uint64_t> used, const std::string& said) {
-  bool no_space = false;
-  for (const char* sign : {"No space left on device", "[Errno 28]", "ENOSPC"}) no_space |= said.find(sign) != std::string::npos;
-  if (!no_space) return "";
+  // What it said last, and the end of its log: launchers (torchrun, a logging shutdown) print
+  // after the line that names the error.
+  std::string tail = said;
+  if (std::ifstream log(r.attempt_dir + "/trial.log", std::ios::binary); log) {
+    log.seekg(0, std::ios::end);
+    const std::streamoff size = log.tellg();
+    const std::streamoff from = std::max<std::streamoff>(0, size - 16384);
+    log.seekg(from);
+    tail.append(std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>());
+  }
+  std::string line;  // the line that says so
+  for (const char* sign : {"No space left on device", "[Errno 28]", "ENOSPC"}) {
+    const size_t at = tail.rfind(sign);
+    if (at == std::string::npos) continue;
+    const size_t begin = tail.rfind('\n', at);
+    const size_t end = tail.find('\n', at);
+    line = tail.substr(begin == std::string::npos ? 0 : begin + 1,
+                       end == std::string::npos ? std::string::npos : end - (begin == std::string::npos ? 0 : begin + 1));
+    break;
+  }
+  if (line.empty()) return "";
   // Its own use within its volume (measured while it ran, and again now: its files are still
   // there, and a program that filled the disk faster than the watch measures is its own cause):
   // the space went elsewhere.
@@ -293,7 +311,7 @@ std::string WorkerAgent::Impl::OutOfSpaceNotOwn(const Run& r, std::optional<uint
   } else {
     m += ": the worker's disk is full";
   }
-  return m + "; retried under the RetryStrategy";
+  return m + "; retried under the RetryStrategy. It said: " + line;
 }
 
 void WorkerAgent::Impl::KeepPendingExit(const Key& key, const Run& r) {
@@ -468,9 +486,10 @@ void WorkerAgent::Impl::PollTrials() {
     // job sent to this worker failed for want of space.
     if (ReleasesCheckpoints()) held_checkpoints.insert(k.first);
     if (!opt.keep_trial_files) {
-      (void)background.Post([root = it->second->root] {
+      (void)background.Post([root = it->second->root, hosts = it->second->attempt_dir + "/hosts"] {
         std::error_code ec;
         fs::remove_all(root, ec);
+        fs::remove(hosts, ec);  // the /etc/hosts it saw
       });
     }
     runs.erase(it);

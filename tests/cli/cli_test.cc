@@ -594,7 +594,7 @@ TEST_F(CliTest, ABuiltInXgboostJobRunsWithTheImageMappedToALocalProgram) {
 }
 
 // A two-host training job through hpo run: the objective comes from algo-2, the only host that
-// prints it; hpo logs shows both hosts' lines, each tagged with its host; and, as root (where the
+// prints it (the last host does); hpo logs shows both hosts' lines, each tagged with its host; and, as root (where the
 // names are mounted), algo-1 and algo-2 resolve to different loopback addresses, so programs that
 // bind their own host's address and a fixed port do not collide (every local worker was
 // "localhost").
@@ -602,7 +602,9 @@ TEST_F(CliTest, ATwoHostJobThroughHpoRunReportsEveryHostAndGivesEachItsOwnAddres
   const fs::path trainer = Write("hosts.sh",
                                  "#!/bin/sh\n"
                                  "echo \"host $SM_CURRENT_HOST at $(getent hosts \"$SM_CURRENT_HOST\" | cut -d' ' -f1)\"\n"
-                                 "if [ \"$SM_CURRENT_HOST\" = algo-2 ]; then echo loss=$SM_HP_X; fi\n");
+                                 "last=$(echo \"$SM_HOSTS\" | tr -d '[]\" ' | tr ',' '\\n' | tail -1)\n"
+                                 "if [ \"$SM_CURRENT_HOST\" = \"$last\" ]; then echo loss=$SM_HP_X; fi\n"
+                                 "if [ \"$last\" = algo-1 ]; then sleep 1; fi\n");  // single-host: both workers busy
   fs::permissions(trainer, fs::perms::owner_all);
   const std::string spec = Write("two.json", R"J({
     "HyperParameterTuningJobName": "two-hosts",
@@ -641,6 +643,29 @@ TEST_F(CliTest, ATwoHostJobThroughHpoRunReportsEveryHostAndGivesEachItsOwnAddres
     };
     const std::set<std::string> addresses = {address("algo-1"), address("algo-2")};
     EXPECT_EQ(addresses, (std::set<std::string>{"127.0.0.1", "127.0.0.2"})) << logs.out;
+
+    // Single-host training jobs on the two local workers: algo-1 is each worker's own address.
+    std::string single = Slurp(fs::path(spec));
+    auto replace = [&](const std::string& from, const std::string& to) {
+      const size_t at = single.find(from);
+      ASSERT_NE(at, std::string::npos) << from;
+      single.replace(at, from.size(), to);
+    };
+    replace("\"InstanceCount\": 2", "\"InstanceCount\": 1");
+    // (Four: the first two may both go to the worker that registered first.)
+    replace("\"MaxNumberOfTrainingJobs\": 1, \"MaxParallelTrainingJobs\": 1",
+            "\"MaxNumberOfTrainingJobs\": 4, \"MaxParallelTrainingJobs\": 2");
+    const std::string state1 = (dir_ / "state1").string();
+    Outcome run1 = Hpo({"run", Write("one.json", single).string(), "--workers", "2", "--state-dir", state1, "-o", "json"});
+    ASSERT_EQ(run1.exit_code, 0) << run1.err;
+    std::set<std::string> seen;
+    for (const auto& t : fs::recursive_directory_iterator(state1)) {
+      if (t.path().filename() != "trial.log") continue;
+      const std::string text = Slurp(t.path());
+      const size_t at = text.find("host algo-1 at ");
+      if (at != std::string::npos) seen.insert(text.substr(at + 15, text.find('\n', at) - at - 15));
+    }
+    EXPECT_EQ(seen, (std::set<std::string>{"127.0.0.1", "127.0.0.2"})) << "one on each local worker";
   }
 }
 

@@ -279,6 +279,79 @@ TEST_F(AdaptiveCoreTest, MedianRuleStopsALaggingTrialWhichKeepsItsObjective) {
   EXPECT_EQ(*d->status.best_training_job->training_job_name, best);
 }
 
+// A two-host training job whose hosts both print the loss: algo-2's batch can arrive a flush
+// before algo-1's. Early stopping waits a few seconds before deciding on a host other than
+// algo-1 (algo-1's values, which take the metric over, count); a higher host that stays the
+// metric's only source is decided on once settled.
+TEST_F(AdaptiveCoreTest, TheMedianRuleDoesNotStopAGangOnAHigherHostsFirstValues) {
+  Register("w1", 1);
+  Register("w2", 1);
+  proto::TuningJobSpec spec = Continuous("gang-es", "Random", 6);
+  spec.hyper_parameter_tuning_job_config->training_job_early_stopping_type = "Auto";
+  spec.training_job_definition->resource_config->instance_count = 2;
+  std::map<std::string, std::string> host_of;  // worker -> its host of the current attempt
+  proto::wire::AssignTrial a;
+  auto take = [&](const std::vector<Outgoing>& out) {
+    for (const auto& o : out) {
+      if (const auto* x = std::get_if<proto::wire::AssignTrial>(&o.message)) {
+        a = *x;
+        host_of[o.worker_id] = x->current_host;
+      }
+    }
+  };
+  std::map<std::string, uint64_t> seq;  // per worker, this attempt
+  auto worker = [&](const std::string& host) {
+    for (const auto& [w, h] : host_of) {
+      if (h == host) return w;
+    }
+    return std::string();
+  };
+  auto emit = [&](const std::string& host, std::vector<double> losses) {
+    proto::wire::MetricPoints m;
+    m.trial = a.trial;
+    m.attempt = a.attempt;
+    m.seq = ++seq[worker(host)];
+    for (size_t i = 0; i < losses.size(); ++i) m.points.push_back({"loss", losses[i], now_, static_cast<uint32_t>(i)});
+    return Only<proto::wire::StopTrial>(core_->OnMessage(worker(host), m, now_));
+  };
+  auto end = [&](const std::string& status) {
+    std::vector<Outgoing> out;
+    for (const char* host : {"algo-2", "algo-1"}) {
+      proto::wire::TrialExited x;
+      x.trial = a.trial;
+      x.attempt = a.attempt;
+      x.seq = seq[worker(host)];
+      x.status = x.secondary_status = status;
+      x.exit_code = 0;
+      auto o = core_->OnMessage(worker(host), x, now_);
+      out.insert(out.end(), o.begin(), o.end());
+    }
+    seq.clear();
+    host_of.clear();
+    take(out);
+  };
+  take(Submit(spec));
+  for (int i = 0; i < 3; ++i) {  // three full curves, algo-1's: running average 3 at epoch 1
+    for (const char* host : {"algo-1", "algo-2"}) Started(worker(host), a);
+    emit("algo-1", {3, 2, 1});
+    end("Completed");
+  }
+  // algo-2's 5 arrives first, algo-1's 2.5 a flush later: no stop on algo-2's value.
+  for (const char* host : {"algo-1", "algo-2"}) Started(worker(host), a);
+  const std::string good = a.trial;
+  EXPECT_TRUE(emit("algo-2", {5}).empty()) << "algo-2's 5 is above the median, but not settled";
+  now_ += 50;
+  EXPECT_TRUE(emit("algo-1", {2.5}).empty()) << "algo-1's 2.5 is below the median 3";
+  EXPECT_EQ(*core_->FindTrial(good)->objective, 2.5);
+  end("Completed");
+  // Only algo-2 prints the loss: once it has been the source for a few seconds, it is decided on.
+  for (const char* host : {"algo-1", "algo-2"}) Started(worker(host), a);
+  EXPECT_TRUE(emit("algo-2", {5}).empty());
+  now_ += 3500;
+  auto stops = emit("algo-2", {5});
+  EXPECT_EQ(stops.size(), 2u) << "settled: stopped (both hosts are told)";
+}
+
 TEST_F(AdaptiveCoreTest, MedianRuleDoesNotStopATrialAtTheEpochThatEndsItAnyway) {
   Register("w1", 1);
   proto::TuningJobSpec spec = Continuous("last", "Random", 6);  // static epochs = 3

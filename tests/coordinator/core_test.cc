@@ -1066,6 +1066,43 @@ TEST_F(CoreTest, TrainingTimeIsWhatTheWorkerMeasured) {
   EXPECT_EQ(core_->FindTrial(last[0].trial)->TrainingAndBillableSeconds(now_, 1.0).first, 5);
 }
 
+// The retry of an attempt that ended in an infrastructure error goes to another worker when one
+// is free: a worker whose disk was full got every retry back within milliseconds while another
+// sat idle, and the training job failed after spending them all there.
+TEST_F(CoreTest, AnInfrastructureErrorsRetryIsPlacedOnAnotherWorker) {
+  Register("w1", 1);
+  Register("w2", 1);
+  proto::TuningJobSpec spec = Spec("infra", "Random", 1, 1);
+  spec.training_job_definition->retry_strategy = proto::RetryStrategy{2};
+  std::string where;
+  proto::wire::AssignTrial a;
+  auto take = [&](const std::vector<Outgoing>& out) {
+    std::string to;
+    for (const auto& o : out) {
+      if (const auto* x = std::get_if<proto::wire::AssignTrial>(&o.message)) {
+        a = *x;
+        to = o.worker_id;
+      }
+    }
+    return to;
+  };
+  where = take(Submit(spec));
+  ASSERT_FALSE(where.empty());
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    Started(where, a);
+    proto::wire::TrialExited x;
+    x.trial = a.trial;
+    x.attempt = a.attempt;
+    x.status = "InfraError";
+    x.secondary_status = "Failed";
+    x.failure_reason = "InternalServerError: no space left on " + where;
+    const std::string next = take(core_->OnMessage(where, x, now_));
+    ASSERT_FALSE(next.empty()) << "retried at once";
+    EXPECT_NE(next, where) << "attempt " << attempt + 1 << " goes to the other worker";
+    where = next;
+  }
+}
+
 // A store whose disk fills up: every write is refused from `full` on (reads still work).
 class FillingStore : public JobStore {
  public:

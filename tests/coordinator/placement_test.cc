@@ -777,6 +777,30 @@ TEST_F(GangTest, AGangThatWaitedLongEnoughHoldsWorkersAsTheyFreeUpAndStarts) {
   EXPECT_EQ(Only<proto::wire::AssignTrial>(Finish("w1", running.at("w1"), 1.0)).size(), 1u);
 }
 
+// The same with the single-host job older and as idle as the gang whenever a slot frees: it was
+// looked at first in the pass, before the gang had held anything in it, and took every freed slot.
+TEST_F(GangTest, AGangHoldsItsWorkersBeforeAnOlderSingleHostJobIsPlaced) {
+  options_.gang_hold_after_ms = 5000;
+  MakeCore();
+  for (const char* id : {"w1", "w2"}) Join(Worker(id, 1, 8, 32));
+  std::map<std::string, proto::wire::AssignTrial> running;
+  for (const auto& o : Submit(Spec("singles", "Random", 30, 2))) {
+    if (const auto* a = std::get_if<proto::wire::AssignTrial>(&o.message)) running[o.worker_id] = *a;
+  }
+  ASSERT_EQ(running.size(), 2u);
+  now_ += 100;  // "singles" is the older job
+  proto::TuningJobSpec pair = Spec("pair", "Random", 1, 1);
+  pair.training_job_definition->resource_config->instance_count = 2;
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(pair)).empty());
+  now_ += 6000;
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Finish("w1", running.at("w1"), 1.0)).empty()) << "w1 is held";
+  auto out = Finish("w2", running.at("w2"), 1.0);  // both idle now, the single-host job as much as the pair
+  auto assigns = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(assigns.size(), 2u);
+  EXPECT_EQ(assigns[0].trial.rfind("pair-", 0), 0u) << assigns[0].trial;
+  EXPECT_EQ(assigns[1].trial, assigns[0].trial);
+}
+
 // A gang's Training status names the gang and algo-1's worker (it named whichever host
 // reported its start first); a long list of workers that cannot serve a job ends with how many
 // more there are (the ones the user meant were cut off without a word).

@@ -466,6 +466,7 @@ TEST_F(FullDiskCluster, RunningOutOfSpaceWithinItsVolumeIsRetriedAsTheWorkersFau
   std::ofstream(trainer) << "#!/bin/sh\n"
                             "dd if=/dev/zero of=\"$SM_MODEL_DIR/blob\" bs=64k count=\"$SM_HP_BLOCKS\" 2>/dev/null\n"
                             "echo \"dd: error writing '$SM_MODEL_DIR/more': No space left on device\"\n"
+                            "echo 'ERROR: the training script failed; shutting down'\n"  // a launcher's last word
                             "exit 1\n";
   fs::permissions(trainer, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
   Json ranges = {{"CategoricalParameterRanges", {{{"Name", "blocks"}, {"Values", {"2", "64"}}}}}};
@@ -622,23 +623,28 @@ TEST_F(KeepCluster, AnEndedTrainingJobLeavesOnlyItsLogUnlessTheWorkerKeepsTrialF
   spec["TrainingJobDefinition"]["InputDataConfig"] = Json::array({{{"ChannelName", "train"}, {"DataSource", {{"S3DataSource", source}}}}});
   Call("CreateHyperParameterTuningJob", spec);
   ASSERT_EQ(WaitFor("it-keep")["HyperParameterTuningJobStatus"], "Completed");
-  std::map<std::string, int> trees, logs;
+  std::map<std::string, int> trees, logs, others;
   for (int i = 0; i < 100; ++i) {  // the removal follows the report
     trees.clear();
     logs.clear();
+    others.clear();
     for (const char* w : {"w1", "w2"}) {
       if (!fs::exists(dir_ / w / "trials")) continue;
       for (const auto& t : fs::directory_iterator(dir_ / w / "trials")) {
         trees[w] += fs::exists(t.path() / "attempt-1" / "ml" / "input" / "data" / "train" / "train.csv");
         logs[w] += fs::exists(t.path() / "attempt-1" / "trial.log");
+        for (const auto& e : fs::directory_iterator(t.path() / "attempt-1")) {
+          others[w] += e.path().filename() != "trial.log" && e.path().filename() != "ml";
+        }
       }
     }
-    if (trees["w1"] == 0) break;
+    if (trees["w1"] == 0 && others["w1"] == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_GT(logs["w1"], 0) << "w1 ran some of them";
   EXPECT_GT(logs["w2"], 0) << "w2 ran some of them";
   EXPECT_EQ(trees["w1"], 0) << "w1's ended training jobs keep only their trial.log";
+  EXPECT_EQ(others["w1"], 0) << "nothing else beside it (the hosts file it saw stayed)";
   EXPECT_EQ(trees["w2"], logs["w2"]) << "w2 (--keep-trial-files) keeps each one's /opt/ml";
 }
 
