@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -795,6 +796,29 @@ struct WorkerArgs {
   ContainerArgs container;
 };
 
+// HOST-<8 hex digits of the work directory's absolute path>: the same for a worker restarted on
+// the same machine and work directory (one process per work directory), so by default it
+// re-attaches what it ran, delivers the reports it kept and resumes the uploads it left
+// (worker/pending_exit.h). It was HOST-PID: a restarted worker was a new one, its training jobs
+// lost with the old id and run again.
+std::string DefaultWorkerId(const std::string& work_dir) {
+  char host[256] = {0};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "worker");
+  std::string name;
+  for (const char* c = host; *c && name.size() < 100; ++c) {
+    const bool ok = std::isalnum(static_cast<unsigned char>(*c)) || *c == '.' || *c == '_' || *c == '-';
+    name += ok ? *c : '-';
+  }
+  std::error_code ec;
+  fs::path dir = fs::weakly_canonical(fs::absolute(work_dir, ec), ec);
+  if (ec) dir = work_dir;
+  uint32_t h = 2166136261u;  // FNV-1a
+  for (unsigned char c : dir.string()) h = (h ^ c) * 16777619u;
+  char hex[16];
+  std::snprintf(hex, sizeof hex, "%08x", h);
+  return name + "-" + hex;
+}
+
 void Worker(const WorkerArgs& a) {
   worker::AgentOptions o;
   o.spot = a.spot;
@@ -816,7 +840,7 @@ void Worker(const WorkerArgs& a) {
   o.instance_type = a.instance_type;
   o.instance_group = a.instance_group;
   o.work_dir = a.work_dir;
-  o.worker_id = a.id;
+  o.worker_id = a.id.empty() ? DefaultWorkerId(a.work_dir) : a.id;
   o.host = a.host;
   {
     const worker::GpuDetection detected = worker::DetectGpus();
@@ -1071,7 +1095,9 @@ void AddWorkerCommand(CLI::App& app) {
                 "checkpoints are at CheckpointConfig.S3Uri. One whose last upload there failed stays. 0: keep them "
                 "all (60000)")
       ->check(CLI::Range(int64_t{0}, int64_t{86400000}));
-  c->add_option("--id", a->id, "Worker id (default HOST-PID); keep it stable to re-attach trials after a restart");
+  c->add_option("--id", a->id,
+                "Worker id (default HOST-XXXXXXXX, from the host name and the work directory, so a worker restarted "
+                "on the same --work-dir re-attaches its training jobs); unique per worker");
   c->add_option("--host", a->host,
                 "The name or address other hosts of a multi-host training job reach this worker by (default: the "
                 "hostname); algo-N resolves to it inside the trial");

@@ -1456,6 +1456,40 @@ TEST_F(Cluster, FinishedTrialsWhoseUploadsWaitedSurviveAWorkerKillDuringACoordin
   EXPECT_EQ(waiting, 0) << "reported: nothing is left waiting";
 }
 
+// A worker started without --id gets one from its host and work directory: restarted on the same
+// directory it is the same worker (its journal, pending reports and running training jobs are
+// re-attached), and another work directory is another worker. It was HOST-PID: every restart a
+// new worker, whose predecessor's training jobs were lost with the old id.
+TEST_F(Cluster, AWorkerWithoutAnIdIsTheSameWorkerWhenRestartedOnItsWorkDirectory) {
+  auto start = [&](const std::string& dir, const std::string& log) {
+    return std::make_unique<Child>(std::vector<std::string>{HPO_BINARY, "worker", "--connect",
+                                                            "tcp://127.0.0.1:" + std::to_string(zmq_port_), "--work-dir",
+                                                            (dir_ / dir).string()},
+                                   (dir_ / log).string());
+  };
+  auto id_in = [&](const std::string& log) {
+    for (int i = 0; i < 100; ++i) {
+      std::ifstream in(dir_ / log);
+      for (std::string line; std::getline(in, line);) {
+        const size_t at = line.find("worker: registered with ");
+        if (at != std::string::npos) return line.substr(line.rfind(" as ") + 4);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return std::string();
+  };
+  auto first = start("wx", "wx-1.log");
+  const std::string id = id_in("wx-1.log");
+  ASSERT_FALSE(id.empty()) << "see " << dir_;
+  first->Kill(SIGKILL);
+  auto again = start("wx", "wx-2.log");
+  EXPECT_EQ(id_in("wx-2.log"), id) << "the same work directory, the same worker";
+  auto other = start("wy", "wy.log");
+  const std::string other_id = id_in("wy.log");
+  EXPECT_FALSE(other_id.empty());
+  EXPECT_NE(other_id, id) << "another work directory, another worker";
+}
+
 TEST_F(Cluster, TrialsThatEndWhileTheCoordinatorIsDownAreReportedOnceItIsBack) {
   Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
   Call("CreateHyperParameterTuningJob", Job("it-outage", "Random", 8, 6, ranges, {{"sleep_ms", "250"}}));
