@@ -537,7 +537,7 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
       for (auto& [name, t] : impl_->trials) {
         if (t.Active() && t.OnWorker(wid)) {
           impl_->StopGangPeers(t, wid, "host on worker " + wid + " was lost", &out);
-          impl_->AttemptLost(t, "worker " + wid + " was lost", now_ms);
+          impl_->AttemptLost(t, "worker " + wid + " was lost", now_ms, wid);
         }
       }
       impl_->worker_gpus_used.erase(wid);
@@ -560,7 +560,7 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
       }
       if (!gone.empty()) {
         impl_->StopGangPeers(t, gone, "host on worker " + gone + " did not come back", &out);
-        impl_->AttemptLost(t, "worker " + gone + " did not come back", now_ms);
+        impl_->AttemptLost(t, "worker " + gone + " did not come back", now_ms, gone);
       }
     }
   }

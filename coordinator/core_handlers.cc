@@ -59,7 +59,7 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
   // Attempts we placed on this worker that it no longer runs were lost with its restart.
   for (auto& [name, t] : trials) {
     if (t.Active() && t.OnWorker(wid) && !reported.count({name, t.attempt}) && !t.HostEnded(wid)) {
-      AttemptLost(t, "worker " + wid + " registered again (it restarted) and no longer runs it", now);
+      AttemptLost(t, "worker " + wid + " registered again (it restarted) and no longer runs it", now, wid);
     }
   }
   w.reg = r;
@@ -366,7 +366,7 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     return true;
   }
   if (m.status == "InfraError" || m.status == "Interrupted") {
-    InfraFailure(*t, WithHost(m.failure_reason.empty() ? m.status : m.failure_reason, on_host), now);
+    InfraFailure(*t, WithHost(m.failure_reason.empty() ? m.status : m.failure_reason, on_host), now, wid);
     return true;
   }
   const std::vector<std::string> hosts = t->Hosts();  // before ReleaseSlot forgets them
@@ -460,7 +460,7 @@ void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbea
     if (it->second.HostEnded(wid)) continue;  // this host's part ended; the gang's other hosts run on
     if (now - it->second.assigned_ms < opt.lease_ms) continue;  // may still be on its way
     AttemptLost(it->second, "worker " + wid + " does not hold attempt " + std::to_string(key.second) +
-                                " (its assignment was lost in transit)", now);
+                                " (its assignment was lost in transit)", now, wid);
   }
 }
 

@@ -240,7 +240,8 @@ struct CoordinatorCore::Impl {
 
   // Ends the current attempt of an active trial with an infrastructure error: retried while the
   // retry strategy allows, else the trial fails.
-  void InfraFailure(Trial& t, const std::string& reason, int64_t now);
+  // `on`: the worker whose host failed (a gang's may not be algo-1's); its retry avoids it.
+  void InfraFailure(Trial& t, const std::string& reason, int64_t now, const std::string& on = "");
   // A training job assigned ahead that never started, stopped because its tuning job ended
   // first: SageMaker would never have created it, so it leaves the job's records (the store's
   // too) and the history keeps a "TrainingJobWithdrawn" event. `t` is gone afterwards.
@@ -263,7 +264,7 @@ struct CoordinatorCore::Impl {
   void ExpireMaxWait(TuningJob& j, int64_t now, std::vector<Outgoing>* out);
 
   // An attempt whose worker is gone or no longer holds it.
-  void AttemptLost(Trial& t, const std::string& reason, int64_t now);
+  void AttemptLost(Trial& t, const std::string& reason, int64_t now, const std::string& on = "");
 
   // Starts the job's next trial (a pending retry or a new proposal) on `worker`.
   // The job's oldest trial waiting for a host (a retry, or one created while no worker could

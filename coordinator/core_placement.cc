@@ -491,8 +491,16 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
 }
 
 void CoordinatorCore::Impl::HoldForGang(TuningJob& j, int64_t now) {
+  constexpr const char* kNote = "; holding worker(s) ";
+  if (const size_t at = j.waiting_reason.find(kNote); at != std::string::npos) j.waiting_reason.resize(at);
   if (opt.gang_hold_after_ms < 0 || j.waiting_since_ms == 0 || now - j.waiting_since_ms < opt.gang_hold_after_ms) return;
   if (j.waiting_reason.rfind("waiting for a free worker for each of the", 0) != 0) return;  // not a gang that could run
+  // Only a job with a training job to place: one whose last pending training job expired keeps
+  // its old waiting reason while the rest run.
+  const Trial* pending = OldestPending(j);
+  const bool can_new = static_cast<int64_t>(j.trials.size()) < MaxJobs(j) && j.strategy && !j.Proposing() &&
+                       ActiveCount(j) < MaxParallel(j);
+  if (!pending && !can_new) return;
   const std::string key = Lower(j.name);
   std::vector<std::string> held;
   for (const auto& [id, job] : held_for) {
@@ -501,35 +509,41 @@ void CoordinatorCore::Impl::HoldForGang(TuningJob& j, int64_t now) {
   if (held.empty()) {  // not yet in this pass
     const auto defs = j.spec.Definitions();
     if (defs.empty()) return;
-    const Trial* pending = OldestPending(j);
     const std::string def = pending ? pending->definition_name : defs[0]->definition_name.value_or("");
-    const std::vector<HostPlan> plans = HostsFor(j, def, 0);
-    if (plans.size() <= 1) return;
-    std::set<std::string> chosen;
-    for (const auto& plan : plans) {
-      const WorkerInfo* best = nullptr;
-      size_t best_load = 0;
-      for (const auto& [id, w] : workers) {
-        if (held_for.count(id) || chosen.count(id) || !w.draining.empty()) continue;
-        if (!Fit(opt.catalog, plan.req, w.reg, static_cast<int>(w.reg.slots), {}).ever) continue;
-        const size_t load = w.running.size() + w.queued.size();  // the soonest free first
-        if (!best || load < best_load) {
-          best = &w;
-          best_load = load;
+    // The first of its instance configs (in order of preference) whose every host has a worker
+    // to hold. A set that cannot be completed (a worker draining, another gang's holds) is not
+    // held: part of a gang's workers held would only sit idle.
+    for (size_t option = 0; option < ResourceOptionCount(j, def) && held.empty(); ++option) {
+      const std::vector<HostPlan> plans = HostsFor(j, def, option);
+      if (plans.size() <= 1) continue;
+      std::vector<std::string> chosen;
+      for (const auto& plan : plans) {
+        const WorkerInfo* best = nullptr;
+        std::pair<bool, size_t> best_rank{};
+        for (const auto& [id, w] : workers) {
+          if (held_for.count(id) || !w.draining.empty()) continue;
+          if (std::find(chosen.begin(), chosen.end(), id) != chosen.end()) continue;
+          if (!Fit(opt.catalog, plan.req, w.reg, static_cast<int>(w.reg.slots), {}).ever) continue;
+          // Room for the host now first, then the soonest free: the fewest training jobs running,
+          // queued or kept warm there.
+          const bool now_fits = Fit(opt.catalog, plan.req, w.reg, w.free_slots(key, def), worker_gpus_used[id]).now;
+          const std::pair<bool, size_t> rank{now_fits, SIZE_MAX - w.running.size() - w.queued.size() - w.warm.size()};
+          if (!best || rank > best_rank) {
+            best = &w;
+            best_rank = rank;
+          }
         }
+        if (!best) break;
+        chosen.push_back(best->reg.worker_id);
       }
-      // A set that cannot be completed (a worker draining, another job's holds) is not held:
-      // part of a gang's workers held would only sit idle.
-      if (!best) return;
-      chosen.insert(best->reg.worker_id);
-      held.push_back(best->reg.worker_id);
+      if (chosen.size() == plans.size()) held = std::move(chosen);
     }
+    if (held.empty()) return;
     for (const auto& id : held) held_for[id] = key;
   }
   std::string names;
   for (const auto& id : held) names += (names.empty() ? "" : ", ") + id;
-  const std::string note = "; holding worker(s) " + names + " for it as they free up";
-  if (j.waiting_reason.find(note) == std::string::npos) j.waiting_reason += note;
+  j.waiting_reason += kNote + names + " for it as they free up";
 }
 
 void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {

@@ -75,6 +75,9 @@ void CoordinatorCore::Impl::KeepWarm(const Trial& t, const std::vector<std::stri
   const int64_t until = now + *d->resource_config->keep_alive_period_in_seconds * 1000;
   for (const auto& wid : hosts) {
     auto w = workers.find(wid);
+    // Not a worker held for another job's gang: its slot would sit idle, usable by neither.
+    auto held = held_for.find(wid);
+    if (held != held_for.end() && held->second != Lower(j->name)) continue;
     if (w != workers.end() && w->second.draining.empty()) {
       w->second.warm.push_back({Lower(j->name), t.definition_name, until});
     }
@@ -149,8 +152,8 @@ void CoordinatorCore::Impl::ToQueue(Trial& t) {
   t.metric_host_since.clear();
 }
 
-void CoordinatorCore::Impl::InfraFailure(Trial& t, const std::string& reason, int64_t now) {
-  if (!t.worker_id.empty()) t.interrupted_on = t.worker_id;
+void CoordinatorCore::Impl::InfraFailure(Trial& t, const std::string& reason, int64_t now, const std::string& on) {
+  if (!on.empty() || !t.worker_id.empty()) t.interrupted_on = on.empty() ? t.worker_id : on;
   ReleaseSlot(t, now);
   t.infra_failures++;
   TuningJob* j = Job(t.tuning_job);
@@ -225,12 +228,12 @@ void CoordinatorCore::Impl::ExpireMaxWait(TuningJob& j, int64_t now, std::vector
   }
 }
 
-void CoordinatorCore::Impl::AttemptLost(Trial& t, const std::string& reason, int64_t now) {
+void CoordinatorCore::Impl::AttemptLost(Trial& t, const std::string& reason, int64_t now, const std::string& on) {
   TuningJob* j = Job(t.tuning_job);
   if (!t.started && !t.stop_requested && j && j->status == "InProgress") {
     Requeue(t, reason + " before it started", now);
   } else {
-    InfraFailure(t, reason, now);
+    InfraFailure(t, reason, now, on);
   }
 }
 

@@ -801,6 +801,31 @@ TEST_F(GangTest, AGangHoldsItsWorkersBeforeAnOlderSingleHostJobIsPlaced) {
   EXPECT_EQ(assigns[1].trial, assigns[0].trial);
 }
 
+// A held worker is not kept warm for the job whose training job ended there
+// (KeepAlivePeriodInSeconds): that job may not use it while it is held, the gang could not use the
+// warm slot either, and it sat idle for the whole keep-alive period.
+TEST_F(GangTest, AHeldWorkerIsNotKeptWarmForAnotherJob) {
+  options_.gang_hold_after_ms = 5000;
+  MakeCore();
+  for (const char* id : {"w1", "w2"}) Join(Worker(id, 1, 8, 32));
+  std::map<std::string, proto::wire::AssignTrial> running;
+  proto::TuningJobSpec singles = Spec("singles", "Random", 30, 2);
+  singles.training_job_definition->resource_config->keep_alive_period_in_seconds = 600;
+  for (const auto& o : Submit(singles)) {
+    if (const auto* a = std::get_if<proto::wire::AssignTrial>(&o.message)) running[o.worker_id] = *a;
+  }
+  ASSERT_EQ(running.size(), 2u);
+  now_ += 100;
+  proto::TuningJobSpec pair = Spec("pair", "Random", 1, 1);
+  pair.training_job_definition->resource_config->instance_count = 2;
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(pair)).empty());
+  now_ += 6000;
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Finish("w1", running.at("w1"), 1.0)).empty()) << "w1 is held";
+  auto assigns = Only<proto::wire::AssignTrial>(Finish("w2", running.at("w2"), 1.0));
+  ASSERT_EQ(assigns.size(), 2u) << "the pair starts at once, not after the keep-alive period";
+  EXPECT_EQ(assigns[0].trial.rfind("pair-", 0), 0u) << assigns[0].trial;
+}
+
 // A gang's Training status names the gang and algo-1's worker (it named whichever host
 // reported its start first); a long list of workers that cannot serve a job ends with how many
 // more there are (the ones the user meant were cut off without a word).
