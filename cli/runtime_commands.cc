@@ -16,6 +16,8 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <random>
+#include <string_view>
 #include <sstream>
 #include <thread>
 
@@ -796,27 +798,46 @@ struct WorkerArgs {
   ContainerArgs container;
 };
 
-// HOST-<8 hex digits of the work directory's absolute path>: the same for a worker restarted on
-// the same machine and work directory (one process per work directory), so by default it
-// re-attaches what it ran, delivers the reports it kept and resumes the uploads it left
-// (worker/pending_exit.h). It was HOST-PID: a restarted worker was a new one, its training jobs
-// lost with the old id and run again.
+// The id a worker started without --id goes by: kept in WORK_DIR/worker-id, made on first start
+// as HOST-<8 random hex digits>. The same for a worker restarted on its work directory (one
+// process per work directory), so by default it re-attaches what it ran, delivers the reports it
+// kept and resumes the uploads it left (worker/pending_exit.h); different for every other
+// worker, also on machines that share a host name. It was HOST-PID: a restarted worker was a new
+// one, whose predecessor's training jobs were lost with the old id and run again.
 std::string DefaultWorkerId(const std::string& work_dir) {
+  const fs::path file = fs::path(work_dir) / "worker-id";
+  auto valid = [](const std::string& id) {
+    if (id.empty() || id.size() > 128) return false;
+    for (char c : id) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && std::string_view("._:@-").find(c) == std::string_view::npos) {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (auto kept = ReadFile(file.string(), 4096); kept.ok()) {
+    std::string id = *kept;
+    while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+    if (valid(id)) return id;
+    std::fprintf(stderr, "hpo worker: %s does not hold a worker id; making a new one\n", file.c_str());
+  }
   char host[256] = {0};
   if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "worker");
-  std::string name;
-  for (const char* c = host; *c && name.size() < 100; ++c) {
-    const bool ok = std::isalnum(static_cast<unsigned char>(*c)) || *c == '.' || *c == '_' || *c == '-';
-    name += ok ? *c : '-';
+  std::string id;
+  for (const char* c = host; *c && id.size() < 100; ++c) {
+    id += std::isalnum(static_cast<unsigned char>(*c)) || *c == '.' || *c == '_' || *c == '-' ? *c : '-';
   }
-  std::error_code ec;
-  fs::path dir = fs::weakly_canonical(fs::absolute(work_dir, ec), ec);
-  if (ec) dir = work_dir;
-  uint32_t h = 2166136261u;  // FNV-1a
-  for (unsigned char c : dir.string()) h = (h ^ c) * 16777619u;
+  std::random_device rd;
   char hex[16];
-  std::snprintf(hex, sizeof hex, "%08x", h);
-  return name + "-" + hex;
+  std::snprintf(hex, sizeof hex, "%08x", static_cast<unsigned>(rd()));
+  id += std::string("-") + hex;
+  std::error_code ec;
+  fs::create_directories(work_dir, ec);
+  if (Status s = WriteFileAtomically(file.string(), id + "\n"); !s.ok()) {
+    std::fprintf(stderr, "hpo worker: cannot keep the worker id in %s (%s): a restart will be another worker; give --id\n",
+                 file.c_str(), s.message().c_str());
+  }
+  return id;
 }
 
 void Worker(const WorkerArgs& a) {
@@ -1096,8 +1117,8 @@ void AddWorkerCommand(CLI::App& app) {
                 "all (60000)")
       ->check(CLI::Range(int64_t{0}, int64_t{86400000}));
   c->add_option("--id", a->id,
-                "Worker id (default HOST-XXXXXXXX, from the host name and the work directory, so a worker restarted "
-                "on the same --work-dir re-attaches its training jobs); unique per worker");
+                "Worker id, unique per worker (default: the one kept in WORK_DIR/worker-id, made on first start as "
+                "HOST-XXXXXXXX, so a worker restarted on the same --work-dir re-attaches its training jobs)");
   c->add_option("--host", a->host,
                 "The name or address other hosts of a multi-host training job reach this worker by (default: the "
                 "hostname); algo-N resolves to it inside the trial");

@@ -1456,10 +1456,10 @@ TEST_F(Cluster, FinishedTrialsWhoseUploadsWaitedSurviveAWorkerKillDuringACoordin
   EXPECT_EQ(waiting, 0) << "reported: nothing is left waiting";
 }
 
-// A worker started without --id gets one from its host and work directory: restarted on the same
-// directory it is the same worker (its journal, pending reports and running training jobs are
-// re-attached), and another work directory is another worker. It was HOST-PID: every restart a
-// new worker, whose predecessor's training jobs were lost with the old id.
+// A worker started without --id gets one kept in its work directory (WORK_DIR/worker-id):
+// restarted on the same directory it is the same worker (its journal, pending reports and running
+// training jobs are re-attached), and another work directory is another worker. It was HOST-PID:
+// every restart a new worker, whose predecessor's training jobs were lost with the old id.
 TEST_F(Cluster, AWorkerWithoutAnIdIsTheSameWorkerWhenRestartedOnItsWorkDirectory) {
   auto start = [&](const std::string& dir, const std::string& log) {
     return std::make_unique<Child>(std::vector<std::string>{HPO_BINARY, "worker", "--connect",
