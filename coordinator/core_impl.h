@@ -325,9 +325,15 @@ struct CoordinatorCore::Impl {
   // A gang: one distinct worker per host, all at once or none (no partial hold, so gangs of
   // different jobs never deadlock; see docs/architecture.md). Empty when they cannot all start now.
   // Workers held for a multi-host training job (CoreOptions::gang_hold_after_ms): worker id ->
-  // the job (lower-case name). Recomputed by every Schedule pass, memory only; PlaceHost places
-  // no other job's training job on them.
-  std::map<std::string, std::string> held_for;
+  // the job (lower-case name), its definition and the host's request. Recomputed by every
+  // Schedule pass, memory only. PlaceHost places another job's training job on a held worker only
+  // where the held host would still fit right after (a free slot and its GPUs stay for it).
+  struct Held {
+    std::string job;
+    std::string definition;
+    HostRequest req;
+  };
+  std::map<std::string, Held> held_for;
   // After `j` failed to place a gang that could run: holds workers for its hosts once it has
   // waited long enough, and says so in its waiting reason.
   void HoldForGang(TuningJob& j, int64_t now);

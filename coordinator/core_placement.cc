@@ -503,8 +503,8 @@ void CoordinatorCore::Impl::HoldForGang(TuningJob& j, int64_t now) {
   if (!pending && !can_new) return;
   const std::string key = Lower(j.name);
   std::vector<std::string> held;
-  for (const auto& [id, job] : held_for) {
-    if (job == key) held.push_back(id);
+  for (const auto& [id, h] : held_for) {
+    if (h.job == key) held.push_back(id);
   }
   if (held.empty()) {  // not yet in this pass
     const auto defs = j.spec.Definitions();
@@ -517,6 +517,7 @@ void CoordinatorCore::Impl::HoldForGang(TuningJob& j, int64_t now) {
       const std::vector<HostPlan> plans = HostsFor(j, def, option);
       if (plans.size() <= 1) continue;
       std::vector<std::string> chosen;
+      std::vector<HostRequest> reqs;
       for (const auto& plan : plans) {
         const WorkerInfo* best = nullptr;
         std::pair<bool, size_t> best_rank{};
@@ -535,11 +536,14 @@ void CoordinatorCore::Impl::HoldForGang(TuningJob& j, int64_t now) {
         }
         if (!best) break;
         chosen.push_back(best->reg.worker_id);
+        reqs.push_back(plan.req);
       }
-      if (chosen.size() == plans.size()) held = std::move(chosen);
+      if (chosen.size() == plans.size()) {
+        for (size_t i = 0; i < chosen.size(); ++i) held_for[chosen[i]] = {key, def, reqs[i]};
+        held = std::move(chosen);
+      }
     }
     if (held.empty()) return;
-    for (const auto& id : held) held_for[id] = key;
   }
   std::string names;
   for (const auto& id : held) names += (names.empty() ? "" : ", ") + id;
@@ -588,7 +592,7 @@ void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
       passed.insert(Lower(pick->name));
       HoldForGang(*pick, now);
     } else {  // what it held is its own now, or free for others
-      std::erase_if(held_for, [&](const auto& h) { return h.second == Lower(pick->name); });
+      std::erase_if(held_for, [&](const auto& h) { return h.second.job == Lower(pick->name); });
     }
   }
   AssignAhead(now, out);

@@ -77,7 +77,7 @@ void CoordinatorCore::Impl::KeepWarm(const Trial& t, const std::vector<std::stri
     auto w = workers.find(wid);
     // Not a worker held for another job's gang: its slot would sit idle, usable by neither.
     auto held = held_for.find(wid);
-    if (held != held_for.end() && held->second != Lower(j->name)) continue;
+    if (held != held_for.end() && held->second.job != Lower(j->name)) continue;
     if (w != workers.end() && w->second.draining.empty()) {
       w->second.warm.push_back({Lower(j->name), t.definition_name, until});
     }
@@ -305,9 +305,15 @@ WorkerInfo* CoordinatorCore::Impl::PlaceHost(const HostRequest& req, bool* ever,
       f.now = false;
       f.why = "worker " + id + " is draining (" + w.draining + ")";
     }
-    if (auto held = held_for.find(id); f.now && held != held_for.end() && held->second != job) {
-      f.now = false;
-      f.why = "worker " + id + " is held for the hosts of tuning job " + held->second + "'s training job";
+    if (auto held = held_for.find(id); f.now && held != held_for.end() && held->second.job != job) {
+      // Only what the held host needs is kept: a slot and its GPUs, if they stay free after this.
+      std::set<uint32_t> used = worker_gpus_used[id];
+      for (uint32_t g : PickGpus(w.reg, used, f.gpus)) used.insert(g);
+      if (!Fit(opt.catalog, held->second.req, w.reg, w.free_slots(held->second.job, held->second.definition) - 1, used)
+               .now) {
+        f.now = false;
+        f.why = "worker " + id + " is held for the hosts of tuning job " + held->second.job + "'s training job";
+      }
     }
     if (f.now) {
       if (!best || rank(w) > rank(*best)) {

@@ -826,6 +826,50 @@ TEST_F(GangTest, AHeldWorkerIsNotKeptWarmForAnotherJob) {
   EXPECT_EQ(assigns[0].trial.rfind("pair-", 0), 0u) << assigns[0].trial;
 }
 
+// A held worker keeps only what the held host needs: on workers of two slots, the single-host job
+// goes on using the second slot while the first stays free for the gang.
+TEST_F(GangTest, AHeldWorkerKeepsOnlyTheHeldHostsSlot) {
+  options_.gang_hold_after_ms = 5000;
+  MakeCore();
+  for (const char* id : {"w1", "w2"}) Join(Worker(id, 2, 8, 32));
+  std::multimap<std::string, proto::wire::AssignTrial> running;
+  auto take = [&](const std::vector<Outgoing>& out) {
+    std::vector<std::string> pair_on, singles_on;
+    for (const auto& o : out) {
+      const auto* a = std::get_if<proto::wire::AssignTrial>(&o.message);
+      if (!a) continue;
+      if (a->trial.rfind("singles-", 0) == 0) {
+        running.insert({o.worker_id, *a});
+        singles_on.push_back(o.worker_id);
+      } else {
+        pair_on.push_back(o.worker_id);
+      }
+    }
+    return std::make_pair(pair_on, singles_on);
+  };
+  auto finish_one = [&](const std::string& w) {
+    auto it = running.find(w);
+    const proto::wire::AssignTrial a = it->second;
+    running.erase(it);
+    return take(Finish(w, a, 1.0));
+  };
+  take(Submit(Spec("singles", "Random", 30, 4)));
+  ASSERT_EQ(running.size(), 4u);
+  now_ += 100;
+  proto::TuningJobSpec pair = Spec("pair", "Random", 1, 1);
+  pair.training_job_definition->resource_config->instance_count = 2;
+  EXPECT_TRUE(take(Submit(pair)).first.empty());
+  now_ += 6000;
+  auto [p1, s1] = finish_one("w1");
+  EXPECT_TRUE(p1.empty());
+  EXPECT_TRUE(s1.empty()) << "w1's one free slot is kept for the pair's host";
+  auto [p2, s2] = finish_one("w1");
+  EXPECT_TRUE(p2.empty()) << "w2 has no free slot yet";
+  EXPECT_EQ(s2, std::vector<std::string>{"w1"}) << "w1's second free slot goes on serving the single-host job";
+  auto [p3, s3] = finish_one("w2");
+  EXPECT_EQ(p3.size(), 2u) << "one slot free on each: the pair starts";
+}
+
 // A gang's Training status names the gang and algo-1's worker (it named whichever host
 // reported its start first); a long list of workers that cannot serve a job ends with how many
 // more there are (the ones the user meant were cut off without a word).
