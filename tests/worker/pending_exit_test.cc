@@ -82,7 +82,7 @@ TEST_F(PendingExitTest, WhatIsWrittenIsReadBackWholeAndGoesWhenRemoved) {
 
 TEST_F(PendingExitTest, ADamagedOrForeignFileIsAnErrorNamingIt) {
   const fs::path file = dir_ / kPendingExitFile;
-  for (const std::string text : {std::string("{\"version\": 1, \"trial\": \"x\""),  // cut short by a crash
+  for (const std::string& text : {std::string("{\"version\": 1, \"trial\": \"x\""),  // cut short by a crash
                                  std::string("[1, 2]"), std::string("{\"version\": 99}"),
                                  std::string("{\"version\": 1, \"trial\": 5}")}) {
     std::ofstream(file, std::ios::trunc) << text;
