@@ -217,6 +217,16 @@ struct Trial {
     }
     return false;
   }
+  // The host of the current attempt that `wid` plays: its index into `gang` (algo-1 is 0); 0 for
+  // a single-host attempt.
+  size_t HostIndex(const std::string& wid) const {
+    for (size_t i = 0; i < gang.size(); ++i) {
+      if (gang[i].worker_id == wid) return i;
+    }
+    return 0;
+  }
+  // The last MetricPoints seq applied from that host: each host numbers its own batches.
+  uint64_t& SeqOf(size_t host) { return host == 0 ? last_seq : gang[host].seq; }
   // Assigned ahead: the current attempt waits on its worker for this attempt (same worker, its
   // GPUs) to end, then starts in its slot. "" = not queued. It does not count against the job's
   // MaxParallelTrainingJobs until then (it is InProgress, secondary status Starting).

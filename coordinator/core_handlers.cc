@@ -180,14 +180,6 @@ void CoordinatorCore::Impl::OnTrialStarted(const std::string& wid, const proto::
   SaveTrial(*t);
 }
 
-// The host of the attempt `t` that `wid` plays: its index into t.gang (0 for a single host).
-static size_t HostIndex(const Trial& t, const std::string& wid) {
-  for (size_t i = 0; i < t.gang.size(); ++i) {
-    if (t.gang[i].worker_id == wid) return i;
-  }
-  return 0;
-}
-
 bool CoordinatorCore::Impl::TakesMetric(Trial& t, size_t host, const std::string& name, int64_t now,
                                        std::vector<std::string>* replaced) {
   if (t.gang.empty()) return true;
@@ -216,8 +208,8 @@ bool CoordinatorCore::Impl::MetricSettled(const Trial& t, const std::string& nam
 bool CoordinatorCore::Impl::OnMetrics(const std::string& wid, const proto::wire::MetricPoints& m, int64_t now, std::vector<Outgoing>* out) {
   Trial* t = CurrentAttempt(m.trial, m.attempt);
   if (!t) return true;  // stale attempt
-  const size_t host = HostIndex(*t, wid);
-  uint64_t& seq = host == 0 ? t->last_seq : t->gang[host].seq;  // each host numbers its own batches
+  const size_t host = t->HostIndex(wid);
+  uint64_t& seq = t->SeqOf(host);
   if (m.seq <= seq) return true;                  // a duplicate batch
   if (m.seq != seq + 1) return false;             // a gap: wait for the missing batch
   TuningJob* j = Job(t->tuning_job);
@@ -303,8 +295,8 @@ void CoordinatorCore::Impl::OnLogLines(const std::string& wid, const proto::wire
 bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::TrialExited& m, int64_t now, std::vector<Outgoing>* out) {
   Trial* t = CurrentAttempt(m.trial, m.attempt);
   if (!t) return true;
-  const size_t host = HostIndex(*t, wid);
-  if (m.seq > (host == 0 ? t->last_seq : t->gang[host].seq)) return false;
+  const size_t host = t->HostIndex(wid);
+  if (m.seq > t->SeqOf(host)) return false;
   const bool queued_ahead = t->Queued();  // ReleaseSlot forgets it
   // The training time as the worker measured it (its own clock at both ends): the coordinator's
   // clock counts from when it heard of the start to when it hears of the end, which a coordinator
@@ -326,31 +318,26 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   std::string objective = j ? ObjectiveMetricFor(*j, t->definition_name) : "";
   if (!t->gang.empty() && (!t->OnWorker(wid) || t->HostEnded(wid))) return true;  // not a host of it, or a repeat
   std::vector<std::string> replaced;  // a gang's metrics: of the lowest host that reports each
-  {
-    for (const auto& fm : m.final_metrics) {
-      if (!TakesMetric(*t, host, fm.name, now, &replaced)) continue;
-      // The last value seen at the end; a value the points already carried keeps their time.
-      if (!t->final_metrics.count(fm.name) || t->final_metrics[fm.name] != fm.value || !t->final_metric_ms.count(fm.name)) {
-        t->final_metric_ms[fm.name] = m.ended_at_ms > 0 ? m.ended_at_ms : now;
-      }
-      t->final_metrics[fm.name] = fm.value;
-      if (fm.name == objective) t->objective = fm.value;
+  for (const auto& fm : m.final_metrics) {
+    if (!TakesMetric(*t, host, fm.name, now, &replaced)) continue;
+    // The last value seen at the end; a value the points already carried keeps their time.
+    if (!t->final_metrics.count(fm.name) || t->final_metrics[fm.name] != fm.value || !t->final_metric_ms.count(fm.name)) {
+      t->final_metric_ms[fm.name] = m.ended_at_ms > 0 ? m.ended_at_ms : now;
     }
-    for (const auto& name : replaced) {  // a lower host's final value, where a higher one sent points
-      Note(store->DeleteMetrics(t->name, m.attempt, name));
-      if (name == objective) {
-        t->curve.clear();
-        t->curve_decided = 0;
-      }
+    t->final_metrics[fm.name] = fm.value;
+    if (fm.name == objective) t->objective = fm.value;
+  }
+  for (const auto& name : replaced) {  // a lower host's final value, where a higher one sent points
+    Note(store->DeleteMetrics(t->name, m.attempt, name));
+    if (name == objective) {
+      t->curve.clear();
+      t->curve_decided = 0;
     }
   }
   std::string on_host;  // which host of a gang ended it, for the failure reason
-  if (!t->gang.empty()) {
-    auto host = std::find_if(t->gang.begin(), t->gang.end(), [&](const auto& h) { return h.worker_id == wid; });
-    if (host == t->gang.end() || !host->exit.empty()) return true;  // not a host of it, or a repeat
-    host->exit = m.status;
-    const size_t index = static_cast<size_t>(host - t->gang.begin());
-    on_host = "algo-" + std::to_string(index + 1) + " (worker " + wid + "): ";
+  if (!t->gang.empty()) {  // a host of it that had not ended (checked above)
+    t->gang[host].exit = m.status;
+    on_host = "algo-" + std::to_string(host + 1) + " (worker " + wid + "): ";
     if (m.status == "Completed") {
       const bool all = std::all_of(t->gang.begin(), t->gang.end(), [](const auto& h) { return h.exit == "Completed"; });
       if (!all) {  // the attempt completes when every host has
@@ -358,7 +345,7 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
         return true;
       }
     } else {  // the first host that ends otherwise ends the attempt
-      StopGangPeers(*t, wid, "algo-" + std::to_string(index + 1) + " ended " + m.status, out);
+      StopGangPeers(*t, wid, "algo-" + std::to_string(host + 1) + " ended " + m.status, out);
     }
   }
   if (m.status == "Interrupted" && !t->stop_requested && j && j->status == "InProgress") {

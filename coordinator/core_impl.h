@@ -60,6 +60,10 @@ inline std::string Truncate(std::string s, size_t n = kMaxFailureReason) {
 inline constexpr int kFailuresBeforeGivingUp = 5;
 inline constexpr const char* kGaveUp = "gave up: no training job succeeded";
 
+// How a gang's waiting reason starts when it could run but not now (NoteWaiting); HoldForGang
+// holds workers only for those.
+inline constexpr std::string_view kGangWaits = "waiting for a free worker for each of the ";
+
 }  // namespace core_detail
 
 struct CoordinatorCore::Impl {

@@ -490,11 +490,13 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
   out->push_back({w.reg.worker_id, std::move(a)});
 }
 
+// What HoldForGang adds to the waiting reason.
+constexpr std::string_view kHoldingNote = "; holding worker(s) ";
+
 void CoordinatorCore::Impl::HoldForGang(TuningJob& j, int64_t now) {
-  constexpr const char* kNote = "; holding worker(s) ";
-  if (const size_t at = j.waiting_reason.find(kNote); at != std::string::npos) j.waiting_reason.resize(at);
+  if (!j.waiting_reason.starts_with(core_detail::kGangWaits)) return;  // not a gang that could run
+  if (const size_t at = j.waiting_reason.find(kHoldingNote); at != std::string::npos) j.waiting_reason.resize(at);
   if (opt.gang_hold_after_ms < 0 || j.waiting_since_ms == 0 || now - j.waiting_since_ms < opt.gang_hold_after_ms) return;
-  if (j.waiting_reason.rfind("waiting for a free worker for each of the", 0) != 0) return;  // not a gang that could run
   // Only a job with a training job to place: one whose last pending training job expired keeps
   // its old waiting reason while the rest run.
   const Trial* pending = OldestPending(j);
@@ -547,7 +549,7 @@ void CoordinatorCore::Impl::HoldForGang(TuningJob& j, int64_t now) {
   }
   std::string names;
   for (const auto& id : held) names += (names.empty() ? "" : ", ") + id;
-  j.waiting_reason += kNote + names + " for it as they free up";
+  j.waiting_reason += std::string(kHoldingNote) + names + " for it as they free up";
 }
 
 void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
@@ -556,9 +558,12 @@ void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
   // pass, in scheduling order (held only once they had failed in it, a job looked at before them
   // took each freed slot first, and the gang starved all the same).
   held_for.clear();
-  std::vector<TuningJob*> waiting;
+  std::vector<TuningJob*> waiting;  // gangs that could run (the rest have nothing to hold)
   for (auto& [key, jp] : jobs) {
-    if (jp->status == "InProgress" && jp->completion_reason.empty()) waiting.push_back(jp.get());
+    const TuningJob& j = *jp;
+    if (j.status == "InProgress" && j.completion_reason.empty() && j.waiting_reason.starts_with(core_detail::kGangWaits)) {
+      waiting.push_back(jp.get());
+    }
   }
   std::stable_sort(waiting.begin(), waiting.end(), [&](const TuningJob* a, const TuningJob* b) {
     return std::make_pair(ActiveCount(*a), a->creation_ms) < std::make_pair(ActiveCount(*b), b->creation_ms);

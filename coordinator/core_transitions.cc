@@ -339,7 +339,7 @@ WorkerInfo* CoordinatorCore::Impl::PlaceHost(const HostRequest& req, bool* ever,
 void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const HostRequest& req, bool ever, const std::string& why, int64_t now,
     size_t hosts) {
   const std::string what = req.instance_type.empty() ? std::string("a worker") : req.instance_type;
-  std::string reason = ever ? (hosts > 1 ? "waiting for a free worker for each of the " + std::to_string(hosts) +
+  std::string reason = ever ? (hosts > 1 ? std::string(core_detail::kGangWaits) + std::to_string(hosts) +
                                                " hosts of a training job (" + what + ", all at once)"
                                          : "waiting for a free worker that can serve " + what)
                             : "no registered worker can serve " + what + ": " + why;

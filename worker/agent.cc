@@ -151,8 +151,7 @@ void WorkerAgent::Impl::OpenJournal() {
       }
       reports.push_back({proto::wire::TypeOf(*msg), key, seq, frames, 0});
     }
-    const std::string attempt_dir =
-        (fs::path(opt.work_dir) / "trials" / l.trial / ("attempt-" + std::to_string(l.attempt))).string();
+    const std::string attempt_dir = AttemptDir(l.trial, l.attempt);
     if (!exited && fs::exists(fs::path(attempt_dir) / kPendingExitFile)) {
       // Its program ended; its uploads were left to do (ResumePendingExits): its reports so far
       // go out again, its exit report follows the uploads.
@@ -173,88 +172,91 @@ void WorkerAgent::Impl::OpenJournal() {
   }
 }
 
-void WorkerAgent::Impl::ResumePendingExits() {
-  // Without the journal, the reports sent before the exit (the metric batches its seq counts)
-  // are gone, and the exit report would wait for them forever: such attempts ended with the
-  // earlier process (the coordinator retries them).
-  const bool resume = journal.has_value();
-  std::error_code ec;
-  for (fs::directory_iterator trial(fs::path(opt.work_dir) / "trials", ec), end; !ec && trial != end;
-       trial.increment(ec)) {
-    std::error_code ec2;
-    for (fs::directory_iterator a(trial->path(), ec2), aend; !ec2 && a != aend; a.increment(ec2)) {
-      const std::string dir = a->path().string();
-      if (a->path().filename().string().rfind("attempt-", 0) != 0) continue;
-      auto read = ReadPendingExit(dir);
-      if (!read.ok()) {
-        Log("worker: " + read.status().message() + "; removed, and the attempt counts as ended with the earlier "
-            "worker process");
-        RemovePendingExit(dir);
-        continue;
-      }
-      if (!read->has_value()) continue;
-      PendingExit p = std::move(**read);
-      const Key key{p.exit.trial, p.exit.attempt};
-      const std::string what = key.first + " attempt " + std::to_string(key.second);
-      bool journaled = false;  // its exit report is in the journal already (a crash right after)
-      for (const auto& o : outbox) journaled |= o.key == key && o.type == proto::wire::MsgType::kTrialExited;
-      const bool here = trial->path().filename() == key.first && a->path().filename() == "attempt-" + std::to_string(key.second);
-      if (!resume || journaled || !here || runs.count(key) || (!p.artifacts && p.checkpoint_uri.empty())) {
-        RemovePendingExit(dir);
-        continue;
-      }
-      auto run = std::make_unique<Run>();
-      run->assign.trial = key.first;
-      run->assign.attempt = key.second;
-      run->attempt_dir = dir;
-      run->root = (a->path() / "ml").string();
-      run->checkpoint_dir = p.checkpoint_dir;
-      run->seq = p.exit.seq;
-      if (p.artifacts) {
-        run->assign.output_path = p.artifacts->output_path;
-        run->resumed_artifacts = p.artifacts;
-        if (p.intermediate) {
-          auto sync = CheckpointSync::Create(IntermediateUri(*p.artifacts), (a->path() / "ml" / "output" / "intermediate").string(),
-                                             [this] { return S3(); },
-                                             {.mirror_deletes = false, .what = "OutputDataConfig.S3OutputPath"});
-          if (sync.ok()) run->intermediate = std::move(sync).value();
-          if (!sync.ok() && p.exit.status == "Completed") UploadFailed(p.exit, sync.status());
-        }
-      }
-      if (!p.checkpoint_uri.empty()) {
-        auto sync = CheckpointSync::Create(p.checkpoint_uri, p.checkpoint_dir, [this] { return S3(); });
-        if (sync.ok()) run->checkpoints = std::move(sync).value();
-        if (!sync.ok() && p.exit.status == "Completed") UploadFailed(p.exit, sync.status());
-      }
-      Log("worker: " + what + " ended " + p.exit.status + " under an earlier worker process before its uploads were "
-          "done; they resume once the coordinator confirms the attempt is still this worker's");
-      run->ended = std::move(p.exit);
-      run->resumed = true;
-      std::lock_guard<std::mutex> lock(runs_mu);
-      runs.emplace(key, std::move(run));
-    }
-  }
+std::string WorkerAgent::Impl::AttemptDir(const std::string& trial, uint32_t attempt) const {
+  return (fs::path(opt.work_dir) / "trials" / trial / ("attempt-" + std::to_string(attempt))).string();
 }
 
-void WorkerAgent::Impl::RemoveLeftoverTrees() {
-  if (opt.keep_trial_files) return;
-  // This process holds the work directory and runs nothing yet: every attempt's /opt/ml tree
-  // under trials/ is an earlier process's (killed, it could not remove them), whether that
-  // attempt ran, ended or waited queued with its data staged. Logs and checkpoints stay, and so
-  // do the trees of the attempts whose uploads resume (ResumePendingExits).
-  std::vector<fs::path> trees;
+std::vector<std::pair<Key, fs::path>> WorkerAgent::Impl::LeftAttemptDirs() const {
+  std::vector<std::pair<Key, fs::path>> left;
   std::error_code ec;
   for (fs::directory_iterator trial(fs::path(opt.work_dir) / "trials", ec), end; !ec && trial != end;
        trial.increment(ec)) {
     std::error_code ec2;
     for (fs::directory_iterator a(trial->path(), ec2), aend; !ec2 && a != aend; a.increment(ec2)) {
       const std::string n = a->path().filename().string();
-      const bool resumed = n.rfind("attempt-", 0) == 0 &&
-                           runs.count({trial->path().filename().string(), static_cast<uint32_t>(std::atoi(n.c_str() + 8))});
-      if (n.rfind("attempt-", 0) == 0 && !resumed && fs::exists(a->path() / "ml")) {
-        trees.push_back(a->path() / "ml");
+      if (n.rfind("attempt-", 0) != 0) continue;
+      char* rest = nullptr;
+      const unsigned long number = std::strtoul(n.c_str() + 8, &rest, 10);
+      const uint32_t attempt = rest && *rest == '\0' && number <= UINT32_MAX ? static_cast<uint32_t>(number) : 0;
+      left.push_back({{trial->path().filename().string(), attempt}, a->path()});
+    }
+  }
+  return left;
+}
+
+void WorkerAgent::Impl::ResumePendingExits(const std::vector<std::pair<Key, fs::path>>& left) {
+  // Without the journal, the reports sent before the exit (the metric batches its seq counts)
+  // are gone, and the exit report would wait for them forever: such attempts ended with the
+  // earlier process (the coordinator retries them).
+  const bool resume = journal.has_value();
+  for (const auto& [dir_key, path] : left) {
+    const std::string dir = path.string();
+    auto read = ReadPendingExit(dir);
+    if (!read.ok()) {
+      Log("worker: " + read.status().message() + "; removed, and the attempt counts as ended with the earlier "
+          "worker process");
+      RemovePendingExit(dir);
+      continue;
+    }
+    if (!read->has_value()) continue;
+    PendingExit p = std::move(**read);
+    const Key key{p.exit.trial, p.exit.attempt};
+    bool journaled = false;  // its exit report is in the journal already (a crash right after)
+    for (const auto& o : outbox) journaled |= o.key == key && o.type == proto::wire::MsgType::kTrialExited;
+    if (!resume || journaled || key != dir_key || runs.count(key) || (!p.artifacts && p.checkpoint_uri.empty())) {
+      RemovePendingExit(dir);
+      continue;
+    }
+    auto run = std::make_unique<Run>();
+    run->assign.trial = key.first;
+    run->assign.attempt = key.second;
+    run->attempt_dir = dir;
+    run->root = (path / "ml").string();
+    run->checkpoint_dir = p.checkpoint_dir;
+    run->seq = p.exit.seq;
+    if (p.artifacts) {
+      run->assign.output_path = p.artifacts->output_path;
+      run->resumed_artifacts = p.artifacts;
+      if (p.intermediate) {
+        auto sync = IntermediateSync(*p.artifacts, run->root);
+        if (sync.ok()) run->intermediate = std::move(sync).value();
+        if (!sync.ok() && p.exit.status == "Completed") UploadFailed(p.exit, sync.status());
       }
     }
+    if (!p.checkpoint_uri.empty()) {
+      auto sync = CheckpointSync::Create(p.checkpoint_uri, p.checkpoint_dir, [this] { return S3(); });
+      if (sync.ok()) run->checkpoints = std::move(sync).value();
+      if (!sync.ok() && p.exit.status == "Completed") UploadFailed(p.exit, sync.status());
+    }
+    Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + p.exit.status +
+        " under an earlier worker process before its uploads were done; they resume once the coordinator confirms "
+        "the attempt is still this worker's");
+    run->ended = std::move(p.exit);
+    run->resumed = true;
+    std::lock_guard<std::mutex> lock(runs_mu);
+    runs.emplace(key, std::move(run));
+  }
+}
+
+void WorkerAgent::Impl::RemoveLeftoverTrees(const std::vector<std::pair<Key, fs::path>>& left) {
+  if (opt.keep_trial_files) return;
+  // This process holds the work directory and runs nothing yet: every attempt's /opt/ml tree
+  // under trials/ is an earlier process's (killed, it could not remove them), whether that
+  // attempt ran, ended or waited queued with its data staged. Logs and checkpoints stay, and so
+  // do the trees of the attempts whose uploads resume (ResumePendingExits).
+  std::vector<fs::path> trees;
+  for (const auto& [key, path] : left) {
+    if (!runs.count(key) && fs::exists(path / "ml")) trees.push_back(path / "ml");
   }
   if (trees.empty()) return;
   Log("worker: removing the /opt/ml trees of " + std::to_string(trees.size()) +
@@ -569,8 +571,11 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
         owner_tag + " left running");
   }
   OpenJournal();
-  ResumePendingExits();
-  RemoveLeftoverTrees();
+  {
+    const auto left = LeftAttemptDirs();
+    ResumePendingExits(left);
+    RemoveLeftoverTrees(left);
+  }
   FindHeldCheckpoints();
   last_held_query_ms = Now();  // the first question after release_check_ms, as every later one
   if (opt.container.enabled()) {

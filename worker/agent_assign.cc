@@ -75,6 +75,13 @@ const std::optional<proto::TrainingJobDefinition>& WorkerAgent::Impl::Definition
   return definition;
 }
 
+Result<std::unique_ptr<CheckpointSync>> WorkerAgent::Impl::IntermediateSync(const ArtifactSpec& spec,
+                                                                           const std::string& root) {
+  return CheckpointSync::Create(IntermediateUri(spec), (fs::path(root) / "output" / "intermediate").string(),
+                                [this] { return S3(); },
+                                {.mirror_deletes = false, .what = "OutputDataConfig.S3OutputPath"});
+}
+
 void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
   Key key{a.trial, a.attempt};
   if (runs.count(key)) return;  // a re-sent assignment we already run
@@ -88,7 +95,7 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
       trial_dir / (a.hosts.size() > 1 && !a.current_host.empty() && a.current_host != "algo-1"
                        ? "checkpoints-" + a.current_host
                        : std::string("checkpoints"));
-  run->attempt_dir = (trial_dir / ("attempt-" + std::to_string(a.attempt))).string();
+  run->attempt_dir = AttemptDir(a.trial, a.attempt);
   run->root = (fs::path(run->attempt_dir) / "ml").string();
   auto fail = [&](const std::string& status, const std::string& reason) {
     proto::wire::TrialExited x;
@@ -276,9 +283,7 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
     run->checkpoints = std::move(sync).value();
   }
   if (!a.output_path.empty()) {  // output/intermediate goes up while the program runs, as on SageMaker
-    auto sync = CheckpointSync::Create(IntermediateUri(ArtifactsOf(*run)),
-                                       (fs::path(run->root) / "output" / "intermediate").string(), [this] { return S3(); },
-                                       {.mirror_deletes = false, .what = "OutputDataConfig.S3OutputPath"});
+    auto sync = IntermediateSync(ArtifactsOf(*run), run->root);
     if (!sync.ok()) return fail("Failed", "ClientError: " + sync.status().message());
     run->intermediate = std::move(sync).value();
     run->last_intermediate_pass_ms = Now();

@@ -343,13 +343,22 @@ struct WorkerAgent::Impl {
   // program ended while their uploads waited (worker/pending_exit.h: ResumePendingExits). An
   // attempt with neither ended with its worker (PR_SET_PDEATHSIG), and the coordinator retries it.
   void OpenJournal();
-  // At start: the /opt/ml trees of attempts an earlier process on this work directory left
-  // (AgentOptions::keep_trial_files), removed before the worker connects.
-  void RemoveLeftoverTrees();
+  // <work_dir>/trials/<trial>/attempt-<N>: an attempt's directory (its trial.log, its /opt/ml tree
+  // `ml`, its pending report).
+  std::string AttemptDir(const std::string& trial, uint32_t attempt) const;
+  // At start: the attempt directories earlier processes on this work directory left (attempt 0
+  // for a name that is not attempt-<N>), read once for the two steps below.
+  std::vector<std::pair<Key, fs::path>> LeftAttemptDirs() const;
   // At start, after OpenJournal: attempts whose program ended under an earlier process while
   // their uploads waited (worker/pending_exit.h) become runs again, with only their uploads and
   // report left; RemoveLeftoverTrees keeps their trees, and Register lists them as held.
-  void ResumePendingExits();
+  void ResumePendingExits(const std::vector<std::pair<Key, fs::path>>& left);
+  // At start: the /opt/ml trees of attempts an earlier process on this work directory left
+  // (AgentOptions::keep_trial_files), removed before the worker connects.
+  void RemoveLeftoverTrees(const std::vector<std::pair<Key, fs::path>>& left);
+  // The sync of an attempt's output/intermediate (under `root`) to <S3OutputPath>/<job>/output/
+  // intermediate, which the program's run and a resumed upload share.
+  Result<std::unique_ptr<CheckpointSync>> IntermediateSync(const ArtifactSpec& spec, const std::string& root);
 
   // Training jobs whose checkpoint directory (WORK_DIR/trials/<job>/checkpoints) this worker
   // keeps while no attempt of theirs runs here: found at start, added as attempts end. Every

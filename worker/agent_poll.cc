@@ -277,34 +277,33 @@ std::string WorkerAgent::Impl::OutOfSpaceNotOwn(const Run& r, std::optional<uint
   for (const char* sign : {"No space left on device", "[Errno 28]", "ENOSPC"}) {
     const size_t at = tail.rfind(sign);
     if (at == std::string::npos) continue;
-    const size_t begin = tail.rfind('\n', at);
-    const size_t end = tail.find('\n', at);
-    line = tail.substr(begin == std::string::npos ? 0 : begin + 1,
-                       end == std::string::npos ? std::string::npos : end - (begin == std::string::npos ? 0 : begin + 1));
+    const size_t begin = tail.rfind('\n', at) + 1;  // 0 when it is the first line (npos + 1)
+    line = tail.substr(begin, tail.find('\n', at) - begin);
     break;
   }
   if (line.empty()) return "";
+  // The worker's disk is (nearly) full now: an ENOSPC from elsewhere (/dev/shm, a tmpfs /tmp, a
+  // quota) is the program's to fix, and a retry would fail the same way. (Checked before the
+  // walk below, which the loop thread would pay for every such failure.)
+  struct statvfs fs_info {};
+  if (::statvfs(r.attempt_dir.c_str(), &fs_info) != 0) return "";
+  const uint64_t free_bytes = static_cast<uint64_t>(fs_info.f_bavail) * fs_info.f_frsize;
+  if (free_bytes >= kNearlyFullBytes) return "";
   // Its own use within its volume (measured while it ran, and again now: its files are still
   // there, and a program that filled the disk faster than the watch measures is its own cause):
   // the space went elsewhere.
   if (r.volume_limit) {
     if (auto now = DiskUsage(r.volume_limit->dirs, r.volume_limit->skip); now.ok()) used = std::max(used.value_or(0), *now);
   }
-  struct statvfs fs_info {};
-  const bool known = ::statvfs(r.attempt_dir.c_str(), &fs_info) == 0;
-  const uint64_t free_bytes = known ? static_cast<uint64_t>(fs_info.f_bavail) * fs_info.f_frsize : 0;
   const uint64_t limit = r.volume_limit ? r.volume_limit->limit_bytes() : 0;
   if (used && limit > 0 && *used >= limit) return "";  // its own volume: the job's fault
-  // And the worker's disk is (nearly) full now: an ENOSPC from elsewhere (/dev/shm, a tmpfs /tmp,
-  // a quota) is the program's to fix, and a retry would fail the same way.
-  if (!known || free_bytes >= kNearlyFullBytes) return "";
   auto gb = [](uint64_t b) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.2f GB", static_cast<double>(b) / (1ull << 30));
     return std::string(buf);
   };
-  std::string m = "InternalServerError: the training program ran out of disk space on worker " + opt.worker_id;
-  if (known) m += " (" + gb(free_bytes) + " free now under " + opt.work_dir + ")";
+  std::string m = "InternalServerError: the training program ran out of disk space on worker " + opt.worker_id +
+                  " (" + gb(free_bytes) + " free now under " + opt.work_dir + ")";
   if (used && limit > 0) {
     m += " while the training job used " + gb(*used) + " of its " + gb(limit) +
          " volume (ResourceConfig.VolumeSizeInGB): something else on the worker filled the disk";

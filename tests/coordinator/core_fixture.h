@@ -165,6 +165,17 @@ class CoreTest : public ::testing::Test {
     x.failure_reason = status == "Failed" ? "AlgorithmError: boom" : "";
     return core_->OnMessage(wid, x, now_);
   }
+  // Sends log lines of an attempt.
+  void Log(const std::string& wid, const proto::wire::AssignTrial& a, std::vector<std::string> lines, uint64_t seq = 1,
+           uint64_t first = 0) {
+    proto::wire::LogLines l;
+    l.trial = a.trial;
+    l.attempt = a.attempt;
+    l.seq = seq;
+    l.first_line = first;
+    l.lines = std::move(lines);
+    core_->OnMessage(wid, l, now_);
+  }
   // The worker's report that an attempt it was told to stop has ended.
   std::vector<Outgoing> StoppedExit(const std::string& wid, const proto::wire::StopTrial& s) {
     proto::wire::TrialExited x;

@@ -44,18 +44,6 @@ class DashboardTest : public coretest::CoreTest {
   dashboard::Page Get(const std::string& path, std::map<std::string, std::string> query = {}) {
     return dashboard::Render(*source_, path, query);
   }
-  // Sends log lines of an attempt.
-  void Log(const std::string& wid, const proto::wire::AssignTrial& a, std::vector<std::string> lines, uint64_t seq = 1,
-           uint64_t first = 0) {
-    proto::wire::LogLines l;
-    l.trial = a.trial;
-    l.attempt = a.attempt;
-    l.seq = seq;
-    l.first_line = first;
-    l.lines = std::move(lines);
-    core_->OnMessage(wid, l, now_);
-  }
-
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<InProcessSource> source_;
 };

@@ -494,15 +494,7 @@ TEST_F(GangTest, EveryHostReportsAndAMetricIsTheLowestReportingHostsAcrossAResta
   }
   EXPECT_EQ(losses, std::vector<double>{0.5});
   // Log lines: each host's own numbers, kept apart.
-  for (const std::string& w : {w1, w3}) {
-    proto::wire::LogLines l;
-    l.trial = a.trial;
-    l.attempt = a.attempt;
-    l.seq = 1;
-    l.first_line = 0;
-    l.lines = {"hello from " + w};
-    core_->OnMessage(w, l, now_);
-  }
+  for (const std::string& w : {w1, w3}) Log(w, a, {"hello from " + w});
   auto logs = core_->Logs(a.trial, 0, 100);
   ASSERT_TRUE(logs.ok());
   ASSERT_EQ(logs->size(), 2u);
@@ -543,14 +535,8 @@ TEST_F(GangTest, EveryHostReportsAndAMetricIsTheLowestReportingHostsAcrossAResta
   // A host's last lines that arrive after the attempt ended (and after another restart) still go
   // under its own numbers.
   MakeCore();
-  proto::wire::LogLines late;
-  late.trial = a.trial;
-  late.attempt = a.attempt;
-  late.seq = 2;
-  late.first_line = 1;
-  late.lines = {"late from " + w3};
   core_->OnMessage(w3, Registration(w3, 1), now_);
-  core_->OnMessage(w3, late, now_);
+  Log(w3, a, {"late from " + w3}, /*seq=*/2, /*first=*/1);
   logs = core_->Logs(a.trial, 0, 100);
   ASSERT_TRUE(logs.ok());
   ASSERT_EQ(logs->size(), 3u);
