@@ -425,8 +425,8 @@ class CoordinatorCore {
   // prints (with 100,000 lines each way and 16 KB lines it was 3.2 GB: one chatty trainer
   // filled the state disk and stopped the coordinator for every job). The worker's own
   // trial.log keeps every line whole.
-  static constexpr uint64_t kLogHeadLines = 10000;
-  static constexpr uint64_t kLogTailLines = 10000;
+  static constexpr uint64_t kLogHeadLines = proto::wire::kLogHeadLines;
+  static constexpr uint64_t kLogTailLines = proto::wire::kLogTailLines;
   static constexpr size_t kLogLineBytes = 4096;
   std::string JobArn(const std::string& job) const;
   std::string TrainingJobArn(const std::string& trial) const;

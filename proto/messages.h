@@ -418,9 +418,16 @@ struct Error {
   HPO_WIRE_FIELDS(code, message, in_reply_to)
 };
 
+// What the coordinator keeps of an attempt's output (per host of a multi-host attempt): lines
+// numbered below kLogHeadLines, and the last kLogTailLines. A worker may leave out lines it knows
+// fall between the two (numbered kLogHeadLines or more and more than kLogTailLines behind the
+// newest line it read); the coordinator takes the line numbers as they come, gaps included.
+inline constexpr uint64_t kLogHeadLines = 10000;
+inline constexpr uint64_t kLogTailLines = 10000;
+
 // worker -> coordinator: a batch of the attempt's output lines (stdout and stderr, in the
-// order the worker read them), so `hpo logs` works wherever the trial ran. Acked cumulatively
-// like MetricPoints.
+// order the worker read them), so `hpo logs` works wherever the trial ran. Stored by line number
+// in any order and acknowledged one batch at a time (Ack{kLogLines, seq}), not cumulatively.
 struct LogLines {
   std::string trial;     // as in AssignTrial
   uint32_t attempt = 0;  // >= 1

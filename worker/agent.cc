@@ -138,19 +138,37 @@ void WorkerAgent::Impl::OpenJournal() {
   for (const auto& l : *left) {
     const Key key{l.trial, l.attempt};
     std::vector<Pending> reports;
+    std::vector<std::pair<uint64_t, uint64_t>> line_ranges;  // of each report: [first, end) (LogLines)
+    uint64_t lines_end = 0;                                  // one past the highest line number
     bool exited = false;
     for (const auto& frames : l.reports) {
       auto msg = proto::wire::DecodeFrames(frames);
       if (!msg.ok()) continue;
       uint64_t seq = 0;
+      std::pair<uint64_t, uint64_t> lines{0, 0};
       if (const auto* mp = std::get_if<proto::wire::MetricPoints>(&*msg)) seq = mp->seq;
-      if (const auto* ll = std::get_if<proto::wire::LogLines>(&*msg)) seq = ll->seq;
+      if (const auto* ll = std::get_if<proto::wire::LogLines>(&*msg)) {
+        seq = ll->seq;
+        lines = {ll->first_line, ll->first_line + ll->lines.size()};
+        lines_end = std::max(lines_end, lines.second);
+      }
       if (const auto* x = std::get_if<proto::wire::TrialExited>(&*msg)) {
         seq = x->seq;
         exited = true;
       }
       reports.push_back({proto::wire::TypeOf(*msg), key, seq, frames, 0});
+      line_ranges.push_back(lines);
     }
+    // Batches of lines the coordinator would not keep (the middle of a long log, by the numbers
+    // of the newest lines) are not sent again; a flood journaled under a fast coordinator would
+    // otherwise all be held in memory here.
+    std::vector<Pending> kept;
+    for (size_t i = 0; i < reports.size(); ++i) {
+      const auto [first, end] = line_ranges[i];
+      if (end > first && first >= proto::wire::kLogHeadLines && end + proto::wire::kLogTailLines <= lines_end) continue;
+      kept.push_back(std::move(reports[i]));
+    }
+    reports.swap(kept);
     const std::string attempt_dir = AttemptDir(l.trial, l.attempt);
     if (!exited && fs::exists(fs::path(attempt_dir) / kPendingExitFile)) {
       // Its program ended; its uploads were left to do (ResumePendingExits): its reports so far

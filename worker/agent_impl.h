@@ -57,6 +57,7 @@
 #include "worker/checkpoints.h"
 #include "worker/data_channels.h"
 #include "worker/handshake_monitor.h"
+#include "worker/log_window.h"
 #include "worker/metric_parser.h"
 #include "worker/outbox_journal.h"
 #include "worker/pending_exit.h"
@@ -137,6 +138,13 @@ struct Pending {
 // file beside it, written when its last upload to CheckpointConfig.S3Uri failed and removed when
 // one succeeds: the directory may hold the only copy, and ReleaseTrials does not remove it.
 inline constexpr const char* kUnsyncedMarker = ".unsynced";
+
+// Output lines in flight: an attempt has at most this many LogLines batches unacknowledged; its
+// further lines wait in its LogWindow, which holds at most the newest kLogTailLines past the
+// head, and at most kLogTailBytes of them. A program printing 300 MB as fast as it could took
+// `hpo run` to 970 MB resident with every line queued for the coordinator.
+inline constexpr size_t kLogBatchesInFlight = 4;
+inline constexpr size_t kLogTailBytes = size_t{16} << 20;
 }  // namespace agent_detail
 
 using agent_detail::DefinitionOf;
@@ -230,11 +238,11 @@ struct WorkerAgent::Impl {
     std::future<Result<UploadedArtifacts>> upload;
     std::unique_ptr<TrialProcess> process;
     std::unique_ptr<MetricParser> parser;
-    std::mutex mu;                                 // guards points and last values (reader thread)
+    std::mutex mu;                                 // guards points, last values and log (reader thread)
     std::vector<proto::wire::MetricPoint> points;  // not yet sent
     std::map<std::string, double> last_values;
-    std::vector<std::string> log_lines;  // not yet sent
-    uint64_t next_line = 0;              // number of the first line in log_lines
+    // Output lines not yet sent (numbered; what the coordinator would not keep is left out).
+    LogWindow log{proto::wire::kLogHeadLines, proto::wire::kLogTailLines, agent_detail::kLogTailBytes};
     uint64_t log_seq = 0;                // last LogLines seq sent
     uint64_t seq = 0;                    // last MetricPoints seq sent
     int64_t deadline_ms = 0;             // max runtime
@@ -501,8 +509,11 @@ struct WorkerAgent::Impl {
   // go.
   void StopPipes(Run& r);
 
-  // Sends the trial's buffered points and output lines, in batches.
-  void Flush(const Key& key, Run& r);
+  // Sends the trial's buffered points and output lines, in batches. Output lines wait while
+  // kLogBatchesInFlight of the attempt's batches are not acknowledged (a coordinator that stores
+  // them slower than the program prints, or is away), unless `all` (the program has ended: what
+  // the window holds goes now).
+  void Flush(const Key& key, Run& r, bool all = false);
 
   // Starts the next periodic checkpoint pass of a running attempt on a pool thread, at most one at
   // a time and every checkpoint_sync_ms; a failed pass is logged once (the next one retries).

@@ -89,7 +89,7 @@ bool WorkerAgent::Impl::StartPipes(const Key& key, Run& r) {
         std::fclose(f);
       }
       std::lock_guard<std::mutex> lock(raw->mu);
-      raw->log_lines.push_back(proto::wire::SanitizeText(line, 16384));
+      raw->log.Add(proto::wire::SanitizeText(line, 16384));
     };
     auto feeder = PipeFeeder::Start(feed, std::move(o));
     if (!feeder.ok()) {
@@ -116,30 +116,30 @@ void WorkerAgent::Impl::StopPipes(Run& r) {
   });
 }
 
-void WorkerAgent::Impl::Flush(const Key& key, Run& r) {
+void WorkerAgent::Impl::Flush(const Key& key, Run& r, bool all) {
   std::vector<proto::wire::MetricPoint> pts;
-  std::vector<std::string> lines;
+  std::vector<LogWindow::Batch> batches;
+  size_t in_flight = 0;
+  if (!all) {
+    for (const Pending& p : outbox) in_flight += p.type == proto::wire::MsgType::kLogLines && p.key == key;
+  }
   {
     std::lock_guard<std::mutex> lock(r.mu);
     pts.swap(r.points);
-    lines.swap(r.log_lines);
+    while (!r.log.empty() && (all || in_flight + batches.size() < agent_detail::kLogBatchesInFlight)) {
+      batches.push_back(r.log.Take(2000, size_t{1} << 20));
+    }
   }
   r.last_flush_ms = Now();
-  for (size_t i = 0; i < lines.size();) {
+  for (auto& b : batches) {
     proto::wire::LogLines m;
     m.trial = key.first;
     m.attempt = key.second;
     m.seq = ++r.log_seq;
-    m.first_line = r.next_line;
-    size_t bytes = 0;
-    while (i < lines.size() && m.lines.size() < 2000 && bytes < (1u << 20)) {
-      bytes += lines[i].size();
-      m.lines.push_back(std::move(lines[i++]));
-    }
-    r.next_line += m.lines.size();
+    m.first_line = b.first_line;
+    m.lines = std::move(b.lines);
     SendReliable(m, proto::wire::MsgType::kLogLines, key, m.seq);
   }
-  r.last_flush_ms = Now();
   for (size_t i = 0; i < pts.size(); i += opt.max_batch_points) {
     proto::wire::MetricPoints m;
     m.trial = key.first;
@@ -352,7 +352,7 @@ void WorkerAgent::Impl::FinishExit(const Key& key, Run& r) {
   // waited for the coordinator).
   if (r.process) (void)background.Post([done_process = std::move(r.process)]() mutable { done_process.reset(); });
   if (!r.resumed) {  // what the program's reader delivered since its exit was noticed (normally nothing)
-    Flush(key, r);
+    Flush(key, r, true);
     x.seq = r.seq;
   }
   std::string where;
@@ -403,7 +403,7 @@ void WorkerAgent::Impl::PollTrials() {
       auto mounts = r.staging.get();
       if (!r.preflight_note->empty()) {
         std::lock_guard<std::mutex> lock(r.mu);
-        r.log_lines.push_back(*r.preflight_note);
+        r.log.Add(*r.preflight_note);
       }
       if (!r.stop_reason.empty()) {
         ReportNotStarted(key, r, "while staging data");
@@ -455,7 +455,7 @@ void WorkerAgent::Impl::PollTrials() {
       StopPipes(r);
       const std::optional<uint64_t> used = r.volume ? std::optional<uint64_t>(r.volume->used_bytes()) : std::nullopt;
       r.volume.reset();
-      Flush(key, r);
+      Flush(key, r, true);
       r.ended = ExitReport(r, *exit, outside_term, used);
       if (r.container && exit->signal != 0) {  // the client was killed: the container may outlive it
         if (auto rm = ContainerRemoveCommand(opt.container, r.container_name); !rm.empty()) {

@@ -14,7 +14,7 @@ std::string WorkerAgent::Impl::PreflightBinary() const {
 void WorkerAgent::Impl::PlanPreflight(Run& r, const proto::wire::AssignTrial& a) {
   const std::string what = a.trial + " attempt " + std::to_string(a.attempt);
   auto skipped = [&](const std::string& why) {
-    r.log_lines.push_back("hpo: NCCL preflight skipped: " + why);  // to the coordinator
+    r.log.Add("hpo: NCCL preflight skipped: " + why);  // to the coordinator
     Log("worker: " + what + ": NCCL preflight skipped: " + why);
   };
   if (a.gpus.empty()) return skipped("the training job's hosts have no GPUs");
@@ -247,9 +247,9 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     // Its last words, for a failure reason (a container runtime's error, a traceback's last line).
     if (line.find_first_not_of(" \t\r") != std::string::npos) raw->last_line.assign(line, 0, 512);
     // Cut to 16384 code points: at most 64 KiB once invalid bytes became U+FFFD.
-    raw->log_lines.push_back(proto::wire::SanitizeText(line, 16384));
+    raw->log.Add(proto::wire::SanitizeText(line, 16384));
     for (const auto& [metric, text] : skips) {  // once per metric: why a matching line gave no value
-      raw->log_lines.push_back(proto::wire::SanitizeText(
+      raw->log.Add(proto::wire::SanitizeText(
           "hpo: metric " + metric + ": its regex matched \"" + text +
               "\", which is not a finite number; such values are skipped (this note is shown once)",
           16384));

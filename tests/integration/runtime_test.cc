@@ -1509,3 +1509,53 @@ TEST_F(Cluster, TrialsThatEndWhileTheCoordinatorIsDownAreReportedOnceItIsBack) {
     }
   }
 }
+
+// A program that prints 200,000 lines (20 MB) while the coordinator is down: its worker held
+// and journaled every line for the coordinator, which keeps 20,000 of them (the head and the
+// tail), so memory and the journal grew with the output (a 300 MB burst took `hpo run` to 970 MB
+// resident). Now a worker keeps at most a few batches in flight per attempt and leaves out the
+// lines the coordinator would drop: the journal stays small, and once the coordinator is back it
+// has the head, the gap, and the tail with the last line and the objective.
+TEST_F(Cluster, AProgramFloodingItsOutputDuringAnOutageCostsTheWorkerAFewBatchesAndKeepsHeadAndTail) {
+  const std::string filler(80, '.');
+  Json spec = ScriptJob("it-flood", 1, 1,
+                        "#!/bin/sh\necho start\nsleep 1\nseq -f 'flood %07g " + filler +
+                            "' 0 199999\necho loss=0.25\nsleep 1\n");
+  Call("CreateHyperParameterTuningJob", spec);
+  WaitForPrograms(1);
+  coordinator_->Kill(SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));  // the flood, its end, the program's end
+  uintmax_t journaled = 0;
+  for (int w = 1; w <= 3; ++w) {
+    const fs::path outbox = dir_ / ("w" + std::to_string(w)) / "outbox";
+    if (!fs::exists(outbox)) continue;
+    for (const auto& e : fs::recursive_directory_iterator(outbox)) journaled += e.is_regular_file() ? e.file_size() : 0;
+  }
+  EXPECT_LT(journaled, uintmax_t{3} << 20) << "the output is 20 MB; see " << dir_;
+  StartCoordinator();
+  ASSERT_TRUE(WaitForWorkers(3)) << "see " << dir_;
+  Json d = WaitFor("it-flood");
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  const std::string name = d["BestTrainingJob"]["TrainingJobName"];
+  EXPECT_DOUBLE_EQ(d["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"].get<double>(), 0.25);
+  httplib::Client api("127.0.0.1", http_port_);
+  std::map<uint64_t, std::string> lines;
+  for (int64_t after = 0;;) {
+    auto page = api.Get("/hpo/v1/logs/" + name + "?limit=10000&after=" + std::to_string(after));
+    ASSERT_TRUE(page && page->status == 200);
+    const Json j = Json::parse(page->body);
+    for (const auto& l : j["lines"]) lines[l["line"].get<uint64_t>()] = l["text"];
+    if (j["lines"].empty()) break;
+    after = j["next"];
+  }
+  // Line 0 is "start"; flood line k is line k + 1; then loss=0.25.
+  ASSERT_EQ(lines.size(), 20000u) << "the head and the tail, nothing of the middle";
+  EXPECT_EQ(lines.begin()->second, "start");
+  EXPECT_EQ(lines.at(9999), "flood 0009998 " + filler);
+  EXPECT_EQ(lines.count(10000), 0u);
+  EXPECT_EQ(lines.at(200000), "flood 0199999 " + filler);
+  EXPECT_EQ(lines.rbegin()->first, 200001u);
+  EXPECT_EQ(lines.rbegin()->second, "loss=0.25");
+  EXPECT_EQ(lines.begin()->first, 0u);
+  EXPECT_EQ(std::next(lines.begin(), 10000)->first, 200002u - 10000u) << "the tail: the last 10,000 lines";
+}
