@@ -1,8 +1,9 @@
 // The CUDA engine: GpEngine (gp_engine.h) on one NVIDIA GPU, with cuBLAS for the dense algebra and
-// the hand-written kernels of cuda_kernels.cu for the rest. Built only when HPO_WITH_CUDA is ON;
-// it defines MakeCudaEngine and CudaEngineUnavailableReason, which gp_engine.cc calls (that file
-// is compiled with HPO_KERNELS_HAVE_CUDA_ENGINE then). This file is plain C++ (Eigen on the host,
-// the CUDA runtime and cuBLAS C APIs); only cuda_kernels.cu goes through nvcc.
+// the hand-written kernels of cuda_kernels.cu for the rest. Built only when HPO_WITH_CUDA is ON,
+// into the module hpo-cuda-engine.so, whose one export hands MakeCudaEngine and
+// CudaEngineUnavailableReason to MakeGpEngine (kernels/cuda_engine_module.h). This file is plain
+// C++ (Eigen on the host, the CUDA runtime and cuBLAS C APIs); only cuda_kernels.cu goes through
+// nvcc.
 //
 // What runs where (see also docs/architecture.md, "The Gaussian-process engine"):
 //   - host: the hyperparameter fit and the Cholesky factorisation (FitGp / BuildPosterior in
@@ -45,12 +46,13 @@
 
 #include <Eigen/Core>
 
+#include "kernels/cuda_engine_module.h"
 #include "kernels/cuda_kernels.h"
 #include "kernels/gp_engine.h"
 
 namespace hpo::kernels {
 
-// Declared in gp_engine.cc (under HPO_KERNELS_HAVE_CUDA_ENGINE).
+// Handed to MakeGpEngine through hpo_cuda_engine_entry (kernels/cuda_engine_module.h).
 GpStatus MakeCudaEngine(const EngineOptions& options, std::unique_ptr<GpEngine>* out);
 std::string CudaEngineUnavailableReason();
 
@@ -595,3 +597,11 @@ GpStatus MakeCudaEngine(const EngineOptions& /*options*/, std::unique_ptr<GpEngi
 }
 
 }  // namespace hpo::kernels
+
+// The module's one export (kernels/cuda_engine_module.h).
+extern "C" __attribute__((visibility("default"))) const hpo::kernels::CudaEngineEntry* hpo_cuda_engine_entry() {
+  using namespace hpo::kernels;
+  static const CudaEngineEntry entry{kCudaEngineInterface, sizeof(EngineOptions), sizeof(Posterior), sizeof(GpEngine),
+                                     &MakeCudaEngine, &CudaEngineUnavailableReason};
+  return &entry;
+}

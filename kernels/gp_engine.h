@@ -11,7 +11,8 @@
 //
 // What it is not: it knows nothing of search spaces, trials, files, sockets or processes
 // (coordinator/bayesian_strategy.h maps a tuning job onto the unit cube). It includes no CUDA
-// header; a CUDA engine lives in its own .cu files behind MakeGpEngine.
+// header; the CUDA engine is a module loaded at run time behind MakeGpEngine
+// (kernels/cuda_engine_module.h).
 //
 // Conventions, everywhere in kernels/:
 //   - points are columns: a D x m Eigen::MatrixXd holds m points of the unit cube;
@@ -33,6 +34,7 @@
 // several threads internally). Posterior and Hyperparameters are plain values.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -93,9 +95,17 @@ struct Hyperparameters {
   bool warped() const { return log_warp_a.size() > 0; }
 };
 
-// The Kumaraswamy CDF w(x) = 1 - (1 - x^a)^b for x in [0,1] (x clamped), and dw/dx.
-double KumaraswamyWarp(double x, double a, double b);
-double KumaraswamyWarpDerivative(double x, double a, double b);
+// The Kumaraswamy CDF w(x) = 1 - (1 - x^a)^b for x in [0,1] (x clamped), and dw/dx. Inline:
+// the CUDA engine module (hpo-cuda-engine.so) uses them too, and links nothing of hpo_kernels.
+inline double KumaraswamyWarp(double x, double a, double b) {
+  x = std::clamp(x, 0.0, 1.0);
+  return 1.0 - std::pow(1.0 - std::pow(x, a), b);
+}
+inline double KumaraswamyWarpDerivative(double x, double a, double b) {
+  x = std::clamp(x, 1e-12, 1.0 - 1e-12);
+  const double xa = std::pow(x, a);
+  return a * b * xa / x * std::pow(std::max(1.0 - xa, 1e-300), b - 1.0);
+}
 
 // A fitted GP, ready to evaluate: produced by FitGp / BuildPosterior (kernels/gp_model.h).
 // Invariants (HPO-level checks in the engines): inputs is D x n, chol n x n lower triangular with
@@ -141,7 +151,7 @@ struct EngineOptions {
 
 class GpEngine {
  public:
-  virtual ~GpEngine();
+  virtual ~GpEngine() = default;
 
   virtual Device device() const = 0;
   // One line for logs: "cpu (Eigen, 2 threads)", "cuda (NVIDIA H200, ...)".
@@ -182,8 +192,9 @@ class GpEngine {
 
 // The engine for `device`:
 //   cpu  -> the Eigen engine (always built).
-//   cuda -> the CUDA engine, or Unavailable with the reason (not built with CUDA, no device, a
-//           driver error, ...).
+//   cuda -> the CUDA engine, or Unavailable with the reason (not built with CUDA, its module
+//           hpo-cuda-engine.so missing or unloadable, no device, a driver error, ...). The module
+//           is loaded on the first call that asks for cuda or auto (kernels/cuda_engine_module.h).
 //   auto -> cuda when available, else cpu; *note then says why CUDA was not used ("" when it was).
 // `note` may be null.
 GpStatus MakeGpEngine(Device device, const EngineOptions& options, std::unique_ptr<GpEngine>* out,

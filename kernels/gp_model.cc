@@ -77,17 +77,6 @@ Eigen::MatrixXd SymmetricKernel(const Eigen::MatrixXd& w, const Eigen::VectorXd&
 
 }  // namespace
 
-double KumaraswamyWarp(double x, double a, double b) {
-  x = std::clamp(x, 0.0, 1.0);
-  return 1.0 - std::pow(1.0 - std::pow(x, a), b);
-}
-
-double KumaraswamyWarpDerivative(double x, double a, double b) {
-  x = std::clamp(x, 1e-12, 1.0 - 1e-12);
-  const double xa = std::pow(x, a);
-  return a * b * xa / x * std::pow(std::max(1.0 - xa, 1e-300), b - 1.0);
-}
-
 Eigen::MatrixXd WarpInputs(const Hyperparameters& hp, const Eigen::MatrixXd& points) {
   if (!hp.warped()) return points;
   Eigen::MatrixXd w = points;

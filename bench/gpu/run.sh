@@ -22,7 +22,8 @@
 #   1. here, on a machine with the dependencies and nvcc (no GPU needed):
 #        bench/gpu/run.sh --prepare
 #      configures build-gpu/ with -DHPO_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90, builds `hpo` and
-#      `kernels_cuda_engine_test`, and assembles build-gpu/dist/: the two programs, stripped, plus
+#      `kernels_cuda_engine_test`, and assembles build-gpu/dist/: the two programs and the CUDA
+#      engine module hpo-cuda-engine.so they load, stripped, plus
 #      the shared libraries they load that are neither glibc's nor CUDA's (libcudart and libcublas
 #      come from the device's own CUDA 13 toolkit). Then, through the device tool:
 #        run(command="bash bench/gpu/run.sh", carry=["build-gpu/dist"], timeout_s=600)
@@ -57,7 +58,7 @@ build() {
   [[ -f "$bdir/CMakeCache.txt" ]] || fresh=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90
                                              -DCMAKE_CUDA_COMPILER="$nvcc")
   cmake -S . -B "$bdir" "${fresh[@]}" -DHPO_CUDA=ON -DHPO_BUILD_TESTS=ON >&2 || return 1
-  cmake --build "$bdir" -j"$jobs" --target hpo kernels_cuda_engine_test >&2 || return 1
+  cmake --build "$bdir" -j"$jobs" --target hpo hpo-cuda-engine kernels_cuda_engine_test >&2 || return 1
   cmake --build "$bdir" -j"$jobs" --target hpo-nccl-preflight >&2 || log "no hpo-nccl-preflight (NCCL not found)"
 }
 
@@ -65,11 +66,14 @@ prepare() {
   build || exit 1
   rm -rf "$dist"
   mkdir -p "$dist/lib"
-  cp "$bdir/cli/hpo" "$bdir/tests/kernels_cuda_engine_test" "$dist/"
+  # The CUDA engine is a module loaded from beside the program that asks for it
+  # (kernels/cuda_engine_module.h): one copy beside both programs.
+  cp "$bdir/cli/hpo" "$bdir/tests/kernels_cuda_engine_test" "$bdir/cli/hpo-cuda-engine.so" "$dist/"
   strip "$dist/hpo" "$dist/kernels_cuda_engine_test"
+  strip --strip-unneeded "$dist/hpo-cuda-engine.so"
   if [[ -x "$bdir/cli/hpo-nccl-preflight" ]]; then cp "$bdir/cli/hpo-nccl-preflight" "$dist/"; strip "$dist/hpo-nccl-preflight"; fi
   # Shared libraries to carry: everything ldd resolves except the C library's own and CUDA's.
-  ldd "$dist/hpo" "$dist/kernels_cuda_engine_test" | awk '/=> \// { print $3 }' | sort -u | while read -r lib; do
+  ldd "$dist/hpo" "$dist/kernels_cuda_engine_test" "$dist/hpo-cuda-engine.so" | awk '/=> \// { print $3 }' | sort -u | while read -r lib; do
     case "$(basename "$lib")" in
       libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*|libresolv.so*|libcuda.so*|libcudart.so*|libcublas*.so*|libgcc_s.so*|libstdc++.so*) ;;
       *) cp -L "$lib" "$dist/lib/" ;;

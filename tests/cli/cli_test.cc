@@ -941,4 +941,39 @@ TEST_F(CliTest, ACoordinatorOnAFullDiskSaysWhichDirectoryAndWhatToDo) {
   EXPECT_NE(o.err.find("free space on that file system (df -h " + state + ")"), std::string::npos) << o.err;
 }
 
+// The CUDA engine is a module found at run time (kernels/cuda_engine_module.h). One that is not
+// where HPO_CUDA_ENGINE says, or is not a module at all, is named with what to do: `cuda` fails,
+// `auto` runs on the CPU; and hpo itself starts without any CUDA library.
+TEST_F(CliTest, AMissingOrBrokenCudaEngineModuleIsNamedAndAutoRunsOnTheCpu) {
+  const std::vector<std::string> suggest = {"bench", "suggest", "--n", "30", "--d", "2", "--q", "2", "-o", "json"};
+  auto with = [&](const std::string& module, const std::string& device) {
+    ::setenv("HPO_CUDA_ENGINE", module.c_str(), 1);
+    std::vector<std::string> args = suggest;
+    args.insert(args.end(), {"--device", device});
+    Outcome o = Hpo(args);
+    ::unsetenv("HPO_CUDA_ENGINE");
+    return o;
+  };
+  const std::string missing = (dir_ / "missing.so").string();
+  Outcome o = with(missing, "cuda");
+  EXPECT_NE(o.exit_code, 0);
+  EXPECT_NE(o.err.find(missing), std::string::npos) << o.err;
+  o = with(missing, "auto");
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.out.find("\"device\":\"cpu\""), std::string::npos) << o.out;
+  const fs::path broken = dir_ / "broken.so";
+  Spit(broken, "not a shared object");
+  o = with(broken.string(), "cuda");
+  EXPECT_NE(o.exit_code, 0);
+  EXPECT_NE(o.err.find(broken.string() + " is not a shared object"), std::string::npos) << o.err;
+  FILE* p = ::popen(("ldd " + std::string(HPO_BINARY) + " 2>&1").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string libs;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) libs += buf;
+  ::pclose(p);
+  EXPECT_EQ(libs.find("libcublas"), std::string::npos) << "hpo links cuBLAS:\n" << libs;
+  EXPECT_EQ(libs.find("libcudart"), std::string::npos) << "hpo links the CUDA runtime:\n" << libs;
+}
+
 }  // namespace
