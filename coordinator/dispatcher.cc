@@ -105,6 +105,16 @@ void Dispatcher::ReloadAllowList() {
 
 uint64_t Dispatcher::workers_refused() const { return sock_->zap ? sock_->zap->refused() : 0; }
 
+bool Dispatcher::KeyOwnsId(const std::string& wid, const std::string& key) {
+  auto [it, first] = worker_keys_.emplace(wid, key);
+  if (first || it->second == key) return true;
+  if (sock_->zap && sock_->zap->Allows(it->second)) return false;  // both keys allowed: an impostor
+  Log("dispatcher: worker '" + wid + "' now has the key " + key + " (its previous key, " + it->second +
+      ", left the allow-list)");
+  it->second = key;
+  return true;
+}
+
 void Dispatcher::Post(std::vector<Outgoing> out) {
   if (out.empty()) return;
   std::lock_guard<std::mutex> lock(post_mu_);
@@ -251,7 +261,8 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
             revoked_logged_ms_[wid] = t;
             Log("dispatcher: dropped a message from worker '" + wid + "': that id belongs to the key " +
                 worker_keys_[wid] + ", and this connection has the key " + key +
-                "; give each worker its own --id (a re-keyed worker keeps its id once the coordinator restarts)");
+                "; give each worker its own --id (a re-keyed worker takes its id over once its old key is removed "
+                "from authorized_workers)");
             proto::wire::Error e;
             e.code = "NotAuthorized";
             e.message = "the worker id " + wid +

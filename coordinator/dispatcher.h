@@ -124,12 +124,12 @@ class Dispatcher {
   std::atomic<uint64_t> messages_in_{0}, malformed_in_{0}, proposals_run_{0}, revoked_in_{0};
   std::map<std::string, int64_t> revoked_logged_ms_;  // worker id -> last logged (loop thread only)
   // With keys: worker id -> the public key that first sent a message under it (loop thread
-  // only). Another key under that id is an impostor: its messages are dropped.
+  // only). Another key under that id is an impostor: its messages are dropped, unless the owning
+  // key has left the allow-list: then the id passes to the new key (a worker re-keyed by replacing
+  // its line in authorized_workers keeps its id, its running training jobs and its work
+  // directory, without a coordinator restart).
   std::map<std::string, std::string> worker_keys_;
-  bool KeyOwnsId(const std::string& wid, const std::string& key) {
-    auto [it, first] = worker_keys_.emplace(wid, key);
-    return first || it->second == key;
-  }
+  bool KeyOwnsId(const std::string& wid, const std::string& key);
   std::atomic<uint64_t> impostors_in_{0};
   std::mutex proposal_mu_;  // guards the three below
   std::condition_variable proposal_cv_;

@@ -129,9 +129,10 @@ class Auth(unittest.TestCase):
              "--credentials", cls.credentials, "--state-dir", os.path.join(cls.tmp, "state"), "--lease-ms", "3000",
              "--grace", "1"], cls.coordinator_log)
         cls.worker_logs = {}
+        cls.workers = {}
         for name, keydir in (("good", cls.keys), ("stranger", cls.stranger)):
             cls.worker_logs[name] = os.path.join(cls.tmp, f"{name}.log")
-            spawn([HPO, "worker", "--keys", keydir, "--connect", cls.zmq, "--id", name, "--slots", "2",
+            cls.workers[name] = spawn([HPO, "worker", "--keys", keydir, "--connect", cls.zmq, "--id", name, "--slots", "2",
                    "--work-dir", os.path.join(cls.tmp, name), "--image", f"quadratic={QUADRATIC}"],
                   cls.worker_logs[name])
         cls.wait_for_workers(1, 30)
@@ -392,6 +393,41 @@ class Auth(unittest.TestCase):
         self.assertIn(JOB, [s["HyperParameterTuningJobName"]
                             for s in late.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]])
         self.assertIsNone(self.coordinator.poll(), "SIGHUP does not stop the coordinator")
+
+    def test_12_a_worker_rekeyed_in_the_allow_list_keeps_its_id_without_a_restart(self):
+        # The stranger (admitted in test_10) gets a new key: the operator adds the new key, removes
+        # the old one, and restarts the worker with the new key under the same id and work
+        # directory. The id belonged to the old key: the new one was refused as an impostor until
+        # the coordinator restarted. Now the id passes to the new key once the old one is gone.
+        r = subprocess.run([HPO, "keygen", "--worker", "--out", self.keys, "--name", "stranger-2"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        path = os.path.join(self.keys, "authorized_workers")
+        kept = [line for line in read(path).splitlines(keepends=True) if line.split()[1:2] != ["stranger"]]
+        reloads = read(self.coordinator_log).count("reloaded")
+        with open(path + ".new", "w") as f:
+            f.write("".join(kept))
+        os.replace(path + ".new", path)
+        deadline = time.monotonic() + 10
+        while read(self.coordinator_log).count("reloaded") == reloads:
+            self.assertLess(time.monotonic(), deadline, read(self.coordinator_log))
+            time.sleep(0.1)
+        old = self.workers["stranger"]
+        os.killpg(old.pid, signal.SIGKILL)
+        old.wait(timeout=10)
+        log = os.path.join(self.tmp, "stranger-2.log")
+        spawn([HPO, "worker", "--keys", self.keys, "--key-name", "stranger-2", "--connect", self.zmq, "--id",
+               "stranger", "--slots", "2", "--work-dir", os.path.join(self.tmp, "stranger"), "--image",
+               f"quadratic={QUADRATIC}"], log)
+        deadline = time.monotonic() + 30
+        while "registered with" not in read(log):
+            self.assertLess(time.monotonic(), deadline, read(log) + "\n---\n" + read(self.coordinator_log))
+            time.sleep(0.1)
+        self.assertIn("worker 'stranger' now has the key", read(self.coordinator_log))
+        self.assertNotIn("dropped a message from worker 'stranger': that id belongs", read(self.coordinator_log))
+        self.assertEqual(self.wait_for_workers(2, 30)["workers"], 2)
+        # The impostor is still refused: the good worker's key never left the list.
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "impostor", "trials")), read(self.worker_logs["impostor"]))
 
 
 def main():
