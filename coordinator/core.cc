@@ -219,6 +219,21 @@ void CoordinatorCore::Impl::Load() {
   for (auto& [key, j] : jobs) {
     if (j->spec.warm_start_config) BuildPrior(*j);
   }
+  // A stopping job never places a trial again: one waiting in its queue (left there by a build
+  // whose fair-share withdrawal re-queued trials being stopped) ends Stopped now, or the job
+  // stays Stopping for good.
+  for (auto& [key, j] : jobs) {
+    if (j->status != "Stopping") continue;
+    for (const auto& name : j->trials) {
+      Trial& t = trials.at(name);
+      if (t.state != TrialState::kPending) continue;
+      const int64_t now = std::max(j->last_modified_ms, t.assigned_ms);
+      t.state = TrialState::kStopped;
+      t.end_ms = now;
+      Secondary(t, "Stopped", now, "tuning job stopped");
+      SaveTrial(t);
+    }
+  }
 }
 
 TuningJob* CoordinatorCore::Impl::Job(const std::string& name) {

@@ -659,7 +659,9 @@ void CoordinatorCore::Impl::AssignAhead(int64_t now, std::vector<Outgoing>* out)
       for (const auto& key : w.queued) {
         auto it = trials.find(key.first);
         TuningJob* j = it == trials.end() ? nullptr : Job(it->second.tuning_job);
-        if (j && others_wait(*j)) withdraw.push_back(&it->second);
+        // One being stopped is left to its stop: back in a stopping job's queue it was never
+        // placed again, and the job stayed Stopping for good.
+        if (j && others_wait(*j) && !it->second.stop_requested) withdraw.push_back(&it->second);
       }
     }
     for (Trial* q : withdraw) Withdraw(*q, now, out);

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "coordinator/core_rows.h"
 #include "tests/coordinator/core_fixture.h"
 
 namespace hpo::coordinator {
@@ -145,6 +146,62 @@ TEST_F(AssignAheadTest, AnotherJobWaitingForASlotTakesTheQueuedTrialsBackForFair
   x.secondary_status = "Stopped";
   core_->OnMessage("w", x, now_);
   EXPECT_EQ(core_->FindTrial(stops[0].trial)->state, TrialState::kPending);
+}
+
+// A job stopped while trials of it are queued ahead, then another job submitted before the
+// workers answered: the fair-share withdrawal took the queued trials, already being stopped, back
+// to the job's queue, where a stopping job never placed them. The job stayed Stopping forever,
+// and its warm-start parents could not be deleted. They are left to their stop now.
+TEST_F(AssignAheadTest, AJobStoppedWithTrialsQueuedAheadEndsStoppedWhenAnotherJobWaits) {
+  Register("w", 2);
+  auto out = Submit(Spec("a", "Random", 6, 2));
+  auto first = Plain(out);
+  auto queued = Ahead(out);
+  ASSERT_EQ(first.size(), 2u);
+  ASSERT_EQ(queued.size(), 2u);
+  now_ += 10;
+  std::vector<Outgoing> stop_out;
+  ASSERT_TRUE(core_->Stop("a", now_, &stop_out).ok());
+  now_ += 10;
+  auto b = Submit(Spec("b", "Random", 4, 2));
+  for (const auto& s : Only<proto::wire::StopTrial>(b)) {
+    EXPECT_EQ(s.reason.find("withdrawn"), std::string::npos) << s.trial << " is being stopped, not withdrawn";
+  }
+  for (const auto& q : queued) {
+    EXPECT_NE(core_->FindTrial(q.trial)->state, TrialState::kPending) << q.trial << " went back to a stopped job's queue";
+  }
+  // The workers answer: every attempt of job a ends Stopped (the queued ones never started).
+  for (const auto& a : first) Finish("w", a, 0.5, "Stopped");
+  for (const auto& q : queued) Exit("w", q, "Stopped");
+  EXPECT_EQ(core_->FindJob("a")->status, "Stopped");
+  for (const Trial* t : core_->TrialsOf("a")) EXPECT_TRUE(t->Terminal()) << t->name;
+}
+
+// A store left by a build with that bug: a Stopping job with a training job back in its queue.
+// The restarted coordinator ends it Stopped, and the job ends once its running one has.
+TEST_F(AssignAheadTest, ARestartHealsAStoppingJobWithATrainingJobLeftInItsQueue) {
+  Register("w", 1);
+  auto first = Plain(Submit(Spec("stuck", "Random", 4, 1)));
+  ASSERT_EQ(first.size(), 1u);
+  std::vector<Outgoing> stop_out;
+  ASSERT_TRUE(core_->Stop("stuck", now_, &stop_out).ok());
+  const Trial* queued = nullptr;  // the one assigned ahead, behind the running one
+  for (const Trial* t : core_->TrialsOf("stuck")) {
+    if (t->name != first[0].trial) queued = t;
+  }
+  ASSERT_NE(queued, nullptr);
+  Trial left = *queued;  // as the bug left it: withdrawn, back in the queue
+  left.state = TrialState::kPending;
+  left.after_trial.clear();
+  left.after_attempt = 0;
+  left.worker_id.clear();
+  left.end_ms = 0;
+  ASSERT_TRUE(store_->PutTrial(TrialToRow(left)).ok());
+  MakeCore();
+  EXPECT_EQ(core_->FindTrial(left.name)->state, TrialState::kStopped);
+  Register("w", 1);
+  Finish("w", first[0], 0.5, "Stopped");
+  EXPECT_EQ(core_->FindJob("stuck")->status, "Stopped");
 }
 
 TEST_F(AssignAheadTest, HyperbandAssignsAheadOnlyOnceItsTrainingJobsAreShort) {
