@@ -416,6 +416,14 @@ Status CoordinatorCore::Stop(const std::string& name, int64_t now_ms, std::vecto
   return Status::Ok();
 }
 
+Status CoordinatorCore::SetTags(const std::string& name, std::vector<proto::Tag> tags) {
+  TuningJob* j = impl_->Job(name);
+  if (!j) return Status::NotFound("no tuning job named " + name);
+  j->spec.tags = std::move(tags);
+  impl_->Note(impl_->store->PutJob(JobToRow(*j)));
+  return Status::Ok();
+}
+
 Status CoordinatorCore::StopTrainingJob(const std::string& name, int64_t now_ms, std::vector<Outgoing>* out) {
   auto it = impl_->trials.find(name);
   if (it == impl_->trials.end()) return Status::NotFound("no training job named " + name);

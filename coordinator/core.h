@@ -349,6 +349,10 @@ class CoordinatorCore {
   // Stops a job: running trials get StopTrial with the grace period. NotFound if unknown;
   // a job already terminal is left as it is (no error, like SageMaker's idempotent stop).
   Status Stop(const std::string& job, int64_t now_ms, std::vector<Outgoing>* out);
+  // Replaces a tuning job's tags (SageMaker's AddTags and DeleteTags on its ARN; the caller merges
+  // and validates): stored with its spec, listed by ListTags for the job and its training jobs.
+  // LastModifiedTime stays. Errors: NotFound.
+  Status SetTags(const std::string& job, std::vector<proto::Tag> tags);
   // Stops one training job of a tuning job (SageMaker's StopTrainingJob): its program gets
   // SIGTERM and the grace period (one not started yet ends at once), it ends Stopped, is not
   // retried, its last objective value counts as an early-stopped one's does, and the tuning job

@@ -312,35 +312,130 @@ bool TimeFilterPasses(const Json& req, const char* key, int64_t ms, bool after) 
 // ListTags for a tuning job's or one of its training jobs' ARN: the tuning job's Tags (SageMaker
 // gives a tuning job's training jobs its tags). The SDK's Estimator.attach() and
 // tuner.best_estimator() call it every time.
+// The resource an ARN names, for the tag actions: its tuning job (a training job's tags are its
+// tuning job's here) and whether the ARN was a training job's; nullopt when neither is known.
+struct TaggedResource {
+  std::string job;
+  bool training_job = false;
+  std::vector<proto::Tag> tags;
+};
+std::optional<TaggedResource> FindTagged(CoordinatorCore& c, const std::string& arn) {
+  const size_t slash = arn.rfind('/');
+  const std::string name = slash == std::string::npos ? "" : arn.substr(slash + 1);
+  const TuningJob* j = c.FindJob(name);
+  if (j && EqualsIgnoringCase(c.JobArn(j->name), arn)) return TaggedResource{j->name, false, j->spec.tags};
+  if (const Trial* t = c.FindTrial(name); t && EqualsIgnoringCase(c.TrainingJobArn(t->name), arn)) {
+    if (const TuningJob* owner = c.FindJob(t->tuning_job)) return TaggedResource{owner->name, true, owner->spec.tags};
+  }
+  return std::nullopt;
+}
+
+ApiResponse UnknownArn(const std::string& arn) {
+  return AwsError(400, "ResourceNotFound",
+                  "no tuning job or training job of this coordinator has the ARN " + arn +
+                      " (hpo keeps tags for those only)");
+}
+
 ApiResponse ListTags(Dispatcher& d, const Json& req) {
   if (Status s = CheckMembers(req, {"ResourceArn", "MaxResults", "NextToken"}); !s.ok()) return FromStatus(s);
   auto arn = RequiredString(req, "ResourceArn");
   if (!arn.ok()) return FromStatus(arn.status());
   auto page = ReadPage(req, 50, 100);
   if (!page.ok()) return FromStatus(page.status());
-  const size_t slash = arn->rfind('/');
-  const std::string name = slash == std::string::npos ? "" : arn->substr(slash + 1);
-  std::optional<std::vector<proto::Tag>> tags;
-  d.WithCore([&](CoordinatorCore& c) {
-    const TuningJob* j = c.FindJob(name);
-    if (j && EqualsIgnoringCase(c.JobArn(j->name), *arn)) {
-      tags = j->spec.tags;
-    } else if (const Trial* t = c.FindTrial(name); t && EqualsIgnoringCase(c.TrainingJobArn(t->name), *arn)) {
-      if (const TuningJob* owner = c.FindJob(t->tuning_job)) tags = owner->spec.tags;
-    }
-    return true;
-  });
-  if (!tags) {
-    return AwsError(400, "ResourceNotFound",
-                    "no tuning job or training job of this coordinator has the ARN " + *arn +
-                        " (hpo keeps tags for those only)");
-  }
+  const auto found = d.WithCore([&](CoordinatorCore& c) { return FindTagged(c, *arn); });
+  if (!found) return UnknownArn(*arn);
+  const std::vector<proto::Tag>* tags = &found->tags;
   std::vector<Json> rows;  // in key order (keys are unique), for paging
   for (const auto& t : *tags) rows.push_back({{"Key", t.key.value_or("")}, {"Value", t.value.value_or("")}});
   std::sort(rows.begin(), rows.end(), [](const Json& a, const Json& b) { return a["Key"] < b["Key"]; });
   return Ok(Paginate<Json>(
       rows, *page, false, "Tags", [](const Json& row) { return SortKey{0, row["Key"].get<std::string>(), ""}; },
       [](const Json& row) { return row; }));
+}
+
+// AddTags and DeleteTags change a tuning job's tags; a training job it launched lists the tuning
+// job's, so tagging one on its own is refused, naming the ARN to tag instead.
+ApiResponse ChangeTags(Dispatcher& d, const std::string& arn, const std::function<void(std::vector<proto::Tag>&)>& change,
+                       const std::vector<proto::Tag>* validate_first) {
+  if (validate_first) {
+    if (proto::FieldErrors errs = proto::ValidateTags(*validate_first, proto::Spelling::kApi); !errs.empty()) {
+      return AwsError(400, "ValidationException", proto::JoinErrors(errs));
+    }
+  }
+  return d.WithCore([&](CoordinatorCore& c) {  // read, change and store under one lock
+    auto found = FindTagged(c, arn);
+    if (!found) return UnknownArn(arn);
+    if (found->training_job) {
+      return AwsError(400, "ValidationException",
+                      "the training jobs of a tuning job carry their tuning job's tags here; tag the tuning job (" +
+                          c.JobArn(found->job) + ") instead");
+    }
+    change(found->tags);
+    if (found->tags.size() > 50) {
+      return AwsError(400, "ValidationException",
+                      arn + " would have " + std::to_string(found->tags.size()) + " tags; a resource has at most 50");
+    }
+    Status s = c.SetTags(found->job, std::move(found->tags));
+    return s.ok() ? Ok(Json::object()) : FromStatus(s);
+  });
+}
+
+ApiResponse AddTags(Dispatcher& d, const Json& req) {
+  if (Status s = CheckMembers(req, {"ResourceArn", "Tags"}); !s.ok()) return FromStatus(s);
+  auto arn = RequiredString(req, "ResourceArn");
+  if (!arn.ok()) return FromStatus(arn.status());
+  if (!req.contains("Tags") || !req["Tags"].is_array()) {
+    return AwsError(400, "ValidationException", "Tags is required: a list of 0-50 {\"Key\": ..., \"Value\": ...}");
+  }
+  std::vector<proto::Tag> add;
+  for (size_t i = 0; i < req["Tags"].size(); ++i) {
+    const Json& t = req["Tags"][i];
+    const std::string at = "Tags[" + std::to_string(i) + "]";
+    if (!t.is_object()) return AwsError(400, "ValidationException", at + " must be an object {Key, Value}");
+    for (const auto& [k, v] : t.items()) {
+      if (k != "Key" && k != "Value") return AwsError(400, "ValidationException", at + "." + k + " is not a member of Tag");
+      if (!v.is_string()) return AwsError(400, "ValidationException", at + "." + k + " must be a string");
+    }
+    proto::Tag tag;
+    if (t.contains("Key")) tag.key = t["Key"].get<std::string>();
+    if (t.contains("Value")) tag.value = t["Value"].get<std::string>();
+    add.push_back(std::move(tag));
+  }
+  ApiResponse r = ChangeTags(
+      d, *arn,
+      [&](std::vector<proto::Tag>& tags) {
+        for (const proto::Tag& t : add) {  // a key already there takes the new value
+          auto same = std::find_if(tags.begin(), tags.end(), [&](const proto::Tag& o) { return o.key == t.key; });
+          if (same != tags.end()) *same = t;
+          else tags.push_back(t);
+        }
+      },
+      &add);
+  if (r.status != 200) return r;
+  Json added = Json::array();
+  for (const auto& t : add) added.push_back({{"Key", t.key.value_or("")}, {"Value", t.value.value_or("")}});
+  return Ok({{"Tags", added}});
+}
+
+ApiResponse DeleteTags(Dispatcher& d, const Json& req) {
+  if (Status s = CheckMembers(req, {"ResourceArn", "TagKeys"}); !s.ok()) return FromStatus(s);
+  auto arn = RequiredString(req, "ResourceArn");
+  if (!arn.ok()) return FromStatus(arn.status());
+  const Json* keys = req.contains("TagKeys") ? &req["TagKeys"] : nullptr;
+  if (!keys || !keys->is_array() || keys->empty() || keys->size() > 50 ||
+      !std::all_of(keys->begin(), keys->end(), [](const Json& k) {
+        return k.is_string() && !k.get<std::string>().empty() && k.get<std::string>().size() <= 128;
+      })) {
+    return AwsError(400, "ValidationException", "TagKeys is required: a list of 1-50 keys, each 1-128 characters");
+  }
+  std::set<std::string> gone;
+  for (const auto& k : *keys) gone.insert(k.get<std::string>());
+  return ChangeTags(
+      d, *arn,
+      [&](std::vector<proto::Tag>& tags) {
+        std::erase_if(tags, [&](const proto::Tag& t) { return t.key && gone.count(*t.key); });
+      },
+      nullptr);
 }
 
 ApiResponse ListJobs(Dispatcher& d, const Json& req) {
@@ -825,13 +920,16 @@ ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, cons
   if (action == "DescribeTrainingJob") return DescribeTrainingJob(d, req);
   if (action == "StopTrainingJob") return StopTrainingJob(d, req);
   if (action == "ListTags") return ListTags(d, req);
+  if (action == "AddTags") return AddTags(d, req);
+  if (action == "DeleteTags") return DeleteTags(d, req);
   if (action == "ListTrainingJobs") return ListAllTrainingJobs(d, req);
   return AwsError(400, "UnknownOperationException",
                   "this coordinator does not implement SageMaker." + action +
                       "; it implements CreateHyperParameterTuningJob, DescribeHyperParameterTuningJob, "
                       "ListHyperParameterTuningJobs, ListTrainingJobsForHyperParameterTuningJob, "
                       "StopHyperParameterTuningJob, DeleteHyperParameterTuningJob, DescribeTrainingJob, "
-                      "StopTrainingJob, ListTrainingJobs and ListTags (metrics and logs in CloudWatch: hpo events, "
+                      "StopTrainingJob, ListTrainingJobs, ListTags, AddTags and DeleteTags (metrics and logs in "
+                      "CloudWatch: hpo events, "
                       "hpo logs and the dashboard instead)");
 }
 

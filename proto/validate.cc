@@ -194,6 +194,10 @@ class Validator {
       : spelling_(spelling), limits_(limits), root_(spelling) {}
 
   FieldErrors Run(const TuningJobSpec& spec);
+  FieldErrors RunTags(const std::vector<Tag>& tags) {
+    CheckTags(tags, root_.Child("Tags"));
+    return std::move(errors_);
+  }
 
  private:
   // The user's spelling of an API member name, for messages.
@@ -1406,6 +1410,10 @@ void Validator::CheckTags(const std::vector<Tag>& tags, const FieldPath& p) {
 
 FieldErrors Validate(const TuningJobSpec& spec, Spelling spelling, const ValidationLimits& limits) {
   return Validator(spelling, limits).Run(spec);
+}
+
+FieldErrors ValidateTags(const std::vector<Tag>& tags, Spelling spelling) {
+  return Validator(spelling, ValidationLimits()).RunTags(tags);
 }
 
 std::optional<std::string> EpochsHyperParameter(const TrainingJobDefinition& def) {

@@ -51,6 +51,11 @@ struct ValidationLimits {
 FieldErrors Validate(const TuningJobSpec& spec, Spelling spelling,
                      const ValidationLimits& limits = ValidationLimits());
 
+// SageMaker's rules for a list of tags (AddTags, and Tags of a create request): at most 50, keys
+// 1-128 and unique, values 0-256, both of letters, digits, spaces and _ . : / = + - @. Paths are
+// Tags[i].Key / Tags[i].Value in the spelling given.
+FieldErrors ValidateTags(const std::vector<Tag>& tags, Spelling spelling);
+
 // The key of the epochs-type static hyperparameter SageMaker infers Hyperband's MaxResource from:
 // the first of epochs, numepochs, n-epochs, n_epochs, num_epochs (matched case-insensitively)
 // that the definition has, as the user wrote it; nullopt if none.

@@ -530,6 +530,24 @@ TEST_F(CoreTest, InvalidAndDuplicateSubmissionsChangeNothing) {
   EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists);
 }
 
+// AddTags/DeleteTags replace a job's tags: stored with its spec, kept across a restart, without
+// touching LastModifiedTime; an unknown job is NotFound.
+TEST_F(CoreTest, TagsSetOnAJobAreStoredAndSurviveARestart) {
+  Submit(Spec("tagged"));
+  const int64_t modified = core_->FindJob("tagged")->last_modified_ms;
+  now_ += 5000;
+  proto::Tag t;
+  t.key = "team";
+  t.value = "ml";
+  ASSERT_TRUE(core_->SetTags("tagged", {t}).ok());
+  EXPECT_EQ(core_->SetTags("missing", {t}).code(), StatusCode::kNotFound);
+  MakeCore();
+  const TuningJob* j = core_->FindJob("tagged");
+  ASSERT_NE(j, nullptr);
+  EXPECT_EQ(j->spec.tags, std::vector<proto::Tag>{t});
+  EXPECT_EQ(j->last_modified_ms, modified);
+}
+
 TEST_F(CoreTest, ARestartedCoreReloadsJobsAndReattachesRunningTrials) {
   Register("w1", 2);
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("durable", "Random", 4, 2)));

@@ -1109,12 +1109,47 @@ class AwsClients(unittest.TestCase):
         self.assertEqual(error_code(cm.exception), "ValidationException")
         self.assertIn("WarmPoolStatusEquals", str(cm.exception))
 
+    def test_15_add_and_delete_tags(self):
+        # AddTags/DeleteTags on a tuning job (what the ACK controller and tagging scripts call);
+        # the training jobs list the tuning job's tags, so tagging one alone is refused, naming
+        # the tuning job's ARN.
+        d = self.need("main_done")
+        rows = self.need("main_rows")
+        arn = d["HyperParameterTuningJobArn"]
+        added = self.sm.add_tags(ResourceArn=arn, Tags=[{"Key": "team", "Value": "ml"},
+                                                        {"Key": "suite", "Value": "renamed"}])
+        self.assertEqual(added["Tags"], [{"Key": "team", "Value": "ml"}, {"Key": "suite", "Value": "renamed"}])
+        want = [{"Key": "suite", "Value": "renamed"}, {"Key": "team", "Value": "ml"}]
+        self.assertEqual(self.sm.list_tags(ResourceArn=arn)["Tags"], want, "a key already there takes the new value")
+        self.assertEqual(self.sm.list_tags(ResourceArn=rows[0]["TrainingJobArn"])["Tags"], want)
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            self.sm.add_tags(ResourceArn=rows[0]["TrainingJobArn"], Tags=[{"Key": "x", "Value": "y"}])
+        self.assertEqual(error_code(cm.exception), "ValidationException")
+        self.assertIn(arn, str(cm.exception))
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:  # the whole request is refused
+            self.sm.add_tags(ResourceArn=arn, Tags=[{"Key": "ok", "Value": "1"}, {"Key": "bad#key", "Value": "1"}])
+        self.assertEqual(error_code(cm.exception), "ValidationException")
+        self.assertIn("Tags[1].Key", str(cm.exception))
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            self.sm.add_tags(ResourceArn=arn, Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(49)])
+        self.assertEqual(error_code(cm.exception), "ValidationException")
+        self.assertIn("at most 50", str(cm.exception))
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            self.sm.add_tags(ResourceArn=arn + "-nope", Tags=[{"Key": "x", "Value": "y"}])
+        self.assertEqual(error_code(cm.exception), "ResourceNotFound")
+        self.assertEqual(self.sm.list_tags(ResourceArn=arn)["Tags"], want, "refused requests changed nothing")
+        self.sm.delete_tags(ResourceArn=arn, TagKeys=["team", "never-there"])
+        self.sm.delete_tags(ResourceArn=arn, TagKeys=["suite"])
+        self.assertEqual(self.sm.list_tags(ResourceArn=arn)["Tags"], [])
+        self.sm.add_tags(ResourceArn=arn, Tags=[{"Key": "suite", "Value": "aws-clients"}])  # as it was
+        self.assertEqual(self.describe(MAIN)["HyperParameterTuningJobStatus"], d["HyperParameterTuningJobStatus"])
+
     def test_99_every_response_was_checked(self):
         checked = self.wire.checked
         for op in ("CreateHyperParameterTuningJob", "DescribeHyperParameterTuningJob", "ListHyperParameterTuningJobs",
                    "ListTrainingJobsForHyperParameterTuningJob", "StopHyperParameterTuningJob",
                    "DescribeTrainingJob", "StopTrainingJob", "DeleteHyperParameterTuningJob", "ListTags",
-                   "ListTrainingJobs"):
+                   "ListTrainingJobs", "AddTags", "DeleteTags"):
             self.assertGreater(checked.get(op, 0), 0, f"no {op} response was checked")
         print("\n    responses checked against the model: "
               + ", ".join(f"{op} {n}" for op, n in sorted(checked.items())), file=sys.stderr)
