@@ -157,12 +157,12 @@ std::string Clock(int64_t ms) {
   return buf;
 }
 
-// `queued`: training jobs assigned ahead to a busy slot (InProgress to the API, not running yet).
 // `width` > 0: the terminal's columns; a longer line is cut before the clock, so that `\r`
 // redraws it in place instead of wrapping onto a new line each time.
 // `running`: training jobs whose program runs as far as the core knows (it heard the start, not
 // yet the exit report, which comes after the upload: a slot's next program may already run); the
-// rest of InProgress are starting (staging data, pending a slot) or assigned ahead to a busy one.
+// rest of InProgress are starting (staging data, pending a slot). Those assigned ahead to a busy
+// slot are not training jobs to the API until they start (Trial::Unlaunched).
 std::string ProgressLine(const proto::DescribeTuningJobResponse& d, int64_t elapsed_ms, int64_t max_jobs,
                          int64_t running, int width = 0) {
   const auto& c = *d.status.training_job_status_counters;
@@ -937,8 +937,8 @@ void Worker(const WorkerArgs& a) {
 constexpr const char* kNoAssignAheadHelp =
     "Send each worker its next training job only when a slot frees. By default a running training job gets one "
     "successor from its job, queued on its worker and started the moment it ends (a slot's gap is then about 2 ms "
-    "instead of a round trip through the coordinator); queued ones show as InProgress (Starting) and count against "
-    "MaxParallelTrainingJobs only once they run";
+    "instead of a round trip through the coordinator); a queued one becomes a training job (listed, counted, "
+    "InProgress) when it starts, as SageMaker creates a training job when it launches it";
 
 void AddRunCommand(CLI::App& app) {
   auto a = std::make_shared<RunArgs>();

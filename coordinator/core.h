@@ -237,6 +237,12 @@ struct Trial {
   // that never started its program when the tuning job was stopped is withdrawn, whether or not
   // its predecessor's end came first.
   bool assigned_ahead = false;
+  // Not a training job to the API yet: assigned ahead and never started (queued on its worker, or
+  // withdrawn back to the queue before it ran). SageMaker creates a training job when it launches
+  // one, so such a trial is left out of the status counters, the lists and DescribeTrainingJob
+  // until it starts: otherwise InProgress exceeded MaxParallelTrainingJobs, and a stopped job's
+  // queued trials, withdrawn, vanished from lists that had shown them.
+  bool Unlaunched() const { return (Queued() || assigned_ahead) && start_ms == 0 && training_ms == 0; }
   // Time the program ran, over all attempts (coordinator clock: TrialStarted to the attempt's
   // end), and the part of it on spot workers; the current attempt's since attempt_start_ms.
   int64_t training_ms = 0, spot_training_ms = 0;

@@ -54,6 +54,7 @@ Result<proto::DescribeTuningJobResponse> CoordinatorCore::Describe(const std::st
   proto::ObjectiveStatusCounters o{0, 0, 0};
   for (const auto& tn : j->trials) {
     const Trial& t = impl_->trials.at(tn);
+    if (t.Unlaunched()) continue;  // not a training job yet
     switch (t.state) {
       case TrialState::kPending:
       case TrialState::kInProgress:

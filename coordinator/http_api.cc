@@ -324,7 +324,7 @@ std::optional<TaggedResource> FindTagged(CoordinatorCore& c, const std::string& 
   const std::string name = slash == std::string::npos ? "" : arn.substr(slash + 1);
   const TuningJob* j = c.FindJob(name);
   if (j && EqualsIgnoringCase(c.JobArn(j->name), arn)) return TaggedResource{j->name, false, j->spec.tags};
-  if (const Trial* t = c.FindTrial(name); t && EqualsIgnoringCase(c.TrainingJobArn(t->name), arn)) {
+  if (const Trial* t = c.FindTrial(name); t && !t->Unlaunched() && EqualsIgnoringCase(c.TrainingJobArn(t->name), arn)) {
     if (const TuningJob* owner = c.FindJob(t->tuning_job)) return TaggedResource{owner->name, true, owner->spec.tags};
   }
   return std::nullopt;
@@ -546,6 +546,7 @@ ApiResponse ListAllTrainingJobs(Dispatcher& d, const Json& req) {
     std::vector<SortKey> rows;
     for (const TuningJob* j : c.Jobs()) {
       for (const Trial* t : c.TrialsOf(j->name)) {
+        if (t->Unlaunched()) continue;  // not a training job yet (Trial::Unlaunched)
         if (!contains.empty() && AsciiLower(t->name).find(contains) == std::string::npos) continue;
         if (!status_eq.empty() && TrainingJobStatusOf(*t) != status_eq) continue;
         const int64_t modified = last_modified(*t);
@@ -625,6 +626,7 @@ ApiResponse ListTrainingJobs(Dispatcher& d, const Json& req) {
       // before ...-999-...). The key's name is the training job's.
       auto rows = std::make_shared<std::vector<SortKey>>();
       for (const Trial* t : c.TrialsOf(*name)) {
+        if (t->Unlaunched()) continue;  // not a training job yet (Trial::Unlaunched)
         if (!status_eq.empty() && TrainingJobStatusOf(*t) != status_eq) continue;
         if (sort_by == "FinalObjectiveMetricValue" && !t->objective) continue;
         SortKey k;
@@ -721,7 +723,7 @@ ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
   Json out;
   bool found = d.WithCore([&](CoordinatorCore& c) {
     const Trial* t = c.FindTrial(*name);
-    if (!t) return false;
+    if (!t || t->Unlaunched()) return false;
     const TuningJob* j = c.FindJob(t->tuning_job);
     const proto::TrainingJobDefinition* def = nullptr;
     for (const auto* dd : j->spec.Definitions()) {
