@@ -235,6 +235,20 @@ void WorkerAgent::Impl::ResumePendingExits(const std::vector<std::pair<Key, fs::
       RemovePendingExit(dir);
       continue;
     }
+    // The exit report follows the metric batch it names (seq). A journal torn at its end (the
+    // process died in a write, the disk filled) lost the last batches: the report follows the
+    // last one the journal still has, or the coordinator would wait for the lost ones forever.
+    // Their values are not lost for the objective: the report carries the final metrics.
+    uint64_t journaled_seq = 0;
+    for (const auto& o : outbox) {
+      if (o.key == key && o.type == proto::wire::MsgType::kMetricPoints) journaled_seq = std::max(journaled_seq, o.seq);
+    }
+    if (p.exit.seq > journaled_seq) {
+      Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": its journal ends at metric batch " +
+          std::to_string(journaled_seq) + " of " + std::to_string(p.exit.seq) +
+          " (cut short); the exit report follows the batches it has");
+      p.exit.seq = journaled_seq;
+    }
     auto run = std::make_unique<Run>();
     run->assign.trial = key.first;
     run->assign.attempt = key.second;

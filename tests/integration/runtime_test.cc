@@ -1468,6 +1468,46 @@ TEST_F(Cluster, FinishedTrialsWhoseUploadsWaitedSurviveAWorkerKillDuringACoordin
   EXPECT_EQ(waiting, 0) << "reported: nothing is left waiting";
 }
 
+// The same double fault with each attempt's journal torn at its end (the worker died in the
+// middle of a write, or the disk filled): the metric batches in the torn part are gone, and the
+// exit report, which names the last batch it follows, waited for them forever: the finished
+// training job stayed InProgress past its MaxRuntime until the worker restarted again, then
+// failed. The resumed report now follows the batches the journal still has.
+TEST_F(Cluster, FinishedTrialsWhoseJournalWasTornAtItsEndAreStillReported) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("it-torn", "Random", 2, 2, ranges, {{"sleep_ms", "800"}});
+  spec["HyperParameterTuningJobConfig"]["TrainingJobEarlyStoppingType"] = "Off";
+  Call("CreateHyperParameterTuningJob", spec);
+  WaitForPrograms(2);
+  coordinator_->Kill(SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(4500));  // the programs end; uploads wait
+  int torn = 0;
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    workers_[w]->Kill(SIGKILL);
+    const fs::path outbox = dir_ / ("w" + std::to_string(w + 1)) / "outbox";
+    if (!fs::exists(outbox)) continue;
+    for (const auto& e : fs::directory_iterator(outbox)) {
+      if (e.path().extension() != ".log" || e.file_size() < 40) continue;
+      fs::resize_file(e.path(), e.file_size() - 20);  // the last record cut short
+      ++torn;
+    }
+  }
+  EXPECT_EQ(torn, 2) << "see " << dir_;
+  for (size_t w = 0; w < workers_.size(); ++w) StartWorker(static_cast<int>(w) + 1, w);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  StartCoordinator();
+  ASSERT_TRUE(WaitForWorkers(3)) << "see " << dir_;
+  Json d = WaitFor("it-torn", 30);
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2) << "\nsee " << dir_;
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 2);
+  for (const auto& t : Trials("it-torn")) {
+    const std::string name = t["TrainingJobName"];
+    auto last = LastLossInLog(name);
+    ASSERT_TRUE(last) << name;
+    EXPECT_DOUBLE_EQ(t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"].get<double>(), *last) << name;
+  }
+}
+
 // A worker started without --id gets one kept in its work directory (WORK_DIR/worker-id):
 // restarted on the same directory it is the same worker (its journal, pending reports and running
 // training jobs are re-attached), and another work directory is another worker. It was HOST-PID:
