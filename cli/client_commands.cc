@@ -549,7 +549,7 @@ void AddClientCommands(CLI::App& app) {
       auto opened = coordinator::SqliteJobStore::OpenReadOnly(db);
       if (!opened.ok()) Fail(3, opened.status().message());
       store = std::move(opened).value();
-      page = [&](int64_t after) {
+      page = [&store, ea, db](int64_t after) {  // db by value: the lambda outlives this block
         auto rows = store->LoadEvents(ea->job, after, 5000);
         if (!rows.ok()) Fail(3, rows.status().message());
         if (after == 0 && rows->empty() && !ea->job.empty()) {
