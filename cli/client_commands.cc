@@ -364,13 +364,14 @@ void AddClientCommands(CLI::App& app) {
     } else if (*output == "names") {
       for (const auto& s : all) std::cout << s["HyperParameterTuningJobName"].get<std::string>() << "\n";
     } else {
-      std::printf("%-32s %-10s %-10s %9s %9s %7s\n", "NAME", "STATUS", "STRATEGY", "COMPLETED", "RUNNING", "FAILED");
+      std::printf("%-32s %-10s %-10s %9s %9s %7s %7s\n", "NAME", "STATUS", "STRATEGY", "COMPLETED", "RUNNING", "STOPPED",
+                  "FAILED");
       for (const auto& s : all) {
         const auto& c = s["TrainingJobStatusCounters"];
-        std::printf("%-32s %-10s %-10s %9lld %9lld %7lld\n", s["HyperParameterTuningJobName"].get<std::string>().c_str(),
+        std::printf("%-32s %-10s %-10s %9lld %9lld %7lld %7lld\n", s["HyperParameterTuningJobName"].get<std::string>().c_str(),
                     s["HyperParameterTuningJobStatus"].get<std::string>().c_str(),
                     s["Strategy"].get<std::string>().c_str(), c.value("Completed", 0LL), c.value("InProgress", 0LL),
-                    c.value("NonRetryableError", 0LL) + c.value("RetryableError", 0LL));
+                    c.value("Stopped", 0LL), c.value("NonRetryableError", 0LL) + c.value("RetryableError", 0LL));
       }
     }
     Exit(0);
@@ -680,6 +681,14 @@ void AddClientCommands(CLI::App& app) {
     if (*stop_training) {
       Call(*url, "StopTrainingJob", {{"TrainingJobName", *sname}});
     } else {
+      // A job that has ended is left as it is (SageMaker's stop is idempotent): say so, rather
+      // than "stopping" a job that will not change.
+      const Json before = Call(*url, "DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *sname}});
+      const std::string status = before.value("HyperParameterTuningJobStatus", "");
+      if (status == "Completed" || status == "Failed" || status == "Stopped") {
+        std::cout << *sname << " has already ended (" << status << "); nothing to stop\n";
+        Exit(0);
+      }
       Call(*url, "StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", *sname}});
     }
     std::cout << "stopping " << *sname << "\n";

@@ -1,7 +1,10 @@
 // hpo: runs SageMaker hyperparameter tuning jobs on your own machines.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -50,6 +53,42 @@ int main(int argc, char** argv) {
     std::cout << "hpo " HPO_VERSION "\n";
     throw CLI::RuntimeError(0);
   });
+  // A mistyped or missing command: CLI11 says only "A subcommand is required". Name it, and
+  // offer the closest command.
+  if (argc == 1) {
+    std::cerr << app.help() << "\nhpo: a command is required (above: what each does)\n";
+    return 2;
+  }
+  const auto subs = app.get_subcommands([](CLI::App*) { return true; });
+  auto known = [&](const std::string& name) {
+    return std::any_of(subs.begin(), subs.end(), [&](const CLI::App* sub) { return sub->get_name() == name; });
+  };
+  if (const std::string first = argv[1]; !first.empty() && first[0] != '-' && !known(first)) {
+    auto distance = [](const std::string& a, const std::string& b) {  // Levenshtein
+      std::vector<size_t> row(b.size() + 1);
+      for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+      for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+          const size_t up = row[j];
+          row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+          diag = up;
+        }
+      }
+      return row[b.size()];
+    };
+    std::string best;
+    size_t best_d = 3;  // at most two edits away
+    for (const CLI::App* sub : subs) {
+      const size_t d = distance(first, sub->get_name());
+      if (d < best_d) best_d = d, best = sub->get_name();
+    }
+    std::cerr << "hpo: unknown command '" << first << "'"
+              << (best.empty() ? std::string() : "; did you mean '" + best + "'?")
+              << " (hpo --help lists the commands)\n";
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

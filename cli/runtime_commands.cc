@@ -172,7 +172,8 @@ std::string ProgressLine(const proto::DescribeTuningJobResponse& d, int64_t elap
                      "  " + std::to_string(done) + (max_jobs > 0 ? "/" + std::to_string(max_jobs) : "") +
                      " done, " + std::to_string(running) + " running, " +
                      (waiting > 0 ? std::to_string(waiting) + " starting or queued, " : "") +
-                     std::to_string(*c.retryable_error + *c.non_retryable_error) + " failed";
+                     std::to_string(*c.non_retryable_error) + " failed" +
+                     (*c.retryable_error > 0 ? ", " + std::to_string(*c.retryable_error) + " infrastructure errors" : "");
   if (d.status.best_training_job) {
     const auto& b = *d.status.best_training_job;
     line += ", best " + Num(*b.final_hyper_parameter_tuning_job_objective_metric->value) + " (" +
@@ -545,6 +546,11 @@ void Run(const RunArgs& a) {
       } else if (never.find("VolumeSizeInGB") != std::string::npos) {
         std::cerr << "Free space in the workers' directory (--state-dir), or lower the spec's "
                      "ResourceConfig.VolumeSizeInGB to what the training jobs need.\n";
+      } else if (never.find(" GPU") != std::string::npos && never.find(" has 0 GPUs") != std::string::npos) {
+        // --instance-type does not conjure GPUs: following that advice failed again.
+        std::cerr << "This machine has no GPUs for it. Change the spec's ResourceConfig.InstanceType to a CPU type"
+                     " (ml.m5.large, ml.c5.xlarge, ...; the instance catalog is in docs/architecture.md), or run a"
+                     " coordinator with GPU workers (hpo worker --gpus auto on each GPU machine).\n";
       } else if (a.instance_types.empty()) {
         std::cerr << "To run it here anyway, let the local workers serve its types: hpo run " << a.spec
                   << (flags.empty() ? " --instance-type TYPE" : flags)

@@ -53,9 +53,11 @@ MedianDecision MedianRule(std::span<const std::vector<double>* const> earlier, s
 }
 
 std::string MedianDecision::Explain(bool maximize) const {
-  return "early stopping (median rule): objective " + Num(value) + " at epoch " + std::to_string(epoch) + " is " +
-         (maximize ? "below" : "above") + " the median " + Num(median) + " of the running averages of " +
-         std::to_string(peers) + " earlier training jobs";
+  // "Report", not "epoch": a trainer counting epochs from 0 printed "epoch=0" for report 1.
+  return "early stopping (median rule): objective " + Num(value) + " at its report " + std::to_string(epoch) +
+         " (the " + std::to_string(epoch) + (epoch == 1 ? "st" : epoch == 2 ? "nd" : epoch == 3 ? "rd" : "th") +
+         " value it printed) is " + (maximize ? "below" : "above") + " the median " + Num(median) +
+         " of the running averages of " + std::to_string(peers) + " earlier training jobs over as many reports";
 }
 
 double Quantile(std::vector<double> values, double q) {

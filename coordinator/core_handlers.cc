@@ -388,8 +388,13 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     Secondary(*t, "Failed", now, t->failure_reason);
   }
   SaveTrial(*t);
+  // Why, where there is a reason: `hpo events` says what happened and why.
+  const std::string why = t->state == TrialState::kFailed ? t->failure_reason
+                          : t->state == TrialState::kStopped ? (t->stop_reason.empty() ? m.failure_reason : t->stop_reason)
+                                                             : std::string();
   Event(now, "TrialExited", t->tuning_job, t->name,
-        std::string(TrialStateName(t->state)) + (t->objective ? " objective=" + std::to_string(*t->objective) : ""));
+        std::string(TrialStateName(t->state)) + (t->objective ? " objective=" + std::to_string(*t->objective) : "") +
+            (why.empty() ? "" : ": " + why));
   if ((queued_ahead || t->assigned_ahead) && t->state == TrialState::kStopped && !t->started && t->attempt == 1 && j &&
       (j->status == "Stopping" || !j->completion_reason.empty())) {
     Withdraw(*t, now);

@@ -977,4 +977,20 @@ TEST_F(CliTest, AMissingOrBrokenCudaEngineModuleIsNamedAndAutoRunsOnTheCpu) {
   EXPECT_EQ(libs.find("libcudart"), std::string::npos) << "hpo links the CUDA runtime:\n" << libs;
 }
 
+// A mistyped command is named, with the closest one; a bare `hpo` shows what each command does.
+// CLI11 said only "A subcommand is required" to both.
+TEST_F(CliTest, AnUnknownCommandIsNamedWithTheClosestOneAndABareHpoShowsTheCommands) {
+  Outcome typo = Hpo({"valdate", "spec.yaml"});
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_NE(typo.err.find("unknown command 'valdate'; did you mean 'validate'?"), std::string::npos) << typo.err;
+  Outcome far = Hpo({"frobnicate"});
+  EXPECT_EQ(far.exit_code, 2);
+  EXPECT_NE(far.err.find("unknown command 'frobnicate' (hpo --help lists the commands)"), std::string::npos) << far.err;
+  Outcome bare = Hpo({});
+  EXPECT_EQ(bare.exit_code, 2);
+  EXPECT_NE(bare.err.find("validate"), std::string::npos) << bare.err;
+  EXPECT_NE(bare.err.find("a command is required"), std::string::npos) << bare.err;
+  EXPECT_EQ(Hpo({"--version"}).exit_code, 0);
+}
+
 }  // namespace
