@@ -242,7 +242,10 @@ struct Trial {
   // one, so such a trial is left out of the status counters, the lists and DescribeTrainingJob
   // until it starts: otherwise InProgress exceeded MaxParallelTrainingJobs, and a stopped job's
   // queued trials, withdrawn, vanished from lists that had shown them.
-  bool Unlaunched() const { return (Queued() || assigned_ahead) && start_ms == 0 && training_ms == 0; }
+  // (Once its predecessor ended it runs, or is about to: listed, whether or not its start was heard.)
+  bool Unlaunched() const {
+    return start_ms == 0 && training_ms == 0 && (Queued() || (assigned_ahead && state == TrialState::kPending));
+  }
   // Time the program ran, over all attempts (coordinator clock: TrialStarted to the attempt's
   // end), and the part of it on spot workers; the current attempt's since attempt_start_ms.
   int64_t training_ms = 0, spot_training_ms = 0;
