@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "common/file_util.h"
+#include "coordinator/placement.h"
 #include "proto/validate.h"
 
 namespace hpo::cli {
@@ -47,6 +50,22 @@ void AddQuotaOptions(CLI::App* c, proto::ValidationLimits* limits) {
   c->add_option("--max-training-jobs-random", limits->max_training_jobs,
                 "Quota: MaxNumberOfTrainingJobs of a Random job (10000)")
       ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
+}
+
+std::set<std::string> KnownInstanceTypes(const std::string& catalog_file, const std::vector<std::string>& served) {
+  coordinator::InstanceCatalog catalog = coordinator::InstanceCatalog::Defaults();
+  if (!catalog_file.empty()) {
+    std::ifstream in(catalog_file);
+    if (!in) Fail(2, "cannot read the instance catalog " + catalog_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto custom = coordinator::InstanceCatalog::FromJson(text.str());
+    if (!custom.ok()) Fail(2, catalog_file + ": " + custom.status().message());
+    catalog.Merge(*custom);
+  }
+  std::set<std::string> types = catalog.Types();
+  types.insert(served.begin(), served.end());
+  return types;
 }
 
 std::map<std::string, std::string> ParseImages(const std::vector<std::string>& options) {

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,11 @@ proto::ParsedSpec LoadSpec(const std::string& path, const proto::ValidationLimit
 // --max-parallel-training-jobs, --max-training-jobs (Bayesian, Hyperband, Grid) and
 // --max-training-jobs-random; defaults are SageMaker's raised quotas (100, 750, 10000).
 void AddQuotaOptions(CLI::App* c, proto::ValidationLimits* limits);
+
+// The instance types a spec may name besides SageMaker's (proto::ValidationLimits::
+// known_instance_types): hpo's built-in catalog, the catalog file's (when not empty; a bad one
+// fails with exit 2 naming it) and `served` (types workers are told to serve, --instance-type).
+std::set<std::string> KnownInstanceTypes(const std::string& catalog_file, const std::vector<std::string>& served);
 
 // The --image NAME=COMMAND options of hpo worker and hpo run as a map; a COMMAND whose program is
 // a relative path (./train.py, examples/trainers/x.py) is made absolute here, where the user wrote

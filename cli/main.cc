@@ -14,6 +14,7 @@
 #include "cli/keygen.h"
 #include "cli/runtime_commands.h"
 #include "cli/spec_commands.h"
+#include "common/text.h"
 
 #ifndef HPO_VERSION
 #define HPO_VERSION "0.1.0"
@@ -64,24 +65,10 @@ int main(int argc, char** argv) {
     return std::any_of(subs.begin(), subs.end(), [&](const CLI::App* sub) { return sub->get_name() == name; });
   };
   if (const std::string first = argv[1]; !first.empty() && first[0] != '-' && !known(first)) {
-    auto distance = [](const std::string& a, const std::string& b) {  // Levenshtein
-      std::vector<size_t> row(b.size() + 1);
-      for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-      for (size_t i = 1; i <= a.size(); ++i) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= b.size(); ++j) {
-          const size_t up = row[j];
-          row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-          diag = up;
-        }
-      }
-      return row[b.size()];
-    };
     std::string best;
     size_t best_d = 3;  // at most two edits away
     for (const CLI::App* sub : subs) {
-      const size_t d = distance(first, sub->get_name());
+      const size_t d = hpo::EditDistance(first, sub->get_name());
       if (d < best_d) best_d = d, best = sub->get_name();
     }
     std::cerr << "hpo: unknown command '" << first << "'"

@@ -295,7 +295,12 @@ void Run(const RunArgs& a) {
                 std::to_string(a.workers) + " workers; each local worker serves one type (use --workers " +
                 std::to_string(a.instance_types.size()) + " or more)");
   }
-  proto::ParsedSpec parsed = LoadSpec(a.spec, a.limits);
+  // A type nobody here serves is a typo more often than not (SageMaker refuses it): said now,
+  // not after the workers started. The local workers serve the catalog's and --instance-type's.
+  const std::set<std::string> known = KnownInstanceTypes("", a.instance_types);
+  proto::ValidationLimits limits = a.limits;
+  limits.known_instance_types = &known;
+  proto::ParsedSpec parsed = LoadSpec(a.spec, limits);
   const proto::TuningJobSpec& spec = parsed.document.spec;
   const std::string name = *spec.hyper_parameter_tuning_job_name;
   // A local training program that cannot run here would fail every training job, one by one:

@@ -61,8 +61,16 @@ std::string Summary(const proto::ParsedSpec& p, const proto::TuningJobSpec& spec
 void AddValidateCommand(CLI::App& app) {
   auto files = std::make_shared<std::vector<std::string>>();
   auto limits = std::make_shared<proto::ValidationLimits>();
+  auto catalog = std::make_shared<std::string>();
+  auto served = std::make_shared<std::vector<std::string>>();
+  auto known = std::make_shared<std::set<std::string>>();
   CLI::App* c = app.add_subcommand("validate", "Check tuning job specs against SageMaker's rules");
   AddQuotaOptions(c, limits.get());
+  c->add_option("--instance-catalog", *catalog,
+                "Instance types of your own (the coordinator's --instance-catalog JSON): a spec may name them "
+                "besides SageMaker's training instance types");
+  c->add_option("--instance-type", *served,
+                "A type of your own that workers serve (hpo worker --instance-type TYPE); repeatable");
   c->add_option("files", *files, "Spec files: CRD YAML/JSON or SageMaker CreateHyperParameterTuningJob JSON")
       ->required();
   c->footer(
@@ -73,7 +81,9 @@ void AddValidateCommand(CLI::App& app) {
       "section has the rules); the job runs with exactly these.\n\n"
       "Example:\n  hpo validate examples/*.yaml examples/quickstart.json\n\n"
       "Exit codes: 0 every file is valid, 2 any is not (or cannot be read).");
-  c->callback([files, limits] {
+  c->callback([files, limits, catalog, served, known] {
+    *known = KnownInstanceTypes(*catalog, *served);
+    limits->known_instance_types = known.get();  // SageMaker's types and these
     bool all_ok = true;
     for (const auto& f : *files) {
       auto p = Check(f, *limits);

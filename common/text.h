@@ -1,14 +1,17 @@
 // common/text.h: ASCII case folding, for names SageMaker compares without regard to case (tuning
 // job names, header names, enum-like words) and protocol text. Bytes outside A-Z are left as
 // they are (so UTF-8 passes through unchanged); no locale is consulted. And the length of UTF-8
-// text in characters, which is what SageMaker's length limits count. And how deeply JSON text nests.
+// text in characters, which is what SageMaker's length limits count. And how deeply JSON text nests,
+// and how far apart two words are (for "did you mean").
 //
 // Thread safety: pure functions.
 #pragma once
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace hpo {
 
@@ -29,6 +32,22 @@ inline bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
     if (x != y) return false;
   }
   return true;
+}
+
+// The edit distance (Levenshtein: insertions, deletions, substitutions) between two words,
+// ASCII letters compared without case: for "did you mean ...?" on a misspelt name.
+inline size_t EditDistance(std::string_view a, std::string_view b) {
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
 }
 
 // How deeply JSON text nests arrays and objects ("[[1]]" is 2), counting brackets outside string

@@ -119,6 +119,12 @@ void InstanceCatalog::Merge(const InstanceCatalog& other) {
   for (const auto& [k, v] : other.entries_) entries_[k] = v;
 }
 
+std::set<std::string> InstanceCatalog::Types() const {
+  std::set<std::string> types;
+  for (const auto& [type, spec] : entries_) types.insert(type);
+  return types;
+}
+
 const InstanceSpec* InstanceCatalog::Find(const std::string& type) const {
   auto it = entries_.find(type);
   return it == entries_.end() ? nullptr : &it->second;

@@ -57,6 +57,7 @@ class InstanceCatalog {
   void Merge(const InstanceCatalog& other);
   const InstanceSpec* Find(const std::string& type) const;
   size_t size() const { return entries_.size(); }
+  std::set<std::string> Types() const;
 
  private:
   std::map<std::string, InstanceSpec> entries_;

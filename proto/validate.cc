@@ -54,6 +54,9 @@ constexpr size_t kRoleArnMax = 2048;
 constexpr int64_t kDefaultMaxRuntime = 86400;
 constexpr int64_t kPendingMin = 1800;  // botocore's current model (earlier models said 7200)
 constexpr int64_t kPendingMax = 2419200;
+constexpr const char* kTrainingInstanceTypes[] = {
+#include "proto/training_instance_types.inc"
+};
 constexpr size_t kMaxInstanceGroups = 5;
 constexpr size_t kMaxInstanceConfigs = 6;
 // SageMaker's `integer` members are 32-bit; larger values are refused (hpo's own arithmetic on
@@ -300,6 +303,7 @@ class Validator {
   void CheckResourceConfig(const ResourceConfig& r, const FieldPath& p);
   void CheckTuningResourceConfig(const HyperParameterTuningResourceConfig& r, const FieldPath& p);
   void HostLimit(int64_t hosts, const FieldPath& p);
+  void InstanceType(const std::optional<std::string>& type, const FieldPath& p);
   // A KMS key ID, alias or ARN (botocore: at most 2048 of [a-zA-Z0-9:/_-]).
   void KmsKey(const std::optional<std::string>& v, const FieldPath& p) {
     static const RE2 kKmsKey("[a-zA-Z0-9:/_-]*");
@@ -1262,6 +1266,7 @@ void Validator::CheckResourceConfig(const ResourceConfig& r, const FieldPath& p)
     if (!r.instance_type || r.instance_type->empty()) {
       Add(p.Child("InstanceType"), "is required (or " + N("InstanceGroups") + ")");
     }
+    InstanceType(r.instance_type, p.Child("InstanceType"));
     IntRange(r.instance_count, p.Child("InstanceCount"), 1, -1, true);
   } else {
     if (r.instance_type || r.instance_count) {
@@ -1274,6 +1279,7 @@ void Validator::CheckResourceConfig(const ResourceConfig& r, const FieldPath& p)
       const InstanceGroup& g = r.instance_groups[i];
       FieldPath ep = gp.Index(i);
       if (!g.instance_type || g.instance_type->empty()) Add(ep.Child("InstanceType"), "is required");
+      InstanceType(g.instance_type, ep.Child("InstanceType"));
       IntRange(g.instance_count, ep.Child("InstanceCount"), 1, -1, true);
       FieldPath np = ep.Child("InstanceGroupName");
       if (RequiredString(g.instance_group_name, np, 1, kInstanceGroupNameMax)) {
@@ -1297,6 +1303,21 @@ void Validator::CheckResourceConfig(const ResourceConfig& r, const FieldPath& p)
   }
 }
 
+void Validator::InstanceType(const std::optional<std::string>& type, const FieldPath& p) {
+  if (!limits_.known_instance_types || !type || type->empty()) return;
+  if (IsSageMakerTrainingInstanceType(*type) || limits_.known_instance_types->count(*type)) return;
+  std::string closest;
+  size_t best = 4;  // at most three edits away ("m5.large" for "ml.m5.large")
+  for (const char* t : kTrainingInstanceTypes) {
+    const size_t d = EditDistance(*type, t);
+    if (d < best) best = d, closest = t;
+  }
+  Add(p, Quote(*type) + " is not a SageMaker training instance type" +
+             (closest.empty() ? std::string() : " (did you mean " + Quote(closest) + "?)") +
+             "; a type of your own must be named where it is served (--instance-catalog FILE, or --instance-type "
+             "TYPE)");
+}
+
 void Validator::HostLimit(int64_t hosts, const FieldPath& p) {
   if (hosts > kMaxHostsPerTrainingJob) {
     Add(p, "asks for " + std::to_string(hosts) + " hosts per training job; hpo runs at most " +
@@ -1312,6 +1333,7 @@ void Validator::CheckTuningResourceConfig(const HyperParameterTuningResourceConf
     if (!r.instance_type || r.instance_type->empty()) {
       Add(p.Child("InstanceType"), "is required (or " + N("InstanceConfigs") + ": 1-6 instance types in order of preference)");
     }
+    InstanceType(r.instance_type, p.Child("InstanceType"));
     IntRange(r.instance_count, p.Child("InstanceCount"), 1, -1, true);
     IntRange(r.volume_size_in_gb, p.Child("VolumeSizeInGB"), 1, -1, false);
     HostLimit(r.instance_count.value_or(1), p.Child("InstanceCount"));
@@ -1326,6 +1348,7 @@ void Validator::CheckTuningResourceConfig(const HyperParameterTuningResourceConf
     const HyperParameterTuningInstanceConfig& c = r.instance_configs[i];
     FieldPath ep = cp.Index(i);
     if (!c.instance_type || c.instance_type->empty()) Add(ep.Child("InstanceType"), "is required");
+    InstanceType(c.instance_type, ep.Child("InstanceType"));
     IntRange(c.instance_count, ep.Child("InstanceCount"), 1, -1, true);
     IntRange(c.volume_size_in_gb, ep.Child("VolumeSizeInGB"), 1, -1, true);
     HostLimit(c.instance_count.value_or(1), ep.Child("InstanceCount"));
@@ -1410,6 +1433,11 @@ void Validator::CheckTags(const std::vector<Tag>& tags, const FieldPath& p) {
 
 FieldErrors Validate(const TuningJobSpec& spec, Spelling spelling, const ValidationLimits& limits) {
   return Validator(spelling, limits).Run(spec);
+}
+
+bool IsSageMakerTrainingInstanceType(std::string_view type) {
+  return std::binary_search(std::begin(kTrainingInstanceTypes), std::end(kTrainingInstanceTypes), type,
+                            [](std::string_view a, std::string_view b) { return a < b; });
 }
 
 FieldErrors ValidateTags(const std::vector<Tag>& tags, Spelling spelling) {

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -36,6 +37,12 @@ struct ValidationLimits {
   int64_t max_metric_definitions = 40;       // per training job definition (the API's limit)
   int64_t max_tunable_hyperparameters = 30;
   int64_t max_tuning_runtime_seconds = 15768000;
+  // When set, every InstanceType must be one of SageMaker's training instance types or one of
+  // these (a catalog's own types, or types workers were told to serve), else it is an error with
+  // the closest SageMaker type. hpo validate and hpo run check so; a coordinator does not (a
+  // worker may advertise a type of its own, and a job asking for a type nobody serves waits,
+  // saying so).
+  const std::set<std::string>* known_instance_types = nullptr;
 
   // No quotas: for a check whose quotas are someone else's (hpo submit: the coordinator's;
   // hpo convert: none apply). SageMaker's fixed limits (metric definitions, hyperparameters,
@@ -50,6 +57,9 @@ struct ValidationLimits {
 // Returns every rule violation; empty when the spec is valid.
 FieldErrors Validate(const TuningJobSpec& spec, Spelling spelling,
                      const ValidationLimits& limits = ValidationLimits());
+
+// Whether `type` is one of SageMaker's TrainingInstanceType values (proto/training_instance_types.inc).
+bool IsSageMakerTrainingInstanceType(std::string_view type);
 
 // SageMaker's rules for a list of tags (AddTags, and Tags of a create request): at most 50, keys
 // 1-128 and unique, values 0-256, both of letters, digits, spaces and _ . : / = + - @. Paths are

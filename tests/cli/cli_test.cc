@@ -993,4 +993,31 @@ TEST_F(CliTest, AnUnknownCommandIsNamedWithTheClosestOneAndABareHpoShowsTheComma
   EXPECT_EQ(Hpo({"--version"}).exit_code, 0);
 }
 
+// An instance type that is not SageMaker's is refused by validate and run, with the closest
+// SageMaker type (it validated, and then the job waited for a worker nobody would start); one of
+// your own passes once named (--instance-type, or an --instance-catalog file).
+TEST_F(CliTest, AMisspeltInstanceTypeIsRefusedWithTheClosestOneAndAnOwnTypePassesOnceNamed) {
+  std::string spec = Slurp(fs::path(HPO_EXAMPLES_DIR) / "quickstart.json");
+  const size_t at = spec.find("ml.m5.large");
+  ASSERT_NE(at, std::string::npos);
+  const fs::path typo = dir_ / "typo.json", own = dir_ / "own.json", catalog = dir_ / "catalog.json";
+  Spit(typo, std::string(spec).replace(at, 11, "ml.m5.larg"));
+  Spit(own, std::string(spec).replace(at, 11, "ml.rack7.a100"));
+  Outcome o = Hpo({"validate", typo.string()});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_NE(o.err.find("TrainingJobDefinition.ResourceConfig.InstanceType: \"ml.m5.larg\" is not a SageMaker training "
+                       "instance type (did you mean \"ml.m5.large\"?)"),
+            std::string::npos)
+      << o.err;
+  o = Hpo({"run", typo.string(), "--state-dir", (dir_ / "st").string()});
+  EXPECT_EQ(o.exit_code, 2) << o.err;
+  EXPECT_NE(o.err.find("did you mean \"ml.m5.large\"?"), std::string::npos) << o.err;
+  EXPECT_FALSE(fs::exists(dir_ / "st" / "hpo.db")) << "refused before anything started";
+  EXPECT_EQ(Hpo({"validate", own.string()}).exit_code, 2);
+  EXPECT_EQ(Hpo({"validate", own.string(), "--instance-type", "ml.rack7.a100"}).exit_code, 0);
+  Spit(catalog, R"({"ml.rack7.a100": {"gpus": 8, "gpu_model": "A100", "vcpus": 96, "memory_gib": 1024}})");
+  o = Hpo({"validate", own.string(), "--instance-catalog", catalog.string()});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+}
+
 }  // namespace

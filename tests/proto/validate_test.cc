@@ -1041,7 +1041,9 @@ TEST(Validate, QuotasComeFromTheLimits) {
   Cfg(s).resource_limits->max_parallel_training_jobs = 0;
   errors = Validate(s, Spelling::kCrd, limits);
   for (const auto& e : errors) {
-    if (e.path == RL + ".maxParallelTrainingJobs") EXPECT_FALSE(e.quota) << "0 is invalid anywhere: " << e.ToString();
+    if (e.path == RL + ".maxParallelTrainingJobs") {
+      EXPECT_FALSE(e.quota) << "0 is invalid anywhere: " << e.ToString();
+    }
   }
   // Raised quotas let through what the defaults refuse.
   Cfg(s).resource_limits->max_parallel_training_jobs = 150;
@@ -1051,6 +1053,34 @@ TEST(Validate, QuotasComeFromTheLimits) {
   raised.max_parallel_training_jobs = 200;
   raised.max_training_jobs = 50000;
   EXPECT_TRUE(Validate(s, Spelling::kCrd, raised).empty()) << Describe(Validate(s, Spelling::kCrd, raised));
+}
+
+// With known_instance_types (hpo validate, hpo run), an instance type must be SageMaker's or one
+// of those: "m5.large" and "ml.m5.larg" validated and then never ran, the job waiting for a worker
+// that serves a type nobody does. Without them (a coordinator) any type passes.
+TEST(Validate, InstanceTypesMustBeSageMakersOrNamedWhenAskedToCheck) {
+  TuningJobSpec s = RandomBase();
+  std::set<std::string> own = {"ml.onprem.a100"};
+  ValidationLimits limits;
+  limits.known_instance_types = &own;
+  EXPECT_TRUE(Validate(s, Spelling::kCrd, limits).empty()) << "ml.g5.xlarge is SageMaker's";
+  for (const auto& [typo, closest] : std::vector<std::pair<std::string, std::string>>{
+           {"m5.large", "ml.m5.large"}, {"ml.m5.larg", "ml.m5.large"}, {"ml.g5.xlarg", "ml.g5.xlarge"}}) {
+    s.training_job_definition->resource_config->instance_type = typo;
+    FieldErrors errors = Validate(s, Spelling::kCrd, limits);
+    ASSERT_EQ(errors.size(), 1u) << Describe(errors);
+    EXPECT_EQ(errors[0].path, RC + ".instanceType");
+    EXPECT_NE(errors[0].message.find("is not a SageMaker training instance type (did you mean \"" + closest + "\"?)"),
+              std::string::npos)
+        << errors[0].message;
+    EXPECT_TRUE(Validate(s, Spelling::kCrd).empty()) << "not checked without known_instance_types";
+  }
+  s.training_job_definition->resource_config->instance_type = "ml.onprem.a100";
+  EXPECT_TRUE(Validate(s, Spelling::kCrd, limits).empty()) << "a type of one's own, named";
+  s.training_job_definition->resource_config->instance_type = "ml.trn1.32xlarge";
+  EXPECT_TRUE(Validate(s, Spelling::kCrd, limits).empty());
+  EXPECT_TRUE(IsSageMakerTrainingInstanceType("ml.p5.48xlarge"));
+  EXPECT_FALSE(IsSageMakerTrainingInstanceType("ml.p5.48xlarg"));
 }
 
 // ---- what is allowed --------------------------------------------------------------------------
