@@ -190,6 +190,30 @@ void WorkerAgent::Impl::OpenJournal() {
   }
 }
 
+void WorkerAgent::Impl::NoteWorkerId() {
+  const fs::path file = fs::path(opt.work_dir) / agent_detail::kWorkerIdFile;
+  auto kept = ReadFile(file.string(), 4096);
+  std::string before = kept.ok() ? *kept : "";
+  while (!before.empty() && (before.back() == '\n' || before.back() == ' ')) before.pop_back();
+  if (before == opt.worker_id) return;
+  size_t left = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(fs::path(opt.work_dir) / "outbox", ec)) {
+    std::error_code size_ec;
+    left += e.path().extension() == ".log" && e.file_size(size_ec) > 0 ? 1 : 0;
+  }
+  if (!before.empty() && left > 0) {
+    Log("worker: " + opt.work_dir + " was worker " + before + "'s, which left the reports of " + std::to_string(left) +
+        " training job attempt(s) undelivered; as " + opt.worker_id +
+        " this worker cannot deliver them (the coordinator refuses them, and those training jobs run again or fail). "
+        "To deliver them, stop this worker and start it once with --id " + before);
+    return;
+  }
+  if (Status s = WriteFileAtomically(file.string(), opt.worker_id + "\n"); !s.ok()) {
+    Log("worker: cannot note this worker's id in " + file.string() + ": " + s.message());
+  }
+}
+
 std::string WorkerAgent::Impl::AttemptDir(const std::string& trial, uint32_t attempt) const {
   return (fs::path(opt.work_dir) / "trials" / trial / ("attempt-" + std::to_string(attempt))).string();
 }
@@ -588,6 +612,7 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
     return Status::InvalidArgument("the work directory " + lock.status().message() +
                                       "; give each worker on a machine its own --work-dir");
   }
+  NoteWorkerId();
   // Daemons a training program leaves behind become this process's children (worker/orphans.h).
   if (Status s = BecomeSubreaper(); !s.ok()) Log("worker: " + s.message() + "; daemons of training jobs may outlive them");
   StartNoticePoller();

@@ -1508,6 +1508,39 @@ TEST_F(Cluster, FinishedTrialsWhoseJournalWasTornAtItsEndAreStillReported) {
   }
 }
 
+// A worker restarted on its work directory under another --id cannot deliver the reports its
+// predecessor left (the coordinator refuses them: those training jobs ran elsewhere, or failed).
+// It said nothing; it names the id that delivers them now.
+TEST_F(Cluster, AWorkerRestartedUnderAnotherIdNamesTheIdWhoseReportsItCannotDeliver) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  Call("CreateHyperParameterTuningJob", Job("it-renamed", "Random", 6, 6, ranges, {{"sleep_ms", "250"}}));
+  WaitForPrograms(6);
+  coordinator_->Kill(SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));  // they end with their reports journaled
+  workers_[0]->Kill(SIGKILL);
+  const std::string log = (dir_ / "w1-renamed.log").string();
+  auto renamed = std::make_unique<Child>(
+      std::vector<std::string>{HPO_BINARY, "worker", "--connect", "tcp://127.0.0.1:" + std::to_string(zmq_port_), "--id",
+                               "w9", "--work-dir", (dir_ / "w1").string(), "--image",
+                               std::string("quadratic=") + HPO_QUADRATIC},
+      log);
+  bool warned = false;
+  for (int i = 0; i < 100 && !warned; ++i) {
+    std::ifstream in(log);
+    for (std::string line; std::getline(in, line);) {
+      warned |= line.find("was worker w1's, which left the reports of") != std::string::npos &&
+                line.find("start it once with --id w1") != std::string::npos;
+    }
+    if (!warned) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(warned) << "see " << log;
+  renamed->Kill(SIGKILL);
+  std::ifstream id_file(dir_ / "w1" / "worker-id");
+  std::string kept;
+  std::getline(id_file, kept);
+  EXPECT_EQ(kept, "w1") << "the directory stays w1's while w1's reports wait in it";
+}
+
 // A worker started without --id gets one kept in its work directory (WORK_DIR/worker-id):
 // restarted on the same directory it is the same worker (its journal, pending reports and running
 // training jobs are re-attached), and another work directory is another worker. It was HOST-PID:
