@@ -21,6 +21,8 @@
 #include <sstream>
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
 #include "cli/cli_util.h"
 #include "common/file_util.h"
 #include "coordinator/autotune.h"
@@ -290,6 +292,9 @@ struct RunArgs {
 };
 
 void Run(const RunArgs& a) {
+  // The progress line and the summary speak for the run; the components' informational log lines
+  // (the GP engine chosen, ...) are in `hpo events` and broke the display between redraws.
+  spdlog::set_level(spdlog::level::warn);
   if (a.workers > 0 && static_cast<size_t>(a.workers) < a.instance_types.size()) {
     Fail(2, "--instance-type: " + std::to_string(a.instance_types.size()) + " types for " +
                 std::to_string(a.workers) + " workers; each local worker serves one type (use --workers " +
