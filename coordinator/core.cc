@@ -61,8 +61,9 @@ void CoordinatorCore::Impl::RecordSuggestion(const TuningJob& j, double seconds,
   if (!s->fallback.empty()) ++st.fallbacks;
   if (s->exploit) ++st.exploits;
   char buf[256];
-  std::snprintf(buf, sizeof buf, "%.4f s (fit %.4f s, acquisition %.4f s) on %s, %zu observations, %zu pending",
-                seconds, s->fit_seconds, s->acq_seconds, s->device.empty() ? "-" : s->device.c_str(),
+  // No device: no model ran (the start design, or a fallback the message names); "on -" said so badly.
+  std::snprintf(buf, sizeof buf, "%.4f s (fit %.4f s, acquisition %.4f s)%s%s, %zu observations, %zu pending",
+                seconds, s->fit_seconds, s->acq_seconds, s->device.empty() ? "" : " on ", s->device.c_str(),
                 s->observations, s->pending);
   Event(now, "Suggestion", j.name, "",
         std::string(buf) + (s->fallback.empty() ? "" : "; without the model: " + s->fallback) +
