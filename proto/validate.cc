@@ -518,7 +518,7 @@ void Validator::CheckResourceLimits(const TuningJobConfig& c, const FieldPath& p
   }
 
   IntRange(r.max_runtime_in_seconds, p.Child("MaxRuntimeInSeconds"), kTuningRuntimeMin,
-           limits_.max_tuning_runtime_seconds, false, "that is the coordinator's limit (max_tuning_runtime_seconds)");
+           limits_.max_tuning_runtime_seconds, false, "SageMaker's limit, half a year");
 }
 
 void Validator::CheckHyperband(const TuningJobSpec& spec, const FieldPath& p) {
@@ -746,7 +746,7 @@ void Validator::CheckHyperParameterNames(const TuningJobSpec& spec, const Traini
   if (tunable > static_cast<size_t>(limits_.max_tunable_hyperparameters)) {
     Add(scope.front().second, "defines " + std::to_string(tunable) + " tunable hyperparameters; at most " +
                                   std::to_string(limits_.max_tunable_hyperparameters) +
-                                  " are allowed (the coordinator's limit " + "max_tunable_hyperparameters)");
+                                  " are allowed (SageMaker's limit; fix more of them as static hyperparameters)");
   }
   size_t statics = d.static_hyper_parameters.size();
   if (statics + tunable + autos > kMaxHyperParameters) {
@@ -1096,7 +1096,7 @@ void Validator::CheckAlgorithm(const AlgorithmSpecification& a, const FieldPath&
   FieldPath mp = p.Child("MetricDefinitions");
   if (static_cast<int64_t>(a.metric_definitions.size()) > limits_.max_metric_definitions) {
     Add(mp, "must have at most " + std::to_string(limits_.max_metric_definitions) + " metric definitions, got " +
-                std::to_string(a.metric_definitions.size()) + " (the coordinator's limit max_metric_definitions)");
+                std::to_string(a.metric_definitions.size()) + " (SageMaker's limit)");
   }
   std::map<std::string, size_t> names;
   for (size_t i = 0; i < a.metric_definitions.size(); ++i) {
