@@ -133,8 +133,10 @@ Status CheckTimestamp(const Json& req, const char* name) {
   return Status::Ok();
 }
 
-// Paging: a NextToken names the last row returned by its sort key and name ("hpo2:" + hex of
-// [number, text, name]), and the next page starts after that row in the same order. Offsets
+// Paging: a NextToken names the last row returned by its sort key and name, and the order it was
+// issued for ("hpo2:" + hex of [number, text, name, "SortBy/SortOrder"] as the request gave
+// them), and the next page starts after that row in the same order; a token sent with another
+// order is refused, naming both. Offsets
 // shifted on a job still running: a newest-first list returned rows twice as new ones arrived
 // ahead of the cursor. A row whose sort key changes between pages (a Status) can still move.
 struct SortKey {
@@ -147,6 +149,7 @@ struct SortKey {
 struct Page {
   std::optional<SortKey> after;  // the last row of the previous page
   size_t max = 10;
+  std::string order;  // the request's SortBy/SortOrder, kept in its NextToken
 };
 
 std::string Hex(const std::string& s) {
@@ -181,6 +184,10 @@ Result<Page> ReadPage(const Json& req, size_t default_max, size_t limit) {
     }
     p.max = req["MaxResults"].get<size_t>();
   }
+  auto member = [&](const char* name) {
+    return req.contains(name) && req[name].is_string() ? req[name].get<std::string>() : std::string();
+  };
+  p.order = member("SortBy") + "/" + member("SortOrder");
   if (req.contains("NextToken")) {
     const Status bad = Status::InvalidArgument("NextToken is not a token this coordinator issued");
     std::string t = req["NextToken"].is_string() ? req["NextToken"].get<std::string>() : "";
@@ -188,7 +195,22 @@ Result<Page> ReadPage(const Json& req, size_t default_max, size_t limit) {
     auto text = Unhex(std::string_view(t).substr(5));
     if (!text) return bad;
     Json k = Json::parse(*text, nullptr, false);
-    if (!k.is_array() || k.size() != 3 || !k[0].is_number() || !k[1].is_string() || !k[2].is_string()) return bad;
+    if (!k.is_array() || (k.size() != 3 && k.size() != 4) || !k[0].is_number() || !k[1].is_string() ||
+        !k[2].is_string() || (k.size() == 4 && !k[3].is_string())) {
+      return bad;
+    }
+    // A token marks a place in one order: in another it was ignored, and page 1 came back.
+    if (k.size() == 4 && k[3].get<std::string>() != p.order) {
+      auto show = [](const std::string& order) {
+        const size_t slash = order.find('/');
+        const std::string by = order.substr(0, slash), dir = order.substr(slash + 1);
+        return "SortBy " + (by.empty() ? std::string("(default)") : by) + ", SortOrder " +
+               (dir.empty() ? std::string("(default)") : dir);
+      };
+      return Status::InvalidArgument("NextToken was issued for " + show(k[3].get<std::string>()) +
+                                     "; this request asks for " + show(p.order) +
+                                     ": send the same SortBy and SortOrder with it, or no NextToken");
+    }
     p.after = SortKey{k[0].get<double>(), k[1].get<std::string>(), k[2].get<std::string>()};
   }
   return p;
@@ -211,7 +233,7 @@ Json Paginate(const std::vector<T>& rows, const Page& p, bool desc, const char* 
   for (size_t k = i; k < end; ++k) out[list].push_back(encode(rows[k]));
   if (end < rows.size() && end > i) {
     const SortKey last = key(rows[end - 1]);
-    out["NextToken"] = "hpo2:" + Hex(Json::array({last.number, last.text, last.name}).dump());
+    out["NextToken"] = "hpo2:" + Hex(Json::array({last.number, last.text, last.name, p.order}).dump());
   }
   return out;
 }

@@ -1144,6 +1144,23 @@ class AwsClients(unittest.TestCase):
         self.sm.add_tags(ResourceArn=arn, Tags=[{"Key": "suite", "Value": "aws-clients"}])  # as it was
         self.assertEqual(self.describe(MAIN)["HyperParameterTuningJobStatus"], d["HyperParameterTuningJobStatus"])
 
+    def test_16_a_next_token_belongs_to_its_sort_order(self):
+        # A token from one order, sent with another, is refused naming both (it was ignored and
+        # page 1 came back).
+        self.need("main_done")
+        first = self.sm.list_training_jobs_for_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=MAIN, SortBy="Name", MaxResults=2)
+        token = first["NextToken"]
+        same = self.sm.list_training_jobs_for_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=MAIN, SortBy="Name", MaxResults=2, NextToken=token)
+        self.assertTrue(set(r["TrainingJobName"] for r in same["TrainingJobSummaries"]).isdisjoint(
+            r["TrainingJobName"] for r in first["TrainingJobSummaries"]))
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            self.sm.list_training_jobs_for_hyper_parameter_tuning_job(
+                HyperParameterTuningJobName=MAIN, SortBy="FinalObjectiveMetricValue", MaxResults=2, NextToken=token)
+        self.assertEqual(error_code(cm.exception), "ValidationException")
+        self.assertIn("NextToken was issued for SortBy Name", str(cm.exception))
+
     def test_99_every_response_was_checked(self):
         checked = self.wire.checked
         for op in ("CreateHyperParameterTuningJob", "DescribeHyperParameterTuningJob", "ListHyperParameterTuningJobs",
