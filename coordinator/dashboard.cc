@@ -1,6 +1,7 @@
 #include "coordinator/dashboard.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -731,6 +732,15 @@ std::vector<size_t> BestAndNewest(const std::vector<std::optional<double>>& obje
   return out;
 }
 
+namespace {
+// The shortest text that reads back as the same double (0.98029, not 0.98028999999999999).
+std::string Shortest(double v) {
+  char buf[40];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return r.ec == std::errc() ? std::string(buf, r.ptr) : std::string();
+}
+}  // namespace
+
 std::string TrainingJobsCsv(const Json& summaries) {
   auto cell = [](const std::string& v) {
     std::string t = v;
@@ -763,16 +773,12 @@ std::string TrainingJobsCsv(const Json& summaries) {
   for (const Json& s : summaries) {
     out += cell(Str(s, "TrainingJobName")) + "," + cell(Str(s, "TrainingJobStatus")) + ",";
     const Json metric = s.value("FinalHyperParameterTuningJobObjectiveMetric", Json::object());
-    if (metric.contains("Value") && metric["Value"].is_number()) {
-      char buf[40];
-      std::snprintf(buf, sizeof buf, "%.17g", metric["Value"].get<double>());
-      out += buf;
-    }
+    if (metric.contains("Value") && metric["Value"].is_number()) out += Shortest(metric["Value"].get<double>());
     const Json hps = s.value("TunedHyperParameters", Json::object());
     for (const auto& k : tuned) out += "," + (hps.contains(k) ? cell(Str(hps, k.c_str())) : std::string());
     const double start = NumOf(s, "TrainingStartTime"), end = NumOf(s, "TrainingEndTime");
     out += "," + iso(start) + "," + iso(end) + ",";
-    if (start > 0 && end >= start) out += Num(end - start);
+    if (start > 0 && end >= start) out += Shortest(std::round((end - start) * 1000.0) / 1000.0);  // to the ms
     out += "," + cell(Str(s, "TrainingJobDefinitionName")) + "," + cell(Str(s, "FailureReason")) + "\r\n";
   }
   return out;

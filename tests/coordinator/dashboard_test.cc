@@ -303,6 +303,20 @@ TEST_F(DashboardTest, TheTrainingJobsDownloadAsCsvWithTheSdkAnalyticsColumns) {
   EXPECT_EQ(Get("/ui/jobs/nope/trials.csv").status, 404);
 }
 
+// Numbers as people wrote them: the shortest text that reads back as the same double, elapsed
+// seconds to the millisecond (they read 0.98028999999999999 and 0.0109999).
+TEST(TrainingJobsCsv, NumbersAreTheShortestThatReadBackTheSame) {
+  nlohmann::json rows = nlohmann::json::array();
+  rows.push_back({{"TrainingJobName", "t"},
+                  {"TrainingJobStatus", "Completed"},
+                  {"FinalHyperParameterTuningJobObjectiveMetric", {{"MetricName", "auc"}, {"Value", 0.98029}}},
+                  {"TrainingStartTime", 1796000000.125},
+                  {"TrainingEndTime", 1796000000.136}});
+  const std::string csv = dashboard::TrainingJobsCsv(rows);
+  EXPECT_NE(csv.find("\r\nt,Completed,0.98029,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",0.011,"), std::string::npos) << csv;
+}
+
 // A job with two training job definitions: the objective comes from the definitions, and each
 // definition gets its own parallel-coordinates chart over its own hyperparameters.
 TEST_F(DashboardTest, AJobWithTwoDefinitionsHasAParallelChartForEach) {
