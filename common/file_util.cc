@@ -1,12 +1,15 @@
 #include "common/file_util.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 namespace hpo {
 namespace {
@@ -115,6 +118,21 @@ Result<std::unique_ptr<DirectoryLock>> LockDirectory(const std::string& dir, con
     // The lock holds without the note; only the message another process gets is poorer.
   }
   return std::unique_ptr<DirectoryLock>(new DirectoryLock(fd));
+}
+
+void RemoveStaleTemporaries(const std::string& dir, const std::string& prefix) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string rest = name.substr(prefix.size());
+    const size_t digits = rest.find_first_not_of("0123456789");
+    if (digits == 0 || (digits != std::string::npos && rest[digits] != '-')) continue;
+    const long pid = std::strtol(rest.substr(0, digits).c_str(), nullptr, 10);
+    if (pid <= 0 || (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)) continue;  // alive, or not ours to judge
+    std::error_code rm;
+    std::filesystem::remove(e.path(), rm);
+  }
 }
 
 }  // namespace hpo

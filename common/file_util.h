@@ -29,6 +29,12 @@ enum class Durability { kDurable, kAtomicOnly };
 Status WriteFileAtomically(const std::string& path, const std::string& data,
                            Durability durability = Durability::kDurable);
 
+// Removes the temporaries a killed writer left in `dir`: files named `prefix` + PID + "-" + N (or
+// + PID alone) whose PID is no live process. Writers that stage a file under a temporary name
+// beside its target call it first, so a worker killed mid-upload leaves no half-written
+// model.tar.gz.tmp-... in the job's output. Best effort: errors are ignored.
+void RemoveStaleTemporaries(const std::string& dir, const std::string& prefix);
+
 // An exclusive lock on a directory, held until destroyed. The lock file (DIR/lock) holds the
 // holder's pid and command, for the message another process gets.
 class DirectoryLock {

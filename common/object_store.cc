@@ -9,6 +9,8 @@
 #include <sstream>
 #include <system_error>
 
+#include "common/file_util.h"
+
 namespace hpo {
 
 namespace fs = std::filesystem;
@@ -23,6 +25,8 @@ Status WriteAtomically(const fs::path& to, const std::function<Status(const fs::
   std::error_code ec;
   fs::create_directories(to.parent_path(), ec);
   if (ec) return Status::IoError("cannot create " + to.parent_path().string() + ": " + ec.message());
+  // Under a name nobody reads; what a writer killed before its rename left goes first.
+  RemoveStaleTemporaries(to.parent_path().string(), std::string(kTmpMark) + to.filename().string() + "-");
   const fs::path tmp = to.parent_path() / (std::string(kTmpMark) + to.filename().string() + "-" +
                                            std::to_string(::getpid()) + "-" + std::to_string(++counter));
   Status s = write(tmp);

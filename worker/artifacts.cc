@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/file_util.h"
+
 namespace hpo::worker {
 
 namespace fs = std::filesystem;
@@ -392,6 +394,8 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
       // there is no scratch copy and no reader sees half a file. The name is unique per process
       // and call (workers of one process may upload the same trial's attempts).
       static std::atomic<uint64_t> counter{0};
+      // What a worker killed in the middle of this left (the same name, another pid) goes first.
+      RemoveStaleTemporaries(fs::path(path).parent_path().string(), fs::path(path).filename().string() + ".tmp-");
       const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
       HPO_RETURN_IF_ERROR(WriteTar(one.dir, tmp, /*gzip=*/true));  // removes tmp when it fails
       fs::rename(tmp, path, ec);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 namespace hpo {
@@ -57,6 +58,29 @@ TEST_F(DirectoryLockTest, AMissingDirectoryIsAnIoErrorNamingThePath) {
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), StatusCode::kIoError);
   EXPECT_NE(missing.status().message().find((dir_ / "nope" / "lock").string()), std::string::npos);
+}
+
+// A writer killed between writing its temporary and renaming it left model.tar.gz.tmp-PID-N in the
+// job's output (a fault pass found a 15 MB one). Temporaries of dead processes go; a live
+// writer's, other names and other prefixes stay.
+TEST_F(DirectoryLockTest, StaleTemporariesOfDeadWritersAreRemovedAndLiveOnesKept) {
+  const pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  ASSERT_GT(dead, 0);
+  ::waitpid(dead, nullptr, 0);  // reaped: no such process now
+  const std::string mine = std::to_string(::getpid()), gone = std::to_string(dead);
+  for (const std::string& name : {"model.tar.gz.tmp-" + gone + "-1", "model.tar.gz.tmp-" + mine + "-2",
+                                  std::string("model.tar.gz"), std::string("model.tar.gz.tmp-notapid"),
+                                  "output.tar.gz.tmp-" + gone + "-1"}) {
+    std::ofstream(dir_ / name) << "x";
+  }
+  RemoveStaleTemporaries(dir_.string(), "model.tar.gz.tmp-");
+  EXPECT_FALSE(fs::exists(dir_ / ("model.tar.gz.tmp-" + gone + "-1")));
+  EXPECT_TRUE(fs::exists(dir_ / ("model.tar.gz.tmp-" + mine + "-2"))) << "a live writer's";
+  EXPECT_TRUE(fs::exists(dir_ / "model.tar.gz"));
+  EXPECT_TRUE(fs::exists(dir_ / "model.tar.gz.tmp-notapid"));
+  EXPECT_TRUE(fs::exists(dir_ / ("output.tar.gz.tmp-" + gone + "-1"))) << "another prefix";
+  RemoveStaleTemporaries((dir_ / "missing").string(), "x");  // no directory: nothing happens
 }
 
 }  // namespace
