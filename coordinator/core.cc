@@ -574,6 +574,14 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
       ++it;
     }
   }
+  // Workers whose rest is over take training jobs again (one more infrastructure error puts
+  // them back to rest, for twice as long).
+  for (auto& [wid, w] : impl_->workers) {
+    if (w.resting.empty() || now_ms < w.resting_until_ms) continue;
+    w.resting.clear();
+    w.infra_streak = Impl::kInfraErrorsBeforeRest - 1;
+    impl_->Event(now_ms, "WorkerBack", "", "", wid + " takes training jobs again after its rest");
+  }
   // Attempts whose worker never came back after a coordinator restart.
   if (now_ms - impl_->loaded_at_ms > options_.lease_ms) {
     for (auto& [name, t] : impl_->trials) {

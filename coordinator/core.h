@@ -314,6 +314,17 @@ struct WorkerInfo {
   // the successor started at once): a lease after it was sent, a heartbeat without it finds it lost.
   std::set<std::pair<std::string, uint32_t>> ending;
   std::string draining;  // why no new trial goes there (an interruption notice); "" = open
+  // A worker whose training jobs end InfraError kInfraErrorsBeforeRest times in a row (a full
+  // disk, a broken container runtime) rests: no new training job goes there until
+  // `resting_until_ms` (60 s, doubling while it keeps failing, at most 10 min), so it does not
+  // burn every job's retries; a training job that ends otherwise there, or a new registration,
+  // makes it whole again. Not persisted.
+  int infra_streak = 0;
+  std::string resting;  // why it rests; "" = not resting
+  int64_t resting_until_ms = 0;
+  int64_t rest_ms = 0;  // the next rest's length
+  // Why no new training job goes there now ("" = it may take one).
+  const std::string& Closed() const { return !draining.empty() ? draining : resting; }
   // Sessions of earlier processes under this id, replaced by a newer registration. One that
   // registers again was not a restart: two live workers share the id (refused).
   std::set<uint64_t> replaced_sessions;

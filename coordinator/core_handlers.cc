@@ -79,6 +79,9 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
     it = it->second.empty() ? lingering.erase(it) : std::next(it);
   }
   w.draining.clear();  // a new registration is new capacity
+  w.resting.clear();   // (a restarted worker process, perhaps on a repaired machine)
+  w.infra_streak = 0;
+  w.rest_ms = 0;
   std::vector<Trial*> queued;
   for (const auto& ra : r.running) {
     Trial* t = CurrentAttempt(ra.trial, ra.attempt);
@@ -292,6 +295,18 @@ void CoordinatorCore::Impl::OnLogLines(const std::string& wid, const proto::wire
   }
 }
 
+void CoordinatorCore::Impl::NoteInfraError(const std::string& wid, const std::string& reason, int64_t now) {
+  auto it = workers.find(wid);
+  if (it == workers.end()) return;
+  WorkerInfo& w = it->second;
+  if (++w.infra_streak < kInfraErrorsBeforeRest) return;
+  w.rest_ms = std::min<int64_t>(w.rest_ms > 0 ? w.rest_ms * 2 : kFirstRestMs, kLongestRestMs);
+  w.resting_until_ms = now + w.rest_ms;
+  w.resting = std::to_string(w.infra_streak) + " infrastructure errors in a row, the last: " + Truncate(reason, 300) +
+              "; no new training job for " + std::to_string(w.rest_ms / 1000) + " s";
+  Event(now, "WorkerResting", "", "", wid + ": " + w.resting);
+}
+
 bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::TrialExited& m, int64_t now, std::vector<Outgoing>* out) {
   Trial* t = CurrentAttempt(m.trial, m.attempt);
   if (!t) return true;
@@ -353,8 +368,14 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     return true;
   }
   if (m.status == "InfraError" || m.status == "Interrupted") {
-    InfraFailure(*t, WithHost(m.failure_reason.empty() ? m.status : m.failure_reason, on_host), now, wid);
+    const std::string reason = WithHost(m.failure_reason.empty() ? m.status : m.failure_reason, on_host);
+    if (m.status == "InfraError") NoteInfraError(wid, reason, now);
+    InfraFailure(*t, reason, now, wid);
     return true;
+  }
+  if (auto w = workers.find(wid); w != workers.end()) {  // it ran a training job to its end: whole
+    w->second.infra_streak = 0;
+    w->second.rest_ms = 0;
   }
   const std::vector<std::string> hosts = t->Hosts();  // before ReleaseSlot forgets them
   ReleaseSlot(*t, now);

@@ -246,6 +246,11 @@ struct CoordinatorCore::Impl {
   // retry strategy allows, else the trial fails.
   // `on`: the worker whose host failed (a gang's may not be algo-1's); its retry avoids it.
   void InfraFailure(Trial& t, const std::string& reason, int64_t now, const std::string& on = "");
+  // A training job on `wid` ended InfraError: counted in its streak, which puts it to rest
+  // (WorkerInfo::resting) at kInfraErrorsBeforeRest.
+  void NoteInfraError(const std::string& wid, const std::string& reason, int64_t now);
+  static constexpr int kInfraErrorsBeforeRest = 3;
+  static constexpr int64_t kFirstRestMs = 60'000, kLongestRestMs = 600'000;
   // A training job assigned ahead that never started, stopped because its tuning job ended
   // first: SageMaker would never have created it, so it leaves the job's records (the store's
   // too) and the history keeps a "TrainingJobWithdrawn" event. `t` is gone afterwards.

@@ -122,7 +122,7 @@ size_t CoordinatorCore::Impl::StartableNow(const TuningJob& j, size_t limit) con
   size_t n = 0;
   for (const auto& [id, w] : workers) {
     if (n >= limit) break;
-    if (!w.draining.empty()) continue;
+    if (!w.Closed().empty()) continue;
     int free = w.free_slots(job, def);
     const auto g = worker_gpus_used.find(id);
     std::set<uint32_t> used = g == worker_gpus_used.end() ? std::set<uint32_t>() : g->second;
@@ -524,7 +524,7 @@ void CoordinatorCore::Impl::HoldForGang(TuningJob& j, int64_t now) {
         const WorkerInfo* best = nullptr;
         std::pair<bool, size_t> best_rank{};
         for (const auto& [id, w] : workers) {
-          if (held_for.count(id) || !w.draining.empty()) continue;
+          if (held_for.count(id) || !w.Closed().empty()) continue;
           if (std::find(chosen.begin(), chosen.end(), id) != chosen.end()) continue;
           if (!Fit(opt.catalog, plan.req, w.reg, static_cast<int>(w.reg.slots), {}).ever) continue;
           // Room for the host now first, then the soonest free: the fewest training jobs running,
@@ -668,7 +668,7 @@ void CoordinatorCore::Impl::AssignAhead(int64_t now, std::vector<Outgoing>* out)
   }
   std::map<std::string, bool> allowed;  // per job, asked once per round
   for (auto& [wid, w] : workers) {
-    if (!w.draining.empty()) continue;
+    if (!w.Closed().empty()) continue;
     const std::vector<std::pair<std::string, uint32_t>> running(w.running.begin(), w.running.end());
     for (const auto& key : running) {
       if (w.queued.size() >= w.reg.slots) break;

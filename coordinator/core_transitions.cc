@@ -78,7 +78,7 @@ void CoordinatorCore::Impl::KeepWarm(const Trial& t, const std::vector<std::stri
     // Not a worker held for another job's gang: its slot would sit idle, usable by neither.
     auto held = held_for.find(wid);
     if (held != held_for.end() && held->second.job != Lower(j->name)) continue;
-    if (w != workers.end() && w->second.draining.empty()) {
+    if (w != workers.end() && w->second.Closed().empty()) {
       w->second.warm.push_back({Lower(j->name), t.definition_name, until});
     }
   }
@@ -304,6 +304,9 @@ WorkerInfo* CoordinatorCore::Impl::PlaceHost(const HostRequest& req, bool* ever,
     if (f.now && !w.draining.empty()) {
       f.now = false;
       f.why = "worker " + id + " is draining (" + w.draining + ")";
+    } else if (f.now && !w.resting.empty()) {
+      f.now = false;
+      f.why = "worker " + id + " rests (" + w.resting + ")";
     }
     if (auto held = held_for.find(id); f.now && held != held_for.end() && held->second.job != job) {
       // Only what the held host needs is kept: a slot and its GPUs, if they stay free after this.
@@ -344,6 +347,14 @@ void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const HostReques
                                          : "waiting for a free worker that can serve " + what)
                             : "no registered worker can serve " + what + ": " + why;
   if (ever && hosts > 1 && why.find("another multi-host training job") != std::string::npos) reason += ": " + why;
+  if (ever) {  // a worker that would serve it but rests: say which and why
+    for (size_t at = 0; at < why.size();) {
+      const size_t end = std::min(why.find("; worker ", at), why.size());
+      const std::string part = why.substr(at, end - at);
+      if (part.find(" rests (") != std::string::npos) reason += "; " + part;
+      at = end == why.size() ? end : end + 2;
+    }
+  }
   if (!ever && !req.instance_type.empty() && !opt.catalog.Find(req.instance_type)) {
     reason += " (start a worker with --instance-type " + req.instance_type + ")";
   }

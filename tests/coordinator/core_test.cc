@@ -1121,6 +1121,62 @@ TEST_F(CoreTest, AnInfrastructureErrorsRetryIsPlacedOnAnotherWorker) {
   }
 }
 
+// A worker whose training jobs keep ending InfraError (its disk filled after it registered) got
+// every new training job and every retry it had a slot for, burning each job's retries (a fault
+// pass). Three in a row and it rests: nothing new goes there for 60 s, then 120 s if it fails
+// again; a training job that ends otherwise there, or a new registration, makes it whole.
+TEST_F(CoreTest, AWorkerWhoseTrainingJobsKeepFailingOnItsInfrastructureRests) {
+  Register("w1", 1);
+  proto::TuningJobSpec spec = Spec("rest", "Random", 20, 1);
+  spec.training_job_definition->retry_strategy = proto::RetryStrategy{10};
+  auto assigned = [](const std::vector<Outgoing>& out) {
+    std::vector<proto::wire::AssignTrial> v;
+    for (const auto& o : out) {
+      if (const auto* x = std::get_if<proto::wire::AssignTrial>(&o.message)) v.push_back(*x);
+    }
+    return v;
+  };
+  auto fail = [&](const proto::wire::AssignTrial& a) {
+    Started("w1", a);
+    proto::wire::TrialExited x;
+    x.trial = a.trial;
+    x.attempt = a.attempt;
+    x.status = "InfraError";
+    x.secondary_status = "Failed";
+    x.failure_reason = "InternalServerError: no space left on device";
+    return core_->OnMessage("w1", x, now_);
+  };
+  auto later = [&](int64_t ms) {  // time passes; the worker keeps its heartbeats
+    now_ += ms;
+    auto v = assigned(Heartbeat("w1", {}));
+    for (const auto& x : assigned(core_->OnTick(now_))) v.push_back(x);
+    return v;
+  };
+  auto a = assigned(Submit(spec));
+  ASSERT_EQ(a.size(), 1u);
+  auto next = assigned(fail(a[0]));
+  ASSERT_EQ(next.size(), 1u) << "one InfraError: the retry goes where there is a slot";
+  next = assigned(fail(next[0]));
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_TRUE(assigned(fail(next[0])).empty()) << "the third in a row: w1 rests";
+  EXPECT_NE(core_->FindJob("rest")->waiting_reason.find("rests (3 infrastructure errors in a row"), std::string::npos)
+      << core_->FindJob("rest")->waiting_reason;
+  EXPECT_TRUE(later(30'000).empty()) << "still resting";
+  next = later(31'000);
+  ASSERT_EQ(next.size(), 1u) << "back after 60 s";
+  EXPECT_TRUE(assigned(fail(next[0])).empty()) << "one more failure: resting again at once";
+  EXPECT_TRUE(later(61'000).empty()) << "120 s this time";
+  next = later(60'000);
+  ASSERT_EQ(next.size(), 1u);
+  Started("w1", next[0]);
+  Finish("w1", next[0], 0.5);  // a success makes it whole: the next failure does not rest it
+  EXPECT_TRUE(core_->FindJob("rest")->waiting_reason.find("rests") == std::string::npos);
+  auto events = core_->Events("", 0, 1000);
+  int rests = 0;
+  for (const auto& e : *events) rests += e.kind == "WorkerResting";
+  EXPECT_EQ(rests, 2);
+}
+
 // A store whose disk fills up: every write is refused from `full` on (reads still work).
 class FillingStore : public JobStore {
  public:
