@@ -121,11 +121,31 @@ void Dispatcher::Post(std::vector<Outgoing> out) {
   for (auto& o : out) posted_.push_back(std::move(o));
 }
 
+namespace {
+
+// A routing id as people can read it: ZeroMQ gives a peer that set none a binary one starting
+// with a NUL byte, which cut the log line short there (and hid the reason after it).
+std::string PrintableId(const std::string& id) {
+  std::string out;
+  for (unsigned char c : id) {
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    }
+  }
+  return out.empty() ? "(no id)" : out;
+}
+
+}  // namespace
+
 void Dispatcher::Send(const Outgoing& o) {
   if (Status v = proto::wire::Validate(o.message); !v.ok()) {
     // The core built a message its peer would reject: a bug, reported loudly, not sent.
-    Log("dispatcher: internal error: refusing to send an invalid message to worker " + o.worker_id + ": " +
-        v.message());
+    Log("dispatcher: internal error: refusing to send an invalid " + std::string(proto::wire::MsgTypeName(proto::wire::TypeOf(o.message))) +
+        " to worker " + PrintableId(o.worker_id) + ": " + v.message());
     return;
   }
   std::vector<std::string> frames = proto::wire::EncodeFrames(o.message);
@@ -136,7 +156,7 @@ void Dispatcher::Send(const Outgoing& o) {
                          i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
     }
   } catch (const zmq::error_t& e) {
-    Log("dispatcher: cannot send to worker " + o.worker_id + ": " + e.what());
+    Log("dispatcher: cannot send to worker " + PrintableId(o.worker_id) + ": " + e.what());
   }
 }
 
