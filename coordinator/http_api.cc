@@ -103,6 +103,25 @@ Result<std::string> RequiredString(const Json& req, const char* name) {
   return req[name].get<std::string>();
 }
 
+// A required name member: a string of at most `max` characters in SageMaker's name pattern, as
+// SageMaker checks before it looks anything up (a 33-character name was "no tuning job named").
+Result<std::string> RequiredName(const Json& req, const char* name, size_t max) {
+  auto value = RequiredString(req, name);
+  if (!value.ok()) return value;
+  auto refuse = [&](const std::string& constraint) {
+    std::string shown = *value;
+    if (shown.size() > 80) shown = shown.substr(0, 80) + "...";
+    return Status::InvalidArgument("1 validation error detected: Value '" + shown + "' at '" + name +
+                                   "' failed to satisfy constraint: " + constraint);
+  };
+  if (value->size() > max) return refuse("Member must have length less than or equal to " + std::to_string(max));
+  if (!proto::IsHyphenatedName(*value)) {
+    return refuse("Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0," +
+                  std::to_string(max - 1) + "}");
+  }
+  return value;
+}
+
 // An optional string member: `fallback` when absent; a ValidationException when it is not a string
 // or, with `allowed` given, not one of those values (the model's enum).
 Result<std::string> OptionalString(const Json& req, const char* name, const std::string& fallback,
@@ -284,7 +303,7 @@ void DescribedAsSageMakerDoes(Json& def, const std::string& job_metric) {
 
 ApiResponse Describe(Dispatcher& d, const Json& req) {
   if (Status s = CheckMembers(req, {"HyperParameterTuningJobName"}); !s.ok()) return FromStatus(s);
-  auto name = RequiredString(req, "HyperParameterTuningJobName");
+  auto name = RequiredName(req, "HyperParameterTuningJobName", 32);
   if (!name.ok()) return FromStatus(name.status());
   auto r = d.WithCore([&](CoordinatorCore& c) { return c.Describe(*name, d.Now()); });
   if (!r.ok()) return FromStatus(r.status());
@@ -606,7 +625,7 @@ ApiResponse ListTrainingJobs(Dispatcher& d, const Json& req) {
       !s.ok()) {
     return FromStatus(s);
   }
-  auto name = RequiredString(req, "HyperParameterTuningJobName");
+  auto name = RequiredName(req, "HyperParameterTuningJobName", 32);
   if (!name.ok()) return FromStatus(name.status());
   auto page = ReadPage(req, 10, 100);
   if (!page.ok()) return FromStatus(page.status());
@@ -686,7 +705,7 @@ ApiResponse ListTrainingJobs(Dispatcher& d, const Json& req) {
 
 ApiResponse DeleteJob(Dispatcher& d, const Json& req) {
   if (Status s = CheckMembers(req, {"HyperParameterTuningJobName"}); !s.ok()) return FromStatus(s);
-  auto name = RequiredString(req, "HyperParameterTuningJobName");
+  auto name = RequiredName(req, "HyperParameterTuningJobName", 32);
   if (!name.ok()) return FromStatus(name.status());
   Status s = d.WithCore([&](CoordinatorCore& c) { return c.Delete(*name, d.Now()); });
   if (!s.ok()) return FromStatus(s);
@@ -695,7 +714,7 @@ ApiResponse DeleteJob(Dispatcher& d, const Json& req) {
 
 ApiResponse StopJob(Dispatcher& d, const Json& req) {
   if (Status s = CheckMembers(req, {"HyperParameterTuningJobName"}); !s.ok()) return FromStatus(s);
-  auto name = RequiredString(req, "HyperParameterTuningJobName");
+  auto name = RequiredName(req, "HyperParameterTuningJobName", 32);
   if (!name.ok()) return FromStatus(name.status());
   std::vector<Outgoing> out;
   Status s = d.WithCore([&](CoordinatorCore& c) { return c.Stop(*name, d.Now(), &out); });
@@ -706,7 +725,7 @@ ApiResponse StopJob(Dispatcher& d, const Json& req) {
 
 ApiResponse StopTrainingJob(Dispatcher& d, const Json& req) {
   if (Status s = CheckMembers(req, {"TrainingJobName"}); !s.ok()) return FromStatus(s);
-  auto name = RequiredString(req, "TrainingJobName");
+  auto name = RequiredName(req, "TrainingJobName", 63);
   if (!name.ok()) return FromStatus(name.status());
   std::vector<Outgoing> out;
   Status s = d.WithCore([&](CoordinatorCore& c) { return c.StopTrainingJob(*name, d.Now(), &out); });
@@ -740,7 +759,7 @@ std::string DefaultStatusMessage(const std::string& status) {
 
 ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
   if (Status s = CheckMembers(req, {"TrainingJobName"}); !s.ok()) return FromStatus(s);
-  auto name = RequiredString(req, "TrainingJobName");
+  auto name = RequiredName(req, "TrainingJobName", 63);
   if (!name.ok()) return FromStatus(name.status());
   Json out;
   bool found = d.WithCore([&](CoordinatorCore& c) {

@@ -1161,6 +1161,24 @@ class AwsClients(unittest.TestCase):
         self.assertEqual(error_code(cm.exception), "ValidationException")
         self.assertIn("NextToken was issued for SortBy Name", str(cm.exception))
 
+    def test_17_names_are_checked_before_they_are_looked_up(self):
+        # As SageMaker: a name over the length limit or outside the pattern is a
+        # ValidationException, not "no tuning job named" (ResourceNotFound).
+        sm = self.client(parameter_validation=False)
+        for call, member, value, words in (
+                (sm.describe_hyper_parameter_tuning_job, "HyperParameterTuningJobName", "a" * 33,
+                 "length less than or equal to 32"),
+                (sm.stop_hyper_parameter_tuning_job, "HyperParameterTuningJobName", "bad_name",
+                 "regular expression pattern"),
+                (sm.describe_training_job, "TrainingJobName", "t" * 64, "length less than or equal to 63")):
+            with self.assertRaises(botocore.exceptions.ClientError) as cm:
+                call(**{member: value})
+            self.assertEqual(error_code(cm.exception), "ValidationException", str(cm.exception))
+            self.assertIn(words, str(cm.exception))
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="a" * 32)
+        self.assertEqual(error_code(cm.exception), "ResourceNotFound")
+
     def test_99_every_response_was_checked(self):
         checked = self.wire.checked
         for op in ("CreateHyperParameterTuningJob", "DescribeHyperParameterTuningJob", "ListHyperParameterTuningJobs",
