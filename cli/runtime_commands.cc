@@ -17,7 +17,6 @@
 #include <iostream>
 #include <optional>
 #include <random>
-#include <string_view>
 #include <sstream>
 #include <thread>
 
@@ -819,24 +818,12 @@ struct WorkerArgs {
 // process per work directory), so by default it re-attaches what it ran, delivers the reports it
 // kept and resumes the uploads it left (worker/pending_exit.h); different for every other
 // worker, also on machines that share a host name. It was HOST-PID: a restarted worker was a new
-// one, whose predecessor's training jobs were lost with the old id and run again.
+// one, whose predecessor's training jobs were lost with the old id and run again. (The agent
+// writes the file, once it holds the directory: worker/agent.h KeptWorkerId.)
 std::string DefaultWorkerId(const std::string& work_dir) {
-  const fs::path file = fs::path(work_dir) / "worker-id";
-  auto valid = [](const std::string& id) {
-    if (id.empty() || id.size() > 128) return false;
-    for (char c : id) {
-      if (!std::isalnum(static_cast<unsigned char>(c)) && std::string_view("._:@-").find(c) == std::string_view::npos) {
-        return false;
-      }
-    }
-    return true;
-  };
-  if (auto kept = ReadFile(file.string(), 4096); kept.ok()) {
-    std::string id = *kept;
-    while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
-    if (valid(id)) return id;
-    std::fprintf(stderr, "hpo worker: %s does not hold a worker id; making a new one\n", file.c_str());
-  }
+  if (std::string kept = worker::KeptWorkerId(work_dir); !kept.empty()) return kept;
+  const fs::path file = fs::path(work_dir) / worker::kWorkerIdFile;
+  if (fs::exists(file)) std::fprintf(stderr, "hpo worker: %s does not hold a worker id; making a new one\n", file.c_str());
   char host[256] = {0};
   if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "worker");
   std::string id;
@@ -846,14 +833,7 @@ std::string DefaultWorkerId(const std::string& work_dir) {
   std::random_device rd;
   char hex[16];
   std::snprintf(hex, sizeof hex, "%08x", static_cast<unsigned>(rd()));
-  id += std::string("-") + hex;
-  std::error_code ec;
-  fs::create_directories(work_dir, ec);
-  if (Status s = WriteFileAtomically(file.string(), id + "\n"); !s.ok()) {
-    std::fprintf(stderr, "hpo worker: cannot keep the worker id in %s (%s): a restart will be another worker; give --id\n",
-                 file.c_str(), s.message().c_str());
-  }
-  return id;
+  return id + "-" + hex;  // the agent keeps it in the file once it holds the directory
 }
 
 void Worker(const WorkerArgs& a) {

@@ -301,12 +301,9 @@ WorkerInfo* CoordinatorCore::Impl::PlaceHost(const HostRequest& req, bool* ever,
     if (exclude && exclude->count(id)) continue;  // a host of the same gang
     FitResult f = Fit(opt.catalog, req, w.reg, w.free_slots(job, definition), worker_gpus_used[id]);
     *ever = *ever || f.ever;
-    if (f.now && !w.draining.empty()) {
+    if (f.now && !w.Closed().empty()) {
       f.now = false;
-      f.why = "worker " + id + " is draining (" + w.draining + ")";
-    } else if (f.now && !w.resting.empty()) {
-      f.now = false;
-      f.why = "worker " + id + " rests (" + w.resting + ")";
+      f.why = "worker " + id + (w.draining.empty() ? " rests (" : " is draining (") + w.Closed() + ")";
     }
     if (auto held = held_for.find(id); f.now && held != held_for.end() && held->second.job != job) {
       // Only what the held host needs is kept: a slot and its GPUs, if they stay free after this.
@@ -348,11 +345,10 @@ void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const HostReques
                             : "no registered worker can serve " + what + ": " + why;
   if (ever && hosts > 1 && why.find("another multi-host training job") != std::string::npos) reason += ": " + why;
   if (ever) {  // a worker that would serve it but rests: say which and why
-    for (size_t at = 0; at < why.size();) {
-      const size_t end = std::min(why.find("; worker ", at), why.size());
-      const std::string part = why.substr(at, end - at);
-      if (part.find(" rests (") != std::string::npos) reason += "; " + part;
-      at = end == why.size() ? end : end + 2;
+    for (const auto& [id, w] : workers) {
+      if (!w.resting.empty() && Fit(opt.catalog, req, w.reg, static_cast<int>(w.reg.slots), {}).ever) {
+        reason += "; worker " + id + " rests (" + w.resting + ")";
+      }
     }
   }
   if (!ever && !req.instance_type.empty() && !opt.catalog.Find(req.instance_type)) {

@@ -350,9 +350,6 @@ bool TimeFilterPasses(const Json& req, const char* key, int64_t ms, bool after) 
   return after ? Epoch(ms) > t : Epoch(ms) < t;
 }
 
-// ListTags for a tuning job's or one of its training jobs' ARN: the tuning job's Tags (SageMaker
-// gives a tuning job's training jobs its tags). The SDK's Estimator.attach() and
-// tuner.best_estimator() call it every time.
 // The resource an ARN names, for the tag actions: its tuning job (a training job's tags are its
 // tuning job's here) and whether the ARN was a training job's; nullopt when neither is known.
 struct TaggedResource {
@@ -377,6 +374,9 @@ ApiResponse UnknownArn(const std::string& arn) {
                       " (hpo keeps tags for those only)");
 }
 
+// ListTags for a tuning job's or one of its training jobs' ARN: the tuning job's Tags (SageMaker
+// gives a tuning job's training jobs its tags). The SDK's Estimator.attach() and
+// tuner.best_estimator() call it every time.
 ApiResponse ListTags(Dispatcher& d, const Json& req) {
   if (Status s = CheckMembers(req, {"ResourceArn", "MaxResults", "NextToken"}); !s.ok()) return FromStatus(s);
   auto arn = RequiredString(req, "ResourceArn");
@@ -385,9 +385,8 @@ ApiResponse ListTags(Dispatcher& d, const Json& req) {
   if (!page.ok()) return FromStatus(page.status());
   const auto found = d.WithCore([&](CoordinatorCore& c) { return FindTagged(c, *arn); });
   if (!found) return UnknownArn(*arn);
-  const std::vector<proto::Tag>* tags = &found->tags;
   std::vector<Json> rows;  // in key order (keys are unique), for paging
-  for (const auto& t : *tags) rows.push_back({{"Key", t.key.value_or("")}, {"Value", t.value.value_or("")}});
+  for (const auto& t : found->tags) rows.push_back({{"Key", t.key.value_or("")}, {"Value", t.value.value_or("")}});
   std::sort(rows.begin(), rows.end(), [](const Json& a, const Json& b) { return a["Key"] < b["Key"]; });
   return Ok(Paginate<Json>(
       rows, *page, false, "Tags", [](const Json& row) { return SortKey{0, row["Key"].get<std::string>(), ""}; },

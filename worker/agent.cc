@@ -7,7 +7,10 @@
 #include "common/file_util.h"
 #include "worker/orphans.h"
 
+#include <algorithm>
+#include <cctype>
 #include <stdexcept>
+#include <string_view>
 
 namespace hpo::worker {
 
@@ -190,27 +193,33 @@ void WorkerAgent::Impl::OpenJournal() {
   }
 }
 
+std::string KeptWorkerId(const std::string& work_dir) {
+  auto kept = ReadFile((fs::path(work_dir) / kWorkerIdFile).string(), 4096);
+  if (!kept.ok()) return "";
+  std::string id = *kept;
+  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+  const bool valid = !id.empty() && id.size() <= 128 && std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("._:@-").find(c) != std::string_view::npos;
+  });
+  return valid ? id : "";
+}
+
 void WorkerAgent::Impl::NoteWorkerId() {
-  const fs::path file = fs::path(opt.work_dir) / agent_detail::kWorkerIdFile;
-  auto kept = ReadFile(file.string(), 4096);
-  std::string before = kept.ok() ? *kept : "";
-  while (!before.empty() && (before.back() == '\n' || before.back() == ' ')) before.pop_back();
+  const std::string before = KeptWorkerId(opt.work_dir);
   if (before == opt.worker_id) return;
-  size_t left = 0;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(fs::path(opt.work_dir) / "outbox", ec)) {
-    std::error_code size_ec;
-    left += e.path().extension() == ".log" && e.file_size(size_ec) > 0 ? 1 : 0;
-  }
-  if (!before.empty() && left > 0) {
-    Log("worker: " + opt.work_dir + " was worker " + before + "'s, which left the reports of " + std::to_string(left) +
-        " training job attempt(s) undelivered; as " + opt.worker_id +
+  std::set<Key> left;  // attempts whose reports the journal holds for delivery (OpenJournal)
+  for (const auto& p : outbox) left.insert(p.key);
+  if (!before.empty() && !left.empty()) {
+    Log("worker: " + opt.work_dir + " was worker " + before + "'s, which left the reports of " +
+        std::to_string(left.size()) + " training job attempt(s) undelivered; as " + opt.worker_id +
         " this worker cannot deliver them (the coordinator refuses them, and those training jobs run again or fail). "
         "To deliver them, stop this worker and start it once with --id " + before);
     return;
   }
-  if (Status s = WriteFileAtomically(file.string(), opt.worker_id + "\n"); !s.ok()) {
-    Log("worker: cannot note this worker's id in " + file.string() + ": " + s.message());
+  const std::string file = (fs::path(opt.work_dir) / kWorkerIdFile).string();
+  if (Status s = WriteFileAtomically(file, opt.worker_id + "\n"); !s.ok()) {
+    Log("worker: cannot keep this worker's id in " + file + " (" + s.message() +
+        "): restarted without --id, it will be another worker; give --id");
   }
 }
 
@@ -253,8 +262,13 @@ void WorkerAgent::Impl::ResumePendingExits(const std::vector<std::pair<Key, fs::
     if (!read->has_value()) continue;
     PendingExit p = std::move(**read);
     const Key key{p.exit.trial, p.exit.attempt};
-    bool journaled = false;  // its exit report is in the journal already (a crash right after)
-    for (const auto& o : outbox) journaled |= o.key == key && o.type == proto::wire::MsgType::kTrialExited;
+    bool journaled = false;     // its exit report is in the journal already (a crash right after)
+    uint64_t journaled_seq = 0;  // the last metric batch the journal has
+    for (const auto& o : outbox) {
+      if (o.key != key) continue;
+      journaled |= o.type == proto::wire::MsgType::kTrialExited;
+      if (o.type == proto::wire::MsgType::kMetricPoints) journaled_seq = std::max(journaled_seq, o.seq);
+    }
     if (!resume || journaled || key != dir_key || runs.count(key) || (!p.artifacts && p.checkpoint_uri.empty())) {
       RemovePendingExit(dir);
       continue;
@@ -263,10 +277,6 @@ void WorkerAgent::Impl::ResumePendingExits(const std::vector<std::pair<Key, fs::
     // process died in a write, the disk filled) lost the last batches: the report follows the
     // last one the journal still has, or the coordinator would wait for the lost ones forever.
     // Their values are not lost for the objective: the report carries the final metrics.
-    uint64_t journaled_seq = 0;
-    for (const auto& o : outbox) {
-      if (o.key == key && o.type == proto::wire::MsgType::kMetricPoints) journaled_seq = std::max(journaled_seq, o.seq);
-    }
     if (p.exit.seq > journaled_seq) {
       Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": its journal ends at metric batch " +
           std::to_string(journaled_seq) + " of " + std::to_string(p.exit.seq) +
@@ -612,7 +622,6 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
     return Status::InvalidArgument("the work directory " + lock.status().message() +
                                       "; give each worker on a machine its own --work-dir");
   }
-  NoteWorkerId();
   // Daemons a training program leaves behind become this process's children (worker/orphans.h).
   if (Status s = BecomeSubreaper(); !s.ok()) Log("worker: " + s.message() + "; daemons of training jobs may outlive them");
   StartNoticePoller();
@@ -628,6 +637,7 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
         owner_tag + " left running");
   }
   OpenJournal();
+  NoteWorkerId();
   {
     const auto left = LeftAttemptDirs();
     ResumePendingExits(left);

@@ -201,6 +201,13 @@ class WorkerAgent {
   std::unique_ptr<Impl> impl_;
 };
 
+// WORK_DIR/worker-id: the id of the worker that last ran on a work directory. The agent writes
+// it once it holds the directory's lock; `hpo worker` without --id starts as it.
+inline constexpr const char* kWorkerIdFile = "worker-id";
+// The id kept there, or "" when there is none or it is not a worker id (letters, digits and
+// ._:@-, at most 128).
+std::string KeptWorkerId(const std::string& work_dir);
+
 // The number of CPUs and MiB of memory of this machine.
 uint32_t DetectCpus();
 uint64_t DetectMemoryMb();

@@ -139,10 +139,6 @@ struct Pending {
 // one succeeds: the directory may hold the only copy, and ReleaseTrials does not remove it.
 inline constexpr const char* kUnsyncedMarker = ".unsynced";
 
-// WORK_DIR/worker-id: the id of the worker that last used the directory (also read by `hpo
-// worker` without --id).
-inline constexpr const char* kWorkerIdFile = "worker-id";
-
 // Output lines in flight: an attempt has at most this many LogLines batches unacknowledged; its
 // further lines wait in its LogWindow, which holds at most the newest kLogTailLines past the
 // head, and at most kLogTailBytes of them. A program printing 300 MB as fast as it could took
@@ -514,8 +510,9 @@ struct WorkerAgent::Impl {
   void StopPipes(Run& r);
 
   // Keeps this worker's id in WORK_DIR/worker-id (what `hpo worker` without --id starts as), once
-  // the directory is locked; warns instead when another id's undelivered reports are there (they
-  // are refused under this id: the message names the id that delivers them).
+  // the directory is locked and the journal read; warns instead when the journal holds another
+  // id's undelivered reports (they are refused under this id: the message names the id that
+  // delivers them).
   void NoteWorkerId();
 
   // Sends the trial's buffered points and output lines, in batches. Output lines wait while

@@ -119,13 +119,15 @@ void WorkerAgent::Impl::StopPipes(Run& r) {
 void WorkerAgent::Impl::Flush(const Key& key, Run& r, bool all) {
   std::vector<proto::wire::MetricPoint> pts;
   std::vector<LogWindow::Batch> batches;
-  size_t in_flight = 0;
-  if (!all) {
-    for (const Pending& p : outbox) in_flight += p.type == proto::wire::MsgType::kLogLines && p.key == key;
-  }
   {
     std::lock_guard<std::mutex> lock(r.mu);
     pts.swap(r.points);
+    // The batches in flight are counted only when lines wait (this runs every flush_ms per
+    // attempt; the outbox is the loop thread's, as is this).
+    size_t in_flight = 0;
+    if (!all && !r.log.empty()) {
+      for (const Pending& p : outbox) in_flight += p.type == proto::wire::MsgType::kLogLines && p.key == key;
+    }
     while (!r.log.empty() && (all || in_flight + batches.size() < agent_detail::kLogBatchesInFlight)) {
       batches.push_back(r.log.Take(2000, size_t{1} << 20));
     }
