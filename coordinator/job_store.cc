@@ -430,9 +430,13 @@ Status SqliteJobStore::DeleteTrial(const std::string& name) {
 }
 
 Result<std::vector<EventRow>> SqliteJobStore::LoadEvents(const std::string& job, int64_t after_id, size_t limit) {
+  // A job's history starts after the JobDeleted event of an earlier job of the same name, unless
+  // that event is the name's last (the job is deleted and not re-created: its own history).
   Stmt s(db_,
          "SELECT id, ts_ms, kind, job, trial, message FROM events WHERE (?1 = '' OR job = ?1 COLLATE NOCASE) "
-         "AND id > ?2 ORDER BY id LIMIT ?3");
+         "AND id > max(?2, CASE WHEN ?1 = '' THEN 0 ELSE (SELECT coalesce(max(id), 0) FROM events "
+         "WHERE job = ?1 COLLATE NOCASE AND kind = 'JobDeleted' AND id < (SELECT max(id) FROM events "
+         "WHERE job = ?1 COLLATE NOCASE)) END) ORDER BY id LIMIT ?3");
   if (!s.ok()) return s.Error("preparing event read");
   s.Bind(1, job).Bind(2, after_id).Bind(3, static_cast<int64_t>(limit));
   std::vector<EventRow> out;

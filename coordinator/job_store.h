@@ -128,7 +128,8 @@ class JobStore {
   // never ran, withdrawn when its tuning job ended first). No such training job: Ok.
   virtual Status DeleteTrial(const std::string& name) = 0;
   // Up to `limit` events with id > after_id, oldest first: every event when `job` is empty, else
-  // that tuning job's (name matched case-insensitively).
+  // that tuning job's (name matched case-insensitively). A name used again after a deletion has
+  // the newest job's events only; a deleted job not re-created, its own up to its JobDeleted.
   virtual Result<std::vector<EventRow>> LoadEvents(const std::string& job, int64_t after_id, size_t limit) = 0;
 };
 

@@ -941,6 +941,26 @@ TEST_F(CoreTest, EventsTellAJobsHistoryInOrderAndOutliveItsDeletion) {
   ASSERT_EQ(after->size(), 1u);
   EXPECT_EQ(after->front().kind, "JobDeleted");
   EXPECT_TRUE(core_->Events("hist", after->back().id, 10).ok()) << "nothing new is not an error";
+  auto deleted = core_->Events("hist", 0, 1000);
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ(deleted->size(), all->size() + 1) << "a deleted job's own history, up to its deletion";
+
+  // The name used again: its history is the new job's, not the deleted one's.
+  auto b = Only<proto::wire::AssignTrial>(Submit(Spec("Hist", "Random", 1, 1)));
+  ASSERT_EQ(b.size(), 1u);
+  auto reborn = core_->Events("hist", 0, 1000);
+  ASSERT_TRUE(reborn.ok());
+  ASSERT_FALSE(reborn->empty());
+  EXPECT_EQ(reborn->front().kind, "JobCreated");
+  EXPECT_GT(reborn->front().id, after->front().id);
+  for (const EventRow& e : *reborn) EXPECT_NE(e.kind, "JobDeleted");
+  // Deleted again: the second job's history, still without the first's.
+  Finish("w1", b[0], 0.75);
+  ASSERT_TRUE(core_->Delete("Hist", now_).ok());
+  auto second = core_->Events("hist", 0, 1000);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->front().id, reborn->front().id);
+  EXPECT_EQ(second->back().kind, "JobDeleted");
 }
 
 
