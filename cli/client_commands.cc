@@ -131,7 +131,7 @@ Json Call(const std::string& url, const std::string& action, const Json& body) {
   if (res->status != 200) {
     std::string type = j.is_object() ? j.value("__type", "Error") : "Error";
     std::string msg = j.is_object() ? j.value("message", res->body) : res->body;
-    Fail(type == "ValidationException" ? 2 : 1, type + ": " + msg);
+    Fail(type == "ValidationException" || type == "SerializationException" ? 2 : 1, type + ": " + msg);
   }
   return j;
 }
@@ -181,7 +181,9 @@ class RemoteSource : public coordinator::dashboard::Source {
     const std::string type = j.is_object() ? j.value("__type", "Error") : "HTTP " + std::to_string(res->status);
     const std::string message = j.is_object() ? j.value("message", res->body) : res->body.substr(0, 300);
     if (type == "ResourceNotFound") return Status::NotFound(message);
-    if (type == "ValidationException") return Status::InvalidArgument(type + ": " + message);
+    if (type == "ValidationException" || type == "SerializationException") {
+      return Status::InvalidArgument(type + ": " + message);
+    }
     std::string hint;
     if (res->status == 403) hint = " (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile the coordinator accepts)";
     return Status::FailedPrecondition(type + ": " + message + hint);
@@ -573,7 +575,7 @@ void AddClientCommands(CLI::App& app) {
         Json j = Json::parse(res->body, nullptr, false);
         if (res->status != 200 || !j.is_object()) {
           const std::string type = j.is_object() ? j.value("__type", "Error") : "Error";
-          Fail(type == "ValidationException" ? 2 : 1,
+          Fail(type == "ValidationException" || type == "SerializationException" ? 2 : 1,
                j.is_object() ? type + ": " + j.value("message", res->body) : res->body);
         }
         return j["events"];

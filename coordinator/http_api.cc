@@ -76,26 +76,46 @@ bool Cursor(const httplib::Request& req, httplib::Response& res, int64_t* after,
 
 double Epoch(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 
-// Reads the request members this action allows; anything else is a ValidationException naming it.
-Status CheckMembers(const Json& req, std::initializer_list<const char*> allowed) {
-  if (!req.is_object()) return Status::InvalidArgument("the request body must be a JSON object");
+// A request member and the JSON type SageMaker's model gives it.
+enum class JsonType { kString, kInteger, kTimestamp, kList };
+using enum JsonType;
+struct Member {
+  const char* name;
+  JsonType type;
+};
+
+// Reads the request members this action allows: another member is a ValidationException naming
+// it; a member of the wrong JSON type (null is absent) a SerializationException naming it and
+// what it got, as SageMaker's deserializer answers before any rule is checked. nullopt when the
+// request may go on.
+std::optional<ApiResponse> CheckMembers(const Json& req, std::initializer_list<Member> allowed) {
+  if (!req.is_object()) return AwsError(400, "SerializationException", "the request body must be a JSON object");
   for (auto it = req.begin(); it != req.end(); ++it) {
-    bool ok = false;
-    for (const char* a : allowed) ok = ok || it.key() == a;
-    if (!ok) return Status::InvalidArgument("unknown member " + it.key() + " in this request");
+    const Member* m = nullptr;
+    for (const Member& a : allowed) {
+      if (it.key() == a.name) m = &a;
+    }
+    if (!m) return AwsError(400, "ValidationException", "unknown member " + it.key() + " in this request");
+    const Json& v = it.value();
+    const char* want = nullptr;
+    switch (m->type) {
+      case JsonType::kString: want = v.is_string() ? nullptr : "a string"; break;
+      case JsonType::kInteger: want = v.is_number_integer() ? nullptr : "an integer"; break;
+      case JsonType::kTimestamp: want = v.is_number() ? nullptr : "a timestamp in epoch seconds"; break;
+      case JsonType::kList: want = v.is_array() ? nullptr : "a list"; break;
+    }
+    if (!want || v.is_null()) continue;
+    std::string got = v.dump();
+    if (got.size() > 64) got = got.substr(0, 64) + "...";
+    return AwsError(400, "SerializationException",
+                    std::string("member ") + m->name + " must be " + want + "; got " + got);
   }
-  return Status::Ok();
+  return std::nullopt;
 }
 
+// A required string member (its type checked by CheckMembers): ValidationException when absent,
+// null or empty.
 Result<std::string> RequiredString(const Json& req, const char* name) {
-  if (req.contains(name) && !req[name].is_string() && !req[name].is_null()) {
-    // SageMaker answers a JSON type it cannot read as a string with a SerializationException; a
-    // ValidationException that names the member and what it got says as much.
-    std::string got = Dump(req[name]);
-    if (got.size() > 64) got = got.substr(0, 64) + "...";
-    return Status::InvalidArgument(std::string("1 validation error detected: Value at '") + name +
-                                   "' failed to satisfy constraint: Member must be a string; got " + got);
-  }
   if (!req.contains(name) || !req[name].is_string() || req[name].get<std::string>().empty()) {
     return Status::InvalidArgument(std::string("1 validation error detected: Value at '") + name +
                                    "' failed to satisfy constraint: Member must not be null");
@@ -271,7 +291,15 @@ Result<bool> Descending(const Json& req) {
 ApiResponse Create(Dispatcher& d, const Json& req) {
   proto::FieldErrors errs;
   auto spec = proto::DecodeCreateRequest(proto::TextTree{req, false}, &errs);
-  if (!spec.ok()) return AwsError(400, "ValidationException", spec.status().message());
+  if (!spec.ok()) {
+    // A value of the wrong JSON type is refused before any rule, as SageMaker's deserializer does.
+    proto::FieldErrors types;
+    for (const proto::FieldError& e : errs) {
+      if (e.type) types.push_back(e);
+    }
+    if (!types.empty()) return AwsError(400, "SerializationException", proto::JoinErrors(types));
+    return AwsError(400, "ValidationException", spec.status().message());
+  }
   std::vector<Outgoing> out;
   auto arn = d.WithCore([&](CoordinatorCore& c) { return c.Submit(*spec, proto::Spelling::kApi, d.Now(), &out); });
   if (!arn.ok()) return FromStatus(arn.status());
@@ -302,7 +330,7 @@ void DescribedAsSageMakerDoes(Json& def, const std::string& job_metric) {
 }
 
 ApiResponse Describe(Dispatcher& d, const Json& req) {
-  if (Status s = CheckMembers(req, {"HyperParameterTuningJobName"}); !s.ok()) return FromStatus(s);
+  if (auto bad = CheckMembers(req, {{"HyperParameterTuningJobName", kString}})) return *bad;
   auto name = RequiredName(req, "HyperParameterTuningJobName", 32);
   if (!name.ok()) return FromStatus(name.status());
   auto r = d.WithCore([&](CoordinatorCore& c) { return c.Describe(*name, d.Now()); });
@@ -378,7 +406,8 @@ ApiResponse UnknownArn(const std::string& arn) {
 // gives a tuning job's training jobs its tags). The SDK's Estimator.attach() and
 // tuner.best_estimator() call it every time.
 ApiResponse ListTags(Dispatcher& d, const Json& req) {
-  if (Status s = CheckMembers(req, {"ResourceArn", "MaxResults", "NextToken"}); !s.ok()) return FromStatus(s);
+  if (auto bad = CheckMembers(req, {{"ResourceArn", kString}, {"MaxResults", kInteger}, {"NextToken", kString}}))
+    return *bad;
   auto arn = RequiredString(req, "ResourceArn");
   if (!arn.ok()) return FromStatus(arn.status());
   auto page = ReadPage(req, 50, 100);
@@ -421,7 +450,7 @@ ApiResponse ChangeTags(Dispatcher& d, const std::string& arn, const std::functio
 }
 
 ApiResponse AddTags(Dispatcher& d, const Json& req) {
-  if (Status s = CheckMembers(req, {"ResourceArn", "Tags"}); !s.ok()) return FromStatus(s);
+  if (auto bad = CheckMembers(req, {{"ResourceArn", kString}, {"Tags", kList}})) return *bad;
   auto arn = RequiredString(req, "ResourceArn");
   if (!arn.ok()) return FromStatus(arn.status());
   if (!req.contains("Tags") || !req["Tags"].is_array()) {
@@ -458,7 +487,7 @@ ApiResponse AddTags(Dispatcher& d, const Json& req) {
 }
 
 ApiResponse DeleteTags(Dispatcher& d, const Json& req) {
-  if (Status s = CheckMembers(req, {"ResourceArn", "TagKeys"}); !s.ok()) return FromStatus(s);
+  if (auto bad = CheckMembers(req, {{"ResourceArn", kString}, {"TagKeys", kList}})) return *bad;
   auto arn = RequiredString(req, "ResourceArn");
   if (!arn.ok()) return FromStatus(arn.status());
   const Json* keys = req.contains("TagKeys") ? &req["TagKeys"] : nullptr;
@@ -479,11 +508,12 @@ ApiResponse DeleteTags(Dispatcher& d, const Json& req) {
 }
 
 ApiResponse ListJobs(Dispatcher& d, const Json& req) {
-  if (Status s = CheckMembers(req, {"NextToken", "MaxResults", "SortBy", "SortOrder", "NameContains",
-                                    "CreationTimeAfter", "CreationTimeBefore", "LastModifiedTimeAfter",
-                                    "LastModifiedTimeBefore", "StatusEquals"});
-      !s.ok()) {
-    return FromStatus(s);
+  if (auto bad = CheckMembers(req, {{"NextToken", kString}, {"MaxResults", kInteger}, {"SortBy", kString},
+                                    {"SortOrder", kString}, {"NameContains", kString},
+                                    {"CreationTimeAfter", kTimestamp}, {"CreationTimeBefore", kTimestamp},
+                                    {"LastModifiedTimeAfter", kTimestamp}, {"LastModifiedTimeBefore", kTimestamp},
+                                    {"StatusEquals", kString}})) {
+    return *bad;
   }
   auto page = ReadPage(req, 10, 100);
   if (!page.ok()) return FromStatus(page.status());
@@ -550,11 +580,12 @@ ApiResponse ListJobs(Dispatcher& d, const Json& req) {
 // SageMaker's TrainingJobSummary rows; boto3 scripts find a tuning job's training jobs with
 // NameContains. Name and Status sort by those (then the name), CreationTime by time then name.
 ApiResponse ListAllTrainingJobs(Dispatcher& d, const Json& req) {
-  if (Status s = CheckMembers(req, {"NextToken", "MaxResults", "CreationTimeAfter", "CreationTimeBefore",
-                                    "LastModifiedTimeAfter", "LastModifiedTimeBefore", "NameContains", "StatusEquals",
-                                    "SortBy", "SortOrder", "WarmPoolStatusEquals"});
-      !s.ok()) {
-    return FromStatus(s);
+  if (auto bad = CheckMembers(req, {{"NextToken", kString}, {"MaxResults", kInteger},
+                                    {"CreationTimeAfter", kTimestamp}, {"CreationTimeBefore", kTimestamp},
+                                    {"LastModifiedTimeAfter", kTimestamp}, {"LastModifiedTimeBefore", kTimestamp},
+                                    {"NameContains", kString}, {"StatusEquals", kString}, {"SortBy", kString},
+                                    {"SortOrder", kString}, {"WarmPoolStatusEquals", kString}})) {
+    return *bad;
   }
   if (req.contains("WarmPoolStatusEquals")) {
     return AwsError(400, "ValidationException",
@@ -619,10 +650,10 @@ ApiResponse ListAllTrainingJobs(Dispatcher& d, const Json& req) {
 }
 
 ApiResponse ListTrainingJobs(Dispatcher& d, const Json& req) {
-  if (Status s = CheckMembers(req, {"HyperParameterTuningJobName", "NextToken", "MaxResults", "StatusEquals",
-                                    "SortBy", "SortOrder"});
-      !s.ok()) {
-    return FromStatus(s);
+  if (auto bad = CheckMembers(req, {{"HyperParameterTuningJobName", kString}, {"NextToken", kString},
+                                    {"MaxResults", kInteger}, {"StatusEquals", kString}, {"SortBy", kString},
+                                    {"SortOrder", kString}})) {
+    return *bad;
   }
   auto name = RequiredName(req, "HyperParameterTuningJobName", 32);
   if (!name.ok()) return FromStatus(name.status());
@@ -703,7 +734,7 @@ ApiResponse ListTrainingJobs(Dispatcher& d, const Json& req) {
 }
 
 ApiResponse DeleteJob(Dispatcher& d, const Json& req) {
-  if (Status s = CheckMembers(req, {"HyperParameterTuningJobName"}); !s.ok()) return FromStatus(s);
+  if (auto bad = CheckMembers(req, {{"HyperParameterTuningJobName", kString}})) return *bad;
   auto name = RequiredName(req, "HyperParameterTuningJobName", 32);
   if (!name.ok()) return FromStatus(name.status());
   Status s = d.WithCore([&](CoordinatorCore& c) { return c.Delete(*name, d.Now()); });
@@ -712,7 +743,7 @@ ApiResponse DeleteJob(Dispatcher& d, const Json& req) {
 }
 
 ApiResponse StopJob(Dispatcher& d, const Json& req) {
-  if (Status s = CheckMembers(req, {"HyperParameterTuningJobName"}); !s.ok()) return FromStatus(s);
+  if (auto bad = CheckMembers(req, {{"HyperParameterTuningJobName", kString}})) return *bad;
   auto name = RequiredName(req, "HyperParameterTuningJobName", 32);
   if (!name.ok()) return FromStatus(name.status());
   std::vector<Outgoing> out;
@@ -723,7 +754,7 @@ ApiResponse StopJob(Dispatcher& d, const Json& req) {
 }
 
 ApiResponse StopTrainingJob(Dispatcher& d, const Json& req) {
-  if (Status s = CheckMembers(req, {"TrainingJobName"}); !s.ok()) return FromStatus(s);
+  if (auto bad = CheckMembers(req, {{"TrainingJobName", kString}})) return *bad;
   auto name = RequiredName(req, "TrainingJobName", 63);
   if (!name.ok()) return FromStatus(name.status());
   std::vector<Outgoing> out;
@@ -757,7 +788,7 @@ std::string DefaultStatusMessage(const std::string& status) {
 }
 
 ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
-  if (Status s = CheckMembers(req, {"TrainingJobName"}); !s.ok()) return FromStatus(s);
+  if (auto bad = CheckMembers(req, {{"TrainingJobName", kString}})) return *bad;
   auto name = RequiredName(req, "TrainingJobName", 63);
   if (!name.ok()) return FromStatus(name.status());
   Json out;

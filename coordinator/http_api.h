@@ -9,7 +9,9 @@
 //   DeleteHyperParameterTuningJob (an ended job only; CoordinatorCore::Delete), DescribeTrainingJob,
 //   StopTrainingJob (one training job of a tuning job; CoordinatorCore::StopTrainingJob).
 // Errors are AWS JSON errors: status 400 with `{"__type": "ValidationException", "message": ...}`
-// (ResourceNotFound, ResourceInUse, ResourceLimitExceeded likewise); an unknown action is
+// (ResourceNotFound, ResourceInUse, ResourceLimitExceeded likewise); a body that is not JSON, or a
+// member of the wrong JSON type (a string for MaxResults), is `SerializationException` naming it,
+// before any rule is checked, as SageMaker's deserializer answers; an unknown action is
 // `UnknownOperationException`.
 //
 // What SageMaker has no action for lives under /hpo/v1/:

@@ -76,6 +76,10 @@ struct Ctx {
   void Error(const std::string& path, std::string message) const {
     errors->push_back({path, std::move(message)});
   }
+  // A value of the wrong JSON type (FieldError::type).
+  void TypeError(const std::string& path, std::string message) const {
+    errors->push_back({path, std::move(message), false, !text_scalars});
+  }
 };
 
 std::string Join(const std::string& path, const std::string& name) {
@@ -88,10 +92,10 @@ void Decode(const Json& j, std::string& out, const Ctx& c, const std::string& pa
   if (j.is_string()) {
     out = j.get<std::string>();
   } else if (j.is_number() || j.is_boolean()) {
-    c.Error(path, std::string("expected a string, got ") + TypeName(j) + " " + j.dump() +
+    c.TypeError(path, std::string("expected a string, got ") + TypeName(j) + " " + j.dump() +
                       "; write it in quotes: \"" + j.dump() + "\"");
   } else {
-    c.Error(path, std::string("expected a string, got ") + TypeName(j));
+    c.TypeError(path, std::string("expected a string, got ") + TypeName(j));
   }
 }
 
@@ -135,7 +139,7 @@ void Decode(const Json& j, int64_t& out, const Ctx& c, const std::string& path) 
     c.Error(path, "integer " + j.dump() + " is too large");
     return;
   }
-  c.Error(path, std::string("expected an integer, got ") + TypeName(j) +
+  c.TypeError(path, std::string("expected an integer, got ") + TypeName(j) +
                     (j.is_primitive() && !j.is_null() ? " " + j.dump() : ""));
 }
 
@@ -155,7 +159,7 @@ void Decode(const Json& j, double& out, const Ctx& c, const std::string& path) {
     c.Error(path, "expected a number, got \"" + s + "\"");
     return;
   }
-  c.Error(path, std::string("expected a number, got ") + TypeName(j));
+  c.TypeError(path, std::string("expected a number, got ") + TypeName(j));
 }
 
 void Decode(const Json& j, bool& out, const Ctx& c, const std::string& path) {
@@ -170,7 +174,7 @@ void Decode(const Json& j, bool& out, const Ctx& c, const std::string& path) {
     c.Error(path, "expected true or false, got \"" + s + "\"");
     return;
   }
-  c.Error(path, std::string("expected true or false, got ") + TypeName(j));
+  c.TypeError(path, std::string("expected true or false, got ") + TypeName(j));
 }
 
 void Decode(const Json& j, Timestamp& out, const Ctx& c, const std::string& path) {
@@ -202,13 +206,13 @@ void Decode(const Json& j, Timestamp& out, const Ctx& c, const std::string& path
     c.Error(path, t.status().message());
     return;
   }
-  c.Error(path, std::string("expected a timestamp, got ") + TypeName(j));
+  c.TypeError(path, std::string("expected a timestamp, got ") + TypeName(j));
 }
 
 void Decode(const Json& j, StringMap& out, const Ctx& c, const std::string& path) {
   if (j.is_null()) return;  // as for a list: no map at all
   if (!j.is_object()) {
-    c.Error(path, std::string("expected a map of strings, got ") + TypeName(j));
+    c.TypeError(path, std::string("expected a map of strings, got ") + TypeName(j));
     return;
   }
   for (auto it = j.begin(); it != j.end(); ++it) {
@@ -231,7 +235,7 @@ void Decode(const Json& j, std::vector<T>& out, const Ctx& c, const std::string&
   // Kubernetes API server drops such a member too.
   if (j.is_null()) return;
   if (!j.is_array()) {
-    c.Error(path, std::string("expected a list, got ") + TypeName(j));
+    c.TypeError(path, std::string("expected a list, got ") + TypeName(j));
     return;
   }
   // A list SageMaker requires to be non-empty when given (botocore: min 1) whose empty form the
@@ -322,7 +326,7 @@ void UnknownField(const std::string& key, const Ctx& c, const std::string& path)
 template <class T, class>
 void Decode(const Json& j, T& out, const Ctx& c, const std::string& path) {
   if (!j.is_object()) {
-    c.Error(path, std::string("expected an object, got ") + TypeName(j));
+    c.TypeError(path, std::string("expected an object, got ") + TypeName(j));
     return;
   }
   constexpr auto fields = schema::Schema<T>::Fields();
@@ -426,7 +430,7 @@ Result<T> Finish(T value, FieldErrors& errs, FieldErrors* out) {
 // Splits `in` between the spec's and the status's fields (Describe response, flat).
 void DecodeFlat(const Json& j, DescribeTuningJobResponse& out, const Ctx& c) {
   if (!j.is_object()) {
-    c.Error("", std::string("expected an object, got ") + TypeName(j));
+    c.TypeError("", std::string("expected an object, got ") + TypeName(j));
     return;
   }
   Json spec_part = Json::object(), status_part = Json::object();

@@ -43,6 +43,10 @@ struct FieldError {
   // parallel training jobs, training jobs per tuning job): SageMaker answers such a request with
   // ResourceLimitExceeded, not ValidationException.
   bool quota = false;
+  // The value is of a JSON type the field cannot hold (a string for an integer, an object for a
+  // list), in a document whose scalars are typed (JSON, not YAML): SageMaker's deserializer
+  // refuses such a request with SerializationException before any rule is checked.
+  bool type = false;
   std::string ToString() const { return path.empty() ? message : path + ": " + message; }
   bool operator==(const FieldError&) const = default;
 };

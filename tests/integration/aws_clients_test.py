@@ -832,8 +832,8 @@ class AwsClients(unittest.TestCase):
         raises("ValidationException", lambda: sm.list_training_jobs_for_hyper_parameter_tuning_job(
             HyperParameterTuningJobName=MAIN, StatusEquals="Bogus"), modeled=False)
 
-        # With botocore's validation off, wrongly typed members reach the coordinator: still a
-        # ValidationException, never a 500.
+        # With botocore's validation off, wrongly typed members reach the coordinator: a
+        # SerializationException naming the member, as SageMaker's deserializer answers, never a 500.
         loose = self.client(parameter_validation=False)
         Wire(loose, check_requests=False)  # the wrongly typed request is the point; its answer is checked
         for op, kw in (("list_hyper_parameter_tuning_jobs", {"SortBy": 7}),
@@ -853,7 +853,8 @@ class AwsClients(unittest.TestCase):
             with self.subTest(op=op, request=kw):
                 with self.assertRaises(botocore.exceptions.ClientError) as cm:
                     getattr(loose, op)(**kw)
-                self.assertEqual(error_code(cm.exception), "ValidationException", cm.exception.response)
+                self.assertEqual(error_code(cm.exception), "SerializationException", cm.exception.response)
+                self.assertRegex(cm.exception.response["Error"]["Message"], "must be|expected")
 
         # Below botocore (whose serializer would refuse these): raw AWS JSON 1.1 requests.
         for action, body in (("ListHyperParameterTuningJobs", {"CreationTimeAfter": "yesterday"}),
@@ -867,7 +868,7 @@ class AwsClients(unittest.TestCase):
                     urllib.request.urlopen(req, timeout=10)
                 self.assertEqual(cm.exception.code, 400)
                 self.assertTrue(cm.exception.headers.get("Content-Type", "").startswith("application/x-amz-json-1.1"))
-                self.assertEqual(json.loads(cm.exception.read())["__type"], "ValidationException")
+                self.assertEqual(json.loads(cm.exception.read())["__type"], "SerializationException")
 
         after = len(self.sm.list_hyper_parameter_tuning_jobs(MaxResults=100)["HyperParameterTuningJobSummaries"])
         self.assertEqual(after, listed, "refused requests changed nothing")

@@ -1162,9 +1162,24 @@ TEST_F(Cluster, BadRequestsGetAwsErrorsAndChangeNothing) {
   EXPECT_EQ(missing["__type"], "ResourceNotFound");
   Json unknown = Call("DeleteEverything", Json::object(), 400);
   EXPECT_EQ(unknown["__type"], "UnknownOperationException");
-  // A member of the wrong JSON type is named with what it got, not called null.
+  // A member of the wrong JSON type is a SerializationException, as SageMaker's deserializer
+  // answers, naming the member and what it got: in a read, a list and a create request alike.
   Json typed = Call("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", 5}}, 400);
-  EXPECT_NE(typed.value("message", "").find("Member must be a string; got 5"), std::string::npos) << typed.dump();
+  EXPECT_EQ(typed["__type"], "SerializationException");
+  EXPECT_NE(typed.value("message", "").find("HyperParameterTuningJobName must be a string; got 5"), std::string::npos)
+      << typed.dump();
+  Json paged = Call("ListHyperParameterTuningJobs", {{"MaxResults", "10"}}, 400);
+  EXPECT_EQ(paged["__type"], "SerializationException");
+  EXPECT_NE(paged.value("message", "").find("MaxResults must be an integer; got \"10\""), std::string::npos)
+      << paged.dump();
+  Json create = Job("typed", "Random", 4, 2, {}, {});
+  create["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = "4";
+  create["HyperParameterTuningJobConfig"]["Strategy"] = "Nope";  // a rule, not a type: not reported
+  Json created = Call("CreateHyperParameterTuningJob", create, 400);
+  EXPECT_EQ(created["__type"], "SerializationException") << created.dump();
+  EXPECT_NE(created.value("message", "").find("MaxNumberOfTrainingJobs: expected an integer"), std::string::npos)
+      << created.dump();
+  EXPECT_EQ(created.value("message", "").find("Strategy"), std::string::npos) << created.dump();
   // Nesting deep enough to overflow any recursive walk of the tree (the handlers print members
   // they refuse) is refused at the parser, for reading and writing actions alike.
   const std::string deep = std::string(200000, '[') + std::string(200000, ']');
