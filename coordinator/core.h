@@ -51,8 +51,10 @@ struct CoreOptions {
   // Assign ahead: a running attempt may get a successor from its job, sent to its worker at once
   // and started there the moment the attempt's program ends (AssignTrial.after_*), so a slot
   // does not wait for the round trip through the coordinator (exit report, commit, proposal,
-  // assignment). At most one successor per running attempt, only for single-definition jobs,
-  // only while no other job waits for capacity (fair share stays with the scheduler); for
+  // assignment). At most one successor per running attempt, only for single-definition jobs
+  // that no single result can end (no completion criterion), only while no other job waits for
+  // capacity (fair share stays with the scheduler), and moved to a worker that becomes free to
+  // start it before its predecessor ends (MoveQueuedToFreeWorkers); for
   // Hyperband only while the job's recent training jobs are shorter than
   // assign_ahead_max_trial_ms, where the round trip is a measurable share of a slot's time, and
   // while its proposals run inside the core (propose_off_core off); never for Bayesian, whose

@@ -392,8 +392,15 @@ struct CoordinatorCore::Impl {
   void Schedule(int64_t now, std::vector<Outgoing>* out);
 
   // Takes back an attempt assigned ahead: the worker drops it (or kills it at once, had its
-  // predecessor just ended), the trial waits for a slot again, oldest first in its job.
-  void Withdraw(Trial& q, int64_t now, std::vector<Outgoing>* out);
+  // predecessor just ended), the trial waits for a slot again, oldest first in its job. The
+  // reason given is another job's fair share, or with `to_free_worker` a worker free to run it.
+  void Withdraw(Trial& q, int64_t now, std::vector<Outgoing>* out, bool to_free_worker = false);
+
+  // Attempts assigned ahead wait behind a busy worker's running attempt; once the scheduler has
+  // filled what it can, each whose job could start a training job on a free worker now (nothing
+  // of its own pending, under MaxParallelTrainingJobs) is withdrawn and placed there. Without
+  // it a job's last training jobs queued behind one worker while another stood idle.
+  void MoveQueuedToFreeWorkers(int64_t now, std::vector<Outgoing>* out);
 
   // Whether the job's running attempts may get successors (CoreOptions::assign_ahead).
   bool AheadAllowed(const TuningJob& j) const;

@@ -600,23 +600,51 @@ void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
       std::erase_if(held_for, [&](const auto& h) { return h.second.job == Lower(pick->name); });
     }
   }
+  MoveQueuedToFreeWorkers(now, out);
   AssignAhead(now, out);
 }
 
-void CoordinatorCore::Impl::Withdraw(Trial& q, int64_t now, std::vector<Outgoing>* out) {
+void CoordinatorCore::Impl::Withdraw(Trial& q, int64_t now, std::vector<Outgoing>* out, bool to_free_worker) {
   proto::wire::StopTrial m;
   m.trial = q.name;
   m.attempt = q.attempt;
-  m.reason = "withdrawn before it started: its slot goes to another tuning job (fair share)";
+  m.reason = to_free_worker ? "withdrawn before it started: a free worker runs it now"
+                            : "withdrawn before it started: its slot goes to another tuning job (fair share)";
   m.grace_period_s = 0;
   out->push_back({q.worker_id, std::move(m)});
   ReleaseSlot(q, now);
   Event(now, "Withdrawn", q.tuning_job, q.name,
-        "attempt " + std::to_string(q.attempt) + " taken back from worker " + q.worker_id +
-            " before it started: another tuning job waits for a slot");
+        "attempt " + std::to_string(q.attempt) + " taken back from worker " + q.worker_id + " before it started: " +
+            (to_free_worker ? "another worker is free to run it now" : "another tuning job waits for a slot"));
   ToQueue(q);
-  Secondary(q, "Starting", now, "waiting for a slot (withdrawn from its worker for another tuning job)");
+  Secondary(q, "Starting", now,
+            to_free_worker ? "waiting for a slot (withdrawn from a busy worker for a free one)"
+                           : "waiting for a slot (withdrawn from its worker for another tuning job)");
   SaveTrial(q);
+}
+
+void CoordinatorCore::Impl::MoveQueuedToFreeWorkers(int64_t now, std::vector<Outgoing>* out) {
+  std::vector<std::pair<std::string, uint32_t>> queued;
+  for (const auto& [wid, w] : workers) queued.insert(queued.end(), w.queued.begin(), w.queued.end());
+  for (const auto& key : queued) {
+    auto it = trials.find(key.first);
+    if (it == trials.end() || it->second.attempt != key.second) continue;
+    Trial& q = it->second;
+    TuningJob* j = Job(q.tuning_job);
+    if (!j || q.stop_requested || j->status != "InProgress" || !j->completion_reason.empty() || HasPending(*j) ||
+        ActiveCount(*j) >= MaxParallel(*j)) {
+      continue;
+    }
+    // Whether a worker could start it now (its own, busy with the predecessor, cannot).
+    Placement p;
+    bool ever = false;
+    std::string why;
+    HostRequest req;
+    size_t hosts = 1;
+    if (!PlaceTraining(*j, q.definition_name, "", false, &p, &ever, &why, &req, &hosts)) continue;
+    Withdraw(q, now, out, /*to_free_worker=*/true);
+    PlaceNext(*j, now, out);
+  }
 }
 
 bool CoordinatorCore::Impl::AheadAllowed(const TuningJob& j) const {
@@ -625,6 +653,14 @@ bool CoordinatorCore::Impl::AheadAllowed(const TuningJob& j) const {
     return false;
   }
   if (j.spec.Definitions().size() != 1 || HasPending(j)) return false;
+  // A job that one result can end (a completion criterion) starts nothing before that result is
+  // in: a successor started as its predecessor met the target ran after the job was done, and
+  // ended Stopped, counted among the failed objectives.
+  const auto& cc = j.spec.hyper_parameter_tuning_job_config->tuning_job_completion_criteria;
+  if (cc && (cc->target_objective_metric_value || cc->best_objective_not_improving ||
+             (cc->convergence_detected && cc->convergence_detected->complete_on_convergence == "Enabled"))) {
+    return false;
+  }
   const std::string def = j.spec.Definitions()[0]->definition_name.value_or("");
   for (size_t o = 0; o < ResourceOptionCount(j, def); ++o) {
     if (HostsFor(j, def, o).size() != 1) return false;  // no gangs

@@ -148,6 +148,65 @@ TEST_F(AssignAheadTest, AnotherJobWaitingForASlotTakesTheQueuedTrialsBackForFair
   EXPECT_EQ(core_->FindTrial(stops[0].trial)->state, TrialState::kPending);
 }
 
+// A usability pass: the first worker to register took both training jobs of a 2-job, 2-parallel
+// job (one running, one queued ahead), and the second worker, up a moment later, stood idle
+// while the queued one waited (14 s instead of 7); the last training jobs of longer jobs did the
+// same. A queued trial that a free worker could start now moves there.
+TEST_F(AssignAheadTest, AQueuedTrialMovesToAWorkerThatIsFreeToStartItNow) {
+  Register("w1", 1);
+  auto out = Submit(Spec("pair", "Random", 2, 2));
+  auto first = Plain(out);
+  auto queued = Ahead(out);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(queued.size(), 1u) << "the job's second training job waits behind the first";
+  now_ += 10;
+  auto reg = Register("w2", 1);
+  auto stops = Only<proto::wire::StopTrial>(reg);
+  ASSERT_EQ(stops.size(), 1u) << "the queued trial is taken back from the busy worker";
+  EXPECT_EQ(stops[0].trial, queued[0].trial);
+  EXPECT_EQ(stops[0].grace_period_s, 0u);
+  auto moved = Plain(reg);
+  ASSERT_EQ(moved.size(), 1u) << "and started on the free one";
+  EXPECT_EQ(moved[0].trial, queued[0].trial);
+  EXPECT_EQ(core_->FindTrial(moved[0].trial)->worker_id, "w2");
+  EXPECT_EQ(InProgressCounted("pair"), 2);
+  // Both run at once and the job completes with its 2 training jobs.
+  Finish("w1", first[0], 0.5);
+  Finish("w2", moved[0], 0.25);
+  EXPECT_EQ(core_->FindJob("pair")->status, "Completed");
+  EXPECT_EQ(core_->TrialsOf("pair").size(), 2u);
+}
+
+// Moving must not break MaxParallelTrainingJobs: with the job at its limit a queued trial stays.
+TEST_F(AssignAheadTest, AQueuedTrialStaysWhenItsJobRunsAtItsParallelLimit) {
+  Register("w1", 1);
+  auto out = Submit(Spec("one", "Random", 3, 1));
+  ASSERT_EQ(Plain(out).size(), 1u);
+  ASSERT_EQ(Ahead(out).size(), 1u);
+  auto reg = Register("w2", 1);
+  EXPECT_TRUE(Only<proto::wire::StopTrial>(reg).empty());
+  EXPECT_TRUE(Plain(reg).empty());
+  EXPECT_EQ(InProgressCounted("one"), 1);
+}
+
+// A conformance pass: with MaxParallelTrainingJobs 1 and a TargetObjectiveMetricValue, the
+// training job queued ahead started as its predecessor met the target, and was then stopped:
+// the finished job counted Stopped 1 and ObjectiveStatusCounters.Failed 1, where SageMaker
+// launches nothing once the target is met. A job a result can end is not assigned ahead.
+TEST_F(AssignAheadTest, AJobWithACompletionCriterionStartsNothingBeforeTheResultIsIn) {
+  Register("w", 1);
+  proto::TuningJobSpec spec = Spec("target", "Random", 6, 1);
+  spec.hyper_parameter_tuning_job_config->tuning_job_completion_criteria.emplace().target_objective_metric_value = 0.5;
+  auto out = Submit(spec);
+  auto first = Plain(out);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_TRUE(Ahead(out).empty());
+  auto next = Finish("w", first[0], 0.25);  // meets the target (Minimize)
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(next).empty());
+  EXPECT_EQ(core_->FindJob("target")->status, "Completed");
+  EXPECT_EQ(core_->TrialsOf("target").size(), 1u);
+}
+
 // A job stopped while trials of it are queued ahead, then another job submitted before the
 // workers answered: the fair-share withdrawal took the queued trials, already being stopped, back
 // to the job's queue, where a stopping job never placed them. The job stayed Stopping forever,
