@@ -158,6 +158,11 @@ struct Trial {
   std::map<std::string, int64_t> metric_host_since;  // when each took its metric (memory only)
   std::string failure_reason;
   int infra_failures = 0;  // attempts that ended in infrastructure errors
+  // Attempts a worker could not start (an InfraError before the program ran: its disk, its image
+  // mapping) run again without spending a retry while a worker that has not refused it is
+  // registered (at most kSetupRequeues times): the workers that refused it, and how often.
+  std::set<std::string> setup_refused_by;
+  int setup_requeues = 0;
   bool stop_requested = false;
   std::string stop_reason;
   // The objective's values in emission order, this attempt (coordinator/adaptive.h's curve),
@@ -239,6 +244,10 @@ struct Trial {
   // that never started its program when the tuning job was stopped is withdrawn, whether or not
   // its predecessor's end came first.
   bool assigned_ahead = false;
+  // Queued ahead and asked to leave its busy worker for a free one (StopTrial with
+  // proto::wire::kStopReasonIfNotStarted): its worker's Stopped report puts it back in the queue
+  // for the free worker; its start (or its predecessor's end) means it stays.
+  bool moving = false;
   // Not a training job to the API yet: assigned ahead and never started (queued on its worker, or
   // withdrawn back to the queue before it ran). SageMaker creates a training job when it launches
   // one, so such a trial is left out of the status counters, the lists and DescribeTrainingJob

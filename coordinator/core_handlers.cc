@@ -164,6 +164,7 @@ void CoordinatorCore::Impl::OnTrialStarted(const std::string& wid, const proto::
     }
     Promote(*t);
   }
+  t->moving = false;  // started before it was asked to move: it stays
   t->started = true;
   t->attempt_start_ms = now;
   t->worker_started_ms = m.started_at_ms;
@@ -300,6 +301,9 @@ void CoordinatorCore::Impl::NoteInfraError(const std::string& wid, const std::st
   if (it == workers.end()) return;
   WorkerInfo& w = it->second;
   if (++w.infra_streak < kInfraErrorsBeforeRest) return;
+  // Resting already: the attempts it had when the rest began fail too (a burst of them, in
+  // milliseconds), which is one fault, not a reason to rest longer.
+  if (w.resting_until_ms > now) return;
   w.rest_ms = std::min<int64_t>(w.rest_ms > 0 ? w.rest_ms * 2 : kFirstRestMs, kLongestRestMs);
   w.resting_until_ms = now + w.rest_ms;
   w.resting = std::to_string(w.infra_streak) + " infrastructure errors in a row, the last: " + Truncate(reason, 300) +
@@ -312,6 +316,22 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   if (!t) return true;
   const size_t host = t->HostIndex(wid);
   if (m.seq > t->SeqOf(host)) return false;
+  if (t->moving) {
+    // Given back unstarted, as asked (MoveQueuedToFreeWorkers): queued for the free worker.
+    t->moving = false;
+    TuningJob* owner = Job(t->tuning_job);
+    if (m.status == "Stopped" && !t->started && !t->stop_requested && owner && owner->status == "InProgress") {
+      const std::string from = t->worker_id;
+      ReleaseSlot(*t, now);
+      Event(now, "Withdrawn", t->tuning_job, t->name,
+            "attempt " + std::to_string(t->attempt) + " taken back from worker " + from +
+                " before it started: another worker is free to run it now");
+      ToQueue(*t);
+      Secondary(*t, "Starting", now, "waiting for a slot (moved from busy worker " + from + " to a free one)");
+      SaveTrial(*t);
+      return true;
+    }
+  }
   const bool queued_ahead = t->Queued();  // ReleaseSlot forgets it
   // The training time as the worker measured it (its own clock at both ends): the coordinator's
   // clock counts from when it heard of the start to when it hears of the end, which a coordinator
@@ -370,6 +390,24 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   if (m.status == "InfraError" || m.status == "Interrupted") {
     const std::string reason = WithHost(m.failure_reason.empty() ? m.status : m.failure_reason, on_host);
     if (m.status == "InfraError") NoteInfraError(wid, reason, now);
+    // A worker that could not start the program (its disk, its image mapping) says nothing about
+    // the training job while another worker has not tried: it runs again without spending a
+    // retry (elsewhere when it can; the refusing worker soon rests). One broken worker, handed
+    // twice its slots by assign ahead, failed a whole tuning job in milliseconds before. Refused
+    // by every worker, it is an infrastructure failure as any other.
+    if (m.status == "InfraError" && !t->started && !t->stop_requested && t->setup_requeues < kSetupRequeues && j &&
+        j->status == "InProgress" && j->completion_reason.empty()) {
+      t->setup_refused_by.insert(wid);
+      const bool untried = std::any_of(workers.begin(), workers.end(), [&](const auto& w) {
+        return !t->setup_refused_by.count(w.first) && w.second.draining.empty();
+      });
+      if (untried) {
+        t->setup_requeues++;
+        t->interrupted_on = wid;  // placed elsewhere when it can be
+        Requeue(*t, "worker " + wid + " could not start it: " + reason, now);
+        return true;
+      }
+    }
     InfraFailure(*t, reason, now, wid);
     return true;
   }

@@ -251,6 +251,7 @@ struct CoordinatorCore::Impl {
   void NoteInfraError(const std::string& wid, const std::string& reason, int64_t now);
   static constexpr int kInfraErrorsBeforeRest = 3;
   static constexpr int64_t kFirstRestMs = 60'000, kLongestRestMs = 600'000;
+  static constexpr int kSetupRequeues = 10;  // Trial::setup_requeues
   // A training job assigned ahead that never started, stopped because its tuning job ended
   // first: SageMaker would never have created it, so it leaves the job's records (the store's
   // too) and the history keeps a "TrainingJobWithdrawn" event. `t` is gone afterwards.
@@ -392,15 +393,16 @@ struct CoordinatorCore::Impl {
   void Schedule(int64_t now, std::vector<Outgoing>* out);
 
   // Takes back an attempt assigned ahead: the worker drops it (or kills it at once, had its
-  // predecessor just ended), the trial waits for a slot again, oldest first in its job. The
-  // reason given is another job's fair share, or with `to_free_worker` a worker free to run it.
-  void Withdraw(Trial& q, int64_t now, std::vector<Outgoing>* out, bool to_free_worker = false);
+  // predecessor just ended), the trial waits for a slot again, oldest first in its job.
+  void Withdraw(Trial& q, int64_t now, std::vector<Outgoing>* out);
 
   // Attempts assigned ahead wait behind a busy worker's running attempt; once the scheduler has
-  // filled what it can, each whose job could start a training job on a free worker now (nothing
-  // of its own pending, under MaxParallelTrainingJobs) is withdrawn and placed there. Without
-  // it a job's last training jobs queued behind one worker while another stood idle.
-  void MoveQueuedToFreeWorkers(int64_t now, std::vector<Outgoing>* out);
+  // filled what it can, each whose job could start a training job on another worker now
+  // (nothing of its own pending, under MaxParallelTrainingJobs) is asked back from its worker
+  // if it has not started (Trial::moving, kStopReasonIfNotStarted); given back, it is queued and
+  // placed on the free worker. Without it a job's last training jobs queued behind one worker
+  // while another stood idle; taken back unasked, one that had just started ran twice.
+  void MoveQueuedToFreeWorkers(std::vector<Outgoing>* out);
 
   // Whether the job's running attempts may get successors (CoreOptions::assign_ahead).
   bool AheadAllowed(const TuningJob& j) const;

@@ -600,50 +600,60 @@ void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
       std::erase_if(held_for, [&](const auto& h) { return h.second.job == Lower(pick->name); });
     }
   }
-  MoveQueuedToFreeWorkers(now, out);
+  MoveQueuedToFreeWorkers(out);
   AssignAhead(now, out);
 }
 
-void CoordinatorCore::Impl::Withdraw(Trial& q, int64_t now, std::vector<Outgoing>* out, bool to_free_worker) {
+void CoordinatorCore::Impl::Withdraw(Trial& q, int64_t now, std::vector<Outgoing>* out) {
   proto::wire::StopTrial m;
   m.trial = q.name;
   m.attempt = q.attempt;
-  m.reason = to_free_worker ? "withdrawn before it started: a free worker runs it now"
-                            : "withdrawn before it started: its slot goes to another tuning job (fair share)";
+  m.reason = "withdrawn before it started: its slot goes to another tuning job (fair share)";
   m.grace_period_s = 0;
   out->push_back({q.worker_id, std::move(m)});
   ReleaseSlot(q, now);
   Event(now, "Withdrawn", q.tuning_job, q.name,
-        "attempt " + std::to_string(q.attempt) + " taken back from worker " + q.worker_id + " before it started: " +
-            (to_free_worker ? "another worker is free to run it now" : "another tuning job waits for a slot"));
+        "attempt " + std::to_string(q.attempt) + " taken back from worker " + q.worker_id +
+            " before it started: another tuning job waits for a slot");
   ToQueue(q);
-  Secondary(q, "Starting", now,
-            to_free_worker ? "waiting for a slot (withdrawn from a busy worker for a free one)"
-                           : "waiting for a slot (withdrawn from its worker for another tuning job)");
+  Secondary(q, "Starting", now, "waiting for a slot (withdrawn from its worker for another tuning job)");
   SaveTrial(q);
 }
 
-void CoordinatorCore::Impl::MoveQueuedToFreeWorkers(int64_t now, std::vector<Outgoing>* out) {
+void CoordinatorCore::Impl::MoveQueuedToFreeWorkers(std::vector<Outgoing>* out) {
   std::vector<std::pair<std::string, uint32_t>> queued;
   for (const auto& [wid, w] : workers) queued.insert(queued.end(), w.queued.begin(), w.queued.end());
+  std::map<std::string, int> asked;  // per job, moves asked this round: at most its room
   for (const auto& key : queued) {
     auto it = trials.find(key.first);
     if (it == trials.end() || it->second.attempt != key.second) continue;
     Trial& q = it->second;
     TuningJob* j = Job(q.tuning_job);
-    if (!j || q.stop_requested || j->status != "InProgress" || !j->completion_reason.empty() || HasPending(*j) ||
-        ActiveCount(*j) >= MaxParallel(*j)) {
+    if (!j || q.moving || q.stop_requested || j->status != "InProgress" || !j->completion_reason.empty() ||
+        HasPending(*j)) {
       continue;
     }
+    int& n = asked[Lower(j->name)];
+    if (ActiveCount(*j) + n >= MaxParallel(*j)) continue;
     // Whether a worker could start it now (its own, busy with the predecessor, cannot).
     Placement p;
     bool ever = false;
     std::string why;
     HostRequest req;
     size_t hosts = 1;
-    if (!PlaceTraining(*j, q.definition_name, "", false, &p, &ever, &why, &req, &hosts)) continue;
-    Withdraw(q, now, out, /*to_free_worker=*/true);
-    PlaceNext(*j, now, out);
+    if (!PlaceTraining(*j, q.definition_name, q.worker_id, false, &p, &ever, &why, &req, &hosts)) continue;
+    if (p.picks.empty() || p.picks[0].worker == nullptr || p.picks[0].worker->reg.worker_id == q.worker_id) continue;
+    // Asked, not taken: the worker may have started it as its predecessor ended. Its Stopped
+    // report puts it back in the queue for the free worker (OnExited); its start keeps it there.
+    proto::wire::StopTrial m;
+    m.trial = q.name;
+    m.attempt = q.attempt;
+    m.reason = proto::wire::kStopReasonIfNotStarted;
+    m.grace_period_s = 0;
+    out->push_back({q.worker_id, std::move(m)});
+    q.moving = true;
+    ++n;
+    SaveTrial(q);
   }
 }
 

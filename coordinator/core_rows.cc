@@ -96,6 +96,11 @@ TrialRow TrialToRow(const Trial& t) {
   d["last_seq"] = t.last_seq;
   d["started"] = t.started;
   d["infra_failures"] = t.infra_failures;
+  if (t.moving) d["moving"] = true;
+  if (t.setup_requeues > 0) {
+    d["setup_requeues"] = t.setup_requeues;
+    d["setup_refused_by"] = t.setup_refused_by;
+  }
   d["stop_requested"] = t.stop_requested;
   d["stop_reason"] = t.stop_reason;
   if (!t.gpus.empty()) d["gpus"] = t.gpus;
@@ -159,6 +164,9 @@ Trial TrialFromRow(const TrialRow& r) {
   t.last_seq = Get(d, "last_seq", uint64_t{0});
   t.started = Get(d, "started", false);
   t.infra_failures = Get(d, "infra_failures", 0);
+  t.setup_requeues = Get(d, "setup_requeues", 0);
+  t.moving = Get(d, "moving", false);
+  t.setup_refused_by = Get(d, "setup_refused_by", std::set<std::string>{});
   t.stop_requested = Get(d, "stop_requested", false);
   t.stop_reason = Get(d, "stop_reason", none);
   t.gpus = Get(d, "gpus", std::vector<uint32_t>{});

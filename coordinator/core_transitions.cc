@@ -140,6 +140,7 @@ void CoordinatorCore::Impl::Promote(Trial& q) {
   successor.erase({q.after_trial, q.after_attempt});
   q.after_trial.clear();
   q.after_attempt = 0;
+  q.moving = false;  // its predecessor ended first: the worker starts it, whatever it was asked
   SaveTrial(q);
 }
 

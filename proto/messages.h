@@ -372,6 +372,12 @@ struct TrialExited {
 // tells the worker to upload nothing of the attempt: its artifact paths are the re-run's too.
 // The reason string is frozen like the fields (any two builds of protocol version 1 agree on it).
 inline constexpr const char* kStopReasonRevoked = "the coordinator no longer runs this attempt";
+// A StopTrial whose reason is exactly kStopReasonIfNotStarted applies only to an attempt whose
+// program has not started (queued ahead behind another, or staging): it is dropped and ends with
+// TrialExited{Stopped} as any stopped one. An attempt already running ignores it (acked; its
+// TrialStarted tells the coordinator). The coordinator moves a queued attempt to a free worker so,
+// without ever running it twice.
+inline constexpr const char* kStopReasonIfNotStarted = "withdrawn if not started: a free worker can run it now";
 struct StopTrial {
   std::string trial;            // as in AssignTrial
   uint32_t attempt = 0;         // >= 1

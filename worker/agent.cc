@@ -500,7 +500,11 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
     Assign(*a);
   } else if (const auto* s = std::get_if<proto::wire::StopTrial>(&m)) {
     auto it = runs.find({s->trial, s->attempt});
-    if (it != runs.end()) {
+    if (it != runs.end() && s->reason == proto::wire::kStopReasonIfNotStarted && it->second->process) {
+      // Started already (its predecessor ended first): it stays; its TrialStarted says so.
+      Log("worker: " + s->trial + " attempt " + std::to_string(s->attempt) +
+          " has started: it stays here, not moved to a free worker");
+    } else if (it != runs.end()) {
       // A heartbeat's reconciliation: the attempt was given to another worker while this one was
       // out of touch (proto::wire::kStopReasonRevoked).
       if (s->reason == proto::wire::kStopReasonRevoked) *it->second->revoked = true;

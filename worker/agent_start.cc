@@ -261,12 +261,17 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
   }, ProcessOptions{.on_exit = UploadOnExit(r)});
   if (!proc.ok()) {
     proto::wire::TrialExited x;
-    const bool infra = proc.status().code() == StatusCode::kFailedPrecondition ||
-                       proc.status().code() == StatusCode::kInternal || proc.status().code() == StatusCode::kIoError;
+    // What this worker lacks (the program, its interpreter) or could not do is its fault: the
+    // coordinator runs the attempt elsewhere. A program the kernel refuses is the program's.
+    const StatusCode code = proc.status().code();
+    const bool infra = code == StatusCode::kFailedPrecondition || code == StatusCode::kInternal ||
+                       code == StatusCode::kIoError || code == StatusCode::kNotFound;
     x.status = infra ? "InfraError" : "Failed";
     x.secondary_status = "Failed";
-    x.failure_reason =
-        proto::wire::SanitizeText((infra ? "InternalServerError: " : "AlgorithmError: ") + proc.status().message(), 1024);
+    x.failure_reason = proto::wire::SanitizeText(
+        (infra ? "InternalServerError: on worker " + opt.worker_id + ": " : std::string("AlgorithmError: ")) +
+            proc.status().message(),
+        1024);
     Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " cannot start: " + proc.status().message());
     Exited(key, std::move(x));
     return false;

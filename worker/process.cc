@@ -239,12 +239,12 @@ HPO_CHILD int ChildMain(void* arg) {
 Status CheckExecutable(const std::string& shown, const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
-    return Status::InvalidArgument("cannot run \"" + shown + "\": " + ErrnoText(errno));
+    return Status::NotFound("cannot run \"" + shown + "\": " + ErrnoText(errno));
   }
-  if (S_ISDIR(st.st_mode)) return Status::InvalidArgument("cannot run \"" + shown + "\": it is a directory");
-  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument("cannot run \"" + shown + "\": not a regular file");
+  if (S_ISDIR(st.st_mode)) return Status::NotFound("cannot run \"" + shown + "\": it is a directory");
+  if (!S_ISREG(st.st_mode)) return Status::NotFound("cannot run \"" + shown + "\": not a regular file");
   if (::access(path.c_str(), X_OK) != 0) {
-    return Status::InvalidArgument("cannot run \"" + shown + "\": not executable (" + ErrnoText(errno) + ")");
+    return Status::NotFound("cannot run \"" + shown + "\": not executable (" + ErrnoText(errno) + ")");
   }
   return Status::Ok();
 }
@@ -261,7 +261,7 @@ Result<std::string> ResolveProgram(const ProcessSpec& spec) {
   auto it = spec.env.find("PATH");
   const std::string search = it != spec.env.end() ? it->second : "/usr/local/bin:/usr/bin:/bin";
   if (std::string found = FindProgram(name, search); !found.empty()) return found;
-  return Status::InvalidArgument("cannot run \"" + name + "\": not found in the program's PATH (" + search + ")");
+  return Status::NotFound("cannot run \"" + name + "\": not found in the program's PATH (" + search + ")");
 }
 
 Status CheckEnvironment(const std::map<std::string, std::string>& env) {
@@ -641,7 +641,9 @@ Result<std::unique_ptr<TrialProcess>> TrialProcess::Start(const ProcessSpec& spe
                                        ErrnoText(failure.error));
       case ChildFailure::kExec: {
         std::string why = ErrnoText(failure.error);
-        if (failure.error == ENOENT) why = "its interpreter (the #! line) or a library it needs is missing";
+        if (failure.error == ENOENT) {
+          return Status::NotFound("cannot run \"" + shown + "\": its interpreter (the #! line) or a library it needs is missing");
+        }
         if (failure.error == ENOEXEC) why = "not an executable format (a script without a #! line?)";
         return Status::InvalidArgument("cannot run \"" + shown + "\": " + why);
       }

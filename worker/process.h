@@ -139,9 +139,11 @@ class TrialProcess {
  public:
   // Starts the program. On success the program has been exec'd (or at least its exec did not
   // fail) and the monitor thread runs. Errors, with nothing left running and no descriptor open:
-  //   InvalidArgument: empty argv, a bad environment name, a program that is missing, not found
-  //     in PATH, a directory, not executable, or that the kernel refuses to exec (ENOEXEC,
-  //     a missing interpreter), or a working directory that does not exist;
+  //   InvalidArgument: empty argv, a bad environment name, a program the kernel refuses to exec
+  //     (ENOEXEC: a script without a #! line), or a working directory that does not exist;
+  //   NotFound: this machine lacks the program: missing, not found in PATH, a directory, not
+  //     executable, or its interpreter (the #! line) or a library missing (on a cluster a worker's
+  //     own fault: another worker may have it);
   //   IoError: the log file cannot be opened;
   //   FailedPrecondition: an isolation step failed (unshare, a mount, bringing up loopback), with
   //     the step and the errno text;

@@ -161,20 +161,52 @@ TEST_F(AssignAheadTest, AQueuedTrialMovesToAWorkerThatIsFreeToStartItNow) {
   ASSERT_EQ(queued.size(), 1u) << "the job's second training job waits behind the first";
   now_ += 10;
   auto reg = Register("w2", 1);
-  auto stops = Only<proto::wire::StopTrial>(reg);
-  ASSERT_EQ(stops.size(), 1u) << "the queued trial is taken back from the busy worker";
-  EXPECT_EQ(stops[0].trial, queued[0].trial);
-  EXPECT_EQ(stops[0].grace_period_s, 0u);
-  auto moved = Plain(reg);
-  ASSERT_EQ(moved.size(), 1u) << "and started on the free one";
+  auto asks = Only<proto::wire::StopTrial>(reg);
+  ASSERT_EQ(asks.size(), 1u) << "the busy worker is asked to give the queued trial back";
+  EXPECT_EQ(asks[0].trial, queued[0].trial);
+  EXPECT_EQ(asks[0].reason, proto::wire::kStopReasonIfNotStarted);
+  EXPECT_TRUE(Plain(reg).empty()) << "not placed twice before w1 answers";
+  EXPECT_TRUE(Only<proto::wire::StopTrial>(core_->OnTick(now_ += 10)).empty()) << "asked once";
+  // w1 had not started it: it gives it back, and it goes to the free worker.
+  proto::wire::TrialExited back;
+  back.trial = queued[0].trial;
+  back.attempt = queued[0].attempt;
+  back.status = "Stopped";
+  back.secondary_status = "Stopped";
+  auto moved = Plain(core_->OnMessage("w1", back, now_));
+  ASSERT_EQ(moved.size(), 1u);
   EXPECT_EQ(moved[0].trial, queued[0].trial);
   EXPECT_EQ(core_->FindTrial(moved[0].trial)->worker_id, "w2");
   EXPECT_EQ(InProgressCounted("pair"), 2);
-  // Both run at once and the job completes with its 2 training jobs.
+  // Both run at once and the job completes with its 2 training jobs, neither stopped.
   Finish("w1", first[0], 0.5);
   Finish("w2", moved[0], 0.25);
   EXPECT_EQ(core_->FindJob("pair")->status, "Completed");
-  EXPECT_EQ(core_->TrialsOf("pair").size(), 2u);
+  ASSERT_EQ(core_->TrialsOf("pair").size(), 2u);
+  for (const Trial* t : core_->TrialsOf("pair")) EXPECT_EQ(t->state, TrialState::kCompleted) << t->name;
+}
+
+// The busy worker's running attempt ended just before the request arrived, and the queued one
+// started there: it stays, and runs once (taken back unasked, it ran twice after a coordinator
+// restart in an integration test).
+TEST_F(AssignAheadTest, AQueuedTrialThatStartedBeforeItWasAskedToMoveStays) {
+  Register("w1", 1);
+  auto out = Submit(Spec("stay", "Random", 2, 2));
+  auto first = Plain(out);
+  auto queued = Ahead(out);
+  ASSERT_EQ(queued.size(), 1u);
+  auto reg = Register("w2", 1);
+  ASSERT_EQ(Only<proto::wire::StopTrial>(reg).size(), 1u);
+  // What w1 did before it read the request: the first ended, the queued one started.
+  Started("w1", queued[0]);
+  auto after = Finish("w1", first[0], 0.5);
+  EXPECT_TRUE(Plain(after).empty()) << "nothing to place on w2: the job's 2 training jobs exist";
+  const Trial* t = core_->FindTrial(queued[0].trial);
+  EXPECT_FALSE(t->moving);
+  EXPECT_EQ(t->worker_id, "w1");
+  Finish("w1", queued[0], 0.25);
+  EXPECT_EQ(core_->FindJob("stay")->status, "Completed");
+  EXPECT_EQ(t->attempt, 1u) << "one attempt: it ran once";
 }
 
 // Moving must not break MaxParallelTrainingJobs: with the job at its limit a queued trial stays.

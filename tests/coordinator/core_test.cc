@@ -1197,6 +1197,124 @@ TEST_F(CoreTest, AWorkerWhoseTrainingJobsKeepFailingOnItsInfrastructureRests) {
   EXPECT_EQ(rests, 2);
 }
 
+// A fault pass: one worker whose work directory turned read-only (or that lacks the training
+// program) failed every attempt it got before the program ran, in milliseconds; assign ahead
+// had handed it twice its slots, and without a RetryStrategy the tuning job failed ("No training
+// job succeeded after 7 attempts") and stopped the healthy worker's training job. An attempt a
+// worker could not start runs again without spending a retry while another worker has not
+// refused it; refused by every worker (one alone, here), it fails as before, naming why.
+TEST_F(CoreTest, AnAttemptAWorkerCouldNotStartRunsElsewhereWithoutSpendingARetry) {
+  Register("bad", 2);
+  Register("good", 1);
+  proto::TuningJobSpec spec = Spec("setup", "Random", 6, 3);
+  spec.training_job_definition->retry_strategy.reset();
+  Submit(spec);
+  auto refuse = [&](const std::string& wid) {
+    int n = 0;
+    std::vector<std::pair<std::string, uint32_t>> mine;
+    for (const Trial* x : core_->TrialsOf("setup")) {
+      if (x->worker_id == wid && x->state == TrialState::kInProgress && !x->started && !x->Queued()) {
+        mine.emplace_back(x->name, x->attempt);
+      }
+    }
+    for (const auto& [name, attempt] : mine) {
+      proto::wire::TrialExited e;
+      e.trial = name;
+      e.attempt = attempt;
+      e.status = "InfraError";
+      e.secondary_status = "Failed";
+      e.failure_reason = "InternalServerError: on worker " + wid + ": cannot run \"/opt/trainer\": No such file";
+      core_->OnMessage(wid, e, now_);
+      ++n;
+    }
+    return n;
+  };
+  std::set<std::string> refused;
+  for (int round = 0; round < 6; ++round) {
+    for (const Trial* x : core_->TrialsOf("setup")) {
+      if (x->worker_id == "bad" && !x->started) refused.insert(x->name);
+    }
+    if (refuse("bad") == 0) break;
+    now_ += 10;
+  }
+  ASSERT_FALSE(refused.empty());
+  EXPECT_NE(core_->FindJob("setup")->waiting_reason.find("rests"), std::string::npos)
+      << "bad rests after 3 in a row: " << core_->FindJob("setup")->waiting_reason;
+  for (const Trial* x : core_->TrialsOf("setup")) {
+    EXPECT_NE(x->state, TrialState::kFailed) << x->name << ": " << x->failure_reason;
+    EXPECT_EQ(x->infra_failures, 0) << x->name << ": no retry spent";
+  }
+  // The good worker runs the job to its end, the refused training jobs among them.
+  std::set<std::string> done;
+  for (int i = 0; i < 20 && core_->FindJob("setup")->status == "InProgress"; ++i) {
+    for (const Trial* x : core_->TrialsOf("setup")) {
+      if (x->worker_id != "good" || x->state != TrialState::kInProgress || x->Queued()) continue;
+      proto::wire::AssignTrial a;
+      a.trial = x->name;
+      a.attempt = x->attempt;
+      done.insert(x->name);
+      Finish("good", a, 0.5);
+      break;
+    }
+    now_ += 10;
+  }
+  EXPECT_EQ(core_->FindJob("setup")->status, "Completed");
+  for (const auto& name : refused) EXPECT_TRUE(done.count(name)) << name << " ran on the good worker";
+
+}
+
+// Refused by every worker (one alone, as in hpo run): an infrastructure failure as before, at
+// once and naming why, not a wait for a worker that does not exist.
+TEST_F(CoreTest, AnAttemptNoWorkerCouldStartFailsNamingWhy) {
+  Register("solo", 1);
+  proto::TuningJobSpec spec = Spec("alone", "Random", 1, 1);
+  spec.training_job_definition->retry_strategy.reset();
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(a.size(), 1u);
+  proto::wire::TrialExited e;
+  e.trial = a[0].trial;
+  e.attempt = a[0].attempt;
+  e.status = "InfraError";
+  e.secondary_status = "Failed";
+  e.failure_reason = "InternalServerError: on worker solo: cannot run \"/opt/trainer\": No such file";
+  core_->OnMessage("solo", e, now_);
+  const Trial* t = core_->FindTrial(a[0].trial);
+  EXPECT_EQ(t->state, TrialState::kFailed);
+  EXPECT_NE(t->failure_reason.find("cannot run \"/opt/trainer\""), std::string::npos) << t->failure_reason;
+  EXPECT_EQ(core_->FindJob("alone")->status, "Failed");
+}
+
+// The attempts a worker had when it began to rest fail in the same instant: one fault, one rest
+// of 60 s (a fault pass saw 480 s after one burst).
+TEST_F(CoreTest, ABurstOfInfraErrorsWhileAWorkerRestsDoesNotLengthenItsRest) {
+  Register("w1", 6);
+  proto::TuningJobSpec spec = Spec("burst", "Random", 20, 6);
+  spec.training_job_definition->retry_strategy = proto::RetryStrategy{10};
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_GE(a.size(), 6u);
+  for (const auto& x : a) {
+    Started("w1", x);
+    proto::wire::TrialExited e;
+    e.trial = x.trial;
+    e.attempt = x.attempt;
+    e.status = "InfraError";
+    e.secondary_status = "Failed";
+    e.failure_reason = "InternalServerError: no space left on device";
+    core_->OnMessage("w1", e, now_);
+  }
+  auto events = core_->Events("", 0, 1000);
+  int rests = 0;
+  std::string said;
+  for (const auto& e : *events) {
+    if (e.kind == "WorkerResting") {
+      ++rests;
+      said = e.message;
+    }
+  }
+  EXPECT_EQ(rests, 1);
+  EXPECT_NE(said.find("no new training job for 60 s"), std::string::npos) << said;
+}
+
 // A store whose disk fills up: every write is refused from `full` on (reads still work).
 class FillingStore : public JobStore {
  public:
