@@ -333,6 +333,7 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     }
   }
   const bool queued_ahead = t->Queued();  // ReleaseSlot forgets it
+  int64_t end_at = now;  // the training job's end: now, or earlier when its report came late
   // The training time as the worker measured it (its own clock at both ends): the coordinator's
   // clock counts from when it heard of the start to when it hears of the end, which a coordinator
   // outage or pause stretches or squeezes. An attempt cannot have run longer than since it was
@@ -342,6 +343,8 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     const int64_t ran = m.ended_at_ms - t->worker_started_ms;
     const int64_t since_assigned = t->assigned_ms > 0 ? now - t->assigned_ms + 1000 : ran;
     if (ran <= since_assigned) {
+      // Heard of the start on time and of the end late (a coordinator outage): it ended then.
+      if (t->attempt_start_ms + ran < now) end_at = t->attempt_start_ms + ran;
       const int64_t began = now - ran;
       // The first attempt's start is the training job's: it moves back with it (a start heard
       // of late), never forward (an end heard of late).
@@ -418,7 +421,7 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   const std::vector<std::string> hosts = t->Hosts();  // before ReleaseSlot forgets them
   ReleaseSlot(*t, now);
   KeepWarm(*t, hosts, now);
-  t->end_ms = now;
+  t->end_ms = end_at;
   // No start time for an attempt whose program never ran (a start failure, a stop while it
   // was staging or queued ahead); TrialStarted always comes before the exit report.
   if (t->start_ms == 0 && t->started) t->start_ms = now;

@@ -283,6 +283,9 @@ struct WorkerAgent::Impl {
     // The coordinator no longer runs this attempt (it told us after a gap): nothing of it is
     // uploaded.
     std::shared_ptr<std::atomic<bool>> revoked = std::make_shared<std::atomic<bool>>(false);
+    // How long the uploads waited for the coordinator to confirm the lease (an outage): not
+    // training time, so the exit report's ended_at_ms leaves it out.
+    std::shared_ptr<std::atomic<int64_t>> lease_wait_ms = std::make_shared<std::atomic<int64_t>>(0);
     // ResourceConfig.VolumeSizeInGB, watched while the program runs; exceeding it stops the
     // program and the attempt ends Failed with stop_reason (stop_fails).
     std::optional<VolumeLimit> volume_limit;

@@ -144,7 +144,8 @@ std::function<void()> WorkerAgent::Impl::UploadOnExit(Run& r) {
   // may then hold the only copy, and ReleaseTrials leaves it (agent_detail::kUnsyncedMarker).
   fs::path unsynced = r.checkpoint_dir + agent_detail::kUnsyncedMarker;
   return [this, spec, done, artifacts, what, checkpoints = r.checkpoints, intermediate = r.intermediate,
-          successor_waits = r.successor_waits, revoked = r.revoked, unsynced = std::move(unsynced)] {
+          successor_waits = r.successor_waits, revoked = r.revoked, lease_wait_ms = r.lease_wait_ms,
+          unsynced = std::move(unsynced)] {
     if (successor_waits->load()) Wake();  // the next trial starts in this slot while we upload
     struct WakeOnReturn {
       const Impl* impl;
@@ -153,10 +154,16 @@ std::function<void()> WorkerAgent::Impl::UploadOnExit(Run& r) {
     // Fenced (lease_valid): after a pause or a cut-off, the coordinator first says whether this
     // attempt is still ours; if another worker has re-run it, its artifacts are at the same path.
     bool waited = false;
+    const auto wait_began = std::chrono::steady_clock::now();
     while (!LeaseFresh() && !revoked->load() && !closing.load()) {
       if (!waited) Wake();  // the loop sends the heartbeat that confirms
       waited = true;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (waited) {
+      lease_wait_ms->store(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                                 wait_began)
+                               .count());
     }
     if (revoked->load()) {
       Log("worker: " + what + ": not uploaded: the coordinator gave the training job to another worker while this "

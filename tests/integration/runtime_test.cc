@@ -1387,6 +1387,26 @@ TEST_F(Cluster, ACoordinatorKilledMidJobResumesAndTheWorkersTrialsRunOnThrough) 
   }
 }
 
+// A fault pass: an 8 s program whose coordinator was down for 12 s around its end reported
+// TrainingTimeInSeconds 17 and a TrainingEndTime when the coordinator came back. Its uploads
+// waited for the coordinator to confirm the attempt, and the end was stamped after them. The
+// wait is not training time, and the end is when the program's work ended.
+TEST_F(Cluster, ACoordinatorOutageIsNotCountedAsTrainingTime) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  Call("CreateHyperParameterTuningJob", Job("it-outage-time", "Random", 1, 1, ranges, {{"sleep_ms", "500"}}));
+  WaitForPrograms(1);  // 4 epochs of 0.5 s: it ends about 2 s from now
+  coordinator_->Kill(SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(6000));  // well past its end and the lease
+  StartCoordinator();
+  ASSERT_TRUE(WaitForWorkers(3)) << "see " << dir_;
+  Json d = WaitFor("it-outage-time");
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  const std::string name = Trials("it-outage-time")[0]["TrainingJobName"];
+  Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", name}});
+  EXPECT_LE(tj["TrainingTimeInSeconds"].get<int64_t>(), 4) << tj.dump(2);
+  EXPECT_LE(tj["TrainingEndTime"].get<double>() - tj["TrainingStartTime"].get<double>(), 4.0) << tj.dump(2);
+}
+
 // A longer outage: trials end while the coordinator is down. Their exit reports wait on the
 // workers and arrive after re-registration; none of them is taken for lost and re-run.
 // The reports of trials that ended while the coordinator was down outlive their worker process:
