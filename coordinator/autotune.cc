@@ -204,7 +204,7 @@ class Resolver {
     }
 
     if (grid_ && !(cfg.resource_limits && cfg.resource_limits->max_number_of_training_jobs)) FitGrid(cfg, defs);
-    Limits(cfg, tuned, c.Child("ResourceLimits"));
+    Limits(cfg, defs, tuned, c.Child("ResourceLimits"));
     if (!cfg.training_job_early_stopping_type && (*cfg.strategy == "Bayesian" || *cfg.strategy == "Random") &&
         defs.size() == 1) {
       cfg.training_job_early_stopping_type = "Auto";
@@ -285,15 +285,46 @@ class Resolver {
     }
   }
 
-  void Limits(proto::TuningJobConfig& cfg, size_t tuned, const proto::FieldPath& path) {
+  // The distinct configurations of ranges that are all integer and categorical (summed over
+  // definitions); nullopt when a range is continuous (no limit).
+  static std::optional<int64_t> FiniteCombinations(const proto::TuningJobConfig& cfg,
+                                                   const std::vector<TrainingJobDefinition*>& defs) {
+    constexpr int64_t kCap = int64_t{1} << 40;
+    int64_t total = 0;
+    for (const TrainingJobDefinition* d : defs) {
+      int64_t n = 1;
+      for (const auto* r : {cfg.parameter_ranges ? &*cfg.parameter_ranges : nullptr,
+                            d->hyper_parameter_ranges ? &*d->hyper_parameter_ranges : nullptr}) {
+        if (!r) continue;
+        if (!r->continuous_parameter_ranges.empty() || !r->auto_parameters.empty()) return std::nullopt;
+        for (const auto& c : r->categorical_parameter_ranges) n = std::min<int64_t>(n * c.values.size(), kCap);
+        for (const auto& i : r->integer_parameter_ranges) {
+          const double lo = i.min_value ? std::strtod(i.min_value->c_str(), nullptr) : 0;
+          const double hi = i.max_value ? std::strtod(i.max_value->c_str(), nullptr) : 0;
+          if (!(hi >= lo)) return std::nullopt;
+          n = static_cast<int64_t>(std::min(static_cast<double>(n) * (hi - lo + 1), static_cast<double>(kCap)));
+        }
+      }
+      total = std::min(total + n, kCap);
+    }
+    return total;
+  }
+
+  void Limits(proto::TuningJobConfig& cfg, const std::vector<TrainingJobDefinition*>& defs, size_t tuned,
+              const proto::FieldPath& path) {
     if (!cfg.resource_limits) cfg.resource_limits.emplace();
     auto& rl = *cfg.resource_limits;
     if (!rl.max_number_of_training_jobs && !grid_) {
       const int64_t cap = *cfg.strategy == "Random" ? limits_.max_training_jobs : limits_.max_training_jobs_bayesian;
-      const int64_t n = std::min<int64_t>(cap, std::clamp<int64_t>(10 * static_cast<int64_t>(tuned), 20, 100));
+      int64_t n = std::min<int64_t>(cap, std::clamp<int64_t>(10 * static_cast<int64_t>(tuned), 20, 100));
+      std::string why = "left out; 10 per tuned hyperparameter (" + std::to_string(tuned) + "), between 20 and 100";
+      // No more than the ranges have configurations (SageMaker refuses more).
+      if (const auto combos = FiniteCombinations(cfg, defs); combos && *combos < n) {
+        n = std::max<int64_t>(1, *combos);
+        why = "left out; the " + std::to_string(n) + " combinations the integer and categorical ranges have";
+      }
       rl.max_number_of_training_jobs = n;
-      Choose(path.Child("MaxNumberOfTrainingJobs"), std::to_string(n),
-             "left out; 10 per tuned hyperparameter (" + std::to_string(tuned) + "), between 20 and 100");
+      Choose(path.Child("MaxNumberOfTrainingJobs"), std::to_string(n), why);
     }
     if (!rl.max_parallel_training_jobs) {
       int64_t p = grid_ ? 10 : std::clamp<int64_t>(rl.max_number_of_training_jobs.value_or(20) / 10, 2, 10);

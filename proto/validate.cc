@@ -315,7 +315,13 @@ class Validator {
 
   // Grid combinations of the job (sum over definitions of the product of categorical value
   // counts), or nullopt when a definition has no categorical range to count.
-  std::optional<int64_t> GridCombinations(const TuningJobSpec& spec) const;
+  std::optional<int64_t> GridCombinations(const TuningJobSpec& spec) const {
+    return Combinations(spec, false);
+  }
+  // Distinct configurations of the job (sum over definitions of the product of its categorical
+  // value counts and, with `integers`, integer range sizes), or nullopt when one is unbounded (a
+  // continuous or Auto range) or has nothing to count.
+  std::optional<int64_t> Combinations(const TuningJobSpec& spec, bool integers) const;
 
   const TuningJobConfig* Config(const TuningJobSpec& spec) const {
     return spec.hyper_parameter_tuning_job_config ? &*spec.hyper_parameter_tuning_job_config : nullptr;
@@ -758,7 +764,8 @@ void Validator::CheckHyperParameterNames(const TuningJobSpec& spec, const Traini
   }
 }
 
-std::optional<int64_t> Validator::GridCombinations(const TuningJobSpec& spec) const {
+std::optional<int64_t> Validator::Combinations(const TuningJobSpec& spec, bool integers) const {
+  constexpr int64_t kCap = int64_t{1} << 40;
   auto count = [&](const TrainingJobDefinition& d, const FieldPath& dp, bool multi) -> std::optional<int64_t> {
     int64_t product = 1;
     size_t ranges = 0;
@@ -766,7 +773,18 @@ std::optional<int64_t> Validator::GridCombinations(const TuningJobSpec& spec) co
       for (const auto& c : r->categorical_parameter_ranges) {
         if (c.values.empty()) return std::nullopt;
         ++ranges;
-        product = std::min<int64_t>(product * static_cast<int64_t>(c.values.size()), int64_t{1} << 40);
+        product = std::min<int64_t>(product * static_cast<int64_t>(c.values.size()), kCap);
+      }
+      if (!integers) continue;
+      if (!r->continuous_parameter_ranges.empty() || !r->auto_parameters.empty()) return std::nullopt;
+      for (const auto& n : r->integer_parameter_ranges) {
+        const std::optional<int64_t> lo = n.min_value ? ParseInteger(*n.min_value) : std::nullopt;
+        const std::optional<int64_t> hi = n.max_value ? ParseInteger(*n.max_value) : std::nullopt;
+        if (!lo || !hi || *hi < *lo) return std::nullopt;  // reported by the range checks
+        ++ranges;
+        const double size = static_cast<double>(*hi) - static_cast<double>(*lo) + 1.0;
+        product = size >= static_cast<double>(kCap) ? kCap
+                                                    : std::min<int64_t>(product * static_cast<int64_t>(size), kCap);
       }
     }
     if (ranges == 0) return std::nullopt;
@@ -854,6 +872,22 @@ void Validator::CheckDefinitions(const TuningJobSpec& spec) {
                      std::to_string(limits_.max_training_jobs_bayesian) +
                      " training jobs are allowed (this coordinator's quota: raise it with --max-training-jobs)");
       }
+    }
+  }
+  // Random and Bayesian: as many distinct configurations as training jobs asked for, when the
+  // ranges are all integer and categorical (SageMaker: "You don't have enough combinations of
+  // hyperparameter ranges"). Here such a job ran out of configurations and ended Completed
+  // early, saying nothing.
+  if (c && (Mode(c->strategy, "Random") || Mode(c->strategy, "Bayesian")) && c->resource_limits &&
+      c->resource_limits->max_number_of_training_jobs) {
+    const int64_t n = *c->resource_limits->max_number_of_training_jobs;
+    std::optional<int64_t> combos = Combinations(spec, true);
+    if (combos && n > *combos) {
+      Add(root_.Child("HyperParameterTuningJobConfig").Child("ResourceLimits").Child("MaxNumberOfTrainingJobs"),
+          "you don't have enough combinations of hyperparameter ranges: the integer and categorical ranges give " +
+              std::to_string(*combos) + " combinations, fewer than the " + std::to_string(n) +
+              " training jobs asked for; add values or ranges (a continuous range has no limit), or ask for at "
+              "most " + std::to_string(*combos));
     }
   }
 }

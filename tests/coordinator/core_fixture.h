@@ -48,7 +48,14 @@ trainingJobDefinition:
   rep("PARALLEL", std::to_string(parallel));
   auto parsed = proto::ParseSpec(yaml);
   EXPECT_TRUE(parsed.ok()) << parsed.status().ToString();
-  return parsed->document.spec;
+  proto::TuningJobSpec spec = parsed->document.spec;
+  // More training jobs than the 6 combinations of the ranges: a continuous range too, as
+  // SageMaker requires of Random and Bayesian jobs.
+  if (max_jobs > 6 && (strategy == "Random" || strategy == "Bayesian")) {
+    spec.hyper_parameter_tuning_job_config->parameter_ranges->continuous_parameter_ranges.push_back(
+        {"dropout", "0", "0.5", std::nullopt});
+  }
+  return spec;
 }
 
 // A Bayesian job over two continuous hyperparameters x, y in [0, 1].

@@ -360,6 +360,7 @@ TEST_F(DashboardTest, ALargeJobsPageDrawsTheBestAndTheNewestAndSaysSo) {
   // One continuous range (a finite space would run out of configurations): one hyperparameter chart.
   auto& ranges = *spec.hyper_parameter_tuning_job_config->parameter_ranges;
   ranges.categorical_parameter_ranges.clear();
+  ranges.continuous_parameter_ranges.clear();
   proto::NumericRange x;
   x.name = "x";
   x.min_value = "0";

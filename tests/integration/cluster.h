@@ -265,7 +265,8 @@ class Cluster : public ::testing::Test {
       while (std::getline(in, line)) {
         if (std::regex_search(line, m, re)) last = std::stod(m[1]);
       }
-      return last;
+      // An attempt that never ran (queued ahead, then moved to a free worker) left no lines.
+      if (last) return last;
     }
     return std::nullopt;
   }

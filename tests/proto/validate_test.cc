@@ -165,6 +165,21 @@ TEST(Validate, EveryValidBaseHasNoErrorsInBothSpellings) {
   }
 }
 
+// Enough combinations: exactly as many as training jobs passes, and a continuous range has no limit.
+TEST(Validate, DiscreteRangesWithAsManyCombinationsAsJobsOrAContinuousRangePass) {
+  TuningJobSpec s = Make(Base::kRandom);
+  s.hyper_parameter_tuning_job_config->parameter_ranges = ParameterRanges{};
+  auto& r = *s.hyper_parameter_tuning_job_config->parameter_ranges;
+  r.integer_parameter_ranges = {{"depth", "0", "2", std::nullopt}};
+  r.categorical_parameter_ranges = {{"booster", {"gbtree", "dart"}}};
+  s.hyper_parameter_tuning_job_config->resource_limits->max_number_of_training_jobs = 6;
+  EXPECT_TRUE(Validate(s, Spelling::kCrd).empty()) << Describe(Validate(s, Spelling::kCrd));
+  s.hyper_parameter_tuning_job_config->resource_limits->max_number_of_training_jobs = 50;
+  EXPECT_FALSE(Validate(s, Spelling::kCrd).empty());
+  r.continuous_parameter_ranges = {{"eta", "0.1", "0.2", std::nullopt}};
+  EXPECT_TRUE(Validate(s, Spelling::kCrd).empty()) << Describe(Validate(s, Spelling::kCrd));
+}
+
 // ---- one rule per row ---------------------------------------------------------------------------
 
 struct Case {
@@ -466,6 +481,17 @@ std::vector<Case> Cases() {
        },
        RL, "would run 5400 combinations; at most 750"},
 
+      // Random and Bayesian: as many configurations as training jobs (SageMaker: "You don't have
+      // enough combinations of hyperparameter ranges").
+      {"random_fewer_combinations_than_jobs", Base::kRandom,
+       [](S& s) {
+         Ranges(s) = ParameterRanges{};
+         Ranges(s).integer_parameter_ranges = {{"depth", "0", "2", std::nullopt}};
+         Ranges(s).categorical_parameter_ranges = {{"booster", {"gbtree", "dart"}}};
+         Cfg(s).resource_limits->max_number_of_training_jobs = 7;
+       },
+       RL + ".maxNumberOfTrainingJobs", "enough combinations of hyperparameter ranges: the integer and categorical "
+                                        "ranges give 6 combinations, fewer than the 7"},
       // Definitions.
       {"no_definition", Base::kRandom, [](S& s) { s.training_job_definition.reset(); }, D, "is required"},
       {"both_definition_kinds", Base::kRandom,
