@@ -230,6 +230,63 @@ class Origin {
   std::unique_ptr<RemoteSource> remote_;
 };
 
+// A DescribeTrainingJob answer for people: status and why, times, metrics, artifacts, the
+// hyperparameters it ran with and its status history.
+void PrintTrainingJob(const Json& tj) {
+  auto str = [&](const Json& j, const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : ""; };
+  auto when = [&](const char* k) -> std::string {
+    if (!tj.contains(k) || !tj[k].is_number()) return "-";
+    const double t = tj[k].get<double>();
+    const std::time_t s = static_cast<std::time_t>(t);
+    std::tm tm{};
+    gmtime_r(&s, &tm);
+    char buf[40];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+    return std::string(buf) + " UTC";
+  };
+  std::printf("%-16s %s\n", "Training job", str(tj, "TrainingJobName").c_str());
+  std::printf("%-16s %s (%s)\n", "Status", str(tj, "TrainingJobStatus").c_str(), str(tj, "SecondaryStatus").c_str());
+  if (!str(tj, "FailureReason").empty()) std::printf("%-16s %s\n", "Failure", str(tj, "FailureReason").c_str());
+  if (!str(tj, "TuningJobArn").empty()) std::printf("%-16s %s\n", "Tuning job", str(tj, "TuningJobArn").c_str());
+  std::printf("%-16s %s\n", "Created", when("CreationTime").c_str());
+  std::printf("%-16s %s\n", "Started", when("TrainingStartTime").c_str());
+  std::printf("%-16s %s\n", "Ended", when("TrainingEndTime").c_str());
+  if (tj.contains("TrainingTimeInSeconds")) {
+    std::printf("%-16s %s s, billable %s s\n", "Training time", tj["TrainingTimeInSeconds"].dump().c_str(),
+                tj.value("BillableTimeInSeconds", Json(0)).dump().c_str());
+  }
+  if (tj.contains("ModelArtifacts")) {
+    std::printf("%-16s %s\n", "Model", str(tj["ModelArtifacts"], "S3ModelArtifacts").c_str());
+  }
+  auto table = [](const char* title, const std::vector<std::pair<std::string, std::string>>& rows) {
+    if (rows.empty()) return;
+    std::printf("\n%s\n", title);
+    size_t w = 0;
+    for (const auto& [k, v] : rows) w = std::max(w, k.size());
+    for (const auto& [k, v] : rows) std::printf("  %-*s  %s\n", static_cast<int>(w), k.c_str(), v.c_str());
+  };
+  std::vector<std::pair<std::string, std::string>> metrics, hps, history;
+  for (const auto& m : tj.value("FinalMetricDataList", Json::array())) {
+    metrics.emplace_back(str(m, "MetricName"), m.contains("Value") ? Num(m["Value"].get<double>()) : "-");
+  }
+  const Json given = tj.value("HyperParameters", Json::object());  // kept: items() does not own it
+  for (const auto& [k, v] : given.items()) {
+    if (v.is_string()) hps.emplace_back(k, v.get<std::string>());
+  }
+  for (const auto& st : tj.value("SecondaryStatusTransitions", Json::array())) {
+    const double t = st.value("StartTime", 0.0);
+    const std::time_t s = static_cast<std::time_t>(t);
+    std::tm tm{};
+    gmtime_r(&s, &tm);
+    char buf[16];
+    std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+    history.emplace_back(str(st, "Status"), std::string(buf) + "  " + str(st, "StatusMessage"));
+  }
+  table("Final metrics", metrics);
+  table("Hyperparameters", hps);
+  table("Status history (UTC)", history);
+}
+
 // The document, or an exit with the error's message: 2 for a request the server calls invalid,
 // 3 when the coordinator cannot be reached, else 1 (no such job, refused, ...).
 Json Must(Result<Json> r) {
@@ -381,18 +438,77 @@ void AddClientCommands(CLI::App& app) {
 
   auto name = std::make_shared<std::string>();
   auto doutput = std::make_shared<std::string>("json");
-  CLI::App* describe = app.add_subcommand("describe", "Describe a tuning job");
-  describe->add_option("name", *name, "Tuning job name")->required();
+  auto dtraining = std::make_shared<bool>(false);
+  auto dbest = std::make_shared<bool>(false);
+  CLI::App* describe = app.add_subcommand("describe", "Describe a tuning job, its best configuration, or a training job");
+  describe->add_option("name", *name, "Tuning job name (or a training job's, with --training-job)")->required();
   describe->add_option("-o,--output", *doutput,
                        "json (DescribeHyperParameterTuningJob), yaml (the CRD document) or table (for people: "
                        "status, best training job, the ranges searched, the ten best)")
       ->check(CLI::IsMember({"json", "yaml", "table"}));
+  describe->add_flag("--training-job", *dtraining,
+                     "NAME is a training job: DescribeTrainingJob (its hyperparameters, status history, metrics, "
+                     "model artifacts); a name that is no tuning job's is tried as one anyway");
+  describe->add_flag("--best", *dbest,
+                     "The best training job's hyperparameters, every one (static and tuned), ready to reuse: "
+                     "a JSON object (-o json), YAML (-o yaml) or a table");
+  describe->get_option("--best")->excludes("--training-job");
   auto describe_origin = add_origin(describe);
   describe->footer(
       "Examples:\n  hpo describe my-job -o table\n"
+      "  hpo describe my-job --best > best.json              # the winning configuration, to train with\n"
+      "  hpo describe my-job-007-1a2b3c4d -o table          # one training job\n"
       "  hpo describe quickstart --state-dir hpo-runs/quickstart-20261130-084248 -o table   # after hpo run");
-  describe->callback([describe_origin, name, doutput] {
+  describe->callback([describe_origin, name, doutput, dtraining, dbest] {
     Origin& origin = *describe_origin;
+    auto training_job = [&](const std::string& tj_name) {
+      Json tj = Must(origin.source().Action("DescribeTrainingJob", {{"TrainingJobName", tj_name}}));
+      if (*doutput != "table") {
+        std::cout << (*doutput == "yaml" ? proto::ToYaml(nlohmann::ordered_json::parse(tj.dump())) : tj.dump(2) + "\n");
+        Exit(0);
+      }
+      PrintTrainingJob(tj);
+      Exit(0);
+    };
+    if (*dtraining) training_job(*name);
+    if (*dbest) {
+      Json d = Must(origin.source().Action("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *name}}));
+      if (!d.contains("BestTrainingJob")) {
+        Fail(1, *name + " has no best training job yet (none has reported its objective " +
+                    d["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"].value("MetricName", "") +
+                    "); see hpo trials " + *name);
+      }
+      const std::string best = d["BestTrainingJob"]["TrainingJobName"];
+      Json tj = Must(origin.source().Action("DescribeTrainingJob", {{"TrainingJobName", best}}));
+      Json hp = Json::object();
+      const Json all = tj.value("HyperParameters", Json::object());  // kept: items() does not own it
+      for (const auto& [k, v] : all.items()) {
+        if (k != "_tuning_objective_metric") hp[k] = v;  // SageMaker's own, not the trainer's
+      }
+      if (*doutput == "json") {
+        std::cout << hp.dump(2) << "\n";
+      } else if (*doutput == "yaml") {
+        std::cout << proto::ToYaml(nlohmann::ordered_json::parse(hp.dump()));
+      } else {
+        const Json& m = d["BestTrainingJob"].value("FinalHyperParameterTuningJobObjectiveMetric", Json::object());
+        std::printf("%s: %s = %s\n", best.c_str(), m.value("MetricName", "objective").c_str(),
+                    m.contains("Value") ? Num(m["Value"].get<double>()).c_str() : "-");
+        size_t w = 0;
+        for (const auto& [k, v] : hp.items()) w = std::max(w, k.size());
+        for (const auto& [k, v] : hp.items()) {
+          std::printf("  %-*s  %s\n", static_cast<int>(w), k.c_str(), v.get<std::string>().c_str());
+        }
+      }
+      Exit(0);
+    }
+    if (*doutput != "yaml") {  // a training job's name given without --training-job
+      Result<Json> probe = origin.source().Action("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *name}});
+      if (!probe.ok() &&
+          (probe.status().code() == StatusCode::kNotFound || probe.status().code() == StatusCode::kInvalidArgument)) {
+        Result<Json> tj = origin.source().Action("DescribeTrainingJob", {{"TrainingJobName", *name}});
+        if (tj.ok()) training_job(*name);
+      }
+    }
     if (*doutput == "table") {
       Json d = Must(origin.source().Action("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *name}}));
       auto desc = proto::DecodeDescribeResponse(proto::TextTree{d, false});

@@ -413,6 +413,23 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
   Outcome list = Hpo({"list", "--state-dir", state, "-o", "names"});
   ASSERT_EQ(list.exit_code, 0) << list.err;
   EXPECT_EQ(list.out, "quickstart\n");
+  // The winning configuration, every hyperparameter, ready to train with (a usability pass found
+  // only the tuned ones, and no way to describe a training job from the command line).
+  Outcome bestcfg = Hpo({"describe", "quickstart", "--best", "--state-dir", state});
+  ASSERT_EQ(bestcfg.exit_code, 0) << bestcfg.err;
+  auto hp = nlohmann::json::parse(bestcfg.out, nullptr, false);
+  ASSERT_TRUE(hp.is_object()) << bestcfg.out;
+  EXPECT_EQ(hp["dataset"], "breast_cancer") << "static hyperparameters too: " << bestcfg.out;
+  EXPECT_TRUE(hp.contains("eta") && hp.contains("max_depth")) << bestcfg.out;
+  EXPECT_FALSE(hp.contains("_tuning_objective_metric")) << bestcfg.out;
+  Outcome tj = Hpo({"describe", best_name, "--state-dir", state, "-o", "table"});
+  ASSERT_EQ(tj.exit_code, 0) << tj.err;
+  EXPECT_NE(tj.out.find("Training job     " + best_name), std::string::npos) << tj.out;
+  EXPECT_NE(tj.out.find("Status history (UTC)"), std::string::npos) << tj.out;
+  EXPECT_NE(tj.out.find("validation:auc"), std::string::npos) << tj.out;
+  Outcome tjson = Hpo({"describe", best_name, "--training-job", "--state-dir", state});
+  ASSERT_EQ(tjson.exit_code, 0) << tjson.err;
+  EXPECT_EQ(nlohmann::json::parse(tjson.out)["TrainingJobName"], best_name);
   Outcome missing = Hpo({"describe", "nope", "--state-dir", state});
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.err.find("ResourceNotFound: no tuning job named nope"), std::string::npos) << missing.err;
