@@ -125,8 +125,19 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
     std::cout << "  warm start: " << w->warm_start_type.value_or("?") << " from " << parents << "\n";
   }
   const auto& c = *st.training_job_status_counters;
-  std::cout << "  training jobs: " << *c.completed << " completed, " << *c.stopped << " stopped, "
-            << *c.non_retryable_error << " failed, " << *c.retryable_error << " infrastructure errors\n";
+  // Failed counts both kinds, as hpo list and the dashboard do; the parts say whose fault.
+  const int64_t failed = c.non_retryable_error.value_or(0) + c.retryable_error.value_or(0);
+  std::cout << "  training jobs: " << c.completed.value_or(0) << " completed, " << c.stopped.value_or(0) << " stopped, "
+            << failed << " failed";
+  if (failed > 0) {
+    std::cout << " (" << c.non_retryable_error.value_or(0) << " by the program or spec, " << c.retryable_error.value_or(0)
+              << " by infrastructure)";
+  }
+  std::cout << "\n";
+  if (const auto& o = st.objective_status_counters; o && o->failed.value_or(0) > 0) {
+    std::cout << "  objective: " << o->succeeded.value_or(0) << " reported it, " << *o->failed
+              << " did not (failed, stopped before a value, or no log line matched its regex)\n";
+  }
   if (st.best_training_job) {
     const auto& b = *st.best_training_job;
     const auto& m = *b.final_hyper_parameter_tuning_job_objective_metric;
@@ -142,8 +153,18 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
   if (const auto& cd = st.tuning_job_completion_details) {
     if (cd->convergence_detected_time) std::cout << "  completed on convergence\n";
     if (cd->number_of_training_jobs_objective_not_improving && *cd->number_of_training_jobs_objective_not_improving > 0) {
-      std::cout << "  training jobs since the last improvement of the best (> 1 %): "
-                << *cd->number_of_training_jobs_objective_not_improving << "\n";
+      const int64_t n = *cd->number_of_training_jobs_objective_not_improving;
+      // Why it ended before its MaxNumberOfTrainingJobs, when this criterion ended it.
+      const auto& cfg = d.spec.hyper_parameter_tuning_job_config;
+      const auto& cc = cfg ? cfg->tuning_job_completion_criteria : std::nullopt;
+      const int64_t limit = cc && cc->best_objective_not_improving
+                                ? cc->best_objective_not_improving->max_number_of_training_jobs_not_improving.value_or(0)
+                                : 0;
+      std::cout << "  training jobs in a row that did not improve the best by more than 1 %: " << n;
+      if (limit > 0 && n >= limit && st.hyper_parameter_tuning_job_status == "Completed") {
+        std::cout << " (ended early: BestObjectiveNotImproving allows " << limit << ")";
+      }
+      std::cout << "\n";
     }
   }
   if (show_ranges && d.spec.hyper_parameter_tuning_job_config) {

@@ -395,6 +395,8 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
   Outcome table = Hpo({"describe", "quickstart", "--state-dir", state, "-o", "table"});
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_NE(table.out.find("Tuning job quickstart: Completed"), std::string::npos) << table.out;
+  // Failed counts both kinds, as hpo list does (it said "0 failed, 2 infrastructure errors").
+  EXPECT_NE(table.out.find("training jobs: 12 completed, 0 stopped, 0 failed\n"), std::string::npos) << table.out;
   Outcome yaml = Hpo({"describe", "quickstart", "--state-dir", state, "-o", "yaml"});
   ASSERT_EQ(yaml.exit_code, 0) << yaml.err;
   EXPECT_NE(yaml.out.find("kind: HyperParameterTuningJob"), std::string::npos) << yaml.out;
