@@ -574,6 +574,19 @@ void Run(const RunArgs& a) {
                      " instance catalog in docs/architecture.md), or run a coordinator with workers that serve it"
                      " (hpo worker --instance-type TYPE).\n";
       }
+      // A job none of whose training jobs ever started leaves no record behind in a --state-dir
+      // given (rerun there, it was "resumed" as if interrupted); one that ran before stays, to
+      // be resumed with other flags.
+      dispatcher
+          .WithCore([&](coordinator::CoordinatorCore& c) {
+            for (const auto* t : c.TrialsOf(name)) {
+              if (t->started || t->start_ms > 0) return Status::Ok();
+            }
+            std::vector<coordinator::Outgoing> ignored;
+            if (Status s = c.Stop(name, dispatcher.Now(), &ignored); !s.ok()) return s;
+            return c.Delete(name, dispatcher.Now());
+          })
+          .ok();
       shutdown();
       stop_api();
       if (a.state_dir.empty()) {  // a directory of its own for a job that never ran: not left behind

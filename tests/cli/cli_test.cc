@@ -534,6 +534,11 @@ TEST_F(CliTest, RunServesAnInstanceTypeThisMachineCannotCoverOnlyWhenToldTo) {
   EXPECT_NE(refused.err.find("ml.m5.24xlarge needs 96 vCPUs"), std::string::npos) << refused.err;
   EXPECT_NE(refused.err.find(" --instance-type ml.m5.24xlarge (worker i serves the i-th type"), std::string::npos)
       << "the command to run names every type the spec asks for: " << refused.err;
+  // In a --state-dir of the user's, a job that never ran leaves no record: run there again with
+  // the advice, it starts afresh instead of "resuming" a job that was never interrupted.
+  Outcome left = Hpo({"list", "--state-dir", (dir_ / "refused").string(), "-o", "names"});
+  EXPECT_EQ(left.exit_code, 0) << left.err;
+  EXPECT_EQ(left.out, "") << "a usability pass found the refused job InProgress there";
 
   // A multi-host training job with fewer local workers than hosts: the advice is more workers,
   // not --instance-type (which it was).
