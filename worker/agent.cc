@@ -490,6 +490,9 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
       StopRun(*it->second, proto::wire::kStopReasonRevoked, "Stopped", 0);
     }
     confirming = false;  // the coordinator's view of what we hold is applied
+    // Interrupted before: a coordinator that restarted since (or never heard it) learns it now,
+    // or it gives this worker training jobs again, the one just interrupted among them.
+    if (notice) Send(*notice);
     for (auto& p : outbox) {  // what the old connection may have lost
       SendFrames(p.frames);
       p.sent_ms = Now();

@@ -85,6 +85,17 @@ Result<std::unique_ptr<CheckpointSync>> WorkerAgent::Impl::IntermediateSync(cons
 void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
   Key key{a.trial, a.attempt};
   if (runs.count(key)) return;  // a re-sent assignment we already run
+  if (notice) {  // this capacity is going away: the training job runs elsewhere, no retry spent
+    proto::wire::TrialExited x;
+    x.status = "Interrupted";
+    x.secondary_status = "Interrupted";
+    x.failure_reason = proto::wire::SanitizeText("worker " + opt.worker_id + " is being reclaimed (" + notice->reason +
+                                                     "): it takes no training job",
+                                                 1024);
+    Log("worker: " + a.trial + " attempt " + std::to_string(a.attempt) + " refused: " + x.failure_reason);
+    Exited(key, std::move(x));
+    return;
+  }
   auto run = std::make_unique<Run>();
   run->assign = a;
   const fs::path trial_dir = fs::path(opt.work_dir) / "trials" / a.trial;

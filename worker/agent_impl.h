@@ -490,6 +490,7 @@ struct WorkerAgent::Impl {
   std::mutex interrupt_mu;
   std::string interrupt_reason;  // set by Interrupt() (any thread)
   bool interrupted = false;      // handled (loop thread)
+  std::optional<proto::wire::InterruptionNotice> notice;  // what was said then, for re-registrations
 
   void CheckInterruption();
 

@@ -30,6 +30,7 @@ void WorkerAgent::Impl::CheckInterruption() {
   n.worker_id = opt.worker_id;
   n.reason = proto::wire::SanitizeText(reason, 4096);
   n.deadline_ms = 0;
+  notice = n;  // said again on every registration: a restarted coordinator has to hear it too
   if (registered) Send(n);
   std::lock_guard<std::mutex> lock(runs_mu);
   for (auto& [key, r] : runs) {

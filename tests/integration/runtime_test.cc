@@ -1407,6 +1407,46 @@ TEST_F(Cluster, ACoordinatorOutageIsNotCountedAsTrainingTime) {
   EXPECT_LE(tj["TrainingEndTime"].get<double>() - tj["TrainingStartTime"].get<double>(), 4.0) << tj.dump(2);
 }
 
+// A spot worker told its capacity goes away, then a coordinator restart (a fault pass): the
+// restarted coordinator had never heard the notice, counted the worker's re-registration as new
+// capacity and gave it training jobs again, the one just interrupted among them. The worker now
+// says it again on registering, and refuses what it is given meanwhile (it runs elsewhere).
+class ReclaimCluster : public Cluster {
+ protected:
+  void BeforeCoordinator() override {
+    default_workers_ = 1;  // w1 alone: after the restart nothing else could take its training jobs
+    worker_args_of_[1] = {"--spot", "--spot-notice-file", (dir_ / "w1-notice").string()};
+  }
+};
+
+TEST_F(ReclaimCluster, AReclaimedWorkerGetsNoTrainingJobAfterACoordinatorRestart) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  Call("CreateHyperParameterTuningJob", Job("it-reclaim", "Random", 4, 2, ranges, {{"sleep_ms", "300"}}));
+  WaitForPrograms(2);
+  std::ofstream(dir_ / "w1-notice") << "terminate\n";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // interrupted; they wait for a worker
+  coordinator_->Kill(SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  StartCoordinator();
+  ASSERT_TRUE(WaitForWorkers(1)) << "see " << dir_;
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));  // what it would have been given
+  StartWorker(2);  // capacity that stays
+  Json d = WaitFor("it-reclaim");
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 4);
+  // Nothing started on w1 once it was reclaimed (its log says so in order).
+  std::ifstream log(dir_ / "worker1.log");
+  bool noticed = false;
+  int refused = 0;
+  for (std::string line; std::getline(log, line);) {
+    noticed = noticed || line.find("interruption notice") != std::string::npos;
+    if (noticed) EXPECT_EQ(line.find("worker: started "), std::string::npos) << line;
+    refused += line.find("is being reclaimed") != std::string::npos;
+  }
+  EXPECT_TRUE(noticed) << "see " << dir_;
+  (void)refused;  // how many were handed to it before the restarted coordinator heard: timing
+}
+
 // A longer outage: trials end while the coordinator is down. Their exit reports wait on the
 // workers and arrive after re-registration; none of them is taken for lost and re-run.
 // The reports of trials that ended while the coordinator was down outlive their worker process:
