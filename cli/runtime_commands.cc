@@ -475,6 +475,7 @@ void Run(const RunArgs& a) {
   if (api) std::cerr << "hpo: dashboard at http://127.0.0.1:" << api->port() << "/ui/jobs/" << name << "\n";
   int64_t start = dispatcher.Now();
   std::string last_line;
+  int64_t last_printed_ms = 0;  // not a terminal: a line when a count changes, else every 30 s
   int handled_signals = 0;
   proto::DescribeTuningJobResponse desc;
   Housekeeping housekeeping("hpo run");
@@ -508,8 +509,11 @@ void Run(const RunArgs& a) {
                                     tty ? TerminalWidth() : 0);
     if (tty) {
       std::cerr << "\r\033[K" << line << std::flush;
-    } else if (line.substr(0, line.size() - 8) != last_line.substr(0, last_line.size() > 8 ? last_line.size() - 8 : 0)) {
+    } else if (line.substr(0, line.size() - 8) != last_line.substr(0, last_line.size() > 8 ? last_line.size() - 8 : 0) ||
+               dispatcher.Now() - last_printed_ms >= 30000) {
+      // Long training jobs change no count for minutes: the elapsed time says it is alive.
       std::cerr << line << "\n";
+      last_printed_ms = dispatcher.Now();
     }
     last_line = line;
     std::string st = *desc.status.hyper_parameter_tuning_job_status;

@@ -584,9 +584,12 @@ ApiResponse ListAllTrainingJobs(Dispatcher& d, const Json& req) {
                                     {"CreationTimeAfter", kTimestamp}, {"CreationTimeBefore", kTimestamp},
                                     {"LastModifiedTimeAfter", kTimestamp}, {"LastModifiedTimeBefore", kTimestamp},
                                     {"NameContains", kString}, {"StatusEquals", kString}, {"SortBy", kString},
-                                    {"SortOrder", kString}, {"WarmPoolStatusEquals", kString}})) {
+                                    {"SortOrder", kString}, {"WarmPoolStatusEquals", kString},
+                                    {"TrainingPlanArnEquals", kString}})) {
     return *bad;
   }
+  // No training job here runs on a SageMaker training plan: filtered by one, the list is empty.
+  const bool on_a_plan = req.contains("TrainingPlanArnEquals") && req["TrainingPlanArnEquals"].is_string();
   if (req.contains("WarmPoolStatusEquals")) {
     return AwsError(400, "ValidationException",
                     "WarmPoolStatusEquals: hpo keeps no warm pool status per training job (KeepAlivePeriodInSeconds "
@@ -617,7 +620,7 @@ ApiResponse ListAllTrainingJobs(Dispatcher& d, const Json& req) {
     std::vector<SortKey> rows;
     for (const TuningJob* j : c.Jobs()) {
       for (const Trial* t : c.TrialsOf(j->name)) {
-        if (t->Unlaunched()) continue;  // not a training job yet (Trial::Unlaunched)
+        if (on_a_plan || t->Unlaunched()) continue;  // not a training job yet (Trial::Unlaunched)
         if (!contains.empty() && AsciiLower(t->name).find(contains) == std::string::npos) continue;
         if (!status_eq.empty() && TrainingJobStatusOf(*t) != status_eq) continue;
         const int64_t modified = last_modified(*t);
@@ -643,6 +646,7 @@ ApiResponse ListAllTrainingJobs(Dispatcher& d, const Json& req) {
           if (t->end_ms) r["TrainingEndTime"] = Epoch(t->end_ms);
           r["LastModifiedTime"] = Epoch(last_modified(*t));
           r["TrainingJobStatus"] = TrainingJobStatusOf(*t);
+          r["SecondaryStatus"] = t->SecondaryStatus();
           return r;
         });
   });
