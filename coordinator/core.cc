@@ -348,8 +348,9 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
                                      " tuning jobs, its quota: wait for one to end, stop one, or raise the "
                                      "quota with hpo coordinator --max-concurrent-tuning-jobs");
   }
+  std::vector<std::string> warm_notes;
   if (spec.warm_start_config) {
-    Status ws = impl_->CheckWarmStart(spec);
+    Status ws = impl_->CheckWarmStart(spec, &warm_notes);
     if (!ws.ok()) return ws;
   }
   auto job = std::make_unique<TuningJob>();
@@ -397,6 +398,7 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
                  spec.warm_start_config->warm_start_type.value_or("") + " from " + parents + ": " +
                      std::to_string(prior) + " of their training jobs with an objective " +
                      (prior == 1 ? "informs" : "inform") + " the search");
+    for (const std::string& note : warm_notes) impl_->Event(now_ms, "WarmStart", name, "", note);
   }
   for (const AutotuneChoice& c : tuned->choices) {
     impl_->Event(now_ms, "AutotuneChose", name, "", c.field + " = " + c.value + " (" + c.reason + ")");

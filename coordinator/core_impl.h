@@ -172,7 +172,8 @@ struct CoordinatorCore::Impl {
 
   // Warm-start rules that need the store: the parents exist and are terminal, share the
   // objective and the hyperparameters, and their training jobs fit in the job limit.
-  Status CheckWarmStart(const proto::TuningJobSpec& spec);
+  // What the job should know but that does not refuse it goes to *notes (WarmStart events).
+  Status CheckWarmStart(const proto::TuningJobSpec& spec, std::vector<std::string>* notes);
 
   void InitObjective(TuningJob& j);
 

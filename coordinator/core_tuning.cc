@@ -108,7 +108,7 @@ std::map<std::string, char> CoordinatorCore::Impl::HyperParameterKinds(const pro
   return kinds;
 }
 
-Status CoordinatorCore::Impl::CheckWarmStart(const proto::TuningJobSpec& spec) {
+Status CoordinatorCore::Impl::CheckWarmStart(const proto::TuningJobSpec& spec, std::vector<std::string>* notes) {
   const auto& w = *spec.warm_start_config;
   const std::string base = "WarmStartConfig.ParentHyperParameterTuningJobs";
   TuningJob probe;
@@ -137,7 +137,9 @@ Status CoordinatorCore::Impl::CheckWarmStart(const proto::TuningJobSpec& spec) {
                                      "; warm start needs the same objective metric and type");
     }
     // IdenticalDataAndAlgorithm: "the same input data and training image as the parent tuning
-    // jobs" (SageMaker's WarmStartConfig): a new image is a new algorithm, for TransferLearning.
+    // jobs", but "a new version of the training algorithm" whose changes "do not affect the
+    // algorithm itself" (logging, a data format) is allowed (SageMaker's WarmStartConfig), which
+    // no one but its author can tell: a new image is noted, not refused (a re-tagged image was).
     if (w.warm_start_type.value_or("") == "IdenticalDataAndAlgorithm") {
       auto image = [](const proto::TuningJobSpec& s) {
         auto defs = s.Definitions();
@@ -146,10 +148,10 @@ Status CoordinatorCore::Impl::CheckWarmStart(const proto::TuningJobSpec& spec) {
         return a.training_image.value_or(a.algorithm_name.value_or(""));
       };
       const std::string mine = image(spec), theirs = image(parent->spec);
-      if (mine != theirs) {
-        return Status::InvalidArgument(at + "it ran the training image \"" + theirs + "\", this job \"" + mine +
-                                       "\"; IdenticalDataAndAlgorithm needs the parents' training image: use "
-                                       "WarmStartType TransferLearning for a new algorithm or new data");
+      if (mine != theirs && notes) {
+        notes->push_back("parent " + name + " ran the training image \"" + theirs + "\", this job runs \"" + mine +
+                         "\": IdenticalDataAndAlgorithm takes its results as this algorithm's; if the new image "
+                         "changes the algorithm itself, use WarmStartType TransferLearning");
       }
     }
     const std::map<std::string, char> pk = HyperParameterKinds(parent->spec);
