@@ -557,12 +557,24 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
     out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kLogLines), l->trial, l->attempt, l->seq}});
   } else if (const auto* held = std::get_if<proto::wire::HeldTrials>(&msg)) {
     // Of the training jobs whose checkpoint directory the worker keeps, those that will run no
-    // attempt more may go. One this coordinator does not know (another coordinator's, a deleted
-    // job's) is not released: the worker keeps what nobody vouches for.
+    // attempt more may go: ended ones, and those of a job deleted here (a fault pass found their
+    // directories kept forever when the delete came before the worker asked). One this
+    // coordinator does not know otherwise (another coordinator's) is not released: the worker
+    // keeps what nobody vouches for.
     proto::wire::ReleaseTrials release;
     for (const auto& name : held->trials) {
       auto it = trials.find(name);
-      if (it != trials.end() && it->second.Terminal()) release.trials.push_back(name);
+      if (it != trials.end()) {
+        if (it->second.Terminal()) release.trials.push_back(name);
+        continue;
+      }
+      // <tuning job>-<NNN>-<8 hex> (coordinator/trial_name.h): of a deleted tuning job?
+      const size_t hash_at = name.rfind('-');
+      const size_t index_at = hash_at == std::string::npos || hash_at == 0 ? std::string::npos : name.rfind('-', hash_at - 1);
+      if (index_at == std::string::npos || index_at == 0 || name.size() - hash_at != 9) continue;
+      const std::string job = name.substr(0, index_at);
+      auto deleted = store->WasDeleted(job);
+      if (deleted.ok() && *deleted) release.trials.push_back(name);
     }
     if (!release.trials.empty()) out->push_back({wid, std::move(release)});
   } else if (const auto* n = std::get_if<proto::wire::InterruptionNotice>(&msg)) {

@@ -448,6 +448,16 @@ Result<std::vector<EventRow>> SqliteJobStore::LoadEvents(const std::string& job,
   return out;
 }
 
+Result<bool> SqliteJobStore::WasDeleted(const std::string& job) {
+  Stmt s(db_, "SELECT 1 FROM events WHERE job = ?1 COLLATE NOCASE AND kind = 'JobDeleted' LIMIT 1");
+  if (!s.ok()) return s.Error("preparing a deletion lookup");
+  s.Bind(1, job);
+  const int rc = s.Step();
+  if (rc == SQLITE_ROW) return true;
+  if (rc != SQLITE_DONE) return s.Error("looking up a deletion");
+  return false;
+}
+
 Result<std::vector<LogRow>> SqliteJobStore::LoadLogs(const std::string& trial, int64_t after_id, size_t limit) {
   Stmt s(db_, "SELECT id, trial, attempt, line, text FROM logs WHERE trial=? AND id>? ORDER BY id LIMIT ?");
   if (!s.ok()) return s.Error("preparing log read");

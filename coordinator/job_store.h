@@ -131,6 +131,8 @@ class JobStore {
   // that tuning job's (name matched case-insensitively). A name used again after a deletion has
   // the newest job's events only; a deleted job not re-created, its own up to its JobDeleted.
   virtual Result<std::vector<EventRow>> LoadEvents(const std::string& job, int64_t after_id, size_t limit) = 0;
+  // Whether a tuning job of that name (case-insensitive) was deleted here (a JobDeleted event).
+  virtual Result<bool> WasDeleted(const std::string& job) = 0;
 };
 
 class SqliteJobStore final : public JobStore {
@@ -165,6 +167,7 @@ class SqliteJobStore final : public JobStore {
   Status DeleteJob(const std::string& name) override;
   Status DeleteTrial(const std::string& name) override;
   Result<std::vector<EventRow>> LoadEvents(const std::string& job, int64_t after_id, size_t limit) override;
+  Result<bool> WasDeleted(const std::string& job) override;
 
  private:
   // After a deletion: freed pages back to the file system (new stores), the WAL truncated.

@@ -458,7 +458,7 @@ struct HeldTrials {
 };
 
 // coordinator -> worker: of HeldTrials.trials, those that have ended for good (Completed, Failed
-// or Stopped, no attempt to come). The worker removes their checkpoint directories, except one
+// or Stopped, no attempt to come; or of a tuning job deleted on this coordinator). The worker removes their checkpoint directories, except one
 // whose last upload to CheckpointConfig.S3Uri failed: that may be the only copy, and it stays.
 // Names it does not hold are ignored.
 struct ReleaseTrials {

@@ -321,6 +321,17 @@ TEST_F(CoreTest, HeldCheckpointsAreReleasedOnlyForTrainingJobsThatHaveEndedForGo
   auto out = core_->OnMessage("stranger", proto::wire::HeldTrials{"stranger", {a[0].trial}}, now_);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(std::get<proto::wire::Error>(out[0].message).code, "NotRegistered");
+  // The job deleted before the worker asked (a fault pass: its directories stayed for good), and
+  // its name used again: the deleted job's training jobs are released, the new job's are not.
+  ASSERT_TRUE(core_->Delete("held", now_).ok());
+  now_ += 1000;  // created later: its training jobs' names differ (coordinator/trial_name.h)
+  auto again = Only<proto::wire::AssignTrial>(Submit(Spec("held", "Random", 1, 1)));
+  ASSERT_EQ(again.size(), 1u);
+  ASSERT_NE(again[0].trial, a[0].trial);
+  const proto::wire::HeldTrials after{"w1", {a[0].trial, again[0].trial, "unknown-job-001-00000000"}};
+  auto gone = Only<proto::wire::ReleaseTrials>(core_->OnMessage("w1", after, now_));
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0].trials, std::vector<std::string>{a[0].trial});
 }
 
 // One registered worker must not end, or score, a training job another one runs: a forged
@@ -1345,6 +1356,7 @@ class FillingStore : public JobStore {
   }
   Status DeleteJob(const std::string& n) override { return full ? Full() : inner_->DeleteJob(n); }
   Status DeleteTrial(const std::string& n) override { return full ? Full() : inner_->DeleteTrial(n); }
+  Result<bool> WasDeleted(const std::string& j) override { return inner_->WasDeleted(j); }
   Result<std::vector<EventRow>> LoadEvents(const std::string& j, int64_t a, size_t l) override {
     return inner_->LoadEvents(j, a, l);
   }
