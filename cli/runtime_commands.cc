@@ -524,8 +524,11 @@ void Run(const RunArgs& a) {
     dispatcher
         .WithCore([&](coordinator::CoordinatorCore& c) {
           const coordinator::TuningJob* j = c.FindJob(name);
+          // A reason from before the workers registered ("no worker is registered") is stale: it
+          // refused a job under load (CI) that the next scheduling pass would have placed.
           if (j && static_cast<int>(c.Workers().size()) == nworkers &&
-              j->waiting_reason.rfind("no registered worker", 0) == 0) {
+              j->waiting_reason.rfind("no registered worker", 0) == 0 &&
+              j->waiting_reason.find("no worker is registered") == std::string::npos) {
             never = j->waiting_reason;
           }
           return Status::Ok();
