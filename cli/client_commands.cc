@@ -461,8 +461,7 @@ void AddClientCommands(CLI::App& app) {
       "  hpo describe quickstart --state-dir hpo-runs/quickstart-20261130-084248 -o table   # after hpo run");
   describe->callback([describe_origin, name, doutput, dtraining, dbest] {
     Origin& origin = *describe_origin;
-    auto training_job = [&](const std::string& tj_name) {
-      Json tj = Must(origin.source().Action("DescribeTrainingJob", {{"TrainingJobName", tj_name}}));
+    auto training_job = [&](const Json& tj) {
       if (*doutput != "table") {
         std::cout << (*doutput == "yaml" ? proto::ToYaml(nlohmann::ordered_json::parse(tj.dump())) : tj.dump(2) + "\n");
         Exit(0);
@@ -470,7 +469,7 @@ void AddClientCommands(CLI::App& app) {
       PrintTrainingJob(tj);
       Exit(0);
     };
-    if (*dtraining) training_job(*name);
+    if (*dtraining) training_job(Must(origin.source().Action("DescribeTrainingJob", {{"TrainingJobName", *name}})));
     if (*dbest) {
       Json d = Must(origin.source().Action("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *name}}));
       if (!d.contains("BestTrainingJob")) {
@@ -501,16 +500,18 @@ void AddClientCommands(CLI::App& app) {
       }
       Exit(0);
     }
-    if (*doutput != "yaml") {  // a training job's name given without --training-job
-      Result<Json> probe = origin.source().Action("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *name}});
-      if (!probe.ok() &&
-          (probe.status().code() == StatusCode::kNotFound || probe.status().code() == StatusCode::kInvalidArgument)) {
+    // Asked once: a training job's name given without --training-job is tried as one.
+    std::optional<Result<Json>> described;
+    if (*doutput != "yaml") {
+      described = origin.source().Action("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *name}});
+      const StatusCode code = described->status().code();
+      if (code == StatusCode::kNotFound || code == StatusCode::kInvalidArgument) {
         Result<Json> tj = origin.source().Action("DescribeTrainingJob", {{"TrainingJobName", *name}});
-        if (tj.ok()) training_job(*name);
+        if (tj.ok()) training_job(*tj);
       }
     }
     if (*doutput == "table") {
-      Json d = Must(origin.source().Action("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *name}}));
+      Json d = Must(std::move(*described));
       auto desc = proto::DecodeDescribeResponse(proto::TextTree{d, false});
       if (!desc.ok()) Fail(1, "the DescribeHyperParameterTuningJob answer of " + origin.where() +
                                   " does not decode: " + desc.status().message());
@@ -539,9 +540,7 @@ void AddClientCommands(CLI::App& app) {
       if (res->status != 200) Fail(1, res->body);
       std::cout << res->body;
     } else {
-      std::cout << Must(origin.source().Action("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *name}}))
-                       .dump(2)
-                << "\n";
+      std::cout << Must(std::move(*described)).dump(2) << "\n";
     }
     Exit(0);
   });

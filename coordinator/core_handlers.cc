@@ -321,14 +321,8 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     t->moving = false;
     TuningJob* owner = Job(t->tuning_job);
     if (m.status == "Stopped" && !t->started && !t->stop_requested && owner && owner->status == "InProgress") {
-      const std::string from = t->worker_id;
-      ReleaseSlot(*t, now);
-      Event(now, "Withdrawn", t->tuning_job, t->name,
-            "attempt " + std::to_string(t->attempt) + " taken back from worker " + from +
-                " before it started: another worker is free to run it now");
-      ToQueue(*t);
-      Secondary(*t, "Starting", now, "waiting for a slot (moved from busy worker " + from + " to a free one)");
-      SaveTrial(*t);
+      TakeBack(*t, now, "another worker is free to run it now",
+               "moved from busy worker " + t->worker_id + " to a free one");
       return true;
     }
   }
@@ -572,11 +566,8 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
         if (it->second.Terminal()) release.trials.push_back(name);
         continue;
       }
-      // <tuning job>-<NNN>-<8 hex> (coordinator/trial_name.h): of a deleted tuning job?
-      const size_t hash_at = name.rfind('-');
-      const size_t index_at = hash_at == std::string::npos || hash_at == 0 ? std::string::npos : name.rfind('-', hash_at - 1);
-      if (index_at == std::string::npos || index_at == 0 || name.size() - hash_at != 9) continue;
-      const std::string job = name.substr(0, index_at);
+      const std::string job = TuningJobOfTrialName(name);
+      if (job.empty()) continue;
       auto deleted = store->WasDeleted(job);
       if (deleted.ok() && *deleted) release.trials.push_back(name);
     }

@@ -396,6 +396,9 @@ struct CoordinatorCore::Impl {
   // Takes back an attempt assigned ahead: the worker drops it (or kills it at once, had its
   // predecessor just ended), the trial waits for a slot again, oldest first in its job.
   void Withdraw(Trial& q, int64_t now, std::vector<Outgoing>* out);
+  // The attempt, given back unstarted, waits for a slot again: a Withdrawn event with `why`,
+  // its status "waiting for a slot (`waiting`)".
+  void TakeBack(Trial& q, int64_t now, const std::string& why, const std::string& waiting);
 
   // Attempts assigned ahead wait behind a busy worker's running attempt; once the scheduler has
   // filled what it can, each whose job could start a training job on another worker now

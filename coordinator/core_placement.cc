@@ -611,12 +611,16 @@ void CoordinatorCore::Impl::Withdraw(Trial& q, int64_t now, std::vector<Outgoing
   m.reason = "withdrawn before it started: its slot goes to another tuning job (fair share)";
   m.grace_period_s = 0;
   out->push_back({q.worker_id, std::move(m)});
+  TakeBack(q, now, "another tuning job waits for a slot", "withdrawn from its worker for another tuning job");
+}
+
+void CoordinatorCore::Impl::TakeBack(Trial& q, int64_t now, const std::string& why, const std::string& waiting) {
+  const std::string from = q.worker_id;
   ReleaseSlot(q, now);
   Event(now, "Withdrawn", q.tuning_job, q.name,
-        "attempt " + std::to_string(q.attempt) + " taken back from worker " + q.worker_id +
-            " before it started: another tuning job waits for a slot");
+        "attempt " + std::to_string(q.attempt) + " taken back from worker " + from + " before it started: " + why);
   ToQueue(q);
-  Secondary(q, "Starting", now, "waiting for a slot (withdrawn from its worker for another tuning job)");
+  Secondary(q, "Starting", now, "waiting for a slot (" + waiting + ")");
   SaveTrial(q);
 }
 

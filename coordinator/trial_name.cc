@@ -24,4 +24,12 @@ std::string TrialName(const std::string& tuning_job, int index, uint64_t seed, i
   return name;
 }
 
+std::string TuningJobOfTrialName(const std::string& trial) {
+  const size_t hash_at = trial.rfind('-');
+  if (hash_at == std::string::npos || hash_at == 0 || trial.size() - hash_at != 9) return "";
+  const size_t index_at = trial.rfind('-', hash_at - 1);
+  if (index_at == std::string::npos || index_at == 0 || hash_at - index_at < 4) return "";
+  return trial.substr(0, index_at);
+}
+
 }  // namespace hpo::coordinator

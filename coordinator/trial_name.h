@@ -24,4 +24,8 @@ namespace hpo::coordinator {
 
 std::string TrialName(const std::string& tuning_job, int index, uint64_t seed, int64_t job_created_ms = 0);
 
+// The tuning job a name of that shape belongs to (the part before -<NNN>-<8 hex>); "" when the
+// name does not have that shape.
+std::string TuningJobOfTrialName(const std::string& trial);
+
 }  // namespace hpo::coordinator
