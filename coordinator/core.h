@@ -246,7 +246,8 @@ struct Trial {
   bool assigned_ahead = false;
   // Queued ahead and asked to leave its busy worker for a free one (StopTrial with
   // proto::wire::kStopReasonIfNotStarted): its worker's Stopped report puts it back in the queue
-  // for the free worker; its start (or its predecessor's end) means it stays.
+  // for the free worker; its start means it stays. Its predecessor's end settles nothing: the
+  // request may reach the worker before the queued attempt starts there.
   bool moving = false;
   // Not a training job to the API yet: assigned ahead and never started (queued on its worker, or
   // withdrawn back to the queue before it ran). SageMaker creates a training job when it launches

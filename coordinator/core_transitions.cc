@@ -140,7 +140,9 @@ void CoordinatorCore::Impl::Promote(Trial& q) {
   successor.erase({q.after_trial, q.after_attempt});
   q.after_trial.clear();
   q.after_attempt = 0;
-  q.moving = false;  // its predecessor ended first: the worker starts it, whatever it was asked
+  // A request to move (Trial::moving) stands: the worker may still give it back unstarted (it had
+  // not started when the request came: waiting for its lease, or staging). Its TrialStarted or its
+  // exit report settles it.
   SaveTrial(q);
 }
 

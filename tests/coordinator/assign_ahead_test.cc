@@ -209,6 +209,32 @@ TEST_F(AssignAheadTest, AQueuedTrialThatStartedBeforeItWasAskedToMoveStays) {
   EXPECT_EQ(t->attempt, 1u) << "one attempt: it ran once";
 }
 
+// CI, 1 run in many: the busy worker's running attempt ended, and its report reached the
+// coordinator, before the request to move did; the queued one had not started yet (still waiting
+// for its lease, or staging), so the worker gave it back. That Stopped report was taken as the
+// training job's end: the job completed with 19 of 20 training jobs and one never ran.
+TEST_F(AssignAheadTest, AQueuedTrialGivenBackAfterItsPredecessorsEndWasHeardStillMoves) {
+  Register("w1", 1);
+  auto out = Submit(Spec("late", "Random", 2, 2));
+  auto first = Plain(out);
+  auto queued = Ahead(out);
+  ASSERT_EQ(queued.size(), 1u);
+  auto reg = Register("w2", 1);
+  ASSERT_EQ(Only<proto::wire::StopTrial>(reg).size(), 1u);
+  Finish("w1", first[0], 0.5);  // heard first: the queued attempt has the slot on w1
+  proto::wire::TrialExited back;
+  back.trial = queued[0].trial;
+  back.attempt = queued[0].attempt;
+  back.status = "Stopped";
+  back.secondary_status = "Stopped";
+  auto moved = Plain(core_->OnMessage("w1", back, now_));
+  ASSERT_EQ(moved.size(), 1u) << "given back unstarted, as asked: it runs elsewhere";
+  EXPECT_EQ(moved[0].trial, queued[0].trial);
+  Finish(core_->FindTrial(moved[0].trial)->worker_id, moved[0], 0.25);
+  EXPECT_EQ(core_->FindJob("late")->status, "Completed");
+  for (const Trial* t : core_->TrialsOf("late")) EXPECT_EQ(t->state, TrialState::kCompleted) << t->name;
+}
+
 // Moving must not break MaxParallelTrainingJobs: with the job at its limit a queued trial stays.
 TEST_F(AssignAheadTest, AQueuedTrialStaysWhenItsJobRunsAtItsParallelLimit) {
   Register("w1", 1);
