@@ -354,20 +354,29 @@ struct CoordinatorCore::Impl {
     uint32_t gpus = 0;
     const HostPlan* plan = nullptr;  // the host it plays (points into the caller's plans)
   };
+  // `*blocking` (when given and the gang can never be served): the index of the host that no
+  // worker, or too few distinct workers, can serve.
   std::vector<GangPick> PlaceGang(const std::vector<HostPlan>& plans, bool* ever, std::string* why,
                                   const std::string& avoid = "", bool prefer_on_demand = false,
-                                  const std::string& job = "", const std::string& definition = "");
+                                  const std::string& job = "", const std::string& definition = "",
+                                  size_t* blocking = nullptr);
 
   // A training job's placement: the first of its definition's resource options (in order of
   // preference: AllocationStrategy Prioritized) whose hosts can all start now. `plans` are that
   // option's hosts and `picks` point into them. False when no option can start now; then *ever
   // says whether some option could ever be served, and *why, *req and *hosts describe the first
-  // option (or, when none could ever be served, why not for each), for NoteWaiting.
+  // option that could (or, when none could ever be served, why not for each, with the request of
+  // the first option's host that no worker serves), for NoteWaiting. For a gang of several
+  // instance types req->instance_type names them all, for people ("ml.p4d.24xlarge x2 +
+  // ml.c5.xlarge"): the first host's type alone named a type that was not the one missing.
   struct Placement {
     size_t option = 0;
     std::vector<HostPlan> plans;
     std::vector<GangPick> picks;
   };
+  // The instance types of a training job's hosts, for people: "ml.g5.xlarge", or for a gang of
+  // several types "ml.p4d.24xlarge x2 + ml.c5.xlarge".
+  static std::string GangTypes(const std::vector<HostPlan>& plans);
   bool PlaceTraining(const TuningJob& j, const std::string& def_name, const std::string& avoid, bool prefer_on_demand,
                      Placement* p, bool* ever, std::string* why, HostRequest* req, size_t* hosts);
 

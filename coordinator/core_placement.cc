@@ -23,25 +23,41 @@ bool CoordinatorCore::Impl::PlaceTraining(const TuningJob& j, const std::string&
     p->plans = HostsFor(j, def_name, o);
     bool e = false;
     std::string w;
-    p->picks = PlaceGang(p->plans, &e, &w, avoid, prefer_on_demand, Lower(j.name), def_name);
+    size_t blocking = 0;
+    p->picks = PlaceGang(p->plans, &e, &w, avoid, prefer_on_demand, Lower(j.name), def_name, &blocking);
     if (!p->picks.empty()) return true;
     if (o == 0 || (e && !*ever)) {  // the first option's reason, or the first that could ever run
-      *req = p->plans[0].req;
+      *req = p->plans[e ? 0 : std::min(blocking, p->plans.size() - 1)].req;
+      if (e) req->instance_type = GangTypes(p->plans);
       *hosts = p->plans.size();
-      if (e || o == 0) *why = w;
+      *why = w;
     }
-    if (!e) never += (never.empty() ? "" : "; ") + (n > 1 ? p->plans[0].req.instance_type + ": " : "") + w;
-    if (e) able += (able.empty() ? "" : " or ") + p->plans[0].req.instance_type;
+    if (!e) never += (never.empty() ? "" : "; ") + (n > 1 ? GangTypes(p->plans) + ": " : "") + w;
+    if (e) able += (able.empty() ? "" : " or ") + GangTypes(p->plans);
     *ever = *ever || e;
   }
   if (*ever && able.find(" or ") != std::string::npos) req->instance_type = able;
-  if (!*ever) {
-    const auto first = HostsFor(j, def_name, 0);
-    *req = first[0].req;
-    *hosts = first.size();
-    *why = never;
-  }
+  if (!*ever) *why = never;  // *req and *hosts: the first option's
   return false;
+}
+
+std::string CoordinatorCore::Impl::GangTypes(const std::vector<HostPlan>& plans) {
+  std::vector<std::pair<std::string, size_t>> types;  // in the order of the hosts
+  for (const auto& h : plans) {
+    auto it = std::find_if(types.begin(), types.end(), [&](const auto& t) { return t.first == h.req.instance_type; });
+    if (it == types.end()) {
+      types.push_back({h.req.instance_type, 1});
+    } else {
+      ++it->second;
+    }
+  }
+  if (types.size() == 1) return types[0].first;
+  std::string s;
+  for (const auto& [type, count] : types) {
+    s += (s.empty() ? "" : " + ") + (type.empty() ? std::string("any worker") : type) +
+         (count > 1 ? " x" + std::to_string(count) : "");
+  }
+  return s;
 }
 
 bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Outgoing>* out) {
@@ -50,9 +66,10 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
     // Only ask the strategy when one of the job's definitions can start somewhere now: a
     // proposal made while nothing can run it would be stale when it does.
     bool any_now = false, any_ever = false;
-    std::string why, ever_why;  // why none can ever run; why one that could is waiting
-    HostRequest first;
-    size_t first_hosts = 1;
+    // Why the first definition none can ever run cannot; what the first that could waits for.
+    std::string why, ever_why;
+    HostRequest first, first_ever;
+    size_t first_hosts = 1, first_ever_hosts = 1;
     for (const auto* d : j.spec.Definitions()) {
       Placement p;
       bool ever = false;
@@ -60,22 +77,25 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
       HostRequest req;
       size_t hosts = 1;
       if (PlaceTraining(j, d->definition_name.value_or(""), "", false, &p, &ever, &w, &req, &hosts)) any_now = true;
-      if (!any_ever && !ever && why.empty()) {
+      if (!ever && why.empty()) {
         why = w;
         first = req;
         first_hosts = hosts;
       }
-      if (ever && ever_why.empty()) ever_why = w;
+      if (ever && !any_ever) {
+        ever_why = w;
+        first_ever = req;
+        first_ever_hosts = hosts;
+      }
       any_ever = any_ever || ever;
     }
     if (!any_now) {
       if (j.spec.Definitions().empty()) return false;
-      if (why.empty()) {
-        const auto plans = HostsFor(j, j.spec.Definitions()[0]->definition_name.value_or(""));
-        first = plans[0].req;
-        first_hosts = plans.size();
+      if (any_ever) {
+        NoteWaiting(j, nullptr, first_ever, true, ever_why, now, first_ever_hosts);
+      } else {
+        NoteWaiting(j, nullptr, first, false, why, now, first_hosts);
       }
-      NoteWaiting(j, nullptr, first, any_ever, any_ever ? ever_why : why, now, first_hosts);
       return false;
     }
     if (j.Proposing()) return false;  // its proposal is being made: nothing to place until it is back
@@ -173,20 +193,21 @@ std::vector<CoordinatorCore::Impl::HostPlan> CoordinatorCore::Impl::HostsFor(con
 
 std::vector<CoordinatorCore::Impl::GangPick> CoordinatorCore::Impl::PlaceGang(const std::vector<HostPlan>& plans, bool* ever, std::string* why,
     const std::string& avoid, bool prefer_on_demand,
-    const std::string& job, const std::string& definition) {
+    const std::string& job, const std::string& definition, size_t* blocking) {
   std::vector<GangPick> picks;
   std::set<std::string> taken;
   // Whether the registered workers could ever serve it: each host's request by some worker,
   // and at least as many workers as hosts.
   *ever = workers.size() >= plans.size() || workers.empty();
-  for (const auto& plan : plans) {
+  for (size_t i = 0; i < plans.size(); ++i) {
     bool e = false;
     uint32_t g = 0;
     std::string w;
-    PlaceHost(plan.req, &e, &w, &g);
+    PlaceHost(plans[i].req, &e, &w, &g);
     if (!e) {
       *ever = false;
       *why = w;
+      if (blocking) *blocking = i;
       return {};
     }
   }
@@ -222,6 +243,7 @@ std::vector<CoordinatorCore::Impl::GangPick> CoordinatorCore::Impl::PlaceGang(co
       std::set<std::string> seen;
       if (augment(i, seen)) continue;
       *ever = false;
+      if (blocking) *blocking = i;
       std::string type = plans[i].req.instance_type.empty() ? "its request" : plans[i].req.instance_type;
       size_t same = 0;
       for (const auto& p : plans) same += p.req.instance_type == plans[i].req.instance_type;

@@ -345,6 +345,32 @@ TEST_F(PlacementCoreTest, AWarmSlotIsHeldFromOtherJobsUntilTheKeepAlivePeriodEnd
   EXPECT_EQ(core_->FindTrial(later[0].trial)->worker_id, on);
 }
 
+// A job of two training job definitions, one for a type no worker has and one for a type whose
+// worker is busy, waited "for a free worker that can serve" the type no worker has.
+TEST_F(PlacementCoreTest, AJobOfTwoDefinitionsWaitsForTheTypeThatCanRunNamingIt) {
+  auto m = Worker("m", 1, 8, 32);
+  m.instance_type = "ml.m5.large";
+  Join(m);
+  proto::TuningJobSpec busy = Spec("busy", "Random", 1, 1);
+  busy.training_job_definition->resource_config->instance_type = "ml.m5.large";
+  ASSERT_EQ(Only<proto::wire::AssignTrial>(Submit(busy)).size(), 1u);
+  proto::TuningJobSpec spec = Spec("two", "Random", 2, 1);
+  auto& cfg = *spec.hyper_parameter_tuning_job_config;
+  for (const char* type : {"ml.p4d.24xlarge", "ml.m5.large"}) {
+    proto::TrainingJobDefinition d = *spec.training_job_definition;
+    d.definition_name = std::string(type).substr(3, 2);
+    d.tuning_objective = *cfg.hyper_parameter_tuning_job_objective;
+    d.hyper_parameter_ranges = *cfg.parameter_ranges;
+    d.resource_config->instance_type = type;
+    spec.training_job_definitions.push_back(d);
+  }
+  cfg.hyper_parameter_tuning_job_objective.reset();
+  cfg.parameter_ranges.reset();
+  spec.training_job_definition.reset();
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(spec)).empty());
+  EXPECT_EQ(core_->FindJob("two")->waiting_reason, "waiting for a free worker that can serve ml.m5.large");
+}
+
 // ---- multi-host training jobs: gangs -------------------------------------------------------
 
 class GangTest : public PlacementCoreTest {
@@ -712,6 +738,37 @@ TEST_F(GangTest, AGangTooFewWorkersCanServeIsNeverPlacedAndSaysWhatToStart) {
   auto more = Worker("c5b", 2, 8, 32);
   more.instance_type = "ml.c5.xlarge";
   EXPECT_EQ(Only<proto::wire::AssignTrial>(Join(more)).size(), 2u);
+}
+
+// A fault pass: a heterogeneous gang (ml.m5.large for "train", ml.c5.xlarge for "eval") that no
+// worker could serve for "eval" said "no registered worker can serve ml.m5.large", the first
+// host's type, which the cluster had; one that waited for busy workers named only that type too.
+TEST_F(GangTest, AHeterogeneousGangsWaitingReasonNamesTheTypeMissingOrAllItsTypes) {
+  for (const char* id : {"m1", "m2"}) {
+    auto m = Worker(id, 1, 8, 32);
+    m.instance_type = "ml.m5.large";
+    Join(m);
+  }
+  proto::TuningJobSpec spec = Spec("hetero", "Random", 1, 1);
+  auto& rc = *spec.training_job_definition->resource_config;
+  rc.instance_type.reset();
+  rc.instance_count.reset();
+  rc.instance_groups = {{"ml.m5.large", 1, "train"}, {"ml.c5.xlarge", 1, "eval"}};
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(spec)).empty());
+  std::string reason = core_->FindJob("hetero")->waiting_reason;
+  EXPECT_EQ(reason.rfind("no registered worker can serve ml.c5.xlarge: ", 0), 0u) << reason;
+  EXPECT_NE(reason.find("worker m1 serves ml.m5.large, not ml.c5.xlarge"), std::string::npos) << reason;
+  // A c5 worker joins: the gang starts (both types are there). A second such job waits for
+  // busy workers, and says it waits for both types.
+  auto c5 = Worker("c5", 1, 8, 32);
+  c5.instance_type = "ml.c5.xlarge";
+  ASSERT_EQ(Only<proto::wire::AssignTrial>(Join(c5)).size(), 2u);
+  ASSERT_EQ(core_->FindJob("hetero")->waiting_reason, "") << core_->FindJob("hetero")->waiting_reason;
+  proto::TuningJobSpec again = spec;
+  again.hyper_parameter_tuning_job_name = "hetero2";
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(again)).empty());
+  reason = core_->FindJob("hetero2")->waiting_reason;
+  EXPECT_NE(reason.find("(ml.m5.large + ml.c5.xlarge, all at once)"), std::string::npos) << reason;
 }
 
 // On a cluster kept busy by single-host training jobs, a freed slot went to one of them at once,
