@@ -417,6 +417,10 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     w->second.rest_ms = 0;
   }
   const std::vector<std::string> hosts = t->Hosts();  // before ReleaseSlot forgets them
+  const int64_t trained_before = t->training_ms;       // by the earlier attempts
+  const std::string worker_said = m.secondary_status == "MaxRuntimeExceeded"
+                                      ? MaxRuntimeReason(*t, trained_before, m.failure_reason)
+                                      : m.failure_reason;
   ReleaseSlot(*t, now);
   KeepWarm(*t, hosts, now);
   t->end_ms = end_at;
@@ -437,7 +441,7 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     if (t->stop_reason.rfind("MaxWaitTimeExceeded", 0) == 0) {
       Secondary(*t, "MaxWaitTimeExceeded", now, t->stop_reason);
     } else {
-      Secondary(*t, m.secondary_status.empty() ? "Stopped" : m.secondary_status, now, m.failure_reason);
+      Secondary(*t, m.secondary_status.empty() ? "Stopped" : m.secondary_status, now, worker_said);
     }
   } else {
     t->state = TrialState::kFailed;
@@ -450,7 +454,7 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   SaveTrial(*t);
   // Why, where there is a reason: `hpo events` says what happened and why.
   const std::string why = t->state == TrialState::kFailed ? t->failure_reason
-                          : t->state == TrialState::kStopped ? (t->stop_reason.empty() ? m.failure_reason : t->stop_reason)
+                          : t->state == TrialState::kStopped ? (t->stop_reason.empty() ? worker_said : t->stop_reason)
                                                              : std::string();
   Event(now, "TrialExited", t->tuning_job, t->name,
         std::string(TrialStateName(t->state)) + (t->objective ? " objective=" + std::to_string(*t->objective) : "") +
@@ -460,6 +464,22 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     Withdraw(*t, now);
   }
   return true;
+}
+
+std::string CoordinatorCore::Impl::MaxRuntimeReason(const Trial& t, int64_t trained_before, const std::string& worker_said) {
+  const TuningJob* j = Job(t.tuning_job);
+  const auto* d = j ? Definition(*j, t.definition_name) : nullptr;
+  if (trained_before <= 0 || !d || !d->stopping_condition || !d->stopping_condition->max_runtime_in_seconds) {
+    return worker_said;
+  }
+  // The worker knows only what this attempt was given: "its max runtime of 1200 s" read as a
+  // limit the user never set, when MaxRuntimeInSeconds 3600 covers all attempts together.
+  const int64_t total = *d->stopping_condition->max_runtime_in_seconds;
+  const int64_t before = trained_before / 1000;
+  return "MaxRuntimeExceeded: the training job ran longer than its max runtime of " + std::to_string(total) +
+         " s, which covers all its attempts together: the attempts before this one (attempt " +
+         std::to_string(t.attempt) + ") trained " + std::to_string(before) + " s of it, and this one had the " +
+         std::to_string(std::max<int64_t>(0, total - before)) + " s left";
 }
 
 void CoordinatorCore::Impl::Withdraw(Trial& t, int64_t now) {

@@ -249,6 +249,9 @@ struct CoordinatorCore::Impl {
   void InfraFailure(Trial& t, const std::string& reason, int64_t now, const std::string& on = "");
   // A training job on `wid` ended InfraError: counted in its streak, which puts it to rest
   // (WorkerInfo::resting) at kInfraErrorsBeforeRest.
+  // A MaxRuntimeExceeded stop's reason for people: the worker's, or, for an attempt after others
+  // that trained (`trained_before` ms), one that names MaxRuntimeInSeconds and what was left of it.
+  std::string MaxRuntimeReason(const Trial& t, int64_t trained_before, const std::string& worker_said);
   void NoteInfraError(const std::string& wid, const std::string& reason, int64_t now);
   static constexpr int kInfraErrorsBeforeRest = 3;
   static constexpr int64_t kFirstRestMs = 60'000, kLongestRestMs = 600'000;

@@ -136,6 +136,34 @@ TEST_F(SpotCoreTest, ARetryGetsTheMaxRuntimeTheEarlierAttemptsLeft) {
   EXPECT_EQ(last[0].max_runtime_s, 1u) << "nothing left: it ends as MaxRuntimeExceeded at once";
 }
 
+// A usability pass: attempt 2 of a training job with MaxRuntimeInSeconds 3600 ended "ran longer
+// than its max runtime of 2600 s", a limit the user never set (the worker knows only what the
+// attempt was given). The reason names the limit and what the earlier attempts used of it.
+TEST_F(SpotCoreTest, AResumedAttemptsMaxRuntimeExceededNamesTheJobsLimitAndWhatWasLeft) {
+  Join("w1", false);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("rt2", "Random", 1, 1))).at(0);
+  Started("w1", a);
+  now_ += 1000 * 1000;
+  auto next = Only<proto::wire::AssignTrial>(Exit("w1", a, "InfraError", "disk gone")).at(0);
+  Started("w1", next);
+  now_ += 2600 * 1000;
+  proto::wire::TrialExited x;
+  x.trial = next.trial;
+  x.attempt = next.attempt;
+  x.status = "Stopped";
+  x.secondary_status = "MaxRuntimeExceeded";
+  x.failure_reason = "MaxRuntimeExceeded: the training job ran longer than its max runtime of 2600 s";
+  core_->OnMessage("w1", x, now_);
+  const Trial* t = core_->FindTrial(a.trial);
+  ASSERT_EQ(t->state, TrialState::kStopped);
+  ASSERT_FALSE(t->secondary.empty());
+  EXPECT_EQ(t->secondary.back().status, "MaxRuntimeExceeded");
+  EXPECT_EQ(t->secondary.back().message,
+            "MaxRuntimeExceeded: the training job ran longer than its max runtime of 3600 s, which covers all its "
+            "attempts together: the attempts before this one (attempt 2) trained 1000 s of it, and this one had the "
+            "2600 s left");
+}
+
 TEST_F(SpotCoreTest, MaxWaitTimeStopsATrialWithMaxWaitTimeExceeded) {
   options_.lease_ms = 100'000'000;  // the fake worker sends no heartbeats for these two hours
   MakeCore();
