@@ -31,6 +31,18 @@ namespace {
 const char* kBlue = "#1f6fb4";
 const char* kOrange = "#e07b12";
 const char* kGreen = "#23912f";
+const char* kRed = "#c2352b";
+const char* kGray = "#8a9099";
+
+// A training job's point or line: completed blue, stopped orange, failed red (its last objective
+// before it failed), still running gray (its latest value, which may change). Failed and running
+// ones were drawn as completed.
+const char* StatusColor(const std::string& status) {
+  if (status == "Stopped") return kOrange;
+  if (status == "Failed") return kRed;
+  if (status == "InProgress" || status == "Stopping") return kGray;
+  return kBlue;
+}
 
 struct Scale {
   double lo = 0, hi = 1;  // domain (log10 of it when log)
@@ -252,8 +264,7 @@ std::string ObjectiveChart(const std::vector<TrialPoint>& trials, const std::str
   s += "<path class=\"best-so-far\" d=\"" + path + "\" fill=\"none\" stroke=\"" + kGreen + "\" stroke-width=\"2\"/>";
   for (const TrialPoint* t : ordered) {
     if (!t->objective) continue;
-    const bool stopped = t->status == "Stopped";
-    s += Point(x(t->number), y(*t->objective), 4, stopped ? kOrange : kBlue, t->name,
+    s += Point(x(t->number), y(*t->objective), 4, StatusColor(t->status), t->name,
                t->name + ": " + metric + " " + Num(*t->objective) + " (" + t->status + ")", t->name == best);
   }
   return s + "</svg>";
@@ -310,7 +321,7 @@ std::string ScatterChart(const RangeInfo& r, const std::vector<TrialPoint>& tria
     if (!t.objective || !t.tuned.count(r.name)) continue;
     auto p = px(t);
     if (!p) continue;
-    s += Point(*p, y(*t.objective), 3.5, t.status == "Stopped" ? kOrange : kBlue, t.name,
+    s += Point(*p, y(*t.objective), 3.5, StatusColor(t.status), t.name,
                t.name + ": " + r.name + "=" + t.tuned.at(r.name) + ", " + metric + " " + Num(*t.objective),
                t.name == best);
   }
@@ -352,7 +363,7 @@ std::string CurvesChart(const Json& curves, const std::vector<TrialPoint>& trial
       pts += buf;
     }
     const bool is_best = name == best;
-    const char* color = is_best ? kGreen : status == "Stopped" ? kOrange : kBlue;
+    const char* color = is_best ? kGreen : StatusColor(status);
     std::string line = "<a href=\"/ui/trials/" + Escape(name) + "\"><polyline class=\"curve\" points=\"" + pts +
                        "\" fill=\"none\" stroke=\"" + color + "\" stroke-width=\"" + (is_best ? "2.5" : "1.2") +
                        "\" stroke-opacity=\"" + (is_best ? "1" : "0.55") + "\"><title>" +
@@ -476,7 +487,9 @@ std::string ParallelChart(const std::vector<RangeInfo>& ranges, const std::vecto
 std::string Legend() {
   return std::string("<div class=\"legend muted\"><span><i class=\"dot\" style=\"background:") + kBlue +
          "\"></i>completed</span><span><i class=\"dot\" style=\"background:" + kOrange +
-         "\"></i>stopped (early stopping, Hyperband or a stop)</span><span><i class=\"dot\" style=\"border:2px solid " +
+         "\"></i>stopped (early stopping, Hyperband or a stop)</span><span><i class=\"dot\" style=\"background:" +
+         kRed + "\"></i>failed (its last value)</span><span><i class=\"dot\" style=\"background:" + kGray +
+         "\"></i>running (its latest value)</span><span><i class=\"dot\" style=\"border:2px solid " +
          kGreen + ";width:7px;height:7px\"></i>best training job</span><span>click a point for its training job</span></div>";
 }
 

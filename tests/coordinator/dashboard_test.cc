@@ -134,6 +134,31 @@ TEST_F(DashboardTest, AJobPageDrawsEveryObjectiveTheBestSoFarAndEachHyperparamet
   EXPECT_NE(b.find(">JobCompleted<"), std::string::npos);
 }
 
+// A usability pass: a training job that reported its objective and then failed, and one still
+// running, were drawn as blue "completed" dots. Each status has its colour, and the legend says so.
+TEST_F(DashboardTest, FailedAndRunningTrainingJobsAreDrawnApartFromCompletedOnes) {
+  Register("w1", 4);
+  auto assigns = Only<proto::wire::AssignTrial>(Submit(coretest::Spec("colours", "Random", 3, 3)));
+  ASSERT_EQ(assigns.size(), 3u);
+  Emit("w1", assigns[0], {0.5});
+  Exit("w1", assigns[0], "Completed");
+  Emit("w1", assigns[1], {0.3});
+  Exit("w1", assigns[1], "Failed");
+  Emit("w1", assigns[2], {0.4});  // still running
+  const std::string b = Get("/ui/jobs/colours").body;
+  auto fill = [&](const std::string& trial) {
+    const size_t at = b.find("<a href=\"/ui/trials/" + trial + "\"><circle class=\"pt\"");
+    if (at == std::string::npos) return std::string("no point");
+    const size_t f = b.find("fill=\"", at) + 6;
+    return b.substr(f, b.find('"', f) - f);
+  };
+  EXPECT_EQ(fill(assigns[0].trial), "#1f6fb4") << "completed: blue";
+  EXPECT_EQ(fill(assigns[1].trial), "#c2352b") << "failed: red";
+  EXPECT_EQ(fill(assigns[2].trial), "#8a9099") << "running: gray";
+  EXPECT_NE(b.find("failed (its last value)"), std::string::npos);
+  EXPECT_NE(b.find("running (its latest value)"), std::string::npos);
+}
+
 TEST_F(DashboardTest, ALogarithmicRangeIsDrawnOnALogAxisWithDecadeTicks) {
   Register("w1", 4);
   proto::TuningJobSpec spec = coretest::Spec("gamma", "Random", 4, 4);
