@@ -508,6 +508,11 @@ void AddClientCommands(CLI::App& app) {
       if (code == StatusCode::kNotFound || code == StatusCode::kInvalidArgument) {
         Result<Json> tj = origin.source().Action("DescribeTrainingJob", {{"TrainingJobName", *name}});
         if (tj.ok()) training_job(*tj);
+        if (code == StatusCode::kNotFound && tj.status().code() == StatusCode::kNotFound) {
+          described = Result<Json>(Status::NotFound(
+              "no tuning job or training job named " + *name + " on " + origin.where() +
+              " (`hpo list` lists the tuning jobs, `hpo trials JOB` a tuning job's training jobs)"));
+        }
       }
     }
     if (*doutput == "table") {

@@ -434,7 +434,10 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
   EXPECT_EQ(nlohmann::json::parse(tjson.out)["TrainingJobName"], best_name);
   Outcome missing = Hpo({"describe", "nope", "--state-dir", state});
   EXPECT_EQ(missing.exit_code, 1);
-  EXPECT_NE(missing.err.find("ResourceNotFound: no tuning job named nope"), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("ResourceNotFound: no tuning job or training job named nope on " + state + "/hpo.db"),
+            std::string::npos)
+      << missing.err;
+  EXPECT_NE(missing.err.find("`hpo trials JOB`"), std::string::npos) << "says where the names are";
   Outcome nowhere = Hpo({"trials", "quickstart", "--state-dir", (dir_ / "nowhere").string()});
   EXPECT_EQ(nowhere.exit_code, 2);
   EXPECT_NE(nowhere.err.find("no hpo.db there"), std::string::npos) << nowhere.err;
