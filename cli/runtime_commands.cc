@@ -450,6 +450,20 @@ void Run(const RunArgs& a) {
                 "leave out --state-dir to run it afresh in a new directory; its history: hpo events " + name +
                 " --state-dir " + state_dir);
   }
+  // The local workers register in milliseconds: the job is submitted once they have (or after
+  // 10 s regardless), so that its history does not open with "no registered worker can serve
+  // ...: no worker is registered", which was only ever true for those milliseconds.
+  for (int waited_ms = 0; waited_ms < 10000; waited_ms += 10) {
+    size_t registered = 0;
+    dispatcher
+        .WithCore([&](coordinator::CoordinatorCore& c) {
+          registered = c.Workers().size();
+          return Status::Ok();
+        })
+        .ok();
+    if (static_cast<int>(registered) >= nworkers) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   std::vector<coordinator::Outgoing> out;
   Result<std::string> arn = std::string();
   if (!resuming) {

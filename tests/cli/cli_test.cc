@@ -503,6 +503,9 @@ TEST_F(CliTest, AnAutotuneJobRunsWithTheRangesItChose) {
   ASSERT_EQ(json.exit_code, 0) << json.err;
   auto first = nlohmann::json::parse(Lines(json.out).at(0), nullptr, false);
   EXPECT_EQ(first["kind"], "JobCreated") << json.out;
+  // Submitted once its local workers had registered: its history does not open with a wait for
+  // workers that was only ever true for milliseconds.
+  EXPECT_EQ(json.out.find("no worker is registered"), std::string::npos) << json.out;
   Outcome missing = Hpo({"events", "nope", "--state-dir", state.string()});
   EXPECT_EQ(missing.exit_code, 1) << "as describe, trials and logs answer a name they do not know";
   Outcome bogus = Hpo({"events", "autotune", "--state-dir", state.string(), "--kind", "Bogus"});
