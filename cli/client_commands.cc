@@ -877,9 +877,11 @@ void AddClientCommands(CLI::App& app) {
     if (dash_origin->local()) {
       dash_origin->source();  // a directory that cannot be read is an error now, not on the first page
       po.subtitle = "state directory " + dash_origin->state_dir;
+      po.cli_flags = " --state-dir " + dash_origin->state_dir;
       source = std::make_shared<FreshLocalSource>(dash_origin->state_dir);
     } else {
       po.subtitle = "coordinator " + dash_origin->url();
+      if (dash_origin->url() != "http://127.0.0.1:7780") po.cli_flags = " --coordinator " + dash_origin->url();
       source = std::make_shared<RemoteSource>(dash_origin->url());
     }
     auto ui = [source, po](const httplib::Request& req, httplib::Response& res) {

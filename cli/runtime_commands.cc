@@ -362,6 +362,7 @@ void Run(const RunArgs& a) {
   if (a.dashboard_port >= 0) {
     coordinator::HttpApiOptions hopt;
     hopt.dashboard.subtitle = "hpo run " + a.spec;
+    hopt.dashboard.cli_flags = " --state-dir " + state_dir;  // readable while the run holds it
     hopt.log = [](const std::string&) {};
     api = std::make_unique<coordinator::HttpApi>(&dispatcher, hopt);
     if (Status s = api->Bind("127.0.0.1", a.dashboard_port); !s.ok()) {
@@ -775,6 +776,8 @@ void Coordinator(const CoordinatorArgs& a) {
     if (!c.ok()) Fail(2, c.status().message());
     hopt.credentials = *c;
   }
+  // The commands its pages suggest reach this coordinator (port 0 picks one: not known yet).
+  if (a.http != "127.0.0.1:7780" && port != 0) hopt.dashboard.cli_flags = " --coordinator http://" + a.http;
   coordinator::HttpApi api(&dispatcher, hopt);
   if (Status s = api.Bind(host, port); !s.ok()) Fail(3, s.message());
   InstallSignalHandlers();

@@ -576,7 +576,7 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
 
   // The latest events, newest first.
   if (!latest.empty()) {
-    b += "<h2>Latest events</h2><p class=\"muted\">all of them: <code>hpo events " + Escape(name) +
+    b += "<h2>Latest events</h2><p class=\"muted\">all of them: <code>hpo events " + Escape(name + o.cli_flags) +
          "</code></p><table id=\"events\"><tr><th>Time (UTC)</th><th>Kind</th><th>Training job</th><th>Message</th></tr>";
     for (auto it = latest.rbegin(); it != latest.rend(); ++it) {
       const std::string trial = Str(*it, "trial");
@@ -674,7 +674,7 @@ Page TrialPage(Source& src, const std::string& name, const PageOptions& o) {
   } else {
     b += std::to_string(total) + " lines";
   }
-  b += " &middot; follow it with <code>hpo logs " + Escape(name) + " -f</code></p><pre class=\"log\">";
+  b += " &middot; follow it with <code>hpo logs " + Escape(name + o.cli_flags) + " -f</code></p><pre class=\"log\">";
   if (tail) {
     for (const Json& line : *tail) {
       const std::string host = Str(line, "host");  // a multi-host training job's

@@ -67,6 +67,9 @@ class Source {
 struct PageOptions {
   int refresh_s = 5;      // a running job's pages reload after this many seconds (0: never)
   std::string subtitle;   // under the header, e.g. which coordinator the pages show
+  // Appended to the `hpo` commands the pages suggest, so that they reach what the pages show:
+  // " --state-dir DIR", " --coordinator URL", or "" for the default coordinator.
+  std::string cli_flags;
   size_t log_tail = 200;  // lines of a training job's log on its page
   size_t events = 50;     // latest events on a job's page
   // A job with more training jobs than these shows only some of them (BestAndNewest's), and says so.

@@ -157,6 +157,16 @@ TEST_F(DashboardTest, FailedAndRunningTrainingJobsAreDrawnApartFromCompletedOnes
   EXPECT_EQ(fill(assigns[2].trial), "#8a9099") << "running: gray";
   EXPECT_NE(b.find("failed (its last value)"), std::string::npos);
   EXPECT_NE(b.find("running (its latest value)"), std::string::npos);
+  EXPECT_NE(b.find("<code>hpo events colours</code>"), std::string::npos) << "the default coordinator's";
+  // Pages of a state directory (hpo dashboard --state-dir, hpo run --dashboard) suggest commands
+  // that read it: without the flag they asked the default coordinator, which knows nothing of it.
+  dashboard::PageOptions o;
+  o.cli_flags = " --state-dir runs/colours";
+  const std::string local = dashboard::Render(*source_, "/ui/jobs/colours", {}, o).body;
+  EXPECT_NE(local.find("<code>hpo events colours --state-dir runs/colours</code>"), std::string::npos);
+  const std::string trial = dashboard::Render(*source_, "/ui/trials/" + assigns[2].trial, {}, o).body;
+  EXPECT_NE(trial.find("<code>hpo logs " + assigns[2].trial + " --state-dir runs/colours -f</code>"),
+            std::string::npos);
 }
 
 TEST_F(DashboardTest, ALogarithmicRangeIsDrawnOnALogAxisWithDecadeTicks) {
