@@ -35,6 +35,31 @@ class AssignAheadTest : public CoreTest {
     }
     return v;
   }
+  // Worker w1 (1 slot) runs `first` of a 2-job, 2-parallel job with `queued` queued behind it;
+  // w2 registers, and w1 is asked to give `queued` back if it has not started it.
+  struct AskedToMove {
+    proto::wire::AssignTrial first, queued;
+  };
+  AskedToMove QueuedAndAskedToMove(const std::string& job) {
+    Register("w1", 1);
+    auto out = Submit(Spec(job, "Random", 2, 2));
+    auto first = Plain(out);
+    auto queued = Ahead(out);
+    EXPECT_EQ(first.size(), 1u);
+    EXPECT_EQ(queued.size(), 1u);
+    EXPECT_EQ(Only<proto::wire::StopTrial>(Register("w2", 1)).size(), 1u);
+    if (first.empty() || queued.empty()) return {};
+    return {first[0], queued[0]};
+  }
+  // `wid` gives `a` back unstarted, as asked.
+  std::vector<Outgoing> GiveBack(const std::string& wid, const proto::wire::AssignTrial& a) {
+    proto::wire::TrialExited back;
+    back.trial = a.trial;
+    back.attempt = a.attempt;
+    back.status = "Stopped";
+    back.secondary_status = "Stopped";
+    return core_->OnMessage(wid, back, now_);
+  }
   int InProgressCounted(const std::string& job) {  // what MaxParallelTrainingJobs bounds
     int n = 0;
     for (const Trial* t : core_->TrialsOf(job)) n += t->Active() && !t->Queued() ? 1 : 0;
@@ -168,12 +193,7 @@ TEST_F(AssignAheadTest, AQueuedTrialMovesToAWorkerThatIsFreeToStartItNow) {
   EXPECT_TRUE(Plain(reg).empty()) << "not placed twice before w1 answers";
   EXPECT_TRUE(Only<proto::wire::StopTrial>(core_->OnTick(now_ += 10)).empty()) << "asked once";
   // w1 had not started it: it gives it back, and it goes to the free worker.
-  proto::wire::TrialExited back;
-  back.trial = queued[0].trial;
-  back.attempt = queued[0].attempt;
-  back.status = "Stopped";
-  back.secondary_status = "Stopped";
-  auto moved = Plain(core_->OnMessage("w1", back, now_));
+  auto moved = Plain(GiveBack("w1", queued[0]));
   ASSERT_EQ(moved.size(), 1u);
   EXPECT_EQ(moved[0].trial, queued[0].trial);
   EXPECT_EQ(core_->FindTrial(moved[0].trial)->worker_id, "w2");
@@ -190,21 +210,16 @@ TEST_F(AssignAheadTest, AQueuedTrialMovesToAWorkerThatIsFreeToStartItNow) {
 // started there: it stays, and runs once (taken back unasked, it ran twice after a coordinator
 // restart in an integration test).
 TEST_F(AssignAheadTest, AQueuedTrialThatStartedBeforeItWasAskedToMoveStays) {
-  Register("w1", 1);
-  auto out = Submit(Spec("stay", "Random", 2, 2));
-  auto first = Plain(out);
-  auto queued = Ahead(out);
-  ASSERT_EQ(queued.size(), 1u);
-  auto reg = Register("w2", 1);
-  ASSERT_EQ(Only<proto::wire::StopTrial>(reg).size(), 1u);
+  const auto [first, queued] = QueuedAndAskedToMove("stay");
+  ASSERT_FALSE(HasFailure());
   // What w1 did before it read the request: the first ended, the queued one started.
-  Started("w1", queued[0]);
-  auto after = Finish("w1", first[0], 0.5);
+  Started("w1", queued);
+  auto after = Finish("w1", first, 0.5);
   EXPECT_TRUE(Plain(after).empty()) << "nothing to place on w2: the job's 2 training jobs exist";
-  const Trial* t = core_->FindTrial(queued[0].trial);
+  const Trial* t = core_->FindTrial(queued.trial);
   EXPECT_FALSE(t->moving);
   EXPECT_EQ(t->worker_id, "w1");
-  Finish("w1", queued[0], 0.25);
+  Finish("w1", queued, 0.25);
   EXPECT_EQ(core_->FindJob("stay")->status, "Completed");
   EXPECT_EQ(t->attempt, 1u) << "one attempt: it ran once";
 }
@@ -214,22 +229,12 @@ TEST_F(AssignAheadTest, AQueuedTrialThatStartedBeforeItWasAskedToMoveStays) {
 // for its lease, or staging), so the worker gave it back. That Stopped report was taken as the
 // training job's end: the job completed with 19 of 20 training jobs and one never ran.
 TEST_F(AssignAheadTest, AQueuedTrialGivenBackAfterItsPredecessorsEndWasHeardStillMoves) {
-  Register("w1", 1);
-  auto out = Submit(Spec("late", "Random", 2, 2));
-  auto first = Plain(out);
-  auto queued = Ahead(out);
-  ASSERT_EQ(queued.size(), 1u);
-  auto reg = Register("w2", 1);
-  ASSERT_EQ(Only<proto::wire::StopTrial>(reg).size(), 1u);
-  Finish("w1", first[0], 0.5);  // heard first: the queued attempt has the slot on w1
-  proto::wire::TrialExited back;
-  back.trial = queued[0].trial;
-  back.attempt = queued[0].attempt;
-  back.status = "Stopped";
-  back.secondary_status = "Stopped";
-  auto moved = Plain(core_->OnMessage("w1", back, now_));
+  const auto [first, queued] = QueuedAndAskedToMove("late");
+  ASSERT_FALSE(HasFailure());
+  Finish("w1", first, 0.5);  // heard first: the queued attempt has the slot on w1
+  auto moved = Plain(GiveBack("w1", queued));
   ASSERT_EQ(moved.size(), 1u) << "given back unstarted, as asked: it runs elsewhere";
-  EXPECT_EQ(moved[0].trial, queued[0].trial);
+  EXPECT_EQ(moved[0].trial, queued.trial);
   Finish(core_->FindTrial(moved[0].trial)->worker_id, moved[0], 0.25);
   EXPECT_EQ(core_->FindJob("late")->status, "Completed");
   for (const Trial* t : core_->TrialsOf("late")) EXPECT_EQ(t->state, TrialState::kCompleted) << t->name;
