@@ -82,6 +82,7 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
   w.resting.clear();   // (a restarted worker process, perhaps on a repaired machine)
   w.infra_streak = 0;
   w.rest_ms = 0;
+  w.resting_until_ms = 0;  // else the old rest, still running, kept a new one from starting
   std::vector<Trial*> queued;
   for (const auto& ra : r.running) {
     Trial* t = CurrentAttempt(ra.trial, ra.attempt);
@@ -108,6 +109,7 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
   }
   // Attempts assigned ahead stay queued behind their predecessor while it runs here; else
   // they have its slot (the worker starts them at once).
+  std::vector<proto::wire::StopTrial> asks;  // after the ack
   for (Trial* t : queued) {
     if (w.running.count({t->after_trial, t->after_attempt})) {
       w.queued.insert({t->name, t->attempt});
@@ -115,12 +117,23 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
     } else {
       Promote(*t);
     }
+    if (t->moving) {
+      // Asked to move, and still queued there: the request may never have left (the coordinator
+      // stopped right after saving it) and is asked again; the worker answers it once.
+      proto::wire::StopTrial m;
+      m.trial = t->name;
+      m.attempt = t->attempt;
+      m.reason = proto::wire::kStopReasonIfNotStarted;
+      m.grace_period_s = 0;
+      asks.push_back(std::move(m));
+    }
   }
   Event(now, "WorkerRegistered", "", "",
         wid + " host=" + r.host + " slots=" + std::to_string(r.slots) + " gpus=" + std::to_string(r.gpus.size()) +
             (r.running.empty() ? "" : " re-attached=" + std::to_string(w.running.size()) +
                                           " stopped=" + std::to_string(ack.stop.size())));
   out->push_back({wid, std::move(ack)});
+  for (auto& m : asks) out->push_back({wid, std::move(m)});
 }
 
 namespace {

@@ -365,6 +365,7 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
   t->attempt++;
   t->assigned_ms = now;
   t->assigned_ahead = after != nullptr;
+  t->moving = false;  // a request to move was about an earlier attempt
   t->curve.clear();
   t->state = TrialState::kInProgress;
   t->worker_id = w.reg.worker_id;
@@ -648,15 +649,30 @@ void CoordinatorCore::Impl::TakeBack(Trial& q, int64_t now, const std::string& w
 
 void CoordinatorCore::Impl::MoveQueuedToFreeWorkers(std::vector<Outgoing>* out) {
   std::vector<std::pair<std::string, uint32_t>> queued;
-  for (const auto& [wid, w] : workers) queued.insert(queued.end(), w.queued.begin(), w.queued.end());
-  std::map<std::string, int> asked;  // per job, moves asked this round: at most its room
+  std::set<std::string> answering;  // jobs with a move asked and not yet answered
+  for (const auto& [wid, w] : workers) {
+    queued.insert(queued.end(), w.queued.begin(), w.queued.end());
+    for (const auto* set : {&w.queued, &w.running}) {
+      for (const auto& key : *set) {
+        auto it = trials.find(key.first);
+        if (it != trials.end() && it->second.attempt == key.second && it->second.moving) {
+          answering.insert(Lower(it->second.tuning_job));
+        }
+      }
+    }
+  }
+  std::map<std::string, int> asked;     // per job, moves asked this round: at most its room
+  std::map<std::string, int> promised;  // per free worker, the moves asked this round that it takes
   for (const auto& key : queued) {
     auto it = trials.find(key.first);
     if (it == trials.end() || it->second.attempt != key.second) continue;
     Trial& q = it->second;
     TuningJob* j = Job(q.tuning_job);
+    // A job whose earlier request is not answered yet asks no more: the free slot it saw is
+    // counted for that one until the answer (every queued trial was asked for one free slot, and
+    // those given back beyond it waited unstaged, turning assign ahead off for their job).
     if (!j || q.moving || q.stop_requested || j->status != "InProgress" || !j->completion_reason.empty() ||
-        HasPending(*j)) {
+        HasPending(*j) || answering.count(Lower(j->name))) {
       continue;
     }
     int& n = asked[Lower(j->name)];
@@ -669,6 +685,10 @@ void CoordinatorCore::Impl::MoveQueuedToFreeWorkers(std::vector<Outgoing>* out) 
     size_t hosts = 1;
     if (!PlaceTraining(*j, q.definition_name, q.worker_id, false, &p, &ever, &why, &req, &hosts)) continue;
     if (p.picks.empty() || p.picks[0].worker == nullptr || p.picks[0].worker->reg.worker_id == q.worker_id) continue;
+    WorkerInfo& to = *p.picks[0].worker;
+    int& taken = promised[to.reg.worker_id];
+    if (taken >= to.free_slots(Lower(j->name), q.definition_name)) continue;  // its free slots are spoken for
+    ++taken;
     // Asked, not taken: the worker may have started it as its predecessor ended. Its Stopped
     // report puts it back in the queue for the free worker (OnExited); its start keeps it there.
     proto::wire::StopTrial m;

@@ -66,8 +66,10 @@
 namespace hpo::proto::wire {
 
 // Bumped on any change an older peer cannot ignore (a new required field, a changed meaning).
-constexpr uint32_t kProtocolVersion = 4;  // 2: Register.session; 3: AssignTrial.after_*;
-                                          // 4: HeldTrials, ReleaseTrials
+constexpr uint32_t kProtocolVersion = 5;  // 2: Register.session; 3: AssignTrial.after_*;
+                                          // 4: HeldTrials, ReleaseTrials; 5: StopTrial with
+                                          // kStopReasonIfNotStarted (an older worker stopped
+                                          // an attempt that had started)
 
 // Values are part of the wire format: never renumber, never reuse.
 enum class MsgType : uint16_t {

@@ -240,6 +240,38 @@ TEST_F(AssignAheadTest, AQueuedTrialGivenBackAfterItsPredecessorsEndWasHeardStil
   for (const Trial* t : core_->TrialsOf("late")) EXPECT_EQ(t->state, TrialState::kCompleted) << t->name;
 }
 
+// A review: one free slot asked every queued trial of the job to move (room allowed 2, the free
+// worker had 1 slot), and a later pass asked again while the first request was unanswered; the
+// trials given back beyond the one slot waited unstaged and turned assign ahead off for the job.
+TEST_F(AssignAheadTest, OneFreeSlotAsksOneQueuedTrialToMoveUntilTheAnswerComes) {
+  Register("w1", 1);
+  Register("w2", 1);
+  auto out = Submit(Spec("slots", "Random", 4, 4));
+  ASSERT_EQ(Plain(out).size(), 2u);
+  ASSERT_EQ(Ahead(out).size(), 2u) << "one queued behind each running one";
+  auto reg = Register("w3", 1);
+  EXPECT_EQ(Only<proto::wire::StopTrial>(reg).size(), 1u) << "w3 has one free slot";
+  EXPECT_TRUE(Only<proto::wire::StopTrial>(core_->OnTick(now_ += 100)).empty()) << "not before the answer";
+}
+
+// A review: the request to move is saved before it is sent; a coordinator that stopped in
+// between found it, after its restart, still queued on the busy worker and never asked again.
+TEST_F(AssignAheadTest, AMoveStillQueuedWhenTheWorkerRegistersAgainIsAskedAgain) {
+  const auto [first, queued] = QueuedAndAskedToMove("again");
+  ASSERT_FALSE(HasFailure());
+  MakeCore();  // the request was lost with the coordinator
+  ++session_;
+  Register("w2", 1);
+  auto reg = Register("w1", 1, {{first.trial, first.attempt}, {queued.trial, queued.attempt}});
+  auto asks = Only<proto::wire::StopTrial>(reg);
+  ASSERT_EQ(asks.size(), 1u);
+  EXPECT_EQ(asks[0].trial, queued.trial);
+  EXPECT_EQ(asks[0].reason, proto::wire::kStopReasonIfNotStarted);
+  auto moved = Plain(GiveBack("w1", queued));
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_EQ(core_->FindTrial(queued.trial)->worker_id, "w2");
+}
+
 // Moving must not break MaxParallelTrainingJobs: with the job at its limit a queued trial stays.
 TEST_F(AssignAheadTest, AQueuedTrialStaysWhenItsJobRunsAtItsParallelLimit) {
   Register("w1", 1);

@@ -1326,6 +1326,40 @@ TEST_F(CoreTest, ABurstOfInfraErrorsWhileAWorkerRestsDoesNotLengthenItsRest) {
   EXPECT_NE(said.find("no new training job for 60 s"), std::string::npos) << said;
 }
 
+// A review: a worker restarted while it rested (perhaps on a repaired machine) is new capacity,
+// but its old rest's deadline stayed and kept a new rest from starting: failing again at once,
+// it took and failed work until the old deadline passed.
+TEST_F(CoreTest, AWorkerRestartedWhileItRestsRestsAgainWhenItFailsAgain) {
+  Register("w1", 3);
+  proto::TuningJobSpec spec = Spec("again", "Random", 20, 3);
+  spec.training_job_definition->retry_strategy = proto::RetryStrategy{10};
+  auto fail_all = [&](const std::vector<proto::wire::AssignTrial>& as) {
+    for (const auto& x : as) {
+      Started("w1", x);
+      proto::wire::TrialExited e;
+      e.trial = x.trial;
+      e.attempt = x.attempt;
+      e.status = "InfraError";
+      e.secondary_status = "Failed";
+      e.failure_reason = "InternalServerError: no space left on device";
+      core_->OnMessage("w1", e, now_);
+    }
+  };
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(a.size(), 3u);
+  fail_all(a);  // rests 60 s
+  now_ += 10'000;
+  ++session_;
+  auto b = Only<proto::wire::AssignTrial>(Register("w1", 3));
+  ASSERT_EQ(b.size(), 3u) << "restarted: new capacity at once";
+  now_ += 10'000;
+  fail_all(b);
+  int rests = 0;
+  for (const auto& e : *core_->Events("", 0, 1000)) rests += e.kind == "WorkerResting";
+  EXPECT_EQ(rests, 2) << "it failed again: it rests again";
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(core_->OnTick(now_ += 1000)).empty());
+}
+
 // A store whose disk fills up: every write is refused from `full` on (reads still work).
 class FillingStore : public JobStore {
  public:

@@ -998,24 +998,24 @@ TEST(WireValidate, DefaultConstructedMessagesAreNotValid) {
 
 TEST(WireVersion, CheckProtocolVersionAcceptsOnlyThisBuildsVersionAndSaysWhatToDo) {
   EXPECT_TRUE(CheckProtocolVersion(kProtocolVersion).ok());
-  const Status s = CheckProtocolVersion(5);
+  const Status s = CheckProtocolVersion(6);
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(
       s.message(),
-      "protocol version mismatch: this build speaks 4, peer speaks 5; upgrade the older side");
+      "protocol version mismatch: this build speaks 5, peer speaks 6; upgrade the older side");
 }
 
 TEST(WireVersion, ARegisterOfAnotherVersionIsRefusedBeforeItsFieldsAreRead) {
-  // A version-5 Register whose fields this build would not understand.
+  // A version-6 Register whose fields this build would not understand.
   const std::string body = Packed([](auto& p) {
     p.pack_map(2);
     p.pack(std::string("protocol_version"));
-    p.pack(5);
+    p.pack(6);
     p.pack(std::string("node"));
     p.pack_map(0);
   });
   EXPECT_TRUE(Rejected(Frames(MsgType::kRegister, body),
-                       "Register: protocol version mismatch: this build speaks 4, peer speaks 5; "
+                       "Register: protocol version mismatch: this build speaks 5, peer speaks 6; "
                        "upgrade the older side",
                        error_code::kProtocolVersionMismatch));
   Error reply;
@@ -1023,7 +1023,7 @@ TEST(WireVersion, ARegisterOfAnotherVersionIsRefusedBeforeItsFieldsAreRead) {
   EXPECT_EQ(reply.in_reply_to, static_cast<uint16_t>(MsgType::kRegister));
 
   EXPECT_TRUE(Rejected(BodyEditor(SampleRegisterAck()).Set("protocol_version", 7).Frames(),
-                       "RegisterAck: protocol version mismatch: this build speaks 4, peer speaks 7",
+                       "RegisterAck: protocol version mismatch: this build speaks 5, peer speaks 7",
                        error_code::kProtocolVersionMismatch));
   Register r = SampleRegister();
   r.protocol_version = 0;
