@@ -473,9 +473,12 @@ void AddClientCommands(CLI::App& app) {
     if (*dbest) {
       Json d = Must(origin.source().Action("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *name}}));
       if (!d.contains("BestTrainingJob")) {
-        Fail(1, *name + " has no best training job yet (none has reported its objective " +
-                    d["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"].value("MetricName", "") +
-                    "); see hpo trials " + *name);
+        // The objective: the job's, or with TrainingJobDefinitions each definition's (the first).
+        using Ptr = Json::json_pointer;
+        std::string metric = d.value(Ptr("/HyperParameterTuningJobConfig/HyperParameterTuningJobObjective/MetricName"), "");
+        if (metric.empty()) metric = d.value(Ptr("/TrainingJobDefinitions/0/TuningObjective/MetricName"), "");
+        Fail(1, *name + " has no best training job yet (none has reported its objective" +
+                    (metric.empty() ? "" : " " + metric) + "); see hpo trials " + *name);
       }
       const std::string best = d["BestTrainingJob"]["TrainingJobName"];
       Json tj = Must(origin.source().Action("DescribeTrainingJob", {{"TrainingJobName", best}}));
@@ -508,7 +511,8 @@ void AddClientCommands(CLI::App& app) {
       if (code == StatusCode::kNotFound || code == StatusCode::kInvalidArgument) {
         Result<Json> tj = origin.source().Action("DescribeTrainingJob", {{"TrainingJobName", *name}});
         if (tj.ok()) training_job(*tj);
-        if (code == StatusCode::kNotFound && tj.status().code() == StatusCode::kNotFound) {
+        // (A name too long for a tuning job may still be a training job's: not found as either.)
+        if (tj.status().code() == StatusCode::kNotFound) {
           described = Result<Json>(Status::NotFound(
               "no tuning job or training job named " + *name + " on " + origin.where() +
               " (`hpo list` lists the tuning jobs, `hpo trials JOB` a tuning job's training jobs)"));

@@ -438,6 +438,12 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
             std::string::npos)
       << missing.err;
   EXPECT_NE(missing.err.find("`hpo trials JOB`"), std::string::npos) << "says where the names are";
+  // A mistyped training job's name is too long for a tuning job's: not found as either, too.
+  Outcome typo = Hpo({"describe", "quickstart-001-0000000x-something", "--state-dir", state});
+  EXPECT_EQ(typo.exit_code, 1) << typo.err;
+  EXPECT_NE(typo.err.find("no tuning job or training job named quickstart-001-0000000x-something"),
+            std::string::npos)
+      << typo.err;
   Outcome nowhere = Hpo({"trials", "quickstart", "--state-dir", (dir_ / "nowhere").string()});
   EXPECT_EQ(nowhere.exit_code, 2);
   EXPECT_NE(nowhere.err.find("no hpo.db there"), std::string::npos) << nowhere.err;
@@ -759,6 +765,39 @@ TEST_F(CliTest, AScriptModeJobRunsItsEntryPointWithTheHyperparametersAsArguments
   Outcome trials = Hpo({"trials", "mnist-script", "--state-dir", (dir_ / "state-failed").string(), "-o", "json"});
   ASSERT_EQ(trials.exit_code, 0) << trials.err;
   EXPECT_NE(trials.out.find("its last output line: ValueError: bad shape (3, 4)"), std::string::npos) << trials.out;
+}
+
+// A review: `hpo describe JOB --best` of a job with TrainingJobDefinitions (each its own
+// TuningObjective, none in the job's config) and no best training job read a null objective and
+// terminated with an uncaught JSON type error.
+TEST_F(CliTest, DescribeBestOfAMultiDefinitionJobWithoutABestSaysSo) {
+  const fs::path trainer = Write("fails.sh", "#!/bin/bash\necho broken >&2\nexit 3\n");
+  fs::permissions(trainer, fs::perms::owner_all);
+  std::string defs;
+  for (const char* name : {"a", "b"}) {
+    defs += std::string(defs.empty() ? "" : ",") + R"J({"DefinitionName": ")J" + name + R"J(",
+      "TuningObjective": {"Type": "Minimize", "MetricName": "loss"},
+      "HyperParameterRanges": {"ContinuousParameterRanges": [{"Name": "x", "MinValue": "0", "MaxValue": "1"}]},
+      "AlgorithmSpecification": {"TrainingImage": "file://)J" + trainer.string() + R"J(", "TrainingInputMode": "File",
+        "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.]+)"}]},
+      "RoleArn": "arn:aws:iam::123456789012:role/hpo-local",
+      "OutputDataConfig": {"S3OutputPath": "file://)J" + (dir_ / "out").string() + R"J("},
+      "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+      "StoppingCondition": {"MaxRuntimeInSeconds": 60}})J";
+  }
+  const std::string spec = Write("multi.json", R"J({
+    "HyperParameterTuningJobName": "multi",
+    "HyperParameterTuningJobConfig": {"Strategy": "Random",
+      "ResourceLimits": {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 1}},
+    "TrainingJobDefinitions": [)J" + defs + "]}").string();
+  const std::string state = (dir_ / "state").string();
+  Outcome run = Hpo({"run", spec, "--workers", "1", "--state-dir", state});
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  Outcome best = Hpo({"describe", "multi", "--best", "--state-dir", state});
+  EXPECT_EQ(best.exit_code, 1) << best.err;
+  EXPECT_NE(best.err.find("multi has no best training job yet (none has reported its objective loss)"),
+            std::string::npos)
+      << best.err;
 }
 
 TEST_F(CliTest, RunHoldsItsStateDirectoryAndResumesAnInterruptedJob) {
