@@ -309,6 +309,17 @@ void CoordinatorCore::Impl::OnLogLines(const std::string& wid, const proto::wire
   }
 }
 
+void CoordinatorCore::Impl::Forgive(WorkerInfo& w, int64_t now) {
+  w.infra_streak = 0;
+  w.rest_ms = 0;
+  if (!w.resting.empty()) {
+    w.resting_until_ms = 0;
+    w.resting.clear();
+    Event(now, "WorkerBack", "", "",
+          w.reg.worker_id + ": the training job it could not start no worker could: its fault, not this worker's");
+  }
+}
+
 void CoordinatorCore::Impl::NoteInfraError(const std::string& wid, const std::string& reason, int64_t now) {
   auto it = workers.find(wid);
   if (it == workers.end()) return;
@@ -405,21 +416,44 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     const std::string reason = WithHost(m.failure_reason.empty() ? m.status : m.failure_reason, on_host);
     if (m.status == "InfraError") NoteInfraError(wid, reason, now);
     // A worker that could not start the program (its disk, its image mapping) says nothing about
-    // the training job while another worker has not tried: it runs again without spending a
-    // retry (elsewhere when it can; the refusing worker soon rests). One broken worker, handed
-    // twice its slots by assign ahead, failed a whole tuning job in milliseconds before. Refused
-    // by every worker, it is an infrastructure failure as any other.
+    // the training job while another worker that can serve it has not tried: it runs again without
+    // spending a retry (elsewhere when it can; the refusing worker soon rests). One broken worker,
+    // handed twice its slots by assign ahead, failed a whole tuning job in milliseconds before.
     if (m.status == "InfraError" && !t->started && !t->stop_requested && t->setup_requeues < kSetupRequeues && j &&
         j->status == "InProgress" && j->completion_reason.empty()) {
       t->setup_refused_by.insert(wid);
+      // Only workers that could ever serve it count (a CPU worker is no second opinion on a GPU
+      // job's program: the attempt went back to the one refusing GPU worker ten times).
+      const auto plans = HostsFor(*j, t->definition_name, t->resource_option);
       const bool untried = std::any_of(workers.begin(), workers.end(), [&](const auto& w) {
-        return !t->setup_refused_by.count(w.first) && w.second.draining.empty();
+        return !t->setup_refused_by.count(w.first) && w.second.draining.empty() && !plans.empty() &&
+               Fit(opt.catalog, plans[0].req, w.second.reg, static_cast<int>(w.second.reg.slots), {}).ever;
       });
       if (untried) {
         t->setup_requeues++;
         t->interrupted_on = wid;  // placed elsewhere when it can be
         Requeue(*t, "worker " + wid + " could not start it: " + reason, now);
+        Secondary(*t, "Starting", now, "waiting for a slot (worker " + wid + " could not start it; another will try)");
+        SaveTrial(*t);
         return true;
+      }
+      if (t->gang.empty() && proto::wire::IsCannotStartReason(m.failure_reason, wid)) {
+        // Every worker that can serve it could not run its program: the training job's program
+        // is what is missing (a mistyped path, an interpreter no worker has), not a worker.
+        // It fails as the job's error, with no retry, and the refusals do not rest the workers
+        // (every worker rested after three such training jobs, and the job stalled).
+        std::string who;
+        for (const auto& id : t->setup_refused_by) {
+          who += (who.empty() ? "" : ", ") + id;
+          if (auto w = workers.find(id); w != workers.end()) Forgive(w->second, now);
+        }
+        proto::wire::TrialExited failed = m;
+        failed.status = "Failed";
+        failed.secondary_status = "Failed";
+        const std::string said = m.failure_reason.substr(proto::wire::CannotStartReason(wid, "").size());
+        failed.failure_reason = Truncate("ClientError: no worker could start it (every worker that can serve it "
+                                         "refused: " + who + "): " + said);
+        return OnExited(wid, failed, now, out);
       }
     }
     InfraFailure(*t, reason, now, wid);

@@ -252,6 +252,9 @@ struct CoordinatorCore::Impl {
   // A MaxRuntimeExceeded stop's reason for people: the worker's, or, for an attempt after others
   // that trained (`trained_before` ms), one that names MaxRuntimeInSeconds and what was left of it.
   std::string MaxRuntimeReason(const Trial& t, int64_t trained_before, const std::string& worker_said);
+  // Forgets `w`'s streak of infrastructure errors, and ends the rest it caused: the refusals were
+  // the training job's fault (no worker could start it).
+  void Forgive(WorkerInfo& w, int64_t now);
   void NoteInfraError(const std::string& wid, const std::string& reason, int64_t now);
   static constexpr int kInfraErrorsBeforeRest = 3;
   static constexpr int64_t kFirstRestMs = 60'000, kLongestRestMs = 600'000;

@@ -380,6 +380,17 @@ inline constexpr const char* kStopReasonRevoked = "the coordinator no longer run
 // TrialStarted tells the coordinator). The coordinator moves a queued attempt to a free worker so,
 // without ever running it twice.
 inline constexpr const char* kStopReasonIfNotStarted = "withdrawn if not started: a free worker can run it now";
+// The failure reason of a TrialExited{InfraError} whose worker could not start the program (the
+// program, its interpreter or a library missing on that worker): "InternalServerError: on worker
+// W: cannot run ...". The coordinator tries another worker that can serve it; refused by every
+// such worker, the training job's program is what is missing.
+inline std::string CannotStartReason(const std::string& worker_id, const std::string& cannot_run) {
+  return "InternalServerError: on worker " + worker_id + ": " + cannot_run;
+}
+inline bool IsCannotStartReason(std::string_view reason, const std::string& worker_id) {
+  const std::string head = CannotStartReason(worker_id, "cannot run \"");
+  return reason.substr(0, head.size()) == head;
+}
 struct StopTrial {
   std::string trial;            // as in AssignTrial
   uint32_t attempt = 0;         // >= 1

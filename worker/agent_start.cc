@@ -276,8 +276,8 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     x.status = infra ? "InfraError" : "Failed";
     x.secondary_status = "Failed";
     x.failure_reason = proto::wire::SanitizeText(
-        (infra ? "InternalServerError: on worker " + opt.worker_id + ": " : std::string("AlgorithmError: ")) +
-            proc.status().message(),
+        infra ? proto::wire::CannotStartReason(opt.worker_id, proc.status().message())
+              : "AlgorithmError: " + proc.status().message(),
         1024);
     Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " cannot start: " + proc.status().message());
     Exited(key, std::move(x));

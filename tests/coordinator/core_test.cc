@@ -1274,8 +1274,9 @@ TEST_F(CoreTest, AnAttemptAWorkerCouldNotStartRunsElsewhereWithoutSpendingARetry
 
 }
 
-// Refused by every worker (one alone, as in hpo run): an infrastructure failure as before, at
-// once and naming why, not a wait for a worker that does not exist.
+// Refused by every worker (one alone here): the training job's program is what is missing. It
+// fails at once as the job's error (no retry) naming why, not a wait for a worker that does not
+// exist.
 TEST_F(CoreTest, AnAttemptNoWorkerCouldStartFailsNamingWhy) {
   Register("solo", 1);
   proto::TuningJobSpec spec = Spec("alone", "Random", 1, 1);
@@ -1291,8 +1292,75 @@ TEST_F(CoreTest, AnAttemptNoWorkerCouldStartFailsNamingWhy) {
   core_->OnMessage("solo", e, now_);
   const Trial* t = core_->FindTrial(a[0].trial);
   EXPECT_EQ(t->state, TrialState::kFailed);
-  EXPECT_NE(t->failure_reason.find("cannot run \"/opt/trainer\""), std::string::npos) << t->failure_reason;
+  EXPECT_EQ(t->failure_reason,
+            "ClientError: no worker could start it (every worker that can serve it refused: solo): cannot run "
+            "\"/opt/trainer\": No such file");
   EXPECT_EQ(core_->FindJob("alone")->status, "Failed");
+}
+
+// A review: a mistyped program path is missing on every worker. Each training job was refused by
+// every worker, each refusal counted against the worker, and after three training jobs every
+// worker rested (60 s, then doubling) and the tuning job stalled. Refusals that every worker
+// shares are the job's fault: the training jobs fail as ClientError, and the workers are back.
+TEST_F(CoreTest, AProgramMissingOnEveryWorkerFailsItsTrainingJobsAndRestsNoWorker) {
+  Register("w1", 1);
+  Register("w2", 1);
+  proto::TuningJobSpec spec = Spec("typo", "Random", 4, 2);
+  spec.training_job_definition->retry_strategy = proto::RetryStrategy{2};
+  Submit(spec);
+  for (int round = 0; round < 40 && core_->FindJob("typo")->status == "InProgress"; ++round) {
+    bool any = false;
+    for (const Trial* x : core_->TrialsOf("typo")) {
+      if (x->state != TrialState::kInProgress || x->started || x->Queued()) continue;
+      proto::wire::TrialExited e;
+      e.trial = x->name;
+      e.attempt = x->attempt;
+      e.status = "InfraError";
+      e.secondary_status = "Failed";
+      e.failure_reason = proto::wire::CannotStartReason(x->worker_id, "cannot run \"/opt/tranier\": No such file");
+      const std::string wid = x->worker_id;
+      core_->OnMessage(wid, e, now_);
+      any = true;
+      break;
+    }
+    if (!any) core_->OnTick(now_ += 1000);
+    now_ += 10;
+  }
+  EXPECT_EQ(core_->FindJob("typo")->status, "Failed");
+  ASSERT_EQ(core_->TrialsOf("typo").size(), 4u);
+  for (const Trial* x : core_->TrialsOf("typo")) {
+    EXPECT_EQ(x->state, TrialState::kFailed) << x->name;
+    EXPECT_EQ(x->infra_failures, 0) << x->name << ": the job's error spends no retry";
+    EXPECT_EQ(x->failure_reason.rfind("ClientError: no worker could start it", 0), 0u) << x->failure_reason;
+  }
+  // A worker that rested for the refusals (they came before anyone knew whose fault they were)
+  // is back: a next job with a correct program starts at once.
+  auto next = Only<proto::wire::AssignTrial>(Submit(Spec("fixed", "Random", 2, 2)));
+  EXPECT_EQ(next.size(), 2u) << core_->FindJob("fixed")->waiting_reason;
+}
+
+// A review: a worker that can never serve the training job (a CPU worker, for a GPU job) is no
+// second opinion: the one GPU worker's refusal fails it at once, not after ten requeues to itself.
+TEST_F(CoreTest, OnlyWorkersThatCanServeATrainingJobCountAsNotYetTried) {
+  RegisterGpuWorker("gpu", 1, 1);
+  Register("cpu", 4);
+  proto::TuningJobSpec spec = Spec("g5", "Random", 1, 1);
+  spec.training_job_definition->resource_config->instance_type = "ml.g5.xlarge";
+  spec.training_job_definition->retry_strategy.reset();
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(core_->FindTrial(a[0].trial)->worker_id, "gpu");
+  proto::wire::TrialExited e;
+  e.trial = a[0].trial;
+  e.attempt = a[0].attempt;
+  e.status = "InfraError";
+  e.secondary_status = "Failed";
+  e.failure_reason = proto::wire::CannotStartReason("gpu", "cannot run \"/opt/trainer\": No such file");
+  core_->OnMessage("gpu", e, now_);
+  const Trial* t = core_->FindTrial(a[0].trial);
+  EXPECT_EQ(t->state, TrialState::kFailed);
+  EXPECT_EQ(t->setup_requeues, 0);
+  EXPECT_EQ(core_->FindJob("g5")->status, "Failed");
 }
 
 // The attempts a worker had when it began to rest fail in the same instant: one fault, one rest
