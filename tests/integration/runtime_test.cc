@@ -109,12 +109,17 @@ TEST_F(Cluster, TrialsAssignedAheadStartWhenASlotFreesAndNeverOversubscribeAWork
   // A training job queued ahead is not a training job to the API until it starts, as on
   // SageMaker: InProgress counted 14 with MaxParallelTrainingJobs 6. It can still pass 6 for a
   // moment: a successor starts the moment its predecessor's program ends, while the predecessor,
-  // uploading, is InProgress until its report arrives (about 2 ms here; 7 was seen).
+  // uploading, is InProgress until its report arrives (about 2 ms here; 7 was seen, and 10 on a
+  // loaded machine). Each running one has at most one successor: never more than 2 x 6, and
+  // above 6 only now and then (counting the queued ones, it was above 6 nearly all the time).
   Json d;
-  int most_in_progress = 0;
+  int most_in_progress = 0, samples = 0, above = 0;
   for (int i = 0; i < 3000; ++i) {
     d = Call("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", "it-ahead"}});
-    most_in_progress = std::max(most_in_progress, d["TrainingJobStatusCounters"]["InProgress"].get<int>());
+    const int in_progress = d["TrainingJobStatusCounters"]["InProgress"].get<int>();
+    most_in_progress = std::max(most_in_progress, in_progress);
+    ++samples;
+    above += in_progress > 6;
     const std::string st = d.value("HyperParameterTuningJobStatus", "");
     if (st == "Completed" || st == "Failed" || st == "Stopped") break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -122,7 +127,9 @@ TEST_F(Cluster, TrialsAssignedAheadStartWhenASlotFreesAndNeverOversubscribeAWork
   ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
   EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 30);
   EXPECT_GT(most_in_progress, 0);
-  EXPECT_LE(most_in_progress, 9) << "queued training jobs counted as InProgress";
+  EXPECT_LE(most_in_progress, 12) << "queued training jobs counted as InProgress";
+  EXPECT_LT(above * 2, samples) << "queued training jobs counted as InProgress: above 6 in " << above << " of "
+                                << samples << " samples";
   int queued_lines = 0, programs = 0;
   std::vector<long long> gaps;
   for (int w = 1; w <= 3; ++w) {
