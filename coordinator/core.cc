@@ -552,6 +552,17 @@ void CoordinatorCore::CancelProposals() {
   for (auto& [key, j] : impl_->jobs) j->proposal_id = 0;
 }
 
+void CoordinatorCore::CreditStall(int64_t gap_ms, int64_t now_ms) {
+  if (gap_ms <= 0) return;
+  impl_->Transaction([&](std::vector<Outgoing>*) {
+    for (auto& [wid, w] : impl_->workers) w.last_seen_ms = std::min(now_ms, w.last_seen_ms + gap_ms);
+    impl_->Event(now_ms, "CoordinatorStalled", "", "",
+                 "the coordinator read no message for " + std::to_string(gap_ms / 1000) + "." +
+                     std::to_string(gap_ms % 1000 / 100) +
+                     " s (paused, stopped, swapping or a stalled disk): the workers' leases do not count it");
+  });
+}
+
 std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
   std::vector<Outgoing> out;
   if (impl_->loaded_at_ms < 0) impl_->loaded_at_ms = now_ms;

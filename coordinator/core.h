@@ -413,6 +413,10 @@ class CoordinatorCore {
   std::vector<Outgoing> OnMessages(const std::vector<Incoming>& batch, int64_t now_ms);
   // Expires leases and schedules. Call periodically.
   std::vector<Outgoing> OnTick(int64_t now_ms);
+  // The caller read nothing for `gap_ms` up to `now_ms` (the process was paused or stopped, the
+  // machine swapped, a disk stalled): every worker's lease is extended by that time, which was the
+  // coordinator's silence, not the workers'. Their heartbeats of that time wait unread.
+  void CreditStall(int64_t gap_ms, int64_t now_ms);
 
   // ---- proposals off the core (CoreOptions::propose_off_core) --------------------------------
   // The requests recorded since the last call, oldest first (each job has at most one out).

@@ -231,6 +231,8 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
   } join_proposers{this, &proposers};
   int64_t next_tick = 0;
   int64_t tick_at = 0;
+  int64_t last_heard_at = 0;
+  constexpr int64_t kStalledMs = 1000;
   while (!stop.load()) {
     ReturnResults();
     std::vector<Outgoing> out;
@@ -250,6 +252,16 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
     }
     // Everything that reached the socket by now is read below: the time leases are judged at.
     const int64_t heard_at = options_.now_ms();
+    // The loop reads the socket every few milliseconds: a gap of seconds since the last reading is
+    // the coordinator's own stall (SIGSTOP, a paused VM, swapping), and the workers' heartbeats
+    // of that time wait unread (some still in the kernel's buffers). It is not counted against
+    // their leases: a 10 s pause once lost every worker, and training jobs that had completed
+    // meanwhile failed or ran again.
+    if (last_heard_at > 0 && heard_at - last_heard_at > kStalledMs) {
+      std::lock_guard<std::mutex> lock(core_mu_);
+      core_->CreditStall(heard_at - last_heard_at, heard_at);
+    }
+    last_heard_at = heard_at;
     // Drain everything that is ready, then hand it to the core as one batch: one store commit
     // for the lot, and the replies leave only after it.
     std::vector<CoordinatorCore::Incoming> batch;

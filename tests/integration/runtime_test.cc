@@ -1423,6 +1423,28 @@ TEST_F(Cluster, ACoordinatorOutageIsNotCountedAsTrainingTime) {
   EXPECT_LE(tj["TrainingEndTime"].get<double>() - tj["TrainingStartTime"].get<double>(), 4.0) << tj.dump(2);
 }
 
+// A fault pass: a coordinator paused (SIGSTOP: a paused VM, swapping) for longer than the lease
+// judged its leases before reading the heartbeats that had waited meanwhile, and lost every
+// worker: training jobs that had completed during the pause failed (no RetryStrategy) or ran
+// again. Its own stall is not counted against the workers' leases.
+TEST_F(Cluster, ACoordinatorPausedLongerThanTheLeaseLosesNoWorker) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  Call("CreateHyperParameterTuningJob", Job("it-paused", "Random", 4, 4, ranges, {{"sleep_ms", "400"}}));
+  WaitForPrograms(4);  // 4 epochs of 0.4 s: they end during the pause
+  ASSERT_EQ(::kill(coordinator_->pid(), SIGSTOP), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(7000));  // over twice the lease of 3 s
+  ASSERT_EQ(::kill(coordinator_->pid(), SIGCONT), 0);
+  Json d = WaitFor("it-paused");
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 4) << d.dump(2);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["RetryableError"], 0) << d.dump(2);
+  for (const auto& t : Trials("it-paused")) {
+    Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", t["TrainingJobName"]}});
+    EXPECT_EQ(tj["TrainingJobStatus"], "Completed") << tj.dump(2);
+    EXPECT_LE(tj["TrainingTimeInSeconds"].get<int64_t>(), 3) << "ran once, for about 1.6 s: " << tj.dump(2);
+  }
+}
+
 // A spot worker told its capacity goes away, then a coordinator restart (a fault pass): the
 // restarted coordinator had never heard the notice, counted the worker's re-registration as new
 // capacity and gave it training jobs again, the one just interrupted among them. The worker now
