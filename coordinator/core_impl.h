@@ -320,8 +320,16 @@ struct CoordinatorCore::Impl {
 
   // The job cannot place its next host: remembered (and logged once per new reason) for
   // describe, and the pending trial says so in its secondary status.
-  void NoteWaiting(TuningJob& j, Trial* t, const HostRequest& req, bool ever,
-                   const std::string& why, int64_t now, size_t hosts = 1);
+  // Why a training job cannot be placed now (PlaceTraining), for NoteWaiting.
+  struct Unplaced {
+    bool ever = false;    // some worker could serve it (it waits for a free one)
+    std::string why;      // why not now, or why never
+    HostRequest req;      // the request of its first host (ever), or of the one no worker serves
+    std::vector<HostRequest> all;  // every host's request (ever): a resting worker may serve any
+    size_t hosts = 1;     // its hosts
+    std::string what;     // its instance types, for people (GangTypes; "A or B" across options)
+  };
+  void NoteWaiting(TuningJob& j, Trial* t, const Unplaced& u, int64_t now);
 
   // Places the job's next host: its oldest pending trial, else a new one from the strategy.
   // False when nothing more can be placed for this job now.
@@ -373,8 +381,8 @@ struct CoordinatorCore::Impl {
   // says whether some option could ever be served, and *why, *req and *hosts describe the first
   // option that could (or, when none could ever be served, why not for each, with the request of
   // the first option's host that no worker serves), for NoteWaiting. For a gang of several
-  // instance types req->instance_type names them all, for people ("ml.p4d.24xlarge x2 +
-  // ml.c5.xlarge"): the first host's type alone named a type that was not the one missing.
+  // instance types `what` names them all ("ml.p4d.24xlarge x2 + ml.c5.xlarge"): the first
+  // host's type alone named a type that was not the one missing.
   struct Placement {
     size_t option = 0;
     std::vector<HostPlan> plans;
@@ -384,7 +392,7 @@ struct CoordinatorCore::Impl {
   // several types "ml.p4d.24xlarge x2 + ml.c5.xlarge".
   static std::string GangTypes(const std::vector<HostPlan>& plans);
   bool PlaceTraining(const TuningJob& j, const std::string& def_name, const std::string& avoid, bool prefer_on_demand,
-                     Placement* p, bool* ever, std::string* why, HostRequest* req, size_t* hosts);
+                     Placement* p, Unplaced* u);
 
   // Sends `a` (built for algo-1 on gang[0]) to every host of the gang with that host's name,
   // instance group and GPUs, and the addresses of all hosts (AssignTrial.host_addresses).

@@ -11,11 +11,9 @@ using core_detail::Truncate;
 using proto::StringMap;
 
 bool CoordinatorCore::Impl::PlaceTraining(const TuningJob& j, const std::string& def_name, const std::string& avoid,
-                                          bool prefer_on_demand, Placement* p, bool* ever, std::string* why,
-                                          HostRequest* req, size_t* hosts) {
+                                          bool prefer_on_demand, Placement* p, Unplaced* u) {
   const size_t n = ResourceOptionCount(j, def_name);
-  *ever = false;
-  why->clear();
+  *u = Unplaced{};
   std::string never;  // why each option can never be served, when none can
   std::string able;   // the instance types of the options that could be served, for people
   for (size_t o = 0; o < n; ++o) {
@@ -26,18 +24,20 @@ bool CoordinatorCore::Impl::PlaceTraining(const TuningJob& j, const std::string&
     size_t blocking = 0;
     p->picks = PlaceGang(p->plans, &e, &w, avoid, prefer_on_demand, Lower(j.name), def_name, &blocking);
     if (!p->picks.empty()) return true;
-    if (o == 0 || (e && !*ever)) {  // the first option's reason, or the first that could ever run
-      *req = p->plans[e ? 0 : std::min(blocking, p->plans.size() - 1)].req;
-      if (e) req->instance_type = GangTypes(p->plans);
-      *hosts = p->plans.size();
-      *why = w;
+    if (o == 0 || (e && !u->ever)) {  // the first option's reason, or the first that could ever run
+      u->req = p->plans[e ? 0 : std::min(blocking, p->plans.size() - 1)].req;
+      u->all.clear();
+      for (const auto& h : p->plans) u->all.push_back(h.req);
+      u->what = e ? GangTypes(p->plans) : u->req.instance_type;
+      u->hosts = p->plans.size();
+      u->why = w;
     }
     if (!e) never += (never.empty() ? "" : "; ") + (n > 1 ? GangTypes(p->plans) + ": " : "") + w;
     if (e) able += (able.empty() ? "" : " or ") + GangTypes(p->plans);
-    *ever = *ever || e;
+    u->ever = u->ever || e;
   }
-  if (*ever && able.find(" or ") != std::string::npos) req->instance_type = able;
-  if (!*ever) *why = never;  // *req and *hosts: the first option's
+  if (u->ever && able.find(" or ") != std::string::npos) u->what = able;
+  if (!u->ever) u->why = never;  // req, hosts, what: the first option's
   return false;
 }
 
@@ -67,35 +67,18 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
     // proposal made while nothing can run it would be stale when it does.
     bool any_now = false, any_ever = false;
     // Why the first definition none can ever run cannot; what the first that could waits for.
-    std::string why, ever_why;
-    HostRequest first, first_ever;
-    size_t first_hosts = 1, first_ever_hosts = 1;
+    Unplaced never, waits;
     for (const auto* d : j.spec.Definitions()) {
       Placement p;
-      bool ever = false;
-      std::string w;
-      HostRequest req;
-      size_t hosts = 1;
-      if (PlaceTraining(j, d->definition_name.value_or(""), "", false, &p, &ever, &w, &req, &hosts)) any_now = true;
-      if (!ever && why.empty()) {
-        why = w;
-        first = req;
-        first_hosts = hosts;
-      }
-      if (ever && !any_ever) {
-        ever_why = w;
-        first_ever = req;
-        first_ever_hosts = hosts;
-      }
-      any_ever = any_ever || ever;
+      Unplaced u;
+      if (PlaceTraining(j, d->definition_name.value_or(""), "", false, &p, &u)) any_now = true;
+      if (!u.ever && never.why.empty()) never = u;
+      if (u.ever && !any_ever) waits = u;
+      any_ever = any_ever || u.ever;
     }
     if (!any_now) {
       if (j.spec.Definitions().empty()) return false;
-      if (any_ever) {
-        NoteWaiting(j, nullptr, first_ever, true, ever_why, now, first_ever_hosts);
-      } else {
-        NoteWaiting(j, nullptr, first, false, why, now, first_hosts);
-      }
+      NoteWaiting(j, nullptr, any_ever ? waits : never, now);
       return false;
     }
     if (j.Proposing()) return false;  // its proposal is being made: nothing to place until it is back
@@ -113,12 +96,9 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
     }
   }
   Placement p;
-  bool ever = false;
-  std::string why;
-  HostRequest req;
-  size_t hosts = 1;
-  if (!PlaceTraining(j, t->definition_name, t->interrupted_on, t->interruptions > 0, &p, &ever, &why, &req, &hosts)) {
-    NoteWaiting(j, t, req, ever, why, now, hosts);
+  Unplaced u;
+  if (!PlaceTraining(j, t->definition_name, t->interrupted_on, t->interruptions > 0, &p, &u)) {
+    NoteWaiting(j, t, u, now);
     return false;
   }
   j.waiting_reason.clear();
@@ -679,11 +659,8 @@ void CoordinatorCore::Impl::MoveQueuedToFreeWorkers(std::vector<Outgoing>* out) 
     if (ActiveCount(*j) + n >= MaxParallel(*j)) continue;
     // Whether a worker could start it now (its own, busy with the predecessor, cannot).
     Placement p;
-    bool ever = false;
-    std::string why;
-    HostRequest req;
-    size_t hosts = 1;
-    if (!PlaceTraining(*j, q.definition_name, q.worker_id, false, &p, &ever, &why, &req, &hosts)) continue;
+    Unplaced u;
+    if (!PlaceTraining(*j, q.definition_name, q.worker_id, false, &p, &u)) continue;
     if (p.picks.empty() || p.picks[0].worker == nullptr || p.picks[0].worker->reg.worker_id == q.worker_id) continue;
     WorkerInfo& to = *p.picks[0].worker;
     int& taken = promised[to.reg.worker_id];

@@ -340,17 +340,23 @@ WorkerInfo* CoordinatorCore::Impl::PlaceHost(const HostRequest& req, bool* ever,
   return best;
 }
 
-void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const HostRequest& req, bool ever, const std::string& why, int64_t now,
-    size_t hosts) {
-  const std::string what = req.instance_type.empty() ? std::string("a worker") : req.instance_type;
-  std::string reason = ever ? (hosts > 1 ? std::string(core_detail::kGangWaits) + std::to_string(hosts) +
-                                               " hosts of a training job (" + what + ", all at once)"
-                                         : "waiting for a free worker that can serve " + what)
+void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const Unplaced& u, int64_t now) {
+  const bool ever = u.ever;
+  const std::string& why = u.why;
+  const HostRequest& req = u.req;
+  const std::string what = !u.what.empty() ? u.what : req.instance_type.empty() ? std::string("a worker") : req.instance_type;
+  std::string reason = ever ? (u.hosts > 1 ? std::string(core_detail::kGangWaits) + std::to_string(u.hosts) +
+                                                 " hosts of a training job (" + what + ", all at once)"
+                                           : "waiting for a free worker that can serve " + what)
                             : "no registered worker can serve " + what + ": " + why;
-  if (ever && hosts > 1 && why.find("another multi-host training job") != std::string::npos) reason += ": " + why;
+  if (ever && u.hosts > 1 && why.find("another multi-host training job") != std::string::npos) reason += ": " + why;
   if (ever) {  // a worker that would serve it but rests: say which and why
     for (const auto& [id, w] : workers) {
-      if (!w.resting.empty() && Fit(opt.catalog, req, w.reg, static_cast<int>(w.reg.slots), {}).ever) {
+      if (w.resting.empty()) continue;
+      const bool serves = std::any_of(u.all.begin(), u.all.end(), [&](const HostRequest& r) {
+        return Fit(opt.catalog, r, w.reg, static_cast<int>(w.reg.slots), {}).ever;
+      });
+      if (serves || Fit(opt.catalog, req, w.reg, static_cast<int>(w.reg.slots), {}).ever) {
         reason += "; worker " + id + " rests (" + w.resting + ")";
       }
     }
