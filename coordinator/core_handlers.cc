@@ -438,22 +438,22 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
         return true;
       }
       if (t->gang.empty() && proto::wire::IsCannotStartReason(m.failure_reason, wid)) {
-        // Every worker that can serve it could not run its program: the training job's program
-        // is what is missing (a mistyped path, an interpreter no worker has), not a worker.
-        // It fails as the job's error, with no retry, and the refusals do not rest the workers
-        // (every worker rested after three such training jobs, and the job stalled).
+        // Every worker that can serve it could not run its program: more likely the training
+        // job's program is what is missing (a mistyped path, an interpreter no worker has) than
+        // every worker. The refusals do not rest the workers (every worker rested after three such
+        // training jobs, and the tuning job stalled); the attempt fails as an infrastructure
+        // error, which RetryStrategy retries (a worker that can run it may have come by then).
         std::string who;
         for (const auto& id : t->setup_refused_by) {
           who += (who.empty() ? "" : ", ") + id;
           if (auto w = workers.find(id); w != workers.end()) Forgive(w->second, now);
         }
-        proto::wire::TrialExited failed = m;
-        failed.status = "Failed";
-        failed.secondary_status = "Failed";
         const std::string said = m.failure_reason.substr(proto::wire::CannotStartReason(wid, "").size());
-        failed.failure_reason = Truncate("ClientError: no worker could start it (every worker that can serve it "
-                                         "refused: " + who + "): " + said);
-        return OnExited(wid, failed, now, out);
+        InfraFailure(*t,
+                     "InternalServerError: no worker could start it (every worker that can serve it refused: " + who +
+                         "): " + said + "; check the training image or program path",
+                     now, wid);
+        return true;
       }
     }
     InfraFailure(*t, reason, now, wid);

@@ -1274,9 +1274,8 @@ TEST_F(CoreTest, AnAttemptAWorkerCouldNotStartRunsElsewhereWithoutSpendingARetry
 
 }
 
-// Refused by every worker (one alone here): the training job's program is what is missing. It
-// fails at once as the job's error (no retry) naming why, not a wait for a worker that does not
-// exist.
+// Refused by every worker (one alone here): it fails at once naming why (an infrastructure
+// error: RetryStrategy retries it), not a wait for a worker that does not exist.
 TEST_F(CoreTest, AnAttemptNoWorkerCouldStartFailsNamingWhy) {
   Register("solo", 1);
   proto::TuningJobSpec spec = Spec("alone", "Random", 1, 1);
@@ -1293,15 +1292,16 @@ TEST_F(CoreTest, AnAttemptNoWorkerCouldStartFailsNamingWhy) {
   const Trial* t = core_->FindTrial(a[0].trial);
   EXPECT_EQ(t->state, TrialState::kFailed);
   EXPECT_EQ(t->failure_reason,
-            "ClientError: no worker could start it (every worker that can serve it refused: solo): cannot run "
-            "\"/opt/trainer\": No such file");
+            "InternalServerError: no worker could start it (every worker that can serve it refused: solo): cannot "
+            "run \"/opt/trainer\": No such file; check the training image or program path");
   EXPECT_EQ(core_->FindJob("alone")->status, "Failed");
 }
 
 // A review: a mistyped program path is missing on every worker. Each training job was refused by
 // every worker, each refusal counted against the worker, and after three training jobs every
 // worker rested (60 s, then doubling) and the tuning job stalled. Refusals that every worker
-// shares are the job's fault: the training jobs fail as ClientError, and the workers are back.
+// shares are more likely the job's fault: its training jobs fail (after their retries) naming
+// it, and the workers are back at once.
 TEST_F(CoreTest, AProgramMissingOnEveryWorkerFailsItsTrainingJobsAndRestsNoWorker) {
   Register("w1", 1);
   Register("w2", 1);
@@ -1330,13 +1330,37 @@ TEST_F(CoreTest, AProgramMissingOnEveryWorkerFailsItsTrainingJobsAndRestsNoWorke
   ASSERT_EQ(core_->TrialsOf("typo").size(), 4u);
   for (const Trial* x : core_->TrialsOf("typo")) {
     EXPECT_EQ(x->state, TrialState::kFailed) << x->name;
-    EXPECT_EQ(x->infra_failures, 0) << x->name << ": the job's error spends no retry";
-    EXPECT_EQ(x->failure_reason.rfind("ClientError: no worker could start it", 0), 0u) << x->failure_reason;
+    EXPECT_EQ(x->failure_reason.rfind("InternalServerError: no worker could start it", 0), 0u) << x->failure_reason;
   }
   // A worker that rested for the refusals (they came before anyone knew whose fault they were)
   // is back: a next job with a correct program starts at once.
   auto next = Only<proto::wire::AssignTrial>(Submit(Spec("fixed", "Random", 2, 2)));
   EXPECT_EQ(next.size(), 2u) << core_->FindJob("fixed")->waiting_reason;
+}
+
+// A fault pass: a worker whose image mapping is broken was alone for a moment; what it refused
+// is retried (RetryStrategy) once a worker that can run it registers.
+TEST_F(CoreTest, WhatABrokenWorkerAloneRefusedRunsOnTheWorkerThatComesNext) {
+  Register("bad", 1);
+  proto::TuningJobSpec spec = Spec("later", "Random", 1, 1);
+  spec.training_job_definition->retry_strategy = proto::RetryStrategy{1};
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(a.size(), 1u);
+  proto::wire::TrialExited e;
+  e.trial = a[0].trial;
+  e.attempt = a[0].attempt;
+  e.status = "InfraError";
+  e.secondary_status = "Failed";
+  e.failure_reason = proto::wire::CannotStartReason("bad", "cannot run \"/opt/trainer\": No such file");
+  auto again = Only<proto::wire::AssignTrial>(core_->OnMessage("bad", e, now_));
+  ASSERT_EQ(again.size(), 1u) << "retried at once, on the one worker there is";
+  e.attempt = again[0].attempt;
+  Register("good", 1);
+  auto moved = Only<proto::wire::AssignTrial>(core_->OnMessage("bad", e, now_));
+  ASSERT_EQ(moved.size(), 1u) << "refused again: the worker that came runs it, spending no retry";
+  EXPECT_EQ(core_->FindTrial(a[0].trial)->worker_id, "good");
+  Finish("good", moved[0], 0.5);
+  EXPECT_EQ(core_->FindJob("later")->status, "Completed");
 }
 
 // A review: a worker that can never serve the training job (a CPU worker, for a GPU job) is no
