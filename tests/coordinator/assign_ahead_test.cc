@@ -53,12 +53,7 @@ class AssignAheadTest : public CoreTest {
   }
   // `wid` gives `a` back unstarted, as asked.
   std::vector<Outgoing> GiveBack(const std::string& wid, const proto::wire::AssignTrial& a) {
-    proto::wire::TrialExited back;
-    back.trial = a.trial;
-    back.attempt = a.attempt;
-    back.status = "Stopped";
-    back.secondary_status = "Stopped";
-    return core_->OnMessage(wid, back, now_);
+    return EndWith(wid, a.trial, a.attempt, "Stopped", "");
   }
   int InProgressCounted(const std::string& job) {  // what MaxParallelTrainingJobs bounds
     int n = 0;

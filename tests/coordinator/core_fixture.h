@@ -183,6 +183,20 @@ class CoreTest : public ::testing::Test {
     l.lines = std::move(lines);
     core_->OnMessage(wid, l, now_);
   }
+  // The worker's report that attempt `attempt` of `trial` ended `status` with `reason` (an
+  // InfraError, a start it could not make, a stop); its secondary status is `secondary`, else
+  // Failed for errors and `status` otherwise.
+  std::vector<Outgoing> EndWith(const std::string& wid, const std::string& trial, uint32_t attempt,
+                                const std::string& status, const std::string& reason, std::string secondary = "") {
+    proto::wire::TrialExited x;
+    x.trial = trial;
+    x.attempt = attempt;
+    x.status = status;
+    x.secondary_status = !secondary.empty() ? secondary
+                         : status == "InfraError" || status == "Failed" ? std::string("Failed") : status;
+    x.failure_reason = reason;
+    return core_->OnMessage(wid, x, now_);
+  }
   // The worker's report that an attempt it was told to stop has ended.
   std::vector<Outgoing> StoppedExit(const std::string& wid, const proto::wire::StopTrial& s) {
     proto::wire::TrialExited x;

@@ -1312,14 +1312,9 @@ TEST_F(CoreTest, AProgramMissingOnEveryWorkerFailsItsTrainingJobsAndRestsNoWorke
     bool any = false;
     for (const Trial* x : core_->TrialsOf("typo")) {
       if (x->state != TrialState::kInProgress || x->started || x->Queued()) continue;
-      proto::wire::TrialExited e;
-      e.trial = x->name;
-      e.attempt = x->attempt;
-      e.status = "InfraError";
-      e.secondary_status = "Failed";
-      e.failure_reason = proto::wire::CannotStartReason(x->worker_id, "cannot run \"/opt/tranier\": No such file");
-      const std::string wid = x->worker_id;
-      core_->OnMessage(wid, e, now_);
+      const std::string wid = x->worker_id, name = x->name;
+      EndWith(wid, name, x->attempt, "InfraError",
+              proto::wire::CannotStartReason(wid, "cannot run \"/opt/tranier\": No such file"));
       any = true;
       break;
     }
@@ -1346,17 +1341,11 @@ TEST_F(CoreTest, WhatABrokenWorkerAloneRefusedRunsOnTheWorkerThatComesNext) {
   spec.training_job_definition->retry_strategy = proto::RetryStrategy{1};
   auto a = Only<proto::wire::AssignTrial>(Submit(spec));
   ASSERT_EQ(a.size(), 1u);
-  proto::wire::TrialExited e;
-  e.trial = a[0].trial;
-  e.attempt = a[0].attempt;
-  e.status = "InfraError";
-  e.secondary_status = "Failed";
-  e.failure_reason = proto::wire::CannotStartReason("bad", "cannot run \"/opt/trainer\": No such file");
-  auto again = Only<proto::wire::AssignTrial>(core_->OnMessage("bad", e, now_));
+  const std::string missing = proto::wire::CannotStartReason("bad", "cannot run \"/opt/trainer\": No such file");
+  auto again = Only<proto::wire::AssignTrial>(EndWith("bad", a[0].trial, a[0].attempt, "InfraError", missing));
   ASSERT_EQ(again.size(), 1u) << "retried at once, on the one worker there is";
-  e.attempt = again[0].attempt;
   Register("good", 1);
-  auto moved = Only<proto::wire::AssignTrial>(core_->OnMessage("bad", e, now_));
+  auto moved = Only<proto::wire::AssignTrial>(EndWith("bad", a[0].trial, again[0].attempt, "InfraError", missing));
   ASSERT_EQ(moved.size(), 1u) << "refused again: the worker that came runs it, spending no retry";
   EXPECT_EQ(core_->FindTrial(a[0].trial)->worker_id, "good");
   Finish("good", moved[0], 0.5);
@@ -1374,13 +1363,8 @@ TEST_F(CoreTest, OnlyWorkersThatCanServeATrainingJobCountAsNotYetTried) {
   auto a = Only<proto::wire::AssignTrial>(Submit(spec));
   ASSERT_EQ(a.size(), 1u);
   ASSERT_EQ(core_->FindTrial(a[0].trial)->worker_id, "gpu");
-  proto::wire::TrialExited e;
-  e.trial = a[0].trial;
-  e.attempt = a[0].attempt;
-  e.status = "InfraError";
-  e.secondary_status = "Failed";
-  e.failure_reason = proto::wire::CannotStartReason("gpu", "cannot run \"/opt/trainer\": No such file");
-  core_->OnMessage("gpu", e, now_);
+  EndWith("gpu", a[0].trial, a[0].attempt, "InfraError",
+          proto::wire::CannotStartReason("gpu", "cannot run \"/opt/trainer\": No such file"));
   const Trial* t = core_->FindTrial(a[0].trial);
   EXPECT_EQ(t->state, TrialState::kFailed);
   EXPECT_EQ(t->setup_requeues, 0);
@@ -1428,13 +1412,7 @@ TEST_F(CoreTest, AWorkerRestartedWhileItRestsRestsAgainWhenItFailsAgain) {
   auto fail_all = [&](const std::vector<proto::wire::AssignTrial>& as) {
     for (const auto& x : as) {
       Started("w1", x);
-      proto::wire::TrialExited e;
-      e.trial = x.trial;
-      e.attempt = x.attempt;
-      e.status = "InfraError";
-      e.secondary_status = "Failed";
-      e.failure_reason = "InternalServerError: no space left on device";
-      core_->OnMessage("w1", e, now_);
+      EndWith("w1", x.trial, x.attempt, "InfraError", "InternalServerError: no space left on device");
     }
   };
   auto a = Only<proto::wire::AssignTrial>(Submit(spec));

@@ -384,6 +384,21 @@ class GangTest : public PlacementCoreTest {
     rc.instance_groups = {{"ml.m5.large", 2, "train"}, {"ml.m5.large", 1, "eval"}};
     return spec;
   }
+  // Two groups of different types: "train" (1 x ml.m5.large) and "eval" (1 x ml.c5.xlarge).
+  static proto::TuningJobSpec MixedGroups(const std::string& name) {
+    proto::TuningJobSpec spec = Spec(name, "Random", 1, 1);
+    auto& rc = *spec.training_job_definition->resource_config;
+    rc.instance_type.reset();
+    rc.instance_count.reset();
+    rc.instance_groups = {{"ml.m5.large", 1, "train"}, {"ml.c5.xlarge", 1, "eval"}};
+    return spec;
+  }
+  // A worker of 1 slot that says it is `type`.
+  std::vector<Outgoing> JoinTyped(const std::string& id, const std::string& type) {
+    auto w = Worker(id, 1, 8, 32);
+    w.instance_type = type;
+    return Join(w);
+  }
   std::vector<Outgoing> Exited(const std::string& wid, const proto::wire::AssignTrial& a, const std::string& status,
                                std::vector<proto::wire::FinalMetric> finals = {}) {
     proto::wire::TrialExited x;
@@ -744,29 +759,18 @@ TEST_F(GangTest, AGangTooFewWorkersCanServeIsNeverPlacedAndSaysWhatToStart) {
 // worker could serve for "eval" said "no registered worker can serve ml.m5.large", the first
 // host's type, which the cluster had; one that waited for busy workers named only that type too.
 TEST_F(GangTest, AHeterogeneousGangsWaitingReasonNamesTheTypeMissingOrAllItsTypes) {
-  for (const char* id : {"m1", "m2"}) {
-    auto m = Worker(id, 1, 8, 32);
-    m.instance_type = "ml.m5.large";
-    Join(m);
-  }
-  proto::TuningJobSpec spec = Spec("hetero", "Random", 1, 1);
-  auto& rc = *spec.training_job_definition->resource_config;
-  rc.instance_type.reset();
-  rc.instance_count.reset();
-  rc.instance_groups = {{"ml.m5.large", 1, "train"}, {"ml.c5.xlarge", 1, "eval"}};
+  JoinTyped("m1", "ml.m5.large");
+  JoinTyped("m2", "ml.m5.large");
+  proto::TuningJobSpec spec = MixedGroups("hetero");
   EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(spec)).empty());
   std::string reason = core_->FindJob("hetero")->waiting_reason;
   EXPECT_EQ(reason.rfind("no registered worker can serve ml.c5.xlarge: ", 0), 0u) << reason;
   EXPECT_NE(reason.find("worker m1 serves ml.m5.large, not ml.c5.xlarge"), std::string::npos) << reason;
   // A c5 worker joins: the gang starts (both types are there). A second such job waits for
   // busy workers, and says it waits for both types.
-  auto c5 = Worker("c5", 1, 8, 32);
-  c5.instance_type = "ml.c5.xlarge";
-  ASSERT_EQ(Only<proto::wire::AssignTrial>(Join(c5)).size(), 2u);
+  ASSERT_EQ(Only<proto::wire::AssignTrial>(JoinTyped("c5", "ml.c5.xlarge")).size(), 2u);
   ASSERT_EQ(core_->FindJob("hetero")->waiting_reason, "") << core_->FindJob("hetero")->waiting_reason;
-  proto::TuningJobSpec again = spec;
-  again.hyper_parameter_tuning_job_name = "hetero2";
-  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(again)).empty());
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(MixedGroups("hetero2"))).empty());
   reason = core_->FindJob("hetero2")->waiting_reason;
   EXPECT_NE(reason.find("(ml.m5.large + ml.c5.xlarge, all at once)"), std::string::npos) << reason;
 }
@@ -775,17 +779,9 @@ TEST_F(GangTest, AHeterogeneousGangsWaitingReasonNamesTheTypeMissingOrAllItsType
 // host only (and, for a moment, none fit the types' names put in that request): the c5 worker
 // resting for the second host went unmentioned.
 TEST_F(GangTest, AHeterogeneousGangWaitingForARestingWorkerSaysWhichAndWhy) {
-  auto m = Worker("m", 1, 8, 32);
-  m.instance_type = "ml.m5.large";
-  Join(m);
-  auto c5 = Worker("c5", 1, 8, 32);
-  c5.instance_type = "ml.c5.xlarge";
-  Join(c5);
-  proto::TuningJobSpec spec = Spec("resting", "Random", 1, 1);
-  auto& rc = *spec.training_job_definition->resource_config;
-  rc.instance_type.reset();
-  rc.instance_count.reset();
-  rc.instance_groups = {{"ml.m5.large", 1, "train"}, {"ml.c5.xlarge", 1, "eval"}};
+  JoinTyped("m", "ml.m5.large");
+  JoinTyped("c5", "ml.c5.xlarge");
+  proto::TuningJobSpec spec = MixedGroups("resting");
   spec.training_job_definition->retry_strategy = proto::RetryStrategy{5};
   auto out = Submit(spec);
   for (int i = 0; i < 3; ++i) {  // three infrastructure errors in a row on c5: it rests
@@ -796,14 +792,10 @@ TEST_F(GangTest, AHeterogeneousGangWaitingForARestingWorkerSaysWhichAndWhy) {
       attempt = a.attempt;
     }
     ASSERT_FALSE(trial.empty()) << "round " << i << ": " << core_->FindJob("resting")->waiting_reason;
-    proto::wire::TrialExited x;
-    x.trial = trial;
-    x.attempt = attempt;
-    x.status = "InfraError";
-    x.secondary_status = "Failed";
-    x.failure_reason = "InternalServerError: the disk went read-only";
-    out = core_->OnMessage("c5", x, now_);
-    for (auto& o : core_->OnMessage("m", x, now_)) out.push_back(o);  // its peer's end
+    out = EndWith("c5", trial, attempt, "InfraError", "InternalServerError: the disk went read-only");
+    for (auto& o : EndWith("m", trial, attempt, "InfraError", "InternalServerError: stopped with its peer")) {
+      out.push_back(o);  // its peer's end
+    }
     now_ += 10;
   }
   const std::string reason = core_->FindJob("resting")->waiting_reason;

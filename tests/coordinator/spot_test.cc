@@ -147,13 +147,8 @@ TEST_F(SpotCoreTest, AResumedAttemptsMaxRuntimeExceededNamesTheJobsLimitAndWhatW
   auto next = Only<proto::wire::AssignTrial>(Exit("w1", a, "InfraError", "disk gone")).at(0);
   Started("w1", next);
   now_ += 2600 * 1000;
-  proto::wire::TrialExited x;
-  x.trial = next.trial;
-  x.attempt = next.attempt;
-  x.status = "Stopped";
-  x.secondary_status = "MaxRuntimeExceeded";
-  x.failure_reason = "MaxRuntimeExceeded: the training job ran longer than its max runtime of 2600 s";
-  core_->OnMessage("w1", x, now_);
+  EndWith("w1", next.trial, next.attempt, "Stopped",
+          "MaxRuntimeExceeded: the training job ran longer than its max runtime of 2600 s", "MaxRuntimeExceeded");
   const Trial* t = core_->FindTrial(a.trial);
   ASSERT_EQ(t->state, TrialState::kStopped);
   ASSERT_FALSE(t->secondary.empty());
