@@ -18,7 +18,9 @@
 // Thread safety: none. One thread (or a mutex held by the caller) at a time.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -337,6 +339,15 @@ struct WorkerInfo {
   int64_t rest_ms = 0;  // the next rest's length
   // Why no new training job goes there now ("" = it may take one).
   const std::string& Closed() const { return !draining.empty() ? draining : resting; }
+  // The worker's clock against the coordinator's: for its latest TrialStarted reports, when each
+  // was heard minus when it says the program started (the last 16; not persisted). The smallest
+  // is the offset plus the least delay: a start heard seconds late (a coordinator stall) is
+  // placed at its own time by it, not at the time it was heard.
+  std::deque<int64_t> clock_samples;
+  std::optional<int64_t> ClockOffset() const {
+    if (clock_samples.empty()) return std::nullopt;
+    return *std::min_element(clock_samples.begin(), clock_samples.end());
+  }
   // Sessions of earlier processes under this id, replaced by a newer registration. One that
   // registers again was not a restart: two live workers share the id (refused).
   std::set<uint64_t> replaced_sessions;

@@ -179,17 +179,28 @@ void CoordinatorCore::Impl::OnTrialStarted(const std::string& wid, const proto::
   }
   t->moving = false;  // started before it was asked to move: it stays
   t->started = true;
-  t->attempt_start_ms = now;
+  auto w = workers.find(wid);
+  // When it started by this coordinator's clock: now, unless the report came seconds late (it
+  // started during a coordinator stall: its start and end were both dated at the stall's end).
+  int64_t start_at = now;
+  if (w != workers.end() && m.started_at_ms > 0) {
+    if (const auto offset = w->second.ClockOffset()) {
+      const int64_t then = m.started_at_ms + *offset;
+      if (now - then > kHeardLateMs && then >= t->assigned_ms) start_at = then;
+    }
+    w->second.clock_samples.push_back(now - m.started_at_ms);
+    if (w->second.clock_samples.size() > 16) w->second.clock_samples.pop_front();
+  }
+  t->attempt_start_ms = start_at;
   t->worker_started_ms = m.started_at_ms;
   t->worker_started_on = wid;
-  auto w = workers.find(wid);
   t->on_spot = w != workers.end() && w->second.reg.spot;
-  if (t->start_ms == 0) t->start_ms = now;
+  if (t->start_ms == 0) t->start_ms = start_at;
   // An attempt assigned ahead starts on the worker as soon as its predecessor's program ends,
   // which can be just after the coordinator asked it to stop (a completion criterion met by that
   // predecessor): it stays Stopping, its history never goes back to Training.
   if (!t->stop_requested) {
-    Secondary(*t, "Training", now,
+    Secondary(*t, "Training", std::max(start_at, t->secondary.empty() ? start_at : t->secondary.back().start_ms),
               t->gang.empty() ? "Training in progress on " + wid
                               : "Training in progress on " + std::to_string(t->gang.size()) + " hosts (algo-1 on " +
                                     t->worker_id + ")");
@@ -365,7 +376,6 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
       // Only when late by seconds: a report heard milliseconds late keeps `now`, so the end
       // times keep the order results came in, which a restart replays (the completion criteria
       // count in it; a restarted coordinator counted 10 training jobs not improving, not 11).
-      constexpr int64_t kHeardLateMs = 2000;
       if (now - (t->attempt_start_ms + ran) > kHeardLateMs) end_at = t->attempt_start_ms + ran;
       const int64_t began = now - ran;
       // The first attempt's start is the training job's: it moves back with it (a start heard

@@ -259,6 +259,11 @@ struct CoordinatorCore::Impl {
   static constexpr int kInfraErrorsBeforeRest = 3;
   static constexpr int64_t kFirstRestMs = 60'000, kLongestRestMs = 600'000;
   static constexpr int kSetupRequeues = 10;  // Trial::setup_requeues
+  // A worker's report of a start or an end heard this much later than it happened (a coordinator
+  // outage or stall) is dated by the worker's account, not by when it was heard. Reports heard
+  // milliseconds late keep `now`, so that times keep the order results came in, which a restart
+  // replays (the completion criteria count in it).
+  static constexpr int64_t kHeardLateMs = 2000;
   // A training job assigned ahead that never started, stopped because its tuning job ended
   // first: SageMaker would never have created it, so it leaves the job's records (the store's
   // too) and the history keeps a "TrainingJobWithdrawn" event. `t` is gone afterwards.

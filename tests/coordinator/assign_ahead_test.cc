@@ -267,6 +267,53 @@ TEST_F(AssignAheadTest, AMoveStillQueuedWhenTheWorkerRegistersAgainIsAskedAgain)
   EXPECT_EQ(core_->FindTrial(queued.trial)->worker_id, "w2");
 }
 
+// A fault pass: with the coordinator stopped (SIGSTOP) for 12 s, a training job queued ahead
+// started and ended on its worker meanwhile; both reports came when it woke, and its
+// TrainingStartTime and TrainingEndTime were 6 s late, its Training status after its end. A start
+// heard seconds late is dated by the worker's clock (its offset learnt from starts heard on time).
+TEST_F(AssignAheadTest, AStartHeardLateAfterACoordinatorStallIsDatedWhenItHappened) {
+  Register("w", 1);
+  auto out = Submit(Spec("stall", "Random", 2, 2));
+  auto first = Plain(out);
+  auto queued = Ahead(out);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(queued.size(), 1u);
+  const int64_t skew = 5000;  // the worker's clock runs 5 s ahead of the coordinator's
+  const int64_t t0 = now_;
+  auto started = [&](const proto::wire::AssignTrial& a, int64_t at) {
+    proto::wire::TrialStarted m;
+    m.trial = a.trial;
+    m.attempt = a.attempt;
+    m.worker_id = "w";
+    m.started_at_ms = at + skew;
+    core_->OnMessage("w", m, now_);
+  };
+  auto exited = [&](const proto::wire::AssignTrial& a, int64_t at) {
+    proto::wire::TrialExited m;
+    m.trial = a.trial;
+    m.attempt = a.attempt;
+    m.status = "Completed";
+    m.secondary_status = "Completed";
+    m.ended_at_ms = at + skew;
+    core_->OnMessage("w", m, now_);
+  };
+  started(first[0], t0);  // heard on time
+  // The coordinator stalls from t0 + 500 to t0 + 9000; meanwhile, at t0 + 1000 the first ends and
+  // the queued one starts, and at t0 + 2000 it ends.
+  now_ = t0 + 9000;
+  core_->CreditStall(8500, now_);
+  exited(first[0], t0 + 1000);
+  started(queued[0], t0 + 1002);
+  exited(queued[0], t0 + 2000);
+  const Trial* t = core_->FindTrial(queued[0].trial);
+  ASSERT_EQ(t->state, TrialState::kCompleted);
+  EXPECT_EQ(t->start_ms, t0 + 1002) << "TrainingStartTime";
+  EXPECT_EQ(t->end_ms, t0 + 2000) << "TrainingEndTime";
+  for (const auto& s : t->secondary) {
+    if (s.status == "Training") EXPECT_EQ(s.start_ms, t0 + 1002);
+  }
+}
+
 // Moving must not break MaxParallelTrainingJobs: with the job at its limit a queued trial stays.
 TEST_F(AssignAheadTest, AQueuedTrialStaysWhenItsJobRunsAtItsParallelLimit) {
   Register("w1", 1);
