@@ -140,19 +140,24 @@ TEST_F(Cluster, TrialsAssignedAheadStartWhenASlotFreesAndNeverOversubscribeAWork
     const fs::path trials = dir_ / ("w" + std::to_string(w)) / "trials";
     if (!fs::exists(trials)) continue;
     for (const auto& t : fs::directory_iterator(trials)) {
-      std::ifstream in(t.path() / "attempt-1" / "trial.log");
-      long long start = -1, end = -1;
-      for (std::string line; std::getline(in, line);) {
-        if (line.rfind("start_ms=", 0) == 0) start = std::stoll(line.substr(9));
-        if (line.rfind("end_ms=", 0) == 0) end = std::stoll(line.substr(7));
+      for (const auto& attempt : fs::directory_iterator(t.path())) {
+        if (attempt.path().filename().string().rfind("attempt-", 0) != 0) continue;
+        std::ifstream in(attempt.path() / "trial.log");
+        long long start = -1, end = -1;
+        for (std::string line; std::getline(in, line);) {
+          if (line.rfind("start_ms=", 0) == 0) start = std::stoll(line.substr(9));
+          if (line.rfind("end_ms=", 0) == 0) end = std::stoll(line.substr(7));
+        }
+        // An attempt queued here and moved to a free worker before it started (its number goes
+        // up there) never ran here.
+        if (start < 0) continue;
+        ASSERT_GE(end, start) << attempt.path();
+        edges.push_back({start, +1});
+        edges.push_back({end, -1});
+        starts.push_back(start);
+        ends.push_back(end);
+        ++programs;
       }
-      ASSERT_GE(start, 0) << t.path();
-      ASSERT_GE(end, start) << t.path();
-      edges.push_back({start, +1});
-      edges.push_back({end, -1});
-      starts.push_back(start);
-      ends.push_back(end);
-      ++programs;
     }
     std::sort(edges.begin(), edges.end());  // an end before a start at the same millisecond
     int running = 0, most = 0;
