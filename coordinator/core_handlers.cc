@@ -117,16 +117,9 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
     } else {
       Promote(*t);
     }
-    if (t->moving) {
-      // Asked to move, and still queued there: the request may never have left (the coordinator
-      // stopped right after saving it) and is asked again; the worker answers it once.
-      proto::wire::StopTrial m;
-      m.trial = t->name;
-      m.attempt = t->attempt;
-      m.reason = proto::wire::kStopReasonIfNotStarted;
-      m.grace_period_s = 0;
-      asks.push_back(std::move(m));
-    }
+    // Asked to move, and still queued there: the request may never have left (the coordinator
+    // stopped right after saving it) and is asked again; the worker answers it once.
+    if (t->moving) asks.push_back(MoveRequest(*t));
   }
   Event(now, "WorkerRegistered", "", "",
         wid + " host=" + r.host + " slots=" + std::to_string(r.slots) + " gpus=" + std::to_string(r.gpus.size()) +
@@ -437,7 +430,7 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
       const auto plans = HostsFor(*j, t->definition_name, t->resource_option);
       const bool untried = std::any_of(workers.begin(), workers.end(), [&](const auto& w) {
         return !t->setup_refused_by.count(w.first) && w.second.draining.empty() && !plans.empty() &&
-               Fit(opt.catalog, plans[0].req, w.second.reg, static_cast<int>(w.second.reg.slots), {}).ever;
+               CouldEverServe(w.second, plans[0].req);
       });
       if (untried) {
         t->setup_requeues++;
@@ -637,6 +630,7 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
     // coordinator does not know otherwise (another coordinator's) is not released: the worker
     // keeps what nobody vouches for.
     proto::wire::ReleaseTrials release;
+    std::map<std::string, bool> deleted;  // per tuning job: one store query for its held trials
     for (const auto& name : held->trials) {
       auto it = trials.find(name);
       if (it != trials.end()) {
@@ -645,8 +639,12 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
       }
       const std::string job = TuningJobOfTrialName(name);
       if (job.empty()) continue;
-      auto deleted = store->WasDeleted(job);
-      if (deleted.ok() && *deleted) release.trials.push_back(name);
+      auto known = deleted.find(job);
+      if (known == deleted.end()) {
+        auto was = store->WasDeleted(job);
+        known = deleted.emplace(job, was.ok() && *was).first;
+      }
+      if (known->second) release.trials.push_back(name);
     }
     if (!release.trials.empty()) out->push_back({wid, std::move(release)});
   } else if (const auto* n = std::get_if<proto::wire::InterruptionNotice>(&msg)) {

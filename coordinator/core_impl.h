@@ -335,6 +335,20 @@ struct CoordinatorCore::Impl {
     std::string what;     // its instance types, for people (GangTypes; "A or B" across options)
   };
   void NoteWaiting(TuningJob& j, Trial* t, const Unplaced& u, int64_t now);
+  // Whether `w` could serve `req` at all (its totals, all slots free): never, or only busy now.
+  bool CouldEverServe(const WorkerInfo& w, const HostRequest& req) const {
+    return Fit(opt.catalog, req, w.reg, static_cast<int>(w.reg.slots), {}).ever;
+  }
+  // The request that asks `q`'s worker to give it back if it has not started it (a move to a free
+  // worker): MoveQueuedToFreeWorkers sends it, a re-registration with `q` still queued re-sends it.
+  static proto::wire::StopTrial MoveRequest(const Trial& q) {
+    proto::wire::StopTrial m;
+    m.trial = q.name;
+    m.attempt = q.attempt;
+    m.reason = proto::wire::kStopReasonIfNotStarted;
+    m.grace_period_s = 0;
+    return m;
+  }
 
   // Places the job's next host: its oldest pending trial, else a new one from the strategy.
   // False when nothing more can be placed for this job now.

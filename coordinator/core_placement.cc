@@ -204,7 +204,7 @@ std::vector<CoordinatorCore::Impl::GangPick> CoordinatorCore::Impl::PlaceGang(co
     std::vector<std::vector<const std::string*>> can(plans.size());
     for (size_t i = 0; i < plans.size(); ++i) {
       for (const auto& [id, w] : workers) {
-        if (Fit(opt.catalog, plans[i].req, w.reg, static_cast<int>(w.reg.slots), {}).ever) can[i].push_back(&id);
+        if (CouldEverServe(w, plans[i].req)) can[i].push_back(&id);
       }
     }
     std::map<std::string, size_t> host_of;  // worker -> the host matched to it
@@ -529,7 +529,7 @@ void CoordinatorCore::Impl::HoldForGang(TuningJob& j, int64_t now) {
         for (const auto& [id, w] : workers) {
           if (held_for.count(id) || !w.Closed().empty()) continue;
           if (std::find(chosen.begin(), chosen.end(), id) != chosen.end()) continue;
-          if (!Fit(opt.catalog, plan.req, w.reg, static_cast<int>(w.reg.slots), {}).ever) continue;
+          if (!CouldEverServe(w, plan.req)) continue;
           // Room for the host now first, then the soonest free: the fewest training jobs running,
           // queued or kept warm there.
           const bool now_fits = Fit(opt.catalog, plan.req, w.reg, w.free_slots(key, def), worker_gpus_used[id]).now;
@@ -668,12 +668,7 @@ void CoordinatorCore::Impl::MoveQueuedToFreeWorkers(std::vector<Outgoing>* out) 
     ++taken;
     // Asked, not taken: the worker may have started it as its predecessor ended. Its Stopped
     // report puts it back in the queue for the free worker (OnExited); its start keeps it there.
-    proto::wire::StopTrial m;
-    m.trial = q.name;
-    m.attempt = q.attempt;
-    m.reason = proto::wire::kStopReasonIfNotStarted;
-    m.grace_period_s = 0;
-    out->push_back({q.worker_id, std::move(m)});
+    out->push_back({q.worker_id, MoveRequest(q)});
     q.moving = true;
     ++n;
     SaveTrial(q);

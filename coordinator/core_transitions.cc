@@ -353,10 +353,8 @@ void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const Unplaced& 
   if (ever) {  // a worker that would serve it but rests: say which and why
     for (const auto& [id, w] : workers) {
       if (w.resting.empty()) continue;
-      const bool serves = std::any_of(u.all.begin(), u.all.end(), [&](const HostRequest& r) {
-        return Fit(opt.catalog, r, w.reg, static_cast<int>(w.reg.slots), {}).ever;
-      });
-      if (serves || Fit(opt.catalog, req, w.reg, static_cast<int>(w.reg.slots), {}).ever) {
+      // u.all holds every host's request, `req` (the first) among them.
+      if (std::any_of(u.all.begin(), u.all.end(), [&](const HostRequest& r) { return CouldEverServe(w, r); })) {
         reason += "; worker " + id + " rests (" + w.resting + ")";
       }
     }
