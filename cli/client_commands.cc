@@ -885,7 +885,8 @@ void AddClientCommands(CLI::App& app) {
       source = std::make_shared<FreshLocalSource>(dash_origin->state_dir);
     } else {
       po.subtitle = "coordinator " + dash_origin->url();
-      if (dash_origin->url() != "http://127.0.0.1:7780") po.cli_flags = " --coordinator " + dash_origin->url();
+      // The commands reach the default coordinator (HPO_COORDINATOR's) by themselves.
+      if (dash_origin->url() != DefaultCoordinator()) po.cli_flags = " --coordinator " + dash_origin->url();
       source = std::make_shared<RemoteSource>(dash_origin->url());
     }
     auto ui = [source, po](const httplib::Request& req, httplib::Response& res) {
