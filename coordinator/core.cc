@@ -81,7 +81,7 @@ void CoordinatorCore::Impl::SaveJob(TuningJob& j, int64_t now) {
   Note(store->PutJob(JobToRow(j)));
 }
 
-void CoordinatorCore::Impl::SaveTrial(const Trial& t) {
+void CoordinatorCore::Impl::SaveTrial(Trial& t) {
   Reindex(t);
   Note(store->PutTrial(TrialToRow(t)));
 }
@@ -99,7 +99,7 @@ bool CoordinatorCore::Impl::IsTerminal(TrialState s) {
   return s == TrialState::kCompleted || s == TrialState::kFailed || s == TrialState::kStopped;
 }
 
-void CoordinatorCore::Impl::Reindex(const Trial& t) {
+void CoordinatorCore::Impl::Reindex(Trial& t) {
   JobIndex& ix = index[Lower(t.tuning_job)];
   const size_t i = static_cast<size_t>(t.index > 0 ? t.index - 1 : 0);
   if (i >= ix.history.size()) {
@@ -140,6 +140,8 @@ void CoordinatorCore::Impl::Reindex(const Trial& t) {
   o.status = ObservedStatus(t.state);
   if (ok && !ix.finish_counted[i]) {
     ix.finish_counted[i] = 1;
+    if (t.counted == 0) t.counted = ix.last_counted + 1;  // counted now (saved with it), or before a restart
+    ix.last_counted = std::max(ix.last_counted, t.counted);
     const bool maximize = j ? MaximizeFor(*j, t.definition_name) : false;
     ix.not_improving.Add(*t.objective, maximize);
     ix.finished_objectives.push_back(*t.objective);
@@ -209,12 +211,13 @@ void CoordinatorCore::Impl::Load() {
     }
     t.curve_decided = t.curve.size();  // decided on before the restart
   }
-  // Index in finishing order, so the completion criteria see the objectives as they came.
+  // Index in the order the objectives were counted, so the completion criteria see them as they
+  // came; a store written before that order was kept (counted 0) in finishing order, ahead.
   std::vector<Trial*> order;
   for (auto& [name, t] : trials) order.push_back(&t);
   std::sort(order.begin(), order.end(), [](const Trial* a, const Trial* b) {
     const int64_t ea = a->Terminal() ? a->end_ms : INT64_MAX, eb = b->Terminal() ? b->end_ms : INT64_MAX;
-    return std::tie(ea, a->tuning_job, a->index) < std::tie(eb, b->tuning_job, b->index);
+    return std::tie(a->counted, ea, a->tuning_job, a->index) < std::tie(b->counted, eb, b->tuning_job, b->index);
   });
   for (Trial* t : order) Reindex(*t);
   for (auto& [key, j] : jobs) {

@@ -181,6 +181,10 @@ struct Trial {
   // time as it ran, whatever the coordinator was doing meanwhile (down, paused, busy).
   int64_t worker_started_ms = 0;
   std::string worker_started_on;
+  // The place of its objective in the order its tuning job's objectives were counted (1, 2, ...;
+  // 0 not counted): the completion criteria count in that order, and a restart replays it. End
+  // times do not keep it: an end heard late is dated back to when the training job ended.
+  int64_t counted = 0;
   int interruptions = 0;       // attempts that ended Interrupted (spot): re-queued, no retry spent
   // The worker of the last attempt that was interrupted or ended in an infrastructure error: the
   // next attempt is placed elsewhere if possible (a full disk failed every retry on the same

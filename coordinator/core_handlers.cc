@@ -366,9 +366,8 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     const int64_t since_assigned = t->assigned_ms > 0 ? now - t->assigned_ms + 1000 : ran;
     if (ran <= since_assigned) {
       // Heard of the start on time and of the end late (a coordinator outage): it ended then.
-      // Only when late by seconds: a report heard milliseconds late keeps `now`, so the end
-      // times keep the order results came in, which a restart replays (the completion criteria
-      // count in it; a restarted coordinator counted 10 training jobs not improving, not 11).
+      // Only when late by seconds (kHeardLateMs). The completion criteria count objectives in
+      // the order heard, not by end time (Trial::counted, which a restart replays).
       if (now - (t->attempt_start_ms + ran) > kHeardLateMs) end_at = t->attempt_start_ms + ran;
       const int64_t began = now - ran;
       // The first attempt's start is the training job's: it moves back with it (a start heard

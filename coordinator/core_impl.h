@@ -88,6 +88,7 @@ struct CoordinatorCore::Impl {
     std::string best;  // the best training job so far ("" none)
     // Completion criteria, fed each objective once, in the order the training jobs finished.
     std::vector<char> finish_counted;
+    int64_t last_counted = 0;  // the highest Trial::counted of the job
     NotImprovingTracker not_improving;
     std::vector<double> finished_objectives;
     size_t convergence_checked = 0;  // finished_objectives.size() at the last convergence test
@@ -135,13 +136,13 @@ struct CoordinatorCore::Impl {
   }
 
   void SaveJob(TuningJob& j, int64_t now);
-  void SaveTrial(const Trial& t);
+  void SaveTrial(Trial& t);
 
   static Observation::Status ObservedStatus(TrialState s);
   static bool IsTerminal(TrialState s);
 
   // Brings the job's index in line with the trial (its state, objective and hyperparameters).
-  void Reindex(const Trial& t);
+  void Reindex(Trial& t);
   JobIndex& Index(const TuningJob& j) { return index[core_detail::Lower(j.name)]; }
   const JobIndex* Index(const TuningJob& j) const;
   void Event(int64_t now, const std::string& kind, const std::string& job, const std::string& trial,
@@ -261,8 +262,8 @@ struct CoordinatorCore::Impl {
   static constexpr int kSetupRequeues = 10;  // Trial::setup_requeues
   // A worker's report of a start or an end heard this much later than it happened (a coordinator
   // outage or stall) is dated by the worker's account, not by when it was heard. Reports heard
-  // milliseconds late keep `now`, so that times keep the order results came in, which a restart
-  // replays (the completion criteria count in it).
+  // less late keep `now`: the difference is the message's own delay, and times then keep the
+  // order results came in (the completion criteria count in that order, kept as Trial::counted).
   static constexpr int64_t kHeardLateMs = 2000;
   // A training job assigned ahead that never started, stopped because its tuning job ended
   // first: SageMaker would never have created it, so it leaves the job's records (the store's

@@ -132,6 +132,7 @@ TrialRow TrialToRow(const Trial& t) {
     d["worker_started_ms"] = t.worker_started_ms;
     d["worker_started_on"] = t.worker_started_on;
   }
+  if (t.counted > 0) d["counted"] = t.counted;
   r.detail_json = d.dump();
   return r;
 }
@@ -178,6 +179,7 @@ Trial TrialFromRow(const TrialRow& r) {
   t.attempt_start_ms = Get(d, "attempt_start_ms", int64_t{0});
   t.worker_started_ms = Get(d, "worker_started_ms", int64_t{0});
   t.worker_started_on = Get(d, "worker_started_on", none);
+  t.counted = Get(d, "counted", int64_t{0});
   t.on_spot = Get(d, "on_spot", false);
   for (const auto& h : Get(d, "gang", Json::array())) {
     if (!h.is_object()) continue;

@@ -419,6 +419,57 @@ TEST_F(AdaptiveCoreTest, BestObjectiveNotImprovingCompletesTheJobAndStopsTheRest
   EXPECT_NE(core_->FindJob("ni")->completion_reason.find("BestObjectiveNotImproving"), std::string::npos);
 }
 
+// The completion criteria count objectives in the order they were heard, and a restart counts
+// them in the same order. It replayed them by end time, which an end heard late moves back (to
+// when the training job ended, by the worker's clock): the restarted coordinator counted 0
+// training jobs not improving where it had counted 1.
+TEST_F(AdaptiveCoreTest, ARestartCountsObjectivesNotImprovingInTheOrderTheyWereHeard) {
+  Register("w1", 1);
+  Register("w2", 1);
+  proto::TuningJobSpec spec = Continuous("order", "Random", 20);
+  spec.hyper_parameter_tuning_job_config->resource_limits->max_parallel_training_jobs = 2;
+  spec.hyper_parameter_tuning_job_config->tuning_job_completion_criteria.emplace()
+      .best_objective_not_improving.emplace()
+      .max_number_of_training_jobs_not_improving = 5;
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(a.size(), 2u);
+  auto on = [&](const proto::wire::AssignTrial& x) {
+    return core_->FindTrial(x.trial)->worker_id;
+  };
+  auto start = [&](const proto::wire::AssignTrial& x) {
+    proto::wire::TrialStarted s;
+    s.trial = x.trial;
+    s.attempt = x.attempt;
+    s.worker_id = on(x);
+    s.started_at_ms = now_;  // the worker's clock agrees with the coordinator's
+    core_->OnMessage(s.worker_id, s, now_);
+  };
+  auto end = [&](const proto::wire::AssignTrial& x, int64_t ended_at, double loss) {
+    proto::wire::TrialExited e;
+    e.trial = x.trial;
+    e.attempt = x.attempt;
+    e.status = "Completed";
+    e.secondary_status = "Completed";
+    e.ended_at_ms = ended_at;
+    e.final_metrics = {{"loss", loss}};
+    core_->OnMessage(on(x), e, now_);
+  };
+  start(a[0]);
+  start(a[1]);
+  const int64_t began = now_;
+  now_ += 30000;
+  end(a[1], now_, 9.0);           // heard first: the best so far
+  now_ += 100;
+  end(a[0], began + 5000, 10.0);  // heard next, ended 25 s before the first: not improving
+  EXPECT_LT(core_->FindTrial(a[0].trial)->end_ms, core_->FindTrial(a[1].trial)->end_ms) << "dated back";
+  auto counted = [&] {
+    return *core_->Describe("order")->status.tuning_job_completion_details->number_of_training_jobs_objective_not_improving;
+  };
+  ASSERT_EQ(counted(), 1);
+  MakeCore();  // a coordinator restart
+  EXPECT_EQ(counted(), 1) << "replayed in the order heard (10 after 9), not by end time";
+}
+
 TEST_F(AdaptiveCoreTest, MaxRuntimeInSecondsEndsTheJobCompleted) {
   options_.lease_ms = 1'000'000;  // the fake worker sends no heartbeats over these two minutes
   MakeCore();

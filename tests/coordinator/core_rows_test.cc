@@ -47,6 +47,7 @@ Trial FullTrial() {
   t.spot_training_ms = 4000;
   t.attempt_start_ms = 15;
   t.on_spot = true;
+  t.counted = 7;
   return t;
 }
 
@@ -80,6 +81,7 @@ void ExpectSameStoredFields(const Trial& a, const Trial& b) {
   EXPECT_EQ(a.gpus, b.gpus);
   EXPECT_EQ(a.interruptions, b.interruptions);
   EXPECT_EQ(a.interrupted_on, b.interrupted_on);
+  EXPECT_EQ(a.counted, b.counted);
   ASSERT_EQ(a.gang.size(), b.gang.size());
   for (size_t i = 0; i < a.gang.size(); ++i) {
     EXPECT_EQ(a.gang[i].worker_id, b.gang[i].worker_id);
