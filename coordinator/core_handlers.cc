@@ -628,20 +628,29 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
     // directories kept forever when the delete came before the worker asked). One this
     // coordinator does not know otherwise (another coordinator's) is not released: the worker
     // keeps what nobody vouches for.
+    // Deleted ones are matched by name, not by their tuning job's: another coordinator's job of a
+    // name deleted here is not this one's.
     proto::wire::ReleaseTrials release;
-    std::map<std::string, bool> deleted;  // per tuning job: one store query for its held trials
+    std::vector<std::string> unknown;
     for (const auto& name : held->trials) {
       auto it = trials.find(name);
-      if (it != trials.end()) {
-        if (it->second.Terminal()) release.trials.push_back(name);
+      if (it == trials.end()) unknown.push_back(name);
+      else if (it->second.Terminal()) release.trials.push_back(name);
+    }
+    auto deleted = store->DeletedTrials(unknown);
+    if (!deleted.ok()) log.push_back(deleted.status().ToString());
+    std::map<std::string, bool> unrecorded;  // a store of an older build: per tuning job, one query
+    for (const auto& name : unknown) {
+      if (deleted.ok() && deleted->count(name)) {
+        release.trials.push_back(name);
         continue;
       }
       const std::string job = TuningJobOfTrialName(name);
       if (job.empty()) continue;
-      auto known = deleted.find(job);
-      if (known == deleted.end()) {
-        auto was = store->WasDeleted(job);
-        known = deleted.emplace(job, was.ok() && *was).first;
+      auto known = unrecorded.find(job);
+      if (known == unrecorded.end()) {
+        auto was = store->DeletedUnrecorded(job);
+        known = unrecorded.emplace(job, was.ok() && *was).first;
       }
       if (known->second) release.trials.push_back(name);
     }

@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS logs (
   line INTEGER NOT NULL, text TEXT NOT NULL, UNIQUE(trial, attempt, line));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
+CREATE TABLE IF NOT EXISTS deleted_trials (name TEXT PRIMARY KEY, tuning_job TEXT NOT NULL);
+INSERT OR IGNORE INTO meta(key, value) SELECT 'deleted_trials_from', coalesce(max(id), 0) FROM events;
 )sql";
 
 // RAII prepared statement.
@@ -406,7 +408,9 @@ Status SqliteJobStore::DeleteAll(std::initializer_list<const char*> sqls, const 
 
 Status SqliteJobStore::DeleteJob(const std::string& name) {
   HPO_RETURN_IF_ERROR(
-      DeleteAll({"DELETE FROM metrics WHERE trial IN (SELECT name FROM trials WHERE tuning_job = ?1 COLLATE NOCASE)",
+      DeleteAll({"INSERT OR IGNORE INTO deleted_trials(name, tuning_job) "
+                 "SELECT name, tuning_job FROM trials WHERE tuning_job = ?1 COLLATE NOCASE",
+                 "DELETE FROM metrics WHERE trial IN (SELECT name FROM trials WHERE tuning_job = ?1 COLLATE NOCASE)",
                  "DELETE FROM logs WHERE trial IN (SELECT name FROM trials WHERE tuning_job = ?1 COLLATE NOCASE)",
                  "DELETE FROM trials WHERE tuning_job = ?1 COLLATE NOCASE",
                  "DELETE FROM jobs WHERE name = ?1"},  // the column is COLLATE NOCASE
@@ -424,7 +428,9 @@ void SqliteJobStore::Compact() {
 }
 
 Status SqliteJobStore::DeleteTrial(const std::string& name) {
-  return DeleteAll({"DELETE FROM metrics WHERE trial = ?1", "DELETE FROM logs WHERE trial = ?1",
+  return DeleteAll({"INSERT OR IGNORE INTO deleted_trials(name, tuning_job) SELECT name, tuning_job FROM trials "
+                    "WHERE name = ?1",
+                    "DELETE FROM metrics WHERE trial = ?1", "DELETE FROM logs WHERE trial = ?1",
                     "DELETE FROM trials WHERE name = ?1"},
                    name, "a training job");
 }
@@ -448,8 +454,24 @@ Result<std::vector<EventRow>> SqliteJobStore::LoadEvents(const std::string& job,
   return out;
 }
 
-Result<bool> SqliteJobStore::WasDeleted(const std::string& job) {
-  Stmt s(db_, "SELECT 1 FROM events WHERE job = ?1 COLLATE NOCASE AND kind = 'JobDeleted' LIMIT 1");
+Result<std::set<std::string>> SqliteJobStore::DeletedTrials(const std::vector<std::string>& names) {
+  Stmt s(db_, "SELECT 1 FROM deleted_trials WHERE name = ?1");
+  if (!s.ok()) return s.Error("preparing a deleted training job lookup");
+  std::set<std::string> out;
+  for (const auto& name : names) {
+    s.Reset();
+    s.Bind(1, name);
+    const int rc = s.Step();
+    if (rc == SQLITE_ROW) out.insert(name);
+    else if (rc != SQLITE_DONE) return s.Error("looking up a deleted training job");
+  }
+  return out;
+}
+
+Result<bool> SqliteJobStore::DeletedUnrecorded(const std::string& job) {
+  Stmt s(db_,
+         "SELECT 1 FROM events WHERE job = ?1 COLLATE NOCASE AND kind = 'JobDeleted' AND id <= "
+         "(SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'deleted_trials_from') LIMIT 1");
   if (!s.ok()) return s.Error("preparing a deletion lookup");
   s.Bind(1, job);
   const int rc = s.Step();

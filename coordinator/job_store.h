@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -131,8 +132,12 @@ class JobStore {
   // that tuning job's (name matched case-insensitively). A name used again after a deletion has
   // the newest job's events only; a deleted job not re-created, its own up to its JobDeleted.
   virtual Result<std::vector<EventRow>> LoadEvents(const std::string& job, int64_t after_id, size_t limit) = 0;
-  // Whether a tuning job of that name (case-insensitive) was deleted here (a JobDeleted event).
-  virtual Result<bool> WasDeleted(const std::string& job) = 0;
+  // Those of `names` that were training jobs here, deleted since (with their tuning job, or
+  // withdrawn before they ran): DeleteJob and DeleteTrial keep the names.
+  virtual Result<std::set<std::string>> DeletedTrials(const std::vector<std::string>& names) = 0;
+  // Whether a tuning job of that name (case-insensitive) was deleted here before the store kept
+  // deleted training jobs' names (a store of an older build): its names are not known one by one.
+  virtual Result<bool> DeletedUnrecorded(const std::string& job) = 0;
 };
 
 class SqliteJobStore final : public JobStore {
@@ -167,7 +172,8 @@ class SqliteJobStore final : public JobStore {
   Status DeleteJob(const std::string& name) override;
   Status DeleteTrial(const std::string& name) override;
   Result<std::vector<EventRow>> LoadEvents(const std::string& job, int64_t after_id, size_t limit) override;
-  Result<bool> WasDeleted(const std::string& job) override;
+  Result<std::set<std::string>> DeletedTrials(const std::vector<std::string>& names) override;
+  Result<bool> DeletedUnrecorded(const std::string& job) override;
 
  private:
   // After a deletion: freed pages back to the file system (new stores), the WAL truncated.

@@ -328,8 +328,17 @@ TEST_F(CoreTest, HeldCheckpointsAreReleasedOnlyForTrainingJobsThatHaveEndedForGo
   auto again = Only<proto::wire::AssignTrial>(Submit(Spec("held", "Random", 1, 1)));
   ASSERT_EQ(again.size(), 1u);
   ASSERT_NE(again[0].trial, a[0].trial);
-  const proto::wire::HeldTrials after{"w1", {a[0].trial, again[0].trial, "unknown-job-001-00000000"}};
+  // A name of the deleted job's shape that was never a training job here (another coordinator's
+  // job of the same name) is not released: it was, by the tuning job's name alone.
+  const std::string elsewhere = "held-001-0123abcd";
+  ASSERT_NE(elsewhere, a[0].trial);
+  const proto::wire::HeldTrials after{"w1", {a[0].trial, again[0].trial, elsewhere, "unknown-job-001-00000000"}};
   auto gone = Only<proto::wire::ReleaseTrials>(core_->OnMessage("w1", after, now_));
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0].trials, std::vector<std::string>{a[0].trial});
+  MakeCore();  // and after a restart
+  Register("w1", 1, {{again[0].trial, again[0].attempt}});
+  gone = Only<proto::wire::ReleaseTrials>(core_->OnMessage("w1", after, now_));
   ASSERT_EQ(gone.size(), 1u);
   EXPECT_EQ(gone[0].trials, std::vector<std::string>{a[0].trial});
 }
@@ -1460,7 +1469,10 @@ class FillingStore : public JobStore {
   }
   Status DeleteJob(const std::string& n) override { return full ? Full() : inner_->DeleteJob(n); }
   Status DeleteTrial(const std::string& n) override { return full ? Full() : inner_->DeleteTrial(n); }
-  Result<bool> WasDeleted(const std::string& j) override { return inner_->WasDeleted(j); }
+  Result<std::set<std::string>> DeletedTrials(const std::vector<std::string>& n) override {
+    return inner_->DeletedTrials(n);
+  }
+  Result<bool> DeletedUnrecorded(const std::string& j) override { return inner_->DeletedUnrecorded(j); }
   Result<std::vector<EventRow>> LoadEvents(const std::string& j, int64_t a, size_t l) override {
     return inner_->LoadEvents(j, a, l);
   }
@@ -1522,6 +1534,49 @@ TEST(JobStoreFile, AForeignSqliteDatabaseIsRefusedAndNotWrittenTo) {
   // An empty file (a new store) is still fine.
   auto fresh = SqliteJobStore::Open(path);
   EXPECT_TRUE(fresh.ok()) << fresh.status().ToString();
+  std::remove(path.c_str());
+}
+
+// A store of an older build kept no names of deleted training jobs: a job deleted then still has
+// its training jobs' checkpoints released by its name; one deleted after the upgrade, only by
+// the training jobs' own names.
+TEST(JobStoreFile, DeletionsFromBeforeTheStoreKeptTrainingJobNamesAreMatchedByTheTuningJob) {
+  const std::string path = ::testing::TempDir() + "hpo-older-" + std::to_string(::getpid()) + ".db";
+  std::remove(path.c_str());
+  {
+    auto store = SqliteJobStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    ASSERT_TRUE((*store)->AppendEvent(1, "JobCreated", "old", "", "").ok());
+    ASSERT_TRUE((*store)->AppendEvent(2, "JobDeleted", "old", "", "3 training job records removed").ok());
+  }
+  {  // as an older build left it
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "DROP TABLE deleted_trials; DELETE FROM meta WHERE key = 'deleted_trials_from';",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto store = SqliteJobStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto old = (*store)->DeletedUnrecorded("OLD");
+  ASSERT_TRUE(old.ok());
+  EXPECT_TRUE(*old);
+  TrialRow t;
+  t.name = "new-001-0000abcd";
+  t.tuning_job = "new";
+  t.state = "Completed";
+  t.detail_json = "{}";
+  ASSERT_TRUE((*store)->PutTrial(t).ok());
+  ASSERT_TRUE((*store)->DeleteJob("new").ok());
+  ASSERT_TRUE((*store)->AppendEvent(3, "JobDeleted", "new", "", "1 training job records removed").ok());
+  auto fresh = (*store)->DeletedUnrecorded("new");
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_FALSE(*fresh) << "deleted after the upgrade: its names are kept";
+  auto names = (*store)->DeletedTrials({"new-001-0000abcd", "new-002-0000abcd", "old-001-0000abcd"});
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, std::set<std::string>{"new-001-0000abcd"});
+  store->reset();
   std::remove(path.c_str());
 }
 
