@@ -204,7 +204,7 @@ class Resolver {
     }
 
     if (grid_ && !(cfg.resource_limits && cfg.resource_limits->max_number_of_training_jobs)) FitGrid(cfg, defs);
-    Limits(cfg, defs, tuned, c.Child("ResourceLimits"));
+    HPO_RETURN_IF_ERROR(Limits(cfg, defs, tuned, c.Child("ResourceLimits")));
     if (!cfg.training_job_early_stopping_type && (*cfg.strategy == "Bayesian" || *cfg.strategy == "Random") &&
         defs.size() == 1) {
       cfg.training_job_early_stopping_type = "Auto";
@@ -266,6 +266,7 @@ class Resolver {
         inf.continuous.reset();
       }
       if (inf.integer) {
+        made_.push_back(name + " " + Describe(*inf.integer));
         Choose(field, "IntegerParameterRanges " + Describe(*inf.integer), "a factor of 4 either side of the hint " + hint + ", at least 1");
         r.integer_parameter_ranges.push_back(std::move(*inf.integer));
       } else if (inf.continuous) {
@@ -273,6 +274,7 @@ class Resolver {
                "a factor of 10 either side of the hint " + hint + (*ParseNumber(hint) < 1 ? ", kept below 1" : ""));
         r.continuous_parameter_ranges.push_back(std::move(*inf.continuous));
       } else if (inf.categorical) {
+        made_.push_back(name + " " + Describe(*inf.categorical));
         Choose(field, "CategoricalParameterRanges " + Describe(*inf.categorical),
                grid_ ? "values around the hint " + hint + " (Grid searches categorical ranges)"
                      : "both values of the hint " + hint);
@@ -310,19 +312,35 @@ class Resolver {
     return total;
   }
 
-  void Limits(proto::TuningJobConfig& cfg, const std::vector<TrainingJobDefinition*>& defs, size_t tuned,
-              const proto::FieldPath& path) {
+  Status Limits(proto::TuningJobConfig& cfg, const std::vector<TrainingJobDefinition*>& defs, size_t tuned,
+                const proto::FieldPath& path) {
     if (!cfg.resource_limits) cfg.resource_limits.emplace();
     auto& rl = *cfg.resource_limits;
+    // What Autotune asks for when the spec leaves it out: 10 per tuned hyperparameter, no more
+    // than the ranges have configurations (SageMaker refuses more).
+    const int64_t cap = *cfg.strategy == "Random" ? limits_.max_training_jobs : limits_.max_training_jobs_bayesian;
+    int64_t n = std::min<int64_t>(cap, std::clamp<int64_t>(10 * static_cast<int64_t>(tuned), 20, 100));
+    std::string why = "left out; 10 per tuned hyperparameter (" + std::to_string(tuned) + "), between 20 and 100";
+    const auto combos = FiniteCombinations(cfg, defs);
+    if (combos && *combos < n) {
+      n = std::max<int64_t>(1, *combos);
+      why = "left out; the " + std::to_string(n) + " combinations the integer and categorical ranges have";
+    }
+    if (rl.max_number_of_training_jobs && !grid_ && !made_.empty() && combos &&
+        *combos < *rl.max_number_of_training_jobs) {
+      // The spec's own number, more than the ranges Autotune made have configurations: said in
+      // Autotune's terms (validation would say "add values or ranges" to a spec that wrote none).
+      std::string made;
+      for (const auto& m : made_) made += (made.empty() ? "" : ", ") + m;
+      return Status::InvalidArgument(
+          path.Child("MaxNumberOfTrainingJobs").str() + ": you don't have enough combinations of hyperparameter " +
+          "ranges: the ranges Autotune made from the hints (" + made + ") give " + std::to_string(*combos) +
+          " combinations, fewer than the " + std::to_string(*rl.max_number_of_training_jobs) +
+          " training jobs asked for. Leave MaxNumberOfTrainingJobs out (Autotune then asks for " + std::to_string(n) +
+          "), ask for at most " + std::to_string(*combos) +
+          ", or give a hint with a decimal point (0.5: a continuous range, no limit)");
+    }
     if (!rl.max_number_of_training_jobs && !grid_) {
-      const int64_t cap = *cfg.strategy == "Random" ? limits_.max_training_jobs : limits_.max_training_jobs_bayesian;
-      int64_t n = std::min<int64_t>(cap, std::clamp<int64_t>(10 * static_cast<int64_t>(tuned), 20, 100));
-      std::string why = "left out; 10 per tuned hyperparameter (" + std::to_string(tuned) + "), between 20 and 100";
-      // No more than the ranges have configurations (SageMaker refuses more).
-      if (const auto combos = FiniteCombinations(cfg, defs); combos && *combos < n) {
-        n = std::max<int64_t>(1, *combos);
-        why = "left out; the " + std::to_string(n) + " combinations the integer and categorical ranges have";
-      }
       rl.max_number_of_training_jobs = n;
       Choose(path.Child("MaxNumberOfTrainingJobs"), std::to_string(n), why);
     }
@@ -335,6 +353,7 @@ class Resolver {
                    : "left out; a tenth of MaxNumberOfTrainingJobs, between 2 and 10, so each batch learns from "
                      "the ones before");
     }
+    return Status::Ok();
   }
 
   // Grid values Autotune made from numeric hints: fewer of them where the combinations would
@@ -393,6 +412,7 @@ class Resolver {
     std::string name, hint, field;
   };
   std::vector<GridMade> grid_made_;
+  std::vector<std::string> made_;  // the integer and categorical ranges made from hints, described
 
   AutotuneResult out_;
   const proto::ValidationLimits& limits_;

@@ -209,6 +209,34 @@ TEST(Autotune, NeverChangesAValueTheUserWrote) {
   EXPECT_NE(r.choices[0].field.find("AutoParameters[0]"), std::string::npos);
 }
 
+// A MaxNumberOfTrainingJobs the spec wrote, more than the ranges Autotune made from integer and
+// true/false hints have configurations: refused in Autotune's terms, naming the ranges it made
+// and what to do (validation told a spec that wrote no range to "add values or ranges").
+TEST(Autotune, AWrittenJobCountAboveTheCombinationsOfItsRangesNamesThemAndWhatToDo) {
+  proto::TuningJobSpec s = AutoSpec({Hint("max_depth", "3"), Hint("use_gpu", "true")});
+  auto& cfg = *s.hyper_parameter_tuning_job_config;
+  cfg.strategy = "Random";
+  cfg.resource_limits = proto::ResourceLimits{50, 2, std::nullopt};
+  Result<AutotuneResult> r = ResolveAutotune(s, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  const std::string& m = r.status().message();
+  EXPECT_NE(m.find("ResourceLimits.MaxNumberOfTrainingJobs: "), std::string::npos) << m;
+  EXPECT_NE(m.find("the ranges Autotune made from the hints (max_depth 1 .. 12, Logarithmic, use_gpu [true, false]) "
+                   "give 24 combinations, fewer than the 50"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("Leave MaxNumberOfTrainingJobs out (Autotune then asks for 20), ask for at most 24"),
+            std::string::npos)
+      << m;
+  // Left out, Autotune asks for the 20 it says; a continuous hint lifts the limit.
+  cfg.resource_limits->max_number_of_training_jobs.reset();
+  EXPECT_EQ(Resolve(s).spec.hyper_parameter_tuning_job_config->resource_limits->max_number_of_training_jobs, 20);
+  cfg.resource_limits->max_number_of_training_jobs = 50;
+  cfg.parameter_ranges->auto_parameters.push_back(Hint("eta", "0.1"));
+  EXPECT_EQ(Resolve(s).spec.hyper_parameter_tuning_job_config->resource_limits->max_number_of_training_jobs, 50);
+}
+
 TEST(Autotune, ChoicesNameTheirFieldsInTheSpellingTheSpecWasWrittenIn) {
   proto::TuningJobSpec s = AutoSpec({Hint("lr", "0.1")});
   Result<AutotuneResult> crd = ResolveAutotune(s, {}, proto::Spelling::kCrd);
