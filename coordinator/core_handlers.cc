@@ -29,9 +29,12 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
   // A worker re-sends Register until it is acknowledged, so copies queued while the
   // coordinator was away arrive together: the same registration again is not news.
   // Acting on it again could be wrong, too: attempts assigned since the first copy are not in
-  // its `running` list. So a repeat is acknowledged and changes nothing.
+  // its `running` list. So a repeat is acknowledged and changes nothing. A repeat is one of the
+  // same worker process (its session), whatever else differs: each copy is built when sent, with
+  // the free disk space of that moment (comparing whole messages took copies for restarts, and
+  // an attempt started since the first copy was re-queued and ran twice at once).
   auto known = workers.find(wid);
-  if (known != workers.end() && known->second.reg == r) {  // same session, same contents
+  if (known != workers.end() && known->second.reg.session == r.session) {
     known->second.last_seen_ms = now;
     out->push_back({wid, std::move(ack)});
     return;

@@ -649,6 +649,19 @@ TEST_F(CoreTest, ARepeatedRegistrationDoesNotTakeAwayAttemptsAssignedSinceTheFir
     EXPECT_EQ(core_->FindTrial(x.trial)->state, TrialState::kInProgress) << x.trial;
     EXPECT_EQ(core_->FindTrial(x.trial)->attempt, 1u) << x.trial;
   }
+  // Another copy, built a moment later: the free disk space changed meanwhile. The same process
+  // (session) all the same: a chaos pass saw such a copy re-queue a started attempt, which then
+  // ran twice at once on the worker.
+  Started("w1", a[0]);
+  proto::wire::Register copy = Registration("w1", 2);
+  copy.disk_mb = 12345;
+  out = core_->OnMessage("w1", copy, now_);
+  EXPECT_EQ(Only<proto::wire::RegisterAck>(out).size(), 1u);
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(out).empty());
+  for (const auto& x : a) {
+    EXPECT_EQ(core_->FindTrial(x.trial)->attempt, 1u) << x.trial << " was not re-queued";
+    EXPECT_TRUE(core_->FindTrial(x.trial)->Active()) << x.trial;
+  }
 }
 
 TEST_F(CoreTest, AnAttemptThatEndedWhileTheCoordinatorWasDownIsReattachedThenReported) {
