@@ -176,6 +176,7 @@ struct Trial {
   // (HyperParameterTuningResourceConfig.InstanceConfigs; 0 with a plain ResourceConfig).
   size_t resource_option = 0;
   int64_t assigned_ms = 0;     // when the current attempt was sent to its worker (not stored)
+  int64_t stop_sent_ms = 0;    // when its StopTrial was last sent (not stored; see Reconcile)
   // The current attempt's start by its worker's clock (TrialStarted.started_at_ms) and which
   // worker said so: with TrialExited.ended_at_ms from the same worker, the attempt's training
   // time as it ran, whatever the coordinator was doing meanwhile (down, paused, busy).

@@ -113,6 +113,20 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
   // Attempts assigned ahead stay queued behind their predecessor while it runs here; else
   // they have its slot (the worker starts them at once).
   std::vector<proto::wire::StopTrial> asks;  // after the ack
+  // Stops of the attempts it holds that are being stopped: the first may never have left (the
+  // coordinator stopped right after saving it) or been lost with the connection. Queued ones
+  // first, as StopAll sends them.
+  std::vector<proto::wire::StopTrial> stops;
+  for (const auto& ra : r.running) {
+    Trial* t = CurrentAttempt(ra.trial, ra.attempt);
+    if (!t || !t->stop_requested || t->state != TrialState::kStopping || !t->OnWorker(wid) || t->HostEnded(wid)) {
+      continue;
+    }
+    t->stop_sent_ms = now;
+    if (t->Queued()) asks.push_back(StopRequest(*t));
+    else stops.push_back(StopRequest(*t));
+  }
+  asks.insert(asks.end(), stops.begin(), stops.end());
   for (Trial* t : queued) {
     if (w.running.count({t->after_trial, t->after_attempt})) {
       w.queued.insert({t->name, t->attempt});
@@ -561,7 +575,14 @@ void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbea
     const bool current = it != trials.end() && it->second.attempt == r.attempt &&
                          (it->second.Active() || it->second.state == TrialState::kInProgress) &&
                          it->second.OnWorker(wid);
-    if (current) continue;
+    if (current) {
+      Trial& t = it->second;
+      if (t.stop_requested && t.state == TrialState::kStopping && now - t.stop_sent_ms >= kStopResendMs) {
+        t.stop_sent_ms = now;  // still held there: the stop may have been lost (StopRequest)
+        out->push_back({wid, StopRequest(t)});
+      }
+      continue;
+    }
     const bool ended_here = it != trials.end() && it->second.attempt == r.attempt && it->second.Terminal();
     if (ended_here) continue;  // its exit is being acknowledged
     proto::wire::StopTrial m;

@@ -474,6 +474,12 @@ struct CoordinatorCore::Impl {
   void StopAll(TuningJob& j, const std::string& reason, int64_t now, std::vector<Outgoing>* out);
 
   void StopTrialMsg(Trial& t, const std::string& reason, int64_t now, std::vector<Outgoing>* out);
+  // The StopTrial of a trial being stopped (its stop_reason). Sent again to a worker that still
+  // reports the attempt, at most every kStopResendMs, and to one that registers again holding
+  // it: a stop lost in transit (a coordinator restart, a dropped connection) was never sent
+  // again, and the training job ran to its end, Completed.
+  proto::wire::StopTrial StopRequest(const Trial& t) const;
+  static constexpr int64_t kStopResendMs = 5000;
 
   // A message for every host of the trial's current attempt (one for a single-host attempt).
   void SendToHosts(const Trial& t, const proto::wire::StopTrial& m, std::vector<Outgoing>* out,

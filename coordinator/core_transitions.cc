@@ -457,12 +457,17 @@ void CoordinatorCore::Impl::StopTrialMsg(Trial& t, const std::string& reason, in
   t.state = TrialState::kStopping;
   Secondary(t, "Stopping", now, reason);
   SaveTrial(t);
+  t.stop_sent_ms = now;
+  SendToHosts(t, StopRequest(t), out);
+}
+
+proto::wire::StopTrial CoordinatorCore::Impl::StopRequest(const Trial& t) const {
   proto::wire::StopTrial m;
   m.trial = t.name;
   m.attempt = t.attempt;
-  m.reason = reason;
+  m.reason = t.stop_reason.empty() ? "stopped" : t.stop_reason;
   m.grace_period_s = static_cast<uint32_t>(opt.default_grace_period_s);
-  SendToHosts(t, m, out);
+  return m;
 }
 
 void CoordinatorCore::Impl::SendToHosts(const Trial& t, const proto::wire::StopTrial& m, std::vector<Outgoing>* out,

@@ -453,6 +453,48 @@ TEST_F(CoreTest, AnAttemptThatStartsAfterItWasAskedToStopStaysStopping) {
   EXPECT_EQ(core_->FindTrial(a[0].trial)->state, TrialState::kStopped);
 }
 
+// A stop lost in transit is sent again: a chaos pass lost one with a coordinator killed right
+// after the stop was saved (and once with a worker paused for a second), and the training job ran
+// to its end, Completed; a stopped tuning job stayed Stopping until then.
+TEST_F(CoreTest, AStopLostInTransitIsSentAgainUntilTheWorkerEndsTheAttempt) {
+  options_.lease_ms = 60000;  // no lease runs out here
+  MakeCore();
+  Register("w1", 2);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("lost", "Random", 2, 2)));
+  ASSERT_EQ(a.size(), 2u);
+  Started("w1", a[0]);
+  Started("w1", a[1]);
+  std::vector<Outgoing> out;
+  ASSERT_TRUE(core_->StopTrainingJob(a[0].trial, now_, &out).ok());
+  ASSERT_EQ(Only<proto::wire::StopTrial>(out).size(), 1u);  // ... which never arrives
+  const std::vector<proto::wire::AttemptRef> both = {{a[0].trial, a[0].attempt}, {a[1].trial, a[1].attempt}};
+  now_ += 1000;
+  EXPECT_TRUE(Only<proto::wire::StopTrial>(Heartbeat("w1", both)).empty()) << "not at every heartbeat";
+  now_ += 5000;
+  auto again = Only<proto::wire::StopTrial>(Heartbeat("w1", both));
+  ASSERT_EQ(again.size(), 1u) << "the worker still runs it 6 s later: the stop again";
+  EXPECT_EQ(again[0].trial, a[0].trial);
+  EXPECT_EQ(again[0].reason, "stopped by request (StopTrainingJob)");
+  EXPECT_NE(again[0].reason, proto::wire::kStopReasonRevoked) << "a stop, with its upload; not a revocation";
+
+  // The tuning job stopped too, and the coordinator restarts before any stop leaves: the worker
+  // registering again holding both gets both stops.
+  out.clear();
+  ASSERT_TRUE(core_->Stop("lost", now_, &out).ok());
+  MakeCore();
+  auto reg = Register("w1", 2, both);
+  auto ack = Only<proto::wire::RegisterAck>(reg);
+  ASSERT_EQ(ack.size(), 1u);
+  EXPECT_TRUE(ack[0].stop.empty()) << "not revoked: they are this worker's, being stopped";
+  auto stops = Only<proto::wire::StopTrial>(reg);
+  ASSERT_EQ(stops.size(), 2u);
+  std::set<std::string> stopped;
+  for (const auto& m : stops) stopped.insert(m.trial);
+  EXPECT_EQ(stopped, (std::set<std::string>{a[0].trial, a[1].trial}));
+  for (const auto& x : a) Exit("w1", x, "Stopped");
+  EXPECT_EQ(*core_->Describe("lost")->status.hyper_parameter_tuning_job_status, "Stopped");
+}
+
 // SageMaker's StopTrainingJob on one training job of a running tuning job: only that one gets
 // StopTrial, it ends Stopped with its last objective counted and no retry, the job starts the
 // next one and runs to its limit; an ended or unknown training job is refused, changing nothing.
