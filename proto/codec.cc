@@ -91,6 +91,9 @@ std::string Join(const std::string& path, const std::string& name) {
 void Decode(const Json& j, std::string& out, const Ctx& c, const std::string& path) {
   if (j.is_string()) {
     out = j.get<std::string>();
+    // No field holds one: a worker cannot pass it on (a path, an argument, a regex), and a
+    // training image named with one was cut short at it and ran something else.
+    if (out.find('\0') != std::string::npos) c.Error(path, "must not contain a NUL character (\\u0000)");
   } else if (j.is_number() || j.is_boolean()) {
     c.TypeError(path, std::string("expected a string, got ") + TypeName(j) + " " + j.dump() +
                       "; write it in quotes: \"" + j.dump() + "\"");

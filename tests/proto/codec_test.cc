@@ -183,6 +183,22 @@ TEST(Codec, AnIntegerPast64BitsIsTooLargeNotANumberOfAnotherKind) {
   EXPECT_EQ(errs[0].message, "integer 1e+20 is too large");
 }
 
+// A NUL in any string: validation let it through, and then every training job drawing it failed
+// at the worker (a range name, a value, a regex, an output path), or the training image was cut
+// short at it and something else ran.
+TEST(Codec, ANulCharacterInAnyStringIsRefusedNamingTheField) {
+  FieldErrors errs;
+  ASSERT_FALSE(ParseSpec(R"({"HyperParameterTuningJobName": "nul", "HyperParameterTuningJobConfig":
+      {"ParameterRanges": {"CategoricalParameterRanges": [{"Name": "opt", "Values": ["adam", "s\u0000gd"]}]}},
+      "TrainingJobDefinition": {"AlgorithmSpecification": {"TrainingImage": "file://train.py\u0000junk"}}})",
+                         &errs)
+                   .ok());
+  ASSERT_EQ(errs.size(), 2u) << JoinErrors(errs);
+  EXPECT_EQ(errs[0].path, "HyperParameterTuningJobConfig.ParameterRanges.CategoricalParameterRanges[0].Values[1]");
+  EXPECT_EQ(errs[0].message, "must not contain a NUL character (\\u0000)");
+  EXPECT_EQ(errs[1].path, "TrainingJobDefinition.AlgorithmSpecification.TrainingImage");
+}
+
 TEST(Codec, JsonIsTypedStrictlyAndSaysHowToFixIt) {
   FieldErrors errs;
   auto parsed = ParseSpec(R"({"HyperParameterTuningJobName": "strict",
