@@ -368,24 +368,41 @@ class JsonBuilder : public nlohmann::json_sax<Json> {
 // (jbeder/yaml-cpp#1040; fixed upstream after 0.8.0 by jbeder/yaml-cpp#1319). A document always
 // consumes at least one token, so two documents that start at the same offset mean the parser is
 // stuck there: that is reported as malformed YAML at that line and column.
-Result<size_t> CountYamlDocuments(const std::string& yaml) {
+//
+// Empty documents (nothing, or a lone null, between `---` separators: helm and kustomize output,
+// a trailing `---`) are not counted, as kubectl skips them; `first` is the index among all
+// documents of the first one with content.
+struct YamlDocuments {
+  size_t with_content = 0;
+  size_t first = 0;
+};
+Result<YamlDocuments> CountYamlDocuments(const std::string& yaml) {
   struct StartMarks : YAML::EventHandler {
     std::optional<YAML::Mark> start;
-    void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
+    bool content = false;
+    void OnDocumentStart(const YAML::Mark& mark) override {
+      start = mark;
+      content = false;
+    }
     void OnDocumentEnd() override {}
     void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
-    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override { content = true; }
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override { content = true; }
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+      content = true;
+    }
     void OnSequenceEnd() override {}
-    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+      content = true;
+    }
     void OnMapEnd() override {}
   };
   std::istringstream in(yaml);
   YAML::Parser parser(in);
   StartMarks marks;
   std::optional<int> previous_pos;
-  size_t docs = 0;
+  YamlDocuments docs;
+  size_t all = 0;
   while (parser.HandleNextDocument(marks)) {
     if (!marks.start) return Status::Internal("yaml-cpp reported a document without its start");
     const YAML::Mark& at = *marks.start;
@@ -401,7 +418,8 @@ Result<size_t> CountYamlDocuments(const std::string& yaml) {
     }
     previous_pos = at.pos;
     marks.start.reset();
-    ++docs;
+    if (marks.content && docs.with_content++ == 0) docs.first = all;
+    ++all;
   }
   return docs;
 }
@@ -413,17 +431,19 @@ namespace {
 Result<TextTree> ParseYaml(std::string_view text) {
   try {
     const std::string yaml(text);
-    Result<size_t> docs = CountYamlDocuments(yaml);
+    Result<YamlDocuments> docs = CountYamlDocuments(yaml);
     if (!docs.ok()) return docs.status();
-    if (*docs == 0) return Status::InvalidArgument("the document is empty");
-    if (*docs > 1) {
-      return Status::InvalidArgument("the file holds " + std::to_string(*docs) +
+    if (docs->with_content == 0) return Status::InvalidArgument("the document is empty");
+    if (docs->with_content > 1) {
+      return Status::InvalidArgument("the file holds " + std::to_string(docs->with_content) +
                                      " YAML documents; give one tuning job per file");
     }
     TextTree out;
     out.from_yaml = true;
     ExpansionBudget budget;
-    HPO_RETURN_IF_ERROR(Convert(YAML::Load(yaml), out.tree, false, 0, budget));
+    // LoadAll only past empty documents: the count above found no place the parser sticks at.
+    const YAML::Node root = docs->first == 0 ? YAML::Load(yaml) : YAML::LoadAll(yaml).at(docs->first);
+    HPO_RETURN_IF_ERROR(Convert(root, out.tree, false, 0, budget));
     if (out.tree.is_null()) return Status::InvalidArgument("the document is empty");
     return out;
   } catch (const YAML::Exception& e) {

@@ -701,10 +701,19 @@ TEST(Codec, YamlThatStallsTheDocumentParserIsRefusedWithItsPosition) {
   }
   // What the check must not refuse: empty documents between markers, several documents (counted),
   // and a ',' where YAML allows one.
-  auto three = ParseText("---\n---\n---\na: 1\n...\n");
+  auto three = ParseText("---\nx: 0\n---\n---\ny: 2\n---\na: 1\n...\n");
   ASSERT_FALSE(three.ok());
   EXPECT_NE(three.status().message().find("the file holds 3 YAML documents"), std::string::npos)
       << three.status().message();
+  // Empty ones are skipped, as kubectl does (helm and kustomize write them, and a trailing `---`):
+  // the file holds one tuning job.
+  for (const char* text : {"---\n---\n---\na: 1\n...\n", "a: 1\n---\n", "a: 1\n---\n# the end\n",
+                           "---\n~\n---\na: 1\n"}) {
+    auto skipped = ParseText(text);
+    ASSERT_TRUE(skipped.ok()) << text << " -> " << skipped.status().ToString();
+    EXPECT_EQ(skipped->tree["a"], "1") << text;
+  }
+  EXPECT_FALSE(ParseText("---\n---\n").ok()) << "only empty documents: empty";
   auto commas = ParseText("a: [1, 2]\nb: {c: d, e: f}\ng: x, y\n");
   ASSERT_TRUE(commas.ok()) << commas.status().ToString();
   EXPECT_EQ(commas->tree["g"], "x, y");
