@@ -1,11 +1,13 @@
 #include "cli/spec_commands.h"
 
+#include <algorithm>
 #include <limits>
 
 #include <iostream>
 
 #include "cli/cli_util.h"
 #include "common/file_util.h"
+#include "common/text.h"
 #include "coordinator/autotune.h"
 #include "proto/codec.h"
 #include "proto/validate.h"
@@ -13,6 +15,18 @@
 namespace hpo::cli {
 
 namespace {
+
+// Why Kubernetes would refuse `name` as an object's metadata.name (a DNS-1123 subdomain); ""
+// when it would not.
+std::string KubernetesNameProblem(const std::string& name) {
+  auto alnum = [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'); };
+  const bool ok = !name.empty() && name.size() <= 253 && alnum(name.front()) && alnum(name.back()) &&
+                  std::all_of(name.begin(), name.end(), [&](char ch) { return alnum(ch) || ch == '-' || ch == '.'; });
+  if (ok) return "";
+  return "metadata.name \"" + name + "\" is not a Kubernetes name (lower-case letters, digits, '-' and '.', "
+         "starting and ending with a letter or digit, at most 253 characters): kubectl apply would refuse it. hpo "
+         "reads it; the tuning job is named by spec.hyperParameterTuningJobName";
+}
 
 // Reads, parses and validates one file; prints its errors as "FILE: path: message".
 std::optional<proto::ParsedSpec> Check(const std::string& file, const proto::ValidationLimits& limits) {
@@ -31,6 +45,12 @@ std::optional<proto::ParsedSpec> Check(const std::string& file, const proto::Val
   if (!errs.empty()) {
     for (const auto& e : errs) std::cerr << file << ": " << e.ToString() << "\n";
     return std::nullopt;
+  }
+  const auto name = parsed->document.metadata.find("name");
+  if (parsed->spelling == proto::Spelling::kCrd && name != parsed->document.metadata.end() && name->is_string()) {
+    if (std::string why = KubernetesNameProblem(name->get<std::string>()); !why.empty()) {
+      std::cerr << file << ": note: " << why << "\n";
+    }
   }
   return std::move(parsed).value();
 }
@@ -138,12 +158,39 @@ void AddConvertCommand(CLI::App& app) {
     nlohmann::ordered_json j;
     if (to == "crd") {
       j = proto::EncodeCrdDocument(p->document);
-      for (const auto* d : p->document.spec.Definitions()) {
-        if (d->hyper_parameter_tuning_resource_config) {
-          std::cerr << a->file << ": note: the ACK controller's HyperParameterTuningJob CRD has no "
-                       "hyperParameterTuningResourceConfig; hpo reads it, but a Kubernetes cluster would drop it "
-                       "(give a resourceConfig with one instanceType for kubectl)\n";
-          break;
+      // What the ACK controller's CRD has no field for: hpo reads it, a cluster would drop it.
+      const auto& spec = p->document.spec;
+      std::vector<std::string> missing;
+      if (const auto& cfg = spec.hyper_parameter_tuning_job_config) {
+        if (cfg->strategy_config) missing.push_back("strategyConfig");
+        if (cfg->random_seed) missing.push_back("randomSeed");
+        if (cfg->resource_limits && cfg->resource_limits->max_runtime_in_seconds) {
+          missing.push_back("resourceLimits.maxRuntimeInSeconds");
+        }
+        if (const auto& cc = cfg->tuning_job_completion_criteria) {
+          if (cc->best_objective_not_improving) missing.push_back("bestObjectiveNotImproving");
+          if (cc->convergence_detected) missing.push_back("convergenceDetected");
+        }
+      }
+      bool environment = false, resource = false;
+      for (const auto* d : spec.Definitions()) {
+        environment = environment || !d->environment.empty();
+        resource = resource || d->hyper_parameter_tuning_resource_config.has_value();
+      }
+      if (environment) missing.push_back("environment");
+      if (resource) missing.push_back("hyperParameterTuningResourceConfig");
+      if (!missing.empty()) {
+        std::string list;
+        for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+        std::cerr << a->file << ": note: the ACK controller's HyperParameterTuningJob CRD has no " << list
+                  << "; hpo reads " << (missing.size() == 1 ? "it" : "them") << ", but a Kubernetes cluster would drop "
+                  << (missing.size() == 1 ? "it" : "them") << " without a word"
+                  << (resource ? " (for kubectl, give a resourceConfig with one instanceType)" : "") << "\n";
+      }
+      const auto name = j["metadata"].find("name");
+      if (name != j["metadata"].end() && name->is_string()) {
+        if (std::string why = KubernetesNameProblem(name->get<std::string>()); !why.empty()) {
+          std::cerr << a->file << ": note: " << why << "\n";
         }
       }
     } else {
@@ -153,7 +200,11 @@ void AddConvertCommand(CLI::App& app) {
       for (const auto& [key, value] : p->document.metadata.items()) {
         if (key == "name") {
           const auto& job = p->document.spec.hyper_parameter_tuning_job_name;
-          if (value.is_string() && job && value.get<std::string>() != *job) dropped.push_back("metadata.name");
+          // The name written for Kubernetes is the job's, lower-cased (convert --to crd).
+          if (value.is_string() && job && value.get<std::string>() != *job &&
+              value.get<std::string>() != AsciiLower(*job)) {
+            dropped.push_back("metadata.name");
+          }
         } else {
           dropped.push_back("metadata." + key);
         }

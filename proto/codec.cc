@@ -679,7 +679,8 @@ Result<ParsedSpec> ParseSpec(std::string_view text, FieldErrors* errors) {
     if (!spec.ok()) return spec.status();
     out.document.spec = std::move(spec).value();
     if (out.document.spec.hyper_parameter_tuning_job_name) {
-      out.document.metadata["name"] = *out.document.spec.hyper_parameter_tuning_job_name;
+      // Kubernetes names are lower-case (a job name allows capitals: XGBoost-Tuning-01).
+      out.document.metadata["name"] = AsciiLower(*out.document.spec.hyper_parameter_tuning_job_name);
     }
     return out;
   }
@@ -698,7 +699,7 @@ Result<ParsedSpec> ParseSpec(std::string_view text, FieldErrors* errors) {
   if (!doc.ok()) return doc.status();
   out.document = std::move(doc).value();
   if (out.document.spec.hyper_parameter_tuning_job_name) {
-    out.document.metadata["name"] = *out.document.spec.hyper_parameter_tuning_job_name;
+    out.document.metadata["name"] = AsciiLower(*out.document.spec.hyper_parameter_tuning_job_name);
   }
   return out;
 }

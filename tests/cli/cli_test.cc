@@ -331,6 +331,37 @@ TEST_F(CliTest, ConvertDefaultsToTheOtherSpellingAndFormat) {
   EXPECT_EQ(parsed->spelling, hpo::proto::Spelling::kCrd);
 }
 
+// What kubectl would do with the converted document is said: a capitalised job name (SageMaker
+// allows it) gets a lower-case metadata.name, as Kubernetes requires; every field the ACK CRD has
+// no place for is named, not only one of them; a CRD whose metadata.name Kubernetes would refuse
+// gets a note, and is read all the same.
+TEST_F(CliTest, ConvertToCrdWritesAKubernetesNameAndNamesEveryFieldAClusterWouldDrop) {
+  std::string text = Slurp(Example("quickstart.json"));
+  text.replace(text.find("\"quickstart\""), 12, "\"Quick-Start-01\"");
+  text.replace(text.find("\"Strategy\""), 10, "\"RandomSeed\": 7, \"Strategy\"");
+  const std::string f = Write("Upper.json", text).string();
+  Outcome crd = Hpo({"convert", f, "--to", "crd"});
+  ASSERT_EQ(crd.exit_code, 0) << crd.err;
+  EXPECT_NE(crd.out.find("metadata:\n  name: quick-start-01\n"), std::string::npos) << crd.out;
+  EXPECT_NE(crd.out.find("hyperParameterTuningJobName: Quick-Start-01"), std::string::npos) << crd.out;
+  EXPECT_NE(crd.err.find("the ACK controller's HyperParameterTuningJob CRD has no randomSeed; hpo reads it, but a "
+                         "Kubernetes cluster would drop it"),
+            std::string::npos)
+      << crd.err;
+  // ... and back: the lower-cased name is the job's, not Kubernetes metadata left out.
+  Outcome api = Hpo({"convert", Write("back.yaml", crd.out).string(), "--to", "api"});
+  ASSERT_EQ(api.exit_code, 0) << api.err;
+  EXPECT_EQ(api.err.find("left out"), std::string::npos) << api.err;
+  EXPECT_EQ(api.out, Hpo({"convert", f, "--to", "api"}).out);
+
+  std::string yaml = Slurp(Example("quickstart.yaml"));
+  yaml.replace(yaml.find("  name: quickstart"), 18, "  name: Quick_Start");
+  Outcome noted = Hpo({"validate", Write("badname.yaml", yaml).string()});
+  EXPECT_EQ(noted.exit_code, 0) << noted.err;
+  EXPECT_NE(noted.err.find("note: metadata.name \"Quick_Start\" is not a Kubernetes name"), std::string::npos)
+      << noted.err;
+}
+
 // SageMaker's quotas are this coordinator's to set: a spec over the default is refused naming the
 // option, and passes with the quota raised (hpo run and hpo coordinator take the same options).
 TEST_F(CliTest, QuotasAreOptionsNotHardWired) {
