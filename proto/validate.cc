@@ -1325,7 +1325,8 @@ void Validator::CheckResourceConfig(const ResourceConfig& r, const FieldPath& p)
       }
     }
   }
-  IntRange(r.volume_size_in_gb, p.Child("VolumeSizeInGB"), 1, -1, false);
+  // 0 is SageMaker's too (OptionalVolumeSizeInGB): instance storage only, no volume asked for.
+  IntRange(r.volume_size_in_gb, p.Child("VolumeSizeInGB"), 0, -1, false);
   IntRange(r.keep_alive_period_in_seconds, p.Child("KeepAlivePeriodInSeconds"), 0, kKeepAliveMax, false);
   KmsKey(r.volume_kms_key_id, p.Child("VolumeKmsKeyId"));
   if (r.instance_groups.empty()) {
@@ -1369,7 +1370,7 @@ void Validator::CheckTuningResourceConfig(const HyperParameterTuningResourceConf
     }
     InstanceType(r.instance_type, p.Child("InstanceType"));
     IntRange(r.instance_count, p.Child("InstanceCount"), 1, -1, true);
-    IntRange(r.volume_size_in_gb, p.Child("VolumeSizeInGB"), 1, -1, false);
+    IntRange(r.volume_size_in_gb, p.Child("VolumeSizeInGB"), 0, -1, false);
     HostLimit(r.instance_count.value_or(1), p.Child("InstanceCount"));
     return;
   }

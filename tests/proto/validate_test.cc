@@ -165,6 +165,14 @@ TEST(Validate, EveryValidBaseHasNoErrorsInBothSpellings) {
   }
 }
 
+// VolumeSizeInGB 0 (instance storage only) is SageMaker's: botocore's OptionalVolumeSizeInGB has
+// min 0; hpo refused it.
+TEST(Validate, AVolumeSizeOfZeroIsValid) {
+  TuningJobSpec s = Make(Base::kRandom);
+  s.training_job_definition->resource_config->volume_size_in_gb = 0;
+  EXPECT_TRUE(Validate(s, Spelling::kApi).empty()) << Describe(Validate(s, Spelling::kApi));
+}
+
 // Enough combinations: exactly as many as training jobs passes, and a continuous range has no limit.
 TEST(Validate, DiscreteRangesWithAsManyCombinationsAsJobsOrAContinuousRangePass) {
   TuningJobSpec s = Make(Base::kRandom);
@@ -666,8 +674,9 @@ std::vector<Case> Cases() {
       {"instance_group_count_missing", Base::kGroups,
        [](S& s) { Def(s).resource_config->instance_groups[0].instance_count.reset(); },
        RC + ".instanceGroups[0].instanceCount", "is required"},
-      {"volume_size_zero", Base::kRandom, [](S& s) { Def(s).resource_config->volume_size_in_gb = 0; },
-       RC + ".volumeSizeInGB", "must be >= 1, got 0"},
+      // 0 is valid (botocore's OptionalVolumeSizeInGB, min 0: instance storage only).
+      {"volume_size_negative", Base::kRandom, [](S& s) { Def(s).resource_config->volume_size_in_gb = -1; },
+       RC + ".volumeSizeInGB", "must be >= 0, got -1"},
       // SageMaker's patterns and lengths (botocore's model), so that a spec valid here is valid there.
       {"role_arn_not_an_arn", Base::kRandom, [](S& s) { Def(s).role_arn = "not-an-arn-but-long-enough"; },
        D + ".roleARN", "must match arn:aws:iam::ACCOUNT:role/NAME"},
