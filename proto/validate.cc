@@ -1076,6 +1076,12 @@ void Validator::CheckObjectiveMetric(const TuningJobSpec& spec, const TrainingJo
   FieldPath mp = p.Child("AlgorithmSpecification").Child("MetricDefinitions");
   const std::string& metric = *objective->metric_name;
   if (a.metric_definitions.empty()) {
+    // Which program it is, and so which metrics it brings, is unknown while the image or algorithm
+    // is in error (CheckAlgorithm says so): a second error here named the objective instead.
+    if (a.training_image.has_value() == a.algorithm_name.has_value() ||
+        (a.training_image && (a.training_image->empty() || Utf8Length(*a.training_image) > kTrainingImageMax))) {
+      return;
+    }
     // A built-in algorithm's image brings its metrics (proto/builtin_metrics.h).
     const std::string image = a.training_image.value_or("");
     if (!BuiltInMetricDefinitions(image, metric).empty()) return;

@@ -566,6 +566,20 @@ std::vector<Case> Cases() {
        "needs trainingImage"},
       {"training_image_too_long", Base::kRandom, [](S& s) { Algo(s).training_image = std::string(256, 'i'); },
        A + ".trainingImage", "must be 1-255 characters, got 256"},
+      // Without metric definitions too: one error, not a second naming the objective's metric (the
+      // program, and so the metrics it brings, is unknown while the image is in error).
+      {"training_image_too_long_without_metric_definitions", Base::kRandom,
+       [](S& s) {
+         Algo(s).training_image = std::string(256, 'i');
+         Algo(s).metric_definitions.clear();
+       },
+       A + ".trainingImage", "must be 1-255 characters, got 256"},
+      {"algorithm_neither_without_metric_definitions", Base::kRandom,
+       [](S& s) {
+         Algo(s).training_image.reset();
+         Algo(s).metric_definitions.clear();
+       },
+       A, "needs trainingImage"},
       {"training_input_mode_missing", Base::kRandom, [](S& s) { Algo(s).training_input_mode.reset(); },
        A + ".trainingInputMode", "is required: one of Pipe, File, FastFile"},
       {"training_input_mode_unknown", Base::kRandom, [](S& s) { Algo(s).training_input_mode = "Stream"; },
