@@ -73,6 +73,17 @@ struct ExpansionBudget {
 Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionBudget& budget) {
   if (depth > kMaxDepth) return Status::InvalidArgument("YAML nesting deeper than 64 levels");
   HPO_RETURN_IF_ERROR(budget.Charge(1, n.IsScalar() ? n.Scalar().size() : 0));
+  // Tags: YAML's own (!!str, !!int, ...) and none ("?" plain, "!" quoted) are read; any other was
+  // dropped, so `roleARN: !GetAtt Role.Arn` read as the text "Role.Arn" and an error named the
+  // value, not the tag.
+  const std::string& tag = n.Tag();
+  constexpr std::string_view kYamlTag = "tag:yaml.org,2002:";
+  if (!tag.empty() && tag != "?" && tag != "!" && tag.rfind(kYamlTag, 0) != 0) {
+    return Status::InvalidArgument(
+        "line " + std::to_string(n.Mark().line + 1) + ", column " + std::to_string(n.Mark().column + 1) +
+        ": the YAML tag " + tag + " is not supported: a tuning job's spec holds plain values. CloudFormation's "
+        "!Ref, !Sub and !GetAtt are resolved by CloudFormation in its templates; write the value itself");
+  }
   switch (n.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
@@ -81,7 +92,7 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionB
     case YAML::NodeType::Scalar: {
       const std::string& s = n.Scalar();
       if (!ValidUtf8(s)) return NotUtf8(n);
-      bool plain = n.Tag() != "!";
+      bool plain = tag != "!" && tag != "tag:yaml.org,2002:str";  // !!str null is the text "null"
       if (plain && IsYamlNull(s)) {
         out = nullptr;
       } else if (plain && infer) {
@@ -428,6 +439,23 @@ Result<YamlDocuments> CountYamlDocuments(const std::string& yaml) {
 
 namespace {
 
+// " (line K is indented with a tab ...)" for the first line up to `line` (0-based) whose
+// indentation holds a tab, which YAML does not allow; "" when none does. yaml-cpp's own message
+// ("illegal map value") does not say so.
+std::string TabHint(std::string_view text, int line) {
+  int at = 0;
+  for (size_t pos = 0; pos < text.size() && at <= line; ++at) {
+    const size_t end = std::min(text.find('\n', pos), text.size());
+    for (size_t i = pos; i < end && (text[i] == ' ' || text[i] == '\t'); ++i) {
+      if (text[i] == '\t') {
+        return " (line " + std::to_string(at + 1) + " is indented with a tab; YAML indents with spaces only)";
+      }
+    }
+    pos = end + 1;
+  }
+  return "";
+}
+
 Result<TextTree> ParseYaml(std::string_view text) {
   try {
     const std::string yaml(text);
@@ -454,7 +482,7 @@ Result<TextTree> ParseYaml(std::string_view text) {
                                   "levels: check the indentation)"
                                 : e.msg;
     return Status::InvalidArgument("malformed YAML at line " + std::to_string(e.mark.line + 1) + ", column " +
-                                   std::to_string(e.mark.column + 1) + ": " + why);
+                                   std::to_string(e.mark.column + 1) + ": " + why + TabHint(text, e.mark.line));
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("malformed YAML: ") + e.what());
   }

@@ -368,6 +368,11 @@ TEST(Codec, MalformedTextNamesLineAndColumn) {
   auto two = ParseText("a: 1\n---\nb: 2\n");
   ASSERT_FALSE(two.ok());
   EXPECT_NE(two.status().message().find("2 YAML documents"), std::string::npos);
+  auto tab = ParseText("spec:\n  a:\n  \tb: 1\n  c: 2\n");
+  ASSERT_FALSE(tab.ok());
+  EXPECT_NE(tab.status().message().find("(line 3 is indented with a tab; YAML indents with spaces only)"),
+            std::string::npos)
+      << tab.status().message();
   auto dup = ParseText("a: 1\na: 2\n");
   ASSERT_FALSE(dup.ok());
   EXPECT_NE(dup.status().message().find("duplicate key \"a\""), std::string::npos);
@@ -477,6 +482,24 @@ TEST(Codec, FlowStyleYamlThatStartsWithABraceIsYaml) {
   auto comment = ParseText("// my spec\n{\"a\": 1}");
   ASSERT_FALSE(comment.ok());
   EXPECT_NE(comment.status().message().find("JSON does not allow"), std::string::npos) << comment.status().message();
+}
+
+// A tag YAML does not define (CloudFormation's !GetAtt, !Sub, !Ref) was dropped: the value was
+// read as its text and an error, if any, named the value. It is refused naming the tag; YAML's
+// own tags are read, !!str keeping null-like text a string.
+TEST(Codec, YamlTagsOtherThanYamlsOwnAreRefusedNamingTheTag) {
+  auto cfn = ParseText("spec:\n  roleARN: !GetAtt Role.Arn\n");
+  ASSERT_FALSE(cfn.ok());
+  EXPECT_NE(cfn.status().message().find("line 2, column 12: the YAML tag !GetAtt is not supported"),
+            std::string::npos)
+      << cfn.status().message();
+  EXPECT_FALSE(ParseText("a: !Sub \"arn:${AWS::AccountId}\"\n").ok());
+  EXPECT_FALSE(ParseText("a: !Ref [x]\n").ok());
+  auto own = ParseText("a: !!str null\nb: !!int 3\nc: !!map {d: e}\n");
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  EXPECT_EQ(own->tree["a"], "null");
+  EXPECT_EQ(own->tree["b"], "3");
+  EXPECT_EQ(own->tree["c"]["d"], "e");
 }
 
 TEST(Codec, YamlMergeKeysMergeWithWrittenKeysWinning) {
