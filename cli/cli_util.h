@@ -22,9 +22,11 @@ namespace hpo::cli {
 // Prints "hpo: MESSAGE" on stderr, then Exit(code).
 [[noreturn]] void Fail(int code, const std::string& message);
 
+// A spec file's text; "-" reads standard input (hpo convert x.yaml --to api | hpo validate -).
+Result<std::string> ReadSpecText(const std::string& path);
 // Reads, parses and validates a spec file (against `limits`, the quotas); every error goes to
 // stderr as "FILE: PATH: MESSAGE", then exit code 2. A relative file:// training image is
-// resolved against the file's directory.
+// resolved against the file's directory (the current one for standard input).
 proto::ParsedSpec LoadSpec(const std::string& path, const proto::ValidationLimits& limits = {});
 
 // The quotas SageMaker has per account and an on-prem coordinator sets for itself, as options:

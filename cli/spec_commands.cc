@@ -30,7 +30,7 @@ std::string KubernetesNameProblem(const std::string& name) {
 
 // Reads, parses and validates one file; prints its errors as "FILE: path: message".
 std::optional<proto::ParsedSpec> Check(const std::string& file, const proto::ValidationLimits& limits) {
-  auto text = ReadFile(file);
+  auto text = ReadSpecText(file);
   if (!text.ok()) {
     std::cerr << file << ": " << text.status().message() << "\n";
     return std::nullopt;
@@ -91,7 +91,8 @@ void AddValidateCommand(CLI::App& app) {
                 "besides SageMaker's training instance types");
   c->add_option("--instance-type", *served,
                 "A type of your own that workers serve (hpo worker --instance-type TYPE); repeatable");
-  c->add_option("files", *files, "Spec files: CRD YAML/JSON or SageMaker CreateHyperParameterTuningJob JSON")
+  c->add_option("files", *files,
+                "Spec files: CRD YAML/JSON or SageMaker CreateHyperParameterTuningJob JSON (- for standard input)")
       ->required();
   c->footer(
       "Reports every problem at once, each as FILE: FIELD PATH: WHAT IS WRONG, in the spelling the\n"
@@ -141,7 +142,7 @@ void AddConvertCommand(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   CLI::App* c = app.add_subcommand("convert", "Print a spec in the other spelling");
-  c->add_option("file", a->file, "A spec file")->required();
+  c->add_option("file", a->file, "A spec file (- for standard input)")->required();
   c->add_option("--to", a->to, "crd (the Kubernetes document) or api (the SageMaker JSON request); "
                                "default: the spelling the file is not in")
       ->check(CLI::IsMember({"crd", "api"}));

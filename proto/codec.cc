@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <set>
 #include <type_traits>
 
 #include "common/text.h"
@@ -292,10 +293,26 @@ const char* UnsupportedSageMakerField(const std::string& key) {
 }
 
 // Reports an unknown key with the best hint: the other spelling's name, or a near miss.
+// Members of DescribeHyperParameterTuningJob's answer (and the SDK's ResponseMetadata) that are
+// no part of a CreateHyperParameterTuningJob request: a Describe output reused as a spec.
+bool DescribeOnlyField(const std::string& key) {
+  static const std::set<std::string> kNames = {
+      "HyperParameterTuningJobArn", "HyperParameterTuningJobStatus", "CreationTime", "HyperParameterTuningEndTime",
+      "LastModifiedTime", "TrainingJobStatusCounters", "ObjectiveStatusCounters", "BestTrainingJob",
+      "OverallBestTrainingJob", "FailureReason", "TuningJobCompletionDetails", "ConsumedResources",
+      "ResponseMetadata"};
+  return kNames.count(key) > 0;
+}
+
 template <class T>
 void UnknownField(const std::string& key, const Ctx& c, const std::string& path) {
   if (const char* why = UnsupportedSageMakerField(key)) {
     c.Error(Join(path, key), std::string("is a SageMaker field that hpo does not support (") + why + ")");
+    return;
+  }
+  if (path.empty() && c.spelling == Spelling::kApi && DescribeOnlyField(key)) {
+    c.Error(key, "is part of DescribeHyperParameterTuningJob's answer, not of a CreateHyperParameterTuningJob "
+                 "request; leave it out");
     return;
   }
   Spelling other = c.spelling == Spelling::kCrd ? Spelling::kApi : Spelling::kCrd;

@@ -63,11 +63,12 @@ class CliTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   // Runs `hpo ARGS...` with stdin from /dev/null and stdout/stderr captured through files.
-  Outcome Hpo(const std::vector<std::string>& args) {
+  // Runs hpo with `args`, standard input from `in`.
+  Outcome Hpo(const std::vector<std::string>& args, const fs::path& in = "/dev/null") {
     const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 0, in.c_str(), O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     std::vector<std::string> argv_s{HPO_BINARY};
@@ -379,6 +380,22 @@ TEST_F(CliTest, QuotasAreOptionsNotHardWired) {
   EXPECT_NE(raised.out.find("150 parallel"), std::string::npos) << raised.out;
   Outcome converted = Hpo({"convert", f, "--to", "api"});
   EXPECT_EQ(converted.exit_code, 0) << "converting runs nothing: no quota applies; " << converted.err;
+}
+
+// "-" reads the spec from standard input, so conversions pipe into validate and convert.
+TEST_F(CliTest, ADashReadsTheSpecFromStandardInput) {
+  Outcome api = Hpo({"convert", Example("quickstart.yaml").string(), "--to", "api"});
+  ASSERT_EQ(api.exit_code, 0) << api.err;
+  const fs::path piped = Write("piped.json", api.out);
+  Outcome valid = Hpo({"validate", "-"}, piped);
+  EXPECT_EQ(valid.exit_code, 0) << valid.err;
+  EXPECT_EQ(valid.out.rfind("-: valid (SageMaker JSON, Random", 0), 0u) << valid.out;
+  Outcome crd = Hpo({"convert", "-"}, piped);
+  ASSERT_EQ(crd.exit_code, 0) << crd.err;
+  EXPECT_EQ(crd.out, Hpo({"convert", piped.string()}).out);
+  Outcome empty = Hpo({"validate", "-"});
+  EXPECT_EQ(empty.exit_code, 2);
+  EXPECT_NE(empty.err.find("-: "), std::string::npos) << empty.err;
 }
 
 TEST_F(CliTest, ConvertRefusesAnInvalidSpec) {

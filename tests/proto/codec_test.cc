@@ -241,6 +241,22 @@ spec:
 
 // Members of SageMaker's current API that hpo does not implement are named as such, with what to
 // do, in either spelling, rather than reported as unknown.
+// A DescribeHyperParameterTuningJob answer reused as a spec: its answer-only members are named as
+// such, not as unknown fields.
+TEST(Codec, DescribeOnlyMembersAreNamedAsSuch) {
+  FieldErrors errs;
+  ASSERT_FALSE(ParseSpec(R"({"HyperParameterTuningJobName": "d", "HyperParameterTuningJobArn": "arn:x",
+      "ResponseMetadata": {}, "HyperParameterTuningJobConfig": {"Strategy": "Random"}})",
+                         &errs)
+                   .ok());
+  ASSERT_EQ(errs.size(), 2u) << JoinErrors(errs);
+  EXPECT_EQ(errs[0].path, "HyperParameterTuningJobArn");
+  EXPECT_EQ(errs[0].message,
+            "is part of DescribeHyperParameterTuningJob's answer, not of a CreateHyperParameterTuningJob request; "
+            "leave it out");
+  EXPECT_EQ(errs[1].path, "ResponseMetadata");
+}
+
 TEST(Codec, SageMakerFieldsHpoDoesNotSupportAreNamedAsSuch) {
   FieldErrors errs;
   auto parsed = ParseSpec(R"({"HyperParameterTuningJobName": "api-job",
