@@ -1155,7 +1155,13 @@ void Validator::CheckAlgorithm(const AlgorithmSpecification& a, const FieldPath&
       options.set_log_errors(false);
       RE2 re(*m.regex, options);
       if (!re.ok()) {
-        Add(rp, "is not a valid regular expression (RE2 syntax): " + re.error() + "; got " + Quote(*m.regex));
+        // SageMaker's engine takes lookarounds and backreferences; RE2 has neither.
+        const bool perl_only = re.error_code() == RE2::ErrorBadPerlOp || re.error_code() == RE2::ErrorBadEscape;
+        Add(rp, "is not a valid regular expression (RE2 syntax): " + re.error() + "; got " + Quote(*m.regex) +
+                    (perl_only ? ". hpo matches with RE2, which has no lookahead, lookbehind or backreferences: "
+                                 "write the text around the value as plain pattern, e.g. \"auc: ([0-9.]+)\" for "
+                                 "\"(?<=auc: )([0-9.]+)\""
+                               : ""));
       } else if (re.NumberOfCapturingGroups() < 1) {
         Add(rp,
             "needs a capture group: group 1 holds the metric value, e.g. \"loss: ([0-9.]+)\"; got " + Quote(*m.regex));

@@ -607,6 +607,12 @@ std::vector<Case> Cases() {
       {"metric_regex_does_not_compile", Base::kRandom,
        [](S& s) { Algo(s).metric_definitions[0].regex = "auc: ([0-9.]+"; }, A + ".metricDefinitions[0].regex",
        "is not a valid regular expression"},
+      {"metric_regex_with_a_lookbehind", Base::kRandom,
+       [](S& s) { Algo(s).metric_definitions[0].regex = "(?<=auc: )([0-9.]+)"; }, A + ".metricDefinitions[0].regex",
+       "hpo matches with RE2, which has no lookahead, lookbehind or backreferences"},
+      {"metric_regex_with_a_backreference", Base::kRandom,
+       [](S& s) { Algo(s).metric_definitions[0].regex = "(['\"])([0-9.]+)\\1"; }, A + ".metricDefinitions[0].regex",
+       "no lookahead, lookbehind or backreferences"},
       {"metric_regex_without_group", Base::kRandom, [](S& s) { Algo(s).metric_definitions[0].regex = "auc: [0-9.]+"; },
        A + ".metricDefinitions[0].regex", "group 1 holds the metric value"},
 
