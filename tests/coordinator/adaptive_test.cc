@@ -236,6 +236,15 @@ class AdaptiveCoreTest : public CoreTest {
     if (next.empty()) return std::nullopt;
     return next[0];
   }
+  // A Random job of 2 in parallel that completes after `jobs` training jobs not improving.
+  static proto::TuningJobSpec NotImproving(const std::string& name, int max_jobs, int jobs) {
+    proto::TuningJobSpec spec = Continuous(name, "Random", max_jobs);
+    spec.hyper_parameter_tuning_job_config->resource_limits->max_parallel_training_jobs = 2;
+    spec.hyper_parameter_tuning_job_config->tuning_job_completion_criteria.emplace()
+        .best_objective_not_improving.emplace()
+        .max_number_of_training_jobs_not_improving = jobs;
+    return spec;
+  }
   static proto::TuningJobSpec Continuous(const std::string& name, const std::string& strategy, int max_jobs) {
     proto::TuningJobSpec spec = Spec(name, strategy, max_jobs, 1);
     auto& ranges = *spec.hyper_parameter_tuning_job_config->parameter_ranges;
@@ -392,12 +401,7 @@ TEST_F(AdaptiveCoreTest, HyperbandStopsAtARungAndTheCurvesSurviveARestart) {
 
 TEST_F(AdaptiveCoreTest, BestObjectiveNotImprovingCompletesTheJobAndStopsTheRest) {
   Register("w1", 2);
-  proto::TuningJobSpec spec = Continuous("ni", "Random", 50);
-  spec.hyper_parameter_tuning_job_config->resource_limits->max_parallel_training_jobs = 2;
-  spec.hyper_parameter_tuning_job_config->tuning_job_completion_criteria.emplace()
-      .best_objective_not_improving.emplace()
-      .max_number_of_training_jobs_not_improving = 3;
-  std::vector<proto::wire::AssignTrial> running = Only<proto::wire::AssignTrial>(Submit(spec));
+  std::vector<proto::wire::AssignTrial> running = Only<proto::wire::AssignTrial>(Submit(NotImproving("ni", 50, 3)));
   ASSERT_EQ(running.size(), 2u);
   // Finishing order: 10, 9 (improves), 8.95 (0.6 %: no), 9.5 (no), 9.0 (no) -> 3 in a row.
   std::vector<double> losses = {10, 9, 8.95, 9.5, 9.0};
@@ -426,12 +430,7 @@ TEST_F(AdaptiveCoreTest, BestObjectiveNotImprovingCompletesTheJobAndStopsTheRest
 TEST_F(AdaptiveCoreTest, ARestartCountsObjectivesNotImprovingInTheOrderTheyWereHeard) {
   Register("w1", 1);
   Register("w2", 1);
-  proto::TuningJobSpec spec = Continuous("order", "Random", 20);
-  spec.hyper_parameter_tuning_job_config->resource_limits->max_parallel_training_jobs = 2;
-  spec.hyper_parameter_tuning_job_config->tuning_job_completion_criteria.emplace()
-      .best_objective_not_improving.emplace()
-      .max_number_of_training_jobs_not_improving = 5;
-  auto a = Only<proto::wire::AssignTrial>(Submit(spec));
+  auto a = Only<proto::wire::AssignTrial>(Submit(NotImproving("order", 20, 5)));
   ASSERT_EQ(a.size(), 2u);
   auto on = [&](const proto::wire::AssignTrial& x) {
     return core_->FindTrial(x.trial)->worker_id;
