@@ -163,7 +163,7 @@ class Cluster : public ::testing::Test {
 
   Json Job(const std::string& name, const std::string& strategy, int jobs, int parallel, Json ranges,
            Json statics = Json::object()) {
-    statics["epochs"] = "4";
+    if (!statics.contains("epochs")) statics["epochs"] = "4";  // a test's own count stands
     return {{"HyperParameterTuningJobName", name},
             {"HyperParameterTuningJobConfig",
              {{"Strategy", strategy},

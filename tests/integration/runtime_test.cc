@@ -952,9 +952,7 @@ TEST_F(Cluster, AGridJobRunsEveryCombinationOnce) {
 
 TEST_F(Cluster, StoppingAJobMidwayStopsItsTrialsWithinTheGracePeriod) {
   Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
-  Json spec = Job("it-stop", "Random", 50, 4, ranges, {{"sleep_ms", "1000"}, {"epochs", "30"}});
-  spec["TrainingJobDefinition"]["StaticHyperParameters"]["epochs"] = "30";
-  Call("CreateHyperParameterTuningJob", spec);
+  Call("CreateHyperParameterTuningJob", Job("it-stop", "Random", 50, 4, ranges, {{"sleep_ms", "1000"}, {"epochs", "30"}}));
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   Call("StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", "it-stop"}});
   auto t0 = std::chrono::steady_clock::now();
@@ -1448,6 +1446,29 @@ TEST_F(Cluster, ACoordinatorPausedLongerThanTheLeaseLosesNoWorker) {
     EXPECT_EQ(tj["TrainingJobStatus"], "Completed") << tj.dump(2);
     EXPECT_LE(tj["TrainingTimeInSeconds"].get<int64_t>(), 3) << "ran once, for about 1.6 s: " << tj.dump(2);
   }
+}
+
+// A stop lost with the coordinator (a chaos pass): the worker is paused when StopTrainingJob is
+// answered, the coordinator is killed before the StopTrial reaches it, and the worker resumes
+// holding its training job. The stop was never sent again: the training job ran its 10 s to the
+// end, Completed. The restarted coordinator sends it again when the worker registers.
+TEST_F(Cluster, AStopLostWithAKilledCoordinatorIsSentAgain) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  Call("CreateHyperParameterTuningJob",
+       Job("it-stoplost", "Random", 1, 1, ranges, {{"epochs", "40"}, {"sleep_ms", "250"}}));
+  WaitForPrograms(1);
+  const std::string name = Trials("it-stoplost").at(0)["TrainingJobName"];
+  for (auto& w : workers_) ASSERT_EQ(::kill(w->pid(), SIGSTOP), 0);
+  Call("StopTrainingJob", {{"TrainingJobName", name}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  coordinator_->Kill(SIGKILL);
+  StartCoordinator();
+  for (auto& w : workers_) ASSERT_EQ(::kill(w->pid(), SIGCONT), 0);
+  ASSERT_TRUE(WaitForWorkers(static_cast<int>(workers_.size()))) << "see " << dir_;
+  WaitFor("it-stoplost");
+  Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", name}});
+  EXPECT_EQ(tj["TrainingJobStatus"], "Stopped") << tj.dump(2);
+  EXPECT_LT(tj["TrainingTimeInSeconds"].get<int64_t>(), 8) << "stopped, not run to its end: " << tj.dump(2);
 }
 
 // A spot worker told its capacity goes away, then a coordinator restart (a fault pass): the
