@@ -431,15 +431,15 @@ Status CoordinatorCore::SetTags(const std::string& name, std::vector<proto::Tag>
 }
 
 Status CoordinatorCore::StopTrainingJob(const std::string& name, int64_t now_ms, std::vector<Outgoing>* out) {
-  auto it = impl_->trials.find(name);
-  if (it == impl_->trials.end()) return Status::NotFound("no training job named " + name);
-  Trial& t = it->second;
+  Trial* found = impl_->TrialNamed(name);
+  if (!found) return Status::NotFound("no training job named " + name);
+  Trial& t = *found;
   if (t.Terminal()) {
-    return Status::FailedPrecondition("training job " + name + " has already ended: it is " + TrialStateName(t.state) +
+    return Status::FailedPrecondition("training job " + t.name + " has already ended: it is " + TrialStateName(t.state) +
                                       "; only an InProgress training job can be stopped");
   }
   if (t.state == TrialState::kStopping) return Status::Ok();
-  impl_->Event(now_ms, "TrainingJobStopped", t.tuning_job, name, "stop requested (StopTrainingJob)");
+  impl_->Event(now_ms, "TrainingJobStopped", t.tuning_job, t.name, "stop requested (StopTrainingJob)");
   impl_->StopTrialMsg(t, "stopped by request (StopTrainingJob)", now_ms, out);
   if (TuningJob* j = impl_->Job(t.tuning_job)) impl_->MaybeFinish(*j, now_ms, out);
   return Status::Ok();

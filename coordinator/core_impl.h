@@ -498,6 +498,9 @@ struct CoordinatorCore::Impl {
   // --------------------------------------------------------------------------
 
   Trial* CurrentAttempt(const std::string& trial, uint32_t attempt);
+  // The training job of that name, matched case-insensitively as SageMaker matches names (a
+  // job's ARN is lower-cased; its tuning job's name may not be); null when there is none.
+  Trial* TrialNamed(const std::string& name);
 
   void OnRegister(const std::string& wid, const proto::wire::Register& r, int64_t now,
                   std::vector<Outgoing>* out);

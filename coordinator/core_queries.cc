@@ -143,9 +143,17 @@ const TuningJob* CoordinatorCore::FindJob(const std::string& job) const {
   return it == impl_->jobs.end() ? nullptr : it->second.get();
 }
 
-const Trial* CoordinatorCore::FindTrial(const std::string& trial) const {
-  auto it = impl_->trials.find(trial);
-  return it == impl_->trials.end() ? nullptr : &it->second;
+const Trial* CoordinatorCore::FindTrial(const std::string& trial) const { return impl_->TrialNamed(trial); }
+
+Trial* CoordinatorCore::Impl::TrialNamed(const std::string& name) {
+  if (auto it = trials.find(name); it != trials.end()) return &it->second;
+  // Names differ only in case through their tuning job's name (the suffix is lower-case hex).
+  TuningJob* j = Job(TuningJobOfTrialName(name));
+  if (!j) return nullptr;
+  for (const auto& t : j->trials) {
+    if (EqualsIgnoringCase(t, name)) return &trials.at(t);
+  }
+  return nullptr;
 }
 
 std::vector<const Trial*> CoordinatorCore::TrialsOf(const std::string& job) const {
@@ -157,8 +165,9 @@ std::vector<const Trial*> CoordinatorCore::TrialsOf(const std::string& job) cons
 }
 
 Result<std::vector<LogRow>> CoordinatorCore::Logs(const std::string& trial, int64_t after_id, size_t limit) const {
-  if (!FindTrial(trial)) return Status::NotFound("no training job named " + trial);
-  return impl_->store->LoadLogs(trial, after_id, limit);
+  const Trial* t = FindTrial(trial);
+  if (!t) return Status::NotFound("no training job named " + trial);
+  return impl_->store->LoadLogs(t->name, after_id, limit);
 }
 
 Result<std::map<std::string, std::vector<double>>> CoordinatorCore::Curves(const std::string& job,

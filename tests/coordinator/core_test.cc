@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "common/text.h"
 #include "coordinator/job_store.h"
 #include "proto/codec.h"
 #include "tests/coordinator/core_fixture.h"
@@ -451,6 +452,31 @@ TEST_F(CoreTest, AnAttemptThatStartsAfterItWasAskedToStopStaysStopping) {
   EXPECT_EQ(history, (std::vector<std::string>{"Starting", "Stopping"}));
   Exit("w1", a[0], "Stopped");
   EXPECT_EQ(core_->FindTrial(a[0].trial)->state, TrialState::kStopped);
+}
+
+// Training job names are matched as tuning job names are, whatever their case: a job named
+// API3-Big has training jobs API3-Big-001-..., whose ARN is lower-cased, and DescribeTrainingJob or
+// StopTrainingJob with the name taken from the ARN answered ResourceNotFound (an API pass).
+TEST_F(CoreTest, TrainingJobNamesAreMatchedWhateverTheirCase) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("Big-Job", "Random", 2, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(a[0].trial.rfind("Big-Job-001-", 0), 0u) << a[0].trial;
+  const std::string lower = hpo::AsciiLower(a[0].trial);
+  const Trial* t = core_->FindTrial(lower);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->name, a[0].trial);
+  Log("w1", a[0], {"hello"});
+  auto logs = core_->Logs(lower, 0, 10);
+  ASSERT_TRUE(logs.ok()) << logs.status().ToString();
+  EXPECT_EQ(logs->size(), 1u);
+  std::vector<Outgoing> out;
+  ASSERT_TRUE(core_->StopTrainingJob(lower, now_, &out).ok());
+  auto stops = Only<proto::wire::StopTrial>(out);
+  ASSERT_EQ(stops.size(), 1u);
+  EXPECT_EQ(stops[0].trial, a[0].trial) << "the stored name goes to the worker";
+  EXPECT_EQ(core_->FindTrial("big-job-001-00000000"), nullptr);
+  EXPECT_EQ(core_->FindTrial("no-such-job-001-00000000"), nullptr);
 }
 
 // A stop lost in transit is sent again: a chaos pass lost one with a coordinator killed right
