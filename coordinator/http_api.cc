@@ -1167,8 +1167,16 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
     return [impl, h = std::move(h)](const httplib::Request& req, httplib::Response& res,
                                     const httplib::ContentReader& read) {
       httplib::Request full = req;
+      // A Content-Length over the limit: cpp-httplib refuses to read the body before any of it
+      // reaches the reader below, which then looked like a body cut short (400).
       bool over = false;
-      const bool complete = read([&](const char* data, size_t n) {
+      if (req.has_header("Content-Length")) {
+        const std::string length = req.get_header_value("Content-Length");
+        char* end = nullptr;
+        const unsigned long long n = std::strtoull(length.c_str(), &end, 10);
+        over = !length.empty() && end && *end == '\0' && n > kMaxBody;
+      }
+      const bool complete = !over && read([&](const char* data, size_t n) {
         if (full.body.size() + n > kMaxBody) {
           over = true;
           return false;

@@ -1238,6 +1238,15 @@ TEST_F(Cluster, HostileHttpClientsGetClearErrorsAndDoNotStallOthers) {
     EXPECT_NE(big->body.find("more than 8 MiB"), std::string::npos) << big->body;
   }
   EXPECT_LT(sent, 64u << 20) << "the coordinator stopped reading at 8 MiB";
+  // With a Content-Length (what boto3 sends): the same 413, not a 400 "could not be read to its
+  // end" (cpp-httplib refused the body before any of it reached the reader).
+  httplib::Client c9("127.0.0.1", http_port_);
+  auto nine = c9.Post("/", {{"X-Amz-Target", "SageMaker.ListHyperParameterTuningJobs"}},
+                      std::string(9u << 20, ' '), "application/x-amz-json-1.1");
+  if (nine) {
+    EXPECT_EQ(nine->status, 413) << nine->body;
+    EXPECT_NE(nine->body.find("more than 8 MiB"), std::string::npos) << nine->body;
+  }
 
   Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
   Json spec = Job("it-form", "Random", 1, 1, ranges);
