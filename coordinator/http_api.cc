@@ -397,6 +397,14 @@ std::optional<TaggedResource> FindTagged(CoordinatorCore& c, const std::string& 
 }
 
 ApiResponse UnknownArn(const std::string& arn) {
+  // Not an ARN at all is the request's fault (botocore's ResourceArn pattern), not a lookup's.
+  const bool shaped = arn.rfind("arn:aws", 0) == 0 && arn.find(":sagemaker:") != std::string::npos &&
+                      std::count(arn.begin(), arn.end(), ':') >= 5;
+  if (!shaped) {
+    return AwsError(400, "ValidationException",
+                    "ResourceArn must be a SageMaker ARN (arn:aws:sagemaker:REGION:ACCOUNT:TYPE/NAME, as "
+                    "CreateHyperParameterTuningJob and DescribeTrainingJob return it); got " + arn);
+  }
   return AwsError(400, "ResourceNotFound",
                   "no tuning job or training job of this coordinator has the ARN " + arn +
                       " (hpo keeps tags for those only)");
@@ -588,13 +596,13 @@ ApiResponse ListAllTrainingJobs(Dispatcher& d, const Json& req) {
                                     {"TrainingPlanArnEquals", kString}})) {
     return *bad;
   }
-  // No training job here runs on a SageMaker training plan: filtered by one, the list is empty.
-  const bool on_a_plan = req.contains("TrainingPlanArnEquals") && req["TrainingPlanArnEquals"].is_string();
-  if (req.contains("WarmPoolStatusEquals")) {
-    return AwsError(400, "ValidationException",
-                    "WarmPoolStatusEquals: hpo keeps no warm pool status per training job (KeepAlivePeriodInSeconds "
-                    "keeps a worker's slot and staged data for the tuning job instead); leave it out");
-  }
+  // No training job here runs on a SageMaker training plan, and none has a warm pool status of
+  // its own (KeepAlivePeriodInSeconds keeps a worker's slot and staged data for the tuning job
+  // instead): filtered by either, the list is empty, as SageMaker's would be for such jobs.
+  auto warm_r = OptionalString(req, "WarmPoolStatusEquals", "", {"Available", "Terminated", "Reused", "InUse"});
+  if (!warm_r.ok()) return FromStatus(warm_r.status());
+  const bool none_match = (req.contains("TrainingPlanArnEquals") && req["TrainingPlanArnEquals"].is_string()) ||
+                         !warm_r->empty();
   auto page = ReadPage(req, 10, 100);
   if (!page.ok()) return FromStatus(page.status());
   auto desc = Descending(req);
@@ -603,8 +611,9 @@ ApiResponse ListAllTrainingJobs(Dispatcher& d, const Json& req) {
   if (!sort_by_r.ok()) return FromStatus(sort_by_r.status());
   auto contains_r = OptionalString(req, "NameContains", "");
   if (!contains_r.ok()) return FromStatus(contains_r.status());
-  auto status_r =
-      OptionalString(req, "StatusEquals", "", {"InProgress", "Completed", "Failed", "Stopping", "Stopped"});
+  // Deleting: botocore's enum has it (no training job here is ever Deleting).
+  auto status_r = OptionalString(req, "StatusEquals", "",
+                                 {"InProgress", "Completed", "Failed", "Stopping", "Stopped", "Deleting"});
   if (!status_r.ok()) return FromStatus(status_r.status());
   for (const char* k : {"CreationTimeAfter", "CreationTimeBefore", "LastModifiedTimeAfter", "LastModifiedTimeBefore"}) {
     if (Status s = CheckTimestamp(req, k); !s.ok()) return FromStatus(s);
@@ -620,7 +629,7 @@ ApiResponse ListAllTrainingJobs(Dispatcher& d, const Json& req) {
     std::vector<SortKey> rows;
     for (const TuningJob* j : c.Jobs()) {
       for (const Trial* t : c.TrialsOf(j->name)) {
-        if (on_a_plan || t->Unlaunched()) continue;  // not a training job yet (Trial::Unlaunched)
+        if (none_match || t->Unlaunched()) continue;  // not a training job yet (Trial::Unlaunched)
         if (!contains.empty() && AsciiLower(t->name).find(contains) == std::string::npos) continue;
         if (!status_eq.empty() && TrainingJobStatusOf(*t) != status_eq) continue;
         const int64_t modified = last_modified(*t);

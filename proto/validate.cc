@@ -1462,6 +1462,10 @@ void Validator::CheckTags(const std::vector<Tag>& tags, const FieldPath& p) {
   for (size_t i = 0; i < tags.size(); ++i) {
     FieldPath ep = p.Index(i);
     if (RequiredString(tags[i].key, ep.Child("Key"), 1, kTagKeyMax)) {
+      if (AsciiLower(tags[i].key->substr(0, 4)) == "aws:") {
+        Add(ep.Child("Key"), "must not begin with aws: (AWS reserves the prefix for its own tags); got " +
+                                 Quote(*tags[i].key));
+      }
       auto [it, inserted] = keys.emplace(*tags[i].key, i);
       if (!inserted) {
         Add(ep.Child("Key"), "duplicates the key " + Quote(*tags[i].key) + " of " + p.Index(it->second).str() +

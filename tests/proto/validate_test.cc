@@ -846,6 +846,8 @@ std::vector<Case> Cases() {
          s.tags = {{"team", std::string(257, 'v')}};
        },
        "spec.tags[0].value", "must be at most 256 characters, got 257"},
+      {"tag_key_aws_prefix", Base::kRandom, [](S& s) { s.tags = {{"aws:cloudformation:stack-name", "x"}}; },
+       "spec.tags[0].key", "must not begin with aws: (AWS reserves the prefix"},
       {"tag_value_missing", Base::kRandom, [](S& s) { s.tags = {{"team", std::nullopt}}; }, "spec.tags[0].value",
        "is required (0-256 characters)"},
       {"tag_value_257_characters_of_two_bytes", Base::kRandom,
