@@ -154,9 +154,13 @@ void Decode(const Json& j, double& out, const Ctx& c, const std::string& path) {
   }
   if (j.is_string() && c.text_scalars) {
     const std::string& s = j.get_ref<const std::string&>();
-    char* end = nullptr;
-    double v = std::strtod(s.c_str(), &end);
-    if (!s.empty() && end == s.c_str() + s.size() && std::isfinite(v)) {
+    // Decimal text only, as range bounds are read: strtod also took hex floats (0x1p-2) and
+    // leading spaces. A YAML + sign is allowed.
+    const char* first = s.data() + (s.size() > 1 && s[0] == '+' && s[1] != '-' ? 1 : 0);
+    const char* last = s.data() + s.size();
+    double v = 0;
+    const auto [end, ec] = std::from_chars(first, last, v, std::chars_format::general);
+    if (!s.empty() && ec == std::errc() && end == last && std::isfinite(v)) {
       out = v;
       return;
     }

@@ -156,6 +156,20 @@ trainingJobDefinition:
   EXPECT_EQ(parsed->document.metadata["name"], "typed");
 }
 
+// A YAML number is decimal text, as range bounds are read: strtod also took a hex float and
+// leading spaces for targetObjectiveMetricValue.
+TEST(Codec, AYamlNumberIsDecimalText) {
+  auto target = [](const std::string& v) {
+    return ParseSpec("hyperParameterTuningJobName: t\nhyperParameterTuningJobConfig:\n"
+                     "  tuningJobCompletionCriteria: {targetObjectiveMetricValue: " + v + "}\n");
+  };
+  for (const char* ok : {"0.95", "+0.5", "-2", "1e-3", "3"}) EXPECT_TRUE(target(ok).ok()) << ok;
+  for (const char* bad : {"0x1p-2", "\" 0.5\"", ".inf", "nan", "1,5"}) EXPECT_FALSE(target(bad).ok()) << bad;
+  EXPECT_DOUBLE_EQ(*target("+0.5")->document.spec.hyper_parameter_tuning_job_config->tuning_job_completion_criteria
+                        ->target_objective_metric_value,
+                   0.5);
+}
+
 // YAML readers disagree on 010 (kubectl and PyYAML: octal 8; YAML 1.2: 10): refused rather than
 // run with a number the user may not have meant. A plus sign is read as kubectl reads it.
 TEST(Codec, AYamlIntegerWithALeadingZeroIsRefusedAndAPlusSignRead) {
