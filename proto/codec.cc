@@ -519,8 +519,15 @@ FieldPath FieldPath::Index(size_t i) const {
 
 FieldPath FieldPath::Key(std::string_view key) const {
   // A key is the user's text: control characters (a NUL in a hyperparameter's name) are shown
-  // escaped, never written raw into an error message.
+  // escaped, never written raw into an error message; a long one is cut, as values are (a
+  // 2,500-character key filled the line it was named on).
+  constexpr size_t kShown = 64;
   std::string shown;
+  if (key.size() > kShown + 16) {
+    size_t cut = kShown;
+    while (cut > 0 && (static_cast<unsigned char>(key[cut]) & 0xC0) == 0x80) --cut;  // a whole UTF-8 character
+    return Key(std::string(key.substr(0, cut)) + "...(" + std::to_string(key.size()) + " bytes)");
+  }
   for (char c : key) {
     if (static_cast<unsigned char>(c) < 0x20) {
       char buf[8];
