@@ -341,8 +341,11 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
     if (!errs.empty()) return Status::InvalidArgument("with Autotune's choices: " + proto::JoinErrors(errs));
   }
   const std::string name = *spec.hyper_parameter_tuning_job_name;
-  if (impl_->Job(name)) {
-    return Status::AlreadyExists("a tuning job named " + name + " already exists (names are not case sensitive)");
+  if (const TuningJob* same = impl_->Job(name)) {
+    const std::string as = same->name == name ? "" : " as " + same->name;
+    return Status::AlreadyExists("a tuning job named " + name + " already exists" + as + " (" + same->status +
+                                 "; names are not case sensitive): choose another name, or delete it first (hpo delete " +
+                                 same->name + ", once it has ended)");
   }
   int64_t live = 0;
   for (const auto& [k, j] : impl_->jobs) live += j->Terminal() ? 0 : 1;

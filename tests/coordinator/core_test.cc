@@ -616,6 +616,11 @@ TEST_F(CoreTest, InvalidAndDuplicateSubmissionsChangeNothing) {
   Submit(Spec("dup"));
   auto again = core_->Submit(Spec("DUP"), proto::Spelling::kCrd, now_, &out);
   EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists);
+  // The message names the stored job as it is spelled, its status, and what to do.
+  EXPECT_NE(again.status().message().find("a tuning job named DUP already exists as dup (InProgress; names are not "
+                                           "case sensitive): choose another name, or delete it first"),
+            std::string::npos)
+      << again.status().message();
 }
 
 // AddTags/DeleteTags replace a job's tags: stored with its spec, kept across a restart, without
