@@ -179,6 +179,14 @@ void Decode(const Json& j, bool& out, const Ctx& c, const std::string& path) {
     const std::string& s = j.get_ref<const std::string&>();
     if (s == "true" || s == "True" || s == "TRUE") { out = true; return; }
     if (s == "false" || s == "False" || s == "FALSE") { out = false; return; }
+    // YAML 1.1's other spellings, as kubectl reads them (its YAML reader turns `yes` into true
+    // before the API server sees it): a manifest that kubectl applies is read the same here.
+    for (const char* t : {"yes", "Yes", "YES", "on", "On", "ON", "y", "Y"}) {
+      if (s == t) { out = true; return; }
+    }
+    for (const char* f : {"no", "No", "NO", "off", "Off", "OFF", "n", "N"}) {
+      if (s == f) { out = false; return; }
+    }
     c.Error(path, "expected true or false, got \"" + s + "\"");
     return;
   }

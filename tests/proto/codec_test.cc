@@ -156,6 +156,27 @@ trainingJobDefinition:
   EXPECT_EQ(parsed->document.metadata["name"], "typed");
 }
 
+// YAML 1.1 booleans (yes, on, ...) are read as kubectl reads them: `enableNetworkIsolation: yes`
+// was refused, though kubectl applies it as true.
+TEST(Codec, YamlOneOneBooleansAreReadAsKubectlReadsThem) {
+  auto spot = [](const std::string& v) {
+    return ParseSpec("hyperParameterTuningJobName: b\ntrainingJobDefinition:\n  enableManagedSpotTraining: " + v + "\n");
+  };
+  for (const char* t : {"yes", "On", "Y", "true"}) {
+    auto p = spot(t);
+    ASSERT_TRUE(p.ok()) << t;
+    EXPECT_TRUE(*p->document.spec.training_job_definition->enable_managed_spot_training) << t;
+  }
+  for (const char* f : {"no", "OFF", "n", "false"}) {
+    auto p = spot(f);
+    ASSERT_TRUE(p.ok()) << f;
+    EXPECT_FALSE(*p->document.spec.training_job_definition->enable_managed_spot_training) << f;
+  }
+  EXPECT_FALSE(spot("maybe").ok());
+  EXPECT_FALSE(ParseSpec(R"({"HyperParameterTuningJobName": "b", "TrainingJobDefinition":
+      {"EnableManagedSpotTraining": "yes"}})").ok()) << "JSON is typed: a string is no boolean";
+}
+
 // A YAML number is decimal text, as range bounds are read: strtod also took a hex float and
 // leading spaces for targetObjectiveMetricValue.
 TEST(Codec, AYamlNumberIsDecimalText) {
