@@ -280,8 +280,20 @@ bool CoordinatorCore::Impl::OnMetrics(const std::string& wid, const proto::wire:
     HPO_RETURN_IF_ERROR(store->AppendMetrics(rows));
     return store->PutTrial(TrialToRow(*t));
   }));
-  // Early stopping and Hyperband look at each new point once, when its host is settled.
-  if (track && t->curve.size() > t->curve_decided && MetricSettled(*t, objective, now)) {
+  // Early stopping and Hyperband look at each new point once, when its host is settled, and
+  // not while the points come seconds late (after a coordinator outage): the program may have
+  // ended meanwhile, its exit report right behind them, and a chaos pass saw a training job that
+  // had completed marked Stopping by early stopping first. They are decided on with the next
+  // point that comes on time, if the program is still running.
+  int64_t newest = 0;
+  for (const auto& p : m.points) {
+    if (p.name == objective) newest = std::max(newest, p.timestamp_ms);
+  }
+  bool late = false;
+  if (auto w = workers.find(wid); w != workers.end() && newest > 0) {
+    if (const auto offset = w->second.ClockOffset()) late = now - (newest + *offset) > kHeardLateMs;
+  }
+  if (track && !late && t->curve.size() > t->curve_decided && MetricSettled(*t, objective, now)) {
     const size_t from = t->curve_decided;
     t->curve_decided = t->curve.size();
     MaybeStopEarly(*j, *t, from, now, out);

@@ -288,6 +288,55 @@ TEST_F(AdaptiveCoreTest, MedianRuleStopsALaggingTrialWhichKeepsItsObjective) {
   EXPECT_EQ(*d->status.best_training_job->training_job_name, best);
 }
 
+// Points that come seconds late (a coordinator outage) are not decided on: the program may have
+// ended meanwhile, its exit report right behind them. A chaos pass saw a training job that had
+// completed marked Stopping by the median rule first. The next point on time decides, if the
+// program still runs.
+TEST_F(AdaptiveCoreTest, EarlyStoppingWaitsForAPointThatComesOnTime) {
+  options_.lease_ms = 1'000'000;  // the fake worker sends no heartbeats over these minutes
+  MakeCore();
+  Register("w1", 1);
+  proto::TuningJobSpec spec = Continuous("late-es", "Random", 8);
+  spec.hyper_parameter_tuning_job_config->training_job_early_stopping_type = "Auto";
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
+  for (int i = 0; i < 3; ++i) a = *Run("w1", a, {3, 2, 1});
+  auto start = [&](const proto::wire::AssignTrial& x) {
+    proto::wire::TrialStarted st;
+    st.trial = x.trial;
+    st.attempt = x.attempt;
+    st.worker_id = "w1";
+    st.started_at_ms = now_;  // heard at once: the worker's clock is the coordinator's
+    core_->OnMessage("w1", st, now_);
+  };
+  auto points = [&](const proto::wire::AssignTrial& x, uint64_t seq, double loss, int64_t at) {
+    proto::wire::MetricPoints m;
+    m.trial = x.trial;
+    m.attempt = x.attempt;
+    m.seq = seq;
+    m.points.push_back({"loss", loss, at, static_cast<uint32_t>(seq - 1)});
+    sent_[x.trial] = seq;
+    return Only<proto::wire::StopTrial>(core_->OnMessage("w1", m, now_));
+  };
+  // 5 at epoch 1 is above the median 3: stopped when heard on time (MedianRule... above). Heard
+  // 30 s late, and the program then reports it completed.
+  start(a);
+  now_ += 30000;
+  EXPECT_TRUE(points(a, 1, 5, now_ - 29000).empty()) << "heard 29 s late: not decided on";
+  auto next = Only<proto::wire::AssignTrial>(Exit("w1", a, "Completed"));
+  const Trial* done = core_->FindTrial(a.trial);
+  EXPECT_EQ(done->state, TrialState::kCompleted);
+  for (const auto& st : done->secondary) EXPECT_NE(st.status, "Stopping") << st.message;
+  // Late, then on time while the program still runs: decided on then.
+  ASSERT_EQ(next.size(), 1u);
+  start(next[0]);
+  now_ += 30000;
+  EXPECT_TRUE(points(next[0], 1, 5, now_ - 29000).empty());
+  now_ += 500;
+  auto stops = points(next[0], 2, 5, now_ - 100);
+  ASSERT_EQ(stops.size(), 1u) << "the next point came on time";
+  EXPECT_NE(stops[0].reason.find("median rule"), std::string::npos) << stops[0].reason;
+}
+
 // A two-host training job whose hosts both print the loss: algo-2's batch can arrive a flush
 // before algo-1's. Early stopping waits a few seconds before deciding on a host other than
 // algo-1 (algo-1's values, which take the metric over, count); a higher host that stays the
