@@ -1527,10 +1527,14 @@ TEST_F(ReclaimCluster, AReclaimedWorkerGetsNoTrainingJobAfterACoordinatorRestart
 // finished training jobs are delivered from the workers' on-disk outbox, not run again.
 TEST_F(Cluster, ReportsOfFinishedTrialsSurviveAWorkerRestartDuringACoordinatorOutage) {
   Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
-  Call("CreateHyperParameterTuningJob", Job("it-outbox", "Random", 6, 6, ranges, {{"sleep_ms", "250"}}));
+  // 6 epochs of 0.25 s: 1.25 s between the first epoch and the end, so that no program ends
+  // before the kill even when this test runs starved beside others (at ctest -j3 on 2 cores 5 of
+  // the 6 had ended with 4 epochs), and 1.25 s for the last to end before the workers go.
+  Call("CreateHyperParameterTuningJob",
+       Job("it-outbox", "Random", 6, 6, ranges, {{"sleep_ms", "250"}, {"epochs", "6"}}));
   WaitForPrograms(6);  // until the six programs have printed their first epoch
   coordinator_->Kill(SIGKILL);
-  std::this_thread::sleep_for(std::chrono::milliseconds(2000));  // every program ends meanwhile
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // every program ends meanwhile
   for (size_t w = 0; w < workers_.size(); ++w) {
     workers_[w]->Kill(SIGKILL);
     StartWorker(static_cast<int>(w) + 1, w);  // same id, same work directory
