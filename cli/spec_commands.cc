@@ -188,12 +188,6 @@ void AddConvertCommand(CLI::App& app) {
                   << (missing.size() == 1 ? "it" : "them") << " without a word"
                   << (resource ? " (for kubectl, give a resourceConfig with one instanceType)" : "") << "\n";
       }
-      const auto name = j["metadata"].find("name");
-      if (name != j["metadata"].end() && name->is_string()) {
-        if (std::string why = KubernetesNameProblem(name->get<std::string>()); !why.empty()) {
-          std::cerr << a->file << ": note: " << why << "\n";
-        }
-      }
     } else {
       j = proto::EncodeCreateRequest(p->document.spec);
       // A SageMaker request has no Kubernetes metadata: say what does not carry over.

@@ -396,15 +396,21 @@ std::optional<TaggedResource> FindTagged(CoordinatorCore& c, const std::string& 
   return std::nullopt;
 }
 
-ApiResponse UnknownArn(const std::string& arn) {
-  // Not an ARN at all is the request's fault (botocore's ResourceArn pattern), not a lookup's.
-  const bool shaped = arn.rfind("arn:aws", 0) == 0 && arn.find(":sagemaker:") != std::string::npos &&
-                      std::count(arn.begin(), arn.end(), ':') >= 5;
+// The request's ResourceArn. Not an ARN at all is the request's fault (botocore's ResourceArn
+// pattern), refused before any lookup; an ARN nothing here has is UnknownArn's.
+Result<std::string> RequiredArn(const Json& req) {
+  auto arn = RequiredString(req, "ResourceArn");
+  if (!arn.ok()) return arn;
+  const bool shaped = arn->rfind("arn:aws", 0) == 0 && arn->find(":sagemaker:") != std::string::npos &&
+                      std::count(arn->begin(), arn->end(), ':') >= 5;
   if (!shaped) {
-    return AwsError(400, "ValidationException",
-                    "ResourceArn must be a SageMaker ARN (arn:aws:sagemaker:REGION:ACCOUNT:TYPE/NAME, as "
-                    "CreateHyperParameterTuningJob and DescribeTrainingJob return it); got " + arn);
+    return Status::InvalidArgument("ResourceArn must be a SageMaker ARN (arn:aws:sagemaker:REGION:ACCOUNT:TYPE/NAME, "
+                                   "as CreateHyperParameterTuningJob and DescribeTrainingJob return it); got " + *arn);
   }
+  return arn;
+}
+
+ApiResponse UnknownArn(const std::string& arn) {
   return AwsError(400, "ResourceNotFound",
                   "no tuning job or training job of this coordinator has the ARN " + arn +
                       " (hpo keeps tags for those only)");
@@ -416,7 +422,7 @@ ApiResponse UnknownArn(const std::string& arn) {
 ApiResponse ListTags(Dispatcher& d, const Json& req) {
   if (auto bad = CheckMembers(req, {{"ResourceArn", kString}, {"MaxResults", kInteger}, {"NextToken", kString}}))
     return *bad;
-  auto arn = RequiredString(req, "ResourceArn");
+  auto arn = RequiredArn(req);
   if (!arn.ok()) return FromStatus(arn.status());
   auto page = ReadPage(req, 50, 100);
   if (!page.ok()) return FromStatus(page.status());
@@ -459,7 +465,7 @@ ApiResponse ChangeTags(Dispatcher& d, const std::string& arn, const std::functio
 
 ApiResponse AddTags(Dispatcher& d, const Json& req) {
   if (auto bad = CheckMembers(req, {{"ResourceArn", kString}, {"Tags", kList}})) return *bad;
-  auto arn = RequiredString(req, "ResourceArn");
+  auto arn = RequiredArn(req);
   if (!arn.ok()) return FromStatus(arn.status());
   if (!req.contains("Tags") || !req["Tags"].is_array()) {
     return AwsError(400, "ValidationException", "Tags is required: a list of 0-50 {\"Key\": ..., \"Value\": ...}");
@@ -496,7 +502,7 @@ ApiResponse AddTags(Dispatcher& d, const Json& req) {
 
 ApiResponse DeleteTags(Dispatcher& d, const Json& req) {
   if (auto bad = CheckMembers(req, {{"ResourceArn", kString}, {"TagKeys", kList}})) return *bad;
-  auto arn = RequiredString(req, "ResourceArn");
+  auto arn = RequiredArn(req);
   if (!arn.ok()) return FromStatus(arn.status());
   const Json* keys = req.contains("TagKeys") ? &req["TagKeys"] : nullptr;
   if (!keys || !keys->is_array() || keys->empty() || keys->size() > 50 ||
