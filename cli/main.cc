@@ -20,6 +20,65 @@
 #define HPO_VERSION "0.1.0"
 #endif
 
+namespace {
+
+// A usage error as people read it: which command it is about, what is missing or wrong (a
+// missing argument with what it is; a mistyped option with the closest one), that command's
+// usage line, and where its examples are. CLI11's own said only "names is required" and "Run with
+// --help for more information", without the command.
+std::string UsageError(const CLI::App* top, const CLI::Error& e) {
+  const CLI::App* cmd = top;
+  std::string path = "hpo";
+  for (auto subs = cmd->get_subcommands(); !subs.empty(); subs = cmd->get_subcommands()) {
+    cmd = subs.front();
+    path += " " + cmd->get_name();
+  }
+  std::string what = e.what();
+  const std::string required = " is required";
+  if (dynamic_cast<const CLI::RequiredError*>(&e) && what.size() > required.size() &&
+      what.compare(what.size() - required.size(), required.size(), required) == 0) {
+    const std::string name = what.substr(0, what.size() - required.size());
+    const CLI::Option* opt = cmd->get_option_no_throw(name);
+    what = "missing " + name;
+    if (opt && !opt->get_description().empty()) what += " (" + opt->get_description() + ")";
+  } else if (dynamic_cast<const CLI::ExtrasError*>(&e)) {
+    // "The following argument(s) were not expected: --wrkers 3": offer the option closest to
+    // each unknown one.
+    const size_t colon = what.find(": ");
+    std::vector<std::string> hints;
+    for (size_t at = colon == std::string::npos ? what.size() : colon + 2; at < what.size();) {
+      size_t end = what.find(' ', at);
+      if (end == std::string::npos) end = what.size();
+      const std::string arg = what.substr(at, end - at);
+      at = end + 1;
+      if (arg.size() < 3 || arg[0] != '-') continue;
+      const std::string flag = arg.substr(0, arg.find('='));
+      std::string best;
+      size_t best_d = 3;  // at most two edits away
+      for (const CLI::Option* o : cmd->get_options()) {
+        for (const std::string& l : o->get_lnames()) {
+          const size_t d = hpo::EditDistance(flag, "--" + l);
+          if (d < best_d) best_d = d, best = "--" + l;
+        }
+      }
+      if (!best.empty()) hints.push_back(best + " for " + flag);
+    }
+    std::reverse(hints.begin(), hints.end());  // CLI11 lists them last first
+    for (size_t i = 0; i < hints.size(); ++i) what += (i == 0 ? "; did you mean " : ", ") + hints[i];
+    if (!hints.empty()) what += "?";
+  }
+  std::string out = path + ": " + what + "\n";
+  if (cmd != top) {  // its help's "Usage: hpo delete [OPTIONS] names..." line
+    const std::string help = cmd->help(path.substr(0, path.rfind(' ')));
+    if (const size_t at = help.find("Usage:"); at != std::string::npos) {
+      out += help.substr(at, help.find('\n', at) + 1 - at);
+    }
+  }
+  return out + "(`" + path + " --help` explains each argument, with examples)\n";
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   // Diagnostics go to stderr: stdout carries results (`hpo run -o json`, `hpo describe`) that
   // other programs parse.
@@ -76,6 +135,7 @@ int main(int argc, char** argv) {
               << " (hpo --help lists the commands)\n";
     return 2;
   }
+  app.failure_message(UsageError);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

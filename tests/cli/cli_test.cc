@@ -1110,6 +1110,25 @@ TEST_F(CliTest, AnUnknownCommandIsNamedWithTheClosestOneAndABareHpoShowsTheComma
   EXPECT_EQ(Hpo({"--version"}).exit_code, 0);
 }
 
+// A usage error names its command, says what a missing argument is, offers the closest option
+// for a mistyped one, and shows the command's usage line. CLI11's own said "names is required"
+// and "Run with --help for more information", naming no command.
+TEST_F(CliTest, AUsageErrorNamesTheCommandWhatIsMissingAndTheClosestOption) {
+  Outcome missing = Hpo({"delete"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("hpo delete: missing names (Tuning job names)"), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("Usage: hpo delete [OPTIONS] names..."), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("`hpo delete --help`"), std::string::npos) << missing.err;
+  Outcome typo = Hpo({"run", "--slot", "2", "--dashbord=0", "spec.yaml"});
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_NE(typo.err.find("hpo run: "), std::string::npos) << typo.err;
+  EXPECT_NE(typo.err.find("did you mean --slots for --slot, --dashboard for --dashbord?"), std::string::npos)
+      << typo.err;
+  Outcome range = Hpo({"run", "--workers", "0", "spec.yaml"});
+  EXPECT_EQ(range.exit_code, 2);
+  EXPECT_NE(range.err.find("hpo run: --workers: Value 0 not in range"), std::string::npos) << range.err;
+}
+
 // An instance type that is not SageMaker's is refused by validate and run, with the closest
 // SageMaker type (it validated, and then the job waited for a worker nobody would start); one of
 // your own passes once named (--instance-type, or an --instance-catalog file).
