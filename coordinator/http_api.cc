@@ -1346,6 +1346,12 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
     });
     res.set_content(text, "text/plain; version=0.0.4");
   }));
+  // Liveness for probes (Kubernetes, load balancers), which cannot sign: unauthenticated, and so
+  // it says nothing but that the core answers (it takes the core's lock, as every request does).
+  s.Get("/healthz", [d](const httplib::Request&, httplib::Response& res) {
+    d->WithCore([](CoordinatorCore&) { return 0; });
+    res.set_content("ok\n", "text/plain");
+  });
   s.Get("/hpo/v1/health", guard([d](const httplib::Request&, httplib::Response& res) {
     Json j = d->WithCore([&](CoordinatorCore& c) {
       return Json{{"status", "ok"}, {"jobs", c.Jobs().size()}, {"workers", c.Workers().size()}};

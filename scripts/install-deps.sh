@@ -10,7 +10,8 @@
 #               test image from a directory tree: no registry is needed), and headless Chromium
 #               for the dashboard test; then the SageMaker Python SDK v2 (`sagemaker==2.257.7`,
 #               from PyPI) in a virtual environment at tests/.venv-sdk (HPO_SDK_VENV overrides) for the
-#               SDK test (tests/integration/sagemaker_sdk_test.py); kept when it already has it
+#               SDK test (tests/integration/sagemaker_sdk_test.py), with kubernetes-validate for the
+#               check of deploy/kubernetes; kept when it already has them
 #   --examples  adds what the example trainers need (Debian's python3 and scikit-learn)
 set -euo pipefail
 
@@ -42,13 +43,17 @@ install_sdk_venv() {
   # Pinned: a new SDK release changes what it sends and reads; moving to one is a deliberate change.
   local version=2.257.7
   local check="import sagemaker, sys; sys.exit(0 if sagemaker.__version__ == '$version' else 1)"
+  # kubernetes-validate (its schemas bundled: no cluster needed) checks deploy/kubernetes.
+  local k8s_validate=1.37.0
+  check="import kubernetes_validate; $check"
   if [[ -x "$sdk_venv/bin/python" ]] && SAGEMAKER_SUPPRESS_V2_WARNING=1 "$sdk_venv/bin/python" -c "$check" >/dev/null 2>&1; then
     echo "install-deps: SageMaker Python SDK $version present in $sdk_venv"
     return 0
   fi
   echo "install-deps: installing the SageMaker Python SDK $version (from PyPI) into $sdk_venv"
   /usr/bin/python3 -m venv "$sdk_venv"
-  "$sdk_venv/bin/python" -m pip install -q --disable-pip-version-check --no-input "sagemaker==$version"
+  "$sdk_venv/bin/python" -m pip install -q --disable-pip-version-check --no-input "sagemaker==$version" \
+    "kubernetes-validate==$k8s_validate"
   SAGEMAKER_SUPPRESS_V2_WARNING=1 "$sdk_venv/bin/python" -c "$check" >/dev/null 2>&1 || {
     echo "install-deps: $sdk_venv does not import sagemaker $version after pip install" >&2; exit 1; }
 }

@@ -64,4 +64,13 @@ for p in $needed; do
   say "FAIL Containerfile: the binary links a library of $p, which the image does not install"; fail=1
 done
 [[ $fail == 0 ]] && say "ok Containerfile runtime packages"
+
+# Kubernetes manifests: schemas, wiring, and their command lines run (tests/deploy/k8s_check.py).
+validator="${HPO_SDK_VENV:-$here/tests/.venv-sdk}/bin/kubernetes-validate"
+[[ -x "$validator" ]] || validator=""
+if python3 -c "import yaml" 2>/dev/null; then
+  python3 "$here/tests/deploy/k8s_check.py" "$hpo" $validator || fail=1
+else
+  say "FAIL Kubernetes manifests: python3 cannot import yaml (scripts/install-deps.sh --test installs python3-yaml)"; fail=1
+fi
 exit $fail

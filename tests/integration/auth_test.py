@@ -304,6 +304,9 @@ class Auth(unittest.TestCase):
             urllib.request.urlopen(self.url + "/hpo/v1/health", timeout=5)
         self.assertEqual(cm.exception.code, 403)
         self.assertEqual(json.loads(cm.exception.read())["__type"], "MissingAuthenticationTokenException")
+        # Probes cannot sign: /healthz answers them, and says nothing but "ok".
+        with urllib.request.urlopen(self.url + "/healthz", timeout=5) as r:
+            self.assertEqual((r.status, r.read()), (200, b"ok\n"))
         self.assertEqual(self.job_names(), before)
 
     def test_05_a_wrong_secret_is_an_invalid_signature_and_changes_nothing(self):
