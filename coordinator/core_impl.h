@@ -167,9 +167,20 @@ struct CoordinatorCore::Impl {
   // tunable hyperparameters (a value the parent had fixed comes from its static ones).
   void BuildPrior(TuningJob& j);
 
-  // The kind of every hyperparameter a job's (single) definition sets: 'i', 'c', 'k'
-  // (integer, continuous, categorical ranges, as its SearchSpace reads them) or 's' (static).
-  static std::map<std::string, char> HyperParameterKinds(const proto::TuningJobSpec& spec);
+  // Whether parent training job `u` measured objective `metric` (`maximize`): a parent with
+  // several training job definitions has one objective per definition, and only the training
+  // jobs of those with this job's metric and type inform it, and compete for its
+  // OverallBestTrainingJob.
+  bool MeasuredObjective(const TuningJob& parent, const Trial& u, const std::string& metric, bool maximize) const;
+
+  // A warm-started job's objective: its (single) definition's metric and type.
+  std::pair<std::string, bool> WarmObjective(const TuningJob& j) const;
+
+  // The kind of every hyperparameter a definition of a job sets (its first when `def` is
+  // null): 'i', 'c', 'k' (integer, continuous, categorical ranges, as its SearchSpace reads
+  // them) or 's' (static).
+  static std::map<std::string, char> HyperParameterKinds(const proto::TuningJobSpec& spec,
+                                                         const proto::TrainingJobDefinition* def = nullptr);
 
   // Warm-start rules that need the store: the parents exist and are terminal, share the
   // objective and the hyperparameters, and their training jobs fit in the job limit.

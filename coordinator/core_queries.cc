@@ -86,11 +86,18 @@ Result<proto::DescribeTuningJobResponse> CoordinatorCore::Describe(const std::st
     // The best across this job and its parents (SageMaker's OverallBestTrainingJob, which it
     // gives for IdenticalDataAndAlgorithm only: TransferLearning parents' objectives were
     // measured on other data or by another algorithm).
+    // Of a parent with several definitions, only the training jobs that measured this job's
+    // objective compete (Impl::MeasuredObjective); ties keep the earlier one.
     const Trial* overall = best;
+    const auto [metric, maximize] = impl_->WarmObjective(*j);
     for (const auto& p : j->spec.warm_start_config->parent_hyper_parameter_tuning_jobs) {
       const TuningJob* parent = FindJob(p.hyper_parameter_tuning_job_name.value_or(""));
-      const Trial* pb = parent ? impl_->Best(*parent) : nullptr;
-      if (pb && (!overall || Impl::Better(*pb->objective, *overall->objective, j->maximize))) overall = pb;
+      if (!parent) continue;
+      for (const auto& tn : parent->trials) {
+        const Trial& u = impl_->trials.at(tn);
+        if (!impl_->ObjectiveSucceeded(u) || !impl_->MeasuredObjective(*parent, u, metric, maximize)) continue;
+        if (!overall || Impl::Better(*u.objective, *overall->objective, maximize)) overall = &u;
+      }
     }
     if (overall) st.overall_best_training_job = Summary(*overall);
   }

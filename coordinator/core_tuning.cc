@@ -66,12 +66,13 @@ void CoordinatorCore::Impl::BuildPrior(TuningJob& j) {
   for (const auto& [name, kind] : HyperParameterKinds(j.spec)) {
     if (kind != 's') names.push_back(name);
   }
+  const auto [metric, maximize] = WarmObjective(j);
   for (const auto& p : w.parent_hyper_parameter_tuning_jobs) {
     const TuningJob* parent = Job(p.hyper_parameter_tuning_job_name.value_or(""));
     if (!parent) continue;
     for (const auto& tn : parent->trials) {
       const Trial& u = trials.at(tn);
-      if (!ObjectiveSucceeded(u)) continue;
+      if (!ObjectiveSucceeded(u) || !MeasuredObjective(*parent, u, metric, maximize)) continue;
       Observation o;
       o.trial = u.name;
       o.definition_name = defs[0]->definition_name.value_or("");
@@ -94,12 +95,25 @@ void CoordinatorCore::Impl::BuildPrior(TuningJob& j) {
   }
 }
 
-std::map<std::string, char> CoordinatorCore::Impl::HyperParameterKinds(const proto::TuningJobSpec& spec) {
+bool CoordinatorCore::Impl::MeasuredObjective(const TuningJob& parent, const Trial& u, const std::string& metric,
+                                              bool maximize) const {
+  return ObjectiveMetricFor(parent, u.definition_name) == metric && MaximizeFor(parent, u.definition_name) == maximize;
+}
+
+std::pair<std::string, bool> CoordinatorCore::Impl::WarmObjective(const TuningJob& j) const {
+  auto defs = j.spec.Definitions();
+  const std::string def = defs.empty() ? "" : defs[0]->definition_name.value_or("");
+  return {ObjectiveMetricFor(j, def), MaximizeFor(j, def)};
+}
+
+std::map<std::string, char> CoordinatorCore::Impl::HyperParameterKinds(const proto::TuningJobSpec& spec,
+                                                                     const proto::TrainingJobDefinition* def) {
   std::map<std::string, char> kinds;
   auto defs = spec.Definitions();
-  if (defs.empty()) return kinds;
-  for (const auto& [k, v] : defs[0]->static_hyper_parameters) kinds[k] = 's';
-  if (Result<SearchSpace> space = SearchSpace::FromSpec(spec, *defs[0]); space.ok()) {
+  if (!def && !defs.empty()) def = defs[0];
+  if (!def) return kinds;
+  for (const auto& [k, v] : def->static_hyper_parameters) kinds[k] = 's';
+  if (Result<SearchSpace> space = SearchSpace::FromSpec(spec, *def); space.ok()) {
     for (const Dimension& d : space->dimensions()) {
       kinds[d.name] = d.kind == DimensionKind::kInteger ? 'i' : d.kind == DimensionKind::kContinuous ? 'c' : 'k';
     }
@@ -108,13 +122,23 @@ std::map<std::string, char> CoordinatorCore::Impl::HyperParameterKinds(const pro
   return kinds;
 }
 
+// A definition's training image (or algorithm resource): what IdenticalDataAndAlgorithm compares.
+static std::string ImageOf(const proto::TrainingJobDefinition* def) {
+  if (!def || !def->algorithm_specification) return "";
+  const auto& a = *def->algorithm_specification;
+  return a.training_image.value_or(a.algorithm_name.value_or(""));
+}
+
 Status CoordinatorCore::Impl::CheckWarmStart(const proto::TuningJobSpec& spec, std::vector<std::string>* notes) {
   const auto& w = *spec.warm_start_config;
   const std::string base = "WarmStartConfig.ParentHyperParameterTuningJobs";
   TuningJob probe;
   probe.spec = spec;
   InitObjective(probe);
+  const auto [mine_metric, mine_maximize] = WarmObjective(probe);
   const std::map<std::string, char> kinds = HyperParameterKinds(spec);
+  const auto mine_defs = spec.Definitions();
+  const std::string mine_image = ImageOf(mine_defs.empty() ? nullptr : mine_defs[0]);
   static const std::map<char, std::string> kind_name = {
       {'i', "an integer range"}, {'c', "a continuous range"}, {'k', "a categorical range"}, {'s', "static"}};
   int64_t parent_trials = 0;
@@ -130,47 +154,68 @@ Status CoordinatorCore::Impl::CheckWarmStart(const proto::TuningJobSpec& spec, s
       return Status::InvalidArgument(at + "is " + parent->status +
                                      "; a parent must be Completed, Stopped or Failed (wait for it, or stop it)");
     }
-    if (parent->objective_metric != probe.objective_metric || parent->maximize != probe.maximize) {
-      return Status::InvalidArgument(at + "its objective is " + (parent->maximize ? "Maximize " : "Minimize ") +
-                                     parent->objective_metric + ", this job's is " +
-                                     (probe.maximize ? "Maximize " : "Minimize ") + probe.objective_metric +
-                                     "; warm start needs the same objective metric and type");
-    }
-    // IdenticalDataAndAlgorithm: "the same input data and training image as the parent tuning
-    // jobs", but "a new version of the training algorithm" whose changes "do not affect the
-    // algorithm itself" (logging, a data format) is allowed (SageMaker's WarmStartConfig), which
-    // no one but its author can tell: a new image is noted, not refused (a re-tagged image was).
-    if (w.warm_start_type.value_or("") == "IdenticalDataAndAlgorithm") {
-      auto image = [](const proto::TuningJobSpec& s) {
-        auto defs = s.Definitions();
-        if (defs.empty() || !defs[0]->algorithm_specification) return std::string();
-        const auto& a = *defs[0]->algorithm_specification;
-        return a.training_image.value_or(a.algorithm_name.value_or(""));
-      };
-      const std::string mine = image(spec), theirs = image(parent->spec);
-      if (mine != theirs && notes) {
-        notes->push_back("parent " + name + " ran the training image \"" + theirs + "\", this job runs \"" + mine +
-                         "\": IdenticalDataAndAlgorithm takes its results as this algorithm's; if the new image "
-                         "changes the algorithm itself, use WarmStartType TransferLearning");
+    // Each of the parent's definitions (one, or several with TrainingJobDefinitions) that
+    // measured this job's objective, on the same hyperparameters, informs it; the first reason
+    // another does not is the refusal when none does.
+    std::string why;
+    std::vector<std::string> fitting;  // their names
+    const auto pdefs = parent->spec.Definitions();
+    for (const proto::TrainingJobDefinition* def : pdefs) {
+      const std::string def_name = def->definition_name.value_or("");
+      const std::string of = pdefs.size() > 1 ? "its definition \"" + def_name + "\"" : "it";
+      const std::string metric = ObjectiveMetricFor(*parent, def_name);
+      const bool maximize = MaximizeFor(*parent, def_name);
+      std::string not_fit;
+      if (metric != mine_metric || maximize != mine_maximize) {
+        not_fit = (pdefs.size() > 1 ? of + "'s objective is " : std::string("its objective is ")) +
+                  (maximize ? "Maximize " : "Minimize ") + metric + ", this job's is " +
+                  (mine_maximize ? "Maximize " : "Minimize ") + mine_metric +
+                  "; warm start needs the same objective metric and type";
+      }
+      const std::map<std::string, char> pk = HyperParameterKinds(parent->spec, def);
+      if (not_fit.empty() && pk.size() != kinds.size()) {
+        not_fit = of + " has " + std::to_string(pk.size()) + " static and tunable hyperparameters, this job " +
+                  std::to_string(kinds.size()) + "; warm start needs the same number of hyperparameters";
+      }
+      for (const auto& [hp, kind] : kinds) {
+        if (!not_fit.empty()) break;
+        auto it = pk.find(hp);
+        if (it == pk.end()) {
+          not_fit = of + " has no hyperparameter \"" + hp +
+                    "\"; warm start needs the same hyperparameters (static ones may become tunable and the other "
+                    "way round)";
+        } else if (kind != 's' && it->second != 's' && kind != it->second) {
+          not_fit = (pdefs.size() > 1 ? of + ": " : std::string()) + "\"" + hp + "\" is " + kind_name.at(it->second) + " there and " + kind_name.at(kind) +
+                    " here; a tunable hyperparameter keeps its type";
+        }
+      }
+      if (!not_fit.empty()) {
+        if (why.empty()) why = not_fit;
+        continue;
+      }
+      fitting.push_back(def_name);
+      // IdenticalDataAndAlgorithm: "the same input data and training image as the parent tuning
+      // jobs", but "a new version of the training algorithm" whose changes "do not affect the
+      // algorithm itself" (logging, a data format) is allowed (SageMaker's WarmStartConfig), which
+      // no one but its author can tell: a new image is noted, not refused (a re-tagged image was).
+      if (w.warm_start_type.value_or("") == "IdenticalDataAndAlgorithm" && notes) {
+        const std::string theirs = ImageOf(def);
+        if (theirs != mine_image) {
+          notes->push_back("parent " + name + (pdefs.size() > 1 ? " (definition " + def_name + ")" : "") +
+                           " ran the training image \"" + theirs + "\", this job runs \"" + mine_image +
+                           "\": IdenticalDataAndAlgorithm takes its results as this algorithm's; if the new image "
+                           "changes the algorithm itself, use WarmStartType TransferLearning");
+        }
       }
     }
-    const std::map<std::string, char> pk = HyperParameterKinds(parent->spec);
-    if (pk.size() != kinds.size()) {
-      return Status::InvalidArgument(at + "it has " + std::to_string(pk.size()) +
-                                     " static and tunable hyperparameters, this job " + std::to_string(kinds.size()) +
-                                     "; warm start needs the same number of hyperparameters");
-    }
-    for (const auto& [hp, kind] : kinds) {
-      auto it = pk.find(hp);
-      if (it == pk.end()) {
-        return Status::InvalidArgument(at + "it has no hyperparameter \"" + hp +
-                                       "\"; warm start needs the same hyperparameters (static ones may become "
-                                       "tunable and the other way round)");
-      }
-      if (kind != 's' && it->second != 's' && kind != it->second) {
-        return Status::InvalidArgument(at + "\"" + hp + "\" is " + kind_name.at(it->second) + " there and " +
-                                       kind_name.at(kind) + " here; a tunable hyperparameter keeps its type");
-      }
+    if (fitting.empty()) return Status::InvalidArgument(at + why);
+    if (fitting.size() < pdefs.size() && notes) {
+      std::string list;
+      for (const auto& f : fitting) list += (list.empty() ? "" : ", ") + f;
+      notes->push_back("parent " + name + " has " + std::to_string(pdefs.size()) +
+                       " training job definitions; only the training jobs of " + list + " (" +
+                       (mine_maximize ? "Maximize " : "Minimize ") + mine_metric +
+                       ", the same hyperparameters) inform this job and compete for its OverallBestTrainingJob");
     }
     parent_trials += static_cast<int64_t>(parent->trials.size());
   }

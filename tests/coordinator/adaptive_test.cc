@@ -645,6 +645,85 @@ TEST_F(AdaptiveCoreTest, WarmStartChecksParentsFeedsTheModelAndReportsTheOverall
       << "SageMaker gives OverallBestTrainingJob for IdenticalDataAndAlgorithm only";
 }
 
+// A parent with two definitions, each with its own objective (defA: loss, defB: lossB): only
+// defA's training jobs measured a child's loss. defB's used to enter the child's model as loss
+// values, and its best (lossB 0.01) was the child's OverallBestTrainingJob.
+TEST_F(AdaptiveCoreTest, AWarmStartFromAMultiDefinitionParentTakesOnlyTheTrainingJobsOfItsObjective) {
+  Register("w1", 1);
+  proto::TuningJobSpec parent = Continuous("mdparent", "Random", 6);
+  auto& cfg = *parent.hyper_parameter_tuning_job_config;
+  proto::TrainingJobDefinition a = *parent.training_job_definition;
+  a.definition_name = "defA";
+  a.hyper_parameter_ranges = cfg.parameter_ranges;
+  a.tuning_objective = cfg.hyper_parameter_tuning_job_objective;
+  proto::TrainingJobDefinition b = a;
+  b.definition_name = "defB";
+  b.tuning_objective->metric_name = "lossB";
+  b.algorithm_specification->metric_definitions = {{"lossB", "lossB=([0-9.]+)"}};
+  parent.training_job_definition.reset();
+  cfg.parameter_ranges.reset();
+  cfg.hyper_parameter_tuning_job_objective.reset();
+  parent.training_job_definitions = {a, b};
+  std::vector<Outgoing> out;
+  ASSERT_TRUE(core_->Submit(parent, proto::Spelling::kCrd, now_, &out).ok());
+  std::optional<proto::wire::AssignTrial> next = Only<proto::wire::AssignTrial>(out).at(0);
+  std::string best_a;
+  double best_a_loss = 1e9;
+  int ran_a = 0;
+  for (double v = 5; next; v -= 0.5) {
+    const proto::wire::AssignTrial at = *next;
+    Started("w1", at);
+    proto::wire::MetricPoints m;
+    m.trial = at.trial;
+    m.attempt = at.attempt;
+    m.seq = 1;
+    const bool is_b = at.definition_name == "defB";
+    m.points.push_back({at.objective_metric, is_b ? 0.01 : v, now_, 0});
+    sent_[at.trial] = 1;
+    core_->OnMessage("w1", m, now_);
+    if (!is_b) {
+      ++ran_a;
+      if (v < best_a_loss) best_a_loss = v, best_a = at.trial;
+    }
+    auto more = Only<proto::wire::AssignTrial>(Exit("w1", at, "Completed"));
+    next = more.empty() ? std::nullopt : std::optional(more[0]);
+  }
+  ASSERT_EQ(*core_->Describe("mdparent")->status.hyper_parameter_tuning_job_status, "Completed");
+  ASSERT_GT(ran_a, 0);
+  ASSERT_LT(ran_a, 6) << "both definitions ran";
+
+  proto::TuningJobSpec child = Continuous("mdchild", "Bayesian", 3);
+  child.warm_start_config.emplace().parent_hyper_parameter_tuning_jobs.push_back({"mdparent"});
+  child.warm_start_config->warm_start_type = "IdenticalDataAndAlgorithm";
+  auto first = Only<proto::wire::AssignTrial>(Submit(child));
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(core_->Suggestions("mdchild")->last.observations, static_cast<size_t>(ran_a))
+      << "only defA's training jobs measured loss";
+  auto events = core_->Events("mdchild", 0, 100);
+  ASSERT_TRUE(events.ok());
+  EXPECT_TRUE(std::any_of(events->begin(), events->end(), [](const EventRow& e) {
+    return e.kind == "WarmStart" && e.message.find("only the training jobs of defA") != std::string::npos;
+  }));
+  Run("w1", first[0], {7.0});
+  auto d = core_->Describe("mdchild");
+  ASSERT_TRUE(d->status.overall_best_training_job);
+  EXPECT_EQ(*d->status.overall_best_training_job->training_job_name, best_a);
+  EXPECT_EQ(*d->status.overall_best_training_job->final_hyper_parameter_tuning_job_objective_metric->metric_name,
+            "loss");
+
+  // A child whose objective none of the parent's definitions measured is refused, naming both.
+  proto::TuningJobSpec other = Continuous("mdother", "Bayesian", 3);
+  other.hyper_parameter_tuning_job_config->hyper_parameter_tuning_job_objective->metric_name = "acc";
+  other.training_job_definition->algorithm_specification->metric_definitions = {{"acc", "acc=([0-9.]+)"}};
+  other.warm_start_config = child.warm_start_config;
+  Result<std::string> refused = core_->Submit(other, proto::Spelling::kCrd, now_, &out);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("its definition \"defA\"'s objective is Minimize loss, this job's is "
+                                            "Minimize acc"),
+            std::string::npos)
+      << refused.status().message();
+}
+
 // ConsumedResources.RuntimeInSeconds is the job's wall time (SageMaker: "the wall clock runtime
 // in seconds used by your hyperparameter tuning job"), not the sum of its training jobs' times.
 TEST_F(AdaptiveCoreTest, ConsumedRuntimeIsTheTuningJobsWallTime) {
