@@ -497,6 +497,7 @@ void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<O
       j.completion_reason = "TargetObjectiveMetricValue reached by " + best->name;
       StopAll(j, "tuning job target reached", now, out);
       SaveJob(j, now);
+      Event(now, "CompletionCriterion", j.name, "", j.completion_reason);
     }
   }
   // SageMaker gives up on a tuning job whose first training jobs all fail ("No training job
@@ -536,6 +537,21 @@ void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<O
         ++completed_without_metric;
         if (example.empty()) example = t.name;
       }
+    }
+    // Ended by its runtime limit: the training jobs it stopped had not emitted the objective yet.
+    int stopped_without_metric = 0;
+    for (const auto& name : j.trials) {
+      const Trial& t = trials.at(name);
+      stopped_without_metric += t.state == TrialState::kStopped && !t.objective;
+    }
+    if (const std::string limit = "ResourceLimits.MaxRuntimeInSeconds"; j.completion_reason.rfind(limit, 0) == 0) {
+      j.failure_reason += " Its " + limit + " (" +
+                          std::to_string(*j.spec.hyper_parameter_tuning_job_config->resource_limits->max_runtime_in_seconds) +
+                          " s) was reached: that stopped " + std::to_string(stopped_without_metric) +
+                          " running training job(s) before " +
+                          (stopped_without_metric == 1 ? "it" : "they") +
+                          " emitted the objective metric; raise ResourceLimits.MaxRuntimeInSeconds if they need "
+                          "longer.";
     }
     if (completed_without_metric > 0) {
       j.failure_reason += " " + std::to_string(completed_without_metric) +

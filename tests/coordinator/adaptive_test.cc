@@ -540,6 +540,28 @@ TEST_F(AdaptiveCoreTest, MaxRuntimeInSecondsEndsTheJobCompleted) {
   EXPECT_EQ(*d->status.training_job_status_counters->stopped, 1);
 }
 
+// Ended by its runtime limit before any training job emitted the objective: Failed, as a job
+// with no successful training job is, and its reason says the limit stopped them (it said only
+// "No training job succeeded after 1 attempts", though none had failed).
+TEST_F(AdaptiveCoreTest, AJobEndedByItsRuntimeLimitBeforeAnyObjectiveSaysSo) {
+  options_.lease_ms = 1'000'000;
+  MakeCore();
+  Register("w1", 1);
+  proto::TuningJobSpec spec = Continuous("rt0", "Random", 50);
+  spec.hyper_parameter_tuning_job_config->resource_limits->max_runtime_in_seconds = 120;
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
+  Started("w1", a);
+  now_ += 120'000;
+  ASSERT_EQ(Only<proto::wire::StopTrial>(core_->OnTick(now_)).size(), 1u);
+  Exit("w1", a, "Stopped");
+  auto d = core_->Describe("rt0");
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Failed");
+  EXPECT_NE(d->status.failure_reason->find("Its ResourceLimits.MaxRuntimeInSeconds (120 s) was reached: that stopped 1 "
+                                           "running training job(s) before it emitted the objective metric"),
+            std::string::npos)
+      << *d->status.failure_reason;
+}
+
 TEST_F(AdaptiveCoreTest, ConvergenceDetectedCompletesAndRecordsTheTime) {
   Register("w1", 1);
   proto::TuningJobSpec spec = Continuous("cv", "Random", 100);

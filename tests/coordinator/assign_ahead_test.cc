@@ -342,6 +342,11 @@ TEST_F(AssignAheadTest, AJobWithACompletionCriterionStartsNothingBeforeTheResult
   EXPECT_TRUE(Only<proto::wire::AssignTrial>(next).empty());
   EXPECT_EQ(core_->FindJob("target")->status, "Completed");
   EXPECT_EQ(core_->TrialsOf("target").size(), 1u);
+  auto events = core_->Events("target", 0, 100);  // its criterion is an event, as the others' are
+  ASSERT_TRUE(events.ok());
+  EXPECT_TRUE(std::any_of(events->begin(), events->end(), [](const EventRow& e) {
+    return e.kind == "CompletionCriterion" && e.message.find("TargetObjectiveMetricValue reached by") == 0;
+  }));
 }
 
 // A job stopped while trials of it are queued ahead, then another job submitted before the
