@@ -176,6 +176,12 @@ class Resolver {
       Choose(c.Child("Strategy"), "Bayesian", "left out; Bayesian search models the results so far");
     }
     grid_ = *cfg.strategy == "Grid";
+    // Hyperband takes its maximum resource from an epochs-type static hyperparameter unless
+    // MaxResource is written: such a hint stays static, or Autotune would make it a range and the
+    // job would be refused for lacking the very hyperparameter its hint gave.
+    hyperband_epochs_ = *cfg.strategy == "Hyperband" &&
+                        !(cfg.strategy_config && cfg.strategy_config->hyperband_strategy_config &&
+                          cfg.strategy_config->hyperband_strategy_config->max_resource);
 
     std::vector<TrainingJobDefinition*> defs;
     if (s.training_job_definition) defs.push_back(&*s.training_job_definition);
@@ -251,8 +257,14 @@ class Resolver {
       const std::string hint = autos[i].value_hint.value_or("");
       const std::string field = path.Child("AutoParameters").Index(i).str() + " (" + Quote(name) + ")";
       Inferred inf;
+      TrainingJobDefinition epochs_probe;
+      epochs_probe.static_hyper_parameters[name] = hint;
       if (name.rfind("sagemaker_", 0) == 0 || name.rfind('_', 0) == 0) {
         inf.kept_static_because = "a reserved name (sagemaker_* and _* are settings, not hyperparameters to tune)";
+      } else if (hyperband_epochs_ && proto::EpochsHyperParameter(epochs_probe)) {
+        inf.kept_static_because =
+            "Hyperband's maximum resource (the epochs a training job may run at most; Hyperband chooses how many "
+            "each one runs)";
       } else if (AsciiLower(hint) == "true" || AsciiLower(hint) == "false") {
         inf.categorical = CategoricalRange{name, {hint, OtherBoolean(hint)}};
       } else {
@@ -418,6 +430,7 @@ class Resolver {
   const proto::ValidationLimits& limits_;
   proto::FieldPath root_;
   bool grid_ = false;
+  bool hyperband_epochs_ = false;  // Hyperband without MaxResource: an epochs hint stays static
   std::vector<std::pair<std::string, std::string>> ineligible_;  // name, why
 };
 

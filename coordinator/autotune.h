@@ -12,6 +12,8 @@
 // hint is a value known to work and the range is built around it:
 //   - names starting with "sagemaker_" or "_" (the frameworks' settings, _tuning_objective_metric)
 //     are never tuned: they stay static hyperparameters with the hint as their value;
+//   - with the Hyperband strategy and no MaxResource, an epochs-type name (epochs, numepochs,
+//     n-epochs, n_epochs, num_epochs) stays static too: Hyperband's maximum resource comes from it;
 //   - "true" / "false" in any case: CategoricalParameterRanges [hint, the other one], same case;
 //   - an integer h >= 1 ("64"): IntegerParameterRanges [max(1, floor(h/4)), 4h], Logarithmic
 //     when the range spans a factor of 10 or more, else Linear;

@@ -548,6 +548,21 @@ void Validator::CheckHyperband(const TuningJobSpec& spec, const FieldPath& p) {
   auto check = [&](const TrainingJobDefinition& d, const FieldPath& dp) {
     FieldPath sp = dp.Child("StaticHyperParameters");
     std::optional<std::string> key = EpochsHyperParameter(d);
+    const TrainingJobDefinition* from = &d;
+    // Autotune keeps an epochs-type AutoParameter of a Hyperband job static, its hint the value
+    // (coordinator/autotune.h): that is the resource then.
+    TrainingJobDefinition hinted;
+    if (!key && spec.autotune && spec.autotune->mode.value_or("") == "Enabled") {
+      for (const auto* r : {c.parameter_ranges ? &*c.parameter_ranges : nullptr,
+                            d.hyper_parameter_ranges ? &*d.hyper_parameter_ranges : nullptr}) {
+        if (!r) continue;
+        for (const auto& a : r->auto_parameters) {
+          if (a.name && a.value_hint) hinted.static_hyper_parameters[*a.name] = *a.value_hint;
+        }
+      }
+      key = EpochsHyperParameter(hinted);
+      from = &hinted;
+    }
     if (!key) {
       Add(sp,
           "the Hyperband strategy needs a maximum resource: add a static hyperparameter epochs, numepochs, "
@@ -555,7 +570,7 @@ void Validator::CheckHyperband(const TuningJobSpec& spec, const FieldPath& p) {
               hp.Child("MaxResource").str());
       return;
     }
-    const std::string& value = d.static_hyper_parameters.at(*key);
+    const std::string& value = from->static_hyper_parameters.at(*key);
     std::optional<int64_t> epochs = ParseInteger(value);
     if (!epochs || *epochs < 1) {
       Add(sp.Key(*key),

@@ -138,6 +138,26 @@ TEST(Autotune, HintsThatCannotBeScaledStayStaticWithTheirValueAndAReason) {
   EXPECT_EQ(statics.at("epochs"), "3");  // the statics written stay
 }
 
+// Hyperband takes its maximum resource from an epochs-type static hyperparameter: an epochs
+// hint became an integer range, and the job was refused for lacking the hyperparameter its hint
+// gave ("the Hyperband strategy needs a maximum resource: add a static hyperparameter epochs").
+TEST(Autotune, WithHyperbandAnEpochsHintStaysStaticAsItsMaximumResource) {
+  proto::TuningJobSpec s = AutoSpec({Hint("num_epochs", "9"), Hint("lr", "0.1")});
+  s.hyper_parameter_tuning_job_config->strategy = "Hyperband";
+  s.training_job_definition->static_hyper_parameters.erase("epochs");
+  AutotuneResult r = Resolve(s);
+  EXPECT_EQ(r.spec.training_job_definition->static_hyper_parameters.at("num_epochs"), "9");
+  const AutotuneChoice* c = Choice(r, "(\"num_epochs\")");
+  ASSERT_NE(c, nullptr);
+  EXPECT_NE(c->reason.find("Hyperband's maximum resource"), std::string::npos) << c->reason;
+  EXPECT_EQ(JobRanges(r).continuous_parameter_ranges.size(), 1u) << "lr is still tuned";
+  // With MaxResource written, the epochs hint is an ordinary one.
+  s.hyper_parameter_tuning_job_config->strategy_config.emplace().hyperband_strategy_config.emplace().max_resource = 27;
+  s.hyper_parameter_tuning_job_config->strategy_config->hyperband_strategy_config->min_resource = 1;
+  AutotuneResult written = Resolve(s);
+  EXPECT_EQ(JobRanges(written).integer_parameter_ranges.size(), 1u);
+}
+
 TEST(Autotune, NothingEligibleIsAnErrorNamingEachHint) {
   proto::TuningJobSpec s = AutoSpec({Hint("optimizer", "adam"), Hint("seed", "0")});
   Result<AutotuneResult> r = ResolveAutotune(s, {});
