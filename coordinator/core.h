@@ -305,6 +305,9 @@ struct TuningJob {
   std::string objective_metric;  // of the first definition (single objective per job here)
   bool maximize = false;
   int64_t convergence_ms = 0;    // when ConvergenceDetected's test first passed (0: not yet)
+  // NumberOfTrainingJobsObjectiveNotImproving when the job decided to end (-1: not yet): the
+  // training jobs that decision stops, and that end after it, are not counted in it.
+  int64_t not_improving_final = -1;
   std::string waiting_reason;    // why its next training job cannot start ("" when it could)
   int64_t waiting_since_ms = 0;
 

@@ -103,7 +103,8 @@ Result<proto::DescribeTuningJobResponse> CoordinatorCore::Describe(const std::st
   }
   if (const Impl::JobIndex* ix = static_cast<const Impl&>(*impl_).Index(*j)) {
     proto::TuningJobCompletionDetails details;
-    details.number_of_training_jobs_objective_not_improving = ix->not_improving.not_improving;
+    details.number_of_training_jobs_objective_not_improving =
+        j->not_improving_final >= 0 ? j->not_improving_final : ix->not_improving.not_improving;
     if (j->convergence_ms) details.convergence_detected_time = proto::Timestamp{j->convergence_ms};
     st.tuning_job_completion_details = details;
   }

@@ -41,7 +41,10 @@ JobRow JobToRow(const TuningJob& j) {
   r.name = j.name;
   r.spec_json = proto::EncodeCreateRequest(j.spec).dump();
   r.spelling = "crd";
-  r.metadata_json = j.convergence_ms ? Json{{"convergence_ms", j.convergence_ms}}.dump() : "{}";
+  Json meta = Json::object();
+  if (j.convergence_ms) meta["convergence_ms"] = j.convergence_ms;
+  if (j.not_improving_final >= 0) meta["not_improving_final"] = j.not_improving_final;
+  r.metadata_json = meta.dump();
   r.status = j.status;
   r.failure_reason = j.failure_reason;
   r.completion_reason = j.completion_reason;
@@ -67,7 +70,10 @@ Status JobFromRow(const JobRow& r, TuningJob* job) {
   job->end_ms = r.end_ms;
   job->last_modified_ms = r.last_modified_ms;
   Json meta = Json::parse(r.metadata_json, nullptr, false);
-  if (meta.is_object()) job->convergence_ms = Get(meta, "convergence_ms", int64_t{0});
+  if (meta.is_object()) {
+    job->convergence_ms = Get(meta, "convergence_ms", int64_t{0});
+    job->not_improving_final = Get(meta, "not_improving_final", int64_t{-1});
+  }
   return Status::Ok();
 }
 

@@ -517,6 +517,12 @@ void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<O
       Event(now, "CompletionCriterion", j.name, "", reason);
     }
   }
+  // The count the decision to end was made on (a criterion's message quotes it): what the
+  // training jobs it stops report afterwards does not add to it. Saved with the job below.
+  if (!j.completion_reason.empty() && j.not_improving_final < 0) {
+    j.not_improving_final = Index(j).not_improving.not_improving;
+    SaveJob(j, now);
+  }
   bool no_more = !j.completion_reason.empty() || static_cast<int64_t>(j.trials.size()) >= MaxJobs(j) ||
                  (j.strategy && !j.Proposing() && j.strategy->Exhausted(History(j)) && !HasPending(j));
   if (!no_more || AnyUnfinished(j)) return;

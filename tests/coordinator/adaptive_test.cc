@@ -465,11 +465,18 @@ TEST_F(AdaptiveCoreTest, BestObjectiveNotImprovingCompletesTheJobAndStopsTheRest
   auto stops = Only<proto::wire::StopTrial>(last);
   ASSERT_EQ(stops.size(), 1u) << "the one trial still running is stopped";
   EXPECT_TRUE(Only<proto::wire::AssignTrial>(last).empty());
+  // The one it stops reports a value that does not improve either: the count the decision was
+  // made on stays (it went on to 4, where the criterion's message said 3).
+  Emit("w1", running.back(), {9.7});
   Exit("w1", running.back(), "Stopped");
   auto d = core_->Describe("ni");
   EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Completed");
   EXPECT_EQ(*d->status.tuning_job_completion_details->number_of_training_jobs_objective_not_improving, 3);
   EXPECT_NE(core_->FindJob("ni")->completion_reason.find("BestObjectiveNotImproving"), std::string::npos);
+  MakeCore();
+  EXPECT_EQ(*core_->Describe("ni")->status.tuning_job_completion_details->number_of_training_jobs_objective_not_improving,
+            3)
+      << "after a restart too";
 }
 
 // The completion criteria count objectives in the order they were heard, and a restart counts
