@@ -254,8 +254,11 @@ struct Trial {
   // Queued ahead and asked to leave its busy worker for a free one (StopTrial with
   // proto::wire::kStopReasonIfNotStarted): its worker's Stopped report puts it back in the queue
   // for the free worker; its start means it stays. Its predecessor's end settles nothing: the
-  // request may reach the worker before the queued attempt starts there.
+  // request may reach the worker before the queued attempt starts there. A fair-share
+  // withdrawal (another tuning job waits for a slot) asks the same way: `withdrawing` says which,
+  // for the history.
   bool moving = false;
+  bool withdrawing = false;
   // Not a training job to the API yet: assigned ahead and never started (queued on its worker, or
   // withdrawn back to the queue before it ran). SageMaker creates a training job when it launches
   // one, so such a trial is left out of the status counters, the lists and DescribeTrainingJob

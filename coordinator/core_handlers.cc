@@ -187,7 +187,8 @@ void CoordinatorCore::Impl::OnTrialStarted(const std::string& wid, const proto::
     }
     Promote(*t);
   }
-  t->moving = false;  // started before it was asked to move: it stays
+  t->moving = false;  // started before it was asked to move (or to make way): it stays
+  t->withdrawing = false;
   t->started = true;
   auto w = workers.find(wid);
   // When it started by this coordinator's clock: now, unless the report came seconds late (it
@@ -374,12 +375,18 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   const size_t host = t->HostIndex(wid);
   if (m.seq > t->SeqOf(host)) return false;
   if (t->moving) {
-    // Given back unstarted, as asked (MoveQueuedToFreeWorkers): queued for the free worker.
+    // Given back unstarted, as asked (MoveQueuedToFreeWorkers, or a fair-share Withdraw): queued
+    // for the free worker, or for a slot after the job that waits.
     t->moving = false;
+    const bool withdrawn = std::exchange(t->withdrawing, false);
     TuningJob* owner = Job(t->tuning_job);
     if (m.status == "Stopped" && !t->started && !t->stop_requested && owner && owner->status == "InProgress") {
-      TakeBack(*t, now, "another worker is free to run it now",
-               "moved from busy worker " + t->worker_id + " to a free one");
+      if (withdrawn) {
+        TakeBack(*t, now, "another tuning job waits for a slot", "withdrawn from its worker for another tuning job");
+      } else {
+        TakeBack(*t, now, "another worker is free to run it now",
+                 "moved from busy worker " + t->worker_id + " to a free one");
+      }
       return true;
     }
   }

@@ -346,6 +346,7 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
   t->assigned_ms = now;
   t->assigned_ahead = after != nullptr;
   t->moving = false;  // a request to move was about an earlier attempt
+  t->withdrawing = false;
   t->curve.clear();
   t->state = TrialState::kInProgress;
   t->worker_id = w.reg.worker_id;
@@ -608,13 +609,18 @@ void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
 }
 
 void CoordinatorCore::Impl::Withdraw(Trial& q, int64_t now, std::vector<Outgoing>* out) {
-  proto::wire::StopTrial m;
-  m.trial = q.name;
-  m.attempt = q.attempt;
-  m.reason = "withdrawn before it started: its slot goes to another tuning job (fair share)";
-  m.grace_period_s = 0;
-  out->push_back({q.worker_id, std::move(m)});
-  TakeBack(q, now, "another tuning job waits for a slot", "withdrawn from its worker for another tuning job");
+  // Asked, not taken, as a move is: the worker may have started it as its predecessor ended (its
+  // start report on the way), or start it before the request arrives. Taken back at once, it was
+  // queued again and ran on another worker as well (320 of 1,500 training jobs ran twice in a
+  // scale pass). Its Stopped report gives the slot back (OnExited); its start keeps it there.
+  if (q.moving) return;  // asked already (to move, or to make way): its answer settles both
+  out->push_back({q.worker_id, MoveRequest(q)});
+  q.moving = true;
+  q.withdrawing = true;
+  Event(now, "Withdrawing", q.tuning_job, q.name,
+        "attempt " + std::to_string(q.attempt) + " asked back from worker " + q.worker_id +
+            " if it has not started: another tuning job waits for a slot (fair share)");
+  SaveTrial(q);
 }
 
 void CoordinatorCore::Impl::TakeBack(Trial& q, int64_t now, const std::string& why, const std::string& waiting) {

@@ -103,6 +103,7 @@ TrialRow TrialToRow(const Trial& t) {
   d["started"] = t.started;
   d["infra_failures"] = t.infra_failures;
   if (t.moving) d["moving"] = true;
+  if (t.withdrawing) d["withdrawing"] = true;
   if (t.setup_requeues > 0) {
     d["setup_requeues"] = t.setup_requeues;
     d["setup_refused_by"] = t.setup_refused_by;
@@ -173,6 +174,7 @@ Trial TrialFromRow(const TrialRow& r) {
   t.infra_failures = Get(d, "infra_failures", 0);
   t.setup_requeues = Get(d, "setup_requeues", 0);
   t.moving = Get(d, "moving", false);
+  t.withdrawing = Get(d, "withdrawing", false);
   t.setup_refused_by = Get(d, "setup_refused_by", std::set<std::string>{});
   t.stop_requested = Get(d, "stop_requested", false);
   t.stop_reason = Get(d, "stop_reason", none);

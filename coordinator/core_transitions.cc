@@ -149,6 +149,7 @@ void CoordinatorCore::Impl::Promote(Trial& q) {
 void CoordinatorCore::Impl::ToQueue(Trial& t) {
   t.state = TrialState::kPending;
   t.moving = false;  // back in the queue: a late answer to a request to move is a late report
+  t.withdrawing = false;
   t.worker_id.clear();
   t.started = false;
   t.last_seq = 0;

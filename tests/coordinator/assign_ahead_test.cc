@@ -145,14 +145,21 @@ TEST_F(AssignAheadTest, AnotherJobWaitingForASlotTakesTheQueuedTrialsBackForFair
   auto b = Submit(Spec("b", "Random", 6, 2));
   EXPECT_TRUE(Plain(b).empty()) << "no free slot";
   auto stops = Only<proto::wire::StopTrial>(b);
-  ASSERT_EQ(stops.size(), 2u) << "both queued trials of job a are withdrawn";
+  ASSERT_EQ(stops.size(), 2u) << "both queued trials of job a are asked back";
   for (const auto& s : stops) {
     EXPECT_EQ(s.grace_period_s, 0u);
+    EXPECT_EQ(s.reason, proto::wire::kStopReasonIfNotStarted) << "asked, not taken: it may have started";
+    EXPECT_TRUE(core_->FindTrial(s.trial)->Queued()) << "its worker's answer settles it";
+  }
+  EXPECT_TRUE(Ahead(b).empty());
+  EXPECT_TRUE(Only<proto::wire::StopTrial>(core_->OnTick(now_ += 10)).empty()) << "asked once";
+  // The worker gives both back unstarted: they wait for a slot again.
+  for (const auto& a : queued) GiveBack("w", a);
+  for (const auto& s : stops) {
     const Trial* t = core_->FindTrial(s.trial);
     EXPECT_EQ(t->state, TrialState::kPending);
     EXPECT_FALSE(t->Queued());
   }
-  EXPECT_TRUE(Ahead(b).empty());
   // A slot frees: job b (no trial running) gets it.
   auto next = Finish("w", first[0], 0.1);
   auto placed = Plain(next);
@@ -166,6 +173,34 @@ TEST_F(AssignAheadTest, AnotherJobWaitingForASlotTakesTheQueuedTrialsBackForFair
   x.secondary_status = "Stopped";
   core_->OnMessage("w", x, now_);
   EXPECT_EQ(core_->FindTrial(stops[0].trial)->state, TrialState::kPending);
+}
+
+// A scale pass: a training job queued ahead was taken back for another job's fair share while
+// its worker had already started it (its start report on the way), then queued again and run on
+// another worker too: both ran to the end and uploaded to the same output path. Asked, not
+// taken, it stays where it started.
+TEST_F(AssignAheadTest, AQueuedTrialThatStartedBeforeItsFairShareWithdrawalArrivedRunsOnce) {
+  Register("w", 1);
+  Register("w2", 1);
+  auto out = Submit(Spec("a", "Random", 6, 2));
+  auto first = Plain(out);
+  auto queued = Ahead(out);
+  ASSERT_EQ(first.size(), 2u);
+  ASSERT_FALSE(queued.empty());
+  now_ += 10;
+  auto b = Submit(Spec("b", "Random", 6, 2));
+  auto asks = Only<proto::wire::StopTrial>(b);
+  ASSERT_EQ(asks.size(), queued.size());
+  const proto::wire::AssignTrial q = queued[0];
+  const std::string on = core_->FindTrial(q.trial)->worker_id;
+  const proto::wire::AssignTrial& p = q.after_trial == first[0].trial ? first[0] : first[1];
+  // Its predecessor had ended and the worker had started it: the start report comes first.
+  Started(on, q);
+  auto after_end = Finish(on, p, 0.4);
+  EXPECT_EQ(core_->FindTrial(q.trial)->worker_id, on);
+  EXPECT_EQ(core_->FindTrial(q.trial)->state, TrialState::kInProgress);
+  for (const auto& a : Plain(after_end)) EXPECT_NE(a.trial, q.trial) << "placed a second time";
+  EXPECT_EQ(core_->FindTrial(q.trial)->attempt, q.attempt) << "no second attempt";
 }
 
 // A usability pass: the first worker to register took both training jobs of a 2-job, 2-parallel
