@@ -355,6 +355,30 @@ struct WorkerInfo {
   // is the offset plus the least delay: a start heard seconds late (a coordinator stall) is
   // placed at its own time by it, not at the time it was heard.
   std::deque<int64_t> clock_samples;
+  // The same offset learnt from heartbeats (Heartbeat.sent_ms), for judging what a heartbeat
+  // says the worker held: the smallest sample, allowed to rise by 1 ms per second since it was
+  // taken (clock drift; a worker clock stepped back), so that a long run of heartbeats heard
+  // late (behind a metric flood, or a stall) does not move it. nullopt: no sample yet.
+  std::optional<int64_t> heartbeat_offset;
+  int64_t heartbeat_offset_ms = 0;  // when it was last lowered
+  // When heartbeat `h` was sent, by this coordinator's clock: `now` when the worker did not say
+  // or no offset is known; never later than now.
+  int64_t HeartbeatSentAt(int64_t sent_ms, int64_t now) {
+    if (sent_ms <= 0) return now;
+    const int64_t sample = now - sent_ms;
+    if (heartbeat_offset) {
+      const int64_t risen = *heartbeat_offset + (now - heartbeat_offset_ms) / 1000;
+      if (sample <= risen) {
+        heartbeat_offset = sample;
+        heartbeat_offset_ms = now;
+      }
+    } else {
+      heartbeat_offset = sample;
+      heartbeat_offset_ms = now;
+    }
+    const int64_t offset = std::min(*heartbeat_offset + (now - heartbeat_offset_ms) / 1000, sample);
+    return std::min(now, sent_ms + offset);
+  }
   std::optional<int64_t> ClockOffset() const {
     if (clock_samples.empty()) return std::nullopt;
     return *std::min_element(clock_samples.begin(), clock_samples.end());

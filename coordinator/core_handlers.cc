@@ -587,6 +587,10 @@ void CoordinatorCore::Impl::Withdraw(Trial& t, int64_t now) {
 
 void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbeat& h, int64_t now, std::vector<Outgoing>* out) {
   const std::string& wid = w.reg.worker_id;
+  // What it held when it sent this: an attempt assigned after that (or within a lease of it,
+  // still on its way) is not missing from it. Judged by `now`, a heartbeat read seconds late
+  // behind a worker's metric flood re-queued attempts its worker had started, and they ran twice.
+  const int64_t sent_at = w.HeartbeatSentAt(h.sent_ms, now);
   std::set<std::pair<std::string, uint32_t>> held;
   for (const auto& r : h.running) {
     held.insert({r.trial, r.attempt});
@@ -622,7 +626,7 @@ void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbea
     auto it = trials.find(key.first);
     if (it == trials.end() || it->second.attempt != key.second || !it->second.Active()) continue;
     if (it->second.HostEnded(wid)) continue;  // this host's part ended; the gang's other hosts run on
-    if (now - it->second.assigned_ms < opt.lease_ms) continue;  // may still be on its way
+    if (sent_at - it->second.assigned_ms < opt.lease_ms) continue;  // may still be on its way
     AttemptLost(it->second, "worker " + wid + " does not hold attempt " + std::to_string(key.second) +
                                 " (its assignment was lost in transit)", now, wid);
   }

@@ -419,6 +419,7 @@ Status Heartbeat::Validate() const {
   HPO_RETURN_IF_ERROR(WorkerId(Field(root, "worker_id"), worker_id));
   HPO_RETURN_IF_ERROR(AtLeast(Field(root, "seq"), seq, 1u));
   HPO_RETURN_IF_ERROR(AtMost(Field(root, "free_slots"), free_slots, 1024u));
+  HPO_RETURN_IF_ERROR(AtLeast(Field(root, "sent_ms"), sent_ms, int64_t{0}));
   return AttemptRefs(Field(root, "running"), running);
 }
 

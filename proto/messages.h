@@ -66,10 +66,10 @@
 namespace hpo::proto::wire {
 
 // Bumped on any change an older peer cannot ignore (a new required field, a changed meaning).
-constexpr uint32_t kProtocolVersion = 5;  // 2: Register.session; 3: AssignTrial.after_*;
+constexpr uint32_t kProtocolVersion = 6;  // 2: Register.session; 3: AssignTrial.after_*;
                                           // 4: HeldTrials, ReleaseTrials; 5: StopTrial with
                                           // kStopReasonIfNotStarted (an older worker stopped
-                                          // an attempt that had started)
+                                          // an attempt that had started); 6: Heartbeat.sent_ms
 
 // Values are part of the wire format: never renumber, never reuse.
 enum class MsgType : uint16_t {
@@ -258,9 +258,13 @@ struct Heartbeat {
   uint64_t seq = 0;                 // >= 1, +1 per heartbeat of this worker process
   uint32_t free_slots = 0;          // slots not running a trial; <= Register.slots
   std::vector<AttemptRef> running;  // every attempt running now; <= 4096, unique
+  // The worker's clock (ms since the epoch) when it built this heartbeat; 0 = unknown. A
+  // heartbeat read long after it was sent (behind a backlog of metric batches, or a coordinator
+  // stall) says what the worker held then, not now: the coordinator judges `running` by it.
+  int64_t sent_ms = 0;
   bool operator==(const Heartbeat&) const = default;
   Status Validate() const;
-  HPO_WIRE_FIELDS(worker_id, seq, free_slots, running)
+  HPO_WIRE_FIELDS(worker_id, seq, free_slots, running, sent_ms)
 };
 
 // coordinator -> worker: run one attempt of one trial on one host (a multi-host trial sends one

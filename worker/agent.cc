@@ -556,6 +556,7 @@ void WorkerAgent::Impl::SendHeartbeat() {
   h.free_slots = static_cast<uint32_t>(opt.slots > busy ? opt.slots - busy : 0);
   // As in Register (the coordinator re-queues an attempt its worker does not hold).
   for (const auto& k : HeldAttempts()) h.running.push_back({k.first, k.second});
+  h.sent_ms = Now();  // the clock TrialStarted.started_at_ms is on
   Send(h);
   last_heartbeat_ms = Now();
 }

@@ -892,6 +892,40 @@ TEST_F(CoreTest, HeartbeatsRequeueLostAssignmentsAndStopStaleAttempts) {
   EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kInProgress);
 }
 
+// A scale pass: a worker flooding metric batches had its heartbeats read seconds after it sent
+// them (behind the batches), so a heartbeat sent before an assignment reached it, read over a
+// lease after that assignment, counted it as lost in transit: re-queued, it ran twice. A
+// heartbeat is judged at its own time (Heartbeat.sent_ms on the worker's learnt clock).
+TEST_F(CoreTest, AHeartbeatHeardLateDoesNotCountAnAssignmentSentAfterItAsLost) {
+  Register("w1", 1);
+  const int64_t worker_clock = 1'000'000;  // the worker's clock runs 1,000 s behind ours
+  auto beat = [&](int64_t sent_on_worker, std::vector<proto::wire::AttemptRef> running) {
+    proto::wire::Heartbeat h;
+    h.worker_id = "w1";
+    h.seq = 1;
+    h.running = std::move(running);
+    h.sent_ms = sent_on_worker;
+    return core_->OnMessage("w1", h, now_);
+  };
+  beat(now_ - worker_clock, {});  // heard at once: the offset
+  now_ += 100;
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("late", "Random", 1, 1))).at(0);
+  const int64_t assigned = now_;
+  // Heartbeats sent just after the assignment, before it arrived, heard one every 400 ms over
+  // five leases (each 4 s or more after it was sent): the worker is in touch all along.
+  for (int i = 1; i <= 12; ++i) {
+    now_ = assigned + i * 400;
+    auto requeued = Only<proto::wire::AssignTrial>(beat(assigned - worker_clock + i * 10, {}));
+    EXPECT_TRUE(requeued.empty()) << "a heartbeat sent " << i * 10 << " ms after the assignment, heard late";
+  }
+  EXPECT_EQ(core_->FindTrial(a.trial)->attempt, 1u);
+  // One sent a lease after the assignment that still does not hold it: lost in transit after all.
+  now_ += 10;
+  auto again = Only<proto::wire::AssignTrial>(beat(assigned + 1500 - worker_clock, {}));
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].attempt, 2u);
+}
+
 // Every channel setting the worker acts on travels in the AssignTrial itself (the worker falls
 // back to spec_json only for what the message lacks).
 TEST_F(CoreTest, AssignmentsCarryEachChannelsDataTypeDistributionCompressionAndWrapper) {

@@ -55,6 +55,7 @@ Heartbeat SampleHeartbeat() {
   m.seq = 42;
   m.free_slots = 7;
   m.running = {{kTrial, 2}};
+  m.sent_ms = 1764633600000;
   return m;
 }
 
@@ -998,32 +999,32 @@ TEST(WireValidate, DefaultConstructedMessagesAreNotValid) {
 
 TEST(WireVersion, CheckProtocolVersionAcceptsOnlyThisBuildsVersionAndSaysWhatToDo) {
   EXPECT_TRUE(CheckProtocolVersion(kProtocolVersion).ok());
-  const Status s = CheckProtocolVersion(6);
+  const Status s = CheckProtocolVersion(7);
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(
       s.message(),
-      "protocol version mismatch: this build speaks 5, peer speaks 6; upgrade the older side");
+      "protocol version mismatch: this build speaks 6, peer speaks 7; upgrade the older side");
 }
 
 TEST(WireVersion, ARegisterOfAnotherVersionIsRefusedBeforeItsFieldsAreRead) {
-  // A version-6 Register whose fields this build would not understand.
+  // A version-7 Register whose fields this build would not understand.
   const std::string body = Packed([](auto& p) {
     p.pack_map(2);
     p.pack(std::string("protocol_version"));
-    p.pack(6);
+    p.pack(7);
     p.pack(std::string("node"));
     p.pack_map(0);
   });
   EXPECT_TRUE(Rejected(Frames(MsgType::kRegister, body),
-                       "Register: protocol version mismatch: this build speaks 5, peer speaks 6; "
+                       "Register: protocol version mismatch: this build speaks 6, peer speaks 7; "
                        "upgrade the older side",
                        error_code::kProtocolVersionMismatch));
   Error reply;
   (void)DecodeFrames(Frames(MsgType::kRegister, body), &reply);
   EXPECT_EQ(reply.in_reply_to, static_cast<uint16_t>(MsgType::kRegister));
 
-  EXPECT_TRUE(Rejected(BodyEditor(SampleRegisterAck()).Set("protocol_version", 7).Frames(),
-                       "RegisterAck: protocol version mismatch: this build speaks 5, peer speaks 7",
+  EXPECT_TRUE(Rejected(BodyEditor(SampleRegisterAck()).Set("protocol_version", 8).Frames(),
+                       "RegisterAck: protocol version mismatch: this build speaks 6, peer speaks 8",
                        error_code::kProtocolVersionMismatch));
   Register r = SampleRegister();
   r.protocol_version = 0;
