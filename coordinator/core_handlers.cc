@@ -25,6 +25,15 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
     out->push_back({wid, std::move(ack)});
     return;
   }
+  if (r.worker_id != wid) {
+    // A worker's connection carries its id (its ZeroMQ routing id): registered under another, it
+    // was a phantom worker that held slots no one would use.
+    ack.accepted = false;
+    ack.reason = "Register.worker_id " + r.worker_id + " is not this connection's id; a worker sets its ZeroMQ "
+                 "routing id to its worker id";
+    out->push_back({wid, std::move(ack)});
+    return;
+  }
   ack.accepted = true;
   // A worker re-sends Register until it is acknowledged, so copies queued while the
   // coordinator was away arrive together: the same registration again is not news.

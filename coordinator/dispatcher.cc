@@ -277,6 +277,19 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
       if (!got) break;
       ++messages_in_;
       std::string wid = parts.empty() ? "" : parts[0].to_string();
+      // A routing id ZeroMQ made up (every worker sets its own, its worker id): dropped, and not
+      // answered (nothing reaches such a connection). See anonymous_in().
+      if (wid.empty() || wid[0] == '\0') {
+        const uint64_t n = ++anonymous_in_;
+        if (const int64_t t = options_.now_ms(); t - anonymous_logged_ms_ >= 60000) {
+          anonymous_logged_ms_ = t;
+          Log("dispatcher: dropped a message from a connection without a worker id (" + PrintableId(wid) + ", " +
+              std::to_string(n) +
+              " so far): a worker's old connection after it reconnected (it sends again on the new one), or a "
+              "peer that is not an hpo worker");
+        }
+        continue;
+      }
       // A connection admitted before its key left the allow-list: its messages are dropped from
       // the reload on, so the worker is locked out now, not at its next handshake (the core loses
       // it when its lease runs out, and its training jobs run again elsewhere).

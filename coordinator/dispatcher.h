@@ -98,6 +98,11 @@ class Dispatcher {
   uint64_t malformed_in() const { return malformed_in_; }
   // Messages dropped because their connection's key has left the allow-list since it connected.
   uint64_t revoked_in() const { return revoked_in_; }
+  // Messages dropped because they came under a routing id ZeroMQ made up (a NUL byte first): a
+  // worker's old connection, renamed when the worker reconnected under its id (handover), or a
+  // peer that set no id. The worker sends what matters again on its new connection; taken under
+  // the made-up id, a queued Register registered a phantom worker.
+  uint64_t anonymous_in() const { return anonymous_in_; }
   uint64_t workers_refused() const;  // handshakes refused by the allow-list (0 without CurveZMQ)
   uint64_t proposals_run() const { return proposals_run_; }  // by the proposer threads
 
@@ -131,6 +136,8 @@ class Dispatcher {
   std::map<std::string, std::string> worker_keys_;
   bool KeyOwnsId(const std::string& wid, const std::string& key);
   std::atomic<uint64_t> impostors_in_{0};
+  std::atomic<uint64_t> anonymous_in_{0};
+  int64_t anonymous_logged_ms_ = -60000;  // loop thread only
   std::mutex proposal_mu_;  // guards the three below
   std::condition_variable proposal_cv_;
   std::deque<ProposalRequest> proposal_todo_;

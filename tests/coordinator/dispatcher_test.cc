@@ -3,12 +3,14 @@
 // a Bayesian proposal runs on a proposer thread while the loop and the core keep serving, and a
 // small job's proposal does not wait behind a large job's.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,8 +32,10 @@ using namespace std::chrono_literals;
 
 class FakeWorker {
  public:
-  FakeWorker(zmq::context_t& ctx, const std::string& endpoint, const std::string& id) : sock_(ctx, zmq::socket_type::dealer), id_(id) {
-    sock_.set(zmq::sockopt::routing_id, id);
+  // `routing_id` false: the socket sets none, and ZeroMQ makes one up (a NUL byte first).
+  FakeWorker(zmq::context_t& ctx, const std::string& endpoint, const std::string& id, bool routing_id = true)
+      : sock_(ctx, zmq::socket_type::dealer), id_(id) {
+    if (routing_id) sock_.set(zmq::sockopt::routing_id, id);
     sock_.set(zmq::sockopt::linger, 0);
     sock_.connect(endpoint);
   }
@@ -188,6 +192,64 @@ TEST(Dispatcher, TimeSpentInsideTheCoreDoesNotCountAgainstAWorkersLease) {
   std::this_thread::sleep_for(800ms);
   EXPECT_FALSE(Registered(d, "w1"));
 
+  stop = true;
+  loop.join();
+}
+
+// A scale pass: a worker that reconnected under its id (ZeroMQ handover) had the Register still
+// queued on its old connection read under the made-up id ZeroMQ gave that connection, and a
+// phantom worker with 3 slots registered under it, answered with Errors that could not be sent.
+// Such messages are dropped; and a Register whose worker id is not its connection's is refused.
+TEST(Dispatcher, AMessageUnderAMadeUpRoutingIdIsDroppedAndRegistersNoPhantom) {
+  auto store = SqliteJobStore::Open(":memory:");
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  CoordinatorCore core(store->get(), CoreOptions{});
+  std::vector<std::string> logged;
+  std::mutex log_mu;
+  DispatcherOptions dopt = LoopbackOptions();
+  dopt.log = [&](const std::string& l) {
+    std::lock_guard<std::mutex> lock(log_mu);
+    logged.push_back(l);
+  };
+  Dispatcher d(&core, dopt);
+  ASSERT_TRUE(d.Bind().ok());
+  std::atomic<bool> stop{false};
+  std::thread loop([&] { d.Run(stop); });
+  zmq::context_t ctx;
+  FakeWorker anonymous(ctx, d.endpoint(), "ghost", /*routing_id=*/false);
+  anonymous.Register();
+  FakeWorker other(ctx, d.endpoint(), "real");
+  other.Register();
+  ASSERT_TRUE(WaitRegistered(d, "real")) << "a worker with its id registers";
+  for (int i = 0; i < 100 && d.anonymous_in() == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(d.anonymous_in(), 1u);
+  const size_t workers = d.WithCore([](CoordinatorCore& c) { return c.Workers().size(); });
+  EXPECT_EQ(workers, 1u) << "no phantom worker";
+  anonymous.Drain();
+  EXPECT_EQ(anonymous.Count<proto::wire::Error>() + anonymous.Count<proto::wire::RegisterAck>(), 0u) << "not answered";
+  {
+    std::lock_guard<std::mutex> lock(log_mu);
+    EXPECT_TRUE(std::any_of(logged.begin(), logged.end(), [](const std::string& l) {
+      return l.find("dropped a message from a connection without a worker id") != std::string::npos;
+    }));
+  }
+  // A Register claiming another id than its connection's: refused, nothing registered.
+  std::vector<Outgoing> out;
+  proto::wire::Register r;
+  r.protocol_version = proto::wire::kProtocolVersion;
+  r.worker_id = "someone-else";
+  r.host = "h";
+  r.cpus = 1;
+  r.memory_mb = 1024;
+  r.slots = 1;
+  r.session = 9;
+  out = d.WithCore([&](CoordinatorCore& c) { return c.OnMessage("conn-id", r, d.Now()); });
+  ASSERT_EQ(out.size(), 1u);
+  const auto* ack = std::get_if<proto::wire::RegisterAck>(&out[0].message);
+  ASSERT_NE(ack, nullptr);
+  EXPECT_FALSE(ack->accepted);
+  EXPECT_NE(ack->reason.find("is not this connection's id"), std::string::npos) << ack->reason;
+  EXPECT_EQ(d.WithCore([](CoordinatorCore& c) { return c.Workers().size(); }), 1u);
   stop = true;
   loop.join();
 }
