@@ -514,6 +514,21 @@ class CoordinatorCore {
   static constexpr uint64_t kLogHeadLines = proto::wire::kLogHeadLines;
   static constexpr uint64_t kLogTailLines = proto::wire::kLogTailLines;
   static constexpr size_t kLogLineBytes = 4096;
+  // Points of one metric stored per attempt: every one of its first kMetricHeadPoints emissions,
+  // then every 2nd of the next kMetricHeadPoints, every 4th of the 2 * kMetricHeadPoints after
+  // that, and so on (KeepsMetricPoint): about kMetricHeadPoints / 2 more per doubling, 6,600
+  // for 50,000 emissions, 11,000 for a million. A program that prints its loss every step
+  // stored every point (1.5 million rows for 30 training jobs in a scale pass, stalling the
+  // coordinator for seconds). The objective, FinalMetricDataList and early stopping see every
+  // point as it comes; a chart of a long curve shows it thinned; a coordinator restarted while
+  // such an attempt runs rebuilds its early-stopping curve from the stored points.
+  static constexpr uint32_t kMetricHeadPoints = 2000;
+  static bool KeepsMetricPoint(uint32_t step) {
+    if (step < kMetricHeadPoints) return true;
+    uint64_t stride = 2;
+    for (uint64_t bound = 2ull * kMetricHeadPoints; step >= bound; bound *= 2) stride *= 2;
+    return step % stride == 0;
+  }
   std::string JobArn(const std::string& job) const;
   std::string TrainingJobArn(const std::string& trial) const;
   const CoreOptions& options() const { return options_; }

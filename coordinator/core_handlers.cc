@@ -275,7 +275,9 @@ bool CoordinatorCore::Impl::OnMetrics(const std::string& wid, const proto::wire:
       }
       for (auto it = rows.begin(); it != rows.end();) it = it->name == p.name ? rows.erase(it) : it + 1;
     }
-    rows.push_back({t->name, m.attempt, m.seq, p.name, p.value, p.timestamp_ms, p.step});
+    if (CoordinatorCore::KeepsMetricPoint(p.step)) {
+      rows.push_back({t->name, m.attempt, m.seq, p.name, p.value, p.timestamp_ms, p.step});
+    }
     t->final_metrics[p.name] = p.value;
     t->final_metric_ms[p.name] = p.timestamp_ms;
     if (p.name == objective) {

@@ -869,6 +869,33 @@ TEST_F(CoreTest, MetricBatchesApplyInOrderAndTheExitWaitsForTheMissingOnes) {
 }
 
 
+// A program that prints its loss every step: the first kMetricHeadPoints points of a metric are
+// stored, then fewer and fewer (a scale pass stored 1.5 million rows for 30 training jobs that
+// printed 50,000 each, and the coordinator stalled). The objective still follows every point.
+TEST_F(CoreTest, AMetricFloodIsStoredThinnedAndTheObjectiveFollowsEveryPoint) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("flood", "Random", 1, 1))).at(0);
+  Started("w1", a);
+  constexpr uint32_t kPoints = 10'000;
+  for (uint32_t batch = 0; batch < kPoints / 500; ++batch) {
+    proto::wire::MetricPoints m;
+    m.trial = a.trial;
+    m.attempt = a.attempt;
+    m.seq = batch + 1;
+    for (uint32_t i = batch * 500; i < (batch + 1) * 500; ++i) m.points.push_back({"loss", 1.0 / (1 + i), now_, i});
+    ASSERT_EQ(Only<proto::wire::Ack>(core_->OnMessage("w1", m, now_)).size(), 1u);
+  }
+  EXPECT_EQ(core_->FindTrial(a.trial)->objective, 1.0 / kPoints) << "the last point, stored or not";
+  auto rows = store_->LoadMetrics(a.trial);
+  ASSERT_TRUE(rows.ok());
+  // 2,000 + every 2nd of [2000, 4000) + every 4th of [4000, 8000) + every 8th of [8000, 10000).
+  EXPECT_EQ(rows->size(), 2000u + 1000u + 1000u + 250u);
+  EXPECT_TRUE(CoordinatorCore::KeepsMetricPoint(1999));
+  EXPECT_FALSE(CoordinatorCore::KeepsMetricPoint(2001));
+  EXPECT_TRUE(CoordinatorCore::KeepsMetricPoint(4004));
+  EXPECT_FALSE(CoordinatorCore::KeepsMetricPoint(4002));
+}
+
 // Heartbeats reconcile what a worker holds: an assignment lost in transit is re-queued after a
 // lease (no retry spent, it never started), and an attempt the coordinator moved elsewhere is
 // stopped where it still runs.
