@@ -194,13 +194,20 @@ size_t BayesianStrategy::Distinct(const std::vector<Eigen::VectorXd>& points, si
   return more.size();
 }
 
-std::vector<Proposal> BayesianStrategy::Start(size_t n, const std::vector<Observation>& history) {
-  if (options_.start_design == BayesianOptions::StartDesign::kRandom) return random_.Propose(n, history);
+std::vector<Proposal> BayesianStrategy::Start(size_t n, const std::vector<Observation>& history,
+                                              const std::vector<size_t>& only) {
+  if (options_.start_design == BayesianOptions::StartDesign::kRandom && only.empty()) {
+    return random_.Propose(n, history);
+  }
   // A window of 4n points: in a finite space some may stand for configurations already tried.
   const Eigen::MatrixXd window = start_points_.Points(history.size(), 4 * n);
   std::vector<Eigen::VectorXd> points;
   for (Eigen::Index j = 0; j < window.cols(); ++j) {
     points.push_back(window.col(j));
+    if (!only.empty() && def_width_ > 0) {  // its definition coordinates say one of `only`
+      for (size_t k = 0; k < def_width_; ++k) points.back()[static_cast<Eigen::Index>(k)] = 0.0;
+      points.back()[static_cast<Eigen::Index>(only[static_cast<size_t>(j) % only.size()])] = 1.0;
+    }
     Project(points.back().data(), nullptr);
   }
   std::vector<Proposal> out;
@@ -239,6 +246,25 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
   stats_.observations = xs.size();
   stats_.pending = pending.size();
   if (dims_ == 0) return finish(Fallback(n, history, "the search space has no tunable coordinate", false));
+  if (spaces_.size() > 1) {  // each definition's own start (see the header)
+    std::vector<size_t> seen(spaces_.size(), 0);
+    for (const Observation& o : history) {
+      const bool counts = o.status == Observation::kRunning ||
+                          ((o.status == Observation::kSucceeded || o.status == Observation::kStopped) &&
+                           o.objective && std::isfinite(*o.objective));
+      if (std::optional<size_t> def = FindDefinition(spaces_, o.definition_name); def && counts && !o.prior) ++seen[*def];
+    }
+    std::vector<size_t> short_of_start;
+    for (size_t k = 0; k < spaces_.size(); ++k) {
+      const size_t d = spaces_[k].space.UnitDims();
+      if (d > 0 && seen[k] < std::max<size_t>(3, std::min<size_t>(d + 1, 20))) short_of_start.push_back(k);
+    }
+    if (!short_of_start.empty()) {
+      stats_.fallback = "the space-filling start of " + std::to_string(short_of_start.size()) + " of " +
+                        std::to_string(spaces_.size()) + " definitions";
+      return finish(Start(n, history, short_of_start));
+    }
+  }
   const size_t min_obs =
       options_.min_observations > 0 ? options_.min_observations : std::max<size_t>(3, std::min<size_t>(dims_ + 1, 20));
   if (xs.size() < min_obs) {

@@ -25,6 +25,11 @@
 // (finite spaces) is skipped. Measured on Hartmann6 (bench/RESULTS.md, 200 seeds): the runs that
 // reach the global basin rose from 120 to 131 at batch 1 and from 115 to 125 at batch 8 against
 // random starting points. options.start_design = kRandom restores the random start.
+// With several training job definitions, each needs a start of its own too: while one has fewer
+// observations (and running trials) than max(3, min(D_k + 1, 20)) for its own D_k coordinates,
+// the start points go to those that do. The shared start alone gave one definition of a
+// two-definition job two points, 0.0004 and 0.64 on a range whose optimum was 0.3, and its model
+// sent eight of the next ten trials to the range's edge.
 //
 // Parallel trials: when P = running trials + proposals asked for is 4 or more, one proposal in
 // every P (history position h + b with (h + b) mod P == 1) is the posterior mean's minimiser
@@ -144,7 +149,8 @@ class BayesianStrategy : public Strategy {
                                  bool failure);
   // The start design's n proposals (the header's "The start"); random ones where Sobol points
   // run into configurations the history has.
-  std::vector<Proposal> Start(size_t n, const std::vector<Observation>& history);
+  // `only`: with several definitions, the start points go to these (definition indices) only.
+  std::vector<Proposal> Start(size_t n, const std::vector<Observation>& history, const std::vector<size_t>& only = {});
   // Appends to *out, in order, the proposals that `points` (projected cube points) stand for,
   // skipping configurations of a finite space already in `history` or taken earlier, up to n in
   // all; fills up to n from random search. Returns how many came from random search.

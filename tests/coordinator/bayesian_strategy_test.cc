@@ -172,6 +172,38 @@ TEST(BayesianStrategy, SeveralDefinitionsAreACategoricalChoiceWithTheirOwnRanges
   EXPECT_GE(large_late, 10);
 }
 
+// Each definition gets a start of its own before the model decides between them: the shared
+// start gave one of two definitions 2 points (0.0004 and 0.64 on a range whose optimum was 0.3),
+// and its model sent 8 of the next 10 training jobs to the range's edge.
+TEST(BayesianStrategy, EachDefinitionGetsItsOwnStartBeforeTheModel) {
+  proto::TuningJobSpec spec = Spec(proto::ParameterRanges());
+  spec.hyper_parameter_tuning_job_config->parameter_ranges.reset();
+  spec.training_job_definition.reset();
+  for (const char* name : {"a", "b"}) {
+    proto::TrainingJobDefinition& d = spec.training_job_definitions.emplace_back();
+    d.definition_name = name;
+    d.hyper_parameter_ranges = Box(1, "0", "1");
+    d.tuning_objective.emplace().type = "Minimize";
+  }
+  for (uint64_t seed : {1u, 2u, 3u, 6u}) {
+    auto s = Make(spec, seed);
+    ASSERT_NE(s, nullptr);
+    std::vector<Observation> history;
+    for (int i = 0; i < 6; ++i) {
+      std::vector<Proposal> p = s->Propose(1, history);
+      ASSERT_EQ(p.size(), 1u);
+      history.push_back(Done(p[0], p[0].definition_name == "a" ? 1.0 : 0.1, i));
+    }
+    int a = 0, b = 0;
+    for (const Observation& o : history) (o.definition_name == "a" ? a : b)++;
+    EXPECT_EQ(a, 3) << "seed " << seed;
+    EXPECT_EQ(b, 3) << "seed " << seed;
+    s->Propose(1, history);
+    EXPECT_EQ(s->LastSuggestStats()->fallback.find("space-filling start of"), std::string::npos)
+        << "the model from the 7th on: " << s->LastSuggestStats()->fallback;
+  }
+}
+
 // ---- history ------------------------------------------------------------------------------------
 
 TEST(BayesianStrategy, StartsWithASpaceFillingDesignWithAReasonUntilThereAreEnoughObservations) {
