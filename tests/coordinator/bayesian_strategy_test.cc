@@ -140,16 +140,22 @@ TEST(BayesianStrategy, EncodesDecodesAndProjectsConfigurationsExactly) {
   EXPECT_TRUE(SearchSpace::FromRanges(MixedRanges())->Normalize(s->Decode(q).hyperparameters).ok());
 }
 
-TEST(BayesianStrategy, SeveralDefinitionsAreACategoricalChoiceWithTheirOwnRanges) {
+// A job of two definitions, each with `dims` continuous ranges [0, 1] of its own, minimizing.
+proto::TuningJobSpec TwoDefinitions(const char* first, const char* second, int dims) {
   proto::TuningJobSpec spec = Spec(proto::ParameterRanges());
   spec.hyper_parameter_tuning_job_config->parameter_ranges.reset();
   spec.training_job_definition.reset();
-  for (const char* name : {"small", "large"}) {
+  for (const char* name : {first, second}) {
     proto::TrainingJobDefinition& d = spec.training_job_definitions.emplace_back();
     d.definition_name = name;
-    d.hyper_parameter_ranges = Box(2, "0", "1");
+    d.hyper_parameter_ranges = Box(dims, "0", "1");
     d.tuning_objective.emplace().type = "Minimize";
   }
+  return spec;
+}
+
+TEST(BayesianStrategy, SeveralDefinitionsAreACategoricalChoiceWithTheirOwnRanges) {
+  proto::TuningJobSpec spec = TwoDefinitions("small", "large", 2);
   auto s = Make(spec, 3);
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->UnitDims(), 2u + 2u + 2u);
@@ -176,15 +182,7 @@ TEST(BayesianStrategy, SeveralDefinitionsAreACategoricalChoiceWithTheirOwnRanges
 // start gave one of two definitions 2 points (0.0004 and 0.64 on a range whose optimum was 0.3),
 // and its model sent 8 of the next 10 training jobs to the range's edge.
 TEST(BayesianStrategy, EachDefinitionGetsItsOwnStartBeforeTheModel) {
-  proto::TuningJobSpec spec = Spec(proto::ParameterRanges());
-  spec.hyper_parameter_tuning_job_config->parameter_ranges.reset();
-  spec.training_job_definition.reset();
-  for (const char* name : {"a", "b"}) {
-    proto::TrainingJobDefinition& d = spec.training_job_definitions.emplace_back();
-    d.definition_name = name;
-    d.hyper_parameter_ranges = Box(1, "0", "1");
-    d.tuning_objective.emplace().type = "Minimize";
-  }
+  const proto::TuningJobSpec spec = TwoDefinitions("a", "b", 1);
   for (uint64_t seed : {1u, 2u, 3u, 6u}) {
     auto s = Make(spec, seed);
     ASSERT_NE(s, nullptr);
