@@ -356,27 +356,24 @@ struct WorkerInfo {
   // placed at its own time by it, not at the time it was heard.
   std::deque<int64_t> clock_samples;
   // The same offset learnt from heartbeats (Heartbeat.sent_ms), for judging what a heartbeat
-  // says the worker held: the smallest sample, allowed to rise by 1 ms per second since it was
-  // taken (clock drift; a worker clock stepped back), so that a long run of heartbeats heard
-  // late (behind a metric flood, or a stall) does not move it. nullopt: no sample yet.
+  // says the worker held: the smallest sample, allowed to rise by 10 ms per second since it was
+  // taken (clock drift, a worker clock stepped back a little), so that a run of heartbeats heard
+  // seconds late (behind a metric flood, or a stall) hardly moves it; a sample over a minute
+  // above it is a clock stepped back, taken as the offset at once. nullopt: no sample yet.
   std::optional<int64_t> heartbeat_offset;
-  int64_t heartbeat_offset_ms = 0;  // when it was last lowered
-  // When heartbeat `h` was sent, by this coordinator's clock: `now` when the worker did not say
-  // or no offset is known; never later than now.
+  int64_t heartbeat_offset_ms = 0;  // when it was last set
+  // When a heartbeat sent at `sent_ms` by the worker's clock was sent, by this coordinator's:
+  // `now` when the worker did not say; never later than now.
   int64_t HeartbeatSentAt(int64_t sent_ms, int64_t now) {
     if (sent_ms <= 0) return now;
+    constexpr int64_t kStepMs = 60'000;
     const int64_t sample = now - sent_ms;
-    if (heartbeat_offset) {
-      const int64_t risen = *heartbeat_offset + (now - heartbeat_offset_ms) / 1000;
-      if (sample <= risen) {
-        heartbeat_offset = sample;
-        heartbeat_offset_ms = now;
-      }
-    } else {
+    const int64_t risen = heartbeat_offset ? *heartbeat_offset + (now - heartbeat_offset_ms) / 100 : sample;
+    if (!heartbeat_offset || sample <= risen || sample > risen + kStepMs) {
       heartbeat_offset = sample;
       heartbeat_offset_ms = now;
     }
-    const int64_t offset = std::min(*heartbeat_offset + (now - heartbeat_offset_ms) / 1000, sample);
+    const int64_t offset = std::min(*heartbeat_offset + (now - heartbeat_offset_ms) / 100, sample);
     return std::min(now, sent_ms + offset);
   }
   std::optional<int64_t> ClockOffset() const {

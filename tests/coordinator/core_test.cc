@@ -951,6 +951,13 @@ TEST_F(CoreTest, AHeartbeatHeardLateDoesNotCountAnAssignmentSentAfterItAsLost) {
   auto again = Only<proto::wire::AssignTrial>(beat(assigned + 1500 - worker_clock, {}));
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].attempt, 2u);
+  // The worker's clock steps back two minutes (NTP): its heartbeats are not taken for two
+  // minutes old, so a lost assignment is still found a lease after it was sent.
+  beat(now_ - worker_clock - 120'000, {{a.trial, 2}});
+  now_ += 1500;
+  auto third = Only<proto::wire::AssignTrial>(beat(now_ - worker_clock - 120'000, {}));
+  ASSERT_EQ(third.size(), 1u) << "attempt 2, missing from a heartbeat sent 1.5 s after it, is lost";
+  EXPECT_EQ(third[0].attempt, 3u);
 }
 
 // Every channel setting the worker acts on travels in the AssignTrial itself (the worker falls
