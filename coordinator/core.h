@@ -358,20 +358,36 @@ struct WorkerInfo {
   // The same offset learnt from heartbeats (Heartbeat.sent_ms), for judging what a heartbeat
   // says the worker held: the smallest sample, allowed to rise by 10 ms per second since it was
   // taken (clock drift, a worker clock stepped back a little), so that a run of heartbeats heard
-  // seconds late (behind a metric flood, or a stall) hardly moves it; a sample over a minute
-  // above it is a clock stepped back, taken as the offset at once. nullopt: no sample yet.
+  // seconds late (behind a metric flood, or a stall) hardly moves it. A sample over a minute
+  // above it is a clock stepped back or a heartbeat a minute late, which one cannot tell: such
+  // heartbeats are not judged, and samples that stay that high for two minutes are the new
+  // offset. Reset when another worker process registers under the id. nullopt: no sample yet.
   std::optional<int64_t> heartbeat_offset;
-  int64_t heartbeat_offset_ms = 0;  // when it was last set
-  // When a heartbeat sent at `sent_ms` by the worker's clock was sent, by this coordinator's:
-  // `now` when the worker did not say; never later than now.
-  int64_t HeartbeatSentAt(int64_t sent_ms, int64_t now) {
+  int64_t heartbeat_offset_ms = 0;      // when it was last set
+  int64_t heartbeat_jump_since_ms = 0;  // since when samples are over a minute above it (0: not)
+  // When a heartbeat sent at `sent_ms` by the worker's clock was sent, by this coordinator's
+  // (never later than now): `now` when the worker did not say; nullopt when it cannot be told.
+  std::optional<int64_t> HeartbeatSentAt(int64_t sent_ms, int64_t now) {
     if (sent_ms <= 0) return now;
-    constexpr int64_t kStepMs = 60'000;
+    constexpr int64_t kStepMs = 60'000, kAdoptMs = 120'000;
     const int64_t sample = now - sent_ms;
-    const int64_t risen = heartbeat_offset ? *heartbeat_offset + (now - heartbeat_offset_ms) / 100 : sample;
-    if (!heartbeat_offset || sample <= risen || sample > risen + kStepMs) {
+    if (!heartbeat_offset) {
       heartbeat_offset = sample;
       heartbeat_offset_ms = now;
+    }
+    const int64_t risen = *heartbeat_offset + (now - heartbeat_offset_ms) / 100;
+    if (sample <= risen) {
+      heartbeat_offset = sample;
+      heartbeat_offset_ms = now;
+      heartbeat_jump_since_ms = 0;
+    } else if (sample > risen + kStepMs) {
+      if (heartbeat_jump_since_ms == 0) heartbeat_jump_since_ms = now;
+      if (now - heartbeat_jump_since_ms < kAdoptMs) return std::nullopt;
+      heartbeat_offset = sample;
+      heartbeat_offset_ms = now;
+      heartbeat_jump_since_ms = 0;
+    } else {
+      heartbeat_jump_since_ms = 0;
     }
     const int64_t offset = std::min(*heartbeat_offset + (now - heartbeat_offset_ms) / 100, sample);
     return std::min(now, sent_ms + offset);
@@ -516,9 +532,10 @@ class CoordinatorCore {
   // that, and so on (KeepsMetricPoint): about kMetricHeadPoints / 2 more per doubling, 6,600
   // for 50,000 emissions, 11,000 for a million. A program that prints its loss every step
   // stored every point (1.5 million rows for 30 training jobs in a scale pass, stalling the
-  // coordinator for seconds). The objective, FinalMetricDataList and early stopping see every
-  // point as it comes; a chart of a long curve shows it thinned; a coordinator restarted while
-  // such an attempt runs rebuilds its early-stopping curve from the stored points.
+  // coordinator for seconds). The objective and FinalMetricDataList see every point as it
+  // comes; a chart of a long curve shows it thinned. The objective of a job with early stopping
+  // or Hyperband is stored whole: their rules index its curve by emission, and a restarted
+  // coordinator rebuilds the curves from the store.
   static constexpr uint32_t kMetricHeadPoints = 2000;
   static bool KeepsMetricPoint(uint32_t step) {
     if (step < kMetricHeadPoints) return true;

@@ -74,6 +74,11 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
       AttemptLost(t, "worker " + wid + " registered again (it restarted) and no longer runs it", now, wid);
     }
   }
+  if (w.reg.session != r.session) {  // another process, maybe on another machine: its clock anew
+    w.clock_samples.clear();
+    w.heartbeat_offset.reset();
+    w.heartbeat_jump_since_ms = 0;
+  }
   w.reg = r;
   w.last_seen_ms = now;
   w.running.clear();
@@ -275,7 +280,9 @@ bool CoordinatorCore::Impl::OnMetrics(const std::string& wid, const proto::wire:
       }
       for (auto it = rows.begin(); it != rows.end();) it = it->name == p.name ? rows.erase(it) : it + 1;
     }
-    if (CoordinatorCore::KeepsMetricPoint(p.step)) {
+    // The objective of a job that tracks curves (early stopping, Hyperband) is kept whole: its
+    // rules index a curve by emission, and a restart rebuilds the curve from what is stored.
+    if (CoordinatorCore::KeepsMetricPoint(p.step) || (track && p.name == objective)) {
       rows.push_back({t->name, m.attempt, m.seq, p.name, p.value, p.timestamp_ms, p.step});
     }
     t->final_metrics[p.name] = p.value;
@@ -601,7 +608,7 @@ void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbea
   // What it held when it sent this: an attempt assigned after that (or within a lease of it,
   // still on its way) is not missing from it. Judged by `now`, a heartbeat read seconds late
   // behind a worker's metric flood re-queued attempts its worker had started, and they ran twice.
-  const int64_t sent_at = w.HeartbeatSentAt(h.sent_ms, now);
+  const std::optional<int64_t> sent_at = w.HeartbeatSentAt(h.sent_ms, now);
   std::set<std::pair<std::string, uint32_t>> held;
   for (const auto& r : h.running) {
     held.insert({r.trial, r.attempt});
@@ -637,7 +644,7 @@ void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbea
     auto it = trials.find(key.first);
     if (it == trials.end() || it->second.attempt != key.second || !it->second.Active()) continue;
     if (it->second.HostEnded(wid)) continue;  // this host's part ended; the gang's other hosts run on
-    if (sent_at - it->second.assigned_ms < opt.lease_ms) continue;  // may still be on its way
+    if (!sent_at || *sent_at - it->second.assigned_ms < opt.lease_ms) continue;  // may still be on its way
     AttemptLost(it->second, "worker " + wid + " does not hold attempt " + std::to_string(key.second) +
                                 " (its assignment was lost in transit)", now, wid);
   }
