@@ -204,9 +204,10 @@ std::vector<Proposal> BayesianStrategy::Start(size_t n, const std::vector<Observ
   std::vector<Eigen::VectorXd> points;
   for (Eigen::Index j = 0; j < window.cols(); ++j) {
     points.push_back(window.col(j));
-    if (!only.empty() && def_width_ > 0) {  // its definition coordinates say one of `only`
+    if (!only.empty() && def_width_ > 0) {  // its definition coordinates say one of `only`, in turn
       for (size_t k = 0; k < def_width_; ++k) points.back()[static_cast<Eigen::Index>(k)] = 0.0;
-      points.back()[static_cast<Eigen::Index>(only[static_cast<size_t>(j) % only.size()])] = 1.0;
+      const size_t turn = (history.size() + static_cast<size_t>(j)) % only.size();
+      points.back()[static_cast<Eigen::Index>(only[turn])] = 1.0;
     }
     Project(points.back().data(), nullptr);
   }
@@ -247,17 +248,21 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
   stats_.pending = pending.size();
   if (dims_ == 0) return finish(Fallback(n, history, "the search space has no tunable coordinate", false));
   if (spaces_.size() > 1) {  // each definition's own start (see the header)
+    // Every training job of this job counts, whatever its end: a definition whose training jobs
+    // fail would otherwise be started again and again, and get every proposal.
     std::vector<size_t> seen(spaces_.size(), 0);
     for (const Observation& o : history) {
-      const bool counts = o.status == Observation::kRunning ||
-                          ((o.status == Observation::kSucceeded || o.status == Observation::kStopped) &&
-                           o.objective && std::isfinite(*o.objective));
-      if (std::optional<size_t> def = FindDefinition(spaces_, o.definition_name); def && counts && !o.prior) ++seen[*def];
+      if (std::optional<size_t> def = FindDefinition(spaces_, o.definition_name); def && !o.prior) ++seen[*def];
     }
     std::vector<size_t> short_of_start;
     for (size_t k = 0; k < spaces_.size(); ++k) {
       const size_t d = spaces_[k].space.UnitDims();
-      if (d > 0 && seen[k] < std::max<size_t>(3, std::min<size_t>(d + 1, 20))) short_of_start.push_back(k);
+      size_t want = std::max<size_t>(3, std::min<size_t>(d + 1, 20));
+      // A small finite space: no more than its configurations (else it stayed short for good).
+      if (std::optional<uint64_t> size = spaces_[k].space.Cardinality(); size && *size < want) {
+        want = static_cast<size_t>(*size);
+      }
+      if (d > 0 && seen[k] < want) short_of_start.push_back(k);
     }
     if (!short_of_start.empty()) {
       stats_.fallback = "the space-filling start of " + std::to_string(short_of_start.size()) + " of " +

@@ -25,9 +25,10 @@
 // (finite spaces) is skipped. Measured on Hartmann6 (bench/RESULTS.md, 200 seeds): the runs that
 // reach the global basin rose from 120 to 131 at batch 1 and from 115 to 125 at batch 8 against
 // random starting points. options.start_design = kRandom restores the random start.
-// With several training job definitions, each needs a start of its own too: while one has fewer
-// observations (and running trials) than max(3, min(D_k + 1, 20)) for its own D_k coordinates,
-// the start points go to those that do. The shared start alone gave one definition of a
+// With several training job definitions, each needs a start of its own too: while one has had
+// fewer training jobs (any end, running included) than max(3, min(D_k + 1, 20)) for its own D_k
+// coordinates (at most its configurations, for a finite space), the start points go to those,
+// in turn. The shared start alone gave one definition of a
 // two-definition job two points, 0.0004 and 0.64 on a range whose optimum was 0.3, and its model
 // sent eight of the next ten trials to the range's edge.
 //

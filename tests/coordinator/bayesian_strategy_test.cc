@@ -200,6 +200,22 @@ TEST(BayesianStrategy, EachDefinitionGetsItsOwnStartBeforeTheModel) {
     EXPECT_EQ(s->LastSuggestStats()->fallback.find("space-filling start of"), std::string::npos)
         << "the model from the 7th on: " << s->LastSuggestStats()->fallback;
   }
+  // A definition whose training jobs all fail has had its start: it does not get every proposal.
+  auto s = Make(spec, 4);
+  std::vector<Observation> history;
+  int started_late = 0;
+  for (int i = 0; i < 16; ++i) {
+    std::vector<Proposal> p = s->Propose(1, history);
+    ASSERT_EQ(p.size(), 1u);
+    if (i >= 8) started_late += s->LastSuggestStats()->fallback.find("space-filling start of") != std::string::npos;
+    Observation o = Done(p[0], 0.5, i);
+    if (p[0].definition_name == "b") {
+      o.status = Observation::kFailed;
+      o.objective.reset();
+    }
+    history.push_back(std::move(o));
+  }
+  EXPECT_EQ(started_late, 0) << "b's failures count as its start: the model proposes from the 9th on";
 }
 
 // ---- history ------------------------------------------------------------------------------------
