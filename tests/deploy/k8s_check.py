@@ -34,6 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 K8S = os.path.join(ROOT, "deploy", "kubernetes")
 failed = False
+ALL_DOCS = []  # every manifest document read
 
 
 def say(ok, what):
@@ -72,6 +73,7 @@ def main():
         print("k8s-check: skip schemas: kubernetes-validate is not installed (scripts/install-deps.sh --test puts it in tests/.venv-sdk)")
 
     docs = [d for f in files for d in yaml.safe_load_all(open(f)) if d]
+    ALL_DOCS.extend(docs)
     header = open(os.path.join(K8S, "hpo.yaml")).read().split("\napiVersion:")[0]
     created_secrets = set(re.findall(r"create secret generic (\S+)", header))
     image = kust["images"][0]["name"]
@@ -175,8 +177,12 @@ def run_command_lines(hpo, pods):
         d, spec, args = args_of(pods, "DaemonSet")
         env = {"NODE_NAME": "node-1", "NODE_IP": "127.0.0.1"}
         work = os.path.join(tmp, "work")
-        mapping = {"/etc/hpo/keys": worker_keys, "/var/lib/hpo-worker": work,
-                   "tcp://hpo-coordinator.hpo.svc:7700": f"tcp://127.0.0.1:{zmq_port}"}
+        # The worker connects to the coordinator's Service, in its namespace, on its workers port.
+        service = next(d for d in ALL_DOCS if d.get("kind") == "Service")
+        port = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "workers")
+        address = f"tcp://{service['metadata']['name']}.{service['metadata']['namespace']}.svc:{port}"
+        say(any(a == "--connect=" + address for a in args), f"worker connects to the Service ({address})")
+        mapping = {"/etc/hpo/keys": worker_keys, "/var/lib/hpo-worker": work, address: f"tcp://127.0.0.1:{zmq_port}"}
         line = [re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), mapped(a, mapping)) for a in args]
         wlog_path = os.path.join(tmp, "worker.log")
         wlog = open(wlog_path, "w")
