@@ -167,11 +167,14 @@ struct CoordinatorCore::Impl {
   // tunable hyperparameters (a value the parent had fixed comes from its static ones).
   void BuildPrior(TuningJob& j);
 
-  // Whether parent training job `u` measured objective `metric` (`maximize`): a parent with
-  // several training job definitions has one objective per definition, and only the training
-  // jobs of those with this job's metric and type inform it, and compete for its
-  // OverallBestTrainingJob.
-  bool MeasuredObjective(const TuningJob& parent, const Trial& u, const std::string& metric, bool maximize) const;
+  // Why definition `def` of warm-start parent `parent` cannot inform a job of objective
+  // (`metric`, `maximize`) and hyperparameters `kinds` (HyperParameterKinds): another objective,
+  // or other hyperparameters; "" when it can. A parent with several definitions has one
+  // objective per definition: only the training jobs of those that fit inform the child and
+  // compete for its OverallBestTrainingJob (WarmFitting: their names).
+  std::string WarmStartMismatch(const TuningJob& parent, const proto::TrainingJobDefinition& def,
+                                const std::string& metric, bool maximize, const std::map<std::string, char>& kinds) const;
+  std::set<std::string> WarmFitting(const TuningJob& child, const TuningJob& parent) const;
 
   // A warm-started job's objective: its (single) definition's metric and type.
   std::pair<std::string, bool> WarmObjective(const TuningJob& j) const;

@@ -86,16 +86,17 @@ Result<proto::DescribeTuningJobResponse> CoordinatorCore::Describe(const std::st
     // The best across this job and its parents (SageMaker's OverallBestTrainingJob, which it
     // gives for IdenticalDataAndAlgorithm only: TransferLearning parents' objectives were
     // measured on other data or by another algorithm).
-    // Of a parent with several definitions, only the training jobs that measured this job's
-    // objective compete (Impl::MeasuredObjective); ties keep the earlier one.
+    // Of a parent with several definitions, only the training jobs of those that fit this job
+    // compete (Impl::WarmFitting); ties keep the earlier one.
     const Trial* overall = best;
-    const auto [metric, maximize] = impl_->WarmObjective(*j);
+    const bool maximize = impl_->WarmObjective(*j).second;
     for (const auto& p : j->spec.warm_start_config->parent_hyper_parameter_tuning_jobs) {
       const TuningJob* parent = FindJob(p.hyper_parameter_tuning_job_name.value_or(""));
       if (!parent) continue;
+      const std::set<std::string> fitting = impl_->WarmFitting(*j, *parent);
       for (const auto& tn : parent->trials) {
         const Trial& u = impl_->trials.at(tn);
-        if (!impl_->ObjectiveSucceeded(u) || !impl_->MeasuredObjective(*parent, u, metric, maximize)) continue;
+        if (!impl_->ObjectiveSucceeded(u) || !fitting.count(u.definition_name)) continue;
         if (!overall || Impl::Better(*u.objective, *overall->objective, maximize)) overall = &u;
       }
     }

@@ -66,13 +66,13 @@ void CoordinatorCore::Impl::BuildPrior(TuningJob& j) {
   for (const auto& [name, kind] : HyperParameterKinds(j.spec)) {
     if (kind != 's') names.push_back(name);
   }
-  const auto [metric, maximize] = WarmObjective(j);
   for (const auto& p : w.parent_hyper_parameter_tuning_jobs) {
     const TuningJob* parent = Job(p.hyper_parameter_tuning_job_name.value_or(""));
     if (!parent) continue;
+    const std::set<std::string> fitting = WarmFitting(j, *parent);
     for (const auto& tn : parent->trials) {
       const Trial& u = trials.at(tn);
-      if (!ObjectiveSucceeded(u) || !MeasuredObjective(*parent, u, metric, maximize)) continue;
+      if (!ObjectiveSucceeded(u) || !fitting.count(u.definition_name)) continue;
       Observation o;
       o.trial = u.name;
       o.definition_name = defs[0]->definition_name.value_or("");
@@ -93,11 +93,6 @@ void CoordinatorCore::Impl::BuildPrior(TuningJob& j) {
       ix.prior.push_back(std::move(o));
     }
   }
-}
-
-bool CoordinatorCore::Impl::MeasuredObjective(const TuningJob& parent, const Trial& u, const std::string& metric,
-                                              bool maximize) const {
-  return ObjectiveMetricFor(parent, u.definition_name) == metric && MaximizeFor(parent, u.definition_name) == maximize;
 }
 
 std::pair<std::string, bool> CoordinatorCore::Impl::WarmObjective(const TuningJob& j) const {
@@ -129,6 +124,50 @@ static std::string ImageOf(const proto::TrainingJobDefinition* def) {
   return a.training_image.value_or(a.algorithm_name.value_or(""));
 }
 
+std::string CoordinatorCore::Impl::WarmStartMismatch(const TuningJob& parent, const proto::TrainingJobDefinition& def,
+                                                    const std::string& mine_metric, bool mine_maximize,
+                                                    const std::map<std::string, char>& kinds) const {
+  static const std::map<char, std::string> kind_name = {
+      {'i', "an integer range"}, {'c', "a continuous range"}, {'k', "a categorical range"}, {'s', "static"}};
+  const bool many = parent.spec.Definitions().size() > 1;
+  const std::string def_name = def.definition_name.value_or("");
+  const std::string of = many ? "its definition \"" + def_name + "\"" : "it";
+  const std::string metric = ObjectiveMetricFor(parent, def_name);
+  const bool maximize = MaximizeFor(parent, def_name);
+  if (metric != mine_metric || maximize != mine_maximize) {
+    return (many ? of + "'s objective is " : std::string("its objective is ")) + (maximize ? "Maximize " : "Minimize ") +
+           metric + ", this job's is " + (mine_maximize ? "Maximize " : "Minimize ") + mine_metric +
+           "; warm start needs the same objective metric and type";
+  }
+  const std::map<std::string, char> pk = HyperParameterKinds(parent.spec, &def);
+  if (pk.size() != kinds.size()) {
+    return of + " has " + std::to_string(pk.size()) + " static and tunable hyperparameters, this job " +
+           std::to_string(kinds.size()) + "; warm start needs the same number of hyperparameters";
+  }
+  for (const auto& [hp, kind] : kinds) {
+    auto it = pk.find(hp);
+    if (it == pk.end()) {
+      return of + " has no hyperparameter \"" + hp +
+             "\"; warm start needs the same hyperparameters (static ones may become tunable and the other way round)";
+    }
+    if (kind != 's' && it->second != 's' && kind != it->second) {
+      return (many ? of + ": " : std::string()) + "\"" + hp + "\" is " + kind_name.at(it->second) + " there and " +
+             kind_name.at(kind) + " here; a tunable hyperparameter keeps its type";
+    }
+  }
+  return "";
+}
+
+std::set<std::string> CoordinatorCore::Impl::WarmFitting(const TuningJob& child, const TuningJob& parent) const {
+  const auto [metric, maximize] = WarmObjective(child);
+  const std::map<std::string, char> kinds = HyperParameterKinds(child.spec);
+  std::set<std::string> names;
+  for (const proto::TrainingJobDefinition* def : parent.spec.Definitions()) {
+    if (WarmStartMismatch(parent, *def, metric, maximize, kinds).empty()) names.insert(def->definition_name.value_or(""));
+  }
+  return names;
+}
+
 Status CoordinatorCore::Impl::CheckWarmStart(const proto::TuningJobSpec& spec, std::vector<std::string>* notes) {
   const auto& w = *spec.warm_start_config;
   const std::string base = "WarmStartConfig.ParentHyperParameterTuningJobs";
@@ -139,8 +178,6 @@ Status CoordinatorCore::Impl::CheckWarmStart(const proto::TuningJobSpec& spec, s
   const std::map<std::string, char> kinds = HyperParameterKinds(spec);
   const auto mine_defs = spec.Definitions();
   const std::string mine_image = ImageOf(mine_defs.empty() ? nullptr : mine_defs[0]);
-  static const std::map<char, std::string> kind_name = {
-      {'i', "an integer range"}, {'c', "a continuous range"}, {'k', "a categorical range"}, {'s', "static"}};
   int64_t parent_trials = 0;
   for (size_t i = 0; i < w.parent_hyper_parameter_tuning_jobs.size(); ++i) {
     const std::string name = w.parent_hyper_parameter_tuning_jobs[i].hyper_parameter_tuning_job_name.value_or("");
@@ -162,33 +199,7 @@ Status CoordinatorCore::Impl::CheckWarmStart(const proto::TuningJobSpec& spec, s
     const auto pdefs = parent->spec.Definitions();
     for (const proto::TrainingJobDefinition* def : pdefs) {
       const std::string def_name = def->definition_name.value_or("");
-      const std::string of = pdefs.size() > 1 ? "its definition \"" + def_name + "\"" : "it";
-      const std::string metric = ObjectiveMetricFor(*parent, def_name);
-      const bool maximize = MaximizeFor(*parent, def_name);
-      std::string not_fit;
-      if (metric != mine_metric || maximize != mine_maximize) {
-        not_fit = (pdefs.size() > 1 ? of + "'s objective is " : std::string("its objective is ")) +
-                  (maximize ? "Maximize " : "Minimize ") + metric + ", this job's is " +
-                  (mine_maximize ? "Maximize " : "Minimize ") + mine_metric +
-                  "; warm start needs the same objective metric and type";
-      }
-      const std::map<std::string, char> pk = HyperParameterKinds(parent->spec, def);
-      if (not_fit.empty() && pk.size() != kinds.size()) {
-        not_fit = of + " has " + std::to_string(pk.size()) + " static and tunable hyperparameters, this job " +
-                  std::to_string(kinds.size()) + "; warm start needs the same number of hyperparameters";
-      }
-      for (const auto& [hp, kind] : kinds) {
-        if (!not_fit.empty()) break;
-        auto it = pk.find(hp);
-        if (it == pk.end()) {
-          not_fit = of + " has no hyperparameter \"" + hp +
-                    "\"; warm start needs the same hyperparameters (static ones may become tunable and the other "
-                    "way round)";
-        } else if (kind != 's' && it->second != 's' && kind != it->second) {
-          not_fit = (pdefs.size() > 1 ? of + ": " : std::string()) + "\"" + hp + "\" is " + kind_name.at(it->second) + " there and " + kind_name.at(kind) +
-                    " here; a tunable hyperparameter keeps its type";
-        }
-      }
+      const std::string not_fit = WarmStartMismatch(*parent, *def, mine_metric, mine_maximize, kinds);
       if (!not_fit.empty()) {
         if (why.empty()) why = not_fit;
         continue;

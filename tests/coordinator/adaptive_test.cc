@@ -689,16 +689,20 @@ TEST_F(AdaptiveCoreTest, AWarmStartFromAMultiDefinitionParentTakesOnlyTheTrainin
   b.definition_name = "defB";
   b.tuning_objective->metric_name = "lossB";
   b.algorithm_specification->metric_definitions = {{"lossB", "lossB=([0-9.]+)"}};
+  // defC measures loss too, but tunes one more hyperparameter: it does not fit the child either.
+  proto::TrainingJobDefinition c = a;
+  c.definition_name = "defC";
+  c.hyper_parameter_ranges->continuous_parameter_ranges.push_back({"extra", "0", "1", std::nullopt});
   parent.training_job_definition.reset();
   cfg.parameter_ranges.reset();
   cfg.hyper_parameter_tuning_job_objective.reset();
-  parent.training_job_definitions = {a, b};
+  parent.training_job_definitions = {a, b, c};
   std::vector<Outgoing> out;
   ASSERT_TRUE(core_->Submit(parent, proto::Spelling::kCrd, now_, &out).ok());
   std::optional<proto::wire::AssignTrial> next = Only<proto::wire::AssignTrial>(out).at(0);
   std::string best_a;
   double best_a_loss = 1e9;
-  int ran_a = 0;
+  int ran_a = 0, ran_c = 0;
   for (double v = 5; next; v -= 0.5) {
     const proto::wire::AssignTrial at = *next;
     Started("w1", at);
@@ -706,11 +710,12 @@ TEST_F(AdaptiveCoreTest, AWarmStartFromAMultiDefinitionParentTakesOnlyTheTrainin
     m.trial = at.trial;
     m.attempt = at.attempt;
     m.seq = 1;
-    const bool is_b = at.definition_name == "defB";
-    m.points.push_back({at.objective_metric, is_b ? 0.01 : v, now_, 0});
+    const bool other = at.definition_name != "defA";  // the best values, of defB's and defC's
+    ran_c += at.definition_name == "defC";
+    m.points.push_back({at.objective_metric, other ? 0.01 : v, now_, 0});
     sent_[at.trial] = 1;
     core_->OnMessage("w1", m, now_);
-    if (!is_b) {
+    if (!other) {
       ++ran_a;
       if (v < best_a_loss) best_a_loss = v, best_a = at.trial;
     }
@@ -719,7 +724,8 @@ TEST_F(AdaptiveCoreTest, AWarmStartFromAMultiDefinitionParentTakesOnlyTheTrainin
   }
   ASSERT_EQ(*core_->Describe("mdparent")->status.hyper_parameter_tuning_job_status, "Completed");
   ASSERT_GT(ran_a, 0);
-  ASSERT_LT(ran_a, 6) << "both definitions ran";
+  ASSERT_LT(ran_a, 6) << "other definitions ran";
+  ASSERT_GT(ran_c, 0) << "defC ran";
 
   proto::TuningJobSpec child = Continuous("mdchild", "Bayesian", 3);
   child.warm_start_config.emplace().parent_hyper_parameter_tuning_jobs.push_back({"mdparent"});
@@ -727,7 +733,7 @@ TEST_F(AdaptiveCoreTest, AWarmStartFromAMultiDefinitionParentTakesOnlyTheTrainin
   auto first = Only<proto::wire::AssignTrial>(Submit(child));
   ASSERT_EQ(first.size(), 1u);
   EXPECT_EQ(core_->Suggestions("mdchild")->last.observations, static_cast<size_t>(ran_a))
-      << "only defA's training jobs measured loss";
+      << "only defA's training jobs measured loss on the child's hyperparameters";
   auto events = core_->Events("mdchild", 0, 100);
   ASSERT_TRUE(events.ok());
   EXPECT_TRUE(std::any_of(events->begin(), events->end(), [](const EventRow& e) {
