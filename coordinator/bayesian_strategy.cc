@@ -33,6 +33,9 @@ bool Maximize(const proto::TuningJobSpec& spec, const proto::TrainingJobDefiniti
   return false;
 }
 
+// Observations the model waits for over `dims` unit-cube coordinates: max(3, min(D + 1, 20)).
+size_t StartSize(size_t dims) { return std::max<size_t>(3, std::min<size_t>(dims + 1, 20)); }
+
 // The cube's width: the definition one-hot (with several definitions), every definition's
 // block, and the task coordinate.
 size_t CubeDims(const std::vector<DefinitionSpace>& spaces, bool task_coordinate) {
@@ -230,16 +233,20 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
   std::vector<std::vector<double>> xs;
   std::vector<double> ys;
   std::vector<Eigen::VectorXd> pending, exclude;
+  // Training jobs per definition, whatever their end: each definition's own start (see the
+  // header) counts them all, or one whose training jobs fail was started again and again.
+  std::vector<size_t> per_definition(spaces_.size(), 0);
   for (const Observation& o : history) {
     std::optional<std::vector<double>> u = Encode(o.definition_name, o.hyperparameters, o.prior);
     if (!u) continue;
+    const size_t def = *FindDefinition(spaces_, o.definition_name);
+    if (!o.prior) ++per_definition[def];
     const Eigen::VectorXd v = Eigen::Map<const Eigen::VectorXd>(u->data(), static_cast<Eigen::Index>(u->size()));
     exclude.push_back(v);
     if (o.status == Observation::kRunning) {
       pending.push_back(v);
     } else if ((o.status == Observation::kSucceeded || o.status == Observation::kStopped) && o.objective &&
                std::isfinite(*o.objective)) {
-      const size_t def = *FindDefinition(spaces_, o.definition_name);
       xs.push_back(std::move(*u));
       ys.push_back(maximize_[def] ? -*o.objective : *o.objective);
     }
@@ -248,21 +255,15 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
   stats_.pending = pending.size();
   if (dims_ == 0) return finish(Fallback(n, history, "the search space has no tunable coordinate", false));
   if (spaces_.size() > 1) {  // each definition's own start (see the header)
-    // Every training job of this job counts, whatever its end: a definition whose training jobs
-    // fail would otherwise be started again and again, and get every proposal.
-    std::vector<size_t> seen(spaces_.size(), 0);
-    for (const Observation& o : history) {
-      if (std::optional<size_t> def = FindDefinition(spaces_, o.definition_name); def && !o.prior) ++seen[*def];
-    }
     std::vector<size_t> short_of_start;
     for (size_t k = 0; k < spaces_.size(); ++k) {
       const size_t d = spaces_[k].space.UnitDims();
-      size_t want = std::max<size_t>(3, std::min<size_t>(d + 1, 20));
+      size_t want = StartSize(d);
       // A small finite space: no more than its configurations (else it stayed short for good).
       if (std::optional<uint64_t> size = spaces_[k].space.Cardinality(); size && *size < want) {
         want = static_cast<size_t>(*size);
       }
-      if (d > 0 && seen[k] < want) short_of_start.push_back(k);
+      if (d > 0 && per_definition[k] < want) short_of_start.push_back(k);
     }
     if (!short_of_start.empty()) {
       stats_.fallback = "the space-filling start of " + std::to_string(short_of_start.size()) + " of " +
@@ -270,8 +271,7 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
       return finish(Start(n, history, short_of_start));
     }
   }
-  const size_t min_obs =
-      options_.min_observations > 0 ? options_.min_observations : std::max<size_t>(3, std::min<size_t>(dims_ + 1, 20));
+  const size_t min_obs = options_.min_observations > 0 ? options_.min_observations : StartSize(dims_);
   if (xs.size() < min_obs) {
     stats_.fallback = std::to_string(xs.size()) + " observations with an objective; the model needs " +
                       std::to_string(min_obs) +

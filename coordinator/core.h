@@ -371,26 +371,19 @@ struct WorkerInfo {
     if (sent_ms <= 0) return now;
     constexpr int64_t kStepMs = 60'000, kAdoptMs = 120'000;
     const int64_t sample = now - sent_ms;
-    if (!heartbeat_offset) {
-      heartbeat_offset = sample;
-      heartbeat_offset_ms = now;
-    }
-    const int64_t risen = *heartbeat_offset + (now - heartbeat_offset_ms) / 100;
-    if (sample <= risen) {
-      heartbeat_offset = sample;
-      heartbeat_offset_ms = now;
-      heartbeat_jump_since_ms = 0;
-    } else if (sample > risen + kStepMs) {
+    const int64_t risen =
+        heartbeat_offset ? *heartbeat_offset + (now - heartbeat_offset_ms) / 100 : sample;  // first: taken
+    if (sample > risen + kStepMs) {
       if (heartbeat_jump_since_ms == 0) heartbeat_jump_since_ms = now;
       if (now - heartbeat_jump_since_ms < kAdoptMs) return std::nullopt;
-      heartbeat_offset = sample;
-      heartbeat_offset_ms = now;
-      heartbeat_jump_since_ms = 0;
     } else {
       heartbeat_jump_since_ms = 0;
+      if (sample > risen) return std::min(now, sent_ms + risen);  // heard late: the learnt offset
     }
-    const int64_t offset = std::min(*heartbeat_offset + (now - heartbeat_offset_ms) / 100, sample);
-    return std::min(now, sent_ms + offset);
+    heartbeat_offset = sample;  // the smallest yet, or a clock step that lasted
+    heartbeat_offset_ms = now;
+    heartbeat_jump_since_ms = 0;
+    return std::min(now, sent_ms + sample);
   }
   std::optional<int64_t> ClockOffset() const {
     if (clock_samples.empty()) return std::nullopt;

@@ -30,6 +30,19 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// A worker's Register under `id`, protocol of this build.
+proto::wire::Register RegisterOf(const std::string& id, uint32_t cpus = 1, uint64_t memory_mb = 1024) {
+  proto::wire::Register r;
+  r.protocol_version = proto::wire::kProtocolVersion;
+  r.worker_id = id;
+  r.host = "127.0.0.1";
+  r.cpus = cpus;
+  r.memory_mb = memory_mb;
+  r.slots = 1;
+  r.session = 7;
+  return r;
+}
+
 class FakeWorker {
  public:
   // `routing_id` false: the socket sets none, and ZeroMQ makes one up (a NUL byte first).
@@ -45,17 +58,7 @@ class FakeWorker {
       sock_.send(zmq::buffer(frames[i]), i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
     }
   }
-  void Register(uint32_t cpus = 1, uint64_t memory_mb = 1024) {
-    proto::wire::Register r;
-    r.protocol_version = proto::wire::kProtocolVersion;
-    r.worker_id = id_;
-    r.host = "127.0.0.1";
-    r.cpus = cpus;
-    r.memory_mb = memory_mb;
-    r.slots = 1;
-    r.session = 7;
-    Send(r);
-  }
+  void Register(uint32_t cpus = 1, uint64_t memory_mb = 1024) { Send(RegisterOf(id_, cpus, memory_mb)); }
   void Heartbeat() {
     proto::wire::Heartbeat h;
     h.worker_id = id_;
@@ -234,16 +237,8 @@ TEST(Dispatcher, AMessageUnderAMadeUpRoutingIdIsDroppedAndRegistersNoPhantom) {
     }));
   }
   // A Register claiming another id than its connection's: refused, nothing registered.
-  std::vector<Outgoing> out;
-  proto::wire::Register r;
-  r.protocol_version = proto::wire::kProtocolVersion;
-  r.worker_id = "someone-else";
-  r.host = "h";
-  r.cpus = 1;
-  r.memory_mb = 1024;
-  r.slots = 1;
-  r.session = 9;
-  out = d.WithCore([&](CoordinatorCore& c) { return c.OnMessage("conn-id", r, d.Now()); });
+  const proto::wire::Register r = RegisterOf("someone-else");
+  std::vector<Outgoing> out = d.WithCore([&](CoordinatorCore& c) { return c.OnMessage("conn-id", r, d.Now()); });
   ASSERT_EQ(out.size(), 1u);
   const auto* ack = std::get_if<proto::wire::RegisterAck>(&out[0].message);
   ASSERT_NE(ack, nullptr);

@@ -34,7 +34,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 K8S = os.path.join(ROOT, "deploy", "kubernetes")
 failed = False
-ALL_DOCS = []  # every manifest document read
 
 
 def say(ok, what):
@@ -73,7 +72,6 @@ def main():
         print("k8s-check: skip schemas: kubernetes-validate is not installed (scripts/install-deps.sh --test puts it in tests/.venv-sdk)")
 
     docs = [d for f in files for d in yaml.safe_load_all(open(f)) if d]
-    ALL_DOCS.extend(docs)
     header = open(os.path.join(K8S, "hpo.yaml")).read().split("\napiVersion:")[0]
     created_secrets = set(re.findall(r"create secret generic (\S+)", header))
     image = kust["images"][0]["name"]
@@ -117,7 +115,7 @@ def main():
             tp = [p["targetPort"] for p in d["spec"]["ports"]]
             say(all(t in names for t in tp), f"Service {d['metadata']['name']}: target ports {tp} are container ports")
 
-    run_command_lines(hpo, pods)
+    run_command_lines(hpo, pods, docs)
     return 1 if failed else 0
 
 
@@ -128,7 +126,7 @@ def args_of(pods, kind):
     raise SystemExit(f"no {kind} in deploy/kubernetes")
 
 
-def run_command_lines(hpo, pods):
+def run_command_lines(hpo, pods, docs):
     tmp = tempfile.mkdtemp(prefix="hpo-k8s-check-")
     procs = []
     try:
@@ -178,7 +176,7 @@ def run_command_lines(hpo, pods):
         env = {"NODE_NAME": "node-1", "NODE_IP": "127.0.0.1"}
         work = os.path.join(tmp, "work")
         # The worker connects to the coordinator's Service, in its namespace, on its workers port.
-        service = next(d for d in ALL_DOCS if d.get("kind") == "Service")
+        service = next(d for d in docs if d.get("kind") == "Service")
         port = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "workers")
         address = f"tcp://{service['metadata']['name']}.{service['metadata']['namespace']}.svc:{port}"
         say(any(a == "--connect=" + address for a in args), f"worker connects to the Service ({address})")
