@@ -24,6 +24,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/local_state.h"
+#include "cli/run_control.h"
 #include "common/file_util.h"
 #include "coordinator/core.h"
 #include "coordinator/dashboard.h"
@@ -93,9 +94,12 @@ std::optional<ClientCredentials> FindClientCredentials() {
 
 // The headers of a request to the coordinator: signed with AWS Signature V4 (service sagemaker)
 // when the caller has credentials, so a coordinator that requires signatures accepts them.
+// `own` (a running hpo run's keys) wins over the caller's.
 httplib::Headers ClientHeaders(const std::string& url, const std::string& method, const std::string& target,
-                               const std::string& body, std::vector<std::pair<std::string, std::string>> headers) {
-  static const std::optional<ClientCredentials> creds = FindClientCredentials();
+                               const std::string& body, std::vector<std::pair<std::string, std::string>> headers,
+                               const ClientCredentials* own = nullptr) {
+  static const std::optional<ClientCredentials> found = FindClientCredentials();
+  const ClientCredentials* creds = own ? own : found ? &*found : nullptr;
   httplib::Headers out;
   if (creds) {
     std::string authority = url.substr(url.find("://") == std::string::npos ? 0 : url.find("://") + 3);
@@ -115,17 +119,42 @@ httplib::Headers ClientHeaders(const std::string& url, const std::string& method
   return out;
 }
 
-// Calls one SageMaker action on the coordinator; exits with a clear message when it cannot.
-Json Call(const std::string& url, const std::string& action, const Json& body) {
+// Where a command that acts sends its request: a coordinator (--coordinator), or the running hpo
+// run of a state directory (--state-dir: cli/run_control.h), with that run's own keys.
+struct Endpoint {
+  std::string url;
+  std::optional<ClientCredentials> own;  // the run's keys; none: the caller's, if any
+  std::string who;                       // for messages: "the coordinator", "the hpo run of DIR (pid N)"
+  std::string unreachable;               // what to do when nothing answers at url
+};
+
+Endpoint CoordinatorAt(const std::string& url) {
+  return {url, std::nullopt, "the coordinator",
+          "start one with `hpo coordinator`, or point --coordinator / HPO_COORDINATOR at it"};
+}
+
+// The hpo run of `state_dir`; exits 2 (no run there) or 3 (the run was killed) saying so.
+Endpoint RunOf(const std::string& state_dir) {
+  auto control = ReadRunControl(state_dir);
+  if (!control.ok()) Fail(control.status().code() == StatusCode::kFailedPrecondition ? 3 : 2, control.status().message());
+  Endpoint e{control->url, std::nullopt, "the hpo run of " + state_dir + " (pid " + std::to_string(control->pid) + ")",
+             "it may be ending, or be stopped (kill -STOP); try again in a moment"};
+  if (!control->access_key_id.empty()) e.own = ClientCredentials{control->access_key_id, control->secret_access_key, "us-east-1"};
+  return e;
+}
+
+// Calls one SageMaker action; exits with a clear message when it cannot.
+Json Call(const Endpoint& at, const std::string& action, const Json& body) {
+  const std::string& url = at.url;
   httplib::Client client(url);
   client.set_connection_timeout(5, 0);
   client.set_read_timeout(30, 0);
   const std::string payload = body.dump();
-  httplib::Headers h = ClientHeaders(url, "POST", "/", payload, {{"X-Amz-Target", "SageMaker." + action}});
+  httplib::Headers h = ClientHeaders(url, "POST", "/", payload, {{"X-Amz-Target", "SageMaker." + action}},
+                                     at.own ? &*at.own : nullptr);
   auto res = client.Post("/", h, payload, "application/x-amz-json-1.1");
   if (!res) {
-    Fail(3, "cannot reach the coordinator at " + url + " (" + httplib::to_string(res.error()) +
-                "); start one with `hpo coordinator`, or point --coordinator / HPO_COORDINATOR at it");
+    Fail(3, "cannot reach " + at.who + " at " + url + " (" + httplib::to_string(res.error()) + "); " + at.unreachable);
   }
   Json j = Json::parse(res->body, nullptr, false);
   if (res->status != 200) {
@@ -394,7 +423,7 @@ void AddClientCommands(CLI::App& app) {
     // The coordinator's quotas are its own (hpo coordinator --max-*): it answers
     // ResourceLimitExceeded for a job over one. Checked here: everything else.
     proto::ParsedSpec p = LoadSpec(*spec, proto::ValidationLimits::Unlimited());
-    Json j = Call(*url, "CreateHyperParameterTuningJob", proto::EncodeCreateRequest(p.document.spec));
+    Json j = Call(CoordinatorAt(*url), "CreateHyperParameterTuningJob", proto::EncodeCreateRequest(p.document.spec));
     std::cout << j.value("HyperParameterTuningJobArn", "") << "\n";
     Exit(0);
   });
@@ -802,20 +831,45 @@ void AddClientCommands(CLI::App& app) {
                  "NAME is a training job: stop only it (SageMaker's StopTrainingJob); it ends Stopped, is not "
                  "retried, its last objective counts, and the tuning job goes on");
   add_url(stop);
-  stop->footer("Examples:\n  hpo stop my-job\n  hpo stop --training-job my-job-007-1a2b3c4d   # a runaway one");
-  stop->callback([url, sname, stop_training] {
+  auto stop_dir = std::make_shared<std::string>();
+  stop->add_option("--state-dir", *stop_dir,
+                   "Stop it in the hpo run that keeps its state in DIR (hpo run prints it), from another terminal")
+      ->excludes(stop->get_option("--coordinator"));
+  stop->footer(
+      "Examples:\n  hpo stop my-job\n  hpo stop --training-job my-job-007-1a2b3c4d   # a runaway one\n"
+      "  hpo stop --training-job my-job-007-1a2b3c4d --state-dir hpo-runs/my-job-20261202-050101   # in an hpo run");
+  stop->callback([url, sname, stop_training, stop_dir] {
+    if (!stop_dir->empty() && !fs::exists(RunControlPath(*stop_dir))) {
+      // No hpo run serves the directory: a job (or training job) that has ended there needs no
+      // stop, as with a coordinator; anything else is said by RunOf.
+      Origin origin(std::make_shared<std::string>());
+      origin.state_dir = *stop_dir;
+      if (fs::exists(fs::path(*stop_dir) / "hpo.db")) {
+        const Json d = Must(
+            *stop_training
+                ? origin.source().Action("DescribeTrainingJob", {{"TrainingJobName", *sname}})
+                : origin.source().Action("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *sname}}));
+        const std::string status =
+            d.value(*stop_training ? "TrainingJobStatus" : "HyperParameterTuningJobStatus", std::string());
+        if (status == "Completed" || status == "Failed" || status == "Stopped") {
+          std::cout << *sname << " has already ended (" << status << "); nothing to stop\n";
+          Exit(0);
+        }
+      }
+    }
+    const Endpoint at = stop_dir->empty() ? CoordinatorAt(*url) : RunOf(*stop_dir);
     if (*stop_training) {
-      Call(*url, "StopTrainingJob", {{"TrainingJobName", *sname}});
+      Call(at, "StopTrainingJob", {{"TrainingJobName", *sname}});
     } else {
       // A job that has ended is left as it is (SageMaker's stop is idempotent): say so, rather
       // than "stopping" a job that will not change.
-      const Json before = Call(*url, "DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *sname}});
+      const Json before = Call(at, "DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *sname}});
       const std::string status = before.value("HyperParameterTuningJobStatus", "");
       if (status == "Completed" || status == "Failed" || status == "Stopped") {
         std::cout << *sname << " has already ended (" << status << "); nothing to stop\n";
         Exit(0);
       }
-      Call(*url, "StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", *sname}});
+      Call(at, "StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", *sname}});
     }
     std::cout << "stopping " << *sname << "\n";
     Exit(0);
@@ -837,7 +891,7 @@ void AddClientCommands(CLI::App& app) {
     int code = 0;
     for (const std::string& n : *dnames) {
       try {
-        Call(*url, "DeleteHyperParameterTuningJob", {{"HyperParameterTuningJobName", n}});
+        Call(CoordinatorAt(*url), "DeleteHyperParameterTuningJob", {{"HyperParameterTuningJobName", n}});
         std::cout << "deleted " << n << "\n";
       } catch (const CLI::RuntimeError& e) {  // Call has printed why
         if (e.get_exit_code() == 3) throw;     // no coordinator: the rest would fail the same way

@@ -23,6 +23,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/cli_util.h"
+#include "cli/run_control.h"
 #include "common/file_util.h"
 #include "coordinator/autotune.h"
 #include "coordinator/core.h"
@@ -356,24 +357,39 @@ void Run(const RunArgs& a) {
   coordinator::Dispatcher dispatcher(&core, dopt);
   if (Status s = dispatcher.Bind(); !s.ok()) Fail(3, s.message());
 
-  // The dashboard: this coordinator's HTTP API on loopback (its pages at /ui/).
-  std::unique_ptr<coordinator::HttpApi> api;
-  std::thread api_thread;
-  if (a.dashboard_port >= 0) {
-    coordinator::HttpApiOptions hopt;
-    hopt.dashboard.subtitle = "hpo run " + a.spec;
-    hopt.dashboard.cli_flags = " --state-dir " + state_dir;  // readable while the run holds it
-    hopt.log = [](const std::string&) {};
-    api = std::make_unique<coordinator::HttpApi>(&dispatcher, hopt);
-    if (Status s = api->Bind("127.0.0.1", a.dashboard_port); !s.ok()) {
-      Fail(3, "--dashboard: " + s.message() + "; pick another port, or 0 for any free one");
-    }
-    api_thread = std::thread([&api] { api->Serve(); });
+  // This coordinator's HTTP API on loopback, always: with --dashboard it serves the pages (at
+  // /ui/) unsigned, as a browser needs; without, it takes only requests signed with this run's own
+  // keys, which DIR/control.json holds for `hpo stop ... --state-dir DIR` (cli/run_control.h).
+  coordinator::HttpApiOptions hopt;
+  hopt.dashboard.subtitle = "hpo run " + a.spec;
+  hopt.dashboard.cli_flags = " --state-dir " + state_dir;  // readable while the run holds it
+  hopt.log = [](const std::string&) {};
+  RunControl control;
+  if (a.dashboard_port < 0) {
+    auto keys = NewRunKeys();
+    if (!keys.ok()) Fail(3, keys.status().message());
+    control = *keys;
+    auto creds = coordinator::sigv4::Credentials::Parse(control.access_key_id + " " + control.secret_access_key,
+                                                        "hpo run");
+    if (!creds.ok()) Fail(3, creds.status().message());
+    hopt.require_sigv4 = true;
+    hopt.credentials = std::make_shared<const coordinator::sigv4::Credentials>(std::move(creds).value());
   }
+  auto api = std::make_unique<coordinator::HttpApi>(&dispatcher, hopt);
+  if (Status s = api->Bind("127.0.0.1", std::max(a.dashboard_port, 0)); !s.ok()) {
+    Fail(3, a.dashboard_port >= 0 ? "--dashboard: " + s.message() + "; pick another port, or 0 for any free one"
+                                  : "cannot serve the run's API on loopback: " + s.message());
+  }
+  control.url = "http://127.0.0.1:" + std::to_string(api->port());
+  control.pid = static_cast<long>(::getpid());
+  if (Status s = WriteRunControl(state_dir, control); !s.ok()) Fail(3, s.message());
+  std::thread api_thread([&api] { api->Serve(); });
   auto stop_api = [&] {
     if (!api) return;
+    RemoveRunControl(state_dir);
     api->Stop();
     api_thread.join();
+    api.reset();
   };
 
   InstallSignalHandlers(/*hangup_stops=*/true);
@@ -487,7 +503,9 @@ void Run(const RunArgs& a) {
   for (const coordinator::AutotuneChoice& c : tuned->choices) {
     std::cerr << "hpo: Autotune chose " << c.field << ": " << c.value << " (" << c.reason << ")\n";
   }
-  if (api) std::cerr << "hpo: dashboard at http://127.0.0.1:" << api->port() << "/ui/jobs/" << name << "\n";
+  if (a.dashboard_port >= 0) {
+    std::cerr << "hpo: dashboard at http://127.0.0.1:" << api->port() << "/ui/jobs/" << name << "\n";
+  }
   int64_t start = dispatcher.Now();
   std::string last_line;
   int64_t last_printed_ms = 0;  // not a terminal: a line when a count changes, else every 30 s
@@ -655,7 +673,7 @@ void Run(const RunArgs& a) {
     std::cout << "  history: hpo events " << name << " --state-dir " << state_dir << "\n";
     std::cout << "  pages: hpo dashboard --state-dir " << state_dir << "\n";
   }
-  if (api && ::isatty(STDIN_FILENO) && handled_signals < 2) {
+  if (a.dashboard_port >= 0 && ::isatty(STDIN_FILENO) && handled_signals < 2) {
     // Someone is watching: keep the final pages up until they are done with them.
     std::cout << std::flush;
     std::cerr << "hpo: the dashboard stays at http://127.0.0.1:" << api->port() << "/ui/jobs/" << name
@@ -1012,7 +1030,9 @@ void AddRunCommand(CLI::App& app) {
       "Starts a coordinator and local workers in this process, runs every training job as a\n"
       "process (or, for a container image, in podman/docker/apptainer) with the SageMaker\n"
       "training-container contract, shows progress, and prints the best\n"
-      "training job. Ctrl-C stops the job gracefully; a second Ctrl-C quits.\n\n"
+      "training job. Ctrl-C stops the job gracefully; a second Ctrl-C quits. From another terminal,\n"
+      "hpo stop --training-job TRAINING-JOB --state-dir DIR stops one training job (hpo stop NAME\n"
+      "--state-dir DIR the job), and hpo describe/trials/logs/events NAME --state-dir DIR read it.\n\n"
       "Examples:\n  hpo run examples/quickstart.yaml --workers 3\n"
       "  hpo run examples/bayesian.yaml --instance-type ml.m5.xlarge   (its type needs 4 vCPUs; serve it anyway)\n"
       "  hpo run examples/bayesian.yaml --instance-type ml.m5.xlarge --dashboard 7790   (then open the printed URL)\n\n"

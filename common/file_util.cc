@@ -54,10 +54,10 @@ Result<std::string> ReadFile(const std::string& path, std::size_t max_bytes) {
   return out;
 }
 
-Status WriteFileAtomically(const std::string& path, const std::string& data, Durability durability) {
+Status WriteFileAtomically(const std::string& path, const std::string& data, Durability durability, unsigned mode) {
   const bool durable = durability == Durability::kDurable;
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(mode));
   if (fd < 0) return Status::IoError(Errno("cannot create", tmp));
   const char* p = data.data();
   std::size_t left = data.size();

@@ -26,8 +26,10 @@ Result<std::string> ReadFile(const std::string& path, std::size_t max_bytes = 64
 enum class Durability { kDurable, kAtomicOnly };
 
 // Replaces path's content with data atomically (temp file + rename), and durably unless told.
+// The file gets `mode` (less the umask) from its first byte: 0600 keeps a secret unreadable
+// to others throughout.
 Status WriteFileAtomically(const std::string& path, const std::string& data,
-                           Durability durability = Durability::kDurable);
+                           Durability durability = Durability::kDurable, unsigned mode = 0644);
 
 // Removes the temporaries a killed writer left in `dir`: files named `prefix` + PID + "-" + N (or
 // + PID alone) whose PID is no live process. Writers that stage a file under a temporary name

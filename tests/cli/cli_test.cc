@@ -890,6 +890,12 @@ TEST_F(CliTest, RunHoldsItsStateDirectoryAndResumesAnInterruptedJob) {
   ::kill(first, SIGKILL);
   int status = 0;
   ASSERT_EQ(::waitpid(first, &status, 0), first);
+  Outcome orphaned = Hpo({"stop", "resume", "--state-dir", state});
+  EXPECT_EQ(orphaned.exit_code, 3) << orphaned.err;
+  EXPECT_NE(orphaned.err.find("(pid " + std::to_string(first) + ") is not running: it was killed; run the same hpo "
+                              "run command with --state-dir " + state + " to resume it"),
+            std::string::npos)
+      << orphaned.err;
 
   Outcome resumed = Hpo({"run", spec, "--workers", "1", "--state-dir", state, "-o", "json"});
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
@@ -906,6 +912,99 @@ TEST_F(CliTest, RunHoldsItsStateDirectoryAndResumesAnInterruptedJob) {
   Outcome again = Hpo({"run", spec, "--workers", "1", "--state-dir", state});
   EXPECT_EQ(again.exit_code, 2) << again.err;
   EXPECT_NE(again.err.find(state + " already holds the tuning job resume (Completed)"), std::string::npos) << again.err;
+}
+
+// From another terminal, `hpo stop ... --state-dir DIR` reaches the hpo run that keeps DIR:
+// one runaway training job, then the whole job. The run's API takes only requests signed with
+// the keys in DIR/control.json (mode 0600), which go when the run ends.
+TEST_F(CliTest, StopReachesARunningHpoRunThroughItsStateDirectory) {
+  const fs::path trainer = Write("trainer.sh", "#!/bin/bash\necho loss=$SM_HP_X\nexec sleep 120\n");
+  fs::permissions(trainer, fs::perms::owner_all);
+  const std::string spec = Write("stoppable.json", R"J({
+    "HyperParameterTuningJobName": "stoppable",
+    "HyperParameterTuningJobConfig": {
+      "Strategy": "Random",
+      "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
+      "ResourceLimits": {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 2},
+      "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "x", "MinValue": "0", "MaxValue": "1"}]}},
+    "TrainingJobDefinition": {
+      "AlgorithmSpecification": {"TrainingImage": "file://)J" + trainer.string() + R"J(", "TrainingInputMode": "File",
+        "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.]+)"}]},
+      "RoleArn": "arn:aws:iam::123456789012:role/hpo-local",
+      "OutputDataConfig": {"S3OutputPath": "file://)J" + (dir_ / "out").string() + R"J("},
+      "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+      "StoppingCondition": {"MaxRuntimeInSeconds": 300}}})J").string();
+  const std::string state = (dir_ / "state").string();
+  const fs::path control = fs::path(state) / "control.json";
+
+  Outcome none = Hpo({"stop", "stoppable", "--state-dir", state});
+  EXPECT_EQ(none.exit_code, 2) << none.err;
+  EXPECT_NE(none.err.find("--state-dir " + state + ": no hpo run keeps its state there"), std::string::npos)
+      << none.err;
+
+  pid_t run = ::fork();
+  ASSERT_GE(run, 0);
+  if (run == 0) {
+    const int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0), ::dup2(null, 1), ::dup2(null, 2);
+    ::execl(HPO_BINARY, HPO_BINARY, "run", spec.c_str(), "--workers", "2", "--state-dir", state.c_str(), "--grace",
+            "5", nullptr);
+    ::_exit(127);
+  }
+  // Both training jobs started, each printed its loss.
+  std::vector<std::string> names;
+  for (int i = 0; i < 600 && names.size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!fs::exists(control)) continue;
+    Outcome t = Hpo({"trials", "stoppable", "--state-dir", state, "-o", "json"});
+    auto j = nlohmann::json::parse(t.out, nullptr, false);
+    if (t.exit_code != 0 || !j.is_object()) continue;
+    names.clear();
+    for (const auto& s : j["TrainingJobSummaries"]) {
+      if (s["TrainingJobStatus"] == "InProgress" && s.contains("FinalHyperParameterTuningJobObjectiveMetric")) {
+        names.push_back(s["TrainingJobName"]);
+      }
+    }
+  }
+  ASSERT_EQ(names.size(), 2u) << "the run's two training jobs did not both start";
+  EXPECT_EQ(fs::status(control).permissions() & (fs::perms::group_all | fs::perms::others_all), fs::perms::none)
+      << "control.json holds the run's keys: only its owner may read it";
+
+  // Signed with anything but the run's keys (here: no keys at all), a request is refused.
+  const auto url = nlohmann::json::parse(Slurp(control))["url"].get<std::string>();
+  for (const char* v : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"}) ::unsetenv(v);
+  ::setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null", 1);
+  Outcome unsigned_stop = Hpo({"stop", "--training-job", names[0], "--coordinator", url});
+  EXPECT_EQ(unsigned_stop.exit_code, 1) << unsigned_stop.err;
+  EXPECT_NE(unsigned_stop.err.find("MissingAuthenticationToken"), std::string::npos) << unsigned_stop.err;
+
+  Outcome one = Hpo({"stop", "--training-job", names[0], "--state-dir", state});
+  EXPECT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_EQ(one.out, "stopping " + names[0] + "\n");
+  std::string first_status, second_status;
+  for (int i = 0; i < 300 && first_status != "Stopped"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    Outcome d = Hpo({"describe", "--training-job", names[0], "--state-dir", state, "-o", "json"});
+    auto j = nlohmann::json::parse(d.out, nullptr, false);
+    if (j.is_object()) first_status = j.value("TrainingJobStatus", "");
+  }
+  EXPECT_EQ(first_status, "Stopped") << "the stopped training job did not end";
+  Outcome d2 = Hpo({"describe", "--training-job", names[1], "--state-dir", state, "-o", "json"});
+  auto second = nlohmann::json::parse(d2.out, nullptr, false);
+  ASSERT_TRUE(second.is_object()) << d2.out << d2.err;
+  EXPECT_EQ(second.value("TrainingJobStatus", ""), "InProgress") << "the other training job goes on";
+
+  Outcome all = Hpo({"stop", "stoppable", "--state-dir", state});
+  EXPECT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_EQ(all.out, "stopping stoppable\n");
+  int status = 0;
+  ASSERT_EQ(::waitpid(run, &status, 0), run);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << "a stopped job's hpo run exits 1: " << status;
+  EXPECT_FALSE(fs::exists(control)) << "the run's keys go with it";
+
+  Outcome again = Hpo({"stop", "stoppable", "--state-dir", state});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.out, "stoppable has already ended (Stopped); nothing to stop\n");
 }
 
 // A local training program that is missing or cannot run would fail every training job one by
