@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 
 #include "cli/bench_commands.h"
 #include "cli/client_commands.h"
+#include "cli/config_file.h"
 #include "cli/keygen.h"
 #include "cli/runtime_commands.h"
 #include "cli/spec_commands.h"
@@ -21,6 +23,9 @@
 #endif
 
 namespace {
+
+// The options a --config file set (cli/config_file.h), for usage errors: "--slots" -> "slots in FILE".
+std::map<std::string, std::string> g_config_origin;
 
 // A usage error as people read it: which command it is about, what is missing or wrong (a
 // missing argument with what it is; a mistyped option with the closest one), that command's
@@ -66,6 +71,9 @@ std::string UsageError(const CLI::App* top, const CLI::Error& e) {
     std::reverse(hints.begin(), hints.end());  // CLI11 lists them last first
     for (size_t i = 0; i < hints.size(); ++i) what += (i == 0 ? "; did you mean " : ", ") + hints[i];
     if (!hints.empty()) what += "?";
+  }
+  for (const auto& [flag, where] : g_config_origin) {
+    if (what.find(flag) != std::string::npos) what += " (" + flag + " came from " + where + ")";
   }
   std::string out = path + ": " + what + "\n";
   if (cmd != top) {  // its help's "Usage: hpo delete [OPTIONS] names..." line
@@ -135,9 +143,30 @@ int main(int argc, char** argv) {
               << " (hpo --help lists the commands)\n";
     return 2;
   }
+  // The long-running commands take a configuration file and HPO_* variables (cli/config_file.h).
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (const char* name : {"run", "coordinator", "worker"}) {
+    CLI::App* command = app.get_subcommand(name);
+    // Read here, before CLI11 parses (it is taken out of the arguments): declared for --help.
+    command->add_option("--config", "FILE: a YAML mapping of this command's options, named without the dashes "
+                        "(slots: 4; a list for a repeatable option; true/false for a flag). An option given on the "
+                        "command line, or its HPO_* variable (Env: below), wins over the file");
+    hpo::cli::AddEnvironmentNames(command);
+    if (args.front() != name) continue;
+    auto expanded = hpo::cli::ExpandConfig(*command, std::vector<std::string>(args.begin() + 1, args.end()));
+    if (!expanded.ok()) {
+      std::cerr << "hpo " << name << ": " << expanded.status().message() << "\n";
+      return 2;
+    }
+    args.resize(1);
+    args.insert(args.end(), expanded->args.begin(), expanded->args.end());
+    g_config_origin = std::move(expanded->origin);
+  }
   app.failure_message(UsageError);
+  app.name(argv[0]);  // as parse(argc, argv) would: the usage lines of --help name the binary
   try {
-    app.parse(argc, argv);
+    std::reverse(args.begin(), args.end());  // CLI11 takes them last first
+    app.parse(args);
   } catch (const CLI::RuntimeError& e) {
     return e.get_exit_code();  // a command finished with this exit code
   } catch (const CLI::Error& e) {

@@ -1007,6 +1007,77 @@ TEST_F(CliTest, StopReachesARunningHpoRunThroughItsStateDirectory) {
   EXPECT_EQ(again.out, "stoppable has already ended (Stopped); nothing to stop\n");
 }
 
+// `--config FILE` sets a long-running command's options from YAML; its HPO_* variable wins over
+// the file, and the command line over both. A mistake in the file names the file and key.
+TEST_F(CliTest, AConfigFileSetsOptionsAndTheEnvironmentAndCommandLineWinOverIt) {
+  const fs::path trainer = Write("trainer.sh", "#!/bin/sh\necho loss=$SM_HP_X\n");
+  fs::permissions(trainer, fs::perms::owner_all);
+  const std::string spec = Write("configured.json", R"J({
+    "HyperParameterTuningJobName": "configured",
+    "HyperParameterTuningJobConfig": {
+      "Strategy": "Random",
+      "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
+      "ResourceLimits": {"MaxNumberOfTrainingJobs": 1, "MaxParallelTrainingJobs": 1},
+      "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "x", "MinValue": "0", "MaxValue": "1"}]}},
+    "TrainingJobDefinition": {
+      "AlgorithmSpecification": {"TrainingImage": "file://)J" + trainer.string() + R"J(", "TrainingInputMode": "File",
+        "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.]+)"}]},
+      "RoleArn": "arn:aws:iam::123456789012:role/hpo-local",
+      "OutputDataConfig": {"S3OutputPath": "file://)J" + (dir_ / "out").string() + R"J("},
+      "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+      "StoppingCondition": {"MaxRuntimeInSeconds": 60}}})J").string();
+  const std::string config = Write("run.yaml", "# hpo run's options\nworkers: 1\nstate-dir: " + (dir_ / "from-file").string() +
+                                                   "\noutput: json\nkeep-trial-files: true\n")
+                                 .string();
+  auto ran_in = [&](const Outcome& o, const std::string& name) {
+    EXPECT_EQ(o.exit_code, 0) << o.err;
+    EXPECT_TRUE(nlohmann::json::parse(o.out, nullptr, false).is_object()) << "output: json from the file: " << o.out;
+    return fs::exists(dir_ / name / "hpo.db");
+  };
+  Outcome file_only = Hpo({"run", spec, "--config", config});
+  EXPECT_TRUE(ran_in(file_only, "from-file")) << file_only.err;
+  EXPECT_TRUE(fs::exists(dir_ / "from-file" / "local-1")) << "workers: 1";
+  bool kept = false;  // keep-trial-files: true keeps the /opt/ml tree of the ended training job
+  for (const auto& e : fs::recursive_directory_iterator(dir_ / "from-file" / "local-1")) {
+    kept = kept || e.path().filename() == "hyperparameters.json";
+  }
+  EXPECT_TRUE(kept) << "the flag keep-trial-files: true was not set";
+
+  ::setenv("HPO_STATE_DIR", (dir_ / "from-env").c_str(), 1);
+  Outcome env = Hpo({"run", spec, "--config=" + config});
+  EXPECT_TRUE(ran_in(env, "from-env")) << "HPO_STATE_DIR wins over the file: " << env.err;
+  Outcome flag = Hpo({"run", spec, "--config", config, "--state-dir", (dir_ / "from-flag").string()});
+  EXPECT_TRUE(ran_in(flag, "from-flag")) << "--state-dir wins over both: " << flag.err;
+  ::unsetenv("HPO_STATE_DIR");
+
+  auto refused = [&](const std::string& yaml, const std::string& command, const std::string& says) {
+    const std::string file = Write("bad.yaml", yaml).string();
+    Outcome o = Hpo({command, "--config", file});
+    EXPECT_EQ(o.exit_code, 2) << yaml << o.err;
+    EXPECT_NE(o.err.find(says), std::string::npos) << yaml << "\n" << o.err;
+  };
+  const std::string bad = (dir_ / "bad.yaml").string();
+  refused("slots: 2\nsport: true\n", "worker",
+          "hpo worker: --config " + bad + ": sport is no option of hpo worker; did you mean spot?");
+  refused("slots: [1, 2]\n", "worker", "hpo worker: --config " + bad + ": slots takes one value, not a list");
+  refused("spot: maybe\n", "worker", "hpo worker: --config " + bad + ": spot is a flag: true or false, not maybe");
+  refused("slots: 0\n", "worker", "hpo worker: --slots: Value 0 not in range 1 to 1024 (--slots came from slots in " + bad + ")");
+  refused("- slots\n", "coordinator", "hpo coordinator: --config " + bad + ": wants a mapping of option names to values");
+  refused("slots: 2\n  x: [\n", "worker", "hpo worker: --config " + bad + ": not YAML: line ");
+  Outcome missing = Hpo({"coordinator", "--config", (dir_ / "nope.yaml").string()});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("hpo coordinator: --config: cannot open " + (dir_ / "nope.yaml").string()), std::string::npos)
+      << missing.err;
+  ::setenv("HPO_SLOTS", "0", 1);
+  Outcome from_env = Hpo({"worker"});
+  ::unsetenv("HPO_SLOTS");
+  EXPECT_EQ(from_env.exit_code, 2);
+  EXPECT_NE(from_env.err.find("(--slots came from HPO_SLOTS in the environment)"), std::string::npos) << from_env.err;
+  Outcome help = Hpo({"worker", "--help"});
+  EXPECT_NE(help.out.find("(Env:HPO_SLOTS)"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("--config"), std::string::npos) << help.out;
+}
+
 // A local training program that is missing or cannot run would fail every training job one by
 // one: hpo run refuses the job before starting anything.
 TEST_F(CliTest, RunRefusesATrainingProgramThatCannotRun) {
