@@ -47,16 +47,12 @@ Result<std::vector<std::string>> WorkerAgent::Impl::Program(const std::string& i
       return std::vector<std::string>{"/bin/sh", "-c", it->second + " train", "hpo-trainer"};
     }
     if (opt.container.enabled() && !image.empty()) return std::vector<std::string>{};
-    return Status::InvalidArgument("ClientError: trainingImage \"" + image + "\" is not known on worker " +
-                                   opt.worker_id +
-                                   "; give an absolute path or file:// URI of an executable, map the image with "
-                                   "`hpo worker --image NAME=COMMAND`, or give the worker a container runtime "
-                                   "(`--container-runtime podman|docker|apptainer`; none was found in its PATH)");
+    return Status::NotFound("cannot run \"" + image + "\": this image is not known here; give an absolute path or "
+                            "file:// URI of an executable, map the image with `hpo worker --image NAME=COMMAND`, or "
+                            "give the worker a container runtime (`--container-runtime podman|docker|apptainer`; none "
+                            "was found in its PATH)");
   }
-  if (::access(path.c_str(), X_OK) != 0) {
-    return Status::InvalidArgument("ClientError: trainingImage " + image + " is not an executable file on worker " +
-                                   opt.worker_id);
-  }
+  HPO_RETURN_IF_ERROR(CheckExecutable(path, path));
   return std::vector<std::string>{path, "train"};
 }
 
@@ -117,8 +113,11 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
     Log("worker: trial " + a.trial + " attempt " + std::to_string(a.attempt) + " cannot start: " + reason);
     Exited(key, std::move(x));
   };
+  // A program missing on this worker (or an image it does not map) may be on another: the
+  // coordinator tries those, as for a program that cannot start (StartProgram), before it calls
+  // the training job's program missing.
   auto program = Program(a.image);
-  if (!program.ok()) return fail("Failed", program.status().message());
+  if (!program.ok()) return fail("InfraError", proto::wire::CannotStartReason(opt.worker_id, program.status().message()));
   run->argv = *program;
   std::vector<MetricDefinitionSpec> defs;
   for (const auto& m : a.metric_definitions) defs.push_back({m.name, m.regex});

@@ -398,6 +398,8 @@ struct WorkerAgent::Impl {
 
   // Resolves trainingImage to a program: an absolute path or file:// URI of an executable, or an
   // entry of the worker's image map; an empty argv means a container image (a runtime is set up).
+  // NotFound "cannot run \"...\": WHY" when this worker cannot run it (missing, not executable,
+  // an image it does not map and no container runtime).
   Result<std::vector<std::string>> Program(const std::string& image);
 
   void Exited(const Key& key, proto::wire::TrialExited x);

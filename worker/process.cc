@@ -236,18 +236,6 @@ HPO_CHILD int ChildMain(void* arg) {
 }
 
 // Checks that path names an executable regular file; the error text says why not.
-Status CheckExecutable(const std::string& shown, const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return Status::NotFound("cannot run \"" + shown + "\": " + ErrnoText(errno));
-  }
-  if (S_ISDIR(st.st_mode)) return Status::NotFound("cannot run \"" + shown + "\": it is a directory");
-  if (!S_ISREG(st.st_mode)) return Status::NotFound("cannot run \"" + shown + "\": not a regular file");
-  if (::access(path.c_str(), X_OK) != 0) {
-    return Status::NotFound("cannot run \"" + shown + "\": not executable (" + ErrnoText(errno) + ")");
-  }
-  return Status::Ok();
-}
 
 // The program's path: argv[0] as is when it has a '/', else the first executable match in the
 // PATH of the program's own environment.
@@ -288,6 +276,19 @@ int PidfdOpen(pid_t pid) {
 }
 
 }  // namespace
+
+Status CheckExecutable(const std::string& shown, const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return Status::NotFound("cannot run \"" + shown + "\": " + ErrnoText(errno));
+  }
+  if (S_ISDIR(st.st_mode)) return Status::NotFound("cannot run \"" + shown + "\": it is a directory");
+  if (!S_ISREG(st.st_mode)) return Status::NotFound("cannot run \"" + shown + "\": not a regular file");
+  if (::access(path.c_str(), X_OK) != 0) {
+    return Status::NotFound("cannot run \"" + shown + "\": not executable (" + ErrnoText(errno) + ")");
+  }
+  return Status::Ok();
+}
 
 struct TrialProcess::State {
   pid_t pid = -1;

@@ -184,6 +184,10 @@ std::map<std::string, std::string> CurrentEnvironment();
 // the current directory), as execvp looks it up; "" when there is none.
 std::string FindProgram(const std::string& name, const std::string& path_list);
 
+// Ok when `path` is an executable regular file; else NotFound "cannot run \"SHOWN\": WHY" (no such
+// file, a directory, not a regular file, not executable).
+Status CheckExecutable(const std::string& shown, const std::string& path);
+
 struct ToolResult {
   int exit_code = -1;  // -1 when killed (timeout) or ended by a signal
   std::string output;  // stdout and stderr, at most the last 64 KiB

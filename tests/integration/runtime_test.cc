@@ -600,6 +600,58 @@ TEST_F(TypedCluster, InstanceConfigsFillThePreferredTypeFirstThenFallBack) {
   EXPECT_EQ(by_type["ml.test.preferred"] + by_type["ml.test.fallback"], 8);
 }
 
+// A training image only some workers can run (mapped with --image on w2, unknown on w1 with no
+// container runtime) runs there: a worker that lacks the program hands the training job on
+// without spending a retry, as for a program that cannot start. It failed as a ClientError on w1.
+class MappedCluster : public Cluster {
+ protected:
+  void BeforeCoordinator() override { default_workers_ = 2; }
+  void BeforeWorkers() override {
+    const fs::path trainer = dir_ / "mapped.sh";
+    std::ofstream(trainer) << "#!/bin/sh\necho loss=$SM_HP_X\n";
+    fs::permissions(trainer, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
+    worker_args_ = {"--container-runtime", "none"};
+    worker_args_of_[2] = {"--image", "local/mapped:1=" + trainer.string()};
+  }
+};
+
+TEST_F(MappedCluster, AnImageOnlySomeWorkersMapRunsOnThoseWithoutSpendingARetry) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("it-mapped", "Random", 6, 2, ranges);
+  spec["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] = "local/mapped:1";
+  Call("CreateHyperParameterTuningJob", spec);
+  Json d = WaitFor("it-mapped");
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 6) << d.dump(2);
+  for (const auto& t : Trials("it-mapped")) {
+    Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", t["TrainingJobName"]}});
+    bool on_w2 = false;
+    for (const auto& st : tj["SecondaryStatusTransitions"]) {
+      on_w2 = on_w2 || st.value("StatusMessage", "").find("on worker w2") != std::string::npos;
+    }
+    EXPECT_TRUE(on_w2) << tj.dump(2);
+  }
+}
+
+// An image no worker can run fails its training jobs as InternalServerError naming every worker
+// and why, not as a ClientError of the first worker that tried.
+TEST_F(MappedCluster, AnImageNoWorkerMapsIsAnInternalServerErrorNamingTheWorkers) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("it-unmapped", "Random", 1, 1, ranges);
+  spec["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] = "local/nowhere:1";
+  Call("CreateHyperParameterTuningJob", spec);
+  Json d = WaitFor("it-unmapped");
+  EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Failed") << d.dump(2);
+  auto trials = Trials("it-unmapped");
+  ASSERT_EQ(trials.size(), 1u);
+  Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", trials[0]["TrainingJobName"]}});
+  const std::string why = tj.value("FailureReason", "");
+  EXPECT_EQ(why.rfind("InternalServerError: no worker could start it (every worker that can serve it refused: w1, w2)", 0),
+            0u)
+      << why;
+  EXPECT_NE(why.find("cannot run \"local/nowhere:1\": this image is not known here"), std::string::npos) << why;
+}
+
 // `hpo submit` leaves the quotas to the coordinator: one started with a raised quota takes a job
 // over the default from `hpo submit` (it refused it locally before), and refuses one over its own
 // with ResourceLimitExceeded (exit 1), naming the option.
