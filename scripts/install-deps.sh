@@ -8,9 +8,11 @@
 #               real SigV4-checking S3, iproute2 for the network-isolation test, and podman
 #               with runc and a static busybox for the container-mode tests, which import their
 #               test image from a directory tree: no registry is needed), and headless Chromium
-#               for the dashboard test; then the SageMaker Python SDK v2 (`sagemaker==2.257.7`,
-#               from PyPI) in a virtual environment at tests/.venv-sdk (HPO_SDK_VENV overrides) for the
-#               SDK test (tests/integration/sagemaker_sdk_test.py), with kubernetes-validate for the
+#               for the dashboard test, and Slurm (slurm-wlm) with munge for the test that runs
+#               deploy/slurm/hpo-workers.sbatch under a private slurmctld/slurmd (Deploy.Slurm);
+#               then the SageMaker Python SDK v2 (`sagemaker==2.257.7`, from PyPI) in a virtual
+#               environment at tests/.venv-sdk (HPO_SDK_VENV overrides) for the SDK test
+#               (tests/integration/sagemaker_sdk_test.py), with kubernetes-validate for the
 #               check of deploy/kubernetes; kept when it already has them
 #   --examples  adds what the example trainers need (Debian's python3 and scikit-learn)
 set -euo pipefail
@@ -22,7 +24,8 @@ build_pkgs=(
   libsqlite3-dev libcli11-dev libcurl4-openssl-dev libcpp-httplib-dev libssl-dev zlib1g-dev
 )
 test_pkgs=(clang libclang-rt-14-dev python3 python3-venv python3-yaml python3-sklearn python3-boto3 awscli
-  ceph-mon ceph-osd radosgw ceph-common curl iproute2 systemd podman runc busybox-static chromium)
+  ceph-mon ceph-osd radosgw ceph-common curl iproute2 systemd podman runc busybox-static chromium
+  slurm-wlm munge)
 example_pkgs=(python3 python3-sklearn)
 
 want=("${build_pkgs[@]}")

@@ -4,7 +4,8 @@
 # - systemd units: `systemd-analyze verify` with the hpo binary at the path the units name
 #   (a temporary root), so a typo in a directive or a missing ExecStart program fails;
 # - the Slurm batch script: `bash -n`, its #SBATCH lines parsed by `sbatch --test-only` when a
-#   Slurm controller answers (skipped otherwise, with a line saying so);
+#   Slurm controller answers (skipped otherwise, with a line saying so); CTest Deploy.Slurm
+#   (tests/deploy/slurm_test.sh) runs it under a real, private Slurm;
 # - the Containerfile: every runtime package it installs exists in this Debian release, and the
 #   binary's shared libraries all come from packages it installs.
 set -euo pipefail
