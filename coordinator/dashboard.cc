@@ -750,36 +750,71 @@ std::string TrainingJobsCsv(const Json& summaries) {
     for (char c : t) q += c == '"' ? std::string("\"\"") : std::string(1, c);
     return q + "\"";
   };
-  auto iso = [](double epoch_s) {
+  // As pandas writes the SDK's timestamps (datetimes in UTC, to the millisecond SageMaker keeps):
+  // 2026-12-02 05:04:01.830000+00:00.
+  auto when = [](double epoch_s) {
     if (epoch_s <= 0) return std::string();
-    std::string t = Time(epoch_s);
-    t[10] = 'T';
-    return t + "Z";
+    const double whole = std::floor(epoch_s);
+    const long ms = std::lround((epoch_s - whole) * 1000.0);
+    char frac[16];
+    std::snprintf(frac, sizeof frac, ".%03ld000+00:00", std::min(ms, 999L));
+    return Time(whole) + frac;
   };
-  std::vector<std::string> tuned;
+  // The columns as pandas makes them from the SDK's rows: in order of first appearance, each row
+  // adding its hyperparameters (as listed), then the fixed ones; elapsed time only for a row with
+  // both times, the definition's name only for a row that has one.
+  std::vector<std::string> columns;
+  auto add = [&](const std::string& k) {
+    if (std::find(columns.begin(), columns.end(), k) == columns.end()) columns.push_back(k);
+  };
   if (summaries.is_array()) {
-    for (const Json& s : summaries) {
-      const Json hps = s.value("TunedHyperParameters", Json::object());
-      for (const auto& [k, v] : hps.items()) {
-        if (std::find(tuned.begin(), tuned.end(), k) == tuned.end()) tuned.push_back(k);
+    // Walked as the SDK lists them (the API's default order: by name), whatever the rows' order.
+    std::vector<const Json*> by_name;
+    for (const Json& s : summaries) by_name.push_back(&s);
+    std::stable_sort(by_name.begin(), by_name.end(),
+                     [](const Json* a, const Json* b) { return Str(*a, "TrainingJobName") < Str(*b, "TrainingJobName"); });
+    for (const Json* row : by_name) {
+      const Json& s = *row;
+      const Json hps = s.value("TunedHyperParameters", Json::object());  // kept: items() refers to it
+      for (const auto& [k, v] : hps.items()) add(k);
+      for (const char* k : {"TrainingJobName", "TrainingJobStatus", "FinalObjectiveValue", "TrainingStartTime",
+                            "TrainingEndTime"}) {
+        add(k);
       }
+      if (NumOf(s, "TrainingStartTime") > 0 && NumOf(s, "TrainingEndTime") > 0) add("TrainingElapsedTimeSeconds");
+      if (s.contains("TrainingJobDefinitionName")) add("TrainingJobDefinitionName");
     }
   }
-  std::sort(tuned.begin(), tuned.end());
-  std::string out = "TrainingJobName,TrainingJobStatus,FinalObjectiveValue";
-  for (const auto& k : tuned) out += "," + cell(k);
-  out += ",TrainingStartTime,TrainingEndTime,TrainingElapsedTimeSeconds,TrainingJobDefinitionName,FailureReason\r\n";
+  if (columns.empty()) {
+    columns = {"TrainingJobName", "TrainingJobStatus", "FinalObjectiveValue", "TrainingStartTime", "TrainingEndTime"};
+  }
+  std::string out;
+  for (size_t i = 0; i < columns.size(); ++i) out += (i ? "," : "") + cell(columns[i]);
+  out += "\r\n";
   if (!summaries.is_array()) return out;
   for (const Json& s : summaries) {
-    out += cell(Str(s, "TrainingJobName")) + "," + cell(Str(s, "TrainingJobStatus")) + ",";
-    const Json metric = s.value("FinalHyperParameterTuningJobObjectiveMetric", Json::object());
-    if (metric.contains("Value") && metric["Value"].is_number()) out += Shortest(metric["Value"].get<double>());
     const Json hps = s.value("TunedHyperParameters", Json::object());
-    for (const auto& k : tuned) out += "," + (hps.contains(k) ? cell(Str(hps, k.c_str())) : std::string());
     const double start = NumOf(s, "TrainingStartTime"), end = NumOf(s, "TrainingEndTime");
-    out += "," + iso(start) + "," + iso(end) + ",";
-    if (start > 0 && end >= start) out += Shortest(std::round((end - start) * 1000.0) / 1000.0);  // to the ms
-    out += "," + cell(Str(s, "TrainingJobDefinitionName")) + "," + cell(Str(s, "FailureReason")) + "\r\n";
+    for (size_t i = 0; i < columns.size(); ++i) {
+      const std::string& k = columns[i];
+      if (i) out += ",";
+      if (hps.contains(k)) {
+        out += cell(Str(hps, k.c_str()));
+      } else if (k == "FinalObjectiveValue") {
+        const Json metric = s.value("FinalHyperParameterTuningJobObjectiveMetric", Json::object());
+        if (metric.contains("Value") && metric["Value"].is_number()) out += Shortest(metric["Value"].get<double>());
+      } else if (k == "TrainingStartTime" || k == "TrainingEndTime") {
+        out += when(k == "TrainingStartTime" ? start : end);
+      } else if (k == "TrainingElapsedTimeSeconds") {
+        // From the two times as written, so that it is their difference to the millisecond.
+        if (start > 0 && end >= start) {
+          out += Shortest(static_cast<double>(std::lround(end * 1000.0) - std::lround(start * 1000.0)) / 1000.0);
+        }
+      } else if (k == "TrainingJobName" || k == "TrainingJobStatus" || k == "TrainingJobDefinitionName") {
+        out += cell(Str(s, k.c_str()));
+      }
+    }
+    out += "\r\n";
   }
   return out;
 }

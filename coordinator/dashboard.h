@@ -101,11 +101,14 @@ std::string SignedRequestsPage(const std::string& reason);
 std::vector<size_t> BestAndNewest(const std::vector<std::optional<double>>& objectives, bool minimize, size_t limit);
 
 // Training jobs as CSV, one row each, from ListTrainingJobsForHyperParameterTuningJob's
-// TrainingJobSummaries, with the columns of the SageMaker SDK's HyperparameterTuningJobAnalytics
-// dataframe: TrainingJobName, TrainingJobStatus, FinalObjectiveValue, then each tuned
-// hyperparameter (by name), TrainingStartTime, TrainingEndTime (ISO 8601,
-// UTC), TrainingElapsedTimeSeconds, TrainingJobDefinitionName, FailureReason. RFC 4180 quoting;
-// a text cell that a spreadsheet would run as a formula (starting = + - @) gets a leading '.
+// TrainingJobSummaries (rows in the order given): the table of the SageMaker SDK's
+// HyperparameterTuningJobAnalytics(...).dataframe(), its columns in its order (as pandas unions
+// the rows the SDK lists, by name: each row's tuned hyperparameters, TrainingJobName,
+// TrainingJobStatus, FinalObjectiveValue, TrainingStartTime, TrainingEndTime (as pandas writes
+// the SDK's UTC datetimes: 2026-12-02 05:04:01.830000+00:00), TrainingElapsedTimeSeconds (their
+// difference; rows with both times), TrainingJobDefinitionName (rows that have one: several
+// definitions)). RFC 4180 quoting; a text cell that a spreadsheet would run as a formula
+// (starting = + - @) gets a leading '.
 std::string TrainingJobsCsv(const Json& summaries);
 
 // Text made safe for HTML element content and attribute values (& < > " ').

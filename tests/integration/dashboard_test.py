@@ -224,7 +224,7 @@ class Dashboard(unittest.TestCase):
             self.assertIn(r["tag"], ("<b>bold</b>", "a&b"))
             self.assertGreaterEqual(float(r["FinalObjectiveValue"]), 0)
             self.assertGreaterEqual(float(r["TrainingElapsedTimeSeconds"]), 0)
-            self.assertRegex(r["TrainingStartTime"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+            self.assertRegex(r["TrainingStartTime"], r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\+00:00$")
         cli = subprocess.run([HPO, "trials", JOB, "-o", "csv", "--coordinator", self.url], capture_output=True,
                              text=True, timeout=30)
         self.assertEqual(cli.returncode, 0, cli.stderr)

@@ -61,6 +61,7 @@ import atexit  # noqa: E402
 import concurrent.futures  # noqa: E402
 import logging  # noqa: E402
 import shutil  # noqa: E402
+import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -242,6 +243,35 @@ def tuner_for(c, strategy, max_jobs, ranges=RANGES, **kw):
                                max_parallel_jobs=kw.pop("max_parallel_jobs", 2), **kw)
 
 
+def check_csv_is_the_dataframe(ck, c, name, df):
+    """`hpo trials NAME -o csv`, read by pandas, is the SDK's analytics dataframe: same columns in the
+    same order, same rows, the same values (times compared as times, to the millisecond)."""
+    import io
+    import pandas as pd
+    out = subprocess.run([HPO, "trials", name, "-o", "csv", "--coordinator", c.url], capture_output=True, text=True,
+                         timeout=60)
+    ck.eq(out.returncode, 0, f"{name}: hpo trials -o csv exits 0 ({out.stderr.strip()})")
+    ours = pd.read_csv(io.StringIO(out.stdout))
+    ck.eq(list(ours.columns), list(df.columns), f"{name}: hpo trials -o csv has the dataframe's columns, in order")
+    if list(ours.columns) != list(df.columns) or len(ours) != len(df):
+        ck.eq(len(ours), len(df), f"{name}: hpo trials -o csv has the dataframe's rows")
+        return
+    ours = ours.sort_values("TrainingJobName").reset_index(drop=True)
+    theirs = df.sort_values("TrainingJobName").reset_index(drop=True)
+    differ = []
+    for col in df.columns:
+        for a, b in zip(ours[col], theirs[col]):
+            if col in ("TrainingStartTime", "TrainingEndTime"):
+                same = abs((pd.Timestamp(a) - pd.Timestamp(b)).total_seconds()) < 1e-3
+            elif isinstance(b, (int, float)) and not isinstance(b, bool):
+                same = (pd.isna(a) and pd.isna(b)) or abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(b)))
+            else:
+                same = str(a) == str(b)
+            if not same:
+                differ.append(f"{col}: {a!r} vs {b!r}")
+    ck.ok(not differ, f"{name}: hpo trials -o csv holds the dataframe's values" + (f" ({differ[:3]})" if differ else ""))
+
+
 def check_completed_job(ck, c, tuner, trials, tuned):
     """describe(), best_training_job(), analytics().dataframe() of a Completed single-definition job."""
     name = tuner.latest_tuning_job.name
@@ -263,6 +293,7 @@ def check_completed_job(ck, c, tuner, trials, tuned):
     want = quadratic_loss({k: row[k] for k in tuned})
     ck.ok(abs(want - best_value) < 1e-4,
           f"{name}: best objective matches the trainer's loss for its hyperparameters ({want:.6f})")
+    check_csv_is_the_dataframe(ck, c, name, df)
     return d, df
 
 
@@ -456,6 +487,7 @@ def scenario_multi(c, ck):
     ck.eq(len(df), 6, "create: analytics().dataframe() rows")
     ck.ok("TrainingJobDefinitionName" in df.columns and set(df["TrainingJobDefinitionName"]) <= {"quad-a", "quad-b"},
           "create: dataframe has a TrainingJobDefinitionName column naming the definitions")
+    check_csv_is_the_dataframe(ck, c, tuner.latest_tuning_job.name, df)
     images = {}
     for job, definition in zip(df["TrainingJobName"], df["TrainingJobDefinitionName"]):
         images[definition] = c.training_job(job)["AlgorithmSpecification"]["TrainingImage"]
