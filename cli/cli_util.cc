@@ -52,7 +52,7 @@ void AddQuotaOptions(CLI::App* c, proto::ValidationLimits* limits) {
       ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
 }
 
-std::set<std::string> KnownInstanceTypes(const std::string& catalog_file, const std::vector<std::string>& served) {
+coordinator::InstanceCatalog LoadInstanceCatalog(const std::string& catalog_file) {
   coordinator::InstanceCatalog catalog = coordinator::InstanceCatalog::Defaults();
   if (!catalog_file.empty()) {
     std::ifstream in(catalog_file);
@@ -63,7 +63,11 @@ std::set<std::string> KnownInstanceTypes(const std::string& catalog_file, const 
     if (!custom.ok()) Fail(2, catalog_file + ": " + custom.status().message());
     catalog.Merge(*custom);
   }
-  std::set<std::string> types = catalog.Types();
+  return catalog;
+}
+
+std::set<std::string> KnownInstanceTypes(const std::string& catalog_file, const std::vector<std::string>& served) {
+  std::set<std::string> types = LoadInstanceCatalog(catalog_file).Types();
   types.insert(served.begin(), served.end());
   return types;
 }

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "coordinator/placement.h"
 #include "proto/codec.h"
 #include "proto/validate.h"
 
@@ -33,6 +34,10 @@ proto::ParsedSpec LoadSpec(const std::string& path, const proto::ValidationLimit
 // --max-parallel-training-jobs, --max-training-jobs (Bayesian, Hyperband, Grid) and
 // --max-training-jobs-random; defaults are SageMaker's raised quotas (100, 750, 10000).
 void AddQuotaOptions(CLI::App* c, proto::ValidationLimits* limits);
+
+// The shipped instance catalog (coordinator/placement.h) with `catalog_file`'s entries merged over
+// it (none when empty); a file that cannot be read or parsed fails with exit 2 naming it.
+coordinator::InstanceCatalog LoadInstanceCatalog(const std::string& catalog_file);
 
 // The instance types a spec may name besides SageMaker's (proto::ValidationLimits::
 // known_instance_types): hpo's built-in catalog, the catalog file's (when not empty; a bad one

@@ -111,6 +111,7 @@ int main(int argc, char** argv) {
       "3 a service could not be reached or started. `hpo COMMAND --help` explains each command.");
   hpo::cli::AddValidateCommand(app);
   hpo::cli::AddConvertCommand(app);
+  hpo::cli::AddInstanceTypesCommand(app);
   hpo::cli::AddRunCommand(app);
   hpo::cli::AddCoordinatorCommand(app);
   hpo::cli::AddWorkerCommand(app);

@@ -288,6 +288,7 @@ struct RunArgs {
   std::vector<std::string> instance_types;  // local worker i serves instance_types[i % size]
   ContainerArgs container;
   int dashboard_port = -1;  // >= 0: serve the web dashboard on 127.0.0.1 (0 picks a port)
+  std::string instance_catalog;    // JSON file of instance types, merged over the defaults
   proto::ValidationLimits limits;  // the quotas (AddQuotaOptions)
 };
 
@@ -302,7 +303,7 @@ void Run(const RunArgs& a) {
   }
   // A type nobody here serves is a typo more often than not (SageMaker refuses it): said now,
   // not after the workers started. The local workers serve the catalog's and --instance-type's.
-  const std::set<std::string> known = KnownInstanceTypes("", a.instance_types);
+  const std::set<std::string> known = KnownInstanceTypes(a.instance_catalog, a.instance_types);
   proto::ValidationLimits limits = a.limits;
   limits.known_instance_types = &known;
   proto::ParsedSpec parsed = LoadSpec(a.spec, limits);
@@ -345,6 +346,7 @@ void Run(const RunArgs& a) {
   co.assign_ahead = !a.no_assign_ahead;
   co.limits = a.limits;
   co.propose_off_core = true;  // the dispatcher's proposer thread makes Bayesian proposals
+  co.catalog = LoadInstanceCatalog(a.instance_catalog);
   // The spec the job runs: Autotune's choices made (Submit makes the same ones; printed below).
   auto tuned = coordinator::ResolveAutotune(spec, co.limits, parsed.spelling);
   if (!tuned.ok()) Fail(2, a.spec + ": " + tuned.status().message() + "; nothing was started");
@@ -598,20 +600,20 @@ void Run(const RunArgs& a) {
       } else if (never.find(" GPU") != std::string::npos && never.find(" has 0 GPUs") != std::string::npos) {
         // --instance-type does not conjure GPUs: following that advice failed again.
         std::cerr << "This machine has no GPUs for it. Change the spec's ResourceConfig.InstanceType to a CPU type"
-                     " (ml.m5.large, ml.c5.xlarge, ...; the instance catalog is in docs/architecture.md), or run a"
+                     " (ml.m5.large, ml.c5.xlarge, ...; hpo instance-types lists them and what this machine covers), or run a"
                      " coordinator with GPU workers (hpo worker --gpus auto on each GPU machine).\n";
       } else if (a.instance_types.empty()) {
         std::cerr << "To run it here anyway, let the local workers serve its types: hpo run " << a.spec
                   << (flags.empty() ? " --instance-type TYPE" : flags)
                   << " (worker i serves the i-th type, round robin; add --workers N for more). Or change";
-        std::cerr << " the spec's ResourceConfig.InstanceType to a type this machine covers (see the instance"
-                     " catalog in docs/architecture.md), or run a coordinator with workers that serve it"
+        std::cerr << " the spec's ResourceConfig.InstanceType to a type this machine covers (hpo instance-types"
+                     " lists them), or run a coordinator with workers that serve it"
                      " (hpo worker --instance-type TYPE).\n";
       } else {
         std::cerr << "--instance-type serves a type whatever this machine's CPUs and memory, but a GPU type"
                      " still needs its GPUs here" << (flags.empty() ? "" : "; the spec asks for" + flags)
-                  << ". Change the spec's ResourceConfig.InstanceType to a type this machine covers (see the"
-                     " instance catalog in docs/architecture.md), or run a coordinator with workers that serve it"
+                  << ". Change the spec's ResourceConfig.InstanceType to a type this machine covers (hpo"
+                     " instance-types lists them), or run a coordinator with workers that serve it"
                      " (hpo worker --instance-type TYPE).\n";
       }
       // A job none of whose training jobs ever started leaves no record behind in a --state-dir
@@ -735,15 +737,7 @@ void Coordinator(const CoordinatorArgs& a) {
   co.limits = a.limits;
   co.max_concurrent_tuning_jobs = a.max_concurrent_tuning_jobs;
   co.propose_off_core = true;  // the dispatcher's proposer thread makes Bayesian proposals
-  if (!a.instance_catalog.empty()) {
-    std::ifstream in(a.instance_catalog);
-    if (!in) Fail(2, "cannot read the instance catalog " + a.instance_catalog);
-    std::stringstream text;
-    text << in.rdbuf();
-    auto cat = coordinator::InstanceCatalog::FromJson(text.str());
-    if (!cat.ok()) Fail(2, a.instance_catalog + ": " + cat.status().message());
-    co.catalog.Merge(*cat);
-  }
+  co.catalog = LoadInstanceCatalog(a.instance_catalog);
   coordinator::CoordinatorCore core(store->get(), co);
   coordinator::DispatcherOptions dopt;
   dopt.listen = a.listen;
@@ -1019,6 +1013,10 @@ void AddRunCommand(CLI::App& app) {
                 "memory and GPUs cover")
       ->allow_extra_args(false);
   AddContainerOptions(c, &a->container);
+  c->add_option("--instance-catalog", a->instance_catalog,
+                "JSON file of instance types and what they need, merged over the shipped ml.* defaults (as hpo "
+                "coordinator's); a local worker serves such a type when this machine covers it (hpo instance-types "
+                "--instance-catalog FILE shows which)");
   c->add_option("--dashboard", a->dashboard_port,
                 "Serve the web dashboard (charts, training jobs, logs) on http://127.0.0.1:PORT/ui/ while the job "
                 "runs (0 picks a free port); from a terminal it stays up after the end until Ctrl-C")

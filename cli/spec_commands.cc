@@ -1,6 +1,7 @@
 #include "cli/spec_commands.h"
 
 #include <algorithm>
+#include <tuple>
 #include <limits>
 
 #include <iostream>
@@ -9,8 +10,11 @@
 #include "common/file_util.h"
 #include "common/text.h"
 #include "coordinator/autotune.h"
+#include "coordinator/placement.h"
 #include "proto/codec.h"
 #include "proto/validate.h"
+#include "worker/agent.h"
+#include "worker/gpu_detect.h"
 
 namespace hpo::cli {
 
@@ -217,6 +221,87 @@ void AddConvertCommand(CLI::App& app) {
     } else {
       std::cout << j.dump(2) << "\n";
     }
+    Exit(0);
+  });
+}
+
+void AddInstanceTypesCommand(CLI::App& app) {
+  auto catalog_file = std::make_shared<std::string>();
+  auto output = std::make_shared<std::string>("table");
+  CLI::App* c = app.add_subcommand("instance-types", "List the instance types hpo knows and which this machine covers");
+  c->add_option("--instance-catalog", *catalog_file,
+                "JSON file of instance types of your own, merged over the shipped ml.* ones (as hpo coordinator "
+                "and hpo run take it)");
+  c->add_option("-o,--output", *output, "table or json")->check(CLI::IsMember({"table", "json"}));
+  c->footer(
+      "What each type needs (GPUs, GPU memory, vCPUs, memory) and whether a worker on this machine,\n"
+      "started without --instance-type, serves it. A spec may name any SageMaker training type; a\n"
+      "worker serves a type of this catalog when its machine covers the entry, and any type it is\n"
+      "told to serve (hpo worker --instance-type TYPE, GPUs still needed).\n\n"
+      "Examples:\n  hpo instance-types\n  hpo instance-types --instance-catalog my-types.json -o json");
+  c->callback([catalog_file, output] {
+    const coordinator::InstanceCatalog catalog = LoadInstanceCatalog(*catalog_file);
+    // This machine as a worker without --instance-type would register.
+    proto::wire::Register here;
+    here.worker_id = "this machine";
+    here.cpus = worker::DetectCpus();
+    here.memory_mb = worker::DetectMemoryMb();
+    here.slots = 1;
+    for (const worker::GpuDevice& g : worker::DetectGpus().devices) {
+      proto::wire::GpuInfo gi;
+      gi.index = static_cast<uint32_t>(g.index);
+      gi.name = g.name;
+      gi.memory_mb = g.memory_mb;
+      here.gpus.push_back(gi);
+    }
+    // Families in order, sizes by number within one (ml.c5.xlarge, ml.c5.2xlarge, ml.c5.4xlarge).
+    const std::set<std::string> known = catalog.Types();
+    std::vector<std::string> types(known.begin(), known.end());
+    auto key = [](const std::string& t) {
+      const size_t dot = t.rfind('.');
+      const std::string size = dot == std::string::npos ? t : t.substr(dot + 1);
+      const size_t digits = size.find_first_not_of("0123456789");
+      const long n = digits == 0 ? 1 : std::stol(size.substr(0, digits));
+      const std::string rest = size.substr(digits == std::string::npos ? size.size() : digits);
+      const int rank = rest == "large" ? 0 : rest == "xlarge" ? 1 : 2;  // large < xlarge < Nxlarge
+      return std::make_tuple(t.substr(0, dot == std::string::npos ? 0 : dot), rank == 1 && n > 1 ? 2 : rank, n, rest);
+    };
+    std::sort(types.begin(), types.end(), [&](const std::string& a, const std::string& b) { return key(a) < key(b); });
+    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+    for (const std::string& type : types) {
+      const coordinator::InstanceSpec& s = *catalog.Find(type);
+      const coordinator::FitResult fit = coordinator::Fit(catalog, {type, "", 0}, here, 1, {});
+      std::string lacks = fit.why;
+      if (const size_t at = lacks.find("; worker this machine "); at != std::string::npos) {
+        lacks = lacks.substr(at + std::string("; worker this machine ").size());  // "has 0 GPUs"
+      }
+      rows.push_back({{"InstanceType", type},
+                      {"Gpus", s.gpus},
+                      {"GpuModel", s.gpu_model},
+                      {"GpuMemoryGiB", static_cast<double>(s.gpu_memory_mb) / 1024.0},
+                      {"VCpus", s.vcpus},
+                      {"MemoryGiB", static_cast<double>(s.memory_mb) / 1024.0},
+                      {"ThisMachine", fit.ever},
+                      {"Why", fit.ever ? "" : lacks}});
+    }
+    if (*output == "json") {
+      std::cout << nlohmann::ordered_json{{"InstanceTypes", rows}}.dump(2) << "\n";
+      Exit(0);
+    }
+    std::printf("%-22s %-22s %6s %10s  %s\n", "TYPE", "GPUS", "VCPUS", "MEMORY", "THIS MACHINE");
+    for (const auto& r : rows) {
+      std::string gpus = "-";
+      if (r["Gpus"].get<uint32_t>() > 0) {
+        gpus = std::to_string(r["Gpus"].get<uint32_t>()) + " " + r["GpuModel"].get<std::string>();
+        if (r["GpuMemoryGiB"].get<double>() > 0) gpus += " " + Num(r["GpuMemoryGiB"].get<double>()) + " GiB";
+      }
+      const std::string memory = Num(r["MemoryGiB"].get<double>()) + " GiB";
+      const std::string fits = r["ThisMachine"].get<bool>() ? "yes" : "no: " + r["Why"].get<std::string>();
+      std::printf("%-22s %-22s %6u %10s  %s\n", r["InstanceType"].get<std::string>().c_str(), gpus.c_str(),
+                  r["VCpus"].get<uint32_t>(), memory.c_str(), fits.c_str());
+    }
+    std::printf("\nthis machine: %u CPUs, %s GiB of memory, %zu GPU(s)\n", here.cpus,
+                Num(static_cast<double>(here.memory_mb) / 1024.0).c_str(), here.gpus.size());
     Exit(0);
   });
 }

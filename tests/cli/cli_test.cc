@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <fstream>
 #include <sstream>
@@ -629,6 +630,60 @@ TEST_F(CliTest, RunServesAnInstanceTypeThisMachineCannotCoverOnlyWhenToldTo) {
   ASSERT_FALSE(j.is_discarded()) << served.out;
   EXPECT_EQ(j["HyperParameterTuningJobStatus"], "Completed") << served.err;
   EXPECT_EQ(j["TrainingJobStatusCounters"]["Completed"], 3) << served.err;
+}
+
+// `hpo instance-types` lists the catalog with what each type needs and whether this machine
+// covers it (the messages that said "see the catalog in docs/architecture.md" pointed nowhere);
+// a catalog file of one's own adds types to it, and `hpo run --instance-catalog` runs a spec that
+// names such a type, as `hpo validate` and `hpo coordinator` take it.
+TEST_F(CliTest, InstanceTypesListsTheCatalogAndRunTakesACatalogOfOnesOwn) {
+  const fs::path catalog = Write("types.json", R"({"ml.own.tiny": {"vcpus": 1, "memory_gib": 1}})");
+  Outcome listed = Hpo({"instance-types", "--instance-catalog", catalog.string(), "-o", "json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  auto j = nlohmann::json::parse(listed.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << listed.out;
+  std::map<std::string, nlohmann::json> by_type;
+  for (const auto& t : j["InstanceTypes"]) by_type[t["InstanceType"]] = t;
+  ASSERT_TRUE(by_type.count("ml.own.tiny")) << listed.out;
+  EXPECT_TRUE(by_type["ml.own.tiny"]["ThisMachine"].get<bool>()) << "1 vCPU and 1 GiB fit any test machine";
+  ASSERT_TRUE(by_type.count("ml.p5.48xlarge"));
+  EXPECT_EQ(by_type["ml.p5.48xlarge"]["Gpus"], 8);
+  EXPECT_EQ(by_type["ml.p5.48xlarge"]["GpuModel"], "H100");
+  EXPECT_FALSE(by_type["ml.p5.48xlarge"]["ThisMachine"].get<bool>());
+  EXPECT_EQ(by_type["ml.p5.48xlarge"]["Why"].get<std::string>().rfind("has ", 0), 0u) << by_type["ml.p5.48xlarge"];
+  Outcome table = Hpo({"instance-types"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_LT(table.out.find("ml.c5.xlarge "), table.out.find("ml.c5.2xlarge ")) << "sizes in order:\n" << table.out;
+  EXPECT_LT(table.out.find("ml.c5.2xlarge "), table.out.find("ml.c5.18xlarge ")) << table.out;
+  EXPECT_NE(table.out.find("this machine: "), std::string::npos) << table.out;
+  Outcome bad = Hpo({"instance-types", "--instance-catalog", Write("bad.json", "{\"ml.x\": {\"gpu\": 1}}").string()});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+
+  const fs::path trainer = Write("trainer.sh", "#!/bin/sh\necho loss=$SM_HP_X\n");
+  fs::permissions(trainer, fs::perms::owner_all);
+  const std::string spec = Write("own.json", R"J({
+    "HyperParameterTuningJobName": "own-type",
+    "HyperParameterTuningJobConfig": {
+      "Strategy": "Random",
+      "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
+      "ResourceLimits": {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 2},
+      "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "x", "MinValue": "0", "MaxValue": "1"}]}},
+    "TrainingJobDefinition": {
+      "AlgorithmSpecification": {"TrainingImage": "file://)J" + trainer.string() + R"J(", "TrainingInputMode": "File",
+        "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.]+)"}]},
+      "RoleArn": "arn:aws:iam::123456789012:role/hpo-local",
+      "OutputDataConfig": {"S3OutputPath": "file://)J" + (dir_ / "out").string() + R"J("},
+      "ResourceConfig": {"InstanceType": "ml.own.tiny", "InstanceCount": 1, "VolumeSizeInGB": 1},
+      "StoppingCondition": {"MaxRuntimeInSeconds": 60}}})J").string();
+  Outcome unknown = Hpo({"run", spec, "--state-dir", (dir_ / "unknown").string()});
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.err;
+  EXPECT_NE(unknown.err.find("--instance-catalog FILE"), std::string::npos) << unknown.err;
+  Outcome ran = Hpo({"run", spec, "--instance-catalog", catalog.string(), "--state-dir", (dir_ / "ran").string(), "-o",
+                     "json"});
+  ASSERT_EQ(ran.exit_code, 0) << ran.err;
+  auto done = nlohmann::json::parse(ran.out, nullptr, false);
+  ASSERT_TRUE(done.is_object()) << ran.out;
+  EXPECT_EQ(done["TrainingJobStatusCounters"]["Completed"], 2) << ran.out;
 }
 
 // `hpo run` holds its state directory: a second run on it is refused while the first runs; the
