@@ -44,6 +44,53 @@ std::string DefaultCoordinator() {
   return env && *env ? env : "http://127.0.0.1:7780";
 }
 
+// The region requests are signed for, found as the aws CLI finds it: $AWS_REGION, else
+// $AWS_DEFAULT_REGION, else `region` of profile $AWS_PROFILE (default "default") in
+// $AWS_CONFIG_FILE (default ~/.aws/config: [default], [profile NAME]), else us-east-1.
+std::string ClientRegion() {
+  auto env = [](const char* n) -> std::string {
+    const char* v = std::getenv(n);
+    return v ? v : "";
+  };
+  if (!env("AWS_REGION").empty()) return env("AWS_REGION");
+  if (!env("AWS_DEFAULT_REGION").empty()) return env("AWS_DEFAULT_REGION");
+  std::string file = env("AWS_CONFIG_FILE");
+  if (file.empty() && !env("HOME").empty()) file = env("HOME") + "/.aws/config";
+  const std::string profile = env("AWS_PROFILE").empty() ? "default" : env("AWS_PROFILE");
+  auto text = file.empty() ? Result<std::string>(Status::NotFound("")) : ReadFile(file, 1u << 20);
+  if (!text.ok()) return "us-east-1";
+  auto trim = [](std::string t) {
+    t.erase(0, t.find_first_not_of(" \t\r"));
+    t.erase(t.find_last_not_of(" \t\r") + 1);
+    return t;
+  };
+  std::istringstream in(*text);
+  std::string line, section;
+  while (std::getline(in, line)) {
+    line = trim(line);
+    if (line.size() > 2 && line.front() == '[' && line.back() == ']') {
+      section = trim(line.substr(1, line.size() - 2));
+      if (section.rfind("profile ", 0) == 0) section = trim(section.substr(8));
+      continue;
+    }
+    const size_t eq = line.find('=');
+    if (section == profile && eq != std::string::npos && trim(line.substr(0, eq)) == "region") {
+      const std::string region = trim(line.substr(eq + 1));
+      if (!region.empty()) return region;
+    }
+  }
+  return "us-east-1";
+}
+
+// What to do about a refused signature (HTTP 403), after the coordinator's own message.
+std::string AuthHint(const std::string& message) {
+  if (message.find("scoped to a valid region") != std::string::npos) {
+    return " (this request was signed for region " + ClientRegion() +
+           "; set AWS_REGION, or region in ~/.aws/config, to the coordinator's --region)";
+  }
+  return " (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile the coordinator accepts)";
+}
+
 // The caller's AWS credentials, found as the aws CLI finds them: $AWS_ACCESS_KEY_ID and
 // $AWS_SECRET_ACCESS_KEY, else profile $AWS_PROFILE (default "default") of
 // $AWS_SHARED_CREDENTIALS_FILE (default ~/.aws/credentials). nullopt when there are none.
@@ -56,9 +103,7 @@ std::optional<ClientCredentials> FindClientCredentials() {
     return v ? v : "";
   };
   ClientCredentials c;
-  c.region = !env("AWS_REGION").empty() ? env("AWS_REGION")
-             : !env("AWS_DEFAULT_REGION").empty() ? env("AWS_DEFAULT_REGION")
-                                                  : "us-east-1";
+  c.region = ClientRegion();
   c.id = env("AWS_ACCESS_KEY_ID");
   c.secret = env("AWS_SECRET_ACCESS_KEY");
   if (!c.id.empty() && !c.secret.empty()) return c;
@@ -160,6 +205,7 @@ Json Call(const Endpoint& at, const std::string& action, const Json& body) {
   if (res->status != 200) {
     std::string type = j.is_object() ? j.value("__type", "Error") : "Error";
     std::string msg = j.is_object() ? j.value("message", res->body) : res->body;
+    if (res->status == 403 && !at.own) msg += AuthHint(msg);
     Fail(type == "ValidationException" || type == "SerializationException" ? 2 : 1, type + ": " + msg);
   }
   return j;
@@ -214,7 +260,7 @@ class RemoteSource : public coordinator::dashboard::Source {
       return Status::InvalidArgument(type + ": " + message);
     }
     std::string hint;
-    if (res->status == 403) hint = " (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile the coordinator accepts)";
+    if (res->status == 403) hint = AuthHint(message);
     return Status::FailedPrecondition(type + ": " + message + hint);
   }
   std::string url_;
@@ -859,6 +905,13 @@ void AddClientCommands(CLI::App& app) {
     }
     const Endpoint at = stop_dir->empty() ? CoordinatorAt(*url) : RunOf(*stop_dir);
     if (*stop_training) {
+      // As for a tuning job: one that has ended needs no stop (StopTrainingJob would refuse it).
+      const Json before = Call(at, "DescribeTrainingJob", {{"TrainingJobName", *sname}});
+      const std::string status = before.value("TrainingJobStatus", "");
+      if (status == "Completed" || status == "Failed" || status == "Stopped") {
+        std::cout << *sname << " has already ended (" << status << "); nothing to stop\n";
+        Exit(0);
+      }
       Call(at, "StopTrainingJob", {{"TrainingJobName", *sname}});
     } else {
       // A job that has ended is left as it is (SageMaker's stop is idempotent): say so, rather

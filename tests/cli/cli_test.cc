@@ -1048,6 +1048,9 @@ TEST_F(CliTest, StopReachesARunningHpoRunThroughItsStateDirectory) {
   auto second = nlohmann::json::parse(d2.out, nullptr, false);
   ASSERT_TRUE(second.is_object()) << d2.out << d2.err;
   EXPECT_EQ(second.value("TrainingJobStatus", ""), "InProgress") << "the other training job goes on";
+  Outcome ended = Hpo({"stop", "--training-job", names[0], "--state-dir", state});
+  EXPECT_EQ(ended.exit_code, 0) << ended.err;
+  EXPECT_EQ(ended.out, names[0] + " has already ended (Stopped); nothing to stop\n") << "as for a tuning job";
 
   Outcome all = Hpo({"stop", "stoppable", "--state-dir", state});
   EXPECT_EQ(all.exit_code, 0) << all.err;

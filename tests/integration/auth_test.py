@@ -371,6 +371,38 @@ class Auth(unittest.TestCase):
         r = subprocess.run([HPO, "list", "--coordinator", self.url], capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("MissingAuthenticationTokenException", r.stderr)
+        # Every command that acts says what to do, as the reading ones do (hpo submit said nothing).
+        spec = os.path.join(self.tmp, "unsigned.json")
+        with open(spec, "w") as f:
+            json.dump(job_request("auth-unsigned-submit", self.out), f)
+        r = subprocess.run([HPO, "submit", spec, "--coordinator", self.url], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("MissingAuthenticationTokenException", r.stderr)
+        self.assertIn("set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", r.stderr)
+
+    def test_09b_the_region_comes_from_the_aws_config_file_and_a_wrong_one_is_named(self):
+        # A coordinator that checks one region (--region), as AWS scopes signatures per region.
+        http_port = free_port()
+        url = f"http://127.0.0.1:{http_port}"
+        spawn([HPO, "coordinator", "--listen", f"tcp://127.0.0.1:{free_port()}", "--http", f"127.0.0.1:{http_port}",
+               "--credentials", self.credentials, "--region", "eu-west-1", "--state-dir",
+               os.path.join(self.tmp, "state-region")], os.path.join(self.tmp, "coordinator-region.log"))
+        creds = dict(AWS_ACCESS_KEY_ID=GOOD_ID, AWS_SECRET_ACCESS_KEY=GOOD_SECRET)
+        config = os.path.join(self.tmp, "aws-config")
+        with open(config, "w") as f:
+            f.write("[default]\nregion = us-west-2\n[profile team]\nregion = eu-west-1\n")
+        base = {k: v for k, v in os.environ.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE")}
+        for _ in range(100):  # until it answers
+            r = subprocess.run([HPO, "list", "--coordinator", url], capture_output=True, text=True, timeout=30,
+                               env={**base, **creds, "AWS_CONFIG_FILE": config, "AWS_PROFILE": "team"})
+            if r.returncode != 3:
+                break
+            time.sleep(0.1)
+        self.assertEqual(r.returncode, 0, "region of profile team in AWS_CONFIG_FILE: " + r.stderr)
+        r = subprocess.run([HPO, "list", "--coordinator", url], capture_output=True, text=True, timeout=30,
+                           env={**base, **creds, "AWS_CONFIG_FILE": config})
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("signed for region us-west-2; set AWS_REGION", r.stderr)
 
     def test_10_a_key_added_to_the_allow_list_admits_the_stranger_without_a_restart(self):
         pub = read(os.path.join(self.stranger, "worker.pub"))
