@@ -250,6 +250,7 @@ class Validator {
   // explains where max comes from.
   void IntRange(const std::optional<int64_t>& v, const FieldPath& p, int64_t min, int64_t max, bool required,
                 std::string_view limit_hint = "") {
+    if (max == INT64_MAX) max = -1;  // an unlimited quota (ValidationLimits::Unlimited): no upper bound to name
     std::string bounds =
         max < 0 ? ">= " + std::to_string(min) : "between " + std::to_string(min) + " and " + std::to_string(max);
     if (!v) {
@@ -495,7 +496,7 @@ void Validator::CheckResourceLimits(const TuningJobConfig& c, const FieldPath& p
   if (r.max_parallel_training_jobs && *r.max_parallel_training_jobs > limits_.max_parallel_training_jobs) {
     AddQuota(parallel_path, "must be at most " + std::to_string(limits_.max_parallel_training_jobs) + ", got " +
                                 std::to_string(*r.max_parallel_training_jobs) +
-                                "; that is this coordinator's quota: raise it with --max-parallel-training-jobs "
+                                "; that is a quota (per account on SageMaker, an option here): raise it with --max-parallel-training-jobs "
                                 "(hpo coordinator, hpo run, hpo validate) to run more training jobs in parallel");
   } else {
     IntRange(r.max_parallel_training_jobs, parallel_path, 1, limits_.max_parallel_training_jobs, !autotune_);
@@ -517,7 +518,7 @@ void Validator::CheckResourceLimits(const TuningJobConfig& c, const FieldPath& p
     if (*r.max_number_of_training_jobs > max) {
       AddQuota(number_path, "must be <= " + std::to_string(max) + " for the " + *c.strategy + " strategy, got " +
                                 std::to_string(*r.max_number_of_training_jobs) +
-                                "; that is this coordinator's quota: raise it with " +
+                                "; that is a quota (per account on SageMaker, an option here): raise it with " +
                                 (random ? "--max-training-jobs-random" : "--max-training-jobs") +
                                 " (hpo coordinator, hpo run, hpo validate)");
     }
@@ -885,7 +886,7 @@ void Validator::CheckDefinitions(const TuningJobSpec& spec) {
         AddQuota(root_.Child("HyperParameterTuningJobConfig").Child("ResourceLimits"),
                  "the Grid strategy would run " + std::to_string(*combos) + " combinations; at most " +
                      std::to_string(limits_.max_training_jobs_bayesian) +
-                     " training jobs are allowed (this coordinator's quota: raise it with --max-training-jobs)");
+                     " training jobs are allowed (a quota, an option here: raise it with --max-training-jobs)");
       }
     }
   }

@@ -372,7 +372,7 @@ TEST_F(CliTest, QuotasAreOptionsNotHardWired) {
   const std::string f = Write("wide.yaml", text).string();
   Outcome refused = Hpo({"validate", f});
   EXPECT_EQ(refused.exit_code, 2);
-  EXPECT_NE(refused.err.find("maxParallelTrainingJobs: must be at most 100, got 150; that is this coordinator's quota: "
+  EXPECT_NE(refused.err.find("maxParallelTrainingJobs: must be at most 100, got 150; that is a quota (per account on SageMaker, an option here): "
                              "raise it with --max-parallel-training-jobs"),
             std::string::npos)
       << refused.err;
@@ -407,6 +407,8 @@ TEST_F(CliTest, ConvertRefusesAnInvalidSpec) {
   EXPECT_NE(o.err.find(f.string() + ": spec.hyperParameterTuningJobConfig.strategy: "),
             std::string::npos)
       << o.err;
+  // No quota applies to a conversion: the bound it names is the rule's, not INT64_MAX.
+  EXPECT_NE(o.err.find("resourceLimits.maxParallelTrainingJobs: must be >= 1, got 0"), std::string::npos) << o.err;
 }
 
 // The quickstart as a new user runs it: `hpo run` with local workers, Debian's python3 running

@@ -266,7 +266,7 @@ std::vector<Case> Cases() {
        RL + ".maxParallelTrainingJobs", "must be between 1 and 100, got 0"},
       {"max_parallel_over_coordinator_limit", Base::kRandom,
        [](S& s) { Cfg(s).resource_limits->max_parallel_training_jobs = 101; }, RL + ".maxParallelTrainingJobs",
-       "that is this coordinator's quota: raise it with --max-parallel-training-jobs"},
+       "that is a quota (per account on SageMaker, an option here): raise it with --max-parallel-training-jobs"},
       {"max_jobs_missing", Base::kRandom, [](S& s) { Cfg(s).resource_limits->max_number_of_training_jobs.reset(); },
        RL + ".maxNumberOfTrainingJobs", "is required"},
       {"max_jobs_zero", Base::kRandom, [](S& s) { Cfg(s).resource_limits->max_number_of_training_jobs = 0; },
