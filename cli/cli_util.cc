@@ -120,11 +120,12 @@ std::string Num(double v) {
 
 // One line of progress from a Describe response.
 void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials,
-                  bool show_ranges) {
+                  bool show_ranges, const std::string& waiting) {
   const auto& st = d.status;
   std::cout << "\nTuning job " << *d.spec.hyper_parameter_tuning_job_name << ": "
             << *st.hyper_parameter_tuning_job_status << "\n";
   if (st.failure_reason) std::cout << "  reason: " << *st.failure_reason << "\n";
+  if (!waiting.empty()) std::cout << "  waiting: " << waiting << "\n";
   if (const auto& w = d.spec.warm_start_config) {  // the history it started from
     std::string parents;
     for (const auto& p : w->parent_hyper_parameter_tuning_jobs) {

@@ -611,7 +611,23 @@ void AddClientCommands(CLI::App& app) {
         if (!page.contains("NextToken")) break;
         req["NextToken"] = page["NextToken"];
       }
-      PrintSummary(*desc, rows, /*show_ranges=*/true);
+      // Why it waits, where it does: the Waiting condition of its CRD status (-o yaml shows it too).
+      std::string waiting;
+      Json doc;
+      if (origin.local()) {
+        if (auto d = origin.local_state()->Document(*name); d.ok()) doc = proto::EncodeCrdDocument(*d);
+      } else {
+        httplib::Client client(origin.url());
+        const std::string target = "/hpo/v1/jobs/" + *name;
+        auto res = client.Get(target, ClientHeaders(origin.url(), "GET", target, "", {}));
+        if (res && res->status == 200) doc = Json::parse(res->body, nullptr, false);
+      }
+      if (doc.is_object() && doc.contains("status") && doc["status"].contains("conditions")) {
+        for (const auto& cond : doc["status"]["conditions"]) {
+          if (cond.value("type", "") == "Waiting" && cond.value("status", "") == "True") waiting = cond.value("message", "");
+        }
+      }
+      PrintSummary(*desc, rows, /*show_ranges=*/true, waiting);
     } else if (*doutput == "yaml" && origin.local()) {
       auto doc = origin.local_state()->Document(*name);
       if (!doc.ok()) Must(doc.status());

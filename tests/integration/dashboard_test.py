@@ -288,6 +288,11 @@ class Dashboard(unittest.TestCase):
         self.assertIn("InProgress", body)
         self.assertIn('http-equiv="refresh"', body, "a running job's page reloads")
         self.assertIn("class=\"warn\">Waiting since", body, "why nothing runs: no worker")
+        # The table says why too (only -o yaml and the pages did).
+        described = subprocess.run([HPO, "describe", WAITING_JOB, "-o", "table", "--coordinator", self.signed_url],
+                                   capture_output=True, text=True, timeout=30, env=self.good_env)
+        self.assertEqual(described.returncode, 0, described.stderr)
+        self.assertRegex(described.stdout, r"\n  waiting: no registered worker", described.stdout)
         status, _, body = get(base + "/ui/jobs/nope")
         self.assertEqual(status, 404)
         self.assertIn(f"dashboard of {self.signed_url}", read(log))
