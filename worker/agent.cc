@@ -402,7 +402,7 @@ void WorkerAgent::Impl::OnRelease(const proto::wire::ReleaseTrials& r) {
   Log("worker: removing " + std::to_string(gone.size()) + " local checkpoint director" +
       (gone.size() > 1 ? "ies" : "y") + " of training jobs that have ended (" +
       gone.front().parent_path().filename().string() + (gone.size() > 1 ? ", ..." : "") +
-      "); their checkpoints are at CheckpointConfig.S3Uri");
+      "); a training job with a CheckpointConfig has its checkpoints at its S3Uri");
   (void)background.Post([gone = std::move(gone)] {
     for (const auto& p : gone) {
       std::error_code ec;
