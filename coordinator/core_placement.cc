@@ -687,6 +687,10 @@ bool CoordinatorCore::Impl::AheadAllowed(const TuningJob& j) const {
     return false;
   }
   if (j.spec.Definitions().size() != 1 || HasPending(j)) return false;
+  // A job whose training jobs have only failed so far may be about to give up (five failures and
+  // no success): successors queued behind failing ones started, and failed, before the
+  // coordinator heard, and were spent past the five.
+  if (const JobIndex* ix = Index(j); ix && ix->succeeded == 0 && ix->failed > 0) return false;
   // A job that one result can end (a completion criterion) starts nothing before that result is
   // in: a successor started as its predecessor met the target ran after the job was done, and
   // ended Stopped, counted among the failed objectives.

@@ -111,6 +111,22 @@ TEST_F(AssignAheadTest, EachRunningAttemptGetsOneSuccessorThatTakesItsSlotWhenIt
   EXPECT_EQ(core_->TrialsOf("ahead").size(), 6u) << "MaxNumberOfTrainingJobs holds with trials assigned ahead";
 }
 
+// A job whose training jobs have only failed gets no more successors queued ahead: those started
+// the moment a failing predecessor ended, failed too before the coordinator heard, and a job
+// that gives up after five failures spent seven of eight (a README pass). After a success,
+// successors come again.
+TEST_F(AssignAheadTest, AJobThatHasOnlyFailedGetsNoSuccessorsAheadUntilOneSucceeds) {
+  Register("w", 2);
+  auto out = Submit(Spec("failing", "Random", 8, 2));
+  auto first = Plain(out);
+  ASSERT_EQ(first.size(), 2u);
+  ASSERT_EQ(Ahead(out).size(), 2u) << "nothing failed yet: ahead as usual";
+  auto failed = Finish("w", first[0], 1.0, "Failed");
+  EXPECT_TRUE(Ahead(failed).empty()) << "a failure and no success: no successor queued behind the next one";
+  auto ok = Finish("w", first[1], 0.5);
+  EXPECT_FALSE(Ahead(ok).empty()) << "one succeeded: successors again";
+}
+
 TEST_F(AssignAheadTest, AStartReportedBeforeThePredecessorsExitIsNotCountedTwiceAndItsGpuStaysHeld) {
   RegisterGpuWorker("gpu", 4, 2);
   proto::TuningJobSpec spec = Spec("g", "Random", 6, 4);
