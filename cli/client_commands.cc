@@ -901,45 +901,30 @@ void AddClientCommands(CLI::App& app) {
       "Examples:\n  hpo stop my-job\n  hpo stop --training-job my-job-007-1a2b3c4d   # a runaway one\n"
       "  hpo stop --training-job my-job-007-1a2b3c4d --state-dir hpo-runs/my-job-20261202-050101   # in an hpo run");
   stop->callback([url, sname, stop_training, stop_dir] {
-    if (!stop_dir->empty() && !fs::exists(RunControlPath(*stop_dir))) {
-      // No hpo run serves the directory: a job (or training job) that has ended there needs no
-      // stop, as with a coordinator; anything else is said by RunOf.
+    // The same steps for a tuning job and a training job, with their actions and fields.
+    const bool tj = *stop_training;
+    const std::string describe = tj ? "DescribeTrainingJob" : "DescribeHyperParameterTuningJob";
+    const std::string key = tj ? "TrainingJobName" : "HyperParameterTuningJobName";
+    const std::string status_key = tj ? "TrainingJobStatus" : "HyperParameterTuningJobStatus";
+    // One that has ended is left as it is (SageMaker's stop of a tuning job is idempotent; its
+    // StopTrainingJob refuses an ended one): say so, rather than "stopping" what will not change.
+    auto exit_if_ended = [&](const Json& d) {
+      const std::string status = d.value(status_key, std::string());
+      if (status == "Completed" || status == "Failed" || status == "Stopped") {
+        std::cout << *sname << " has already ended (" << status << "); nothing to stop\n";
+        Exit(0);
+      }
+    };
+    if (!stop_dir->empty() && !fs::exists(RunControlPath(*stop_dir)) && fs::exists(fs::path(*stop_dir) / "hpo.db")) {
+      // No hpo run serves the directory: what has ended there needs no stop, as with a
+      // coordinator; anything else is said by RunOf.
       Origin origin(std::make_shared<std::string>());
       origin.state_dir = *stop_dir;
-      if (fs::exists(fs::path(*stop_dir) / "hpo.db")) {
-        const Json d = Must(
-            *stop_training
-                ? origin.source().Action("DescribeTrainingJob", {{"TrainingJobName", *sname}})
-                : origin.source().Action("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *sname}}));
-        const std::string status =
-            d.value(*stop_training ? "TrainingJobStatus" : "HyperParameterTuningJobStatus", std::string());
-        if (status == "Completed" || status == "Failed" || status == "Stopped") {
-          std::cout << *sname << " has already ended (" << status << "); nothing to stop\n";
-          Exit(0);
-        }
-      }
+      exit_if_ended(Must(origin.source().Action(describe, {{key, *sname}})));
     }
     const Endpoint at = stop_dir->empty() ? CoordinatorAt(*url) : RunOf(*stop_dir);
-    if (*stop_training) {
-      // As for a tuning job: one that has ended needs no stop (StopTrainingJob would refuse it).
-      const Json before = Call(at, "DescribeTrainingJob", {{"TrainingJobName", *sname}});
-      const std::string status = before.value("TrainingJobStatus", "");
-      if (status == "Completed" || status == "Failed" || status == "Stopped") {
-        std::cout << *sname << " has already ended (" << status << "); nothing to stop\n";
-        Exit(0);
-      }
-      Call(at, "StopTrainingJob", {{"TrainingJobName", *sname}});
-    } else {
-      // A job that has ended is left as it is (SageMaker's stop is idempotent): say so, rather
-      // than "stopping" a job that will not change.
-      const Json before = Call(at, "DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *sname}});
-      const std::string status = before.value("HyperParameterTuningJobStatus", "");
-      if (status == "Completed" || status == "Failed" || status == "Stopped") {
-        std::cout << *sname << " has already ended (" << status << "); nothing to stop\n";
-        Exit(0);
-      }
-      Call(at, "StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", *sname}});
-    }
+    exit_if_ended(Call(at, describe, {{key, *sname}}));
+    Call(at, tj ? "StopTrainingJob" : "StopHyperParameterTuningJob", {{key, *sname}});
     std::cout << "stopping " << *sname << "\n";
     Exit(0);
   });

@@ -102,6 +102,31 @@ class CliTest : public ::testing::Test {
 
   static fs::path Example(const std::string& name) { return fs::path(HPO_EXAMPLES_DIR) / name; }
 
+  // A Random tuning job (SageMaker JSON) of `jobs` training jobs, `parallel` at a time, whose
+  // training program is the shell script `script` (it sees SM_HP_X in [0, 1]; the objective is
+  // loss, from lines "loss=VALUE"), written as NAME.sh beside NAME.json. Returns the spec's path.
+  std::string ScriptJob(const std::string& name, const std::string& script, int jobs, int parallel,
+                        const std::string& instance_type = "ml.m5.large", int max_runtime_s = 60) {
+    const fs::path trainer = Write(name + ".sh", script);
+    fs::permissions(trainer, fs::perms::owner_all);
+    return Write(name + ".json", R"J({
+    "HyperParameterTuningJobName": ")J" + name + R"J(",
+    "HyperParameterTuningJobConfig": {
+      "Strategy": "Random",
+      "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
+      "ResourceLimits": {"MaxNumberOfTrainingJobs": )J" + std::to_string(jobs) + R"J(, "MaxParallelTrainingJobs": )J" +
+                                       std::to_string(parallel) + R"J(},
+      "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "x", "MinValue": "0", "MaxValue": "1"}]}},
+    "TrainingJobDefinition": {
+      "AlgorithmSpecification": {"TrainingImage": "file://)J" + trainer.string() + R"J(", "TrainingInputMode": "File",
+        "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.]+)"}]},
+      "RoleArn": "arn:aws:iam::123456789012:role/hpo-local",
+      "OutputDataConfig": {"S3OutputPath": "file://)J" + (dir_ / "out").string() + R"J("},
+      "ResourceConfig": {"InstanceType": ")J" + instance_type + R"J(", "InstanceCount": 1, "VolumeSizeInGB": 1},
+      "StoppingCondition": {"MaxRuntimeInSeconds": )J" + std::to_string(max_runtime_s) + R"J(}}})J")
+        .string();
+  }
+
   static std::vector<fs::path> AllExamples() {
     std::vector<fs::path> files;
     for (const auto& e : fs::directory_iterator(HPO_EXAMPLES_DIR)) {
@@ -661,22 +686,7 @@ TEST_F(CliTest, InstanceTypesListsTheCatalogAndRunTakesACatalogOfOnesOwn) {
   Outcome bad = Hpo({"instance-types", "--instance-catalog", Write("bad.json", "{\"ml.x\": {\"gpu\": 1}}").string()});
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
 
-  const fs::path trainer = Write("trainer.sh", "#!/bin/sh\necho loss=$SM_HP_X\n");
-  fs::permissions(trainer, fs::perms::owner_all);
-  const std::string spec = Write("own.json", R"J({
-    "HyperParameterTuningJobName": "own-type",
-    "HyperParameterTuningJobConfig": {
-      "Strategy": "Random",
-      "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
-      "ResourceLimits": {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 2},
-      "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "x", "MinValue": "0", "MaxValue": "1"}]}},
-    "TrainingJobDefinition": {
-      "AlgorithmSpecification": {"TrainingImage": "file://)J" + trainer.string() + R"J(", "TrainingInputMode": "File",
-        "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.]+)"}]},
-      "RoleArn": "arn:aws:iam::123456789012:role/hpo-local",
-      "OutputDataConfig": {"S3OutputPath": "file://)J" + (dir_ / "out").string() + R"J("},
-      "ResourceConfig": {"InstanceType": "ml.own.tiny", "InstanceCount": 1, "VolumeSizeInGB": 1},
-      "StoppingCondition": {"MaxRuntimeInSeconds": 60}}})J").string();
+  const std::string spec = ScriptJob("own-type", "#!/bin/sh\necho loss=$SM_HP_X\n", 2, 2, "ml.own.tiny");
   Outcome unknown = Hpo({"run", spec, "--state-dir", (dir_ / "unknown").string()});
   EXPECT_EQ(unknown.exit_code, 2) << unknown.err;
   EXPECT_NE(unknown.err.find("--instance-catalog FILE"), std::string::npos) << unknown.err;
@@ -906,22 +916,7 @@ TEST_F(CliTest, DescribeBestOfAMultiDefinitionJobWithoutABestSaysSo) {
 }
 
 TEST_F(CliTest, RunHoldsItsStateDirectoryAndResumesAnInterruptedJob) {
-  const fs::path trainer = Write("trainer.sh", "#!/bin/bash\necho loss=$SM_HP_X\nsleep 1\necho loss=$SM_HP_X\n");
-  fs::permissions(trainer, fs::perms::owner_all);
-  const std::string spec = Write("resume.json", R"J({
-    "HyperParameterTuningJobName": "resume",
-    "HyperParameterTuningJobConfig": {
-      "Strategy": "Random",
-      "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
-      "ResourceLimits": {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 1},
-      "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "x", "MinValue": "0", "MaxValue": "1"}]}},
-    "TrainingJobDefinition": {
-      "AlgorithmSpecification": {"TrainingImage": "file://)J" + trainer.string() + R"J(", "TrainingInputMode": "File",
-        "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.]+)"}]},
-      "RoleArn": "arn:aws:iam::123456789012:role/hpo-local",
-      "OutputDataConfig": {"S3OutputPath": "file://)J" + (dir_ / "out").string() + R"J("},
-      "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-      "StoppingCondition": {"MaxRuntimeInSeconds": 60}}})J").string();
+  const std::string spec = ScriptJob("resume", "#!/bin/bash\necho loss=$SM_HP_X\nsleep 1\necho loss=$SM_HP_X\n", 4, 1);
   const std::string state = (dir_ / "state").string();
 
   // The first run, in the background, killed -9 once its first training job is under way.
@@ -975,22 +970,7 @@ TEST_F(CliTest, RunHoldsItsStateDirectoryAndResumesAnInterruptedJob) {
 // one runaway training job, then the whole job. The run's API takes only requests signed with
 // the keys in DIR/control.json (mode 0600), which go when the run ends.
 TEST_F(CliTest, StopReachesARunningHpoRunThroughItsStateDirectory) {
-  const fs::path trainer = Write("trainer.sh", "#!/bin/bash\necho loss=$SM_HP_X\nexec sleep 120\n");
-  fs::permissions(trainer, fs::perms::owner_all);
-  const std::string spec = Write("stoppable.json", R"J({
-    "HyperParameterTuningJobName": "stoppable",
-    "HyperParameterTuningJobConfig": {
-      "Strategy": "Random",
-      "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
-      "ResourceLimits": {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 2},
-      "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "x", "MinValue": "0", "MaxValue": "1"}]}},
-    "TrainingJobDefinition": {
-      "AlgorithmSpecification": {"TrainingImage": "file://)J" + trainer.string() + R"J(", "TrainingInputMode": "File",
-        "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.]+)"}]},
-      "RoleArn": "arn:aws:iam::123456789012:role/hpo-local",
-      "OutputDataConfig": {"S3OutputPath": "file://)J" + (dir_ / "out").string() + R"J("},
-      "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-      "StoppingCondition": {"MaxRuntimeInSeconds": 300}}})J").string();
+  const std::string spec = ScriptJob("stoppable", "#!/bin/bash\necho loss=$SM_HP_X\nexec sleep 120\n", 2, 2, "ml.m5.large", 300);
   const std::string state = (dir_ / "state").string();
   const fs::path control = fs::path(state) / "control.json";
 
@@ -1070,22 +1050,7 @@ TEST_F(CliTest, StopReachesARunningHpoRunThroughItsStateDirectory) {
 // `--config FILE` sets a long-running command's options from YAML; its HPO_* variable wins over
 // the file, and the command line over both. A mistake in the file names the file and key.
 TEST_F(CliTest, AConfigFileSetsOptionsAndTheEnvironmentAndCommandLineWinOverIt) {
-  const fs::path trainer = Write("trainer.sh", "#!/bin/sh\necho loss=$SM_HP_X\n");
-  fs::permissions(trainer, fs::perms::owner_all);
-  const std::string spec = Write("configured.json", R"J({
-    "HyperParameterTuningJobName": "configured",
-    "HyperParameterTuningJobConfig": {
-      "Strategy": "Random",
-      "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
-      "ResourceLimits": {"MaxNumberOfTrainingJobs": 1, "MaxParallelTrainingJobs": 1},
-      "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "x", "MinValue": "0", "MaxValue": "1"}]}},
-    "TrainingJobDefinition": {
-      "AlgorithmSpecification": {"TrainingImage": "file://)J" + trainer.string() + R"J(", "TrainingInputMode": "File",
-        "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.]+)"}]},
-      "RoleArn": "arn:aws:iam::123456789012:role/hpo-local",
-      "OutputDataConfig": {"S3OutputPath": "file://)J" + (dir_ / "out").string() + R"J("},
-      "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-      "StoppingCondition": {"MaxRuntimeInSeconds": 60}}})J").string();
+  const std::string spec = ScriptJob("configured", "#!/bin/sh\necho loss=$SM_HP_X\n", 1, 1);
   const std::string config = Write("run.yaml", "# hpo run's options\nworkers: 1\nstate-dir: " + (dir_ / "from-file").string() +
                                                    "\noutput: json\nkeep-trial-files: true\n")
                                  .string();
