@@ -1045,7 +1045,9 @@ void AddCoordinatorCommand(CLI::App& app) {
   c->add_option("--listen", a->listen, "ZeroMQ endpoint workers connect to (tcp://0.0.0.0:7700)");
   c->add_option("--http", a->http, "HOST:PORT of the SageMaker-compatible HTTP API (127.0.0.1:7780)");
   c->add_option("--state-dir", a->state_dir, "Directory of the job database (hpo-state)");
-  c->add_option("--lease-ms", a->lease_ms, "A worker silent this long is lost and its trials are retried (10000)")
+  c->add_option("--lease-ms", a->lease_ms, "A worker silent this long is lost: its running attempts end as infrastructure failures, retried under "
+                "the RetryStrategy, even if it comes back (a paused VM, a swapping machine): raise it where workers "
+                "may stall longer (10000)")
       ->check(CLI::Range(int64_t{100}, int64_t{86400000}));
   c->add_option("--heartbeat-ms", a->heartbeat_ms, "Heartbeat interval told to workers (1000)")
       ->check(CLI::Range(int64_t{10}, int64_t{3600000}));

@@ -338,6 +338,11 @@ struct WorkerInfo {
   // be on its way, or the attempt may never have reached the worker (its AssignTrial was lost and
   // the successor started at once): a lease after it was sent, a heartbeat without it finds it lost.
   std::set<std::pair<std::string, uint32_t>> ending;
+  // Attempts it runs that this coordinator has never heard of, of a tuning job it does not know
+  // either: another coordinator's (a coordinator started on an empty or other state directory,
+  // a restored backup). They are left to finish, not stopped: whose they are is not this
+  // coordinator's to say. They hold their slots; their reports are acknowledged and dropped.
+  std::set<std::pair<std::string, uint32_t>> foreign;
   std::string draining;  // why no new trial goes there (an interruption notice); "" = open
   // A worker whose training jobs end InfraError kInfraErrorsBeforeRest times in a row (a full
   // disk, a broken container runtime) rests: no new training job goes there until
@@ -405,7 +410,7 @@ struct WorkerInfo {
   int free_slots(const std::string& for_job = "", const std::string& definition = "") const {
     int kept = 0;
     for (const auto& w : warm) kept += (w.job == for_job && w.definition == definition) ? 0 : 1;
-    return static_cast<int>(reg.slots) - static_cast<int>(running.size()) - kept;
+    return static_cast<int>(reg.slots) - static_cast<int>(running.size() + foreign.size()) - kept;
   }
   int warm_for(const std::string& job, const std::string& definition) const {
     int n = 0;

@@ -71,7 +71,7 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
   // Attempts we placed on this worker that it no longer runs were lost with its restart.
   for (auto& [name, t] : trials) {
     if (t.Active() && t.OnWorker(wid) && !reported.count({name, t.attempt}) && !t.HostEnded(wid)) {
-      AttemptLost(t, "worker " + wid + " registered again (it restarted) and no longer runs it", now, wid);
+      AttemptLost(t, "worker " + wid + " registered again and no longer runs it (it restarted, or was told to stop it)", now, wid);
     }
   }
   if (w.reg.session != r.session) {  // another process, maybe on another machine: its clock anew
@@ -95,6 +95,7 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
     }
     it = it->second.empty() ? lingering.erase(it) : std::next(it);
   }
+  w.foreign.clear();
   w.draining.clear();  // a new registration is new capacity
   w.resting.clear();   // (a restarted worker process, perhaps on a repaired machine)
   w.infra_streak = 0;
@@ -120,9 +121,18 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
       // Its GPUs stay its own across a coordinator restart (the assignment is in the store).
       for (uint32_t g : t->gpus) worker_gpus_used[wid].insert(g);
       attempt_gpus[{t->name, t->attempt}] = t->gpus;
+    } else if (Foreign(ra.trial)) {
+      w.foreign.insert({ra.trial, ra.attempt});
     } else {
       ack.stop.push_back(ra);
     }
+  }
+  if (!w.foreign.empty()) {
+    Event(now, "ForeignTrainingJobs", "", "",
+          wid + " runs " + std::to_string(w.foreign.size()) + " training job(s) this coordinator does not know (" +
+              w.foreign.begin()->first + (w.foreign.size() > 1 ? ", ..." : "") +
+              "): another coordinator's, or of another state directory. They are left to finish and hold their "
+              "slots; if this coordinator should know them, stop it and start it on their state directory");
   }
   // Attempts assigned ahead stay queued behind their predecessor while it runs here; else
   // they have its slot (the worker starts them at once).
@@ -603,6 +613,12 @@ void CoordinatorCore::Impl::Withdraw(Trial& t, int64_t now) {
         "training jobs");
 }
 
+bool CoordinatorCore::Impl::Foreign(const std::string& trial) {
+  if (trials.count(trial)) return false;
+  const std::string job = TuningJobOfTrialName(trial);
+  return job.empty() || Job(job) == nullptr;
+}
+
 void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbeat& h, int64_t now, std::vector<Outgoing>* out) {
   const std::string& wid = w.reg.worker_id;
   // What it held when it sent this: an attempt assigned after that (or within a lease of it,
@@ -626,6 +642,10 @@ void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbea
     }
     const bool ended_here = it != trials.end() && it->second.attempt == r.attempt && it->second.Terminal();
     if (ended_here) continue;  // its exit is being acknowledged
+    if (it == trials.end() && Foreign(r.trial)) {  // another coordinator's: left to finish
+      w.foreign.insert({r.trial, r.attempt});
+      continue;
+    }
     proto::wire::StopTrial m;
     m.trial = r.trial;
     m.attempt = r.attempt;
@@ -635,6 +655,7 @@ void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbea
     m.grace_period_s = static_cast<uint32_t>(opt.default_grace_period_s);
     out->push_back({wid, std::move(m)});
   }
+  for (auto f = w.foreign.begin(); f != w.foreign.end();) f = held.count(*f) ? std::next(f) : w.foreign.erase(f);
   std::vector<std::pair<std::string, uint32_t>> placed(w.running.begin(), w.running.end());
   placed.insert(placed.end(), w.queued.begin(), w.queued.end());
   placed.insert(placed.end(), w.ending.begin(), w.ending.end());
@@ -681,6 +702,7 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
     }
   } else if (const auto* x = std::get_if<proto::wire::TrialExited>(&msg)) {
     (void)ReleaseLingering(wid, x->trial, x->attempt);  // a stopped gang host is done: its slot is free
+    if (auto w = workers.find(wid); w != workers.end()) w->second.foreign.erase({x->trial, x->attempt});
     if (FromElsewhere(wid, x->trial, x->attempt, "TrialExited", now) || OnExited(wid, *x, now, out)) {
       out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kTrialExited), x->trial, x->attempt, x->seq}});
     }

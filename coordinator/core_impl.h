@@ -195,6 +195,9 @@ struct CoordinatorCore::Impl {
   // ---- lookups ---------------------------------------------------------------------------------
 
   TuningJob* Job(const std::string& name);
+  // A training job this coordinator has never heard of, of a tuning job it does not know either:
+  // another coordinator's (WorkerInfo::foreign).
+  bool Foreign(const std::string& trial);
 
   const proto::TrainingJobDefinition* Definition(const TuningJob& j,
                                                  const std::string& def_name) const;

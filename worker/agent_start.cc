@@ -166,8 +166,8 @@ std::function<void()> WorkerAgent::Impl::UploadOnExit(Run& r) {
                                .count());
     }
     if (revoked->load()) {
-      Log("worker: " + what + ": not uploaded: the coordinator gave the training job to another worker while this "
-          "one was out of touch");
+      Log("worker: " + what + ": not uploaded: the coordinator no longer counts this attempt (it counted it lost "
+          "while this worker was out of touch past its lease, or gave it to another worker)");
       done->set_value(Status::Unavailable("the coordinator no longer runs this attempt; nothing was uploaded"));
       return;
     }

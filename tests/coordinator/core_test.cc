@@ -665,6 +665,40 @@ TEST_F(CoreTest, ARestartedCoreReloadsJobsAndReattachesRunningTrials) {
   }
 }
 
+// A coordinator started on an empty or other state directory (a typo'd path, a restored backup)
+// that the workers reach: what they run of tuning jobs it has never heard of is another
+// coordinator's, not its own lost attempts. It is left to finish (an operator pass saw such a
+// coordinator stop every training job of the cluster within seconds), holds its slots, and its
+// report is acknowledged and dropped. An attempt of a job this coordinator does know is still
+// stopped.
+TEST_F(CoreTest, AttemptsOfTuningJobsThisCoordinatorNeverHeardOfAreLeftToFinish) {
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("mine", "Random", 4, 2)));
+  EXPECT_TRUE(a.empty()) << "no worker yet";
+  const std::vector<proto::wire::AttemptRef> running = {{"elsewhere-001-0123abcd", 1}, {"mine-009-ffffffff", 1}};
+  auto out = Register("w1", 2, running);
+  auto ack = Only<proto::wire::RegisterAck>(out);
+  ASSERT_EQ(ack.size(), 1u);
+  ASSERT_EQ(ack[0].stop.size(), 1u) << "only the unknown attempt of a job it knows is stopped";
+  EXPECT_EQ(ack[0].stop[0].trial, "mine-009-ffffffff");
+  auto placed = Only<proto::wire::AssignTrial>(out);
+  EXPECT_EQ(placed.size(), 1u) << "the foreign attempt holds one of the two slots";
+  bool said = false;
+  auto events = core_->Events("", 0, 100);
+  ASSERT_TRUE(events.ok());
+  for (const auto& e : *events) said = said || e.kind == "ForeignTrainingJobs";
+  EXPECT_TRUE(said) << "the event says what runs there and what to do";
+  EXPECT_TRUE(Only<proto::wire::StopTrial>(Heartbeat("w1", {running[0], {placed[0].trial, placed[0].attempt}})).empty())
+      << "a heartbeat does not stop it either";
+  proto::wire::TrialExited x;
+  x.trial = running[0].trial;
+  x.attempt = 1;
+  x.status = "Completed";
+  auto done = core_->OnMessage("w1", x, now_);
+  EXPECT_EQ(Only<proto::wire::Ack>(done).size(), 1u) << "its report is acknowledged (and dropped)";
+  EXPECT_EQ(Only<proto::wire::AssignTrial>(done).size(), 1u) << "its slot is free again";
+  EXPECT_EQ(core_->FindTrial(running[0].trial), nullptr);
+}
+
 // A damaged row (a field of the wrong type in a trial's detail, a job spec that does not parse)
 // must not stop a coordinator from starting: before core_rows, nlohmann's value() threw there.
 TEST_F(CoreTest, ARestartedCoreStartsDespiteDamagedRows) {
