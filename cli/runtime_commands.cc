@@ -697,6 +697,7 @@ struct CoordinatorArgs {
   bool insecure = false;         // accept workers without CurveZMQ on a non-loopback endpoint
   std::string http_auth = "auto";  // auto | required | off
   std::string credentials;       // access keys for SigV4
+  bool public_metrics = false;   // GET /hpo/v1/metrics without a signature
   std::string region;            // "" = any region
   int64_t lease_ms = 10000;
   int64_t heartbeat_ms = 1000;
@@ -769,6 +770,7 @@ void Coordinator(const CoordinatorArgs& a) {
   coordinator::HttpApiOptions hopt;
   hopt.region = a.region;
   hopt.require_sigv4 = a.http_auth == "required" || (a.http_auth == "auto" && (!IsLoopbackHost(host) || !a.credentials.empty()));
+  hopt.public_metrics = a.public_metrics;
   if (a.http_auth == "off" && !a.credentials.empty()) Fail(2, "--credentials and --http-auth off contradict each other");
   auto load_credentials = [&]() -> Result<std::shared_ptr<const coordinator::sigv4::Credentials>> {
     auto c = coordinator::sigv4::Credentials::Load(a.credentials);
@@ -1088,6 +1090,9 @@ void AddCoordinatorCommand(CLI::App& app) {
                 "AWS Signature V4 on the HTTP API: auto (when it listens beyond loopback, or --credentials is "
                 "given), required, or off")
       ->check(CLI::IsMember({"auto", "required", "off"}));
+  c->add_flag("--public-metrics", a->public_metrics,
+              "Answer GET /hpo/v1/metrics without a signature when the API requires them, for Prometheus (which "
+              "cannot sign a scrape); it shows job names, counts and latencies, nothing of specs or logs");
   c->add_option("--credentials", a->credentials,
                 "Access keys the HTTP API accepts: ~/.aws/credentials format, or one `ACCESS_KEY_ID SECRET` per line");
   c->add_option("--region", a->region, "Accept only signatures scoped to this region (default: any)");

@@ -162,6 +162,7 @@ const CoordinatorCore::Impl::JobIndex* CoordinatorCore::Impl::Index(const Tuning
 
 void CoordinatorCore::Impl::Event(int64_t now, const std::string& kind, const std::string& job, const std::string& trial,
     const std::string& msg) {
+  ++event_counts[kind];
   Note(store->AppendEvent(now, kind, job, trial, msg));
 }
 

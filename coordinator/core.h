@@ -503,6 +503,9 @@ class CoordinatorCore {
   std::vector<const WorkerInfo*> Workers() const;
   // The job's suggestion latency so far; nullptr for an unknown job or before its first proposal.
   const SuggestionStats* Suggestions(const std::string& job) const;
+  // Events written since this core started, by kind (WorkerLost, InfraError, JobFailed, ...):
+  // counters for monitoring (GET /hpo/v1/metrics hpo_events_total), reset by a restart.
+  std::map<std::string, uint64_t> EventCounts() const;
   // The trial's stored output lines after the cursor `after_id` (0 = from the start).
   Result<std::vector<LogRow>> Logs(const std::string& trial, int64_t after_id, size_t limit) const;
   // The objective's values of each of the job's training jobs (their current attempts), in the

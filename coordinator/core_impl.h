@@ -113,6 +113,7 @@ struct CoordinatorCore::Impl {
   std::map<std::pair<std::string, uint32_t>, std::string> successor;
   int64_t loaded_at_ms = -1;     // first tick after a restart: orphaned attempts get one lease
   std::vector<std::string> log;  // store failures, surfaced by Describe's failure reason
+  std::map<std::string, uint64_t> event_counts;  // CoordinatorCore::EventCounts
 
   // ---- persistence -----------------------------------------------------------------------------
 

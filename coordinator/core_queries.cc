@@ -211,6 +211,8 @@ Result<std::vector<EventRow>> CoordinatorCore::Events(const std::string& job, in
   return rows;
 }
 
+std::map<std::string, uint64_t> CoordinatorCore::EventCounts() const { return impl_->event_counts; }
+
 const SuggestionStats* CoordinatorCore::Suggestions(const std::string& job) const {
   auto it = impl_->suggestions.find(Lower(job));
   return it == impl_->suggestions.end() ? nullptr : &it->second;

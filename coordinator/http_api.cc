@@ -191,6 +191,92 @@ struct Page {
   std::string order;  // the request's SortBy/SortOrder, kept in its NextToken
 };
 
+// A label value as the text format writes it: backslash, double quote and line feed escaped.
+std::string LabelValue(const std::string& v) {
+  std::string out;
+  for (char ch : v) {
+    if (ch == '\\' || ch == '"') out += '\\';
+    if (ch == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += ch;
+  }
+  return out;
+}
+
+std::string MetricsText(const CoordinatorCore& c) {
+  struct Family {
+    const char* name;
+    const char* type;
+    const char* help;
+    std::string samples;
+  };
+  std::vector<Family> f = {
+      {"hpo_suggestions_total", "counter", "Configurations proposed by the tuning job's strategy (Propose calls).", ""},
+      {"hpo_suggestion_seconds", "summary", "Time spent proposing configurations (_sum seconds over _count proposals).", ""},
+      {"hpo_suggestion_max_seconds", "gauge", "The slowest single proposal.", ""},
+      {"hpo_suggestion_last_seconds", "gauge", "The latest proposal.", ""},
+      {"hpo_suggestion_fallbacks_total", "counter",
+       "Suggestions the model did not make (the start design before it has enough observations, or random search "
+       "when it could not fit).",
+       ""},
+      {"hpo_suggestion_exploits_total", "counter",
+       "Bayesian proposals that went to the model's predicted best instead of expected improvement's choice (one "
+       "per round of 4 or more parallel trials).",
+       ""},
+      {"hpo_training_jobs", "gauge", "Training jobs of the tuning job by status.", ""},
+      {"hpo_tuning_jobs", "gauge", "Tuning jobs by status.", ""},
+      {"hpo_workers", "gauge", "Registered workers.", ""},
+      {"hpo_workers_closed", "gauge",
+       "Registered workers that take no new training job now (resting after infrastructure failures, or reclaimed).",
+       ""},
+      {"hpo_events_total", "counter",
+       "Events written since the coordinator started, by kind (WorkerLost, InfraError, JobFailed, "
+       "CoordinatorStalled, ...; hpo events lists them).",
+       ""},
+  };
+  auto add = [&](size_t family, const std::string& labels, const std::string& suffix, double value) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.9g", value);
+    f[family].samples += std::string(f[family].name) + suffix + labels + " " + buf + "\n";
+  };
+  std::map<std::string, int> jobs_by_status;
+  for (const TuningJob* j : c.Jobs()) {
+    ++jobs_by_status[j->status];
+    const std::string l = "{job=\"" + LabelValue(j->name) + "\"}";
+    if (const SuggestionStats* st = c.Suggestions(j->name)) {
+      add(0, l, "", static_cast<double>(st->count));
+      add(1, l, "_sum", st->seconds_sum);
+      add(1, l, "_count", static_cast<double>(st->count));
+      add(2, l, "", st->seconds_max);
+      add(3, l, "", st->last.seconds);
+      add(4, l, "", static_cast<double>(st->fallbacks));
+      add(5, l, "", static_cast<double>(st->exploits));
+    }
+    std::map<std::string, int> by_status;
+    for (const Trial* tr : c.TrialsOf(j->name)) ++by_status[TrialStateName(tr->state)];
+    for (const auto& [status, n] : by_status) {
+      add(6, "{job=\"" + LabelValue(j->name) + "\",status=\"" + status + "\"}", "", n);
+    }
+  }
+  for (const char* status : {"InProgress", "Completed", "Failed", "Stopping", "Stopped"}) {
+    add(7, std::string("{status=\"") + status + "\"}", "", jobs_by_status[status]);
+  }
+  const std::vector<const WorkerInfo*> workers = c.Workers();
+  add(8, "", "", static_cast<double>(workers.size()));
+  size_t closed = 0;
+  for (const WorkerInfo* w : workers) closed += w->Closed().empty() ? 0 : 1;
+  add(9, "", "", static_cast<double>(closed));
+  for (const auto& [kind, n] : c.EventCounts()) add(10, "{kind=\"" + LabelValue(kind) + "\"}", "", static_cast<double>(n));
+  std::string t;
+  for (const Family& family : f) {
+    t += std::string("# HELP ") + family.name + " " + family.help + "\n# TYPE " + family.name + " " + family.type + "\n" +
+         family.samples;
+  }
+  return t;
+}
+
 std::string Hex(const std::string& s) {
   static const char* d = "0123456789abcdef";
   std::string out;
@@ -1301,51 +1387,13 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
   s.Get("/", ui);
   s.Get("/ui", ui);
   s.Get(R"(/ui/.*)", ui);
-  // Prometheus text format: suggestion latency per tuning job, training jobs by status, workers.
-  s.Get("/hpo/v1/metrics", guard([d](const httplib::Request&, httplib::Response& res) {
-    std::string text = d->WithCore([&](CoordinatorCore& c) {
-      auto label = [](const std::string& job) { return "{job=\"" + job + "\"}"; };
-      std::string t =
-          "# HELP hpo_suggestions_total Configurations proposed by the job's strategy (Propose calls).\n"
-          "# TYPE hpo_suggestions_total counter\n"
-          "# HELP hpo_suggestion_seconds_sum Time spent proposing configurations.\n"
-          "# TYPE hpo_suggestion_seconds_sum counter\n"
-          "# HELP hpo_suggestion_seconds_max The slowest single proposal.\n"
-          "# TYPE hpo_suggestion_seconds_max gauge\n"
-          "# HELP hpo_suggestion_last_seconds The latest proposal.\n"
-          "# TYPE hpo_suggestion_last_seconds gauge\n"
-          "# HELP hpo_suggestion_fallbacks_total Suggestions the model did not make (the start design before it has enough observations, or random search when it could not fit).\n"
-          "# TYPE hpo_suggestion_fallbacks_total counter\n"
-          "# HELP hpo_suggestion_exploits_total Bayesian proposals that went to the model's predicted best instead of expected improvement's choice (one per round of 4 or more parallel trials).\n"
-          "# TYPE hpo_suggestion_exploits_total counter\n"
-          "# HELP hpo_training_jobs Training jobs of the tuning job by status.\n"
-          "# TYPE hpo_training_jobs gauge\n";
-      char buf[512];
-      for (const TuningJob* j : c.Jobs()) {
-        const std::string l = label(j->name);
-        if (const SuggestionStats* st = c.Suggestions(j->name)) {
-          std::snprintf(buf, sizeof buf,
-                        "hpo_suggestions_total%s %llu\nhpo_suggestion_seconds_sum%s %.6f\n"
-                        "hpo_suggestion_seconds_max%s %.6f\nhpo_suggestion_last_seconds%s %.6f\n"
-                        "hpo_suggestion_fallbacks_total%s %llu\nhpo_suggestion_exploits_total%s %llu\n",
-                        l.c_str(), static_cast<unsigned long long>(st->count), l.c_str(), st->seconds_sum,
-                        l.c_str(), st->seconds_max, l.c_str(), st->last.seconds, l.c_str(),
-                        static_cast<unsigned long long>(st->fallbacks), l.c_str(),
-                        static_cast<unsigned long long>(st->exploits));
-          t += buf;
-        }
-        std::map<std::string, int> by_status;
-        for (const Trial* tr : c.TrialsOf(j->name)) ++by_status[TrialStateName(tr->state)];
-        for (const auto& [status, n] : by_status) {
-          t += "hpo_training_jobs{job=\"" + j->name + "\",status=\"" + status + "\"} " + std::to_string(n) + "\n";
-        }
-      }
-      t += "# HELP hpo_workers Registered workers.\n# TYPE hpo_workers gauge\nhpo_workers " +
-           std::to_string(c.Workers().size()) + "\n";
-      return t;
-    });
+  // Prometheus text format (version 0.0.4): each family's HELP and TYPE, then all its samples
+  // together (a parser takes a family's samples only right after its TYPE line).
+  httplib::Server::Handler metrics = [d](const httplib::Request&, httplib::Response& res) {
+    std::string text = d->WithCore([&](CoordinatorCore& c) { return MetricsText(c); });
     res.set_content(text, "text/plain; version=0.0.4");
-  }));
+  };
+  s.Get("/hpo/v1/metrics", impl->options.public_metrics ? metrics : guard(metrics));
   // Liveness for probes (Kubernetes, load balancers), which cannot sign: unauthenticated, and so
   // it says nothing but that the core answers (it takes the core's lock, as every request does).
   s.Get("/healthz", [d](const httplib::Request&, httplib::Response& res) {

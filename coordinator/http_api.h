@@ -91,6 +91,9 @@ class InProcessSource : public dashboard::Source {
 
 struct HttpApiOptions {
   bool require_sigv4 = false;  // every request must be signed with one of `credentials`
+  // GET /hpo/v1/metrics answered without a signature too (Prometheus cannot sign a scrape): it
+  // tells job names, counts and latencies, nothing of specs or logs.
+  bool public_metrics = false;
   std::shared_ptr<const sigv4::Credentials> credentials;  // required with require_sigv4
   std::string region;          // "" = a signature scoped to any region is accepted
   std::function<int64_t()> now_s;                // clock for the 15-minute window; default system

@@ -385,7 +385,7 @@ class Auth(unittest.TestCase):
         http_port = free_port()
         url = f"http://127.0.0.1:{http_port}"
         spawn([HPO, "coordinator", "--listen", f"tcp://127.0.0.1:{free_port()}", "--http", f"127.0.0.1:{http_port}",
-               "--credentials", self.credentials, "--region", "eu-west-1", "--state-dir",
+               "--credentials", self.credentials, "--region", "eu-west-1", "--public-metrics", "--state-dir",
                os.path.join(self.tmp, "state-region")], os.path.join(self.tmp, "coordinator-region.log"))
         creds = dict(AWS_ACCESS_KEY_ID=GOOD_ID, AWS_SECRET_ACCESS_KEY=GOOD_SECRET)
         config = os.path.join(self.tmp, "aws-config")
@@ -403,6 +403,13 @@ class Auth(unittest.TestCase):
                            env={**base, **creds, "AWS_CONFIG_FILE": config})
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("signed for region us-west-2; set AWS_REGION", r.stderr)
+        # --public-metrics: Prometheus scrapes unsigned; everything else still needs a signature.
+        with urllib.request.urlopen(url + "/hpo/v1/metrics", timeout=10) as m:
+            self.assertEqual(m.status, 200)
+            self.assertIn("# TYPE hpo_workers gauge", m.read().decode())
+        with self.assertRaises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(self.url + "/hpo/v1/metrics", timeout=10)
+        self.assertEqual(refused.exception.code, 403, "without --public-metrics the metrics need a signature")
 
     def test_10_a_key_added_to_the_allow_list_admits_the_stranger_without_a_restart(self):
         pub = read(os.path.join(self.stranger, "worker.pub"))

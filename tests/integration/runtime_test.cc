@@ -89,6 +89,30 @@ TEST_F(Cluster, ARandomJobOfTwentyTrialsCompletesAndItsBestIsTheBestInTheLogs) {
   EXPECT_NE(metrics->body.find("hpo_training_jobs{job=\"it-random\",status=\"Completed\"} 20\n"), std::string::npos)
       << metrics->body;
   EXPECT_NE(metrics->body.find("hpo_workers 3\n"), std::string::npos) << metrics->body;
+  EXPECT_NE(metrics->body.find("hpo_tuning_jobs{status=\"Completed\"} 1\n"), std::string::npos) << metrics->body;
+  EXPECT_NE(metrics->body.find("hpo_events_total{kind=\"WorkerRegistered\"} 3\n"), std::string::npos) << metrics->body;
+  EXPECT_NE(metrics->body.find("hpo_suggestion_seconds_count{job=\"it-random\"} 20\n"), std::string::npos)
+      << metrics->body;
+  // The text format: a family's samples come right after its HELP and TYPE, all together, each
+  // family once (an operator pass found every sample after all the TYPE lines, which a
+  // Prometheus parser reads as untyped families of one sample each).
+  {
+    std::istringstream in(metrics->body);
+    std::string line, family, type;
+    std::set<std::string> seen;
+    for (int n = 1; std::getline(in, line); ++n) {
+      if (line.rfind("# HELP ", 0) == 0) continue;
+      if (line.rfind("# TYPE ", 0) == 0) {
+        std::istringstream words(line.substr(7));
+        words >> family >> type;
+        EXPECT_TRUE(seen.insert(family).second) << "family " << family << " typed twice, line " << n;
+        continue;
+      }
+      const std::string name = line.substr(0, line.find_first_of("{ "));
+      const bool own = name == family || (type == "summary" && (name == family + "_sum" || name == family + "_count"));
+      EXPECT_TRUE(own) << "line " << n << " (" << line << ") is not a sample of " << family << ", the family typed last";
+    }
+  }
 
   Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", best_name}});
   EXPECT_EQ(tj["TrainingJobStatus"], "Completed");
