@@ -115,10 +115,14 @@ Result<ConfigExpansion> ExpandConfig(const CLI::App& command, const std::vector<
                                      command.get_name() + " --help lists them; write names without the dashes)");
     }
     const std::string flag = "--" + o->get_lnames().front();
-    if (given.count(o)) continue;  // the command line says otherwise
+    if (given.count(o)) {  // the command line says otherwise
+      out.overridden.push_back(key + " in " + file + " (" + flag + " on the command line wins)");
+      continue;
+    }
     if (!o->get_envname().empty() && std::getenv(o->get_envname().c_str()) != nullptr &&
         *std::getenv(o->get_envname().c_str()) != '\0') {
-      continue;  // so does the environment
+      out.overridden.push_back(key + " in " + file + " (" + o->get_envname() + " in the environment wins)");
+      continue;
     }
     const YAML::Node& v = kv.second;
     std::vector<std::string> values;

@@ -39,6 +39,9 @@ struct ConfigExpansion {
   // For messages, where an option's value came from when not from the command line: "--slots" ->
   // "slots in /etc/hpo/worker.yaml" or "HPO_SLOTS in the environment".
   std::map<std::string, std::string> origin;
+  // Keys of the file that the command line or the environment override, said on stderr: "connect
+  // in FILE (--connect on the command line wins)".
+  std::vector<std::string> overridden;
 };
 
 // Expands `--config FILE` (or `--config=FILE`) among `args`, the arguments after `command`'s

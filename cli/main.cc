@@ -159,6 +159,7 @@ int main(int argc, char** argv) {
       std::cerr << "hpo " << name << ": " << expanded.status().message() << "\n";
       return 2;
     }
+    for (const std::string& o : expanded->overridden) std::cerr << "hpo " << name << ": note: " << o << "\n";
     args.resize(1);
     args.insert(args.end(), expanded->args.begin(), expanded->args.end());
     g_config_origin = std::move(expanded->origin);

@@ -1073,6 +1073,12 @@ TEST_F(CliTest, AConfigFileSetsOptionsAndTheEnvironmentAndCommandLineWinOverIt) 
   EXPECT_TRUE(ran_in(env, "from-env")) << "HPO_STATE_DIR wins over the file: " << env.err;
   Outcome flag = Hpo({"run", spec, "--config", config, "--state-dir", (dir_ / "from-flag").string()});
   EXPECT_TRUE(ran_in(flag, "from-flag")) << "--state-dir wins over both: " << flag.err;
+  EXPECT_NE(flag.err.find("hpo run: note: state-dir in " + config + " (--state-dir on the command line wins)"),
+            std::string::npos)
+      << "a value of the file that is not used is said: " << flag.err;
+  EXPECT_NE(env.err.find("hpo run: note: state-dir in " + config + " (HPO_STATE_DIR in the environment wins)"),
+            std::string::npos)
+      << env.err;
   ::unsetenv("HPO_STATE_DIR");
 
   auto refused = [&](const std::string& yaml, const std::string& command, const std::string& says) {
