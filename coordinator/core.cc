@@ -563,6 +563,9 @@ void CoordinatorCore::CreditStall(int64_t gap_ms, int64_t now_ms) {
   if (gap_ms <= 0) return;
   impl_->Transaction([&](std::vector<Outgoing>*) {
     for (auto& [wid, w] : impl_->workers) w.last_seen_ms = std::min(now_ms, w.last_seen_ms + gap_ms);
+    // So is the lease of workers not yet back since a restart: a stall right after loading (a
+    // busy disk) declared a live worker's attempt lost before it could register, and ran it again.
+    if (impl_->loaded_at_ms >= 0) impl_->loaded_at_ms = std::min(now_ms, impl_->loaded_at_ms + gap_ms);
     impl_->Event(now_ms, "CoordinatorStalled", "", "",
                  "the coordinator read no message for " + std::to_string(gap_ms / 1000) + "." +
                      std::to_string(gap_ms % 1000 / 100) +

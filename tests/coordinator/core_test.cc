@@ -699,6 +699,32 @@ TEST_F(CoreTest, AttemptsOfTuningJobsThisCoordinatorNeverHeardOfAreLeftToFinish)
   EXPECT_EQ(core_->FindTrial(running[0].trial), nullptr);
 }
 
+// A coordinator that stalls right after a restart (a busy disk, a paused VM) does not count its
+// stall against the workers that have yet to register again: a soak found a live worker's
+// attempt declared lost ("did not come back") after an 8.7 s stall, and run a second time.
+TEST_F(CoreTest, AStallRightAfterARestartDoesNotCountAgainstWorkersNotYetBack) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("restarted", "Random", 2, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  Started("w1", a[0]);
+  MakeCore();  // the coordinator restarts on the same store
+  core_->OnTick(now_);  // its first tick: the workers have a lease from here to come back
+  const int64_t stall = 3 * options_.lease_ms;
+  now_ += stall;
+  core_->CreditStall(stall, now_);  // the dispatcher read nothing for that long
+  core_->OnTick(now_);
+  const Trial* t = core_->FindTrial(a[0].trial);
+  ASSERT_NE(t, nullptr);
+  EXPECT_TRUE(t->Active()) << "lost during the coordinator's own stall: " << t->failure_reason;
+  auto back = Register("w1", 1, {{a[0].trial, a[0].attempt}});
+  EXPECT_TRUE(Only<proto::wire::RegisterAck>(back)[0].stop.empty()) << "re-attached, not stopped";
+  now_ += options_.lease_ms / 2;
+  Heartbeat("w1", {{a[0].trial, a[0].attempt}});
+  now_ += options_.lease_ms;
+  core_->OnTick(now_);
+  EXPECT_TRUE(core_->FindTrial(a[0].trial)->Active()) << "it runs on, on the worker it ran on";
+}
+
 // A damaged row (a field of the wrong type in a trial's detail, a job spec that does not parse)
 // must not stop a coordinator from starting: before core_rows, nlohmann's value() threw there.
 TEST_F(CoreTest, ARestartedCoreStartsDespiteDamagedRows) {
