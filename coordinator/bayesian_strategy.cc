@@ -335,6 +335,7 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
   ao.exclude = std::move(exclude);
   kernels::Batch batch;
   st = kernels::SuggestBatch(*engine_, posterior, n, ao, &batch, nullptr);
+  engine_->ReleasePool();  // rebuilt for the next batch; kept, it stayed with ended jobs (a soak)
   stats_.acq_seconds = SecondsSince(t_acq);
   if (!st.ok()) return finish(Fallback(n, history, "the acquisition failed: " + st.message(), true));
   stats_.device = kernels::DeviceName(engine_->device());

@@ -179,6 +179,13 @@ class CpuEngine final : public GpEngine {
 
   size_t PoolSize() const override { return static_cast<size_t>(pool_z_.cols()); }
 
+  void ReleasePool() override {
+    pool_z_.resize(dims_, 0);  // no columns: no storage (the rows are what Load and Fantasize expect)
+    pool_v_.resize(cap_, 0);
+    pool_mean_.resize(0);
+    pool_var_.resize(0);
+  }
+
   GpStatus PoolTopK(double incumbent, size_t k, std::vector<RankedCandidate>* out) override {
     if (!loaded_) return GpStatus::InvalidArgument("engine: nothing loaded");
     const Eigen::Index m = pool_z_.cols();

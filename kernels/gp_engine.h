@@ -177,6 +177,10 @@ class GpEngine {
   virtual GpStatus SetPool(const Eigen::MatrixXd& points) = 0;
   virtual GpStatus ExtendPool(const Eigen::MatrixXd& points) = 0;
   virtual size_t PoolSize() const = 0;
+  // Gives the pool's memory back (PoolSize() becomes 0; the next SetPool builds a new one). The
+  // pool is rebuilt for every batch, and a tuning job's engine lives as long as the job's record:
+  // kept between batches it held (n + reserve) x 4096 doubles per job, ended ones included.
+  virtual void ReleasePool() {}
   // The k pool entries of highest log EI below `incumbent`, best first; ties (and -inf) ordered
   // by lower index. Fewer when the pool is smaller.
   virtual GpStatus PoolTopK(double incumbent, size_t k, std::vector<RankedCandidate>* out) = 0;

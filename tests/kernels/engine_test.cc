@@ -140,6 +140,34 @@ TEST(CpuEngine, FantasiesUpdateThePoolLikeAFullRefit) {
   EXPECT_NEAR(s.variance[0], top[0].variance, 1e-9);
 }
 
+// The pool's memory goes back between batches (a soak saw every ended Bayesian job keep its
+// last pool, about 1.3 MiB each); a fantasy without a pool and a new pool after it still work,
+// with the same scores as an engine that never released one.
+TEST(CpuEngine, ReleasingThePoolFreesItAndTheNextPoolScoresTheSame) {
+  const Posterior p = SomePosterior(3, 50, true, 5);
+  auto e = Cpu();
+  auto fresh = Cpu();
+  ASSERT_TRUE(e->Load(p, 2).ok());
+  ASSERT_TRUE(fresh->Load(p, 2).ok());
+  const Eigen::MatrixXd pool = RandomPoints(3, 300, 6);
+  ASSERT_TRUE(e->SetPool(pool).ok());
+  e->ReleasePool();
+  EXPECT_EQ(e->PoolSize(), 0u);
+  const Eigen::MatrixXd f = RandomPoints(3, 1, 7);
+  ASSERT_TRUE(e->Fantasize(f.col(0), -1.0).ok());
+  ASSERT_TRUE(fresh->Fantasize(f.col(0), -1.0).ok());
+  ASSERT_TRUE(e->SetPool(pool).ok());
+  ASSERT_TRUE(fresh->SetPool(pool).ok());
+  std::vector<RankedCandidate> a, b;
+  ASSERT_TRUE(e->PoolTopK(p.incumbent, 20, &a).ok());
+  ASSERT_TRUE(fresh->PoolTopK(p.incumbent, 20, &b).ok());
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].index, b[i].index) << i;
+    EXPECT_DOUBLE_EQ(a[i].log_ei, b[i].log_ei) << i;
+  }
+}
+
 TEST(CpuEngine, ResultsDoNotDependOnTheThreadCount) {
   const Posterior p = SomePosterior(5, 80, true, 8);
   const Eigen::MatrixXd q = RandomPoints(5, 1000, 9);
