@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -44,21 +45,17 @@ std::string DefaultCoordinator() {
   return env && *env ? env : "http://127.0.0.1:7780";
 }
 
-// The region requests are signed for, found as the aws CLI finds it: $AWS_REGION, else
-// $AWS_DEFAULT_REGION, else `region` of profile $AWS_PROFILE (default "default") in
-// $AWS_CONFIG_FILE (default ~/.aws/config: [default], [profile NAME]), else us-east-1.
-std::string ClientRegion() {
-  auto env = [](const char* n) -> std::string {
-    const char* v = std::getenv(n);
-    return v ? v : "";
-  };
-  if (!env("AWS_REGION").empty()) return env("AWS_REGION");
-  if (!env("AWS_DEFAULT_REGION").empty()) return env("AWS_DEFAULT_REGION");
-  std::string file = env("AWS_CONFIG_FILE");
-  if (file.empty() && !env("HOME").empty()) file = env("HOME") + "/.aws/config";
-  const std::string profile = env("AWS_PROFILE").empty() ? "default" : env("AWS_PROFILE");
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// The keys of one profile in an aws CLI file (~/.aws/credentials: [NAME]; ~/.aws/config: [default]
+// or [profile NAME]), as `key = value` lines; empty when the file cannot be read.
+std::map<std::string, std::string> AwsProfile(const std::string& file, const std::string& profile) {
+  std::map<std::string, std::string> keys;
   auto text = file.empty() ? Result<std::string>(Status::NotFound("")) : ReadFile(file, 1u << 20);
-  if (!text.ok()) return "us-east-1";
+  if (!text.ok()) return keys;
   auto trim = [](std::string t) {
     t.erase(0, t.find_first_not_of(" \t\r"));
     t.erase(t.find_last_not_of(" \t\r") + 1);
@@ -74,12 +71,28 @@ std::string ClientRegion() {
       continue;
     }
     const size_t eq = line.find('=');
-    if (section == profile && eq != std::string::npos && trim(line.substr(0, eq)) == "region") {
-      const std::string region = trim(line.substr(eq + 1));
-      if (!region.empty()) return region;
-    }
+    if (section == profile && eq != std::string::npos) keys[trim(line.substr(0, eq))] = trim(line.substr(eq + 1));
   }
-  return "us-east-1";
+  return keys;
+}
+
+std::string AwsFile(const char* variable, const char* under_home) {
+  std::string file = Env(variable);
+  if (file.empty() && !Env("HOME").empty()) file = Env("HOME") + under_home;
+  return file;
+}
+
+std::string AwsProfileName() { return Env("AWS_PROFILE").empty() ? "default" : Env("AWS_PROFILE"); }
+
+// The region requests are signed for, found as the aws CLI finds it: $AWS_REGION, else
+// $AWS_DEFAULT_REGION, else `region` of profile $AWS_PROFILE (default "default") in
+// $AWS_CONFIG_FILE (default ~/.aws/config), else us-east-1.
+std::string ClientRegion() {
+  if (!Env("AWS_REGION").empty()) return Env("AWS_REGION");
+  if (!Env("AWS_DEFAULT_REGION").empty()) return Env("AWS_DEFAULT_REGION");
+  const auto keys = AwsProfile(AwsFile("AWS_CONFIG_FILE", "/.aws/config"), AwsProfileName());
+  const auto region = keys.find("region");
+  return region != keys.end() && !region->second.empty() ? region->second : "us-east-1";
 }
 
 // What to do about a refused signature (HTTP 403), after the coordinator's own message.
@@ -98,41 +111,11 @@ struct ClientCredentials {
   std::string id, secret, region;
 };
 std::optional<ClientCredentials> FindClientCredentials() {
-  auto env = [](const char* n) -> std::string {
-    const char* v = std::getenv(n);
-    return v ? v : "";
-  };
-  ClientCredentials c;
-  c.region = ClientRegion();
-  c.id = env("AWS_ACCESS_KEY_ID");
-  c.secret = env("AWS_SECRET_ACCESS_KEY");
+  ClientCredentials c{Env("AWS_ACCESS_KEY_ID"), Env("AWS_SECRET_ACCESS_KEY"), ClientRegion()};
   if (!c.id.empty() && !c.secret.empty()) return c;
-  std::string file = env("AWS_SHARED_CREDENTIALS_FILE");
-  if (file.empty() && !env("HOME").empty()) file = env("HOME") + "/.aws/credentials";
-  std::string profile = env("AWS_PROFILE").empty() ? "default" : env("AWS_PROFILE");
-  auto text = ReadFile(file, 1u << 20);
-  if (file.empty() || !text.ok()) return std::nullopt;
-  std::istringstream in(*text);
-  std::string line, section;
-  c.id.clear();
-  c.secret.clear();
-  auto trim = [](std::string t) {
-    t.erase(0, t.find_first_not_of(" \t\r"));
-    t.erase(t.find_last_not_of(" \t\r") + 1);
-    return t;
-  };
-  while (std::getline(in, line)) {
-    line = trim(line);
-    if (line.size() > 2 && line.front() == '[' && line.back() == ']') {
-      section = trim(line.substr(1, line.size() - 2));
-      continue;
-    }
-    size_t eq = line.find('=');
-    if (section != profile || eq == std::string::npos) continue;
-    std::string k = trim(line.substr(0, eq)), v = trim(line.substr(eq + 1));
-    if (k == "aws_access_key_id") c.id = v;
-    if (k == "aws_secret_access_key") c.secret = v;
-  }
+  auto keys = AwsProfile(AwsFile("AWS_SHARED_CREDENTIALS_FILE", "/.aws/credentials"), AwsProfileName());
+  c.id = keys["aws_access_key_id"];
+  c.secret = keys["aws_secret_access_key"];
   if (c.id.empty() || c.secret.empty()) return std::nullopt;
   return c;
 }
