@@ -562,8 +562,9 @@ void AddClientCommands(CLI::App& app) {
       Exit(0);
     }
     // Asked once: a training job's name given without --training-job is tried as one.
+    // (-o yaml too: its CRD document is the tuning job's only, so a training job's name needs this.)
     std::optional<Result<Json>> described;
-    if (*doutput != "yaml") {
+    {
       described = origin.source().Action("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *name}});
       const StatusCode code = described->status().code();
       if (code == StatusCode::kNotFound || code == StatusCode::kInvalidArgument) {
@@ -611,6 +612,8 @@ void AddClientCommands(CLI::App& app) {
         }
       }
       PrintSummary(*desc, rows, /*show_ranges=*/true, waiting);
+    } else if (*doutput == "yaml" && !described->ok()) {
+      Must(std::move(*described));
     } else if (*doutput == "yaml" && origin.local()) {
       auto doc = origin.local_state()->Document(*name);
       if (!doc.ok()) Must(doc.status());

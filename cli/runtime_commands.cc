@@ -910,7 +910,10 @@ void Worker(const WorkerArgs& a) {
   o.work_dir = a.work_dir;
   o.worker_id = a.id.empty() ? DefaultWorkerId(a.work_dir) : a.id;
   o.host = a.host;
-  {
+  if (a.gpus == "none") {
+    // Not asked to look: no NVML probe, and none of its errors on a machine without a driver.
+    std::fprintf(stderr, "worker: --gpus none: using no GPUs (training jobs see CUDA_VISIBLE_DEVICES empty)\n");
+  } else {
     const worker::GpuDetection detected = worker::DetectGpus();
     auto gpus = worker::ResolveGpus(a.gpus, detected);
     if (!gpus.ok()) Fail(2, gpus.status().message());

@@ -505,6 +505,14 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
   EXPECT_NE(tj.out.find("Training job     " + best_name), std::string::npos) << tj.out;
   EXPECT_NE(tj.out.find("Status history (UTC)"), std::string::npos) << tj.out;
   EXPECT_NE(tj.out.find("validation:auc"), std::string::npos) << tj.out;
+  // -o yaml of a training job's name (without --training-job): its DescribeTrainingJob as YAML
+  // (it used to ask for a tuning job's CRD document by that name and exit 1).
+  Outcome tyaml = Hpo({"describe", best_name, "--state-dir", state, "-o", "yaml"});
+  ASSERT_EQ(tyaml.exit_code, 0) << tyaml.err;
+  EXPECT_NE(tyaml.out.find("TrainingJobName: " + best_name), std::string::npos) << tyaml.out;
+  Outcome nyaml = Hpo({"describe", "nope", "--state-dir", state, "-o", "yaml"});
+  EXPECT_EQ(nyaml.exit_code, 1);
+  EXPECT_NE(nyaml.err.find("no tuning job or training job named nope"), std::string::npos) << nyaml.err;
   Outcome tjson = Hpo({"describe", best_name, "--training-job", "--state-dir", state});
   ASSERT_EQ(tjson.exit_code, 0) << tjson.err;
   EXPECT_EQ(nlohmann::json::parse(tjson.out)["TrainingJobName"], best_name);
@@ -1239,6 +1247,10 @@ TEST_F(CliTest, AWorkerWhoseFileLimitIsTooSmallForItsSlotsSaysSoAtStart) {
   EXPECT_NE(text.find("may open only 64 files (ulimit -n), and a worker of 24 slot(s) needs about 416"), std::string::npos)
       << text;
   EXPECT_NE(text.find("or use fewer --slots"), std::string::npos) << text;
+  // --gpus none does not look for GPUs: no NVML message on a machine without a driver.
+  EXPECT_NE(text.find("worker: --gpus none: using no GPUs"), std::string::npos) << text;
+  EXPECT_EQ(text.find("NVML"), std::string::npos) << text;
+  EXPECT_EQ(text.find("libnvidia-ml"), std::string::npos) << text;
 }
 
 
