@@ -54,7 +54,7 @@ void CoordinatorCore::Impl::RecordSuggestion(const TuningJob& j, double seconds,
   ++st.count;
   st.seconds_sum += seconds;
   st.seconds_max = std::max(st.seconds_max, seconds);
-  const SuggestStats* s = j.strategy->LastSuggestStats();
+  const SuggestStats* s = j.strategy ? j.strategy->LastSuggestStats() : nullptr;
   st.last = s ? *s : SuggestStats{};
   st.last.seconds = seconds;
   if (!s) return;
@@ -179,8 +179,11 @@ void CoordinatorCore::Impl::Load() {
       continue;
     }
     InitObjective(*job);
-    auto strat = MakeStrategy(job->spec, job->seed);
-    if (strat.ok()) job->strategy = std::move(strat).value();
+    // An ended job's is not made again (ReleaseStrategyIfEnded): it proposes nothing more.
+    if (!job->Terminal()) {
+      auto strat = MakeStrategy(job->spec, job->seed);
+      if (strat.ok()) job->strategy = std::move(strat).value();
+    }
     jobs[Lower(job->name)] = std::move(job);
   }
   auto trows = store->LoadTrials();
@@ -543,6 +546,7 @@ std::vector<Outgoing> CoordinatorCore::OnProposals(std::vector<ProposalResult> r
       j->proposal_id = 0;
       impl_->RecordSuggestion(*j, r.seconds, now_ms);
       // The job may have ended or been stopped while its proposal was made: then it is dropped.
+      Impl::ReleaseStrategyIfEnded(*j);
       if (j->status != "InProgress" || !j->completion_reason.empty()) continue;
       for (const Proposal& p : r.proposals) {
         if (static_cast<int64_t>(j->trials.size()) >= impl_->MaxJobs(*j)) break;

@@ -381,6 +381,7 @@ void CoordinatorCore::Impl::FailJob(TuningJob& j, const std::string& reason, int
   j.end_ms = now;
   StopAll(j, "tuning job failed: " + j.failure_reason, now, out);
   SaveJob(j, now);
+  ReleaseStrategyIfEnded(j);
   Event(now, "JobFailed", j.name, "", j.failure_reason);
 }
 
@@ -485,6 +486,7 @@ void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<O
       j.status = "Stopped";
       j.end_ms = now;
       SaveJob(j, now);
+      ReleaseStrategyIfEnded(j);
       Event(now, "JobStopped", j.name, "", "stopped on request");
     }
     return;
@@ -575,6 +577,7 @@ void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<O
     }
   }
   SaveJob(j, now);
+  ReleaseStrategyIfEnded(j);
   Event(now, "Job" + j.status, j.name, "", j.status == "Failed" ? j.failure_reason : j.completion_reason);
 }
 

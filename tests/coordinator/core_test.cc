@@ -203,6 +203,7 @@ TEST_F(CoreTest, AJobGivesUpAfterFiveFailuresWithoutASuccess) {
             "No training job succeeded after 5 attempts. Please take a look at the training job failures to get "
             "more details.");
   EXPECT_EQ(core_->TrialsOf("broken").size(), 7u) << "5 failed, 2 stopped, none of the other 13 started";
+  EXPECT_EQ(core_->FindJob("broken")->strategy, nullptr) << "an ended job's strategy is released";
 
   // One success among the first five: the job goes on to its budget.
   Register("w1", 1);

@@ -130,6 +130,12 @@ TEST_F(ProposeOffCoreTest, AJobRunsToCompletionWithEveryProposalMadeOffTheCore) 
   std::set<std::pair<std::string, std::string>> seen;
   for (const Trial* t : core_->TrialsOf("bayes")) seen.insert({t->tuned.at("x"), t->tuned.at("y")});
   EXPECT_EQ(seen.size(), 12u);
+  // Its strategy (and the GP's Cholesky factor) went with the end; a restarted core makes none
+  // for it either. (The soak saw a coordinator grow with every finished Bayesian job.)
+  EXPECT_EQ(core_->FindJob("bayes")->strategy, nullptr);
+  MakeCore();
+  EXPECT_EQ(core_->FindJob("bayes")->strategy, nullptr);
+  EXPECT_EQ(*core_->Describe("bayes")->status.hyper_parameter_tuning_job_status, "Completed");
 }
 
 TEST_F(ProposeOffCoreTest, ARequestCountsTheGpusTheTrainingJobsNeed) {
@@ -172,7 +178,9 @@ TEST_F(ProposeOffCoreTest, AResultForAJobStoppedMeanwhileIsDroppedAndTheJobStops
   std::vector<Outgoing> out;
   ASSERT_TRUE(core_->Stop("bayes", now_, &out).ok());
   EXPECT_EQ(*core_->Describe("bayes")->status.hyper_parameter_tuning_job_status, "Stopped");
+  EXPECT_NE(core_->FindJob("bayes")->strategy, nullptr) << "its proposal is out: kept until it is back";
   EXPECT_TRUE(core_->OnProposals({CoordinatorCore::RunProposal(reqs[0])}, now_).empty());
+  EXPECT_EQ(core_->FindJob("bayes")->strategy, nullptr) << "back, and the job has ended: released";
   EXPECT_TRUE(core_->TrialsOf("bayes").empty());
   EXPECT_TRUE(core_->TakeProposalRequests().empty());
 }
