@@ -1,6 +1,8 @@
 #include "cli/cli_util.h"
 
 #include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -110,6 +112,28 @@ proto::ParsedSpec LoadSpec(const std::string& path, const proto::ValidationLimit
     Exit(2);
   }
   return std::move(parsed).value();
+}
+
+std::string LogTime() {
+  using namespace std::chrono;
+  const auto now = system_clock::now();
+  const time_t secs = system_clock::to_time_t(now);
+  const auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+void LogLine(const std::string& line) {
+  const std::string whole = LogTime() + " " + line + "\n";
+  std::fwrite(whole.data(), 1, whole.size(), stderr);  // one write: stderr is unbuffered
+}
+
+std::function<void(const std::string&)> StderrLog() {
+  return [](const std::string& line) { LogLine(line); };
 }
 
 std::string Num(double v) {

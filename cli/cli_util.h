@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -22,6 +23,13 @@ namespace hpo::cli {
 [[noreturn]] void Exit(int code);
 // Prints "hpo: MESSAGE" on stderr, then Exit(code).
 [[noreturn]] void Fail(int code, const std::string& message);
+
+// How the long-running commands (hpo coordinator, hpo worker) log: each line on stderr as
+// "2026-12-02T08:52:39.875Z LINE" (UTC, milliseconds), written whole, so lines from several
+// threads do not mix and journald, kubectl logs or a file keep when each thing happened.
+std::string LogTime();
+void LogLine(const std::string& line);
+std::function<void(const std::string&)> StderrLog();
 
 // A spec file's text; "-" reads standard input (hpo convert x.yaml --to api | hpo validate -).
 Result<std::string> ReadSpecText(const std::string& path);

@@ -91,6 +91,8 @@ int main(int argc, char** argv) {
   // Diagnostics go to stderr: stdout carries results (`hpo run -o json`, `hpo describe`) that
   // other programs parse.
   spdlog::set_default_logger(spdlog::stderr_color_mt("hpo"));
+  // As the services' own lines (cli_util.h LogLine): UTC time first, then what happened.
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$: %v", spdlog::pattern_time_type::utc);
   CLI::App app("hpo " HPO_VERSION
                ": run Amazon SageMaker hyperparameter tuning jobs on your own GPU machines.\n"
                "Specs are the HyperParameterTuningJob Kubernetes resource (YAML/JSON) or the SageMaker\n"

@@ -427,10 +427,11 @@ void Run(const RunArgs& a) {
     wo.container = container;
     if (per_gpu && static_cast<size_t>(i) < gpus.devices.size()) wo.gpus = {gpus.devices[static_cast<size_t>(i)]};
     if (!a.instance_types.empty()) wo.instance_type = a.instance_types[static_cast<size_t>(i) % a.instance_types.size()];
-    wo.log = [wlog, log_path](const std::string& l) {
+    // Each line with its time and worker: several workers write this one file.
+    wo.log = [wlog, log_path, id = wo.worker_id](const std::string& l) {
       std::lock_guard<std::mutex> lock(*wlog);
       if (FILE* f = std::fopen(log_path.c_str(), "a")) {
-        std::fprintf(f, "%s\n", l.c_str());
+        std::fprintf(f, "%s [%s] %s\n", LogTime().c_str(), id.c_str(), l.c_str());
         std::fclose(f);
       }
     };
@@ -709,7 +710,17 @@ struct CoordinatorArgs {
   int proposer_threads = 2;
   proto::ValidationLimits limits;  // the quotas (AddQuotaOptions)
   int64_t max_concurrent_tuning_jobs = 100;
+  std::string log_events = "notable";  // notable | all | none
 };
+
+// Whether `hpo coordinator --log-events notable` echoes an event: all but the routine ones a
+// training job has on its way (its placement, its model suggestion, a completed exit), which
+// `hpo events` and the dashboard list.
+bool NotableEvent(const std::string& kind, const std::string& message) {
+  if (kind == "Assigned" || kind == "AssignedAhead" || kind == "Suggestion") return false;
+  if (kind == "TrialExited") return message.rfind("Completed", 0) != 0;
+  return true;
+}
 
 void Coordinator(const CoordinatorArgs& a) {
   if (a.heartbeat_ms >= a.lease_ms) {
@@ -739,8 +750,16 @@ void Coordinator(const CoordinatorArgs& a) {
   co.max_concurrent_tuning_jobs = a.max_concurrent_tuning_jobs;
   co.propose_off_core = true;  // the dispatcher's proposer thread makes Bayesian proposals
   co.catalog = LoadInstanceCatalog(a.instance_catalog);
+  if (a.log_events != "none") {
+    co.on_event = [all = a.log_events == "all"](const std::string& kind, const std::string& job,
+                                                 const std::string& trial, const std::string& message) {
+      if (!all && !NotableEvent(kind, message)) return;
+      LogLine("event " + kind + (job.empty() ? "" : " " + job) + (trial.empty() ? "" : " " + trial) + ": " + message);
+    };
+  }
   coordinator::CoordinatorCore core(store->get(), co);
   coordinator::DispatcherOptions dopt;
+  dopt.log = StderrLog();
   dopt.listen = a.listen;
   dopt.proposer_threads = a.proposer_threads;
   // Who may connect: CurveZMQ with the key directory's allow-list; without keys only on an
@@ -768,6 +787,7 @@ void Coordinator(const CoordinatorArgs& a) {
   int port = std::atoi(a.http.substr(colon + 1).c_str());
   // The SageMaker API: AWS Signature V4 when it is reachable from elsewhere, or when asked for.
   coordinator::HttpApiOptions hopt;
+  hopt.log = StderrLog();
   hopt.region = a.region;
   hopt.require_sigv4 = a.http_auth == "required" || (a.http_auth == "auto" && (!IsLoopbackHost(host) || !a.credentials.empty()));
   hopt.public_metrics = a.public_metrics;
@@ -800,16 +820,16 @@ void Coordinator(const CoordinatorArgs& a) {
   std::atomic<bool> stop{false};
   std::thread dthread([&] { dispatcher.Run(stop); });
   std::thread hthread([&] { api.Serve(); });
-  std::cerr << "hpo coordinator: workers connect to " << dispatcher.endpoint()
-            << (dispatcher.secure() ? " (CurveZMQ; allow-list " + dopt.curve_allow_list + ")"
-                : a.insecure      ? " (INSECURE: any worker, unencrypted)"
-                                  : " (loopback only, no keys)")
-            << "; SageMaker API on http://" << host << ":" << api.port()
-            << (hopt.require_sigv4 ? " (AWS Signature V4, " + std::to_string(hopt.credentials->size()) + " access key" +
-                                         (hopt.credentials->size() == 1 ? "" : "s") + ")"
-                                   : " (no authentication; dashboard at http://" + host + ":" +
-                                         std::to_string(api.port()) + "/ui/)")
-            << "; state in " << a.state_dir << "\n";
+  LogLine("hpo coordinator: workers connect to " + dispatcher.endpoint() +
+          (dispatcher.secure() ? " (CurveZMQ; allow-list " + dopt.curve_allow_list + ")"
+           : a.insecure        ? " (INSECURE: any worker, unencrypted)"
+                               : " (loopback only, no keys)") +
+          "; SageMaker API on http://" + host + ":" + std::to_string(api.port()) +
+          (hopt.require_sigv4 ? " (AWS Signature V4, " + std::to_string(hopt.credentials->size()) + " access key" +
+                                    (hopt.credentials->size() == 1 ? "" : "s") + ")"
+                              : " (no authentication; dashboard at http://" + host + ":" + std::to_string(api.port()) +
+                                    "/ui/)") +
+          "; state in " + a.state_dir);
   int handled_hangups = 0;
   Housekeeping housekeeping("hpo coordinator");
   while (g_signals.load() == 0) {
@@ -822,15 +842,15 @@ void Coordinator(const CoordinatorArgs& a) {
         auto c = load_credentials();
         if (c.ok()) {
           api.SetCredentials(*c);
-          std::cerr << "hpo coordinator: SIGHUP: " << a.credentials << " reloaded: " << (*c)->size()
-                    << " access key(s)\n";
+          LogLine("hpo coordinator: SIGHUP: " + a.credentials + " reloaded: " + std::to_string((*c)->size()) +
+                  " access key(s)");
         } else {
-          std::cerr << "hpo coordinator: SIGHUP: keeping the previous access keys: " << c.status().message() << "\n";
+          LogLine("hpo coordinator: SIGHUP: keeping the previous access keys: " + c.status().message());
         }
       }
     }
   }
-  std::cerr << "hpo coordinator: shutting down (jobs and trials resume when it restarts)\n";
+  LogLine("hpo coordinator: shutting down (jobs and trials resume when it restarts)");
   api.Stop();
   hthread.join();
   stop = true;
@@ -874,7 +894,7 @@ struct WorkerArgs {
 std::string DefaultWorkerId(const std::string& work_dir) {
   if (std::string kept = worker::KeptWorkerId(work_dir); !kept.empty()) return kept;
   const fs::path file = fs::path(work_dir) / worker::kWorkerIdFile;
-  if (fs::exists(file)) std::fprintf(stderr, "hpo worker: %s does not hold a worker id; making a new one\n", file.c_str());
+  if (fs::exists(file)) LogLine("hpo worker: " + file.string() + " does not hold a worker id; making a new one");
   char host[256] = {0};
   if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "worker");
   std::string id;
@@ -909,17 +929,17 @@ void Worker(const WorkerArgs& a) {
   o.instance_group = a.instance_group;
   o.work_dir = a.work_dir;
   o.worker_id = a.id.empty() ? DefaultWorkerId(a.work_dir) : a.id;
+  o.log = StderrLog();
   o.host = a.host;
   if (a.gpus == "none") {
     // Not asked to look: no NVML probe, and none of its errors on a machine without a driver.
-    std::fprintf(stderr, "worker: --gpus none: using no GPUs (training jobs see CUDA_VISIBLE_DEVICES empty)\n");
+    LogLine("worker: --gpus none: using no GPUs (training jobs see CUDA_VISIBLE_DEVICES empty)");
   } else {
     const worker::GpuDetection detected = worker::DetectGpus();
     auto gpus = worker::ResolveGpus(a.gpus, detected);
     if (!gpus.ok()) Fail(2, gpus.status().message());
     o.gpus = std::move(gpus).value();
-    std::fprintf(stderr, "worker: --gpus %s: using %zu GPU(s); %s\n", a.gpus.c_str(), o.gpus.size(),
-                 detected.reason.c_str());
+    LogLine("worker: --gpus " + a.gpus + ": using " + std::to_string(o.gpus.size()) + " GPU(s); " + detected.reason);
   }
   o.s3_endpoint = a.s3_endpoint;
   if (!a.keys.empty()) {
@@ -963,13 +983,13 @@ void Worker(const WorkerArgs& a) {
     }
     if (done.load()) return;
     if (a.spot) agent.Interrupt("SIGTERM (spot capacity reclaimed)");
-    std::cerr << "hpo worker: stopping; running training jobs get SIGTERM and their grace period (signal again "
-                 "to quit now)\n";
+    LogLine("hpo worker: stopping; running training jobs get SIGTERM and their grace period (signal again to quit "
+            "now)");
     stop = true;
     // A second signal: the grace periods are not waited out.
     while (g_signals.load() < 2 && !done.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (!done.load()) {
-      std::cerr << "hpo worker: quitting now; running training jobs get SIGKILL\n";
+      LogLine("hpo worker: quitting now; running training jobs get SIGKILL");
       agent.Abort();
     }
   });
@@ -1074,6 +1094,10 @@ void AddCoordinatorCommand(CLI::App& app) {
   c->add_option("--max-concurrent-tuning-jobs", a->max_concurrent_tuning_jobs,
                 "Quota: tuning jobs in progress at once (100); one more is refused with ResourceLimitExceeded")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  c->add_option("--log-events", a->log_events,
+                "Which events to write to the log (stderr) as they happen, as `hpo events` lists them: notable "
+                "(default: all but each training job's placement, suggestion and completed exit), all, or none")
+      ->check(CLI::IsMember({"notable", "all", "none"}));
   c->add_option("--proposer-threads", a->proposer_threads,
                 "Bayesian and Hyperband proposals of different tuning jobs made at once, outside the event loop (2). "
                 "They share the cores (each proposal's model uses all of them); what more threads buy is that a "

@@ -164,6 +164,7 @@ void CoordinatorCore::Impl::Event(int64_t now, const std::string& kind, const st
     const std::string& msg) {
   ++event_counts[kind];
   Note(store->AppendEvent(now, kind, job, trial, msg));
+  if (opt.on_event) opt.on_event(kind, job, trial, msg);
 }
 
 void CoordinatorCore::Impl::Load() {

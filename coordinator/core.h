@@ -90,6 +90,12 @@ struct CoreOptions {
   // (with space freed) they resume from what the store holds, and the workers re-send what was
   // not acknowledged. Unset (tests): the failure is only kept in the core's log.
   std::function<void(const Status&)> on_store_failure;
+  // Called with each event as it is written (its kind, tuning job, training job and message),
+  // inside the core's event: `hpo coordinator` echoes them to its log (--log-events), so an
+  // operator reading journald sees what `hpo events` lists. It must be quick. Unset: nothing.
+  std::function<void(const std::string& kind, const std::string& job, const std::string& trial,
+                     const std::string& message)>
+      on_event;
 };
 
 // A proposal the core wants made outside it (CoreOptions::propose_off_core).

@@ -120,6 +120,26 @@ TEST_F(Cluster, ARandomJobOfTwentyTrialsCompletesAndItsBestIsTheBestInTheLogs) {
   EXPECT_EQ(tj["HyperParameters"]["_tuning_objective_metric"], "loss");
   EXPECT_EQ(tj["HyperParameters"]["epochs"], "4");
   ASSERT_FALSE(tj["FinalMetricDataList"].empty());
+
+  // The services' logs: every line starts with its UTC time, and the coordinator's has the job's
+  // notable events (not each placement or completed exit: --log-events notable).
+  const std::regex stamped(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z .+)");
+  std::string coordinator_log;
+  for (const std::string file : {"coordinator.log", "worker1.log"}) {
+    std::ifstream in(dir_ / file);
+    int lines = 0;
+    for (std::string line; std::getline(in, line); ++lines) {
+      EXPECT_TRUE(std::regex_match(line, stamped)) << file << ": " << line;
+      if (file == std::string("coordinator.log")) coordinator_log += line + "\n";
+    }
+    EXPECT_GT(lines, 0) << file;
+  }
+  EXPECT_NE(coordinator_log.find("Z event JobCreated it-random: "), std::string::npos) << coordinator_log;
+  EXPECT_NE(coordinator_log.find("Z event JobCompleted it-random: MaxNumberOfTrainingJobs reached"), std::string::npos)
+      << coordinator_log;
+  EXPECT_NE(coordinator_log.find("Z event WorkerRegistered"), std::string::npos) << coordinator_log;
+  EXPECT_EQ(coordinator_log.find("event Assigned"), std::string::npos) << coordinator_log;
+  EXPECT_EQ(coordinator_log.find("event TrialExited"), std::string::npos) << "all 20 completed: " << coordinator_log;
 }
 
 // Assigning ahead: each worker gets the next trials while its slots are busy and starts one the
