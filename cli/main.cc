@@ -16,6 +16,7 @@
 #include "cli/keygen.h"
 #include "cli/runtime_commands.h"
 #include "cli/spec_commands.h"
+#include "cli/worker_commands.h"
 #include "common/text.h"
 
 #ifndef HPO_VERSION
@@ -108,7 +109,7 @@ int main(int argc, char** argv) {
       "  hpo coordinator --keys keys --state-dir /var/lib/hpo   (ZeroMQ :7700, HTTP 127.0.0.1:7780)\n"
       "  hpo worker --keys keys --connect tcp://HOST:7700 --slots 4\n"
       "  hpo submit spec.yaml; hpo list; hpo describe NAME; hpo trials NAME; hpo events NAME\n"
-      "  hpo stop NAME; hpo delete NAME\n\n"
+      "  hpo stop NAME; hpo delete NAME; hpo workers (cordon, drain, uncordon)\n\n"
       "Exit codes: 0 ok, 1 the job failed or was stopped, 2 usage or validation error,\n"
       "3 a service could not be reached or started. `hpo COMMAND --help` explains each command.");
   hpo::cli::AddValidateCommand(app);
@@ -119,6 +120,7 @@ int main(int argc, char** argv) {
   hpo::cli::AddWorkerCommand(app);
   hpo::cli::AddKeygenCommand(app);
   hpo::cli::AddClientCommands(app);
+  hpo::cli::AddWorkersCommand(app);
   hpo::cli::AddBenchCommands(app);
   app.add_subcommand("version", "Print the version")->callback([] {
     std::cout << "hpo " HPO_VERSION "\n";

@@ -187,6 +187,11 @@ void CoordinatorCore::Impl::Load() {
     }
     jobs[Lower(job->name)] = std::move(job);
   }
+  if (auto crows = store->LoadCordons(); crows.ok()) {
+    for (auto& r : *crows) cordons[r.worker] = std::move(r);
+  } else {
+    log.push_back(crows.status().ToString());
+  }
   auto trows = store->LoadTrials();
   if (!trows.ok()) {
     log.push_back(trows.status().ToString());
@@ -428,6 +433,66 @@ Status CoordinatorCore::Stop(const std::string& name, int64_t now_ms, std::vecto
   impl_->StopAll(*j, "tuning job stopped", now_ms, out);
   impl_->MaybeFinish(*j, now_ms, out);
   return Status::Ok();
+}
+
+Status CoordinatorCore::Cordon(const std::string& worker_id, const std::string& reason, int64_t now_ms,
+                               std::vector<Outgoing>* out) {
+  auto printable = [](const std::string& s) {
+    return std::all_of(s.begin(), s.end(), [](unsigned char c) { return c >= 0x20 && c != 0x7f; });
+  };
+  const bool id_ok = !worker_id.empty() && worker_id.size() <= 128 &&
+                     std::all_of(worker_id.begin(), worker_id.end(), [](unsigned char c) {
+                       return std::isalnum(c) || c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
+                     });
+  if (!id_ok) {
+    return Status::InvalidArgument("a worker id is 1 to 128 of A-Z a-z 0-9 . _ : @ - (hpo workers lists them); got \"" +
+                                   Truncate(worker_id, 64) + "\"");
+  }
+  if (reason.size() > 1024 || !printable(reason)) {
+    return Status::InvalidArgument("the reason is at most 1,024 printable characters on one line");
+  }
+  CordonRow row{worker_id, reason.empty() ? "cordoned by an operator" : reason, now_ms};
+  if (auto had = impl_->cordons.find(worker_id); had != impl_->cordons.end()) row.since_ms = had->second.since_ms;
+  std::vector<Outgoing> sent = impl_->Transaction([&](std::vector<Outgoing>* o) {
+    impl_->Note(impl_->store->PutCordon(row));
+    impl_->cordons[worker_id] = row;
+    auto w = impl_->workers.find(worker_id);
+    impl_->Event(now_ms, "CordonSet", "", "",
+                 worker_id + ": " + row.reason +
+                     (w == impl_->workers.end() ? " (not registered now: it takes nothing new when it comes)"
+                                                : " (what runs there finishes; nothing new goes there)"));
+    if (w == impl_->workers.end()) return;
+    w->second.cordoned = row.reason;
+    // What waits there behind a running attempt goes elsewhere, unless it has started meanwhile.
+    for (const auto& [trial, attempt] : std::set<std::pair<std::string, uint32_t>>(w->second.queued)) {
+      Trial* t = impl_->CurrentAttempt(trial, attempt);
+      if (t && t->Queued()) impl_->Withdraw(*t, now_ms, o, "worker " + worker_id + " is cordoned");
+    }
+  });
+  for (auto& m : sent) out->push_back(std::move(m));
+  return Status::Ok();
+}
+
+Status CoordinatorCore::Uncordon(const std::string& worker_id, int64_t now_ms, std::vector<Outgoing>* out) {
+  if (!impl_->cordons.count(worker_id)) {
+    return Status::NotFound("worker " + worker_id + " is not cordoned" +
+                            (impl_->workers.count(worker_id) ? "" : " (nor registered: hpo workers lists them)"));
+  }
+  std::vector<Outgoing> sent = impl_->Transaction([&](std::vector<Outgoing>* o) {
+    impl_->Note(impl_->store->DeleteCordon(worker_id));
+    impl_->cordons.erase(worker_id);
+    impl_->Event(now_ms, "CordonLifted", "", "", worker_id + ": it takes new training jobs again");
+    if (auto w = impl_->workers.find(worker_id); w != impl_->workers.end()) w->second.cordoned.clear();
+    impl_->Schedule(now_ms, o);
+  });
+  for (auto& m : sent) out->push_back(std::move(m));
+  return Status::Ok();
+}
+
+std::vector<CordonRow> CoordinatorCore::Cordons() const {
+  std::vector<CordonRow> out;
+  for (const auto& [id, row] : impl_->cordons) out.push_back(row);
+  return out;
 }
 
 Status CoordinatorCore::SetTags(const std::string& name, std::vector<proto::Tag> tags) {

@@ -350,6 +350,7 @@ struct WorkerInfo {
   // coordinator's to say. They hold their slots; their reports are acknowledged and dropped.
   std::set<std::pair<std::string, uint32_t>> foreign;
   std::string draining;  // why no new trial goes there (an interruption notice); "" = open
+  std::string cordoned;  // an operator's reason for sending it nothing new (Cordon); "" = not
   // A worker whose training jobs end InfraError kInfraErrorsBeforeRest times in a row (a full
   // disk, a broken container runtime) rests: no new training job goes there until
   // `resting_until_ms` (60 s, doubling while it keeps failing, at most 10 min), so it does not
@@ -360,7 +361,9 @@ struct WorkerInfo {
   int64_t resting_until_ms = 0;
   int64_t rest_ms = 0;  // the next rest's length
   // Why no new training job goes there now ("" = it may take one).
-  const std::string& Closed() const { return !draining.empty() ? draining : resting; }
+  const std::string& Closed() const {
+    return !draining.empty() ? draining : !cordoned.empty() ? cordoned : resting;
+  }
   // The worker's clock against the coordinator's: for its latest TrialStarted reports, when each
   // was heard minus when it says the program started (the last 16; not persisted). The smallest
   // is the offset plus the least delay: a start heard seconds late (a coordinator stall) is
@@ -462,6 +465,21 @@ class CoordinatorCore {
   // names it in WarmStartConfig (that job's prior is built from it: delete that one first).
   Status Delete(const std::string& job, int64_t now_ms);
 
+  // ---- operators -----------------------------------------------------------------------------
+  // Cordons a worker (hpo workers cordon): no new training job goes to it; those running there
+  // finish as they would, and those assigned ahead to it that have not started are asked back,
+  // to run elsewhere. Stored: it holds across the worker's restarts and the coordinator's, until
+  // Uncordon. An id that is not registered may be cordoned too (a machine coming back from
+  // repair, before its worker starts). Cordoning again replaces the reason. A CordonSet event.
+  // Errors: InvalidArgument, changing nothing, for an empty or over-long (> 128) id or an
+  // over-long (> 1,024) reason.
+  Status Cordon(const std::string& worker_id, const std::string& reason, int64_t now_ms, std::vector<Outgoing>* out);
+  // Lifts a cordon (a CordonLifted event); waiting training jobs may go there at once (in *out).
+  // Errors: NotFound when the worker is not cordoned.
+  Status Uncordon(const std::string& worker_id, int64_t now_ms, std::vector<Outgoing>* out);
+  // Every cordon, by worker id (registered or not).
+  std::vector<CordonRow> Cordons() const;
+
   // ---- worker-facing -------------------------------------------------------------------------
   // Handles one decoded message from a worker. Returns the replies and any new assignments.
   std::vector<Outgoing> OnMessage(const std::string& worker_id, const proto::wire::Message& msg, int64_t now_ms);
@@ -507,6 +525,8 @@ class CoordinatorCore {
   std::vector<const Trial*> TrialsOf(const std::string& job) const;
   proto::TrainingJobSummary Summary(const Trial& t) const;
   std::vector<const WorkerInfo*> Workers() const;
+  // The GPU indices of `worker` its training jobs hold now.
+  std::set<uint32_t> GpusInUse(const std::string& worker) const;
   // The job's suggestion latency so far; nullptr for an unknown job or before its first proposal.
   const SuggestionStats* Suggestions(const std::string& job) const;
   // Events written since this core started, by kind (WorkerLost, InfraError, JobFailed, ...):

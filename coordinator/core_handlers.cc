@@ -97,6 +97,12 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
   }
   w.foreign.clear();
   w.draining.clear();  // a new registration is new capacity
+  // ...but not a cordon: an operator's, held until lifted.
+  if (auto cordon = cordons.find(wid); cordon != cordons.end()) {
+    w.cordoned = cordon->second.reason;
+  } else {
+    w.cordoned.clear();
+  }
   w.resting.clear();   // (a restarted worker process, perhaps on a repaired machine)
   w.infra_streak = 0;
   w.rest_ms = 0;
@@ -409,7 +415,10 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     const bool withdrawn = std::exchange(t->withdrawing, false);
     TuningJob* owner = Job(t->tuning_job);
     if (m.status == "Stopped" && !t->started && !t->stop_requested && owner && owner->status == "InProgress") {
-      if (withdrawn) {
+      auto from = workers.find(wid);
+      if (withdrawn && from != workers.end() && !from->second.cordoned.empty()) {
+        TakeBack(*t, now, "worker " + wid + " is cordoned", "withdrawn from cordoned worker " + wid);
+      } else if (withdrawn) {
         TakeBack(*t, now, "another tuning job waits for a slot", "withdrawn from its worker for another tuning job");
       } else {
         TakeBack(*t, now, "another worker is free to run it now",

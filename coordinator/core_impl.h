@@ -107,6 +107,7 @@ struct CoordinatorCore::Impl {
   void RecordSuggestion(const TuningJob& j, double seconds, int64_t now);
 
   std::map<std::string, WorkerInfo> workers;
+  std::map<std::string, CordonRow> cordons;  // by worker id (CoordinatorCore::Cordon), as stored
   std::map<std::string, std::set<uint32_t>> worker_gpus_used;  // worker -> GPU indices in use
   std::map<std::pair<std::string, uint32_t>, std::vector<uint32_t>> attempt_gpus;
   // Assigned ahead: (trial, attempt) of a running attempt -> the trial queued behind it.
@@ -456,7 +457,8 @@ struct CoordinatorCore::Impl {
 
   // Takes back an attempt assigned ahead: the worker drops it (or kills it at once, had its
   // predecessor just ended), the trial waits for a slot again, oldest first in its job.
-  void Withdraw(Trial& q, int64_t now, std::vector<Outgoing>* out);
+  void Withdraw(Trial& q, int64_t now, std::vector<Outgoing>* out,
+                const std::string& why = "another tuning job waits for a slot (fair share)");
   // The attempt, given back unstarted, waits for a slot again: a Withdrawn event with `why`,
   // its status "waiting for a slot (`waiting`)".
   void TakeBack(Trial& q, int64_t now, const std::string& why, const std::string& waiting);

@@ -608,7 +608,7 @@ void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
   AssignAhead(now, out);
 }
 
-void CoordinatorCore::Impl::Withdraw(Trial& q, int64_t now, std::vector<Outgoing>* out) {
+void CoordinatorCore::Impl::Withdraw(Trial& q, int64_t now, std::vector<Outgoing>* out, const std::string& why) {
   // Asked, not taken, as a move is: the worker may have started it as its predecessor ended (its
   // start report on the way), or start it before the request arrives. Taken back at once, it was
   // queued again and ran on another worker as well (320 of 1,500 training jobs ran twice in a
@@ -618,8 +618,8 @@ void CoordinatorCore::Impl::Withdraw(Trial& q, int64_t now, std::vector<Outgoing
   q.moving = true;
   q.withdrawing = true;
   Event(now, "Withdrawing", q.tuning_job, q.name,
-        "attempt " + std::to_string(q.attempt) + " asked back from worker " + q.worker_id +
-            " if it has not started: another tuning job waits for a slot (fair share)");
+        "attempt " + std::to_string(q.attempt) + " asked back from worker " + q.worker_id + " if it has not started: " +
+            why);
   SaveTrial(q);
 }
 

@@ -218,6 +218,11 @@ const SuggestionStats* CoordinatorCore::Suggestions(const std::string& job) cons
   return it == impl_->suggestions.end() ? nullptr : &it->second;
 }
 
+std::set<uint32_t> CoordinatorCore::GpusInUse(const std::string& worker) const {
+  auto it = impl_->worker_gpus_used.find(worker);
+  return it == impl_->worker_gpus_used.end() ? std::set<uint32_t>{} : it->second;
+}
+
 std::vector<const WorkerInfo*> CoordinatorCore::Workers() const {
   std::vector<const WorkerInfo*> out;
   for (const auto& [k, w] : impl_->workers) out.push_back(&w);

@@ -308,7 +308,10 @@ WorkerInfo* CoordinatorCore::Impl::PlaceHost(const HostRequest& req, bool* ever,
     *ever = *ever || f.ever;
     if (f.now && !w.Closed().empty()) {
       f.now = false;
-      f.why = "worker " + id + (w.draining.empty() ? " rests (" : " is draining (") + w.Closed() + ")";
+      f.why = "worker " + id +
+              (!w.draining.empty()   ? " is draining (" + w.draining + ")"
+               : !w.cordoned.empty() ? " is cordoned (" + w.cordoned + "; hpo workers uncordon " + id + ")"
+                                     : " rests (" + w.resting + ")");
     }
     if (auto held = held_for.find(id); f.now && held != held_for.end() && held->second.job != job) {
       // Only what the held host needs is kept: a slot and its GPUs, if they stay free after this.
@@ -351,12 +354,14 @@ void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const Unplaced& 
                                            : "waiting for a free worker that can serve " + what)
                             : "no registered worker can serve " + what + ": " + why;
   if (ever && u.hosts > 1 && why.find("another multi-host training job") != std::string::npos) reason += ": " + why;
-  if (ever) {  // a worker that would serve it but rests: say which and why
+  if (ever) {  // a worker that would serve it but rests or is cordoned: say which and why
     for (const auto& [id, w] : workers) {
-      if (w.resting.empty()) continue;
+      if (w.resting.empty() && w.cordoned.empty()) continue;
       // u.all holds every host's request, `req` (the first) among them.
       if (std::any_of(u.all.begin(), u.all.end(), [&](const HostRequest& r) { return CouldEverServe(w, r); })) {
-        reason += "; worker " + id + " rests (" + w.resting + ")";
+        reason += "; worker " + id +
+                  (!w.cordoned.empty() ? " is cordoned (" + w.cordoned + "; hpo workers uncordon " + id + ")"
+                                       : " rests (" + w.resting + ")");
       }
     }
   }

@@ -277,6 +277,49 @@ std::string MetricsText(const CoordinatorCore& c) {
   return t;
 }
 
+// GET /hpo/v1/workers: each registered worker (what it has, what runs there, whether it takes new
+// training jobs and why not), and each cordoned id that is not registered now.
+Json WorkersJson(const CoordinatorCore& c, int64_t now_ms) {
+  Json out = Json::array();
+  std::map<std::string, CordonRow> cordons;
+  for (CordonRow& r : c.Cordons()) cordons[r.worker] = std::move(r);
+  for (const WorkerInfo* w : c.Workers()) {
+    const auto& r = w->reg;
+    const std::set<uint32_t> busy = c.GpusInUse(r.worker_id);
+    Json gpus = Json::array();
+    for (const auto& g : r.gpus) {
+      gpus.push_back({{"Index", g.index}, {"Name", g.name}, {"MemoryMiB", g.memory_mb}, {"InUse", busy.count(g.index) > 0}});
+    }
+    const std::string state = !w->draining.empty() ? "Draining" : !w->cordoned.empty() ? "Cordoned"
+                              : !w->resting.empty() ? "Resting" : "Open";
+    Json j = {{"WorkerId", r.worker_id}, {"Host", r.host}, {"State", state}};
+    if (state != "Open") j["Reason"] = w->Closed();
+    if (auto cordon = cordons.find(r.worker_id); cordon != cordons.end()) {
+      j["CordonedSince"] = Epoch(cordon->second.since_ms);
+      cordons.erase(cordon);
+    }
+    j["Slots"] = r.slots;
+    j["Running"] = w->running.size();
+    j["QueuedAhead"] = w->queued.size();
+    if (!w->foreign.empty()) j["Foreign"] = w->foreign.size();
+    j["InstanceType"] = r.instance_type;
+    if (!r.instance_group.empty()) j["InstanceGroup"] = r.instance_group;
+    j["Cpus"] = r.cpus;
+    j["MemoryMiB"] = r.memory_mb;
+    j["Gpus"] = gpus;
+    if (r.disk_mb > 0) j["FreeDiskMiBAtRegistration"] = r.disk_mb;
+    j["Spot"] = r.spot;
+    if (!r.labels.empty()) j["Labels"] = r.labels;
+    j["LastHeardSecondsAgo"] = std::max<double>(0.0, static_cast<double>(now_ms - w->last_seen_ms) / 1000.0);
+    out.push_back(std::move(j));
+  }
+  for (const auto& [id, row] : cordons) {
+    out.push_back({{"WorkerId", id}, {"State", "Cordoned"}, {"Reason", row.reason},
+                   {"CordonedSince", Epoch(row.since_ms)}, {"Registered", false}});
+  }
+  return Json{{"Workers", out}};
+}
+
 std::string Hex(const std::string& s) {
   static const char* d = "0123456789abcdef";
   std::string out;
@@ -1400,6 +1443,32 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
     d->WithCore([](CoordinatorCore&) { return 0; });
     res.set_content("ok\n", "text/plain");
   });
+  // The workers (hpo workers), and cordoning one: {"WorkerId": ID, "Reason": TEXT}.
+  s.Get("/hpo/v1/workers", guard([d](const httplib::Request&, httplib::Response& res) {
+    Json j = d->WithCore([&](CoordinatorCore& c) { return WorkersJson(c, d->Now()); });
+    res.set_content(Dump(j), "application/json");
+  }));
+  for (const bool set : {true, false}) {
+    s.Post(set ? "/hpo/v1/workers/cordon" : "/hpo/v1/workers/uncordon",
+           guard_body([d, set](const httplib::Request& req, httplib::Response& res) {
+             if (auto bad = InvalidUtf8At(req.body)) return Reply(res, NotUtf8(*bad, req.body));
+             Json body = Json::parse(req.body, nullptr, false);
+             if (body.is_discarded()) return Reply(res, AwsError(400, "SerializationException", "the body is not JSON"));
+             if (auto bad = set ? CheckMembers(body, {{"WorkerId", kString}, {"Reason", kString}})
+                                : CheckMembers(body, {{"WorkerId", kString}})) {
+               return Reply(res, *bad);
+             }
+             auto id = RequiredString(body, "WorkerId");
+             if (!id.ok()) return Reply(res, FromStatus(id.status()));
+             std::vector<Outgoing> out;
+             Status s = d->WithCore([&](CoordinatorCore& c) {
+               return set ? c.Cordon(*id, body.value("Reason", ""), d->Now(), &out) : c.Uncordon(*id, d->Now(), &out);
+             });
+             if (!s.ok()) return Reply(res, FromStatus(s));
+             d->Post(std::move(out));
+             Reply(res, Ok(Json::object()));
+           }));
+  }
   s.Get("/hpo/v1/health", guard([d](const httplib::Request&, httplib::Response& res) {
     Json j = d->WithCore([&](CoordinatorCore& c) {
       return Json{{"status", "ok"}, {"jobs", c.Jobs().size()}, {"workers", c.Workers().size()}};

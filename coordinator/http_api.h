@@ -18,6 +18,13 @@
 //   POST /hpo/v1/jobs          a spec in either spelling (CRD YAML/JSON or SageMaker JSON)
 //   GET  /hpo/v1/jobs/NAME     the CRD document with its status block
 //   GET  /hpo/v1/health        "ok" and counts
+//   GET  /hpo/v1/workers       {"Workers": [{WorkerId, Host, State (Open, Cordoned, Draining,
+//                              Resting), Reason, Slots, Running, QueuedAhead, InstanceType, Cpus,
+//                              MemoryMiB, Gpus [{Index, Name, MemoryMiB, InUse}], Spot, Labels,
+//                              LastHeardSecondsAgo, ...}]}; a cordoned id not registered now is
+//                              listed with "Registered": false
+//   POST /hpo/v1/workers/cordon    {"WorkerId": ID, "Reason": TEXT}: CoordinatorCore::Cordon
+//   POST /hpo/v1/workers/uncordon  {"WorkerId": ID}: CoordinatorCore::Uncordon
 //   GET  /hpo/v1/logs/TRIAL    the trial's log lines the coordinator holds (?after=N&limit=M)
 //   GET  /hpo/v1/events        the coordinator's history, oldest first (?job=NAME&after=N&limit=M):
 //                              {"events": [{id, time, kind, job, trial, message}], "next": N}

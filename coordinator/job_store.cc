@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
 CREATE TABLE IF NOT EXISTS deleted_trials (name TEXT PRIMARY KEY, tuning_job TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) SELECT 'deleted_trials_from', coalesce(max(id), 0) FROM events;
+CREATE TABLE IF NOT EXISTS cordons (worker TEXT PRIMARY KEY, reason TEXT NOT NULL, since_ms INTEGER NOT NULL);
 )sql";
 
 // RAII prepared statement.
@@ -280,6 +281,33 @@ Status SqliteJobStore::AppendEvent(int64_t ts_ms, const std::string& kind, const
   s.Bind(1, ts_ms).Bind(2, kind).Bind(3, job).Bind(4, trial).Bind(5, message);
   if (s.Step() != SQLITE_DONE) return s.Error("writing event");
   return Status::Ok();
+}
+
+Status SqliteJobStore::PutCordon(const CordonRow& row) {
+  Stmt s(db_, "INSERT OR REPLACE INTO cordons(worker, reason, since_ms) VALUES(?,?,?)");
+  if (!s.ok()) return s.Error("preparing cordon write");
+  s.Bind(1, row.worker).Bind(2, row.reason).Bind(3, row.since_ms);
+  if (s.Step() != SQLITE_DONE) return s.Error("writing cordon");
+  return Status::Ok();
+}
+
+Status SqliteJobStore::DeleteCordon(const std::string& worker) {
+  Stmt s(db_, "DELETE FROM cordons WHERE worker = ?");
+  if (!s.ok()) return s.Error("preparing cordon removal");
+  s.Bind(1, worker);
+  if (s.Step() != SQLITE_DONE) return s.Error("removing cordon");
+  return Status::Ok();
+}
+
+Result<std::vector<CordonRow>> SqliteJobStore::LoadCordons() {
+  // A read-only store of an older hpo has no such table: no cordons.
+  Stmt s(db_, "SELECT worker, reason, since_ms FROM cordons ORDER BY worker");
+  if (!s.ok()) return std::vector<CordonRow>{};
+  std::vector<CordonRow> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back({s.Text(0), s.Text(1), s.Int(2)});
+  if (rc != SQLITE_DONE) return s.Error("reading cordons");
+  return out;
 }
 
 Result<std::vector<JobRow>> SqliteJobStore::LoadJobs() {

@@ -96,6 +96,14 @@ struct EventRow {
   bool operator==(const EventRow&) const = default;
 };
 
+// A worker an operator has cordoned (CoordinatorCore::Cordon): no new training job goes there.
+struct CordonRow {
+  std::string worker;  // the worker's id, registered or not
+  std::string reason;
+  int64_t since_ms = 0;
+  bool operator==(const CordonRow&) const = default;
+};
+
 class JobStore {
  public:
   virtual ~JobStore() = default;
@@ -138,6 +146,10 @@ class JobStore {
   // Whether a tuning job of that name (case-insensitive) was deleted here before the store kept
   // deleted training jobs' names (a store of an older build): its names are not known one by one.
   virtual Result<bool> DeletedUnrecorded(const std::string& job) = 0;
+  // Cordoned workers: put (replacing one of the same worker), delete (none: no error), all by id.
+  virtual Status PutCordon(const CordonRow& row) = 0;
+  virtual Status DeleteCordon(const std::string& worker) = 0;
+  virtual Result<std::vector<CordonRow>> LoadCordons() = 0;
 };
 
 class SqliteJobStore final : public JobStore {
@@ -174,6 +186,9 @@ class SqliteJobStore final : public JobStore {
   Result<std::vector<EventRow>> LoadEvents(const std::string& job, int64_t after_id, size_t limit) override;
   Result<std::set<std::string>> DeletedTrials(const std::vector<std::string>& names) override;
   Result<bool> DeletedUnrecorded(const std::string& job) override;
+  Status PutCordon(const CordonRow& row) override;
+  Status DeleteCordon(const std::string& worker) override;
+  Result<std::vector<CordonRow>> LoadCordons() override;
 
  private:
   // After a deletion: freed pages back to the file system (new stores), the WAL truncated.

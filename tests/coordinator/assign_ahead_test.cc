@@ -732,5 +732,78 @@ TEST_F(AssignAheadTest, ALostSuccessorIsFoundByHeartbeatsEvenAfterItsOwnSuccesso
   for (const Trial* t : core_->TrialsOf("lost")) EXPECT_EQ(t->state, TrialState::kCompleted) << t->name;
 }
 
+// Cordons (hpo workers cordon): a cordoned worker takes nothing new; what runs there finishes;
+// what was queued ahead on it is asked back and runs elsewhere; the cordon holds across the
+// worker's re-registration and a coordinator restart, and lifting it fills its slots again.
+TEST_F(AssignAheadTest, ACordonedWorkerTakesNothingNewUntilTheCordonIsLifted) {
+  Register("w1", 1);
+  auto out = Submit(Spec("c", "Random", 6, 2));
+  auto first = Plain(out);
+  auto queued = Ahead(out);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(queued.size(), 1u);
+
+  // Bad input changes nothing.
+  std::vector<Outgoing> sent;
+  EXPECT_EQ(core_->Cordon("", "x", now_, &sent).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(core_->Cordon("w1", "two\nlines", now_, &sent).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(core_->Uncordon("w9", now_, &sent).code(), StatusCode::kNotFound);
+  EXPECT_TRUE(core_->Cordons().empty());
+  EXPECT_TRUE(sent.empty());
+
+  // Cordoned: the attempt queued behind the running one is asked back.
+  ASSERT_TRUE(core_->Cordon("w1", "disk replacement", now_, &sent).ok());
+  auto asked = Only<proto::wire::StopTrial>(sent);
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0].trial, queued[0].trial);
+  EXPECT_EQ(asked[0].reason, proto::wire::kStopReasonIfNotStarted);
+  EXPECT_EQ(core_->Workers()[0]->cordoned, "disk replacement");
+  GiveBack("w1", queued[0]);
+  EXPECT_FALSE(core_->FindTrial(queued[0].trial)->Queued());
+  // The running one finishes as it would; nothing new goes there, and the job says why it waits.
+  auto next = Finish("w1", first[0], 0.5);
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(next).empty());
+  EXPECT_EQ(core_->FindTrial(first[0].trial)->state, TrialState::kCompleted);
+  const std::string waiting = core_->FindJob("c")->waiting_reason;
+  EXPECT_NE(waiting.find("worker w1 is cordoned (disk replacement; hpo workers uncordon w1)"), std::string::npos)
+      << waiting;
+
+  // Another worker takes the work; w1 stays cordoned when it registers again, and when the
+  // coordinator restarts.
+  EXPECT_EQ(Plain(Register("w2", 1)).size(), 1u);
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Register("w1", 1)).empty());
+  MakeCore();
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Register("w1", 1)).empty());
+  ASSERT_EQ(core_->Cordons().size(), 1u);
+  EXPECT_EQ(core_->Cordons()[0].worker, "w1");
+  EXPECT_EQ(core_->Cordons()[0].reason, "disk replacement");
+
+  // Lifted: it takes training jobs again at once.
+  sent.clear();
+  ASSERT_TRUE(core_->Uncordon("w1", now_, &sent).ok());
+  EXPECT_FALSE(Only<proto::wire::AssignTrial>(sent).empty()) << "w1's free slot is filled";
+  EXPECT_TRUE(core_->Cordons().empty());
+  bool set = false, lifted = false, withdrawn = false;
+  const auto events = core_->Events("", 0, 1000);
+  ASSERT_TRUE(events.ok());
+  for (const auto& e : *events) {
+    set = set || (e.kind == "CordonSet" && e.message.rfind("w1: disk replacement", 0) == 0);
+    lifted = lifted || e.kind == "CordonLifted";
+    withdrawn = withdrawn || (e.kind == "Withdrawn" && e.message.find("worker w1 is cordoned") != std::string::npos);
+  }
+  EXPECT_TRUE(set);
+  EXPECT_TRUE(lifted);
+  EXPECT_TRUE(withdrawn);
+}
+
+// A worker not registered may be cordoned ahead of its return.
+TEST_F(AssignAheadTest, AWorkerCordonedBeforeItRegistersTakesNothing) {
+  std::vector<Outgoing> sent;
+  ASSERT_TRUE(core_->Cordon("later", "", now_, &sent).ok());
+  EXPECT_EQ(core_->Cordons()[0].reason, "cordoned by an operator");
+  Submit(Spec("d", "Random", 2, 1));
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Register("later", 2)).empty());
+}
+
 }  // namespace
 }  // namespace hpo::coordinator

@@ -1715,6 +1715,9 @@ class FillingStore : public JobStore {
   Result<std::vector<EventRow>> LoadEvents(const std::string& j, int64_t a, size_t l) override {
     return inner_->LoadEvents(j, a, l);
   }
+  Status PutCordon(const CordonRow& r) override { return full ? Full() : inner_->PutCordon(r); }
+  Status DeleteCordon(const std::string& w) override { return full ? Full() : inner_->DeleteCordon(w); }
+  Result<std::vector<CordonRow>> LoadCordons() override { return inner_->LoadCordons(); }
 
  private:
   static Status Full() { return Status::IoError("job store: database or disk is full"); }

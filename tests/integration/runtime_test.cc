@@ -142,6 +142,66 @@ TEST_F(Cluster, ARandomJobOfTwentyTrialsCompletesAndItsBestIsTheBestInTheLogs) {
   EXPECT_EQ(coordinator_log.find("event TrialExited"), std::string::npos) << "all 20 completed: " << coordinator_log;
 }
 
+// An operator drains a worker for maintenance (hpo workers drain): what runs there finishes,
+// nothing new starts there, the job completes on the others; then uncordoned it works again.
+TEST_F(Cluster, AnOperatorDrainsAWorkerWhileAJobRunsAndNothingNewStartsThere) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  Call("CreateHyperParameterTuningJob", Job("it-drain", "Random", 12, 6, ranges, {{"sleep_ms", "300"}, {"epochs", "5"}}));
+  WaitForPrograms(6);
+  const std::string url = " --coordinator=http://127.0.0.1:" + std::to_string(http_port_);
+  const std::string hpo = std::string(HPO_BINARY) + " ";
+  auto run = [&](const std::string& args, std::string* out, std::string* err = nullptr) {
+    const fs::path o = dir_ / "cmd.out", e = dir_ / "cmd.err";
+    const int rc = std::system((hpo + args + url + " >" + o.string() + " 2>" + e.string()).c_str());
+    std::ifstream oin(o), ein(e);
+    *out = std::string(std::istreambuf_iterator<char>(oin), {});
+    if (err) *err = std::string(std::istreambuf_iterator<char>(ein), {});
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  };
+  std::string out, err;
+  ASSERT_EQ(run("workers -o json", &out), 0) << out;
+  Json listed = Json::parse(out)["Workers"];
+  ASSERT_EQ(listed.size(), 3u) << out;
+  for (const auto& w : listed) {
+    EXPECT_EQ(w["State"], "Open") << out;
+    EXPECT_EQ(w["Slots"], 2);
+  }
+  // Bad input is refused, naming what is wrong, and changes nothing.
+  EXPECT_EQ(run("workers cordon 'bad id!'", &out, &err), 2);
+  EXPECT_NE(err.find("a worker id is 1 to 128 of A-Z a-z 0-9"), std::string::npos) << err;
+  EXPECT_EQ(run("workers uncordon w2", &out, &err), 1);
+  EXPECT_NE(err.find("worker w2 is not cordoned"), std::string::npos) << err;
+  EXPECT_EQ(run("workers drain w9", &out, &err), 1);
+  EXPECT_NE(err.find("no worker w9 is registered"), std::string::npos) << err;
+
+  // Drained: it returns once nothing runs on w1; from then on nothing starts there.
+  ASSERT_EQ(run("workers drain w1 --reason 'disk swap' --timeout 60", &out, &err), 0) << out << err;
+  EXPECT_NE(out.find("w1 is drained: nothing runs there"), std::string::npos) << out;
+  EXPECT_NE(err.find("w1 is cordoned"), std::string::npos) << err;
+  auto started_on_w1 = [&] {
+    std::ifstream log(dir_ / "worker1.log");
+    int n = 0;
+    for (std::string line; std::getline(log, line);) n += line.find("worker: started ") != std::string::npos;
+    return n;
+  };
+  const int before = started_on_w1();
+  ASSERT_EQ(run("workers", &out), 0);
+  EXPECT_NE(out.find("Cordoned"), std::string::npos) << out;
+  EXPECT_NE(out.find("  disk swap\n"), std::string::npos) << out;
+  Json d = WaitFor("it-drain");
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 12);
+  EXPECT_EQ(started_on_w1(), before) << "a training job started on the drained worker; see " << dir_;
+
+  // Uncordoned, it takes training jobs again.
+  ASSERT_EQ(run("workers uncordon w1", &out), 0) << out;
+  Call("CreateHyperParameterTuningJob", Job("it-undrain", "Random", 6, 6, ranges));
+  ASSERT_EQ(WaitFor("it-undrain")["HyperParameterTuningJobStatus"], "Completed");
+  EXPECT_GT(started_on_w1(), before);
+  ASSERT_EQ(run("workers -o json", &out), 0);
+  for (const auto& w : Json::parse(out)["Workers"]) EXPECT_EQ(w["State"], "Open") << out;
+}
+
 // Assigning ahead: each worker gets the next trials while its slots are busy and starts one the
 // moment a program ends. Per worker, the programs' own start and end times never overlap more
 // than its two slots, and the slot's next program starts within milliseconds of one ending.

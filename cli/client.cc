@@ -1,0 +1,190 @@
+#include "cli/client.h"
+
+#include <cstdlib>
+#include <map>
+#include <ctime>
+#include <sstream>
+
+#include "cli/cli_util.h"
+#include "cli/run_control.h"
+#include "common/file_util.h"
+#include "coordinator/sigv4.h"
+
+namespace hpo::cli {
+
+using Json = nlohmann::ordered_json;
+
+std::string DefaultCoordinator() {
+  const char* env = std::getenv("HPO_COORDINATOR");
+  return env && *env ? env : "http://127.0.0.1:7780";
+}
+
+namespace {
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// The keys of one profile in an aws CLI file (~/.aws/credentials: [NAME]; ~/.aws/config: [default]
+// or [profile NAME]), as `key = value` lines; empty when the file cannot be read.
+std::map<std::string, std::string> AwsProfile(const std::string& file, const std::string& profile) {
+  std::map<std::string, std::string> keys;
+  auto text = file.empty() ? Result<std::string>(Status::NotFound("")) : ReadFile(file, 1u << 20);
+  if (!text.ok()) return keys;
+  auto trim = [](std::string t) {
+    t.erase(0, t.find_first_not_of(" \t\r"));
+    t.erase(t.find_last_not_of(" \t\r") + 1);
+    return t;
+  };
+  std::istringstream in(*text);
+  std::string line, section;
+  while (std::getline(in, line)) {
+    line = trim(line);
+    if (line.size() > 2 && line.front() == '[' && line.back() == ']') {
+      section = trim(line.substr(1, line.size() - 2));
+      if (section.rfind("profile ", 0) == 0) section = trim(section.substr(8));
+      continue;
+    }
+    const size_t eq = line.find('=');
+    if (section == profile && eq != std::string::npos) keys[trim(line.substr(0, eq))] = trim(line.substr(eq + 1));
+  }
+  return keys;
+}
+
+std::string AwsFile(const char* variable, const char* under_home) {
+  std::string file = Env(variable);
+  if (file.empty() && !Env("HOME").empty()) file = Env("HOME") + under_home;
+  return file;
+}
+
+std::string AwsProfileName() { return Env("AWS_PROFILE").empty() ? "default" : Env("AWS_PROFILE"); }
+
+}  // namespace
+
+// The region requests are signed for, found as the aws CLI finds it: $AWS_REGION, else
+// $AWS_DEFAULT_REGION, else `region` of profile $AWS_PROFILE (default "default") in
+// $AWS_CONFIG_FILE (default ~/.aws/config), else us-east-1.
+std::string ClientRegion() {
+  if (!Env("AWS_REGION").empty()) return Env("AWS_REGION");
+  if (!Env("AWS_DEFAULT_REGION").empty()) return Env("AWS_DEFAULT_REGION");
+  const auto keys = AwsProfile(AwsFile("AWS_CONFIG_FILE", "/.aws/config"), AwsProfileName());
+  const auto region = keys.find("region");
+  return region != keys.end() && !region->second.empty() ? region->second : "us-east-1";
+}
+
+// What to do about a refused signature (HTTP 403), after the coordinator's own message.
+std::string AuthHint(const std::string& message) {
+  if (message.find("scoped to a valid region") != std::string::npos) {
+    return " (this request was signed for region " + ClientRegion() +
+           "; set AWS_REGION, or region in ~/.aws/config, to the coordinator's --region)";
+  }
+  return " (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile the coordinator accepts)";
+}
+
+namespace {
+
+// The caller's AWS credentials, found as the aws CLI finds them: $AWS_ACCESS_KEY_ID and
+// $AWS_SECRET_ACCESS_KEY, else profile $AWS_PROFILE (default "default") of
+// $AWS_SHARED_CREDENTIALS_FILE (default ~/.aws/credentials). nullopt when there are none.
+std::optional<ClientCredentials> FindClientCredentials() {
+  ClientCredentials c{Env("AWS_ACCESS_KEY_ID"), Env("AWS_SECRET_ACCESS_KEY"), ClientRegion()};
+  if (!c.id.empty() && !c.secret.empty()) return c;
+  auto keys = AwsProfile(AwsFile("AWS_SHARED_CREDENTIALS_FILE", "/.aws/credentials"), AwsProfileName());
+  c.id = keys["aws_access_key_id"];
+  c.secret = keys["aws_secret_access_key"];
+  if (c.id.empty() || c.secret.empty()) return std::nullopt;
+  return c;
+}
+
+}  // namespace
+
+// The headers of a request to the coordinator: signed with AWS Signature V4 (service sagemaker)
+// when the caller has credentials, so a coordinator that requires signatures accepts them.
+// `own` (a running hpo run's keys) wins over the caller's.
+httplib::Headers ClientHeaders(const std::string& url, const std::string& method, const std::string& target,
+                               const std::string& body, std::vector<std::pair<std::string, std::string>> headers,
+                               const ClientCredentials* own) {
+  static const std::optional<ClientCredentials> found = FindClientCredentials();
+  const ClientCredentials* creds = own ? own : found ? &*found : nullptr;
+  httplib::Headers out;
+  if (creds) {
+    std::string authority = url.substr(url.find("://") == std::string::npos ? 0 : url.find("://") + 3);
+    authority = authority.substr(0, authority.find('/'));
+    coordinator::sigv4::Request r;
+    r.method = method;
+    size_t q = target.find('?');
+    r.path = target.substr(0, q);
+    r.query = q == std::string::npos ? "" : target.substr(q + 1);
+    r.body = body;
+    r.headers = std::move(headers);
+    r.headers.emplace_back("Host", authority);
+    coordinator::sigv4::Sign(r, creds->id, creds->secret, creds->region, "sagemaker", std::time(nullptr));
+    headers = std::move(r.headers);
+  }
+  for (auto& [k, v] : headers) out.emplace(k, v);
+  return out;
+}
+
+Endpoint CoordinatorAt(const std::string& url) {
+  return {url, std::nullopt, "the coordinator",
+          "start one with `hpo coordinator`, or point --coordinator / HPO_COORDINATOR at it"};
+}
+
+// The hpo run of `state_dir`; exits 2 (no run there) or 3 (the run was killed) saying so.
+Endpoint RunOf(const std::string& state_dir) {
+  auto control = ReadRunControl(state_dir);
+  if (!control.ok()) Fail(control.status().code() == StatusCode::kFailedPrecondition ? 3 : 2, control.status().message());
+  Endpoint e{control->url, std::nullopt, "the hpo run of " + state_dir + " (pid " + std::to_string(control->pid) + ")",
+             "it may be ending, or be stopped (kill -STOP); try again in a moment"};
+  if (!control->access_key_id.empty()) e.own = ClientCredentials{control->access_key_id, control->secret_access_key, "us-east-1"};
+  return e;
+}
+
+// Calls one SageMaker action; exits with a clear message when it cannot.
+Json Call(const Endpoint& at, const std::string& action, const Json& body) {
+  const std::string& url = at.url;
+  httplib::Client client(url);
+  client.set_connection_timeout(5, 0);
+  client.set_read_timeout(30, 0);
+  const std::string payload = body.dump();
+  httplib::Headers h = ClientHeaders(url, "POST", "/", payload, {{"X-Amz-Target", "SageMaker." + action}},
+                                     at.own ? &*at.own : nullptr);
+  auto res = client.Post("/", h, payload, "application/x-amz-json-1.1");
+  if (!res) {
+    Fail(3, "cannot reach " + at.who + " at " + url + " (" + httplib::to_string(res.error()) + "); " + at.unreachable);
+  }
+  Json j = Json::parse(res->body, nullptr, false);
+  if (res->status != 200) {
+    std::string type = j.is_object() ? j.value("__type", "Error") : "Error";
+    std::string msg = j.is_object() ? j.value("message", res->body) : res->body;
+    if (res->status == 403 && !at.own) msg += AuthHint(msg);
+    Fail(type == "ValidationException" || type == "SerializationException" ? 2 : 1, type + ": " + msg);
+  }
+  return j;
+}
+
+Json Request(const Endpoint& at, const std::string& method, const std::string& target, const Json& body) {
+  httplib::Client client(at.url);
+  client.set_connection_timeout(5, 0);
+  client.set_read_timeout(30, 0);
+  const std::string payload = method == "GET" ? std::string() : body.dump();
+  httplib::Headers h = ClientHeaders(at.url, method, target, payload, {}, at.own ? &*at.own : nullptr);
+  auto res = method == "GET" ? client.Get(target, h) : client.Post(target, h, payload, "application/json");
+  if (!res) {
+    Fail(3, "cannot reach " + at.who + " at " + at.url + " (" + httplib::to_string(res.error()) + "); " + at.unreachable);
+  }
+  Json j = Json::parse(res->body, nullptr, false);
+  if (res->status != 200 || j.is_discarded()) {
+    std::string type = j.is_object() ? j.value("__type", "Error") : "HTTP " + std::to_string(res->status);
+    std::string msg = j.is_object() ? j.value("message", res->body) : res->body.substr(0, 300);
+    if (res->status == 404 && !j.is_object()) {
+      msg = at.who + " at " + at.url + " does not serve " + target + " (an older hpo?)";
+    }
+    if (res->status == 403 && !at.own) msg += AuthHint(msg);
+    Fail(type == "ValidationException" || type == "SerializationException" ? 2 : 1, type + ": " + msg);
+  }
+  return j;
+}
+
+}  // namespace hpo::cli

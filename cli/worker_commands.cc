@@ -1,0 +1,211 @@
+#include "cli/worker_commands.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_util.h"
+#include "cli/client.h"
+
+namespace hpo::cli {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+struct WorkersArgs {
+  std::string url = DefaultCoordinator();
+  std::string state_dir;  // a running hpo run's, instead of a coordinator
+  std::string output = "table";
+  std::string id;
+  std::string reason;
+  double timeout_s = 0;  // drain: 0 = wait as long as it takes
+};
+
+Endpoint Target(const WorkersArgs& a) { return a.state_dir.empty() ? CoordinatorAt(a.url) : RunOf(a.state_dir); }
+
+void AddTarget(CLI::App* c, WorkersArgs* a) {
+  c->add_option("--coordinator", a->url, "Coordinator URL (default $HPO_COORDINATOR, else http://127.0.0.1:7780)");
+  c->add_option("--state-dir", a->state_dir, "The running hpo run that keeps its state in DIR, instead of a coordinator")
+      ->excludes(c->get_option("--coordinator"));
+}
+
+Json Workers(const Endpoint& at) { return Request(at, "GET", "/hpo/v1/workers").value("Workers", Json::array()); }
+
+std::string Count(const Json& w, const char* key) { return std::to_string(w.value(key, 0)); }
+
+void PrintTable(const Json& workers) {
+  struct Row {
+    std::string id, state, jobs, gpus, type, host, heard, reason;
+  };
+  std::vector<Row> rows;
+  for (const auto& w : workers) {
+    Row r;
+    r.id = w.value("WorkerId", "");
+    r.state = w.value("State", "");
+    if (!w.value("Registered", true)) {
+      r.state += " (not registered)";
+      r.jobs = r.gpus = r.type = r.host = r.heard = "-";
+    } else {
+      r.jobs = Count(w, "Running") + "/" + Count(w, "Slots");
+      if (w.value("QueuedAhead", 0) > 0) r.jobs += " +" + Count(w, "QueuedAhead");
+      const Json gpus = w.value("Gpus", Json::array());
+      size_t used = 0;
+      for (const auto& g : gpus) used += g.value("InUse", false) ? 1 : 0;
+      r.gpus = gpus.empty() ? "-" : std::to_string(used) + "/" + std::to_string(gpus.size()) + " " + gpus[0].value("Name", "");
+      r.type = w.value("InstanceType", "");
+      if (r.type.empty()) r.type = "(any)";
+      if (w.value("Spot", false)) r.type += " spot";
+      r.host = w.value("Host", "");
+      char heard[32];
+      std::snprintf(heard, sizeof heard, "%.1f s ago", w.value("LastHeardSecondsAgo", 0.0));
+      r.heard = heard;
+    }
+    r.reason = w.value("Reason", "");
+    rows.push_back(std::move(r));
+  }
+  const std::vector<std::string> head = {"WORKER", "STATE", "RUNNING/SLOTS", "GPUS", "TYPE", "HOST", "HEARD"};
+  std::vector<size_t> width(head.size());
+  for (size_t i = 0; i < head.size(); ++i) width[i] = head[i].size();
+  auto cells = [](const Row& r) { return std::vector<std::string>{r.id, r.state, r.jobs, r.gpus, r.type, r.host, r.heard}; };
+  for (const Row& r : rows) {
+    const auto c = cells(r);
+    for (size_t i = 0; i < c.size(); ++i) width[i] = std::max(width[i], c[i].size());
+  }
+  auto line = [&](const std::vector<std::string>& c) {
+    std::string s;
+    for (size_t i = 0; i < c.size(); ++i) {
+      s += c[i];
+      if (i + 1 < c.size()) s += std::string(width[i] - c[i].size() + 2, ' ');
+    }
+    std::cout << s << "\n";
+  };
+  line(head);
+  for (const Row& r : rows) {
+    line(cells(r));
+    if (!r.reason.empty()) std::cout << "  " << r.reason << "\n";
+  }
+  if (rows.empty()) std::cout << "(no worker has registered)\n";
+}
+
+// The worker's entry, or null when the coordinator does not list it.
+Json Find(const Json& workers, const std::string& id) {
+  for (const auto& w : workers) {
+    if (w.value("WorkerId", "") == id) return w;
+  }
+  return nullptr;
+}
+
+void Drain(const WorkersArgs& a) {
+  const Endpoint at = Target(a);
+  const Json found = Find(Workers(at), a.id);
+  if (found.is_null() || !found.value("Registered", true)) {
+    Fail(1, "no worker " + a.id + " is registered with " + at.who +
+                " (hpo workers lists them; `hpo workers cordon " + a.id + "` keeps one that is away from new work)");
+  }
+  // A cordoned worker keeps its reason, unless another is given.
+  if (found.value("State", "") != "Cordoned" || !a.reason.empty()) {
+    Request(at, "POST", "/hpo/v1/workers/cordon",
+            {{"WorkerId", a.id}, {"Reason", a.reason.empty() ? "draining (hpo workers drain)" : a.reason}});
+  }
+  std::cerr << "hpo: " << a.id << " is cordoned: no new training job goes there; waiting for what runs there to end"
+            << (a.timeout_s > 0 ? " (at most " + Num(a.timeout_s) + " s)" : "") << "\n";
+  const auto start = std::chrono::steady_clock::now();
+  std::string said;
+  for (;;) {
+    const Json w = Find(Workers(at), a.id);
+    const int running = w.is_null() ? 0 : w.value("Running", 0) + w.value("QueuedAhead", 0);
+    if (w.is_null() || !w.value("Registered", true)) {
+      std::cout << a.id << " has left the coordinator (lost or stopped); it stays cordoned until `hpo workers uncordon "
+                << a.id << "`\n";
+      Exit(0);
+    }
+    if (running == 0) {
+      std::cout << a.id << " is drained: nothing runs there. Stop or service it now; `hpo workers uncordon " << a.id
+                << "` when it should take training jobs again\n";
+      Exit(0);
+    }
+    const std::string now = std::to_string(running) + " training job(s) still on " + a.id;
+    if (now != said) {
+      std::cerr << "hpo: " << now << "\n";
+      said = now;
+    }
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (a.timeout_s > 0 && waited >= a.timeout_s) {
+      Fail(1, a.id + " is not drained after " + Num(a.timeout_s) + " s: " + now +
+                  " (it stays cordoned; stop them with hpo stop --training-job NAME, or wait longer)");
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
+}  // namespace
+
+void AddWorkersCommand(CLI::App& app) {
+  auto a = std::make_shared<WorkersArgs>();
+  CLI::App* c = app.add_subcommand("workers", "List a cluster's workers; cordon, drain and uncordon them");
+  AddTarget(c, a.get());
+  c->add_option("-o,--output", a->output, "table (for people) or json (GET /hpo/v1/workers)")
+      ->check(CLI::IsMember({"table", "json"}));
+  c->footer(
+      "Each worker: its state (Open; Cordoned by an operator; Draining after a spot interruption\n"
+      "notice; Resting after infrastructure errors in a row) and why, training jobs running of its\n"
+      "slots (+N queued ahead to start there), GPUs in use, instance type, host, and when the\n"
+      "coordinator last heard from it. A cordon holds across the worker's and the coordinator's\n"
+      "restarts until it is lifted; an id that is not registered may be cordoned ahead of its return.\n\n"
+      "Examples:\n"
+      "  hpo workers\n"
+      "  hpo workers drain gpu-node-7 --reason 'GPU 3 ECC errors'   # then service the machine\n"
+      "  hpo workers uncordon gpu-node-7\n"
+      "  hpo workers --state-dir hpo-runs/quickstart-20261202-091500   # an hpo run's local workers");
+  c->callback([a, c] {
+    if (!c->get_subcommands().empty()) return;  // a subcommand ran (and exited)
+    const Json workers = Workers(Target(*a));
+    if (a->output == "json") {
+      std::cout << Json{{"Workers", workers}}.dump(2) << "\n";
+    } else {
+      PrintTable(workers);
+    }
+    Exit(0);
+  });
+
+  CLI::App* cordon = c->add_subcommand("cordon", "Send a worker no new training job (what runs there finishes)");
+  cordon->add_option("id", a->id, "The worker's id (hpo workers lists them)")->required();
+  cordon->add_option("--reason", a->reason, "Why, for hpo workers, the events and the jobs' waiting reasons");
+  AddTarget(cordon, a.get());
+  cordon->callback([a] {
+    Request(Target(*a), "POST", "/hpo/v1/workers/cordon", {{"WorkerId", a->id}, {"Reason", a->reason}});
+    std::cout << a->id << " is cordoned: no new training job goes there (`hpo workers drain " << a->id
+              << "` waits for what runs there; `hpo workers uncordon " << a->id << "` lifts it)\n";
+    Exit(0);
+  });
+
+  CLI::App* uncordon = c->add_subcommand("uncordon", "Let a cordoned worker take training jobs again");
+  uncordon->add_option("id", a->id, "The worker's id")->required();
+  AddTarget(uncordon, a.get());
+  uncordon->callback([a] {
+    Request(Target(*a), "POST", "/hpo/v1/workers/uncordon", {{"WorkerId", a->id}});
+    std::cout << a->id << " takes training jobs again\n";
+    Exit(0);
+  });
+
+  CLI::App* drain = c->add_subcommand("drain", "Cordon a worker and wait until nothing runs there");
+  drain->add_option("id", a->id, "The worker's id")->required();
+  drain->add_option("--reason", a->reason, "Why (default: draining (hpo workers drain))");
+  drain->add_option("--timeout", a->timeout_s, "Give up after this many seconds, exit 1, and leave it cordoned (default: wait)")
+      ->check(CLI::Range(0.0, 1e7));
+  AddTarget(drain, a.get());
+  drain->footer(
+      "Training jobs running there finish as they would (a long one may take hours: --timeout bounds\n"
+      "the wait; hpo stop --training-job NAME ends one now). Those queued to start there go to other\n"
+      "workers. Exit 0 once nothing runs there.");
+  drain->callback([a] { Drain(*a); });
+}
+
+}  // namespace hpo::cli
