@@ -701,6 +701,8 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
     a.type = static_cast<uint16_t>(proto::wire::MsgType::kHeartbeat);
     a.seq = h->seq;
     out->push_back({wid, std::move(a)});
+    // Placement's view of its free disk follows the worker's (0: it could not tell; kept).
+    if (h->disk_mb > 0) w->second.reg.disk_mb = h->disk_mb;
     Reconcile(w->second, *h, now, out);
   } else if (const auto* s = std::get_if<proto::wire::TrialStarted>(&msg)) {
     if (!FromElsewhere(wid, s->trial, s->attempt, "TrialStarted", now)) OnTrialStarted(wid, *s, now);

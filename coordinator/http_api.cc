@@ -307,7 +307,7 @@ Json WorkersJson(const CoordinatorCore& c, int64_t now_ms) {
     j["Cpus"] = r.cpus;
     j["MemoryMiB"] = r.memory_mb;
     j["Gpus"] = gpus;
-    if (r.disk_mb > 0) j["FreeDiskMiBAtRegistration"] = r.disk_mb;
+    if (r.disk_mb > 0) j["FreeDiskMiB"] = r.disk_mb;
     j["Spot"] = r.spot;
     if (!r.labels.empty()) j["Labels"] = r.labels;
     j["LastHeardSecondsAgo"] = std::max<double>(0.0, static_cast<double>(now_ms - w->last_seen_ms) / 1000.0);

@@ -149,8 +149,8 @@ FitResult Fit(const InstanceCatalog& catalog, const HostRequest& request, const 
     r.why = "worker " + worker.worker_id + " serves only instance group " + worker.instance_group;
     return r;
   }
-  // VolumeSizeInGB against the free space the worker's work directory had when it registered
-  // (0 = not reported).
+  // VolumeSizeInGB against the free space the worker's work directory had at its latest heartbeat
+  // (or registration; 0 = not reported).
   if (request.volume_gb > 0 && worker.disk_mb > 0 && static_cast<uint64_t>(request.volume_gb) * 1024 > worker.disk_mb) {
     r.why = "worker " + worker.worker_id + " has " + std::to_string(worker.disk_mb / 1024) +
             " GiB free for trials, the training job asks VolumeSizeInGB " + std::to_string(request.volume_gb);

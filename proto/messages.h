@@ -66,10 +66,11 @@
 namespace hpo::proto::wire {
 
 // Bumped on any change an older peer cannot ignore (a new required field, a changed meaning).
-constexpr uint32_t kProtocolVersion = 6;  // 2: Register.session; 3: AssignTrial.after_*;
+constexpr uint32_t kProtocolVersion = 7;  // 2: Register.session; 3: AssignTrial.after_*;
                                           // 4: HeldTrials, ReleaseTrials; 5: StopTrial with
                                           // kStopReasonIfNotStarted (an older worker stopped
-                                          // an attempt that had started); 6: Heartbeat.sent_ms
+                                          // an attempt that had started); 6: Heartbeat.sent_ms;
+                                          // 7: Heartbeat.disk_mb
 
 // Values are part of the wire format: never renumber, never reuse.
 enum class MsgType : uint16_t {
@@ -227,7 +228,8 @@ struct Register {
   bool spot = false;           // may be interrupted (spot / preemptible capacity)
   std::vector<AttemptRef> running;  // attempts still running from before; empty on first start;
                                     // <= 4096, unique
-  uint64_t disk_mb = 0;  // free space for trials (its work directory) at registration; 0 = unknown
+  uint64_t disk_mb = 0;  // free space for trials (its work directory) at registration, then
+                         // as each Heartbeat says; 0 = unknown
   uint64_t session = 0;  // >= 1, random per worker process: a new value under a known worker_id
                          // means the worker restarted (and holds only `running`); the same
                          // value again is a re-sent copy of a registration already handled
@@ -262,9 +264,13 @@ struct Heartbeat {
   // heartbeat read long after it was sent (behind a backlog of metric batches, or a coordinator
   // stall) says what the worker held then, not now: the coordinator judges `running` by it.
   int64_t sent_ms = 0;
+  // Free space for trials (its work directory) now, as Register.disk_mb; 0 = unknown. Placement
+  // checks VolumeSizeInGB against the latest (a disk that filled after registration failed
+  // every training job sent there).
+  uint64_t disk_mb = 0;
   bool operator==(const Heartbeat&) const = default;
   Status Validate() const;
-  HPO_WIRE_FIELDS(worker_id, seq, free_slots, running, sent_ms)
+  HPO_WIRE_FIELDS(worker_id, seq, free_slots, running, sent_ms, disk_mb)
 };
 
 // coordinator -> worker: run one attempt of one trial on one host (a multi-host trial sends one

@@ -557,6 +557,11 @@ void WorkerAgent::Impl::SendHeartbeat() {
   // As in Register (the coordinator re-queues an attempt its worker does not hold).
   for (const auto& k : HeldAttempts()) h.running.push_back({k.first, k.second});
   h.sent_ms = Now();  // the clock TrialStarted.started_at_ms is on
+  {
+    std::error_code ec;
+    const fs::space_info space = fs::space(opt.work_dir, ec);
+    h.disk_mb = ec ? 0 : static_cast<uint64_t>(space.available >> 20);
+  }
   Send(h);
   last_heartbeat_ms = Now();
 }

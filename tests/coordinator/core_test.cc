@@ -798,6 +798,33 @@ TEST_F(CoreTest, ARepeatedRegistrationDoesNotTakeAwayAttemptsAssignedSinceTheFir
   }
 }
 
+// A worker's disk that fills after it registered: placement follows each heartbeat's free space
+// (protocol 7), so a training job asking more VolumeSizeInGB than is left waits, naming why,
+// instead of failing there for want of space; freed again, the disk takes it.
+TEST_F(CoreTest, PlacementFollowsTheFreeDiskEachHeartbeatReports) {
+  proto::wire::Register r = Registration("w1", 2);
+  r.disk_mb = 100 * 1024;
+  core_->OnMessage("w1", r, now_);
+  proto::wire::Heartbeat h;
+  h.worker_id = "w1";
+  h.seq = 1;
+  h.disk_mb = 5 * 1024;  // the spec's VolumeSizeInGB is 10
+  core_->OnMessage("w1", h, now_);
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(Spec("disk"))).empty());
+  const std::string why = core_->FindJob("disk")->waiting_reason;
+  EXPECT_NE(why.find("worker w1 has 5 GiB free for trials, the training job asks VolumeSizeInGB 10"), std::string::npos)
+      << why;
+  h.seq = 2;
+  h.disk_mb = 0;  // could not tell: the last figure stands
+  core_->OnMessage("w1", h, now_);
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(core_->OnTick(now_ += 100)).empty());
+  h.seq = 3;
+  h.disk_mb = 50 * 1024;
+  auto placed = Only<proto::wire::AssignTrial>(core_->OnMessage("w1", h, now_));
+  for (auto& a : Only<proto::wire::AssignTrial>(core_->OnTick(now_ += 100))) placed.push_back(a);
+  EXPECT_EQ(placed.size(), 2u);
+}
+
 TEST_F(CoreTest, AnAttemptThatEndedWhileTheCoordinatorWasDownIsReattachedThenReported) {
   Register("w1", 1);
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("ended", "Random", 1, 1)));

@@ -56,6 +56,7 @@ Heartbeat SampleHeartbeat() {
   m.free_slots = 7;
   m.running = {{kTrial, 2}};
   m.sent_ms = 1764633600000;
+  m.disk_mb = 512 * 1024;
   return m;
 }
 
@@ -999,32 +1000,32 @@ TEST(WireValidate, DefaultConstructedMessagesAreNotValid) {
 
 TEST(WireVersion, CheckProtocolVersionAcceptsOnlyThisBuildsVersionAndSaysWhatToDo) {
   EXPECT_TRUE(CheckProtocolVersion(kProtocolVersion).ok());
-  const Status s = CheckProtocolVersion(7);
+  const Status s = CheckProtocolVersion(8);
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(
       s.message(),
-      "protocol version mismatch: this build speaks 6, peer speaks 7; upgrade the older side");
+      "protocol version mismatch: this build speaks 7, peer speaks 8; upgrade the older side");
 }
 
 TEST(WireVersion, ARegisterOfAnotherVersionIsRefusedBeforeItsFieldsAreRead) {
-  // A version-7 Register whose fields this build would not understand.
+  // A version-8 Register whose fields this build would not understand.
   const std::string body = Packed([](auto& p) {
     p.pack_map(2);
     p.pack(std::string("protocol_version"));
-    p.pack(7);
+    p.pack(8);
     p.pack(std::string("node"));
     p.pack_map(0);
   });
   EXPECT_TRUE(Rejected(Frames(MsgType::kRegister, body),
-                       "Register: protocol version mismatch: this build speaks 6, peer speaks 7; "
+                       "Register: protocol version mismatch: this build speaks 7, peer speaks 8; "
                        "upgrade the older side",
                        error_code::kProtocolVersionMismatch));
   Error reply;
   (void)DecodeFrames(Frames(MsgType::kRegister, body), &reply);
   EXPECT_EQ(reply.in_reply_to, static_cast<uint16_t>(MsgType::kRegister));
 
-  EXPECT_TRUE(Rejected(BodyEditor(SampleRegisterAck()).Set("protocol_version", 8).Frames(),
-                       "RegisterAck: protocol version mismatch: this build speaks 6, peer speaks 8",
+  EXPECT_TRUE(Rejected(BodyEditor(SampleRegisterAck()).Set("protocol_version", 9).Frames(),
+                       "RegisterAck: protocol version mismatch: this build speaks 7, peer speaks 9",
                        error_code::kProtocolVersionMismatch));
   Register r = SampleRegister();
   r.protocol_version = 0;
