@@ -550,6 +550,9 @@ struct WorkerAgent::Impl {
   // algorithm's; "" otherwise.
   // A neighbour (another training job, another process) filling the worker's one filesystem used
   // to fail this training job for good as an AlgorithmError.
+  // On a (nearly) full disk as an attempt's program ends: a line in its log (and the worker's)
+  // that its output may be cut short.
+  void NoteFullDisk(const Key& key, Run& r);
   std::string OutOfSpaceNotOwn(const Run& r, std::optional<uint64_t> used, const std::string& said);
   // Writes r.ended, with what its uploads need, beside the attempt (worker/pending_exit.h).
   void KeepPendingExit(const Key& key, const Run& r);

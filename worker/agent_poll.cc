@@ -265,6 +265,26 @@ proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& e
 // Free space under which a worker's disk counts as full (what a neighbour left after the failure).
 constexpr uint64_t kNearlyFullBytes = 256ull << 20;
 
+void WorkerAgent::Impl::NoteFullDisk(const Key& key, Run& r) {
+  struct statvfs fs_info {};
+  if (::statvfs(r.attempt_dir.c_str(), &fs_info) != 0) return;
+  const uint64_t free_bytes = static_cast<uint64_t>(fs_info.f_bavail) * fs_info.f_frsize;
+  if (free_bytes >= kNearlyFullBytes) return;
+  // The program's output goes straight to trial.log: on a full disk its last writes may have
+  // been refused, so neither that file nor what the coordinator holds need be complete. Said
+  // in its log (hpo logs), where the gap would be read, and in the worker's.
+  const std::string line = "hpo: the worker's disk had " + std::to_string(free_bytes >> 20) + " MiB free in " +
+                           r.attempt_dir + " when the program ended: what it printed last may be missing here and "
+                           "from its trial.log";
+  Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": " + line.substr(5));
+  if (FILE* f = std::fopen((r.attempt_dir + "/trial.log").c_str(), "a")) {
+    std::fprintf(f, "%s\n", line.c_str());
+    std::fclose(f);
+  }
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.log.Add(proto::wire::SanitizeText(line, 16384));
+}
+
 std::string WorkerAgent::Impl::OutOfSpaceNotOwn(const Run& r, std::optional<uint64_t> used, const std::string& said) {
   // What it said last, and the end of its log: launchers (torchrun, a logging shutdown) print
   // after the line that names the error.
@@ -462,6 +482,7 @@ void WorkerAgent::Impl::PollTrials() {
       StopPipes(r);
       const std::optional<uint64_t> used = r.volume ? std::optional<uint64_t>(r.volume->used_bytes()) : std::nullopt;
       r.volume.reset();
+      NoteFullDisk(key, r);
       Flush(key, r, true);
       r.ended = ExitReport(r, *exit, outside_term, used);
       if (r.container && exit->signal != 0) {  // the client was killed: the container may outlive it

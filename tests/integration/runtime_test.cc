@@ -627,6 +627,12 @@ TEST_F(FullDiskCluster, RunningOutOfSpaceWithinItsVolumeIsRetriedAsTheWorkersFau
       EXPECT_EQ(reason.find("InternalServerError"), std::string::npos) << reason;
       EXPECT_EQ(restarts, 0) << "its own volume: not retried: " << tj.dump(2);
     }
+    // Its log says the disk was full as it ended: its output may be cut short (an operator pass
+    // found a trial.log cut without a word, and hpo logs saying the file had every line).
+    auto logs = httplib::Client("127.0.0.1", http_port_).Get("/hpo/v1/logs/" + name);
+    ASSERT_TRUE(logs);
+    EXPECT_NE(logs->body.find("hpo: the worker's disk had "), std::string::npos) << logs->body;
+    EXPECT_NE(logs->body.find("may be missing here and from its trial.log"), std::string::npos) << logs->body;
   }
 }
 
