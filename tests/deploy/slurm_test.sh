@@ -245,7 +245,8 @@ registered() {  # registered WORKER_ID: the coordinator has a WorkerRegistered e
 worker_up() {
   local line id
   [[ "$(slurm_state "$1")" == RUNNING ]] || return 1
-  line=$(grep -m1 "^worker: registered with .* as " "$dir/log/slurm-$1.out" 2>/dev/null) || return 1
+  # (each line starts with its UTC time)
+  line=$(grep -m1 -E "^([0-9T:.Z-]+ )?worker: registered with .* as " "$dir/log/slurm-$1.out" 2>/dev/null) || return 1
   id=${line##* as }
   registered "$id" || return 1
   printf -v "$2" '%s' "$id"
