@@ -221,12 +221,21 @@ class Cluster : public ::testing::Test {
   // Every trial.log under dir_, read while the workers run: a directory or file that goes away
   // meanwhile (a worker moves prepared attempts out of its spares/ and removes them) is skipped,
   // not an exception.
+  // A walk stops at its first error, and the workers remove ended attempts' trees in the
+  // background as it goes (ENOENT on a directory it was about to enter): walked again until one
+  // walk sees no error. (A test that read the logs right after a job ended missed a trial.log now
+  // and then, and failed finding no objective in it.)
   std::vector<fs::path> AllTrialLogs() {
     std::vector<fs::path> logs;
-    std::error_code ec;
-    fs::recursive_directory_iterator it(dir_, fs::directory_options::skip_permission_denied, ec), end;
-    for (; !ec && it != end; it.increment(ec)) {
-      if (it->path().filename() == "trial.log") logs.push_back(it->path());
+    for (int walk = 0; walk < 20; ++walk) {
+      logs.clear();
+      std::error_code ec;
+      fs::recursive_directory_iterator it(dir_, fs::directory_options::skip_permission_denied, ec), end;
+      for (; !ec && it != end; it.increment(ec)) {
+        if (it->path().filename() == "trial.log") logs.push_back(it->path());
+      }
+      if (!ec) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return logs;
   }
