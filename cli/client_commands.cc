@@ -64,6 +64,7 @@ class RemoteSource : public coordinator::dashboard::Source {
   Result<Json> Curves(const std::string& job, size_t limit, const std::string& trial) override {
     return Get("/hpo/v1/curves?job=" + job + "&limit=" + std::to_string(limit) + (trial.empty() ? "" : "&trial=" + trial));
   }
+  Result<Json> Workers() override { return Get("/hpo/v1/workers"); }
 
  private:
   static void Limits(httplib::Client& client) {

@@ -42,7 +42,7 @@ std::string Count(const Json& w, const char* key) { return std::to_string(w.valu
 
 void PrintTable(const Json& workers) {
   struct Row {
-    std::string id, state, jobs, gpus, type, host, heard, reason;
+    std::string id, state, jobs, gpus, disk, type, host, heard, reason;
   };
   std::vector<Row> rows;
   for (const auto& w : workers) {
@@ -51,7 +51,7 @@ void PrintTable(const Json& workers) {
     r.state = w.value("State", "");
     if (!w.value("Registered", true)) {
       r.state += " (not registered)";
-      r.jobs = r.gpus = r.type = r.host = r.heard = "-";
+      r.jobs = r.gpus = r.disk = r.type = r.host = r.heard = "-";
     } else {
       r.jobs = Count(w, "Running") + "/" + Count(w, "Slots");
       if (w.value("QueuedAhead", 0) > 0) r.jobs += " +" + Count(w, "QueuedAhead");
@@ -59,6 +59,8 @@ void PrintTable(const Json& workers) {
       size_t used = 0;
       for (const auto& g : gpus) used += g.value("InUse", false) ? 1 : 0;
       r.gpus = gpus.empty() ? "-" : std::to_string(used) + "/" + std::to_string(gpus.size()) + " " + gpus[0].value("Name", "");
+      const uint64_t disk = w.value("FreeDiskMiB", uint64_t{0});
+      r.disk = disk == 0 ? "-" : disk >= 10240 ? std::to_string(disk / 1024) + " GiB" : std::to_string(disk) + " MiB";
       r.type = w.value("InstanceType", "");
       if (r.type.empty()) r.type = "(any)";
       if (w.value("Spot", false)) r.type += " spot";
@@ -70,10 +72,12 @@ void PrintTable(const Json& workers) {
     r.reason = w.value("Reason", "");
     rows.push_back(std::move(r));
   }
-  const std::vector<std::string> head = {"WORKER", "STATE", "RUNNING/SLOTS", "GPUS", "TYPE", "HOST", "HEARD"};
+  const std::vector<std::string> head = {"WORKER", "STATE", "RUNNING/SLOTS", "GPUS", "FREE DISK", "TYPE", "HOST", "HEARD"};
   std::vector<size_t> width(head.size());
   for (size_t i = 0; i < head.size(); ++i) width[i] = head[i].size();
-  auto cells = [](const Row& r) { return std::vector<std::string>{r.id, r.state, r.jobs, r.gpus, r.type, r.host, r.heard}; };
+  auto cells = [](const Row& r) {
+    return std::vector<std::string>{r.id, r.state, r.jobs, r.gpus, r.disk, r.type, r.host, r.heard};
+  };
   for (const Row& r : rows) {
     const auto c = cells(r);
     for (size_t i = 0; i < c.size(); ++i) width[i] = std::max(width[i], c[i].size());
@@ -156,8 +160,8 @@ void AddWorkersCommand(CLI::App& app) {
   c->footer(
       "Each worker: its state (Open; Cordoned by an operator; Draining after a spot interruption\n"
       "notice; Resting after infrastructure errors in a row) and why, training jobs running of its\n"
-      "slots (+N queued ahead to start there), GPUs in use, instance type, host, and when the\n"
-      "coordinator last heard from it. A cordon holds across the worker's and the coordinator's\n"
+      "slots (+N queued ahead to start there), GPUs in use, free disk for trials (as of its last\n"
+      "heartbeat), instance type, host, and when the coordinator last heard from it. A cordon holds across the worker's and the coordinator's\n"
       "restarts until it is lifted; an id that is not registered may be cordoned ahead of its return.\n\n"
       "Examples:\n"
       "  hpo workers\n"

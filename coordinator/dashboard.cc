@@ -224,7 +224,7 @@ Page JobsPage(Source& src, const PageOptions& o) {
                          Json{{"MaxResults", 100}, {"SortBy", "CreationTime"}, {"SortOrder", "Descending"}});
   if (!list.ok()) return FromError(list.status(), "the tuning jobs", o);
   const Json& jobs = (*list)["HyperParameterTuningJobSummaries"];
-  std::string b = "<h1>Tuning jobs</h1>";
+  std::string b = "<h1>Tuning jobs</h1><p class=\"muted\">" + Link("/ui/workers", "Workers") + "</p>";
   bool any_running = false;
   if (!jobs.is_array() || jobs.empty()) {
     b += "<p>No tuning jobs yet. Submit one with <code>hpo submit spec.yaml</code> (or "
@@ -267,6 +267,72 @@ Page JobsPage(Source& src, const PageOptions& o) {
   }
   Page p;
   p.body = Html("Tuning jobs", b, any_running ? Refresh(o.refresh_s, started) : 0, o.subtitle);
+  return p;
+}
+
+// The cluster's workers: what each has, what runs there, whether it takes new training jobs.
+Page WorkersPage(Source& src, const PageOptions& o) {
+  const auto started = std::chrono::steady_clock::now();
+  auto got = src.Workers();
+  std::string b = "<p class=\"muted\"><a href=\"/ui/\">Tuning jobs</a> &rsaquo;</p><h1>Workers</h1>";
+  if (!got.ok()) {
+    b += "<div class=\"err\">" + Escape(got.status().message()) + "</div>";
+    Page p;
+    p.body = Html("Workers", b, 0, o.subtitle);
+    return p;
+  }
+  const Json workers = got->value("Workers", Json::array());
+  if (workers.empty()) {
+    b += "<p>No worker has registered. Start one with <code>hpo worker --connect tcp://COORDINATOR:7700</code>.</p>";
+  } else {
+    int slots = 0, running = 0, open = 0;
+    std::string rows;
+    for (const Json& w : workers) {
+      const std::string id = Str(w, "WorkerId"), state = Str(w, "State");
+      const bool registered = w.value("Registered", true);
+      const std::string cls = state == "Open" ? "st-ok" : state == "Cordoned" ? "st-stop" : "st-stopping";
+      rows += "<tr><td class=\"name\">" + Escape(id) + "</td><td><span class=\"badge " + cls + "\">" + Escape(state) +
+              "</span>" + (registered ? "" : " <span class=\"muted\">not registered</span>") + "</td>";
+      if (!registered) {
+        rows += "<td colspan=\"6\"></td>";
+      } else {
+        const int n = static_cast<int>(NumOf(w, "Running")), s = static_cast<int>(NumOf(w, "Slots"));
+        slots += s;
+        running += n;
+        open += state == "Open" ? 1 : 0;
+        const int pct = s > 0 ? std::min(100, n * 100 / s) : 0;
+        std::string gpus = "-";
+        const Json g = w.value("Gpus", Json::array());
+        if (!g.empty()) {
+          int used = 0;
+          for (const Json& x : g) used += x.value("InUse", false) ? 1 : 0;
+          gpus = std::to_string(used) + " / " + std::to_string(g.size()) + " " + Str(g[0], "Name");
+        }
+        const double disk = NumOf(w, "FreeDiskMiB");
+        rows += "<td><span class=\"bar\"><span style=\"width:" + std::to_string(pct) + "%\"></span></span> " +
+                std::to_string(n) + " / " + std::to_string(s) +
+                (NumOf(w, "QueuedAhead") > 0 ? " (+" + Num(NumOf(w, "QueuedAhead")) + " queued)" : std::string()) +
+                "</td><td>" + Escape(gpus) + "</td><td class=\"num\">" +
+                (disk > 0 ? Num(std::round(disk / 1024)) + " GiB" : std::string("-")) + "</td><td>" +
+                Escape(Str(w, "InstanceType").empty() ? "(any)" : Str(w, "InstanceType")) +
+                (w.value("Spot", false) ? " spot" : "") + "</td><td>" + Escape(Str(w, "Host")) + "</td><td class=\"num\">" +
+                Num(std::round(NumOf(w, "LastHeardSecondsAgo") * 10) / 10) + " s ago</td>";
+      }
+      rows += "</tr>";
+      if (!Str(w, "Reason").empty()) {
+        rows += "<tr><td></td><td colspan=\"7\" class=\"muted\">" + Escape(Str(w, "Reason")) + "</td></tr>";
+      }
+    }
+    b += "<p>" + std::to_string(workers.size()) + " worker(s), " + std::to_string(open) + " open; " +
+         std::to_string(running) + " of " + std::to_string(slots) + " slots running training jobs.</p>";
+    b += "<table id=\"workers\"><tr><th>Worker</th><th>State</th><th>Running / slots</th><th>GPUs in use</th>"
+         "<th>Free disk</th><th>Type</th><th>Host</th><th>Heard</th></tr>" +
+         rows + "</table>";
+    b += "<p class=\"muted\">Take one out of service with <code>hpo workers drain ID" + Escape(o.cli_flags) +
+         "</code>; put it back with <code>hpo workers uncordon ID" + Escape(o.cli_flags) + "</code>.</p>";
+  }
+  Page p;
+  p.body = Html("Workers", b, Refresh(o.refresh_s, started), o.subtitle);
   return p;
 }
 
@@ -839,6 +905,7 @@ Page Render(Source& source, const std::string& path, const std::map<std::string,
   }
   try {
     if (path == "/ui/") return JobsPage(source, options);
+    if (path == "/ui/workers" || path == "/ui/workers/") return WorkersPage(source, options);
     const std::string jobs = "/ui/jobs/", trials = "/ui/trials/";
     const std::string csv = "/trials.csv";
     if (path.rfind(jobs, 0) == 0 && path.size() > jobs.size() + csv.size() &&
@@ -864,7 +931,7 @@ Page Render(Source& source, const std::string& path, const std::map<std::string,
     return ErrorPage(502, "Cannot draw this page", std::string("unexpected data from the coordinator: ") + e.what(),
                      options);
   }
-  return ErrorPage(404, "Not found", "there is no page " + path + " (the dashboard has /ui/, /ui/jobs/NAME and /ui/trials/NAME)",
+  return ErrorPage(404, "Not found", "there is no page " + path + " (the dashboard has /ui/, /ui/jobs/NAME, /ui/trials/NAME and /ui/workers)",
                    options);
 }
 

@@ -62,6 +62,10 @@ class Source {
   // {TRAINING: [values...]}} for at most LIMIT training jobs (BestAndNewest's; 0: all), or for
   // the one named `trial` when it is not empty.
   virtual Result<Json> Curves(const std::string& job, size_t limit, const std::string& trial) = 0;
+  // GET /hpo/v1/workers: {"Workers": [...]}. Only a running coordinator knows its workers.
+  virtual Result<Json> Workers() {
+    return Status::Unavailable("only a running coordinator knows its workers; this shows a state directory");
+  }
 };
 
 struct PageOptions {

@@ -1122,6 +1122,10 @@ Result<dashboard::Json> InProcessSource::Curves(const std::string& job, size_t l
   return FromResponse(CurvesPage(d_, job, limit, trial));
 }
 
+Result<dashboard::Json> InProcessSource::Workers() {
+  return d_.WithCore([&](CoordinatorCore& c) { return WorkersJson(c, d_.Now()); });
+}
+
 ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, const std::string& body) {
   if (auto bad = InvalidUtf8At(body)) return NotUtf8(*bad, body);
   // Parsed with the spec parser's limits (64 levels, 50,000 nodes, unique keys): a deeply nested

@@ -88,6 +88,7 @@ class InProcessSource : public dashboard::Source {
   Result<dashboard::Json> Events(const std::string& job, int64_t after, size_t limit) override;
   Result<dashboard::Json> Logs(const std::string& trial, int64_t after, size_t limit) override;
   Result<dashboard::Json> Curves(const std::string& job, size_t limit, const std::string& trial) override;
+  Result<dashboard::Json> Workers() override;
   // An ApiResponse as a Source answers: the document, or NotFound(message) for ResourceNotFound,
   // InvalidArgument("ValidationException: message"), else FailedPrecondition("Type: message").
   static Result<dashboard::Json> FromResponse(const ApiResponse& r);

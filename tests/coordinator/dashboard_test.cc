@@ -276,6 +276,31 @@ TEST_F(DashboardTest, AMultiHostTrainingJobsLogTailNamesEachLinesHost) {
   EXPECT_NE(p.body.find(">4 lines"), std::string::npos) << "4 lines, not the 2 of one host's numbers";
 }
 
+// The workers page: each worker's state and why, its slots in use, GPUs, disk; a cordoned id
+// that is not registered too; the jobs page links to it.
+TEST_F(DashboardTest, TheWorkersPageShowsEachWorkersStateLoadAndCordons) {
+  EXPECT_NE(Get("/ui/workers").body.find("No worker has registered"), std::string::npos);
+  RegisterGpuWorker("gpu-1", 2, 2);
+  proto::wire::Register r = Registration("cpu-1", 4);
+  r.disk_mb = 200 * 1024;
+  core_->OnMessage("cpu-1", r, now_);
+  std::vector<Outgoing> out;
+  ASSERT_TRUE(core_->Cordon("cpu-1", "fan <replacement>", now_, &out).ok());
+  ASSERT_TRUE(core_->Cordon("later-1", "", now_, &out).ok());
+  Submit(coretest::Spec("wk", "Random", 6, 2));
+  dashboard::Page p = Get("/ui/workers");
+  EXPECT_EQ(p.status, 200);
+  EXPECT_NE(p.body.find("3 worker(s), 1 open; 2 of 6 slots running training jobs."), std::string::npos) << p.body;
+  EXPECT_NE(p.body.find("gpu-1"), std::string::npos);
+  EXPECT_NE(p.body.find("0 / 2 NVIDIA H200"), std::string::npos) << "CPU training jobs hold no GPU: " << p.body;
+  EXPECT_NE(p.body.find("200 GiB"), std::string::npos);
+  EXPECT_NE(p.body.find("fan &lt;replacement&gt;"), std::string::npos) << "escaped: " << p.body;
+  EXPECT_NE(p.body.find("later-1"), std::string::npos);
+  EXPECT_NE(p.body.find("not registered"), std::string::npos);
+  EXPECT_NE(p.body.find("hpo workers drain ID"), std::string::npos);
+  EXPECT_NE(Get("/ui/").body.find("href=\"/ui/workers\""), std::string::npos);
+}
+
 TEST_F(DashboardTest, UnknownAndMalformedPathsAreNotFoundPagesThatLinkBack) {
   Register("w1", 1);
   Submit(coretest::Spec("zeta", "Random", 1, 1));
