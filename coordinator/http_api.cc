@@ -231,6 +231,8 @@ std::string MetricsText(const CoordinatorCore& c) {
       {"hpo_workers_closed", "gauge",
        "Registered workers that take no new training job now (resting after infrastructure failures, or reclaimed).",
        ""},
+      {"hpo_workers_cordoned", "gauge",
+       "Workers an operator has cordoned (hpo workers cordon), registered now or not.", ""},
       {"hpo_events_total", "counter",
        "Events written since the coordinator started, by kind (WorkerLost, InfraError, JobFailed, "
        "CoordinatorStalled, ...; hpo events lists them).",
@@ -268,7 +270,8 @@ std::string MetricsText(const CoordinatorCore& c) {
   size_t closed = 0;
   for (const WorkerInfo* w : workers) closed += w->Closed().empty() ? 0 : 1;
   add(9, "", "", static_cast<double>(closed));
-  for (const auto& [kind, n] : c.EventCounts()) add(10, "{kind=\"" + LabelValue(kind) + "\"}", "", static_cast<double>(n));
+  add(10, "", "", static_cast<double>(c.Cordons().size()));
+  for (const auto& [kind, n] : c.EventCounts()) add(11, "{kind=\"" + LabelValue(kind) + "\"}", "", static_cast<double>(n));
   std::string t;
   for (const Family& family : f) {
     t += std::string("# HELP ") + family.name + " " + family.help + "\n# TYPE " + family.name + " " + family.type + "\n" +
