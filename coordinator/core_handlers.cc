@@ -71,6 +71,9 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
   // Attempts we placed on this worker that it no longer runs were lost with its restart.
   for (auto& [name, t] : trials) {
     if (t.Active() && t.OnWorker(wid) && !reported.count({name, t.attempt}) && !t.HostEnded(wid)) {
+      // A gang's other hosts are stopped, as when a worker is lost: left alone they ran to their
+      // own end beside the retry (a soak saw a MaxParallelTrainingJobs 1 job with two running).
+      StopGangPeers(t, wid, "host on worker " + wid + " restarted without it", out);
       AttemptLost(t, "worker " + wid + " registered again and no longer runs it (it restarted, or was told to stop it)", now, wid);
     }
   }

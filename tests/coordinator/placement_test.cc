@@ -723,6 +723,34 @@ TEST_F(GangTest, AStoppedGangsHostsKeepTheirSlotsUntilTheyHaveExited) {
   for (const auto& a : next) EXPECT_NE(a.trial, first[0].trial);
 }
 
+// A soak: a gang host's worker was killed and restarted; its registration (without the attempt)
+// ended the attempt, but the other host was not told to stop, ran on to its own end beside the
+// next training job, and a MaxParallelTrainingJobs 1 job had two running. It is stopped, as when
+// a worker is lost, and keeps its slot until it has exited.
+TEST_F(GangTest, AGangHostsWorkerRestartingWithoutItStopsTheOtherHosts) {
+  for (const char* id : {"a", "b"}) Join(Worker(id, 1, 8, 32, {80}));
+  proto::TuningJobSpec spec = Spec("restart", "Random", 2, 1);
+  spec.training_job_definition->resource_config->instance_type = "ml.g5.xlarge";
+  spec.training_job_definition->resource_config->instance_count = 2;
+  auto out = Submit(spec);
+  auto first = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(first.size(), 2u);
+  const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2");
+  for (const std::string& w : {w1, w2}) Started(w, first[0]);
+  proto::wire::Register again = Worker(w1, 1, 8, 32, {80});
+  again.session = 777;  // another process under the same id, holding nothing
+  auto after = Join(again);
+  auto stops = Only<proto::wire::StopTrial>(after);
+  ASSERT_EQ(stops.size(), 1u) << "the host on " << w2 << " is told to stop";
+  EXPECT_EQ(stops[0].trial, first[0].trial);
+  bool to_w2 = false;
+  for (const auto& o : after) to_w2 = to_w2 || (o.worker_id == w2 && std::holds_alternative<proto::wire::StopTrial>(o.message));
+  EXPECT_TRUE(to_w2);
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(after).empty()) << "the stopped host still holds its slot on " << w2;
+  auto next = Only<proto::wire::AssignTrial>(Exited(w2, first[0], "Stopped"));
+  EXPECT_EQ(next.size(), 2u) << "once it has exited, the next gang starts";
+}
+
 // Enough workers are registered, but too few serve the gang's instance type: that can never
 // change by waiting, so it is said (a Waiting event naming what to start) instead of waiting
 // as if the cluster were busy.
