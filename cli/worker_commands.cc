@@ -135,7 +135,9 @@ void Drain(const WorkersArgs& a) {
                 << "` when it should take training jobs again\n";
       Exit(0);
     }
-    const std::string now = std::to_string(running) + " training job(s) still on " + a.id;
+    std::string names;
+    for (const auto& n : w.value("RunningTrainingJobs", Json::array())) names += (names.empty() ? ": " : ", ") + n.get<std::string>();
+    const std::string now = std::to_string(running) + " training job(s) still on " + a.id + names;
     if (now != said) {
       std::cerr << "hpo: " << now << "\n";
       said = now;

@@ -303,6 +303,9 @@ Json WorkersJson(const CoordinatorCore& c, int64_t now_ms) {
     }
     j["Slots"] = r.slots;
     j["Running"] = w->running.size();
+    Json names = Json::array();
+    for (const auto& [trial, attempt] : w->running) names.push_back(trial);
+    j["RunningTrainingJobs"] = names;
     j["QueuedAhead"] = w->queued.size();
     if (!w->foreign.empty()) j["Foreign"] = w->foreign.size();
     j["InstanceType"] = r.instance_type;

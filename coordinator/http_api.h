@@ -19,7 +19,8 @@
 //   GET  /hpo/v1/jobs/NAME     the CRD document with its status block
 //   GET  /hpo/v1/health        "ok" and counts
 //   GET  /hpo/v1/workers       {"Workers": [{WorkerId, Host, State (Open, Cordoned, Draining,
-//                              Resting), Reason, Slots, Running, QueuedAhead, InstanceType, Cpus,
+//                              Resting), Reason, Slots, Running, RunningTrainingJobs [names],
+//                              QueuedAhead, InstanceType, Cpus,
 //                              MemoryMiB, Gpus [{Index, Name, MemoryMiB, InUse}], Spot, Labels,
 //                              LastHeardSecondsAgo, ...}]}; a cordoned id not registered now is
 //                              listed with "Registered": false

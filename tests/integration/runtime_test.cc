@@ -179,6 +179,7 @@ TEST_F(Cluster, AnOperatorDrainsAWorkerWhileAJobRunsAndNothingNewStartsThere) {
   ASSERT_EQ(run("workers drain w1 --reason 'disk swap' --timeout 60", &out, &err), 0) << out << err;
   EXPECT_NE(out.find("w1 is drained: nothing runs there"), std::string::npos) << out;
   EXPECT_NE(err.find("w1 is cordoned"), std::string::npos) << err;
+  EXPECT_NE(err.find("training job(s) still on w1: it-drain-"), std::string::npos) << "names what it waits for: " << err;
   auto started_on_w1 = [&] {
     std::ifstream log(dir_ / "worker1.log");
     int n = 0;
