@@ -29,18 +29,20 @@ class Chaos : public Cluster {
   Json Counters(const std::string& job) {
     return Call("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", job}});
   }
-  // Attempt directories per trial, over every worker's work directory.
-  std::map<std::string, int> AttemptDirs() {
+  // Attempts per trial whose program ran (its trial.log has output), over every worker's work
+  // directory. An attempt queued ahead and moved to a free worker before it started leaves an
+  // attempt directory with an empty trial.log: it did not run (counting directories took such a
+  // move, right after a coordinator restart, for a training job run twice).
+  std::map<std::string, int> AttemptsThatRan() {
     std::map<std::string, int> n;
-    std::error_code ec;  // a worker may remove a directory meanwhile: skip it, do not throw
-    fs::recursive_directory_iterator it(dir_, fs::directory_options::skip_permission_denied, ec), end;
-    for (; !ec && it != end; it.increment(ec)) {
-      const fs::path& p = it->path();
-      std::error_code gone;
-      if (p.filename().string().rfind("attempt-", 0) == 0 && p.parent_path().parent_path().filename() == "trials" &&
-          it->is_directory(gone)) {
-        ++n[p.parent_path().filename().string()];
+    for (const fs::path& log : AllTrialLogs()) {
+      std::error_code gone;  // a worker may remove it meanwhile
+      const fs::path attempt = log.parent_path();
+      if (attempt.filename().string().rfind("attempt-", 0) != 0 ||
+          attempt.parent_path().parent_path().filename() != "trials" || fs::file_size(log, gone) == 0 || gone) {
+        continue;
       }
+      ++n[attempt.parent_path().filename().string()];
     }
     return n;
   }
@@ -86,7 +88,7 @@ TEST_F(Chaos, TwentyCoordinatorKillsDuringA200TrialJobLoseNothingAndRepeatNothin
   EXPECT_EQ(d["ObjectiveStatusCounters"]["Succeeded"], 200);
   auto trials = Trials("chaos-coord");
   ASSERT_EQ(trials.size(), 200u);
-  auto dirs = AttemptDirs();
+  auto dirs = AttemptsThatRan();
   for (const auto& t : trials) {
     const std::string name = t["TrainingJobName"];
     EXPECT_EQ(dirs[name], 1) << name << " ran " << dirs[name] << " times";
@@ -129,7 +131,7 @@ TEST_F(Chaos, CoordinatorKillsDuringABayesianJobLoseNoProposalAndRepeatNoTrial) 
   EXPECT_EQ(d["ObjectiveStatusCounters"]["Succeeded"], 96);
   auto trials = Trials("chaos-bayes");
   ASSERT_EQ(trials.size(), 96u);
-  auto dirs = AttemptDirs();
+  auto dirs = AttemptsThatRan();
   std::set<std::pair<std::string, std::string>> configs;
   for (const auto& t : trials) {
     const std::string name = t["TrainingJobName"];
