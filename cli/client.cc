@@ -142,47 +142,54 @@ Endpoint RunOf(const std::string& state_dir) {
 }
 
 // Calls one SageMaker action; exits with a clear message when it cannot.
-Json Call(const Endpoint& at, const std::string& action, const Json& body) {
-  const std::string& url = at.url;
-  httplib::Client client(url);
+namespace {
+
+// Sends one signed request to `at` (a POST when `payload` is given, else a GET); exits 3 saying
+// what to do when nothing answers.
+httplib::Result Send(const Endpoint& at, const std::string& target, const std::optional<std::string>& payload,
+                     std::vector<std::pair<std::string, std::string>> headers, const char* content_type) {
+  httplib::Client client(at.url);
   client.set_connection_timeout(5, 0);
   client.set_read_timeout(30, 0);
-  const std::string payload = body.dump();
-  httplib::Headers h = ClientHeaders(url, "POST", "/", payload, {{"X-Amz-Target", "SageMaker." + action}},
+  httplib::Headers h = ClientHeaders(at.url, payload ? "POST" : "GET", target, payload.value_or(""), std::move(headers),
                                      at.own ? &*at.own : nullptr);
-  auto res = client.Post("/", h, payload, "application/x-amz-json-1.1");
+  auto res = payload ? client.Post(target, h, *payload, content_type) : client.Get(target, h);
   if (!res) {
-    Fail(3, "cannot reach " + at.who + " at " + url + " (" + httplib::to_string(res.error()) + "); " + at.unreachable);
+    Fail(3, "cannot reach " + at.who + " at " + at.url + " (" + httplib::to_string(res.error()) + "); " + at.unreachable);
   }
+  return res;
+}
+
+// An error answer: "Type: message" (with the credentials hint on a 403), exit 2 for a request
+// the coordinator found invalid, else 1.
+[[noreturn]] void FailAnswer(const Endpoint& at, int status, const std::string& type, std::string msg) {
+  if (status == 403 && !at.own) msg += AuthHint(msg);
+  Fail(type == "ValidationException" || type == "SerializationException" ? 2 : 1, type + ": " + msg);
+}
+
+}  // namespace
+
+Json Call(const Endpoint& at, const std::string& action, const Json& body) {
+  auto res = Send(at, "/", body.dump(), {{"X-Amz-Target", "SageMaker." + action}}, "application/x-amz-json-1.1");
   Json j = Json::parse(res->body, nullptr, false);
   if (res->status != 200) {
-    std::string type = j.is_object() ? j.value("__type", "Error") : "Error";
-    std::string msg = j.is_object() ? j.value("message", res->body) : res->body;
-    if (res->status == 403 && !at.own) msg += AuthHint(msg);
-    Fail(type == "ValidationException" || type == "SerializationException" ? 2 : 1, type + ": " + msg);
+    FailAnswer(at, res->status, j.is_object() ? j.value("__type", "Error") : "Error",
+               j.is_object() ? j.value("message", res->body) : res->body);
   }
   return j;
 }
 
 Json Request(const Endpoint& at, const std::string& method, const std::string& target, const Json& body) {
-  httplib::Client client(at.url);
-  client.set_connection_timeout(5, 0);
-  client.set_read_timeout(30, 0);
-  const std::string payload = method == "GET" ? std::string() : body.dump();
-  httplib::Headers h = ClientHeaders(at.url, method, target, payload, {}, at.own ? &*at.own : nullptr);
-  auto res = method == "GET" ? client.Get(target, h) : client.Post(target, h, payload, "application/json");
-  if (!res) {
-    Fail(3, "cannot reach " + at.who + " at " + at.url + " (" + httplib::to_string(res.error()) + "); " + at.unreachable);
-  }
+  auto res = Send(at, target, method == "GET" ? std::nullopt : std::optional<std::string>(body.dump()), {},
+                  "application/json");
   Json j = Json::parse(res->body, nullptr, false);
   if (res->status != 200 || j.is_discarded()) {
-    std::string type = j.is_object() ? j.value("__type", "Error") : "HTTP " + std::to_string(res->status);
     std::string msg = j.is_object() ? j.value("message", res->body) : res->body.substr(0, 300);
     if (res->status == 404 && !j.is_object()) {
       msg = at.who + " at " + at.url + " does not serve " + target + " (an older hpo?)";
     }
-    if (res->status == 403 && !at.own) msg += AuthHint(msg);
-    Fail(type == "ValidationException" || type == "SerializationException" ? 2 : 1, type + ": " + msg);
+    FailAnswer(at, res->status, j.is_object() ? j.value("__type", "Error") : "HTTP " + std::to_string(res->status),
+               msg);
   }
   return j;
 }

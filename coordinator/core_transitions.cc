@@ -9,6 +9,18 @@ using core_detail::Lower;
 using core_detail::Truncate;
 using proto::StringMap;
 
+namespace {
+
+// " is draining (...)", " is cordoned (...; hpo workers uncordon ID)" or " rests (...)": why
+// worker `id` takes no new training job, in the order WorkerInfo::Closed picks.
+std::string ClosedPhrase(const std::string& id, const WorkerInfo& w) {
+  if (!w.draining.empty()) return " is draining (" + w.draining + ")";
+  if (!w.cordoned.empty()) return " is cordoned (" + w.cordoned + "; hpo workers uncordon " + id + ")";
+  return " rests (" + w.resting + ")";
+}
+
+}  // namespace
+
 void CoordinatorCore::Impl::Secondary(Trial& t, const std::string& status, int64_t now, const std::string& msg) {
   if (!t.secondary.empty() && t.secondary.back().status == status) return;
   t.secondary.push_back({status, now, msg});
@@ -308,10 +320,7 @@ WorkerInfo* CoordinatorCore::Impl::PlaceHost(const HostRequest& req, bool* ever,
     *ever = *ever || f.ever;
     if (f.now && !w.Closed().empty()) {
       f.now = false;
-      f.why = "worker " + id +
-              (!w.draining.empty()   ? " is draining (" + w.draining + ")"
-               : !w.cordoned.empty() ? " is cordoned (" + w.cordoned + "; hpo workers uncordon " + id + ")"
-                                     : " rests (" + w.resting + ")");
+      f.why = "worker " + id + ClosedPhrase(id, w);
     }
     if (auto held = held_for.find(id); f.now && held != held_for.end() && held->second.job != job) {
       // Only what the held host needs is kept: a slot and its GPUs, if they stay free after this.
@@ -359,9 +368,7 @@ void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const Unplaced& 
       if (w.resting.empty() && w.cordoned.empty()) continue;
       // u.all holds every host's request, `req` (the first) among them.
       if (std::any_of(u.all.begin(), u.all.end(), [&](const HostRequest& r) { return CouldEverServe(w, r); })) {
-        reason += "; worker " + id +
-                  (!w.cordoned.empty() ? " is cordoned (" + w.cordoned + "; hpo workers uncordon " + id + ")"
-                                       : " rests (" + w.resting + ")");
+        reason += "; worker " + id + ClosedPhrase(id, w);
       }
     }
   }

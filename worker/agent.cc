@@ -14,6 +14,13 @@
 
 namespace hpo::worker {
 
+// Free space for trials in `dir`, in MiB, as Register.disk_mb and Heartbeat.disk_mb report it;
+// 0 when it cannot be told.
+static uint64_t FreeDiskMb(const std::string& dir) {
+  std::error_code ec;
+  const fs::space_info space = fs::space(dir, ec);
+  return ec ? 0 : static_cast<uint64_t>(space.available >> 20);
+}
 
 uint32_t DetectCpus() {
   long n = ::sysconf(_SC_NPROCESSORS_ONLN);
@@ -441,8 +448,7 @@ void WorkerAgent::Impl::SendRegister() {
   {
     std::error_code ec;
     fs::create_directories(opt.work_dir, ec);
-    const fs::space_info space = fs::space(opt.work_dir, ec);
-    r.disk_mb = ec ? 0 : static_cast<uint64_t>(space.available >> 20);
+    r.disk_mb = FreeDiskMb(opt.work_dir);
   }
   r.slots = opt.slots;
   r.spot = opt.spot;
@@ -557,11 +563,7 @@ void WorkerAgent::Impl::SendHeartbeat() {
   // As in Register (the coordinator re-queues an attempt its worker does not hold).
   for (const auto& k : HeldAttempts()) h.running.push_back({k.first, k.second});
   h.sent_ms = Now();  // the clock TrialStarted.started_at_ms is on
-  {
-    std::error_code ec;
-    const fs::space_info space = fs::space(opt.work_dir, ec);
-    h.disk_mb = ec ? 0 : static_cast<uint64_t>(space.available >> 20);
-  }
+  h.disk_mb = FreeDiskMb(opt.work_dir);
   Send(h);
   last_heartbeat_ms = Now();
 }

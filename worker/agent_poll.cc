@@ -265,11 +265,17 @@ proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& e
 // Free space under which a worker's disk counts as full (what a neighbour left after the failure).
 constexpr uint64_t kNearlyFullBytes = 256ull << 20;
 
-void WorkerAgent::Impl::NoteFullDisk(const Key& key, Run& r) {
+// Bytes free for an unprivileged writer on the file system of `path`; nullopt when not known.
+static std::optional<uint64_t> FreeBytes(const std::string& path) {
   struct statvfs fs_info {};
-  if (::statvfs(r.attempt_dir.c_str(), &fs_info) != 0) return;
-  const uint64_t free_bytes = static_cast<uint64_t>(fs_info.f_bavail) * fs_info.f_frsize;
-  if (free_bytes >= kNearlyFullBytes) return;
+  if (::statvfs(path.c_str(), &fs_info) != 0) return std::nullopt;
+  return static_cast<uint64_t>(fs_info.f_bavail) * fs_info.f_frsize;
+}
+
+void WorkerAgent::Impl::NoteFullDisk(const Key& key, Run& r) {
+  const std::optional<uint64_t> free = FreeBytes(r.attempt_dir);
+  if (!free || *free >= kNearlyFullBytes) return;
+  const uint64_t free_bytes = *free;
   // The program's output goes straight to trial.log: on a full disk its last writes may have
   // been refused, so neither that file nor what the coordinator holds need be complete. Said
   // in its log (hpo logs), where the gap would be read, and in the worker's.
@@ -308,10 +314,9 @@ std::string WorkerAgent::Impl::OutOfSpaceNotOwn(const Run& r, std::optional<uint
   // The worker's disk is (nearly) full now: an ENOSPC from elsewhere (/dev/shm, a tmpfs /tmp, a
   // quota) is the program's to fix, and a retry would fail the same way. (Checked before the
   // walk below, which the loop thread would pay for every such failure.)
-  struct statvfs fs_info {};
-  if (::statvfs(r.attempt_dir.c_str(), &fs_info) != 0) return "";
-  const uint64_t free_bytes = static_cast<uint64_t>(fs_info.f_bavail) * fs_info.f_frsize;
-  if (free_bytes >= kNearlyFullBytes) return "";
+  const std::optional<uint64_t> free = FreeBytes(r.attempt_dir);
+  if (!free || *free >= kNearlyFullBytes) return "";
+  const uint64_t free_bytes = *free;
   // Its own use within its volume (measured while it ran, and again now: its files are still
   // there, and a program that filled the disk faster than the watch measures is its own cause):
   // the space went elsewhere.
