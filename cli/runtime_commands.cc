@@ -208,7 +208,7 @@ std::function<void(const Status&)> StopOnStoreFailure(std::string who, std::stri
   return [who = std::move(who), state_dir = std::move(state_dir), resume = std::move(resume)](const Status& s) {
     std::string text = "\n" + who + ": cannot write the state database in " + state_dir + ": " + s.message() +
                        "\n" + who + ": stopping now, so that nothing is acknowledged that is not on disk. Free space "
-                       "on that file system (df -h " + state_dir + ") and " + resume +
+                       "on that file system (df -h " + state_dir + "), or for an I/O error check the disk (dmesg), and " + resume +
                        ": the jobs resume from what the database holds, and workers re-send what was not "
                        "acknowledged.\n";
     ssize_t ignored = ::write(STDERR_FILENO, text.data(), text.size());
@@ -336,7 +336,8 @@ void Run(const RunArgs& a) {
          "the state directory " + lock.status().message() +
              "; wait for it to end, or pass another --state-dir (or none, for a new one)");
   }
-  auto store = coordinator::SqliteJobStore::Open(state_dir + "/hpo.db");
+  // Commits do not wait for the disk under the core's mutex; the dispatcher waits before answering.
+  auto store = coordinator::SqliteJobStore::Open(state_dir + "/hpo.db", true, coordinator::Durability::kDeferred);
   if (!store.ok()) FailOpeningStore(store.status(), state_dir);
 
   coordinator::CoreOptions co;
@@ -356,6 +357,8 @@ void Run(const RunArgs& a) {
   dopt.listen = "tcp://127.0.0.1:*";
   dopt.log = [](const std::string&) {};  // the progress display speaks for the run
   dopt.proposer_threads = 1;  // one tuning job: one proposal request out at a time
+  dopt.deferred_store = store->get();
+  dopt.on_sync_failure = co.on_store_failure;
   coordinator::Dispatcher dispatcher(&core, dopt);
   if (Status s = dispatcher.Bind(); !s.ok()) Fail(3, s.message());
 
@@ -736,7 +739,8 @@ void Coordinator(const CoordinatorArgs& a) {
     Fail(lock.status().code() == StatusCode::kFailedPrecondition ? 2 : 3,
          "the state directory " + lock.status().message() + "; stop that coordinator first, or pass another --state-dir");
   }
-  auto store = coordinator::SqliteJobStore::Open(a.state_dir + "/hpo.db");
+  // Commits do not wait for the disk under the core's mutex; the dispatcher waits before answering.
+  auto store = coordinator::SqliteJobStore::Open(a.state_dir + "/hpo.db", true, coordinator::Durability::kDeferred);
   if (!store.ok()) FailOpeningStore(store.status(), a.state_dir);
   coordinator::CoreOptions co;
   co.on_store_failure = StopOnStoreFailure("hpo coordinator", a.state_dir, "start the coordinator again");
@@ -762,6 +766,8 @@ void Coordinator(const CoordinatorArgs& a) {
   dopt.log = StderrLog();
   dopt.listen = a.listen;
   dopt.proposer_threads = a.proposer_threads;
+  dopt.deferred_store = store->get();
+  dopt.on_sync_failure = co.on_store_failure;
   // Who may connect: CurveZMQ with the key directory's allow-list; without keys only on an
   // endpoint no other machine can reach, or when --insecure says so.
   if (!a.keys.empty()) {

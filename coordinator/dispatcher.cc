@@ -196,12 +196,30 @@ void Dispatcher::ReturnResults() {
   }
   if (results.empty()) return;
   std::vector<Outgoing> placed;
+  uint64_t before = 0, after = 0;
   {
     std::lock_guard<std::mutex> lock(core_mu_);
+    before = WriteMark();
     placed = core_->OnProposals(std::move(results), options_.now_ms());
     HandOverRequests();
+    after = WriteMark();
   }
+  if (!AwaitDurable(before, after)) return;
   for (const auto& o : placed) Send(o);
+}
+
+bool Dispatcher::AwaitDurable(uint64_t before, uint64_t after) {
+  if (options_.deferred_store == nullptr) return true;
+  // After a failed sync no reply goes out, even one that wrote nothing: it may rest on what did.
+  if (sync_failure_reported_.load()) return false;
+  if (after <= before) return true;
+  const Status s = options_.deferred_store->MakeDurable(after);
+  if (s.ok()) return true;
+  if (!sync_failure_reported_.exchange(true)) {
+    Log("dispatcher: " + s.message() + "; from now on nothing is acknowledged to workers");
+    if (options_.on_sync_failure) options_.on_sync_failure(s);
+  }
+  return false;
 }
 
 void Dispatcher::Run(const std::atomic<bool>& stop) {
@@ -240,6 +258,7 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
       std::lock_guard<std::mutex> lock(post_mu_);
       out.swap(posted_);
     }
+    if (sync_failure_reported_.load()) out.clear();  // they may acknowledge what is not on disk
     for (const auto& o : out) Send(o);
 
     zmq::pollitem_t items[] = {{sock_->router.handle(), 0, ZMQ_POLLIN, 0}};
@@ -351,11 +370,17 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
     }
     if (!batch.empty()) {
       std::vector<Outgoing> replies;
+      uint64_t before = 0, after = 0;
       {
         std::lock_guard<std::mutex> lock(core_mu_);
+        before = WriteMark();
         replies = core_->OnMessages(batch, options_.now_ms());
         HandOverRequests();
+        after = WriteMark();
       }
+      // The batch's commit reaches the disk without the core's mutex held: API calls go on
+      // meanwhile, and the replies (acknowledgements among them) leave only after it.
+      if (!AwaitDurable(before, after)) replies.clear();
       for (const auto& r : replies) Send(r);
       if (options_.after_batch) options_.after_batch();
     }
@@ -367,11 +392,15 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
       // heartbeat waits there is not lost (that once re-ran a worker's four running trials).
       tick_at = std::max(tick_at, heard_at);
       std::vector<Outgoing> ticked;
+      uint64_t before = 0, after = 0;
       {
         std::lock_guard<std::mutex> lock(core_mu_);
+        before = WriteMark();
         ticked = core_->OnTick(tick_at);
         HandOverRequests();
+        after = WriteMark();
       }
+      if (!AwaitDurable(before, after)) ticked.clear();
       for (const auto& r : ticked) Send(r);
     }
   }

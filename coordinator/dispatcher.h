@@ -18,6 +18,12 @@
 // delays only its own job's next trials, and with two threads a small job's proposal does not
 // wait behind a large one's. Run() returns once the proposals in progress have finished.
 //
+// Durability: with a deferred store (DispatcherOptions::deferred_store) the core's commits only
+// write SQLite's log, and the dispatcher waits for the disk (one fdatasync per batch, shared
+// with any API call writing at the same time) after releasing the core's mutex and before the
+// replies leave; so an API call never queues behind an fsync held under that mutex (on a slow
+// disk that was most of a describe's time).
+//
 // Security (coordinator/curve_auth.h): with curve_secret_key set, the ROUTER is a CurveZMQ server:
 // traffic is encrypted, and a ZAP handler in this process admits only workers whose public keys
 // are in the allow-list file; a refused worker never reaches the core (libzmq drops the
@@ -29,6 +35,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
@@ -61,6 +68,20 @@ struct DispatcherOptions {
   // Runs on a proposer thread before each proposal, with the request's job name (tests: a slow
   // strategy). Empty: nothing.
   std::function<void(const std::string& job)> before_proposal;
+  // The core's store, when it was opened with Durability::kDeferred (`hpo coordinator`, `hpo
+  // run`): its commits do not wait for the disk, and the dispatcher makes what a use of the core
+  // wrote durable after releasing the core's mutex and before anything that depends on it
+  // leaves: the loop's replies and assignments, and WithCore's return (an API call's answer).
+  // So nobody waits for an fsync while holding the core, and a sync serves every commit made
+  // before it (group commit). Uses that write nothing do not wait: a reader sees what the core
+  // has applied, which a crash of the process cannot lose (the log is written) and a power
+  // failure can only in the moments before its sync; nothing is acknowledged to a worker or an
+  // API caller before it is on disk. Null: each commit is durable when it returns.
+  SqliteJobStore* deferred_store = nullptr;
+  // Called once when such a sync fails; from then on the loop sends none of the core's replies
+  // (what they acknowledge may not be on disk). `hpo coordinator` and `hpo run` exit as on a
+  // refused write (CoreOptions::on_store_failure). Empty: logged only.
+  std::function<void(const Status&)> on_sync_failure;
 };
 
 class Dispatcher {
@@ -82,11 +103,15 @@ class Dispatcher {
   // Serves until `stop` becomes true.
   void Run(const std::atomic<bool>& stop);
 
-  // Runs f with the core locked; proposal requests it made go to the proposer thread.
+  // Runs f with the core locked; proposal requests it made go to the proposer thread. If f wrote
+  // to a deferred store (DispatcherOptions::deferred_store), returns once that is on disk, having
+  // released the core first.
   template <class F>
   auto WithCore(F&& f) {
+    DurableOnExit durable{this};  // last out: waits for the disk without the lock
     std::lock_guard<std::mutex> lock(core_mu_);
-    const HandOverOnExit hand_over{this};  // runs before the lock is released
+    durable.before = WriteMark();
+    const HandOverOnExit hand_over{this, &durable};  // runs before the lock is released
     return f(*core_);
   }
   // Queues messages for sending by the loop (thread-safe).
@@ -114,9 +139,26 @@ class Dispatcher {
   void Propose();
   void HandOverRequests();
   void ReturnResults();
+  // Durability (DispatcherOptions::deferred_store). WriteMark: under core_mu_, the store's mark
+  // (0 without a deferred store). AwaitDurable: without core_mu_, true once what was written
+  // between the two marks is on disk (at once when nothing was); false when the sync failed
+  // (reported once through on_sync_failure).
+  uint64_t WriteMark() { return options_.deferred_store ? options_.deferred_store->WriteMark() : 0; }
+  bool AwaitDurable(uint64_t before, uint64_t after);
+  struct DurableOnExit {
+    Dispatcher* d;
+    uint64_t before = 0, after = 0;
+    ~DurableOnExit() {
+      if (std::uncaught_exceptions() == 0) d->AwaitDurable(before, after);
+    }
+  };
   struct HandOverOnExit {
     Dispatcher* d;
-    ~HandOverOnExit() { d->HandOverRequests(); }
+    DurableOnExit* durable;
+    ~HandOverOnExit() {
+      d->HandOverRequests();
+      durable->after = d->WriteMark();
+    }
   };
 
   CoordinatorCore* core_;
@@ -143,6 +185,7 @@ class Dispatcher {
   std::deque<ProposalRequest> proposal_todo_;
   std::vector<ProposalResult> proposal_done_;
   bool proposer_stop_ = false;
+  std::atomic<bool> sync_failure_reported_{false};
 };
 
 // Milliseconds since the Unix epoch from the system clock.

@@ -1,8 +1,14 @@
 #include "coordinator/job_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 namespace hpo::coordinator {
@@ -95,7 +101,8 @@ Result<sqlite3*> OpenConnection(const std::string& target, const std::string& pa
 }
 }  // namespace
 
-Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& path, bool check_integrity) {
+Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& path, bool check_integrity,
+                                                             Durability durability) {
   auto opened = OpenConnection(path, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, "");
   if (!opened.ok()) return opened.status();
   sqlite3* db = *opened;
@@ -149,7 +156,9 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& 
   if (path != ":memory:") {
     HPO_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
   }
-  HPO_RETURN_IF_ERROR(store->Exec("PRAGMA synchronous=FULL"));
+  const bool deferred = durability == Durability::kDeferred && path != ":memory:";
+  HPO_RETURN_IF_ERROR(store->Exec(deferred ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL"));
+  if (deferred) store->deferred_path_ = path;
   HPO_RETURN_IF_ERROR(store->Exec((std::string("BEGIN IMMEDIATE;") + kSchema + "COMMIT;").c_str()));
   Stmt v(db, "SELECT value FROM meta WHERE key='schema_version'");
   if (!v.ok() || v.Step() != SQLITE_ROW) return v.Error("reading schema version");
@@ -224,6 +233,78 @@ Status SqliteJobStore::Commit() {
   Status s = Exec("COMMIT");
   if (!s.ok()) Exec("ROLLBACK").ok();
   return s;
+}
+
+uint64_t SqliteJobStore::WriteMark() {
+  if (deferred_path_.empty()) return 0;
+  // Rows written by this connection since it opened: grows with every write that reaches the log.
+  const auto mark = static_cast<uint64_t>(sqlite3_total_changes64(db_));
+  uint64_t seen = marked_.load();
+  while (seen < mark && !marked_.compare_exchange_weak(seen, mark)) {
+  }
+  return mark;
+}
+
+Status SqliteJobStore::MakeDurable(uint64_t mark) {
+  if (deferred_path_.empty() || mark == 0) return Status::Ok();
+  std::unique_lock<std::mutex> lock(sync_mu_);
+  for (;;) {
+    if (!sync_failed_.ok()) return sync_failed_;
+    if (durable_ >= mark) return Status::Ok();
+    if (!syncing_) {
+      // Every write marked by now has reached the log (marks are taken after writing), so the
+      // sync about to begin covers them all, not only this caller's.
+      const uint64_t covers = marked_.load();
+      syncing_ = true;
+      lock.unlock();
+      Status s = sync_for_testing_ ? sync_for_testing_() : SyncLog();
+      lock.lock();
+      syncing_ = false;
+      ++syncs_;
+      if (s.ok()) {
+        durable_ = std::max(durable_, covers);
+      } else {
+        sync_failed_ = Status::IoError("the state database's write-ahead log could not be made durable (" +
+                                       s.message() + "); what was written since the last sync may not be on disk");
+      }
+      sync_cv_.notify_all();
+      continue;
+    }
+    sync_cv_.wait(lock);
+  }
+}
+
+Status SqliteJobStore::SyncLog() {
+  const std::string log = deferred_path_ + "-wal";
+  const int fd = ::open(log.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    // No log: SQLite checkpointed it into the database (syncing both) and removed it.
+    if (errno == ENOENT) return Status::Ok();
+    return Status::IoError("open " + log + ": " + std::strerror(errno));
+  }
+  struct stat st {};
+  const bool have_stat = ::fstat(fd, &st) == 0;
+  int rc;
+  do {
+    rc = ::fdatasync(fd);
+  } while (rc != 0 && errno == EINTR);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return Status::IoError("fdatasync " + log + ": " + std::strerror(err));
+  // A log new since the last sync: its name in the directory must be on disk too (SQLite syncs
+  // the directory when it creates the log with synchronous=FULL).
+  if (!have_stat || st.st_ino != log_inode_) {
+    std::string dir = std::filesystem::path(deferred_path_).parent_path().string();
+    if (dir.empty()) dir = ".";
+    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return Status::IoError("open " + dir + ": " + std::strerror(errno));
+    const int drc = ::fsync(dfd);
+    const int derr = errno;
+    ::close(dfd);
+    if (drc != 0) return Status::IoError("fsync " + dir + ": " + std::strerror(derr));
+    if (have_stat) log_inode_ = st.st_ino;
+  }
+  return Status::Ok();
 }
 
 void SqliteJobStore::Rollback() {

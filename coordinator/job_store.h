@@ -1,21 +1,29 @@
 // coordinator/job_store.h: the coordinator's durable state.
 //
-// One SQLite database (WAL mode, synchronous=FULL for state transitions) in the state
-// directory, with tables for tuning jobs, trials, metric points, workers and events. The core
-// writes through it: each event's changes are one transaction (Begin/Commit), so what the core
-// acknowledged survives a crash. SqliteJobStore(":memory:") is the same code without a file,
-// for tests and the simulated fleet.
+// One SQLite database (WAL mode) in the state directory, with tables for tuning jobs, trials,
+// metric points, workers and events. The core writes through it: each event's changes are one
+// transaction (Begin/Commit), and nothing the core acknowledges leaves before its transaction is
+// on disk: either each commit waits for the disk (Durability::kAtCommit, synchronous=FULL), or
+// commits only write the log and whoever answers waits for the disk first, outside the core's
+// lock (Durability::kDeferred and MakeDurable: `hpo coordinator` and `hpo run`, through the
+// dispatcher). SqliteJobStore(":memory:") is the same code without a file, for tests and the
+// simulated fleet.
 //
 // Rows are plain values; the spec is stored as the SageMaker JSON request so the store does not
 // depend on the codec's internal types.
 //
 // Errors: every method returns a Status; a failed statement rolls back the open transaction.
-// Thread safety: none; the coordinator core serializes access.
+// Thread safety: none; the coordinator core serializes access. The one exception is
+// SqliteJobStore::MakeDurable, which any thread may call at any time.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -152,13 +160,28 @@ class JobStore {
   virtual Result<std::vector<CordonRow>> LoadCordons() = 0;
 };
 
+// When a commit is on disk (SqliteJobStore::Open).
+enum class Durability {
+  // Each outermost Commit returns once its writes are on disk (SQLite's synchronous=FULL: an
+  // fdatasync of the write-ahead log per commit, made by whoever commits).
+  kAtCommit,
+  // Commits write the log and return without waiting for the disk (synchronous=NORMAL): a
+  // crash of the process loses nothing, a power failure may lose the newest commits. Whoever
+  // must not answer before the disk has them calls MakeDurable, which needs no serialization:
+  // the coordinator's dispatcher does so after releasing the core's mutex, so that API calls
+  // and the dispatcher's next batch do not queue behind an fsync (coordinator/dispatcher.h).
+  // Checkpoints still sync inside the commit that triggers them (every few MB of log).
+  kDeferred,
+};
+
 class SqliteJobStore final : public JobStore {
  public:
   // Opens (creating if needed) the database at `path` (":memory:" for none) and its schema.
   // check_integrity: SQLite's quick_check first (time linear in the file's size, about a second
   // per GB), so that a damaged file is refused with what to do rather than read as fewer rows;
   // a coordinator checks, a read-only look (hpo events --state-dir) need not.
-  static Result<std::unique_ptr<SqliteJobStore>> Open(const std::string& path, bool check_integrity = true);
+  static Result<std::unique_ptr<SqliteJobStore>> Open(const std::string& path, bool check_integrity = true,
+                                                      Durability durability = Durability::kAtCommit);
   // Opens an existing database for reading only (hpo describe/trials/logs/events --state-dir, on
   // a directory that a coordinator may be using at the same time): nothing is created or
   // written, and every write method fails with IoError. Errors: IoError when there is no
@@ -190,14 +213,41 @@ class SqliteJobStore final : public JobStore {
   Status DeleteCordon(const std::string& worker) override;
   Result<std::vector<CordonRow>> LoadCordons() override;
 
+  // ---- Durability::kDeferred (with kAtCommit, or without a file, these do nothing) -------------
+  // A mark that grows with the store's writes: read, where the store is serialized, after
+  // writing; MakeDurable(mark) then covers them.
+  uint64_t WriteMark();
+  // Returns once every write up to `mark` is on disk: at once if an earlier sync covered it, else
+  // after one fdatasync of the write-ahead log (and of the directory, for a new log) that began
+  // after the mark was taken. Callers that come while a sync runs wait for it and share the next
+  // one (group commit). Any thread, at any time, without the store's serialization. A failed
+  // sync is final: this call and every later one return IoError (the kernel forgets a write-back
+  // error once it has reported it, so a second fdatasync could succeed over lost data).
+  Status MakeDurable(uint64_t mark);
+  // How many syncs MakeDurable has made.
+  uint64_t syncs() const { return syncs_.load(); }
+  // Tests: replaces the fdatasync (a slow disk, a failing one). Set before any MakeDurable.
+  void SetSyncForTesting(std::function<Status()> sync) { sync_for_testing_ = std::move(sync); }
+
  private:
   // After a deletion: freed pages back to the file system (new stores), the WAL truncated.
   void Compact();
   explicit SqliteJobStore(sqlite3* db) : db_(db) {}
   Status Exec(const char* sql);
   Status DeleteAll(std::initializer_list<const char*> sqls, const std::string& name, const char* what);
+  Status SyncLog();  // fdatasync of the write-ahead log (MakeDurable's one sync)
   sqlite3* db_;
   int depth_ = 0;  // open Begin()s: the outermost is a transaction, inner ones savepoints
+  std::string deferred_path_;  // the database's path with Durability::kDeferred, else ""
+  std::atomic<uint64_t> marked_{0};  // the highest WriteMark taken
+  std::atomic<uint64_t> syncs_{0};
+  std::function<Status()> sync_for_testing_;
+  std::mutex sync_mu_;  // guards the four below
+  std::condition_variable sync_cv_;
+  uint64_t durable_ = 0;    // every write up to this mark is on disk
+  bool syncing_ = false;    // a sync is running (without sync_mu_)
+  Status sync_failed_;      // the first failed sync, returned from then on
+  uint64_t log_inode_ = 0;  // the log whose directory entry is known to be on disk
 };
 
 // Runs `body` inside Begin/Commit; rolls back when it or the commit fails.

@@ -1,0 +1,360 @@
+// Durability off the core's lock (coordinator/job_store.h Durability::kDeferred and
+// coordinator/dispatcher.h DispatcherOptions::deferred_store): a deferred store's commits wait
+// for no disk; MakeDurable syncs once for every commit before it, and a failed sync is final.
+// Through the dispatcher, nothing is acknowledged to a worker or answered to a writing API call
+// before the sync, while readers are served during it.
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "coordinator/core.h"
+#include "coordinator/dispatcher.h"
+#include "coordinator/job_store.h"
+#include "proto/messages.h"
+#include "tests/coordinator/core_fixture.h"
+
+namespace hpo::coordinator {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A database path of its own in the test's temporary directory, removed (with its log) after.
+class TempDb {
+ public:
+  explicit TempDb(const std::string& name)
+      : path_(::testing::TempDir() + "hpo-durable-" + name + "-" + std::to_string(::getpid()) + ".db") {
+    Remove();
+  }
+  ~TempDb() { Remove(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  void Remove() {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path_ + suffix).c_str());
+  }
+  std::string path_;
+};
+
+JobRow Job(const std::string& name) {
+  JobRow r;
+  r.name = name;
+  r.spec_json = "{}";
+  r.spelling = "api";
+  r.metadata_json = "{}";
+  r.status = "InProgress";
+  return r;
+}
+
+// A disk whose flush waits until Open() (the sync a test holds), counting the flushes.
+class Gate {
+ public:
+  std::function<Status()> Sync() {
+    return [this]() -> Status {
+      std::unique_lock<std::mutex> lock(mu_);
+      ++entered_;
+      cv_.notify_all();
+      cv_.wait_for(lock, 20s, [&] { return open_; });
+      return Status::Ok();
+    };
+  }
+  bool WaitEntered(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, 10s, [&] { return entered_ >= n; });
+  }
+  void Close() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = false;
+  }
+  void Open() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int entered_ = 0;
+  bool open_ = false;
+};
+
+TEST(DeferredStore, MakeDurableSyncsOnceForWhatWasWrittenAndNotAgain) {
+  TempDb db("once");
+  auto s = SqliteJobStore::Open(db.path(), true, Durability::kDeferred);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  SqliteJobStore& store = **s;
+  const uint64_t m0 = store.WriteMark();
+  ASSERT_TRUE(store.PutJob(Job("a")).ok());
+  const uint64_t m1 = store.WriteMark();
+  EXPECT_GT(m1, m0) << "a write moves the mark";
+  EXPECT_EQ(store.syncs(), 0u) << "a deferred commit does not sync";
+  ASSERT_TRUE(store.MakeDurable(m1).ok());  // the real fdatasync of the log
+  EXPECT_EQ(store.syncs(), 1u);
+  ASSERT_TRUE(store.MakeDurable(m1).ok());
+  ASSERT_TRUE(store.MakeDurable(m0).ok());
+  EXPECT_EQ(store.syncs(), 1u) << "what is on disk is not synced again";
+  EXPECT_EQ(store.WriteMark(), m1) << "reading moves nothing";
+  ASSERT_TRUE(store.LoadJobs().ok());
+  EXPECT_EQ(store.WriteMark(), m1);
+  ASSERT_TRUE(InTransaction(&store, [&] { return store.PutJob(Job("b")); }).ok());
+  const uint64_t m2 = store.WriteMark();
+  EXPECT_GT(m2, m1);
+  ASSERT_TRUE(store.MakeDurable(m2).ok());
+  EXPECT_EQ(store.syncs(), 2u);
+}
+
+TEST(DeferredStore, WithoutDeferringOrWithoutAFileThereIsNothingToWaitFor) {
+  TempDb db("at-commit");
+  auto at_commit = SqliteJobStore::Open(db.path());
+  ASSERT_TRUE(at_commit.ok());
+  ASSERT_TRUE((*at_commit)->PutJob(Job("a")).ok());
+  EXPECT_EQ((*at_commit)->WriteMark(), 0u);
+  EXPECT_TRUE((*at_commit)->MakeDurable(5).ok());
+  EXPECT_EQ((*at_commit)->syncs(), 0u);
+  auto memory = SqliteJobStore::Open(":memory:", true, Durability::kDeferred);
+  ASSERT_TRUE(memory.ok());
+  ASSERT_TRUE((*memory)->PutJob(Job("a")).ok());
+  EXPECT_EQ((*memory)->WriteMark(), 0u);
+  EXPECT_TRUE((*memory)->MakeDurable(5).ok());
+  EXPECT_EQ((*memory)->syncs(), 0u);
+}
+
+// Callers that come while a sync runs share the next one: three callers, two syncs.
+TEST(DeferredStore, CallersDuringASyncShareTheNextOne) {
+  TempDb db("group");
+  auto s = SqliteJobStore::Open(db.path(), true, Durability::kDeferred);
+  ASSERT_TRUE(s.ok());
+  SqliteJobStore& store = **s;
+  Gate gate;
+  store.SetSyncForTesting(gate.Sync());
+  ASSERT_TRUE(store.PutJob(Job("a")).ok());
+  const uint64_t m1 = store.WriteMark();
+  auto first = std::async(std::launch::async, [&] { return store.MakeDurable(m1); });
+  ASSERT_TRUE(gate.WaitEntered(1));
+  // Written while the first sync runs: that sync may have begun before, so it cannot count.
+  ASSERT_TRUE(store.PutJob(Job("b")).ok());
+  const uint64_t m2 = store.WriteMark();
+  auto second = std::async(std::launch::async, [&] { return store.MakeDurable(m2); });
+  auto third = std::async(std::launch::async, [&] { return store.MakeDurable(m2); });
+  EXPECT_EQ(second.wait_for(100ms), std::future_status::timeout) << "returned before its write was synced";
+  gate.Open();
+  EXPECT_TRUE(first.get().ok());
+  EXPECT_TRUE(second.get().ok());
+  EXPECT_TRUE(third.get().ok());
+  EXPECT_EQ(store.syncs(), 2u) << "the second and third callers should share one sync";
+}
+
+// The kernel reports a write-back error once; a second fdatasync may then succeed over lost
+// data. So after a failed sync no later one is believed.
+TEST(DeferredStore, AFailedSyncIsFinal) {
+  TempDb db("failed");
+  auto s = SqliteJobStore::Open(db.path(), true, Durability::kDeferred);
+  ASSERT_TRUE(s.ok());
+  SqliteJobStore& store = **s;
+  int calls = 0;
+  store.SetSyncForTesting([&]() -> Status {
+    return ++calls == 1 ? Status::IoError("fdatasync hpo.db-wal: Input/output error") : Status::Ok();
+  });
+  ASSERT_TRUE(store.PutJob(Job("a")).ok());
+  const Status first = store.MakeDurable(store.WriteMark());
+  ASSERT_FALSE(first.ok());
+  EXPECT_EQ(first.code(), StatusCode::kIoError);
+  EXPECT_NE(first.message().find("write-ahead log"), std::string::npos) << first.message();
+  EXPECT_NE(first.message().find("Input/output error"), std::string::npos) << first.message();
+  ASSERT_TRUE(store.PutJob(Job("b")).ok());
+  EXPECT_FALSE(store.MakeDurable(store.WriteMark()).ok()) << "a later sync was believed after a failed one";
+  EXPECT_EQ(calls, 1);
+}
+
+// A crash of the process (here: _exit without closing the database) loses no commit, synced or
+// not: the log was written when Commit returned.
+TEST(DeferredStore, ACrashOfTheProcessLosesNoCommit) {
+  TempDb db("crash");
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto s = SqliteJobStore::Open(db.path(), true, Durability::kDeferred);
+    if (!s.ok()) ::_exit(2);
+    for (int i = 0; i < 50; ++i) {
+      if (!InTransaction(s->get(), [&] { return (*s)->PutJob(Job("j" + std::to_string(i))); }).ok()) ::_exit(3);
+    }
+    ::_exit(0);  // no close, no sync, no checkpoint
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  auto s = SqliteJobStore::Open(db.path());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto jobs = (*s)->LoadJobs();
+  ASSERT_TRUE(jobs.ok());
+  EXPECT_EQ(jobs->size(), 50u);
+}
+
+// ---- through the dispatcher ----------------------------------------------------------------
+
+class FakeWorker {
+ public:
+  FakeWorker(zmq::context_t& ctx, const std::string& endpoint, const std::string& id)
+      : sock_(ctx, zmq::socket_type::dealer), id_(id) {
+    sock_.set(zmq::sockopt::routing_id, id);
+    sock_.set(zmq::sockopt::linger, 0);
+    sock_.connect(endpoint);
+  }
+  void Register() {
+    proto::wire::Register r;
+    r.protocol_version = proto::wire::kProtocolVersion;
+    r.worker_id = id_;
+    r.host = "127.0.0.1";
+    r.cpus = 1;
+    r.memory_mb = 1024;
+    r.slots = 1;
+    r.session = 7;
+    const std::vector<std::string> frames = proto::wire::EncodeFrames(r);
+    for (size_t i = 0; i < frames.size(); ++i) {
+      sock_.send(zmq::buffer(frames[i]), i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    }
+  }
+  // How many RegisterAcks have arrived by now.
+  size_t Acks() {
+    std::vector<zmq::message_t> parts;
+    while (zmq::recv_multipart(sock_, std::back_inserter(parts), zmq::recv_flags::dontwait)) {
+      std::vector<std::string> frames;
+      for (const auto& p : parts) frames.push_back(p.to_string());
+      if (auto m = proto::wire::DecodeFrames(frames); m.ok() && std::holds_alternative<proto::wire::RegisterAck>(*m)) {
+        ++acks_;
+      }
+      parts.clear();
+    }
+    return acks_;
+  }
+
+ private:
+  zmq::socket_t sock_;
+  std::string id_;
+  size_t acks_ = 0;
+};
+
+bool Registered(Dispatcher& d, const std::string& id) {
+  return d.WithCore([&](CoordinatorCore& core) {
+    for (const WorkerInfo* w : core.Workers()) {
+      if (w->reg.worker_id == id) return true;
+    }
+    return false;
+  });
+}
+
+TEST(DeferredDispatcher, NothingIsAcknowledgedBeforeTheSyncAndReadersAreServedDuringIt) {
+  TempDb db("dispatcher");
+  auto s = SqliteJobStore::Open(db.path(), true, Durability::kDeferred);
+  ASSERT_TRUE(s.ok());
+  SqliteJobStore& store = **s;
+  Gate gate;
+  store.SetSyncForTesting(gate.Sync());
+  CoordinatorCore core(&store, CoreOptions{});
+  DispatcherOptions dopt;
+  dopt.listen = "tcp://127.0.0.1:*";
+  dopt.tick_ms = 10;
+  dopt.log = [](const std::string&) {};
+  dopt.deferred_store = &store;
+  Dispatcher d(&core, dopt);
+  ASSERT_TRUE(d.Bind().ok());
+  std::atomic<bool> stop{false};
+  std::thread loop([&] { d.Run(stop); });
+
+  zmq::context_t ctx;
+  FakeWorker w(ctx, d.endpoint(), "w1");
+  w.Register();
+  // The registration is applied and its commit waits for the disk: a reader sees the worker
+  // meanwhile (before this change it queued behind the fsync, under the core's mutex)...
+  ASSERT_TRUE(gate.WaitEntered(1)) << "the registration was never synced";
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(Registered(d, "w1"));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s) << "a reader waited for the sync";
+  // ...but the worker hears nothing until the disk has it.
+  std::this_thread::sleep_for(150ms);
+  EXPECT_EQ(w.Acks(), 0u) << "acknowledged before the registration was on disk";
+
+  // A writing API call (a tuning job submitted) answers only after its sync, too.
+  auto submitted = std::async(std::launch::async, [&] {
+    return d.WithCore([&](CoordinatorCore& c) {
+      std::vector<Outgoing> out;
+      const bool ok = c.Submit(coretest::Spec("durable-job", "Random", 1, 1), proto::Spelling::kCrd, d.Now(), &out).ok();
+      d.Post(std::move(out));
+      return ok;
+    });
+  });
+  EXPECT_EQ(submitted.wait_for(200ms), std::future_status::timeout) << "answered before the job was on disk";
+  gate.Open();
+  EXPECT_TRUE(submitted.get());
+  bool acked = false;
+  for (int i = 0; i < 300 && !acked; ++i) {
+    acked = w.Acks() > 0;
+    if (!acked) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(acked) << "the acknowledgement never came after the sync";
+  EXPECT_GE(store.syncs(), 2u);
+  stop = true;
+  loop.join();
+}
+
+TEST(DeferredDispatcher, AFailedSyncWithholdsTheRepliesAndIsReportedOnce) {
+  TempDb db("dispatcher-failed");
+  auto s = SqliteJobStore::Open(db.path(), true, Durability::kDeferred);
+  ASSERT_TRUE(s.ok());
+  SqliteJobStore& store = **s;
+  store.SetSyncForTesting([] { return Status::IoError("fdatasync hpo.db-wal: Input/output error"); });
+  CoordinatorCore core(&store, CoreOptions{});
+  DispatcherOptions dopt;
+  dopt.listen = "tcp://127.0.0.1:*";
+  dopt.tick_ms = 10;
+  std::mutex mu;
+  std::vector<std::string> logged, failures;
+  dopt.log = [&](const std::string& line) {
+    std::lock_guard<std::mutex> lock(mu);
+    logged.push_back(line);
+  };
+  dopt.on_sync_failure = [&](const Status& st) {
+    std::lock_guard<std::mutex> lock(mu);
+    failures.push_back(st.message());
+  };
+  dopt.deferred_store = &store;
+  Dispatcher d(&core, dopt);
+  ASSERT_TRUE(d.Bind().ok());
+  std::atomic<bool> stop{false};
+  std::thread loop([&] { d.Run(stop); });
+  zmq::context_t ctx;
+  FakeWorker w(ctx, d.endpoint(), "w1");
+  w.Register();
+  for (int i = 0; i < 200 && !Registered(d, "w1"); ++i) std::this_thread::sleep_for(10ms);
+  w.Register();  // again: still no acknowledgement, and no second report
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(w.Acks(), 0u) << "acknowledged what may not be on disk";
+  stop = true;
+  loop.join();
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_NE(failures[0].find("Input/output error"), std::string::npos) << failures[0];
+  bool said = false;
+  for (const auto& l : logged) said = said || l.find("nothing is acknowledged") != std::string::npos;
+  EXPECT_TRUE(said) << "the log does not say the coordinator stopped acknowledging";
+}
+
+}  // namespace
+}  // namespace hpo::coordinator
