@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Describes a tuning job every --interval-ms through the SageMaker API until it ends, and prints
 one JSON line: how long each DescribeHyperParameterTuningJob took (p50, p90, p99, max, count),
-how long the job ran from the first describe that saw it to the one that saw it end, and its
+how long the job ran (its CreationTime to its HyperParameterTuningEndTime), and its
 training jobs' count. Used by bench/api/run.sh against `hpo run --dashboard` (unsigned loopback).
 
   probe.py --url http://127.0.0.1:PORT --job NAME [--interval-ms 20] [--timeout-s 900]
@@ -37,7 +37,7 @@ def main():
     ap.add_argument("--timeout-s", type=float, default=900)
     a = ap.parse_args()
     lat, errors = [], 0
-    first_seen = ended = None
+    job_s = None
     status, counts = "", {}
     deadline = time.monotonic() + a.timeout_s
     while time.monotonic() < deadline:
@@ -50,18 +50,18 @@ def main():
             continue
         t1 = time.monotonic()
         lat.append((t1 - t0) * 1000)
-        if first_seen is None:
-            first_seen = t0
         status = d.get("HyperParameterTuningJobStatus", "")
         counts = d.get("TrainingJobStatusCounters", {})
         if status in ("Completed", "Failed", "Stopped"):
-            ended = t1
+            # The job's own time, creation to end, as the coordinator recorded it.
+            created, end = d.get("CreationTime"), d.get("HyperParameterTuningEndTime")
+            job_s = (end - created) if isinstance(created, (int, float)) and isinstance(end, (int, float)) else None
             break
         time.sleep(max(0.0, a.interval_ms / 1000 - (time.monotonic() - t0)))
     print(json.dumps({
         "status": status, "describes": len(lat), "errors": errors,
         "p50_ms": pct(lat, 0.5), "p90_ms": pct(lat, 0.9), "p99_ms": pct(lat, 0.99), "max_ms": max(lat) if lat else None,
-        "job_s": (ended - first_seen) if (ended and first_seen) else None,
+        "job_s": job_s,
         "completed": counts.get("Completed"),
     }))
 

@@ -25,7 +25,7 @@ cc -O2 -shared -fPIC -o "$OUT/slow_sync.so" "$here/slow_sync.c" -ldl
 cc -O2 -o "$OUT/sleep_trainer" "$root/bench/dispatch/sleep_trainer.c"
 echo "# $(date -u +%FT%TZ) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); TRIALS=$TRIALS SLEEP_MS=$SLEEP_MS LAYOUT=$LAYOUT"
 printf '%-10s %8s %4s %9s %9s %9s %9s %9s %7s %6s\n' binary sync_ms run describes p50_ms p90_ms p99_ms max_ms job_s done
-declare -A rows
+rm -f "$OUT/runs.jsonl"
 for delay in $SLOW_SYNC_MS; do
   for rep in $(seq 1 "$REPEAT"); do
     for pair in "$@"; do
@@ -48,11 +48,12 @@ for delay in $SLOW_SYNC_MS; do
       [[ -n "$url" ]] || { echo "no control.json from $label (see $dir/run.err)" >&2; kill $pid; exit 1; }
       line="$(python3 "$here/probe.py" --url "$url" --job api-bench)"
       wait $pid || true
-      rows["$label $delay"]+="$line"$'\n'
-      python3 - "$label" "$delay" "$rep" "$line" <<'PY'
+      python3 - "$label" "$delay" "$rep" "$line" "$OUT/runs.jsonl" <<'PY'
 import json, sys
-label, delay, rep, line = sys.argv[1:5]
+label, delay, rep, line, store = sys.argv[1:6]
 r = json.loads(line)
+r.update(binary=label, sync_ms=int(delay), run=int(rep))
+open(store, "a").write(json.dumps(r) + "\n")
 f = lambda v: "-" if v is None else (f"{v:.1f}" if isinstance(v, float) else str(v))
 print(f"{label:<10} {delay:>8} {rep:>4} {r['describes']:>9} {f(r['p50_ms']):>9} {f(r['p90_ms']):>9} {f(r['p99_ms']):>9} {f(r['max_ms']):>9} {f(r['job_s']):>7} {f(r['completed']):>6}")
 PY
@@ -60,12 +61,18 @@ PY
   done
 done
 echo "# medians over the runs"
-for key in "${!rows[@]}"; do
-  printf '%s' "${rows[$key]}" | python3 -c '
+python3 - "$OUT/runs.jsonl" <<'PY'
 import json, statistics, sys
-key = sys.argv[1]
-rs = [json.loads(l) for l in sys.stdin if l.strip()]
-med = lambda k: statistics.median([r[k] for r in rs if r[k] is not None]) if any(r[k] is not None for r in rs) else float("nan")
-print(f"{key}: p50 {med(\"p50_ms\"):.1f} ms, p90 {med(\"p90_ms\"):.1f} ms, p99 {med(\"p99_ms\"):.1f} ms, max {med(\"max_ms\"):.1f} ms, job {med(\"job_s\"):.1f} s ({len(rs)} runs)")
-' "$key"
-done | sort
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+keys = []
+for r in rows:
+    if (r["binary"], r["sync_ms"]) not in keys:
+        keys.append((r["binary"], r["sync_ms"]))
+for b, d in sorted(keys, key=lambda k: (k[1], k[0])):
+    rs = [r for r in rows if r["binary"] == b and r["sync_ms"] == d]
+    def med(k):
+        v = [r[k] for r in rs if r[k] is not None]
+        return statistics.median(v) if v else float("nan")
+    print(f"{b} sync +{d} ms: describe p50 {med('p50_ms'):.1f} ms, p90 {med('p90_ms'):.1f} ms, "
+          f"p99 {med('p99_ms'):.1f} ms, max {med('max_ms'):.1f} ms; job {med('job_s'):.1f} s ({len(rs)} runs)")
+PY
