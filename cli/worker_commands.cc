@@ -26,6 +26,7 @@ struct WorkersArgs {
   std::string id;
   std::string reason;
   double timeout_s = 0;  // drain: 0 = wait as long as it takes
+  bool now = false;      // drain: evict what runs there instead of waiting for it
 };
 
 Endpoint Target(const WorkersArgs& a) { return a.state_dir.empty() ? CoordinatorAt(a.url) : RunOf(a.state_dir); }
@@ -114,9 +115,20 @@ void Drain(const WorkersArgs& a) {
                 " (hpo workers lists them; `hpo workers cordon " + a.id + "` keeps one that is away from new work)");
   }
   // A cordoned worker keeps its reason, unless another is given.
-  if (found.value("State", "") != "Cordoned" || !a.reason.empty()) {
-    Request(at, "POST", "/hpo/v1/workers/cordon",
-            {{"WorkerId", a.id}, {"Reason", a.reason.empty() ? "draining (hpo workers drain)" : a.reason}});
+  const bool keep_reason = found.value("State", "") == "Cordoned" && a.reason.empty();
+  const std::string reason = keep_reason ? found.value("Reason", "") : a.reason.empty() ? "draining (hpo workers drain)" : a.reason;
+  if (a.now) {
+    const Json r = Request(at, "POST", "/hpo/v1/workers/evict", {{"WorkerId", a.id}, {"Reason", reason}});
+    std::string names;
+    for (const auto& n : r.value("Evicted", Json::array())) names += (names.empty() ? "" : ", ") + n.get<std::string>();
+    std::cerr << "hpo: " << a.id << " is cordoned; "
+              << (names.empty() ? std::string("nothing was running there to stop")
+                                : "stopping " + names +
+                                      " (each gets its grace period and uploads its checkpoints, then runs again on "
+                                      "another worker without spending a retry)")
+              << "\n";
+  } else if (!keep_reason) {
+    Request(at, "POST", "/hpo/v1/workers/cordon", {{"WorkerId", a.id}, {"Reason", reason}});
   }
   std::cerr << "hpo: " << a.id << " is cordoned: no new training job goes there; waiting for what runs there to end"
             << (a.timeout_s > 0 ? " (at most " + Num(a.timeout_s) + " s)" : "") << "\n";
@@ -145,7 +157,10 @@ void Drain(const WorkersArgs& a) {
     const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (a.timeout_s > 0 && waited >= a.timeout_s) {
       Fail(1, a.id + " is not drained after " + Num(a.timeout_s) + " s: " + now +
-                  " (it stays cordoned; stop them with hpo stop --training-job NAME, or wait longer)");
+                  (a.now ? " (it stays cordoned; a program that ignores SIGTERM is killed at the end of its grace "
+                           "period, so wait longer)"
+                         : " (it stays cordoned; `hpo workers drain " + a.id +
+                               " --now` stops them to run elsewhere without spending a retry, or wait longer)"));
     }
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
@@ -169,6 +184,7 @@ void AddWorkersCommand(CLI::App& app) {
       "Examples:\n"
       "  hpo workers\n"
       "  hpo workers drain gpu-node-7 --reason 'GPU 3 ECC errors'   # then service the machine\n"
+      "  hpo workers drain gpu-node-7 --now    # stop what runs there; it resumes elsewhere\n"
       "  hpo workers uncordon gpu-node-7\n"
       "  hpo workers --state-dir hpo-runs/quickstart-20261202-091500   # an hpo run's local workers");
   c->callback([a, c] {
@@ -207,11 +223,16 @@ void AddWorkersCommand(CLI::App& app) {
   drain->add_option("--reason", a->reason, "Why (default: draining (hpo workers drain))");
   drain->add_option("--timeout", a->timeout_s, "Give up after this many seconds, exit 1, and leave it cordoned (default: wait)")
       ->check(CLI::Range(0.0, 1e7));
+  drain->add_flag("--now", a->now,
+                  "Stop the training jobs running there instead of waiting for them: each runs again on another "
+                  "worker, from its checkpoints, without spending a retry");
   AddTarget(drain, a.get());
   drain->footer(
       "Training jobs running there finish as they would (a long one may take hours: --timeout bounds\n"
-      "the wait; hpo stop --training-job NAME ends one now). Those queued to start there go to other\n"
-      "workers. Exit 0 once nothing runs there.");
+      "the wait), or with --now are stopped as a spot interruption stops them: SIGTERM, their grace\n"
+      "period, a last checkpoint upload, then they go back to the queue for another worker, with no\n"
+      "retry spent. Those queued to start there go to other workers. Exit 0 once nothing runs there.\n\n"
+      "  hpo workers drain gpu-node-7 --now --reason 'kernel upgrade'");
   drain->callback([a] { Drain(*a); });
 }
 

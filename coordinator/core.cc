@@ -440,11 +440,7 @@ Status CoordinatorCore::Cordon(const std::string& worker_id, const std::string& 
   auto printable = [](const std::string& s) {
     return std::all_of(s.begin(), s.end(), [](unsigned char c) { return c >= 0x20 && c != 0x7f; });
   };
-  const bool id_ok = !worker_id.empty() && worker_id.size() <= 128 &&
-                     std::all_of(worker_id.begin(), worker_id.end(), [](unsigned char c) {
-                       return std::isalnum(c) || c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
-                     });
-  if (!id_ok) {
+  if (!proto::wire::IsWorkerId(worker_id)) {
     return Status::InvalidArgument("a worker id is 1 to 128 of A-Z a-z 0-9 . _ : @ - (hpo workers lists them); got \"" +
                                    Truncate(worker_id, 64) + "\"");
   }
@@ -484,6 +480,34 @@ Status CoordinatorCore::Uncordon(const std::string& worker_id, int64_t now_ms, s
     impl_->Event(now_ms, "CordonLifted", "", "", worker_id + ": it takes new training jobs again");
     if (auto w = impl_->workers.find(worker_id); w != impl_->workers.end()) w->second.cordoned.clear();
     impl_->Schedule(now_ms, o);
+  });
+  for (auto& m : sent) out->push_back(std::move(m));
+  return Status::Ok();
+}
+
+Status CoordinatorCore::Evict(const std::string& worker_id, const std::string& reason, int64_t now_ms,
+                              std::vector<Outgoing>* out, std::vector<std::string>* evicted) {
+  if (proto::wire::IsWorkerId(worker_id) && !impl_->workers.count(worker_id)) {
+    return Status::NotFound("no worker " + worker_id + " is registered, so nothing runs there (hpo workers lists them; "
+                            "hpo workers cordon " + worker_id + " keeps it from new work when it comes)");
+  }
+  HPO_RETURN_IF_ERROR(Cordon(worker_id, reason, now_ms, out));
+  const std::string why = "evicted from worker " + worker_id + " (" + impl_->cordons.at(worker_id).reason +
+                          "); it runs again elsewhere without spending a retry";
+  std::vector<Outgoing> sent = impl_->Transaction([&](std::vector<Outgoing>* o) {
+    const WorkerInfo& w = impl_->workers.at(worker_id);
+    for (const auto& [trial, attempt] : std::set<std::pair<std::string, uint32_t>>(w.running)) {
+      Trial* t = impl_->CurrentAttempt(trial, attempt);
+      // Queued ahead there: Cordon asked it back. Being stopped already: that stop stands.
+      if (!t || !t->Active() || t->Queued() || t->stop_requested || !t->evicted.empty()) continue;
+      t->evicted = why;
+      impl_->Event(now_ms, "Evicted", t->tuning_job, t->name, "attempt " + std::to_string(t->attempt) + ": " + why);
+      impl_->Secondary(*t, "Stopping", now_ms, why);
+      impl_->SaveTrial(*t);
+      t->stop_sent_ms = now_ms;
+      impl_->SendToHosts(*t, impl_->StopRequest(*t), o);
+      if (evicted) evicted->push_back(t->name);
+    }
   });
   for (auto& m : sent) out->push_back(std::move(m));
   return Status::Ok();

@@ -173,6 +173,11 @@ struct Trial {
   int setup_requeues = 0;
   bool stop_requested = false;
   std::string stop_reason;
+  // The current attempt is being stopped because its worker was evicted (Evict: hpo workers
+  // drain --now), and why. Its exit as Stopped then re-queues the training job as an
+  // interruption does (no retry spent, placed elsewhere), unless a stop of its own came first.
+  // Stored; cleared when it goes back to the queue.
+  std::string evicted;
   // The objective's values in emission order, this attempt (coordinator/adaptive.h's curve),
   // tracked for jobs with early stopping or Hyperband; rebuilt from the store after a restart.
   std::vector<double> curve;
@@ -286,6 +291,11 @@ struct Trial {
 
   const std::string& SecondaryStatus() const;
   bool Active() const { return state == TrialState::kInProgress || state == TrialState::kStopping; }
+  // A StopTrial is owed to its workers until the attempt ends: a stop (StopTrialMsg) or an
+  // eviction; re-sent to a worker that still holds it (a lost message, a restart).
+  bool StopOwed() const {
+    return (stop_requested && state == TrialState::kStopping) || (!evicted.empty() && Active());
+  }
   bool Terminal() const {
     return state == TrialState::kCompleted || state == TrialState::kFailed || state == TrialState::kStopped;
   }
@@ -479,6 +489,15 @@ class CoordinatorCore {
   Status Uncordon(const std::string& worker_id, int64_t now_ms, std::vector<Outgoing>* out);
   // Every cordon, by worker id (registered or not).
   std::vector<CordonRow> Cordons() const;
+  // Evicts a registered worker (hpo workers drain --now): cordons it (Cordon, with `reason`) and
+  // stops the training jobs running there now, with their grace period (the program gets SIGTERM,
+  // its last checkpoints are uploaded); each that ends Stopped goes back to the queue as a spot
+  // interruption does: no retry spent, placed on another worker, resuming from its checkpoints.
+  // One that completes or fails meanwhile ends so. Multi-host training jobs stop on every host.
+  // The evicted training jobs' names go to *evicted. An Evicted event each.
+  // Errors: as Cordon's; NotFound for a worker that is not registered (nothing runs there).
+  Status Evict(const std::string& worker_id, const std::string& reason, int64_t now_ms, std::vector<Outgoing>* out,
+               std::vector<std::string>* evicted);
 
   // ---- worker-facing -------------------------------------------------------------------------
   // Handles one decoded message from a worker. Returns the replies and any new assignments.

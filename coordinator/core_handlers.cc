@@ -152,9 +152,7 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
   std::vector<proto::wire::StopTrial> stops;
   for (const auto& ra : r.running) {
     Trial* t = CurrentAttempt(ra.trial, ra.attempt);
-    if (!t || !t->stop_requested || t->state != TrialState::kStopping || !t->OnWorker(wid) || t->HostEnded(wid)) {
-      continue;
-    }
+    if (!t || !t->StopOwed() || !t->OnWorker(wid) || t->HostEnded(wid)) continue;
     t->stop_sent_ms = now;
     if (t->Queued()) asks.push_back(StopRequest(*t));
     else stops.push_back(StopRequest(*t));
@@ -406,9 +404,20 @@ void CoordinatorCore::Impl::NoteInfraError(const std::string& wid, const std::st
   Event(now, "WorkerResting", "", "", wid + ": " + w.resting);
 }
 
-bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::TrialExited& m, int64_t now, std::vector<Outgoing>* out) {
-  Trial* t = CurrentAttempt(m.trial, m.attempt);
+bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::TrialExited& reported, int64_t now,
+                                     std::vector<Outgoing>* out) {
+  Trial* t = CurrentAttempt(reported.trial, reported.attempt);
   if (!t) return true;
+  // Stopped because its worker was evicted (Evict), and by nothing else: an interruption, so it
+  // runs again elsewhere without spending a retry.
+  proto::wire::TrialExited as_interrupted;
+  const bool evicted = !t->evicted.empty() && !t->stop_requested && reported.status == "Stopped";
+  if (evicted) {
+    as_interrupted = reported;
+    as_interrupted.status = "Interrupted";
+    as_interrupted.failure_reason = t->evicted;
+  }
+  const proto::wire::TrialExited& m = evicted ? as_interrupted : reported;
   const size_t host = t->HostIndex(wid);
   if (m.seq > t->SeqOf(host)) return false;
   if (t->moving) {
@@ -646,7 +655,7 @@ void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbea
                          it->second.OnWorker(wid);
     if (current) {
       Trial& t = it->second;
-      if (t.stop_requested && t.state == TrialState::kStopping && now - t.stop_sent_ms >= kStopResendMs) {
+      if (t.StopOwed() && now - t.stop_sent_ms >= kStopResendMs) {
         t.stop_sent_ms = now;  // still held there: the stop may have been lost (StopRequest)
         out->push_back({wid, StopRequest(t)});
       }

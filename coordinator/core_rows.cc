@@ -114,6 +114,7 @@ TrialRow TrialToRow(const Trial& t) {
   if (t.resource_option > 0) d["resource_option"] = t.resource_option;
   if (t.interruptions > 0) d["interruptions"] = t.interruptions;
   if (!t.interrupted_on.empty()) d["interrupted_on"] = t.interrupted_on;
+  if (!t.evicted.empty()) d["evicted"] = t.evicted;
   if (t.Queued()) d["after"] = {{"trial", t.after_trial}, {"attempt", t.after_attempt}};
   if (!t.gang.empty()) {
     Json g = Json::array();
@@ -182,6 +183,7 @@ Trial TrialFromRow(const TrialRow& r) {
   t.resource_option = Get(d, "resource_option", size_t{0});
   t.interruptions = Get(d, "interruptions", 0);
   t.interrupted_on = Get(d, "interrupted_on", none);
+  t.evicted = Get(d, "evicted", none);
   t.training_ms = Get(d, "training_ms", int64_t{0});
   t.spot_training_ms = Get(d, "spot_training_ms", int64_t{0});
   t.attempt_start_ms = Get(d, "attempt_start_ms", int64_t{0});

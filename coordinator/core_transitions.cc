@@ -167,6 +167,7 @@ void CoordinatorCore::Impl::ToQueue(Trial& t) {
   t.last_seq = 0;
   t.metric_host.clear();
   t.metric_host_since.clear();
+  t.evicted.clear();  // the eviction was of the attempt that ended
 }
 
 void CoordinatorCore::Impl::InfraFailure(Trial& t, const std::string& reason, int64_t now, const std::string& on) {
@@ -479,7 +480,8 @@ proto::wire::StopTrial CoordinatorCore::Impl::StopRequest(const Trial& t) const 
   proto::wire::StopTrial m;
   m.trial = t.name;
   m.attempt = t.attempt;
-  m.reason = t.stop_reason.empty() ? "stopped" : t.stop_reason;
+  m.reason = t.stop_requested ? (t.stop_reason.empty() ? "stopped" : t.stop_reason)
+                               : (t.evicted.empty() ? "stopped" : t.evicted);
   m.grace_period_s = static_cast<uint32_t>(opt.default_grace_period_s);
   return m;
 }

@@ -1479,6 +1479,22 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
              Reply(res, Ok(Json::object()));
            }));
   }
+  // Evicting one (hpo workers drain --now): {"WorkerId": ID, "Reason": TEXT} -> the training jobs
+  // stopped there to run elsewhere, {"Evicted": [NAME, ...]}.
+  s.Post("/hpo/v1/workers/evict", guard_body([d](const httplib::Request& req, httplib::Response& res) {
+    if (auto bad = InvalidUtf8At(req.body)) return Reply(res, NotUtf8(*bad, req.body));
+    Json body = Json::parse(req.body, nullptr, false);
+    if (body.is_discarded()) return Reply(res, AwsError(400, "SerializationException", "the body is not JSON"));
+    if (auto bad = CheckMembers(body, {{"WorkerId", kString}, {"Reason", kString}})) return Reply(res, *bad);
+    auto id = RequiredString(body, "WorkerId");
+    if (!id.ok()) return Reply(res, FromStatus(id.status()));
+    std::vector<Outgoing> out;
+    std::vector<std::string> evicted;
+    Status s = d->WithCore([&](CoordinatorCore& c) { return c.Evict(*id, body.value("Reason", ""), d->Now(), &out, &evicted); });
+    if (!s.ok()) return Reply(res, FromStatus(s));
+    d->Post(std::move(out));
+    Reply(res, Ok(Json{{"Evicted", evicted}}));
+  }));
   s.Get("/hpo/v1/health", guard([d](const httplib::Request&, httplib::Response& res) {
     Json j = d->WithCore([&](CoordinatorCore& c) {
       return Json{{"status", "ok"}, {"jobs", c.Jobs().size()}, {"workers", c.Workers().size()}};

@@ -244,7 +244,18 @@ Status Token(const Path& p, const std::string& s, size_t max_len, std::string_vi
   return Status::Ok();
 }
 
-Status WorkerId(const Path& p, const std::string& s) { return Token(p, s, 128, "._:@-"); }
+constexpr size_t kMaxWorkerIdChars = 128;
+constexpr std::string_view kWorkerIdExtra = "._:@-";
+Status WorkerId(const Path& p, const std::string& s) { return Token(p, s, kMaxWorkerIdChars, kWorkerIdExtra); }
+}  // namespace
+
+bool IsWorkerId(std::string_view id) {
+  return !id.empty() && id.size() <= kMaxWorkerIdChars && std::all_of(id.begin(), id.end(), [](char c) {
+           return IsAlnum(c) || kWorkerIdExtra.find(c) != std::string_view::npos;
+         });
+}
+
+namespace {
 Status HostLabel(const Path& p, const std::string& s) { return Token(p, s, 64, "._-"); }
 
 // A host name or address as a peer dials it: 1-255 printable ASCII characters, no spaces.

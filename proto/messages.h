@@ -503,6 +503,10 @@ MsgType TypeOf(const Message& message);
 // The struct's Validate().
 Status Validate(const Message& message);
 
+// Whether `id` is a worker id as every message carries it: 1-128 characters of A-Z a-z 0-9 and
+// . _ : @ - (what the coordinator accepts anywhere a worker is named, a cordon included).
+bool IsWorkerId(std::string_view id);
+
 // OK when theirs == kProtocolVersion, else FailedPrecondition "protocol version mismatch: this
 // build speaks 1, peer speaks N; upgrade the older side".
 Status CheckProtocolVersion(uint32_t theirs);

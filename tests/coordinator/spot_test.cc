@@ -183,3 +183,115 @@ TEST_F(SpotCoreTest, MaxWaitTimeStopsATrialWithMaxWaitTimeExceeded) {
 
 }  // namespace
 }  // namespace hpo::coordinator
+
+// ---- evicting a worker (hpo workers drain --now) ------------------------------------------------
+
+namespace hpo::coordinator {
+namespace {
+
+using coretest::CoreTest;
+using coretest::Only;
+using coretest::Spec;
+
+class EvictTest : public CoreTest {
+ protected:
+  // w1 runs the one training job of a Random job with retries left at 0; w2 is free.
+  proto::wire::AssignTrial RunOnW1() {
+    options_.lease_ms = 60000;
+    MakeCore();
+    Register("w1", 1);
+    auto a = Only<proto::wire::AssignTrial>(Submit(Spec("ev", "Random", 1, 1)));
+    EXPECT_EQ(a.size(), 1u);
+    Started("w1", a.at(0));
+    Register("w2", 1);
+    return a.at(0);
+  }
+  std::vector<Outgoing> Evict(const std::string& wid, std::vector<std::string>* names = nullptr) {
+    std::vector<Outgoing> out;
+    std::vector<std::string> evicted;
+    EXPECT_TRUE(core_->Evict(wid, "kernel upgrade", now_, &out, &evicted).ok());
+    if (names) *names = evicted;
+    return out;
+  }
+};
+
+TEST_F(EvictTest, TheRunningTrainingJobIsStoppedAndRunsAgainElsewhereWithoutARetry) {
+  const auto a = RunOnW1();
+  std::vector<std::string> names;
+  auto stops = Only<proto::wire::StopTrial>(Evict("w1", &names));
+  ASSERT_EQ(stops.size(), 1u);
+  EXPECT_EQ(stops[0].trial, a.trial);
+  EXPECT_EQ(stops[0].attempt, a.attempt);
+  EXPECT_GT(stops[0].grace_period_s, 0u) << "the program gets its grace period to checkpoint";
+  EXPECT_NE(stops[0].reason.find("evicted from worker w1 (kernel upgrade)"), std::string::npos) << stops[0].reason;
+  EXPECT_EQ(names, std::vector<std::string>{a.trial});
+  ASSERT_EQ(core_->Cordons().size(), 1u);
+  EXPECT_EQ(core_->Cordons()[0].reason, "kernel upgrade");
+  EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kInProgress) << "it is not being stopped for good";
+  auto next = Only<proto::wire::AssignTrial>(Exit("w1", a, "Stopped"));
+  ASSERT_EQ(next.size(), 1u) << "the stopped attempt was not re-queued";
+  EXPECT_EQ(next[0].trial, a.trial);
+  EXPECT_EQ(next[0].attempt, 2u);
+  EXPECT_EQ(next[0].hyperparameters, a.hyperparameters);
+  const Trial* t = core_->FindTrial(a.trial);
+  EXPECT_EQ(t->worker_id, "w2");
+  EXPECT_EQ(t->interruptions, 1);
+  EXPECT_EQ(t->infra_failures, 0) << "a retry was spent";
+  EXPECT_TRUE(t->evicted.empty());
+  // The new attempt on w2 completes as any would.
+  Started("w2", next[0]);
+  Exit("w2", next[0], "Completed");
+  EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kCompleted);
+}
+
+TEST_F(EvictTest, TheEvictionOutlivesACoordinatorRestartAndItsStopIsSentAgain) {
+  const auto a = RunOnW1();
+  ASSERT_EQ(Only<proto::wire::StopTrial>(Evict("w1")).size(), 1u);  // ... which never arrives
+  MakeCore();
+  auto again = Only<proto::wire::StopTrial>(Register("w1", 1, {{a.trial, a.attempt}}));
+  ASSERT_EQ(again.size(), 1u) << "the owed stop was not sent again to the worker that holds it";
+  EXPECT_NE(again[0].reason.find("evicted"), std::string::npos);
+  Register("w2", 1);
+  auto next = Only<proto::wire::AssignTrial>(Exit("w1", a, "Stopped"));
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(core_->FindTrial(a.trial)->worker_id, "w2") << "w1 stays cordoned across the restart";
+  EXPECT_EQ(core_->FindTrial(a.trial)->infra_failures, 0);
+}
+
+TEST_F(EvictTest, AStopOfItsOwnOrAnEndOfItsOwnComesFirst) {
+  const auto a = RunOnW1();
+  Evict("w1");
+  std::vector<Outgoing> out;
+  ASSERT_TRUE(core_->StopTrainingJob(a.trial, now_, &out).ok());
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Exit("w1", a, "Stopped")).empty());
+  EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kStopped) << "a user's stop was undone by the eviction";
+}
+
+TEST_F(EvictTest, ATrainingJobThatCompletesMeanwhileIsCompleted) {
+  const auto a = RunOnW1();
+  Evict("w1");
+  Exit("w1", a, "Completed");
+  EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kCompleted);
+  EXPECT_EQ(core_->FindTrial(a.trial)->attempt, 1u);
+}
+
+TEST_F(EvictTest, AnUnknownOrMalformedWorkerIsRefusedAndNothingChanges) {
+  RunOnW1();
+  std::vector<Outgoing> out;
+  std::vector<std::string> names;
+  Status s = core_->Evict("w9", "", now_, &out, &names);
+  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+  EXPECT_NE(s.message().find("w9"), std::string::npos) << s.message();
+  s = core_->Evict("bad id!", "", now_, &out, &names);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_TRUE(out.empty());
+  EXPECT_TRUE(names.empty());
+  EXPECT_TRUE(core_->Cordons().empty());
+  // A worker with nothing running: cordoned, nothing stopped.
+  EXPECT_TRUE(Only<proto::wire::StopTrial>(Evict("w2", &names)).empty());
+  EXPECT_TRUE(names.empty());
+  EXPECT_EQ(core_->Cordons().size(), 1u);
+}
+
+}  // namespace
+}  // namespace hpo::coordinator

@@ -201,7 +201,76 @@ TEST_F(Cluster, AnOperatorDrainsAWorkerWhileAJobRunsAndNothingNewStartsThere) {
   ASSERT_EQ(WaitFor("it-undrain")["HyperParameterTuningJobStatus"], "Completed");
   EXPECT_GT(started_on_w1(), before);
   ASSERT_EQ(run("workers -o json", &out), 0);
-  for (const auto& w : Json::parse(out)["Workers"]) EXPECT_EQ(w["State"], "Open") << out;
+  const Json reopened = Json::parse(out)["Workers"];  // named: a loop over a temporary's member dangles
+  ASSERT_EQ(reopened.size(), 3u) << out;
+  for (const auto& w : reopened) EXPECT_EQ(w["State"], "Open") << out;
+}
+
+// Evicting a worker (hpo workers drain --now): what runs there stops with its grace period,
+// uploads its checkpoints, and runs again on another worker from them, without spending a retry
+// (the job has none: a spent one would fail it); nothing new starts on the evicted worker.
+TEST_F(Cluster, AnEvictedWorkersTrainingJobsResumeElsewhereFromTheirCheckpoints) {
+  Json spec = ScriptJob("it-evict", 2, 2,
+                        "#!/bin/sh\n"
+                        "ck=\"$(dirname \"$SM_MODEL_DIR\")/checkpoints\"\n"
+                        "i=0\n"
+                        "[ -f \"$ck/epoch\" ] && i=$(cat \"$ck/epoch\")\n"
+                        "echo \"resumed_from=$i\"\n"
+                        "while [ $i -lt 30 ]; do i=$((i+1)); echo $i > \"$ck/epoch\"; sleep 0.2; done\n"
+                        "echo loss=0.5\n");
+  spec["TrainingJobDefinition"]["CheckpointConfig"] = {{"S3Uri", "file://" + (dir_ / "ck").string()}};
+  Call("CreateHyperParameterTuningJob", spec);
+  WaitForPrograms(2);
+  const std::string url = " --coordinator=http://127.0.0.1:" + std::to_string(http_port_);
+  auto run = [&](const std::string& args, std::string* out, std::string* err) {
+    const fs::path o = dir_ / "cmd.out", e = dir_ / "cmd.err";
+    const int rc = std::system((std::string(HPO_BINARY) + " " + args + url + " >" + o.string() + " 2>" + e.string()).c_str());
+    std::ifstream oin(o), ein(e);
+    *out = std::string(std::istreambuf_iterator<char>(oin), {});
+    *err = std::string(std::istreambuf_iterator<char>(ein), {});
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  };
+  std::string out, err;
+  ASSERT_EQ(run("workers -o json", &out, &err), 0) << err;
+  std::string busy;
+  std::vector<std::string> names;
+  const Json listed = Json::parse(out)["Workers"];
+  for (const auto& w : listed) {
+    if (w.value("Running", 0) > 0 && busy.empty()) {
+      busy = w["WorkerId"];
+      for (const auto& n : w["RunningTrainingJobs"]) names.push_back(n);
+    }
+  }
+  ASSERT_FALSE(busy.empty()) << out;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // a few epochs checkpointed
+  ASSERT_EQ(run("workers drain " + busy + " --now --reason 'kernel upgrade' --timeout 60", &out, &err), 0) << out << err;
+  EXPECT_NE(err.find("stopping " + names[0]), std::string::npos) << err;
+  EXPECT_NE(err.find("without spending a retry"), std::string::npos) << err;
+  EXPECT_NE(out.find(busy + " is drained"), std::string::npos) << out;
+  Json d = WaitFor("it-evict");
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 2);
+  for (const std::string& name : names) {
+    Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", name}});
+    EXPECT_EQ(tj["TrainingJobStatus"], "Completed") << tj.dump(2);
+    // Its second attempt ran on another worker and began where the first one's checkpoint ended.
+    int resumed = -1;
+    for (int w = 1; w <= 3; ++w) {
+      const fs::path log = dir_ / ("w" + std::to_string(w)) / "trials" / name / "attempt-2" / "trial.log";
+      if (!fs::exists(log)) continue;
+      EXPECT_NE("w" + std::to_string(w), busy) << "attempt 2 ran on the evicted worker";
+      std::ifstream in(log);
+      for (std::string line; std::getline(in, line);) {
+        if (line.rfind("resumed_from=", 0) == 0) resumed = std::stoi(line.substr(13));
+      }
+    }
+    EXPECT_GT(resumed, 0) << name << ": the second attempt did not start from the first one's checkpoint; see " << dir_;
+  }
+  ASSERT_EQ(run("workers -o json", &out, &err), 0);
+  const Json after = Json::parse(out)["Workers"];
+  for (const auto& w : after) {
+    if (w["WorkerId"] == busy) EXPECT_EQ(w["State"], "Cordoned") << out;
+  }
 }
 
 // Assigning ahead: each worker gets the next trials while its slots are busy and starts one the
