@@ -88,6 +88,11 @@ class Stmt {
 }  // namespace
 
 namespace {
+// Durability::kDeferred: the log's length (frames: pages of 4 KiB) at which MakeDurable's side
+// checkpoints, and at which a commit does so itself (SQLite's default is 1,000 at the commit).
+constexpr int kCheckpointFrames = 1000;
+constexpr int kBackstopCheckpointFrames = 16384;
+
 // One connection to `target` (a path or a file: URI naming `path`), waiting up to 5 s for locks.
 Result<sqlite3*> OpenConnection(const std::string& target, const std::string& path, int flags, const char* how) {
   sqlite3* db = nullptr;
@@ -158,7 +163,30 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& 
   }
   const bool deferred = durability == Durability::kDeferred && path != ":memory:";
   HPO_RETURN_IF_ERROR(store->Exec(deferred ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL"));
-  if (deferred) store->deferred_path_ = path;
+  if (deferred) {
+    // Checkpoints move to MakeDurable's side (MaybeCheckpoint): the hook (which replaces
+    // SQLite's automatic checkpoint) notes the log's length at each commit and checkpoints there
+    // only as a backstop.
+    sqlite3_wal_hook(
+        db,
+        [](void* self, sqlite3* conn, const char* name, int frames) {
+          static_cast<SqliteJobStore*>(self)->log_frames_.store(frames);
+          if (frames >= kBackstopCheckpointFrames) {
+            (void)sqlite3_wal_checkpoint_v2(conn, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+          }
+          return SQLITE_OK;
+        },
+        store.get());
+    auto second = OpenConnection(path, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, " for checkpoints");
+    if (!second.ok()) return second.status();
+    store->checkpointer_ = *second;
+    // A connection that has read nothing does not know the file is in WAL mode, and its
+    // checkpoints do nothing (they report -1 frames).
+    if (sqlite3_exec(store->checkpointer_, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      return Status::IoError("cannot read job store " + path + " for checkpoints: " + sqlite3_errmsg(store->checkpointer_));
+    }
+    store->deferred_path_ = path;
+  }
   HPO_RETURN_IF_ERROR(store->Exec((std::string("BEGIN IMMEDIATE;") + kSchema + "COMMIT;").c_str()));
   Stmt v(db, "SELECT value FROM meta WHERE key='schema_version'");
   if (!v.ok() || v.Step() != SQLITE_ROW) return v.Error("reading schema version");
@@ -202,7 +230,10 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::OpenReadOnly(const std::
   return store;
 }
 
-SqliteJobStore::~SqliteJobStore() { sqlite3_close(db_); }
+SqliteJobStore::~SqliteJobStore() {
+  if (checkpointer_) sqlite3_close(checkpointer_);
+  sqlite3_close(db_);  // the last connection: checkpoints and removes the log
+}
 
 Status SqliteJobStore::Exec(const char* sql) {
   char* err = nullptr;
@@ -258,6 +289,7 @@ Status SqliteJobStore::MakeDurable(uint64_t mark) {
       syncing_ = true;
       lock.unlock();
       Status s = sync_for_testing_ ? sync_for_testing_() : SyncLog();
+      if (s.ok()) MaybeCheckpoint();
       lock.lock();
       syncing_ = false;
       ++syncs_;
@@ -271,6 +303,21 @@ Status SqliteJobStore::MakeDurable(uint64_t mark) {
       continue;
     }
     sync_cv_.wait(lock);
+  }
+}
+
+void SqliteJobStore::MaybeCheckpoint() {
+  // Passive: copies what no reader still needs and never waits for the writer, which goes on
+  // committing meanwhile; the writer starts the log over once a checkpoint has copied all of it.
+  // Best effort: a checkpoint that cannot run now runs after a later sync, and the commits are
+  // durable in the log whatever happens here.
+  if (checkpointer_ == nullptr || log_frames_.load() < kCheckpointFrames) return;
+  int log_frames = 0, copied = 0;
+  if (sqlite3_wal_checkpoint_v2(checkpointer_, "main", SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied) == SQLITE_OK &&
+      log_frames >= 0) {
+    ++checkpoints_;
+    // All of it copied: nothing to do until the log grows again (the next commit says how long).
+    if (copied >= log_frames) log_frames_.store(0);
   }
 }
 

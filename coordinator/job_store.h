@@ -170,7 +170,9 @@ enum class Durability {
   // must not answer before the disk has them calls MakeDurable, which needs no serialization:
   // the coordinator's dispatcher does so after releasing the core's mutex, so that API calls
   // and the dispatcher's next batch do not queue behind an fsync (coordinator/dispatcher.h).
-  // Checkpoints still sync inside the commit that triggers them (every few MB of log).
+  // Checkpoints (the log copied into the database, both synced) run there too, once the log
+  // passes 4 MB, on a connection of their own; a commit makes one itself only past 64 MB (a
+  // store nobody calls MakeDurable on).
   kDeferred,
 };
 
@@ -224,8 +226,9 @@ class SqliteJobStore final : public JobStore {
   // sync is final: this call and every later one return IoError (the kernel forgets a write-back
   // error once it has reported it, so a second fdatasync could succeed over lost data).
   Status MakeDurable(uint64_t mark);
-  // How many syncs MakeDurable has made.
+  // How many syncs MakeDurable has made, and how many checkpoints after them.
   uint64_t syncs() const { return syncs_.load(); }
+  uint64_t checkpoints() const { return checkpoints_.load(); }
   // Tests: replaces the fdatasync (a slow disk, a failing one). Set before any MakeDurable.
   void SetSyncForTesting(std::function<Status()> sync) { sync_for_testing_ = std::move(sync); }
 
@@ -236,11 +239,15 @@ class SqliteJobStore final : public JobStore {
   Status Exec(const char* sql);
   Status DeleteAll(std::initializer_list<const char*> sqls, const std::string& name, const char* what);
   Status SyncLog();  // fdatasync of the write-ahead log (MakeDurable's one sync)
+  void MaybeCheckpoint();  // after a sync: a passive checkpoint once the log is long
   sqlite3* db_;
+  sqlite3* checkpointer_ = nullptr;  // Durability::kDeferred: used only inside MakeDurable's sync
   int depth_ = 0;  // open Begin()s: the outermost is a transaction, inner ones savepoints
   std::string deferred_path_;  // the database's path with Durability::kDeferred, else ""
   std::atomic<uint64_t> marked_{0};  // the highest WriteMark taken
   std::atomic<uint64_t> syncs_{0};
+  std::atomic<uint64_t> checkpoints_{0};
+  std::atomic<int> log_frames_{0};  // frames in the log as of the last commit (its WAL hook)
   std::function<Status()> sync_for_testing_;
   std::mutex sync_mu_;  // guards the four below
   std::condition_variable sync_cv_;

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -181,6 +182,35 @@ TEST(DeferredStore, AFailedSyncIsFinal) {
   ASSERT_TRUE(store.PutJob(Job("b")).ok());
   EXPECT_FALSE(store.MakeDurable(store.WriteMark()).ok()) << "a later sync was believed after a failed one";
   EXPECT_EQ(calls, 1);
+}
+
+// The log is checkpointed on MakeDurable's side once it is long, not by the commit under the
+// core's mutex (where its two syncs held every API call), and so it stays bounded.
+TEST(DeferredStore, TheLogIsCheckpointedAfterASyncAndStaysBounded) {
+  TempDb db("checkpoint");
+  auto s = SqliteJobStore::Open(db.path(), true, Durability::kDeferred);
+  ASSERT_TRUE(s.ok());
+  SqliteJobStore& store = **s;
+  for (int i = 0; i < 200; ++i) {  // about 20 MB of log lines, 100 KB a commit
+    TrialRow t;
+    t.name = "t" + std::to_string(i);
+    t.tuning_job = "j";
+    std::vector<LogRow> lines;
+    for (uint64_t l = 0; l < 250; ++l) lines.push_back({0, t.name, 1, l, std::string(400, 'x')});
+    ASSERT_TRUE(InTransaction(&store, [&] {
+                  HPO_RETURN_IF_ERROR(store.PutTrial(t));
+                  return store.AppendLogs(lines);
+                }).ok());
+    ASSERT_TRUE(store.MakeDurable(store.WriteMark()).ok());
+  }
+  EXPECT_GE(store.checkpoints(), 1u);
+  std::error_code ec;
+  const auto log = std::filesystem::file_size(db.path() + "-wal", ec);
+  ASSERT_FALSE(ec);
+  EXPECT_LT(log, 10u << 20) << "the log grew with everything written: it was never checkpointed";
+  auto rows = store.LoadLogs("t199", 0, 1000);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 250u);
 }
 
 // A crash of the process (here: _exit without closing the database) loses no commit, synced or
