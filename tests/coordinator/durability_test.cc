@@ -28,6 +28,7 @@
 #include "coordinator/job_store.h"
 #include "proto/messages.h"
 #include "tests/coordinator/core_fixture.h"
+#include "tests/coordinator/fake_worker.h"
 
 namespace hpo::coordinator {
 namespace {
@@ -239,55 +240,24 @@ TEST(DeferredStore, ACrashOfTheProcessLosesNoCommit) {
 
 // ---- through the dispatcher ----------------------------------------------------------------
 
-class FakeWorker {
+// The dispatcher loop on a thread of its own until the end of the scope.
+class Loop {
  public:
-  FakeWorker(zmq::context_t& ctx, const std::string& endpoint, const std::string& id)
-      : sock_(ctx, zmq::socket_type::dealer), id_(id) {
-    sock_.set(zmq::sockopt::routing_id, id);
-    sock_.set(zmq::sockopt::linger, 0);
-    sock_.connect(endpoint);
-  }
-  void Register() {
-    proto::wire::Register r;
-    r.protocol_version = proto::wire::kProtocolVersion;
-    r.worker_id = id_;
-    r.host = "127.0.0.1";
-    r.cpus = 1;
-    r.memory_mb = 1024;
-    r.slots = 1;
-    r.session = 7;
-    const std::vector<std::string> frames = proto::wire::EncodeFrames(r);
-    for (size_t i = 0; i < frames.size(); ++i) {
-      sock_.send(zmq::buffer(frames[i]), i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
-    }
-  }
-  // How many RegisterAcks have arrived by now.
-  size_t Acks() {
-    std::vector<zmq::message_t> parts;
-    while (zmq::recv_multipart(sock_, std::back_inserter(parts), zmq::recv_flags::dontwait)) {
-      std::vector<std::string> frames;
-      for (const auto& p : parts) frames.push_back(p.to_string());
-      if (auto m = proto::wire::DecodeFrames(frames); m.ok() && std::holds_alternative<proto::wire::RegisterAck>(*m)) {
-        ++acks_;
-      }
-      parts.clear();
-    }
-    return acks_;
+  explicit Loop(Dispatcher& d) : thread_([this, &d] { d.Run(stop_); }) {}
+  ~Loop() {
+    stop_ = true;
+    thread_.join();
   }
 
  private:
-  zmq::socket_t sock_;
-  std::string id_;
-  size_t acks_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
 };
 
-bool Registered(Dispatcher& d, const std::string& id) {
-  return d.WithCore([&](CoordinatorCore& core) {
-    for (const WorkerInfo* w : core.Workers()) {
-      if (w->reg.worker_id == id) return true;
-    }
-    return false;
-  });
+// RegisterAcks the worker has received by now.
+size_t Acks(FakeWorker& w) {
+  w.Drain();
+  return w.Count<proto::wire::RegisterAck>();
 }
 
 TEST(DeferredDispatcher, NothingIsAcknowledgedBeforeTheSyncAndReadersAreServedDuringIt) {
@@ -298,15 +268,11 @@ TEST(DeferredDispatcher, NothingIsAcknowledgedBeforeTheSyncAndReadersAreServedDu
   Gate gate;
   store.SetSyncForTesting(gate.Sync());
   CoordinatorCore core(&store, CoreOptions{});
-  DispatcherOptions dopt;
-  dopt.listen = "tcp://127.0.0.1:*";
-  dopt.tick_ms = 10;
-  dopt.log = [](const std::string&) {};
+  DispatcherOptions dopt = LoopbackOptions();
   dopt.deferred_store = &store;
   Dispatcher d(&core, dopt);
   ASSERT_TRUE(d.Bind().ok());
-  std::atomic<bool> stop{false};
-  std::thread loop([&] { d.Run(stop); });
+  Loop loop(d);
 
   zmq::context_t ctx;
   FakeWorker w(ctx, d.endpoint(), "w1");
@@ -319,7 +285,7 @@ TEST(DeferredDispatcher, NothingIsAcknowledgedBeforeTheSyncAndReadersAreServedDu
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s) << "a reader waited for the sync";
   // ...but the worker hears nothing until the disk has it.
   std::this_thread::sleep_for(150ms);
-  EXPECT_EQ(w.Acks(), 0u) << "acknowledged before the registration was on disk";
+  EXPECT_EQ(Acks(w), 0u) << "acknowledged before the registration was on disk";
 
   // A writing API call (a tuning job submitted) answers only after its sync, too.
   auto submitted = std::async(std::launch::async, [&] {
@@ -335,13 +301,11 @@ TEST(DeferredDispatcher, NothingIsAcknowledgedBeforeTheSyncAndReadersAreServedDu
   EXPECT_TRUE(submitted.get());
   bool acked = false;
   for (int i = 0; i < 300 && !acked; ++i) {
-    acked = w.Acks() > 0;
+    acked = Acks(w) > 0;
     if (!acked) std::this_thread::sleep_for(10ms);
   }
   EXPECT_TRUE(acked) << "the acknowledgement never came after the sync";
   EXPECT_GE(store.syncs(), 2u);
-  stop = true;
-  loop.join();
 }
 
 TEST(DeferredDispatcher, AFailedSyncWithholdsTheRepliesAndIsReportedOnce) {
@@ -351,9 +315,7 @@ TEST(DeferredDispatcher, AFailedSyncWithholdsTheRepliesAndIsReportedOnce) {
   SqliteJobStore& store = **s;
   store.SetSyncForTesting([] { return Status::IoError("fdatasync hpo.db-wal: Input/output error"); });
   CoordinatorCore core(&store, CoreOptions{});
-  DispatcherOptions dopt;
-  dopt.listen = "tcp://127.0.0.1:*";
-  dopt.tick_ms = 10;
+  DispatcherOptions dopt = LoopbackOptions();
   std::mutex mu;
   std::vector<std::string> logged, failures;
   dopt.log = [&](const std::string& line) {
@@ -367,17 +329,16 @@ TEST(DeferredDispatcher, AFailedSyncWithholdsTheRepliesAndIsReportedOnce) {
   dopt.deferred_store = &store;
   Dispatcher d(&core, dopt);
   ASSERT_TRUE(d.Bind().ok());
-  std::atomic<bool> stop{false};
-  std::thread loop([&] { d.Run(stop); });
-  zmq::context_t ctx;
-  FakeWorker w(ctx, d.endpoint(), "w1");
-  w.Register();
-  for (int i = 0; i < 200 && !Registered(d, "w1"); ++i) std::this_thread::sleep_for(10ms);
-  w.Register();  // again: still no acknowledgement, and no second report
-  std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(w.Acks(), 0u) << "acknowledged what may not be on disk";
-  stop = true;
-  loop.join();
+  {
+    Loop loop(d);
+    zmq::context_t ctx;
+    FakeWorker w(ctx, d.endpoint(), "w1");
+    w.Register();
+    WaitRegistered(d, "w1");
+    w.Register();  // again: still no acknowledgement, and no second report
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(Acks(w), 0u) << "acknowledged what may not be on disk";
+  }
   std::lock_guard<std::mutex> lock(mu);
   ASSERT_EQ(failures.size(), 1u);
   EXPECT_NE(failures[0].find("Input/output error"), std::string::npos) << failures[0];

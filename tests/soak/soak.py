@@ -21,8 +21,8 @@ tests/integration/procs.py):
     dir, sometimes after the lease), SIGTERM of a worker (hand-back) and restart, spot notices
     (SIGUSR1 to a --spot worker, then SIGTERM or SIGKILL, then restart), `hpo stop
     --training-job` of a running training job, `hpo stop` of a running tuning job,
-    SIGSTOP/SIGCONT of the coordinator (a stall of a few seconds), and SIGSTOP of a worker for
-    longer than the lease.
+    SIGSTOP/SIGCONT of the coordinator (a stall of a few seconds), SIGSTOP of a worker for
+    longer than the lease, and `hpo workers drain --now` of a worker (uncordoned after a while).
 The last part of the run (--drain-minutes, default a quarter of it, 1.5-6 min) has no faults and
 no new jobs: every job must end within it plus --end-grace-s.
 
@@ -589,8 +589,8 @@ class Soak:
     def injector(self):
         rng = self.rng_faults
         kinds = ["coord_kill", "worker_kill", "worker_term", "spot", "stop_training_job", "stop_tuning_job",
-                 "coord_stall", "worker_stall"]
-        weights = [2, 3, 2, 2, 3, 0.7, 2, 1]
+                 "coord_stall", "worker_stall", "evict"]
+        weights = [2, 3, 2, 2, 3, 0.7, 2, 1, 1.5]
         if self.a.faults != "all":
             allowed = set(self.a.faults.split(","))
             unknown = allowed - set(kinds)
@@ -727,6 +727,22 @@ class Soak:
             with self.lock:
                 self.jobs[name].stop_ack = now()
         self.say(f"hpo stop {name}: rc={rc} {out[-300:]}", quiet=rc == 0)
+
+    def f_evict(self, u, d1, d2, coin):
+        """hpo workers drain --now: what runs on the worker stops and runs again elsewhere, then the
+        worker is uncordoned after a while."""
+        w = self.pick_worker(u)
+        if not w:
+            return
+        win = self.open_window(self.worker_windows[w.name], "evict")
+        self.fault("evict", f"hpo workers drain {w.name} --now, uncordon after {2 + d1 * 20:.1f} s")
+        rc, out = self.hpo_cli("workers", "drain", w.name, "--now", "--reason", "soak eviction", "--timeout",
+                               str(int(self.a.grace_s) + 60), timeout=self.a.grace_s + 90)
+        self.say(f"hpo workers drain {w.name} --now: rc={rc} {out[-300:]}", quiet=rc == 0)
+        time.sleep(2 + d1 * 20)
+        rc, out = self.hpo_cli("workers", "uncordon", w.name)
+        self.say(f"hpo workers uncordon {w.name}: rc={rc} {out[-300:]}", quiet=rc == 0)
+        self.close_window(win)
 
     def pick_worker(self, u):
         names = [w.name for w in self.live_workers()]
