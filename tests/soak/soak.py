@@ -129,6 +129,11 @@ def tuning_job_of(training_job):
     return parts[0] if len(parts) == 3 else training_job
 
 
+# The faults the injector draws from, with their weights (Soak.f_<kind> injects each).
+FAULT_KINDS = {"coord_kill": 2, "worker_kill": 3, "worker_term": 2, "spot": 2, "stop_training_job": 3,
+               "stop_tuning_job": 0.7, "coord_stall": 2, "worker_stall": 1, "evict": 1.5}
+
+
 class Proc:
     """One coordinator or worker: its argv, log, the running Popen (or None while it is down)."""
 
@@ -588,9 +593,8 @@ class Soak:
 
     def injector(self):
         rng = self.rng_faults
-        kinds = ["coord_kill", "worker_kill", "worker_term", "spot", "stop_training_job", "stop_tuning_job",
-                 "coord_stall", "worker_stall", "evict"]
-        weights = [2, 3, 2, 2, 3, 0.7, 2, 1, 1.5]
+        kinds = list(FAULT_KINDS)
+        weights = [FAULT_KINDS[k] for k in kinds]
         if self.a.faults != "all":
             allowed = set(self.a.faults.split(","))
             unknown = allowed - set(kinds)
@@ -734,14 +738,20 @@ class Soak:
         w = self.pick_worker(u)
         if not w:
             return
+        try:  # the id the worker made on its first start (hpo worker without --id)
+            with open(os.path.join(self.dir, "work", w.name, "worker-id")) as f:
+                wid = f.read().strip()
+        except OSError as e:
+            self.say(f"evict: no worker id for {w.name} yet ({e})")
+            return
         win = self.open_window(self.worker_windows[w.name], "evict")
-        self.fault("evict", f"hpo workers drain {w.name} --now, uncordon after {2 + d1 * 20:.1f} s")
-        rc, out = self.hpo_cli("workers", "drain", w.name, "--now", "--reason", "soak eviction", "--timeout",
+        self.fault("evict", f"hpo workers drain {wid} --now ({w.name}), uncordon after {2 + d1 * 20:.1f} s")
+        rc, out = self.hpo_cli("workers", "drain", wid, "--now", "--reason", "soak eviction", "--timeout",
                                str(int(self.a.grace_s) + 60), timeout=self.a.grace_s + 90)
-        self.say(f"hpo workers drain {w.name} --now: rc={rc} {out[-300:]}", quiet=rc == 0)
+        self.say(f"hpo workers drain {wid} --now: rc={rc} {out[-300:]}", quiet=rc == 0)
         time.sleep(2 + d1 * 20)
-        rc, out = self.hpo_cli("workers", "uncordon", w.name)
-        self.say(f"hpo workers uncordon {w.name}: rc={rc} {out[-300:]}", quiet=rc == 0)
+        rc, out = self.hpo_cli("workers", "uncordon", wid)
+        self.say(f"hpo workers uncordon {wid}: rc={rc} {out[-300:]}", quiet=rc == 0)
         self.close_window(win)
 
     def pick_worker(self, u):
@@ -1496,9 +1506,8 @@ def main():
     ap.add_argument("--coordinator-env", action="append", default=[], metavar="NAME=VALUE",
                     help="an environment variable for the coordinator (repeatable), e.g. MALLOC_ARENA_MAX=2")
     ap.add_argument("--faults", default="all",
-                    help="comma-separated fault kinds to inject (default all: coord_kill, worker_kill, worker_term, "
-                         "spot, stop_training_job, stop_tuning_job, coord_stall, worker_stall; 'none' for none); "
-                         "a subset draws another schedule from the same seed")
+                    help=f"comma-separated fault kinds to inject (default all: {', '.join(FAULT_KINDS)}; 'none' for "
+                         "none); a subset draws another schedule from the same seed")
     ap.add_argument("--drain-minutes", type=float, default=None)
     ap.add_argument("--end-grace-s", type=float, default=300.0, help="after the drain, before job-not-ended")
     ap.add_argument("--api-bound-s", type=float, default=10.0)
@@ -1516,9 +1525,7 @@ def main():
     if a.strategies != "all" and not set(a.strategies.split(",")) <= {"Random", "Bayesian", "Hyperband", "Grid"}:
         print("--strategies: a comma-separated subset of Random,Bayesian,Hyperband,Grid", file=sys.stderr)
         return 2
-    if a.faults not in ("all", "none") and not set(a.faults.split(",")) <= {
-            "coord_kill", "worker_kill", "worker_term", "spot", "stop_training_job", "stop_tuning_job",
-            "coord_stall", "worker_stall"}:
+    if a.faults not in ("all", "none") and not set(a.faults.split(",")) <= set(FAULT_KINDS):
         print("--faults: 'all', 'none' or a comma-separated subset of the kinds --help lists", file=sys.stderr)
         return 2
     if a.workers < 2:
