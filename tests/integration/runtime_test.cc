@@ -936,20 +936,29 @@ class ReleaseCluster : public Cluster {
     spec["TrainingJobDefinition"]["CheckpointConfig"] = {{"S3Uri", "file://" + (dir_ / "ck").string()}};
     return spec;
   }
-  // The training jobs of worker `w` (w1, w2) with a local checkpoint directory, and with a log.
-  std::pair<int, int> Kept(const std::string& w) {
-    int checkpoints = 0, logs = 0;
-    if (!fs::exists(dir_ / w / "trials")) return {0, 0};
+  // Of worker `w`'s (w1, w2) training job directories: how many have a local checkpoint
+  // directory; how many ran a program there (an attempt's trial.log); and how many of those
+  // have one. A training job assigned ahead there and moved to a free worker before it started
+  // has a checkpoint directory (made while staging) and no log: under load that happened, and
+  // counting it as one that ran made the test fail now and then.
+  struct KeptDirs {
+    int checkpoints = 0, ran = 0, ran_with_checkpoints = 0;
+  };
+  KeptDirs Kept(const std::string& w) {
+    KeptDirs k;
+    if (!fs::exists(dir_ / w / "trials")) return k;
     for (const auto& t : fs::directory_iterator(dir_ / w / "trials")) {
-      checkpoints += fs::exists(t.path() / "checkpoints");
+      const bool checkpoints = fs::exists(t.path() / "checkpoints");
       // Any attempt: one moved here from a busy worker before it started runs as attempt 2.
       bool logged = false;
       for (const auto& a : fs::directory_iterator(t.path())) {
         logged = logged || (a.path().filename().string().rfind("attempt-", 0) == 0 && fs::exists(a.path() / "trial.log"));
       }
-      logs += logged;
+      k.checkpoints += checkpoints;
+      k.ran += logged;
+      k.ran_with_checkpoints += logged && checkpoints;
     }
-    return {checkpoints, logs};
+    return k;
   }
 };
 
@@ -960,17 +969,17 @@ TEST_F(ReleaseCluster, AnEndedTrainingJobsLocalCheckpointsGoUnlessTheyMayBeTheOn
     const std::string name = t["TrainingJobName"];
     EXPECT_TRUE(fs::exists(dir_ / "ck" / name / "ckpt")) << name << " has its checkpoint at S3Uri";
   }
-  std::pair<int, int> w1, w2;
+  KeptDirs w1, w2;
   for (int i = 0; i < 100; ++i) {  // asked every 200 ms
     w1 = Kept("w1");
-    if (w1.first == 0) break;
+    if (w1.checkpoints == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   w2 = Kept("w2");
-  EXPECT_GT(w1.second, 0) << "w1 ran some of them; see " << dir_;
-  EXPECT_GT(w2.second, 0) << "w2 ran some of them";
-  EXPECT_EQ(w1.first, 0) << "w1 removed its ended training jobs' local checkpoints";
-  EXPECT_EQ(w2.first, w2.second) << "w2 (--checkpoint-release-ms 0) keeps them";
+  EXPECT_GT(w1.ran, 0) << "w1 ran some of them; see " << dir_;
+  EXPECT_GT(w2.ran, 0) << "w2 ran some of them";
+  EXPECT_EQ(w1.checkpoints, 0) << "w1 removed its ended training jobs' local checkpoints";
+  EXPECT_EQ(w2.ran_with_checkpoints, w2.ran) << "w2 (--checkpoint-release-ms 0) keeps them";
 
   // The last upload failed: the training job fails saying so (on SageMaker it ends
   // InternalServerError after Uploading; it used to show Completed here), the local directory
