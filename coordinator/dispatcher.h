@@ -116,6 +116,8 @@ class Dispatcher {
   }
   // Queues messages for sending by the loop (thread-safe).
   void Post(std::vector<Outgoing> out);
+  // DispatcherOptions::deferred_store (its sync counters are thread-safe); null without one.
+  const SqliteJobStore* deferred_store() const { return options_.deferred_store; }
   int64_t Now() const { return options_.now_ms(); }
 
   // Counters for progress and metrics pages.

@@ -205,7 +205,7 @@ std::string LabelValue(const std::string& v) {
   return out;
 }
 
-std::string MetricsText(const CoordinatorCore& c) {
+std::string MetricsText(const CoordinatorCore& c, const SqliteJobStore* deferred_store) {
   struct Family {
     const char* name;
     const char* type;
@@ -237,6 +237,15 @@ std::string MetricsText(const CoordinatorCore& c) {
        "Events written since the coordinator started, by kind (WorkerLost, InfraError, JobFailed, "
        "CoordinatorStalled, ...; hpo events lists them).",
        ""},
+      {"hpo_store_syncs_total", "counter",
+       "fdatasyncs of the state database's write-ahead log made before acknowledging (each serves every commit "
+       "before it; absent when commits sync themselves).",
+       ""},
+      {"hpo_store_sync_seconds", "summary",
+       "Time those syncs took, checkpoints after them included (_sum seconds over _count syncs): a slow state "
+       "volume shows here.",
+       ""},
+      {"hpo_store_sync_max_seconds", "gauge", "The slowest of those syncs.", ""},
   };
   auto add = [&](size_t family, const std::string& labels, const std::string& suffix, double value) {
     char buf[64];
@@ -272,8 +281,16 @@ std::string MetricsText(const CoordinatorCore& c) {
   add(9, "", "", static_cast<double>(closed));
   add(10, "", "", static_cast<double>(c.Cordons().size()));
   for (const auto& [kind, n] : c.EventCounts()) add(11, "{kind=\"" + LabelValue(kind) + "\"}", "", static_cast<double>(n));
+  if (deferred_store) {
+    const double syncs = static_cast<double>(deferred_store->syncs());
+    add(12, "", "", syncs);
+    add(13, "", "_sum", deferred_store->sync_seconds());
+    add(13, "", "_count", syncs);
+    add(14, "", "", deferred_store->sync_max_seconds());
+  }
   std::string t;
   for (const Family& family : f) {
+    if (family.samples.empty() && std::string(family.name).rfind("hpo_store_", 0) == 0) continue;
     t += std::string("# HELP ") + family.name + " " + family.help + "\n# TYPE " + family.name + " " + family.type + "\n" +
          family.samples;
   }
@@ -1443,7 +1460,7 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
   // Prometheus text format (version 0.0.4): each family's HELP and TYPE, then all its samples
   // together (a parser takes a family's samples only right after its TYPE line).
   httplib::Server::Handler metrics = [d](const httplib::Request&, httplib::Response& res) {
-    std::string text = d->WithCore([&](CoordinatorCore& c) { return MetricsText(c); });
+    std::string text = d->WithCore([&](CoordinatorCore& c) { return MetricsText(c, d->deferred_store()); });
     res.set_content(text, "text/plain; version=0.0.4");
   };
   s.Get("/hpo/v1/metrics", impl->options.public_metrics ? metrics : guard(metrics));

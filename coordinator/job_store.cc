@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -288,8 +289,13 @@ Status SqliteJobStore::MakeDurable(uint64_t mark) {
       const uint64_t covers = marked_.load();
       syncing_ = true;
       lock.unlock();
+      const auto began = std::chrono::steady_clock::now();
       Status s = sync_for_testing_ ? sync_for_testing_() : SyncLog();
       if (s.ok()) MaybeCheckpoint();
+      const auto took = static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - began).count());
+      sync_ns_ += took;
+      if (took > sync_max_ns_.load()) sync_max_ns_.store(took);  // one sync at a time: no race
       lock.lock();
       syncing_ = false;
       ++syncs_;

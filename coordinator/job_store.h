@@ -226,9 +226,12 @@ class SqliteJobStore final : public JobStore {
   // sync is final: this call and every later one return IoError (the kernel forgets a write-back
   // error once it has reported it, so a second fdatasync could succeed over lost data).
   Status MakeDurable(uint64_t mark);
-  // How many syncs MakeDurable has made, and how many checkpoints after them.
+  // How many syncs MakeDurable has made, and how many checkpoints after them; the syncs' total
+  // and longest time (checkpoints included), for /hpo/v1/metrics. Any thread.
   uint64_t syncs() const { return syncs_.load(); }
   uint64_t checkpoints() const { return checkpoints_.load(); }
+  double sync_seconds() const { return static_cast<double>(sync_ns_.load()) / 1e9; }
+  double sync_max_seconds() const { return static_cast<double>(sync_max_ns_.load()) / 1e9; }
   // Tests: replaces the fdatasync (a slow disk, a failing one). Set before any MakeDurable.
   void SetSyncForTesting(std::function<Status()> sync) { sync_for_testing_ = std::move(sync); }
 
@@ -247,6 +250,7 @@ class SqliteJobStore final : public JobStore {
   std::atomic<uint64_t> marked_{0};  // the highest WriteMark taken
   std::atomic<uint64_t> syncs_{0};
   std::atomic<uint64_t> checkpoints_{0};
+  std::atomic<uint64_t> sync_ns_{0}, sync_max_ns_{0};
   std::atomic<int> log_frames_{0};  // frames in the log as of the last commit (its WAL hook)
   std::function<Status()> sync_for_testing_;
   std::mutex sync_mu_;  // guards the four below

@@ -161,6 +161,8 @@ TEST(DeferredStore, CallersDuringASyncShareTheNextOne) {
   EXPECT_TRUE(second.get().ok());
   EXPECT_TRUE(third.get().ok());
   EXPECT_EQ(store.syncs(), 2u) << "the second and third callers should share one sync";
+  EXPECT_GE(store.sync_max_seconds(), 0.09) << "the held sync took at least 100 ms";
+  EXPECT_GE(store.sync_seconds(), store.sync_max_seconds());
 }
 
 // The kernel reports a write-back error once; a second fdatasync may then succeed over lost

@@ -92,6 +92,10 @@ TEST_F(Cluster, ARandomJobOfTwentyTrialsCompletesAndItsBestIsTheBestInTheLogs) {
   EXPECT_NE(metrics->body.find("hpo_tuning_jobs{status=\"Completed\"} 1\n"), std::string::npos) << metrics->body;
   EXPECT_NE(metrics->body.find("hpo_events_total{kind=\"WorkerRegistered\"} 3\n"), std::string::npos) << metrics->body;
   EXPECT_NE(metrics->body.find("hpo_workers_cordoned 0\n"), std::string::npos) << metrics->body;
+  // The state database's syncs, made outside the core's lock before acknowledging.
+  EXPECT_NE(metrics->body.find("# TYPE hpo_store_sync_seconds summary\nhpo_store_sync_seconds_sum "), std::string::npos)
+      << metrics->body;
+  EXPECT_EQ(metrics->body.find("hpo_store_syncs_total 0\n"), std::string::npos) << "no sync was counted";
   EXPECT_NE(metrics->body.find("hpo_suggestion_seconds_count{job=\"it-random\"} 20\n"), std::string::npos)
       << metrics->body;
   // The text format: a family's samples come right after its HELP and TYPE, all together, each
