@@ -480,8 +480,8 @@ proto::wire::StopTrial CoordinatorCore::Impl::StopRequest(const Trial& t) const 
   proto::wire::StopTrial m;
   m.trial = t.name;
   m.attempt = t.attempt;
-  m.reason = t.stop_requested ? (t.stop_reason.empty() ? "stopped" : t.stop_reason)
-                               : (t.evicted.empty() ? "stopped" : t.evicted);
+  const std::string& why = t.stop_requested ? t.stop_reason : t.evicted;  // a stop of its own wins
+  m.reason = why.empty() ? "stopped" : why;
   m.grace_period_s = static_cast<uint32_t>(opt.default_grace_period_s);
   return m;
 }

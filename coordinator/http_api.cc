@@ -237,16 +237,18 @@ std::string MetricsText(const CoordinatorCore& c, const SqliteJobStore* deferred
        "Events written since the coordinator started, by kind (WorkerLost, InfraError, JobFailed, "
        "CoordinatorStalled, ...; hpo events lists them).",
        ""},
-      {"hpo_store_syncs_total", "counter",
-       "fdatasyncs of the state database's write-ahead log made before acknowledging (each serves every commit "
-       "before it; absent when commits sync themselves).",
-       ""},
-      {"hpo_store_sync_seconds", "summary",
-       "Time those syncs took, checkpoints after them included (_sum seconds over _count syncs): a slow state "
-       "volume shows here.",
-       ""},
-      {"hpo_store_sync_max_seconds", "gauge", "The slowest of those syncs.", ""},
   };
+  if (deferred_store) {  // absent when commits sync themselves
+    f.push_back({"hpo_store_syncs_total", "counter",
+                 "fdatasyncs of the state database's write-ahead log made before acknowledging (each serves every "
+                 "commit before it).",
+                 ""});
+    f.push_back({"hpo_store_sync_seconds", "summary",
+                 "Time those syncs took, checkpoints after them included (_sum seconds over _count syncs): a slow "
+                 "state volume shows here.",
+                 ""});
+    f.push_back({"hpo_store_sync_max_seconds", "gauge", "The slowest of those syncs.", ""});
+  }
   auto add = [&](size_t family, const std::string& labels, const std::string& suffix, double value) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.9g", value);
@@ -290,7 +292,6 @@ std::string MetricsText(const CoordinatorCore& c, const SqliteJobStore* deferred
   }
   std::string t;
   for (const Family& family : f) {
-    if (family.samples.empty() && std::string(family.name).rfind("hpo_store_", 0) == 0) continue;
     t += std::string("# HELP ") + family.name + " " + family.help + "\n# TYPE " + family.name + " " + family.type + "\n" +
          family.samples;
   }
@@ -1475,43 +1476,39 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
     Json j = d->WithCore([&](CoordinatorCore& c) { return WorkersJson(c, d->Now()); });
     res.set_content(Dump(j), "application/json");
   }));
-  for (const bool set : {true, false}) {
-    s.Post(set ? "/hpo/v1/workers/cordon" : "/hpo/v1/workers/uncordon",
-           guard_body([d, set](const httplib::Request& req, httplib::Response& res) {
-             if (auto bad = InvalidUtf8At(req.body)) return Reply(res, NotUtf8(*bad, req.body));
-             Json body = Json::parse(req.body, nullptr, false);
-             if (body.is_discarded()) return Reply(res, AwsError(400, "SerializationException", "the body is not JSON"));
-             if (auto bad = set ? CheckMembers(body, {{"WorkerId", kString}, {"Reason", kString}})
-                                : CheckMembers(body, {{"WorkerId", kString}})) {
-               return Reply(res, *bad);
-             }
-             auto id = RequiredString(body, "WorkerId");
-             if (!id.ok()) return Reply(res, FromStatus(id.status()));
-             std::vector<Outgoing> out;
-             Status s = d->WithCore([&](CoordinatorCore& c) {
-               return set ? c.Cordon(*id, body.value("Reason", ""), d->Now(), &out) : c.Uncordon(*id, d->Now(), &out);
-             });
-             if (!s.ok()) return Reply(res, FromStatus(s));
-             d->Post(std::move(out));
-             Reply(res, Ok(Json::object()));
-           }));
+  // Evicting one (hpo workers drain --now), the same body -> the training jobs stopped there to
+  // run elsewhere, {"Evicted": [NAME, ...]}.
+  enum class WorkerAction { kCordon, kUncordon, kEvict };
+  for (const auto& [path, action] : {std::pair{"/hpo/v1/workers/cordon", WorkerAction::kCordon},
+                                     std::pair{"/hpo/v1/workers/uncordon", WorkerAction::kUncordon},
+                                     std::pair{"/hpo/v1/workers/evict", WorkerAction::kEvict}}) {
+    s.Post(path, guard_body([d, action](const httplib::Request& req, httplib::Response& res) {
+      if (auto bad = InvalidUtf8At(req.body)) return Reply(res, NotUtf8(*bad, req.body));
+      Json body = Json::parse(req.body, nullptr, false);
+      if (body.is_discarded()) return Reply(res, AwsError(400, "SerializationException", "the body is not JSON"));
+      if (auto bad = action == WorkerAction::kUncordon
+                         ? CheckMembers(body, {{"WorkerId", kString}})
+                         : CheckMembers(body, {{"WorkerId", kString}, {"Reason", kString}})) {
+        return Reply(res, *bad);
+      }
+      auto id = RequiredString(body, "WorkerId");
+      if (!id.ok()) return Reply(res, FromStatus(id.status()));
+      const std::string reason = body.value("Reason", "");
+      std::vector<Outgoing> out;
+      std::vector<std::string> evicted;
+      Status s = d->WithCore([&](CoordinatorCore& c) {
+        switch (action) {
+          case WorkerAction::kCordon: return c.Cordon(*id, reason, d->Now(), &out);
+          case WorkerAction::kUncordon: return c.Uncordon(*id, d->Now(), &out);
+          case WorkerAction::kEvict: break;
+        }
+        return c.Evict(*id, reason, d->Now(), &out, &evicted);
+      });
+      if (!s.ok()) return Reply(res, FromStatus(s));
+      d->Post(std::move(out));
+      Reply(res, Ok(action == WorkerAction::kEvict ? Json{{"Evicted", evicted}} : Json::object()));
+    }));
   }
-  // Evicting one (hpo workers drain --now): {"WorkerId": ID, "Reason": TEXT} -> the training jobs
-  // stopped there to run elsewhere, {"Evicted": [NAME, ...]}.
-  s.Post("/hpo/v1/workers/evict", guard_body([d](const httplib::Request& req, httplib::Response& res) {
-    if (auto bad = InvalidUtf8At(req.body)) return Reply(res, NotUtf8(*bad, req.body));
-    Json body = Json::parse(req.body, nullptr, false);
-    if (body.is_discarded()) return Reply(res, AwsError(400, "SerializationException", "the body is not JSON"));
-    if (auto bad = CheckMembers(body, {{"WorkerId", kString}, {"Reason", kString}})) return Reply(res, *bad);
-    auto id = RequiredString(body, "WorkerId");
-    if (!id.ok()) return Reply(res, FromStatus(id.status()));
-    std::vector<Outgoing> out;
-    std::vector<std::string> evicted;
-    Status s = d->WithCore([&](CoordinatorCore& c) { return c.Evict(*id, body.value("Reason", ""), d->Now(), &out, &evicted); });
-    if (!s.ok()) return Reply(res, FromStatus(s));
-    d->Post(std::move(out));
-    Reply(res, Ok(Json{{"Evicted", evicted}}));
-  }));
   s.Get("/hpo/v1/health", guard([d](const httplib::Request&, httplib::Response& res) {
     Json j = d->WithCore([&](CoordinatorCore& c) {
       return Json{{"status", "ok"}, {"jobs", c.Jobs().size()}, {"workers", c.Workers().size()}};

@@ -232,6 +232,7 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::OpenReadOnly(const std::
 }
 
 SqliteJobStore::~SqliteJobStore() {
+  if (log_fd_ >= 0) ::close(log_fd_);
   if (checkpointer_) sqlite3_close(checkpointer_);
   sqlite3_close(db_);  // the last connection: checkpoints and removes the log
 }
@@ -328,25 +329,24 @@ void SqliteJobStore::MaybeCheckpoint() {
 }
 
 Status SqliteJobStore::SyncLog() {
+  // The log is opened once and kept: SQLite removes it only when its last connection closes,
+  // and the checkpointer's stays open as long as this store (a checkpoint that truncates the log
+  // keeps the file).
   const std::string log = deferred_path_ + "-wal";
-  const int fd = ::open(log.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  const bool first = log_fd_ < 0;
+  if (first) {
+    log_fd_ = ::open(log.c_str(), O_RDONLY | O_CLOEXEC);
     // No log: SQLite checkpointed it into the database (syncing both) and removed it.
-    if (errno == ENOENT) return Status::Ok();
-    return Status::IoError("open " + log + ": " + std::strerror(errno));
+    if (log_fd_ < 0) return errno == ENOENT ? Status::Ok() : Status::IoError("open " + log + ": " + std::strerror(errno));
   }
-  struct stat st {};
-  const bool have_stat = ::fstat(fd, &st) == 0;
   int rc;
   do {
-    rc = ::fdatasync(fd);
+    rc = ::fdatasync(log_fd_);
   } while (rc != 0 && errno == EINTR);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return Status::IoError("fdatasync " + log + ": " + std::strerror(err));
-  // A log new since the last sync: its name in the directory must be on disk too (SQLite syncs
-  // the directory when it creates the log with synchronous=FULL).
-  if (!have_stat || st.st_ino != log_inode_) {
+  if (rc != 0) return Status::IoError("fdatasync " + log + ": " + std::strerror(errno));
+  if (first) {
+    // The log's name in the directory must be on disk too (SQLite syncs the directory when it
+    // creates the log with synchronous=FULL).
     std::string dir = std::filesystem::path(deferred_path_).parent_path().string();
     if (dir.empty()) dir = ".";
     const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -355,7 +355,6 @@ Status SqliteJobStore::SyncLog() {
     const int derr = errno;
     ::close(dfd);
     if (drc != 0) return Status::IoError("fsync " + dir + ": " + std::strerror(derr));
-    if (have_stat) log_inode_ = st.st_ino;
   }
   return Status::Ok();
 }

@@ -220,7 +220,7 @@ class SqliteJobStore final : public JobStore {
   // writing; MakeDurable(mark) then covers them.
   uint64_t WriteMark();
   // Returns once every write up to `mark` is on disk: at once if an earlier sync covered it, else
-  // after one fdatasync of the write-ahead log (and of the directory, for a new log) that began
+  // after one fdatasync of the write-ahead log (and, the first time, of its directory) that began
   // after the mark was taken. Callers that come while a sync runs wait for it and share the next
   // one (group commit). Any thread, at any time, without the store's serialization. A failed
   // sync is final: this call and every later one return IoError (the kernel forgets a write-back
@@ -253,12 +253,12 @@ class SqliteJobStore final : public JobStore {
   std::atomic<uint64_t> sync_ns_{0}, sync_max_ns_{0};
   std::atomic<int> log_frames_{0};  // frames in the log as of the last commit (its WAL hook)
   std::function<Status()> sync_for_testing_;
+  int log_fd_ = -1;  // the write-ahead log, opened by the first sync (only syncs use it)
   std::mutex sync_mu_;  // guards the four below
   std::condition_variable sync_cv_;
   uint64_t durable_ = 0;    // every write up to this mark is on disk
   bool syncing_ = false;    // a sync is running (without sync_mu_)
   Status sync_failed_;      // the first failed sync, returned from then on
-  uint64_t log_inode_ = 0;  // the log whose directory entry is known to be on disk
 };
 
 // Runs `body` inside Begin/Commit; rolls back when it or the commit fails.
