@@ -710,6 +710,7 @@ struct CoordinatorArgs {
   bool no_assign_ahead = false;
   int64_t gang_hold_after_s = 60;
   double spot_price_ratio = 0.3;
+  std::string spot_workers_take = "managed-spot";  // managed-spot | all
   int proposer_threads = 2;
   proto::ValidationLimits limits;  // the quotas (AddQuotaOptions)
   int64_t max_concurrent_tuning_jobs = 100;
@@ -750,6 +751,7 @@ void Coordinator(const CoordinatorArgs& a) {
   co.assign_ahead = !a.no_assign_ahead;
   co.gang_hold_after_ms = a.gang_hold_after_s < 0 ? -1 : a.gang_hold_after_s * 1000;
   co.spot_price_ratio = a.spot_price_ratio;
+  co.spot_workers_take_all = a.spot_workers_take == "all";
   co.limits = a.limits;
   co.max_concurrent_tuning_jobs = a.max_concurrent_tuning_jobs;
   co.propose_off_core = true;  // the dispatcher's proposer thread makes Bayesian proposals
@@ -1096,6 +1098,12 @@ void AddCoordinatorCommand(CLI::App& app) {
                 "BillableTimeInSeconds counts spot seconds at this rate, so (1 - Billable/Training) * 100 is the "
                 "spot savings, as SageMaker reports it (0.3)")
       ->check(CLI::Range(0.0, 1.0));
+  c->add_option("--spot-workers-take", a->spot_workers_take,
+                "Which training jobs --spot workers run: managed-spot (default: only those whose definition sets "
+                "EnableManagedSpotTraining, as SageMaker never puts a training job without it on spot capacity, "
+                "where it could be interrupted; such jobs wait for an on-demand worker) or all (every training job, "
+                "for a cluster that is all preemptible; only managed-spot seconds are billed at --spot-price-ratio)")
+      ->check(CLI::IsMember({"managed-spot", "all"}));
   AddQuotaOptions(c, &a->limits);
   c->add_option("--max-concurrent-tuning-jobs", a->max_concurrent_tuning_jobs,
                 "Quota: tuning jobs in progress at once (100); one more is refused with ResourceLimitExceeded")
@@ -1156,7 +1164,8 @@ void AddWorkerCommand(CLI::App& app) {
   c->add_flag("--spot", a->spot,
               "Spot/preemptible capacity: SIGUSR1 (or --spot-notice-file appearing) is an interruption notice, "
               "SIGTERM reclaims the capacity; running trials end Interrupted and are re-queued elsewhere "
-              "without spending a retry");
+              "without spending a retry. It runs only training jobs with EnableManagedSpotTraining, unless the "
+              "coordinator says otherwise (hpo coordinator --spot-workers-take all)");
   c->add_option("--spot-notice-file", a->notice_file,
                 "With --spot: a file whose appearance is an interruption notice (e.g. written by a cloud "
                 "metadata watcher)");

@@ -71,6 +71,12 @@ struct CoreOptions {
   // What a second on a spot worker costs against one on on-demand capacity (BillableTimeInSeconds
   // counts spot time at this rate; 0.3 = 70 % savings, typical of SageMaker managed spot).
   double spot_price_ratio = 0.3;
+  // Spot workers (`hpo worker --spot`) run only training jobs whose definition sets
+  // EnableManagedSpotTraining, as SageMaker runs a training job without it on on-demand capacity
+  // only: it is never interrupted. A definition with it prefers spot workers (and takes an
+  // on-demand one when no spot worker can start it). true: spot workers take any training job
+  // (a cluster that is all preemptible); billing still discounts only managed-spot seconds.
+  bool spot_workers_take_all = false;
   // Proposals off the core: a job whose strategy ProposesOffCore (Bayesian, Hyperband) does not
   // call it inside the event that frees a slot. The core records a ProposalRequest (the job, a
   // copy of its history and curves, and how many configurations: as many as the job could start
@@ -280,10 +286,11 @@ struct Trial {
     return start_ms == 0 && training_ms == 0 && (Queued() || (assigned_ahead && state == TrialState::kPending));
   }
   // Time the program ran, over all attempts (coordinator clock: TrialStarted to the attempt's
-  // end), and the part of it on spot workers; the current attempt's since attempt_start_ms.
+  // end), and the part of it on spot workers as managed spot; the current attempt's since
+  // attempt_start_ms.
   int64_t training_ms = 0, spot_training_ms = 0;
   int64_t attempt_start_ms = 0;  // 0 when no attempt runs
-  bool on_spot = false;          // the current attempt runs on a spot worker
+  bool on_spot = false;          // the current attempt runs on a spot worker, EnableManagedSpotTraining set
   // TrainingTimeInSeconds and BillableTimeInSeconds as of `now` (both >= 1 once it started):
   // billable counts spot time at `spot_price_ratio` (CoreOptions), so SageMaker's savings figure,
   // (1 - billable / training) * 100, is what spot capacity saved.

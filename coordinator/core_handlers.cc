@@ -236,7 +236,13 @@ void CoordinatorCore::Impl::OnTrialStarted(const std::string& wid, const proto::
   t->attempt_start_ms = start_at;
   t->worker_started_ms = m.started_at_ms;
   t->worker_started_on = wid;
-  t->on_spot = w != workers.end() && w->second.reg.spot;
+  // Billed as managed spot: a spot worker and a definition with EnableManagedSpotTraining (one
+  // without it runs there only under --spot-workers-take all, at the on-demand price).
+  {
+    const auto jt = jobs.find(Lower(t->tuning_job));
+    const auto* d = jt == jobs.end() ? nullptr : Definition(*jt->second, t->definition_name);
+    t->on_spot = w != workers.end() && w->second.reg.spot && d && d->enable_managed_spot_training.value_or(false);
+  }
   if (t->start_ms == 0) t->start_ms = start_at;
   // An attempt assigned ahead starts on the worker as soon as its predecessor's program ends,
   // which can be just after the coordinator asked it to stop (a completion criterion met by that
@@ -603,12 +609,13 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
 std::string CoordinatorCore::Impl::MaxRuntimeReason(const Trial& t, int64_t trained_before, const std::string& worker_said) {
   const TuningJob* j = Job(t.tuning_job);
   const auto* d = j ? Definition(*j, t.definition_name) : nullptr;
-  if (trained_before <= 0 || !d || !d->stopping_condition || !d->stopping_condition->max_runtime_in_seconds) {
-    return worker_said;
-  }
+  if (trained_before <= 0 || !d) return worker_said;
   // The worker knows only what this attempt was given: "its max runtime of 1200 s" read as a
-  // limit the user never set, when MaxRuntimeInSeconds 3600 covers all attempts together.
-  const int64_t total = *d->stopping_condition->max_runtime_in_seconds;
+  // limit the user never set, when MaxRuntimeInSeconds 3600 (or the default day) covers all
+  // attempts together.
+  const int64_t total = d->stopping_condition && d->stopping_condition->max_runtime_in_seconds
+                            ? *d->stopping_condition->max_runtime_in_seconds
+                            : proto::kDefaultMaxRuntimeInSeconds;
   const int64_t before = trained_before / 1000;
   return "MaxRuntimeExceeded: the training job ran longer than its max runtime of " + std::to_string(total) +
          " s, which covers all its attempts together: the attempts before this one (attempt " +

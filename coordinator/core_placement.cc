@@ -168,6 +168,11 @@ std::vector<CoordinatorCore::Impl::HostPlan> CoordinatorCore::Impl::HostsFor(con
     for (int64_t k = 0; k < (rc ? rc->instance_count.value_or(1) : 1); ++k) v.push_back({{type, "", volume}, "", type});
   }
   if (v.empty()) v.push_back({});
+  const bool managed_spot = d && d->enable_managed_spot_training.value_or(false);
+  for (HostPlan& plan : v) {
+    plan.req.managed_spot = managed_spot;
+    plan.req.spot_ok = managed_spot || opt.spot_workers_take_all;
+  }
   return v;
 }
 
@@ -377,7 +382,7 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
   a.hosts = {"algo-1"};
   a.current_host = "algo-1";
   a.grace_period_s = static_cast<uint32_t>(opt.default_grace_period_s);
-  a.max_runtime_s = 86400;
+  a.max_runtime_s = proto::kDefaultMaxRuntimeInSeconds;
   a.instance_type = w.reg.instance_type.empty() ? "local" : w.reg.instance_type;
   std::string chosen_text;  // which instance config, when the definition offers several
   if (def) {
@@ -414,10 +419,14 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
       chosen_text = " as " + a.instance_type + " (" + std::to_string(t->resource_option + 1) + " of " +
                     std::to_string(option_count) + " instance configs)";
     }
-    if (def->stopping_condition && def->stopping_condition->max_runtime_in_seconds) {
-      // MaxRuntimeInSeconds covers all attempts together: this one gets what the earlier ones
-      // left (at least a second, so a spent budget ends it as MaxRuntimeExceeded at once).
-      const int64_t left_ms = *def->stopping_condition->max_runtime_in_seconds * 1000 - t->training_ms;
+    {
+      // MaxRuntimeInSeconds (SageMaker's default when the spec has none: a day) covers all
+      // attempts together: this one gets what the earlier ones left (at least a second, so a
+      // spent budget ends it as MaxRuntimeExceeded at once).
+      const int64_t limit_s = def->stopping_condition && def->stopping_condition->max_runtime_in_seconds
+                                  ? *def->stopping_condition->max_runtime_in_seconds
+                                  : proto::kDefaultMaxRuntimeInSeconds;
+      const int64_t left_ms = limit_s * 1000 - t->training_ms;
       a.max_runtime_s = static_cast<uint32_t>(std::max<int64_t>(1, (left_ms + 999) / 1000));
     }
     for (const auto& c : def->input_data_config) {

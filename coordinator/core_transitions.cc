@@ -312,8 +312,11 @@ WorkerInfo* CoordinatorCore::Impl::PlaceHost(const HostRequest& req, bool* ever,
   std::vector<std::string> reasons;
   auto rank = [&](const WorkerInfo& w) {
     // A slot kept warm for this job's definition first (KeepAlivePeriodInSeconds).
-    return std::make_tuple(w.reg.worker_id != avoid, w.warm_for(job, definition) > 0,
-                           !(prefer_on_demand && w.reg.spot), w.free_slots(job, definition));
+    // Then the capacity it asks for: spot with EnableManagedSpotTraining, unless this attempt
+    // follows an interruption (on-demand first then, so it is not interrupted again).
+    const bool wanted = prefer_on_demand ? !w.reg.spot : !req.managed_spot || w.reg.spot;
+    return std::make_tuple(w.reg.worker_id != avoid, w.warm_for(job, definition) > 0, wanted,
+                           w.free_slots(job, definition));
   };
   for (auto& [id, w] : workers) {
     if (exclude && exclude->count(id)) continue;  // a host of the same gang

@@ -1008,7 +1008,7 @@ ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
     }
     if (!out.contains("AlgorithmSpecification")) out["AlgorithmSpecification"] = {{"TrainingInputMode", "File"}};
     if (!out.contains("ResourceConfig")) out["ResourceConfig"] = {{"VolumeSizeInGB", 1}};
-    if (!out.contains("StoppingCondition")) out["StoppingCondition"] = {{"MaxRuntimeInSeconds", 86400}};
+    if (!out.contains("StoppingCondition")) out["StoppingCondition"] = {{"MaxRuntimeInSeconds", proto::kDefaultMaxRuntimeInSeconds}};
     out["CreationTime"] = Epoch(t->creation_ms);
     if (t->start_ms) out["TrainingStartTime"] = Epoch(t->start_ms);
     if (t->end_ms) out["TrainingEndTime"] = Epoch(t->end_ms);

@@ -201,6 +201,12 @@ FitResult Fit(const InstanceCatalog& catalog, const HostRequest& request, const 
       r.gpus = spec->gpus;
     }
   }
+  if (worker.spot && !request.spot_ok) {
+    r.why = "worker " + worker.worker_id +
+            " is a spot worker (hpo worker --spot), and the training job does not enable managed spot training "
+            "(EnableManagedSpotTraining)";
+    return r;
+  }
   r.ever = true;
   if (free_slots <= 0) {
     r.why = "worker " + worker.worker_id + " has no free slot";

@@ -16,6 +16,10 @@
 //   trial: GPUs are never shared. vCPUs and memory are not reserved per trial (slots bound the
 //   concurrency): on-prem users size `--slots` for their machines, and a catalog of cloud shapes
 //   should not forbid two small CPU trials on one large host.
+// - A spot worker (`hpo worker --spot`: capacity that may be reclaimed) serves only hosts that
+//   may run on spot (`HostRequest::spot_ok`: the definition's EnableManagedSpotTraining, as on
+//   SageMaker, where a training job without it never runs on spot capacity and is never
+//   interrupted; or every host, with `hpo coordinator --spot-workers-take all`).
 // - A type the catalog does not know can be served only by workers advertising it.
 //
 // GPUs per trial: the catalog's count for the type; for a type the catalog does not know (served
@@ -68,6 +72,8 @@ struct HostRequest {
   std::string instance_type;   // "" when the definition names none
   std::string instance_group;  // "" outside InstanceGroups
   int64_t volume_gb = 0;       // ResourceConfig.VolumeSizeInGB; 0 = none asked
+  bool managed_spot = false;   // EnableManagedSpotTraining: spot workers first (the core's ranking)
+  bool spot_ok = false;        // a spot worker may serve it (managed_spot, or the coordinator's policy)
 };
 
 struct FitResult {

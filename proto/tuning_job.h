@@ -247,8 +247,11 @@ struct RetryStrategy {
   bool operator==(const RetryStrategy&) const = default;
 };
 
+// SageMaker's MaxRuntimeInSeconds when a definition gives none: a day, for all attempts together.
+inline constexpr int64_t kDefaultMaxRuntimeInSeconds = 86400;
+
 struct StoppingCondition {
-  std::optional<int64_t> max_runtime_in_seconds;       // >= 1; default 86400
+  std::optional<int64_t> max_runtime_in_seconds;       // >= 1; default kDefaultMaxRuntimeInSeconds
   std::optional<int64_t> max_wait_time_in_seconds;     // >= max runtime; managed spot only
   std::optional<int64_t> max_pending_time_in_seconds;  // 7200-2419200
   bool operator==(const StoppingCondition&) const = default;

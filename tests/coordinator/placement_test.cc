@@ -107,6 +107,22 @@ TEST(Fit, AVolumeLargerThanTheWorkersFreeSpaceNeverFitsAndSaysSo) {
   EXPECT_TRUE(Fit(c, {"ml.m5.large", "", 500}, w, 1, {}).now);
 }
 
+TEST(Fit, ASpotWorkerServesOnlyHostsThatMayRunOnSpot) {
+  const InstanceCatalog c = InstanceCatalog::Defaults();
+  proto::wire::Register w = Worker("w", 1, 4, 16);
+  w.spot = true;
+  const FitResult f = Fit(c, {"ml.m5.large", "", 0}, w, 1, {});
+  EXPECT_FALSE(f.ever);
+  EXPECT_EQ(f.why,
+            "worker w is a spot worker (hpo worker --spot), and the training job does not enable managed spot training "
+            "(EnableManagedSpotTraining)");
+  EXPECT_TRUE(Fit(c, {"ml.m5.large", "", 0, true, true}, w, 1, {}).now) << "managed spot";
+  EXPECT_TRUE(Fit(c, {"ml.m5.large", "", 0, false, true}, w, 1, {}).now) << "--spot-workers-take all";
+  EXPECT_FALSE(Fit(c, {"ml.p4d.24xlarge", "", 0, true, true}, w, 1, {}).ever) << "and still only types it fits";
+  w.spot = false;
+  EXPECT_TRUE(Fit(c, {"ml.m5.large", "", 0, true, true}, w, 1, {}).now) << "on-demand serves both";
+}
+
 TEST(Fit, AWorkerInAnInstanceGroupServesOnlyThatGroup) {
   const InstanceCatalog c = InstanceCatalog::Defaults();
   proto::wire::Register w = Worker("w", 1, 4, 16);

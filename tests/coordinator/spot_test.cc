@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
 
 #include "tests/coordinator/core_fixture.h"
 
@@ -28,6 +29,14 @@ class SpotCoreTest : public CoreTest {
     r.session = 1;
     return core_->OnMessage(id, r, now_);
   }
+  // A job whose definition enables managed spot training (what spot workers run).
+  static proto::TuningJobSpec SpotSpec(const std::string& name, int max_jobs = 1, int parallel = 1) {
+    proto::TuningJobSpec spec = Spec(name, "Random", max_jobs, parallel);
+    auto& def = *spec.training_job_definition;
+    def.enable_managed_spot_training = true;
+    def.stopping_condition->max_wait_time_in_seconds = 7200;
+    return spec;
+  }
   std::vector<Outgoing> Exit(const std::string& wid, const proto::wire::AssignTrial& a, const std::string& status,
                              const std::string& reason = "", uint64_t metric_batches = 0) {
     proto::wire::TrialExited x;
@@ -42,7 +51,7 @@ class SpotCoreTest : public CoreTest {
 
 TEST_F(SpotCoreTest, AnInterruptedAttemptIsRequeuedWithoutARetryAndMovesToOnDemandCapacity) {
   Join("spot1", true);
-  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("sp", "Random", 1, 1))).at(0);
+  auto a = Only<proto::wire::AssignTrial>(Submit(SpotSpec("sp"))).at(0);
   Started("spot1", a);
   Join("od", false);
   Join("spot2", true);
@@ -92,7 +101,7 @@ TEST_F(SpotCoreTest, AnInterruptedAttemptIsRequeuedWithoutARetryAndMovesToOnDema
 // SageMaker's savings figure (1 - billable / training) * 100 says what spot capacity saved.
 TEST_F(SpotCoreTest, BillableTimeCountsSpotSecondsAtTheSpotPriceAndSurvivesARestart) {
   Join("spot1", true);
-  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("bill", "Random", 1, 1))).at(0);
+  auto a = Only<proto::wire::AssignTrial>(Submit(SpotSpec("bill"))).at(0);
   Started("spot1", a);
   now_ += 10000;  // 10 s on spot capacity, then interrupted
   Join("od", false);
@@ -118,6 +127,57 @@ TEST_F(SpotCoreTest, BillableTimeCountsSpotSecondsAtTheSpotPriceAndSurvivesARest
   EXPECT_NEAR(savings, (1.0 - (5 + 10 * ratio) / 15) * 100, 100.0 / 15);
 }
 
+// SageMaker runs a training job without EnableManagedSpotTraining on on-demand capacity only: a
+// spot worker never takes it (it could be interrupted, and without checkpoints lose its work),
+// and the job says why it waits and what to do.
+TEST_F(SpotCoreTest, AJobWithoutManagedSpotNeverRunsOnASpotWorkerAndSaysWhy) {
+  Join("spot1", true);
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(Spec("od", "Random", 1, 1))).empty());
+  const std::string why = core_->FindJob("od")->waiting_reason;
+  EXPECT_EQ(why.rfind("no registered worker can serve ml.m5.large", 0), 0u) << why;
+  EXPECT_NE(why.find("worker spot1 is a spot worker (hpo worker --spot), and the training job does not enable managed "
+                     "spot training (EnableManagedSpotTraining)"),
+            std::string::npos)
+      << why;
+  auto a = Only<proto::wire::AssignTrial>(Join("od1", false));
+  ASSERT_EQ(a.size(), 1u) << "an on-demand worker takes it";
+  EXPECT_EQ(core_->FindTrial(a[0].trial)->worker_id, "od1");
+  Started("od1", a[0]);
+  now_ += 10000;
+  const auto [training, billable] =
+      core_->FindTrial(a[0].trial)->TrainingAndBillableSeconds(now_, core_->options().spot_price_ratio);
+  EXPECT_EQ(billable, training) << "on-demand seconds are billed in full";
+}
+
+// With it, spot workers come first (SageMaker runs it on spot capacity); an on-demand worker takes
+// what no spot worker can start, since a free machine on-prem costs nothing more.
+TEST_F(SpotCoreTest, AManagedSpotJobPrefersSpotWorkersAndTakesOnDemandOnesWhenNoneIsFree) {
+  Join("a-od", false);  // first in the workers' order: chosen only by preference
+  Join("b-spot", true);
+  auto a = Only<proto::wire::AssignTrial>(Submit(SpotSpec("pref", 2, 2)));
+  ASSERT_EQ(a.size(), 2u);
+  std::set<std::string> on;
+  for (const auto& x : a) on.insert(core_->FindTrial(x.trial)->worker_id);
+  EXPECT_EQ(on, (std::set<std::string>{"a-od", "b-spot"}));
+  EXPECT_EQ(core_->FindTrial(a[0].trial)->worker_id, "b-spot") << "the first goes to the spot worker";
+}
+
+// A cluster that is all preemptible: `hpo coordinator --spot-workers-take all` lets spot workers
+// run every training job; one without managed spot is still billed at the on-demand price.
+TEST_F(SpotCoreTest, SpotWorkersTakingAllRunAnyJobBilledOnDemandWithoutManagedSpot) {
+  options_.spot_workers_take_all = true;
+  MakeCore();
+  Join("spot1", true);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("all", "Random", 1, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  Started("spot1", a[0]);
+  now_ += 10000;
+  const auto [training, billable] =
+      core_->FindTrial(a[0].trial)->TrainingAndBillableSeconds(now_, core_->options().spot_price_ratio);
+  EXPECT_EQ(training, 10);
+  EXPECT_EQ(billable, 10) << "no managed spot, no spot discount";
+}
+
 // StoppingCondition.MaxRuntimeInSeconds covers all attempts together: a retry gets what is left.
 TEST_F(SpotCoreTest, ARetryGetsTheMaxRuntimeTheEarlierAttemptsLeft) {
   Join("w1", false);
@@ -134,6 +194,20 @@ TEST_F(SpotCoreTest, ARetryGetsTheMaxRuntimeTheEarlierAttemptsLeft) {
   auto last = Only<proto::wire::AssignTrial>(Exit("w1", next[0], "InfraError", "disk gone again"));
   ASSERT_EQ(last.size(), 1u);
   EXPECT_EQ(last[0].max_runtime_s, 1u) << "nothing left: it ends as MaxRuntimeExceeded at once";
+}
+
+// ... and so does SageMaker's default of a day, when the definition gives none.
+TEST_F(SpotCoreTest, TheDefaultMaxRuntimeOfADayCoversAllAttemptsToo) {
+  Join("w1", false);
+  proto::TuningJobSpec spec = Spec("rtd", "Random", 1, 1);
+  spec.training_job_definition->stopping_condition->max_runtime_in_seconds.reset();
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
+  EXPECT_EQ(a.max_runtime_s, 86400u);
+  Started("w1", a);
+  now_ += 1000 * 1000;
+  auto next = Only<proto::wire::AssignTrial>(Exit("w1", a, "InfraError", "disk gone"));
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].max_runtime_s, 85400u);
 }
 
 // A usability pass: attempt 2 of a training job with MaxRuntimeInSeconds 3600 ended "ran longer
@@ -163,11 +237,7 @@ TEST_F(SpotCoreTest, MaxWaitTimeStopsATrialWithMaxWaitTimeExceeded) {
   options_.lease_ms = 100'000'000;  // the fake worker sends no heartbeats for these two hours
   MakeCore();
   Join("spot1", true);
-  proto::TuningJobSpec spec = Spec("mw", "Random", 1, 1);
-  auto& def = *spec.training_job_definition;
-  def.enable_managed_spot_training = true;
-  def.stopping_condition->max_wait_time_in_seconds = 7200;
-  auto a = Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
+  auto a = Only<proto::wire::AssignTrial>(Submit(SpotSpec("mw"))).at(0);
   Started("spot1", a);
   now_ += 7'199'000;
   EXPECT_TRUE(Only<proto::wire::StopTrial>(core_->OnTick(now_)).empty());

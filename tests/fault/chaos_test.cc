@@ -245,6 +245,7 @@ TEST_F(Chaos, SpotInterruptionsRequeueTrialsWithoutSpendingARetry) {
   ASSERT_TRUE(WaitForWorkers(3)) << "see " << dir_;
   Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
   Json spec = Job("chaos-spot", "Random", 30, 6, ranges, {{"sleep_ms", "250"}});  // 4 epochs: 1 s a trial
+  spec["TrainingJobDefinition"]["EnableManagedSpotTraining"] = true;  // what spot workers run
   Call("CreateHyperParameterTuningJob", spec);
   int interruptions = 0;
   for (int round = 2; round <= 4; ++round) {

@@ -1740,7 +1740,9 @@ class ReclaimCluster : public Cluster {
 
 TEST_F(ReclaimCluster, AReclaimedWorkerGetsNoTrainingJobAfterACoordinatorRestart) {
   Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
-  Call("CreateHyperParameterTuningJob", Job("it-reclaim", "Random", 4, 2, ranges, {{"sleep_ms", "300"}}));
+  Json spec = Job("it-reclaim", "Random", 4, 2, ranges, {{"sleep_ms", "300"}});
+  spec["TrainingJobDefinition"]["EnableManagedSpotTraining"] = true;  // what spot workers run
+  Call("CreateHyperParameterTuningJob", spec);
   WaitForPrograms(2);
   std::ofstream(dir_ / "w1-notice") << "terminate\n";
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // interrupted; they wait for a worker

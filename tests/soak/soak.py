@@ -14,8 +14,9 @@ tests/integration/procs.py):
     the job sets fail_rate, and write every start/tick/end to ledger.log (trainer.py's header);
   * a stream of tuning jobs, through `hpo submit` and raw CreateHyperParameterTuningJob calls:
     Random, Bayesian, Hyperband and Grid; early stopping Auto, RetryStrategy, CheckpointConfig
-    (file:// or a plain path), InstanceCount 2 (gangs), completion criteria, 5-40 training jobs,
-    several jobs at once;
+    (file:// or a plain path), InstanceCount 2 (gangs), completion criteria,
+    EnableManagedSpotTraining (half of them: only those run on the --spot workers), 5-40 training
+    jobs, several jobs at once;
   * faults on a schedule drawn from the seed, each logged with its time (faults.log): SIGKILL of
     the coordinator (restarted on its state dir), SIGKILL of a worker (restarted on its work
     dir, sometimes after the lease), SIGTERM of a worker (hand-back) and restart, spot notices
@@ -52,6 +53,8 @@ and kept in violations.log):
   no-objective       a Completed training job without FinalHyperParameterTuningJobObjectiveMetric
   no-model           a Completed training job without S3OutputPath/<job>/output/model.tar.gz
   foreign-checkpoint a trainer found another training job's checkpoint in /opt/ml/checkpoints
+  spot-without-managed-spot  a trainer of a job without EnableManagedSpotTraining ran on a --spot
+                     worker (from the ledger)
   not-terminal       a training job of an ended tuning job that is not Completed/Failed/Stopped
   stop-not-stopped   a tuning job or training job whose stop the API acknowledged and that is
                      still not ended at the end
@@ -176,6 +179,7 @@ class Job:
         tdef = request["TrainingJobDefinition"]
         self.output = tdef["OutputDataConfig"]["S3OutputPath"].removeprefix("file://")
         self.instance_count = tdef["ResourceConfig"]["InstanceCount"]
+        self.managed_spot = bool(tdef.get("EnableManagedSpotTraining"))
         self.features = []
         self.submitted_at = None
         self.accepted = False
@@ -520,6 +524,9 @@ class Soak:
         if rng.random() < 0.4:
             tdef["RetryStrategy"] = {"MaximumRetryAttempts": rng.randint(1, 3)}
             feats.append(f"retry={tdef['RetryStrategy']['MaximumRetryAttempts']}")
+        if rng.random() < 0.5:  # what the --spot workers may run
+            tdef["EnableManagedSpotTraining"] = True
+            feats.append("managed-spot")
         req = {"HyperParameterTuningJobName": name, "HyperParameterTuningJobConfig": cfg,
                "TrainingJobDefinition": tdef, "Tags": [{"Key": "soak-seed", "Value": str(self.seed)}]}
         via = "hpo-submit" if rng.random() < 0.5 else "http"
@@ -1136,6 +1143,14 @@ class Soak:
             self.violation("foreign-checkpoint", f"{tj}/{attempt}/{host}",
                            f"{tj} attempt {attempt} {host} on {worker} at {stamp(t)} found another training job's "
                            f"checkpoint: {extra}")
+        # A training job without EnableManagedSpotTraining never runs on a --spot worker.
+        spot_workers = {w.name for w in self.workers if w.spot}
+        for r in records:
+            job = self.jobs.get(tuning_job_of(r["tj"]))
+            if r["worker"] in spot_workers and job is not None and not job.managed_spot:
+                self.violation("spot-without-managed-spot", r["tj"],
+                               f"{r['tj']} attempt {r['attempt']} ran on spot worker {r['worker']} at "
+                               f"{stamp(r['start'])}, but {job.name} does not enable managed spot training")
         by_attempt = collections.defaultdict(list)
         by_tj = collections.defaultdict(list)
         for r in records:
