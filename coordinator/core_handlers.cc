@@ -205,6 +205,22 @@ bool CoordinatorCore::Impl::FromElsewhere(const std::string& wid, const std::str
   return true;
 }
 
+void CoordinatorCore::Impl::OnTrialStaging(const std::string& wid, const proto::wire::TrialStaging& m, int64_t now) {
+  Trial* t = CurrentAttempt(m.trial, m.attempt);
+  // Only from a worker it was placed on (FromElsewhere lets reports about an attempt that has
+  // not started through), and only while it is launching: not once started (a late report) or
+  // stopping. Each status once, in SageMaker's order (another host of a gang says it too):
+  // Starting -> Downloading -> DownloadingTrainingImage -> Training.
+  if (!t || !t->OnWorker(wid) || t->started || t->stop_requested || t->secondary.empty()) return;
+  const std::string& last = t->secondary.back().status;
+  const bool image = m.status == proto::wire::kDownloadingTrainingImage;
+  if (last != "Starting" && !(image && last == proto::wire::kDownloading)) return;
+  Secondary(*t, m.status, now,
+            (image ? "Downloading the training image on worker " : "Downloading input data on worker ") + wid + ": " +
+                m.what);
+  SaveTrial(*t);
+}
+
 void CoordinatorCore::Impl::OnTrialStarted(const std::string& wid, const proto::wire::TrialStarted& m, int64_t now) {
   Trial* t = CurrentAttempt(m.trial, m.attempt);
   if (!t || t->started) return;
@@ -726,6 +742,8 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
   } else if (const auto* s = std::get_if<proto::wire::TrialStarted>(&msg)) {
     if (!FromElsewhere(wid, s->trial, s->attempt, "TrialStarted", now)) OnTrialStarted(wid, *s, now);
     out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kTrialStarted), s->trial, s->attempt, 0}});
+  } else if (const auto* st = std::get_if<proto::wire::TrialStaging>(&msg)) {
+    if (!FromElsewhere(wid, st->trial, st->attempt, "TrialStaging", now)) OnTrialStaging(wid, *st, now);
   } else if (const auto* m = std::get_if<proto::wire::MetricPoints>(&msg)) {
     if (FromElsewhere(wid, m->trial, m->attempt, "MetricPoints", now) || OnMetrics(wid, *m, now, out)) {
       out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kMetricPoints), m->trial, m->attempt, m->seq}});

@@ -536,6 +536,8 @@ struct CoordinatorCore::Impl {
   // and never applied; the first such report per (worker, training job, attempt) is an event.
   bool FromElsewhere(const std::string& wid, const std::string& trial, uint32_t attempt, const char* what, int64_t now);
   std::set<std::tuple<std::string, std::string, uint32_t>> refused_reports;  // at most 10,000
+  // TrialStaging: the attempt fetches its input (secondary status Downloading).
+  void OnTrialStaging(const std::string& wid, const proto::wire::TrialStaging& m, int64_t now);
   void OnTrialStarted(const std::string& wid, const proto::wire::TrialStarted& m, int64_t now);
 
   // Whether the metric `name` reported by host `host` (index into t.gang) counts: the lowest host

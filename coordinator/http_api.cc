@@ -941,6 +941,7 @@ std::string DefaultStatusMessage(const std::string& status) {
   static const std::pair<const char*, const char*> kMessages[] = {
       {"Starting", "Preparing the instances for training"},
       {"Downloading", "Downloading input data"},
+      {"DownloadingTrainingImage", "Downloading the training image"},
       {"Training", "Training in progress"},
       {"Uploading", "Uploading generated training model"},
       {"Completed", "Training job completed"},

@@ -31,7 +31,7 @@ static_assert(kAt<MsgType::kRegister, Register> && kAt<MsgType::kRegisterAck, Re
               kAt<MsgType::kInterruptionNotice, InterruptionNotice> && kAt<MsgType::kAck, Ack> &&
               kAt<MsgType::kError, Error> && kAt<MsgType::kLogLines, LogLines> &&
               kAt<MsgType::kHeldTrials, HeldTrials> && kAt<MsgType::kReleaseTrials, ReleaseTrials> &&
-              std::variant_size_v<Message> == 14);
+              kAt<MsgType::kTrialStaging, TrialStaging> && std::variant_size_v<Message> == 15);
 
 const char* MsgTypeName(MsgType type) {
   switch (type) {
@@ -63,6 +63,8 @@ const char* MsgTypeName(MsgType type) {
       return "HeldTrials";
     case MsgType::kReleaseTrials:
       return "ReleaseTrials";
+    case MsgType::kTrialStaging:
+      return "TrialStaging";
     case MsgType::kInvalid:
       break;
   }
@@ -594,6 +596,17 @@ Status TrialStarted::Validate() const {
   HPO_RETURN_IF_ERROR(TrialAttempt(root, trial, attempt));
   HPO_RETURN_IF_ERROR(WorkerId(Field(root, "worker_id"), worker_id));
   return AtLeast(Field(root, "started_at_ms"), started_at_ms, 0);
+}
+
+Status TrialStaging::Validate() const {
+  const Path root = Root("TrialStaging");
+  HPO_RETURN_IF_ERROR(TrialAttempt(root, trial, attempt));
+  HPO_RETURN_IF_ERROR(WorkerId(Field(root, "worker_id"), worker_id));
+  if (status != kDownloading && status != kDownloadingTrainingImage) {
+    return Bad(Field(root, "status"), "must be Downloading or DownloadingTrainingImage, got \"" +
+                                          SanitizeText(status, 64) + "\"");
+  }
+  return Text(Field(root, "what"), what, 1, limits::kMaxTextChars);
 }
 
 Status MetricPoints::Validate() const {

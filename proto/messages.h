@@ -66,11 +66,11 @@
 namespace hpo::proto::wire {
 
 // Bumped on any change an older peer cannot ignore (a new required field, a changed meaning).
-constexpr uint32_t kProtocolVersion = 7;  // 2: Register.session; 3: AssignTrial.after_*;
+constexpr uint32_t kProtocolVersion = 8;  // 2: Register.session; 3: AssignTrial.after_*;
                                           // 4: HeldTrials, ReleaseTrials; 5: StopTrial with
                                           // kStopReasonIfNotStarted (an older worker stopped
                                           // an attempt that had started); 6: Heartbeat.sent_ms;
-                                          // 7: Heartbeat.disk_mb
+                                          // 7: Heartbeat.disk_mb; 8: TrialStaging
 
 // Values are part of the wire format: never renumber, never reuse.
 enum class MsgType : uint16_t {
@@ -89,6 +89,7 @@ enum class MsgType : uint16_t {
   kLogLines = 12,
   kHeldTrials = 13,
   kReleaseTrials = 14,
+  kTrialStaging = 15,
 };
 
 // "Register", "AssignTrial", ...; "Invalid" for kInvalid and for values no message has.
@@ -342,6 +343,24 @@ struct TrialStarted {
   HPO_WIRE_FIELDS(trial, attempt, worker_id, started_at_ms)
 };
 
+// worker -> coordinator: the attempt fetches what its program needs before it starts, as
+// SageMaker's secondary statuses say: kDownloading (data channels, the previous attempts'
+// checkpoints, script mode's code), then kDownloadingTrainingImage (the image, pulled before the
+// program starts). Informational and not acknowledged (a lost one only leaves the status where
+// it was); sent at most once per status, attempt and host, before its TrialStarted.
+inline constexpr std::string_view kDownloading = "Downloading";
+inline constexpr std::string_view kDownloadingTrainingImage = "DownloadingTrainingImage";
+struct TrialStaging {
+  std::string trial;      // as in AssignTrial
+  uint32_t attempt = 0;   // >= 1
+  std::string worker_id;  // as in Register
+  std::string status;     // kDownloading or kDownloadingTrainingImage
+  std::string what;       // for people, e.g. "channels train, validation; checkpoints"; 1-4096 chars
+  bool operator==(const TrialStaging&) const = default;
+  Status Validate() const;
+  HPO_WIRE_FIELDS(trial, attempt, worker_id, status, what)
+};
+
 // worker -> coordinator: a batch of metric points, in output order. Acked cumulatively.
 struct MetricPoints {
   std::string trial;                // as in AssignTrial
@@ -496,7 +515,7 @@ struct ReleaseTrials {
 // Alternatives in MsgType order: index() + 1 == the MsgType value.
 using Message = std::variant<Register, RegisterAck, Heartbeat, AssignTrial, TrialStarted,
                              MetricPoints, TrialExited, StopTrial, InterruptionNotice, Ack, Error,
-                             LogLines, HeldTrials, ReleaseTrials>;
+                             LogLines, HeldTrials, ReleaseTrials, TrialStaging>;
 
 MsgType TypeOf(const Message& message);
 

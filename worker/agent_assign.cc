@@ -345,6 +345,26 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
     return;
   }
   spares->Refill();
+  // What is fetched before the program starts, for people (SageMaker's secondary status
+  // Downloading): the coordinator shows it until TrialStarted.
+  if (registered && (!sources.empty() || r.checkpoints || !code_uri.empty())) {
+    std::string fetched;
+    auto add = [&](const std::string& part) { fetched += (fetched.empty() ? "" : "; ") + part; };
+    if (!sources.empty()) {
+      std::string names;
+      for (const auto& src : sources) names += (names.empty() ? "" : ", ") + src.name;
+      add((sources.size() == 1 ? "channel " : "channels ") + names);
+    }
+    if (r.checkpoints) add("checkpoints from " + r.checkpoints->uri());
+    if (!code_uri.empty()) add("training code from " + code_uri);
+    proto::wire::TrialStaging staging;
+    staging.trial = a.trial;
+    staging.attempt = a.attempt;
+    staging.worker_id = opt.worker_id;
+    staging.status = proto::wire::kDownloading;
+    staging.what = proto::wire::SanitizeText(fetched, proto::wire::limits::kMaxTextChars);
+    Send(staging);
+  }
   // Staging may take long: it runs on a pool thread, the program starts once it is done.
   StagingContext base;
   base.mount_namespace = r.namespaces;

@@ -455,6 +455,58 @@ TEST_F(CoreTest, AnAttemptThatStartsAfterItWasAskedToStopStaysStopping) {
   EXPECT_EQ(core_->FindTrial(a[0].trial)->state, TrialState::kStopped);
 }
 
+// SageMaker's secondary status Downloading: while the worker fetches the attempt's input, between
+// Starting and Training, said once (a gang's other hosts say it too), never after the start, and
+// never on another worker's word.
+TEST_F(CoreTest, AnAttemptFetchingItsInputIsDownloadingUntilItStarts) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("dl", "Random", 4, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  Register("rogue", 1);
+  auto staging = [&](const std::string& wid) {
+    proto::wire::TrialStaging m;
+    m.trial = a[0].trial;
+    m.attempt = a[0].attempt;
+    m.worker_id = wid;
+    m.status = "Downloading";
+    m.what = "channel train; checkpoints from s3://b/ck";
+    return core_->OnMessage(wid, m, now_);
+  };
+  auto pulling = [&] {
+    proto::wire::TrialStaging m;
+    m.trial = a[0].trial;
+    m.attempt = a[0].attempt;
+    m.worker_id = "w1";
+    m.status = "DownloadingTrainingImage";
+    m.what = "registry.local/xgb:1";
+    return core_->OnMessage("w1", m, now_);
+  };
+  EXPECT_TRUE(staging("rogue").empty()) << "not acknowledged: informational";
+  const Trial* t = core_->FindTrial(a[0].trial);
+  ASSERT_EQ(t->secondary.back().status, "Starting") << "another worker's report changes nothing";
+  now_ += 100;
+  staging("w1");
+  now_ += 100;
+  staging("w1");  // said again (a gang's second host): no second entry
+  ASSERT_EQ(t->secondary.back().status, "Downloading");
+  EXPECT_EQ(t->secondary.back().message,
+            "Downloading input data on worker w1: channel train; checkpoints from s3://b/ck");
+  pulling();
+  staging("w1");  // never back from the image to the data
+  pulling();
+  EXPECT_EQ(t->secondary.back().message, "Downloading the training image on worker w1: registry.local/xgb:1");
+  Started("w1", a[0]);
+  staging("w1");  // late ones
+  pulling();
+  std::vector<std::string> history;
+  for (const auto& s : t->secondary) history.push_back(s.status);
+  EXPECT_EQ(history, (std::vector<std::string>{"Starting", "Downloading", "DownloadingTrainingImage", "Training"}));
+  MakeCore();  // kept in the store
+  t = core_->FindTrial(a[0].trial);
+  ASSERT_EQ(t->secondary.size(), 4u);
+  EXPECT_EQ(t->secondary[1].status, "Downloading");
+}
+
 // Training job names are matched as tuning job names are, whatever their case: a job named
 // API3-Big has training jobs API3-Big-001-..., whose ARN is lower-cased, and DescribeTrainingJob or
 // StopTrainingJob with the name taken from the ARN answered ResourceNotFound (an API pass).

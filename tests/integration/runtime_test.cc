@@ -586,14 +586,27 @@ TEST_F(WarmCluster, AKeptAliveJobsNextTrainingJobReusesTheStagedChannelData) {
   Json d = WaitFor("it-warm");
   ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
   std::set<std::string> on;
+  int downloading = 0;  // the first training job fetched the channel (Downloading); the others reused it
   for (const auto& t : Trials("it-warm")) {
     Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", t["TrainingJobName"]}});
+    std::vector<std::string> history;
     for (const auto& st : tj["SecondaryStatusTransitions"]) {
       const std::string msg = st.value("StatusMessage", "");
       if (msg.rfind("Launching on worker ", 0) == 0) on.insert(msg.substr(20));
+      history.push_back(st["Status"]);
+      if (st["Status"] == "Downloading") {
+        ++downloading;
+        EXPECT_EQ(msg.rfind("Downloading input data on worker ", 0), 0u) << msg;
+        EXPECT_NE(msg.find(": channel train"), std::string::npos) << msg;
+      }
+    }
+    if (std::count(history.begin(), history.end(), "Downloading") > 0) {
+      EXPECT_EQ(history, (std::vector<std::string>{"Starting", "Downloading", "Training", "Uploading", "Completed"}))
+          << tj.dump(2);
     }
   }
   EXPECT_EQ(on.size(), 1u) << "every training job on the warm worker";
+  EXPECT_EQ(downloading, 1) << "the first training job downloads, the other three reuse its data";
   int reused = 0;
   for (int w = 1; w <= 3; ++w) {
     std::ifstream log(dir_ / ("worker" + std::to_string(w) + ".log"));

@@ -172,6 +172,16 @@ ReleaseTrials SampleReleaseTrials() {
   return m;
 }
 
+TrialStaging SampleTrialStaging() {
+  TrialStaging m;
+  m.trial = kTrial;
+  m.attempt = 2;
+  m.worker_id = "gpu-node-07";
+  m.status = "Downloading";
+  m.what = "channels train, validation; checkpoints";
+  return m;
+}
+
 Ack SampleAck() {
   Ack m;
   m.type = static_cast<uint16_t>(MsgType::kMetricPoints);
@@ -194,7 +204,7 @@ std::vector<Message> AllSamples() {
           SampleAssignTrial(), SampleTrialStarted(), SampleMetricPoints(),
           SampleTrialExited(), SampleStopTrial(),    SampleInterruptionNotice(),
           SampleAck(),         SampleError(),        SampleLogLines(),
-          SampleHeldTrials(),  SampleReleaseTrials()};
+          SampleHeldTrials(),  SampleReleaseTrials(), SampleTrialStaging()};
 }
 
 // Names of the fields of `m` that still hold their default value.
@@ -478,7 +488,7 @@ TEST(WireDecode, RejectsATypeFrameThatIsNotTwoBytes) {
 
 TEST(WireDecode, RejectsUnknownMessageTypesAndSaysWhichOneInTheReply) {
   const std::string body = EncodeFrames(SampleHeartbeat())[1];
-  for (uint16_t type : {uint16_t{0}, uint16_t{15}, uint16_t{0x0100}, uint16_t{0xffff}}) {
+  for (uint16_t type : {uint16_t{0}, uint16_t{16}, uint16_t{0x0100}, uint16_t{0xffff}}) {
     EXPECT_TRUE(Rejected(Frames(type, body), "unknown message type " + std::to_string(type),
                          error_code::kUnknownMessageType));
     Error reply;
@@ -509,6 +519,21 @@ TEST(WireValidate, HeldAndReleasedTrialsAreOneToMaxUniqueTrainingJobNames) {
   EXPECT_TRUE(r.Validate().ok()) << r.Validate().message();
   r.trials[0] = "a/b";
   EXPECT_NE(r.Validate().message().find("ReleaseTrials.trials[0]"), std::string::npos) << r.Validate().message();
+}
+
+TEST(WireValidate, TrialStagingNamesOneOfSageMakersDownloadStatusesAndWhatIsFetched) {
+  TrialStaging m = SampleTrialStaging();
+  EXPECT_TRUE(m.Validate().ok());
+  m.status = "DownloadingTrainingImage";
+  EXPECT_TRUE(m.Validate().ok());
+  m.status = "Training";
+  EXPECT_EQ(m.Validate().message(), "TrialStaging.status: must be Downloading or DownloadingTrainingImage, got \"Training\"");
+  m = SampleTrialStaging();
+  m.what.clear();
+  EXPECT_NE(m.Validate().message().find("TrialStaging.what"), std::string::npos) << m.Validate().message();
+  m = SampleTrialStaging();
+  m.attempt = 0;
+  EXPECT_NE(m.Validate().message().find("TrialStaging.attempt"), std::string::npos) << m.Validate().message();
 }
 
 TEST(WireValidate, LogLinesNeedsLinesWithinTheirBounds) {
@@ -1000,24 +1025,24 @@ TEST(WireValidate, DefaultConstructedMessagesAreNotValid) {
 
 TEST(WireVersion, CheckProtocolVersionAcceptsOnlyThisBuildsVersionAndSaysWhatToDo) {
   EXPECT_TRUE(CheckProtocolVersion(kProtocolVersion).ok());
-  const Status s = CheckProtocolVersion(8);
+  const Status s = CheckProtocolVersion(9);
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(
       s.message(),
-      "protocol version mismatch: this build speaks 7, peer speaks 8; upgrade the older side");
+      "protocol version mismatch: this build speaks 8, peer speaks 9; upgrade the older side");
 }
 
 TEST(WireVersion, ARegisterOfAnotherVersionIsRefusedBeforeItsFieldsAreRead) {
-  // A version-8 Register whose fields this build would not understand.
+  // A version-9 Register whose fields this build would not understand.
   const std::string body = Packed([](auto& p) {
     p.pack_map(2);
     p.pack(std::string("protocol_version"));
-    p.pack(8);
+    p.pack(9);
     p.pack(std::string("node"));
     p.pack_map(0);
   });
   EXPECT_TRUE(Rejected(Frames(MsgType::kRegister, body),
-                       "Register: protocol version mismatch: this build speaks 7, peer speaks 8; "
+                       "Register: protocol version mismatch: this build speaks 8, peer speaks 9; "
                        "upgrade the older side",
                        error_code::kProtocolVersionMismatch));
   Error reply;
@@ -1025,7 +1050,7 @@ TEST(WireVersion, ARegisterOfAnotherVersionIsRefusedBeforeItsFieldsAreRead) {
   EXPECT_EQ(reply.in_reply_to, static_cast<uint16_t>(MsgType::kRegister));
 
   EXPECT_TRUE(Rejected(BodyEditor(SampleRegisterAck()).Set("protocol_version", 9).Frames(),
-                       "RegisterAck: protocol version mismatch: this build speaks 7, peer speaks 9",
+                       "RegisterAck: protocol version mismatch: this build speaks 8, peer speaks 9",
                        error_code::kProtocolVersionMismatch));
   Register r = SampleRegister();
   r.protocol_version = 0;
@@ -1099,7 +1124,7 @@ TEST(WireProperty, TenThousandRandomAndMutatedInputsNeverCrashAndWhatDecodesRoun
       case 0: {  // random bytes under a random (mostly known) type
         std::string body(uniform(300), '\0');
         for (char& c : body) c = static_cast<char>(rng());
-        frames = Frames(static_cast<uint16_t>(uniform(14)), body);
+        frames = Frames(static_cast<uint16_t>(uniform(15)), body);
         break;
       }
       case 1: {  // truncation of a valid encoding
