@@ -257,7 +257,9 @@ void AddContainerOptions(CLI::App* c, ContainerArgs* a) {
                 "one of them (auto)");
   c->add_option("--container-pull", a->pull,
                 "When images are pulled: never (offline clusters: a missing image fails the training job with a "
-                "ClientError naming it), missing, always (missing)")
+                "ClientError naming it), missing, always (missing). Podman and docker pull before the program "
+                "starts (secondary status DownloadingTrainingImage; not training time); an image may be an "
+                "archive, oci-archive:/images/x.tar, pulled without a registry")
       ->check(CLI::IsMember({"never", "missing", "always"}));
   c->add_option("--container-network", a->network,
                 "Network of container training jobs without EnableNetworkIsolation (host: like a local "

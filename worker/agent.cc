@@ -34,7 +34,9 @@ uint64_t DetectMemoryMb() {
 }
 
 bool WorkerAgent::Impl::ImageKnownPresent(const std::string& image) {
-  if (opt.container.pull != "never") return true;
+  if (opt.container.pull != "never" && !PullsBeforeStart(opt.container)) return true;  // apptainer fetches itself
+  if (opt.container.pull == "always") return false;  // pulled for every trial
+  if (opt.container.pull == "missing" && IsImageSource(image)) return false;  // a source: copied every time
   std::lock_guard<std::mutex> lock(images_mu);
   return images_present.count(image) > 0;
 }

@@ -378,14 +378,15 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
   r.staging = tasks.Post([this, sources = std::move(sources), base, root, visible, checkpoints = r.checkpoints,
                           what, preflight = r.preflight, note = r.preflight_note, host = ls.current_host,
                           image = prepare_container ? a.image : std::string(), pipe_feeds = r.pipe_feeds,
-                          attempt_dir = r.attempt_dir, code_uri]() -> Result<std::vector<BindMount>> {
+                          attempt_dir = r.attempt_dir, code_uri, pulling = r.pulling,
+                          pulled_id = r.pulled_id]() -> Result<std::vector<BindMount>> {
     struct WakeOnReturn {
       const Impl* impl;
       ~WakeOnReturn() { impl->Wake(); }
     } wake{this};
     if (!image.empty()) {  // a container trial: stale containers gone, its image here when pulls are off
       SweepStaleContainers();
-      if (!ImageKnownPresent(image)) {
+      if (!ImageKnownPresent(image) && !PullsBeforeStart(opt.container)) {
         Status present = CheckImage(opt.container, image);
         if (!present.ok()) return present;
         std::lock_guard<std::mutex> lock(images_mu);
@@ -432,6 +433,32 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
       }
       for (auto& m : staged->mounts) mounts.push_back(std::move(m));
       if (staged->pipe) pipe_feeds->push_back(std::move(*staged->pipe));
+    }
+    // Then the image, as SageMaker downloads it after the data (DownloadingTrainingImage): pulled
+    // here, before the program starts, so its download is not training time.
+    if (!image.empty() && PullsBeforeStart(opt.container) && !ImageKnownPresent(image)) {
+      bool pull = opt.container.pull == "always";
+      if (!pull) {
+        auto present = ImagePresent(opt.container, image);
+        if (!present.ok()) return present.status();
+        pull = !*present;
+      }
+      if (pull) {
+        pulling->store(true);
+        Wake();  // the loop tells the coordinator
+        const auto t0 = std::chrono::steady_clock::now();
+        Log("worker: " + what + ": pulling trainingImage " + image);
+        auto pulled = PullImage(opt.container, image, pull_timeout);
+        if (!pulled.ok()) return pulled.status();
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+        Log("worker: " + what + ": pulled trainingImage " + image + (pulled->empty() ? "" : " (" + *pulled + ")") +
+            " in " + std::to_string(ms.count()) + " ms");
+        if (IsImageSource(image)) *pulled_id = *pulled;  // run what was pulled, not the source again
+      }
+      if (opt.container.pull == "missing" && !IsImageSource(image)) {
+        std::lock_guard<std::mutex> lock(images_mu);
+        images_present.insert(image);
+      }
     }
     if (!preflight.empty()) {  // every host's data is in place: the gang checks NCCL together
       Status checked = RunPreflight(preflight, host, note.get());

@@ -280,6 +280,13 @@ struct WorkerAgent::Impl {
     int64_t last_intermediate_pass_ms = 0;
     bool intermediate_error_logged = false;
     std::shared_ptr<std::atomic<bool>> successor_waits = std::make_shared<std::atomic<bool>>(false);
+    // Its staging pulls the image now (set by the staging thread); the loop says so once
+    // (TrialStaging DownloadingTrainingImage).
+    std::shared_ptr<std::atomic<bool>> pulling = std::make_shared<std::atomic<bool>>(false);
+    bool pull_reported = false;
+    // The image ID its staging pulled from a source (IsImageSource): what the container runs.
+    // Written by the staging thread before its result is ready; read after.
+    std::shared_ptr<std::string> pulled_id = std::make_shared<std::string>();
     // The coordinator no longer runs this attempt (it told us after a gap): nothing of it is
     // uploaded.
     std::shared_ptr<std::atomic<bool>> revoked = std::make_shared<std::atomic<bool>>(false);
@@ -306,10 +313,13 @@ struct WorkerAgent::Impl {
     std::vector<std::unique_ptr<PipeFeeder>> pipes;
   };
   std::map<Key, std::unique_ptr<Run>> runs;
-  // Container images found present here (checked once per image when pulls are off).
+  // Container images found present here (checked, or pulled, once per image; never with pull
+  // policy always, whose images are pulled for every trial).
   std::mutex images_mu;
   std::set<std::string> images_present;
   bool ImageKnownPresent(const std::string& image);
+  // How long one image pull may take before the attempt ends as an infrastructure error.
+  std::chrono::seconds pull_timeout{3600};
   // Containers labelled with this worker's id that an earlier process left are removed once,
   // before this process's first container trial starts (on its staging thread, so a worker that
   // never runs a container never asks the runtime, and its start-up waits for nothing).

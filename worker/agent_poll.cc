@@ -410,6 +410,16 @@ void WorkerAgent::Impl::PollTrials() {
   std::vector<Key> done;
   for (auto& [key, rp] : runs) {
     Run& r = *rp;
+    if (!r.pull_reported && r.pulling->load() && registered) {  // its staging pulls the image
+      r.pull_reported = true;
+      proto::wire::TrialStaging staging;
+      staging.trial = key.first;
+      staging.attempt = key.second;
+      staging.worker_id = opt.worker_id;
+      staging.status = proto::wire::kDownloadingTrainingImage;
+      staging.what = proto::wire::SanitizeText(r.assign.image, proto::wire::limits::kMaxTextChars);
+      Send(staging);
+    }
     if (r.deadline_ms && now >= r.deadline_ms && r.stop_reason.empty()) {
       StopRun(r, "MaxRuntimeExceeded: the training job ran longer than its max runtime of " +
                      std::to_string(r.assign.max_runtime_s) + " s",

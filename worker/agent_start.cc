@@ -216,7 +216,7 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
   ps.log_path = r.attempt_dir + "/trial.log";
   if (r.container) {  // the runtime's client is the trial's process; the trial's environment goes in
     ContainerSpec cs;
-    cs.image = r.assign.image;
+    cs.image = r.pulled_id->empty() ? r.assign.image : *r.pulled_id;  // a source is run as what was pulled
     cs.name = r.container_name;
     cs.worker_id = opt.worker_id;
     cs.trial = key.first;
@@ -291,7 +291,8 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     (void)background.Post([spec = ArtifactsOf(r)] { PrepareArtifactDirectory(spec); });
   }
   Log("worker: started " + key.first + " attempt " + std::to_string(key.second) +
-      (r.container ? " (" + opt.container.runtime + " container " + r.container_name + ", image " + r.assign.image + ")"
+      (r.container ? " (" + opt.container.runtime + " container " + r.container_name + ", image " + r.assign.image +
+                         (r.pulled_id->empty() ? "" : " as pulled, " + r.pulled_id->substr(0, 12)) + ")"
        : r.namespaces ? " (/opt/ml in a private mount namespace)"
                       : ""));
   proto::wire::TrialStarted s;

@@ -94,7 +94,7 @@ std::vector<std::string> ContainerRunCommand(const ContainerConfig& config, cons
     return a;
   }
   a.insert(a.end(), {"run", "--rm", "--name", spec.name, "--label", "hpo.worker=" + spec.worker_id, "--label",
-                     "hpo.trial=" + spec.trial, "--pull", config.pull});
+                     "hpo.trial=" + spec.trial, "--pull", config.pull == "always" ? "missing" : config.pull});
   a.insert(a.end(), {"--network", spec.network_none ? "none" : config.network});
   if (config.runtime == "podman" && !spec.hostname.empty()) a.insert(a.end(), {"--hostname", spec.hostname});
   for (const auto& m : spec.mounts) a.insert(a.end(), {"-v", m.source + ":" + m.target + (m.read_only ? ":ro" : "")});
@@ -136,6 +136,71 @@ bool IsRuntimeFailure(const ContainerConfig& config, int exit_code) {
   return (config.runtime == "podman" || config.runtime == "docker") && exit_code == 125;
 }
 
+// A registry host with a port (`registry:5000/x`) has a digit after its colon, and a path or tag
+// before any: it is none of these.
+bool IsImageSource(const std::string& image) {
+  for (const char* t : {"oci-archive:", "docker-archive:", "oci:", "dir:", "docker://", "docker-daemon:"}) {
+    if (image.rfind(t, 0) == 0) return true;
+  }
+  return false;
+}
+
+Result<bool> ImagePresent(const ContainerConfig& config, const std::string& image) {
+  if (IsImageSource(image)) return false;
+  std::vector<std::string> argv = config.runtime == "podman"
+                                      ? std::vector<std::string>{config.binary, "image", "exists", image}
+                                      : std::vector<std::string>{config.binary, "image", "inspect", "--format", "{{.Id}}", image};
+  auto r = RunTool(argv, std::chrono::seconds(30));
+  if (!r.ok()) return Status::Unavailable("cannot run " + config.binary + ": " + r.status().message());
+  if (r->exit_code == 0) return true;
+  if (r->exit_code == 1) return false;
+  return Status::Unavailable(config.runtime + " cannot check image " + image + " (exit " +
+                             std::to_string(r->exit_code) + "): " + r->LastLine());
+}
+
+bool PullsBeforeStart(const ContainerConfig& config) {
+  return (config.runtime == "podman" || config.runtime == "docker") && config.pull != "never";
+}
+
+Result<std::string> PullImage(const ContainerConfig& config, const std::string& image, std::chrono::seconds timeout) {
+  // An archive or directory that is not there is the reference's fault (podman's own "no such
+  // file" could as well be its configuration's).
+  for (const char* t : {"oci-archive:", "docker-archive:", "oci:", "dir:"}) {
+    if (image.rfind(t, 0) != 0) continue;
+    std::string path = image.substr(std::string_view(t).size());
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec) && path.find(':') != std::string::npos) {
+      path = path.substr(0, path.rfind(':'));  // oci-archive:/x.tar:name:tag
+    }
+    if (!std::filesystem::exists(path, ec)) {
+      return Status::NotFound("cannot pull trainingImage " + image + ": " + path +
+                              " does not exist on this worker; check the image name in the training job definition");
+    }
+  }
+  auto r = RunTool({config.binary, "pull", image}, timeout);
+  if (!r.ok()) return Status::Unavailable("cannot pull trainingImage " + image + ": " + r.status().message());
+  if (r->exit_code == 0) {
+    // podman prints the ID on stdout after its progress on stderr; docker prints the reference.
+    std::string id = r->LastLine();
+    const bool hex = id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) {
+      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    });
+    return hex ? id : std::string();
+  }
+  const std::string last = r->LastLine();
+  std::string lower = last;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  bool never = false;
+  for (const char* s : {"invalid reference format", "manifest unknown", "name unknown", "not found",
+                        "repository does not exist"}) {
+    never = never || lower.find(s) != std::string::npos;
+  }
+  const std::string why = "cannot pull trainingImage " + image + " (" + config.runtime + " exit " +
+                          std::to_string(r->exit_code) + "): " + last;
+  return never ? Status::NotFound(why + "; check the image name in the training job definition")
+               : Status::Unavailable(why);
+}
+
 Status CheckImage(const ContainerConfig& config, const std::string& image) {
   if (config.pull != "never") return Status::Ok();
   const std::string why = "trainingImage " + image +
@@ -145,15 +210,9 @@ Status CheckImage(const ContainerConfig& config, const std::string& image) {
     if (image.find("://") != std::string::npos) return Status::FailedPrecondition(why);
     return ::access(image.c_str(), R_OK) == 0 ? Status::Ok() : Status::FailedPrecondition(why);
   }
-  std::vector<std::string> argv = config.runtime == "podman"
-                                      ? std::vector<std::string>{config.binary, "image", "exists", image}
-                                      : std::vector<std::string>{config.binary, "image", "inspect", "--format", "{{.Id}}", image};
-  auto r = RunTool(argv, std::chrono::seconds(30));
-  if (!r.ok()) return Status::Unavailable("cannot run " + config.binary + ": " + r.status().message());
-  if (r->exit_code == 0) return Status::Ok();
-  if (r->exit_code == 1) return Status::FailedPrecondition(why);
-  return Status::Unavailable(config.runtime + " cannot check image " + image + " (exit " +
-                             std::to_string(r->exit_code) + "): " + r->LastLine());
+  auto present = ImagePresent(config, image);
+  if (!present.ok()) return present.status();
+  return *present ? Status::Ok() : Status::FailedPrecondition(why);
 }
 
 Result<int> RemoveStaleContainers(const ContainerConfig& config, const std::string& worker_id) {

@@ -23,7 +23,15 @@
 //     --network none`, root only), else the configured network (default `host`, like a process
 //     trial: a multi-host trial's hosts reach each other at their worker addresses by algo-N);
 //   - labels hpo.worker=<worker id> and hpo.trial=<training job> and the name ContainerName(),
-//     `--rm` so it is gone after its exit, `--pull <policy>`.
+//     `--rm` so it is gone after its exit, `--pull <policy>` (`missing` for policy always: the
+//     worker has just pulled it).
+// Pulls: with policy missing or always, podman and docker trials have their image pulled before
+// the program starts (PullImage, when ImagePresent says it is absent, or always), so a
+// download is not training time and shows as SageMaker's DownloadingTrainingImage. An image
+// reference may name a transport podman pulls from without a registry (`oci-archive:/x.tar`,
+// `docker-archive:/x.tar`: an air-gapped cluster's images); such a reference is never "present":
+// it is pulled (copied) for every training job, which then runs the pulled image's ID. Apptainer
+// fetches what it runs itself.
 // An image is never pulled when the policy is "never" (an offline cluster): CheckImage() then
 // says, before the trial starts, that the image is not present on this worker, and the trial
 // fails as a ClientError naming it.
@@ -108,6 +116,30 @@ bool IsRuntimeFailure(const ContainerConfig& config, int exit_code);
 // With another policy: Ok (the runtime pulls what is missing). Unavailable when the runtime
 // cannot be asked.
 [[nodiscard]] Status CheckImage(const ContainerConfig& config, const std::string& image);
+
+// Whether `image` is in this host's image store (podman `image exists`, docker `image inspect`).
+// False for a reference with a transport (`oci-archive:...`): it names a source, not a stored
+// image. Unavailable when the runtime cannot be asked or fails. Podman and docker only.
+[[nodiscard]] Result<bool> ImagePresent(const ContainerConfig& config, const std::string& image);
+
+// Whether trials' images are pulled before their program starts (PullImage): podman or docker
+// with pull policy missing or always.
+bool PullsBeforeStart(const ContainerConfig& config);
+
+// Whether `image` names a source with its transport (`oci-archive:/x.tar`, `docker-archive:`,
+// `oci:`, `dir:`, `docker://`) rather than an image a store holds under that name.
+bool IsImageSource(const std::string& image);
+
+// Pulls `image` (`<runtime> pull IMAGE`) within `timeout` and returns the pulled image's ID (64
+// hex digits; "" when the runtime did not print one). A source (IsImageSource) is then run by
+// that ID, so an archive is copied once per training job, not again by `run`. Errors name the image and carry the
+// runtime's last line: NotFound when the reference can never be pulled (an invalid reference,
+// an archive that does not exist here, an unknown repository or tag: the spec's fault, a
+// ClientError), Unavailable
+// otherwise (an unreachable registry, a timeout, a worker without credentials: another worker
+// may succeed).
+[[nodiscard]] Result<std::string> PullImage(const ContainerConfig& config, const std::string& image,
+                                           std::chrono::seconds timeout);
 
 // Removes containers labelled hpo.worker=<worker_id> left by an earlier process of this worker
 // (killed before its trials ended). Returns how many were removed. No-op for apptainer.

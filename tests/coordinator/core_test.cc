@@ -463,24 +463,19 @@ TEST_F(CoreTest, AnAttemptFetchingItsInputIsDownloadingUntilItStarts) {
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("dl", "Random", 4, 1)));
   ASSERT_EQ(a.size(), 1u);
   Register("rogue", 1);
-  auto staging = [&](const std::string& wid) {
+  auto report = [&](const std::string& wid, const std::string& status, const std::string& what) {
     proto::wire::TrialStaging m;
     m.trial = a[0].trial;
     m.attempt = a[0].attempt;
     m.worker_id = wid;
-    m.status = "Downloading";
-    m.what = "channel train; checkpoints from s3://b/ck";
+    m.status = status;
+    m.what = what;
     return core_->OnMessage(wid, m, now_);
   };
-  auto pulling = [&] {
-    proto::wire::TrialStaging m;
-    m.trial = a[0].trial;
-    m.attempt = a[0].attempt;
-    m.worker_id = "w1";
-    m.status = "DownloadingTrainingImage";
-    m.what = "registry.local/xgb:1";
-    return core_->OnMessage("w1", m, now_);
+  auto staging = [&](const std::string& wid) {
+    return report(wid, "Downloading", "channel train; checkpoints from s3://b/ck");
   };
+  auto pulling = [&] { return report("w1", "DownloadingTrainingImage", "registry.local/xgb:1"); };
   EXPECT_TRUE(staging("rogue").empty()) << "not acknowledged: informational";
   const Trial* t = core_->FindTrial(a[0].trial);
   ASSERT_EQ(t->secondary.back().status, "Starting") << "another worker's report changes nothing";

@@ -165,7 +165,8 @@ class Contract : public ::testing::Test {
   // rlimits and hybrid cgroups, runc with explicit ulimits works); false when not installed.
   bool PodmanWorks() {
     if (Sh("command -v podman").empty()) return false;
-    if (std::getenv("CONTAINERS_CONF") == nullptr) {
+    // Set here by an earlier test of this process (whose directory is gone), or not at all.
+    if (const char* set = std::getenv("CONTAINERS_CONF"); set == nullptr || !fs::exists(set)) {
       const fs::path conf = dir_ / "containers.conf";
       std::ofstream(conf) << "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n"
                           << (Sh("command -v runc").empty() ? "" : "[engine]\nruntime = \"runc\"\n");
@@ -343,10 +344,7 @@ TEST_F(Contract, WithCompressionTypeNoneTheModelsFilesAreWhereS3ModelArtifactsSa
 
 TEST_F(Contract, TheSameTrainerInAPodmanContainerFindsEverythingWhereSageMakerPutsIt) {
   if (!PodmanWorks()) GTEST_SKIP() << "podman is not installed (scripts/install-deps.sh --test installs it)";
-  std::ifstream in(dir_ / "train.sh");
-  std::stringstream script;
-  script << in.rdbuf();
-  const std::string image = ImportImage("contract", script.str());
+  const std::string image = ImportImage("contract", kTrainer);
   // Offline: the image must be used as it is here, never looked up in a registry.
   StartWorker({"--container-runtime", "podman", "--container-pull", "never"});
   Call("CreateHyperParameterTuningJob", ContractJob(image));
@@ -395,6 +393,70 @@ while :; do sleep 0.1; done
   EXPECT_NE(Sh("cat " + (dir_ / "w1" / "trials" / name / "attempt-1" / "trial.log").string()).find("got SIGTERM"),
             std::string::npos);
   EXPECT_EQ(Sh("podman ps -a -q --filter label=hpo.worker=" + worker_id_), "");
+}
+
+// With pulls on, the worker pulls the image before the program starts (its download is not
+// training time) and the training job says DownloadingTrainingImage meanwhile, after Downloading
+// its data, as on SageMaker. No registry here: the image comes from an OCI archive, as an
+// air-gapped cluster ships its images (`oci-archive:` is pulled, a copy, every time).
+TEST_F(Contract, AnImageIsPulledBeforeTheProgramStartsAndTheTrainingJobSaysSo) {
+  if (!PodmanWorks()) GTEST_SKIP() << "podman is not installed";
+  const std::string image = ImportImage("pulled", kTrainer);
+  const fs::path archive = dir_ / "pulled.tar";
+  ASSERT_EQ(Sh("podman save --format oci-archive -o " + archive.string() + " " + image + " >/dev/null 2>&1 && podman rmi " +
+               image + " >/dev/null 2>&1 && echo ok"),
+            "ok\n");
+  ASSERT_EQ(Sh("podman image exists " + image + " || echo gone"), "gone\n");
+  StartWorker({"--container-runtime", "podman", "--container-pull", "missing"});
+  Call("CreateHyperParameterTuningJob", ContractJob("oci-archive:" + archive.string()));
+  ExpectContractHeld(WaitForJob("contract"));
+  Json trials = Call("ListTrainingJobsForHyperParameterTuningJob", {{"HyperParameterTuningJobName", "contract"}});
+  for (const auto& t : trials["TrainingJobSummaries"]) {
+    Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", t["TrainingJobName"]}});
+    std::vector<std::string> history;
+    for (const auto& st : tj["SecondaryStatusTransitions"]) {
+      history.push_back(st["Status"]);
+      if (st["Status"] == "DownloadingTrainingImage") {
+        EXPECT_EQ(st["StatusMessage"], "Downloading the training image on worker " + worker_id_ + ": oci-archive:" +
+                                           archive.string());
+      }
+    }
+    EXPECT_EQ(history, (std::vector<std::string>{"Starting", "Downloading", "DownloadingTrainingImage", "Training",
+                                                 "Uploading", "Completed"}))
+        << tj.dump(2);
+  }
+  const std::string log = Sh("cat " + (dir_ / "worker.log").string());
+  // Pulled once per training job, and run as what was pulled (the archive is not copied again).
+  int pulled = 0, ran_pulled = 0;
+  std::stringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    pulled += line.find("pulled trainingImage oci-archive:" + archive.string() + " (") != std::string::npos;
+    ran_pulled += line.find("image oci-archive:" + archive.string() + " as pulled, ") != std::string::npos;
+  }
+  EXPECT_EQ(pulled, 2) << log;
+  EXPECT_EQ(ran_pulled, 2) << log;
+}
+
+// An image that can never be pulled (here: no such archive) is the spec's fault: the training
+// job fails as a ClientError that names the image and what to check, and is not retried.
+TEST_F(Contract, AnImageThatCannotBePulledFailsTheTrainingJobAsAClientError) {
+  if (!PodmanWorks()) GTEST_SKIP() << "podman is not installed";
+  StartWorker({"--container-runtime", "podman", "--container-pull", "missing"});
+  const std::string image = "oci-archive:" + (dir_ / "no-such-image.tar").string();
+  Json job = ContractJob(image);
+  job["HyperParameterTuningJobConfig"]["ParameterRanges"]["CategoricalParameterRanges"][0]["Values"] = {"adam"};
+  job["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = 1;
+  job["TrainingJobDefinition"]["RetryStrategy"] = {{"MaximumRetryAttempts", 2}};
+  Call("CreateHyperParameterTuningJob", job);
+  WaitForJob("contract");
+  Json trials = Call("ListTrainingJobsForHyperParameterTuningJob", {{"HyperParameterTuningJobName", "contract"}});
+  ASSERT_EQ(trials["TrainingJobSummaries"].size(), 1u) << trials.dump();
+  const Json& t = trials["TrainingJobSummaries"][0];
+  EXPECT_EQ(t["TrainingJobStatus"], "Failed");
+  const std::string why = t.value("FailureReason", "");
+  EXPECT_EQ(why, "ClientError: cannot pull trainingImage " + image + ": " + (dir_ / "no-such-image.tar").string() +
+                     " does not exist on this worker; check the image name in the training job definition");
+  EXPECT_EQ(Sh("grep -c 'pulling trainingImage' " + (dir_ / "worker.log").string()), "1\n") << "not retried";
 }
 
 TEST_F(Contract, AnImageThatIsNotHereFailsTheTrainingJobWhenPullsAreOff) {

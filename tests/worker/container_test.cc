@@ -168,6 +168,38 @@ TEST(CheckImage, ReadsTheRuntimesAnswer) {
   fs::remove_all(dir);
 }
 
+// What a failed pull means, from podman's real answers (no registry here): a reference that can
+// never be pulled is the spec's fault (NotFound: a ClientError), an unreachable registry is not
+// (Unavailable: the attempt is retried, perhaps elsewhere). Both name the image and carry
+// podman's last line.
+TEST(PullImage, TellsAReferenceThatCanNeverBePulledFromAnUnreachableRegistry) {
+  if (::geteuid() != 0 || std::system("command -v podman >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "needs podman as root";
+  }
+  auto c = ResolveContainerRuntime("podman", "missing", "host", {});
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(PullsBeforeStart(*c));
+  const Status archive = PullImage(*c, "oci-archive:/nonexistent/hpo.tar", std::chrono::seconds(60)).status();
+  EXPECT_EQ(archive.code(), StatusCode::kNotFound) << archive.message();
+  EXPECT_EQ(archive.message(),
+            "cannot pull trainingImage oci-archive:/nonexistent/hpo.tar: /nonexistent/hpo.tar does not exist on this "
+            "worker; check the image name in the training job definition");
+  const Status bad = PullImage(*c, "Not A Reference", std::chrono::seconds(60)).status();
+  EXPECT_EQ(bad.code(), StatusCode::kNotFound) << bad.message();
+  EXPECT_NE(bad.message().find("invalid reference format"), std::string::npos) << bad.message();
+  const Status down = PullImage(*c, "127.0.0.1:1/hpo-none:1", std::chrono::seconds(60)).status();
+  EXPECT_EQ(down.code(), StatusCode::kUnavailable) << down.message();
+  EXPECT_NE(down.message().find("connection refused"), std::string::npos) << down.message();
+  // A source named with its transport is never in the image store: it is pulled.
+  EXPECT_TRUE(IsImageSource("oci-archive:/x.tar"));
+  EXPECT_FALSE(IsImageSource("registry.local:5000/xgb:1"));
+  auto present = ImagePresent(*c, "oci-archive:/nonexistent/hpo.tar");
+  ASSERT_TRUE(present.ok());
+  EXPECT_FALSE(*present);
+  c->pull = "never";
+  EXPECT_FALSE(PullsBeforeStart(*c));
+}
+
 TEST(RemoveStaleContainers, RemovesOnlyThisWorkersContainers) {
   if (::geteuid() != 0 || std::system("command -v podman >/dev/null 2>&1") != 0) {
     GTEST_SKIP() << "needs podman as root";
