@@ -372,6 +372,7 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
   base.current_host = ls.current_host;
   base.s3 = [this] { return S3(); };
   base.cache = channel_cache.get();
+  base.cancel = r.staging_cancel;
   const std::string root = r.root;
   const std::string visible = r.namespaces ? "/opt/ml" : r.root;
   const std::string what = a.trial + " attempt " + std::to_string(a.attempt);
@@ -379,7 +380,7 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
                           what, preflight = r.preflight, note = r.preflight_note, host = ls.current_host,
                           image = prepare_container ? a.image : std::string(), pipe_feeds = r.pipe_feeds,
                           attempt_dir = r.attempt_dir, code_uri, pulling = r.pulling,
-                          pulled_id = r.pulled_id]() -> Result<std::vector<BindMount>> {
+                          pulled_id = r.pulled_id, cancel = r.staging_cancel]() -> Result<std::vector<BindMount>> {
     struct WakeOnReturn {
       const Impl* impl;
       ~WakeOnReturn() { impl->Wake(); }
@@ -418,6 +419,7 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
     }
     std::vector<BindMount> mounts;
     for (const auto& src : sources) {
+      if (cancel->load()) return Status::Unavailable("staging cancelled");
       StagingContext ctx = base;
       ctx.channel_dir = (fs::path(root) / "input" / "data" / src.name).string();
       ctx.visible_dir = (fs::path(visible) / "input" / "data" / src.name).string();
@@ -436,6 +438,7 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
     }
     // Then the image, as SageMaker downloads it after the data (DownloadingTrainingImage): pulled
     // here, before the program starts, so its download is not training time.
+    if (cancel->load()) return Status::Unavailable("staging cancelled");
     if (!image.empty() && PullsBeforeStart(opt.container) && !ImageKnownPresent(image)) {
       bool pull = opt.container.pull == "always";
       if (!pull) {
@@ -448,7 +451,7 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
         Wake();  // the loop tells the coordinator
         const auto t0 = std::chrono::steady_clock::now();
         Log("worker: " + what + ": pulling trainingImage " + image);
-        auto pulled = PullImage(opt.container, image, pull_timeout);
+        auto pulled = PullImage(opt.container, image, pull_timeout, cancel.get());
         if (!pulled.ok()) return pulled.status();
         const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
         Log("worker: " + what + ": pulled trainingImage " + image + (pulled->empty() ? "" : " (" + *pulled + ")") +

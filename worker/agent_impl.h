@@ -284,6 +284,9 @@ struct WorkerAgent::Impl {
     // (TrialStaging DownloadingTrainingImage).
     std::shared_ptr<std::atomic<bool>> pulling = std::make_shared<std::atomic<bool>>(false);
     bool pull_reported = false;
+    // Set by StopRun while it stages: the staging thread fetches no more objects and stops an
+    // image pull at once, so a stop does not wait for a download.
+    std::shared_ptr<std::atomic<bool>> staging_cancel = std::make_shared<std::atomic<bool>>(false);
     // The image ID its staging pulled from a source (IsImageSource): what the container runs.
     // Written by the staging thread before its result is ready; read after.
     std::shared_ptr<std::string> pulled_id = std::make_shared<std::string>();

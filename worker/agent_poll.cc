@@ -46,6 +46,7 @@ void WorkerAgent::Impl::StopRun(Run& r, const std::string& reason, const std::st
   r.stop_secondary = secondary;
   r.stop_grace_ms = grace_s * 1000;
   StopPipes(r);
+  r.staging_cancel->store(true);  // still staging: no more downloads (it ends not started)
   if (!r.process) return;
   const std::vector<std::string> stop = r.container ? ContainerStopCommand(opt.container, r.container_name, grace_s)
                                                     : std::vector<std::string>{};

@@ -162,7 +162,8 @@ bool PullsBeforeStart(const ContainerConfig& config) {
   return (config.runtime == "podman" || config.runtime == "docker") && config.pull != "never";
 }
 
-Result<std::string> PullImage(const ContainerConfig& config, const std::string& image, std::chrono::seconds timeout) {
+Result<std::string> PullImage(const ContainerConfig& config, const std::string& image, std::chrono::seconds timeout,
+                              const std::atomic<bool>* cancel) {
   // An archive or directory that is not there is the reference's fault (podman's own "no such
   // file" could as well be its configuration's).
   for (const char* t : {"oci-archive:", "docker-archive:", "oci:", "dir:"}) {
@@ -177,7 +178,7 @@ Result<std::string> PullImage(const ContainerConfig& config, const std::string& 
                               " does not exist on this worker; check the image name in the training job definition");
     }
   }
-  auto r = RunTool({config.binary, "pull", image}, timeout);
+  auto r = RunTool({config.binary, "pull", image}, timeout, cancel);
   if (!r.ok()) return Status::Unavailable("cannot pull trainingImage " + image + ": " + r.status().message());
   if (r->exit_code == 0) {
     // podman prints the ID on stdout after its progress on stderr; docker prints the reference.

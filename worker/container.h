@@ -138,8 +138,9 @@ bool IsImageSource(const std::string& image);
 // ClientError), Unavailable
 // otherwise (an unreachable registry, a timeout, a worker without credentials: another worker
 // may succeed).
+// `*cancel` true stops the pull at once (Unavailable "cancelled": the training job was stopped).
 [[nodiscard]] Result<std::string> PullImage(const ContainerConfig& config, const std::string& image,
-                                           std::chrono::seconds timeout);
+                                           std::chrono::seconds timeout, const std::atomic<bool>* cancel = nullptr);
 
 // Removes containers labelled hpo.worker=<worker_id> left by an earlier process of this worker
 // (killed before its trials ended). Returns how many were removed. No-op for apptainer.

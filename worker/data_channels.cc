@@ -318,6 +318,7 @@ Status FetchAll(const std::vector<Item>& plan, const StagingContext& ctx, bool l
     for (std::size_t i = next++; i < plan.size(); i = next++) {
       {
         std::lock_guard<std::mutex> lock(mu);
+        if (first.ok() && ctx.cancel && ctx.cancel->load()) first = Status::Unavailable("staging cancelled");
         if (!first.ok()) return;
       }
       const std::optional<fs::path> to = dest(i);

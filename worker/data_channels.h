@@ -66,8 +66,10 @@
 // Thread safety: StageChannel may run for different channels and trials concurrently.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -115,6 +117,9 @@ struct StagingContext {
   // File and FastFile mode: objects fetched at once (each on its own thread; the first error
   // stops the others from starting more). Small objects are bound by round trips, not bandwidth.
   int parallel_fetches = 8;
+  // Set when the training job is stopped while staging: no further object is fetched, and
+  // StageChannel returns Unavailable "staging cancelled" (a fetch under way completes).
+  std::shared_ptr<const std::atomic<bool>> cancel;
 };
 
 struct StagedChannel {

@@ -764,7 +764,8 @@ std::map<std::string, std::string> CurrentEnvironment() {
   return env;
 }
 
-Result<ToolResult> RunTool(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+Result<ToolResult> RunTool(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                           const std::atomic<bool>* cancel) {
   ProcessSpec ps;
   ps.argv = argv;
   ps.env = CurrentEnvironment();
@@ -779,9 +780,11 @@ Result<ToolResult> RunTool(const std::vector<std::string>& argv, std::chrono::mi
   const auto until = std::chrono::steady_clock::now() + timeout;
   std::optional<ExitInfo> exit;
   while (!(exit = (*proc)->TryWait())) {
-    if (std::chrono::steady_clock::now() >= until) {
+    const bool cancelled = cancel && cancel->load();
+    if (cancelled || std::chrono::steady_clock::now() >= until) {
       (*proc)->Stop(std::chrono::milliseconds(0));
       exit = (*proc)->Wait();
+      if (cancelled) return Status::Unavailable("cancelled");
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));

@@ -60,6 +60,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -195,9 +196,11 @@ struct ToolResult {
   std::string LastLine() const;
 };
 
-// Runs a short command (a container runtime's image check, stop or cleanup, the NCCL preflight)
-// as a TrialProcess with the worker's environment and waits for it; its process group is killed
-// after `timeout`. Errors: what TrialProcess::Start returns.
-[[nodiscard]] Result<ToolResult> RunTool(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
+// Runs a short command (a container runtime's image check, stop or cleanup, the NCCL preflight,
+// an image pull) as a TrialProcess with the worker's environment and waits for it; its process
+// group is killed after `timeout`, or as soon as `*cancel` becomes true (then Unavailable
+// "cancelled"). Errors: what TrialProcess::Start returns.
+[[nodiscard]] Result<ToolResult> RunTool(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                                         const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace hpo::worker

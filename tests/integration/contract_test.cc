@@ -459,6 +459,50 @@ TEST_F(Contract, AnImageThatCannotBePulledFailsTheTrainingJobAsAClientError) {
   EXPECT_EQ(Sh("grep -c 'pulling trainingImage' " + (dir_ / "worker.log").string()), "1\n") << "not retried";
 }
 
+// A registry that accepts connections and never answers keeps a pull waiting (for the worker's
+// hour of pull timeout). Stopping the training job meanwhile stops the pull: the training job
+// ends Stopped, never started, without waiting for the download.
+TEST_F(Contract, StoppingATrainingJobWhileItsImageIsPulledStopsThePull) {
+  if (!PodmanWorks()) GTEST_SKIP() << "podman is not installed";
+  const int registry = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(registry, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ASSERT_EQ(::bind(registry, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(registry, 16), 0);  // connections complete in the backlog; nothing is read
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(registry, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string image = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/hpo-hangs:1";
+  StartWorker({"--container-runtime", "podman", "--container-pull", "missing"});
+  Json job = ContractJob(image);
+  job["HyperParameterTuningJobConfig"]["ParameterRanges"]["CategoricalParameterRanges"][0]["Values"] = {"adam"};
+  job["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = 1;
+  Call("CreateHyperParameterTuningJob", job);
+  std::string name, secondary;
+  for (int i = 0; i < 300 && secondary != "DownloadingTrainingImage"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    Json trials = Call("ListTrainingJobsForHyperParameterTuningJob", {{"HyperParameterTuningJobName", "contract"}});
+    if (trials["TrainingJobSummaries"].empty()) continue;
+    name = trials["TrainingJobSummaries"][0]["TrainingJobName"];
+    secondary = Call("DescribeTrainingJob", {{"TrainingJobName", name}}).value("SecondaryStatus", "");
+  }
+  ASSERT_EQ(secondary, "DownloadingTrainingImage") << Sh("cat " + (dir_ / "worker.log").string());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the pull is under way
+  Call("StopTrainingJob", {{"TrainingJobName", name}});
+  std::string status;
+  for (int i = 0; i < 300 && status != "Stopped"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    status = Call("DescribeTrainingJob", {{"TrainingJobName", name}}).value("TrainingJobStatus", "");
+  }
+  ::close(registry);
+  EXPECT_EQ(status, "Stopped") << "30 s after the stop: the pull was not stopped; "
+                               << Sh("cat " + (dir_ / "worker.log").string());
+  const std::string log = Sh("cat " + (dir_ / "worker.log").string());
+  EXPECT_EQ(log.find("worker: started " + name), std::string::npos) << "it never ran: " << log;
+}
+
 TEST_F(Contract, AnImageThatIsNotHereFailsTheTrainingJobWhenPullsAreOff) {
   if (!PodmanWorks()) GTEST_SKIP() << "podman is not installed";
   StartWorker({"--container-runtime", "podman", "--container-pull", "never"});

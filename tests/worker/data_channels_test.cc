@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -105,6 +107,22 @@ TEST_F(Channels, ASingleFileSourceLandsUnderItsName) {
   auto staged = StageChannel(Src((dir_ / "data" / "ASHA-1" / "a.csv").string()), Ctx());
   ASSERT_TRUE(staged.ok()) << staged.status().ToString();
   EXPECT_EQ(Files(), (std::set<std::string>{"a.csv"}));
+}
+
+// A training job stopped while it stages: no further object is fetched.
+TEST_F(Channels, AStoppedStagingFetchesNothingMore) {
+  StagingContext ctx = Ctx();
+  auto cancel = std::make_shared<std::atomic<bool>>(true);
+  ctx.cancel = cancel;
+  ctx.parallel_fetches = 1;
+  auto staged = StageChannel(Src((dir_ / "data" / "ASHA-1").string()), ctx);
+  ASSERT_FALSE(staged.ok());
+  EXPECT_EQ(staged.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(staged.status().message().find("staging cancelled"), std::string::npos) << staged.status().ToString();
+  EXPECT_TRUE(Files().empty());
+  cancel->store(false);  // not stopped: everything
+  ASSERT_TRUE(StageChannel(Src((dir_ / "data" / "ASHA-1").string()), ctx).ok());
+  EXPECT_EQ(Files(), (std::set<std::string>{"a.csv", "sub/b.csv"}));
 }
 
 // A channel larger than the work directory's filesystem: the error says the disk is full
