@@ -357,13 +357,7 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
     }
     if (r.checkpoints) add("checkpoints from " + r.checkpoints->uri());
     if (!code_uri.empty()) add("training code from " + code_uri);
-    proto::wire::TrialStaging staging;
-    staging.trial = a.trial;
-    staging.attempt = a.attempt;
-    staging.worker_id = opt.worker_id;
-    staging.status = proto::wire::kDownloading;
-    staging.what = proto::wire::SanitizeText(fetched, proto::wire::limits::kMaxTextChars);
-    Send(staging);
+    SendStaging(key, proto::wire::kDownloading, fetched);
   }
   // Staging may take long: it runs on a pool thread, the program starts once it is done.
   StagingContext base;

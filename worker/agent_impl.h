@@ -352,6 +352,18 @@ struct WorkerAgent::Impl {
 
   void Send(const proto::wire::Message& m) { SendFrames(proto::wire::EncodeFrames(m)); }
 
+  // TrialStaging (informational, not acknowledged): the attempt fetches `what` before its
+  // program starts; `status` is proto::wire::kDownloading or kDownloadingTrainingImage.
+  void SendStaging(const Key& key, std::string_view status, const std::string& what) {
+    proto::wire::TrialStaging m;
+    m.trial = key.first;
+    m.attempt = key.second;
+    m.worker_id = opt.worker_id;
+    m.status = std::string(status);
+    m.what = proto::wire::SanitizeText(what, proto::wire::limits::kMaxTextChars);
+    Send(m);
+  }
+
   // Sends a message that must be acknowledged, and keeps it until it is: in memory, and in the
   // on-disk journal (written first), so a worker process that dies before the acknowledgement
   // leaves it for the next one on this work directory.

@@ -413,13 +413,7 @@ void WorkerAgent::Impl::PollTrials() {
     Run& r = *rp;
     if (!r.pull_reported && r.pulling->load() && registered) {  // its staging pulls the image
       r.pull_reported = true;
-      proto::wire::TrialStaging staging;
-      staging.trial = key.first;
-      staging.attempt = key.second;
-      staging.worker_id = opt.worker_id;
-      staging.status = proto::wire::kDownloadingTrainingImage;
-      staging.what = proto::wire::SanitizeText(r.assign.image, proto::wire::limits::kMaxTextChars);
-      Send(staging);
+      SendStaging(key, proto::wire::kDownloadingTrainingImage, r.assign.image);
     }
     if (r.deadline_ms && now >= r.deadline_ms && r.stop_reason.empty()) {
       StopRun(r, "MaxRuntimeExceeded: the training job ran longer than its max runtime of " +

@@ -249,6 +249,21 @@ class Contract : public ::testing::Test {
         {"Environment", {{"MY_SETTING", "from-the-definition"}}}}}};
   }
 
+  // The contract job with one training job (opt=adam).
+  Json OneTrainingJob(const std::string& image) {
+    Json job = ContractJob(image);
+    job["HyperParameterTuningJobConfig"]["ParameterRanges"]["CategoricalParameterRanges"][0]["Values"] = {"adam"};
+    job["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = 1;
+    return job;
+  }
+
+  // The summary of the contract job's one training job (null, and a failure, unless it has one).
+  Json OnlySummary() {
+    Json trials = Call("ListTrainingJobsForHyperParameterTuningJob", {{"HyperParameterTuningJobName", "contract"}});
+    EXPECT_EQ(trials["TrainingJobSummaries"].size(), 1u) << trials.dump();
+    return trials["TrainingJobSummaries"].size() == 1 ? trials["TrainingJobSummaries"][0] : Json();
+  }
+
   Json WaitForJob(const std::string& name, int tenths = 300) {
     Json d;
     for (int i = 0; i < tenths; ++i) {
@@ -322,10 +337,8 @@ TEST_F(Contract, ATrainerThatHardCodesOptMlFindsEverythingWhereSageMakerPutsIt) 
 // S3ModelArtifacts says they are (the SageMaker SDK deploys that prefix as an uncompressed S3Prefix).
 TEST_F(Contract, WithCompressionTypeNoneTheModelsFilesAreWhereS3ModelArtifactsSays) {
   StartWorker({"--container-runtime", "none"});
-  Json job = ContractJob((dir_ / "train.sh").string());
+  Json job = OneTrainingJob((dir_ / "train.sh").string());
   job["TrainingJobDefinition"]["OutputDataConfig"]["CompressionType"] = "NONE";
-  job["HyperParameterTuningJobConfig"]["ParameterRanges"]["CategoricalParameterRanges"][0]["Values"] = {"adam"};
-  job["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = 1;
   Call("CreateHyperParameterTuningJob", job);
   Json d = WaitForJob("contract");
   EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump();
@@ -363,11 +376,9 @@ echo "loss=1"
 while :; do sleep 0.1; done
 )SH");
   StartWorker({"--container-runtime", "podman", "--container-pull", "never"});
-  Json job = ContractJob(image);
+  Json job = OneTrainingJob(image);
   job["TrainingJobDefinition"].erase("InputDataConfig");
   job["TrainingJobDefinition"].erase("CheckpointConfig");
-  job["HyperParameterTuningJobConfig"]["ParameterRanges"]["CategoricalParameterRanges"][0]["Values"] = {"adam"};
-  job["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = 1;
   Call("CreateHyperParameterTuningJob", job);
   std::string name;
   for (int i = 0; i < 200 && name.empty(); ++i) {
@@ -443,15 +454,12 @@ TEST_F(Contract, AnImageThatCannotBePulledFailsTheTrainingJobAsAClientError) {
   if (!PodmanWorks()) GTEST_SKIP() << "podman is not installed";
   StartWorker({"--container-runtime", "podman", "--container-pull", "missing"});
   const std::string image = "oci-archive:" + (dir_ / "no-such-image.tar").string();
-  Json job = ContractJob(image);
-  job["HyperParameterTuningJobConfig"]["ParameterRanges"]["CategoricalParameterRanges"][0]["Values"] = {"adam"};
-  job["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = 1;
+  Json job = OneTrainingJob(image);
   job["TrainingJobDefinition"]["RetryStrategy"] = {{"MaximumRetryAttempts", 2}};
   Call("CreateHyperParameterTuningJob", job);
   WaitForJob("contract");
-  Json trials = Call("ListTrainingJobsForHyperParameterTuningJob", {{"HyperParameterTuningJobName", "contract"}});
-  ASSERT_EQ(trials["TrainingJobSummaries"].size(), 1u) << trials.dump();
-  const Json& t = trials["TrainingJobSummaries"][0];
+  const Json t = OnlySummary();
+  ASSERT_FALSE(t.is_null());
   EXPECT_EQ(t["TrainingJobStatus"], "Failed");
   const std::string why = t.value("FailureReason", "");
   EXPECT_EQ(why, "ClientError: cannot pull trainingImage " + image + ": " + (dir_ / "no-such-image.tar").string() +
@@ -476,9 +484,7 @@ TEST_F(Contract, StoppingATrainingJobWhileItsImageIsPulledStopsThePull) {
   ASSERT_EQ(::getsockname(registry, reinterpret_cast<sockaddr*>(&addr), &len), 0);
   const std::string image = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/hpo-hangs:1";
   StartWorker({"--container-runtime", "podman", "--container-pull", "missing"});
-  Json job = ContractJob(image);
-  job["HyperParameterTuningJobConfig"]["ParameterRanges"]["CategoricalParameterRanges"][0]["Values"] = {"adam"};
-  job["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = 1;
+  Json job = OneTrainingJob(image);
   Call("CreateHyperParameterTuningJob", job);
   std::string name, secondary;
   for (int i = 0; i < 300 && secondary != "DownloadingTrainingImage"; ++i) {
@@ -506,14 +512,11 @@ TEST_F(Contract, StoppingATrainingJobWhileItsImageIsPulledStopsThePull) {
 TEST_F(Contract, AnImageThatIsNotHereFailsTheTrainingJobWhenPullsAreOff) {
   if (!PodmanWorks()) GTEST_SKIP() << "podman is not installed";
   StartWorker({"--container-runtime", "podman", "--container-pull", "never"});
-  Json job = ContractJob("localhost/hpo-no-such-image:never");
-  job["HyperParameterTuningJobConfig"]["ParameterRanges"]["CategoricalParameterRanges"][0]["Values"] = {"adam"};
-  job["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] = 1;
+  Json job = OneTrainingJob("localhost/hpo-no-such-image:never");
   Call("CreateHyperParameterTuningJob", job);
   WaitForJob("contract");
-  Json trials = Call("ListTrainingJobsForHyperParameterTuningJob", {{"HyperParameterTuningJobName", "contract"}});
-  ASSERT_EQ(trials["TrainingJobSummaries"].size(), 1u) << trials.dump();
-  const Json& t = trials["TrainingJobSummaries"][0];
+  const Json t = OnlySummary();
+  ASSERT_FALSE(t.is_null());
   EXPECT_EQ(t["TrainingJobStatus"], "Failed");
   EXPECT_NE(t.value("FailureReason", "").find("localhost/hpo-no-such-image:never is not present on this worker and "
                                                "pulls are off"),
