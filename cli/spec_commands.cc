@@ -56,6 +56,15 @@ std::optional<proto::ParsedSpec> Check(const std::string& file, const proto::Val
       std::cerr << file << ": note: " << why << "\n";
     }
   }
+  // Valid, and likely to lose work: managed spot without checkpoints starts over after each
+  // interruption (SageMaker's guide pairs the two).
+  for (const auto* d : parsed->document.spec.Definitions()) {
+    if (!d->enable_managed_spot_training.value_or(false) || d->checkpoint_config) continue;
+    const std::string which = d->definition_name ? " (training job definition " + *d->definition_name + ")" : "";
+    std::cerr << file << ": note: EnableManagedSpotTraining is true without a CheckpointConfig" << which
+              << ": a training job interrupted on a spot worker starts over from the beginning. Set "
+                 "CheckpointConfig.S3Uri and have the program resume from what it finds in /opt/ml/checkpoints\n";
+  }
   return std::move(parsed).value();
 }
 

@@ -387,6 +387,18 @@ TEST_F(CliTest, ConvertToCrdWritesAKubernetesNameAndNamesEveryFieldAClusterWould
   EXPECT_EQ(noted.exit_code, 0) << noted.err;
   EXPECT_NE(noted.err.find("note: metadata.name \"Quick_Start\" is not a Kubernetes name"), std::string::npos)
       << noted.err;
+
+  // Managed spot without checkpoints is valid, and starts over after every interruption: a note.
+  std::string spot = Slurp(Example("quickstart.yaml"));
+  spot.replace(spot.find("  trainingJobDefinition:\n"), 25,
+               "  trainingJobDefinition:\n    enableManagedSpotTraining: true\n");
+  Outcome spot_noted = Hpo({"validate", Write("spot.yaml", spot).string()});
+  EXPECT_EQ(spot_noted.exit_code, 0) << spot_noted.err;
+  EXPECT_NE(spot_noted.err.find("note: EnableManagedSpotTraining is true without a CheckpointConfig: a training job "
+                                "interrupted on a spot worker starts over from the beginning"),
+            std::string::npos)
+      << spot_noted.err;
+  EXPECT_EQ(Hpo({"validate", Example("quickstart.yaml")}).err.find("EnableManagedSpotTraining"), std::string::npos);
 }
 
 // SageMaker's quotas are this coordinator's to set: a spec over the default is refused naming the
