@@ -255,8 +255,8 @@ void CoordinatorCore::Impl::OnTrialStarted(const std::string& wid, const proto::
   // Billed as managed spot: a spot worker and a definition with EnableManagedSpotTraining (one
   // without it runs there only under --spot-workers-take all, at the on-demand price).
   {
-    const auto jt = jobs.find(Lower(t->tuning_job));
-    const auto* d = jt == jobs.end() ? nullptr : Definition(*jt->second, t->definition_name);
+    const TuningJob* j = Job(t->tuning_job);
+    const auto* d = j ? Definition(*j, t->definition_name) : nullptr;
     t->on_spot = w != workers.end() && w->second.reg.spot && d && d->enable_managed_spot_training.value_or(false);
   }
   if (t->start_ms == 0) t->start_ms = start_at;
@@ -629,9 +629,7 @@ std::string CoordinatorCore::Impl::MaxRuntimeReason(const Trial& t, int64_t trai
   // The worker knows only what this attempt was given: "its max runtime of 1200 s" read as a
   // limit the user never set, when MaxRuntimeInSeconds 3600 (or the default day) covers all
   // attempts together.
-  const int64_t total = d->stopping_condition && d->stopping_condition->max_runtime_in_seconds
-                            ? *d->stopping_condition->max_runtime_in_seconds
-                            : proto::kDefaultMaxRuntimeInSeconds;
+  const int64_t total = d->stopping_condition.value_or(proto::StoppingCondition{}).MaxRuntimeSeconds();
   const int64_t before = trained_before / 1000;
   return "MaxRuntimeExceeded: the training job ran longer than its max runtime of " + std::to_string(total) +
          " s, which covers all its attempts together: the attempts before this one (attempt " +

@@ -423,9 +423,7 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
       // MaxRuntimeInSeconds (SageMaker's default when the spec has none: a day) covers all
       // attempts together: this one gets what the earlier ones left (at least a second, so a
       // spent budget ends it as MaxRuntimeExceeded at once).
-      const int64_t limit_s = def->stopping_condition && def->stopping_condition->max_runtime_in_seconds
-                                  ? *def->stopping_condition->max_runtime_in_seconds
-                                  : proto::kDefaultMaxRuntimeInSeconds;
+      const int64_t limit_s = def->stopping_condition.value_or(proto::StoppingCondition{}).MaxRuntimeSeconds();
       const int64_t left_ms = limit_s * 1000 - t->training_ms;
       a.max_runtime_s = static_cast<uint32_t>(std::max<int64_t>(1, (left_ms + 999) / 1000));
     }

@@ -255,6 +255,8 @@ struct StoppingCondition {
   std::optional<int64_t> max_wait_time_in_seconds;     // >= max runtime; managed spot only
   std::optional<int64_t> max_pending_time_in_seconds;  // 7200-2419200
   bool operator==(const StoppingCondition&) const = default;
+  // MaxRuntimeInSeconds, or SageMaker's default when it is not given.
+  int64_t MaxRuntimeSeconds() const { return max_runtime_in_seconds.value_or(kDefaultMaxRuntimeInSeconds); }
 };
 
 struct VpcConfig {

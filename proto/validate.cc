@@ -51,7 +51,6 @@ constexpr size_t kPathMax = 4096;         // DirectoryPath, CheckpointConfig.Loc
 constexpr size_t kAttributeNameMax = 256;
 constexpr size_t kRoleArnMin = 20;
 constexpr size_t kRoleArnMax = 2048;
-constexpr int64_t kDefaultMaxRuntime = 86400;
 constexpr int64_t kPendingMin = 1800;  // botocore's current model (earlier models said 7200)
 constexpr int64_t kPendingMax = 2419200;
 constexpr const char* kTrainingInstanceTypes[] = {
@@ -1425,7 +1424,7 @@ void Validator::CheckStopping(const TrainingJobDefinition& d, const FieldPath& d
   IntRange(s.max_runtime_in_seconds, p.Child("MaxRuntimeInSeconds"), 1, -1, false);
   if (s.max_wait_time_in_seconds) {
     FieldPath wp = p.Child("MaxWaitTimeInSeconds");
-    int64_t runtime = s.max_runtime_in_seconds.value_or(kDefaultMaxRuntime);
+    const int64_t runtime = s.MaxRuntimeSeconds();
     if (d.enable_managed_spot_training != true) {
       Add(wp, "Invalid MaxWaitTimeInSeconds. It is only supported when EnableManagedSpotTraining is set to true");
     } else if (*s.max_wait_time_in_seconds > kIntMax) {

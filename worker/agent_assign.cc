@@ -452,10 +452,8 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
             " in " + std::to_string(ms.count()) + " ms");
         if (IsImageSource(image)) *pulled_id = *pulled;  // run what was pulled, not the source again
       }
-      if (opt.container.pull == "missing" && !IsImageSource(image)) {
-        std::lock_guard<std::mutex> lock(images_mu);
-        images_present.insert(image);
-      }
+      std::lock_guard<std::mutex> lock(images_mu);  // ImageKnownPresent decides whether it counts
+      images_present.insert(image);
     }
     if (!preflight.empty()) {  // every host's data is in place: the gang checks NCCL together
       Status checked = RunPreflight(preflight, host, note.get());

@@ -136,14 +136,26 @@ bool IsRuntimeFailure(const ContainerConfig& config, int exit_code) {
   return (config.runtime == "podman" || config.runtime == "docker") && exit_code == 125;
 }
 
-// A registry host with a port (`registry:5000/x`) has a digit after its colon, and a path or tag
-// before any: it is none of these.
-bool IsImageSource(const std::string& image) {
-  for (const char* t : {"oci-archive:", "docker-archive:", "oci:", "dir:", "docker://", "docker-daemon:"}) {
-    if (image.rfind(t, 0) == 0) return true;
+namespace {
+// The transports an image reference may start with, and whether what follows is a path on this
+// host. A registry host with a port (`registry:5000/x`) has a digit after its colon, and a path
+// or tag before any: it is none of these.
+struct Transport {
+  std::string_view prefix;
+  bool local_path;
+};
+constexpr Transport kTransports[] = {{"oci-archive:", true}, {"docker-archive:", true}, {"oci:", true},
+                                     {"dir:", true},         {"docker://", false},      {"docker-daemon:", false}};
+
+const Transport* TransportOf(const std::string& image) {
+  for (const Transport& t : kTransports) {
+    if (image.rfind(t.prefix, 0) == 0) return &t;
   }
-  return false;
+  return nullptr;
 }
+}  // namespace
+
+bool IsImageSource(const std::string& image) { return TransportOf(image) != nullptr; }
 
 Result<bool> ImagePresent(const ContainerConfig& config, const std::string& image) {
   if (IsImageSource(image)) return false;
@@ -166,9 +178,8 @@ Result<std::string> PullImage(const ContainerConfig& config, const std::string& 
                               const std::atomic<bool>* cancel) {
   // An archive or directory that is not there is the reference's fault (podman's own "no such
   // file" could as well be its configuration's).
-  for (const char* t : {"oci-archive:", "docker-archive:", "oci:", "dir:"}) {
-    if (image.rfind(t, 0) != 0) continue;
-    std::string path = image.substr(std::string_view(t).size());
+  if (const Transport* t = TransportOf(image); t && t->local_path) {
+    std::string path = image.substr(t->prefix.size());
     std::error_code ec;
     if (!std::filesystem::exists(path, ec) && path.find(':') != std::string::npos) {
       path = path.substr(0, path.rfind(':'));  // oci-archive:/x.tar:name:tag
