@@ -16,6 +16,8 @@
 #   TRIALS=2000 CONCURRENCY=16 SLEEP_MS=200
 #   HPO_LAYOUTS="4x4 16x1"       hpo run --workers W --slots S for each WxS (W*S = CONCURRENCY);
 #                                empty: skip hpo
+#   HPO_RUN_ARGS=""             more `hpo run` options, e.g. "--max-parallel-training-jobs 400" for
+#                                CONCURRENCY above SageMaker's quota of 100
 #   HPO_STATE_ROOT=$OUT_DIR      where hpo's --state-dir goes (its SQLite db and the trial
 #                                directories; the packed artifacts go beside it), e.g. /dev/shm/x
 #                                to take fsync cost out of the run
@@ -40,7 +42,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 # The exact command, with the knobs that were set in the environment.
-command_line="$(for v in TRIALS CONCURRENCY SLEEP_MS HPO_LAYOUTS HPO_STATE_ROOT RAY RAY_TRIALS RAY_VARIANTS RAY_TIME_BUDGET_S; do
+command_line="$(for v in TRIALS CONCURRENCY SLEEP_MS HPO_LAYOUTS HPO_RUN_ARGS HPO_STATE_ROOT RAY RAY_TRIALS RAY_VARIANTS RAY_TIME_BUDGET_S; do
   if [[ -v $v ]]; then printf '%s=%q ' "$v" "${!v}"; fi; done)bench/dispatch/run.sh${*:+ $*}"
 
 TRIALS="${TRIALS:-2000}"
@@ -58,6 +60,7 @@ stamp="$(date +%Y%m%d-%H%M%S)"
 OUT_DIR="${OUT_DIR:-$BUILD/bench-dispatch/$stamp}"
 RESULTS="${RESULTS:-bench/RESULTS.md}"
 HPO_STATE_ROOT="${HPO_STATE_ROOT:-}"
+read -r -a hpo_run_args <<<"${HPO_RUN_ARGS:-}"
 
 log() { echo "run.sh: $*" >&2; }
 now() { date +%s.%N; }
@@ -124,7 +127,7 @@ for layout in $HPO_LAYOUTS; do
   fsync_ms="$(fsync_probe "$(dirname "$state")")"
   t0="$(now)"
   /usr/bin/time -f '%e %U %S %M' -o "$dir/time.txt" \
-    "$hpo" run "$dir/spec.json" --workers "$w" --slots "$s" --state-dir "$state" -o json \
+    "$hpo" run "$dir/spec.json" --workers "$w" --slots "$s" --state-dir "$state" -o json "${hpo_run_args[@]}" \
     >"$dir/describe.json" 2>"$dir/progress.log" || { log "hpo run failed; see $dir/progress.log"; exit 1; }
   t1="$(now)"
   wall="$(python3 -c "print(round($t1 - $t0, 3))")"
