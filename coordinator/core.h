@@ -248,6 +248,12 @@ struct Trial {
     }
     return false;
   }
+  // Every host of a gang but algo-1 has reported its exit while algo-1 has not: algo-1's worker
+  // is told (GangPeersEnded), as its upload waits to merge the others' files.
+  bool PeersEnded() const {
+    return gang.size() > 1 && gang[0].exit.empty() &&
+           std::all_of(gang.begin() + 1, gang.end(), [](const GangHost& h) { return !h.exit.empty(); });
+  }
   // The host of the current attempt that `wid` plays: its index into `gang` (algo-1 is 0); 0 for
   // a single-host attempt.
   size_t HostIndex(const std::string& wid) const {

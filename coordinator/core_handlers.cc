@@ -507,6 +507,7 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   if (!t->gang.empty()) {  // a host of it that had not ended (checked above)
     t->gang[host].exit = m.status;
     on_host = "algo-" + std::to_string(host + 1) + " (worker " + wid + "): ";
+    if (t->PeersEnded()) out->push_back({t->gang[0].worker_id, proto::wire::GangPeersEnded{t->name, t->attempt}});
     if (m.status == "Completed") {
       const bool all = std::all_of(t->gang.begin(), t->gang.end(), [](const auto& h) { return h.exit == "Completed"; });
       if (!all) {  // the attempt completes when every host has
@@ -679,6 +680,10 @@ void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbea
       if (t.StopOwed() && now - t.stop_sent_ms >= kStopResendMs) {
         t.stop_sent_ms = now;  // still held there: the stop may have been lost (StopRequest)
         out->push_back({wid, StopRequest(t)});
+      }
+      // Algo-1 waits for it to pack its archives; the first may have been lost (not acknowledged).
+      if (t.PeersEnded() && t.gang[0].worker_id == wid) {
+        out->push_back({wid, proto::wire::GangPeersEnded{t.name, t.attempt}});
       }
       continue;
     }

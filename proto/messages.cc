@@ -31,7 +31,8 @@ static_assert(kAt<MsgType::kRegister, Register> && kAt<MsgType::kRegisterAck, Re
               kAt<MsgType::kInterruptionNotice, InterruptionNotice> && kAt<MsgType::kAck, Ack> &&
               kAt<MsgType::kError, Error> && kAt<MsgType::kLogLines, LogLines> &&
               kAt<MsgType::kHeldTrials, HeldTrials> && kAt<MsgType::kReleaseTrials, ReleaseTrials> &&
-              kAt<MsgType::kTrialStaging, TrialStaging> && std::variant_size_v<Message> == 15);
+              kAt<MsgType::kTrialStaging, TrialStaging> && kAt<MsgType::kGangPeersEnded, GangPeersEnded> &&
+              std::variant_size_v<Message> == 16);
 
 const char* MsgTypeName(MsgType type) {
   switch (type) {
@@ -65,6 +66,8 @@ const char* MsgTypeName(MsgType type) {
       return "ReleaseTrials";
     case MsgType::kTrialStaging:
       return "TrialStaging";
+    case MsgType::kGangPeersEnded:
+      return "GangPeersEnded";
     case MsgType::kInvalid:
       break;
   }
@@ -608,6 +611,8 @@ Status TrialStaging::Validate() const {
   }
   return Text(Field(root, "what"), what, 1, limits::kMaxTextChars);
 }
+
+Status GangPeersEnded::Validate() const { return TrialAttempt(Root("GangPeersEnded"), trial, attempt); }
 
 Status MetricPoints::Validate() const {
   const Path root = Root("MetricPoints");

@@ -66,11 +66,12 @@
 namespace hpo::proto::wire {
 
 // Bumped on any change an older peer cannot ignore (a new required field, a changed meaning).
-constexpr uint32_t kProtocolVersion = 8;  // 2: Register.session; 3: AssignTrial.after_*;
+constexpr uint32_t kProtocolVersion = 9;  // 2: Register.session; 3: AssignTrial.after_*;
                                           // 4: HeldTrials, ReleaseTrials; 5: StopTrial with
                                           // kStopReasonIfNotStarted (an older worker stopped
                                           // an attempt that had started); 6: Heartbeat.sent_ms;
-                                          // 7: Heartbeat.disk_mb; 8: TrialStaging
+                                          // 7: Heartbeat.disk_mb; 8: TrialStaging;
+                                          // 9: GangPeersEnded (algo-1 waits for it)
 
 // Values are part of the wire format: never renumber, never reuse.
 enum class MsgType : uint16_t {
@@ -90,6 +91,7 @@ enum class MsgType : uint16_t {
   kHeldTrials = 13,
   kReleaseTrials = 14,
   kTrialStaging = 15,
+  kGangPeersEnded = 16,
 };
 
 // "Register", "AssignTrial", ...; "Invalid" for kInvalid and for values no message has.
@@ -361,6 +363,21 @@ struct TrialStaging {
   HPO_WIRE_FIELDS(trial, attempt, worker_id, status, what)
 };
 
+// coordinator -> the worker of algo-1 of a multi-host attempt: every other host of the attempt
+// has ended (sent its TrialExited, so whatever it uploaded of its /opt/ml/model and
+// /opt/ml/output/data is in place). Algo-1, whose program has ended (or when it ends), merges
+// those into model.tar.gz and output.tar.gz and uploads them (worker/artifacts.h): its upload
+// waits for this message or a StopTrial. Not acknowledged: sent when the last other host ends and
+// again with the answer to every heartbeat of that worker that still lists the attempt; a worker
+// takes it once and ignores it for an attempt it does not hold.
+struct GangPeersEnded {
+  std::string trial;     // as in AssignTrial
+  uint32_t attempt = 0;  // >= 1
+  bool operator==(const GangPeersEnded&) const = default;
+  Status Validate() const;
+  HPO_WIRE_FIELDS(trial, attempt)
+};
+
 // worker -> coordinator: a batch of metric points, in output order. Acked cumulatively.
 struct MetricPoints {
   std::string trial;                // as in AssignTrial
@@ -515,7 +532,7 @@ struct ReleaseTrials {
 // Alternatives in MsgType order: index() + 1 == the MsgType value.
 using Message = std::variant<Register, RegisterAck, Heartbeat, AssignTrial, TrialStarted,
                              MetricPoints, TrialExited, StopTrial, InterruptionNotice, Ack, Error,
-                             LogLines, HeldTrials, ReleaseTrials, TrialStaging>;
+                             LogLines, HeldTrials, ReleaseTrials, TrialStaging, GangPeersEnded>;
 
 MsgType TypeOf(const Message& message);
 

@@ -521,6 +521,14 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
       if (s->reason == proto::wire::kStopReasonRevoked) *it->second->revoked = true;
       StopRun(*it->second, "Stopped: " + s->reason, "Stopped", s->grace_period_s);
     }
+  } else if (const auto* g = std::get_if<proto::wire::GangPeersEnded>(&m)) {
+    if (auto it = runs.find({g->trial, g->attempt}); it != runs.end()) {
+      int running = Run::kPeersRunning;
+      if (it->second->peers->compare_exchange_strong(running, Run::kPeersEnded)) {
+        Log("worker: " + g->trial + " attempt " + std::to_string(g->attempt) +
+            ": the other hosts have ended; algo-1 merges their model and output data into its archives");
+      }
+    }
   } else if (const auto* ack = std::get_if<proto::wire::Ack>(&m)) {
     OnAck(*ack);
   } else if (const auto* rel = std::get_if<proto::wire::ReleaseTrials>(&m)) {

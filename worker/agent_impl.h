@@ -290,6 +290,12 @@ struct WorkerAgent::Impl {
     // The image ID its staging pulled from a source (IsImageSource): what the container runs.
     // Written by the staging thread before its result is ready; read after.
     std::shared_ptr<std::string> pulled_id = std::make_shared<std::string>();
+    // Algo-1 of a multi-host attempt with compressed output (ArtifactSpec::Merges): its upload
+    // waits, after its program ended, until the other hosts have ended (kPeersEnded, set by the
+    // coordinator's GangPeersEnded) or the attempt is stopped (kPeersNotAwaited, set by StopRun),
+    // then merges what they uploaded into its archives.
+    static constexpr int kPeersRunning = 0, kPeersEnded = 1, kPeersNotAwaited = 2;
+    std::shared_ptr<std::atomic<int>> peers = std::make_shared<std::atomic<int>>(kPeersRunning);
     // The coordinator no longer runs this attempt (it told us after a gap): nothing of it is
     // uploaded.
     std::shared_ptr<std::atomic<bool>> revoked = std::make_shared<std::atomic<bool>>(false);

@@ -47,6 +47,8 @@ void WorkerAgent::Impl::StopRun(Run& r, const std::string& reason, const std::st
   r.stop_grace_ms = grace_s * 1000;
   StopPipes(r);
   r.staging_cancel->store(true);  // still staging: no more downloads (it ends not started)
+  int running = Run::kPeersRunning;  // algo-1 merges what the other hosts have uploaded by now
+  r.peers->compare_exchange_strong(running, Run::kPeersNotAwaited);
   if (!r.process) return;
   const std::vector<std::string> stop = r.container ? ContainerStopCommand(opt.container, r.container_name, grace_s)
                                                     : std::vector<std::string>{};
@@ -392,7 +394,8 @@ void WorkerAgent::Impl::FinishExit(const Key& key, Run& r) {
       Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": uploading failed: " + up.message());
       if (x.status == "Completed") UploadFailed(x, up);
     } else if (!uploaded->model.empty()) {
-      where = "; uploaded " + uploaded->model + " and " + uploaded->output_data;
+      where = "; uploaded " + uploaded->model + " and " + uploaded->output_data +
+              (uploaded->merged.empty() ? "" : " (" + uploaded->merged + ")");
     }
   }
   Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status + where);

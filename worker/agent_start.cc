@@ -130,6 +130,11 @@ ArtifactSpec WorkerAgent::Impl::ArtifactsOf(const Run& r) {
   spec.scratch_dir = r.attempt_dir;
   spec.replace = r.layout.hosts.size() <= 1;
   spec.primary = r.layout.hosts.size() <= 1 || r.layout.current_host == "algo-1";
+  if (r.layout.hosts.size() > 1) {
+    spec.host = r.layout.current_host;
+    spec.hosts = r.layout.hosts;
+    spec.attempt = r.assign.attempt;
+  }
   return spec;
 }
 
@@ -145,12 +150,22 @@ std::function<void()> WorkerAgent::Impl::UploadOnExit(Run& r) {
   fs::path unsynced = r.checkpoint_dir + agent_detail::kUnsyncedMarker;
   return [this, spec, done, artifacts, what, checkpoints = r.checkpoints, intermediate = r.intermediate,
           successor_waits = r.successor_waits, revoked = r.revoked, lease_wait_ms = r.lease_wait_ms,
-          unsynced = std::move(unsynced)] {
+          peers = r.peers, unsynced = std::move(unsynced)] {
     if (successor_waits->load()) Wake();  // the next trial starts in this slot while we upload
     struct WakeOnReturn {
       const Impl* impl;
       ~WakeOnReturn() { impl->Wake(); }
     } wake{this};
+    // Algo-1 of a multi-host attempt: the other hosts' files are up once they have all ended (the
+    // coordinator says so), or as far as they got when the attempt is stopped.
+    if (artifacts && spec.primary && spec.Merges() && peers->load() == Run::kPeersRunning) {
+      Log("worker: " + what + ": algo-1's program has ended; its model and output data are packed once the other " +
+          std::to_string(spec.hosts.size() - 1) + (spec.hosts.size() == 2 ? " host has" : " hosts have") +
+          " ended, with theirs merged in");
+      while (peers->load() == Run::kPeersRunning && !revoked->load() && !closing.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
     // Fenced (lease_valid): after a pause or a cut-off, the coordinator first says whether this
     // attempt is still ours; if another worker has re-run it, its artifacts are at the same path.
     bool waited = false;

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -344,6 +345,97 @@ Status UploadTree(const fs::path& dir, const ObjectLocation& loc, const std::str
   return Status::Ok();
 }
 
+// A part's key below its host's prefix, as a relative path that stays inside the directory it
+// is copied into; nullopt for anything else ("..", an absolute path, empty components).
+std::optional<fs::path> SafeRelative(const std::string& rel) {
+  if (rel.empty() || rel.front() == '/') return std::nullopt;
+  fs::path out;
+  size_t start = 0;
+  while (start <= rel.size()) {
+    const size_t end = std::min(rel.find('/', start), rel.size());
+    const std::string part = rel.substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") return std::nullopt;
+    out /= part;
+    start = end + 1;
+  }
+  return out;
+}
+
+// Algo-1's merge of one directory (`kind`: "model" or "data"): every file the other hosts put
+// under the parts prefix that `dir` has no entry at (nor a file where it needs a directory) is
+// fetched into it, the lower host first. What it took, for the log, is appended to `note`.
+Status MergeParts(const ArtifactSpec& spec, const ObjectLocation& loc, const std::string& kind, const fs::path& dir,
+                  std::string* note) {
+  std::string took;
+  size_t kept = 0;
+  std::vector<std::string> hosts = spec.hosts;  // algo-2 before algo-10
+  std::sort(hosts.begin(), hosts.end(), [](const std::string& a, const std::string& b) {
+    return std::pair(a.size(), a) < std::pair(b.size(), b);
+  });
+  for (const std::string& host : hosts) {
+    if (host == spec.host) continue;
+    const std::string prefix = loc.Key(PartsPrefix(spec) + host + "/" + kind + "/");
+    auto objects = loc.store->List(prefix);
+    if (!objects.ok()) {
+      return Status(objects.status().code(), "cannot list what " + host + " uploaded of its " + kind + ": " +
+                                                 objects.status().message());
+    }
+    size_t n = 0;
+    for (const ObjectInfo& o : *objects) {
+      if (o.key.size() <= prefix.size() || o.key.back() == '/') continue;
+      const auto rel = SafeRelative(o.key.substr(prefix.size()));
+      if (!rel) continue;
+      // An entry there already (algo-1's, or a lower host's), or a file where this one needs a
+      // directory: the earlier one stays.
+      bool taken = false;
+      fs::path at = dir;
+      for (auto it = rel->begin(); it != rel->end() && !taken; ++it) {
+        at /= *it;
+        std::error_code ec;
+        const fs::file_status st = fs::symlink_status(at, ec);
+        const bool last = std::next(it) == rel->end();
+        if (fs::exists(st) && (last || !fs::is_directory(st))) taken = true;
+      }
+      if (taken) {
+        ++kept;
+        continue;
+      }
+      const fs::path target = dir / *rel;
+      std::error_code ec;
+      fs::create_directories(target.parent_path(), ec);
+      if (ec) return Status::IoError("cannot create " + target.parent_path().string() + ": " + ec.message());
+      HPO_RETURN_IF_ERROR(loc.store->GetToFile(o.key, target.string()));
+      ++n;
+    }
+    if (n > 0) took += (took.empty() ? "" : ", ") + std::to_string(n) + (n == 1 ? " file from " : " files from ") + host;
+  }
+  if (took.empty() && kept == 0) return Status::Ok();
+  std::string line = kind + ": " + (took.empty() ? "nothing" : took) + " merged";
+  if (kept > 0) {
+    line += "; " + std::to_string(kept) + (kept == 1 ? " path" : " paths") +
+            " another host also wrote kept as the lower host's";
+  }
+  *note += (note->empty() ? "" : "; ") + line;
+  return Status::Ok();
+}
+
+// Everything under <job>/output/.hpo-hosts/ (this attempt's parts, and any an earlier attempt
+// left), once algo-1's archives are up.
+Status RemoveParts(const ArtifactSpec& spec, const ObjectLocation& loc) {
+  const std::string root = loc.Key(spec.job_name + "/output/.hpo-hosts/");
+  const std::string local = loc.store->LocalPath(root);
+  if (!local.empty()) {
+    std::error_code ec;
+    fs::remove_all(local, ec);
+    if (ec) return Status::IoError("cannot remove " + local + ": " + ec.message());
+    return Status::Ok();
+  }
+  auto objects = loc.store->List(root);
+  if (!objects.ok()) return objects.status();
+  for (const ObjectInfo& o : *objects) HPO_RETURN_IF_ERROR(loc.store->Delete(o.key));
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::function<Result<const S3Client*>()>& s3) {
@@ -368,17 +460,25 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
   }
   const std::string ext = ".tar.gz";
   struct One {
-    std::string dir, name;
+    std::string dir, name, kind;
     std::string* uri;
   };
-  for (const One& one : {One{(fs::path(spec.root) / "model").string(), "model" + ext, &out.model},
-                         One{(fs::path(spec.root) / "output" / "data").string(), "output" + ext, &out.output_data}}) {
+  for (const One& one : {One{(fs::path(spec.root) / "model").string(), "model" + ext, "model", &out.model},
+                         One{(fs::path(spec.root) / "output" / "data").string(), "output" + ext, "data",
+                             &out.output_data}}) {
     std::error_code ec;
     fs::create_directories(one.dir, ec);  // a program that removed it still gets an (empty) archive
+    if (!spec.primary && spec.Merges()) {  // its files, for algo-1 to merge
+      HPO_RETURN_IF_ERROR(UploadTree(one.dir, *loc, loc->Key(PartsPrefix(spec) + spec.host + "/" + one.kind + "/"),
+                                     /*replace=*/false));
+      *one.uri = JoinUri(spec.output_path, rel + one.name);  // algo-1's, where it will be
+      continue;
+    }
     if (!spec.primary && fs::is_empty(one.dir, ec) && !ec) {
       *one.uri = JoinUri(spec.output_path, rel + one.name);  // algo-1's, where it is
       continue;
     }
+    if (spec.primary && spec.Merges()) HPO_RETURN_IF_ERROR(MergeParts(spec, *loc, one.kind, one.dir, &out.merged));
     const std::string key = loc->Key(rel + one.name);
     const std::string path = loc->store->LocalPath(key);
     if (path.empty()) {  // a remote store: packed in the scratch directory, then uploaded
@@ -407,7 +507,18 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
     }
     *one.uri = JoinUri(spec.output_path, rel + one.name);
   }
+  if (spec.primary && spec.Merges()) {  // the archives are up: a hand-over left behind fails nothing
+    if (Status removed = RemoveParts(spec, *loc); !removed.ok()) {
+      out.merged += (out.merged.empty() ? "" : "; ") + std::string("the other hosts' files under ") +
+                    JoinUri(spec.output_path, spec.job_name + "/output/.hpo-hosts/") +
+                    " could not be removed: " + removed.message();
+    }
+  }
   return out;
+}
+
+std::string PartsPrefix(const ArtifactSpec& spec) {
+  return spec.job_name + "/output/.hpo-hosts/attempt-" + std::to_string(spec.attempt) + "/";
 }
 
 std::string IntermediateUri(const ArtifactSpec& spec) {

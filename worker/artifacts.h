@@ -56,17 +56,37 @@ struct ArtifactSpec {
   // not have are deleted (an earlier attempt's). Off for the hosts of a multi-host job, whose
   // files are merged there, as SageMaker aggregates every host's /opt/ml/model.
   bool replace = true;
-  // Compressed: a multi-host job's hosts other than algo-1 (false here) pack and upload an
-  // archive only when its directory holds something. Distributed code saves the model on rank 0
-  // only, and the other hosts' empty archives, uploaded to the same key, replaced it whenever one
-  // of them finished last. (Several hosts that each write a model still have the last one win;
-  // SageMaker merges them into one archive.)
+  // Compressed: a multi-host job's hosts other than algo-1 (false here) never write the archives;
+  // see `hosts`. (Before the merge, their empty archives, uploaded to the same key, replaced
+  // algo-1's model whenever one of them finished last.)
   bool primary = true;
+  // A multi-host attempt (2 or more `hosts`, "algo-1".."algo-N" in order; `host` is this one,
+  // `attempt` the attempt's number). Compressed, its archives hold every host's files, as
+  // SageMaker aggregates every host's /opt/ml/model into one model.tar.gz:
+  //   - a host other than algo-1 puts the regular files of its model/ and output/data/ under
+  //     PartsPrefix(): <job>/output/.hpo-hosts/attempt-<A>/<host>/{model,data}/<relative path>;
+  //   - algo-1 (`primary`), once the others have ended (the agent waits for the coordinator's
+  //     GangPeersEnded, or a stop), copies into its own directories every file of theirs at a
+  //     path it does not have (a path several hosts wrote stays algo-1's, else the lowest
+  //     host's), packs and uploads the archives, and deletes everything under
+  //     <job>/output/.hpo-hosts/ (earlier attempts' leftovers too).
+  // A host stopped before its files were up (a failed or stopped gang) leaves them out.
+  std::string host;
+  std::vector<std::string> hosts;
+  uint32_t attempt = 0;
+  bool Merges() const { return compress && hosts.size() > 1; }
 };
+
+// Where a multi-host attempt's hosts other than algo-1 put their files for algo-1 to merge,
+// relative to the output location: "<job>/output/.hpo-hosts/attempt-<A>/".
+std::string PartsPrefix(const ArtifactSpec& spec);
 
 struct UploadedArtifacts {
   std::string model;        // e.g. s3://bucket/prefix/<job>/output/model.tar.gz (NONE: .../output/model/)
   std::string output_data;  // e.g. s3://bucket/prefix/<job>/output/output.tar.gz (NONE: .../output/data/)
+  // A merging algo-1: what it took from the other hosts, for the log ("model: 2 files from
+  // algo-2, 1 from algo-3; 1 path algo-1 also wrote kept as algo-1's"); "" when nothing.
+  std::string merged;
 };
 
 // Where /opt/ml/output/intermediate goes: <S3OutputPath>/<job>/output/intermediate (no trailing

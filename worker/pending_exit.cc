@@ -42,7 +42,7 @@ Status WritePendingExit(const std::string& attempt_dir, const PendingExit& p) {
     const ArtifactSpec& a = *p.artifacts;
     j["artifacts"] = {{"root", a.root},       {"output_path", a.output_path}, {"job_name", a.job_name},
                       {"compress", a.compress}, {"scratch_dir", a.scratch_dir}, {"replace", a.replace},
-                      {"primary", a.primary}};
+                      {"primary", a.primary}, {"host", a.host}, {"hosts", a.hosts}, {"attempt", a.attempt}};
   }
   return WriteFileAtomically(PathOf(attempt_dir), j.dump(-1, ' ', false, Json::error_handler_t::replace),
                              Durability::kAtomicOnly);
@@ -85,6 +85,10 @@ Result<std::optional<PendingExit>> ReadPendingExit(const std::string& attempt_di
       s.scratch_dir = a->at("scratch_dir").get<std::string>();
       s.replace = a->at("replace").get<bool>();
       s.primary = a->at("primary").get<bool>();
+      // Absent in reports written before multi-host merges: one host's archives, as then.
+      s.host = a->value("host", std::string());
+      s.hosts = a->value("hosts", std::vector<std::string>{});
+      s.attempt = a->value("attempt", uint32_t{0});
       p.artifacts = std::move(s);
     }
     if (Status v = x.Validate(); !v.ok()) return bad(v.message());

@@ -636,6 +636,55 @@ TEST_F(GangTest, AHostThatEndedBeforeTheOthersIsNotLostWhileTheyRunOn) {
   EXPECT_EQ(core_->FindTrial(trial)->state, TrialState::kCompleted);
 }
 
+// Algo-1's upload waits to merge the other hosts' model files: its worker is told once every
+// other host has ended (GangPeersEnded), again with the answer to each of its heartbeats that
+// still lists the attempt (the message is not acknowledged), also after a restart; never before,
+// never to another host, and not once algo-1 has ended.
+TEST_F(GangTest, Algo1sWorkerIsToldWhenTheOtherHostsHaveEndedUntilAlgo1Ends) {
+  for (const auto& w : Fleet()) Join(w);
+  auto out = Submit(Groups("gang", 1, 1));
+  auto assigns = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(assigns.size(), 3u);
+  const proto::wire::AssignTrial a = assigns[0];
+  const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2"), w3 = WorkerOf(out, "algo-3");
+  for (const std::string& w : {w1, w2, w3}) Started(w, a);
+  auto told = [&](const std::vector<Outgoing>& sent) {
+    std::vector<std::string> to;
+    for (const auto& o : sent) {
+      if (const auto* g = std::get_if<proto::wire::GangPeersEnded>(&o.message)) {
+        EXPECT_EQ(g->trial, a.trial);
+        EXPECT_EQ(g->attempt, a.attempt);
+        to.push_back(o.worker_id);
+      }
+    }
+    return to;
+  };
+  auto heartbeat = [&](const std::string& w, uint64_t seq, bool holds) {
+    proto::wire::Heartbeat h{w, seq, 0, {}};
+    if (holds) h.running = {{a.trial, a.attempt}};
+    return core_->OnMessage(w, h, now_);
+  };
+  EXPECT_TRUE(told(Exited(w3, a, "Completed")).empty()) << "algo-2 still runs";
+  EXPECT_TRUE(told(heartbeat(w1, 2, true)).empty());
+  EXPECT_EQ(told(Exited(w2, a, "Completed")), std::vector<std::string>{w1});
+  now_ += 1000;
+  EXPECT_EQ(told(heartbeat(w1, 3, true)), std::vector<std::string>{w1}) << "said again: it may have been lost";
+  EXPECT_TRUE(told(heartbeat(w2, 3, false)).empty());
+  // The coordinator restarts: the hosts' exits were kept, and algo-1's worker is told again.
+  MakeCore();
+  for (const auto& w : Fleet()) {
+    auto r = w;
+    r.running.clear();
+    if (w.worker_id == w1) r.running = {{a.trial, a.attempt}};
+    core_->OnMessage(w.worker_id, r, now_);
+  }
+  now_ += 1000;
+  EXPECT_EQ(told(heartbeat(w1, 1, true)), std::vector<std::string>{w1});
+  Exited(w1, a, "Completed", {{"loss", 0.5}});
+  EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kCompleted);
+  EXPECT_TRUE(told(heartbeat(w1, 2, true)).empty()) << "algo-1 has ended";
+}
+
 TEST_F(GangTest, ALostHostEndsTheAttemptWhichIsRetriedAsAUnit) {
   for (const auto& w : Fleet()) Join(w);
   auto out = Submit(Groups("gang", 1, 1));

@@ -37,16 +37,7 @@ using Json = nlohmann::ordered_json;
 
 using hpo::testing::Child;
 using hpo::testing::FreePort;
-
-std::string Sh(const std::string& cmd) {
-  std::string out;
-  FILE* f = ::popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  ::pclose(f);
-  return out;
-}
+using hpo::testing::Sh;
 
 // Checks run inside the trial. `expect FILE TEXT` compares a file's exact content; `env NAME TEXT`
 // a variable's. Every check names itself in output/failure when it fails.

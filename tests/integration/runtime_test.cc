@@ -39,6 +39,7 @@ namespace {
 using hpo::testing::Child;
 using hpo::testing::Cluster;
 using hpo::testing::FreePort;
+using hpo::testing::Sh;
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
 
@@ -498,6 +499,81 @@ TEST_F(NetnsCluster, AThreeHostTwoGroupTrainingJobRunsAsOneGangWhoseHostsReachEa
     }
     EXPECT_EQ(passed_on.count(""), 0u) << "every line of a multi-host training job names its host";
   }
+}
+
+// A multi-host training job whose hosts each write part of the model (sharded weights, a host's
+// own evaluation): model.tar.gz and output.tar.gz hold every host's files, as SageMaker aggregates
+// every host's /opt/ml/model, and a path several hosts wrote is algo-1's. In one training job
+// algo-1 ends first (its upload waits for the others), in the other last. Nothing of the hosts'
+// hand-over is left beside the archives.
+class GangArtifactsCluster : public Cluster {
+ protected:
+  void BeforeCoordinator() override { worker_args_ = {"--host", "127.0.0.1"}; }
+  Json GangJob(const std::string& name, Json slow_values) {
+    Json spec = ScriptJob(name, 2, 1,
+                          "#!/bin/sh\n"
+                          "mkdir -p \"$SM_MODEL_DIR/shards\" \"$SM_OUTPUT_DATA_DIR\"\n"
+                          "echo \"$SM_CURRENT_HOST\" > \"$SM_MODEL_DIR/shards/$SM_CURRENT_HOST.pt\"\n"
+                          "echo \"written by $SM_CURRENT_HOST\" > \"$SM_MODEL_DIR/config.json\"\n"
+                          "echo \"eval of $SM_CURRENT_HOST\" > \"$SM_OUTPUT_DATA_DIR/eval-$SM_CURRENT_HOST.txt\"\n"
+                          "if [ \"$SM_CURRENT_HOST\" = \"$SM_HP_SLOW\" ]; then sleep 2; fi\n"
+                          "if [ \"$SM_CURRENT_HOST\" = \"$SM_HP_FAILS\" ]; then echo 'rank 1 lost its GPU'; exit 3; fi\n"
+                          "echo loss=1\n",
+                          {{"fails", "none"}});
+    auto& config = spec["HyperParameterTuningJobConfig"];
+    config["Strategy"] = "Grid";
+    config["ResourceLimits"].erase("MaxNumberOfTrainingJobs");
+    config["ParameterRanges"] = {{"CategoricalParameterRanges", {{{"Name", "slow"}, {"Values", slow_values}}}}};
+    spec["TrainingJobDefinition"]["ResourceConfig"]["InstanceCount"] = 3;
+    return spec;
+  }
+};
+
+TEST_F(GangArtifactsCluster, EveryHostsModelAndOutputDataLandInTheTrainingJobsArchives) {
+  Call("CreateHyperParameterTuningJob", GangJob("it-gang-model", {"algo-1", "algo-3"}));
+  Json d = WaitFor("it-gang-model", 60);
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2) << "\nsee " << dir_;
+  const std::vector<Json> trials = Trials("it-gang-model");
+  ASSERT_EQ(trials.size(), 2u);
+  for (const auto& t : trials) {
+    const std::string name = t["TrainingJobName"];
+    const fs::path out = dir_ / "out" / name / "output";
+    EXPECT_EQ(Sh("tar -tzf " + (out / "model.tar.gz").string() + " | sort"),
+              "config.json\nshards/\nshards/algo-1.pt\nshards/algo-2.pt\nshards/algo-3.pt\n")
+        << name << "; see " << dir_;
+    EXPECT_EQ(Sh("tar -xzOf " + (out / "model.tar.gz").string() + " config.json"), "written by algo-1\n") << name;
+    EXPECT_EQ(Sh("tar -xzOf " + (out / "model.tar.gz").string() + " shards/algo-3.pt"), "algo-3\n") << name;
+    EXPECT_EQ(Sh("tar -tzf " + (out / "output.tar.gz").string() + " | sort"),
+              "eval-algo-1.txt\neval-algo-2.txt\neval-algo-3.txt\n")
+        << name;
+    EXPECT_EQ(Sh("ls -A " + out.string()), "model.tar.gz\noutput.tar.gz\n") << name << ": the hand-over is gone";
+  }
+  std::string logs;
+  for (int i : {1, 2, 3}) {
+    std::ifstream in(dir_ / ("worker" + std::to_string(i) + ".log"));
+    logs += std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  // The job whose algo-1 was slow found the others' files there; the other one waited for them.
+  EXPECT_NE(logs.find("packed once the other 2 hosts have ended"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("model: 1 file from algo-2, 1 file from algo-3 merged; 2 paths another host also wrote kept"),
+            std::string::npos)
+      << logs;
+}
+
+// A host that fails after algo-1's program ended: algo-1's upload does not wait for anything
+// more, and the training job fails at once, naming the host, well within its max runtime.
+TEST_F(GangArtifactsCluster, AHostThatFailsWhileAlgo1WaitsFailsTheTrainingJobAtOnce) {
+  Json spec = GangJob("it-gang-fail", {"algo-2"});
+  spec["TrainingJobDefinition"]["StaticHyperParameters"]["fails"] = "algo-2";
+  const auto began = std::chrono::steady_clock::now();
+  Call("CreateHyperParameterTuningJob", spec);
+  Json d = WaitFor("it-gang-fail", 60);
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(30)) << "max runtime is 60 s";
+  const std::vector<Json> trials = Trials("it-gang-fail");
+  ASSERT_EQ(trials.size(), 1u) << d.dump(2);
+  EXPECT_EQ(trials[0]["TrainingJobStatus"], "Failed") << trials[0].dump(2);
+  const std::string reason = trials[0].value("FailureReason", "");
+  EXPECT_NE(reason.find("algo-2"), std::string::npos) << reason;
 }
 
 // The worker's side of the NCCL preflight for a multi-host GPU training job, with a stand-in for

@@ -182,6 +182,13 @@ TrialStaging SampleTrialStaging() {
   return m;
 }
 
+GangPeersEnded SampleGangPeersEnded() {
+  GangPeersEnded m;
+  m.trial = kTrial;
+  m.attempt = 3;
+  return m;
+}
+
 Ack SampleAck() {
   Ack m;
   m.type = static_cast<uint16_t>(MsgType::kMetricPoints);
@@ -204,7 +211,8 @@ std::vector<Message> AllSamples() {
           SampleAssignTrial(), SampleTrialStarted(), SampleMetricPoints(),
           SampleTrialExited(), SampleStopTrial(),    SampleInterruptionNotice(),
           SampleAck(),         SampleError(),        SampleLogLines(),
-          SampleHeldTrials(),  SampleReleaseTrials(), SampleTrialStaging()};
+          SampleHeldTrials(),  SampleReleaseTrials(), SampleTrialStaging(),
+          SampleGangPeersEnded()};
 }
 
 // Names of the fields of `m` that still hold their default value.
@@ -488,7 +496,7 @@ TEST(WireDecode, RejectsATypeFrameThatIsNotTwoBytes) {
 
 TEST(WireDecode, RejectsUnknownMessageTypesAndSaysWhichOneInTheReply) {
   const std::string body = EncodeFrames(SampleHeartbeat())[1];
-  for (uint16_t type : {uint16_t{0}, uint16_t{16}, uint16_t{0x0100}, uint16_t{0xffff}}) {
+  for (uint16_t type : {uint16_t{0}, uint16_t{17}, uint16_t{0x0100}, uint16_t{0xffff}}) {
     EXPECT_TRUE(Rejected(Frames(type, body), "unknown message type " + std::to_string(type),
                          error_code::kUnknownMessageType));
     Error reply;
@@ -534,6 +542,16 @@ TEST(WireValidate, TrialStagingNamesOneOfSageMakersDownloadStatusesAndWhatIsFetc
   m = SampleTrialStaging();
   m.attempt = 0;
   EXPECT_NE(m.Validate().message().find("TrialStaging.attempt"), std::string::npos) << m.Validate().message();
+}
+
+TEST(WireValidate, GangPeersEndedNamesOneAttemptOfOneTrainingJob) {
+  GangPeersEnded m = SampleGangPeersEnded();
+  EXPECT_TRUE(m.Validate().ok());
+  m.attempt = 0;
+  EXPECT_NE(m.Validate().message().find("GangPeersEnded.attempt"), std::string::npos) << m.Validate().message();
+  m = SampleGangPeersEnded();
+  m.trial = "no spaces allowed";
+  EXPECT_NE(m.Validate().message().find("GangPeersEnded.trial"), std::string::npos) << m.Validate().message();
 }
 
 TEST(WireValidate, LogLinesNeedsLinesWithinTheirBounds) {
@@ -1025,32 +1043,32 @@ TEST(WireValidate, DefaultConstructedMessagesAreNotValid) {
 
 TEST(WireVersion, CheckProtocolVersionAcceptsOnlyThisBuildsVersionAndSaysWhatToDo) {
   EXPECT_TRUE(CheckProtocolVersion(kProtocolVersion).ok());
-  const Status s = CheckProtocolVersion(9);
+  const Status s = CheckProtocolVersion(10);
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(
       s.message(),
-      "protocol version mismatch: this build speaks 8, peer speaks 9; upgrade the older side");
+      "protocol version mismatch: this build speaks 9, peer speaks 10; upgrade the older side");
 }
 
 TEST(WireVersion, ARegisterOfAnotherVersionIsRefusedBeforeItsFieldsAreRead) {
-  // A version-9 Register whose fields this build would not understand.
+  // A version-10 Register whose fields this build would not understand.
   const std::string body = Packed([](auto& p) {
     p.pack_map(2);
     p.pack(std::string("protocol_version"));
-    p.pack(9);
+    p.pack(10);
     p.pack(std::string("node"));
     p.pack_map(0);
   });
   EXPECT_TRUE(Rejected(Frames(MsgType::kRegister, body),
-                       "Register: protocol version mismatch: this build speaks 8, peer speaks 9; "
+                       "Register: protocol version mismatch: this build speaks 9, peer speaks 10; "
                        "upgrade the older side",
                        error_code::kProtocolVersionMismatch));
   Error reply;
   (void)DecodeFrames(Frames(MsgType::kRegister, body), &reply);
   EXPECT_EQ(reply.in_reply_to, static_cast<uint16_t>(MsgType::kRegister));
 
-  EXPECT_TRUE(Rejected(BodyEditor(SampleRegisterAck()).Set("protocol_version", 9).Frames(),
-                       "RegisterAck: protocol version mismatch: this build speaks 8, peer speaks 9",
+  EXPECT_TRUE(Rejected(BodyEditor(SampleRegisterAck()).Set("protocol_version", 10).Frames(),
+                       "RegisterAck: protocol version mismatch: this build speaks 9, peer speaks 10",
                        error_code::kProtocolVersionMismatch));
   Register r = SampleRegister();
   r.protocol_version = 0;
@@ -1124,7 +1142,7 @@ TEST(WireProperty, TenThousandRandomAndMutatedInputsNeverCrashAndWhatDecodesRoun
       case 0: {  // random bytes under a random (mostly known) type
         std::string body(uniform(300), '\0');
         for (char& c : body) c = static_cast<char>(rng());
-        frames = Frames(static_cast<uint16_t>(uniform(15)), body);
+        frames = Frames(static_cast<uint16_t>(uniform(16)), body);
         break;
       }
       case 1: {  // truncation of a valid encoding

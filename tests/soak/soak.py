@@ -52,6 +52,8 @@ and kept in violations.log):
                      older one's worker (with one: a note, attempts-overlap-after-fault)
   no-objective       a Completed training job without FinalHyperParameterTuningJobObjectiveMetric
   no-model           a Completed training job without S3OutputPath/<job>/output/model.tar.gz
+  model-missing-host a Completed multi-host training job whose model.tar.gz lacks a host's file
+                     (every host writes host-algo-N.txt; algo-1 merges them)
   foreign-checkpoint a trainer found another training job's checkpoint in /opt/ml/checkpoints
   spot-without-managed-spot  a trainer of a job without EnableManagedSpotTraining ran on a --spot
                      worker (from the ledger)
@@ -96,6 +98,7 @@ import re
 import signal
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 import urllib.error
@@ -1091,6 +1094,16 @@ class Soak:
             model = os.path.join(j.output, name, "output", "model.tar.gz")
             if not os.path.exists(model):
                 self.violation("no-model", name, f"{name} is Completed but {model} does not exist", evidence=s)
+            elif j.instance_count > 1:
+                try:
+                    with tarfile.open(model) as tar:
+                        members = set(tar.getnames())
+                except (OSError, tarfile.TarError) as e:
+                    members = {f"unreadable: {e}"}
+                want = {f"host-algo-{i}.txt" for i in range(1, j.instance_count + 1)}
+                if not want <= members:
+                    self.violation("model-missing-host", name, f"{name}'s model.tar.gz lacks "
+                                   f"{sorted(want - members)}", evidence=sorted(members))
         j.end_checked = True
 
     # ----------------------------------------------------------------------------- the ledger

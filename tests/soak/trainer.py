@@ -127,6 +127,8 @@ def main():
     os.makedirs("/opt/ml/model", exist_ok=True)
     with open("/opt/ml/model/model.txt", "w") as f:
         f.write(json.dumps({"job": TJ, "x": x, "depth": depth, "opt": opt}) + "\n")
+    with open(f"/opt/ml/model/host-{HOST}.txt", "w") as f:  # every host's lands in model.tar.gz
+        f.write(HOST + "\n")
     ledger("end", "rc=0")
     return 0
 

@@ -450,6 +450,56 @@ TEST_F(Channels, AnotherHostsEmptyModelDoesNotReplaceAlgo1sArchive) {
   EXPECT_EQ(Sh("tar -tzf " + base + "/model.tar.gz"), "rank1.pt\n");
 }
 
+// A three-host attempt: algo-2 and algo-3 hand their files over under the parts prefix, algo-1
+// merges them into its archives (a path it has stays its own, a file where it has a directory
+// too), and removes the hand-over, an earlier attempt's leftovers included (never merged).
+TEST_F(Channels, Algo1MergesTheOtherHostsFilesIntoItsArchivesAndRemovesTheHandOver) {
+  const std::vector<std::string> hosts = {"algo-1", "algo-2", "algo-3"};
+  std::vector<fs::path> roots;
+  for (const auto& h : hosts) roots.push_back(dir_ / h);
+  Put(roots[0] / "model" / "config.json", "from algo-1");
+  Put(roots[0] / "model" / "shards" / "algo-1.pt", "1");
+  Put(roots[1] / "model" / "config.json", "from algo-2");
+  Put(roots[1] / "model" / "shards" / "algo-2.pt", "2");
+  Put(roots[1] / "output" / "data" / "eval-2.txt", "e2");
+  Put(roots[2] / "model" / "shards", "a file where algo-1 has a directory");
+  Put(roots[2] / "model" / "extra" / "deep" / "x.bin", "x");
+  const fs::path base = dir_ / "out";
+  Put(base / "j" / "output" / ".hpo-hosts" / "attempt-1" / "algo-2" / "model" / "stale.pt", "attempt 1");
+  auto spec_of = [&](size_t i) {
+    ArtifactSpec spec{roots[i].string(), "file://" + base.string(), "j", true, dir_.string()};
+    spec.replace = false;
+    spec.primary = i == 0;
+    spec.host = hosts[i];
+    spec.hosts = hosts;
+    spec.attempt = 2;
+    return spec;
+  };
+  auto unused = [] { return Result<const S3Client*>(Status::Internal("unused")); };
+  for (size_t i : {2, 1}) {
+    auto up = UploadArtifacts(spec_of(i), unused);
+    ASSERT_TRUE(up.ok()) << up.status().ToString();
+    EXPECT_EQ(up->model, "file://" + base.string() + "/j/output/model.tar.gz") << "algo-1's, where it will be";
+    EXPECT_TRUE(up->merged.empty());
+  }
+  const fs::path parts = base / "j" / "output" / ".hpo-hosts" / "attempt-2";
+  EXPECT_EQ(Slurp(parts / "algo-2" / "model" / "config.json"), "from algo-2");
+  EXPECT_EQ(Slurp(parts / "algo-2" / "data" / "eval-2.txt"), "e2");
+  EXPECT_FALSE(fs::exists(base / "j" / "output" / "model.tar.gz")) << "only algo-1 writes the archives";
+  auto up = UploadArtifacts(spec_of(0), unused);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_EQ(up->merged,
+            "model: 1 file from algo-2, 1 file from algo-3 merged; 2 paths another host also wrote kept as the lower "
+            "host's; data: 1 file from algo-2 merged");
+  const std::string model = (base / "j" / "output" / "model.tar.gz").string();
+  EXPECT_EQ(Sh("tar -tzf " + model + " | sort"),
+            "config.json\nextra/\nextra/deep/\nextra/deep/x.bin\nshards/\nshards/algo-1.pt\nshards/algo-2.pt\n");
+  EXPECT_EQ(Sh("tar -xzOf " + model + " config.json"), "from algo-1");
+  EXPECT_EQ(Sh("tar -xzOf " + model + " extra/deep/x.bin"), "x");
+  EXPECT_EQ(Sh("tar -tzf " + (base / "j" / "output" / "output.tar.gz").string()), "eval-2.txt\n");
+  EXPECT_EQ(Sh("ls -A " + (base / "j" / "output").string()), "model.tar.gz\noutput.tar.gz\n");
+}
+
 // CompressionType NONE: the model's and the output data's files themselves, under output/model/
 // and output/data/ (no archive at all), and the model's URI is that prefix, which is what
 // DescribeTrainingJob's S3ModelArtifacts names. An earlier attempt's files are gone after the

@@ -39,6 +39,9 @@ class PendingExitTest : public ::testing::Test {
     a.scratch_dir = "/w/trials/job-001-1a2b3c4d/attempt-2";
     a.replace = false;
     a.primary = false;
+    a.host = "algo-2";
+    a.hosts = {"algo-1", "algo-2"};
+    a.attempt = 2;
     p.artifacts = a;
     p.intermediate = true;
     p.checkpoint_uri = "s3://bucket/ckpt/";
@@ -65,6 +68,9 @@ TEST_F(PendingExitTest, WhatIsWrittenIsReadBackWholeAndGoesWhenRemoved) {
   EXPECT_EQ(q.artifacts->scratch_dir, p.artifacts->scratch_dir);
   EXPECT_EQ(q.artifacts->replace, false);
   EXPECT_EQ(q.artifacts->primary, false);
+  EXPECT_EQ(q.artifacts->host, "algo-2");
+  EXPECT_EQ(q.artifacts->hosts, (std::vector<std::string>{"algo-1", "algo-2"}));
+  EXPECT_EQ(q.artifacts->attempt, 2u);
   EXPECT_TRUE(q.intermediate);
   EXPECT_EQ(q.checkpoint_uri, p.checkpoint_uri);
   EXPECT_EQ(q.checkpoint_dir, p.checkpoint_dir);

@@ -326,6 +326,48 @@ TEST_F(Radosgw, ArtifactsLandAtTheSageMakerKeys) {
                                             "out/tune-001-0123abcd/output/output.tar.gz"}));
 }
 
+// A two-host attempt with an s3:// output path: algo-2's files go up under the parts prefix,
+// algo-1 merges them into its model.tar.gz and deletes the parts.
+TEST_F(Radosgw, Algo1MergesAnotherHostsModelFromS3AndDeletesTheHandOver) {
+  const std::vector<std::string> hosts = {"algo-1", "algo-2"};
+  for (const auto& h : hosts) {
+    fs::create_directories(dir_ / h / "model");
+    std::ofstream(dir_ / h / "model" / (h + ".pt")) << h;
+  }
+  const S3Client* raw = client_.get();
+  auto s3 = [raw]() -> Result<const S3Client*> { return raw; };
+  for (size_t i : {1, 0}) {
+    ArtifactSpec spec{(dir_ / hosts[i]).string(), "s3://" + bucket_ + "/gang/", "tune-002-0123abcd", true, dir_.string()};
+    spec.replace = false;
+    spec.primary = i == 0;
+    spec.host = hosts[i];
+    spec.hosts = hosts;
+    spec.attempt = 1;
+    auto up = UploadArtifacts(spec, s3);
+    ASSERT_TRUE(up.ok()) << hosts[i] << ": " << up.status().ToString();
+    if (i == 1) {
+      auto parts = client_->List(bucket_, "gang/tune-002-0123abcd/output/.hpo-hosts/attempt-1/");
+      ASSERT_TRUE(parts.ok());
+      ASSERT_EQ(parts->size(), 1u);
+      EXPECT_EQ((*parts)[0].key, "gang/tune-002-0123abcd/output/.hpo-hosts/attempt-1/algo-2/model/algo-2.pt");
+    } else {
+      EXPECT_EQ(up->merged, "model: 1 file from algo-2 merged");
+    }
+  }
+  auto listed = client_->List(bucket_, "gang/");
+  ASSERT_TRUE(listed.ok());
+  std::vector<std::string> keys;
+  for (const auto& o : *listed) keys.push_back(o.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"gang/tune-002-0123abcd/output/model.tar.gz",
+                                            "gang/tune-002-0123abcd/output/output.tar.gz"}));
+  ASSERT_TRUE(client_->GetToFile(bucket_, keys[0], (dir_ / "m.tgz").string()).ok());
+  FILE* f = ::popen(("tar -tzf " + (dir_ / "m.tgz").string() + " | sort").c_str(), "r");
+  char buf[256] = {0};
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  ::pclose(f);
+  EXPECT_EQ(std::string(buf, n), "algo-1.pt\nalgo-2.pt\n");
+}
+
 // Pipe mode from S3: the objects are downloaded once into the spool directory while staging and
 // every epoch is fed from there (gunzipped, framed as RecordIO), even once S3 no longer has them.
 TEST_F(Radosgw, APipeModeChannelIsDownloadedOnceAndFedEveryEpochFromTheSpool) {
