@@ -435,6 +435,21 @@ class GangTest : public PlacementCoreTest {
     }
     return "";
   }
+  // The fleet joined and one three-host training job of a job `name` started on every host.
+  struct RunningGang {
+    proto::wire::AssignTrial a;
+    std::string w1, w2, w3;  // the workers of algo-1, algo-2, algo-3
+  };
+  RunningGang StartGang(const std::string& name) {
+    for (const auto& w : Fleet()) Join(w);
+    auto out = Submit(Groups(name, 1, 1));
+    auto assigns = Only<proto::wire::AssignTrial>(out);
+    EXPECT_EQ(assigns.size(), 3u);
+    if (assigns.empty()) return {};
+    RunningGang g{assigns[0], WorkerOf(out, "algo-1"), WorkerOf(out, "algo-2"), WorkerOf(out, "algo-3")};
+    for (const std::string& w : {g.w1, g.w2, g.w3}) Started(w, g.a);
+    return g;
+  }
   std::vector<proto::wire::Register> Fleet() {
     auto a = Worker("a", 1, 2, 8);
     a.instance_group = "train";
@@ -514,13 +529,8 @@ TEST_F(GangTest, ItCompletesWhenEveryHostHasWithAlgo1sMetricsWhereItHasThemAndEn
 // objective. Every host reports; each numbers its own batches and lines; a metric's values are
 // those of the lowest host that reports it, also after a restart of the coordinator.
 TEST_F(GangTest, EveryHostReportsAndAMetricIsTheLowestReportingHostsAcrossARestart) {
-  for (const auto& w : Fleet()) Join(w);
-  auto out = Submit(Groups("gang", 1, 1));
-  auto assigns = Only<proto::wire::AssignTrial>(out);
-  ASSERT_EQ(assigns.size(), 3u);
-  const proto::wire::AssignTrial a = assigns[0];
-  const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2"), w3 = WorkerOf(out, "algo-3");
-  for (const std::string& w : {w1, w2, w3}) Started(w, a);
+  const auto [a, w1, w2, w3] = StartGang("gang");
+  ASSERT_FALSE(a.trial.empty());
   auto batch = [&](const std::string& wid, uint64_t seq, std::vector<std::pair<std::string, double>> points) {
     proto::wire::MetricPoints m;
     m.trial = a.trial;
@@ -607,14 +617,10 @@ TEST_F(GangTest, EveryHostReportsAndAMetricIsTheLowestReportingHostsAcrossAResta
 // attempt in its heartbeats: that once counted as an assignment lost in transit, once the
 // attempt was older than the lease, and every attempt of such a job failed the same way.
 TEST_F(GangTest, AHostThatEndedBeforeTheOthersIsNotLostWhileTheyRunOn) {
-  for (const auto& w : Fleet()) Join(w);
-  auto out = Submit(Groups("gang", 1, 1));
-  auto assigns = Only<proto::wire::AssignTrial>(out);
-  ASSERT_EQ(assigns.size(), 3u);
-  const std::string trial = assigns[0].trial;
-  const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2"), w3 = WorkerOf(out, "algo-3");
-  for (const std::string& w : {w1, w2, w3}) Started(w, assigns[0]);
-  Exited(w3, assigns[0], "Completed");  // the eval host is done
+  const auto [a, w1, w2, w3] = StartGang("gang");
+  ASSERT_FALSE(a.trial.empty());
+  const std::string trial = a.trial;
+  Exited(w3, a, "Completed");  // the eval host is done
   for (int i = 0; i < 5; ++i) {  // 5 leases go by with the others still training
     now_ += 1000;
     for (const std::string& w : {w1, w2}) {
@@ -631,8 +637,8 @@ TEST_F(GangTest, AHostThatEndedBeforeTheOthersIsNotLostWhileTheyRunOn) {
   again.session = 99;
   core_->OnMessage(w3, again, now_);
   EXPECT_EQ(core_->FindTrial(trial)->attempt, 1u);
-  Exited(w2, assigns[0], "Completed");
-  Exited(w1, assigns[0], "Completed", {{"loss", 0.5}});
+  Exited(w2, a, "Completed");
+  Exited(w1, a, "Completed", {{"loss", 0.5}});
   EXPECT_EQ(core_->FindTrial(trial)->state, TrialState::kCompleted);
 }
 
@@ -641,13 +647,8 @@ TEST_F(GangTest, AHostThatEndedBeforeTheOthersIsNotLostWhileTheyRunOn) {
 // still lists the attempt (the message is not acknowledged), also after a restart; never before,
 // never to another host, and not once algo-1 has ended.
 TEST_F(GangTest, Algo1sWorkerIsToldWhenTheOtherHostsHaveEndedUntilAlgo1Ends) {
-  for (const auto& w : Fleet()) Join(w);
-  auto out = Submit(Groups("gang", 1, 1));
-  auto assigns = Only<proto::wire::AssignTrial>(out);
-  ASSERT_EQ(assigns.size(), 3u);
-  const proto::wire::AssignTrial a = assigns[0];
-  const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2"), w3 = WorkerOf(out, "algo-3");
-  for (const std::string& w : {w1, w2, w3}) Started(w, a);
+  const auto [a, w1, w2, w3] = StartGang("gang");
+  ASSERT_FALSE(a.trial.empty());
   auto told = [&](const std::vector<Outgoing>& sent) {
     std::vector<std::string> to;
     for (const auto& o : sent) {

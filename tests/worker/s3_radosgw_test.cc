@@ -35,6 +35,29 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Every key under `prefix` in `bucket`, in listing order.
+std::vector<std::string> Keys(const S3Client& client, const std::string& bucket, const std::string& prefix) {
+  std::vector<std::string> keys;
+  auto listed = client.List(bucket, prefix);
+  EXPECT_TRUE(listed.ok()) << listed.status().ToString();
+  if (listed.ok()) {
+    for (const auto& o : *listed) keys.push_back(o.key);
+  }
+  return keys;
+}
+
+// The names (`tar -tzf`, sorted) or one member's text (`tar -xzOf`) of an archive: what `cmd` prints.
+std::string Tar(const std::string& cmd) {
+  std::string out;
+  FILE* f = ::popen(cmd.c_str(), "r");
+  if (f == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  ::pclose(f);
+  return out;
+}
+
 std::string Slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::stringstream ss;
@@ -293,18 +316,11 @@ TEST_F(Radosgw, ArtifactsLandAtTheSageMakerKeys) {
   auto up = UploadArtifacts(spec, [raw]() -> Result<const S3Client*> { return raw; });
   ASSERT_TRUE(up.ok()) << up.status().ToString();
   EXPECT_EQ(up->model, "s3://" + bucket_ + "/out/tune-001-0123abcd/output/model.tar.gz");
-  auto listed = client_->List(bucket_, "out/");
-  ASSERT_TRUE(listed.ok());
-  std::vector<std::string> keys;
-  for (const auto& o : *listed) keys.push_back(o.key);
-  EXPECT_EQ(keys, (std::vector<std::string>{"out/tune-001-0123abcd/output/model.tar.gz",
+  std::vector<std::string> keys = Keys(*client_, bucket_, "out/");
+  ASSERT_EQ(keys, (std::vector<std::string>{"out/tune-001-0123abcd/output/model.tar.gz",
                                             "out/tune-001-0123abcd/output/output.tar.gz"}));
   ASSERT_TRUE(client_->GetToFile(bucket_, keys[0], (dir_ / "m.tgz").string()).ok());
-  FILE* f = ::popen(("tar -xzOf " + (dir_ / "m.tgz").string() + " model.txt").c_str(), "r");
-  char buf[64] = {0};
-  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  ::pclose(f);
-  EXPECT_EQ(std::string(buf, n), "weights");
+  EXPECT_EQ(Tar("tar -xzOf " + (dir_ / "m.tgz").string() + " model.txt"), "weights");
 
   // CompressionType NONE: the files themselves under output/model/ and output/data/, and a
   // retry's upload leaves only its own files there.
@@ -315,15 +331,12 @@ TEST_F(Radosgw, ArtifactsLandAtTheSageMakerKeys) {
   auto flat = UploadArtifacts(spec, [raw]() -> Result<const S3Client*> { return raw; });
   ASSERT_TRUE(flat.ok()) << flat.status().ToString();
   EXPECT_EQ(flat->model, "s3://" + bucket_ + "/out/tune-001-0123abcd/output/model/");
-  auto after = client_->List(bucket_, "out/tune-001-0123abcd/output/");
-  ASSERT_TRUE(after.ok());
-  keys.clear();
-  for (const auto& o : *after) keys.push_back(o.key);
-  EXPECT_EQ(keys, (std::vector<std::string>{"out/tune-001-0123abcd/output/data/eval.txt",
-                                            "out/tune-001-0123abcd/output/model.tar.gz",
-                                            "out/tune-001-0123abcd/output/model/model.txt",
-                                            "out/tune-001-0123abcd/output/model/sub/vocab.txt",
-                                            "out/tune-001-0123abcd/output/output.tar.gz"}));
+  EXPECT_EQ(Keys(*client_, bucket_, "out/tune-001-0123abcd/output/"),
+            (std::vector<std::string>{"out/tune-001-0123abcd/output/data/eval.txt",
+                                      "out/tune-001-0123abcd/output/model.tar.gz",
+                                      "out/tune-001-0123abcd/output/model/model.txt",
+                                      "out/tune-001-0123abcd/output/model/sub/vocab.txt",
+                                      "out/tune-001-0123abcd/output/output.tar.gz"}));
 }
 
 // A two-host attempt with an s3:// output path: algo-2's files go up under the parts prefix,
@@ -346,26 +359,19 @@ TEST_F(Radosgw, Algo1MergesAnotherHostsModelFromS3AndDeletesTheHandOver) {
     auto up = UploadArtifacts(spec, s3);
     ASSERT_TRUE(up.ok()) << hosts[i] << ": " << up.status().ToString();
     if (i == 1) {
-      auto parts = client_->List(bucket_, "gang/tune-002-0123abcd/output/.hpo-hosts/attempt-1/");
-      ASSERT_TRUE(parts.ok());
-      ASSERT_EQ(parts->size(), 1u);
-      EXPECT_EQ((*parts)[0].key, "gang/tune-002-0123abcd/output/.hpo-hosts/attempt-1/algo-2/model/algo-2.pt");
+      EXPECT_EQ(Keys(*client_, bucket_, "gang/tune-002-0123abcd/output/"),
+                std::vector<std::string>{"gang/tune-002-0123abcd/output/.hpo-hosts/attempt-1/algo-2/model/algo-2.pt"})
+          << "only the hand-over: algo-1 writes the archives";
     } else {
       EXPECT_EQ(up->merged, "model: 1 file from algo-2 merged");
     }
   }
-  auto listed = client_->List(bucket_, "gang/");
-  ASSERT_TRUE(listed.ok());
-  std::vector<std::string> keys;
-  for (const auto& o : *listed) keys.push_back(o.key);
-  EXPECT_EQ(keys, (std::vector<std::string>{"gang/tune-002-0123abcd/output/model.tar.gz",
-                                            "gang/tune-002-0123abcd/output/output.tar.gz"}));
+  const std::vector<std::string> keys = Keys(*client_, bucket_, "gang/");
+  ASSERT_EQ(keys, (std::vector<std::string>{"gang/tune-002-0123abcd/output/model.tar.gz",
+                                            "gang/tune-002-0123abcd/output/output.tar.gz"}))
+      << "the hand-over is gone";
   ASSERT_TRUE(client_->GetToFile(bucket_, keys[0], (dir_ / "m.tgz").string()).ok());
-  FILE* f = ::popen(("tar -tzf " + (dir_ / "m.tgz").string() + " | sort").c_str(), "r");
-  char buf[256] = {0};
-  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  ::pclose(f);
-  EXPECT_EQ(std::string(buf, n), "algo-1.pt\nalgo-2.pt\n");
+  EXPECT_EQ(Tar("tar -tzf " + (dir_ / "m.tgz").string() + " | sort"), "algo-1.pt\nalgo-2.pt\n");
 }
 
 // Pipe mode from S3: the objects are downloaded once into the spool directory while staging and
