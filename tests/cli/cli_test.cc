@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "proto/codec.h"
+#include "tests/shell.h"
 
 extern char** environ;
 
@@ -1309,12 +1310,8 @@ TEST_F(CliTest, AMissingOrBrokenCudaEngineModuleIsNamedAndAutoRunsOnTheCpu) {
   o = with(broken.string(), "cuda");
   EXPECT_NE(o.exit_code, 0);
   EXPECT_NE(o.err.find(broken.string() + " is not a shared object"), std::string::npos) << o.err;
-  FILE* p = ::popen(("ldd " + std::string(HPO_BINARY) + " 2>&1").c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string libs;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p)) libs += buf;
-  ::pclose(p);
+  const std::string libs = hpo::testing::Sh("ldd " + std::string(HPO_BINARY) + " 2>&1");
+  ASSERT_FALSE(libs.empty());
   EXPECT_EQ(libs.find("libcublas"), std::string::npos) << "hpo links cuBLAS:\n" << libs;
   EXPECT_EQ(libs.find("libcudart"), std::string::npos) << "hpo links the CUDA runtime:\n" << libs;
 }

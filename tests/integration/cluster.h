@@ -32,6 +32,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/shell.h"
+
 namespace hpo::testing {
 
 
@@ -90,18 +92,6 @@ int FreePort() {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   ::close(fd);
   return ntohs(addr.sin_port);
-}
-
-// What `cmd` (run by /bin/sh) printed on stdout.
-inline std::string Sh(const std::string& cmd) {
-  std::string out;
-  FILE* f = ::popen(cmd.c_str(), "r");
-  if (f == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  ::pclose(f);
-  return out;
 }
 
 class Cluster : public ::testing::Test {

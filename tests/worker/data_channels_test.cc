@@ -3,6 +3,7 @@
 #include "worker/artifacts.h"
 #include "worker/data_channels.h"
 #include "common/s3_client.h"
+#include "tests/shell.h"
 
 #include <unistd.h>
 
@@ -39,15 +40,7 @@ void Put(const fs::path& p, const std::string& text) {
   std::ofstream(p, std::ios::binary) << text;
 }
 
-std::string Sh(const std::string& cmd) {
-  std::string out;
-  FILE* f = ::popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  ::pclose(f);
-  return out;
-}
+using hpo::testing::Sh;
 
 class Channels : public ::testing::Test {
  protected:

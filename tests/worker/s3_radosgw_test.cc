@@ -28,6 +28,7 @@
 #include "worker/pipe_channel.h"
 #include "common/object_store.h"
 #include "common/s3_client.h"
+#include "tests/shell.h"
 #include "tests/worker/gzip_data.h"
 
 namespace hpo::worker {
@@ -46,17 +47,7 @@ std::vector<std::string> Keys(const S3Client& client, const std::string& bucket,
   return keys;
 }
 
-// The names (`tar -tzf`, sorted) or one member's text (`tar -xzOf`) of an archive: what `cmd` prints.
-std::string Tar(const std::string& cmd) {
-  std::string out;
-  FILE* f = ::popen(cmd.c_str(), "r");
-  if (f == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  ::pclose(f);
-  return out;
-}
+using hpo::testing::Sh;
 
 std::string Slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -320,7 +311,7 @@ TEST_F(Radosgw, ArtifactsLandAtTheSageMakerKeys) {
   ASSERT_EQ(keys, (std::vector<std::string>{"out/tune-001-0123abcd/output/model.tar.gz",
                                             "out/tune-001-0123abcd/output/output.tar.gz"}));
   ASSERT_TRUE(client_->GetToFile(bucket_, keys[0], (dir_ / "m.tgz").string()).ok());
-  EXPECT_EQ(Tar("tar -xzOf " + (dir_ / "m.tgz").string() + " model.txt"), "weights");
+  EXPECT_EQ(Sh("tar -xzOf " + (dir_ / "m.tgz").string() + " model.txt"), "weights");
 
   // CompressionType NONE: the files themselves under output/model/ and output/data/, and a
   // retry's upload leaves only its own files there.
@@ -371,7 +362,7 @@ TEST_F(Radosgw, Algo1MergesAnotherHostsModelFromS3AndDeletesTheHandOver) {
                                             "gang/tune-002-0123abcd/output/output.tar.gz"}))
       << "the hand-over is gone";
   ASSERT_TRUE(client_->GetToFile(bucket_, keys[0], (dir_ / "m.tgz").string()).ok());
-  EXPECT_EQ(Tar("tar -tzf " + (dir_ / "m.tgz").string() + " | sort"), "algo-1.pt\nalgo-2.pt\n");
+  EXPECT_EQ(Sh("tar -tzf " + (dir_ / "m.tgz").string() + " | sort"), "algo-1.pt\nalgo-2.pt\n");
 }
 
 // Pipe mode from S3: the objects are downloaded once into the spool directory while staging and
