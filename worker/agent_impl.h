@@ -296,6 +296,9 @@ struct WorkerAgent::Impl {
     // then merges what they uploaded into its archives.
     static constexpr int kPeersRunning = 0, kPeersEnded = 1, kPeersNotAwaited = 2;
     std::shared_ptr<std::atomic<int>> peers = std::make_shared<std::atomic<int>>(kPeersRunning);
+    // Stopped (kPeersNotAwaited): until when (ms) algo-1 waits for the other hosts, stopped too, to
+    // hand their files over (artifacts.h HandedOver): the stop's grace period and 10 s.
+    std::shared_ptr<std::atomic<int64_t>> peers_until_ms = std::make_shared<std::atomic<int64_t>>(0);
     // The coordinator no longer runs this attempt (it told us after a gap): nothing of it is
     // uploaded.
     std::shared_ptr<std::atomic<bool>> revoked = std::make_shared<std::atomic<bool>>(false);

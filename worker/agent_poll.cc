@@ -47,7 +47,9 @@ void WorkerAgent::Impl::StopRun(Run& r, const std::string& reason, const std::st
   r.stop_grace_ms = grace_s * 1000;
   StopPipes(r);
   r.staging_cancel->store(true);  // still staging: no more downloads (it ends not started)
-  int running = Run::kPeersRunning;  // algo-1 merges what the other hosts have uploaded by now
+  // Algo-1 of a gang merges what the other hosts, stopped too, hand over within their grace period.
+  r.peers_until_ms->store(Now() + grace_s * 1000 + 10000);
+  int running = Run::kPeersRunning;
   r.peers->compare_exchange_strong(running, Run::kPeersNotAwaited);
   if (!r.process) return;
   const std::vector<std::string> stop = r.container ? ContainerStopCommand(opt.container, r.container_name, grace_s)

@@ -150,20 +150,32 @@ std::function<void()> WorkerAgent::Impl::UploadOnExit(Run& r) {
   fs::path unsynced = r.checkpoint_dir + agent_detail::kUnsyncedMarker;
   return [this, spec, done, artifacts, what, checkpoints = r.checkpoints, intermediate = r.intermediate,
           successor_waits = r.successor_waits, revoked = r.revoked, lease_wait_ms = r.lease_wait_ms,
-          peers = r.peers, unsynced = std::move(unsynced)] {
+          peers = r.peers, peers_until_ms = r.peers_until_ms, unsynced = std::move(unsynced)] {
     if (successor_waits->load()) Wake();  // the next trial starts in this slot while we upload
     struct WakeOnReturn {
       const Impl* impl;
       ~WakeOnReturn() { impl->Wake(); }
     } wake{this};
     // Algo-1 of a multi-host attempt: the other hosts' files are up once they have all ended (the
-    // coordinator says so), or as far as they got when the attempt is stopped.
-    if (artifacts && spec.primary && spec.Merges() && peers->load() == Run::kPeersRunning) {
-      Log("worker: " + what + ": algo-1's program has ended; its model and output data are packed once the other " +
-          std::to_string(spec.hosts.size() - 1) + (spec.hosts.size() == 2 ? " host has" : " hosts have") +
-          " ended, with theirs merged in");
+    // coordinator says so). Stopped (the others are stopped too, and the coordinator may no longer
+    // hear of their ends), once each has marked its hand-over done, or at the stop's deadline.
+    if (artifacts && spec.primary && spec.Merges()) {
+      if (peers->load() == Run::kPeersRunning) {
+        Log("worker: " + what + ": algo-1's program has ended; its model and output data are packed once the other " +
+            std::to_string(spec.hosts.size() - 1) + (spec.hosts.size() == 2 ? " host has" : " hosts have") +
+            " ended, with theirs merged in");
+      }
       while (peers->load() == Run::kPeersRunning && !revoked->load() && !closing.load()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      while (peers->load() == Run::kPeersNotAwaited && !revoked->load() && !closing.load() &&
+             !HandedOver(spec, [this] { return S3(); })) {
+        if (Now() >= peers_until_ms->load()) {
+          Log("worker: " + what + ": stopped; not every other host handed its model over within the stop's grace "
+              "period: packed with what they had");
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
       }
     }
     // Fenced (lease_valid): after a pause or a cut-off, the coordinator first says whether this

@@ -507,6 +507,9 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
     }
     *one.uri = JoinUri(spec.output_path, rel + one.name);
   }
+  if (!spec.primary && spec.Merges()) {  // its hand-over is complete (algo-1 waits for it after a stop)
+    HPO_RETURN_IF_ERROR(loc->store->PutBytes(loc->Key(PartsPrefix(spec) + spec.host + ".done"), ""));
+  }
   if (spec.primary && spec.Merges()) {  // the archives are up: a hand-over left behind fails nothing
     if (Status removed = RemoveParts(spec, *loc); !removed.ok()) {
       out.merged += (out.merged.empty() ? "" : "; ") + std::string("the other hosts' files under ") +
@@ -515,6 +518,15 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
     }
   }
   return out;
+}
+
+bool HandedOver(const ArtifactSpec& spec, const std::function<Result<const S3Client*>()>& s3) {
+  auto loc = OpenObjectLocation(spec.output_path, s3);
+  if (!loc.ok()) return false;
+  for (const std::string& host : spec.hosts) {
+    if (host != spec.host && !loc->store->Get(loc->Key(PartsPrefix(spec) + host + ".done")).ok()) return false;
+  }
+  return true;
 }
 
 std::string PartsPrefix(const ArtifactSpec& spec) {

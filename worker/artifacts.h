@@ -64,9 +64,11 @@ struct ArtifactSpec {
   // `attempt` the attempt's number). Compressed, its archives hold every host's files, as
   // SageMaker aggregates every host's /opt/ml/model into one model.tar.gz:
   //   - a host other than algo-1 puts the regular files of its model/ and output/data/ under
-  //     PartsPrefix(): <job>/output/.hpo-hosts/attempt-<A>/<host>/{model,data}/<relative path>;
+  //     PartsPrefix(): <job>/output/.hpo-hosts/attempt-<A>/<host>/{model,data}/<relative path>,
+  //     then the empty object <PartsPrefix()><host>.done (also when it had no files);
   //   - algo-1 (`primary`), once the others have ended (the agent waits for the coordinator's
-  //     GangPeersEnded, or a stop), copies into its own directories every file of theirs at a
+  //     GangPeersEnded; after a stop, for every other host's .done, HandedOver(), for at most
+  //     the stop's grace period and 10 s), copies into its own directories every file of theirs at a
   //     path it does not have (a path several hosts wrote stays algo-1's, else the lowest
   //     host's), packs and uploads the archives, and deletes everything under
   //     <job>/output/.hpo-hosts/ (earlier attempts' leftovers too).
@@ -92,6 +94,10 @@ struct UploadedArtifacts {
 // Where /opt/ml/output/intermediate goes: <S3OutputPath>/<job>/output/intermediate (no trailing
 // '/'), where SageMaker and the training toolkit's own sync put it.
 std::string IntermediateUri(const ArtifactSpec& spec);
+
+// Algo-1 of a multi-host attempt (ArtifactSpec::Merges): whether every other host has finished
+// handing its files over (its .done object is there). Errors reading the store are false.
+bool HandedOver(const ArtifactSpec& spec, const std::function<Result<const S3Client*>()>& s3);
 
 // Creates the local directory that UploadArtifacts(spec) writes the archives into (<output
 // path>/<job>/output/; nothing for an s3:// output path), so that the upload at the end of the

@@ -576,6 +576,38 @@ TEST_F(GangArtifactsCluster, AHostThatFailsWhileAlgo1WaitsFailsTheTrainingJobAtO
   EXPECT_NE(reason.find("algo-2"), std::string::npos) << reason;
 }
 
+// StopTrainingJob on a running three-host training job whose program saves its shard on SIGTERM,
+// as trainers do for spot and stops: the stopped training job's model.tar.gz has every host's
+// shard (algo-1 waits for the others' hand-over, which the coordinator no longer follows once the
+// first host has reported), and nothing of the hand-over is left.
+TEST_F(GangArtifactsCluster, AStoppedTrainingJobsArchiveHasTheShardEveryHostSavedOnSigterm) {
+  Json spec = ScriptJob("it-gang-stop", 1, 1,
+                        "#!/bin/sh\n"
+                        "save() { echo \"$SM_CURRENT_HOST\" > \"$SM_MODEL_DIR/shard-$SM_CURRENT_HOST.pt\"; exit 0; }\n"
+                        "trap save TERM\n"
+                        "echo started\n"
+                        "sleep 60 & wait\n");
+  spec["TrainingJobDefinition"]["ResourceConfig"]["InstanceCount"] = 3;
+  Call("CreateHyperParameterTuningJob", spec);
+  WaitForPrograms(3);
+  const std::vector<Json> trials = Trials("it-gang-stop");
+  ASSERT_EQ(trials.size(), 1u);
+  const std::string name = trials[0]["TrainingJobName"];
+  Call("StopTrainingJob", {{"TrainingJobName", name}});
+  const fs::path out = dir_ / "out" / name / "output";
+  std::string listed;
+  for (int i = 0; i < 300; ++i) {  // 30 s
+    if (fs::exists(out / "model.tar.gz") && !fs::exists(out / ".hpo-hosts")) {
+      listed = Sh("tar -tzf " + (out / "model.tar.gz").string() + " | sort");
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(listed, "shard-algo-1.pt\nshard-algo-2.pt\nshard-algo-3.pt\n") << "see " << dir_;
+  Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", name}});
+  EXPECT_EQ(tj["TrainingJobStatus"], "Stopped") << tj.dump(2);
+}
+
 // The worker's side of the NCCL preflight for a multi-host GPU training job, with a stand-in for
 // hpo-nccl-preflight (the real one needs GPUs and NCCL: bench/gpu/run.sh runs it on a lent GPU).
 // Two workers with two GPUs each (taken as given: there is no NVML here) serve a two-host job of a

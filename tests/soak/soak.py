@@ -54,6 +54,8 @@ and kept in violations.log):
   no-model           a Completed training job without S3OutputPath/<job>/output/model.tar.gz
   model-missing-host a Completed multi-host training job whose model.tar.gz lacks a host's file
                      (every host writes host-algo-N.txt; algo-1 merges them)
+  hand-over-left     a Completed multi-host training job whose output still has .hpo-hosts/ (the
+                     other hosts' files, which algo-1 deletes once its archives are up)
   foreign-checkpoint a trainer found another training job's checkpoint in /opt/ml/checkpoints
   spot-without-managed-spot  a trainer of a job without EnableManagedSpotTraining ran on a --spot
                      worker (from the ledger)
@@ -1104,6 +1106,10 @@ class Soak:
                 if not want <= members:
                     self.violation("model-missing-host", name, f"{name}'s model.tar.gz lacks "
                                    f"{sorted(want - members)}", evidence=sorted(members))
+                left = os.path.join(j.output, name, "output", ".hpo-hosts")
+                if os.path.exists(left):
+                    self.violation("hand-over-left", name, f"{name} is Completed but {left} is still there",
+                                   evidence=sorted(os.listdir(left)))
         j.end_checked = True
 
     # ----------------------------------------------------------------------------- the ledger

@@ -470,12 +470,15 @@ TEST_F(Channels, Algo1MergesTheOtherHostsFilesIntoItsArchivesAndRemovesTheHandOv
   };
   auto unused = [] { return Result<const S3Client*>(Status::Internal("unused")); };
   for (size_t i : {2, 1}) {
+    EXPECT_FALSE(HandedOver(spec_of(0), unused)) << "algo-2 has not handed its files over";
     auto up = UploadArtifacts(spec_of(i), unused);
     ASSERT_TRUE(up.ok()) << up.status().ToString();
     EXPECT_EQ(up->model, "file://" + base.string() + "/j/output/model.tar.gz") << "algo-1's, where it will be";
     EXPECT_TRUE(up->merged.empty());
   }
+  EXPECT_TRUE(HandedOver(spec_of(0), unused));
   const fs::path parts = base / "j" / "output" / ".hpo-hosts" / "attempt-2";
+  EXPECT_TRUE(fs::exists(parts / "algo-3.done")) << "also a host that had no data";
   EXPECT_EQ(Slurp(parts / "algo-2" / "model" / "config.json"), "from algo-2");
   EXPECT_EQ(Slurp(parts / "algo-2" / "data" / "eval-2.txt"), "e2");
   EXPECT_FALSE(fs::exists(base / "j" / "output" / "model.tar.gz")) << "only algo-1 writes the archives";

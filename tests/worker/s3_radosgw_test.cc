@@ -351,8 +351,12 @@ TEST_F(Radosgw, Algo1MergesAnotherHostsModelFromS3AndDeletesTheHandOver) {
     ASSERT_TRUE(up.ok()) << hosts[i] << ": " << up.status().ToString();
     if (i == 1) {
       EXPECT_EQ(Keys(*client_, bucket_, "gang/tune-002-0123abcd/output/"),
-                std::vector<std::string>{"gang/tune-002-0123abcd/output/.hpo-hosts/attempt-1/algo-2/model/algo-2.pt"})
+                (std::vector<std::string>{"gang/tune-002-0123abcd/output/.hpo-hosts/attempt-1/algo-2.done",
+                                          "gang/tune-002-0123abcd/output/.hpo-hosts/attempt-1/algo-2/model/algo-2.pt"}))
           << "only the hand-over: algo-1 writes the archives";
+      ArtifactSpec algo1 = spec;
+      algo1.host = "algo-1";
+      EXPECT_TRUE(HandedOver(algo1, s3)) << "algo-1 sees algo-2's hand-over done";
     } else {
       EXPECT_EQ(up->merged, "model: 1 file from algo-2 merged");
     }
