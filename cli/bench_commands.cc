@@ -384,7 +384,7 @@ void AddBenchCommands(CLI::App& app) {
   suggest->add_option("--repeat", sa->repeat, "Repeats; the median is reported")->capture_default_str();
   suggest->add_option("--seed", sa->seed, "Seed of the synthetic data and the strategy")->capture_default_str();
   suggest->add_option("--threads", sa->threads, "CPU engine threads (0: all cores)")->capture_default_str();
-  suggest->add_option("-o,--output", sa->output, "table or json")
+  suggest->add_option("-o,--output", sa->output, "table or json (default: table)")
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();
   suggest->footer(
@@ -438,7 +438,7 @@ void AddBenchCommands(CLI::App& app) {
                        "Bayesian: the kernel's hyperparameters are fitted on at most this many of those")
       ->capture_default_str();
   optimize->add_flag("--curves", oa->curves, "Include each seed's best-so-far regret after every evaluation");
-  optimize->add_option("-o,--output", oa->output, "table or json")
+  optimize->add_option("-o,--output", oa->output, "table or json (default: table)")
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();
   optimize->footer(

@@ -765,7 +765,7 @@ void AddClientCommands(CLI::App& app) {
 
   auto dnames = std::make_shared<std::vector<std::string>>();
   CLI::App* del = app.add_subcommand("delete", "Delete ended tuning jobs' records (their output stays)");
-  del->add_option("names", *dnames, "Tuning job names")->required();
+  del->add_option("names", *dnames, "Tuning job names (none: nothing to do, exit 0)");
   add_url(del);
   del->footer(
       "SageMaker's DeleteHyperParameterTuningJob: the job, its training jobs' records, metrics and\n"
@@ -774,8 +774,13 @@ void AddClientCommands(CLI::App& app) {
       "not while another job warm-starts from it.\n\n"
       "Each name is tried in turn; one refused does not stop the others, and the exit code is\n"
       "then that of the refusal (2 for a job that has not ended).\n\n"
-      "Examples:\n  hpo delete sweep-3\n  hpo delete $(hpo list --status Completed -o names)");
+      "Examples:\n  hpo delete sweep-3\n  hpo delete $(hpo list --status Completed -o names)\n"
+      "(with no names, as when that list is empty, it deletes nothing and exits 0)");
   del->callback([url, dnames] {
+    if (dnames->empty()) {  // `hpo delete $(hpo list ... -o names)` with nothing listed
+      std::cerr << "hpo delete: no names given: nothing deleted\n";
+      Exit(0);
+    }
     int code = 0;
     for (const std::string& n : *dnames) {
       try {

@@ -110,8 +110,9 @@ int main(int argc, char** argv) {
       "  hpo worker --keys keys --connect tcp://HOST:7700 --slots 4\n"
       "  hpo submit spec.yaml; hpo list; hpo describe NAME; hpo trials NAME; hpo events NAME\n"
       "  hpo stop NAME; hpo delete NAME; hpo workers (cordon, drain, uncordon)\n\n"
-      "Exit codes: 0 ok, 1 the job failed or was stopped, 2 usage or validation error,\n"
-      "3 a service could not be reached or started. `hpo COMMAND --help` explains each command.");
+      "Exit codes: 0 ok, 1 the job failed or was stopped, or the coordinator refused the request\n"
+      "(no such job, a name in use), 2 usage or validation error, 3 a service could not be reached\n"
+      "or started. `hpo COMMAND --help` explains each command.");
   hpo::cli::AddValidateCommand(app);
   hpo::cli::AddConvertCommand(app);
   hpo::cli::AddInstanceTypesCommand(app);
@@ -122,7 +123,7 @@ int main(int argc, char** argv) {
   hpo::cli::AddClientCommands(app);
   hpo::cli::AddWorkersCommand(app);
   hpo::cli::AddBenchCommands(app);
-  app.add_subcommand("version", "Print the version")->callback([] {
+  app.add_subcommand("version", "Print the version")->footer("Prints \"hpo VERSION\", as hpo --version does.")->callback([] {
     std::cout << "hpo " HPO_VERSION "\n";
     throw CLI::RuntimeError(0);
   });
@@ -153,9 +154,10 @@ int main(int argc, char** argv) {
   for (const char* name : {"run", "coordinator", "worker"}) {
     CLI::App* command = app.get_subcommand(name);
     // Read here, before CLI11 parses (it is taken out of the arguments): declared for --help.
-    command->add_option("--config", "FILE: a YAML mapping of this command's options, named without the dashes "
+    command->add_option("--config", "A YAML file mapping this command's options, named without the dashes "
                         "(slots: 4; a list for a repeatable option; true/false for a flag). An option given on the "
-                        "command line, or its HPO_* variable (Env: below), wins over the file");
+                        "command line, or its HPO_* variable (Env: below), wins over the file")
+        ->type_name("FILE");
     hpo::cli::AddEnvironmentNames(command);
     if (args.front() != name) continue;
     auto expanded = hpo::cli::ExpandConfig(*command, std::vector<std::string>(args.begin() + 1, args.end()));

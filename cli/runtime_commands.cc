@@ -257,7 +257,7 @@ void AddContainerOptions(CLI::App* c, ContainerArgs* a) {
                 "one of them (auto)");
   c->add_option("--container-pull", a->pull,
                 "When images are pulled: never (offline clusters: a missing image fails the training job with a "
-                "ClientError naming it), missing, always (missing). Podman and docker pull before the program "
+                "ClientError naming it), missing, always; default: missing. Podman and docker pull before the program "
                 "starts (secondary status DownloadingTrainingImage; not training time); an image may be an "
                 "archive, oci-archive:/images/x.tar, pulled without a registry")
       ->check(CLI::IsMember({"never", "missing", "always"}));
@@ -499,7 +499,12 @@ void Run(const RunArgs& a) {
   if (!arn.ok()) {
     shutdown();
     stop_api();
-    Fail(arn.status().code() == StatusCode::kInvalidArgument ? 2 : 3, arn.status().message());
+    std::string why = arn.status().message();
+    // `hpo run` is a coordinator of its own: a parent is a job run with the same --state-dir.
+    if (why.find("no such tuning job on this coordinator") != std::string::npos) {
+      why += "; with hpo run, run the parent job first with the same --state-dir (" + state_dir + ")";
+    }
+    Fail(arn.status().code() == StatusCode::kInvalidArgument ? 2 : 3, why);
   }
   dispatcher.Post(std::move(out));
 
@@ -1070,7 +1075,8 @@ void AddRunCommand(CLI::App& app) {
       "  hpo run examples/bayesian.yaml --instance-type ml.m5.xlarge   (its type needs 4 vCPUs; serve it anyway)\n"
       "  hpo run examples/bayesian.yaml --instance-type ml.m5.xlarge --dashboard 7790   (then open the printed URL)\n\n"
       "Exit codes: 0 the job completed, 1 it failed or was stopped, 2 the spec is invalid or no local\n"
-      "worker can serve its instance type.");
+      "worker can serve its instance type, 3 the run could not start (its state directory is in use,\n"
+      "a port is taken).");
   c->callback([a] { Run(*a); });
 }
 

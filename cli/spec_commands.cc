@@ -162,6 +162,9 @@ void AddConvertCommand(CLI::App& app) {
   c->add_option("-o,--output", a->output, "yaml or json (default: yaml for crd, json for api)")
       ->check(CLI::IsMember({"yaml", "json"}));
   c->footer(
+      "A spec that is not well formed is refused (exit 2), but conversion is not running it: the\n"
+      "quotas (MaxParallelTrainingJobs at most 100, ...) and the instance types that only a cluster\n"
+      "knows are not checked. `hpo validate` checks those too.\n\n"
       "Example:\n  hpo convert examples/quickstart.yaml --to api > quickstart.json\n"
       "  hpo convert quickstart.json --to crd | kubectl apply -f -");
   c->callback([a] {
@@ -241,7 +244,7 @@ void AddInstanceTypesCommand(CLI::App& app) {
   c->add_option("--instance-catalog", *catalog_file,
                 "JSON file of instance types of your own, merged over the shipped ml.* ones (as hpo coordinator "
                 "and hpo run take it)");
-  c->add_option("-o,--output", *output, "table or json")->check(CLI::IsMember({"table", "json"}));
+  c->add_option("-o,--output", *output, "table or json (default: table)")->check(CLI::IsMember({"table", "json"}));
   c->footer(
       "What each type needs (GPUs, GPU memory, vCPUs, memory) and whether a worker on this machine,\n"
       "started without --instance-type, serves it. A spec may name any SageMaker training type; a\n"

@@ -63,7 +63,7 @@ void PrintTable(const Json& workers) {
       const uint64_t disk = w.value("FreeDiskMiB", uint64_t{0});
       r.disk = disk == 0 ? "-" : disk >= 10240 ? std::to_string(disk / 1024) + " GiB" : std::to_string(disk) + " MiB";
       r.type = w.value("InstanceType", "");
-      if (r.type.empty()) r.type = "(any)";
+      if (r.type.empty()) r.type = "(what fits)";  // no --instance-type: the catalog types its machine covers
       if (w.value("Spot", false)) r.type += " spot";
       r.host = w.value("Host", "");
       char heard[32];

@@ -376,8 +376,11 @@ void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const Unplaced& 
       }
     }
   }
-  if (!ever && !req.instance_type.empty() && !opt.catalog.Find(req.instance_type)) {
-    reason += " (start a worker with --instance-type " + req.instance_type + ")";
+  if (!ever && !req.instance_type.empty()) {
+    // What to start: `why` says what the catalog's type needs.
+    reason += opt.catalog.Find(req.instance_type)
+                  ? " (start a worker on a machine that has that, or give a worker --instance-type " + req.instance_type + ")"
+                  : " (start a worker with --instance-type " + req.instance_type + ")";
   }
   if (j.waiting_reason != reason) {
     if (!ever) Event(now, "Waiting", j.name, t ? t->name : "", reason);

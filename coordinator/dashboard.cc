@@ -314,7 +314,7 @@ Page WorkersPage(Source& src, const PageOptions& o) {
                 (NumOf(w, "QueuedAhead") > 0 ? " (+" + Num(NumOf(w, "QueuedAhead")) + " queued)" : std::string()) +
                 "</td><td>" + Escape(gpus) + "</td><td class=\"num\">" +
                 (disk > 0 ? Num(std::round(disk / 1024)) + " GiB" : std::string("-")) + "</td><td>" +
-                Escape(Str(w, "InstanceType").empty() ? "(any)" : Str(w, "InstanceType")) +
+                Escape(Str(w, "InstanceType").empty() ? "(what fits)" : Str(w, "InstanceType")) +
                 (w.value("Spot", false) ? " spot" : "") + "</td><td>" + Escape(Str(w, "Host")) + "</td><td class=\"num\">" +
                 Num(std::round(NumOf(w, "LastHeardSecondsAgo") * 10) / 10) + " s ago</td>";
       }

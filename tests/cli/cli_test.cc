@@ -1132,6 +1132,19 @@ TEST_F(CliTest, AConfigFileSetsOptionsAndTheEnvironmentAndCommandLineWinOverIt) 
 
 // A local training program that is missing or cannot run would fail every training job one by
 // one: hpo run refuses the job before starting anything.
+// A warm start whose parent this run's state directory has not run: `hpo run` is a coordinator of
+// its own, so the advice is the state directory, not `hpo list` (which asks a coordinator).
+TEST_F(CliTest, RunOfAWarmStartWithoutItsParentSaysToRunTheParentInTheSameStateDirectory) {
+  const fs::path state = dir_ / "no-parent";
+  Outcome o = Hpo({"run", Example("warm-start.yaml").string(), "--instance-type", "ml.m5.xlarge", "--state-dir",
+                   state.string()});
+  EXPECT_EQ(o.exit_code, 2) << o.err;
+  EXPECT_NE(o.err.find("\"quickstart\": no such tuning job"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("with hpo run, run the parent job first with the same --state-dir (" + state.string() + ")"),
+            std::string::npos)
+      << o.err;
+}
+
 TEST_F(CliTest, RunRefusesATrainingProgramThatCannotRun) {
   std::string text = Slurp(Example("quickstart.yaml"));
   const std::string from = "file://trainers/sklearn_gbt.py";
@@ -1336,11 +1349,16 @@ TEST_F(CliTest, AnUnknownCommandIsNamedWithTheClosestOneAndABareHpoShowsTheComma
 // for a mistyped one, and shows the command's usage line. CLI11's own said "names is required"
 // and "Run with --help for more information", naming no command.
 TEST_F(CliTest, AUsageErrorNamesTheCommandWhatIsMissingAndTheClosestOption) {
-  Outcome missing = Hpo({"delete"});
+  Outcome missing = Hpo({"trials"});
   EXPECT_EQ(missing.exit_code, 2);
-  EXPECT_NE(missing.err.find("hpo delete: missing names (Tuning job names)"), std::string::npos) << missing.err;
-  EXPECT_NE(missing.err.find("Usage: hpo delete [OPTIONS] names..."), std::string::npos) << missing.err;
-  EXPECT_NE(missing.err.find("`hpo delete --help`"), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("hpo trials: missing name (Tuning job name)"), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("Usage: hpo trials [OPTIONS] name"), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("`hpo trials --help`"), std::string::npos) << missing.err;
+  // `hpo delete $(hpo list --status Completed -o names)` with nothing listed: nothing to do,
+  // not a usage error (no coordinator is asked).
+  Outcome none = Hpo({"delete", "--coordinator", "http://127.0.0.1:1"});
+  EXPECT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_NE(none.err.find("hpo delete: no names given: nothing deleted"), std::string::npos) << none.err;
   Outcome typo = Hpo({"run", "--slot", "2", "--dashbord=0", "spec.yaml"});
   EXPECT_EQ(typo.exit_code, 2);
   EXPECT_NE(typo.err.find("hpo run: "), std::string::npos) << typo.err;

@@ -205,7 +205,8 @@ TEST_F(PlacementCoreTest, ATypeNoWorkerCanServeWaitsWithTheReasonAndMaxPendingTi
   const TuningJob* j = core_->FindJob("p4");
   EXPECT_EQ(j->waiting_reason,
             "no registered worker can serve ml.p4d.24xlarge: ml.p4d.24xlarge needs 8 GPUs (A100, 40 GiB), 96 vCPUs, "
-            "1152 GiB; worker cpu has 0 GPUs");
+            "1152 GiB; worker cpu has 0 GPUs (start a worker on a machine that has that, or give a worker "
+            "--instance-type ml.p4d.24xlarge)");
   EXPECT_TRUE(j->trials.empty()) << "no proposal is made for a job that cannot start";
   auto doc = core_->DescribeDocument("p4");
   ASSERT_TRUE(doc.ok());
