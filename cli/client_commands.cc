@@ -354,7 +354,7 @@ void AddClientCommands(CLI::App& app) {
       ->check(CLI::IsMember({"json", "yaml", "table"}));
   describe->add_flag("--training-job", *dtraining,
                      "NAME is a training job: DescribeTrainingJob (its hyperparameters, status history, metrics, "
-                     "model artifacts); a name that is no tuning job's is tried as one anyway");
+                     "model artifacts). Without it, a name that is not a tuning job's is looked up as a training job's");
   describe->add_flag("--best", *dbest,
                      "The best training job's hyperparameters, every one (static and tuned), ready to reuse: "
                      "a JSON object (-o json), YAML (-o yaml) or a table");

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <string>
@@ -72,6 +73,16 @@ std::string UsageError(const CLI::App* top, const CLI::Error& e) {
     std::reverse(hints.begin(), hints.end());  // CLI11 lists them last first
     for (size_t i = 0; i < hints.size(); ++i) what += (i == 0 ? "; did you mean " : ", ") + hints[i];
     if (!hints.empty()) what += "?";
+  }
+  // CLI11 checks a range before the value is a number: "Value abc not in range 1 to 1024".
+  if (const size_t v = what.find("Value "), r = what.find(" not in range "); v != std::string::npos &&
+                                                                             r != std::string::npos && v < r) {
+    const std::string value = what.substr(v + 6, r - v - 6);
+    char* end = nullptr;
+    (void)std::strtod(value.c_str(), &end);
+    if (value.empty() || end == nullptr || *end != '\0') {
+      what.replace(v, what.size() - v, "\"" + value + "\" is not a number (it wants a number" + what.substr(r + 4) + ")");
+    }
   }
   for (const auto& [flag, where] : g_config_origin) {
     if (what.find(flag) != std::string::npos) what += " (" + flag + " came from " + where + ")";

@@ -1367,6 +1367,12 @@ TEST_F(CliTest, AUsageErrorNamesTheCommandWhatIsMissingAndTheClosestOption) {
   Outcome range = Hpo({"run", "--workers", "0", "spec.yaml"});
   EXPECT_EQ(range.exit_code, 2);
   EXPECT_NE(range.err.find("hpo run: --workers: Value 0 not in range"), std::string::npos) << range.err;
+  // CLI11 checks the range before the number: "Value abc not in range" did not say what was wrong.
+  Outcome word = Hpo({"run", "--workers", "three", "spec.yaml"});
+  EXPECT_EQ(word.exit_code, 2);
+  EXPECT_NE(word.err.find("hpo run: --workers: \"three\" is not a number (it wants a number in range 1 to "),
+            std::string::npos)
+      << word.err;
 }
 
 // An instance type that is not SageMaker's is refused by validate and run, with the closest
