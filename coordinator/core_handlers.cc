@@ -688,7 +688,10 @@ void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbea
       continue;
     }
     const bool ended_here = it != trials.end() && it->second.attempt == r.attempt && it->second.Terminal();
-    if (ended_here) continue;  // its exit is being acknowledged
+    if (ended_here) {  // its exit is being acknowledged; a stopped gang's algo-1 may wait for its peers
+      TellAlgo1IfPeersGone(it->second, r.attempt, out);
+      continue;
+    }
     if (it == trials.end() && Foreign(r.trial)) {  // another coordinator's: left to finish
       w.foreign.insert({r.trial, r.attempt});
       continue;
@@ -752,7 +755,9 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
       out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kMetricPoints), m->trial, m->attempt, m->seq}});
     }
   } else if (const auto* x = std::get_if<proto::wire::TrialExited>(&msg)) {
-    (void)ReleaseLingering(wid, x->trial, x->attempt);  // a stopped gang host is done: its slot is free
+    if (ReleaseLingering(wid, x->trial, x->attempt)) {  // a stopped gang host is done: its slot is free
+      if (auto t = trials.find(x->trial); t != trials.end()) TellAlgo1IfPeersGone(t->second, x->attempt, out);
+    }
     if (auto w = workers.find(wid); w != workers.end()) w->second.foreign.erase({x->trial, x->attempt});
     if (FromElsewhere(wid, x->trial, x->attempt, "TrialExited", now) || OnExited(wid, *x, now, out)) {
       out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kTrialExited), x->trial, x->attempt, x->seq}});

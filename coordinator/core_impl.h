@@ -241,6 +241,10 @@ struct CoordinatorCore::Impl {
   std::map<std::pair<std::string, uint32_t>, std::map<std::string, std::vector<uint32_t>>> lingering;
   // Frees a lingering host's slot and GPUs; false when (trial, attempt) does not linger on `wid`.
   bool ReleaseLingering(const std::string& wid, const std::string& trial, uint32_t attempt);
+  // An ended gang attempt whose hosts other than algo-1 have all reported their exit (none
+  // lingers) while algo-1 still does: algo-1's worker, whose upload waits for their hand-over,
+  // is told (GangPeersEnded). Nothing otherwise.
+  void TellAlgo1IfPeersGone(const Trial& t, uint32_t attempt, std::vector<Outgoing>* out) const;
 
   // Warm reuse (ResourceConfig.KeepAlivePeriodInSeconds): a training job of this job's definition
   // that ended normally leaves its hosts' slots kept for the next one for that long; the

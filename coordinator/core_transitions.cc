@@ -129,6 +129,16 @@ bool CoordinatorCore::Impl::ReleaseLingering(const std::string& wid, const std::
   return true;
 }
 
+void CoordinatorCore::Impl::TellAlgo1IfPeersGone(const Trial& t, uint32_t attempt, std::vector<Outgoing>* out) const {
+  const auto hosts = t.gang_workers.find(attempt);
+  const auto left = lingering.find({t.name, attempt});
+  if (hosts == t.gang_workers.end() || hosts->second.size() < 2 || left == lingering.end()) return;
+  const std::string& algo1 = hosts->second[0];
+  if (left->second.size() == 1 && left->second.count(algo1)) {
+    out->push_back({algo1, proto::wire::GangPeersEnded{t.name, attempt}});
+  }
+}
+
 bool CoordinatorCore::Impl::GpuHeld(const std::string& worker, uint32_t idx) const {
   for (const auto& [key, gpus] : attempt_gpus) {
     if (std::find(gpus.begin(), gpus.end(), idx) == gpus.end()) continue;

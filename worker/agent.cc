@@ -519,12 +519,14 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
       // A heartbeat's reconciliation: the attempt was given to another worker while this one was
       // out of touch (proto::wire::kStopReasonRevoked).
       if (s->reason == proto::wire::kStopReasonRevoked) *it->second->revoked = true;
-      StopRun(*it->second, "Stopped: " + s->reason, "Stopped", s->grace_period_s);
+      StopRun(*it->second, "Stopped: " + s->reason, "Stopped", s->grace_period_s,
+              /*gang_stop=*/s->reason != proto::wire::kStopReasonRevoked);
     }
   } else if (const auto* g = std::get_if<proto::wire::GangPeersEnded>(&m)) {
     if (auto it = runs.find({g->trial, g->attempt}); it != runs.end()) {
-      int running = Run::kPeersRunning;
-      if (it->second->peers->compare_exchange_strong(running, Run::kPeersEnded)) {
+      int running = Run::kPeersRunning, stopping = Run::kPeersStopping;
+      if (it->second->peers->compare_exchange_strong(running, Run::kPeersEnded) ||
+          it->second->peers->compare_exchange_strong(stopping, Run::kPeersEnded)) {
         Log("worker: " + g->trial + " attempt " + std::to_string(g->attempt) +
             ": the other hosts have ended; algo-1 merges their model and output data into its archives");
       }

@@ -138,6 +138,10 @@ struct Pending {
 // file beside it, written when its last upload to CheckpointConfig.S3Uri failed and removed when
 // one succeeds: the directory may hold the only copy, and ReleaseTrials does not remove it.
 inline constexpr const char* kUnsyncedMarker = ".unsynced";
+// A stopped multi-host attempt's algo-1 waits this long past the stop's grace period for the
+// other hosts' files (their upload starts once their program has ended), unless the coordinator
+// says sooner that they have all ended (GangPeersEnded).
+inline constexpr int64_t kHandOverWaitMs = 5 * 60 * 1000;
 
 // Output lines in flight: an attempt has at most this many LogLines batches unacknowledged; its
 // further lines wait in its LogWindow, which holds at most the newest kLogTailLines past the
@@ -290,14 +294,15 @@ struct WorkerAgent::Impl {
     // The image ID its staging pulled from a source (IsImageSource): what the container runs.
     // Written by the staging thread before its result is ready; read after.
     std::shared_ptr<std::string> pulled_id = std::make_shared<std::string>();
-    // Algo-1 of a multi-host attempt with compressed output (ArtifactSpec::Merges): its upload
-    // waits, after its program ended, until the other hosts have ended (kPeersEnded, set by the
-    // coordinator's GangPeersEnded) or the attempt is stopped (kPeersNotAwaited, set by StopRun),
-    // then merges what they uploaded into its archives.
-    static constexpr int kPeersRunning = 0, kPeersEnded = 1, kPeersNotAwaited = 2;
+    // Algo-1 of a multi-host attempt with compressed output (ArtifactSpec::Merges): once its
+    // program completed, its upload waits until the other hosts have ended (kPeersEnded, set by
+    // the coordinator's GangPeersEnded), then merges what they handed over into its archives.
+    // Stopped by the coordinator (kPeersStopping: the whole gang is stopped) it waits for their
+    // hand-over (artifacts.h HandedOver) or GangPeersEnded, until peers_until_ms. Failed, or
+    // stopped by this worker (an interruption, its volume, its max runtime: kPeersNotAwaited), it
+    // waits for nothing: the coordinator stops the others once it hears of it.
+    static constexpr int kPeersRunning = 0, kPeersEnded = 1, kPeersStopping = 2, kPeersNotAwaited = 3;
     std::shared_ptr<std::atomic<int>> peers = std::make_shared<std::atomic<int>>(kPeersRunning);
-    // Stopped (kPeersNotAwaited): until when (ms) algo-1 waits for the other hosts, stopped too, to
-    // hand their files over (artifacts.h HandedOver): the stop's grace period and 10 s.
     std::shared_ptr<std::atomic<int64_t>> peers_until_ms = std::make_shared<std::atomic<int64_t>>(0);
     // The coordinator no longer runs this attempt (it told us after a gap): nothing of it is
     // uploaded.
@@ -516,7 +521,7 @@ struct WorkerAgent::Impl {
   // the report.) A worker being destroyed uploads nothing more.
   static ArtifactSpec ArtifactsOf(const Run& r);
 
-  std::function<void()> UploadOnExit(Run& r);
+  std::function<void(const ExitInfo&)> UploadOnExit(Run& r);
 
   // Starts the program of a staged attempt. False when it could not start (already reported).
   bool StartProgram(const Key& key, Run& r, std::vector<BindMount> channel_mounts);
@@ -530,7 +535,10 @@ struct WorkerAgent::Impl {
 
   void CheckInterruption();
 
-  void StopRun(Run& r, const std::string& reason, const std::string& secondary, int64_t grace_s);
+  // `gang_stop`: the coordinator's StopTrial, which stops every host of a multi-host attempt
+  // (Run::kPeersStopping); any other stop is this worker's own (Run::kPeersNotAwaited).
+  void StopRun(Run& r, const std::string& reason, const std::string& secondary, int64_t grace_s,
+               bool gang_stop = false);
   // After Abort(): every run's program (or container) is killed without waiting out its grace.
   void KillRunsNow();
   // Kills what training jobs left behind (worker/orphans.h), at most once a second; `final`

@@ -40,17 +40,19 @@ void WorkerAgent::Impl::CheckInterruption() {
   }
 }
 
-void WorkerAgent::Impl::StopRun(Run& r, const std::string& reason, const std::string& secondary, int64_t grace_s) {
+void WorkerAgent::Impl::StopRun(Run& r, const std::string& reason, const std::string& secondary, int64_t grace_s,
+                                bool gang_stop) {
   if (!r.stop_reason.empty()) return;
   r.stop_reason = reason;
   r.stop_secondary = secondary;
   r.stop_grace_ms = grace_s * 1000;
   StopPipes(r);
   r.staging_cancel->store(true);  // still staging: no more downloads (it ends not started)
-  // Algo-1 of a gang merges what the other hosts, stopped too, hand over within their grace period.
-  r.peers_until_ms->store(Now() + grace_s * 1000 + 10000);
+  // Algo-1 of a gang: stopped with the others, it merges what they hand over as they stop and
+  // upload (GangPeersEnded, or their .done; at most the grace period and kHandOverWaitMs).
+  r.peers_until_ms->store(Now() + grace_s * 1000 + agent_detail::kHandOverWaitMs);
   int running = Run::kPeersRunning;
-  r.peers->compare_exchange_strong(running, Run::kPeersNotAwaited);
+  r.peers->compare_exchange_strong(running, gang_stop ? Run::kPeersStopping : Run::kPeersNotAwaited);
   if (!r.process) return;
   const std::vector<std::string> stop = r.container ? ContainerStopCommand(opt.container, r.container_name, grace_s)
                                                     : std::vector<std::string>{};
@@ -510,7 +512,11 @@ void WorkerAgent::Impl::PollTrials() {
       // does not have would wait forever).
       if (r.upload.valid() && !Ready(r.upload) && journal && !journal_error_logged) KeepPendingExit(key, r);
     } else if (r.resumed && !r.upload.valid()) {  // ended under an earlier worker process
-      (void)background.Post(UploadOnExit(r));
+      ExitInfo info;  // as the report kept says it ended
+      info.exit_code = r.ended->exit_code;
+      info.signal = r.ended->signal;
+      info.stopped_by_us = r.ended->status != "Completed" && r.ended->status != "Failed";
+      (void)background.Post([upload = UploadOnExit(r), info] { upload(info); });
     }
     if (r.upload.valid() && !Ready(r.upload)) continue;  // its thread wakes us when uploaded
     FinishExit(key, r);

@@ -138,9 +138,9 @@ ArtifactSpec WorkerAgent::Impl::ArtifactsOf(const Run& r) {
   return spec;
 }
 
-std::function<void()> WorkerAgent::Impl::UploadOnExit(Run& r) {
+std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
   const bool artifacts = !r.assign.output_path.empty();
-  if (!artifacts && !r.checkpoints) return [this] { Wake(); };
+  if (!artifacts && !r.checkpoints) return [this](const ExitInfo&) { Wake(); };
   const ArtifactSpec spec = !artifacts ? ArtifactSpec{} : r.resumed_artifacts ? *r.resumed_artifacts : ArtifactsOf(r);
   auto done = std::make_shared<std::promise<Result<UploadedArtifacts>>>();
   r.upload = done->get_future();
@@ -150,16 +150,19 @@ std::function<void()> WorkerAgent::Impl::UploadOnExit(Run& r) {
   fs::path unsynced = r.checkpoint_dir + agent_detail::kUnsyncedMarker;
   return [this, spec, done, artifacts, what, checkpoints = r.checkpoints, intermediate = r.intermediate,
           successor_waits = r.successor_waits, revoked = r.revoked, lease_wait_ms = r.lease_wait_ms,
-          peers = r.peers, peers_until_ms = r.peers_until_ms, unsynced = std::move(unsynced)] {
+          peers = r.peers, peers_until_ms = r.peers_until_ms, unsynced = std::move(unsynced)](const ExitInfo& exit) {
     if (successor_waits->load()) Wake();  // the next trial starts in this slot while we upload
     struct WakeOnReturn {
       const Impl* impl;
       ~WakeOnReturn() { impl->Wake(); }
     } wake{this};
-    // Algo-1 of a multi-host attempt: the other hosts' files are up once they have all ended (the
-    // coordinator says so). Stopped (the others are stopped too, and the coordinator may no longer
-    // hear of their ends), once each has marked its hand-over done, or at the stop's deadline.
+    // Algo-1 of a multi-host attempt (Run::peers): completed, the other hosts' files are up once
+    // they have all ended (the coordinator says so); stopped with them, once each has handed its
+    // files over, or at the stop's deadline. Failed on its own, it waits for nothing.
     if (artifacts && spec.primary && spec.Merges()) {
+      const bool completed = exit.exit_code == 0 && !exit.stopped_by_us;
+      int running = Run::kPeersRunning;
+      if (!completed) peers->compare_exchange_strong(running, Run::kPeersNotAwaited);
       if (peers->load() == Run::kPeersRunning) {
         Log("worker: " + what + ": algo-1's program has ended; its model and output data are packed once the other " +
             std::to_string(spec.hosts.size() - 1) + (spec.hosts.size() == 2 ? " host has" : " hosts have") +
@@ -168,11 +171,12 @@ std::function<void()> WorkerAgent::Impl::UploadOnExit(Run& r) {
       while (peers->load() == Run::kPeersRunning && !revoked->load() && !closing.load()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
-      while (peers->load() == Run::kPeersNotAwaited && !revoked->load() && !closing.load() &&
+      while (peers->load() == Run::kPeersStopping && !revoked->load() && !closing.load() &&
              !HandedOver(spec, [this] { return S3(); })) {
         if (Now() >= peers_until_ms->load()) {
           Log("worker: " + what + ": stopped; not every other host handed its model over within the stop's grace "
-              "period: packed with what they had");
+              "period and " + std::to_string(agent_detail::kHandOverWaitMs / 60000) +
+              " minutes: packed with what they had");
           break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(200));

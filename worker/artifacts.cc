@@ -366,6 +366,16 @@ std::optional<fs::path> SafeRelative(const std::string& rel) {
 // fetched into it, the lower host first. What it took, for the log, is appended to `note`.
 Status MergeParts(const ArtifactSpec& spec, const ObjectLocation& loc, const std::string& kind, const fs::path& dir,
                   std::string* note) {
+  // The program may have put a link where its directory was (to /etc, say): nothing another
+  // host's program named is written through one.
+  std::error_code lec;
+  for (fs::path at = dir; at != fs::path(spec.root) && at.has_relative_path(); at = at.parent_path()) {
+    if (fs::is_symlink(fs::symlink_status(at, lec))) {
+      *note += (note->empty() ? "" : "; ") + kind + ": the other hosts' files were not merged: " + at.string() +
+               " is a symbolic link";
+      return Status::Ok();
+    }
+  }
   std::string took;
   size_t kept = 0;
   std::vector<std::string> hosts = spec.hosts;  // algo-2 before algo-10
@@ -419,20 +429,49 @@ Status MergeParts(const ArtifactSpec& spec, const ObjectLocation& loc, const std
   return Status::Ok();
 }
 
-// Everything under <job>/output/.hpo-hosts/ (this attempt's parts, and any an earlier attempt
-// left), once algo-1's archives are up.
+// The other hosts whose hand-over is not complete (no .done object): "algo-2, algo-3", or "".
+std::string NotHandedOver(const ArtifactSpec& spec, const ObjectLocation& loc) {
+  std::string missing;
+  for (const std::string& host : spec.hosts) {
+    if (host != spec.host && !loc.store->Get(loc.Key(PartsPrefix(spec) + host + ".done")).ok()) {
+      missing += (missing.empty() ? "" : ", ") + host;
+    }
+  }
+  return missing;
+}
+
+// The attempt number of a key under <job>/output/.hpo-hosts/ ("attempt-3/algo-2/model/x" -> 3);
+// 0 for anything else.
+uint32_t PartsAttempt(const std::string& below) {
+  static constexpr std::string_view kAttempt = "attempt-";
+  if (below.compare(0, kAttempt.size(), kAttempt) != 0) return 0;
+  uint64_t n = 0;
+  size_t i = kAttempt.size();
+  for (; i < below.size() && i < kAttempt.size() + 9 && below[i] >= '0' && below[i] <= '9'; ++i) n = n * 10 + (below[i] - '0');
+  return i < below.size() && below[i] == '/' ? static_cast<uint32_t>(n) : 0;
+}
+
+// Under <job>/output/.hpo-hosts/, once algo-1's archives are up: this attempt's parts and an
+// earlier attempt's leftovers, never a later attempt's (a retry already running when a stopped
+// attempt's algo-1 packs at last).
 Status RemoveParts(const ArtifactSpec& spec, const ObjectLocation& loc) {
   const std::string root = loc.Key(spec.job_name + "/output/.hpo-hosts/");
-  const std::string local = loc.store->LocalPath(root);
-  if (!local.empty()) {
+  if (const std::string local = loc.store->LocalPath(root); !local.empty()) {
     std::error_code ec;
-    fs::remove_all(local, ec);
-    if (ec) return Status::IoError("cannot remove " + local + ": " + ec.message());
+    for (fs::directory_iterator it(local, ec), end; !ec && it != end; it.increment(ec)) {
+      const uint32_t a = PartsAttempt(it->path().filename().string() + "/");
+      if (a > spec.attempt) continue;
+      fs::remove_all(it->path(), ec);
+      if (ec) return Status::IoError("cannot remove " + it->path().string() + ": " + ec.message());
+    }
+    if (fs::is_empty(local, ec)) fs::remove(local, ec);
     return Status::Ok();
   }
   auto objects = loc.store->List(root);
   if (!objects.ok()) return objects.status();
-  for (const ObjectInfo& o : *objects) HPO_RETURN_IF_ERROR(loc.store->Delete(o.key));
+  for (const ObjectInfo& o : *objects) {
+    if (PartsAttempt(o.key.substr(root.size())) <= spec.attempt) HPO_RETURN_IF_ERROR(loc.store->Delete(o.key));
+  }
   return Status::Ok();
 }
 
@@ -511,6 +550,10 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
     HPO_RETURN_IF_ERROR(loc->store->PutBytes(loc->Key(PartsPrefix(spec) + spec.host + ".done"), ""));
   }
   if (spec.primary && spec.Merges()) {  // the archives are up: a hand-over left behind fails nothing
+    if (const std::string missing = NotHandedOver(spec, *loc); !missing.empty()) {  // stopped or lost before it was done, or an output path not shared
+      out.merged += (out.merged.empty() ? "" : "; ") + std::string("nothing handed over by ") + missing +
+                    " (a local output path must be one that every worker shares)";
+    }
     if (Status removed = RemoveParts(spec, *loc); !removed.ok()) {
       out.merged += (out.merged.empty() ? "" : "; ") + std::string("the other hosts' files under ") +
                     JoinUri(spec.output_path, spec.job_name + "/output/.hpo-hosts/") +
@@ -522,11 +565,7 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
 
 bool HandedOver(const ArtifactSpec& spec, const std::function<Result<const S3Client*>()>& s3) {
   auto loc = OpenObjectLocation(spec.output_path, s3);
-  if (!loc.ok()) return false;
-  for (const std::string& host : spec.hosts) {
-    if (host != spec.host && !loc->store->Get(loc->Key(PartsPrefix(spec) + host + ".done")).ok()) return false;
-  }
-  return true;
+  return loc.ok() && NotHandedOver(spec, *loc).empty();
 }
 
 std::string PartsPrefix(const ArtifactSpec& spec) {

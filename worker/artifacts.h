@@ -66,13 +66,19 @@ struct ArtifactSpec {
   //   - a host other than algo-1 puts the regular files of its model/ and output/data/ under
   //     PartsPrefix(): <job>/output/.hpo-hosts/attempt-<A>/<host>/{model,data}/<relative path>,
   //     then the empty object <PartsPrefix()><host>.done (also when it had no files);
-  //   - algo-1 (`primary`), once the others have ended (the agent waits for the coordinator's
-  //     GangPeersEnded; after a stop, for every other host's .done, HandedOver(), for at most
-  //     the stop's grace period and 10 s), copies into its own directories every file of theirs at a
-  //     path it does not have (a path several hosts wrote stays algo-1's, else the lowest
-  //     host's), packs and uploads the archives, and deletes everything under
-  //     <job>/output/.hpo-hosts/ (earlier attempts' leftovers too).
-  // A host stopped before its files were up (a failed or stopped gang) leaves them out.
+  //   - algo-1 (`primary`), once the others have ended (the agent's concern: it waits for the
+  //     coordinator's GangPeersEnded when algo-1's program completed; after the coordinator
+  //     stopped the gang, for that or every other host's .done, HandedOver(); not at all when
+  //     algo-1 failed or its own worker stopped it), copies into its own directories every file
+  //     of theirs at a path it does not have (a path several hosts wrote stays algo-1's, else
+  //     the lowest host's, algo-2 before algo-10), packs and uploads the archives, and deletes
+  //     this attempt's and earlier attempts' folders under <job>/output/.hpo-hosts/ (never a
+  //     later attempt's: a retry may be handing over already).
+  // Only the other hosts' regular files are carried (their links and empty directories are not).
+  // Nothing is written through a link: a model/ (or output/, output/data/) that the program
+  // replaced with one gets nothing merged, and `merged` says so. A host whose hand-over is
+  // missing (stopped or lost first, or a local output path that the workers do not share) is
+  // named in `merged`.
   std::string host;
   std::vector<std::string> hosts;
   uint32_t attempt = 0;

@@ -538,7 +538,7 @@ struct TrialProcess::State {
       exit = info;
       done_cv.notify_all();
     }
-    if (options.on_exit) options.on_exit();
+    if (options.on_exit) options.on_exit(info);
     mount_ns.Close();  // the namespace goes now, unless something that escaped the group still uses it
   }
 };

@@ -114,6 +114,13 @@ struct ProcessSpec {
 
 // Timings and limits, with defaults suitable for production (STYLE: timings come in from the
 // caller; tests pass short ones).
+struct ExitInfo {
+  int exit_code = -1;          // the program's exit status; -1 when a signal ended it
+  int signal = 0;              // the signal that ended it; 0 when it exited
+  bool stopped_by_us = false;  // Stop() was called before the program ended
+  std::chrono::milliseconds duration{0};  // from the start to the exit being noticed
+};
+
 struct ProcessOptions {
   // How often the exit is checked where the kernel offers no pidfd (Linux < 5.3).
   std::chrono::milliseconds poll_interval{20};
@@ -122,18 +129,11 @@ struct ProcessOptions {
   std::chrono::milliseconds output_drain{2000};
   // Longer lines are cut (see above).
   std::size_t max_line_bytes = 64 * 1024;
-  // Called on the monitor thread right after TryWait() starts returning the exit (so a caller
-  // can wake its own loop instead of polling, or do the first steps after the exit right there).
-  // It may take its time (the destructor waits for it), but must not call Wait() or destroy this
-  // object.
-  std::function<void()> on_exit;
-};
-
-struct ExitInfo {
-  int exit_code = -1;          // the program's exit status; -1 when a signal ended it
-  int signal = 0;              // the signal that ended it; 0 when it exited
-  bool stopped_by_us = false;  // Stop() was called before the program ended
-  std::chrono::milliseconds duration{0};  // from the start to the exit being noticed
+  // Called on the monitor thread right after TryWait() starts returning the exit, with that exit
+  // (so a caller can wake its own loop instead of polling, or do the first steps after the exit
+  // right there). It may take its time (the destructor waits for it), but must not call Wait() or
+  // destroy this object.
+  std::function<void(const ExitInfo&)> on_exit;
 };
 
 class TrialProcess {

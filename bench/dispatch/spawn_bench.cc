@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
     Clock::time_point exit_at;
     int64_t exit_us = 0, main_us = 0, end_us = 0;
     hpo::worker::ProcessOptions po;
-    po.on_exit = [&] {
+    po.on_exit = [&](const hpo::worker::ExitInfo&) {
       std::lock_guard<std::mutex> lock(mu);
       exited = true;
       exit_at = Clock::now();

@@ -451,6 +451,14 @@ class GangTest : public PlacementCoreTest {
     for (const std::string& w : {g.w1, g.w2, g.w3}) Started(w, g.a);
     return g;
   }
+  // The workers told GangPeersEnded in `sent`, in order.
+  static std::vector<std::string> Told(const std::vector<Outgoing>& sent) {
+    std::vector<std::string> to;
+    for (const auto& o : sent) {
+      if (std::get_if<proto::wire::GangPeersEnded>(&o.message)) to.push_back(o.worker_id);
+    }
+    return to;
+  }
   std::vector<proto::wire::Register> Fleet() {
     auto a = Worker("a", 1, 2, 8);
     a.instance_group = "train";
@@ -651,15 +659,8 @@ TEST_F(GangTest, Algo1sWorkerIsToldWhenTheOtherHostsHaveEndedUntilAlgo1Ends) {
   const auto [a, w1, w2, w3] = StartGang("gang");
   ASSERT_FALSE(a.trial.empty());
   auto told = [&](const std::vector<Outgoing>& sent) {
-    std::vector<std::string> to;
-    for (const auto& o : sent) {
-      if (const auto* g = std::get_if<proto::wire::GangPeersEnded>(&o.message)) {
-        EXPECT_EQ(g->trial, a.trial);
-        EXPECT_EQ(g->attempt, a.attempt);
-        to.push_back(o.worker_id);
-      }
-    }
-    return to;
+    for (const auto& g : Only<proto::wire::GangPeersEnded>(sent)) EXPECT_EQ(g, (proto::wire::GangPeersEnded{a.trial, a.attempt}));
+    return Told(sent);
   };
   auto heartbeat = [&](const std::string& w, uint64_t seq, bool holds) {
     proto::wire::Heartbeat h{w, seq, 0, {}};
@@ -685,6 +686,28 @@ TEST_F(GangTest, Algo1sWorkerIsToldWhenTheOtherHostsHaveEndedUntilAlgo1Ends) {
   Exited(w1, a, "Completed", {{"loss", 0.5}});
   EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kCompleted);
   EXPECT_TRUE(told(heartbeat(w1, 2, true)).empty()) << "algo-1 has ended";
+}
+
+// A stopped gang's attempt ends with the first host's report, and its other hosts linger while
+// they stop: once every host but algo-1 has reported, algo-1's worker (whose upload waits for
+// their hand-over) is told, and again with each heartbeat that still lists the attempt.
+TEST_F(GangTest, AStoppedGangsAlgo1IsToldOnceTheOtherHostsHaveReportedTheirExit) {
+  const auto [a, w1, w2, w3] = StartGang("gang");
+  ASSERT_FALSE(a.trial.empty());
+  auto heartbeat = [&](const std::string& w, uint64_t seq) {
+    proto::wire::Heartbeat h{w, seq, 0, {{a.trial, a.attempt}}};
+    return core_->OnMessage(w, h, now_);
+  };
+  std::vector<Outgoing> stops;
+  ASSERT_TRUE(core_->StopTrainingJob(a.trial, now_, &stops).ok());
+  EXPECT_TRUE(Told(Exited(w2, a, "Stopped")).empty()) << "algo-3 still stops";
+  EXPECT_TRUE(core_->FindTrial(a.trial)->Terminal()) << "the attempt ended with algo-2's report";
+  EXPECT_TRUE(Told(heartbeat(w1, 2)).empty());
+  EXPECT_EQ(Told(Exited(w3, a, "Stopped")), std::vector<std::string>{w1});
+  now_ += 1000;
+  EXPECT_EQ(Told(heartbeat(w1, 3)), std::vector<std::string>{w1}) << "said again: it may have been lost";
+  Exited(w1, a, "Stopped");
+  EXPECT_TRUE(Told(heartbeat(w1, 4)).empty()) << "algo-1 has reported";
 }
 
 TEST_F(GangTest, ALostHostEndsTheAttemptWhichIsRetriedAsAUnit) {

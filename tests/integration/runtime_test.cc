@@ -516,16 +516,32 @@ class GangArtifactsCluster : public Cluster {
                           "echo \"$SM_CURRENT_HOST\" > \"$SM_MODEL_DIR/shards/$SM_CURRENT_HOST.pt\"\n"
                           "echo \"written by $SM_CURRENT_HOST\" > \"$SM_MODEL_DIR/config.json\"\n"
                           "echo \"eval of $SM_CURRENT_HOST\" > \"$SM_OUTPUT_DATA_DIR/eval-$SM_CURRENT_HOST.txt\"\n"
-                          "if [ \"$SM_CURRENT_HOST\" = \"$SM_HP_SLOW\" ]; then sleep 2; fi\n"
+                          "if [ \"$SM_CURRENT_HOST\" = \"$SM_HP_SLOW\" ]; then sleep \"$SM_HP_SLEEP\"; fi\n"
                           "if [ \"$SM_CURRENT_HOST\" = \"$SM_HP_FAILS\" ]; then echo 'rank 1 lost its GPU'; exit 3; fi\n"
                           "echo loss=1\n",
-                          {{"fails", "none"}});
+                          {{"fails", "none"}, {"sleep", "2"}});
     auto& config = spec["HyperParameterTuningJobConfig"];
     config["Strategy"] = "Grid";
     config["ResourceLimits"].erase("MaxNumberOfTrainingJobs");
     config["ParameterRanges"] = {{"CategoricalParameterRanges", {{{"Name", "slow"}, {"Values", slow_values}}}}};
     spec["TrainingJobDefinition"]["ResourceConfig"]["InstanceCount"] = 3;
     return spec;
+  }
+  // A one-training-job gang in which `fails` exits 3 (after `slow` sleeps `sleep_s`) fails, naming
+  // that host, within `within`.
+  void FailsAtOnce(const std::string& name, const std::string& fails, const std::string& slow, int sleep_s,
+                   std::chrono::seconds within) {
+    Json spec = GangJob(name, {slow});
+    spec["TrainingJobDefinition"]["StaticHyperParameters"]["fails"] = fails;
+    spec["TrainingJobDefinition"]["StaticHyperParameters"]["sleep"] = std::to_string(sleep_s);
+    const auto began = std::chrono::steady_clock::now();
+    Call("CreateHyperParameterTuningJob", spec);
+    Json d = WaitFor(name, 60);
+    EXPECT_LT(std::chrono::steady_clock::now() - began, within) << slow << " sleeps " << sleep_s << " s";
+    const std::vector<Json> trials = Trials(name);
+    ASSERT_EQ(trials.size(), 1u) << d.dump(2);
+    EXPECT_EQ(trials[0]["TrainingJobStatus"], "Failed") << trials[0].dump(2);
+    EXPECT_NE(trials[0].value("FailureReason", "").find(fails), std::string::npos) << trials[0].dump(2);
   }
 };
 
@@ -563,17 +579,14 @@ TEST_F(GangArtifactsCluster, EveryHostsModelAndOutputDataLandInTheTrainingJobsAr
 // A host that fails after algo-1's program ended: algo-1's upload does not wait for anything
 // more, and the training job fails at once, naming the host, well within its max runtime.
 TEST_F(GangArtifactsCluster, AHostThatFailsWhileAlgo1WaitsFailsTheTrainingJobAtOnce) {
-  Json spec = GangJob("it-gang-fail", {"algo-2"});
-  spec["TrainingJobDefinition"]["StaticHyperParameters"]["fails"] = "algo-2";
-  const auto began = std::chrono::steady_clock::now();
-  Call("CreateHyperParameterTuningJob", spec);
-  Json d = WaitFor("it-gang-fail", 60);
-  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(30)) << "max runtime is 60 s";
-  const std::vector<Json> trials = Trials("it-gang-fail");
-  ASSERT_EQ(trials.size(), 1u) << d.dump(2);
-  EXPECT_EQ(trials[0]["TrainingJobStatus"], "Failed") << trials[0].dump(2);
-  const std::string reason = trials[0].value("FailureReason", "");
-  EXPECT_NE(reason.find("algo-2"), std::string::npos) << reason;
+  FailsAtOnce("it-gang-fail", "algo-2", "algo-2", 2, std::chrono::seconds(30));  // max runtime is 60 s
+}
+
+// Algo-1's program fails while the other hosts train on: its upload waits for nothing, so the
+// coordinator hears of the failure at once, fails the training job and stops the others, instead
+// of leaving them to run out their time.
+TEST_F(GangArtifactsCluster, Algo1FailingWhileTheOthersTrainFailsTheTrainingJobAtOnce) {
+  FailsAtOnce("it-gang-fail1", "algo-1", "algo-2", 40, std::chrono::seconds(20));
 }
 
 // StopTrainingJob on a running three-host training job whose program saves its shard on SIGTERM,

@@ -44,6 +44,18 @@ using hpo::testing::Sh;
 
 class Channels : public ::testing::Test {
  protected:
+  // Host `i` of `hosts` for attempt 2 of training job `job`, packing from `root` into a local
+  // output path: algo-1 (i == 0) merges, the others hand over.
+  ArtifactSpec GangSpec(const std::string& job, const fs::path& root, const fs::path& out,
+                        const std::vector<std::string>& hosts, size_t i) const {
+    ArtifactSpec spec{root.string(), "file://" + out.string(), job, true, dir_.string()};
+    spec.replace = false;
+    spec.primary = i == 0;
+    spec.host = hosts[i];
+    spec.hosts = hosts;
+    spec.attempt = 2;
+    return spec;
+  }
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("hpo-ch-" + std::to_string(::getpid()) + "-" +
                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
@@ -459,15 +471,7 @@ TEST_F(Channels, Algo1MergesTheOtherHostsFilesIntoItsArchivesAndRemovesTheHandOv
   Put(roots[2] / "model" / "extra" / "deep" / "x.bin", "x");
   const fs::path base = dir_ / "out";
   Put(base / "j" / "output" / ".hpo-hosts" / "attempt-1" / "algo-2" / "model" / "stale.pt", "attempt 1");
-  auto spec_of = [&](size_t i) {
-    ArtifactSpec spec{roots[i].string(), "file://" + base.string(), "j", true, dir_.string()};
-    spec.replace = false;
-    spec.primary = i == 0;
-    spec.host = hosts[i];
-    spec.hosts = hosts;
-    spec.attempt = 2;
-    return spec;
-  };
+  auto spec_of = [&](size_t i) { return GangSpec("j", roots[i], base, hosts, i); };
   auto unused = [] { return Result<const S3Client*>(Status::Internal("unused")); };
   for (size_t i : {2, 1}) {
     EXPECT_FALSE(HandedOver(spec_of(0), unused)) << "algo-2 has not handed its files over";
@@ -494,6 +498,54 @@ TEST_F(Channels, Algo1MergesTheOtherHostsFilesIntoItsArchivesAndRemovesTheHandOv
   EXPECT_EQ(Sh("tar -xzOf " + model + " extra/deep/x.bin"), "x");
   EXPECT_EQ(Sh("tar -tzf " + (base / "j" / "output" / "output.tar.gz").string()), "eval-2.txt\n");
   EXPECT_EQ(Sh("ls -A " + (base / "j" / "output").string()), "model.tar.gz\noutput.tar.gz\n");
+}
+
+// Hosts past algo-9 are merged in number order (algo-2 before algo-10), and between two other
+// hosts the lower one's file stays. A later attempt's hand-over (a retry already running when a
+// stopped attempt's algo-1 packs at last) is left alone. A model directory that the program
+// replaced with a link is not written through.
+TEST_F(Channels, MergingTakesHostsInNumberOrderAndLeavesALaterAttemptsHandOver) {
+  std::vector<std::string> hosts;
+  for (int i = 1; i <= 10; ++i) hosts.push_back("algo-" + std::to_string(i));
+  const fs::path base = dir_ / "out";
+  auto spec_of = [&](const std::string& job, const fs::path& root, size_t i) {
+    return GangSpec(job, root, base, hosts, i);
+  };
+  auto unused = [] { return Result<const S3Client*>(Status::Internal("unused")); };
+  Put(dir_ / "j" / "algo-1" / "model" / "own.pt", "1");
+  Put(dir_ / "j" / "algo-2" / "model" / "same.txt", "2");
+  Put(dir_ / "j" / "algo-10" / "model" / "same.txt", "10");
+  Put(dir_ / "j" / "algo-10" / "model" / "ten.pt", "10");
+  Put(base / "j" / "output" / ".hpo-hosts" / "attempt-3" / "algo-2" / "model" / "next.pt", "attempt 3");
+  for (size_t i = hosts.size() - 1; i >= 1; --i) {  // algo-10 first: the order of hand-over is no order
+    ASSERT_TRUE(UploadArtifacts(spec_of("j", dir_ / "j" / hosts[i], i), unused).ok()) << hosts[i];
+  }
+  auto up = UploadArtifacts(spec_of("j", dir_ / "j" / "algo-1", 0), unused);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_EQ(up->merged, "model: 1 file from algo-2, 1 file from algo-10 merged; 1 path another host also wrote kept "
+                        "as the lower host's");
+  const std::string model = (base / "j" / "output" / "model.tar.gz").string();
+  EXPECT_EQ(Sh("tar -tzf " + model + " | sort"), "own.pt\nsame.txt\nten.pt\n");
+  EXPECT_EQ(Sh("tar -xzOf " + model + " same.txt"), "2");
+  EXPECT_FALSE(fs::exists(base / "j" / "output" / ".hpo-hosts" / "attempt-2"));
+  EXPECT_EQ(Slurp(base / "j" / "output" / ".hpo-hosts" / "attempt-3" / "algo-2" / "model" / "next.pt"), "attempt 3")
+      << "a later attempt's hand-over stays";
+
+  // Algo-1's program made its model directory a link to a directory outside the attempt.
+  fs::create_directories(dir_ / "elsewhere");
+  fs::create_directories(dir_ / "k" / "algo-1");
+  fs::create_directory_symlink(dir_ / "elsewhere", dir_ / "k" / "algo-1" / "model");
+  Put(dir_ / "k" / "algo-2" / "model" / "cron-job", "* * * * * root evil");
+  for (size_t i = hosts.size() - 1; i >= 1; --i) {
+    ASSERT_TRUE(UploadArtifacts(spec_of("k", dir_ / "k" / hosts[i], i), unused).ok()) << hosts[i];
+  }
+  up = UploadArtifacts(spec_of("k", dir_ / "k" / "algo-1", 0), unused);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_NE(up->merged.find("model: the other hosts' files were not merged: " + (dir_ / "k" / "algo-1" / "model").string() +
+                            " is a symbolic link"),
+            std::string::npos)
+      << up->merged;
+  EXPECT_TRUE(fs::is_empty(dir_ / "elsewhere")) << "nothing written through the link";
 }
 
 // CompressionType NONE: the model's and the output data's files themselves, under output/model/
