@@ -165,7 +165,7 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
       if (!completed) peers->compare_exchange_strong(running, Run::kPeersNotAwaited);
       if (peers->load() == Run::kPeersRunning) {
         Log("worker: " + what + ": algo-1's program has ended; its model and output data are packed once the other " +
-            std::to_string(spec.hosts.size() - 1) + (spec.hosts.size() == 2 ? " host has" : " hosts have") +
+            (spec.hosts.size() == 2 ? std::string("host has") : std::to_string(spec.hosts.size() - 1) + " hosts have") +
             " ended, with theirs merged in");
       }
       while (peers->load() == Run::kPeersRunning && !revoked->load() && !closing.load()) {
