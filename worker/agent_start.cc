@@ -232,7 +232,9 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
           return;
         }
       }
-      Result<UploadedArtifacts> uploaded = artifacts ? UploadArtifacts(spec, [this] { return S3(); })
+      ArtifactSpec as_ended = spec;
+      as_ended.stopped = exit.stopped_by_us;
+      Result<UploadedArtifacts> uploaded = artifacts ? UploadArtifacts(as_ended, [this] { return S3(); })
                                                      : Result<UploadedArtifacts>(UploadedArtifacts{});
       if (uploaded.ok() && !checkpoint_error.ok()) uploaded = checkpoint_error;
       done->set_value(std::move(uploaded));

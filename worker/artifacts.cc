@@ -502,12 +502,14 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
     std::string dir, name, kind;
     std::string* uri;
   };
+  bool handed_over = false;  // a host other than algo-1 had files to hand over
   for (const One& one : {One{(fs::path(spec.root) / "model").string(), "model" + ext, "model", &out.model},
                          One{(fs::path(spec.root) / "output" / "data").string(), "output" + ext, "data",
                              &out.output_data}}) {
     std::error_code ec;
     fs::create_directories(one.dir, ec);  // a program that removed it still gets an (empty) archive
     if (!spec.primary && spec.Merges()) {  // its files, for algo-1 to merge
+      handed_over = handed_over || !fs::is_empty(one.dir, ec);
       HPO_RETURN_IF_ERROR(UploadTree(one.dir, *loc, loc->Key(PartsPrefix(spec) + spec.host + "/" + one.kind + "/"),
                                      /*replace=*/false));
       *one.uri = JoinUri(spec.output_path, rel + one.name);  // algo-1's, where it will be
@@ -546,13 +548,13 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
     }
     *one.uri = JoinUri(spec.output_path, rel + one.name);
   }
-  if (!spec.primary && spec.Merges()) {  // its hand-over is complete (algo-1 waits for it after a stop)
+  if (!spec.primary && spec.Merges() && (handed_over || !spec.stopped)) {  // its hand-over is complete
     HPO_RETURN_IF_ERROR(loc->store->PutBytes(loc->Key(PartsPrefix(spec) + spec.host + ".done"), ""));
   }
   if (spec.primary && spec.Merges()) {  // the archives are up: a hand-over left behind fails nothing
     if (const std::string missing = NotHandedOver(spec, *loc); !missing.empty()) {  // stopped or lost before it was done, or an output path not shared
       out.merged += (out.merged.empty() ? "" : "; ") + std::string("nothing handed over by ") + missing +
-                    " (a local output path must be one that every worker shares)";
+                    " (stopped with nothing saved, or lost; or a local output path that not every worker shares)";
     }
     if (Status removed = RemoveParts(spec, *loc); !removed.ok()) {
       out.merged += (out.merged.empty() ? "" : "; ") + std::string("the other hosts' files under ") +

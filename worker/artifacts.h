@@ -82,6 +82,11 @@ struct ArtifactSpec {
   std::string host;
   std::vector<std::string> hosts;
   uint32_t attempt = 0;
+  // A host other than algo-1 that was stopped (its gang ended or is stopping) and has nothing in
+  // its directories hands nothing over, not even .done: algo-1 may have packed already (it
+  // failed first), and the marker would stay behind; a stopped algo-1 learns from the
+  // coordinator that such a host has ended.
+  bool stopped = false;
   bool Merges() const { return compress && hosts.size() > 1; }
 };
 

@@ -548,6 +548,26 @@ TEST_F(Channels, MergingTakesHostsInNumberOrderAndLeavesALaterAttemptsHandOver) 
   EXPECT_TRUE(fs::is_empty(dir_ / "elsewhere")) << "nothing written through the link";
 }
 
+// A host other than algo-1 that was stopped with nothing saved hands nothing over, not even
+// .done (which stayed behind in failed gangs whose algo-1 had packed first); one stopped with a
+// shard saved on SIGTERM hands it over as usual.
+TEST_F(Channels, AStoppedHostWithNothingSavedHandsNothingOver) {
+  const std::vector<std::string> hosts = {"algo-1", "algo-2", "algo-3"};
+  const fs::path base = dir_ / "out";
+  auto unused = [] { return Result<const S3Client*>(Status::Internal("unused")); };
+  ArtifactSpec empty = GangSpec("j", dir_ / "algo-2", base, hosts, 1);
+  empty.stopped = true;
+  ASSERT_TRUE(UploadArtifacts(empty, unused).ok());
+  EXPECT_FALSE(fs::exists(base / "j" / "output" / ".hpo-hosts")) << "nothing at all";
+  Put(dir_ / "algo-3" / "model" / "shard-3.pt", "3");
+  ArtifactSpec saved = GangSpec("j", dir_ / "algo-3", base, hosts, 2);
+  saved.stopped = true;
+  ASSERT_TRUE(UploadArtifacts(saved, unused).ok());
+  const fs::path parts = base / "j" / "output" / ".hpo-hosts" / "attempt-2";
+  EXPECT_TRUE(fs::exists(parts / "algo-3.done"));
+  EXPECT_EQ(Slurp(parts / "algo-3" / "model" / "shard-3.pt"), "3");
+}
+
 // CompressionType NONE: the model's and the output data's files themselves, under output/model/
 // and output/data/ (no archive at all), and the model's URI is that prefix, which is what
 // DescribeTrainingJob's S3ModelArtifacts names. An earlier attempt's files are gone after the
