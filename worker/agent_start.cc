@@ -159,14 +159,17 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
     // Algo-1 of a multi-host attempt (Run::peers): completed, the other hosts' files are up once
     // they have all ended (the coordinator says so); stopped with them, once each has handed its
     // files over, or at the stop's deadline. Failed on its own, it waits for nothing.
-    if (artifacts && spec.primary && spec.Merges()) {
+    if (artifacts && spec.primary && spec.Gang()) {
       const bool completed = exit.exit_code == 0 && !exit.stopped_by_us;
       int running = Run::kPeersRunning;
       if (!completed) peers->compare_exchange_strong(running, Run::kPeersNotAwaited);
       if (peers->load() == Run::kPeersRunning) {
-        Log("worker: " + what + ": algo-1's program has ended; its model and output data are packed once the other " +
-            (spec.hosts.size() == 2 ? std::string("host has") : std::to_string(spec.hosts.size() - 1) + " hosts have") +
-            " ended, with theirs merged in");
+        const std::string others =
+            spec.hosts.size() == 2 ? std::string("host has") : std::to_string(spec.hosts.size() - 1) + " hosts have";
+        Log("worker: " + what + ": algo-1's program has ended; " +
+            (spec.compress ? "its model and output data are packed once the other " + others + " ended, with theirs merged in"
+                           : "its model and output data are uploaded once the other " + others +
+                                 " ended (an earlier attempt's files are then removed)"));
       }
       while (peers->load() == Run::kPeersRunning && !revoked->load() && !closing.load()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -232,9 +235,7 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
           return;
         }
       }
-      ArtifactSpec as_ended = spec;
-      as_ended.stopped = exit.stopped_by_us;
-      Result<UploadedArtifacts> uploaded = artifacts ? UploadArtifacts(as_ended, [this] { return S3(); })
+      Result<UploadedArtifacts> uploaded = artifacts ? UploadArtifacts(spec, [this] { return S3(); })
                                                      : Result<UploadedArtifacts>(UploadedArtifacts{});
       if (uploaded.ok() && !checkpoint_error.ok()) uploaded = checkpoint_error;
       done->set_value(std::move(uploaded));

@@ -326,22 +326,24 @@ Result<std::vector<std::pair<std::string, fs::path>>> TreeFiles(const fs::path& 
 
 // CompressionType NONE: the files of `dir` as objects `<prefix><relative path>` (prefix ends with
 // '/'); with `replace`, whatever else was under the prefix (an earlier attempt's files) is
-// deleted, so that the prefix holds exactly the directory.
-Status UploadTree(const fs::path& dir, const ObjectLocation& loc, const std::string& prefix, bool replace) {
+// deleted, so that the prefix holds exactly the directory. The keys written are added to `keys`.
+Status UploadTree(const fs::path& dir, const ObjectLocation& loc, const std::string& prefix, bool replace,
+                  std::set<std::string>* keys = nullptr) {
   auto files = TreeFiles(dir);
   if (!files.ok()) return files.status();
   Result<std::vector<ObjectInfo>> before = std::vector<ObjectInfo>{};
   if (replace) before = loc.store->List(prefix);
   if (!before.ok()) return before.status();
-  std::set<std::string> keys;
+  std::set<std::string> written;
   for (const auto& [rel, path] : *files) {
     const std::string key = prefix + rel;
     HPO_RETURN_IF_ERROR(loc.store->PutFile(key, path.string()));
-    keys.insert(key);
+    written.insert(key);
   }
   for (const ObjectInfo& o : *before) {
-    if (!keys.count(o.key)) HPO_RETURN_IF_ERROR(loc.store->Delete(o.key));
+    if (!written.count(o.key)) HPO_RETURN_IF_ERROR(loc.store->Delete(o.key));
   }
+  if (keys) keys->insert(written.begin(), written.end());
   return Status::Ok();
 }
 
@@ -361,11 +363,12 @@ std::optional<fs::path> SafeRelative(const std::string& rel) {
   return out;
 }
 
-// Algo-1's merge of one directory (`kind`: "model" or "data"): every file the other hosts put
-// under the parts prefix that `dir` has no entry at (nor a file where it needs a directory) is
-// fetched into it, the lower host first. What it took, for the log, is appended to `note`.
+// Algo-1's merge of one directory (`kind`: "model" or "data"): every file that the hosts in
+// `handed` (those whose hand-over is complete) put under the parts prefix that `dir` has no entry
+// at (nor a file where it needs a directory) is fetched into it, the lower host first. What it
+// took, for the log, is appended to `note`.
 Status MergeParts(const ArtifactSpec& spec, const ObjectLocation& loc, const std::string& kind, const fs::path& dir,
-                  std::string* note) {
+                  const std::set<std::string>& handed, std::string* note) {
   // The program may have put a link where its directory was (to /etc, say): nothing another
   // host's program named is written through one.
   std::error_code lec;
@@ -383,7 +386,7 @@ Status MergeParts(const ArtifactSpec& spec, const ObjectLocation& loc, const std
     return std::pair(a.size(), a) < std::pair(b.size(), b);
   });
   for (const std::string& host : hosts) {
-    if (host == spec.host) continue;
+    if (host == spec.host || !handed.count(host)) continue;  // a host still handing over is not half merged
     const std::string prefix = loc.Key(PartsPrefix(spec) + host + "/" + kind + "/");
     auto objects = loc.store->List(prefix);
     if (!objects.ok()) {
@@ -429,13 +432,22 @@ Status MergeParts(const ArtifactSpec& spec, const ObjectLocation& loc, const std
   return Status::Ok();
 }
 
-// The other hosts whose hand-over is not complete (no .done object): "algo-2, algo-3", or "".
-std::string NotHandedOver(const ArtifactSpec& spec, const ObjectLocation& loc) {
+constexpr const char* kPackedMarker = "packed";  // algo-1's, under PartsPrefix(): its upload is done
+
+// The hosts other than algo-1 whose hand-over is complete (their .done object is there).
+std::set<std::string> HandedOverHosts(const ArtifactSpec& spec, const ObjectLocation& loc) {
+  std::set<std::string> out;
+  for (size_t i = 1; i < spec.hosts.size(); ++i) {
+    if (loc.store->Get(loc.Key(PartsPrefix(spec) + spec.hosts[i] + ".done")).ok()) out.insert(spec.hosts[i]);
+  }
+  return out;
+}
+
+// Those of the hosts other than algo-1 that are not in `handed`: "algo-2, algo-3", or "".
+std::string NotIn(const ArtifactSpec& spec, const std::set<std::string>& handed) {
   std::string missing;
-  for (const std::string& host : spec.hosts) {
-    if (host != spec.host && !loc.store->Get(loc.Key(PartsPrefix(spec) + host + ".done")).ok()) {
-      missing += (missing.empty() ? "" : ", ") + host;
-    }
+  for (size_t i = 1; i < spec.hosts.size(); ++i) {
+    if (!handed.count(spec.hosts[i])) missing += (missing.empty() ? "" : ", ") + spec.hosts[i];
   }
   return missing;
 }
@@ -451,18 +463,26 @@ uint32_t PartsAttempt(const std::string& below) {
   return i < below.size() && below[i] == '/' ? static_cast<uint32_t>(n) : 0;
 }
 
-// Under <job>/output/.hpo-hosts/, once algo-1's archives are up: this attempt's parts and an
-// earlier attempt's leftovers, never a later attempt's (a retry already running when a stopped
-// attempt's algo-1 packs at last).
-Status RemoveParts(const ArtifactSpec& spec, const ObjectLocation& loc) {
+// Under <job>/output/.hpo-hosts/: the folders of attempts before this one (leftovers of hosts
+// lost in the middle of a hand-over), and this attempt's when `with_this`; never a later
+// attempt's (a retry already running when a stopped attempt's algo-1 packs at last). Another
+// host removing the same folder at the same time is no error.
+Status RemoveParts(const ArtifactSpec& spec, const ObjectLocation& loc, bool with_this) {
+  const uint32_t last = with_this ? spec.attempt : spec.attempt - 1;
   const std::string root = loc.Key(spec.job_name + "/output/.hpo-hosts/");
   if (const std::string local = loc.store->LocalPath(root); !local.empty()) {
     std::error_code ec;
     for (fs::directory_iterator it(local, ec), end; !ec && it != end; it.increment(ec)) {
-      const uint32_t a = PartsAttempt(it->path().filename().string() + "/");
-      if (a > spec.attempt) continue;
-      fs::remove_all(it->path(), ec);
-      if (ec) return Status::IoError("cannot remove " + it->path().string() + ": " + ec.message());
+      if (PartsAttempt(it->path().filename().string() + "/") > last) continue;
+      std::error_code rec;
+      for (int tries = 0; tries < 3; ++tries) {  // a file another host removed first fails one pass
+        rec.clear();
+        fs::remove_all(it->path(), rec);
+        if (!rec || !fs::exists(fs::symlink_status(it->path()))) break;
+      }
+      if (rec && fs::exists(fs::symlink_status(it->path()))) {
+        return Status::IoError("cannot remove " + it->path().string() + ": " + rec.message());
+      }
     }
     if (fs::is_empty(local, ec)) fs::remove(local, ec);
     return Status::Ok();
@@ -470,9 +490,70 @@ Status RemoveParts(const ArtifactSpec& spec, const ObjectLocation& loc) {
   auto objects = loc.store->List(root);
   if (!objects.ok()) return objects.status();
   for (const ObjectInfo& o : *objects) {
-    if (PartsAttempt(o.key.substr(root.size())) <= spec.attempt) HPO_RETURN_IF_ERROR(loc.store->Delete(o.key));
+    if (PartsAttempt(o.key.substr(root.size())) <= last) HPO_RETURN_IF_ERROR(loc.store->Delete(o.key));
   }
   return Status::Ok();
+}
+
+// CompressionType NONE, algo-1 once every other host's list of keys (<host>.keys) is there:
+// whatever else is under output/model/ and output/data/ (an earlier attempt's files, which no
+// host of this one wrote) is deleted. `own`: the keys algo-1 wrote. A list that cannot be read
+// leaves everything, and the note says so.
+void PruneEarlierAttempts(const ArtifactSpec& spec, const ObjectLocation& loc, const std::set<std::string>& own,
+                          std::string* note) {
+  const std::string rel = spec.job_name + "/output/";
+  std::set<std::string> keep = own;
+  for (size_t i = 1; i < spec.hosts.size(); ++i) {
+    auto list = loc.store->Get(loc.Key(PartsPrefix(spec) + spec.hosts[i] + ".keys"));
+    if (!list.ok()) {
+      *note += (note->empty() ? "" : "; ") + std::string("earlier attempts' files were kept: the list of what ") +
+               spec.hosts[i] + " uploaded cannot be read: " + list.status().message();
+      return;
+    }
+    size_t start = 0;
+    while (start < list->size()) {
+      const size_t end = std::min(list->find('\n', start), list->size());
+      if (end > start) keep.insert(loc.Key(rel + list->substr(start, end - start)));
+      start = end + 1;
+    }
+  }
+  size_t removed = 0;
+  for (const std::string kind : {"model/", "data/"}) {
+    auto objects = loc.store->List(loc.Key(rel + kind));
+    if (!objects.ok()) {
+      *note += (note->empty() ? "" : "; ") + std::string("earlier attempts' files were kept: cannot list ") +
+               JoinUri(spec.output_path, rel + kind) + ": " + objects.status().message();
+      return;
+    }
+    for (const ObjectInfo& o : *objects) {
+      if (keep.count(o.key)) continue;
+      if (Status st = loc.store->Delete(o.key); !st.ok()) {
+        *note += (note->empty() ? "" : "; ") + std::string("an earlier attempt's file was kept: ") + st.message();
+        return;
+      }
+      ++removed;
+    }
+  }
+  if (removed > 0) {
+    *note += (note->empty() ? "" : "; ") + std::to_string(removed) +
+             (removed == 1 ? " file" : " files") + " of an earlier attempt removed";
+  }
+}
+
+// The end of a multi-host attempt's hand-over, once this host's marker is up (algo-1's "packed",
+// another host's .done): whoever finds every marker there removes the attempt's folder. Each one
+// writes its marker before it looks, so the last of them to write sees all of them: the folder
+// goes even when a host hands over after algo-1 packed (algo-1 failed first). `primary`: algo-1,
+// which also removes earlier attempts' folders. What it could not remove is added to `note`.
+void SettleHandOver(const ArtifactSpec& spec, const ObjectLocation& loc, std::string* note) {
+  const bool all = loc.store->Get(loc.Key(PartsPrefix(spec) + kPackedMarker)).ok() &&
+                   NotIn(spec, HandedOverHosts(spec, loc)).empty();
+  if (!all && !spec.primary) return;
+  if (Status removed = RemoveParts(spec, loc, /*with_this=*/all); !removed.ok()) {
+    *note += (note->empty() ? "" : "; ") + std::string("the other hosts' files under ") +
+             JoinUri(spec.output_path, spec.job_name + "/output/.hpo-hosts/") +
+             " could not be removed: " + removed.message();
+  }
 }
 
 }  // namespace
@@ -483,91 +564,109 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
   if (!loc.ok()) return Status::InvalidArgument("the S3OutputPath " + loc.status().message());
   const std::string rel = spec.job_name + "/output/";
   UploadedArtifacts out;
+  // A multi-host attempt: algo-1 takes what the others handed over completely before it began.
+  const std::set<std::string> handed = spec.primary && spec.Gang() ? HandedOverHosts(spec, *loc) : std::set<std::string>{};
   if (!spec.compress) {
     // CompressionType NONE: the files themselves, under output/model/ and output/data/; what
     // DescribeTrainingJob's S3ModelArtifacts then names is the model's prefix.
+    std::set<std::string> keys;
     for (const auto& [dir, name, uri] : {std::tuple{fs::path(spec.root) / "model", std::string("model/"), &out.model},
                                          std::tuple{fs::path(spec.root) / "output" / "data", std::string("data/"),
                                                     &out.output_data}}) {
-      HPO_RETURN_IF_ERROR(UploadTree(dir, *loc, loc->Key(rel + name), spec.replace));
+      HPO_RETURN_IF_ERROR(UploadTree(dir, *loc, loc->Key(rel + name), spec.replace && !spec.Gang(), &keys));
       const std::string local = loc->store->LocalPath(loc->Key(rel + name.substr(0, name.size() - 1)));
       std::error_code ec;
       if (!local.empty()) fs::create_directories(local, ec);  // an empty model is an empty directory there
       *uri = JoinUri(spec.output_path, rel + name);
     }
-    return out;
-  }
-  const std::string ext = ".tar.gz";
-  struct One {
-    std::string dir, name, kind;
-    std::string* uri;
-  };
-  bool handed_over = false;  // a host other than algo-1 had files to hand over
-  for (const One& one : {One{(fs::path(spec.root) / "model").string(), "model" + ext, "model", &out.model},
-                         One{(fs::path(spec.root) / "output" / "data").string(), "output" + ext, "data",
-                             &out.output_data}}) {
-    std::error_code ec;
-    fs::create_directories(one.dir, ec);  // a program that removed it still gets an (empty) archive
-    if (!spec.primary && spec.Merges()) {  // its files, for algo-1 to merge
-      handed_over = handed_over || !fs::is_empty(one.dir, ec);
-      HPO_RETURN_IF_ERROR(UploadTree(one.dir, *loc, loc->Key(PartsPrefix(spec) + spec.host + "/" + one.kind + "/"),
-                                     /*replace=*/false));
-      *one.uri = JoinUri(spec.output_path, rel + one.name);  // algo-1's, where it will be
-      continue;
-    }
-    if (!spec.primary && fs::is_empty(one.dir, ec) && !ec) {
-      *one.uri = JoinUri(spec.output_path, rel + one.name);  // algo-1's, where it is
-      continue;
-    }
-    if (spec.primary && spec.Merges()) HPO_RETURN_IF_ERROR(MergeParts(spec, *loc, one.kind, one.dir, &out.merged));
-    const std::string key = loc->Key(rel + one.name);
-    const std::string path = loc->store->LocalPath(key);
-    if (path.empty()) {  // a remote store: packed in the scratch directory, then uploaded
-      const std::string archive = (fs::path(spec.scratch_dir) / one.name).string();
-      HPO_RETURN_IF_ERROR(WriteTar(one.dir, archive, /*gzip=*/true));
-      Status put = loc->store->PutFile(key, archive);
-      fs::remove(archive, ec);
-      HPO_RETURN_IF_ERROR(put);
-    } else {
-      fs::create_directories(fs::path(path).parent_path(), ec);
-      if (ec) return Status::IoError("cannot create " + fs::path(path).parent_path().string() + ": " + ec.message());
-      // A local destination: packed straight into a temporary name beside it, then renamed, so
-      // there is no scratch copy and no reader sees half a file. The name is unique per process
-      // and call (workers of one process may upload the same trial's attempts).
-      static std::atomic<uint64_t> counter{0};
-      // What a worker killed in the middle of this left (the same name, another pid) goes first.
-      RemoveStaleTemporaries(fs::path(path).parent_path().string(), fs::path(path).filename().string() + ".tmp-");
-      const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
-      HPO_RETURN_IF_ERROR(WriteTar(one.dir, tmp, /*gzip=*/true));  // removes tmp when it fails
-      fs::rename(tmp, path, ec);
-      if (ec) {
-        const std::string why = ec.message();
-        fs::remove(tmp, ec);
-        return Status::IoError("cannot write " + path + ": " + why);
+    if (spec.Gang() && !spec.primary) {  // what it wrote, for algo-1 to tell an earlier attempt's files apart
+      std::string list;
+      for (const std::string& key : keys) list += key.substr(loc->Key(rel).size()) + "\n";
+      HPO_RETURN_IF_ERROR(loc->store->PutBytes(loc->Key(PartsPrefix(spec) + spec.host + ".keys"), list));
+    } else if (spec.Gang()) {
+      if (const std::string missing = NotIn(spec, handed); missing.empty()) {
+        PruneEarlierAttempts(spec, *loc, keys, &out.merged);
+      } else {
+        out.merged += (out.merged.empty() ? "" : "; ") + std::string("earlier attempts' files were kept: ") + missing +
+                      (missing.find(',') == std::string::npos ? " has" : " have") + " not said what it uploaded";
       }
     }
-    *one.uri = JoinUri(spec.output_path, rel + one.name);
+  } else {
+    const std::string ext = ".tar.gz";
+    struct One {
+      std::string dir, name, kind;
+      std::string* uri;
+    };
+    for (const One& one : {One{(fs::path(spec.root) / "model").string(), "model" + ext, "model", &out.model},
+                           One{(fs::path(spec.root) / "output" / "data").string(), "output" + ext, "data",
+                               &out.output_data}}) {
+      std::error_code ec;
+      fs::create_directories(one.dir, ec);  // a program that removed it still gets an (empty) archive
+      if (!spec.primary && spec.Merges()) {  // its files, for algo-1 to merge
+        HPO_RETURN_IF_ERROR(UploadTree(one.dir, *loc, loc->Key(PartsPrefix(spec) + spec.host + "/" + one.kind + "/"),
+                                       /*replace=*/false));
+        *one.uri = JoinUri(spec.output_path, rel + one.name);  // algo-1's, where it will be
+        continue;
+      }
+      if (!spec.primary && fs::is_empty(one.dir, ec) && !ec) {
+        *one.uri = JoinUri(spec.output_path, rel + one.name);  // algo-1's, where it is
+        continue;
+      }
+      if (spec.primary && spec.Merges()) HPO_RETURN_IF_ERROR(MergeParts(spec, *loc, one.kind, one.dir, handed, &out.merged));
+      const std::string key = loc->Key(rel + one.name);
+      const std::string path = loc->store->LocalPath(key);
+      if (path.empty()) {  // a remote store: packed in the scratch directory, then uploaded
+        const std::string archive = (fs::path(spec.scratch_dir) / one.name).string();
+        HPO_RETURN_IF_ERROR(WriteTar(one.dir, archive, /*gzip=*/true));
+        Status put = loc->store->PutFile(key, archive);
+        fs::remove(archive, ec);
+        HPO_RETURN_IF_ERROR(put);
+      } else {
+        fs::create_directories(fs::path(path).parent_path(), ec);
+        if (ec) return Status::IoError("cannot create " + fs::path(path).parent_path().string() + ": " + ec.message());
+        // A local destination: packed straight into a temporary name beside it, then renamed, so
+        // there is no scratch copy and no reader sees half a file. The name is unique per process
+        // and call (workers of one process may upload the same trial's attempts).
+        static std::atomic<uint64_t> counter{0};
+        // What a worker killed in the middle of this left (the same name, another pid) goes first.
+        RemoveStaleTemporaries(fs::path(path).parent_path().string(), fs::path(path).filename().string() + ".tmp-");
+        const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+        HPO_RETURN_IF_ERROR(WriteTar(one.dir, tmp, /*gzip=*/true));  // removes tmp when it fails
+        fs::rename(tmp, path, ec);
+        if (ec) {
+          const std::string why = ec.message();
+          fs::remove(tmp, ec);
+          return Status::IoError("cannot write " + path + ": " + why);
+        }
+      }
+      *one.uri = JoinUri(spec.output_path, rel + one.name);
+    }
   }
-  if (!spec.primary && spec.Merges() && (handed_over || !spec.stopped)) {  // its hand-over is complete
+  if (!spec.Gang()) return out;
+  // The hand-over's markers: every host writes its own, also with nothing handed over, so that
+  // the last one can tell that the attempt's folder is no longer needed (SettleHandOver).
+  if (!spec.primary) {
     HPO_RETURN_IF_ERROR(loc->store->PutBytes(loc->Key(PartsPrefix(spec) + spec.host + ".done"), ""));
-  }
-  if (spec.primary && spec.Merges()) {  // the archives are up: a hand-over left behind fails nothing
-    if (const std::string missing = NotHandedOver(spec, *loc); !missing.empty()) {  // stopped or lost before it was done, or an output path not shared
-      out.merged += (out.merged.empty() ? "" : "; ") + std::string("nothing handed over by ") + missing +
-                    " (stopped with nothing saved, or lost; or a local output path that not every worker shares)";
+  } else {
+    if (const std::string missing = NotIn(spec, handed); !missing.empty() && spec.compress) {
+      const bool one = missing.find(',') == std::string::npos;
+      out.merged += (out.merged.empty() ? "" : "; ") + std::string("not merged: ") + missing +
+                    (one ? " had not handed its files over (it ended after algo-1, or was lost" :
+                           " had not handed their files over (they ended after algo-1, or were lost") +
+                    "; or a local output path that not every worker shares)";
     }
-    if (Status removed = RemoveParts(spec, *loc); !removed.ok()) {
-      out.merged += (out.merged.empty() ? "" : "; ") + std::string("the other hosts' files under ") +
-                    JoinUri(spec.output_path, spec.job_name + "/output/.hpo-hosts/") +
-                    " could not be removed: " + removed.message();
+    if (Status packed = loc->store->PutBytes(loc->Key(PartsPrefix(spec) + kPackedMarker), ""); !packed.ok()) {
+      out.merged += (out.merged.empty() ? "" : "; ") + std::string("the hand-over folder stays: ") + packed.message();
+      return out;  // the archives are up: a hand-over left behind fails nothing
     }
   }
+  SettleHandOver(spec, *loc, &out.merged);
   return out;
 }
 
 bool HandedOver(const ArtifactSpec& spec, const std::function<Result<const S3Client*>()>& s3) {
   auto loc = OpenObjectLocation(spec.output_path, s3);
-  return loc.ok() && NotHandedOver(spec, *loc).empty();
+  return loc.ok() && NotIn(spec, HandedOverHosts(spec, *loc)).empty();
 }
 
 std::string PartsPrefix(const ArtifactSpec& spec) {

@@ -61,33 +61,38 @@ struct ArtifactSpec {
   // algo-1's model whenever one of them finished last.)
   bool primary = true;
   // A multi-host attempt (2 or more `hosts`, "algo-1".."algo-N" in order; `host` is this one,
-  // `attempt` the attempt's number). Compressed, its archives hold every host's files, as
-  // SageMaker aggregates every host's /opt/ml/model into one model.tar.gz:
-  //   - a host other than algo-1 puts the regular files of its model/ and output/data/ under
-  //     PartsPrefix(): <job>/output/.hpo-hosts/attempt-<A>/<host>/{model,data}/<relative path>,
-  //     then the empty object <PartsPrefix()><host>.done (also when it had no files);
-  //   - algo-1 (`primary`), once the others have ended (the agent's concern: it waits for the
-  //     coordinator's GangPeersEnded when algo-1's program completed; after the coordinator
-  //     stopped the gang, for that or every other host's .done, HandedOver(); not at all when
-  //     algo-1 failed or its own worker stopped it), copies into its own directories every file
-  //     of theirs at a path it does not have (a path several hosts wrote stays algo-1's, else
-  //     the lowest host's, algo-2 before algo-10), packs and uploads the archives, and deletes
-  //     this attempt's and earlier attempts' folders under <job>/output/.hpo-hosts/ (never a
-  //     later attempt's: a retry may be handing over already).
+  // `attempt` the attempt's number). Its hosts meet under PartsPrefix()
+  // (<job>/output/.hpo-hosts/attempt-<A>/):
+  //   - compressed, its archives hold every host's files, as SageMaker aggregates every host's
+  //     /opt/ml/model into one model.tar.gz: a host other than algo-1 puts the regular files of
+  //     its model/ and output/data/ under <PartsPrefix()><host>/{model,data}/<relative path>;
+  //     algo-1 copies into its own directories every file of the hosts whose hand-over was
+  //     complete when it began (a path several hosts wrote stays algo-1's, else the lowest
+  //     host's, algo-2 before algo-10), then packs and uploads the archives;
+  //   - CompressionType NONE, every host writes its files straight under output/model/ and
+  //     output/data/ (no transfer twice), and a host other than algo-1 lists the keys it wrote in
+  //     <PartsPrefix()><host>.keys; algo-1, writing last, then deletes what no host of this attempt
+  //     wrote there (an earlier attempt's files), when every list is there;
+  //   - every host other than algo-1 then puts the empty object <PartsPrefix()><host>.done (also
+  //     with nothing to hand over) and algo-1, once uploaded, <PartsPrefix()>packed. Each then
+  //     looks at the others' markers: whoever finds them all removes the attempt's folder, so it
+  //     goes also when a host hands over after algo-1 has packed (algo-1 failed first); algo-1
+  //     also removes earlier attempts' folders (never a later attempt's: a retry may be handing
+  //     over already). A host lost in the middle leaves the folder until a retry's algo-1.
+  // Algo-1 packs once the others have ended (the agent's concern: it waits for the coordinator's
+  // GangPeersEnded when algo-1's program completed; after the coordinator stopped the gang, for
+  // that or every other host's .done, HandedOver(); not at all when algo-1 failed or its own
+  // worker stopped it).
   // Only the other hosts' regular files are carried (their links and empty directories are not).
   // Nothing is written through a link: a model/ (or output/, output/data/) that the program
   // replaced with one gets nothing merged, and `merged` says so. A host whose hand-over is
-  // missing (stopped or lost first, or a local output path that the workers do not share) is
-  // named in `merged`.
+  // missing (ended after algo-1, or lost first, or a local output path that the workers do not
+  // share) is named in `merged`.
   std::string host;
   std::vector<std::string> hosts;
   uint32_t attempt = 0;
-  // A host other than algo-1 that was stopped (its gang ended or is stopping) and has nothing in
-  // its directories hands nothing over, not even .done: algo-1 may have packed already (it
-  // failed first), and the marker would stay behind; a stopped algo-1 learns from the
-  // coordinator that such a host has ended.
-  bool stopped = false;
-  bool Merges() const { return compress && hosts.size() > 1; }
+  bool Gang() const { return hosts.size() > 1; }
+  bool Merges() const { return compress && Gang(); }
 };
 
 // Where a multi-host attempt's hosts other than algo-1 put their files for algo-1 to merge,
@@ -97,8 +102,9 @@ std::string PartsPrefix(const ArtifactSpec& spec);
 struct UploadedArtifacts {
   std::string model;        // e.g. s3://bucket/prefix/<job>/output/model.tar.gz (NONE: .../output/model/)
   std::string output_data;  // e.g. s3://bucket/prefix/<job>/output/output.tar.gz (NONE: .../output/data/)
-  // A merging algo-1: what it took from the other hosts, for the log ("model: 2 files from
-  // algo-2, 1 from algo-3; 1 path algo-1 also wrote kept as algo-1's"); "" when nothing.
+  // Algo-1 of a multi-host attempt: what it took from the other hosts and removed, for the log
+  // ("model: 2 files from algo-2, 1 from algo-3; 1 path algo-1 also wrote kept as algo-1's");
+  // "" when nothing.
   std::string merged;
 };
 

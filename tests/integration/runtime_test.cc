@@ -542,6 +542,11 @@ class GangArtifactsCluster : public Cluster {
     ASSERT_EQ(trials.size(), 1u) << d.dump(2);
     EXPECT_EQ(trials[0]["TrainingJobStatus"], "Failed") << trials[0].dump(2);
     EXPECT_NE(trials[0].value("FailureReason", "").find(fails), std::string::npos) << trials[0].dump(2);
+    // Whichever host hands over last (after algo-1 packed, when algo-1 failed first) removes the
+    // hand-over folder: the soak found folders left with one host's .done.
+    const fs::path parts = dir_ / "out" / trials[0]["TrainingJobName"].get<std::string>() / "output" / ".hpo-hosts";
+    for (int i = 0; i < 100 && fs::exists(parts); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_FALSE(fs::exists(parts)) << Sh("find " + parts.string());
   }
 };
 

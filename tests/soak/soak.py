@@ -52,10 +52,15 @@ and kept in violations.log):
                      older one's worker (with one: a note, attempts-overlap-after-fault)
   no-objective       a Completed training job without FinalHyperParameterTuningJobObjectiveMetric
   no-model           a Completed training job without S3OutputPath/<job>/output/model.tar.gz
-  model-missing-host a Completed multi-host training job whose model.tar.gz lacks a host's file
+                     (CompressionType NONE: without .../output/model/)
+  model-missing-host a Completed multi-host training job whose model lacks a host's file
                      (every host writes host-algo-N.txt; algo-1 merges them)
-  hand-over-left     a Completed multi-host training job whose output still has .hpo-hosts/ (the
-                     other hosts' files, which algo-1 deletes once its archives are up)
+  model-of-several-attempts  a Completed training job whose model has files of more than one
+                     attempt (every host writes attempt-A-algo-N.txt; uncompressed, algo-1 removes
+                     an earlier attempt's files)
+  hand-over-left     a multi-host training job whose output still has .hpo-hosts/ (the other
+                     hosts' files, which the last host to hand over deletes) once it has ended;
+                     for one not Completed with a fault on its workers: a note
   foreign-checkpoint a trainer found another training job's checkpoint in /opt/ml/checkpoints
   spot-without-managed-spot  a trainer of a job without EnableManagedSpotTraining ran on a --spot
                      worker (from the ledger)
@@ -184,6 +189,7 @@ class Job:
         tdef = request["TrainingJobDefinition"]
         self.output = tdef["OutputDataConfig"]["S3OutputPath"].removeprefix("file://")
         self.instance_count = tdef["ResourceConfig"]["InstanceCount"]
+        self.compressed = tdef["OutputDataConfig"].get("CompressionType", "GZIP") != "NONE"
         self.managed_spot = bool(tdef.get("EnableManagedSpotTraining"))
         self.features = []
         self.submitted_at = None
@@ -522,6 +528,9 @@ class Soak:
         }
         if gang:
             feats.append("gang")
+        if rng.random() < 0.25:  # files under output/model/ instead of model.tar.gz
+            tdef["OutputDataConfig"]["CompressionType"] = "NONE"
+            feats.append("uncompressed")
         if rng.random() < 0.4:
             ck = os.path.join(self.dir, "ckpt", name)
             tdef["CheckpointConfig"] = {"S3Uri": ("file://" + ck) if rng.random() < 0.5 else ck}
@@ -1087,26 +1096,43 @@ class Soak:
             if not final:
                 return
         for s in tjs:
-            if s["TrainingJobStatus"] != "Completed":
-                continue
             name = s["TrainingJobName"]
+            left = os.path.join(j.output, name, "output", ".hpo-hosts")
+            if s["TrainingJobStatus"] != "Completed":
+                if j.instance_count > 1 and os.path.exists(left):  # the last host to hand over removes it
+                    why = [f for r in self.ledger_records(name)
+                           for f in self.worker_fault_near(r["worker"], r["start"], r["last"] + 10)]
+                    msg = f"{name} is {s['TrainingJobStatus']} but {left} is still there: {sorted(os.listdir(left))}"
+                    if why:
+                        self.note("hand-over-left-after-fault", name, msg + f"; fault: {why}")
+                    else:
+                        self.violation("hand-over-left", name, msg + "; no fault hit its workers",
+                                       evidence=sorted(os.listdir(left)))
+                continue
             if "FinalHyperParameterTuningJobObjectiveMetric" not in s:
                 self.violation("no-objective", name, f"{name} is Completed without "
                                "FinalHyperParameterTuningJobObjectiveMetric", evidence=s)
-            model = os.path.join(j.output, name, "output", "model.tar.gz")
+            model = os.path.join(j.output, name, "output", "model.tar.gz" if j.compressed else "model")
             if not os.path.exists(model):
                 self.violation("no-model", name, f"{name} is Completed but {model} does not exist", evidence=s)
-            elif j.instance_count > 1:
+                continue
+            if j.compressed:
                 try:
                     with tarfile.open(model) as tar:
                         members = set(tar.getnames())
                 except (OSError, tarfile.TarError) as e:
                     members = {f"unreadable: {e}"}
+            else:
+                members = {os.path.relpath(os.path.join(d, f), model) for d, _, fs in os.walk(model) for f in fs}
+            attempts = {m.split("-")[1] for m in members if re.fullmatch(r"attempt-[^-]+-algo-\d+\.txt", m)}
+            if len(attempts) > 1:
+                self.violation("model-of-several-attempts", name, f"{name}'s model {model} has files of attempts "
+                               f"{sorted(attempts)}", evidence=sorted(members))
+            if j.instance_count > 1:
                 want = {f"host-algo-{i}.txt" for i in range(1, j.instance_count + 1)}
                 if not want <= members:
-                    self.violation("model-missing-host", name, f"{name}'s model.tar.gz lacks "
+                    self.violation("model-missing-host", name, f"{name}'s model {model} lacks "
                                    f"{sorted(want - members)}", evidence=sorted(members))
-                left = os.path.join(j.output, name, "output", ".hpo-hosts")
                 if os.path.exists(left):
                     self.violation("hand-over-left", name, f"{name} is Completed but {left} is still there",
                                    evidence=sorted(os.listdir(left)))
@@ -1146,6 +1172,13 @@ class Soak:
                 if r["start"] is None:
                     r["start"] = t
         return list(procs_.values()), foreign
+
+    def ledger_records(self, tj):
+        try:
+            records, _ = self.read_ledger()
+        except OSError:
+            return []
+        return [r for r in records if r["tj"] == tj]
 
     def worker_fault_near(self, worker, t0, t1):
         with self.lock:

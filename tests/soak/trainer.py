@@ -129,6 +129,9 @@ def main():
         f.write(json.dumps({"job": TJ, "x": x, "depth": depth, "opt": opt}) + "\n")
     with open(f"/opt/ml/model/host-{HOST}.txt", "w") as f:  # every host's lands in model.tar.gz
         f.write(HOST + "\n")
+    # Which attempt wrote the model: one attempt's files only, also uncompressed across hosts.
+    with open(f"/opt/ml/model/attempt-{ATTEMPT}-{HOST}.txt", "w") as f:
+        f.write(ATTEMPT + "\n")
     ledger("end", "rc=0")
     return 0
 

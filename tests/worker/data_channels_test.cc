@@ -548,24 +548,87 @@ TEST_F(Channels, MergingTakesHostsInNumberOrderAndLeavesALaterAttemptsHandOver) 
   EXPECT_TRUE(fs::is_empty(dir_ / "elsewhere")) << "nothing written through the link";
 }
 
-// A host other than algo-1 that was stopped with nothing saved hands nothing over, not even
-// .done (which stayed behind in failed gangs whose algo-1 had packed first); one stopped with a
-// shard saved on SIGTERM hands it over as usual.
-TEST_F(Channels, AStoppedHostWithNothingSavedHandsNothingOver) {
+// Algo-1 failed first and packed before the other hosts handed over: it merges no half-done
+// hand-over, names the hosts it did not merge, and leaves its "packed" marker; the last host to
+// hand over afterwards (here one with nothing to hand over) finds every marker and removes the
+// folder. The soak found such folders left behind, each with one host's .done.
+TEST_F(Channels, TheLastHostToHandOverAfterAlgo1PackedRemovesTheFolder) {
   const std::vector<std::string> hosts = {"algo-1", "algo-2", "algo-3"};
   const fs::path base = dir_ / "out";
   auto unused = [] { return Result<const S3Client*>(Status::Internal("unused")); };
-  ArtifactSpec empty = GangSpec("j", dir_ / "algo-2", base, hosts, 1);
-  empty.stopped = true;
-  ASSERT_TRUE(UploadArtifacts(empty, unused).ok());
-  EXPECT_FALSE(fs::exists(base / "j" / "output" / ".hpo-hosts")) << "nothing at all";
-  Put(dir_ / "algo-3" / "model" / "shard-3.pt", "3");
-  ArtifactSpec saved = GangSpec("j", dir_ / "algo-3", base, hosts, 2);
-  saved.stopped = true;
-  ASSERT_TRUE(UploadArtifacts(saved, unused).ok());
   const fs::path parts = base / "j" / "output" / ".hpo-hosts" / "attempt-2";
-  EXPECT_TRUE(fs::exists(parts / "algo-3.done"));
-  EXPECT_EQ(Slurp(parts / "algo-3" / "model" / "shard-3.pt"), "3");
+  Put(dir_ / "algo-1" / "model" / "shard-1.pt", "1");
+  Put(parts / "algo-2" / "model" / "half.pt", "algo-2 is still uploading");  // no algo-2.done yet
+  Put(base / "j" / "output" / ".hpo-hosts" / "attempt-1" / "algo-3.done", "");  // a lost host's, attempt 1
+  auto up = UploadArtifacts(GangSpec("j", dir_ / "algo-1", base, hosts, 0), unused);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_EQ(up->merged,
+            "not merged: algo-2, algo-3 had not handed their files over (they ended after algo-1, or were lost; or a "
+            "local output path that not every worker shares)");
+  const std::string model = (base / "j" / "output" / "model.tar.gz").string();
+  EXPECT_EQ(Sh("tar -tzf " + model), "shard-1.pt\n") << "half a hand-over is not merged";
+  EXPECT_TRUE(fs::exists(parts / "packed"));
+  EXPECT_FALSE(fs::exists(base / "j" / "output" / ".hpo-hosts" / "attempt-1")) << "an earlier attempt's leftovers go";
+
+  Put(dir_ / "algo-2" / "model" / "shard-2.pt", "2");
+  ASSERT_TRUE(UploadArtifacts(GangSpec("j", dir_ / "algo-2", base, hosts, 1), unused).ok());
+  EXPECT_TRUE(fs::exists(parts / "algo-2.done")) << "algo-3 has not handed over: the folder stays";
+  ASSERT_TRUE(UploadArtifacts(GangSpec("j", dir_ / "algo-3", base, hosts, 2), unused).ok());
+  EXPECT_FALSE(fs::exists(base / "j" / "output" / ".hpo-hosts")) << "the last one removed it all";
+  EXPECT_EQ(Sh("tar -tzf " + model), "shard-1.pt\n") << "algo-1's archive is as it packed it";
+
+  // In the usual order (the others first, algo-1 last) it is algo-1 that removes the folder.
+  for (size_t i : {1, 2}) ASSERT_TRUE(UploadArtifacts(GangSpec("k", dir_ / hosts[i], base, hosts, i), unused).ok());
+  EXPECT_TRUE(fs::exists(base / "k" / "output" / ".hpo-hosts" / "attempt-2" / "algo-3.done"));
+  up = UploadArtifacts(GangSpec("k", dir_ / "algo-1", base, hosts, 0), unused);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_EQ(up->merged, "model: 1 file from algo-2 merged");
+  EXPECT_EQ(Sh("ls -A " + (base / "k" / "output").string()), "model.tar.gz\noutput.tar.gz\n");
+}
+
+// CompressionType NONE, three hosts: each writes its files under output/model/ itself; algo-1,
+// last, removes what an earlier attempt wrote there that no host of this one did (a shard file a
+// retry no longer writes would otherwise be deployed with the new ones), and the hand-over
+// folder. A host whose list is missing leaves everything in place, and the note says so.
+TEST_F(Channels, WithCompressionTypeNoneAlgo1RemovesAnEarlierAttemptsFilesOfEveryHost) {
+  const std::vector<std::string> hosts = {"algo-1", "algo-2", "algo-3"};
+  const fs::path base = dir_ / "out";
+  auto unused = [] { return Result<const S3Client*>(Status::Internal("unused")); };
+  auto spec_of = [&](const std::string& job, size_t i) {
+    ArtifactSpec spec = GangSpec(job, dir_ / job / hosts[i], base, hosts, i);
+    spec.compress = false;
+    return spec;
+  };
+  const fs::path model = base / "j" / "output" / "model";
+  Put(model / "shard-9-of-attempt-1.pt", "old");
+  Put(model / "shard-2.pt", "old 2");
+  Put(base / "j" / "output" / "data" / "old-eval.json", "old");
+  Put(dir_ / "j" / "algo-1" / "model" / "shard-1.pt", "1");
+  Put(dir_ / "j" / "algo-2" / "model" / "shard-2.pt", "2");
+  Put(dir_ / "j" / "algo-3" / "output" / "data" / "eval-3.json", "3");
+  for (size_t i : {1, 2}) {
+    auto up = UploadArtifacts(spec_of("j", i), unused);
+    ASSERT_TRUE(up.ok()) << up.status().ToString();
+    EXPECT_EQ(up->model, "file://" + base.string() + "/j/output/model/");
+  }
+  EXPECT_EQ(Slurp(model / "shard-2.pt"), "2") << "written straight there";
+  EXPECT_EQ(Slurp(base / "j" / "output" / ".hpo-hosts" / "attempt-2" / "algo-3.keys"), "data/eval-3.json\n");
+  auto up = UploadArtifacts(spec_of("j", 0), unused);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_EQ(up->merged, "2 files of an earlier attempt removed");
+  EXPECT_EQ(Sh("cd " + (base / "j" / "output").string() + " && find . -type f | sort"),
+            "./data/eval-3.json\n./model/shard-1.pt\n./model/shard-2.pt\n");
+
+  // Algo-3's list is missing (a host of an earlier build, or lost): nothing is removed.
+  Put(base / "k" / "output" / "model" / "old.pt", "old");
+  Put(dir_ / "k" / "algo-1" / "model" / "shard-1.pt", "1");
+  ASSERT_TRUE(UploadArtifacts(spec_of("k", 1), unused).ok());
+  up = UploadArtifacts(spec_of("k", 0), unused);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_EQ(up->merged, "earlier attempts' files were kept: algo-3 has not said what it uploaded");
+  EXPECT_EQ(Slurp(base / "k" / "output" / "model" / "old.pt"), "old");
+  ASSERT_TRUE(UploadArtifacts(spec_of("k", 2), unused).ok());
+  EXPECT_FALSE(fs::exists(base / "k" / "output" / ".hpo-hosts")) << "algo-3, last, removed the folder";
 }
 
 // CompressionType NONE: the model's and the output data's files themselves, under output/model/
