@@ -583,6 +583,30 @@ TEST_F(GangArtifactsCluster, EveryHostsModelAndOutputDataLandInTheTrainingJobsAr
 
 // A host that fails after algo-1's program ended: algo-1's upload does not wait for anything
 // more, and the training job fails at once, naming the host, well within its max runtime.
+// CompressionType NONE: every host's files land under output/model/ and output/data/ themselves,
+// a path several hosts wrote is algo-1's (it uploads last), and nothing of the hand-over is left.
+TEST_F(GangArtifactsCluster, UncompressedEveryHostsFilesLandUnderOutputModel) {
+  Json spec = GangJob("it-gang-none", {"algo-1", "algo-3"});
+  spec["TrainingJobDefinition"]["OutputDataConfig"]["CompressionType"] = "NONE";
+  Call("CreateHyperParameterTuningJob", spec);
+  Json d = WaitFor("it-gang-none", 60);
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2) << "\nsee " << dir_;
+  const std::vector<Json> trials = Trials("it-gang-none");
+  ASSERT_EQ(trials.size(), 2u);
+  for (const auto& t : trials) {
+    const std::string name = t["TrainingJobName"];
+    const fs::path out = dir_ / "out" / name / "output";
+    EXPECT_EQ(Sh("cd " + out.string() + " && find . | sort"),
+              ".\n./data\n./data/eval-algo-1.txt\n./data/eval-algo-2.txt\n./data/eval-algo-3.txt\n./model\n"
+              "./model/config.json\n./model/shards\n./model/shards/algo-1.pt\n./model/shards/algo-2.pt\n"
+              "./model/shards/algo-3.pt\n")
+        << name << "; see " << dir_;
+    EXPECT_EQ(Sh("cat " + (out / "model" / "config.json").string()), "written by algo-1\n") << name;
+    Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", name}});
+    EXPECT_EQ(tj["ModelArtifacts"]["S3ModelArtifacts"], out.string() + "/model/") << tj.dump(2);
+  }
+}
+
 TEST_F(GangArtifactsCluster, AHostThatFailsWhileAlgo1WaitsFailsTheTrainingJobAtOnce) {
   FailsAtOnce("it-gang-fail", "algo-2", "algo-2", 2, std::chrono::seconds(30));  // max runtime is 60 s
 }
