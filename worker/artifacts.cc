@@ -468,7 +468,7 @@ uint32_t PartsAttempt(const std::string& below) {
 // attempt's (a retry already running when a stopped attempt's algo-1 packs at last). Another
 // host removing the same folder at the same time is no error.
 Status RemoveParts(const ArtifactSpec& spec, const ObjectLocation& loc, bool with_this) {
-  const uint32_t last = with_this ? spec.attempt : spec.attempt - 1;
+  const uint32_t last = with_this ? spec.attempt : (spec.attempt > 0 ? spec.attempt - 1 : 0);
   const std::string root = loc.Key(spec.job_name + "/output/.hpo-hosts/");
   if (const std::string local = loc.store->LocalPath(root); !local.empty()) {
     std::error_code ec;
