@@ -347,6 +347,9 @@ Status UploadTree(const fs::path& dir, const ObjectLocation& loc, const std::str
   return Status::Ok();
 }
 
+// Appends one clause to a log note ("a; b").
+void AddNote(std::string* note, const std::string& line) { *note += (note->empty() ? "" : "; ") + line; }
+
 // A part's key below its host's prefix, as a relative path that stays inside the directory it
 // is copied into; nullopt for anything else ("..", an absolute path, empty components).
 std::optional<fs::path> SafeRelative(const std::string& rel) {
@@ -374,8 +377,7 @@ Status MergeParts(const ArtifactSpec& spec, const ObjectLocation& loc, const std
   std::error_code lec;
   for (fs::path at = dir; at != fs::path(spec.root) && at.has_relative_path(); at = at.parent_path()) {
     if (fs::is_symlink(fs::symlink_status(at, lec))) {
-      *note += (note->empty() ? "" : "; ") + kind + ": the other hosts' files were not merged: " + at.string() +
-               " is a symbolic link";
+      AddNote(note, kind + ": the other hosts' files were not merged: " + at.string() + " is a symbolic link");
       return Status::Ok();
     }
   }
@@ -428,7 +430,7 @@ Status MergeParts(const ArtifactSpec& spec, const ObjectLocation& loc, const std
     line += "; " + std::to_string(kept) + (kept == 1 ? " path" : " paths") +
             " another host also wrote kept as the lower host's";
   }
-  *note += (note->empty() ? "" : "; ") + line;
+  AddNote(note, line);
   return Status::Ok();
 }
 
@@ -506,8 +508,8 @@ void PruneEarlierAttempts(const ArtifactSpec& spec, const ObjectLocation& loc, c
   for (size_t i = 1; i < spec.hosts.size(); ++i) {
     auto list = loc.store->Get(loc.Key(PartsPrefix(spec) + spec.hosts[i] + ".keys"));
     if (!list.ok()) {
-      *note += (note->empty() ? "" : "; ") + std::string("earlier attempts' files were kept: the list of what ") +
-               spec.hosts[i] + " uploaded cannot be read: " + list.status().message();
+      AddNote(note, "earlier attempts' files were kept: the list of what " + spec.hosts[i] +
+                        " uploaded cannot be read: " + list.status().message());
       return;
     }
     size_t start = 0;
@@ -521,22 +523,21 @@ void PruneEarlierAttempts(const ArtifactSpec& spec, const ObjectLocation& loc, c
   for (const std::string kind : {"model/", "data/"}) {
     auto objects = loc.store->List(loc.Key(rel + kind));
     if (!objects.ok()) {
-      *note += (note->empty() ? "" : "; ") + std::string("earlier attempts' files were kept: cannot list ") +
-               JoinUri(spec.output_path, rel + kind) + ": " + objects.status().message();
+      AddNote(note, "earlier attempts' files were kept: cannot list " + JoinUri(spec.output_path, rel + kind) + ": " +
+                        objects.status().message());
       return;
     }
     for (const ObjectInfo& o : *objects) {
       if (keep.count(o.key)) continue;
       if (Status st = loc.store->Delete(o.key); !st.ok()) {
-        *note += (note->empty() ? "" : "; ") + std::string("an earlier attempt's file was kept: ") + st.message();
+        AddNote(note, "an earlier attempt's file was kept: " + st.message());
         return;
       }
       ++removed;
     }
   }
   if (removed > 0) {
-    *note += (note->empty() ? "" : "; ") + std::to_string(removed) +
-             (removed == 1 ? " file" : " files") + " of an earlier attempt removed";
+    AddNote(note, std::to_string(removed) + (removed == 1 ? " file" : " files") + " of an earlier attempt removed");
   }
 }
 
@@ -546,14 +547,101 @@ void PruneEarlierAttempts(const ArtifactSpec& spec, const ObjectLocation& loc, c
 // goes even when a host hands over after algo-1 packed (algo-1 failed first). `primary`: algo-1,
 // which also removes earlier attempts' folders. What it could not remove is added to `note`.
 void SettleHandOver(const ArtifactSpec& spec, const ObjectLocation& loc, std::string* note) {
-  const bool all = loc.store->Get(loc.Key(PartsPrefix(spec) + kPackedMarker)).ok() &&
+  const bool all = (spec.primary || loc.store->Get(loc.Key(PartsPrefix(spec) + kPackedMarker)).ok()) &&
                    NotIn(spec, HandedOverHosts(spec, loc)).empty();
   if (!all && !spec.primary) return;
   if (Status removed = RemoveParts(spec, loc, /*with_this=*/all); !removed.ok()) {
-    *note += (note->empty() ? "" : "; ") + std::string("the other hosts' files under ") +
-             JoinUri(spec.output_path, spec.job_name + "/output/.hpo-hosts/") +
-             " could not be removed: " + removed.message();
+    AddNote(note, "the other hosts' files under " + JoinUri(spec.output_path, spec.job_name + "/output/.hpo-hosts/") +
+                      " could not be removed: " + removed.message());
   }
+}
+
+// CompressionType NONE: the files themselves, under output/model/ and output/data/; what
+// DescribeTrainingJob's S3ModelArtifacts then names is the model's prefix. Across hosts, the
+// others list their keys and algo-1 removes what none of them wrote (an earlier attempt's).
+Status UploadFiles(const ArtifactSpec& spec, const ObjectLocation& loc, const std::set<std::string>& handed,
+                   UploadedArtifacts* out) {
+  const std::string rel = spec.job_name + "/output/";
+  std::set<std::string> keys;
+  for (const auto& [dir, name, uri] : {std::tuple{fs::path(spec.root) / "model", std::string("model/"), &out->model},
+                                       std::tuple{fs::path(spec.root) / "output" / "data", std::string("data/"),
+                                                  &out->output_data}}) {
+    HPO_RETURN_IF_ERROR(UploadTree(dir, loc, loc.Key(rel + name), spec.replace && !spec.Gang(), &keys));
+    const std::string local = loc.store->LocalPath(loc.Key(rel + name.substr(0, name.size() - 1)));
+    std::error_code ec;
+    if (!local.empty()) fs::create_directories(local, ec);  // an empty model is an empty directory there
+    *uri = JoinUri(spec.output_path, rel + name);
+  }
+  if (spec.Gang() && !spec.primary) {  // what it wrote, for algo-1 to tell an earlier attempt's files apart
+    std::string list;
+    for (const std::string& key : keys) list += key.substr(loc.Key(rel).size()) + "\n";
+    return loc.store->PutBytes(loc.Key(PartsPrefix(spec) + spec.host + ".keys"), list);
+  }
+  if (!spec.Gang()) return Status::Ok();
+  if (const std::string missing = NotIn(spec, handed); missing.empty()) {
+    PruneEarlierAttempts(spec, loc, keys, &out->merged);
+  } else {
+    AddNote(&out->merged, "earlier attempts' files were kept: " + missing +
+                              (missing.find(',') == std::string::npos ? " has" : " have") + " not said what it uploaded");
+  }
+  return Status::Ok();
+}
+
+// Compressed: model.tar.gz and output.tar.gz; across hosts, the others hand their files over and
+// algo-1 merges those of `handed` into its archives.
+Status UploadArchives(const ArtifactSpec& spec, const ObjectLocation& loc, const std::set<std::string>& handed,
+                      UploadedArtifacts* out) {
+  const std::string rel = spec.job_name + "/output/";
+  const std::string ext = ".tar.gz";
+  struct One {
+    std::string dir, name, kind;
+    std::string* uri;
+  };
+  for (const One& one : {One{(fs::path(spec.root) / "model").string(), "model" + ext, "model", &out->model},
+                         One{(fs::path(spec.root) / "output" / "data").string(), "output" + ext, "data",
+                             &out->output_data}}) {
+    std::error_code ec;
+    fs::create_directories(one.dir, ec);  // a program that removed it still gets an (empty) archive
+    if (!spec.primary && spec.Merges()) {  // its files, for algo-1 to merge
+      HPO_RETURN_IF_ERROR(UploadTree(one.dir, loc, loc.Key(PartsPrefix(spec) + spec.host + "/" + one.kind + "/"),
+                                     /*replace=*/false));
+      *one.uri = JoinUri(spec.output_path, rel + one.name);  // algo-1's, where it will be
+      continue;
+    }
+    if (!spec.primary && fs::is_empty(one.dir, ec) && !ec) {
+      *one.uri = JoinUri(spec.output_path, rel + one.name);  // algo-1's, where it is
+      continue;
+    }
+    if (spec.primary && spec.Merges()) HPO_RETURN_IF_ERROR(MergeParts(spec, loc, one.kind, one.dir, handed, &out->merged));
+    const std::string key = loc.Key(rel + one.name);
+    const std::string path = loc.store->LocalPath(key);
+    if (path.empty()) {  // a remote store: packed in the scratch directory, then uploaded
+      const std::string archive = (fs::path(spec.scratch_dir) / one.name).string();
+      HPO_RETURN_IF_ERROR(WriteTar(one.dir, archive, /*gzip=*/true));
+      Status put = loc.store->PutFile(key, archive);
+      fs::remove(archive, ec);
+      HPO_RETURN_IF_ERROR(put);
+    } else {
+      fs::create_directories(fs::path(path).parent_path(), ec);
+      if (ec) return Status::IoError("cannot create " + fs::path(path).parent_path().string() + ": " + ec.message());
+      // A local destination: packed straight into a temporary name beside it, then renamed, so
+      // there is no scratch copy and no reader sees half a file. The name is unique per process
+      // and call (workers of one process may upload the same trial's attempts).
+      static std::atomic<uint64_t> counter{0};
+      // What a worker killed in the middle of this left (the same name, another pid) goes first.
+      RemoveStaleTemporaries(fs::path(path).parent_path().string(), fs::path(path).filename().string() + ".tmp-");
+      const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+      HPO_RETURN_IF_ERROR(WriteTar(one.dir, tmp, /*gzip=*/true));  // removes tmp when it fails
+      fs::rename(tmp, path, ec);
+      if (ec) {
+        const std::string why = ec.message();
+        fs::remove(tmp, ec);
+        return Status::IoError("cannot write " + path + ": " + why);
+      }
+    }
+    *one.uri = JoinUri(spec.output_path, rel + one.name);
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -562,86 +650,10 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
   if (spec.output_path.empty()) return Status::InvalidArgument("the S3OutputPath is empty");
   auto loc = OpenObjectLocation(spec.output_path, s3);
   if (!loc.ok()) return Status::InvalidArgument("the S3OutputPath " + loc.status().message());
-  const std::string rel = spec.job_name + "/output/";
   UploadedArtifacts out;
   // A multi-host attempt: algo-1 takes what the others handed over completely before it began.
   const std::set<std::string> handed = spec.primary && spec.Gang() ? HandedOverHosts(spec, *loc) : std::set<std::string>{};
-  if (!spec.compress) {
-    // CompressionType NONE: the files themselves, under output/model/ and output/data/; what
-    // DescribeTrainingJob's S3ModelArtifacts then names is the model's prefix.
-    std::set<std::string> keys;
-    for (const auto& [dir, name, uri] : {std::tuple{fs::path(spec.root) / "model", std::string("model/"), &out.model},
-                                         std::tuple{fs::path(spec.root) / "output" / "data", std::string("data/"),
-                                                    &out.output_data}}) {
-      HPO_RETURN_IF_ERROR(UploadTree(dir, *loc, loc->Key(rel + name), spec.replace && !spec.Gang(), &keys));
-      const std::string local = loc->store->LocalPath(loc->Key(rel + name.substr(0, name.size() - 1)));
-      std::error_code ec;
-      if (!local.empty()) fs::create_directories(local, ec);  // an empty model is an empty directory there
-      *uri = JoinUri(spec.output_path, rel + name);
-    }
-    if (spec.Gang() && !spec.primary) {  // what it wrote, for algo-1 to tell an earlier attempt's files apart
-      std::string list;
-      for (const std::string& key : keys) list += key.substr(loc->Key(rel).size()) + "\n";
-      HPO_RETURN_IF_ERROR(loc->store->PutBytes(loc->Key(PartsPrefix(spec) + spec.host + ".keys"), list));
-    } else if (spec.Gang()) {
-      if (const std::string missing = NotIn(spec, handed); missing.empty()) {
-        PruneEarlierAttempts(spec, *loc, keys, &out.merged);
-      } else {
-        out.merged += (out.merged.empty() ? "" : "; ") + std::string("earlier attempts' files were kept: ") + missing +
-                      (missing.find(',') == std::string::npos ? " has" : " have") + " not said what it uploaded";
-      }
-    }
-  } else {
-    const std::string ext = ".tar.gz";
-    struct One {
-      std::string dir, name, kind;
-      std::string* uri;
-    };
-    for (const One& one : {One{(fs::path(spec.root) / "model").string(), "model" + ext, "model", &out.model},
-                           One{(fs::path(spec.root) / "output" / "data").string(), "output" + ext, "data",
-                               &out.output_data}}) {
-      std::error_code ec;
-      fs::create_directories(one.dir, ec);  // a program that removed it still gets an (empty) archive
-      if (!spec.primary && spec.Merges()) {  // its files, for algo-1 to merge
-        HPO_RETURN_IF_ERROR(UploadTree(one.dir, *loc, loc->Key(PartsPrefix(spec) + spec.host + "/" + one.kind + "/"),
-                                       /*replace=*/false));
-        *one.uri = JoinUri(spec.output_path, rel + one.name);  // algo-1's, where it will be
-        continue;
-      }
-      if (!spec.primary && fs::is_empty(one.dir, ec) && !ec) {
-        *one.uri = JoinUri(spec.output_path, rel + one.name);  // algo-1's, where it is
-        continue;
-      }
-      if (spec.primary && spec.Merges()) HPO_RETURN_IF_ERROR(MergeParts(spec, *loc, one.kind, one.dir, handed, &out.merged));
-      const std::string key = loc->Key(rel + one.name);
-      const std::string path = loc->store->LocalPath(key);
-      if (path.empty()) {  // a remote store: packed in the scratch directory, then uploaded
-        const std::string archive = (fs::path(spec.scratch_dir) / one.name).string();
-        HPO_RETURN_IF_ERROR(WriteTar(one.dir, archive, /*gzip=*/true));
-        Status put = loc->store->PutFile(key, archive);
-        fs::remove(archive, ec);
-        HPO_RETURN_IF_ERROR(put);
-      } else {
-        fs::create_directories(fs::path(path).parent_path(), ec);
-        if (ec) return Status::IoError("cannot create " + fs::path(path).parent_path().string() + ": " + ec.message());
-        // A local destination: packed straight into a temporary name beside it, then renamed, so
-        // there is no scratch copy and no reader sees half a file. The name is unique per process
-        // and call (workers of one process may upload the same trial's attempts).
-        static std::atomic<uint64_t> counter{0};
-        // What a worker killed in the middle of this left (the same name, another pid) goes first.
-        RemoveStaleTemporaries(fs::path(path).parent_path().string(), fs::path(path).filename().string() + ".tmp-");
-        const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
-        HPO_RETURN_IF_ERROR(WriteTar(one.dir, tmp, /*gzip=*/true));  // removes tmp when it fails
-        fs::rename(tmp, path, ec);
-        if (ec) {
-          const std::string why = ec.message();
-          fs::remove(tmp, ec);
-          return Status::IoError("cannot write " + path + ": " + why);
-        }
-      }
-      *one.uri = JoinUri(spec.output_path, rel + one.name);
-    }
-  }
+  HPO_RETURN_IF_ERROR(spec.compress ? UploadArchives(spec, *loc, handed, &out) : UploadFiles(spec, *loc, handed, &out));
   if (!spec.Gang()) return out;
   // The hand-over's markers: every host writes its own, also with nothing handed over, so that
   // the last one can tell that the attempt's folder is no longer needed (SettleHandOver).
@@ -650,13 +662,13 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
   } else {
     if (const std::string missing = NotIn(spec, handed); !missing.empty() && spec.compress) {
       const bool one = missing.find(',') == std::string::npos;
-      out.merged += (out.merged.empty() ? "" : "; ") + std::string("not merged: ") + missing +
-                    (one ? " had not handed its files over (it ended after algo-1, or was lost" :
-                           " had not handed their files over (they ended after algo-1, or were lost") +
-                    "; or a local output path that not every worker shares)";
+      AddNote(&out.merged, "not merged: " + missing +
+                               (one ? " had not handed its files over (it ended after algo-1, or was lost"
+                                    : " had not handed their files over (they ended after algo-1, or were lost") +
+                               "; or a local output path that not every worker shares)");
     }
     if (Status packed = loc->store->PutBytes(loc->Key(PartsPrefix(spec) + kPackedMarker), ""); !packed.ok()) {
-      out.merged += (out.merged.empty() ? "" : "; ") + std::string("the hand-over folder stays: ") + packed.message();
+      AddNote(&out.merged, "the hand-over folder stays: " + packed.message());
       return out;  // the archives are up: a hand-over left behind fails nothing
     }
   }

@@ -527,6 +527,16 @@ class GangArtifactsCluster : public Cluster {
     spec["TrainingJobDefinition"]["ResourceConfig"]["InstanceCount"] = 3;
     return spec;
   }
+  // Runs a gang job of two training jobs (GangJob) to completion: its training jobs.
+  std::vector<Json> CompletedTrials(const Json& spec) {
+    const std::string name = spec["HyperParameterTuningJobName"];
+    Call("CreateHyperParameterTuningJob", spec);
+    Json d = WaitFor(name, 60);
+    EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2) << "\nsee " << dir_;
+    std::vector<Json> trials = Trials(name);
+    EXPECT_EQ(trials.size(), 2u) << d.dump(2);
+    return trials;
+  }
   // A one-training-job gang in which `fails` exits 3 (after `slow` sleeps `sleep_s`) fails, naming
   // that host, within `within`.
   void FailsAtOnce(const std::string& name, const std::string& fails, const std::string& slow, int sleep_s,
@@ -551,11 +561,7 @@ class GangArtifactsCluster : public Cluster {
 };
 
 TEST_F(GangArtifactsCluster, EveryHostsModelAndOutputDataLandInTheTrainingJobsArchives) {
-  Call("CreateHyperParameterTuningJob", GangJob("it-gang-model", {"algo-1", "algo-3"}));
-  Json d = WaitFor("it-gang-model", 60);
-  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2) << "\nsee " << dir_;
-  const std::vector<Json> trials = Trials("it-gang-model");
-  ASSERT_EQ(trials.size(), 2u);
+  const std::vector<Json> trials = CompletedTrials(GangJob("it-gang-model", {"algo-1", "algo-3"}));
   for (const auto& t : trials) {
     const std::string name = t["TrainingJobName"];
     const fs::path out = dir_ / "out" / name / "output";
@@ -581,19 +587,12 @@ TEST_F(GangArtifactsCluster, EveryHostsModelAndOutputDataLandInTheTrainingJobsAr
       << logs;
 }
 
-// A host that fails after algo-1's program ended: algo-1's upload does not wait for anything
-// more, and the training job fails at once, naming the host, well within its max runtime.
 // CompressionType NONE: every host's files land under output/model/ and output/data/ themselves,
 // a path several hosts wrote is algo-1's (it uploads last), and nothing of the hand-over is left.
 TEST_F(GangArtifactsCluster, UncompressedEveryHostsFilesLandUnderOutputModel) {
   Json spec = GangJob("it-gang-none", {"algo-1", "algo-3"});
   spec["TrainingJobDefinition"]["OutputDataConfig"]["CompressionType"] = "NONE";
-  Call("CreateHyperParameterTuningJob", spec);
-  Json d = WaitFor("it-gang-none", 60);
-  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2) << "\nsee " << dir_;
-  const std::vector<Json> trials = Trials("it-gang-none");
-  ASSERT_EQ(trials.size(), 2u);
-  for (const auto& t : trials) {
+  for (const auto& t : CompletedTrials(spec)) {
     const std::string name = t["TrainingJobName"];
     const fs::path out = dir_ / "out" / name / "output";
     EXPECT_EQ(Sh("cd " + out.string() + " && find . | sort"),
@@ -607,6 +606,8 @@ TEST_F(GangArtifactsCluster, UncompressedEveryHostsFilesLandUnderOutputModel) {
   }
 }
 
+// A host that fails after algo-1's program ended: algo-1's upload does not wait for anything
+// more, and the training job fails at once, naming the host, well within its max runtime.
 TEST_F(GangArtifactsCluster, AHostThatFailsWhileAlgo1WaitsFailsTheTrainingJobAtOnce) {
   FailsAtOnce("it-gang-fail", "algo-2", "algo-2", 2, std::chrono::seconds(30));  // max runtime is 60 s
 }
