@@ -54,6 +54,13 @@ void AddQuotaOptions(CLI::App* c, proto::ValidationLimits* limits) {
       ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
 }
 
+void AddRuntimeQuotaOption(CLI::App* c, int64_t* seconds) {
+  c->add_option("--max-tuning-job-runtime", *seconds,
+                "Quota: seconds a tuning job that gives no ResourceLimits.MaxRuntimeInSeconds may run; then its "
+                "training jobs are stopped and it ends, as SageMaker ends one at 30 days (2592000; 0: no limit)")
+      ->check(CLI::Range(int64_t{0}, int64_t{100} * 365 * 86400));
+}
+
 coordinator::InstanceCatalog LoadInstanceCatalog(const std::string& catalog_file) {
   coordinator::InstanceCatalog catalog = coordinator::InstanceCatalog::Defaults();
   if (!catalog_file.empty()) {

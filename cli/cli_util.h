@@ -43,6 +43,11 @@ proto::ParsedSpec LoadSpec(const std::string& path, const proto::ValidationLimit
 // --max-training-jobs-random; defaults are SageMaker's raised quotas (100, 750, 10000).
 void AddQuotaOptions(CLI::App* c, proto::ValidationLimits* limits);
 
+// --max-tuning-job-runtime SECONDS (hpo coordinator, hpo run): how long a tuning job that gives no
+// ResourceLimits.MaxRuntimeInSeconds may run (CoreOptions::max_tuning_job_runtime_s); SageMaker's
+// quota, 30 days, by default; 0: no limit.
+void AddRuntimeQuotaOption(CLI::App* c, int64_t* seconds);
+
 // The shipped instance catalog (coordinator/placement.h) with `catalog_file`'s entries merged over
 // it (none when empty); a file that cannot be read or parsed fails with exit 2 naming it.
 coordinator::InstanceCatalog LoadInstanceCatalog(const std::string& catalog_file);

@@ -292,6 +292,7 @@ struct RunArgs {
   int dashboard_port = -1;  // >= 0: serve the web dashboard on 127.0.0.1 (0 picks a port)
   std::string instance_catalog;    // JSON file of instance types, merged over the defaults
   proto::ValidationLimits limits;  // the quotas (AddQuotaOptions)
+  int64_t max_tuning_job_runtime_s = 30 * 86400;
 };
 
 void Run(const RunArgs& a) {
@@ -348,6 +349,7 @@ void Run(const RunArgs& a) {
   co.lease_ms = 10000;
   co.assign_ahead = !a.no_assign_ahead;
   co.limits = a.limits;
+  co.max_tuning_job_runtime_s = a.max_tuning_job_runtime_s;
   co.propose_off_core = true;  // the dispatcher's proposer thread makes Bayesian proposals
   co.catalog = LoadInstanceCatalog(a.instance_catalog);
   // The spec the job runs: Autotune's choices made (Submit makes the same ones; printed below).
@@ -721,6 +723,7 @@ struct CoordinatorArgs {
   int proposer_threads = 2;
   proto::ValidationLimits limits;  // the quotas (AddQuotaOptions)
   int64_t max_concurrent_tuning_jobs = 100;
+  int64_t max_tuning_job_runtime_s = 30 * 86400;
   std::string log_events = "notable";  // notable | all | none
 };
 
@@ -761,6 +764,7 @@ void Coordinator(const CoordinatorArgs& a) {
   co.spot_workers_take_all = a.spot_workers_take == "all";
   co.limits = a.limits;
   co.max_concurrent_tuning_jobs = a.max_concurrent_tuning_jobs;
+  co.max_tuning_job_runtime_s = a.max_tuning_job_runtime_s;
   co.propose_off_core = true;  // the dispatcher's proposer thread makes Bayesian proposals
   co.catalog = LoadInstanceCatalog(a.instance_catalog);
   if (a.log_events != "none") {
@@ -1033,6 +1037,7 @@ void AddRunCommand(CLI::App& app) {
       ->check(CLI::Range(1, 1024));
   c->add_option("--slots", a->slots, "Training jobs each worker runs at once (default 1)")->check(CLI::Range(1, 1024));
   AddQuotaOptions(c, &a->limits);
+  AddRuntimeQuotaOption(c, &a->max_tuning_job_runtime_s);
   c->add_option("--state-dir", a->state_dir, "Where the job's database and trial directories go "
                                              "(default hpo-runs/<job>-<time>)");
   c->add_option("--grace", a->grace_s, "Seconds between SIGTERM and SIGKILL when a training job is stopped (120, as SageMaker gives; a second Ctrl-C does not wait)")
@@ -1113,6 +1118,7 @@ void AddCoordinatorCommand(CLI::App& app) {
                 "for a cluster that is all preemptible; only managed-spot seconds are billed at --spot-price-ratio)")
       ->check(CLI::IsMember({"managed-spot", "all"}));
   AddQuotaOptions(c, &a->limits);
+  AddRuntimeQuotaOption(c, &a->max_tuning_job_runtime_s);
   c->add_option("--max-concurrent-tuning-jobs", a->max_concurrent_tuning_jobs,
                 "Quota: tuning jobs in progress at once (100); one more is refused with ResourceLimitExceeded")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));

@@ -46,6 +46,11 @@ struct CoreOptions {
   int64_t lease_ms = 10000;              // a worker silent this long is lost
   int64_t default_grace_period_s = 120;  // SIGTERM -> SIGKILL for stopped trials
   int64_t max_concurrent_tuning_jobs = 100;
+  // A tuning job that gives no ResourceLimits.MaxRuntimeInSeconds ends after this long, as
+  // SageMaker's quota of 30 days per tuning job ends it (its running training jobs are stopped,
+  // and it ends as ResourceLimits.MaxRuntimeInSeconds ends one). One that gives a limit keeps
+  // it, whatever this is. <= 0: no limit.
+  int64_t max_tuning_job_runtime_s = 30 * 86400;
   std::string region = "local";
   std::string account_id = "000000000000";
   proto::ValidationLimits limits;

@@ -59,6 +59,9 @@ inline std::string Truncate(std::string s, size_t n = kMaxFailureReason) {
 // attempts" says it does; TuningJob::completion_reason is then kGaveUp.
 inline constexpr int kFailuresBeforeGivingUp = 5;
 inline constexpr const char* kGaveUp = "gave up: no training job succeeded";
+// TuningJob::completion_reason begins with this when CoreOptions::max_tuning_job_runtime_s ended
+// a job that gave no ResourceLimits.MaxRuntimeInSeconds.
+inline constexpr const char* kRuntimeQuota = "runtime quota";
 
 // How a gang's waiting reason starts when it could run but not now (NoteWaiting); HoldForGang
 // holds workers only for those.

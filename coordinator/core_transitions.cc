@@ -5,6 +5,7 @@ namespace hpo::coordinator {
 
 using core_detail::kFailuresBeforeGivingUp;
 using core_detail::kGaveUp;
+using core_detail::kRuntimeQuota;
 using core_detail::Lower;
 using core_detail::Truncate;
 using proto::StringMap;
@@ -591,6 +592,13 @@ void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<O
                           (stopped_without_metric == 1 ? "it" : "they") +
                           " emitted the objective metric; raise ResourceLimits.MaxRuntimeInSeconds if they need "
                           "longer.";
+    } else if (j.completion_reason.rfind(kRuntimeQuota, 0) == 0) {
+      j.failure_reason += " The coordinator's runtime quota for a tuning job (" +
+                          std::to_string(opt.max_tuning_job_runtime_s) + " s) was reached: that stopped " +
+                          std::to_string(stopped_without_metric) + " running training job(s) before " +
+                          (stopped_without_metric == 1 ? "it" : "they") +
+                          " emitted the objective metric; give the job a ResourceLimits.MaxRuntimeInSeconds, or "
+                          "raise hpo coordinator --max-tuning-job-runtime.";
     }
     if (completed_without_metric > 0) {
       j.failure_reason += " " + std::to_string(completed_without_metric) +
@@ -614,10 +622,15 @@ void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<O
 std::string CoordinatorCore::Impl::CompletionCriterionMet(TuningJob& j, int64_t now) {
   const auto& cfg = *j.spec.hyper_parameter_tuning_job_config;
   JobIndex& ix = Index(j);
-  if (cfg.resource_limits && cfg.resource_limits->max_runtime_in_seconds &&
-      now - j.creation_ms >= *cfg.resource_limits->max_runtime_in_seconds * 1000) {
-    return "ResourceLimits.MaxRuntimeInSeconds (" + std::to_string(*cfg.resource_limits->max_runtime_in_seconds) +
-           " s) reached";
+  if (cfg.resource_limits && cfg.resource_limits->max_runtime_in_seconds) {
+    if (now - j.creation_ms >= *cfg.resource_limits->max_runtime_in_seconds * 1000) {
+      return "ResourceLimits.MaxRuntimeInSeconds (" + std::to_string(*cfg.resource_limits->max_runtime_in_seconds) +
+             " s) reached";
+    }
+  } else if (opt.max_tuning_job_runtime_s > 0 && now - j.creation_ms >= opt.max_tuning_job_runtime_s * 1000) {
+    return std::string(kRuntimeQuota) + " (" + std::to_string(opt.max_tuning_job_runtime_s) +
+           " s, hpo coordinator --max-tuning-job-runtime; SageMaker's is 30 days) reached: the job gave no "
+           "ResourceLimits.MaxRuntimeInSeconds";
   }
   if (!cfg.tuning_job_completion_criteria) return "";
   const auto& cc = *cfg.tuning_job_completion_criteria;

@@ -569,6 +569,77 @@ TEST_F(AdaptiveCoreTest, AJobEndedByItsRuntimeLimitBeforeAnyObjectiveSaysSo) {
       << *d->status.failure_reason;
 }
 
+// SageMaker ends a tuning job at 30 days; here that quota is CoreOptions::max_tuning_job_runtime_s
+// (hpo coordinator --max-tuning-job-runtime), for jobs that give no limit of their own.
+TEST_F(AdaptiveCoreTest, TheRuntimeQuotaEndsAJobThatGivesNoLimit) {
+  options_.lease_ms = 1'000'000;
+  options_.max_tuning_job_runtime_s = 600;
+  MakeCore();
+  Register("w1", 1);
+  proto::TuningJobSpec spec = Continuous("quota", "Random", 50);
+  spec.hyper_parameter_tuning_job_config->resource_limits->max_runtime_in_seconds.reset();
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
+  a = *Run("w1", a, {1.0});
+  Emit("w1", a, {2.0});
+  now_ += 599'000;
+  EXPECT_TRUE(Only<proto::wire::StopTrial>(core_->OnTick(now_)).empty());
+  now_ += 1'000;
+  auto stops = Only<proto::wire::StopTrial>(core_->OnTick(now_));
+  ASSERT_EQ(stops.size(), 1u);
+  EXPECT_NE(stops[0].reason.find("--max-tuning-job-runtime"), std::string::npos) << stops[0].reason;
+  Exit("w1", a, "Stopped");
+  auto d = core_->Describe("quota");
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Completed");
+  EXPECT_EQ(*d->status.training_job_status_counters->stopped, 1);
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(core_->OnTick(now_ + 1000)).empty()) << "nothing more starts";
+}
+
+// A job's own ResourceLimits.MaxRuntimeInSeconds wins over the quota, longer or shorter; 0 turns
+// the quota off. Before any objective the quota's end says what to change.
+TEST_F(AdaptiveCoreTest, AJobsOwnRuntimeLimitWinsOverTheQuota) {
+  options_.lease_ms = 1'000'000'000'000;  // the fake workers send no heartbeats over these days
+  options_.max_tuning_job_runtime_s = 600;
+  MakeCore();
+  Register("w1", 3);
+  proto::TuningJobSpec own = Continuous("own", "Random", 50);
+  own.hyper_parameter_tuning_job_config->resource_limits->max_runtime_in_seconds = 1200;
+  auto a = Only<proto::wire::AssignTrial>(Submit(own)).at(0);
+  Started("w1", a);
+  now_ += 700'000;
+  EXPECT_TRUE(Only<proto::wire::StopTrial>(core_->OnTick(now_)).empty()) << "its own 1200 s, not the quota's 600";
+  now_ += 500'000;
+  ASSERT_EQ(Only<proto::wire::StopTrial>(core_->OnTick(now_)).size(), 1u);
+
+  options_.max_tuning_job_runtime_s = 0;
+  MakeCore();
+  Register("w2", 3);
+  proto::TuningJobSpec none = Continuous("nolimit", "Random", 50);
+  none.hyper_parameter_tuning_job_config->resource_limits->max_runtime_in_seconds.reset();
+  auto b = Only<proto::wire::AssignTrial>(Submit(none));
+  ASSERT_FALSE(b.empty());
+  Started("w2", b.at(0));
+  now_ += 100LL * 86400 * 1000;
+  for (const auto& stop : Only<proto::wire::StopTrial>(core_->OnTick(now_))) {
+    EXPECT_NE(stop.trial, b.at(0).trial) << "no quota: " << stop.reason;
+  }
+
+  options_.max_tuning_job_runtime_s = 600;
+  MakeCore();
+  Register("w3", 3);
+  proto::TuningJobSpec early = Continuous("early", "Random", 50);
+  early.hyper_parameter_tuning_job_config->resource_limits->max_runtime_in_seconds.reset();
+  auto c = Only<proto::wire::AssignTrial>(Submit(early)).at(0);
+  Started("w3", c);
+  now_ += 600'000;
+  core_->OnTick(now_);
+  Exit("w3", c, "Stopped");
+  auto d = core_->Describe("early");
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Failed");
+  EXPECT_NE(d->status.failure_reason->find("The coordinator's runtime quota for a tuning job (600 s) was reached"),
+            std::string::npos)
+      << *d->status.failure_reason;
+}
+
 TEST_F(AdaptiveCoreTest, ConvergenceDetectedCompletesAndRecordsTheTime) {
   Register("w1", 1);
   proto::TuningJobSpec spec = Continuous("cv", "Random", 100);
