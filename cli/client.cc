@@ -19,6 +19,70 @@ std::string DefaultCoordinator() {
   return env && *env ? env : "http://127.0.0.1:7780";
 }
 
+void CheckCoordinatorUrl(std::string* url) {
+  const std::string given = *url;
+  auto bad = [&](const std::string& why) {
+    Fail(2, "the coordinator URL " + given + " " + why + ": give its HTTP API, http://HOST:PORT (hpo coordinator --http; "
+            "by default http://127.0.0.1:7780), with --coordinator or HPO_COORDINATOR");
+  };
+  const size_t sep = url->find("://");
+  if (sep == std::string::npos) bad("has no scheme");
+  const std::string scheme = url->substr(0, sep);
+  if (scheme == "tcp" || scheme == "ipc") bad("is a ZeroMQ address (the one workers --connect to), not the HTTP API");
+  if (scheme != "http" && scheme != "https") bad("has the scheme " + scheme + "://");
+  std::string rest = url->substr(sep + 3);
+  const size_t slash = rest.find('/');
+  if (slash != std::string::npos) {
+    if (slash + 1 != rest.size()) bad("has a path (" + rest.substr(slash) + ")");
+    rest.pop_back();
+    url->pop_back();
+  }
+  const size_t colon = rest.rfind(':');
+  const bool v6 = !rest.empty() && rest.front() == '[';
+  const bool has_port = colon != std::string::npos && (!v6 || colon > rest.find(']'));
+  const std::string host = has_port ? rest.substr(0, colon) : rest;
+  if (host.empty() || host == "[]") bad("has no host");
+  if (has_port) {
+    const std::string port = rest.substr(colon + 1);
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoi(port) < 1 || std::stoi(port) > 65535) {
+      bad("has the port '" + port + "', not one of 1-65535");
+    }
+  }
+}
+
+const Json& Field(const Json& j, const char* key) {
+  static const Json null;
+  if (!j.is_object()) return null;
+  const auto it = j.find(key);
+  return it == j.end() ? null : *it;
+}
+
+std::string Text(const Json& j, const char* key) {
+  const Json& v = Field(j, key);
+  return v.is_string() ? v.get<std::string>() : "";
+}
+
+std::string Snippet(const std::string& body) {
+  std::string out;
+  for (char c : body.substr(0, 120)) out += c == '\n' || c == '\r' || c == '\t' ? ' ' : c;
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return body.size() > 120 ? out + "..." : out;
+}
+
+void FailUnexpected(const std::string& from, const std::string& what) {
+  Fail(3, "unexpected answer from " + from + ": " + what +
+              "; is that an hpo coordinator of this version (its HTTP API, hpo coordinator --http)?");
+}
+
+const Json& Items(const Json& j, const char* key, const std::string& from) {
+  static const Json empty = Json::array();
+  const Json& v = Field(j, key);
+  if (v.is_null()) return empty;
+  if (!v.is_array()) FailUnexpected(from, std::string(key) + " is not a list");
+  return v;
+}
+
 namespace {
 
 std::string Env(const char* name) {
@@ -126,7 +190,8 @@ httplib::Headers ClientHeaders(const std::string& url, const std::string& method
   return out;
 }
 
-Endpoint CoordinatorAt(const std::string& url) {
+Endpoint CoordinatorAt(std::string url) {
+  CheckCoordinatorUrl(&url);
   return {url, std::nullopt, "the coordinator",
           "start one with `hpo coordinator`, or point --coordinator / HPO_COORDINATOR at it"};
 }
@@ -173,9 +238,11 @@ Json Call(const Endpoint& at, const std::string& action, const Json& body) {
   auto res = Send(at, "/", body.dump(), {{"X-Amz-Target", "SageMaker." + action}}, "application/x-amz-json-1.1");
   Json j = Json::parse(res->body, nullptr, false);
   if (res->status != 200) {
-    FailAnswer(at, res->status, j.is_object() ? j.value("__type", "Error") : "Error",
-               j.is_object() ? j.value("message", res->body) : res->body);
+    const std::string type = Text(j, "__type");
+    FailAnswer(at, res->status, type.empty() ? "Error" : type,
+               j.is_object() && j.contains("message") ? Text(j, "message") : res->body.substr(0, 300));
   }
+  if (!j.is_object()) FailUnexpected(at.who + " at " + at.url, "not a JSON object (" + Snippet(res->body) + ")");
   return j;
 }
 
@@ -183,13 +250,16 @@ Json Request(const Endpoint& at, const std::string& method, const std::string& t
   auto res = Send(at, target, method == "GET" ? std::nullopt : std::optional<std::string>(body.dump()), {},
                   "application/json");
   Json j = Json::parse(res->body, nullptr, false);
-  if (res->status != 200 || j.is_discarded()) {
-    std::string msg = j.is_object() ? j.value("message", res->body) : res->body.substr(0, 300);
+  if (res->status == 200 && !j.is_object()) {
+    FailUnexpected(at.who + " at " + at.url, "not a JSON object (" + Snippet(res->body) + ")");
+  }
+  if (res->status != 200) {
+    std::string msg = j.is_object() && j.contains("message") ? Text(j, "message") : res->body.substr(0, 300);
     if (res->status == 404 && !j.is_object()) {
       msg = at.who + " at " + at.url + " does not serve " + target + " (an older hpo?)";
     }
-    FailAnswer(at, res->status, j.is_object() ? j.value("__type", "Error") : "HTTP " + std::to_string(res->status),
-               msg);
+    const std::string type = Text(j, "__type");
+    FailAnswer(at, res->status, !type.empty() ? type : "HTTP " + std::to_string(res->status), msg);
   }
   return j;
 }

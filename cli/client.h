@@ -21,6 +21,24 @@ namespace hpo::cli {
 
 std::string DefaultCoordinator();
 
+// Checks a coordinator URL given to a client command (--coordinator, $HPO_COORDINATOR) and drops
+// a trailing '/': http(s)://HOST[:PORT] and nothing else. Exits 2 saying what is wrong and what
+// to give instead (a tcp:// URL is the workers' ZeroMQ address, not the HTTP API).
+void CheckCoordinatorUrl(std::string* url);
+
+// The field `key` of an answer, or null when `j` is not an object or has no such field (a const
+// json's operator[] on a missing key is undefined behaviour, and an answer is not to be trusted).
+const nlohmann::ordered_json& Field(const nlohmann::ordered_json& j, const char* key);
+// The string field `key` of an answer, or "" when it is missing or not a string.
+std::string Text(const nlohmann::ordered_json& j, const char* key);
+// The array field `key` of an answer (empty when missing); exits 3 when it is there and is not an
+// array: the answer is not one an hpo coordinator sends.
+const nlohmann::ordered_json& Items(const nlohmann::ordered_json& j, const char* key, const std::string& from);
+// The start of an answer's body for a message: at most 120 characters, on one line.
+std::string Snippet(const std::string& body);
+// Exits 3: `from` answered with something that is not what an hpo coordinator sends.
+[[noreturn]] void FailUnexpected(const std::string& from, const std::string& what);
+
 // What to do about a refused signature (HTTP 403), to follow the coordinator's own message.
 std::string AuthHint(const std::string& message);
 
@@ -42,7 +60,8 @@ struct Endpoint {
   std::string who;                       // for messages: "the coordinator", "the hpo run of DIR (pid N)"
   std::string unreachable;               // what to do when nothing answers at url
 };
-Endpoint CoordinatorAt(const std::string& url);
+// Exits 2 when `url` is not a coordinator's HTTP API URL (CheckCoordinatorUrl).
+Endpoint CoordinatorAt(std::string url);
 // The hpo run of `state_dir`; exits 2 (no run there) or 3 (the run was killed) saying so.
 Endpoint RunOf(const std::string& state_dir);
 

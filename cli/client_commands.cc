@@ -83,9 +83,15 @@ class RemoteSource : public coordinator::dashboard::Source {
                                  "or read a state directory with --state-dir DIR");
     }
     Json j = Json::parse(res->body, nullptr, false);
-    if (res->status == 200 && !j.is_discarded()) return j;
-    const std::string type = j.is_object() ? j.value("__type", "Error") : "HTTP " + std::to_string(res->status);
-    const std::string message = j.is_object() ? j.value("message", res->body) : res->body.substr(0, 300);
+    if (res->status == 200 && j.is_object()) return j;
+    if (res->status == 200) {
+      return Status::Unavailable("unexpected answer from the coordinator at " + url_ + ": not a JSON object (" +
+                                 Snippet(res->body) + "); is that an hpo coordinator of this version (its HTTP API, hpo coordinator --http)?");
+    }
+    const std::string type = !Text(j, "__type").empty() ? Text(j, "__type")
+                             : j.is_object()           ? "Error"
+                                                       : "HTTP " + std::to_string(res->status);
+    const std::string message = j.is_object() && j.contains("message") ? Text(j, "message") : res->body.substr(0, 300);
     if (type == "ResourceNotFound") return Status::NotFound(message);
     if (type == "ValidationException" || type == "SerializationException") {
       return Status::InvalidArgument(type + ": " + message);
@@ -106,7 +112,11 @@ class Origin {
   std::string state_dir;  // --state-dir; empty: the coordinator at *url_
 
   bool local() const { return !state_dir.empty(); }
-  const std::string& url() const { return *url_; }
+  // The coordinator's URL, checked (CheckCoordinatorUrl: exits 2 when it is not an HTTP API's).
+  const std::string& url() const {
+    CheckCoordinatorUrl(url_.get());
+    return *url_;
+  }
   // "the coordinator at URL" or "DIR/hpo.db", for messages.
   std::string where() const { return local() ? state_dir + "/hpo.db" : "the coordinator at " + *url_; }
   // Opened on first use; exits with a clear message when the state directory cannot be read.
@@ -119,7 +129,7 @@ class Origin {
       }
       return local_->source();
     }
-    if (!remote_) remote_ = std::make_unique<RemoteSource>(*url_);
+    if (!remote_) remote_ = std::make_unique<RemoteSource>(url());
     return *remote_;
   }
   LocalState* local_state() {
@@ -251,6 +261,19 @@ class FreshLocalSource : public coordinator::dashboard::Source {
   std::chrono::steady_clock::time_point read_at_;
 };
 
+// Puts a list answer's NextToken into the next request; false when there is none. A token that
+// is not a string, or the one just sent (a server that would page forever), exits 3.
+bool NextPage(const Json& page, Json* req, const std::string& from) {
+  const Json& token = Field(page, "NextToken");
+  if (token.is_null()) return false;
+  if (!token.is_string() || token.get<std::string>().empty()) FailUnexpected(from, "its NextToken is not a token");
+  if (req->contains("NextToken") && (*req)["NextToken"] == token) {
+    FailUnexpected(from, "it answered the page of NextToken " + token.get<std::string>() + " with the same token");
+  }
+  (*req)["NextToken"] = token;
+  return true;
+}
+
 // Splits HOST:PORT; exits with a usage error naming the option when it is not one.
 std::pair<std::string, int> HostPort(const std::string& option, const std::string& value) {
   size_t colon = value.rfind(':');
@@ -320,23 +343,22 @@ void AddClientCommands(CLI::App& app) {
     if (!status->empty()) req["StatusEquals"] = *status;
     for (;;) {
       Json page = Must(list_origin->source().Action("ListHyperParameterTuningJobs", req));
-      for (auto& s : page["HyperParameterTuningJobSummaries"]) all.push_back(s);
-      if (!page.contains("NextToken")) break;
-      req["NextToken"] = page["NextToken"];
+      for (const auto& s : Items(page, "HyperParameterTuningJobSummaries", list_origin->where())) all.push_back(s);
+      if (!NextPage(page, &req, list_origin->where())) break;
     }
     if (*output == "json") {
       std::cout << Json{{"HyperParameterTuningJobSummaries", all}}.dump(2) << "\n";
     } else if (*output == "names") {
-      for (const auto& s : all) std::cout << s["HyperParameterTuningJobName"].get<std::string>() << "\n";
+      for (const auto& s : all) std::cout << Text(s, "HyperParameterTuningJobName") << "\n";
     } else {
       std::printf("%-32s %-10s %-10s %9s %9s %7s %7s\n", "NAME", "STATUS", "STRATEGY", "COMPLETED", "RUNNING", "STOPPED",
                   "FAILED");
       for (const auto& s : all) {
-        const auto& c = s["TrainingJobStatusCounters"];
-        std::printf("%-32s %-10s %-10s %9lld %9lld %7lld %7lld\n", s["HyperParameterTuningJobName"].get<std::string>().c_str(),
-                    s["HyperParameterTuningJobStatus"].get<std::string>().c_str(),
-                    s["Strategy"].get<std::string>().c_str(), c.value("Completed", 0LL), c.value("InProgress", 0LL),
-                    c.value("Stopped", 0LL), c.value("NonRetryableError", 0LL) + c.value("RetryableError", 0LL));
+        const Json& c = Field(s, "TrainingJobStatusCounters");
+        auto count = [&](const char* k) { return Field(c, k).is_number_integer() ? Field(c, k).get<long long>() : 0LL; };
+        std::printf("%-32s %-10s %-10s %9lld %9lld %7lld %7lld\n", Text(s, "HyperParameterTuningJobName").c_str(),
+                    Text(s, "HyperParameterTuningJobStatus").c_str(), Text(s, "Strategy").c_str(), count("Completed"),
+                    count("InProgress"), count("Stopped"), count("NonRetryableError") + count("RetryableError"));
       }
     }
     Exit(0);
@@ -440,8 +462,7 @@ void AddClientCommands(CLI::App& app) {
         auto list = proto::DecodeListTrainingJobsResponse(proto::TextTree{page, false});
         if (!list.ok()) Fail(1, "the training job list of " + origin.where() + " does not decode: " + list.status().message());
         for (auto& t : list->training_job_summaries) rows.push_back(std::move(t));
-        if (!page.contains("NextToken")) break;
-        req["NextToken"] = page["NextToken"];
+        if (!NextPage(page, &req, origin.where())) break;
       }
       // Why it waits, where it does: the Waiting condition of its CRD status (-o yaml shows it too).
       std::string waiting;
@@ -505,9 +526,8 @@ void AddClientCommands(CLI::App& app) {
     Json all = Json::array();
     for (;;) {
       Json page = Must(trials_origin->source().Action("ListTrainingJobsForHyperParameterTuningJob", req));
-      for (auto& s : page["TrainingJobSummaries"]) all.push_back(s);
-      if (!page.contains("NextToken")) break;
-      req["NextToken"] = page["NextToken"];
+      for (const auto& s : Items(page, "TrainingJobSummaries", trials_origin->where())) all.push_back(s);
+      if (!NextPage(page, &req, trials_origin->where())) break;
     }
     if (ta->output == "json") {
       std::cout << Json{{"TrainingJobSummaries", all}}.dump(2) << "\n";
@@ -517,15 +537,17 @@ void AddClientCommands(CLI::App& app) {
       std::printf("%-40s %-10s %-12s %s\n", "TRAINING JOB", "STATUS", "OBJECTIVE", "HYPERPARAMETERS");
       for (const auto& s : all) {
         std::string obj = "-";
-        if (s.contains("FinalHyperParameterTuningJobObjectiveMetric")) {
-          obj = Num(s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"].get<double>());
+        if (const Json& v = Field(Field(s, "FinalHyperParameterTuningJobObjectiveMetric"), "Value"); v.is_number()) {
+          obj = Num(v.get<double>());
         }
         std::string hps;
-        for (auto it = s["TunedHyperParameters"].begin(); it != s["TunedHyperParameters"].end(); ++it) {
-          hps += (hps.empty() ? "" : " ") + it.key() + "=" + it.value().get<std::string>();
+        if (const Json& tuned = Field(s, "TunedHyperParameters"); tuned.is_object()) {
+          for (auto it = tuned.begin(); it != tuned.end(); ++it) {
+            hps += (hps.empty() ? "" : " ") + it.key() + "=" + (it->is_string() ? it->get<std::string>() : it->dump());
+          }
         }
-        std::printf("%-40s %-10s %-12s %s\n", s["TrainingJobName"].get<std::string>().c_str(),
-                    s["TrainingJobStatus"].get<std::string>().c_str(), obj.c_str(), hps.c_str());
+        std::printf("%-40s %-10s %-12s %s\n", Text(s, "TrainingJobName").c_str(), Text(s, "TrainingJobStatus").c_str(),
+                    obj.c_str(), hps.c_str());
       }
     }
     Exit(0);
@@ -594,6 +616,7 @@ void AddClientCommands(CLI::App& app) {
     // One page of events after the cursor: from the state directory's store, or the coordinator.
     std::function<Json(int64_t)> page;
     std::unique_ptr<coordinator::SqliteJobStore> store;
+    if (ea->state_dir.empty()) CheckCoordinatorUrl(url.get());
     httplib::Client client(*url);
     if (!ea->state_dir.empty()) {
       const std::string db = ea->state_dir + "/hpo.db";
@@ -622,12 +645,15 @@ void AddClientCommands(CLI::App& app) {
         auto res = client.Get(target, ClientHeaders(*url, "GET", target, "", {}));
         if (!res) Fail(3, "cannot reach the coordinator at " + *url + "; point --coordinator / HPO_COORDINATOR at it");
         Json j = Json::parse(res->body, nullptr, false);
-        if (res->status != 200 || !j.is_object()) {
-          const std::string type = j.is_object() ? j.value("__type", "Error") : "Error";
-          Fail(type == "ValidationException" || type == "SerializationException" ? 2 : 1,
-               j.is_object() ? type + ": " + j.value("message", res->body) : res->body);
+        if (res->status == 200 && !j.is_object()) {
+          FailUnexpected("the coordinator at " + *url, "not a JSON object (" + Snippet(res->body) + ")");
         }
-        return j["events"];
+        if (res->status != 200) {
+          const std::string type = Text(j, "__type").empty() ? "Error" : Text(j, "__type");
+          Fail(type == "ValidationException" || type == "SerializationException" ? 2 : 1,
+               j.is_object() ? type + ": " + Text(j, "message") : res->body.substr(0, 300));
+        }
+        return Items(j, "events", "the coordinator at " + *url);
       };
     }
     // A job's history ends with the event of its end (-f stops there); without a job, -f goes
@@ -640,6 +666,10 @@ void AddClientCommands(CLI::App& app) {
     for (;;) {
       const Json events = page(after);
       for (const auto& e : events) {
+        const bool whole = Field(e, "id").is_number_integer() && Field(e, "time").is_number() &&
+                           Field(e, "kind").is_string() && Field(e, "job").is_string() && Field(e, "trial").is_string() &&
+                           Field(e, "message").is_string();
+        if (!whole) FailUnexpected(ea->state_dir.empty() ? "the coordinator at " + *url : ea->state_dir, "an event " + e.dump());
         after = std::max(after, e["id"].get<int64_t>());
         ended = ended || (!ea->job.empty() && ends(e["kind"].get<std::string>()));
         print(e);
@@ -682,7 +712,11 @@ void AddClientCommands(CLI::App& app) {
                     la->trial + (origin.local() ? " --state-dir " + origin.state_dir : "") + " lists them)");
       }
       const Json j = Must(std::move(got));
-      for (const auto& l : j["lines"]) {
+      if (!Field(j, "next").is_number_integer()) FailUnexpected(origin.where(), "a page of log lines without next");
+      for (const auto& l : Items(j, "lines", origin.where())) {
+        if (!Field(l, "attempt").is_number_unsigned() || !Field(l, "text").is_string()) {
+          FailUnexpected(origin.where(), "a log line " + l.dump());
+        }
         uint32_t a = l["attempt"].get<uint32_t>();
         if (a != attempt) {
           if (attempt != 0 || a > 1) std::cout << "---- attempt " << a << " ----\n";
@@ -706,9 +740,10 @@ void AddClientCommands(CLI::App& app) {
         std::cout << tag << l["text"].get<std::string>() << "\n";
       }
       std::cout.flush();
-      bool more = !j["lines"].empty();
+      bool more = !Items(j, "lines", origin.where()).empty();
+      if (more && j["next"].get<int64_t>() <= after) FailUnexpected(origin.where(), "a page of log lines that does not move on");
       after = j["next"].get<int64_t>();
-      std::string st = j.value("TrainingJobStatus", "");
+      std::string st = Text(j, "TrainingJobStatus");
       bool ended = st == "Completed" || st == "Failed" || st == "Stopped";
       if (!more && (!la->follow || ended)) break;
       if (!more) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -191,6 +192,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::Error& e) {
     // Help and version exit 0; every usage error exits 2, hpo's contract.
     return app.exit(e) == 0 ? 0 : 2;
+  } catch (const nlohmann::json::exception& e) {
+    // The client commands read what a coordinator answers, and check its shape where they walk it;
+    // a field of another type than they expect ends here, not in std::terminate.
+    std::cerr << "hpo: unexpected answer (" << e.what() << "): is --coordinator (or HPO_COORDINATOR) an hpo "
+              << "coordinator of this version, at its HTTP API (hpo coordinator --http)?\n";
+    return 3;
   }
   return 0;
 }

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <set>
 #include <fstream>
 #include <sstream>
@@ -23,6 +24,7 @@
 #include <csignal>
 #include <chrono>
 #include <thread>
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "proto/codec.h"
@@ -1191,6 +1193,87 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
     for (const auto& a : args) joined += " " + a;
     EXPECT_EQ(o.exit_code, 2) << "hpo" << joined << "\n" << o.out << o.err;
   }
+}
+
+// The client commands' --coordinator is the HTTP API: a ZeroMQ address (what workers connect to),
+// a path, or a port out of range is a usage error that says what to give, not an abort
+// ("'tcp' scheme is not supported" from std::terminate) or a "cannot reach".
+TEST_F(CliTest, AClientCommandRefusesACoordinatorUrlThatIsNotTheHttpApi) {
+  for (const auto& [url, says] : std::vector<std::pair<std::string, std::string>>{
+           {"tcp://127.0.0.1:7700", "ZeroMQ address"},
+           {"http://127.0.0.1:7780/ui/", "has a path (/ui/)"},
+           {"http://127.0.0.1:99999", "not one of 1-65535"},
+           {"127.0.0.1:7780", "has no scheme"},
+           {"ftp://127.0.0.1:7780", "scheme ftp://"},
+       }) {
+    for (const std::vector<std::string>& args : {std::vector<std::string>{"list", "--coordinator", url},
+                                                 {"events", "--coordinator", url},
+                                                 {"delete", "x", "--coordinator", url},
+                                                 {"workers", "--coordinator", url},
+                                                 {"submit", Example("quickstart.yaml").string(), "--coordinator", url}}) {
+      Outcome o = Hpo(args);
+      EXPECT_EQ(o.exit_code, 2) << args[0] << " " << url << "\n" << o.err;
+      EXPECT_NE(o.err.find(says), std::string::npos) << o.err;
+      EXPECT_NE(o.err.find("http://HOST:PORT"), std::string::npos) << o.err;
+    }
+  }
+  setenv("HPO_COORDINATOR", "tcp://127.0.0.1:7700", 1);
+  Outcome o = Hpo({"list"});
+  unsetenv("HPO_COORDINATOR");
+  EXPECT_EQ(o.exit_code, 2) << o.err;
+}
+
+// A server at --coordinator that answers 200 with what an hpo coordinator never sends (an HTML
+// page, a list, null, objects missing their fields, a pager that never ends): every client
+// command exits 3 saying the answer is unexpected, or copes; none aborts or crashes, and delete
+// does not say "deleted" unless the answer is an object (SageMaker's own answer to it is {}).
+TEST_F(CliTest, ClientCommandsSurviveAServerThatAnswersNonsense) {
+  httplib::Server server;
+  std::string body;
+  std::mutex mu;
+  auto answer = [&](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mu);
+    res.status = 200;
+    res.set_content(body, "application/x-amz-json-1.1");
+  };
+  server.Post(".*", answer);
+  server.Get(".*", answer);
+  const int port = server.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread serving([&] { server.listen_after_bind(); });
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  const std::string spec = Example("quickstart.yaml").string();
+  const std::vector<std::vector<std::string>> commands = {
+      {"list"}, {"trials", "qa1"}, {"workers"}, {"stop", "qa1"}, {"submit", spec}, {"describe", "qa1", "--best"},
+      {"describe", "qa1"}, {"describe", "qa1-001-abcdefgh", "--training-job"}, {"events", "qa1"},
+      {"logs", "qa1-001-abcdefgh"}, {"delete", "qa1"}, {"stop", "--training-job", "qa1-001-abcdefgh"}};
+  for (const std::string& nonsense :
+       {std::string("<html><body>a proxy's page</body></html>"), std::string("[]"), std::string("null"),
+        std::string(R"({"HyperParameterTuningJobSummaries":[{}],"TrainingJobSummaries":[{}],"events":[{}],)"
+                    R"("lines":[{}],"next":1})"),
+        std::string(R"({"HyperParameterTuningJobSummaries":{},"TrainingJobSummaries":7,"events":"x","lines":null})"),
+        std::string(R"({"HyperParameterTuningJobSummaries":[],"TrainingJobSummaries":[],"NextToken":"again"})"),
+        std::string("{}")}) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      body = nonsense;
+    }
+    for (std::vector<std::string> args : commands) {
+      args.insert(args.end(), {"--coordinator", url});
+      Outcome o = Hpo(args);
+      std::string joined;
+      for (const auto& a : args) joined += " " + a;
+      EXPECT_LT(o.exit_code, 128) << "hpo" << joined << " crashed on " << nonsense << "\n" << o.err;
+      EXPECT_EQ(o.err.find("terminate called"), std::string::npos) << "hpo" << joined << "\n" << o.err;
+      if (nonsense.front() != '{') {
+        EXPECT_EQ(o.exit_code, 3) << "hpo" << joined << " on " << nonsense << "\n" << o.out << o.err;
+        EXPECT_NE(o.err.find("unexpected answer"), std::string::npos) << "hpo" << joined << "\n" << o.err;
+        EXPECT_EQ(o.out.find("deleted"), std::string::npos) << "hpo" << joined << " on " << nonsense;
+      }
+    }
+  }
+  server.stop();
+  serving.join();
 }
 
 // `hpo bench optimize ARGS... -o json`: exit 0 and a JSON object, else a test failure and null.
