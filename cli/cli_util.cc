@@ -54,6 +54,36 @@ void AddQuotaOptions(CLI::App* c, proto::ValidationLimits* limits) {
       ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
 }
 
+std::pair<std::string, int> HostPort(const std::string& option, const std::string& value) {
+  const size_t colon = value.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos && colon > 0) {
+    const std::string digits = value.substr(colon + 1);
+    if (!digits.empty() && digits.size() <= 5 && digits.find_first_not_of("0123456789") == std::string::npos) {
+      port = std::stoi(digits);
+    }
+  }
+  if (port < 0 || port > 65535) {
+    Fail(2, option + " wants HOST:PORT with a port of 0-65535 (e.g. 127.0.0.1:7790), got " + value);
+  }
+  return {value.substr(0, colon), port};
+}
+
+void CheckZmqEndpoint(const std::string& option, const std::string& endpoint, bool listen) {
+  if (endpoint.rfind("tcp://", 0) != 0) return;
+  const std::string rest = endpoint.substr(6);
+  const size_t colon = rest.rfind(':');
+  const std::string port = colon == std::string::npos ? "" : rest.substr(colon + 1);
+  bool ok = colon != std::string::npos && colon > 0;
+  if (ok && listen && port == "*") return;
+  ok = ok && !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos;
+  ok = ok && std::stoi(port) <= 65535 && (listen || std::stoi(port) >= 1);
+  if (!ok) {
+    Fail(2, option + " " + endpoint + ": wants tcp://HOST:PORT with a port of " + (listen ? "0-65535" : "1-65535") +
+                " (e.g. tcp://" + (listen ? "0.0.0.0" : "127.0.0.1") + ":7700)");
+  }
+}
+
 void AddRuntimeQuotaOption(CLI::App* c, int64_t* seconds) {
   c->add_option("--max-tuning-job-runtime", *seconds,
                 "Quota: seconds a tuning job that gives no ResourceLimits.MaxRuntimeInSeconds may run; then its "

@@ -12,6 +12,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "coordinator/placement.h"
@@ -42,6 +43,14 @@ proto::ParsedSpec LoadSpec(const std::string& path, const proto::ValidationLimit
 // --max-parallel-training-jobs, --max-training-jobs (Bayesian, Hyperband, Grid) and
 // --max-training-jobs-random; defaults are SageMaker's raised quotas (100, 750, 10000).
 void AddQuotaOptions(CLI::App* c, proto::ValidationLimits* limits);
+
+// Splits HOST:PORT (an option's value, e.g. --http 127.0.0.1:7780); exits 2 naming the option
+// when it is not one, or PORT is not 0-65535.
+std::pair<std::string, int> HostPort(const std::string& option, const std::string& value);
+// Checks a ZeroMQ endpoint given to `option`: a tcp:// one needs a host and a port of 1-65535
+// (`listen`: also 0 or *, any free port); exits 2 naming the option otherwise. Other transports
+// (ipc://, inproc://) are left to ZeroMQ.
+void CheckZmqEndpoint(const std::string& option, const std::string& endpoint, bool listen);
 
 // --max-tuning-job-runtime SECONDS (hpo coordinator, hpo run): how long a tuning job that gives no
 // ResourceLimits.MaxRuntimeInSeconds may run (CoreOptions::max_tuning_job_runtime_s); SageMaker's

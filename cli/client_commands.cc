@@ -274,22 +274,6 @@ bool NextPage(const Json& page, Json* req, const std::string& from) {
   return true;
 }
 
-// Splits HOST:PORT; exits with a usage error naming the option when it is not one.
-std::pair<std::string, int> HostPort(const std::string& option, const std::string& value) {
-  size_t colon = value.rfind(':');
-  int port = -1;
-  if (colon != std::string::npos && colon > 0) {
-    try {
-      size_t used = 0;
-      port = std::stoi(value.substr(colon + 1), &used);
-      if (used != value.size() - colon - 1) port = -1;
-    } catch (const std::exception&) {
-      port = -1;
-    }
-  }
-  if (port < 0 || port > 65535) Fail(2, option + " wants HOST:PORT (e.g. 127.0.0.1:7790), got " + value);
-  return {value.substr(0, colon), port};
-}
 
 }  // namespace
 

@@ -1,5 +1,6 @@
 #include "cli/config_file.h"
 
+#include <algorithm>
 #include <cctype>
 #include <set>
 
@@ -139,6 +140,12 @@ Result<ConfigExpansion> ExpandConfig(const CLI::App& command, const std::vector<
     } else {
       return Status::InvalidArgument("--config " + file + ": " + key + " has no value" +
                                      (v.IsMap() ? " it can take (a mapping)" : "") + "; write " + key + ": VALUE");
+    }
+    // An empty value ("" or nothing after the colon) would be an option without its value, and
+    // CLI11 takes the next option as the value: work-dir: "" became a directory "--slots=2".
+    if (std::any_of(values.begin(), values.end(), [](const std::string& s) { return s.empty(); })) {
+      return Status::InvalidArgument("--config " + file + ": " + key + " is empty; give it a value, or leave " + key +
+                                     " out for the default");
     }
     if (IsFlag(o)) {
       std::string b = values.front();

@@ -741,6 +741,9 @@ void Coordinator(const CoordinatorArgs& a) {
     Fail(2, "--heartbeat-ms " + std::to_string(a.heartbeat_ms) + " must be shorter than --lease-ms " +
                 std::to_string(a.lease_ms) + " (a few heartbeats fit in a lease: e.g. 1000 and 10000)");
   }
+  // Addresses first: a bad one changes nothing (no state directory made, no lock taken).
+  CheckZmqEndpoint("--listen", a.listen, /*listen=*/true);
+  const auto [host, port] = HostPort("--http", a.http);
   std::error_code ec;
   fs::create_directories(a.state_dir, ec);
   if (ec) Fail(3, "cannot create the state directory " + a.state_dir + ": " + ec.message());
@@ -800,10 +803,6 @@ void Coordinator(const CoordinatorArgs& a) {
   if (Status s = dispatcher.Bind(); !s.ok()) {
     Fail(s.code() == StatusCode::kInvalidArgument ? 2 : 3, s.message());
   }
-  auto colon = a.http.rfind(':');
-  if (colon == std::string::npos) Fail(2, "--http wants HOST:PORT, got " + a.http);
-  std::string host = a.http.substr(0, colon);
-  int port = std::atoi(a.http.substr(colon + 1).c_str());
   // The SageMaker API: AWS Signature V4 when it is reachable from elsewhere, or when asked for.
   coordinator::HttpApiOptions hopt;
   hopt.log = StderrLog();
@@ -942,6 +941,7 @@ void Worker(const WorkerArgs& a) {
   o.nccl_preflight = a.nccl_preflight;
   o.container = ResolveContainer(a.container);
   if (!a.notice_url.empty() && !a.spot) Fail(2, "--spot-notice-url needs --spot");
+  CheckZmqEndpoint("--connect", a.connect, /*listen=*/false);
   o.connect = a.connect;
   o.slots = static_cast<uint32_t>(a.slots);
   o.instance_type = a.instance_type;
@@ -1079,9 +1079,10 @@ void AddRunCommand(CLI::App& app) {
       "Examples:\n  hpo run examples/quickstart.yaml --workers 3\n"
       "  hpo run examples/bayesian.yaml --instance-type ml.m5.xlarge   (its type needs 4 vCPUs; serve it anyway)\n"
       "  hpo run examples/bayesian.yaml --instance-type ml.m5.xlarge --dashboard 7790   (then open the printed URL)\n\n"
-      "Exit codes: 0 the job completed, 1 it failed or was stopped, 2 the spec is invalid or no local\n"
-      "worker can serve its instance type, 3 the run could not start (its state directory is in use,\n"
-      "a port is taken).");
+      "Exit codes: 0 the job completed, 1 it failed or was stopped, 2 the spec is invalid, no local\n"
+      "worker can serve its instance type, or the state directory is in use by another process (as\n"
+      "hpo coordinator and hpo worker say of theirs), 3 the run could not start (a port is taken, the\n"
+      "state directory cannot be written).");
   c->callback([a] { Run(*a); });
 }
 

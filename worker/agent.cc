@@ -634,7 +634,42 @@ void WorkerAgent::Impl::Interrupt(const std::string& reason) {
   Wake();
 }
 
+namespace {
+
+// What the coordinator checks of a registration that comes from the options (the worker's name,
+// host, instance type and group, labels, slots), checked before anything starts: a worker the
+// coordinator would refuse every time said so only in its log, several times a second, forever.
+// The message names the option.
+Status CheckRegistration(const AgentOptions& opt) {
+  proto::wire::Register r;
+  r.protocol_version = proto::wire::kProtocolVersion;
+  r.session = 1;
+  r.worker_id = opt.worker_id;
+  r.host = opt.host;
+  r.instance_type = opt.instance_type;
+  r.instance_group = opt.instance_group;
+  r.labels = opt.labels;
+  r.cpus = 1;
+  r.memory_mb = 1;
+  r.slots = opt.slots;
+  Status s = r.Validate();
+  if (s.ok()) return s;
+  std::string message = s.message();
+  for (const auto& [field, option] : {std::pair<std::string, std::string>{"Register.worker_id", "--id"},
+                                      {"Register.host", "--host"},
+                                      {"Register.instance_type", "--instance-type"},
+                                      {"Register.instance_group", "--instance-group"},
+                                      {"Register.labels", "--label"},
+                                      {"Register.slots", "--slots"}}) {
+    if (message.rfind(field, 0) == 0) message = option + message.substr(field.size());
+  }
+  return Status::InvalidArgument("worker: " + message + " (the coordinator would refuse this worker)");
+}
+
+}  // namespace
+
 Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
+  if (Status s = CheckRegistration(opt); !s.ok()) return s;
   struct StopSparesOnReturn {
     Impl* impl;
     ~StopSparesOnReturn() {

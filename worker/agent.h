@@ -179,8 +179,9 @@ class WorkerAgent {
   // Runs until `stop` becomes true (then stops its trials with their grace period) or the
   // coordinator refuses the registration (returns the reason as FailedPrecondition). Holds an
   // exclusive lock on work_dir while it runs: a second agent on the same directory (whose outbox
-  // journal and trial directories would collide) gets InvalidArgument naming the holder, as does
-  // an endpoint ZeroMQ cannot parse.
+  // journal and trial directories would collide) gets InvalidArgument naming the holder, as do
+  // an endpoint ZeroMQ cannot parse and options the coordinator would refuse in the registration
+  // (worker_id, host, instance_type, instance_group, labels, slots; the message names the option).
   Status Run(const std::atomic<bool>& stop);
 
   // Quit now (as if `stop` were set): the trials running, or in their grace period, get SIGKILL

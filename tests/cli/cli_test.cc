@@ -1187,6 +1187,20 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
            {"bench", "optimize", "--start", "latin"},
            {"bench", "optimize", "--parallel-exploit", "sometimes"},
            {"bench", "optimize", "--max-posterior-points", "1"},
+           // ports out of range wrapped around (99999 bound 34463) or were retried forever
+           {"coordinator", "--listen", "tcp://127.0.0.1:99999", "--state-dir", (dir_ / "c1").string()},
+           {"coordinator", "--http", "127.0.0.1:99999", "--state-dir", (dir_ / "c2").string()},
+           {"coordinator", "--http", "127.0.0.1:", "--state-dir", (dir_ / "c3").string()},
+           {"worker", "--connect", "tcp://127.0.0.1:99999", "--work-dir", (dir_ / "w1").string()},
+           {"worker", "--connect", "tcp://127.0.0.1:0", "--work-dir", (dir_ / "w2").string()},
+           // what the coordinator refuses in a registration, refused here at once instead of
+           // logged several times a second, forever
+           {"worker", "--id", "a b", "--connect", "tcp://127.0.0.1:1", "--work-dir", (dir_ / "w3").string()},
+           {"worker", "--id", std::string(5000, 'x'), "--connect", "tcp://127.0.0.1:1", "--work-dir",
+            (dir_ / "w4").string()},
+           {"worker", "--host", "bad host!", "--connect", "tcp://127.0.0.1:1", "--work-dir", (dir_ / "w5").string()},
+           {"worker", "--instance-type", std::string(300, 'm'), "--connect", "tcp://127.0.0.1:1", "--work-dir",
+            (dir_ / "w6").string()},
        }) {
     Outcome o = Hpo(args);
     std::string joined;
@@ -1274,6 +1288,37 @@ TEST_F(CliTest, ClientCommandsSurviveAServerThatAnswersNonsense) {
   }
   server.stop();
   serving.join();
+}
+
+// A bad address changes nothing: no state directory is made, and the message names the option.
+TEST_F(CliTest, ACoordinatorWithABadAddressSaysWhichAndMakesNoStateDirectory) {
+  const fs::path state = dir_ / "state";
+  Outcome o = Hpo({"coordinator", "--listen", "tcp://0.0.0.0:70000", "--state-dir", state.string()});
+  EXPECT_EQ(o.exit_code, 2) << o.err;
+  EXPECT_NE(o.err.find("--listen tcp://0.0.0.0:70000: wants tcp://HOST:PORT with a port of 0-65535"), std::string::npos)
+      << o.err;
+  EXPECT_FALSE(fs::exists(state));
+  o = Hpo({"worker", "--id", "../../etc", "--connect", "tcp://127.0.0.1:1", "--work-dir", (dir_ / "w").string()});
+  EXPECT_EQ(o.exit_code, 2) << o.err;
+  EXPECT_NE(o.err.find("--id: must be 1-128 characters from [A-Za-z0-9._:@-] (the coordinator would refuse this "
+                       "worker)"),
+            std::string::npos)
+      << o.err;
+}
+
+// An empty value in a --config file was an option without its value, and CLI11 took the next
+// option for it: work-dir: "" made a directory named "--slots=2" and slots fell back to 1.
+TEST_F(CliTest, AnEmptyValueInAConfigFileIsRefusedByName) {
+  const fs::path config = Write("w.yaml", "work-dir: \"\"\nslots: 2\nconnect: tcp://127.0.0.1:1\n");
+  Outcome o = Hpo({"worker", "--config", config.string()});
+  EXPECT_EQ(o.exit_code, 2) << o.err;
+  EXPECT_NE(o.err.find("work-dir is empty; give it a value, or leave work-dir out for the default"), std::string::npos)
+      << o.err;
+  EXPECT_FALSE(fs::exists(fs::current_path() / "--slots=2"));
+  const fs::path list = Write("c.yaml", "image: [\"a=/bin/true\", \"\"]\n");
+  o = Hpo({"worker", "--config", list.string()});
+  EXPECT_EQ(o.exit_code, 2) << o.err;
+  EXPECT_NE(o.err.find("image is empty"), std::string::npos) << o.err;
 }
 
 // `hpo bench optimize ARGS... -o json`: exit 0 and a JSON object, else a test failure and null.
