@@ -317,6 +317,10 @@ struct Trial {
   bool Terminal() const {
     return state == TrialState::kCompleted || state == TrialState::kFailed || state == TrialState::kStopped;
   }
+  // Its FinalHyperParameterTuningJobObjectiveMetric, as lists show and sort it: a Failed training
+  // job has none (its ObjectiveStatus is Failed; the last value it reported is in its metrics), so
+  // it is not ranked among the best nor sorted by a value it never finished with.
+  bool ShowsObjective() const { return objective.has_value() && state != TrialState::kFailed; }
 };
 
 // The TrainingJobStatus SageMaker reports for the trial: its state's name, with Pending (waiting

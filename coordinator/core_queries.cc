@@ -29,7 +29,7 @@ proto::TrainingJobSummary CoordinatorCore::Summary(const Trial& t) const {
   s.training_job_status = TrainingJobStatusOf(t);
   s.tuned_hyper_parameters = t.tuned;
   if (!t.failure_reason.empty()) s.failure_reason = t.failure_reason;
-  if (t.objective && j) {
+  if (t.ShowsObjective() && j) {
     s.final_hyper_parameter_tuning_job_objective_metric = proto::FinalObjectiveMetric{
         impl_->MaximizeFor(*j, t.definition_name) ? "Maximize" : "Minimize",
         impl_->ObjectiveMetricFor(*j, t.definition_name), *t.objective};

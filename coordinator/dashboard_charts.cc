@@ -34,9 +34,9 @@ const char* kGreen = "#23912f";
 const char* kRed = "#c2352b";
 const char* kGray = "#8a9099";
 
-// A training job's point or line: completed blue, stopped orange, failed red (its last objective
-// before it failed), still running gray (its latest value, which may change). Failed and running
-// ones were drawn as completed.
+// A training job's point or line: completed blue, stopped orange, failed red (its learning curve
+// only: a failed training job has no final objective, as on SageMaker), still running gray (its
+// latest value, which may change). Failed and running ones were drawn as completed.
 const char* StatusColor(const std::string& status) {
   if (status == "Stopped") return kOrange;
   if (status == "Failed") return kRed;
@@ -488,7 +488,7 @@ std::string Legend() {
   return std::string("<div class=\"legend muted\"><span><i class=\"dot\" style=\"background:") + kBlue +
          "\"></i>completed</span><span><i class=\"dot\" style=\"background:" + kOrange +
          "\"></i>stopped (early stopping, Hyperband or a stop)</span><span><i class=\"dot\" style=\"background:" +
-         kRed + "\"></i>failed (its last value)</span><span><i class=\"dot\" style=\"background:" + kGray +
+         kRed + "\"></i>failed (its curve; no final objective)</span><span><i class=\"dot\" style=\"background:" + kGray +
          "\"></i>running (its latest value)</span><span><i class=\"dot\" style=\"border:2px solid " +
          kGreen + ";width:7px;height:7px\"></i>best training job</span><span>click a point for its training job</span></div>";
 }

@@ -871,7 +871,7 @@ ApiResponse ListTrainingJobs(Dispatcher& d, const Json& req) {
       for (const Trial* t : c.TrialsOf(*name)) {
         if (t->Unlaunched()) continue;  // not a training job yet (Trial::Unlaunched)
         if (!status_eq.empty() && TrainingJobStatusOf(*t) != status_eq) continue;
-        if (sort_by == "FinalObjectiveMetricValue" && !t->objective) continue;
+        if (sort_by == "FinalObjectiveMetricValue" && !t->ShowsObjective()) continue;
         SortKey k;
         k.name = t->name;
         if (sort_by == "CreationTime") {

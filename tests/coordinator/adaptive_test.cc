@@ -640,6 +640,26 @@ TEST_F(AdaptiveCoreTest, AJobsOwnRuntimeLimitWinsOverTheQuota) {
       << *d->status.failure_reason;
 }
 
+// A training job that reported its objective and then failed has no final objective, as on
+// SageMaker: its summary gave one beside ObjectiveStatus Failed, so describe ranked it among the
+// ten best and a list sorted by the objective mixed it in with the completed ones.
+TEST_F(AdaptiveCoreTest, AFailedTrainingJobShowsNoFinalObjective) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Continuous("fo", "Random", 2))).at(0);
+  auto next = Only<proto::wire::AssignTrial>(Finish("w1", a, 0.1, "Failed"));
+  ASSERT_EQ(next.size(), 1u);
+  Finish("w1", next[0], 0.5);
+  const proto::TrainingJobSummary failed = core_->Summary(*core_->FindTrial(a.trial));
+  EXPECT_EQ(*failed.training_job_status, "Failed");
+  EXPECT_FALSE(failed.final_hyper_parameter_tuning_job_objective_metric.has_value());
+  EXPECT_EQ(*failed.objective_status, "Failed");
+  EXPECT_FALSE(core_->FindTrial(a.trial)->ShowsObjective());
+  auto d = core_->Describe("fo");
+  ASSERT_TRUE(d->status.best_training_job.has_value());
+  EXPECT_EQ(*d->status.best_training_job->training_job_name, next[0].trial);
+  EXPECT_EQ(*d->status.objective_status_counters->failed, 1);
+}
+
 TEST_F(AdaptiveCoreTest, ConvergenceDetectedCompletesAndRecordsTheTime) {
   Register("w1", 1);
   proto::TuningJobSpec spec = Continuous("cv", "Random", 100);

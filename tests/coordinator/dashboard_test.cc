@@ -136,6 +136,8 @@ TEST_F(DashboardTest, AJobPageDrawsEveryObjectiveTheBestSoFarAndEachHyperparamet
 
 // A usability pass: a training job that reported its objective and then failed, and one still
 // running, were drawn as blue "completed" dots. Each status has its colour, and the legend says so.
+// A failed one has no final objective (as on SageMaker; it was ranked among the best), so it has
+// no point: its learning curve is red.
 TEST_F(DashboardTest, FailedAndRunningTrainingJobsAreDrawnApartFromCompletedOnes) {
   Register("w1", 4);
   auto assigns = Only<proto::wire::AssignTrial>(Submit(coretest::Spec("colours", "Random", 3, 3)));
@@ -153,9 +155,9 @@ TEST_F(DashboardTest, FailedAndRunningTrainingJobsAreDrawnApartFromCompletedOnes
     return b.substr(f, b.find('"', f) - f);
   };
   EXPECT_EQ(fill(assigns[0].trial), "#1f6fb4") << "completed: blue";
-  EXPECT_EQ(fill(assigns[1].trial), "#c2352b") << "failed: red";
+  EXPECT_EQ(fill(assigns[1].trial), "no point") << "failed: no final objective";
   EXPECT_EQ(fill(assigns[2].trial), "#8a9099") << "running: gray";
-  EXPECT_NE(b.find("failed (its last value)"), std::string::npos);
+  EXPECT_NE(b.find("failed (its curve; no final objective)"), std::string::npos);
   EXPECT_NE(b.find("running (its latest value)"), std::string::npos);
   EXPECT_NE(b.find("<code>hpo events colours</code>"), std::string::npos) << "the default coordinator's";
   // Pages of a state directory (hpo dashboard --state-dir, hpo run --dashboard) suggest commands
