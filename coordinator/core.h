@@ -275,9 +275,10 @@ struct Trial {
   std::string after_trial;
   uint32_t after_attempt = 0;
   bool Queued() const { return !after_trial.empty(); }
-  // The current attempt was assigned ahead (Queued() until its predecessor ended; not stored). One
-  // that never started its program when the tuning job was stopped is withdrawn, whether or not
-  // its predecessor's end came first.
+  // The current attempt was assigned ahead (Queued() until its predecessor ended). One that never
+  // started its program when the tuning job was stopped is withdrawn, whether or not its
+  // predecessor's end came first. Stored: a restarted coordinator listed and counted those given
+  // back unstarted (requeued when their worker was lost) as InProgress training jobs.
   bool assigned_ahead = false;
   // Queued ahead and asked to leave its busy worker for a free one (StopTrial with
   // proto::wire::kStopReasonIfNotStarted): its worker's Stopped report puts it back in the queue

@@ -163,7 +163,7 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
       w.queued.insert({t->name, t->attempt});
       successor[{t->after_trial, t->after_attempt}] = t->name;
     } else {
-      Promote(*t);
+      Promote(*t, now);
     }
     // Asked to move, and still queued there: the request may never have left (the coordinator
     // stopped right after saving it) and is asked again; the worker answers it once.
@@ -232,7 +232,7 @@ void CoordinatorCore::Impl::OnTrialStarted(const std::string& wid, const proto::
     if (w != workers.end() && w->second.running.erase({t->after_trial, t->after_attempt}) > 0) {
       w->second.ending.insert({t->after_trial, t->after_attempt});
     }
-    Promote(*t);
+    Promote(*t, now);
   }
   t->moving = false;  // started before it was asked to move (or to make way): it stays
   t->withdrawing = false;
@@ -259,7 +259,15 @@ void CoordinatorCore::Impl::OnTrialStarted(const std::string& wid, const proto::
     const auto* d = j ? Definition(*j, t->definition_name) : nullptr;
     t->on_spot = w != workers.end() && w->second.reg.spot && d && d->enable_managed_spot_training.value_or(false);
   }
-  if (t->start_ms == 0) t->start_ms = start_at;
+  if (t->start_ms == 0) {
+    t->start_ms = start_at;
+    // A training job queued ahead became one when its predecessor's end, or this report, was
+    // heard (Impl::Promote); dated earlier (heard late, after a stall), it was created then.
+    t->creation_ms = std::min(t->creation_ms, start_at);
+    if (!t->secondary.empty() && t->secondary.back().status == "Starting") {
+      t->secondary.back().start_ms = std::min(t->secondary.back().start_ms, start_at);
+    }
+  }
   // An attempt assigned ahead starts on the worker as soon as its predecessor's program ends,
   // which can be just after the coordinator asked it to stop (a completion criterion met by that
   // predecessor): it stays Stopping, its history never goes back to Training.

@@ -264,7 +264,7 @@ struct CoordinatorCore::Impl {
 
   // A trial queued ahead takes its slot: its predecessor ended, or its worker reported it
   // started (which it does only once the predecessor's program has ended).
-  void Promote(Trial& q);
+  void Promote(Trial& q, int64_t now);
 
   // The trial waits for a host again (its slot already released): the next Launch starts a new
   // attempt.

@@ -103,6 +103,7 @@ TrialRow TrialToRow(const Trial& t) {
   d["started"] = t.started;
   d["infra_failures"] = t.infra_failures;
   if (t.moving) d["moving"] = true;
+  if (t.assigned_ahead) d["assigned_ahead"] = true;
   if (t.withdrawing) d["withdrawing"] = true;
   if (t.setup_requeues > 0) {
     d["setup_requeues"] = t.setup_requeues;
@@ -175,6 +176,7 @@ Trial TrialFromRow(const TrialRow& r) {
   t.infra_failures = Get(d, "infra_failures", 0);
   t.setup_requeues = Get(d, "setup_requeues", 0);
   t.moving = Get(d, "moving", false);
+  t.assigned_ahead = Get(d, "assigned_ahead", false);
   t.withdrawing = Get(d, "withdrawing", false);
   t.setup_refused_by = Get(d, "setup_refused_by", std::set<std::string>{});
   t.stop_requested = Get(d, "stop_requested", false);
@@ -209,6 +211,7 @@ Trial TrialFromRow(const TrialRow& r) {
   if (auto a = d.find("after"); a != d.end() && a->is_object() && !t.Terminal()) {
     t.after_trial = Get(*a, "trial", none);
     t.after_attempt = Get(*a, "attempt", 0u);
+    t.assigned_ahead = true;  // a row written before assigned_ahead was stored
   }
   return t;
 }

@@ -76,7 +76,7 @@ void CoordinatorCore::Impl::ReleaseSlot(Trial& t, int64_t now) {
   if (next != successor.end()) {
     auto q = trials.find(next->second);
     successor.erase(next);
-    if (q != trials.end()) Promote(q->second);
+    if (q != trials.end()) Promote(q->second, now);
   }
 }
 
@@ -149,7 +149,13 @@ bool CoordinatorCore::Impl::GpuHeld(const std::string& worker, uint32_t idx) con
   return false;
 }
 
-void CoordinatorCore::Impl::Promote(Trial& q) {
+void CoordinatorCore::Impl::Promote(Trial& q, int64_t now) {
+  // Never started before: it becomes a training job now, and SageMaker creates one when it
+  // launches it (its CreationTime, and when its Starting began, were when it was queued).
+  if (q.Unlaunched()) {
+    q.creation_ms = now;
+    if (!q.secondary.empty() && q.secondary.back().status == "Starting") q.secondary.back().start_ms = now;
+  }
   const auto key = std::make_pair(q.name, q.attempt);
   auto w = workers.find(q.worker_id);
   if (w != workers.end()) {

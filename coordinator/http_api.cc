@@ -268,7 +268,11 @@ std::string MetricsText(const CoordinatorCore& c, const SqliteJobStore* deferred
       add(5, l, "", static_cast<double>(st->exploits));
     }
     std::map<std::string, int> by_status;
-    for (const Trial* tr : c.TrialsOf(j->name)) ++by_status[TrialStateName(tr->state)];
+    for (const Trial* tr : c.TrialsOf(j->name)) {
+      // As DescribeHyperParameterTuningJob counts them: a trial queued ahead or given back before
+      // it started is no training job yet, and a pending retry is InProgress.
+      if (!tr->Unlaunched()) ++by_status[TrainingJobStatusOf(*tr)];
+    }
     for (const auto& [status, n] : by_status) {
       add(6, "{job=\"" + LabelValue(j->name) + "\",status=\"" + status + "\"}", "", n);
     }

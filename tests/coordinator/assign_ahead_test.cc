@@ -469,8 +469,15 @@ TEST_F(AssignAheadTest, AQueuedTrialCountsOnceItRunsEvenIfItsStartWasNeverHeard)
   EXPECT_EQ(in_progress(), 2) << "the queued two are not training jobs yet";
   const auto& q = queued[0];
   const auto& p = q.after_trial == first[0].trial ? first[0] : first[1];
+  const int64_t queued_at = core_->FindTrial(q.trial)->creation_ms;
+  now_ += 7000;
   Finish("w", p, 0.5);  // its predecessor ends: it runs (its TrialStarted is lost)
   EXPECT_FALSE(core_->FindTrial(q.trial)->Unlaunched());
+  // It became a training job when its predecessor ended, not when it was queued (its CreationTime
+  // and its Starting said so, 7 s early).
+  EXPECT_EQ(core_->FindTrial(q.trial)->creation_ms, now_);
+  EXPECT_LT(queued_at, now_);
+  EXPECT_EQ(core_->FindTrial(q.trial)->secondary.back().start_ms, now_);
   Finish("w", q, 0.4);
   auto d = core_->Describe("seen", now_);
   EXPECT_EQ(*d->status.training_job_status_counters->completed, 2);
@@ -561,6 +568,40 @@ TEST_F(AssignAheadTest, QueuedTrialsSurviveACoordinatorRestartAndALostWorkerCost
   EXPECT_EQ(t->state, TrialState::kPending);
   EXPECT_EQ(t->infra_failures, 0);
   EXPECT_FALSE(t->Queued());
+  EXPECT_TRUE(t->Unlaunched()) << "given back before it started: no training job yet";
+  auto described = [&] { return *core_->Describe("r", now_)->status.training_job_status_counters->in_progress; };
+  const int counted = described();
+
+  // Another restart: it is still no training job. assigned_ahead was not stored, so it came back
+  // as a Pending training job, listed and counted InProgress above MaxParallelTrainingJobs.
+  MakeCore();
+  t = core_->FindTrial(q1.trial);
+  EXPECT_TRUE(t->assigned_ahead);
+  EXPECT_TRUE(t->Unlaunched());
+  EXPECT_EQ(described(), counted);
+  EXPECT_LE(described(), 2);
+
+  // Launched later in a free slot, it becomes a training job then: its CreationTime too.
+  bool launched = false;
+  std::vector<proto::wire::AssignTrial> next_round = Plain(Register("w2", 4));
+  int64_t issued = now_;  // when next_round was assigned
+  for (int round = 0; round < 6 && !launched; ++round) {
+    for (const auto& a : next_round) {
+      if (a.trial == q1.trial) {
+        launched = true;
+        EXPECT_EQ(core_->FindTrial(q1.trial)->creation_ms, issued);
+        EXPECT_FALSE(core_->FindTrial(q1.trial)->Unlaunched());
+      }
+    }
+    now_ += 5000;
+    issued = now_;
+    std::vector<proto::wire::AssignTrial> after;
+    for (const auto& a : next_round) {
+      for (const auto& n : Plain(Finish("w2", a, 0.3))) after.push_back(n);
+    }
+    next_round = after;
+  }
+  EXPECT_TRUE(launched);
 }
 
 // A training job assigned ahead that never started when its tuning job ended is withdrawn:

@@ -3,6 +3,7 @@
 #include "coordinator/core_rows.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <string>
 
@@ -43,6 +44,7 @@ Trial FullTrial() {
   t.gang_workers = {{1, {"w1", "w2"}}, {3, {"w2", "w1"}}};
   t.after_trial = "job-006-ffffffff";
   t.after_attempt = 2;
+  t.assigned_ahead = true;
   t.training_ms = 9000;
   t.spot_training_ms = 4000;
   t.attempt_start_ms = 15;
@@ -95,6 +97,7 @@ void ExpectSameStoredFields(const Trial& a, const Trial& b) {
   EXPECT_EQ(a.gang_workers, b.gang_workers);
   EXPECT_EQ(a.after_trial, b.after_trial);
   EXPECT_EQ(a.after_attempt, b.after_attempt);
+  EXPECT_EQ(a.assigned_ahead, b.assigned_ahead);
   EXPECT_EQ(a.training_ms, b.training_ms);
   EXPECT_EQ(a.spot_training_ms, b.spot_training_ms);
   EXPECT_EQ(a.attempt_start_ms, b.attempt_start_ms);
@@ -118,6 +121,27 @@ TEST(CoreRows, EveryStoredFieldOfATrialSurvivesTheRoundTrip) {
   plain.tuning_job = "job";
   plain.index = 1;
   ExpectSameStoredFields(plain, TrialFromRow(TrialToRow(plain)));
+}
+
+// Given back before it started (its worker lost while it was queued ahead there): no longer
+// queued, but still no training job. Before assigned_ahead was stored, a restart made it one,
+// listed and counted InProgress. A row written before then infers it from its queue link.
+TEST(CoreRows, ATrialGivenBackBeforeItStartedStaysUnlaunchedAcrossARestart) {
+  Trial t;
+  t.name = "job-007-00000000";
+  t.tuning_job = "job";
+  t.index = 7;
+  t.state = TrialState::kPending;
+  t.attempt = 1;
+  t.assigned_ahead = true;
+  ASSERT_TRUE(t.Unlaunched());
+  EXPECT_TRUE(TrialFromRow(TrialToRow(t)).Unlaunched());
+  Trial queued = FullTrial();
+  TrialRow old = TrialToRow(queued);
+  nlohmann::json d = nlohmann::json::parse(old.detail_json);
+  d.erase("assigned_ahead");
+  old.detail_json = d.dump();
+  EXPECT_TRUE(TrialFromRow(old).assigned_ahead);
 }
 
 TEST(CoreRows, AnEndedTrialIsNoLongerQueuedBehindAnother) {

@@ -4,6 +4,8 @@
 // sources give error pages rather than exceptions.
 
 #include <gtest/gtest.h>
+#include <httplib.h>
+#include <thread>
 
 #include <regex>
 #include <set>
@@ -492,6 +494,31 @@ TEST_F(DashboardTest, ASecondApiCannotListenOnAPortInUse) {
   Status s = second.Bind("127.0.0.1", first.port());
   EXPECT_FALSE(s.ok()) << "port " << first.port() << " bound twice";
   EXPECT_NE(s.message().find("in use"), std::string::npos) << s.message();
+}
+
+// /hpo/v1/metrics counts training jobs as DescribeHyperParameterTuningJob does: it counted the
+// two queued ahead as InProgress (4 for MaxParallelTrainingJobs 2).
+TEST_F(DashboardTest, TheMetricsCountNoTrainingJobQueuedAhead) {
+  source_.reset();
+  dispatcher_.reset();
+  options_.assign_ahead = true;
+  MakeCore();
+  SetUp();
+  Register("w", 2);
+  auto out = Submit(coretest::Spec("m", "Random", 6, 2));
+  size_t ahead = 0;
+  for (const auto& a : Only<proto::wire::AssignTrial>(out)) ahead += a.after_trial.empty() ? 0 : 1;
+  ASSERT_EQ(ahead, 2u) << "two queued ahead";
+  HttpApiOptions o;
+  o.log = [](const std::string&) {};
+  HttpApi api(dispatcher_.get(), o);
+  ASSERT_TRUE(api.Bind("127.0.0.1", 0).ok());
+  std::thread serving([&] { api.Serve(); });
+  auto got = httplib::Client("127.0.0.1", api.port()).Get("/hpo/v1/metrics");
+  api.Stop();
+  serving.join();
+  ASSERT_TRUE(got);
+  EXPECT_NE(got->body.find("hpo_training_jobs{job=\"m\",status=\"InProgress\"} 2\n"), std::string::npos) << got->body;
 }
 
 TEST(DashboardSelection, BestAndNewestKeepsTheBestQuarterThenTheNewestInOrder) {
