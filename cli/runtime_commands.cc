@@ -357,6 +357,7 @@ void Run(const RunArgs& a) {
   if (!tuned.ok()) Fail(2, a.spec + ": " + tuned.status().message() + "; nothing was started");
   const proto::TuningJobSpec& effective = tuned->spec;
   coordinator::CoordinatorCore core(store->get(), co);
+  for (const std::string& line : core.UnreadableJobs()) std::cerr << "hpo run: " << line << "\n";
   coordinator::DispatcherOptions dopt;
   dopt.listen = "tcp://127.0.0.1:*";
   dopt.log = [](const std::string&) {};  // the progress display speaks for the run
@@ -778,6 +779,7 @@ void Coordinator(const CoordinatorArgs& a) {
     };
   }
   coordinator::CoordinatorCore core(store->get(), co);
+  for (const std::string& line : core.UnreadableJobs()) LogLine("hpo coordinator: " + line);
   coordinator::DispatcherOptions dopt;
   dopt.log = StderrLog();
   dopt.listen = a.listen;

@@ -177,6 +177,7 @@ void CoordinatorCore::Impl::Load() {
     auto job = std::make_unique<TuningJob>();
     if (Status st = JobFromRow(r, job.get()); !st.ok()) {
       log.push_back(st.ToString() + " (the job is not loaded)");
+      unreadable[Lower(r.name)] = st.message();
       continue;
     }
     InitObjective(*job);
@@ -187,6 +188,7 @@ void CoordinatorCore::Impl::Load() {
     }
     jobs[Lower(job->name)] = std::move(job);
   }
+  if (auto alive = store->LoadAlive(); alive.ok()) last_alive_ms = *alive;
   if (auto crows = store->LoadCordons(); crows.ok()) {
     for (auto& r : *crows) cordons[r.worker] = std::move(r);
   } else {
@@ -351,6 +353,11 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
     if (!errs.empty()) return Status::InvalidArgument("with Autotune's choices: " + proto::JoinErrors(errs));
   }
   const std::string name = *spec.hyper_parameter_tuning_job_name;
+  if (auto damaged = impl_->unreadable.find(Lower(name)); damaged != impl_->unreadable.end()) {
+    return Status::AlreadyExists("a tuning job named " + name + " is in the state database but cannot be read (" +
+                                 damaged->second + "): choose another name, or delete what is left of it (hpo delete " +
+                                 name + ")");
+  }
   if (const TuningJob* same = impl_->Job(name)) {
     const std::string as = same->name == name ? "" : " as " + same->name;
     return Status::AlreadyExists("a tuning job named " + name + " already exists" + as + " (" + same->status +
@@ -542,8 +549,25 @@ Status CoordinatorCore::StopTrainingJob(const std::string& name, int64_t now_ms,
   return Status::Ok();
 }
 
+std::vector<std::string> CoordinatorCore::UnreadableJobs() const {
+  std::vector<std::string> out;
+  for (const auto& [name, why] : impl_->unreadable) {
+    out.push_back(why + ": the job is not served, and its name is refused to a new job; hpo delete " + name +
+                  " removes what is left of it");
+  }
+  return out;
+}
+
 Status CoordinatorCore::Delete(const std::string& name, int64_t now_ms) {
   TuningJob* j = impl_->Job(name);
+  if (auto damaged = impl_->unreadable.find(Lower(name)); !j && damaged != impl_->unreadable.end()) {
+    // What is left of a job whose row cannot be read: its rows go, and the name is free again.
+    if (Status s = impl_->store->DeleteJob(name); !s.ok()) return s;
+    impl_->Event(now_ms, "JobDeleted", name, "", "deleted what was left of a tuning job whose stored row could not be "
+                                                 "read (" + damaged->second + ")");
+    impl_->unreadable.erase(damaged);
+    return Status::Ok();
+  }
   if (!j) return Status::NotFound("no tuning job named " + name);
   if (!j->Terminal()) {
     return Status::FailedPrecondition("tuning job " + j->name + " is " + j->status +
@@ -674,11 +698,22 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
   for (auto it = impl_->workers.begin(); it != impl_->workers.end();) {
     if (now_ms - it->second.last_seen_ms > options_.lease_ms) {
       std::string wid = it->first;
-      impl_->Event(now_ms, "WorkerLost", "", "", wid + " missed its lease");
+      // A worker that said it was going (its interruption notice: a spot reclaim, or SIGTERM, as
+      // systemctl stop sends) and gave back everything it ran has left, as it said: not an
+      // outage for an alert on WorkerLost to page someone about.
+      bool holds = false;
+      for (const auto& [name, t] : impl_->trials) holds = holds || (t.Active() && t.OnWorker(wid));
+      static constexpr std::string_view kNotice = "interruption notice: ";
+      const std::string& draining = it->second.draining;
+      if (!holds && draining.rfind(kNotice, 0) == 0) {
+        impl_->Event(now_ms, "WorkerLeft", "", "", wid + " left, as it said it would (" + draining.substr(kNotice.size()) + ")");
+      } else {
+        impl_->Event(now_ms, "WorkerLost", "", "", wid + " missed its lease");
+      }
       for (auto& [name, t] : impl_->trials) {
         if (t.Active() && t.OnWorker(wid)) {
           impl_->StopGangPeers(t, wid, "host on worker " + wid + " was lost", &out);
-          impl_->AttemptLost(t, "worker " + wid + " was lost", now_ms, wid);
+          impl_->AttemptLost(t, "worker " + wid + " was lost", now_ms, wid, it->second.last_seen_ms);
         }
       }
       impl_->worker_gpus_used.erase(wid);
@@ -709,9 +744,15 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
       }
       if (!gone.empty()) {
         impl_->StopGangPeers(t, gone, "host on worker " + gone + " did not come back", &out);
-        impl_->AttemptLost(t, "worker " + gone + " did not come back", now_ms, gone);
+        // It ran until the coordinator's last sign of life before the restart, as far as anyone
+        // knows; not through the downtime.
+        impl_->AttemptLost(t, "worker " + gone + " did not come back", now_ms, gone, impl_->last_alive_ms);
       }
     }
+  }
+  if (now_ms - impl_->alive_written_ms >= Impl::kAliveEveryMs) {
+    impl_->alive_written_ms = now_ms;
+    impl_->Note(impl_->store->PutAlive(now_ms));
   }
   impl_->ExpireWarm(now_ms);
   impl_->FinishAll(now_ms, &out);

@@ -495,8 +495,13 @@ class CoordinatorCore {
   // the training jobs wrote to S3OutputPath stays, and the name may be used again. Errors:
   // NotFound; FailedPrecondition, changing nothing, while the job is InProgress or Stopping (stop
   // it first), while its last proposal is still being computed (retry), or while another job
-  // names it in WarmStartConfig (that job's prior is built from it: delete that one first).
+  // names it in WarmStartConfig (that job's prior is built from it: delete that one first). What
+  // is left of a job whose stored row cannot be read (UnreadableJobs) is deleted too.
   Status Delete(const std::string& job, int64_t now_ms);
+  // Tuning jobs in the store that could not be read when it was loaded (a damaged row), one line
+  // each with why and what to do: the caller says so when it starts. They are not served, and
+  // their name is refused to a new job until deleted (their training jobs' rows are still there).
+  std::vector<std::string> UnreadableJobs() const;
 
   // ---- operators -----------------------------------------------------------------------------
   // Cordons a worker (hpo workers cordon): no new training job goes to it; those running there

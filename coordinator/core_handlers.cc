@@ -13,6 +13,20 @@ Trial* CoordinatorCore::Impl::CurrentAttempt(const std::string& trial, uint32_t 
   return &it->second;
 }
 
+namespace {
+
+// A training job started at `at` existed by then. One queued ahead becomes a training job when
+// its predecessor's end, or its own start, is heard (Impl::Promote); a start dated earlier (heard
+// late, or re-dated by its exit report) moves its CreationTime and its Starting back with it.
+void CreatedBy(Trial& t, int64_t at) {
+  t.creation_ms = std::min(t.creation_ms, at);
+  for (auto& s : t.secondary) {
+    if (s.status == "Starting") s.start_ms = std::min(s.start_ms, at);
+  }
+}
+
+}  // namespace
+
 void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire::Register& r, int64_t now, std::vector<Outgoing>* out) {
   proto::wire::RegisterAck ack;
   ack.protocol_version = proto::wire::kProtocolVersion;
@@ -261,12 +275,7 @@ void CoordinatorCore::Impl::OnTrialStarted(const std::string& wid, const proto::
   }
   if (t->start_ms == 0) {
     t->start_ms = start_at;
-    // A training job queued ahead became one when its predecessor's end, or this report, was
-    // heard (Impl::Promote); dated earlier (heard late, after a stall), it was created then.
-    t->creation_ms = std::min(t->creation_ms, start_at);
-    if (!t->secondary.empty() && t->secondary.back().status == "Starting") {
-      t->secondary.back().start_ms = std::min(t->secondary.back().start_ms, start_at);
-    }
+    CreatedBy(*t, start_at);
   }
   // An attempt assigned ahead starts on the worker as soon as its predecessor's program ends,
   // which can be just after the coordinator asked it to stop (a completion criterion met by that
@@ -487,7 +496,10 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
       const int64_t began = now - ran;
       // The first attempt's start is the training job's: it moves back with it (a start heard
       // of late), never forward (an end heard of late).
-      if (t->start_ms == t->attempt_start_ms && began < t->start_ms) t->start_ms = began;
+      if (t->start_ms == t->attempt_start_ms && began < t->start_ms) {
+        t->start_ms = began;
+        CreatedBy(*t, began);
+      }
       t->attempt_start_ms = began;
     }
   }

@@ -116,7 +116,16 @@ struct CoordinatorCore::Impl {
   // Assigned ahead: (trial, attempt) of a running attempt -> the trial queued behind it.
   std::map<std::pair<std::string, uint32_t>, std::string> successor;
   int64_t loaded_at_ms = -1;     // first tick after a restart: orphaned attempts get one lease
+  // The coordinator's sign of life in the store (JobStore::PutAlive), written by ticks every
+  // kAliveEveryMs; last_alive_ms is the one read at load (0: none).
+  static constexpr int64_t kAliveEveryMs = 5000;
+  int64_t alive_written_ms = 0;
+  int64_t last_alive_ms = 0;
   std::vector<std::string> log;  // store failures, surfaced by Describe's failure reason
+  // Tuning jobs in the store whose row cannot be read (a damaged spec): lower-cased name -> why.
+  // Not loaded, and their name stays taken (a new job of that name took over their training
+  // jobs' rows) until DeleteHyperParameterTuningJob removes what is left of them.
+  std::map<std::string, std::string> unreadable;
   std::map<std::string, uint64_t> event_counts;  // CoordinatorCore::EventCounts
 
   // ---- persistence -----------------------------------------------------------------------------
@@ -312,8 +321,11 @@ struct CoordinatorCore::Impl {
   // secondary status MaxWaitTimeExceeded (its last objective, if any, stays).
   void ExpireMaxWait(TuningJob& j, int64_t now, std::vector<Outgoing>* out);
 
-  // An attempt whose worker is gone or no longer holds it.
-  void AttemptLost(Trial& t, const std::string& reason, int64_t now, const std::string& on = "");
+  // An attempt whose worker is gone or no longer holds it. `heard_ms` > 0: when it was last known
+  // to run (its worker's last message; the coordinator's last sign of life before a restart): its
+  // training time ends there, not at `now` (a lease, or a coordinator's downtime, is not training).
+  void AttemptLost(Trial& t, const std::string& reason, int64_t now, const std::string& on = "",
+                   int64_t heard_ms = 0);
 
   // Starts the job's next trial (a pending retry or a new proposal) on `worker`.
   // The job's oldest trial waiting for a host (a retry, or one created while no worker could

@@ -60,6 +60,15 @@ Status JobFromRow(const JobRow& r, TuningJob* job) {
   if (!tree.ok()) return Status::InvalidArgument("tuning job " + r.name + ": stored spec: " + tree.status().message());
   auto spec = proto::DecodeCreateRequest(*tree);
   if (!spec.ok()) return Status::InvalidArgument("tuning job " + r.name + ": stored spec: " + spec.status().message());
+  // What every accepted spec has and the core relies on: a row without it is damaged ({} parsed,
+  // and a job without a strategy was served, and crashed what read it).
+  const auto& c = spec->hyper_parameter_tuning_job_config;
+  if (!c || !c->strategy || !c->resource_limits ||
+      (!spec->training_job_definition && spec->training_job_definitions.empty())) {
+    return Status::InvalidArgument("tuning job " + r.name +
+                                   ": stored spec: it lacks HyperParameterTuningJobConfig.Strategy, its ResourceLimits, "
+                                   "or a training job definition");
+  }
   job->name = r.name;
   job->spec = *spec;
   job->status = r.status;

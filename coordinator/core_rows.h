@@ -10,8 +10,9 @@
 // carry the identity, state and times, `detail_json` the rest.
 //
 // Decoding is lenient where the data is the user's and strict where nothing can be done: a job
-// whose spec does not parse is an error naming the job and the reason (the caller skips it and
-// says so); a trial's damaged `detail_json` leaves those fields at their defaults, and an
+// whose spec does not parse, or lacks its strategy, resource limits or training job definition,
+// is an error naming the job and the reason (the caller skips it, says so at start, and keeps
+// its name from a new job: CoordinatorCore::UnreadableJobs); a trial's damaged `detail_json` leaves those fields at their defaults, and an
 // unknown state reads as Failed, so one damaged row never stops a coordinator from starting.
 //
 // Thread safety: pure functions.

@@ -263,7 +263,15 @@ void CoordinatorCore::Impl::ExpireMaxWait(TuningJob& j, int64_t now, std::vector
   }
 }
 
-void CoordinatorCore::Impl::AttemptLost(Trial& t, const std::string& reason, int64_t now, const std::string& on) {
+void CoordinatorCore::Impl::AttemptLost(Trial& t, const std::string& reason, int64_t now, const std::string& on,
+                                       int64_t heard_ms) {
+  if (heard_ms > 0 && heard_ms < now && t.started && t.attempt_start_ms > 0) {
+    // Its training time ends when it was last heard of (ReleaseSlot then adds nothing more).
+    const int64_t ran = std::max<int64_t>(0, heard_ms - t.attempt_start_ms);
+    t.training_ms += ran;
+    if (t.on_spot) t.spot_training_ms += ran;
+    t.attempt_start_ms = 0;
+  }
   TuningJob* j = Job(t.tuning_job);
   if (!t.started && !t.stop_requested && j && j->status == "InProgress") {
     Requeue(t, reason + " before it started", now);

@@ -443,6 +443,23 @@ Result<std::vector<CordonRow>> SqliteJobStore::LoadCordons() {
   return out;
 }
 
+Status SqliteJobStore::PutAlive(int64_t ms) {
+  Stmt s(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES ('alive_ms', ?)");
+  if (!s.ok()) return s.Error("preparing the coordinator's sign of life");
+  s.Bind(1, std::to_string(ms));
+  if (s.Step() != SQLITE_DONE) return s.Error("writing the coordinator's sign of life");
+  return Status::Ok();
+}
+
+Result<int64_t> SqliteJobStore::LoadAlive() {
+  Stmt s(db_, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'alive_ms'");
+  if (!s.ok()) return int64_t{0};  // a read-only store of an older hpo
+  const int rc = s.Step();
+  if (rc == SQLITE_ROW) return s.Int(0);
+  if (rc != SQLITE_DONE) return s.Error("reading the coordinator's sign of life");
+  return int64_t{0};
+}
+
 Result<std::vector<JobRow>> SqliteJobStore::LoadJobs() {
   Stmt s(db_,
          "SELECT name, spec_json, spelling, metadata_json, status, failure_reason, completion_reason, seed, "

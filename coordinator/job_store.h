@@ -158,6 +158,11 @@ class JobStore {
   virtual Status PutCordon(const CordonRow& row) = 0;
   virtual Status DeleteCordon(const std::string& worker) = 0;
   virtual Result<std::vector<CordonRow>> LoadCordons() = 0;
+  // The coordinator's last sign of life (its clock, ms), written every few seconds: after a crash,
+  // the attempts whose workers do not come back were last known to run then, not until the
+  // restart (downtime billed as training time). 0 when none was written.
+  virtual Status PutAlive(int64_t ms) = 0;
+  virtual Result<int64_t> LoadAlive() = 0;
 };
 
 // When a commit is on disk (SqliteJobStore::Open).
@@ -214,6 +219,8 @@ class SqliteJobStore final : public JobStore {
   Status PutCordon(const CordonRow& row) override;
   Status DeleteCordon(const std::string& worker) override;
   Result<std::vector<CordonRow>> LoadCordons() override;
+  Status PutAlive(int64_t ms) override;
+  Result<int64_t> LoadAlive() override;
 
   // ---- Durability::kDeferred (with kAtCommit, or without a file, these do nothing) -------------
   // A mark that grows with the store's writes: read, where the store is serialized, after

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "proto/codec.h"
+
 namespace hpo::coordinator {
 
 namespace {
@@ -74,10 +76,12 @@ InstanceCatalog InstanceCatalog::Defaults() {
 }
 
 Result<InstanceCatalog> InstanceCatalog::FromJson(const std::string& text) {
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return Status::InvalidArgument("instance catalog: expected a JSON object of instance types");
-  }
+  // proto::ParseJson refuses a repeated key: {"ml.x": {...}, "ml.x": {"gpus": 2}} kept the later,
+  // incomplete entry without a word.
+  auto parsed = proto::ParseJson(text);
+  if (!parsed.ok()) return Status::InvalidArgument("instance catalog: " + parsed.status().message());
+  const nlohmann::ordered_json& j = *parsed;
+  if (!j.is_object()) return Status::InvalidArgument("instance catalog: expected a JSON object of instance types");
   InstanceCatalog c;
   for (const auto& [type, v] : j.items()) {
     const std::string at = "instance catalog: \"" + type + "\": ";
@@ -105,6 +109,9 @@ Result<InstanceCatalog> InstanceCatalog::FromJson(const std::string& text) {
       }
       Result<double> n = number(limit);
       if (!n.ok()) return n.status();
+      if ((key == "gpus" || key == "vcpus") && *n != std::floor(*n)) {
+        return Status::InvalidArgument(at + key + " must be a whole number, not " + x.dump());
+      }
       if (key == "gpus") s.gpus = static_cast<uint32_t>(*n);
       if (key == "vcpus") s.vcpus = static_cast<uint32_t>(*n);
       if (key == "gpu_memory_gib") s.gpu_memory_mb = static_cast<uint64_t>(*n * kGiB);

@@ -660,6 +660,46 @@ TEST_F(AdaptiveCoreTest, AFailedTrainingJobShowsNoFinalObjective) {
   EXPECT_EQ(*d->status.objective_status_counters->failed, 1);
 }
 
+// A lost attempt's training time ends when it was last heard of: its worker's last message, or
+// the coordinator's last sign of life before a restart. The lease that declared it lost (10 s on
+// a cluster) and a coordinator's downtime (hpo run killed overnight, then resumed) were billed.
+TEST_F(AdaptiveCoreTest, ALostAttemptIsNotBilledForTheLeaseNorTheDowntime) {
+  options_.lease_ms = 10'000;
+  MakeCore();
+  Register("w1", 1);
+  proto::TuningJobSpec spec = Continuous("lost", "Random", 4);
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
+  Started("w1", a);
+  now_ += 3000;
+  Emit("w1", a, {1.0}, 2);  // the last the coordinator hears of w1
+  now_ += options_.lease_ms + 1;
+  core_->OnTick(now_);
+  const Trial* t = core_->FindTrial(a.trial);
+  EXPECT_EQ(t->training_ms, 3000) << "not 3 s plus the 10 s lease";
+
+  // Another attempt on w2; the coordinator ticks (its sign of life), then is down for an hour.
+  Register("w2", 1);
+  const Trial* u = nullptr;
+  for (const Trial* x : core_->TrialsOf("lost")) {
+    if (x->Active() && x->worker_id == "w2") u = x;
+  }
+  ASSERT_NE(u, nullptr);
+  proto::wire::AssignTrial b;
+  b.trial = u->name;
+  b.attempt = u->attempt;
+  Started("w2", b);
+  const int64_t before = u->training_ms;
+  now_ += 6000;
+  core_->OnTick(now_);  // alive at start + 6 s (written at most every 5 s)
+  now_ += 3'600'000;
+  MakeCore();
+  core_->OnTick(now_);
+  now_ += options_.lease_ms + 1;
+  core_->OnTick(now_);  // w2 did not come back
+  u = core_->FindTrial(b.trial);
+  EXPECT_EQ(u->training_ms - before, 6000) << "not the hour the coordinator was down";
+}
+
 TEST_F(AdaptiveCoreTest, ConvergenceDetectedCompletesAndRecordsTheTime) {
   Register("w1", 1);
   proto::TuningJobSpec spec = Continuous("cv", "Random", 100);

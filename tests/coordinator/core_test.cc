@@ -1792,6 +1792,8 @@ class FillingStore : public JobStore {
   Status PutCordon(const CordonRow& r) override { return full ? Full() : inner_->PutCordon(r); }
   Status DeleteCordon(const std::string& w) override { return full ? Full() : inner_->DeleteCordon(w); }
   Result<std::vector<CordonRow>> LoadCordons() override { return inner_->LoadCordons(); }
+  Status PutAlive(int64_t ms) override { return full ? Full() : inner_->PutAlive(ms); }
+  Result<int64_t> LoadAlive() override { return inner_->LoadAlive(); }
 
  private:
   static Status Full() { return Status::IoError("job store: database or disk is full"); }
@@ -1964,6 +1966,44 @@ TEST(JobStoreFile, ADamagedFileIsRefusedWithWhatToDo) {
   std::remove(path.c_str());
   std::remove((path + "-wal").c_str());
   std::remove((path + "-shm").c_str());
+}
+
+// A job row whose spec cannot be read was skipped without a word at start; a new job of that
+// name then took over its training jobs' rows (Completed 15/15 after the next restart, trials it
+// never ran). Now the coordinator names it, refuses the name, and deletes what is left on request.
+TEST_F(CoreTest, AJobWhoseRowCannotBeReadIsNamedAndKeepsItsNameUntilDeleted) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("dmg", "Random", 2, 1))).at(0);
+  Finish("w1", a, 0.5);
+  for (const std::string damage : {std::string("{garbage"), std::string("{}")}) {
+    auto rows = store_->LoadJobs();
+    ASSERT_TRUE(rows.ok());
+    bool found = false;
+    for (JobRow r : *rows) {
+      if (r.name != "dmg") continue;
+      found = true;
+      r.spec_json = damage;
+      ASSERT_TRUE(store_->PutJob(r).ok());
+    }
+    ASSERT_TRUE(found) << damage;
+    MakeCore();
+    EXPECT_FALSE(core_->Describe("dmg").ok()) << damage;
+    const auto lines = core_->UnreadableJobs();
+    ASSERT_EQ(lines.size(), 1u) << damage;
+    EXPECT_NE(lines[0].find("tuning job dmg: stored spec:"), std::string::npos) << lines[0];
+    EXPECT_NE(lines[0].find("hpo delete dmg"), std::string::npos) << lines[0];
+    std::vector<Outgoing> out;
+    auto again = core_->Submit(Spec("DMG", "Random", 2, 1), proto::Spelling::kCrd, now_, &out);
+    ASSERT_FALSE(again.ok()) << damage;
+    EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists);
+    EXPECT_NE(again.status().message().find("cannot be read"), std::string::npos) << again.status().message();
+  }
+  ASSERT_TRUE(core_->Delete("dmg", now_).ok());
+  EXPECT_TRUE(core_->UnreadableJobs().empty());
+  Submit(Spec("dmg", "Random", 2, 1));
+  MakeCore();
+  EXPECT_EQ(core_->FindTrial(a.trial), nullptr) << "the old job's training job went with it";
+  EXPECT_EQ(*core_->Describe("dmg")->status.training_job_status_counters->completed, 0);
 }
 
 }  // namespace

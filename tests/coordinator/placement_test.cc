@@ -53,6 +53,14 @@ TEST(InstanceCatalog, ShipsTheCommonTypesAndReadsOverridesFromJson) {
   EXPECT_FALSE(InstanceCatalog::FromJson("[1, 2]").ok());
   EXPECT_FALSE(InstanceCatalog::FromJson(R"({"ml.a": {"vcpus": -1}})").ok());
   EXPECT_FALSE(InstanceCatalog::FromJson(R"({"ml.a": {}})").ok());
+  // A fraction of a GPU was truncated to none, and a repeated type kept its later, incomplete entry.
+  auto half = InstanceCatalog::FromJson(R"({"ml.a": {"gpus": 0.5}})");
+  ASSERT_FALSE(half.ok());
+  EXPECT_NE(half.status().message().find("gpus must be a whole number, not 0.5"), std::string::npos)
+      << half.status().message();
+  auto twice = InstanceCatalog::FromJson(R"({"ml.x": {"gpus": 1, "vcpus": 4}, "ml.x": {"gpus": 2}})");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.status().message().find("ml.x"), std::string::npos) << twice.status().message();
 }
 
 TEST(Fit, AWorkerWithATypeServesExactlyThatType) {

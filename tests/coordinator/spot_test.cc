@@ -2,6 +2,7 @@
 // re-queued without spending a retry and placed elsewhere (on-demand first), and
 // MaxWaitTimeInSeconds bounds a trial's whole time.
 #include <gtest/gtest.h>
+#include <algorithm>
 
 #include <cmath>
 #include <set>
@@ -48,6 +49,38 @@ class SpotCoreTest : public CoreTest {
     return core_->OnMessage(wid, x, now_);
   }
 };
+
+// A worker that said it was going (SIGTERM sends the notice too: systemctl stop) and gave
+// everything back has left: WorkerLeft, not WorkerLost, which operators alert on. One that said
+// so but still held a training job when its lease ran out was lost.
+TEST_F(SpotCoreTest, AWorkerThatSaidItWasGoingAndGaveEverythingBackLeftAndWasNotLost) {
+  auto kinds = [&] {
+    std::vector<std::string> out;
+    auto rows = store_->LoadEvents("", 0, 10000);
+    for (const auto& r : *rows) {
+      if (r.kind == "WorkerLeft" || r.kind == "WorkerLost") out.push_back(r.kind + " " + r.message);
+    }
+    return out;
+  };
+  Join("calm", false);
+  Join("busy", true);
+  auto a = Only<proto::wire::AssignTrial>(Submit(SpotSpec("lv"))).at(0);
+  ASSERT_EQ(core_->FindTrial(a.trial)->worker_id, "busy");
+  Started("busy", a);
+  for (const std::string w : {"calm", "busy"}) {
+    proto::wire::InterruptionNotice n;
+    n.worker_id = w;
+    n.reason = "the worker " + w + " is shutting down";
+    core_->OnMessage(w, n, now_);
+  }
+  now_ += options_.lease_ms + 1;
+  core_->OnTick(now_);
+  const auto seen = kinds();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "WorkerLeft calm left, as it said it would (the worker calm is shutting down)"),
+            seen.end());
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "WorkerLost busy missed its lease"), seen.end());
+}
 
 TEST_F(SpotCoreTest, AnInterruptedAttemptIsRequeuedWithoutARetryAndMovesToOnDemandCapacity) {
   Join("spot1", true);
