@@ -389,7 +389,10 @@ void AddClientCommands(CLI::App& app) {
         using Ptr = Json::json_pointer;
         std::string metric = d.value(Ptr("/HyperParameterTuningJobConfig/HyperParameterTuningJobObjective/MetricName"), "");
         if (metric.empty()) metric = d.value(Ptr("/TrainingJobDefinitions/0/TuningObjective/MetricName"), "");
-        Fail(1, *name + " has no best training job yet (none has reported its objective" +
+        const std::string status = Text(d, "HyperParameterTuningJobStatus");
+        const bool ended = status == "Completed" || status == "Failed" || status == "Stopped";
+        Fail(1, *name + (ended ? " ended (" + status + ") without a best training job (none completed with its objective"
+                               : " has no best training job yet (none has reported its objective") +
                     (metric.empty() ? "" : " " + metric) + "); see hpo trials " + *name);
       }
       const std::string best = d["BestTrainingJob"]["TrainingJobName"];

@@ -960,7 +960,15 @@ void Worker(const WorkerArgs& a) {
     auto gpus = worker::ResolveGpus(a.gpus, detected);
     if (!gpus.ok()) Fail(2, gpus.status().message());
     o.gpus = std::move(gpus).value();
-    LogLine("worker: --gpus " + a.gpus + ": using " + std::to_string(o.gpus.size()) + " GPU(s); " + detected.reason);
+    if (detected.devices.empty() && !o.gpus.empty()) {
+      // Taken on the flag's word (a machine whose NVML cannot be read): said plainly, since a
+      // typo here advertises GPUs that training jobs will not find ("using 2 GPU(s); no GPUs").
+      LogLine("worker: warning: --gpus " + a.gpus + ": advertising " + std::to_string(o.gpus.size()) +
+              " GPU(s) that could not be detected (" + detected.reason +
+              "); training jobs placed here get CUDA_VISIBLE_DEVICES=" + a.gpus + " whether or not they exist");
+    } else {
+      LogLine("worker: --gpus " + a.gpus + ": using " + std::to_string(o.gpus.size()) + " GPU(s); " + detected.reason);
+    }
   }
   o.s3_endpoint = a.s3_endpoint;
   if (!a.keys.empty()) {
@@ -1113,7 +1121,13 @@ void AddCoordinatorCommand(CLI::App& app) {
                 "What a second on a --spot worker costs against an on-demand one: DescribeTrainingJob's "
                 "BillableTimeInSeconds counts spot seconds at this rate, so (1 - Billable/Training) * 100 is the "
                 "spot savings, as SageMaker reports it (0.3)")
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(CLI::Validator(
+          [](std::string& v) {  // CLI::Range lets nan through
+            char* end = nullptr;
+            const double x = std::strtod(v.c_str(), &end);
+            return end && *end == '\0' && x >= 0.0 && x <= 1.0 ? std::string() : "a number from 0 to 1, not " + v;
+          },
+          "[0 - 1]"));
   c->add_option("--spot-workers-take", a->spot_workers_take,
                 "Which training jobs --spot workers run: managed-spot (default: only those whose definition sets "
                 "EnableManagedSpotTraining, as SageMaker never puts a training job without it on spot capacity, "

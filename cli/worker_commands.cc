@@ -149,7 +149,10 @@ void Drain(const WorkersArgs& a) {
     }
     std::string names;
     for (const auto& n : w.value("RunningTrainingJobs", Json::array())) names += (names.empty() ? ": " : ", ") + n.get<std::string>();
-    const std::string now = std::to_string(running) + " training job(s) still on " + a.id + names;
+    // The names are of those running; the queued ahead are counted apart (it said 8 and named 4).
+    const int queued = w.value("QueuedAhead", 0);
+    const std::string now = std::to_string(running - queued) + " training job(s) still on " + a.id + names +
+                            (queued > 0 ? " (and " + std::to_string(queued) + " queued ahead there)" : "");
     if (now != said) {
       std::cerr << "hpo: " << now << "\n";
       said = now;

@@ -570,6 +570,11 @@ Status CoordinatorCore::Delete(const std::string& name, int64_t now_ms) {
   }
   if (!j) return Status::NotFound("no tuning job named " + name);
   if (!j->Terminal()) {
+    if (j->status == "Stopping") {
+      return Status::FailedPrecondition("tuning job " + j->name +
+                                        " is Stopping (its training jobs are ending); delete it once it has ended "
+                                        "(hpo describe " + j->name + " says when)");
+    }
     return Status::FailedPrecondition("tuning job " + j->name + " is " + j->status +
                                       "; stop it (StopHyperParameterTuningJob, or hpo stop " + j->name +
                                       ") and delete it once it has ended");

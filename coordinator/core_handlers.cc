@@ -633,13 +633,16 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   const std::string why = t->state == TrialState::kFailed ? t->failure_reason
                           : t->state == TrialState::kStopped ? (t->stop_reason.empty() ? worker_said : t->stop_reason)
                                                              : std::string();
-  Event(now, "TrialExited", t->tuning_job, t->name,
-        std::string(TrialStateName(t->state)) + (t->objective ? " objective=" + std::to_string(*t->objective) : "") +
-            (why.empty() ? "" : ": " + why));
+  // One queued ahead that never started when its tuning job ended was never a training job: its
+  // history says it was withdrawn (Withdraw's event), not that a training job exited Stopped.
   if ((queued_ahead || t->assigned_ahead) && t->state == TrialState::kStopped && !t->started && t->attempt == 1 && j &&
       (j->status == "Stopping" || !j->completion_reason.empty())) {
     Withdraw(*t, now);
+    if (!trials.count(m.trial)) return true;  // withdrawn (a store failure keeps it, stopped)
   }
+  Event(now, "TrialExited", t->tuning_job, t->name,
+        std::string(TrialStateName(t->state)) + (t->objective ? " objective=" + std::to_string(*t->objective) : "") +
+            (why.empty() ? "" : ": " + why));
   return true;
 }
 

@@ -578,7 +578,9 @@ void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<O
   j.end_ms = now;
   if (succeeded == 0) {
     j.status = "Failed";
-    const size_t attempts = j.completion_reason == kGaveUp ? static_cast<size_t>(Index(j).failed) : j.trials.size();
+    // Given up: the count it gave up on (the stop message says "its first 5"), not the failures of
+    // the training jobs it then stopped, which made it 6.
+    const size_t attempts = j.completion_reason == kGaveUp ? static_cast<size_t>(kFailuresBeforeGivingUp) : j.trials.size();
     j.failure_reason = "No training job succeeded after " + std::to_string(attempts) +
                        " attempts. Please take a look at the training job failures to get more details.";
     // SageMaker's words, then what they do not say: training jobs that ran to the end without one

@@ -62,11 +62,18 @@ ApiResponse Ok(const Json& j) { return {200, Dump(j)}; }
 // ?after=N&limit=M of the paged GET routes (limit at most 10,000). False, with the error in
 // `res`, when either is not a non-negative integer.
 bool Cursor(const httplib::Request& req, httplib::Response& res, int64_t* after, size_t* limit) {
-  try {
-    if (req.has_param("after")) *after = std::stoll(req.get_param_value("after"));
-    if (req.has_param("limit")) *limit = std::min<size_t>(std::stoul(req.get_param_value("limit")), 10000);
-    if (*after >= 0) return true;
-  } catch (const std::exception&) {
+  // Digits only: std::stoul read "-1" as 2^64 - 1 and "12abc" as 12.
+  auto number = [&](const char* name, int64_t* out) {
+    if (!req.has_param(name)) return true;
+    const std::string v = req.get_param_value(name);
+    if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos) return false;
+    *out = std::stoll(v);
+    return true;
+  };
+  int64_t l = static_cast<int64_t>(*limit);
+  if (number("after", after) && number("limit", &l)) {
+    *limit = static_cast<size_t>(std::min<int64_t>(l, 10000));
+    return true;
   }
   ApiResponse r = AwsError(400, "ValidationException", "after and limit must be non-negative integers");
   res.status = r.status;
@@ -189,6 +196,7 @@ struct Page {
   std::optional<SortKey> after;  // the last row of the previous page
   size_t max = 10;
   std::string order;  // the request's SortBy/SortOrder, kept in its NextToken
+  std::string scope;  // which list: the action and the resource it lists, kept in its NextToken
 };
 
 // A label value as the text format writes it: backslash, double quote and line feed escaped.
@@ -370,9 +378,12 @@ std::optional<std::string> Unhex(std::string_view s) {
   return out;
 }
 
-Result<Page> ReadPage(const Json& req, size_t default_max, size_t limit) {
+// `scope` names the list ("ListTrainingJobsForHyperParameterTuningJob qa1"): a token of another
+// list named a place in rows it never had (one of job qa1 was taken for job qa2's list).
+Result<Page> ReadPage(const Json& req, size_t default_max, size_t limit, const std::string& scope) {
   Page p;
   p.max = default_max;
+  p.scope = scope;
   if (req.contains("MaxResults")) {
     if (!req["MaxResults"].is_number_integer() || req["MaxResults"].get<int64_t>() < 1 ||
         req["MaxResults"].get<int64_t>() > static_cast<int64_t>(limit)) {
@@ -391,9 +402,13 @@ Result<Page> ReadPage(const Json& req, size_t default_max, size_t limit) {
     auto text = Unhex(std::string_view(t).substr(5));
     if (!text) return bad;
     Json k = Json::parse(*text, nullptr, false);
-    if (!k.is_array() || (k.size() != 3 && k.size() != 4) || !k[0].is_number() || !k[1].is_string() ||
-        !k[2].is_string() || (k.size() == 4 && !k[3].is_string())) {
+    if (!k.is_array() || k.size() < 3 || k.size() > 5 || !k[0].is_number() || !k[1].is_string() ||
+        !k[2].is_string() || (k.size() >= 4 && !k[3].is_string()) || (k.size() == 5 && !k[4].is_string())) {
       return bad;
+    }
+    if (k.size() == 5 && k[4].get<std::string>() != p.scope) {
+      return Status::InvalidArgument("NextToken was issued for another list (" + k[4].get<std::string>() +
+                                     "), not this " + p.scope + ": send it with the request it came from");
     }
     // A token marks a place in one order: in another it was ignored, and page 1 came back.
     if (k.size() == 4 && k[3].get<std::string>() != p.order) {
@@ -429,7 +444,7 @@ Json Paginate(const std::vector<T>& rows, const Page& p, bool desc, const char* 
   for (size_t k = i; k < end; ++k) out[list].push_back(encode(rows[k]));
   if (end < rows.size() && end > i) {
     const SortKey last = key(rows[end - 1]);
-    out["NextToken"] = "hpo2:" + Hex(Json::array({last.number, last.text, last.name, p.order}).dump());
+    out["NextToken"] = "hpo2:" + Hex(Json::array({last.number, last.text, last.name, p.order, p.scope}).dump());
   }
   return out;
 }
@@ -581,7 +596,7 @@ ApiResponse ListTags(Dispatcher& d, const Json& req) {
     return *bad;
   auto arn = RequiredArn(req);
   if (!arn.ok()) return FromStatus(arn.status());
-  auto page = ReadPage(req, 50, 100);
+  auto page = ReadPage(req, 50, 100, "ListTags " + *arn);
   if (!page.ok()) return FromStatus(page.status());
   const auto found = d.WithCore([&](CoordinatorCore& c) { return FindTagged(c, *arn); });
   if (!found) return UnknownArn(*arn);
@@ -686,7 +701,7 @@ ApiResponse ListJobs(Dispatcher& d, const Json& req) {
                                     {"StatusEquals", kString}})) {
     return *bad;
   }
-  auto page = ReadPage(req, 10, 100);
+  auto page = ReadPage(req, 10, 100, "ListHyperParameterTuningJobs");
   if (!page.ok()) return FromStatus(page.status());
   auto desc = Descending(req);
   if (!desc.ok()) return FromStatus(desc.status());
@@ -766,7 +781,7 @@ ApiResponse ListAllTrainingJobs(Dispatcher& d, const Json& req) {
   if (!warm_r.ok()) return FromStatus(warm_r.status());
   const bool none_match = (req.contains("TrainingPlanArnEquals") && req["TrainingPlanArnEquals"].is_string()) ||
                          !warm_r->empty();
-  auto page = ReadPage(req, 10, 100);
+  auto page = ReadPage(req, 10, 100, "ListTrainingJobs");
   if (!page.ok()) return FromStatus(page.status());
   auto desc = Descending(req);
   if (!desc.ok()) return FromStatus(desc.status());
@@ -833,7 +848,7 @@ ApiResponse ListTrainingJobs(Dispatcher& d, const Json& req) {
   }
   auto name = RequiredName(req, "HyperParameterTuningJobName", 32);
   if (!name.ok()) return FromStatus(name.status());
-  auto page = ReadPage(req, 10, 100);
+  auto page = ReadPage(req, 10, 100, "ListTrainingJobsForHyperParameterTuningJob " + AsciiLower(*name));
   if (!page.ok()) return FromStatus(page.status());
   auto desc = Descending(req);
   if (!desc.ok()) return FromStatus(desc.status());

@@ -933,7 +933,8 @@ TEST_F(CliTest, DescribeBestOfAMultiDefinitionJobWithoutABestSaysSo) {
   EXPECT_EQ(run.exit_code, 1) << run.err;
   Outcome best = Hpo({"describe", "multi", "--best", "--state-dir", state});
   EXPECT_EQ(best.exit_code, 1) << best.err;
-  EXPECT_NE(best.err.find("multi has no best training job yet (none has reported its objective loss)"),
+  // Ended: not "yet".
+  EXPECT_NE(best.err.find("multi ended (Failed) without a best training job (none completed with its objective loss)"),
             std::string::npos)
       << best.err;
 }
@@ -1191,6 +1192,7 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
            {"coordinator", "--listen", "tcp://127.0.0.1:99999", "--state-dir", (dir_ / "c1").string()},
            {"coordinator", "--http", "127.0.0.1:99999", "--state-dir", (dir_ / "c2").string()},
            {"coordinator", "--http", "127.0.0.1:", "--state-dir", (dir_ / "c3").string()},
+           {"coordinator", "--spot-price-ratio", "nan", "--state-dir", (dir_ / "c4").string()},  // passed CLI::Range
            {"worker", "--connect", "tcp://127.0.0.1:99999", "--work-dir", (dir_ / "w1").string()},
            {"worker", "--connect", "tcp://127.0.0.1:0", "--work-dir", (dir_ / "w2").string()},
            // what the coordinator refuses in a registration, refused here at once instead of

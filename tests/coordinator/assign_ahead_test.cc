@@ -638,6 +638,13 @@ TEST_F(AssignAheadTest, StoppingTheJobWithdrawsQueuedTrialsThatNeverStarted) {
   int withdrawn = 0;
   for (const auto& e : *events) withdrawn += e.kind == "TrainingJobWithdrawn";
   EXPECT_EQ(withdrawn, 2) << "the history says what became of them";
+  for (const auto& e : *events) {
+    for (const auto& q : queued) {
+      EXPECT_FALSE(e.kind == "TrialExited" && e.trial == q.trial) << "it said a training job exited Stopped, then that "
+                                                                     "it was never one: "
+                                                                  << e.message;
+    }
+  }
   MakeCore();
   EXPECT_EQ(core_->TrialsOf("s").size(), 2u);
   EXPECT_EQ(core_->FindJob("s")->status, "Stopped");

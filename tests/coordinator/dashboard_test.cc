@@ -521,6 +521,52 @@ TEST_F(DashboardTest, TheMetricsCountNoTrainingJobQueuedAhead) {
   EXPECT_NE(got->body.find("hpo_training_jobs{job=\"m\",status=\"InProgress\"} 2\n"), std::string::npos) << got->body;
 }
 
+// A NextToken names a place in one list: taken from job qa1's training jobs for job qa2's (or for
+// another action) it paged through rows it never had. Now it is refused, saying so; the
+// coordinator's own events cursor takes digits only (limit=-1 was read as 2^64 - 1).
+TEST_F(DashboardTest, ATokenOfOneListIsRefusedForAnotherAndACursorTakesDigitsOnly) {
+  Register("w", 4);
+  Submit(coretest::Spec("qa1", "Random", 4, 2));
+  Submit(coretest::Spec("qa2", "Random", 4, 2));
+  HttpApiOptions o;
+  o.log = [](const std::string&) {};
+  HttpApi api(dispatcher_.get(), o);
+  ASSERT_TRUE(api.Bind("127.0.0.1", 0).ok());
+  std::thread serving([&] { api.Serve(); });
+  httplib::Client client("127.0.0.1", api.port());
+  auto call = [&](const std::string& action, const Json& body) {
+    auto r = client.Post("/", {{"X-Amz-Target", "SageMaker." + action}}, body.dump(), "application/x-amz-json-1.1");
+    return r ? std::make_pair(r->status, Json::parse(r->body, nullptr, false)) : std::make_pair(0, Json());
+  };
+  auto [status, first] = call("ListTrainingJobsForHyperParameterTuningJob",
+                              {{"HyperParameterTuningJobName", "qa1"}, {"MaxResults", 1}});
+  ASSERT_EQ(status, 200) << first.dump();
+  ASSERT_TRUE(first.contains("NextToken")) << first.dump();
+  const Json token = first["NextToken"];
+  EXPECT_EQ(call("ListTrainingJobsForHyperParameterTuningJob",
+                 {{"HyperParameterTuningJobName", "QA1"}, {"MaxResults", 1}, {"NextToken", token}})
+                .first,
+            200)
+      << "the same list (names are not case sensitive)";
+  auto [other, refused] = call("ListTrainingJobsForHyperParameterTuningJob",
+                               {{"HyperParameterTuningJobName", "qa2"}, {"MaxResults", 1}, {"NextToken", token}});
+  EXPECT_EQ(other, 400) << refused.dump();
+  EXPECT_NE(refused.value("message", "").find("NextToken was issued for another list"), std::string::npos)
+      << refused.dump();
+  EXPECT_EQ(call("ListTrainingJobs", {{"NextToken", token}}).first, 400);
+  EXPECT_EQ(call("ListHyperParameterTuningJobs", {{"NextToken", token}}).first, 400);
+  for (const std::string bad : {"-1", "12abc", "", "99999999999999999999"}) {
+    auto r = client.Get("/hpo/v1/events?limit=" + bad);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << "limit=" << bad << ": " << r->body;
+  }
+  auto fine = client.Get("/hpo/v1/events?limit=99999999999");
+  ASSERT_TRUE(fine);
+  EXPECT_EQ(fine->status, 200) << "a large limit is capped at 10,000";
+  api.Stop();
+  serving.join();
+}
+
 TEST(DashboardSelection, BestAndNewestKeepsTheBestQuarterThenTheNewestInOrder) {
   using V = std::vector<std::optional<double>>;
   EXPECT_EQ(dashboard::BestAndNewest(V{3, 1, 2}, true, 0), (std::vector<size_t>{0, 1, 2})) << "0: no limit";
