@@ -411,7 +411,7 @@ Result<Page> ReadPage(const Json& req, size_t default_max, size_t limit, const s
                                      "), not this " + p.scope + ": send it with the request it came from");
     }
     // A token marks a place in one order: in another it was ignored, and page 1 came back.
-    if (k.size() == 4 && k[3].get<std::string>() != p.order) {
+    if (k.size() >= 4 && k[3].get<std::string>() != p.order) {
       auto show = [](const std::string& order) {
         const size_t slash = order.find('/');
         const std::string by = order.substr(0, slash), dir = order.substr(slash + 1);

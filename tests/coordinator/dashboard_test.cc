@@ -553,6 +553,12 @@ TEST_F(DashboardTest, ATokenOfOneListIsRefusedForAnotherAndACursorTakesDigitsOnl
   EXPECT_EQ(other, 400) << refused.dump();
   EXPECT_NE(refused.value("message", "").find("NextToken was issued for another list"), std::string::npos)
       << refused.dump();
+  auto [order, other_order] = call("ListTrainingJobsForHyperParameterTuningJob",
+                                   {{"HyperParameterTuningJobName", "qa1"}, {"MaxResults", 1}, {"NextToken", token},
+                                    {"SortBy", "Status"}});
+  EXPECT_EQ(order, 400) << "a token belongs to its sort order too";
+  EXPECT_NE(other_order.value("message", "").find("NextToken was issued for SortBy"), std::string::npos)
+      << other_order.dump();
   EXPECT_EQ(call("ListTrainingJobs", {{"NextToken", token}}).first, 400);
   EXPECT_EQ(call("ListHyperParameterTuningJobs", {{"NextToken", token}}).first, 400);
   for (const std::string bad : {"-1", "12abc", "", "99999999999999999999"}) {
