@@ -374,6 +374,14 @@ struct S3Client::Impl {
     if (code == "InvalidAccessKeyId") text += " (the access key " + cfg.access_key + " is unknown to " + cfg.endpoint + ")";
     if (r.http == 404) return Status::NotFound(text);
     if (r.http >= 500 || r.http == 429) return Status::Unavailable(text);
+    // The endpoint refused who asks, not what is asked: this machine's credentials or its clock.
+    // Another worker, configured right, can do the same request, so it is no error of the training
+    // job (a worker with a wrong secret failed every job it took as a ClientError, and sank the
+    // tuning job): Unavailable, an infrastructure error.
+    if (code == "SignatureDoesNotMatch" || code == "InvalidAccessKeyId" || code == "RequestTimeTooSkewed" ||
+        code == "ExpiredToken" || code == "InvalidToken") {
+      return Status::Unavailable(text);
+    }
     return Status::InvalidArgument(text);
   }
 

@@ -20,8 +20,10 @@
 // Errors name the operation, the s3:// URI and what the service said, e.g.
 //   "S3 GET s3://data/train/a.csv: HTTP 403 SignatureDoesNotMatch: ... (check the secret key)"
 // NotFound for a missing bucket or key (404), PermissionDenied-like answers (401/403) and other
-// 4xx as InvalidArgument, Unavailable when the endpoint cannot be reached or keeps failing after
-// the retries, IoError for local files.
+// 4xx as InvalidArgument, except a refusal of this machine's credentials or clock
+// (SignatureDoesNotMatch, InvalidAccessKeyId, RequestTimeTooSkewed, ExpiredToken, InvalidToken),
+// which is Unavailable, as is an endpoint that cannot be reached or keeps failing after the
+// retries; IoError for local files.
 //
 // Thread safety: an S3Client is immutable after construction; its methods may be called from any
 // threads concurrently (each request uses its own curl handle).

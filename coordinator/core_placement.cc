@@ -348,8 +348,12 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
     for (size_t i = 1; i < gang->size(); ++i) TakeWarm(*(*gang)[i].worker, j, t->definition_name);
   }
   // Given back before it ever started (its worker lost while it was queued there), and launched
-  // now in a free slot: it becomes a training job now (as Impl::Promote says).
-  if (t->Unlaunched() && !after) t->creation_ms = now;
+  // now in a free slot: it becomes a training job now (as Impl::Promote says), and its history
+  // begins here (it showed Downloading and Interrupted of a time it was only queued).
+  if (t->Unlaunched() && !after) {
+    t->creation_ms = now;
+    t->secondary.clear();
+  }
   t->attempt++;
   t->assigned_ms = now;
   t->assigned_ahead = after != nullptr;

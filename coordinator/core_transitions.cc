@@ -154,7 +154,8 @@ void CoordinatorCore::Impl::Promote(Trial& q, int64_t now) {
   // launches it (its CreationTime, and when its Starting began, were when it was queued).
   if (q.Unlaunched()) {
     q.creation_ms = now;
-    if (!q.secondary.empty() && q.secondary.back().status == "Starting") q.secondary.back().start_ms = now;
+    // What it went through while queued (Starting, Downloading what it staged ahead) begins now.
+    for (auto& s : q.secondary) s.start_ms = std::max(s.start_ms, now);
   }
   const auto key = std::make_pair(q.name, q.attempt);
   auto w = workers.find(q.worker_id);

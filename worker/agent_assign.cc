@@ -331,7 +331,12 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
     if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
     if (v.rfind("s3://", 0) == 0) code_uri = v;
   }
-  if (sources.empty() && code_uri.empty() && !r.checkpoints && r.preflight.empty() && !prepare_container) {  // nothing to stage: the program starts now (or when its slot frees)
+  // An S3OutputPath in S3 is probed before the program starts, as the checkpoints' bucket is: a
+  // missing bucket was found only when the trained model was uploaded, and the model was lost.
+  const std::string output_probe =
+      r.intermediate && r.intermediate->uri().rfind("s3://", 0) == 0 ? r.intermediate->uri() : std::string();
+  if (sources.empty() && code_uri.empty() && !r.checkpoints && r.preflight.empty() && !prepare_container &&
+      output_probe.empty()) {  // nothing to stage: the program starts now (or when its slot frees)
     if (r.queued) {
       spares->Refill();
       return;
@@ -374,7 +379,8 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
                           what, preflight = r.preflight, note = r.preflight_note, host = ls.current_host,
                           image = prepare_container ? a.image : std::string(), pipe_feeds = r.pipe_feeds,
                           attempt_dir = r.attempt_dir, code_uri, pulling = r.pulling,
-                          pulled_id = r.pulled_id, cancel = r.staging_cancel]() -> Result<std::vector<BindMount>> {
+                          pulled_id = r.pulled_id, cancel = r.staging_cancel,
+                          output_probe]() -> Result<std::vector<BindMount>> {
     struct WakeOnReturn {
       const Impl* impl;
       ~WakeOnReturn() { impl->Wake(); }
@@ -386,6 +392,17 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
         if (!present.ok()) return present;
         std::lock_guard<std::mutex> lock(images_mu);
         images_present.insert(image);
+      }
+    }
+    if (!output_probe.empty()) {
+      auto loc = OpenObjectLocation(output_probe, base.s3);
+      Status can = loc.ok() ? loc->store->List(loc->Key("")).status() : loc.status();
+      if (!can.ok()) {
+        return Status(can.code(), "OutputDataConfig.S3OutputPath cannot be used (" + can.message() + ")" +
+                                      (can.code() == StatusCode::kNotFound
+                                           ? ": create its bucket, or give an S3OutputPath in one that exists"
+                                           : "") +
+                                      "; checked before training, so no work is lost");
       }
     }
     if (checkpoints) {  // the previous attempts' checkpoints, wherever they ran

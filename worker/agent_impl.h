@@ -307,6 +307,10 @@ struct WorkerAgent::Impl {
     // The coordinator no longer runs this attempt (it told us after a gap): nothing of it is
     // uploaded.
     std::shared_ptr<std::atomic<bool>> revoked = std::make_shared<std::atomic<bool>>(false);
+    // Stopped by an interruption notice (`interrupted`, for the uploading thread): the attempt
+    // runs again elsewhere, so a single-host one uploads its checkpoints but no model.tar.gz to
+    // the training job's final place, where a watcher took an empty archive for the result.
+    std::shared_ptr<std::atomic<bool>> interrupted_now = std::make_shared<std::atomic<bool>>(false);
     // How long the uploads waited for the coordinator to confirm the lease (an outage): not
     // training time, so the exit report's ended_at_ms leaves it out.
     std::shared_ptr<std::atomic<int64_t>> lease_wait_ms = std::make_shared<std::atomic<int64_t>>(0);

@@ -36,6 +36,7 @@ void WorkerAgent::Impl::CheckInterruption() {
   for (auto& [key, r] : runs) {
     if (!r->stop_reason.empty()) continue;  // already stopping as asked: it ends Stopped
     r->interrupted = true;
+    r->interrupted_now->store(true);
     StopRun(*r, "Interrupted: " + reason, "Interrupted", r->assign.grace_period_s);
   }
 }

@@ -150,6 +150,7 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
   fs::path unsynced = r.checkpoint_dir + agent_detail::kUnsyncedMarker;
   return [this, spec, done, artifacts, what, checkpoints = r.checkpoints, intermediate = r.intermediate,
           successor_waits = r.successor_waits, revoked = r.revoked, lease_wait_ms = r.lease_wait_ms,
+          interrupted = r.interrupted_now,
           peers = r.peers, peers_until_ms = r.peers_until_ms, unsynced = std::move(unsynced)](const ExitInfo& exit) {
     if (successor_waits->load()) Wake();  // the next trial starts in this slot while we upload
     struct WakeOnReturn {
@@ -235,8 +236,11 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
           return;
         }
       }
-      Result<UploadedArtifacts> uploaded = artifacts ? UploadArtifacts(spec, [this] { return S3(); })
-                                                     : Result<UploadedArtifacts>(UploadedArtifacts{});
+      // Interrupted on a single host: it runs again, and its model would be the job's until then.
+      const bool runs_again = interrupted->load() && !spec.Gang();
+      if (artifacts && runs_again) Log("worker: " + what + ": interrupted: no model uploaded (it runs again)");
+      Result<UploadedArtifacts> uploaded = artifacts && !runs_again ? UploadArtifacts(spec, [this] { return S3(); })
+                                                                    : Result<UploadedArtifacts>(UploadedArtifacts{});
       if (uploaded.ok() && !checkpoint_error.ok()) uploaded = checkpoint_error;
       done->set_value(std::move(uploaded));
     } catch (...) {
