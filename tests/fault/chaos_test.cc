@@ -398,6 +398,19 @@ class SpotCheckpoints : public Chaos {
 
 TEST_F(SpotCheckpoints, InterruptedTrainersResumeFromCheckpointsInALocalDirectory) {
   Run("file://" + (dir_ / "checkpoints").string());
+  // An interrupted attempt runs again: it uploaded its empty or partial model.tar.gz to the
+  // training job's final place meanwhile. Now only the attempt that ends does.
+  int skipped = 0;
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    if (e.path().filename().string().rfind("spot", 0) != 0 || e.path().extension() != ".log") continue;
+    std::ifstream in(e.path());
+    for (std::string line; std::getline(in, line);) skipped += line.find("interrupted: no model uploaded") != std::string::npos;
+  }
+  EXPECT_GE(skipped, 1) << "no interrupted attempt said it left its model out; see " << dir_;
+  for (const auto& t : Trials("chaos-ckpt")) {
+    const std::string name = t["TrainingJobName"];
+    EXPECT_TRUE(fs::exists(dir_ / "out" / name / "output" / "model.tar.gz")) << name << ": the last attempt's model";
+  }
   // One prefix per training job, holding the last state.
   int dirs = 0;
   for (const auto& e : fs::directory_iterator(dir_ / "checkpoints")) {
@@ -424,6 +437,34 @@ TEST_F(SpotCheckpoints, InterruptedTrainersResumeFromCheckpointsInS3) {
     if (o.key.size() > 10 && o.key.ends_with("/state.txt")) states.insert(o.key);
   }
   EXPECT_EQ(states.size(), 10u) << "one state.txt per training job";
+}
+
+// An S3OutputPath in a bucket that does not exist was found when the trained model was uploaded,
+// after the whole training, and the model was lost. It is checked while staging now: the training
+// job fails before its program runs, saying to create the bucket. Through with_radosgw.sh (CTest:
+// Chaos.OutputBucketInRadosgw).
+TEST_F(Chaos, AnS3OutputPathInAMissingBucketFailsBeforeTheProgramRuns) {
+  if (std::getenv("AWS_ENDPOINT_URL_S3") == nullptr) GTEST_SKIP() << "run through tests/worker/with_radosgw.sh";
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("nobucket", "Random", 1, 1, ranges);
+  spec["TrainingJobDefinition"]["OutputDataConfig"]["S3OutputPath"] =
+      "s3://hpo-no-such-bucket-" + std::to_string(::getpid()) + "/runs";
+  Call("CreateHyperParameterTuningJob", spec);
+  Json d = WaitFor("nobucket", 60);
+  EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Failed") << d.dump(2);
+  const auto trials = Trials("nobucket");
+  ASSERT_EQ(trials.size(), 1u);
+  const std::string name = trials[0]["TrainingJobName"];
+  const std::string reason = trials[0].value("FailureReason", "");
+  EXPECT_EQ(reason.rfind("ClientError: OutputDataConfig.S3OutputPath cannot be used", 0), 0u) << reason;
+  EXPECT_NE(reason.find("NoSuchBucket"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("create its bucket"), std::string::npos) << reason;
+  for (const fs::path& log : TrialLogs(name)) {
+    std::ifstream in(log);
+    for (std::string line; std::getline(in, line);) {
+      EXPECT_NE(line.rfind("epoch=", 0), 0u) << "the program ran: " << line;
+    }
+  }
 }
 
 // The network between workers and coordinator misbehaves: the workers connect through a proxy
