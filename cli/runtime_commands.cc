@@ -713,6 +713,7 @@ struct CoordinatorArgs {
   std::string credentials;       // access keys for SigV4
   bool public_metrics = false;   // GET /hpo/v1/metrics without a signature
   std::string region;            // "" = any region
+  std::string account_id = "000000000000";  // in the ARNs it gives
   int64_t lease_ms = 10000;
   int64_t heartbeat_ms = 1000;
   int64_t grace_s = 120;
@@ -769,6 +770,10 @@ void Coordinator(const CoordinatorArgs& a) {
   co.limits = a.limits;
   co.max_concurrent_tuning_jobs = a.max_concurrent_tuning_jobs;
   co.max_tuning_job_runtime_s = a.max_tuning_job_runtime_s;
+  // ARNs name the region the API answers for and the account given, so that one built by a user
+  // of SageMaker from their own (ListTags, a warm start's parent) matches.
+  if (!a.region.empty()) co.region = a.region;
+  co.account_id = a.account_id;
   co.propose_off_core = true;  // the dispatcher's proposer thread makes Bayesian proposals
   co.catalog = LoadInstanceCatalog(a.instance_catalog);
   if (a.log_events != "none") {
@@ -1167,7 +1172,19 @@ void AddCoordinatorCommand(CLI::App& app) {
               "cannot sign a scrape); it shows job names, counts and latencies, nothing of specs or logs");
   c->add_option("--credentials", a->credentials,
                 "Access keys the HTTP API accepts: ~/.aws/credentials format, or one `ACCESS_KEY_ID SECRET` per line");
-  c->add_option("--region", a->region, "Accept only signatures scoped to this region (default: any)");
+  c->add_option("--region", a->region,
+                "Accept only signatures scoped to this region, and name it in the ARNs given (default: any "
+                "region; ARNs say local)");
+  c->add_option("--account-id", a->account_id,
+                "The account in the ARNs given, e.g. your AWS account's, so that ARNs built the SageMaker way "
+                "match (000000000000)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            return v.size() == 12 && v.find_first_not_of("0123456789") == std::string::npos
+                       ? std::string()
+                       : "an account id is 12 digits, not " + v;
+          },
+          "12 digits"));
   c->footer(
       "Keeps the jobs in an SQLite database, dispatches training jobs to workers over ZeroMQ, and\n"
       "serves the SageMaker API, so the aws CLI and boto3 work against it:\n\n"

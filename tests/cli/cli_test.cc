@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -1290,6 +1293,47 @@ TEST_F(CliTest, ClientCommandsSurviveAServerThatAnswersNonsense) {
   }
   server.stop();
   serving.join();
+}
+
+// ARNs name the coordinator's --region and --account-id, so that one a SageMaker user builds from
+// their own region and account (ListTags, a warm start's parent) matches; they said local and
+// 000000000000 whatever the coordinator was told.
+TEST_F(CliTest, ACoordinatorsArnsNameItsRegionAndAccount) {
+  int port = 0;
+  {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    port = ntohs(addr.sin_port);
+    ::close(fd);
+  }
+  const std::string http = "127.0.0.1:" + std::to_string(port), url = "http://" + http;
+  const pid_t coordinator = ::fork();
+  if (coordinator == 0) {
+    const int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0), ::dup2(null, 1), ::dup2(null, 2);
+    ::execl(HPO_BINARY, HPO_BINARY, "coordinator", "--listen", "tcp://127.0.0.1:0", "--http", http.c_str(),
+            "--state-dir", (dir_ / "state").c_str(), "--region", "eu-west-1", "--account-id", "123456789012",
+            nullptr);
+    ::_exit(127);
+  }
+  bool up = false;
+  for (int i = 0; i < 100 && !up; ++i) {
+    up = Hpo({"list", "--coordinator", url}).exit_code == 0;
+    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  Outcome submitted = Hpo({"submit", Example("quickstart.yaml").string(), "--coordinator", url});
+  ::kill(coordinator, SIGTERM);
+  ::waitpid(coordinator, nullptr, 0);
+  ASSERT_TRUE(up) << "the coordinator did not answer on " << url;
+  EXPECT_EQ(submitted.exit_code, 0) << submitted.err;
+  EXPECT_EQ(submitted.out.rfind("arn:aws:sagemaker:eu-west-1:123456789012:hyper-parameter-tuning-job/", 0), 0u)
+      << submitted.out;
+  EXPECT_EQ(Hpo({"coordinator", "--account-id", "12345", "--state-dir", (dir_ / "s2").string()}).exit_code, 2);
 }
 
 // A bad address changes nothing: no state directory is made, and the message names the option.
