@@ -203,6 +203,11 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
     if (revoked->load()) {
       Log("worker: " + what + ": not uploaded: the coordinator no longer counts this attempt (it counted it lost "
           "while this worker was out of touch past its lease, or gave it to another worker)");
+      if (artifacts && spec.primary && spec.Gang()) {  // the other hosts' hand-over is not left behind
+        if (Status s = AbandonHandOver(spec, [this] { return S3(); }); !s.ok()) {
+          Log("worker: " + what + ": the other hosts' hand-over stays: " + s.message());
+        }
+      }
       done->set_value(Status::Unavailable("the coordinator no longer runs this attempt; nothing was uploaded"));
       return;
     }

@@ -676,6 +676,16 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
   return out;
 }
 
+Status AbandonHandOver(const ArtifactSpec& spec, const std::function<Result<const S3Client*>()>& s3) {
+  if (!spec.primary || !spec.Gang() || spec.output_path.empty()) return Status::Ok();
+  auto loc = OpenObjectLocation(spec.output_path, s3);
+  if (!loc.ok()) return loc.status();
+  HPO_RETURN_IF_ERROR(loc->store->PutBytes(loc->Key(PartsPrefix(spec) + kPackedMarker), ""));
+  std::string note;
+  SettleHandOver(spec, *loc, &note);
+  return note.empty() ? Status::Ok() : Status::IoError(note);
+}
+
 bool HandedOver(const ArtifactSpec& spec, const std::function<Result<const S3Client*>()>& s3) {
   auto loc = OpenObjectLocation(spec.output_path, s3);
   return loc.ok() && NotIn(spec, HandedOverHosts(spec, *loc)).empty();

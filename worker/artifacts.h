@@ -127,4 +127,12 @@ void PrepareArtifactDirectory(const ArtifactSpec& spec);
 [[nodiscard]] Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec,
                                                         const std::function<Result<const S3Client*>()>& s3);
 
+// Algo-1 of a multi-host attempt that the coordinator no longer runs (the training job ended
+// while this worker was out of touch, or the attempt was counted lost): nothing is uploaded, but
+// its marker says it is done, so that the attempt's hand-over folder goes, now if every other
+// host has handed over, else when the last of them does. Without it the folder stayed in the
+// user's output when no retry followed (a retry's algo-1 removes earlier attempts' folders).
+// Best effort: a failure is only returned for the log.
+Status AbandonHandOver(const ArtifactSpec& spec, const std::function<Result<const S3Client*>()>& s3);
+
 }  // namespace hpo::worker

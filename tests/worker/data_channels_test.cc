@@ -552,6 +552,31 @@ TEST_F(Channels, MergingTakesHostsInNumberOrderAndLeavesALaterAttemptsHandOver) 
 // hand-over, names the hosts it did not merge, and leaves its "packed" marker; the last host to
 // hand over afterwards (here one with nothing to hand over) finds every marker and removes the
 // folder. The soak found such folders left behind, each with one host's .done.
+// Algo-1 of an attempt the coordinator no longer runs (the training job failed while algo-1's
+// worker was out of touch, here after a coordinator restart) uploads nothing; it said nothing
+// either, and the other hosts' hand-over stayed in the user's output for good (the soak found
+// one). It now leaves its marker: the folder goes at once when the others have handed over, or
+// with the last of them.
+TEST_F(Channels, Algo1OfAnAttemptNoLongerRunLetsTheHandOverGo) {
+  const std::vector<std::string> hosts = {"algo-1", "algo-2", "algo-3"};
+  const fs::path base = dir_ / "out";
+  auto unused = [] { return Result<const S3Client*>(Status::Internal("unused")); };
+  const fs::path parts = base / "j" / "output" / ".hpo-hosts" / "attempt-2";
+  Put(dir_ / "algo-2" / "model" / "shard-2.pt", "2");
+  ASSERT_TRUE(UploadArtifacts(GangSpec("j", dir_ / "algo-2", base, hosts, 1), unused).ok());
+  ASSERT_TRUE(AbandonHandOver(GangSpec("j", dir_ / "algo-1", base, hosts, 0), unused).ok());
+  EXPECT_TRUE(fs::exists(parts / "packed")) << "algo-3 has not handed over yet";
+  EXPECT_FALSE(fs::exists(base / "j" / "output" / "model.tar.gz")) << "nothing uploaded";
+  ASSERT_TRUE(UploadArtifacts(GangSpec("j", dir_ / "algo-3", base, hosts, 2), unused).ok());
+  EXPECT_FALSE(fs::exists(base / "j" / "output" / ".hpo-hosts")) << "the last host removed it";
+
+  // Every other host done before: algo-1 removes it itself.
+  for (size_t i : {1, 2}) ASSERT_TRUE(UploadArtifacts(GangSpec("k", dir_ / hosts[i], base, hosts, i), unused).ok());
+  ASSERT_TRUE(fs::exists(base / "k" / "output" / ".hpo-hosts"));
+  ASSERT_TRUE(AbandonHandOver(GangSpec("k", dir_ / "algo-1", base, hosts, 0), unused).ok());
+  EXPECT_FALSE(fs::exists(base / "k" / "output" / ".hpo-hosts"));
+}
+
 TEST_F(Channels, TheLastHostToHandOverAfterAlgo1PackedRemovesTheFolder) {
   const std::vector<std::string> hosts = {"algo-1", "algo-2", "algo-3"};
   const fs::path base = dir_ / "out";
