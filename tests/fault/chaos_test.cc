@@ -386,13 +386,18 @@ class SpotCheckpoints : public Chaos {
     std::printf("interruptions %d, trials interrupted %d, resumed from a checkpoint %d times\n", interruptions,
                 interrupted_trials, resumed);
     EXPECT_GE(resumed, 1) << "no interrupted trial resumed from its checkpoint; see " << dir_;
-    int url_notices = 0;
+    EXPECT_GE(SpotLogLines("interruption notice (notice URL"), 1)
+        << "no worker took a notice from its metadata URL; see " << dir_;
+  }
+  // Lines of the spot workers' logs that contain `text`.
+  int SpotLogLines(const std::string& text) {
+    int n = 0;
     for (const auto& e : fs::directory_iterator(dir_)) {
       if (e.path().filename().string().rfind("spot", 0) != 0 || e.path().extension() != ".log") continue;
       std::ifstream in(e.path());
-      for (std::string line; std::getline(in, line);) url_notices += line.find("interruption notice (notice URL") != std::string::npos;
+      for (std::string line; std::getline(in, line);) n += line.find(text) != std::string::npos;
     }
-    EXPECT_GE(url_notices, 1) << "no worker took a notice from its metadata URL; see " << dir_;
+    return n;
   }
 };
 
@@ -400,13 +405,8 @@ TEST_F(SpotCheckpoints, InterruptedTrainersResumeFromCheckpointsInALocalDirector
   Run("file://" + (dir_ / "checkpoints").string());
   // An interrupted attempt runs again: it uploaded its empty or partial model.tar.gz to the
   // training job's final place meanwhile. Now only the attempt that ends does.
-  int skipped = 0;
-  for (const auto& e : fs::directory_iterator(dir_)) {
-    if (e.path().filename().string().rfind("spot", 0) != 0 || e.path().extension() != ".log") continue;
-    std::ifstream in(e.path());
-    for (std::string line; std::getline(in, line);) skipped += line.find("interrupted: no model uploaded") != std::string::npos;
-  }
-  EXPECT_GE(skipped, 1) << "no interrupted attempt said it left its model out; see " << dir_;
+  EXPECT_GE(SpotLogLines("interrupted: no model uploaded"), 1)
+      << "no interrupted attempt said it left its model out; see " << dir_;
   for (const auto& t : Trials("chaos-ckpt")) {
     const std::string name = t["TrainingJobName"];
     EXPECT_TRUE(fs::exists(dir_ / "out" / name / "output" / "model.tar.gz")) << name << ": the last attempt's model";
