@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/file_util.h"
+#include "coordinator/core.h"
 #include "coordinator/placement.h"
 #include "proto/validate.h"
 
@@ -54,31 +55,30 @@ void AddQuotaOptions(CLI::App* c, proto::ValidationLimits* limits) {
       ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
 }
 
+std::optional<int> PortNumber(const std::string& digits) {
+  if (digits.empty() || digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  const int port = std::stoi(digits);
+  return port <= 65535 ? std::optional<int>(port) : std::nullopt;
+}
+
 std::pair<std::string, int> HostPort(const std::string& option, const std::string& value) {
   const size_t colon = value.rfind(':');
-  int port = -1;
-  if (colon != std::string::npos && colon > 0) {
-    const std::string digits = value.substr(colon + 1);
-    if (!digits.empty() && digits.size() <= 5 && digits.find_first_not_of("0123456789") == std::string::npos) {
-      port = std::stoi(digits);
-    }
-  }
-  if (port < 0 || port > 65535) {
-    Fail(2, option + " wants HOST:PORT with a port of 0-65535 (e.g. 127.0.0.1:7790), got " + value);
-  }
-  return {value.substr(0, colon), port};
+  const std::optional<int> port =
+      colon != std::string::npos && colon > 0 ? PortNumber(value.substr(colon + 1)) : std::nullopt;
+  if (!port) Fail(2, option + " wants HOST:PORT with a port of 0-65535 (e.g. 127.0.0.1:7790), got " + value);
+  return {value.substr(0, colon), *port};
 }
 
 void CheckZmqEndpoint(const std::string& option, const std::string& endpoint, bool listen) {
   if (endpoint.rfind("tcp://", 0) != 0) return;
   const std::string rest = endpoint.substr(6);
   const size_t colon = rest.rfind(':');
-  const std::string port = colon == std::string::npos ? "" : rest.substr(colon + 1);
-  bool ok = colon != std::string::npos && colon > 0;
-  if (ok && listen && port == "*") return;
-  ok = ok && !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos;
-  ok = ok && std::stoi(port) <= 65535 && (listen || std::stoi(port) >= 1);
-  if (!ok) {
+  if (colon != std::string::npos && colon > 0 && listen && rest.substr(colon + 1) == "*") return;
+  const std::optional<int> port =
+      colon != std::string::npos && colon > 0 ? PortNumber(rest.substr(colon + 1)) : std::nullopt;
+  if (!port || (!listen && *port == 0)) {
     Fail(2, option + " " + endpoint + ": wants tcp://HOST:PORT with a port of " + (listen ? "0-65535" : "1-65535") +
                 " (e.g. tcp://" + (listen ? "0.0.0.0" : "127.0.0.1") + ":7700)");
   }
@@ -87,7 +87,8 @@ void CheckZmqEndpoint(const std::string& option, const std::string& endpoint, bo
 void AddRuntimeQuotaOption(CLI::App* c, int64_t* seconds) {
   c->add_option("--max-tuning-job-runtime", *seconds,
                 "Quota: seconds a tuning job that gives no ResourceLimits.MaxRuntimeInSeconds may run; then its "
-                "training jobs are stopped and it ends, as SageMaker ends one at 30 days (2592000; 0: no limit)")
+                "training jobs are stopped and it ends, as SageMaker ends one at 30 days (" +
+                    std::to_string(coordinator::kSageMakerTuningJobRuntimeS) + "; 0: no limit)")
       ->check(CLI::Range(int64_t{0}, int64_t{100} * 365 * 86400));
 }
 

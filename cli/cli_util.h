@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -44,6 +45,9 @@ proto::ParsedSpec LoadSpec(const std::string& path, const proto::ValidationLimit
 // --max-training-jobs-random; defaults are SageMaker's raised quotas (100, 750, 10000).
 void AddQuotaOptions(CLI::App* c, proto::ValidationLimits* limits);
 
+// A port number written as 1-5 digits and at most 65535; nullopt for anything else ("-1", "12a",
+// "99999", "").
+std::optional<int> PortNumber(const std::string& digits);
 // Splits HOST:PORT (an option's value, e.g. --http 127.0.0.1:7780); exits 2 naming the option
 // when it is not one, or PORT is not 0-65535.
 std::pair<std::string, int> HostPort(const std::string& option, const std::string& value);

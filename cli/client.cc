@@ -42,12 +42,8 @@ void CheckCoordinatorUrl(std::string* url) {
   const bool has_port = colon != std::string::npos && (!v6 || colon > rest.find(']'));
   const std::string host = has_port ? rest.substr(0, colon) : rest;
   if (host.empty() || host == "[]") bad("has no host");
-  if (has_port) {
-    const std::string port = rest.substr(colon + 1);
-    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoi(port) < 1 || std::stoi(port) > 65535) {
-      bad("has the port '" + port + "', not one of 1-65535");
-    }
+  if (const std::string port = has_port ? rest.substr(colon + 1) : ""; has_port && PortNumber(port).value_or(0) < 1) {
+    bad("has the port '" + port + "', not one of 1-65535");
   }
 }
 
@@ -70,10 +66,12 @@ std::string Snippet(const std::string& body) {
   return body.size() > 120 ? out + "..." : out;
 }
 
-void FailUnexpected(const std::string& from, const std::string& what) {
-  Fail(3, "unexpected answer from " + from + ": " + what +
-              "; is that an hpo coordinator of this version (its HTTP API, hpo coordinator --http)?");
+std::string UnexpectedAnswer(const std::string& from, const std::string& what) {
+  return "unexpected answer from " + from + ": " + what +
+         "; is that an hpo coordinator of this version (its HTTP API, hpo coordinator --http)?";
 }
+
+void FailUnexpected(const std::string& from, const std::string& what) { Fail(3, UnexpectedAnswer(from, what)); }
 
 const Json& Items(const Json& j, const char* key, const std::string& from) {
   static const Json empty = Json::array();

@@ -36,7 +36,9 @@ std::string Text(const nlohmann::ordered_json& j, const char* key);
 const nlohmann::ordered_json& Items(const nlohmann::ordered_json& j, const char* key, const std::string& from);
 // The start of an answer's body for a message: at most 120 characters, on one line.
 std::string Snippet(const std::string& body);
-// Exits 3: `from` answered with something that is not what an hpo coordinator sends.
+// What to say when `from` answered with something that is not what an hpo coordinator sends;
+// FailUnexpected says it and exits 3.
+std::string UnexpectedAnswer(const std::string& from, const std::string& what);
 [[noreturn]] void FailUnexpected(const std::string& from, const std::string& what);
 
 // What to do about a refused signature (HTTP 403), to follow the coordinator's own message.

@@ -85,8 +85,8 @@ class RemoteSource : public coordinator::dashboard::Source {
     Json j = Json::parse(res->body, nullptr, false);
     if (res->status == 200 && j.is_object()) return j;
     if (res->status == 200) {
-      return Status::Unavailable("unexpected answer from the coordinator at " + url_ + ": not a JSON object (" +
-                                 Snippet(res->body) + "); is that an hpo coordinator of this version (its HTTP API, hpo coordinator --http)?");
+      return Status::Unavailable(
+          UnexpectedAnswer("the coordinator at " + url_, "not a JSON object (" + Snippet(res->body) + ")"));
     }
     const std::string type = !Text(j, "__type").empty() ? Text(j, "__type")
                              : j.is_object()           ? "Error"
@@ -273,7 +273,6 @@ bool NextPage(const Json& page, Json* req, const std::string& from) {
   (*req)["NextToken"] = token;
   return true;
 }
-
 
 }  // namespace
 
@@ -603,8 +602,6 @@ void AddClientCommands(CLI::App& app) {
     // One page of events after the cursor: from the state directory's store, or the coordinator.
     std::function<Json(int64_t)> page;
     std::unique_ptr<coordinator::SqliteJobStore> store;
-    if (ea->state_dir.empty()) CheckCoordinatorUrl(url.get());
-    httplib::Client client(*url);
     if (!ea->state_dir.empty()) {
       const std::string db = ea->state_dir + "/hpo.db";
       if (!fs::exists(db)) Fail(2, "--state-dir " + ea->state_dir + ": no hpo.db there (hpo run prints its state directory)");
@@ -625,22 +622,10 @@ void AddClientCommands(CLI::App& app) {
         return events;
       };
     } else {
-      client.set_connection_timeout(5, 0);
-      page = [&](int64_t after) {
+      page = [ea, at = CoordinatorAt(*url)](int64_t after) {  // Request: its errors, exit codes and checks
         std::string target = "/hpo/v1/events?after=" + std::to_string(after) + "&limit=5000";
         if (!ea->job.empty()) target += "&job=" + ea->job;
-        auto res = client.Get(target, ClientHeaders(*url, "GET", target, "", {}));
-        if (!res) Fail(3, "cannot reach the coordinator at " + *url + "; point --coordinator / HPO_COORDINATOR at it");
-        Json j = Json::parse(res->body, nullptr, false);
-        if (res->status == 200 && !j.is_object()) {
-          FailUnexpected("the coordinator at " + *url, "not a JSON object (" + Snippet(res->body) + ")");
-        }
-        if (res->status != 200) {
-          const std::string type = Text(j, "__type").empty() ? "Error" : Text(j, "__type");
-          Fail(type == "ValidationException" || type == "SerializationException" ? 2 : 1,
-               j.is_object() ? type + ": " + Text(j, "message") : res->body.substr(0, 300));
-        }
-        return Items(j, "events", "the coordinator at " + *url);
+        return Items(Request(at, "GET", target), "events", at.who + " at " + at.url);
       };
     }
     // A job's history ends with the event of its end (-f stops there); without a job, -f goes

@@ -292,7 +292,7 @@ struct RunArgs {
   int dashboard_port = -1;  // >= 0: serve the web dashboard on 127.0.0.1 (0 picks a port)
   std::string instance_catalog;    // JSON file of instance types, merged over the defaults
   proto::ValidationLimits limits;  // the quotas (AddQuotaOptions)
-  int64_t max_tuning_job_runtime_s = 30 * 86400;
+  int64_t max_tuning_job_runtime_s = coordinator::kSageMakerTuningJobRuntimeS;
 };
 
 void Run(const RunArgs& a) {
@@ -725,7 +725,7 @@ struct CoordinatorArgs {
   int proposer_threads = 2;
   proto::ValidationLimits limits;  // the quotas (AddQuotaOptions)
   int64_t max_concurrent_tuning_jobs = 100;
-  int64_t max_tuning_job_runtime_s = 30 * 86400;
+  int64_t max_tuning_job_runtime_s = coordinator::kSageMakerTuningJobRuntimeS;
   std::string log_events = "notable";  // notable | all | none
 };
 

@@ -706,20 +706,21 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
       // A worker that said it was going (its interruption notice: a spot reclaim, or SIGTERM, as
       // systemctl stop sends) and gave back everything it ran has left, as it said: not an
       // outage for an alert on WorkerLost to page someone about.
-      bool holds = false;
-      for (const auto& [name, t] : impl_->trials) holds = holds || (t.Active() && t.OnWorker(wid));
+      std::vector<Trial*> held;
+      for (auto& [name, t] : impl_->trials) {
+        if (t.Active() && t.OnWorker(wid)) held.push_back(&t);
+      }
       static constexpr std::string_view kNotice = "interruption notice: ";
       const std::string& draining = it->second.draining;
-      if (!holds && draining.rfind(kNotice, 0) == 0) {
+      if (held.empty() && draining.rfind(kNotice, 0) == 0) {
         impl_->Event(now_ms, "WorkerLeft", "", "", wid + " left, as it said it would (" + draining.substr(kNotice.size()) + ")");
       } else {
         impl_->Event(now_ms, "WorkerLost", "", "", wid + " missed its lease");
       }
-      for (auto& [name, t] : impl_->trials) {
-        if (t.Active() && t.OnWorker(wid)) {
-          impl_->StopGangPeers(t, wid, "host on worker " + wid + " was lost", &out);
-          impl_->AttemptLost(t, "worker " + wid + " was lost", now_ms, wid, it->second.last_seen_ms);
-        }
+      for (Trial* t : held) {
+        if (!t->Active() || !t->OnWorker(wid)) continue;  // settled by another's loss (a gang's host)
+        impl_->StopGangPeers(*t, wid, "host on worker " + wid + " was lost", &out);
+        impl_->AttemptLost(*t, "worker " + wid + " was lost", now_ms, wid, it->second.last_seen_ms);
       }
       impl_->worker_gpus_used.erase(wid);
       for (auto l = impl_->lingering.begin(); l != impl_->lingering.end();) {

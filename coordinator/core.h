@@ -41,6 +41,10 @@
 namespace hpo::coordinator {
 
 // Timing and limits, passed in (defaults suit a LAN cluster; tests use short ones).
+// SageMaker's quota on a tuning job's runtime, 30 days: CoreOptions::max_tuning_job_runtime_s's
+// default (hpo coordinator and hpo run --max-tuning-job-runtime).
+inline constexpr int64_t kSageMakerTuningJobRuntimeS = 30 * 86400;
+
 struct CoreOptions {
   int64_t heartbeat_interval_ms = 1000;  // told to workers at registration
   int64_t lease_ms = 10000;              // a worker silent this long is lost
@@ -50,7 +54,7 @@ struct CoreOptions {
   // SageMaker's quota of 30 days per tuning job ends it (its running training jobs are stopped,
   // and it ends as ResourceLimits.MaxRuntimeInSeconds ends one). One that gives a limit keeps
   // it, whatever this is. <= 0: no limit.
-  int64_t max_tuning_job_runtime_s = 30 * 86400;
+  int64_t max_tuning_job_runtime_s = kSageMakerTuningJobRuntimeS;
   std::string region = "local";
   std::string account_id = "000000000000";
   proto::ValidationLimits limits;

@@ -244,6 +244,9 @@ struct CoordinatorCore::Impl {
   // The current attempt gives up its slot (it ended, or will never run here). A trial queued
   // behind it takes the slot and its GPUs; a queued attempt itself leaves its queue.
   void ReleaseSlot(Trial& t, int64_t now);
+  // The current attempt's training time (since attempt_start_ms) ends at `until`: added to the
+  // trial's (and its spot time), once; ReleaseSlot ends it at the release, AttemptLost earlier.
+  void EndTrainingTime(Trial& t, int64_t until);
   // Hosts of an ended gang attempt that were still running when it ended (told to stop: another
   // host failed, the training job was stopped): (trial, attempt) -> worker -> its GPUs. Their
   // slots and GPUs stay taken until each reports its exit (or its heartbeat no longer lists it,

@@ -12,8 +12,9 @@
 // Decoding is lenient where the data is the user's and strict where nothing can be done: a job
 // whose spec does not parse, or lacks its strategy, resource limits or training job definition,
 // is an error naming the job and the reason (the caller skips it, says so at start, and keeps
-// its name from a new job: CoordinatorCore::UnreadableJobs); a trial's damaged `detail_json` leaves those fields at their defaults, and an
-// unknown state reads as Failed, so one damaged row never stops a coordinator from starting.
+// its name from a new job: CoordinatorCore::UnreadableJobs); a trial's damaged `detail_json`
+// leaves those fields at their defaults, and an unknown state reads as Failed, so one damaged row
+// never stops a coordinator from starting.
 //
 // Thread safety: pure functions.
 #pragma once

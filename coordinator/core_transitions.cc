@@ -27,13 +27,17 @@ void CoordinatorCore::Impl::Secondary(Trial& t, const std::string& status, int64
   t.secondary.push_back({status, now, msg});
 }
 
-void CoordinatorCore::Impl::ReleaseSlot(Trial& t, int64_t now) {
-  const auto key = std::make_pair(t.name, t.attempt);
-  if (t.started && t.attempt_start_ms > 0 && now > t.attempt_start_ms) {  // the attempt's training time
-    t.training_ms += now - t.attempt_start_ms;
-    if (t.on_spot) t.spot_training_ms += now - t.attempt_start_ms;
+void CoordinatorCore::Impl::EndTrainingTime(Trial& t, int64_t until) {
+  if (t.started && t.attempt_start_ms > 0 && until > t.attempt_start_ms) {
+    t.training_ms += until - t.attempt_start_ms;
+    if (t.on_spot) t.spot_training_ms += until - t.attempt_start_ms;
   }
   t.attempt_start_ms = 0;
+}
+
+void CoordinatorCore::Impl::ReleaseSlot(Trial& t, int64_t now) {
+  const auto key = std::make_pair(t.name, t.attempt);
+  EndTrainingTime(t, now);
   t.worker_started_ms = 0;
   t.worker_started_on.clear();
   // A gang's hosts that have not reported their exit keep their slots and GPUs (`lingering`).
@@ -266,13 +270,7 @@ void CoordinatorCore::Impl::ExpireMaxWait(TuningJob& j, int64_t now, std::vector
 
 void CoordinatorCore::Impl::AttemptLost(Trial& t, const std::string& reason, int64_t now, const std::string& on,
                                        int64_t heard_ms) {
-  if (heard_ms > 0 && heard_ms < now && t.started && t.attempt_start_ms > 0) {
-    // Its training time ends when it was last heard of (ReleaseSlot then adds nothing more).
-    const int64_t ran = std::max<int64_t>(0, heard_ms - t.attempt_start_ms);
-    t.training_ms += ran;
-    if (t.on_spot) t.spot_training_ms += ran;
-    t.attempt_start_ms = 0;
-  }
+  if (heard_ms > 0 && heard_ms < now) EndTrainingTime(t, heard_ms);  // ReleaseSlot then adds nothing more
   TuningJob* j = Job(t.tuning_job);
   if (!t.started && !t.stop_requested && j && j->status == "InProgress") {
     Requeue(t, reason + " before it started", now);
@@ -601,21 +599,19 @@ void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<O
       const Trial& t = trials.at(name);
       stopped_without_metric += t.state == TrialState::kStopped && !t.objective;
     }
-    if (const std::string limit = "ResourceLimits.MaxRuntimeInSeconds"; j.completion_reason.rfind(limit, 0) == 0) {
-      j.failure_reason += " Its " + limit + " (" +
-                          std::to_string(*j.spec.hyper_parameter_tuning_job_config->resource_limits->max_runtime_in_seconds) +
-                          " s) was reached: that stopped " + std::to_string(stopped_without_metric) +
-                          " running training job(s) before " +
-                          (stopped_without_metric == 1 ? "it" : "they") +
-                          " emitted the objective metric; raise ResourceLimits.MaxRuntimeInSeconds if they need "
-                          "longer.";
-    } else if (j.completion_reason.rfind(kRuntimeQuota, 0) == 0) {
-      j.failure_reason += " The coordinator's runtime quota for a tuning job (" +
-                          std::to_string(opt.max_tuning_job_runtime_s) + " s) was reached: that stopped " +
+    // The job's own limit, or the coordinator's quota for a job that gave none: which, and what to raise.
+    auto stopped_by = [&](const std::string& limit, int64_t seconds, const std::string& raise) {
+      j.failure_reason += " " + limit + " (" + std::to_string(seconds) + " s) was reached: that stopped " +
                           std::to_string(stopped_without_metric) + " running training job(s) before " +
-                          (stopped_without_metric == 1 ? "it" : "they") +
-                          " emitted the objective metric; give the job a ResourceLimits.MaxRuntimeInSeconds, or "
-                          "raise hpo coordinator --max-tuning-job-runtime.";
+                          (stopped_without_metric == 1 ? "it" : "they") + " emitted the objective metric; " + raise +
+                          ".";
+    };
+    if (const std::string limit = "ResourceLimits.MaxRuntimeInSeconds"; j.completion_reason.rfind(limit, 0) == 0) {
+      stopped_by("Its " + limit, *j.spec.hyper_parameter_tuning_job_config->resource_limits->max_runtime_in_seconds,
+                 "raise ResourceLimits.MaxRuntimeInSeconds if they need longer");
+    } else if (j.completion_reason.rfind(kRuntimeQuota, 0) == 0) {
+      stopped_by("The coordinator's runtime quota for a tuning job", opt.max_tuning_job_runtime_s,
+                 "give the job a ResourceLimits.MaxRuntimeInSeconds, or raise hpo coordinator --max-tuning-job-runtime");
     }
     if (completed_without_metric > 0) {
       j.failure_reason += " " + std::to_string(completed_without_metric) +

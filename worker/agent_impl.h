@@ -253,7 +253,10 @@ struct WorkerAgent::Impl {
     int64_t last_flush_ms = 0;
     std::string stop_reason;     // why we stopped it ("" = not stopped)
     std::string stop_secondary;  // secondary status when stopped
-    bool interrupted = false;    // stopped by an interruption notice
+    // Stopped by an interruption notice. Shared with the uploading thread: the attempt runs again
+    // elsewhere, so a single-host one uploads its checkpoints but no model.tar.gz to the training
+    // job's final place, where a watcher took an empty archive for the result.
+    std::shared_ptr<std::atomic<bool>> interrupted = std::make_shared<std::atomic<bool>>(false);
     // When the program was first seen dead of a SIGTERM hpo did not send (0: not so): its
     // report waits a moment for the worker's own stop (PollTrials).
     int64_t outside_term_ms = 0;
@@ -307,10 +310,6 @@ struct WorkerAgent::Impl {
     // The coordinator no longer runs this attempt (it told us after a gap): nothing of it is
     // uploaded.
     std::shared_ptr<std::atomic<bool>> revoked = std::make_shared<std::atomic<bool>>(false);
-    // Stopped by an interruption notice (`interrupted`, for the uploading thread): the attempt
-    // runs again elsewhere, so a single-host one uploads its checkpoints but no model.tar.gz to
-    // the training job's final place, where a watcher took an empty archive for the result.
-    std::shared_ptr<std::atomic<bool>> interrupted_now = std::make_shared<std::atomic<bool>>(false);
     // How long the uploads waited for the coordinator to confirm the lease (an outage): not
     // training time, so the exit report's ended_at_ms leaves it out.
     std::shared_ptr<std::atomic<int64_t>> lease_wait_ms = std::make_shared<std::atomic<int64_t>>(0);

@@ -35,8 +35,7 @@ void WorkerAgent::Impl::CheckInterruption() {
   std::lock_guard<std::mutex> lock(runs_mu);
   for (auto& [key, r] : runs) {
     if (!r->stop_reason.empty()) continue;  // already stopping as asked: it ends Stopped
-    r->interrupted = true;
-    r->interrupted_now->store(true);
+    r->interrupted->store(true);
     StopRun(*r, "Interrupted: " + reason, "Interrupted", r->assign.grace_period_s);
   }
 }
@@ -210,7 +209,7 @@ proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& e
     x.status = "Failed";
     x.secondary_status = "Failed";
     x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
-  } else if (r.interrupted && (exit.stopped_by_us || outside_term)) {
+  } else if (r.interrupted->load() && (exit.stopped_by_us || outside_term)) {
     x.status = "Interrupted";
     x.secondary_status = "Interrupted";
     x.failure_reason = proto::wire::SanitizeText(
@@ -493,7 +492,7 @@ void WorkerAgent::Impl::PollTrials() {
       // stop. Its report waits up to kOutsideTermWaitMs for that stop: then it is the capacity
       // going away (Interrupted, re-run elsewhere without a retry), not the algorithm failing.
       const bool outside_term = !exit->stopped_by_us && (exit->signal == SIGTERM || (exit->signal == 0 && exit->exit_code == 128 + SIGTERM));
-      if (outside_term && !r.interrupted) {
+      if (outside_term && !r.interrupted->load()) {
         if (r.outside_term_ms == 0) r.outside_term_ms = now;
         if (now - r.outside_term_ms < kOutsideTermWaitMs) continue;
       }

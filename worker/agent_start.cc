@@ -73,8 +73,8 @@ bool WorkerAgent::Impl::PredecessorRunning(const Key& k) {
 
 void WorkerAgent::Impl::ReportNotStarted(const Key& key, Run& r, const std::string& while_doing) {
   proto::wire::TrialExited x;
-  x.status = r.interrupted ? "Interrupted" : "Stopped";
-  x.secondary_status = r.interrupted ? "Interrupted" : r.stop_secondary;
+  x.status = r.interrupted->load() ? "Interrupted" : "Stopped";
+  x.secondary_status = r.interrupted->load() ? "Interrupted" : r.stop_secondary;
   x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
   Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status + " " +
       while_doing + ": " + x.failure_reason);
@@ -150,7 +150,7 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
   fs::path unsynced = r.checkpoint_dir + agent_detail::kUnsyncedMarker;
   return [this, spec, done, artifacts, what, checkpoints = r.checkpoints, intermediate = r.intermediate,
           successor_waits = r.successor_waits, revoked = r.revoked, lease_wait_ms = r.lease_wait_ms,
-          interrupted = r.interrupted_now,
+          interrupted = r.interrupted,
           peers = r.peers, peers_until_ms = r.peers_until_ms, unsynced = std::move(unsynced)](const ExitInfo& exit) {
     if (successor_waits->load()) Wake();  // the next trial starts in this slot while we upload
     struct WakeOnReturn {

@@ -556,6 +556,16 @@ void SettleHandOver(const ArtifactSpec& spec, const ObjectLocation& loc, std::st
   }
 }
 
+// Algo-1's end of a multi-host attempt's hand-over: its "packed" marker, then SettleHandOver.
+// What could not be written or removed is added to `note`.
+void MarkPacked(const ArtifactSpec& spec, const ObjectLocation& loc, std::string* note) {
+  if (Status packed = loc.store->PutBytes(loc.Key(PartsPrefix(spec) + kPackedMarker), ""); !packed.ok()) {
+    AddNote(note, "the hand-over folder stays: " + packed.message());
+    return;
+  }
+  SettleHandOver(spec, loc, note);
+}
+
 // CompressionType NONE: the files themselves, under output/model/ and output/data/; what
 // DescribeTrainingJob's S3ModelArtifacts then names is the model's prefix. Across hosts, the
 // others list their keys and algo-1 removes what none of them wrote (an earlier attempt's).
@@ -659,20 +669,17 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
   // the last one can tell that the attempt's folder is no longer needed (SettleHandOver).
   if (!spec.primary) {
     HPO_RETURN_IF_ERROR(loc->store->PutBytes(loc->Key(PartsPrefix(spec) + spec.host + ".done"), ""));
-  } else {
-    if (const std::string missing = NotIn(spec, handed); !missing.empty() && spec.compress) {
-      const bool one = missing.find(',') == std::string::npos;
-      AddNote(&out.merged, "not merged: " + missing +
-                               (one ? " had not handed its files over (it ended after algo-1, or was lost"
-                                    : " had not handed their files over (they ended after algo-1, or were lost") +
-                               "; or a local output path that not every worker shares)");
-    }
-    if (Status packed = loc->store->PutBytes(loc->Key(PartsPrefix(spec) + kPackedMarker), ""); !packed.ok()) {
-      AddNote(&out.merged, "the hand-over folder stays: " + packed.message());
-      return out;  // the archives are up: a hand-over left behind fails nothing
-    }
+    SettleHandOver(spec, *loc, &out.merged);
+    return out;
   }
-  SettleHandOver(spec, *loc, &out.merged);
+  if (const std::string missing = NotIn(spec, handed); !missing.empty() && spec.compress) {
+    const bool one = missing.find(',') == std::string::npos;
+    AddNote(&out.merged, "not merged: " + missing +
+                             (one ? " had not handed its files over (it ended after algo-1, or was lost"
+                                  : " had not handed their files over (they ended after algo-1, or were lost") +
+                             "; or a local output path that not every worker shares)");
+  }
+  MarkPacked(spec, *loc, &out.merged);  // the archives are up: a hand-over left behind fails nothing
   return out;
 }
 
@@ -680,9 +687,8 @@ Status AbandonHandOver(const ArtifactSpec& spec, const std::function<Result<cons
   if (!spec.primary || !spec.Gang() || spec.output_path.empty()) return Status::Ok();
   auto loc = OpenObjectLocation(spec.output_path, s3);
   if (!loc.ok()) return loc.status();
-  HPO_RETURN_IF_ERROR(loc->store->PutBytes(loc->Key(PartsPrefix(spec) + kPackedMarker), ""));
   std::string note;
-  SettleHandOver(spec, *loc, &note);
+  MarkPacked(spec, *loc, &note);
   return note.empty() ? Status::Ok() : Status::IoError(note);
 }
 
