@@ -31,6 +31,7 @@
 #include "coordinator/core.h"
 #include "coordinator/dashboard.h"
 #include "coordinator/job_store.h"
+#include "coordinator/http_api.h"
 #include "coordinator/sigv4.h"
 #include "proto/codec.h"
 
@@ -92,7 +93,7 @@ class RemoteSource : public coordinator::dashboard::Source {
                              : j.is_object()           ? "Error"
                                                        : "HTTP " + std::to_string(res->status);
     const std::string message = j.is_object() && j.contains("message") ? Text(j, "message") : res->body.substr(0, 300);
-    if (type == "ResourceNotFound") return Status::NotFound(message);
+    if (proto::IsNotFoundError(type, message)) return Status::NotFound(message);
     if (type == "ValidationException" || type == "SerializationException") {
       return Status::InvalidArgument(type + ": " + message);
     }
@@ -843,7 +844,17 @@ void AddClientCommands(CLI::App& app) {
       if (dash_origin->url() != DefaultCoordinator()) po.cli_flags = " --coordinator " + dash_origin->url();
       source = std::make_shared<RemoteSource>(dash_origin->url());
     }
-    auto ui = [source, po](const httplib::Request& req, httplib::Response& res) {
+    // A web page's request, or one to a name rebound to loopback, is refused as the coordinator
+    // refuses it: these pages are read with the user's credentials.
+    const bool loopback = coordinator::IsLoopbackHost(host);
+    auto ui = [source, po, loopback](const httplib::Request& req, httplib::Response& res) {
+      const std::string refused = coordinator::BrowserRequestRefusal(req.get_header_value("Host"),
+                                                                     req.get_header_value("Origin"), loopback);
+      if (!refused.empty()) {
+        res.status = 403;
+        res.set_content(refused + "\n", "text/plain; charset=utf-8");
+        return;
+      }
       std::map<std::string, std::string> query(req.params.begin(), req.params.end());
       coordinator::dashboard::Page page = coordinator::dashboard::Render(*source, req.path, query, po);
       res.status = page.status;
@@ -857,7 +868,7 @@ void AddClientCommands(CLI::App& app) {
     if (bound < 0) {
       Fail(3, "cannot listen on " + da->listen + " (in use, or not an address of this machine); pick another with --listen");
     }
-    if (host != "127.0.0.1" && host != "localhost" && host != "::1") {
+    if (!loopback) {
       std::cerr << "hpo: warning: serving on " << host << ": whoever reaches it reads "
                 << (dash_origin->local() ? "these jobs" : "this coordinator's jobs with your credentials") << "\n";
     }

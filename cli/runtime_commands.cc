@@ -35,6 +35,7 @@
 #include "proto/codec.h"
 #include "proto/validate.h"
 #include "worker/agent.h"
+#include "worker/process.h"
 
 namespace hpo::cli {
 
@@ -60,10 +61,7 @@ void InstallHangupHandler() {
 
 // Endpoints and hosts only this machine can reach: there, workers and API clients are trusted
 // like the machine's own users; anywhere else they must authenticate.
-bool IsLoopbackHost(std::string host) {
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
+using coordinator::IsLoopbackHost;
 
 bool IsLoopbackEndpoint(const std::string& endpoint) {
   if (endpoint.rfind("ipc://", 0) == 0 || endpoint.rfind("inproc://", 0) == 0) return true;
@@ -326,6 +324,10 @@ void Run(const RunArgs& a) {
                                                                : nullptr;
     if (wrong) {
       Fail(2, a.spec + ": the training program " + program + " " + wrong + "; nothing was started");
+    }
+    // Its #! line's interpreter: on a cluster another worker may have it; here no worker does.
+    if (Status runs = worker::CheckExecutable(program, program); !runs.ok()) {
+      Fail(2, a.spec + ": " + runs.message() + "; nothing was started");
     }
   }
   std::string state_dir = a.state_dir.empty() ? DefaultStateDir(name) : a.state_dir;

@@ -1,6 +1,8 @@
 #include "coordinator/http_api.h"
 
 #include <httplib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <algorithm>
 #include <atomic>
@@ -1063,7 +1065,12 @@ ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
     }
     return true;
   });
-  if (!found) return AwsError(400, "ResourceNotFound", "no training job named " + *name);
+  // SageMaker's answer, not its API model's ResourceNotFound (proto::kRequestedResourceNotFound).
+  if (!found) {
+    return AwsError(400, "ValidationException",
+                    std::string(proto::kRequestedResourceNotFound) + " No training job named " + *name +
+                        "; ListTrainingJobsForHyperParameterTuningJob lists a tuning job's training jobs");
+  }
   return Ok(out);
 }
 
@@ -1148,7 +1155,7 @@ Result<dashboard::Json> InProcessSource::FromResponse(const ApiResponse& r) {
   if (r.status == 200 && !j.is_discarded()) return j;
   const std::string type = j.is_object() ? j.value("__type", "Error") : "Error";
   const std::string message = j.is_object() ? j.value("message", r.body) : r.body;
-  if (type == "ResourceNotFound") return Status::NotFound(message);
+  if (proto::IsNotFoundError(type, message)) return Status::NotFound(message);
   if (type == "ValidationException") return Status::InvalidArgument(type + ": " + message);
   return Status::FailedPrecondition(type + ": " + message);
 }
@@ -1202,6 +1209,62 @@ ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, cons
                       "hpo logs and the dashboard instead)");
 }
 
+bool IsLoopbackHost(std::string host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  in_addr v4{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+  // A name (127.0.0.1.example.com is one, and may resolve anywhere).
+  for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!host.empty() && host.back() == '.') host.pop_back();  // a fully qualified "localhost."
+  const std::string suffix = ".localhost";
+  return host == "localhost" ||
+         (host.size() > suffix.size() && host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0);
+}
+
+std::string BrowserRequestRefusal(const std::string& host_header, const std::string& origin, bool loopback_unsigned) {
+  auto lower = [](std::string t) {
+    for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return t;
+  };
+  const std::string host = lower(host_header);
+  if (!origin.empty()) {
+    const std::string o = lower(origin);
+    const size_t scheme = o.find("://");
+    std::string authority = scheme == std::string::npos ? "" : o.substr(scheme + 3);
+    // A default port may be left out of one and not the other.
+    auto without_default_port = [](std::string a, const std::string& port) {
+      return a.size() > port.size() && a.compare(a.size() - port.size(), port.size(), port) == 0
+                 ? a.substr(0, a.size() - port.size())
+                 : a;
+    };
+    const std::string default_port = o.rfind("https://", 0) == 0 ? ":443" : ":80";
+    if (authority.empty() || without_default_port(authority, default_port) != without_default_port(host, default_port)) {
+      return "a web page's request (Origin " + origin.substr(0, 100) + ", Host " + host_header.substr(0, 100) +
+             ") is refused: the API takes requests from hpo, the AWS SDKs and the aws CLI, and the dashboard's "
+             "pages only read";
+    }
+  }
+  if (loopback_unsigned) {
+    std::string name = host;
+    if (!name.empty() && name.front() == '[') {
+      name = name.substr(0, name.find(']') + 1);
+    } else if (name.find(':') != name.rfind(':')) {
+      // a bare IPv6 address (no brackets: no port)
+    } else if (const size_t colon = name.rfind(':'); colon != std::string::npos) {
+      name = name.substr(0, colon);
+    }
+    if (name.empty() || !IsLoopbackHost(name)) {
+      return "Host " + (host_header.empty() ? std::string("(none)") : host_header.substr(0, 100)) +
+             " is not a name of this machine's loopback, where this API answers unsigned requests (a page whose "
+             "name was made to resolve to 127.0.0.1 would read it); use http://127.0.0.1:PORT or "
+             "http://localhost:PORT";
+    }
+  }
+  return "";
+}
+
 struct HttpApi::Impl {
   Dispatcher* d;
   HttpApiOptions options;
@@ -1212,6 +1275,12 @@ struct HttpApi::Impl {
 
   // True when the request may go on to its handler; otherwise res holds the AWS error.
   bool Authorize(const httplib::Request& req, httplib::Response& res) {
+    const std::string refused = BrowserRequestRefusal(req.get_header_value("Host"), req.get_header_value("Origin"),
+                                                      !options.require_sigv4 && IsLoopbackHost(host));
+    if (!refused.empty()) {
+      Refuse(req, res, 403, "AccessDeniedException", refused);
+      return false;
+    }
     if (!options.require_sigv4) return true;
     std::shared_ptr<const sigv4::Credentials> creds;
     {
@@ -1235,13 +1304,19 @@ struct HttpApi::Impl {
         },
         options.now_s(), vo);
     if (v.ok()) return true;
-    options.log("http: refused " + req.method + " " + r.path + " from " + req.remote_addr + ": " + v.error_type +
-                ": " + v.message);
-    ApiResponse e = AwsError(v.http_status, v.error_type, v.message);
-    res.status = e.status;
-    res.set_header("x-amzn-ErrorType", v.error_type + ":http://internal.amazon.com/coral/com.amazon.coral.service/");
-    res.set_content(e.body, e.content_type.c_str());
+    Refuse(req, res, v.http_status, v.error_type, v.message);
     return false;
+  }
+
+  // Logs a refused request and answers it with the AWS error.
+  void Refuse(const httplib::Request& req, httplib::Response& res, int status, const std::string& type,
+              const std::string& message) {
+    options.log("http: refused " + req.method + " " + req.path + " from " + req.remote_addr + ": " + type + ": " +
+                message);
+    ApiResponse e = AwsError(status, type, message);
+    res.status = e.status;
+    res.set_header("x-amzn-ErrorType", type + ":http://internal.amazon.com/coral/com.amazon.coral.service/");
+    res.set_content(e.body, e.content_type.c_str());
   }
 };
 
@@ -1464,6 +1539,7 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
     if (!impl->Authorize(req, res)) {
       // Still refused; but a person with a browser is told how to see the pages after all.
       Json e = Json::parse(res.body, nullptr, false);
+      if (e.is_object() && e.value("__type", "") == "AccessDeniedException") return;  // a web page's, not a person's
       std::string why = e.is_object() ? e.value("__type", "") + ": " + e.value("message", "") : res.body;
       res.set_content(dashboard::SignedRequestsPage(why), "text/html; charset=utf-8");
       return;

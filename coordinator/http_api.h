@@ -45,6 +45,12 @@
 // 400 IncompleteSignatureException), logged, and never reaches a handler, so it changes nothing.
 // `hpo coordinator` turns this on whenever the API listens on a non-loopback address.
 //
+// Web pages (BrowserRequestRefusal): before the signature check, every request is refused with 403
+// AccessDeniedException when it carries an Origin header naming another server than its Host (a
+// page elsewhere posting a spec, which a browser sends without asking), or, where unsigned
+// requests are answered on loopback, when its Host is not a loopback name or address (a page
+// whose name was rebound to 127.0.0.1, which the browser lets read the answers).
+//
 // Threads: the server runs its own thread pool; every handler reaches the core through the
 // dispatcher's WithCore (the core's mutex) and queues worker messages with Post.
 #pragma once
@@ -69,6 +75,19 @@ struct ApiResponse {
   std::string content_type = "application/x-amz-json-1.1";
 };
 ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, const std::string& body);
+
+// Whether `host` (a name or address; IPv6 with or without brackets; no port) can only be this
+// machine: localhost, NAME.localhost, 127.0.0.0/8 or ::1.
+bool IsLoopbackHost(std::string host);
+// Why a request with these Host and Origin headers ("" when absent) must be refused as a web
+// page's, or "" when it may go on:
+//   - an Origin that is not the scheme and authority of Host ("null" included): browsers send
+//     Origin with every POST and every cross-origin fetch; hpo, the SDKs and the aws CLI never do,
+//     and the dashboard's own pages only read;
+//   - with `loopback_unsigned` (unsigned requests answered on a loopback address): a Host that is
+//     not IsLoopbackHost (DNS rebinding: evil.example resolved to 127.0.0.1 makes the server the
+//     page's own origin).
+std::string BrowserRequestRefusal(const std::string& host_header, const std::string& origin, bool loopback_unsigned);
 // The DescribeHyperParameterTuningJob response document as this API answers it: the stored job
 // (proto::EncodeDescribeResponse) with what SageMaker's own answer carries beyond the request and
 // the SageMaker Python SDK reads (`_tuning_objective_metric` among the static hyperparameters,

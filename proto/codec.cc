@@ -504,6 +504,11 @@ std::string JoinErrors(const FieldErrors& errors) {
   return out;
 }
 
+bool IsNotFoundError(std::string_view type, std::string_view message) {
+  return type == "ResourceNotFound" ||
+         (type == "ValidationException" && message.starts_with(kRequestedResourceNotFound));
+}
+
 std::string CrdName(std::string_view api_name) {
   for (const auto& e : kCrdExceptions) {
     if (api_name == e.api) return e.crd;

@@ -55,6 +55,14 @@ using FieldErrors = std::vector<FieldError>;
 // All errors as "<path>: <message>" lines joined with '\n'.
 std::string JoinErrors(const FieldErrors& errors);
 
+// What SageMaker's DescribeTrainingJob answers for a name it does not know: ValidationException
+// with a message that begins with this (its API model lists ResourceNotFound, which the tuning-job
+// actions do answer; code written against SageMaker handles the ValidationException).
+inline constexpr std::string_view kRequestedResourceNotFound = "Requested resource not found.";
+// Whether an API error (its __type and message) says the named resource does not exist: either
+// ResourceNotFound or the ValidationException above. Clients read both as "not found".
+bool IsNotFoundError(std::string_view type, std::string_view message);
+
 // A parsed text document: the JSON tree, and whether it came from YAML (untyped scalars).
 struct TextTree {
   nlohmann::ordered_json tree;

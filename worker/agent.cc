@@ -856,6 +856,14 @@ WorkerAgent::WorkerAgent(AgentOptions options) : impl_(std::make_unique<Impl>())
   if (options.host.empty()) options.host = Hostname();
   if (options.worker_id.empty()) options.worker_id = options.host + "-" + std::to_string(::getpid());
   if (options.slots == 0) options.slots = 1;
+  // Absolute: a training program runs in its own directory, and every path it is given (SM_MODEL_DIR,
+  // the channels, a container's -v mounts) must still name the same place from there.
+  if (!options.work_dir.empty()) {
+    std::error_code ec;
+    const fs::path absolute = fs::absolute(options.work_dir, ec);
+    if (!ec) options.work_dir = absolute.lexically_normal().string();
+    while (options.work_dir.size() > 1 && options.work_dir.back() == '/') options.work_dir.pop_back();
+  }
   impl_->opt = std::move(options);
   Impl* impl = impl_.get();
   impl->spares.emplace(impl->opt.work_dir, impl->agent_tag, impl->opt.slots, &impl->background,

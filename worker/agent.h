@@ -105,7 +105,8 @@ struct AgentOptions {
   std::string instance_type;                     // advertised type (e.g. ml.g5.xlarge), may be empty
   std::string instance_group;
   std::map<std::string, std::string> labels;
-  std::string work_dir = "/tmp/hpo-worker";      // trial roots live under <work_dir>/trials/
+  std::string work_dir = "/tmp/hpo-worker";      // trial roots live under <work_dir>/trials/;
+                                                 // a relative one is made absolute at construction
   std::map<std::string, std::string> images;     // trainingImage name -> local command
   // The container runtime for a trainingImage that is neither a local program nor in `images`
   // (worker/container.h); disabled = such images are refused with a reason.

@@ -287,6 +287,26 @@ Status CheckExecutable(const std::string& shown, const std::string& path) {
   if (::access(path.c_str(), X_OK) != 0) {
     return Status::NotFound("cannot run \"" + shown + "\": not executable (" + ErrnoText(errno) + ")");
   }
+  // A script's interpreter, when its #! line names one by its absolute path (one through
+  // /usr/bin/env is looked up in the program's own PATH, which only the run knows).
+  if (Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC)); f.get() >= 0) {
+    char head[256];
+    const ssize_t n = ::read(f.get(), head, sizeof head);
+    if (n > 2 && head[0] == '#' && head[1] == '!') {
+      std::string line(head + 2, static_cast<size_t>(n) - 2);
+      line = line.substr(0, line.find('\n'));
+      const size_t begin = line.find_first_not_of(" \t");
+      const std::string interpreter =
+          begin == std::string::npos ? "" : line.substr(begin, line.find_first_of(" \t\r", begin) - begin);
+      struct stat ist {};
+      if (!interpreter.empty() && interpreter[0] == '/' &&
+          (::stat(interpreter.c_str(), &ist) != 0 || !S_ISREG(ist.st_mode) ||
+           ::access(interpreter.c_str(), X_OK) != 0)) {
+        return Status::NotFound("cannot run \"" + shown + "\": its interpreter " + interpreter +
+                                " (its #! line) is not an executable program here");
+      }
+    }
+  }
   return Status::Ok();
 }
 

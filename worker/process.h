@@ -186,7 +186,8 @@ std::map<std::string, std::string> CurrentEnvironment();
 std::string FindProgram(const std::string& name, const std::string& path_list);
 
 // Ok when `path` is an executable regular file; else NotFound "cannot run \"SHOWN\": WHY" (no such
-// file, a directory, not a regular file, not executable).
+// file, a directory, not a regular file, not executable, or a script whose #! line names an
+// interpreter by absolute path that is not an executable file here).
 Status CheckExecutable(const std::string& shown, const std::string& path);
 
 struct ToolResult {

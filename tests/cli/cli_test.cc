@@ -1162,6 +1162,45 @@ TEST_F(CliTest, RunRefusesATrainingProgramThatCannotRun) {
             std::string::npos)
       << o.err;
   EXPECT_FALSE(fs::exists(state)) << "nothing was started, not even the state directory";
+
+  // A persona pass: a script whose #! line names an interpreter this machine lacks failed every
+  // training job, each after all its retries, as an InternalServerError.
+  const fs::path bad = Write("train.py", "#!/usr/bin/python3.99 -u\nprint('loss=1')\n");
+  fs::permissions(bad, fs::perms::owner_all);
+  text = Slurp(Example("quickstart.yaml"));
+  text.replace(text.find(from), from.size(), "file://" + bad.string());
+  Outcome shebang = Hpo({"run", Write("shebang.yaml", text).string(), "--state-dir", state.string()});
+  EXPECT_EQ(shebang.exit_code, 2) << shebang.err;
+  EXPECT_NE(shebang.err.find("its interpreter /usr/bin/python3.99 (its #! line) is not an executable program here; "
+                             "nothing was started"),
+            std::string::npos)
+      << shebang.err;
+  EXPECT_FALSE(fs::exists(state));
+}
+
+// A persona pass: with a relative state directory (hpo run's default, hpo-runs/...) every SM_*
+// path was relative to where hpo started while the program ran in its own directory: it could not
+// read its hyperparameters.json, and its model went to a directory nobody packed.
+TEST_F(CliTest, ARelativeStateDirectoryGivesTheProgramPathsThatWorkFromItsOwnDirectory) {
+  const std::string spec = ScriptJob("relative",
+                                     "#!/bin/bash\nset -e\ncase \"$SM_MODEL_DIR\" in /*) ;; *) exit 7;; esac\n"
+                                     "grep -q '\"x\"' \"$SM_INPUT_CONFIG_DIR/hyperparameters.json\"\n"
+                                     "echo kept > \"$SM_MODEL_DIR/model.txt\"\necho loss=$SM_HP_X\n",
+                                     1, 1);
+  const fs::path before = fs::current_path();
+  fs::current_path(dir_);
+  Outcome run = Hpo({"run", spec, "--workers", "1", "--state-dir", "rel-state", "-o", "json"});
+  fs::current_path(before);
+  ASSERT_EQ(run.exit_code, 0) << run.err << run.out;
+  auto j = nlohmann::json::parse(run.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << run.out;
+  ASSERT_EQ(j["TrainingJobStatusCounters"]["Completed"], 1) << run.out;
+  const std::string best = j["BestTrainingJob"]["TrainingJobName"];
+  const fs::path archive = dir_ / "out" / best / "output" / "model.tar.gz";
+  ASSERT_TRUE(fs::exists(archive)) << archive;
+  const std::string listing = dir_.string() + "/listing";
+  ASSERT_EQ(std::system(("tar tzf " + archive.string() + " > " + listing).c_str()), 0);
+  EXPECT_NE(Slurp(listing).find("model.txt"), std::string::npos) << Slurp(listing);
 }
 
 TEST_F(CliTest, UsageErrorsExitTwo) {

@@ -312,7 +312,7 @@ TEST_F(DashboardTest, UnknownAndMalformedPathsAreNotFoundPagesThatLinkBack) {
     std::string path, says;
   };
   for (const Case& c : std::vector<Case>{{"/ui/jobs/nope", "no tuning job named nope"},
-                                         {"/ui/trials/zeta-099-00000000", "no training job named zeta-099-00000000"},
+                                         {"/ui/trials/zeta-099-00000000", "No training job named zeta-099-00000000"},
                                          {"/ui/jobs/..%2F..%2Fetc", "no tuning job can be named"},
                                          {"/ui/jobs/-x", "no tuning job can be named"},
                                          {"/ui/trials/a<b", "no training job can be named &quot;a&lt;b&quot;"},
@@ -571,6 +571,80 @@ TEST_F(DashboardTest, ATokenOfOneListIsRefusedForAnotherAndACursorTakesDigitsOnl
   EXPECT_EQ(fine->status, 200) << "a large limit is capped at 10,000";
   api.Stop();
   serving.join();
+}
+
+// An operator pass: any web page could submit a tuning job (a program for the workers to run) to a
+// coordinator on loopback, with a text/plain POST a browser sends without asking, and a page whose
+// name was rebound to 127.0.0.1 could read the API's answers. Both are refused now, before the
+// signature check, changing nothing; hpo's own requests and same-origin dashboard pages pass.
+TEST_F(DashboardTest, AWebPagesRequestIsRefusedAndChangesNothing) {
+  Register("w", 2);
+  std::vector<std::string> logged;
+  HttpApiOptions o;
+  o.log = [&](const std::string& l) { logged.push_back(l); };
+  HttpApi api(dispatcher_.get(), o);
+  ASSERT_TRUE(api.Bind("127.0.0.1", 0).ok());
+  std::thread serving([&] { api.Serve(); });
+  httplib::Client client("127.0.0.1", api.port());
+  const std::string self = "127.0.0.1:" + std::to_string(api.port());
+  const std::string spec = proto::EncodeCreateRequest(coretest::Spec("csrf", "Random", 2, 1)).dump();
+  auto jobs = [&] {
+    return dispatcher_->WithCore([](CoordinatorCore& c) { return c.Jobs().size(); });
+  };
+  const size_t before = jobs();
+  auto cross = client.Post("/hpo/v1/jobs", {{"Origin", "http://evil.example.com"}}, spec, "text/plain");
+  ASSERT_TRUE(cross);
+  EXPECT_EQ(cross->status, 403) << cross->body;
+  EXPECT_NE(cross->body.find("AccessDeniedException"), std::string::npos) << cross->body;
+  EXPECT_NE(cross->body.find("Origin http://evil.example.com"), std::string::npos) << cross->body;
+  auto other_port = client.Post("/", {{"Origin", "http://127.0.0.1:1"}, {"X-Amz-Target", "SageMaker.CreateHyperParameterTuningJob"}},
+                                spec, "text/plain");
+  ASSERT_TRUE(other_port);
+  EXPECT_EQ(other_port->status, 403) << "another port of the same machine is another origin";
+  auto cordon = client.Post("/hpo/v1/workers/cordon", {{"Origin", "null"}}, R"({"WorkerId":"w","Reason":"x"})",
+                            "text/plain");
+  ASSERT_TRUE(cordon);
+  EXPECT_EQ(cordon->status, 403) << "a sandboxed page's Origin is null";
+  httplib::Headers rebound{{"Host", "evil.example.com:" + std::to_string(api.port())}};
+  auto read = client.Get("/hpo/v1/workers", rebound);
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->status, 403) << read->body;
+  EXPECT_NE(read->body.find("Host evil.example.com"), std::string::npos) << read->body;
+  auto page = client.Get("/ui/", rebound);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 403);
+  EXPECT_EQ(page->body.find("<html"), std::string::npos) << "no page for a rebound name";
+  EXPECT_EQ(jobs(), before) << "nothing was submitted";
+  EXPECT_EQ(dispatcher_->WithCore([](CoordinatorCore& c) { return c.Workers()[0]->cordoned; }), "");
+  EXPECT_EQ(logged.size(), 5u) << "each refusal is logged";
+
+  // What passes: hpo's and the SDKs' requests (no Origin), the dashboard's own origin, loopback names.
+  auto same = client.Post("/hpo/v1/jobs", {{"Origin", "http://" + self}}, spec, "text/plain");
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->status, 200) << same->body;
+  for (const std::string host : {"localhost", "LOCALHOST", "127.0.0.2", "[::1]", "hpo.localhost"}) {
+    auto r = client.Get("/hpo/v1/workers", {{"Host", host + ":" + std::to_string(api.port())}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << host << ": " << r->body;
+  }
+  api.Stop();
+  serving.join();
+}
+
+TEST(BrowserRequestRefusal, ComparesOriginWithHostAndLoopbackNames) {
+  EXPECT_EQ(BrowserRequestRefusal("127.0.0.1:7780", "", true), "");
+  EXPECT_EQ(BrowserRequestRefusal("127.0.0.1:7780", "http://127.0.0.1:7780", true), "");
+  EXPECT_EQ(BrowserRequestRefusal("gpu-head", "https://gpu-head:443", false), "") << "a default port left out";
+  EXPECT_EQ(BrowserRequestRefusal("gpu-head:7780", "", false), "") << "a signed API serves any name";
+  EXPECT_NE(BrowserRequestRefusal("gpu-head:7780", "http://gpu-head:7781", false), "");
+  EXPECT_NE(BrowserRequestRefusal("localhost:7780", "file://", true), "");
+  EXPECT_NE(BrowserRequestRefusal("", "", true), "") << "no Host on a loopback API";
+  EXPECT_NE(BrowserRequestRefusal("127.0.0.1.evil.example:7780", "", true), "");
+  EXPECT_NE(BrowserRequestRefusal("localhost.evil.example", "", true), "");
+  EXPECT_TRUE(IsLoopbackHost("[::1]"));
+  EXPECT_TRUE(IsLoopbackHost("a.localhost"));
+  EXPECT_FALSE(IsLoopbackHost("localhostx"));
+  EXPECT_FALSE(IsLoopbackHost("10.0.0.1"));
 }
 
 TEST(DashboardSelection, BestAndNewestKeepsTheBestQuarterThenTheNewestInOrder) {

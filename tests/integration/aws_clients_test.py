@@ -808,7 +808,11 @@ class AwsClients(unittest.TestCase):
         raises("ResourceNotFound", lambda: sm.list_training_jobs_for_hyper_parameter_tuning_job(
             HyperParameterTuningJobName="nope"))
         raises("ResourceNotFound", lambda: sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="nope"))
-        raises("ResourceNotFound", lambda: sm.describe_training_job(TrainingJobName="nope-001-00000000"))
+        # SageMaker's DescribeTrainingJob answers an unknown name with ValidationException "Requested resource
+        # not found." (its model lists ResourceNotFound); code written against SageMaker catches that.
+        unknown = raises("ValidationException", lambda: sm.describe_training_job(TrainingJobName="nope-001-00000000"))
+        self.assertTrue(unknown.response["Error"]["Message"].startswith("Requested resource not found."),
+                        unknown.response["Error"])
         raises("ResourceInUse", lambda: sm.create_hyper_parameter_tuning_job(**job_request(MAIN, 2, 1, {})))
         raises("ResourceInUse", lambda: sm.create_hyper_parameter_tuning_job(**job_request(MAIN.upper(), 2, 1, {})))
 

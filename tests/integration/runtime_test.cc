@@ -1585,6 +1585,10 @@ TEST_F(Cluster, BadRequestsGetAwsErrorsAndChangeNothing) {
   EXPECT_EQ(bad["__type"], "ValidationException");
   Json missing = Call("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", "nope"}}, 400);
   EXPECT_EQ(missing["__type"], "ResourceNotFound");
+  // SageMaker's DescribeTrainingJob answers an unknown name so, not with its model's ResourceNotFound.
+  Json no_tj = Call("DescribeTrainingJob", {{"TrainingJobName", "nope-001-00000000"}}, 400);
+  EXPECT_EQ(no_tj["__type"], "ValidationException");
+  EXPECT_EQ(no_tj["message"].get<std::string>().rfind("Requested resource not found.", 0), 0u) << no_tj.dump();
   Json unknown = Call("DeleteEverything", Json::object(), 400);
   EXPECT_EQ(unknown["__type"], "UnknownOperationException");
   // A member of the wrong JSON type is a SerializationException, as SageMaker's deserializer
