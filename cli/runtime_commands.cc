@@ -63,6 +63,15 @@ void InstallHangupHandler() {
 // like the machine's own users; anywhere else they must authenticate.
 using coordinator::IsLoopbackHost;
 
+// A state directory that could not be locked: in use (exit 2, with `in_use` advice), or not
+// writable here (exit 3: a read-only or full file system, or permissions).
+[[noreturn]] void FailLocking(const Status& s, const std::string& in_use) {
+  if (s.code() == StatusCode::kFailedPrecondition) Fail(2, "the state directory " + s.message() + "; " + in_use);
+  Fail(3, "the state directory cannot be locked: " + s.message() +
+              "; it must be writable by this user (check its permissions, and that its file system is mounted "
+              "read-write and not full)");
+}
+
 bool IsLoopbackEndpoint(const std::string& endpoint) {
   if (endpoint.rfind("ipc://", 0) == 0 || endpoint.rfind("inproc://", 0) == 0) return true;
   if (endpoint.rfind("tcp://", 0) != 0) return false;
@@ -332,15 +341,10 @@ void Run(const RunArgs& a) {
   }
   std::string state_dir = a.state_dir.empty() ? DefaultStateDir(name) : a.state_dir;
   std::error_code ec;
-  fs::create_directories(state_dir, ec);
-  if (ec) Fail(3, "cannot create the state directory " + state_dir + ": " + ec.message());
+  if (Status made = CreatePrivateDirectory(state_dir); !made.ok()) Fail(3, made.message());
   // One process per state directory: a second one would run the same training jobs again.
   auto lock = LockDirectory(state_dir, "hpo run " + a.spec);
-  if (!lock.ok()) {
-    Fail(lock.status().code() == StatusCode::kFailedPrecondition ? 2 : 3,
-         "the state directory " + lock.status().message() +
-             "; wait for it to end, or pass another --state-dir (or none, for a new one)");
-  }
+  if (!lock.ok()) FailLocking(lock.status(), "wait for it to end, or pass another --state-dir (or none, for a new one)");
   // Commits do not wait for the disk under the core's mutex; the dispatcher waits before answering.
   auto store = coordinator::SqliteJobStore::Open(state_dir + "/hpo.db", true, coordinator::Durability::kDeferred);
   if (!store.ok()) FailOpeningStore(store.status(), state_dir);
@@ -749,14 +753,10 @@ void Coordinator(const CoordinatorArgs& a) {
   CheckZmqEndpoint("--listen", a.listen, /*listen=*/true);
   const auto [host, port] = HostPort("--http", a.http);
   std::error_code ec;
-  fs::create_directories(a.state_dir, ec);
-  if (ec) Fail(3, "cannot create the state directory " + a.state_dir + ": " + ec.message());
+  if (Status made = CreatePrivateDirectory(a.state_dir); !made.ok()) Fail(3, made.message());
   // One coordinator per state directory: two would both dispatch its jobs.
   auto lock = LockDirectory(a.state_dir, "hpo coordinator --listen " + a.listen);
-  if (!lock.ok()) {
-    Fail(lock.status().code() == StatusCode::kFailedPrecondition ? 2 : 3,
-         "the state directory " + lock.status().message() + "; stop that coordinator first, or pass another --state-dir");
-  }
+  if (!lock.ok()) FailLocking(lock.status(), "stop that coordinator first, or pass another --state-dir");
   // Commits do not wait for the disk under the core's mutex; the dispatcher waits before answering.
   auto store = coordinator::SqliteJobStore::Open(a.state_dir + "/hpo.db", true, coordinator::Durability::kDeferred);
   if (!store.ok()) FailOpeningStore(store.status(), a.state_dir);

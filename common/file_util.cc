@@ -135,4 +135,16 @@ void RemoveStaleTemporaries(const std::string& dir, const std::string& prefix) {
   }
 }
 
+Status CreatePrivateDirectory(const std::string& dir) {
+  std::error_code ec;
+  const bool existed = std::filesystem::exists(dir, ec);
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::IoError("cannot create the directory " + dir + ": " + ec.message());
+  if (!existed) {
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace, ec);
+    if (ec) return Status::IoError("cannot make the directory " + dir + " its owner's only: " + ec.message());
+  }
+  return Status::Ok();
+}
+
 }  // namespace hpo

@@ -37,6 +37,11 @@ Status WriteFileAtomically(const std::string& path, const std::string& data,
 // model.tar.gz.tmp-... in the job's output. Best effort: errors are ignored.
 void RemoveStaleTemporaries(const std::string& dir, const std::string& prefix);
 
+// Creates `dir` and its missing parents; `dir` itself, when this made it, with mode 0700 (a state
+// or work directory holds specs with their secrets and training logs: its owner's only). An
+// existing one is left as it is. IoError naming the directory when it cannot be made.
+Status CreatePrivateDirectory(const std::string& dir);
+
 // An exclusive lock on a directory, held until destroyed. The lock file (DIR/lock) holds the
 // holder's pid and command, for the message another process gets.
 class DirectoryLock {

@@ -97,6 +97,11 @@ constexpr int kBackstopCheckpointFrames = 16384;
 // One connection to `target` (a path or a file: URI naming `path`), waiting up to 5 s for locks.
 Result<sqlite3*> OpenConnection(const std::string& target, const std::string& path, int flags, const char* how) {
   sqlite3* db = nullptr;
+  // A new store is its owner's only (0600): it holds every spec, with its Environment's secrets,
+  // and the training logs. SQLite gives the -wal and -shm files the database file's mode.
+  if ((flags & SQLITE_OPEN_CREATE) && !path.empty() && path != ":memory:") {
+    if (int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600); fd >= 0) ::close(fd);
+  }
   if (int rc = sqlite3_open_v2(target.c_str(), &db, flags, nullptr); rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);

@@ -448,8 +448,7 @@ void WorkerAgent::Impl::SendRegister() {
   r.cpus = DetectCpus();
   r.memory_mb = DetectMemoryMb();
   {
-    std::error_code ec;
-    fs::create_directories(opt.work_dir, ec);
+    (void)CreatePrivateDirectory(opt.work_dir);
     r.disk_mb = FreeDiskMb(opt.work_dir);
   }
   r.slots = opt.slots;
@@ -677,8 +676,8 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
       impl->spares->Stop();
     }
   } stop_spares{this};
-  std::error_code mkdir_error;
-  fs::create_directories(opt.work_dir, mkdir_error);
+  // Its owner's only when made here: trial logs and specs hold the training jobs' secrets.
+  (void)CreatePrivateDirectory(opt.work_dir);  // a failure shows in the lock's error below
   auto lock = LockDirectory(opt.work_dir, "hpo worker " + opt.worker_id);
   if (!lock.ok()) {
     return Status::InvalidArgument("the work directory " + lock.status().message() +

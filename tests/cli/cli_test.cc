@@ -1201,6 +1201,25 @@ TEST_F(CliTest, ARelativeStateDirectoryGivesTheProgramPathsThatWorkFromItsOwnDir
   const std::string listing = dir_.string() + "/listing";
   ASSERT_EQ(std::system(("tar tzf " + archive.string() + " > " + listing).c_str()), 0);
   EXPECT_NE(Slurp(listing).find("model.txt"), std::string::npos) << Slurp(listing);
+
+  // An operator pass: the state directory and its database were world-readable, and with them every
+  // spec's Environment secrets and the training logs the API refuses an unsigned reader.
+  EXPECT_EQ(fs::status(dir_ / "rel-state").permissions(), fs::perms::owner_all);
+  EXPECT_EQ(fs::status(dir_ / "rel-state" / "hpo.db").permissions(), fs::perms::owner_read | fs::perms::owner_write);
+}
+
+TEST_F(CliTest, AStateDirectoryThatCannotBeWrittenIsNamedAsSuchNotAsInUse) {
+  const fs::path ro = dir_ / "ro";
+  fs::create_directories(ro);
+  if (::mount("tmpfs", ro.c_str(), "tmpfs", MS_RDONLY, "size=64k") != 0) GTEST_SKIP() << "cannot mount a tmpfs (needs root)";
+  struct Unmount {
+    fs::path p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{ro};
+  Outcome o = Hpo({"coordinator", "--listen", "tcp://127.0.0.1:0", "--http", "127.0.0.1:0", "--state-dir", ro.string()});
+  EXPECT_EQ(o.exit_code, 3) << o.err;
+  EXPECT_NE(o.err.find("must be writable by this user"), std::string::npos) << o.err;
+  EXPECT_EQ(o.err.find("stop that coordinator"), std::string::npos) << "no other coordinator is involved: " << o.err;
 }
 
 TEST_F(CliTest, UsageErrorsExitTwo) {
