@@ -896,6 +896,7 @@ struct WorkerArgs {
   std::string s3_endpoint;
   std::string keys;                 // CurveZMQ key directory: coordinator.pub and <key_name>.secret
   std::string key_name = "worker";
+  bool insecure = false;  // connect to a non-loopback coordinator without CurveZMQ
   bool spot = false;
   std::string notice_file;
   std::string notice_url;
@@ -978,6 +979,16 @@ void Worker(const WorkerArgs& a) {
     }
   }
   o.s3_endpoint = a.s3_endpoint;
+  // What the coordinator sends, this worker runs: off loopback, only over CurveZMQ (which also
+  // proves the coordinator is the one whose coordinator.pub it holds), unless told otherwise.
+  if (!a.keys.empty() && a.insecure) Fail(2, "--keys and --insecure contradict each other; give one");
+  if (a.keys.empty() && !a.insecure && !IsLoopbackEndpoint(a.connect)) {
+    Fail(2, "--connect " + a.connect +
+                " is not a loopback or ipc:// endpoint: whoever answers there decides what this worker runs. Pass "
+                "--keys DIR (coordinator.pub and this worker's key pair from `hpo keygen`), or --insecure to connect "
+                "unencrypted to a coordinator started with --insecure (trusted networks only)");
+  }
+  if (a.insecure) LogLine("worker: --insecure: connecting to " + a.connect + " unencrypted and unauthenticated");
   if (!a.keys.empty()) {
     if (Status s = coordinator::curve::CheckCurveAvailable(); !s.ok()) Fail(3, s.message());
     auto server = coordinator::curve::ReadKeyFile(a.keys + "/" + coordinator::curve::kCoordinatorPublicFile, false);
@@ -1282,6 +1293,9 @@ void AddWorkerCommand(CLI::App& app) {
   c->add_option("--keys", a->keys,
                 "CurveZMQ key directory: the coordinator's coordinator.pub and this worker's key pair");
   c->add_option("--key-name", a->key_name, "This worker's key pair is KEYS/NAME.secret (worker)");
+  c->add_flag("--insecure", a->insecure,
+              "Connect to a non-loopback --connect without --keys, unencrypted and unauthenticated (a coordinator "
+              "started with --insecure; trusted networks only)");
   c->footer(
       "Example:\n  hpo worker --keys /etc/hpo/keys --connect tcp://coordinator:7700 --slots 4 --gpus 0,1,2,3 \\\n"
       "      --image my-xgboost=/opt/trainers/xgb.py\n\n"

@@ -1208,6 +1208,19 @@ TEST_F(CliTest, ARelativeStateDirectoryGivesTheProgramPathsThatWorkFromItsOwnDir
   EXPECT_EQ(fs::status(dir_ / "rel-state" / "hpo.db").permissions(), fs::perms::owner_read | fs::perms::owner_write);
 }
 
+// An operator pass: the coordinator refused a non-loopback --listen without keys, but a worker,
+// which runs whatever it is sent, connected to any address in plaintext without a word.
+TEST_F(CliTest, AWorkerRefusesAnUnencryptedCoordinatorOffLoopbackUnlessToldInsecure) {
+  Outcome plain = Hpo({"worker", "--connect", "tcp://192.0.2.1:7700", "--work-dir", (dir_ / "w").string()});
+  EXPECT_EQ(plain.exit_code, 2) << plain.err;
+  EXPECT_NE(plain.err.find("whoever answers there decides what this worker runs"), std::string::npos) << plain.err;
+  EXPECT_NE(plain.err.find("--insecure"), std::string::npos) << plain.err;
+  EXPECT_FALSE(fs::exists(dir_ / "w")) << "refused before anything was made";
+  Outcome both = Hpo({"worker", "--connect", "tcp://192.0.2.1:7700", "--keys", dir_.string(), "--insecure"});
+  EXPECT_EQ(both.exit_code, 2) << both.err;
+  EXPECT_NE(both.err.find("--keys and --insecure contradict each other"), std::string::npos) << both.err;
+}
+
 TEST_F(CliTest, AStateDirectoryThatCannotBeWrittenIsNamedAsSuchNotAsInUse) {
   const fs::path ro = dir_ / "ro";
   fs::create_directories(ro);

@@ -395,7 +395,7 @@ class NetnsCluster : public Cluster {
   void StartNetnsWorker(int i, const std::vector<std::string>& extra) {
     const std::string id = "n" + std::to_string(i);
     std::vector<std::string> argv = {"/usr/sbin/ip", "netns", "exec", Ns(i), HPO_BINARY, "worker", "--connect",
-                                     "tcp://" + listen_host_ + ":" + std::to_string(zmq_port_), "--id", id, "--host",
+                                     "tcp://" + listen_host_ + ":" + std::to_string(zmq_port_), "--insecure", "--id", id, "--host",
                                      subnet_ + "." + std::to_string(i), "--work-dir", (dir_ / id).string()};
     argv.insert(argv.end(), extra.begin(), extra.end());
     workers_.push_back(std::make_unique<hpo::testing::Child>(argv, (dir_ / (id + ".log")).string()));
