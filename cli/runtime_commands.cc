@@ -1,6 +1,7 @@
 #include "cli/runtime_commands.h"
 
 #include <malloc.h>
+#include <sys/stat.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -62,6 +63,16 @@ void InstallHangupHandler() {
 // Endpoints and hosts only this machine can reach: there, workers and API clients are trusted
 // like the machine's own users; anywhere else they must authenticate.
 using coordinator::IsLoopbackHost;
+
+// A file of secrets (keys, credentials) that other users can read is used, with a warning.
+void WarnIfOthersCanRead(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || (st.st_mode & 077) == 0) return;
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  LogLine("hpo: warning: " + path + " holds secrets and is readable by other users (mode " + mode +
+          "); chmod 600 " + path);
+}
 
 // A state directory that could not be locked: in use (exit 2, with `in_use` advice), or not
 // writable here (exit 3: a read-only or full file system, or permissions).
@@ -798,6 +809,7 @@ void Coordinator(const CoordinatorArgs& a) {
   if (!a.keys.empty()) {
     if (a.insecure) Fail(2, "--keys and --insecure contradict each other; give one");
     if (Status s = coordinator::curve::CheckCurveAvailable(); !s.ok()) Fail(3, s.message());
+    WarnIfOthersCanRead(a.keys + "/" + coordinator::curve::kCoordinatorSecretFile);
     auto kp = coordinator::curve::ReadKeyFile(a.keys + "/" + coordinator::curve::kCoordinatorSecretFile, true);
     if (!kp.ok()) Fail(2, kp.status().message() + " (make the keys with `hpo keygen --out " + a.keys + "`)");
     dopt.curve_secret_key = kp->secret_key;
@@ -835,6 +847,7 @@ void Coordinator(const CoordinatorArgs& a) {
     }
     auto c = load_credentials();
     if (!c.ok()) Fail(2, c.status().message());
+    WarnIfOthersCanRead(a.credentials);
     hopt.credentials = *c;
   }
   // The commands its pages suggest reach this coordinator (port 0 picks one: not known yet).
@@ -993,6 +1006,7 @@ void Worker(const WorkerArgs& a) {
     if (Status s = coordinator::curve::CheckCurveAvailable(); !s.ok()) Fail(3, s.message());
     auto server = coordinator::curve::ReadKeyFile(a.keys + "/" + coordinator::curve::kCoordinatorPublicFile, false);
     if (!server.ok()) Fail(2, server.status().message() + " (copy coordinator.pub from the coordinator's key directory)");
+    WarnIfOthersCanRead(a.keys + "/" + a.key_name + ".secret");
     auto own = coordinator::curve::ReadKeyFile(a.keys + "/" + a.key_name + ".secret", true);
     if (!own.ok()) {
       Fail(2, own.status().message() + " (each worker needs its own key pair from `hpo keygen`; --key-name NAME picks " +

@@ -394,7 +394,12 @@ Result<Credentials> Credentials::Parse(const std::string& text, const std::strin
       }
       size_t eq = t.find('=');
       if (eq == std::string::npos) {
-        return Status::InvalidArgument(where + "expected `name = value` inside profile [" + profile + "], got: " + t);
+        // Only the line's first word: the rest may be a secret key whose `=` was forgotten (this
+        // message goes to the log).
+        const std::string first = t.substr(0, std::min(t.find_first_of(" \t"), size_t{64}));
+        return Status::InvalidArgument(where + "expected `name = value` inside profile [" + profile +
+                                       "], got a line without `=` that begins " + first +
+                                       (first.size() < t.size() ? " (the rest is not shown)" : ""));
       }
       std::string k = Lower(Trim(t.substr(0, eq))), v = Trim(t.substr(eq + 1));
       if (k == "aws_access_key_id") id = v;

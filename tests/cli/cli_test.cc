@@ -1221,6 +1221,28 @@ TEST_F(CliTest, AWorkerRefusesAnUnencryptedCoordinatorOffLoopbackUnlessToldInsec
   EXPECT_NE(both.err.find("--keys and --insecure contradict each other"), std::string::npos) << both.err;
 }
 
+// An operator pass: a credentials file other users could read was taken without a word.
+TEST_F(CliTest, ACredentialsFileOthersCanReadIsWarnedAbout) {
+  const fs::path creds = Write("creds", "AKIDEXAMPLE secretsecret\n");
+  fs::permissions(creds, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+  // A port in use ends the coordinator once its options are read (the warning comes before).
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  Outcome o = Hpo({"coordinator", "--listen", "tcp://127.0.0.1:0", "--http", "127.0.0.1:" + std::to_string(ntohs(addr.sin_port)),
+                   "--credentials", creds.string(), "--state-dir", (dir_ / "state").string()});
+  ::close(fd);
+  EXPECT_EQ(o.exit_code, 3) << o.err;
+  EXPECT_NE(o.err.find(creds.string() + " holds secrets and is readable by other users (mode 0644); chmod 600"),
+            std::string::npos)
+      << o.err;
+}
+
 TEST_F(CliTest, AStateDirectoryThatCannotBeWrittenIsNamedAsSuchNotAsInUse) {
   const fs::path ro = dir_ / "ro";
   fs::create_directories(ro);

@@ -312,5 +312,17 @@ TEST(SigV4Credentials, BadFilesAreErrorsNamingTheLine) {
   EXPECT_FALSE(Credentials::Load("/nonexistent/credentials").ok());
 }
 
+// An operator pass: a forgotten `=` put the secret key in the log (the coordinator logs why a
+// reloaded file was refused).
+TEST(SigV4Credentials, AMalformedLineIsNamedWithoutTheSecretOnIt) {
+  auto r = Credentials::Parse("[default]\naws_access_key_id = AKID\naws_secret_access_key SUPERSECRETVALUE\n", "creds");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("creds:3: expected `name = value` inside profile [default], got a line "
+                                      "without `=` that begins aws_secret_access_key (the rest is not shown)"),
+            std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(r.status().message().find("SUPERSECRET"), std::string::npos) << r.status().message();
+}
+
 }  // namespace
 }  // namespace hpo::coordinator::sigv4
