@@ -1,6 +1,9 @@
 // worker/agent_assign.cc: WorkerAgent::Impl, taking an assignment: the trial's tree, staging, hosts file, warm data (worker/agent_impl.h).
 #include "worker/agent_impl.h"
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <string_view>
 
 namespace hpo::worker {
@@ -566,11 +569,40 @@ bool WorkerAgent::Impl::TakeWarmData(const proto::wire::AssignTrial& a, const st
   return false;
 }
 
+uint64_t WorkerAgent::Impl::DirectoryFingerprint(const std::string& dir) {
+  std::vector<std::string> entries;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0) return 0;
+    const std::string rel = it->path().lexically_relative(dir).string();
+    entries.push_back(rel + '\0' + std::to_string(st.st_mode) + ' ' + std::to_string(st.st_size) + ' ' +
+                      std::to_string(st.st_ino) + ' ' + std::to_string(st.st_mtim.tv_sec) + '.' +
+                      std::to_string(st.st_mtim.tv_nsec));
+  }
+  if (ec) return 0;
+  std::sort(entries.begin(), entries.end());
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (const auto& e : entries) {
+    for (unsigned char c : e) h = (h ^ c) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;
+  }
+  return h == 0 ? 1 : h;
+}
+
 void WorkerAgent::Impl::KeepWarmData(const Run& r) {
   if (r.keep_alive_ms <= 0) return;
   for (const auto& [key, dir] : r.warm_channels) {
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) continue;
+    const auto print = r.warm_prints.find(dir);
+    if (print == r.warm_prints.end()) continue;  // the program never started: maybe half staged
+    if (DirectoryFingerprint(dir) != print->second) {
+      Log("worker: " + r.assign.trial + " attempt " + std::to_string(r.assign.attempt) + ": channel " +
+          fs::path(dir).filename().string() +
+          ": the training job changed its data, so the next one stages it afresh (keep-alive)");
+      continue;
+    }
     const fs::path kept = fs::path(opt.work_dir) / "warm" / (agent_tag + "-" + std::to_string(++warm_seq));
     fs::create_directories(kept.parent_path(), ec);
     fs::rename(dir, kept, ec);

@@ -274,6 +274,10 @@ struct WorkerAgent::Impl {
     std::vector<std::string> preflight;
     std::shared_ptr<std::string> preflight_note = std::make_shared<std::string>();
     std::vector<std::pair<std::string, std::string>> warm_channels;
+    // Each warm channel directory's DirectoryFingerprint when the program started: kept at the
+    // end only when unchanged (a program may rewrite its File-mode input, as SageMaker allows; the
+    // next training job must not see that) and only when the program started (staging completed).
+    std::map<std::string, uint64_t> warm_prints;
     // CheckpointConfig.S3Uri: restored before the program starts, synced every
     // checkpoint_sync_ms while it runs (one pass at a time) and once more when it has ended.
     std::shared_ptr<CheckpointSync> checkpoints;
@@ -476,7 +480,9 @@ struct WorkerAgent::Impl {
   // A File-mode channel's staged copy outlives its training job here for the keep-alive period,
   // under <work_dir>/warm/, and the job's next training job with the same channel (same source,
   // distribution, shuffle and host) on this worker takes it with one rename instead of staging
-  // it again. A source that changed in between is not seen until the kept copy expires.
+  // it again, unless the program that used it changed it (a file written, added, removed or
+  // touched: Run::warm_prints) or never started. A source that changed in between is not seen
+  // until the kept copy expires.
   struct WarmData {
     std::string job, definition, key, path;
     int64_t until_ms = 0;
@@ -490,8 +496,12 @@ struct WorkerAgent::Impl {
   bool TakeWarmData(const proto::wire::AssignTrial& a, const std::string& key,
                     const std::string& dir);
 
-  // An attempt ended: its File-mode channels' data is kept for the keep-alive period.
+  // An attempt ended: its File-mode channels' data is kept for the keep-alive period, when as
+  // the program found it.
   void KeepWarmData(const Run& r);
+  // What a directory tree holds, as a hash of every entry's relative path, type, size, inode and
+  // modification time (symbolic links not followed); 0 when it cannot be read.
+  static uint64_t DirectoryFingerprint(const std::string& dir);
 
   // Kept data whose period is over goes (on a pool thread); all of it at shutdown.
   void ExpireWarmData(bool all = false);

@@ -255,6 +255,8 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
 }
 
 bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMount> channel_mounts) {
+  // The warm channels as the program finds them (KeepWarmData keeps only what it left unchanged).
+  for (const auto& [channel_key, dir] : r.warm_channels) r.warm_prints[dir] = DirectoryFingerprint(dir);
   ProcessSpec ps;
   ps.log_path = r.attempt_dir + "/trial.log";
   if (r.container) {  // the runtime's client is the trial's process; the trial's environment goes in

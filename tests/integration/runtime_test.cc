@@ -766,6 +766,52 @@ TEST_F(WarmCluster, AKeptAliveJobsNextTrainingJobReusesTheStagedChannelData) {
   EXPECT_EQ(reused, 3) << "the 2nd, 3rd and 4th training jobs; see " << dir_;
 }
 
+// A contract pass: a training job that rewrote its File-mode input (appended to a file, added one,
+// removed one: ordinary preprocessing) handed the result to the next training job on the warm
+// worker. SageMaker gives every training job a fresh copy; so does a worker now, reusing only
+// data its program left as it found it.
+TEST_F(WarmCluster, ATrainingJobThatChangesItsInputDataDoesNotHandItToTheNextOne) {
+  fs::create_directories(dir_ / "data");
+  std::ofstream(dir_ / "data" / "train.csv") << "original\n";
+  std::ofstream(dir_ / "data" / "extra.csv") << "extra\n";
+  const fs::path trainer = dir_ / "mutate.sh";
+  std::ofstream(trainer) << "#!/bin/sh\n"
+                            "d=\"$SM_CHANNEL_TRAIN\"\n"
+                            "echo \"seen=$(cat \"$d/train.csv\" | wc -l) files=$(ls \"$d\" | wc -l)\"\n"
+                            "echo \"appended by $TRAINING_JOB_NAME\" >> \"$d/train.csv\"\n"
+                            "touch \"$d/cache-$TRAINING_JOB_NAME\"; rm -f \"$d/extra.csv\"\n"
+                            "echo loss=$SM_HP_X\n";
+  fs::permissions(trainer, fs::perms::owner_all);
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("it-warm-mut", "Random", 3, 1, ranges);
+  auto& def = spec["TrainingJobDefinition"];
+  def["AlgorithmSpecification"]["TrainingImage"] = "file://" + trainer.string();
+  def["StaticHyperParameters"].erase("epochs");
+  def["ResourceConfig"]["KeepAlivePeriodInSeconds"] = 60;
+  Json source = {{"S3DataType", "S3Prefix"}, {"S3Uri", "file://" + (dir_ / "data").string()}};
+  def["InputDataConfig"] = Json::array({Json{{"ChannelName", "train"}, {"DataSource", {{"S3DataSource", source}}}}});
+  Call("CreateHyperParameterTuningJob", spec);
+  Json d = WaitFor("it-warm-mut");
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  int reused = 0, afresh = 0;
+  for (int w = 1; w <= 3; ++w) {
+    std::ifstream log(dir_ / ("worker" + std::to_string(w) + ".log"));
+    for (std::string line; std::getline(log, line);) {
+      reused += line.find("reuses the data staged") != std::string::npos;
+      afresh += line.find("the training job changed its data") != std::string::npos;
+    }
+  }
+  EXPECT_EQ(reused, 0) << "every training job changed its data; see " << dir_;
+  EXPECT_EQ(afresh, 3);
+  for (const auto& t : Trials("it-warm-mut")) {
+    auto logs = httplib::Client("127.0.0.1", http_port_).Get("/hpo/v1/logs/" + t["TrainingJobName"].get<std::string>());
+    ASSERT_TRUE(logs && logs->status == 200);
+    EXPECT_NE(logs->body.find("seen=1 files=2"), std::string::npos) << "a fresh copy each time: " << logs->body;
+  }
+  std::ifstream source_file(dir_ / "data" / "train.csv");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(source_file), {}), "original\n") << "the source is untouched";
+}
+
 // ResourceConfig.VolumeSizeInGB watched while the program runs: workers measure every 200 ms and
 // count 1 MiB per "GB" (the hidden test flag), so VolumeSizeInGB=1 is a 1 MiB volume. A trainer
 // that writes 4 MiB into its model directory and keeps running is stopped and fails with the
