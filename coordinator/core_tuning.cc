@@ -66,6 +66,18 @@ void CoordinatorCore::Impl::BuildPrior(TuningJob& j) {
   for (const auto& [name, kind] : HyperParameterKinds(j.spec)) {
     if (kind != 's') names.push_back(name);
   }
+  // This job's static values: a parent's training job that ran with others (a static value
+  // changed, or a tuned one made static at a value it did not have) did not run this job's
+  // configuration. It still informs the model, as a TransferLearning parent's does, but does not
+  // count as run (ProposedKeys): the configuration runs here under this job's settings.
+  StringMap statics = defs[0]->static_hyper_parameters;
+  statics.erase("_tuning_objective_metric");
+  auto same = [](const std::string& a, const std::string& b) {
+    if (a == b) return true;
+    char *ea = nullptr, *eb = nullptr;
+    const double x = std::strtod(a.c_str(), &ea), y = std::strtod(b.c_str(), &eb);
+    return !a.empty() && !b.empty() && *ea == '\0' && *eb == '\0' && x == y;  // "4" and "4.0"
+  };
   for (const auto& p : w.parent_hyper_parameter_tuning_jobs) {
     const TuningJob* parent = Job(p.hyper_parameter_tuning_job_name.value_or(""));
     if (!parent) continue;
@@ -87,9 +99,18 @@ void CoordinatorCore::Impl::BuildPrior(TuningJob& j) {
         o.hyperparameters[n] = v->second;
       }
       if (!complete) continue;
+      bool same_statics = true;
+      for (const auto& [n, value] : statics) {
+        const StringMap& from = u.tuned.count(n) ? u.tuned : u.hyperparameters;
+        auto v = from.find(n);
+        if (v == from.end() || !same(v->second, value)) {
+          same_statics = false;
+          break;
+        }
+      }
       o.objective = u.objective;
       o.status = Observation::kSucceeded;
-      o.prior = transfer;
+      o.prior = transfer || !same_statics;
       ix.prior.push_back(std::move(o));
     }
   }

@@ -151,6 +151,48 @@ TEST_F(CoreTest, AWarmStartedGridSkipsItsParentsCombinationsOnlyForIdenticalData
       << "the name is still free";
 }
 
+// An AMT pass: the child's static hyperparameters were not compared, so a configuration its
+// parents ran with other static values (epochs 3, or opt tuned there and fixed here at a value
+// they never had) counted as run: the child skipped it, or was refused as having nothing to run.
+TEST_F(CoreTest, AWarmStartedJobRunsWhatItsParentsRanWithOtherStaticValues) {
+  Register("w1", 8);
+  auto parent = Spec("st-parent", "Grid", 6, 8);
+  auto pa = Only<proto::wire::AssignTrial>(Submit(parent));
+  ASSERT_EQ(pa.size(), 6u);
+  for (const auto& a : pa) Finish("w1", a, 1.0);
+  auto child = [&](const std::string& name, const std::string& epochs) {
+    auto c = Spec(name, "Grid", 6, 8);
+    c.training_job_definition->static_hyper_parameters["epochs"] = epochs;
+    c.warm_start_config.emplace();
+    c.warm_start_config->parent_hyper_parameter_tuning_jobs.push_back({"st-parent"});
+    c.warm_start_config->warm_start_type = "IdenticalDataAndAlgorithm";
+    return c;
+  };
+  std::vector<Outgoing> out;
+  auto same = core_->Submit(child("st-same", "3.0"), proto::Spelling::kCrd, now_, &out);
+  ASSERT_FALSE(same.ok()) << "the same static values (3.0 is 3): every combination ran already";
+  EXPECT_NE(same.status().message().find("already ran every configuration"), std::string::npos);
+  auto longer = Only<proto::wire::AssignTrial>(Submit(child("st-longer", "8")));
+  EXPECT_EQ(longer.size(), 6u) << "epochs 8 ran nowhere: all six combinations run";
+  for (const auto& a : longer) Finish("w1", a, 1.0);
+
+  // opt tuned by a parent over {sgd, adam}, fixed here at rmsprop: act's two values run again.
+  auto fixed = Spec("st-fixed", "Grid", 2, 8);
+  auto& ranges = fixed.hyper_parameter_tuning_job_config->parameter_ranges->categorical_parameter_ranges;
+  ranges.erase(ranges.begin());  // opt
+  fixed.training_job_definition->static_hyper_parameters["opt"] = "rmsprop";
+  fixed.warm_start_config.emplace();
+  fixed.warm_start_config->parent_hyper_parameter_tuning_jobs.push_back({"st-parent"});
+  fixed.warm_start_config->warm_start_type = "IdenticalDataAndAlgorithm";
+  auto parent2 = Spec("st-parent2", "Grid", 4, 8);
+  parent2.hyper_parameter_tuning_job_config->parameter_ranges->categorical_parameter_ranges[0].values = {"sgd", "adam"};
+  for (const auto& a : Only<proto::wire::AssignTrial>(Submit(parent2))) Finish("w1", a, 1.0);
+  fixed.warm_start_config->parent_hyper_parameter_tuning_jobs[0].hyper_parameter_tuning_job_name = "st-parent2";
+  auto fa = Only<proto::wire::AssignTrial>(Submit(fixed));
+  ASSERT_EQ(fa.size(), 2u) << "relu and tanh, with rmsprop, which the parent never ran";
+  for (const auto& a : fa) EXPECT_EQ(a.hyperparameters.at("opt"), "rmsprop");
+}
+
 // SageMaker gives up on a tuning job whose training jobs keep failing before any succeeds ("No
 // training job succeeded after 5 attempts"), instead of spending the whole budget on a broken
 // trainer: the fifth failure stops the rest and fails the job.
