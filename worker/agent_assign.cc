@@ -267,7 +267,7 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
   if (def && def->resource_config && def->resource_config->keep_alive_period_in_seconds.value_or(0) > 0) {
     run->keep_alive_ms = *def->resource_config->keep_alive_period_in_seconds * 1000;
     for (auto src = sources.begin(); src != sources.end();) {
-      if (src->input_mode != "File") {
+      if (src->input_mode != "File" || !src->directory_path.empty()) {  // a file system is mounted, not kept
         ++src;
         continue;
       }
@@ -447,6 +447,7 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
             " bytes), copied or downloaded " + std::to_string(staged->objects - staged->cached_objects) + " (" +
             std::to_string(staged->bytes - staged->cached_bytes) + " bytes)");
       }
+      if (!staged->note.empty()) Log("worker: " + what + ": channel " + src.name + ": " + staged->note);
       for (auto& m : staged->mounts) mounts.push_back(std::move(m));
       if (staged->pipe) pipe_feeds->push_back(std::move(*staged->pipe));
     }

@@ -474,30 +474,20 @@ Result<StagedChannel> StageChannel(const ChannelSource& src, const StagingContex
     if (!fs::is_directory(src.directory_path, ec)) {
       return fail(Status::NotFound("the file system directory " + src.directory_path + " does not exist"));
     }
-    if (mode == "FastFile") {
-      if (ctx.mount_namespace) {
-        staged.mounts.push_back({src.directory_path, ctx.visible_dir, access == "ro"});
-      } else {
-        fs::remove_all(ctx.channel_dir, ec);
-        fs::create_directory_symlink(src.directory_path, ctx.channel_dir, ec);
-        if (ec) return fail(Status::IoError("cannot link " + ctx.channel_dir + " to " + src.directory_path + ": " + ec.message()));
+    // Mounted, in File mode as in FastFile, as SageMaker mounts an EFS or FSx directory: nothing
+    // is copied, and with "rw" what the program writes there stays on the file system.
+    if (ctx.mount_namespace) {
+      staged.mounts.push_back({src.directory_path, ctx.visible_dir, access == "ro"});
+    } else {
+      fs::remove_all(ctx.channel_dir, ec);
+      fs::create_directory_symlink(src.directory_path, ctx.channel_dir, ec);
+      if (ec) return fail(Status::IoError("cannot link " + ctx.channel_dir + " to " + src.directory_path + ": " + ec.message()));
+      if (access == "ro") {
+        staged.note = "fileSystemAccessMode ro cannot be enforced by a worker that is not root (no mount "
+                      "namespace): the channel is a link to " + src.directory_path + ", and what the program "
+                      "writes there changes it";
       }
-      return staged;
     }
-    for (fs::recursive_directory_iterator it(src.directory_path, ec), end; !ec && it != end; it.increment(ec)) {
-      fs::path dest = fs::path(ctx.channel_dir) / fs::relative(it->path(), src.directory_path);
-      std::error_code e2;
-      if (it->is_directory()) {
-        fs::create_directories(dest, e2);
-      } else if (it->is_regular_file()) {
-        fs::create_directories(dest.parent_path(), e2);
-        if (!e2) fs::copy_file(it->path(), dest, fs::copy_options::overwrite_existing, e2);
-        staged.bytes += it->file_size();
-        ++staged.objects;
-      }
-      if (e2) return fail(Status::IoError("cannot copy " + it->path().string() + ": " + CopyError(e2, dest)));
-    }
-    if (ec) return fail(Status::IoError("cannot copy " + src.directory_path + ": " + ec.message()));
     return staged;
   }
   if (src.uri.empty()) return fail(Status::InvalidArgument("has neither an S3Uri nor a file system directory"));

@@ -5,12 +5,11 @@
 //
 // Sources:
 //   - fileSystemDataSource (a directory on a shared filesystem: NFS, Lustre, ...):
-//       FastFile: the directory itself, without copying: bind-mounted on the channel directory in
-//         the trial's private mount namespace, read-only unless fileSystemAccessMode is "rw".
-//         Without a mount namespace (worker not root) the channel directory becomes a symlink to
-//         it, and read-only cannot be enforced.
-//       File: copied recursively into the channel directory (the copy is the trial's own, so the
-//         access mode does not matter).
+//       File and FastFile alike (SageMaker mounts an EFS or FSx directory): the directory itself,
+//         without copying: bind-mounted on the channel directory in the trial's private mount
+//         namespace, read-only unless fileSystemAccessMode is "rw" (whose writes stay on the
+//         file system). Without a mount namespace (worker not root) the channel directory becomes
+//         a symlink to it, and read-only cannot be enforced (StagedChannel::note says so).
 //   - s3DataSource, whose S3Uri is s3://bucket/prefix, file:///path or /path:
 //       S3Prefix: an s3:// URI is a key name prefix, as SageMaker has it: every object whose key
 //         starts with it ("s3://b/data/shard-" takes data/shard-0 and data/shard-1; "s3://b/train"
@@ -130,6 +129,7 @@ struct StagedChannel {
   std::optional<PipeFeed> pipe;
   std::size_t cached_objects = 0; // of `objects`, taken from the channel cache (no download)
   uint64_t cached_bytes = 0;      // of `bytes`, taken from the channel cache
+  std::string note;               // for the worker's log: a limit of how it was staged, or ""
 };
 
 [[nodiscard]] Result<StagedChannel> StageChannel(const ChannelSource& source, const StagingContext& context);

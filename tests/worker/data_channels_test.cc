@@ -299,15 +299,24 @@ TEST_F(Channels, AShuffleSeedGivesTheSameOrderEveryTimeAndAnotherSeedAnother) {
   EXPECT_EQ(sorted, *plain);
 }
 
-TEST_F(Channels, AFileSystemSourceIsCopiedInFileModeAndMountedInFastFileMode) {
+// A contract pass: in File mode a file-system source was copied, so what a program wrote to an "rw"
+// channel vanished and "ro" was not enforced; SageMaker mounts an EFS or FSx directory in File mode.
+TEST_F(Channels, AFileSystemSourceIsMountedInFileModeAsInFastFileMode) {
   ChannelSource f;
   f.name = "train";
   f.input_mode = "File";
   f.directory_path = (dir_ / "data" / "ASHA-1").string();
-  auto copied = StageChannel(f, Ctx());
-  ASSERT_TRUE(copied.ok()) << copied.status().ToString();
-  EXPECT_EQ(Files(), (std::set<std::string>{"a.csv", "sub/b.csv"}));
-  EXPECT_TRUE(copied->mounts.empty());
+  auto file_mode = StageChannel(f, Ctx(/*ns=*/true));
+  ASSERT_TRUE(file_mode.ok()) << file_mode.status().ToString();
+  ASSERT_EQ(file_mode->mounts.size(), 1u);
+  EXPECT_EQ(file_mode->mounts[0].source, f.directory_path);
+  EXPECT_TRUE(file_mode->mounts[0].read_only);
+  EXPECT_EQ(file_mode->objects, 0u) << "nothing copied";
+  f.access_mode = "rw";
+  auto file_rw = StageChannel(f, Ctx(true));
+  ASSERT_TRUE(file_rw.ok());
+  EXPECT_FALSE(file_rw->mounts[0].read_only);
+  f.access_mode = "";
 
   f.input_mode = "FastFile";
   auto ro = StageChannel(f, Ctx(/*ns=*/true));
@@ -330,6 +339,14 @@ TEST_F(Channels, AFileSystemSourceIsCopiedInFileModeAndMountedInFastFileMode) {
   ASSERT_TRUE(linked.ok()) << linked.status().ToString();
   EXPECT_TRUE(fs::is_symlink(dir_ / "channel"));
   EXPECT_EQ(Slurp(dir_ / "channel" / "a.csv"), "1,2\n");
+  EXPECT_NE(linked->note.find("fileSystemAccessMode ro cannot be enforced"), std::string::npos) << linked->note;
+  fs::remove(dir_ / "channel");
+  f.input_mode = "File";
+  f.access_mode = "rw";
+  auto linked_file = StageChannel(f, Ctx(false));
+  ASSERT_TRUE(linked_file.ok()) << linked_file.status().ToString();
+  EXPECT_TRUE(fs::is_symlink(dir_ / "channel")) << "File mode links too: rw writes reach the file system";
+  EXPECT_TRUE(linked_file->note.empty());
 }
 
 TEST_F(Channels, FastFileFromAnObjectSourceIsMountedReadOnlyInTheNamespace) {
