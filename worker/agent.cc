@@ -7,8 +7,17 @@
 #include "common/file_util.h"
 #include "worker/orphans.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cstring>
+#include <sstream>
 #include <stdexcept>
 #include <string_view>
 
@@ -31,6 +40,63 @@ uint64_t DetectMemoryMb() {
   long pages = ::sysconf(_SC_PHYS_PAGES);
   long page = ::sysconf(_SC_PAGE_SIZE);
   return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / (1024 * 1024) : 0;
+}
+
+std::string InterfaceOf(const std::string& host) {
+  std::vector<sockaddr_storage> addresses;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_flags = AI_ADDRCONFIG;
+  addrinfo* found = nullptr;
+  if (!host.empty() && ::getaddrinfo(host.c_str(), nullptr, &hints, &found) == 0) {
+    for (addrinfo* a = found; a; a = a->ai_next) {
+      sockaddr_storage ss{};
+      std::memcpy(&ss, a->ai_addr, std::min<size_t>(a->ai_addrlen, sizeof ss));
+      addresses.push_back(ss);
+    }
+    ::freeaddrinfo(found);
+  }
+  auto same = [](const sockaddr* x, const sockaddr_storage& y) {
+    if (x->sa_family != y.ss_family) return false;
+    if (x->sa_family == AF_INET) {
+      return reinterpret_cast<const sockaddr_in*>(x)->sin_addr.s_addr ==
+             reinterpret_cast<const sockaddr_in*>(&y)->sin_addr.s_addr;
+    }
+    return x->sa_family == AF_INET6 && std::memcmp(&reinterpret_cast<const sockaddr_in6*>(x)->sin6_addr,
+                                                   &reinterpret_cast<const sockaddr_in6*>(&y)->sin6_addr,
+                                                   sizeof(in6_addr)) == 0;
+  };
+  ifaddrs* ifs = nullptr;
+  std::string name;
+  if (::getifaddrs(&ifs) == 0) {
+    for (ifaddrs* i = ifs; i && name.empty(); i = i->ifa_next) {
+      if (!i->ifa_addr) continue;
+      for (const auto& a : addresses) {
+        if (same(i->ifa_addr, a)) name = i->ifa_name;
+      }
+      // 127.0.0.0/8 is all on lo, which holds only 127.0.0.1 as an address.
+      for (const auto& a : addresses) {
+        if (name.empty() && a.ss_family == AF_INET && (i->ifa_flags & IFF_LOOPBACK) &&
+            (ntohl(reinterpret_cast<const sockaddr_in*>(&a)->sin_addr.s_addr) >> 24) == 127) {
+          name = i->ifa_name;
+        }
+      }
+    }
+    ::freeifaddrs(ifs);
+  }
+  if (!name.empty()) return name;
+  // The default route's interface (/proc/net/route: Iface, Destination 00000000).
+  if (auto routes = ReadFile("/proc/net/route", 1u << 20); routes.ok()) {
+    std::istringstream in(*routes);
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string iface, destination;
+      if (fields >> iface >> destination && destination == "00000000") return iface;
+    }
+  }
+  return "eth0";
 }
 
 bool WorkerAgent::Impl::ImageKnownPresent(const std::string& image) {
@@ -864,6 +930,7 @@ WorkerAgent::WorkerAgent(AgentOptions options) : impl_(std::make_unique<Impl>())
     while (options.work_dir.size() > 1 && options.work_dir.back() == '/') options.work_dir.pop_back();
   }
   impl_->opt = std::move(options);
+  impl_->network_interface = InterfaceOf(impl_->opt.host);
   Impl* impl = impl_.get();
   impl->spares.emplace(impl->opt.work_dir, impl->agent_tag, impl->opt.slots, &impl->background,
                        [impl](const std::string& l) { impl->Log(l); });

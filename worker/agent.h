@@ -213,5 +213,9 @@ std::string KeptWorkerId(const std::string& work_dir);
 // The number of CPUs and MiB of memory of this machine.
 uint32_t DetectCpus();
 uint64_t DetectMemoryMb();
+// The network interface that carries `host` (an address, or a name resolved here): the one
+// holding that address; for a host that is none of this machine's, the default route's; "eth0"
+// when neither can be found. What training jobs are told as network_interface_name.
+std::string InterfaceOf(const std::string& host);
 
 }  // namespace hpo::worker

@@ -226,6 +226,10 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
   }
   ls.current_host = a.current_host.empty() ? "algo-1" : a.current_host;
   ls.hosts = a.hosts.empty() ? std::vector<std::string>{ls.current_host} : a.hosts;
+  // A trial without a network has only lo; a container on its own network, the runtime's eth0.
+  ls.network_interface = run->network_isolation                                ? "lo"
+                         : run->container && opt.container.network != "host" ? "eth0"
+                                                                              : network_interface;
   ls.instance_type = !a.instance_type.empty() ? a.instance_type
                      : opt.instance_type.empty() ? "local"
                                                  : opt.instance_type;

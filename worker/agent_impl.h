@@ -452,6 +452,9 @@ struct WorkerAgent::Impl {
 
   // ---- directory trees made ahead of time (worker/spare_dirs.h) ------------------------------
 
+  // The interface that carries this worker's --host (InterfaceOf), found at construction.
+  std::string network_interface = "eth0";
+
   // Unique per agent: "<pid>-<n>" (spare and kept-data directory names start with it).
   const std::string agent_tag = [] {
     static std::atomic<uint64_t> agents{0};

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <set>
@@ -92,7 +93,7 @@ Json ResourceConfig(const TrialLayoutSpec& s, const Groups& g) {
   for (const auto& group : g.groups) groups.push_back(GroupJson(group));
   return Json{{"current_host", s.current_host},
               {"hosts", Sorted(s.hosts)},
-              {"network_interface_name", "eth0"},
+              {"network_interface_name", s.network_interface},
               {"current_instance_type", s.instance_type},
               {"current_group_name", g.current},
               {"current_instance_group", g.current},
@@ -299,7 +300,7 @@ std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s)
   env["SM_HOSTS"] = EnvDump(Json(Sorted(s.hosts)));
   env["SM_CURRENT_HOST"] = s.current_host;
   env["SM_CURRENT_INSTANCE_TYPE"] = s.instance_type;
-  env["SM_NETWORK_INTERFACE_NAME"] = "eth0";
+  env["SM_NETWORK_INTERFACE_NAME"] = s.network_interface;
 
   Json hps = Json::object();
   for (const auto& [name, value] : s.hyperparameters) {
@@ -345,6 +346,77 @@ std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s)
   env["SM_INSTANCE_GROUPS"] = EnvDump(group_names);
   env["SM_INSTANCE_GROUPS_DICT"] = EnvDump(groups_dict);
   env["SM_IS_HETERO"] = groups.groups.size() > 1 ? "true" : "false";
+
+  // What the SageMaker training toolkit of a framework container sets besides: the entry point's
+  // variables (from the script-mode hyperparameters; empty without them), the arguments it is
+  // given, and SM_TRAINING_ENV, everything in one JSON document, which scripts read whole.
+  Json framework = Json::object(), user_hps = Json::object();
+  for (const auto& [name, value] : s.hyperparameters) {
+    if (name == "_tuning_objective_metric") continue;
+    (name.rfind("sagemaker_", 0) == 0 ? framework : user_hps)[name] = ToolkitValue(value);
+  }
+  auto framework_text = [&](const std::string& key, const std::string& otherwise) {
+    auto it = framework.find(key);
+    return it == framework.end() ? otherwise : it->is_string() ? it->get<std::string>() : EnvDump(*it);
+  };
+  const std::string entry_point = framework_text("sagemaker_program", "");
+  std::string module_name = entry_point.substr(0, entry_point.rfind('.') == std::string::npos ? entry_point.size()
+                                                                                              : entry_point.rfind('.'));
+  std::replace(module_name.begin(), module_name.end(), '/', '.');
+  const std::string log_level = framework_text("sagemaker_container_log_level", "20");
+  Json user_args = Json::array();
+  for (const auto& [name, v] : user_hps.items()) {  // sorted, as the toolkit's to_cmd_args
+    user_args.push_back("--" + name);
+    user_args.push_back(v.is_string() ? v.get<std::string>() : EnvDump(v));
+  }
+  Json framework_params = Json::object();
+  for (const auto& [name, v] : framework.items()) {
+    if (name != "sagemaker_program" && name != "sagemaker_submit_directory" && name != "sagemaker_region" &&
+        name != "sagemaker_job_name" && name != "sagemaker_container_log_level") {
+      framework_params[name] = v;
+    }
+  }
+  env["SM_USER_ENTRY_POINT"] = entry_point;
+  env["SM_MODULE_NAME"] = module_name;
+  env["SM_MODULE_DIR"] = framework_text("sagemaker_submit_directory", "");
+  env["SM_USER_ARGS"] = EnvDump(user_args);
+  env["SM_LOG_LEVEL"] = log_level;
+  env["SM_FRAMEWORK_PARAMS"] = EnvDump(framework_params);
+  Json channel_dirs = Json::object();
+  for (const auto& name : names) channel_dirs[name] = (root / "input" / "data" / name).string();
+  const std::vector<std::string> hosts = Sorted(s.hosts);
+  Json training_env = {
+      {"additional_framework_parameters", framework_params},
+      {"channel_input_dirs", channel_dirs},
+      {"current_host", s.current_host},
+      {"current_instance_group", groups.current},
+      {"current_instance_group_hosts", current_hosts},
+      {"current_instance_type", s.instance_type},
+      {"hosts", hosts},
+      {"hyperparameters", user_hps},
+      {"input_config_dir", (root / "input" / "config").string()},
+      {"input_data_config", InputDataConfig(s)},
+      {"input_dir", (root / "input").string()},
+      {"instance_groups", group_names},
+      {"instance_groups_dict", groups_dict},
+      {"is_hetero", groups.groups.size() > 1},
+      {"is_master", !hosts.empty() && s.current_host == hosts.front()},
+      {"job_name", s.job_name},
+      {"log_level", std::atoi(log_level.c_str()) > 0 ? std::atoi(log_level.c_str()) : 20},
+      {"master_hostname", hosts.empty() ? s.current_host : hosts.front()},
+      {"model_dir", (root / "model").string()},
+      {"module_dir", env["SM_MODULE_DIR"]},
+      {"module_name", module_name},
+      {"network_interface_name", s.network_interface},
+      {"num_cpus", s.num_cpus},
+      {"num_gpus", static_cast<int>(s.gpus.size())},
+      {"output_data_dir", (root / "output" / "data").string()},
+      {"output_dir", (root / "output").string()},
+      {"output_intermediate_dir", (root / "output" / "intermediate").string()},
+      {"resource_config", ResourceConfig(s, groups)},
+      {"user_entry_point", entry_point},
+  };
+  env["SM_TRAINING_ENV"] = EnvDump(training_env);
 
   std::string devices;
   for (int g : s.gpus) {

@@ -82,6 +82,9 @@ struct TrialLayoutSpec {
   std::string current_host = "algo-1";
   std::vector<std::string> hosts = {"algo-1"};  // every host of the trial, this one included
   std::string instance_type;                    // current_instance_type
+  // resourceconfig.json's network_interface_name and SM_NETWORK_INTERFACE_NAME: the interface
+  // that carries this host's address (launchers pass it to NCCL_SOCKET_IFNAME and MPI).
+  std::string network_interface = "eth0";
   // Empty = one group named current_group (or "homogeneousCluster") of instance_type with all
   // hosts, which is what SageMaker writes for a job without instance groups.
   std::vector<LayoutInstanceGroup> instance_groups;

@@ -3,7 +3,8 @@
 // trial, every file, directory and variable it relies on at the hard-coded /opt/ml paths, writes
 // its model and output data there, and fails with output/failure naming the first check that did
 // not hold. Runs as root (the worker then gives each trial a private mount namespace with its
-// root on /opt/ml, and a network namespace for EnableNetworkIsolation); skipped otherwise.
+// root on /opt/ml, and a network namespace for EnableNetworkIsolation, which has only lo: the
+// network_interface_name it is told); skipped otherwise.
 // The same trainer runs again inside a real podman container (an image imported from a busybox
 // directory tree, no registry), where the runtime mounts /opt/ml and isolates the network; those
 // tests skip when podman is not installed.
@@ -51,7 +52,7 @@ C=/opt/ml/input/config
 case "$SM_HP_OPT" in adam|sgd) ;; *) fail "SM_HP_OPT is '$SM_HP_OPT'";; esac
 expect $C/hyperparameters.json '{"_tuning_objective_metric":"loss","lr":"0.5","opt":"'$SM_HP_OPT'","sagemaker_program":"train.py"}'
 expect $C/inputdataconfig.json '{"data":{"ContentType":"text/csv","RecordWrapperType":"None","S3DistributionType":"FullyReplicated","TrainingInputMode":"File"},"fs":{"RecordWrapperType":"None","S3DistributionType":"FullyReplicated","TrainingInputMode":"FastFile"}}'
-expect $C/resourceconfig.json '{"current_group_name":"homogeneousCluster","current_host":"algo-1","current_instance_group":"homogeneousCluster","current_instance_type":"ml.m5.large","hosts":["algo-1"],"instance_groups":[{"hosts":["algo-1"],"instance_group_name":"homogeneousCluster","instance_type":"ml.m5.large"}],"network_interface_name":"eth0"}'
+expect $C/resourceconfig.json '{"current_group_name":"homogeneousCluster","current_host":"algo-1","current_instance_group":"homogeneousCluster","current_instance_type":"ml.m5.large","hosts":["algo-1"],"instance_groups":[{"hosts":["algo-1"],"instance_group_name":"homogeneousCluster","instance_type":"ml.m5.large"}],"network_interface_name":"lo"}'
 for d in /opt/ml/model /opt/ml/output/data /opt/ml/output/intermediate /opt/ml/checkpoints /opt/ml/input/data/data /opt/ml/input/data/fs; do
   [ -d $d ] || fail "$d is not a directory"
 done
@@ -73,7 +74,8 @@ env_is SM_HP_LR 0.5
 env_is SM_HOSTS '["algo-1"]'
 env_is SM_CURRENT_HOST algo-1
 env_is SM_CURRENT_INSTANCE_TYPE ml.m5.large
-env_is SM_NETWORK_INTERFACE_NAME eth0
+env_is SM_NETWORK_INTERFACE_NAME lo
+case "$SM_TRAINING_ENV" in *'"channel_input_dirs":{"data":"/opt/ml/input/data/data","fs":"/opt/ml/input/data/fs"}'*'"network_interface_name":"lo"'*) ;; *) fail "SM_TRAINING_ENV is '$SM_TRAINING_ENV'";; esac
 env_is SM_NUM_GPUS 0
 env_is SM_CURRENT_INSTANCE_GROUP homogeneousCluster
 env_is SM_CURRENT_INSTANCE_GROUP_HOSTS '["algo-1"]'

@@ -1,5 +1,7 @@
 #include "worker/trial_layout.h"
 
+#include "worker/agent.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -210,6 +212,51 @@ TEST_F(TrialLayoutTest, EnvironmentHasTheWholeSageMakerSetWithPathsIntoTheRoot) 
   EXPECT_EQ(Json::parse(env["SM_RESOURCE_CONFIG"]), ReadJson("input/config/resourceconfig.json"));
   EXPECT_EQ(Json::parse(env["SM_INPUT_DATA_CONFIG"]), ReadJson("input/config/inputdataconfig.json"));
   EXPECT_EQ(env["SM_RESOURCE_CONFIG"], ReadText("input/config/resourceconfig.json"));
+}
+
+// A contract pass: scripts written for framework containers read SM_TRAINING_ENV whole
+// (json.loads(os.environ["SM_TRAINING_ENV"])) and failed with a KeyError unless run in script mode.
+TEST_F(TrialLayoutTest, SmTrainingEnvHoldsWhatTheToolkitsDocumentHolds) {
+  TrialLayoutSpec s = Spec();
+  s.hyperparameters["sagemaker_program"] = "\"pkg/train.py\"";
+  s.hyperparameters["sagemaker_container_log_level"] = "10";
+  s.hyperparameters["sagemaker_distributed_dataparallel_enabled"] = "false";
+  s.network_interface = "ens5";
+  auto env = TrainingEnvironment(s);
+  ASSERT_TRUE(LayOutTrial(s).ok());
+  const Json t = Json::parse(env["SM_TRAINING_ENV"]);
+  EXPECT_EQ(t["channel_input_dirs"], Json({{"train", root_ + "/input/data/train"},
+                                           {"validation", root_ + "/input/data/validation"}}));
+  EXPECT_EQ(t["hyperparameters"], Json::parse(env["SM_HPS"]));
+  EXPECT_EQ(t["hosts"], Json({"algo-1", "algo-2"}));
+  EXPECT_EQ(t["current_host"], "algo-2");
+  EXPECT_EQ(t["master_hostname"], "algo-1");
+  EXPECT_EQ(t["is_master"], false);
+  EXPECT_EQ(t["model_dir"], env["SM_MODEL_DIR"]);
+  EXPECT_EQ(t["output_data_dir"], env["SM_OUTPUT_DATA_DIR"]);
+  EXPECT_EQ(t["num_gpus"], 2);
+  EXPECT_EQ(t["num_cpus"], 4);
+  EXPECT_EQ(t["log_level"], 10);
+  EXPECT_EQ(t["user_entry_point"], "pkg/train.py");
+  EXPECT_EQ(t["module_name"], "pkg.train");
+  EXPECT_EQ(t["network_interface_name"], "ens5");
+  EXPECT_EQ(t["resource_config"], ReadJson("input/config/resourceconfig.json"));
+  EXPECT_EQ(t["input_data_config"], ReadJson("input/config/inputdataconfig.json"));
+  EXPECT_EQ(t["additional_framework_parameters"], Json({{"sagemaker_distributed_dataparallel_enabled", false}}));
+  EXPECT_EQ(env["SM_USER_ENTRY_POINT"], "pkg/train.py");
+  EXPECT_EQ(env["SM_LOG_LEVEL"], "10");
+  EXPECT_EQ(env["SM_NETWORK_INTERFACE_NAME"], "ens5");
+  EXPECT_EQ(ReadJson("input/config/resourceconfig.json")["network_interface_name"], "ens5");
+  const Json args = Json::parse(env["SM_USER_ARGS"]);
+  ASSERT_TRUE(args.is_array());
+  ASSERT_GE(args.size(), 2u);
+  EXPECT_EQ(args[0].get<std::string>().rfind("--", 0), 0u) << args.dump();
+}
+
+TEST(InterfaceOf, LoopbackAddressesAreOnLoAndAnUnknownHostTakesTheDefaultRoute) {
+  EXPECT_EQ(InterfaceOf("127.0.0.1"), "lo");
+  EXPECT_EQ(InterfaceOf("127.0.0.7"), "lo") << "all of 127.0.0.0/8 is lo's";
+  EXPECT_FALSE(InterfaceOf("192.0.2.77").empty());
 }
 
 TEST_F(TrialLayoutTest, NoGpusGiveAnEmptyCudaVisibleDevices) {
