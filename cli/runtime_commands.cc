@@ -224,8 +224,10 @@ int64_t MaxJobsOf(const proto::TuningJobSpec& spec) {
 // training jobs of `hpo run` end with the process (their parent-death signal).
 std::function<void(const Status&)> StopOnStoreFailure(std::string who, std::string state_dir, std::string resume) {
   return [who = std::move(who), state_dir = std::move(state_dir), resume = std::move(resume)](const Status& s) {
-    std::string text = "\n" + who + ": cannot write the state database in " + state_dir + ": " + s.message() +
-                       "\n" + who + ": stopping now, so that nothing is acknowledged that is not on disk. Free space "
+    // Timed as every other line of the service's log (LogLine's format), though written at once.
+    const std::string at = LogTime() + " ";
+    std::string text = "\n" + at + who + ": cannot write the state database in " + state_dir + ": " + s.message() +
+                       "\n" + at + who + ": stopping now, so that nothing is acknowledged that is not on disk. Free space "
                        "on that file system (df -h " + state_dir + "), or for an I/O error check the disk (dmesg), and " + resume +
                        ": the jobs resume from what the database holds, and workers re-send what was not "
                        "acknowledged.\n";

@@ -134,7 +134,18 @@ CategoricalRange ToGridValues(const NumericRange& range, bool integer, const std
   };
   add(hint);
   if (space.ok()) {
-    for (double u : {0.0, 0.25, 0.75, 1.0}) {
+    // The ends, and halfway from the hint to each (in the range's scaling): the values spread on
+    // both sides of the hint. Fixed quarter points put one next to a hint near the 3/4 point
+    // (0.3 and 0.301 in 0.03 .. 0.65), a wasted combination.
+    double h = 0.5;
+    if (std::vector<double> u = space->ToUnit({{*range.name, hint}}); u.size() == 1 && std::isfinite(u[0])) {
+      h = std::clamp(u[0], 0.0, 1.0);
+    }
+    std::vector<double> at = {0.0, h / 2, (h + 1) / 2, 1.0};
+    // A hint at an end leaves one side empty: the quarter points of the other instead.
+    if (h < 0.05) at = {0.25, 0.5, 0.75, 1.0};
+    if (h > 0.95) at = {0.0, 0.25, 0.5, 0.75};
+    for (double u : at) {
       std::string text = space->FromUnit(std::vector<double>{u}).at(*range.name);
       add(integer ? text : Decimal(*ParseNumber(text), 3));
     }

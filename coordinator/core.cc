@@ -583,15 +583,29 @@ Status CoordinatorCore::Delete(const std::string& name, int64_t now_ms) {
     return Status::FailedPrecondition("tuning job " + j->name +
                                       " is still finishing its last proposal; try again in a few seconds");
   }
+  // Every job that warm-starts from it, named at once (one at a time took a refusal each).
+  std::vector<std::string> children;
   for (const auto& [key, other] : impl_->jobs) {
     if (other.get() == j || !other->spec.warm_start_config) continue;
     for (const auto& p : other->spec.warm_start_config->parent_hyper_parameter_tuning_jobs) {
       if (Lower(p.hyper_parameter_tuning_job_name.value_or("")) == Lower(j->name)) {
-        return Status::FailedPrecondition("tuning job " + other->name + " (" + other->status +
-                                          ") warm-starts from " + j->name + " and reads its training jobs; delete " +
-                                          other->name + " first");
+        children.push_back(other->name + " (" + other->status + ")");
+        break;
       }
     }
+  }
+  if (!children.empty()) {
+    std::sort(children.begin(), children.end());
+    std::string list, names;
+    for (const auto& c : children) {
+      list += (list.empty() ? "" : ", ") + c;
+      names += " " + c.substr(0, c.find(' '));
+    }
+    return Status::FailedPrecondition(
+        (children.size() == 1 ? "tuning job " + list + " warm-starts from " + j->name + " and reads its training jobs"
+                              : std::to_string(children.size()) + " tuning jobs warm-start from " + j->name +
+                                    " and read its training jobs: " + list) +
+        "; delete " + (children.size() == 1 ? "it" : "them") + " first (hpo delete" + names + ")");
   }
   const std::string deleted = j->name;  // as created
   if (Status s = impl_->store->DeleteJob(deleted); !s.ok()) return s;  // nothing changed

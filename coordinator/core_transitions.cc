@@ -581,7 +581,8 @@ void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<O
     // the training jobs it then stopped, which made it 6.
     const size_t attempts = j.completion_reason == kGaveUp ? static_cast<size_t>(kFailuresBeforeGivingUp) : j.trials.size();
     j.failure_reason = "No training job succeeded after " + std::to_string(attempts) +
-                       " attempts. Please take a look at the training job failures to get more details.";
+                       (attempts == 1 ? " attempt" : " attempts") +
+                       ". Please take a look at the training job failures to get more details.";
     // SageMaker's words, then what they do not say: training jobs that ran to the end without one
     // line the objective's regex matched (the usual cause when nothing failed).
     int completed_without_metric = 0;

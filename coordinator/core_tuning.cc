@@ -258,12 +258,16 @@ Status CoordinatorCore::Impl::CheckWarmStart(const proto::TuningJobSpec& spec, s
                           ? *cfg.resource_limits->max_number_of_training_jobs
                           : 0;
   if (parent_trials + own > limit) {
-    return Status::InvalidArgument(
+    // The same quota as MaxNumberOfTrainingJobs alone (proto/validate.cc): ResourceLimitExceeded.
+    const bool random = cfg.strategy.value_or("") == "Random";
+    return Status::ResourceExhausted(
         "HyperParameterTuningJobConfig.ResourceLimits.MaxNumberOfTrainingJobs: the parents' " +
         std::to_string(parent_trials) + " training jobs plus this job's " + std::to_string(own) + " exceed the " +
         std::to_string(limit) +
         " a tuning job may have (parents' training jobs count against the limit); set it to at most " +
-        std::to_string(std::max<int64_t>(0, limit - parent_trials)));
+        std::to_string(std::max<int64_t>(0, limit - parent_trials)) +
+        ", or raise the quota (per account on SageMaker, an option here) with " +
+        (random ? "--max-training-jobs-random" : "--max-training-jobs") + " (hpo coordinator, hpo run)");
   }
   return Status::Ok();
 }

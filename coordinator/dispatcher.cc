@@ -355,7 +355,16 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
       Result<proto::wire::Message> msg = proto::wire::DecodeFrames(frames);
       if (!msg.ok()) {
         ++malformed_in_;
-        Log("dispatcher: rejected a message from worker '" + wid + "': " + msg.status().message());
+        if (malformed_logged_.size() > 10000) malformed_logged_.clear();  // ids are the sender's choice
+        auto& [last_ms, unlogged] = malformed_logged_[wid];
+        if (const int64_t t = options_.now_ms(); t - last_ms >= 60000 || last_ms == 0) {
+          Log("dispatcher: rejected a message from worker '" + wid + "': " + msg.status().message() +
+              (unlogged ? " (and " + std::to_string(unlogged) + " more from it since the last such line)" : ""));
+          last_ms = t;
+          unlogged = 0;
+        } else {
+          ++unlogged;
+        }
         proto::wire::Error e;
         e.code = "MalformedMessage";
         e.message = msg.status().message();

@@ -172,6 +172,10 @@ class Dispatcher {
   std::unique_ptr<Sock> sock_;
   std::atomic<uint64_t> messages_in_{0}, malformed_in_{0}, proposals_run_{0}, revoked_in_{0};
   std::map<std::string, int64_t> revoked_logged_ms_;  // worker id -> last logged (loop thread only)
+  // worker id -> (last logged, not logged since): a malformed message is logged once a minute
+  // per worker (an old worker after an upgrade sent one a second, forever), with the count of
+  // the ones left out. Loop thread only.
+  std::map<std::string, std::pair<int64_t, uint64_t>> malformed_logged_;
   // With keys: worker id -> the public key that first sent a message under it (loop thread
   // only). Another key under that id is an impostor: its messages are dropped, unless the owning
   // key has left the allow-list: then the id passes to the new key (a worker re-keyed by replacing

@@ -1308,11 +1308,46 @@ struct HttpApi::Impl {
     return false;
   }
 
+  // Refused requests are logged at most kRefusalsLogged a minute (anyone who reaches the port can
+  // make them; a flood would push the coordinator's own lines out of a rate-limited journal), each
+  // cut to 300 characters, with a count of those left out.
+  static constexpr int kRefusalsLogged = 20;
+  std::mutex refusals_mu;
+  std::chrono::steady_clock::time_point refusals_since{};
+  int refusals_logged = 0;
+  uint64_t refusals_unlogged = 0;
+
+  void LogRefusal(std::string line) {
+    if (line.size() > 300) line = line.substr(0, 300) + "...";
+    std::string summary;
+    {
+      std::lock_guard<std::mutex> lock(refusals_mu);
+      const auto now = std::chrono::steady_clock::now();
+      if (now - refusals_since >= std::chrono::minutes(1)) {
+        if (refusals_unlogged > 0) {
+          summary = "http: " + std::to_string(refusals_unlogged) + " more refused request(s) were not logged (at most " +
+                    std::to_string(kRefusalsLogged) + " a minute)";
+        }
+        refusals_since = now;
+        refusals_logged = 0;
+        refusals_unlogged = 0;
+      }
+      if (refusals_logged >= kRefusalsLogged) {
+        ++refusals_unlogged;
+        line.clear();
+      } else {
+        ++refusals_logged;
+      }
+    }
+    if (!summary.empty()) options.log(summary);
+    if (!line.empty()) options.log(line);
+  }
+
   // Logs a refused request and answers it with the AWS error.
   void Refuse(const httplib::Request& req, httplib::Response& res, int status, const std::string& type,
               const std::string& message) {
-    options.log("http: refused " + req.method + " " + req.path + " from " + req.remote_addr + ": " + type + ": " +
-                message);
+    LogRefusal("http: refused " + req.method + " " + req.path + " from " + req.remote_addr + ": " + type + ": " +
+               message);
     ApiResponse e = AwsError(status, type, message);
     res.status = e.status;
     res.set_header("x-amzn-ErrorType", type + ":http://internal.amazon.com/coral/com.amazon.coral.service/");

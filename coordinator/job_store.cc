@@ -590,6 +590,24 @@ Status SqliteJobStore::DeleteAll(std::initializer_list<const char*> sqls, const 
 }
 
 Status SqliteJobStore::DeleteJob(const std::string& name) {
+  // Its metrics and logs first, a slice per transaction with a checkpoint after each: in one
+  // transaction a large job's rows grew the write-ahead log to twice their size, so a nearly full
+  // disk could not delete the job that would have freed it. Until the last step below the job is
+  // there (a failure leaves it, with fewer logs and metrics; deleting it again finishes).
+  for (const char* sql :
+       {"DELETE FROM logs WHERE rowid IN (SELECT rowid FROM logs WHERE trial IN (SELECT name FROM trials WHERE "
+        "tuning_job = ?1 COLLATE NOCASE) LIMIT 2000)",
+        "DELETE FROM metrics WHERE rowid IN (SELECT rowid FROM metrics WHERE trial IN (SELECT name FROM trials WHERE "
+        "tuning_job = ?1 COLLATE NOCASE) LIMIT 2000)"}) {
+    for (;;) {
+      Stmt st(db_, sql);
+      if (!st.ok()) return st.Error("preparing the deletion of a job's logs and metrics");
+      st.Bind(1, name);
+      if (st.Step() != SQLITE_DONE) return st.Error("deleting a job's logs and metrics");
+      if (sqlite3_changes(db_) == 0) break;
+      (void)Exec("PRAGMA wal_checkpoint(PASSIVE)");  // the next slice reuses the log's pages
+    }
+  }
   HPO_RETURN_IF_ERROR(
       DeleteAll({"INSERT OR IGNORE INTO deleted_trials(name, tuning_job) "
                  "SELECT name, tuning_job FROM trials WHERE tuning_job = ?1 COLLATE NOCASE",

@@ -150,7 +150,7 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
   fs::path unsynced = r.checkpoint_dir + agent_detail::kUnsyncedMarker;
   return [this, spec, done, artifacts, what, checkpoints = r.checkpoints, intermediate = r.intermediate,
           successor_waits = r.successor_waits, revoked = r.revoked, lease_wait_ms = r.lease_wait_ms,
-          interrupted = r.interrupted,
+          interrupted = r.interrupted, container = r.container,
           peers = r.peers, peers_until_ms = r.peers_until_ms, unsynced = std::move(unsynced)](const ExitInfo& exit) {
     if (successor_waits->load()) Wake();  // the next trial starts in this slot while we upload
     struct WakeOnReturn {
@@ -242,8 +242,13 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
         }
       }
       // Interrupted on a single host: it runs again, and its model would be the job's until then.
-      const bool runs_again = interrupted->load() && !spec.Gang();
-      if (artifacts && runs_again) Log("worker: " + what + ": interrupted: no model uploaded (it runs again)");
+      // So does one whose container the runtime could not start (no program ran: empty archives).
+      const bool never_ran = container && IsRuntimeFailure(opt.container, exit.exit_code) && !exit.stopped_by_us;
+      const bool runs_again = (interrupted->load() && !spec.Gang()) || never_ran;
+      if (artifacts && runs_again) {
+        Log("worker: " + what + (never_ran ? ": the container runtime could not start it" : ": interrupted") +
+            ": no model uploaded (it runs again)");
+      }
       Result<UploadedArtifacts> uploaded = artifacts && !runs_again ? UploadArtifacts(spec, [this] { return S3(); })
                                                                     : Result<UploadedArtifacts>(UploadedArtifacts{});
       if (uploaded.ok() && !checkpoint_error.ok()) uploaded = checkpoint_error;

@@ -549,7 +549,7 @@ TEST_F(AdaptiveCoreTest, MaxRuntimeInSecondsEndsTheJobCompleted) {
 
 // Ended by its runtime limit before any training job emitted the objective: Failed, as a job
 // with no successful training job is, and its reason says the limit stopped them (it said only
-// "No training job succeeded after 1 attempts", though none had failed).
+// "No training job succeeded after 1 attempt", though none had failed).
 TEST_F(AdaptiveCoreTest, AJobEndedByItsRuntimeLimitBeforeAnyObjectiveSaysSo) {
   options_.lease_ms = 1'000'000;
   MakeCore();
@@ -759,6 +759,13 @@ TEST_F(AdaptiveCoreTest, WarmStartChecksParentsFeedsTheModelAndReportsTheOverall
   Result<std::string> over = core_->Submit(too_many, proto::Spelling::kCrd, now_, &out);
   ASSERT_FALSE(over.ok());
   EXPECT_NE(over.status().message().find("set it to at most 746"), std::string::npos) << over.status().message();
+  // The same quota as MaxNumberOfTrainingJobs alone: ResourceLimitExceeded, naming the option
+  // (an AMT pass found a ValidationException that did not say the limit can be raised).
+  EXPECT_EQ(over.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(over.status().message().find("raise the quota (per account on SageMaker, an option here) with "
+                                         "--max-training-jobs (hpo coordinator"),
+            std::string::npos)
+      << over.status().message();
   EXPECT_EQ(core_->FindJob("c0"), nullptr);
   // A new image with identical data: SageMaker allows a new version that leaves the algorithm as
   // it is (logging, a data format), which only its author can tell: accepted, and noted.

@@ -305,6 +305,20 @@ TEST(Autotune, GridGetsCategoricalValuesAroundTheHint) {
   EXPECT_EQ(r.spec.hyper_parameter_tuning_job_config->resource_limits->max_parallel_training_jobs, 10);
 }
 
+// An AMT pass: the quarter points of x's range 0.03 .. 0.65 (hint 0.3) put 0.301 beside the hint,
+// a combination in five spent on a near-repeat, and nothing between 0.065 and 0.3.
+TEST(Autotune, GridValuesSpreadOnBothSidesOfTheHintWithoutANearRepeat) {
+  proto::TuningJobSpec s = AutoSpec({Hint("x", "0.3")});
+  s.hyper_parameter_tuning_job_config->strategy = "Grid";
+  AutotuneResult r = Resolve(s);
+  const auto& x = JobRanges(r).categorical_parameter_ranges.at(0).values;
+  ASSERT_EQ(x.size(), 5u);
+  std::vector<double> v;
+  for (const auto& t : x) v.push_back(std::stod(t));
+  EXPECT_EQ(v[2], 0.3) << "the hint in the middle";
+  for (size_t i = 1; i < v.size(); ++i) EXPECT_GT(v[i] / v[i - 1], 1.2) << x[i - 1] << " and " << x[i];
+}
+
 // Five numeric hints would make 5^5 = 3,125 Grid combinations, past the 750 a Grid job may run:
 // Autotune trims its own values (farthest from each hint first, widest range first) until the
 // grid fits, keeps every hint among them, and says so in the choice.

@@ -193,6 +193,26 @@ TEST_F(CoreTest, AWarmStartedJobRunsWhatItsParentsRanWithOtherStaticValues) {
   for (const auto& a : fa) EXPECT_EQ(a.hyperparameters.at("opt"), "rmsprop");
 }
 
+// An AMT pass: deleting a parent named one warm-start child per refusal, so a parent of five took
+// five refusals to find them all. All are named at once now.
+TEST_F(CoreTest, DeletingAParentNamesEveryJobThatWarmStartsFromIt) {
+  Register("w1", 8);
+  for (const auto& a : Only<proto::wire::AssignTrial>(Submit(Spec("p1", "Grid", 6, 8)))) Finish("w1", a, 1.0);
+  for (const std::string name : {"kid-b", "kid-a"}) {
+    auto c = Spec(name, "Random", 2, 1);
+    c.warm_start_config.emplace();
+    c.warm_start_config->parent_hyper_parameter_tuning_jobs.push_back({"p1"});
+    c.warm_start_config->warm_start_type = "TransferLearning";
+    Submit(c);
+  }
+  Status refused = core_->Delete("p1", now_);
+  EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("2 tuning jobs warm-start from p1 and read its training jobs: kid-a (InProgress), "
+                                   "kid-b (InProgress); delete them first (hpo delete kid-a kid-b)"),
+            std::string::npos)
+      << refused.message();
+}
+
 // SageMaker gives up on a tuning job whose training jobs keep failing before any succeeds ("No
 // training job succeeded after 5 attempts"), instead of spending the whole budget on a broken
 // trainer: the fifth failure stops the rest and fails the job.
@@ -322,6 +342,14 @@ TEST_F(CoreTest, AJobWhoseTrainingJobsNeverEmitTheObjectiveSaysSo) {
             "more details. 2 of them completed without emitting the objective metric: check its MetricDefinitions "
             "regex against their output, and that what it matched is a number (hpo logs " + first +
                 "; a non-finite value such as nan is noted there).");
+
+  // One training job: "1 attempt" (an AMT pass read "after 1 attempts").
+  auto one = Only<proto::wire::AssignTrial>(Submit(Spec("silent1", "Random", 1, 1)));
+  ASSERT_EQ(one.size(), 1u);
+  Started("w1", one[0]);
+  Exit("w1", one[0], "Completed");
+  EXPECT_EQ(core_->Describe("silent1")->status.failure_reason->rfind("No training job succeeded after 1 attempt. ", 0), 0u)
+      << *core_->Describe("silent1")->status.failure_reason;
 }
 
 TEST_F(CoreTest, ALostWorkersTrialIsRetriedElsewhereWithTheSameNameAndHyperparameters) {

@@ -627,6 +627,16 @@ TEST_F(DashboardTest, AWebPagesRequestIsRefusedAndChangesNothing) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200) << host << ": " << r->body;
   }
+
+  // An operator pass: every refusal was a log line, of any length, and anyone who reaches the
+  // port can make them. At most 20 a minute now, each at most 300 characters and "...".
+  for (int i = 0; i < 30; ++i) {
+    auto r = client.Get("/hpo/v1/workers", {{"Host", std::string(2000, 'h')}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 403);
+  }
+  EXPECT_EQ(logged.size(), 20u);
+  EXPECT_LE(logged.back().size(), 303u) << logged.back();
   api.Stop();
   serving.join();
 }

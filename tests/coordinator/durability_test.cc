@@ -4,6 +4,8 @@
 // Through the dispatcher, nothing is acknowledged to a worker or answered to a writing API call
 // before the sync, while readers are served during it.
 
+#include <sys/mount.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +14,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -214,6 +217,62 @@ TEST(DeferredStore, TheLogIsCheckpointedAfterASyncAndStaysBounded) {
   auto rows = store.LoadLogs("t199", 0, 1000);
   ASSERT_TRUE(rows.ok());
   EXPECT_EQ(rows->size(), 250u);
+}
+
+// An operator pass: a job's deletion was one transaction, whose write-ahead log grew to twice the
+// job's size (51 MB to delete 27 MB), so a nearly full disk could not delete the job that would
+// have freed it. Its logs and metrics now go a slice at a time, the log's pages reused.
+TEST(JobStoreDelete, ALargeJobIsDeletedWithLessFreeSpaceThanItsSize) {
+  const std::filesystem::path dir = ::testing::TempDir() + "hpo-delete-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=40m") != 0) {
+    std::filesystem::remove(dir);
+    GTEST_SKIP() << "cannot mount a tmpfs (needs root)";
+  }
+  struct Unmount {
+    std::filesystem::path p;
+    ~Unmount() {
+      ::umount2(p.c_str(), MNT_DETACH);
+      std::filesystem::remove_all(p);
+    }
+  } unmount{dir};
+  const std::string path = (dir / "hpo.db").string();
+  {
+    auto s = SqliteJobStore::Open(path);
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    SqliteJobStore& store = **s;
+    ASSERT_TRUE(InTransaction(&store, [&] { return store.PutJob(Job("noisy")); }).ok());
+    for (int i = 0; i < 120; ++i) {  // about 12 MB of log lines
+      TrialRow t;
+      t.name = "noisy-" + std::to_string(i);
+      t.tuning_job = "noisy";
+      std::vector<LogRow> lines;
+      for (uint64_t l = 0; l < 250; ++l) lines.push_back({0, t.name, 1, l, std::string(400, 'x')});
+      ASSERT_TRUE(InTransaction(&store, [&] {
+                    HPO_RETURN_IF_ERROR(store.PutTrial(t));
+                    return store.AppendLogs(lines);
+                  }).ok());
+    }
+  }  // closed: its log is checkpointed into the database and removed
+  {
+    auto s = SqliteJobStore::Open(path);
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    SqliteJobStore& store = **s;
+    // Leave 6 MB free: less than the job's logs.
+    struct statvfs fsinfo {};
+    ASSERT_EQ(::statvfs(dir.c_str(), &fsinfo), 0);
+    const uint64_t free_bytes = static_cast<uint64_t>(fsinfo.f_bavail) * fsinfo.f_frsize;
+    ASSERT_GT(free_bytes, 6u << 20);
+    std::ofstream(dir / "fill") << std::string(free_bytes - (6u << 20), 'f');
+    Status deleted = store.DeleteJob("noisy");
+    EXPECT_TRUE(deleted.ok()) << deleted.message();
+    auto jobs = store.LoadJobs();
+    ASSERT_TRUE(jobs.ok());
+    EXPECT_TRUE(jobs->empty());
+    auto left = store.LoadLogs("noisy-7", 0, 10);
+    ASSERT_TRUE(left.ok());
+    EXPECT_TRUE(left->empty());
+  }
 }
 
 // A crash of the process (here: _exit without closing the database) loses no commit, synced or

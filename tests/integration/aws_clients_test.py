@@ -810,7 +810,8 @@ class AwsClients(unittest.TestCase):
         raises("ResourceNotFound", lambda: sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="nope"))
         # SageMaker's DescribeTrainingJob answers an unknown name with ValidationException "Requested resource
         # not found." (its model lists ResourceNotFound); code written against SageMaker catches that.
-        unknown = raises("ValidationException", lambda: sm.describe_training_job(TrainingJobName="nope-001-00000000"))
+        unknown = raises("ValidationException", lambda: sm.describe_training_job(TrainingJobName="nope-001-00000000"),
+                         modeled=False)
         self.assertTrue(unknown.response["Error"]["Message"].startswith("Requested resource not found."),
                         unknown.response["Error"])
         raises("ResourceInUse", lambda: sm.create_hyper_parameter_tuning_job(**job_request(MAIN, 2, 1, {})))

@@ -517,4 +517,38 @@ TEST_F(Contract, AnImageThatIsNotHereFailsTheTrainingJobWhenPullsAreOff) {
       << t.dump();
 }
 
+// A contract pass: a container the runtime could not start (podman's exit 125) is an
+// infrastructure error and runs again, yet its empty model.tar.gz and output.tar.gz were uploaded
+// to the training job's output path first.
+TEST_F(Contract, AContainerTheRuntimeCannotStartUploadsNoModel) {
+  fs::create_directories(dir_ / "fakebin");
+  const fs::path podman = dir_ / "fakebin" / "podman";
+  std::ofstream(podman) << "#!/bin/sh\n"
+                           "case \"$1\" in run) echo 'Error: crun: cannot create the cgroup' >&2; exit 125;; esac\n"
+                           "exit 0\n";
+  fs::permissions(podman, fs::perms::owner_all);
+  const std::string path = "PATH=" + (dir_ / "fakebin").string() + ":/usr/bin:/bin";
+  worker_ = std::make_unique<Child>(
+      std::vector<std::string>{"/usr/bin/env", path, HPO_BINARY, "worker", "--connect",
+                               "tcp://127.0.0.1:" + std::to_string(zmq_port_), "--id", worker_id_, "--work-dir",
+                               (dir_ / "w1").string(), "--container-runtime", "podman", "--container-pull", "never"},
+      (dir_ / "worker.log").string());
+  bool up = false;
+  for (int i = 0; i < 100 && !up; ++i) {
+    auto res = httplib::Client("127.0.0.1", http_port_).Get("/hpo/v1/health");
+    up = res && res->status == 200 && Json::parse(res->body)["workers"] == 1;
+    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(up) << "the cluster did not come up; see " << dir_;
+  Call("CreateHyperParameterTuningJob", OneTrainingJob("localhost/hpo-contract:latest"));
+  std::string log;
+  for (int i = 0; i < 200 && log.find("the container runtime could not start it") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    log = Sh("cat " + (dir_ / "worker.log").string());
+  }
+  EXPECT_NE(log.find("the container runtime could not start it: no model uploaded (it runs again)"), std::string::npos)
+      << log;
+  EXPECT_EQ(Sh("find " + (dir_ / "out").string() + " -name '*.tar.gz' 2>/dev/null"), "") << "no archive was uploaded";
+}
+
 }  // namespace
