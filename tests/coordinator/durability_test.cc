@@ -55,6 +55,19 @@ class TempDb {
   std::string path_;
 };
 
+// A trial of `job` with 250 log lines of 400 bytes (100 KB), in one transaction.
+Status PutNoisyTrial(SqliteJobStore& store, const std::string& job, const std::string& name) {
+  TrialRow t;
+  t.name = name;
+  t.tuning_job = job;
+  std::vector<LogRow> lines;
+  for (uint64_t l = 0; l < 250; ++l) lines.push_back({0, t.name, 1, l, std::string(400, 'x')});
+  return InTransaction(&store, [&] {
+    HPO_RETURN_IF_ERROR(store.PutTrial(t));
+    return store.AppendLogs(lines);
+  });
+}
+
 JobRow Job(const std::string& name) {
   JobRow r;
   r.name = name;
@@ -198,15 +211,7 @@ TEST(DeferredStore, TheLogIsCheckpointedAfterASyncAndStaysBounded) {
   ASSERT_TRUE(s.ok());
   SqliteJobStore& store = **s;
   for (int i = 0; i < 200; ++i) {  // about 20 MB of log lines, 100 KB a commit
-    TrialRow t;
-    t.name = "t" + std::to_string(i);
-    t.tuning_job = "j";
-    std::vector<LogRow> lines;
-    for (uint64_t l = 0; l < 250; ++l) lines.push_back({0, t.name, 1, l, std::string(400, 'x')});
-    ASSERT_TRUE(InTransaction(&store, [&] {
-                  HPO_RETURN_IF_ERROR(store.PutTrial(t));
-                  return store.AppendLogs(lines);
-                }).ok());
+    ASSERT_TRUE(PutNoisyTrial(store, "j", "t" + std::to_string(i)).ok());
     ASSERT_TRUE(store.MakeDurable(store.WriteMark()).ok());
   }
   EXPECT_GE(store.checkpoints(), 1u);
@@ -243,15 +248,7 @@ TEST(JobStoreDelete, ALargeJobIsDeletedWithLessFreeSpaceThanItsSize) {
     SqliteJobStore& store = **s;
     ASSERT_TRUE(InTransaction(&store, [&] { return store.PutJob(Job("noisy")); }).ok());
     for (int i = 0; i < 120; ++i) {  // about 12 MB of log lines
-      TrialRow t;
-      t.name = "noisy-" + std::to_string(i);
-      t.tuning_job = "noisy";
-      std::vector<LogRow> lines;
-      for (uint64_t l = 0; l < 250; ++l) lines.push_back({0, t.name, 1, l, std::string(400, 'x')});
-      ASSERT_TRUE(InTransaction(&store, [&] {
-                    HPO_RETURN_IF_ERROR(store.PutTrial(t));
-                    return store.AppendLogs(lines);
-                  }).ok());
+      ASSERT_TRUE(PutNoisyTrial(store, "noisy", "noisy-" + std::to_string(i)).ok());
     }
   }  // closed: its log is checkpointed into the database and removed
   {
