@@ -922,6 +922,7 @@ struct WorkerArgs {
   int64_t volume_check_ms = 5000;
   bool keep_trial_files = false;
   int64_t checkpoint_release_ms = 60000;
+  int64_t trial_log_days = 30;
   uint64_t volume_unit_bytes = 1ull << 30;
   std::string nccl_preflight;
   ContainerArgs container;
@@ -962,6 +963,7 @@ void Worker(const WorkerArgs& a) {
   o.volume_check_ms = a.volume_check_ms;
   o.keep_trial_files = a.keep_trial_files;
   o.release_check_ms = a.checkpoint_release_ms;
+  o.trial_log_retention_ms = a.trial_log_days * 86'400'000;
   o.volume_unit_bytes = a.volume_unit_bytes;
   o.nccl_preflight = a.nccl_preflight;
   o.container = ResolveContainer(a.container);
@@ -1287,6 +1289,10 @@ void AddWorkerCommand(CLI::App& app) {
               "training job has ended, see --checkpoint-release-ms) stay there (the model and output are at "
               "S3OutputPath); a worker started on a work directory also removes "
               "the trees an earlier, killed process left, unless this is given");
+  c->add_option("--trial-log-days", a->trial_log_days,
+                "Days a training job's directory under WORK_DIR/trials (its trial.log files) stays once unchanged; "
+                "one with a checkpoint directory stays. The coordinator keeps the logs too. 0: forever (default 30)")
+      ->check(CLI::Range(0, 36500));
   c->add_option("--checkpoint-release-ms", a->checkpoint_release_ms,
                 "How often the worker asks the coordinator which training jobs whose local checkpoint directory "
                 "(WORK_DIR/trials/<job>/checkpoints) it keeps have ended for good, and removes those: their "

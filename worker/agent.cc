@@ -422,6 +422,38 @@ static std::vector<fs::path> CheckpointDirsOf(const fs::path& trial) {
   return dirs;
 }
 
+void WorkerAgent::Impl::SweepOldTrialLogs(int64_t now) {
+  log_swept = true;
+  last_log_sweep_ms = now;
+  if (opt.keep_trial_files || opt.trial_log_retention_ms <= 0) return;
+  const auto horizon = fs::file_time_type::clock::now() - std::chrono::milliseconds(opt.trial_log_retention_ms);
+  std::vector<fs::path> old;
+  std::error_code ec;
+  for (fs::directory_iterator trial(fs::path(opt.work_dir) / "trials", ec), end; !ec && trial != end;
+       trial.increment(ec)) {
+    const std::string name = trial->path().filename().string();
+    std::error_code e2;
+    if (!trial->is_directory(e2) || RunsTrial(name) || !CheckpointDirsOf(trial->path()).empty()) continue;
+    bool recent = false;
+    for (fs::recursive_directory_iterator f(trial->path(), e2), fend; !e2 && f != fend && !recent; f.increment(e2)) {
+      std::error_code e3;
+      const auto t = fs::last_write_time(f->path(), e3);
+      recent = e3 || t > horizon;
+    }
+    if (!recent && !e2) old.push_back(trial->path());
+  }
+  if (old.empty()) return;
+  Log("worker: removing " + std::to_string(old.size()) + " training job director" + (old.size() == 1 ? "y" : "ies") +
+      " (their trial.log files) unchanged for " + std::to_string(opt.trial_log_retention_ms / 86'400'000) +
+      " day(s) from " + opt.work_dir + "/trials (hpo worker --trial-log-days)");
+  (void)background.Post([old = std::move(old)] {
+    for (const auto& dir : old) {
+      std::error_code rm;
+      fs::remove_all(dir, rm);
+    }
+  });
+}
+
 bool WorkerAgent::Impl::RunsTrial(const std::string& trial) const {
   auto it = runs.lower_bound({trial, 0});
   return it != runs.end() && it->first.first == trial;
@@ -835,6 +867,7 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
       register_backoff_ms = std::min<int64_t>(register_backoff_ms * 2, 1000);
     }
     if (registered && now - last_heartbeat_ms >= opt.heartbeat_ms) SendHeartbeat();
+    if (!log_swept || now - last_log_sweep_ms >= 3'600'000) SweepOldTrialLogs(now);
     if (registered && !held_checkpoints.empty() && ReleasesCheckpoints() &&
         now - last_held_query_ms >= opt.release_check_ms) {
       SendHeldTrials(now);

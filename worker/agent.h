@@ -161,6 +161,11 @@ struct AgentOptions {
   // may be the only copy and stays). 0: never asked, they stay (so does everything with
   // keep_trial_files).
   int64_t release_check_ms = 60000;
+  // How long a training job's directory under WORK_DIR/trials/ (its attempts' trial.log files)
+  // stays once nothing in it has changed: checked at start and hourly; one that holds a
+  // checkpoint directory, or an attempt that runs here, stays. The coordinator keeps the logs
+  // too (hpo logs). 0: forever (so does everything with keep_trial_files).
+  int64_t trial_log_retention_ms = 30LL * 24 * 3600 * 1000;
   // The NCCL check before a multi-host GPU training job (kernels/nccl_preflight.cc); "" = the
   // hpo-nccl-preflight next to this executable. Missing: the check is skipped, with a log line.
   std::string nccl_preflight;

@@ -425,6 +425,12 @@ struct WorkerAgent::Impl {
   std::set<std::string> held_checkpoints;
   std::string held_cursor;
   int64_t last_held_query_ms = 0;
+  // AgentOptions::trial_log_retention_ms: whether and when the trial directories were last swept.
+  bool log_swept = false;
+  int64_t last_log_sweep_ms = 0;
+  // Removes (on a pool thread) the trials/ directories unchanged for the retention period that
+  // hold no checkpoint directory and no attempt that runs here.
+  void SweepOldTrialLogs(int64_t now);
   // The work directory as the programs' kOwnerVariable names it (made absolute at Run).
   std::string owner_tag;
   bool ReleasesCheckpoints() const { return !opt.keep_trial_files && opt.release_check_ms > 0; }

@@ -1243,6 +1243,42 @@ TEST_F(CliTest, ACredentialsFileOthersCanReadIsWarnedAbout) {
       << o.err;
 }
 
+// An operator pass: workers kept every training job's trial.log forever, even after hpo delete.
+// A training job's directory unchanged for --trial-log-days goes (at start, then hourly); one with
+// a checkpoint directory, or changed since, stays.
+TEST_F(CliTest, AWorkerRemovesTrialDirectoriesUnchangedForItsRetentionPeriod) {
+  const fs::path work = dir_ / "work";
+  for (const std::string t : {"old-001-aaaaaaaa", "fresh-001-bbbbbbbb", "held-001-cccccccc"}) {
+    fs::create_directories(work / "trials" / t / "attempt-1");
+    Spit(work / "trials" / t / "attempt-1" / "trial.log", "loss=1\n");
+  }
+  fs::create_directories(work / "trials" / "held-001-cccccccc" / "checkpoints");
+  const auto old = fs::file_time_type::clock::now() - std::chrono::hours(24 * 40);
+  for (const std::string t : {"old-001-aaaaaaaa", "held-001-cccccccc"}) {
+    for (const auto& e : fs::recursive_directory_iterator(work / "trials" / t)) fs::last_write_time(e.path(), old);
+  }
+  const fs::path log = dir_ / "worker.log";
+  const pid_t worker = ::fork();
+  if (worker == 0) {
+    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1), ::dup2(out, 2);
+    ::execl(HPO_BINARY, HPO_BINARY, "worker", "--connect", "tcp://127.0.0.1:9", "--work-dir", work.c_str(),
+            "--trial-log-days", "30", "--gpus", "none", nullptr);
+    ::_exit(127);
+  }
+  for (int i = 0; i < 100 && fs::exists(work / "trials" / "old-001-aaaaaaaa"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ::kill(worker, SIGKILL);
+  ::waitpid(worker, nullptr, 0);
+  EXPECT_FALSE(fs::exists(work / "trials" / "old-001-aaaaaaaa")) << Slurp(log);
+  EXPECT_TRUE(fs::exists(work / "trials" / "fresh-001-bbbbbbbb" / "attempt-1" / "trial.log"));
+  EXPECT_TRUE(fs::exists(work / "trials" / "held-001-cccccccc" / "attempt-1" / "trial.log")) << "its checkpoints hold it";
+  EXPECT_NE(Slurp(log).find("removing 1 training job directory (their trial.log files) unchanged for 30 day(s)"),
+            std::string::npos)
+      << Slurp(log);
+}
+
 TEST_F(CliTest, AStateDirectoryThatCannotBeWrittenIsNamedAsSuchNotAsInUse) {
   const fs::path ro = dir_ / "ro";
   fs::create_directories(ro);
