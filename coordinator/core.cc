@@ -584,22 +584,21 @@ Status CoordinatorCore::Delete(const std::string& name, int64_t now_ms) {
                                       " is still finishing its last proposal; try again in a few seconds");
   }
   // Every job that warm-starts from it, named at once (one at a time took a refusal each).
-  std::vector<std::string> children;
+  std::map<std::string, std::string> children;  // name -> status, in name order
   for (const auto& [key, other] : impl_->jobs) {
     if (other.get() == j || !other->spec.warm_start_config) continue;
     for (const auto& p : other->spec.warm_start_config->parent_hyper_parameter_tuning_jobs) {
       if (Lower(p.hyper_parameter_tuning_job_name.value_or("")) == Lower(j->name)) {
-        children.push_back(other->name + " (" + other->status + ")");
+        children[other->name] = other->status;
         break;
       }
     }
   }
   if (!children.empty()) {
-    std::sort(children.begin(), children.end());
     std::string list, names;
-    for (const auto& c : children) {
-      list += (list.empty() ? "" : ", ") + c;
-      names += " " + c.substr(0, c.find(' '));
+    for (const auto& [child, status] : children) {
+      list += (list.empty() ? "" : ", ") + child + " (" + status + ")";
+      names += " " + child;
     }
     return Status::FailedPrecondition(
         (children.size() == 1 ? "tuning job " + list + " warm-starts from " + j->name + " and reads its training jobs"

@@ -1216,7 +1216,7 @@ bool IsLoopbackHost(std::string host) {
   in6_addr v6{};
   if (::inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
   // A name (127.0.0.1.example.com is one, and may resolve anywhere).
-  for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  host = AsciiLower(host);
   if (!host.empty() && host.back() == '.') host.pop_back();  // a fully qualified "localhost."
   const std::string suffix = ".localhost";
   return host == "localhost" ||
@@ -1224,13 +1224,9 @@ bool IsLoopbackHost(std::string host) {
 }
 
 std::string BrowserRequestRefusal(const std::string& host_header, const std::string& origin, bool loopback_unsigned) {
-  auto lower = [](std::string t) {
-    for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return t;
-  };
-  const std::string host = lower(host_header);
+  const std::string host = AsciiLower(host_header);
   if (!origin.empty()) {
-    const std::string o = lower(origin);
+    const std::string o = AsciiLower(origin);
     const size_t scheme = o.find("://");
     std::string authority = scheme == std::string::npos ? "" : o.substr(scheme + 3);
     // A default port may be left out of one and not the other.

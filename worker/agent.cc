@@ -426,27 +426,35 @@ void WorkerAgent::Impl::SweepOldTrialLogs(int64_t now) {
   log_swept = true;
   last_log_sweep_ms = now;
   if (opt.keep_trial_files || opt.trial_log_retention_ms <= 0) return;
-  const auto horizon = fs::file_time_type::clock::now() - std::chrono::milliseconds(opt.trial_log_retention_ms);
-  std::vector<fs::path> old;
+  // Here, on the loop thread, only the listing and what the loop knows (what runs here); the
+  // walk over every file's time and the removal on a pool thread. A directory a new attempt
+  // starts in meanwhile has a fresh time and stays.
+  std::vector<fs::path> candidates;
   std::error_code ec;
   for (fs::directory_iterator trial(fs::path(opt.work_dir) / "trials", ec), end; !ec && trial != end;
        trial.increment(ec)) {
-    const std::string name = trial->path().filename().string();
     std::error_code e2;
-    if (!trial->is_directory(e2) || RunsTrial(name) || !CheckpointDirsOf(trial->path()).empty()) continue;
-    bool recent = false;
-    for (fs::recursive_directory_iterator f(trial->path(), e2), fend; !e2 && f != fend && !recent; f.increment(e2)) {
-      std::error_code e3;
-      const auto t = fs::last_write_time(f->path(), e3);
-      recent = e3 || t > horizon;
-    }
-    if (!recent && !e2) old.push_back(trial->path());
+    if (trial->is_directory(e2) && !RunsTrial(trial->path().filename().string())) candidates.push_back(trial->path());
   }
-  if (old.empty()) return;
-  Log("worker: removing " + std::to_string(old.size()) + " training job director" + (old.size() == 1 ? "y" : "ies") +
-      " (their trial.log files) unchanged for " + std::to_string(opt.trial_log_retention_ms / 86'400'000) +
-      " day(s) from " + opt.work_dir + "/trials (hpo worker --trial-log-days)");
-  (void)background.Post([old = std::move(old)] {
+  if (candidates.empty()) return;
+  (void)background.Post([this, candidates = std::move(candidates), retention_ms = opt.trial_log_retention_ms] {
+    const auto horizon = fs::file_time_type::clock::now() - std::chrono::milliseconds(retention_ms);
+    std::vector<fs::path> old;
+    for (const auto& dir : candidates) {
+      if (!CheckpointDirsOf(dir).empty()) continue;
+      std::error_code e2;
+      bool recent = false;
+      for (fs::recursive_directory_iterator f(dir, e2), fend; !e2 && f != fend && !recent; f.increment(e2)) {
+        std::error_code e3;
+        const auto t = fs::last_write_time(f->path(), e3);
+        recent = e3 || t > horizon;
+      }
+      if (!recent && !e2) old.push_back(dir);
+    }
+    if (old.empty()) return;
+    Log("worker: removing " + std::to_string(old.size()) + " training job director" + (old.size() == 1 ? "y" : "ies") +
+        " (their trial.log files) unchanged for " + std::to_string(retention_ms / 86'400'000) + " day(s) from " +
+        opt.work_dir + "/trials (hpo worker --trial-log-days)");
     for (const auto& dir : old) {
       std::error_code rm;
       fs::remove_all(dir, rm);

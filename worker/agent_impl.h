@@ -428,8 +428,8 @@ struct WorkerAgent::Impl {
   // AgentOptions::trial_log_retention_ms: whether and when the trial directories were last swept.
   bool log_swept = false;
   int64_t last_log_sweep_ms = 0;
-  // Removes (on a pool thread) the trials/ directories unchanged for the retention period that
-  // hold no checkpoint directory and no attempt that runs here.
+  // Removes the trials/ directories unchanged for the retention period that hold no checkpoint
+  // directory and no attempt that runs here: listed here, checked and removed on a pool thread.
   void SweepOldTrialLogs(int64_t now);
   // The work directory as the programs' kOwnerVariable names it (made absolute at Run).
   std::string owner_tag;

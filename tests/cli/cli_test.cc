@@ -31,6 +31,7 @@
 #include <nlohmann/json.hpp>
 
 #include "proto/codec.h"
+#include "tests/loopback.h"
 #include "tests/shell.h"
 
 extern char** environ;
@@ -1226,17 +1227,11 @@ TEST_F(CliTest, ACredentialsFileOthersCanReadIsWarnedAbout) {
   const fs::path creds = Write("creds", "AKIDEXAMPLE secretsecret\n");
   fs::permissions(creds, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
   // A port in use ends the coordinator once its options are read (the warning comes before).
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(fd, 1), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  Outcome o = Hpo({"coordinator", "--listen", "tcp://127.0.0.1:0", "--http", "127.0.0.1:" + std::to_string(ntohs(addr.sin_port)),
+  const hpo::testing::LoopbackSocket in_use = hpo::testing::BindLoopback(/*backlog=*/1);
+  ASSERT_GE(in_use.fd, 0);
+  Outcome o = Hpo({"coordinator", "--listen", "tcp://127.0.0.1:0", "--http", "127.0.0.1:" + std::to_string(in_use.port),
                    "--credentials", creds.string(), "--state-dir", (dir_ / "state").string()});
-  ::close(fd);
+  ::close(in_use.fd);
   EXPECT_EQ(o.exit_code, 3) << o.err;
   EXPECT_NE(o.err.find(creds.string() + " holds secrets and is readable by other users (mode 0644); chmod 600"),
             std::string::npos)
@@ -1428,18 +1423,10 @@ TEST_F(CliTest, ClientCommandsSurviveAServerThatAnswersNonsense) {
 // their own region and account (ListTags, a warm start's parent) matches; they said local and
 // 000000000000 whatever the coordinator was told.
 TEST_F(CliTest, ACoordinatorsArnsNameItsRegionAndAccount) {
-  int port = 0;
-  {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    port = ntohs(addr.sin_port);
-    ::close(fd);
-  }
+  const hpo::testing::LoopbackSocket free_port = hpo::testing::BindLoopback();
+  ASSERT_GE(free_port.fd, 0);
+  ::close(free_port.fd);
+  const int port = free_port.port;
   const std::string http = "127.0.0.1:" + std::to_string(port), url = "http://" + http;
   const pid_t coordinator = ::fork();
   if (coordinator == 0) {

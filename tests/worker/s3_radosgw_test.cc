@@ -28,6 +28,7 @@
 #include "worker/pipe_channel.h"
 #include "common/object_store.h"
 #include "common/s3_client.h"
+#include "tests/loopback.h"
 #include "tests/shell.h"
 #include "tests/worker/gzip_data.h"
 
@@ -189,14 +190,9 @@ TEST_F(Radosgw, AMissingBucketOrKeyIsNotFound) {
 
 TEST_F(Radosgw, ADroppedConnectionIsRetriedThenUnavailable) {
   // A server that accepts and hangs up at once, counting the tries.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::listen(fd, 8);
+  const hpo::testing::LoopbackSocket listener = hpo::testing::BindLoopback(/*backlog=*/8);
+  ASSERT_GE(listener.fd, 0);
+  const int fd = listener.fd;
   std::atomic<int> accepted{0};
   std::atomic<bool> stop{false};
   std::thread server([&] {
@@ -208,7 +204,7 @@ TEST_F(Radosgw, ADroppedConnectionIsRetriedThenUnavailable) {
     }
   });
   S3Config drop = cfg_;
-  drop.endpoint = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  drop.endpoint = "http://127.0.0.1:" + std::to_string(listener.port);
   drop.max_attempts = 3;
   auto c = S3Client::Create(drop);
   auto got = (*c)->Get(bucket_, "x");
