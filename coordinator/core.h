@@ -213,6 +213,9 @@ struct Trial {
   // times do not keep it: an end heard late is dated back to when the training job ended.
   int64_t counted = 0;
   int interruptions = 0;       // attempts that ended Interrupted (spot): re-queued, no retry spent
+  // When an attempt that ran (or was lost, or interrupted) put it back in the queue: its
+  // MaxPendingTimeInSeconds counts from then, not from its creation (0: never re-queued). Stored.
+  int64_t requeued_ms = 0;
   // The worker of the last attempt that was interrupted or ended in an infrastructure error: the
   // next attempt is placed elsewhere if possible (a full disk failed every retry on the same
   // worker within milliseconds while another sat idle).

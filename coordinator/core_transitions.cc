@@ -207,6 +207,7 @@ void CoordinatorCore::Impl::InfraFailure(Trial& t, const std::string& reason, in
   Event(now, "InfraError", t.tuning_job, t.name, "attempt " + std::to_string(t.attempt) + ": " + reason);
   if (!t.stop_requested && j && j->status == "InProgress" && t.infra_failures <= max_retries) {
     ToQueue(t);
+    t.requeued_ms = now;
     Secondary(t, "Restarting", now, reason);
   } else {
     t.state = t.stop_requested ? TrialState::kStopped : TrialState::kFailed;
@@ -227,6 +228,7 @@ void CoordinatorCore::Impl::Requeue(Trial& t, const std::string& reason, int64_t
   ReleaseSlot(t, now);
   Event(now, "Requeued", t.tuning_job, t.name, "attempt " + std::to_string(t.attempt) + ": " + reason);
   ToQueue(t);
+  t.requeued_ms = now;
   SaveTrial(t);
 }
 
@@ -236,6 +238,7 @@ void CoordinatorCore::Impl::Interrupted(Trial& t, const std::string& reason, int
   t.interruptions++;
   t.interrupted_on = t.worker_id;
   ToQueue(t);
+  t.requeued_ms = now;
   Secondary(t, "Interrupted", now, reason);
   SaveTrial(t);
 }
@@ -444,7 +447,10 @@ void CoordinatorCore::Impl::ExpirePending(TuningJob& j, int64_t now, std::vector
     Trial& t = trials.at(Index(j).history.at(static_cast<size_t>(index - 1)).trial);
     const auto* d = Definition(j, t.definition_name);
     if (!d || !d->stopping_condition || !d->stopping_condition->max_pending_time_in_seconds) continue;
-    if (now - t.creation_ms >= *d->stopping_condition->max_pending_time_in_seconds * 1000) expired.push_back(&t);
+    // Pending since it was created, or since an attempt that ended put it back (a retry, an
+    // interruption): a two-hour training job retried after it ran is not two hours pending.
+    const int64_t pending_since = std::max(t.creation_ms, t.requeued_ms);
+    if (now - pending_since >= *d->stopping_condition->max_pending_time_in_seconds * 1000) expired.push_back(&t);
   }
   for (Trial* t : expired) {
     const auto* d = Definition(j, t->definition_name);

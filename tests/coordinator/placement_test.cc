@@ -241,6 +241,48 @@ TEST_F(PlacementCoreTest, ATypeNoWorkerCanServeWaitsWithTheReasonAndMaxPendingTi
       << failed->failure_reason;
 }
 
+// MaxPendingTimeInSeconds counts a retry's wait from when its attempt ended, not from when the
+// training job was created: a job that trained for three hours and then met an infrastructure
+// error or a spot interruption was failed at once as "pending for 7200 s", its retries unused.
+TEST_F(PlacementCoreTest, ARetryAfterALongAttemptIsNotFailedAsPendingTooLong) {
+  options_.lease_ms = 100'000'000;  // the fake worker sends no heartbeats for these hours
+  MakeCore();
+  Join(Worker("cpu", 1, 2, 24));
+  proto::TuningJobSpec spec = Typed("long", "ml.m5.large", 1, 1);
+  spec.training_job_definition->stopping_condition->max_pending_time_in_seconds = 7200;
+  spec.training_job_definition->stopping_condition->max_runtime_in_seconds = 86400;
+  spec.training_job_definition->retry_strategy = proto::RetryStrategy{3};
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(a.size(), 1u);
+  now_ += 3 * 3600 * 1000;  // three hours of training
+  proto::wire::TrialExited x;
+  x.trial = a[0].trial;
+  x.attempt = a[0].attempt;
+  x.status = "InfraError";
+  x.failure_reason = "the node's disk went read-only";
+  auto retry = Only<proto::wire::AssignTrial>(core_->OnMessage("cpu", x, now_));
+  ASSERT_EQ(retry.size(), 1u) << "retried on the free worker: " << core_->FindTrial(a[0].trial)->failure_reason;
+  EXPECT_EQ(retry[0].attempt, a[0].attempt + 1);
+
+  // The same after a spot interruption of the retry.
+  now_ += 3 * 3600 * 1000;
+  proto::wire::TrialExited spot = x;
+  spot.attempt = retry[0].attempt;
+  spot.status = "Interrupted";
+  spot.failure_reason = "spot capacity reclaimed";
+  core_->OnMessage("cpu", spot, now_);
+  const Trial* t = core_->FindTrial(a[0].trial);
+  ASSERT_NE(t, nullptr);
+  EXPECT_NE(t->state, TrialState::kFailed) << t->failure_reason;
+  EXPECT_EQ(t->requeued_ms, now_);
+  core_->OnTick(now_ + 1000);
+  EXPECT_NE(core_->FindTrial(a[0].trial)->state, TrialState::kFailed) << core_->FindTrial(a[0].trial)->failure_reason;
+  // Reloaded from the store, the re-queue time is kept.
+  const int64_t requeued = t->requeued_ms;
+  MakeCore();
+  EXPECT_EQ(core_->FindTrial(a[0].trial)->requeued_ms, requeued);
+}
+
 TEST_F(PlacementCoreTest, AnUnknownTypeIsServedByAWorkerThatAdvertisesIt) {
   proto::wire::Register w = Worker("dgx", 2, 64, 512, {80, 80});
   Join(w);
