@@ -82,7 +82,23 @@ Result<std::vector<ObjectInfo>> LocalObjectStore::List(const std::string& prefix
   const fs::path dir = dir_key.empty() ? fs::path(root_) : fs::path(root_) / dir_key;
   std::vector<ObjectInfo> out;
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return out;
+  if (!fs::is_directory(dir, ec)) {
+    // Missing, it holds nothing (as an empty S3 prefix). A file where a directory of the path
+    // should be, or a path that cannot be read, is an error: read as empty, a restore emptied
+    // the checkpoint directory it was to fill.
+    for (fs::path p = dir; !p.empty(); p = p.parent_path()) {
+      std::error_code pec;
+      const fs::file_status st = fs::status(p, pec);
+      if (st.type() == fs::file_type::not_found) {
+        if (p == p.root_path()) break;
+        continue;
+      }
+      if (pec) return Status::IoError("cannot read " + p.string() + ": " + pec.message());
+      if (st.type() != fs::file_type::directory) return Status::IoError(p.string() + " is not a directory");
+      break;
+    }
+    return out;
+  }
   auto add = [&](const fs::path& file) {
     std::error_code sec;
     if (file.filename().string().rfind(kTmpMark, 0) == 0) return;  // a write in progress

@@ -412,7 +412,25 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
                                       "; checked before training, so no work is lost");
       }
     }
-    if (checkpoints) {  // the previous attempts' checkpoints, wherever they ran
+    // An earlier attempt here whose last checkpoint upload failed left the newest checkpoints in
+    // this directory (agent_detail::kUnsyncedMarker): they are uploaded and resumed from, not
+    // replaced by the older ones at the destination.
+    std::error_code mec;
+    const fs::path unsynced =
+        checkpoints ? fs::path(checkpoints->local_dir() + agent_detail::kUnsyncedMarker) : fs::path();
+    if (checkpoints && fs::exists(unsynced, mec)) {
+      auto up = checkpoints->Sync();
+      if (up.ok()) {
+        fs::remove(unsynced, mec);
+        Log("worker: " + what + ": resumes from this worker's checkpoint directory, newer than " + checkpoints->uri() +
+            " (an earlier attempt's last upload failed); uploaded it now (" + std::to_string(up->files) + " file(s), " +
+            std::to_string(up->bytes) + " bytes)");
+      } else {
+        Log("worker: " + what + ": resumes from this worker's checkpoint directory, newer than " + checkpoints->uri() +
+            " (an earlier attempt's last upload failed, and uploading it failed again: " + up.status().message() +
+            "); this attempt's passes upload it");
+      }
+    } else if (checkpoints) {  // the previous attempts' checkpoints, wherever they ran
       auto restored = checkpoints->Restore();
       if (!restored.ok()) {
         return Status(restored.status().code(), "cannot restore the checkpoints from " + checkpoints->uri() + ": " +

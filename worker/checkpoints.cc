@@ -50,6 +50,9 @@ Result<CheckpointStats> CheckpointSync::Restore() {
   std::lock_guard<std::mutex> lock(mu_);
   CheckpointStats st;
   std::error_code ec;
+  // The destination first: when it cannot be listed (S3 down), what is here stays.
+  auto objects = dest_.store->List(dest_.prefix);
+  if (!objects.ok()) return objects.status();
   // Empty the directory, keeping the directory itself (it may be a mount point).
   fs::create_directories(local_dir_, ec);
   if (ec) return Status::IoError("cannot create " + local_dir_ + ": " + ec.message());
@@ -60,8 +63,6 @@ Result<CheckpointStats> CheckpointSync::Restore() {
   }
   if (ec) return Status::IoError("cannot list " + local_dir_ + ": " + ec.message());
   synced_.clear();
-  auto objects = dest_.store->List(dest_.prefix);
-  if (!objects.ok()) return objects.status();
   std::vector<std::pair<std::string, std::string>> todo;  // relative path, key
   for (const ObjectInfo& o : *objects) {
     const std::string rel = o.key.substr(dest_.prefix.size());

@@ -62,7 +62,8 @@ class CheckpointSync {
       CheckpointSyncOptions options = {});
 
   // Makes the local directory hold exactly what the destination holds (its previous content is
-  // removed first). An empty or missing destination leaves an empty directory.
+  // removed, once the destination could be listed: a listing that fails leaves the directory as
+  // it was). An empty or missing destination leaves an empty directory.
   [[nodiscard]] Result<CheckpointStats> Restore();
 
   // One pass: uploads new and changed files, deletes at the destination what was uploaded and
@@ -70,6 +71,7 @@ class CheckpointSync {
   [[nodiscard]] Result<CheckpointStats> Sync();
 
   const std::string& uri() const { return uri_; }
+  const std::string& local_dir() const { return local_dir_; }
 
  private:
   CheckpointSync() = default;

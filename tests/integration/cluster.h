@@ -40,6 +40,12 @@ namespace hpo::testing {
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
 
+// A file's bytes ("" when it cannot be read).
+inline std::string Slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 // A child process, killed (SIGTERM, then SIGKILL) when the handle goes away.
 class Child {
  public:

@@ -37,12 +37,7 @@ using Json = nlohmann::ordered_json;
 using hpo::testing::Child;
 using hpo::testing::FreePort;
 
-std::string Slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using hpo::testing::Slurp;
 
 
 // Object i of "train": the trainer computes the same text (PART below).

@@ -40,6 +40,7 @@ using hpo::testing::Child;
 using hpo::testing::Cluster;
 using hpo::testing::FreePort;
 using hpo::testing::Sh;
+using hpo::testing::Slurp;
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
 
@@ -1221,6 +1222,48 @@ TEST_F(ReleaseCluster, AnEndedTrainingJobsLocalCheckpointsGoUnlessTheyMayBeTheOn
   }
   EXPECT_TRUE(fs::exists(kept / "checkpoints" / "ckpt2")) << "the only copy of ckpt2";
   EXPECT_TRUE(fs::exists(kept / "checkpoints.unsynced"));
+}
+
+// The retry of a training job whose last checkpoint upload failed, on the same worker (the only
+// one), resumes from the worker's newer local checkpoints: the restore emptied the directory
+// first, and the retry started over from what the destination had (or from nothing).
+class SoloCheckpointCluster : public ReleaseCluster {
+ protected:
+  void BeforeCoordinator() override {
+    ReleaseCluster::BeforeCoordinator();
+    default_workers_ = 1;
+  }
+};
+
+TEST_F(SoloCheckpointCluster, ARetryOnTheSameWorkerResumesFromTheCheckpointsItsLastUploadMissed) {
+  Json spec = ScriptJob("it-resume", 1, 1,
+                        "#!/bin/sh\n"
+                        "ck=\"$(dirname \"$SM_MODEL_DIR\")/checkpoints\"\n"
+                        "dest=$(sed 's/.*\"S3Uri\": *\"file:\\/\\/\\([^\"]*\\)\".*/\\1/' "
+                        "\"$SM_INPUT_CONFIG_DIR/checkpointconfig.json\")\n"
+                        "if [ -f \"$ck/ckpt2\" ]; then\n"  // the retry
+                        "  echo \"resumed from $(cat \"$ck/ckpt2\")\"\n"
+                        "  rm -f \"$dest\" && mkdir -p \"$dest\"\n"  // the destination is back
+                        "  echo loss=0.25\n"
+                        "  exit 0\n"
+                        "fi\n"
+                        "echo 'step 1' > \"$ck/ckpt\"\n"
+                        "sleep 1\n"  // the periodic pass uploads ckpt
+                        "rm -rf \"$dest\" && echo 'not a directory' > \"$dest\"\n"
+                        "echo 'step 2' > \"$ck/ckpt2\"\n"  // the last pass cannot upload it
+                        "echo loss=0.5\n");
+  spec["TrainingJobDefinition"]["CheckpointConfig"] = {{"S3Uri", "file://" + (dir_ / "ck").string()}};
+  spec["TrainingJobDefinition"]["RetryStrategy"] = {{"MaximumRetryAttempts", 1}};
+  Call("CreateHyperParameterTuningJob", spec);
+  const Json d = WaitFor("it-resume");
+  const std::string name = Trials("it-resume")[0]["TrainingJobName"];
+  const Json t = Call("DescribeTrainingJob", {{"TrainingJobName", name}});
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << t.dump();
+  EXPECT_EQ(t["FinalMetricDataList"][0]["Value"], 0.25) << "the retry found step 2: " << t.dump();
+  EXPECT_EQ(Slurp(dir_ / "ck" / name / "ckpt2"), "step 2\n") << "uploaded once the destination was back";
+  EXPECT_FALSE(fs::exists(dir_ / "w1" / "trials" / name / "checkpoints.unsynced"));
+  const std::string log = Slurp(dir_ / "worker1.log");
+  EXPECT_NE(log.find("resumes from this worker's checkpoint directory, newer than"), std::string::npos) << log;
 }
 
 // A training job that fails while its channels are staged leaves no copy behind either: a

@@ -100,6 +100,21 @@ TEST_F(CheckpointsTest, NewAndChangedFilesGoUpLocalDeletesAreMirroredAndANewAtte
   EXPECT_TRUE(Tree(dest).empty());
 }
 
+// A destination that cannot be listed (S3 down) leaves the local directory as it was: it was
+// emptied first, and a retry on the same worker lost the only copy of the newest checkpoints.
+TEST_F(CheckpointsTest, ARestoreWhoseDestinationCannotBeListedLeavesTheLocalCopy) {
+  const fs::path dest = dir_ / "bucket" / "job-001";
+  const fs::path local = dir_ / "worker1" / "checkpoints";
+  Write(local / "ckpt-8", "epoch=8");
+  Write(dir_ / "bucket", "not a directory");  // the destination's parent is a file
+  auto sync = Make("file://" + dest.string(), local);
+  ASSERT_TRUE(sync);
+  auto restored = sync->Restore();
+  ASSERT_FALSE(restored.ok()) << "a listing that cannot work is an error";
+  EXPECT_EQ(Tree(local), std::set<std::string>{"ckpt-8"});
+  EXPECT_EQ(Read(local / "ckpt-8"), "epoch=8");
+}
+
 TEST_F(CheckpointsTest, APrefixIsADirectoryNotAStringPrefix) {
   Write(dir_ / "ckpt" / "ASHA-10" / "state.txt", "other job");
   auto sync = Make((dir_ / "ckpt" / "ASHA-1").string(), dir_ / "local");
