@@ -39,6 +39,7 @@ Result<std::unique_ptr<LocalState>> LocalState::Open(const std::string& state_di
   impl->store = std::move(store).value();
   coordinator::CoreOptions co;  // what the core loads does not depend on its options
   impl->core = std::make_unique<coordinator::CoordinatorCore>(impl->store.get(), co);
+  if (Status s = impl->core->LoadStatus(); !s.ok()) return s;
   coordinator::DispatcherOptions dopt;
   dopt.log = [](const std::string&) {};  // nothing is dispatched: nothing to say
   impl->dispatcher = std::make_unique<coordinator::Dispatcher>(impl->core.get(), dopt);

@@ -376,6 +376,10 @@ void Run(const RunArgs& a) {
   if (!tuned.ok()) Fail(2, a.spec + ": " + tuned.status().message() + "; nothing was started");
   const proto::TuningJobSpec& effective = tuned->spec;
   coordinator::CoordinatorCore core(store->get(), co);
+  if (Status s = core.LoadStatus(); !s.ok()) {
+    Fail(3, "hpo run: " + s.message() + " (in " + state_dir + "); nothing was started or changed: fix what keeps it "
+            "from being read (the disk, its permissions) and run the same command again");
+  }
   for (const std::string& line : core.UnreadableJobs()) std::cerr << "hpo run: " << line << "\n";
   coordinator::DispatcherOptions dopt;
   dopt.listen = "tcp://127.0.0.1:*";
@@ -799,6 +803,11 @@ void Coordinator(const CoordinatorArgs& a) {
     };
   }
   coordinator::CoordinatorCore core(store->get(), co);
+  if (Status s = core.LoadStatus(); !s.ok()) {
+    Fail(3, "hpo coordinator: " + s.message() + " (in " + a.state_dir + "); it serves nothing rather than part of "
+            "its jobs, and nothing was changed: fix what keeps it from being read (the disk, its permissions) and "
+            "start the coordinator again");
+  }
   for (const std::string& line : core.UnreadableJobs()) LogLine("hpo coordinator: " + line);
   coordinator::DispatcherOptions dopt;
   dopt.log = StderrLog();

@@ -168,11 +168,13 @@ void CoordinatorCore::Impl::Event(int64_t now, const std::string& kind, const st
 }
 
 void CoordinatorCore::Impl::Load() {
+  // A read that fails stops the load there: the caller refuses to serve (LoadStatus).
+  auto failed = [&](const std::string& what, const Status& s) {
+    load_status = Status::IoError("cannot read the " + what + " from the state database: " + s.message());
+    log.push_back(load_status.ToString());
+  };
   auto jrows = store->LoadJobs();
-  if (!jrows.ok()) {
-    log.push_back(jrows.status().ToString());
-    return;
-  }
+  if (!jrows.ok()) return failed("tuning jobs", jrows.status());
   for (const auto& r : *jrows) {
     auto job = std::make_unique<TuningJob>();
     if (Status st = JobFromRow(r, job.get()); !st.ok()) {
@@ -189,16 +191,11 @@ void CoordinatorCore::Impl::Load() {
     jobs[Lower(job->name)] = std::move(job);
   }
   if (auto alive = store->LoadAlive(); alive.ok()) last_alive_ms = *alive;
-  if (auto crows = store->LoadCordons(); crows.ok()) {
-    for (auto& r : *crows) cordons[r.worker] = std::move(r);
-  } else {
-    log.push_back(crows.status().ToString());
-  }
+  auto crows = store->LoadCordons();
+  if (!crows.ok()) return failed("cordoned workers", crows.status());
+  for (auto& r : *crows) cordons[r.worker] = std::move(r);
   auto trows = store->LoadTrials();
-  if (!trows.ok()) {
-    log.push_back(trows.status().ToString());
-    return;
-  }
+  if (!trows.ok()) return failed("training jobs", trows.status());
   for (const auto& r : *trows) {
     Trial t = TrialFromRow(r);
     if (t.Queued()) successor[{t.after_trial, t.after_attempt}] = t.name;
@@ -213,10 +210,7 @@ void CoordinatorCore::Impl::Load() {
     TuningJob* j = Job(t.tuning_job);
     if (!j || !TracksCurves(*j) || t.attempt == 0) continue;
     auto rows = store->LoadMetrics(name);
-    if (!rows.ok()) {
-      log.push_back(rows.status().ToString());
-      continue;
-    }
+    if (!rows.ok()) return failed("metrics of " + name, rows.status());
     const std::string objective = ObjectiveMetricFor(*j, t.definition_name);
     for (const MetricRow& m : *rows) {
       if (m.attempt == t.attempt && m.name == objective) t.curve.push_back(m.value);
@@ -548,6 +542,8 @@ Status CoordinatorCore::StopTrainingJob(const std::string& name, int64_t now_ms,
   if (TuningJob* j = impl_->Job(t.tuning_job)) impl_->MaybeFinish(*j, now_ms, out);
   return Status::Ok();
 }
+
+Status CoordinatorCore::LoadStatus() const { return impl_->load_status; }
 
 std::vector<std::string> CoordinatorCore::UnreadableJobs() const {
   std::vector<std::string> out;

@@ -509,6 +509,11 @@ class CoordinatorCore {
   // each with why and what to do: the caller says so when it starts. They are not served, and
   // their name is refused to a new job until deleted (their training jobs' rows are still there).
   std::vector<std::string> UnreadableJobs() const;
+  // Whether the store could be read when the core was made: a failed read of its jobs, trials,
+  // cordons or metric curves (a disk error) leaves the core partial, and a core serving that
+  // would make new training jobs under the names of stored ones, overwriting them. The caller
+  // must not serve a core whose load failed (IoError, naming what could not be read).
+  Status LoadStatus() const;
 
   // ---- operators -----------------------------------------------------------------------------
   // Cordons a worker (hpo workers cordon): no new training job goes to it; those running there

@@ -1847,6 +1847,7 @@ class FillingStore : public JobStore {
  public:
   explicit FillingStore(JobStore* inner) : inner_(inner) {}
   bool full = false;
+  bool trials_unreadable = false;  // LoadTrials fails (a disk error while reading)
   Status Begin() override { return full ? Full() : inner_->Begin(); }
   Status Commit() override { return full ? Full() : inner_->Commit(); }
   void Rollback() override { inner_->Rollback(); }
@@ -1858,7 +1859,10 @@ class FillingStore : public JobStore {
     return full ? Full() : inner_->AppendEvent(ts, k, j, t, m);
   }
   Result<std::vector<JobRow>> LoadJobs() override { return inner_->LoadJobs(); }
-  Result<std::vector<TrialRow>> LoadTrials() override { return inner_->LoadTrials(); }
+  Result<std::vector<TrialRow>> LoadTrials() override {
+    if (trials_unreadable) return Status::IoError("job store: disk I/O error");
+    return inner_->LoadTrials();
+  }
   Result<std::vector<MetricRow>> LoadMetrics(const std::string& t) override { return inner_->LoadMetrics(t); }
   Status AppendLogs(const std::vector<LogRow>& r) override { return full ? Full() : inner_->AppendLogs(r); }
   Result<std::vector<LogRow>> LoadLogs(const std::string& t, int64_t a, size_t l) override {
@@ -1907,6 +1911,28 @@ TEST_F(CoreTest, AWriteTheStoreRefusesIsReportedAtOnce) {
   Exit("w1", a[0], "Completed");
   ASSERT_FALSE(failures.empty()) << "the exit report could not be stored";
   EXPECT_EQ(failures.front(), "job store: database or disk is full");
+}
+
+// A store whose training jobs cannot be read when the core loads it: the core says so
+// (LoadStatus), and hpo coordinator and hpo run refuse to serve it. A core that loaded the jobs
+// without their training jobs made new ones under the stored names, overwriting completed ones.
+TEST_F(CoreTest, AStoreWhoseTrainingJobsCannotBeReadIsNotServed) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("partial", "Random", 3, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  Emit("w1", a[0], {0.5});
+  Exit("w1", a[0], "Completed");
+  EXPECT_TRUE(core_->LoadStatus().ok());
+  FillingStore disk(store_.get());
+  disk.trials_unreadable = true;
+  core_ = std::make_unique<CoordinatorCore>(&disk, options_);
+  const Status s = core_->LoadStatus();
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.message(), "cannot read the training jobs from the state database: job store: disk I/O error");
+  disk.trials_unreadable = false;
+  core_ = std::make_unique<CoordinatorCore>(&disk, options_);
+  EXPECT_TRUE(core_->LoadStatus().ok());
+  EXPECT_EQ(core_->FindTrial(a[0].trial)->state, TrialState::kCompleted) << "nothing was overwritten";
 }
 
 // quick_check when a coordinator opens its store: a damaged file is refused with what to do, not
