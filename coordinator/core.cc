@@ -427,12 +427,22 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
 Status CoordinatorCore::Stop(const std::string& name, int64_t now_ms, std::vector<Outgoing>* out) {
   TuningJob* j = impl_->Job(name);
   if (!j) return Status::NotFound("no tuning job named " + name);
-  if (j->Terminal() || j->status == "Stopping") return Status::Ok();
-  j->status = "Stopping";
-  impl_->SaveJob(*j, now_ms);
-  impl_->Event(now_ms, "JobStopping", j->name, "", "stop requested");
-  impl_->StopAll(*j, "tuning job stopped", now_ms, out);
-  impl_->MaybeFinish(*j, now_ms, out);
+  if (j->Terminal()) return Status::Ok();
+  // One transaction: a coordinator killed part-way left the job Stopping with training jobs never
+  // told, and the stop asked again found it Stopping and did nothing. Asked again, the stop is
+  // applied again (StopAll passes over what is stopping already).
+  std::vector<Outgoing> sent = impl_->Transaction([&](std::vector<Outgoing>* o) {
+    if (j->status != "Stopping") {
+      j->status = "Stopping";
+      impl_->SaveJob(*j, now_ms);
+      impl_->Event(now_ms, "JobStopping", j->name, "", "stop requested");
+    }
+    impl_->StopAll(*j, "tuning job stopped", now_ms, o);
+    impl_->MaybeFinish(*j, now_ms, o);
+  });
+  if (out) {
+    for (auto& m : sent) out->push_back(std::move(m));
+  }
   return Status::Ok();
 }
 
@@ -537,9 +547,14 @@ Status CoordinatorCore::StopTrainingJob(const std::string& name, int64_t now_ms,
                                       "; only an InProgress training job can be stopped");
   }
   if (t.state == TrialState::kStopping) return Status::Ok();
-  impl_->Event(now_ms, "TrainingJobStopped", t.tuning_job, t.name, "stop requested (StopTrainingJob)");
-  impl_->StopTrialMsg(t, "stopped by request (StopTrainingJob)", now_ms, out);
-  if (TuningJob* j = impl_->Job(t.tuning_job)) impl_->MaybeFinish(*j, now_ms, out);
+  std::vector<Outgoing> sent = impl_->Transaction([&](std::vector<Outgoing>* o) {
+    impl_->Event(now_ms, "TrainingJobStopped", t.tuning_job, t.name, "stop requested (StopTrainingJob)");
+    impl_->StopTrialMsg(t, "stopped by request (StopTrainingJob)", now_ms, o);
+    if (TuningJob* j = impl_->Job(t.tuning_job)) impl_->MaybeFinish(*j, now_ms, o);
+  });
+  if (out) {
+    for (auto& m : sent) out->push_back(std::move(m));
+  }
   return Status::Ok();
 }
 

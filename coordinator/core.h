@@ -484,8 +484,9 @@ class CoordinatorCore {
   // On success returns the job's ARN; trials for free slots are in *out.
   Result<std::string> Submit(const proto::TuningJobSpec& spec, proto::Spelling spelling, int64_t now_ms,
                              std::vector<Outgoing>* out);
-  // Stops a job: running trials get StopTrial with the grace period. NotFound if unknown;
-  // a job already terminal is left as it is (no error, like SageMaker's idempotent stop).
+  // Stops a job: running trials get StopTrial with the grace period, in one store transaction.
+  // NotFound if unknown; a job already terminal is left as it is (no error, like SageMaker's
+  // idempotent stop); one Stopping already is stopped again (what was not told yet is told).
   Status Stop(const std::string& job, int64_t now_ms, std::vector<Outgoing>* out);
   // Replaces a tuning job's tags (SageMaker's AddTags and DeleteTags on its ARN; the caller merges
   // and validates): stored with its spec, listed by ListTags for the job and its training jobs.

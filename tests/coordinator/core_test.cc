@@ -1848,11 +1848,12 @@ class FillingStore : public JobStore {
   explicit FillingStore(JobStore* inner) : inner_(inner) {}
   bool full = false;
   bool trials_unreadable = false;  // LoadTrials fails (a disk error while reading)
+  bool trials_unwritable = false;  // PutTrial fails, other writes work
   Status Begin() override { return full ? Full() : inner_->Begin(); }
   Status Commit() override { return full ? Full() : inner_->Commit(); }
   void Rollback() override { inner_->Rollback(); }
   Status PutJob(const JobRow& r) override { return full ? Full() : inner_->PutJob(r); }
-  Status PutTrial(const TrialRow& r) override { return full ? Full() : inner_->PutTrial(r); }
+  Status PutTrial(const TrialRow& r) override { return full || trials_unwritable ? Full() : inner_->PutTrial(r); }
   Status AppendMetrics(const std::vector<MetricRow>& r) override { return full ? Full() : inner_->AppendMetrics(r); }
   Status AppendEvent(int64_t ts, const std::string& k, const std::string& j, const std::string& t,
                      const std::string& m) override {
@@ -1933,6 +1934,36 @@ TEST_F(CoreTest, AStoreWhoseTrainingJobsCannotBeReadIsNotServed) {
   core_ = std::make_unique<CoordinatorCore>(&disk, options_);
   EXPECT_TRUE(core_->LoadStatus().ok());
   EXPECT_EQ(core_->FindTrial(a[0].trial)->state, TrialState::kCompleted) << "nothing was overwritten";
+}
+
+// A stop whose training jobs' rows were not written (the coordinator died part-way, or the disk
+// refused them) left the job Stopping with those training jobs running on after a restart, and
+// asking again did nothing: the job was Stopping. Asked again, it tells them now.
+TEST_F(CoreTest, AStopAskedAgainReachesTrainingJobsAnEarlierStopDidNotRecord) {
+  Register("w1", 2);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("halt", "Random", 4, 2)));
+  ASSERT_EQ(a.size(), 2u);
+  for (const auto& x : a) Started("w1", x);
+  std::vector<proto::wire::AttemptRef> running;
+  for (const auto& x : a) running.push_back({x.trial, x.attempt});
+  FillingStore disk(store_.get());
+  std::vector<std::string> failures;
+  options_.on_store_failure = [&](const Status& s) { failures.push_back(s.message()); };
+  core_ = std::make_unique<CoordinatorCore>(&disk, options_);
+  Register("w1", 2, running);
+  disk.trials_unwritable = true;
+  std::vector<Outgoing> out;
+  ASSERT_TRUE(core_->Stop("halt", now_, &out).ok());
+  EXPECT_FALSE(failures.empty());
+  disk.trials_unwritable = false;
+  // The restart: the job row says Stopping, the training jobs' rows say InProgress.
+  core_ = std::make_unique<CoordinatorCore>(&disk, options_);
+  ASSERT_EQ(core_->FindJob("halt")->status, "Stopping");
+  Register("w1", 2, running);
+  out.clear();
+  ASSERT_TRUE(core_->Stop("halt", now_, &out).ok());
+  EXPECT_EQ(Only<proto::wire::StopTrial>(out).size(), 2u) << "both running training jobs are told";
+  for (const auto& x : a) EXPECT_EQ(core_->FindTrial(x.trial)->state, TrialState::kStopping);
 }
 
 // quick_check when a coordinator opens its store: a damaged file is refused with what to do, not
