@@ -188,10 +188,12 @@ void WorkerAgent::Impl::SendFrames(const std::vector<std::string>& frames) {
   }
 }
 
-void WorkerAgent::Impl::SendReliable(const proto::wire::Message& m, proto::wire::MsgType type, Key key, uint64_t seq) {
+bool WorkerAgent::Impl::SendReliable(const proto::wire::Message& m, proto::wire::MsgType type, Key key, uint64_t seq) {
   Pending p{type, std::move(key), seq, proto::wire::EncodeFrames(m), Now()};
+  bool kept_on_disk = true;
   if (journal) {
     Status kept = journal->Append(p.key.first, p.key.second, p.frames);
+    kept_on_disk = kept.ok();
     if (!kept.ok() && !journal_error_logged) {
       journal_error_logged = true;
       Log("worker: reports are kept in memory only from now on: " + kept.message());
@@ -199,6 +201,7 @@ void WorkerAgent::Impl::SendReliable(const proto::wire::Message& m, proto::wire:
   }
   if (registered) SendFrames(p.frames);
   outbox.push_back(std::move(p));
+  return kept_on_disk;
 }
 
 void WorkerAgent::Impl::OpenJournal() {

@@ -59,11 +59,11 @@ Result<std::vector<std::string>> WorkerAgent::Impl::Program(const std::string& i
   return std::vector<std::string>{path, "train"};
 }
 
-void WorkerAgent::Impl::Exited(const Key& key, proto::wire::TrialExited x) {
+bool WorkerAgent::Impl::Exited(const Key& key, proto::wire::TrialExited x) {
   x.trial = key.first;
   x.attempt = key.second;
   if (x.ended_at_ms == 0) x.ended_at_ms = Now();  // a resumed report has its program's end
-  SendReliable(x, proto::wire::MsgType::kTrialExited, key, x.seq);
+  return SendReliable(x, proto::wire::MsgType::kTrialExited, key, x.seq);
 }
 
 const std::optional<proto::TrainingJobDefinition>& WorkerAgent::Impl::Definition(const proto::wire::AssignTrial& a) {

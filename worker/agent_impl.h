@@ -388,7 +388,8 @@ struct WorkerAgent::Impl {
   // Sends a message that must be acknowledged, and keeps it until it is: in memory, and in the
   // on-disk journal (written first), so a worker process that dies before the acknowledgement
   // leaves it for the next one on this work directory.
-  void SendReliable(const proto::wire::Message& m, proto::wire::MsgType type, Key key,
+  // Returns whether the report is in the journal (true when there is none to keep it).
+  bool SendReliable(const proto::wire::Message& m, proto::wire::MsgType type, Key key,
                     uint64_t seq);
 
   std::optional<OutboxJournal> journal;
@@ -454,7 +455,8 @@ struct WorkerAgent::Impl {
   // an image it does not map and no container runtime).
   Result<std::vector<std::string>> Program(const std::string& image);
 
-  void Exited(const Key& key, proto::wire::TrialExited x);
+  // Sends the attempt's exit report; whether it is in the journal (SendReliable).
+  bool Exited(const Key& key, proto::wire::TrialExited x);
 
   // ---- directory trees made ahead of time (worker/spare_dirs.h) ------------------------------
 

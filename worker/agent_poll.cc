@@ -408,8 +408,9 @@ void WorkerAgent::Impl::FinishExit(const Key& key, Run& r) {
   // the time they waited for a coordinator that was down (TrainingTimeInSeconds counted 17 s
   // for an 8 s program across a 12 s outage).
   if (x.ended_at_ms == 0) x.ended_at_ms = Now() - r.lease_wait_ms->load();
-  Exited(key, std::move(x));
-  RemovePendingExit(r.attempt_dir);  // the outbox journal has the report now
+  // The outbox journal has the report now; one it could not take (a full disk) keeps the
+  // pending-exit file, from which a later worker process reports the training job's end.
+  if (Exited(key, std::move(x))) RemovePendingExit(r.attempt_dir);
 }
 
 void WorkerAgent::Impl::PollTrials() {

@@ -1,6 +1,7 @@
 #include "worker/outbox_journal.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -62,6 +63,9 @@ std::string OutboxJournal::Path(const std::string& trial, uint32_t attempt) cons
 
 Status OutboxJournal::Append(const std::string& trial, uint32_t attempt, const std::vector<std::string>& frames) {
   auto key = std::make_pair(trial, attempt);
+  if (broken_.count(key)) {
+    return Status::IoError("cannot append to " + Path(trial, attempt) + ": it ends in a record cut short");
+  }
   auto it = fds_.find(key);
   if (it == fds_.end()) {
     const std::string path = Path(trial, attempt);
@@ -75,12 +79,25 @@ Status OutboxJournal::Append(const std::string& trial, uint32_t attempt, const s
     PutU32(&record, static_cast<uint32_t>(f.size()));
     record += f;
   }
-  // One write: a record is either whole or cut short at the end of the file.
+  // A record is whole or not there: one cut short (a full disk part-way) is cut off again, or
+  // the records appended after it (the training job's exit among them) could not be read back.
+  struct stat st{};
+  if (::fstat(it->second, &st) != 0) {
+    return Status::IoError("cannot append to " + Path(trial, attempt) + ": " + std::strerror(errno));
+  }
   size_t done = 0;
   while (done < record.size()) {
     const ssize_t n = ::write(it->second, record.data() + done, record.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Status::IoError("cannot append to " + Path(trial, attempt) + ": " + std::strerror(errno));
+    if (n <= 0) {
+      const int err = n < 0 ? errno : ENOSPC;
+      if (::ftruncate(it->second, st.st_size) != 0) {  // the torn record stays: nothing more is written here
+        ::close(it->second);
+        fds_.erase(it);
+        broken_.insert(key);
+      }
+      return Status::IoError("cannot append to " + Path(trial, attempt) + ": " + std::strerror(err));
+    }
     done += static_cast<size_t>(n);
   }
   return Status::Ok();
@@ -92,6 +109,7 @@ void OutboxJournal::Drop(const std::string& trial, uint32_t attempt) {
     ::close(it->second);
     fds_.erase(it);
   }
+  broken_.erase({trial, attempt});
   std::error_code ec;
   fs::remove(Path(trial, attempt), ec);
 }
@@ -134,6 +152,12 @@ Result<std::vector<OutboxJournal::Leftover>> OutboxJournal::Load() const {
         break;  // cut short by a crash: the rest is lost, the reports before it are whole
       }
       l.reports.push_back(std::move(frames));
+    }
+    if (at < data.size()) {
+      // A record cut short: cut off, so that what a later process appends for this attempt (a
+      // resumed upload's exit) follows the whole records and can be read back.
+      std::error_code rec;
+      fs::resize_file(e.path(), at, rec);
     }
     out.push_back(std::move(l));
   }

@@ -9,14 +9,16 @@
 // finished training job is never run again because its result was only in memory.
 //
 // Durability: appends are write(2)s without fsync: they survive the worker process (the page
-// cache holds them), not a power cut. A record cut short by a crash in the middle of a write is
-// ignored on load, as is everything after it.
+// cache holds them), not a power cut. A write that fails part-way (a full disk) is cut off again,
+// so the records appended after it can be read back; one cut short by a crash in the middle of
+// a write is ignored on load, and cut off then, as is everything after it.
 //
 // Thread safety: none; the agent's loop thread owns it.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,6 +59,7 @@ class OutboxJournal {
   void CloseAll();
   std::string dir_;
   std::map<std::pair<std::string, uint32_t>, int> fds_;  // open files of live attempts
+  std::set<std::pair<std::string, uint32_t>> broken_;     // ending in a torn record: no more appends
 };
 
 }  // namespace hpo::worker

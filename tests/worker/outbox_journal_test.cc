@@ -2,7 +2,10 @@
 #include "worker/outbox_journal.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <filesystem>
 #include <fstream>
@@ -67,6 +70,40 @@ TEST_F(OutboxJournalTest, ARecordCutShortByACrashIsDroppedAndTheOnesBeforeItKept
   ASSERT_EQ(left->size(), 1u);
   ASSERT_EQ((*left)[0].reports.size(), 1u);
   EXPECT_EQ((*left)[0].reports[0][1], "first");
+  // Cut off on load: what this process appends for the attempt (a resumed upload's exit) reads back.
+  ASSERT_TRUE(j->Append("job-001-aaaaaaaa", 1, {"c", "exited"}).ok());
+  left = j->Load();
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ((*left)[0].reports.size(), 2u);
+  EXPECT_EQ((*left)[0].reports[1][1], "exited");
+}
+
+// A write the disk cuts short (here the file size limit, as a full disk would) is cut off again:
+// the torn record made every later report of the attempt, its exit among them, unreadable.
+TEST_F(OutboxJournalTest, AnAppendTheDiskCutsShortLeavesNoTornRecordBehind) {
+  auto j = OutboxJournal::Open(dir_.string());
+  ASSERT_TRUE(j.ok());
+  ASSERT_TRUE(j->Append("job-001-aaaaaaaa", 1, {"a", "first"}).ok());
+  const fs::path file = dir_ / "job-001-aaaaaaaa.1.log";
+  const auto size = fs::file_size(file);
+  struct rlimit was{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &was), 0);
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = was;
+  small.rlim_cur = size + 8;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  const Status torn = j->Append("job-001-aaaaaaaa", 1, {"b", std::string(100, 'x')});
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &was), 0);
+  std::signal(SIGXFSZ, old_handler);
+  ASSERT_FALSE(torn.ok());
+  EXPECT_NE(torn.message().find("cannot append to"), std::string::npos) << torn.message();
+  EXPECT_EQ(fs::file_size(file), size) << "the part written is cut off";
+  ASSERT_TRUE(j->Append("job-001-aaaaaaaa", 1, {"c", "exited"}).ok());
+  auto left = j->Load();
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 1u);
+  ASSERT_EQ((*left)[0].reports.size(), 2u);
+  EXPECT_EQ((*left)[0].reports[1][1], "exited");
 }
 
 TEST_F(OutboxJournalTest, AnUnwritableDirectoryIsAnErrorNamingIt) {
