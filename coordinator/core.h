@@ -325,10 +325,14 @@ struct Trial {
   bool Terminal() const {
     return state == TrialState::kCompleted || state == TrialState::kFailed || state == TrialState::kStopped;
   }
-  // Its FinalHyperParameterTuningJobObjectiveMetric, as lists show and sort it: a Failed training
-  // job has none (its ObjectiveStatus is Failed; the last value it reported is in its metrics), so
-  // it is not ranked among the best nor sorted by a value it never finished with.
-  bool ShowsObjective() const { return objective.has_value() && state != TrialState::kFailed; }
+  // Its FinalHyperParameterTuningJobObjectiveMetric, as lists show and sort it: only once it has
+  // ended Completed or Stopped (ObjectiveStatus Succeeded), as on SageMaker. A running one's value
+  // is not final (a script picking the best mid-run took one whose value changed; the SDK's
+  // analytics showed it as a FinalObjectiveValue), and a Failed one has none (the last value it
+  // reported is in its metrics): neither is ranked nor sorted by it.
+  bool ShowsObjective() const {
+    return objective.has_value() && (state == TrialState::kCompleted || state == TrialState::kStopped);
+  }
 };
 
 // The TrainingJobStatus SageMaker reports for the trial: its state's name, with Pending (waiting

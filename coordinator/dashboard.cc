@@ -422,6 +422,31 @@ Result<std::vector<TrialPoint>> TrialsOf(Source& src, const std::string& job) {
   return out;
 }
 
+// The latest objective value of each running training job (drawn gray, "its latest value"):
+// SageMaker's lists give a FinalHyperParameterTuningJobObjectiveMetric only to one that has
+// ended, so it is read from DescribeTrainingJob's metrics, for at most 100 of them.
+void FillRunningObjectives(Source& src, const Json& desc, std::vector<TrialPoint>* trials) {
+  std::map<std::string, std::string> metric_of;  // definition name -> its objective metric
+  for (const Json& def : desc.value("TrainingJobDefinitions", Json::array())) {
+    metric_of[Str(def, "DefinitionName")] = Str(def.value("TuningObjective", Json::object()), "MetricName");
+  }
+  const std::string metric = Str(ObjectiveOf(desc), "MetricName");
+  int asked = 0;
+  for (TrialPoint& t : *trials) {
+    if (t.objective || (t.status != "InProgress" && t.status != "Stopping") || asked >= 100) continue;
+    ++asked;
+    auto d = src.Action("DescribeTrainingJob", Json{{"TrainingJobName", t.name}});
+    if (!d.ok()) continue;
+    auto named = metric_of.find(t.definition);
+    const std::string want = named != metric_of.end() && !named->second.empty() ? named->second : metric;
+    for (const Json& m : d->value("FinalMetricDataList", Json::array())) {
+      if (Str(m, "MetricName") == want && m.contains("Value") && m["Value"].is_number()) {
+        t.objective = m["Value"].get<double>();
+      }
+    }
+  }
+}
+
 // A hyperparameter's value in a table: a long number shortened to 6 significant digits, the
 // exact value (what the trainer got) on hover.
 std::string Cell(const std::string& value) {
@@ -445,6 +470,7 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
   auto trials_r = TrialsOf(src, name);
   if (!trials_r.ok()) return FromError(trials_r.status(), "the training jobs of " + name, o);
   std::vector<TrialPoint> trials = std::move(trials_r).value();
+  FillRunningObjectives(src, desc, &trials);
   const std::string status = Str(desc, "HyperParameterTuningJobStatus");
   const Json cfg = desc.value("HyperParameterTuningJobConfig", Json::object());
   const Json obj = ObjectiveOf(desc);

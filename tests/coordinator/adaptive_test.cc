@@ -640,6 +640,25 @@ TEST_F(AdaptiveCoreTest, AJobsOwnRuntimeLimitWinsOverTheQuota) {
       << *d->status.failure_reason;
 }
 
+// A running training job's objective so far is not final: its summary has no
+// FinalHyperParameterTuningJobObjectiveMetric until it ends (ObjectiveStatus Pending), as on
+// SageMaker. Lists gave one, so a script picking the best mid-run took a running job and the
+// SDK's analytics showed a FinalObjectiveValue that then changed.
+TEST_F(AdaptiveCoreTest, ARunningTrainingJobShowsNoFinalObjectiveUntilItEnds) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Continuous("live", "Random", 2))).at(0);
+  Emit("w1", a, {0.7, 0.4});
+  proto::TrainingJobSummary running = core_->Summary(*core_->FindTrial(a.trial));
+  EXPECT_EQ(*running.training_job_status, "InProgress");
+  EXPECT_EQ(*running.objective_status, "Pending");
+  EXPECT_FALSE(running.final_hyper_parameter_tuning_job_objective_metric.has_value());
+  Exit("w1", a, "Completed");
+  const proto::TrainingJobSummary done = core_->Summary(*core_->FindTrial(a.trial));
+  ASSERT_TRUE(done.final_hyper_parameter_tuning_job_objective_metric.has_value());
+  EXPECT_EQ(*done.final_hyper_parameter_tuning_job_objective_metric->value, 0.4);
+  EXPECT_EQ(*done.objective_status, "Succeeded");
+}
+
 // A training job that reported its objective and then failed has no final objective, as on
 // SageMaker: its summary gave one beside ObjectiveStatus Failed, so describe ranked it among the
 // ten best and a list sorted by the objective mixed it in with the completed ones.
