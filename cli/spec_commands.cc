@@ -189,13 +189,24 @@ void AddConvertCommand(CLI::App& app) {
           if (cc->convergence_detected) missing.push_back("convergenceDetected");
         }
       }
-      bool environment = false, resource = false;
+      // Autotune first: without it (and the autoParameters it fills in), the resource a cluster
+      // keeps may have no strategy, limits or ranges at all.
+      auto has_auto = [](const std::optional<proto::ParameterRanges>& r) { return r && !r->auto_parameters.empty(); };
+      bool auto_parameters = spec.hyper_parameter_tuning_job_config && has_auto(spec.hyper_parameter_tuning_job_config->parameter_ranges);
+      bool environment = false, resource = false, compression = false, pending = false;
       for (const auto* d : spec.Definitions()) {
         environment = environment || !d->environment.empty();
         resource = resource || d->hyper_parameter_tuning_resource_config.has_value();
+        auto_parameters = auto_parameters || has_auto(d->hyper_parameter_ranges);
+        compression = compression || (d->output_data_config && d->output_data_config->compression_type);
+        pending = pending || (d->stopping_condition && d->stopping_condition->max_pending_time_in_seconds);
       }
+      if (spec.autotune) missing.insert(missing.begin(), "autotune");
+      if (auto_parameters) missing.push_back("parameterRanges.autoParameters");
       if (environment) missing.push_back("environment");
       if (resource) missing.push_back("hyperParameterTuningResourceConfig");
+      if (compression) missing.push_back("outputDataConfig.compressionType");
+      if (pending) missing.push_back("stoppingCondition.maxPendingTimeInSeconds");
       if (!missing.empty()) {
         std::string list;
         for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;

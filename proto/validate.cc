@@ -425,6 +425,18 @@ void Validator::CheckConfig(const TuningJobSpec& spec, const FieldPath& p) {
         break;
       }
     }
+    // A job-level objective the definitions all override, pointing the other way: it was kept
+    // and described, and silently not used.
+    const Objective* job = c.hyper_parameter_tuning_job_objective ? &*c.hyper_parameter_tuning_job_objective : nullptr;
+    if (first && job && job->type && (*job->type == "Maximize" || *job->type == "Minimize") &&
+        *job->type != *first->type && !spec.training_job_definitions.empty() &&
+        std::all_of(defs.begin(), defs.end(), [](const TrainingJobDefinition* d) { return d->tuning_objective.has_value(); })) {
+      Add(objective_path.Child("Type"),
+          "is " + *job->type + " but every entry of " + N("TrainingJobDefinitions") + " has its own " +
+              N("TuningObjective") + " of " + N("Type") + " " + *first->type +
+              ", which is used instead; make it " + *first->type + " or leave " + N("HyperParameterTuningJobObjective") +
+              " out");
+    }
   }
 
   FieldPath limits_path = p.Child("ResourceLimits");
@@ -616,7 +628,8 @@ void Validator::CheckRanges(const ParameterRanges& r, const FieldPath& p) {
     }
     std::set<std::string> seen;
     for (size_t j = 0; j < c.values.size(); ++j) {
-      if (!Length(c.values[j], vp.Index(j), 1, kRangeValueMax)) continue;
+      // An empty value is one (botocore's ParameterValue: 0-256 characters): "no flag".
+      if (!Length(c.values[j], vp.Index(j), 0, kRangeValueMax)) continue;
       if (!seen.insert(c.values[j]).second) {
         Add(vp.Index(j), "duplicates the value " + Quote(c.values[j]) + "; values must be unique");
       }
@@ -791,7 +804,16 @@ std::optional<int64_t> Validator::Combinations(const TuningJobSpec& spec, bool i
         product = std::min<int64_t>(product * static_cast<int64_t>(c.values.size()), kCap);
       }
       if (!integers) continue;
-      if (!r->continuous_parameter_ranges.empty() || !r->auto_parameters.empty()) return std::nullopt;
+      if (!r->auto_parameters.empty()) return std::nullopt;
+      // A continuous range has no limit, unless its bounds are one number (MinValue 0.5 and
+      // MaxValue 0.5, or bounds that round to the same double): that one value. Such a job
+      // passed as "12 jobs" and ended after one, its search space exhausted.
+      for (const auto& n : r->continuous_parameter_ranges) {
+        const std::optional<double> lo = n.min_value ? ParseDecimal(*n.min_value) : std::nullopt;
+        const std::optional<double> hi = n.max_value ? ParseDecimal(*n.max_value) : std::nullopt;
+        if (!lo || !hi || *hi != *lo) return std::nullopt;
+        ++ranges;
+      }
       for (const auto& n : r->integer_parameter_ranges) {
         const std::optional<int64_t> lo = n.min_value ? ParseInteger(*n.min_value) : std::nullopt;
         const std::optional<int64_t> hi = n.max_value ? ParseInteger(*n.max_value) : std::nullopt;
@@ -899,10 +921,11 @@ void Validator::CheckDefinitions(const TuningJobSpec& spec) {
     std::optional<int64_t> combos = Combinations(spec, true);
     if (combos && n > *combos) {
       Add(root_.Child("HyperParameterTuningJobConfig").Child("ResourceLimits").Child("MaxNumberOfTrainingJobs"),
-          "you don't have enough combinations of hyperparameter ranges: the integer and categorical ranges give " +
+          "you don't have enough combinations of hyperparameter ranges: the integer and categorical ranges (and "
+          "any continuous range whose MinValue equals its MaxValue) give " +
               std::to_string(*combos) + " combinations, fewer than the " + std::to_string(n) +
-              " training jobs asked for; add values or ranges (a continuous range has no limit), or ask for at "
-              "most " + std::to_string(*combos));
+              " training jobs asked for; add values or ranges (a continuous range from one value to a greater one "
+              "has no limit), or ask for at most " + std::to_string(*combos));
     }
   }
 }

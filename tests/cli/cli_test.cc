@@ -382,6 +382,18 @@ TEST_F(CliTest, ConvertToCrdWritesAKubernetesNameAndNamesEveryFieldAClusterWould
                          "Kubernetes cluster would drop it"),
             std::string::npos)
       << crd.err;
+  // Autotune and what it reads, and two fields of a definition, are named too.
+  Outcome autotune = Hpo({"convert", Example("autotune.yaml").string(), "--to", "crd"});
+  ASSERT_EQ(autotune.exit_code, 0) << autotune.err;
+  EXPECT_NE(autotune.err.find("CRD has no autotune, parameterRanges.autoParameters"), std::string::npos) << autotune.err;
+  std::string more = Slurp(Example("quickstart.json"));
+  more.replace(more.find("\"MaxRuntimeInSeconds\""), 21, "\"MaxPendingTimeInSeconds\": 7200, \"MaxRuntimeInSeconds\"");
+  more.replace(more.find("\"S3OutputPath\""), 14, "\"CompressionType\": \"NONE\", \"S3OutputPath\"");
+  Outcome two = Hpo({"convert", Write("more.json", more).string(), "--to", "crd"});
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_NE(two.err.find("CRD has no outputDataConfig.compressionType, stoppingCondition.maxPendingTimeInSeconds;"),
+            std::string::npos)
+      << two.err;
   // ... and back: the lower-cased name is the job's, not Kubernetes metadata left out.
   Outcome api = Hpo({"convert", Write("back.yaml", crd.out).string(), "--to", "api"});
   ASSERT_EQ(api.exit_code, 0) << api.err;

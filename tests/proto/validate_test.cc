@@ -186,6 +186,16 @@ TEST(Validate, DiscreteRangesWithAsManyCombinationsAsJobsOrAContinuousRangePass)
   EXPECT_FALSE(Validate(s, Spelling::kCrd).empty());
   r.continuous_parameter_ranges = {{"eta", "0.1", "0.2", std::nullopt}};
   EXPECT_TRUE(Validate(s, Spelling::kCrd).empty()) << Describe(Validate(s, Spelling::kCrd));
+  // A continuous range from a value to itself is that one value: no more combinations.
+  r.continuous_parameter_ranges = {{"eta", "0.5", "0.50", std::nullopt}};
+  FieldErrors fixed = Validate(s, Spelling::kCrd);
+  ASSERT_EQ(fixed.size(), 1u) << Describe(fixed);
+  EXPECT_NE(fixed[0].message.find("give 6 combinations, fewer than the 50"), std::string::npos) << fixed[0].message;
+  // An empty categorical value is one (botocore's ParameterValue is 0-256 characters).
+  r.continuous_parameter_ranges.clear();
+  r.categorical_parameter_ranges = {{"booster", {"gbtree", "dart", ""}}};
+  s.hyper_parameter_tuning_job_config->resource_limits->max_number_of_training_jobs = 9;
+  EXPECT_TRUE(Validate(s, Spelling::kCrd).empty()) << Describe(Validate(s, Spelling::kCrd));
 }
 
 // ---- one rule per row ---------------------------------------------------------------------------
@@ -410,8 +420,9 @@ std::vector<Case> Cases() {
          for (int i = 0; i < 31; ++i) values.push_back("v" + std::to_string(i));
        },
        R + ".categoricalParameterRanges[0].values", "must have 1-30 values, got 31"},
-      {"categorical_empty_value", Base::kRandom, [](S& s) { Ranges(s).categorical_parameter_ranges[0].values[1] = ""; },
-       R + ".categoricalParameterRanges[0].values[1]", "must be 1-256 characters, got 0"},
+      {"categorical_long_value", Base::kRandom,
+       [](S& s) { Ranges(s).categorical_parameter_ranges[0].values[1] = std::string(257, 'v'); },
+       R + ".categoricalParameterRanges[0].values[1]", "must be at most 256 characters, got 257"},
       {"categorical_duplicate_value", Base::kRandom,
        [](S& s) { Ranges(s).categorical_parameter_ranges[0].values.push_back("gbtree"); },
        R + ".categoricalParameterRanges[0].values[2]", "duplicates the value \"gbtree\""},
@@ -500,7 +511,8 @@ std::vector<Case> Cases() {
          Cfg(s).resource_limits->max_number_of_training_jobs = 7;
        },
        RL + ".maxNumberOfTrainingJobs", "enough combinations of hyperparameter ranges: the integer and categorical "
-                                        "ranges give 6 combinations, fewer than the 7"},
+                                        "ranges (and any continuous range whose MinValue equals its MaxValue) give 6 "
+                                        "combinations, fewer than the 7"},
       // Definitions.
       {"no_definition", Base::kRandom, [](S& s) { s.training_job_definition.reset(); }, D, "is required"},
       {"both_definition_kinds", Base::kRandom,
@@ -526,6 +538,13 @@ std::vector<Case> Cases() {
        "spec.trainingJobDefinitions[1].tuningObjective.type_",
        "is Minimize but trainingJobDefinitions[0]'s objective is Maximize; every definition must use the same "
        "type_ (the best training job is chosen across all of them)"},
+      {"job_objective_against_every_definitions_own", Base::kMulti,
+       [](S& s) {  // each definition has its own Maximize objective
+         s.hyper_parameter_tuning_job_config->hyper_parameter_tuning_job_objective = Objective{"Minimize", "acc"};
+       },
+       "spec.hyperParameterTuningJobConfig.hyperParameterTuningJobObjective.type_",
+       "is Minimize but every entry of trainingJobDefinitions has its own tuningObjective of type_ Maximize, which is "
+       "used instead; make it Maximize or leave hyperParameterTuningJobObjective out"},
       {"definition_name_missing", Base::kMulti, [](S& s) { s.training_job_definitions[1].definition_name.reset(); },
        M + "[1].definitionName", "is required"},
       {"definition_name_bad_pattern", Base::kMulti,
@@ -1204,9 +1223,10 @@ TEST(Validate, AllowsWhatSageMakerAllows) {
   Cfg(s).resource_limits->max_parallel_training_jobs = 50;
   ok(s);
 
-  s = RandomBase();  // equal bounds, signed and exponent notation
+  s = RandomBase();  // equal bounds, signed and exponent notation (one value: as many jobs as combinations)
   Ranges(s).integer_parameter_ranges[0].min_value = "+10";
   Ranges(s).continuous_parameter_ranges[0] = NumericRange{"eta", "1e-3", "0.001", "Logarithmic"};
+  Cfg(s).resource_limits->max_number_of_training_jobs = 2;
   ok(s);
 
   s = RandomBase();  // ReverseLogarithmic over [0, 1)
