@@ -162,13 +162,18 @@ void Print(const Json& j, const std::string& format) {
     std::cout << j.dump() << "\n";
     return;
   }
+  size_t width = 0;  // the longest key and two spaces: max_posterior_points was glued to its value
+  for (const auto& [k, v] : j.items()) width = std::max(width, k.size() + 2);
   for (const auto& [k, v] : j.items()) {
     if (v.is_array()) continue;
-    std::cout << std::left << std::setw(20) << k << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
+    std::cout << std::left << std::setw(static_cast<int>(width)) << k << (v.is_string() ? v.get<std::string>() : v.dump())
+              << "\n";
   }
 }
 
 // ---- hpo bench suggest ------------------------------------------------------------------------
+
+constexpr int kSuggestMaxN = 200000, kSuggestMaxD = 200, kSuggestMaxQ = 1000;
 
 struct SuggestArgs {
   int n = 750, d = 20, q = 32, repeat = 3, threads = 0;
@@ -194,6 +199,14 @@ void RunSuggest(const SuggestArgs& a) {
   }
   if (a.n < 1 || a.d < 1 || a.q < 1 || a.repeat < 1) {
     std::cerr << "hpo bench suggest: --n, --d, --q and --repeat must be at least 1\n";
+    Exit(2);
+  }
+  // Sizes the model serves (a q of 100000 ran out of memory and aborted; a d of 100000 ran on
+  // with no end): a tuning job has at most 30 ranges and 100 parallel training jobs.
+  if (a.n > kSuggestMaxN || a.d > kSuggestMaxD || a.q > kSuggestMaxQ || a.repeat > 1000) {
+    std::cerr << "hpo bench suggest: --n must be at most " << kSuggestMaxN << ", --d at most " << kSuggestMaxD
+              << ", --q at most " << kSuggestMaxQ << " and --repeat at most 1000 (a tuning job has at most 30 "
+              << "ranges and 100 parallel training jobs)\n";
     Exit(2);
   }
   const proto::TuningJobSpec spec =
@@ -383,7 +396,9 @@ void AddBenchCommands(CLI::App& app) {
       ->capture_default_str();
   suggest->add_option("--repeat", sa->repeat, "Repeats; the median is reported")->capture_default_str();
   suggest->add_option("--seed", sa->seed, "Seed of the synthetic data and the strategy")->capture_default_str();
-  suggest->add_option("--threads", sa->threads, "CPU engine threads (0: all cores)")->capture_default_str();
+  suggest->add_option("--threads", sa->threads, "CPU engine threads (0: all cores)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
   suggest->add_option("-o,--output", sa->output, "table or json (default: table)")
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();
@@ -405,7 +420,7 @@ void AddBenchCommands(CLI::App& app) {
   optimize->add_option("--function", oa->function, "branin (2-d), hartmann6 (6-d) or ackley (any dims)")
       ->check(CLI::IsMember({"branin", "hartmann6", "ackley"}))
       ->capture_default_str();
-  optimize->add_option("--dims", oa->dims, "Dimensions (ackley; default 10)");
+  optimize->add_option("--dims", oa->dims, "Dimensions (ackley; default 10)")->check(CLI::Range(1, 100));
   optimize->add_option("--strategy", oa->strategy, "Bayesian or Random")
       ->check(CLI::IsMember({"Bayesian", "Random"}))
       ->capture_default_str();

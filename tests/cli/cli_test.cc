@@ -1038,7 +1038,11 @@ TEST_F(CliTest, StopReachesARunningHpoRunThroughItsStateDirectory) {
     if (t.exit_code != 0 || !j.is_object()) continue;
     names.clear();
     for (const auto& s : j["TrainingJobSummaries"]) {
-      if (s["TrainingJobStatus"] == "InProgress" && s.contains("FinalHyperParameterTuningJobObjectiveMetric")) {
+      if (s["TrainingJobStatus"] != "InProgress") continue;
+      // Its loss so far is among its metrics (a running job's objective is not final yet).
+      Outcome d = Hpo({"describe", "--training-job", s["TrainingJobName"], "--state-dir", state, "-o", "json"});
+      auto dj = nlohmann::json::parse(d.out, nullptr, false);
+      if (dj.is_object() && !dj.value("FinalMetricDataList", nlohmann::json::array()).empty()) {
         names.push_back(s["TrainingJobName"]);
       }
     }
@@ -1327,6 +1331,10 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
            {"bench", "optimize", "--start", "latin"},
            {"bench", "optimize", "--parallel-exploit", "sometimes"},
            {"bench", "optimize", "--max-posterior-points", "1"},
+           {"bench", "optimize", "--function", "ackley", "--dims", "0"},  // ran 10 dimensions
+           {"bench", "suggest", "--q", "100000", "--n", "5", "--d", "2"},  // aborted out of memory
+           {"bench", "suggest", "--d", "100000", "--n", "5"},              // ran on without end
+           {"bench", "suggest", "--threads", "-1"},
            // ports out of range wrapped around (99999 bound 34463) or were retried forever
            {"coordinator", "--listen", "tcp://127.0.0.1:99999", "--state-dir", (dir_ / "c1").string()},
            {"coordinator", "--http", "127.0.0.1:99999", "--state-dir", (dir_ / "c2").string()},
