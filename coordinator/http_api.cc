@@ -1028,6 +1028,11 @@ ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
     if (out.contains("OutputDataConfig") && !out["OutputDataConfig"].contains("KmsKeyId")) {
       out["OutputDataConfig"]["KmsKeyId"] = "";
     }
+    // SageMaker describes these as false when the request left them out; code reading
+    // desc["EnableManagedSpotTraining"] raised KeyError here.
+    for (const char* k : {"EnableNetworkIsolation", "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining"}) {
+      if (!out.contains(k)) out[k] = false;
+    }
     if (!out.contains("AlgorithmSpecification")) out["AlgorithmSpecification"] = {{"TrainingInputMode", "File"}};
     if (!out.contains("ResourceConfig")) out["ResourceConfig"] = {{"VolumeSizeInGB", 1}};
     if (!out.contains("StoppingCondition")) out["StoppingCondition"] = {{"MaxRuntimeInSeconds", proto::kDefaultMaxRuntimeInSeconds}};

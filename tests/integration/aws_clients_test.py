@@ -698,6 +698,9 @@ class AwsClients(unittest.TestCase):
                 for st in tj["SecondaryStatusTransitions"]:
                     self.assertTrue(st.get("StatusMessage"), st)
                 self.assertEqual(tj["OutputDataConfig"]["KmsKeyId"], "")
+                # Booleans the request left out are false, as SageMaker describes them.
+                for k in ("EnableNetworkIsolation", "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining"):
+                    self.assertIs(tj[k], False, k)
                 self.assertEqual(tj["ResourceConfig"], {"InstanceType": "ml.m5.large", "InstanceCount": 1,
                                                         "VolumeSizeInGB": 1})
                 for k, v in r["TunedHyperParameters"].items():
