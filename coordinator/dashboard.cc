@@ -10,7 +10,10 @@
 #include <functional>
 #include <limits>
 #include <optional>
+#include <cctype>
 #include <set>
+#include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -49,7 +52,9 @@ std::string Duration(double seconds) {
   if (!(seconds >= 0)) return "";
   long s = std::lround(seconds);
   char buf[48];
-  if (s < 60) {
+  if (seconds < 9.95) {  // a short training job: to a tenth ("0s" for 0.2 s and 0.5 s said nothing)
+    std::snprintf(buf, sizeof buf, "%.1fs", seconds);
+  } else if (s < 60) {
     std::snprintf(buf, sizeof buf, "%lds", s);
   } else if (s < 3600) {
     std::snprintf(buf, sizeof buf, "%ldm %02lds", s / 60, s % 60);
@@ -414,11 +419,35 @@ Result<std::vector<TrialPoint>> TrialsOf(Source& src, const std::string& job) {
       out.push_back(std::move(t));
     }
   }
-  // Number them in creation order (the NNN of the names, which restarts never reuse).
+  // Each is numbered by the NNN of its name (JOB-NNN-xxxxxxxx), the number people read: a rank
+  // in creation order differed (a training job queued ahead is created when it launches, after
+  // later-numbered ones), so "#7633" was JOB-7629. A name without one is numbered after the rest.
+  int unnumbered = 0;
+  for (TrialPoint& t : out) {
+    const std::string prefix = job + "-";
+    if (t.name.rfind(prefix, 0) == 0) {
+      const size_t end = t.name.find('-', prefix.size());
+      const std::string digits = t.name.substr(prefix.size(), end == std::string::npos ? std::string::npos : end - prefix.size());
+      if (!digits.empty() && digits.size() <= 9 &&
+          std::all_of(digits.begin(), digits.end(), [](unsigned char c) { return std::isdigit(c); })) {
+        t.number = std::stoi(digits);
+        continue;
+      }
+    }
+    t.number = 0;
+    ++unnumbered;
+  }
   std::sort(out.begin(), out.end(), [](const TrialPoint& a, const TrialPoint& b) {
-    return std::tie(a.created, a.name) < std::tie(b.created, b.name);
+    return std::make_tuple(a.number == 0, a.number, a.created, a.name) <
+           std::make_tuple(b.number == 0, b.number, b.created, b.name);
   });
-  for (size_t i = 0; i < out.size(); ++i) out[i].number = static_cast<int>(i + 1);
+  if (unnumbered > 0) {
+    int next = 0;
+    for (const TrialPoint& t : out) next = std::max(next, t.number);
+    for (TrialPoint& t : out) {
+      if (t.number == 0) t.number = ++next;
+    }
+  }
   return out;
 }
 

@@ -366,6 +366,56 @@ TEST_F(DashboardTest, TheTrainingJobsDownloadAsCsvWithTheSdkAnalyticsColumns) {
   EXPECT_EQ(Get("/ui/jobs/nope/trials.csv").status, 404);
 }
 
+// A coordinator's answers, as written here (the pages read nothing else).
+class CannedSource : public dashboard::Source {
+ public:
+  dashboard::Json describe, summaries = dashboard::Json::array();
+  Result<dashboard::Json> Action(const std::string& action, const dashboard::Json&) override {
+    if (action == "DescribeHyperParameterTuningJob") return describe;
+    if (action == "ListTrainingJobsForHyperParameterTuningJob") return dashboard::Json{{"TrainingJobSummaries", summaries}};
+    return Status::NotFound(action);
+  }
+  Result<dashboard::Json> Events(const std::string&, int64_t, size_t) override {
+    return dashboard::Json{{"events", dashboard::Json::array()}, {"next", 0}};
+  }
+  Result<dashboard::Json> Logs(const std::string&, int64_t, size_t) override { return Status::NotFound("no logs"); }
+  Result<dashboard::Json> Curves(const std::string&, size_t, const std::string&) override {
+    return dashboard::Json{{"MetricName", "loss"}, {"Curves", dashboard::Json::object()}};
+  }
+};
+
+// The # of a training job is the NNN of its name: a training job queued ahead is created when it
+// launches, after later-numbered ones, and the rank in creation order made "#5" of job-006.
+// Durations under ten seconds are shown to a tenth ("0s" for a 0.4 s training job).
+TEST(DashboardNumbers, ATrainingJobsNumberIsTheOneInItsNameAndShortDurationsHaveATenth) {
+  CannedSource src;
+  src.describe = {{"HyperParameterTuningJobName", "nums"},
+                  {"HyperParameterTuningJobStatus", "Completed"},
+                  {"CreationTime", 1796000000.0},
+                  {"HyperParameterTuningJobConfig",
+                   {{"Strategy", "Random"},
+                    {"HyperParameterTuningJobObjective", {{"Type", "Minimize"}, {"MetricName", "loss"}}}}}};
+  const std::vector<std::pair<std::string, double>> made = {
+      {"nums-001-aaaaaaaa", 1}, {"nums-002-bbbbbbbb", 2}, {"nums-006-cccccccc", 3}, {"nums-004-dddddddd", 4}};
+  for (const auto& [n, at] : made) {
+    src.summaries.push_back({{"TrainingJobName", n},
+                             {"TrainingJobStatus", "Completed"},
+                             {"CreationTime", 1796000000.0 + at},
+                             {"TrainingStartTime", 1796000000.0 + at},
+                             {"TrainingEndTime", 1796000000.4 + at},
+                             {"TunedHyperParameters", dashboard::Json::object()}});
+  }
+  const std::string b = dashboard::Render(src, "/ui/jobs/nums", {{"sort", "number"}}, {}).body;
+  for (const auto& [n, at] : made) {
+    const std::string num = std::to_string(std::stoi(n.substr(5, 3)));
+    EXPECT_NE(b.find("<td class=\"num\">" + num + "</td><td class=\"name\"><a href=\"/ui/trials/" + n + "\""),
+              std::string::npos)
+        << n << " is #" << num << "\n" << b;
+  }
+  EXPECT_LT(b.find("/ui/trials/nums-004-dddddddd\""), b.find("/ui/trials/nums-006-cccccccc\"")) << "by number";
+  EXPECT_NE(b.find("<td>0.4s</td>"), std::string::npos) << b;
+}
+
 // Numbers as people wrote them: the shortest text that reads back as the same double, elapsed
 // seconds to the millisecond (they read 0.98028999999999999 and 0.0109999).
 TEST(TrainingJobsCsv, NumbersAreTheShortestThatReadBackTheSame) {
