@@ -1,5 +1,8 @@
 #include "cli/worker_commands.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -107,6 +110,16 @@ Json Find(const Json& workers, const std::string& id) {
   return nullptr;
 }
 
+// What Ctrl-C (or SIGTERM) while `hpo workers drain` waits says: the worker stays cordoned (it
+// ended without a word, and the capacity stayed away). Written by the handler, so made before.
+std::string drain_interrupted_note;
+
+extern "C" void DrainInterrupted(int) {
+  const ssize_t n = ::write(2, drain_interrupted_note.data(), drain_interrupted_note.size());
+  (void)n;
+  ::_exit(130);
+}
+
 void Drain(const WorkersArgs& a) {
   const Endpoint at = Target(a);
   const Json found = Find(Workers(at), a.id);
@@ -132,6 +145,14 @@ void Drain(const WorkersArgs& a) {
   }
   std::cerr << "hpo: " << a.id << " is cordoned: no new training job goes there; waiting for what runs there to end"
             << (a.timeout_s > 0 ? " (at most " + Num(a.timeout_s) + " s)" : "") << "\n";
+  drain_interrupted_note = "\nhpo: interrupted: " + a.id + " stays cordoned and what runs there goes on; `hpo workers uncordon " +
+                           a.id + "` lets it take training jobs again, `hpo workers drain " + a.id +
+                           "` waits again\n";
+  struct sigaction sa{};
+  sa.sa_handler = DrainInterrupted;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
   const auto start = std::chrono::steady_clock::now();
   std::string said;
   for (;;) {

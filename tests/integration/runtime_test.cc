@@ -180,6 +180,22 @@ TEST_F(Cluster, AnOperatorDrainsAWorkerWhileAJobRunsAndNothingNewStartsThere) {
   EXPECT_NE(err.find("worker w2 is not cordoned"), std::string::npos) << err;
   EXPECT_EQ(run("workers drain w9", &out, &err), 1);
   EXPECT_NE(err.find("no worker w9 is registered"), std::string::npos) << err;
+  // Ctrl-C while it waits says the worker stays cordoned and how to undo it (it said nothing).
+  {
+    const fs::path e = dir_ / "int.err";
+    // Interrupted once it waits (it has said what it waits for).
+    const std::string sh = hpo + "workers drain w2" + url + " 2>" + e.string() + " & p=$!; for i in $(seq 200); do " +
+                           "grep -q 'still on w2' " + e.string() + " && break; sleep 0.05; done; kill -INT $p; wait $p";
+    std::ofstream(dir_ / "int.sh") << sh << "\n";
+    const int rc = std::system(("bash " + (dir_ / "int.sh").string()).c_str());
+    std::ifstream ein(e);
+    err = std::string(std::istreambuf_iterator<char>(ein), {});
+    EXPECT_EQ(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, 130) << err;
+    EXPECT_NE(err.find("interrupted: w2 stays cordoned and what runs there goes on; `hpo workers uncordon w2`"),
+              std::string::npos)
+        << err;
+    EXPECT_EQ(run("workers uncordon w2", &out, &err), 0) << err;
+  }
 
   // Drained: it returns once nothing runs on w1; from then on nothing starts there.
   ASSERT_EQ(run("workers drain w1 --reason 'disk swap' --timeout 60", &out, &err), 0) << out << err;
