@@ -687,6 +687,7 @@ std::vector<Outgoing> CoordinatorCore::OnProposals(std::vector<ProposalResult> r
       TuningJob* j = impl_->Job(r.job);
       if (!j || !j->Proposing() || j->proposal_id != r.id) continue;  // not one this core is waiting for
       j->proposal_id = 0;
+      j->proposal_n = 0;
       impl_->RecordSuggestion(*j, r.seconds, now_ms);
       // The job may have ended or been stopped while its proposal was made: then it is dropped.
       Impl::ReleaseStrategyIfEnded(*j);
@@ -703,7 +704,10 @@ std::vector<Outgoing> CoordinatorCore::OnProposals(std::vector<ProposalResult> r
 
 void CoordinatorCore::CancelProposals() {
   impl_->proposal_requests.clear();
-  for (auto& [key, j] : impl_->jobs) j->proposal_id = 0;
+  for (auto& [key, j] : impl_->jobs) {
+    j->proposal_id = 0;
+    j->proposal_n = 0;
+  }
 }
 
 void CoordinatorCore::CreditStall(int64_t gap_ms, int64_t now_ms) {

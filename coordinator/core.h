@@ -354,6 +354,7 @@ struct TuningJob {
   // strategy belongs to whoever runs it until OnProposals. Not stored: after a restart the job
   // simply asks again.
   uint64_t proposal_id = 0;
+  size_t proposal_n = 0;  // the training jobs (free slots) that proposal is for
   bool Proposing() const { return proposal_id != 0; }
   std::string objective_metric;  // of the first definition (single objective per job here)
   bool maximize = false;

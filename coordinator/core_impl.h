@@ -478,6 +478,19 @@ struct CoordinatorCore::Impl {
   // over for this round, so it never blocks the others.
   void Schedule(int64_t now, std::vector<Outgoing>* out);
 
+  // Fair share while proposals are made off the core (a Bayesian or Hyperband job's take 0.3 s
+  // and more): the free slots asked for by jobs the fair order serves before `j` (fewer running,
+  // then older) whose proposals are out. `j` takes a free slot only beyond those; a Random job
+  // took each slot a model-based job had asked for while its proposal was made, and held three
+  // quarters of a shared cluster.
+  int ReservedBefore(const TuningJob& j) const;
+  // Free slots of the workers that take new training jobs.
+  int FreeSlots() const;
+  // Another job that wants more training jobs has fewer running than `j` (counting the slots its
+  // proposal out asked for): `j`'s running attempts get no successor queued ahead, so the slots
+  // they free go to the fair order.
+  bool OthersBehind(const TuningJob& j) const;
+
   // Takes back an attempt assigned ahead: the worker drops it (or kills it at once, had its
   // predecessor just ended), the trial waits for a slot again, oldest first in its job.
   void Withdraw(Trial& q, int64_t now, std::vector<Outgoing>* out,

@@ -570,6 +570,39 @@ void CoordinatorCore::Impl::HoldForGang(TuningJob& j, int64_t now) {
   j.waiting_reason += std::string(kHoldingNote) + names + " for it as they free up";
 }
 
+int CoordinatorCore::Impl::ReservedBefore(const TuningJob& j) const {
+  int reserved = 0;
+  const auto rank = std::make_pair(ActiveCount(j), j.creation_ms);
+  for (const auto& [key, kp] : jobs) {
+    const TuningJob& k = *kp;
+    if (&k == &j || !k.Proposing() || k.status != "InProgress" || !k.completion_reason.empty()) continue;
+    if (std::make_pair(ActiveCount(k), k.creation_ms) < rank) reserved += static_cast<int>(k.proposal_n);
+  }
+  return reserved;
+}
+
+int CoordinatorCore::Impl::FreeSlots() const {
+  int free = 0;
+  for (const auto& [wid, w] : workers) {
+    if (w.Closed().empty()) free += std::max(0, w.free_slots());
+  }
+  return free;
+}
+
+bool CoordinatorCore::Impl::OthersBehind(const TuningJob& j) const {
+  const int mine = ActiveCount(j);
+  for (const auto& [key, kp] : jobs) {
+    const TuningJob& k = *kp;
+    if (&k == &j || k.status != "InProgress" || !k.completion_reason.empty() || !k.strategy) continue;
+    const int active = ActiveCount(k);
+    if (active >= MaxParallel(k)) continue;
+    const bool wants = HasPending(k) || k.Proposing() || static_cast<int64_t>(k.trials.size()) < MaxJobs(k);
+    if (!wants) continue;
+    if (active + static_cast<int>(k.Proposing() ? k.proposal_n : 0) < mine) return true;
+  }
+  return false;
+}
+
 void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
   std::set<std::string> passed;
   // Gangs that have waited long enough hold their workers before anything is placed in this
@@ -591,6 +624,9 @@ void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
     // With every slot taken PlaceNext fails for each job in turn, after recording why it waits.
     TuningJob* pick = nullptr;
     int pick_active = 0;
+    bool any_proposing = false;  // a job picked in this pass may have just asked
+    for (const auto& [key, jp] : jobs) any_proposing = any_proposing || jp->Proposing();
+    const int free = any_proposing ? FreeSlots() : 0;
     for (auto& [key, jp] : jobs) {
       TuningJob& j = *jp;
       if (j.status != "InProgress" || !j.completion_reason.empty() || passed.count(key)) continue;
@@ -598,6 +634,11 @@ void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
       if (active >= MaxParallel(j)) continue;
       // A job whose proposal is out may only place trials it already has (retries).
       if (j.Proposing() && !HasPending(j)) continue;
+      // The free slots a job served before it asked for (its proposal is out) are kept for it.
+      if (any_proposing && !j.Proposing()) {
+        const int reserved = ReservedBefore(j);
+        if (reserved > 0 && free <= reserved) continue;
+      }
       bool can_new = static_cast<int64_t>(j.trials.size()) < MaxJobs(j) && j.strategy && !j.Proposing() &&
                      !j.strategy->Exhausted(History(j));
       if (!can_new && !HasPending(j)) {
@@ -768,7 +809,7 @@ void CoordinatorCore::Impl::AssignAhead(int64_t now, std::vector<Outgoing>* out)
       TuningJob* j = Job(p.tuning_job);
       if (!j) continue;
       auto [ok, fresh] = allowed.try_emplace(Lower(j->name), false);
-      if (fresh) ok->second = AheadAllowed(*j) && !others_wait(*j);
+      if (fresh) ok->second = AheadAllowed(*j) && !others_wait(*j) && !OthersBehind(*j);
       if (!ok->second) continue;
       if (j->strategy->Exhausted(History(*j))) {
         ok->second = false;

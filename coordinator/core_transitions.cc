@@ -327,6 +327,7 @@ void CoordinatorCore::Impl::RequestProposal(TuningJob& j, size_t n) {
     o.curve = nullptr;
   }
   j.proposal_id = r.id;
+  j.proposal_n = r.n;
   proposal_requests.push_back(std::move(r));
 }
 

@@ -170,6 +170,51 @@ TEST_F(ProposeOffCoreTest, OtherJobsAreServedWhileAProposalIsOut) {
             2u);
 }
 
+// Fair share with a proposal out: a slot freed by a Random job goes to the Bayesian job that has
+// fewer running, even though its configuration takes a while to be made. The Random job took
+// every slot the Bayesian one asked for while its proposal was out (and, assigning ahead, queued
+// a successor behind each of its own), and held three quarters of a shared cluster.
+TEST_F(ProposeOffCoreTest, ASlotAJobWithFewerRunningAskedForIsKeptForItWhileItsProposalIsOut) {
+  for (const bool ahead : {false, true}) {
+    SCOPED_TRACE(ahead ? "assigning ahead" : "not assigning ahead");
+    options_.assign_ahead = ahead;
+    auto fresh = SqliteJobStore::Open(":memory:");
+    ASSERT_TRUE(fresh.ok());
+    core_.reset();
+    store_ = std::move(fresh).value();
+    MakeCore();
+    Register("w1", 4);
+    const std::string rand = ahead ? "rand-a" : "rand", bayes = ahead ? "bayes-a" : "bayes";
+    std::vector<proto::wire::AssignTrial> all = Only<proto::wire::AssignTrial>(Submit(Spec(rand, "Random", 40, 4)));
+    std::vector<proto::wire::AssignTrial> r, queued;
+    for (const auto& a : all) (a.after_trial.empty() ? r : queued).push_back(a);
+    ASSERT_EQ(r.size(), 4u);
+    ASSERT_EQ(queued.size(), ahead ? 4u : 0u) << "alone, it queues a successor behind each";
+    std::vector<Outgoing> out = Submit(BayesSpec(bayes, 20, 4));
+    EXPECT_TRUE(core_->TakeProposalRequests().empty()) << "no slot is free";
+    // The successors are asked back (fair share) and the worker gives them back unstarted.
+    EXPECT_EQ(Only<proto::wire::StopTrial>(out).size(), queued.size());
+    for (const auto& q : queued) EndWith("w1", q.trial, q.attempt, "Stopped", "");
+    // Each Random training job that ends frees a slot for the Bayesian job, until they share;
+    // no successor of the Random job is queued ahead while the Bayesian job has fewer running.
+    for (int i = 0; i < 2; ++i) {
+      std::vector<proto::wire::AssignTrial> next = Only<proto::wire::AssignTrial>(Finish("w1", r[i], 1.0));
+      EXPECT_TRUE(next.empty()) << rand << " took the slot " << bayes << " asked for: " << next[0].trial
+                                << (next[0].after_trial.empty() ? "" : " (queued ahead)");
+      std::vector<ProposalRequest> reqs = core_->TakeProposalRequests();
+      ASSERT_EQ(reqs.size(), 1u);
+      EXPECT_EQ(reqs[0].job, bayes);
+      std::vector<ProposalResult> res;
+      res.push_back(CoordinatorCore::RunProposal(reqs[0]));
+      std::vector<proto::wire::AssignTrial> b = Only<proto::wire::AssignTrial>(core_->OnProposals(std::move(res), now_));
+      ASSERT_EQ(b.size(), 1u);
+      EXPECT_EQ(core_->FindTrial(b[0].trial)->tuning_job, bayes);
+    }
+    EXPECT_EQ(core_->Describe(rand)->status.training_job_status_counters->in_progress, 2);
+    EXPECT_EQ(core_->Describe(bayes)->status.training_job_status_counters->in_progress, 2);
+  }
+}
+
 TEST_F(ProposeOffCoreTest, AResultForAJobStoppedMeanwhileIsDroppedAndTheJobStops) {
   Register("w1", 2);
   Submit(BayesSpec("bayes", 6, 2));
