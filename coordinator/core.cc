@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <set>
+#include <string>
 
 #include "coordinator/autotune.h"
 #include "coordinator/core_impl.h"
@@ -332,7 +334,20 @@ CoordinatorCore::~CoordinatorCore() = default;
 
 Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written, proto::Spelling spelling,
                                             int64_t now_ms, std::vector<Outgoing>* out) {
-  proto::FieldErrors errs = proto::Validate(written, spelling, options_.limits);
+  // Instance types: any that this coordinator's catalog has or a registered worker advertises,
+  // or far from SageMaker's (a type of one's own, served by a worker to come); one a few edits
+  // from a SageMaker type is a typo, refused with the closest (ml.m5.larg waited for good).
+  proto::ValidationLimits limits = options_.limits;
+  std::set<std::string> known;
+  if (!limits.known_instance_types) {
+    known = options_.catalog.Types();
+    for (const auto& [id, w] : impl_->workers) {
+      if (!w.reg.instance_type.empty()) known.insert(w.reg.instance_type);
+    }
+    limits.known_instance_types = &known;
+    limits.refuse_only_near_misses = true;
+  }
+  proto::FieldErrors errs = proto::Validate(written, spelling, limits);
   if (!errs.empty()) {
     // Over a quota only (a request SageMaker's API accepts): ResourceLimitExceeded, as SageMaker.
     const bool quota = std::all_of(errs.begin(), errs.end(), [](const proto::FieldError& e) { return e.quota; });
@@ -620,7 +635,10 @@ Status CoordinatorCore::Delete(const std::string& name, int64_t now_ms) {
   const std::string deleted = j->name;  // as created
   if (Status s = impl_->store->DeleteJob(deleted); !s.ok()) return s;  // nothing changed
   // An ended job's trials hold no slot, GPU or successor: ReleaseSlot gave those up as each ended.
-  for (const std::string& t : j->trials) impl_->trials.erase(t);
+  for (const std::string& t : j->trials) {
+    impl_->trials.erase(t);
+    impl_->retryable_failures.erase(t);  // it grew with every deleted job's retried failures
+  }
   const size_t gone = j->trials.size();
   impl_->index.erase(Lower(deleted));
   impl_->suggestions.erase(Lower(deleted));

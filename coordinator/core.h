@@ -450,7 +450,12 @@ struct WorkerInfo {
   }
   // Sessions of earlier processes under this id, replaced by a newer registration. One that
   // registers again was not a restart: two live workers share the id (refused).
-  std::set<uint64_t> replaced_sessions;
+  // The latest 64, oldest first: a worker restarted every few minutes for months grew it without
+  // end, and only a recent session's Register can still arrive late.
+  std::deque<uint64_t> replaced_sessions;
+  bool Replaced(uint64_t session) const {
+    return std::find(replaced_sessions.begin(), replaced_sessions.end(), session) != replaced_sessions.end();
+  }
   // KeepAlivePeriodInSeconds: a slot kept for the next training job of the same tuning job and
   // definition after one ended here, until `until_ms` (warm reuse; not persisted).
   struct Warm {

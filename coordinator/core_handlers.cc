@@ -62,7 +62,7 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
     out->push_back({wid, std::move(ack)});
     return;
   }
-  if (known != workers.end() && known->second.replaced_sessions.count(r.session)) {
+  if (known != workers.end() && known->second.Replaced(r.session)) {
     // A process that a newer one under the same id replaced is still alive: two workers share
     // the id, and each registration would take the other's attempts. The older one is refused
     // (it exits, its training jobs stop); the newer one keeps the id.
@@ -75,7 +75,8 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
     return;
   }
   if (known != workers.end() && known->second.reg.session != 0 && known->second.reg.session != r.session) {
-    known->second.replaced_sessions.insert(known->second.reg.session);
+    known->second.replaced_sessions.push_back(known->second.reg.session);
+    if (known->second.replaced_sessions.size() > 64) known->second.replaced_sessions.pop_front();
   }
   WorkerInfo& w = workers[wid];
   w.queued.clear();

@@ -10,15 +10,13 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "common/clock.h"
 #include "coordinator/curve_auth.h"
 #include "proto/messages.h"
 
 namespace hpo::coordinator {
 
-int64_t SystemNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t SystemNowMs() { return MonotonicWallMs(); }
 
 struct Dispatcher::Sock {
   zmq::context_t ctx{1};

@@ -52,7 +52,7 @@ struct DispatcherOptions {
   std::string listen = "tcp://127.0.0.1:7700";  // ZeroMQ endpoint; "tcp://127.0.0.1:*" picks a port
   int64_t tick_ms = 200;                        // how often the core's OnTick runs
   int64_t poll_ms = 5;                          // how long the loop waits for a message
-  std::function<int64_t()> now_ms;              // the clock; defaults to the system clock
+  std::function<int64_t()> now_ms;              // the clock; defaults to SystemNowMs (common/clock.h)
   std::function<void(const std::string&)> log;  // one line per noteworthy event; default stderr
   std::string curve_secret_key;  // Z85 secret key of the coordinator; "" = no CurveZMQ
   std::string curve_allow_list;  // allow-list file of worker public keys; required with the key
@@ -194,7 +194,8 @@ class Dispatcher {
   std::atomic<bool> sync_failure_reported_{false};
 };
 
-// Milliseconds since the Unix epoch from the system clock.
+// Milliseconds since the Unix epoch, from the system clock when the process began and the
+// monotonic clock since (common/clock.h): a stepped system clock moves no lease, tick or deadline.
 int64_t SystemNowMs();
 
 }  // namespace hpo::coordinator

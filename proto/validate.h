@@ -43,6 +43,11 @@ struct ValidationLimits {
   // worker may advertise a type of its own, and a job asking for a type nobody serves waits,
   // saying so).
   const std::set<std::string>* known_instance_types = nullptr;
+  // With known_instance_types: refuse only a type a few edits from one of SageMaker's
+  // (ml.m5.larg), which is a typo, and pass one far from all of them (a type of your own that a
+  // worker may advertise later). A coordinator checks so: a typo was accepted and its job
+  // waited for a worker that would never come, saying so only in its events.
+  bool refuse_only_near_misses = false;
 
   // No quotas: for a check whose quotas are someone else's (hpo submit: the coordinator's;
   // hpo convert: none apply). SageMaker's fixed limits (metric definitions, hyperparameters,

@@ -171,7 +171,7 @@ struct AgentOptions {
   std::string nccl_preflight;
   int64_t nccl_preflight_timeout_s = 120;
   size_t max_batch_points = 500;
-  std::function<int64_t()> now_ms;                // clock; default system clock
+  std::function<int64_t()> now_ms;                // clock; default MonotonicWallMs (common/clock.h)
   std::function<void(const std::string&)> log;   // default stderr
 };
 

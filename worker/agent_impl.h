@@ -49,6 +49,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "common/clock.h"
 #include "proto/codec.h"
 #include "proto/messages.h"
 #include "worker/agent.h"
@@ -78,11 +79,8 @@ inline constexpr int64_t kOutsideTermWaitMs = 2000;
 namespace fs = std::filesystem;
 
 namespace agent_detail {
-inline int64_t SystemNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+// The worker's clock (common/clock.h): wall time that a stepped system clock does not move.
+inline int64_t SystemNowMs() { return MonotonicWallMs(); }
 
 inline std::string Hostname() {
   char buf[256] = {0};

@@ -283,6 +283,25 @@ TEST_F(PlacementCoreTest, ARetryAfterALongAttemptIsNotFailedAsPendingTooLong) {
   EXPECT_EQ(core_->FindTrial(a[0].trial)->requeued_ms, requeued);
 }
 
+// A type a few edits from one of SageMaker's is a typo: refused with the closest, as SageMaker
+// refuses it (the coordinator accepted ml.m5.larg and the job waited for a worker that would
+// never come, saying so only in its events). One a registered worker advertises is served.
+TEST_F(PlacementCoreTest, ATypoOfASageMakerTypeIsRefusedUnlessAWorkerAdvertisesIt) {
+  std::vector<Outgoing> out;
+  auto typo = core_->Submit(Typed("typo", "ml.m5.larg", 2, 2), proto::Spelling::kApi, now_, &out);
+  ASSERT_FALSE(typo.ok());
+  EXPECT_EQ(typo.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(typo.status().message().find("\"ml.m5.larg\" is not a SageMaker training instance type (did you mean "
+                                         "\"ml.m5.large\"?)"),
+            std::string::npos)
+      << typo.status().message();
+  EXPECT_EQ(core_->FindJob("typo"), nullptr) << "nothing was made";
+  proto::wire::Register w = Worker("odd", 2, 2, 8);
+  w.instance_type = "ml.m5.larg";
+  Join(w);
+  EXPECT_TRUE(core_->Submit(Typed("typo", "ml.m5.larg", 2, 2), proto::Spelling::kApi, now_, &out).ok());
+}
+
 TEST_F(PlacementCoreTest, AnUnknownTypeIsServedByAWorkerThatAdvertisesIt) {
   proto::wire::Register w = Worker("dgx", 2, 64, 512, {80, 80});
   Join(w);

@@ -343,10 +343,14 @@ say "slurm-quick: 4 training jobs Completed on $worker_a with the trainer's obje
 spec slurm-handback 2 20 1000 >"$dir/slurm-handback.json"  # about 20 s per training job
 "$hpo" submit "$dir/slurm-handback.json" >"$dir/log/submit-handback.log" 2>&1 ||
   fail "hpo submit slurm-handback: $(cat "$dir/log/submit-handback.log")"
-both_training() {  # both training jobs InProgress and past their first epoch (an objective so far)
-  local n
-  n=$(timeout 10 "$hpo" trials slurm-handback -o json 2>/dev/null |
-      json 'sum(1 for t in d["TrainingJobSummaries"] if t["TrainingJobStatus"] == "InProgress" and "FinalHyperParameterTuningJobObjectiveMetric" in t)' 2>/dev/null) || return 1
+both_training() {  # both training jobs InProgress and past their first epoch (a loss among their metrics)
+  local names name n=0
+  names=$(timeout 10 "$hpo" trials slurm-handback -o json 2>/dev/null |
+      json '" ".join(t["TrainingJobName"] for t in d["TrainingJobSummaries"] if t["TrainingJobStatus"] == "InProgress")' 2>/dev/null) || return 1
+  for name in $names; do
+    timeout 10 "$hpo" describe --training-job "$name" -o json 2>/dev/null |
+      json 'len(d.get("FinalMetricDataList", []))' 2>/dev/null | grep -qv '^0$' && n=$((n + 1))
+  done
   [[ "$n" == 2 ]]
 }
 wait_for "both training jobs of slurm-handback to be training on $worker_a (a first loss reported)" 60 both_training
