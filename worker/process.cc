@@ -2,6 +2,7 @@
 
 #include <sys/prctl.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -23,6 +24,8 @@
 #include <climits>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <system_error>
@@ -333,6 +336,9 @@ struct TrialProcess::State {
   bool kill_now = false;        // the destructor runs
   bool reaped = false;          // the program was reaped: its pid may be reused, no more signals
   std::optional<Clock::time_point> kill_at;
+  // Monitor thread only: the program (the group's leader) has exited during a stop's grace
+  // period while others of its group still run: they get the rest of the grace period.
+  bool leader_gone = false;
   std::optional<ExitInfo> exit;  // set once everything is done
 
   std::thread monitor;
@@ -444,6 +450,39 @@ struct TrialProcess::State {
     Feed(stream, buf, static_cast<std::size_t>(n));
   }
 
+  // Whether a process other than the (exited) leader is in the program's process group: /proc
+  // read for processes of that group that are not zombies.
+  bool GroupHasOthers() const {
+    DIR* d = ::opendir("/proc");
+    if (!d) return false;
+    bool found = false;
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+      const pid_t p = static_cast<pid_t>(std::strtol(e->d_name, nullptr, 10));
+      if (p == pid) continue;
+      char path[64];
+      std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(p));
+      const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      char buf[512];
+      const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+      ::close(fd);
+      if (n <= 0) continue;
+      buf[n] = '\0';
+      const char* close_paren = std::strrchr(buf, ')');  // the name may hold spaces and parentheses
+      if (!close_paren) continue;
+      char state = 0;
+      long ppid = 0, pgrp = 0;
+      if (std::sscanf(close_paren + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3) continue;
+      if (pgrp == pid && state != 'Z') {
+        found = true;
+        break;
+      }
+    }
+    ::closedir(d);
+    return found;
+  }
+
   // If the program has ended: kills what it left in its group, reaps it and records how it
   // ended. Returns true once reaped.
   bool CheckExit(ExitInfo* info) {
@@ -455,6 +494,15 @@ struct TrialProcess::State {
     info->exit_code = -1;
     info->signal = 0;
     if (r == 0) {
+      // Stopped, with grace left, and the group lives on without its leader: a wrapper script
+      // (`#!/bin/sh` then `python train.py`, no exec) dies of the SIGTERM at once while the
+      // trainer saves its checkpoint. The group gets the rest of the grace period (the leader
+      // stays a zombie meanwhile, so the group id cannot be reused); killed at once, the trainer
+      // lost its checkpoint on every stop and interruption.
+      if (stop_requested && !kill_sent && !kill_now && kill_at && Clock::now() < *kill_at && GroupHasOthers()) {
+        leader_gone = true;
+        return false;
+      }
       // Still a zombie, so the group id cannot have been reused: take the group down with it.
       ::kill(-pid, SIGKILL);
       int status = 0;
@@ -507,7 +555,7 @@ struct TrialProcess::State {
         }
         if (!reaped_here && !kill_sent && kill_at) limit(*kill_at);
       }
-      if (!reaped_here && !pidfd.valid()) limit(now + options.poll_interval);
+      if (!reaped_here && (!pidfd.valid() || leader_gone)) limit(now + options.poll_interval);
       if (reaped_here) {
         if (!out_fd.valid() && !err_fd.valid()) break;
         if (now >= drain_until) break;
@@ -519,7 +567,8 @@ struct TrialProcess::State {
       int out_i = -1, err_i = -1;
       if (out_fd.valid()) out_i = static_cast<int>(nfds), fds[nfds++] = {out_fd.get(), POLLIN, 0};
       if (err_fd.valid()) err_i = static_cast<int>(nfds), fds[nfds++] = {err_fd.get(), POLLIN, 0};
-      if (!reaped_here && pidfd.valid()) fds[nfds++] = {pidfd.get(), POLLIN, 0};  // readable at exit
+      // Readable at exit (and from then on: not polled while the group finishes its grace).
+      if (!reaped_here && pidfd.valid() && !leader_gone) fds[nfds++] = {pidfd.get(), POLLIN, 0};
       const int wake_i = static_cast<int>(nfds);
       fds[nfds++] = {wake_fd.get(), POLLIN, 0};
 

@@ -42,7 +42,10 @@
 //
 // Stopping: Stop(grace) sends SIGTERM to the whole process group (the program and every
 // descendant that stayed in its group, such as `sh -c 'a & b'`), and SIGKILL to the group once
-// `grace` has passed and the program still runs. It does not block.
+// `grace` has passed and the program or anything of its group still runs. A program that dies
+// of the SIGTERM while others of its group live on (a wrapper script that did not exec its
+// trainer) leaves them the rest of the grace: the group is killed, and the program reaped, when
+// they have ended or the grace is over. It does not block.
 //
 // Lifetime: the destructor SIGKILLs the group if the program still runs (no grace; call Stop()
 // and Wait() first for a graceful end), reaps it, and joins the monitor thread: no zombies, no

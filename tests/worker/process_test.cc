@@ -297,6 +297,27 @@ TEST_F(TrialProcessTest, SecondStopCanShortenTheGrace) {
   EXPECT_LT(Clock::now() - stop_at, milliseconds(1500));
 }
 
+// A wrapper script that runs the trainer without exec (`#!/bin/sh` then `python train.py`) dies
+// of the SIGTERM at once; the trainer in its group gets the rest of the grace period to save its
+// checkpoint. The group was killed when the wrapper died: every stop lost the checkpoint.
+TEST_F(TrialProcessTest, AWrappersTrainerGetsTheGraceAfterTheWrapperDiesOfTheStop) {
+  std::ofstream(dir_ / "trainer.sh") << "trap 'sleep 0.4; echo saved; exit 0' TERM\n"
+                                        "echo ready\n"
+                                        "while :; do sleep 0.05; done\n";
+  Lines lines;
+  // `; true`: the shell waits for the trainer instead of becoming it.
+  auto p = TrialProcess::Start(Shell("/bin/sh " + (dir_ / "trainer.sh").string() + "; true"), lines.Callback());
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_TRUE(lines.WaitForStdout(1));
+  const auto stop_at = Clock::now();
+  (*p)->Stop(std::chrono::seconds(5));
+  ExitInfo e = (*p)->Wait();
+  EXPECT_TRUE(e.stopped_by_us);
+  EXPECT_EQ(e.signal, SIGTERM) << "the wrapper died of the stop";
+  EXPECT_EQ(lines.out(), (std::vector<std::string>{"ready", "saved"})) << "the trainer saved within its grace";
+  EXPECT_LT(Clock::now() - stop_at, milliseconds(3000)) << "ended when the trainer did, not at the grace's end";
+}
+
 TEST_F(TrialProcessTest, GrandchildrenAreStoppedWithTheGroup) {
   Lines lines;
   auto p = TrialProcess::Start(Shell("sleep 30 & echo $!; sleep 30 & echo $!; wait"), lines.Callback());
