@@ -768,6 +768,13 @@ void TrialProcess::Stop(std::chrono::milliseconds grace) {
   {
     std::lock_guard<std::mutex> lock(s.mu);
     if (s.reaped) return;
+    // Ended already, not yet reaped: it ended on its own (exit 0 is Completed, not Stopped), and
+    // what it left in its group is killed as it is reaped.
+    siginfo_t si{};
+    if (!s.stop_requested && ::waitid(P_PID, static_cast<id_t>(s.pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        si.si_pid == s.pid) {
+      return;
+    }
     s.stop_requested = true;
     if (!s.term_sent) {
       ::kill(-s.pid, SIGTERM);

@@ -318,6 +318,37 @@ TEST_F(TrialProcessTest, AWrappersTrainerGetsTheGraceAfterTheWrapperDiesOfTheSto
   EXPECT_LT(Clock::now() - stop_at, milliseconds(3000)) << "ended when the trainer did, not at the grace's end";
 }
 
+// A stop that comes after the program has exited, before it is reaped (MaxRuntime, early
+// stopping or a StopTrial racing a natural end), leaves its exit as it was: exit 0 was reported
+// Stopped. Each round stops the program the moment it shows as a zombie.
+TEST_F(TrialProcessTest, AStopAfterTheProgramExitedOnItsOwnLeavesItsExitAlone) {
+  for (int round = 0; round < 30; ++round) {
+    Lines lines;
+    auto p = TrialProcess::Start(Shell("exit 0"), lines.Callback());
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    const pid_t pid = (*p)->pid();
+    const std::string stat = "/proc/" + std::to_string(pid) + "/stat";
+    auto running = [&] {  // read with syscalls: the process may be reaped in the middle
+      const int fd = ::open(stat.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return false;
+      char buf[256];
+      const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+      ::close(fd);
+      if (n <= 0) return false;
+      const std::string text(buf, static_cast<size_t>(n));
+      const size_t paren = text.rfind(')');
+      return paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] != 'Z';
+    };
+    const auto until = Clock::now() + milliseconds(2000);
+    while (running() && Clock::now() < until) {
+    }
+    (*p)->Stop(milliseconds(0));
+    ExitInfo e = (*p)->Wait();
+    EXPECT_FALSE(e.stopped_by_us) << "round " << round;
+    EXPECT_EQ(e.exit_code, 0) << "round " << round;
+  }
+}
+
 TEST_F(TrialProcessTest, GrandchildrenAreStoppedWithTheGroup) {
   Lines lines;
   auto p = TrialProcess::Start(Shell("sleep 30 & echo $!; sleep 30 & echo $!; wait"), lines.Callback());
