@@ -333,6 +333,17 @@ struct WorkerAgent::Impl {
     std::optional<ArtifactSpec> resumed_artifacts;
     std::shared_ptr<std::vector<PipeFeed>> pipe_feeds = std::make_shared<std::vector<PipeFeed>>();
     std::vector<std::unique_ptr<PipeFeeder>> pipes;
+    // The program first (killed, its monitor thread joined), then the rest: its output callback
+    // uses parser, mu, points, last_values and log, which members destroyed in reverse order
+    // freed before `process` (a worker refused by the coordinator returned with programs still
+    // printing).
+    Run() = default;
+    Run(const Run&) = delete;
+    Run& operator=(const Run&) = delete;
+    ~Run() {
+      pipes.clear();
+      process.reset();
+    }
   };
   std::map<Key, std::unique_ptr<Run>> runs;
   // Container images found present here (checked, or pulled, once per image; never with pull
