@@ -109,7 +109,7 @@ bool WorkerAgent::Impl::ImageKnownPresent(const std::string& image) {
 
 void WorkerAgent::Impl::SweepStaleContainers() {
   std::call_once(containers_swept, [this] {
-    auto removed = RemoveStaleContainers(opt.container, opt.worker_id);
+    auto removed = RemoveStaleContainers(opt.container, ContainerOwner(opt.worker_id, opt.work_dir));
     if (!removed.ok()) {
       Log("worker: cannot look for stale containers: " + removed.status().message());
     } else if (*removed > 0) {

@@ -134,7 +134,7 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
                            def->output_data_config->compression_type.value_or("GZIP") == "NONE");
   run->container = run->argv.empty();
   run->namespaces = run->container || (opt.namespaces && NamespacesWork());
-  if (run->container) run->container_name = ContainerName(opt.worker_id, a.trial, a.attempt);
+  if (run->container) run->container_name = ContainerName(ContainerOwner(opt.worker_id, opt.work_dir), a.trial, a.attempt);
   if (run->network_isolation && !run->container && !NamespacesWork()) {
     return fail("Failed", std::string("ClientError: EnableNetworkIsolation is true, but worker ") + opt.worker_id +
                               " cannot create a network namespace (" +

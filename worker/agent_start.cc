@@ -268,7 +268,7 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     ContainerSpec cs;
     cs.image = r.pulled_id->empty() ? r.assign.image : *r.pulled_id;  // a source is run as what was pulled
     cs.name = r.container_name;
-    cs.worker_id = opt.worker_id;
+    cs.worker_id = ContainerOwner(opt.worker_id, opt.work_dir);
     cs.trial = key.first;
     cs.hostname = r.layout.current_host;
     cs.mounts = r.mounts;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cctype>
 #include <filesystem>
 #include <sstream>
@@ -68,6 +69,17 @@ Result<ContainerConfig> ResolveContainerRuntime(const std::string& runtime, cons
   c.runtime = kind;
   c.binary = binary;
   return c;
+}
+
+std::string ContainerOwner(const std::string& worker_id, const std::string& work_dir) {
+  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a
+  for (unsigned char c : work_dir) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  char tail[16];
+  std::snprintf(tail, sizeof tail, ".%08x", static_cast<unsigned>(h ^ (h >> 32)));
+  return worker_id + tail;
 }
 
 std::string ContainerName(const std::string& worker_id, const std::string& trial, uint32_t attempt) {

@@ -22,7 +22,7 @@
 //   - the network: `--network none` when enableNetworkIsolation is true (apptainer: `--net
 //     --network none`, root only), else the configured network (default `host`, like a process
 //     trial: a multi-host trial's hosts reach each other at their worker addresses by algo-N);
-//   - labels hpo.worker=<worker id> and hpo.trial=<training job> and the name ContainerName(),
+//   - labels hpo.worker=<ContainerOwner()> and hpo.trial=<training job> and the name ContainerName(),
 //     `--rm` so it is gone after its exit, `--pull <policy>` (`missing` for policy always: the
 //     worker has just pulled it).
 // Pulls: with policy missing or always, podman and docker trials have their image pulled before
@@ -97,6 +97,11 @@ struct ContainerSpec {
 
 // A name podman and docker accept ([a-zA-Z0-9][a-zA-Z0-9_.-]*), unique per worker and attempt.
 std::string ContainerName(const std::string& worker_id, const std::string& trial, uint32_t attempt);
+
+// Who owns a worker's containers: its id and its work directory (`<id>.<8 hex digits>`). Two
+// workers of one id on one machine (two `hpo run`s, each with local-1) swept, and collided on
+// the names of, each other's containers; one work directory is one worker's.
+std::string ContainerOwner(const std::string& worker_id, const std::string& work_dir);
 
 // The command that runs the trial: `<runtime> run ... <image> train`.
 std::vector<std::string> ContainerRunCommand(const ContainerConfig& config, const ContainerSpec& spec);

@@ -356,9 +356,11 @@ TEST_F(Contract, TheSameTrainerInAPodmanContainerFindsEverythingWhereSageMakerPu
   Call("CreateHyperParameterTuningJob", ContractJob(image));
   ExpectContractHeld(WaitForJob("contract"));
   const std::string log = Sh("cat " + (dir_ / "worker.log").string());
-  EXPECT_NE(log.find("(podman container hpo-" + worker_id_ + "-contract-"), std::string::npos) << log;
+  // Named after the worker's id and work directory (ContainerOwner: <id>.<8 hex digits>).
+  EXPECT_NE(log.find("(podman container hpo-" + worker_id_ + "."), std::string::npos) << log;
+  EXPECT_NE(log.find("-contract-"), std::string::npos) << log;
   // --rm: nothing of this worker's is left in the runtime.
-  EXPECT_EQ(Sh("podman ps -a -q --filter label=hpo.worker=" + worker_id_), "");
+  EXPECT_EQ(Sh("podman ps -a -q --filter name=hpo-" + worker_id_ + "."), "");
 }
 
 TEST_F(Contract, AContainerIsStoppedByTheRuntimeWithTheGracePeriod) {
@@ -396,7 +398,7 @@ while :; do sleep 0.1; done
   // The program saw SIGTERM (the runtime's stop) and could report its last metric.
   EXPECT_NE(Sh("cat " + (dir_ / "w1" / "trials" / name / "attempt-1" / "trial.log").string()).find("got SIGTERM"),
             std::string::npos);
-  EXPECT_EQ(Sh("podman ps -a -q --filter label=hpo.worker=" + worker_id_), "");
+  EXPECT_EQ(Sh("podman ps -a -q --filter name=hpo-" + worker_id_ + "."), "");
 }
 
 // With pulls on, the worker pulls the image before the program starts (its download is not

@@ -126,6 +126,14 @@ TEST(ContainerStopCommand, StopsByNameWithTheGracePeriod) {
 
 TEST(ContainerName, OnlyCharactersRuntimesAccept) {
   EXPECT_EQ(ContainerName("host:1/a", "job 1", 3), "hpo-host_1_a-job_1-3");
+  // Two hpo runs on one machine both have a worker local-1: their containers are told apart by
+  // the work directory, so neither sweeps (nor collides with) the other's.
+  const std::string a = ContainerOwner("local-1", "/home/u/hpo-runs/a/local-1");
+  const std::string b = ContainerOwner("local-1", "/home/u/hpo-runs/b/local-1");
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a, ContainerOwner("local-1", "/home/u/hpo-runs/a/local-1"));
+  EXPECT_EQ(a.rfind("local-1.", 0), 0u) << a;
+  EXPECT_EQ(a.size(), std::string("local-1.").size() + 8) << a;
 }
 
 TEST(ResolveContainerRuntime, NamesWhatIsWrong) {
