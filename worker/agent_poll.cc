@@ -541,6 +541,13 @@ void WorkerAgent::Impl::PollTrials() {
         fs::remove(hosts, ec);  // the /etc/hosts it saw
       });
     }
+    // Pipe-mode data spooled while staging, whatever became of the attempt: StopPipes removes it
+    // only where a feeder started, and a stop during staging or a channel that failed after
+    // others were spooled left gigabytes for the 30 days trial logs are kept.
+    (void)background.Post([pipe = it->second->attempt_dir + "/pipe"] {
+      std::error_code ec;
+      fs::remove_all(pipe, ec);
+    });
     runs.erase(it);
   }
 }
