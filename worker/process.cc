@@ -326,6 +326,7 @@ struct TrialProcess::State {
   bool hold_mount_ns = false;
   Fd mount_ns;
   bool log_failed = false;
+  std::uint64_t log_bytes = 0;  // written to the log by this process (ProcessOptions::max_log_bytes)
 
   std::mutex mu;
   std::condition_variable done_cv;
@@ -374,10 +375,18 @@ struct TrialProcess::State {
   }
 
   void Deliver(Stream stream, const std::string& line) {
+    if (log_fd.valid() && !log_failed && options.max_log_bytes > 0 && log_bytes + line.size() + 1 > options.max_log_bytes) {
+      const std::string note = "hpo: trial.log reached " + std::to_string(options.max_log_bytes >> 20) +
+                               " MiB; the program's further output is not kept here (its metrics are still read)\n";
+      ssize_t ignored = ::write(log_fd.get(), note.data(), note.size());
+      (void)ignored;
+      log_failed = true;
+    }
     if (log_fd.valid() && !log_failed) {
       std::string record;
       record.reserve(line.size() + 1);
       record.append(line).push_back('\n');
+      log_bytes += record.size();
       const char* p = record.data();
       std::size_t left = record.size();
       while (left > 0) {

@@ -132,6 +132,10 @@ struct ProcessOptions {
   std::chrono::milliseconds output_drain{2000};
   // Longer lines are cut (see above).
   std::size_t max_line_bytes = 64 * 1024;
+  // The log file takes at most this many bytes (0: no limit); then one line says the rest is not
+  // kept, and lines still reach the callback (metrics are parsed from all of them). A print in
+  // a hot loop (16 MB/s) filled the worker's disk, failing every other training job there.
+  std::uint64_t max_log_bytes = 512ull << 20;
   // Called on the monitor thread right after TryWait() starts returning the exit, with that exit
   // (so a caller can wake its own loop instead of polling, or do the first steps after the exit
   // right there). It may take its time (the destructor waits for it), but must not call Wait() or

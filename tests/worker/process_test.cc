@@ -349,6 +349,26 @@ TEST_F(TrialProcessTest, AStopAfterTheProgramExitedOnItsOwnLeavesItsExitAlone) {
   }
 }
 
+// The log file is bounded (a print in a hot loop filled the worker's disk and failed every other
+// training job there); the lines past the bound still reach the callback (metrics).
+TEST_F(TrialProcessTest, TheLogStopsAtItsLimitAndEveryLineStillReachesTheCallback) {
+  Lines lines;
+  ProcessOptions options;
+  options.max_log_bytes = 1000;
+  auto p = TrialProcess::Start(Shell("i=0; while [ $i -lt 100 ]; do echo line-$i-0123456789012345678901234567890123; "
+                                     "i=$((i+1)); done"),
+                               lines.Callback(), options);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ExitInfo e = (*p)->Wait();
+  EXPECT_EQ(e.exit_code, 0);
+  EXPECT_EQ(lines.out().size(), 100u) << "every line reaches the callback";
+  const std::string log = ReadLog();
+  EXPECT_LE(log.size(), 1000u + 200u) << log.size();
+  EXPECT_NE(log.find("hpo: trial.log reached 0 MiB; the program's further output is not kept here"), std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("line-99-"), std::string::npos);
+}
+
 TEST_F(TrialProcessTest, GrandchildrenAreStoppedWithTheGroup) {
   Lines lines;
   auto p = TrialProcess::Start(Shell("sleep 30 & echo $!; sleep 30 & echo $!; wait"), lines.Callback());
