@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <set>
 #include <cstdio>
 #include <memory>
 #include <mutex>
@@ -114,7 +115,9 @@ std::optional<ApiResponse> CheckMembers(const Json& req, std::initializer_list<M
       case JsonType::kList: want = v.is_array() ? nullptr : "a list"; break;
     }
     if (!want || v.is_null()) continue;
-    std::string got = v.dump();
+    // A list or an object is named, not printed: printing is recursive, and a value nested
+    // 200,000 deep overflowed the stack.
+    std::string got = v.is_array() ? std::string("a list") : v.is_object() ? std::string("an object") : v.dump();
     if (got.size() > 64) got = got.substr(0, 64) + "...";
     return AwsError(400, "SerializationException",
                     std::string("member ") + m->name + " must be " + want + "; got " + got);
@@ -1436,6 +1439,22 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
         }
       }
     }
+    // A body only where a route reads it, up to its limit (guard_body): elsewhere the server
+    // read a chunked body whole before answering 413, and 300 MB bodies on a few connections
+    // ran an unauthenticated coordinator out of memory.
+    static const std::set<std::string> kBodyRoutes = {"/", "/hpo/v1/jobs", "/hpo/v1/workers/cordon",
+                                                      "/hpo/v1/workers/uncordon", "/hpo/v1/workers/evict"};
+    const bool has_body = req.has_header("Transfer-Encoding") ||
+                          (lengths > 0 && req.get_header_value("Content-Length") != "0");
+    if (why.empty() && has_body && !(req.method == "POST" && kBodyRoutes.count(req.path))) {
+      Json j = {{"__type", "SerializationException"},
+                {"message", req.method + " " + req.path + " takes no request body (only POST / and the POST routes "
+                            "of /hpo/v1 do)"}};
+      res.status = 413;
+      res.set_header("Connection", "close");  // the body is not read: the connection cannot go on
+      res.set_content(Dump(j), "application/x-amz-json-1.1");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     if (why.empty()) return httplib::Server::HandlerResponse::Unhandled;
     Json j = {{"__type", "SerializationException"}, {"message", why}};
     res.status = 400;
@@ -1616,8 +1635,14 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
                                      std::pair{"/hpo/v1/workers/evict", WorkerAction::kEvict}}) {
     s.Post(path, guard_body([d, action](const httplib::Request& req, httplib::Response& res) {
       if (auto bad = InvalidUtf8At(req.body)) return Reply(res, NotUtf8(*bad, req.body));
-      Json body = Json::parse(req.body, nullptr, false);
-      if (body.is_discarded()) return Reply(res, AwsError(400, "SerializationException", "the body is not JSON"));
+      // The spec parser's limits (64 levels, 50,000 nodes), as for the SageMaker actions: a body
+      // nested 200,000 deep crashed the coordinator.
+      auto parsed = proto::ParseJson(req.body.empty() ? std::string_view("{}") : std::string_view(req.body));
+      if (!parsed.ok()) {
+        return Reply(res, AwsError(400, "SerializationException", "the body is not accepted JSON: " + parsed.status().message()));
+      }
+      Json body = std::move(parsed).value();
+      if (!body.is_object()) return Reply(res, AwsError(400, "SerializationException", "the body must be a JSON object"));
       if (auto bad = action == WorkerAction::kUncordon
                          ? CheckMembers(body, {{"WorkerId", kString}})
                          : CheckMembers(body, {{"WorkerId", kString}, {"Reason", kString}})) {
@@ -1625,7 +1650,8 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
       }
       auto id = RequiredString(body, "WorkerId");
       if (!id.ok()) return Reply(res, FromStatus(id.status()));
-      const std::string reason = body.value("Reason", "");
+      // null is no reason (CheckMembers lets it through as absent; value() threw on it: a 500).
+      const std::string reason = body.contains("Reason") && body["Reason"].is_string() ? body["Reason"].get<std::string>() : "";
       std::vector<Outgoing> out;
       std::vector<std::string> evicted;
       Status s = d->WithCore([&](CoordinatorCore& c) {

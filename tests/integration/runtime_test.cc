@@ -1767,6 +1767,47 @@ TEST_F(Cluster, HostileHttpClientsGetClearErrorsAndDoNotStallOthers) {
     EXPECT_NE(nine->body.find("more than 8 MiB"), std::string::npos) << nine->body;
   }
 
+  // A body where no route reads one is refused before any of it is read: a chunked PUT / was
+  // read whole (300 MB took 440 MB of the coordinator's memory) before its 413.
+  {
+    httplib::Client cp("127.0.0.1", http_port_);
+    size_t put_sent = 0;
+    auto put = cp.Put(
+        "/", {},
+        [&](size_t, httplib::DataSink& sink) {
+          const std::string chunk(1 << 20, ' ');
+          if (put_sent >= (64u << 20)) {
+            sink.done();
+            return true;
+          }
+          put_sent += chunk.size();
+          return sink.write(chunk.data(), chunk.size());
+        },
+        "application/octet-stream");
+    if (put) {
+      EXPECT_EQ(put->status, 413) << put->body;
+      EXPECT_NE(put->body.find("PUT / takes no request body"), std::string::npos) << put->body;
+    }
+    EXPECT_LT(put_sent, 64u << 20) << "the coordinator read a body no route takes";
+  }
+  // The worker routes parse with the same limits as the SageMaker API: a body nested 200,000
+  // deep crashed the coordinator (its error message printed the value recursively); a null
+  // Reason got a 500.
+  {
+    httplib::Client cw("127.0.0.1", http_port_);
+    const std::string deep = "{\"WorkerId\":" + std::string(200000, '[') + std::string(200000, ']') + "}";
+    auto nested = cw.Post("/hpo/v1/workers/uncordon", deep, "application/json");
+    ASSERT_TRUE(nested) << "the coordinator is gone";
+    EXPECT_EQ(nested->status, 400) << nested->body;
+    EXPECT_NE(nested->body.find("SerializationException"), std::string::npos) << nested->body;
+    auto null_reason = cw.Post("/hpo/v1/workers/cordon", R"({"WorkerId": "w1", "Reason": null})", "application/json");
+    ASSERT_TRUE(null_reason);
+    EXPECT_EQ(null_reason->status, 200) << null_reason->body;
+    auto back = cw.Post("/hpo/v1/workers/uncordon", R"({"WorkerId": "w1"})", "application/json");
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->status, 200) << back->body;
+  }
+
   Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
   Json spec = Job("it-form", "Random", 1, 1, ranges);
   for (int i = 0; i < 45; ++i) spec["Tags"].push_back({{"Key", "key-" + std::to_string(i)}, {"Value", std::string(200, 'v')}});
