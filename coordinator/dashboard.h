@@ -59,8 +59,8 @@ class Source {
   // GET /hpo/v1/logs/TRIAL?after=AFTER&limit=LIMIT: {"TrainingJobStatus", "lines": [...], "next"}.
   virtual Result<Json> Logs(const std::string& trial, int64_t after, size_t limit) = 0;
   // GET /hpo/v1/curves?job=JOB&limit=LIMIT[&trial=TRAINING]: {"MetricName": objective, "Curves":
-  // {TRAINING: [values...]}} for at most LIMIT training jobs (BestAndNewest's; 0: all), or for
-  // the one named `trial` when it is not empty.
+  // {TRAINING: [values...]}} for at most LIMIT training jobs (BestAndNewest's; 0 or over 1,000:
+  // 1,000), or for the one named `trial` when it is not empty.
   virtual Result<Json> Curves(const std::string& job, size_t limit, const std::string& trial) = 0;
   // GET /hpo/v1/workers: {"Workers": [...]}. Only a running coordinator knows its workers.
   virtual Result<Json> Workers() {

@@ -1134,7 +1134,13 @@ ApiResponse EventsPage(Dispatcher& d, const std::string& job, int64_t after, siz
   return Ok({{"events", events}, {"next", after}});
 }
 
+// Curves read every training job's metrics from the store under the core's lock: without a
+// limit, a 400-training-job job held it for a second (a 10,000 one for tens), stalling the
+// workers' messages. At most kMaxCurves (and kMaxCurves when no limit is given).
+constexpr size_t kMaxCurves = 1000;
+
 ApiResponse CurvesPage(Dispatcher& d, const std::string& job, size_t limit, const std::string& trial) {
+  if (limit == 0 || limit > kMaxCurves) limit = kMaxCurves;
   std::string metric;
   auto curves = d.WithCore([&](CoordinatorCore& c) {
     const TuningJob* j = c.FindJob(job);
@@ -1145,7 +1151,7 @@ ApiResponse CurvesPage(Dispatcher& d, const std::string& job, size_t limit, cons
       return c.Curves(job, &one);
     }
     const std::vector<const Trial*> trials = c.TrialsOf(job);
-    if (limit == 0 || trials.size() <= limit) return c.Curves(job);
+    if (trials.size() <= limit) return c.Curves(job);
     std::vector<std::optional<double>> objectives;
     for (const Trial* t : trials) objectives.push_back(t->objective);
     std::set<std::string> only;
