@@ -544,9 +544,10 @@ void WorkerAgent::Impl::PollTrials() {
     // Pipe-mode data spooled while staging, whatever became of the attempt: StopPipes removes it
     // only where a feeder started, and a stop during staging or a channel that failed after
     // others were spooled left gigabytes for the 30 days trial logs are kept.
-    (void)background.Post([pipe = it->second->attempt_dir + "/pipe"] {
+    (void)background.Post([pipe = it->second->attempt_dir + "/pipe", env = it->second->attempt_dir + "/container.env"] {
       std::error_code ec;
       fs::remove_all(pipe, ec);
+      fs::remove(env, ec);  // the container's environment (secrets) is not kept with the logs
     });
     runs.erase(it);
   }

@@ -2,6 +2,9 @@
 #include "worker/agent_impl.h"
 #include "worker/orphans.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 namespace hpo::worker {
 
 std::string WorkerAgent::Impl::PreflightBinary() const {
@@ -276,6 +279,17 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     cs.env = TrainingEnvironment(r.layout);
     cs.gpus = r.layout.gpus;
     cs.network_none = r.network_isolation;
+    if (opt.container.runtime != "apptainer") {
+      const std::string file = r.attempt_dir + "/container.env";
+      const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      const std::string text = EnvFileText(cs.env).first;
+      if (fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size())) cs.env_file = file;
+      if (fd >= 0) ::close(fd);
+      if (cs.env_file.empty()) {
+        Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": cannot write " + file +
+            "; the environment goes on the container runtime's command line");
+      }
+    }
     ps.argv = ContainerRunCommand(opt.container, cs);
     ps.env = CurrentEnvironment();
     ps.cwd = r.attempt_dir;
@@ -288,6 +302,7 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     // What this worker's successor on the work directory kills, if it dies without warning
     // (worker/orphans.h KillLeftoversOf): the program and everything it starts inherit it.
     ps.env[kOwnerVariable] = owner_tag;
+    ps.env[kAttemptVariable] = std::to_string(key.second);  // the orphan sweep spares only this attempt's
     ps.cwd = r.namespaces ? "/opt/ml" : r.root;
     ps.isolation.mount_namespace = r.namespaces;
     ps.isolation.mounts = r.mounts;

@@ -128,10 +128,31 @@ std::vector<std::string> ContainerRunCommand(const ContainerConfig& config, cons
       a.insert(a.end(), {"--gpus", "\"device=" + devices + "\""});
     }
   }
-  for (const auto& [k, v] : env) a.insert(a.end(), {"-e", k + "=" + v});
+  if (!spec.env_file.empty()) {
+    a.insert(a.end(), {"--env-file", spec.env_file});
+    auto [text, apart] = EnvFileText(spec.env);
+    for (const auto& [k, v] : env) {
+      if (apart.count(k) || !spec.env.count(k)) a.insert(a.end(), {"-e", k + "=" + v});  // and CUDA_VISIBLE_DEVICES
+    }
+  } else {
+    for (const auto& [k, v] : env) a.insert(a.end(), {"-e", k + "=" + v});
+  }
   a.insert(a.end(), config.extra_args.begin(), config.extra_args.end());
   a.insert(a.end(), {spec.image, "train"});
   return a;
+}
+
+std::pair<std::string, std::map<std::string, std::string>> EnvFileText(const std::map<std::string, std::string>& env) {
+  std::string text;
+  std::map<std::string, std::string> apart;
+  for (const auto& [k, v] : env) {
+    if (v.find('\n') != std::string::npos || v.find('\r') != std::string::npos) {
+      apart[k] = v;
+      continue;
+    }
+    text += k + "=" + v + "\n";
+  }
+  return {text, apart};
 }
 
 std::vector<std::string> ContainerStopCommand(const ContainerConfig& config, const std::string& name, int64_t grace_s) {

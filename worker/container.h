@@ -58,6 +58,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -93,7 +94,15 @@ struct ContainerSpec {
   std::map<std::string, std::string> env;  // the trial's whole environment
   std::vector<int> gpus;                   // host GPU indices of the slot
   bool network_none = false;               // enableNetworkIsolation
+  // podman and docker: a file (0600) holding EnvFileText(env), given as --env-file, so the
+  // trial's Environment (API keys) and hyperparameters are not on the runtime client's command
+  // line, which every user of the machine can read in ps. Empty: each variable is an -e argument.
+  std::string env_file;
 };
+
+// `env` as --env-file text (KEY=VALUE lines), and what cannot be written so (a value with a
+// newline), which ContainerRunCommand passes as -e arguments.
+std::pair<std::string, std::map<std::string, std::string>> EnvFileText(const std::map<std::string, std::string>& env);
 
 // A name podman and docker accept ([a-zA-Z0-9][a-zA-Z0-9_.-]*), unique per worker and attempt.
 std::string ContainerName(const std::string& worker_id, const std::string& trial, uint32_t attempt);

@@ -43,6 +43,31 @@ ContainerConfig Config(const std::string& runtime) {
   return c;
 }
 
+// With an env file the trial's environment (its Environment's secrets, its hyperparameters) is
+// not on the runtime client's command line, which every user reads in ps; a value with a newline
+// (which an env file cannot hold) and CUDA_VISIBLE_DEVICES still go as -e.
+TEST(ContainerEnvFile, TheEnvironmentGoesInTheFileNotOnTheCommandLine) {
+  ContainerConfig c;
+  c.runtime = "podman";
+  c.binary = "/usr/bin/podman";
+  ContainerSpec s;
+  s.image = "img";
+  s.name = "n";
+  s.env = {{"API_KEY", "s3cr3t"}, {"MULTI", "a\nb"}};
+  s.gpus = {3};
+  s.env_file = "/w/attempt-1/container.env";
+  const std::vector<std::string> argv = ContainerRunCommand(c, s);
+  std::string all;
+  for (const auto& a : argv) all += a + " ";
+  EXPECT_NE(all.find("--env-file /w/attempt-1/container.env"), std::string::npos) << all;
+  EXPECT_EQ(all.find("s3cr3t"), std::string::npos) << all;
+  EXPECT_NE(all.find("-e MULTI=a\nb"), std::string::npos) << all;
+  EXPECT_NE(all.find("-e CUDA_VISIBLE_DEVICES=0"), std::string::npos) << all;
+  auto [text, apart] = EnvFileText(s.env);
+  EXPECT_EQ(text, "API_KEY=s3cr3t\n");
+  EXPECT_EQ(apart.size(), 1u);
+}
+
 TEST(ContainerRunCommand, PodmanRunsImageTrainWithTheTrialsMountsEnvironmentAndLabels) {
   ContainerConfig c = Config("podman");
   c.pull = "never";
