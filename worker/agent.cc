@@ -937,7 +937,7 @@ void WorkerAgent::Impl::PublishRuns() {
   std::set<pid_t> tracked;
   std::set<std::string> running;
   for (const auto& [key, r] : runs) {
-    running.insert(key.first);
+    running.insert(AttemptKey(key.first, key.second));
     if (r->process) tracked.insert(r->process->pid());
   }
   PublishTrainingJobs(this, std::move(tracked), std::move(running));

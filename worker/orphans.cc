@@ -121,11 +121,13 @@ int SweepOrphans(int64_t now_ms, int64_t interval_ms, const std::function<void(c
   if (r.last_pass_ms != 0 && now_ms - r.last_pass_ms < interval_ms) return 0;
   r.last_pass_ms = now_ms;
   std::set<pid_t> tracked;
-  std::set<std::string> running;
+  std::set<std::string> running, running_jobs;  // attempts (AttemptKey), and their training jobs
   for (const auto& [owner, sets] : r.owners) {
     tracked.insert(sets.first.begin(), sets.first.end());
     running.insert(sets.second.begin(), sets.second.end());
+    for (const std::string& k : sets.second) running_jobs.insert(k.substr(0, k.rfind('#')));
   }
+  const std::string attempt_key = std::string(kAttemptVariable) + "=";
   const char* inherited = std::getenv("TRAINING_JOB_NAME");  // the worker's own, if it has one
   const pid_t self = ::getpid();
   std::set<pid_t> zombies;
@@ -143,9 +145,12 @@ int SweepOrphans(int64_t now_ms, int64_t interval_ms, const std::function<void(c
       continue;
     }
     const std::string job = TrainingJobOf(pid);
-    if (job.empty() || running.count(job) || (inherited && job == inherited)) continue;
+    if (job.empty() || (inherited && job == inherited)) continue;
+    const std::optional<std::string> attempt = EnvironmentValue(pid, attempt_key);
+    if (attempt ? running.count(job + "#" + *attempt) > 0 : running_jobs.count(job) > 0) continue;
     log("worker: killing process " + std::to_string(pid) + " that training job " + job +
-        " left behind (it outlived its training job, as a daemon)");
+        (attempt ? " attempt " + *attempt : std::string()) +
+        " left behind (it outlived its attempt, as a daemon)");
     if (p.pgid == pid) ::kill(-pid, SIGKILL);  // its own group: whatever it started there too
     ::kill(pid, SIGKILL);
     ++killed;

@@ -32,7 +32,10 @@ Status BecomeSubreaper();
 // Several agents may share one process (hpo run's local workers), and so its children: each
 // publishes what it runs, and a sweep by any of them spares what any of them runs.
 // `owner` identifies the agent; `tracked`: pids whose exit someone waits for (its training
-// programs); `running`: training jobs with an attempt on it now.
+// programs); `running`: the attempts on it now, as "TRAINING_JOB#ATTEMPT" (AttemptKey). A
+// process started with kAttemptVariable is spared only while its own attempt runs: a daemon of a
+// failed attempt survived the retry that came to the same worker at once, holding its GPU memory
+// and ports. One without it is spared while any attempt of its training job runs.
 void PublishTrainingJobs(const void* owner, std::set<pid_t> tracked, std::set<std::string> running);
 void ForgetTrainingJobs(const void* owner);
 
@@ -52,6 +55,11 @@ int SweepOrphans(int64_t now_ms, int64_t interval_ms, const std::function<void(c
 // connects: every process whose environment names `work_dir` is killed with its process group.
 // Returns how many; processes of other users whose environment it cannot read are not seen.
 inline constexpr const char* kOwnerVariable = "HPO_WORKER_DIR";
+// The attempt number every local training program (and what it starts) gets in its environment.
+inline constexpr const char* kAttemptVariable = "HPO_ATTEMPT";
+inline std::string AttemptKey(const std::string& trial, uint32_t attempt) {
+  return trial + "#" + std::to_string(attempt);
+}
 int KillLeftoversOf(const std::string& work_dir, const std::function<void(const std::string&)>& log);
 
 }  // namespace hpo::worker

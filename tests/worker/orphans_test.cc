@@ -87,6 +87,38 @@ TEST(Orphans, ADaemonOfAnEndedTrainingJobIsKilledAndReaped) {
   ForgetTrainingJobs(&owner);
 }
 
+// A daemon of attempt 1 is not spared by attempt 2 of the same training job, which a retry brings
+// to the same worker at once (it held the GPU memory and ports the retry needed).
+TEST(Orphans, ADaemonOfAFailedAttemptIsKilledWhileTheRetryRuns) {
+  ASSERT_TRUE(BecomeSubreaper().ok());
+  pid_t program = ::fork();
+  ASSERT_GE(program, 0);
+  if (program == 0) {
+    ::setenv("TRAINING_JOB_NAME", "orphans-002-0a0b0c0d", 1);
+    ::setenv(kAttemptVariable, "1", 1);
+    ::execl("/bin/sh", "sh", "-c", "setsid sleep 61 </dev/null >/dev/null 2>&1 & exit 0", nullptr);
+    ::_exit(127);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(program, &status, 0), program);
+  const pid_t daemon = ChildRunning("sleep");
+  ASSERT_GT(daemon, 0);
+  std::vector<std::string> logged;
+  auto log = [&](const std::string& line) { logged.push_back(line); };
+  int owner = 0;
+  PublishTrainingJobs(&owner, {}, {AttemptKey("orphans-002-0a0b0c0d", 1)});
+  EXPECT_EQ(SweepOrphans(10000, 0, log), 0) << "spared while its own attempt runs";
+  PublishTrainingJobs(&owner, {}, {AttemptKey("orphans-002-0a0b0c0d", 2)});
+  EXPECT_EQ(SweepOrphans(20000, 0, log), 1) << "the retry does not spare attempt 1's daemon";
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_NE(logged[0].find("training job orphans-002-0a0b0c0d attempt 1 left behind"), std::string::npos) << logged[0];
+  for (int i = 0; i < 100 && Alive(daemon); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(Alive(daemon));
+  SweepOrphans(30000, 0, log);
+  SweepOrphans(40000, 0, log);
+  ForgetTrainingJobs(&owner);
+}
+
 TEST(Orphans, ChildrenWithoutATrainingJobAreLeftAlone) {
   pid_t tool = ::fork();
   ASSERT_GE(tool, 0);
