@@ -255,22 +255,14 @@ TEST_F(PlacementCoreTest, ARetryAfterALongAttemptIsNotFailedAsPendingTooLong) {
   auto a = Only<proto::wire::AssignTrial>(Submit(spec));
   ASSERT_EQ(a.size(), 1u);
   now_ += 3 * 3600 * 1000;  // three hours of training
-  proto::wire::TrialExited x;
-  x.trial = a[0].trial;
-  x.attempt = a[0].attempt;
-  x.status = "InfraError";
-  x.failure_reason = "the node's disk went read-only";
-  auto retry = Only<proto::wire::AssignTrial>(core_->OnMessage("cpu", x, now_));
+  auto retry = Only<proto::wire::AssignTrial>(
+      EndWith("cpu", a[0].trial, a[0].attempt, "InfraError", "the node's disk went read-only"));
   ASSERT_EQ(retry.size(), 1u) << "retried on the free worker: " << core_->FindTrial(a[0].trial)->failure_reason;
   EXPECT_EQ(retry[0].attempt, a[0].attempt + 1);
 
   // The same after a spot interruption of the retry.
   now_ += 3 * 3600 * 1000;
-  proto::wire::TrialExited spot = x;
-  spot.attempt = retry[0].attempt;
-  spot.status = "Interrupted";
-  spot.failure_reason = "spot capacity reclaimed";
-  core_->OnMessage("cpu", spot, now_);
+  EndWith("cpu", a[0].trial, retry[0].attempt, "Interrupted", "spot capacity reclaimed", "Interrupted");
   const Trial* t = core_->FindTrial(a[0].trial);
   ASSERT_NE(t, nullptr);
   EXPECT_NE(t->state, TrialState::kFailed) << t->failure_reason;
