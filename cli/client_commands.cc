@@ -59,6 +59,9 @@ class RemoteSource : public coordinator::dashboard::Source {
   Result<Json> Events(const std::string& job, int64_t after, size_t limit) override {
     return Get("/hpo/v1/events?after=" + std::to_string(after) + "&limit=" + std::to_string(limit) + "&job=" + job);
   }
+  Result<Json> LastEvents(const std::string& job, size_t limit) override {
+    return Get("/hpo/v1/events?last=1&limit=" + std::to_string(limit) + "&job=" + job);
+  }
   Result<Json> Logs(const std::string& trial, int64_t after, size_t limit) override {
     return Get("/hpo/v1/logs/" + trial + "?after=" + std::to_string(after) + "&limit=" + std::to_string(limit));
   }
@@ -232,6 +235,11 @@ class FreshLocalSource : public coordinator::dashboard::Source {
     auto s = Reading();
     if (!s.ok()) return s.status();
     return (*s)->source().Events(job, after, limit);
+  }
+  Result<Json> LastEvents(const std::string& job, size_t limit) override {
+    auto s = Reading();
+    if (!s.ok()) return s.status();
+    return (*s)->source().LastEvents(job, limit);
   }
   Result<Json> Logs(const std::string& trial, int64_t after, size_t limit) override {
     auto s = Reading();

@@ -614,6 +614,8 @@ class CoordinatorCore {
   // every event when `job` is empty, else that job's (a deleted job's events stay). NotFound for a
   // job this coordinator never had.
   Result<std::vector<EventRow>> Events(const std::string& job, int64_t after_id, size_t limit) const;
+  // The newest `limit` of them, oldest first (NotFound as Events).
+  Result<std::vector<EventRow>> LastEvents(const std::string& job, size_t limit) const;
   // Lines kept per attempt: its first kLogHeadLines and its last kLogTailLines (where the final
   // metrics and a traceback are); the middle of a longer log is dropped, and readers see the gap
   // in the line numbers. A line is kept up to kLogLineBytes (cut at a character, with a note of

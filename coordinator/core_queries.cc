@@ -211,6 +211,12 @@ Result<std::vector<EventRow>> CoordinatorCore::Events(const std::string& job, in
   return rows;
 }
 
+Result<std::vector<EventRow>> CoordinatorCore::LastEvents(const std::string& job, size_t limit) const {
+  Result<std::vector<EventRow>> rows = impl_->store->LoadLastEvents(job, limit);
+  if (!rows.ok() || job.empty() || !rows->empty() || FindJob(job)) return rows;
+  return Status::NotFound("no tuning job named " + job + " (and no events of one)");
+}
+
 std::map<std::string, uint64_t> CoordinatorCore::EventCounts() const { return impl_->event_counts; }
 
 const SuggestionStats* CoordinatorCore::Suggestions(const std::string& job) const {

@@ -512,9 +512,15 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
 
   // The latest events, oldest first (shown newest first below; the newest also explain the state).
   const std::deque<Json> latest =
-      LastOf([&](int64_t after) { return src.Events(name, after, 5000); }, "events", std::max<size_t>(o.events, 1), 100,
-             nullptr)
-          .value_or(std::deque<Json>());
+      [&] {
+        // The newest events only: paging from the first read a long job's whole history on
+        // every render, and past 500,000 events showed old ones as the latest.
+        std::deque<Json> last;
+        if (auto r = src.LastEvents(name, std::max<size_t>(o.events, 1)); r.ok()) {
+          for (const Json& e : r->value("events", Json::array())) last.push_back(e);
+        }
+        return last;
+      }();
 
   std::string b = "<p class=\"muted\"><a href=\"/ui/\">Tuning jobs</a> &rsaquo;</p><h1>" + Escape(name) + " " +
                   StatusBadge(status) + "</h1>";
@@ -988,6 +994,24 @@ Page Render(Source& source, const std::string& path, const std::map<std::string,
   }
   return ErrorPage(404, "Not found", "there is no page " + path + " (the dashboard has /ui/, /ui/jobs/NAME, /ui/trials/NAME and /ui/workers)",
                    options);
+}
+
+Result<Json> Source::LastEvents(const std::string& job, size_t limit) {
+  std::deque<Json> last;
+  int64_t after = 0;
+  for (int p = 0; p < 1000; ++p) {
+    auto r = Events(job, after, 5000);
+    if (!r.ok()) return r.status();
+    const Json items = r->value("events", Json::array());
+    for (const Json& e : items) {
+      last.push_back(e);
+      if (last.size() > limit) last.pop_front();
+    }
+    const int64_t next = r->value("next", after);
+    if (items.empty() || next <= after) break;
+    after = next;
+  }
+  return Json{{"events", Json(std::vector<Json>(last.begin(), last.end()))}, {"next", after}};
 }
 
 }  // namespace hpo::coordinator::dashboard

@@ -56,6 +56,9 @@ class Source {
   virtual Result<Json> Action(const std::string& action, const Json& request) = 0;
   // GET /hpo/v1/events?job=JOB&after=AFTER&limit=LIMIT: {"events": [...], "next": N}.
   virtual Result<Json> Events(const std::string& job, int64_t after, size_t limit) = 0;
+  // GET /hpo/v1/events?job=JOB&last=1&limit=LIMIT: the newest LIMIT events, oldest first, in the
+  // same shape. This default pages through Events from the start.
+  virtual Result<Json> LastEvents(const std::string& job, size_t limit);
   // GET /hpo/v1/logs/TRIAL?after=AFTER&limit=LIMIT: {"TrainingJobStatus", "lines": [...], "next"}.
   virtual Result<Json> Logs(const std::string& trial, int64_t after, size_t limit) = 0;
   // GET /hpo/v1/curves?job=JOB&limit=LIMIT[&trial=TRAINING]: {"MetricName": objective, "Curves":

@@ -1141,8 +1141,8 @@ ApiResponse LogsPage(Dispatcher& d, const std::string& trial, int64_t after, siz
   return Ok({{"TrainingJobStatus", status}, {"lines", lines}, {"next", cursor}});
 }
 
-ApiResponse EventsPage(Dispatcher& d, const std::string& job, int64_t after, size_t limit) {
-  auto rows = d.WithCore([&](CoordinatorCore& c) { return c.Events(job, after, limit); });
+ApiResponse EventsPage(Dispatcher& d, const std::string& job, int64_t after, size_t limit, bool last) {
+  auto rows = d.WithCore([&](CoordinatorCore& c) { return last ? c.LastEvents(job, limit) : c.Events(job, after, limit); });
   if (!rows.ok()) return FromStatus(rows.status());
   Json events = Json::array();
   for (const EventRow& e : *rows) {
@@ -1197,7 +1197,10 @@ Result<dashboard::Json> InProcessSource::Action(const std::string& action, const
   return FromResponse(HandleSageMakerAction(d_, action, request.dump()));
 }
 Result<dashboard::Json> InProcessSource::Events(const std::string& job, int64_t after, size_t limit) {
-  return FromResponse(EventsPage(d_, job, after, limit));
+  return FromResponse(EventsPage(d_, job, after, limit, false));
+}
+Result<dashboard::Json> InProcessSource::LastEvents(const std::string& job, size_t limit) {
+  return FromResponse(EventsPage(d_, job, 0, limit, true));
 }
 Result<dashboard::Json> InProcessSource::Logs(const std::string& trial, int64_t after, size_t limit) {
   return FromResponse(LogsPage(d_, trial, after, limit));
@@ -1604,7 +1607,9 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
     int64_t after = 0;
     size_t limit = 1000;
     if (!Cursor(req, res, &after, &limit)) return;
-    Reply(res, EventsPage(*d, req.has_param("job") ? req.get_param_value("job") : "", after, limit));
+    // ?last=1: the newest `limit` events (oldest first), not those after `after`.
+    const bool last = req.has_param("last") && req.get_param_value("last") == "1";
+    Reply(res, EventsPage(*d, req.has_param("job") ? req.get_param_value("job") : "", after, limit, last));
   }));
   // The objective's values of each training job of ?job=NAME, in emission order.
   s.Get("/hpo/v1/curves", guard([d](const httplib::Request& req, httplib::Response& res) {

@@ -96,7 +96,7 @@ std::string BrowserRequestRefusal(const std::string& host_header, const std::str
 nlohmann::ordered_json DescribeAsSageMaker(const proto::DescribeTuningJobResponse& d);
 // The bodies of GET /hpo/v1/logs/TRIAL, /hpo/v1/events and /hpo/v1/curves (JSON; errors as above).
 ApiResponse LogsPage(Dispatcher& d, const std::string& trial, int64_t after, size_t limit);
-ApiResponse EventsPage(Dispatcher& d, const std::string& job, int64_t after, size_t limit);
+ApiResponse EventsPage(Dispatcher& d, const std::string& job, int64_t after, size_t limit, bool last = false);
 // At most `limit` training jobs' curves (dashboard::BestAndNewest's; 0: every one).
 ApiResponse CurvesPage(Dispatcher& d, const std::string& job, size_t limit, const std::string& trial = "");
 
@@ -106,6 +106,7 @@ class InProcessSource : public dashboard::Source {
   explicit InProcessSource(Dispatcher& d) : d_(d) {}
   Result<dashboard::Json> Action(const std::string& action, const dashboard::Json& request) override;
   Result<dashboard::Json> Events(const std::string& job, int64_t after, size_t limit) override;
+  Result<dashboard::Json> LastEvents(const std::string& job, size_t limit) override;
   Result<dashboard::Json> Logs(const std::string& trial, int64_t after, size_t limit) override;
   Result<dashboard::Json> Curves(const std::string& job, size_t limit, const std::string& trial) override;
   Result<dashboard::Json> Workers() override;

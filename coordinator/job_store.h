@@ -148,6 +148,20 @@ class JobStore {
   // that tuning job's (name matched case-insensitively). A name used again after a deletion has
   // the newest job's events only; a deleted job not re-created, its own up to its JobDeleted.
   virtual Result<std::vector<EventRow>> LoadEvents(const std::string& job, int64_t after_id, size_t limit) = 0;
+  // The newest `limit` of those events, oldest first. This default pages through LoadEvents.
+  virtual Result<std::vector<EventRow>> LoadLastEvents(const std::string& job, size_t limit) {
+    std::vector<EventRow> out;
+    int64_t after = 0;
+    for (;;) {
+      auto page = LoadEvents(job, after, 5000);
+      if (!page.ok()) return page.status();
+      if (page->empty()) break;
+      after = page->back().id;
+      for (auto& e : *page) out.push_back(std::move(e));
+      if (out.size() > limit) out.erase(out.begin(), out.end() - static_cast<std::ptrdiff_t>(limit));
+    }
+    return out;
+  }
   // Those of `names` that were training jobs here, deleted since (with their tuning job, or
   // withdrawn before they ran): DeleteJob and DeleteTrial keep the names.
   virtual Result<std::set<std::string>> DeletedTrials(const std::vector<std::string>& names) = 0;
@@ -214,6 +228,7 @@ class SqliteJobStore final : public JobStore {
   Status DeleteJob(const std::string& name) override;
   Status DeleteTrial(const std::string& name) override;
   Result<std::vector<EventRow>> LoadEvents(const std::string& job, int64_t after_id, size_t limit) override;
+  Result<std::vector<EventRow>> LoadLastEvents(const std::string& job, size_t limit) override;
   Result<std::set<std::string>> DeletedTrials(const std::vector<std::string>& names) override;
   Result<bool> DeletedUnrecorded(const std::string& job) override;
   Status PutCordon(const CordonRow& row) override;

@@ -1914,6 +1914,30 @@ TEST_F(CoreTest, AWriteTheStoreRefusesIsReportedAtOnce) {
   EXPECT_EQ(failures.front(), "job store: database or disk is full");
 }
 
+// The newest events of a job, oldest first, read from the newest end (the dashboard read a job's
+// whole history from the first event on every render, and past 500,000 showed old ones).
+TEST_F(CoreTest, LastEventsAreTheNewestInOrder) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("tail", "Random", 3, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  Finish("w1", a[0], 0.5);
+  auto all = core_->Events("tail", 0, 1000);
+  ASSERT_TRUE(all.ok());
+  ASSERT_GE(all->size(), 3u);
+  auto last = core_->LastEvents("tail", 2);
+  ASSERT_TRUE(last.ok());
+  ASSERT_EQ(last->size(), 2u);
+  EXPECT_EQ((*last)[0].id, (*all)[all->size() - 2].id);
+  EXPECT_EQ((*last)[1].id, all->back().id);
+  EXPECT_EQ(core_->LastEvents("nope", 2).status().code(), StatusCode::kNotFound);
+  // The store's default (paging through LoadEvents), which other stores inherit, agrees.
+  FillingStore paged(store_.get());
+  auto by_default = static_cast<JobStore&>(paged).JobStore::LoadLastEvents("tail", 2);
+  ASSERT_TRUE(by_default.ok());
+  ASSERT_EQ(by_default->size(), 2u);
+  EXPECT_EQ((*by_default)[1].id, all->back().id);
+}
+
 // A store whose training jobs cannot be read when the core loads it: the core says so
 // (LoadStatus), and hpo coordinator and hpo run refuse to serve it. A core that loaded the jobs
 // without their training jobs made new ones under the stored names, overwriting completed ones.
