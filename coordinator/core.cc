@@ -575,6 +575,8 @@ Status CoordinatorCore::StopTrainingJob(const std::string& name, int64_t now_ms,
 
 Status CoordinatorCore::LoadStatus() const { return impl_->load_status; }
 
+bool CoordinatorCore::AnyUnfinished(const TuningJob& job) const { return impl_->AnyUnfinished(job); }
+
 std::vector<std::string> CoordinatorCore::UnreadableJobs() const {
   std::vector<std::string> out;
   for (const auto& [name, why] : impl_->unreadable) {

@@ -520,6 +520,9 @@ class CoordinatorCore {
   // each with why and what to do: the caller says so when it starts. They are not served, and
   // their name is refused to a new job until deleted (their training jobs' rows are still there).
   std::vector<std::string> UnreadableJobs() const;
+  // Whether a training job of `job` has not ended (one ends after its tuning job when the tuning
+  // job failed while it ran). Kept by the core's index: no walk over the training jobs.
+  bool AnyUnfinished(const TuningJob& job) const;
   // Whether the store could be read when the core was made: a failed read of its jobs, trials,
   // cordons or metric curves (a disk error) leaves the core partial, and a core serving that
   // would make new training jobs under the names of stored ones, overwriting them. The caller

@@ -997,21 +997,17 @@ Page Render(Source& source, const std::string& path, const std::map<std::string,
 }
 
 Result<Json> Source::LastEvents(const std::string& job, size_t limit) {
-  std::deque<Json> last;
-  int64_t after = 0;
-  for (int p = 0; p < 1000; ++p) {
-    auto r = Events(job, after, 5000);
-    if (!r.ok()) return r.status();
-    const Json items = r->value("events", Json::array());
-    for (const Json& e : items) {
-      last.push_back(e);
-      if (last.size() > limit) last.pop_front();
-    }
-    const int64_t next = r->value("next", after);
-    if (items.empty() || next <= after) break;
-    after = next;
-  }
-  return Json{{"events", Json(std::vector<Json>(last.begin(), last.end()))}, {"next", after}};
+  Status first = Status::Ok();  // why the first page could not be read (LastOf says only that)
+  auto last = LastOf(
+      [&](int64_t after) {
+        auto r = Events(job, after, 5000);
+        if (!r.ok() && after == 0) first = r.status();
+        return r;
+      },
+      "events", limit, 1000, nullptr);
+  if (!last) return first;
+  const int64_t next = last->empty() ? 0 : last->back().value("id", int64_t{0});
+  return Json{{"events", Json(std::vector<Json>(last->begin(), last->end()))}, {"next", next}};
 }
 
 }  // namespace hpo::coordinator::dashboard

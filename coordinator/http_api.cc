@@ -885,15 +885,7 @@ ApiResponse ListTrainingJobs(Dispatcher& d, const Json& req) {
     static std::shared_ptr<const std::vector<SortKey>> cache_rows;
     // Ended with every training job ended: a job that failed (or reached its runtime quota)
     // ends at once while its training jobs are still stopping, and those change afterwards.
-    bool settled = j->Terminal();
-    if (settled) {
-      for (const Trial* t : c.TrialsOf(*name)) {
-        if (!t->Terminal()) {
-          settled = false;
-          break;
-        }
-      }
-    }
+    const bool settled = j->Terminal() && !c.AnyUnfinished(*j);
     const std::string key = settled ? std::to_string(c.instance()) + "\n" + j->name + "\n" +
                                                 std::to_string(j->creation_ms) + "\n" + std::to_string(j->end_ms) +
                                                 "\n" + std::to_string(j->trials.size()) + "\n" + sort_by + "\n" +

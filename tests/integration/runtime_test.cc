@@ -1739,19 +1739,21 @@ TEST_F(Cluster, BadRequestsGetAwsErrorsAndChangeNothing) {
 TEST_F(Cluster, HostileHttpClientsGetClearErrorsAndDoNotStallOthers) {
   ::signal(SIGPIPE, SIG_IGN);  // the coordinator closes while the big body is still being written
   httplib::Client c("127.0.0.1", http_port_);
+  // A chunked body of up to 64 MiB, 1 MiB at a time; *sent counts what the server took.
+  auto chunked_64mib = [](size_t* sent) {
+    return [sent](size_t, httplib::DataSink& sink) {
+      const std::string chunk(1 << 20, ' ');
+      if (*sent >= (64u << 20)) {
+        sink.done();
+        return true;
+      }
+      *sent += chunk.size();
+      return sink.write(chunk.data(), chunk.size());
+    };
+  };
   size_t sent = 0;
-  auto big = c.Post(
-      "/", {{"X-Amz-Target", "SageMaker.ListHyperParameterTuningJobs"}},
-      [&](size_t, httplib::DataSink& sink) {
-        const std::string chunk(1 << 20, ' ');
-        if (sent >= (64u << 20)) {
-          sink.done();
-          return true;
-        }
-        sent += chunk.size();
-        return sink.write(chunk.data(), chunk.size());
-      },
-      "application/x-amz-json-1.1");
+  auto big = c.Post("/", {{"X-Amz-Target", "SageMaker.ListHyperParameterTuningJobs"}}, chunked_64mib(&sent),
+                    "application/x-amz-json-1.1");
   if (big) {  // the coordinator may close before the client has its answer
     EXPECT_EQ(big->status, 413) << big->body;
     EXPECT_NE(big->body.find("more than 8 MiB"), std::string::npos) << big->body;
@@ -1772,18 +1774,7 @@ TEST_F(Cluster, HostileHttpClientsGetClearErrorsAndDoNotStallOthers) {
   {
     httplib::Client cp("127.0.0.1", http_port_);
     size_t put_sent = 0;
-    auto put = cp.Put(
-        "/", {},
-        [&](size_t, httplib::DataSink& sink) {
-          const std::string chunk(1 << 20, ' ');
-          if (put_sent >= (64u << 20)) {
-            sink.done();
-            return true;
-          }
-          put_sent += chunk.size();
-          return sink.write(chunk.data(), chunk.size());
-        },
-        "application/octet-stream");
+    auto put = cp.Put("/", {}, chunked_64mib(&put_sent), "application/octet-stream");
     if (put) {
       EXPECT_EQ(put->status, 413) << put->body;
       EXPECT_NE(put->body.find("PUT / takes no request body"), std::string::npos) << put->body;

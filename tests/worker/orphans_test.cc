@@ -50,19 +50,26 @@ pid_t ChildRunning(const std::string& argv0) {
   return -1;
 }
 
-TEST(Orphans, ADaemonOfAnEndedTrainingJobIsKilledAndReaped) {
-  ASSERT_TRUE(BecomeSubreaper().ok());
-  // A training program that starts a daemon in its own session and exits.
+// A training program of `job` (and `attempt`, when given) that starts `sleep SECONDS` as a daemon
+// in its own session and exits: the daemon's pid, once it is this process's child (-1 if not).
+pid_t DaemonOf(const std::string& job, const char* attempt, const std::string& seconds) {
   pid_t program = ::fork();
-  ASSERT_GE(program, 0);
+  if (program < 0) return -1;
   if (program == 0) {
-    ::setenv("TRAINING_JOB_NAME", "orphans-001-0a0b0c0d", 1);
-    ::execl("/bin/sh", "sh", "-c", "setsid sleep 60 </dev/null >/dev/null 2>&1 & exit 0", nullptr);
+    ::setenv("TRAINING_JOB_NAME", job.c_str(), 1);
+    if (attempt) ::setenv(kAttemptVariable, attempt, 1);
+    const std::string script = "setsid sleep " + seconds + " </dev/null >/dev/null 2>&1 & exit 0";
+    ::execl("/bin/sh", "sh", "-c", script.c_str(), nullptr);
     ::_exit(127);
   }
   int status = 0;
-  ASSERT_EQ(::waitpid(program, &status, 0), program);
-  const pid_t daemon = ChildRunning("sleep");
+  if (::waitpid(program, &status, 0) != program) return -1;
+  return ChildRunning("sleep");
+}
+
+TEST(Orphans, ADaemonOfAnEndedTrainingJobIsKilledAndReaped) {
+  ASSERT_TRUE(BecomeSubreaper().ok());
+  const pid_t daemon = DaemonOf("orphans-001-0a0b0c0d", nullptr, "60");
   ASSERT_GT(daemon, 0) << "the daemon did not become this process's child";
 
   std::vector<std::string> logged;
@@ -91,17 +98,7 @@ TEST(Orphans, ADaemonOfAnEndedTrainingJobIsKilledAndReaped) {
 // to the same worker at once (it held the GPU memory and ports the retry needed).
 TEST(Orphans, ADaemonOfAFailedAttemptIsKilledWhileTheRetryRuns) {
   ASSERT_TRUE(BecomeSubreaper().ok());
-  pid_t program = ::fork();
-  ASSERT_GE(program, 0);
-  if (program == 0) {
-    ::setenv("TRAINING_JOB_NAME", "orphans-002-0a0b0c0d", 1);
-    ::setenv(kAttemptVariable, "1", 1);
-    ::execl("/bin/sh", "sh", "-c", "setsid sleep 61 </dev/null >/dev/null 2>&1 & exit 0", nullptr);
-    ::_exit(127);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(program, &status, 0), program);
-  const pid_t daemon = ChildRunning("sleep");
+  const pid_t daemon = DaemonOf("orphans-002-0a0b0c0d", "1", "61");
   ASSERT_GT(daemon, 0);
   std::vector<std::string> logged;
   auto log = [&](const std::string& line) { logged.push_back(line); };
