@@ -483,7 +483,8 @@ struct CoordinatorCore::Impl {
   // then older) whose proposals are out. `j` takes a free slot only beyond those; a Random job
   // took each slot a model-based job had asked for while its proposal was made, and held three
   // quarters of a shared cluster.
-  int ReservedBefore(const TuningJob& j) const;
+  // `proposing`: the jobs whose proposals are out, by key.
+  int ReservedBefore(const TuningJob& j, const std::map<std::string, TuningJob*>& proposing) const;
   // Free slots of the workers that take new training jobs.
   int FreeSlots() const;
   // Another job that wants more training jobs has fewer running than `j` (counting the slots its
