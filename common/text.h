@@ -86,6 +86,17 @@ inline size_t Utf8Length(std::string_view s) {
   return n;
 }
 
+// The first `chars` characters of UTF-8 text (all of it when it has no more): cut before a
+// byte that starts a character, never inside one. A cut at a byte count split a character, and
+// the coordinator aborted writing the record (a 1,024-byte cut of a Chinese failure message).
+inline std::string Utf8Prefix(std::string_view s, size_t chars) {
+  size_t n = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80 && n++ == chars) return std::string(s.substr(0, i));
+  }
+  return std::string(s);
+}
+
 // Where UTF-8 text first goes wrong: the offset of the first byte that does not start or
 // continue a well-formed sequence (RFC 3629: no overlong forms, no surrogates, nothing above
 // U+10FFFF); nullopt for valid text.

@@ -49,10 +49,8 @@ inline std::string Lower(std::string_view s) { return AsciiLower(s); }
 
 inline constexpr size_t kMaxFailureReason = 1024;
 
-inline std::string Truncate(std::string s, size_t n = kMaxFailureReason) {
-  if (s.size() > n) s.resize(n);
-  return s;
-}
+// At most n characters (SageMaker's limits count characters), cut between characters.
+inline std::string Truncate(const std::string& s, size_t n = kMaxFailureReason) { return Utf8Prefix(s, n); }
 
 // A tuning job whose first kFailuresBeforeGivingUp training jobs to end all failed (none
 // succeeded) stops the rest and fails, as SageMaker's "No training job succeeded after 5

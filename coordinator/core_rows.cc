@@ -39,12 +39,12 @@ T Get(const Json& object, const char* key, T fallback) {
 JobRow JobToRow(const TuningJob& j) {
   JobRow r;
   r.name = j.name;
-  r.spec_json = proto::EncodeCreateRequest(j.spec).dump();
+  r.spec_json = proto::EncodeCreateRequest(j.spec).dump(-1, ' ', false, Json::error_handler_t::replace);
   r.spelling = "crd";
   Json meta = Json::object();
   if (j.convergence_ms) meta["convergence_ms"] = j.convergence_ms;
   if (j.not_improving_final >= 0) meta["not_improving_final"] = j.not_improving_final;
-  r.metadata_json = meta.dump();
+  r.metadata_json = meta.dump(-1, ' ', false, Json::error_handler_t::replace);
   r.status = j.status;
   r.failure_reason = j.failure_reason;
   r.completion_reason = j.completion_reason;
@@ -152,7 +152,7 @@ TrialRow TrialToRow(const Trial& t) {
     d["worker_started_on"] = t.worker_started_on;
   }
   if (t.counted > 0) d["counted"] = t.counted;
-  r.detail_json = d.dump();
+  r.detail_json = d.dump(-1, ' ', false, Json::error_handler_t::replace);
   return r;
 }
 

@@ -322,6 +322,23 @@ TEST_F(CoreTest, FailedTrialsAreNotRetriedAndAJobWithoutSuccessFails) {
   EXPECT_EQ(trials[0]->failure_reason, "AlgorithmError: boom");
 }
 
+// A failure message in Chinese longer than FailureReason's 1,024 characters: the cut fell inside
+// a character, and writing the training job's record threw (the coordinator aborted, and again
+// on every restart as the worker re-sent the report). Cut between characters, at 1,024 of them.
+TEST_F(CoreTest, ALongNonAsciiFailureReasonIsCutBetweenCharacters) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("utf8", "Random", 1, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  Started("w1", a[0]);
+  std::string text;
+  for (int i = 0; i < 150; ++i) text += "\u6570\u636e\u6587\u4ef6\u683c\u5f0f\u9519\u8bef";  // 8 characters, 24 bytes
+  EXPECT_NO_THROW(EndWith("w1", a[0].trial, a[0].attempt, "Failed", "AlgorithmError: " + text));
+  const std::string reason = core_->TrialsOf("utf8")[0]->failure_reason;
+  EXPECT_EQ(InvalidUtf8At(reason), std::nullopt) << reason;
+  EXPECT_EQ(Utf8Length(reason), 1024u);
+  EXPECT_EQ(reason, Utf8Prefix("AlgorithmError: " + text, 1024));
+}
+
 // Training jobs that all complete without one line the objective's regex matches: SageMaker's
 // failure text, then the likely cause and where to look.
 TEST_F(CoreTest, AJobWhoseTrainingJobsNeverEmitTheObjectiveSaysSo) {
