@@ -686,6 +686,18 @@ bool CoordinatorCore::Impl::Foreign(const std::string& trial) {
   return job.empty() || Job(job) == nullptr;
 }
 
+bool CoordinatorCore::Impl::KeptForItsCoordinator(const std::string& trial) {
+  if (!Foreign(trial)) return false;
+  auto deleted = store->DeletedTrials({trial});
+  if (deleted.ok() && deleted->count(trial)) return false;
+  const std::string job = TuningJobOfTrialName(trial);
+  if (!job.empty()) {
+    auto was = store->DeletedUnrecorded(job);
+    if (was.ok() && *was) return false;
+  }
+  return true;
+}
+
 void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbeat& h, int64_t now, std::vector<Outgoing>* out) {
   const std::string& wid = w.reg.worker_id;
   // What it held when it sent this: an attempt assigned after that (or within a lease of it,
@@ -775,10 +787,12 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
   } else if (const auto* st = std::get_if<proto::wire::TrialStaging>(&msg)) {
     if (!FromElsewhere(wid, st->trial, st->attempt, "TrialStaging", now)) OnTrialStaging(wid, *st, now);
   } else if (const auto* m = std::get_if<proto::wire::MetricPoints>(&msg)) {
+    if (KeptForItsCoordinator(m->trial)) return;
     if (FromElsewhere(wid, m->trial, m->attempt, "MetricPoints", now) || OnMetrics(wid, *m, now, out)) {
       out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kMetricPoints), m->trial, m->attempt, m->seq}});
     }
   } else if (const auto* x = std::get_if<proto::wire::TrialExited>(&msg)) {
+    if (KeptForItsCoordinator(x->trial)) return;
     if (ReleaseLingering(wid, x->trial, x->attempt)) {  // a stopped gang host is done: its slot is free
       if (auto t = trials.find(x->trial); t != trials.end()) TellAlgo1IfPeersGone(t->second, x->attempt, out);
     }
@@ -787,6 +801,7 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
       out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kTrialExited), x->trial, x->attempt, x->seq}});
     }
   } else if (const auto* l = std::get_if<proto::wire::LogLines>(&msg)) {
+    if (KeptForItsCoordinator(l->trial)) return;
     if (!FromElsewhere(wid, l->trial, l->attempt, "LogLines", now)) OnLogLines(wid, *l);
     out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kLogLines), l->trial, l->attempt, l->seq}});
   } else if (const auto* held = std::get_if<proto::wire::HeldTrials>(&msg)) {

@@ -211,6 +211,12 @@ struct CoordinatorCore::Impl {
   // A training job this coordinator has never heard of, of a tuning job it does not know either:
   // another coordinator's (WorkerInfo::foreign).
   bool Foreign(const std::string& trial);
+  // A report (metrics, log lines, an exit) about a Foreign training job that this coordinator
+  // did not delete: it is left unacknowledged, so the worker keeps it for the coordinator whose
+  // job it is. Acknowledged, the worker forgot it: a coordinator started on the wrong state
+  // directory took a finished training job's exit, and the right one, back, never finished it
+  // (its metrics had a gap, so even the worker's replay was refused).
+  bool KeptForItsCoordinator(const std::string& trial);
 
   const proto::TrainingJobDefinition* Definition(const TuningJob& j,
                                                  const std::string& def_name) const;

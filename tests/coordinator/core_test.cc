@@ -805,11 +805,29 @@ TEST_F(CoreTest, ARestartedCoreReloadsJobsAndReattachesRunningTrials) {
   }
 }
 
+// A late report about a training job of a tuning job deleted here is this coordinator's to
+// drop: acknowledged, so the worker does not keep sending it.
+TEST_F(CoreTest, ALateReportOfADeletedTuningJobIsAcknowledged) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("gone", "Random", 1, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  Finish("w1", a[0], 0.5);
+  ASSERT_EQ(*core_->Describe("gone")->status.hyper_parameter_tuning_job_status, "Completed");
+  ASSERT_TRUE(core_->Delete("gone", now_).ok());
+  proto::wire::TrialExited x;
+  x.trial = a[0].trial;
+  x.attempt = a[0].attempt;
+  x.status = "Completed";
+  x.seq = 99;
+  EXPECT_EQ(Only<proto::wire::Ack>(core_->OnMessage("w1", x, now_)).size(), 1u);
+}
+
 // A coordinator started on an empty or other state directory (a typo'd path, a restored backup)
 // that the workers reach: what they run of tuning jobs it has never heard of is another
 // coordinator's, not its own lost attempts. It is left to finish (an operator pass saw such a
-// coordinator stop every training job of the cluster within seconds), holds its slots, and its
-// report is acknowledged and dropped. An attempt of a job this coordinator does know is still
+// coordinator stop every training job of the cluster within seconds) and holds its slots. Its
+// reports are not acknowledged: the worker keeps them for the right coordinator (acknowledged,
+// they were forgotten, and that coordinator, back, never finished the training job). An attempt of a job this coordinator does know is still
 // stopped.
 TEST_F(CoreTest, AttemptsOfTuningJobsThisCoordinatorNeverHeardOfAreLeftToFinish) {
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("mine", "Random", 4, 2)));
@@ -833,10 +851,24 @@ TEST_F(CoreTest, AttemptsOfTuningJobsThisCoordinatorNeverHeardOfAreLeftToFinish)
   x.trial = running[0].trial;
   x.attempt = 1;
   x.status = "Completed";
-  auto done = core_->OnMessage("w1", x, now_);
-  EXPECT_EQ(Only<proto::wire::Ack>(done).size(), 1u) << "its report is acknowledged (and dropped)";
-  EXPECT_EQ(Only<proto::wire::AssignTrial>(done).size(), 1u) << "its slot is free again";
+  EXPECT_TRUE(Only<proto::wire::Ack>(core_->OnMessage("w1", x, now_)).empty()) << "its exit is kept for its coordinator";
+  proto::wire::MetricPoints m;
+  m.trial = running[0].trial;
+  m.attempt = 1;
+  m.seq = 1;
+  m.points.push_back({"loss", 0.5, now_, 0});
+  EXPECT_TRUE(Only<proto::wire::Ack>(core_->OnMessage("w1", m, now_)).empty()) << "so are its metrics";
+  proto::wire::LogLines l;
+  l.trial = running[0].trial;
+  l.attempt = 1;
+  l.seq = 1;
+  l.first_line = 1;
+  l.lines = {"epoch 1"};
+  EXPECT_TRUE(Only<proto::wire::Ack>(core_->OnMessage("w1", l, now_)).empty()) << "and its log lines";
   EXPECT_EQ(core_->FindTrial(running[0].trial), nullptr);
+  // Its worker holds it no more (its program ended, and it gave up on this coordinator): the
+  // slot is free again.
+  EXPECT_EQ(Only<proto::wire::AssignTrial>(Heartbeat("w1", {{placed[0].trial, placed[0].attempt}})).size(), 1u);
 }
 
 // A coordinator that stalls right after a restart (a busy disk, a paused VM) does not count its
