@@ -102,8 +102,13 @@ Result<std::vector<ObjectInfo>> LocalObjectStore::List(const std::string& prefix
   auto add = [&](const fs::path& file) {
     std::error_code sec;
     if (file.filename().string().rfind(kTmpMark, 0) == 0) return;  // a write in progress
-    const std::string key = fs::relative(file, root_, sec).generic_string();
-    if (!sec) out.push_back({key, fs::file_size(file, sec), ""});
+    // Lexically: fs::relative resolves symlinks, and the key of a symlinked file (a dataset
+    // linked in, a directory reached through a link) fell outside the prefix, so the file was
+    // dropped from a channel, and a checkpoint restore cut its key out of range.
+    const std::string key = file.lexically_relative(root_).generic_string();
+    if (key.empty() || key.rfind("..", 0) == 0) return;
+    const auto size = fs::file_size(file, sec);
+    if (!sec) out.push_back({key, size, ""});
   };
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     if (it->path().filename().string().rfind(head, 0) != 0) continue;

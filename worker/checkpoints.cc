@@ -65,8 +65,9 @@ Result<CheckpointStats> CheckpointSync::Restore() {
   synced_.clear();
   std::vector<std::pair<std::string, std::string>> todo;  // relative path, key
   for (const ObjectInfo& o : *objects) {
-    const std::string rel = o.key.substr(dest_.prefix.size());
-    if (!IsCleanRelativePath(rel)) {
+    const bool under = o.key.compare(0, dest_.prefix.size(), dest_.prefix) == 0;
+    const std::string rel = under ? o.key.substr(dest_.prefix.size()) : std::string();
+    if (!under || !IsCleanRelativePath(rel)) {
       return Status::InvalidArgument("ClientError: checkpoint object " + dest_.store->Uri(o.key) +
                                      " would be written outside the checkpoint directory");
     }

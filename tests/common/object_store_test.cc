@@ -81,6 +81,24 @@ TEST_F(LocalStoreTest, WritesAreAtomicAndHalfWrittenFilesAreNotListed) {
   EXPECT_EQ(entries, 1);
 }
 
+// Symlinked data (a dataset linked in, DVC and git-annex caches): listed under the link's own
+// name, as the files they point at. Keys were made with the links resolved, so such files fell
+// outside the prefix and were silently left out of a File-mode channel.
+TEST_F(LocalStoreTest, SymlinkedFilesAndDirectoriesAreListedUnderTheLinksName) {
+  LocalObjectStore s(root_.string());
+  ASSERT_TRUE(s.PutBytes("real/big.csv", "1,2").ok());
+  ASSERT_TRUE(s.PutBytes("real/dir/c.csv", "5,6").ok());
+  ASSERT_TRUE(s.PutBytes("data/plain.csv", "3,4").ok());
+  fs::create_symlink(root_ / "real" / "big.csv", root_ / "data" / "linked.csv");
+  fs::create_directory_symlink(root_ / "real" / "dir", root_ / "data" / "linkdir");
+  fs::create_directory_symlink(root_ / "data", root_ / "via-link");
+  EXPECT_EQ(Keys(s, "data/"),
+            (std::vector<std::string>{"data/linkdir/c.csv", "data/linked.csv", "data/plain.csv"}));
+  EXPECT_EQ(Keys(s, "via-link/"),
+            (std::vector<std::string>{"via-link/linkdir/c.csv", "via-link/linked.csv", "via-link/plain.csv"}));
+  EXPECT_EQ(*s.Get("data/linked.csv"), "1,2");
+}
+
 TEST_F(LocalStoreTest, KeysThatLeaveTheRootAreRefused) {
   LocalObjectStore s(root_.string());
   for (const std::string bad : {"", "/etc/passwd", "../x", "a/../../x", "a//b", "./a"}) {

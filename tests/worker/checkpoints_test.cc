@@ -115,6 +115,19 @@ TEST_F(CheckpointsTest, ARestoreWhoseDestinationCannotBeListedLeavesTheLocalCopy
   EXPECT_EQ(Read(local / "ckpt-8"), "epoch=8");
 }
 
+// A CheckpointConfig.S3Uri of file:// through a symlink (a shared volume linked in): the retry's
+// restore crashed the worker (a key resolved through the link was cut at the link's length).
+TEST_F(CheckpointsTest, ARestoreThroughASymlinkedDestinationGetsTheCheckpointsBack) {
+  Write(dir_ / "real-volume-with-a-longer-name" / "job-001" / "ck.txt", "epoch=3");
+  fs::create_directory_symlink(dir_ / "real-volume-with-a-longer-name", dir_ / "ck");
+  auto sync = Make("file://" + (dir_ / "ck" / "job-001").string(), dir_ / "local");
+  ASSERT_TRUE(sync);
+  auto restored = sync->Restore();
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(restored->files, 1u);
+  EXPECT_EQ(Read(dir_ / "local" / "ck.txt"), "epoch=3");
+}
+
 TEST_F(CheckpointsTest, APrefixIsADirectoryNotAStringPrefix) {
   Write(dir_ / "ckpt" / "ASHA-10" / "state.txt", "other job");
   auto sync = Make((dir_ / "ckpt" / "ASHA-1").string(), dir_ / "local");
