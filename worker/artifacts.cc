@@ -26,6 +26,29 @@ namespace hpo::worker {
 
 namespace fs = std::filesystem;
 
+// Whether `value` fits `width`-1 octal digits (a 12-byte size field: below 8 GiB).
+bool FitsOctal(std::size_t width, uint64_t value) { return (width - 1) * 3 >= 64 || value >> ((width - 1) * 3) == 0; }
+
+void TarNumber(char* field, std::size_t width, uint64_t value) {
+  // width-1 octal digits, zero-padded, and a NUL; a value too large for them (a model file of
+  // 8 GiB or more) in GNU's base-256 form: 0x80, then the value big-endian in the other bytes,
+  // as GNU tar and Python's tarfile write and read it. Cut to its low digits, the size made the
+  // rest of the archive unreadable, and the training job still completed.
+  if (!FitsOctal(width, value)) {
+    field[0] = static_cast<char>(0x80);
+    for (std::size_t i = width; i-- > 1;) {
+      field[i] = static_cast<char>(value & 0xFF);
+      value >>= 8;
+    }
+    return;
+  }
+  for (std::size_t i = width - 1; i-- > 0;) {
+    field[i] = static_cast<char>('0' + (value & 7));
+    value >>= 3;
+  }
+  field[width - 1] = '\0';
+}
+
 namespace {
 
 // Deflate streams, kept for the next archive: setting one up (about 270 KB of fresh memory,
@@ -166,24 +189,15 @@ class Sink {
   std::size_t used_ = 0;
 };
 
-void Octal(char* field, std::size_t width, uint64_t value) {
-  // width-1 octal digits, zero-padded, and a NUL (values too large keep their low digits).
-  for (std::size_t i = width - 1; i-- > 0;) {
-    field[i] = static_cast<char>('0' + (value & 7));
-    value >>= 3;
-  }
-  field[width - 1] = '\0';
-}
-
 std::string Header(const std::string& name, char type, uint64_t size, uint32_t mode, int64_t mtime,
                    const std::string& link, bool gnu) {
   std::string h(512, '\0');
   std::memcpy(h.data(), name.data(), std::min<std::size_t>(name.size(), 100));
-  Octal(&h[100], 8, mode & 07777);
-  Octal(&h[108], 8, 0);
-  Octal(&h[116], 8, 0);
-  Octal(&h[124], 12, size);
-  Octal(&h[136], 12, static_cast<uint64_t>(std::max<int64_t>(0, mtime)));
+  TarNumber(&h[100], 8, mode & 07777);
+  TarNumber(&h[108], 8, 0);
+  TarNumber(&h[116], 8, 0);
+  TarNumber(&h[124], 12, size);
+  TarNumber(&h[136], 12, static_cast<uint64_t>(std::max<int64_t>(0, mtime)));
   h[156] = type;
   std::memcpy(&h[157], link.data(), std::min<std::size_t>(link.size(), 100));
   if (gnu) {
@@ -223,7 +237,6 @@ Status WriteEntry(Sink& sink, const fs::path& path, const std::string& name, con
     std::error_code ec;
     link = fs::read_symlink(path, ec).string();
     if (ec) return Status::IoError("cannot read the link " + path.string() + ": " + ec.message());
-    if (link.size() > 100) return Status::IoError("the link target of " + path.string() + " is longer than 100 bytes");
   } else if (S_ISREG(st.st_mode)) {
     type = '0';
     size = static_cast<uint64_t>(st.st_size);
@@ -231,15 +244,18 @@ Status WriteEntry(Sink& sink, const fs::path& path, const std::string& name, con
     return Status::Ok();  // sockets, FIFOs and devices are not artifacts
   }
   auto fail = [&] { return Status::IoError("cannot write " + out_path + ": " + std::strerror(errno)); };
-  if (member.size() > 100) {
-    std::string longname = member + '\0';
-    std::string lh = Header("././@LongLink", 'L', longname.size(), 0644, 0, "", true);
-    if (!sink.Write(lh.data(), lh.size()) || !sink.Write(longname.data(), longname.size()) ||
-        !Pad(sink, longname.size())) {
-      return fail();
-    }
-  }
-  std::string h = Header(member, type, size, st.st_mode, st.st_mtime, link, member.size() > 100);
+  // Names and link targets over 100 bytes go in GNU long-name ('L') and long-link ('K') records
+  // ahead of the entry, as GNU tar writes them; a long link target used to fail the upload as an
+  // infrastructure error, retried to no end.
+  auto long_record = [&](char kind, const std::string& text) {
+    std::string body = text + '\0';
+    std::string lh = Header("././@LongLink", kind, body.size(), 0644, 0, "", true);
+    return sink.Write(lh.data(), lh.size()) && sink.Write(body.data(), body.size()) && Pad(sink, body.size());
+  };
+  if (member.size() > 100 && !long_record('L', member)) return fail();
+  if (link.size() > 100 && !long_record('K', link)) return fail();
+  const bool gnu = member.size() > 100 || link.size() > 100 || !FitsOctal(12, size);
+  std::string h = Header(member, type, size, st.st_mode, st.st_mtime, link, gnu);
   if (!sink.Write(h.data(), h.size())) return fail();
   if (type != '0') return Status::Ok();
   std::ifstream in(path, std::ios::binary);

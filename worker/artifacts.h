@@ -45,6 +45,12 @@ namespace hpo::worker {
 // Writes `dir` as a tar archive to `out_path` (gzip-compressed when `gzip`).
 [[nodiscard]] Status WriteTar(const std::string& dir, const std::string& out_path, bool gzip);
 
+// A tar header's numeric field of `width` bytes: width-1 octal digits and a NUL, or GNU's
+// base-256 form (0x80, then the value big-endian) for a value they cannot hold, such as the size
+// of a file of 8 GiB or more. FitsOctal says which.
+bool FitsOctal(std::size_t width, uint64_t value);
+void TarNumber(char* field, std::size_t width, uint64_t value);
+
 struct ArtifactSpec {
   std::string root;         // the attempt's root: model/ and output/data/ are packed from it
   std::string output_path;  // S3OutputPath: s3://bucket/prefix, file:///dir or /dir

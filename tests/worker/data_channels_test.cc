@@ -383,6 +383,46 @@ TEST_F(Channels, WriteTarPacksFilesDirectoriesLinksAndLongNamesThatTarReadsBack)
   EXPECT_EQ(Sh("tar -tf " + (dir_ / "n.tar").string() + " && echo ok"), "ok\n");
 }
 
+// A link whose target is longer than 100 bytes goes in a GNU long-link record (it failed the
+// upload as an infrastructure error, retried to no end), and tar reads the target back whole.
+TEST_F(Channels, WriteTarKeepsLinkTargetsLongerThanAHundredBytes) {
+  fs::path model = dir_ / "model";
+  const std::string target = "checkpoints/" + std::string(140, 't') + "/epoch-0009.pt";
+  Put(model / target, "weights");
+  fs::create_symlink(target, model / "latest.pt");
+  ASSERT_TRUE(WriteTar(model.string(), (dir_ / "m.tar.gz").string(), true).ok());
+  fs::create_directories(dir_ / "x");
+  Sh("tar -xzf " + (dir_ / "m.tar.gz").string() + " -C " + (dir_ / "x").string());
+  ASSERT_TRUE(fs::is_symlink(dir_ / "x" / "latest.pt"));
+  EXPECT_EQ(fs::read_symlink(dir_ / "x" / "latest.pt").string(), target);
+  EXPECT_EQ(Slurp(dir_ / "x" / "latest.pt"), "weights");
+}
+
+// A size of 8 GiB or more does not fit the size field's 11 octal digits: written in GNU's
+// base-256 form, which Python's tarfile (and GNU tar) decode to the same number. Cut to its low
+// digits, a 8 GiB + 5 model file was recorded as 5 bytes and the rest of the archive was lost.
+TEST(TarNumbers, SizesOf8GiBAndMoreUseBase256) {
+  char field[12];
+  const uint64_t below = (uint64_t{1} << 33) - 1, above = (uint64_t{1} << 33) + 5;
+  ASSERT_TRUE(FitsOctal(12, below));
+  TarNumber(field, 12, below);
+  EXPECT_EQ(std::string(field, 12), std::string("77777777777") + '\0');
+  ASSERT_FALSE(FitsOctal(12, above));
+  TarNumber(field, 12, above);
+  EXPECT_EQ(static_cast<unsigned char>(field[0]), 0x80u);
+  uint64_t back = 0;
+  for (int i = 1; i < 12; ++i) back = back << 8 | static_cast<unsigned char>(field[i]);
+  EXPECT_EQ(back, above);
+  std::string hex;
+  for (char c : field) {
+    char b[3];
+    std::snprintf(b, sizeof b, "%02x", static_cast<unsigned char>(c));
+    hex += b;
+  }
+  const std::string py = Sh("python3 -c \"import tarfile; print(tarfile.nti(bytes.fromhex('" + hex + "')))\"");
+  EXPECT_EQ(py, std::to_string(above) + "\n");
+}
+
 // Archives larger than the writer's buffers, compressed and not, many in a row (the deflate
 // streams are reused from one archive to the next) and from several threads at once, read back
 // byte for byte.
