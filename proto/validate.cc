@@ -793,7 +793,10 @@ void Validator::CheckHyperParameterNames(const TuningJobSpec& spec, const Traini
 }
 
 std::optional<int64_t> Validator::Combinations(const TuningJobSpec& spec, bool integers) const {
-  constexpr int64_t kCap = int64_t{1} << 40;
+  static constexpr int64_t kCap = int64_t{1} << 40;
+  // a x b, at most kCap, without overflowing on the way (two ranges of 2^40 values each wrapped
+  // to 0 combinations, and a valid job was refused as having too few).
+  auto times = [](int64_t a, int64_t b) { return b > 0 && a > kCap / b ? kCap : std::min<int64_t>(a * b, kCap); };
   auto count = [&](const TrainingJobDefinition& d, const FieldPath& dp, bool multi) -> std::optional<int64_t> {
     int64_t product = 1;
     size_t ranges = 0;
@@ -801,7 +804,7 @@ std::optional<int64_t> Validator::Combinations(const TuningJobSpec& spec, bool i
       for (const auto& c : r->categorical_parameter_ranges) {
         if (c.values.empty()) return std::nullopt;
         ++ranges;
-        product = std::min<int64_t>(product * static_cast<int64_t>(c.values.size()), kCap);
+        product = times(product, static_cast<int64_t>(c.values.size()));
       }
       if (!integers) continue;
       if (!r->auto_parameters.empty()) return std::nullopt;
@@ -820,8 +823,7 @@ std::optional<int64_t> Validator::Combinations(const TuningJobSpec& spec, bool i
         if (!lo || !hi || *hi < *lo) return std::nullopt;  // reported by the range checks
         ++ranges;
         const double size = static_cast<double>(*hi) - static_cast<double>(*lo) + 1.0;
-        product = size >= static_cast<double>(kCap) ? kCap
-                                                    : std::min<int64_t>(product * static_cast<int64_t>(size), kCap);
+        product = size >= static_cast<double>(kCap) ? kCap : times(product, static_cast<int64_t>(size));
       }
     }
     if (ranges == 0) return std::nullopt;
@@ -915,8 +917,9 @@ void Validator::CheckDefinitions(const TuningJobSpec& spec) {
   // ranges are all integer and categorical (SageMaker: "You don't have enough combinations of
   // hyperparameter ranges"). Here such a job ran out of configurations and ended Completed
   // early, saying nothing.
-  if (c && (Mode(c->strategy, "Random") || Mode(c->strategy, "Bayesian")) && c->resource_limits &&
-      c->resource_limits->max_number_of_training_jobs) {
+  // Hyperband too: it proposes from the same space, and ended as early.
+  if (c && (Mode(c->strategy, "Random") || Mode(c->strategy, "Bayesian") || Mode(c->strategy, "Hyperband")) &&
+      c->resource_limits && c->resource_limits->max_number_of_training_jobs) {
     const int64_t n = *c->resource_limits->max_number_of_training_jobs;
     std::optional<int64_t> combos = Combinations(spec, true);
     if (combos && n > *combos) {

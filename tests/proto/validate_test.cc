@@ -198,6 +198,30 @@ TEST(Validate, DiscreteRangesWithAsManyCombinationsAsJobsOrAContinuousRangePass)
   EXPECT_TRUE(Validate(s, Spelling::kCrd).empty()) << Describe(Validate(s, Spelling::kCrd));
 }
 
+// Ranges of 2^32 and 2^40 values: their product is capped, not overflowed. Two such ranges
+// multiplied past int64 and wrapped to 0 combinations, and a valid job was refused.
+TEST(Validate, HugeIntegerRangesCountAsPlentyOfCombinations) {
+  TuningJobSpec s = Make(Base::kRandom);
+  s.hyper_parameter_tuning_job_config->parameter_ranges = ParameterRanges{};
+  auto& r = *s.hyper_parameter_tuning_job_config->parameter_ranges;
+  r.integer_parameter_ranges = {{"a", "0", "4294967295", std::nullopt}, {"b", "0", "4294967295", std::nullopt}};
+  s.hyper_parameter_tuning_job_config->resource_limits->max_number_of_training_jobs = 10;
+  EXPECT_TRUE(Validate(s, Spelling::kCrd).empty()) << Describe(Validate(s, Spelling::kCrd));
+  r.integer_parameter_ranges = {{"a", "1", "1099511627775", std::nullopt}, {"b", "1", "1099511627775", std::nullopt}};
+  EXPECT_TRUE(Validate(s, Spelling::kCrd).empty()) << Describe(Validate(s, Spelling::kCrd));
+}
+
+// Hyperband proposes from the same space as Random: too few combinations ended it early too.
+TEST(Validate, AHyperbandJobNeedsEnoughCombinationsToo) {
+  TuningJobSpec s = Make(Base::kHyperband);
+  s.hyper_parameter_tuning_job_config->parameter_ranges = ParameterRanges{};
+  s.hyper_parameter_tuning_job_config->parameter_ranges->categorical_parameter_ranges = {{"opt", {"a", "b"}}};
+  s.hyper_parameter_tuning_job_config->resource_limits->max_number_of_training_jobs = 10;
+  FieldErrors errors = Validate(s, Spelling::kCrd);
+  ASSERT_EQ(errors.size(), 1u) << Describe(errors);
+  EXPECT_NE(errors[0].message.find("give 2 combinations, fewer than the 10"), std::string::npos) << errors[0].message;
+}
+
 // ---- one rule per row ---------------------------------------------------------------------------
 
 struct Case {
