@@ -145,10 +145,20 @@ CategoricalRange ToGridValues(const NumericRange& range, bool integer, const std
     // A hint at an end leaves one side empty: the quarter points of the other instead.
     if (h < 0.05) at = {0.25, 0.5, 0.75, 1.0};
     if (h > 0.95) at = {0.0, 0.25, 0.5, 0.75};
-    for (double u : at) {
-      std::string text = space->FromUnit(std::vector<double>{u}).at(*range.name);
-      add(integer ? text : Decimal(*ParseNumber(text), 3));
-    }
+    // Three significant digits, or as many more as keep the value inside the range: 0.9995 at
+    // three digits is "1", outside a range below 1 (a momentum or Adam's beta2 of 1, which
+    // PyTorch refuses).
+    const std::optional<double> lo = ParseNumber(*range.min_value), hi = ParseNumber(*range.max_value);
+    auto short_text = [&](const std::string& text) {
+      const std::optional<double> x = ParseNumber(text);
+      if (integer || !x || !lo || !hi) return text;
+      for (int digits = 3; digits <= 17; ++digits) {
+        std::string t = Decimal(*x, digits);
+        if (std::optional<double> y = ParseNumber(t); y && *y >= *lo && *y <= *hi) return t;
+      }
+      return text;
+    };
+    for (double u : at) add(short_text(space->FromUnit(std::vector<double>{u}).at(*range.name)));
   }
   std::sort(values.begin(), values.end());
   CategoricalRange c{range.name, {}};

@@ -319,6 +319,21 @@ TEST(Autotune, GridValuesSpreadOnBothSidesOfTheHintWithoutANearRepeat) {
   for (size_t i = 1; i < v.size(); ++i) EXPECT_GT(v[i] / v[i - 1], 1.2) << x[i - 1] << " and " << x[i];
 }
 
+// A hint close to 1 (Adam's beta2 0.999, a momentum of 0.9999) gets a range below 1; its Grid
+// values, rounded to three digits, put its upper end at "1", outside that range (PyTorch refuses
+// a beta of 1). Every value stays in the range, below 1.
+TEST(Autotune, GridValuesNearOneStayBelowOne) {
+  proto::TuningJobSpec s = AutoSpec({Hint("beta2", "0.999"), Hint("momentum", "0.9999")});
+  s.hyper_parameter_tuning_job_config->strategy = "Grid";
+  AutotuneResult r = Resolve(s);
+  for (const auto& c : JobRanges(r).categorical_parameter_ranges) {
+    for (const auto& v : c.values) {
+      EXPECT_LT(std::stod(v), 1.0) << *c.name << " = " << v;
+      EXPECT_GT(std::stod(v), 0.0) << *c.name << " = " << v;
+    }
+  }
+}
+
 // Five numeric hints would make 5^5 = 3,125 Grid combinations, past the 750 a Grid job may run:
 // Autotune trims its own values (farthest from each hint first, widest range first) until the
 // grid fits, keeps every hint among them, and says so in the choice.
