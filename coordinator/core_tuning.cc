@@ -78,6 +78,11 @@ void CoordinatorCore::Impl::BuildPrior(TuningJob& j) {
     const double x = std::strtod(a.c_str(), &ea), y = std::strtod(b.c_str(), &eb);
     return !a.empty() && !b.empty() && *ea == '\0' && *eb == '\0' && x == y;  // "4" and "4.0"
   };
+  // Only configurations inside this job's ranges: a parent's point outside them (a range
+  // narrowed, a categorical value left out) was clamped onto the boundary, as if its result had
+  // been seen there, and the model sent this job's training jobs to corners its parents had
+  // shown were bad.
+  const Result<SearchSpace> space = SearchSpace::FromSpec(j.spec, *defs[0]);
   for (const auto& p : w.parent_hyper_parameter_tuning_jobs) {
     const TuningJob* parent = Job(p.hyper_parameter_tuning_job_name.value_or(""));
     if (!parent) continue;
@@ -99,6 +104,11 @@ void CoordinatorCore::Impl::BuildPrior(TuningJob& j) {
         o.hyperparameters[n] = v->second;
       }
       if (!complete) continue;
+      if (space.ok()) {
+        Result<Config> inside = space->Normalize(o.hyperparameters);
+        if (!inside.ok()) continue;
+        o.hyperparameters = std::move(inside).value();
+      }
       bool same_statics = true;
       for (const auto& [n, value] : statics) {
         const StringMap& from = u.tuned.count(n) ? u.tuned : u.hyperparameters;

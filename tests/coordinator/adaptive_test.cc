@@ -831,6 +831,29 @@ TEST_F(AdaptiveCoreTest, WarmStartChecksParentsFeedsTheModelAndReportsTheOverall
       << "SageMaker gives OverallBestTrainingJob for IdenticalDataAndAlgorithm only";
 }
 
+// A child whose range is narrower than its parent's (allowed for a warm start): the parent's
+// training jobs outside it are left out of the child's model. They were clamped onto the
+// child's boundary, as if their results had been seen there.
+TEST_F(AdaptiveCoreTest, AWarmStartLeavesOutParentsTrainingJobsOutsideTheChildsRanges) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Continuous("wide", "Random", 6))).at(0);
+  std::optional<proto::wire::AssignTrial> next = a;
+  size_t inside = 0;
+  while (next) {
+    if (std::stod(next->hyperparameters.at("lr")) >= 0.5) ++inside;
+    next = Run("w1", *next, {1.0});
+  }
+  ASSERT_EQ(*core_->Describe("wide")->status.hyper_parameter_tuning_job_status, "Completed");
+  proto::TuningJobSpec child = Continuous("narrow", "Bayesian", 3);
+  child.hyper_parameter_tuning_job_config->parameter_ranges->continuous_parameter_ranges[0].min_value = "0.5";
+  auto& w = child.warm_start_config.emplace();
+  w.parent_hyper_parameter_tuning_jobs.push_back({"wide"});
+  w.warm_start_type = "IdenticalDataAndAlgorithm";
+  ASSERT_EQ(Only<proto::wire::AssignTrial>(Submit(child)).size(), 1u);
+  ASSERT_LT(inside, 6u) << "the test needs parent points below 0.5";
+  EXPECT_EQ(core_->Suggestions("narrow")->last.observations, inside);
+}
+
 // A parent with two definitions, each with its own objective (defA: loss, defB: lossB): only
 // defA's training jobs measured a child's loss. defB's used to enter the child's model as loss
 // values, and its best (lossB 0.01) was the child's OverallBestTrainingJob.
