@@ -530,7 +530,14 @@ void Run(const RunArgs& a) {
     if (why.find("no such tuning job on this coordinator") != std::string::npos) {
       why += "; with hpo run, run the parent job first with the same --state-dir (" + state_dir + ")";
     }
-    Fail(arn.status().code() == StatusCode::kInvalidArgument ? 2 : 3, why);
+    // A refusal of the spec (a quota, counting a warm start's parents, is one: SageMaker's
+    // ResourceLimitExceeded) exits 2, as the same limit checked before the job starts does;
+    // only a store that cannot be written is the service's failure (3).
+    const StatusCode code = arn.status().code();
+    Fail(code == StatusCode::kInvalidArgument || code == StatusCode::kResourceExhausted ? 2
+         : code == StatusCode::kAlreadyExists || code == StatusCode::kNotFound        ? 1
+                                                                                     : 3,
+         why);
   }
   dispatcher.Post(std::move(out));
 

@@ -1168,6 +1168,23 @@ TEST_F(CliTest, RunOfAWarmStartWithoutItsParentSaysToRunTheParentInTheSameStateD
       << o.err;
 }
 
+// A warm start whose parents' training jobs plus its own pass the quota is refused as the same
+// quota checked before a job starts: exit 2 (it exited 3, "a service could not be reached",
+// which scripts retry).
+TEST_F(CliTest, RunOfAWarmStartOverTheQuotaWithItsParentsExitsTwo) {
+  const fs::path state = dir_ / "quota";
+  const std::string parent = ScriptJob("qparent", "#!/bin/sh\necho loss=$SM_HP_X\n", 2, 2);
+  Outcome first = Hpo({"run", parent, "--state-dir", state.string()});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  std::string child = Slurp(ScriptJob("qchild", "#!/bin/sh\necho loss=$SM_HP_X\n", 4, 2));
+  child.replace(child.rfind('}'), 1, R"J(, "WarmStartConfig": {"WarmStartType": "IdenticalDataAndAlgorithm",
+    "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "qparent"}]}})J");
+  const std::string spec = Write("qchild-warm.json", child).string();
+  Outcome o = Hpo({"run", spec, "--state-dir", state.string(), "--max-training-jobs-random", "5"});
+  EXPECT_EQ(o.exit_code, 2) << o.err;
+  EXPECT_NE(o.err.find("set it to at most 3"), std::string::npos) << o.err;
+}
+
 TEST_F(CliTest, RunRefusesATrainingProgramThatCannotRun) {
   std::string text = Slurp(Example("quickstart.yaml"));
   const std::string from = "file://trainers/sklearn_gbt.py";
