@@ -496,6 +496,13 @@ Result<TextTree> ParseText(std::string_view text) {
                                    std::to_string(kMaxDocumentBytes >> 20) +
                                    " MiB; a tuning job spec is a few KB");
   }
+  // A UTF-8 byte-order mark (Notepad and PowerShell write one) is not part of the document:
+  // left in, a JSON file was read as YAML, with YAML's looser types ("1" passed for an integer).
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+  if (text.starts_with("\xFF\xFE") || text.starts_with("\xFE\xFF")) {
+    return Status::InvalidArgument("the document is UTF-16 (it starts with a UTF-16 byte-order mark); save it as "
+                                   "UTF-8, as SageMaker requests and Kubernetes manifests are");
+  }
   size_t first = text.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos) return Status::InvalidArgument("the document is empty");
   if (text.substr(first, 2) == "//" || text.substr(first, 2) == "/*") {

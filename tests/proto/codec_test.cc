@@ -177,6 +177,20 @@ TEST(Codec, YamlOneOneBooleansAreReadAsKubectlReadsThem) {
       {"EnableManagedSpotTraining": "yes"}})").ok()) << "JSON is typed: a string is no boolean";
 }
 
+// A JSON file with a UTF-8 byte-order mark (as Notepad and PowerShell write it) is still JSON,
+// typed as JSON: read as YAML, "yes" passed for a boolean. UTF-16 is refused, naming it.
+TEST(Codec, AByteOrderMarkLeavesJsonTypedAndUtf16IsRefused) {
+  const std::string bom = "\xEF\xBB\xBF";
+  EXPECT_FALSE(ParseSpec(bom + R"({"HyperParameterTuningJobName": "b", "TrainingJobDefinition":
+      {"EnableManagedSpotTraining": "yes"}})").ok());
+  auto good = ParseSpec(bom + R"({"HyperParameterTuningJobName": "b"})");
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  EXPECT_EQ(good->spelling, Spelling::kApi);
+  auto utf16 = ParseSpec(std::string("\xFF\xFE{\0\"\0", 6));
+  ASSERT_FALSE(utf16.ok());
+  EXPECT_NE(utf16.status().message().find("UTF-16"), std::string::npos) << utf16.status().message();
+}
+
 // A YAML number is decimal text, as range bounds are read: strtod also took a hex float and
 // leading spaces for targetObjectiveMetricValue.
 TEST(Codec, AYamlNumberIsDecimalText) {
