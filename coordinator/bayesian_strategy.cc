@@ -242,7 +242,10 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
     const size_t def = *FindDefinition(spaces_, o.definition_name);
     if (!o.prior) ++per_definition[def];
     const Eigen::VectorXd v = Eigen::Map<const Eigen::VectorXd>(u->data(), static_cast<Eigen::Index>(u->size()));
-    exclude.push_back(v);
+    // A prior's configuration (a TransferLearning parent's, or one run with other static values)
+    // did not run this job's configuration and may run here (ProposedKeys): the model may pick
+    // it, and did not when it was excluded, even as the predicted best.
+    if (!o.prior) exclude.push_back(v);
     if (o.status == Observation::kRunning) {
       pending.push_back(v);
     } else if ((o.status == Observation::kSucceeded || o.status == Observation::kStopped) && o.objective &&

@@ -277,6 +277,36 @@ TEST(BayesianStrategy, TheStartSkipsConfigurationsAlreadyTriedInAFiniteSpace) {
   EXPECT_EQ(configs.size(), 6u);
 }
 
+// TransferLearning: the parents' configurations may run again in this job (they ran another
+// algorithm or data). Excluded like this job's own, the model could never pick one, even the
+// one its parents showed was far the best; here every configuration is a parent's.
+TEST(BayesianStrategy, ATransferLearningParentsBestConfigurationCanBeProposed) {
+  proto::ParameterRanges r;
+  r.integer_parameter_ranges.push_back(Num("n", "1", "3"));
+  r.categorical_parameter_ranges.push_back(Cat("c", {"a", "b", "c", "d"}));
+  proto::TuningJobSpec spec = Spec(r);
+  auto& w = spec.warm_start_config.emplace();
+  w.warm_start_type = "TransferLearning";
+  w.parent_hyper_parameter_tuning_jobs.push_back({"parent"});
+  std::vector<Observation> priors;
+  for (const std::string n : {"1", "2", "3"}) {
+    for (const std::string c : {"a", "b", "c", "d"}) {
+      Observation o;
+      o.trial = "parent-" + n + c;
+      o.hyperparameters = {{"n", n}, {"c", c}};
+      o.objective = n == "2" && c == "a" ? 0.0 : 10.0;
+      o.status = Observation::kSucceeded;
+      o.prior = true;
+      priors.push_back(o);
+    }
+  }
+  for (uint64_t seed : {1, 2, 3}) {
+    std::vector<Proposal> p = Make(spec, seed)->Propose(1, priors);
+    ASSERT_EQ(p.size(), 1u) << seed;
+    EXPECT_EQ(p[0].hyperparameters, (Config{{"c", "a"}, {"n", "2"}})) << "seed " << seed;
+  }
+}
+
 TEST(BayesianStrategy, RandomStartOnRequestWithAReasonUntilThereAreEnoughObservations) {
   const proto::TuningJobSpec spec = Spec(MixedRanges());
   BayesianOptions options;
