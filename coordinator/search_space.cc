@@ -34,7 +34,9 @@ double Forward(const Dimension& d, double x) {
   double u = 0.5;
   switch (d.scaling) {
     case Scaling::kLinear:
-      u = (x - a) / (b - a);
+      // In halves: a range as wide as [-1e308, 1e308] overflows b - a to inf, and u was NaN
+      // (the model then refused every point and fell back to random search).
+      u = (x * 0.5 - a * 0.5) / (b * 0.5 - a * 0.5);
       break;
     case Scaling::kLogarithmic: {
       const double den = std::log(b) - std::log(a);
@@ -47,7 +49,7 @@ double Forward(const Dimension& d, double x) {
       break;
     }
   }
-  return std::clamp(u, 0.0, 1.0);
+  return std::isnan(u) ? 0.5 : std::clamp(u, 0.0, 1.0);
 }
 
 // u in [0,1] -> x in [a,b], the ends mapped exactly.
@@ -180,7 +182,9 @@ size_t Dimension::UnitWidth() const { return kind == DimensionKind::kCategorical
 std::optional<uint64_t> Dimension::Cardinality() const {
   switch (kind) {
     case DimensionKind::kCategorical: return values.size();
-    case DimensionKind::kInteger: return static_cast<uint64_t>(hi - lo) + 1;
+    // In integers: hi - lo in doubles rounds above 2^53 (a range of -(2^53-1) .. 2^53 counted
+    // one value too many).
+    case DimensionKind::kInteger: return static_cast<uint64_t>(static_cast<int64_t>(hi) - static_cast<int64_t>(lo)) + 1;
     case DimensionKind::kContinuous:
       if (lo == hi) return 1;
       return std::nullopt;

@@ -381,6 +381,23 @@ TEST(SearchSpace, FiniteSpacesEnumerateWithTheFirstRangeVaryingSlowest) {
   EXPECT_EQ(SearchSpace::FromRanges({})->Cardinality(), 1u);
 }
 
+// Ranges at the edges of what doubles hold: a Linear range as wide as [-1e308, 1e308] (its
+// width overflows) maps to and from the unit interval without NaN, and an integer range around
+// 2^53 counts its values in integers, its last index being its MaxValue.
+TEST(SearchSpace, RangesAtTheEdgesOfDoublesMapAndCountExactly) {
+  SearchSpace wide = Continuous("-1e308", "1e308", "Linear");
+  for (double u : {0.0, 0.25, 0.5, 0.9999999999999999, 1.0}) {
+    const Config c = wide.FromUnit(std::vector<double>{u});
+    const std::vector<double> back = wide.ToUnit(c);
+    ASSERT_EQ(back.size(), 1u);
+    EXPECT_FALSE(std::isnan(back[0])) << c.at("x");
+    EXPECT_NEAR(back[0], u, 1e-12) << c.at("x");
+  }
+  SearchSpace big = Integer("-9007199254740991", "9007199254740992", "Linear");
+  ASSERT_EQ(big.Cardinality(), 18014398509481984u);
+  EXPECT_EQ(big.AtIndex(*big.Cardinality() - 1).at("n"), "9007199254740992");
+}
+
 TEST(SearchSpace, NormalizeCanonicalisesValuesAndRejectsOnesOutsideTheSpace) {
   proto::ParameterRanges ranges;
   ranges.integer_parameter_ranges.push_back(Num("n", "1", "10"));
