@@ -592,6 +592,7 @@ void WorkerAgent::Impl::OnAck(const proto::wire::Ack& a) {
 
 Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
   last_heard_ms = Now();
+  ever_heard = true;
   if (const auto* ack = std::get_if<proto::wire::RegisterAck>(&m)) {
     if (!ack->accepted) {
       return Status::FailedPrecondition("the coordinator refused this worker: " + ack->reason);
@@ -892,8 +893,17 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
       }
     }
     if (now - last_heard_ms > opt.coordinator_lease_ms) {
-      Log("worker: no word from the coordinator for " + std::to_string(now - last_heard_ms) +
-          " ms; reconnecting (trials keep running)");
+      // Named: a worker pointed at a port where nothing listens said only "no word from the
+      // coordinator", every 10 s, with no endpoint and nothing to check.
+      if (!ever_heard) {
+        Log("worker: no answer from a coordinator at " + opt.connect + " for " +
+            std::to_string((now - last_heard_ms) / 1000) +
+            " s: is one running and listening there (hpo coordinator --listen), and is --connect right? "
+            "Still trying");
+      } else {
+        Log("worker: no word from the coordinator at " + opt.connect + " for " + std::to_string(now - last_heard_ms) +
+            " ms; reconnecting" + (runs.empty() ? "" : " (its training jobs keep running)"));
+      }
       Connect();
     }
   }

@@ -164,6 +164,7 @@ struct WorkerAgent::Impl {
   std::unique_ptr<HandshakeMonitor> handshake_monitor;  // after sock: destroyed before it
   bool registered = false;
   std::atomic<int64_t> last_heard_ms{0};  // read by upload threads too (LeaseFresh)
+  bool ever_heard = false;                // a coordinator has answered this process once
   // Fencing. A worker that was paused (SIGSTOP, a VM stall) or cut off longer than the lease may
   // hold attempts the coordinator has since given to another worker; their uploads would then
   // overwrite the new attempt's artifacts at the same output path, and queued attempts would

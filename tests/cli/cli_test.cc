@@ -1307,6 +1307,30 @@ TEST_F(CliTest, AWorkerRemovesTrialDirectoriesUnchangedForItsRetentionPeriod) {
       << Slurp(log);
 }
 
+// A worker pointed at a port where nothing listens: after a lease of silence it names the
+// endpoint and what to check. It said only "no word from the coordinator ... (trials keep
+// running)", with no endpoint, and no training job running.
+TEST_F(CliTest, AWorkerThatNeverHearsFromACoordinatorNamesTheEndpointAndWhatToCheck) {
+  const fs::path log = dir_ / "lonely.log";
+  const pid_t worker = ::fork();
+  if (worker == 0) {
+    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1), ::dup2(out, 2);
+    ::execl(HPO_BINARY, HPO_BINARY, "worker", "--connect", "tcp://127.0.0.1:9", "--work-dir",
+            (dir_ / "lonely").c_str(), "--gpus", "none", nullptr);
+    ::_exit(127);
+  }
+  const std::string want = "no answer from a coordinator at tcp://127.0.0.1:9 for 10 s: is one running and listening "
+                           "there (hpo coordinator --listen), and is --connect right?";
+  for (int i = 0; i < 150 && Slurp(log).find(want) == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ::kill(worker, SIGKILL);
+  ::waitpid(worker, nullptr, 0);
+  EXPECT_NE(Slurp(log).find(want), std::string::npos) << Slurp(log);
+  EXPECT_EQ(Slurp(log).find("trials keep running"), std::string::npos) << Slurp(log);
+}
+
 TEST_F(CliTest, AStateDirectoryThatCannotBeWrittenIsNamedAsSuchNotAsInUse) {
   const fs::path ro = dir_ / "ro";
   fs::create_directories(ro);
