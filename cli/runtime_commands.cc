@@ -237,6 +237,27 @@ std::function<void(const Status&)> StopOnStoreFailure(std::string who, std::stri
   };
 }
 
+// The state database deleted or replaced under a running service (an operator's rm, a restore
+// copied over it): every record would vanish at the next start, and the service kept
+// acknowledging work into a file nobody would read again. It saves what its open connection
+// still reads to hpo.db.recovered-<time> beside it, says so and what to do, and stops (exit 3).
+void StopIfDatabaseGone(const DirectoryLock& lock, coordinator::Dispatcher& dispatcher,
+                        coordinator::SqliteJobStore& store, const std::string& who, const std::string& state_dir) {
+  const Status there = lock.StillThere();
+  if (there.ok()) return;
+  const std::string saved = state_dir + "/hpo.db.recovered-" + std::to_string(::time(nullptr));
+  const Status copied = dispatcher.WithCore([&](coordinator::CoordinatorCore&) { return store.CopyTo(saved); });
+  const std::string at = LogTime() + " ";
+  std::string text = "\n" + at + who + ": " + there.message() + ": stopping now, so that nothing more is acknowledged "
+                     "into a file that is gone.\n" + at + who + ": ";
+  text += copied.ok() ? "every record it still held is saved in " + saved + ": move it to " + state_dir +
+                            "/hpo.db and start again to resume the jobs.\n"
+                      : "it could not save what it held (" + copied.message() + "); restore hpo.db from a backup.\n";
+  ssize_t ignored = ::write(STDERR_FILENO, text.data(), text.size());
+  (void)ignored;
+  std::_Exit(3);
+}
+
 // Opening the state database failed: the message, and for a full disk where and what to do
 // (it said only "job store: database or disk is full").
 [[noreturn]] void FailOpeningStore(const Status& s, const std::string& state_dir) {
@@ -784,6 +805,7 @@ void Coordinator(const CoordinatorArgs& a) {
   // Commits do not wait for the disk under the core's mutex; the dispatcher waits before answering.
   auto store = coordinator::SqliteJobStore::Open(a.state_dir + "/hpo.db", true, coordinator::Durability::kDeferred);
   if (!store.ok()) FailOpeningStore(store.status(), a.state_dir);
+  if (Status w = (*lock)->Watch(a.state_dir + "/hpo.db"); !w.ok()) Fail(3, w.message());
   coordinator::CoreOptions co;
   co.on_store_failure = StopOnStoreFailure("hpo coordinator", a.state_dir, "start the coordinator again");
   co.lease_ms = a.lease_ms;
@@ -893,6 +915,7 @@ void Coordinator(const CoordinatorArgs& a) {
   while (g_signals.load() == 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     housekeeping.Tick();
+    StopIfDatabaseGone(**lock, dispatcher, **store, "hpo coordinator", a.state_dir);
     if (int h = g_hangups.load(); h != handled_hangups) {
       handled_hangups = h;
       dispatcher.ReloadAllowList();

@@ -96,28 +96,67 @@ Status WriteFileAtomically(const std::string& path, const std::string& data, Dur
 }
 
 DirectoryLock::~DirectoryLock() {
-  if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the flock
+  if (fd_ >= 0) ::close(fd_);  // closing the descriptors releases the flocks
+  if (dir_fd_ >= 0) ::close(dir_fd_);
+}
+
+Status DirectoryLock::Watch(const std::string& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return Status::IoError("cannot read " + file + ": " + std::strerror(errno));
+  watched_ = file;
+  watched_dev_ = st.st_dev;
+  watched_ino_ = st.st_ino;
+  return Status::Ok();
+}
+
+Status DirectoryLock::StillThere() const {
+  if (watched_.empty()) return Status::Ok();
+  struct stat st {};
+  if (::stat(watched_.c_str(), &st) != 0) {
+    if (errno != ENOENT) return Status::Ok();  // cannot tell (a transient error): not a verdict
+    return Status::FailedPrecondition(watched_ + " was deleted while in use");
+  }
+  if (st.st_dev != watched_dev_ || st.st_ino != watched_ino_) {
+    return Status::FailedPrecondition(watched_ + " was replaced by another file while in use");
+  }
+  return Status::Ok();
 }
 
 Result<std::unique_ptr<DirectoryLock>> LockDirectory(const std::string& dir, const std::string& what) {
   const std::string path = dir + "/lock";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::IoError("cannot open " + path + ": " + std::strerror(errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const int err = errno;
-    ::close(fd);
-    if (err != EWOULDBLOCK) return Status::IoError("cannot lock " + path + ": " + std::strerror(err));
+  auto in_use = [&] {
     auto holder = ReadFile(path, 4096);
     std::string who = holder.ok() ? *holder : std::string();
     while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
     return Status::FailedPrecondition(dir + " is in use by " + (who.empty() ? "another process" : who));
+  };
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return Status::IoError("cannot open " + dir + ": " + std::strerror(errno));
+  if (::flock(dir_fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(dir_fd);
+    if (err != EWOULDBLOCK) return Status::IoError("cannot lock " + dir + ": " + std::strerror(err));
+    return in_use();
+  }
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int err = errno;
+    ::close(dir_fd);
+    return Status::IoError("cannot open " + path + ": " + std::strerror(err));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {  // an older hpo holding only the file's lock
+    const int err = errno;
+    ::close(fd);
+    ::close(dir_fd);
+    if (err != EWOULDBLOCK) return Status::IoError("cannot lock " + path + ": " + std::strerror(err));
+    return in_use();
   }
   // Ours now: say who holds it (the old text, if any, was a holder that has ended).
   const std::string text = "pid " + std::to_string(::getpid()) + " (" + what + ")\n";
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) < 0) {
     // The lock holds without the note; only the message another process gets is poorer.
   }
-  return std::unique_ptr<DirectoryLock>(new DirectoryLock(fd));
+  return std::unique_ptr<DirectoryLock>(new DirectoryLock(fd, dir_fd));
 }
 
 void RemoveStaleTemporaries(const std::string& dir, const std::string& prefix) {

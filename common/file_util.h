@@ -42,18 +42,29 @@ void RemoveStaleTemporaries(const std::string& dir, const std::string& prefix);
 // existing one is left as it is. IoError naming the directory when it cannot be made.
 Status CreatePrivateDirectory(const std::string& dir);
 
-// An exclusive lock on a directory, held until destroyed. The lock file (DIR/lock) holds the
-// holder's pid and command, for the message another process gets.
+// An exclusive lock on a directory, held until destroyed: a flock on the directory itself and
+// one on its lock file (DIR/lock), which holds the holder's pid and command for the message
+// another process gets. The directory's own lock holds when the lock file is deleted: with only
+// the file's, `rm DIR/lock` let a second coordinator share the database, and it re-queued the
+// first one's running training jobs as lost.
 class DirectoryLock {
  public:
   ~DirectoryLock();
   DirectoryLock(const DirectoryLock&) = delete;
   DirectoryLock& operator=(const DirectoryLock&) = delete;
+  // OK while `file` (a path in the directory, e.g. its database) is still the file it was when
+  // Watch named it; FailedPrecondition naming it once it was deleted or replaced (its records
+  // would vanish at the next start). OK when nothing is watched.
+  Status Watch(const std::string& file);
+  Status StillThere() const;
 
  private:
   friend Result<std::unique_ptr<DirectoryLock>> LockDirectory(const std::string&, const std::string&);
-  explicit DirectoryLock(int fd) : fd_(fd) {}
+  DirectoryLock(int fd, int dir_fd) : fd_(fd), dir_fd_(dir_fd) {}
   int fd_;
+  int dir_fd_;
+  std::string watched_;
+  unsigned long long watched_dev_ = 0, watched_ino_ = 0;
 };
 
 // Takes the lock without waiting. FailedPrecondition when another process holds it ("DIR is in

@@ -273,6 +273,25 @@ Status SqliteJobStore::Commit() {
   return s;
 }
 
+Status SqliteJobStore::CopyTo(const std::string& path) {
+  sqlite3* dest = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
+    const std::string why = dest ? sqlite3_errmsg(dest) : "out of memory";
+    sqlite3_close(dest);
+    return Status::IoError("cannot create " + path + ": " + why);
+  }
+  sqlite3_backup* b = sqlite3_backup_init(dest, "main", db_, "main");
+  int rc = SQLITE_ERROR;
+  if (b) {
+    rc = sqlite3_backup_step(b, -1);
+    sqlite3_backup_finish(b);
+  }
+  const std::string why = sqlite3_errmsg(dest);
+  sqlite3_close(dest);
+  if (rc != SQLITE_DONE) return Status::IoError("cannot copy the database to " + path + ": " + why);
+  return Status::Ok();
+}
+
 uint64_t SqliteJobStore::WriteMark() {
   if (deferred_path_.empty()) return 0;
   // Rows written by this connection since it opened: grows with every write that reaches the log.

@@ -237,6 +237,11 @@ class SqliteJobStore final : public JobStore {
   Status PutAlive(int64_t ms) override;
   Result<int64_t> LoadAlive() override;
 
+  // A copy of the whole database, as this connection reads it, at `path` (SQLite's online
+  // backup): where the service's commits are serialized. What a coordinator whose hpo.db was
+  // deleted under it saves before it stops (its open connection still reads every record).
+  Status CopyTo(const std::string& path);
+
   // ---- Durability::kDeferred (with kAtCommit, or without a file, these do nothing) -------------
   // A mark that grows with the store's writes: read, where the store is serialized, after
   // writing; MakeDurable(mark) then covers them.

@@ -1331,6 +1331,50 @@ TEST_F(CliTest, AWorkerThatNeverHearsFromACoordinatorNamesTheEndpointAndWhatToCh
   EXPECT_EQ(Slurp(log).find("trials keep running"), std::string::npos) << Slurp(log);
 }
 
+// The state database deleted under a running coordinator (an operator's rm): it kept answering
+// and acknowledging into a file that was gone, and every job vanished at the next start. It now
+// saves what its open connection still reads beside it, says where, and stops (exit 3).
+TEST_F(CliTest, ACoordinatorWhoseDatabaseIsDeletedSavesItAndStops) {
+  const fs::path state = dir_ / "gone";
+  const fs::path log = dir_ / "gone.log";
+  const pid_t coord = ::fork();
+  if (coord == 0) {
+    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1), ::dup2(out, 2);
+    ::execl(HPO_BINARY, HPO_BINARY, "coordinator", "--listen", "tcp://127.0.0.1:0", "--http", "127.0.0.1:0",
+            "--state-dir", state.c_str(), nullptr);
+    ::_exit(127);
+  }
+  for (int i = 0; i < 100 && Slurp(log).find("workers connect to") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_NE(Slurp(log).find("workers connect to"), std::string::npos) << Slurp(log);
+  fs::remove(state / "hpo.db");
+  int status = 0;
+  pid_t done = 0;
+  for (int i = 0; i < 100 && (done = ::waitpid(coord, &status, WNOHANG)) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (done == 0) {
+    ::kill(coord, SIGKILL);
+    ::waitpid(coord, nullptr, 0);
+    FAIL() << "the coordinator kept running without its database: " << Slurp(log);
+  }
+  ASSERT_TRUE(WIFEXITED(status)) << Slurp(log);
+  EXPECT_EQ(WEXITSTATUS(status), 3) << Slurp(log);
+  const std::string text = Slurp(log);
+  EXPECT_NE(text.find((state / "hpo.db").string() + " was deleted while in use"), std::string::npos) << text;
+  fs::path saved;
+  for (const auto& e : fs::directory_iterator(state)) {
+    if (e.path().filename().string().rfind("hpo.db.recovered-", 0) == 0) saved = e.path();
+  }
+  ASSERT_FALSE(saved.empty()) << text;
+  EXPECT_NE(text.find("every record it still held is saved in " + saved.string()), std::string::npos) << text;
+  const std::string tables = hpo::testing::Sh("python3 -c \"import sqlite3; print(sorted(r[0] for r in sqlite3.connect('" +
+                                saved.string() + "').execute('select name from sqlite_master where type=\\'table\\'')))\"");
+  EXPECT_NE(tables.find("'jobs'"), std::string::npos) << tables;
+}
+
 TEST_F(CliTest, AStateDirectoryThatCannotBeWrittenIsNamedAsSuchNotAsInUse) {
   const fs::path ro = dir_ / "ro";
   fs::create_directories(ro);

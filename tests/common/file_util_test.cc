@@ -39,6 +39,37 @@ TEST_F(DirectoryLockTest, ASecondHolderIsRefusedWithTheFirstOnesPidAndName) {
   EXPECT_TRUE(third.ok()) << "released with its object: " << third.status().ToString();
 }
 
+// `rm DIR/lock` under a holder: a second process made a new lock file, locked it, and shared the
+// holder's database. The directory's own lock still refuses it.
+TEST_F(DirectoryLockTest, DeletingTheLockFileDoesNotLetASecondHolderIn) {
+  auto first = LockDirectory(dir_.string(), "hpo coordinator");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  fs::remove(dir_ / "lock");
+  auto second = LockDirectory(dir_.string(), "hpo coordinator --listen tcp://127.0.0.1:7711");
+  ASSERT_FALSE(second.ok()) << "a second holder got in once the lock file was deleted";
+  EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition) << second.status().ToString();
+}
+
+// A watched file (the state database) deleted or replaced while held is reported; left alone, it
+// is fine.
+TEST_F(DirectoryLockTest, AWatchedFileDeletedOrReplacedIsReported) {
+  auto lock = LockDirectory(dir_.string(), "hpo coordinator");
+  ASSERT_TRUE(lock.ok());
+  const fs::path db = dir_ / "hpo.db";
+  std::ofstream(db) << "x";
+  std::ifstream open_as_sqlite_keeps_it(db);  // its inode stays in use, as the database's does
+  ASSERT_TRUE((*lock)->Watch(db.string()).ok());
+  EXPECT_TRUE((*lock)->StillThere().ok());
+  std::ofstream(db, std::ios::app) << "more";  // written to: the same file
+  EXPECT_TRUE((*lock)->StillThere().ok());
+  fs::remove(db);
+  Status gone = (*lock)->StillThere();
+  EXPECT_EQ(gone.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(gone.message().find(db.string() + " was deleted while in use"), std::string::npos) << gone.message();
+  std::ofstream(db) << "a restore copied over it";
+  EXPECT_EQ((*lock)->StillThere().code(), StatusCode::kFailedPrecondition);
+}
+
 TEST_F(DirectoryLockTest, AHolderThatDiesWithoutCleaningUpLeavesNoStaleLock) {
   pid_t child = ::fork();
   ASSERT_GE(child, 0);
@@ -57,7 +88,7 @@ TEST_F(DirectoryLockTest, AMissingDirectoryIsAnIoErrorNamingThePath) {
   auto missing = LockDirectory((dir_ / "nope").string(), "x");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), StatusCode::kIoError);
-  EXPECT_NE(missing.status().message().find((dir_ / "nope" / "lock").string()), std::string::npos);
+  EXPECT_NE(missing.status().message().find((dir_ / "nope").string()), std::string::npos);
 }
 
 // A writer killed between writing its temporary and renaming it left model.tar.gz.tmp-PID-N in the
