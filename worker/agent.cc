@@ -898,8 +898,14 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
       if (!ever_heard) {
         Log("worker: no answer from a coordinator at " + opt.connect + " for " +
             std::to_string((now - last_heard_ms) / 1000) +
-            " s: is one running and listening there (hpo coordinator --listen), and is --connect right? "
-            "Still trying");
+            " s: is one running and listening there (hpo coordinator --listen), and is --connect right?" +
+            (opt.curve_server_key.empty()
+                 ? std::string()
+                 : " Or is another worker with this id (" + opt.worker_id +
+                       ", from --id or its --work-dir's worker-id file) connected to it? A coordinator with keys "
+                       "keeps the first connection of an id and ignores the others: give this worker its own --id "
+                       "or --work-dir.") +
+            " Still trying");
       } else {
         Log("worker: no word from the coordinator at " + opt.connect + " for " + std::to_string(now - last_heard_ms) +
             " ms; reconnecting" + (runs.empty() ? "" : " (its training jobs keep running)"));

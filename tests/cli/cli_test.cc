@@ -1331,6 +1331,55 @@ TEST_F(CliTest, AWorkerThatNeverHearsFromACoordinatorNamesTheEndpointAndWhatToCh
   EXPECT_EQ(Slurp(log).find("trials keep running"), std::string::npos) << Slurp(log);
 }
 
+// A second worker under an id in use (a cloned machine image with its work directory's
+// worker-id file): a coordinator with keys keeps the first connection and ZeroMQ drops the other
+// without a word. The second worker says what may be going on, naming the id, within a lease.
+TEST_F(CliTest, ASecondWorkerWithAnIdInUseSaysItMayBeADuplicate) {
+  const fs::path keys = dir_ / "keys";
+  ASSERT_EQ(Hpo({"keygen", "--out", keys.string()}).exit_code, 0);
+  ASSERT_EQ(Hpo({"keygen", "--worker", "--out", keys.string()}).exit_code, 0);
+  auto spawn = [&](const fs::path& log, std::vector<std::string> args) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(out, 1), ::dup2(out, 2);
+      std::vector<char*> argv{const_cast<char*>(HPO_BINARY)};
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(HPO_BINARY, argv.data());
+      ::_exit(127);
+    }
+    return pid;
+  };
+  auto wait_for = [&](const fs::path& log, const std::string& text, int tenths) {
+    for (int i = 0; i < tenths && Slurp(log).find(text) == std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return Slurp(log).find(text) != std::string::npos;
+  };
+  std::vector<pid_t> pids;
+  struct Reap {
+    std::vector<pid_t>* p;
+    ~Reap() {
+      for (pid_t x : *p) ::kill(x, SIGKILL), ::waitpid(x, nullptr, 0);
+    }
+  } reap{&pids};
+  const fs::path clog = dir_ / "c.log", w1 = dir_ / "w1.log", w2 = dir_ / "w2.log";
+  pids.push_back(spawn(clog, {"coordinator", "--keys", keys.string(), "--listen", "tcp://127.0.0.1:0", "--http",
+                              "127.0.0.1:0", "--state-dir", (dir_ / "cs").string()}));
+  ASSERT_TRUE(wait_for(clog, "workers connect to tcp://127.0.0.1:", 100)) << Slurp(clog);
+  const std::string text = Slurp(clog);
+  const size_t at = text.find("workers connect to ") + 19;
+  const std::string endpoint = text.substr(at, text.find(' ', at) - at);
+  pids.push_back(spawn(w1, {"worker", "--keys", keys.string(), "--connect", endpoint, "--id", "gpu-node-7",
+                            "--work-dir", (dir_ / "wd1").string(), "--gpus", "none"}));
+  ASSERT_TRUE(wait_for(w1, "registered with", 100)) << Slurp(w1);
+  pids.push_back(spawn(w2, {"worker", "--keys", keys.string(), "--key-name", "worker-2", "--connect", endpoint,
+                            "--id", "gpu-node-7", "--work-dir", (dir_ / "wd2").string(), "--gpus", "none"}));
+  EXPECT_TRUE(wait_for(w2, "Or is another worker with this id (gpu-node-7", 150)) << Slurp(w2);
+  EXPECT_NE(Slurp(w2).find("give this worker its own --id or --work-dir"), std::string::npos) << Slurp(w2);
+}
+
 // The state database deleted under a running coordinator (an operator's rm): it kept answering
 // and acknowledging into a file that was gone, and every job vanished at the next start. It now
 // saves what its open connection still reads beside it, says where, and stops (exit 3).
