@@ -348,8 +348,8 @@ struct TrialProcess::State {
   struct Splitter {
     std::string line;
     bool discarding = false;  // the current line was too long; drop up to the next '\n'
-    // While discarding: what follows the last '\r' seen (at most max_line_bytes), delivered as a
-    // line of its own at the '\n'. A progress bar redraws itself with '\r' on one line that
+    // While discarding: what follows the last '\r' seen (at most max_line_bytes), or without a
+    // '\r' the line's last max_line_bytes, delivered as a line of its own at the '\n'. A progress bar redraws itself with '\r' on one line that
     // grows past any limit (Keras prints " - val_loss: 0.41" at its end): what a terminal shows
     // last is what its metric regexes are for.
     std::string tail;
@@ -364,6 +364,10 @@ struct TrialProcess::State {
     } else if (sp.after_cr) {
       const std::size_t room = max > sp.tail.size() ? max - sp.tail.size() : 0;
       sp.tail.append(p, std::min(room, n));
+    } else {  // no '\r' yet: the line's last max bytes, its end
+      sp.tail.append(p, std::min(n, max));
+      if (sp.tail.size() > max) sp.tail.erase(0, sp.tail.size() - max);
+      if (n > max) sp.tail.assign(p + n - max, max);
     }
   }
   Splitter splitters[2];
@@ -426,8 +430,10 @@ struct TrialProcess::State {
       if (nl) {
         if (!sp.discarding) {
           Deliver(stream, sp.line);
-        } else if (sp.after_cr && !sp.tail.empty()) {
-          Deliver(stream, sp.tail);  // the last redraw of a progress line
+        } else if (!sp.tail.empty()) {
+          // The last redraw of a progress line, or the end of an overlong one (a metric printed
+          // after 64 KiB of a line was lost; SageMaker's log splits such a line, keeping it).
+          Deliver(stream, sp.tail);
         }
         sp.line.clear();
         sp.tail.clear();

@@ -16,10 +16,10 @@
 //     '\n' to the log file (the line as written, no prefix; lines of the two streams do not
 //     interleave within a line) and calls on_line(stream, line) for it, in the order the lines
 //     were read. A final line without '\n' is delivered at end of file. A line longer than
-//     max_line_bytes is cut: its first max_line_bytes bytes are delivered and the rest of it, up
-//     to the next '\n', is dropped (from the callback and the log alike), except what follows its
-//     last '\r' (a progress bar's final redraw, where Keras puts " - val_loss: ..."), which is
-//     delivered as a line of its own;
+//     max_line_bytes is cut: its first max_line_bytes bytes are delivered, then its end as a line
+//     of its own: what follows its last '\r' (a progress bar's final redraw, where Keras puts
+//     " - val_loss: ..."), or without a '\r' its last max_line_bytes bytes (a metric printed at
+//     the end of a long line); what lies between is dropped (from the callback and the log alike);
 //   - notices the program's exit at once (pidfd; polling every poll_interval where the kernel
 //     has no pidfd), then SIGKILLs whatever the program left running in its process group (as a
 //     container's teardown would), then reaps the program, then collects the remaining output:

@@ -426,16 +426,20 @@ TEST_F(TrialProcessTest, ThousandLineBurstArrivesCompleteAndInOrder) {
   EXPECT_EQ(log.substr(0, 14), "line-0\nline-1\n");
 }
 
-TEST_F(TrialProcessTest, VeryLongLinesAreCutAndTheRestOfTheLineDropped) {
+// A line over the limit: its head, then its end (its last max_line_bytes) as a line of its own;
+// the middle is dropped. Only the head was kept, and a metric at the end of a 70 KB line lost.
+TEST_F(TrialProcessTest, VeryLongLinesKeepTheirHeadAndTheirEnd) {
   Lines lines;
   ProcessOptions options;
   options.max_line_bytes = 10;
-  auto p = TrialProcess::Start(Shell("printf '0123456789abcdef\\nshort\\n0123456789\\nXYZ'"), lines.Callback(),
-                               options);
+  auto p = TrialProcess::Start(
+      Shell("printf '0123456789abcdef\\nshort\\n0123456789\\nXYZ0123456789middle0123456789 loss=0.5\\nend'"),
+      lines.Callback(), options);
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   (*p)->Wait();
-  EXPECT_EQ(lines.out(), (std::vector<std::string>{"0123456789", "short", "0123456789", "XYZ"}));
-  EXPECT_EQ(ReadLog(), "0123456789\nshort\n0123456789\nXYZ\n");
+  EXPECT_EQ(lines.out(), (std::vector<std::string>{"0123456789", "abcdef", "short", "0123456789", "XYZ0123456",
+                                                   "9 loss=0.5", "end"}));
+  EXPECT_EQ(ReadLog(), "0123456789\nabcdef\nshort\n0123456789\nXYZ0123456\n9 loss=0.5\nend\n");
 }
 
 // A progress bar redraws itself with '\r' on one line that outgrows the limit; Keras prints the
@@ -451,12 +455,12 @@ TEST_F(TrialProcessTest, TheLastRedrawOfAnOverlongProgressLineIsDelivered) {
   (*p)->Wait();
   // The head (cut), then the final redraw (cut to the limit too), then the next line.
   EXPECT_EQ(lines.out(), (std::vector<std::string>{"1/3 [=  ]\r2/3 [=", "3/3 [===] - val_", "next"}));
-  // Without a '\r', nothing more than the head, as before.
+  // Without a '\r', the head and the line's end.
   Lines plain;
   auto q = TrialProcess::Start(Shell("printf '0123456789abcdefghij-tail\nnext\n'"), plain.Callback(), options);
   ASSERT_TRUE(q.ok());
   (*q)->Wait();
-  EXPECT_EQ(plain.out(), (std::vector<std::string>{"0123456789abcdef", "next"}));
+  EXPECT_EQ(plain.out(), (std::vector<std::string>{"0123456789abcdef", "ghij-tail", "next"}));
 }
 
 TEST_F(TrialProcessTest, DefaultLineLimitIs64KiB) {
@@ -466,9 +470,10 @@ TEST_F(TrialProcessTest, DefaultLineLimitIs64KiB) {
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   (*p)->Wait();
   std::vector<std::string> out = lines.out();
-  ASSERT_EQ(out.size(), 2u);
+  ASSERT_EQ(out.size(), 3u);
   EXPECT_EQ(out[0].size(), 64u * 1024);
-  EXPECT_EQ(out[1], "after");
+  EXPECT_EQ(out[1].size(), 70000u - 64 * 1024) << "the line's end";
+  EXPECT_EQ(out[2], "after");
 }
 
 TEST_F(TrialProcessTest, TryWaitIsEmptyWhileRunningAndDestructorKillsAndReaps) {
