@@ -208,12 +208,14 @@ bool NeedsQuotes(const std::string& s) {
   // regex_match: libstdc++'s matcher recurses once per character, and a 60,000-digit string
   // overflowed the stack. Longer number-like text is quoted without asking, which is always safe
   // (a double-quoted scalar reads back as the same string).
-  constexpr std::string_view kNumberChars = "0123456789abcdefABCDEFinoxIN_.+-:";
+  constexpr std::string_view kNumberChars = "0123456789abcdefABCDEFinoxINOX_.+-:";
   constexpr size_t kLongestMatched = 64;
   if (s.find_first_not_of(kNumberChars) != std::string::npos) return false;
   if (s.size() > kLongestMatched) return true;
   static const std::regex kNumber(
-      R"([-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?|[-+]?0b[01_]+|0x[0-9a-fA-F_]+|0o?[0-7_]+|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)");
+      // Signed hex, octal and base-60 forms too, and 0X/0O/0B (Go's and PyYAML's readers take
+      // them): -0x1F and -1:30 went out unquoted and came back as -31 and -90.
+      R"([-+]?(\.[0-9_]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?|[-+]?0[bB][01_]+|[-+]?0[xX][0-9a-fA-F_]+|[-+]?0[oO]?[0-7_]+|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)|[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)");
   return std::regex_match(s, kNumber);
 }
 

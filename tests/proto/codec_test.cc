@@ -757,7 +757,11 @@ TEST(Codec, ToYamlQuotesLongNumberLikeTextWithoutOverflowingTheStack) {
   }
   EXPECT_EQ(ToYaml(Json{{"a", std::string(100, '7')}}), "a: \"" + std::string(100, '7') + "\"\n");
   EXPECT_EQ(ToYaml(Json{{"a", std::string(100, 'z')}}), "a: " + std::string(100, 'z') + "\n");
-  for (const char* number : {"1", "-0.5", "1e5", "0x1F", "0o17", ".inf", "-.Inf", ".NaN", "1_000", "1:30", "007"}) {
+  // Signed and upper-case radix forms and base 60 with a sign (-0x1F, 0X1F, -1:30, .5_): kubectl
+  // or PyYAML read them as numbers, and they went out unquoted.
+  for (const char* number : {"1", "-0.5", "1e5", "0x1F", "0o17", ".inf", "-.Inf", ".NaN", "1_000", "1:30", "007",
+                             "-0x1F", "+0x1F", "-0o17", "0X1F", "0O7", "0B1", "-0b1", "-1:30", "+1:30", "-1:30.5",
+                             ".5_", "-._5"}) {
     EXPECT_EQ(ToYaml(Json{{"a", number}}), std::string("a: \"") + number + "\"\n") << number;
   }
   for (const char* text : {"abc", "1a2b", "ml.m5.large", "loss=([0-9.]+)", "x1"}) {
