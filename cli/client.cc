@@ -218,6 +218,16 @@ httplib::Result Send(const Endpoint& at, const std::string& target, const std::o
                                      at.own ? &*at.own : nullptr);
   auto res = payload ? client.Post(target, h, *payload, content_type) : client.Get(target, h);
   if (!res) {
+    // Sent, and the connection dropped before the answer (the coordinator stopped on a full
+    // disk, or restarted): the request may have been applied. "Cannot reach" sent users to
+    // submit again, into ResourceInUse.
+    const bool sent = res.error() == httplib::Error::Read;
+    if (payload && sent) {
+      Fail(3, at.who + " at " + at.url + " closed the connection before it answered (" +
+                  httplib::to_string(res.error()) +
+                  "): the request may have been applied or not; look before sending it again (hpo list, hpo "
+                  "describe NAME), once it answers. " + at.unreachable);
+    }
     Fail(3, "cannot reach " + at.who + " at " + at.url + " (" + httplib::to_string(res.error()) + "); " + at.unreachable);
   }
   return res;

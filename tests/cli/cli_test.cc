@@ -1331,6 +1331,33 @@ TEST_F(CliTest, AWorkerThatNeverHearsFromACoordinatorNamesTheEndpointAndWhatToCh
   EXPECT_EQ(Slurp(log).find("trials keep running"), std::string::npos) << Slurp(log);
 }
 
+// A coordinator that reads a submitted spec and drops the connection before it answers (it
+// stopped on a full disk after committing the job): "cannot reach the coordinator" sent users to
+// submit again, into ResourceInUse. The request may have been applied, and the message says so.
+TEST_F(CliTest, ASubmitWhoseConnectionDropsBeforeTheAnswerSaysItMayHaveBeenApplied) {
+  hpo::testing::LoopbackSocket listener = hpo::testing::BindLoopback(4);
+  ASSERT_GE(listener.fd, 0);
+  std::thread server([fd = listener.fd] {
+    const int c = ::accept(fd, nullptr, nullptr);
+    if (c < 0) return;
+    char buf[65536];
+    std::string got;
+    while (got.find("\r\n\r\n") == std::string::npos) {  // the headers, then some of the body
+      const ssize_t n = ::recv(c, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+    ::close(c);
+  });
+  const std::string spec = ScriptJob("dropped", "#!/bin/sh\necho loss=1\n", 1, 1);
+  Outcome o = Hpo({"submit", spec, "--coordinator", "http://127.0.0.1:" + std::to_string(listener.port)});
+  server.join();
+  ::close(listener.fd);
+  EXPECT_EQ(o.exit_code, 3) << o.err;
+  EXPECT_NE(o.err.find("closed the connection before it answered"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("the request may have been applied or not"), std::string::npos) << o.err;
+}
+
 // A second worker under an id in use (a cloned machine image with its work directory's
 // worker-id file): a coordinator with keys keeps the first connection and ZeroMQ drops the other
 // without a word. The second worker says what may be going on, naming the id, within a lease.
