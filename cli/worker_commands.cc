@@ -230,6 +230,14 @@ void AddWorkersCommand(CLI::App& app) {
     Request(Target(*a), "POST", "/hpo/v1/workers/cordon", {{"WorkerId", a->id}, {"Reason", a->reason}});
     std::cout << a->id << " is cordoned: no new training job goes there (`hpo workers drain " << a->id
               << "` waits for what runs there; `hpo workers uncordon " << a->id << "` lifts it)\n";
+    // An id no worker has now is cordoned too (it takes nothing when it comes), but it may be a
+    // typo, which said only "is cordoned" and left the real worker taking training jobs.
+    bool known = false;
+    for (const auto& w : Workers(Target(*a))) known = known || (w.value("WorkerId", "") == a->id && w.value("Registered", true));
+    if (!known) {
+      std::cerr << "hpo: note: no worker " << a->id << " is registered now; it takes nothing new if it comes. If that "
+                << "is a typo, `hpo workers` lists the ids (and `hpo workers uncordon " << a->id << "` undoes this)\n";
+    }
     Exit(0);
   });
 

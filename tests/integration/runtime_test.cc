@@ -180,6 +180,14 @@ TEST_F(Cluster, AnOperatorDrainsAWorkerWhileAJobRunsAndNothingNewStartsThere) {
   EXPECT_NE(err.find("worker w2 is not cordoned"), std::string::npos) << err;
   EXPECT_EQ(run("workers drain w9", &out, &err), 1);
   EXPECT_NE(err.find("no worker w9 is registered"), std::string::npos) << err;
+  // Cordoning an id no worker has is allowed (it takes nothing when it comes), with a note: a
+  // typo said only "w9 is cordoned".
+  EXPECT_EQ(run("workers cordon w9", &out, &err), 0) << err;
+  EXPECT_NE(err.find("note: no worker w9 is registered now"), std::string::npos) << err;
+  EXPECT_EQ(run("workers cordon w3", &out, &err), 0) << err;
+  EXPECT_EQ(err.find("note:"), std::string::npos) << err;
+  EXPECT_EQ(run("workers uncordon w3", &out, &err), 0) << err;
+  EXPECT_EQ(run("workers uncordon w9", &out, &err), 0) << err;
   // Ctrl-C while it waits says the worker stays cordoned and how to undo it (it said nothing).
   {
     const fs::path e = dir_ / "int.err";
