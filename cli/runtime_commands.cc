@@ -245,8 +245,16 @@ void StopIfDatabaseGone(const DirectoryLock& lock, coordinator::Dispatcher& disp
                         coordinator::SqliteJobStore& store, const std::string& who, const std::string& state_dir) {
   const Status there = lock.StillThere();
   if (there.ok()) return;
-  const std::string saved = state_dir + "/hpo.db.recovered-" + std::to_string(::time(nullptr));
+  const std::string stamp = std::to_string(::time(nullptr));
+  const std::string saved = state_dir + "/hpo.db.recovered-" + stamp;
   const Status copied = dispatcher.WithCore([&](coordinator::CoordinatorCore&) { return store.CopyTo(saved); });
+  // The write-ahead log and shared memory beside it belong to the file that went: left there,
+  // SQLite would replay them into whatever hpo.db is next (the recovered copy, a restored
+  // backup) and corrupt it. Moved aside (this process still holds them open).
+  for (const char* side : {"-wal", "-shm"}) {
+    const std::string from = state_dir + "/hpo.db" + side;
+    if (::access(from.c_str(), F_OK) == 0) (void)::rename(from.c_str(), (from + ".of-the-gone-hpo.db-" + stamp).c_str());
+  }
   const std::string at = LogTime() + " ";
   std::string text = "\n" + at + who + ": " + there.message() + ": stopping now, so that nothing more is acknowledged "
                      "into a file that is gone.\n" + at + who + ": ";
@@ -382,6 +390,7 @@ void Run(const RunArgs& a) {
   // Commits do not wait for the disk under the core's mutex; the dispatcher waits before answering.
   auto store = coordinator::SqliteJobStore::Open(state_dir + "/hpo.db", true, coordinator::Durability::kDeferred);
   if (!store.ok()) FailOpeningStore(store.status(), state_dir);
+  if (Status w = (*lock)->Watch(state_dir + "/hpo.db"); !w.ok()) Fail(3, w.message());
 
   coordinator::CoreOptions co;
   co.on_store_failure = StopOnStoreFailure("hpo run", state_dir, "run the same command again");
@@ -582,6 +591,7 @@ void Run(const RunArgs& a) {
   for (;;) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     housekeeping.Tick();
+    StopIfDatabaseGone(**lock, dispatcher, **store, "hpo run", state_dir);
     int sigs = g_signals.load();
     if (sigs > handled_signals) {
       handled_signals = sigs;

@@ -349,9 +349,10 @@ struct TrialProcess::State {
     std::string line;
     bool discarding = false;  // the current line was too long; drop up to the next '\n'
     // While discarding: what follows the last '\r' seen (at most max_line_bytes), or without a
-    // '\r' the line's last max_line_bytes, delivered as a line of its own at the '\n'. A progress bar redraws itself with '\r' on one line that
-    // grows past any limit (Keras prints " - val_loss: 0.41" at its end): what a terminal shows
-    // last is what its metric regexes are for.
+    // '\r' the line's last max_line_bytes, delivered as a line of its own at the '\n'. A
+    // progress bar redraws itself with '\r' on one line that grows past any limit (Keras prints
+    // " - val_loss: 0.41" at its end): what a terminal shows last is what its metric regexes are
+    // for.
     std::string tail;
     bool after_cr = false;
   };
@@ -364,10 +365,11 @@ struct TrialProcess::State {
     } else if (sp.after_cr) {
       const std::size_t room = max > sp.tail.size() ? max - sp.tail.size() : 0;
       sp.tail.append(p, std::min(room, n));
-    } else {  // no '\r' yet: the line's last max bytes, its end
-      sp.tail.append(p, std::min(n, max));
+    } else if (n >= max) {  // no '\r' yet: the line's last max bytes, its end
+      sp.tail.assign(p + n - max, max);
+    } else {
+      sp.tail.append(p, n);
       if (sp.tail.size() > max) sp.tail.erase(0, sp.tail.size() - max);
-      if (n > max) sp.tail.assign(p + n - max, max);
     }
   }
   Splitter splitters[2];
@@ -449,7 +451,10 @@ struct TrialProcess::State {
   void FlushPartial(Stream stream) {
     Splitter& sp = splitters[static_cast<int>(stream)];
     if (!sp.discarding && !sp.line.empty()) Deliver(stream, sp.line);
+    if (sp.discarding && !sp.tail.empty()) Deliver(stream, sp.tail);  // an overlong last line's end
     sp.line.clear();
+    sp.tail.clear();
+    sp.after_cr = false;
     sp.discarding = false;
   }
 

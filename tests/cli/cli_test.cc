@@ -1445,6 +1445,10 @@ TEST_F(CliTest, ACoordinatorWhoseDatabaseIsDeletedSavesItAndStops) {
     if (e.path().filename().string().rfind("hpo.db.recovered-", 0) == 0) saved = e.path();
   }
   ASSERT_FALSE(saved.empty()) << text;
+  // The write-ahead log of the file that went is moved aside: replayed into the recovered copy
+  // once it is moved back, it would corrupt it.
+  EXPECT_FALSE(fs::exists(state / "hpo.db-wal"));
+  EXPECT_FALSE(fs::exists(state / "hpo.db-shm"));
   EXPECT_NE(text.find("every record it still held is saved in " + saved.string()), std::string::npos) << text;
   const std::string tables = hpo::testing::Sh("python3 -c \"import sqlite3; print(sorted(r[0] for r in sqlite3.connect('" +
                                 saved.string() + "').execute('select name from sqlite_master where type=\\'table\\'')))\"");

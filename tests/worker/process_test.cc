@@ -461,6 +461,12 @@ TEST_F(TrialProcessTest, TheLastRedrawOfAnOverlongProgressLineIsDelivered) {
   ASSERT_TRUE(q.ok());
   (*q)->Wait();
   EXPECT_EQ(plain.out(), (std::vector<std::string>{"0123456789abcdef", "ghij-tail", "next"}));
+  // An overlong last line without a '\n' keeps its end too.
+  Lines last;
+  auto r = TrialProcess::Start(Shell("printf '0123456789abcdefghij loss=0.25'"), last.Callback(), options);
+  ASSERT_TRUE(r.ok());
+  (*r)->Wait();
+  EXPECT_EQ(last.out(), (std::vector<std::string>{"0123456789abcdef", "ghij loss=0.25"}));
 }
 
 TEST_F(TrialProcessTest, DefaultLineLimitIs64KiB) {
