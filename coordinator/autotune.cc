@@ -39,6 +39,17 @@ std::string Decimal(double v, int digits = 6) {
   return buf;
 }
 
+// The shortest of v's decimal forms, from `from` significant digits up to 17, whose value `keeps`
+// accepts; "" when none does.
+template <typename Keeps>
+std::string ShortestDecimal(double v, int from, Keeps keeps) {
+  for (int digits = from; digits <= 17; ++digits) {
+    std::string t = Decimal(v, digits);
+    if (std::optional<double> x = ParseNumber(t); x && keeps(*x)) return t;
+  }
+  return std::string();
+}
+
 
 // "true" -> "false" keeping the case style of the hint ("True" -> "False", "TRUE" -> "FALSE").
 std::string OtherBoolean(const std::string& hint) {
@@ -97,15 +108,8 @@ Inferred InferNumeric(const std::string& name, const std::string& hint) {
   }
   // Rounded, but never onto a bound the scaling forbids: 0.9999999's upper end is 0.99999995,
   // not "1" (ReverseLogarithmic needs it below 1).
-  auto text = [](double v, auto keeps) {
-    for (int digits = 6; digits <= 17; ++digits) {
-      std::string t = Decimal(v, digits);
-      if (std::optional<double> x = ParseNumber(t); x && keeps(*x)) return t;
-    }
-    return std::string();
-  };
-  std::string lo_text = text(lo, [](double x) { return x > 0; });
-  std::string hi_text = text(hi, [&](double x) { return *h >= 1 || x < 1; });
+  std::string lo_text = ShortestDecimal(lo, 6, [](double x) { return x > 0; });
+  std::string hi_text = ShortestDecimal(hi, 6, [&](double x) { return *h >= 1 || x < 1; });
   if (lo_text.empty()) {
     r.kept_static_because = "a number too small to scale";
     return r;
@@ -152,11 +156,8 @@ CategoricalRange ToGridValues(const NumericRange& range, bool integer, const std
     auto short_text = [&](const std::string& text) {
       const std::optional<double> x = ParseNumber(text);
       if (integer || !x || !lo || !hi) return text;
-      for (int digits = 3; digits <= 17; ++digits) {
-        std::string t = Decimal(*x, digits);
-        if (std::optional<double> y = ParseNumber(t); y && *y >= *lo && *y <= *hi) return t;
-      }
-      return text;
+      std::string t = ShortestDecimal(*x, 3, [&](double y) { return y >= *lo && y <= *hi; });
+      return t.empty() ? text : t;
     };
     for (double u : at) add(short_text(space->FromUnit(std::vector<double>{u}).at(*range.name)));
   }

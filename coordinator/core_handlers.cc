@@ -686,16 +686,31 @@ bool CoordinatorCore::Impl::Foreign(const std::string& trial) {
   return job.empty() || Job(job) == nullptr;
 }
 
-bool CoordinatorCore::Impl::KeptForItsCoordinator(const std::string& trial) {
-  if (!Foreign(trial)) return false;
-  auto deleted = store->DeletedTrials({trial});
-  if (deleted.ok() && deleted->count(trial)) return false;
-  const std::string job = TuningJobOfTrialName(trial);
-  if (!job.empty()) {
-    auto was = store->DeletedUnrecorded(job);
-    if (was.ok() && *was) return false;
+std::set<std::string> CoordinatorCore::Impl::DeletedHere(const std::vector<std::string>& unknown,
+                                                          std::vector<std::string>* log) {
+  std::set<std::string> out;
+  auto deleted = store->DeletedTrials(unknown);
+  if (!deleted.ok() && log) log->push_back(deleted.status().ToString());
+  std::map<std::string, bool> unrecorded;  // a store of an older build: per tuning job, one query
+  for (const auto& name : unknown) {
+    if (deleted.ok() && deleted->count(name)) {
+      out.insert(name);
+      continue;
+    }
+    const std::string job = TuningJobOfTrialName(name);
+    if (job.empty()) continue;
+    auto known = unrecorded.find(job);
+    if (known == unrecorded.end()) {
+      auto was = store->DeletedUnrecorded(job);
+      known = unrecorded.emplace(job, was.ok() && *was).first;
+    }
+    if (known->second) out.insert(name);
   }
-  return true;
+  return out;
+}
+
+bool CoordinatorCore::Impl::KeptForItsCoordinator(const std::string& trial) {
+  return Foreign(trial) && DeletedHere({trial}).empty();
 }
 
 void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbeat& h, int64_t now, std::vector<Outgoing>* out) {
@@ -819,22 +834,9 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
       if (it == trials.end()) unknown.push_back(name);
       else if (it->second.Terminal()) release.trials.push_back(name);
     }
-    auto deleted = store->DeletedTrials(unknown);
-    if (!deleted.ok()) log.push_back(deleted.status().ToString());
-    std::map<std::string, bool> unrecorded;  // a store of an older build: per tuning job, one query
+    const std::set<std::string> deleted = DeletedHere(unknown, &log);
     for (const auto& name : unknown) {
-      if (deleted.ok() && deleted->count(name)) {
-        release.trials.push_back(name);
-        continue;
-      }
-      const std::string job = TuningJobOfTrialName(name);
-      if (job.empty()) continue;
-      auto known = unrecorded.find(job);
-      if (known == unrecorded.end()) {
-        auto was = store->DeletedUnrecorded(job);
-        known = unrecorded.emplace(job, was.ok() && *was).first;
-      }
-      if (known->second) release.trials.push_back(name);
+      if (deleted.count(name)) release.trials.push_back(name);
     }
     if (!release.trials.empty()) out->push_back({wid, std::move(release)});
   } else if (const auto* n = std::get_if<proto::wire::InterruptionNotice>(&msg)) {

@@ -217,6 +217,10 @@ struct CoordinatorCore::Impl {
   // directory took a finished training job's exit, and the right one, back, never finished it
   // (its metrics had a gap, so even the worker's replay was refused).
   bool KeptForItsCoordinator(const std::string& trial);
+  // Of training jobs this coordinator does not know, those of tuning jobs it deleted (the
+  // store's record, or for a store of an older build, the job's deletion); a failed read goes
+  // to `log` when given.
+  std::set<std::string> DeletedHere(const std::vector<std::string>& unknown, std::vector<std::string>* log = nullptr);
 
   const proto::TrainingJobDefinition* Definition(const TuningJob& j,
                                                  const std::string& def_name) const;

@@ -627,7 +627,6 @@ void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
   // one failed to place took 2,000 x 2,000 looks, five times a second, a core for nothing.
   using Rank = std::tuple<int, int64_t, std::string>;
   std::set<Rank> order;
-  std::map<std::string, int> active_of;
   std::map<std::string, TuningJob*> proposing;  // jobs whose proposal is out (they may reserve slots)
   for (const auto& [key, jp] : jobs) {
     if (jp->Proposing()) proposing[key] = jp.get();
@@ -645,31 +644,23 @@ void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
       return;
     }
     order.insert({active, j.creation_ms, key});
-    active_of[key] = active;
   };
   for (auto& [key, jp] : jobs) consider(key, *jp);
   while (!order.empty()) {
     // The free slots a job served before it asked for (its proposal is out) are kept for it: a
     // job that has none out takes a free slot only beyond those reserved ahead of it.
     const int free = proposing.empty() ? 0 : FreeSlots();
-    TuningJob* pick = nullptr;
-    std::string pick_key;
-    for (auto it = order.begin(); it != order.end() && !pick;) {
-      const std::string& key = std::get<2>(*it);
-      TuningJob& j = *jobs.at(key);
-      if (!proposing.empty() && !j.Proposing()) {
-        const int reserved = ReservedBefore(j, proposing);
-        if (reserved > 0 && free <= reserved) {
-          ++it;
-          continue;
-        }
-      }
-      pick = &j;
-      pick_key = key;
+    auto it = order.begin();
+    for (; it != order.end(); ++it) {
+      const TuningJob& j = *jobs.at(std::get<2>(*it));
+      if (proposing.empty() || j.Proposing()) break;
+      const int reserved = ReservedBefore(j, proposing);
+      if (reserved == 0 || free > reserved) break;
     }
-    if (!pick) break;
-    order.erase({active_of[pick_key], pick->creation_ms, pick_key});
-    active_of.erase(pick_key);
+    if (it == order.end()) break;
+    const std::string pick_key = std::get<2>(*it);
+    TuningJob* pick = jobs.at(pick_key).get();
+    order.erase(it);
     if (!PlaceNext(*pick, now, out)) {
       passed.insert(pick_key);
       HoldForGang(*pick, now);

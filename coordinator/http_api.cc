@@ -1296,6 +1296,9 @@ struct HttpApi::Impl {
   httplib::Server server;
   int port = 0;
   std::string host;
+  // The routes whose handlers read a request body (each registered through guard_body); filled
+  // while the routes are registered, before the server serves, and only read from then on.
+  std::set<std::string> body_routes;
 
   // True when the request may go on to its handler; otherwise res holds the AWS error.
   bool Authorize(const httplib::Request& req, httplib::Response& res) {
@@ -1447,7 +1450,7 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
   // with Transfer-Encoding, or Content-Lengths that disagree. Behind a proxy (the README's advice
   // for untrusted networks) that is how one request is smuggled inside another; refused before
   // any body is read.
-  impl_->server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+  impl_->server.set_pre_routing_handler([impl = impl_.get()](const httplib::Request& req, httplib::Response& res) {
     std::string why;
     const size_t lengths = req.get_header_value_count("Content-Length");
     if (lengths > 0 && req.has_header("Transfer-Encoding")) {
@@ -1462,11 +1465,9 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
     // A body only where a route reads it, up to its limit (guard_body): elsewhere the server
     // read a chunked body whole before answering 413, and 300 MB bodies on a few connections
     // ran an unauthenticated coordinator out of memory.
-    static const std::set<std::string> kBodyRoutes = {"/", "/hpo/v1/jobs", "/hpo/v1/workers/cordon",
-                                                      "/hpo/v1/workers/uncordon", "/hpo/v1/workers/evict"};
     const bool has_body = req.has_header("Transfer-Encoding") ||
                           (lengths > 0 && req.get_header_value("Content-Length") != "0");
-    if (why.empty() && has_body && !(req.method == "POST" && kBodyRoutes.count(req.path))) {
+    if (why.empty() && has_body && !(req.method == "POST" && impl->body_routes.count(req.path))) {
       Json j = {{"__type", "SerializationException"},
                 {"message", req.method + " " + req.path + " takes no request body (only POST / and the POST routes "
                             "of /hpo/v1 do)"}};
@@ -1539,7 +1540,13 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
       if (impl->Authorize(full, res)) h(full, res);
     };
   };
-  s.Post("/", guard_body([d](const httplib::Request& req, httplib::Response& res) {
+  // A POST route that reads a body: registered with guard_body, and named to the pre-routing
+  // check, which refuses a body on any other route before it is read.
+  auto post_body = [&s, impl, &guard_body](const std::string& path, httplib::Server::Handler h) {
+    impl->body_routes.insert(path);
+    s.Post(path, guard_body(std::move(h)));
+  };
+  post_body("/", [d](const httplib::Request& req, httplib::Response& res) {
     std::string target = req.get_header_value("X-Amz-Target");
     const std::string prefix = "SageMaker.";
     ApiResponse r;
@@ -1553,8 +1560,8 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
     }
     res.status = r.status;
     res.set_content(r.body, r.content_type.c_str());
-  }));
-  s.Post("/hpo/v1/jobs", guard_body([d](const httplib::Request& req, httplib::Response& res) {
+  });
+  post_body("/hpo/v1/jobs", [d](const httplib::Request& req, httplib::Response& res) {
     proto::FieldErrors errs;
     if (auto bad = InvalidUtf8At(req.body)) return Reply(res, NotUtf8(*bad, req.body));
     auto parsed = proto::ParseSpec(req.body, &errs);
@@ -1575,7 +1582,7 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
     }
     res.status = r.status;
     res.set_content(r.body, "application/json");
-  }));
+  });
   s.Get(R"(/hpo/v1/jobs/([A-Za-z0-9-]+))", guard([d](const httplib::Request& req, httplib::Response& res) {
     auto doc = d->WithCore([&](CoordinatorCore& c) { return c.DescribeDocument(req.matches[1]); });
     if (!doc.ok()) {
@@ -1655,7 +1662,7 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
   for (const auto& [path, action] : {std::pair{"/hpo/v1/workers/cordon", WorkerAction::kCordon},
                                      std::pair{"/hpo/v1/workers/uncordon", WorkerAction::kUncordon},
                                      std::pair{"/hpo/v1/workers/evict", WorkerAction::kEvict}}) {
-    s.Post(path, guard_body([d, action](const httplib::Request& req, httplib::Response& res) {
+    post_body(path, [d, action](const httplib::Request& req, httplib::Response& res) {
       if (auto bad = InvalidUtf8At(req.body)) return Reply(res, NotUtf8(*bad, req.body));
       // The spec parser's limits (64 levels, 50,000 nodes), as for the SageMaker actions: a body
       // nested 200,000 deep crashed the coordinator.
@@ -1687,7 +1694,7 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
       if (!s.ok()) return Reply(res, FromStatus(s));
       d->Post(std::move(out));
       Reply(res, Ok(action == WorkerAction::kEvict ? Json{{"Evicted", evicted}} : Json::object()));
-    }));
+    });
   }
   s.Get("/hpo/v1/health", guard([d](const httplib::Request&, httplib::Response& res) {
     Json j = d->WithCore([&](CoordinatorCore& c) {

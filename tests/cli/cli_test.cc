@@ -144,6 +144,29 @@ class CliTest : public ::testing::Test {
     return files;
   }
 
+  // Starts `hpo ARGS` in the background, its stdout and stderr in `log`; the caller kills and
+  // reaps it.
+  static pid_t Spawn(const fs::path& log, std::vector<std::string> args) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(out, 1), ::dup2(out, 2);
+      std::vector<char*> argv{const_cast<char*>(HPO_BINARY)};
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(HPO_BINARY, argv.data());
+      ::_exit(127);
+    }
+    return pid;
+  }
+  // Whether `text` appears in `log` within `tenths` tenths of a second.
+  static bool WaitForText(const fs::path& log, const std::string& text, int tenths) {
+    for (int i = 0; i < tenths && Slurp(log).find(text) == std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return Slurp(log).find(text) != std::string::npos;
+  }
+
   static std::vector<std::string> Lines(const std::string& text) {
     std::vector<std::string> lines;
     std::istringstream in(text);
@@ -1312,19 +1335,11 @@ TEST_F(CliTest, AWorkerRemovesTrialDirectoriesUnchangedForItsRetentionPeriod) {
 // running)", with no endpoint, and no training job running.
 TEST_F(CliTest, AWorkerThatNeverHearsFromACoordinatorNamesTheEndpointAndWhatToCheck) {
   const fs::path log = dir_ / "lonely.log";
-  const pid_t worker = ::fork();
-  if (worker == 0) {
-    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(out, 1), ::dup2(out, 2);
-    ::execl(HPO_BINARY, HPO_BINARY, "worker", "--connect", "tcp://127.0.0.1:9", "--work-dir",
-            (dir_ / "lonely").c_str(), "--gpus", "none", nullptr);
-    ::_exit(127);
-  }
+  const pid_t worker = Spawn(log, {"worker", "--connect", "tcp://127.0.0.1:9", "--work-dir",
+                                   (dir_ / "lonely").string(), "--gpus", "none"});
   const std::string want = "no answer from a coordinator at tcp://127.0.0.1:9 for 10 s: is one running and listening "
                            "there (hpo coordinator --listen), and is --connect right?";
-  for (int i = 0; i < 150 && Slurp(log).find(want) == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  WaitForText(log, want, 150);
   ::kill(worker, SIGKILL);
   ::waitpid(worker, nullptr, 0);
   EXPECT_NE(Slurp(log).find(want), std::string::npos) << Slurp(log);
@@ -1376,25 +1391,6 @@ TEST_F(CliTest, ASecondWorkerWithAnIdInUseSaysItMayBeADuplicate) {
   const fs::path keys = dir_ / "keys";
   ASSERT_EQ(Hpo({"keygen", "--out", keys.string()}).exit_code, 0);
   ASSERT_EQ(Hpo({"keygen", "--worker", "--out", keys.string()}).exit_code, 0);
-  auto spawn = [&](const fs::path& log, std::vector<std::string> args) {
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(out, 1), ::dup2(out, 2);
-      std::vector<char*> argv{const_cast<char*>(HPO_BINARY)};
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(HPO_BINARY, argv.data());
-      ::_exit(127);
-    }
-    return pid;
-  };
-  auto wait_for = [&](const fs::path& log, const std::string& text, int tenths) {
-    for (int i = 0; i < tenths && Slurp(log).find(text) == std::string::npos; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return Slurp(log).find(text) != std::string::npos;
-  };
   std::vector<pid_t> pids;
   struct Reap {
     std::vector<pid_t>* p;
@@ -1403,18 +1399,18 @@ TEST_F(CliTest, ASecondWorkerWithAnIdInUseSaysItMayBeADuplicate) {
     }
   } reap{&pids};
   const fs::path clog = dir_ / "c.log", w1 = dir_ / "w1.log", w2 = dir_ / "w2.log";
-  pids.push_back(spawn(clog, {"coordinator", "--keys", keys.string(), "--listen", "tcp://127.0.0.1:0", "--http",
+  pids.push_back(Spawn(clog, {"coordinator", "--keys", keys.string(), "--listen", "tcp://127.0.0.1:0", "--http",
                               "127.0.0.1:0", "--state-dir", (dir_ / "cs").string()}));
-  ASSERT_TRUE(wait_for(clog, "workers connect to tcp://127.0.0.1:", 100)) << Slurp(clog);
+  ASSERT_TRUE(WaitForText(clog, "workers connect to tcp://127.0.0.1:", 100)) << Slurp(clog);
   const std::string text = Slurp(clog);
   const size_t at = text.find("workers connect to ") + 19;
   const std::string endpoint = text.substr(at, text.find(' ', at) - at);
-  pids.push_back(spawn(w1, {"worker", "--keys", keys.string(), "--connect", endpoint, "--id", "gpu-node-7",
+  pids.push_back(Spawn(w1, {"worker", "--keys", keys.string(), "--connect", endpoint, "--id", "gpu-node-7",
                             "--work-dir", (dir_ / "wd1").string(), "--gpus", "none"}));
-  ASSERT_TRUE(wait_for(w1, "registered with", 100)) << Slurp(w1);
-  pids.push_back(spawn(w2, {"worker", "--keys", keys.string(), "--key-name", "worker-2", "--connect", endpoint,
+  ASSERT_TRUE(WaitForText(w1, "registered with", 100)) << Slurp(w1);
+  pids.push_back(Spawn(w2, {"worker", "--keys", keys.string(), "--key-name", "worker-2", "--connect", endpoint,
                             "--id", "gpu-node-7", "--work-dir", (dir_ / "wd2").string(), "--gpus", "none"}));
-  EXPECT_TRUE(wait_for(w2, "Or is another worker with this id (gpu-node-7", 150)) << Slurp(w2);
+  EXPECT_TRUE(WaitForText(w2, "Or is another worker with this id (gpu-node-7", 150)) << Slurp(w2);
   EXPECT_NE(Slurp(w2).find("give this worker its own --id or --work-dir"), std::string::npos) << Slurp(w2);
 }
 
@@ -1424,18 +1420,9 @@ TEST_F(CliTest, ASecondWorkerWithAnIdInUseSaysItMayBeADuplicate) {
 TEST_F(CliTest, ACoordinatorWhoseDatabaseIsDeletedSavesItAndStops) {
   const fs::path state = dir_ / "gone";
   const fs::path log = dir_ / "gone.log";
-  const pid_t coord = ::fork();
-  if (coord == 0) {
-    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(out, 1), ::dup2(out, 2);
-    ::execl(HPO_BINARY, HPO_BINARY, "coordinator", "--listen", "tcp://127.0.0.1:0", "--http", "127.0.0.1:0",
-            "--state-dir", state.c_str(), nullptr);
-    ::_exit(127);
-  }
-  for (int i = 0; i < 100 && Slurp(log).find("workers connect to") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ASSERT_NE(Slurp(log).find("workers connect to"), std::string::npos) << Slurp(log);
+  const pid_t coord = Spawn(log, {"coordinator", "--listen", "tcp://127.0.0.1:0", "--http", "127.0.0.1:0",
+                                  "--state-dir", state.string()});
+  ASSERT_TRUE(WaitForText(log, "workers connect to", 100)) << Slurp(log);
   fs::remove(state / "hpo.db");
   int status = 0;
   pid_t done = 0;
