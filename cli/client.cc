@@ -1,6 +1,9 @@
 #include "cli/client.h"
 
+#include <chrono>
 #include <cstdlib>
+#include <iostream>
+#include <thread>
 #include <map>
 #include <ctime>
 #include <sstream>
@@ -209,14 +212,18 @@ namespace {
 
 // Sends one signed request to `at` (a POST when `payload` is given, else a GET); exits 3 saying
 // what to do when nothing answers.
+// `away_ok`: a GET that nothing answers is returned as it is (the caller waits for a coordinator
+// that restarts), not an exit.
 httplib::Result Send(const Endpoint& at, const std::string& target, const std::optional<std::string>& payload,
-                     std::vector<std::pair<std::string, std::string>> headers, const char* content_type) {
+                     std::vector<std::pair<std::string, std::string>> headers, const char* content_type,
+                     bool away_ok = false) {
   httplib::Client client(at.url);
   client.set_connection_timeout(5, 0);
   client.set_read_timeout(30, 0);
   httplib::Headers h = ClientHeaders(at.url, payload ? "POST" : "GET", target, payload.value_or(""), std::move(headers),
                                      at.own ? &*at.own : nullptr);
   auto res = payload ? client.Post(target, h, *payload, content_type) : client.Get(target, h);
+  if (!res && away_ok && !payload) return res;
   if (!res) {
     // Sent, and the connection dropped before the answer (the coordinator stopped on a full
     // disk, or restarted): the request may have been applied. "Cannot reach" sent users to
@@ -254,9 +261,9 @@ Json Call(const Endpoint& at, const std::string& action, const Json& body) {
   return j;
 }
 
-Json Request(const Endpoint& at, const std::string& method, const std::string& target, const Json& body) {
-  auto res = Send(at, target, method == "GET" ? std::nullopt : std::optional<std::string>(body.dump()), {},
-                  "application/json");
+namespace {
+
+Json Answer(const Endpoint& at, const std::string& target, const httplib::Result& res) {
   Json j = Json::parse(res->body, nullptr, false);
   if (res->status == 200 && !j.is_object()) {
     FailUnexpected(at.who + " at " + at.url, "not a JSON object (" + Snippet(res->body) + ")");
@@ -270,6 +277,43 @@ Json Request(const Endpoint& at, const std::string& method, const std::string& t
     FailAnswer(at, res->status, !type.empty() ? type : "HTTP " + std::to_string(res->status), msg);
   }
   return j;
+}
+
+}  // namespace
+
+Json Request(const Endpoint& at, const std::string& method, const std::string& target, const Json& body) {
+  return Answer(at, target,
+                Send(at, target, method == "GET" ? std::nullopt : std::optional<std::string>(body.dump()), {},
+                     "application/json"));
+}
+
+Result<Json> GetUnlessAway(const Endpoint& at, const std::string& target) {
+  auto res = Send(at, target, std::nullopt, {}, "application/json", /*away_ok=*/true);
+  if (!res) {
+    return Status::Unavailable("cannot reach " + at.who + " at " + at.url + " (" + httplib::to_string(res.error()) +
+                               "); " + at.unreachable);
+  }
+  return Answer(at, target, res);
+}
+
+bool AwayWaiter::Wait(const Status& s) {
+  // One that never answered is more likely a wrong URL than a restart: not waited for.
+  if (s.code() != StatusCode::kUnavailable || !answered_) return false;
+  if (!away_) {
+    std::cerr << "hpo: " << s.message() << "\nhpo: waiting for it to answer again, to go on " << doing_
+              << " (a coordinator that restarts keeps its history; Ctrl-C stops)\n";
+    away_ = true;
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  return true;
+}
+
+bool AwayWaiter::Answered() {
+  answered_ = true;
+  if (!away_) return false;
+  std::cerr << "hpo: it answers again\n";
+  away_ = false;
+  return true;
 }
 
 }  // namespace hpo::cli

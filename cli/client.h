@@ -17,6 +17,8 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "common/status.h"
+
 namespace hpo::cli {
 
 std::string DefaultCoordinator();
@@ -73,5 +75,30 @@ nlohmann::ordered_json Call(const Endpoint& at, const std::string& action, const
 // the process exits saying why.
 nlohmann::ordered_json Request(const Endpoint& at, const std::string& method, const std::string& target,
                                const nlohmann::ordered_json& body = nlohmann::ordered_json::object());
+
+// A GET of hpo's own API, for the commands that wait (-f, drain): Unavailable when nothing
+// answers at at.url (the coordinator restarts), where Request exits 3; every other failure exits
+// as Request's does.
+Result<nlohmann::ordered_json> GetUnlessAway(const Endpoint& at, const std::string& target);
+
+// For the commands that follow or wait (events -f, logs -f, workers drain): a coordinator that
+// stops answering (it restarts; its machine reboots) is waited for, not given up on. Says once on
+// stderr that it waits, and once that the coordinator answers again.
+class AwayWaiter {
+ public:
+  // `doing`: what the command goes on doing, for its messages ("following my-job's events").
+  explicit AwayWaiter(std::string doing) : doing_(std::move(doing)) {}
+  // After a failed request: true, after a pause of a second, when `s` says nothing answers
+  // (Unavailable) and the coordinator has answered before: the caller asks again. False for any
+  // other failure, and for a coordinator that never answered (a wrong URL is not waited for).
+  bool Wait(const Status& s);
+  // After an answer: true when the coordinator had been away (and it says it is back).
+  bool Answered();
+
+ private:
+  std::string doing_;
+  bool answered_ = false;
+  bool away_ = false;
+};
 
 }  // namespace hpo::cli

@@ -609,7 +609,7 @@ void AddClientCommands(CLI::App& app) {
       std::printf("%-23s  %-19s %-30s %s\n", when, e["kind"].get<std::string>().c_str(), who.c_str(), message.c_str());
     };
     // One page of events after the cursor: from the state directory's store, or the coordinator.
-    std::function<Json(int64_t)> page;
+    std::function<Result<Json>(int64_t)> page;
     std::unique_ptr<coordinator::SqliteJobStore> store;
     if (!ea->state_dir.empty()) {
       const std::string db = ea->state_dir + "/hpo.db";
@@ -617,7 +617,7 @@ void AddClientCommands(CLI::App& app) {
       auto opened = coordinator::SqliteJobStore::OpenReadOnly(db);
       if (!opened.ok()) Fail(3, opened.status().message());
       store = std::move(opened).value();
-      page = [&store, ea, db](int64_t after) {  // db by value: the lambda outlives this block
+      page = [&store, ea, db](int64_t after) -> Result<Json> {  // db by value: the lambda outlives this block
         auto rows = store->LoadEvents(ea->job, after, 5000);
         if (!rows.ok()) Fail(3, rows.status().message());
         if (after == 0 && rows->empty() && !ea->job.empty()) {
@@ -631,10 +631,13 @@ void AddClientCommands(CLI::App& app) {
         return events;
       };
     } else {
-      page = [ea, at = CoordinatorAt(*url)](int64_t after) {  // Request: its errors, exit codes and checks
+      // Request's errors, exit codes and checks; nothing answering is left to the loop (-f waits).
+      page = [ea, at = CoordinatorAt(*url)](int64_t after) -> Result<Json> {
         std::string target = "/hpo/v1/events?after=" + std::to_string(after) + "&limit=5000";
         if (!ea->job.empty()) target += "&job=" + ea->job;
-        return Items(Request(at, "GET", target), "events", at.who + " at " + at.url);
+        auto got = GetUnlessAway(at, target);
+        if (!got.ok()) return got.status();
+        return Items(*got, "events", at.who + " at " + at.url);
       };
     }
     // A job's history ends with the event of its end (-f stops there); without a job, -f goes
@@ -644,8 +647,16 @@ void AddClientCommands(CLI::App& app) {
     };
     int64_t after = 0;
     bool ended = false;
+    // Event ids are the store's: a restarted coordinator goes on from the same cursor.
+    AwayWaiter away(ea->job.empty() ? "following the coordinator's events" : "following " + ea->job + "'s events");
     for (;;) {
-      const Json events = page(after);
+      Result<Json> got = page(after);
+      if (!got.ok()) {
+        if (ea->follow && away.Wait(got.status())) continue;
+        Fail(3, got.status().message());
+      }
+      away.Answered();
+      const Json events = std::move(got).value();
       for (const auto& e : events) {
         const bool whole = Field(e, "id").is_number_integer() && Field(e, "time").is_number() &&
                            Field(e, "kind").is_string() && Field(e, "job").is_string() && Field(e, "trial").is_string() &&
@@ -685,8 +696,12 @@ void AddClientCommands(CLI::App& app) {
     int64_t after = 0;
     uint32_t attempt = 0;
     std::map<std::string, int64_t> last_line;  // of each host of the attempt being printed ("" for one host)
+    // The cursor is the store's line id: a restarted coordinator goes on from it.
+    AwayWaiter away("following " + la->trial + "'s output");
     for (;;) {
       auto got = origin.source().Logs(la->trial, after, 5000);
+      if (!got.ok() && la->follow && !origin.local() && away.Wait(got.status())) continue;
+      if (got.ok()) away.Answered();
       if (!got.ok() && got.status().code() == StatusCode::kNotFound && after == 0 &&
           origin.source().Action("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", la->trial}}).ok()) {
         Fail(1, "ResourceNotFound: " + la->trial + " is a tuning job; hpo logs takes one of its training jobs (hpo trials " +

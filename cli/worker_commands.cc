@@ -155,13 +155,44 @@ void Drain(const WorkersArgs& a) {
   sigaction(SIGTERM, &sa, nullptr);
   const auto start = std::chrono::steady_clock::now();
   std::string said;
+  // A coordinator that restarts is waited for; it knows its workers again only as they register
+  // again (within a few heartbeats), so a worker away is given kRegisterAgainS before it counts
+  // as gone.
+  constexpr double kRegisterAgainS = 15;
+  AwayWaiter away("waiting for " + a.id + " to drain");
+  double away_since = -1;  // seconds into the wait when the worker was first seen not registered; -1: it is
   for (;;) {
-    const Json w = Find(Workers(at), a.id);
+    auto got = GetUnlessAway(at, "/hpo/v1/workers");
+    if (!got.ok()) {
+      if (a.timeout_s > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= a.timeout_s) {
+        Fail(1, a.id + " is not known to be drained after " + Num(a.timeout_s) + " s: " + got.status().message() +
+                    " (it stays cordoned once the coordinator is back)");
+      }
+      if (away.Wait(got.status())) continue;
+      Fail(3, got.status().message());
+    }
+    away.Answered();
+    const Json w = Find(Items(*got, "Workers", at.who + " at " + at.url), a.id);
     const int running = w.is_null() ? 0 : w.value("Running", 0) + w.value("QueuedAhead", 0);
     if (w.is_null() || !w.value("Registered", true)) {
+      const double now = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (away_since < 0) {
+        away_since = now;
+        std::cerr << "hpo: " << a.id << " is not registered with " << at.who << " now; waiting up to "
+                  << Num(kRegisterAgainS) << " s for it to register again\n";
+      }
+      const bool out_of_time = a.timeout_s > 0 && now >= a.timeout_s;
+      if (!out_of_time && now - away_since < kRegisterAgainS) {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        continue;
+      }
       std::cout << a.id << " has left the coordinator (lost or stopped); it stays cordoned until `hpo workers uncordon "
                 << a.id << "`\n";
       Exit(0);
+    }
+    if (away_since >= 0) {
+      std::cerr << "hpo: " << a.id << " is registered again\n";
+      away_since = -1;
     }
     if (running == 0) {
       std::cout << a.id << " is drained: nothing runs there. Stop or service it now; `hpo workers uncordon " << a.id

@@ -1993,6 +1993,71 @@ TEST_F(Cluster, ACoordinatorKilledMidJobResumesAndTheWorkersTrialsRunOnThrough) 
   }
 }
 
+// A coordinator restarted under `hpo events -f`, `hpo logs -f` and `hpo workers drain` is waited
+// for: each says so, goes on from its cursor, and ends as it would have. They exited 3 at the
+// first request that found nothing listening, and the operator's follow or drain was lost.
+TEST_F(Cluster, FollowersAndADrainWaitThroughACoordinatorRestart) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  Call("CreateHyperParameterTuningJob", Job("it-follow", "Random", 8, 6, ranges, {{"sleep_ms", "600"}, {"epochs", "5"}}));
+  WaitForPrograms(6);
+  std::string followed;
+  for (const auto& t : Trials("it-follow")) {
+    if (t["TrainingJobStatus"] == "InProgress") followed = t["TrainingJobName"];
+  }
+  ASSERT_FALSE(followed.empty());
+  const std::string url = " --coordinator=http://127.0.0.1:" + std::to_string(http_port_);
+  // Each in the background, its exit status in NAME.rc when it ends.
+  auto start = [&](const std::string& name, const std::string& args) {
+    const std::string f = (dir_ / name).string();
+    return std::make_unique<Child>(
+        std::vector<std::string>{"/bin/sh", "-c",
+                                 std::string(HPO_BINARY) + " " + args + url + " >" + f + ".out 2>" + f + ".err; echo $? >" +
+                                     f + ".rc"},
+        f + ".sh.log");
+  };
+  auto events = start("events", "events it-follow -f -o json");
+  auto logs = start("logs", "logs " + followed + " -f");
+  auto drain = start("drain", "workers drain w1 --timeout 120");
+  auto text = [&](const std::string& f) { return Slurp(dir_ / f); };
+  for (int i = 0; i < 100 && (text("drain.err").find("still on w1") == std::string::npos ||
+                              text("events.out").empty() || text("logs.out").empty());
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_NE(text("drain.err").find("still on w1"), std::string::npos) << text("drain.err");
+  coordinator_->Kill(SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // each of them asks at least twice meanwhile
+  StartCoordinator();
+  ASSERT_TRUE(WaitForWorkers(3)) << "the workers did not re-register; see " << dir_;
+  ASSERT_EQ(WaitFor("it-follow")["HyperParameterTuningJobStatus"], "Completed");
+  for (const char* f : {"events.rc", "logs.rc", "drain.rc"}) {
+    for (int i = 0; i < 300 && !fs::exists(dir_ / f); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  for (const char* f : {"events", "logs", "drain"}) {
+    const std::string err = text(std::string(f) + ".err");
+    EXPECT_EQ(text(std::string(f) + ".rc"), "0\n") << f << ": " << err;
+    EXPECT_NE(err.find("hpo: waiting for it to answer again, to go on "), std::string::npos) << f << ": " << err;
+    EXPECT_NE(err.find("hpo: it answers again"), std::string::npos) << f << ": " << err;
+  }
+  // Every event once, in order, through to the end.
+  int64_t last_id = 0;
+  std::string last_kind;
+  std::istringstream lines(text("events.out"));
+  for (std::string line; std::getline(lines, line);) {
+    const Json e = Json::parse(line, nullptr, false);
+    ASSERT_TRUE(e.is_object()) << line;
+    EXPECT_GT(e["id"].get<int64_t>(), last_id) << line;
+    last_id = e["id"].get<int64_t>();
+    last_kind = e["kind"];
+  }
+  EXPECT_EQ(last_kind, "JobCompleted") << text("events.out");
+  // The followed training job's output through to its last epoch.
+  const std::string out = text("logs.out");
+  EXPECT_NE(out.find("epoch=0 loss="), std::string::npos) << out;
+  EXPECT_NE(out.find("epoch=4 loss="), std::string::npos) << out;
+  EXPECT_NE(text("drain.out").find("w1 is drained: nothing runs there"), std::string::npos) << text("drain.out");
+}
+
 // A fault pass: an 8 s program whose coordinator was down for 12 s around its end reported
 // TrainingTimeInSeconds 17 and a TrainingEndTime when the coordinator came back. Its uploads
 // waited for the coordinator to confirm the attempt, and the end was stamped after them. The
