@@ -433,14 +433,27 @@ void CoordinatorCore::Impl::FailJob(TuningJob& j, const std::string& reason, int
 }
 
 void CoordinatorCore::Impl::ExpirePending(TuningJob& j, int64_t now, std::vector<Outgoing>* out) {
-  if (j.status != "InProgress") return;
+  if (j.status != "InProgress" || !j.completion_reason.empty()) return;  // ending: its pending ones are stopped
+  // No registered worker can serve the job for MaxPendingTimeInSeconds: it cannot go on. With no
+  // success it fails saying why; with some it ends as a job whose budget ran out, Completed with
+  // its best once the training jobs it stops have ended (it failed, its results aside).
+  auto cannot_go_on = [&](int64_t limit) {
+    const std::string why = "MaxPendingTimeInSeconds (" + std::to_string(limit) + " s) exceeded: " + j.waiting_reason;
+    if (Index(j).succeeded == 0) {
+      FailJob(j, why, now, out);
+      return;
+    }
+    j.completion_reason = why;
+    StopAll(j, "tuning job complete: " + why, now, out);
+    SaveJob(j, now);
+    Event(now, "CompletionCriterion", j.name, "", why);
+  };
   // A job that no registered worker can serve has no trial to time out: its wait counts.
   const auto defs = j.spec.Definitions();
   if (!defs.empty() && j.waiting_since_ms > 0 && j.waiting_reason.rfind("no registered worker", 0) == 0 &&
       defs[0]->stopping_condition && defs[0]->stopping_condition->max_pending_time_in_seconds &&
       now - j.waiting_since_ms >= *defs[0]->stopping_condition->max_pending_time_in_seconds * 1000) {
-    FailJob(j, "MaxPendingTimeInSeconds (" + std::to_string(*defs[0]->stopping_condition->max_pending_time_in_seconds) +
-                   " s) exceeded: " + j.waiting_reason, now, out);
+    cannot_go_on(*defs[0]->stopping_condition->max_pending_time_in_seconds);
     return;
   }
   std::vector<Trial*> expired;
@@ -465,7 +478,7 @@ void CoordinatorCore::Impl::ExpirePending(TuningJob& j, int64_t now, std::vector
     SaveTrial(*t);
     Event(now, "PendingTimeExceeded", j.name, t->name, t->failure_reason);
     if (j.waiting_reason.rfind("no registered worker", 0) == 0) {
-      FailJob(j, "MaxPendingTimeInSeconds (" + std::to_string(limit) + " s) exceeded: " + j.waiting_reason, now, out);
+      cannot_go_on(limit);
       return;
     }
   }
@@ -555,8 +568,21 @@ void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<O
     }
   }
   // SageMaker gives up on a tuning job whose first training jobs all fail ("No training job
-  // succeeded after 5 attempts"), rather than spend its budget on a broken trainer or regex.
-  if (j.completion_reason.empty() && Index(j).succeeded == 0 && Index(j).failed >= kFailuresBeforeGivingUp) {
+  // succeeded after 5 attempts"), rather than spend its budget on a broken trainer or regex. Not
+  // while one still running has emitted the objective: that one works, and stopping it ended the
+  // job Completed with it as the best, after saying it had failed.
+  auto objective_running = [&] {
+    for (const auto& name : j.trials) {
+      const Trial& t = trials.at(name);
+      if (t.objective && t.state != TrialState::kCompleted && t.state != TrialState::kFailed &&
+          t.state != TrialState::kStopped) {
+        return true;
+      }
+    }
+    return false;
+  };
+  if (j.completion_reason.empty() && Index(j).succeeded == 0 && Index(j).failed >= kFailuresBeforeGivingUp &&
+      !objective_running()) {
     j.completion_reason = kGaveUp;
     StopAll(j, "tuning job failed: its first " + std::to_string(kFailuresBeforeGivingUp) +
                    " training jobs to end failed, and none succeeded", now, out);

@@ -283,6 +283,41 @@ TEST_F(CoreTest, AJobGivesUpAfterFiveFailuresWithoutASuccess) {
   EXPECT_EQ(core_->TrialsOf("flaky").size(), 8u);
 }
 
+// Five failures while one training job still runs and has emitted the objective: that one works,
+// so the job does not give up on it. It was stopped as "none succeeded", then counted as the
+// succeeded best of a job that ended Completed.
+TEST_F(CoreTest, AJobDoesNotGiveUpWhileARunningTrainingJobHasEmittedTheObjective) {
+  auto spec = coretest::BayesSpec("slowgood", 20, 6);
+  spec.hyper_parameter_tuning_job_config->strategy = "Random";
+  Register("w1", 6);
+  auto queue = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(queue.size(), 6u);
+  const auto good = queue.front();
+  queue.erase(queue.begin());
+  Emit("w1", good, {0.5, 0.4});  // runs on, and has emitted the objective
+  std::vector<proto::wire::StopTrial> stops;
+  for (int failed = 0; failed < 5; ++failed) {
+    auto a = queue.front();
+    queue.erase(queue.begin());
+    auto out = Finish("w1", a, 1.0, "Failed");
+    for (auto& m : Only<proto::wire::AssignTrial>(out)) queue.push_back(m);
+    for (auto& m : Only<proto::wire::StopTrial>(out)) stops.push_back(m);
+  }
+  EXPECT_TRUE(stops.empty()) << "stopped " << stops.front().trial;
+  EXPECT_EQ(*core_->Describe("slowgood")->status.hyper_parameter_tuning_job_status, "InProgress");
+  // It completes: the job goes on to its budget with that success among the first.
+  for (auto& m : Only<proto::wire::AssignTrial>(Exit("w1", good, "Completed"))) queue.push_back(m);
+  while (!queue.empty()) {
+    auto a = queue.front();
+    queue.erase(queue.begin());
+    for (auto& m : Only<proto::wire::AssignTrial>(Finish("w1", a, 2.0, "Failed"))) queue.push_back(m);
+  }
+  const auto d = core_->Describe("slowgood");
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Completed");
+  EXPECT_EQ(core_->TrialsOf("slowgood").size(), 20u);
+  EXPECT_EQ(d->status.best_training_job->training_job_name, good.trial);
+}
+
 // Over a quota of this coordinator (a value SageMaker's API takes): ResourceExhausted, which the
 // HTTP API answers as ResourceLimitExceeded; a raised quota lets it through.
 TEST_F(CoreTest, ASpecOverACoordinatorQuotaIsResourceExhaustedNotInvalid) {

@@ -241,6 +241,38 @@ TEST_F(PlacementCoreTest, ATypeNoWorkerCanServeWaitsWithTheReasonAndMaxPendingTi
       << failed->failure_reason;
 }
 
+// Every worker gone for MaxPendingTimeInSeconds after some training jobs succeeded: the job
+// cannot go on, and ends Completed with its best, as a spent budget ends it. It ended Failed
+// ("MaxPendingTimeInSeconds exceeded"), its results aside, and at once, before the training
+// jobs it stopped had ended.
+TEST_F(PlacementCoreTest, NoWorkerForMaxPendingTimeAfterSuccessesCompletesTheJobWithItsBest) {
+  options_.lease_ms = 60'000;  // no heartbeats: the worker is lost a minute after its last word
+  MakeCore();
+  Join(Worker("cpu", 2, 2, 24));
+  proto::TuningJobSpec spec = Typed("gone", "ml.m5.large", 6, 2);
+  spec.training_job_definition->stopping_condition->max_pending_time_in_seconds = 7200;
+  auto first = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(first.size(), 2u);
+  auto next = Only<proto::wire::AssignTrial>(Finish("cpu", first[0], 0.5));
+  Finish("cpu", first[1], 0.7);
+  ASSERT_FALSE(next.empty());
+  now_ += 61'000;
+  core_->OnTick(now_);  // lost: what ran there goes back to the queue, and no worker is left
+  const TuningJob* j = core_->FindJob("gone");
+  ASSERT_EQ(j->waiting_reason.rfind("no registered worker", 0), 0u) << j->waiting_reason;
+  now_ += 7'200'000;
+  core_->OnTick(now_);
+  j = core_->FindJob("gone");
+  EXPECT_EQ(j->status, "Completed") << j->failure_reason;
+  EXPECT_EQ(j->completion_reason.rfind("MaxPendingTimeInSeconds (7200 s) exceeded: no registered worker", 0), 0u)
+      << j->completion_reason;
+  const auto d = core_->Describe("gone");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*d->status.best_training_job->training_job_name, first[0].trial);
+  core_->OnTick(now_ + 1000);
+  EXPECT_EQ(core_->FindJob("gone")->status, "Completed") << "it ends once";
+}
+
 // MaxPendingTimeInSeconds counts a retry's wait from when its attempt ended, not from when the
 // training job was created: a job that trained for three hours and then met an infrastructure
 // error or a spot interruption was failed at once as "pending for 7200 s", its retries unused.
