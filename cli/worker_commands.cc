@@ -46,19 +46,31 @@ std::string Count(const Json& w, const char* key) { return std::to_string(w.valu
 
 void PrintTable(const Json& workers) {
   struct Row {
-    std::string id, state, jobs, gpus, disk, type, host, heard, reason;
+    std::string id, state, jobs, gpus, disk, type, host, heard, reason, foreign;
   };
   std::vector<Row> rows;
   for (const auto& w : workers) {
     Row r;
     r.id = w.value("WorkerId", "");
     r.state = w.value("State", "");
+    auto ago = [&](const char* key) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%.1f s ago", w.value(key, 0.0));
+      return std::string(text);
+    };
     if (!w.value("Registered", true)) {
-      r.state += " (not registered)";
-      r.jobs = r.gpus = r.disk = r.type = r.host = r.heard = "-";
+      // Lost or gone (it says when it was last heard), or an id cordoned with no worker now.
+      const bool departed = w.contains("GoneSecondsAgo");
+      if (!departed) r.state += " (not registered)";
+      r.jobs = r.gpus = r.disk = "-";
+      r.type = w.value("InstanceType", "-");
+      r.host = w.value("Host", "-");
+      r.heard = departed ? ago("LastHeardSecondsAgo") : "-";
     } else {
       r.jobs = Count(w, "Running") + "/" + Count(w, "Slots");
       if (w.value("QueuedAhead", 0) > 0) r.jobs += " +" + Count(w, "QueuedAhead");
+      // Slots held by another coordinator's training jobs: the worker is fuller than Running says.
+      if (w.value("Foreign", 0) > 0) r.foreign = Count(w, "Foreign");
       const Json gpus = w.value("Gpus", Json::array());
       size_t used = 0;
       for (const auto& g : gpus) used += g.value("InUse", false) ? 1 : 0;
@@ -69,9 +81,7 @@ void PrintTable(const Json& workers) {
       if (r.type.empty()) r.type = "(what fits)";  // no --instance-type: the catalog types its machine covers
       if (w.value("Spot", false)) r.type += " spot";
       r.host = w.value("Host", "");
-      char heard[32];
-      std::snprintf(heard, sizeof heard, "%.1f s ago", w.value("LastHeardSecondsAgo", 0.0));
-      r.heard = heard;
+      r.heard = ago("LastHeardSecondsAgo");
     }
     r.reason = w.value("Reason", "");
     rows.push_back(std::move(r));
@@ -98,6 +108,10 @@ void PrintTable(const Json& workers) {
   for (const Row& r : rows) {
     line(cells(r));
     if (!r.reason.empty()) std::cout << "  " << r.reason << "\n";
+    if (!r.foreign.empty()) {
+      std::cout << "  also runs " << r.foreign
+                << " training job(s) of another coordinator (or state directory), which hold their slots\n";
+    }
   }
   if (rows.empty()) std::cout << "(no worker has registered)\n";
 }

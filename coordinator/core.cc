@@ -760,10 +760,23 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
       }
       static constexpr std::string_view kNotice = "interruption notice: ";
       const std::string& draining = it->second.draining;
+      DepartedWorker gone{it->second.reg.host, it->second.reg.instance_type, it->second.last_seen_ms, now_ms, false, ""};
       if (held.empty() && draining.rfind(kNotice, 0) == 0) {
-        impl_->Event(now_ms, "WorkerLeft", "", "", wid + " left, as it said it would (" + draining.substr(kNotice.size()) + ")");
+        gone.left = true;
+        gone.why = "left, as it said it would (" + draining.substr(kNotice.size()) + ")";
+        impl_->Event(now_ms, "WorkerLeft", "", "", wid + " " + gone.why);
       } else {
+        gone.why = "missed its lease" +
+                   (held.empty() ? std::string() : " while running " + std::to_string(held.size()) + " training job(s)");
         impl_->Event(now_ms, "WorkerLost", "", "", wid + " missed its lease");
+      }
+      impl_->departed[wid] = std::move(gone);
+      if (impl_->departed.size() > kDepartedWorkersKept) {  // the one gone longest ago goes
+        auto oldest = impl_->departed.begin();
+        for (auto d = impl_->departed.begin(); d != impl_->departed.end(); ++d) {
+          if (d->second.gone_ms < oldest->second.gone_ms) oldest = d;
+        }
+        impl_->departed.erase(oldest);
       }
       for (Trial* t : held) {
         if (!t->Active() || !t->OnWorker(wid)) continue;  // settled by another's loss (a gang's host)

@@ -379,6 +379,18 @@ struct SuggestionStats {
   SuggestStats last;
 };
 
+// A worker that missed its lease (lost) or left as it said it would, kept so that operators see
+// where it went (hpo workers) until it registers again: the last kDepartedWorkersKept.
+struct DepartedWorker {
+  std::string host;
+  std::string instance_type;
+  int64_t last_seen_ms = 0;  // its last word
+  int64_t gone_ms = 0;       // when this coordinator let it go
+  bool left = false;         // it said it was going (an interruption notice) and gave everything back
+  std::string why;           // "missed its lease while running 2 training job(s)", "left, as it said ..."
+};
+inline constexpr size_t kDepartedWorkersKept = 64;
+
 struct WorkerInfo {
   proto::wire::Register reg;
   int64_t last_seen_ms = 0;
@@ -392,7 +404,8 @@ struct WorkerInfo {
   // Attempts it runs that this coordinator has never heard of, of a tuning job it does not know
   // either: another coordinator's (a coordinator started on an empty or other state directory,
   // a restored backup). They are left to finish, not stopped: whose they are is not this
-  // coordinator's to say. They hold their slots; their reports are acknowledged and dropped.
+  // coordinator's to say. They hold their slots; their reports are left unacknowledged (the worker
+  // keeps them for their own coordinator) unless this one deleted their tuning job.
   std::set<std::pair<std::string, uint32_t>> foreign;
   std::string draining;  // why no new trial goes there (an interruption notice); "" = open
   std::string cordoned;  // an operator's reason for sending it nothing new (Cordon); "" = not
@@ -598,6 +611,8 @@ class CoordinatorCore {
   std::vector<const Trial*> TrialsOf(const std::string& job) const;
   proto::TrainingJobSummary Summary(const Trial& t) const;
   std::vector<const WorkerInfo*> Workers() const;
+  // Workers lost or gone and not registered again, by id (the last kDepartedWorkersKept).
+  const std::map<std::string, DepartedWorker>& Departed() const;
   // The GPU indices of `worker` its training jobs hold now.
   std::set<uint32_t> GpusInUse(const std::string& worker) const;
   // The job's suggestion latency so far; nullptr for an unknown job or before its first proposal.

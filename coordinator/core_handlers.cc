@@ -78,6 +78,7 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
     known->second.replaced_sessions.push_back(known->second.reg.session);
     if (known->second.replaced_sessions.size() > 64) known->second.replaced_sessions.pop_front();
   }
+  departed.erase(wid);
   WorkerInfo& w = workers[wid];
   w.queued.clear();
   w.ending.clear();  // what it no longer reports was found lost just below

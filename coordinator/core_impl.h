@@ -108,6 +108,7 @@ struct CoordinatorCore::Impl {
   void RecordSuggestion(const TuningJob& j, double seconds, int64_t now);
 
   std::map<std::string, WorkerInfo> workers;
+  std::map<std::string, DepartedWorker> departed;  // CoordinatorCore::Departed
   std::map<std::string, CordonRow> cordons;  // by worker id (CoordinatorCore::Cordon), as stored
   std::map<std::string, std::set<uint32_t>> worker_gpus_used;  // worker -> GPU indices in use
   std::map<std::pair<std::string, uint32_t>, std::vector<uint32_t>> attempt_gpus;

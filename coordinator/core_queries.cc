@@ -235,4 +235,6 @@ std::vector<const WorkerInfo*> CoordinatorCore::Workers() const {
   return out;
 }
 
+const std::map<std::string, DepartedWorker>& CoordinatorCore::Departed() const { return impl_->departed; }
+
 }  // namespace hpo::coordinator

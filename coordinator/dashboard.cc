@@ -290,16 +290,22 @@ Page WorkersPage(Source& src, const PageOptions& o) {
   if (workers.empty()) {
     b += "<p>No worker has registered. Start one with <code>hpo worker --connect tcp://COORDINATOR:7700</code>.</p>";
   } else {
-    int slots = 0, running = 0, open = 0;
+    int slots = 0, running = 0, open = 0, registered_n = 0, departed_n = 0;
     std::string rows;
     for (const Json& w : workers) {
       const std::string id = Str(w, "WorkerId"), state = Str(w, "State");
       const bool registered = w.value("Registered", true);
-      const std::string cls = state == "Open" ? "st-ok" : state == "Cordoned" ? "st-stop" : "st-stopping";
+      registered_n += registered;
+      departed_n += w.contains("GoneSecondsAgo");
+      const std::string cls = state == "Open" ? "st-ok" : state == "Cordoned" || state == "Lost" ? "st-stop" : "st-stopping";
       rows += "<tr><td class=\"name\">" + Escape(id) + "</td><td><span class=\"badge " + cls + "\">" + Escape(state) +
               "</span>" + (registered ? "" : " <span class=\"muted\">not registered</span>") + "</td>";
       if (!registered) {
-        rows += "<td colspan=\"6\"></td>";
+        // Lost or gone: when it was last heard; a cordoned id: nothing more.
+        rows += w.contains("GoneSecondsAgo")
+                    ? "<td colspan=\"6\" class=\"muted\">" + Escape(Str(w, "Host")) + ", last heard " +
+                          Num(std::round(NumOf(w, "LastHeardSecondsAgo"))) + " s ago</td>"
+                    : "<td colspan=\"6\"></td>";
       } else {
         const int n = static_cast<int>(NumOf(w, "Running")), s = static_cast<int>(NumOf(w, "Slots"));
         slots += s;
@@ -328,8 +334,10 @@ Page WorkersPage(Source& src, const PageOptions& o) {
         rows += "<tr><td></td><td colspan=\"7\" class=\"muted\">" + Escape(Str(w, "Reason")) + "</td></tr>";
       }
     }
-    b += "<p>" + std::to_string(workers.size()) + " worker(s), " + std::to_string(open) + " open; " +
-         std::to_string(running) + " of " + std::to_string(slots) + " slots running training jobs.</p>";
+    b += "<p>" + std::to_string(registered_n) + " worker(s), " + std::to_string(open) + " open; " +
+         std::to_string(running) + " of " + std::to_string(slots) + " slots running training jobs" +
+         (departed_n > 0 ? "; " + std::to_string(departed_n) + " lost or gone (listed until they register again)" : "") +
+         ".</p>";
     b += "<table id=\"workers\"><tr><th>Worker</th><th>State</th><th>Running / slots</th><th>GPUs in use</th>"
          "<th>Free disk</th><th>Type</th><th>Host</th><th>Heard</th></tr>" +
          rows + "</table>";

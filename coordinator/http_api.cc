@@ -354,6 +354,22 @@ Json WorkersJson(const CoordinatorCore& c, int64_t now_ms) {
     j["LastHeardSecondsAgo"] = std::max<double>(0.0, static_cast<double>(now_ms - w->last_seen_ms) / 1000.0);
     out.push_back(std::move(j));
   }
+  // Workers not registered now: lost or gone (until they register again), and cordoned ids.
+  auto seconds_ago = [&](int64_t ms) { return std::max<double>(0.0, static_cast<double>(now_ms - ms) / 1000.0); };
+  const auto& departed = c.Departed();
+  for (const auto& [id, gone] : departed) {
+    Json j = {{"WorkerId", id}, {"Host", gone.host}, {"State", gone.left ? "Left" : "Lost"}, {"Reason", gone.why}};
+    if (auto cordon = cordons.find(id); cordon != cordons.end()) {
+      j["Reason"] = gone.why + "; cordoned: " + cordon->second.reason;
+      j["CordonedSince"] = Epoch(cordon->second.since_ms);
+      cordons.erase(cordon);
+    }
+    if (!gone.instance_type.empty()) j["InstanceType"] = gone.instance_type;
+    j["Registered"] = false;
+    j["LastHeardSecondsAgo"] = seconds_ago(gone.last_seen_ms);
+    j["GoneSecondsAgo"] = seconds_ago(gone.gone_ms);
+    out.push_back(std::move(j));
+  }
   for (const auto& [id, row] : cordons) {
     out.push_back({{"WorkerId", id}, {"State", "Cordoned"}, {"Reason", row.reason},
                    {"CordonedSince", Epoch(row.since_ms)}, {"Registered", false}});

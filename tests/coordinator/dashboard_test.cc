@@ -294,7 +294,8 @@ TEST_F(DashboardTest, TheWorkersPageShowsEachWorkersStateLoadAndCordons) {
   Submit(coretest::Spec("wk", "Random", 6, 2));
   dashboard::Page p = Get("/ui/workers");
   EXPECT_EQ(p.status, 200);
-  EXPECT_NE(p.body.find("3 worker(s), 1 open; 2 of 6 slots running training jobs."), std::string::npos) << p.body;
+  EXPECT_NE(p.body.find("2 worker(s), 1 open; 2 of 6 slots running training jobs."), std::string::npos)
+      << "a cordoned id with no worker is not a worker: " << p.body;
   EXPECT_NE(p.body.find("gpu-1"), std::string::npos);
   EXPECT_NE(p.body.find("0 / 2 NVIDIA H200"), std::string::npos) << "CPU training jobs hold no GPU: " << p.body;
   EXPECT_NE(p.body.find("200 GiB"), std::string::npos);
@@ -303,6 +304,17 @@ TEST_F(DashboardTest, TheWorkersPageShowsEachWorkersStateLoadAndCordons) {
   EXPECT_NE(p.body.find("not registered"), std::string::npos);
   EXPECT_NE(p.body.find("hpo workers drain ID"), std::string::npos);
   EXPECT_NE(Get("/ui/").body.find("href=\"/ui/workers\""), std::string::npos);
+  // Silent past its lease: listed as lost, with when it was last heard, not dropped.
+  core_->OnMessage("spare-1", Registration("spare-1", 1), now_);
+  now_ += options_.lease_ms + 1000;
+  Heartbeat("gpu-1", {});
+  Heartbeat("cpu-1", {});
+  core_->OnTick(now_);
+  p = Get("/ui/workers");
+  EXPECT_NE(p.body.find(">Lost</span>"), std::string::npos) << p.body;
+  EXPECT_NE(p.body.find("last heard " + std::to_string(options_.lease_ms / 1000 + 1) + " s ago"), std::string::npos)
+      << p.body;
+  EXPECT_NE(p.body.find("1 lost or gone"), std::string::npos) << p.body;
 }
 
 TEST_F(DashboardTest, UnknownAndMalformedPathsAreNotFoundPagesThatLinkBack) {

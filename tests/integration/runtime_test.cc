@@ -236,6 +236,49 @@ TEST_F(Cluster, AnOperatorDrainsAWorkerWhileAJobRunsAndNothingNewStartsThere) {
   for (const auto& w : reopened) EXPECT_EQ(w["State"], "Open") << out;
 }
 
+// A worker killed without a word is listed as Lost, with when it was last heard, until it
+// registers again: it vanished from hpo workers, and the operator could not tell it from a typo.
+TEST_F(Cluster, ALostWorkerIsListedAsLostUntilItRegistersAgain) {
+  httplib::Client api("127.0.0.1", http_port_);
+  auto entry = [&](const std::string& id) {
+    auto res = api.Get("/hpo/v1/workers");
+    Json found = Json::object();
+    int n = 0;
+    if (!res) return std::make_pair(found, n);
+    const Json all = Json::parse(res->body);  // named: a loop over a temporary's member dangles
+    for (const auto& w : all["Workers"]) {
+      if (w["WorkerId"] == id) {
+        found = w;
+        ++n;
+      }
+    }
+    return std::make_pair(found, n);
+  };
+  workers_[2]->Kill(SIGKILL);
+  Json w3;
+  for (int i = 0; i < 100 && entry("w3").first.value("State", "") != "Lost"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  w3 = entry("w3").first;
+  ASSERT_EQ(w3.value("State", ""), "Lost") << w3.dump();
+  EXPECT_EQ(w3["Registered"], false);
+  EXPECT_EQ(w3["Reason"], "missed its lease");
+  EXPECT_GE(w3["LastHeardSecondsAgo"].get<double>(), 3.0) << "the lease is 3 s";
+  const fs::path out = dir_ / "workers.out";
+  ASSERT_EQ(std::system((std::string(HPO_BINARY) + " workers --coordinator=http://127.0.0.1:" + std::to_string(http_port_) +
+                         " >" + out.string())
+                            .c_str()),
+            0);
+  const std::string table = Slurp(out);
+  EXPECT_NE(table.find("w3      Lost"), std::string::npos) << table;
+  EXPECT_NE(table.find("  missed its lease"), std::string::npos) << table;
+  StartWorker(3, 2);
+  ASSERT_TRUE(WaitForWorkers(3));
+  const auto [back, times] = entry("w3");
+  EXPECT_EQ(times, 1) << "listed once";
+  EXPECT_EQ(back.value("State", ""), "Open") << back.dump();
+}
+
 // Evicting a worker (hpo workers drain --now): what runs there stops with its grace period,
 // uploads its checkpoints, and runs again on another worker from them, without spending a retry
 // (the job has none: a spent one would fail it); nothing new starts on the evicted worker.
