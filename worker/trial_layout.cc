@@ -429,10 +429,29 @@ std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s)
 
 Result<std::string> ReadFailureReason(const std::string& root) {
   const std::string path = (fs::path(root) / "output" / "failure").string();
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  // The program owns output/: a FIFO there blocked the worker's whole loop in open(), and a link
+  // (of output/ or of the file) would have the worker read a file of the host into the reason.
+  // Neither is followed or waited on: opened without following, without blocking, and only a
+  // regular file is read.
+  const int output = ::open((fs::path(root) / "output").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (output < 0) {
     if (errno == ENOENT) return std::string();
-    return Status::IoError("cannot read " + path + ": " + std::strerror(errno));
+    return Status::IoError("cannot read " + path + ": " + (errno == ELOOP || errno == ENOTDIR
+                                                               ? std::string("output/ is not a directory (a link?)")
+                                                               : std::strerror(errno)));
+  }
+  int fd = ::openat(output, "failure", O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+  const int open_errno = errno;
+  ::close(output);
+  if (fd < 0) {
+    if (open_errno == ENOENT) return std::string();
+    return Status::IoError("cannot read " + path + ": " +
+                           (open_errno == ELOOP ? std::string("it is a symbolic link") : std::strerror(open_errno)));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status::IoError("cannot read " + path + ": not a regular file");
   }
   // 1024 characters are at most 4096 bytes of UTF-8; the rest of a long file is never read.
   std::string bytes(4 * kMaxFailureChars, '\0');

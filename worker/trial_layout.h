@@ -132,7 +132,9 @@ std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& sp
 // The FailureReason of an algorithm error: the first 1024 characters (UTF-8 code points; bytes
 // that are not valid UTF-8 count as one character each and become U+FFFD) of
 // <root>/output/failure, without trailing whitespace. Empty when there is no such file.
-// Errors: IoError when the file exists but cannot be read (a directory, no permission).
+// Errors: IoError when the file exists but cannot be read (a directory, no permission), or is not
+// a regular file: a FIFO or device is not opened for reading (it never blocks), and a symbolic
+// link, of the file or of output/, is not followed.
 [[nodiscard]] Result<std::string> ReadFailureReason(const std::string& root);
 
 }  // namespace hpo::worker

@@ -2,11 +2,14 @@
 
 #include "worker/agent.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -449,6 +452,38 @@ TEST_F(TrialLayoutTest, UnreadableFailureFileIsAnIoError) {
   auto r = ReadFailureReason(root_);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kIoError);
+}
+
+// The program owns output/: a FIFO named failure blocked the worker's loop in open() for good
+// (its heartbeats stopped, it was lost, and SIGTERM could not end it), and a link had the
+// worker read a file of the host into the FailureReason.
+TEST_F(TrialLayoutTest, AFailureFileThatIsAFifoOrALinkIsNeitherWaitedOnNorFollowed) {
+  ASSERT_TRUE(LayOutTrial(Spec()).ok());
+  const fs::path failure = fs::path(root_) / "output" / "failure";
+  ASSERT_EQ(::mkfifo(failure.c_str(), 0600), 0);
+  auto fifo = std::async(std::launch::async, [&] { return ReadFailureReason(root_); });
+  ASSERT_EQ(fifo.wait_for(std::chrono::seconds(5)), std::future_status::ready) << "blocked on the FIFO";
+  auto r = fifo.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("not a regular file"), std::string::npos) << r.status().message();
+
+  fs::remove(failure);
+  const fs::path secret = dir_ / "host-secret";
+  { std::ofstream(secret) << "root:x:0:0"; }
+  fs::create_symlink(secret, failure);
+  auto linked = ReadFailureReason(root_);
+  ASSERT_FALSE(linked.ok());
+  EXPECT_NE(linked.status().message().find("symbolic link"), std::string::npos) << linked.status().message();
+
+  fs::remove(failure);
+  const fs::path elsewhere = dir_ / "elsewhere";
+  fs::create_directories(elsewhere);
+  { std::ofstream(elsewhere / "failure") << "root:x:0:0"; }
+  fs::remove_all(fs::path(root_) / "output");
+  fs::create_directory_symlink(elsewhere, fs::path(root_) / "output");
+  auto through = ReadFailureReason(root_);
+  ASSERT_FALSE(through.ok()) << *through;
+  EXPECT_NE(through.status().message().find("not a directory"), std::string::npos) << through.status().message();
 }
 
 }  // namespace
