@@ -356,6 +356,11 @@ struct TuningJob {
   uint64_t proposal_id = 0;
   size_t proposal_n = 0;  // the training jobs (free slots) that proposal is for
   bool Proposing() const { return proposal_id != 0; }
+  // When the scheduler last gave this job a slot, by its count of placements (0: never since
+  // this coordinator started). Among jobs with as many running, the one served longest ago goes
+  // first: with more jobs than slots, oldest-first gave a freed slot back to the job that had
+  // just ended a training job, and later jobs got nothing until the earlier ones completed.
+  uint64_t last_placed = 0;
   std::string objective_metric;  // of the first definition (single objective per job here)
   bool maximize = false;
   int64_t convergence_ms = 0;    // when ConvergenceDetected's test first passed (0: not yet)

@@ -488,12 +488,18 @@ struct CoordinatorCore::Impl {
   void Schedule(int64_t now, std::vector<Outgoing>* out);
 
   // Fair share while proposals are made off the core (a Bayesian or Hyperband job's take 0.3 s
-  // and more): the free slots asked for by jobs the fair order serves before `j` (fewer running,
-  // then older) whose proposals are out. `j` takes a free slot only beyond those; a Random job
+  // and more): the free slots asked for by jobs the fair order serves before `j` (FairRank)
+  // whose proposals are out. `j` takes a free slot only beyond those; a Random job
   // took each slot a model-based job had asked for while its proposal was made, and held three
   // quarters of a shared cluster.
   // `proposing`: the jobs whose proposals are out, by key.
   int ReservedBefore(const TuningJob& j, const std::map<std::string, TuningJob*>& proposing) const;
+  // The fair order's key of a job, smallest first: fewest running, then served longest ago
+  // (TuningJob::last_placed), then oldest.
+  std::tuple<int, uint64_t, int64_t> FairRank(const TuningJob& j) const {
+    return {ActiveCount(j), j.last_placed, j.creation_ms};
+  }
+  uint64_t placements = 0;  // slots given by Schedule since this coordinator started (TuningJob::last_placed)
   // Free slots of the workers that take new training jobs.
   int FreeSlots() const;
   // Another job that wants more training jobs has fewer running than `j` (counting the slots its

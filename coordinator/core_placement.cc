@@ -572,11 +572,11 @@ void CoordinatorCore::Impl::HoldForGang(TuningJob& j, int64_t now) {
 
 int CoordinatorCore::Impl::ReservedBefore(const TuningJob& j, const std::map<std::string, TuningJob*>& proposing) const {
   int reserved = 0;
-  const auto rank = std::make_pair(ActiveCount(j), j.creation_ms);
+  const auto rank = FairRank(j);
   for (const auto& [key, kp] : proposing) {
     const TuningJob& k = *kp;
     if (&k == &j || !k.Proposing() || k.status != "InProgress" || !k.completion_reason.empty()) continue;
-    if (std::make_pair(ActiveCount(k), k.creation_ms) < rank) reserved += static_cast<int>(k.proposal_n);
+    if (FairRank(k) < rank) reserved += static_cast<int>(k.proposal_n);
   }
   return reserved;
 }
@@ -616,16 +616,16 @@ void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
       waiting.push_back(jp.get());
     }
   }
-  std::stable_sort(waiting.begin(), waiting.end(), [&](const TuningJob* a, const TuningJob* b) {
-    return std::make_pair(ActiveCount(*a), a->creation_ms) < std::make_pair(ActiveCount(*b), b->creation_ms);
-  });
+  std::stable_sort(waiting.begin(), waiting.end(),
+                   [&](const TuningJob* a, const TuningJob* b) { return FairRank(*a) < FairRank(*b); });
   for (TuningJob* j : waiting) HoldForGang(*j, now);
-  // The jobs that may take a slot, in the fair order: fewest running, then oldest, then by key.
+  // The jobs that may take a slot, in the fair order (FairRank: fewest running, then served
+  // longest ago, then oldest), then by key.
   // Only the job picked changes by being placed (its running count, its proposal, its end), so
   // each job is looked at once per pass and the picked one again after its placement: with
   // 2,000 jobs in progress and no free worker, a pass that looked at every job again after each
   // one failed to place took 2,000 x 2,000 looks, five times a second, a core for nothing.
-  using Rank = std::tuple<int, int64_t, std::string>;
+  using Rank = std::tuple<std::tuple<int, uint64_t, int64_t>, std::string>;
   std::set<Rank> order;
   std::map<std::string, TuningJob*> proposing;  // jobs whose proposal is out (they may reserve slots)
   for (const auto& [key, jp] : jobs) {
@@ -643,7 +643,7 @@ void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
       MaybeFinish(j, now, out);
       return;
     }
-    order.insert({active, j.creation_ms, key});
+    order.insert({FairRank(j), key});
   };
   for (auto& [key, jp] : jobs) consider(key, *jp);
   while (!order.empty()) {
@@ -652,19 +652,20 @@ void CoordinatorCore::Impl::Schedule(int64_t now, std::vector<Outgoing>* out) {
     const int free = proposing.empty() ? 0 : FreeSlots();
     auto it = order.begin();
     for (; it != order.end(); ++it) {
-      const TuningJob& j = *jobs.at(std::get<2>(*it));
+      const TuningJob& j = *jobs.at(std::get<1>(*it));
       if (proposing.empty() || j.Proposing()) break;
       const int reserved = ReservedBefore(j, proposing);
       if (reserved == 0 || free > reserved) break;
     }
     if (it == order.end()) break;
-    const std::string pick_key = std::get<2>(*it);
+    const std::string pick_key = std::get<1>(*it);
     TuningJob* pick = jobs.at(pick_key).get();
     order.erase(it);
     if (!PlaceNext(*pick, now, out)) {
       passed.insert(pick_key);
       HoldForGang(*pick, now);
     } else {  // what it held is its own now, or free for others
+      pick->last_placed = ++placements;
       std::erase_if(held_for, [&](const auto& h) { return h.second.job == Lower(pick->name); });
     }
     if (pick->Proposing()) proposing[pick_key] = pick;

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <deque>
 #include <filesystem>
 
 #include "common/text.h"
@@ -776,6 +777,36 @@ TEST_F(CoreTest, TwoJobsShareTheWorkersFairly) {
     for (const auto& m : Only<proto::wire::AssignTrial>(Finish("w1", first[i], 1.0))) to_second += m.tuning_job == "second";
   }
   EXPECT_EQ(to_second, 2);
+}
+
+// More jobs than slots: a freed slot goes to the job served longest ago, so they take turns. It
+// went back to the oldest job (its running count fell to 0, as the waiting ones'), and a job
+// submitted third got nothing until the first two had completed.
+TEST_F(CoreTest, WithMoreJobsThanSlotsTheJobsTakeTurns) {
+  Register("w1", 2);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("turn-a", "Random", 6, 1)));
+  now_ += 10;
+  auto b = Only<proto::wire::AssignTrial>(Submit(Spec("turn-b", "Random", 6, 1)));
+  now_ += 10;
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(Spec("turn-c", "Random", 6, 1))).empty());
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(b.size(), 1u);
+  std::vector<std::string> served;  // the job each freed slot went to
+  std::deque<proto::wire::AssignTrial> running = {a[0], b[0]};  // in the order they started
+  for (int i = 0; i < 6; ++i) {  // the one that started first ends first
+    const auto next = Only<proto::wire::AssignTrial>(Finish("w1", running.front(), 1.0));
+    running.pop_front();
+    ASSERT_EQ(next.size(), 1u) << i;
+    served.push_back(next[0].tuning_job);
+    running.push_back(next[0]);
+    now_ += 10;
+  }
+  EXPECT_EQ(served[0], "turn-c") << "the job that has had nothing goes first";
+  std::map<std::string, int> count;
+  for (const auto& s : served) ++count[s];
+  EXPECT_EQ(count["turn-a"], 2);
+  EXPECT_EQ(count["turn-b"], 2);
+  EXPECT_EQ(count["turn-c"], 2);
 }
 
 TEST_F(CoreTest, InvalidAndDuplicateSubmissionsChangeNothing) {
