@@ -102,8 +102,10 @@ Result<CheckpointStats> CheckpointSync::Sync() {
     if (it != synced_.end() && it->second == now) continue;
     Status put = dest_.store->PutFile(dest_.prefix + rel, path.string());
     if (!put.ok()) {
+      // Not forgotten: an older copy may be at the destination, and a file deleted before the
+      // next pass would have stayed there for good (restored into the next attempt).
       if (first.ok()) first = put;
-      synced_.erase(rel);
+      synced_[rel] = kUnknown;
       continue;
     }
     synced_[rel] = now;

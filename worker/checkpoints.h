@@ -85,7 +85,11 @@ class CheckpointSync {
   CheckpointSyncOptions options_;
   ObjectLocation dest_;     // the destination (common/object_store.h)
   std::mutex mu_;
-  std::map<std::string, FileState> synced_;  // relative path -> state at the destination
+  // Relative path -> state at the destination; kUnknown after a failed upload (an older copy may
+  // be there): never equal to a file's state, so the next pass uploads it again, or deletes the
+  // object once the file is gone.
+  std::map<std::string, FileState> synced_;
+  static constexpr FileState kUnknown{~uint64_t{0}, -1};
 };
 
 }  // namespace hpo::worker

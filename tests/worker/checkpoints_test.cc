@@ -2,7 +2,10 @@
 #include "worker/checkpoints.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <filesystem>
 #include <fstream>
@@ -96,6 +99,39 @@ TEST_F(CheckpointsTest, NewAndChangedFilesGoUpLocalDeletesAreMirroredAndANewAtte
   fs::remove(other / "state.txt");
   pass = next->Sync();
   ASSERT_TRUE(pass.ok());
+  EXPECT_EQ(pass->deleted, 1u);
+  EXPECT_TRUE(Tree(dest).empty());
+}
+
+// An upload that fails leaves the older copy at the destination: the file was forgotten, so
+// when the program deleted it before the next pass the stale copy stayed there for good, and the
+// next attempt's restore brought back a checkpoint the program had deleted.
+TEST_F(CheckpointsTest, AFileWhoseUploadFailedAndWasThenDeletedIsDeletedAtTheDestination) {
+  const fs::path dest = dir_ / "bucket" / "job-001";
+  const fs::path local = dir_ / "worker1" / "checkpoints";
+  auto sync = Make("file://" + dest.string(), local);
+  ASSERT_TRUE(sync);
+  Write(local / "ckpt-3", "epoch=3");
+  ASSERT_TRUE(sync->Sync().ok());
+  ASSERT_EQ(Read(dest / "ckpt-3"), "epoch=3");
+  // The rewrite's upload fails: a file size limit makes the copy fail (root ignores permissions).
+  ::usleep(2000);
+  Write(local / "ckpt-3", std::string(8192, 'x'));
+  struct rlimit before {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &before), 0);
+  auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = before;
+  small.rlim_cur = 1024;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  auto failed = sync->Sync();
+  ::setrlimit(RLIMIT_FSIZE, &before);
+  ::signal(SIGXFSZ, old_handler);
+  ASSERT_FALSE(failed.ok()) << "the upload was to fail";
+  EXPECT_EQ(Read(dest / "ckpt-3"), "epoch=3") << "the older copy is still there";
+  // The program deletes it before the next pass: the older copy goes too.
+  fs::remove(local / "ckpt-3");
+  auto pass = sync->Sync();
+  ASSERT_TRUE(pass.ok()) << pass.status().ToString();
   EXPECT_EQ(pass->deleted, 1u);
   EXPECT_TRUE(Tree(dest).empty());
 }
