@@ -187,6 +187,7 @@ void CoordinatorCore::Impl::Load() {
     InitObjective(*job);
     // An ended job's is not made again (ReleaseStrategyIfEnded): it proposes nothing more.
     if (!job->Terminal()) {
+      resumed = true;
       auto strat = MakeStrategy(job->spec, job->seed);
       if (strat.ok()) job->strategy = std::move(strat).value();
     }

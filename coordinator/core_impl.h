@@ -115,6 +115,7 @@ struct CoordinatorCore::Impl {
   // Assigned ahead: (trial, attempt) of a running attempt -> the trial queued behind it.
   std::map<std::pair<std::string, uint32_t>, std::string> successor;
   int64_t loaded_at_ms = -1;     // first tick after a restart: orphaned attempts get one lease
+  bool resumed = false;          // tuning jobs in progress were loaded: a restart, whose workers come back
   // The coordinator's sign of life in the store (JobStore::PutAlive), written by ticks every
   // kAliveEveryMs; last_alive_ms is the one read at load (0: none).
   static constexpr int64_t kAliveEveryMs = 5000;

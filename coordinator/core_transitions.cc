@@ -387,6 +387,10 @@ WorkerInfo* CoordinatorCore::Impl::PlaceHost(const HostRequest& req, bool* ever,
 
 void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const Unplaced& u, int64_t now) {
   const bool ever = u.ever;
+  // In the first lease after a restart the workers have not registered again yet; they do
+  // within a heartbeat or two. "No registered worker can serve" then was noise: an event for
+  // every job in progress at each restart, kept in their histories.
+  if (!ever && resumed && (loaded_at_ms < 0 || now - loaded_at_ms < opt.lease_ms)) return;
   const std::string& why = u.why;
   const HostRequest& req = u.req;
   const std::string what = !u.what.empty() ? u.what : req.instance_type.empty() ? std::string("a worker") : req.instance_type;

@@ -273,6 +273,36 @@ TEST_F(PlacementCoreTest, NoWorkerForMaxPendingTimeAfterSuccessesCompletesTheJob
   EXPECT_EQ(core_->FindJob("gone")->status, "Completed") << "it ends once";
 }
 
+// A restart: until the workers have had a lease to register again, a job that none registered
+// can serve is not "waiting for a worker" yet. Each restart wrote that event for every job in
+// progress, a second before the workers were back.
+TEST_F(PlacementCoreTest, AfterARestartNoWaitingIsNotedUntilTheWorkersHadALeaseToComeBack) {
+  Join(Worker("cpu", 1, 2, 24));
+  auto first = Only<proto::wire::AssignTrial>(Submit(Typed("back", "ml.m5.large", 6, 2)));
+  ASSERT_EQ(first.size(), 1u);
+  MakeCore();  // restarted: no worker has registered again
+  auto waiting_events = [&] {
+    int n = 0;
+    for (const auto& e : *store_->LoadEvents("back", 0, 1000)) n += e.kind == "Waiting";
+    return n;
+  };
+  const int before = waiting_events();
+  core_->OnTick(now_);
+  now_ += options_.lease_ms / 2;
+  core_->OnTick(now_);
+  EXPECT_EQ(waiting_events(), before) << core_->FindJob("back")->waiting_reason;
+  Join(Worker("cpu", 1, 2, 24));  // back within the lease: nothing was noted
+  EXPECT_EQ(waiting_events(), before);
+  // A worker that stays away is waited for, and said so, once the lease has passed.
+  MakeCore();
+  core_->OnTick(now_);
+  now_ += options_.lease_ms + 1;
+  core_->OnTick(now_);
+  EXPECT_EQ(waiting_events(), before + 1);
+  EXPECT_EQ(core_->FindJob("back")->waiting_reason.rfind("no registered worker", 0), 0u)
+      << core_->FindJob("back")->waiting_reason;
+}
+
 // MaxPendingTimeInSeconds counts a retry's wait from when its attempt ended, not from when the
 // training job was created: a job that trained for three hours and then met an infrastructure
 // error or a spot interruption was failed at once as "pending for 7200 s", its retries unused.
@@ -387,6 +417,10 @@ TEST_F(PlacementCoreTest, InstanceConfigsArePlacedInOrderOfPreferenceAndEachTrai
   big.training_job_definition->hyper_parameter_tuning_resource_config.emplace().instance_configs = {
       {"ml.p4d.24xlarge", 1, 50}, {"ml.p5.48xlarge", 1, 50}};
   EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(big)).empty());
+  core_->OnTick(now_);
+  now_ += options_.lease_ms + 1;  // past the restart's lease, in which other workers may come back
+  Heartbeat("cpu", {});
+  core_->OnTick(now_);
   const std::string why = core_->FindJob("big")->waiting_reason;
   EXPECT_EQ(why.rfind("no registered worker can serve ml.p4d.24xlarge: ml.p4d.24xlarge: ", 0), 0u) << why;
   EXPECT_NE(why.find("; ml.p5.48xlarge: "), std::string::npos) << why;
