@@ -139,7 +139,8 @@ class JobStore {
   // longer than the coordinator keeps).
   virtual Status TrimLogs(const std::string& trial, uint32_t attempt, uint64_t from_line, uint64_t to_line) = 0;
   // Removes the job (name matched case-insensitively), its trials and their metrics and log lines,
-  // all or nothing. Events stay: they are the coordinator's history. No such job: Ok, nothing done.
+  // all or nothing. The events of its training jobs go too; the job's own (those of no training
+  // job: created, waiting, completion, ...) stay, its history. No such job: Ok, nothing done.
   virtual Status DeleteJob(const std::string& name) = 0;
   // Deletes one training job's row, metrics and log lines, all or nothing (a training job that
   // never ran, withdrawn when its tuning job ended first). No such training job: Ok.
