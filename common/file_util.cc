@@ -186,4 +186,52 @@ Status CreatePrivateDirectory(const std::string& dir) {
   return Status::Ok();
 }
 
+OwnedFd::~OwnedFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+OwnedFd& OwnedFd::operator=(OwnedFd&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.fd_;
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+Result<OwnedFd> OpenRegularFile(const std::string& path, uint64_t* size) {
+  OwnedFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    const int e = errno;
+    if (e == ENOENT) return Status::NotFound("cannot read " + path + ": it is gone");
+    if (e == ELOOP) return Status::InvalidArgument("cannot read " + path + ": it is a symbolic link, not followed");
+    return Status::IoError("cannot read " + path + ": " + std::strerror(e));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return Status::IoError("cannot read " + path + ": " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument("cannot read " + path + ": not a regular file");
+  // Regular files never block; reads go back to blocking mode for the callers' loops.
+  const int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags >= 0) (void)::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+  if (size) *size = static_cast<uint64_t>(st.st_size);
+  return fd;
+}
+
+Status ReadExactly(int fd, char* buf, std::size_t n, const std::string& path) {
+  std::size_t got = 0;
+  while (got < n) {
+    const ssize_t r = ::read(fd, buf + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return Status::IoError("cannot read " + path + ": " + std::strerror(errno));
+    if (r == 0) return Status::IoError("cannot read " + path + ": it shrank while it was read");
+    got += static_cast<std::size_t>(r);
+  }
+  return Status::Ok();
+}
+
+bool IsRealDirectory(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 }  // namespace hpo

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -41,6 +42,35 @@ void RemoveStaleTemporaries(const std::string& dir, const std::string& prefix);
 // or work directory holds specs with their secrets and training logs: its owner's only). An
 // existing one is left as it is. IoError naming the directory when it cannot be made.
 Status CreatePrivateDirectory(const std::string& dir);
+
+// A file descriptor, closed when destroyed.
+class OwnedFd {
+ public:
+  explicit OwnedFd(int fd = -1) : fd_(fd) {}
+  ~OwnedFd();
+  OwnedFd(OwnedFd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  OwnedFd& operator=(OwnedFd&& o) noexcept;
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// Files a training program owns (its model, output, checkpoint and intermediate trees) may be
+// swapped while the worker reads them. OpenRegularFile opens `path` for reading only when it is
+// a regular file: a symbolic link (as its last component) is not followed, and a FIFO, socket or
+// device is neither waited on nor read (opened O_NONBLOCK, then fstat). `size` gets the size of
+// the file opened. Errors: NotFound when it is gone, InvalidArgument when it is a link or not a
+// regular file, IoError otherwise; each names the path.
+Result<OwnedFd> OpenRegularFile(const std::string& path, uint64_t* size = nullptr);
+// Reads exactly `n` bytes from `fd` into `buf`; IoError naming `path` when the file ends sooner
+// (it shrank while it was read) or a read fails.
+Status ReadExactly(int fd, char* buf, std::size_t n, const std::string& path);
+// Whether `path` is a directory and not a symbolic link to one. The worker walks a program's
+// trees only through real directories: a link there would take it outside the trial.
+bool IsRealDirectory(const std::string& path);
 
 // An exclusive lock on a directory, held until destroyed: a flock on the directory itself and
 // one on its lock file (DIR/lock), which holds the holder's pid and command for the message

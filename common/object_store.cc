@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <system_error>
+#include <vector>
 
 #include "common/file_util.h"
 
@@ -157,10 +158,22 @@ Status LocalObjectStore::GetToFile(const std::string& key, const std::string& to
 Status LocalObjectStore::PutFile(const std::string& key, const std::string& from) const {
   auto path = PathOf(key);
   if (!path.ok()) return path.status();
+  // Only a regular file, opened without following a link or waiting on a FIFO: `from` may be in
+  // a tree a training program owns (common/file_util.h).
+  uint64_t size = 0;
+  auto in = OpenRegularFile(from, &size);
+  if (!in.ok()) return in.status();
   return WriteAtomically(*path, [&](const fs::path& tmp) {
-    std::error_code ec;
-    fs::copy_file(from, tmp, fs::copy_options::overwrite_existing, ec);
-    return ec ? Status::IoError("cannot copy " + from + " to " + tmp.string() + ": " + ec.message()) : Status::Ok();
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    std::vector<char> buf(1 << 20);
+    for (uint64_t left = size; left > 0;) {
+      const std::size_t n = static_cast<std::size_t>(std::min<uint64_t>(left, buf.size()));
+      HPO_RETURN_IF_ERROR(ReadExactly(in->get(), buf.data(), n, from));
+      if (!out.write(buf.data(), static_cast<std::streamsize>(n))) break;
+      left -= n;
+    }
+    out.flush();
+    return out ? Status::Ok() : Status::IoError("cannot copy " + from + " to " + tmp.string());
   });
 }
 

@@ -1,6 +1,7 @@
 #include "common/s3_client.h"
 
 #include "common/aws_sigv4.h"
+#include "common/file_util.h"
 #include "common/text.h"
 
 #include <curl/curl.h>
@@ -528,15 +529,16 @@ Status S3Client::PutBytes(const std::string& bucket, const std::string& key, con
 }
 
 Status S3Client::PutFile(const std::string& bucket, const std::string& key, const std::string& path) const {
-  std::error_code ec;
-  const uint64_t size = fs::file_size(path, ec);
-  if (ec) return Status::IoError("cannot read " + path + ": " + ec.message());
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::IoError("cannot read " + path);
+  // Only a regular file, opened without following a link or waiting on a FIFO: the file may be
+  // in a tree a training program owns (common/file_util.h).
+  uint64_t size = 0;
+  auto opened = OpenRegularFile(path, &size);
+  if (!opened.ok()) return opened.status();
+  const int in = opened->get();
   const std::string what = impl_->Uri(bucket, key);
   if (size <= impl_->cfg.multipart_threshold) {
     std::string data(size, '\0');
-    if (!in.read(data.data(), static_cast<std::streamsize>(size))) return Status::IoError("cannot read " + path);
+    HPO_RETURN_IF_ERROR(ReadExactly(in, data.data(), data.size(), path));
     return PutBytes(bucket, key, data);
   }
   Impl::Request init;
@@ -563,7 +565,7 @@ Status S3Client::PutFile(const std::string& bucket, const std::string& key, cons
   for (int number = 1; done < size; ++number) {
     const uint64_t n = std::min<uint64_t>(impl_->cfg.part_size, size - done);
     part.resize(n);
-    if (!in.read(part.data(), static_cast<std::streamsize>(n))) return abort(Status::IoError("cannot read " + path));
+    if (Status read = ReadExactly(in, part.data(), part.size(), path); !read.ok()) return abort(read);
     Impl::Request p;
     p.method = "PUT";
     p.bucket = bucket;

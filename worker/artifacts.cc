@@ -222,9 +222,25 @@ bool Pad(Sink& sink, uint64_t size) {
   return sink.Write(zeros, pad);
 }
 
+// The program owns the tree and may change it while it is packed (a process it left running):
+// an entry that is gone is left out, and a file is read only through a descriptor opened as a
+// regular file without following a link (a FIFO swapped in blocked the packing for good, and a
+// link swapped in packed a file of the host).
 Status WriteEntry(Sink& sink, const fs::path& path, const std::string& name, const std::string& out_path) {
   struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) return Status::IoError("cannot read " + path.string() + ": " + std::strerror(errno));
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return Status::Ok();  // gone since the listing
+    return Status::IoError("cannot read " + path.string() + ": " + std::strerror(errno));
+  }
+  OwnedFd file;
+  if (S_ISREG(st.st_mode)) {
+    uint64_t now = 0;
+    auto opened = OpenRegularFile(path.string(), &now);
+    if (!opened.ok() && opened.status().code() != StatusCode::kIoError) return Status::Ok();  // gone, or swapped
+    if (!opened.ok()) return opened.status();
+    file = std::move(opened).value();
+    st.st_size = static_cast<off_t>(now);  // the size of the file that will be read
+  }
   std::string link;
   char type;
   uint64_t size = 0;
@@ -258,15 +274,11 @@ Status WriteEntry(Sink& sink, const fs::path& path, const std::string& name, con
   std::string h = Header(member, type, size, st.st_mode, st.st_mtime, link, gnu);
   if (!sink.Write(h.data(), h.size())) return fail();
   if (type != '0') return Status::Ok();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::IoError("cannot read " + path.string());
   std::vector<char> buf(1 << 20);
   uint64_t left = size;
   while (left > 0) {
     std::size_t n = static_cast<std::size_t>(std::min<uint64_t>(left, buf.size()));
-    if (!in.read(buf.data(), static_cast<std::streamsize>(n))) {
-      return Status::IoError("cannot read " + path.string() + " (did it shrink while being packed?)");
-    }
+    HPO_RETURN_IF_ERROR(ReadExactly(file.get(), buf.data(), n, path.string()));
     if (!sink.Write(buf.data(), n)) return fail();
     left -= n;
   }
@@ -283,7 +295,7 @@ Status Walk(Sink& sink, const fs::path& dir, const std::string& prefix, const st
   for (const auto& c : children) {
     std::string name = prefix + c.filename().string();
     HPO_RETURN_IF_ERROR(WriteEntry(sink, c, name, out_path));
-    if (fs::is_directory(fs::symlink_status(c))) HPO_RETURN_IF_ERROR(Walk(sink, c, name + "/", out_path));
+    if (IsRealDirectory(c.string())) HPO_RETURN_IF_ERROR(Walk(sink, c, name + "/", out_path));
   }
   return Status::Ok();
 }
@@ -300,7 +312,9 @@ Status WriteTar(const std::string& dir, const std::string& out_path, bool gzip) 
   if (!fs::is_directory(dir, ec)) return Status::IoError("cannot pack " + dir + ": not a directory");
   auto sink = Sink::Open(out_path, gzip);
   if (!sink.ok()) return sink.status();
-  Status s = Walk(*sink, dir, "", out_path);
+  // A directory the program replaced with a link (to a directory of the host) is not followed:
+  // the archive is empty.
+  Status s = IsRealDirectory(dir) ? Walk(*sink, dir, "", out_path) : Status::Ok();
   if (s.ok()) {
     static const char zeros[1024] = {0};
     if (!sink->Write(zeros, sizeof zeros)) s = Status::IoError("cannot write " + out_path);
@@ -327,7 +341,7 @@ namespace {
 Result<std::vector<std::pair<std::string, fs::path>>> TreeFiles(const fs::path& dir) {
   std::vector<std::pair<std::string, fs::path>> out;
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return out;
+  if (!IsRealDirectory(dir.string())) return out;  // none, or a link the program put there: not followed
   fs::recursive_directory_iterator it(dir, ec), end;
   if (ec) return Status::IoError("cannot list " + dir.string() + ": " + ec.message());
   for (; it != end; it.increment(ec)) {
@@ -353,7 +367,13 @@ Status UploadTree(const fs::path& dir, const ObjectLocation& loc, const std::str
   std::set<std::string> written;
   for (const auto& [rel, path] : *files) {
     const std::string key = prefix + rel;
-    HPO_RETURN_IF_ERROR(loc.store->PutFile(key, path.string()));
+    if (Status put = loc.store->PutFile(key, path.string()); !put.ok()) {
+      // Gone, or swapped for a link or a FIFO, since the listing: left out, as the listing
+      // leaves such entries out.
+      struct stat st {};
+      if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      return put;
+    }
     written.insert(key);
   }
   for (const ObjectInfo& o : *before) {

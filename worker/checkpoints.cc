@@ -7,6 +7,8 @@
 #include <set>
 #include <system_error>
 
+#include "common/file_util.h"
+
 namespace hpo::worker {
 namespace fs = std::filesystem;
 
@@ -16,7 +18,13 @@ namespace {
 Result<std::map<std::string, fs::path>> Files(const fs::path& dir) {
   std::map<std::string, fs::path> out;
   std::error_code ec;
-  if (!fs::exists(dir, ec)) return out;
+  if (!fs::exists(fs::symlink_status(dir, ec))) return out;
+  // Replaced with a link by the program: not followed (the worker would upload a directory of
+  // the host), and not taken for empty (the destination's checkpoints would be deleted).
+  if (!IsRealDirectory(dir.string())) {
+    return Status::InvalidArgument(dir.string() + " is not a directory: a link there is not followed, and nothing "
+                                   "under it is uploaded (the program replaced the directory?)");
+  }
   fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
   if (ec) return Status::IoError("cannot list " + dir.string() + ": " + ec.message());
   for (; it != end; it.increment(ec)) {
@@ -53,7 +61,9 @@ Result<CheckpointStats> CheckpointSync::Restore() {
   // The destination first: when it cannot be listed (S3 down), what is here stays.
   auto objects = dest_.store->List(dest_.prefix);
   if (!objects.ok()) return objects.status();
-  // Empty the directory, keeping the directory itself (it may be a mount point).
+  // Empty the directory, keeping the directory itself (it may be a mount point). One a program
+  // replaced with a link goes, not what the link points to.
+  if (fs::is_symlink(fs::symlink_status(local_dir_, ec))) fs::remove(local_dir_, ec);
   fs::create_directories(local_dir_, ec);
   if (ec) return Status::IoError("cannot create " + local_dir_ + ": " + ec.message());
   for (const auto& e : fs::directory_iterator(local_dir_, ec)) {
@@ -101,6 +111,12 @@ Result<CheckpointStats> CheckpointSync::Sync() {
     auto it = synced_.find(rel);
     if (it != synced_.end() && it->second == now) continue;
     Status put = dest_.store->PutFile(dest_.prefix + rel, path.string());
+    if (!put.ok() && (::lstat(path.c_str(), &sb) != 0 || !S_ISREG(sb.st_mode))) {
+      // Gone, or swapped for a link or a FIFO, since the listing (neither is followed or read):
+      // what the destination has is not known, as after a failed upload.
+      synced_[rel] = kUnknown;
+      continue;
+    }
     if (!put.ok()) {
       // Not forgotten: an older copy may be at the destination, and a file deleted before the
       // next pass would have stayed there for good (restored into the next attempt).

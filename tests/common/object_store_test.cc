@@ -4,10 +4,13 @@
 // tests/worker/s3_radosgw_test.cc (Radosgw.BothObjectStoresListTheSameTreeTheSameWay).
 #include "common/object_store.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 
 #include <gtest/gtest.h>
 
@@ -97,6 +100,27 @@ TEST_F(LocalStoreTest, SymlinkedFilesAndDirectoriesAreListedUnderTheLinksName) {
   EXPECT_EQ(Keys(s, "via-link/"),
             (std::vector<std::string>{"via-link/linkdir/c.csv", "via-link/linked.csv", "via-link/plain.csv"}));
   EXPECT_EQ(*s.Get("data/linked.csv"), "1,2");
+}
+
+// PutFile reads only a regular file: a link is not followed (a program's link to a host file
+// was uploaded as its content) and a FIFO is not opened (it blocked the upload for good).
+TEST_F(LocalStoreTest, PutFileReadsOnlyARegularFileWithoutFollowingALinkOrWaitingOnAFifo) {
+  LocalObjectStore s((root_ / "bucket").string());
+  const fs::path src = root_ / "src";
+  fs::create_directories(src);
+  std::ofstream(src / "secret") << "root:x:0:0";
+  fs::create_symlink(src / "secret", src / "link");
+  ASSERT_EQ(::mkfifo((src / "fifo").c_str(), 0600), 0);
+  auto link = s.PutFile("k/link", (src / "link").string());
+  EXPECT_EQ(link.code(), StatusCode::kInvalidArgument) << link.ToString();
+  EXPECT_NE(link.message().find("symbolic link"), std::string::npos) << link.message();
+  auto fifo = std::async(std::launch::async, [&] { return s.PutFile("k/fifo", (src / "fifo").string()); });
+  ASSERT_EQ(fifo.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "blocked on the FIFO";
+  EXPECT_EQ(fifo.get().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.PutFile("k/gone", (src / "gone").string()).code(), StatusCode::kNotFound);
+  EXPECT_TRUE(Keys(s, "k/").empty());
+  ASSERT_TRUE(s.PutFile("k/secret", (src / "secret").string()).ok());
+  EXPECT_EQ(Keys(s, "k/"), std::vector<std::string>{"k/secret"});
 }
 
 TEST_F(LocalStoreTest, KeysThatLeaveTheRootAreRefused) {

@@ -136,6 +136,30 @@ TEST_F(CheckpointsTest, AFileWhoseUploadFailedAndWasThenDeletedIsDeletedAtTheDes
   EXPECT_TRUE(Tree(dest).empty());
 }
 
+// A checkpoint directory the program replaced with a link (to a directory of the host): a sync
+// neither uploads what it points to nor takes it for empty (the destination's checkpoints would
+// be deleted), and a restore replaces the link, leaving what it pointed to alone.
+TEST_F(CheckpointsTest, ACheckpointDirectoryReplacedWithALinkIsNotFollowed) {
+  const fs::path dest = dir_ / "bucket" / "job-001";
+  const fs::path local = dir_ / "worker1" / "checkpoints";
+  auto sync = Make("file://" + dest.string(), local);
+  ASSERT_TRUE(sync);
+  Write(local / "ckpt-1", "epoch=1");
+  ASSERT_TRUE(sync->Sync().ok());
+  const fs::path host = dir_ / "host";
+  Write(host / "shadow", "root:x:0:0");
+  fs::remove_all(local);
+  fs::create_directory_symlink(host, local);
+  auto pass = sync->Sync();
+  EXPECT_FALSE(pass.ok());
+  EXPECT_EQ(Tree(dest), std::set<std::string>{"ckpt-1"}) << "nothing uploaded, nothing deleted";
+  auto restored = sync->Restore();
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_FALSE(fs::is_symlink(local));
+  EXPECT_EQ(Tree(local), std::set<std::string>{"ckpt-1"});
+  EXPECT_EQ(Read(host / "shadow"), "root:x:0:0") << "what the link pointed to is left alone";
+}
+
 // A destination that cannot be listed (S3 down) leaves the local directory as it was: it was
 // emptied first, and a retry on the same worker lost the only copy of the newest checkpoints.
 TEST_F(CheckpointsTest, ARestoreWhoseDestinationCannotBeListedLeavesTheLocalCopy) {

@@ -10,6 +10,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <future>
+#include <chrono>
+#include <sys/stat.h>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -381,6 +384,27 @@ TEST_F(Channels, WriteTarPacksFilesDirectoriesLinksAndLongNamesThatTarReadsBack)
   ASSERT_TRUE(WriteTar((dir_ / "nothing").string(), (dir_ / "n.tar").string(), false).ok());
   EXPECT_EQ(fs::file_size(dir_ / "n.tar"), 1024u);
   EXPECT_EQ(Sh("tar -tf " + (dir_ / "n.tar").string() + " && echo ok"), "ok\n");
+}
+
+// The program owns the model tree. A model directory it replaced with a link to a directory of
+// the host is not followed (the host's files were packed into model.tar.gz); a FIFO is left out
+// without being opened (one swapped in blocked the packing for good).
+TEST_F(Channels, WriteTarFollowsNoLinkedModelDirectoryAndOpensNoFifo) {
+  const fs::path host = dir_ / "host-secrets";
+  Put(host / "shadow", "root:x:0:0");
+  const fs::path model = dir_ / "model";
+  fs::create_directory_symlink(host, model);
+  ASSERT_TRUE(WriteTar(model.string(), (dir_ / "m.tar").string(), false).ok());
+  EXPECT_EQ(Sh("tar -tf " + (dir_ / "m.tar").string()), "") << "nothing of the host's";
+  fs::remove(model);
+  Put(model / "weights.bin", "w");
+  ASSERT_EQ(::mkfifo((model / "pipe").c_str(), 0600), 0);
+  fs::create_directory_symlink(host, model / "sub");
+  auto packed = std::async(std::launch::async, [&] { return WriteTar(model.string(), (dir_ / "f.tar").string(), false); });
+  ASSERT_EQ(packed.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "blocked on the FIFO";
+  ASSERT_TRUE(packed.get().ok());
+  EXPECT_EQ(Sh("tar -tf " + (dir_ / "f.tar").string() + " | LC_ALL=C sort"), "sub\nweights.bin\n")
+      << "the FIFO left out, the link kept as a link";
 }
 
 // A link whose target is longer than 100 bytes goes in a GNU long-link record (it failed the
