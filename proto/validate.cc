@@ -1339,6 +1339,18 @@ void Validator::CheckChannel(const TrainingJobDefinition& d, const Channel& c, c
                   " (use None, or set " + N("InputMode") + " Pipe)");
     }
   }
+  // SageMaker: "AugmentedManifestFile can only be used if the Channel's input mode is Pipe". A
+  // File-mode one passed here and failed on SageMaker.
+  if (c.data_source && c.data_source->s3_data_source && c.data_source->s3_data_source->s3_data_type &&
+      *c.data_source->s3_data_source->s3_data_type == "AugmentedManifestFile") {
+    std::optional<std::string> mode = c.input_mode;
+    if (!mode && d.algorithm_specification) mode = d.algorithm_specification->training_input_mode;
+    if (mode && *mode != "Pipe") {
+      Add(p.Child("DataSource").Child("S3DataSource").Child("S3DataType"),
+          "AugmentedManifestFile can only be used in Pipe input mode; this channel's input mode is " + Quote(*mode) +
+              " (set " + N("InputMode") + " Pipe, or use ManifestFile)");
+    }
+  }
   Enum(c.record_wrapper_type, p.Child("RecordWrapperType"), {"None", "RecordIO"}, false);
   if (c.shuffle_config && !c.shuffle_config->seed) {
     Add(p.Child("ShuffleConfig").Child("Seed"), "is required when " + N("ShuffleConfig") + " is given (an integer)");

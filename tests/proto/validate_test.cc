@@ -960,6 +960,7 @@ std::vector<Case> Cases() {
        "only allowed with s3DataType AugmentedManifestFile"},
       {"attribute_names_too_many", Base::kRandom,
        [](S& s) {
+         Algo(s).training_input_mode = "Pipe";
          S3(s).s3_data_type = "AugmentedManifestFile";
          for (int i = 0; i < 17; ++i) S3(s).attribute_names.push_back("a" + std::to_string(i));
        },
@@ -975,6 +976,19 @@ std::vector<Case> Cases() {
        FSP + ".directoryPath", "is required"},
       {"channel_compression_unknown", Base::kRandom, [](S& s) { Chan(s).compression_type = "gzip"; },
        CH + "[0].compressionType", "must be one of None, Gzip"},
+      {"augmented_manifest_in_file_mode", Base::kRandom,
+       [](S& s) {
+         S3(s).s3_data_type = "AugmentedManifestFile";
+         S3(s).attribute_names = {"source-ref"};
+       },
+       S3P + ".s3DataType", "AugmentedManifestFile can only be used in Pipe input mode; this channel's input mode is \"File\""},
+      {"augmented_manifest_in_channel_fastfile_mode", Base::kRandom,
+       [](S& s) {
+         Algo(s).training_input_mode = "Pipe";
+         S3(s).s3_data_type = "AugmentedManifestFile";
+         Chan(s).input_mode = "FastFile";
+       },
+       S3P + ".s3DataType", "input mode is \"FastFile\""},
       {"channel_gzip_in_file_mode", Base::kRandom, [](S& s) { Chan(s).compression_type = "Gzip"; },
        CH + "[0].compressionType", "Gzip is only supported in Pipe input mode; this channel's input mode is \"File\""},
       {"channel_gzip_in_channel_file_mode", Base::kRandom,
