@@ -370,23 +370,33 @@ Result<StagedChannel> StagePipe(const ChannelSource& src, const StagingContext& 
     HPO_RETURN_IF_ERROR(spool());
     const fs::path dest = fs::path(ctx.spool_dir) / "augmented-manifest";
     std::ofstream out(dest, std::ios::binary | std::ios::trunc);
+    // With ShuffleConfig the lines are shuffled ("the order of the JSON lines ... is shuffled"),
+    // so they are gathered first; the whole feed is one object, in the same order every epoch.
+    std::vector<std::string> lines;
     HPO_RETURN_IF_ERROR(ForEachAugmentedLine(src, ctx, [&](const Json& reduced) {
+      std::string line;
       if (!feed.record_io) {
-        out << reduced.dump() << '\n';
-        return Status::Ok();
-      }
-      for (const auto& [name, value] : reduced.items()) {  // one record per attribute, in order
-        const std::string payload = value.is_string() ? value.get<std::string>() : value.dump();
-        if (payload.size() > kRecordIOMaxLength) {
-          return Status::InvalidArgument("the augmented manifest " + src.uri + ": the value of \"" + name +
-                                         "\" is too long for a RecordIO record");
+        line = reduced.dump() + '\n';
+      } else {
+        for (const auto& [name, value] : reduced.items()) {  // one record per attribute, in order
+          const std::string payload = value.is_string() ? value.get<std::string>() : value.dump();
+          if (payload.size() > kRecordIOMaxLength) {
+            return Status::InvalidArgument("the augmented manifest " + src.uri + ": the value of \"" + name +
+                                           "\" is too long for a RecordIO record");
+          }
+          line += RecordIOHeader(static_cast<uint32_t>(payload.size())) + payload;
+          line.append(RecordIOPadding(payload.size()), '\0');
         }
-        static constexpr char kZeros[4] = {0, 0, 0, 0};
-        out << RecordIOHeader(static_cast<uint32_t>(payload.size())) << payload;
-        out.write(kZeros, static_cast<std::streamsize>(RecordIOPadding(payload.size())));
       }
+      if (src.shuffle_seed) lines.push_back(std::move(line));
+      else out << line;
       return Status::Ok();
     }));
+    if (src.shuffle_seed) {
+      std::mt19937_64 rng(static_cast<uint64_t>(*src.shuffle_seed));  // as Shuffle does the objects
+      for (std::size_t i = lines.size(); i > 1; --i) std::swap(lines[i - 1], lines[rng() % i]);
+      for (const auto& line : lines) out << line;
+    }
     if (!out.flush()) return Status::IoError("cannot write " + dest.string());
     out.close();
     feed.record_io = false;  // framed already
@@ -423,6 +433,7 @@ Result<StagedChannel> StagePipe(const ChannelSource& src, const StagingContext& 
     staged.bytes += fs::file_size(path, ec);
   }
   staged.objects = feed.objects.size();
+  feed.shuffle_seed = src.shuffle_seed;  // a new order each later epoch, as SageMaker's Pipe mode
   staged.pipe = std::move(feed);
   return staged;
 }

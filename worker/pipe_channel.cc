@@ -14,6 +14,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <numeric>
+#include <random>
 #include <system_error>
 
 namespace hpo::worker {
@@ -244,7 +246,7 @@ void PipeFeeder::Run() {
           path + " is no longer the FIFO the worker made (the program replaced it)"));
     }
     Epoch e;
-    Status fed = Feed(fd.fd, &e);
+    Status fed = Feed(fd.fd, epoch, &e);
     if (fed.ok() && !e.reader_gone && !stopping_.load()) {
       // Everything is in the pipe: wait until the reader has taken it (or went away), so that
       // the epoch ends once it is read to its end.
@@ -286,8 +288,14 @@ void PipeFeeder::Run() {
   }
 }
 
-Status PipeFeeder::Feed(int fd, Epoch* epoch) {
-  for (std::size_t i = 0; i < feed_.objects.size(); ++i) {
+Status PipeFeeder::Feed(int fd, uint64_t number, Epoch* epoch) {
+  std::vector<std::size_t> order(feed_.objects.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  if (feed_.shuffle_seed && number > 0) {  // Fisher-Yates, as the staging's shuffle
+    std::mt19937_64 rng(static_cast<uint64_t>(*feed_.shuffle_seed) ^ (0x9e3779b97f4a7c15ULL * number));
+    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+  }
+  for (std::size_t i : order) {
     HPO_RETURN_IF_ERROR(FeedObject(fd, i, epoch));
     if (epoch->reader_gone || stopping_.load()) return Status::Ok();
     ++epoch->objects;

@@ -57,6 +57,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <optional>
 #include <vector>
 
 #include "common/status.h"
@@ -74,6 +75,10 @@ struct PipeFeed {
   std::vector<PipeObject> objects;  // in feeding order; may be empty (empty epochs)
   bool gzip = false;                // CompressionType Gzip: each object is gunzipped while fed
   bool record_io = false;           // RecordWrapperType RecordIO: each object is one record
+  // ShuffleConfig.Seed: SageMaker shuffles Pipe-mode data at the start of every epoch. Epoch 0
+  // goes in `objects`' order (the staging shuffled it with the seed); each later epoch in an
+  // order drawn from the seed and the epoch's number, the same on every worker.
+  std::optional<int64_t> shuffle_seed;
 };
 
 struct PipeStats {
@@ -118,7 +123,7 @@ class PipeFeeder {
   PipeFeeder(PipeFeed feed, PipeFeederOptions options);
   struct Epoch;
   void Run();
-  Status Feed(int fd, Epoch* epoch);
+  Status Feed(int fd, uint64_t number, Epoch* epoch);
   Status FeedObject(int fd, std::size_t index, Epoch* epoch);
   Status WriteAll(int fd, const char* data, std::size_t size, Epoch* epoch);
   Result<uint64_t> InflatedLength(std::size_t index);

@@ -492,6 +492,59 @@ TEST_F(PipeStaging, AShuffleSeedGivesTheSameOrderAsFileModeEveryTime) {
   EXPECT_NE(first, sorted);
 }
 
+// SageMaker shuffles Pipe-mode data at the start of every epoch: epoch 0 in the seed's order (as
+// File mode stages it), each later one in another order, the same for every run with the seed.
+// Every epoch replayed epoch 0's order.
+TEST_F(PipeStaging, AShuffleSeedGivesEachEpochItsOwnOrderTheSameEveryRun) {
+  for (int i = 0; i < 20; ++i)
+    Put(dir_ / "many" / ("p" + std::to_string(100 + i)), "<" + std::to_string(100 + i) + ">");
+  ChannelSource s = Src((dir_ / "many").string());
+  s.shuffle_seed = 7;
+  auto epochs = [&] {
+    auto staged = StageChannel(s, Ctx());
+    EXPECT_TRUE(staged.ok() && staged->pipe) << staged.status().ToString();
+    std::vector<std::string> out;
+    if (!staged.ok() || !staged->pipe) return out;
+    auto feeder = Start(*staged->pipe, Options());
+    for (int e = 0; e < 3; ++e) out.push_back(ReadEpoch(data_ / ("train_" + std::to_string(e))));
+    feeder->Stop();
+    return out;
+  };
+  const auto first = epochs();
+  ASSERT_EQ(first.size(), 3u);
+  EXPECT_NE(first[1], first[0]);
+  EXPECT_NE(first[2], first[1]);
+  auto sorted = [](std::string x) {
+    std::sort(x.begin(), x.end());
+    return x;
+  };
+  EXPECT_EQ(sorted(first[1]), sorted(first[0])) << "the same objects";
+  EXPECT_EQ(epochs(), first) << "the same orders with the same seed";
+  s.shuffle_seed.reset();
+  const auto plain = epochs();
+  ASSERT_EQ(plain.size(), 3u);
+  EXPECT_EQ(plain[1], plain[0]) << "without a seed, key order every epoch";
+}
+
+// ShuffleConfig shuffles an augmented manifest's lines (they were fed in file order).
+TEST_F(PipeStaging, AShuffleSeedShufflesAnAugmentedManifestsLines) {
+  std::string manifest, in_order;
+  for (int i = 0; i < 12; ++i) {
+    manifest += "{\"label\":" + std::to_string(i) + "}\n";
+    in_order += "{\"label\":" + std::to_string(i) + "}\n";
+  }
+  Put(dir_ / "aug.jsonl", manifest);
+  ChannelSource a = Src((dir_ / "aug.jsonl").string());
+  a.s3_data_type = "AugmentedManifestFile";
+  a.attribute_names = {"label"};
+  EXPECT_EQ(StageAndRead(a), in_order);
+  a.shuffle_seed = 11;
+  const std::string shuffled = StageAndRead(a);
+  EXPECT_NE(shuffled, in_order);
+  EXPECT_EQ(shuffled.size(), in_order.size());
+  EXPECT_EQ(StageAndRead(a), shuffled) << "the same order with the same seed";
+}
+
 TEST_F(PipeStaging, AnAugmentedManifestIsFedAsReducedLinesOrOneRecordPerAttribute) {
   Put(dir_ / "aug.jsonl",
       "{\"source-ref\":\"s3://b/1.jpg\",\"label\":1,\"extra\":\"x\"}\n"
