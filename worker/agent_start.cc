@@ -151,7 +151,8 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
   // Beside the training job's checkpoint directory while its last upload failed: the directory
   // may then hold the only copy, and ReleaseTrials leaves it (agent_detail::kUnsyncedMarker).
   fs::path unsynced = r.checkpoint_dir + agent_detail::kUnsyncedMarker;
-  return [this, spec, done, artifacts, what, checkpoints = r.checkpoints, intermediate = r.intermediate,
+  return [this, spec, done, artifacts, what, trial = r.assign.trial, attempt = r.assign.attempt,
+          checkpoints = r.checkpoints, intermediate = r.intermediate,
           successor_waits = r.successor_waits, revoked = r.revoked, lease_wait_ms = r.lease_wait_ms,
           interrupted = r.interrupted, container = r.container,
           peers = r.peers, peers_until_ms = r.peers_until_ms, unsynced = std::move(unsynced)](const ExitInfo& exit) {
@@ -219,6 +220,10 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
       return;
     }
     try {
+      // The program's end is the end of what it started, as a container's end is: what it left
+      // running (a daemon still writing its model or checkpoints) could swap files under the
+      // uploads below (a FIFO blocked them for good; a link uploaded a host file).
+      KillAttemptLeftovers(trial, attempt, [this](const std::string& l) { Log(l); });
       // A failed last checkpoint pass fails a training job that otherwise completed (as on
       // SageMaker, where it ends InternalServerError after Uploading), once the artifacts are up.
       Status checkpoint_error;

@@ -159,6 +159,28 @@ int SweepOrphans(int64_t now_ms, int64_t interval_ms, const std::function<void(c
   return killed;
 }
 
+int KillAttemptLeftovers(const std::string& trial, uint32_t attempt, const std::function<void(const std::string&)>& log) {
+  const std::string attempt_key = std::string(kAttemptVariable) + "=";
+  const pid_t self = ::getpid();
+  std::set<pid_t> killed;
+  // Twice: a process may start a child between the scan and its kill.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (pid_t pid : AllPids()) {
+      ProcInfo p;
+      if (killed.count(pid) || !ReadStat(pid, &p) || p.ppid != self || p.state == 'Z') continue;
+      if (TrainingJobOf(pid) != trial || EnvironmentValue(pid, attempt_key) != std::to_string(attempt)) continue;
+      if (p.pgid == pid) ::kill(-pid, SIGKILL);
+      if (::kill(pid, SIGKILL) == 0) {
+        killed.insert(pid);
+        log("worker: killing process " + std::to_string(pid) + " that " + trial + " attempt " +
+            std::to_string(attempt) + " left running, before its files are uploaded (a container's end takes "
+            "its processes with it)");
+      }
+    }
+  }
+  return static_cast<int>(killed.size());
+}
+
 int KillLeftoversOf(const std::string& work_dir, const std::function<void(const std::string&)>& log) {
   const std::string key = std::string(kOwnerVariable) + "=";
   const pid_t self = ::getpid();

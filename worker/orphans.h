@@ -55,6 +55,12 @@ int SweepOrphans(int64_t now_ms, int64_t interval_ms, const std::function<void(c
 // connects: every process whose environment names `work_dir` is killed with its process group.
 // Returns how many; processes of other users whose environment it cannot read are not seen.
 inline constexpr const char* kOwnerVariable = "HPO_WORKER_DIR";
+// Kills (SIGKILL, with their process groups) the processes attempt `attempt` of `trial` left
+// running once its program ended: this process's children (a daemon, a background job, reparented
+// to the subreaper) whose environment names that training job and attempt. Called before the
+// attempt's trees are uploaded, as a container's end takes everything with it before SageMaker
+// uploads: a process left writing there could swap files under the upload. Returns how many.
+int KillAttemptLeftovers(const std::string& trial, uint32_t attempt, const std::function<void(const std::string&)>& log);
 // The attempt number every local training program (and what it starts) gets in its environment.
 inline constexpr const char* kAttemptVariable = "HPO_ATTEMPT";
 inline std::string AttemptKey(const std::string& trial, uint32_t attempt) {

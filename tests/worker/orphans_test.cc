@@ -116,6 +116,45 @@ TEST(Orphans, ADaemonOfAFailedAttemptIsKilledWhileTheRetryRuns) {
   ForgetTrainingJobs(&owner);
 }
 
+// Before an attempt's files are uploaded, what it left running is killed (as a container's end
+// takes its processes): a daemon still writing into the model directory could swap a file for a
+// FIFO under the packing and block it for good. Another attempt's daemon is left to the sweep.
+TEST(Orphans, AnAttemptsLeftoversAreKilledBeforeItsUploadAndNoOneElses) {
+  ASSERT_TRUE(BecomeSubreaper().ok());
+  const pid_t earlier = DaemonOf("orphans-003-0a0b0c0d", "1", "63");
+  ASSERT_GT(earlier, 0);
+  // Attempt 2's daemon runs another program, to be told apart from attempt 1's sleep.
+  const pid_t program = ::fork();
+  ASSERT_GE(program, 0);
+  if (program == 0) {
+    ::setenv("TRAINING_JOB_NAME", "orphans-003-0a0b0c0d", 1);
+    ::setenv(kAttemptVariable, "2", 1);
+    ::execl("/bin/sh", "sh", "-c", "setsid tail -f /dev/null </dev/null >/dev/null 2>&1 & exit 0", nullptr);
+    ::_exit(127);
+  }
+  ASSERT_EQ(::waitpid(program, nullptr, 0), program);
+  const pid_t mine = ChildRunning("tail");
+  ASSERT_GT(mine, 0);
+  std::vector<std::string> logged;
+  auto log = [&](const std::string& line) { logged.push_back(line); };
+  EXPECT_EQ(KillAttemptLeftovers("orphans-003-0a0b0c0d", 2, log), 1);
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_NE(logged[0].find("orphans-003-0a0b0c0d attempt 2 left running, before its files are uploaded"),
+            std::string::npos)
+      << logged[0];
+  for (int i = 0; i < 100 && Alive(mine); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(Alive(mine));
+  EXPECT_TRUE(Alive(earlier)) << "another attempt's daemon is not this upload's";
+  EXPECT_EQ(KillAttemptLeftovers("orphans-003-0a0b0c0d", 1, log), 1);
+  for (int i = 0; i < 100 && Alive(earlier); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(Alive(earlier));
+  int owner = 0;
+  PublishTrainingJobs(&owner, {}, {});
+  SweepOrphans(50000, 0, log);  // reaps the two
+  SweepOrphans(60000, 0, log);
+  ForgetTrainingJobs(&owner);
+}
+
 TEST(Orphans, ChildrenWithoutATrainingJobAreLeftAlone) {
   pid_t tool = ::fork();
   ASSERT_GE(tool, 0);
