@@ -529,7 +529,11 @@ void AddClientCommands(CLI::App& app) {
     } else if (ta->output == "csv") {
       std::cout << coordinator::dashboard::TrainingJobsCsv(all);
     } else {
-      std::printf("%-40s %-10s %-12s %s\n", "TRAINING JOB", "STATUS", "OBJECTIVE", "HYPERPARAMETERS");
+      // As wide as the longest name: a 32-character job's training jobs have 45 (it was 40, and
+      // the rows lost their columns).
+      int width = 40;
+      for (const auto& s : all) width = std::max(width, static_cast<int>(Text(s, "TrainingJobName").size()));
+      std::printf("%-*s %-10s %-12s %s\n", width, "TRAINING JOB", "STATUS", "OBJECTIVE", "HYPERPARAMETERS");
       for (const auto& s : all) {
         std::string obj = "-";
         if (const Json& v = Field(Field(s, "FinalHyperParameterTuningJobObjectiveMetric"), "Value"); v.is_number()) {
@@ -541,8 +545,8 @@ void AddClientCommands(CLI::App& app) {
             hps += (hps.empty() ? "" : " ") + it.key() + "=" + (it->is_string() ? it->get<std::string>() : it->dump());
           }
         }
-        std::printf("%-40s %-10s %-12s %s\n", Text(s, "TrainingJobName").c_str(), Text(s, "TrainingJobStatus").c_str(),
-                    obj.c_str(), hps.c_str());
+        std::printf("%-*s %-10s %-12s %s\n", width, Text(s, "TrainingJobName").c_str(),
+                    Text(s, "TrainingJobStatus").c_str(), obj.c_str(), hps.c_str());
       }
     }
     Exit(0);
@@ -582,6 +586,10 @@ void AddClientCommands(CLI::App& app) {
     const std::set<std::string> kinds(ea->kinds.begin(), ea->kinds.end());
     bool header = false;
     size_t printed = 0;
+    // Events come page by page (and -f goes on): the column fits the longest name there can be, a
+    // tuning job's 32 characters or a training job's 32 + "-NNN-xxxxxxxx" (it was 30, and a long
+    // job's rows lost their columns).
+    const int who_width = ea->job.empty() ? 32 : 45;
     std::set<std::string> seen_kinds;  // to name them when --kind matches none
     auto print = [&](const Json& e) {
       seen_kinds.insert(e["kind"].get<std::string>());
@@ -600,13 +608,14 @@ void AddClientCommands(CLI::App& app) {
       std::snprintf(when + std::strlen(when), sizeof when - std::strlen(when), ".%03d", static_cast<int>(ms % 1000));
       const std::string who = ea->job.empty() ? e["job"].get<std::string>() : e["trial"].get<std::string>();
       if (!header) {
-        std::printf("%-23s  %-19s %-30s %s\n", "TIME (UTC)", "KIND", ea->job.empty() ? "TUNING JOB" : "TRAINING JOB",
-                    "MESSAGE");
+        std::printf("%-23s  %-19s %-*s %s\n", "TIME (UTC)", "KIND", who_width,
+                    ea->job.empty() ? "TUNING JOB" : "TRAINING JOB", "MESSAGE");
         header = true;
       }
       std::string message = e["message"].get<std::string>();
       if (ea->job.empty() && !e["trial"].get<std::string>().empty()) message = e["trial"].get<std::string>() + ": " + message;
-      std::printf("%-23s  %-19s %-30s %s\n", when, e["kind"].get<std::string>().c_str(), who.c_str(), message.c_str());
+      std::printf("%-23s  %-19s %-*s %s\n", when, e["kind"].get<std::string>().c_str(), who_width, who.c_str(),
+                  message.c_str());
     };
     // One page of events after the cursor: from the state directory's store, or the coordinator.
     std::function<Result<Json>(int64_t)> page;

@@ -533,6 +533,17 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
   Outcome t = Hpo({"trials", "quickstart", "--state-dir", state, "-o", "json"});
   ASSERT_EQ(t.exit_code, 0) << t.err;
   EXPECT_EQ(nlohmann::json::parse(t.out)["TrainingJobSummaries"].size(), 12u) << t.out;
+  // The table's columns hold whatever the names' length: each row's status starts under STATUS
+  // (a 32-character job's 45-character names overflowed a fixed 40).
+  Outcome tt = Hpo({"trials", "quickstart", "--state-dir", state});
+  ASSERT_EQ(tt.exit_code, 0) << tt.err;
+  const auto rows = Lines(tt.out);
+  ASSERT_EQ(rows.size(), 13u) << tt.out;
+  const size_t status_at = rows[0].find("STATUS");
+  for (size_t i = 1; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i].find(" Completed ") + 1, status_at) << tt.out;
+    EXPECT_GT(status_at, rows[i].find(' ')) << "a name runs into the status: " << rows[i];
+  }
   const std::string best_name = j["BestTrainingJob"]["TrainingJobName"].get<std::string>();
   Outcome logs = Hpo({"logs", best_name, "--state-dir", state});
   ASSERT_EQ(logs.exit_code, 0) << logs.err;
