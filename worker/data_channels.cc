@@ -379,7 +379,19 @@ Result<StagedChannel> StagePipe(const ChannelSource& src, const StagingContext& 
         line = reduced.dump() + '\n';
       } else {
         for (const auto& [name, value] : reduced.items()) {  // one record per attribute, in order
-          const std::string payload = value.is_string() ? value.get<std::string>() : value.dump();
+          // An attribute whose name ends in "-ref" (Ground Truth's source-ref) names an object:
+          // its record is the object's bytes (an image), as SageMaker streams it, not its URI.
+          std::string payload;
+          if (name.size() > 4 && name.compare(name.size() - 4, 4, "-ref") == 0 && value.is_string()) {
+            auto object = ReadUri(value.get<std::string>(), ctx);
+            if (!object.ok()) {
+              return Status(object.status().code(), "the augmented manifest " + src.uri + ": \"" + name + "\" " +
+                                                        value.get<std::string>() + ": " + object.status().message());
+            }
+            payload = std::move(object).value();
+          } else {
+            payload = value.is_string() ? value.get<std::string>() : value.dump();
+          }
           if (payload.size() > kRecordIOMaxLength) {
             return Status::InvalidArgument("the augmented manifest " + src.uri + ": the value of \"" + name +
                                            "\" is too long for a RecordIO record");

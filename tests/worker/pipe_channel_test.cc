@@ -546,19 +546,29 @@ TEST_F(PipeStaging, AShuffleSeedShufflesAnAugmentedManifestsLines) {
 }
 
 TEST_F(PipeStaging, AnAugmentedManifestIsFedAsReducedLinesOrOneRecordPerAttribute) {
+  Put(dir_ / "img" / "1.jpg", "JPEG-one");
+  Put(dir_ / "img" / "2.jpg", "JPEG-two");
+  const std::string one = (dir_ / "img" / "1.jpg").string(), two = (dir_ / "img" / "2.jpg").string();
   Put(dir_ / "aug.jsonl",
-      "{\"source-ref\":\"s3://b/1.jpg\",\"label\":1,\"extra\":\"x\"}\n"
+      "{\"source-ref\":\"" + one + "\",\"label\":1,\"extra\":\"x\"}\n"
       "\n"
-      "{\"label\":{\"class\":0},\"source-ref\":\"s3://b/2.jpg\"}\n");
+      "{\"label\":{\"class\":0},\"source-ref\":\"" + two + "\"}\n");
   ChannelSource a = Src((dir_ / "aug.jsonl").string());
   a.s3_data_type = "AugmentedManifestFile";
   a.attribute_names = {"source-ref", "label"};
-  EXPECT_EQ(StageAndRead(a),
-            "{\"source-ref\":\"s3://b/1.jpg\",\"label\":1}\n{\"source-ref\":\"s3://b/"
-            "2.jpg\",\"label\":{\"class\":0}}\n");
+  EXPECT_EQ(StageAndRead(a), "{\"source-ref\":\"" + one + "\",\"label\":1}\n{\"source-ref\":\"" + two +
+                                 "\",\"label\":{\"class\":0}}\n");
+  // RecordIO: one record per attribute; a "-ref" attribute's record is the object it names (the
+  // image), as SageMaker streams it (its URI was sent instead).
   a.record_wrapper = "RecordIO";
-  EXPECT_EQ(StageAndRead(a), Record("s3://b/1.jpg") + Record("1") + Record("s3://b/2.jpg") +
-                                 Record("{\"class\":0}"));
+  EXPECT_EQ(StageAndRead(a), Record("JPEG-one") + Record("1") + Record("JPEG-two") + Record("{\"class\":0}"));
+  Put(dir_ / "gone.jsonl", "{\"source-ref\":\"" + (dir_ / "img" / "3.jpg").string() + "\",\"label\":3}\n");
+  ChannelSource g = a;
+  g.uri = (dir_ / "gone.jsonl").string();
+  auto gone = StageChannel(g, Ctx());
+  ASSERT_FALSE(gone.ok());
+  EXPECT_NE(gone.status().message().find("\"source-ref\" " + (dir_ / "img" / "3.jpg").string()), std::string::npos)
+      << gone.status().message();
   a.attribute_names = {"label", "bbox"};
   auto missing = StageChannel(a, Ctx());
   ASSERT_FALSE(missing.ok());
