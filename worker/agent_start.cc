@@ -223,7 +223,7 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
       // The program's end is the end of what it started, as a container's end is: what it left
       // running (a daemon still writing its model or checkpoints) could swap files under the
       // uploads below (a FIFO blocked them for good; a link uploaded a host file).
-      KillAttemptLeftovers(trial, attempt, [this](const std::string& l) { Log(l); });
+      KillAttemptLeftovers(trial, attempt, spec.host, [this](const std::string& l) { Log(l); });
       // A failed last checkpoint pass fails a training job that otherwise completed (as on
       // SageMaker, where it ends InternalServerError after Uploading), once the artifacts are up.
       Status checkpoint_error;

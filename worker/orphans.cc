@@ -159,16 +159,24 @@ int SweepOrphans(int64_t now_ms, int64_t interval_ms, const std::function<void(c
   return killed;
 }
 
-int KillAttemptLeftovers(const std::string& trial, uint32_t attempt, const std::function<void(const std::string&)>& log) {
+int KillAttemptLeftovers(const std::string& trial, uint32_t attempt, const std::string& host,
+                         const std::function<void(const std::string&)>& log) {
   const std::string attempt_key = std::string(kAttemptVariable) + "=";
   const pid_t self = ::getpid();
+  std::set<pid_t> tracked;
+  {
+    Registry& r = TheRegistry();
+    std::lock_guard<std::mutex> lock(r.mu);
+    for (const auto& [owner, sets] : r.owners) tracked.insert(sets.first.begin(), sets.first.end());
+  }
   std::set<pid_t> killed;
   // Twice: a process may start a child between the scan and its kill.
   for (int pass = 0; pass < 2; ++pass) {
     for (pid_t pid : AllPids()) {
       ProcInfo p;
-      if (killed.count(pid) || !ReadStat(pid, &p) || p.ppid != self || p.state == 'Z') continue;
+      if (killed.count(pid) || tracked.count(pid) || !ReadStat(pid, &p) || p.ppid != self || p.state == 'Z') continue;
       if (TrainingJobOf(pid) != trial || EnvironmentValue(pid, attempt_key) != std::to_string(attempt)) continue;
+      if (!host.empty() && EnvironmentValue(pid, "SM_CURRENT_HOST=").value_or(host) != host) continue;
       if (p.pgid == pid) ::kill(-pid, SIGKILL);
       if (::kill(pid, SIGKILL) == 0) {
         killed.insert(pid);

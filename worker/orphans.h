@@ -56,11 +56,14 @@ int SweepOrphans(int64_t now_ms, int64_t interval_ms, const std::function<void(c
 // Returns how many; processes of other users whose environment it cannot read are not seen.
 inline constexpr const char* kOwnerVariable = "HPO_WORKER_DIR";
 // Kills (SIGKILL, with their process groups) the processes attempt `attempt` of `trial` left
-// running once its program ended: this process's children (a daemon, a background job, reparented
-// to the subreaper) whose environment names that training job and attempt. Called before the
-// attempt's trees are uploaded, as a container's end takes everything with it before SageMaker
-// uploads: a process left writing there could swap files under the upload. Returns how many.
-int KillAttemptLeftovers(const std::string& trial, uint32_t attempt, const std::function<void(const std::string&)>& log);
+// running on `host` (its SM_CURRENT_HOST) once its program ended: this process's children (a
+// daemon, a background job, reparented to the subreaper) whose environment names that training
+// job, attempt and host, and that no agent tracks as a program (in hpo run the other hosts of a
+// multi-host attempt are this process's children too). Called before the attempt's trees are
+// uploaded, as a container's end takes everything with it before SageMaker uploads: a process
+// left writing there could swap files under the upload. Returns how many.
+int KillAttemptLeftovers(const std::string& trial, uint32_t attempt, const std::string& host,
+                         const std::function<void(const std::string&)>& log);
 // The attempt number every local training program (and what it starts) gets in its environment.
 inline constexpr const char* kAttemptVariable = "HPO_ATTEMPT";
 inline std::string AttemptKey(const std::string& trial, uint32_t attempt) {

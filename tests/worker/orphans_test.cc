@@ -129,6 +129,7 @@ TEST(Orphans, AnAttemptsLeftoversAreKilledBeforeItsUploadAndNoOneElses) {
   if (program == 0) {
     ::setenv("TRAINING_JOB_NAME", "orphans-003-0a0b0c0d", 1);
     ::setenv(kAttemptVariable, "2", 1);
+    ::setenv("SM_CURRENT_HOST", "algo-2", 1);
     ::execl("/bin/sh", "sh", "-c", "setsid tail -f /dev/null </dev/null >/dev/null 2>&1 & exit 0", nullptr);
     ::_exit(127);
   }
@@ -137,7 +138,11 @@ TEST(Orphans, AnAttemptsLeftoversAreKilledBeforeItsUploadAndNoOneElses) {
   ASSERT_GT(mine, 0);
   std::vector<std::string> logged;
   auto log = [&](const std::string& line) { logged.push_back(line); };
-  EXPECT_EQ(KillAttemptLeftovers("orphans-003-0a0b0c0d", 2, log), 1);
+  // The end of algo-1 of a multi-host attempt does not kill what algo-2 runs (in hpo run both
+  // hosts are this process's).
+  EXPECT_EQ(KillAttemptLeftovers("orphans-003-0a0b0c0d", 2, "algo-1", log), 0);
+  EXPECT_TRUE(Alive(mine));
+  EXPECT_EQ(KillAttemptLeftovers("orphans-003-0a0b0c0d", 2, "algo-2", log), 1);
   ASSERT_EQ(logged.size(), 1u);
   EXPECT_NE(logged[0].find("orphans-003-0a0b0c0d attempt 2 left running, before its files are uploaded"),
             std::string::npos)
@@ -145,7 +150,7 @@ TEST(Orphans, AnAttemptsLeftoversAreKilledBeforeItsUploadAndNoOneElses) {
   for (int i = 0; i < 100 && Alive(mine); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_FALSE(Alive(mine));
   EXPECT_TRUE(Alive(earlier)) << "another attempt's daemon is not this upload's";
-  EXPECT_EQ(KillAttemptLeftovers("orphans-003-0a0b0c0d", 1, log), 1);
+  EXPECT_EQ(KillAttemptLeftovers("orphans-003-0a0b0c0d", 1, "", log), 1);
   for (int i = 0; i < 100 && Alive(earlier); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_FALSE(Alive(earlier));
   int owner = 0;
