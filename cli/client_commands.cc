@@ -759,10 +759,13 @@ void AddClientCommands(CLI::App& app) {
     Exit(0);
   });
 
+  auto snames = std::make_shared<std::vector<std::string>>();
   auto sname = std::make_shared<std::string>();
   auto stop_training = std::make_shared<bool>(false);
-  CLI::App* stop = app.add_subcommand("stop", "Stop a tuning job, or one of its training jobs (SIGTERM and a grace period)");
-  stop->add_option("name", *sname, "Tuning job name (a training job's with --training-job)")->required();
+  CLI::App* stop = app.add_subcommand("stop", "Stop tuning jobs, or one of their training jobs (SIGTERM and a grace period)");
+  stop->add_option("names", *snames,
+                   "Tuning job names (several are stopped at once); a training job's with --training-job")
+      ->required();
   stop->add_flag("--training-job", *stop_training,
                  "NAME is a training job: stop only it (SageMaker's StopTrainingJob); it ends Stopped, is not "
                  "retried, its last objective counts, and the tuning job goes on");
@@ -772,11 +775,35 @@ void AddClientCommands(CLI::App& app) {
                    "Stop it in the hpo run that keeps its state in DIR (hpo run prints it), from another terminal")
       ->excludes(stop->get_option("--coordinator"));
   stop->footer(
-      "Examples:\n  hpo stop my-job\n  hpo stop --training-job my-job-007-1a2b3c4d   # a runaway one\n"
+      "Examples:\n  hpo stop my-job\n  hpo stop $(hpo list --status InProgress -o names)   # all at once\n"
+      "  hpo stop --training-job my-job-007-1a2b3c4d   # a runaway one\n"
       "  hpo stop --training-job my-job-007-1a2b3c4d --state-dir hpo-runs/my-job-20261202-050101   # in an hpo run");
-  stop->callback([url, sname, stop_training, stop_dir] {
-    // The same steps for a tuning job and a training job, with their actions and fields.
+  stop->callback([url, snames, sname, stop_training, stop_dir] {
     const bool tj = *stop_training;
+    if (tj && snames->size() > 1) Fail(2, "--training-job stops one training job; give one name");
+    if (snames->size() > 1) {
+      // In one request: stopped one at a time, each stop's freed slots went to the next job
+      // named, which started a training job just before its own stop came.
+      const Endpoint at = stop_dir->empty() ? CoordinatorAt(*url) : RunOf(*stop_dir);
+      Json names = Json::array();
+      for (const auto& n : *snames) names.push_back(n);
+      const Json r = Request(at, "POST", "/hpo/v1/jobs/stop", {{"Names", names}});
+      int code = 0;
+      for (const auto& j : Items(r, "Jobs", at.who + " at " + at.url)) {
+        const std::string name = Text(j, "Name"), status = Text(j, "Status"), type = Text(j, "__type");
+        if (!type.empty()) {
+          std::cerr << "hpo: " << name << ": " << type << ": " << Text(j, "message") << "\n";
+          code = std::max(code, type == "ValidationException" ? 2 : 1);
+        } else if (status == "Completed" || status == "Failed" || status == "Stopped") {
+          std::cout << name << " has already ended (" << status << "); nothing to stop\n";
+        } else {
+          std::cout << "stopping " << name << "\n";
+        }
+      }
+      Exit(code);
+    }
+    *sname = snames->front();
+    // The same steps for a tuning job and a training job, with their actions and fields.
     const std::string describe = tj ? "DescribeTrainingJob" : "DescribeHyperParameterTuningJob";
     const std::string key = tj ? "TrainingJobName" : "HyperParameterTuningJobName";
     const std::string status_key = tj ? "TrainingJobStatus" : "HyperParameterTuningJobStatus";

@@ -1667,6 +1667,48 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
     d->WithCore([](CoordinatorCore&) { return 0; });
     res.set_content("ok\n", "text/plain");
   });
+  // Stopping several tuning jobs at once (hpo stop A B C): {"Names": [NAME, ...]} -> {"Jobs":
+  // [{"Name", "Status" (before the stop)} | {"Name", "__type", "message"}]}. All in one hold of
+  // the core, so no slot one of them frees goes to another that is about to be stopped (stopped
+  // one request at a time, 18 jobs that had never run each started a training job first).
+  post_body("/hpo/v1/jobs/stop", [d](const httplib::Request& req, httplib::Response& res) {
+    if (auto bad = InvalidUtf8At(req.body)) return Reply(res, NotUtf8(*bad, req.body));
+    auto parsed = proto::ParseJson(req.body.empty() ? std::string_view("{}") : std::string_view(req.body));
+    if (!parsed.ok()) {
+      return Reply(res, AwsError(400, "SerializationException", "the body is not accepted JSON: " + parsed.status().message()));
+    }
+    Json body = std::move(parsed).value();
+    if (!body.is_object()) return Reply(res, AwsError(400, "SerializationException", "the body must be a JSON object"));
+    if (auto bad = CheckMembers(body, {{"Names", kList}})) return Reply(res, *bad);
+    if (!body.contains("Names") || !body["Names"].is_array() || body["Names"].empty() || body["Names"].size() > 1000) {
+      return Reply(res, AwsError(400, "ValidationException", "Names must be a list of 1 to 1000 tuning job names"));
+    }
+    for (const auto& n : body["Names"]) {
+      if (!n.is_string()) return Reply(res, AwsError(400, "SerializationException", "Names must hold strings"));
+    }
+    std::vector<Outgoing> out;
+    Json jobs = Json::array();
+    d->WithCore([&](CoordinatorCore& c) {
+      for (const auto& n : body["Names"]) {
+        const std::string name = n.get<std::string>();
+        const TuningJob* j = c.FindJob(name);
+        const std::string before = j ? j->status : "";
+        Status st = c.Stop(name, d->Now(), &out);
+        if (st.ok()) {
+          jobs.push_back({{"Name", j ? j->name : name}, {"Status", before}});
+        } else {
+          const ApiResponse e = FromStatus(st);
+          Json err = Json::parse(e.body, nullptr, false);
+          jobs.push_back({{"Name", name},
+                          {"__type", err.is_object() ? err.value("__type", "Error") : "Error"},
+                          {"message", err.is_object() ? err.value("message", st.message()) : st.message()}});
+        }
+      }
+      return 0;
+    });
+    d->Post(std::move(out));
+    Reply(res, Ok({{"Jobs", jobs}}));
+  });
   // The workers (hpo workers), and cordoning one: {"WorkerId": ID, "Reason": TEXT}.
   s.Get("/hpo/v1/workers", guard([d](const httplib::Request&, httplib::Response& res) {
     Json j = d->WithCore([&](CoordinatorCore& c) { return WorkersJson(c, d->Now()); });

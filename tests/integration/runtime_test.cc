@@ -2036,6 +2036,39 @@ TEST_F(Cluster, ACoordinatorKilledMidJobResumesAndTheWorkersTrialsRunOnThrough) 
   }
 }
 
+// hpo stop of several jobs stops them in one request: a job that had not started a training job
+// ends with none. Stopped one request at a time, the slots each stop freed went to the next job
+// named, which started a training job just before its own stop came.
+TEST_F(Cluster, StoppingSeveralJobsAtOnceStartsNothingForTheOnesNotRunningYet) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  for (const char* name : {"it-many-a", "it-many-b", "it-many-c", "it-many-d"}) {
+    Call("CreateHyperParameterTuningJob", Job(name, "Random", 6, 3, ranges, {{"sleep_ms", "200"}, {"epochs", "40"}}));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  WaitForPrograms(6);
+  const std::string url = " --coordinator=http://127.0.0.1:" + std::to_string(http_port_);
+  const fs::path o = dir_ / "stop.out", e = dir_ / "stop.err";
+  const int rc = std::system((std::string(HPO_BINARY) + " stop it-many-a it-many-b it-many-c it-many-d it-many-nope" +
+                              url + " >" + o.string() + " 2>" + e.string())
+                                 .c_str());
+  const std::string out = Slurp(o), err = Slurp(e);
+  EXPECT_EQ(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, 1) << "one name is unknown: " << out << err;
+  EXPECT_NE(err.find("hpo: it-many-nope: ResourceNotFound"), std::string::npos) << err;
+  for (const char* name : {"it-many-a", "it-many-b", "it-many-c", "it-many-d"}) {
+    EXPECT_NE(out.find(std::string("stopping ") + name + "\n"), std::string::npos) << out;
+  }
+  int ran = 0;
+  for (const char* name : {"it-many-a", "it-many-b", "it-many-c", "it-many-d"}) {
+    Json d = WaitFor(name);
+    EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Stopped") << name;
+    ran += static_cast<int>(Trials(name).size());
+  }
+  EXPECT_LE(ran, 6) << "no job started a training job after the stop: the six slots were all";
+  // Again, now that they have ended: each is said to have ended, and nothing changes.
+  ASSERT_EQ(std::system((std::string(HPO_BINARY) + " stop it-many-a it-many-b" + url + " >" + o.string()).c_str()), 0);
+  EXPECT_NE(Slurp(o).find("it-many-a has already ended (Stopped); nothing to stop"), std::string::npos) << Slurp(o);
+}
+
 // A coordinator restarted under `hpo events -f`, `hpo logs -f` and `hpo workers drain` is waited
 // for: each says so, goes on from its cursor, and ends as it would have. They exited 3 at the
 // first request that found nothing listening, and the operator's follow or drain was lost.
