@@ -51,7 +51,7 @@ constexpr size_t kPathMax = 4096;         // DirectoryPath, CheckpointConfig.Loc
 constexpr size_t kAttributeNameMax = 256;
 constexpr size_t kRoleArnMin = 20;
 constexpr size_t kRoleArnMax = 2048;
-constexpr int64_t kPendingMin = 1800;  // botocore's current model (earlier models said 7200)
+constexpr int64_t kPendingMin = 7200;  // botocore 1.43 and the reference (it was 1800 here, citing an older model)
 constexpr int64_t kPendingMax = 2419200;
 constexpr const char* kTrainingInstanceTypes[] = {
 #include "proto/training_instance_types.inc"
