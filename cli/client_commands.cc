@@ -589,7 +589,7 @@ void AddClientCommands(CLI::App& app) {
     // Events come page by page (and -f goes on): the column fits the longest name there can be, a
     // tuning job's 32 characters or a training job's 32 + "-NNN-xxxxxxxx" (it was 30, and a long
     // job's rows lost their columns).
-    const int who_width = ea->job.empty() ? 32 : 45;
+    const int who_width = ea->job.empty() ? 32 : 46;  // 46: index 1000 and up
     std::set<std::string> seen_kinds;  // to name them when --kind matches none
     auto print = [&](const Json& e) {
       seen_kinds.insert(e["kind"].get<std::string>());
@@ -764,8 +764,8 @@ void AddClientCommands(CLI::App& app) {
   auto stop_training = std::make_shared<bool>(false);
   CLI::App* stop = app.add_subcommand("stop", "Stop tuning jobs, or one of their training jobs (SIGTERM and a grace period)");
   stop->add_option("names", *snames,
-                   "Tuning job names (several are stopped at once); a training job's with --training-job")
-      ->required();
+                   "Tuning job names (several are stopped at once; none: nothing to do, exit 0); a training "
+                   "job's with --training-job");
   stop->add_flag("--training-job", *stop_training,
                  "NAME is a training job: stop only it (SageMaker's StopTrainingJob); it ends Stopped, is not "
                  "retried, its last objective counts, and the tuning job goes on");
@@ -780,6 +780,11 @@ void AddClientCommands(CLI::App& app) {
       "  hpo stop --training-job my-job-007-1a2b3c4d --state-dir hpo-runs/my-job-20261202-050101   # in an hpo run");
   stop->callback([url, snames, sname, stop_training, stop_dir] {
     const bool tj = *stop_training;
+    if (snames->empty()) {  // `hpo stop $(hpo list --status InProgress -o names)` with nothing listed
+      if (tj) Fail(2, "--training-job needs the training job's name");
+      std::cerr << "hpo stop: no names given: nothing stopped\n";
+      Exit(0);
+    }
     if (tj && snames->size() > 1) Fail(2, "--training-job stops one training job; give one name");
     if (snames->size() > 1) {
       // In one request: stopped one at a time, each stop's freed slots went to the next job

@@ -316,7 +316,8 @@ std::string MetricsText(const CoordinatorCore& c, const SqliteJobStore* deferred
 }
 
 // GET /hpo/v1/workers: each registered worker (what it has, what runs there, whether it takes new
-// training jobs and why not), and each cordoned id that is not registered now.
+// training jobs and why not), each lost or departed one not registered again (CoordinatorCore::
+// Departed: State Lost or Left, when last heard), and each cordoned id that is not registered now.
 Json WorkersJson(const CoordinatorCore& c, int64_t now_ms) {
   Json out = Json::array();
   std::map<std::string, CordonRow> cordons;
@@ -1115,6 +1116,20 @@ void Reply(httplib::Response& res, const ApiResponse& r) {
   res.set_content(r.body, "application/json");
 }
 
+// The JSON object body of one of hpo's own POST routes (an empty body is {}), or the error to
+// answer. The spec parser's limits (64 levels, 50,000 nodes), as for the SageMaker actions: a
+// body nested 200,000 deep crashed the coordinator.
+std::optional<ApiResponse> ObjectBody(const httplib::Request& req, Json* body) {
+  if (auto bad = InvalidUtf8At(req.body)) return NotUtf8(*bad, req.body);
+  auto parsed = proto::ParseJson(req.body.empty() ? std::string_view("{}") : std::string_view(req.body));
+  if (!parsed.ok()) {
+    return AwsError(400, "SerializationException", "the body is not accepted JSON: " + parsed.status().message());
+  }
+  *body = std::move(parsed).value();
+  if (!body->is_object()) return AwsError(400, "SerializationException", "the body must be a JSON object");
+  return std::nullopt;
+}
+
 }  // namespace
 
 ApiResponse LogsPage(Dispatcher& d, const std::string& trial, int64_t after, size_t limit) {
@@ -1672,13 +1687,8 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
   // the core, so no slot one of them frees goes to another that is about to be stopped (stopped
   // one request at a time, 18 jobs that had never run each started a training job first).
   post_body("/hpo/v1/jobs/stop", [d](const httplib::Request& req, httplib::Response& res) {
-    if (auto bad = InvalidUtf8At(req.body)) return Reply(res, NotUtf8(*bad, req.body));
-    auto parsed = proto::ParseJson(req.body.empty() ? std::string_view("{}") : std::string_view(req.body));
-    if (!parsed.ok()) {
-      return Reply(res, AwsError(400, "SerializationException", "the body is not accepted JSON: " + parsed.status().message()));
-    }
-    Json body = std::move(parsed).value();
-    if (!body.is_object()) return Reply(res, AwsError(400, "SerializationException", "the body must be a JSON object"));
+    Json body;
+    if (auto bad = ObjectBody(req, &body)) return Reply(res, *bad);
     if (auto bad = CheckMembers(body, {{"Names", kList}})) return Reply(res, *bad);
     if (!body.contains("Names") || !body["Names"].is_array() || body["Names"].empty() || body["Names"].size() > 1000) {
       return Reply(res, AwsError(400, "ValidationException", "Names must be a list of 1 to 1000 tuning job names"));
@@ -1690,16 +1700,19 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
     Json jobs = Json::array();
     d->WithCore([&](CoordinatorCore& c) {
       for (const auto& n : body["Names"]) {
-        const std::string name = n.get<std::string>();
-        const TuningJob* j = c.FindJob(name);
+        // Checked as StopHyperParameterTuningJob checks its name (a ValidationException, with the
+        // name cut short), each on its own: the others are still stopped.
+        auto checked = RequiredName(Json{{"HyperParameterTuningJobName", n}}, "HyperParameterTuningJobName", 32);
+        const std::string name = checked.ok() ? *checked : "";
+        const TuningJob* j = checked.ok() ? c.FindJob(name) : nullptr;
         const std::string before = j ? j->status : "";
-        Status st = c.Stop(name, d->Now(), &out);
+        Status st = checked.ok() ? c.Stop(name, d->Now(), &out) : checked.status();
         if (st.ok()) {
           jobs.push_back({{"Name", j ? j->name : name}, {"Status", before}});
         } else {
           const ApiResponse e = FromStatus(st);
           Json err = Json::parse(e.body, nullptr, false);
-          jobs.push_back({{"Name", name},
+          jobs.push_back({{"Name", checked.ok() ? name : Utf8Prefix(n.get<std::string>(), 80)},
                           {"__type", err.is_object() ? err.value("__type", "Error") : "Error"},
                           {"message", err.is_object() ? err.value("message", st.message()) : st.message()}});
         }
@@ -1721,15 +1734,8 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
                                      std::pair{"/hpo/v1/workers/uncordon", WorkerAction::kUncordon},
                                      std::pair{"/hpo/v1/workers/evict", WorkerAction::kEvict}}) {
     post_body(path, [d, action](const httplib::Request& req, httplib::Response& res) {
-      if (auto bad = InvalidUtf8At(req.body)) return Reply(res, NotUtf8(*bad, req.body));
-      // The spec parser's limits (64 levels, 50,000 nodes), as for the SageMaker actions: a body
-      // nested 200,000 deep crashed the coordinator.
-      auto parsed = proto::ParseJson(req.body.empty() ? std::string_view("{}") : std::string_view(req.body));
-      if (!parsed.ok()) {
-        return Reply(res, AwsError(400, "SerializationException", "the body is not accepted JSON: " + parsed.status().message()));
-      }
-      Json body = std::move(parsed).value();
-      if (!body.is_object()) return Reply(res, AwsError(400, "SerializationException", "the body must be a JSON object"));
+      Json body;
+      if (auto bad = ObjectBody(req, &body)) return Reply(res, *bad);
       if (auto bad = action == WorkerAction::kUncordon
                          ? CheckMembers(body, {{"WorkerId", kString}})
                          : CheckMembers(body, {{"WorkerId", kString}, {"Reason", kString}})) {

@@ -624,9 +624,9 @@ Status SqliteJobStore::DeleteJob(const std::string& name) {
         "LIMIT 2000)"}) {
     for (;;) {
       Stmt st(db_, sql);
-      if (!st.ok()) return st.Error("preparing the deletion of a job's logs and metrics");
+      if (!st.ok()) return st.Error("preparing the deletion of a job's logs, metrics and training jobs' events");
       st.Bind(1, name);
-      if (st.Step() != SQLITE_DONE) return st.Error("deleting a job's logs and metrics");
+      if (st.Step() != SQLITE_DONE) return st.Error("deleting a job's logs, metrics and training jobs' events");
       if (sqlite3_changes(db_) == 0) break;
       (void)Exec("PRAGMA wal_checkpoint(PASSIVE)");  // the next slice reuses the log's pages
     }

@@ -1,5 +1,6 @@
 // worker/agent_assign.cc: WorkerAgent::Impl, taking an assignment: the trial's tree, staging, hosts file, warm data (worker/agent_impl.h).
 #include "worker/agent_impl.h"
+#include "common/file_util.h"
 
 #include <sys/stat.h>
 
@@ -418,6 +419,9 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
     std::error_code mec;
     const fs::path unsynced =
         checkpoints ? fs::path(checkpoints->local_dir() + agent_detail::kUnsyncedMarker) : fs::path();
+    // A checkpoint directory the program replaced with a link holds nothing to trust: the
+    // marker goes and the restore below puts a directory back (the retry failed again and again).
+    if (checkpoints && fs::exists(unsynced, mec) && !IsRealDirectory(checkpoints->local_dir())) fs::remove(unsynced, mec);
     if (checkpoints && fs::exists(unsynced, mec)) {
       auto up = checkpoints->Sync();
       if (up.ok()) {

@@ -313,7 +313,7 @@ Status WriteTar(const std::string& dir, const std::string& out_path, bool gzip) 
   auto sink = Sink::Open(out_path, gzip);
   if (!sink.ok()) return sink.status();
   // A directory the program replaced with a link (to a directory of the host) is not followed:
-  // the archive is empty.
+  // the archive is empty (as the merge of a multi-host model notes, MergeParts).
   Status s = IsRealDirectory(dir) ? Walk(*sink, dir, "", out_path) : Status::Ok();
   if (s.ok()) {
     static const char zeros[1024] = {0};

@@ -113,8 +113,8 @@ Result<CheckpointStats> CheckpointSync::Sync() {
     Status put = dest_.store->PutFile(dest_.prefix + rel, path.string());
     if (!put.ok() && (::lstat(path.c_str(), &sb) != 0 || !S_ISREG(sb.st_mode))) {
       // Gone, or swapped for a link or a FIFO, since the listing (neither is followed or read):
-      // what the destination has is not known, as after a failed upload.
-      synced_[rel] = kUnknown;
+      // what the destination has is not known if a copy went up before, as after a failed upload.
+      if (auto known = synced_.find(rel); known != synced_.end()) known->second = kUnknown;
       continue;
     }
     if (!put.ok()) {

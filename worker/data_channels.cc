@@ -370,44 +370,50 @@ Result<StagedChannel> StagePipe(const ChannelSource& src, const StagingContext& 
     HPO_RETURN_IF_ERROR(spool());
     const fs::path dest = fs::path(ctx.spool_dir) / "augmented-manifest";
     std::ofstream out(dest, std::ios::binary | std::ios::trunc);
-    // With ShuffleConfig the lines are shuffled ("the order of the JSON lines ... is shuffled"),
-    // so they are gathered first; the whole feed is one object, in the same order every epoch.
-    std::vector<std::string> lines;
-    HPO_RETURN_IF_ERROR(ForEachAugmentedLine(src, ctx, [&](const Json& reduced) {
-      std::string line;
+    // One line's records, written out. An attribute whose name ends in "-ref" (Ground Truth's
+    // source-ref) names an object: its record is the object's bytes (an image), as SageMaker
+    // streams it, not its URI; read one at a time, so that only one is in memory.
+    auto write = [&](const Json& reduced) -> Status {
+      if (ctx.cancel && ctx.cancel->load()) return Status::Unavailable("staging cancelled");
       if (!feed.record_io) {
-        line = reduced.dump() + '\n';
-      } else {
-        for (const auto& [name, value] : reduced.items()) {  // one record per attribute, in order
-          // An attribute whose name ends in "-ref" (Ground Truth's source-ref) names an object:
-          // its record is the object's bytes (an image), as SageMaker streams it, not its URI.
-          std::string payload;
-          if (name.size() > 4 && name.compare(name.size() - 4, 4, "-ref") == 0 && value.is_string()) {
-            auto object = ReadUri(value.get<std::string>(), ctx);
-            if (!object.ok()) {
-              return Status(object.status().code(), "the augmented manifest " + src.uri + ": \"" + name + "\" " +
-                                                        value.get<std::string>() + ": " + object.status().message());
-            }
-            payload = std::move(object).value();
-          } else {
-            payload = value.is_string() ? value.get<std::string>() : value.dump();
-          }
-          if (payload.size() > kRecordIOMaxLength) {
-            return Status::InvalidArgument("the augmented manifest " + src.uri + ": the value of \"" + name +
-                                           "\" is too long for a RecordIO record");
-          }
-          line += RecordIOHeader(static_cast<uint32_t>(payload.size())) + payload;
-          line.append(RecordIOPadding(payload.size()), '\0');
-        }
+        out << reduced.dump() << '\n';
+        return Status::Ok();
       }
-      if (src.shuffle_seed) lines.push_back(std::move(line));
-      else out << line;
+      for (const auto& [name, value] : reduced.items()) {  // one record per attribute, in order
+        std::string payload;
+        if (name.size() > 4 && name.compare(name.size() - 4, 4, "-ref") == 0 && value.is_string()) {
+          auto object = ReadUri(value.get<std::string>(), ctx);
+          if (!object.ok()) {
+            return Status(object.status().code(), "the augmented manifest " + src.uri + ": \"" + name + "\" " +
+                                                      value.get<std::string>() + ": " + object.status().message());
+          }
+          payload = std::move(object).value();
+        } else {
+          payload = value.is_string() ? value.get<std::string>() : value.dump();
+        }
+        if (payload.size() > kRecordIOMaxLength) {
+          return Status::InvalidArgument("the augmented manifest " + src.uri + ": the value of \"" + name +
+                                         "\" is too long for a RecordIO record");
+        }
+        static constexpr char kZeros[4] = {0, 0, 0, 0};
+        out << RecordIOHeader(static_cast<uint32_t>(payload.size())) << payload;
+        out.write(kZeros, static_cast<std::streamsize>(RecordIOPadding(payload.size())));
+      }
+      return Status::Ok();
+    };
+    // With ShuffleConfig the lines are shuffled ("the order of the JSON lines ... is shuffled"):
+    // their reduced JSON is gathered and shuffled first (not the objects they name); the whole
+    // feed is one object, in the same order every epoch.
+    std::vector<Json> lines;
+    HPO_RETURN_IF_ERROR(ForEachAugmentedLine(src, ctx, [&](const Json& reduced) {
+      if (!src.shuffle_seed) return write(reduced);
+      lines.push_back(reduced);
       return Status::Ok();
     }));
     if (src.shuffle_seed) {
       std::mt19937_64 rng(static_cast<uint64_t>(*src.shuffle_seed));  // as Shuffle does the objects
       for (std::size_t i = lines.size(); i > 1; --i) std::swap(lines[i - 1], lines[rng() % i]);
-      for (const auto& line : lines) out << line;
+      for (const auto& line : lines) HPO_RETURN_IF_ERROR(write(line));
     }
     if (!out.flush()) return Status::IoError("cannot write " + dest.string());
     out.close();

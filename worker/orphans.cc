@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -16,6 +17,7 @@
 #include <string_view>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 namespace hpo::worker {
@@ -170,8 +172,12 @@ int KillAttemptLeftovers(const std::string& trial, uint32_t attempt, const std::
     for (const auto& [owner, sets] : r.owners) tracked.insert(sets.first.begin(), sets.first.end());
   }
   std::set<pid_t> killed;
-  // Twice: a process may start a child between the scan and its kill.
-  for (int pass = 0; pass < 2; ++pass) {
+  // Until a pass finds nothing (at most 8): a process killed in one pass may not be dead yet, and
+  // its children become ours only once it is, so each pass waits a little after killing. Best
+  // effort (a process that cleared its environment is not found): the uploads' own checks
+  // (common/file_util.h OpenRegularFile) are what keeps them safe.
+  for (int pass = 0; pass < 8; ++pass) {
+    const size_t before = killed.size();
     for (pid_t pid : AllPids()) {
       ProcInfo p;
       if (killed.count(pid) || tracked.count(pid) || !ReadStat(pid, &p) || p.ppid != self || p.state == 'Z') continue;
@@ -185,6 +191,8 @@ int KillAttemptLeftovers(const std::string& trial, uint32_t attempt, const std::
             "its processes with it)");
       }
     }
+    if (killed.size() == before) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return static_cast<int>(killed.size());
 }

@@ -2064,6 +2064,29 @@ TEST_F(Cluster, StoppingSeveralJobsAtOnceStartsNothingForTheOnesNotRunningYet) {
     ran += static_cast<int>(Trials(name).size());
   }
   EXPECT_LE(ran, 6) << "no job started a training job after the stop: the six slots were all";
+  // Bad bodies are refused, naming what is wrong.
+  httplib::Client api("127.0.0.1", http_port_);
+  for (const auto& [body, says] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"Names": []})", "Names must be a list of 1 to 1000 tuning job names"},
+           {R"({"Names": [1]})", "Names must hold strings"},
+           {R"({"Names": "it-many-a"})", "Names"},
+           {R"([1])", "the body must be a JSON object"},
+           {R"({"Names": ["a"],)", "the body is not accepted JSON"}}) {
+    auto r = api.Post("/hpo/v1/jobs/stop", body, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << body;
+    EXPECT_NE(r->body.find(says), std::string::npos) << body << " -> " << r->body;
+  }
+  // A bad name among good ones is refused on its own, as StopHyperParameterTuningJob refuses it.
+  auto mixed = api.Post("/hpo/v1/jobs/stop", R"({"Names": ["bad_name!", "it-many-a"]})", "application/json");
+  ASSERT_TRUE(mixed);
+  ASSERT_EQ(mixed->status, 200) << mixed->body;
+  const Json answered = Json::parse(mixed->body);
+  EXPECT_EQ(answered["Jobs"][0]["__type"], "ValidationException") << mixed->body;
+  EXPECT_EQ(answered["Jobs"][1]["Status"], "Stopped") << mixed->body;
+  // No names (hpo stop $(hpo list --status InProgress -o names) with none in progress): nothing to do.
+  ASSERT_EQ(std::system((std::string(HPO_BINARY) + " stop" + url + " 2>" + e.string()).c_str()), 0);
+  EXPECT_NE(Slurp(e).find("no names given: nothing stopped"), std::string::npos) << Slurp(e);
   // Again, now that they have ended: each is said to have ended, and nothing changes.
   ASSERT_EQ(std::system((std::string(HPO_BINARY) + " stop it-many-a it-many-b" + url + " >" + o.string()).c_str()), 0);
   EXPECT_NE(Slurp(o).find("it-many-a has already ended (Stopped); nothing to stop"), std::string::npos) << Slurp(o);

@@ -387,8 +387,8 @@ TEST_F(Channels, WriteTarPacksFilesDirectoriesLinksAndLongNamesThatTarReadsBack)
 }
 
 // The program owns the model tree. A model directory it replaced with a link to a directory of
-// the host is not followed (the host's files were packed into model.tar.gz); a FIFO is left out
-// without being opened (one swapped in blocked the packing for good).
+// the host is not followed (the host's files were packed into model.tar.gz): the archive is
+// empty; a FIFO is left out without being opened.
 TEST_F(Channels, WriteTarFollowsNoLinkedModelDirectoryAndOpensNoFifo) {
   const fs::path host = dir_ / "host-secrets";
   Put(host / "shadow", "root:x:0:0");
