@@ -199,8 +199,12 @@ OwnedFd& OwnedFd::operator=(OwnedFd&& o) noexcept {
   return *this;
 }
 
-Result<OwnedFd> OpenRegularFile(const std::string& path, uint64_t* size) {
-  OwnedFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+namespace {
+
+// The last step of OpenRegularFile(Beneath): `name` opened from `dir` (AT_FDCWD: the working
+// directory, or `name` is absolute); `path` names it in messages.
+Result<OwnedFd> OpenRegularAt(int dir, const char* name, const std::string& path, uint64_t* size) {
+  OwnedFd fd(::openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   if (fd.get() < 0) {
     const int e = errno;
     if (e == ENOENT) return Status::NotFound("cannot read " + path + ": it is gone");
@@ -215,6 +219,47 @@ Result<OwnedFd> OpenRegularFile(const std::string& path, uint64_t* size) {
   if (flags >= 0) (void)::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
   if (size) *size = static_cast<uint64_t>(st.st_size);
   return fd;
+}
+
+}  // namespace
+
+Result<OwnedFd> OpenRegularFile(const std::string& path, uint64_t* size) {
+  return OpenRegularAt(AT_FDCWD, path.c_str(), path, size);
+}
+
+Result<OwnedFd> OpenRegularFileBeneath(const std::string& root, const std::string& rel, uint64_t* size) {
+  const std::string path = root + "/" + rel;
+  auto open_dir = [&](int at, const std::string& name, const std::string& shown) -> Result<OwnedFd> {
+    OwnedFd d(::openat(at, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (d.get() >= 0) return d;
+    const int e = errno;
+    if (e == ENOENT) return Status::NotFound("cannot read " + path + ": " + shown + " is gone");
+    if (e == ELOOP || e == ENOTDIR) {
+      return Status::InvalidArgument("cannot read " + path + ": " + shown + " is a link or not a directory, not followed");
+    }
+    return Status::IoError("cannot read " + path + ": " + shown + ": " + std::strerror(e));
+  };
+  auto dir = open_dir(AT_FDCWD, root, root);
+  if (!dir.ok()) return dir.status();
+  OwnedFd at = std::move(dir).value();
+  std::string walked = root;
+  size_t from = 0;
+  for (;;) {
+    const size_t slash = rel.find('/', from);
+    const std::string part = rel.substr(from, slash == std::string::npos ? std::string::npos : slash - from);
+    if (part == "..") return Status::InvalidArgument("cannot read " + path + ": \"..\" is not followed");
+    if (slash == std::string::npos) {
+      if (part.empty() || part == ".") return Status::InvalidArgument("cannot read " + path + ": not a file name");
+      return OpenRegularAt(at.get(), part.c_str(), path, size);
+    }
+    if (!part.empty() && part != ".") {
+      walked += "/" + part;
+      auto next = open_dir(at.get(), part, walked);
+      if (!next.ok()) return next.status();
+      at = std::move(next).value();
+    }
+    from = slash + 1;
+  }
 }
 
 Status ReadExactly(int fd, char* buf, std::size_t n, const std::string& path) {

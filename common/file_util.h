@@ -65,6 +65,11 @@ class OwnedFd {
 // the file opened. Errors: NotFound when it is gone, InvalidArgument when it is a link or not a
 // regular file, IoError otherwise; each names the path.
 Result<OwnedFd> OpenRegularFile(const std::string& path, uint64_t* size = nullptr);
+// As OpenRegularFile, for `rel` (a '/'-separated relative path, no "..") under the directory
+// `root`: root itself and each directory on the way are opened with O_NOFOLLOW, each from the
+// one before, so a link anywhere on the way (a directory the program renamed and replaced with
+// a link after a listing) is not followed. InvalidArgument when one is a link or not a directory.
+Result<OwnedFd> OpenRegularFileBeneath(const std::string& root, const std::string& rel, uint64_t* size = nullptr);
 // Reads exactly `n` bytes from `fd` into `buf`; IoError naming `path` when the file ends sooner
 // (it shrank while it was read) or a read fails.
 Status ReadExactly(int fd, char* buf, std::size_t n, const std::string& path);

@@ -156,24 +156,26 @@ Status LocalObjectStore::GetToFile(const std::string& key, const std::string& to
 }
 
 Status LocalObjectStore::PutFile(const std::string& key, const std::string& from) const {
-  auto path = PathOf(key);
-  if (!path.ok()) return path.status();
-  // Only a regular file, opened without following a link or waiting on a FIFO: `from` may be in
-  // a tree a training program owns (common/file_util.h).
   uint64_t size = 0;
   auto in = OpenRegularFile(from, &size);
   if (!in.ok()) return in.status();
+  return PutOpened(key, in->get(), size, from);
+}
+
+Status LocalObjectStore::PutOpened(const std::string& key, int fd, uint64_t size, const std::string& name) const {
+  auto path = PathOf(key);
+  if (!path.ok()) return path.status();
   return WriteAtomically(*path, [&](const fs::path& tmp) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     std::vector<char> buf(1 << 20);
     for (uint64_t left = size; left > 0;) {
       const std::size_t n = static_cast<std::size_t>(std::min<uint64_t>(left, buf.size()));
-      HPO_RETURN_IF_ERROR(ReadExactly(in->get(), buf.data(), n, from));
+      HPO_RETURN_IF_ERROR(ReadExactly(fd, buf.data(), n, name));
       if (!out.write(buf.data(), static_cast<std::streamsize>(n))) break;
       left -= n;
     }
     out.flush();
-    return out ? Status::Ok() : Status::IoError("cannot copy " + from + " to " + tmp.string());
+    return out ? Status::Ok() : Status::IoError("cannot copy " + name + " to " + tmp.string());
   });
 }
 
@@ -233,6 +235,15 @@ Status S3ObjectStore::GetToFile(const std::string& key, const std::string& path)
 
 Status S3ObjectStore::PutFile(const std::string& key, const std::string& path) const {
   return WithClient([&](const S3Client* c) { return c->PutFile(bucket_, key, path); });
+}
+
+Status S3ObjectStore::PutOpened(const std::string& key, int fd, uint64_t size, const std::string& name) const {
+  // Read from its current offset: a retry of WithClient starts again where the file starts.
+  const off_t start = ::lseek(fd, 0, SEEK_CUR);
+  return WithClient([&](const S3Client* c) {
+    if (start >= 0) (void)::lseek(fd, start, SEEK_SET);
+    return c->PutOpened(bucket_, key, fd, size, name);
+  });
 }
 
 Status S3ObjectStore::PutBytes(const std::string& key, const std::string& data) const {

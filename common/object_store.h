@@ -59,7 +59,12 @@ class ObjectStore {
   [[nodiscard]] virtual Result<std::string> Get(const std::string& key) const = 0;
   // Into `path` (created or truncated; its directory must exist); a failure leaves no file.
   [[nodiscard]] virtual Status GetToFile(const std::string& key, const std::string& path) const = 0;
+  // Only a regular file, opened without following a link or waiting on a FIFO
+  // (common/file_util.h OpenRegularFile): it may be in a tree a training program owns.
   [[nodiscard]] virtual Status PutFile(const std::string& key, const std::string& path) const = 0;
+  // The `size` bytes of an open file `fd` (read from its current offset; `name` for messages), for
+  // callers that opened it themselves (OpenRegularFileBeneath).
+  [[nodiscard]] virtual Status PutOpened(const std::string& key, int fd, uint64_t size, const std::string& name) const = 0;
   [[nodiscard]] virtual Status PutBytes(const std::string& key, const std::string& data) const = 0;
   // A key that does not exist is not an error.
   [[nodiscard]] virtual Status Delete(const std::string& key) const = 0;
@@ -76,6 +81,7 @@ class LocalObjectStore : public ObjectStore {
   Result<std::string> Get(const std::string& key) const override;
   Status GetToFile(const std::string& key, const std::string& path) const override;
   Status PutFile(const std::string& key, const std::string& path) const override;
+  Status PutOpened(const std::string& key, int fd, uint64_t size, const std::string& name) const override;
   Status PutBytes(const std::string& key, const std::string& data) const override;
   Status Delete(const std::string& key) const override;
   std::string LocalPath(const std::string& key) const override;
@@ -95,6 +101,7 @@ class S3ObjectStore : public ObjectStore {
   Result<std::string> Get(const std::string& key) const override;
   Status GetToFile(const std::string& key, const std::string& path) const override;
   Status PutFile(const std::string& key, const std::string& path) const override;
+  Status PutOpened(const std::string& key, int fd, uint64_t size, const std::string& name) const override;
   Status PutBytes(const std::string& key, const std::string& data) const override;
   Status Delete(const std::string& key) const override;
   const std::string& bucket() const { return bucket_; }

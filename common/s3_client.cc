@@ -534,7 +534,11 @@ Status S3Client::PutFile(const std::string& bucket, const std::string& key, cons
   uint64_t size = 0;
   auto opened = OpenRegularFile(path, &size);
   if (!opened.ok()) return opened.status();
-  const int in = opened->get();
+  return PutOpened(bucket, key, opened->get(), size, path);
+}
+
+Status S3Client::PutOpened(const std::string& bucket, const std::string& key, int in, uint64_t size,
+                           const std::string& path) const {
   const std::string what = impl_->Uri(bucket, key);
   if (size <= impl_->cfg.multipart_threshold) {
     std::string data(size, '\0');

@@ -95,6 +95,9 @@ class S3Client {
                                  std::string* etag = nullptr) const;
   // Uploads a file; multipart above multipart_threshold.
   [[nodiscard]] Status PutFile(const std::string& bucket, const std::string& key, const std::string& path) const;
+  // The `size` bytes of the open file `fd` from its current offset (`name` for messages).
+  [[nodiscard]] Status PutOpened(const std::string& bucket, const std::string& key, int fd, uint64_t size,
+                                 const std::string& name) const;
   [[nodiscard]] Status PutBytes(const std::string& bucket, const std::string& key, const std::string& data) const;
   // DeleteObject; a key that does not exist is not an error (S3 answers 204 either way).
   [[nodiscard]] Status Delete(const std::string& bucket, const std::string& key) const;

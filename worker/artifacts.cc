@@ -226,7 +226,8 @@ bool Pad(Sink& sink, uint64_t size) {
 // an entry that is gone is left out, and a file is read only through a descriptor opened as a
 // regular file without following a link (a FIFO swapped in blocked the packing for good, and a
 // link swapped in packed a file of the host).
-Status WriteEntry(Sink& sink, const fs::path& path, const std::string& name, const std::string& out_path) {
+Status WriteEntry(Sink& sink, const std::string& root, const fs::path& path, const std::string& name,
+                  const std::string& out_path) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return Status::Ok();  // gone since the listing
@@ -235,7 +236,7 @@ Status WriteEntry(Sink& sink, const fs::path& path, const std::string& name, con
   OwnedFd file;
   if (S_ISREG(st.st_mode)) {
     uint64_t now = 0;
-    auto opened = OpenRegularFile(path.string(), &now);
+    auto opened = OpenRegularFileBeneath(root, name, &now);  // no link followed on the way down
     if (!opened.ok() && opened.status().code() != StatusCode::kIoError) return Status::Ok();  // gone, or swapped
     if (!opened.ok()) return opened.status();
     file = std::move(opened).value();
@@ -286,7 +287,8 @@ Status WriteEntry(Sink& sink, const fs::path& path, const std::string& name, con
   return Status::Ok();
 }
 
-Status Walk(Sink& sink, const fs::path& dir, const std::string& prefix, const std::string& out_path) {
+Status Walk(Sink& sink, const std::string& root, const fs::path& dir, const std::string& prefix,
+            const std::string& out_path) {
   std::vector<fs::path> children;
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) children.push_back(it->path());
@@ -294,8 +296,8 @@ Status Walk(Sink& sink, const fs::path& dir, const std::string& prefix, const st
   std::sort(children.begin(), children.end());
   for (const auto& c : children) {
     std::string name = prefix + c.filename().string();
-    HPO_RETURN_IF_ERROR(WriteEntry(sink, c, name, out_path));
-    if (IsRealDirectory(c.string())) HPO_RETURN_IF_ERROR(Walk(sink, c, name + "/", out_path));
+    HPO_RETURN_IF_ERROR(WriteEntry(sink, root, c, name, out_path));
+    if (IsRealDirectory(c.string())) HPO_RETURN_IF_ERROR(Walk(sink, root, c, name + "/", out_path));
   }
   return Status::Ok();
 }
@@ -314,7 +316,7 @@ Status WriteTar(const std::string& dir, const std::string& out_path, bool gzip) 
   if (!sink.ok()) return sink.status();
   // A directory the program replaced with a link (to a directory of the host) is not followed:
   // the archive is empty (as the merge of a multi-host model notes, MergeParts).
-  Status s = IsRealDirectory(dir) ? Walk(*sink, dir, "", out_path) : Status::Ok();
+  Status s = IsRealDirectory(dir) ? Walk(*sink, dir, dir, "", out_path) : Status::Ok();
   if (s.ok()) {
     static const char zeros[1024] = {0};
     if (!sink->Write(zeros, sizeof zeros)) s = Status::IoError("cannot write " + out_path);
@@ -367,13 +369,17 @@ Status UploadTree(const fs::path& dir, const ObjectLocation& loc, const std::str
   std::set<std::string> written;
   for (const auto& [rel, path] : *files) {
     const std::string key = prefix + rel;
-    if (Status put = loc.store->PutFile(key, path.string()); !put.ok()) {
-      // Gone, or swapped for a link or a FIFO, since the listing: left out, as the listing
-      // leaves such entries out.
-      struct stat st {};
-      if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-      return put;
+    // Opened from the directory down, no link followed on the way: the tree is the program's.
+    uint64_t size = 0;
+    auto in = OpenRegularFileBeneath(dir.string(), rel, &size);
+    if (!in.ok()) {
+      // Gone, or swapped for a link or a FIFO (or a directory above it for a link), since the
+      // listing: left out, as the listing leaves such entries out.
+      const StatusCode c = in.status().code();
+      if (c == StatusCode::kNotFound || c == StatusCode::kInvalidArgument) continue;
+      return in.status();
     }
+    HPO_RETURN_IF_ERROR(loc.store->PutOpened(key, in->get(), size, path.string()));
     written.insert(key);
   }
   for (const ObjectInfo& o : *before) {

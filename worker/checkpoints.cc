@@ -105,18 +105,27 @@ Result<CheckpointStats> CheckpointSync::Sync() {
   if (!files.ok()) return files.status();
   Status first = Status::Ok();
   for (const auto& [rel, path] : *files) {
+    // Opened from the directory down, no link followed on the way, and read through that
+    // descriptor: the program may swap the file, or a directory above it, after the listing.
+    uint64_t size = 0;
+    auto in = OpenRegularFileBeneath(local_dir_, rel, &size);
     struct stat sb{};
-    if (::stat(path.c_str(), &sb) != 0) continue;  // gone since the listing: the next pass deletes it
-    const FileState now{static_cast<uint64_t>(sb.st_size), int64_t{sb.st_mtim.tv_sec} * 1000000000 + sb.st_mtim.tv_nsec};
-    auto it = synced_.find(rel);
-    if (it != synced_.end() && it->second == now) continue;
-    Status put = dest_.store->PutFile(dest_.prefix + rel, path.string());
-    if (!put.ok() && (::lstat(path.c_str(), &sb) != 0 || !S_ISREG(sb.st_mode))) {
-      // Gone, or swapped for a link or a FIFO, since the listing (neither is followed or read):
-      // what the destination has is not known if a copy went up before, as after a failed upload.
+    if (!in.ok() || ::fstat(in->get(), &sb) != 0) {
+      if (in.ok() || in.status().code() == StatusCode::kNotFound || in.status().code() == StatusCode::kInvalidArgument) {
+        // Gone, or swapped for a link or a FIFO, since the listing (neither is followed or read):
+        // the next pass deletes what went up of it; what the destination has is not known if a
+        // copy went up before, as after a failed upload.
+        if (auto known = synced_.find(rel); known != synced_.end()) known->second = kUnknown;
+        continue;
+      }
+      if (first.ok()) first = in.status();
       if (auto known = synced_.find(rel); known != synced_.end()) known->second = kUnknown;
       continue;
     }
+    const FileState now{static_cast<uint64_t>(sb.st_size), int64_t{sb.st_mtim.tv_sec} * 1000000000 + sb.st_mtim.tv_nsec};
+    auto it = synced_.find(rel);
+    if (it != synced_.end() && it->second == now) continue;
+    Status put = dest_.store->PutOpened(dest_.prefix + rel, in->get(), size, path.string());
     if (!put.ok()) {
       // Not forgotten: an older copy may be at the destination, and a file deleted before the
       // next pass would have stayed there for good (restored into the next attempt).

@@ -1,5 +1,6 @@
 // LockDirectory: one holder at a time, a message naming the holder, released when the lock object
-// goes (and, by the kernel, when the process ends however it ends: the child below).
+// goes (and, by the kernel, when the process ends however it ends: the child below). And the
+// opening of files in trees a training program owns: no link followed, no FIFO waited on.
 #include "common/file_util.h"
 
 #include <gtest/gtest.h>
@@ -112,6 +113,38 @@ TEST_F(DirectoryLockTest, StaleTemporariesOfDeadWritersAreRemovedAndLiveOnesKept
   EXPECT_TRUE(fs::exists(dir_ / "model.tar.gz.tmp-notapid"));
   EXPECT_TRUE(fs::exists(dir_ / ("output.tar.gz.tmp-" + gone + "-1"))) << "another prefix";
   RemoveStaleTemporaries((dir_ / "missing").string(), "x");  // no directory: nothing happens
+}
+
+// A file under a program's tree is reached from the tree's root down, no link followed on the
+// way: a directory renamed and replaced with a link (to a directory of the host) after the
+// worker listed the tree had the worker read the host's file through it.
+TEST_F(DirectoryLockTest, AFileBeneathARootIsReachedWithoutFollowingALinkOnTheWay) {
+  const fs::path root = dir_ / "tree", host = dir_ / "host";
+  fs::create_directories(root / "sub");
+  fs::create_directories(host);
+  std::ofstream(root / "sub" / "ckpt") << "mine";
+  std::ofstream(host / "ckpt") << "root:x:0:0";
+  uint64_t size = 0;
+  auto mine = OpenRegularFileBeneath(root.string(), "sub/ckpt", &size);
+  ASSERT_TRUE(mine.ok()) << mine.status().ToString();
+  EXPECT_EQ(size, 4u);
+  char buf[4];
+  ASSERT_TRUE(ReadExactly(mine->get(), buf, 4, "ckpt").ok());
+  EXPECT_EQ(std::string(buf, 4), "mine");
+  // The swap: sub becomes a link to the host's directory.
+  fs::rename(root / "sub", root / "old");
+  fs::create_directory_symlink(host, root / "sub");
+  auto swapped = OpenRegularFileBeneath(root.string(), "sub/ckpt", &size);
+  EXPECT_EQ(swapped.status().code(), StatusCode::kInvalidArgument) << swapped.status().ToString();
+  EXPECT_NE(swapped.status().message().find("is a link or not a directory"), std::string::npos)
+      << swapped.status().message();
+  EXPECT_EQ(OpenRegularFileBeneath(root.string(), "old/../sub/ckpt").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenRegularFileBeneath(root.string(), "old/gone").status().code(), StatusCode::kNotFound);
+  // The root itself a link: not followed either.
+  fs::create_directory_symlink(host, dir_ / "linked-root");
+  EXPECT_EQ(OpenRegularFileBeneath((dir_ / "linked-root").string(), "ckpt").status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_TRUE(OpenRegularFileBeneath(root.string(), "old/ckpt").ok());
 }
 
 }  // namespace
