@@ -1,8 +1,11 @@
 #include "common/object_store.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -165,17 +168,40 @@ Status LocalObjectStore::PutFile(const std::string& key, const std::string& from
 Status LocalObjectStore::PutOpened(const std::string& key, int fd, uint64_t size, const std::string& name) const {
   auto path = PathOf(key);
   if (!path.ok()) return path.status();
-  return WriteAtomically(*path, [&](const fs::path& tmp) {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+  // Holes stay holes: a program's sparse file (truncate -s 1T) takes no blocks in its volume,
+  // and copied byte for byte it filled the destination's disk. Only the data extents are read and
+  // written (SEEK_DATA / SEEK_HOLE), at their offsets, and the copy is cut to the size.
+  const off_t start = ::lseek(fd, 0, SEEK_CUR);
+  return WriteAtomically(*path, [&](const fs::path& tmp) -> Status {
+    OwnedFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (out.get() < 0) return Status::IoError("cannot create " + tmp.string() + ": " + std::strerror(errno));
+    auto fail = [&] { return Status::IoError("cannot copy " + name + " to " + tmp.string() + ": " + std::strerror(errno)); };
+    const off_t base = start < 0 ? 0 : start;
+    const off_t end = base + static_cast<off_t>(size);
     std::vector<char> buf(1 << 20);
-    for (uint64_t left = size; left > 0;) {
-      const std::size_t n = static_cast<std::size_t>(std::min<uint64_t>(left, buf.size()));
-      HPO_RETURN_IF_ERROR(ReadExactly(fd, buf.data(), n, name));
-      if (!out.write(buf.data(), static_cast<std::streamsize>(n))) break;
-      left -= n;
+    for (off_t at = base; at < end;) {
+      off_t data = ::lseek(fd, at, SEEK_DATA);
+      if (data < 0 && errno == ENXIO) break;  // only a hole is left
+      if (data < 0) data = at;                // no SEEK_DATA here: all of it is data
+      if (data >= end) break;
+      off_t hole = ::lseek(fd, data, SEEK_HOLE);
+      if (hole < 0 || hole > end) hole = end;
+      if (::lseek(fd, data, SEEK_SET) < 0) return fail();
+      for (off_t pos = data; pos < hole;) {
+        const std::size_t n = static_cast<std::size_t>(std::min<off_t>(hole - pos, static_cast<off_t>(buf.size())));
+        HPO_RETURN_IF_ERROR(ReadExactly(fd, buf.data(), n, name));
+        for (std::size_t done = 0; done < n;) {
+          const ssize_t w = ::pwrite(out.get(), buf.data() + done, n - done, pos - base + static_cast<off_t>(done));
+          if (w < 0 && errno == EINTR) continue;
+          if (w <= 0) return fail();
+          done += static_cast<std::size_t>(w);
+        }
+        pos += static_cast<off_t>(n);
+      }
+      at = hole;
     }
-    out.flush();
-    return out ? Status::Ok() : Status::IoError("cannot copy " + name + " to " + tmp.string());
+    if (::ftruncate(out.get(), static_cast<off_t>(size)) != 0) return fail();
+    return Status::Ok();
   });
 }
 

@@ -123,6 +123,46 @@ TEST_F(LocalStoreTest, PutFileReadsOnlyARegularFileWithoutFollowingALinkOrWaitin
   EXPECT_EQ(Keys(s, "k/"), std::vector<std::string>{"k/secret"});
 }
 
+// A program's sparse file (truncate -s 1T) takes no blocks in its volume; copied byte for byte,
+// it filled the destination's disk (3 GiB of holes became 3 GiB written). The copy keeps the holes
+// and the same content.
+TEST_F(LocalStoreTest, PutFileKeepsASparseFilesHoles) {
+  LocalObjectStore s((root_ / "bucket").string());
+  const fs::path src = root_ / "sparse";
+  const uint64_t size = 256ull << 20;  // 256 MiB, nearly all of it a hole
+  {
+    std::ofstream(src).close();
+    fs::resize_file(src, size);
+    std::fstream f(src, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100 << 20);
+    f << "data in the middle";
+  }
+  struct stat st {};
+  ASSERT_EQ(::stat(src.c_str(), &st), 0);
+  const bool sparse_here = static_cast<uint64_t>(st.st_blocks) * 512 < (1u << 20);
+  ASSERT_TRUE(s.PutFile("k/sparse", src.string()).ok());
+  const fs::path copy = root_ / "bucket" / "k" / "sparse";
+  EXPECT_EQ(fs::file_size(copy), size);
+  std::ifstream in(copy, std::ios::binary);
+  in.seekg(100 << 20);
+  std::string got(18, '\0');
+  in.read(got.data(), 18);
+  EXPECT_EQ(got, "data in the middle");
+  in.seekg(0);
+  char first[4] = {1, 1, 1, 1};
+  in.read(first, 4);
+  EXPECT_EQ(std::string(first, 4), std::string(4, '\0'));
+  ASSERT_EQ(::stat(copy.c_str(), &st), 0);
+  if (sparse_here) {
+    EXPECT_LT(static_cast<uint64_t>(st.st_blocks) * 512, 1u << 20) << "the holes were written out";
+  }
+  // An ordinary file is copied whole.
+  std::ofstream(root_ / "plain") << std::string(3 << 20, 'x');
+  ASSERT_TRUE(s.PutFile("k/plain", (root_ / "plain").string()).ok());
+  std::ifstream plain(root_ / "bucket" / "k" / "plain", std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(plain), {}), std::string(3 << 20, 'x'));
+}
+
 TEST_F(LocalStoreTest, KeysThatLeaveTheRootAreRefused) {
   LocalObjectStore s(root_.string());
   for (const std::string bad : {"", "/etc/passwd", "../x", "a/../../x", "a//b", "./a"}) {
