@@ -174,6 +174,7 @@ void Drain(const WorkersArgs& a) {
   // as gone.
   constexpr double kRegisterAgainS = 15;
   AwayWaiter away("waiting for " + a.id + " to drain");
+  away.Answered();  // it has: the cordon above (a restart right after it is waited for too)
   double away_since = -1;  // seconds into the wait when the worker was first seen not registered; -1: it is
   for (;;) {
     auto got = GetUnlessAway(at, "/hpo/v1/workers");
