@@ -49,15 +49,21 @@ ApiResponse NotUtf8(size_t at, std::string_view body) {
                       std::to_string(at) + "; send JSON (or YAML) text in UTF-8");
 }
 
-ApiResponse FromStatus(const Status& s) {
+// The AWS error type of a failed Status (InternalFailure, a 500, for the codes not listed).
+const char* ErrorType(const Status& s) {
   switch (s.code()) {
-    case StatusCode::kInvalidArgument: return AwsError(400, "ValidationException", s.message());
-    case StatusCode::kNotFound: return AwsError(400, "ResourceNotFound", s.message());
-    case StatusCode::kAlreadyExists: return AwsError(400, "ResourceInUse", s.message());
-    case StatusCode::kResourceExhausted: return AwsError(400, "ResourceLimitExceeded", s.message());
-    case StatusCode::kFailedPrecondition: return AwsError(400, "ValidationException", s.message());
-    default: return AwsError(500, "InternalFailure", s.message());
+    case StatusCode::kInvalidArgument: return "ValidationException";
+    case StatusCode::kNotFound: return "ResourceNotFound";
+    case StatusCode::kAlreadyExists: return "ResourceInUse";
+    case StatusCode::kResourceExhausted: return "ResourceLimitExceeded";
+    case StatusCode::kFailedPrecondition: return "ValidationException";
+    default: return "InternalFailure";
   }
+}
+
+ApiResponse FromStatus(const Status& s) {
+  const std::string type = ErrorType(s);
+  return AwsError(type == "InternalFailure" ? 500 : 400, type, s.message());
 }
 
 ApiResponse Ok(const Json& j) { return {200, Dump(j)}; }
@@ -1710,11 +1716,9 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
         if (st.ok()) {
           jobs.push_back({{"Name", j ? j->name : name}, {"Status", before}});
         } else {
-          const ApiResponse e = FromStatus(st);
-          Json err = Json::parse(e.body, nullptr, false);
           jobs.push_back({{"Name", checked.ok() ? name : Utf8Prefix(n.get<std::string>(), 80)},
-                          {"__type", err.is_object() ? err.value("__type", "Error") : "Error"},
-                          {"message", err.is_object() ? err.value("message", st.message()) : st.message()}});
+                          {"__type", ErrorType(st)},
+                          {"message", st.message()}});
         }
       }
       return 0;

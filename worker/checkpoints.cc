@@ -111,14 +111,12 @@ Result<CheckpointStats> CheckpointSync::Sync() {
     auto in = OpenRegularFileBeneath(local_dir_, rel, &size);
     struct stat sb{};
     if (!in.ok() || ::fstat(in->get(), &sb) != 0) {
-      if (in.ok() || in.status().code() == StatusCode::kNotFound || in.status().code() == StatusCode::kInvalidArgument) {
-        // Gone, or swapped for a link or a FIFO, since the listing (neither is followed or read):
-        // the next pass deletes what went up of it; what the destination has is not known if a
-        // copy went up before, as after a failed upload.
-        if (auto known = synced_.find(rel); known != synced_.end()) known->second = kUnknown;
-        continue;
-      }
-      if (first.ok()) first = in.status();
+      // Gone, or swapped for a link or a FIFO, since the listing (neither is followed or read),
+      // is no error: the next pass deletes what went up of it. Either way what the destination
+      // has is not known if a copy went up before, as after a failed upload.
+      const bool swapped = in.ok() || in.status().code() == StatusCode::kNotFound ||
+                           in.status().code() == StatusCode::kInvalidArgument;
+      if (!swapped && first.ok()) first = in.status();
       if (auto known = synced_.find(rel); known != synced_.end()) known->second = kUnknown;
       continue;
     }

@@ -170,8 +170,10 @@ Result<std::vector<Item>> ManifestItems(const std::string& uri, const StagingCon
   return out;
 }
 
-// Fisher-Yates with a fixed generator: the same seed gives the same order everywhere.
-void Shuffle(std::vector<Item>* items, int64_t seed) {
+// Fisher-Yates with a fixed generator: the same seed gives the same order everywhere (objects,
+// and an augmented manifest's lines).
+template <typename T>
+void Shuffle(std::vector<T>* items, int64_t seed) {
   std::mt19937_64 rng(static_cast<uint64_t>(seed));
   for (std::size_t i = items->size(); i > 1; --i) {
     std::size_t j = static_cast<std::size_t>(rng() % i);
@@ -411,8 +413,7 @@ Result<StagedChannel> StagePipe(const ChannelSource& src, const StagingContext& 
       return Status::Ok();
     }));
     if (src.shuffle_seed) {
-      std::mt19937_64 rng(static_cast<uint64_t>(*src.shuffle_seed));  // as Shuffle does the objects
-      for (std::size_t i = lines.size(); i > 1; --i) std::swap(lines[i - 1], lines[rng() % i]);
+      Shuffle(&lines, *src.shuffle_seed);
       for (const auto& line : lines) HPO_RETURN_IF_ERROR(write(line));
     }
     if (!out.flush()) return Status::IoError("cannot write " + dest.string());

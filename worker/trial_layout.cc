@@ -428,47 +428,16 @@ std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s)
 }
 
 Result<std::string> ReadFailureReason(const std::string& root) {
-  const std::string path = (fs::path(root) / "output" / "failure").string();
   // The program owns output/: a FIFO there blocked the worker's whole loop in open(), and a link
   // (of output/ or of the file) would have the worker read a file of the host into the reason.
-  // Neither is followed or waited on: opened without following, without blocking, and only a
-  // regular file is read.
-  const int output = ::open((fs::path(root) / "output").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (output < 0) {
-    if (errno == ENOENT) return std::string();
-    return Status::IoError("cannot read " + path + ": " + (errno == ELOOP || errno == ENOTDIR
-                                                               ? std::string("output/ is not a directory (a link?)")
-                                                               : std::strerror(errno)));
-  }
-  int fd = ::openat(output, "failure", O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
-  const int open_errno = errno;
-  ::close(output);
-  if (fd < 0) {
-    if (open_errno == ENOENT) return std::string();
-    return Status::IoError("cannot read " + path + ": " +
-                           (open_errno == ELOOP ? std::string("it is a symbolic link") : std::strerror(open_errno)));
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Status::IoError("cannot read " + path + ": not a regular file");
-  }
+  // Neither is followed or waited on (common/file_util.h OpenRegularFileBeneath).
+  uint64_t size = 0;
+  auto in = OpenRegularFileBeneath(root, "output/failure", &size);
+  if (!in.ok() && in.status().code() == StatusCode::kNotFound) return std::string();
+  if (!in.ok()) return Status::IoError(in.status().message());
   // 1024 characters are at most 4096 bytes of UTF-8; the rest of a long file is never read.
-  std::string bytes(4 * kMaxFailureChars, '\0');
-  std::size_t got = 0;
-  while (got < bytes.size()) {
-    ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      ::close(fd);
-      return Status::IoError("cannot read " + path + ": " + std::strerror(e));
-    }
-    if (n == 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
-  bytes.resize(got);
+  std::string bytes(static_cast<std::size_t>(std::min<uint64_t>(size, 4 * kMaxFailureChars)), '\0');
+  HPO_RETURN_IF_ERROR(ReadExactly(in->get(), bytes.data(), bytes.size(), root + "/output/failure"));
   std::string reason = FirstChars(bytes, kMaxFailureChars);
   while (!reason.empty() && (reason.back() == '\n' || reason.back() == '\r' || reason.back() == ' ' ||
                              reason.back() == '\t')) {
