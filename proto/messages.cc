@@ -17,6 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/text.h"
+
 namespace hpo::proto::wire {
 
 // The variant's order is the MsgType order; TypeOf and the decoder table rely on it.
@@ -86,34 +88,6 @@ Status CheckProtocolVersion(uint32_t theirs) {
 namespace {
 
 // ---- UTF-8 ------------------------------------------------------------------------------------
-
-// Length of the well-formed UTF-8 sequence at s[i], or 0 if there is none.
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = b(i);
-  if (c < 0x80) return 1;
-  size_t n;
-  unsigned char lo = 0x80, hi = 0xBF;  // bounds of the second byte
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;  // overlong
-    if (c == 0xED) hi = 0x9F;  // surrogates
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;  // overlong
-    if (c == 0xF4) hi = 0x8F;  // > U+10FFFF
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  if (b(i + 1) < lo || b(i + 1) > hi) return 0;
-  for (size_t k = 2; k < n; ++k) {
-    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
-  }
-  return n;
-}
 
 // Code points in s if it is valid UTF-8 without NUL, else nullopt.
 std::optional<size_t> CountChars(std::string_view s) {

@@ -7,6 +7,8 @@
 
 #include <re2/re2.h>
 
+#include "common/text.h"
+
 namespace hpo::worker {
 
 namespace {
@@ -109,6 +111,25 @@ std::vector<MetricHit> MetricParser::Parse(std::string_view line) {
   std::vector<MetricHit> hits;
   if (defs_.empty()) return hits;
   if (line.size() > kMaxLineBytes) line = line.substr(0, kMaxLineBytes);
+  // Bytes that are not UTF-8 (a Latin-1 "\xb5s") stop RE2's '.' from matching across them: the
+  // line is matched as `hpo logs` shows it, with U+FFFD in their place.
+  std::string valid;
+  if (InvalidUtf8At(line)) {
+    valid = ReplaceInvalidUtf8(line);
+    line = valid;
+  }
+  // A line's redraws: the text between carriage returns, last first. A CRLF line ending leaves
+  // an empty last one, which matches nothing.
+  std::vector<std::string_view> redraws;
+  if (line.find('\r') != std::string_view::npos) {
+    for (size_t end = line.size();;) {
+      const size_t cr = end == 0 ? std::string_view::npos : line.rfind('\r', end - 1);
+      const size_t begin = cr == std::string_view::npos ? 0 : cr + 1;
+      redraws.push_back(line.substr(begin, end - begin));
+      if (cr == std::string_view::npos) break;
+      end = cr;
+    }
+  }
   // The escaped form is built at most once per line, and only when some definition needs it.
   std::string escaped;
   bool escaped_ready = false;
@@ -126,7 +147,11 @@ std::vector<MetricHit> MetricParser::Parse(std::string_view line) {
 
   for (const Def& d : defs_) {
     std::string_view captured;
-    bool matched = match(d, line, &captured);
+    bool matched = false;
+    for (std::string_view r : redraws) {
+      if ((matched = match(d, r, &captured))) break;
+    }
+    if (!matched) matched = match(d, line, &captured);
     if (!matched && has_control) {
       if (!escaped_ready) {
         escaped = EscapeControlCharacters(line);

@@ -10,7 +10,13 @@
 //     fraction, optional exponent ("3", "-0.25", "+.5", "1e-3", "2.5E+10"); surrounding spaces
 //     and tabs are ignored. Empty text, "nan", "inf", hex and anything else is skipped and
 //     counted in skipped();
-//   - lines longer than kMaxLineBytes are matched on their first kMaxLineBytes bytes.
+//   - lines longer than kMaxLineBytes are matched on their first kMaxLineBytes bytes;
+//   - a line with carriage returns (a progress bar redrawing itself, or a CRLF ending) is what a
+//     terminal shows last: a definition takes its value from the last redraw (the text after a
+//     '\r') it matches, and only then from the whole line. A definition yields at most one
+//     value per line, so a line of 100 redraws is one emission (one "epoch" for early stopping);
+//   - a line that is not valid UTF-8 is matched with U+FFFD in place of each bad byte (as
+//     `hpo logs` shows it), so that '.' in `.*\[[0-9]+\].*` crosses a Latin-1 "\xb5s".
 //
 // Control characters. SageMaker matches the regexes against the CloudWatch form of each line,
 // in which rsyslog has escaped control characters as '#' and three octal digits (a tab becomes

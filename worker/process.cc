@@ -355,9 +355,28 @@ struct TrialProcess::State {
     // for.
     std::string tail;
     bool after_cr = false;
+    // The last piece ended in '\r': a redraw begins with the next byte, unless that is the '\n'
+    // of a CRLF ending (which keeps the tail: the line's last text).
+    bool pending_cr = false;
   };
 
   static void KeepTail(Splitter& sp, const char* p, std::size_t n, std::size_t max) {
+    std::size_t m = n;
+    while (m > 0 && p[m - 1] == '\r') --m;
+    if (m == 0) {
+      sp.pending_cr = sp.pending_cr || n > 0;
+      return;
+    }
+    if (sp.pending_cr) {
+      sp.tail.clear();
+      sp.after_cr = true;
+      sp.pending_cr = false;
+    }
+    KeepTailOf(sp, p, m, max);
+    sp.pending_cr = m < n;
+  }
+
+  static void KeepTailOf(Splitter& sp, const char* p, std::size_t n, std::size_t max) {
     if (const void* cr = ::memrchr(p, '\r', n)) {
       const std::size_t off = static_cast<std::size_t>(static_cast<const char*>(cr) - p) + 1;
       sp.tail.assign(p + off, std::min(n - off, max));
@@ -440,6 +459,7 @@ struct TrialProcess::State {
         sp.line.clear();
         sp.tail.clear();
         sp.after_cr = false;
+        sp.pending_cr = false;
         sp.discarding = false;
         pos = end + 1;
       } else {
@@ -455,6 +475,7 @@ struct TrialProcess::State {
     sp.line.clear();
     sp.tail.clear();
     sp.after_cr = false;
+    sp.pending_cr = false;
     sp.discarding = false;
   }
 

@@ -55,5 +55,14 @@ TEST(Text, InvalidUtf8AtFindsTheFirstBadByteAndAcceptsWellFormedText) {
   EXPECT_EQ(InvalidUtf8At("\x80"), 0u);               // a stray continuation byte
 }
 
+TEST(Text, ReplaceInvalidUtf8PutsUFFFDForEachBadByteAndKeepsTheRest) {
+  EXPECT_EQ(ReplaceInvalidUtf8(""), "");
+  EXPECT_EQ(ReplaceInvalidUtf8("caf\xc3\xa9"), "caf\xc3\xa9");
+  EXPECT_EQ(ReplaceInvalidUtf8("1 \xb5s"), "1 \xef\xbf\xbds");
+  EXPECT_EQ(ReplaceInvalidUtf8("\xff\xfe x"), "\xef\xbf\xbd\xef\xbf\xbd x");
+  EXPECT_EQ(ReplaceInvalidUtf8("ok\xe2\x82"), "ok\xef\xbf\xbd\xef\xbf\xbd");  // cut short: each byte
+  EXPECT_EQ(ReplaceInvalidUtf8(std::string("a\0b", 3)), std::string("a\0b", 3));  // NUL is valid UTF-8
+}
+
 }  // namespace
 }  // namespace hpo

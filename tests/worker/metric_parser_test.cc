@@ -166,6 +166,62 @@ TEST(MetricParser, LongLinesAreMatchedOnTheirFirst64KiB) {
   EXPECT_TRUE(q.Parse(tail).empty()) << "text past the limit is not looked at";
 }
 
+// A progress bar redraws itself with '\r': the value is the last redraw's (what a terminal shows),
+// as it is for an overlong line, and one per line. It was the first redraw's: a Keras-style
+// objective was its first batch's loss.
+TEST(MetricParser, ProgressLinesGiveTheirLastRedrawsValue) {
+  MetricParser p = Make({{"loss", R"( - loss: ([0-9.]+))"}, {"val_loss", R"(val_loss: ([0-9.]+))"}});
+  auto hits = p.Parse("1/3 [=>..] - loss: 0.9000\r2/3 [==>.] - loss: 0.5000\r3/3 [====] - loss: 0.3000 - val_loss: 0.41");
+  ASSERT_EQ(hits.size(), 2u);
+  EXPECT_EQ(hits[0].name, "loss");
+  EXPECT_DOUBLE_EQ(hits[0].value, 0.3);
+  EXPECT_EQ(hits[1].name, "val_loss");
+  EXPECT_DOUBLE_EQ(hits[1].value, 0.41);
+  // A later redraw without the metric: the last one that has it.
+  hits = p.Parse("epoch 2 - loss: 0.25\rdone");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_DOUBLE_EQ(hits[0].value, 0.25);
+  EXPECT_EQ(hits[0].step, 1u);
+}
+
+// A CRLF line ending (a program that writes "\r\n", or output through a pseudo-terminal) does not
+// defeat a regex anchored with '$'.
+TEST(MetricParser, CrlfEndingsMatchRegexesAnchoredAtTheEnd) {
+  MetricParser p = Make({{"k", "k=([0-9]+)$"}});
+  auto hits = p.Parse("k=1\r");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_DOUBLE_EQ(hits[0].value, 1);
+  hits = p.Parse("k=2\r\r");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_DOUBLE_EQ(hits[0].value, 2);
+}
+
+// A regex written against SageMaker's escaped form of the carriage return still matches the whole
+// line's escaped form.
+TEST(MetricParser, RegexesForTheEscapedCarriageReturnStillMatch) {
+  MetricParser p = Make({{"x", "#015x=([0-9]+)"}});
+  auto hits = p.Parse("a\rx=7");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_DOUBLE_EQ(hits[0].value, 7);
+}
+
+// Bytes that are not UTF-8 (a Latin-1 micro sign) stopped '.' from matching across them, so
+// SageMaker's own XGBoost regex found nothing on such a line, silently.
+TEST(MetricParser, InvalidUtf8DoesNotStopDotFromMatching) {
+  MetricParser p = Make({{"validation:auc", kXgbValidationAuc}, {"bin", R"(^.*bin=([0-9.]+))"}});
+  auto hits = p.Parse("[3]\tlr=1e-3 \xb5s/step\tvalidation-auc:0.91");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_DOUBLE_EQ(hits[0].value, 0.91);
+  hits = p.Parse("\xff\xfe bin=0.3");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_DOUBLE_EQ(hits[0].value, 0.3);
+  // Valid UTF-8 in the line and in the regex is matched as it is.
+  MetricParser u = Make({{"t", "\xc2\xb5s=([0-9]+)"}});
+  hits = u.Parse("step \xc2\xb5s=12");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_DOUBLE_EQ(hits[0].value, 12);
+}
+
 TEST(MetricParser, NoDefinitionsFindNothing) {
   MetricParser p = Make({});
   EXPECT_TRUE(p.Parse("loss=0.5").empty());

@@ -469,6 +469,22 @@ TEST_F(TrialProcessTest, TheLastRedrawOfAnOverlongProgressLineIsDelivered) {
   EXPECT_EQ(last.out(), (std::vector<std::string>{"0123456789abcdef", "ghij loss=0.25"}));
 }
 
+// An overlong line that ends in "\r\n": its end is delivered, not the empty text after its '\r'
+// (the metric at its end was lost). A '\r' that ends one read and a redraw that begins the next
+// still start a new redraw.
+TEST_F(TrialProcessTest, AnOverlongCrlfLineKeepsItsEnd) {
+  Lines lines;
+  ProcessOptions options;
+  options.max_line_bytes = 16;
+  auto p = TrialProcess::Start(Shell("printf '0123456789abcdefghij loss=0.25\\r\\nnext\\n'; "
+                                     "printf '0123456789abcdefghij old=1\\r'; sleep 0.2; printf 'new=2\\n'"),
+                               lines.Callback(), options);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  (*p)->Wait();
+  EXPECT_EQ(lines.out(), (std::vector<std::string>{"0123456789abcdef", "ghij loss=0.25", "next", "0123456789abcdef",
+                                                   "new=2"}));
+}
+
 TEST_F(TrialProcessTest, DefaultLineLimitIs64KiB) {
   Lines lines;
   // 70000 bytes on one line, then a short one.
