@@ -273,6 +273,11 @@ void StopIfDatabaseGone(const DirectoryLock& lock, coordinator::Dispatcher& disp
   if (text.find("disk is full") != std::string::npos || text.find("No space left") != std::string::npos) {
     text = "cannot open the state database in " + state_dir + ": " + text + "; free space on that file system (df -h " +
            state_dir + ") and start again";
+  } else if (text.find("readonly database") != std::string::npos) {
+    text = "cannot write the state database " + state_dir + "/hpo.db (" + text +
+           "): it, its -wal file or its directory is read-only to this user (mode, owner, or an immutable "
+           "attribute: ls -l " + state_dir + "; lsattr " + state_dir +
+           "). Run as the user that owns it, or give another --state-dir";
   }
   Fail(3, text);
 }

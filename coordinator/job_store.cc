@@ -114,6 +114,21 @@ Result<sqlite3*> OpenConnection(const std::string& target, const std::string& pa
 
 Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& path, bool check_integrity,
                                                              Durability durability) {
+  if (path != ":memory:") {
+    // After a crash most of what was committed may be in the write-ahead log alone (checkpoints
+    // wait for kCheckpointFrames). With the database file gone or emptied beside it, SQLite
+    // would start an empty store and drop the log with every job in it. A store's file has its
+    // header (one page) before its log holds anything, so this is never a store being made.
+    struct stat db_st {}, wal_st {};
+    const bool db_there = ::stat(path.c_str(), &db_st) == 0;
+    if ((!db_there || db_st.st_size == 0) && ::stat((path + "-wal").c_str(), &wal_st) == 0 && wal_st.st_size > 0) {
+      return Status::FailedPrecondition(
+          "the job store " + path + (db_there ? " is empty" : " is missing") + ", but its write-ahead log " + path +
+          "-wal holds " + std::to_string(wal_st.st_size) +
+          " bytes of records: both were left unchanged. Restore " + path +
+          " from a backup (the -wal file beside it), or move " + path + "-wal aside to start with an empty store");
+    }
+  }
   auto opened = OpenConnection(path, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, "");
   if (!opened.ok()) return opened.status();
   sqlite3* db = *opened;
@@ -275,6 +290,8 @@ Status SqliteJobStore::Commit() {
 
 Status SqliteJobStore::CopyTo(const std::string& path) {
   sqlite3* dest = nullptr;
+  // The copy holds what the store holds (specs with their secrets): its owner's only, as the store.
+  if (int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600); fd >= 0) ::close(fd);
   if (sqlite3_open_v2(path.c_str(), &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
     const std::string why = dest ? sqlite3_errmsg(dest) : "out of memory";
     sqlite3_close(dest);

@@ -5,6 +5,7 @@
 // before the sync, while readers are served during it.
 
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -294,6 +295,72 @@ TEST(DeferredStore, ACrashOfTheProcessLosesNoCommit) {
   auto jobs = (*s)->LoadJobs();
   ASSERT_TRUE(jobs.ok());
   EXPECT_EQ(jobs->size(), 50u);
+}
+
+// After a crash nearly everything may be in the log alone. A database file gone or emptied beside
+// it made Open start an empty store and drop the log, with every job in it; it is refused now,
+// and both files stay as they were.
+TEST(DeferredStore, AStoreWhoseFileIsGoneButWhoseLogHoldsRecordsIsRefused) {
+  namespace fs = std::filesystem;
+  TempDb db("lostfile");
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto s = SqliteJobStore::Open(db.path(), true, Durability::kDeferred);
+    if (!s.ok()) ::_exit(2);
+    for (int i = 0; i < 20; ++i) {
+      if (!InTransaction(s->get(), [&] { return (*s)->PutJob(Job("j" + std::to_string(i))); }).ok()) ::_exit(3);
+    }
+    ::_exit(0);  // killed: the jobs are in the log
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  const std::string wal = db.path() + "-wal";
+  const auto wal_size = fs::file_size(wal);
+  ASSERT_GT(wal_size, 0u);
+  const std::string saved = db.path() + ".saved";
+  fs::copy_file(db.path(), saved, fs::copy_options::overwrite_existing);
+  for (const bool emptied : {true, false}) {
+    if (emptied) {
+      std::ofstream(db.path(), std::ios::trunc).close();
+    } else {
+      fs::remove(db.path());
+    }
+    auto s = SqliteJobStore::Open(db.path(), true, Durability::kDeferred);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(s.status().message().find(emptied ? "is empty" : "is missing"), std::string::npos) << s.status().message();
+    EXPECT_NE(s.status().message().find(wal), std::string::npos) << s.status().message();
+    EXPECT_EQ(fs::file_size(wal), wal_size);
+    EXPECT_EQ(fs::exists(db.path()), emptied);
+  }
+  // Restored, everything is there.
+  fs::copy_file(saved, db.path(), fs::copy_options::overwrite_existing);
+  fs::remove(saved);
+  auto s = SqliteJobStore::Open(db.path());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto jobs = (*s)->LoadJobs();
+  ASSERT_TRUE(jobs.ok());
+  EXPECT_EQ(jobs->size(), 20u);
+}
+
+// The copy made when the store's file was deleted under a running coordinator holds every spec and
+// its secrets: its owner's only, as the store itself (it was 0644).
+TEST(JobStoreCopy, TheCopyIsItsOwnersOnly) {
+  TempDb db("copy");
+  auto s = SqliteJobStore::Open(db.path());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_TRUE(InTransaction(s->get(), [&] { return (*s)->PutJob(Job("j")); }).ok());
+  const std::string copy = db.path() + ".recovered";
+  std::remove(copy.c_str());
+  const mode_t old_mask = ::umask(022);
+  ASSERT_TRUE((*s)->CopyTo(copy).ok());
+  ::umask(old_mask);
+  struct stat st {};
+  ASSERT_EQ(::stat(copy.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::remove(copy.c_str());
 }
 
 // ---- through the dispatcher ----------------------------------------------------------------
