@@ -415,7 +415,7 @@ void Run(const RunArgs& a) {
     Fail(3, "hpo run: " + s.message() + " (in " + state_dir + "); nothing was started or changed: fix what keeps it "
             "from being read (the disk, its permissions) and run the same command again");
   }
-  for (const std::string& line : core.UnreadableJobs()) std::cerr << "hpo run: " << line << "\n";
+  for (const std::string& line : core.LoadNotes()) std::cerr << "hpo run: " << line << "\n";
   coordinator::DispatcherOptions dopt;
   dopt.listen = "tcp://127.0.0.1:*";
   dopt.log = [](const std::string&) {};  // the progress display speaks for the run
@@ -852,7 +852,7 @@ void Coordinator(const CoordinatorArgs& a) {
             "its jobs, and nothing was changed: fix what keeps it from being read (the disk, its permissions) and "
             "start the coordinator again");
   }
-  for (const std::string& line : core.UnreadableJobs()) LogLine("hpo coordinator: " + line);
+  for (const std::string& line : core.LoadNotes()) LogLine("hpo coordinator: " + line);
   coordinator::DispatcherOptions dopt;
   dopt.log = StderrLog();
   dopt.listen = a.listen;

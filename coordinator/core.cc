@@ -199,11 +199,28 @@ void CoordinatorCore::Impl::Load() {
   for (auto& r : *crows) cordons[r.worker] = std::move(r);
   auto trows = store->LoadTrials();
   if (!trows.ok()) return failed("training jobs", trows.status());
+  std::vector<std::string> damaged_active;  // training jobs whose damaged rows end them now
   for (const auto& r : *trows) {
-    Trial t = TrialFromRow(r);
+    std::string damage;
+    Trial t = TrialFromRow(r, &damage);
     if (t.Queued()) successor[{t.after_trial, t.after_attempt}] = t.name;
     auto it = jobs.find(Lower(t.tuning_job));
     if (it == jobs.end()) continue;
+    if (!damage.empty()) {
+      // Its hyperparameters, metric sequence or attempts cannot be read: one in progress could
+      // never take its worker's report (the sequence numbers restart at 0), and its tuning job
+      // waited for it for good. It ends Failed, as an infrastructure error, and says why.
+      const bool active = !t.Terminal();
+      load_notes.push_back("training job " + t.name + ": its stored row is damaged (" + damage + ")" +
+                           (active ? "; it ends Failed, its attempt's results lost" : "; what can be read is served"));
+      if (active) {
+        t.state = TrialState::kFailed;
+        t.end_ms = std::max(t.creation_ms, it->second->last_modified_ms);
+        t.failure_reason = "InternalServerError: hpo's stored record of this training job was damaged (" + damage +
+                           "); its attempt's results are lost";
+        damaged_active.push_back(t.name);
+      }
+    }
     it->second->trials.push_back(t.name);
     trials[t.name] = std::move(t);
   }
@@ -229,6 +246,13 @@ void CoordinatorCore::Impl::Load() {
     return std::tie(a->counted, ea, a->tuning_job, a->index) < std::tie(b->counted, eb, b->tuning_job, b->index);
   });
   for (Trial* t : order) Reindex(*t);
+  for (const std::string& name : damaged_active) {
+    Trial& t = trials.at(name);
+    retryable_failures.insert(t.name);
+    Secondary(t, "Failed", t.end_ms, t.failure_reason);
+    Event(t.end_ms, "TrainingJobRecordDamaged", t.tuning_job, t.name, t.failure_reason);
+    SaveTrial(t);
+  }
   for (auto& [key, j] : jobs) {
     if (j->spec.warm_start_config) BuildPrior(*j);
   }
@@ -577,6 +601,12 @@ Status CoordinatorCore::StopTrainingJob(const std::string& name, int64_t now_ms,
 Status CoordinatorCore::LoadStatus() const { return impl_->load_status; }
 
 bool CoordinatorCore::AnyUnfinished(const TuningJob& job) const { return impl_->AnyUnfinished(job); }
+
+std::vector<std::string> CoordinatorCore::LoadNotes() const {
+  std::vector<std::string> out = UnreadableJobs();
+  out.insert(out.end(), impl_->load_notes.begin(), impl_->load_notes.end());
+  return out;
+}
 
 std::vector<std::string> CoordinatorCore::UnreadableJobs() const {
   std::vector<std::string> out;

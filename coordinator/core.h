@@ -538,6 +538,9 @@ class CoordinatorCore {
   // each with why and what to do: the caller says so when it starts. They are not served, and
   // their name is refused to a new job until deleted (their training jobs' rows are still there).
   std::vector<std::string> UnreadableJobs() const;
+  // What the caller says when it starts: UnreadableJobs' lines, then one per training job whose
+  // stored row was damaged (one that had not ended ends Failed, with an event saying why).
+  std::vector<std::string> LoadNotes() const;
   // Whether a training job of `job` has not ended (one ends after its tuning job when the tuning
   // job failed while it ran). Kept by the core's index: no walk over the training jobs.
   bool AnyUnfinished(const TuningJob& job) const;

@@ -123,6 +123,7 @@ struct CoordinatorCore::Impl {
   int64_t last_alive_ms = 0;
   std::vector<std::string> log;  // store failures, surfaced by Describe's failure reason
   Status load_status;  // the first failed read of Load (CoordinatorCore::LoadStatus)
+  std::vector<std::string> load_notes;  // damaged training job rows Load read (CoordinatorCore::LoadNotes)
   // Tuning jobs in the store whose row cannot be read (a damaged spec): lower-cased name -> why.
   // Not loaded, and their name stays taken (a new job of that name took over their training
   // jobs' rows) until DeleteHyperParameterTuningJob removes what is left of them.

@@ -156,13 +156,14 @@ TrialRow TrialToRow(const Trial& t) {
   return r;
 }
 
-Trial TrialFromRow(const TrialRow& r) {
+Trial TrialFromRow(const TrialRow& r, std::string* damage) {
   Trial t;
   t.name = r.name;
   t.tuning_job = r.tuning_job;
   t.index = r.index;
   t.definition_name = r.definition_name;
-  t.state = ParseState(r.state).value_or(TrialState::kFailed);
+  const auto state = ParseState(r.state);
+  t.state = state.value_or(TrialState::kFailed);
   t.attempt = r.attempt;
   t.worker_id = r.worker_id;
   t.creation_ms = r.creation_ms;
@@ -170,6 +171,14 @@ Trial TrialFromRow(const TrialRow& r) {
   t.end_ms = r.end_ms;
   t.failure_reason = r.failure_reason;
   Json d = Json::parse(r.detail_json, nullptr, false);
+  if (damage) {
+    damage->clear();
+    if (!state) *damage = "its state \"" + r.state.substr(0, 40) + "\" is none of hpo's";
+    if (!d.is_object()) {
+      *damage += std::string(damage->empty() ? "" : "; ") +
+                 "its detail (hyperparameters, metrics, attempts) is not a JSON object";
+    }
+  }
   if (!d.is_object()) return t;
   const std::string none;
   t.tuned = Get(d, "tuned", StringMap{});

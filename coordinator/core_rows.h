@@ -31,6 +31,9 @@ Status JobFromRow(const JobRow& row, TuningJob* job);
 
 TrialRow TrialToRow(const Trial& trial);
 // The queue link (after_trial, after_attempt) is restored only for a trial that has not ended.
-Trial TrialFromRow(const TrialRow& row);
+// A damaged row (a state that is none of TrialState's, a detail that is not a JSON object) loads
+// with defaults for what cannot be read (an unknown state as Failed), and `damage` (when given)
+// says what was wrong; "" when nothing was.
+Trial TrialFromRow(const TrialRow& row, std::string* damage = nullptr);
 
 }  // namespace hpo::coordinator

@@ -163,7 +163,10 @@ TEST(CoreRows, ADamagedTrialRowKeepsItsColumnsAndDefaultsTheRestWithoutThrowing)
        }) {
     row.detail_json = detail;
     Trial t;
-    ASSERT_NO_THROW(t = TrialFromRow(row)) << detail;
+    std::string damage;
+    ASSERT_NO_THROW(t = TrialFromRow(row, &damage)) << detail;
+    EXPECT_NE(damage.find("its state \"Exploded\" is none of hpo's"), std::string::npos) << damage;
+    EXPECT_EQ(damage.find("not a JSON object") != std::string::npos, detail.front() != '{') << damage;
     EXPECT_EQ(t.name, "job-007-1a2b3c4d") << detail;
     EXPECT_EQ(t.attempt, 3u) << detail;
     EXPECT_EQ(t.worker_id, "w1") << detail;

@@ -991,6 +991,49 @@ TEST_F(CoreTest, ARestartedCoreStartsDespiteDamagedRows) {
   EXPECT_EQ(core_->FindJob("broken"), nullptr);
 }
 
+// A training job in progress whose stored detail is damaged lost its metric sequence (0 again),
+// so its worker's exit report was refused for good and its tuning job waited for it forever,
+// silently. It ends Failed at the restart, saying why, and the tuning job goes on.
+TEST_F(CoreTest, ARunningTrainingJobWhoseRowIsDamagedEndsFailedAndItsJobGoesOn) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("dmg", "Random", 2, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  Started("w1", a[0]);
+  auto trials = store_->LoadTrials();
+  ASSERT_TRUE(trials.ok());
+  for (TrialRow r : *trials) {
+    if (r.name != a[0].trial) continue;
+    r.detail_json = "{";
+    ASSERT_TRUE(store_->PutTrial(r).ok());
+  }
+  MakeCore();
+  const Trial* t = core_->FindTrial(a[0].trial);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->state, TrialState::kFailed);
+  EXPECT_NE(t->failure_reason.find("stored record of this training job was damaged"), std::string::npos)
+      << t->failure_reason;
+  const auto notes = core_->LoadNotes();
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find(a[0].trial), std::string::npos) << notes[0];
+  EXPECT_NE(notes[0].find("ends Failed"), std::string::npos) << notes[0];
+  // The worker's report of the old attempt changes nothing; the next training job runs.
+  auto out = Register("w1", 1);
+  Finish("w1", a[0], 0.5);
+  auto next = Only<proto::wire::AssignTrial>(out);
+  if (next.empty()) next = Only<proto::wire::AssignTrial>(core_->OnTick(now_ += 1000));
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_NE(next[0].trial, a[0].trial);
+  Started("w1", next[0]);
+  Finish("w1", next[0], 0.25);
+  auto d = core_->Describe("dmg");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Completed");
+  EXPECT_EQ(core_->FindTrial(a[0].trial)->state, TrialState::kFailed);
+  // After another restart the row reads well: nothing more to say.
+  MakeCore();
+  EXPECT_TRUE(core_->LoadNotes().empty());
+}
+
 TEST_F(CoreTest, AnAssignmentLostWithTheCoordinatorIsResentWithoutSpendingARetry) {
   Register("w1", 1);
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("resend", "Random", 1, 1)));
