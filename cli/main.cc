@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
                ": run Amazon SageMaker hyperparameter tuning jobs on your own GPU machines.\n"
                "Specs are the HyperParameterTuningJob Kubernetes resource (YAML/JSON) or the SageMaker\n"
                "CreateHyperParameterTuningJob request (JSON), unchanged.");
-  app.set_version_flag("--version", HPO_VERSION);
+  app.set_version_flag("--version", "hpo " HPO_VERSION);
   app.require_subcommand(1);
   app.footer(
       "Start here:\n"

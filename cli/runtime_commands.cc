@@ -36,6 +36,7 @@
 #include "proto/codec.h"
 #include "proto/validate.h"
 #include "worker/agent.h"
+#include "worker/orphans.h"
 #include "worker/process.h"
 
 namespace hpo::cli {
@@ -491,6 +492,7 @@ void Run(const RunArgs& a) {
     wo.keep_trial_files = a.keep_trial_files;
     wo.images = images;
     wo.container = container;
+    wo.orphan_guard = "/proc/self/exe";
     if (per_gpu && static_cast<size_t>(i) < gpus.devices.size()) wo.gpus = {gpus.devices[static_cast<size_t>(i)]};
     if (!a.instance_types.empty()) wo.instance_type = a.instance_types[static_cast<size_t>(i) % a.instance_types.size()];
     // Each line with its time and worker: several workers write this one file.
@@ -1020,6 +1022,7 @@ void Worker(const WorkerArgs& a) {
   o.trial_log_retention_ms = a.trial_log_days * 86'400'000;
   o.volume_unit_bytes = a.volume_unit_bytes;
   o.nccl_preflight = a.nccl_preflight;
+  o.orphan_guard = "/proc/self/exe";
   o.container = ResolveContainer(a.container);
   if (!a.notice_url.empty() && !a.spot) Fail(2, "--spot-notice-url needs --spot");
   CheckZmqEndpoint("--connect", a.connect, /*listen=*/false);
@@ -1383,6 +1386,16 @@ void AddWorkerCommand(CLI::App& app) {
       "grace period, end Interrupted and run again elsewhere without spending a retry. A second signal\n"
       "kills them at once. Each worker on a machine needs its own --work-dir.");
   c->callback([a] { Worker(*a); });
+
+  // Hidden: the process a worker starts to kill what its training jobs left running if it is
+  // killed itself (worker/orphans.h OrphanGuard); not a command for people.
+  auto dir = std::make_shared<std::string>();
+  CLI::App* g = app.add_subcommand(worker::kOrphanGuardCommand, "");
+  g->group("");
+  g->add_option("--work-dir", *dir)->required();
+  g->callback([dir] {
+    throw CLI::RuntimeError(worker::RunOrphanGuard(*dir, 5000, [](const std::string& l) { std::cerr << l << "\n"; }));
+  });
 }
 
 }  // namespace hpo::cli

@@ -788,6 +788,8 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
   } stop_spares{this};
   // Its owner's only when made here: trial logs and specs hold the training jobs' secrets.
   (void)CreatePrivateDirectory(opt.work_dir);  // a failure shows in the lock's error below
+  // Made after the lock below, and gone after it: its sweep waits for the lock.
+  std::unique_ptr<OrphanGuard> guard;
   auto lock = LockDirectory(opt.work_dir, "hpo worker " + opt.worker_id);
   if (!lock.ok()) {
     return Status::InvalidArgument("the work directory " + lock.status().message() +
@@ -806,6 +808,16 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
   if (const int n = KillLeftoversOf(owner_tag, [this](const std::string& l) { Log(l); }); n > 0) {
     Log("worker: killed " + std::to_string(n) + " process(es) of training jobs an earlier worker process on " +
         owner_tag + " left running");
+  }
+  // And what they leave if this process is killed (worker/orphans.h OrphanGuard).
+  if (!opt.orphan_guard.empty()) {
+    auto g = OrphanGuard::Start(opt.orphan_guard, owner_tag);
+    if (g.ok()) {
+      guard = std::move(g).value();
+    } else {
+      Log("worker: " + g.status().message() + "; if this process is killed, the processes its training jobs started "
+          "are killed only when a worker starts again on " + owner_tag);
+    }
   }
   OpenJournal();
   NoteWorkerId();

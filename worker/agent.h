@@ -169,6 +169,10 @@ struct AgentOptions {
   // The NCCL check before a multi-host GPU training job (kernels/nccl_preflight.cc); "" = the
   // hpo-nccl-preflight next to this executable. Missing: the check is skipped, with a log line.
   std::string nccl_preflight;
+  // An hpo binary that runs `worker-guard` (worker/orphans.h OrphanGuard; the CLI gives its own,
+  // /proc/self/exe): if this process is killed (kill -9, the OOM killer), the guard kills what its
+  // training jobs left running. "" = none (then only the next worker on work_dir does).
+  std::string orphan_guard;
   int64_t nccl_preflight_timeout_s = 120;
   size_t max_batch_points = 500;
   std::function<int64_t()> now_ms;                // clock; default MonotonicWallMs (common/clock.h)

@@ -1,6 +1,8 @@
 #include "worker/orphans.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -13,12 +15,15 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <fstream>
 #include <sstream>
 #include <thread>
 #include <vector>
+
+#include "common/file_util.h"
 
 namespace hpo::worker {
 
@@ -201,16 +206,20 @@ int KillLeftoversOf(const std::string& work_dir, const std::function<void(const 
   const std::string key = std::string(kOwnerVariable) + "=";
   const pid_t self = ::getpid();
   int killed = 0;
+  std::set<pid_t> done;  // killed in the first pass, not reaped yet: counted once
   // Twice: a process may start a child between the scan and its kill.
   for (int pass = 0; pass < 2; ++pass) {
     for (pid_t pid : AllPids()) {
-      if (pid == self) continue;
+      if (pid == self || done.count(pid)) continue;
       const auto owner = EnvironmentValue(pid, key);
       if (!owner || *owner != work_dir) continue;
       ProcInfo p;
       const std::string job = TrainingJobOf(pid);
-      if (ReadStat(pid, &p) && p.pgid == pid) ::kill(-pid, SIGKILL);
+      const bool stat = ReadStat(pid, &p);
+      if (stat && p.state == 'Z') continue;  // ended; its parent reaps it
+      if (stat && p.pgid == pid) ::kill(-pid, SIGKILL);
       if (::kill(pid, SIGKILL) == 0) {
+        done.insert(pid);
         ++killed;
         log("worker: killing process " + std::to_string(pid) + " of training job " + (job.empty() ? "?" : job) +
             ", left running by an earlier worker process on " + work_dir);
@@ -218,6 +227,76 @@ int KillLeftoversOf(const std::string& work_dir, const std::function<void(const 
     }
   }
   return killed;
+}
+
+Result<std::unique_ptr<OrphanGuard>> OrphanGuard::Start(const std::string& binary, const std::string& work_dir) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return Status::IoError(std::string("cannot make the orphan guard's pipe: ") + std::strerror(errno));
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_init(&attr);
+  posix_spawn_file_actions_adddup2(&actions, fds[0], 0);  // dup2 clears close-on-exec on 0
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) sigaddset(&defaults, sig);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+  std::string argv0 = "hpo", cmd = kOrphanGuardCommand, flag = "--work-dir", dir = work_dir;
+  char* argv[] = {argv0.data(), cmd.data(), flag.data(), dir.data(), nullptr};
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, binary.c_str(), &actions, &attr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  ::close(fds[0]);
+  if (rc != 0) {
+    ::close(fds[1]);
+    return Status::IoError("cannot start the orphan guard " + binary + ": " + std::strerror(rc));
+  }
+  return std::unique_ptr<OrphanGuard>(new OrphanGuard(pid, fds[1]));
+}
+
+OrphanGuard::~OrphanGuard() {
+  ::close(write_fd_);
+  // The guard sweeps (a scan of /proc) and exits; a process-wide sweep may have reaped it.
+  for (int i = 0; i < 500; ++i) {
+    const pid_t r = ::waitpid(pid_, nullptr, WNOHANG);
+    if (r == pid_ || (r < 0 && errno == ECHILD)) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+int RunOrphanGuard(const std::string& work_dir, int64_t lock_wait_ms,
+                   const std::function<void(const std::string&)>& log) {
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::signal(sig, SIG_IGN);
+  char buf[256];
+  for (;;) {
+    const ssize_t n = ::read(0, buf, sizeof buf);
+    if (n == 0) break;
+    if (n < 0 && errno != EINTR) break;  // not a pipe after all: there is nothing to wait for
+  }
+  // The worker's lock goes with its process; a worker that ended cleanly let it go already.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(lock_wait_ms);
+  Result<std::unique_ptr<DirectoryLock>> lock = LockDirectory(work_dir, "hpo worker-guard");
+  while (!lock.ok() && lock.status().code() == StatusCode::kFailedPrecondition &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    lock = LockDirectory(work_dir, "hpo worker-guard");
+  }
+  if (!lock.ok()) {
+    if (lock.status().code() == StatusCode::kFailedPrecondition) return 0;  // another worker's now
+    log("hpo worker-guard: " + lock.status().message());
+    return 1;
+  }
+  const int n = KillLeftoversOf(work_dir, log);
+  if (n > 0) {
+    log("hpo worker-guard: the worker on " + work_dir + " ended while its training jobs ran; killed " +
+        std::to_string(n) + " process(es) they left running");
+  }
+  return 0;
 }
 
 }  // namespace hpo::worker

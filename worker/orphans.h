@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 
@@ -70,5 +71,40 @@ inline std::string AttemptKey(const std::string& trial, uint32_t attempt) {
   return trial + "#" + std::to_string(attempt);
 }
 int KillLeftoversOf(const std::string& work_dir, const std::function<void(const std::string&)>& log);
+
+// The guard of a worker's work directory: KillLeftoversOf at the moment the worker process ends,
+// however it ends, rather than at the next start on that directory, which may never come (`hpo
+// run` makes a new directory each time; a cluster's node may not get its worker back). A process
+// of its own: `binary` run as `BINARY worker-guard --work-dir DIR` (kOrphanGuardCommand), in a
+// process group of its own (a Ctrl-C in the terminal does not reach it), its standard input the
+// read end of a pipe whose write end only this process holds (close-on-exec: no program inherits
+// it). When this process ends, or the guard object goes, the guard reads end-of-file, waits for
+// the work directory's lock (held by the worker until its end), and kills what the directory's
+// training jobs left running. A lock another worker took meanwhile is that worker's: it swept at
+// its own start, and the guard leaves its processes alone.
+inline constexpr const char* kOrphanGuardCommand = "worker-guard";
+
+class OrphanGuard {
+ public:
+  // Errors: IoError when the pipe or the process cannot be made (the caller runs without one).
+  static Result<std::unique_ptr<OrphanGuard>> Start(const std::string& binary, const std::string& work_dir);
+  // Closes the pipe (the guard sweeps and exits) and reaps the guard, waiting up to 5 s.
+  ~OrphanGuard();
+  OrphanGuard(const OrphanGuard&) = delete;
+  OrphanGuard& operator=(const OrphanGuard&) = delete;
+  pid_t pid() const { return pid_; }
+
+ private:
+  OrphanGuard(pid_t pid, int write_fd) : pid_(pid), write_fd_(write_fd) {}
+  pid_t pid_;
+  int write_fd_;
+};
+
+// The guard's side (`hpo worker-guard --work-dir DIR`): ignores SIGINT, SIGTERM, SIGHUP and
+// SIGQUIT, blocks until its standard input reads end-of-file, then takes DIR's lock (trying for
+// up to `lock_wait_ms`) and calls KillLeftoversOf(DIR). Returns the process's exit code: 0 (also
+// when another worker holds the lock), 1 when the lock could not be taken for another reason.
+int RunOrphanGuard(const std::string& work_dir, int64_t lock_wait_ms,
+                   const std::function<void(const std::string&)>& log);
 
 }  // namespace hpo::worker
