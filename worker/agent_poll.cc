@@ -251,7 +251,8 @@ proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& e
       why = outside_term ? (exit.signal ? std::string("AlgorithmError: the training program was killed by SIGTERM, which "
                                                        "hpo did not send")
                                          : std::string("AlgorithmError: the training program exited with code 143 "
-                                                       "(128 + SIGTERM) after a SIGTERM hpo did not send"))
+                                                       "(128 + SIGTERM: what a shell returns when its command was "
+                                                       "killed by SIGTERM); hpo sent none"))
             : exit.signal ? "AlgorithmError: the training program was killed by signal " +
                                std::to_string(exit.signal)
                          : "AlgorithmError: the training program exited with code " +

@@ -1026,6 +1026,21 @@ TEST_F(VolumeCluster, RunningOutOfSpaceOnAWorkerWithRoomIsTheProgramsError) {
   for (const auto& st : tj["SecondaryStatusTransitions"]) EXPECT_NE(st["Status"], "Restarting") << tj.dump(2);
 }
 
+// A program that simply exits 143 (128 + SIGTERM) failed with a reason that said a SIGTERM had
+// come from outside, which nobody sent; now the reason says what the code usually means.
+TEST_F(Cluster, AnExitCodeOf143WithoutASignalDoesNotClaimOne) {
+  Call("CreateHyperParameterTuningJob", ScriptJob("it-143", 1, 1, "#!/bin/sh\necho loss=0.5\nexit 143\n"));
+  EXPECT_EQ(WaitFor("it-143")["HyperParameterTuningJobStatus"], "Failed");
+  const std::string name = Trials("it-143")[0]["TrainingJobName"];
+  Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", name}});
+  const std::string reason = tj.value("FailureReason", "");
+  EXPECT_EQ(reason.rfind("AlgorithmError: the training program exited with code 143 (128 + SIGTERM: what a shell "
+                         "returns when its command was killed by SIGTERM); hpo sent none",
+                         0),
+            0u)
+      << reason;
+}
+
 // HyperParameterTuningResourceConfig.InstanceConfigs (the SDK's instance_configs): w1 serves the
 // preferred type, w2 the second; with four training jobs at a time both are used, each training
 // job is described with the instance config it ran on, and its program sees that type.
