@@ -63,15 +63,19 @@ std::optional<int> PortNumber(const std::string& digits) {
   return port <= 65535 ? std::optional<int>(port) : std::nullopt;
 }
 
-std::pair<std::string, int> HostPort(const std::string& option, const std::string& value) {
+std::pair<std::string, int> HostPort(const std::string& option, const std::string& value, const std::string& example) {
   const size_t colon = value.rfind(':');
   const std::optional<int> port =
       colon != std::string::npos && colon > 0 ? PortNumber(value.substr(colon + 1)) : std::nullopt;
-  if (!port) Fail(2, option + " wants HOST:PORT with a port of 0-65535 (e.g. 127.0.0.1:7790), got " + value);
+  if (!port) Fail(2, option + " wants HOST:PORT with a port of 0-65535 (e.g. " + example + "), got " + value);
   return {value.substr(0, colon), *port};
 }
 
 void CheckZmqEndpoint(const std::string& option, const std::string& endpoint, bool listen) {
+  if (endpoint.find("://") == std::string::npos) {  // 127.0.0.1:7700: ZeroMQ knows no such thing
+    Fail(2, option + " " + endpoint + ": wants a ZeroMQ endpoint, tcp://HOST:PORT (or ipc://PATH)" +
+                (endpoint.find(':') != std::string::npos ? "; did you mean tcp://" + endpoint + "?" : ""));
+  }
   if (endpoint.rfind("tcp://", 0) != 0) return;
   const std::string rest = endpoint.substr(6);
   const size_t colon = rest.rfind(':');

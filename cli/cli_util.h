@@ -48,12 +48,13 @@ void AddQuotaOptions(CLI::App* c, proto::ValidationLimits* limits);
 // A port number written as 1-5 digits and at most 65535; nullopt for anything else ("-1", "12a",
 // "99999", "").
 std::optional<int> PortNumber(const std::string& digits);
-// Splits HOST:PORT (an option's value, e.g. --http 127.0.0.1:7780); exits 2 naming the option
-// when it is not one, or PORT is not 0-65535.
-std::pair<std::string, int> HostPort(const std::string& option, const std::string& value);
+// Splits HOST:PORT (an option's value, e.g. --http 127.0.0.1:7780); exits 2 naming the option,
+// with `example` (that option's default), when it is not one, or PORT is not 0-65535.
+std::pair<std::string, int> HostPort(const std::string& option, const std::string& value,
+                                     const std::string& example);
 // Checks a ZeroMQ endpoint given to `option`: a tcp:// one needs a host and a port of 1-65535
-// (`listen`: also 0 or *, any free port); exits 2 naming the option otherwise. Other transports
-// (ipc://, inproc://) are left to ZeroMQ.
+// (`listen`: also 0 or *, any free port); exits 2 naming the option otherwise, and for a value
+// without a transport (127.0.0.1:7700). Other transports (ipc://, inproc://) are left to ZeroMQ.
 void CheckZmqEndpoint(const std::string& option, const std::string& endpoint, bool listen);
 
 // --max-tuning-job-runtime SECONDS (hpo coordinator, hpo run): how long a tuning job that gives no

@@ -202,7 +202,7 @@ Endpoint RunOf(const std::string& state_dir) {
   auto control = ReadRunControl(state_dir);
   if (!control.ok()) Fail(control.status().code() == StatusCode::kFailedPrecondition ? 3 : 2, control.status().message());
   Endpoint e{control->url, std::nullopt, "the hpo run of " + state_dir + " (pid " + std::to_string(control->pid) + ")",
-             "it may be ending, or be stopped (kill -STOP); try again in a moment"};
+             "it may be ending, or be stopped (kill -STOP); try again in a moment", " --state-dir " + state_dir};
   if (!control->access_key_id.empty()) e.own = ClientCredentials{control->access_key_id, control->secret_access_key, "us-east-1"};
   return e;
 }
@@ -244,6 +244,11 @@ httplib::Result Send(const Endpoint& at, const std::string& target, const std::o
 // the coordinator found invalid, else 1.
 [[noreturn]] void FailAnswer(const Endpoint& at, int status, const std::string& type, std::string msg) {
   if (status == 403 && !at.own) msg += AuthHint(msg);
+  // No such job: the coordinator refused the request (1), whatever the error type SageMaker gives.
+  if (proto::IsNotFoundError(type, msg)) {
+    Fail(1, type + ": " + msg + " (`hpo list" + at.flags + "` lists the tuning jobs, `hpo trials JOB" + at.flags +
+                "` a tuning job's training jobs)");
+  }
   Fail(type == "ValidationException" || type == "SerializationException" ? 2 : 1, type + ": " + msg);
 }
 

@@ -63,6 +63,7 @@ struct Endpoint {
   std::optional<ClientCredentials> own;  // the run's keys; none: the caller's, if any
   std::string who;                       // for messages: "the coordinator", "the hpo run of DIR (pid N)"
   std::string unreachable;               // what to do when nothing answers at url
+  std::string flags;                     // what a suggested command needs to reach it (" --state-dir DIR")
 };
 // Exits 2 when `url` is not a coordinator's HTTP API URL (CheckCoordinatorUrl).
 Endpoint CoordinatorAt(std::string url);

@@ -123,6 +123,8 @@ class Origin {
   }
   // "the coordinator at URL" or "DIR/hpo.db", for messages.
   std::string where() const { return local() ? state_dir + "/hpo.db" : "the coordinator at " + *url_; }
+  // What a command it suggests needs to read the same place: " --state-dir DIR", or "".
+  std::string flags() const { return local() ? " --state-dir " + state_dir : ""; }
   // Opened on first use; exits with a clear message when the state directory cannot be read.
   coordinator::dashboard::Source& source() {
     if (local()) {
@@ -209,13 +211,20 @@ void PrintTrainingJob(const Json& tj) {
 
 // The document, or an exit with the error's message: 2 for a request the server calls invalid,
 // 3 when the coordinator cannot be reached, else 1 (no such job, refused, ...).
-Json Must(Result<Json> r) {
+// `flags`: what the commands a not-found message suggests need to reach the same place
+// (Origin::flags).
+Json Must(Result<Json> r, const std::string& flags = "") {
   if (r.ok()) return std::move(r).value();
   const Status& s = r.status();
   switch (s.code()) {
     case StatusCode::kInvalidArgument: Fail(2, s.message());
     case StatusCode::kUnavailable: Fail(3, s.message());
-    case StatusCode::kNotFound: Fail(1, "ResourceNotFound: " + s.message());
+    case StatusCode::kNotFound:
+      Fail(1, "ResourceNotFound: " + s.message() +
+                  (s.message().find("hpo list") != std::string::npos
+                       ? std::string()
+                       : " (`hpo list" + flags + "` lists the tuning jobs, `hpo trials JOB" + flags +
+                             "` a tuning job's training jobs)"));
     default: Fail(1, s.message());
   }
 }
@@ -389,9 +398,9 @@ void AddClientCommands(CLI::App& app) {
       PrintTrainingJob(tj);
       Exit(0);
     };
-    if (*dtraining) training_job(Must(origin.source().Action("DescribeTrainingJob", {{"TrainingJobName", *name}})));
+    if (*dtraining) training_job(Must(origin.source().Action("DescribeTrainingJob", {{"TrainingJobName", *name}}), origin.flags()));
     if (*dbest) {
-      Json d = Must(origin.source().Action("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *name}}));
+      Json d = Must(origin.source().Action("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", *name}}), origin.flags());
       if (!d.contains("BestTrainingJob")) {
         // The objective: the job's, or with TrainingJobDefinitions each definition's (the first).
         using Ptr = Json::json_pointer;
@@ -404,7 +413,7 @@ void AddClientCommands(CLI::App& app) {
                     (metric.empty() ? "" : " " + metric) + "); see hpo trials " + *name);
       }
       const std::string best = d["BestTrainingJob"]["TrainingJobName"];
-      Json tj = Must(origin.source().Action("DescribeTrainingJob", {{"TrainingJobName", best}}));
+      Json tj = Must(origin.source().Action("DescribeTrainingJob", {{"TrainingJobName", best}}), origin.flags());
       Json hp = Json::object();
       const Json all = tj.value("HyperParameters", Json::object());  // kept: items() does not own it
       for (const auto& [k, v] : all.items()) {
@@ -439,12 +448,13 @@ void AddClientCommands(CLI::App& app) {
         if (tj.status().code() == StatusCode::kNotFound) {
           described = Result<Json>(Status::NotFound(
               "no tuning job or training job named " + *name + " on " + origin.where() +
-              " (`hpo list` lists the tuning jobs, `hpo trials JOB` a tuning job's training jobs)"));
+              " (`hpo list" + origin.flags() + "` lists the tuning jobs, `hpo trials JOB" + origin.flags() +
+              "` a tuning job's training jobs)"));
         }
       }
     }
     if (*doutput == "table") {
-      Json d = Must(std::move(*described));
+      Json d = Must(std::move(*described), origin.flags());
       auto desc = proto::DecodeDescribeResponse(proto::TextTree{d, false});
       if (!desc.ok()) Fail(1, "the DescribeHyperParameterTuningJob answer of " + origin.where() +
                                   " does not decode: " + desc.status().message());
@@ -453,7 +463,7 @@ void AddClientCommands(CLI::App& app) {
       // PrintSummary ranks them itself.
       Json req = {{"HyperParameterTuningJobName", *name}, {"MaxResults", 100}, {"SortBy", "CreationTime"}};
       for (;;) {
-        Json page = Must(origin.source().Action("ListTrainingJobsForHyperParameterTuningJob", req));
+        Json page = Must(origin.source().Action("ListTrainingJobsForHyperParameterTuningJob", req), origin.flags());
         auto list = proto::DecodeListTrainingJobsResponse(proto::TextTree{page, false});
         if (!list.ok()) Fail(1, "the training job list of " + origin.where() + " does not decode: " + list.status().message());
         for (auto& t : list->training_job_summaries) rows.push_back(std::move(t));
@@ -477,10 +487,10 @@ void AddClientCommands(CLI::App& app) {
       }
       PrintSummary(*desc, rows, /*show_ranges=*/true, waiting);
     } else if (*doutput == "yaml" && !described->ok()) {
-      Must(std::move(*described));
+      Must(std::move(*described), origin.flags());
     } else if (*doutput == "yaml" && origin.local()) {
       auto doc = origin.local_state()->Document(*name);
-      if (!doc.ok()) Must(doc.status());
+      if (!doc.ok()) Must(doc.status(), origin.flags());
       std::cout << proto::ToYaml(proto::EncodeCrdDocument(*doc));
     } else if (*doutput == "yaml") {
       httplib::Client client(origin.url());
@@ -490,7 +500,7 @@ void AddClientCommands(CLI::App& app) {
       if (res->status != 200) Fail(1, res->body);
       std::cout << res->body;
     } else {
-      std::cout << Must(std::move(*described)).dump(2) << "\n";
+      std::cout << Must(std::move(*described), origin.flags()).dump(2) << "\n";
     }
     Exit(0);
   });
@@ -520,7 +530,7 @@ void AddClientCommands(CLI::App& app) {
     if (!ta->status.empty()) req["StatusEquals"] = ta->status;
     Json all = Json::array();
     for (;;) {
-      Json page = Must(trials_origin->source().Action("ListTrainingJobsForHyperParameterTuningJob", req));
+      Json page = Must(trials_origin->source().Action("ListTrainingJobsForHyperParameterTuningJob", req), trials_origin->flags());
       for (const auto& s : Items(page, "TrainingJobSummaries", trials_origin->where())) all.push_back(s);
       if (!NextPage(page, &req, trials_origin->where())) break;
     }
@@ -716,7 +726,7 @@ void AddClientCommands(CLI::App& app) {
         Fail(1, "ResourceNotFound: " + la->trial + " is a tuning job; hpo logs takes one of its training jobs (hpo trials " +
                     la->trial + (origin.local() ? " --state-dir " + origin.state_dir : "") + " lists them)");
       }
-      const Json j = Must(std::move(got));
+      const Json j = Must(std::move(got), origin.flags());
       if (!Field(j, "next").is_number_integer()) FailUnexpected(origin.where(), "a page of log lines without next");
       for (const auto& l : Items(j, "lines", origin.where())) {
         if (!Field(l, "attempt").is_number_unsigned() || !Field(l, "text").is_string()) {
@@ -826,7 +836,7 @@ void AddClientCommands(CLI::App& app) {
       // coordinator; anything else is said by RunOf.
       Origin origin(std::make_shared<std::string>());
       origin.state_dir = *stop_dir;
-      exit_if_ended(Must(origin.source().Action(describe, {{key, *sname}})));
+      exit_if_ended(Must(origin.source().Action(describe, {{key, *sname}}), origin.flags()));
     }
     const Endpoint at = stop_dir->empty() ? CoordinatorAt(*url) : RunOf(*stop_dir);
     exit_if_ended(Call(at, describe, {{key, *sname}}));
@@ -888,7 +898,7 @@ void AddClientCommands(CLI::App& app) {
       "Examples:\n  hpo dashboard --coordinator http://gpu-head:7780\n  # then open http://127.0.0.1:7790/ui/\n"
       "  hpo dashboard --state-dir hpo-runs/quickstart-20261130-084248");
   dash->callback([dash_origin, da] {
-    auto [host, port] = HostPort("--listen", da->listen);
+    auto [host, port] = HostPort("--listen", da->listen, "127.0.0.1:7790");
     httplib::Server server;
     server.set_socket_options([](int sock) {  // not httplib's SO_REUSEPORT (see http_api.cc)
       int yes = 1;

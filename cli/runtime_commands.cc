@@ -811,10 +811,61 @@ void Coordinator(const CoordinatorArgs& a) {
     Fail(2, "--heartbeat-ms " + std::to_string(a.heartbeat_ms) + " must be shorter than --lease-ms " +
                 std::to_string(a.lease_ms) + " (a few heartbeats fit in a lease: e.g. 1000 and 10000)");
   }
-  // Addresses first: a bad one changes nothing (no state directory made, no lock taken).
+  // Addresses, keys and credentials first: a bad one changes nothing (no state directory made,
+  // no lock taken).
   CheckZmqEndpoint("--listen", a.listen, /*listen=*/true);
-  const auto [host, port] = HostPort("--http", a.http);
+  const auto [host, port] = HostPort("--http", a.http, "127.0.0.1:7780");
+  coordinator::DispatcherOptions dopt;
+  // Who may connect: CurveZMQ with the key directory's allow-list; without keys only on an
+  // endpoint no other machine can reach, or when --insecure says so.
+  if (!a.keys.empty()) {
+    if (a.insecure) Fail(2, "--keys and --insecure contradict each other; give one");
+    if (Status s = coordinator::curve::CheckCurveAvailable(); !s.ok()) Fail(3, s.message());
+    WarnIfOthersCanRead(a.keys + "/" + coordinator::curve::kCoordinatorSecretFile);
+    auto kp = coordinator::curve::ReadKeyFile(a.keys + "/" + coordinator::curve::kCoordinatorSecretFile, true);
+    if (!kp.ok()) Fail(2, kp.status().message() + " (make the keys with `hpo keygen --out " + a.keys + "`)");
+    dopt.curve_secret_key = kp->secret_key;
+    dopt.curve_allow_list = a.keys + "/" + coordinator::curve::kAllowListFile;
+  } else if (!a.insecure && !IsLoopbackEndpoint(a.listen)) {
+    Fail(2, "workers must authenticate: the coordinator listens on " + a.listen +
+                ", which other machines can reach, and has no keys. Run `hpo keygen --out DIR` and start it with "
+                "--keys DIR (each worker gets coordinator.pub and its own key pair: hpo worker --keys DIR), or pass "
+                "--insecure to accept any worker, unencrypted (trusted networks only)");
+  }
+  // The SageMaker API: AWS Signature V4 when it is reachable from elsewhere, or when asked for.
+  coordinator::HttpApiOptions hopt;
+  hopt.log = StderrLog();
+  hopt.region = a.region;
+  hopt.require_sigv4 = a.http_auth == "required" || (a.http_auth == "auto" && (!IsLoopbackHost(host) || !a.credentials.empty()));
+  hopt.public_metrics = a.public_metrics;
+  if (a.http_auth == "off" && !a.credentials.empty()) Fail(2, "--credentials and --http-auth off contradict each other");
+  auto load_credentials = [&]() -> Result<std::shared_ptr<const coordinator::sigv4::Credentials>> {
+    auto c = coordinator::sigv4::Credentials::Load(a.credentials);
+    if (!c.ok()) return c.status();
+    return std::make_shared<const coordinator::sigv4::Credentials>(std::move(c).value());
+  };
+  if (hopt.require_sigv4) {
+    if (a.credentials.empty()) {
+      Fail(2, "the SageMaker API on " + a.http + " " +
+                  (a.http_auth == "required" ? std::string("must check signatures (--http-auth required)")
+                                             : std::string("is reachable from other machines, so it requires AWS "
+                                                           "Signature V4")) +
+                  ": give --credentials FILE (the ~/.aws/credentials format, or one `ACCESS_KEY_ID SECRET` per line), "
+                  "or listen on 127.0.0.1");
+    }
+    auto c = load_credentials();
+    if (!c.ok()) Fail(2, c.status().message());
+    WarnIfOthersCanRead(a.credentials);
+    hopt.credentials = *c;
+  }
   std::error_code ec;
+  // A state directory this command made goes again if the coordinator cannot start (a port in
+  // use): nothing is left behind but what was there.
+  const bool new_state_dir = !fs::exists(a.state_dir, ec);
+  auto undo_state_dir = [&] {
+    std::error_code rm;
+    if (new_state_dir) fs::remove_all(a.state_dir, rm);
+  };
   if (Status made = CreatePrivateDirectory(a.state_dir); !made.ok()) Fail(3, made.message());
   // One coordinator per state directory: two would both dispatch its jobs.
   auto lock = LockDirectory(a.state_dir, "hpo coordinator --listen " + a.listen);
@@ -855,62 +906,24 @@ void Coordinator(const CoordinatorArgs& a) {
             "start the coordinator again");
   }
   for (const std::string& line : core.LoadNotes()) LogLine("hpo coordinator: " + line);
-  coordinator::DispatcherOptions dopt;
   dopt.log = StderrLog();
   dopt.listen = a.listen;
   dopt.proposer_threads = a.proposer_threads;
   dopt.deferred_store = store->get();
   dopt.on_sync_failure = co.on_store_failure;
-  // Who may connect: CurveZMQ with the key directory's allow-list; without keys only on an
-  // endpoint no other machine can reach, or when --insecure says so.
-  if (!a.keys.empty()) {
-    if (a.insecure) Fail(2, "--keys and --insecure contradict each other; give one");
-    if (Status s = coordinator::curve::CheckCurveAvailable(); !s.ok()) Fail(3, s.message());
-    WarnIfOthersCanRead(a.keys + "/" + coordinator::curve::kCoordinatorSecretFile);
-    auto kp = coordinator::curve::ReadKeyFile(a.keys + "/" + coordinator::curve::kCoordinatorSecretFile, true);
-    if (!kp.ok()) Fail(2, kp.status().message() + " (make the keys with `hpo keygen --out " + a.keys + "`)");
-    dopt.curve_secret_key = kp->secret_key;
-    dopt.curve_allow_list = a.keys + "/" + coordinator::curve::kAllowListFile;
-  } else if (!a.insecure && !IsLoopbackEndpoint(a.listen)) {
-    Fail(2, "workers must authenticate: the coordinator listens on " + a.listen +
-                ", which other machines can reach, and has no keys. Run `hpo keygen --out DIR` and start it with "
-                "--keys DIR (each worker gets coordinator.pub and its own key pair: hpo worker --keys DIR), or pass "
-                "--insecure to accept any worker, unencrypted (trusted networks only)");
-  }
   coordinator::Dispatcher dispatcher(&core, dopt);
   if (Status s = dispatcher.Bind(); !s.ok()) {
-    Fail(s.code() == StatusCode::kInvalidArgument ? 2 : 3, s.message());
-  }
-  // The SageMaker API: AWS Signature V4 when it is reachable from elsewhere, or when asked for.
-  coordinator::HttpApiOptions hopt;
-  hopt.log = StderrLog();
-  hopt.region = a.region;
-  hopt.require_sigv4 = a.http_auth == "required" || (a.http_auth == "auto" && (!IsLoopbackHost(host) || !a.credentials.empty()));
-  hopt.public_metrics = a.public_metrics;
-  if (a.http_auth == "off" && !a.credentials.empty()) Fail(2, "--credentials and --http-auth off contradict each other");
-  auto load_credentials = [&]() -> Result<std::shared_ptr<const coordinator::sigv4::Credentials>> {
-    auto c = coordinator::sigv4::Credentials::Load(a.credentials);
-    if (!c.ok()) return c.status();
-    return std::make_shared<const coordinator::sigv4::Credentials>(std::move(c).value());
-  };
-  if (hopt.require_sigv4) {
-    if (a.credentials.empty()) {
-      Fail(2, "the SageMaker API on " + a.http + " " +
-                  (a.http_auth == "required" ? std::string("must check signatures (--http-auth required)")
-                                             : std::string("is reachable from other machines, so it requires AWS "
-                                                           "Signature V4")) +
-                  ": give --credentials FILE (the ~/.aws/credentials format, or one `ACCESS_KEY_ID SECRET` per line), "
-                  "or listen on 127.0.0.1");
-    }
-    auto c = load_credentials();
-    if (!c.ok()) Fail(2, c.status().message());
-    WarnIfOthersCanRead(a.credentials);
-    hopt.credentials = *c;
+    undo_state_dir();
+    Fail(s.code() == StatusCode::kInvalidArgument ? 2 : 3,
+         s.message() + "; give another --listen (what listens there: ss -ltnp)");
   }
   // The commands its pages suggest reach this coordinator (port 0 picks one: not known yet).
   if (a.http != "127.0.0.1:7780" && port != 0) hopt.dashboard.cli_flags = " --coordinator http://" + a.http;
   coordinator::HttpApi api(&dispatcher, hopt);
-  if (Status s = api.Bind(host, port); !s.ok()) Fail(3, s.message());
+  if (Status s = api.Bind(host, port); !s.ok()) {
+    undo_state_dir();
+    Fail(3, s.message() + "; give another --http (what listens there: ss -ltnp)");
+  }
   InstallSignalHandlers();
   InstallHangupHandler();
   RaiseFileLimit(1024, "a coordinator serving its API (128 connections at once) and its workers");

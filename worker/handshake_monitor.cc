@@ -99,7 +99,9 @@ void HandshakeMonitor::Loop(void* pair) {
     } else {
       line += std::string("no handshake completed (") + zmq_strerror(static_cast<int>(value)) + "); " +
               (public_key_.empty() ? "does the coordinator require CurveZMQ keys (--keys)?"
-                                   : "is coordinator.pub the key of the coordinator at this address?");
+                                   : "is coordinator.pub the key of the coordinator at this address?") +
+              " Or is this not its ZeroMQ port: workers connect to the coordinator's --listen port (7700), not its "
+              "--http one (7780)";
     }
     log_(line);
   }

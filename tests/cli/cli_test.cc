@@ -586,7 +586,15 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
   EXPECT_NE(missing.err.find("ResourceNotFound: no tuning job or training job named nope on " + state + "/hpo.db"),
             std::string::npos)
       << missing.err;
-  EXPECT_NE(missing.err.find("`hpo trials JOB`"), std::string::npos) << "says where the names are";
+  EXPECT_NE(missing.err.find("`hpo trials JOB --state-dir " + state + "`"), std::string::npos)
+      << "says where the names are, in the same place: " << missing.err;
+  // Not found from the other commands: the same pointer (hpo logs said nothing more).
+  Outcome nologs = Hpo({"logs", "nope-001-deadbeef", "--state-dir", state});
+  EXPECT_EQ(nologs.exit_code, 1) << nologs.err;
+  EXPECT_NE(nologs.err.find("`hpo trials JOB --state-dir " + state + "`"), std::string::npos) << nologs.err;
+  Outcome nostop = Hpo({"stop", "--training-job", "nope-001-deadbeef", "--state-dir", state});
+  EXPECT_EQ(nostop.exit_code, 1) << "no such job: refused, not a usage error: " << nostop.err;
+  EXPECT_NE(nostop.err.find("`hpo trials JOB --state-dir " + state + "`"), std::string::npos) << nostop.err;
   // A mistyped training job's name is too long for a tuning job's: not found as either, too.
   Outcome typo = Hpo({"describe", "quickstart-001-0000000x-something", "--state-dir", state});
   EXPECT_EQ(typo.exit_code, 1) << typo.err;
@@ -1711,6 +1719,51 @@ TEST_F(CliTest, ACoordinatorWithABadAddressSaysWhichAndMakesNoStateDirectory) {
   EXPECT_NE(o.err.find("--listen tcp://0.0.0.0:70000: wants tcp://HOST:PORT with a port of 0-65535"), std::string::npos)
       << o.err;
   EXPECT_FALSE(fs::exists(state));
+  // An endpoint without its transport was called reachable from other machines, and the user
+  // sent off to make keys; --insecure then failed to bind with exit 3.
+  for (const char* extra : {"", "--insecure"}) {
+    std::vector<std::string> args = {"coordinator", "--listen", "127.0.0.1:7700", "--state-dir", state.string()};
+    if (*extra) args.push_back(extra);
+    o = Hpo(args);
+    EXPECT_EQ(o.exit_code, 2) << o.err;
+    EXPECT_NE(o.err.find("--listen 127.0.0.1:7700: wants a ZeroMQ endpoint, tcp://HOST:PORT (or ipc://PATH); did you "
+                         "mean tcp://127.0.0.1:7700?"),
+              std::string::npos)
+        << o.err;
+    EXPECT_FALSE(fs::exists(state));
+  }
+  o = Hpo({"worker", "--connect", "127.0.0.1:7700", "--work-dir", (dir_ / "w").string()});
+  EXPECT_EQ(o.exit_code, 2) << o.err;
+  EXPECT_NE(o.err.find("did you mean tcp://127.0.0.1:7700?"), std::string::npos) << o.err;
+  EXPECT_FALSE(fs::exists(dir_ / "w"));
+  // Keys, credentials and a port in use: refused with nothing made (hpo.db and the lock were).
+  o = Hpo({"coordinator", "--keys", (dir_ / "nokeys").string(), "--state-dir", state.string()});
+  EXPECT_EQ(o.exit_code, 2) << o.err;
+  EXPECT_FALSE(fs::exists(state));
+  o = Hpo({"coordinator", "--listen", "tcp://127.0.0.1:0", "--http", "0.0.0.0:0", "--state-dir", state.string()});
+  EXPECT_EQ(o.exit_code, 2) << o.err;
+  EXPECT_NE(o.err.find("give --credentials FILE"), std::string::npos) << o.err;
+  EXPECT_FALSE(fs::exists(state));
+  {
+    const int busy = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(busy, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(busy, 1), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(busy, reinterpret_cast<sockaddr*>(&addr), &len);
+    const std::string taken = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+    o = Hpo({"coordinator", "--listen", "tcp://127.0.0.1:0", "--http", taken, "--state-dir", state.string()});
+    EXPECT_EQ(o.exit_code, 3) << o.err;
+    EXPECT_NE(o.err.find("give another --http"), std::string::npos) << o.err;
+    EXPECT_FALSE(fs::exists(state)) << "a state directory this command made goes again";
+    o = Hpo({"coordinator", "--listen", "tcp://" + taken, "--http", "127.0.0.1:0", "--state-dir", state.string()});
+    EXPECT_NE(o.exit_code, 0) << o.err;
+    EXPECT_NE(o.err.find("give another --listen"), std::string::npos) << o.err;
+    EXPECT_FALSE(fs::exists(state));
+    ::close(busy);
+  }
   o = Hpo({"worker", "--id", "../../etc", "--connect", "tcp://127.0.0.1:1", "--work-dir", (dir_ / "w").string()});
   EXPECT_EQ(o.exit_code, 2) << o.err;
   EXPECT_NE(o.err.find("--id: must be 1-128 characters from [A-Za-z0-9._:@-] (the coordinator would refuse this "

@@ -5,7 +5,13 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include <chrono>
 #include <filesystem>
@@ -249,6 +255,62 @@ TEST_F(ZapTest, AnUnknownKeyIsRefusedLoggedAndToldWhyWhileTheGoodWorkerIsServed)
   auto good = Client("good", &good_);
   good->connect(endpoint_);
   EXPECT_EQ(Exchange(*good, 3000), "good");
+}
+
+// A worker pointed at the coordinator's HTTP port (--connect tcp://HOST:7780) was asked only
+// whether the coordinator requires keys: the line now says which port workers connect to.
+TEST(HandshakeMonitorTest, AWorkerAtAnHttpPortIsToldWhichPortWorkersUse) {
+  const int server = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(server, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(server, 4), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(server, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  std::atomic<bool> done{false};
+  std::thread http([&] {  // what an HTTP server answers to a ZeroMQ greeting
+    while (!done.load()) {
+      pollfd p{server, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      const int c = ::accept(server, nullptr, nullptr);
+      if (c < 0) continue;
+      char buf[64];
+      (void)::recv(c, buf, sizeof buf, 0);
+      const char reply[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      (void)::send(c, reply, sizeof reply - 1, MSG_NOSIGNAL);
+      ::close(c);
+    }
+  });
+  zmq::context_t ctx;
+  zmq::socket_t sock(ctx, zmq::socket_type::dealer);
+  sock.set(zmq::sockopt::linger, 0);
+  std::mutex mu;
+  std::vector<std::string> lines;
+  {
+    worker::HandshakeMonitor monitor(ctx.handle(), sock.handle(), endpoint, "", [&](const std::string& l) {
+      std::lock_guard<std::mutex> lock(mu);
+      lines.push_back(l);
+    });
+    sock.connect(endpoint);
+    for (int i = 0; i < 100; ++i) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!lines.empty()) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  done = true;
+  http.join();
+  ::close(server);
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_FALSE(lines.empty()) << "no handshake failure was logged";
+  EXPECT_NE(lines.front().find("workers connect to the coordinator's --listen port (7700), not its --http one"),
+            std::string::npos)
+      << lines.front();
 }
 
 TEST_F(ZapTest, AClientWithoutCurveIsRefused) {
