@@ -40,8 +40,24 @@ std::optional<proto::ParsedSpec> Check(const std::string& file, const proto::Val
     return std::nullopt;
   }
   proto::FieldErrors errs;
-  auto parsed = proto::ParseSpec(*text, &errs);
+  proto::ParsedSpec partial;
+  auto parsed = proto::ParseSpec(*text, &errs, &partial);
   if (!parsed.ok()) {
+    // Every problem at once: SageMaker's rules on what could be read too, but none about a field
+    // that could not be read (its "is required" would only repeat the error).
+    proto::FieldErrors rules = proto::Validate(partial.document.spec, partial.spelling, limits);
+    auto near_a_decode_error = [&](const proto::FieldError& r) {
+      return std::any_of(errs.begin(), errs.end(), [&](const proto::FieldError& e) {
+        auto within = [](const std::string& inner, const std::string& outer) {
+          return outer.empty() || inner == outer ||
+                 (inner.rfind(outer, 0) == 0 && (inner[outer.size()] == '.' || inner[outer.size()] == '['));
+        };
+        return within(r.path, e.path) || within(e.path, r.path);
+      });
+    };
+    for (const auto& r : rules) {
+      if (!near_a_decode_error(r)) errs.push_back(r);
+    }
     for (const auto& e : errs) std::cerr << file << ": " << e.ToString() << "\n";
     return std::nullopt;
   }

@@ -634,14 +634,17 @@ Result<Timestamp> ParseRfc3339(std::string_view text) {
   return Timestamp{secs * 1000 + ms};
 }
 
-Result<TuningJobDocument> DecodeCrdDocument(const TextTree& in, FieldErrors* errors) {
-  FieldErrors errs;
+namespace {
+
+// A CRD document decoded as far as it goes: a field with an error is left at its default, and
+// the error is added to `errs`.
+TuningJobDocument DecodeCrdInto(const TextTree& in, FieldErrors& errs) {
   Ctx c{Spelling::kCrd, in.from_yaml, &errs};
   TuningJobDocument doc;
   const Json& j = in.tree;
   if (!j.is_object()) {
     errs.push_back({"", std::string("expected a HyperParameterTuningJob document (an object), got ") + TypeName(j)});
-    return Finish(std::move(doc), errs, errors);
+    return doc;
   }
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& key = it.key();
@@ -675,13 +678,26 @@ Result<TuningJobDocument> DecodeCrdDocument(const TextTree& in, FieldErrors* err
     }
   }
   if (!j.contains("spec")) errs.push_back({"spec", "is required"});
+  return doc;
+}
+
+TuningJobSpec DecodeCreateRequestInto(const TextTree& in, FieldErrors& errs) {
+  TuningJobSpec spec;
+  Decode(in.tree, spec, Ctx{Spelling::kApi, in.from_yaml, &errs}, "");
+  return spec;
+}
+
+}  // namespace
+
+Result<TuningJobDocument> DecodeCrdDocument(const TextTree& in, FieldErrors* errors) {
+  FieldErrors errs;
+  TuningJobDocument doc = DecodeCrdInto(in, errs);
   return Finish(std::move(doc), errs, errors);
 }
 
 Result<TuningJobSpec> DecodeCreateRequest(const TextTree& in, FieldErrors* errors) {
   FieldErrors errs;
-  TuningJobSpec spec;
-  Decode(in.tree, spec, Ctx{Spelling::kApi, in.from_yaml, &errs}, "");
+  TuningJobSpec spec = DecodeCreateRequestInto(in, errs);
   return Finish(std::move(spec), errs, errors);
 }
 
@@ -699,7 +715,7 @@ Result<ListTrainingJobsResponse> DecodeListTrainingJobsResponse(const TextTree& 
   return Finish(std::move(resp), errs, errors);
 }
 
-Result<ParsedSpec> ParseSpec(std::string_view text, FieldErrors* errors) {
+Result<ParsedSpec> ParseSpec(std::string_view text, FieldErrors* errors, ParsedSpec* partial) {
   auto tree = ParseText(text);
   if (!tree.ok()) {
     if (errors) *errors = {{"", tree.status().message()}};
@@ -707,42 +723,35 @@ Result<ParsedSpec> ParseSpec(std::string_view text, FieldErrors* errors) {
   }
   const Json& j = tree->tree;
   ParsedSpec out;
-  if (j.is_object() && (j.contains("apiVersion") || j.contains("kind") || j.contains("spec"))) {
-    out.spelling = Spelling::kCrd;
-    auto doc = DecodeCrdDocument(*tree, errors);
-    if (!doc.ok()) return doc.status();
-    out.document = std::move(doc).value();
-    return out;
-  }
-  if (LooksLikeApi(j)) {
-    out.spelling = Spelling::kApi;
-    auto spec = DecodeCreateRequest(*tree, errors);
-    if (!spec.ok()) return spec.status();
-    out.document.spec = std::move(spec).value();
+  FieldErrors errs;
+  auto name_from_spec = [&] {
     if (out.document.spec.hyper_parameter_tuning_job_name) {
       // Kubernetes names are lower-case (a job name allows capitals: XGBoost-Tuning-01).
       out.document.metadata["name"] = AsciiLower(*out.document.spec.hyper_parameter_tuning_job_name);
     }
-    return out;
-  }
-  if (!j.is_object()) {
+  };
+  if (j.is_object() && (j.contains("apiVersion") || j.contains("kind") || j.contains("spec"))) {
+    out.spelling = Spelling::kCrd;
+    out.document = DecodeCrdInto(*tree, errs);
+  } else if (LooksLikeApi(j)) {
+    out.spelling = Spelling::kApi;
+    out.document.spec = DecodeCreateRequestInto(*tree, errs);
+    name_from_spec();
+  } else if (!j.is_object()) {
     // YAML leaves plain scalars untyped: `42` reads as the text "42", which is no "string" to its writer.
     std::string got = tree->from_yaml && j.is_string() ? "a single value, not a mapping of fields" : TypeName(j);
-    FieldErrors errs{{"", "expected a tuning job (a mapping of fields such as apiVersion, kind and spec, or "
-                          "HyperParameterTuningJobName), got " + got}};
-    return Finish(ParsedSpec{}, errs, errors);
+    errs.push_back({"", "expected a tuning job (a mapping of fields such as apiVersion, kind and spec, or "
+                        "HyperParameterTuningJobName), got " + got});
+  } else {
+    // A bare CRD spec: wrap it so paths still read spec.<field>.
+    TextTree wrapped{Json::object(), tree->from_yaml};
+    wrapped.tree["spec"] = j;
+    out.spelling = Spelling::kCrd;
+    out.document = DecodeCrdInto(wrapped, errs);
+    name_from_spec();
   }
-  // A bare CRD spec: wrap it so paths still read spec.<field>.
-  TextTree wrapped{Json::object(), tree->from_yaml};
-  wrapped.tree["spec"] = j;
-  out.spelling = Spelling::kCrd;
-  auto doc = DecodeCrdDocument(wrapped, errors);
-  if (!doc.ok()) return doc.status();
-  out.document = std::move(doc).value();
-  if (out.document.spec.hyper_parameter_tuning_job_name) {
-    out.document.metadata["name"] = AsciiLower(*out.document.spec.hyper_parameter_tuning_job_name);
-  }
-  return out;
+  if (partial) *partial = out;
+  return Finish(std::move(out), errs, errors);
 }
 
 Json EncodeCrdDocument(const TuningJobDocument& doc) {

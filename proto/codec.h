@@ -104,7 +104,10 @@ struct ParsedSpec {
 // - a bare CRD spec (camelCase keys such as hyperParameterTuningJobName at the top),
 // - a SageMaker CreateHyperParameterTuningJob request (PascalCase keys).
 // On failure returns InvalidArgument with all errors joined, and fills *errors if given.
-Result<ParsedSpec> ParseSpec(std::string_view text, FieldErrors* errors = nullptr);
+// `partial` (if given) gets what could be decoded either way: a field with an error is left at
+// its default, so `hpo validate` can apply SageMaker's rules to the rest and report every
+// problem at once. It is not a spec to run.
+Result<ParsedSpec> ParseSpec(std::string_view text, FieldErrors* errors = nullptr, ParsedSpec* partial = nullptr);
 
 // Decoders from a parsed tree. `from_yaml` selects untyped scalars.
 Result<TuningJobDocument> DecodeCrdDocument(const TextTree& in, FieldErrors* errors = nullptr);

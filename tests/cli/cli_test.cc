@@ -212,6 +212,32 @@ TEST_F(CliTest, ValidatePrintsOneSummaryLinePerFile) {
   EXPECT_EQ(summaries, files.size()) << o.out;
 }
 
+// A file with a field error (a typo, a value of the wrong type) had only that reported: the
+// rules' errors came one round later. Every problem comes at once now, without a rule's "is
+// required" for a field that could not be read.
+TEST_F(CliTest, ValidateReportsFieldAndRuleErrorsAtOnce) {
+  std::string yaml = Slurp(Example("quickstart.yaml").string());
+  auto replace = [&](const std::string& from, const std::string& to) {
+    const size_t at = yaml.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    yaml.replace(at, from.size(), to);
+  };
+  replace("maxNumberOfTrainingJobs: 12", "maxNumberOfTrainingJobs: {twelve: 12}");
+  replace("strategy: Random", "strategy: random");
+  replace("maxParallelTrainingJobs: 3", "maxParalelTrainingJobs: 3");
+  const fs::path bad = Write("several.yaml", yaml);
+  Outcome o = Hpo({"validate", bad.string()});
+  EXPECT_EQ(o.exit_code, 2) << o.err;
+  const std::string limits = bad.string() + ": spec.hyperParameterTuningJobConfig.resourceLimits.";
+  EXPECT_NE(o.err.find(limits + "maxNumberOfTrainingJobs: expected an integer"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find(limits + "maxParalelTrainingJobs: unknown field; did you mean \"maxParallelTrainingJobs\"?"),
+            std::string::npos)
+      << o.err;
+  EXPECT_NE(o.err.find("strategy: must be one of Bayesian, Random, Hyperband, Grid; got \"random\""), std::string::npos)
+      << o.err;
+  EXPECT_EQ(o.err.find(limits + "maxNumberOfTrainingJobs: is required"), std::string::npos) << o.err;
+}
+
 // examples/autotune.yaml writes no strategy, limits or ranges, only hints: `hpo validate` shows
 // the job Autotune makes of it, each choice with its reason.
 TEST_F(CliTest, ValidateListsWhatAutotuneChose) {
