@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/text.h"
 #include "coordinator/dashboard_charts.h"
 #include "proto/validate.h"
 
@@ -125,7 +126,7 @@ main{padding:16px 24px;max-width:1400px}
 h1{font-size:22px;margin:8px 0 4px}h2{font-size:17px;margin:22px 0 8px}
 .muted{color:#5f6b7a;font-size:13px}
 table{border-collapse:collapse;background:#fff;font-size:13px}
-th,td{border-bottom:1px solid #e3e6ea;padding:5px 10px;text-align:left;vertical-align:top}
+th,td{border-bottom:1px solid #e3e6ea;padding:5px 10px;text-align:left;vertical-align:top;overflow-wrap:anywhere;max-width:40em}
 th{background:#eef0f3;font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.best td{background:#eaf6ea}
@@ -697,7 +698,7 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
         auto it = t->tuned.find(c);
         b += it == t->tuned.end() ? "<td></td>" : Cell(it->second);
       }
-      std::string failure = t->failure.size() > 160 ? t->failure.substr(0, 157) + "..." : t->failure;
+      std::string failure = Utf8Length(t->failure) > 160 ? Utf8Prefix(t->failure, 157) + "..." : t->failure;
       b += "<td>" + (t->started > 0 ? Duration((t->ended > 0 ? t->ended : static_cast<double>(std::time(nullptr))) - t->started) : "") +
            "</td><td>" + Escape(failure) + "</td></tr>";
     }

@@ -6,6 +6,8 @@
 #include <functional>
 #include <utility>
 
+#include "common/text.h"
+
 namespace hpo::coordinator::dashboard::charts {
 
 std::string Num(double v) {
@@ -24,6 +26,12 @@ std::optional<double> ParseDouble(const std::string& s) {
 }
 
 namespace {
+
+// At most `chars` characters, the last one "~" when cut: cut between characters, never inside
+// one (a cut UTF-8 sequence made the page invalid UTF-8, shown as U+FFFD).
+std::string Clip(const std::string& s, size_t chars) {
+  return Utf8Length(s) > chars ? Utf8Prefix(s, chars - 1) + "~" : s;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Charts: inline SVG
@@ -282,8 +290,8 @@ std::string ScatterChart(const RangeInfo& r, const std::vector<TrialPoint>& tria
   f.width = 300;
   f.height = 230;
   f.left = 58;
-  f.title = r.name;
-  f.x_title = r.name + (r.kind == "Categorical" ? "" : r.log ? " (log scale)" : "");
+  f.title = Clip(r.name, 40);  // the chart is 300 px wide
+  f.x_title = Clip(r.name, 30) + (r.kind == "Categorical" ? "" : r.log ? " (log scale)" : "");
   f.y_title = metric;
   Scale y = ObjectiveScale(ys, f.height - f.bottom, f.top);
   std::vector<std::pair<double, std::string>> xticks;
@@ -292,7 +300,7 @@ std::string ScatterChart(const RangeInfo& r, const std::vector<TrialPoint>& tria
   if (r.kind == "Categorical") {
     const double w = (f.width - f.right - f.left) / std::max<double>(1, r.values.size());
     for (size_t i = 0; i < r.values.size(); ++i) {
-      std::string label = r.values[i].size() > 12 ? r.values[i].substr(0, 11) + "~" : r.values[i];
+      std::string label = Clip(r.values[i], 12);
       xticks.emplace_back(f.left + w * (i + 0.5), label);
     }
     px = [&r, w, left = f.left](const TrialPoint& t) -> std::optional<double> {
@@ -415,7 +423,7 @@ std::string ParallelChart(const std::vector<RangeInfo>& ranges, const std::vecto
       s += buf + Escape(label) + "</text>";
     }
     std::snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-weight=\"600\">", x, bottom + 18);
-    s += buf + Escape(name.size() > 18 ? name.substr(0, 17) + "~" : name) + "</text>";
+    s += buf + Escape(Clip(name, 18)) + "</text>";
   };
   std::vector<std::function<std::optional<double>(const TrialPoint&)>> position;
   for (size_t i = 0; i < ranges.size(); ++i) {
@@ -425,7 +433,7 @@ std::string ParallelChart(const std::vector<RangeInfo>& ranges, const std::vecto
     if (r.kind == "Categorical") {
       const double band = (bottom - top) / std::max<double>(1, r.values.size());
       for (size_t k = 0; k < r.values.size(); ++k) {
-        ticks.emplace_back(bottom - band * (k + 0.5), r.values[k].size() > 12 ? r.values[k].substr(0, 11) + "~" : r.values[k]);
+        ticks.emplace_back(bottom - band * (k + 0.5), Clip(r.values[k], 12));
       }
       position.push_back([&r, band, bottom](const TrialPoint& t) -> std::optional<double> {
         auto it = t.tuned.find(r.name);

@@ -4,6 +4,8 @@
 // sources give error pages rather than exceptions.
 
 #include <gtest/gtest.h>
+
+#include "common/text.h"
 #include <httplib.h>
 #include <thread>
 
@@ -228,6 +230,26 @@ TEST_F(DashboardTest, TextFromTrainersLogsAndSpecsIsEscapedEverywhere) {
   EXPECT_NE(trial.find("epoch 1 &lt;img src=x onerror=alert(2)&gt;"), std::string::npos);
   EXPECT_NE(trial.find("loss=0.5 &amp; &quot;quoted&quot;"), std::string::npos);
   EXPECT_NE(trial.find("2 lines"), std::string::npos);
+}
+
+// Labels were cut by bytes: a categorical value of accented or CJK characters was cut inside a
+// character, and the page (served as UTF-8) was not UTF-8 (Chromium showed U+FFFD).
+TEST_F(DashboardTest, LabelsAreCutBetweenCharactersAndThePageIsUtf8) {
+  Register("w1", 4);
+  proto::TuningJobSpec spec = coretest::Spec("utf", "Random", 2, 2);
+  spec.hyper_parameter_tuning_job_config->parameter_ranges->categorical_parameter_ranges[0].values = {
+      "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
+      "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae\xe3\x83\x86\xe3\x82\xad\xe3\x82\xb9\xe3\x83\x88\xe3\x81\xa7"
+      "\xe3\x81\x99\xe3\x81\xad\xe3\x80\x82\xe9\x95\xb7\xe3\x81\x84"};
+  auto assigns = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(assigns.size(), 2u);
+  Finish("w1", assigns[0], 0.5);
+  Finish("w1", assigns[1], 0.25);
+  const std::string page = Get("/ui/jobs/utf").body;
+  EXPECT_EQ(InvalidUtf8At(page), std::nullopt) << "the page is not UTF-8";
+  // Cut to 11 characters and "~".
+  EXPECT_NE(page.find("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9~"),
+            std::string::npos);
 }
 
 TEST_F(DashboardTest, ATrainingJobPageShowsItsHistoryHyperparametersMetricsAndTheLogsTail) {
