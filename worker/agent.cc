@@ -809,6 +809,10 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
     Log("worker: killed " + std::to_string(n) + " process(es) of training jobs an earlier worker process on " +
         owner_tag + " left running");
   }
+  // Containers an earlier process on this work directory left running (killed -9, their
+  // programs run on under the runtime's monitor): gone before their attempts are reported ended
+  // and their trees removed below, not at the first container training job, which may never come.
+  if (opt.container.enabled()) SweepStaleContainers();
   // And what they leave if this process is killed (worker/orphans.h OrphanGuard).
   if (!opt.orphan_guard.empty()) {
     auto g = OrphanGuard::Start(opt.orphan_guard, owner_tag);

@@ -195,6 +195,10 @@ bool WorkerAgent::Impl::Ready(const auto& future) {
 
 proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& exit, bool outside_term,
                                                        std::optional<uint64_t> used) {
+  const auto LastLine = [](Run& run) {
+    std::lock_guard<std::mutex> lock(run.mu);
+    return run.last_line;
+  };
   proto::wire::TrialExited x;
   x.seq = r.seq;
   x.exit_code = exit.exit_code;
@@ -223,16 +227,13 @@ proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& e
   } else if (exit.exit_code == 0) {
     x.status = "Completed";
     x.secondary_status = "Completed";
-  } else if (r.container && IsRuntimeFailure(opt.container, exit.exit_code)) {
-    std::string last;
-    {
-      std::lock_guard<std::mutex> lock(r.mu);
-      last = r.last_line;
-    }
+  } else if (r.container && IsRuntimeFailure(opt.container, exit.exit_code, LastLine(r))) {
+    const std::string last = LastLine(r);
     x.status = "InfraError";
     x.secondary_status = "Failed";
     x.failure_reason = proto::wire::SanitizeText(
-        "InternalServerError: the container runtime " + opt.container.runtime + " failed (exit 125): " + last +
+        "InternalServerError: the container runtime " + opt.container.runtime + " failed (exit " +
+            std::to_string(exit.exit_code) + "): " + last +
             " (an image no registry here serves? run it as a local program: hpo worker --image NAME=COMMAND, or "
             "a file:// trainingImage)",
         1024);

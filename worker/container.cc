@@ -165,8 +165,18 @@ std::vector<std::string> ContainerRemoveCommand(const ContainerConfig& config, c
   return {config.binary, "rm", "-f", name};
 }
 
-bool IsRuntimeFailure(const ContainerConfig& config, int exit_code) {
-  return (config.runtime == "podman" || config.runtime == "docker") && exit_code == 125;
+bool IsRuntimeFailure(const ContainerConfig& config, int exit_code, const std::string& last_line) {
+  if (config.runtime != "podman" && config.runtime != "docker") return false;
+  if (exit_code == 125) return true;
+  // 126: the command in the container could not be invoked; from the OCI runtime (runc, crun)
+  // failing to create the container (rlimits, cgroups, seccomp) too, which the runtime says on
+  // its last line. A train entry point that is not executable is the image's fault.
+  if (exit_code != 126) return false;
+  for (const char* mark : {"OCI runtime", "runc create failed", "crun:", "runc:", "OCI permission denied",
+                           "container_linux.go", "failed to create shim"}) {
+    if (last_line.find(mark) != std::string::npos) return true;
+  }
+  return false;
 }
 
 namespace {

@@ -43,8 +43,8 @@
 // sees SIGTERM first. Apptainer has no named containers: its processes are the client's
 // children and a process-group stop reaches them.
 //
-// Exit codes: the program's, passed through by the runtime; 125 from podman or docker means the
-// runtime itself failed (IsRuntimeFailure), which the agent reports as an infrastructure error
+// Exit codes: the program's, passed through by the runtime; 125 from podman or docker (or 126
+// with the OCI runtime's error) means the runtime itself failed (IsRuntimeFailure), which the agent reports as an infrastructure error
 // (retried) with the runtime's last output line.
 //
 // Errors: ResolveContainerRuntime returns InvalidArgument for an unknown runtime or pull policy
@@ -122,8 +122,9 @@ std::vector<std::string> ContainerStopCommand(const ContainerConfig& config, con
 std::vector<std::string> ContainerRemoveCommand(const ContainerConfig& config, const std::string& name);
 
 // Whether a runtime exit code means the runtime failed rather than the program (podman and
-// docker: 125).
-bool IsRuntimeFailure(const ContainerConfig& config, int exit_code);
+// docker: 125; 126 when `last_line`, the run's last output line, is the OCI runtime's error,
+// e.g. "Error: runc: runc create failed: ... error setting rlimits").
+bool IsRuntimeFailure(const ContainerConfig& config, int exit_code, const std::string& last_line = "");
 
 // With pull policy "never": Ok when the image is present on this host, else FailedPrecondition
 // "trainingImage X is not present on this worker and pulls are off (--container-pull never)".

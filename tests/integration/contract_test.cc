@@ -401,6 +401,37 @@ while :; do sleep 0.1; done
   EXPECT_EQ(Sh("podman ps -a -q --filter name=hpo-" + worker_id_ + "."), "");
 }
 
+// A worker killed -9 leaves its containers running under the runtime's monitor. Its successor
+// removed them only when a container training job came to it, which may never happen: they kept
+// their GPUs while the worker, having reported the attempt ended, placed new jobs on them.
+TEST_F(Contract, AKilledWorkersContainerIsRemovedWhenTheWorkerStartsAgain) {
+  if (!PodmanWorks()) GTEST_SKIP() << "podman is not installed";
+  const std::string image = ImportImage("orphan", "echo loss=1\nwhile :; do sleep 0.1; done\n");
+  StartWorker({"--container-runtime", "podman", "--container-pull", "never"});
+  Json job = OneTrainingJob(image);
+  job["TrainingJobDefinition"].erase("InputDataConfig");
+  job["TrainingJobDefinition"].erase("CheckpointConfig");
+  Call("CreateHyperParameterTuningJob", job);
+  std::string running;
+  for (int i = 0; i < 200 && running.empty(); ++i) {
+    running = Sh("podman ps -q --filter name=hpo-" + worker_id_ + ".");
+    if (running.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_FALSE(running.empty()) << "the container never ran; " << Sh("cat " + (dir_ / "worker.log").string());
+  worker_->Kill(SIGKILL);
+  EXPECT_NE(Sh("podman ps -q --filter name=hpo-" + worker_id_ + "."), "") << "it outlives its worker";
+  StartWorker({"--container-runtime", "podman", "--container-pull", "never"});
+  // Gone at the start, before any other container training job.
+  std::string left = "?";
+  for (int i = 0; i < 100 && !left.empty(); ++i) {
+    left = Sh("podman ps -a -q --filter name=hpo-" + worker_id_ + ".");
+    if (!left.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(left, "") << Sh("cat " + (dir_ / "worker.log").string());
+  Call("StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", "contract"}});
+  WaitForJob("contract");
+}
+
 // With pulls on, the worker pulls the image before the program starts (its download is not
 // training time) and the training job says DownloadingTrainingImage meanwhile, after Downloading
 // its data, as on SageMaker. No registry here: the image comes from an OCI archive, as an

@@ -147,6 +147,15 @@ TEST(ContainerStopCommand, StopsByNameWithTheGracePeriod) {
   EXPECT_TRUE(IsRuntimeFailure(Config("podman"), 125));
   EXPECT_FALSE(IsRuntimeFailure(Config("podman"), 1));
   EXPECT_FALSE(IsRuntimeFailure(Config("apptainer"), 125));
+  // 126 is the runtime's when the OCI runtime could not create the container (a broken
+  // containers.conf failed every training job as the algorithm's, never retried elsewhere) ...
+  EXPECT_TRUE(IsRuntimeFailure(Config("podman"), 126,
+                               "Error: runc: runc create failed: unable to start container process: error during "
+                               "container init: error setting rlimits for ready process: OCI permission denied"));
+  EXPECT_TRUE(IsRuntimeFailure(Config("docker"), 126, "docker: Error response from daemon: failed to create shim task"));
+  // ... and the image's when its train command cannot be run.
+  EXPECT_FALSE(IsRuntimeFailure(Config("podman"), 126, "/bin/sh: 1: train: Permission denied"));
+  EXPECT_FALSE(IsRuntimeFailure(Config("podman"), 126));
 }
 
 TEST(ContainerName, OnlyCharactersRuntimesAccept) {
