@@ -373,6 +373,11 @@ struct S3Client::Impl {
                        (message.empty() ? "" : ": " + message);
     if (code == "SignatureDoesNotMatch") text += " (check the secret key for access key " + cfg.access_key + ")";
     if (code == "InvalidAccessKeyId") text += " (the access key " + cfg.access_key + " is unknown to " + cfg.endpoint + ")";
+    if (code == "RequestTimeTooSkewed") {
+      text += " (this machine's clock is more than 15 minutes off the S3 server's: set it right, e.g. with chrony or "
+              "systemd-timesyncd)";
+    }
+    if (code == "ExpiredToken") text += " (the session token in AWS_SESSION_TOKEN has expired: renew the credentials)";
     if (r.http == 404) return Status::NotFound(text);
     if (r.http >= 500 || r.http == 429) return Status::Unavailable(text);
     // The endpoint refused who asks, not what is asked: this machine's credentials or its clock.

@@ -123,10 +123,13 @@ void WorkerAgent::Impl::SweepStaleContainers() {
 Result<const S3Client*> WorkerAgent::Impl::S3() {
   std::lock_guard<std::mutex> lock(s3_mu);
   if (!s3) {
+    // What this worker lacks (credentials, a usable endpoint) is no fault of the training job:
+    // Unavailable, an infrastructure error, and the job runs on a worker that has them (it
+    // failed as a ClientError, sinking the tuning job).
     auto cfg = S3Config::FromEnvironment(opt.s3_endpoint);
-    if (!cfg.ok()) return cfg.status();
+    if (!cfg.ok()) return Status::Unavailable("this worker cannot use S3: " + cfg.status().message());
     auto c = S3Client::Create(*cfg);
-    if (!c.ok()) return c.status();
+    if (!c.ok()) return Status::Unavailable("this worker cannot use S3: " + c.status().message());
     s3 = std::move(c).value();
   }
   return static_cast<const S3Client*>(s3.get());
@@ -837,6 +840,12 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
         opt.container.pull);
   }
   OpenChannelCache();
+  // Said once at the start: training jobs with s3:// data, output or checkpoints fail here as
+  // infrastructure errors and run on other workers.
+  if (auto cfg = S3Config::FromEnvironment(opt.s3_endpoint); !cfg.ok()) {
+    Log("worker: note: " + cfg.status().message() + " (--s3-endpoint); training jobs with s3:// data, output or "
+        "checkpoints cannot run here and go to other workers");
+  }
   Connect();
   while (!stop.load() && !abort_now.load()) {
     zmq::pollitem_t items[] = {{sock->handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};

@@ -1131,6 +1131,38 @@ TEST_F(CliTest, WhatTrainingJobsStartedDiesWithAKilledRun) {
   }
 }
 
+// A worker without S3 credentials failed every training job with an s3:// path as a ClientError,
+// which sank the tuning job: it is this worker's lack, an infrastructure error, retried (elsewhere
+// where there is another worker) as SageMaker retries an InternalServerError.
+TEST_F(CliTest, AWorkerWithoutS3CredentialsFailsNoTrainingJobAsTheUsers) {
+  std::string spec = Slurp(ScriptJob("nos3", "#!/bin/bash\necho loss=$SM_HP_X\n", 1, 1));
+  const std::string out = "\"S3OutputPath\": \"file://" + (dir_ / "out").string() + "\"";
+  const size_t at = spec.find(out);
+  ASSERT_NE(at, std::string::npos) << spec;
+  spec.replace(at, out.size(), "\"S3OutputPath\": \"s3://hpo-test-bucket/out\"");
+  const fs::path file = Write("nos3.json", spec);
+  // No credentials anywhere: not in the environment, not in a profile.
+  std::map<std::string, std::string> saved;
+  for (const char* v : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SHARED_CREDENTIALS_FILE", "HOME",
+                        "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"}) {
+    if (const char* value = std::getenv(v)) saved[v] = value;
+    ::unsetenv(v);
+  }
+  ::setenv("HOME", dir_.c_str(), 1);
+  Outcome o = Hpo({"run", file.string(), "--workers", "1", "--state-dir", (dir_ / "state").string(), "-o", "json"});
+  ::unsetenv("HOME");
+  for (const auto& [k, v] : saved) ::setenv(k.c_str(), v.c_str(), 1);
+  EXPECT_EQ(o.exit_code, 1) << o.err;
+  Outcome trials = Hpo({"trials", "nos3", "--state-dir", (dir_ / "state").string(), "-o", "json"});
+  ASSERT_EQ(trials.exit_code, 0) << trials.err;
+  const auto j = nlohmann::json::parse(trials.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << trials.out;
+  ASSERT_EQ(j["TrainingJobSummaries"].size(), 1u) << trials.out;
+  const std::string reason = j["TrainingJobSummaries"][0].value("FailureReason", "");
+  EXPECT_EQ(reason.rfind("InternalServerError: ", 0), 0u) << reason;
+  EXPECT_NE(reason.find("this worker cannot use S3: no S3 credentials"), std::string::npos) << reason;
+}
+
 // From another terminal, `hpo stop ... --state-dir DIR` reaches the hpo run that keeps DIR:
 // one runaway training job, then the whole job. The run's API takes only requests signed with
 // the keys in DIR/control.json (mode 0600), which go when the run ends.

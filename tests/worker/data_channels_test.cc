@@ -187,6 +187,24 @@ TEST_F(Channels, AManifestListsObjectsUnderItsPrefixAndCannotEscapeTheChannel) {
   auto evil = StageChannel(m, Ctx());
   ASSERT_FALSE(evil.ok());
   EXPECT_NE(evil.status().message().find("outside the channel directory"), std::string::npos);
+  // Names no file can have: a ClientError naming the object (a 300-byte segment was an IoError
+  // from the file system, an infrastructure error retried on every worker; "a//b" was said to
+  // land outside the channel).
+  const std::string long_name(300, 'N');
+  for (const std::string& name : {std::string("a//b.csv"), "x/" + long_name + ".csv"}) {
+    Put(dir_ / "odd.json", "[{\"prefix\": \"" + (dir_ / "data").string() + "/\"}, \"" + name + "\"]");
+    m.uri = (dir_ / "odd.json").string();
+    auto odd = StageChannel(m, Ctx());
+    ASSERT_FALSE(odd.ok()) << name;
+    EXPECT_EQ(odd.status().code(), StatusCode::kInvalidArgument) << name;
+    EXPECT_NE(odd.status().message().find((dir_ / "data").string() + "/" + name), std::string::npos)
+        << odd.status().message();
+    EXPECT_NE(odd.status().message().find(name.size() > 100 ? "a segment of 304 bytes; file names are at most 255"
+                                                            : "an empty or \".\" segment"),
+              std::string::npos)
+        << odd.status().message();
+    EXPECT_EQ(odd.status().message().find("outside"), std::string::npos) << odd.status().message();
+  }
   Put(dir_ / "bad.json", "{\"prefix\": 1}");
   m.uri = (dir_ / "bad.json").string();
   EXPECT_FALSE(StageChannel(m, Ctx()).ok());
