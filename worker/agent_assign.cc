@@ -238,9 +238,9 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
     for (const auto& g : a.instance_groups) ls.instance_groups.push_back({g.name, g.instance_type, g.hosts});
     ls.current_group = a.instance_group;
   } else {
-    ls.current_group = !a.instance_group.empty() ? a.instance_group
-                       : opt.instance_group.empty() ? "homogeneousCluster"
-                                                    : opt.instance_group;
+    // A job without InstanceGroups runs in SageMaker's "homogeneousCluster", whatever group
+    // this worker is labelled with for placement (--instance-group).
+    ls.current_group = !a.instance_group.empty() ? a.instance_group : "homogeneousCluster";
     ls.instance_groups.push_back({ls.current_group, ls.instance_type, ls.hosts});
   }
   ls.num_cpus = static_cast<int>(std::max<uint32_t>(1, DetectCpus() / std::max<uint32_t>(1, opt.slots)));

@@ -45,6 +45,60 @@ Json ToolkitValue(const std::string& text) {
   return v.is_discarded() ? Json(text) : v;
 }
 
+// Python's repr() of a decoded hyperparameter value, as str() shows it inside a list or dict:
+// None, True/False, numbers, 'quoted' strings, [a, b] and {'k': v}.
+std::string PyRepr(const Json& v) {
+  if (v.is_null()) return "None";
+  if (v.is_boolean()) return v.get<bool>() ? "True" : "False";
+  if (v.is_string()) {
+    const std::string t = v.get<std::string>();
+    // Python quotes with ' unless the text holds a ' and no ".
+    const char q = t.find('\'') != std::string::npos && t.find('"') == std::string::npos ? '"' : '\'';
+    std::string out(1, q);
+    for (char c : t) {
+      if (c == '\\' || c == q) out += '\\';
+      if (c == '\n') {
+        out += "\\n";
+      } else if (c == '\t') {
+        out += "\\t";
+      } else if (c == '\r') {
+        out += "\\r";
+      } else {
+        out += c;
+      }
+    }
+    return out + q;
+  }
+  if (v.is_array()) {
+    std::string out = "[";
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + PyRepr(v[i]);
+    return out + "]";
+  }
+  if (v.is_object()) {
+    std::string out = "{";
+    bool first = true;
+    for (const auto& [k, x] : v.items()) {
+      out += (first ? "" : ", ") + PyRepr(Json(k)) + ": " + PyRepr(x);
+      first = false;
+    }
+    return out + "}";
+  }
+  return v.dump();  // numbers: the shortest text that reads back the same, as Python's repr
+}
+
+// What the toolkit's to_cmd_args gives for one value: str(value), "" for None, and a dict as
+// "k=v,k2=v2" (sorted by key).
+std::string ToolkitArg(const Json& v) {
+  if (v.is_null()) return "";
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object()) {
+    std::string out;
+    for (const auto& [k, x] : v.items()) out += (out.empty() ? "" : ",") + k + "=" + ToolkitArg(x);
+    return out;
+  }
+  return PyRepr(v);
+}
+
 std::vector<std::string> Sorted(std::vector<std::string> v) {
   std::sort(v.begin(), v.end());
   return v;
@@ -366,8 +420,8 @@ std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s)
   const std::string log_level = framework_text("sagemaker_container_log_level", "20");
   Json user_args = Json::array();
   for (const auto& [name, v] : user_hps.items()) {  // sorted, as the toolkit's to_cmd_args
-    user_args.push_back("--" + name);
-    user_args.push_back(v.is_string() ? v.get<std::string>() : EnvDump(v));
+    user_args.push_back((name.size() > 1 ? "--" : "-") + name);
+    user_args.push_back(ToolkitArg(v));
   }
   Json framework_params = Json::object();
   for (const auto& [name, v] : framework.items()) {
@@ -385,6 +439,44 @@ std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s)
   Json channel_dirs = Json::object();
   for (const auto& name : names) channel_dirs[name] = (root / "input" / "data" / name).string();
   const std::vector<std::string> hosts = Sorted(s.hosts);
+  // The hosts a distributed launcher (torchrun, MPI, smddp) spans, as the toolkit reads them: the
+  // groups named by sagemaker_distribution_instance_groups (the SDK's distribution
+  // instance_groups), else the current group when a distribution is on; the first of their hosts
+  // is the master. In a heterogeneous job that is not algo-1 when the data hosts come first.
+  Json distribution_groups = Json::array();
+  if (auto it = framework.find("sagemaker_distribution_instance_groups"); it != framework.end()) {
+    distribution_groups = it->is_array() ? *it : Json::array({*it});
+  } else {
+    for (const char* flag : {"sagemaker_mpi_enabled", "sagemaker_parameter_server_enabled",
+                             "sagemaker_distributed_dataparallel_enabled", "sagemaker_pytorch_ddp_enabled",
+                             "sagemaker_pytorch_xla_multi_worker_enabled",
+                             "sagemaker_multi_worker_mirrored_strategy_enabled", "sagemaker_torch_distributed_enabled"}) {
+      auto f = framework.find(flag);
+      if (f != framework.end() && ((f->is_boolean() && f->get<bool>()) || (f->is_string() && !f->get<std::string>().empty()) ||
+                                   (f->is_number() && f->get<double>() != 0))) {
+        distribution_groups.push_back(groups.current);
+        break;
+      }
+    }
+  }
+  Json distribution_hosts = Json::array();
+  const Json resource_config = ResourceConfig(s, groups);
+  if (const auto ig = resource_config.find("instance_groups"); ig != resource_config.end() && !ig->empty()) {
+    for (const auto& g : *ig) {
+      const Json name = g.value("instance_group_name", Json());
+      if (std::find(distribution_groups.begin(), distribution_groups.end(), name) == distribution_groups.end()) continue;
+      for (const auto& h : g.value("hosts", Json::array())) distribution_hosts.push_back(h);
+    }
+  } else {
+    distribution_hosts = hosts;
+  }
+  const std::string master = !distribution_hosts.empty() && distribution_hosts[0].is_string()
+                                 ? distribution_hosts[0].get<std::string>()
+                             : hosts.empty() ? s.current_host
+                                             : hosts.front();
+  env["SM_DISTRIBUTION_INSTANCE_GROUPS"] = EnvDump(distribution_groups);
+  env["SM_NUM_NEURONS"] = "0";
+  env["SM_FRAMEWORK_MODULE"] = "";
   Json training_env = {
       {"additional_framework_parameters", framework_params},
       {"channel_input_dirs", channel_dirs},
@@ -392,6 +484,9 @@ std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s)
       {"current_instance_group", groups.current},
       {"current_instance_group_hosts", current_hosts},
       {"current_instance_type", s.instance_type},
+      {"distribution_hosts", distribution_hosts},
+      {"distribution_instance_groups", distribution_groups},
+      {"framework_module", nullptr},
       {"hosts", hosts},
       {"hyperparameters", user_hps},
       {"input_config_dir", (root / "input" / "config").string()},
@@ -400,20 +495,24 @@ std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s)
       {"instance_groups", group_names},
       {"instance_groups_dict", groups_dict},
       {"is_hetero", groups.groups.size() > 1},
-      {"is_master", !hosts.empty() && s.current_host == hosts.front()},
+      {"is_master", s.current_host == master},
+      {"is_smddpmprun_installed", false},
+      {"is_smddprun_installed", false},
       {"job_name", s.job_name},
       {"log_level", std::atoi(log_level.c_str()) > 0 ? std::atoi(log_level.c_str()) : 20},
-      {"master_hostname", hosts.empty() ? s.current_host : hosts.front()},
+      {"master_hostname", master},
       {"model_dir", (root / "model").string()},
       {"module_dir", env["SM_MODULE_DIR"]},
       {"module_name", module_name},
       {"network_interface_name", s.network_interface},
       {"num_cpus", s.num_cpus},
       {"num_gpus", static_cast<int>(s.gpus.size())},
+      {"num_neurons", 0},
       {"output_data_dir", (root / "output" / "data").string()},
       {"output_dir", (root / "output").string()},
       {"output_intermediate_dir", (root / "output" / "intermediate").string()},
-      {"resource_config", ResourceConfig(s, groups)},
+      {"resource_config", resource_config},
+      {"topology", Json::array()},
       {"user_entry_point", entry_point},
   };
   env["SM_TRAINING_ENV"] = EnvDump(training_env);

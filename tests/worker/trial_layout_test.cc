@@ -153,6 +153,54 @@ TEST_F(TrialLayoutTest, HeterogeneousClusterNamesTheGroupOfTheCurrentHost) {
   EXPECT_EQ(env["SM_IS_HETERO"], "true");
 }
 
+// The SDK's distribution instance_groups (sagemaker_distribution_instance_groups): the launcher's
+// hosts are those groups', and the master their first host, as the training toolkit reads them.
+// Every host was told algo-1 was the master, a host outside the training group: a rendezvous
+// there never completes.
+TEST_F(TrialLayoutTest, TheMasterIsTheFirstHostOfTheDistributionGroups) {
+  TrialLayoutSpec s = Spec();
+  s.hosts = {"algo-1", "algo-2", "algo-3"};
+  s.instance_groups = {{"data", "ml.c5.xlarge", {"algo-1"}}, {"train", "ml.p4d.24xlarge", {"algo-2", "algo-3"}}};
+  s.hyperparameters["sagemaker_distribution_instance_groups"] = R"(["train"])";
+  for (const std::string host : {"algo-1", "algo-2", "algo-3"}) {
+    s.current_host = host;
+    auto env = TrainingEnvironment(s);
+    const Json t = Json::parse(env["SM_TRAINING_ENV"]);
+    EXPECT_EQ(t["distribution_instance_groups"], Json({"train"})) << host;
+    EXPECT_EQ(t["distribution_hosts"], Json({"algo-2", "algo-3"})) << host;
+    EXPECT_EQ(t["master_hostname"], "algo-2") << host;
+    EXPECT_EQ(t["is_master"], host == "algo-2") << host;
+    EXPECT_EQ(env["SM_DISTRIBUTION_INSTANCE_GROUPS"], R"(["train"])");
+  }
+  // Without it and without a distribution: none, and the master is the first host.
+  s.hyperparameters.erase("sagemaker_distribution_instance_groups");
+  Json t = Json::parse(TrainingEnvironment(s)["SM_TRAINING_ENV"]);
+  EXPECT_EQ(t["distribution_instance_groups"], Json::array());
+  EXPECT_EQ(t["distribution_hosts"], Json::array());
+  EXPECT_EQ(t["master_hostname"], "algo-1");
+  // A distribution turned on spans the current group.
+  s.hyperparameters["sagemaker_pytorch_ddp_enabled"] = "true";
+  s.current_host = "algo-3";
+  t = Json::parse(TrainingEnvironment(s)["SM_TRAINING_ENV"]);
+  EXPECT_EQ(t["distribution_instance_groups"], Json({"train"}));
+  EXPECT_EQ(t["master_hostname"], "algo-2");
+  // The keys every toolkit environment has.
+  for (const char* key : {"num_neurons", "is_smddprun_installed", "is_smddpmprun_installed", "topology", "framework_module"}) {
+    EXPECT_TRUE(t.contains(key)) << key;
+  }
+}
+
+// SM_USER_ARGS is the toolkit's to_cmd_args: Python's str() of each decoded value ("True",
+// "[1, 2]"), a dict as k=v pairs, and one dash before a one-letter name.
+TEST_F(TrialLayoutTest, UserArgsAreWhatTheToolkitsToCmdArgsGives) {
+  TrialLayoutSpec s = Spec();
+  s.hyperparameters = {{"flag", "true"}, {"layers", "[1, 2]"}, {"k", "3"}, {"names", R"(["a", "it's"])"},
+                       {"opts", R"({"b": 2, "a": false})"}, {"lr", "0.001"}, {"text", "plain words"}};
+  const Json args = Json::parse(TrainingEnvironment(s)["SM_USER_ARGS"]);
+  EXPECT_EQ(args, Json({"--flag", "True", "-k", "3", "--layers", "[1, 2]", "--lr", "0.001", "--names",
+                        "['a', \"it's\"]", "--opts", "a=False,b=2", "--text", "plain words"}));
+}
+
 // The training toolkit json.loads each hyperparameter (the text where that fails) and writes
 // SM_HPS with json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=True).
 TEST_F(TrialLayoutTest, SmHpsLeavesOutReservedKeysAndHoldsValuesAsTheToolkitReadsThem) {
