@@ -8,6 +8,7 @@
 #include "worker/orphans.h"
 
 #include <arpa/inet.h>
+#include <sched.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netdb.h>
@@ -31,7 +32,16 @@ static uint64_t FreeDiskMb(const std::string& dir) {
   return ec ? 0 : static_cast<uint64_t>(space.available >> 20);
 }
 
+// The CPUs this process may run on (its affinity: a Slurm step, taskset, a cpuset), not every
+// CPU of the machine: a worker given one CPU of eight advertised eight, and its training jobs
+// were told SM_NUM_CPUS=8 while they shared one.
 uint32_t DetectCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return static_cast<uint32_t>(n);
+  }
   long n = ::sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? static_cast<uint32_t>(n) : 1;
 }

@@ -219,7 +219,8 @@ inline constexpr const char* kWorkerIdFile = "worker-id";
 // ._:@-, at most 128).
 std::string KeptWorkerId(const std::string& work_dir);
 
-// The number of CPUs and MiB of memory of this machine.
+// The number of CPUs this process may run on (its affinity: a Slurm step, taskset, a cpuset)
+// and the MiB of memory of this machine.
 uint32_t DetectCpus();
 uint64_t DetectMemoryMb();
 // The network interface that carries `host` (an address, or a name resolved here): the one

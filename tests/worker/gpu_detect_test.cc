@@ -1,8 +1,12 @@
 #include "worker/gpu_detect.h"
 
+#include <sched.h>
+
 #include <cstdlib>
 
 #include <gtest/gtest.h>
+
+#include "worker/agent.h"
 
 namespace hpo::worker {
 namespace {
@@ -81,6 +85,23 @@ TEST(GpuList, AListIsAnnotatedFromDetectionAndAnUnknownIndexIsRefused) {
   ASSERT_TRUE(blind.ok());
   EXPECT_EQ(blind->size(), 2u);
   EXPECT_EQ((*blind)[1].index, 5);
+}
+
+// A worker given one CPU (a Slurm step under task/affinity, taskset) advertised every CPU of the
+// machine, and its training jobs were told SM_NUM_CPUS of them while they shared one.
+TEST(DetectCpus, CountsTheCpusThisProcessMayRunOn) {
+  cpu_set_t saved;
+  CPU_ZERO(&saved);
+  ASSERT_EQ(::sched_getaffinity(0, sizeof saved, &saved), 0);
+  EXPECT_EQ(DetectCpus(), static_cast<uint32_t>(CPU_COUNT(&saved)));
+  int first = 0;
+  while (!CPU_ISSET(first, &saved)) ++first;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  ASSERT_EQ(::sched_setaffinity(0, sizeof one, &one), 0);
+  EXPECT_EQ(DetectCpus(), 1u);
+  ASSERT_EQ(::sched_setaffinity(0, sizeof saved, &saved), 0);
 }
 
 }  // namespace
