@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 namespace hpo {
 namespace {
@@ -168,7 +169,16 @@ void RemoveStaleTemporaries(const std::string& dir, const std::string& prefix) {
     const size_t digits = rest.find_first_not_of("0123456789");
     if (digits == 0 || (digits != std::string::npos && rest[digits] != '-')) continue;
     const long pid = std::strtol(rest.substr(0, digits).c_str(), nullptr, 10);
-    if (pid <= 0 || (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)) continue;  // alive, or not ours to judge
+    if (pid <= 0) continue;
+    // Alive, or not ours to judge, unless it is a zombie: killed, and not reaped by its parent
+    // yet (a shell that started the worker in the background), which writes nothing more.
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) {
+      std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+      std::string text;
+      std::getline(stat, text);
+      const size_t close = text.rfind(')');
+      if (close == std::string::npos || close + 2 >= text.size() || text[close + 2] != 'Z') continue;
+    }
     std::error_code rm;
     std::filesystem::remove(e.path(), rm);
   }

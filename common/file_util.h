@@ -33,7 +33,7 @@ Status WriteFileAtomically(const std::string& path, const std::string& data,
                            Durability durability = Durability::kDurable, unsigned mode = 0644);
 
 // Removes the temporaries a killed writer left in `dir`: files named `prefix` + PID + "-" + N (or
-// + PID alone) whose PID is no live process. Writers that stage a file under a temporary name
+// + PID alone) whose PID is no live process (or a zombie). Writers that stage a file under a temporary name
 // beside its target call it first, so a worker killed mid-upload leaves no half-written
 // model.tar.gz.tmp-... in the job's output. Best effort: errors are ignored.
 void RemoveStaleTemporaries(const std::string& dir, const std::string& prefix);

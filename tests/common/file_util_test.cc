@@ -9,6 +9,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <chrono>
+#include <thread>
 #include <string>
 
 namespace hpo {
@@ -113,6 +115,23 @@ TEST_F(DirectoryLockTest, StaleTemporariesOfDeadWritersAreRemovedAndLiveOnesKept
   EXPECT_TRUE(fs::exists(dir_ / "model.tar.gz.tmp-notapid"));
   EXPECT_TRUE(fs::exists(dir_ / ("output.tar.gz.tmp-" + gone + "-1"))) << "another prefix";
   RemoveStaleTemporaries((dir_ / "missing").string(), "x");  // no directory: nothing happens
+  // A writer killed but not yet reaped by its parent (a shell that started it in the background)
+  // is a zombie: it writes nothing more, and its temporary goes (it stayed for good).
+  const pid_t zombie = ::fork();
+  if (zombie == 0) ::_exit(0);
+  ASSERT_GT(zombie, 0);
+  for (int i = 0; i < 200; ++i) {  // until it has ended, unreaped
+    std::ifstream stat("/proc/" + std::to_string(zombie) + "/stat");
+    std::string text;
+    std::getline(stat, text);
+    if (text.find(") Z") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const std::string undead = "model.tar.gz.tmp-" + std::to_string(zombie) + "-3";
+  std::ofstream(dir_ / undead) << "x";
+  RemoveStaleTemporaries(dir_.string(), "model.tar.gz.tmp-");
+  EXPECT_FALSE(fs::exists(dir_ / undead));
+  ::waitpid(zombie, nullptr, 0);
 }
 
 // A file under a program's tree is reached from the tree's root down, no link followed on the
