@@ -32,6 +32,7 @@
 #include <zmq_addon.hpp>
 
 #include "proto/messages.h"
+#include "worker/orphans.h"
 #include "tests/integration/cluster.h"
 
 namespace {
@@ -1645,12 +1646,18 @@ TEST_F(Cluster, MaxRuntimeStopsATrainerThatIgnoresSigtermWithSigkillAfterTheGrac
   EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Completed");
 }
 
-// Every process below `pid` (its children, theirs, ...), from /proc.
+// Every process below `pid` (its children, theirs, ...), from /proc, but the orphan guard every
+// worker runs (`hpo worker-guard`, worker/orphans.h): the training programs and what they start.
 std::vector<pid_t> Descendants(pid_t pid) {
   std::map<pid_t, std::vector<pid_t>> children;
   for (const auto& e : fs::directory_iterator("/proc")) {
     const std::string name = e.path().filename();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    {
+      std::ifstream cmdline(e.path() / "cmdline");
+      const std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+      if (args.find(std::string(1, '\0') + hpo::worker::kOrphanGuardCommand + '\0') != std::string::npos) continue;
+    }
     std::ifstream in(e.path() / "stat");
     std::string stat;
     std::getline(in, stat);
