@@ -18,6 +18,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -272,6 +273,17 @@ OrphanGuard::~OrphanGuard() {
 int RunOrphanGuard(const std::string& work_dir, int64_t lock_wait_ms,
                    const std::function<void(const std::string&)>& log) {
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::signal(sig, SIG_IGN);
+  // Nothing of the worker's but the pipe (0) and the log (1, 2): a descriptor it left without
+  // close-on-exec (another pipe's write end) would otherwise outlive it here.
+  if (::close_range(3, ~0U, 0) != 0) {
+    std::vector<int> open;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+      const int fd = std::atoi(e.path().filename().c_str());
+      if (fd > 2) open.push_back(fd);
+    }
+    for (int fd : open) ::close(fd);
+  }
   char buf[256];
   for (;;) {
     const ssize_t n = ::read(0, buf, sizeof buf);
