@@ -22,6 +22,19 @@ std::string DefaultCoordinator() {
   return env && *env ? env : "http://127.0.0.1:7780";
 }
 
+std::string ShellWord(const std::string& s) {
+  const bool plain = !s.empty() && s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                       "0123456789_./:@%+=,-") == std::string::npos;
+  if (plain) return s;
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string CoordinatorFlag(const std::string& url) {
+  return url == DefaultCoordinator() ? "" : " --coordinator " + ShellWord(url);
+}
+
 void CheckCoordinatorUrl(std::string* url) {
   const std::string given = *url;
   auto bad = [&](const std::string& why) {
@@ -193,8 +206,10 @@ httplib::Headers ClientHeaders(const std::string& url, const std::string& method
 
 Endpoint CoordinatorAt(std::string url) {
   CheckCoordinatorUrl(&url);
-  return {url, std::nullopt, "the coordinator",
-          "start one with `hpo coordinator`, or point --coordinator / HPO_COORDINATOR at it"};
+  Endpoint e{url, std::nullopt, "the coordinator",
+             "start one with `hpo coordinator`, or point --coordinator / HPO_COORDINATOR at it"};
+  e.flags = CoordinatorFlag(url);
+  return e;
 }
 
 // The hpo run of `state_dir`; exits 2 (no run there) or 3 (the run was killed) saying so.
@@ -202,7 +217,7 @@ Endpoint RunOf(const std::string& state_dir) {
   auto control = ReadRunControl(state_dir);
   if (!control.ok()) Fail(control.status().code() == StatusCode::kFailedPrecondition ? 3 : 2, control.status().message());
   Endpoint e{control->url, std::nullopt, "the hpo run of " + state_dir + " (pid " + std::to_string(control->pid) + ")",
-             "it may be ending, or be stopped (kill -STOP); try again in a moment", " --state-dir " + state_dir};
+             "it may be ending, or be stopped (kill -STOP); try again in a moment", " --state-dir " + ShellWord(state_dir)};
   if (!control->access_key_id.empty()) e.own = ClientCredentials{control->access_key_id, control->secret_access_key, "us-east-1"};
   return e;
 }

@@ -22,6 +22,12 @@
 namespace hpo::cli {
 
 std::string DefaultCoordinator();
+// `s` as one shell word: as it is when it holds only letters, digits and _./:@%+=,-; else in
+// single quotes (a ' as '\'').
+std::string ShellWord(const std::string& s);
+// What a suggested command needs to reach the coordinator at `url`: "" for the default one
+// (DefaultCoordinator), else " --coordinator URL".
+std::string CoordinatorFlag(const std::string& url);
 
 // Checks a coordinator URL given to a client command (--coordinator, $HPO_COORDINATOR) and drops
 // a trailing '/': http(s)://HOST[:PORT] and nothing else. Exits 2 saying what is wrong and what

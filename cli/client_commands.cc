@@ -123,8 +123,9 @@ class Origin {
   }
   // "the coordinator at URL" or "DIR/hpo.db", for messages.
   std::string where() const { return local() ? state_dir + "/hpo.db" : "the coordinator at " + *url_; }
-  // What a command it suggests needs to read the same place: " --state-dir DIR", or "".
-  std::string flags() const { return local() ? " --state-dir " + state_dir : ""; }
+  // What a command it suggests needs to read the same place: " --state-dir DIR", " --coordinator
+  // URL" for one not the default, or "".
+  std::string flags() const { return local() ? " --state-dir " + ShellWord(state_dir) : CoordinatorFlag(*url_); }
   // Opened on first use; exits with a clear message when the state directory cannot be read.
   coordinator::dashboard::Source& source() {
     if (local()) {

@@ -859,12 +859,16 @@ void Coordinator(const CoordinatorArgs& a) {
     hopt.credentials = *c;
   }
   std::error_code ec;
-  // A state directory this command made goes again if the coordinator cannot start (a port in
-  // use): nothing is left behind but what was there.
-  const bool new_state_dir = !fs::exists(a.state_dir, ec);
+  // What this command makes of the state directory's path (it and any missing parents) goes
+  // again if the coordinator cannot start (a port in use): nothing is left but what was there.
+  fs::path made_top;
+  for (fs::path p = fs::absolute(a.state_dir, ec); !ec && !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+    made_top = p;
+    if (p == p.parent_path()) break;
+  }
   auto undo_state_dir = [&] {
     std::error_code rm;
-    if (new_state_dir) fs::remove_all(a.state_dir, rm);
+    if (!made_top.empty()) fs::remove_all(made_top, rm);
   };
   if (Status made = CreatePrivateDirectory(a.state_dir); !made.ok()) Fail(3, made.message());
   // One coordinator per state directory: two would both dispatch its jobs.

@@ -44,18 +44,25 @@ Status WriteAtomically(const fs::path& to, const std::function<Status(const fs::
 
 }  // namespace
 
-bool IsCleanRelativePath(const std::string& key) {
-  if (key.empty() || key[0] == '/') return false;
+std::string RelativePathProblem(const std::string& key) {
+  if (key.empty()) return "is empty";
+  if (key[0] == '/') return "is absolute (a leading '/')";
   size_t start = 0;
   while (start <= key.size()) {
     size_t end = key.find('/', start);
     if (end == std::string::npos) end = key.size();
     const std::string part = key.substr(start, end - start);
-    if (part.empty() || part == "." || part == "..") return false;
+    if (part == "..") return "would land outside the directory (a \"..\" segment)";
+    if (part.empty() || part == ".") {
+      return "has an empty or \".\" segment (\"//\", \"/./\", or a trailing '/'), which no file can be named";
+    }
+    if (part.size() > 255) return "has a segment of " + std::to_string(part.size()) + " bytes; file names are at most 255";
     start = end + 1;
   }
-  return true;
+  return "";
 }
+
+bool IsCleanRelativePath(const std::string& key) { return RelativePathProblem(key).empty(); }
 
 // ---- local -------------------------------------------------------------------------------------
 

@@ -39,9 +39,12 @@
 
 namespace hpo {
 
-// A key or relative path that stays inside its root: not empty, not absolute, and without "",
-// "." or ".." components.
+// A key or relative path that stays inside its root and can be a file there: not empty, not
+// absolute, without "", "." or ".." components or one over 255 bytes (RelativePathProblem).
 bool IsCleanRelativePath(const std::string& key);
+// Why `key` cannot be a file's path relative to a directory ("would land outside the directory
+// ...", "has an empty ... segment", "has a segment of N bytes ..."); "" when it can.
+std::string RelativePathProblem(const std::string& key);
 
 struct ObjectInfo {
   std::string key;   // the full key

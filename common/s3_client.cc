@@ -377,7 +377,10 @@ struct S3Client::Impl {
       text += " (this machine's clock is more than 15 minutes off the S3 server's: set it right, e.g. with chrony or "
               "systemd-timesyncd)";
     }
-    if (code == "ExpiredToken") text += " (the session token in AWS_SESSION_TOKEN has expired: renew the credentials)";
+    if (code == "ExpiredToken") {
+      text += " (the session token, AWS_SESSION_TOKEN or the profile's aws_session_token, has expired: renew the "
+              "credentials)";
+    }
     if (r.http == 404) return Status::NotFound(text);
     if (r.http >= 500 || r.http == 429) return Status::Unavailable(text);
     // The endpoint refused who asks, not what is asked: this machine's credentials or its clock.

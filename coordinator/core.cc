@@ -210,7 +210,8 @@ void CoordinatorCore::Impl::Load() {
       // Its hyperparameters, metric sequence or attempts cannot be read: one in progress could
       // never take its worker's report (the sequence numbers restart at 0), and its tuning job
       // waited for it for good. It ends Failed, as an infrastructure error, and says why.
-      const bool active = !t.Terminal();
+      // An unknown state loads as Failed; without an end time it had not ended.
+      const bool active = !t.Terminal() || (damage.rfind("its state", 0) == 0 && t.end_ms == 0);
       load_notes.push_back("training job " + t.name + ": its stored row is damaged (" + damage + ")" +
                            (active ? "; it ends Failed, its attempt's results lost" : "; what can be read is served"));
       if (active) {

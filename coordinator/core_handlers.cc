@@ -557,9 +557,12 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
       // Only workers that could ever serve it count (a CPU worker is no second opinion on a GPU
       // job's program: the attempt went back to the one refusing GPU worker ten times).
       const auto plans = HostsFor(*j, t->definition_name, t->resource_option);
+      // A worker resting after infrastructure errors is no second opinion now either: waiting
+      // for it stalled every training job when all the workers lacked the same thing (hpo run's
+      // share one environment: no S3 credentials rested them all for minutes).
       const bool untried = std::any_of(workers.begin(), workers.end(), [&](const auto& w) {
-        return !t->setup_refused_by.count(w.first) && w.second.draining.empty() && !plans.empty() &&
-               CouldEverServe(w.second, plans[0].req);
+        return !t->setup_refused_by.count(w.first) && w.second.draining.empty() && w.second.resting_until_ms <= now &&
+               !plans.empty() && CouldEverServe(w.second, plans[0].req);
       });
       if (untried) {
         t->setup_requeues++;
@@ -583,7 +586,10 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
         const std::string said = m.failure_reason.substr(proto::wire::CannotStartReason(wid, "").size());
         InfraFailure(*t,
                      "InternalServerError: no worker could start it (every worker that can serve it refused: " + who +
-                         "): " + said + "; check the training image or program path",
+                         "): " + said +
+                         (proto::wire::IsCannotStartReason(m.failure_reason, wid, /*program=*/true)
+                              ? "; check the training image or program path"
+                              : ""),
                      now, wid);
         return true;
       }

@@ -433,8 +433,10 @@ inline constexpr const char* kStopReasonIfNotStarted = "withdrawn if not started
 inline std::string CannotStartReason(const std::string& worker_id, const std::string& cannot_run) {
   return "InternalServerError: on worker " + worker_id + ": " + cannot_run;
 }
-inline bool IsCannotStartReason(std::string_view reason, const std::string& worker_id) {
-  const std::string head = CannotStartReason(worker_id, "cannot run \"");
+// Whether `reason` is one of those (any lack of the worker's that keeps an attempt from starting:
+// its program, or its S3 access); `program`: only a program it cannot run ("cannot run \"...").
+inline bool IsCannotStartReason(std::string_view reason, const std::string& worker_id, bool program = false) {
+  const std::string head = CannotStartReason(worker_id, program ? "cannot run \"" : "");
   return reason.substr(0, head.size()) == head;
 }
 struct StopTrial {

@@ -137,9 +137,9 @@ Result<const S3Client*> WorkerAgent::Impl::S3() {
     // Unavailable, an infrastructure error, and the job runs on a worker that has them (it
     // failed as a ClientError, sinking the tuning job).
     auto cfg = S3Config::FromEnvironment(opt.s3_endpoint);
-    if (!cfg.ok()) return Status::Unavailable("this worker cannot use S3: " + cfg.status().message());
+    if (!cfg.ok()) return Status::Unavailable(std::string(agent_detail::kNoS3) + ": " + cfg.status().message());
     auto c = S3Client::Create(*cfg);
-    if (!c.ok()) return Status::Unavailable("this worker cannot use S3: " + c.status().message());
+    if (!c.ok()) return Status::Unavailable(std::string(agent_detail::kNoS3) + ": " + c.status().message());
     s3 = std::move(c).value();
   }
   return static_cast<const S3Client*>(s3.get());
@@ -823,9 +823,11 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
         owner_tag + " left running");
   }
   // Containers an earlier process on this work directory left running (killed -9, their
-  // programs run on under the runtime's monitor): gone before their attempts are reported ended
-  // and their trees removed below, not at the first container training job, which may never come.
-  if (opt.container.enabled()) SweepStaleContainers();
+  // programs run on under the runtime's monitor) go now, not at the first container training
+  // job, which may never come. In the background: the runtime may take long to answer (a first
+  // podman run, a docker without its socket), and the worker connects meanwhile; a container
+  // training job waits for the sweep (SweepStaleContainers runs once).
+  if (opt.container.enabled()) (void)tasks.Post([this] { SweepStaleContainers(); });
   // And what they leave if this process is killed (worker/orphans.h OrphanGuard).
   if (!opt.orphan_guard.empty()) {
     auto g = OrphanGuard::Start(opt.orphan_guard, owner_tag);

@@ -116,6 +116,10 @@ inline std::optional<proto::TrainingJobDefinition> DefinitionOf(const proto::wir
   return spec->training_job_definition;
 }
 
+// What S3() says when this worker has no S3 access (credentials, endpoint): its lack, not the
+// training job's fault.
+inline constexpr const char* kNoS3 = "this worker cannot use S3";
+
 // A data-staging or upload error: the job's fault (ClientError, fails the trial) or the
 // infrastructure's (InfraError, retried).
 inline bool IsClientError(const Status& s) {

@@ -234,8 +234,11 @@ proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& e
     x.failure_reason = proto::wire::SanitizeText(
         "InternalServerError: the container runtime " + opt.container.runtime + " failed (exit " +
             std::to_string(exit.exit_code) + "): " + last +
-            " (an image no registry here serves? run it as a local program: hpo worker --image NAME=COMMAND, or "
-            "a file:// trainingImage)",
+            (exit.exit_code == 125
+                 ? " (an image no registry here serves? run it as a local program: hpo worker --image NAME=COMMAND, "
+                   "or a file:// trainingImage)"
+                 : " (the OCI runtime could not create the container: check the runtime's configuration on this "
+                   "worker, e.g. containers.conf)"),
         1024);
   } else {
     x.status = "Failed";
@@ -462,8 +465,15 @@ void WorkerAgent::Impl::PollTrials() {
         const bool client = IsClientError(mounts.status());
         x.status = client ? "Failed" : "InfraError";
         x.secondary_status = "Failed";
+        // This worker's lack of S3 (no credentials, a bad endpoint): a refusal to start it, which
+        // the coordinator takes elsewhere, and forgives when every worker refuses (as they all
+        // do in hpo run, whose workers share one environment: they rested for minutes).
+        const std::string& said = mounts.status().message();
         x.failure_reason = proto::wire::SanitizeText(
-            (client ? "ClientError: " : "InternalServerError: ") + mounts.status().message(), 1024);
+            client ? "ClientError: " + said
+            : said.find(agent_detail::kNoS3) != std::string::npos ? proto::wire::CannotStartReason(opt.worker_id, said)
+                                                    : "InternalServerError: " + said,
+            1024);
         Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status +
             " while staging data: " + x.failure_reason);
         Exited(key, std::move(x));

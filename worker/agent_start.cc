@@ -155,7 +155,8 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
           checkpoints = r.checkpoints, intermediate = r.intermediate,
           successor_waits = r.successor_waits, revoked = r.revoked, lease_wait_ms = r.lease_wait_ms,
           interrupted = r.interrupted, container = r.container,
-          peers = r.peers, peers_until_ms = r.peers_until_ms, unsynced = std::move(unsynced)](const ExitInfo& exit) {
+          peers = r.peers, peers_until_ms = r.peers_until_ms, unsynced = std::move(unsynced),
+          raw = &r](const ExitInfo& exit) {
     if (successor_waits->load()) Wake();  // the next trial starts in this slot while we upload
     struct WakeOnReturn {
       const Impl* impl;
@@ -251,7 +252,15 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
       }
       // Interrupted on a single host: it runs again, and its model would be the job's until then.
       // So does one whose container the runtime could not start (no program ran: empty archives).
-      const bool never_ran = container && IsRuntimeFailure(opt.container, exit.exit_code) && !exit.stopped_by_us;
+      // (As ExitReport judges it: the runtime's last line tells a runc failure's 126 from the
+      // program's. The Run outlives its process, whose output thread runs this.)
+      std::string last_line;
+      if (container) {
+        std::lock_guard<std::mutex> lock(raw->mu);
+        last_line = raw->last_line;
+      }
+      const bool never_ran =
+          container && IsRuntimeFailure(opt.container, exit.exit_code, last_line) && !exit.stopped_by_us;
       const bool runs_again = (interrupted->load() && !spec.Gang()) || never_ran;
       if (artifacts && runs_again) {
         Log("worker: " + what + (never_ran ? ": the container runtime could not start it" : ": interrupted") +

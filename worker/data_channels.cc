@@ -199,21 +199,7 @@ Result<std::vector<Item>> Plan(const ChannelSource& src, const StagingContext& c
     // A ClientError naming the object: it is the data set's, and a retry (or another worker)
     // meets it again. (A name over 255 bytes was an IoError from the file system: an
     // infrastructure error, retried at once on every worker until they were all resting.)
-    std::string why;
-    size_t start = 0;
-    while (why.empty() && start <= it.rel.size()) {
-      size_t end = it.rel.find('/', start);
-      if (end == std::string::npos) end = it.rel.size();
-      const std::string part = it.rel.substr(start, end - start);
-      if (part == "..") {
-        why = "would land outside the channel directory (a \"..\" segment)";
-      } else if (part.empty() || part == ".") {
-        why = "has an empty or \".\" segment (\"//\", \"/./\", or a leading or trailing '/'), which no file can be named";
-      } else if (part.size() > 255) {
-        why = "has a segment of " + std::to_string(part.size()) + " bytes; file names are at most 255";
-      }
-      start = end + 1;
-    }
+    const std::string why = RelativePathProblem(it.rel);
     if (!why.empty()) {
       const std::string uri = it.s3 ? "s3://" + it.bucket + "/" + it.where : it.where;
       return Status::InvalidArgument("the object " + uri + " (\"" + it.rel + "\")" +

@@ -272,7 +272,9 @@ OrphanGuard::~OrphanGuard() {
 
 int RunOrphanGuard(const std::string& work_dir, int64_t lock_wait_ms,
                    const std::function<void(const std::string&)>& log) {
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::signal(sig, SIG_IGN);
+  // SIGPIPE too: with the worker gone, nothing may read its log (hpo run | tee, with tee ended),
+  // and the first line written would end the guard after one kill.
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) ::signal(sig, SIG_IGN);
   // Nothing of the worker's but the pipe (0) and the log (1, 2): a descriptor it left without
   // close-on-exec (another pipe's write end) would otherwise outlive it here.
   if (::close_range(3, ~0U, 0) != 0) {

@@ -100,8 +100,8 @@ class OrphanGuard {
   int write_fd_;
 };
 
-// The guard's side (`hpo worker-guard --work-dir DIR`): ignores SIGINT, SIGTERM, SIGHUP and
-// SIGQUIT, blocks until its standard input reads end-of-file, then takes DIR's lock (trying for
+// The guard's side (`hpo worker-guard --work-dir DIR`): ignores SIGINT, SIGTERM, SIGHUP, SIGQUIT
+// and SIGPIPE, closes every descriptor but 0-2, blocks until its standard input reads end-of-file, then takes DIR's lock (trying for
 // up to `lock_wait_ms`) and calls KillLeftoversOf(DIR). Returns the process's exit code: 0 (also
 // when another worker holds the lock), 1 when the lock could not be taken for another reason.
 int RunOrphanGuard(const std::string& work_dir, int64_t lock_wait_ms,

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/file_util.h"
+#include "common/text.h"
 
 namespace hpo::worker {
 
@@ -93,7 +94,8 @@ std::string ToolkitArg(const Json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_object()) {
     std::string out;
-    for (const auto& [k, x] : v.items()) out += (out.empty() ? "" : ",") + k + "=" + ToolkitArg(x);
+    // "%s=%s" % (k, v): str(v), so None is "None" and a nested dict its repr.
+    for (const auto& [k, x] : v.items()) out += (out.empty() ? "" : ",") + k + "=" + (x.is_string() ? x.get<std::string>() : PyRepr(x));
     return out;
   }
   return PyRepr(v);
@@ -420,7 +422,7 @@ std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s)
   const std::string log_level = framework_text("sagemaker_container_log_level", "20");
   Json user_args = Json::array();
   for (const auto& [name, v] : user_hps.items()) {  // sorted, as the toolkit's to_cmd_args
-    user_args.push_back((name.size() > 1 ? "--" : "-") + name);
+    user_args.push_back((Utf8Length(name) > 1 ? "--" : "-") + name);  // len() counts characters
     user_args.push_back(ToolkitArg(v));
   }
   Json framework_params = Json::object();

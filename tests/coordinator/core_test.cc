@@ -1034,6 +1034,30 @@ TEST_F(CoreTest, ARunningTrainingJobWhoseRowIsDamagedEndsFailedAndItsJobGoesOn) 
   EXPECT_TRUE(core_->LoadNotes().empty());
 }
 
+// A state that is none of hpo's loads as Failed; one that had not ended (no end time) ends now,
+// with its reason and event, as a damaged detail does.
+TEST_F(CoreTest, ARunningTrainingJobWhoseStateIsDamagedEndsWithAReason) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("dmgstate", "Random", 2, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  Started("w1", a[0]);
+  auto trials = store_->LoadTrials();
+  ASSERT_TRUE(trials.ok());
+  for (TrialRow r : *trials) {
+    if (r.name != a[0].trial) continue;
+    r.state = "Bogus";
+    ASSERT_TRUE(store_->PutTrial(r).ok());
+  }
+  MakeCore();
+  const Trial* t = core_->FindTrial(a[0].trial);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->state, TrialState::kFailed);
+  EXPECT_GT(t->end_ms, 0);
+  EXPECT_NE(t->failure_reason.find("its state \"Bogus\" is none of hpo's"), std::string::npos) << t->failure_reason;
+  ASSERT_EQ(core_->LoadNotes().size(), 1u);
+  EXPECT_NE(core_->LoadNotes()[0].find("ends Failed"), std::string::npos) << core_->LoadNotes()[0];
+}
+
 TEST_F(CoreTest, AnAssignmentLostWithTheCoordinatorIsResentWithoutSpendingARetry) {
   Register("w1", 1);
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("resend", "Random", 1, 1)));

@@ -195,10 +195,12 @@ TEST_F(TrialLayoutTest, TheMasterIsTheFirstHostOfTheDistributionGroups) {
 TEST_F(TrialLayoutTest, UserArgsAreWhatTheToolkitsToCmdArgsGives) {
   TrialLayoutSpec s = Spec();
   s.hyperparameters = {{"flag", "true"}, {"layers", "[1, 2]"}, {"k", "3"}, {"names", R"(["a", "it's"])"},
-                       {"opts", R"({"b": 2, "a": false})"}, {"lr", "0.001"}, {"text", "plain words"}};
+                       {"opts", R"({"b": {"x": 1}, "a": false, "c": null})"}, {"lr", "0.001"}, {"text", "plain words"},
+                       {"\xce\xb1", "1"}};
   const Json args = Json::parse(TrainingEnvironment(s)["SM_USER_ARGS"]);
   EXPECT_EQ(args, Json({"--flag", "True", "-k", "3", "--layers", "[1, 2]", "--lr", "0.001", "--names",
-                        "['a', \"it's\"]", "--opts", "a=False,b=2", "--text", "plain words"}));
+                        "['a', \"it's\"]", "--opts", "a=False,b={'x': 1},c=None", "--text", "plain words", "-\xce\xb1",
+                        "1"}));
 }
 
 // The training toolkit json.loads each hyperparameter (the text where that fails) and writes
