@@ -1817,15 +1817,10 @@ TEST_F(CliTest, ACoordinatorWithABadAddressSaysWhichAndMakesNoStateDirectory) {
   EXPECT_NE(o.err.find("give --credentials FILE"), std::string::npos) << o.err;
   EXPECT_FALSE(fs::exists(state));
   {
-    const int busy = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::bind(busy, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    ASSERT_EQ(::listen(busy, 1), 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(busy, reinterpret_cast<sockaddr*>(&addr), &len);
-    const std::string taken = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+    const hpo::testing::LoopbackSocket listening = hpo::testing::BindLoopback(/*backlog=*/1);
+    ASSERT_GE(listening.fd, 0);
+    const int busy = listening.fd;
+    const std::string taken = "127.0.0.1:" + std::to_string(listening.port);
     const fs::path nested = dir_ / "p" / "q" / "state";  // its missing parents too
     o = Hpo({"coordinator", "--listen", "tcp://127.0.0.1:0", "--http", taken, "--state-dir", nested.string()});
     EXPECT_EQ(o.exit_code, 3) << o.err;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -90,6 +91,17 @@ class CoreTest : public ::testing::Test {
     MakeCore();
   }
   void MakeCore() { core_ = std::make_unique<CoordinatorCore>(store_.get(), options_); }
+  // Rewrites the stored row of training job `trial` with `damage` applied, as a failing disk or a
+  // hand in hpo.db would (the core reads it at its next MakeCore).
+  void DamageRow(const std::string& trial, const std::function<void(TrialRow&)>& damage) {
+    auto rows = store_->LoadTrials();
+    ASSERT_TRUE(rows.ok());
+    for (TrialRow r : *rows) {
+      if (r.name != trial) continue;
+      damage(r);
+      ASSERT_TRUE(store_->PutTrial(r).ok());
+    }
+  }
   static CoreOptions TestOptions() {
     CoreOptions o;
     o.lease_ms = 1000;

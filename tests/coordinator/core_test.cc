@@ -999,13 +999,7 @@ TEST_F(CoreTest, ARunningTrainingJobWhoseRowIsDamagedEndsFailedAndItsJobGoesOn) 
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("dmg", "Random", 2, 1)));
   ASSERT_EQ(a.size(), 1u);
   Started("w1", a[0]);
-  auto trials = store_->LoadTrials();
-  ASSERT_TRUE(trials.ok());
-  for (TrialRow r : *trials) {
-    if (r.name != a[0].trial) continue;
-    r.detail_json = "{";
-    ASSERT_TRUE(store_->PutTrial(r).ok());
-  }
+  DamageRow(a[0].trial, [](TrialRow& r) { r.detail_json = "{"; });
   MakeCore();
   const Trial* t = core_->FindTrial(a[0].trial);
   ASSERT_NE(t, nullptr);
@@ -1041,13 +1035,7 @@ TEST_F(CoreTest, ARunningTrainingJobWhoseStateIsDamagedEndsWithAReason) {
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("dmgstate", "Random", 2, 1)));
   ASSERT_EQ(a.size(), 1u);
   Started("w1", a[0]);
-  auto trials = store_->LoadTrials();
-  ASSERT_TRUE(trials.ok());
-  for (TrialRow r : *trials) {
-    if (r.name != a[0].trial) continue;
-    r.state = "Bogus";
-    ASSERT_TRUE(store_->PutTrial(r).ok());
-  }
+  DamageRow(a[0].trial, [](TrialRow& r) { r.state = "Bogus"; });
   MakeCore();
   const Trial* t = core_->FindTrial(a[0].trial);
   ASSERT_NE(t, nullptr);

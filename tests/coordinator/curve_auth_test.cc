@@ -5,8 +5,6 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,6 +21,7 @@
 #include <zmq.hpp>
 
 #include "common/file_util.h"
+#include "tests/loopback.h"
 #include "worker/handshake_monitor.h"
 
 namespace hpo::coordinator::curve {
@@ -260,16 +259,10 @@ TEST_F(ZapTest, AnUnknownKeyIsRefusedLoggedAndToldWhyWhileTheGoodWorkerIsServed)
 // A worker pointed at the coordinator's HTTP port (--connect tcp://HOST:7780) was asked only
 // whether the coordinator requires keys: the line now says which port workers connect to.
 TEST(HandshakeMonitorTest, AWorkerAtAnHttpPortIsToldWhichPortWorkersUse) {
-  const int server = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(server, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(server, 4), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(server, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  const hpo::testing::LoopbackSocket listening = hpo::testing::BindLoopback(/*backlog=*/4);
+  ASSERT_GE(listening.fd, 0);
+  const int server = listening.fd;
+  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(listening.port);
   std::atomic<bool> done{false};
   std::thread http([&] {  // what an HTTP server answers to a ZeroMQ greeting
     while (!done.load()) {
