@@ -35,6 +35,10 @@ std::string CoordinatorFlag(const std::string& url) {
   return url == DefaultCoordinator() ? "" : " --coordinator " + ShellWord(url);
 }
 
+std::string WhereTheNamesAre(const std::string& flags) {
+  return " (`hpo list" + flags + "` lists the tuning jobs, `hpo trials JOB" + flags + "` a tuning job's training jobs)";
+}
+
 void CheckCoordinatorUrl(std::string* url) {
   const std::string given = *url;
   auto bad = [&](const std::string& why) {
@@ -261,8 +265,7 @@ httplib::Result Send(const Endpoint& at, const std::string& target, const std::o
   if (status == 403 && !at.own) msg += AuthHint(msg);
   // No such job: the coordinator refused the request (1), whatever the error type SageMaker gives.
   if (proto::IsNotFoundError(type, msg)) {
-    Fail(1, type + ": " + msg + " (`hpo list" + at.flags + "` lists the tuning jobs, `hpo trials JOB" + at.flags +
-                "` a tuning job's training jobs)");
+    Fail(1, type + ": " + msg + WhereTheNamesAre(at.flags));
   }
   Fail(type == "ValidationException" || type == "SerializationException" ? 2 : 1, type + ": " + msg);
 }

@@ -28,6 +28,10 @@ std::string ShellWord(const std::string& s);
 // What a suggested command needs to reach the coordinator at `url`: "" for the default one
 // (DefaultCoordinator), else " --coordinator URL".
 std::string CoordinatorFlag(const std::string& url);
+// Where a name that was not found can be looked up: " (`hpo list FLAGS` lists the tuning jobs,
+// `hpo trials JOB FLAGS` a tuning job's training jobs)"; `flags` as CoordinatorFlag or
+// " --state-dir DIR".
+std::string WhereTheNamesAre(const std::string& flags);
 
 // Checks a coordinator URL given to a client command (--coordinator, $HPO_COORDINATOR) and drops
 // a trailing '/': http(s)://HOST[:PORT] and nothing else. Exits 2 saying what is wrong and what

@@ -222,10 +222,7 @@ Json Must(Result<Json> r, const std::string& flags = "") {
     case StatusCode::kUnavailable: Fail(3, s.message());
     case StatusCode::kNotFound:
       Fail(1, "ResourceNotFound: " + s.message() +
-                  (s.message().find("hpo list") != std::string::npos
-                       ? std::string()
-                       : " (`hpo list" + flags + "` lists the tuning jobs, `hpo trials JOB" + flags +
-                             "` a tuning job's training jobs)"));
+                  (s.message().find("hpo list") != std::string::npos ? std::string() : WhereTheNamesAre(flags)));
     default: Fail(1, s.message());
   }
 }
@@ -449,8 +446,7 @@ void AddClientCommands(CLI::App& app) {
         if (tj.status().code() == StatusCode::kNotFound) {
           described = Result<Json>(Status::NotFound(
               "no tuning job or training job named " + *name + " on " + origin.where() +
-              " (`hpo list" + origin.flags() + "` lists the tuning jobs, `hpo trials JOB" + origin.flags() +
-              "` a tuning job's training jobs)"));
+              WhereTheNamesAre(origin.flags())));
         }
       }
     }

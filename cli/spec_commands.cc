@@ -32,6 +32,13 @@ std::string KubernetesNameProblem(const std::string& name) {
          "reads it; the tuning job is named by spec.hyperParameterTuningJobName";
 }
 
+// Whether field path `inner` is `outer` or below it ("a.b[0].c" is within "a.b"); everything is
+// within "".
+bool PathWithin(const std::string& inner, const std::string& outer) {
+  return outer.empty() || inner == outer ||
+         (inner.rfind(outer, 0) == 0 && (inner[outer.size()] == '.' || inner[outer.size()] == '['));
+}
+
 // Reads, parses and validates one file; prints its errors as "FILE: path: message".
 std::optional<proto::ParsedSpec> Check(const std::string& file, const proto::ValidationLimits& limits) {
   auto text = ReadSpecText(file);
@@ -48,11 +55,7 @@ std::optional<proto::ParsedSpec> Check(const std::string& file, const proto::Val
     proto::FieldErrors rules = proto::Validate(partial.document.spec, partial.spelling, limits);
     auto near_a_decode_error = [&](const proto::FieldError& r) {
       return std::any_of(errs.begin(), errs.end(), [&](const proto::FieldError& e) {
-        auto within = [](const std::string& inner, const std::string& outer) {
-          return outer.empty() || inner == outer ||
-                 (inner.rfind(outer, 0) == 0 && (inner[outer.size()] == '.' || inner[outer.size()] == '['));
-        };
-        return within(r.path, e.path) || within(e.path, r.path);
+        return PathWithin(r.path, e.path) || PathWithin(e.path, r.path);
       });
     };
     for (const auto& r : rules) {

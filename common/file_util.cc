@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 namespace hpo {
 namespace {
@@ -160,6 +161,20 @@ Result<std::unique_ptr<DirectoryLock>> LockDirectory(const std::string& dir, con
   return std::unique_ptr<DirectoryLock>(new DirectoryLock(fd, dir_fd));
 }
 
+bool ReadProcStat(pid_t pid, ProcInfo* out) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(in, text)) return false;
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) return false;
+  std::istringstream rest(text.substr(close + 1));
+  long ppid = 0, pgid = 0;
+  if (!(rest >> out->state >> ppid >> pgid)) return false;
+  out->ppid = static_cast<pid_t>(ppid);
+  out->pgid = static_cast<pid_t>(pgid);
+  return true;
+}
+
 void RemoveStaleTemporaries(const std::string& dir, const std::string& prefix) {
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
@@ -172,12 +187,10 @@ void RemoveStaleTemporaries(const std::string& dir, const std::string& prefix) {
     if (pid <= 0) continue;
     // Alive, or not ours to judge, unless it is a zombie: killed, and not reaped by its parent
     // yet (a shell that started the worker in the background), which writes nothing more.
-    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) {
-      std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-      std::string text;
-      std::getline(stat, text);
-      const size_t close = text.rfind(')');
-      if (close == std::string::npos || close + 2 >= text.size() || text[close + 2] != 'Z') continue;
+    ProcInfo p;
+    if ((::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) &&
+        !(ReadProcStat(static_cast<pid_t>(pid), &p) && p.state == 'Z')) {
+      continue;
     }
     std::error_code rm;
     std::filesystem::remove(e.path(), rm);

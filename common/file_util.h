@@ -8,6 +8,8 @@
 // drops it when the process ends however it ends, so a crash leaves no stale lock.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -31,6 +33,16 @@ enum class Durability { kDurable, kAtomicOnly };
 // to others throughout.
 Status WriteFileAtomically(const std::string& path, const std::string& data,
                            Durability durability = Durability::kDurable, unsigned mode = 0644);
+
+// A process's state ('R', 'S', 'Z', ...), parent and process group, from /proc/PID/stat (read
+// after the last ')': the command name may hold spaces and parentheses). False when the process
+// is gone or its stat cannot be read.
+struct ProcInfo {
+  pid_t ppid = 0;
+  pid_t pgid = 0;
+  char state = '?';
+};
+bool ReadProcStat(pid_t pid, ProcInfo* out);
 
 // Removes the temporaries a killed writer left in `dir`: files named `prefix` + PID + "-" + N (or
 // + PID alone) whose PID is no live process (or a zombie). Writers that stage a file under a temporary name

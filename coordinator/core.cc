@@ -211,7 +211,7 @@ void CoordinatorCore::Impl::Load() {
       // never take its worker's report (the sequence numbers restart at 0), and its tuning job
       // waited for it for good. It ends Failed, as an infrastructure error, and says why.
       // An unknown state loads as Failed; without an end time it had not ended.
-      const bool active = !t.Terminal() || (damage.rfind("its state", 0) == 0 && t.end_ms == 0);
+      const bool active = !t.Terminal() || (!ParseTrialState(r.state) && t.end_ms == 0);
       load_notes.push_back("training job " + t.name + ": its stored row is damaged (" + damage + ")" +
                            (active ? "; it ends Failed, its attempt's results lost" : "; what can be read is served"));
       if (active) {

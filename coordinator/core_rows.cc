@@ -13,14 +13,6 @@ namespace {
 using Json = nlohmann::ordered_json;
 using proto::StringMap;
 
-std::optional<TrialState> ParseState(const std::string& s) {
-  for (TrialState t : {TrialState::kPending, TrialState::kInProgress, TrialState::kCompleted, TrialState::kFailed,
-                       TrialState::kStopping, TrialState::kStopped}) {
-    if (s == TrialStateName(t)) return t;
-  }
-  return std::nullopt;
-}
-
 // The value at `key` of an object, or `fallback` when it is absent or of another type (a damaged
 // row keeps the default instead of throwing).
 template <typename T>
@@ -84,6 +76,14 @@ Status JobFromRow(const JobRow& r, TuningJob* job) {
     job->not_improving_final = Get(meta, "not_improving_final", int64_t{-1});
   }
   return Status::Ok();
+}
+
+std::optional<TrialState> ParseTrialState(const std::string& s) {
+  for (TrialState t : {TrialState::kPending, TrialState::kInProgress, TrialState::kCompleted, TrialState::kFailed,
+                       TrialState::kStopping, TrialState::kStopped}) {
+    if (s == TrialStateName(t)) return t;
+  }
+  return std::nullopt;
 }
 
 TrialRow TrialToRow(const Trial& t) {
@@ -162,7 +162,7 @@ Trial TrialFromRow(const TrialRow& r, std::string* damage) {
   t.tuning_job = r.tuning_job;
   t.index = r.index;
   t.definition_name = r.definition_name;
-  const auto state = ParseState(r.state);
+  const auto state = ParseTrialState(r.state);
   t.state = state.value_or(TrialState::kFailed);
   t.attempt = r.attempt;
   t.worker_id = r.worker_id;

@@ -29,6 +29,9 @@ JobRow JobToRow(const TuningJob& job);
 // The stored fields of the job (not its strategy or objective: the core derives them).
 Status JobFromRow(const JobRow& row, TuningJob* job);
 
+// The TrialState a stored state column names (TrialStateName's text); nullopt for any other.
+std::optional<TrialState> ParseTrialState(const std::string& name);
+
 TrialRow TrialToRow(const Trial& trial);
 // The queue link (after_trial, after_attempt) is restored only for a trial that has not ended.
 // A damaged row (a state that is none of TrialState's, a detail that is not a JSON object) loads

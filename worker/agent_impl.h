@@ -234,6 +234,10 @@ struct WorkerAgent::Impl {
     bool container = false;  // runs as `<runtime> run <image> train`
     std::string container_name;
     std::string last_line;  // the program's last output line (guarded by mu)
+    std::string LastLine() {
+      std::lock_guard<std::mutex> lock(mu);
+      return last_line;
+    }
     bool network_isolation = false;
     bool compress_output = true;
     TrialLayoutSpec layout;

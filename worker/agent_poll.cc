@@ -195,10 +195,6 @@ bool WorkerAgent::Impl::Ready(const auto& future) {
 
 proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& exit, bool outside_term,
                                                        std::optional<uint64_t> used) {
-  const auto LastLine = [](Run& run) {
-    std::lock_guard<std::mutex> lock(run.mu);
-    return run.last_line;
-  };
   proto::wire::TrialExited x;
   x.seq = r.seq;
   x.exit_code = exit.exit_code;
@@ -227,8 +223,8 @@ proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& e
   } else if (exit.exit_code == 0) {
     x.status = "Completed";
     x.secondary_status = "Completed";
-  } else if (r.container && IsRuntimeFailure(opt.container, exit.exit_code, LastLine(r))) {
-    const std::string last = LastLine(r);
+  } else if (r.container && IsRuntimeFailure(opt.container, exit.exit_code, r.LastLine())) {
+    const std::string last = r.LastLine();
     x.status = "InfraError";
     x.secondary_status = "Failed";
     x.failure_reason = proto::wire::SanitizeText(
@@ -245,11 +241,7 @@ proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& e
     x.secondary_status = "Failed";
     auto reason = ReadFailureReason(r.root);
     std::string why = reason.ok() ? *reason : "";
-    std::string last_line;  // what the program said last: a traceback's last line names the error
-    {
-      std::lock_guard<std::mutex> lock(r.mu);
-      last_line = r.last_line;
-    }
+    std::string last_line = r.LastLine();  // what the program said last: a traceback's last line names the error
     while (!last_line.empty() && (last_line.back() == ' ' || last_line.back() == '\r')) last_line.pop_back();
     if (why.empty()) {
       why = outside_term ? (exit.signal ? std::string("AlgorithmError: the training program was killed by SIGTERM, which "

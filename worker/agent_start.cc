@@ -254,13 +254,8 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
       // So does one whose container the runtime could not start (no program ran: empty archives).
       // (As ExitReport judges it: the runtime's last line tells a runc failure's 126 from the
       // program's. The Run outlives its process, whose output thread runs this.)
-      std::string last_line;
-      if (container) {
-        std::lock_guard<std::mutex> lock(raw->mu);
-        last_line = raw->last_line;
-      }
       const bool never_ran =
-          container && IsRuntimeFailure(opt.container, exit.exit_code, last_line) && !exit.stopped_by_us;
+          container && IsRuntimeFailure(opt.container, exit.exit_code, raw->LastLine()) && !exit.stopped_by_us;
       const bool runs_again = (interrupted->load() && !spec.Gang()) || never_ran;
       if (artifacts && runs_again) {
         Log("worker: " + what + (never_ran ? ": the container runtime could not start it" : ": interrupted") +

@@ -18,7 +18,6 @@
 #include <set>
 #include <string>
 #include <string_view>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -29,28 +28,6 @@
 namespace hpo::worker {
 
 namespace {
-
-struct ProcInfo {
-  pid_t ppid = 0;
-  pid_t pgid = 0;
-  char state = '?';
-};
-
-// /proc/PID/stat: "pid (comm) state ppid pgrp ..."; comm may hold spaces and parentheses, so the
-// fields are read after its last ')'.
-bool ReadStat(pid_t pid, ProcInfo* out) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text;
-  if (!std::getline(in, text)) return false;
-  const size_t close = text.rfind(')');
-  if (close == std::string::npos) return false;
-  std::istringstream rest(text.substr(close + 1));
-  long ppid = 0, pgid = 0;
-  if (!(rest >> out->state >> ppid >> pgid)) return false;
-  out->ppid = static_cast<pid_t>(ppid);
-  out->pgid = static_cast<pid_t>(pgid);
-  return true;
-}
 
 // TRAINING_JOB_NAME from /proc/PID/environ ("" if absent or unreadable).
 std::string TrainingJobOf(pid_t pid) {
@@ -142,7 +119,7 @@ int SweepOrphans(int64_t now_ms, int64_t interval_ms, const std::function<void(c
   int killed = 0;
   for (pid_t pid : AllPids()) {
     ProcInfo p;
-    if (!ReadStat(pid, &p) || p.ppid != self || tracked.count(pid)) continue;
+    if (!ReadProcStat(pid, &p) || p.ppid != self || tracked.count(pid)) continue;
     if (p.state == 'Z') {
       // Ended: reap it once a pass has left it to whoever might be waiting for it.
       if (r.zombies_seen.count(pid)) {
@@ -186,7 +163,7 @@ int KillAttemptLeftovers(const std::string& trial, uint32_t attempt, const std::
     const size_t before = killed.size();
     for (pid_t pid : AllPids()) {
       ProcInfo p;
-      if (killed.count(pid) || tracked.count(pid) || !ReadStat(pid, &p) || p.ppid != self || p.state == 'Z') continue;
+      if (killed.count(pid) || tracked.count(pid) || !ReadProcStat(pid, &p) || p.ppid != self || p.state == 'Z') continue;
       if (TrainingJobOf(pid) != trial || EnvironmentValue(pid, attempt_key) != std::to_string(attempt)) continue;
       if (!host.empty() && EnvironmentValue(pid, "SM_CURRENT_HOST=").value_or(host) != host) continue;
       if (p.pgid == pid) ::kill(-pid, SIGKILL);
@@ -216,9 +193,7 @@ int KillLeftoversOf(const std::string& work_dir, const std::function<void(const 
       if (!owner || *owner != work_dir) continue;
       ProcInfo p;
       const std::string job = TrainingJobOf(pid);
-      const bool stat = ReadStat(pid, &p);
-      if (stat && p.state == 'Z') continue;  // ended; its parent reaps it
-      if (stat && p.pgid == pid) ::kill(-pid, SIGKILL);
+      if (ReadProcStat(pid, &p) && p.pgid == pid) ::kill(-pid, SIGKILL);
       if (::kill(pid, SIGKILL) == 0) {
         done.insert(pid);
         ++killed;
@@ -276,16 +251,8 @@ int RunOrphanGuard(const std::string& work_dir, int64_t lock_wait_ms,
   // and the first line written would end the guard after one kill.
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) ::signal(sig, SIG_IGN);
   // Nothing of the worker's but the pipe (0) and the log (1, 2): a descriptor it left without
-  // close-on-exec (another pipe's write end) would otherwise outlive it here.
-  if (::close_range(3, ~0U, 0) != 0) {
-    std::vector<int> open;
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
-      const int fd = std::atoi(e.path().filename().c_str());
-      if (fd > 2) open.push_back(fd);
-    }
-    for (int fd : open) ::close(fd);
-  }
+  // close-on-exec (another pipe's write end) would otherwise outlive it here (Linux 5.9+).
+  (void)::close_range(3, ~0U, 0);
   char buf[256];
   for (;;) {
     const ssize_t n = ::read(0, buf, sizeof buf);

@@ -386,7 +386,8 @@ std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s)
   env["SM_INPUT_CONFIG_DIR"] = (root / "input" / "config").string();
   env["SM_NUM_CPUS"] = std::to_string(s.num_cpus);
   env["SM_NUM_GPUS"] = std::to_string(s.gpus.size());
-  env["SM_RESOURCE_CONFIG"] = EnvDump(ResourceConfig(s, groups));
+  const Json resource_config = ResourceConfig(s, groups);
+  env["SM_RESOURCE_CONFIG"] = EnvDump(resource_config);
   env["SM_INPUT_DATA_CONFIG"] = EnvDump(InputDataConfig(s));
 
   Json group_names = Json::array();
@@ -445,6 +446,10 @@ std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s)
   // groups named by sagemaker_distribution_instance_groups (the SDK's distribution
   // instance_groups), else the current group when a distribution is on; the first of their hosts
   // is the master. In a heterogeneous job that is not algo-1 when the data hosts come first.
+  auto truthy = [](const Json& v) {  // Python's bool() of a decoded hyperparameter
+    return (v.is_boolean() && v.get<bool>()) || (v.is_string() && !v.get<std::string>().empty()) ||
+           (v.is_number() && v.get<double>() != 0);
+  };
   Json distribution_groups = Json::array();
   if (auto it = framework.find("sagemaker_distribution_instance_groups"); it != framework.end()) {
     distribution_groups = it->is_array() ? *it : Json::array({*it});
@@ -453,29 +458,20 @@ std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s)
                              "sagemaker_distributed_dataparallel_enabled", "sagemaker_pytorch_ddp_enabled",
                              "sagemaker_pytorch_xla_multi_worker_enabled",
                              "sagemaker_multi_worker_mirrored_strategy_enabled", "sagemaker_torch_distributed_enabled"}) {
-      auto f = framework.find(flag);
-      if (f != framework.end() && ((f->is_boolean() && f->get<bool>()) || (f->is_string() && !f->get<std::string>().empty()) ||
-                                   (f->is_number() && f->get<double>() != 0))) {
+      if (auto f = framework.find(flag); f != framework.end() && truthy(*f)) {
         distribution_groups.push_back(groups.current);
         break;
       }
     }
   }
-  Json distribution_hosts = Json::array();
-  const Json resource_config = ResourceConfig(s, groups);
-  if (const auto ig = resource_config.find("instance_groups"); ig != resource_config.end() && !ig->empty()) {
-    for (const auto& g : *ig) {
-      const Json name = g.value("instance_group_name", Json());
-      if (std::find(distribution_groups.begin(), distribution_groups.end(), name) == distribution_groups.end()) continue;
-      for (const auto& h : g.value("hosts", Json::array())) distribution_hosts.push_back(h);
-    }
-  } else {
-    distribution_hosts = hosts;
+  std::vector<std::string> distribution_hosts;  // in resourceconfig.json's order (groups, sorted hosts)
+  for (const auto& g : groups.groups) {
+    if (std::find(distribution_groups.begin(), distribution_groups.end(), Json(g.name)) == distribution_groups.end()) continue;
+    for (const auto& h : Sorted(g.hosts)) distribution_hosts.push_back(h);
   }
-  const std::string master = !distribution_hosts.empty() && distribution_hosts[0].is_string()
-                                 ? distribution_hosts[0].get<std::string>()
-                             : hosts.empty() ? s.current_host
-                                             : hosts.front();
+  const std::string master = !distribution_hosts.empty() ? distribution_hosts.front()
+                             : hosts.empty()             ? s.current_host
+                                                         : hosts.front();
   env["SM_DISTRIBUTION_INSTANCE_GROUPS"] = EnvDump(distribution_groups);
   env["SM_NUM_NEURONS"] = "0";
   env["SM_FRAMEWORK_MODULE"] = "";
