@@ -261,8 +261,11 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
         Log("worker: " + what + (never_ran ? ": the container runtime could not start it" : ": interrupted") +
             ": no model uploaded (it runs again)");
       }
-      Result<UploadedArtifacts> uploaded = artifacts && !runs_again ? UploadArtifacts(spec, [this] { return S3(); })
-                                                                    : Result<UploadedArtifacts>(UploadedArtifacts{});
+      ArtifactSpec final_spec = spec;
+      final_spec.peers_ended = spec.primary && spec.Gang() && peers->load() == Run::kPeersEnded;
+      Result<UploadedArtifacts> uploaded = artifacts && !runs_again
+                                               ? UploadArtifacts(final_spec, [this] { return S3(); })
+                                               : Result<UploadedArtifacts>(UploadedArtifacts{});
       if (uploaded.ok() && !checkpoint_error.ok()) uploaded = checkpoint_error;
       done->set_value(std::move(uploaded));
     } catch (...) {

@@ -587,10 +587,12 @@ void PruneEarlierAttempts(const ArtifactSpec& spec, const ObjectLocation& loc, c
 // another host's .done): whoever finds every marker there removes the attempt's folder. Each one
 // writes its marker before it looks, so the last of them to write sees all of them: the folder
 // goes even when a host hands over after algo-1 packed (algo-1 failed first). `primary`: algo-1,
-// which also removes earlier attempts' folders. What it could not remove is added to `note`.
+// which also removes earlier attempts' folders, and this one's when the coordinator said its peers
+// had ended (ArtifactSpec::peers_ended). What it could not remove is added to `note`.
 void SettleHandOver(const ArtifactSpec& spec, const ObjectLocation& loc, std::string* note) {
-  const bool all = (spec.primary || loc.store->Get(loc.Key(PartsPrefix(spec) + kPackedMarker)).ok()) &&
-                   NotIn(spec, HandedOverHosts(spec, loc)).empty();
+  const bool all = (spec.primary && spec.peers_ended) ||
+                   ((spec.primary || loc.store->Get(loc.Key(PartsPrefix(spec) + kPackedMarker)).ok()) &&
+                    NotIn(spec, HandedOverHosts(spec, loc)).empty());
   if (!all && !spec.primary) return;
   if (Status removed = RemoveParts(spec, loc, /*with_this=*/all); !removed.ok()) {
     AddNote(note, "the other hosts' files under " + JoinUri(spec.output_path, spec.job_name + "/output/.hpo-hosts/") +

@@ -84,7 +84,8 @@ struct ArtifactSpec {
   //     looks at the others' markers: whoever finds them all removes the attempt's folder, so it
   //     goes also when a host hands over after algo-1 has packed (algo-1 failed first); algo-1
   //     also removes earlier attempts' folders (never a later attempt's: a retry may be handing
-  //     over already). A host lost in the middle leaves the folder until a retry's algo-1.
+  //     over already). A host lost in the middle leaves the folder until a retry's algo-1, or algo-1
+  //   removes it when the coordinator says every other host has ended (`peers_ended`).
   // Algo-1 packs once the others have ended (the agent's concern: it waits for the coordinator's
   // GangPeersEnded when algo-1's program completed; after the coordinator stopped the gang, for
   // that or every other host's .done, HandedOver(); not at all when algo-1 failed or its own
@@ -94,6 +95,13 @@ struct ArtifactSpec {
   // replaced with one gets nothing merged, and `merged` says so. A host whose hand-over is
   // missing (ended after algo-1, or lost first, or a local output path that the workers do not
   // share) is named in `merged`.
+  // Algo-1: the coordinator said every other host has ended (GangPeersEnded) before the upload
+  // began. Each host hands over before it reports its end, so what they will ever hand over is
+  // in place: one that has not (its upload failed, its worker was lost or never started it; a
+  // lost worker that comes back is told the attempt was revoked and uploads nothing) never
+  // will, and algo-1 removes the attempt's folder once packed. (Without it, a host that never
+  // ran left the folder in the output for good when no retry followed: the soak found one.)
+  bool peers_ended = false;
   std::string host;
   std::vector<std::string> hosts;
   uint32_t attempt = 0;

@@ -710,6 +710,34 @@ TEST_F(Channels, TheLastHostToHandOverAfterAlgo1PackedRemovesTheFolder) {
   EXPECT_EQ(Sh("ls -A " + (base / "k" / "output").string()), "model.tar.gz\noutput.tar.gz\n");
 }
 
+// A host that never ran (its worker died just before the assignment) never hands over. When the
+// coordinator has said every other host ended (GangPeersEnded) before algo-1 packed, nothing more
+// will come: algo-1 merges what is there and removes the attempt's folder. Without that, the
+// folder stayed in the user's output for good when no retry followed (the soak found one). Without
+// the coordinator's word, algo-1 still leaves it for a late host.
+TEST_F(Channels, Algo1RemovesTheHandOverFolderWhenThePeersHaveEnded) {
+  const std::vector<std::string> hosts = {"algo-1", "algo-2", "algo-3"};
+  const fs::path base = dir_ / "out";
+  auto unused = [] { return Result<const S3Client*>(Status::Internal("unused")); };
+  Put(dir_ / "algo-1" / "model" / "shard-1.pt", "1");
+  Put(dir_ / "algo-2" / "model" / "shard-2.pt", "2");
+  for (const std::string job : {"j", "k"}) {
+    ASSERT_TRUE(UploadArtifacts(GangSpec(job, dir_ / "algo-2", base, hosts, 1), unused).ok());
+  }
+  ArtifactSpec algo1 = GangSpec("j", dir_ / "algo-1", base, hosts, 0);
+  algo1.peers_ended = true;
+  auto up = UploadArtifacts(algo1, unused);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_EQ(Sh("tar -tzf " + (base / "j" / "output" / "model.tar.gz").string() + " | sort"), "shard-1.pt\nshard-2.pt\n");
+  EXPECT_NE(up->merged.find("algo-3 had not handed"), std::string::npos) << up->merged;
+  EXPECT_EQ(Sh("ls -A " + (base / "j" / "output").string()), "model.tar.gz\noutput.tar.gz\n");
+
+  up = UploadArtifacts(GangSpec("k", dir_ / "algo-1", base, hosts, 0), unused);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_TRUE(fs::exists(base / "k" / "output" / ".hpo-hosts" / "attempt-2" / "packed"))
+      << "algo-3 may still hand over: the folder stays";
+}
+
 // CompressionType NONE, three hosts: each writes its files under output/model/ itself; algo-1,
 // last, removes what an earlier attempt wrote there that no host of this one did (a shard file a
 // retry no longer writes would otherwise be deployed with the new ones), and the hand-over
