@@ -1406,12 +1406,20 @@ void AddWorkerCommand(CLI::App& app) {
 
   // Hidden: the process a worker starts to kill what its training jobs left running if it is
   // killed itself (worker/orphans.h OrphanGuard); not a command for people.
-  auto dir = std::make_shared<std::string>();
+  struct GuardArgs {
+    std::string dir, owner;
+    worker::ContainerConfig containers;
+  };
+  auto ga = std::make_shared<GuardArgs>();
   CLI::App* g = app.add_subcommand(worker::kOrphanGuardCommand, "");
   g->group("");
-  g->add_option("--work-dir", *dir)->required();
-  g->callback([dir] {
-    throw CLI::RuntimeError(worker::RunOrphanGuard(*dir, 5000, [](const std::string& l) { std::cerr << l << "\n"; }));
+  g->add_option("--work-dir", ga->dir)->required();
+  g->add_option("--container-runtime", ga->containers.runtime);
+  g->add_option("--container-binary", ga->containers.binary);
+  g->add_option("--container-owner", ga->owner);
+  g->callback([ga] {
+    throw CLI::RuntimeError(worker::RunOrphanGuard(ga->dir, 5000, [](const std::string& l) { std::cerr << l << "\n"; },
+                                                   ga->containers, ga->owner));
   });
 }
 

@@ -804,6 +804,17 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
   // Made after the lock below, and gone after it: its sweep waits for the lock.
   std::unique_ptr<OrphanGuard> guard;
   auto lock = LockDirectory(opt.work_dir, "hpo worker " + opt.worker_id);
+  // The guard of a killed predecessor sweeping what it left (a service restarted at once): its
+  // sweep ends (a /proc scan; a container runtime's rm within its stop timeout), then it is ours.
+  const std::string guard_holder = std::string("(") + kOrphanGuardLockHolder + ")";
+  for (int i = 0; i < 1200 && !lock.ok() && lock.status().code() == StatusCode::kFailedPrecondition &&
+                  lock.status().message().find(guard_holder) != std::string::npos;
+       ++i) {
+    if (i == 0) Log("worker: waiting for the guard of the worker process that ended on " + opt.work_dir +
+                    " to finish removing what its training jobs left");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    lock = LockDirectory(opt.work_dir, "hpo worker " + opt.worker_id);
+  }
   if (!lock.ok()) {
     return Status::InvalidArgument("the work directory " + lock.status().message() +
                                       "; give each worker on a machine its own --work-dir");
@@ -830,7 +841,8 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
   if (opt.container.enabled()) (void)tasks.Post([this] { SweepStaleContainers(); });
   // And what they leave if this process is killed (worker/orphans.h OrphanGuard).
   if (!opt.orphan_guard.empty()) {
-    auto g = OrphanGuard::Start(opt.orphan_guard, owner_tag);
+    auto g = OrphanGuard::Start(opt.orphan_guard, owner_tag, opt.container,
+                                ContainerOwner(opt.worker_id, opt.work_dir));
     if (g.ok()) {
       guard = std::move(g).value();
     } else {

@@ -205,7 +205,9 @@ int KillLeftoversOf(const std::string& work_dir, const std::function<void(const 
   return killed;
 }
 
-Result<std::unique_ptr<OrphanGuard>> OrphanGuard::Start(const std::string& binary, const std::string& work_dir) {
+Result<std::unique_ptr<OrphanGuard>> OrphanGuard::Start(const std::string& binary, const std::string& work_dir,
+                                                        const ContainerConfig& containers,
+                                                        const std::string& container_owner) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return Status::IoError(std::string("cannot make the orphan guard's pipe: ") + std::strerror(errno));
   posix_spawn_file_actions_t actions;
@@ -221,10 +223,16 @@ Result<std::unique_ptr<OrphanGuard>> OrphanGuard::Start(const std::string& binar
   posix_spawnattr_setsigdefault(&attr, &defaults);
   posix_spawnattr_setpgroup(&attr, 0);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-  std::string argv0 = "hpo", cmd = kOrphanGuardCommand, flag = "--work-dir", dir = work_dir;
-  char* argv[] = {argv0.data(), cmd.data(), flag.data(), dir.data(), nullptr};
+  std::vector<std::string> args = {"hpo", kOrphanGuardCommand, "--work-dir", work_dir};
+  if (containers.enabled() && !container_owner.empty()) {
+    args.insert(args.end(), {"--container-runtime", containers.runtime, "--container-binary", containers.binary,
+                             "--container-owner", container_owner});
+  }
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, binary.c_str(), &actions, &attr, argv, environ);
+  const int rc = ::posix_spawn(&pid, binary.c_str(), &actions, &attr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   ::close(fds[0]);
@@ -246,7 +254,8 @@ OrphanGuard::~OrphanGuard() {
 }
 
 int RunOrphanGuard(const std::string& work_dir, int64_t lock_wait_ms,
-                   const std::function<void(const std::string&)>& log) {
+                   const std::function<void(const std::string&)>& log, const ContainerConfig& containers,
+                   const std::string& container_owner) {
   // SIGPIPE too: with the worker gone, nothing may read its log (hpo run | tee, with tee ended),
   // and the first line written would end the guard after one kill.
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) ::signal(sig, SIG_IGN);
@@ -261,11 +270,11 @@ int RunOrphanGuard(const std::string& work_dir, int64_t lock_wait_ms,
   }
   // The worker's lock goes with its process; a worker that ended cleanly let it go already.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(lock_wait_ms);
-  Result<std::unique_ptr<DirectoryLock>> lock = LockDirectory(work_dir, "hpo worker-guard");
+  Result<std::unique_ptr<DirectoryLock>> lock = LockDirectory(work_dir, kOrphanGuardLockHolder);
   while (!lock.ok() && lock.status().code() == StatusCode::kFailedPrecondition &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    lock = LockDirectory(work_dir, "hpo worker-guard");
+    lock = LockDirectory(work_dir, kOrphanGuardLockHolder);
   }
   if (!lock.ok()) {
     if (lock.status().code() == StatusCode::kFailedPrecondition) return 0;  // another worker's now
@@ -276,6 +285,17 @@ int RunOrphanGuard(const std::string& work_dir, int64_t lock_wait_ms,
   if (n > 0) {
     log("hpo worker-guard: the worker on " + work_dir + " ended while its training jobs ran; killed " +
         std::to_string(n) + " process(es) they left running");
+  }
+  if (!containers.enabled() || container_owner.empty()) return 0;
+  auto removed = RemoveStaleContainers(containers, container_owner);
+  if (!removed.ok()) {
+    log("hpo worker-guard: cannot remove the containers of the worker on " + work_dir + ": " +
+        removed.status().message() + "; the next worker started on that directory removes them");
+    return 1;
+  }
+  if (*removed > 0) {
+    log("hpo worker-guard: the worker on " + work_dir + " ended while its training jobs ran; removed " +
+        std::to_string(*removed) + " container(s) they ran in");
   }
   return 0;
 }

@@ -24,6 +24,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "worker/container.h"
 
 namespace hpo::worker {
 
@@ -82,12 +83,22 @@ int KillLeftoversOf(const std::string& work_dir, const std::function<void(const 
 // the work directory's lock (held by the worker until its end), and kills what the directory's
 // training jobs left running. A lock another worker took meanwhile is that worker's: it swept at
 // its own start, and the guard leaves its processes alone.
+// With a container runtime (podman or docker), the guard also removes the containers labelled
+// with the worker's ContainerOwner(): a killed worker's containers run on under the runtime's
+// monitor, out of reach of any signal to the worker's processes, and `hpo run` never starts a
+// worker on that directory again to sweep them.
 inline constexpr const char* kOrphanGuardCommand = "worker-guard";
+// How the guard names itself in the work directory's lock: a worker that finds it there waits for
+// the guard's sweep of a killed predecessor (a service restarted at once) instead of failing.
+inline constexpr const char* kOrphanGuardLockHolder = "hpo worker-guard";
 
 class OrphanGuard {
  public:
   // Errors: IoError when the pipe or the process cannot be made (the caller runs without one).
-  static Result<std::unique_ptr<OrphanGuard>> Start(const std::string& binary, const std::string& work_dir);
+  // `containers` enabled: the guard also removes the containers of `container_owner`.
+  static Result<std::unique_ptr<OrphanGuard>> Start(const std::string& binary, const std::string& work_dir,
+                                                    const ContainerConfig& containers = {},
+                                                    const std::string& container_owner = "");
   // Closes the pipe (the guard sweeps and exits) and reaps the guard, waiting up to 5 s.
   ~OrphanGuard();
   OrphanGuard(const OrphanGuard&) = delete;
@@ -100,11 +111,15 @@ class OrphanGuard {
   int write_fd_;
 };
 
-// The guard's side (`hpo worker-guard --work-dir DIR`): ignores SIGINT, SIGTERM, SIGHUP, SIGQUIT
-// and SIGPIPE, closes every descriptor but 0-2, blocks until its standard input reads end-of-file, then takes DIR's lock (trying for
-// up to `lock_wait_ms`) and calls KillLeftoversOf(DIR). Returns the process's exit code: 0 (also
-// when another worker holds the lock), 1 when the lock could not be taken for another reason.
+// The guard's side (`hpo worker-guard --work-dir DIR [--container-runtime R --container-binary B
+// --container-owner O]`): ignores SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGPIPE, closes every
+// descriptor but 0-2, blocks until its standard input reads end-of-file, then takes DIR's lock
+// (trying for up to `lock_wait_ms`), calls KillLeftoversOf(DIR) and, with `containers` enabled,
+// RemoveStaleContainers(containers, container_owner). Returns the process's exit code: 0 (also
+// when another worker holds the lock), 1 when the lock could not be taken for another reason or
+// the containers could not be listed or removed (the worker's next start sweeps them).
 int RunOrphanGuard(const std::string& work_dir, int64_t lock_wait_ms,
-                   const std::function<void(const std::string&)>& log);
+                   const std::function<void(const std::string&)>& log, const ContainerConfig& containers = {},
+                   const std::string& container_owner = "");
 
 }  // namespace hpo::worker

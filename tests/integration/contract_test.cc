@@ -30,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/integration/cluster.h"
+#include "worker/orphans.h"
 
 namespace {
 
@@ -152,6 +153,20 @@ class Contract : public ::testing::Test {
     coordinator_.reset();
     for (const auto& image : images_) Sh("podman rmi -f " + image + " >/dev/null 2>&1");
     if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  // Starts a one-training-job tuning job whose container never ends, and waits until it runs.
+  void StartEndlessContainerJob(const std::string& image) {
+    Json job = OneTrainingJob(image);
+    job["TrainingJobDefinition"].erase("InputDataConfig");
+    job["TrainingJobDefinition"].erase("CheckpointConfig");
+    Call("CreateHyperParameterTuningJob", job);
+    std::string running;
+    for (int i = 0; i < 200 && running.empty(); ++i) {
+      running = Sh("podman ps -q --filter name=hpo-" + worker_id_ + ".");
+      if (running.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_FALSE(running.empty()) << "the container never ran; " << Sh("cat " + (dir_ / "worker.log").string());
   }
 
   // Podman set up for this machine's kernel (reference/test-components.md: crun fails on its
@@ -401,24 +416,26 @@ while :; do sleep 0.1; done
   EXPECT_EQ(Sh("podman ps -a -q --filter name=hpo-" + worker_id_ + "."), "");
 }
 
-// A worker killed -9 leaves its containers running under the runtime's monitor. Its successor
-// removed them only when a container training job came to it, which may never happen: they kept
-// their GPUs while the worker, having reported the attempt ended, placed new jobs on them.
+// A worker killed -9 leaves its containers running under the runtime's monitor, out of reach of
+// any signal to its processes. Its successor removed them only when a container training job came
+// to it, which may never happen: they kept their GPUs while the worker, having reported the
+// attempt ended, placed new jobs on them. They go at the successor's start, and, before that,
+// with the killed worker's guard (next test); here the guard was killed too.
 TEST_F(Contract, AKilledWorkersContainerIsRemovedWhenTheWorkerStartsAgain) {
   if (!PodmanWorks()) GTEST_SKIP() << "podman is not installed";
   const std::string image = ImportImage("orphan", "echo loss=1\nwhile :; do sleep 0.1; done\n");
   StartWorker({"--container-runtime", "podman", "--container-pull", "never"});
-  Json job = OneTrainingJob(image);
-  job["TrainingJobDefinition"].erase("InputDataConfig");
-  job["TrainingJobDefinition"].erase("CheckpointConfig");
-  Call("CreateHyperParameterTuningJob", job);
-  std::string running;
-  for (int i = 0; i < 200 && running.empty(); ++i) {
-    running = Sh("podman ps -q --filter name=hpo-" + worker_id_ + ".");
-    if (running.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ASSERT_FALSE(running.empty()) << "the container never ran; " << Sh("cat " + (dir_ / "worker.log").string());
+  StartEndlessContainerJob(image);
+  // The guard first: it would sweep the moment the worker is gone.
+  // ("[w]orker-guard" does not match the shell that runs pkill, whose command line holds it.)
+  const std::string guard = std::string(hpo::worker::kOrphanGuardCommand);
+  ASSERT_EQ(std::system(("pkill -9 -f -- '[" + guard.substr(0, 1) + "]" + guard.substr(1) + " --work-dir " +
+                         fs::weakly_canonical(dir_ / "w1").string() + "'")
+                            .c_str()),
+            0)
+      << "no guard found";
   worker_->Kill(SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_NE(Sh("podman ps -q --filter name=hpo-" + worker_id_ + "."), "") << "it outlives its worker";
   StartWorker({"--container-runtime", "podman", "--container-pull", "never"});
   // Gone at the start, before any other container training job.
@@ -428,6 +445,30 @@ TEST_F(Contract, AKilledWorkersContainerIsRemovedWhenTheWorkerStartsAgain) {
     if (!left.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(left, "") << Sh("cat " + (dir_ / "worker.log").string());
+  Call("StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", "contract"}});
+  WaitForJob("contract");
+}
+
+// `hpo run` makes a new work directory each time, so no worker starts again on a killed one's:
+// its containers ran on for good. The worker's guard (worker/orphans.h) now removes them when the
+// worker is gone, however it ended.
+TEST_F(Contract, AKilledWorkersGuardRemovesItsContainers) {
+  if (!PodmanWorks()) GTEST_SKIP() << "podman is not installed";
+  const std::string image = ImportImage("guarded", "echo loss=1\nwhile :; do sleep 0.1; done\n");
+  StartWorker({"--container-runtime", "podman", "--container-pull", "never"});
+  StartEndlessContainerJob(image);
+  worker_->Kill(SIGKILL);
+  std::string left = "?";
+  bool said = false;  // the guard's line comes after the runtime's rm has returned
+  for (int i = 0; i < 300 && (!left.empty() || !said); ++i) {
+    left = Sh("podman ps -a -q --filter name=hpo-" + worker_id_ + ".");
+    said = Sh("cat " + (dir_ / "worker.log").string()).find("removed 1 container(s) they ran in") != std::string::npos;
+    if (!left.empty() || !said) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(left, "") << "the killed worker's container still runs; " << Sh("cat " + (dir_ / "worker.log").string());
+  EXPECT_TRUE(said) << Sh("cat " + (dir_ / "worker.log").string());
+  // A worker restarted at once on that directory waits for the guard rather than failing.
+  StartWorker({"--container-runtime", "podman", "--container-pull", "never"});
   Call("StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", "contract"}});
   WaitForJob("contract");
 }
