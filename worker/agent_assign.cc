@@ -384,7 +384,7 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
   const std::string visible = r.namespaces ? "/opt/ml" : r.root;
   const std::string what = a.trial + " attempt " + std::to_string(a.attempt);
   r.staging = tasks.Post([this, sources = std::move(sources), base, root, visible, checkpoints = r.checkpoints,
-                          what, preflight = r.preflight, note = r.preflight_note, host = ls.current_host,
+                          what, attempt = a.attempt, preflight = r.preflight, note = r.preflight_note, host = ls.current_host,
                           image = prepare_container ? a.image : std::string(), pipe_feeds = r.pipe_feeds,
                           attempt_dir = r.attempt_dir, code_uri, pulling = r.pulling,
                           pulled_id = r.pulled_id, cancel = r.staging_cancel,
@@ -423,7 +423,16 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
     // marker goes and the restore below puts a directory back (the retry failed again and again).
     if (checkpoints && fs::exists(unsynced, mec) && !IsRealDirectory(checkpoints->local_dir())) fs::remove(unsynced, mec);
     if (checkpoints && fs::exists(unsynced, mec)) {
-      auto up = checkpoints->Sync();
+      const std::optional<uint32_t> failed = agent_detail::UnsyncedMarkerAttempt(unsynced);
+      if (failed && attempt > *failed + 1) {
+        fs::remove(unsynced, mec);
+        Log("worker: " + what + ": this worker's checkpoint directory is attempt " + std::to_string(*failed) +
+            "'s, whose last upload failed; attempts placed elsewhere since may have uploaded newer checkpoints to " +
+            checkpoints->uri() + ", so they are restored instead");
+      }
+    }
+    if (checkpoints && fs::exists(unsynced, mec)) {
+      auto up = checkpoints->Adopt();
       if (up.ok()) {
         fs::remove(unsynced, mec);
         Log("worker: " + what + ": resumes from this worker's checkpoint directory, newer than " + checkpoints->uri() +

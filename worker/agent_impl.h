@@ -140,6 +140,21 @@ struct Pending {
 // file beside it, written when its last upload to CheckpointConfig.S3Uri failed and removed when
 // one succeeds: the directory may hold the only copy, and ReleaseTrials does not remove it.
 inline constexpr const char* kUnsyncedMarker = ".unsynced";
+// The marker's text: "attempt <N>\n<why>\n", N the attempt whose last upload failed. The
+// directory is newer than the destination only for the next attempt (N + 1): any later one
+// means an attempt was placed elsewhere in between and may have uploaded, from the destination's
+// older copy, checkpoints that now supersede these (the local copy resumed, and overwrote them
+// with older steps). A marker without the line (older hpo) counts as the previous attempt's.
+inline void WriteUnsyncedMarker(const std::string& path, uint32_t attempt, const std::string& why) {
+  std::ofstream(path) << "attempt " << attempt << "\n" << why << "\n";
+}
+inline std::optional<uint32_t> UnsyncedMarkerAttempt(const std::string& path) {
+  std::ifstream in(path);
+  std::string word;
+  uint64_t n = 0;
+  if (!(in >> word >> n) || word != "attempt" || n > UINT32_MAX) return std::nullopt;
+  return static_cast<uint32_t>(n);
+}
 // A stopped multi-host attempt's algo-1 waits this long past the stop's grace period for the
 // other hosts' files (their upload starts once their program has ended), unless the coordinator
 // says sooner that they have all ended (GangPeersEnded).

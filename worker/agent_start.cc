@@ -234,7 +234,7 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
         if (!pass.ok()) {
           Log("worker: " + what + ": the last checkpoint upload to " + checkpoints->uri() +
               " failed: " + pass.status().message());
-          std::ofstream(unsynced) << checkpoints->uri() << ": " << pass.status().message() << "\n";
+          agent_detail::WriteUnsyncedMarker(unsynced, attempt, checkpoints->uri() + ": " + pass.status().message());
           checkpoint_error = Status(pass.status().code(), "cannot upload the checkpoints to " + checkpoints->uri() +
                                                               ": " + pass.status().message() +
                                                               " (the worker keeps its local copy)");

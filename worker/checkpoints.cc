@@ -88,7 +88,10 @@ Result<CheckpointStats> CheckpointSync::Restore() {
     const fs::path to = fs::path(local_dir_) / rel;
     fs::create_directories(to.parent_path(), ec);
     if (ec) return Status::IoError("cannot create " + to.parent_path().string() + ": " + ec.message());
-    HPO_RETURN_IF_ERROR(dest_.store->GetToFile(key, to.string()));
+    if (Status got = dest_.store->GetToFile(key, to.string()); !got.ok()) {
+      if (got.code() == StatusCode::kNotFound) continue;  // deleted since the listing
+      return got;
+    }
     struct stat sb{};
     if (::stat(to.c_str(), &sb) == 0) {
       synced_[rel] = {static_cast<uint64_t>(sb.st_size), int64_t{sb.st_mtim.tv_sec} * 1000000000 + sb.st_mtim.tv_nsec};
@@ -96,6 +99,21 @@ Result<CheckpointStats> CheckpointSync::Restore() {
     ++st.files;
   }
   return st;
+}
+
+Result<CheckpointStats> CheckpointSync::Adopt() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto objects = dest_.store->List(dest_.prefix);
+    if (!objects.ok()) return objects.status();
+    for (const ObjectInfo& o : *objects) {
+      if (o.key.compare(0, dest_.prefix.size(), dest_.prefix) != 0) continue;
+      const std::string rel = o.key.substr(dest_.prefix.size());
+      // Not known to be this directory's: uploaded again when the file is here, else deleted.
+      if (IsCleanRelativePath(rel)) synced_.emplace(rel, kUnknown);
+    }
+  }
+  return Sync();
 }
 
 Result<CheckpointStats> CheckpointSync::Sync() {

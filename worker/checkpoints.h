@@ -63,12 +63,21 @@ class CheckpointSync {
 
   // Makes the local directory hold exactly what the destination holds (its previous content is
   // removed, once the destination could be listed: a listing that fails leaves the directory as
-  // it was). An empty or missing destination leaves an empty directory.
+  // it was). An empty or missing destination leaves an empty directory. An object listed but
+  // gone by the time it is read (the previous attempt's last pass, a lifecycle rule) is left out,
+  // not an error.
   [[nodiscard]] Result<CheckpointStats> Restore();
 
   // One pass: uploads new and changed files, deletes at the destination what was uploaded and
   // is gone locally (unless mirror_deletes is off).
   [[nodiscard]] Result<CheckpointStats> Sync();
+
+  // The reverse of Restore, for a local directory known to be newer than the destination (an
+  // earlier attempt here whose last upload failed): a pass that also deletes at the destination
+  // whatever the directory does not hold (unless mirror_deletes is off), as the files this
+  // object never uploaded (another process's passes) would otherwise stay and be restored beside
+  // the newer ones.
+  [[nodiscard]] Result<CheckpointStats> Adopt();
 
   const std::string& uri() const { return uri_; }
   const std::string& local_dir() const { return local_dir_; }

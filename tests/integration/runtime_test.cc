@@ -1368,6 +1368,66 @@ TEST_F(SoloCheckpointCluster, ARetryOnTheSameWorkerResumesFromTheCheckpointsItsL
   EXPECT_NE(log.find("resumes from this worker's checkpoint directory, newer than"), std::string::npos) << log;
 }
 
+// A worker's directory whose last upload failed is the newest copy only for the very next
+// attempt. Here attempt 1 on w1 fails its last upload (its newer files stay on w1), attempt 2 on
+// w2 resumes from the destination and checkpoints further, and attempt 3 comes back to w1. It
+// used to trust its old directory: it resumed from attempt 1's step and uploaded it over attempt
+// 2's newer one (a helper's spot test saw the destination go from step 26 back to 14). It now
+// restores. Workers are cordoned in turn so that each attempt goes where the story needs it.
+TEST_F(ReleaseCluster, AnOldUnsyncedDirectoryDoesNotOverrideANewerAttemptsCheckpoints) {
+  const std::string gate = (dir_ / "gate").string();
+  fs::create_directories(gate);
+  Json spec = ScriptJob("it-stale", 1, 1,
+                        "#!/bin/sh\n"
+                        "ck=\"$(dirname \"$SM_MODEL_DIR\")/checkpoints\"\n"
+                        "dest=$(sed 's/.*\"S3Uri\": *\"file:\\/\\/\\([^\"]*\\)\".*/\\1/' "
+                        "\"$SM_INPUT_CONFIG_DIR/checkpointconfig.json\")\n"
+                        "wait_for() { while [ ! -e \"$SM_HP_GATE/$1\" ]; do sleep 0.05; done; }\n"
+                        // The last pass of this attempt fails: the destination's sub is a file,
+                        // where the directory has sub/x.
+                        "break_last_pass() { touch \"$dest/sub\"; rm -rf \"$ck/sub\"; "
+                        "mkdir -p \"$ck/sub\"; echo x > \"$ck/sub/x\"; }\n"
+                        "step=$(cat \"$ck/step\" 2>/dev/null || echo 0)\n"
+                        "echo \"resumed from step $step\"\n"
+                        "case $step in\n"
+                        "0) echo 1 > \"$ck/step\"; sleep 1; break_last_pass; echo 2 > \"$ck/step\"; sleep 1\n"
+                        "   touch \"$SM_HP_GATE/a1\"; wait_for go1; echo loss=0.9 ;;\n"
+                        "2) rm -f \"$ck/sub\"; echo 3 > \"$ck/step\"; sleep 1\n"
+                        "   touch \"$SM_HP_GATE/a2\"; wait_for go2; break_last_pass; echo loss=0.8 ;;\n"
+                        "3) echo loss=0.25 ;;\n"
+                        "*) echo loss=0.75 ;;\n"
+                        "esac\n",
+                        {{"gate", gate}});
+  spec["TrainingJobDefinition"]["CheckpointConfig"] = {{"S3Uri", "file://" + (dir_ / "ck").string()}};
+  spec["TrainingJobDefinition"]["RetryStrategy"] = {{"MaximumRetryAttempts", 2}};
+  const std::string url = " --coordinator=http://127.0.0.1:" + std::to_string(http_port_) + " >/dev/null";
+  auto hpo = [&](const std::string& args) { return std::system((std::string(HPO_BINARY) + " " + args + url).c_str()); };
+  auto wait_gate = [&](const std::string& name) {
+    for (int i = 0; i < 600 && !fs::exists(fs::path(gate) / name); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return fs::exists(fs::path(gate) / name);
+  };
+  ASSERT_EQ(hpo("workers cordon w2"), 0);
+  Call("CreateHyperParameterTuningJob", spec);
+  ASSERT_TRUE(wait_gate("a1")) << "attempt 1 never ran; see " << dir_;
+  ASSERT_EQ(hpo("workers uncordon w2"), 0);
+  ASSERT_EQ(hpo("workers cordon w1"), 0);
+  std::ofstream(fs::path(gate) / "go1");
+  ASSERT_TRUE(wait_gate("a2")) << "attempt 2 never ran; see " << dir_;
+  ASSERT_EQ(hpo("workers uncordon w1"), 0);
+  ASSERT_EQ(hpo("workers cordon w2"), 0);
+  std::ofstream(fs::path(gate) / "go2");
+  const Json d = WaitFor("it-stale");
+  const std::string name = Trials("it-stale")[0]["TrainingJobName"];
+  const Json t = Call("DescribeTrainingJob", {{"TrainingJobName", name}});
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << t.dump();
+  EXPECT_EQ(t["FinalMetricDataList"][0]["Value"], 0.25) << "attempt 3 resumed from attempt 2's step 3: " << t.dump();
+  EXPECT_EQ(Slurp(dir_ / "ck" / name / "step"), "3\n") << "the destination kept the newer step";
+  const std::string log = Slurp(dir_ / "worker1.log");
+  EXPECT_NE(log.find("attempts placed elsewhere since may have uploaded newer checkpoints"), std::string::npos) << log;
+}
+
 // A training job that fails while its channels are staged leaves no copy behind either: a
 // channel that filled the worker's disk half-way used to stay, and every later training job
 // sent to that worker failed for want of space until it was restarted.
