@@ -707,7 +707,10 @@ void Run(const RunArgs& a) {
               if (t->started || t->start_ms > 0) return Status::Ok();
             }
             std::vector<coordinator::Outgoing> ignored;
-            if (Status s = c.Stop(name, dispatcher.Now(), &ignored); !s.ok()) return s;
+            const coordinator::TuningJob* j = c.FindJob(name);
+            if (j && !j->Terminal()) {
+              if (Status s = c.Stop(name, dispatcher.Now(), &ignored); !s.ok()) return s;
+            }
             return c.Delete(name, dispatcher.Now());
           })
           .ok();

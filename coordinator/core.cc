@@ -468,7 +468,10 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
 Status CoordinatorCore::Stop(const std::string& name, int64_t now_ms, std::vector<Outgoing>* out) {
   TuningJob* j = impl_->Job(name);
   if (!j) return Status::NotFound("no tuning job named " + name);
-  if (j->Terminal()) return Status::Ok();
+  if (j->Terminal()) {  // as SageMaker refuses it (StopTrainingJob alike): ValidationException
+    return Status::FailedPrecondition("tuning job " + j->name + " has already ended: it is " + j->status +
+                                      "; only an InProgress tuning job can be stopped");
+  }
   // One transaction: a coordinator killed part-way left the job Stopping with training jobs never
   // told, and the stop asked again found it Stopping and did nothing. Asked again, the stop is
   // applied again (StopAll passes over what is stopping already).

@@ -1712,7 +1712,8 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
         const std::string name = checked.ok() ? *checked : "";
         const TuningJob* j = checked.ok() ? c.FindJob(name) : nullptr;
         const std::string before = j ? j->status : "";
-        Status st = checked.ok() ? c.Stop(name, d->Now(), &out) : checked.status();
+        // One that has ended is reported with its status (hpo stop says so), not as an error.
+        Status st = !checked.ok() ? checked.status() : j && j->Terminal() ? Status::Ok() : c.Stop(name, d->Now(), &out);
         if (st.ok()) {
           jobs.push_back({{"Name", j ? j->name : name}, {"Status", before}});
         } else {
