@@ -74,6 +74,24 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
     out->push_back({wid, std::move(ack)});
     return;
   }
+  if (known != workers.end() && known->second.reg.session != r.session && known->second.reg.host != r.host) {
+    // A new process under a live worker's id (heard within its lease) on another host is not
+    // that worker restarting: a copied config's `id:`, or a mistyped --id. Taking the id, it took
+    // the running worker's attempts (they failed as lost) and then had it refused. The newcomer
+    // is refused; the worker that holds the id runs on. (A restart on the same host, the usual
+    // case, replaces the process as before; a worker moved to a new machine under its id is
+    // accepted once the old one's lease has run out.)
+    ack.accepted = false;
+    ack.reason = "the id " + wid + " is held by a running worker on host " + known->second.reg.host + " (heard " +
+                 std::to_string(std::max<int64_t>(0, now - known->second.last_seen_ms) / 1000) +
+                 " s ago): give each worker its own --id (a copied config file's `id:` is a common cause); if that "
+                 "worker is gone, start this one again after " + std::to_string(opt.lease_ms / 1000) +
+                 " s, when the coordinator counts it lost";
+    Event(now, "WorkerIdConflict", "", "", wid + ": a process on " + r.host + " asked for the id held by the running "
+                                               "worker on " + known->second.reg.host + "; refused it");
+    out->push_back({wid, std::move(ack)});
+    return;
+  }
   if (known != workers.end() && known->second.reg.session != 0 && known->second.reg.session != r.session) {
     known->second.replaced_sessions.push_back(known->second.reg.session);
     if (known->second.replaced_sessions.size() > 64) known->second.replaced_sessions.pop_front();

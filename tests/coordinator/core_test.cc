@@ -562,6 +562,11 @@ TEST_F(CoreTest, StoppingAJobStopsItsRunningTrialsThenEndsStopped) {
   EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Stopped");
   EXPECT_EQ(*d->status.training_job_status_counters->stopped, 2);
   EXPECT_FALSE(core_->Stop("nope", now_, &out).ok());
+  // Stopping it again is refused as SageMaker refuses it (StopTrainingJob alike), naming its
+  // status: it answered OK and changed nothing.
+  Status again = core_->Stop("halt", now_, &out);
+  EXPECT_EQ(again.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(again.message(), "tuning job halt has already ended: it is Stopped; only an InProgress tuning job can be stopped");
 }
 
 // The worker starts an attempt (assigned ahead, or just assigned) before the coordinator's stop
@@ -1645,6 +1650,38 @@ TEST_F(CoreTest, TwoLiveWorkersWithOneIdAreToldSoAndTheOlderIsRefused) {
   auto newer_again = Only<proto::wire::RegisterAck>(Register("w1", 1));
   ASSERT_EQ(newer_again.size(), 1u);
   EXPECT_TRUE(newer_again[0].accepted) << "the newer one keeps the id";
+}
+
+// A second worker started on another machine under a running worker's id (a copied config file's
+// `id:`) took the id: the running worker's training jobs failed as lost, then it was refused. The
+// newcomer is refused now, naming the host that holds the id, and nothing of the running worker
+// changes; once that worker's lease has run out (it is gone), the id is free for the new one.
+TEST_F(CoreTest, AWorkerOnAnotherHostUnderALiveWorkersIdIsRefusedAndTheRunningOneKeepsItsJobs) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("dup", "Random", 2, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  Started("w1", a[0]);
+  proto::wire::Register copy = Registration("w1", 1);
+  copy.host = "other-machine";
+  copy.session = session_ + 1;
+  auto refused = Only<proto::wire::RegisterAck>(core_->OnMessage("w1", copy, now_ + 100));
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_FALSE(refused[0].accepted);
+  EXPECT_NE(refused[0].reason.find("the id w1 is held by a running worker on host w1 (heard 0 s ago): give each "
+                                   "worker its own --id"),
+            std::string::npos)
+      << refused[0].reason;
+  EXPECT_EQ(core_->FindTrial(a[0].trial)->state, TrialState::kInProgress) << "the running worker's job goes on";
+  EXPECT_EQ(core_->FindTrial(a[0].trial)->attempt, a[0].attempt);
+  auto events = core_->Events("", 0, 100);
+  ASSERT_TRUE(events.ok());
+  EXPECT_TRUE(std::any_of(events->begin(), events->end(), [](const EventRow& e) { return e.kind == "WorkerIdConflict"; }));
+  // The holder gone (its lease run out), the id is the new machine's.
+  now_ += 5000;
+  core_->OnTick(now_);
+  auto later = Only<proto::wire::RegisterAck>(core_->OnMessage("w1", copy, now_));
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_TRUE(later[0].accepted) << later[0].reason;
 }
 
 // Training time is what the worker measured (its clock at start and end), not the time between
