@@ -32,12 +32,14 @@ void CoordinatorCore::Impl::MaybeStopEarly(TuningJob& j, Trial& t, size_t old_le
       peers.push_back(&u.curve);
     }
   }
-  // The program's own epochs, when its definition says (the median rule does not stop a trial
-  // at the emission that ends it anyway: the stop would only race its normal exit).
+  // The program's own epochs, when its definition says: the median rule does not stop a trial
+  // at the emission that would end it anyway (the stop would only race its normal exit). Only
+  // that one: a program that reports per step, or more than once an epoch, goes on past it, and
+  // skipping every later report left such programs without early stopping.
   const auto* def = Definition(j, t.definition_name);
   const std::optional<int64_t> last_epoch = def ? ProgramEpochs(*def) : std::nullopt;
   for (size_t k = old_len + 1; k <= t.curve.size(); ++k) {
-    if (!schedule && last_epoch && static_cast<int64_t>(k) >= *last_epoch) break;
+    if (!schedule && last_epoch && static_cast<int64_t>(k) == *last_epoch) continue;
     const std::span<const double> prefix(t.curve.data(), k);
     std::string reason;
     if (schedule) {

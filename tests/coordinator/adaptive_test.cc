@@ -424,6 +424,21 @@ TEST_F(AdaptiveCoreTest, MedianRuleDoesNotStopATrialAtTheEpochThatEndsItAnyway) 
   EXPECT_FALSE(core_->FindTrial(a.trial)->stop_requested);
 }
 
+// A program that reports more often than its `epochs` (per step) is checked past it: every
+// report from the third on was skipped, so such programs were never stopped early.
+
+TEST_F(AdaptiveCoreTest, MedianRuleChecksReportsPastTheEpochsHyperparameter) {
+  Register("w1", 1);
+  proto::TuningJobSpec spec = Continuous("steps", "Random", 6);  // static epochs = 3
+  spec.hyper_parameter_tuning_job_config->training_job_early_stopping_type = "Auto";
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
+  for (int i = 0; i < 3; ++i) a = *Run("w1", a, {3, 2, 1, 1, 1, 1});
+  // Six reports: the third (the `epochs` one) is not decided on, the fourth is, and 50 is far
+  // worse than its peers' running medians.
+  auto stops = Only<proto::wire::StopTrial>(Emit("w1", a, {2.9, 1.9, 100, 50}));
+  EXPECT_EQ(stops.size(), 1u) << "stopped at report 4";
+}
+
 TEST_F(AdaptiveCoreTest, HyperbandStopsAtARungAndTheCurvesSurviveARestart) {
   Register("w1", 1);
   proto::TuningJobSpec spec = Continuous("hb", "Hyperband", 30);
