@@ -32,21 +32,24 @@ GridStrategy::GridStrategy(std::vector<DefinitionSpace> spaces) : spaces_(std::m
 std::vector<Proposal> GridStrategy::Propose(size_t n, const std::vector<Observation>& history) {
   std::vector<Proposal> out;
   if (n == 0) return out;
-  const std::set<ConfigKey> seen = ProposedKeys(spaces_, history);
-  if (seen.size() >= total_) return out;
-  for (size_t d = 0; d < spaces_.size(); ++d) {
-    const uint64_t size = *spaces_[d].space.Cardinality();
-    for (uint64_t idx = 0; idx < size; ++idx) {
-      if (seen.count({d, idx})) continue;
-      out.push_back(Proposal{spaces_[d].name, spaces_[d].space.AtIndex(idx)});
-      if (out.size() == n) return out;
+  return keys_.With(spaces_, history, [&](const std::set<ConfigKey>& seen, const std::vector<uint64_t>& count) {
+    if (seen.size() >= total_) return out;
+    for (size_t d = 0; d < spaces_.size(); ++d) {
+      const uint64_t size = *spaces_[d].space.Cardinality();
+      if (count[d] >= size) continue;  // every one of this definition's has run
+      for (uint64_t idx = 0; idx < size; ++idx) {
+        if (seen.count({d, idx})) continue;
+        out.push_back(Proposal{spaces_[d].name, spaces_[d].space.AtIndex(idx)});
+        if (out.size() == n) return out;
+      }
     }
-  }
-  return out;
+    return out;
+  });
 }
 
 bool GridStrategy::Exhausted(const std::vector<Observation>& history) const {
-  return ProposedKeys(spaces_, history).size() >= total_;
+  return keys_.With(spaces_, history,
+                    [&](const std::set<ConfigKey>& seen, const std::vector<uint64_t>&) { return seen.size() >= total_; });
 }
 
 }  // namespace hpo::coordinator

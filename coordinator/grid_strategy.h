@@ -38,6 +38,7 @@ class GridStrategy : public Strategy {
  private:
   std::vector<DefinitionSpace> spaces_;
   uint64_t total_ = 0;
+  ProposedKeyCache keys_;
 };
 
 }  // namespace hpo::coordinator

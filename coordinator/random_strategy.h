@@ -50,8 +50,13 @@ class RandomStrategy : public Strategy {
   Ahead ProposeAhead() const override { return Ahead::kAlways; }  // results change nothing
 
  private:
+  // The proposals of one call, given the history's keys (`known`) and how many each definition
+  // has; the RNG streams are numbered from `history_size`.
+  std::vector<Proposal> ProposeFrom(size_t n, size_t history_size, const std::vector<std::optional<uint64_t>>& size,
+                                    const std::set<ConfigKey>& known, std::vector<uint64_t> seen_count) const;
   std::vector<DefinitionSpace> spaces_;
   uint64_t seed_;
+  ProposedKeyCache keys_;
 };
 
 }  // namespace hpo::coordinator

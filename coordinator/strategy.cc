@@ -78,6 +78,37 @@ std::optional<uint64_t> TotalCardinality(const std::vector<DefinitionSpace>& spa
   return total;
 }
 
+void ProposedKeyCache::Update(const std::vector<DefinitionSpace>& spaces, const std::vector<Observation>& history) const {
+  // Trials are named in a job's history; without names (a caller's own list) nothing is kept.
+  const bool named = !history.empty() && !history.front().trial.empty() && !history.back().trial.empty();
+  auto same = [](const Observation& o, const Observation& kept) {
+    return o.trial == kept.trial && o.definition_name == kept.definition_name && o.hyperparameters == kept.hyperparameters;
+  };
+  const bool extends = named && seen_ <= history.size() &&
+                       (seen_ == 0 || (same(history[0], first_) && same(history[seen_ - 1], last_))) &&
+                       per_definition_.size() == spaces.size();
+  if (!extends) {
+    keys_.clear();
+    per_definition_.assign(spaces.size(), 0);
+    seen_ = 0;
+  }
+  for (size_t i = seen_; i < history.size(); ++i) {
+    const Observation& o = history[i];
+    if (o.prior) continue;
+    std::optional<size_t> def = FindDefinition(spaces, o.definition_name);
+    if (!def) continue;
+    std::optional<uint64_t> index = spaces[*def].space.IndexOf(o.hyperparameters);
+    if (index && keys_.insert({*def, *index}).second) ++per_definition_[*def];
+  }
+  seen_ = history.size();
+  if (seen_ > 0) {
+    first_ = history[0];
+    first_.curve = nullptr;
+    last_ = history[seen_ - 1];
+    last_.curve = nullptr;  // the caller's, valid only during the call
+  }
+}
+
 std::set<ConfigKey> ProposedKeys(const std::vector<DefinitionSpace>& spaces, const std::vector<Observation>& history) {
   std::set<ConfigKey> keys;
   for (const Observation& o : history) {

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -147,5 +148,34 @@ std::optional<uint64_t> TotalCardinality(const std::vector<DefinitionSpace>& spa
 // this job's own: a finite space never re-runs one).
 using ConfigKey = std::pair<size_t, uint64_t>;
 std::set<ConfigKey> ProposedKeys(const std::vector<DefinitionSpace>& spaces, const std::vector<Observation>& history);
+
+// ProposedKeys kept from one call to the next. A job's history grows by appending (its parents'
+// training jobs, then its own in creation order), so only the entries past those seen before
+// are indexed: rebuilding the set on every proposal and every "exhausted?" check made a Random
+// job over integer and categorical ranges cost time in the square of its training jobs (a
+// 10,000-job one took 9 ms of coordinator time per job, and its launches fell from 64 to 17 a
+// second). A history that does not extend the one seen before (shorter, or another trial where
+// the last seen one was, or the first or that one with another configuration) is indexed again
+// from the start. Thread safety: the calls serialize
+// on an internal mutex (Exhausted may be asked while a proposal runs off the core).
+class ProposedKeyCache {
+ public:
+  // Calls `use` with the keys of `history` and how many of them each definition has, under the
+  // lock; returns what it returns.
+  template <class F>
+  auto With(const std::vector<DefinitionSpace>& spaces, const std::vector<Observation>& history, F&& use) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    Update(spaces, history);
+    return use(static_cast<const std::set<ConfigKey>&>(keys_), static_cast<const std::vector<uint64_t>&>(per_definition_));
+  }
+
+ private:
+  void Update(const std::vector<DefinitionSpace>& spaces, const std::vector<Observation>& history) const;
+  mutable std::mutex mu_;
+  mutable std::set<ConfigKey> keys_;
+  mutable std::vector<uint64_t> per_definition_;
+  mutable size_t seen_ = 0;            // history entries indexed
+  mutable Observation first_, last_;  // their first and last (name, definition, configuration)
+};
 
 }  // namespace hpo::coordinator

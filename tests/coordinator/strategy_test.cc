@@ -216,6 +216,62 @@ TEST(RandomStrategy, NeverRepeatsAConfigurationOfAFiniteSpaceAndStopsWhenExhaust
   }
 }
 
+// A job's history names its trials: the strategies then keep the keys they indexed from one call
+// to the next (ProposedKeyCache), and must answer as if they had indexed it all again.
+std::vector<Observation> Named(const std::vector<Proposal>& proposals, const std::string& prefix = "t") {
+  std::vector<Observation> h = History(proposals);
+  for (size_t i = 0; i < h.size(); ++i) h[i].trial = prefix + std::to_string(i + 1);
+  return h;
+}
+
+TEST(RandomStrategy, ANamedHistoryIsNeverRepeatedAndExhaustsTheSpace) {
+  proto::ParameterRanges categorical;  // Grid takes only categorical ranges
+  categorical.categorical_parameter_ranges = {Cat("n", {"1", "2", "3"}), Cat("c", {"a", "b", "c"})};
+  for (const char* strategy : {"Random", "Grid"}) {
+    std::unique_ptr<Strategy> s = Make(Spec(strategy, std::string(strategy) == "Grid" ? categorical : NineConfigs()), 4);
+    std::vector<Proposal> made;
+    while (!s->Exhausted(Named(made))) {
+      ASSERT_FALSE(s->Exhausted(Named(made))) << "asked twice, the same answer";
+      std::vector<Proposal> p = s->Propose(2, Named(made));
+      ASSERT_FALSE(p.empty());
+      Append(&made, p);
+      ASSERT_LE(made.size(), 9u) << strategy;
+    }
+    std::set<Config> distinct;
+    for (const Proposal& p : made) distinct.insert(p.hyperparameters);
+    EXPECT_EQ(distinct.size(), 9u) << strategy;
+    // Another job's history (other names) that ran only the first three: not exhausted.
+    std::vector<Proposal> few(made.begin(), made.begin() + 3);
+    EXPECT_FALSE(s->Exhausted(Named(few, "u"))) << strategy;
+    EXPECT_EQ(s->Propose(9, Named(few, "u")).size(), 6u) << strategy;
+    EXPECT_TRUE(s->Exhausted(Named(made))) << strategy;
+  }
+}
+
+TEST(ProposedKeyCache, AgreesWithProposedKeysAsAHistoryGrowsIsReplacedAndShrinks) {
+  auto spaces = DefinitionSpaces(Spec("Random", NineConfigs()));
+  ASSERT_TRUE(spaces.ok());
+  std::vector<Proposal> all = Make(Spec("Random", NineConfigs()), 1)->Propose(9, {});
+  ASSERT_EQ(all.size(), 9u);
+  ProposedKeyCache cache;
+  auto check = [&](const std::vector<Observation>& h) {
+    cache.With(*spaces, h, [&](const std::set<ConfigKey>& keys, const std::vector<uint64_t>& count) {
+      EXPECT_EQ(keys, ProposedKeys(*spaces, h));
+      EXPECT_EQ(count.at(0), keys.size());
+      return 0;
+    });
+  };
+  for (size_t n = 0; n <= 9; ++n) check(Named({all.begin(), all.begin() + static_cast<long>(n)}));
+  // The same length, other configurations under the same first name: rebuilt.
+  std::vector<Proposal> other = {all[0], all[5], all[6], all[7], all[8], all[1], all[2], all[3], all[4]};
+  std::vector<Observation> h = Named(other);
+  h.back().trial = "elsewhere";
+  check(h);
+  check(Named({all.begin(), all.begin() + 4}));  // shorter
+  check(History({all.begin(), all.begin() + 2}));  // unnamed: not kept
+  check(Named({all.begin() + 3, all.end()}));
+}
+
 TEST(RandomStrategy, ProposesTheLastUnseenConfigurationOfAFiniteSpace) {
   const proto::TuningJobSpec spec = Spec("Random", NineConfigs());
   std::vector<Proposal> history;
