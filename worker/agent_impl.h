@@ -629,6 +629,9 @@ struct WorkerAgent::Impl {
   // Starts the next periodic checkpoint pass of a running attempt on a pool thread, at most one at
   // a time and every checkpoint_sync_ms; a failed pass is logged once (the next one retries).
   void CheckpointPass(const Key& key, Run& r, int64_t now);
+  // Attempts whose periodic passes wait for the coordinator to confirm them (out of touch past
+  // half the lease): said once when they pause and once when they resume.
+  std::set<Key> passes_paused;
   // The same for output/intermediate, every intermediate_sync_ms (0 = never while it runs).
   void IntermediatePass(const Key& key, Run& r, int64_t now);
   // One periodic pass of `sync` as described above; `what` names it in the log.

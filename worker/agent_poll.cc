@@ -480,8 +480,20 @@ void WorkerAgent::Impl::PollTrials() {
       auto exit = r.process->TryWait();
       if (!exit) {
         if (now - r.last_flush_ms >= opt.flush_ms) Flush(key, r);
-        if (r.checkpoints) CheckpointPass(key, r, now);
-        if (r.intermediate) IntermediatePass(key, r, now);
+        // Fenced as the last upload is: out of touch with the coordinator past half its lease,
+        // this attempt may be counted lost and running elsewhere from the same destination, and
+        // passes from here would overwrite (and delete) that attempt's newer checkpoints. They
+        // resume once the coordinator has confirmed the attempt (a revoked one is stopped).
+        const bool fresh = LeaseFresh();
+        if (!fresh && passes_paused.insert(key).second && (r.checkpoints || r.intermediate)) {
+          Log("worker: " + key.first + " attempt " + std::to_string(key.second) +
+              ": checkpoint uploads paused: the coordinator has not been heard for over half its lease (it may "
+              "give this attempt to another worker); they resume when it confirms the attempt");
+        } else if (fresh && passes_paused.erase(key) > 0 && (r.checkpoints || r.intermediate)) {
+          Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": checkpoint uploads resumed");
+        }
+        if (fresh && r.checkpoints) CheckpointPass(key, r, now);
+        if (fresh && r.intermediate) IntermediatePass(key, r, now);
         if (r.volume && r.stop_reason.empty()) {
           if (std::string over = r.volume->Exceeded(); !over.empty()) {
             Log("worker: stopping " + key.first + " attempt " + std::to_string(key.second) + ": " + over);
@@ -529,6 +541,7 @@ void WorkerAgent::Impl::PollTrials() {
   }
   std::lock_guard<std::mutex> lock(runs_mu);
   for (const auto& k : done) {
+    passes_paused.erase(k);
     auto it = runs.find(k);
     if (it == runs.end()) continue;
     // However the attempt ended (its program exited, it failed to stage or to start, it was

@@ -1428,6 +1428,53 @@ TEST_F(ReleaseCluster, AnOldUnsyncedDirectoryDoesNotOverrideANewerAttemptsCheckp
   EXPECT_NE(log.find("attempts placed elsewhere since may have uploaded newer checkpoints"), std::string::npos) << log;
 }
 
+// A worker out of touch with the coordinator past half its lease may have its attempt counted
+// lost and run elsewhere from the same checkpoint destination. Its periodic passes went on: a
+// helper's partitioned worker kept uploading (and deleting) checkpoints beside the new attempt's.
+// They now wait until the coordinator confirms the attempt. (Here the coordinator is paused: the
+// attempt is still this worker's, so the uploads resume and the training job completes.)
+TEST_F(ReleaseCluster, CheckpointUploadsWaitWhileTheCoordinatorIsNotHeard) {
+  const fs::path gate = dir_ / "gate";
+  fs::create_directories(gate);
+  Json spec = ScriptJob("it-fenced", 1, 1,
+                        "#!/bin/sh\n"
+                        "ck=\"$(dirname \"$SM_MODEL_DIR\")/checkpoints\"\n"
+                        "echo 1 > \"$ck/step\"; sleep 1; touch \"$SM_HP_GATE/a\"\n"
+                        "while [ ! -e \"$SM_HP_GATE/go\" ]; do sleep 0.05; done\n"
+                        "echo 2 > \"$ck/step\"; touch \"$SM_HP_GATE/written\"\n"
+                        "while [ ! -e \"$SM_HP_GATE/end\" ]; do sleep 0.05; done\n"
+                        "echo loss=0.5\n",
+                        {{"gate", gate.string()}});
+  spec["TrainingJobDefinition"]["CheckpointConfig"] = {{"S3Uri", "file://" + (dir_ / "ck").string()}};
+  Call("CreateHyperParameterTuningJob", spec);
+  auto wait_for = [&](const fs::path& p) {
+    for (int i = 0; i < 400 && !fs::exists(p); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return fs::exists(p);
+  };
+  ASSERT_TRUE(wait_for(gate / "a")) << "see " << dir_;
+  const std::string name = Trials("it-fenced")[0]["TrainingJobName"];
+  ASSERT_EQ(Slurp(dir_ / "ck" / name / "step"), "1\n");
+  ASSERT_EQ(::kill(coordinator_->pid(), SIGSTOP), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));  // past half the 3 s lease
+  std::ofstream(gate / "go");
+  ASSERT_TRUE(wait_for(gate / "written"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));  // four checkpoint periods
+  EXPECT_EQ(Slurp(dir_ / "ck" / name / "step"), "1\n") << "nothing uploaded while the coordinator was not heard";
+  ASSERT_EQ(::kill(coordinator_->pid(), SIGCONT), 0);
+  std::string step;
+  for (int i = 0; i < 100 && step != "2\n"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    step = Slurp(dir_ / "ck" / name / "step");
+  }
+  EXPECT_EQ(step, "2\n") << "uploaded once the coordinator answered again, while it still runs";
+  std::ofstream(gate / "end");
+  EXPECT_EQ(WaitFor("it-fenced")["HyperParameterTuningJobStatus"], "Completed");
+  std::string log;
+  for (const char* w : {"worker1.log", "worker2.log"}) log += Slurp(dir_ / w);
+  EXPECT_NE(log.find("checkpoint uploads paused"), std::string::npos) << log;
+  EXPECT_NE(log.find("checkpoint uploads resumed"), std::string::npos) << log;
+}
+
 // A training job that fails while its channels are staged leaves no copy behind either: a
 // channel that filled the worker's disk half-way used to stay, and every later training job
 // sent to that worker failed for want of space until it was restarted.
