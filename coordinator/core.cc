@@ -547,7 +547,7 @@ Status CoordinatorCore::Evict(const std::string& worker_id, const std::string& r
                             "hpo workers cordon " + worker_id + " keeps it from new work when it comes)");
   }
   HPO_RETURN_IF_ERROR(Cordon(worker_id, reason, now_ms, out));
-  const std::string why = "evicted from worker " + worker_id + " (" + impl_->cordons.at(worker_id).reason +
+  const std::string why = proto::wire::kStopReasonEvictedPrefix + worker_id + " (" + impl_->cordons.at(worker_id).reason +
                           "); it runs again elsewhere without spending a retry";
   std::vector<Outgoing> sent = impl_->Transaction([&](std::vector<Outgoing>* o) {
     const WorkerInfo& w = impl_->workers.at(worker_id);

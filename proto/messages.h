@@ -420,6 +420,10 @@ struct TrialExited {
 // tells the worker to upload nothing of the attempt: its artifact paths are the re-run's too.
 // The reason string is frozen like the fields (any two builds of protocol version 1 agree on it).
 inline constexpr const char* kStopReasonRevoked = "the coordinator no longer runs this attempt";
+// A StopTrial whose reason starts with kStopReasonEvictedPrefix (hpo workers drain --now, the
+// coordinator's Evict) stops an attempt that runs again elsewhere without spending a retry: as
+// after an interruption notice, a single-host one uploads its checkpoints but no model.
+inline constexpr const char* kStopReasonEvictedPrefix = "evicted from worker ";
 // A StopTrial whose reason is exactly kStopReasonIfNotStarted applies only to an attempt whose
 // program has not started (queued ahead behind another, or staging): it is dropped and ends with
 // TrialExited{Stopped} as any stopped one. An attempt already running ignores it (acked; its

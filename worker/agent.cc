@@ -641,6 +641,9 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
       // A heartbeat's reconciliation: the attempt was given to another worker while this one was
       // out of touch (proto::wire::kStopReasonRevoked).
       if (s->reason == proto::wire::kStopReasonRevoked) *it->second->revoked = true;
+      if (s->reason.rfind(proto::wire::kStopReasonEvictedPrefix, 0) == 0 && it->second->stop_reason.empty()) {
+        *it->second->evicted = true;
+      }
       StopRun(*it->second, "Stopped: " + s->reason, "Stopped", s->grace_period_s,
               /*gang_stop=*/s->reason != proto::wire::kStopReasonRevoked);
     }

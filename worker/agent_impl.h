@@ -279,6 +279,9 @@ struct WorkerAgent::Impl {
     // elsewhere, so a single-host one uploads its checkpoints but no model.tar.gz to the training
     // job's final place, where a watcher took an empty archive for the result.
     std::shared_ptr<std::atomic<bool>> interrupted = std::make_shared<std::atomic<bool>>(false);
+    // Stopped by an eviction (proto::wire::kStopReasonEvictedPrefix): it runs again elsewhere too,
+    // so it uploads no model either (its exit is still reported Stopped; the coordinator knows).
+    std::shared_ptr<std::atomic<bool>> evicted = std::make_shared<std::atomic<bool>>(false);
     // When the program was first seen dead of a SIGTERM hpo did not send (0: not so): its
     // report waits a moment for the worker's own stop (PollTrials).
     int64_t outside_term_ms = 0;

@@ -154,7 +154,7 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
   return [this, spec, done, artifacts, what, trial = r.assign.trial, attempt = r.assign.attempt,
           checkpoints = r.checkpoints, intermediate = r.intermediate,
           successor_waits = r.successor_waits, revoked = r.revoked, lease_wait_ms = r.lease_wait_ms,
-          interrupted = r.interrupted, container = r.container,
+          interrupted = r.interrupted, evicted = r.evicted, container = r.container,
           peers = r.peers, peers_until_ms = r.peers_until_ms, unsynced = std::move(unsynced),
           raw = &r](const ExitInfo& exit) {
     if (successor_waits->load()) Wake();  // the next trial starts in this slot while we upload
@@ -256,9 +256,12 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
       // program's. The Run outlives its process, whose output thread runs this.)
       const bool never_ran =
           container && IsRuntimeFailure(opt.container, exit.exit_code, raw->LastLine()) && !exit.stopped_by_us;
-      const bool runs_again = (interrupted->load() && !spec.Gang()) || never_ran;
+      // (Evicted: only if the stop ended it; a program that completed first reports Completed.)
+      const bool was_evicted = evicted->load() && exit.stopped_by_us;
+      const bool runs_again = ((interrupted->load() || was_evicted) && !spec.Gang()) || never_ran;
       if (artifacts && runs_again) {
-        Log("worker: " + what + (never_ran ? ": the container runtime could not start it" : ": interrupted") +
+        Log("worker: " + what +
+            (never_ran ? ": the container runtime could not start it" : was_evicted ? ": evicted" : ": interrupted") +
             ": no model uploaded (it runs again)");
       }
       ArtifactSpec final_spec = spec;

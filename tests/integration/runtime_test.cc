@@ -345,6 +345,10 @@ TEST_F(Cluster, AnEvictedWorkersTrainingJobsResumeElsewhereFromTheirCheckpoints)
   for (const auto& w : after) {
     if (w["WorkerId"] == busy) EXPECT_EQ(w["State"], "Cordoned") << out;
   }
+  // As after an interruption notice, the evicted attempt put no model where the training job's
+  // final one goes (a watcher could take it for the result if no later attempt completed).
+  const std::string log = Slurp(dir_ / ("worker" + busy.substr(1) + ".log"));
+  EXPECT_NE(log.find(names[0] + " attempt 1: evicted: no model uploaded (it runs again)"), std::string::npos) << log;
 }
 
 // Assigning ahead: each worker gets the next trials while its slots are busy and starts one the
