@@ -824,6 +824,13 @@ void CoordinatorCore::Impl::AssignAhead(int64_t now, std::vector<Outgoing>* out)
       auto [ok, fresh] = allowed.try_emplace(Lower(j->name), false);
       if (fresh) ok->second = AheadAllowed(*j) && !others_wait(*j) && !OthersBehind(*j);
       if (!ok->second) continue;
+      // A successor starts the moment its predecessor's program ends, while the predecessor
+      // uploads its model (still InProgress, as on SageMaker), so the job passes its
+      // MaxParallelTrainingJobs for as long as that upload lasts. None is queued while it is over
+      // already: each successor got one of its own, and with large models one slot held several
+      // training jobs uploading at once (a job of MaxParallelTrainingJobs 2 showed 6 InProgress).
+      // At most one upload per slot overlaps its successor.
+      if (ActiveCount(*j) > MaxParallel(*j)) continue;
       if (j->strategy->Exhausted(History(*j))) {
         ok->second = false;
         continue;

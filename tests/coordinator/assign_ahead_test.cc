@@ -62,6 +62,30 @@ class AssignAheadTest : public CoreTest {
   }
 };
 
+// A successor starts when its predecessor's program ends, while the predecessor still uploads
+// its model (InProgress). It used to get a successor of its own at once, and so on: with large
+// models and short programs a job of MaxParallelTrainingJobs 2 on 2 slots had 6 training jobs
+// InProgress (a helper's run). Now none is queued while the job is over its limit.
+TEST_F(AssignAheadTest, NoSuccessorIsQueuedWhileAPredecessorsUploadKeepsTheJobOverItsLimit) {
+  Register("w", 2);
+  auto out = Submit(Spec("uploads", "Random", 8, 2));
+  auto first = Plain(out);
+  auto queued = Ahead(out);
+  ASSERT_EQ(first.size(), 2u);
+  ASSERT_EQ(queued.size(), 2u);
+  const auto& q0 = queued[0].after_trial == first[0].trial ? queued[0] : queued[1];
+  // first[0]'s program ended and uploads; its successor has started meanwhile.
+  auto started = Started("w", q0);
+  EXPECT_EQ(InProgressCounted("uploads"), 3) << "the uploading one is still InProgress";
+  EXPECT_TRUE(Ahead(started).empty()) << "no successor behind q0 while the job is over its limit";
+  EXPECT_TRUE(Ahead(core_->OnTick(now_ += 1000)).empty());
+  // The upload done, the job is back within its limit: q0 gets its successor.
+  auto next = Finish("w", first[0], 0.5);
+  auto more = Ahead(next);
+  ASSERT_EQ(more.size(), 1u);
+  EXPECT_EQ(more[0].after_trial, q0.trial);
+}
+
 TEST_F(AssignAheadTest, EachRunningAttemptGetsOneSuccessorThatTakesItsSlotWhenItEnds) {
   Register("w", 2);
   auto out = Submit(Spec("ahead", "Random", 6, 2));
