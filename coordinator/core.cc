@@ -813,9 +813,24 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
         }
         impl_->departed.erase(oldest);
       }
+      const bool said_going = draining.rfind(kNotice, 0) == 0;
       for (Trial* t : held) {
         if (!t->Active() || !t->OnWorker(wid)) continue;  // settled by another's loss (a gang's host)
         impl_->StopGangPeers(*t, wid, "host on worker " + wid + " was lost", &out);
+        // Lost after it said it was going (a spot reclaim: the instance is terminated once the
+        // notice's time is up, however long the program takes to save), or while evicted: the
+        // interruption it was, as if the worker had reported it. It cost a retry, and failed a
+        // managed spot training job that had no RetryStrategy.
+        const TuningJob* job = impl_->Job(t->tuning_job);
+        if ((said_going || !t->evicted.empty()) && t->started && !t->stop_requested && job &&
+            job->status == "InProgress") {
+          if (it->second.last_seen_ms < now_ms) impl_->EndTrainingTime(*t, it->second.last_seen_ms);
+          impl_->Interrupted(*t,
+                             "worker " + wid + " was lost after " +
+                                 (said_going ? "its " + draining : std::string("the eviction: ") + t->evicted),
+                             now_ms);
+          continue;
+        }
         impl_->AttemptLost(*t, "worker " + wid + " was lost", now_ms, wid, it->second.last_seen_ms);
       }
       impl_->worker_gpus_used.erase(wid);

@@ -82,6 +82,36 @@ TEST_F(SpotCoreTest, AWorkerThatSaidItWasGoingAndGaveEverythingBackLeftAndWasNot
   EXPECT_NE(std::find(seen.begin(), seen.end(), "WorkerLost busy missed its lease"), seen.end());
 }
 
+// A spot worker gives its programs their grace period after the notice, but the instance goes
+// when the notice's time is up: a program slow to save lost its worker. That was an
+// infrastructure error, a spent retry, and a failed managed spot training job (it had no
+// RetryStrategy). It is the interruption it was: re-queued without a retry, from its checkpoints.
+TEST_F(SpotCoreTest, AWorkerLostAfterItsInterruptionNoticeInterruptsItsJobsWithoutARetry) {
+  Join("spot1", true);
+  auto a = Only<proto::wire::AssignTrial>(Submit(SpotSpec("gone"))).at(0);
+  Started("spot1", a);
+  proto::wire::InterruptionNotice n;
+  n.worker_id = "spot1";
+  n.reason = "spot instance-action: terminate";
+  core_->OnMessage("spot1", n, now_);
+  now_ += options_.lease_ms + 1;  // never heard again: the instance was terminated
+  core_->OnTick(now_);
+  const Trial* t = core_->FindTrial(a.trial);
+  EXPECT_EQ(t->state, TrialState::kPending) << "re-queued, waiting for capacity";
+  EXPECT_EQ(t->interruptions, 1);
+  EXPECT_EQ(t->infra_failures, 0) << "no retry spent";
+  EXPECT_EQ(*core_->Describe("gone")->status.hyper_parameter_tuning_job_status, "InProgress");
+  auto next = Only<proto::wire::AssignTrial>(Join("spot2", true));
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].trial, a.trial);
+  EXPECT_EQ(next[0].attempt, 2u);
+  // Without a notice, a lost worker is an infrastructure error as before.
+  Started("spot2", next[0]);
+  now_ += options_.lease_ms + 1;
+  core_->OnTick(now_);
+  EXPECT_EQ(core_->FindTrial(a.trial)->infra_failures, 1);
+}
+
 TEST_F(SpotCoreTest, AnInterruptedAttemptIsRequeuedWithoutARetryAndMovesToOnDemandCapacity) {
   Join("spot1", true);
   auto a = Only<proto::wire::AssignTrial>(Submit(SpotSpec("sp"))).at(0);
