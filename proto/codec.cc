@@ -678,12 +678,14 @@ TuningJobDocument DecodeCrdInto(const TextTree& in, FieldErrors& errs) {
     }
   }
   if (!j.contains("spec")) errs.push_back({"spec", "is required"});
+  DropDescribedResourceConfig(doc.spec);
   return doc;
 }
 
 TuningJobSpec DecodeCreateRequestInto(const TextTree& in, FieldErrors& errs) {
   TuningJobSpec spec;
   Decode(in.tree, spec, Ctx{Spelling::kApi, in.from_yaml, &errs}, "");
+  DropDescribedResourceConfig(spec);
   return spec;
 }
 

@@ -32,6 +32,18 @@ std::vector<ResourceConfig> ResourceOptions(const TrainingJobDefinition& d) {
   return out;
 }
 
+void DropDescribedResourceConfig(TuningJobSpec& spec) {
+  auto drop = [](TrainingJobDefinition& d) {
+    if (!d.resource_config || !d.hyper_parameter_tuning_resource_config) return;
+    TrainingJobDefinition without = d;
+    without.resource_config.reset();
+    const std::vector<ResourceConfig> options = ResourceOptions(without);
+    if (!options.empty() && options[0] == *d.resource_config) d.resource_config.reset();
+  };
+  if (spec.training_job_definition) drop(*spec.training_job_definition);
+  for (auto& d : spec.training_job_definitions) drop(d);
+}
+
 std::optional<ResourceConfig> ResourceOption(const TrainingJobDefinition& d, size_t index) {
   std::vector<ResourceConfig> options = ResourceOptions(d);
   if (options.empty()) return std::nullopt;

@@ -337,6 +337,12 @@ struct TuningJobSpec {
   std::vector<const TrainingJobDefinition*> Definitions() const;
 };
 
+// DescribeHyperParameterTuningJob describes a definition with HyperParameterTuningResourceConfig
+// also with a ResourceConfig, its first option (for the SDK's attach()). Given back to Create as
+// it was described, that ResourceConfig is dropped here, so the definition is the one submitted
+// (both fields set is otherwise refused). A ResourceConfig that differs is left for the refusal.
+void DropDescribedResourceConfig(TuningJobSpec& spec);
+
 // ---------------------------------------------------------------------------------------------
 // Status: DescribeHyperParameterTuningJob response / the CRD's `status`
 // ---------------------------------------------------------------------------------------------

@@ -93,6 +93,31 @@ TEST(Codec, DescribeResponseRoundTripsSpecAndStatus) {
   EXPECT_EQ(*back, resp);
 }
 
+// Describe gives a definition with HyperParameterTuningResourceConfig also a ResourceConfig (its
+// first option, for the SDK's attach()). A job recreated from its own Describe output was then
+// refused: "set either ResourceConfig or HyperParameterTuningResourceConfig, not both". That
+// described ResourceConfig is dropped when read back; any other one is kept, to be refused.
+TEST(Codec, TheResourceConfigDescribeAddsIsDroppedWhenTheDefinitionComesBack) {
+  TuningJobSpec spec;
+  spec.hyper_parameter_tuning_job_name = "hrc";
+  TrainingJobDefinition& d = spec.training_job_definition.emplace();
+  HyperParameterTuningResourceConfig& h = d.hyper_parameter_tuning_resource_config.emplace();
+  h.instance_configs = {{"ml.g5.xlarge", 1, 50}, {"ml.m5.xlarge", 1, 30}};
+  ResourceConfig first;
+  first.instance_type = "ml.g5.xlarge";
+  first.instance_count = 1;
+  first.volume_size_in_gb = 50;
+  d.resource_config = first;  // as Describe writes it
+  auto back = DecodeCreateRequest(TextTree{EncodeCreateRequest(spec), false});
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_FALSE(back->training_job_definition->resource_config.has_value());
+  EXPECT_EQ(back->training_job_definition->hyper_parameter_tuning_resource_config, h);
+  d.resource_config->instance_type = "ml.p4d.24xlarge";  // not the one Describe adds: kept
+  back = DecodeCreateRequest(TextTree{EncodeCreateRequest(spec), false});
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(back->training_job_definition->resource_config.has_value());
+}
+
 TEST(Codec, ListTrainingJobsResponseRoundTrips) {
   ListTrainingJobsResponse resp;
   resp.training_job_summaries.push_back(*FullDocument().status->best_training_job);
