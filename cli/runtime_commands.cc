@@ -461,7 +461,11 @@ void Run(const RunArgs& a) {
     api.reset();
   };
 
-  InstallSignalHandlers(/*hangup_stops=*/true);
+  // SIGHUP (the terminal or the SSH session went away) is no request to stop: the job is left to
+  // be resumed (see the loop below). It stopped the job for good, and the same command was then
+  // refused, though the README promised it resumes a job whose terminal closed.
+  InstallSignalHandlers();
+  InstallHangupHandler();
   std::atomic<bool> stop_dispatcher{false}, stop_workers{false};
   std::thread dispatch_thread([&] { dispatcher.Run(stop_dispatcher); });
 
@@ -593,6 +597,8 @@ void Run(const RunArgs& a) {
   std::string last_line;
   int64_t last_printed_ms = 0;  // not a terminal: a line when a count changes, else every 30 s
   int handled_signals = 0;
+  bool leaving = false, left = false;  // SIGHUP: the job is left InProgress, to be resumed
+  int64_t leave_by_ms = 0;
   proto::DescribeTuningJobResponse desc;
   Housekeeping housekeeping("hpo run");
   for (;;) {
@@ -620,6 +626,19 @@ void Run(const RunArgs& a) {
       for (const auto* t : c.TrialsOf(name)) running += t->Active() && t->started ? 1 : 0;
       return c.Describe(name, dispatcher.Now());
     });
+    if (!leaving && g_hangups.load() > 0 && handled_signals == 0) {
+      // Its training jobs stop as after a spot notice (SIGTERM, their grace period; Interrupted,
+      // run again without spending a retry) and the job stays InProgress in its state directory.
+      leaving = true;
+      leave_by_ms = dispatcher.Now() + (a.grace_s + 15) * 1000;
+      std::cerr << (tty ? "\n" : "") << "hpo: the terminal went away (SIGHUP): leaving " << name
+                << " to be resumed; running training jobs get SIGTERM and their grace period\n";
+      for (auto& ag : agents) ag->Interrupt("hpo run's terminal went away (SIGHUP)");
+    }
+    if (leaving && (running == 0 || dispatcher.Now() >= leave_by_ms)) {
+      left = true;
+      break;
+    }
     if (!d.ok()) continue;
     desc = *d;
     std::string line = ProgressLine(desc, dispatcher.Now() - start, MaxJobsOf(effective), running,
@@ -726,6 +745,12 @@ void Run(const RunArgs& a) {
   }
   if (tty) std::cerr << "\n";
   shutdown();
+  if (left) {
+    std::cerr << "hpo: " << name << " stays InProgress in " << state_dir << "; to resume it: hpo run " << a.spec
+              << " --state-dir " << state_dir << "\n";
+    stop_api();
+    Exit(3);
+  }
 
   // Read through the dispatcher: the dashboard's threads may be reading the core too.
   std::vector<proto::TrainingJobSummary> trials;
@@ -1196,7 +1221,9 @@ void AddRunCommand(CLI::App& app) {
       "Starts a coordinator and local workers in this process, runs every training job as a\n"
       "process (or, for a container image, in podman/docker/apptainer) with the SageMaker\n"
       "training-container contract, shows progress, and prints the best\n"
-      "training job. Ctrl-C stops the job gracefully; a second Ctrl-C quits. From another terminal,\n"
+      "training job. Ctrl-C stops the job gracefully and for good; a second Ctrl-C quits. Closing\n"
+      "the terminal (SIGHUP), a reboot or kill -9 leaves it to resume: run the same command with\n"
+      "--state-dir DIR. From another terminal,\n"
       "hpo stop --training-job TRAINING-JOB --state-dir DIR stops one training job (hpo stop NAME\n"
       "--state-dir DIR the job), and hpo describe/trials/logs/events NAME --state-dir DIR read it.\n\n"
       "Examples:\n  hpo run examples/quickstart.yaml --workers 3\n"
@@ -1205,7 +1232,7 @@ void AddRunCommand(CLI::App& app) {
       "Exit codes: 0 the job completed, 1 it failed or was stopped, 2 the spec is invalid, no local\n"
       "worker can serve its instance type, or the state directory is in use by another process (as\n"
       "hpo coordinator and hpo worker say of theirs), 3 the run could not start (a port is taken, the\n"
-      "state directory cannot be written).");
+      "state directory cannot be written) or was left to be resumed (SIGHUP).");
   c->callback([a] { Run(*a); });
 }
 

@@ -1074,6 +1074,48 @@ TEST_F(CliTest, RunHoldsItsStateDirectoryAndResumesAnInterruptedJob) {
   EXPECT_NE(again.err.find(state + " already holds the tuning job resume (Completed)"), std::string::npos) << again.err;
 }
 
+// The terminal or the SSH session going away (SIGHUP) stopped the job for good, and the same
+// command was then refused ("already holds the tuning job (Stopped)"), though the README promises
+// it resumes. The job is now left InProgress: its running training job gets SIGTERM and its grace
+// period, ends Interrupted (no retry spent), and the same command finishes the job.
+TEST_F(CliTest, RunWhoseTerminalWentAwayLeavesTheJobToBeResumed) {
+  const std::string spec = ScriptJob("hup", "#!/bin/bash\necho loss=$SM_HP_X\nsleep 2\necho loss=$SM_HP_X\n", 3, 1);
+  const std::string state = (dir_ / "state").string();
+  const fs::path err = dir_ / "first.err";
+  pid_t first = ::fork();
+  ASSERT_GE(first, 0);
+  if (first == 0) {
+    const int null = ::open("/dev/null", O_RDWR);
+    const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(null, 0), ::dup2(null, 1), ::dup2(e, 2);
+    ::execl(HPO_BINARY, HPO_BINARY, "run", spec.c_str(), "--workers", "1", "--state-dir", state.c_str(), "--grace",
+            "5", nullptr);
+    ::_exit(127);
+  }
+  const fs::path trials = fs::path(state) / "local-1" / "trials";
+  for (int i = 0; i < 200 && !fs::exists(trials); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(fs::exists(trials)) << "the first run started no training job";
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ::kill(first, SIGHUP);
+  int status = 0;
+  ASSERT_EQ(::waitpid(first, &status, 0), first);
+  const std::string said = Slurp(err);
+  ASSERT_TRUE(WIFEXITED(status)) << said;
+  EXPECT_EQ(WEXITSTATUS(status), 3) << said;
+  EXPECT_NE(said.find("hpo: hup stays InProgress in " + state + "; to resume it: hpo run " + spec + " --state-dir " +
+                      state),
+            std::string::npos)
+      << said;
+
+  Outcome resumed = Hpo({"run", spec, "--workers", "1", "--state-dir", state, "-o", "json"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  auto j = nlohmann::json::parse(resumed.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(j.is_object()) << resumed.out;
+  EXPECT_EQ(j["HyperParameterTuningJobStatus"], "Completed");
+  EXPECT_EQ(j["TrainingJobStatusCounters"]["Completed"], 3) << "the interrupted one ran again: " << j.dump();
+  EXPECT_EQ(j["TrainingJobStatusCounters"]["RetryableError"], 0) << "and spent no retry";
+}
+
 // hpo run killed -9 (or by the OOM killer) took only its training programs along
 // (PR_SET_PDEATHSIG): what they started (a daemon, a background job in their own process group)
 // ran on under init, and since each run makes a new directory, no later worker swept it. The
