@@ -54,6 +54,40 @@ Status ToStatus(const kernels::GpStatus& st) {
   return Status::Internal(st.message());
 }
 
+
+// Objectives worse than Tukey's far-out fence (upper quartile + 3 interquartile ranges; lower is
+// better here) are pulled to the fence: one diverged run's 1e10 loss stretched the
+// standardisation so that every other value looked alike, and the model never beat its start
+// again (a helper's job: best 1.11 instead of 0.08; at 1e300 the spread overflowed and every
+// target became 0). The order of the rest is kept, and the outlier still reads as the worst.
+// With half the values tied (no interquartile range) the good side's spread stands in; with none
+// either, nothing is pulled. Returns how many were.
+size_t PullInOutliers(Eigen::VectorXd* y) {
+  const Eigen::Index n = y->size();
+  if (n < 4) return 0;
+  std::vector<double> sorted(y->data(), y->data() + n);
+  std::sort(sorted.begin(), sorted.end());
+  auto quantile = [&](double q) {
+    const double at = q * static_cast<double>(n - 1);
+    const size_t lo = static_cast<size_t>(std::floor(at));
+    const size_t hi = std::min(lo + 1, sorted.size() - 1);
+    return sorted[lo] + (at - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+  };
+  const double q25 = quantile(0.25), q75 = quantile(0.75);
+  double spread = q75 - q25;
+  if (!(spread > 0)) spread = q75 - sorted.front();
+  if (!(spread > 0) || !std::isfinite(spread)) return 0;
+  const double fence = q75 + 3.0 * spread;
+  size_t pulled = 0;
+  for (Eigen::Index i = 0; i < n; ++i) {
+    if ((*y)[i] > fence) {
+      (*y)[i] = fence;
+      ++pulled;
+    }
+  }
+  return pulled;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<BayesianStrategy>> BayesianStrategy::Create(const proto::TuningJobSpec& spec, uint64_t seed,
@@ -173,12 +207,24 @@ size_t BayesianStrategy::Distinct(const std::vector<Eigen::VectorXd>& points, si
                                   const std::vector<Observation>& history, std::vector<Proposal>* out) {
   const size_t first = out->size();
   std::set<ConfigKey> seen = ProposedKeys(spaces_, history);
+  // Configurations of spaces that are not finite, taken only when one comes up: a start design's
+  // point that decodes to the same values as a trial already run (its window begins where the
+  // last one did when a point went to an exhausted definition) is no new configuration either.
+  std::optional<std::set<std::pair<std::string, Config>>> ran;
   for (const Eigen::VectorXd& p : points) {
     if (out->size() >= n) break;
     Proposal prop = Decode(std::span<const double>(p.data(), static_cast<size_t>(p.size())));
     const size_t def = *FindDefinition(spaces_, prop.definition_name);
     if (std::optional<uint64_t> index = spaces_[def].space.IndexOf(prop.hyperparameters)) {
       if (!seen.insert({def, *index}).second) continue;
+    } else {
+      if (!ran) {
+        ran.emplace();
+        for (const Observation& o : history) {
+          if (!o.prior) ran->insert({o.definition_name, o.hyperparameters});
+        }
+      }
+      if (!ran->insert({prop.definition_name, prop.hyperparameters}).second) continue;
     }
     out->push_back(std::move(prop));
   }
@@ -291,6 +337,17 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
   for (size_t j = 0; j < xs.size(); ++j) {
     x.col(static_cast<Eigen::Index>(j)) = Eigen::Map<const Eigen::VectorXd>(xs[j].data(), static_cast<Eigen::Index>(dims_));
     y[static_cast<Eigen::Index>(j)] = ys[j];
+  }
+  if (const size_t pulled = PullInOutliers(&y); pulled > 0) {
+    spdlog::debug("Bayesian strategy: {} objective(s) far worse than the rest modelled at the outlier fence", pulled);
+  }
+  // Every objective the same (a plateau: majority-class accuracy everywhere): a flat posterior
+  // whose expected improvement only follows the variance, to the corners of the space. The
+  // space-filling design goes on instead, and says why.
+  if (y.maxCoeff() - y.minCoeff() <= 1e-12 * std::max(1.0, std::fabs(y.mean()))) {
+    stats_.fallback = "every objective so far is the same value: nothing to model yet (space-filling design)";
+    spdlog::info("Bayesian strategy: {}", stats_.fallback);
+    return finish(Start(n, history));
   }
   const uint64_t call_seed = StreamSeed(seed_, history.size());
   kernels::FitOptions fo;

@@ -409,6 +409,12 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
 
   const double mean = y.mean();
   double scale = std::sqrt((y.array() - mean).square().mean());
+  if (!std::isfinite(scale)) {
+    // Squares of values near 1e300 overflow: scaled by the largest deviation first (else every
+    // standardised target became 0). Only then: the usual sum's rounding is kept bit for bit.
+    const double widest = (y.array() - mean).abs().maxCoeff();
+    scale = std::isfinite(widest) ? widest * std::sqrt(((y.array() - mean) / widest).square().mean()) : 0.0;
+  }
   if (!(scale > 1e-12 * std::max(1.0, std::fabs(mean)))) scale = 1.0;
   const Eigen::VectorXd ys = ((y.array() - mean) / scale).matrix();
 
