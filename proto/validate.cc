@@ -86,12 +86,14 @@ using Allowed = std::initializer_list<std::string_view>;
 
 constexpr const char* kEpochsNames[] = {"epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs"};
 
-// A value quoted for a message: escaped, and cut at 80 characters.
+// A value quoted for a message: escaped, and cut at 80 characters (not bytes: a cut inside a
+// multi-byte character wrote invalid UTF-8 to the terminal).
 std::string Quote(std::string_view v) {
   constexpr size_t kMaxShown = 80;
+  const std::string shown = Utf8Prefix(v, kMaxShown);
   std::string out = "\"";
-  for (size_t i = 0; i < v.size() && i < kMaxShown; ++i) {
-    unsigned char c = static_cast<unsigned char>(v[i]);
+  for (size_t i = 0; i < shown.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(shown[i]);
     if (c == '"' || c == '\\') {
       out += '\\';
       out += static_cast<char>(c);
@@ -107,7 +109,7 @@ std::string Quote(std::string_view v) {
       out += static_cast<char>(c);
     }
   }
-  if (v.size() > kMaxShown) out += "...";
+  if (shown.size() < v.size()) out += "...";
   out += '"';
   return out;
 }

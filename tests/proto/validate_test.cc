@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/text.h"
+
 #include <cctype>
 #include <functional>
 #include <ostream>
@@ -163,6 +165,22 @@ TEST(Validate, EveryValidBaseHasNoErrorsInBothSpellings) {
     EXPECT_TRUE(Validate(s, Spelling::kCrd).empty()) << Describe(Validate(s, Spelling::kCrd));
     EXPECT_TRUE(Validate(s, Spelling::kApi).empty()) << Describe(Validate(s, Spelling::kApi));
   }
+}
+
+// A value shown in a message is cut at 80 characters, not bytes: a static value of 2,600 "日"
+// was cut inside a character, and hpo validate wrote invalid UTF-8 to the terminal.
+TEST(Validate, AQuotedValueIsCutBetweenCharacters) {
+  TuningJobSpec s = Make(Base::kRandom);
+  std::string wide;
+  for (int i = 0; i < 2600; ++i) wide += "\xe6\x97\xa5";
+  s.training_job_definition->static_hyper_parameters["note"] = wide;
+  const auto errors = Validate(s, Spelling::kApi);
+  ASSERT_FALSE(errors.empty());
+  const std::string all = Describe(errors);
+  std::string eighty;
+  for (int i = 0; i < 80; ++i) eighty += "\xe6\x97\xa5";
+  EXPECT_NE(all.find("\"" + eighty + "...\""), std::string::npos) << all;
+  EXPECT_EQ(hpo::ReplaceInvalidUtf8(all), all) << "the message is valid UTF-8";
 }
 
 // VolumeSizeInGB 0 (instance storage only) is SageMaker's: botocore's OptionalVolumeSizeInGB has
