@@ -275,10 +275,15 @@ httplib::Result Send(const Endpoint& at, const std::string& target, const std::o
 Json Call(const Endpoint& at, const std::string& action, const Json& body) {
   auto res = Send(at, "/", body.dump(), {{"X-Amz-Target", "SageMaker." + action}}, "application/x-amz-json-1.1");
   Json j = Json::parse(res->body, nullptr, false);
+  // An error that is no JSON object is no coordinator's: another server at that address (a
+  // wrong --coordinator port) answered, and its HTML page was printed as "the refusal" (exit 1).
+  if (res->status != 200 && !j.is_object()) {
+    FailUnexpected(at.who + " at " + at.url, "HTTP " + std::to_string(res->status) + ", " + Snippet(res->body));
+  }
   if (res->status != 200) {
     const std::string type = Text(j, "__type");
     FailAnswer(at, res->status, type.empty() ? "Error" : type,
-               j.is_object() && j.contains("message") ? Text(j, "message") : res->body.substr(0, 300));
+               j.contains("message") ? Text(j, "message") : res->body.substr(0, 300));
   }
   if (!j.is_object()) FailUnexpected(at.who + " at " + at.url, "not a JSON object (" + Snippet(res->body) + ")");
   return j;
@@ -295,6 +300,8 @@ Json Answer(const Endpoint& at, const std::string& target, const httplib::Result
     std::string msg = j.is_object() && j.contains("message") ? Text(j, "message") : res->body.substr(0, 300);
     if (res->status == 404 && !j.is_object()) {
       msg = at.who + " at " + at.url + " does not serve " + target + " (an older hpo?)";
+    } else if (!j.is_object()) {  // as in Call: another server answered
+      FailUnexpected(at.who + " at " + at.url, "HTTP " + std::to_string(res->status) + ", " + Snippet(res->body));
     }
     const std::string type = Text(j, "__type");
     FailAnswer(at, res->status, !type.empty() ? type : "HTTP " + std::to_string(res->status), msg);

@@ -92,6 +92,10 @@ class RemoteSource : public coordinator::dashboard::Source {
       return Status::Unavailable(
           UnexpectedAnswer("the coordinator at " + url_, "not a JSON object (" + Snippet(res->body) + ")"));
     }
+    if (!j.is_object()) {  // an error page from another server at that address (a wrong port)
+      return Status::Unavailable(UnexpectedAnswer("the coordinator at " + url_,
+                                                  "HTTP " + std::to_string(res->status) + ", " + Snippet(res->body)));
+    }
     const std::string type = !Text(j, "__type").empty() ? Text(j, "__type")
                              : j.is_object()           ? "Error"
                                                        : "HTTP " + std::to_string(res->status);

@@ -43,7 +43,30 @@ std::string UsageError(const CLI::App* top, const CLI::Error& e) {
   }
   std::string what = e.what();
   const std::string required = " is required";
-  if (dynamic_cast<const CLI::RequiredError*>(&e) && what.size() > required.size() &&
+  if (dynamic_cast<const CLI::RequiredError*>(&e) && what == "A subcommand is required") {
+    // "hpo bench sugest", "hpo --bogus": CLI11 said "A subcommand is required" (printed as
+    // "missing A subcommand"), naming neither the word it did not know nor the commands.
+    std::vector<std::string> names;
+    for (const CLI::App* sub : const_cast<CLI::App*>(cmd)->get_subcommands([](CLI::App* a) { return !a->get_group().empty(); })) {
+      names.push_back(sub->get_name());
+    }
+    const std::vector<std::string> left = cmd->remaining();
+    what = "a command is required";
+    if (!left.empty()) {
+      const std::string& word = left.front();
+      std::string best;
+      size_t best_d = 3;  // at most two edits away
+      for (const std::string& n : names) {
+        const size_t d = hpo::EditDistance(word, n);
+        if (d < best_d) best_d = d, best = n;
+      }
+      what = (word.rfind("-", 0) == 0 ? "unknown option '" : "unknown command '") + word + "'" +
+             (best.empty() ? std::string() : "; did you mean '" + best + "'?");
+    }
+    std::string list;
+    for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+    if (!list.empty()) what += " (" + path + " takes one of: " + list + ")";
+  } else if (dynamic_cast<const CLI::RequiredError*>(&e) && what.size() > required.size() &&
       what.compare(what.size() - required.size(), required.size(), required) == 0) {
     const std::string name = what.substr(0, what.size() - required.size());
     const CLI::Option* opt = cmd->get_option_no_throw(name);
@@ -59,7 +82,18 @@ std::string UsageError(const CLI::App* top, const CLI::Error& e) {
       if (end == std::string::npos) end = what.size();
       const std::string arg = what.substr(at, end - at);
       at = end + 1;
-      if (arg.size() < 3 || arg[0] != '-') continue;
+      if (!arg.empty() && arg[0] != '-') {  // a mistyped command of a command that has some
+        std::string best;
+        size_t best_d = 3;
+        for (const CLI::App* sub : const_cast<CLI::App*>(cmd)->get_subcommands(
+                 [](CLI::App* a) { return !a->get_group().empty(); })) {
+          const size_t d = hpo::EditDistance(arg, sub->get_name());
+          if (d < best_d) best_d = d, best = sub->get_name();
+        }
+        if (!best.empty()) hints.push_back("'" + best + "' for '" + arg + "'");
+        continue;
+      }
+      if (arg.size() < 3) continue;
       const std::string flag = arg.substr(0, arg.find('='));
       std::string best;
       size_t best_d = 3;  // at most two edits away
@@ -142,6 +176,7 @@ int main(int argc, char** argv) {
   // A mistyped or missing command: CLI11 says only "A subcommand is required". Name it, and
   // offer the closest command.
   if (argc == 1) {
+    app.name(argv[0]);  // "Usage: hpo [OPTIONS] SUBCOMMAND", not "Usage: [OPTIONS] ..."
     std::cerr << app.help() << "\nhpo: a command is required (above: what each does)\n";
     return 2;
   }

@@ -1735,13 +1735,16 @@ TEST_F(CliTest, AClientCommandRefusesACoordinatorUrlThatIsNotTheHttpApi) {
 // page, a list, null, objects missing their fields, a pager that never ends): every client
 // command exits 3 saying the answer is unexpected, or copes; none aborts or crashes, and delete
 // does not say "deleted" unless the answer is an object (SageMaker's own answer to it is {}).
+// The same with an error status (another server at a wrong --coordinator port: 501 to a POST):
+// its HTML page was printed as the coordinator's refusal, exit 1.
 TEST_F(CliTest, ClientCommandsSurviveAServerThatAnswersNonsense) {
   httplib::Server server;
   std::string body;
+  int code = 200;
   std::mutex mu;
   auto answer = [&](const httplib::Request&, httplib::Response& res) {
     std::lock_guard<std::mutex> lock(mu);
-    res.status = 200;
+    res.status = code;
     res.set_content(body, "application/x-amz-json-1.1");
   };
   server.Post(".*", answer);
@@ -1761,11 +1764,14 @@ TEST_F(CliTest, ClientCommandsSurviveAServerThatAnswersNonsense) {
                     R"("lines":[{}],"next":1})"),
         std::string(R"({"HyperParameterTuningJobSummaries":{},"TrainingJobSummaries":7,"events":"x","lines":null})"),
         std::string(R"({"HyperParameterTuningJobSummaries":[],"TrainingJobSummaries":[],"NextToken":"again"})"),
-        std::string("{}")}) {
+        std::string("{}"), std::string("<!DOCTYPE HTML><html>501 Unsupported method ('POST')</html>")}) {
+   for (int status : {200, 501}) {
     {
       std::lock_guard<std::mutex> lock(mu);
       body = nonsense;
+      code = status;
     }
+    if (status != 200 && nonsense.front() == '{') continue;  // an error object: a refusal
     for (std::vector<std::string> args : commands) {
       args.insert(args.end(), {"--coordinator", url});
       Outcome o = Hpo(args);
@@ -1779,6 +1785,7 @@ TEST_F(CliTest, ClientCommandsSurviveAServerThatAnswersNonsense) {
         EXPECT_EQ(o.out.find("deleted"), std::string::npos) << "hpo" << joined << " on " << nonsense;
       }
     }
+   }
   }
   server.stop();
   serving.join();
@@ -1787,6 +1794,27 @@ TEST_F(CliTest, ClientCommandsSurviveAServerThatAnswersNonsense) {
 // ARNs name the coordinator's --region and --account-id, so that one a SageMaker user builds from
 // their own region and account (ListTags, a warm start's parent) matches; they said local and
 // 000000000000 whatever the coordinator was told.
+// Usage errors name what was not understood and offer the closest command: "hpo --bogus" said
+// "missing A subcommand", "hpo bench sugest" the same, "hpo workers drian x" offered nothing.
+TEST_F(CliTest, UsageErrorsNameTheUnknownWordAndTheClosestCommand) {
+  Outcome o = Hpo({"--bogus"});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_NE(o.err.find("hpo: unknown option '--bogus' (hpo takes one of: validate,"), std::string::npos) << o.err;
+  EXPECT_EQ(o.err.find("worker-guard"), std::string::npos) << "hidden commands are not offered";
+  o = Hpo({"bench", "sugest"});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_NE(o.err.find("hpo bench: unknown command 'sugest'; did you mean 'suggest'? (hpo bench takes one of: "
+                       "suggest, optimize)"),
+            std::string::npos)
+      << o.err;
+  o = Hpo({"workers", "drian", "x"});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_NE(o.err.find("did you mean 'drain' for 'drian'?"), std::string::npos) << o.err;
+  o = Hpo({});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_NE(o.err.find("hpo [OPTIONS] SUBCOMMAND"), std::string::npos) << o.err.substr(0, 400);
+}
+
 TEST_F(CliTest, ACoordinatorsArnsNameItsRegionAndAccount) {
   const hpo::testing::LoopbackSocket free_port = hpo::testing::BindLoopback();
   ASSERT_GE(free_port.fd, 0);
