@@ -261,11 +261,14 @@ httplib::Result Send(const Endpoint& at, const std::string& target, const std::o
 
 // An error answer: "Type: message" (with the credentials hint on a 403), exit 2 for a request
 // the coordinator found invalid, else 1.
-[[noreturn]] void FailAnswer(const Endpoint& at, int status, const std::string& type, std::string msg) {
+// `names_hint`: a not-found names where the tuning jobs are listed (not for workers' requests,
+// whose not-found says how to list the workers).
+[[noreturn]] void FailAnswer(const Endpoint& at, int status, const std::string& type, std::string msg,
+                             bool names_hint = true) {
   if (status == 403 && !at.own) msg += AuthHint(msg);
   // No such job: the coordinator refused the request (1), whatever the error type SageMaker gives.
   if (proto::IsNotFoundError(type, msg)) {
-    Fail(1, type + ": " + msg + WhereTheNamesAre(at.flags));
+    Fail(1, type + ": " + msg + (names_hint ? WhereTheNamesAre(at.flags) : std::string()));
   }
   Fail(type == "ValidationException" || type == "SerializationException" ? 2 : 1, type + ": " + msg);
 }
@@ -304,7 +307,8 @@ Json Answer(const Endpoint& at, const std::string& target, const httplib::Result
       FailUnexpected(at.who + " at " + at.url, "HTTP " + std::to_string(res->status) + ", " + Snippet(res->body));
     }
     const std::string type = Text(j, "__type");
-    FailAnswer(at, res->status, !type.empty() ? type : "HTTP " + std::to_string(res->status), msg);
+    FailAnswer(at, res->status, !type.empty() ? type : "HTTP " + std::to_string(res->status), msg,
+               /*names_hint=*/target.rfind("/hpo/v1/workers", 0) != 0);
   }
   return j;
 }

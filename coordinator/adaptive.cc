@@ -52,10 +52,23 @@ MedianDecision MedianRule(std::span<const std::vector<double>* const> earlier, s
   return d;
 }
 
+namespace {
+// "st", "nd", "rd" or "th": 1st, 2nd, 3rd, 11th, 12th, 13th, 21st, 71st, 111th ("the 71th value").
+const char* OrdinalSuffix(uint64_t n) {
+  if (n % 100 >= 11 && n % 100 <= 13) return "th";
+  switch (n % 10) {
+    case 1: return "st";
+    case 2: return "nd";
+    case 3: return "rd";
+    default: return "th";
+  }
+}
+}  // namespace
+
 std::string MedianDecision::Explain(bool maximize) const {
   // "Report", not "epoch": a trainer counting epochs from 0 printed "epoch=0" for report 1.
   return "early stopping (median rule): objective " + Num(value) + " at its report " + std::to_string(epoch) +
-         " (the " + std::to_string(epoch) + (epoch == 1 ? "st" : epoch == 2 ? "nd" : epoch == 3 ? "rd" : "th") +
+         " (the " + std::to_string(epoch) + OrdinalSuffix(epoch) +
          " value it printed) is " + (maximize ? "below" : "above") + " the median " + Num(median) +
          " of the running averages of " + std::to_string(peers) + " earlier training jobs over as many reports";
 }

@@ -41,6 +41,13 @@ TEST(MedianRule, StopsAJobWorseThanTheMedianOfEarlierRunningAverages) {
   EXPECT_EQ(e1.peers, 4u);
   EXPECT_DOUBLE_EQ(e1.median, 1.5);
   EXPECT_TRUE(e1.stop);
+  // The report's ordinal in English ("the 71th value" was printed).
+  for (const auto& [n, said] : std::vector<std::pair<size_t, std::string>>{
+           {1, "1st"}, {2, "2nd"}, {3, "3rd"}, {4, "4th"}, {11, "11th"}, {12, "12th"}, {13, "13th"},
+           {21, "21st"}, {71, "71st"}, {92, "92nd"}, {111, "111th"}, {123, "123rd"}}) {
+    e1.epoch = n;
+    EXPECT_NE(e1.Explain(false).find("(the " + said + " value it printed)"), std::string::npos) << e1.Explain(false);
+  }
 }
 
 TEST(MedianRule, NeedsThreeEarlierJobsAtTheEpochAndAnEmission) {

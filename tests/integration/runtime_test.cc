@@ -179,6 +179,7 @@ TEST_F(Cluster, AnOperatorDrainsAWorkerWhileAJobRunsAndNothingNewStartsThere) {
   EXPECT_NE(err.find("a worker id is 1 to 128 of A-Z a-z 0-9"), std::string::npos) << err;
   EXPECT_EQ(run("workers uncordon w2", &out, &err), 1);
   EXPECT_NE(err.find("worker w2 is not cordoned"), std::string::npos) << err;
+  EXPECT_EQ(err.find("hpo list"), std::string::npos) << "no hint about tuning jobs for a worker: " << err;
   EXPECT_EQ(run("workers drain w9", &out, &err), 1);
   EXPECT_NE(err.find("no worker w9 is registered"), std::string::npos) << err;
   // Cordoning an id no worker has is allowed (it takes nothing when it comes), with a note: a
