@@ -169,8 +169,30 @@ std::string LogTime() {
   return buf;
 }
 
+std::string OneLogLine(std::string_view line) {
+  std::string out;
+  out.reserve(line.size());
+  for (unsigned char c : line) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 void LogLine(const std::string& line) {
-  const std::string whole = LogTime() + " " + line + "\n";
+  // Text from peers (a routing id, an error's or a notice's reason) is in many lines: with a
+  // newline in it, a peer wrote a well-formed forged line ("... event JobCompleted x: FORGED"),
+  // and with ESC, terminal escapes.
+  const std::string whole = LogTime() + " " + OneLogLine(line) + "\n";
   std::fwrite(whole.data(), 1, whole.size(), stderr);  // one write: stderr is unbuffered
 }
 

@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -30,6 +31,10 @@ namespace hpo::cli {
 // "2026-12-02T08:52:39.875Z LINE" (UTC, milliseconds), written whole, so lines from several
 // threads do not mix and journald, kubectl logs or a file keep when each thing happened.
 std::string LogTime();
+// `line` as one line of a log: newlines, carriage returns, ESC and the other control characters
+// (but tab) written as \n, \r, \xNN.
+std::string OneLogLine(std::string_view line);
+// A timestamped line on stderr, made one line by OneLogLine.
 void LogLine(const std::string& line);
 std::function<void(const std::string&)> StderrLog();
 

@@ -1552,9 +1552,22 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
       bool over = false;
       if (req.has_header("Content-Length")) {
         const std::string length = req.get_header_value("Content-Length");
+        // Digits only: strtoull took "-5" for 2^64 - 5, and the answer was "more than 8 MiB".
+        if (length.empty() || length.find_first_not_of("0123456789") != std::string::npos) {
+          ApiResponse r = AwsError(400, "SerializationException",
+                                   "the Content-Length header is not a number of bytes: \"" +
+                                       length.substr(0, 40) + "\"");
+          res.status = r.status;
+          res.set_content(r.body, r.content_type.c_str());
+          return;
+        }
         char* end = nullptr;
         const unsigned long long n = std::strtoull(length.c_str(), &end, 10);
-        over = !length.empty() && end && *end == '\0' && n > kMaxBody;
+        over = end && *end == '\0' && n > kMaxBody;
+      } else if (!req.has_header("Transfer-Encoding")) {
+        // Neither: the body cannot be told from the next request (RFC 9112: it is empty).
+        if (impl->Authorize(full, res)) h(full, res);
+        return;
       }
       const bool complete = !over && read([&](const char* data, size_t n) {
         if (full.body.size() + n > kMaxBody) {

@@ -1973,6 +1973,39 @@ TEST_F(Cluster, HostileHttpClientsGetClearErrorsAndDoNotStallOthers) {
     EXPECT_NE(nine->body.find("more than 8 MiB"), std::string::npos) << nine->body;
   }
 
+  // Framing a client got wrong, said as such: a Content-Length of "-5" was read as 2^64 - 5 and
+  // answered "more than 8 MiB"; a POST with neither Content-Length nor Transfer-Encoding waited
+  // 5 s for a body and then said it "could not be read to its end". (Raw bytes: no client library
+  // sends either.)
+  auto raw = [&](const std::string& request) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(http_port_));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return std::string("connect failed");
+    timeval tv{3, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    (void)::write(fd, request.data(), request.size());
+    std::string answer;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) {
+      answer.append(buf, static_cast<size_t>(n));
+      if (answer.find("\r\n\r\n") != std::string::npos && answer.find("}") != std::string::npos) break;
+    }
+    ::close(fd);
+    return answer;
+  };
+  const std::string head = "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Amz-Target: "
+                           "SageMaker.ListHyperParameterTuningJobs\r\nContent-Type: application/x-amz-json-1.1\r\n";
+  const std::string negative = raw(head + "Content-Length: -5\r\n\r\n{}");
+  EXPECT_NE(negative.find("HTTP/1.1 400"), std::string::npos) << negative;
+  EXPECT_NE(negative.find("the Content-Length header is not a number of bytes: \\\"-5\\\""), std::string::npos)
+      << negative;
+  const std::string unframed = raw(head + "Connection: close\r\n\r\n");  // within raw's 3 s (it took 5)
+  EXPECT_EQ(unframed.find("could not be read to its end"), std::string::npos) << unframed;
+  EXPECT_NE(unframed.find("HTTP/1.1 "), std::string::npos) << unframed;
+
   // A body where no route reads one is refused before any of it is read: a chunked PUT / was
   // read whole (300 MB took 440 MB of the coordinator's memory) before its 413.
   {
@@ -2115,6 +2148,27 @@ TEST_F(Cluster, AMalformedWireMessageIsRejectedAndTheCoordinatorKeepsServing) {
     const auto* err = std::get_if<hpo::proto::wire::Error>(&*reply);
     ASSERT_NE(err, nullptr);
     EXPECT_EQ(err->code, "MalformedMessage");
+  }
+  // The same from a routing id holding a newline and a terminal escape: the coordinator's log line
+  // naming it wrote a well-formed forged line of the peer's choosing (a helper's "event
+  // JobCompleted victim: FORGED"). Peers' text is now written on one line, escaped.
+  {
+    zmq::context_t ctx;
+    zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
+    dealer.set(zmq::sockopt::routing_id, std::string("x\nFORGED-LINE event JobCompleted victim\x1b[31m"));
+    dealer.set(zmq::sockopt::linger, 0);
+    dealer.connect("tcp://127.0.0.1:" + std::to_string(zmq_port_));
+    std::string type("\x00\x04", 2), body("\xc1\xc1 not msgpack");
+    dealer.send(zmq::buffer(type), zmq::send_flags::sndmore);
+    dealer.send(zmq::buffer(body), zmq::send_flags::none);
+    dealer.set(zmq::sockopt::rcvtimeo, 3000);
+    std::vector<zmq::message_t> parts;
+    ASSERT_TRUE(zmq::recv_multipart(dealer, std::back_inserter(parts)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const std::string log = Slurp(dir_ / "coordinator.log");
+    EXPECT_NE(log.find("FORGED-LINE"), std::string::npos) << "the rejection is logged";
+    EXPECT_EQ(log.find("\nFORGED-LINE"), std::string::npos) << "no line of the peer's own: " << log;
+    EXPECT_EQ(log.find('\x1b'), std::string::npos) << "no terminal escape";
   }
   auto res = probe.Get("/hpo/v1/health");
   ASSERT_TRUE(res);
