@@ -290,17 +290,20 @@ TEST_F(ProposeOffCoreTest, AHyperbandJobProposesOffTheCoreAndStillStopsAtRungsWh
   const HyperbandSchedule s{1, 9, 3, false};  // rungs 1 and 3 in bracket 0
   auto bracket = [&](const proto::wire::AssignTrial& a) { return s.BracketOf(core_->FindTrial(a.trial)->index); };
 
-  // Training jobs run one at a time to the end with a flat curve of 1.0 until two of bracket 0
-  // have, and the one still running is of bracket 0 too; the request the last exit made stays out.
+  // Training jobs run one at a time to the end with a flat curve near 1.0 (1.00, 1.01, ...: all
+  // equal would be nothing to model, and the strategy says so) until two of bracket 0 have, and
+  // the one still running is of bracket 0 too; the request the last exit made stays out.
   std::vector<proto::wire::AssignTrial> running = Only<proto::wire::AssignTrial>(RunRequests());
   ASSERT_EQ(running.size(), 2u);
   int done_b0 = 0;
+  std::map<std::string, double> level;
   for (int round = 0; round < 40; ++round) {
     const proto::wire::AssignTrial a = running.front();
     running.erase(running.begin());
     if (bracket(a) == 0) ++done_b0;
     now_ += 1000;
-    Emit("w1", a, std::vector<double>(9, 1.0));
+    level[a.trial] = 1.0 + 0.01 * round;
+    Emit("w1", a, std::vector<double>(9, level[a.trial]));
     EXPECT_TRUE(Only<proto::wire::AssignTrial>(Exit("w1", a, "Completed")).empty());
     if (done_b0 >= 2 && bracket(running.front()) == 0) break;
     for (auto& n : Only<proto::wire::AssignTrial>(RunRequests())) running.push_back(n);
@@ -329,7 +332,7 @@ TEST_F(ProposeOffCoreTest, AHyperbandJobProposesOffTheCoreAndStillStopsAtRungsWh
     if (o.trial == lagging.trial) {
       EXPECT_EQ(*reqs[0].curves[i], std::vector<double>({})) << "asked for before it emitted";
     } else {
-      EXPECT_EQ(*reqs[0].curves[i], std::vector<double>(9, 1.0)) << o.trial;
+      EXPECT_EQ(*reqs[0].curves[i], std::vector<double>(9, level.at(o.trial))) << o.trial;
       ++full;
     }
   }

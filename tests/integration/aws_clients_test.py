@@ -931,8 +931,12 @@ class AwsClients(unittest.TestCase):
         self.assertGreaterEqual(d["TrainingJobStatusCounters"]["Stopped"], 1)
         self.assertEqual(d["TrainingJobStatusCounters"]["InProgress"], 0)
         self.assertIn("HyperParameterTuningEndTime", d)
-        # Stopping again is harmless.
-        self.sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=LONG_SDK)
+        # Stopping it again is refused, as SageMaker refuses StopTrainingJob of an ended training
+        # job ("The request was rejected because the training job is in status Stopped").
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            self.sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=LONG_SDK)
+        self.assertEqual(error_code(cm.exception), "ValidationException")
+        self.assertIn("has already ended: it is Stopped", str(cm.exception))
         stopped = [r for p in self.pages(LONG_SDK, MaxResults=1, StatusEquals="Stopped") for r in p]
         self.assertEqual(len(stopped), d["TrainingJobStatusCounters"]["Stopped"])
         for row in stopped:
