@@ -2128,11 +2128,12 @@ TEST_F(Cluster, AMalformedWireMessageIsRejectedAndTheCoordinatorKeepsServing) {
     (void)::write(fd, junk.data(), junk.size());
     ::close(fd);
   }
-  // A well-framed message whose body is not msgpack gets an Error reply naming the problem.
-  {
+  // A well-framed message whose body is not msgpack gets an Error reply naming the problem; the
+  // frames of the reply to one sent from `routing_id`.
+  auto malformed_from = [&](const std::string& routing_id, std::vector<std::string>* frames) {
     zmq::context_t ctx;
     zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
-    dealer.set(zmq::sockopt::routing_id, "intruder");
+    dealer.set(zmq::sockopt::routing_id, routing_id);
     dealer.set(zmq::sockopt::linger, 0);
     dealer.connect("tcp://127.0.0.1:" + std::to_string(zmq_port_));
     std::string type("\x00\x04", 2), body("\xc1\xc1 not msgpack");
@@ -2141,8 +2142,11 @@ TEST_F(Cluster, AMalformedWireMessageIsRejectedAndTheCoordinatorKeepsServing) {
     dealer.set(zmq::sockopt::rcvtimeo, 3000);
     std::vector<zmq::message_t> parts;
     ASSERT_TRUE(zmq::recv_multipart(dealer, std::back_inserter(parts)));
+    for (auto& p : parts) frames->push_back(p.to_string());
+  };
+  {
     std::vector<std::string> frames;
-    for (auto& p : parts) frames.push_back(p.to_string());
+    malformed_from("intruder", &frames);
     auto reply = hpo::proto::wire::DecodeFrames(frames);
     ASSERT_TRUE(reply.ok()) << reply.status().ToString();
     const auto* err = std::get_if<hpo::proto::wire::Error>(&*reply);
@@ -2153,17 +2157,8 @@ TEST_F(Cluster, AMalformedWireMessageIsRejectedAndTheCoordinatorKeepsServing) {
   // naming it wrote a well-formed forged line of the peer's choosing (a helper's "event
   // JobCompleted victim: FORGED"). Peers' text is now written on one line, escaped.
   {
-    zmq::context_t ctx;
-    zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
-    dealer.set(zmq::sockopt::routing_id, std::string("x\nFORGED-LINE event JobCompleted victim\x1b[31m"));
-    dealer.set(zmq::sockopt::linger, 0);
-    dealer.connect("tcp://127.0.0.1:" + std::to_string(zmq_port_));
-    std::string type("\x00\x04", 2), body("\xc1\xc1 not msgpack");
-    dealer.send(zmq::buffer(type), zmq::send_flags::sndmore);
-    dealer.send(zmq::buffer(body), zmq::send_flags::none);
-    dealer.set(zmq::sockopt::rcvtimeo, 3000);
-    std::vector<zmq::message_t> parts;
-    ASSERT_TRUE(zmq::recv_multipart(dealer, std::back_inserter(parts)));
+    std::vector<std::string> frames;
+    malformed_from(std::string("x\nFORGED-LINE event JobCompleted victim\x1b[31m"), &frames);
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     const std::string log = Slurp(dir_ / "coordinator.log");
     EXPECT_NE(log.find("FORGED-LINE"), std::string::npos) << "the rejection is logged";
