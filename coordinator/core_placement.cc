@@ -63,6 +63,11 @@ std::string CoordinatorCore::Impl::GangTypes(const std::vector<HostPlan>& plans)
 bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Outgoing>* out) {
   Trial* t = OldestPending(j);
   if (!t) {
+    // Its first kFailuresBeforeGivingUp training jobs to end failed and none succeeded: it gives up
+    // unless one still running, which has emitted the objective, succeeds (MaybeFinish). It
+    // starts no new one meanwhile: one was placed the moment the fifth failed, and stopped 20 ms
+    // later when the job gave up (7 training jobs for "after 5 attempts").
+    if (Index(j).succeeded == 0 && Index(j).failed >= core_detail::kFailuresBeforeGivingUp) return false;
     // Only ask the strategy when one of the job's definitions can start somewhere now: a
     // proposal made while nothing can run it would be stale when it does.
     bool any_now = false, any_ever = false;

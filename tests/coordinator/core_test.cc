@@ -301,6 +301,9 @@ TEST_F(CoreTest, AJobDoesNotGiveUpWhileARunningTrainingJobHasEmittedTheObjective
     auto a = queue.front();
     queue.erase(queue.begin());
     auto out = Finish("w1", a, 1.0, "Failed");
+    // While it waits on the running one, it starts no new one: one was placed the moment the
+    // fifth failed (and stopped when the job gave up: 7 training jobs "after 5 attempts").
+    if (failed == 4) EXPECT_TRUE(Only<proto::wire::AssignTrial>(out).empty()) << "a sixth started";
     for (auto& m : Only<proto::wire::AssignTrial>(out)) queue.push_back(m);
     for (auto& m : Only<proto::wire::StopTrial>(out)) stops.push_back(m);
   }
