@@ -598,9 +598,9 @@ void AddClientCommands(CLI::App& app) {
     bool header = false;
     size_t printed = 0;
     // Events come page by page (and -f goes on): the column fits the longest name there can be, a
-    // tuning job's 32 characters or a training job's 32 + "-NNN-xxxxxxxx" (it was 30, and a long
-    // job's rows lost their columns).
-    const int who_width = ea->job.empty() ? 32 : 46;  // 46: index 1000 and up
+    // tuning job's 32 characters, or this job's training jobs' (its name + "-NNNNN-xxxxxxxx" at
+    // most: 46 for every job put MESSAGE at column 95, past an 80-column terminal).
+    const int who_width = ea->job.empty() ? 32 : static_cast<int>(ea->job.size()) + 15;
     std::set<std::string> seen_kinds;  // to name them when --kind matches none
     auto print = [&](const Json& e) {
       seen_kinds.insert(e["kind"].get<std::string>());

@@ -20,6 +20,7 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include <spdlog/spdlog.h>
 
@@ -189,19 +190,33 @@ std::string ProgressLine(const proto::DescribeTuningJobResponse& d, int64_t elap
   const auto& c = *d.status.training_job_status_counters;
   int64_t done = *c.completed + *c.stopped + *c.retryable_error + *c.non_retryable_error;
   const int64_t waiting = std::max<int64_t>(0, *c.in_progress - running);
-  std::string line = *d.spec.hyper_parameter_tuning_job_name + "  " + *d.status.hyper_parameter_tuning_job_status +
-                     "  " + std::to_string(done) + (max_jobs > 0 ? "/" + std::to_string(max_jobs) : "") +
-                     " done, " + std::to_string(running) + " running, " +
-                     (waiting > 0 ? std::to_string(waiting) + " starting or queued, " : "") +
-                     std::to_string(*c.non_retryable_error) + " failed" +
-                     (*c.retryable_error > 0 ? ", " + std::to_string(*c.retryable_error) + " infrastructure errors" : "");
-  if (d.status.best_training_job) {
-    const auto& b = *d.status.best_training_job;
-    line += ", best " + Num(*b.final_hyper_parameter_tuning_job_objective_metric->value) + " (" +
-            *b.training_job_name + ")";
-  }
+  // The least useful parts go first when the terminal is narrow: the best training job's name,
+  // then the starting count, then the infrastructure errors. Cutting the whole line from the right
+  // cut the best value itself ("best 0.985..." for 0.98512 read as another number).
+  auto compose = [&](bool best_name, bool starting, bool infra) {
+    std::string line = *d.spec.hyper_parameter_tuning_job_name + "  " + *d.status.hyper_parameter_tuning_job_status +
+                       "  " + std::to_string(done) + (max_jobs > 0 ? "/" + std::to_string(max_jobs) : "") +
+                       " done, " + std::to_string(running) + " running, " +
+                       (starting && waiting > 0 ? std::to_string(waiting) + " starting or queued, " : "") +
+                       std::to_string(*c.non_retryable_error) + " failed" +
+                       (infra && *c.retryable_error > 0 ? ", " + std::to_string(*c.retryable_error) + " infrastructure errors"
+                                                        : "");
+    if (d.status.best_training_job) {
+      const auto& b = *d.status.best_training_job;
+      line += ", best " + Num(*b.final_hyper_parameter_tuning_job_objective_metric->value) +
+              (best_name ? " (" + *b.training_job_name + ")" : "");
+    }
+    return line;
+  };
   const std::string clock = "  " + Clock(elapsed_ms);
-  if (width > 0 && line.size() + clock.size() >= static_cast<size_t>(width)) {
+  auto fits = [&](const std::string& line) { return width <= 0 || line.size() + clock.size() < static_cast<size_t>(width); };
+  std::string line = compose(true, true, true);
+  for (auto [best_name, starting, infra] : {std::tuple{false, true, true}, std::tuple{false, false, true},
+                                            std::tuple{false, false, false}}) {
+    if (fits(line)) break;
+    line = compose(best_name, starting, infra);
+  }
+  if (!fits(line)) {
     const size_t room = static_cast<size_t>(std::max(0, width - 1 - static_cast<int>(clock.size()) - 3));
     line = line.substr(0, room) + "...";
   }

@@ -684,6 +684,10 @@ TEST_F(CliTest, AnAutotuneJobRunsWithTheRangesItChose) {
   auto lines = Lines(ev.out);
   ASSERT_GE(lines.size(), 2u) << ev.out;
   EXPECT_EQ(lines[0].rfind("TIME (UTC)", 0), 0u) << ev.out;
+  // The TRAINING JOB column is as wide as this job's training job names can be ("autotune" + 15),
+  // not 46 for every job (MESSAGE began at column 95).
+  // TIME 23, 2 spaces, KIND 19, a space, TRAINING JOB 8 + 15, a space.
+  EXPECT_EQ(lines[0].find("MESSAGE"), 23u + 2 + 19 + 1 + (8 + 15) + 1) << lines[0];
   EXPECT_NE(lines[1].find("AutotuneChose"), std::string::npos) << ev.out;
   EXPECT_NE(ev.out.find("spec.hyperParameterTuningJobConfig.strategy = Bayesian (left out;"), std::string::npos)
       << ev.out;
@@ -1078,6 +1082,41 @@ TEST_F(CliTest, RunHoldsItsStateDirectoryAndResumesAnInterruptedJob) {
 // command was then refused ("already holds the tuning job (Stopped)"), though the README promises
 // it resumes. The job is now left InProgress: its running training job gets SIGTERM and its grace
 // period, ends Interrupted (no retry spent), and the same command finishes the job.
+// hpo run's progress line at 80 columns: the whole line was cut from the right, inside the best
+// value ("best 0.985..." for 0.98512, which reads as another number). The best training job's
+// name and the other optional parts go first; the value stays whole. (In a terminal: script(1).)
+TEST_F(CliTest, RunProgressAtEightyColumnsKeepsTheBestValueWhole) {
+  if (std::system("command -v script >/dev/null 2>&1") != 0) GTEST_SKIP() << "needs script(1) for a terminal";
+  const std::string name = "progress80";  // 10 characters, as quickstart: the line fits without the best one's name
+  const std::string spec =
+      ScriptJob(name, "#!/bin/bash\necho loss=0.98512$RANDOM\nsleep 0.3\n", 4, 2);
+  const fs::path typescript = dir_ / "typescript";
+  const std::string cmd = "stty cols 80; " + std::string(HPO_BINARY) + " run " + spec + " --workers 2 --state-dir " +
+                          (dir_ / "state").string() + " >/dev/null";
+  ASSERT_EQ(std::system(("script -qec '" + cmd + "' " + typescript.string() + " >/dev/null 2>&1").c_str()), 0)
+      << Slurp(typescript);
+  const std::string text = Slurp(typescript);
+  size_t with_best = 0;
+  std::string line;
+  for (char ch : text + "\r") {
+    if (ch != '\r' && ch != '\n') {
+      line += ch;
+      continue;
+    }
+    if (line.rfind("\033[K", 0) == 0) line = line.substr(3);
+    if (line.rfind(name + "  InProgress", 0) == 0) {
+      EXPECT_LT(line.size(), 80u) << line;
+      if (const size_t at = line.find(", best "); at != std::string::npos) {
+        ++with_best;
+        EXPECT_EQ(line.find("..."), std::string::npos) << "cut: " << line;
+        EXPECT_NE(line.find(", best 0.98512"), std::string::npos) << line;
+      }
+    }
+    line.clear();
+  }
+  EXPECT_GT(with_best, 0u) << text;
+}
+
 TEST_F(CliTest, RunWhoseTerminalWentAwayLeavesTheJobToBeResumed) {
   const std::string spec = ScriptJob("hup", "#!/bin/bash\necho loss=$SM_HP_X\nsleep 2\necho loss=$SM_HP_X\n", 3, 1);
   const std::string state = (dir_ / "state").string();
