@@ -67,7 +67,10 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
     // unless one still running, which has emitted the objective, succeeds (MaybeFinish). It
     // starts no new one meanwhile: one was placed the moment the fifth failed, and stopped 20 ms
     // later when the job gave up (7 training jobs for "after 5 attempts").
-    if (Index(j).succeeded == 0 && Index(j).failed >= core_detail::kFailuresBeforeGivingUp) return false;
+    if (Index(j).succeeded == 0 && Index(j).failed >= core_detail::kFailuresBeforeGivingUp) {
+      MaybeFinish(j, now, out);  // gives up now when nothing it waits on runs (failures at launch)
+      return false;
+    }
     // Only ask the strategy when one of the job's definitions can start somewhere now: a
     // proposal made while nothing can run it would be stale when it does.
     bool any_now = false, any_ever = false;
