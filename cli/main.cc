@@ -34,6 +34,27 @@ std::map<std::string, std::string> g_config_origin;
 // missing argument with what it is; a mistyped option with the closest one), that command's
 // usage line, and where its examples are. CLI11's own said only "names is required" and "Run with
 // --help for more information", without the command.
+// The commands `cmd` offers people (hidden ones, with no group, left out).
+std::vector<std::string> SubcommandNames(const CLI::App* cmd) {
+  std::vector<std::string> names;
+  for (const CLI::App* sub :
+       const_cast<CLI::App*>(cmd)->get_subcommands([](CLI::App* a) { return !a->get_group().empty(); })) {
+    names.push_back(sub->get_name());
+  }
+  return names;
+}
+
+// Of `names`, the one closest to `word` within two edits; "" when none is.
+std::string Closest(const std::string& word, const std::vector<std::string>& names) {
+  std::string best;
+  size_t best_d = 3;
+  for (const std::string& n : names) {
+    const size_t d = hpo::EditDistance(word, n);
+    if (d < best_d) best_d = d, best = n;
+  }
+  return best;
+}
+
 std::string UsageError(const CLI::App* top, const CLI::Error& e) {
   const CLI::App* cmd = top;
   std::string path = "hpo";
@@ -46,20 +67,12 @@ std::string UsageError(const CLI::App* top, const CLI::Error& e) {
   if (dynamic_cast<const CLI::RequiredError*>(&e) && what == "A subcommand is required") {
     // "hpo bench sugest", "hpo --bogus": CLI11 said "A subcommand is required" (printed as
     // "missing A subcommand"), naming neither the word it did not know nor the commands.
-    std::vector<std::string> names;
-    for (const CLI::App* sub : const_cast<CLI::App*>(cmd)->get_subcommands([](CLI::App* a) { return !a->get_group().empty(); })) {
-      names.push_back(sub->get_name());
-    }
+    const std::vector<std::string> names = SubcommandNames(cmd);
     const std::vector<std::string> left = cmd->remaining();
     what = "a command is required";
     if (!left.empty()) {
       const std::string& word = left.front();
-      std::string best;
-      size_t best_d = 3;  // at most two edits away
-      for (const std::string& n : names) {
-        const size_t d = hpo::EditDistance(word, n);
-        if (d < best_d) best_d = d, best = n;
-      }
+      const std::string best = Closest(word, names);
       what = (word.rfind("-", 0) == 0 ? "unknown option '" : "unknown command '") + word + "'" +
              (best.empty() ? std::string() : "; did you mean '" + best + "'?");
     }
@@ -83,13 +96,7 @@ std::string UsageError(const CLI::App* top, const CLI::Error& e) {
       const std::string arg = what.substr(at, end - at);
       at = end + 1;
       if (!arg.empty() && arg[0] != '-') {  // a mistyped command of a command that has some
-        std::string best;
-        size_t best_d = 3;
-        for (const CLI::App* sub : const_cast<CLI::App*>(cmd)->get_subcommands(
-                 [](CLI::App* a) { return !a->get_group().empty(); })) {
-          const size_t d = hpo::EditDistance(arg, sub->get_name());
-          if (d < best_d) best_d = d, best = sub->get_name();
-        }
+        const std::string best = Closest(arg, SubcommandNames(cmd));
         if (!best.empty()) hints.push_back("'" + best + "' for '" + arg + "'");
         continue;
       }
@@ -185,12 +192,7 @@ int main(int argc, char** argv) {
     return std::any_of(subs.begin(), subs.end(), [&](const CLI::App* sub) { return sub->get_name() == name; });
   };
   if (const std::string first = argv[1]; !first.empty() && first[0] != '-' && !known(first)) {
-    std::string best;
-    size_t best_d = 3;  // at most two edits away
-    for (const CLI::App* sub : subs) {
-      const size_t d = hpo::EditDistance(first, sub->get_name());
-      if (d < best_d) best_d = d, best = sub->get_name();
-    }
+    const std::string best = Closest(first, SubcommandNames(&app));
     std::cerr << "hpo: unknown command '" << first << "'"
               << (best.empty() ? std::string() : "; did you mean '" + best + "'?")
               << " (hpo --help lists the commands)\n";

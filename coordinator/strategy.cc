@@ -78,6 +78,19 @@ std::optional<uint64_t> TotalCardinality(const std::vector<DefinitionSpace>& spa
   return total;
 }
 
+namespace {
+// An observation's key as ProposedKeys counts it; nullopt when it has none (a prior, another
+// definition, a configuration outside a finite space).
+std::optional<ConfigKey> KeyOf(const std::vector<DefinitionSpace>& spaces, const Observation& o) {
+  if (o.prior) return std::nullopt;
+  std::optional<size_t> def = FindDefinition(spaces, o.definition_name);
+  if (!def) return std::nullopt;
+  std::optional<uint64_t> index = spaces[*def].space.IndexOf(o.hyperparameters);
+  if (!index) return std::nullopt;
+  return ConfigKey{*def, *index};
+}
+}  // namespace
+
 void ProposedKeyCache::Update(const std::vector<DefinitionSpace>& spaces, const std::vector<Observation>& history) const {
   // Trials are named in a job's history; without names (a caller's own list) nothing is kept.
   const bool named = !history.empty() && !history.front().trial.empty() && !history.back().trial.empty();
@@ -93,12 +106,9 @@ void ProposedKeyCache::Update(const std::vector<DefinitionSpace>& spaces, const 
     seen_ = 0;
   }
   for (size_t i = seen_; i < history.size(); ++i) {
-    const Observation& o = history[i];
-    if (o.prior) continue;
-    std::optional<size_t> def = FindDefinition(spaces, o.definition_name);
-    if (!def) continue;
-    std::optional<uint64_t> index = spaces[*def].space.IndexOf(o.hyperparameters);
-    if (index && keys_.insert({*def, *index}).second) ++per_definition_[*def];
+    if (std::optional<ConfigKey> key = KeyOf(spaces, history[i]); key && keys_.insert(*key).second) {
+      ++per_definition_[key->first];
+    }
   }
   seen_ = history.size();
   if (seen_ > 0) {
@@ -112,11 +122,7 @@ void ProposedKeyCache::Update(const std::vector<DefinitionSpace>& spaces, const 
 std::set<ConfigKey> ProposedKeys(const std::vector<DefinitionSpace>& spaces, const std::vector<Observation>& history) {
   std::set<ConfigKey> keys;
   for (const Observation& o : history) {
-    if (o.prior) continue;
-    std::optional<size_t> def = FindDefinition(spaces, o.definition_name);
-    if (!def) continue;
-    std::optional<uint64_t> index = spaces[*def].space.IndexOf(o.hyperparameters);
-    if (index) keys.insert({*def, *index});
+    if (std::optional<ConfigKey> key = KeyOf(spaces, o)) keys.insert(*key);
   }
   return keys;
 }
