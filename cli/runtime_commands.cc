@@ -648,7 +648,7 @@ void Run(const RunArgs& a) {
       leave_by_ms = dispatcher.Now() + (a.grace_s + 15) * 1000;
       std::cerr << (tty ? "\n" : "") << "hpo: the terminal went away (SIGHUP): leaving " << name
                 << " to be resumed; running training jobs get SIGTERM and their grace period\n";
-      for (auto& ag : agents) ag->Interrupt("hpo run's terminal went away (SIGHUP)");
+      for (auto& ag : agents) ag->Interrupt("hpo run's terminal went away (SIGHUP)", /*planned=*/true);
     }
     if (leaving && (running == 0 || dispatcher.Now() >= leave_by_ms)) {
       left = true;

@@ -74,21 +74,29 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
     out->push_back({wid, std::move(ack)});
     return;
   }
-  if (known != workers.end() && known->second.reg.session != r.session && known->second.reg.host != r.host) {
+  // The same host in another work directory is another worker too (each directory is held by one
+  // worker at a time, so a restart is on the directory it had).
+  const bool other_dir = known != workers.end() && known->second.reg.host == r.host && !r.work_dir.empty() &&
+                         !known->second.reg.work_dir.empty() && known->second.reg.work_dir != r.work_dir;
+  if (known != workers.end() && known->second.reg.session != r.session &&
+      (known->second.reg.host != r.host || other_dir)) {
     // A new process under a live worker's id (heard within its lease) on another host is not
     // that worker restarting: a copied config's `id:`, or a mistyped --id. Taking the id, it took
     // the running worker's attempts (they failed as lost) and then had it refused. The newcomer
-    // is refused; the worker that holds the id runs on. (A restart on the same host, the usual
-    // case, replaces the process as before; a worker moved to a new machine under its id is
-    // accepted once the old one's lease has run out.)
+    // is refused; the worker that holds the id runs on. So is one on the same host in another
+    // work directory. (A restart on the same host and directory, the usual case, replaces the
+    // process as before; a worker moved to a new machine or directory under its id is accepted
+    // once the old one's lease has run out.)
     ack.accepted = false;
-    ack.reason = "the id " + wid + " is held by a running worker on host " + known->second.reg.host + " (heard " +
+    const std::string where = known->second.reg.host + (other_dir ? " in " + known->second.reg.work_dir : "");
+    ack.reason = "the id " + wid + " is held by a running worker on host " + where + " (heard " +
                  std::to_string(std::max<int64_t>(0, now - known->second.last_seen_ms) / 1000) +
                  " s ago): give each worker its own --id (a copied config file's `id:` is a common cause); if that "
                  "worker is gone, start this one again after " + std::to_string(opt.lease_ms / 1000) +
                  " s, when the coordinator counts it lost";
-    Event(now, "WorkerIdConflict", "", "", wid + ": a process on " + r.host + " asked for the id held by the running "
-                                               "worker on " + known->second.reg.host + "; refused it");
+    Event(now, "WorkerIdConflict", "", "", wid + ": a process on " + r.host + (other_dir ? " in " + r.work_dir : "") +
+                                               " asked for the id held by the running worker on " + where +
+                                               "; refused it");
     out->push_back({wid, std::move(ack)});
     return;
   }
@@ -244,9 +252,19 @@ void CoordinatorCore::Impl::OnTrialStaging(const std::string& wid, const proto::
   // Only from a worker it was placed on (FromElsewhere lets reports about an attempt that has
   // not started through), and only while it is launching: not once started (a late report) or
   // stopping. Each status once, in SageMaker's order (another host of a gang says it too):
-  // Starting -> Downloading -> DownloadingTrainingImage -> Training.
-  if (!t || !t->OnWorker(wid) || t->started || t->stop_requested || t->secondary.empty()) return;
+  // Starting -> Downloading -> DownloadingTrainingImage -> Training. Uploading comes after
+  // Training, from the worker whose program completed, and only then.
+  if (!t || !t->OnWorker(wid) || t->stop_requested || t->secondary.empty()) return;
   const std::string& last = t->secondary.back().status;
+  if (m.status == proto::wire::kUploading) {
+    // After its program completed (Training -> Uploading), until the exit report says Completed;
+    // from the worker of algo-1 (a gang's other hosts hand their files to it).
+    if (!t->started || last != "Training" || wid != t->worker_id) return;
+    Secondary(*t, "Uploading", now, "Uploading generated training model on worker " + wid + ": " + m.what);
+    SaveTrial(*t);
+    return;
+  }
+  if (t->started) return;
   const bool image = m.status == proto::wire::kDownloadingTrainingImage;
   if (last != "Starting" && !(image && last == proto::wire::kDownloading)) return;
   Secondary(*t, m.status, now,
@@ -637,7 +655,7 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
       d.push_back(now - t->start_ms);
       if (d.size() > 25) d.pop_front();
     }
-    Secondary(*t, "Uploading", now);
+    Secondary(*t, "Uploading", now);  // unless the worker said so when it began (OnTrialStaging)
     Secondary(*t, "Completed", now);
   } else if (m.status == "Stopped") {
     t->state = TrialState::kStopped;
@@ -867,7 +885,7 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
   } else if (const auto* n = std::get_if<proto::wire::InterruptionNotice>(&msg)) {
     // No new trial goes there; its running attempts end Interrupted (the worker stops them).
     w->second.draining = "interruption notice: " + n->reason;
-    Event(now, "InterruptionNotice", "", "", wid + ": " + n->reason);
+    Event(now, n->planned ? "WorkerShuttingDown" : "InterruptionNotice", "", "", wid + ": " + n->reason);
   } else if (const auto* e = std::get_if<proto::wire::Error>(&msg)) {
     Event(now, "WorkerError", "", "", wid + ": " + e->code + ": " + e->message);
   }

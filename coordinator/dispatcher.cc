@@ -282,7 +282,9 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
     // Drain everything that is ready, then hand it to the core as one batch: one store commit
     // for the lot, and the replies leave only after it.
     std::vector<CoordinatorCore::Incoming> batch;
-    for (int burst = 0; burst < 1000 && (items[0].revents & ZMQ_POLLIN); ++burst) {
+    size_t burst_bytes = 0;
+    const size_t budget = options_.burst_bytes > 0 ? options_.burst_bytes : SIZE_MAX;
+    for (int burst = 0; burst < 1000 && burst_bytes < budget && (items[0].revents & ZMQ_POLLIN); ++burst) {
       std::vector<zmq::message_t> parts;
       zmq::recv_result_t got;
       try {
@@ -293,6 +295,7 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
       }
       if (!got) break;
       ++messages_in_;
+      for (const auto& p : parts) burst_bytes += p.size();
       std::string wid = parts.empty() ? "" : parts[0].to_string();
       // A routing id ZeroMQ made up (every worker sets its own, its worker id): dropped, and not
       // answered (nothing reaches such a connection). See anonymous_in().

@@ -60,6 +60,11 @@ struct DispatcherOptions {
   // Runs on the loop after each batch of messages has been handled by the core (tests: a slow
   // core). Empty: nothing.
   std::function<void()> after_batch;
+  // At most this many bytes of messages go to the core in one batch (with at most 1000
+  // messages): a worker flooding large messages (4 MiB each, the most one may be) made one batch
+  // of gigabytes, and the loop's ticks and every other worker waited for it. The rest waits for
+  // the next round, which ZeroMQ's fair queueing shares between the connections.
+  size_t burst_bytes = size_t{16} << 20;  // 0: no bound but the 1000 messages
   // Proposals of different tuning jobs made at once (>= 1; 0 counts as 1). Each uses the GP
   // engine's own threads (the CPU engine: every core), so more threads share the cores between
   // jobs rather than adding any; what they buy is that a large job's proposal (seconds) does not

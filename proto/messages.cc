@@ -360,6 +360,7 @@ Status Register::Validate() const {
   HPO_RETURN_IF_ERROR(WorkerId(Field(root, "worker_id"), worker_id));
   if (session == 0) return Bad(Field(root, "session"), "must be >= 1");
   HPO_RETURN_IF_ERROR(HostAddress(Field(root, "host"), host));
+  HPO_RETURN_IF_ERROR(Text(Field(root, "work_dir"), work_dir, 0, 4096));
   HPO_RETURN_IF_ERROR(Bytes(Field(root, "instance_type"), instance_type, 0, 64));
   HPO_RETURN_IF_ERROR(Bytes(Field(root, "instance_group"), instance_group, 0, 64));
   HPO_RETURN_IF_ERROR(Entries(
@@ -579,8 +580,8 @@ Status TrialStaging::Validate() const {
   const Path root = Root("TrialStaging");
   HPO_RETURN_IF_ERROR(TrialAttempt(root, trial, attempt));
   HPO_RETURN_IF_ERROR(WorkerId(Field(root, "worker_id"), worker_id));
-  if (status != kDownloading && status != kDownloadingTrainingImage) {
-    return Bad(Field(root, "status"), "must be Downloading or DownloadingTrainingImage, got \"" +
+  if (status != kDownloading && status != kDownloadingTrainingImage && status != kUploading) {
+    return Bad(Field(root, "status"), "must be Downloading, DownloadingTrainingImage or Uploading, got \"" +
                                           SanitizeText(status, 64) + "\"");
   }
   return Text(Field(root, "what"), what, 1, limits::kMaxTextChars);

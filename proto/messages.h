@@ -66,12 +66,14 @@
 namespace hpo::proto::wire {
 
 // Bumped on any change an older peer cannot ignore (a new required field, a changed meaning).
-constexpr uint32_t kProtocolVersion = 9;  // 2: Register.session; 3: AssignTrial.after_*;
+constexpr uint32_t kProtocolVersion = 10;  // 2: Register.session; 3: AssignTrial.after_*;
                                           // 4: HeldTrials, ReleaseTrials; 5: StopTrial with
                                           // kStopReasonIfNotStarted (an older worker stopped
                                           // an attempt that had started); 6: Heartbeat.sent_ms;
                                           // 7: Heartbeat.disk_mb; 8: TrialStaging;
-                                          // 9: GangPeersEnded (algo-1 waits for it)
+                                          // 9: GangPeersEnded (algo-1 waits for it);
+                                          // 10: InterruptionNotice.planned,
+                                          // Register.work_dir, TrialStaging kUploading
 
 // Values are part of the wire format: never renumber, never reuse.
 enum class MsgType : uint16_t {
@@ -236,10 +238,13 @@ struct Register {
   uint64_t session = 0;  // >= 1, random per worker process: a new value under a known worker_id
                          // means the worker restarted (and holds only `running`); the same
                          // value again is a re-sent copy of a registration already handled
+  std::string work_dir;  // the worker's work directory, absolute and resolved (one worker holds
+                         // it at a time); <= 4096 chars; empty = not said. A new session under a
+                         // live worker's id is a restart only on the same host and work directory.
   bool operator==(const Register&) const = default;
   Status Validate() const;
   HPO_WIRE_FIELDS(protocol_version, worker_id, host, instance_type, instance_group, labels, gpus,
-                  cpus, memory_mb, slots, spot, running, disk_mb, session)
+                  cpus, memory_mb, slots, spot, running, disk_mb, session, work_dir)
 };
 
 // coordinator -> worker, the answer to Register.
@@ -352,11 +357,15 @@ struct TrialStarted {
 // it was); sent at most once per status, attempt and host, before its TrialStarted.
 inline constexpr std::string_view kDownloading = "Downloading";
 inline constexpr std::string_view kDownloadingTrainingImage = "DownloadingTrainingImage";
+// And after it (protocol 10): kUploading, once the program completed and the worker uploads its
+// model and output (algo-1 of a multi-host attempt: also after the other hosts ended), so the
+// training job says Uploading while it does, not only once the exit report arrives.
+inline constexpr std::string_view kUploading = "Uploading";
 struct TrialStaging {
   std::string trial;      // as in AssignTrial
   uint32_t attempt = 0;   // >= 1
   std::string worker_id;  // as in Register
-  std::string status;     // kDownloading or kDownloadingTrainingImage
+  std::string status;     // kDownloading, kDownloadingTrainingImage or kUploading
   std::string what;       // for people, e.g. "channels train, validation; checkpoints"; 1-4096 chars
   bool operator==(const TrialStaging&) const = default;
   Status Validate() const;
@@ -459,9 +468,13 @@ struct InterruptionNotice {
   std::string worker_id;    // as in Register
   std::string reason;       // e.g. "spot instance-action: terminate"; 1-4096 chars
   int64_t deadline_ms = 0;  // Unix epoch ms when the capacity goes; 0 = unknown; >= 0
+  // The worker itself is going (SIGTERM without --spot, the end of `hpo run`, its terminal
+  // closing), not its capacity being taken: the coordinator treats both alike but records a
+  // WorkerShuttingDown event, so an alert on spot notices does not fire on planned shutdowns.
+  bool planned = false;
   bool operator==(const InterruptionNotice&) const = default;
   Status Validate() const;
-  HPO_WIRE_FIELDS(worker_id, reason, deadline_ms)
+  HPO_WIRE_FIELDS(worker_id, reason, deadline_ms, planned)
 };
 
 // Either way: acknowledges one message, identified by its type and (trial, attempt, seq).

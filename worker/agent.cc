@@ -580,6 +580,12 @@ void WorkerAgent::Impl::SendRegister() {
   // them as lost before it reads the exit report queued behind this Register).
   for (const auto& k : HeldAttempts()) r.running.push_back({k.first, k.second});
   r.session = session;
+  // Said so that a second worker on this host under the same id, in another directory, is told
+  // apart from this one restarting (SanitizeText: a path of odd bytes must not void the Register).
+  // The directory itself, however it was named (a link, a relative path).
+  std::error_code ec;
+  const std::filesystem::path wd = std::filesystem::weakly_canonical(std::filesystem::absolute(opt.work_dir, ec), ec);
+  r.work_dir = proto::wire::SanitizeText((ec ? std::filesystem::path(opt.work_dir) : wd).lexically_normal().string(), 4096);
   Send(r);
   register_sent_ms = Now();
 }
@@ -750,11 +756,12 @@ void WorkerAgent::Impl::StopNoticePoller() {
   if (notice_thread.joinable()) notice_thread.join();
 }
 
-void WorkerAgent::Impl::Interrupt(const std::string& reason) {
+void WorkerAgent::Impl::Interrupt(const std::string& reason, bool planned) {
   {
     std::lock_guard<std::mutex> lock(interrupt_mu);
     if (!interrupt_reason.empty()) return;
     interrupt_reason = reason.empty() ? "interrupted" : reason;
+    interrupt_planned = planned;
   }
   Wake();
 }
@@ -972,7 +979,7 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
   // Every attempt gets its own grace period; output, uploads and the reports get
   // shutdown_extra_ms beyond the longest one.
   loop_ended = true;
-  Interrupt("the worker " + opt.worker_id + " is shutting down");
+  Interrupt("the worker " + opt.worker_id + " is shutting down", /*planned=*/true);
   CheckInterruption();
   int64_t longest_grace_ms = 0;
   for (auto& [k, r] : runs) {
@@ -1060,7 +1067,7 @@ Status WorkerAgent::Run(const std::atomic<bool>& stop) {
   }
 }
 
-void WorkerAgent::Interrupt(const std::string& reason) { impl_->Interrupt(reason); }
+void WorkerAgent::Interrupt(const std::string& reason, bool planned) { impl_->Interrupt(reason, planned); }
 
 void WorkerAgent::Abort() {
   impl_->abort_now = true;

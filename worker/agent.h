@@ -205,7 +205,9 @@ class WorkerAgent {
 
   // The capacity is being reclaimed (a spot notice): see AgentOptions::spot. Thread-safe and
   // async-signal-unsafe (call it from a thread, not a handler); repeated calls do nothing more.
-  void Interrupt(const std::string& reason);
+  // `planned`: the worker itself is going, not its capacity (InterruptionNotice.planned); the
+  // attempts are handled alike.
+  void Interrupt(const std::string& reason, bool planned = false);
 
  private:
   struct Impl;

@@ -320,6 +320,10 @@ struct WorkerAgent::Impl {
     // (TrialStaging DownloadingTrainingImage).
     std::shared_ptr<std::atomic<bool>> pulling = std::make_shared<std::atomic<bool>>(false);
     bool pull_reported = false;
+    // Its program completed and its model and output are being uploaded (set by the upload on
+    // the program's exit); the loop says so once (TrialStaging Uploading) while no report is out.
+    std::shared_ptr<std::atomic<bool>> uploading = std::make_shared<std::atomic<bool>>(false);
+    bool upload_reported = false;
     // Set by StopRun while it stages: the staging thread fetches no more objects and stops an
     // image pull at once, so a stop does not wait for a download.
     std::shared_ptr<std::atomic<bool>> staging_cancel = std::make_shared<std::atomic<bool>>(false);
@@ -410,7 +414,8 @@ struct WorkerAgent::Impl {
   void Send(const proto::wire::Message& m) { SendFrames(proto::wire::EncodeFrames(m)); }
 
   // TrialStaging (informational, not acknowledged): the attempt fetches `what` before its
-  // program starts; `status` is proto::wire::kDownloading or kDownloadingTrainingImage.
+  // program starts (`status` proto::wire::kDownloading or kDownloadingTrainingImage), or uploads
+  // it after its program completed (kUploading).
   void SendStaging(const Key& key, std::string_view status, const std::string& what) {
     proto::wire::TrialStaging m;
     m.trial = key.first;
@@ -590,6 +595,7 @@ struct WorkerAgent::Impl {
   std::atomic<bool> abort_now{false};  // set by Abort() (any thread)
   std::mutex interrupt_mu;
   std::string interrupt_reason;  // set by Interrupt() (any thread)
+  bool interrupt_planned = false;  // with it: the worker itself is going (InterruptionNotice.planned)
   bool interrupted = false;      // handled (loop thread)
   std::optional<proto::wire::InterruptionNotice> notice;  // what was said then, for re-registrations
 
@@ -687,7 +693,7 @@ struct WorkerAgent::Impl {
   std::thread notice_thread;
   void StartNoticePoller();
   void StopNoticePoller();
-  void Interrupt(const std::string& reason);
+  void Interrupt(const std::string& reason, bool planned = false);
 
   Status Loop(const std::atomic<bool>& stop);
 

@@ -9,9 +9,11 @@ namespace hpo::worker {
 
 void WorkerAgent::Impl::CheckInterruption() {
   std::string reason;
+  bool planned = false;
   {
     std::lock_guard<std::mutex> lock(interrupt_mu);
     reason = interrupt_reason;
+    planned = interrupt_planned;
   }
   if (reason.empty() && !opt.notice_file.empty() && !interrupted) {
     std::error_code ec;
@@ -30,6 +32,7 @@ void WorkerAgent::Impl::CheckInterruption() {
   n.worker_id = opt.worker_id;
   n.reason = proto::wire::SanitizeText(reason, 4096);
   n.deadline_ms = 0;
+  n.planned = planned;
   notice = n;  // said again on every registration: a restarted coordinator has to hear it too
   if (registered) Send(n);
   std::lock_guard<std::mutex> lock(runs_mu);
@@ -419,6 +422,11 @@ void WorkerAgent::Impl::PollTrials() {
     if (!r.pull_reported && r.pulling->load() && registered) {  // its staging pulls the image
       r.pull_reported = true;
       SendStaging(key, proto::wire::kDownloadingTrainingImage, r.assign.image);
+    }
+    // (A report that says otherwise, e.g. a resumed Failed one whose program exited 0, wins.)
+    if (!r.upload_reported && r.uploading->load() && registered && (!r.ended || r.ended->status == "Completed")) {
+      r.upload_reported = true;
+      SendStaging(key, proto::wire::kUploading, "model and output to " + r.assign.output_path);
     }
     if (r.deadline_ms && now >= r.deadline_ms && r.stop_reason.empty()) {
       StopRun(r, "MaxRuntimeExceeded: the training job ran longer than its max runtime of " +

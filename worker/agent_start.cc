@@ -154,7 +154,7 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
   return [this, spec, done, artifacts, what, trial = r.assign.trial, attempt = r.assign.attempt,
           checkpoints = r.checkpoints, intermediate = r.intermediate,
           successor_waits = r.successor_waits, revoked = r.revoked, lease_wait_ms = r.lease_wait_ms,
-          interrupted = r.interrupted, evicted = r.evicted, container = r.container,
+          interrupted = r.interrupted, evicted = r.evicted, container = r.container, uploading = r.uploading,
           peers = r.peers, peers_until_ms = r.peers_until_ms, unsynced = std::move(unsynced),
           raw = &r](const ExitInfo& exit) {
     if (successor_waits->load()) Wake();  // the next trial starts in this slot while we upload
@@ -225,6 +225,21 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
       // running (a daemon still writing its model or checkpoints) could swap files under the
       // uploads below (a FIFO blocked them for good; a link uploaded a host file).
       KillAttemptLeftovers(trial, attempt, spec.host, [this](const std::string& l) { Log(l); });
+      // Interrupted on a single host: it runs again, and its model would be the job's until then.
+      // So does one whose container the runtime could not start (no program ran: empty archives).
+      // (As ExitReport judges it: the runtime's last line tells a runc failure's 126 from the
+      // program's. The Run outlives its process, whose output thread runs this.)
+      const bool never_ran =
+          container && IsRuntimeFailure(opt.container, exit.exit_code, raw->LastLine()) && !exit.stopped_by_us;
+      // (Evicted: only if the stop ended it; a program that completed first reports Completed.)
+      const bool was_evicted = evicted->load() && exit.stopped_by_us;
+      const bool runs_again = ((interrupted->load() || was_evicted) && !spec.Gang()) || never_ran;
+      // Completed, and its model goes up: the training job says Uploading from here (the loop
+      // tells the coordinator, unless the report it has by then says otherwise).
+      if (artifacts && spec.primary && !runs_again && exit.exit_code == 0 && !exit.stopped_by_us) {
+        uploading->store(true);
+        Wake();
+      }
       // A failed last checkpoint pass fails a training job that otherwise completed (as on
       // SageMaker, where it ends InternalServerError after Uploading), once the artifacts are up.
       Status checkpoint_error;
@@ -250,15 +265,6 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
           return;
         }
       }
-      // Interrupted on a single host: it runs again, and its model would be the job's until then.
-      // So does one whose container the runtime could not start (no program ran: empty archives).
-      // (As ExitReport judges it: the runtime's last line tells a runc failure's 126 from the
-      // program's. The Run outlives its process, whose output thread runs this.)
-      const bool never_ran =
-          container && IsRuntimeFailure(opt.container, exit.exit_code, raw->LastLine()) && !exit.stopped_by_us;
-      // (Evicted: only if the stop ended it; a program that completed first reports Completed.)
-      const bool was_evicted = evicted->load() && exit.stopped_by_us;
-      const bool runs_again = ((interrupted->load() || was_evicted) && !spec.Gang()) || never_ran;
       if (artifacts && runs_again) {
         Log("worker: " + what +
             (never_ran ? ": the container runtime could not start it" : was_evicted ? ": evicted" : ": interrupted") +

@@ -638,6 +638,46 @@ TEST_F(CoreTest, AnAttemptFetchingItsInputIsDownloadingUntilItStarts) {
   EXPECT_EQ(t->secondary[1].status, "Downloading");
 }
 
+// Uploading was recorded only when the exit report came, after the uploads: a long upload was
+// shown, and counted in the timeline, as Training. The worker says Uploading when its program
+// has completed; only after Training, only from the training job's worker, and once.
+TEST_F(CoreTest, AnAttemptUploadingItsModelSaysSoUntilItsExitReport) {
+  Register("w1", 1);
+  Register("rogue", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("up", "Random", 4, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  auto uploading = [&](const std::string& wid) {
+    proto::wire::TrialStaging m;
+    m.trial = a[0].trial;
+    m.attempt = a[0].attempt;
+    m.worker_id = wid;
+    m.status = "Uploading";
+    m.what = "model and output to s3://b/out";
+    return core_->OnMessage(wid, m, now_);
+  };
+  const std::string worker = core_->FindTrial(a[0].trial)->worker_id;
+  EXPECT_TRUE(uploading(worker).empty()) << "not acknowledged: informational";
+  const Trial* t = core_->FindTrial(a[0].trial);
+  EXPECT_EQ(t->secondary.back().status, "Starting") << "not before its program started";
+  Started(worker, a[0]);
+  now_ += 1000;
+  uploading(worker == "w1" ? "rogue" : "w1");
+  EXPECT_EQ(t->secondary.back().status, "Training") << "another worker's word changes nothing";
+  uploading(worker);
+  const int64_t began = now_;
+  ASSERT_EQ(t->secondary.back().status, "Uploading");
+  EXPECT_EQ(t->secondary.back().message, "Uploading generated training model on worker " + worker +
+                                             ": model and output to s3://b/out");
+  now_ += 5000;  // the upload takes its time
+  uploading(worker);
+  Exit(worker, a[0], "Completed");
+  t = core_->FindTrial(a[0].trial);
+  std::vector<std::string> history;
+  for (const auto& s : t->secondary) history.push_back(s.status);
+  EXPECT_EQ(history, (std::vector<std::string>{"Starting", "Training", "Uploading", "Completed"}));
+  EXPECT_EQ(t->secondary[2].start_ms, began) << "Uploading from when the worker said so, not from its report";
+}
+
 // Training job names are matched as tuning job names are, whatever their case: a job named
 // API3-Big has training jobs API3-Big-001-..., whose ARN is lower-cased, and DescribeTrainingJob or
 // StopTrainingJob with the name taken from the ARN answered ResourceNotFound (an API pass).
@@ -1685,6 +1725,43 @@ TEST_F(CoreTest, AWorkerOnAnotherHostUnderALiveWorkersIdIsRefusedAndTheRunningOn
   auto later = Only<proto::wire::RegisterAck>(core_->OnMessage("w1", copy, now_));
   ASSERT_EQ(later.size(), 1u);
   EXPECT_TRUE(later[0].accepted) << later[0].reason;
+}
+
+// On one machine, a second worker in another work directory under a running worker's id took
+// the id as a restart would (the work directory was not in the registration), and the running
+// worker's training jobs were lost. It is refused now; a restart in the same directory is not.
+TEST_F(CoreTest, ASecondWorkerOnTheSameHostInAnotherDirectoryUnderALiveIdIsRefused) {
+  proto::wire::Register first = Registration("w1", 1);
+  first.work_dir = "/srv/hpo/a";
+  ASSERT_TRUE(Only<proto::wire::RegisterAck>(core_->OnMessage("w1", first, now_)).at(0).accepted);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("dir", "Random", 2, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  Started("w1", a[0]);
+  proto::wire::Register second = first;
+  second.work_dir = "/srv/hpo/b";
+  second.session = first.session + 1;
+  auto refused = Only<proto::wire::RegisterAck>(core_->OnMessage("w1", second, now_ + 100));
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_FALSE(refused[0].accepted);
+  EXPECT_NE(refused[0].reason.find("the id w1 is held by a running worker on host w1 in /srv/hpo/a (heard 0 s ago)"),
+            std::string::npos)
+      << refused[0].reason;
+  EXPECT_EQ(core_->FindTrial(a[0].trial)->state, TrialState::kInProgress) << "the running worker's job goes on";
+  auto events = core_->Events("", 0, 100);
+  ASSERT_TRUE(events.ok());
+  EXPECT_TRUE(std::any_of(events->begin(), events->end(), [](const EventRow& e) {
+    return e.kind == "WorkerIdConflict" &&
+           e.message == "w1: a process on w1 in /srv/hpo/b asked for the id held by the running worker on w1 in "
+                        "/srv/hpo/a; refused it";
+  }));
+  // The worker restarted on its own directory is that worker: accepted, as before.
+  proto::wire::Register restarted = first;
+  restarted.session = first.session + 2;
+  restarted.running = {{a[0].trial, a[0].attempt}};
+  auto again = Only<proto::wire::RegisterAck>(core_->OnMessage("w1", restarted, now_ + 200));
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_TRUE(again[0].accepted) << again[0].reason;
+  EXPECT_EQ(core_->FindTrial(a[0].trial)->state, TrialState::kInProgress);
 }
 
 // Training time is what the worker measured (its clock at start and end), not the time between

@@ -115,6 +115,50 @@ TEST(Dispatcher, TimeSpentInsideTheCoreDoesNotCountAgainstAWorkersLease) {
   loop.join();
 }
 
+// One worker flooding large messages made one batch of everything queued (up to 1000 messages of
+// 4 MiB): the loop held the core for all of it while the ticks and every other worker waited.
+// A batch now stops at DispatcherOptions::burst_bytes, and the rest comes in the next rounds.
+TEST(Dispatcher, AFloodOfLargeMessagesIsTakenInBatchesOfBoundedSize) {
+  auto store = SqliteJobStore::Open(":memory:");
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  CoordinatorCore core(store->get(), CoreOptions{});
+  std::atomic<int> batches{0};
+  std::atomic<bool> hold{true};
+  DispatcherOptions dopt = LoopbackOptions();
+  dopt.after_batch = [&] {
+    ++batches;
+    // The first batch (the Register) is held while the flood queues up behind it.
+    for (int i = 0; i < 200 && hold.load(); ++i) std::this_thread::sleep_for(10ms);
+  };
+  Dispatcher d(&core, dopt);
+  ASSERT_TRUE(d.Bind().ok());
+  std::atomic<bool> stop{false};
+  std::thread loop([&] { d.Run(stop); });
+  zmq::context_t ctx;
+  FakeWorker w(ctx, d.endpoint(), "flood");
+  w.Register();
+  ASSERT_TRUE(WaitRegistered(d, "flood"));
+  // 20 messages of about 3 MiB (48 lines of 64 KiB): 60 MiB, queued while the loop is held.
+  proto::wire::LogLines l;
+  l.trial = "nobody-001-0a1b2c3d";
+  l.attempt = 1;
+  l.lines.assign(48, std::string(64 << 10, 'x'));
+  for (int i = 0; i < 20; ++i) {
+    l.seq = static_cast<uint64_t>(i + 1);
+    w.Send(l);
+  }
+  std::this_thread::sleep_for(500ms);  // all of it in the coordinator's queue
+  const int before = batches.load();
+  hold = false;
+  for (int i = 0; i < 500 && d.messages_in() < 21; ++i) std::this_thread::sleep_for(10ms);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(d.messages_in(), 21u);
+  // 60 MiB at 16 MiB a batch: at least four batches (one before: five messages' 15 MiB each).
+  EXPECT_GE(batches.load() - before, 4) << "one batch took the whole flood";
+  stop = true;
+  loop.join();
+}
+
 // A scale pass: a worker that reconnected under its id (ZeroMQ handover) had the Register still
 // queued on its old connection read under the made-up id ZeroMQ gave that connection, and a
 // phantom worker with 3 slots registered under it, answered with Errors that could not be sent.

@@ -82,6 +82,42 @@ TEST_F(SpotCoreTest, AWorkerThatSaidItWasGoingAndGaveEverythingBackLeftAndWasNot
   EXPECT_NE(std::find(seen.begin(), seen.end(), "WorkerLost busy missed its lease"), seen.end());
 }
 
+// Every worker says it is going when it shuts down (SIGTERM, the end of `hpo run`), and that was
+// recorded as an InterruptionNotice, as a spot reclaim is: an alert on spot notices fired at the
+// end of every run. A planned shutdown is a WorkerShuttingDown event; it drains alike.
+TEST_F(SpotCoreTest, APlannedShutdownIsNoInterruptionNoticeInTheEventsButDrainsAlike) {
+  Join("leaving", false);
+  Join("reclaimed", true);
+  auto count = [&](const std::string& kind) {
+    int c = 0;
+    const auto rows = store_->LoadEvents("", 0, 10000);  // named: a loop over a temporary's value dangles
+    for (const auto& r : *rows) c += r.kind == kind;
+    return c;
+  };
+  proto::wire::InterruptionNotice planned;
+  planned.worker_id = "leaving";
+  planned.reason = "the worker leaving is shutting down";
+  planned.planned = true;
+  core_->OnMessage("leaving", planned, now_);
+  proto::wire::InterruptionNotice spot;
+  spot.worker_id = "reclaimed";
+  spot.reason = "spot instance-action: terminate";
+  core_->OnMessage("reclaimed", spot, now_);
+  EXPECT_EQ(count("WorkerShuttingDown"), 1);
+  EXPECT_EQ(count("InterruptionNotice"), 1);
+  const auto rows = store_->LoadEvents("", 0, 10000);
+  for (const auto& r : *rows) {
+    if (r.kind == "WorkerShuttingDown") {
+      EXPECT_EQ(r.message, "leaving: the worker leaving is shutting down");
+    }
+    if (r.kind == "InterruptionNotice") {
+      EXPECT_EQ(r.message, "reclaimed: spot instance-action: terminate");
+    }
+  }
+  // Neither gets new work.
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(SpotSpec("after"))).empty());
+}
+
 // A spot worker gives its programs their grace period after the notice, but the instance goes
 // when the notice's time is up: a program slow to save lost its worker. That was an
 // infrastructure error, a spent retry, and a failed managed spot training job (it had no

@@ -238,6 +238,37 @@ TEST_F(Cluster, AnOperatorDrainsAWorkerWhileAJobRunsAndNothingNewStartsThere) {
   for (const auto& w : reopened) EXPECT_EQ(w["State"], "Open") << out;
 }
 
+// The training job said Uploading only once the exit report came, after the uploads: a model
+// that took seconds to pack and upload was shown, and timed, as Training. The worker now says
+// so when its program completes: Uploading begins well before Completed.
+TEST_F(Cluster, ATrainingJobSaysUploadingWhileItsModelIsPackedAndUploaded) {
+  // 48 MiB of random bytes: gzip packs them at tens of MB/s, so the upload takes a second or more.
+  Json spec = ScriptJob("it-upload", 1, 1,
+                        "#!/bin/sh\nhead -c 50331648 /dev/urandom > \"$SM_MODEL_DIR/weights.bin\" || exit 1\n"
+                        "echo loss=0.5\n");
+  Call("CreateHyperParameterTuningJob", spec);
+  Json d = WaitFor("it-upload");
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  const auto trials = Trials("it-upload");
+  ASSERT_EQ(trials.size(), 1u);
+  Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", trials[0]["TrainingJobName"]}});
+  std::vector<std::string> history;
+  double uploading = 0, completed = 0;
+  std::string message;
+  for (const auto& st : tj["SecondaryStatusTransitions"]) {
+    history.push_back(st["Status"]);
+    if (st["Status"] == "Uploading") {
+      uploading = st["StartTime"].get<double>();
+      message = st.value("StatusMessage", "");
+    }
+    if (st["Status"] == "Completed") completed = st["StartTime"].get<double>();
+  }
+  EXPECT_EQ(history, (std::vector<std::string>{"Starting", "Training", "Uploading", "Completed"})) << tj.dump(2);
+  EXPECT_GE(completed - uploading, 0.3) << "Uploading recorded when the upload began, not at the report: " << tj.dump(2);
+  EXPECT_EQ(message.rfind("Uploading generated training model on worker ", 0), 0u) << message;
+  EXPECT_NE(message.find(": model and output to " + (dir_ / "out").string()), std::string::npos) << message;
+}
+
 // A worker killed without a word is listed as Lost, with when it was last heard, until it
 // registers again: it vanished from hpo workers, and the operator could not tell it from a typo.
 TEST_F(Cluster, ALostWorkerIsListedAsLostUntilItRegistersAgain) {

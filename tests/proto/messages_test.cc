@@ -36,6 +36,7 @@ Register SampleRegister() {
   m.running = {{kTrial, 2}, {"mnist-tuning-001-0a1b2c3d", 1}};
   m.disk_mb = 3 << 20;
   m.session = 0x5eed0001;
+  m.work_dir = "/var/lib/hpo-worker";
   return m;
 }
 
@@ -146,6 +147,7 @@ InterruptionNotice SampleInterruptionNotice() {
   m.worker_id = "gpu-node-07";
   m.reason = "spot instance-action: terminate";
   m.deadline_ms = kNow + 120000;
+  m.planned = true;
   return m;
 }
 
@@ -529,13 +531,16 @@ TEST(WireValidate, HeldAndReleasedTrialsAreOneToMaxUniqueTrainingJobNames) {
   EXPECT_NE(r.Validate().message().find("ReleaseTrials.trials[0]"), std::string::npos) << r.Validate().message();
 }
 
-TEST(WireValidate, TrialStagingNamesOneOfSageMakersDownloadStatusesAndWhatIsFetched) {
+TEST(WireValidate, TrialStagingNamesOneOfSageMakersDownloadOrUploadStatusesAndWhatIsMoved) {
   TrialStaging m = SampleTrialStaging();
   EXPECT_TRUE(m.Validate().ok());
   m.status = "DownloadingTrainingImage";
   EXPECT_TRUE(m.Validate().ok());
+  m.status = "Uploading";
+  EXPECT_TRUE(m.Validate().ok());
   m.status = "Training";
-  EXPECT_EQ(m.Validate().message(), "TrialStaging.status: must be Downloading or DownloadingTrainingImage, got \"Training\"");
+  EXPECT_EQ(m.Validate().message(),
+            "TrialStaging.status: must be Downloading, DownloadingTrainingImage or Uploading, got \"Training\"");
   m = SampleTrialStaging();
   m.what.clear();
   EXPECT_NE(m.Validate().message().find("TrialStaging.what"), std::string::npos) << m.Validate().message();
@@ -1043,32 +1048,33 @@ TEST(WireValidate, DefaultConstructedMessagesAreNotValid) {
 
 TEST(WireVersion, CheckProtocolVersionAcceptsOnlyThisBuildsVersionAndSaysWhatToDo) {
   EXPECT_TRUE(CheckProtocolVersion(kProtocolVersion).ok());
-  const Status s = CheckProtocolVersion(10);
+  const std::string ours = std::to_string(kProtocolVersion), next = std::to_string(kProtocolVersion + 1);
+  const Status s = CheckProtocolVersion(kProtocolVersion + 1);
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(
-      s.message(),
-      "protocol version mismatch: this build speaks 9, peer speaks 10; upgrade the older side");
+  EXPECT_EQ(s.message(),
+            "protocol version mismatch: this build speaks " + ours + ", peer speaks " + next + "; upgrade the older side");
 }
 
 TEST(WireVersion, ARegisterOfAnotherVersionIsRefusedBeforeItsFieldsAreRead) {
-  // A version-10 Register whose fields this build would not understand.
+  // A Register of the next version, whose fields this build would not understand.
+  const std::string ours = std::to_string(kProtocolVersion), next = std::to_string(kProtocolVersion + 1);
   const std::string body = Packed([](auto& p) {
     p.pack_map(2);
     p.pack(std::string("protocol_version"));
-    p.pack(10);
+    p.pack(kProtocolVersion + 1);
     p.pack(std::string("node"));
     p.pack_map(0);
   });
   EXPECT_TRUE(Rejected(Frames(MsgType::kRegister, body),
-                       "Register: protocol version mismatch: this build speaks 9, peer speaks 10; "
-                       "upgrade the older side",
+                       "Register: protocol version mismatch: this build speaks " + ours + ", peer speaks " + next +
+                           "; upgrade the older side",
                        error_code::kProtocolVersionMismatch));
   Error reply;
   (void)DecodeFrames(Frames(MsgType::kRegister, body), &reply);
   EXPECT_EQ(reply.in_reply_to, static_cast<uint16_t>(MsgType::kRegister));
 
-  EXPECT_TRUE(Rejected(BodyEditor(SampleRegisterAck()).Set("protocol_version", 10).Frames(),
-                       "RegisterAck: protocol version mismatch: this build speaks 9, peer speaks 10",
+  EXPECT_TRUE(Rejected(BodyEditor(SampleRegisterAck()).Set("protocol_version", kProtocolVersion + 1).Frames(),
+                       "RegisterAck: protocol version mismatch: this build speaks " + ours + ", peer speaks " + next,
                        error_code::kProtocolVersionMismatch));
   Register r = SampleRegister();
   r.protocol_version = 0;
