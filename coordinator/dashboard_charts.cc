@@ -248,15 +248,17 @@ std::string ObjectiveChart(const std::vector<TrialPoint>& trials, const std::str
   Scale x = MakeScale(1, std::max(n, 2), false, f.left, f.width - f.right);
   Scale y = ObjectiveScale(ys, f.height - f.bottom, f.top);
   std::string s = DrawFrame(f, x, CountTicks(x), y);
-  // Best so far: a step line through the jobs in creation order.
-  std::string path;
+  // Best so far: a step line through the ended jobs in creation order. A running one's point is
+  // its latest value, which may never be its final one (the line once went through such a value,
+  // below anything the job ended with).
   std::optional<double> best_so_far;
   char buf[96];
   std::vector<const TrialPoint*> ordered;
   for (const auto& t : trials) ordered.push_back(&t);
   std::sort(ordered.begin(), ordered.end(), [](const TrialPoint* a, const TrialPoint* b) { return a->number < b->number; });
+  std::string path;
   for (const TrialPoint* t : ordered) {
-    if (!t->objective) continue;
+    if (!t->objective || t->status == "InProgress" || t->status == "Stopping") continue;
     if (!best_so_far || Better(*t->objective, *best_so_far, minimize)) {
       if (best_so_far) {
         std::snprintf(buf, sizeof buf, " L%.1f %.1f", x(t->number), y(*best_so_far));
@@ -267,9 +269,11 @@ std::string ObjectiveChart(const std::vector<TrialPoint>& trials, const std::str
       path += buf;
     }
   }
-  std::snprintf(buf, sizeof buf, " L%.1f %.1f", x(n), y(*best_so_far));
-  path += buf;
-  s += "<path class=\"best-so-far\" d=\"" + path + "\" fill=\"none\" stroke=\"" + kGreen + "\" stroke-width=\"2\"/>";
+  if (best_so_far) {  // none while every job with a value still runs
+    std::snprintf(buf, sizeof buf, " L%.1f %.1f", x(n), y(*best_so_far));
+    path += buf;
+    s += "<path class=\"best-so-far\" d=\"" + path + "\" fill=\"none\" stroke=\"" + kGreen + "\" stroke-width=\"2\"/>";
+  }
   for (const TrialPoint* t : ordered) {
     if (!t->objective) continue;
     s += Point(x(t->number), y(*t->objective), 4, StatusColor(t->status), t->name,

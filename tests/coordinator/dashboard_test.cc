@@ -11,6 +11,7 @@
 
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "coordinator/dashboard.h"
@@ -136,6 +137,41 @@ TEST_F(DashboardTest, AJobPageDrawsEveryObjectiveTheBestSoFarAndEachHyperparamet
   // The events table: the job's completion is among the latest.
   EXPECT_NE(b.find("id=\"events\""), std::string::npos);
   EXPECT_NE(b.find(">JobCompleted<"), std::string::npos);
+}
+
+// The best-so-far line went through a running training job's latest value, which it may never
+// end with: here 0.1, below the 0.5 the one ended job has. The line follows ended jobs only, and
+// is not drawn while every job with a value still runs.
+TEST_F(DashboardTest, TheBestSoFarLineFollowsEndedTrainingJobsOnly) {
+  Register("w1", 4);
+  auto assigns = Only<proto::wire::AssignTrial>(Submit(coretest::Spec("line", "Random", 2, 2)));
+  ASSERT_EQ(assigns.size(), 2u);
+  Emit("w1", assigns[1], {0.1});  // still running
+  EXPECT_EQ(Get("/ui/jobs/line").body.find("class=\"best-so-far\""), std::string::npos) << "nothing has ended";
+  Emit("w1", assigns[0], {0.5});
+  Exit("w1", assigns[0], "Completed");
+  const std::string b = Get("/ui/jobs/line").body;
+  auto cy = [&](const std::string& trial) {
+    const size_t at = b.find("<a href=\"/ui/trials/" + trial + "\"><circle class=\"pt\"");
+    if (at == std::string::npos) return std::string("no point");
+    const size_t f = b.find("cy=\"", at) + 4;
+    return b.substr(f, b.find('"', f) - f);
+  };
+  const std::string ended = cy(assigns[0].trial), running = cy(assigns[1].trial);
+  ASSERT_NE(ended, "no point");
+  ASSERT_NE(running, "no point") << "the running job's latest value is drawn";
+  ASSERT_NE(ended, running);
+  const size_t path = b.find("class=\"best-so-far\" d=\"");
+  ASSERT_NE(path, std::string::npos);
+  const size_t d0 = b.find("d=\"", path) + 3;
+  std::stringstream steps(b.substr(d0, b.find('"', d0) - d0));
+  std::string op, x, y;
+  int points = 0;
+  while (steps >> op >> y) {  // "M12.0 34.5" "L56.0 34.5": the command and x run together
+    EXPECT_EQ(y, ended) << "the line reaches the running job's value: " << b.substr(d0, 200);
+    ++points;
+  }
+  EXPECT_GE(points, 2);
 }
 
 // A usability pass: a training job that reported its objective and then failed, and one still
