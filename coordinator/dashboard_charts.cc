@@ -410,12 +410,21 @@ std::string ParallelChart(const std::vector<RangeInfo>& ranges, const std::vecto
   const double top = 34, bottom = height - 40.0, left = 60, right = width - 60.0;
   const double step = (right - left) / static_cast<double>(ranges.size());
   std::vector<Scale> scales;
+  // The title, and the colours' legend at the right: a definition's name (up to 64 characters)
+  // ran the title past the chart's edge. The title's 13 px bold averages about 8 px a character
+  // and the legend takes about 150 px, so the name is cut to what is left.
+  const std::string title_start = definition.empty() ? "Every hyperparameter at once" : "Every hyperparameter of definition ";
+  const size_t title_chars = static_cast<size_t>(std::max(0.0, (width - left - 8 - 150) / 8.0));
+  const std::string title =
+      definition.empty() ? title_start
+                         : title_start + Clip(definition, std::max<size_t>(12, title_chars > title_start.size()
+                                                                                   ? title_chars - title_start.size()
+                                                                                   : 0));
   std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"parallel\" width=\"" + std::to_string(width) +
                   "\" height=\"" + std::to_string(height) + "\" viewBox=\"0 0 " + std::to_string(width) + " " +
                   std::to_string(height) + "\" role=\"img\"><text class=\"title\" x=\"" + std::to_string(static_cast<int>(left)) +
-                  "\" y=\"18\">" +
-                  Escape("Every hyperparameter at once" + (definition.empty() ? "" : " of definition " + definition) +
-                         " (green: best, red: worst)") + "</text>";
+                  "\" y=\"18\">" + Escape(title) + "</text><text x=\"" + std::to_string(width - 8) +
+                  "\" y=\"18\" text-anchor=\"end\">green: best, red: worst</text>";
   char buf[256];
   // Axes with their ticks and names.
   auto axis = [&](double x, const std::string& name, const std::vector<std::pair<double, std::string>>& ticks) {

@@ -516,7 +516,8 @@ TEST_F(DashboardTest, AJobWithTwoDefinitionsHasAParallelChartForEach) {
   const proto::ParameterRanges ranges = *cfg.parameter_ranges;  // opt {3 values}, act {2 values}
   cfg.hyper_parameter_tuning_job_objective.reset();
   cfg.parameter_ranges.reset();
-  for (const char* name : {"small", "large"}) {
+  // A long name ran the chart's title past its edge: it is cut to fit.
+  for (const char* name : {"small", "large-xgboost-definition-with-a-long-name"}) {
     proto::TrainingJobDefinition d = *spec.training_job_definition;
     d.definition_name = name;
     d.tuning_objective = objective;
@@ -536,8 +537,9 @@ TEST_F(DashboardTest, AJobWithTwoDefinitionsHasAParallelChartForEach) {
   }
   std::string b = Get("/ui/jobs/defs").body;
   EXPECT_NE(b.find(">Minimize loss<"), std::string::npos) << "the objective, from the definitions";
-  EXPECT_NE(b.find("Every hyperparameter at once of definition small"), std::string::npos);
-  EXPECT_NE(b.find("Every hyperparameter at once of definition large"), std::string::npos);
+  EXPECT_NE(b.find(">Every hyperparameter of definition small<"), std::string::npos);
+  EXPECT_NE(b.find(">Every hyperparameter of definition large-xgboost-~<"), std::string::npos);
+  EXPECT_NE(b.find(">green: best, red: worst<"), std::string::npos);
   EXPECT_EQ(Count(b, "class=\"pc\""), 6u) << "every training job, each on its definition's chart";
   EXPECT_NE(b.find("<th>Definition</th>"), std::string::npos);
 }
