@@ -139,22 +139,32 @@ std::string PrintableId(const std::string& id) {
 
 }  // namespace
 
+std::string WorkerIdOf(const std::string& routing) {
+  const size_t slash = routing.rfind('/');
+  return slash == std::string::npos ? routing : routing.substr(0, slash);
+}
+
 void Dispatcher::Send(const Outgoing& o) {
-  if (Status v = proto::wire::Validate(o.message); !v.ok()) {
+  auto route = routes_.find(o.worker_id);
+  SendTo(route != routes_.end() ? route->second : o.worker_id, o.message);
+}
+
+void Dispatcher::SendTo(const std::string& routing, const proto::wire::Message& message) {
+  if (Status v = proto::wire::Validate(message); !v.ok()) {
     // The core built a message its peer would reject: a bug, reported loudly, not sent.
-    Log("dispatcher: internal error: refusing to send an invalid " + std::string(proto::wire::MsgTypeName(proto::wire::TypeOf(o.message))) +
-        " to worker " + PrintableId(o.worker_id) + ": " + v.message());
+    Log("dispatcher: internal error: refusing to send an invalid " + std::string(proto::wire::MsgTypeName(proto::wire::TypeOf(message))) +
+        " to worker " + PrintableId(routing) + ": " + v.message());
     return;
   }
-  std::vector<std::string> frames = proto::wire::EncodeFrames(o.message);
+  std::vector<std::string> frames = proto::wire::EncodeFrames(message);
   try {
-    sock_->router.send(zmq::buffer(o.worker_id), zmq::send_flags::sndmore);
+    sock_->router.send(zmq::buffer(routing), zmq::send_flags::sndmore);
     for (size_t i = 0; i < frames.size(); ++i) {
       sock_->router.send(zmq::buffer(frames[i]),
                          i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
     }
   } catch (const zmq::error_t& e) {
-    Log("dispatcher: cannot send to worker " + PrintableId(o.worker_id) + ": " + e.what());
+    Log("dispatcher: cannot send to worker " + PrintableId(routing) + ": " + e.what());
   }
 }
 
@@ -282,6 +292,7 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
     // Drain everything that is ready, then hand it to the core as one batch: one store commit
     // for the lot, and the replies leave only after it.
     std::vector<CoordinatorCore::Incoming> batch;
+    std::vector<std::string> routings;  // each message's connection (its ZeroMQ routing id)
     size_t burst_bytes = 0;
     const size_t budget = options_.burst_bytes > 0 ? options_.burst_bytes : SIZE_MAX;
     for (int burst = 0; burst < 1000 && burst_bytes < budget && (items[0].revents & ZMQ_POLLIN); ++burst) {
@@ -296,7 +307,9 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
       if (!got) break;
       ++messages_in_;
       for (const auto& p : parts) burst_bytes += p.size();
-      std::string wid = parts.empty() ? "" : parts[0].to_string();
+      const std::string routing = parts.empty() ? "" : parts[0].to_string();
+      // A worker process connects as "<worker id>/<its session>" (WorkerIdOf).
+      std::string wid = WorkerIdOf(routing);
       // A routing id ZeroMQ made up (every worker sets its own, its worker id): dropped, and not
       // answered (nothing reaches such a connection). See anonymous_in().
       if (wid.empty() || wid[0] == '\0') {
@@ -332,7 +345,7 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
             e.code = "NotAuthorized";
             e.message = "the worker id " + wid +
                         " belongs to another worker's key on this coordinator; give each worker its own --id";
-            Send({wid, std::move(e)});
+            SendTo(routing, e);
           }
           continue;
         }
@@ -346,7 +359,7 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
             proto::wire::Error e;
             e.code = "NotAuthorized";
             e.message = "this worker's key was removed from the coordinator's allow-list; nothing it sends is read";
-            Send({wid, std::move(e)});
+            SendTo(routing, e);
           }
           continue;
         }
@@ -373,25 +386,72 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
           e.in_reply_to = static_cast<uint16_t>((static_cast<uint8_t>(frames[0][0]) << 8) |
                                                 static_cast<uint8_t>(frames[0][1]));
         }
-        Send({wid, std::move(e)});
+        SendTo(routing, e);
         continue;
       }
       batch.push_back({std::move(wid), std::move(msg).value()});
+      routings.push_back(routing);
     }
     if (!batch.empty()) {
-      std::vector<Outgoing> replies;
-      uint64_t before = 0, after = 0;
-      {
-        std::lock_guard<std::mutex> lock(core_mu_);
-        before = WriteMark();
-        replies = core_->OnMessages(batch, options_.now_ms());
-        HandOverRequests();
-        after = WriteMark();
+      // In order, in runs handed to the core together; a Register on its own, so that its answer
+      // goes to the connection it came on and, accepted, that connection becomes its worker's
+      // (routes_). Anything else from a connection that is not its worker's current one (a
+      // process the coordinator refused, or one replaced by a restart) is dropped.
+      std::vector<CoordinatorCore::Incoming> run;
+      auto handle = [&](const std::string* register_routing) {
+        if (run.empty()) return;
+        std::vector<Outgoing> replies;
+        uint64_t before = 0, after = 0;
+        {
+          std::lock_guard<std::mutex> lock(core_mu_);
+          before = WriteMark();
+          replies = core_->OnMessages(run, options_.now_ms());
+          HandOverRequests();
+          after = WriteMark();
+        }
+        // The batch's commit reaches the disk without the core's mutex held: API calls go on
+        // meanwhile, and the replies (acknowledgements among them) leave only after it.
+        if (!AwaitDurable(before, after)) replies.clear();
+        const std::string registering = register_routing ? run.front().worker_id : "";
+        if (register_routing) {
+          for (const auto& r : replies) {
+            const auto* ack = std::get_if<proto::wire::RegisterAck>(&r.message);
+            if (ack && r.worker_id == registering && ack->accepted) routes_[registering] = *register_routing;
+          }
+        }
+        for (const auto& r : replies) {
+          if (register_routing && r.worker_id == registering && std::holds_alternative<proto::wire::RegisterAck>(r.message)) {
+            SendTo(*register_routing, r.message);
+          } else {
+            Send(r);
+          }
+        }
+        run.clear();
+      };
+      for (size_t i = 0; i < batch.size(); ++i) {
+        const std::string& wid = batch[i].worker_id;
+        if (std::holds_alternative<proto::wire::Register>(batch[i].message)) {
+          handle(nullptr);
+          run.push_back(std::move(batch[i]));
+          handle(&routings[i]);
+          continue;
+        }
+        auto route = routes_.find(wid);
+        if (route == routes_.end()) {
+          routes_[wid] = routings[i];  // e.g. after this coordinator restarted: its connection now
+        } else if (route->second != routings[i]) {
+          const uint64_t n = ++stale_in_;
+          if (const int64_t t = options_.now_ms(); t - stale_logged_ms_ >= 60000) {
+            stale_logged_ms_ = t;
+            Log("dispatcher: dropped a message from a connection of worker '" + wid + "' (" + PrintableId(routings[i]) +
+                ") that is not its current one (" + PrintableId(route->second) + "; " + std::to_string(n) +
+                " so far): a process under that id that was refused, or that a restart replaced");
+          }
+          continue;
+        }
+        run.push_back(std::move(batch[i]));
       }
-      // The batch's commit reaches the disk without the core's mutex held: API calls go on
-      // meanwhile, and the replies (acknowledgements among them) leave only after it.
-      if (!AwaitDurable(before, after)) replies.clear();
-      for (const auto& r : replies) Send(r);
+      handle(nullptr);
       if (options_.after_batch) options_.after_batch();
     }
     int64_t now = options_.now_ms();

@@ -48,6 +48,10 @@
 
 namespace hpo::coordinator {
 
+// The worker id of a connection's ZeroMQ routing id: "<worker id>/<session>" as workers connect
+// (worker/agent.cc), or a routing id without '/' (a worker id cannot contain one) as it is.
+std::string WorkerIdOf(const std::string& routing);
+
 struct DispatcherOptions {
   std::string listen = "tcp://127.0.0.1:7700";  // ZeroMQ endpoint; "tcp://127.0.0.1:*" picks a port
   int64_t tick_ms = 200;                        // how often the core's OnTick runs
@@ -139,7 +143,9 @@ class Dispatcher {
   uint64_t proposals_run() const { return proposals_run_; }  // by the proposer threads
 
  private:
+  // To the worker's current connection (routes_), else to a routing id equal to its worker id.
   void Send(const Outgoing& o);
+  void SendTo(const std::string& routing, const proto::wire::Message& message);
   void Log(const std::string& line) const;
   // A proposer thread's loop; the core's new requests handed to them (called with core_mu_
   // held, after every use of the core); its results handed back to the core (by the loop).
@@ -191,6 +197,15 @@ class Dispatcher {
   std::atomic<uint64_t> impostors_in_{0};
   std::atomic<uint64_t> anonymous_in_{0};
   int64_t anonymous_logged_ms_ = -60000;  // loop thread only
+  // Worker id -> the routing id of its current connection (loop thread only). A worker process
+  // connects as "<worker id>/<its session>" (WorkerIdOf), so another process under the same id
+  // has a connection of its own: with ZeroMQ's handover a second worker started under a running
+  // one's id took that worker's connection over before its Register was read (and refused), and
+  // the running worker heard nothing until it reconnected, its lease nearly out. A Register's
+  // answer goes to its own connection; an accepted one makes it the worker's current connection.
+  std::map<std::string, std::string> routes_;
+  std::atomic<uint64_t> stale_in_{0};
+  int64_t stale_logged_ms_ = -60000;  // loop thread only
   std::mutex proposal_mu_;  // guards the three below
   std::condition_variable proposal_cv_;
   std::deque<ProposalRequest> proposal_todo_;

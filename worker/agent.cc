@@ -168,7 +168,12 @@ void WorkerAgent::Impl::Connect() {
   sock->set(zmq::sockopt::handshake_ivl, 5000);
   handshake_monitor =
       std::make_unique<HandshakeMonitor>(ctx.handle(), sock->handle(), opt.connect, opt.curve_public_key, opt.log);
-  sock->set(zmq::sockopt::routing_id, opt.worker_id);
+  // "<id>/<session>": this process's own connection at the coordinator (coordinator/dispatcher.h
+  // routes_). Under the bare id, a second process started with this worker's --id took this
+  // connection over at the coordinator before it was refused.
+  char session_hex[17];
+  std::snprintf(session_hex, sizeof session_hex, "%016llx", static_cast<unsigned long long>(session));
+  sock->set(zmq::sockopt::routing_id, opt.worker_id + "/" + session_hex);
   sock->set(zmq::sockopt::linger, 0);
   sock->set(zmq::sockopt::maxmsgsize, int64_t{16} << 20);
   sock->set(zmq::sockopt::reconnect_ivl, 100);
@@ -957,13 +962,7 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
       if (!ever_heard) {
         Log("worker: no answer from a coordinator at " + opt.connect + " for " +
             std::to_string((now - last_heard_ms) / 1000) +
-            " s: is one running and listening there (hpo coordinator --listen), and is --connect right?" +
-            (opt.curve_server_key.empty()
-                 ? std::string()
-                 : " Or is another worker with this id (" + opt.worker_id +
-                       ", from --id or its --work-dir's worker-id file) connected to it? A coordinator with keys "
-                       "keeps the first connection of an id and ignores the others: give this worker its own --id "
-                       "or --work-dir.") +
+            " s: is one running and listening there (hpo coordinator --listen), and is --connect right?"
             " Still trying");
       } else {
         Log("worker: no word from the coordinator at " + opt.connect + " for " + std::to_string(now - last_heard_ms) +

@@ -1606,8 +1606,10 @@ TEST_F(CliTest, ASubmitWhoseConnectionDropsBeforeTheAnswerSaysItMayHaveBeenAppli
 }
 
 // A second worker under an id in use (a cloned machine image with its work directory's
-// worker-id file): a coordinator with keys keeps the first connection and ZeroMQ drops the other
-// without a word. The second worker says what may be going on, naming the id, within a lease.
+// worker-id file): a coordinator with keys keeps the first connection. ZeroMQ dropped the other
+// without a word (both connected under the bare id), and the second worker could only guess;
+// each process has a connection of its own now, and the coordinator tells it the id is another
+// key's.
 TEST_F(CliTest, ASecondWorkerWithAnIdInUseSaysItMayBeADuplicate) {
   const fs::path keys = dir_ / "keys";
   ASSERT_EQ(Hpo({"keygen", "--out", keys.string()}).exit_code, 0);
@@ -1631,8 +1633,12 @@ TEST_F(CliTest, ASecondWorkerWithAnIdInUseSaysItMayBeADuplicate) {
   ASSERT_TRUE(WaitForText(w1, "registered with", 100)) << Slurp(w1);
   pids.push_back(Spawn(w2, {"worker", "--keys", keys.string(), "--key-name", "worker-2", "--connect", endpoint,
                             "--id", "gpu-node-7", "--work-dir", (dir_ / "wd2").string(), "--gpus", "none"}));
-  EXPECT_TRUE(WaitForText(w2, "Or is another worker with this id (gpu-node-7", 150)) << Slurp(w2);
-  EXPECT_NE(Slurp(w2).find("give this worker its own --id or --work-dir"), std::string::npos) << Slurp(w2);
+  EXPECT_TRUE(WaitForText(w2, "the worker id gpu-node-7 belongs to another worker's key on this coordinator; give "
+                              "each worker its own --id", 150))
+      << Slurp(w2);
+  EXPECT_TRUE(WaitForText(w1, "registered with", 10)) << Slurp(w1);
+  EXPECT_EQ(Slurp(w1).find("no word from the coordinator"), std::string::npos) << "the first one is not cut off\n"
+                                                                                << Slurp(w1);
 }
 
 // The state database deleted under a running coordinator (an operator's rm): it kept answering

@@ -159,6 +159,60 @@ TEST(Dispatcher, AFloodOfLargeMessagesIsTakenInBatchesOfBoundedSize) {
   loop.join();
 }
 
+// Two processes under one worker id: a second worker started with a running worker's --id in
+// another work directory. Both connected under the bare id, so ZeroMQ's handover gave the
+// newcomer the running worker's connection before its Register was read (and refused): the
+// running worker heard nothing until it reconnected, with its lease nearly out, and lost its
+// training jobs when the newcomer was restarted again and again. Each process now has its own
+// connection ("<id>/<session>"); the newcomer is refused on its own, and the running one goes on.
+TEST(Dispatcher, ASecondProcessUnderARunningWorkersIdIsRefusedWithoutCuttingThatWorkerOff) {
+  auto store = SqliteJobStore::Open(":memory:");
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  CoordinatorCore core(store->get(), CoreOptions{});
+  Dispatcher d(&core, LoopbackOptions());
+  ASSERT_TRUE(d.Bind().ok());
+  std::atomic<bool> stop{false};
+  std::thread loop([&] { d.Run(stop); });
+  zmq::context_t ctx;
+  FakeWorker live(ctx, d.endpoint(), "wa", true, "wa/0000000000000007");
+  proto::wire::Register first = RegisterOf("wa");
+  first.work_dir = "/srv/a";
+  live.Send(first);
+  ASSERT_TRUE(WaitRegistered(d, "wa"));
+  live.Heartbeat();
+  // The newcomer, three times (as a service manager restarts a process that exits).
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    FakeWorker newcomer(ctx, d.endpoint(), "wa", true, "wa/00000000000000a" + std::to_string(attempt));
+    proto::wire::Register second = RegisterOf("wa");
+    second.work_dir = "/srv/b";
+    second.session = 100 + static_cast<uint64_t>(attempt);
+    newcomer.Send(second);
+    const proto::wire::RegisterAck* refused = nullptr;
+    for (int i = 0; i < 200 && refused == nullptr; ++i) {
+      std::this_thread::sleep_for(10ms);
+      newcomer.Drain();
+      for (const auto& m : newcomer.received()) {
+        if (const auto* ack = std::get_if<proto::wire::RegisterAck>(&m)) refused = ack;
+      }
+    }
+    ASSERT_NE(refused, nullptr) << "the newcomer hears why (attempt " << attempt << ")";
+    EXPECT_FALSE(refused->accepted);
+    EXPECT_NE(refused->reason.find("held by a running worker on host 127.0.0.1 in /srv/a"), std::string::npos)
+        << refused->reason;
+    // The running worker's heartbeat is still answered, on its own connection.
+    const size_t acks = live.Count<proto::wire::Ack>();
+    live.Heartbeat();
+    for (int i = 0; i < 200 && live.Count<proto::wire::Ack>() == acks; ++i) {
+      std::this_thread::sleep_for(10ms);
+      live.Drain();
+    }
+    EXPECT_GT(live.Count<proto::wire::Ack>(), acks) << "the running worker was cut off (attempt " << attempt << ")";
+  }
+  EXPECT_TRUE(Registered(d, "wa"));
+  stop = true;
+  loop.join();
+}
+
 // A scale pass: a worker that reconnected under its id (ZeroMQ handover) had the Register still
 // queued on its old connection read under the made-up id ZeroMQ gave that connection, and a
 // phantom worker with 3 slots registered under it, answered with Errors that could not be sent.

@@ -34,9 +34,11 @@ inline proto::wire::Register RegisterOf(const std::string& id, uint32_t cpus = 1
 class FakeWorker {
  public:
   // `routing_id` false: the socket sets none, and ZeroMQ makes one up (a NUL byte first).
-  FakeWorker(zmq::context_t& ctx, const std::string& endpoint, const std::string& id, bool routing_id = true)
+  // `connection`: the routing id, when not the worker id (a worker connects as "<id>/<session>").
+  FakeWorker(zmq::context_t& ctx, const std::string& endpoint, const std::string& id, bool routing_id = true,
+             const std::string& connection = "")
       : sock_(ctx, zmq::socket_type::dealer), id_(id) {
-    if (routing_id) sock_.set(zmq::sockopt::routing_id, id);
+    if (routing_id) sock_.set(zmq::sockopt::routing_id, connection.empty() ? id : connection);
     sock_.set(zmq::sockopt::linger, 0);
     sock_.connect(endpoint);
   }
@@ -47,6 +49,7 @@ class FakeWorker {
     }
   }
   void Register(uint32_t cpus = 1, uint64_t memory_mb = 1024) { Send(RegisterOf(id_, cpus, memory_mb)); }
+  void Send(proto::wire::Register r) { Send(proto::wire::Message(std::move(r))); }
   void Heartbeat() {
     proto::wire::Heartbeat h;
     h.worker_id = id_;
@@ -65,6 +68,7 @@ class FakeWorker {
       parts.clear();
     }
   }
+  const std::vector<proto::wire::Message>& received() const { return received_; }
   template <class T>
   size_t Count() const {
     size_t n = 0;

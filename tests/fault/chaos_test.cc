@@ -501,7 +501,8 @@ class NetChaos : public Chaos {
 TEST_F(NetChaos, DelaysPartitionsAndResetsLoseAndDuplicateNothing) {
   std::mt19937_64 rng(FaultSeed());
   Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
-  Json spec = Job("chaos-net", "Random", 90, 6, ranges, {{"sleep_ms", "150"}});
+  // Long enough for at least five faults whatever the seed draws (150 ms once ended after four).
+  Json spec = Job("chaos-net", "Random", 90, 6, ranges, {{"sleep_ms", "250"}});
   spec["TrainingJobDefinition"]["StaticHyperParameters"]["epochs"] = "3";
   spec["TrainingJobDefinition"]["RetryStrategy"] = {{"MaximumRetryAttempts", 10}};
   Call("CreateHyperParameterTuningJob", spec);
