@@ -246,9 +246,10 @@ void AddWorkersCommand(CLI::App& app) {
       ->check(CLI::IsMember({"table", "json"}));
   c->footer(
       "Each worker: its state (Open; Cordoned by an operator; Draining after a spot interruption\n"
-      "notice; Resting after infrastructure errors in a row) and why, training jobs running of its\n"
-      "slots (+N queued ahead to start there), GPUs in use, free disk for trials (as of its last\n"
-      "heartbeat), instance type, host, and when the coordinator last heard from it.\n\n"
+      "notice, or while it shuts down; Resting after infrastructure errors in a row) and why,\n"
+      "training jobs running of its slots (+N queued ahead to start there), GPUs in use, free disk\n"
+      "for trials (as of its last heartbeat), instance type, host, and when the coordinator last\n"
+      "heard from it.\n\n"
       "A cordon holds across the worker's and the coordinator's restarts until it is lifted; an id\n"
       "that is not registered may be cordoned ahead of its return.\n\n"
       "Examples:\n"

@@ -793,12 +793,16 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
       for (auto& [name, t] : impl_->trials) {
         if (t.Active() && t.OnWorker(wid)) held.push_back(&t);
       }
-      static constexpr std::string_view kNotice = "interruption notice: ";
       const std::string& draining = it->second.draining;
+      // What it said, after "interruption notice: " or "shutting down: " (WorkerInfo::draining).
+      std::optional<std::string> said;
+      for (std::string_view prefix : {kDrainingNotice, kDrainingShutdown}) {
+        if (draining.rfind(prefix, 0) == 0) said = draining.substr(prefix.size());
+      }
       DepartedWorker gone{it->second.reg.host, it->second.reg.instance_type, it->second.last_seen_ms, now_ms, false, ""};
-      if (held.empty() && draining.rfind(kNotice, 0) == 0) {
+      if (held.empty() && said) {
         gone.left = true;
-        gone.why = "left, as it said it would (" + draining.substr(kNotice.size()) + ")";
+        gone.why = "left, as it said it would (" + *said + ")";
         impl_->Event(now_ms, "WorkerLeft", "", "", wid + " " + gone.why);
       } else {
         gone.why = "missed its lease" +
@@ -813,7 +817,7 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
         }
         impl_->departed.erase(oldest);
       }
-      const bool said_going = draining.rfind(kNotice, 0) == 0;
+      const bool said_going = said.has_value();
       for (Trial* t : held) {
         if (!t->Active() || !t->OnWorker(wid)) continue;  // settled by another's loss (a gang's host)
         impl_->StopGangPeers(*t, wid, "host on worker " + wid + " was lost", &out);
@@ -827,7 +831,8 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
           if (it->second.last_seen_ms < now_ms) impl_->EndTrainingTime(*t, it->second.last_seen_ms);
           impl_->Interrupted(*t,
                              "worker " + wid + " was lost after " +
-                                 (said_going ? "its " + draining : std::string("the eviction: ") + t->evicted),
+                                 (said_going ? "it said it was going (" + *said + ")"
+                                             : std::string("the eviction: ") + t->evicted),
                              now_ms);
           continue;
         }

@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <set>
 #include <string>
 #include <vector>
@@ -396,6 +397,11 @@ struct DepartedWorker {
 };
 inline constexpr size_t kDepartedWorkersKept = 64;
 
+// WorkerInfo::draining's beginning after a worker's InterruptionNotice: its capacity is being
+// taken (a spot reclaim), or it is shutting down itself (InterruptionNotice.planned).
+inline constexpr std::string_view kDrainingNotice = "interruption notice: ";
+inline constexpr std::string_view kDrainingShutdown = "shutting down: ";
+
 struct WorkerInfo {
   proto::wire::Register reg;
   int64_t last_seen_ms = 0;
@@ -412,7 +418,8 @@ struct WorkerInfo {
   // coordinator's to say. They hold their slots; their reports are left unacknowledged (the worker
   // keeps them for their own coordinator) unless this one deleted their tuning job.
   std::set<std::pair<std::string, uint32_t>> foreign;
-  std::string draining;  // why no new trial goes there (an interruption notice); "" = open
+  std::string draining;  // why no new trial goes there: kDrainingNotice or kDrainingShutdown and
+                         // what the worker said; "" = open
   std::string cordoned;  // an operator's reason for sending it nothing new (Cordon); "" = not
   // A worker whose training jobs end InfraError kInfraErrorsBeforeRest times in a row (a full
   // disk, a broken container runtime) rests: no new training job goes there until

@@ -655,7 +655,13 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
       d.push_back(now - t->start_ms);
       if (d.size() > 25) d.pop_front();
     }
-    Secondary(*t, "Uploading", now);  // unless the worker said so when it began (OnTrialStaging)
+    // Unless the worker said so when it began (OnTrialStaging): a stop asked for meanwhile came
+    // between, and Uploading was said twice (the second for no time).
+    bool said_uploading = false;
+    for (auto s = t->secondary.rbegin(); s != t->secondary.rend() && s->status != "Training"; ++s) {
+      said_uploading = said_uploading || s->status == "Uploading";
+    }
+    if (!said_uploading) Secondary(*t, "Uploading", now);
     Secondary(*t, "Completed", now);
   } else if (m.status == "Stopped") {
     t->state = TrialState::kStopped;
@@ -884,7 +890,8 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
     if (!release.trials.empty()) out->push_back({wid, std::move(release)});
   } else if (const auto* n = std::get_if<proto::wire::InterruptionNotice>(&msg)) {
     // No new trial goes there; its running attempts end Interrupted (the worker stops them).
-    w->second.draining = "interruption notice: " + n->reason;
+    // (Said so in `hpo workers`: a planned shutdown read as a spot reclaim there.)
+    w->second.draining = std::string(n->planned ? kDrainingShutdown : kDrainingNotice) + n->reason;
     Event(now, n->planned ? "WorkerShuttingDown" : "InterruptionNotice", "", "", wid + ": " + n->reason);
   } else if (const auto* e = std::get_if<proto::wire::Error>(&msg)) {
     Event(now, "WorkerError", "", "", wid + ": " + e->code + ": " + e->message);

@@ -676,6 +676,25 @@ TEST_F(CoreTest, AnAttemptUploadingItsModelSaysSoUntilItsExitReport) {
   for (const auto& s : t->secondary) history.push_back(s.status);
   EXPECT_EQ(history, (std::vector<std::string>{"Starting", "Training", "Uploading", "Completed"}));
   EXPECT_EQ(t->secondary[2].start_ms, began) << "Uploading from when the worker said so, not from its report";
+  // A stop asked for while it uploads: its program has completed, and so does the training job,
+  // with Uploading said once (it was said again at the report, for no time).
+  auto b = Only<proto::wire::AssignTrial>(Submit(Spec("up2", "Random", 1, 1)));
+  ASSERT_EQ(b.size(), 1u);
+  const std::string on = core_->FindTrial(b[0].trial)->worker_id;
+  Started(on, b[0]);
+  proto::wire::TrialStaging m;
+  m.trial = b[0].trial;
+  m.attempt = b[0].attempt;
+  m.worker_id = on;
+  m.status = "Uploading";
+  m.what = "model and output to s3://b/out";
+  core_->OnMessage(on, m, now_);
+  std::vector<Outgoing> out;
+  ASSERT_TRUE(core_->StopTrainingJob(b[0].trial, now_, &out).ok());
+  Exit(on, b[0], "Completed");
+  history.clear();
+  for (const auto& s : core_->FindTrial(b[0].trial)->secondary) history.push_back(s.status);
+  EXPECT_EQ(history, (std::vector<std::string>{"Starting", "Training", "Uploading", "Stopping", "Completed"}));
 }
 
 // Training job names are matched as tuning job names are, whatever their case: a job named

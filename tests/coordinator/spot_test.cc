@@ -114,6 +114,15 @@ TEST_F(SpotCoreTest, APlannedShutdownIsNoInterruptionNoticeInTheEventsButDrainsA
       EXPECT_EQ(r.message, "reclaimed: spot instance-action: terminate");
     }
   }
+  // `hpo workers` says which: a planned shutdown read as a spot reclaim there.
+  for (const WorkerInfo* w : core_->Workers()) {
+    if (w->reg.worker_id == "leaving") {
+      EXPECT_EQ(w->draining, "shutting down: the worker leaving is shutting down");
+    }
+    if (w->reg.worker_id == "reclaimed") {
+      EXPECT_EQ(w->draining, "interruption notice: spot instance-action: terminate");
+    }
+  }
   // Neither gets new work.
   EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(SpotSpec("after"))).empty());
 }
