@@ -79,6 +79,20 @@ inline constexpr int64_t kOutsideTermWaitMs = 2000;
 namespace fs = std::filesystem;
 
 namespace agent_detail {
+// Killed by a SIGTERM that hpo did not send (signal 15, or exit 143 from a shell that got it):
+// most likely whatever stops the worker too (PollTrials).
+inline bool OutsideTerm(const ExitInfo& e) {
+  return !e.stopped_by_us && (e.signal == SIGTERM || (e.signal == 0 && e.exit_code == 128 + SIGTERM));
+}
+// Whether an attempt of a worker told of an interruption (`interrupted`) ended Interrupted, to run
+// again elsewhere: the interruption stopped it, or a SIGTERM from outside did. One that ended by
+// itself meanwhile (exit 0 as the notice came) completed: its report says Completed, and its
+// model is uploaded. (The upload once judged by the notice alone and left a Completed training
+// job without its model.)
+inline bool EndedInterrupted(const ExitInfo& e, bool interrupted) {
+  return interrupted && (e.stopped_by_us || OutsideTerm(e));
+}
+
 // The worker's clock (common/clock.h): wall time that a stepped system clock does not move.
 inline int64_t SystemNowMs() { return MonotonicWallMs(); }
 

@@ -212,7 +212,7 @@ proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& e
     x.status = "Failed";
     x.secondary_status = "Failed";
     x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
-  } else if (r.interrupted->load() && (exit.stopped_by_us || outside_term)) {
+  } else if (agent_detail::EndedInterrupted(exit, r.interrupted->load())) {
     x.status = "Interrupted";
     x.secondary_status = "Interrupted";
     x.failure_reason = proto::wire::SanitizeText(
@@ -516,7 +516,7 @@ void WorkerAgent::Impl::PollTrials() {
       // process of the job at once, so the program can die before the worker hears of its own
       // stop. Its report waits up to kOutsideTermWaitMs for that stop: then it is the capacity
       // going away (Interrupted, re-run elsewhere without a retry), not the algorithm failing.
-      const bool outside_term = !exit->stopped_by_us && (exit->signal == SIGTERM || (exit->signal == 0 && exit->exit_code == 128 + SIGTERM));
+      const bool outside_term = agent_detail::OutsideTerm(*exit);
       if (outside_term && !r.interrupted->load()) {
         if (r.outside_term_ms == 0) r.outside_term_ms = now;
         if (now - r.outside_term_ms < kOutsideTermWaitMs) continue;
