@@ -30,10 +30,6 @@ namespace {
 // The options a --config file set (cli/config_file.h), for usage errors: "--slots" -> "slots in FILE".
 std::map<std::string, std::string> g_config_origin;
 
-// A usage error as people read it: which command it is about, what is missing or wrong (a
-// missing argument with what it is; a mistyped option with the closest one), that command's
-// usage line, and where its examples are. CLI11's own said only "names is required" and "Run with
-// --help for more information", without the command.
 // The commands `cmd` offers people (hidden ones, with no group, left out).
 std::vector<std::string> SubcommandNames(const CLI::App* cmd) {
   std::vector<std::string> names;
@@ -55,6 +51,10 @@ std::string Closest(const std::string& word, const std::vector<std::string>& nam
   return best;
 }
 
+// A usage error as people read it: which command it is about, what is missing or wrong (a
+// missing argument with what it is; a mistyped option with the closest one), that command's
+// usage line, and where its examples are. CLI11's own said only "names is required" and "Run with
+// --help for more information", without the command.
 std::string UsageError(const CLI::App* top, const CLI::Error& e) {
   const CLI::App* cmd = top;
   std::string path = "hpo";

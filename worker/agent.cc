@@ -587,10 +587,14 @@ void WorkerAgent::Impl::SendRegister() {
   r.session = session;
   // Said so that a second worker on this host under the same id, in another directory, is told
   // apart from this one restarting (SanitizeText: a path of odd bytes must not void the Register).
-  // The directory itself, however it was named (a link, a relative path).
-  std::error_code ec;
-  const std::filesystem::path wd = std::filesystem::weakly_canonical(std::filesystem::absolute(opt.work_dir, ec), ec);
-  r.work_dir = proto::wire::SanitizeText((ec ? std::filesystem::path(opt.work_dir) : wd).lexically_normal().string(), 4096);
+  // The directory itself, however it was named (a link, a relative path); resolved once, as the
+  // Register is sent every second until acknowledged.
+  if (register_work_dir.empty()) {
+    std::error_code ec;
+    const fs::path wd = fs::weakly_canonical(fs::absolute(opt.work_dir, ec), ec);
+    register_work_dir = proto::wire::SanitizeText((ec ? fs::path(opt.work_dir) : wd).lexically_normal().string(), 4096);
+  }
+  r.work_dir = register_work_dir;
   Send(r);
   register_sent_ms = Now();
 }

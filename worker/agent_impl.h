@@ -249,6 +249,7 @@ struct WorkerAgent::Impl {
     uint64_t v = (uint64_t{rd()} << 32) ^ rd();
     return v == 0 ? 1 : v;
   }();
+  std::string register_work_dir;  // Register.work_dir, resolved at the first Register (loop thread)
   uint64_t heartbeat_seq = 0;
   std::vector<Pending> outbox;
 

@@ -646,30 +646,30 @@ TEST_F(CoreTest, AnAttemptUploadingItsModelSaysSoUntilItsExitReport) {
   Register("rogue", 1);
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("up", "Random", 4, 1)));
   ASSERT_EQ(a.size(), 1u);
-  auto uploading = [&](const std::string& wid) {
+  auto uploading = [&](const std::string& wid, const proto::wire::AssignTrial& of) {
     proto::wire::TrialStaging m;
-    m.trial = a[0].trial;
-    m.attempt = a[0].attempt;
+    m.trial = of.trial;
+    m.attempt = of.attempt;
     m.worker_id = wid;
     m.status = "Uploading";
     m.what = "model and output to s3://b/out";
     return core_->OnMessage(wid, m, now_);
   };
   const std::string worker = core_->FindTrial(a[0].trial)->worker_id;
-  EXPECT_TRUE(uploading(worker).empty()) << "not acknowledged: informational";
+  EXPECT_TRUE(uploading(worker, a[0]).empty()) << "not acknowledged: informational";
   const Trial* t = core_->FindTrial(a[0].trial);
   EXPECT_EQ(t->secondary.back().status, "Starting") << "not before its program started";
   Started(worker, a[0]);
   now_ += 1000;
-  uploading(worker == "w1" ? "rogue" : "w1");
+  uploading(worker == "w1" ? "rogue" : "w1", a[0]);
   EXPECT_EQ(t->secondary.back().status, "Training") << "another worker's word changes nothing";
-  uploading(worker);
+  uploading(worker, a[0]);
   const int64_t began = now_;
   ASSERT_EQ(t->secondary.back().status, "Uploading");
   EXPECT_EQ(t->secondary.back().message, "Uploading generated training model on worker " + worker +
                                              ": model and output to s3://b/out");
   now_ += 5000;  // the upload takes its time
-  uploading(worker);
+  uploading(worker, a[0]);
   Exit(worker, a[0], "Completed");
   t = core_->FindTrial(a[0].trial);
   std::vector<std::string> history;
@@ -682,13 +682,7 @@ TEST_F(CoreTest, AnAttemptUploadingItsModelSaysSoUntilItsExitReport) {
   ASSERT_EQ(b.size(), 1u);
   const std::string on = core_->FindTrial(b[0].trial)->worker_id;
   Started(on, b[0]);
-  proto::wire::TrialStaging m;
-  m.trial = b[0].trial;
-  m.attempt = b[0].attempt;
-  m.worker_id = on;
-  m.status = "Uploading";
-  m.what = "model and output to s3://b/out";
-  core_->OnMessage(on, m, now_);
+  uploading(on, b[0]);
   std::vector<Outgoing> out;
   ASSERT_TRUE(core_->StopTrainingJob(b[0].trial, now_, &out).ok());
   Exit(on, b[0], "Completed");

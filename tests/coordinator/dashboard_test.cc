@@ -31,6 +31,15 @@ size_t Count(const std::string& text, const std::string& what) {
   return n;
 }
 
+// An attribute (fill, cy, ...) of a training job's point on a chart of `page`; "no point" when it
+// has none.
+std::string PointAttribute(const std::string& page, const std::string& trial, const std::string& attribute) {
+  const size_t at = page.find("<a href=\"/ui/trials/" + trial + "\"><circle class=\"pt\"");
+  if (at == std::string::npos) return "no point";
+  const size_t f = page.find(attribute + "=\"", at) + attribute.size() + 2;
+  return page.substr(f, page.find('"', f) - f);
+}
+
 class DashboardTest : public coretest::CoreTest {
  protected:
   void SetUp() override {
@@ -151,13 +160,8 @@ TEST_F(DashboardTest, TheBestSoFarLineFollowsEndedTrainingJobsOnly) {
   Emit("w1", assigns[0], {0.5});
   Exit("w1", assigns[0], "Completed");
   const std::string b = Get("/ui/jobs/line").body;
-  auto cy = [&](const std::string& trial) {
-    const size_t at = b.find("<a href=\"/ui/trials/" + trial + "\"><circle class=\"pt\"");
-    if (at == std::string::npos) return std::string("no point");
-    const size_t f = b.find("cy=\"", at) + 4;
-    return b.substr(f, b.find('"', f) - f);
-  };
-  const std::string ended = cy(assigns[0].trial), running = cy(assigns[1].trial);
+  const std::string ended = PointAttribute(b, assigns[0].trial, "cy"),
+                    running = PointAttribute(b, assigns[1].trial, "cy");
   ASSERT_NE(ended, "no point");
   ASSERT_NE(running, "no point") << "the running job's latest value is drawn";
   ASSERT_NE(ended, running);
@@ -165,7 +169,7 @@ TEST_F(DashboardTest, TheBestSoFarLineFollowsEndedTrainingJobsOnly) {
   ASSERT_NE(path, std::string::npos);
   const size_t d0 = b.find("d=\"", path) + 3;
   std::stringstream steps(b.substr(d0, b.find('"', d0) - d0));
-  std::string op, x, y;
+  std::string op, y;
   int points = 0;
   while (steps >> op >> y) {  // "M12.0 34.5" "L56.0 34.5": the command and x run together
     EXPECT_EQ(y, ended) << "the line reaches the running job's value: " << b.substr(d0, 200);
@@ -188,12 +192,7 @@ TEST_F(DashboardTest, FailedAndRunningTrainingJobsAreDrawnApartFromCompletedOnes
   Exit("w1", assigns[1], "Failed");
   Emit("w1", assigns[2], {0.4});  // still running
   const std::string b = Get("/ui/jobs/colours").body;
-  auto fill = [&](const std::string& trial) {
-    const size_t at = b.find("<a href=\"/ui/trials/" + trial + "\"><circle class=\"pt\"");
-    if (at == std::string::npos) return std::string("no point");
-    const size_t f = b.find("fill=\"", at) + 6;
-    return b.substr(f, b.find('"', f) - f);
-  };
+  auto fill = [&](const std::string& trial) { return PointAttribute(b, trial, "fill"); };
   EXPECT_EQ(fill(assigns[0].trial), "#1f6fb4") << "completed: blue";
   EXPECT_EQ(fill(assigns[1].trial), "no point") << "failed: no final objective";
   EXPECT_EQ(fill(assigns[2].trial), "#8a9099") << "running: gray";
