@@ -800,7 +800,7 @@ void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbea
     m.trial = r.trial;
     m.attempt = r.attempt;
     // Revoked: the worker uploads nothing of the attempt (its artifacts path is the re-run's too;
-    // worker/agent_impl.h lease_valid).
+    // worker/agent_impl.h lease_anchor_ms).
     m.reason = proto::wire::kStopReasonRevoked;
     m.grace_period_s = static_cast<uint32_t>(opt.default_grace_period_s);
     out->push_back({wid, std::move(m)});
@@ -838,13 +838,17 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
   }
   w->second.last_seen_ms = now;
   if (const auto* h = std::get_if<proto::wire::Heartbeat>(&msg)) {
+    // Placement's view of its free disk follows the worker's (0: it could not tell; kept).
+    if (h->disk_mb > 0) w->second.reg.disk_mb = h->disk_mb;
+    // Its stops (revoked attempts among them) before its ack: the worker's lease runs from an
+    // acknowledged heartbeat, so by the time it reads the ack it has applied them (worker/
+    // agent_impl.h lease_anchor_ms). Acked first, a worker paused past its lease read the ack,
+    // took its lease for fresh and uploaded over the re-run's model before it read the stop.
+    Reconcile(w->second, *h, now, out);
     proto::wire::Ack a;
     a.type = static_cast<uint16_t>(proto::wire::MsgType::kHeartbeat);
     a.seq = h->seq;
     out->push_back({wid, std::move(a)});
-    // Placement's view of its free disk follows the worker's (0: it could not tell; kept).
-    if (h->disk_mb > 0) w->second.reg.disk_mb = h->disk_mb;
-    Reconcile(w->second, *h, now, out);
   } else if (const auto* s = std::get_if<proto::wire::TrialStarted>(&msg)) {
     if (!FromElsewhere(wid, s->trial, s->attempt, "TrialStarted", now)) OnTrialStarted(wid, *s, now);
     out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kTrialStarted), s->trial, s->attempt, 0}});

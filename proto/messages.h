@@ -28,8 +28,9 @@
 //   HeldTrials), Ack (of Heartbeat, TrialStarted, MetricPoints, LogLines, TrialExited,
 //   InterruptionNotice), Error.
 // - Delivery is at least once; every handler is idempotent on (trial, attempt, seq). The
-//   coordinator answers each Heartbeat with Ack{kHeartbeat, seq}, which is the worker's view of
-//   the coordinator's liveness. An Ack of MetricPoints is cumulative: it says that every batch of
+//   coordinator answers each Heartbeat with Ack{kHeartbeat, seq}, after the StopTrial messages
+//   its reconciliation sends: the worker's lease runs from the send time of the newest heartbeat
+//   so acknowledged (worker/agent_impl.h lease_anchor_ms), with those stops applied. An Ack of MetricPoints is cumulative: it says that every batch of
 //   that attempt up to and including `seq` is stored, so the coordinator acks the highest seq it
 //   holds with all earlier ones, and the worker may drop those batches from its resend buffer.
 // - A receiver answers a message it cannot decode with the Error that DecodeFrames fills in, and

@@ -601,7 +601,13 @@ void WorkerAgent::Impl::SendRegister() {
 
 void WorkerAgent::Impl::OnAck(const proto::wire::Ack& a) {
   auto type = static_cast<proto::wire::MsgType>(a.type);
-  if (type == proto::wire::MsgType::kHeartbeat && confirming && a.seq >= confirm_seq) confirming = false;
+  if (type == proto::wire::MsgType::kHeartbeat) {
+    // Its stops came before it (coordinator Reconcile): the lease now runs from its send time.
+    for (const auto& [seq, sent_ms] : heartbeats_sent) {
+      if (seq == a.seq && sent_ms > lease_anchor_ms.load()) lease_anchor_ms = sent_ms;
+    }
+    while (!heartbeats_sent.empty() && heartbeats_sent.front().first <= a.seq) heartbeats_sent.pop_front();
+  }
   // MetricPoints and TrialExited acknowledgements are cumulative (the coordinator applies
   // metric batches in seq order and acknowledges only without a gap). LogLines are stored by
   // line number in any order and acknowledged one by one: a cumulative reading would drop a
@@ -634,7 +640,9 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
       *it->second->revoked = true;
       StopRun(*it->second, proto::wire::kStopReasonRevoked, "Stopped", 0);
     }
-    confirming = false;  // the coordinator's view of what we hold is applied
+    // Its stops are applied; the lease waits for a heartbeat sent now (it may be an old copy's
+    // answer, read after a pause), which the coordinator reconciles before acknowledging.
+    SendHeartbeat();
     // Interrupted before: a coordinator that restarted since (or never heard it) learns it now,
     // or it gives this worker training jobs again, the one just interrupted among them.
     if (notice) Send(*notice);
@@ -678,6 +686,8 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
   } else if (const auto* e = std::get_if<proto::wire::Error>(&m)) {
     if (e->code == "NotRegistered") {
       registered = false;
+      lease_anchor_ms = kNoLease;  // it has counted this worker lost, or restarted: nothing is held
+      heartbeats_sent.clear();
       SendRegister();
     } else {
       Log("worker: the coordinator reported " + e->code + ": " + e->message);
@@ -715,6 +725,12 @@ void WorkerAgent::Impl::SendHeartbeat() {
   // As in Register (the coordinator re-queues an attempt its worker does not hold).
   for (const auto& k : HeldAttempts()) h.running.push_back({k.first, k.second});
   h.sent_ms = Now();  // the clock TrialStarted.started_at_ms is on
+  // Kept until acknowledged (the lease runs from it), for at most a lease: an older one would
+  // not make the lease fresh.
+  while (!heartbeats_sent.empty() && h.sent_ms - heartbeats_sent.front().second > opt.coordinator_lease_ms) {
+    heartbeats_sent.pop_front();
+  }
+  heartbeats_sent.emplace_back(h.seq, h.sent_ms);
   h.disk_mb = FreeDiskMb(opt.work_dir);
   Send(h);
   last_heartbeat_ms = Now();
@@ -902,17 +918,11 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
       // A gap in this loop longer than half a lease (the process was paused): what it holds may
       // have been given away meanwhile; ask at once, and hold uploads and starts until answered.
       const int64_t now = Now();
+      // (The lease has run out by itself meanwhile: this heartbeat only asks at once.)
       if (last_loop_ms > 0 && now - last_loop_ms > opt.coordinator_lease_ms / 2) {
         Log("worker: this process did not run for " + std::to_string(now - last_loop_ms) +
             " ms; uploads and queued starts wait until the coordinator confirms what this worker still runs");
-        lease_valid = false;
-        confirming = true;
-        if (registered) {
-          SendHeartbeat();
-          confirm_seq = heartbeat_seq;
-        } else {
-          confirm_seq = heartbeat_seq + 1;  // the first heartbeat after registering (or its RegisterAck)
-        }
+        if (registered) SendHeartbeat();
       }
       last_loop_ms = now;
     }
@@ -937,7 +947,6 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
       }
       HPO_RETURN_IF_ERROR(Handle(*msg));
     }
-    lease_valid = registered && !confirming && Now() - last_heard_ms <= opt.coordinator_lease_ms / 2;
     PollTrials();
     SweepLeftovers(/*final=*/false);
     if (!warm_data.empty()) ExpireWarmData();
@@ -946,7 +955,12 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
       SendRegister();
       register_backoff_ms = std::min<int64_t>(register_backoff_ms * 2, 1000);
     }
-    if (registered && now - last_heartbeat_ms >= opt.heartbeat_ms) SendHeartbeat();
+    // At least four a lease: the lease runs from an acknowledged heartbeat's send time and is
+    // acted on for half of it, so a heartbeat interval near the lease (--heartbeat-ms) would leave
+    // uploads waiting between heartbeats.
+    if (registered && now - last_heartbeat_ms >= std::min(opt.heartbeat_ms, opt.coordinator_lease_ms / 4)) {
+      SendHeartbeat();
+    }
     if (!log_swept || now - last_log_sweep_ms >= 3'600'000) SweepOldTrialLogs(now);
     if (registered && !held_checkpoints.empty() && ReleasesCheckpoints() &&
         now - last_held_query_ms >= opt.release_check_ms) {
@@ -981,6 +995,7 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
   // rather than Stopped for good. Then: report it, and give the reports a moment to leave.
   // Every attempt gets its own grace period; output, uploads and the reports get
   // shutdown_extra_ms beyond the longest one.
+  lease_at_end = LeaseFresh();
   loop_ended = true;
   Interrupt("the worker " + opt.worker_id + " is shutting down", /*planned=*/true);
   CheckInterruption();

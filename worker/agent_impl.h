@@ -39,6 +39,7 @@
 #include <functional>
 #include <future>
 #include <iterator>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -196,27 +197,33 @@ struct WorkerAgent::Impl {
   std::unique_ptr<zmq::socket_t> sock;
   std::unique_ptr<HandshakeMonitor> handshake_monitor;  // after sock: destroyed before it
   bool registered = false;
-  std::atomic<int64_t> last_heard_ms{0};  // read by upload threads too (LeaseFresh)
+  std::atomic<int64_t> last_heard_ms{0};  // any message (reconnects after a silence of a lease)
   bool ever_heard = false;                // a coordinator has answered this process once
   // Fencing. A worker that was paused (SIGSTOP, a VM stall) or cut off longer than the lease may
   // hold attempts the coordinator has since given to another worker; their uploads would then
   // overwrite the new attempt's artifacts at the same output path, and queued attempts would
-  // start for a job that has moved on. `lease_valid` (published by the loop after each drain of
-  // messages) is true while the coordinator answered within half a lease and, after a gap in the
-  // loop itself, once it has acknowledged a heartbeat sent after the gap (with its stops for
-  // attempts it no longer runs already applied). Uploads and queued starts wait for it.
-  std::atomic<bool> lease_valid{false};
-  // At the moment of acting (any thread): lease_valid, and the coordinator heard from within half
-  // a lease now (the loop may itself have been paused mid-iteration, after it published
-  // lease_valid).
-  // During shutdown (loop_ended) no message is read any more: what lease_valid said last holds.
+  // start for a job that has moved on. The lease is the coordinator's: it counts a worker lost
+  // once it has heard nothing from it for a lease. A heartbeat it acknowledged was heard no
+  // earlier than it was sent, so this worker still holds its attempts until that send time plus
+  // the lease; it acts (uploads, queued starts, checkpoint passes) only within half of it, from
+  // `lease_anchor_ms`, the send time of the newest acknowledged heartbeat. The coordinator sends
+  // a heartbeat's stops for attempts it no longer counts here (revoked) before its ack, so when
+  // the anchor moves, they are applied already. Judged by when anything was last heard instead,
+  // an ack the loop read just after a pause (or one a slow link delivered late) made a lost
+  // worker's lease look fresh, and it uploaded over the re-run's model.
+  // A RegisterAck moves nothing (it may be an old copy's): a heartbeat goes out at once.
+  static constexpr int64_t kNoLease = std::numeric_limits<int64_t>::min() / 2;
+  std::atomic<int64_t> lease_anchor_ms{kNoLease};
+  std::deque<std::pair<uint64_t, int64_t>> heartbeats_sent;  // seq and send time, not yet acknowledged
+  // At the moment of acting (any thread). During shutdown (loop_ended) no heartbeat is sent any
+  // more: what the lease was when the loop ended holds.
   bool LeaseFresh() const {
-    return lease_valid.load() && (loop_ended.load() || Now() - last_heard_ms.load() <= opt.coordinator_lease_ms / 2);
+    if (loop_ended.load()) return lease_at_end.load();
+    return Now() - lease_anchor_ms.load() <= opt.coordinator_lease_ms / 2;
   }
   std::atomic<bool> loop_ended{false};
+  std::atomic<bool> lease_at_end{false};
   int64_t last_loop_ms = 0;
-  bool confirming = false;         // a gap was seen: wait for the ack of heartbeat confirm_seq
-  uint64_t confirm_seq = 0;
   void SendHeartbeat();
   // During shutdown: reads what arrived and handles only acknowledgements.
   void ReadAcksWhileShuttingDown();

@@ -435,7 +435,7 @@ void WorkerAgent::Impl::PollTrials() {
     }
     if (r.queued) {  // assigned ahead: its slot frees when its predecessor's program ends
       if (r.stop_reason.empty() && PredecessorRunning(r.after)) continue;
-      if (r.stop_reason.empty() && !LeaseFresh()) continue;  // fenced: see lease_valid
+      if (r.stop_reason.empty() && !LeaseFresh()) continue;  // fenced: see lease_anchor_ms
       r.queued = false;
       if (r.stop_reason.empty()) r.deadline_ms = Deadline(r.assign);
       if (!r.staging.valid()) {
@@ -495,7 +495,7 @@ void WorkerAgent::Impl::PollTrials() {
         const bool fresh = LeaseFresh();
         if (!fresh && passes_paused.insert(key).second && (r.checkpoints || r.intermediate)) {
           Log("worker: " + key.first + " attempt " + std::to_string(key.second) +
-              ": checkpoint uploads paused: the coordinator has not been heard for over half its lease (it may "
+              ": checkpoint uploads paused: the coordinator has acknowledged no heartbeat for over half its lease (it may "
               "give this attempt to another worker); they resume when it confirms the attempt");
         } else if (fresh && passes_paused.erase(key) > 0 && (r.checkpoints || r.intermediate)) {
           Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": checkpoint uploads resumed");

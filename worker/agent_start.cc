@@ -191,7 +191,7 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
       }
     }
-    // Fenced (lease_valid): after a pause or a cut-off, the coordinator first says whether this
+    // Fenced (lease_anchor_ms): after a pause or a cut-off, the coordinator first says whether this
     // attempt is still ours; if another worker has re-run it, its artifacts are at the same path.
     bool waited = false;
     const auto wait_began = std::chrono::steady_clock::now();

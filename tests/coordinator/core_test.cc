@@ -1364,9 +1364,22 @@ TEST_F(CoreTest, HeartbeatsRequeueLostAssignmentsAndStopStaleAttempts) {
   EXPECT_EQ(again[0].attempt, 2u);
   EXPECT_EQ(core_->FindTrial(a.trial)->infra_failures, 0) << "no retry spent: it never started";
   // The first assignment shows up late after all: the worker runs attempt 1, which is stale.
-  auto stops = Only<proto::wire::StopTrial>(Heartbeat("w1", {{a.trial, 1}, {a.trial, 2}}));
+  const auto replies = Heartbeat("w1", {{a.trial, 1}, {a.trial, 2}});
+  auto stops = Only<proto::wire::StopTrial>(replies);
   ASSERT_EQ(stops.size(), 1u);
   EXPECT_EQ(stops[0].attempt, 1u);
+  EXPECT_EQ(stops[0].reason, proto::wire::kStopReasonRevoked);
+  // The revocation before the heartbeat's ack: the worker's lease runs from an acknowledged
+  // heartbeat (worker/agent_impl.h lease_anchor_ms), and an ack read first let a worker paused
+  // past its lease upload the stale attempt's model over the re-run's.
+  size_t stop_at = replies.size(), ack_at = replies.size();
+  for (size_t i = 0; i < replies.size(); ++i) {
+    if (std::holds_alternative<proto::wire::StopTrial>(replies[i].message)) stop_at = std::min(stop_at, i);
+    const auto* ack = std::get_if<proto::wire::Ack>(&replies[i].message);
+    if (ack && ack->type == static_cast<uint16_t>(proto::wire::MsgType::kHeartbeat)) ack_at = std::min(ack_at, i);
+  }
+  ASSERT_LT(ack_at, replies.size()) << "the heartbeat is acknowledged";
+  EXPECT_LT(stop_at, ack_at) << "the revoking stop leaves before the heartbeat's ack";
   EXPECT_EQ(core_->FindTrial(a.trial)->attempt, 2u);
   EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kInProgress);
 }

@@ -1,0 +1,219 @@
+// The worker's lease (worker/agent_impl.h lease_anchor_ms): a real WorkerAgent against a
+// coordinator played by the test on a ZeroMQ ROUTER socket, so that what the coordinator says,
+// and when, is exact. An ended attempt's upload waits until the coordinator has acknowledged a
+// heartbeat sent within half a lease; what it says before that ack (a revocation) is applied
+// first. Hearing something, anything, is not enough: an ack of an old heartbeat (delivered late by
+// a slow link, or read first after a pause) says nothing about whether the coordinator, which may
+// have counted this worker lost since, still counts the attempt here.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "proto/messages.h"
+#include "worker/agent.h"
+
+namespace hpo::worker {
+namespace {
+
+namespace fs = std::filesystem;
+namespace wire = proto::wire;
+using Clock = std::chrono::steady_clock;
+
+int64_t MsSince(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+// The coordinator's side: one ROUTER socket, one worker.
+class FakeCoordinator {
+ public:
+  FakeCoordinator() {
+    router_.set(zmq::sockopt::linger, 0);
+    router_.bind("tcp://127.0.0.1:*");
+    endpoint_ = router_.get(zmq::sockopt::last_endpoint);
+  }
+  const std::string& endpoint() const { return endpoint_; }
+
+  // The next message within `ms`, or nothing.
+  std::optional<wire::Message> Receive(int ms) {
+    zmq::pollitem_t item{router_.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, std::chrono::milliseconds(ms)) <= 0) return std::nullopt;
+    std::vector<zmq::message_t> parts;
+    if (!zmq::recv_multipart(router_, std::back_inserter(parts), zmq::recv_flags::dontwait)) return std::nullopt;
+    if (parts.size() < 2) return std::nullopt;
+    peer_ = parts[0].to_string();
+    std::vector<std::string> frames;
+    for (size_t i = 1; i < parts.size(); ++i) frames.push_back(parts[i].to_string());
+    auto m = wire::DecodeFrames(frames);
+    if (!m.ok()) return std::nullopt;
+    return std::move(m).value();
+  }
+  void Send(const wire::Message& m) {
+    ASSERT_FALSE(peer_.empty()) << "nothing heard from the worker yet";
+    std::vector<std::string> frames = wire::EncodeFrames(m);
+    router_.send(zmq::buffer(peer_), zmq::send_flags::sndmore);
+    for (size_t i = 0; i < frames.size(); ++i) {
+      router_.send(zmq::buffer(frames[i]), i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    }
+  }
+  void AckHeartbeat(uint64_t seq) { Send(wire::Ack{static_cast<uint16_t>(wire::MsgType::kHeartbeat), "", 0, seq}); }
+
+ private:
+  zmq::context_t ctx_{1};
+  zmq::socket_t router_{ctx_, zmq::socket_type::router};
+  std::string endpoint_;
+  std::string peer_;
+};
+
+class Lease : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / ("hpo-lease-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "out");
+    // A training program: writes its model, prints its loss, ends after `SLEEP_S` seconds.
+    program_ = dir_ / "train.sh";
+    std::ofstream(program_) << "#!/bin/sh\necho weights > \"$SM_MODEL_DIR/weights.txt\"\necho loss=0.5\n"
+                               "sleep \"$SLEEP_S\"\necho loss=0.25\n";
+    fs::permissions(program_, fs::perms::owner_all);
+
+    AgentOptions o;
+    o.connect = coordinator_.endpoint();
+    o.worker_id = "w1";
+    o.host = "lease-host";
+    o.work_dir = (dir_ / "work").string();
+    o.namespaces = false;
+    o.shutdown_extra_ms = 500;
+    o.log = [this](const std::string& line) {
+      std::lock_guard<std::mutex> lock(log_mu_);
+      log_ += line + "\n";
+    };
+    agent_ = std::make_unique<WorkerAgent>(std::move(o));
+    thread_ = std::thread([this] { (void)agent_->Run(stop_); });
+
+    // Registration: heartbeats every 100 ms, a lease of 4 s (uploads wait past 2 s without an ack).
+    for (auto start = Clock::now(); MsSince(start) < 10000;) {
+      auto m = coordinator_.Receive(100);
+      if (m && std::holds_alternative<wire::Register>(*m)) {
+        wire::RegisterAck ack;
+        ack.protocol_version = wire::kProtocolVersion;
+        ack.accepted = true;
+        ack.heartbeat_interval_ms = 100;
+        ack.lease_ms = kLeaseMs;
+        coordinator_.Send(ack);
+        return;
+      }
+    }
+    FAIL() << "no Register within 10 s";
+  }
+  void TearDown() override {
+    stop_ = true;
+    // Its shutdown notice and reports are not answered: it gives up after shutdown_extra_ms.
+    if (thread_.joinable()) thread_.join();
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  wire::AssignTrial Assign(const std::string& trial, double seconds) {
+    wire::AssignTrial a;
+    a.trial = trial;
+    a.attempt = 1;
+    a.tuning_job = "lease";
+    a.image = program_.string();
+    a.metric_definitions = {{"loss", "loss=([0-9.]+)"}};
+    a.objective_metric = "loss";
+    a.environment = {{"SLEEP_S", std::to_string(seconds)}};
+    a.max_runtime_s = 600;
+    a.grace_period_s = 1;
+    a.hosts = {"algo-1"};
+    a.current_host = "algo-1";
+    a.instance_type = "ml.m5.large";
+    a.input_mode = "File";
+    a.output_path = "file://" + (dir_ / "out").string();
+    return a;
+  }
+  fs::path Model(const std::string& trial) const { return dir_ / "out" / trial / "output" / "model.tar.gz"; }
+  std::string Log() {
+    std::lock_guard<std::mutex> lock(log_mu_);
+    return log_;
+  }
+
+  // Plays the coordinator for `ms`: heartbeats are acknowledged when `ack` says so, and kept
+  // (seq, when heard) either way; the exit report, if one comes, is returned.
+  std::optional<wire::TrialExited> Serve(int ms, bool ack, std::deque<std::pair<uint64_t, Clock::time_point>>* held) {
+    std::optional<wire::TrialExited> exited;
+    for (auto start = Clock::now(); MsSince(start) < ms;) {
+      auto m = coordinator_.Receive(20);
+      if (!m) continue;
+      if (const auto* h = std::get_if<wire::Heartbeat>(&*m)) {
+        if (ack) coordinator_.AckHeartbeat(h->seq);
+        if (held) held->emplace_back(h->seq, Clock::now());
+      } else if (const auto* x = std::get_if<wire::TrialExited>(&*m)) {
+        exited = *x;
+        coordinator_.Send(wire::Ack{static_cast<uint16_t>(wire::MsgType::kTrialExited), x->trial, x->attempt, x->seq});
+      }
+    }
+    return exited;
+  }
+
+  static constexpr uint32_t kLeaseMs = 4000;
+  fs::path dir_, program_;
+  FakeCoordinator coordinator_;
+  std::atomic<bool> stop_{false};
+  std::unique_ptr<WorkerAgent> agent_;
+  std::thread thread_;
+  std::mutex log_mu_;
+  std::string log_;
+};
+
+// The coordinator goes quiet while the program runs (it has counted this worker lost, as it would
+// behind a partition or a pause). The program ends; the upload waits. Then an ack of a heartbeat
+// sent 3 s before arrives (a slow link's): the worker has heard something, but that heartbeat is
+// older than half a lease (2 s), so nothing is uploaded. Then the coordinator answers a new
+// heartbeat: the attempt is revoked (the StopTrial before the ack, as the coordinator sends them)
+// and its model is never written, where the re-run elsewhere puts its own.
+TEST_F(Lease, AnOldHeartbeatsAckDoesNotReleaseTheUploadAndARevocationBeforeTheAckCancelsIt) {
+  // A control first: with the coordinator answering, a completed attempt's model goes up.
+  coordinator_.Send(Assign("lease-control", 0.2));
+  auto control = Serve(5000, /*ack=*/true, nullptr);
+  ASSERT_TRUE(control.has_value()) << Log();
+  EXPECT_EQ(control->status, "Completed") << Log();
+  EXPECT_TRUE(fs::exists(Model("lease-control"))) << "a control: the upload works at all\n" << Log();
+
+  coordinator_.Send(Assign("lease-stale", 2.6));
+  Serve(300, /*ack=*/true, nullptr);  // it starts
+  // The program ends meanwhile, over half a lease after the last acknowledged heartbeat.
+  std::deque<std::pair<uint64_t, Clock::time_point>> held;
+  auto quiet = Serve(3000, /*ack=*/false, &held);
+  EXPECT_FALSE(quiet.has_value()) << "no report before its upload's fence is passed\n" << Log();
+  ASSERT_GE(held.size(), 10u) << "heartbeats keep coming while it waits";
+  ASSERT_GE(MsSince(held.front().second), 2500);
+  coordinator_.AckHeartbeat(held.front().first);  // an old heartbeat's ack, arriving now
+  Serve(500, /*ack=*/false, &held);  // under a lease (4 s) since the last message: no reconnection
+  EXPECT_FALSE(fs::exists(Model("lease-stale"))) << "uploaded on an old heartbeat's ack\n" << Log();
+
+  // The coordinator answers the newest heartbeat: it no longer runs the attempt here.
+  wire::StopTrial revoke;
+  revoke.trial = "lease-stale";
+  revoke.attempt = 1;
+  revoke.reason = wire::kStopReasonRevoked;
+  revoke.grace_period_s = 1;
+  coordinator_.Send(revoke);
+  coordinator_.AckHeartbeat(held.back().first);
+  auto report = Serve(3000, /*ack=*/true, nullptr);
+  ASSERT_TRUE(report.has_value()) << "the revoked attempt is reported\n" << Log();
+  EXPECT_FALSE(fs::exists(Model("lease-stale"))) << "a revoked attempt's model was uploaded\n" << Log();
+  EXPECT_NE(Log().find("lease-stale attempt 1: not uploaded: the coordinator no longer counts this attempt"),
+            std::string::npos)
+      << Log();
+}
+
+}  // namespace
+}  // namespace hpo::worker
