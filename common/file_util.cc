@@ -153,9 +153,12 @@ Result<std::unique_ptr<DirectoryLock>> LockDirectory(const std::string& dir, con
     if (err != EWOULDBLOCK) return Status::IoError("cannot lock " + path + ": " + std::strerror(err));
     return in_use();
   }
-  // Ours now: say who holds it (the old text, if any, was a holder that has ended).
+  // Ours now: say who holds it (the old text, if any, was a holder that has ended). Written over
+  // the old text, then cut to length: emptied first, the file read empty for a moment, and a
+  // restarted worker reading it then did not see that its predecessor's guard held it (it waits
+  // for that one) and quit.
   const std::string text = "pid " + std::to_string(::getpid()) + " (" + what + ")\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) < 0) {
+  if (::pwrite(fd, text.data(), text.size(), 0) < 0 || ::ftruncate(fd, static_cast<off_t>(text.size())) != 0) {
     // The lock holds without the note; only the message another process gets is poorer.
   }
   return std::unique_ptr<DirectoryLock>(new DirectoryLock(fd, dir_fd));

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <chrono>
@@ -40,6 +41,32 @@ TEST_F(DirectoryLockTest, ASecondHolderIsRefusedWithTheFirstOnesPidAndName) {
   first->reset();
   auto third = LockDirectory(dir_.string(), "hpo run other.yaml");
   EXPECT_TRUE(third.ok()) << "released with its object: " << third.status().ToString();
+}
+
+// A restarted worker waits for its killed predecessor's guard, which it recognises by the name
+// the guard wrote in the lock file. Written as truncate-then-write, the file read empty for a
+// moment whenever a holder took the lock, and a worker reading it then was told "in use by
+// another process" and quit (a CurveZMQ integration test's re-keyed worker did). The name is
+// never missing once written: a reader racing holders that take and drop the lock sees one.
+TEST_F(DirectoryLockTest, TheHoldersNameIsNeverMissingWhileTheLockChangesHands) {
+  { auto first = LockDirectory(dir_.string(), "hpo worker-guard"); ASSERT_TRUE(first.ok()); }
+  std::atomic<bool> done{false};
+  std::thread holders([&] {
+    for (int i = 0; i < 20000; ++i) {
+      auto l = LockDirectory(dir_.string(), i % 2 ? "hpo worker-guard" : "hpo worker w1");
+      ASSERT_TRUE(l.ok()) << l.status().ToString();
+    }
+    done = true;
+  });
+  int reads = 0, without_name = 0;
+  while (!done.load()) {
+    std::ifstream in(dir_ / "lock");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ++reads;
+    without_name += text.find("(hpo worker") == std::string::npos;
+  }
+  holders.join();
+  EXPECT_EQ(without_name, 0) << "of " << reads << " reads, the lock file named no holder";
 }
 
 // `rm DIR/lock` under a holder: a second process made a new lock file, locked it, and shared the
