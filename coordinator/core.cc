@@ -621,17 +621,8 @@ std::vector<std::string> CoordinatorCore::UnreadableJobs() const {
   return out;
 }
 
-Status CoordinatorCore::Delete(const std::string& name, int64_t now_ms) {
-  TuningJob* j = impl_->Job(name);
-  if (auto damaged = impl_->unreadable.find(Lower(name)); !j && damaged != impl_->unreadable.end()) {
-    // What is left of a job whose row cannot be read: its rows go, and the name is free again.
-    if (Status s = impl_->store->DeleteJob(name); !s.ok()) return s;
-    impl_->Event(now_ms, "JobDeleted", name, "", "deleted what was left of a tuning job whose stored row could not be "
-                                                 "read (" + damaged->second + ")");
-    impl_->unreadable.erase(damaged);
-    return Status::Ok();
-  }
-  if (!j) return Status::NotFound("no tuning job named " + name);
+Status CoordinatorCore::Deletable(const TuningJob& job) const {
+  const TuningJob* j = &job;
   if (!j->Terminal()) {
     if (j->status == "Stopping") {
       return Status::FailedPrecondition("tuning job " + j->name +
@@ -669,6 +660,28 @@ Status CoordinatorCore::Delete(const std::string& name, int64_t now_ms) {
                                     " and read its training jobs: " + list) +
         "; delete " + (children.size() == 1 ? "it" : "them") + " first (hpo delete" + names + ")");
   }
+  return Status::Ok();
+}
+
+Result<bool> CoordinatorCore::DeleteSlice(const std::string& name) {
+  TuningJob* j = impl_->Job(name);
+  if (!j) return false;  // unknown (Delete says so) or only an unreadable row's remains: Delete
+  HPO_RETURN_IF_ERROR(Deletable(*j));
+  return impl_->store->DeleteJobSlice(j->name);
+}
+
+Status CoordinatorCore::Delete(const std::string& name, int64_t now_ms) {
+  TuningJob* j = impl_->Job(name);
+  if (auto damaged = impl_->unreadable.find(Lower(name)); !j && damaged != impl_->unreadable.end()) {
+    // What is left of a job whose row cannot be read: its rows go, and the name is free again.
+    if (Status s = impl_->store->DeleteJob(name); !s.ok()) return s;
+    impl_->Event(now_ms, "JobDeleted", name, "", "deleted what was left of a tuning job whose stored row could not be "
+                                                 "read (" + damaged->second + ")");
+    impl_->unreadable.erase(damaged);
+    return Status::Ok();
+  }
+  if (!j) return Status::NotFound("no tuning job named " + name);
+  HPO_RETURN_IF_ERROR(Deletable(*j));
   const std::string deleted = j->name;  // as created
   if (Status s = impl_->store->DeleteJob(deleted); !s.ok()) return s;  // nothing changed
   // An ended job's trials hold no slot, GPU or successor: ReleaseSlot gave those up as each ended.

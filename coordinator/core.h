@@ -541,6 +541,13 @@ class CoordinatorCore {
   // names it in WarmStartConfig (that job's prior is built from it: delete that one first). What
   // is left of a job whose stored row cannot be read (UnreadableJobs) is deleted too.
   Status Delete(const std::string& job, int64_t now_ms);
+  // Delete's bulk ahead of it, one slice of the store's rows a call (JobStore::DeleteJobSlice:
+  // metric points, log lines, training jobs' events), for a caller that lets go of the core
+  // between calls: one call for a large job's whole deletion held the core, and every worker's
+  // messages and API call, for seconds. Refused as Delete is, with its Status and changing
+  // nothing; true while it deleted something (call again), false when Delete may finish. The job
+  // stays listed, and its name taken, until Delete.
+  Result<bool> DeleteSlice(const std::string& job);
   // Tuning jobs in the store that could not be read when it was loaded (a damaged row), one line
   // each with why and what to do: the caller says so when it starts. They are not served, and
   // their name is refused to a new job until deleted (their training jobs' rows are still there).
@@ -684,6 +691,8 @@ class CoordinatorCore {
 
  private:
   std::vector<Outgoing> TickInTransaction(int64_t now_ms);
+  // Why `job` cannot be deleted now (Delete's FailedPrecondition), or Ok.
+  Status Deletable(const TuningJob& job) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
   CoreOptions options_;

@@ -967,6 +967,13 @@ ApiResponse DeleteJob(Dispatcher& d, const Json& req) {
   if (auto bad = CheckMembers(req, {{"HyperParameterTuningJobName", kString}})) return *bad;
   auto name = RequiredName(req, "HyperParameterTuningJobName", 32);
   if (!name.ok()) return FromStatus(name.status());
+  // The bulk a slice at a time, letting go of the core between slices (workers' messages and
+  // other calls go on meanwhile), then the rest at once.
+  for (;;) {
+    Result<bool> more = d.WithCore([&](CoordinatorCore& c) { return c.DeleteSlice(*name); });
+    if (!more.ok()) return FromStatus(more.status());
+    if (!*more) break;
+  }
   Status s = d.WithCore([&](CoordinatorCore& c) { return c.Delete(*name, d.Now()); });
   if (!s.ok()) return FromStatus(s);
   return Ok(Json::object());

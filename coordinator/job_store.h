@@ -142,6 +142,15 @@ class JobStore {
   // all or nothing. The events of its training jobs go too; the job's own (those of no training
   // job: created, waiting, completion, ...) stay, its history. No such job: Ok, nothing done.
   virtual Status DeleteJob(const std::string& name) = 0;
+  // DeleteJob's bulk ahead of it, a slice at a time (a few thousand rows, one transaction), so a
+  // caller may let others use the store between slices: the job's metric points, log lines and
+  // training jobs' events, then the file's pages they freed. True when it did something (call
+  // again), false when nothing is left (or this store does not slice: DeleteJob does it all). The
+  // job itself stays.
+  virtual Result<bool> DeleteJobSlice(const std::string& name) {
+    (void)name;
+    return false;
+  }
   // Deletes one training job's row, metrics and log lines, all or nothing (a training job that
   // never ran, withdrawn when its tuning job ended first). No such training job: Ok.
   virtual Status DeleteTrial(const std::string& name) = 0;
@@ -227,6 +236,7 @@ class SqliteJobStore final : public JobStore {
   Status TrimLogs(const std::string& trial, uint32_t attempt, uint64_t from_line, uint64_t to_line) override;
   Status DeleteMetrics(const std::string& trial, uint32_t attempt, const std::string& name) override;
   Status DeleteJob(const std::string& name) override;
+  Result<bool> DeleteJobSlice(const std::string& name) override;
   Status DeleteTrial(const std::string& name) override;
   Result<std::vector<EventRow>> LoadEvents(const std::string& job, int64_t after_id, size_t limit) override;
   Result<std::vector<EventRow>> LoadLastEvents(const std::string& job, size_t limit) override;

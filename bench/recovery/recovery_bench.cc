@@ -6,6 +6,10 @@
 // messages, then measures, R times, what a restart does: open the SQLite store and construct
 // the core (which loads every job and trial and rebuilds the strategies), then describe the job
 // and list its trials. Prints one JSON line per phase with the median and max over the repeats.
+// Then deletes the job (DeleteHyperParameterTuningJob) twice, on two copies of the store: with
+// one Delete call, as the API did, and as the API does now, DeleteSlice calls then Delete; each
+// call holds the coordinator's core (every worker's messages and API call wait), so the longest
+// call is what the others wait for.
 //
 //   build-bench/bench/recovery/recovery_bench [--trials 10000] [--metrics 10] [--repeat 5]
 //                                             [--dir /dev/shm/hpo-recovery]
@@ -116,13 +120,20 @@ int main(int argc, char** argv) {
     int64_t now = 1'000'000;
     std::vector<Outgoing> out;
     wire::Register r;
+    r.protocol_version = wire::kProtocolVersion;  // else refused, and nothing is assigned
     r.worker_id = "w1";
     r.host = "bench";
     r.cpus = 2;
-    r.memory_mb = 1024;
+    r.memory_mb = 16384;  // ml.m5.large's 8 GiB fits (with 1 GiB nothing was placed)
     r.slots = 100;
     r.session = 1;
     out = core.OnMessage("w1", r, now);
+    for (const auto& o : out) {
+      if (const auto* ack = std::get_if<wire::RegisterAck>(&o.message); ack && !ack->accepted) {
+        std::fprintf(stderr, "recovery_bench: the worker was refused: %s\n", ack->reason.c_str());
+        return 1;
+      }
+    }
     std::vector<Outgoing> more;
     auto arn = core.Submit(Spec(trials), hpo::proto::Spelling::kCrd, now, &more);
     if (!arn.ok()) {
@@ -193,10 +204,46 @@ int main(int argc, char** argv) {
     total.push_back(Seconds(a, c));
   }
   auto L = Summarize(load), Q = Summarize(query), T = Summarize(total);
+  const double db_mb = std::filesystem::file_size(db) / 1e6;
+
+  // ---- delete: one call, then slices ---------------------------------------------------------
+  double whole = 0, slice_max = 0, final_call = 0, sliced_total = 0;
+  int slices = 0;
+  for (const bool sliced : {false, true}) {
+    const std::string copy = dir + (sliced ? "/sliced.db" : "/whole.db");
+    std::filesystem::copy_file(db, copy, std::filesystem::copy_options::overwrite_existing);
+    auto store = SqliteJobStore::Open(copy);
+    CoordinatorCore core(store->get(), opt);
+    const auto begin = std::chrono::steady_clock::now();
+    if (sliced) {
+      for (;;) {
+        const auto a = std::chrono::steady_clock::now();
+        auto more = core.DeleteSlice("recovery");
+        slice_max = std::max(slice_max, Seconds(a, std::chrono::steady_clock::now()));
+        if (!more.ok()) {
+          std::fprintf(stderr, "recovery_bench: %s\n", more.status().ToString().c_str());
+          return 1;
+        }
+        if (!*more) break;
+        ++slices;
+      }
+    }
+    const auto a = std::chrono::steady_clock::now();
+    if (auto s = core.Delete("recovery", 2'000'000); !s.ok()) {
+      std::fprintf(stderr, "recovery_bench: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    const auto b = std::chrono::steady_clock::now();
+    (sliced ? final_call : whole) = Seconds(a, b);
+    if (sliced) sliced_total = Seconds(begin, b);
+  }
   std::printf(
       "{\"trials\":%d,\"metrics_per_trial\":%d,\"repeat\":%d,\"db_mb\":%.1f,"
       "\"load_seconds\":%.4f,\"load_seconds_max\":%.4f,\"describe_seconds\":%.4f,"
-      "\"recovery_seconds\":%.4f,\"recovery_seconds_max\":%.4f}\n",
-      trials, metrics, repeat, std::filesystem::file_size(db) / 1e6, L.median, L.max, Q.median, T.median, T.max);
+      "\"recovery_seconds\":%.4f,\"recovery_seconds_max\":%.4f,"
+      "\"delete_one_call_seconds\":%.4f,\"delete_slices\":%d,\"delete_longest_slice_seconds\":%.4f,"
+      "\"delete_last_call_seconds\":%.4f,\"delete_sliced_total_seconds\":%.4f}\n",
+      trials, metrics, repeat, db_mb, L.median, L.max, Q.median, T.median, T.max, whole, slices, slice_max,
+      final_call, sliced_total);
   return 0;
 }
