@@ -22,6 +22,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kTmpMark = ".hpo-tmp-";
+thread_local CommitGate* current_gate = nullptr;
 
 // Writes through a temporary name beside `to`, then renames: `to` is never half written.
 Status WriteAtomically(const fs::path& to, const std::function<Status(const fs::path&)>& write) {
@@ -34,6 +35,7 @@ Status WriteAtomically(const fs::path& to, const std::function<Status(const fs::
   const fs::path tmp = to.parent_path() / (std::string(kTmpMark) + to.filename().string() + "-" +
                                            std::to_string(::getpid()) + "-" + std::to_string(++counter));
   Status s = write(tmp);
+  if (s.ok()) s = CommitGate::Check();
   if (s.ok()) {
     fs::rename(tmp, to, ec);
     if (ec) s = Status::IoError("cannot rename " + tmp.string() + " to " + to.string() + ": " + ec.message());
@@ -43,6 +45,14 @@ Status WriteAtomically(const fs::path& to, const std::function<Status(const fs::
 }
 
 }  // namespace
+
+CommitGate::CommitGate(std::function<Status()> check) : check_(std::move(check)), outer_(current_gate) {
+  current_gate = this;
+}
+
+CommitGate::~CommitGate() { current_gate = outer_; }
+
+Status CommitGate::Check() { return current_gate && current_gate->check_ ? current_gate->check_() : Status::Ok(); }
 
 std::string RelativePathProblem(const std::string& key) {
   if (key.empty()) return "is empty";
@@ -226,6 +236,7 @@ Status LocalObjectStore::PutBytes(const std::string& key, const std::string& dat
 Status LocalObjectStore::Delete(const std::string& key) const {
   auto path = PathOf(key);
   if (!path.ok()) return path.status();
+  HPO_RETURN_IF_ERROR(CommitGate::Check());
   std::error_code ec;
   fs::remove(*path, ec);
   if (ec) return Status::IoError("cannot remove " + *path + ": " + ec.message());
@@ -267,12 +278,14 @@ Status S3ObjectStore::GetToFile(const std::string& key, const std::string& path)
 }
 
 Status S3ObjectStore::PutFile(const std::string& key, const std::string& path) const {
+  HPO_RETURN_IF_ERROR(CommitGate::Check());
   return WithClient([&](const S3Client* c) { return c->PutFile(bucket_, key, path); });
 }
 
 Status S3ObjectStore::PutOpened(const std::string& key, int fd, uint64_t size, const std::string& name) const {
   // Read from its current offset: a retry of WithClient starts again where the file starts.
   const off_t start = ::lseek(fd, 0, SEEK_CUR);
+  HPO_RETURN_IF_ERROR(CommitGate::Check());
   return WithClient([&](const S3Client* c) {
     if (start >= 0) (void)::lseek(fd, start, SEEK_SET);
     return c->PutOpened(bucket_, key, fd, size, name);
@@ -280,10 +293,12 @@ Status S3ObjectStore::PutOpened(const std::string& key, int fd, uint64_t size, c
 }
 
 Status S3ObjectStore::PutBytes(const std::string& key, const std::string& data) const {
+  HPO_RETURN_IF_ERROR(CommitGate::Check());
   return WithClient([&](const S3Client* c) { return c->PutBytes(bucket_, key, data); });
 }
 
 Status S3ObjectStore::Delete(const std::string& key) const {
+  HPO_RETURN_IF_ERROR(CommitGate::Check());
   return WithClient([&](const S3Client* c) { return c->Delete(bucket_, key); });
 }
 

@@ -24,6 +24,11 @@
 // is neither s3://, file:// nor absolute, IoError for local filesystem failures (naming the
 // path), and whatever S3Client returns for S3 (its messages name the operation and the URI).
 //
+// Fencing (CommitGate below): while a gate is in scope on the calling thread, every write or
+// delete asks it just before it takes effect (LocalObjectStore: before the temporary file is
+// renamed, or the file removed; S3ObjectStore: before the request that creates or deletes the
+// object). A non-OK answer abandons the write (its temporary file goes) and is returned.
+//
 // Thread safety: implementations are immutable after construction; every method may be called
 // from several threads at once.
 #pragma once
@@ -45,6 +50,25 @@ bool IsCleanRelativePath(const std::string& key);
 // Why `key` cannot be a file's path relative to a directory ("would land outside the directory
 // ...", "has an empty ... segment", "has a segment of N bytes ..."); "" when it can.
 std::string RelativePathProblem(const std::string& key);
+
+// Installs `check` for the calling thread until destroyed (nested gates: the innermost holds).
+// The worker installs one around an attempt's uploads: a worker paused (or cut off) past its
+// lease in the middle of one must not finish it over the artifacts of the attempt's re-run on
+// another worker, at the same key; the check says whether the coordinator still counts the
+// attempt as this worker's. (S3: the window left is the upload's own transfer, after the check.)
+class CommitGate {
+ public:
+  explicit CommitGate(std::function<Status()> check);
+  ~CommitGate();
+  CommitGate(const CommitGate&) = delete;
+  CommitGate& operator=(const CommitGate&) = delete;
+  // The calling thread's gate's answer; Ok without one.
+  static Status Check();
+
+ private:
+  std::function<Status()> check_;
+  CommitGate* outer_;
+};
 
 struct ObjectInfo {
   std::string key;   // the full key

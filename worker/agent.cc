@@ -599,6 +599,19 @@ void WorkerAgent::Impl::SendRegister() {
   register_sent_ms = Now();
 }
 
+Status WorkerAgent::Impl::AwaitLease(const std::atomic<bool>& revoked) const {
+  for (bool asked = false; !LeaseFresh() && !revoked.load() && !closing.load(); asked = true) {
+    if (!asked) Wake();  // the loop sends the heartbeat that confirms
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (revoked.load()) {
+    return Status::Unavailable("the coordinator no longer runs this attempt (it counted it lost while this worker "
+                               "was out of touch past its lease); nothing more of it was written");
+  }
+  if (closing.load()) return Status::Unavailable("the worker stopped before the artifacts were uploaded");
+  return Status::Ok();
+}
+
 void WorkerAgent::Impl::OnAck(const proto::wire::Ack& a) {
   auto type = static_cast<proto::wire::MsgType>(a.type);
   if (type == proto::wire::MsgType::kHeartbeat) {

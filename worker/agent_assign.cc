@@ -350,6 +350,11 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
       return;
     }
     PublishRuns();  // it runs here before its program does (worker/orphans.h)
+    if (!LeaseFresh()) {  // e.g. read after a pause: the coordinator first says it is still ours
+      r.awaits_lease = true;
+      spares->Refill();
+      return;
+    }
     if (!StartProgram(key, r, {})) {
       std::lock_guard<std::mutex> lock(runs_mu);
       runs.erase(key);

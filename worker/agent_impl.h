@@ -221,6 +221,9 @@ struct WorkerAgent::Impl {
     if (loop_ended.load()) return lease_at_end.load();
     return Now() - lease_anchor_ms.load() <= opt.coordinator_lease_ms / 2;
   }
+  // Waits until LeaseFresh(); Unavailable when the attempt of `revoked` was revoked meanwhile,
+  // or the worker is stopping (any thread but the loop's, which reads the acks it waits for).
+  Status AwaitLease(const std::atomic<bool>& revoked) const;
   std::atomic<bool> loop_ended{false};
   std::atomic<bool> lease_at_end{false};
   int64_t last_loop_ms = 0;
@@ -313,6 +316,10 @@ struct WorkerAgent::Impl {
     // program is reaped, before its artifacts are uploaded.
     bool queued = false;
     Key after;
+    // Ready to start (nothing to stage, or staged) while the lease was stale: a worker that was
+    // paused may read an assignment the coordinator has since given to another worker. It starts
+    // once the lease is fresh (PollTrials), and never if the attempt is revoked meanwhile.
+    bool awaits_lease = false;
     // KeepAlivePeriodInSeconds: the File-mode channels (key, directory) whose staged data is kept
     // for the job's next training job on this worker when this one ends.
     int64_t keep_alive_ms = 0;
@@ -661,14 +668,19 @@ struct WorkerAgent::Impl {
   // a time and every checkpoint_sync_ms; a failed pass is logged once (the next one retries).
   void CheckpointPass(const Key& key, Run& r, int64_t now);
   // Attempts whose periodic passes wait for the coordinator to confirm them (out of touch past
-  // half the lease): said once when they pause and once when they resume.
-  std::set<Key> passes_paused;
+  // half the lease) -> since when, and whether that was said. Said once a pause has lasted a
+  // quarter of a lease (a coordinator slow for a moment paused them for a beat and said so, again
+  // and again), and then once when they resume.
+  std::map<Key, std::pair<int64_t, bool>> passes_paused;
   // The same for output/intermediate, every intermediate_sync_ms (0 = never while it runs).
   void IntermediatePass(const Key& key, Run& r, int64_t now);
   // One periodic pass of `sync` as described above; `what` names it in the log.
+  // Its writes are fenced (common/object_store.h CommitGate): one that finds the lease stale, or
+  // the attempt revoked, ends the pass (not logged as a failure: the files go in a later pass).
   void PeriodicPass(const Key& key, const std::shared_ptr<CheckpointSync>& sync,
                     std::future<Result<CheckpointStats>>& pass, int64_t& last_ms, bool& error_logged,
-                    int64_t period_ms, const std::string& what, int64_t now);
+                    int64_t period_ms, const std::string& what, int64_t now,
+                    const std::shared_ptr<std::atomic<bool>>& revoked);
 
   static bool Ready(const auto& future);
 

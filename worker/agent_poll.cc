@@ -166,11 +166,12 @@ void WorkerAgent::Impl::Flush(const Key& key, Run& r, bool all) {
 
 void WorkerAgent::Impl::PeriodicPass(const Key& key, const std::shared_ptr<CheckpointSync>& sync,
                                      std::future<Result<CheckpointStats>>& pass, int64_t& last_ms, bool& error_logged,
-                                     int64_t period_ms, const std::string& what, int64_t now) {
+                                     int64_t period_ms, const std::string& what, int64_t now,
+                                     const std::shared_ptr<std::atomic<bool>>& revoked) {
   if (pass.valid()) {
     if (!Ready(pass)) return;
     auto done = pass.get();
-    if (!done.ok() && !error_logged) {
+    if (!done.ok() && !error_logged && LeaseFresh() && !revoked->load()) {
       error_logged = true;
       Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": uploading " + what + " to " +
           sync->uri() + " failed (retried every " + std::to_string(period_ms) + " ms): " + done.status().message());
@@ -178,18 +179,25 @@ void WorkerAgent::Impl::PeriodicPass(const Key& key, const std::shared_ptr<Check
   }
   if (now - last_ms < period_ms) return;
   last_ms = now;
-  pass = background.Post([c = sync] { return c->Sync(); });
+  pass = background.Post([this, c = sync, revoked] {
+    CommitGate gate([this, revoked] {
+      return LeaseFresh() && !revoked->load()
+                 ? Status::Ok()
+                 : Status::Unavailable("paused until the coordinator confirms the attempt (see the worker's log)");
+    });
+    return c->Sync();
+  });
 }
 
 void WorkerAgent::Impl::CheckpointPass(const Key& key, Run& r, int64_t now) {
   PeriodicPass(key, r.checkpoints, r.checkpoint_pass, r.last_checkpoint_pass_ms, r.checkpoint_error_logged,
-               opt.checkpoint_sync_ms, "checkpoints", now);
+               opt.checkpoint_sync_ms, "checkpoints", now, r.revoked);
 }
 
 void WorkerAgent::Impl::IntermediatePass(const Key& key, Run& r, int64_t now) {
   if (opt.intermediate_sync_ms <= 0) return;
   PeriodicPass(key, r.intermediate, r.intermediate_pass, r.last_intermediate_pass_ms, r.intermediate_error_logged,
-               opt.intermediate_sync_ms, "output/intermediate", now);
+               opt.intermediate_sync_ms, "output/intermediate", now, r.revoked);
 }
 
 bool WorkerAgent::Impl::Ready(const auto& future) {
@@ -448,8 +456,21 @@ void WorkerAgent::Impl::PollTrials() {
         continue;
       }
     }
+    if (r.awaits_lease) {  // ready to start when its assignment came (Run::awaits_lease)
+      if (r.stop_reason.empty() && !LeaseFresh()) continue;
+      r.awaits_lease = false;
+      if (!r.stop_reason.empty()) {
+        ReportNotStarted(key, r, "before it started");
+        done.push_back(key);
+      } else if (!StartProgram(key, r, {})) {
+        done.push_back(key);
+      }
+      continue;
+    }
     if (r.staging.valid()) {  // data staging
       if (!Ready(r.staging)) continue;
+      // Staged: it starts under a fresh lease (Run::awaits_lease); the staged data waits.
+      if (r.stop_reason.empty() && !LeaseFresh()) continue;
       auto mounts = r.staging.get();
       if (!r.preflight_note->empty()) {
         std::lock_guard<std::mutex> lock(r.mu);
@@ -493,12 +514,19 @@ void WorkerAgent::Impl::PollTrials() {
         // passes from here would overwrite (and delete) that attempt's newer checkpoints. They
         // resume once the coordinator has confirmed the attempt (a revoked one is stopped).
         const bool fresh = LeaseFresh();
-        if (!fresh && passes_paused.insert(key).second && (r.checkpoints || r.intermediate)) {
-          Log("worker: " + key.first + " attempt " + std::to_string(key.second) +
-              ": checkpoint uploads paused: the coordinator has acknowledged no heartbeat for over half its lease (it may "
-              "give this attempt to another worker); they resume when it confirms the attempt");
-        } else if (fresh && passes_paused.erase(key) > 0 && (r.checkpoints || r.intermediate)) {
-          Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": checkpoint uploads resumed");
+        if (!fresh && (r.checkpoints || r.intermediate)) {
+          auto& [since, said] = passes_paused.try_emplace(key, now, false).first->second;
+          if (!said && now - since >= opt.coordinator_lease_ms / 4) {
+            said = true;
+            Log("worker: " + key.first + " attempt " + std::to_string(key.second) +
+                ": checkpoint uploads paused: the coordinator has acknowledged no heartbeat for over half its lease "
+                "(it may give this attempt to another worker); they resume when it confirms the attempt");
+          }
+        } else if (auto paused = passes_paused.find(key); fresh && paused != passes_paused.end()) {
+          if (paused->second.second) {
+            Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": checkpoint uploads resumed");
+          }
+          passes_paused.erase(paused);
         }
         if (fresh && r.checkpoints) CheckpointPass(key, r, now);
         if (fresh && r.intermediate) IntermediatePass(key, r, now);

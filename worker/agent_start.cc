@@ -220,6 +220,10 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
       done->set_value(Status::Unavailable("the worker stopped before the artifacts were uploaded"));
       return;
     }
+    // And at each write's last moment (common/object_store.h CommitGate): packing a large model
+    // takes seconds, and a worker paused meanwhile past its lease renamed its archive over the
+    // re-run's when it woke.
+    CommitGate gate([this, revoked] { return AwaitLease(*revoked); });
     try {
       // The program's end is the end of what it started, as a container's end is: what it left
       // running (a daemon still writing its model or checkpoints) could swap files under the
@@ -247,7 +251,11 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
       if (checkpoints) {  // the last pass: what the program wrote up to its end (or its grace period)
         auto pass = checkpoints->Sync();
         std::error_code ec;
-        if (!pass.ok()) {
+        if (!pass.ok() && revoked->load()) {
+          // Not ours any more: no marker (it would keep this copy as the newest and, adopted by a
+          // later attempt here, put it over the re-run's checkpoints).
+          Log("worker: " + what + ": the last checkpoint upload stopped: " + pass.status().message());
+        } else if (!pass.ok()) {
           Log("worker: " + what + ": the last checkpoint upload to " + checkpoints->uri() +
               " failed: " + pass.status().message());
           agent_detail::WriteUnsyncedMarker(unsynced, attempt, checkpoints->uri() + ": " + pass.status().message());

@@ -686,6 +686,10 @@ Status UploadArchives(const ArtifactSpec& spec, const ObjectLocation& loc, const
       RemoveStaleTemporaries(fs::path(path).parent_path().string(), fs::path(path).filename().string() + ".tmp-");
       const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
       HPO_RETURN_IF_ERROR(WriteTar(one.dir, tmp, /*gzip=*/true));  // removes tmp when it fails
+      if (Status gate = CommitGate::Check(); !gate.ok()) {  // (common/object_store.h) packing took a while
+        fs::remove(tmp, ec);
+        return gate;
+      }
       fs::rename(tmp, path, ec);
       if (ec) {
         const std::string why = ec.message();

@@ -30,5 +30,17 @@ TEST(MonotonicWallMs, StartsAtTheSystemClockAndNeverGoesBack) {
   EXPECT_LT(later - first, 5000);
 }
 
+// Its pace is CLOCK_BOOTTIME's, which counts a suspended machine's sleep (a suspended worker's
+// lease must look as old as it is when it wakes); CLOCK_MONOTONIC stops meanwhile.
+TEST(MonotonicWallMs, MovesAtTheBootClocksPace) {
+  const int64_t wall0 = MonotonicWallMs(), boot0 = BootTimeMs();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const int64_t wall1 = MonotonicWallMs(), boot1 = BootTimeMs();
+  EXPECT_NEAR(static_cast<double>(wall1 - wall0), static_cast<double>(boot1 - boot0), 2.0);
+  timespec ts{};
+  ASSERT_EQ(::clock_gettime(CLOCK_BOOTTIME, &ts), 0);
+  EXPECT_NEAR(static_cast<double>(BootTimeMs()), ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6, 5.0);
+}
+
 }  // namespace
 }  // namespace hpo

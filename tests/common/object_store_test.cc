@@ -196,5 +196,41 @@ TEST(ObjectLocation, UriForms) {
   }
 }
 
+// A CommitGate in scope on the calling thread is asked at each write's last moment: refused, the
+// write leaves nothing (not the file, not its temporary), a delete deletes nothing, and the
+// refusal is returned. The worker fences uploads with it: a worker paused past its lease while
+// it wrote a model renamed it over the re-run's when it woke.
+TEST_F(LocalStoreTest, ACommitGateRefusingAWriteLeavesNothingAndOnlyOnItsThread) {
+  LocalObjectStore store(root_.string());
+  ASSERT_TRUE(store.PutBytes("kept", "old").ok()) << "no gate: writes go";
+  int asked = 0;
+  {
+    CommitGate gate([&] {
+      ++asked;
+      return Status::Unavailable("the lease is stale");
+    });
+    Status put = store.PutBytes("kept", "new");
+    EXPECT_EQ(put.code(), StatusCode::kUnavailable);
+    EXPECT_EQ(put.message(), "the lease is stale");
+    EXPECT_FALSE(store.PutBytes("fresh", "x").ok());
+    EXPECT_FALSE(store.Delete("kept").ok());
+    EXPECT_EQ(asked, 3);
+    // Another thread has no gate.
+    EXPECT_TRUE(std::async(std::launch::async, [&] { return store.PutBytes("other", "y"); }).get().ok());
+    {
+      CommitGate inner([] { return Status::Ok(); });
+      EXPECT_TRUE(store.PutBytes("inner", "z").ok()) << "the innermost gate answers";
+    }
+    EXPECT_FALSE(store.PutBytes("inner", "w").ok()) << "the outer one again";
+  }
+  EXPECT_EQ(*store.Get("kept"), "old");
+  EXPECT_FALSE(fs::exists(root_ / "fresh"));
+  EXPECT_EQ(*store.Get("inner"), "z");
+  for (const auto& e : fs::directory_iterator(root_)) {
+    EXPECT_EQ(e.path().filename().string().find(".hpo-tmp-"), std::string::npos) << e.path() << " was left";
+  }
+  EXPECT_TRUE(store.PutBytes("kept", "after").ok()) << "gone with its scope";
+}
+
 }  // namespace
 }  // namespace hpo

@@ -215,5 +215,42 @@ TEST_F(Lease, AnOldHeartbeatsAckDoesNotReleaseTheUploadAndARevocationBeforeTheAc
       << Log();
 }
 
+// An assignment read while the lease is stale (a worker that was paused reads what waited in its
+// socket) does not start: the coordinator may have given the attempt to another worker since.
+// Revoked then, it never starts; its end is reported. (The program started as the worker woke,
+// staged or not, and ran until its revocation arrived.)
+TEST_F(Lease, AnAssignmentReadUnderAStaleLeaseStartsOnlyOnceTheCoordinatorConfirmsIt) {
+  Serve(300, /*ack=*/true, nullptr);
+  std::deque<std::pair<uint64_t, Clock::time_point>> held;
+  Serve(2300, /*ack=*/false, &held);  // over half a lease (2 s) without an ack
+  coordinator_.Send(Assign("lease-late", 0.2));
+  // Watched for 600 ms: no TrialStarted, and nothing started in the log.
+  bool started = false;
+  for (auto start = Clock::now(); MsSince(start) < 600;) {
+    auto m = coordinator_.Receive(20);
+    if (!m) continue;
+    started |= std::holds_alternative<wire::TrialStarted>(*m);
+    if (const auto* h = std::get_if<wire::Heartbeat>(&*m)) held.emplace_back(h->seq, Clock::now());
+  }
+  EXPECT_FALSE(started) << Log();
+  EXPECT_EQ(Log().find("started lease-late"), std::string::npos) << Log();
+  wire::StopTrial revoke;
+  revoke.trial = "lease-late";
+  revoke.attempt = 1;
+  revoke.reason = wire::kStopReasonRevoked;
+  coordinator_.Send(revoke);
+  coordinator_.AckHeartbeat(held.back().first);
+  auto report = Serve(3000, /*ack=*/true, nullptr);
+  ASSERT_TRUE(report.has_value()) << "its end is reported\n" << Log();
+  EXPECT_EQ(report->exit_code, -1) << "no program ran\n" << Log();
+  EXPECT_EQ(Log().find("started lease-late"), std::string::npos) << Log();
+
+  // Confirmed instead, an assignment read so starts at once (a control: the fence lets go).
+  coordinator_.Send(Assign("lease-on-time", 0.2));
+  auto ran = Serve(5000, /*ack=*/true, nullptr);
+  ASSERT_TRUE(ran.has_value()) << Log();
+  EXPECT_EQ(ran->status, "Completed") << Log();
+}
+
 }  // namespace
 }  // namespace hpo::worker
