@@ -235,10 +235,10 @@ namespace {
 // that restarts), not an exit.
 httplib::Result Send(const Endpoint& at, const std::string& target, const std::optional<std::string>& payload,
                      std::vector<std::pair<std::string, std::string>> headers, const char* content_type,
-                     bool away_ok = false) {
+                     bool away_ok = false, int read_timeout_s = 30) {
   httplib::Client client(at.url);
   client.set_connection_timeout(5, 0);
-  client.set_read_timeout(30, 0);
+  client.set_read_timeout(read_timeout_s, 0);
   httplib::Headers h = ClientHeaders(at.url, payload ? "POST" : "GET", target, payload.value_or(""), std::move(headers),
                                      at.own ? &*at.own : nullptr);
   auto res = payload ? client.Post(target, h, *payload, content_type) : client.Get(target, h);
@@ -276,7 +276,11 @@ httplib::Result Send(const Endpoint& at, const std::string& target, const std::o
 }  // namespace
 
 Json Call(const Endpoint& at, const std::string& action, const Json& body) {
-  auto res = Send(at, "/", body.dump(), {{"X-Amz-Target", "SageMaker." + action}}, "application/x-amz-json-1.1");
+  // A large job's deletion takes a while (a slice at a time, the coordinator serving others
+  // between slices): 30 s gave up on a 3,000-training-job job while it was still being deleted.
+  const int read_timeout_s = action == "DeleteHyperParameterTuningJob" ? 1800 : 30;
+  auto res = Send(at, "/", body.dump(), {{"X-Amz-Target", "SageMaker." + action}}, "application/x-amz-json-1.1",
+                  /*away_ok=*/false, read_timeout_s);
   Json j = Json::parse(res->body, nullptr, false);
   // An error that is no JSON object is no coordinator's: another server at that address (a
   // wrong --coordinator port) answered, and its HTML page was printed as "the refusal" (exit 1).

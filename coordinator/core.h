@@ -345,6 +345,15 @@ struct TuningJob {
   std::string name;
   proto::TuningJobSpec spec;
   std::string status = "InProgress";  // InProgress, Completed, Failed, Stopping, Stopped
+  // Its deletion has begun (DeleteSlice): shown as SageMaker's Deleting (ShownStatus), and no
+  // new job may take it as a warm-start parent (the deletion would then be refused half done).
+  // Not stored: after a restart the job is back as it was, without what the deletion removed
+  // (logs, curves), and deleting it again finishes.
+  bool deleting = false;
+  const std::string& ShownStatus() const {
+    static const std::string kDeleting = "Deleting";
+    return deleting ? kDeleting : status;
+  }
   std::string failure_reason;
   std::string completion_reason;  // why it completed (limit, exhausted, target, ...)
   uint64_t seed = 0;

@@ -46,7 +46,7 @@ Result<proto::DescribeTuningJobResponse> CoordinatorCore::Describe(const std::st
   r.spec.hyper_parameter_tuning_job_name = j->name;
   auto& st = r.status;
   st.hyper_parameter_tuning_job_arn = JobArn(j->name);
-  st.hyper_parameter_tuning_job_status = j->status;
+  st.hyper_parameter_tuning_job_status = j->ShownStatus();
   st.creation_time = proto::Timestamp{j->creation_ms};
   if (j->end_ms) st.hyper_parameter_tuning_end_time = proto::Timestamp{j->end_ms};
   st.last_modified_time = proto::Timestamp{j->last_modified_ms};

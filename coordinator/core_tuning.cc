@@ -220,6 +220,7 @@ Status CoordinatorCore::Impl::CheckWarmStart(const proto::TuningJobSpec& spec, s
       return Status::InvalidArgument(at + "no such tuning job on this coordinator (parents must be jobs it ran; "
                                           "`hpo list` shows them)");
     }
+    if (parent->deleting) return Status::InvalidArgument(at + "is being deleted");
     if (!parent->Terminal()) {
       return Status::InvalidArgument(at + "is " + parent->status +
                                      "; a parent must be Completed, Stopped or Failed (wait for it, or stop it)");

@@ -755,7 +755,7 @@ ApiResponse ListJobs(Dispatcher& d, const Json& req) {
       if (!contains.empty()) {
         if (AsciiLower(j->name).find(AsciiLower(contains)) == std::string::npos) continue;
       }
-      if (!status_eq.empty() && j->status != status_eq) continue;
+      if (!status_eq.empty() && j->ShownStatus() != status_eq) continue;
       if (!time_ok("CreationTimeAfter", j->creation_ms, true) || !time_ok("CreationTimeBefore", j->creation_ms, false) ||
           !time_ok("LastModifiedTimeAfter", j->last_modified_ms, true) ||
           !time_ok("LastModifiedTimeBefore", j->last_modified_ms, false)) {
@@ -766,7 +766,7 @@ ApiResponse ListJobs(Dispatcher& d, const Json& req) {
     std::function<SortKey(const TuningJob* const&)> key = [&](const TuningJob* const& j) {
       SortKey k;
       k.name = j->name;
-      if (sort_by == "Status") k.text = j->status;
+      if (sort_by == "Status") k.text = j->ShownStatus();
       if (sort_by == "CreationTime") k.number = Epoch(j->creation_ms);
       return k;
     };
@@ -780,7 +780,7 @@ ApiResponse ListJobs(Dispatcher& d, const Json& req) {
       Json full = proto::EncodeDescribeResponse(*desc_r);
       s["HyperParameterTuningJobName"] = j->name;
       s["HyperParameterTuningJobArn"] = full["HyperParameterTuningJobArn"];
-      s["HyperParameterTuningJobStatus"] = j->status;
+      s["HyperParameterTuningJobStatus"] = j->ShownStatus();
       s["Strategy"] = full["HyperParameterTuningJobConfig"]["Strategy"];
       s["CreationTime"] = full["CreationTime"];
       if (full.contains("HyperParameterTuningEndTime")) s["HyperParameterTuningEndTime"] = full["HyperParameterTuningEndTime"];
@@ -973,6 +973,9 @@ ApiResponse DeleteJob(Dispatcher& d, const Json& req) {
     Result<bool> more = d.WithCore([&](CoordinatorCore& c) { return c.DeleteSlice(*name); });
     if (!more.ok()) return FromStatus(more.status());
     if (!*more) break;
+    // A moment for the others: taken back at once, the lock went to this thread again and again
+    // (a mutex is not fair), and the loop's messages waited seconds all the same.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   Status s = d.WithCore([&](CoordinatorCore& c) { return c.Delete(*name, d.Now()); });
   if (!s.ok()) return FromStatus(s);
