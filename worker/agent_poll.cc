@@ -441,30 +441,29 @@ void WorkerAgent::Impl::PollTrials() {
                      std::to_string(r.assign.max_runtime_s) + " s",
               "MaxRuntimeExceeded", r.assign.grace_period_s);
     }
-    if (r.queued) {  // assigned ahead: its slot frees when its predecessor's program ends
-      if (r.stop_reason.empty() && PredecessorRunning(r.after)) continue;
-      if (r.stop_reason.empty() && !LeaseFresh()) continue;  // fenced: see lease_anchor_ms
-      r.queued = false;
-      if (r.stop_reason.empty()) r.deadline_ms = Deadline(r.assign);
-      if (!r.staging.valid()) {
-        if (!r.stop_reason.empty()) {
-          ReportNotStarted(key, r, "before it started");
-          done.push_back(key);
-        } else if (!StartProgram(key, r, {})) {
-          done.push_back(key);
-        }
-        continue;
-      }
-    }
-    if (r.awaits_lease) {  // ready to start when its assignment came (Run::awaits_lease)
-      if (r.stop_reason.empty() && !LeaseFresh()) continue;
-      r.awaits_lease = false;
+    // With nothing staged: its program starts, or, stopped meanwhile, it is reported unstarted.
+    auto start_unstaged = [&] {
       if (!r.stop_reason.empty()) {
         ReportNotStarted(key, r, "before it started");
         done.push_back(key);
       } else if (!StartProgram(key, r, {})) {
         done.push_back(key);
       }
+    };
+    if (r.queued) {  // assigned ahead: its slot frees when its predecessor's program ends
+      if (r.stop_reason.empty() && PredecessorRunning(r.after)) continue;
+      if (r.stop_reason.empty() && !LeaseFresh()) continue;  // fenced: see lease_anchor_ms
+      r.queued = false;
+      if (r.stop_reason.empty()) r.deadline_ms = Deadline(r.assign);
+      if (!r.staging.valid()) {
+        start_unstaged();
+        continue;
+      }
+    }
+    if (r.awaits_lease) {  // ready to start when its assignment came (Run::awaits_lease)
+      if (r.stop_reason.empty() && !LeaseFresh()) continue;
+      r.awaits_lease = false;
+      start_unstaged();
       continue;
     }
     if (r.staging.valid()) {  // data staging
