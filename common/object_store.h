@@ -55,7 +55,8 @@ std::string RelativePathProblem(const std::string& key);
 // The worker installs one around an attempt's uploads: a worker paused (or cut off) past its
 // lease in the middle of one must not finish it over the artifacts of the attempt's re-run on
 // another worker, at the same key; the check says whether the coordinator still counts the
-// attempt as this worker's. (S3: the window left is the upload's own transfer, after the check.)
+// attempt as this worker's. (S3: a multipart upload asks again before it completes; a single PUT
+// of up to the multipart threshold is asked before it is sent.)
 class CommitGate {
  public:
   explicit CommitGate(std::function<Status()> check);

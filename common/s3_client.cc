@@ -2,6 +2,7 @@
 
 #include "common/aws_sigv4.h"
 #include "common/file_util.h"
+#include "common/object_store.h"
 #include "common/text.h"
 
 #include <curl/curl.h>
@@ -591,6 +592,9 @@ Status S3Client::PutOpened(const std::string& bucket, const std::string& key, in
     done += n;
   }
   complete += "</CompleteMultipartUpload>";
+  // The object appears only now: a fenced upload (common/object_store.h CommitGate) asks again,
+  // after the parts' transfer, which a worker paused past its lease may have spent asleep.
+  if (Status gate = CommitGate::Check(); !gate.ok()) return abort(gate);
   Impl::Request c;
   c.method = "POST";
   c.bucket = bucket;

@@ -163,6 +163,26 @@ TEST_F(Radosgw, ALargeFileGoesUpInPartsAndComesBackIdentical) {
   EXPECT_TRUE(Slurp(dir_ / "back.bin") == data);
 }
 
+// A fenced multipart upload (common/object_store.h CommitGate) asks again before it completes:
+// the parts take a while, and a worker paused past its lease meanwhile must not complete it over
+// the re-run's model. Refused then, the object never appears and the parts are aborted.
+TEST_F(Radosgw, AMultipartUploadRefusedAtItsEndLeavesNoObject) {
+  std::string data(11u << 20, 'm');
+  std::ofstream(dir_ / "model.bin", std::ios::binary) << data;
+  S3ObjectStore store([raw = client_.get()]() -> Result<const S3Client*> { return raw; }, bucket_);
+  int asked = 0;
+  {
+    CommitGate gate([&] { return ++asked == 1 ? Status::Ok() : Status::Unavailable("the lease is stale"); });
+    Status put = store.PutFile("out/model.tar.gz", (dir_ / "model.bin").string());
+    EXPECT_EQ(put.code(), StatusCode::kUnavailable) << put.ToString();
+  }
+  EXPECT_EQ(asked, 2) << "asked before the upload and before completing it";
+  auto listed = client_->List(bucket_, "out/");
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->empty()) << "the refused upload left an object";
+  ASSERT_TRUE(store.PutFile("out/model.tar.gz", (dir_ / "model.bin").string()).ok()) << "without a gate it goes";
+}
+
 TEST_F(Radosgw, AWrongSecretIsRefusedWithTheServicesReason) {
   S3Config bad = cfg_;
   bad.secret_key = "not-the-secret";
