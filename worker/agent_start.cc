@@ -69,7 +69,9 @@ bool WorkerAgent::Impl::PredecessorRunning(const Key& k) {
   auto it = runs.find(k);
   if (it == runs.end()) return false;
   Run& p = *it->second;
-  if (p.queued) return true;
+  // (One waiting for its lease starts once it has one: a successor assigned meanwhile waits for
+  // it, or both started together past the job's MaxParallelTrainingJobs; the soak caught that.)
+  if (p.queued || p.awaits_lease) return true;
   if (p.process) return !p.process->TryWait().has_value();
   return p.staging.valid();
 }

@@ -81,8 +81,9 @@ class Lease : public ::testing::Test {
     fs::create_directories(dir_ / "out");
     // A training program: writes its model, prints its loss, ends after `SLEEP_S` seconds.
     program_ = dir_ / "train.sh";
-    std::ofstream(program_) << "#!/bin/sh\necho weights > \"$SM_MODEL_DIR/weights.txt\"\necho loss=0.5\n"
-                               "sleep \"$SLEEP_S\"\necho loss=0.25\n";
+    std::ofstream(program_) << "#!/bin/sh\n[ -z \"$LEDGER\" ] || echo \"start $NAME\" >> \"$LEDGER\"\n"
+                               "echo weights > \"$SM_MODEL_DIR/weights.txt\"\necho loss=0.5\n"
+                               "sleep \"$SLEEP_S\"\necho loss=0.25\n[ -z \"$LEDGER\" ] || echo \"end $NAME\" >> \"$LEDGER\"\n";
     fs::permissions(program_, fs::perms::owner_all);
 
     AgentOptions o;
@@ -250,6 +251,45 @@ TEST_F(Lease, AnAssignmentReadUnderAStaleLeaseStartsOnlyOnceTheCoordinatorConfir
   auto ran = Serve(5000, /*ack=*/true, nullptr);
   ASSERT_TRUE(ran.has_value()) << Log();
   EXPECT_EQ(ran->status, "Completed") << Log();
+}
+
+// Assigned under a stale lease (as after a coordinator restart, before the first heartbeat's ack),
+// an attempt waits; one assigned ahead to start after it waits for it in turn. Taken for not
+// running (it had no program yet), the successor started beside it once the lease was fresh: two
+// programs in one slot, past the job's MaxParallelTrainingJobs (a soak caught it).
+TEST_F(Lease, AnAttemptAssignedAheadOfOneAwaitingItsLeaseWaitsForIt) {
+  Serve(300, /*ack=*/true, nullptr);
+  std::deque<std::pair<uint64_t, Clock::time_point>> held;
+  Serve(2300, /*ack=*/false, &held);  // over half a lease (2 s) without an ack
+  const std::string ledger = (dir_ / "ledger").string();  // the programs' own starts and ends
+  wire::AssignTrial first = Assign("lease-first", 0.6);
+  first.environment["LEDGER"] = ledger;
+  first.environment["NAME"] = "first";
+  coordinator_.Send(first);
+  wire::AssignTrial second = Assign("lease-second", 0.2);
+  second.environment["LEDGER"] = ledger;
+  second.environment["NAME"] = "second";
+  second.after_trial = "lease-first";
+  second.after_attempt = 1;
+  coordinator_.Send(second);
+  Serve(300, /*ack=*/false, &held);
+  EXPECT_NE(Log().find("lease-second attempt 1 queued to start when lease-first attempt 1 ends"), std::string::npos)
+      << Log();
+  coordinator_.AckHeartbeat(held.back().first);  // the lease: both run, one after the other
+  int reports = 0;
+  for (auto start = Clock::now(); MsSince(start) < 8000 && reports < 2;) {
+    auto m = coordinator_.Receive(20);
+    if (!m) continue;
+    if (const auto* h = std::get_if<wire::Heartbeat>(&*m)) coordinator_.AckHeartbeat(h->seq);
+    if (const auto* x = std::get_if<wire::TrialExited>(&*m)) {
+      ++reports;
+      coordinator_.Send(wire::Ack{static_cast<uint16_t>(wire::MsgType::kTrialExited), x->trial, x->attempt, x->seq});
+    }
+  }
+  ASSERT_EQ(reports, 2) << Log();
+  std::ifstream in(ledger);
+  std::string order((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(order, "start first\nend first\nstart second\nend second\n") << "one program at a time\n" << Log();
 }
 
 }  // namespace
