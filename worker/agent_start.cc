@@ -195,14 +195,9 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
     }
     // Fenced (lease_anchor_ms): after a pause or a cut-off, the coordinator first says whether this
     // attempt is still ours; if another worker has re-run it, its artifacts are at the same path.
-    bool waited = false;
-    const auto wait_began = std::chrono::steady_clock::now();
-    while (!LeaseFresh() && !revoked->load() && !closing.load()) {
-      if (!waited) Wake();  // the loop sends the heartbeat that confirms
-      waited = true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    if (waited) {
+    if (!LeaseFresh()) {
+      const auto wait_began = std::chrono::steady_clock::now();
+      (void)AwaitLease(*revoked);  // what ended the wait is read just below
       lease_wait_ms->store(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                                  wait_began)
                                .count());

@@ -140,6 +140,15 @@ class Lease : public ::testing::Test {
     a.output_path = "file://" + (dir_ / "out").string();
     return a;
   }
+  // The coordinator's "no longer yours" for attempt 1 of `trial` (its heartbeat reconciliation).
+  static wire::StopTrial Revoke(const std::string& trial) {
+    wire::StopTrial revoke;
+    revoke.trial = trial;
+    revoke.attempt = 1;
+    revoke.reason = wire::kStopReasonRevoked;
+    revoke.grace_period_s = 1;
+    return revoke;
+  }
   fs::path Model(const std::string& trial) const { return dir_ / "out" / trial / "output" / "model.tar.gz"; }
   std::string Log() {
     std::lock_guard<std::mutex> lock(log_mu_);
@@ -201,12 +210,7 @@ TEST_F(Lease, AnOldHeartbeatsAckDoesNotReleaseTheUploadAndARevocationBeforeTheAc
   EXPECT_FALSE(fs::exists(Model("lease-stale"))) << "uploaded on an old heartbeat's ack\n" << Log();
 
   // The coordinator answers the newest heartbeat: it no longer runs the attempt here.
-  wire::StopTrial revoke;
-  revoke.trial = "lease-stale";
-  revoke.attempt = 1;
-  revoke.reason = wire::kStopReasonRevoked;
-  revoke.grace_period_s = 1;
-  coordinator_.Send(revoke);
+  coordinator_.Send(Revoke("lease-stale"));
   coordinator_.AckHeartbeat(held.back().first);
   auto report = Serve(3000, /*ack=*/true, nullptr);
   ASSERT_TRUE(report.has_value()) << "the revoked attempt is reported\n" << Log();
@@ -235,11 +239,7 @@ TEST_F(Lease, AnAssignmentReadUnderAStaleLeaseStartsOnlyOnceTheCoordinatorConfir
   }
   EXPECT_FALSE(started) << Log();
   EXPECT_EQ(Log().find("started lease-late"), std::string::npos) << Log();
-  wire::StopTrial revoke;
-  revoke.trial = "lease-late";
-  revoke.attempt = 1;
-  revoke.reason = wire::kStopReasonRevoked;
-  coordinator_.Send(revoke);
+  coordinator_.Send(Revoke("lease-late"));
   coordinator_.AckHeartbeat(held.back().first);
   auto report = Serve(3000, /*ack=*/true, nullptr);
   ASSERT_TRUE(report.has_value()) << "its end is reported\n" << Log();
