@@ -185,6 +185,13 @@ void CoordinatorCore::Impl::Load() {
       continue;
     }
     InitObjective(*job);
+    if (job->deleting && !job->Terminal()) job->deleting = false;  // only an ended job is ever deleted
+    if (job->deleting) {
+      interrupted_deletions.push_back(job->name);
+      load_notes.push_back("tuning job " + job->name +
+                           ": its deletion was interrupted (the coordinator stopped part-way); it is shown as "
+                           "Deleting and the deletion goes on now");
+    }
     // An ended job's is not made again (ReleaseStrategyIfEnded): it proposes nothing more.
     if (!job->Terminal()) {
       resumed = true;
@@ -474,7 +481,7 @@ Status CoordinatorCore::Stop(const std::string& name, int64_t now_ms, std::vecto
   TuningJob* j = impl_->Job(name);
   if (!j) return Status::NotFound("no tuning job named " + name);
   if (j->Terminal()) {  // as SageMaker refuses it (StopTrainingJob alike): ValidationException
-    return Status::FailedPrecondition("tuning job " + j->name + " has already ended: it is " + j->status +
+    return Status::FailedPrecondition("tuning job " + j->name + " has already ended: it is " + j->ShownStatus() +
                                       "; only an InProgress tuning job can be stopped");
   }
   // One transaction: a coordinator killed part-way left the job Stopping with training jobs never
@@ -668,20 +675,49 @@ Status CoordinatorCore::Deletable(const TuningJob& job) const {
   return Status::Ok();
 }
 
-Result<bool> CoordinatorCore::DeleteSlice(const std::string& name) {
+Status CoordinatorCore::Impl::BeginDeletion(TuningJob& j, int64_t now) {
+  if (j.deleting) return Status::Ok();
+  const int64_t modified = j.last_modified_ms;
+  j.deleting = true;
+  j.last_modified_ms = now;
+  if (Status s = store->PutJob(JobToRow(j)); !s.ok()) {
+    j.deleting = false;
+    j.last_modified_ms = modified;
+    return s;
+  }
+  Event(now, "JobDeleting", j.name, "",
+        "deletion begun: its " + std::to_string(j.trials.size()) +
+            " training jobs' records, metrics and logs are removed; their output stays");
+  return Status::Ok();
+}
+
+std::vector<std::string> CoordinatorCore::TakeInterruptedDeletions() {
+  std::vector<std::string> v;
+  v.swap(impl_->interrupted_deletions);
+  return v;
+}
+
+Result<bool> CoordinatorCore::DeleteSlice(const std::string& name, int64_t now_ms) {
   TuningJob* j = impl_->Job(name);
-  if (!j) return false;  // unknown (Delete says so) or only an unreadable row's remains: Delete
+  if (!j) {
+    // Unknown (Delete says so), or what is left of an unreadable row: its rows in slices too.
+    if (!impl_->unreadable.count(Lower(name))) return false;
+    return impl_->store->DeleteJobSlice(name);
+  }
   HPO_RETURN_IF_ERROR(Deletable(*j));
-  j->deleting = true;
+  HPO_RETURN_IF_ERROR(impl_->BeginDeletion(*j, now_ms));
   // Slices for up to 25 ms a call: each call's answer waits for the disk, and one per 2,000 rows
   // made a large deletion take twice as long as it did in one piece.
   const auto began = std::chrono::steady_clock::now();
   for (bool any = false;;) {
     Result<bool> more = impl_->store->DeleteJobSlice(j->name);
     if (!more.ok()) {
-      j->deleting = false;  // what is left of it stays, as it is (deleting it again goes on)
+      // What is left of it stays, as it is, shown DeleteFailed: deleting it again goes on.
+      j->delete_failure = "the deletion failed part-way (" + more.status().message() +
+                          "); delete it again (hpo delete " + j->name + ") once the state database is writable";
       return more.status();
     }
+    j->delete_failure.clear();
     if (!*more) return any;
     any = true;
     if (std::chrono::steady_clock::now() - began >= std::chrono::milliseconds(25)) return true;
@@ -700,9 +736,11 @@ Status CoordinatorCore::Delete(const std::string& name, int64_t now_ms) {
   }
   if (!j) return Status::NotFound("no tuning job named " + name);
   HPO_RETURN_IF_ERROR(Deletable(*j));
+  HPO_RETURN_IF_ERROR(impl_->BeginDeletion(*j, now_ms));
   const std::string deleted = j->name;  // as created
-  if (Status s = impl_->store->DeleteJob(deleted); !s.ok()) {  // nothing more changed
-    j->deleting = false;
+  if (Status s = impl_->store->DeleteJob(deleted); !s.ok()) {  // it stays, stored as Deleting
+    j->delete_failure = "the deletion failed part-way (" + s.message() + "); delete it again (hpo delete " +
+                        j->name + ") once the state database is writable";
     return s;
   }
   // An ended job's trials hold no slot, GPU or successor: ReleaseSlot gave those up as each ended.
@@ -809,7 +847,9 @@ void CoordinatorCore::CreditStall(int64_t gap_ms, int64_t now_ms) {
     impl_->Event(now_ms, "CoordinatorStalled", "", "",
                  "the coordinator read no message for " + std::to_string(gap_ms / 1000) + "." +
                      std::to_string(gap_ms % 1000 / 100) +
-                     " s (paused, stopped, swapping or a stalled disk): the workers' leases do not count it");
+                     " s (the coordinator's own work held it, such as a long request or a slow store write, or the "
+                     "process was paused, stopped or swapping, or its disk stalled): the workers' leases do not count "
+                     "it");
   });
 }
 

@@ -345,14 +345,19 @@ struct TuningJob {
   std::string name;
   proto::TuningJobSpec spec;
   std::string status = "InProgress";  // InProgress, Completed, Failed, Stopping, Stopped
-  // Its deletion has begun (DeleteSlice): shown as SageMaker's Deleting (ShownStatus), and no
-  // new job may take it as a warm-start parent (the deletion would then be refused half done).
-  // Not stored: after a restart the job is back as it was, without what the deletion removed
-  // (logs, curves), and deleting it again finishes.
+  // Its deletion has begun (DeleteSlice, Delete): shown as SageMaker's Deleting (ShownStatus), and
+  // no new job may take it as a warm-start parent (the deletion would then be refused half done)
+  // or its name. Stored (the row's metadata), before the first row goes: a coordinator stopped
+  // mid-way finds it so when it starts again and finishes the deletion (TakeInterruptedDeletions),
+  // where it used to serve the job as Completed without the logs and curves already gone.
   bool deleting = false;
+  // Why the last step of its deletion failed (a disk error), shown as SageMaker's DeleteFailed
+  // with this as FailureReason; deleting it again goes on. Not stored: a restart goes on at once.
+  std::string delete_failure;
   const std::string& ShownStatus() const {
-    static const std::string kDeleting = "Deleting";
-    return deleting ? kDeleting : status;
+    static const std::string kDeleting = "Deleting", kDeleteFailed = "DeleteFailed";
+    if (!deleting) return status;
+    return delete_failure.empty() ? kDeleting : kDeleteFailed;
   }
   std::string failure_reason;
   std::string completion_reason;  // why it completed (limit, exhausted, target, ...)
@@ -548,15 +553,23 @@ class CoordinatorCore {
   // NotFound; FailedPrecondition, changing nothing, while the job is InProgress or Stopping (stop
   // it first), while its last proposal is still being computed (retry), or while another job
   // names it in WarmStartConfig (that job's prior is built from it: delete that one first). What
-  // is left of a job whose stored row cannot be read (UnreadableJobs) is deleted too.
+  // is left of a job whose stored row cannot be read (UnreadableJobs) is deleted too. The job is
+  // stored as Deleting first; a store error after that leaves it DeleteFailed (deleting it again
+  // goes on), never back to its old status without the rows already gone.
   Status Delete(const std::string& job, int64_t now_ms);
   // Delete's bulk ahead of it, one slice of the store's rows a call (JobStore::DeleteJobSlice:
   // metric points, log lines, training jobs' events), for a caller that lets go of the core
   // between calls: one call for a large job's whole deletion held the core, and every worker's
   // messages and API call, for seconds. Refused as Delete is, with its Status and changing
-  // nothing; true while it deleted something (call again), false when Delete may finish. The job
-  // stays listed, and its name taken, until Delete.
-  Result<bool> DeleteSlice(const std::string& job);
+  // nothing; true while it deleted something (call again), false when Delete may finish. The
+  // first call stores the job as Deleting (TuningJob::deleting) before any row goes. The job stays
+  // listed, and its name taken, until Delete. The remains of an unreadable job go in slices too.
+  // A failed slice leaves the job DeleteFailed (TuningJob::delete_failure) until a call succeeds.
+  Result<bool> DeleteSlice(const std::string& job, int64_t now_ms);
+  // The jobs whose deletion the store says had begun when the core was loaded (a coordinator
+  // stopped mid-way), each named once: the caller finishes them as it deletes any other
+  // (DeleteSlice, then Delete). LoadNotes names them too.
+  std::vector<std::string> TakeInterruptedDeletions();
   // Tuning jobs in the store that could not be read when it was loaded (a damaged row), one line
   // each with why and what to do: the caller says so when it starts. They are not served, and
   // their name is refused to a new job until deleted (their training jobs' rows are still there).

@@ -128,6 +128,11 @@ struct CoordinatorCore::Impl {
   // Not loaded, and their name stays taken (a new job of that name took over their training
   // jobs' rows) until DeleteHyperParameterTuningJob removes what is left of them.
   std::map<std::string, std::string> unreadable;
+  // Jobs Load found stored as Deleting (CoordinatorCore::TakeInterruptedDeletions), until taken.
+  std::vector<std::string> interrupted_deletions;
+  // Stores the job as Deleting (TuningJob::deleting) before its first row goes, with an event;
+  // nothing changes when that write fails.
+  Status BeginDeletion(TuningJob& j, int64_t now);
   std::map<std::string, uint64_t> event_counts;  // CoordinatorCore::EventCounts
 
   // ---- persistence -----------------------------------------------------------------------------

@@ -110,6 +110,7 @@ Result<proto::DescribeTuningJobResponse> CoordinatorCore::Describe(const std::st
     st.tuning_job_completion_details = details;
   }
   if (!j->failure_reason.empty()) st.failure_reason = j->failure_reason;
+  if (!j->delete_failure.empty()) st.failure_reason = j->delete_failure;  // DeleteFailed: why
   // SageMaker: "the wall clock runtime in seconds used by your hyperparameter tuning job".
   const int64_t until = j->end_ms ? j->end_ms : std::max(now_ms, j->last_modified_ms);
   st.consumed_resources = proto::ConsumedResources{std::max<int64_t>(0, until - j->creation_ms) / 1000};

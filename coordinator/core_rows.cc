@@ -36,6 +36,7 @@ JobRow JobToRow(const TuningJob& j) {
   Json meta = Json::object();
   if (j.convergence_ms) meta["convergence_ms"] = j.convergence_ms;
   if (j.not_improving_final >= 0) meta["not_improving_final"] = j.not_improving_final;
+  if (j.deleting) meta["deleting"] = true;
   r.metadata_json = meta.dump(-1, ' ', false, Json::error_handler_t::replace);
   r.status = j.status;
   r.failure_reason = j.failure_reason;
@@ -74,6 +75,7 @@ Status JobFromRow(const JobRow& r, TuningJob* job) {
   if (meta.is_object()) {
     job->convergence_ms = Get(meta, "convergence_ms", int64_t{0});
     job->not_improving_final = Get(meta, "not_improving_final", int64_t{-1});
+    job->deleting = Get(meta, "deleting", false);
   }
   return Status::Ok();
 }

@@ -107,7 +107,8 @@ std::string StatusBadge(const std::string& status) {
   else if (status == "InProgress") cls = "st-run";
   else if (status == "Failed") cls = "st-fail";
   else if (status == "Stopped") cls = "st-stop";
-  else if (status == "Stopping") cls = "st-stopping";
+  else if (status == "Stopping" || status == "Deleting") cls = "st-stopping";
+  else if (status == "DeleteFailed") cls = "st-fail";
   return "<span class=\"badge " + cls + "\">" + Escape(status) + "</span>";
 }
 

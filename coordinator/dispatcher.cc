@@ -230,6 +230,28 @@ bool Dispatcher::AwaitDurable(uint64_t before, uint64_t after) {
   return false;
 }
 
+Status Dispatcher::DeleteTuningJob(const std::string& name, const std::atomic<bool>* stop) {
+  bool found = false;
+  for (;;) {
+    if (stop && stop->load()) {
+      return Status::Unavailable("the coordinator is stopping; the deletion of tuning job " + name +
+                                 " goes on when it starts again");
+    }
+    Result<bool> more = WithCore([&](CoordinatorCore& c) -> Result<bool> {
+      found = found || c.FindJob(name) != nullptr;
+      return c.DeleteSlice(name, Now());
+    });
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    // A moment for the others: taken back at once, the lock went to this thread again and again
+    // (a mutex is not fair), and the loop's messages waited seconds all the same.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  Status s = WithCore([&](CoordinatorCore& c) { return c.Delete(name, Now()); });
+  if (s.code() == StatusCode::kNotFound && found) return Status::Ok();  // another caller finished it
+  return s;
+}
+
 void Dispatcher::Run(const std::atomic<bool>& stop) {
   {
     std::lock_guard<std::mutex> lock(proposal_mu_);
@@ -255,6 +277,35 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
       d->core_->CancelProposals();
     }
   } join_proposers{this, &proposers};
+  // Deletions a stopped coordinator left part-way: finished beside the loop (declared after the
+  // proposers: joined before them).
+  std::vector<std::string> interrupted;
+  {
+    std::lock_guard<std::mutex> lock(core_mu_);
+    interrupted = core_->TakeInterruptedDeletions();
+  }
+  std::thread finisher;
+  if (!interrupted.empty()) {
+    finisher = std::thread([this, &stop, interrupted] {
+      for (const std::string& name : interrupted) {
+        const auto began = std::chrono::steady_clock::now();
+        Status s = DeleteTuningJob(name, &stop);
+        if (s.code() == StatusCode::kNotFound) s = Status::Ok();  // a DeleteHyperParameterTuningJob finished it
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+        char took[32];
+        std::snprintf(took, sizeof took, "%.1f s", secs);
+        Log(s.ok() ? "dispatcher: finished deleting tuning job " + name + " (interrupted when the coordinator stopped; " +
+                         took + ")"
+                   : "dispatcher: could not finish deleting tuning job " + name + ": " + s.message());
+      }
+    });
+  }
+  struct JoinFinisher {
+    std::thread* t;
+    ~JoinFinisher() {
+      if (t->joinable()) t->join();
+    }
+  } join_finisher{&finisher};
   int64_t next_tick = 0;
   int64_t tick_at = 0;
   int64_t last_heard_at = 0;

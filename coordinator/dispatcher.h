@@ -109,7 +109,8 @@ class Dispatcher {
   void ReloadAllowList();
   // The endpoint actually bound (with the port chosen for "*").
   std::string endpoint() const;
-  // Serves until `stop` becomes true.
+  // Serves until `stop` becomes true. Meanwhile a thread of its own finishes the deletions a
+  // stopped coordinator left part-way (CoordinatorCore::TakeInterruptedDeletions), logging each.
   void Run(const std::atomic<bool>& stop);
 
   // Runs f with the core locked; proposal requests it made go to the proposer thread. If f wrote
@@ -123,6 +124,13 @@ class Dispatcher {
     const HandOverOnExit hand_over{this, &durable};  // runs before the lock is released
     return f(*core_);
   }
+  // Deletes a tuning job as DeleteHyperParameterTuningJob asks: CoordinatorCore::DeleteSlice calls,
+  // letting go of the core for a moment between them (workers' messages and other calls go on),
+  // then CoordinatorCore::Delete. Errors: theirs; a job it found that another caller (Run's
+  // finishing of an interrupted deletion) deleted meanwhile counts as deleted. With `stop`, it
+  // gives up between slices once that is true (Unavailable; the job stays Deleting, and the
+  // next start goes on). Thread-safe.
+  Status DeleteTuningJob(const std::string& name, const std::atomic<bool>* stop = nullptr);
   // Queues messages for sending by the loop (thread-safe).
   void Post(std::vector<Outgoing> out);
   // DispatcherOptions::deferred_store (its sync counters are thread-safe); null without one.

@@ -967,18 +967,8 @@ ApiResponse DeleteJob(Dispatcher& d, const Json& req) {
   if (auto bad = CheckMembers(req, {{"HyperParameterTuningJobName", kString}})) return *bad;
   auto name = RequiredName(req, "HyperParameterTuningJobName", 32);
   if (!name.ok()) return FromStatus(name.status());
-  // The bulk a slice at a time, letting go of the core between slices (workers' messages and
-  // other calls go on meanwhile), then the rest at once.
-  for (;;) {
-    Result<bool> more = d.WithCore([&](CoordinatorCore& c) { return c.DeleteSlice(*name); });
-    if (!more.ok()) return FromStatus(more.status());
-    if (!*more) break;
-    // A moment for the others: taken back at once, the lock went to this thread again and again
-    // (a mutex is not fair), and the loop's messages waited seconds all the same.
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  Status s = d.WithCore([&](CoordinatorCore& c) { return c.Delete(*name, d.Now()); });
-  if (!s.ok()) return FromStatus(s);
+  // The bulk a slice at a time, letting go of the core between slices.
+  if (Status s = d.DeleteTuningJob(*name); !s.ok()) return FromStatus(s);
   return Ok(Json::object());
 }
 

@@ -218,7 +218,7 @@ int main(int argc, char** argv) {
     if (sliced) {
       for (;;) {
         const auto a = std::chrono::steady_clock::now();
-        auto more = core.DeleteSlice("recovery");
+        auto more = core.DeleteSlice("recovery", 0);
         slice_max = std::max(slice_max, Seconds(a, std::chrono::steady_clock::now()));
         if (!more.ok()) {
           std::fprintf(stderr, "recovery_bench: %s\n", more.status().ToString().c_str());

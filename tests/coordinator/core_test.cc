@@ -1579,7 +1579,7 @@ TEST_F(CoreTest, ALargeJobIsDeletedASliceAtATimeAndStaysWholeUntilTheLastStep) {
   Register("w1", 2);
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("big", "Random", 2, 2)));
   ASSERT_EQ(a.size(), 2u);
-  auto early = core_->DeleteSlice("big");
+  auto early = core_->DeleteSlice("big", now_);
   ASSERT_FALSE(early.ok()) << "refused as Delete is";
   EXPECT_EQ(early.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(early.status().message().find("is InProgress; stop it"), std::string::npos) << early.status().message();
@@ -1590,8 +1590,8 @@ TEST_F(CoreTest, ALargeJobIsDeletedASliceAtATimeAndStaysWholeUntilTheLastStep) {
   }
   ASSERT_EQ(*core_->Describe("big")->status.hyper_parameter_tuning_job_status, "Completed");
   ASSERT_GE(store_->LoadMetrics(a[0].trial)->size(), 1500u);
-  EXPECT_FALSE(*core_->DeleteSlice("nope")) << "unknown: nothing to slice (Delete says NotFound)";
-  auto first = core_->DeleteSlice("BIG");  // names are not case sensitive
+  EXPECT_FALSE(*core_->DeleteSlice("nope", now_)) << "unknown: nothing to slice (Delete says NotFound)";
+  auto first = core_->DeleteSlice("BIG", now_);  // names are not case sensitive
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_TRUE(*first) << "it deleted something";
   // Begun: shown as SageMaker's Deleting; no job may take it as a warm-start parent now (the
@@ -1612,7 +1612,7 @@ TEST_F(CoreTest, ALargeJobIsDeletedASliceAtATimeAndStaysWholeUntilTheLastStep) {
   EXPECT_NE(same_name.status().message().find("is being deleted"), std::string::npos) << same_name.status().message();
   int calls = 1;
   for (;; ++calls) {
-    auto more = core_->DeleteSlice("big");
+    auto more = core_->DeleteSlice("big", now_);
     ASSERT_TRUE(more.ok()) << more.status().ToString();
     if (!*more) break;
     ASSERT_LT(calls, 1000) << "it ends";
@@ -1625,6 +1625,61 @@ TEST_F(CoreTest, ALargeJobIsDeletedASliceAtATimeAndStaysWholeUntilTheLastStep) {
   EXPECT_EQ(core_->FindJob("big"), nullptr);
   EXPECT_EQ(core_->Delete("big", now_).code(), StatusCode::kNotFound);
   EXPECT_TRUE(store_->LoadTrials()->empty());
+}
+
+// A deletion is stored as begun before its first row goes. A coordinator stopped part-way came
+// back serving the job as Completed without the logs and curves already gone, and nothing said
+// so; now the job comes back Deleting, the start says so, and the caller finishes it.
+TEST_F(CoreTest, AnInterruptedDeletionComesBackDeletingAndIsFinished) {
+  Register("w1", 2);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("big", "Random", 2, 2)));
+  ASSERT_EQ(a.size(), 2u);
+  for (const auto& x : a) {
+    Emit("w1", x, std::vector<double>(3000, 0.5));
+    Exit("w1", x, "Completed");
+  }
+  Submit(Spec("other", "Random", 1, 1));
+  ASSERT_TRUE(core_->TakeInterruptedDeletions().empty());
+  auto first = core_->DeleteSlice("big", now_ += 1000);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(*first);
+  bool begun = false;
+  for (const auto& e : *core_->Events("big", 0, 1000)) begun = begun || e.kind == "JobDeleting";
+  EXPECT_TRUE(begun) << "the history says the deletion began";
+  const size_t left = store_->LoadMetrics(a[0].trial)->size() + store_->LoadMetrics(a[1].trial)->size();
+  ASSERT_LT(left, 6000u) << "part of it went";
+
+  MakeCore();  // the coordinator stopped part-way, and starts again
+  ASSERT_TRUE(core_->LoadStatus().ok());
+  auto d = core_->Describe("big");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Deleting") << "not back as Completed";
+  EXPECT_EQ(*core_->Describe("other")->status.hyper_parameter_tuning_job_status, "InProgress");
+  bool noted = false;
+  for (const auto& n : core_->LoadNotes()) noted = noted || n.find("big: its deletion was interrupted") != std::string::npos;
+  EXPECT_TRUE(noted) << "the start says so";
+  std::vector<Outgoing> ignored;
+  auto same_name = core_->Submit(Spec("BIG", "Random", 1, 1), proto::Spelling::kCrd, now_, &ignored);
+  ASSERT_FALSE(same_name.ok());
+  EXPECT_NE(same_name.status().message().find("is being deleted"), std::string::npos) << same_name.status().message();
+  const Status stop = core_->Stop("big", now_, &ignored);
+  EXPECT_NE(stop.message().find("it is Deleting"), std::string::npos) << stop.message();
+  EXPECT_EQ(core_->TakeInterruptedDeletions(), std::vector<std::string>{"big"});
+  EXPECT_TRUE(core_->TakeInterruptedDeletions().empty()) << "named once";
+
+  for (int calls = 0;; ++calls) {
+    auto more = core_->DeleteSlice("big", now_);
+    ASSERT_TRUE(more.ok()) << more.status().ToString();
+    if (!*more) break;
+    ASSERT_LT(calls, 1000);
+  }
+  ASSERT_TRUE(core_->Delete("big", now_).ok());
+  EXPECT_EQ(core_->FindJob("big"), nullptr);
+  MakeCore();
+  EXPECT_EQ(core_->FindJob("big"), nullptr);
+  EXPECT_TRUE(core_->TakeInterruptedDeletions().empty());
+  EXPECT_TRUE(core_->LoadNotes().empty());
+  EXPECT_NE(core_->FindJob("other"), nullptr);
 }
 
 TEST_F(CoreTest, EventsTellAJobsHistoryInOrderAndOutliveItsDeletion) {
@@ -1660,8 +1715,9 @@ TEST_F(CoreTest, EventsTellAJobsHistoryInOrderAndOutliveItsDeletion) {
   ASSERT_TRUE(core_->Delete("hist", now_).ok());
   auto after = core_->Events("hist", all->back().id, 1000);
   ASSERT_TRUE(after.ok()) << "a deleted job's history stays";
-  ASSERT_EQ(after->size(), 1u);
-  EXPECT_EQ(after->front().kind, "JobDeleted");
+  ASSERT_EQ(after->size(), 2u);
+  EXPECT_EQ(after->front().kind, "JobDeleting");  // begun (stored before the first row went)
+  EXPECT_EQ(after->back().kind, "JobDeleted");
   EXPECT_TRUE(core_->Events("hist", after->back().id, 10).ok()) << "nothing new is not an error";
   auto deleted = core_->Events("hist", 0, 1000);
   ASSERT_TRUE(deleted.ok());
@@ -1670,7 +1726,7 @@ TEST_F(CoreTest, EventsTellAJobsHistoryInOrderAndOutliveItsDeletion) {
   size_t own = 0;
   for (const EventRow& e : *all) own += e.trial.empty();
   ASSERT_LT(own, all->size()) << "the job had events of training jobs";
-  EXPECT_EQ(deleted->size(), own + 1) << "a deleted job's own history, up to its deletion";
+  EXPECT_EQ(deleted->size(), own + 2) << "a deleted job's own history, up to its deletion (JobDeleting, JobDeleted)";
   for (const EventRow& e : *deleted) EXPECT_EQ(e.trial, "") << e.kind;
 
   // The name used again: its history is the new job's, not the deleted one's.
@@ -2223,6 +2279,7 @@ class FillingStore : public JobStore {
   bool full = false;
   bool trials_unreadable = false;  // LoadTrials fails (a disk error while reading)
   bool trials_unwritable = false;  // PutTrial fails, other writes work
+  bool slices_fail = false;  // DeleteJobSlice and DeleteJob fail, other writes work
   Status Begin() override { return full ? Full() : inner_->Begin(); }
   Status Commit() override { return full ? Full() : inner_->Commit(); }
   void Rollback() override { inner_->Rollback(); }
@@ -2249,7 +2306,11 @@ class FillingStore : public JobStore {
   Status DeleteMetrics(const std::string& t, uint32_t a, const std::string& n) override {
     return full ? Full() : inner_->DeleteMetrics(t, a, n);
   }
-  Status DeleteJob(const std::string& n) override { return full ? Full() : inner_->DeleteJob(n); }
+  Status DeleteJob(const std::string& n) override { return full || slices_fail ? Full() : inner_->DeleteJob(n); }
+  Result<bool> DeleteJobSlice(const std::string& n) override {
+    if (full || slices_fail) return Full();
+    return inner_->DeleteJobSlice(n);
+  }
   Status DeleteTrial(const std::string& n) override { return full ? Full() : inner_->DeleteTrial(n); }
   Result<std::set<std::string>> DeletedTrials(const std::vector<std::string>& n) override {
     return inner_->DeletedTrials(n);
@@ -2268,6 +2329,53 @@ class FillingStore : public JobStore {
   static Status Full() { return Status::IoError("job store: database or disk is full"); }
   JobStore* inner_;
 };
+
+// A store error part-way through a deletion (a full or failing disk) leaves the job as SageMaker
+// shows it, DeleteFailed with the reason, never back to Completed without what went; deleting it
+// again goes on. A failure to store the deletion as begun changes nothing.
+TEST_F(CoreTest, ADeletionTheStoreFailsIsDeleteFailedAndGoesOnWhenAskedAgain) {
+  FillingStore disk(store_.get());
+  core_ = std::make_unique<CoordinatorCore>(&disk, options_);
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("df", "Random", 1, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  Emit("w1", a[0], std::vector<double>(100, 0.5));
+  Exit("w1", a[0], "Completed");
+  ASSERT_EQ(*core_->Describe("df")->status.hyper_parameter_tuning_job_status, "Completed");
+
+  disk.full = true;  // the deletion cannot even be stored as begun: nothing changes
+  auto refused = core_->DeleteSlice("df", now_);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(*core_->Describe("df")->status.hyper_parameter_tuning_job_status, "Completed");
+  EXPECT_FALSE(core_->Delete("df", now_).ok());
+  EXPECT_EQ(*core_->Describe("df")->status.hyper_parameter_tuning_job_status, "Completed");
+  EXPECT_EQ(store_->LoadMetrics(a[0].trial)->size(), 100u);
+
+  disk.full = false;
+  disk.slices_fail = true;  // begun, then the rows cannot be deleted
+  auto failed = core_->DeleteSlice("df", now_);
+  ASSERT_FALSE(failed.ok());
+  auto d = core_->Describe("df");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "DeleteFailed");
+  ASSERT_TRUE(d->status.failure_reason.has_value());
+  EXPECT_NE(d->status.failure_reason->find("database or disk is full"), std::string::npos) << *d->status.failure_reason;
+  EXPECT_NE(d->status.failure_reason->find("hpo delete df"), std::string::npos) << *d->status.failure_reason;
+  EXPECT_FALSE(core_->Delete("df", now_).ok());
+  EXPECT_EQ(*core_->Describe("df")->status.hyper_parameter_tuning_job_status, "DeleteFailed");
+
+  disk.slices_fail = false;  // asked again once the disk has room
+  for (int calls = 0;; ++calls) {
+    auto more = core_->DeleteSlice("df", now_);
+    ASSERT_TRUE(more.ok()) << more.status().ToString();
+    EXPECT_EQ(*core_->Describe("df")->status.hyper_parameter_tuning_job_status, "Deleting");
+    if (!*more) break;
+    ASSERT_LT(calls, 1000);
+  }
+  ASSERT_TRUE(core_->Delete("df", now_).ok());
+  EXPECT_EQ(core_->FindJob("df"), nullptr);
+  EXPECT_TRUE(store_->LoadMetrics(a[0].trial)->empty());
+}
 
 // A write the store refuses is reported to on_store_failure at once (hpo coordinator and hpo run
 // stop there: the core's memory would otherwise run ahead of its disk, acknowledging exit

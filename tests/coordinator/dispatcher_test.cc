@@ -367,5 +367,57 @@ TEST(Dispatcher, ASmallJobsProposalDoesNotWaitBehindALargeJobs) {
   EXPECT_FALSE(SmallJobServedWhileBigProposes(1)) << "one proposer thread makes one proposal at a time, in order";
 }
 
+// A deletion a stopped coordinator left part-way is finished by the next one's dispatcher, beside
+// its loop, and said so in its log. Before, the job came back Completed without the logs and curves already gone.
+TEST(Dispatcher, ADeletionLeftPartWayIsFinishedWhenTheCoordinatorStartsAgain) {
+  auto store = SqliteJobStore::Open(":memory:");
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  CoreOptions co;
+  int64_t now = 1'000'000;
+  {
+    CoordinatorCore first(store->get(), co);
+    std::vector<Outgoing> out;
+    for (const char* name : {"gone", "kept"}) {
+      ASSERT_TRUE(first.Submit(coretest::Spec(name, "Random", 2, 1), proto::Spelling::kCrd, now, &out).ok());
+      ASSERT_TRUE(first.Stop(name, now, &out).ok());  // nothing ran: it ends Stopped at once
+      ASSERT_EQ(*first.Describe(name)->status.hyper_parameter_tuning_job_status, "Stopped");
+    }
+    ASSERT_TRUE(first.DeleteSlice("gone", now).ok());  // begun; the coordinator stops here
+  }
+  CoordinatorCore core(store->get(), co);
+  ASSERT_EQ(*core.Describe("gone")->status.hyper_parameter_tuning_job_status, "Deleting");
+  DispatcherOptions dopt = LoopbackOptions();
+  std::mutex log_mu;
+  std::vector<std::string> log;
+  dopt.log = [&](const std::string& line) {
+    std::lock_guard<std::mutex> lock(log_mu);
+    log.push_back(line);
+  };
+  Dispatcher d(&core, dopt);
+  ASSERT_TRUE(d.Bind().ok());
+  std::atomic<bool> stop{false};
+  std::thread loop([&] { d.Run(stop); });
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  bool gone = false;
+  while (!gone && std::chrono::steady_clock::now() < until) {
+    gone = d.WithCore([](CoordinatorCore& c) { return c.FindJob("gone") == nullptr; });
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(gone);
+  bool said = false;
+  for (int i = 0; i < 500 && !said; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(log_mu);
+      for (const auto& l : log) said = said || l.find("finished deleting tuning job gone") != std::string::npos;
+    }
+    if (!said) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(said) << "the log says so: " << testing::PrintToString(log);
+  EXPECT_TRUE(d.WithCore([](CoordinatorCore& c) { return c.FindJob("kept") != nullptr; }));
+  EXPECT_EQ(d.DeleteTuningJob("nope").code(), StatusCode::kNotFound);
+  stop = true;
+  loop.join();
+}
+
 }  // namespace
 }  // namespace hpo::coordinator

@@ -2436,6 +2436,78 @@ TEST_F(Cluster, AStopLostWithAKilledCoordinatorIsSentAgain) {
   EXPECT_LT(tj["TrainingTimeInSeconds"].get<int64_t>(), 8) << "stopped, not run to its end: " << tj.dump(2);
 }
 
+// DeleteHyperParameterTuningJob of a large job with the coordinator killed part-way. It came back
+// serving the job as Completed, its curves and logs partly gone, and nothing said so. Now the job
+// is stored as Deleting before its first row goes: the restarted coordinator shows it so, says so
+// as it starts, and finishes the deletion by itself.
+TEST_F(Cluster, ADeletionCutShortByACoordinatorKillIsFinishedWhenItStartsAgain) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  Call("CreateHyperParameterTuningJob", Job("it-bigdel", "Random", 2, 2, ranges, {{"sleep_ms", "50"}}));
+  ASSERT_EQ(WaitFor("it-bigdel")["HyperParameterTuningJobStatus"], "Completed");
+  const std::string trial = Trials("it-bigdel").at(0)["TrainingJobName"];
+  coordinator_->Kill(SIGKILL);
+  // A long training job's worth of metric points (400,000), written into its store: the deletion
+  // then takes long enough to be cut short.
+  const fs::path db = dir_ / "state" / "hpo.db";
+  const std::string fill =
+      "python3 -c \"import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
+      "c.executemany('INSERT INTO metrics VALUES (?,1,?,?,0.5,0,0)', ((sys.argv[2], 100000+i, 'fill') "
+      "for i in range(400000))); c.commit()\" " + db.string() + " " + trial;
+  ASSERT_EQ(std::system(fill.c_str()), 0) << fill;
+  StartCoordinator();
+  ASSERT_TRUE(WaitForWorkers(static_cast<int>(workers_.size()))) << "see " << dir_;
+  const std::string url = " --coordinator=http://127.0.0.1:" + std::to_string(http_port_);
+  std::thread del([&] {
+    (void)std::system((std::string(HPO_BINARY) + " delete it-bigdel" + url + " >/dev/null 2>&1").c_str());
+  });
+  struct Join {
+    std::thread* t;
+    ~Join() {
+      if (t->joinable()) t->join();
+    }
+  } join{&del};
+  std::string seen;
+  for (int i = 0; i < 3000 && seen != "Deleting"; ++i) {
+    httplib::Client c("127.0.0.1", http_port_);
+    auto res = c.Post("/", {{"X-Amz-Target", "SageMaker.DescribeHyperParameterTuningJob"}},
+                      Json{{"HyperParameterTuningJobName", "it-bigdel"}}.dump(), "application/x-amz-json-1.1");
+    if (res && res->status == 200) seen = Json::parse(res->body).value("HyperParameterTuningJobStatus", "");
+    if (res && res->status == 400) break;  // gone already: too fast to cut short
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(seen, "Deleting") << "the deletion was never seen under way";
+  coordinator_->Kill(SIGKILL);
+  del.join();  // hpo delete ends: its connection is gone
+  StartCoordinator();
+  ASSERT_TRUE(WaitForWorkers(static_cast<int>(workers_.size()))) << "see " << dir_;
+  bool gone = false;
+  for (int i = 0; i < 600 && !gone; ++i) {
+    httplib::Client c("127.0.0.1", http_port_);
+    auto res = c.Post("/", {{"X-Amz-Target", "SageMaker.DescribeHyperParameterTuningJob"}},
+                      Json{{"HyperParameterTuningJobName", "it-bigdel"}}.dump(), "application/x-amz-json-1.1");
+    ASSERT_TRUE(res);
+    if (res->status == 200) {
+      EXPECT_EQ(Json::parse(res->body).value("HyperParameterTuningJobStatus", ""), "Deleting")
+          << "never back as Completed: " << res->body;
+    }
+    gone = res->status == 400;
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(gone) << "the restarted coordinator finished the deletion; see " << dir_;
+  const std::string log = Slurp(dir_ / "coordinator.log");
+  EXPECT_NE(log.find("tuning job it-bigdel: its deletion was interrupted"), std::string::npos) << log;
+  EXPECT_NE(log.find("finished deleting tuning job it-bigdel"), std::string::npos) << log;
+  // Its history says so: begun once, deleted once.
+  const std::string events = (dir_ / "events.json").string();
+  ASSERT_EQ(std::system((std::string(HPO_BINARY) + " events it-bigdel -o json" + url + " >" + events).c_str()), 0);
+  std::ifstream ev(events);
+  std::vector<std::string> kinds;
+  for (std::string line; std::getline(ev, line);) kinds.push_back(Json::parse(line)["kind"]);
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "JobDeleting"), 1) << testing::PrintToString(kinds);
+  ASSERT_FALSE(kinds.empty());
+  EXPECT_EQ(kinds.back(), "JobDeleted");
+}
+
 // A spot worker told its capacity goes away, then a coordinator restart (a fault pass): the
 // restarted coordinator had never heard the notice, counted the worker's re-registration as new
 // capacity and gave it training jobs again, the one just interrupted among them. The worker now
