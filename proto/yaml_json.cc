@@ -42,6 +42,33 @@ bool ValidUtf8(const std::string& s) {
   return true;
 }
 
+// yaml-cpp decodes the YAML escapes \N (U+0085) and \_ (U+00A0) to the code point's one Latin-1
+// byte (0x85, 0xA0), not its UTF-8, and the text was refused as invalid UTF-8. In a document that
+// is itself valid UTF-8 such a byte, outside any valid sequence, can only have come from one of
+// those escapes: it is given its UTF-8 (C2 85, C2 A0). Anything else stays as it was.
+std::string MendLatin1Escapes(const std::string& s) {
+  std::string out;
+  out.reserve(s.size() + 8);
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      out += s[i++];
+      continue;
+    }
+    size_t len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len > 0 && i + len <= s.size() && ValidUtf8(s.substr(i, len))) {
+      out.append(s, i, len);
+      i += len;
+    } else if (c == 0x85 || c == 0xA0) {
+      out += '\xC2';
+      out += s[i++];
+    } else {
+      out += s[i++];
+    }
+  }
+  return out;
+}
+
 Status NotUtf8(const YAML::Node& n) {
   return Status::InvalidArgument("line " + std::to_string(n.Mark().line + 1) + ": text is not valid UTF-8");
 }
@@ -54,6 +81,7 @@ bool IsYamlNull(const std::string& s) { return s.empty() || s == "~" || s == "nu
 // and stops long before the copies (here, in decoding and in re-encoding) add up.
 struct ExpansionBudget {
   size_t nodes = 0, text_bytes = 0;
+  bool source_utf8 = false;  // the document's text is valid UTF-8 (MendLatin1Escapes applies)
   Status Charge(size_t nodes_added, size_t bytes) {
     nodes += nodes_added;
     text_bytes += bytes;
@@ -90,7 +118,8 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionB
       out = nullptr;
       return Status::Ok();
     case YAML::NodeType::Scalar: {
-      const std::string& s = n.Scalar();
+      std::string s = n.Scalar();
+      if (!ValidUtf8(s) && budget.source_utf8) s = MendLatin1Escapes(s);
       if (!ValidUtf8(s)) return NotUtf8(n);
       bool plain = tag != "!" && tag != "tag:yaml.org,2002:str";  // !!str null is the text "null"
       if (plain && IsYamlNull(s)) {
@@ -129,8 +158,9 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionB
           return Status::InvalidArgument("line " + std::to_string(kv.first.Mark().line + 1) +
                                          ": map keys must be plain strings");
         }
-        const std::string key = kv.first.Scalar();
+        std::string key = kv.first.Scalar();
         HPO_RETURN_IF_ERROR(budget.Charge(0, key.size()));
+        if (!ValidUtf8(key) && budget.source_utf8) key = MendLatin1Escapes(key);
         if (!ValidUtf8(key)) return NotUtf8(kv.first);
         if (key == "<<" && kv.first.Tag() != "!") {
           Json source;
@@ -471,6 +501,7 @@ Result<TextTree> ParseYaml(std::string_view text) {
     TextTree out;
     out.from_yaml = true;
     ExpansionBudget budget;
+    budget.source_utf8 = ValidUtf8(yaml);
     // LoadAll only past empty documents: the count above found no place the parser sticks at.
     const YAML::Node root = docs->first == 0 ? YAML::Load(yaml) : YAML::LoadAll(yaml).at(docs->first);
     HPO_RETURN_IF_ERROR(Convert(root, out.tree, false, 0, budget));

@@ -670,6 +670,21 @@ TEST(Codec, YamlWithInvalidUtf8IsRefusedBecauseJsonCannotCarryIt) {
   EXPECT_TRUE(ParseText("name: \"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x80\"\n").ok());
 }
 
+// YAML's escapes \N (next line, U+0085) and \_ (no-break space, U+00A0) in double quotes: the
+// YAML library gives their Latin-1 byte, and the spec was refused as "not valid UTF-8". They
+// are the characters' UTF-8 now, in values and keys; \L and \P already were. A raw such byte in
+// a document that is not UTF-8 is still refused.
+TEST(Codec, YamlEscapesForNextLineAndNoBreakSpaceAreTheirCharacters) {
+  auto parsed = ParseText("a: \"x\\Ny\\_z\\Lw\\Pv\"\n\"k\\_ey\": 1\nc: \"caf\\u00e9\\_\\N\"\n");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->tree["a"], "x\xC2\x85y\xC2\xA0z\xE2\x80\xA8w\xE2\x80\xA9v");
+  EXPECT_TRUE(parsed->tree.contains("k\xC2\xA0" "ey")) << parsed->tree.dump();
+  EXPECT_EQ(parsed->tree["c"], "caf\xC3\xA9\xC2\xA0\xC2\x85");
+  auto raw = ParseText("a: \"x\x85y\"\n");
+  ASSERT_FALSE(raw.ok());
+  EXPECT_NE(raw.status().message().find("not valid UTF-8"), std::string::npos);
+}
+
 // Found by the spec fuzzer: nested aliases name a tree of 10^9 nodes in a few hundred bytes, and
 // copying it exhausted memory. It is refused quickly, naming the cause; ordinary aliases work.
 TEST(Codec, YamlAliasesThatExpandWithoutBoundAreRefused) {
