@@ -200,6 +200,11 @@ std::function<void(const std::string&)> StderrLog() {
   return [](const std::string& line) { LogLine(line); };
 }
 
+bool TuningJobEnded(const std::string& status) {
+  return status == "Completed" || status == "Failed" || status == "Stopped" || status == "Deleting" ||
+         status == "DeleteFailed";
+}
+
 std::string Num(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", v);

@@ -84,6 +84,10 @@ std::map<std::string, std::string> ParseImages(const std::vector<std::string>& o
 // A metric value as people read it: 6 significant digits.
 std::string Num(double v);
 
+// Whether a tuning job's status (HyperParameterTuningJobStatus) says it has ended: Completed,
+// Failed, Stopped, or on its way out of the store (Deleting, DeleteFailed).
+bool TuningJobEnded(const std::string& status);
+
 // A tuning job for people: status, counters, the best training job and its hyperparameters,
 // completion details, with `show_ranges` the ranges searched (Autotune's among them), then the
 // ten best training jobs. `hpo run` prints it at the end, `hpo describe -o table` on request.

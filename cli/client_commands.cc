@@ -338,7 +338,7 @@ void AddClientCommands(CLI::App& app) {
   list->add_option("-o,--output", *output, "table, json, or names (one per line, for scripts)")
       ->check(CLI::IsMember({"table", "json", "names"}));
   list->add_option("--status", *status, "Only jobs in this status")
-      ->check(CLI::IsMember({"InProgress", "Completed", "Failed", "Stopping", "Stopped"}));
+      ->check(CLI::IsMember({"InProgress", "Completed", "Failed", "Stopping", "Stopped", "Deleting", "DeleteFailed"}));
   list->footer("Example:\n  hpo delete $(hpo list --status Completed -o names)   # clear out the finished ones");
   list->callback([list_origin, output, status] {
     Json all = Json::array();
@@ -354,12 +354,12 @@ void AddClientCommands(CLI::App& app) {
     } else if (*output == "names") {
       for (const auto& s : all) std::cout << Text(s, "HyperParameterTuningJobName") << "\n";
     } else {
-      std::printf("%-32s %-10s %-10s %9s %9s %7s %7s\n", "NAME", "STATUS", "STRATEGY", "COMPLETED", "RUNNING", "STOPPED",
+      std::printf("%-32s %-12s %-10s %9s %9s %7s %7s\n", "NAME", "STATUS", "STRATEGY", "COMPLETED", "RUNNING", "STOPPED",
                   "FAILED");
       for (const auto& s : all) {
         const Json& c = Field(s, "TrainingJobStatusCounters");
         auto count = [&](const char* k) { return Field(c, k).is_number_integer() ? Field(c, k).get<long long>() : 0LL; };
-        std::printf("%-32s %-10s %-10s %9lld %9lld %7lld %7lld\n", Text(s, "HyperParameterTuningJobName").c_str(),
+        std::printf("%-32s %-12s %-10s %9lld %9lld %7lld %7lld\n", Text(s, "HyperParameterTuningJobName").c_str(),
                     Text(s, "HyperParameterTuningJobStatus").c_str(), Text(s, "Strategy").c_str(), count("Completed"),
                     count("InProgress"), count("Stopped"), count("NonRetryableError") + count("RetryableError"));
       }
@@ -409,7 +409,7 @@ void AddClientCommands(CLI::App& app) {
         std::string metric = d.value(Ptr("/HyperParameterTuningJobConfig/HyperParameterTuningJobObjective/MetricName"), "");
         if (metric.empty()) metric = d.value(Ptr("/TrainingJobDefinitions/0/TuningObjective/MetricName"), "");
         const std::string status = Text(d, "HyperParameterTuningJobStatus");
-        const bool ended = status == "Completed" || status == "Failed" || status == "Stopped";
+        const bool ended = TuningJobEnded(status);
         Fail(1, *name + (ended ? " ended (" + status + ") without a best training job (none completed with its objective"
                                : " has no best training job yet (none has reported its objective") +
                     (metric.empty() ? "" : " " + metric) + "); see hpo trials " + *name);
@@ -810,7 +810,7 @@ void AddClientCommands(CLI::App& app) {
         if (!type.empty()) {
           std::cerr << "hpo: " << name << ": " << type << ": " << Text(j, "message") << "\n";
           code = std::max(code, type == "ValidationException" ? 2 : 1);
-        } else if (status == "Completed" || status == "Failed" || status == "Stopped") {
+        } else if (TuningJobEnded(status)) {
           std::cout << name << " has already ended (" << status << "); nothing to stop\n";
         } else {
           std::cout << "stopping " << name << "\n";
@@ -827,7 +827,7 @@ void AddClientCommands(CLI::App& app) {
     // StopTrainingJob refuses an ended one): say so, rather than "stopping" what will not change.
     auto exit_if_ended = [&](const Json& d) {
       const std::string status = d.value(status_key, std::string());
-      if (status == "Completed" || status == "Failed" || status == "Stopped") {
+      if (tj ? status == "Completed" || status == "Failed" || status == "Stopped" : TuningJobEnded(status)) {
         std::cout << *sname << " has already ended (" << status << "); nothing to stop\n";
         Exit(0);
       }

@@ -471,6 +471,7 @@ void Run(const RunArgs& a) {
   auto stop_api = [&] {
     if (!api) return;
     RemoveRunControl(state_dir);
+    dispatcher.BeginShutdown();
     api->Stop();
     api_thread.join();
     api.reset();
@@ -1009,6 +1010,7 @@ void Coordinator(const CoordinatorArgs& a) {
     }
   }
   LogLine("hpo coordinator: shutting down (jobs and trials resume when it restarts)");
+  dispatcher.BeginShutdown();  // a deletion under way stops at its next slice (the next start goes on)
   api.Stop();
   hthread.join();
   stop = true;

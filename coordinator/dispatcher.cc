@@ -233,7 +233,7 @@ bool Dispatcher::AwaitDurable(uint64_t before, uint64_t after) {
 Status Dispatcher::DeleteTuningJob(const std::string& name, const std::atomic<bool>* stop) {
   bool found = false;
   for (;;) {
-    if (stop && stop->load()) {
+    if ((stop && stop->load()) || shutting_down_.load()) {
       return Status::Unavailable("the coordinator is stopping; the deletion of tuning job " + name +
                                  " goes on when it starts again");
     }

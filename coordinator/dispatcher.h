@@ -128,9 +128,13 @@ class Dispatcher {
   // letting go of the core for a moment between them (workers' messages and other calls go on),
   // then CoordinatorCore::Delete. Errors: theirs; a job it found that another caller (Run's
   // finishing of an interrupted deletion) deleted meanwhile counts as deleted. With `stop`, it
-  // gives up between slices once that is true (Unavailable; the job stays Deleting, and the
-  // next start goes on). Thread-safe.
+  // gives up between slices once that is true, as it does once BeginShutdown was called
+  // (Unavailable; the job stays Deleting, and the next start goes on). Thread-safe.
   Status DeleteTuningJob(const std::string& name, const std::atomic<bool>* stop = nullptr);
+  // The process is stopping: deletions in progress (DeleteTuningJob) give up at their next
+  // slice, so that an API call deleting a large job does not hold the shutdown for its whole
+  // length. Call before stopping the HTTP API, whose requests wait for them. Thread-safe.
+  void BeginShutdown() { shutting_down_ = true; }
   // Queues messages for sending by the loop (thread-safe).
   void Post(std::vector<Outgoing> out);
   // DispatcherOptions::deferred_store (its sync counters are thread-safe); null without one.
@@ -190,6 +194,7 @@ class Dispatcher {
   struct Sock;
   std::unique_ptr<Sock> sock_;
   std::atomic<uint64_t> messages_in_{0}, malformed_in_{0}, proposals_run_{0}, revoked_in_{0};
+  std::atomic<bool> shutting_down_{false};  // BeginShutdown
   std::map<std::string, int64_t> revoked_logged_ms_;  // worker id -> last logged (loop thread only)
   // worker id -> (last logged, not logged since): a malformed message is logged once a minute
   // per worker (an old worker after an upgrade sent one a second, forever), with the count of

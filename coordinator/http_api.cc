@@ -57,13 +57,14 @@ const char* ErrorType(const Status& s) {
     case StatusCode::kAlreadyExists: return "ResourceInUse";
     case StatusCode::kResourceExhausted: return "ResourceLimitExceeded";
     case StatusCode::kFailedPrecondition: return "ValidationException";
+    case StatusCode::kUnavailable: return "ServiceUnavailable";  // the coordinator is stopping
     default: return "InternalFailure";
   }
 }
 
 ApiResponse FromStatus(const Status& s) {
   const std::string type = ErrorType(s);
-  return AwsError(type == "InternalFailure" ? 500 : 400, type, s.message());
+  return AwsError(type == "InternalFailure" ? 500 : type == "ServiceUnavailable" ? 503 : 400, type, s.message());
 }
 
 ApiResponse Ok(const Json& j) { return {200, Dump(j)}; }
@@ -968,7 +969,7 @@ ApiResponse DeleteJob(Dispatcher& d, const Json& req) {
   auto name = RequiredName(req, "HyperParameterTuningJobName", 32);
   if (!name.ok()) return FromStatus(name.status());
   // The bulk a slice at a time, letting go of the core between slices.
-  if (Status s = d.DeleteTuningJob(*name); !s.ok()) return FromStatus(s);
+  if (Status s = d.DeleteTuningJob(*name); !s.ok()) return FromStatus(s);  // stops early at shutdown
   return Ok(Json::object());
 }
 
@@ -1724,7 +1725,7 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
         auto checked = RequiredName(Json{{"HyperParameterTuningJobName", n}}, "HyperParameterTuningJobName", 32);
         const std::string name = checked.ok() ? *checked : "";
         const TuningJob* j = checked.ok() ? c.FindJob(name) : nullptr;
-        const std::string before = j ? j->status : "";
+        const std::string before = j ? j->ShownStatus() : "";
         // One that has ended is reported with its status (hpo stop says so), not as an error.
         Status st = !checked.ok() ? checked.status() : j && j->Terminal() ? Status::Ok() : c.Stop(name, d->Now(), &out);
         if (st.ok()) {

@@ -1333,6 +1333,20 @@ TEST_F(CliTest, StopReachesARunningHpoRunThroughItsStateDirectory) {
   Outcome again = Hpo({"stop", "stoppable", "--state-dir", state});
   EXPECT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(again.out, "stoppable has already ended (Stopped); nothing to stop\n");
+
+  // Being deleted (a coordinator stopped part-way leaves it so) counts as ended too: hpo stop
+  // tried a StopHyperParameterTuningJob and failed (exit 2), and hpo list --status refused the
+  // status.
+  const std::string mark = "python3 -c \"import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("
+                           "'UPDATE jobs SET metadata_json=? WHERE name=?', ('{\\\"deleting\\\":true}', 'stoppable')); "
+                           "c.commit()\" " + (fs::path(state) / "hpo.db").string();
+  ASSERT_EQ(std::system(mark.c_str()), 0) << mark;
+  Outcome deleting = Hpo({"stop", "stoppable", "--state-dir", state});
+  EXPECT_EQ(deleting.exit_code, 0) << deleting.err;
+  EXPECT_EQ(deleting.out, "stoppable has already ended (Deleting); nothing to stop\n");
+  Outcome listed = Hpo({"list", "--status", "Deleting", "--state-dir", state, "-o", "names"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(listed.out, "stoppable\n");
 }
 
 // `--config FILE` sets a long-running command's options from YAML; its HPO_* variable wins over

@@ -415,6 +415,13 @@ TEST(Dispatcher, ADeletionLeftPartWayIsFinishedWhenTheCoordinatorStartsAgain) {
   EXPECT_TRUE(said) << "the log says so: " << testing::PrintToString(log);
   EXPECT_TRUE(d.WithCore([](CoordinatorCore& c) { return c.FindJob("kept") != nullptr; }));
   EXPECT_EQ(d.DeleteTuningJob("nope").code(), StatusCode::kNotFound);
+  // Once the process is stopping, a deletion gives up before its next slice (an API call deleting
+  // a large job held a graceful stop for its whole length), changing nothing more.
+  d.BeginShutdown();
+  const Status late = d.DeleteTuningJob("kept");
+  EXPECT_EQ(late.code(), StatusCode::kUnavailable) << late.ToString();
+  EXPECT_NE(late.message().find("goes on when it starts again"), std::string::npos) << late.message();
+  EXPECT_EQ(d.WithCore([](CoordinatorCore& c) { return c.FindJob("kept")->ShownStatus(); }), "Stopped");
   stop = true;
   loop.join();
 }
