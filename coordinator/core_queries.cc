@@ -193,12 +193,9 @@ Result<std::map<std::string, std::vector<double>>> CoordinatorCore::Curves(const
       curve = t->curve;
       continue;
     }
-    auto rows = impl_->store->LoadMetrics(t->name);
-    if (!rows.ok()) return rows.status();
-    const std::string objective = impl_->ObjectiveMetricFor(*j, t->definition_name);
-    for (const MetricRow& m : *rows) {
-      if (m.attempt == t->attempt && m.name == objective) curve.push_back(m.value);
-    }
+    auto values = impl_->store->LoadMetricValues(t->name, t->attempt, impl_->ObjectiveMetricFor(*j, t->definition_name));
+    if (!values.ok()) return values.status();
+    curve = std::move(values).value();
   }
   return out;
 }

@@ -577,6 +577,20 @@ Result<std::vector<MetricRow>> SqliteJobStore::LoadMetrics(const std::string& tr
   return out;
 }
 
+Result<std::vector<double>> SqliteJobStore::LoadMetricValues(const std::string& trial, uint32_t attempt,
+                                                             const std::string& name) {
+  // metrics_by_trial (trial, attempt, seq) gives the attempt's rows in order; the name is
+  // checked on those alone.
+  Stmt s(db_, "SELECT value FROM metrics WHERE trial=? AND attempt=? AND name=? ORDER BY seq, rowid");
+  if (!s.ok()) return s.Error("preparing metric read");
+  s.Bind(1, trial).Bind(2, static_cast<int64_t>(attempt)).Bind(3, name);
+  std::vector<double> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back(s.Real(0));
+  if (rc != SQLITE_DONE) return s.Error("reading metrics");
+  return out;
+}
+
 Status SqliteJobStore::AppendLogs(const std::vector<LogRow>& rows) {
   Stmt s(db_, "INSERT OR IGNORE INTO logs(trial, attempt, line, text) VALUES(?,?,?,?)");
   if (!s.ok()) return s.Error("preparing log write");

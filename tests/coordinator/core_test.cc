@@ -1216,6 +1216,34 @@ TEST_F(CoreTest, AWorkerThatRestartedUnderTheSameIdLosesTheAttemptsItNoLongerHol
   for (const auto& x : re) EXPECT_EQ(x.attempt, 2u);
 }
 
+// One metric of one attempt, in emission order, read by the index (a curve of a job reporting many
+// metrics read every metric's rows, under the core's lock); the same as filtering LoadMetrics,
+// which other stores inherit.
+TEST(JobStoreTest, OneMetricOfOneAttemptIsReadInEmissionOrder) {
+  auto store = SqliteJobStore::Open(":memory:");
+  ASSERT_TRUE(store.ok());
+  std::vector<MetricRow> rows;
+  for (uint32_t attempt : {1u, 2u}) {
+    for (uint64_t seq = 0; seq < 50; ++seq) {
+      for (const char* name : {"loss", "acc", "lr"}) {
+        rows.push_back({"t1", attempt, 1000 - seq, name, attempt * 1000.0 + seq, 0, 0});  // written newest first
+      }
+    }
+  }
+  rows.push_back({"t2", 2, 5, "loss", -1, 0, 0});
+  ASSERT_TRUE((*store)->AppendMetrics(rows).ok());
+  auto loss = (*store)->LoadMetricValues("t1", 2, "loss");
+  ASSERT_TRUE(loss.ok()) << loss.status().ToString();
+  ASSERT_EQ(loss->size(), 50u);
+  EXPECT_EQ(loss->front(), 2049.0) << "the lowest seq first";
+  EXPECT_EQ(loss->back(), 2000.0);
+  auto by_default = static_cast<JobStore&>(**store).JobStore::LoadMetricValues("t1", 2, "loss");
+  ASSERT_TRUE(by_default.ok());
+  EXPECT_EQ(*by_default, *loss);
+  EXPECT_TRUE((*store)->LoadMetricValues("t1", 3, "loss")->empty());
+  EXPECT_TRUE((*store)->LoadMetricValues("t9", 1, "loss")->empty());
+}
+
 TEST(JobStoreTest, NestedTransactionsAreSavepointsAndOnlyTheOutermostCommits) {
   auto store = SqliteJobStore::Open(":memory:");
   ASSERT_TRUE(store.ok());
