@@ -203,6 +203,10 @@ struct Trial {
   // (HyperParameterTuningResourceConfig.InstanceConfigs; 0 with a plain ResourceConfig).
   size_t resource_option = 0;
   int64_t assigned_ms = 0;     // when the current attempt was sent to its worker (not stored)
+  // The current attempt's AssignTrial until its worker reports it started (single-host attempts;
+  // not stored): sent again when that worker registers again, from the same process, without it
+  // (OnRegister: it reconnected, and the first copy may have gone to the connection it left).
+  std::shared_ptr<const proto::wire::AssignTrial> unstarted_assign;
   int64_t stop_sent_ms = 0;    // when its StopTrial was last sent (not stored; see Reconcile)
   // The current attempt's start by its worker's clock (TrialStarted.started_at_ms) and which
   // worker said so: with TrialExited.ended_at_ms from the same worker, the attempt's training

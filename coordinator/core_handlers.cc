@@ -56,10 +56,29 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
   // same worker process (its session), whatever else differs: each copy is built when sent, with
   // the free disk space of that moment (comparing whole messages took copies for restarts, and
   // an attempt started since the first copy was re-queued and ran twice at once).
+  // But the worker reconnects this way too (a lease without word from the coordinator: a paused
+  // coordinator), and an AssignTrial sent just before its new connection was read went to the
+  // connection it had closed: lost, and found so only by a heartbeat a lease later, its slot
+  // idle meanwhile. So each attempt placed here that has not started and that this Register does
+  // not list is sent again (the same attempt: the worker ignores a copy of one it holds), and its
+  // time in transit counts from now (Reconcile).
   auto known = workers.find(wid);
   if (known != workers.end() && known->second.reg.session == r.session) {
     known->second.last_seen_ms = now;
     out->push_back({wid, std::move(ack)});
+    std::set<std::pair<std::string, uint32_t>> listed;
+    for (const auto& ra : r.running) listed.insert({ra.trial, ra.attempt});
+    std::vector<std::pair<std::string, uint32_t>> placed(known->second.running.begin(), known->second.running.end());
+    placed.insert(placed.end(), known->second.queued.begin(), known->second.queued.end());
+    for (const auto& key : placed) {
+      Trial* t = CurrentAttempt(key.first, key.second);
+      if (!t || listed.count(key) || t->started || !t->unstarted_assign || t->worker_id != wid || !t->gang.empty() ||
+          t->StopOwed() || t->moving || t->withdrawing) {
+        continue;
+      }
+      t->assigned_ms = now;
+      out->push_back({wid, *t->unstarted_assign});
+    }
     return;
   }
   if (known != workers.end() && known->second.Replaced(r.session)) {
@@ -289,6 +308,7 @@ void CoordinatorCore::Impl::OnTrialStarted(const std::string& wid, const proto::
   t->moving = false;  // started before it was asked to move (or to make way): it stays
   t->withdrawing = false;
   t->started = true;
+  t->unstarted_assign.reset();
   auto w = workers.find(wid);
   // When it started by this coordinator's clock: now, unless the report came seconds late (it
   // started during a coordinator stall: its start and end were both dated at the stall's end).

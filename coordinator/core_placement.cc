@@ -364,6 +364,7 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
   }
   t->attempt++;
   t->assigned_ms = now;
+  t->unstarted_assign.reset();
   t->assigned_ahead = after != nullptr;
   t->moving = false;  // a request to move was about an earlier attempt
   t->withdrawing = false;
@@ -513,6 +514,7 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
         "attempt " + std::to_string(t->attempt) + " on worker " + w.reg.worker_id +
             (mine.empty() ? "" : " with " + std::to_string(mine.size()) + " GPU(s)") + chosen_text +
             (after ? ", to start when " + after->name + " ends" : ""));
+  t->unstarted_assign = std::make_shared<const proto::wire::AssignTrial>(a);
   out->push_back({w.reg.worker_id, std::move(a)});
 }
 

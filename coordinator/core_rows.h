@@ -5,8 +5,9 @@
 // A job's row holds its spec (as a CreateHyperParameterTuningJob request), status, reasons,
 // seed, times and the time convergence was first detected; what is derived from them (the
 // strategy, the objective, the waiting reason, the list of trials) is not stored.
-// A trial's row holds every field of Trial except `curve` (rebuilt from the stored metric points)
-// and `assigned_ms` (a restarted coordinator times assignment afresh); the columns of TrialRow
+// A trial's row holds every field of Trial except `curve` (rebuilt from the stored metric points),
+// `assigned_ms` (a restarted coordinator times assignment afresh) and `unstarted_assign` (a
+// restarted coordinator sends an unstarted attempt again anyway: OnRegister); the columns of TrialRow
 // carry the identity, state and times, `detail_json` the rest.
 //
 // Decoding is lenient where the data is the user's and strict where nothing can be done: a job

@@ -84,7 +84,9 @@ Result<std::unique_ptr<CheckpointSync>> WorkerAgent::Impl::IntermediateSync(cons
 
 void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
   Key key{a.trial, a.attempt};
-  if (runs.count(key)) return;  // a re-sent assignment we already run
+  // A re-sent assignment (the coordinator sends unstarted ones again when this worker
+  // reconnects) of an attempt we run, or that has ended and whose exit is not acknowledged yet.
+  if (HeldAttempts().count(key)) return;
   if (notice) {  // this capacity is going away: the training job runs elsewhere, no retry spent
     proto::wire::TrialExited x;
     x.status = "Interrupted";

@@ -1128,10 +1128,13 @@ TEST_F(CoreTest, ARepeatedRegistrationDoesNotTakeAwayAttemptsAssignedSinceTheFir
   Register("w1", 2);
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("repeat", "Random", 2, 2)));
   ASSERT_EQ(a.size(), 2u);
-  // A copy of the first Register, queued before the assignments, arrives late.
+  // A copy of the first Register, queued before the assignments, arrives late: the unstarted
+  // attempts it does not list are sent again, the same attempts (the worker ignores copies).
   auto out = Register("w1", 2);
   EXPECT_EQ(Only<proto::wire::RegisterAck>(out).size(), 1u);
-  EXPECT_TRUE(Only<proto::wire::AssignTrial>(out).empty());
+  auto again = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(again.size(), 2u);
+  for (const auto& x : again) EXPECT_EQ(x.attempt, 1u) << x.trial;
   for (const auto& x : a) {
     EXPECT_EQ(core_->FindTrial(x.trial)->state, TrialState::kInProgress) << x.trial;
     EXPECT_EQ(core_->FindTrial(x.trial)->attempt, 1u) << x.trial;
@@ -1144,11 +1147,45 @@ TEST_F(CoreTest, ARepeatedRegistrationDoesNotTakeAwayAttemptsAssignedSinceTheFir
   copy.disk_mb = 12345;
   out = core_->OnMessage("w1", copy, now_);
   EXPECT_EQ(Only<proto::wire::RegisterAck>(out).size(), 1u);
-  EXPECT_TRUE(Only<proto::wire::AssignTrial>(out).empty());
+  again = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(again.size(), 1u) << "the started one is not sent again";
+  EXPECT_EQ(again[0].trial, a[1].trial);
   for (const auto& x : a) {
     EXPECT_EQ(core_->FindTrial(x.trial)->attempt, 1u) << x.trial << " was not re-queued";
     EXPECT_TRUE(core_->FindTrial(x.trial)->Active()) << x.trial;
   }
+}
+
+// A worker that heard nothing for a lease (its coordinator paused 2.7 s, leases 3 s) reconnects
+// under the same process: an AssignTrial the coordinator sent as it came back went to the
+// connection the worker had just closed. Its Register on the new connection does not list it:
+// the assignment is sent again at once, the same attempt, instead of its slot idling until a
+// heartbeat a lease later re-queued it.
+TEST_F(CoreTest, AnAssignmentLostWithAWorkersOldConnectionIsSentAgainWhenItRegistersAgain) {
+  Register("w1", 1);
+  const auto a = Only<proto::wire::AssignTrial>(Submit(Spec("reconnect", "Random", 2, 1))).at(0);
+  now_ += 50;
+  auto out = Register("w1", 1);  // the same session, holding nothing
+  ASSERT_FALSE(out.empty());
+  EXPECT_TRUE(std::holds_alternative<proto::wire::RegisterAck>(out[0].message)) << "the ack first";
+  auto re = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(re.size(), 1u) << "sent again now, not a lease later";
+  EXPECT_EQ(re[0].trial, a.trial);
+  EXPECT_EQ(re[0].attempt, a.attempt) << "the same attempt: nothing was re-queued";
+  EXPECT_EQ(re[0].spec_json, a.spec_json);
+  EXPECT_EQ(core_->FindTrial(a.trial)->attempt, 1u);
+  // Its time in transit counts from the copy: a heartbeat sent a lease after the first one but
+  // before the copy arrived does not re-queue it.
+  now_ += 990;
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Heartbeat("w1", {})).empty());
+  EXPECT_EQ(core_->FindTrial(a.trial)->attempt, 1u);
+  // Received and started: nothing is sent again, even by a Register that misses it.
+  Heartbeat("w1", {{a.trial, 1}});
+  Started("w1", a);
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Register("w1", 1, {{a.trial, 1}})).empty());
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Register("w1", 1)).empty());
+  EXPECT_EQ(core_->FindTrial(a.trial)->attempt, 1u);
+  EXPECT_EQ(core_->FindTrial(a.trial)->infra_failures, 0);
 }
 
 // A worker's disk that fills after it registered: placement follows each heartbeat's free space

@@ -367,6 +367,44 @@ TEST(Dispatcher, ASmallJobsProposalDoesNotWaitBehindALargeJobs) {
   EXPECT_FALSE(SmallJobServedWhileBigProposes(1)) << "one proposer thread makes one proposal at a time, in order";
 }
 
+// A worker that heard nothing for a lease (its coordinator paused) closes its connection and opens
+// another under the same routing id. An AssignTrial sent in between went nowhere, and the training
+// job's slot idled until a heartbeat a lease later re-queued it (a reviewer pausing a coordinator
+// 2.6-3.0 s lost 18 assignments in 20 pauses, each 3.1 s late). Its Register on the new connection
+// now brings the assignment again, at once and as the same attempt.
+TEST(Dispatcher, AnAssignmentSentWhileAWorkerReconnectedReachesItsNewConnection) {
+  auto store = SqliteJobStore::Open(":memory:");
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  CoreOptions co;
+  co.lease_ms = 3000;
+  CoordinatorCore core(store->get(), co);
+  Dispatcher d(&core, LoopbackOptions());
+  ASSERT_TRUE(d.Bind().ok());
+  std::atomic<bool> stop{false};
+  std::thread loop([&] { d.Run(stop); });
+  zmq::context_t ctx;
+  auto old = std::make_unique<FakeWorker>(ctx, d.endpoint(), "w1", true, "w1/7");
+  old->Register(2, 16384);
+  ASSERT_TRUE(WaitRegistered(d, "w1"));
+  old.reset();  // its connection is gone
+  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(SubmitThrough(d, coretest::Spec("lost", "Random", 1, 1)));
+  std::this_thread::sleep_for(200ms);  // the AssignTrial went to the connection that is gone
+  FakeWorker fresh(ctx, d.endpoint(), "w1", true, "w1/7");
+  fresh.Register(2, 16384);  // the same process (session 7), holding nothing
+  const auto until = std::chrono::steady_clock::now() + 1s;
+  while (fresh.Count<proto::wire::AssignTrial>() == 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(10ms);
+    fresh.Drain();
+  }
+  ASSERT_EQ(fresh.Count<proto::wire::AssignTrial>(), 1u) << "not within a second (a lease is 3 s)";
+  for (const auto& m : fresh.received()) {
+    if (const auto* a = std::get_if<proto::wire::AssignTrial>(&m)) EXPECT_EQ(a->attempt, 1u) << "the same attempt";
+  }
+  stop = true;
+  loop.join();
+}
+
 // A deletion a stopped coordinator left part-way is finished by the next one's dispatcher, beside
 // its loop, and said so in its log. Before, the job came back Completed without the logs and curves already gone.
 TEST(Dispatcher, ADeletionLeftPartWayIsFinishedWhenTheCoordinatorStartsAgain) {
