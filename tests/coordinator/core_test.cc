@@ -2728,6 +2728,13 @@ TEST_F(CoreTest, AJobWhoseRowCannotBeReadIsNamedAndKeepsItsNameUntilDeleted) {
     EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists);
     EXPECT_NE(again.status().message().find("cannot be read"), std::string::npos) << again.status().message();
   }
+  // Its remains go a slice at a time too (they went in one call, holding the core throughout).
+  ASSERT_FALSE(store_->LoadMetrics(a.trial)->empty());
+  auto slice = core_->DeleteSlice("dmg", now_);
+  ASSERT_TRUE(slice.ok()) << slice.status().ToString();
+  EXPECT_TRUE(*slice) << "something of it was deleted";
+  EXPECT_TRUE(store_->LoadMetrics(a.trial)->empty());
+  EXPECT_EQ(core_->UnreadableJobs().size(), 1u) << "named until Delete";
   ASSERT_TRUE(core_->Delete("dmg", now_).ok());
   EXPECT_TRUE(core_->UnreadableJobs().empty());
   Submit(Spec("dmg", "Random", 2, 1));
