@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -226,8 +227,12 @@ bool Pad(Sink& sink, uint64_t size) {
 // an entry that is gone is left out, and a file is read only through a descriptor opened as a
 // regular file without following a link (a FIFO swapped in blocked the packing for good, and a
 // link swapped in packed a file of the host).
+// Files already packed that have other names too (hard links), by device and inode: the member
+// name they were packed under.
+using PackedLinks = std::map<std::pair<dev_t, ino_t>, std::string>;
+
 Status WriteEntry(Sink& sink, const std::string& root, const fs::path& path, const std::string& name,
-                  const std::string& out_path) {
+                  const std::string& out_path, PackedLinks* packed) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return Status::Ok();  // gone since the listing
@@ -257,6 +262,18 @@ Status WriteEntry(Sink& sink, const std::string& root, const fs::path& path, con
   } else if (S_ISREG(st.st_mode)) {
     type = '0';
     size = static_cast<uint64_t>(st.st_size);
+    // A file with several names in the tree (a checkpoint hard-linked as "latest", as some
+    // trainers save) is packed once; its other names are hard-link entries, as tar writes them
+    // (each was a full copy: an archive twice the model's size, and twice the upload).
+    struct stat fst {};
+    if (::fstat(file.get(), &fst) == 0 && fst.st_nlink > 1) {
+      auto [at, first] = packed->try_emplace({fst.st_dev, fst.st_ino}, member);
+      if (!first) {
+        type = '1';
+        size = 0;
+        link = at->second;
+      }
+    }
   } else {
     return Status::Ok();  // sockets, FIFOs and devices are not artifacts
   }
@@ -288,7 +305,7 @@ Status WriteEntry(Sink& sink, const std::string& root, const fs::path& path, con
 }
 
 Status Walk(Sink& sink, const std::string& root, const fs::path& dir, const std::string& prefix,
-            const std::string& out_path) {
+            const std::string& out_path, PackedLinks* packed) {
   std::vector<fs::path> children;
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) children.push_back(it->path());
@@ -296,8 +313,8 @@ Status Walk(Sink& sink, const std::string& root, const fs::path& dir, const std:
   std::sort(children.begin(), children.end());
   for (const auto& c : children) {
     std::string name = prefix + c.filename().string();
-    HPO_RETURN_IF_ERROR(WriteEntry(sink, root, c, name, out_path));
-    if (IsRealDirectory(c.string())) HPO_RETURN_IF_ERROR(Walk(sink, root, c, name + "/", out_path));
+    HPO_RETURN_IF_ERROR(WriteEntry(sink, root, c, name, out_path, packed));
+    if (IsRealDirectory(c.string())) HPO_RETURN_IF_ERROR(Walk(sink, root, c, name + "/", out_path, packed));
   }
   return Status::Ok();
 }
@@ -316,7 +333,8 @@ Status WriteTar(const std::string& dir, const std::string& out_path, bool gzip) 
   if (!sink.ok()) return sink.status();
   // A directory the program replaced with a link (to a directory of the host) is not followed:
   // the archive is empty (as the merge of a multi-host model notes, MergeParts).
-  Status s = IsRealDirectory(dir) ? Walk(*sink, dir, dir, "", out_path) : Status::Ok();
+  PackedLinks packed;
+  Status s = IsRealDirectory(dir) ? Walk(*sink, dir, dir, "", out_path, &packed) : Status::Ok();
   if (s.ok()) {
     static const char zeros[1024] = {0};
     if (!sink->Write(zeros, sizeof zeros)) s = Status::IoError("cannot write " + out_path);

@@ -440,6 +440,29 @@ TEST_F(Channels, WriteTarKeepsLinkTargetsLongerThanAHundredBytes) {
   EXPECT_EQ(Slurp(dir_ / "x" / "latest.pt"), "weights");
 }
 
+// A file hard-linked under a second name (a checkpoint kept as "latest" too) is packed once and
+// its other name as a hard-link entry, as tar does: each name was a full copy, the archive (and
+// its upload) twice the model. Extracted, both names are the one file again.
+TEST_F(Channels, WriteTarPacksAHardLinkedFileOnce) {
+  fs::path model = dir_ / "model";
+  const std::string weights(300000, 'h');
+  Put(model / "ckpt" / "epoch-9.pt", weights);
+  fs::create_hard_link(model / "ckpt" / "epoch-9.pt", model / "latest.pt");
+  Put(model / "other.pt", "x");
+  ASSERT_TRUE(WriteTar(model.string(), (dir_ / "m.tar").string(), false).ok());
+  EXPECT_LT(fs::file_size(dir_ / "m.tar"), weights.size() + 10 * 1024) << "packed once";
+  EXPECT_EQ(Sh("tar -tvf " + (dir_ / "m.tar").string() + " | grep -c ' link to ckpt/epoch-9.pt'"), "1\n");
+  fs::create_directories(dir_ / "x");
+  Sh("tar -xf " + (dir_ / "m.tar").string() + " -C " + (dir_ / "x").string());
+  EXPECT_EQ(Slurp(dir_ / "x" / "latest.pt"), weights);
+  EXPECT_EQ(Slurp(dir_ / "x" / "ckpt" / "epoch-9.pt"), weights);
+  EXPECT_EQ(Slurp(dir_ / "x" / "other.pt"), "x");
+  // Python's tarfile (what SageMaker's model servers unpack with) reads it back too.
+  EXPECT_EQ(Sh("python3 -c \"import tarfile,sys; t=tarfile.open(sys.argv[1]); "
+               "print(len(t.extractfile('latest.pt').read()))\" " + (dir_ / "m.tar").string()),
+            std::to_string(weights.size()) + "\n");
+}
+
 // A size of 8 GiB or more does not fit the size field's 11 octal digits: written in GNU's
 // base-256 form, which Python's tarfile (and GNU tar) decode to the same number. Cut to its low
 // digits, a 8 GiB + 5 model file was recorded as 5 bytes and the rest of the archive was lost.
