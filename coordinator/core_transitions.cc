@@ -40,6 +40,7 @@ void CoordinatorCore::Impl::ReleaseSlot(Trial& t, int64_t now) {
   EndTrainingTime(t, now);
   t.worker_started_ms = 0;
   t.worker_started_on.clear();
+  t.unstarted_assign.reset();  // nothing to send again: one kept for every attempt that ended unstarted added up
   // A gang's hosts that have not reported their exit keep their slots and GPUs (`lingering`).
   std::set<std::string> linger;
   for (const auto& h : t.gang) {

@@ -1186,6 +1186,13 @@ TEST_F(CoreTest, AnAssignmentLostWithAWorkersOldConnectionIsSentAgainWhenItRegis
   EXPECT_TRUE(Only<proto::wire::AssignTrial>(Register("w1", 1)).empty());
   EXPECT_EQ(core_->FindTrial(a.trial)->attempt, 1u);
   EXPECT_EQ(core_->FindTrial(a.trial)->infra_failures, 0);
+  EXPECT_EQ(core_->FindTrial(a.trial)->unstarted_assign, nullptr);
+  // One that ends without starting (its staging failed) keeps no copy either: every such
+  // attempt's AssignTrial, spec and all, stayed in memory.
+  const auto b = Only<proto::wire::AssignTrial>(Exit("w1", a, "Completed")).at(0);
+  ASSERT_NE(core_->FindTrial(b.trial)->unstarted_assign, nullptr);
+  Exit("w1", b, "Failed");
+  EXPECT_EQ(core_->FindTrial(b.trial)->unstarted_assign, nullptr);
 }
 
 // A worker's disk that fills after it registered: placement follows each heartbeat's free space
