@@ -42,7 +42,9 @@
 
 namespace hpo::worker {
 
-// Writes `dir` as a tar archive to `out_path` (gzip-compressed when `gzip`).
+// Writes `dir` as a tar archive to `out_path` (gzip-compressed when `gzip`): directories, regular
+// files, symbolic links as links (never followed), a file with several names in the tree once and
+// its other names as hard-link entries; sockets, FIFOs and devices are left out.
 [[nodiscard]] Status WriteTar(const std::string& dir, const std::string& out_path, bool gzip);
 
 // A tar header's numeric field of `width` bytes: width-1 octal digits and a NUL, or GNU's
