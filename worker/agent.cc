@@ -595,6 +595,7 @@ void WorkerAgent::Impl::SendRegister() {
     register_work_dir = proto::wire::SanitizeText((ec ? fs::path(opt.work_dir) : wd).lexically_normal().string(), 4096);
   }
   r.work_dir = register_work_dir;
+  register_handshakes = handshake_monitor ? handshake_monitor->successes() : 0;  // read before the send
   Send(r);
   register_sent_ms = Now();
 }
@@ -964,7 +965,10 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
     SweepLeftovers(/*final=*/false);
     if (!warm_data.empty()) ExpireWarmData();
     int64_t now = Now();
-    if (!registered && now - register_sent_ms >= register_backoff_ms) {
+    const uint64_t handshakes = handshake_monitor ? handshake_monitor->successes() : 0;
+    if (!registered && handshakes != register_handshakes) {
+      SendRegister();  // a connection just came up
+    } else if (!registered && now - register_sent_ms >= register_backoff_ms) {
       SendRegister();
       register_backoff_ms = std::min<int64_t>(register_backoff_ms * 2, 1000);
     }

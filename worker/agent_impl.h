@@ -235,6 +235,10 @@ struct WorkerAgent::Impl {
   // Until a RegisterAck arrives, Register is re-sent after this long, doubling from 20 ms up to
   // 1 s: with ZMQ_IMMEDIATE the first copy is dropped while the TCP connection is being set up.
   int64_t register_backoff_ms = 20;
+  // HandshakeMonitor::successes() when Register was last sent: a new connection up since then
+  // (the coordinator back after a pause or a restart) gets a Register at once, not at the next
+  // retry up to a second later, in which the training jobs it would be given wait.
+  uint64_t register_handshakes = 0;
   // Wakes the loop when a trial's program ended or its staging or upload finished, so the next
   // step (reporting the exit, starting the program) does not wait for the poll timeout.
   // Declared before `runs`, so it is closed only after every trial thread that may signal it.

@@ -70,6 +70,7 @@ void HandshakeMonitor::Loop(void* pair) {
       zmq_msg_close(&m);
     }
     if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+      ++successes_;
       if (failing) {
         log_("worker: handshake with the coordinator at " + endpoint_ + " succeeded" +
              (public_key_.empty() ? "" : " (CurveZMQ, key accepted)"));

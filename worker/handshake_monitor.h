@@ -33,6 +33,10 @@ class HandshakeMonitor {
 
   // Handshakes that failed since construction (all kinds). Thread-safe.
   uint64_t failures() const { return failures_.load(); }
+  // Handshakes that succeeded since construction: a connection is up. Thread-safe. The worker
+  // registers at once on a new one (its Register retries wait up to a second apart, and a copy
+  // sent while no connection was up went nowhere).
+  uint64_t successes() const { return successes_.load(); }
 
  private:
   void Loop(void* pair);
@@ -40,7 +44,7 @@ class HandshakeMonitor {
   std::string endpoint_, public_key_;
   std::function<void(const std::string&)> log_;
   std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> failures_{0};
+  std::atomic<uint64_t> failures_{0}, successes_{0};
   std::thread thread_;
 };
 
