@@ -201,8 +201,11 @@ std::function<void(const std::string&)> StderrLog() {
 }
 
 bool TuningJobEnded(const std::string& status) {
-  return status == "Completed" || status == "Failed" || status == "Stopped" || status == "Deleting" ||
-         status == "DeleteFailed";
+  return TrainingJobEnded(status) || status == "Deleting" || status == "DeleteFailed";
+}
+
+bool TrainingJobEnded(const std::string& status) {
+  return status == "Completed" || status == "Failed" || status == "Stopped";
 }
 
 std::string Num(double v) {

@@ -87,6 +87,9 @@ std::string Num(double v);
 // Whether a tuning job's status (HyperParameterTuningJobStatus) says it has ended: Completed,
 // Failed, Stopped, or on its way out of the store (Deleting, DeleteFailed).
 bool TuningJobEnded(const std::string& status);
+// Whether a training job's status (TrainingJobStatus) says it has ended: Completed, Failed or
+// Stopped.
+bool TrainingJobEnded(const std::string& status);
 
 // A tuning job for people: status, counters, the best training job and its hyperparameters,
 // completion details, with `show_ranges` the ranges searched (Autotune's among them), then the

@@ -760,7 +760,7 @@ void AddClientCommands(CLI::App& app) {
       if (more && j["next"].get<int64_t>() <= after) FailUnexpected(origin.where(), "a page of log lines that does not move on");
       after = j["next"].get<int64_t>();
       std::string st = Text(j, "TrainingJobStatus");
-      bool ended = st == "Completed" || st == "Failed" || st == "Stopped";
+      bool ended = TrainingJobEnded(st);
       if (!more && (!la->follow || ended)) break;
       if (!more) {
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -827,7 +827,7 @@ void AddClientCommands(CLI::App& app) {
     // StopTrainingJob refuses an ended one): say so, rather than "stopping" what will not change.
     auto exit_if_ended = [&](const Json& d) {
       const std::string status = d.value(status_key, std::string());
-      if (tj ? status == "Completed" || status == "Failed" || status == "Stopped" : TuningJobEnded(status)) {
+      if (tj ? TrainingJobEnded(status) : TuningJobEnded(status)) {
         std::cout << *sname << " has already ended (" << status << "); nothing to stop\n";
         Exit(0);
       }

@@ -675,6 +675,14 @@ Status CoordinatorCore::Deletable(const TuningJob& job) const {
   return Status::Ok();
 }
 
+namespace {
+// A job's FailureReason while it is DeleteFailed (TuningJob::delete_failure).
+std::string DeleteFailure(const TuningJob& j, const Status& why) {
+  return "the deletion failed part-way (" + why.message() + "); delete it again (hpo delete " + j.name +
+         ") once the state database is writable";
+}
+}  // namespace
+
 Status CoordinatorCore::Impl::BeginDeletion(TuningJob& j, int64_t now) {
   if (j.deleting) return Status::Ok();
   const int64_t modified = j.last_modified_ms;
@@ -713,8 +721,7 @@ Result<bool> CoordinatorCore::DeleteSlice(const std::string& name, int64_t now_m
     Result<bool> more = impl_->store->DeleteJobSlice(j->name);
     if (!more.ok()) {
       // What is left of it stays, as it is, shown DeleteFailed: deleting it again goes on.
-      j->delete_failure = "the deletion failed part-way (" + more.status().message() +
-                          "); delete it again (hpo delete " + j->name + ") once the state database is writable";
+      j->delete_failure = DeleteFailure(*j, more.status());
       return more.status();
     }
     j->delete_failure.clear();
@@ -739,8 +746,7 @@ Status CoordinatorCore::Delete(const std::string& name, int64_t now_ms) {
   HPO_RETURN_IF_ERROR(impl_->BeginDeletion(*j, now_ms));
   const std::string deleted = j->name;  // as created
   if (Status s = impl_->store->DeleteJob(deleted); !s.ok()) {  // it stays, stored as Deleting
-    j->delete_failure = "the deletion failed part-way (" + s.message() + "); delete it again (hpo delete " +
-                        j->name + ") once the state database is writable";
+    j->delete_failure = DeleteFailure(*j, s);
     return s;
   }
   // An ended job's trials hold no slot, GPU or successor: ReleaseSlot gave those up as each ended.

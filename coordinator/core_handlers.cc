@@ -72,8 +72,9 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
     placed.insert(placed.end(), known->second.queued.begin(), known->second.queued.end());
     for (const auto& key : placed) {
       Trial* t = CurrentAttempt(key.first, key.second);
-      if (!t || listed.count(key) || t->started || !t->unstarted_assign || t->worker_id != wid || !t->gang.empty() ||
-          t->StopOwed() || t->moving || t->withdrawing) {
+      // unstarted_assign: a single-host attempt that has not started (Launch keeps none for a gang).
+      if (!t || !t->unstarted_assign || listed.count(key) || t->worker_id != wid || t->StopOwed() || t->moving ||
+          t->withdrawing) {
         continue;
       }
       t->assigned_ms = now;

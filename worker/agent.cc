@@ -965,12 +965,13 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
     SweepLeftovers(/*final=*/false);
     if (!warm_data.empty()) ExpireWarmData();
     int64_t now = Now();
-    const uint64_t handshakes = handshake_monitor ? handshake_monitor->successes() : 0;
-    if (!registered && handshakes != register_handshakes) {
-      SendRegister();  // a connection just came up
-    } else if (!registered && now - register_sent_ms >= register_backoff_ms) {
-      SendRegister();
-      register_backoff_ms = std::min<int64_t>(register_backoff_ms * 2, 1000);
+    if (!registered) {
+      if (handshake_monitor && handshake_monitor->successes() != register_handshakes) {
+        SendRegister();  // a connection just came up
+      } else if (now - register_sent_ms >= register_backoff_ms) {
+        SendRegister();
+        register_backoff_ms = std::min<int64_t>(register_backoff_ms * 2, 1000);
+      }
     }
     // At least four a lease: the lease runs from an acknowledged heartbeat's send time and is
     // acted on for half of it, so a heartbeat interval near the lease (--heartbeat-ms) would leave
