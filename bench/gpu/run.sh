@@ -92,12 +92,23 @@ prepare() {
 # ---- on the GPU machine ---------------------------------------------------------------------
 out="${OUT:-}"
 [[ -n "$out" ]] && mkdir -p "$out"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >&2 || log "nvidia-smi failed"
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader >&2 || log "nvidia-smi failed"
+cpu_model=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
+log "host: ${cpu_model:-unknown CPU}, $(nproc) cores"
 
 if [[ -x "$dist/hpo" && -x "$dist/kernels_cuda_engine_test" ]]; then
   hpo="$dist/hpo"
   test_bin="$dist/kernels_cuda_engine_test"
   export LD_LIBRARY_PATH="$PWD/$dist/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+  # cuBLAS 13 is not carried (hundreds of MB): the device's own, from its toolkit or, failing
+  # that, from the CUDA wheels its Python carries.
+  if ! ldconfig -p 2>/dev/null | grep -q 'libcublas.so.13' && ! ls /usr/local/cuda/lib64/libcublas.so.13 >/dev/null 2>&1; then
+    for d in /usr/local/cuda*/targets/x86_64-linux/lib /usr/local/cuda*/lib /opt/*/.venv/lib/python3*/site-packages/nvidia/*/lib \
+             /usr/local/lib/python3*/dist-packages/nvidia/*/lib; do
+      [[ -e "$d/libcublas.so.13" ]] && { export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"; log "libcublas.so.13 from $d"; }
+      [[ -e "$d/libcudart.so.13" ]] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"
+    done
+  fi
   if ! "$hpo" --help >/dev/null 2>&1; then
     log "carried hpo does not start with the device's libstdc++; trying the carried one"
     export LD_LIBRARY_PATH="$PWD/$dist/lib/fallback:$LD_LIBRARY_PATH"
@@ -145,6 +156,28 @@ for n in $n_list; do
   if (( n <= cpu_max_n )); then bench cpu "$n"; else secs[cpu,$n]="-"; fit[cpu,$n]="-"; acq[cpu,$n]="-"; fi
 done
 
+# Where the time goes at n=1000, the goal that is tightest (fit on the host, one L-BFGS start per
+# thread): the CPU engine on one thread, and the sizes the fit and the posterior cap at.
+if [[ -n "${DIAG:-1}" && "${DIAG:-1}" != 0 ]]; then
+  for args in "--n 200 --device cuda" "--n 1000 --device cpu --threads 1" "--n 2000 --device cuda"; do
+    line=$(timeout "$run_timeout" "$hpo" bench suggest $args --d "$d" --q "$q" --repeat "$repeat" -o json 2>&1 | tail -1)
+    log "diag $args: $line"
+    [[ -n "$out" ]] && echo "{\"args\":\"$args\",\"result\":$line}" >>"$out/diag.jsonl"
+  done
+  # How the host's cores scale (the fit's L-BFGS starts run one per thread): cgroup quota, then
+  # the CPU engine at 1, 2, 4 and all threads.
+  log "diag cgroup cpu.max: $(cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo none); affinity: $(taskset -pc $$ 2>/dev/null | sed 's/.*: //')"
+  for t in 1 2 4 0; do
+    line=$(timeout "$run_timeout" "$hpo" bench suggest --n 1000 --d "$d" --q "$q" --device cpu --threads "$t" --repeat "$repeat" -o json 2>&1 | tail -1)
+    log "diag cpu threads=$t: $line"
+  done
+  for dev in cuda cpu; do
+    line=$(timeout "$run_timeout" "$hpo" bench optimize --function hartmann6 --strategy Bayesian --evaluations 40 --batch 4 \
+             --seeds 2 --device "$dev" -o json 2>&1 | tr -d '\n' | tail -c 600)
+    log "diag optimize hartmann6 $dev: $line"
+  done
+fi
+
 goal() { case "$1" in 1000) echo 0.1 ;; 5000) echo 0.5 ;; 20000) echo 5 ;; *) echo "-" ;; esac; }
 ratio() { python3 -c 'import sys
 a,b=sys.argv[1],sys.argv[2]
@@ -166,18 +199,17 @@ table=$(
   echo
   echo "Parity tests: exit $parity_rc. Posterior capped at 2000 observations on both devices (host factorisation)."
 )
-# ---- NCCL preflight (multi-host GPU training jobs): two ranks on GPU 0, bootstrap on loopback ----
+# ---- NCCL preflight (multi-host GPU training jobs): one rank on GPU 0, bootstrap on loopback ----
+# NCCL refuses two ranks of one communicator on the same GPU ("invalid usage": seen on the H200,
+# 2026-12-04), so a one-GPU machine runs the check as a one-host job: one rank, GPU 0.
 preflight="$(dirname "$hpo")/hpo-nccl-preflight"
 if [[ -x "$preflight" ]]; then
-  log "NCCL preflight: 2 ranks on GPU 0"
+  log "NCCL preflight: 1 rank on GPU 0"
   port=$((29600 + RANDOM % 200))
-  timeout 120 "$preflight" --rank 1 --nranks 2 --root "127.0.0.1:$port" --gpu 0 >/tmp/preflight1.log 2>&1 &
-  p1=$!
-  pf=$(timeout 120 "$preflight" --rank 0 --nranks 2 --root "127.0.0.1:$port" --gpu 0 2>&1 | tail -1)
-  wait "$p1" || true
+  pf=$(timeout 120 "$preflight" --rank 0 --nranks 1 --root "127.0.0.1:$port" --gpu 0 2>&1 | tail -1)
   table="$table
 
-NCCL preflight (hpo-nccl-preflight, 2 ranks on one GPU, 64 MiB): ${pf:-no output} / rank 1: $(tail -1 /tmp/preflight1.log)"
+NCCL preflight (hpo-nccl-preflight, 1 rank on GPU 0, 64 MiB): ${pf:-no output}"
 else
   table="$table
 
