@@ -10,26 +10,33 @@
 //     gp_model.cc, unchanged: the posterior arrives factorised), the warping and lengthscale
 //     scaling of candidates (O(D m), negligible), the final D x m gradient assembly, and the
 //     top-k choice over the pool's scores (see PoolTopK);
+//   - device, Load: the inverse factor L^-1 (one cuBLAS trsm against the identity, n^3/3
+//     multiply-adds at full matrix rate). Every later solve is then a product: a triangular solve
+//     with a few right-hand sides runs row after row, and the acquisition's local refinement asks
+//     for hundreds of them (on an H200, 0.31 s of acquisition at n = 1000 went to them);
 //   - device, per batch of candidates: the Matern-5/2 ARD cross-covariance K(train, batch)
-//     (own kernel, distances summed per coordinate), the mean K^T alpha (cuBLAS gemv), the solve
-//     V = L^-1 K (cuBLAS trsm), variance and log EI (own kernel, a port of log_ei.cc), and for
-//     gradients B = L^-T V (trsm), the radial products (own kernel) and two gemm/gemv reductions;
-//   - device, Fantasize: the cross-covariance of the new point, one trsv, the new factor row, the
-//     rank-one pool update (gemv + own kernel) and alpha by two trsv.
+//     (own kernel, distances summed per coordinate), the mean K^T alpha (cuBLAS gemv),
+//     V = L^-1 K (trmm), variance and log EI (own kernel, a port of log_ei.cc), and for
+//     gradients B = L^-T V (trmm), the radial products (own kernel) and two gemm/gemv reductions;
+//     everything the host needs comes back in one copy;
+//   - device, Fantasize: the cross-covariance of the new point, l = L^-1 k (trmv), the new row of
+//     L^-1, -(L^-T l)/d and 1/d, the rank-one pool update (gemv + own kernel) and alpha by two
+//     trmv.
 // Batches: as many candidates per batch as fit in the scratch budget (2 GiB or a quarter of the
-// free memory at Load, whichever is less; 3 n x batch matrices with gradients, 1 without), at most
+// free memory at Load, whichever is less; 4 n x batch matrices with gradients, 2 without), at most
 // 65535 (one grid dimension); HPO_CUDA_BATCH_COLUMNS=N caps it further (tests use it to cross
 // batch boundaries).
 //
-// Size: the posterior is exact for any n whose factor (8 cap^2 bytes, cap = n + reserve + 1) fits
-// in 90% of the free device memory: 20000 observations take 3.2 GB. Load answers Unavailable
+// Size: the posterior is exact for any n whose inverse factor (8 cap^2 bytes, cap = n + reserve +
+// 1) fits in 90% of the free device memory, with the factor itself beside it while Load inverts
+// it: 20000 observations take 3.2 GB, and 6.4 GB during Load. Load answers Unavailable
 // otherwise. (How many observations the posterior holds is decided upstream, by
 // FitOptions::max_posterior_points, because the factorisation runs on the host.)
 //
 // Precision: doubles throughout. Agreement with the CPU engine: relative 1e-6 on mean, variance
 // and log EI (tests/kernels/cuda_engine_test.cc); in practice ~1e-12, the differences being the
 // summation order of cuBLAS and of the distance (direct differences here, |a|^2+|b|^2-2ab there).
-// Determinism: cuBLAS's trsm/gemv/gemm and these kernels use no atomics, so results are
+// Determinism: cuBLAS's trsm/trmm/trmv/gemv/gemm and these kernels use no atomics, so results are
 // reproducible on the same GPU and library version.
 #include <algorithm>
 #include <cmath>
@@ -197,19 +204,34 @@ class CudaEngine final : public GpEngine {
         warp_b_[i] = std::exp(p.hp.log_warp_b[i]);
       }
     }
-    // Release the previous posterior and pool before measuring what is free.
-    l_.Release();
+    // Release the previous posterior, pool and scratch before measuring what is free.
+    linv_.Release();
     zt_.Release();
     pool_v_.Release();
     pool_z_.Release();
+    k_.Release();
+    v_.Release();
+    g_.Release();
+    ga_.Release();
     pool_m_ = pool_cap_ = 0;
-    HPO_GP_TRY(CheckFits(static_cast<size_t>(cap_)));
+    HPO_GP_TRY(CheckFits(static_cast<size_t>(cap_), Sq(n)));
 
-    // The factor, lower triangle in the top-left n x n block of a cap x cap array.
-    HPO_CUDA_TRY(l_.Reserve(Sq(cap_)));
-    HPO_CUDA_TRY(cudaMemset(l_.get(), 0, Sq(cap_) * sizeof(double)));
-    HPO_CUDA_TRY(cudaMemcpy2D(l_.get(), Bytes(cap_), p.chol.data(), Bytes(n), Bytes(n), static_cast<size_t>(n),
-                              cudaMemcpyHostToDevice));
+    // The inverse factor, lower triangle in the top-left n x n block of a cap x cap array whose
+    // other entries are 0 (Fantasize appends rows): L^-1 = trsm(L, I).
+    HPO_GP_TRY(FillOnes(static_cast<size_t>(cap_)));
+    HPO_CUDA_TRY(linv_.Reserve(Sq(cap_)));
+    HPO_CUDA_TRY(cudaMemset(linv_.get(), 0, Sq(cap_) * sizeof(double)));
+    {
+      DeviceArray chol;
+      HPO_CUDA_TRY(chol.Reserve(Sq(n)));
+      HPO_CUDA_TRY(cudaMemcpy(chol.get(), p.chol.data(), Sq(n) * sizeof(double), cudaMemcpyHostToDevice));
+      const int ni = static_cast<int>(n), ld = static_cast<int>(cap_);
+      const double one = 1.0;
+      HPO_CUBLAS_TRY(cublasDcopy(handle_, ni, ones_.get(), 1, linv_.get(), ld + 1));  // the identity
+      HPO_CUBLAS_TRY(cublasDtrsm(handle_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, ni,
+                                 ni, &one, chol.get(), ni, linv_.get(), ld));
+      HPO_CUDA_TRY(cudaDeviceSynchronize());  // before `chol` is freed
+    }
     // Training inputs, scaled and warped, transposed: cap x D.
     const Eigen::MatrixXd zt = Scaled(p.inputs, nullptr).transpose();
     HPO_CUDA_TRY(zt_.Reserve(static_cast<size_t>(cap_) * static_cast<size_t>(d)));
@@ -220,7 +242,7 @@ class CudaEngine final : public GpEngine {
     HPO_CUDA_TRY(alpha_.Reserve(static_cast<size_t>(cap_)));
     HPO_CUDA_TRY(cudaMemcpy(alpha_.get(), p.alpha.data(), Bytes(n), cudaMemcpyHostToDevice));
     HPO_CUDA_TRY(lvec_.Reserve(static_cast<size_t>(cap_)));
-    HPO_GP_TRY(FillOnes(static_cast<size_t>(cap_)));
+    HPO_CUDA_TRY(rvec_.Reserve(static_cast<size_t>(cap_)));
     HPO_CUDA_TRY(xvec_.Reserve(static_cast<size_t>(d)));
 
     size_t free_bytes = 0, total_bytes = 0;
@@ -240,76 +262,82 @@ class CudaEngine final : public GpEngine {
     if (m == 0) return GpStatus::Ok();
     Eigen::MatrixXd dwdx;
     const Eigen::MatrixXd zc = Scaled(points, gradients ? &dwdx : nullptr);
-    const Eigen::Index batch = BatchColumns(m, gradients ? 3 : 1);
+    const Eigen::Index batch = BatchColumns(m, gradients ? 4 : 2);
     const size_t nb = static_cast<size_t>(n_) * static_cast<size_t>(batch);
     const size_t db = static_cast<size_t>(dims_) * static_cast<size_t>(batch);
+    // What comes back, per batch of cn columns, in one copy: mean, variance, log EI, and with
+    // gradients d log EI / d mean and / d variance, the column sums s_mean and s_var (cn each),
+    // then t_mean and t_var (D x cn each).
+    const Eigen::Index per_column = gradients ? 7 + 2 * dims_ : 3;
     HPO_CUDA_TRY(k_.Reserve(nb));
+    HPO_CUDA_TRY(v_.Reserve(nb));
     HPO_CUDA_TRY(cand_.Reserve(db));
-    HPO_CUDA_TRY(mean_.Reserve(static_cast<size_t>(batch)));
-    HPO_CUDA_TRY(var_.Reserve(static_cast<size_t>(batch)));
-    HPO_CUDA_TRY(log_ei_.Reserve(static_cast<size_t>(batch)));
+    HPO_CUDA_TRY(res_.Reserve(static_cast<size_t>(per_column) * static_cast<size_t>(batch)));
     if (gradients) {
       HPO_CUDA_TRY(g_.Reserve(nb));
       HPO_CUDA_TRY(ga_.Reserve(nb));
-      HPO_CUDA_TRY(d_mean_.Reserve(static_cast<size_t>(batch)));
-      HPO_CUDA_TRY(d_var_.Reserve(static_cast<size_t>(batch)));
-      HPO_CUDA_TRY(s_mean_.Reserve(static_cast<size_t>(batch)));
-      HPO_CUDA_TRY(s_var_.Reserve(static_cast<size_t>(batch)));
-      HPO_CUDA_TRY(t_mean_.Reserve(db));
-      HPO_CUDA_TRY(t_var_.Reserve(db));
     }
     const double one = 1.0, zero = 0.0;
-    const int n = static_cast<int>(n_), dims = static_cast<int>(dims_);
-    Eigen::VectorXd d_mean, d_var, s_mean, s_var;
-    Eigen::MatrixXd t_mean, t_var;
+    const int n = static_cast<int>(n_), dims = static_cast<int>(dims_), ld = static_cast<int>(cap_);
+    std::vector<double> res;
     for (Eigen::Index c0 = 0; c0 < m; c0 += batch) {
       const Eigen::Index cn64 = std::min(batch, m - c0);
       const int cn = static_cast<int>(cn64);
+      double* mean = res_.get();
+      double* var = mean + cn64;
+      double* log_ei = var + cn64;
+      double* d_mean = log_ei + cn64;
+      double* d_var = d_mean + cn64;
+      double* s_mean = d_var + cn64;
+      double* s_var = s_mean + cn64;
+      double* t_mean = s_var + cn64;
+      double* t_var = t_mean + dims_ * cn64;
       HPO_CUDA_TRY(cudaMemcpy(cand_.get(), zc.col(c0).data(), Bytes(dims_ * cn64), cudaMemcpyHostToDevice));
-      HPO_CUDA_TRY(cuda::LaunchCrossCovariance(zt_.get(), static_cast<int>(cap_), n, cand_.get(), dims, cn, s2_,
-                                               k_.get(), gradients ? g_.get() : nullptr, n, nullptr));
-      HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, cn, &one, k_.get(), n, alpha_.get(), 1, &zero, mean_.get(), 1));
-      HPO_CUBLAS_TRY(cublasDtrsm(handle_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, n,
-                                 cn, &one, l_.get(), static_cast<int>(cap_), k_.get(), n));
-      HPO_CUDA_TRY(cuda::LaunchVarianceLogEi(k_.get(), n, n, cn, s2_, kVarianceFloor * s2_, mean_.get(), incumbent,
-                                             true, var_.get(), log_ei_.get(), gradients ? d_mean_.get() : nullptr,
-                                             gradients ? d_var_.get() : nullptr, nullptr));
-      HPO_CUDA_TRY(cudaMemcpy(out->mean.data() + c0, mean_.get(), Bytes(cn64), cudaMemcpyDeviceToHost));
-      HPO_CUDA_TRY(cudaMemcpy(out->variance.data() + c0, var_.get(), Bytes(cn64), cudaMemcpyDeviceToHost));
-      HPO_CUDA_TRY(cudaMemcpy(out->log_ei.data() + c0, log_ei_.get(), Bytes(cn64), cudaMemcpyDeviceToHost));
+      HPO_CUDA_TRY(cuda::LaunchCrossCovariance(zt_.get(), ld, n, cand_.get(), dims, cn, s2_, k_.get(),
+                                               gradients ? g_.get() : nullptr, n, nullptr));
+      HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, cn, &one, k_.get(), n, alpha_.get(), 1, &zero, mean, 1));
+      // V = L^-1 K.
+      HPO_CUBLAS_TRY(cublasDtrmm(handle_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, n,
+                                 cn, &one, linv_.get(), ld, k_.get(), n, v_.get(), n));
+      HPO_CUDA_TRY(cuda::LaunchVarianceLogEi(v_.get(), n, n, cn, s2_, kVarianceFloor * s2_, mean, incumbent, true, var,
+                                             log_ei, gradients ? d_mean : nullptr, gradients ? d_var : nullptr,
+                                             nullptr));
+      if (gradients) {
+        // B = L^-T V (over K, no longer needed); ga = g .* alpha (per row), gb = g .* B (in
+        // place over B); then the column sums and Z^T-products of the CPU engine's formulas.
+        HPO_CUBLAS_TRY(cublasDtrmm(handle_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T, CUBLAS_DIAG_NON_UNIT,
+                                   n, cn, &one, linv_.get(), ld, v_.get(), n, k_.get(), n));
+        HPO_CUDA_TRY(cuda::LaunchRadialProducts(g_.get(), n, alpha_.get(), nullptr, n, n, cn, ga_.get(), nullptr));
+        HPO_CUDA_TRY(cuda::LaunchRadialProducts(g_.get(), n, nullptr, k_.get(), n, n, cn, k_.get(), nullptr));
+        HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, cn, &one, ga_.get(), n, ones_.get(), 1, &zero, s_mean, 1));
+        HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, cn, &one, k_.get(), n, ones_.get(), 1, &zero, s_var, 1));
+        HPO_CUBLAS_TRY(cublasDgemm(handle_, CUBLAS_OP_T, CUBLAS_OP_N, dims, cn, n, &one, zt_.get(), ld, ga_.get(), n,
+                                   &zero, t_mean, dims));
+        HPO_CUBLAS_TRY(cublasDgemm(handle_, CUBLAS_OP_T, CUBLAS_OP_N, dims, cn, n, &one, zt_.get(), ld, k_.get(), n,
+                                   &zero, t_var, dims));
+      }
+      res.resize(static_cast<size_t>(per_column * cn64));
+      HPO_CUDA_TRY(cudaMemcpy(res.data(), res_.get(), res.size() * sizeof(double), cudaMemcpyDeviceToHost));
+      const double* h = res.data();
+      std::copy(h, h + cn64, out->mean.data() + c0);
+      std::copy(h + cn64, h + 2 * cn64, out->variance.data() + c0);
+      std::copy(h + 2 * cn64, h + 3 * cn64, out->log_ei.data() + c0);
       if (!gradients) continue;
-      // B = L^-T V in place; ga = g .* alpha (per row), gb = g .* B (in place over B); then the
-      // column sums and Z^T-products of the CPU engine's formulas.
-      HPO_CUBLAS_TRY(cublasDtrsm(handle_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T, CUBLAS_DIAG_NON_UNIT, n,
-                                 cn, &one, l_.get(), static_cast<int>(cap_), k_.get(), n));
-      HPO_CUDA_TRY(cuda::LaunchRadialProducts(g_.get(), n, alpha_.get(), nullptr, n, n, cn, ga_.get(), nullptr));
-      HPO_CUDA_TRY(cuda::LaunchRadialProducts(g_.get(), n, nullptr, k_.get(), n, n, cn, k_.get(), nullptr));
-      HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, cn, &one, ga_.get(), n, ones_.get(), 1, &zero, s_mean_.get(), 1));
-      HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, cn, &one, k_.get(), n, ones_.get(), 1, &zero, s_var_.get(), 1));
-      HPO_CUBLAS_TRY(cublasDgemm(handle_, CUBLAS_OP_T, CUBLAS_OP_N, dims, cn, n, &one, zt_.get(), static_cast<int>(cap_),
-                                 ga_.get(), n, &zero, t_mean_.get(), dims));
-      HPO_CUBLAS_TRY(cublasDgemm(handle_, CUBLAS_OP_T, CUBLAS_OP_N, dims, cn, n, &one, zt_.get(), static_cast<int>(cap_),
-                                 k_.get(), n, &zero, t_var_.get(), dims));
-      d_mean.resize(cn64);
-      d_var.resize(cn64);
-      s_mean.resize(cn64);
-      s_var.resize(cn64);
-      t_mean.resize(dims_, cn64);
-      t_var.resize(dims_, cn64);
-      HPO_CUDA_TRY(cudaMemcpy(d_mean.data(), d_mean_.get(), Bytes(cn64), cudaMemcpyDeviceToHost));
-      HPO_CUDA_TRY(cudaMemcpy(d_var.data(), d_var_.get(), Bytes(cn64), cudaMemcpyDeviceToHost));
-      HPO_CUDA_TRY(cudaMemcpy(s_mean.data(), s_mean_.get(), Bytes(cn64), cudaMemcpyDeviceToHost));
-      HPO_CUDA_TRY(cudaMemcpy(s_var.data(), s_var_.get(), Bytes(cn64), cudaMemcpyDeviceToHost));
-      HPO_CUDA_TRY(cudaMemcpy(t_mean.data(), t_mean_.get(), Bytes(dims_ * cn64), cudaMemcpyDeviceToHost));
-      HPO_CUDA_TRY(cudaMemcpy(t_var.data(), t_var_.get(), Bytes(dims_ * cn64), cudaMemcpyDeviceToHost));
+      const double* hd_mean = h + 3 * cn64;
+      const double* hd_var = h + 4 * cn64;
+      const double* hs_mean = h + 5 * cn64;
+      const double* hs_var = h + 6 * cn64;
+      const double* ht_mean = h + 7 * cn64;
+      const double* ht_var = ht_mean + dims_ * cn64;
       for (Eigen::Index j = 0; j < cn64; ++j) {
-        const double var = out->variance[c0 + j];
+        const double var_j = out->variance[c0 + j];
         for (Eigen::Index dd = 0; dd < dims_; ++dd) {
           const double z = zc(dd, c0 + j);
-          const double dmean_dz = -(z * s_mean[j] - t_mean(dd, j));
-          const double dvar_dz = 2.0 * (z * s_var[j] - t_var(dd, j));
+          const double dmean_dz = -(z * hs_mean[j] - ht_mean[j * dims_ + dd]);
+          const double dvar_dz = 2.0 * (z * hs_var[j] - ht_var[j * dims_ + dd]);
           const double dz_dx = inv_l_[dd] * dwdx(dd, c0 + j);
-          const double grad = (d_mean[j] * dmean_dz + (var > kVarianceFloor * s2_ ? d_var[j] * dvar_dz : 0.0)) * dz_dx;
+          const double grad =
+              (hd_mean[j] * dmean_dz + (var_j > kVarianceFloor * s2_ ? hd_var[j] * dvar_dz : 0.0)) * dz_dx;
           out->log_ei_grad(dd, c0 + j) = std::isfinite(grad) ? grad : 0.0;
         }
       }
@@ -333,16 +361,19 @@ class CudaEngine final : public GpEngine {
                             Bytes(dims_ * m), cudaMemcpyHostToDevice));
     const double one = 1.0, zero = 0.0;
     const int n = static_cast<int>(n_), dims = static_cast<int>(dims_), ld = static_cast<int>(cap_);
-    for (Eigen::Index c0 = 0; c0 < m; c0 += kMaxBatchColumns) {
-      const int cn = static_cast<int>(std::min<Eigen::Index>(kMaxBatchColumns, m - c0));
+    const Eigen::Index batch = BatchColumns(m, 1);
+    HPO_CUDA_TRY(k_.Reserve(static_cast<size_t>(n_) * static_cast<size_t>(batch)));
+    for (Eigen::Index c0 = 0; c0 < m; c0 += batch) {
+      const int cn = static_cast<int>(std::min<Eigen::Index>(batch, m - c0));
       const size_t col = static_cast<size_t>(m0 + c0);
       double* v = pool_v_.get() + col * static_cast<size_t>(cap_);
       HPO_CUDA_TRY(cuda::LaunchCrossCovariance(zt_.get(), ld, n, pool_z_.get() + col * static_cast<size_t>(dims_), dims,
-                                               cn, s2_, v, nullptr, ld, nullptr));
-      HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, cn, &one, v, ld, alpha_.get(), 1, &zero,
+                                               cn, s2_, k_.get(), nullptr, n, nullptr));
+      HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, cn, &one, k_.get(), n, alpha_.get(), 1, &zero,
                                  pool_mean_.get() + col, 1));
-      HPO_CUBLAS_TRY(cublasDtrsm(handle_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, n,
-                                 cn, &one, l_.get(), ld, v, ld));
+      // V = L^-1 K, into the pool's rows.
+      HPO_CUBLAS_TRY(cublasDtrmm(handle_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, n,
+                                 cn, &one, linv_.get(), ld, k_.get(), n, v, ld));
       HPO_CUDA_TRY(cuda::LaunchVarianceLogEi(v, ld, n, cn, s2_, kVarianceFloor * s2_, nullptr, 0.0, false,
                                              pool_var_.get() + col, nullptr, nullptr, nullptr, nullptr));
     }
@@ -396,7 +427,7 @@ class CudaEngine final : public GpEngine {
                                              nullptr));
     double mu = 0.0, ll = 0.0;
     HPO_CUBLAS_TRY(cublasDdot(handle_, n, lvec_.get(), 1, alpha_.get(), 1, &mu));
-    HPO_CUBLAS_TRY(cublasDtrsv(handle_, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, n, l_.get(), ld,
+    HPO_CUBLAS_TRY(cublasDtrmv(handle_, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, n, linv_.get(), ld,
                                lvec_.get(), 1));
     HPO_CUBLAS_TRY(cublasDdot(handle_, n, lvec_.get(), 1, lvec_.get(), 1, &ll));
     const double d2 = s2_ + noise_ - ll;
@@ -412,18 +443,24 @@ class CudaEngine final : public GpEngine {
                                                  kVarianceFloor * s2_, pool_v_.get(), ld, n, pool_var_.get(),
                                                  pool_mean_.get(), nullptr));
     }
-    // Append x to the training inputs (row n of the transposed array) and the row (l, d) to L.
+    // Append x to the training inputs (row n of the transposed array). L gains the row (l^T, d),
+    // so L^-1 gains the row (-(L^-T l)^T / d, 1/d).
     HPO_CUBLAS_TRY(cublasSetVector(dims, sizeof(double), z.data(), 1, zt_.get() + n_, ld));
-    HPO_CUBLAS_TRY(cublasDcopy(handle_, n, lvec_.get(), 1, l_.get() + n_, ld));
-    HPO_CUDA_TRY(cudaMemcpy(l_.get() + static_cast<size_t>(n_) + static_cast<size_t>(n_) * static_cast<size_t>(cap_), &d,
-                            sizeof(double), cudaMemcpyHostToDevice));
+    HPO_CUBLAS_TRY(cublasDcopy(handle_, n, lvec_.get(), 1, rvec_.get(), 1));
+    HPO_CUBLAS_TRY(cublasDtrmv(handle_, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T, CUBLAS_DIAG_NON_UNIT, n, linv_.get(), ld,
+                               rvec_.get(), 1));
+    const double minus_inv_d = -1.0 / d, inv_d = 1.0 / d;
+    HPO_CUBLAS_TRY(cublasDscal(handle_, n, &minus_inv_d, rvec_.get(), 1));
+    HPO_CUBLAS_TRY(cublasDcopy(handle_, n, rvec_.get(), 1, linv_.get() + n_, ld));
+    HPO_CUDA_TRY(cudaMemcpy(linv_.get() + static_cast<size_t>(n_) + static_cast<size_t>(n_) * static_cast<size_t>(cap_),
+                            &inv_d, sizeof(double), cudaMemcpyHostToDevice));
     y_[n_] = y;
     ++n_;
     // alpha = L^-T L^-1 y.
     HPO_CUDA_TRY(cudaMemcpy(alpha_.get(), y_.data(), Bytes(n_), cudaMemcpyHostToDevice));
-    HPO_CUBLAS_TRY(cublasDtrsv(handle_, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, n + 1, l_.get(), ld,
+    HPO_CUBLAS_TRY(cublasDtrmv(handle_, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, n + 1, linv_.get(), ld,
                                alpha_.get(), 1));
-    HPO_CUBLAS_TRY(cublasDtrsv(handle_, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T, CUBLAS_DIAG_NON_UNIT, n + 1, l_.get(), ld,
+    HPO_CUBLAS_TRY(cublasDtrmv(handle_, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T, CUBLAS_DIAG_NON_UNIT, n + 1, linv_.get(), ld,
                                alpha_.get(), 1));
     HPO_CUDA_TRY(cudaDeviceSynchronize());
     return GpStatus::Ok();
@@ -445,11 +482,14 @@ class CudaEngine final : public GpEngine {
     return GpStatus::Ok();
   }
 
-  // The factor for `cap` points (plus the transposed inputs) must fit in 90% of the free memory.
-  GpStatus CheckFits(size_t cap) const {
+  // The inverse factor for `cap` points (plus the transposed inputs, and `extra` doubles beside
+  // them for a while) must fit in 90% of the free memory.
+  GpStatus CheckFits(size_t cap, size_t extra = 0) const {
     size_t free_bytes = 0, total_bytes = 0;
     HPO_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
-    const double need = static_cast<double>(cap) * static_cast<double>(cap + static_cast<size_t>(dims_) + 4) * 8.0;
+    const double need =
+        (static_cast<double>(cap) * static_cast<double>(cap + static_cast<size_t>(dims_) + 5) + static_cast<double>(extra)) *
+        8.0;
     if (need > 0.9 * static_cast<double>(free_bytes)) {
       char buf[200];
       std::snprintf(buf, sizeof buf, "CUDA engine: an exact posterior of %zu points needs %.2f GiB, %.2f GiB free", cap,
@@ -506,10 +546,10 @@ class CudaEngine final : public GpEngine {
     const Eigen::Index cap = cap_ * 2;
     const size_t c = static_cast<size_t>(cap);
     HPO_GP_TRY(CheckFits(c));
-    DeviceArray l, zt, alpha, lvec, pv;
+    DeviceArray l, zt, alpha, lvec, rvec, pv;
     HPO_CUDA_TRY(l.Reserve(c * c));
     HPO_CUDA_TRY(cudaMemset(l.get(), 0, c * c * sizeof(double)));
-    HPO_CUDA_TRY(cudaMemcpy2D(l.get(), Bytes(cap), l_.get(), Bytes(cap_), Bytes(n_), static_cast<size_t>(n_),
+    HPO_CUDA_TRY(cudaMemcpy2D(l.get(), Bytes(cap), linv_.get(), Bytes(cap_), Bytes(n_), static_cast<size_t>(n_),
                               cudaMemcpyDeviceToDevice));
     HPO_CUDA_TRY(zt.Reserve(c * static_cast<size_t>(dims_)));
     HPO_CUDA_TRY(cudaMemcpy2D(zt.get(), Bytes(cap), zt_.get(), Bytes(cap_), Bytes(n_), static_cast<size_t>(dims_),
@@ -517,6 +557,7 @@ class CudaEngine final : public GpEngine {
     HPO_CUDA_TRY(alpha.Reserve(c));
     HPO_CUDA_TRY(cudaMemcpy(alpha.get(), alpha_.get(), Bytes(n_), cudaMemcpyDeviceToDevice));
     HPO_CUDA_TRY(lvec.Reserve(c));
+    HPO_CUDA_TRY(rvec.Reserve(c));
     if (pool_cap_ > 0) {
       HPO_CUDA_TRY(pv.Reserve(c * static_cast<size_t>(pool_cap_)));
       if (pool_m_ > 0) {
@@ -525,10 +566,11 @@ class CudaEngine final : public GpEngine {
       }
       pool_v_.swap(pv);
     }
-    l_.swap(l);
+    linv_.swap(l);
     zt_.swap(zt);
     alpha_.swap(alpha);
     lvec_.swap(lvec);
+    rvec_.swap(rvec);
     y_.conservativeResize(cap);
     cap_ = cap;
     return FillOnes(c);
@@ -563,14 +605,15 @@ class CudaEngine final : public GpEngine {
   Eigen::VectorXd inv_l_, warp_a_, warp_b_;
   std::vector<uint8_t> warped_;
   Eigen::VectorXd y_;  // host copy of the targets (fantasies appended)
-  // Device state: factor (cap x cap), transposed scaled inputs (cap x D), alpha, ones.
-  DeviceArray l_, zt_, alpha_, ones_;
+  // Device state: inverse factor L^-1 (cap x cap, lower; 0 elsewhere), transposed scaled inputs
+  // (cap x D), alpha, ones.
+  DeviceArray linv_, zt_, alpha_, ones_;
   // Pool: scaled points (D x pool_cap), L^-1 K(train, pool) (cap x pool_cap), mean, variance.
   DeviceArray pool_z_, pool_v_, pool_mean_, pool_var_;
   Eigen::Index pool_m_ = 0, pool_cap_ = 0;
   // Scratch.
-  DeviceArray k_, g_, ga_, cand_, mean_, var_, log_ei_, d_mean_, d_var_, s_mean_, s_var_, t_mean_, t_var_;
-  DeviceArray lvec_, xvec_, vl_, score_;
+  DeviceArray k_, v_, g_, ga_, cand_, res_;
+  DeviceArray lvec_, rvec_, xvec_, vl_, score_;
 };
 
 }  // namespace
