@@ -45,6 +45,7 @@
 #include <string>
 #include <vector>
 
+#include <Eigen/Cholesky>
 #include <Eigen/Core>
 
 #include "kernels/gp_engine.h"
@@ -73,14 +74,26 @@ Hyperparameters UnpackHyperparameters(const Eigen::VectorXd& theta, size_t dims,
 void HyperparameterBounds(size_t dims, const WarpMask& mask, Eigen::VectorXd* lower, Eigen::VectorXd* upper);
 Hyperparameters DefaultHyperparameters(size_t dims, const WarpMask& mask);
 
+// The n x n matrices one likelihood evaluation works in, kept between the evaluations of one
+// optimiser run: allocated afresh each time, they cost a page fault per 4 KiB, and threads
+// optimising side by side queued for the kernel's memory map (about 5 % of a fit's samples here,
+// more in a virtual machine). Not shared between threads.
+struct LikelihoodWorkspace {
+  Eigen::MatrixXd k, radial, linv, kinv, c, dwa, dwb;
+  Eigen::ArrayXd r2, sr, e;
+  Eigen::LLT<Eigen::MatrixXd, Eigen::Lower> llt;
+};
+
 // The negative log marginal likelihood of standardised targets y at inputs x (D x n) under
 // theta (packed), plus the negative log prior when `with_prior`, and its gradient with respect
 // to theta when grad is not null. +infinity when K + noise I cannot be factorised.
 // `lengthscale_log_median`: the lengthscale prior's m (above); NaN = the dimension-scaled one.
+// `workspace`: optional, see LikelihoodWorkspace (the result does not depend on it).
 inline constexpr double kShortLengthscaleLogMedian = -0.6931471805599453;  // log 0.5
 double NegLogMarginalLikelihood(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const Eigen::VectorXd& theta,
                                 const WarpMask& mask, bool with_prior, Eigen::VectorXd* grad,
-                                double lengthscale_log_median = std::numeric_limits<double>::quiet_NaN());
+                                double lengthscale_log_median = std::numeric_limits<double>::quiet_NaN(),
+                                LikelihoodWorkspace* workspace = nullptr);
 
 // ---- fitting --------------------------------------------------------------------------------
 

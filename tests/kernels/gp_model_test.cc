@@ -8,6 +8,7 @@
 #include <Eigen/Cholesky>
 #include <Eigen/LU>
 
+#include "kernels/gp_engine.h"
 #include "kernels/random.h"
 
 namespace hpo::kernels {
@@ -84,6 +85,75 @@ TEST(GpLikelihood, GradientWithPriorMatchesFiniteDifferences) { CheckLikelihoodG
 TEST(GpLikelihood, GradientWithWarpingMatchesFiniteDifferences) { CheckLikelihoodGradient(true, true); }
 TEST(GpLikelihood, GradientWithTheShortPriorMatchesFiniteDifferences) {
   CheckLikelihoodGradient(true, true, kShortLengthscaleLogMedian);
+}
+
+// The likelihood's gradient sums (kernels/gp_model.cc) expand the squared differences of every
+// pair into one matrix product. Against the direct computation, pair by pair and parameter by
+// parameter, of 1/2 sum_pq (alpha alpha^T - K^-1)_pq dK_pq/dtheta, on more points than the
+// finite-difference checks use, with long and short lengthscales (where the expansion could
+// lose digits) and inputs far from the origin of the scaled space.
+TEST(GpLikelihood, GradientMatchesTheDirectPairwiseComputation) {
+  const int d = 7, n = 120;
+  const Eigen::MatrixXd x = RandomPoints(d, n, 21);
+  Eigen::VectorXd y = TestFunction(x);
+  y = (y.array() - y.mean()) / std::sqrt((y.array() - y.mean()).square().mean());
+  const WarpMask mask = EveryOther(d);
+  for (const double log_l : {std::log(0.05), std::log(0.7), std::log(30.0)}) {
+    Hyperparameters hp = SomeHyperparameters(d, true);
+    hp.log_lengthscale.setConstant(log_l);
+    hp.log_lengthscale[1] += 0.5;
+    const Eigen::VectorXd theta = PackHyperparameters(hp, mask);
+    Eigen::VectorXd grad;
+    const double f = NegLogMarginalLikelihood(x, y, theta, mask, false, &grad);
+    ASSERT_TRUE(std::isfinite(f)) << log_l;
+
+    // Direct: warped inputs and their derivatives in log a, log b.
+    Eigen::MatrixXd w = x, dwa = Eigen::MatrixXd::Zero(d, n), dwb = Eigen::MatrixXd::Zero(d, n);
+    for (int i = 0; i < d; ++i) {
+      if (!mask[i]) continue;
+      const double a = std::exp(hp.log_warp_a[i]), b = std::exp(hp.log_warp_b[i]);
+      for (int j = 0; j < n; ++j) {
+        const double u = x(i, j), ua = std::pow(u, a);
+        w(i, j) = KumaraswamyWarp(u, a, b);
+        dwa(i, j) = a * b * std::pow(1 - ua, b - 1) * ua * std::log(u);
+        dwb(i, j) = -b * std::pow(1 - ua, b) * std::log(1 - ua);
+      }
+    }
+    const double s2 = std::exp(hp.log_signal_variance), noise = std::exp(hp.log_noise_variance);
+    Eigen::MatrixXd k = KernelMatrix(hp, x, x);
+    k.diagonal().array() += noise;
+    const Eigen::LLT<Eigen::MatrixXd> llt(k);
+    const Eigen::VectorXd alpha = llt.solve(y);
+    const Eigen::MatrixXd wm = alpha * alpha.transpose() - llt.solve(Eigen::MatrixXd::Identity(n, n));
+    Eigen::VectorXd expect = Eigen::VectorXd::Zero(theta.size());
+    const int warped = (d + 1) / 2;
+    for (int p = 0; p < n; ++p) {
+      for (int q = 0; q < n; ++q) {
+        double r2 = 0;
+        for (int i = 0; i < d; ++i) r2 += std::pow((w(i, p) - w(i, q)) / std::exp(hp.log_lengthscale[i]), 2);
+        const double sr = std::sqrt(5.0 * r2);
+        const double gg = 5.0 / 3.0 * s2 * (1 + sr) * std::exp(-sr);  // -(dk/dr)/r
+        const double half = 0.5 * wm(p, q);
+        expect[d] += half * (k(p, q) - (p == q ? noise : 0.0));
+        if (p == q) expect[d + 1] += half * noise;
+        for (int i = 0, wi = 0; i < d; ++i) {
+          const double l2 = std::exp(2 * hp.log_lengthscale[i]), diff = w(i, p) - w(i, q);
+          expect[i] += half * gg * diff * diff / l2;
+          if (!mask[i]) continue;
+          // dK_pq/dw_ip = -gg diff / l^2, dK_pq/dw_iq = +gg diff / l^2
+          const double dk = -gg * diff / l2;
+          expect[d + 2 + wi] += half * dk * (dwa(i, p) - dwa(i, q));
+          expect[d + 2 + warped + wi] += half * dk * (dwb(i, p) - dwb(i, q));
+          ++wi;
+        }
+      }
+    }
+    expect = -expect;
+    for (Eigen::Index i = 0; i < theta.size(); ++i) {
+      EXPECT_NEAR(grad[i], expect[i], 1e-8 * std::max(1.0, expect.cwiseAbs().maxCoeff()))
+          << "parameter " << i << ", log lengthscale " << log_l;
+    }
+  }
 }
 
 TEST(GpLikelihood, ThePriorsDifferOnlyInTheLengthscaleTerm) {
