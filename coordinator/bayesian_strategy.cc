@@ -168,17 +168,19 @@ Proposal BayesianStrategy::Decode(std::span<const double> u) const {
 
 void BayesianStrategy::Project(double* u, uint8_t* movable) const {
   std::span<double> x(u, dims_);
-  const Proposal p = Decode(x);
-  size_t def = 0;
-  for (size_t k = 0; k < spaces_.size(); ++k) {
-    if (spaces_[k].name == p.definition_name) def = k;
+  size_t def = 0;  // as Decode
+  for (size_t k = 1; k < def_width_; ++k) {
+    if (x[k] > x[def]) def = k;
   }
+  const SearchSpace& space = spaces_[def].space;
+  // Encode(Decode(x)), without building the configuration (SearchSpace::ProjectUnit).
+  std::vector<double> block(x.begin() + static_cast<std::ptrdiff_t>(offsets_[def]),
+                            x.begin() + static_cast<std::ptrdiff_t>(offsets_[def] + space.UnitDims()));
+  space.ProjectUnit(block);
   std::fill(x.begin(), x.end(), 0.0);
   if (movable != nullptr) std::fill(movable, movable + dims_, uint8_t{0});
   if (def_width_ > 0) x[def] = 1.0;
   if (options_.task_coordinate) x[dims_ - 1] = 1.0;  // proposals are for this job's task, fixed
-  const SearchSpace& space = spaces_[def].space;
-  const std::vector<double> block = space.ToUnit(p.hyperparameters);
   std::copy(block.begin(), block.end(), x.begin() + static_cast<std::ptrdiff_t>(offsets_[def]));
   if (movable != nullptr) {
     for (const Dimension& d : space.dimensions()) {

@@ -280,22 +280,33 @@ const Dimension* SearchSpace::Find(const std::string& name) const {
   return nullptr;
 }
 
+namespace {
+
+// The value a categorical's one-hot block of u stands for: the first largest coordinate
+// (negative and NaN count as 0).
+size_t CategoricalArgmax(const Dimension& d, std::span<const double> u) {
+  size_t best = 0;
+  double best_value = -1;
+  for (size_t k = 0; k < d.values.size(); ++k) {
+    double v = u[d.unit_offset + k];
+    if (!(v >= 0)) v = 0;
+    if (v > best_value) {
+      best_value = v;
+      best = k;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
 Config SearchSpace::FromUnit(std::span<const double> u) const {
   HPO_CHECK_MSG(u.size() == unit_dims_, "unit vector of " + std::to_string(u.size()) + " coordinates for a space of " +
                                             std::to_string(unit_dims_));
   Config config;
   for (const Dimension& d : dims_) {
     if (d.kind == DimensionKind::kCategorical) {
-      size_t best = 0;
-      double best_value = -1;
-      for (size_t k = 0; k < d.values.size(); ++k) {
-        double v = u[d.unit_offset + k];
-        if (!(v >= 0)) v = 0;
-        if (v > best_value) {
-          best_value = v;
-          best = k;
-        }
-      }
+      const size_t best = CategoricalArgmax(d, u);
       config[d.name] = d.values[best];
     } else {
       config[d.name] = NumericFromUnit(d, u[d.unit_offset]);
@@ -318,6 +329,23 @@ std::vector<double> SearchSpace::ToUnit(const Config& config) const {
     u[d.unit_offset] = x ? Forward(d, std::clamp(*x, d.lo, d.hi)) : 0.5;
   }
   return u;
+}
+
+void SearchSpace::ProjectUnit(std::span<double> u) const {
+  HPO_CHECK_MSG(u.size() == unit_dims_, "unit vector of " + std::to_string(u.size()) + " coordinates for a space of " +
+                                            std::to_string(unit_dims_));
+  for (const Dimension& d : dims_) {
+    if (d.kind == DimensionKind::kCategorical) {
+      const size_t best = CategoricalArgmax(d, u);
+      // As ToUnit: the first of equal values is the one set.
+      const size_t first =
+          static_cast<size_t>(std::find(d.values.begin(), d.values.end(), d.values[best]) - d.values.begin());
+      for (size_t k = 0; k < d.values.size(); ++k) u[d.unit_offset + k] = k == first ? 1.0 : 0.0;
+      continue;
+    }
+    const std::optional<double> x = ParseNumber(NumericFromUnit(d, u[d.unit_offset]));
+    u[d.unit_offset] = x ? Forward(d, std::clamp(*x, d.lo, d.hi)) : 0.5;
+  }
 }
 
 Config SearchSpace::Sample(Rng& rng) const {

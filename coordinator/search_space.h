@@ -116,6 +116,10 @@ class SearchSpace {
   // missing or unparseable numeric value maps to 0.5; an unknown or missing categorical value
   // maps to all zeros. Use Normalize first to reject such configurations instead.
   std::vector<double> ToUnit(const Config& config) const;
+  // ToUnit(FromUnit(u)), in place and without building the configuration: the nearest point
+  // whose values a trial can be given (formatted as FromUnit formats them). The Bayesian strategy
+  // projects every candidate of its pool so (thousands per proposal).
+  void ProjectUnit(std::span<double> u) const;
 
   // ---- sampling ------------------------------------------------------------------------------
   // One configuration drawn uniformly in the scaled space (SageMaker's random search): numeric

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <numeric>
-#include <set>
+#include <unordered_set>
 
 #include "kernels/random.h"
 #include "kernels/sobol.h"
@@ -12,6 +14,23 @@ namespace hpo::kernels {
 namespace {
 
 using Key = std::vector<double>;
+
+// Points already taken or in the pool, by exact coordinates (finite). A hash set: the ordered
+// set's comparisons were a tenth of a proposal's host time at small n.
+struct KeyHash {
+  size_t operator()(const Key& k) const {
+    uint64_t h = 1469598103934665603ull;
+    for (double v : k) {
+      if (v == 0.0) v = 0.0;  // -0 and +0 are one coordinate, as for ==
+      uint64_t bits;
+      std::memcpy(&bits, &v, sizeof bits);
+      h = (h ^ bits) * 1099511628211ull;
+      h ^= h >> 29;
+    }
+    return static_cast<size_t>(h);
+  }
+};
+using KeySet = std::unordered_set<Key, KeyHash>;
 
 Key KeyOf(const Eigen::Ref<const Eigen::VectorXd>& x) { return Key(x.data(), x.data() + x.size()); }
 
@@ -46,7 +65,7 @@ GpStatus SuggestBatch(GpEngine& engine, const Posterior& posterior, size_t q, co
   double incumbent = posterior.incumbent;
   const double noise = posterior.noise_variance();
 
-  std::set<Key> taken;
+  KeySet taken;
   for (const Eigen::VectorXd& e : options.exclude) {
     if (e.size() != dims) return GpStatus::InvalidArgument("SuggestBatch: excluded point of the wrong size");
     Eigen::VectorXd x = e;
@@ -96,7 +115,7 @@ GpStatus SuggestBatch(GpEngine& engine, const Posterior& posterior, size_t q, co
       for (Eigen::Index d = 0; d < dims; ++d) col[d] = std::clamp(c[d] + sd * rng.Normal(), 0.0, 1.0);
     }
   }
-  std::set<Key> in_pool;
+  KeySet in_pool;
   Eigen::MatrixXd pool(dims, raw.cols());
   Eigen::Index m = 0;
   for (Eigen::Index j = 0; j < raw.cols(); ++j) {

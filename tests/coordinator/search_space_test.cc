@@ -215,6 +215,34 @@ TEST(SearchSpace, CategoricalsAreOneHotAndMapBackByArgmax) {
   EXPECT_EQ(lenient, (std::vector<double>{0.5, 0.5, 0, 0, 0}));
 }
 
+// ProjectUnit is the round trip through a configuration, in place: the same point for every
+// kind of range, scaling and value, the cube's faces and coordinates outside it included.
+TEST(SearchSpace, ProjectUnitIsToUnitOfFromUnit) {
+  proto::ParameterRanges ranges;
+  ranges.continuous_parameter_ranges.push_back(Num("lr", "1e-5", "0.3", "Logarithmic"));
+  ranges.continuous_parameter_ranges.push_back(Num("momentum", "0.5", "0.999", "ReverseLogarithmic"));
+  ranges.continuous_parameter_ranges.push_back(Num("dropout", "0", "0.7", "Linear"));
+  ranges.continuous_parameter_ranges.push_back(Num("fixed", "2.5", "2.5", "Auto"));
+  ranges.integer_parameter_ranges.push_back(Num("layers", "1", "12", "Linear"));
+  ranges.integer_parameter_ranges.push_back(Num("batch", "16", "4096", "Logarithmic"));
+  ranges.categorical_parameter_ranges.push_back(Cat("opt", {"sgd", "adam", "rmsprop"}));
+  ranges.categorical_parameter_ranges.push_back(Cat("act", {"relu", "gelu"}));
+  Result<SearchSpace> s = SearchSpace::FromRanges(ranges);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  Rng rng(5);
+  for (int i = 0; i < 2000; ++i) {
+    std::vector<double> u(s->UnitDims());
+    for (double& v : u) {
+      const uint64_t pick = rng.Below(10);
+      v = pick == 0 ? 0.0 : pick == 1 ? 1.0 : pick == 2 ? -0.25 : pick == 3 ? 1.5 : rng.Uniform();
+    }
+    const std::vector<double> expect = s->ToUnit(s->FromUnit(u));
+    std::vector<double> got = u;
+    s->ProjectUnit(got);
+    ASSERT_EQ(got, expect) << "draw " << i;
+  }
+}
+
 TEST(SearchSpace, CategoricalSamplesAreUniformOverTheValues) {
   proto::ParameterRanges ranges;
   ranges.categorical_parameter_ranges.push_back(Cat("c", {"a", "b", "c", "d"}));
