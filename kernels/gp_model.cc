@@ -351,6 +351,51 @@ std::vector<size_t> SelectSubset(const Eigen::VectorXd& y, size_t budget, uint64
   return out;
 }
 
+namespace {
+
+// The Cholesky factor of the symmetric positive definite *a, in place: its lower triangle
+// becomes L, its strict upper triangle 0. False when a pivot is not positive (*a then holds
+// partial results). Blocked and left-looking: block column j is first updated by the columns
+// left of it (one product per block of rows, the blocks on OpenMP threads), then its diagonal
+// block factorised and the panel below it solved (again by blocks of rows). Eigen's LLT ran on
+// one thread: 0.1 s of the posterior on 2000 points, the subset every suggestion past 2000
+// observations builds. Each block is computed the same way whatever the thread count, so the
+// factor does not depend on it.
+bool CholeskyInPlace(Eigen::MatrixXd* a) {
+  constexpr Eigen::Index kBlock = 128;
+  Eigen::MatrixXd& m = *a;
+  const Eigen::Index n = m.rows();
+  for (Eigen::Index j = 0; j < n; j += kBlock) {
+    const Eigen::Index b = std::min(kBlock, n - j);
+    const Eigen::Index row_blocks = (n - j + kBlock - 1) / kBlock;
+    if (j > 0) {
+#pragma omp parallel for schedule(dynamic, 1) if (row_blocks > 1 && (n - j) * j * b >= 4000000)
+      for (Eigen::Index rb = 0; rb < row_blocks; ++rb) {
+        const Eigen::Index r = j + rb * kBlock, rn = std::min(kBlock, n - r);
+        m.block(r, j, rn, b).noalias() -= m.block(r, 0, rn, j) * m.block(j, 0, b, j).transpose();
+      }
+    }
+    Eigen::Ref<Eigen::MatrixXd> block = m.block(j, j, b, b);
+    Eigen::LLT<Eigen::Ref<Eigen::MatrixXd>> diag(block);  // in place
+    if (diag.info() != Eigen::Success) return false;
+    const Eigen::Index below = n - j - b;
+    if (below > 0) {
+      const Eigen::Index panel_blocks = (below + kBlock - 1) / kBlock;
+      const auto ljj = m.block(j, j, b, b).triangularView<Eigen::Lower>();
+#pragma omp parallel for schedule(dynamic, 1) if (panel_blocks > 1 && below * b * b >= 4000000)
+      for (Eigen::Index rb = 0; rb < panel_blocks; ++rb) {
+        const Eigen::Index r = j + b + rb * kBlock, rn = std::min(kBlock, n - r);
+        // X L_jj^T = A_rj
+        ljj.transpose().solveInPlace<Eigen::OnTheRight>(m.block(r, j, rn, b));
+      }
+    }
+  }
+  m.triangularView<Eigen::StrictlyUpper>().setZero();
+  return true;
+}
+
+}  // namespace
+
 GpStatus BuildPosterior(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const Hyperparameters& hp, double y_mean,
                         double y_scale, Posterior* out) {
   const Eigen::Index n = x.cols();
@@ -368,23 +413,28 @@ GpStatus BuildPosterior(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, cons
   Eigen::MatrixXd k = -2.0 * (z.transpose() * z);
   k.colwise() += sq;
   k.rowwise() += sq.transpose();
+  // Matern52 of every entry, a column at a time in vector arithmetic (Eigen's vectorised exp:
+  // the scalar loop's exponentials were a third of the posterior's time on 2000 points).
 #pragma omp parallel for schedule(static) if (n >= 500)
   for (Eigen::Index j = 0; j < n; ++j) {
-    for (Eigen::Index i = 0; i < n; ++i) k(i, j) = i == j ? s2 : Matern52(std::sqrt(std::max(k(i, j), 0.0)), s2);
+    auto col = k.col(j).array();
+    const Eigen::ArrayXd sr = kSqrt5 * col.max(0.0).sqrt();
+    col = s2 * (1.0 + sr + sr.square() / 3.0) * (-sr).exp();
+    k(j, j) = s2;
   }
   for (double rel : {0.0, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2}) {
     const double jitter = rel * s2;
-    Eigen::MatrixXd kj = k;
-    kj.diagonal().array() += noise + jitter;
-    Eigen::LLT<Eigen::MatrixXd> llt(kj);
-    if (llt.info() != Eigen::Success) continue;
-    Eigen::MatrixXd l = llt.matrixL();
+    Eigen::MatrixXd l = k;
+    l.diagonal().array() += noise + jitter;
+    if (!CholeskyInPlace(&l)) continue;
     if (!(l.diagonal().array() > 0).all() || !l.diagonal().allFinite()) continue;
+    Eigen::VectorXd alpha = l.triangularView<Eigen::Lower>().solve(y);
+    l.triangularView<Eigen::Lower>().transpose().solveInPlace(alpha);
     out->hp = hp;
     out->inputs = x;
     out->chol = std::move(l);
     out->y = y;
-    out->alpha = llt.solve(y);
+    out->alpha = std::move(alpha);
     out->jitter = jitter;
     out->incumbent = y.minCoeff();
     out->y_mean = y_mean;

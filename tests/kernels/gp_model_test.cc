@@ -156,6 +156,29 @@ TEST(GpLikelihood, GradientMatchesTheDirectPairwiseComputation) {
   }
 }
 
+// The posterior's factor (a blocked, threaded Cholesky since the subset of 2000 points took
+// 0.1 s on one thread) against Eigen's LLT, across block boundaries and sizes where the blocks
+// run on threads; L L^T reproduces the matrix, and alpha solves it.
+TEST(GpPosterior, TheFactorMatchesEigensCholesky) {
+  for (const int n : {1, 5, 127, 128, 129, 300, 700}) {
+    const int d = 4;
+    const Eigen::MatrixXd x = RandomPoints(d, n, 40 + n);
+    const Eigen::VectorXd y = TestFunction(x);
+    const Hyperparameters hp = SomeHyperparameters(d, true);
+    Posterior post;
+    ASSERT_TRUE(BuildPosterior(x, y, hp, 0.0, 1.0, &post).ok()) << n;
+    Eigen::MatrixXd k = KernelMatrix(hp, x, x);
+    k.diagonal().array() += std::exp(hp.log_noise_variance) + post.jitter;
+    const Eigen::LLT<Eigen::MatrixXd> llt(k);
+    ASSERT_EQ(llt.info(), Eigen::Success);
+    const Eigen::MatrixXd expect = llt.matrixL();
+    EXPECT_LT((post.chol - expect).cwiseAbs().maxCoeff(), 1e-9 * expect.cwiseAbs().maxCoeff()) << n;
+    EXPECT_EQ(post.chol.triangularView<Eigen::StrictlyUpper>().toDenseMatrix().cwiseAbs().maxCoeff(), 0.0) << n;
+    EXPECT_LT((post.chol * post.chol.transpose() - k).cwiseAbs().maxCoeff(), 1e-9 * k.cwiseAbs().maxCoeff()) << n;
+    EXPECT_LT((k * post.alpha - y).norm(), 1e-6 * y.norm()) << n;
+  }
+}
+
 TEST(GpLikelihood, ThePriorsDifferOnlyInTheLengthscaleTerm) {
   const int d = 3;
   const Eigen::MatrixXd x = RandomPoints(d, 10, 5);
