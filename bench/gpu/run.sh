@@ -167,9 +167,15 @@ if [[ -n "${DIAG:-1}" && "${DIAG:-1}" != 0 ]]; then
   # How the host's cores scale (the fit's L-BFGS starts run one per thread): cgroup quota, then
   # the CPU engine at 1, 2, 4 and all threads.
   log "diag cgroup cpu.max: $(cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo none); affinity: $(taskset -pc $$ 2>/dev/null | sed 's/.*: //')"
+  log "diag OpenMP environment: $(env | grep -E '^(OMP|GOMP|KMP)_' | tr '\n' ' ')"
   for t in 1 2 4 0; do
     line=$(timeout "$run_timeout" "$hpo" bench suggest --n 1000 --d "$d" --q "$q" --device cpu --threads "$t" --repeat "$repeat" -o json 2>&1 | tail -1)
     log "diag cpu threads=$t: $line"
+  done
+  # The fit's starts and the posterior's factor use OpenMP's own team: one thread of it.
+  for n in 1000 5000; do
+    line=$(OMP_NUM_THREADS=1 timeout "$run_timeout" "$hpo" bench suggest --n "$n" --d "$d" --q "$q" --device cuda --repeat "$repeat" -o json 2>&1 | tail -1)
+    log "diag cuda n=$n OMP_NUM_THREADS=1: $line"
   done
   for dev in cuda cpu; do
     line=$(timeout "$run_timeout" "$hpo" bench optimize --function hartmann6 --strategy Bayesian --evaluations 40 --batch 4 \
