@@ -16,12 +16,14 @@
 //     for hundreds of them (on an H200, 0.31 s of acquisition at n = 1000 went to them);
 //   - device, per batch of candidates: the Matern-5/2 ARD cross-covariance K(train, batch)
 //     (own kernel, distances summed per coordinate), the mean K^T alpha (cuBLAS gemv),
-//     V = L^-1 K (trmm), variance and log EI (own kernel, a port of log_ei.cc), and for
-//     gradients B = L^-T V (trmm), the radial products (own kernel) and two gemm/gemv reductions;
+//     V = L^-1 K (gemm), variance and log EI (own kernel, a port of log_ei.cc), and for
+//     gradients B = L^-T V (gemm), the radial products (own kernel) and two gemm/gemv reductions;
 //     everything the host needs comes back in one copy;
-//   - device, Fantasize: the cross-covariance of the new point, l = L^-1 k (trmv), the new row of
+//   - device, Fantasize: the cross-covariance of the new point, l = L^-1 k (gemv), the new row of
 //     L^-1, -(L^-T l)/d and 1/d, the rank-one pool update (gemv + own kernel) and alpha by two
-//     trmv.
+//     gemv.
+//   The products are plain gemm/gemv over the whole n x n block, whose upper triangle is kept 0
+//   (zeroed after the trsm, never written since).
 // Batches: as many candidates per batch as fit in the scratch budget (2 GiB or a quarter of the
 // free memory at Load, whichever is less; 4 n x batch matrices with gradients, 2 without), at most
 // 65535 (one grid dimension); HPO_CUDA_BATCH_COLUMNS=N caps it further (tests use it to cross
@@ -36,7 +38,7 @@
 // Precision: doubles throughout. Agreement with the CPU engine: relative 1e-6 on mean, variance
 // and log EI (tests/kernels/cuda_engine_test.cc); in practice ~1e-12, the differences being the
 // summation order of cuBLAS and of the distance (direct differences here, |a|^2+|b|^2-2ab there).
-// Determinism: cuBLAS's trsm/trmm/trmv/gemv/gemm and these kernels use no atomics, so results are
+// Determinism: cuBLAS's trsm/gemv/gemm and these kernels use no atomics, so results are
 // reproducible on the same GPU and library version.
 #include <algorithm>
 #include <cmath>
@@ -230,6 +232,9 @@ class CudaEngine final : public GpEngine {
       HPO_CUBLAS_TRY(cublasDcopy(handle_, ni, ones_.get(), 1, linv_.get(), ld + 1));  // the identity
       HPO_CUBLAS_TRY(cublasDtrsm(handle_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, ni,
                                  ni, &one, chol.get(), ni, linv_.get(), ld));
+      // The products below are plain gemm/gemv over the whole block: its upper triangle must be
+      // 0, whatever trsm left there.
+      HPO_CUDA_TRY(cuda::LaunchZeroStrictUpper(linv_.get(), ld, ni, nullptr));
       HPO_CUDA_TRY(cudaDeviceSynchronize());  // before `chol` is freed
     }
     // Training inputs, scaled and warped, transposed: cap x D.
@@ -297,16 +302,16 @@ class CudaEngine final : public GpEngine {
                                                gradients ? g_.get() : nullptr, n, nullptr));
       HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, cn, &one, k_.get(), n, alpha_.get(), 1, &zero, mean, 1));
       // V = L^-1 K.
-      HPO_CUBLAS_TRY(cublasDtrmm(handle_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, n,
-                                 cn, &one, linv_.get(), ld, k_.get(), n, v_.get(), n));
+      HPO_CUBLAS_TRY(cublasDgemm(handle_, CUBLAS_OP_N, CUBLAS_OP_N, n, cn, n, &one, linv_.get(), ld, k_.get(), n, &zero,
+                                 v_.get(), n));
       HPO_CUDA_TRY(cuda::LaunchVarianceLogEi(v_.get(), n, n, cn, s2_, kVarianceFloor * s2_, mean, incumbent, true, var,
                                              log_ei, gradients ? d_mean : nullptr, gradients ? d_var : nullptr,
                                              nullptr));
       if (gradients) {
         // B = L^-T V (over K, no longer needed); ga = g .* alpha (per row), gb = g .* B (in
         // place over B); then the column sums and Z^T-products of the CPU engine's formulas.
-        HPO_CUBLAS_TRY(cublasDtrmm(handle_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T, CUBLAS_DIAG_NON_UNIT,
-                                   n, cn, &one, linv_.get(), ld, v_.get(), n, k_.get(), n));
+        HPO_CUBLAS_TRY(cublasDgemm(handle_, CUBLAS_OP_T, CUBLAS_OP_N, n, cn, n, &one, linv_.get(), ld, v_.get(), n,
+                                   &zero, k_.get(), n));
         HPO_CUDA_TRY(cuda::LaunchRadialProducts(g_.get(), n, alpha_.get(), nullptr, n, n, cn, ga_.get(), nullptr));
         HPO_CUDA_TRY(cuda::LaunchRadialProducts(g_.get(), n, nullptr, k_.get(), n, n, cn, k_.get(), nullptr));
         HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, cn, &one, ga_.get(), n, ones_.get(), 1, &zero, s_mean, 1));
@@ -372,8 +377,8 @@ class CudaEngine final : public GpEngine {
       HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, cn, &one, k_.get(), n, alpha_.get(), 1, &zero,
                                  pool_mean_.get() + col, 1));
       // V = L^-1 K, into the pool's rows.
-      HPO_CUBLAS_TRY(cublasDtrmm(handle_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, n,
-                                 cn, &one, linv_.get(), ld, k_.get(), n, v, ld));
+      HPO_CUBLAS_TRY(cublasDgemm(handle_, CUBLAS_OP_N, CUBLAS_OP_N, n, cn, n, &one, linv_.get(), ld, k_.get(), n, &zero, v,
+                                 ld));
       HPO_CUDA_TRY(cuda::LaunchVarianceLogEi(v, ld, n, cn, s2_, kVarianceFloor * s2_, nullptr, 0.0, false,
                                              pool_var_.get() + col, nullptr, nullptr, nullptr, nullptr));
     }
@@ -422,20 +427,19 @@ class CudaEngine final : public GpEngine {
     const Eigen::MatrixXd z = Scaled(x, nullptr);
     const int n = static_cast<int>(n_), dims = static_cast<int>(dims_), ld = static_cast<int>(cap_);
     HPO_CUDA_TRY(cudaMemcpy(xvec_.get(), z.data(), Bytes(dims_), cudaMemcpyHostToDevice));
-    // l = L^-1 k(train, x); mean at x = k . alpha.
-    HPO_CUDA_TRY(cuda::LaunchCrossCovariance(zt_.get(), ld, n, xvec_.get(), dims, 1, s2_, lvec_.get(), nullptr, n,
+    // l = L^-1 k(train, x); mean at x = k . alpha. (rvec_ holds k, then serves as scratch.)
+    const double one = 1.0, zero = 0.0;
+    HPO_CUDA_TRY(cuda::LaunchCrossCovariance(zt_.get(), ld, n, xvec_.get(), dims, 1, s2_, rvec_.get(), nullptr, n,
                                              nullptr));
     double mu = 0.0, ll = 0.0;
-    HPO_CUBLAS_TRY(cublasDdot(handle_, n, lvec_.get(), 1, alpha_.get(), 1, &mu));
-    HPO_CUBLAS_TRY(cublasDtrmv(handle_, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, n, linv_.get(), ld,
-                               lvec_.get(), 1));
+    HPO_CUBLAS_TRY(cublasDdot(handle_, n, rvec_.get(), 1, alpha_.get(), 1, &mu));
+    HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_N, n, n, &one, linv_.get(), ld, rvec_.get(), 1, &zero, lvec_.get(), 1));
     HPO_CUBLAS_TRY(cublasDdot(handle_, n, lvec_.get(), 1, lvec_.get(), 1, &ll));
     const double d2 = s2_ + noise_ - ll;
     if (!(d2 > 1e-14 * s2_)) return GpStatus::Numerical("Fantasize: the new pivot is not positive");
     const double d = std::sqrt(d2);
     if (pool_m_ > 0) {
       // cov(pool_j, x) = k(pool_j, x) - v_j . l; the new factor row of the pool = cov / d.
-      const double one = 1.0, zero = 0.0;
       const int m = static_cast<int>(pool_m_);
       HPO_CUDA_TRY(vl_.Reserve(static_cast<size_t>(m)));
       HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, m, &one, pool_v_.get(), ld, lvec_.get(), 1, &zero, vl_.get(), 1));
@@ -444,23 +448,20 @@ class CudaEngine final : public GpEngine {
                                                  pool_mean_.get(), nullptr));
     }
     // Append x to the training inputs (row n of the transposed array). L gains the row (l^T, d),
-    // so L^-1 gains the row (-(L^-T l)^T / d, 1/d).
+    // so L^-1 gains the row (-(L^-T l)^T / d, 1/d), written straight into row n (stride ld).
     HPO_CUBLAS_TRY(cublasSetVector(dims, sizeof(double), z.data(), 1, zt_.get() + n_, ld));
-    HPO_CUBLAS_TRY(cublasDcopy(handle_, n, lvec_.get(), 1, rvec_.get(), 1));
-    HPO_CUBLAS_TRY(cublasDtrmv(handle_, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T, CUBLAS_DIAG_NON_UNIT, n, linv_.get(), ld,
-                               rvec_.get(), 1));
     const double minus_inv_d = -1.0 / d, inv_d = 1.0 / d;
-    HPO_CUBLAS_TRY(cublasDscal(handle_, n, &minus_inv_d, rvec_.get(), 1));
-    HPO_CUBLAS_TRY(cublasDcopy(handle_, n, rvec_.get(), 1, linv_.get() + n_, ld));
+    HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, n, &minus_inv_d, linv_.get(), ld, lvec_.get(), 1, &zero,
+                               linv_.get() + n_, ld));
     HPO_CUDA_TRY(cudaMemcpy(linv_.get() + static_cast<size_t>(n_) + static_cast<size_t>(n_) * static_cast<size_t>(cap_),
                             &inv_d, sizeof(double), cudaMemcpyHostToDevice));
     y_[n_] = y;
     ++n_;
-    // alpha = L^-T L^-1 y.
-    HPO_CUDA_TRY(cudaMemcpy(alpha_.get(), y_.data(), Bytes(n_), cudaMemcpyHostToDevice));
-    HPO_CUBLAS_TRY(cublasDtrmv(handle_, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, n + 1, linv_.get(), ld,
-                               alpha_.get(), 1));
-    HPO_CUBLAS_TRY(cublasDtrmv(handle_, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T, CUBLAS_DIAG_NON_UNIT, n + 1, linv_.get(), ld,
+    // alpha = L^-T (L^-1 y).
+    HPO_CUDA_TRY(cudaMemcpy(rvec_.get(), y_.data(), Bytes(n_), cudaMemcpyHostToDevice));
+    HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_N, n + 1, n + 1, &one, linv_.get(), ld, rvec_.get(), 1, &zero,
+                               lvec_.get(), 1));
+    HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n + 1, n + 1, &one, linv_.get(), ld, lvec_.get(), 1, &zero,
                                alpha_.get(), 1));
     HPO_CUDA_TRY(cudaDeviceSynchronize());
     return GpStatus::Ok();

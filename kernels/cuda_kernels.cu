@@ -198,6 +198,24 @@ cudaError_t LaunchRadialProducts(const double* g, int ld, const double* a, const
   return cudaGetLastError();
 }
 
+__global__ void ZeroStrictUpperKernel(double* a, int ld, int j0) {
+  const int j = j0 + static_cast<int>(blockIdx.y);  // column
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < j; i += gridDim.x * blockDim.x) {
+    a[static_cast<size_t>(j) * static_cast<size_t>(ld) + static_cast<size_t>(i)] = 0.0;
+  }
+}
+
+cudaError_t LaunchZeroStrictUpper(double* a, int ld, int n, cudaStream_t stream) {
+  for (int j0 = 1; j0 < n; j0 += 65535) {  // one grid row per column, 65535 columns a launch
+    const int cols = n - j0 < 65535 ? n - j0 : 65535;
+    const dim3 grid(Blocks(n, kThreads), static_cast<unsigned>(cols));
+    ZeroStrictUpperKernel<<<grid, kThreads, 0, stream>>>(a, ld, j0);
+    const cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return e;
+  }
+  return cudaSuccess;
+}
+
 cudaError_t LaunchFantasyPoolUpdate(const double* pool, int dims, int m, const double* x, double s2, const double* vl,
                                     double d, double shift, double floor, double* v, int ldv, int n, double* var,
                                     double* mean, cudaStream_t stream) {

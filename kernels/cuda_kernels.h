@@ -45,6 +45,9 @@ cudaError_t LaunchLogEi(const double* mean, const double* var, int m, double inc
 cudaError_t LaunchRadialProducts(const double* g, int ld, const double* a, const double* b, int ldb, int n, int m,
                                  double* out, cudaStream_t stream);
 
+// a(i, j) = 0 for i < j < n (the strict upper triangle of the n x n block, leading dimension ld).
+cudaError_t LaunchZeroStrictUpper(double* a, int ld, int n, cudaStream_t stream);
+
 // The Kriging/sampled fantasy's rank-one pool update, for each pool column j < m:
 //   row_j = (Matern52(|pool_j - x|, s2) - vl[j]) / d      (vl[j] = v_j . l, computed by cuBLAS)
 //   v(n, j) = row_j;  var[j] = max(var[j] - row_j^2, floor);  mean[j] += row_j * shift.
