@@ -215,9 +215,10 @@ double NegLogMarginalLikelihood(const Eigen::MatrixXd& x, const Eigen::VectorXd&
       const double om = std::max(1.0 - ua, 1e-300);
       const double log_om = std::log(om);
       const double omb = std::exp(b * log_om);
-      // The identity warp (a = b = 1) leaves x as it is, and the cube's faces are exact, as in
-      // WarpInputs.
-      if (!identity) w(d, j) = x(d, j) <= 0.0 || x(d, j) >= 1.0 ? KumaraswamyWarp(x(d, j), a, b) : 1.0 - omb;
+      // The identity warp (a = b = 1) leaves x as it is; where the clamp above moved x (the
+      // cube's faces, and within 1e-12 of them) w is KumaraswamyWarp's, as WarpInputs gives the
+      // posterior.
+      if (!identity) w(d, j) = u != x(d, j) ? KumaraswamyWarp(x(d, j), a, b) : 1.0 - omb;
       if (want_grad) {
         dwa(static_cast<Eigen::Index>(i), j) = a * b * (omb / om) * ua * log_u;
         dwb(static_cast<Eigen::Index>(i), j) = -b * omb * log_om;

@@ -34,7 +34,8 @@
 # existing CUDA build such as build-cuda, whose build type is then kept; dist/ always goes to
 # build-gpu/dist), OUT (results folder), REPEAT (default 3; median reported), N_LIST (default
 # "1000 5000 20000"), CPU_MAX_N (default 20000: larger n skip the CPU run), RUN_TIMEOUT (seconds
-# per bench run, default 120), JOBS (build parallelism).
+# per bench run, default 120), JOBS (build parallelism), DIAG (default 1; 0 skips the diagnostics
+# after the sweep: other sizes, thread scaling, a short bench optimize on both devices).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
