@@ -248,6 +248,10 @@ class Soak:
         self.slow_calls = []  # (t, seconds, coordinator cpu seconds, thread snapshots)
         self.event_cursor = 0
         self.event_kinds = collections.Counter()
+        # Training job -> [(time, worker id)] of the coordinator's "worker ... was lost" InfraErrors:
+        # an attempt's host can be placed on a worker the soak has just killed, which then never
+        # starts it and so never appears in the ledger.
+        self.lost_workers = collections.defaultdict(list)
         self.stalls = []  # (t, seconds, explained) from the coordinator's CoordinatorStalled events
         self.psi = []  # (t, {"cpu": avg10, "io": avg10})
         self.rss_fresh = None  # (live kB, fresh kB, training jobs) from fresh_rss_check
@@ -948,6 +952,10 @@ class Soak:
             evs = page.get("events", [])
             for e in evs:
                 self.event_kinds[e["kind"]] += 1
+                if e["kind"] == "InfraError" and e.get("trial"):
+                    m = re.search(r"worker (\S+) was lost", e.get("message", ""))
+                    if m:
+                        self.lost_workers[e["trial"]].append((float(e["time"]), m.group(1)))
                 if e["kind"] == "CoordinatorStalled":
                     m = re.search(r"for ([0-9.]+) s", e["message"])
                     gap = float(m.group(1)) if m else 0.0
@@ -1102,6 +1110,8 @@ class Soak:
                 if j.instance_count > 1 and os.path.exists(left):  # the last host to hand over removes it
                     why = [f for r in self.ledger_records(name)
                            for f in self.worker_fault_near(r["worker"], r["start"], r["last"] + 10)]
+                    self.follow_events()  # the InfraErrors up to now
+                    why += self.lost_worker_faults(name)
                     msg = f"{name} is {s['TrainingJobStatus']} but {left} is still there: {sorted(os.listdir(left))}"
                     if why:
                         self.note("hand-over-left-after-fault", name, msg + f"; fault: {why}")
@@ -1179,6 +1189,29 @@ class Soak:
         except OSError:
             return []
         return [r for r in records if r["tj"] == tj]
+
+    def worker_name_of(self, worker_id):
+        """The soak's name (w3) of the worker that registered as worker_id (vm-...), from its log."""
+        for w in self.workers:
+            try:
+                with open(w.log, errors="replace") as f:
+                    if f" as {worker_id}\n" in f.read():
+                        return w.name
+            except OSError:
+                pass
+        return None
+
+    def lost_worker_faults(self, tj):
+        """Faults of the soak on the workers the coordinator reported lost for training job tj, in
+        the lease before the report (a lost worker the soak did not kill or pause is no excuse)."""
+        out = []
+        with self.lock:
+            lost = list(self.lost_workers.get(tj, []))
+        for t, worker_id in lost:
+            name = self.worker_name_of(worker_id)
+            if name is not None:
+                out += self.worker_fault_near(name, t - self.a.lease_s - 5, t)
+        return out
 
     def worker_fault_near(self, worker, t0, t1):
         with self.lock:
