@@ -153,12 +153,14 @@ Hyperparameters DefaultHyperparameters(size_t dims, const WarpMask& mask) {
 
 // ---- likelihood -----------------------------------------------------------------------------
 
+namespace {
+
 // From the Cholesky factor L (lower triangle of `chol`, n x n): L^-1 into *linv (lower; its
 // upper triangle is left undefined) and the lower triangle of K^-1 = L^-T L^-1 into *kinv (upper
 // undefined). Blocked so that neither triangle's zeros are multiplied: column block j of L^-1
 // solves only the trailing system L[j:, j:] X = I[j:, j-block]; block (i, j), i >= j, of K^-1 is
 // L^-1[i:, i-block]^T L^-1[i:, j-block].
-static void InverseFromCholesky(const Eigen::MatrixXd& chol, Eigen::MatrixXd* linv, Eigen::MatrixXd* kinv) {
+void InverseFromCholesky(const Eigen::MatrixXd& chol, Eigen::MatrixXd* linv, Eigen::MatrixXd* kinv) {
   constexpr Eigen::Index kBlock = 48;
   const Eigen::Index n = chol.rows();
   linv->setZero(n, n);
@@ -178,6 +180,8 @@ static void InverseFromCholesky(const Eigen::MatrixXd& chol, Eigen::MatrixXd* li
     }
   }
 }
+
+}  // namespace
 
 double NegLogMarginalLikelihood(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const Eigen::VectorXd& theta,
                                 const WarpMask& mask_in, bool with_prior, Eigen::VectorXd* grad,

@@ -252,6 +252,7 @@ class Soak:
         # an attempt's host can be placed on a worker the soak has just killed, which then never
         # starts it and so never appears in the ledger.
         self.lost_workers = collections.defaultdict(list)
+        self.worker_names = {}  # worker id -> the soak's name, see worker_name_of
         self.stalls = []  # (t, seconds, explained) from the coordinator's CoordinatorStalled events
         self.psi = []  # (t, {"cpu": avg10, "io": avg10})
         self.rss_fresh = None  # (live kB, fresh kB, training jobs) from fresh_rss_check
@@ -1191,11 +1192,15 @@ class Soak:
         return [r for r in records if r["tj"] == tj]
 
     def worker_name_of(self, worker_id):
-        """The soak's name (w3) of the worker that registered as worker_id (vm-...), from its log."""
+        """The soak's name (w3) of the worker that registered as worker_id (vm-...), from its log;
+        remembered (a worker keeps its id across restarts), so each log is read once per id."""
+        if worker_id in self.worker_names:
+            return self.worker_names[worker_id]
         for w in self.workers:
             try:
                 with open(w.log, errors="replace") as f:
                     if f" as {worker_id}\n" in f.read():
+                        self.worker_names[worker_id] = w.name
                         return w.name
             except OSError:
                 pass
