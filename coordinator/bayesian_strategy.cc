@@ -365,6 +365,7 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
   fo.max_fit_points = options_.max_fit_points;
   fo.max_posterior_points = options_.max_posterior_points;
   fo.seed = kernels::SubSeed(call_seed, 1);
+  fo.threads = options_.threads;
   // Proposing for several slots at once (a batch, or next to running trials): the long
   // lengthscale prior must win by a margin (kernels/gp_model.h).
   if (n + pending.size() > 1) fo.short_prior_margin = 2.0;

@@ -85,7 +85,7 @@ namespace hpo::coordinator {
 
 struct BayesianOptions {
   kernels::Device device = kernels::Device::kAuto;
-  int threads = 0;                 // engine threads; 0: all cores
+  int threads = 0;                 // the fit's and the CPU engine's threads; 0: all cores
   size_t min_observations = 0;     // 0: max(3, min(D + 1, 20))
   enum class StartDesign { kSobol, kRandom };
   StartDesign start_design = StartDesign::kSobol;  // the proposals before min_observations (above)

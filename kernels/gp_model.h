@@ -37,7 +37,8 @@
 // final precision and a few per cent of Ackley-10's regret lost at half or a quarter of the data).
 //
 // Thread safety: pure functions of their arguments; FitGp may use several threads internally
-// (restarts in parallel, OpenMP when built with it) and its result does not depend on how many.
+// (restarts side by side on plain threads, each likelihood evaluation's blocks on OpenMP threads
+// when built with it) and its result does not depend on how many.
 #pragma once
 
 #include <cstdint>
@@ -78,10 +79,13 @@ Hyperparameters DefaultHyperparameters(size_t dims, const WarpMask& mask);
 // optimiser run: allocated afresh each time, they cost a page fault per 4 KiB, and threads
 // optimising side by side queued for the kernel's memory map (about 5 % of a fit's samples here,
 // more in a virtual machine). Not shared between threads.
+// `threads`: how many OpenMP threads one evaluation may use (its independent columns and
+// blocks); the value does not depend on it. FitGp gives each L-BFGS start the cores the starts
+// leave idle.
 struct LikelihoodWorkspace {
-  Eigen::MatrixXd k, radial, linv, kinv, c, dwa, dwb;
-  Eigen::ArrayXd r2, sr, e;
-  Eigen::LLT<Eigen::MatrixXd, Eigen::Lower> llt;
+  Eigen::MatrixXd k, radial, linv, kinv, c, dwa, dwb, rhs, prod, chol;
+  Eigen::VectorXd signal_part, diag_part;
+  int threads = 1;
 };
 
 // The negative log marginal likelihood of standardised targets y at inputs x (D x n) under
@@ -119,6 +123,10 @@ struct FitOptions {
   size_t max_fit_points = 200;   // hyperparameters fitted on at most this many points
   size_t max_posterior_points = 2000;  // posterior built on at most this many points
   uint64_t seed = 0;             // restarts, subsets, slice sampling
+  // Cores for the fit and the posterior's factorisation; 0: OpenMP's team (OMP_NUM_THREADS, else
+  // every core). The starts run side by side and each likelihood evaluation splits over the
+  // cores they leave (from 128 fit points). The result does not depend on it.
+  int threads = 0;
   // Warm start: when set (size matching), an additional start (kMaximumPosterior) or the value
   // used (kFixed).
   const Hyperparameters* initial = nullptr;
@@ -146,9 +154,9 @@ std::vector<size_t> SelectSubset(const Eigen::VectorXd& y, size_t budget, uint64
 
 // Factorises the posterior of standardised targets y at inputs x under hp: K + (noise + jitter) I,
 // jitter 0 first, then 1e-10, 1e-8, ... up to 1e-2 times the signal variance. Numerical when even
-// that fails. y_mean/y_scale are copied into the result.
+// that fails. y_mean/y_scale are copied into the result. `threads`: as FitOptions::threads.
 GpStatus BuildPosterior(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const Hyperparameters& hp, double y_mean,
-                        double y_scale, Posterior* out);
+                        double y_scale, Posterior* out, int threads = 0);
 
 // Adds one observation (standardised target y at x) to a posterior with unchanged
 // hyperparameters by extending its Cholesky factor by one row (O(n^2)); alpha and the incumbent

@@ -156,6 +156,37 @@ TEST(GpLikelihood, GradientMatchesTheDirectPairwiseComputation) {
   }
 }
 
+// One evaluation's blocks run on LikelihoodWorkspace::threads threads (the cores the fit's
+// starts leave idle): the value and every gradient entry are the same bits whatever the count,
+// across the inverse's, the factor's and the product's block boundaries.
+TEST(GpLikelihood, TheValueAndGradientDoNotDependOnTheThreadCount) {
+  for (const int n : {1, 2, 31, 65, 300}) {
+    const int d = 6;
+    const Eigen::MatrixXd x = RandomPoints(d, n, 60 + n);
+    Eigen::VectorXd y = TestFunction(x);
+    if (n > 1) y = (y.array() - y.mean()) / std::sqrt((y.array() - y.mean()).square().mean());
+    const WarpMask mask = EveryOther(d);
+    const Eigen::VectorXd theta = PackHyperparameters(SomeHyperparameters(d, true), mask);
+    LikelihoodWorkspace one;
+    Eigen::VectorXd g1;
+    const double f1 = NegLogMarginalLikelihood(x, y, theta, mask, true, &g1, kShortLengthscaleLogMedian, &one);
+    ASSERT_TRUE(std::isfinite(f1)) << n;
+    for (const int threads : {2, 3, 5}) {
+      LikelihoodWorkspace ws;
+      ws.threads = threads;
+      Eigen::VectorXd g;
+      for (int repeat = 0; repeat < 2; ++repeat) {  // the second with the workspace's buffers kept
+        const double f = NegLogMarginalLikelihood(x, y, theta, mask, true, &g, kShortLengthscaleLogMedian, &ws);
+        EXPECT_EQ(f, f1) << n << " points, " << threads << " threads";
+        ASSERT_EQ(g.size(), g1.size());
+        for (Eigen::Index i = 0; i < g.size(); ++i) EXPECT_EQ(g[i], g1[i]) << n << " points, " << threads << " threads, " << i;
+      }
+      // Without the gradient: the same value.
+      EXPECT_EQ(NegLogMarginalLikelihood(x, y, theta, mask, true, nullptr, kShortLengthscaleLogMedian, &ws), f1);
+    }
+  }
+}
+
 // The posterior's factor (a blocked, threaded Cholesky since the subset of 2000 points took
 // 0.1 s on one thread) against Eigen's LLT, across block boundaries and sizes where the blocks
 // run on threads; L L^T reproduces the matrix, and alpha solves it.
@@ -306,6 +337,43 @@ TEST(GpFit, IsDeterministicGivenTheSeedAndRecoversASmoothFunction) {
                                      PackHyperparameters(DefaultHyperparameters(d, {}), {}), {}, true, nullptr,
                                      ra.short_lengthscale_prior ? kShortLengthscaleLogMedian
                                                                 : std::numeric_limits<double>::quiet_NaN()));
+}
+
+// FitOptions::threads: the starts side by side and each evaluation split over the cores they
+// leave (from 128 points) give the same hyperparameters and posterior as one thread; with
+// warping, slice sampling and a warm start too.
+TEST(GpFit, TheResultDoesNotDependOnTheThreadCount) {
+  const int d = 4, n = 160;
+  const Eigen::MatrixXd x = RandomPoints(d, n, 31);
+  const Eigen::VectorXd y = TestFunction(x);
+  for (const HyperFit method : {HyperFit::kMaximumPosterior, HyperFit::kSliceSampling}) {
+    FitOptions o;
+    o.method = method;
+    o.seed = 5;
+    o.warp_mask = EveryOther(d);
+    o.max_iterations = 15;
+    o.slice_sweeps = 1;
+    const Hyperparameters warm = SomeHyperparameters(d, true);
+    o.initial = &warm;
+    Posterior reference;
+    FitReport ref_report;
+    o.threads = 1;
+    ASSERT_TRUE(FitGp(x, y, o, &reference, &ref_report).ok());
+    EXPECT_EQ(ref_report.starts, 5);
+    for (const int threads : {2, 4, 11}) {
+      o.threads = threads;
+      Posterior p;
+      FitReport r;
+      ASSERT_TRUE(FitGp(x, y, o, &p, &r).ok()) << threads;
+      EXPECT_EQ(p.hp.log_lengthscale, reference.hp.log_lengthscale) << threads;
+      EXPECT_EQ(p.hp.log_warp_a, reference.hp.log_warp_a) << threads;
+      EXPECT_EQ(p.hp.log_noise_variance, reference.hp.log_noise_variance) << threads;
+      EXPECT_EQ(p.chol, reference.chol) << threads;
+      EXPECT_EQ(p.alpha, reference.alpha) << threads;
+      EXPECT_EQ(r.evaluations, ref_report.evaluations) << threads;
+      EXPECT_EQ(r.neg_log_posterior, ref_report.neg_log_posterior) << threads;
+    }
+  }
 }
 
 // The data choose the lengthscale prior: a rugged surface (many short waves, like Ackley's) gets
