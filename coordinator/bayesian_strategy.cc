@@ -397,7 +397,9 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
   ao.pending = std::move(pending);
   ao.exclude = std::move(exclude);
   kernels::Batch batch;
-  st = kernels::SuggestBatch(*engine_, posterior, n, ao, &batch, nullptr);
+  kernels::AcquisitionReport acq_report;
+  st = kernels::SuggestBatch(*engine_, posterior, n, ao, &batch, &acq_report);
+  stats_.engine_calls = acq_report.engine_calls;
   engine_->ReleasePool();  // rebuilt for the next batch; kept, it stayed with ended jobs (a soak)
   stats_.acq_seconds = SecondsSince(t_acq);
   if (!st.ok()) return finish(Fallback(n, history, "the acquisition failed: " + st.message(), true));

@@ -82,6 +82,8 @@ struct SuggestStats {
   std::string device;         // engine that ran ("cpu", "cuda"); "" when the model did not run
   std::string fallback;       // "" when the model proposed; else why random search proposed
   bool exploit = false;       // Bayesian: one proposal is the posterior mean's minimiser
+  size_t engine_calls = 0;    // Bayesian: calls to the GP engine in the acquisition (device
+                              // round trips on the GPU)
 };
 
 class Strategy {

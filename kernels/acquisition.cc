@@ -52,10 +52,50 @@ double FantasyValue(FantasyMode mode, double mean, double variance, double noise
 
 }  // namespace
 
-GpStatus SuggestBatch(GpEngine& engine, const Posterior& posterior, size_t q, const AcquisitionOptions& options,
+Eigen::VectorXd AscentDirection(const Eigen::VectorXd& x, const Eigen::VectorXd& g, const uint8_t* movable) {
+  Eigen::VectorXd dir = g;
+  for (Eigen::Index d = 0; d < dir.size(); ++d) {
+    // Fixed by the projection, or at a face with the gradient pointing out: held. (Clipping the
+    // whole step instead moved such a start along the face by a sliver of its length: in 20
+    // dimensions many starts ended far below the maximum they were climbing to.)
+    if ((movable != nullptr && !movable[d]) || (x[d] <= 0.0 && dir[d] < 0) || (x[d] >= 1.0 && dir[d] > 0)) dir[d] = 0;
+  }
+  const double norm = dir.norm();
+  if (!(norm > 0) || !std::isfinite(norm)) return Eigen::VectorXd::Zero(g.size());
+  return dir / norm;
+}
+
+namespace {
+
+// The engine's calls that SuggestBatch makes, counted (AcquisitionReport::engine_calls): on the
+// GPU each is a device round trip, and their number, not their size, sets a batch's latency.
+class CountedEngine {
+ public:
+  CountedEngine(GpEngine& engine, size_t* calls) : engine_(engine), calls_(*calls) {}
+  GpStatus Load(const Posterior& p, size_t reserve) { return ++calls_, engine_.Load(p, reserve); }
+  GpStatus Evaluate(const Eigen::MatrixXd& x, double tau, bool gradients, PointScores* out) {
+    return ++calls_, engine_.Evaluate(x, tau, gradients, out);
+  }
+  GpStatus SetPool(const Eigen::MatrixXd& x) { return ++calls_, engine_.SetPool(x); }
+  GpStatus ExtendPool(const Eigen::MatrixXd& x) { return ++calls_, engine_.ExtendPool(x); }
+  GpStatus PoolTopK(double tau, size_t k, std::vector<RankedCandidate>* out) {
+    return ++calls_, engine_.PoolTopK(tau, k, out);
+  }
+  GpStatus Fantasize(const Eigen::VectorXd& x, double y) { return ++calls_, engine_.Fantasize(x, y); }
+  size_t TrainingSize() const { return engine_.TrainingSize(); }
+
+ private:
+  GpEngine& engine_;
+  size_t& calls_;
+};
+
+}  // namespace
+
+GpStatus SuggestBatch(GpEngine& target, const Posterior& posterior, size_t q, const AcquisitionOptions& options,
                       Batch* out, AcquisitionReport* report) {
   *out = Batch();
   AcquisitionReport rep;
+  CountedEngine engine(target, &rep.engine_calls);
   const Eigen::Index dims = static_cast<Eigen::Index>(posterior.dims());
   if (q == 0) return GpStatus::InvalidArgument("SuggestBatch: q must be at least 1");
   if (dims == 0 || posterior.size() == 0) return GpStatus::InvalidArgument("SuggestBatch: empty posterior");
@@ -133,9 +173,9 @@ GpStatus SuggestBatch(GpEngine& engine, const Posterior& posterior, size_t q, co
 
   // 3. Local refinement: the `starts` best pool points by log EI at incumbent `tau` (under the
   // current fantasies) climb it; their end points join the pool. *added: how many were new.
-  auto refine = [&](size_t starts, double tau, size_t* added) -> GpStatus {
+  auto refine = [&](size_t starts, int iterations, double tau, size_t* added) -> GpStatus {
     *added = 0;
-    if (m == 0 || starts == 0 || options.refine_iterations <= 0) return GpStatus::Ok();
+    if (m == 0 || starts == 0 || iterations <= 0) return GpStatus::Ok();
     std::vector<RankedCandidate> top;
     GpStatus st = engine.PoolTopK(tau, starts, &top);
     if (!st.ok()) return st;
@@ -154,22 +194,18 @@ GpStatus SuggestBatch(GpEngine& engine, const Posterior& posterior, size_t q, co
     Eigen::MatrixXd grad = at.log_ei_grad;
     std::vector<double> step(static_cast<size_t>(s), 0.05);
     std::vector<char> active(static_cast<size_t>(s), 1);
-    for (int it = 0; it < options.refine_iterations; ++it) {
+    for (int it = 0; it < iterations; ++it) {
       std::vector<Eigen::Index> who;
       Eigen::MatrixXd trial(dims, s);
       for (Eigen::Index i = 0; i < s; ++i) {
         if (!active[static_cast<size_t>(i)]) continue;
-        Eigen::VectorXd dir = grad.col(i);
-        for (Eigen::Index d = 0; d < dims; ++d) {
-          if (!movable[static_cast<size_t>(i)][static_cast<size_t>(d)]) dir[d] = 0;
-        }
-        const double norm = dir.norm();
-        if (!(norm > 0) || !std::isfinite(norm) || !std::isfinite(f[i])) {
+        const Eigen::VectorXd dir = AscentDirection(cur.col(i), grad.col(i), movable[static_cast<size_t>(i)].data());
+        if (!(dir.squaredNorm() > 0) || !std::isfinite(f[i])) {
           active[static_cast<size_t>(i)] = 0;
           continue;
         }
         trial.col(static_cast<Eigen::Index>(who.size())) =
-            (cur.col(i) + step[static_cast<size_t>(i)] / norm * dir).cwiseMax(0.0).cwiseMin(1.0);
+            (cur.col(i) + step[static_cast<size_t>(i)] * dir).cwiseMax(0.0).cwiseMin(1.0);
         who.push_back(i);
       }
       if (who.empty()) break;
@@ -209,7 +245,7 @@ GpStatus SuggestBatch(GpEngine& engine, const Posterior& posterior, size_t q, co
     *added = static_cast<size_t>(r);
     return GpStatus::Ok();
   };
-  st = refine(options.refine_starts, incumbent, &rep.refined);
+  st = refine(options.refine_starts, options.refine_iterations, incumbent, &rep.refined);
   if (!st.ok()) return st;
   rep.pool = static_cast<size_t>(m);
 
@@ -221,7 +257,7 @@ GpStatus SuggestBatch(GpEngine& engine, const Posterior& posterior, size_t q, co
     const double tau = exploit ? incumbent + kExploitOffset : incumbent;
     if (exploit && options.refine_starts_per_pick > 0) {
       size_t added = 0;
-      st = refine(options.refine_starts_per_pick, tau, &added);
+      st = refine(options.refine_starts_per_pick, options.refine_iterations_per_pick, tau, &added);
       if (!st.ok()) return st;
       chosen.resize(static_cast<size_t>(m), 0);
       rep.refined += added;
@@ -256,7 +292,7 @@ GpStatus SuggestBatch(GpEngine& engine, const Posterior& posterior, size_t q, co
       // The next member is a local maximum too: refine again under this fantasy.
       if (b < options.max_refined_picks && options.refine_starts_per_pick > 0) {
         size_t added = 0;
-        st = refine(options.refine_starts_per_pick, incumbent, &added);
+        st = refine(options.refine_starts_per_pick, options.refine_iterations_per_pick, incumbent, &added);
         if (!st.ok()) return st;
         chosen.resize(static_cast<size_t>(m), 0);
         rep.refined += added;

@@ -11,12 +11,15 @@
 //   3. Local refinement: the refine_starts best pool points by log EI climb it by projected
 //      gradient ascent in the box (normalised gradient steps on the coordinates `project` marks
 //      movable, step doubled on success and cut on failure; all starts evaluated in one batch
-//      per iteration); the end points are projected and added to the pool.
+//      per iteration; refine_iterations of them); the end points are projected and added to the
+//      pool. A coordinate at a face of the box whose gradient points out of it is held there
+//      for the step (its component zeroed before normalising), so the step slides along the
+//      face instead of being clipped back to a fraction of its length.
 //   4. The batch: q times, take the pool point of highest log EI not taken yet, then condition the
 //      engine on a fantasy there (as in 1) so the next choice accounts for it. The incumbent
 //      follows the fantasies (min of the incumbent and each fantasy value). After each of the
 //      first max_refined_picks fantasies, step 3 runs again from the refine_starts_per_pick best
-//      pool points, so the next member is a local maximum of the fantasised acquisition rather
+//      pool points (refine_iterations_per_pick iterations), so the next member is a local maximum of the fantasised acquisition rather
 //      than the best point of a pool drawn before the fantasies (bench/RESULTS.md: Ackley-10,
 //      batch 8, median regret 12.7 -> 8.5).
 //      The member at position exploit_member (if any) is chosen by the posterior mean instead:
@@ -56,6 +59,12 @@ inline constexpr double kExploitOffset = 10.0;
 // Should be idempotent (points are compared exactly after projection). An empty ProjectFn is the identity with every coordinate movable.
 using ProjectFn = std::function<void(double* x, uint8_t* movable)>;
 
+// Step 3's ascent direction at x (unit cube) for the gradient g of log EI: g with 0 for every
+// coordinate that `movable` marks 0 (null: all movable) and for every coordinate at a face of the
+// box whose gradient points out of it, scaled to length 1; all zeros when nothing is left (the
+// start stops).
+Eigen::VectorXd AscentDirection(const Eigen::VectorXd& x, const Eigen::VectorXd& g, const uint8_t* movable);
+
 struct AcquisitionOptions {
   size_t pool_size = 4096;
   // Bound on pool_size x training points (the O(m n^2) solve is the dominant cost): with more
@@ -65,11 +74,18 @@ struct AcquisitionOptions {
   size_t min_pool_size = 1024;
   double local_fraction = 0.25;
   size_t local_centres = 5;
+  // Step 3: starts and iterations. Each iteration is one engine call (a device round trip on
+  // the GPU).
   size_t refine_starts = 16;
   int refine_iterations = 30;
-  // Step 4's refinement after each fantasy: starts per member, and for how many members (the
-  // cost grows with q x starts x n^2; 8 members keep q = 32 at n = 750 within the 1 s budget).
+  // Step 4's refinement after each fantasy: starts per member, iterations, and for how many
+  // members (the cost grows with q x starts x n^2; 8 members keep q = 32 at n = 750 within the
+  // 1 s budget). Its starts are pool points near a maximum already (refined before the
+  // fantasy moved it a little): 10 iterations lose nothing measurable against 30 with the faces
+  // held (bench/RESULTS.md, 2026-12-04 19:40), and they were 248 of a batch's 279 Evaluate calls
+  // at q = 32 (each a device round trip on the GPU).
   size_t refine_starts_per_pick = 4;
+  int refine_iterations_per_pick = 10;
   size_t max_refined_picks = 8;
   FantasyMode fantasy = FantasyMode::kKrigingBeliever;
   // Step 4's member (0-based) chosen by the posterior mean; kNoMember: none.
@@ -92,6 +108,7 @@ struct AcquisitionReport {
   size_t pool = 0;          // distinct admissible candidates evaluated
   size_t refined = 0;       // refined points added to the pool (distinct, new)
   size_t pending = 0;       // pending points fantasised
+  size_t engine_calls = 0;  // calls made to the engine (each a device round trip on the GPU)
 };
 
 // InvalidArgument for q == 0 or mismatched shapes; engine errors are passed on.

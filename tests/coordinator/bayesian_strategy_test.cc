@@ -353,6 +353,9 @@ TEST(BayesianStrategy, UsesOnlyTrialsWithAnObjectiveAndFantasisesRunningOnes) {
   EXPECT_EQ(st.device, "cpu");
   EXPECT_GT(st.seconds, 0.0);
   EXPECT_GE(st.seconds, st.fit_seconds + st.acq_seconds);
+  // Load, the pending trial's Evaluate and Fantasize, SetPool, the refinement's first Evaluate
+  // and PoolTopK at least.
+  EXPECT_GE(st.engine_calls, 6u);
   std::set<Config> distinct;
   for (const Proposal& q : p) {
     EXPECT_TRUE(distinct.insert(q.hyperparameters).second);

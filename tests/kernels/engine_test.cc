@@ -264,6 +264,66 @@ TEST(SuggestBatch, FindsTheMinimumOfAKnownBowl) {
   EXPECT_LT((b.points[0].array() - 0.3).square().sum(), std::max(0.002, y.minCoeff()));
 }
 
+// Step 3's direction: coordinates at a face whose gradient points out of the box are held (not
+// clipped after the step), those the projection fixes too, and what is left has length 1.
+TEST(SuggestBatch, TheAscentDirectionHoldsTheFacesTheGradientPointsOutOf) {
+  const Eigen::Vector4d x(0.0, 0.5, 1.0, 0.3);
+  const Eigen::Vector4d out(-5.0, 1.0, 2.0, -1.0);  // out of the box at x0 = 0 and x2 = 1
+  const double h = 1.0 / std::sqrt(2.0);
+  EXPECT_TRUE(AscentDirection(x, out, nullptr).isApprox(Eigen::Vector4d(0.0, h, 0.0, -h)));
+  const Eigen::Vector4d in(3.0, 0.0, -4.0, 0.0);  // into the box at both faces: kept
+  EXPECT_TRUE(AscentDirection(x, in, nullptr).isApprox(Eigen::Vector4d(0.6, 0.0, -0.8, 0.0)));
+  const uint8_t fixed[] = {1, 0, 1, 1};  // x1 fixed by the projection
+  EXPECT_TRUE(AscentDirection(x, out, fixed).isApprox(Eigen::Vector4d(0.0, 0.0, 0.0, -1.0)));
+  // Nothing left (only faces pointing out, or a non-finite gradient): zeros, the start stops.
+  EXPECT_EQ(AscentDirection(x, Eigen::Vector4d(-1.0, 0.0, 1.0, 0.0), nullptr), Eigen::Vector4d::Zero());
+  EXPECT_EQ(AscentDirection(x, Eigen::Vector4d(0.0, std::nan(""), 0.0, 1.0), nullptr), Eigen::Vector4d::Zero());
+}
+
+// The objective falls steeply towards a face of the box (x0 = 0), so log EI's maximum is on that
+// face: refinement ends there, at the face's maximum (found here on a grid).
+TEST(SuggestBatch, RefinementSlidesAlongAFaceOfTheBox) {
+  Eigen::MatrixXd x(2, 36);
+  Eigen::VectorXd y(36);
+  for (int i = 0; i < 6; ++i) {
+    for (int j = 0; j < 6; ++j) {
+      const int c = 6 * i + j;
+      x(0, c) = 0.2 * i;
+      x(1, c) = 0.2 * j;
+      y[c] = 10.0 * x(0, c) + 5.0 * (x(1, c) - 0.3) * (x(1, c) - 0.3);
+    }
+  }
+  Hyperparameters hp;
+  hp.log_lengthscale = Eigen::Vector2d(std::log(1.0), std::log(0.3));
+  hp.log_signal_variance = std::log(1.0);
+  hp.log_noise_variance = std::log(1e-6);
+  Posterior p;
+  ASSERT_TRUE(BuildPosterior(x, (y.array() - y.mean()) / 4.0, hp, 0.0, 1.0, &p).ok());
+  AcquisitionOptions o;
+  o.pool_size = 16;
+  o.min_pool_size = 16;
+  o.local_fraction = 0.0;
+  o.refine_starts = 4;
+  o.refine_iterations = 12;
+  o.seed = 3;
+  auto e = Cpu();
+  // log EI along the face, on a grid: its maximum.
+  ASSERT_TRUE(e->Load(p, 0).ok());
+  Eigen::MatrixXd face(2, 201);
+  face.row(0).setZero();
+  face.row(1) = Eigen::RowVectorXd::LinSpaced(201, 0.0, 1.0);
+  PointScores grid;
+  ASSERT_TRUE(e->Evaluate(face, p.incumbent, false, &grid).ok());
+  Eigen::Index best = 0;
+  grid.log_ei.maxCoeff(&best);
+  Batch b;
+  ASSERT_TRUE(SuggestBatch(*e, p, 1, o, &b, nullptr).ok());
+  ASSERT_EQ(b.points.size(), 1u);
+  EXPECT_EQ(b.points[0][0], 0.0);
+  EXPECT_NEAR(b.points[0][1], face(1, best), 0.02);
+  EXPECT_GT(b.log_ei[0], grid.log_ei[best] - 1e-3);
+}
+
 TEST(SuggestBatch, SampledFantasiesAreSeededAndSpreadTheBatch) {
   const Posterior p = SomePosterior(2, 20, false, 13);
   AcquisitionOptions o;
@@ -279,6 +339,55 @@ TEST(SuggestBatch, SampledFantasiesAreSeededAndSpreadTheBatch) {
   EXPECT_EQ(a.points, b.points);
   EXPECT_NE(a.points, c.points);
   for (size_t i = 1; i < a.points.size(); ++i) EXPECT_GT((a.points[i] - a.points[0]).norm(), 1e-6);
+}
+
+// An engine that counts what SuggestBatch asks of it.
+class CountingEngine : public GpEngine {
+ public:
+  explicit CountingEngine(std::unique_ptr<GpEngine> e) : e_(std::move(e)) {}
+  Device device() const override { return e_->device(); }
+  std::string Describe() const override { return e_->Describe(); }
+  GpStatus Load(const Posterior& p, size_t reserve) override { return ++calls, e_->Load(p, reserve); }
+  GpStatus Evaluate(const Eigen::MatrixXd& x, double tau, bool gradients, PointScores* out) override {
+    ++calls;
+    if (gradients) ++gradient_calls;
+    return e_->Evaluate(x, tau, gradients, out);
+  }
+  GpStatus SetPool(const Eigen::MatrixXd& x) override { return ++calls, e_->SetPool(x); }
+  GpStatus ExtendPool(const Eigen::MatrixXd& x) override { return ++calls, e_->ExtendPool(x); }
+  size_t PoolSize() const override { return e_->PoolSize(); }
+  GpStatus PoolTopK(double tau, size_t k, std::vector<RankedCandidate>* out) override {
+    return ++calls, e_->PoolTopK(tau, k, out);
+  }
+  GpStatus Fantasize(const Eigen::VectorXd& x, double y) override { return ++calls, e_->Fantasize(x, y); }
+  size_t TrainingSize() const override { return e_->TrainingSize(); }
+  size_t calls = 0, gradient_calls = 0;
+
+ private:
+  std::unique_ptr<GpEngine> e_;
+};
+
+// The report counts every engine call (on a GPU each is a device round trip), and each
+// refinement takes at most its iterations' Evaluate calls: refine_iterations for the pool's,
+// refine_iterations_per_pick after each fantasy.
+TEST(SuggestBatch, TheReportCountsTheEngineCallsAndTheRefinementsKeepToTheirIterations) {
+  const Posterior p = SomePosterior(6, 50, true, 19);
+  AcquisitionOptions o;
+  o.pool_size = 512;
+  o.seed = 4;
+  o.pending = {Eigen::VectorXd::Constant(6, 0.5)};
+  for (const int per_pick : {10, 3}) {
+    o.refine_iterations_per_pick = per_pick;
+    CountingEngine e(Cpu());
+    Batch b;
+    AcquisitionReport r;
+    ASSERT_TRUE(SuggestBatch(e, p, 5, o, &b, &r).ok());
+    ASSERT_EQ(b.points.size(), 5u);
+    EXPECT_EQ(r.engine_calls, e.calls);
+    // 1 + refine_iterations for the pool's refinement, 1 + per_pick after each of 4 fantasies.
+    EXPECT_LE(e.gradient_calls, size_t(1 + o.refine_iterations + 4 * (1 + per_pick))) << per_pick;
+    EXPECT_GT(e.gradient_calls, size_t(4 * (1 + per_pick))) << per_pick;
+  }
 }
 
 TEST(SuggestBatch, LaterMembersAreRefinedUnderTheEarlierFantasies) {
