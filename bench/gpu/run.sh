@@ -157,23 +157,30 @@ for n in $n_list; do
   if (( n <= cpu_max_n )); then bench cpu "$n"; else secs[cpu,$n]="-"; fit[cpu,$n]="-"; acq[cpu,$n]="-"; fi
 done
 
-# Where the time goes at n=1000, the goal that is tightest (fit on the host, one L-BFGS start per
-# thread): the CPU engine on one thread, and the sizes the fit and the posterior cap at.
+# Where the time goes at n=1000, the goal that is tightest (fit on the host: the L-BFGS starts
+# side by side, each likelihood evaluation over the cores they leave): the CPU engine on one
+# thread, and the sizes the fit and the posterior cap at.
 if [[ -n "${DIAG:-1}" && "${DIAG:-1}" != 0 ]]; then
   for args in "--n 200 --device cuda" "--n 1000 --device cpu --threads 1" "--n 2000 --device cuda"; do
     line=$(timeout "$run_timeout" "$hpo" bench suggest $args --d "$d" --q "$q" --repeat "$repeat" -o json 2>&1 | tail -1)
     log "diag $args: $line"
     [[ -n "$out" ]] && echo "{\"args\":\"$args\",\"result\":$line}" >>"$out/diag.jsonl"
   done
-  # How the host's cores scale (the fit's L-BFGS starts run one per thread): cgroup quota, then
-  # the CPU engine at 1, 2, 4 and all threads.
+  # How the host's cores scale: cgroup quota, then the whole suggestion (fit and CPU engine) at
+  # 1, 2, 4 and all threads.
   log "diag cgroup cpu.max: $(cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo none); affinity: $(taskset -pc $$ 2>/dev/null | sed 's/.*: //')"
   log "diag OpenMP environment: $(env | grep -E '^(OMP|GOMP|KMP)_' | tr '\n' ' ')"
   for t in 1 2 4 0; do
     line=$(timeout "$run_timeout" "$hpo" bench suggest --n 1000 --d "$d" --q "$q" --device cpu --threads "$t" --repeat "$repeat" -o json 2>&1 | tail -1)
     log "diag cpu threads=$t: $line"
   done
-  # The fit's starts and the posterior's factor use OpenMP's own team: one thread of it.
+  # The fit on 3 threads (one per L-BFGS start, each evaluation on one thread: how the fit ran
+  # before its evaluations were split) against all of them, on the GPU.
+  for t in 3 0; do
+    line=$(timeout "$run_timeout" "$hpo" bench suggest --n 1000 --d "$d" --q "$q" --device cuda --threads "$t" --repeat "$repeat" -o json 2>&1 | tail -1)
+    log "diag cuda n=1000 threads=$t: $line"
+  done
+  # OpenMP's team of one thread (OMP_NUM_THREADS=1: the fit and the posterior's factor alone).
   for n in 1000 5000; do
     line=$(OMP_NUM_THREADS=1 timeout "$run_timeout" "$hpo" bench suggest --n "$n" --d "$d" --q "$q" --device cuda --repeat "$repeat" -o json 2>&1 | tail -1)
     log "diag cuda n=$n OMP_NUM_THREADS=1: $line"
