@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <exception>
 #include <functional>
 #include <limits>
+#include <mutex>
 #include <numeric>
+#include <system_error>
 #include <thread>
 
 #ifdef _OPENMP
@@ -598,24 +601,40 @@ FitThreads SplitThreads(int threads, int starts, size_t points) {
   return t;
 }
 
-// Runs job(0 .. count-1) on `outer` threads (the calling thread alone when 1). Plain threads,
-// not an OpenMP team: each then starts its own team for the likelihood's blocks, and a thread's
-// team is kept between its parallel regions (libgomp starts a nested team's threads afresh at
-// every region, a few hundred thread starts per fit).
+// Runs job(0 .. count-1) on `outer` threads: the calling thread and outer - 1 plain threads,
+// each taking the next job until none is left. Plain threads, not an OpenMP team: each then
+// starts its own team for the likelihood's blocks, and a thread's team is kept between its
+// parallel regions (libgomp starts a nested team's threads afresh at every region, a few
+// hundred thread starts per fit). A thread that cannot be started leaves its share to the
+// others; an exception in a job stops the others taking more and is rethrown here, as on one
+// thread.
 void RunStarts(int count, int outer, const std::function<void(int)>& job) {
-  if (outer <= 1 || count <= 1) {
-    for (int s = 0; s < count; ++s) job(s);
-    return;
-  }
   std::atomic<int> next{0};
+  std::mutex mu;
+  std::exception_ptr error;
+  const auto work = [&] {
+    for (int s = next++; s < count; s = next++) {
+      try {
+        job(s);
+      } catch (...) {
+        const std::lock_guard<std::mutex> lock(mu);
+        if (!error) error = std::current_exception();
+        next = count;
+        return;
+      }
+    }
+  };
   std::vector<std::thread> threads;
-  threads.reserve(static_cast<size_t>(outer));
-  for (int t = 0; t < outer; ++t) {
-    threads.emplace_back([&] {
-      for (int s = next++; s < count; s = next++) job(s);
-    });
+  for (int t = 1; t < std::min(outer, count); ++t) {
+    try {
+      threads.emplace_back(work);
+    } catch (const std::system_error&) {
+      break;
+    }
   }
+  work();
   for (std::thread& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace
