@@ -277,7 +277,9 @@ double NegLogMarginalLikelihood(const Eigen::MatrixXd& x, const Eigen::VectorXd&
   // Warped inputs w and, for the gradient, dw/d(log a) and dw/d(log b) of the warped coordinates:
   // w = 1 - (1 - x^a)^b with x^a = exp(a log x), two exponentials and two logarithms per entry
   // (separate pow calls took five powers and two logarithms, 8 % of a fit).
-  Eigen::MatrixXd w = x;
+  // Kept n x D (w transposed): one coordinate of every point is contiguous, so the threads that
+  // warp different coordinates write separate memory.
+  Eigen::MatrixXd wt = x.transpose();
   const bool want_grad = grad != nullptr;
   Eigen::MatrixXd& dwa = ws.dwa;
   Eigen::MatrixXd& dwb = ws.dwb;
@@ -297,7 +299,7 @@ double NegLogMarginalLikelihood(const Eigen::MatrixXd& x, const Eigen::VectorXd&
       if (identity && !want_grad) continue;
       const double a = std::exp(hp.log_warp_a[d]), b = std::exp(hp.log_warp_b[d]);
       // In vector arithmetic, a coordinate of every point at once (Eigen's exp and log).
-      u = x.row(d).transpose().array().max(1e-12).min(1.0 - 1e-12);
+      u = wt.col(d).array().max(1e-12).min(1.0 - 1e-12);
       log_u = u.log();
       ua = (a * log_u).exp();
       om = (1.0 - ua).max(1e-300);
@@ -307,7 +309,7 @@ double NegLogMarginalLikelihood(const Eigen::MatrixXd& x, const Eigen::VectorXd&
       // cube's faces, and within 1e-12 of them) w is KumaraswamyWarp's, as WarpInputs gives the
       // posterior.
       if (!identity) {
-        for (Eigen::Index j = 0; j < n; ++j) w(d, j) = u[j] != x(d, j) ? KumaraswamyWarp(x(d, j), a, b) : 1.0 - omb[j];
+        for (Eigen::Index j = 0; j < n; ++j) wt(j, d) = u[j] != x(d, j) ? KumaraswamyWarp(x(d, j), a, b) : 1.0 - omb[j];
       }
       if (want_grad) {
         dwa.col(i) = (a * b * (omb / om) * ua * log_u).matrix();
@@ -318,7 +320,7 @@ double NegLogMarginalLikelihood(const Eigen::MatrixXd& x, const Eigen::VectorXd&
   // Scaled, warped inputs z = w(x) / l, centred per coordinate: distances are unchanged, and the
   // gradient's sums below (which expand the squared differences) stay free of cancellation
   // against a large common offset. Kept n x D: one coordinate of every point is contiguous.
-  Eigen::MatrixXd zt = (inv_l.asDiagonal() * w).transpose();
+  Eigen::MatrixXd zt = wt * inv_l.asDiagonal();
   zt.rowwise() -= zt.colwise().mean();
 
   // K (lower triangle; noise on the diagonal) and, when the gradient is asked for, the radial
