@@ -399,7 +399,9 @@ void AddBenchCommands(CLI::App& app) {
       ->capture_default_str();
   suggest->add_option("--repeat", sa->repeat, "Repeats; the median is reported")->capture_default_str();
   suggest->add_option("--seed", sa->seed, "Seed of the synthetic data and the strategy")->capture_default_str();
-  suggest->add_option("--threads", sa->threads, "Threads for the fit and the CPU engine (0: all cores, or OMP_NUM_THREADS)")
+  suggest
+      ->add_option("--threads", sa->threads,
+                   "Threads for the fit and the CPU engine (0: OMP_NUM_THREADS, else all cores)")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   suggest->add_option("-o,--output", sa->output, "table or json (default: table)")

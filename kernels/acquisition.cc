@@ -52,13 +52,16 @@ double FantasyValue(FantasyMode mode, double mean, double variance, double noise
 
 }  // namespace
 
-Eigen::VectorXd AscentDirection(const Eigen::VectorXd& x, const Eigen::VectorXd& g, const uint8_t* movable) {
+Eigen::VectorXd AscentDirection(const Eigen::VectorXd& x, const Eigen::VectorXd& g,
+                                const uint8_t* movable) {
   Eigen::VectorXd dir = g;
   for (Eigen::Index d = 0; d < dir.size(); ++d) {
     // Fixed by the projection, or at a face with the gradient pointing out: held. (Clipping the
     // whole step instead moved such a start along the face by a sliver of its length: in 20
     // dimensions many starts ended far below the maximum they were climbing to.)
-    if ((movable != nullptr && !movable[d]) || (x[d] <= 0.0 && dir[d] < 0) || (x[d] >= 1.0 && dir[d] > 0)) dir[d] = 0;
+    const bool held = (movable != nullptr && !movable[d]) || (x[d] <= 0.0 && dir[d] < 0) ||
+                      (x[d] >= 1.0 && dir[d] > 0);
+    if (held) dir[d] = 0;
   }
   const double norm = dir.norm();
   if (!(norm > 0) || !std::isfinite(norm)) return Eigen::VectorXd::Zero(g.size());
@@ -72,16 +75,30 @@ namespace {
 class CountedEngine {
  public:
   CountedEngine(GpEngine& engine, size_t* calls) : engine_(engine), calls_(*calls) {}
-  GpStatus Load(const Posterior& p, size_t reserve) { return ++calls_, engine_.Load(p, reserve); }
+  GpStatus Load(const Posterior& p, size_t reserve) {
+    ++calls_;
+    return engine_.Load(p, reserve);
+  }
   GpStatus Evaluate(const Eigen::MatrixXd& x, double tau, bool gradients, PointScores* out) {
-    return ++calls_, engine_.Evaluate(x, tau, gradients, out);
+    ++calls_;
+    return engine_.Evaluate(x, tau, gradients, out);
   }
-  GpStatus SetPool(const Eigen::MatrixXd& x) { return ++calls_, engine_.SetPool(x); }
-  GpStatus ExtendPool(const Eigen::MatrixXd& x) { return ++calls_, engine_.ExtendPool(x); }
+  GpStatus SetPool(const Eigen::MatrixXd& x) {
+    ++calls_;
+    return engine_.SetPool(x);
+  }
+  GpStatus ExtendPool(const Eigen::MatrixXd& x) {
+    ++calls_;
+    return engine_.ExtendPool(x);
+  }
   GpStatus PoolTopK(double tau, size_t k, std::vector<RankedCandidate>* out) {
-    return ++calls_, engine_.PoolTopK(tau, k, out);
+    ++calls_;
+    return engine_.PoolTopK(tau, k, out);
   }
-  GpStatus Fantasize(const Eigen::VectorXd& x, double y) { return ++calls_, engine_.Fantasize(x, y); }
+  GpStatus Fantasize(const Eigen::VectorXd& x, double y) {
+    ++calls_;
+    return engine_.Fantasize(x, y);
+  }
   size_t TrainingSize() const { return engine_.TrainingSize(); }
 
  private:
@@ -199,7 +216,8 @@ GpStatus SuggestBatch(GpEngine& target, const Posterior& posterior, size_t q, co
       Eigen::MatrixXd trial(dims, s);
       for (Eigen::Index i = 0; i < s; ++i) {
         if (!active[static_cast<size_t>(i)]) continue;
-        const Eigen::VectorXd dir = AscentDirection(cur.col(i), grad.col(i), movable[static_cast<size_t>(i)].data());
+        const Eigen::VectorXd dir =
+            AscentDirection(cur.col(i), grad.col(i), movable[static_cast<size_t>(i)].data());
         if (!(dir.squaredNorm() > 0) || !std::isfinite(f[i])) {
           active[static_cast<size_t>(i)] = 0;
           continue;
@@ -257,7 +275,8 @@ GpStatus SuggestBatch(GpEngine& target, const Posterior& posterior, size_t q, co
     const double tau = exploit ? incumbent + kExploitOffset : incumbent;
     if (exploit && options.refine_starts_per_pick > 0) {
       size_t added = 0;
-      st = refine(options.refine_starts_per_pick, options.refine_iterations_per_pick, tau, &added);
+      st = refine(options.refine_starts_per_pick, options.refine_iterations_per_pick, tau,
+                  &added);
       if (!st.ok()) return st;
       chosen.resize(static_cast<size_t>(m), 0);
       rep.refined += added;
@@ -292,7 +311,8 @@ GpStatus SuggestBatch(GpEngine& target, const Posterior& posterior, size_t q, co
       // The next member is a local maximum too: refine again under this fantasy.
       if (b < options.max_refined_picks && options.refine_starts_per_pick > 0) {
         size_t added = 0;
-        st = refine(options.refine_starts_per_pick, options.refine_iterations_per_pick, incumbent, &added);
+        st = refine(options.refine_starts_per_pick, options.refine_iterations_per_pick, incumbent,
+                    &added);
         if (!st.ok()) return st;
         chosen.resize(static_cast<size_t>(m), 0);
         rep.refined += added;

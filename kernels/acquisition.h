@@ -19,9 +19,9 @@
 //      engine on a fantasy there (as in 1) so the next choice accounts for it. The incumbent
 //      follows the fantasies (min of the incumbent and each fantasy value). After each of the
 //      first max_refined_picks fantasies, step 3 runs again from the refine_starts_per_pick best
-//      pool points (refine_iterations_per_pick iterations), so the next member is a local maximum of the fantasised acquisition rather
-//      than the best point of a pool drawn before the fantasies (bench/RESULTS.md: Ackley-10,
-//      batch 8, median regret 12.7 -> 8.5).
+//      pool points (refine_iterations_per_pick iterations), so the next member is a local
+//      maximum of the fantasised acquisition rather than the best point of a pool drawn before
+//      the fantasies (bench/RESULTS.md: Ackley-10, batch 8, median regret 12.7 -> 8.5).
 //      The member at position exploit_member (if any) is chosen by the posterior mean instead:
 //      the model's predicted minimum under the fantasies so far, found by the same refinement
 //      (refine_starts_per_pick starts) with log EI taken at an incumbent kExploitOffset standard
@@ -59,11 +59,12 @@ inline constexpr double kExploitOffset = 10.0;
 // Should be idempotent (points are compared exactly after projection). An empty ProjectFn is the identity with every coordinate movable.
 using ProjectFn = std::function<void(double* x, uint8_t* movable)>;
 
-// Step 3's ascent direction at x (unit cube) for the gradient g of log EI: g with 0 for every
-// coordinate that `movable` marks 0 (null: all movable) and for every coordinate at a face of the
-// box whose gradient points out of it, scaled to length 1; all zeros when nothing is left (the
-// start stops).
-Eigen::VectorXd AscentDirection(const Eigen::VectorXd& x, const Eigen::VectorXd& g, const uint8_t* movable);
+// Step 3's ascent direction at x (unit cube) for the gradient g of log EI (the same size): g with
+// 0 for every coordinate that `movable` (null, or as many entries) marks 0 and for every
+// coordinate at a face of the box whose gradient points out of it, scaled to length 1; all zeros
+// when nothing is left or a coordinate left is not finite (the start stops).
+Eigen::VectorXd AscentDirection(const Eigen::VectorXd& x, const Eigen::VectorXd& g,
+                                const uint8_t* movable);
 
 struct AcquisitionOptions {
   size_t pool_size = 4096;

@@ -194,7 +194,8 @@ bool CholeskyInPlace(Eigen::MatrixXd* a, Eigen::Index block, int threads, double
     const Eigen::Index b = std::min(block, n - j);
     const Eigen::Index row_blocks = (n - j + block - 1) / block;
     if (j > 0) {
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (parallel(row_blocks, double(n - j) * j * b))
+      const bool split = parallel(row_blocks, double(n - j) * j * b);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (split)
       for (Eigen::Index rb = 0; rb < row_blocks; ++rb) {
         const Eigen::Index r = j + rb * block, rn = std::min(block, n - r);
         m.block(r, j, rn, b).noalias() -= m.block(r, 0, rn, j) * m.block(j, 0, b, j).transpose();
@@ -207,7 +208,8 @@ bool CholeskyInPlace(Eigen::MatrixXd* a, Eigen::Index block, int threads, double
     if (below > 0) {
       const Eigen::Index panel_blocks = (below + block - 1) / block;
       const auto ljj = m.block(j, j, b, b).triangularView<Eigen::Lower>();
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (parallel(panel_blocks, double(below) * b * b))
+      const bool split = parallel(panel_blocks, double(below) * b * b);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (split)
       for (Eigen::Index rb = 0; rb < panel_blocks; ++rb) {
         const Eigen::Index r = j + b + rb * block, rn = std::min(block, n - r);
         // X L_jj^T = A_rj
@@ -227,7 +229,8 @@ bool CholeskyInPlace(Eigen::MatrixXd* a, Eigen::Index block, int threads, double
 // OpenMP threads, each computed the same way whatever the count. The block size depends on n
 // only (small blocks keep a few threads busy on the fit's 200 points; large ones keep Eigen's
 // products efficient on thousands).
-void InverseFromCholesky(const Eigen::MatrixXd& chol, Eigen::MatrixXd* linv, Eigen::MatrixXd* kinv, int threads) {
+void InverseFromCholesky(const Eigen::MatrixXd& chol, Eigen::MatrixXd* linv, Eigen::MatrixXd* kinv,
+                         int threads) {
   const Eigen::Index n = chol.rows();
   const Eigen::Index block = n <= 512 ? 24 : 48;
   const Eigen::Index blocks = (n + block - 1) / block;
@@ -247,7 +250,8 @@ void InverseFromCholesky(const Eigen::MatrixXd& chol, Eigen::MatrixXd* linv, Eig
 #pragma omp for schedule(dynamic, 1)
     for (Eigen::Index p = 0; p < pairs; ++p) {
       // p enumerates ib = 0, 1, ... with jb = 0..ib.
-      Eigen::Index ib = static_cast<Eigen::Index>((std::sqrt(8.0 * static_cast<double>(p) + 1.0) - 1.0) / 2.0);
+      const double root = (std::sqrt(8.0 * static_cast<double>(p) + 1.0) - 1.0) / 2.0;
+      Eigen::Index ib = static_cast<Eigen::Index>(root);
       while (ib * (ib + 1) / 2 > p) --ib;
       while ((ib + 1) * (ib + 2) / 2 <= p) ++ib;
       const Eigen::Index jb = p - ib * (ib + 1) / 2;
@@ -309,7 +313,9 @@ double NegLogMarginalLikelihood(const Eigen::MatrixXd& x, const Eigen::VectorXd&
       // cube's faces, and within 1e-12 of them) w is KumaraswamyWarp's, as WarpInputs gives the
       // posterior.
       if (!identity) {
-        for (Eigen::Index j = 0; j < n; ++j) wt(j, d) = u[j] != x(d, j) ? KumaraswamyWarp(x(d, j), a, b) : 1.0 - omb[j];
+        for (Eigen::Index j = 0; j < n; ++j) {
+          wt(j, d) = u[j] != x(d, j) ? KumaraswamyWarp(x(d, j), a, b) : 1.0 - omb[j];
+        }
       }
       if (want_grad) {
         dwa.col(i) = (a * b * (omb / om) * ua * log_u).matrix();
@@ -431,7 +437,9 @@ double NegLogMarginalLikelihood(const Eigen::MatrixXd& x, const Eigen::VectorXd&
     auto out = prod.middleRows(i, bi);
     out.noalias() = c.block(i, i, bi, bi).selfadjointView<Eigen::Lower>() * rhs.middleRows(i, bi);
     if (i > 0) out.noalias() += c.block(i, 0, bi, i) * rhs.topRows(i);
-    if (after > 0) out.noalias() += c.block(i + bi, i, after, bi).transpose() * rhs.bottomRows(after);
+    if (after > 0) {
+      out.noalias() += c.block(i + bi, i, after, bi).transpose() * rhs.bottomRows(after);
+    }
   }
   const auto r = prod.col(0);
   const auto czt = prod.rightCols(zt.cols());  // (Z C)^T, n x D
@@ -588,8 +596,9 @@ void SliceStep(const std::function<double(const Eigen::VectorXd&)>& log_p, Eigen
 }
 
 // How the fit's L-BFGS starts share `threads` cores (TeamSize): `outer` starts side by side,
-// each likelihood evaluation on `inner` threads (its independent blocks), outer x inner <= that. The starts alone left most of a 16-core host idle (3 starts; the fit took one start's
-// time). Below 64 points one thread; below 128 the evaluations are too small to split.
+// each likelihood evaluation on `inner` threads (its independent blocks), outer x inner <= that.
+// The starts alone left most of a 16-core host idle (3 starts; the fit took one start's time).
+// Below 64 points one thread; below 128 the evaluations are too small to split.
 struct FitThreads {
   int outer = 1, inner = 1;
 };

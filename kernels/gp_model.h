@@ -46,7 +46,6 @@
 #include <string>
 #include <vector>
 
-#include <Eigen/Cholesky>
 #include <Eigen/Core>
 
 #include "kernels/gp_engine.h"
@@ -78,7 +77,8 @@ Hyperparameters DefaultHyperparameters(size_t dims, const WarpMask& mask);
 // The n x n matrices one likelihood evaluation works in, kept between the evaluations of one
 // optimiser run: allocated afresh each time, they cost a page fault per 4 KiB, and threads
 // optimising side by side queued for the kernel's memory map (about 5 % of a fit's samples here,
-// more in a virtual machine). Not shared between threads.
+// more in a virtual machine). One evaluation at a time: its own team shares it (each thread in
+// its own columns and blocks), evaluations running side by side need one each.
 // `threads`: how many OpenMP threads one evaluation may use (its independent columns and
 // blocks); the value does not depend on it. FitGp gives each L-BFGS start the cores the starts
 // leave idle.
