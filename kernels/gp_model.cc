@@ -10,6 +10,8 @@
 #include <numeric>
 #include <system_error>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -236,8 +238,13 @@ void InverseFromCholesky(const Eigen::MatrixXd& chol, Eigen::MatrixXd* linv, Eig
   const Eigen::Index blocks = (n + block - 1) / block;
   linv->setZero(n, n);
   kinv->resize(n, n);
-  // Pairs (i, j), i >= j, the largest products (small i) first.
-  const Eigen::Index pairs = blocks * (blocks + 1) / 2;
+  // Block pairs (i, j), i >= j, the largest products (small i) first.
+  std::vector<std::pair<Eigen::Index, Eigen::Index>> pairs;
+  pairs.reserve(static_cast<size_t>(blocks * (blocks + 1) / 2));
+  for (Eigen::Index ib = 0; ib < blocks; ++ib) {
+    for (Eigen::Index jb = 0; jb <= ib; ++jb) pairs.emplace_back(ib, jb);
+  }
+  const Eigen::Index pair_count = static_cast<Eigen::Index>(pairs.size());
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
 #pragma omp for schedule(dynamic, 1)
@@ -248,13 +255,8 @@ void InverseFromCholesky(const Eigen::MatrixXd& chol, Eigen::MatrixXd* linv, Eig
       chol.bottomRightCorner(n - j, n - j).triangularView<Eigen::Lower>().solveInPlace(x);
     }
 #pragma omp for schedule(dynamic, 1)
-    for (Eigen::Index p = 0; p < pairs; ++p) {
-      // p enumerates ib = 0, 1, ... with jb = 0..ib.
-      const double root = (std::sqrt(8.0 * static_cast<double>(p) + 1.0) - 1.0) / 2.0;
-      Eigen::Index ib = static_cast<Eigen::Index>(root);
-      while (ib * (ib + 1) / 2 > p) --ib;
-      while ((ib + 1) * (ib + 2) / 2 <= p) ++ib;
-      const Eigen::Index jb = p - ib * (ib + 1) / 2;
+    for (Eigen::Index p = 0; p < pair_count; ++p) {
+      const auto [ib, jb] = pairs[static_cast<size_t>(p)];
       const Eigen::Index i = ib * block, j = jb * block;
       const Eigen::Index bi = std::min(block, n - i), bj = std::min(block, n - j);
       kinv->block(i, j, bi, bj).noalias() =
