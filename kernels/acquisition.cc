@@ -52,22 +52,6 @@ double FantasyValue(FantasyMode mode, double mean, double variance, double noise
 
 }  // namespace
 
-Eigen::VectorXd AscentDirection(const Eigen::VectorXd& x, const Eigen::VectorXd& g,
-                                const uint8_t* movable) {
-  Eigen::VectorXd dir = g;
-  for (Eigen::Index d = 0; d < dir.size(); ++d) {
-    // Fixed by the projection, or at a face with the gradient pointing out: held. (Clipping the
-    // whole step instead moved such a start along the face by a sliver of its length: in 20
-    // dimensions many starts ended far below the maximum they were climbing to.)
-    const bool held = (movable != nullptr && !movable[d]) || (x[d] <= 0.0 && dir[d] < 0) ||
-                      (x[d] >= 1.0 && dir[d] > 0);
-    if (held) dir[d] = 0;
-  }
-  const double norm = dir.norm();
-  if (!(norm > 0) || !std::isfinite(norm)) return Eigen::VectorXd::Zero(g.size());
-  return dir / norm;
-}
-
 namespace {
 
 // The engine's calls that SuggestBatch makes, counted (AcquisitionReport::engine_calls): on the
@@ -98,6 +82,11 @@ class CountedEngine {
   GpStatus Fantasize(const Eigen::VectorXd& x, double y) {
     ++calls_;
     return engine_.Fantasize(x, y);
+  }
+  GpStatus Ascend(const Eigen::MatrixXd& starts, const std::vector<uint8_t>& movable, double tau,
+                  int iterations, Eigen::MatrixXd* ends, Eigen::VectorXd* log_ei) {
+    ++calls_;
+    return engine_.Ascend(starts, movable, tau, iterations, ends, log_ei);
   }
   size_t TrainingSize() const { return engine_.TrainingSize(); }
 
@@ -198,56 +187,21 @@ GpStatus SuggestBatch(GpEngine& target, const Posterior& posterior, size_t q, co
     if (!st.ok()) return st;
     const Eigen::Index s = static_cast<Eigen::Index>(top.size());
     Eigen::MatrixXd cur(dims, s);
-    std::vector<std::vector<uint8_t>> movable(static_cast<size_t>(s), std::vector<uint8_t>(static_cast<size_t>(dims), 1));
+    // Column-major D x s, as GpEngine::Ascend takes it.
+    std::vector<uint8_t> movable(static_cast<size_t>(s * dims), 1);
     for (Eigen::Index i = 0; i < s; ++i) {
       Eigen::VectorXd x = pool.col(static_cast<Eigen::Index>(top[static_cast<size_t>(i)].index));
-      Project(options.project, x, movable[static_cast<size_t>(i)].data());
+      Project(options.project, x, movable.data() + static_cast<size_t>(i * dims));
       cur.col(i) = x;
     }
-    PointScores at;
-    st = engine.Evaluate(cur, tau, true, &at);
+    Eigen::MatrixXd ends;
+    Eigen::VectorXd ends_log_ei;
+    st = engine.Ascend(cur, movable, tau, iterations, &ends, &ends_log_ei);
     if (!st.ok()) return st;
-    Eigen::VectorXd f = at.log_ei;
-    Eigen::MatrixXd grad = at.log_ei_grad;
-    std::vector<double> step(static_cast<size_t>(s), 0.05);
-    std::vector<char> active(static_cast<size_t>(s), 1);
-    for (int it = 0; it < iterations; ++it) {
-      std::vector<Eigen::Index> who;
-      Eigen::MatrixXd trial(dims, s);
-      for (Eigen::Index i = 0; i < s; ++i) {
-        if (!active[static_cast<size_t>(i)]) continue;
-        const Eigen::VectorXd dir =
-            AscentDirection(cur.col(i), grad.col(i), movable[static_cast<size_t>(i)].data());
-        if (!(dir.squaredNorm() > 0) || !std::isfinite(f[i])) {
-          active[static_cast<size_t>(i)] = 0;
-          continue;
-        }
-        trial.col(static_cast<Eigen::Index>(who.size())) =
-            (cur.col(i) + step[static_cast<size_t>(i)] * dir).cwiseMax(0.0).cwiseMin(1.0);
-        who.push_back(i);
-      }
-      if (who.empty()) break;
-      PointScores ts;
-      st = engine.Evaluate(trial.leftCols(static_cast<Eigen::Index>(who.size())), tau, true, &ts);
-      if (!st.ok()) return st;
-      for (size_t w = 0; w < who.size(); ++w) {
-        const Eigen::Index i = who[w];
-        double& t = step[static_cast<size_t>(i)];
-        if (ts.log_ei[static_cast<Eigen::Index>(w)] > f[i]) {
-          cur.col(i) = trial.col(static_cast<Eigen::Index>(w));
-          f[i] = ts.log_ei[static_cast<Eigen::Index>(w)];
-          grad.col(i) = ts.log_ei_grad.col(static_cast<Eigen::Index>(w));
-          t = std::min(2.0 * t, 0.5);
-        } else {
-          t *= 0.25;
-          if (t < 1e-5) active[static_cast<size_t>(i)] = 0;
-        }
-      }
-    }
     Eigen::MatrixXd refined(dims, s);
     Eigen::Index r = 0;
     for (Eigen::Index i = 0; i < s; ++i) {
-      Eigen::VectorXd x = cur.col(i);
+      Eigen::VectorXd x = ends.col(i);
       Project(options.project, x, nullptr);
       Key k = KeyOf(x);
       if (taken.count(k) || !in_pool.insert(std::move(k)).second) continue;

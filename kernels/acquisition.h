@@ -10,11 +10,11 @@
 //      and points in `exclude` (or pending) removed.
 //   3. Local refinement: the refine_starts best pool points by log EI climb it by projected
 //      gradient ascent in the box (normalised gradient steps on the coordinates `project` marks
-//      movable, step doubled on success and cut on failure; all starts evaluated in one batch
-//      per iteration; refine_iterations of them); the end points are projected and added to the
-//      pool. A coordinate at a face of the box whose gradient points out of it is held there
-//      for the step (its component zeroed before normalising), so the step slides along the
-//      face instead of being clipped back to a fraction of its length.
+//      movable, step doubled on success and cut on failure; refine_iterations of them), in one
+//      engine call (GpEngine::Ascend); the end points are projected and added to the pool. A
+//      coordinate at a face of the box whose gradient points out of it is held there for the
+//      step (its component zeroed before normalising), so the step slides along the face
+//      instead of being clipped back to a fraction of its length.
 //   4. The batch: q times, take the pool point of highest log EI not taken yet, then condition the
 //      engine on a fantasy there (as in 1) so the next choice accounts for it. The incumbent
 //      follows the fantasies (min of the incumbent and each fantasy value). After each of the
@@ -59,13 +59,6 @@ inline constexpr double kExploitOffset = 10.0;
 // Should be idempotent (points are compared exactly after projection). An empty ProjectFn is the identity with every coordinate movable.
 using ProjectFn = std::function<void(double* x, uint8_t* movable)>;
 
-// Step 3's ascent direction at x (unit cube) for the gradient g of log EI (the same size): g with
-// 0 for every coordinate that `movable` (null, or as many entries) marks 0 and for every
-// coordinate at a face of the box whose gradient points out of it, scaled to length 1; all zeros
-// when nothing is left or a coordinate left is not finite (the start stops).
-Eigen::VectorXd AscentDirection(const Eigen::VectorXd& x, const Eigen::VectorXd& g,
-                                const uint8_t* movable);
-
 struct AcquisitionOptions {
   size_t pool_size = 4096;
   // Bound on pool_size x training points (the O(m n^2) solve is the dominant cost): with more
@@ -75,8 +68,8 @@ struct AcquisitionOptions {
   size_t min_pool_size = 1024;
   double local_fraction = 0.25;
   size_t local_centres = 5;
-  // Step 3: starts and iterations. Each iteration is one engine call (a device round trip on
-  // the GPU).
+  // Step 3: starts and iterations (one GpEngine::Ascend call; with the default loop each
+  // iteration is one Evaluate).
   size_t refine_starts = 16;
   int refine_iterations = 30;
   // Step 4's refinement after each fantasy: starts per member, iterations, and for how many
@@ -84,7 +77,7 @@ struct AcquisitionOptions {
   // 1 s budget). Its starts are pool points near a maximum already (refined before the
   // fantasy moved it a little): 10 iterations lose nothing measurable against 30 with the faces
   // held (bench/RESULTS.md, 2026-12-04 19:40), and they were 248 of a batch's 279 Evaluate calls
-  // at q = 32 (each a device round trip on the GPU).
+  // at q = 32 (each a device round trip on the GPU, before the ascent became one call).
   size_t refine_starts_per_pick = 4;
   int refine_iterations_per_pick = 10;
   size_t max_refined_picks = 8;

@@ -192,7 +192,40 @@ class GpEngine {
 
   // Number of training points including fantasies.
   virtual size_t TrainingSize() const = 0;
+
+  // Local refinement (kernels/acquisition.h, step 3) in one call: projected gradient ascent of
+  // log EI below `incumbent`, under the loaded posterior and its fantasies, from every column of
+  // `starts` (D x s, unit cube). `movable`: empty (every coordinate may move) or D x s entries,
+  // column-major, 0 for a coordinate held at its start. Each start's iteration: the ascent
+  // direction (AscentDirection below) from its current point, a step of its current length
+  // (kAscentFirstStep at first) clipped to the box, kept when it raises log EI (the length then
+  // doubles, up to kAscentMaxStep) and undone otherwise (the length shrinks by kAscentShrink);
+  // a start stops when its direction vanishes, its log EI is not finite or its length falls
+  // below kAscentMinStep. *ends (D x s): the points reached; *log_ei (s): log EI there.
+  // Errors as Evaluate, and InvalidArgument for a `movable` of another size.
+  //
+  // The default runs the loop on the host, one Evaluate of the starts still moving per
+  // iteration; an engine that can keep it on its device overrides it (the CUDA engine: one
+  // device round trip per ascent instead of one per iteration). Overrides agree with the
+  // default within the engines' tolerances, not bit for bit (a step kept or undone on a tie of
+  // rounding moves a start differently).
+  virtual GpStatus Ascend(const Eigen::MatrixXd& starts, const std::vector<uint8_t>& movable, double incumbent,
+                          int iterations, Eigen::MatrixXd* ends, Eigen::VectorXd* log_ei);
 };
+
+// Step lengths of GpEngine::Ascend (unit-cube units).
+inline constexpr double kAscentFirstStep = 0.05;
+inline constexpr double kAscentMaxStep = 0.5;
+inline constexpr double kAscentShrink = 0.25;
+inline constexpr double kAscentMinStep = 1e-5;
+
+// The ascent direction at x (unit cube) for the gradient g of log EI (the same size): g with 0
+// for every coordinate that `movable` (null, or as many entries) marks 0 and for every
+// coordinate at a face of the box whose gradient points out of it, scaled to length 1; all
+// zeros when nothing is left or a coordinate left is not finite (the start stops). Holding the
+// outward components lets a start slide along a face; clipping the whole step instead moved it
+// by a sliver of the step's length.
+Eigen::VectorXd AscentDirection(const Eigen::VectorXd& x, const Eigen::VectorXd& g, const uint8_t* movable);
 
 // The engine for `device`:
 //   cpu  -> the Eigen engine (always built).

@@ -341,6 +341,50 @@ TEST(SuggestBatch, SampledFantasiesAreSeededAndSpreadTheBatch) {
   for (size_t i = 1; i < a.points.size(); ++i) EXPECT_GT((a.points[i] - a.points[0]).norm(), 1e-6);
 }
 
+// GpEngine::Ascend (the host loop every engine may fall back to): each start climbs, held
+// coordinates stay, the ends are in the box, and the log EI reported is the engine's at the ends.
+TEST(Ascend, ClimbsHoldsWhatIsHeldAndReportsTheEndsLogEi) {
+  const Posterior p = SomePosterior(5, 60, true, 23);
+  auto e = Cpu();
+  ASSERT_TRUE(e->Load(p, 0).ok());
+  Eigen::MatrixXd starts = RandomPoints(5, 8, 24);
+  starts(0, 1) = 0.0;  // a start on a face
+  starts(4, 2) = 1.0;
+  std::vector<uint8_t> movable(5 * 8, 1);
+  movable[3 * 5 + 2] = 0;  // start 3 holds coordinate 2
+  movable[6 * 5 + 0] = movable[6 * 5 + 4] = 0;
+  PointScores before;
+  ASSERT_TRUE(e->Evaluate(starts, p.incumbent, false, &before).ok());
+  Eigen::MatrixXd ends;
+  Eigen::VectorXd log_ei;
+  ASSERT_TRUE(e->Ascend(starts, movable, p.incumbent, 30, &ends, &log_ei).ok());
+  ASSERT_EQ(ends.rows(), 5);
+  ASSERT_EQ(ends.cols(), 8);
+  ASSERT_EQ(log_ei.size(), 8);
+  EXPECT_GE(ends.minCoeff(), 0.0);
+  EXPECT_LE(ends.maxCoeff(), 1.0);
+  EXPECT_EQ(ends(2, 3), starts(2, 3));
+  EXPECT_EQ(ends(0, 6), starts(0, 6));
+  EXPECT_EQ(ends(4, 6), starts(4, 6));
+  PointScores after;
+  ASSERT_TRUE(e->Evaluate(ends, p.incumbent, false, &after).ok());
+  int moved = 0;
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_GE(log_ei[i], before.log_ei[i]) << i;
+    EXPECT_NEAR(log_ei[i], after.log_ei[i], 1e-9 * std::abs(after.log_ei[i])) << i;
+    if (log_ei[i] > before.log_ei[i] + 1e-3) ++moved;
+  }
+  EXPECT_GE(moved, 6);
+  // No iterations: the starts themselves, and their log EI.
+  ASSERT_TRUE(e->Ascend(starts, {}, p.incumbent, 0, &ends, &log_ei).ok());
+  EXPECT_EQ(ends, starts);
+  EXPECT_TRUE(log_ei.isApprox(before.log_ei, 1e-9));
+  // A held mask of the wrong size is refused, and nothing is evaluated.
+  const GpStatus st = e->Ascend(starts, std::vector<uint8_t>(7, 1), p.incumbent, 5, &ends, &log_ei);
+  EXPECT_EQ(st.code(), GpStatus::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("movable has 7 entries for 5 x 8 starts"), std::string::npos) << st.message();
+}
+
 // An engine that counts what SuggestBatch asks of it.
 class CountingEngine : public GpEngine {
  public:
@@ -349,9 +393,19 @@ class CountingEngine : public GpEngine {
   std::string Describe() const override { return e_->Describe(); }
   GpStatus Load(const Posterior& p, size_t reserve) override { return ++calls, e_->Load(p, reserve); }
   GpStatus Evaluate(const Eigen::MatrixXd& x, double tau, bool gradients, PointScores* out) override {
-    ++calls;
+    if (!ascending_) ++calls;  // an Ascend is one call, whatever it does inside
     if (gradients) ++gradient_calls;
     return e_->Evaluate(x, tau, gradients, out);
+  }
+  // The default loop, on this engine, so that its Evaluate calls are seen.
+  GpStatus Ascend(const Eigen::MatrixXd& starts, const std::vector<uint8_t>& movable, double tau,
+                  int iterations, Eigen::MatrixXd* ends, Eigen::VectorXd* log_ei) override {
+    ++calls;
+    ++ascents;
+    ascending_ = true;
+    GpStatus st = GpEngine::Ascend(starts, movable, tau, iterations, ends, log_ei);
+    ascending_ = false;
+    return st;
   }
   GpStatus SetPool(const Eigen::MatrixXd& x) override { return ++calls, e_->SetPool(x); }
   GpStatus ExtendPool(const Eigen::MatrixXd& x) override { return ++calls, e_->ExtendPool(x); }
@@ -361,10 +415,11 @@ class CountingEngine : public GpEngine {
   }
   GpStatus Fantasize(const Eigen::VectorXd& x, double y) override { return ++calls, e_->Fantasize(x, y); }
   size_t TrainingSize() const override { return e_->TrainingSize(); }
-  size_t calls = 0, gradient_calls = 0;
+  size_t calls = 0, gradient_calls = 0, ascents = 0;
 
  private:
   std::unique_ptr<GpEngine> e_;
+  bool ascending_ = false;
 };
 
 // The report counts every engine call (on a GPU each is a device round trip), and each
@@ -384,6 +439,7 @@ TEST(SuggestBatch, TheReportCountsTheEngineCallsAndTheRefinementsKeepToTheirIter
     ASSERT_TRUE(SuggestBatch(e, p, 5, o, &b, &r).ok());
     ASSERT_EQ(b.points.size(), 5u);
     EXPECT_EQ(r.engine_calls, e.calls);
+    EXPECT_EQ(e.ascents, 5u);  // the pool's refinement and one after each of 4 fantasies
     // 1 + refine_iterations for the pool's refinement, 1 + per_pick after each of 4 fantasies.
     EXPECT_LE(e.gradient_calls, size_t(1 + o.refine_iterations + 4 * (1 + per_pick))) << per_pick;
     EXPECT_GT(e.gradient_calls, size_t(4 * (1 + per_pick))) << per_pick;
