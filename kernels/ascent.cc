@@ -2,25 +2,24 @@
 // because it is compiled twice: into hpo_kernels, and into the CUDA engine module, which links
 // nothing of hpo_kernels (kernels/CMakeLists.txt) and falls back to this loop for shapes its
 // device loop does not take.
-#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "kernels/ascent_step.h"
 #include "kernels/gp_engine.h"
 
 namespace hpo::kernels {
 
 Eigen::VectorXd AscentDirection(const Eigen::VectorXd& x, const Eigen::VectorXd& g, const uint8_t* movable) {
-  Eigen::VectorXd dir = g;
-  for (Eigen::Index d = 0; d < dir.size(); ++d) {
-    const bool held = (movable != nullptr && !movable[d]) || (x[d] <= 0.0 && dir[d] < 0) ||
-                      (x[d] >= 1.0 && dir[d] > 0);
-    if (held) dir[d] = 0;
+  const int dims = static_cast<int>(g.size());
+  const double norm = AscentNorm(x.data(), g.data(), movable, dims);
+  Eigen::VectorXd dir = Eigen::VectorXd::Zero(g.size());
+  if (!(norm > 0) || !std::isfinite(norm)) return dir;
+  for (int d = 0; d < dims; ++d) {
+    if (!AscentHeld(x.data(), g.data(), movable, d)) dir[d] = g[d] / norm;
   }
-  const double norm = dir.norm();
-  if (!(norm > 0) || !std::isfinite(norm)) return Eigen::VectorXd::Zero(g.size());
-  return dir / norm;
+  return dir;
 }
 
 GpStatus GpEngine::Ascend(const Eigen::MatrixXd& starts, const std::vector<uint8_t>& movable, double incumbent,
@@ -41,18 +40,16 @@ GpStatus GpEngine::Ascend(const Eigen::MatrixXd& starts, const std::vector<uint8
   auto held = [&](Eigen::Index i) { return movable.empty() ? nullptr : movable.data() + i * dims; };
   std::vector<double> step(static_cast<size_t>(s), kAscentFirstStep);
   std::vector<char> active(static_cast<size_t>(s), 1);
+  Eigen::MatrixXd trial(dims, s);
   for (int it = 0; it < iterations; ++it) {
-    std::vector<Eigen::Index> who;
-    Eigen::MatrixXd trial(dims, s);
+    std::vector<Eigen::Index> who;  // the starts still moving, in the order of their trials
     for (Eigen::Index i = 0; i < s; ++i) {
       if (!active[static_cast<size_t>(i)]) continue;
-      const Eigen::VectorXd dir = AscentDirection(cur.col(i), grad.col(i), held(i));
-      if (!(dir.squaredNorm() > 0) || !std::isfinite(f[i])) {
+      if (!AscentTrial(cur.col(i).data(), grad.col(i).data(), held(i), f[i], step[static_cast<size_t>(i)],
+                       static_cast<int>(dims), trial.col(static_cast<Eigen::Index>(who.size())).data())) {
         active[static_cast<size_t>(i)] = 0;
         continue;
       }
-      trial.col(static_cast<Eigen::Index>(who.size())) =
-          (cur.col(i) + step[static_cast<size_t>(i)] * dir).cwiseMax(0.0).cwiseMin(1.0);
       who.push_back(i);
     }
     if (who.empty()) break;
@@ -60,17 +57,13 @@ GpStatus GpEngine::Ascend(const Eigen::MatrixXd& starts, const std::vector<uint8
     st = Evaluate(trial.leftCols(static_cast<Eigen::Index>(who.size())), incumbent, true, &ts);
     if (!st.ok()) return st;
     for (size_t w = 0; w < who.size(); ++w) {
-      const Eigen::Index i = who[w];
-      double& t = step[static_cast<size_t>(i)];
-      if (ts.log_ei[static_cast<Eigen::Index>(w)] > f[i]) {
-        cur.col(i) = trial.col(static_cast<Eigen::Index>(w));
-        f[i] = ts.log_ei[static_cast<Eigen::Index>(w)];
-        grad.col(i) = ts.log_ei_grad.col(static_cast<Eigen::Index>(w));
-        t = std::min(2.0 * t, kAscentMaxStep);
-      } else {
-        t *= kAscentShrink;
-        if (t < kAscentMinStep) active[static_cast<size_t>(i)] = 0;
+      const Eigen::Index i = who[w], wi = static_cast<Eigen::Index>(w);
+      bool still = true;
+      if (AscentVerdict(ts.log_ei[wi], &f[i], &step[static_cast<size_t>(i)], &still)) {
+        cur.col(i) = trial.col(wi);
+        grad.col(i) = ts.log_ei_grad.col(wi);
       }
+      if (!still) active[static_cast<size_t>(i)] = 0;
     }
   }
   return GpStatus::Ok();

@@ -163,6 +163,13 @@ int BatchColumnsOverride() {
   return n > 0 ? static_cast<int>(std::min<long>(n, kMaxBatchColumns)) : 0;
 }
 
+// HPO_CUDA_ASCENT=host: GpEngine::Ascend's host loop instead of the device loop (an A/B switch for
+// the device benchmark, and a way out should the device loop misbehave on some device).
+bool HostAscentAsked() {
+  const char* v = std::getenv("HPO_CUDA_ASCENT");
+  return v != nullptr && std::string(v) == "host";
+}
+
 class CudaEngine final : public GpEngine {
  public:
   CudaEngine(cublasHandle_t handle, int device, std::string description)
@@ -249,6 +256,19 @@ class CudaEngine final : public GpEngine {
     HPO_CUDA_TRY(lvec_.Reserve(static_cast<size_t>(cap_)));
     HPO_CUDA_TRY(rvec_.Reserve(static_cast<size_t>(cap_)));
     HPO_CUDA_TRY(xvec_.Reserve(static_cast<size_t>(d)));
+    // 1 / l, warp a and b, warped flags: what the device ascent warps and scales with.
+    {
+      std::vector<double> wp(4 * static_cast<size_t>(d));
+      for (Eigen::Index i = 0; i < d; ++i) {
+        const size_t k = static_cast<size_t>(i), du = static_cast<size_t>(d);
+        wp[k] = inv_l_[i];
+        wp[du + k] = warp_a_[i];
+        wp[2 * du + k] = warp_b_[i];
+        wp[3 * du + k] = warped_[k] ? 1.0 : 0.0;
+      }
+      HPO_CUDA_TRY(warp_params_.Reserve(wp.size()));
+      HPO_CUDA_TRY(cudaMemcpy(warp_params_.get(), wp.data(), wp.size() * sizeof(double), cudaMemcpyHostToDevice));
+    }
 
     size_t free_bytes = 0, total_bytes = 0;
     HPO_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
@@ -268,59 +288,15 @@ class CudaEngine final : public GpEngine {
     Eigen::MatrixXd dwdx;
     const Eigen::MatrixXd zc = Scaled(points, gradients ? &dwdx : nullptr);
     const Eigen::Index batch = BatchColumns(m, gradients ? 4 : 2);
-    const size_t nb = static_cast<size_t>(n_) * static_cast<size_t>(batch);
-    const size_t db = static_cast<size_t>(dims_) * static_cast<size_t>(batch);
-    // What comes back, per batch of cn columns, in one copy: mean, variance, log EI, and with
-    // gradients d log EI / d mean and / d variance, the column sums s_mean and s_var (cn each),
-    // then t_mean and t_var (D x cn each).
-    const Eigen::Index per_column = gradients ? 7 + 2 * dims_ : 3;
-    HPO_CUDA_TRY(k_.Reserve(nb));
-    HPO_CUDA_TRY(v_.Reserve(nb));
-    HPO_CUDA_TRY(cand_.Reserve(db));
-    HPO_CUDA_TRY(res_.Reserve(static_cast<size_t>(per_column) * static_cast<size_t>(batch)));
-    if (gradients) {
-      HPO_CUDA_TRY(g_.Reserve(nb));
-      HPO_CUDA_TRY(ga_.Reserve(nb));
-    }
-    const double one = 1.0, zero = 0.0;
-    const int n = static_cast<int>(n_), dims = static_cast<int>(dims_), ld = static_cast<int>(cap_);
+    const Eigen::Index per_column = PerColumn(gradients);
+    HPO_GP_TRY(ReserveScoring(batch, gradients));
+    HPO_CUDA_TRY(cand_.Reserve(static_cast<size_t>(dims_) * static_cast<size_t>(batch)));
     std::vector<double> res;
     for (Eigen::Index c0 = 0; c0 < m; c0 += batch) {
       const Eigen::Index cn64 = std::min(batch, m - c0);
       const int cn = static_cast<int>(cn64);
-      double* mean = res_.get();
-      double* var = mean + cn64;
-      double* log_ei = var + cn64;
-      double* d_mean = log_ei + cn64;
-      double* d_var = d_mean + cn64;
-      double* s_mean = d_var + cn64;
-      double* s_var = s_mean + cn64;
-      double* t_mean = s_var + cn64;
-      double* t_var = t_mean + dims_ * cn64;
       HPO_CUDA_TRY(cudaMemcpy(cand_.get(), zc.col(c0).data(), Bytes(dims_ * cn64), cudaMemcpyHostToDevice));
-      HPO_CUDA_TRY(cuda::LaunchCrossCovariance(zt_.get(), ld, n, cand_.get(), dims, cn, s2_, k_.get(),
-                                               gradients ? g_.get() : nullptr, n, nullptr));
-      HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, cn, &one, k_.get(), n, alpha_.get(), 1, &zero, mean, 1));
-      // V = L^-1 K.
-      HPO_CUBLAS_TRY(cublasDgemm(handle_, CUBLAS_OP_N, CUBLAS_OP_N, n, cn, n, &one, linv_.get(), ld, k_.get(), n, &zero,
-                                 v_.get(), n));
-      HPO_CUDA_TRY(cuda::LaunchVarianceLogEi(v_.get(), n, n, cn, s2_, kVarianceFloor * s2_, mean, incumbent, true, var,
-                                             log_ei, gradients ? d_mean : nullptr, gradients ? d_var : nullptr,
-                                             nullptr));
-      if (gradients) {
-        // B = L^-T V (over K, no longer needed); ga = g .* alpha (per row), gb = g .* B (in
-        // place over B); then the column sums and Z^T-products of the CPU engine's formulas.
-        HPO_CUBLAS_TRY(cublasDgemm(handle_, CUBLAS_OP_T, CUBLAS_OP_N, n, cn, n, &one, linv_.get(), ld, v_.get(), n,
-                                   &zero, k_.get(), n));
-        HPO_CUDA_TRY(cuda::LaunchRadialProducts(g_.get(), n, alpha_.get(), nullptr, n, n, cn, ga_.get(), nullptr));
-        HPO_CUDA_TRY(cuda::LaunchRadialProducts(g_.get(), n, nullptr, k_.get(), n, n, cn, k_.get(), nullptr));
-        HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, cn, &one, ga_.get(), n, ones_.get(), 1, &zero, s_mean, 1));
-        HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, cn, &one, k_.get(), n, ones_.get(), 1, &zero, s_var, 1));
-        HPO_CUBLAS_TRY(cublasDgemm(handle_, CUBLAS_OP_T, CUBLAS_OP_N, dims, cn, n, &one, zt_.get(), ld, ga_.get(), n,
-                                   &zero, t_mean, dims));
-        HPO_CUBLAS_TRY(cublasDgemm(handle_, CUBLAS_OP_T, CUBLAS_OP_N, dims, cn, n, &one, zt_.get(), ld, k_.get(), n,
-                                   &zero, t_var, dims));
-      }
+      HPO_GP_TRY(EnqueueScores(cand_.get(), cn, incumbent, gradients, res_.get()));
       res.resize(static_cast<size_t>(per_column * cn64));
       HPO_CUDA_TRY(cudaMemcpy(res.data(), res_.get(), res.size() * sizeof(double), cudaMemcpyDeviceToHost));
       const double* h = res.data();
@@ -347,6 +323,58 @@ class CudaEngine final : public GpEngine {
         }
       }
     }
+    return GpStatus::Ok();
+  }
+
+  // On the device: the whole ascent, rounds of propose (a kernel), the gradient evaluation of
+  // Evaluate, and accept (a kernel), with no copy in between: one copy up (the starts, their
+  // held coordinates, the step lengths), one back (the ends and their log EI). The starts must
+  // fit one batch of columns; more (or HPO_CUDA_ASCENT=host) take the default host loop. Every
+  // round evaluates all s starts, stopped ones at their current point, and the rounds run to
+  // `iterations` (the host loop stops early when every start has stopped; the device does not
+  // know without a copy back, and a round costs only its launches).
+  GpStatus Ascend(const Eigen::MatrixXd& starts, const std::vector<uint8_t>& movable, double incumbent,
+                  int iterations, Eigen::MatrixXd* ends, Eigen::VectorXd* log_ei) override {
+    HPO_GP_TRY(CheckPoints(starts));
+    const Eigen::Index dims = dims_, s = starts.cols();
+    if (!movable.empty() && movable.size() != static_cast<size_t>(dims * s)) {
+      return GpEngine::Ascend(starts, movable, incumbent, iterations, ends, log_ei);  // says what is wrong
+    }
+    if (host_ascent_ || s == 0 || BatchColumns(s, 4) < s) {
+      return GpEngine::Ascend(starts, movable, incumbent, iterations, ends, log_ei);
+    }
+    HPO_GP_TRY(ReserveScoring(s, true));
+    // The state, column-major, in one array: cur (D x s), f (s), grad (D x s), step (s), active
+    // (s), movable (D x s), trial, z, dwdx (D x s each). cur and f first: they are what comes back.
+    const size_t ds = static_cast<size_t>(dims * s), sn = static_cast<size_t>(s);
+    std::vector<double> host(6 * ds + 3 * sn, 0.0);
+    std::copy(starts.data(), starts.data() + ds, host.begin());
+    std::fill_n(host.begin() + static_cast<std::ptrdiff_t>(2 * ds + sn), sn, kAscentFirstStep);
+    std::fill_n(host.begin() + static_cast<std::ptrdiff_t>(2 * ds + 2 * sn), sn, 1.0);
+    for (size_t k = 0; k < ds; ++k) host[2 * ds + 3 * sn + k] = movable.empty() || movable[k] ? 1.0 : 0.0;
+    HPO_CUDA_TRY(ascent_.Reserve(host.size()));
+    HPO_CUDA_TRY(cudaMemcpy(ascent_.get(), host.data(), host.size() * sizeof(double), cudaMemcpyHostToDevice));
+    double* base = ascent_.get();
+    cuda::AscentState state{base, base + ds, base + ds + sn, base + 2 * ds + sn, base + 2 * ds + 2 * sn,
+                            base + 2 * ds + 3 * sn, base + 3 * ds + 3 * sn, base + 4 * ds + 3 * sn,
+                            base + 5 * ds + 3 * sn};
+    const double* w = warp_params_.get();
+    const cuda::WarpParams warp{w, w + dims, w + 2 * dims, w + 3 * dims};
+    const Scores r = Layout(res_.get(), s);
+    const cuda::TrialScores scores{r.var, r.log_ei, r.d_mean, r.d_var, r.s_mean, r.s_var, r.t_mean, r.t_var};
+    const int di = static_cast<int>(dims), si = static_cast<int>(s);
+    for (int round = 0; round <= std::max(iterations, 0); ++round) {
+      const bool first = round == 0;
+      HPO_CUDA_TRY(cuda::LaunchAscentPropose(state, warp, di, si, first, nullptr));
+      HPO_GP_TRY(EnqueueScores(state.z, si, incumbent, true, res_.get()));
+      HPO_CUDA_TRY(cuda::LaunchAscentAccept(state, scores, w, kVarianceFloor * s2_, di, si, first, nullptr));
+    }
+    HPO_CUDA_TRY(cudaMemcpy(host.data(), ascent_.get(), (ds + sn) * sizeof(double), cudaMemcpyDeviceToHost));
+    ends->resize(dims, s);
+    std::copy(host.begin(), host.begin() + static_cast<std::ptrdiff_t>(ds), ends->data());
+    log_ei->resize(s);
+    std::copy(host.begin() + static_cast<std::ptrdiff_t>(ds), host.begin() + static_cast<std::ptrdiff_t>(ds + sn),
+              log_ei->data());
     return GpStatus::Ok();
   }
 
@@ -483,6 +511,71 @@ class CudaEngine final : public GpEngine {
     return GpStatus::Ok();
   }
 
+  // Where a batch of cn columns' scores lie in the results array: mean, variance, log EI, and
+  // with gradients d log EI / d mean and / d variance, the column sums s_mean and s_var (cn
+  // each), then t_mean and t_var (D x cn each). Evaluate copies it back in one piece.
+  struct Scores {
+    double *mean, *var, *log_ei, *d_mean, *d_var, *s_mean, *s_var, *t_mean, *t_var;
+  };
+  Scores Layout(double* base, Eigen::Index cn) const {
+    Scores r;
+    r.mean = base;
+    r.var = r.mean + cn;
+    r.log_ei = r.var + cn;
+    r.d_mean = r.log_ei + cn;
+    r.d_var = r.d_mean + cn;
+    r.s_mean = r.d_var + cn;
+    r.s_var = r.s_mean + cn;
+    r.t_mean = r.s_var + cn;
+    r.t_var = r.t_mean + dims_ * cn;
+    return r;
+  }
+  Eigen::Index PerColumn(bool gradients) const { return gradients ? 7 + 2 * dims_ : 3; }
+
+  // Scratch for scoring batches of up to `batch` columns.
+  GpStatus ReserveScoring(Eigen::Index batch, bool gradients) {
+    const size_t nb = static_cast<size_t>(n_) * static_cast<size_t>(batch);
+    HPO_CUDA_TRY(k_.Reserve(nb));
+    HPO_CUDA_TRY(v_.Reserve(nb));
+    HPO_CUDA_TRY(res_.Reserve(static_cast<size_t>(PerColumn(gradients)) * static_cast<size_t>(batch)));
+    if (gradients) {
+      HPO_CUDA_TRY(g_.Reserve(nb));
+      HPO_CUDA_TRY(ga_.Reserve(nb));
+    }
+    return GpStatus::Ok();
+  }
+
+  // Queues the scores of cn candidates (`cand`: D x cn on the device, warped and scaled) into
+  // `res` (Layout), without waiting for them.
+  GpStatus EnqueueScores(const double* cand, int cn, double incumbent, bool gradients, double* res) {
+    const Scores r = Layout(res, cn);
+    const double one = 1.0, zero = 0.0;
+    const int n = static_cast<int>(n_), dims = static_cast<int>(dims_), ld = static_cast<int>(cap_);
+    HPO_CUDA_TRY(cuda::LaunchCrossCovariance(zt_.get(), ld, n, cand, dims, cn, s2_, k_.get(),
+                                             gradients ? g_.get() : nullptr, n, nullptr));
+    HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, cn, &one, k_.get(), n, alpha_.get(), 1, &zero, r.mean, 1));
+    // V = L^-1 K.
+    HPO_CUBLAS_TRY(cublasDgemm(handle_, CUBLAS_OP_N, CUBLAS_OP_N, n, cn, n, &one, linv_.get(), ld, k_.get(), n,
+                               &zero, v_.get(), n));
+    HPO_CUDA_TRY(cuda::LaunchVarianceLogEi(v_.get(), n, n, cn, s2_, kVarianceFloor * s2_, r.mean, incumbent, true,
+                                           r.var, r.log_ei, gradients ? r.d_mean : nullptr,
+                                           gradients ? r.d_var : nullptr, nullptr));
+    if (!gradients) return GpStatus::Ok();
+    // B = L^-T V (over K, no longer needed); ga = g .* alpha (per row), gb = g .* B (in place
+    // over B); then the column sums and Z^T-products of the CPU engine's formulas.
+    HPO_CUBLAS_TRY(cublasDgemm(handle_, CUBLAS_OP_T, CUBLAS_OP_N, n, cn, n, &one, linv_.get(), ld, v_.get(), n,
+                               &zero, k_.get(), n));
+    HPO_CUDA_TRY(cuda::LaunchRadialProducts(g_.get(), n, alpha_.get(), nullptr, n, n, cn, ga_.get(), nullptr));
+    HPO_CUDA_TRY(cuda::LaunchRadialProducts(g_.get(), n, nullptr, k_.get(), n, n, cn, k_.get(), nullptr));
+    HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, cn, &one, ga_.get(), n, ones_.get(), 1, &zero, r.s_mean, 1));
+    HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, cn, &one, k_.get(), n, ones_.get(), 1, &zero, r.s_var, 1));
+    HPO_CUBLAS_TRY(cublasDgemm(handle_, CUBLAS_OP_T, CUBLAS_OP_N, dims, cn, n, &one, zt_.get(), ld, ga_.get(), n,
+                               &zero, r.t_mean, dims));
+    HPO_CUBLAS_TRY(cublasDgemm(handle_, CUBLAS_OP_T, CUBLAS_OP_N, dims, cn, n, &one, zt_.get(), ld, k_.get(), n,
+                               &zero, r.t_var, dims));
+    return GpStatus::Ok();
+  }
+
   // The inverse factor for `cap` points (plus the transposed inputs, and `extra` doubles beside
   // them for a while) must fit in 90% of the free memory.
   GpStatus CheckFits(size_t cap, size_t extra = 0) const {
@@ -615,6 +708,9 @@ class CudaEngine final : public GpEngine {
   // Scratch.
   DeviceArray k_, v_, g_, ga_, cand_, res_;
   DeviceArray lvec_, rvec_, xvec_, vl_, score_;
+  // Ascend: its state (see Ascend) and the warp parameters (4 x D, from Load).
+  DeviceArray ascent_, warp_params_;
+  bool host_ascent_ = HostAscentAsked();
 };
 
 }  // namespace

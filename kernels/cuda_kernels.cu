@@ -2,6 +2,8 @@
 // port of kernels/log_ei.cc (same regimes, same constants) so that both engines agree to rounding.
 #include "kernels/cuda_kernels.h"
 
+#include "kernels/ascent_step.h"
+
 #include <cmath>
 
 namespace hpo::kernels::cuda {
@@ -150,6 +152,66 @@ __global__ void FantasyPoolUpdateKernel(const double* __restrict__ pool, int dim
   mean[j] += row * shift;
 }
 
+// gp_engine.h's KumaraswamyWarp and KumaraswamyWarpDerivative, on the device.
+__device__ inline double Warp(double x, double a, double b) {
+  x = fmin(fmax(x, 0.0), 1.0);
+  return 1.0 - pow(1.0 - pow(x, a), b);
+}
+__device__ inline double WarpDerivative(double x, double a, double b) {
+  x = fmin(fmax(x, 1e-12), 1.0 - 1e-12);
+  const double xa = pow(x, a);
+  return a * b * xa / x * pow(fmax(1.0 - xa, 1e-300), b - 1.0);
+}
+
+// One thread per start; the step itself is kernels/ascent_step.h's, as on the host.
+__global__ void AscentProposeKernel(AscentState st, WarpParams w, int dims, int s, bool first) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= s) return;
+  const size_t col = static_cast<size_t>(i) * static_cast<size_t>(dims);
+  double* trial = st.trial + col;
+  const bool move = !first && st.active[i] != 0.0 &&
+                    AscentTrial(st.cur + col, st.grad + col, st.movable + col, st.f[i], st.step[i], dims, trial);
+  if (!first && st.active[i] != 0.0 && !move) st.active[i] = 0.0;
+  for (int d = 0; d < dims; ++d) {
+    if (!move) trial[d] = st.cur[col + d];  // evaluated, and not taken (accept skips it)
+    const double x = trial[d];
+    double v = x, dw = 1.0;
+    if (w.warped[d] != 0.0) {
+      dw = WarpDerivative(x, w.a[d], w.b[d]);
+      v = Warp(x, w.a[d], w.b[d]);
+    }
+    st.z[col + d] = v * w.inv_l[d];
+    st.dwdx[col + d] = dw;
+  }
+}
+
+__global__ void AscentAcceptKernel(AscentState st, TrialScores r, const double* __restrict__ inv_l, double floor,
+                                   int dims, int s, bool first) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= s) return;
+  const size_t col = static_cast<size_t>(i) * static_cast<size_t>(dims);
+  bool take = first;
+  if (first) {
+    st.f[i] = r.log_ei[i];
+  } else if (st.active[i] != 0.0) {
+    bool still = true;
+    take = AscentVerdict(r.log_ei[i], &st.f[i], &st.step[i], &still);
+    if (!still) st.active[i] = 0.0;
+  }
+  if (!take) return;
+  // The gradient at the trial point, assembled as CudaEngine::Evaluate does on the host.
+  const bool with_var = r.var[i] > floor;
+  for (int d = 0; d < dims; ++d) {
+    const double z = st.z[col + d];
+    const double dmean_dz = -(z * r.s_mean[i] - r.t_mean[col + d]);
+    const double dvar_dz = 2.0 * (z * r.s_var[i] - r.t_var[col + d]);
+    const double dz_dx = inv_l[d] * st.dwdx[col + d];
+    const double g = (r.d_mean[i] * dmean_dz + (with_var ? r.d_var[i] * dvar_dz : 0.0)) * dz_dx;
+    st.grad[col + d] = AscentFinite(g) ? g : 0.0;
+    st.cur[col + d] = st.trial[col + d];
+  }
+}
+
 __global__ void ProbeKernel(int* out) {
   if (out) *out = 1;
 }
@@ -222,6 +284,20 @@ cudaError_t LaunchFantasyPoolUpdate(const double* pool, int dims, int m, const d
   if (m <= 0) return cudaSuccess;
   FantasyPoolUpdateKernel<<<Blocks(m, kThreads), kThreads, 0, stream>>>(pool, dims, m, x, s2, vl, d, shift, floor, v,
                                                                        ldv, n, var, mean);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchAscentPropose(AscentState state, WarpParams warp, int dims, int s, bool first,
+                                cudaStream_t stream) {
+  if (s <= 0) return cudaSuccess;
+  AscentProposeKernel<<<Blocks(s, 32), 32, 0, stream>>>(state, warp, dims, s, first);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchAscentAccept(AscentState state, TrialScores scores, const double* inv_l, double var_floor,
+                               int dims, int s, bool first, cudaStream_t stream) {
+  if (s <= 0) return cudaSuccess;
+  AscentAcceptKernel<<<Blocks(s, 32), 32, 0, stream>>>(state, scores, inv_l, var_floor, dims, s, first);
   return cudaGetLastError();
 }
 

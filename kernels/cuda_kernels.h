@@ -56,4 +56,50 @@ cudaError_t LaunchFantasyPoolUpdate(const double* pool, int dims, int m, const d
                                     double d, double shift, double floor, double* v, int ldv, int n, double* var,
                                     double* mean, cudaStream_t stream);
 
+// ---- the ascent of GpEngine::Ascend on the device -------------------------------------------
+// s starts in D dimensions, one thread each (s is a refinement's starts: 4 to 16). All arrays
+// are column-major, one column per start; 0/1 flags are doubles.
+struct AscentState {
+  double* cur;             // D x s: the points reached (unit cube)
+  double* f;               // s: log EI at cur
+  double* grad;            // D x s: d log EI / d point at cur
+  double* step;            // s: the next step's length
+  double* active;          // s: 1 while the start moves
+  const double* movable;   // D x s: 0 for a coordinate held at its start
+  double* trial;           // D x s: the points tried this round (unit cube)
+  double* z;               // D x s: the trial points warped and scaled, w(x) / l
+  double* dwdx;            // D x s: the warp's derivative at the trial points (1 when unwarped)
+};
+// The warp and lengthscales (D each): 1 / l, Kumaraswamy a and b, and 1.0 where warped.
+struct WarpParams {
+  const double* inv_l;
+  const double* a;
+  const double* b;
+  const double* warped;
+};
+// The scores of the trial points as the engine's gradient evaluation leaves them (s each, t_* D x
+// s): variance, log EI, d log EI / d mean and / d variance, the column sums s_mean, s_var and the
+// products t_mean, t_var of the CPU engine's gradient formulas.
+struct TrialScores {
+  const double* var;
+  const double* log_ei;
+  const double* d_mean;
+  const double* d_var;
+  const double* s_mean;
+  const double* s_var;
+  const double* t_mean;
+  const double* t_var;
+};
+// Writes the round's trial points and their z and dwdx. first: the trial is the start itself.
+// Otherwise, per active start, kernels/ascent_step.h's AscentTrial; a start it stops gets
+// active = 0 and tries its current point (evaluated, never taken).
+cudaError_t LaunchAscentPropose(AscentState state, WarpParams warp, int dims, int s, bool first,
+                                cudaStream_t stream);
+// Takes the round's scores. first: f and grad of the starts. Otherwise, per active start,
+// kernels/ascent_step.h's AscentVerdict; a kept trial replaces cur and grad. The gradient is
+// assembled as the CUDA engine's host code does (variance terms dropped at the floor, non-finite
+// entries 0).
+cudaError_t LaunchAscentAccept(AscentState state, TrialScores scores, const double* inv_l, double var_floor,
+                               int dims, int s, bool first, cudaStream_t stream);
+
 }  // namespace hpo::kernels::cuda

@@ -45,6 +45,8 @@
 
 #include <Eigen/Core>
 
+#include "kernels/ascent_step.h"  // the ascent's step lengths and its one-start step
+
 namespace hpo::kernels {
 
 // ---- errors ---------------------------------------------------------------------------------
@@ -196,8 +198,9 @@ class GpEngine {
   // Local refinement (kernels/acquisition.h, step 3) in one call: projected gradient ascent of
   // log EI below `incumbent`, under the loaded posterior and its fantasies, from every column of
   // `starts` (D x s, unit cube). `movable`: empty (every coordinate may move) or D x s entries,
-  // column-major, 0 for a coordinate held at its start. Each start's iteration: the ascent
-  // direction (AscentDirection below) from its current point, a step of its current length
+  // column-major, 0 for a coordinate held at its start. Each start's iteration
+  // (kernels/ascent_step.h, shared by every implementation): the ascent direction
+  // (AscentDirection below) from its current point, a step of its current length
   // (kAscentFirstStep at first) clipped to the box, kept when it raises log EI (the length then
   // doubles, up to kAscentMaxStep) and undone otherwise (the length shrinks by kAscentShrink);
   // a start stops when its direction vanishes, its log EI is not finite or its length falls
@@ -207,17 +210,11 @@ class GpEngine {
   // The default runs the loop on the host, one Evaluate of the starts still moving per
   // iteration; an engine that can keep it on its device overrides it (the CUDA engine: one
   // device round trip per ascent instead of one per iteration). Overrides agree with the
-  // default within the engines' tolerances, not bit for bit (a step kept or undone on a tie of
-  // rounding moves a start differently).
+  // default within the engines' tolerances, not bit for bit: their scores differ by rounding,
+  // and a step kept or undone on a tie of rounding moves a start differently.
   virtual GpStatus Ascend(const Eigen::MatrixXd& starts, const std::vector<uint8_t>& movable, double incumbent,
                           int iterations, Eigen::MatrixXd* ends, Eigen::VectorXd* log_ei);
 };
-
-// Step lengths of GpEngine::Ascend (unit-cube units).
-inline constexpr double kAscentFirstStep = 0.05;
-inline constexpr double kAscentMaxStep = 0.5;
-inline constexpr double kAscentShrink = 0.25;
-inline constexpr double kAscentMinStep = 1e-5;
 
 // The ascent direction at x (unit cube) for the gradient g of log EI (the same size): g with 0
 // for every coordinate that `movable` (null, or as many entries) marks 0 and for every

@@ -180,6 +180,16 @@ if [[ -n "${DIAG:-1}" && "${DIAG:-1}" != 0 ]]; then
     line=$(timeout "$run_timeout" "$hpo" bench suggest --n 1000 --d "$d" --q "$q" --device cuda --threads "$t" --repeat "$repeat" -o json 2>&1 | tail -1)
     log "diag cuda n=1000 threads=$t: $line"
   done
+  # The refinement's ascent on the device (one call per ascent) against GpEngine's host loop
+  # (HPO_CUDA_ASCENT=host: one Evaluate round trip per iteration), alternating, twice.
+  for round in 1 2; do
+    for mode in device host; do
+      line=$(HPO_CUDA_ASCENT=$([[ $mode == host ]] && echo host || echo device) timeout "$run_timeout" "$hpo" bench suggest \
+               --n 1000 --d "$d" --q "$q" --device cuda --repeat "$repeat" -o json 2>&1 | tail -1)
+      log "diag cuda n=1000 ascent=$mode (round $round): $line"
+      [[ -n "$out" ]] && echo "{\"args\":\"n=1000 ascent=$mode round $round\",\"result\":$line}" >>"$out/diag.jsonl"
+    done
+  done
   # OpenMP's team of one thread (OMP_NUM_THREADS=1: the fit and the posterior's factor alone).
   for n in 1000 5000; do
     line=$(OMP_NUM_THREADS=1 timeout "$run_timeout" "$hpo" bench suggest --n "$n" --d "$d" --q "$q" --device cuda --repeat "$repeat" -o json 2>&1 | tail -1)
