@@ -163,6 +163,23 @@ int BatchColumnsOverride() {
   return n > 0 ? static_cast<int>(std::min<long>(n, kMaxBatchColumns)) : 0;
 }
 
+// cuBLAS results written to device memory for a scope (cublasDdot into a device array), the
+// handle's host mode restored when it ends, on every path: a handle left in device mode would
+// read every later call's host alpha and beta as device addresses.
+class DevicePointerMode {
+ public:
+  explicit DevicePointerMode(cublasHandle_t handle)
+      : handle_(handle), status_(cublasSetPointerMode(handle, CUBLAS_POINTER_MODE_DEVICE)) {}
+  ~DevicePointerMode() { cublasSetPointerMode(handle_, CUBLAS_POINTER_MODE_HOST); }
+  DevicePointerMode(const DevicePointerMode&) = delete;
+  DevicePointerMode& operator=(const DevicePointerMode&) = delete;
+  cublasStatus_t status() const { return status_; }
+
+ private:
+  cublasHandle_t handle_;
+  cublasStatus_t status_;
+};
+
 // HPO_CUDA_ASCENT=host: GpEngine::Ascend's host loop instead of the device loop (an A/B switch for
 // the device benchmark, and a way out should the device loop misbehave on some device).
 bool HostAscentAsked() {
@@ -256,6 +273,7 @@ class CudaEngine final : public GpEngine {
     HPO_CUDA_TRY(lvec_.Reserve(static_cast<size_t>(cap_)));
     HPO_CUDA_TRY(rvec_.Reserve(static_cast<size_t>(cap_)));
     HPO_CUDA_TRY(xvec_.Reserve(static_cast<size_t>(d)));
+    HPO_CUDA_TRY(dots_.Reserve(2));
     // 1 / l, warp a and b, warped flags: what the device ascent warps and scales with.
     {
       std::vector<double> wp(4 * static_cast<size_t>(d));
@@ -418,8 +436,8 @@ class CudaEngine final : public GpEngine {
   size_t PoolSize() const override { return static_cast<size_t>(pool_m_); }
 
   // Scores on the device (one thread per pool entry); the choice on the host: the scores, means
-  // and variances come back (8 bytes x 3 x m: 100 KB for a 4096-point pool, under a millisecond
-  // for a million) and std::partial_sort picks the k best with the CPU engine's order (score
+  // and variances come back in one copy (8 bytes x 3 x m: 100 KB for a 4096-point pool, under a
+  // millisecond for a million) and std::partial_sort picks the k best with the CPU engine's order (score
   // descending, ties and -inf by lower index), so both engines rank identically given equal
   // scores. A device top-k would pay off only for pools far beyond what SuggestBatch builds.
   GpStatus PoolTopK(double incumbent, size_t k, std::vector<RankedCandidate>* out) override {
@@ -427,13 +445,15 @@ class CudaEngine final : public GpEngine {
     out->clear();
     const Eigen::Index m = pool_m_;
     if (m == 0 || k == 0) return GpStatus::Ok();
-    HPO_CUDA_TRY(score_.Reserve(static_cast<size_t>(m)));
-    HPO_CUDA_TRY(cuda::LaunchLogEi(pool_mean_.get(), pool_var_.get(), static_cast<int>(m), incumbent, score_.get(),
-                                   nullptr));
-    std::vector<double> score(static_cast<size_t>(m)), mean(static_cast<size_t>(m)), var(static_cast<size_t>(m));
-    HPO_CUDA_TRY(cudaMemcpy(score.data(), score_.get(), Bytes(m), cudaMemcpyDeviceToHost));
-    HPO_CUDA_TRY(cudaMemcpy(mean.data(), pool_mean_.get(), Bytes(m), cudaMemcpyDeviceToHost));
-    HPO_CUDA_TRY(cudaMemcpy(var.data(), pool_var_.get(), Bytes(m), cudaMemcpyDeviceToHost));
+    const size_t mu = static_cast<size_t>(m);
+    HPO_CUDA_TRY(score_.Reserve(3 * mu));
+    HPO_CUDA_TRY(cuda::LaunchPoolScores(pool_mean_.get(), pool_var_.get(), static_cast<int>(m), incumbent,
+                                        score_.get(), nullptr));
+    std::vector<double> packed(3 * mu);  // scores, means, variances: one copy back
+    HPO_CUDA_TRY(cudaMemcpy(packed.data(), score_.get(), 3 * mu * sizeof(double), cudaMemcpyDeviceToHost));
+    const double* score = packed.data();
+    const double* mean = score + mu;
+    const double* var = mean + mu;
     std::vector<size_t> order(static_cast<size_t>(m));
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     const size_t take = std::min(k, order.size());
@@ -455,14 +475,22 @@ class CudaEngine final : public GpEngine {
     const Eigen::MatrixXd z = Scaled(x, nullptr);
     const int n = static_cast<int>(n_), dims = static_cast<int>(dims_), ld = static_cast<int>(cap_);
     HPO_CUDA_TRY(cudaMemcpy(xvec_.get(), z.data(), Bytes(dims_), cudaMemcpyHostToDevice));
-    // l = L^-1 k(train, x); mean at x = k . alpha. (rvec_ holds k, then serves as scratch.)
+    // l = L^-1 k(train, x); mean at x = k . alpha. (rvec_ holds k, then serves as scratch.) The
+    // two dot products land on the device and come back in one copy: with host results each
+    // cublasDdot waited for the device and copied on its own.
     const double one = 1.0, zero = 0.0;
     HPO_CUDA_TRY(cuda::LaunchCrossCovariance(zt_.get(), ld, n, xvec_.get(), dims, 1, s2_, rvec_.get(), nullptr, n,
                                              nullptr));
-    double mu = 0.0, ll = 0.0;
-    HPO_CUBLAS_TRY(cublasDdot(handle_, n, rvec_.get(), 1, alpha_.get(), 1, &mu));
     HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_N, n, n, &one, linv_.get(), ld, rvec_.get(), 1, &zero, lvec_.get(), 1));
-    HPO_CUBLAS_TRY(cublasDdot(handle_, n, lvec_.get(), 1, lvec_.get(), 1, &ll));
+    {
+      const DevicePointerMode device_results(handle_);
+      HPO_CUBLAS_TRY(device_results.status());
+      HPO_CUBLAS_TRY(cublasDdot(handle_, n, rvec_.get(), 1, alpha_.get(), 1, dots_.get()));
+      HPO_CUBLAS_TRY(cublasDdot(handle_, n, lvec_.get(), 1, lvec_.get(), 1, dots_.get() + 1));
+    }
+    double dots[2] = {0.0, 0.0};
+    HPO_CUDA_TRY(cudaMemcpy(dots, dots_.get(), sizeof dots, cudaMemcpyDeviceToHost));
+    const double mu = dots[0], ll = dots[1];
     const double d2 = s2_ + noise_ - ll;
     if (!(d2 > 1e-14 * s2_)) return GpStatus::Numerical("Fantasize: the new pivot is not positive");
     const double d = std::sqrt(d2);
@@ -475,18 +503,25 @@ class CudaEngine final : public GpEngine {
                                                  kVarianceFloor * s2_, pool_v_.get(), ld, n, pool_var_.get(),
                                                  pool_mean_.get(), nullptr));
     }
-    // Append x to the training inputs (row n of the transposed array). L gains the row (l^T, d),
-    // so L^-1 gains the row (-(L^-T l)^T / d, 1/d), written straight into row n (stride ld).
-    HPO_CUBLAS_TRY(cublasSetVector(dims, sizeof(double), z.data(), 1, zt_.get() + n_, ld));
-    const double minus_inv_d = -1.0 / d, inv_d = 1.0 / d;
+    // Append x to the training inputs (row n of the transposed array, copied on the device). L
+    // gains the row (l^T, d), so L^-1 gains the row (-(L^-T l)^T / d, 1/d), written straight into
+    // row n (stride ld).
+    HPO_CUBLAS_TRY(cublasDcopy(handle_, dims, xvec_.get(), 1, zt_.get() + n_, ld));
+    const double minus_inv_d = -1.0 / d;
     HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n, n, &minus_inv_d, linv_.get(), ld, lvec_.get(), 1, &zero,
                                linv_.get() + n_, ld));
-    HPO_CUDA_TRY(cudaMemcpy(linv_.get() + static_cast<size_t>(n_) + static_cast<size_t>(n_) * static_cast<size_t>(cap_),
-                            &inv_d, sizeof(double), cudaMemcpyHostToDevice));
     y_[n_] = y;
+    // One copy up: the targets (fantasy included), then 1/d, which a device copy puts on the
+    // diagonal (rvec_ has cap >= n + 2 entries: Grow keeps n + 1 < cap).
+    std::vector<double> up(static_cast<size_t>(n_) + 2);
+    std::copy(y_.data(), y_.data() + n_ + 1, up.begin());
+    up[static_cast<size_t>(n_) + 1] = 1.0 / d;
+    HPO_CUDA_TRY(cudaMemcpy(rvec_.get(), up.data(), up.size() * sizeof(double), cudaMemcpyHostToDevice));
+    HPO_CUBLAS_TRY(cublasDcopy(handle_, 1, rvec_.get() + n_ + 1, 1,
+                               linv_.get() + static_cast<size_t>(n_) + static_cast<size_t>(n_) * static_cast<size_t>(cap_),
+                               1));
     ++n_;
     // alpha = L^-T (L^-1 y).
-    HPO_CUDA_TRY(cudaMemcpy(rvec_.get(), y_.data(), Bytes(n_), cudaMemcpyHostToDevice));
     HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_N, n + 1, n + 1, &one, linv_.get(), ld, rvec_.get(), 1, &zero,
                                lvec_.get(), 1));
     HPO_CUBLAS_TRY(cublasDgemv(handle_, CUBLAS_OP_T, n + 1, n + 1, &one, linv_.get(), ld, lvec_.get(), 1, &zero,
@@ -707,7 +742,7 @@ class CudaEngine final : public GpEngine {
   Eigen::Index pool_m_ = 0, pool_cap_ = 0;
   // Scratch.
   DeviceArray k_, v_, g_, ga_, cand_, res_;
-  DeviceArray lvec_, rvec_, xvec_, vl_, score_;
+  DeviceArray lvec_, rvec_, xvec_, vl_, score_, dots_;
   // Ascend: its state (see Ascend) and the warp parameters (4 x D, from Load).
   DeviceArray ascent_, warp_params_;
   bool host_ascent_ = HostAscentAsked();

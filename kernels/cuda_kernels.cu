@@ -116,12 +116,15 @@ __global__ void VarianceLogEiKernel(const double* __restrict__ v, int ldv, int n
   if (d_var) d_var[j] = dv;
 }
 
-__global__ void LogEiKernel(const double* __restrict__ mean, const double* __restrict__ var, int m, double incumbent,
-                            double* __restrict__ score) {
+__global__ void PoolScoresKernel(const double* __restrict__ mean, const double* __restrict__ var, int m,
+                                 double incumbent, double* __restrict__ out) {
   const int j = blockIdx.x * blockDim.x + threadIdx.x;
   if (j >= m) return;
-  const double value = LogEi(mean[j], var[j], incumbent, nullptr, nullptr);
-  score[j] = isnan(value) ? NegInf() : value;
+  const double mj = mean[j], vj = var[j];
+  const double value = LogEi(mj, vj, incumbent, nullptr, nullptr);
+  out[j] = isnan(value) ? NegInf() : value;
+  out[static_cast<size_t>(m) + j] = mj;
+  out[2 * static_cast<size_t>(m) + j] = vj;
 }
 
 // b and out may alias (in place: each element is read and written by the same thread).
@@ -244,10 +247,10 @@ cudaError_t LaunchVarianceLogEi(const double* v, int ldv, int n, int m, double s
   return cudaGetLastError();
 }
 
-cudaError_t LaunchLogEi(const double* mean, const double* var, int m, double incumbent, double* score,
-                        cudaStream_t stream) {
+cudaError_t LaunchPoolScores(const double* mean, const double* var, int m, double incumbent, double* out,
+                             cudaStream_t stream) {
   if (m <= 0) return cudaSuccess;
-  LogEiKernel<<<Blocks(m, kThreads), kThreads, 0, stream>>>(mean, var, m, incumbent, score);
+  PoolScoresKernel<<<Blocks(m, kThreads), kThreads, 0, stream>>>(mean, var, m, incumbent, out);
   return cudaGetLastError();
 }
 

@@ -36,9 +36,11 @@ cudaError_t LaunchVarianceLogEi(const double* v, int ldv, int n, int m, double s
                                 double incumbent, bool incumbent_valid, double* var, double* log_ei, double* d_mean,
                                 double* d_var, cudaStream_t stream);
 
-// score[j] = log EI below incumbent of N(mean[j], var[j]) (NaN mapped to -inf), j < m.
-cudaError_t LaunchLogEi(const double* mean, const double* var, int m, double incumbent, double* score,
-                        cudaStream_t stream);
+// The pool's ranking data in one array of 3 m, for one copy back: out[j] = log EI below
+// incumbent of N(mean[j], var[j]) (NaN mapped to -inf), out[m + j] = mean[j], out[2 m + j] =
+// var[j], j < m.
+cudaError_t LaunchPoolScores(const double* mean, const double* var, int m, double incumbent, double* out,
+                             cudaStream_t stream);
 
 // out(i, j) = g(i, j) * (a[i] if a is not null else b(i, j)) for i < n, j < m; g, b, out share
 // the leading dimension ld (b's own leading dimension is ldb).
