@@ -75,6 +75,21 @@ double Inverse(const Dimension& d, double u) {
   return std::clamp(x, a, b);
 }
 
+// The value of numeric dimension `d` at unit coordinate u: what NumericFromUnit writes, as the
+// number it reads back as (FormatDouble writes the shortest text that reads back as the same
+// double, and integers are written whole; "-0" is never written).
+double NumericValueFromUnit(const Dimension& d, double u) {
+  if (!(u >= 0)) u = 0;  // NaN too
+  if (u > 1) u = 1;
+  double v = d.lo;
+  if (d.lo != d.hi) {
+    v = d.kind == DimensionKind::kInteger ? std::clamp(std::round(Inverse(d, u)), d.lo, d.hi)
+                                          : std::clamp(Inverse(d, u), d.lo, d.hi);
+  }
+  if (d.kind == DimensionKind::kInteger) v = static_cast<double>(static_cast<int64_t>(v));
+  return v == 0 ? 0.0 : v;
+}
+
 // The value text of numeric dimension `d` at unit coordinate u.
 std::string NumericFromUnit(const Dimension& d, double u) {
   if (!(u >= 0)) u = 0;  // NaN too
@@ -343,8 +358,9 @@ void SearchSpace::ProjectUnit(std::span<double> u) const {
       for (size_t k = 0; k < d.values.size(); ++k) u[d.unit_offset + k] = k == first ? 1.0 : 0.0;
       continue;
     }
-    const std::optional<double> x = ParseNumber(NumericFromUnit(d, u[d.unit_offset]));
-    u[d.unit_offset] = x ? Forward(d, std::clamp(*x, d.lo, d.hi)) : 0.5;
+    // As ToUnit(FromUnit(u)) without the text: formatting and parsing every coordinate of every
+    // candidate was a twelfth of a small job's proposal time.
+    u[d.unit_offset] = Forward(d, std::clamp(NumericValueFromUnit(d, u[d.unit_offset]), d.lo, d.hi));
   }
 }
 

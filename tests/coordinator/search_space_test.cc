@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
@@ -227,6 +228,11 @@ TEST(SearchSpace, ProjectUnitIsToUnitOfFromUnit) {
   ranges.integer_parameter_ranges.push_back(Num("batch", "16", "4096", "Logarithmic"));
   ranges.categorical_parameter_ranges.push_back(Cat("opt", {"sgd", "adam", "rmsprop"}));
   ranges.categorical_parameter_ranges.push_back(Cat("act", {"relu", "gelu"}));
+  // Ranges through zero (no "-0" is ever written, so none may come back) and a wide one.
+  ranges.continuous_parameter_ranges.push_back(Num("shift", "-1", "1", "Linear"));
+  ranges.continuous_parameter_ranges.push_back(Num("from_minus_zero", "-0", "1", "Linear"));
+  ranges.integer_parameter_ranges.push_back(Num("offset", "-3", "3", "Linear"));
+  ranges.integer_parameter_ranges.push_back(Num("seed", "-4000000000000", "9000000000000000", "Linear"));
   Result<SearchSpace> s = SearchSpace::FromRanges(ranges);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   Rng rng(5);
@@ -240,6 +246,9 @@ TEST(SearchSpace, ProjectUnitIsToUnitOfFromUnit) {
     std::vector<double> got = u;
     s->ProjectUnit(got);
     ASSERT_EQ(got, expect) << "draw " << i;
+    for (size_t k = 0; k < got.size(); ++k) {  // bit for bit: 0 and -0 too
+      ASSERT_EQ(std::memcmp(&got[k], &expect[k], sizeof(double)), 0) << "draw " << i << " coordinate " << k;
+    }
   }
 }
 
