@@ -1352,6 +1352,18 @@ void Validator::CheckChannel(const TrainingJobDefinition& d, const Channel& c, c
           "AugmentedManifestFile can only be used in Pipe input mode; this channel's input mode is " + Quote(*mode) +
               " (set " + N("InputMode") + " Pipe, or use ManifestFile)");
     }
+    // What the worker refuses when it stages the channel: accepted here, every training job
+    // failed on it, and the tuning job with them.
+    if (c.data_source->s3_data_source->attribute_names.empty()) {
+      Add(p.Child("DataSource").Child("S3DataSource").Child("AttributeNames"),
+          "is required with " + N("S3DataType") +
+              " AugmentedManifestFile: the attributes of each manifest line to feed, e.g. [\"source-ref\", "
+              "\"class\"]");
+    }
+    if (Mode(c.compression_type, "Gzip")) {
+      Add(zp, "Gzip cannot be used with " + N("S3DataType") +
+                  " AugmentedManifestFile (its lines are fed as records, not read as compressed objects); use None");
+    }
   }
   Enum(c.record_wrapper_type, p.Child("RecordWrapperType"), {"None", "RecordIO"}, false);
   if (c.shuffle_config && !c.shuffle_config->seed) {

@@ -1004,9 +1004,24 @@ std::vector<Case> Cases() {
        [](S& s) {
          Algo(s).training_input_mode = "Pipe";
          S3(s).s3_data_type = "AugmentedManifestFile";
+         S3(s).attribute_names = {"source-ref"};
          Chan(s).input_mode = "FastFile";
        },
        S3P + ".s3DataType", "input mode is \"FastFile\""},
+      {"augmented_manifest_without_attribute_names", Base::kRandom,
+       [](S& s) {
+         Algo(s).training_input_mode = "Pipe";
+         S3(s).s3_data_type = "AugmentedManifestFile";
+       },
+       S3P + ".attributeNames", "is required with s3DataType AugmentedManifestFile"},
+      {"augmented_manifest_gzip", Base::kRandom,
+       [](S& s) {
+         Algo(s).training_input_mode = "Pipe";
+         S3(s).s3_data_type = "AugmentedManifestFile";
+         S3(s).attribute_names = {"source-ref"};
+         Chan(s).compression_type = "Gzip";
+       },
+       CH + "[0].compressionType", "Gzip cannot be used with s3DataType AugmentedManifestFile"},
       {"channel_gzip_in_file_mode", Base::kRandom, [](S& s) { Chan(s).compression_type = "Gzip"; },
        CH + "[0].compressionType", "Gzip is only supported in Pipe input mode; this channel's input mode is \"File\""},
       {"channel_gzip_in_channel_file_mode", Base::kRandom,
