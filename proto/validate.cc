@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include <re2/re2.h>
 
 #include "common/text.h"
@@ -296,6 +297,7 @@ class Validator {
   void CheckNumericRange(const NumericRange& r, const FieldPath& p, bool integer);
   void CheckDefinitions(const TuningJobSpec& spec);
   void CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefinition& d, const FieldPath& p, bool multi);
+  void CheckDistributionGroups(const TrainingJobDefinition& d, const FieldPath& sp);
   void CheckHyperParameterNames(const TuningJobSpec& spec, const TrainingJobDefinition& d, const FieldPath& p,
                                 bool multi);
   void CheckObjectiveMetric(const TuningJobSpec& spec, const TrainingJobDefinition& d, const FieldPath& p);
@@ -935,6 +937,49 @@ void Validator::CheckDefinitions(const TuningJobSpec& spec) {
   }
 }
 
+// sagemaker_distribution_instance_groups (the SDK's distribution instance_groups, a JSON list
+// of group names): distributed training targets one instance group, and it must be one of
+// ResourceConfig's. Unchecked, a second group was ignored and an unknown one made the first host
+// the launcher's master, silently.
+void Validator::CheckDistributionGroups(const TrainingJobDefinition& d, const FieldPath& sp) {
+  const auto it = d.static_hyper_parameters.find("sagemaker_distribution_instance_groups");
+  if (it == d.static_hyper_parameters.end()) return;
+  const FieldPath kp = sp.Key(it->first);
+  // As the training toolkit decodes a hyperparameter: JSON when it parses, else the text itself.
+  nlohmann::json v = nlohmann::json::parse(it->second, nullptr, false);
+  if (v.is_discarded()) v = it->second;
+  if (!v.is_array()) v = nlohmann::json::array({v});
+  std::vector<std::string> named;
+  for (const auto& g : v) {
+    if (!g.is_string()) {
+      Add(kp, "must name instance groups (a JSON list of names, e.g. [\"gpu\"]); got " + Quote(it->second));
+      return;
+    }
+    named.push_back(g.get<std::string>());
+  }
+  if (named.size() != 1) {
+    std::vector<std::string> quoted;
+    for (const auto& g : named) quoted.push_back(Quote(g));
+    Add(kp, "names " + std::to_string(named.size()) + " instance groups (" + Join(quoted) +
+                "); distributed training targets one instance group");
+    return;
+  }
+  const std::vector<InstanceGroup> none;
+  const auto& groups = d.resource_config ? d.resource_config->instance_groups : none;
+  if (groups.empty()) {
+    Add(kp, "needs " + N("ResourceConfig") + "." + N("InstanceGroups") +
+                ": distributed training can target an instance group only when the resource config defines them");
+    return;
+  }
+  std::vector<std::string> known;
+  for (const auto& g : groups) {
+    if (!g.instance_group_name) continue;
+    if (*g.instance_group_name == named[0]) return;
+    known.push_back(Quote(*g.instance_group_name));
+  }
+  Add(kp, Quote(named[0]) + " is not an instance group of " + N("ResourceConfig") + " (groups: " + Join(known) + ")");
+}
+
 void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefinition& d, const FieldPath& p,
                                 bool multi) {
   if (d.definition_name) {
@@ -989,6 +1034,8 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
                            std::to_string(Utf8Length(value)) + ": " + Quote(value));
     }
   }
+
+  CheckDistributionGroups(d, sp);
 
   FieldPath ap = p.Child("AlgorithmSpecification");
   if (Required(d.algorithm_specification, ap)) CheckAlgorithm(*d.algorithm_specification, ap);

@@ -167,6 +167,16 @@ TEST(Validate, EveryValidBaseHasNoErrorsInBothSpellings) {
   }
 }
 
+// Distributed training on one of the job's instance groups, named as the SDK writes it (a JSON
+// list) or as plain text, is valid.
+TEST(Validate, DistributionOnOneInstanceGroupIsValid) {
+  for (const char* value : {R"(["gpu"])", "gpu", R"("cpu")"}) {
+    TuningJobSpec s = Make(Base::kGroups);
+    Def(s).static_hyper_parameters["sagemaker_distribution_instance_groups"] = value;
+    EXPECT_TRUE(Validate(s, Spelling::kCrd).empty()) << value << Describe(Validate(s, Spelling::kCrd));
+  }
+}
+
 // A value shown in a message is cut at 80 characters, not bytes: a static value of 2,600 "日"
 // was cut inside a character, and hpo validate wrote invalid UTF-8 to the terminal.
 TEST(Validate, AQuotedValueIsCutBetweenCharacters) {
@@ -1045,6 +1055,23 @@ std::vector<Case> Cases() {
       {"channel_instance_groups_too_many", Base::kGroups,
        [](S& s) { S3(s).instance_group_names = {"gpu", "cpu", "gpu", "cpu", "gpu", "cpu"}; },
        S3P + ".instanceGroupNames", "must have at most 5 instance group names, got 6"},
+      {"distribution_two_instance_groups", Base::kGroups,
+       [](S& s) { Def(s).static_hyper_parameters["sagemaker_distribution_instance_groups"] = R"(["gpu", "cpu"])"; },
+       D + ".staticHyperParameters.sagemaker_distribution_instance_groups",
+       "names 2 instance groups (\"gpu\", \"cpu\"); distributed training targets one instance group"},
+      {"distribution_unknown_instance_group", Base::kGroups,
+       [](S& s) { Def(s).static_hyper_parameters["sagemaker_distribution_instance_groups"] = R"(["tpu"])"; },
+       D + ".staticHyperParameters.sagemaker_distribution_instance_groups",
+       "\"tpu\" is not an instance group of resourceConfig"},
+      {"distribution_instance_group_plain_text_unknown", Base::kGroups,
+       [](S& s) { Def(s).static_hyper_parameters["sagemaker_distribution_instance_groups"] = "tpu"; },
+       D + ".staticHyperParameters.sagemaker_distribution_instance_groups", "\"tpu\" is not an instance group"},
+      {"distribution_instance_group_not_a_name", Base::kGroups,
+       [](S& s) { Def(s).static_hyper_parameters["sagemaker_distribution_instance_groups"] = "[1]"; },
+       D + ".staticHyperParameters.sagemaker_distribution_instance_groups", "must name instance groups"},
+      {"distribution_instance_group_without_resource_groups", Base::kRandom,
+       [](S& s) { Def(s).static_hyper_parameters["sagemaker_distribution_instance_groups"] = R"(["gpu"])"; },
+       D + ".staticHyperParameters.sagemaker_distribution_instance_groups", "needs resourceConfig.instanceGroups"},
       {"channel_instance_groups_without_resource_groups", Base::kRandom,
        [](S& s) {
          S3(s, 0).instance_group_names = {"gpu"};
