@@ -846,28 +846,78 @@ void AddClientCommands(CLI::App& app) {
     Exit(0);
   });
 
-  auto dnames = std::make_shared<std::vector<std::string>>();
+  struct DeleteArgs {
+    std::vector<std::string> names;
+    bool stop = false;
+    int timeout_s = 600;
+  };
+  auto dl = std::make_shared<DeleteArgs>();
   CLI::App* del = app.add_subcommand("delete", "Delete ended tuning jobs' records (their output stays)");
-  del->add_option("names", *dnames, "Tuning job names (none: nothing to do, exit 0)");
+  del->add_option("names", dl->names, "Tuning job names (none: nothing to do, exit 0)");
+  del->add_flag("--stop", dl->stop,
+                "Stop a job that has not ended, wait for it to end, then delete it (as deleting an\n"
+                "in-progress HyperParameterTuningJob resource does in Kubernetes)");
+  del->add_option("--timeout", dl->timeout_s,
+                  "With --stop: seconds to wait for a job to end (default 600; its training jobs have\n"
+                  "120 s to stop, as on SageMaker)")
+      ->check(CLI::Range(1, 86400));
   add_url(del);
   del->footer(
       "SageMaker's DeleteHyperParameterTuningJob: the job, its training jobs' records, metrics and\n"
       "logs leave the coordinator; what they wrote to S3OutputPath stays, and the name is free\n"
-      "again. Only a Completed, Stopped or Failed job can be deleted (hpo stop NAME first), and\n"
-      "not while another job warm-starts from it.\n\n"
+      "again. Only a Completed, Stopped or Failed job can be deleted, and not while another job\n"
+      "warm-starts from it. With --stop, a job still running is stopped first and deleted once it\n"
+      "has ended (its running training jobs are stopped, their partial results kept as for hpo stop).\n\n"
       "Each name is tried in turn; one refused does not stop the others, and the exit code is\n"
-      "then that of the refusal (2 for a job that has not ended).\n\n"
-      "Examples:\n  hpo delete sweep-3\n  hpo delete $(hpo list --status Completed -o names)\n"
+      "then that of the refusal (2 for a job that has not ended, or with --stop has not ended\n"
+      "within --timeout).\n\n"
+      "Examples:\n  hpo delete sweep-3\n  hpo delete --stop sweep-4          # running: stop, wait, delete\n"
+      "  hpo delete $(hpo list --status Completed -o names)\n"
       "(with no names, as when that list is empty, it deletes nothing and exits 0)");
-  del->callback([url, dnames] {
-    if (dnames->empty()) {  // `hpo delete $(hpo list ... -o names)` with nothing listed
+  del->callback([url, dl] {
+    if (dl->names.empty()) {  // `hpo delete $(hpo list ... -o names)` with nothing listed
       std::cerr << "hpo delete: no names given: nothing deleted\n";
       Exit(0);
     }
+    const Endpoint at = CoordinatorAt(*url);
+    // Stops `n` if it is running and waits until it has ended; false (said why) when it has not
+    // ended within the timeout.
+    auto stop_and_wait = [&](const std::string& n) {
+      const Json key = {{"HyperParameterTuningJobName", n}};
+      Json d = Call(at, "DescribeHyperParameterTuningJob", key);
+      std::string status = Text(d, "HyperParameterTuningJobStatus");
+      if (TuningJobEnded(status)) return true;
+      if (status == "InProgress") Call(at, "StopHyperParameterTuningJob", key);
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(dl->timeout_s);
+      long long said = -1;
+      while (true) {
+        d = Call(at, "DescribeHyperParameterTuningJob", key);
+        status = Text(d, "HyperParameterTuningJobStatus");
+        if (TuningJobEnded(status)) return true;
+        const Json& c = Field(d, "TrainingJobStatusCounters");
+        const long long running = Field(c, "InProgress").is_number_integer() ? Field(c, "InProgress").get<long long>() : 0;
+        if (running != said) {
+          std::cerr << "stopping " << n << ": " << running << " training job" << (running == 1 ? "" : "s")
+                    << " still running\n";
+          said = running;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+          std::cerr << "hpo delete: " << n << " is still " << status << " after " << dl->timeout_s
+                    << " s; not deleted (hpo describe " << n << " shows what runs; hpo delete --stop " << n
+                    << " --timeout SECONDS waits longer)\n";
+          return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+    };
     int code = 0;
-    for (const std::string& n : *dnames) {
+    for (const std::string& n : dl->names) {
       try {
-        Call(CoordinatorAt(*url), "DeleteHyperParameterTuningJob", {{"HyperParameterTuningJobName", n}});
+        if (dl->stop && !stop_and_wait(n)) {
+          code = std::max(code, 2);
+          continue;
+        }
+        Call(at, "DeleteHyperParameterTuningJob", {{"HyperParameterTuningJobName", n}});
         std::cout << "deleted " << n << "\n";
       } catch (const CLI::RuntimeError& e) {  // Call has printed why
         if (e.get_exit_code() == 3) throw;     // no coordinator: the rest would fail the same way

@@ -639,11 +639,13 @@ Status CoordinatorCore::Deletable(const TuningJob& job) const {
     if (j->status == "Stopping") {
       return Status::FailedPrecondition("tuning job " + j->name +
                                         " is Stopping (its training jobs are ending); delete it once it has ended "
-                                        "(hpo describe " + j->name + " says when)");
+                                        "(hpo describe " + j->name + " says when; hpo delete --stop " + j->name +
+                                        " waits for it)");
     }
     return Status::FailedPrecondition("tuning job " + j->name + " is " + j->status +
                                       "; stop it (StopHyperParameterTuningJob, or hpo stop " + j->name +
-                                      ") and delete it once it has ended");
+                                      ") and delete it once it has ended (hpo delete --stop " + j->name +
+                                      " does both)");
   }
   if (j->Proposing()) {
     return Status::FailedPrecondition("tuning job " + j->name +

@@ -1752,7 +1752,23 @@ TEST_F(Cluster, StoppingAJobMidwayStopsItsTrialsWithinTheGracePeriod) {
   EXPECT_EQ(history.front()["kind"], "JobCreated");
   EXPECT_EQ(history.back()["kind"], "JobDeleted");
   EXPECT_TRUE(std::any_of(history.begin(), history.end(), [](const Json& e) { return e["kind"] == "JobStopping"; }));
-  Call("CreateHyperParameterTuningJob", other);  // the name is free again
+  // The name is free again. `hpo delete --stop` deletes a running job as deleting the Kubernetes
+  // resource does: stop it, wait for its training jobs to end, then delete.
+  Call("CreateHyperParameterTuningJob", other);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // its training jobs run
+  const std::string stop_out = (dir_ / "delete-stop.out").string(), stop_err = (dir_ / "delete-stop.err").string();
+  ASSERT_EQ(std::system((hpo + "delete --stop it-delete " + url + " >" + stop_out + " 2>" + stop_err).c_str()), 0);
+  {
+    std::ifstream o(stop_out), e(stop_err);
+    const std::string out((std::istreambuf_iterator<char>(o)), std::istreambuf_iterator<char>());
+    const std::string err((std::istreambuf_iterator<char>(e)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(out, "deleted it-delete\n");
+    EXPECT_NE(err.find("stopping it-delete: "), std::string::npos) << err;
+  }
+  EXPECT_EQ(Call("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", "it-delete"}}, 400)["__type"],
+            "ResourceNotFound");
+  // One more, stopped, for the script below.
+  Call("CreateHyperParameterTuningJob", other);
   Call("StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", "it-delete"}});
   ASSERT_EQ(WaitFor("it-delete", 20)["HyperParameterTuningJobStatus"], "Stopped");
 
@@ -1768,7 +1784,8 @@ TEST_F(Cluster, StoppingAJobMidwayStopsItsTrialsWithinTheGracePeriod) {
     return v;
   };
   ASSERT_EQ(names(), (std::vector<std::string>{"it-delete", "it-stop"}));
-  const int rc = std::system((hpo + "delete it-stop nope it-delete " + url + " >/dev/null 2>&1").c_str());
+  // (With --stop, which leaves ended jobs as they are and deletes them as plain delete does.)
+  const int rc = std::system((hpo + "delete --stop it-stop nope it-delete " + url + " >/dev/null 2>&1").c_str());
   EXPECT_EQ(WEXITSTATUS(rc), 1) << "ResourceNotFound for nope";
   EXPECT_TRUE(names().empty());
 }
