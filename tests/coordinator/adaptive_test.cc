@@ -807,6 +807,36 @@ TEST_F(AdaptiveCoreTest, WarmStartChecksParentsFeedsTheModelAndReportsTheOverall
                                          "--max-training-jobs (hpo coordinator"),
             std::string::npos)
       << over.status().message();
+  // Warm start needs the same hyperparameters: as many, the same names, a tunable one keeping
+  // its type; and a parent that has ended.
+  auto refused = [&](proto::TuningJobSpec spec, const std::string& why) {
+    std::vector<Outgoing> ignored;
+    Result<std::string> r = core_->Submit(spec, proto::Spelling::kCrd, now_, &ignored);
+    ASSERT_FALSE(r.ok()) << why;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().message();
+    EXPECT_NE(r.status().message().find(why), std::string::npos) << r.status().message();
+    EXPECT_EQ(core_->FindJob(*spec.hyper_parameter_tuning_job_name), nullptr);
+  };
+  proto::TuningJobSpec extra = child("c4", "parent", "IdenticalDataAndAlgorithm");
+  extra.training_job_definition->static_hyper_parameters["momentum"] = "0.9";
+  refused(extra, "warm start needs the same number of hyperparameters");
+  proto::TuningJobSpec renamed = child("c5", "parent", "IdenticalDataAndAlgorithm");
+  renamed.hyper_parameter_tuning_job_config->parameter_ranges->continuous_parameter_ranges[0].name = "rate";
+  refused(renamed, "it has no hyperparameter \"rate\"; warm start needs the same hyperparameters");
+  proto::TuningJobSpec retyped = child("c6", "parent", "IdenticalDataAndAlgorithm");
+  auto& rr = *retyped.hyper_parameter_tuning_job_config->parameter_ranges;
+  proto::NumericRange lr_int = rr.continuous_parameter_ranges[0];
+  lr_int.min_value = "1";
+  lr_int.max_value = "10";
+  rr.continuous_parameter_ranges.clear();
+  rr.integer_parameter_ranges.push_back(lr_int);
+  refused(retyped, "a tunable hyperparameter keeps its type");
+  auto held = Only<proto::wire::AssignTrial>(Submit(Continuous("running", "Random", 5)));
+  refused(child("c7", "running", "IdenticalDataAndAlgorithm"),
+          "\"running\": is InProgress; a parent must be Completed, Stopped or Failed");
+  std::vector<Outgoing> running_stops;
+  ASSERT_TRUE(core_->Stop("running", now_, &running_stops).ok());  // it gives the slot back
+  for (const auto& a : held) Exit("w1", a, "Stopped");
   EXPECT_EQ(core_->FindJob("c0"), nullptr);
   // A new image with identical data: SageMaker allows a new version that leaves the algorithm as
   // it is (logging, a data format), which only its author can tell: accepted, and noted.

@@ -548,19 +548,40 @@ TEST_F(CoreTest, DuplicateAndStaleMessagesChangeNothing) {
   EXPECT_EQ(store_->LoadMetrics(a.trial)->size(), 1u);
 }
 
+// The CRD status's ACK.ResourceSynced condition (hpo describe -o yaml): False while the job runs
+// or stops, True once it has ended, the message naming the status.
+void ExpectSynced(const CoordinatorCore& core, const std::string& name, const std::string& synced,
+                  const std::string& status) {
+  auto doc = core.DescribeDocument(name);
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  const auto& conditions = doc->status->conditions;
+  auto c = std::find_if(conditions.begin(), conditions.end(),
+                        [](const proto::Condition& c) { return c.type == "ACK.ResourceSynced"; });
+  ASSERT_NE(c, conditions.end());
+  EXPECT_EQ(c->status, synced) << status;
+  EXPECT_EQ(c->message, "HyperParameterTuningJob is in " + status + " status.");
+  EXPECT_EQ(doc->status->hyper_parameter_tuning_job_status, status);
+  ASSERT_TRUE(doc->status->ack_resource_metadata.has_value());
+  EXPECT_NE(doc->status->ack_resource_metadata->arn.value_or("").find(":hyper-parameter-tuning-job/" + name),
+            std::string::npos);
+}
+
 TEST_F(CoreTest, StoppingAJobStopsItsRunningTrialsThenEndsStopped) {
   Register("w1", 2);
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("halt", "Random", 6, 2)));
   ASSERT_EQ(a.size(), 2u);
+  ExpectSynced(*core_, "halt", "False", "InProgress");
   std::vector<Outgoing> out;
   ASSERT_TRUE(core_->Stop("HALT", now_, &out).ok()) << "names are not case sensitive";
   auto stops = Only<proto::wire::StopTrial>(out);
   ASSERT_EQ(stops.size(), 2u);
   EXPECT_EQ(*core_->Describe("halt")->status.hyper_parameter_tuning_job_status, "Stopping");
+  ExpectSynced(*core_, "halt", "False", "Stopping");
   for (const auto& s : stops) {
     auto more = StoppedExit("w1", s);
     EXPECT_TRUE(Only<proto::wire::AssignTrial>(more).empty()) << "nothing new starts while stopping";
   }
+  ExpectSynced(*core_, "halt", "True", "Stopped");
   auto d = core_->Describe("halt");
   EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Stopped");
   EXPECT_EQ(*d->status.training_job_status_counters->stopped, 2);
