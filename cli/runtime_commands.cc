@@ -432,6 +432,9 @@ void Run(const RunArgs& a) {
             "from being read (the disk, its permissions) and run the same command again");
   }
   for (const std::string& line : core.LoadNotes()) std::cerr << "hpo run: " << line << "\n";
+  for (const std::string& note : proto::NotEnforced(effective, parsed.spelling)) {
+    std::cerr << "hpo run: note: " << note << "\n";
+  }
   coordinator::DispatcherOptions dopt;
   dopt.listen = "tcp://127.0.0.1:*";
   dopt.log = [](const std::string&) {};  // the progress display speaks for the run

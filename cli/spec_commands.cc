@@ -131,7 +131,8 @@ void AddValidateCommand(CLI::App& app) {
       "file uses. The spelling is detected from the content. With Autotune {Mode: Enabled} it also\n"
       "lists what Autotune chose: a range for each AutoParameters hint, and the Strategy, limits,\n"
       "early stopping, retries and convergence settings the spec leaves out (the README's Autotune\n"
-      "section has the rules); the job runs with exactly these.\n\n"
+      "section has the rules); the job runs with exactly these. Fields SageMaker acts on that hpo\n"
+      "only keeps (VpcConfig, KMS keys, EnableInterContainerTrafficEncryption) are listed as notes.\n\n"
       "Example:\n  hpo validate examples/*.yaml examples/quickstart.json\n\n"
       "Exit codes: 0 every file is valid, 2 any is not (or cannot be read).");
   c->callback([files, limits, catalog, served, known] {
@@ -158,6 +159,9 @@ void AddValidateCommand(CLI::App& app) {
         continue;
       }
       std::cout << f << ": " << Summary(*p, tuned->spec) << "\n";
+      for (const std::string& note : proto::NotEnforced(tuned->spec, p->spelling)) {
+        std::cout << "  note: " << note << "\n";
+      }
       if (tuned->choices.empty()) continue;
       std::cout << "  Autotune chose:\n";
       for (const auto& c : tuned->choices) {

@@ -1601,6 +1601,41 @@ FieldErrors Validate(const TuningJobSpec& spec, Spelling spelling, const Validat
   return Validator(spelling, limits).Run(spec);
 }
 
+std::vector<std::string> NotEnforced(const TuningJobSpec& spec, Spelling spelling) {
+  auto n = [&](std::string_view api) { return spelling == Spelling::kCrd ? CrdName(api) : std::string(api); };
+  std::vector<std::string> out;
+  const auto defs = spec.Definitions();
+  for (const TrainingJobDefinition* d : defs) {
+    const std::string of = defs.size() > 1 ? " (definition \"" + d->definition_name.value_or("") + "\")" : "";
+    auto say = [&](const std::string& field, const std::string& what) { out.push_back(field + of + ": " + what); };
+    if (d->vpc_config) {
+      say(n("VpcConfig"), "not enforced here: training jobs run on the workers' own network, not in the subnets "
+                          "and security groups given");
+    }
+    if (d->output_data_config && d->output_data_config->kms_key_id) {
+      say(n("OutputDataConfig") + "." + n("KmsKeyId"),
+          "not enforced here: the model and output archives are written without SSE-KMS (use a bucket whose "
+          "default encryption you set)");
+    }
+    std::string volume_field;  // the field that names a volume key, if one does
+    if (d->resource_config && d->resource_config->volume_kms_key_id) {
+      volume_field = n("ResourceConfig") + "." + n("VolumeKmsKeyId");
+    } else if (d->hyper_parameter_tuning_resource_config &&
+               d->hyper_parameter_tuning_resource_config->volume_kms_key_id) {
+      volume_field = n("HyperParameterTuningResourceConfig") + "." + n("VolumeKmsKeyId");
+    }
+    if (!volume_field.empty()) {
+      say(volume_field, "not enforced here: a training job's files are on the worker's own disk, encrypted "
+                        "only if that disk is");
+    }
+    if (d->enable_inter_container_traffic_encryption.value_or(false)) {
+      say(n("EnableInterContainerTrafficEncryption"),
+          "not enforced here: the hosts of a multi-host training job talk over the network unencrypted");
+    }
+  }
+  return out;
+}
+
 bool IsSageMakerTrainingInstanceType(std::string_view type) {
   return std::binary_search(std::begin(kTrainingInstanceTypes), std::end(kTrainingInstanceTypes), type,
                             [](std::string_view a, std::string_view b) { return a < b; });

@@ -63,6 +63,13 @@ struct ValidationLimits {
 FieldErrors Validate(const TuningJobSpec& spec, Spelling spelling,
                      const ValidationLimits& limits = ValidationLimits());
 
+// The fields a valid spec sets that SageMaker acts on and hpo only keeps (README, "Accepted and
+// not enforced"): VpcConfig, the KMS keys, and EnableInterContainerTrafficEncryption true. One
+// line per field set, in the spelling given, naming the definition when there are several;
+// empty when none. hpo validate prints them and a job's events carry them, so that a user who
+// asked for encryption or a VPC is told it is not there.
+std::vector<std::string> NotEnforced(const TuningJobSpec& spec, Spelling spelling);
+
 // Whether `type` is one of SageMaker's TrainingInstanceType values (proto/training_instance_types.inc).
 bool IsSageMakerTrainingInstanceType(std::string_view type);
 

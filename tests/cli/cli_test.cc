@@ -277,6 +277,26 @@ TEST_F(CliTest, QuickstartSummaryNamesSpellingStrategyRangesAndLimits) {
                        ": valid (SageMaker JSON, Random, 3 ranges, 12 jobs, 3 parallel)\n");
 }
 
+// A valid spec that asks for what hpo does not enforce (encryption, a VPC) is valid, with a note
+// per field under its summary, in the file's spelling.
+TEST_F(CliTest, ValidateNotesWhatHpoKeepsButDoesNotEnforce) {
+  std::string text = Slurp(Example("quickstart.yaml"));
+  const std::string anchor = "    outputDataConfig:\n";
+  ASSERT_NE(text.find(anchor), std::string::npos) << text;
+  text.replace(text.find(anchor), anchor.size(),
+               "    enableInterContainerTrafficEncryption: true\n" + anchor + "      kmsKeyID: alias/out\n");
+  const fs::path f = Write("encrypted.yaml", text);
+  Outcome o = Hpo({"validate", f.string()});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.out.find(f.string() + ": valid (CRD, Random, 3 ranges, 12 jobs, 3 parallel)\n"
+                       "  note: outputDataConfig.kmsKeyID: not enforced here: "),
+            std::string::npos)
+      << o.out;
+  EXPECT_NE(o.out.find("  note: enableInterContainerTrafficEncryption: not enforced here: the hosts of a multi-host"),
+            std::string::npos)
+      << o.out;
+}
+
 TEST_F(CliTest, QuickstartYamlAndJsonAreTheSameJob) {
   auto yaml = hpo::proto::ParseSpec(Slurp(Example("quickstart.yaml")));
   auto json = hpo::proto::ParseSpec(Slurp(Example("quickstart.json")));

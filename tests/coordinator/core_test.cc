@@ -911,6 +911,25 @@ TEST_F(CoreTest, InvalidAndDuplicateSubmissionsChangeNothing) {
       << again.status().message();
 }
 
+// A job that asks for what hpo keeps but does not enforce runs, and its events say so (hpo
+// events, the dashboard), one NotEnforced event per field.
+TEST_F(CoreTest, AJobAskingForEncryptionRunsAndItsEventsSayItIsNotEnforced) {
+  Register("w1", 1);
+  auto spec = Spec("vpc", "Random", 2, 1);
+  spec.training_job_definition->vpc_config = proto::VpcConfig{{"sg-0123456789abcdef0"}, {"subnet-0123456789abcdef0"}};
+  spec.training_job_definition->enable_inter_container_traffic_encryption = true;
+  EXPECT_EQ(Only<proto::wire::AssignTrial>(Submit(spec)).size(), 1u);
+  auto events = core_->Events("vpc", 0, 100);
+  ASSERT_TRUE(events.ok());
+  std::vector<std::string> notes;
+  for (const auto& e : *events) {
+    if (e.kind == "NotEnforced") notes.push_back(e.message);
+  }
+  ASSERT_EQ(notes.size(), 2u);
+  EXPECT_EQ(notes[0].rfind("VpcConfig: not enforced here", 0), 0u) << notes[0];
+  EXPECT_EQ(notes[1].rfind("EnableInterContainerTrafficEncryption: not enforced here", 0), 0u) << notes[1];
+}
+
 // AddTags/DeleteTags replace a job's tags: stored with its spec, kept across a restart, without
 // touching LastModifiedTime; an unknown job is NotFound.
 TEST_F(CoreTest, TagsSetOnAJobAreStoredAndSurviveARestart) {

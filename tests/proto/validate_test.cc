@@ -177,6 +177,38 @@ TEST(Validate, DistributionOnOneInstanceGroupIsValid) {
   }
 }
 
+// What SageMaker acts on and hpo only keeps is listed, one line per field set, in the file's
+// spelling, naming the definition when there are several; a spec setting none has no notes.
+TEST(Validate, FieldsHpoDoesNotEnforceAreListed) {
+  for (Base b : {Base::kRandom, Base::kGrid, Base::kHyperband, Base::kMulti, Base::kGroups, Base::kWarm}) {
+    EXPECT_TRUE(NotEnforced(Make(b), Spelling::kApi).empty()) << static_cast<int>(b);
+  }
+  TuningJobSpec s = Make(Base::kRandom);
+  Def(s).vpc_config = VpcConfig{{"sg-0123456789abcdef0"}, {"subnet-0123456789abcdef0"}};
+  Def(s).output_data_config->kms_key_id = "alias/out";
+  Def(s).resource_config->volume_kms_key_id = "alias/volume";
+  Def(s).enable_inter_container_traffic_encryption = true;
+  EXPECT_TRUE(Validate(s, Spelling::kApi).empty()) << Describe(Validate(s, Spelling::kApi));
+  const std::vector<std::string> api = NotEnforced(s, Spelling::kApi);
+  ASSERT_EQ(api.size(), 4u);
+  EXPECT_EQ(api[0].rfind("VpcConfig: not enforced here: ", 0), 0u) << api[0];
+  EXPECT_EQ(api[1].rfind("OutputDataConfig.KmsKeyId: not enforced here: ", 0), 0u) << api[1];
+  EXPECT_EQ(api[2].rfind("ResourceConfig.VolumeKmsKeyId: not enforced here: ", 0), 0u) << api[2];
+  EXPECT_EQ(api[3].rfind("EnableInterContainerTrafficEncryption: not enforced here: ", 0), 0u) << api[3];
+  const std::vector<std::string> crd = NotEnforced(s, Spelling::kCrd);
+  ASSERT_EQ(crd.size(), 4u);
+  EXPECT_EQ(crd[1].rfind("outputDataConfig.kmsKeyID: ", 0), 0u) << crd[1];
+  EXPECT_EQ(crd[2].rfind("resourceConfig.volumeKMSKeyID: ", 0), 0u) << crd[2];
+  Def(s).enable_inter_container_traffic_encryption = false;  // asked not to: nothing to say
+  EXPECT_EQ(NotEnforced(s, Spelling::kApi).size(), 3u);
+
+  TuningJobSpec m = Make(Base::kMulti);
+  m.training_job_definitions[1].vpc_config = VpcConfig{{"sg-0123456789abcdef0"}, {"subnet-0123456789abcdef0"}};
+  const std::vector<std::string> multi = NotEnforced(m, Spelling::kApi);
+  ASSERT_EQ(multi.size(), 1u);
+  EXPECT_EQ(multi[0].rfind("VpcConfig (definition \"lgbm\"): ", 0), 0u) << multi[0];
+}
+
 // A value shown in a message is cut at 80 characters, not bytes: a static value of 2,600 "日"
 // was cut inside a character, and hpo validate wrote invalid UTF-8 to the terminal.
 TEST(Validate, AQuotedValueIsCutBetweenCharacters) {
