@@ -53,6 +53,13 @@ void AddQuotaOptions(CLI::App* c, proto::ValidationLimits* limits) {
   c->add_option("--max-training-jobs-random", limits->max_training_jobs,
                 "Quota: MaxNumberOfTrainingJobs of a Random job (10000)")
       ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
+  c->add_option("--max-tunable-hyperparameters", limits->max_tunable_hyperparameters,
+                "Limit: tunable hyperparameters (ranges) of a training job definition (30, SageMaker's)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100}));
+  c->add_option("--max-metric-definitions", limits->max_metric_definitions,
+                "Limit: MetricDefinitions of a training job definition (40, SageMaker's; at most 100,\n"
+                "what an assignment to a worker carries)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100}));
 }
 
 std::optional<int> PortNumber(const std::string& digits) {

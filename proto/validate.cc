@@ -784,7 +784,8 @@ void Validator::CheckHyperParameterNames(const TuningJobSpec& spec, const Traini
   if (tunable > static_cast<size_t>(limits_.max_tunable_hyperparameters)) {
     Add(scope.front().second, "defines " + std::to_string(tunable) + " tunable hyperparameters; at most " +
                                   std::to_string(limits_.max_tunable_hyperparameters) +
-                                  " are allowed (SageMaker's limit; fix more of them as static hyperparameters)");
+                                  " are allowed (SageMaker's limit, a coordinator's --max-tunable-hyperparameters "
+                                  "here; fix more of them as static hyperparameters)");
   }
   size_t statics = d.static_hyper_parameters.size();
   if (statics + tunable + autos > kMaxHyperParameters) {
@@ -1226,7 +1227,8 @@ void Validator::CheckAlgorithm(const AlgorithmSpecification& a, const FieldPath&
   FieldPath mp = p.Child("MetricDefinitions");
   if (static_cast<int64_t>(a.metric_definitions.size()) > limits_.max_metric_definitions) {
     Add(mp, "must have at most " + std::to_string(limits_.max_metric_definitions) + " metric definitions, got " +
-                std::to_string(a.metric_definitions.size()) + " (SageMaker's limit)");
+                std::to_string(a.metric_definitions.size()) +
+                " (SageMaker's limit, a coordinator's --max-metric-definitions here)");
   }
   std::map<std::string, size_t> names;
   for (size_t i = 0; i < a.metric_definitions.size(); ++i) {

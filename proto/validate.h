@@ -28,8 +28,10 @@ namespace hpo::proto {
 // SageMaker's raised maxima, so a spec SageMaker would accept after a quota increase passes.
 // SageMaker's quotas that an on-prem coordinator sets for itself (hpo coordinator/run/validate
 // --max-parallel-training-jobs, --max-training-jobs, --max-training-jobs-random); a spec over
-// one is refused as ResourceLimitExceeded (FieldError::quota). The others are SageMaker's fixed
-// API limits.
+// one is refused as ResourceLimitExceeded (FieldError::quota). SageMaker's fixed limits on
+// metric definitions and tunable hyperparameters are settable too (--max-metric-definitions,
+// --max-tunable-hyperparameters: a cluster of your own may search more), refused as
+// validation errors; the tuning runtime's is fixed.
 struct ValidationLimits {
   int64_t max_parallel_training_jobs = 100;
   int64_t max_training_jobs = 10000;         // per tuning job (Random's raised maximum)
@@ -49,12 +51,13 @@ struct ValidationLimits {
   // waited for a worker that would never come, saying so only in its events.
   bool refuse_only_near_misses = false;
 
-  // No quotas: for a check whose quotas are someone else's (hpo submit: the coordinator's;
-  // hpo convert: none apply). SageMaker's fixed limits (metric definitions, hyperparameters,
-  // the tuning runtime) stay.
+  // No quotas: for a check whose quotas are someone else's (hpo submit: the coordinator's, which
+  // may allow more metric definitions or hyperparameters than SageMaker; hpo convert: none
+  // apply). The tuning runtime's fixed limit stays.
   static ValidationLimits Unlimited() {
     ValidationLimits l;
     l.max_parallel_training_jobs = l.max_training_jobs = l.max_training_jobs_bayesian = INT64_MAX;
+    l.max_metric_definitions = l.max_tunable_hyperparameters = INT64_MAX;
     return l;
   }
 };

@@ -297,6 +297,16 @@ TEST_F(CliTest, ValidateNotesWhatHpoKeepsButDoesNotEnforce) {
       << o.out;
 }
 
+TEST_F(CliTest, ValidateTakesTheHyperparameterAndMetricLimits) {
+  Outcome o = Hpo({"validate", "--max-tunable-hyperparameters", "2", "--max-metric-definitions", "1",
+                   Example("quickstart.yaml").string()});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_NE(o.err.find("defines 3 tunable hyperparameters; at most 2 are allowed"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("must have at most 1 metric definitions, got 3"), std::string::npos) << o.err;
+  EXPECT_EQ(Hpo({"validate", "--max-metric-definitions", "101", Example("quickstart.yaml").string()}).exit_code, 2)
+      << "an assignment carries at most 100";
+}
+
 TEST_F(CliTest, QuickstartYamlAndJsonAreTheSameJob) {
   auto yaml = hpo::proto::ParseSpec(Slurp(Example("quickstart.yaml")));
   auto json = hpo::proto::ParseSpec(Slurp(Example("quickstart.json")));

@@ -209,6 +209,37 @@ TEST(Validate, FieldsHpoDoesNotEnforceAreListed) {
   EXPECT_EQ(multi[0].rfind("VpcConfig (definition \"lgbm\"): ", 0), 0u) << multi[0];
 }
 
+// SageMaker's limits on tunable hyperparameters and metric definitions are a coordinator's
+// settings here (--max-tunable-hyperparameters, --max-metric-definitions): a cluster of your own
+// may search more; a client's check leaves them to the coordinator.
+TEST(Validate, TheHyperparameterAndMetricLimitsAreSettings) {
+  TuningJobSpec s = Make(Base::kRandom);
+  while (Ranges(s).continuous_parameter_ranges.size() + Ranges(s).integer_parameter_ranges.size() +
+             Ranges(s).categorical_parameter_ranges.size() <
+         31) {
+    Ranges(s).continuous_parameter_ranges.push_back(
+        NumericRange{"x" + std::to_string(Ranges(s).continuous_parameter_ranges.size()), "0", "1", "Linear"});
+  }
+  while (Algo(s).metric_definitions.size() < 41) {
+    Algo(s).metric_definitions.push_back({"m" + std::to_string(Algo(s).metric_definitions.size()), "m=([0-9.]+)"});
+  }
+  const FieldErrors by_default = Validate(s, Spelling::kApi);
+  ASSERT_EQ(by_default.size(), 2u) << Describe(by_default);
+  EXPECT_NE(by_default[0].ToString().find("at most 30 are allowed (SageMaker's limit, a coordinator's "
+                                          "--max-tunable-hyperparameters here"),
+            std::string::npos)
+      << Describe(by_default);
+  EXPECT_NE(by_default[1].ToString().find("at most 40 metric definitions, got 41 (SageMaker's limit, a "
+                                          "coordinator's --max-metric-definitions here)"),
+            std::string::npos)
+      << Describe(by_default);
+  ValidationLimits wider;
+  wider.max_tunable_hyperparameters = 31;
+  wider.max_metric_definitions = 41;
+  EXPECT_TRUE(Validate(s, Spelling::kApi, wider).empty()) << Describe(Validate(s, Spelling::kApi, wider));
+  EXPECT_TRUE(Validate(s, Spelling::kApi, ValidationLimits::Unlimited()).empty());
+}
+
 // A value shown in a message is cut at 80 characters, not bytes: a static value of 2,600 "日"
 // was cut inside a character, and hpo validate wrote invalid UTF-8 to the terminal.
 TEST(Validate, AQuotedValueIsCutBetweenCharacters) {
