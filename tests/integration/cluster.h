@@ -301,6 +301,19 @@ class Cluster : public ::testing::Test {
     return std::nullopt;
   }
 
+  // The processes stop (the workers, then the coordinator) and, when the test passed, its folder
+  // goes: every run of the suite left some ninety of them, archives and databases included, in
+  // the temporary directory. A failed test keeps its own (its messages say "see DIR"), and
+  // HPO_KEEP_TEST_DIRS=1 keeps them all. A fixture with a TearDown of its own calls this last.
+  void TearDown() override {
+    workers_.clear();
+    coordinator_.reset();
+    const char* keep = std::getenv("HPO_KEEP_TEST_DIRS");
+    if (HasFailure() || (keep != nullptr && *keep != '\0' && std::string(keep) != "0")) return;
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
   // Called once the coordinator is started and before the workers are (e.g. to put a proxy
   // between them: set worker_port_ to where the workers should connect).
   virtual void BeforeWorkers() {}

@@ -513,6 +513,7 @@ class NetnsCluster : public Cluster {
       script += "ip link del " + bridge_ + " 2>/dev/null; true";
       (void)std::system(script.c_str());
     }
+    Cluster::TearDown();
   }
   std::string Ns(int i) const { return "hpo" + std::to_string(::getpid()) + "-" + std::to_string(i); }
   // Worker `id` inside namespace i, reachable by the others at its own address.
@@ -994,7 +995,9 @@ class FullDiskCluster : public VolumeCluster {
     return mounted_;
   }
   void TearDown() override {
+    workers_.clear();  // before their disk goes
     if (mounted_) ::umount2((dir_ / "w1" / "trials").c_str(), MNT_DETACH);
+    Cluster::TearDown();
   }
   bool mounted_ = false;
 };
