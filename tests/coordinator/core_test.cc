@@ -2615,9 +2615,12 @@ TEST(JobStoreFile, AForeignSqliteDatabaseIsRefusedAndNotWrittenTo) {
   sqlite3_close(db);
   std::remove(path.c_str());
   // An empty file (a new store) is still fine.
-  auto fresh = SqliteJobStore::Open(path);
-  EXPECT_TRUE(fresh.ok()) << fresh.status().ToString();
-  std::remove(path.c_str());
+  {
+    auto fresh = SqliteJobStore::Open(path);
+    EXPECT_TRUE(fresh.ok()) << fresh.status().ToString();
+  }
+  // Closed first: removed while open, the store left its -wal and -shm files behind.
+  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path + suffix).c_str());
 }
 
 // A store of an older build kept no names of deleted training jobs: a job deleted then still has
