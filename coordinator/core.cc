@@ -597,6 +597,14 @@ Status CoordinatorCore::SetTags(const std::string& name, std::vector<proto::Tag>
   return Status::Ok();
 }
 
+Status CoordinatorCore::SetTrainingJobTags(const std::string& name, std::vector<proto::Tag> tags) {
+  Trial* t = impl_->TrialNamed(name);
+  if (!t) return Status::NotFound("no training job named " + name);
+  t->tags = std::move(tags);
+  impl_->SaveTrial(*t);
+  return Status::Ok();
+}
+
 Status CoordinatorCore::StopTrainingJob(const std::string& name, int64_t now_ms, std::vector<Outgoing>* out) {
   Trial* found = impl_->TrialNamed(name);
   if (!found) return Status::NotFound("no training job named " + name);

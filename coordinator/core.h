@@ -158,6 +158,10 @@ struct Trial {
   std::string definition_name;
   proto::StringMap tuned;            // the tuned hyperparameters (TunedHyperParameters)
   proto::StringMap hyperparameters;  // what the program sees: static + tuned + _tuning_objective_metric
+  // Its own tags: the tuning job's when the record was made (SageMaker copies them onto every
+  // training job), changed since only by AddTags/DeleteTags on its own ARN. nullopt: a record
+  // from before they were copied, which lists its tuning job's.
+  std::optional<std::vector<proto::Tag>> tags;
   TrialState state = TrialState::kPending;
   std::vector<SecondaryTransition> secondary;  // SecondaryStatusTransitions, in order
   // Per attempt and host (job_store.h LogLineKey's host: 0 for a single host, N for algo-N): one
@@ -545,6 +549,9 @@ class CoordinatorCore {
   // and validates): stored with its spec, listed by ListTags for the job and its training jobs.
   // LastModifiedTime stays. Errors: NotFound.
   Status SetTags(const std::string& job, std::vector<proto::Tag> tags);
+  // Replaces a training job's own tags (AddTags and DeleteTags on its ARN), stored with it; its
+  // tuning job's stay as they are. Errors: NotFound.
+  Status SetTrainingJobTags(const std::string& training_job, std::vector<proto::Tag> tags);
   // Stops one training job of a tuning job (SageMaker's StopTrainingJob): its program gets
   // SIGTERM and the grace period (one not started yet ends at once), it ends Stopped, is not
   // retried, its last objective value counts as an early-stopped one's does, and the tuning job

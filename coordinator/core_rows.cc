@@ -154,6 +154,11 @@ TrialRow TrialToRow(const Trial& t) {
     d["worker_started_on"] = t.worker_started_on;
   }
   if (t.counted > 0) d["counted"] = t.counted;
+  if (t.tags) {
+    Json tags = Json::array();
+    for (const auto& tag : *t.tags) tags.push_back({{"Key", tag.key.value_or("")}, {"Value", tag.value.value_or("")}});
+    d["tags"] = tags;
+  }
   r.detail_json = d.dump(-1, ' ', false, Json::error_handler_t::replace);
   return r;
 }
@@ -215,6 +220,12 @@ Trial TrialFromRow(const TrialRow& r, std::string* damage) {
   t.worker_started_on = Get(d, "worker_started_on", none);
   t.counted = Get(d, "counted", int64_t{0});
   t.on_spot = Get(d, "on_spot", false);
+  if (auto tags = d.find("tags"); tags != d.end() && tags->is_array()) {
+    t.tags.emplace();
+    for (const auto& tag : *tags) {
+      if (tag.is_object()) t.tags->push_back(proto::Tag{Get(tag, "Key", none), Get(tag, "Value", none)});
+    }
+  }
   for (const auto& h : Get(d, "gang", Json::array())) {
     if (!h.is_object()) continue;
     t.gang.push_back({Get(h, "worker", none), Get(h, "group", none), Get(h, "type", none),

@@ -308,6 +308,7 @@ Trial* CoordinatorCore::Impl::AddTrial(TuningJob& j, const Proposal& p, int64_t 
   const auto* d = Definition(j, nt.definition_name);
   nt.hyperparameters = d ? MergeHyperParameters(*d, nt.tuned, ObjectiveMetricFor(j, nt.definition_name)) : nt.tuned;
   nt.creation_ms = now;
+  nt.tags = j.spec.tags;  // copied, as SageMaker tags each training job with its tuning job's
   nt.state = TrialState::kPending;
   j.trials.push_back(nt.name);
   Trial* t = &(trials[nt.name] = std::move(nt));

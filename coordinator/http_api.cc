@@ -582,7 +582,7 @@ bool TimeFilterPasses(const Json& req, const char* key, int64_t ms, bool after) 
 // The resource an ARN names, for the tag actions: its tuning job (a training job's tags are its
 // tuning job's here) and whether the ARN was a training job's; nullopt when neither is known.
 struct TaggedResource {
-  std::string job;
+  std::string job;  // the tuning job's name, or the training job's
   bool training_job = false;
   std::vector<proto::Tag> tags;
 };
@@ -592,7 +592,9 @@ std::optional<TaggedResource> FindTagged(CoordinatorCore& c, const std::string& 
   const TuningJob* j = c.FindJob(name);
   if (j && EqualsIgnoringCase(c.JobArn(j->name), arn)) return TaggedResource{j->name, false, j->spec.tags};
   if (const Trial* t = c.FindTrial(name); t && !t->Unlaunched() && EqualsIgnoringCase(c.TrainingJobArn(t->name), arn)) {
-    if (const TuningJob* owner = c.FindJob(t->tuning_job)) return TaggedResource{owner->name, true, owner->spec.tags};
+    if (t->tags) return TaggedResource{t->name, true, *t->tags};
+    // A record from before training jobs kept tags of their own: its tuning job's.
+    if (const TuningJob* owner = c.FindJob(t->tuning_job)) return TaggedResource{t->name, true, owner->spec.tags};
   }
   return std::nullopt;
 }
@@ -617,9 +619,9 @@ ApiResponse UnknownArn(const std::string& arn) {
                       " (hpo keeps tags for those only)");
 }
 
-// ListTags for a tuning job's or one of its training jobs' ARN: the tuning job's Tags (SageMaker
-// gives a tuning job's training jobs its tags). The SDK's Estimator.attach() and
-// tuner.best_estimator() call it every time.
+// ListTags for a tuning job's or one of its training jobs' ARN: the tuning job's Tags, or the
+// training job's own (its tuning job's when it was made: SageMaker copies them onto every
+// training job). The SDK's Estimator.attach() and tuner.best_estimator() call it every time.
 ApiResponse ListTags(Dispatcher& d, const Json& req) {
   if (auto bad = CheckMembers(req, {{"ResourceArn", kString}, {"MaxResults", kInteger}, {"NextToken", kString}}))
     return *bad;
@@ -637,8 +639,8 @@ ApiResponse ListTags(Dispatcher& d, const Json& req) {
       [](const Json& row) { return row; }));
 }
 
-// AddTags and DeleteTags change a tuning job's tags; a training job it launched lists the tuning
-// job's, so tagging one on its own is refused, naming the ARN to tag instead.
+// AddTags and DeleteTags change a tuning job's tags, or a training job's own; a tuning job's
+// change reaches the training jobs it makes from then on, not those it made.
 ApiResponse ChangeTags(Dispatcher& d, const std::string& arn, const std::function<void(std::vector<proto::Tag>&)>& change,
                        const std::vector<proto::Tag>* validate_first) {
   if (validate_first) {
@@ -649,17 +651,13 @@ ApiResponse ChangeTags(Dispatcher& d, const std::string& arn, const std::functio
   return d.WithCore([&](CoordinatorCore& c) {  // read, change and store under one lock
     auto found = FindTagged(c, arn);
     if (!found) return UnknownArn(arn);
-    if (found->training_job) {
-      return AwsError(400, "ValidationException",
-                      "the training jobs of a tuning job carry their tuning job's tags here; tag the tuning job (" +
-                          c.JobArn(found->job) + ") instead");
-    }
     change(found->tags);
     if (found->tags.size() > 50) {
       return AwsError(400, "ValidationException",
                       arn + " would have " + std::to_string(found->tags.size()) + " tags; a resource has at most 50");
     }
-    Status s = c.SetTags(found->job, std::move(found->tags));
+    Status s = found->training_job ? c.SetTrainingJobTags(found->job, std::move(found->tags))
+                                   : c.SetTags(found->job, std::move(found->tags));
     return s.ok() ? Ok(Json::object()) : FromStatus(s);
   });
 }

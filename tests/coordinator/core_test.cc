@@ -948,6 +948,31 @@ TEST_F(CoreTest, TagsSetOnAJobAreStoredAndSurviveARestart) {
   EXPECT_EQ(j->last_modified_ms, modified);
 }
 
+// Each training job gets a copy of its tuning job's tags when it is made (SageMaker tags every
+// training job so): the tuning job's later changes reach only the training jobs made after
+// them, a training job's own change only it, and both survive a restart.
+TEST_F(CoreTest, TrainingJobsKeepTheTagsTheirTuningJobHadWhenTheyWereMade) {
+  using Tags = std::vector<proto::Tag>;
+  const Tags ml = {proto::Tag{"team", "ml"}}, research = {proto::Tag{"team", "research"}};
+  const Tags best = {proto::Tag{"best", "yes"}};
+  Register("w1", 1);
+  auto spec = Spec("copied", "Random", 3, 1);
+  spec.tags = ml;
+  auto first = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_TRUE(core_->SetTags("copied", research).ok());
+  auto second = Only<proto::wire::AssignTrial>(Exit("w1", first[0], "Completed"));
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(core_->FindTrial(first[0].trial)->tags, ml);
+  EXPECT_EQ(core_->FindTrial(second[0].trial)->tags, research);
+  ASSERT_TRUE(core_->SetTrainingJobTags(first[0].trial, best).ok());
+  EXPECT_EQ(core_->SetTrainingJobTags("copied-999-nope", {}).code(), StatusCode::kNotFound);
+  MakeCore();
+  EXPECT_EQ(core_->FindTrial(first[0].trial)->tags, best);
+  EXPECT_EQ(core_->FindTrial(second[0].trial)->tags, research);
+  EXPECT_EQ(core_->FindJob("copied")->spec.tags, research);
+}
+
 TEST_F(CoreTest, ARestartedCoreReloadsJobsAndReattachesRunningTrials) {
   Register("w1", 2);
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("durable", "Random", 4, 2)));

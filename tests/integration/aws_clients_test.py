@@ -1143,9 +1143,10 @@ class AwsClients(unittest.TestCase):
         self.assertIn("WarmPoolStatusEquals", json.loads(cm.exception.read())["message"])
 
     def test_15_add_and_delete_tags(self):
-        # AddTags/DeleteTags on a tuning job (what the ACK controller and tagging scripts call);
-        # the training jobs list the tuning job's tags, so tagging one alone is refused, naming
-        # the tuning job's ARN.
+        # AddTags/DeleteTags on a tuning job (what the ACK controller and tagging scripts call),
+        # and on a training job: each training job has its own copy of its tuning job's tags,
+        # made when it was created (as SageMaker tags them), which the tuning job's later
+        # changes do not touch.
         d = self.need("main_done")
         rows = self.need("main_rows")
         arn = d["HyperParameterTuningJobArn"]
@@ -1154,11 +1155,16 @@ class AwsClients(unittest.TestCase):
         self.assertEqual(added["Tags"], [{"Key": "team", "Value": "ml"}, {"Key": "suite", "Value": "renamed"}])
         want = [{"Key": "suite", "Value": "renamed"}, {"Key": "team", "Value": "ml"}]
         self.assertEqual(self.sm.list_tags(ResourceArn=arn)["Tags"], want, "a key already there takes the new value")
-        self.assertEqual(self.sm.list_tags(ResourceArn=rows[0]["TrainingJobArn"])["Tags"], want)
-        with self.assertRaises(botocore.exceptions.ClientError) as cm:
-            self.sm.add_tags(ResourceArn=rows[0]["TrainingJobArn"], Tags=[{"Key": "x", "Value": "y"}])
-        self.assertEqual(error_code(cm.exception), "ValidationException")
-        self.assertIn(arn, str(cm.exception))
+        created_with = [{"Key": "suite", "Value": "aws-clients"}]
+        tj = rows[0]["TrainingJobArn"]
+        self.assertEqual(self.sm.list_tags(ResourceArn=tj)["Tags"], created_with, "copied when it was created")
+        self.sm.add_tags(ResourceArn=tj, Tags=[{"Key": "x", "Value": "y"}])
+        self.assertEqual(self.sm.list_tags(ResourceArn=tj)["Tags"], created_with + [{"Key": "x", "Value": "y"}])
+        self.assertEqual(self.sm.list_tags(ResourceArn=rows[1]["TrainingJobArn"])["Tags"], created_with,
+                         "one training job's tags are its own")
+        self.assertEqual(self.sm.list_tags(ResourceArn=arn)["Tags"], want, "and not its tuning job's")
+        self.sm.delete_tags(ResourceArn=tj, TagKeys=["x"])
+        self.assertEqual(self.sm.list_tags(ResourceArn=tj)["Tags"], created_with)
         with self.assertRaises(botocore.exceptions.ClientError) as cm:  # the whole request is refused
             self.sm.add_tags(ResourceArn=arn, Tags=[{"Key": "ok", "Value": "1"}, {"Key": "bad#key", "Value": "1"}])
         self.assertEqual(error_code(cm.exception), "ValidationException")
