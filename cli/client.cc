@@ -210,10 +210,9 @@ httplib::Headers ClientHeaders(const std::string& url, const std::string& method
 
 Endpoint CoordinatorAt(std::string url) {
   CheckCoordinatorUrl(&url);
-  Endpoint e{url, std::nullopt, "the coordinator",
-             "start one with `hpo coordinator`, or point --coordinator / HPO_COORDINATOR at it"};
-  e.flags = CoordinatorFlag(url);
-  return e;
+  return Endpoint{url, std::nullopt, "the coordinator",
+                  "start one with `hpo coordinator`, or point --coordinator / HPO_COORDINATOR at it",
+                  CoordinatorFlag(url)};
 }
 
 // The hpo run of `state_dir`; exits 2 (no run there) or 3 (the run was killed) saying so.
