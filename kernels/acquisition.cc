@@ -186,17 +186,17 @@ GpStatus SuggestBatch(GpEngine& target, const Posterior& posterior, size_t q, co
     GpStatus st = engine.PoolTopK(tau, starts, &top);
     if (!st.ok()) return st;
     const Eigen::Index s = static_cast<Eigen::Index>(top.size());
-    Eigen::MatrixXd cur(dims, s);
+    Eigen::MatrixXd from(dims, s);  // the starts' points
     // Column-major D x s, as GpEngine::Ascend takes it.
     std::vector<uint8_t> movable(static_cast<size_t>(s * dims), 1);
     for (Eigen::Index i = 0; i < s; ++i) {
       Eigen::VectorXd x = pool.col(static_cast<Eigen::Index>(top[static_cast<size_t>(i)].index));
       Project(options.project, x, movable.data() + static_cast<size_t>(i * dims));
-      cur.col(i) = x;
+      from.col(i) = x;
     }
     Eigen::MatrixXd ends;
-    Eigen::VectorXd ends_log_ei;
-    st = engine.Ascend(cur, movable, tau, iterations, &ends, &ends_log_ei);
+    Eigen::VectorXd ends_log_ei;  // not needed here: the ends join the pool, which scores them
+    st = engine.Ascend(from, movable, tau, iterations, &ends, &ends_log_ei);
     if (!st.ok()) return st;
     Eigen::MatrixXd refined(dims, s);
     Eigen::Index r = 0;

@@ -2,9 +2,9 @@
 // port of kernels/log_ei.cc (same regimes, same constants) so that both engines agree to rounding.
 #include "kernels/cuda_kernels.h"
 
-#include "kernels/ascent_step.h"
-
 #include <cmath>
+
+#include "kernels/ascent_step.h"
 
 namespace hpo::kernels::cuda {
 namespace {
@@ -172,9 +172,10 @@ __global__ void AscentProposeKernel(AscentState st, WarpParams w, int dims, int 
   if (i >= s) return;
   const size_t col = static_cast<size_t>(i) * static_cast<size_t>(dims);
   double* trial = st.trial + col;
-  const bool move = !first && st.active[i] != 0.0 &&
-                    AscentTrial(st.cur + col, st.grad + col, st.movable + col, st.f[i], st.step[i], dims, trial);
-  if (!first && st.active[i] != 0.0 && !move) st.active[i] = 0.0;
+  const bool was_active = !first && st.active[i] != 0.0;
+  const bool move =
+      was_active && AscentTrial(st.cur + col, st.grad + col, st.movable + col, st.f[i], st.step[i], dims, trial);
+  if (was_active && !move) st.active[i] = 0.0;  // stopped: no direction, or f not finite
   for (int d = 0; d < dims; ++d) {
     if (!move) trial[d] = st.cur[col + d];  // evaluated, and not taken (accept skips it)
     const double x = trial[d];

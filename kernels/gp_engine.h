@@ -1,4 +1,4 @@
-// kernels/gp_engine.h: the Gaussian-process engine: one interface, a CPU and (later) a CUDA
+// kernels/gp_engine.h: the Gaussian-process engine: one interface, a CPU and a CUDA
 // implementation, chosen at run time.
 //
 // What it is: the batch arithmetic of Bayesian optimisation over the unit cube [0,1]^D. A host-side
