@@ -852,7 +852,8 @@ void AddClientCommands(CLI::App& app) {
     int timeout_s = 600;
   };
   auto dl = std::make_shared<DeleteArgs>();
-  CLI::App* del = app.add_subcommand("delete", "Delete ended tuning jobs' records (their output stays)");
+  CLI::App* del = app.add_subcommand(
+      "delete", "Delete tuning jobs' records (their output stays); --stop ends a running one first");
   del->add_option("names", dl->names, "Tuning job names (none: nothing to do, exit 0)");
   del->add_flag("--stop", dl->stop,
                 "Stop a job that has not ended, wait for it to end, then delete it (as deleting an\n"
