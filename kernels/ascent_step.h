@@ -8,13 +8,7 @@
 // mask holds nothing.
 #pragma once
 
-#include <cmath>
-
-#if defined(__CUDACC__)
-#define HPO_HOST_DEVICE __host__ __device__
-#else
-#define HPO_HOST_DEVICE
-#endif
+#include "kernels/host_device.h"
 
 namespace hpo::kernels {
 
@@ -24,14 +18,6 @@ inline constexpr double kAscentFirstStep = 0.05;
 inline constexpr double kAscentMaxStep = 0.5;
 inline constexpr double kAscentShrink = 0.25;
 inline constexpr double kAscentMinStep = 1e-5;
-
-HPO_HOST_DEVICE inline bool AscentFinite(double v) {
-#if defined(__CUDA_ARCH__)
-  return isfinite(v);
-#else
-  return std::isfinite(v);
-#endif
-}
 
 // Coordinate d of a start at `cur` with log-EI gradient `grad` does not move: the mask holds it,
 // or it is at a face of the box with the gradient pointing out.
@@ -47,11 +33,7 @@ HPO_HOST_DEVICE inline double AscentNorm(const double* cur, const double* grad, 
   for (int d = 0; d < dims; ++d) {
     if (!AscentHeld(cur, grad, movable, d)) sq += grad[d] * grad[d];
   }
-#if defined(__CUDA_ARCH__)
-  return sqrt(sq);
-#else
-  return std::sqrt(sq);
-#endif
+  return SqrtHd(sq);
 }
 
 // The start's next trial point: cur + step * (the moving part of grad, normalised), clipped to
@@ -61,7 +43,7 @@ template <class Flag>
 HPO_HOST_DEVICE inline bool AscentTrial(const double* cur, const double* grad, const Flag* movable, double f,
                                         double step, int dims, double* trial) {
   const double norm = AscentNorm(cur, grad, movable, dims);
-  if (!(norm > 0) || !AscentFinite(norm) || !AscentFinite(f)) return false;
+  if (!(norm > 0) || !IsFiniteHd(norm) || !IsFiniteHd(f)) return false;
   for (int d = 0; d < dims; ++d) {
     const double dir = AscentHeld(cur, grad, movable, d) ? 0.0 : grad[d] / norm;
     const double x = cur[d] + step * dir;

@@ -155,17 +155,6 @@ __global__ void FantasyPoolUpdateKernel(const double* __restrict__ pool, int dim
   mean[j] += row * shift;
 }
 
-// gp_engine.h's KumaraswamyWarp and KumaraswamyWarpDerivative, on the device.
-__device__ inline double Warp(double x, double a, double b) {
-  x = fmin(fmax(x, 0.0), 1.0);
-  return 1.0 - pow(1.0 - pow(x, a), b);
-}
-__device__ inline double WarpDerivative(double x, double a, double b) {
-  x = fmin(fmax(x, 1e-12), 1.0 - 1e-12);
-  const double xa = pow(x, a);
-  return a * b * xa / x * pow(fmax(1.0 - xa, 1e-300), b - 1.0);
-}
-
 // One thread per start; the step itself is kernels/ascent_step.h's, as on the host.
 __global__ void AscentProposeKernel(AscentState st, WarpParams w, int dims, int s, bool first) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -181,8 +170,8 @@ __global__ void AscentProposeKernel(AscentState st, WarpParams w, int dims, int 
     const double x = trial[d];
     double v = x, dw = 1.0;
     if (w.warped[d] != 0.0) {
-      dw = WarpDerivative(x, w.a[d], w.b[d]);
-      v = Warp(x, w.a[d], w.b[d]);
+      dw = KumaraswamyWarpDerivative(x, w.a[d], w.b[d]);
+      v = KumaraswamyWarp(x, w.a[d], w.b[d]);
     }
     st.z[col + d] = v * w.inv_l[d];
     st.dwdx[col + d] = dw;
@@ -211,7 +200,7 @@ __global__ void AscentAcceptKernel(AscentState st, TrialScores r, const double* 
     const double dvar_dz = 2.0 * (z * r.s_var[i] - r.t_var[col + d]);
     const double dz_dx = inv_l[d] * st.dwdx[col + d];
     const double g = (r.d_mean[i] * dmean_dz + (with_var ? r.d_var[i] * dvar_dz : 0.0)) * dz_dx;
-    st.grad[col + d] = AscentFinite(g) ? g : 0.0;
+    st.grad[col + d] = IsFiniteHd(g) ? g : 0.0;
     st.cur[col + d] = st.trial[col + d];
   }
 }

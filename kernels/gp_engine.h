@@ -46,6 +46,7 @@
 #include <Eigen/Core>
 
 #include "kernels/ascent_step.h"  // the ascent's step lengths and its one-start step
+#include "kernels/host_device.h"  // KumaraswamyWarp, KumaraswamyWarpDerivative
 
 namespace hpo::kernels {
 
@@ -96,18 +97,6 @@ struct Hyperparameters {
 
   bool warped() const { return log_warp_a.size() > 0; }
 };
-
-// The Kumaraswamy CDF w(x) = 1 - (1 - x^a)^b for x in [0,1] (x clamped), and dw/dx. Inline:
-// the CUDA engine module (hpo-cuda-engine.so) uses them too, and links nothing of hpo_kernels.
-inline double KumaraswamyWarp(double x, double a, double b) {
-  x = std::clamp(x, 0.0, 1.0);
-  return 1.0 - std::pow(1.0 - std::pow(x, a), b);
-}
-inline double KumaraswamyWarpDerivative(double x, double a, double b) {
-  x = std::clamp(x, 1e-12, 1.0 - 1e-12);
-  const double xa = std::pow(x, a);
-  return a * b * xa / x * std::pow(std::max(1.0 - xa, 1e-300), b - 1.0);
-}
 
 // A fitted GP, ready to evaluate: produced by FitGp / BuildPosterior (kernels/gp_model.h).
 // Invariants (HPO-level checks in the engines): inputs is D x n, chol n x n lower triangular with

@@ -298,6 +298,7 @@ class Validator {
   void CheckDefinitions(const TuningJobSpec& spec);
   void CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefinition& d, const FieldPath& p, bool multi);
   void CheckDistributionGroups(const TrainingJobDefinition& d, const FieldPath& sp);
+  void InstanceGroupDefined(const std::vector<InstanceGroup>& groups, const std::string& name, const FieldPath& at);
   void CheckHyperParameterNames(const TuningJobSpec& spec, const TrainingJobDefinition& d, const FieldPath& p,
                                 bool multi);
   void CheckObjectiveMetric(const TuningJobSpec& spec, const TrainingJobDefinition& d, const FieldPath& p);
@@ -972,13 +973,18 @@ void Validator::CheckDistributionGroups(const TrainingJobDefinition& d, const Fi
                 ": distributed training can target an instance group only when the resource config defines them");
     return;
   }
+  InstanceGroupDefined(groups, named[0], kp);
+}
+
+// `name` is one of `groups` (ResourceConfig.InstanceGroups); else an error at `at` listing them.
+void Validator::InstanceGroupDefined(const std::vector<InstanceGroup>& groups, const std::string& name,
+                                     const FieldPath& at) {
   std::vector<std::string> known;
   for (const auto& g : groups) {
-    if (!g.instance_group_name) continue;
-    if (*g.instance_group_name == named[0]) return;
-    known.push_back(Quote(*g.instance_group_name));
+    if (g.instance_group_name == name) return;
+    if (g.instance_group_name) known.push_back(Quote(*g.instance_group_name));
   }
-  Add(kp, Quote(named[0]) + " is not an instance group of " + N("ResourceConfig") + " (groups: " + Join(known) + ")");
+  Add(at, Quote(name) + " is not an instance group of " + N("ResourceConfig") + " (groups: " + Join(known) + ")");
 }
 
 void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefinition& d, const FieldPath& p,
@@ -1342,17 +1348,7 @@ void Validator::CheckChannel(const TrainingJobDefinition& d, const Channel& c, c
                       ": a channel can name instance groups only when the resource config defines them");
         } else {
           for (size_t j = 0; j < s.instance_group_names.size(); ++j) {
-            const std::string& g = s.instance_group_names[j];
-            bool found = std::any_of(groups.begin(), groups.end(),
-                                     [&](const InstanceGroup& ig) { return ig.instance_group_name == g; });
-            if (!found) {
-              std::vector<std::string> known;
-              for (const auto& ig : groups) {
-                if (ig.instance_group_name) known.push_back(Quote(*ig.instance_group_name));
-              }
-              Add(gp.Index(j),
-                  Quote(g) + " is not an instance group of " + N("ResourceConfig") + " (groups: " + Join(known) + ")");
-            }
+            InstanceGroupDefined(groups, s.instance_group_names[j], gp.Index(j));
           }
         }
       }

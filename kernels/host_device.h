@@ -1,0 +1,55 @@
+// kernels/host_device.h (internal to kernels/): the few plain math functions the host code and
+// the CUDA kernels (cuda_kernels.cu, compiled by nvcc without Eigen) share, so that each is
+// written once: the Kumaraswamy warp and its derivative, and the ascent's finiteness test.
+// Compiled as __host__ __device__ under nvcc and as ordinary inline functions elsewhere; on the
+// host they call <cmath>'s functions exactly as before they were shared.
+#pragma once
+
+#include <cmath>
+
+#if defined(__CUDACC__)
+#define HPO_HOST_DEVICE __host__ __device__
+#else
+#define HPO_HOST_DEVICE
+#endif
+
+namespace hpo::kernels {
+
+HPO_HOST_DEVICE inline bool IsFiniteHd(double v) {
+#if defined(__CUDA_ARCH__)
+  return isfinite(v);
+#else
+  return std::isfinite(v);
+#endif
+}
+
+HPO_HOST_DEVICE inline double SqrtHd(double v) {
+#if defined(__CUDA_ARCH__)
+  return sqrt(v);
+#else
+  return std::sqrt(v);
+#endif
+}
+
+HPO_HOST_DEVICE inline double PowHd(double x, double y) {
+#if defined(__CUDA_ARCH__)
+  return pow(x, y);
+#else
+  return std::pow(x, y);
+#endif
+}
+
+// The Kumaraswamy CDF w(x) = 1 - (1 - x^a)^b for x in [0,1] (x clamped), and dw/dx. The CPU
+// engine, the fit, and the CUDA engine on both sides (its host scaling and its device ascent).
+HPO_HOST_DEVICE inline double KumaraswamyWarp(double x, double a, double b) {
+  x = x < 0.0 ? 0.0 : (x > 1.0 ? 1.0 : x);  // as std::clamp, NaN included
+  return 1.0 - PowHd(1.0 - PowHd(x, a), b);
+}
+HPO_HOST_DEVICE inline double KumaraswamyWarpDerivative(double x, double a, double b) {
+  x = x < 1e-12 ? 1e-12 : (x > 1.0 - 1e-12 ? 1.0 - 1e-12 : x);
+  const double xa = PowHd(x, a);
+  const double rest = 1.0 - xa < 1e-300 ? 1e-300 : 1.0 - xa;  // as std::max(1 - xa, 1e-300)
+  return a * b * xa / x * PowHd(rest, b - 1.0);
+}
+
+}  // namespace hpo::kernels
