@@ -226,7 +226,8 @@ void RunSuggest(const SuggestArgs& a) {
   }
   std::vector<double> fit, acq, total;
   std::string used_device, description;
-  size_t engine_calls = 0;
+  size_t engine_calls = 0, fit_device_evaluations = 0;
+  std::string fit_device_note;
   for (int r = 0; r < a.repeat; ++r) {
     coordinator::BayesianOptions o;
     o.device = *device;
@@ -246,6 +247,8 @@ void RunSuggest(const SuggestArgs& a) {
     }
     used_device = st.device;
     engine_calls = st.engine_calls;  // the same every repeat (a function of the seed)
+    fit_device_evaluations = st.fit_device_evaluations;
+    fit_device_note = st.fit_device_note;
     fit.push_back(st.fit_seconds);
     acq.push_back(st.acq_seconds);
     total.push_back(st.seconds);
@@ -259,6 +262,8 @@ void RunSuggest(const SuggestArgs& a) {
   j["acq_seconds"] = Round(Median(acq), 4);
   j["seconds"] = Round(Median(total), 4);
   j["engine_calls"] = engine_calls;
+  j["fit_device_evaluations"] = fit_device_evaluations;
+  if (!fit_device_note.empty()) j["fit_device_note"] = fit_device_note;
   if (a.output != "json") j["engine"] = description;
   Print(j, a.output);
   Exit(0);
@@ -412,9 +417,11 @@ void AddBenchCommands(CLI::App& app) {
       "multimodal objective, and asks the Bayesian strategy for Q configurations, R times with a fresh\n"
       "strategy. Reports the median fit time (hyperparameters + Cholesky), acquisition time (candidates,\n"
       "refinement, fantasies) and total, in seconds, and how many calls the acquisition made to the GP\n"
-      "engine (on a GPU each is a device round trip, so their number sets much of its time):\n"
+      "engine (on a GPU each is a device round trip, so their number sets much of its time), and how\n"
+      "many of the fit's likelihood evaluations ran on the device (0 on the CPU engine; with cuda, a\n"
+      "\"fit_device_note\" says why when the fit stayed on the host):\n"
       "  {\"n\":750,\"d\":20,\"q\":32,\"device\":\"cpu\",\"fit_seconds\":..,\"acq_seconds\":..,\"seconds\":..,\n"
-      "   \"engine_calls\":..}\n\n"
+      "   \"engine_calls\":..,\"fit_device_evaluations\":0}\n\n"
       "Examples:\n"
       "  hpo bench suggest --n 750 --d 20 --q 32 --device cpu -o json\n"
       "  hpo bench suggest --n 5000 --d 20 --q 32 --device auto --repeat 5\n\n"

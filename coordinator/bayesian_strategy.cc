@@ -370,9 +370,15 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
   // lengthscale prior must win by a margin (kernels/gp_model.h).
   if (n + pending.size() > 1) fo.short_prior_margin = 2.0;
   if (options_.warm_start && last_hp_) fo.initial = &*last_hp_;
+  // On a GPU engine the likelihood evaluations of the fit run on the device too.
+  fo.engine = engine_.get();
   kernels::Posterior posterior;
-  kernels::GpStatus st = kernels::FitGp(x, y, fo, &posterior, nullptr);
+  kernels::FitReport fit_report;
+  kernels::GpStatus st = kernels::FitGp(x, y, fo, &posterior, &fit_report);
   stats_.fit_seconds = SecondsSince(t_fit);
+  stats_.fit_device_evaluations = static_cast<size_t>(fit_report.device_evaluations);
+  stats_.fit_device_note = fit_report.device_note;
+  if (!fit_report.device_note.empty()) spdlog::debug("Bayesian strategy: fit on the host: {}", fit_report.device_note);
   if (!st.ok()) return finish(Fallback(n, history, "the model could not be fitted: " + st.message(), true));
   if (options_.warm_start) last_hp_ = posterior.hp;
 

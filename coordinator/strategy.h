@@ -84,6 +84,8 @@ struct SuggestStats {
   bool exploit = false;       // Bayesian: one proposal is the posterior mean's minimiser
   size_t engine_calls = 0;    // Bayesian: calls to the GP engine in the acquisition (device
                               // round trips on the GPU)
+  size_t fit_device_evaluations = 0;  // Bayesian: likelihood evaluations of the fit on the device
+  std::string fit_device_note;        // Bayesian: why the fit stayed on the host on a GPU engine
 };
 
 class Strategy {

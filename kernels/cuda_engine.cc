@@ -6,10 +6,12 @@
 // nvcc.
 //
 // What runs where (see also docs/architecture.md, "The Gaussian-process engine"):
-//   - host: the hyperparameter fit and the Cholesky factorisation (FitGp / BuildPosterior in
-//     gp_model.cc, unchanged: the posterior arrives factorised), the warping and lengthscale
-//     scaling of candidates (O(D m), negligible), the final D x m gradient assembly, and the
-//     top-k choice over the pool's scores (see PoolTopK);
+//   - host: the hyperparameter fit's L-BFGS steps and the posterior's Cholesky factorisation
+//     (FitGp / BuildPosterior in gp_model.cc: the posterior arrives factorised), the warping and
+//     lengthscale scaling of candidates (O(D m), negligible), the final D x m gradient assembly,
+//     and the top-k choice over the pool's scores (see PoolTopK);
+//   - device, the fit: each L-BFGS start's likelihood evaluations, in the LikelihoodDevices this
+//     engine offers (cuda_likelihood.cc);
 //   - device, Load: the inverse factor L^-1 (one cuBLAS trsm against the identity, n^3/3
 //     multiply-adds at full matrix rate). Every later solve is then a product: a triangular solve
 //     with a few right-hand sides runs row after row, and the acquisition's local refinement asks
@@ -57,6 +59,8 @@
 
 #include "kernels/cuda_engine_module.h"
 #include "kernels/cuda_kernels.h"
+#include "kernels/cuda_likelihood.h"
+#include "kernels/cuda_support.h"
 #include "kernels/gp_engine.h"
 
 namespace hpo::kernels {
@@ -70,74 +74,6 @@ namespace {
 constexpr double kVarianceFloor = 1e-12;  // as the CPU engine: times the signal variance
 constexpr size_t kMaxScratchBytes = size_t{2} << 30;
 constexpr int kMaxBatchColumns = 65535;  // grid.y of the cross-covariance kernel
-
-std::string CudaErrorText(cudaError_t e) {
-  return std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
-}
-
-GpStatus CudaFailure(const char* what, cudaError_t e) {
-  return GpStatus::Unavailable(std::string("CUDA engine: ") + what + " failed (" + CudaErrorText(e) + ")");
-}
-
-GpStatus CublasFailure(const char* what, cublasStatus_t s) {
-  return GpStatus::Unavailable(std::string("CUDA engine: ") + what + " failed (" + cublasGetStatusName(s) + ": " +
-                               cublasGetStatusString(s) + ")");
-}
-
-#define HPO_CUDA_TRY(expr)                                \
-  do {                                                    \
-    const cudaError_t hpo_e_ = (expr);                    \
-    if (hpo_e_ != cudaSuccess) return CudaFailure(#expr, hpo_e_); \
-  } while (0)
-
-#define HPO_CUBLAS_TRY(expr)                                  \
-  do {                                                        \
-    const cublasStatus_t hpo_s_ = (expr);                     \
-    if (hpo_s_ != CUBLAS_STATUS_SUCCESS) return CublasFailure(#expr, hpo_s_); \
-  } while (0)
-
-#define HPO_GP_TRY(expr)              \
-  do {                                \
-    GpStatus hpo_st_ = (expr);        \
-    if (!hpo_st_.ok()) return hpo_st_; \
-  } while (0)
-
-// An array of doubles in device memory; grow-only.
-class DeviceArray {
- public:
-  DeviceArray() = default;
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
-  ~DeviceArray() { Release(); }
-
-  double* get() const { return p_; }
-  size_t size() const { return size_; }
-  void swap(DeviceArray& o) {
-    std::swap(p_, o.p_);
-    std::swap(size_, o.size_);
-  }
-  void Release() {
-    if (p_) cudaFree(p_);
-    p_ = nullptr;
-    size_ = 0;
-  }
-  // At least `count` doubles; the content is lost when it grows.
-  cudaError_t Reserve(size_t count) {
-    if (count <= size_ && p_) return cudaSuccess;
-    Release();
-    const cudaError_t e = cudaMalloc(reinterpret_cast<void**>(&p_), std::max<size_t>(count, 1) * sizeof(double));
-    if (e != cudaSuccess) {
-      p_ = nullptr;
-      return e;
-    }
-    size_ = std::max<size_t>(count, 1);
-    return cudaSuccess;
-  }
-
- private:
-  double* p_ = nullptr;
-  size_t size_ = 0;
-};
 
 std::string ProbeDevice() {
   int count = 0;
@@ -532,6 +468,25 @@ class CudaEngine final : public GpEngine {
 
   size_t TrainingSize() const override { return static_cast<size_t>(n_); }
 
+  void LikelihoodDevices(size_t count, std::vector<LikelihoodDevice*>* out, std::string* why) override {
+    out->clear();
+    if (why != nullptr) why->clear();
+    if (HostFitAsked()) {
+      if (why != nullptr) *why = "HPO_CUDA_FIT=host";
+      return;
+    }
+    while (likelihoods_.size() < count) {
+      std::string reason;
+      std::unique_ptr<LikelihoodDevice> device = MakeCudaLikelihood(device_, &reason);
+      if (device == nullptr) {
+        if (why != nullptr) *why = reason;
+        return;
+      }
+      likelihoods_.push_back(std::move(device));
+    }
+    for (size_t i = 0; i < count; ++i) out->push_back(likelihoods_[i].get());
+  }
+
  private:
   static size_t Bytes(Eigen::Index count) { return static_cast<size_t>(count) * sizeof(double); }
   static size_t Sq(Eigen::Index c) { return static_cast<size_t>(c) * static_cast<size_t>(c); }
@@ -746,6 +701,8 @@ class CudaEngine final : public GpEngine {
   // Ascend: its state (see Ascend) and the warp parameters (4 x D, from Load).
   DeviceArray ascent_, warp_params_;
   bool host_ascent_ = HostAscentAsked();
+  // The fit's likelihood devices (LikelihoodDevices), kept for the next fits.
+  std::vector<std::unique_ptr<LikelihoodDevice>> likelihoods_;
 };
 
 }  // namespace
@@ -764,9 +721,10 @@ GpStatus MakeCudaEngine(const EngineOptions& /*options*/, std::unique_ptr<GpEngi
   int version = 0;
   cublasGetVersion(handle, &version);
   char buf[400];
-  std::snprintf(buf, sizeof buf, "cuda (%s, sm_%d%d, %.0f GiB, cuBLAS %d.%d; GP fit and factorisation on the CPU)",
+  std::snprintf(buf, sizeof buf, "cuda (%s, sm_%d%d, %.0f GiB, cuBLAS %d.%d; %s, the posterior's factor on the CPU)",
                 prop.name, prop.major, prop.minor, static_cast<double>(prop.totalGlobalMem) / 1073741824.0,
-                version / 10000, (version / 100) % 100);
+                version / 10000, (version / 100) % 100,
+                HostFitAsked() ? "the fit on the CPU (HPO_CUDA_FIT=host)" : "the fit's likelihood on the GPU");
   *out = std::make_unique<CudaEngine>(handle, device, buf);
   return GpStatus::Ok();
 }

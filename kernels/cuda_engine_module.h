@@ -30,7 +30,7 @@
 namespace hpo::kernels {
 
 // Raised whenever GpEngine, EngineOptions, Posterior or this table change shape.
-inline constexpr uint32_t kCudaEngineInterface = 2;
+inline constexpr uint32_t kCudaEngineInterface = 3;
 inline constexpr const char* kCudaEngineModule = "hpo-cuda-engine.so";
 inline constexpr const char* kCudaEngineSymbol = "hpo_cuda_engine_entry";
 

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "kernels/ascent_step.h"
+#include "kernels/likelihood_terms.h"
 
 namespace hpo::kernels::cuda {
 namespace {
@@ -291,6 +292,116 @@ cudaError_t LaunchAscentAccept(AscentState state, TrialScores scores, const doub
                                int dims, int s, bool first, cudaStream_t stream) {
   if (s <= 0) return cudaSuccess;
   AscentAcceptKernel<<<Blocks(s, 32), 32, 0, stream>>>(state, scores, inv_l, var_floor, dims, s, first);
+  return cudaGetLastError();
+}
+
+// ---- the fit's likelihood (kernels/likelihood_terms.h) ---------------------------------------
+
+namespace {
+
+// Step 1, one thread per (point, coordinate); consecutive threads take consecutive points.
+__global__ void LikelihoodWarpKernel(LikelihoodArrays a, int dims, int n, bool gradient) {
+  const long idx = static_cast<long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= static_cast<long>(n) * dims) return;
+  const int p = static_cast<int>(idx % n), d = static_cast<int>(idx / n);
+  const LikelihoodParamsView params{a.params, dims};
+  const int wi = a.warp_index[d];
+  const bool derivatives = gradient && wi >= 0;
+  double dwa = 0, dwb = 0;
+  LikelihoodWarpEntry(a.x[d + static_cast<long>(dims) * p], params.inv_l(d), params.a(d), params.b(d),
+                      params.identity(d), &a.z[p + static_cast<long>(n) * d], derivatives ? &dwa : nullptr, &dwb);
+  if (derivatives) {
+    a.dwa[p + static_cast<long>(n) * wi] = dwa;
+    a.dwb[p + static_cast<long>(n) * wi] = dwb;
+  }
+}
+
+// Step 2, one thread per entry of the lower triangle (row p of column q = blockIdx.y).
+__global__ void LikelihoodKernelMatrixKernel(LikelihoodArrays a, int dims, int n) {
+  const int q = blockIdx.y;
+  const int p = q + blockIdx.x * blockDim.x + threadIdx.x;
+  if (p >= n) return;
+  const LikelihoodParamsView params{a.params, dims};
+  a.chol[p + static_cast<long>(n) * q] =
+      p == q ? params.s2() + params.noise()
+             : LikelihoodKernelEntry(LikelihoodDistance2(a.z, n, dims, p, q), params.s2());
+}
+
+// Step 4, one thread per pair (row p of column q = blockIdx.y), both triangles.
+__global__ void LikelihoodPairsKernel(LikelihoodArrays a, int dims, int n) {
+  const int q = blockIdx.y;
+  const int p = blockIdx.x * blockDim.x + threadIdx.x;
+  if (p >= n) return;
+  const long at = p + static_cast<long>(n) * q;
+  if (p == q) {
+    a.c[at] = 0;
+    a.s[at] = 0;
+    return;
+  }
+  const int hi = p > q ? p : q, lo = p > q ? q : p;
+  const LikelihoodParamsView params{a.params, dims};
+  LikelihoodPairTerms(LikelihoodDistance2(a.z, n, dims, p, q), params.s2(), a.alpha[p], a.alpha[q],
+                      a.kinv[hi + static_cast<long>(n) * lo], &a.c[at], &a.s[at]);
+}
+
+// Step 5, one thread per (point, coordinate), and per point the signal and diagonal terms
+// (coordinate index D).
+__global__ void LikelihoodRowsKernel(LikelihoodArrays a, int dims, int n) {
+  const long idx = static_cast<long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= static_cast<long>(n) * (dims + 1)) return;
+  const int p = static_cast<int>(idx % n), d = static_cast<int>(idx / n);
+  if (d < dims) {
+    LikelihoodRowSums(a.c, a.z, n, p, d, &a.zr[p + static_cast<long>(n) * d], &a.ls[p + static_cast<long>(n) * d]);
+    return;
+  }
+  double sum = 0;
+  for (int q = 0; q < n; ++q) sum += a.s[p + static_cast<long>(n) * q];
+  a.sig[p] = sum;
+  a.dg[p] = a.alpha[p] * a.alpha[p] - a.kinv[p + static_cast<long>(n) * p];
+}
+
+// Step 6, one block: thread 0 the value, every thread some gradient entries (each summed over
+// the points in order, so the result does not depend on the launch).
+__global__ void LikelihoodFinalKernel(LikelihoodArrays a, int dims, int n, bool gradient) {
+  if (threadIdx.x == 0) a.out[0] = LikelihoodValue(n, a.y, a.alpha, a.chol, *a.info);
+  if (!gradient) return;
+  const LikelihoodParamsView params{a.params, dims};
+  const int count = dims + 2 + 2 * a.warped_count;
+  for (int j = threadIdx.x; j < count; j += blockDim.x) {
+    a.out[1 + j] = LikelihoodGradientEntry(j, n, params, a.warped_count, a.warped_dims, a.ls, a.zr, a.sig, a.dg,
+                                           a.dwa, a.dwb);
+  }
+}
+
+}  // namespace
+
+cudaError_t LaunchLikelihoodInputs(const LikelihoodArrays& a, int dims, int n, bool gradient, cudaStream_t stream) {
+  if (n <= 0 || dims <= 0) return cudaSuccess;
+  const long entries = static_cast<long>(n) * dims;
+  LikelihoodWarpKernel<<<static_cast<unsigned>((entries + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
+      a, dims, n, gradient);
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return e;
+  // Column q's rows q .. n-1; the grid's rows cover the longest column (the first).
+  const dim3 grid(Blocks(n, kThreads), static_cast<unsigned>(n));
+  LikelihoodKernelMatrixKernel<<<grid, kThreads, 0, stream>>>(a, dims, n);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchLikelihoodResult(const LikelihoodArrays& a, int dims, int n, bool gradient, cudaStream_t stream) {
+  if (n <= 0 || dims <= 0) return cudaSuccess;
+  if (gradient) {
+    const dim3 grid(Blocks(n, kThreads), static_cast<unsigned>(n));
+    LikelihoodPairsKernel<<<grid, kThreads, 0, stream>>>(a, dims, n);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return e;
+    const long entries = static_cast<long>(n) * (dims + 1);
+    LikelihoodRowsKernel<<<static_cast<unsigned>((entries + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
+        a, dims, n);
+    e = cudaGetLastError();
+    if (e != cudaSuccess) return e;
+  }
+  LikelihoodFinalKernel<<<1, kThreads, 0, stream>>>(a, dims, n, gradient);
   return cudaGetLastError();
 }
 

@@ -104,4 +104,36 @@ cudaError_t LaunchAscentPropose(AscentState state, WarpParams warp, int dims, in
 cudaError_t LaunchAscentAccept(AscentState state, TrialScores scores, const double* inv_l, double var_floor,
                                int dims, int s, bool first, cudaStream_t stream);
 
+// ---- the fit's likelihood on the device (kernels/likelihood_terms.h, steps 1, 2, 4-6) ----
+// One fit's arrays, n points in D coordinates, W of them warped, P = D + 2 + 2 W parameters; all
+// column-major with leading dimension n. Between the two launches the caller factorises chol,
+// solves alpha and (for the gradient) inverts into kinv with cuSOLVER, on the same stream.
+struct LikelihoodArrays {
+  const double* x;          // D x n: the inputs (unit cube)
+  const double* y;          // n: standardised targets
+  const double* params;     // LikelihoodParamsSize(D): 1/l, a, b, identity flags, s2, noise
+  const int* warp_index;    // D: a coordinate's index among the warped ones, or -1
+  const int* warped_dims;   // W: each warped index's coordinate
+  int warped_count;         // W
+  double* z;                // n x D: w(x) / l
+  double* dwa;              // n x W: dw / d log a (only with the gradient)
+  double* dwb;              // n x W: dw / d log b
+  double* chol;             // n x n: K's lower triangle, then the factor's
+  double* alpha;            // n: K^-1 y
+  double* kinv;             // n x n: K^-1's lower triangle (only with the gradient)
+  const int* info;          // the factorisation's status (0: it succeeded)
+  double* c;                // n x n: Wm .* g (step 4)
+  double* s;                // n x n: Wm .* k
+  double* zr;               // n x D: step 5's sums
+  double* ls;               // n x D
+  double* sig;              // n
+  double* dg;               // n
+  double* out;              // 1 + P: the value, then the gradient
+};
+// Steps 1 and 2: z (and dwa, dwb with the gradient), then K's lower triangle into chol.
+cudaError_t LaunchLikelihoodInputs(const LikelihoodArrays& a, int dims, int n, bool gradient, cudaStream_t stream);
+// Steps 4 to 6: out[0] = the value (+infinity when *info != 0 or a pivot is not positive), and
+// with the gradient out[1 .. P] (steps 4 and 5 run only then).
+cudaError_t LaunchLikelihoodResult(const LikelihoodArrays& a, int dims, int n, bool gradient, cudaStream_t stream);
+
 }  // namespace hpo::kernels::cuda

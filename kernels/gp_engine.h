@@ -2,8 +2,8 @@
 // implementation, chosen at run time.
 //
 // What it is: the batch arithmetic of Bayesian optimisation over the unit cube [0,1]^D. A host-side
-// fit (kernels/gp_model.h: hyperparameters by marginal likelihood, Cholesky factor) produces a
-// Posterior; an engine loads it and evaluates many candidate points against it at once (the
+// fit (kernels/gp_model.h: hyperparameters by marginal likelihood, Cholesky factor; an engine may
+// evaluate the fit's likelihood on its device, LikelihoodDevice below) produces a Posterior; an engine loads it and evaluates many candidate points against it at once (the
 // cross-covariance of the candidates with the training inputs, triangular solves, posterior mean
 // and variance, log expected improvement, top-k), and conditions it on fantasy observations
 // (Kriging believer or sampled values for pending trials and batch members) by extending the
@@ -140,6 +140,25 @@ struct EngineOptions {
   int threads = 0;  // 0: the machine's hardware concurrency (CPU engine)
 };
 
+// The fit's likelihood on a device (FitOptions::engine, kernels/gp_model.h): the negative log
+// marginal likelihood of one fit's data and its gradient by the hyperparameters, without the
+// prior (the host adds it). Offered by an engine that can compute it faster than the host
+// (GpEngine::LikelihoodDevices); the host fit (NegLogMarginalLikelihood) is the reference it
+// agrees with within rounding.
+class LikelihoodDevice {
+ public:
+  virtual ~LikelihoodDevice() = default;
+  // Copies one fit's inputs (D x n, unit cube) and standardised targets (n) to the device;
+  // `warp_mask`: empty (no warping) or D entries, 1 for a warped coordinate, as the packed
+  // hyperparameters will have them. InvalidArgument for shapes; Unavailable on a device error.
+  virtual GpStatus Load(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const std::vector<uint8_t>& warp_mask) = 0;
+  // At theta (packed as kernels/gp_model.h's PackHyperparameters, for the loaded mask): *value
+  // and, when grad is not null, *grad. *value is +infinity (grad left as it is) when K + noise I
+  // cannot be factorised. InvalidArgument for a theta of the wrong size; Unavailable on a device
+  // error (the caller goes on on the host).
+  virtual GpStatus Evaluate(const Eigen::VectorXd& theta, double* value, Eigen::VectorXd* grad) = 0;
+};
+
 class GpEngine {
  public:
   virtual ~GpEngine() = default;
@@ -203,6 +222,18 @@ class GpEngine {
   // and a step kept or undone on a tie of rounding moves a start differently.
   virtual GpStatus Ascend(const Eigen::MatrixXd& starts, const std::vector<uint8_t>& movable, double incumbent,
                           int iterations, Eigen::MatrixXd* ends, Eigen::VectorXd* log_ei);
+
+  // Up to `count` likelihood devices for one fit (FitOptions::engine), owned by the engine and
+  // kept for its next fits; *out is left empty when the engine has none (the default: the CPU
+  // engine, whose fit is the host's) or they cannot be made here (a note in *why, may be null).
+  // Each device may be used from its own thread, side by side with the others, but not while
+  // another call runs on the engine. The pointers stay valid until the next call of this
+  // function or the engine's end.
+  virtual void LikelihoodDevices(size_t count, std::vector<LikelihoodDevice*>* out, std::string* why) {
+    out->clear();
+    (void)count;
+    if (why != nullptr) why->clear();
+  }
 };
 
 // The ascent direction at x (unit cube) for the gradient g of log EI (the same size): g with 0

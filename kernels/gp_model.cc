@@ -745,16 +745,65 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
     lo.relative_tolerance = 1e-7;
     std::vector<LbfgsResult> results(starts.size());
     const int count = static_cast<int>(starts.size());
-    const FitThreads team = SplitThreads(options.threads, count, fit_idx.size());
+    // The engine's likelihood devices, one per start, each loaded with the fit's data.
+    std::vector<LikelihoodDevice*> devices;
+    if (options.engine != nullptr && fit_idx.size() >= options.device_min_fit_points) {
+      options.engine->LikelihoodDevices(static_cast<size_t>(count), &devices, &rep.device_note);
+      for (LikelihoodDevice* device : devices) {
+        const GpStatus loaded = device->Load(xf, yf, mask);
+        if (!loaded.ok()) {
+          rep.device_note = loaded.message();
+          devices.clear();
+          break;
+        }
+      }
+      if (!devices.empty() && devices.size() < static_cast<size_t>(count)) {
+        rep.device_note = "the engine offered " + std::to_string(devices.size()) + " likelihood devices for " +
+                          std::to_string(count) + " starts";
+        devices.clear();
+      }
+    }
+    // On a device each start's thread mostly waits for it: one thread per start, none split.
+    const FitThreads team =
+        devices.empty() ? SplitThreads(options.threads, count, fit_idx.size()) : FitThreads{count, 1};
+    std::vector<int> device_evaluations(starts.size(), 0);
+    std::vector<std::string> device_errors(starts.size());
     RunStarts(count, team.outer, [&](int s) {
       const double median = starts[s].second;
       LikelihoodWorkspace workspace;
       workspace.threads = team.inner;
+      LikelihoodDevice* device = devices.empty() ? nullptr : devices[static_cast<size_t>(s)];
+      Eigen::VectorXd start_prior_mean, start_prior_var;
+      Prior(dims, mask, median, &start_prior_mean, &start_prior_var);
       const Objective objective = [&](const Eigen::VectorXd& theta, Eigen::VectorXd* grad) {
+        if (device != nullptr) {
+          double value = kInf;
+          const GpStatus st = device->Evaluate(theta, &value, grad);
+          if (st.ok()) {
+            ++device_evaluations[static_cast<size_t>(s)];
+            if (!std::isfinite(value)) return kInf;
+            value += ((theta - start_prior_mean).array().square() / (2.0 * start_prior_var.array())).sum();
+            if (!std::isfinite(value)) return kInf;
+            if (grad != nullptr) {
+              *grad += ((theta - start_prior_mean).array() / start_prior_var.array()).matrix();
+              if (!grad->allFinite()) return kInf;
+            }
+            return value;
+          }
+          device_errors[static_cast<size_t>(s)] = st.message();
+          device = nullptr;  // this start goes on on the host
+        }
         return NegLogMarginalLikelihood(xf, yf, theta, mask, true, grad, median, &workspace);
       };
       results[s] = MinimizeBoxed(objective, starts[s].first, lower, upper, lo);
     });
+    for (int s = 0; s < count; ++s) {
+      rep.device_evaluations += device_evaluations[static_cast<size_t>(s)];
+      if (rep.device_note.empty() && !device_errors[static_cast<size_t>(s)].empty()) {
+        rep.device_note = "a likelihood device failed, its start went on on the host: " +
+                          device_errors[static_cast<size_t>(s)];
+      }
+    }
     // The MAP under each prior, then the prior whose MAP explains the data better.
     int best = -1;
     double best_evidence = kInf;

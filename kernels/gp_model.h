@@ -130,6 +130,18 @@ struct FitOptions {
   // Warm start: when set (size matching), an additional start (kMaximumPosterior) or the value
   // used (kFixed).
   const Hyperparameters* initial = nullptr;
+  // The engine the posterior is for. When it offers likelihood devices
+  // (GpEngine::LikelihoodDevices: the CUDA engine), each L-BFGS start evaluates its likelihood
+  // there, one start per host thread, and the host adds the prior; a start whose device fails
+  // goes on on the host. Null, or an engine without them: the host computes everything. The
+  // engine is only borrowed for the fit (no other call may run on it meanwhile). The result
+  // then agrees with the host fit's within rounding, not bit for bit.
+  GpEngine* engine = nullptr;
+  // Fewer fit points than this stay on the host even with such an engine: a device evaluation
+  // costs its launches and one copy back (tens of microseconds) whatever n, a host one at 64
+  // points about as much. (A starting value, to be set by the device benchmark's A/B:
+  // bench/gpu/run.sh, HPO_CUDA_FIT=host.)
+  size_t device_min_fit_points = 128;
 };
 
 struct FitReport {
@@ -140,6 +152,8 @@ struct FitReport {
   int evaluations = 0;          // likelihood evaluations
   double neg_log_posterior = 0; // at the chosen hyperparameters (on the fit subset)
   bool short_lengthscale_prior = false;  // the short prior won the selection
+  int device_evaluations = 0;   // of `evaluations`, those a likelihood device computed
+  std::string device_note;      // why the fit stayed on the host although an engine was given
 };
 
 // Fits a GP to raw targets y (minimised) at inputs x (D x n, unit cube) and factorises its

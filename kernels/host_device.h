@@ -1,6 +1,7 @@
 // kernels/host_device.h (internal to kernels/): the few plain math functions the host code and
 // the CUDA kernels (cuda_kernels.cu, compiled by nvcc without Eigen) share, so that each is
-// written once: the Kumaraswamy warp and its derivative, and the ascent's finiteness test.
+// written once: the Kumaraswamy warp and its derivative, the ascent's finiteness test, and the
+// elementary functions the fit's likelihood terms call (likelihood_terms.h).
 // Compiled as __host__ __device__ under nvcc and as ordinary inline functions elsewhere; on the
 // host they call <cmath>'s functions exactly as before they were shared.
 #pragma once
@@ -28,6 +29,22 @@ HPO_HOST_DEVICE inline double SqrtHd(double v) {
   return sqrt(v);
 #else
   return std::sqrt(v);
+#endif
+}
+
+HPO_HOST_DEVICE inline double ExpHd(double v) {
+#if defined(__CUDA_ARCH__)
+  return exp(v);
+#else
+  return std::exp(v);
+#endif
+}
+
+HPO_HOST_DEVICE inline double LogHd(double v) {
+#if defined(__CUDA_ARCH__)
+  return log(v);
+#else
+  return std::log(v);
 #endif
 }
 

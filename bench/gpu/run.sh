@@ -10,8 +10,10 @@
 # (reported as met/missed per row; the exit status reflects the parity tests only: 0 passed,
 # 2 skipped for want of a usable GPU, else failed).
 #
-# What is measured: the product's path. The hyperparameter fit and the Cholesky factorisation run
-# on the host for both devices; the posterior holds at most BayesianOptions::max_posterior_points
+# What is measured: the product's path. With --device cuda the fit's likelihood evaluations run on
+# the GPU (HPO_CUDA_FIT=host keeps them on the host; the diagnostics compare both); the L-BFGS
+# steps and the posterior's Cholesky factorisation run on the host for both devices; the
+# posterior holds at most BayesianOptions::max_posterior_points
 # (2000) observations (kernels/gp_model.h: best quarter + seeded random sample), so n=5000/20000
 # time the subset fit plus the acquisition. The CUDA engine itself is exact for any n whose factor
 # fits in memory (kernels/cuda_engine.cc); lifting the 2000 cap for `cuda` needs a device-side
@@ -101,15 +103,20 @@ if [[ -x "$dist/hpo" && -x "$dist/kernels_cuda_engine_test" ]]; then
   hpo="$dist/hpo"
   test_bin="$dist/kernels_cuda_engine_test"
   export LD_LIBRARY_PATH="$PWD/$dist/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-  # cuBLAS 13 is not carried (hundreds of MB): the device's own, from its toolkit or, failing
-  # that, from the CUDA wheels its Python carries.
-  if ! ldconfig -p 2>/dev/null | grep -q 'libcublas.so.13' && ! ls /usr/local/cuda/lib64/libcublas.so.13 >/dev/null 2>&1; then
-    for d in /usr/local/cuda*/targets/x86_64-linux/lib /usr/local/cuda*/lib /opt/*/.venv/lib/python3*/site-packages/nvidia/*/lib \
-             /usr/local/lib/python3*/dist-packages/nvidia/*/lib; do
-      [[ -e "$d/libcublas.so.13" ]] && { export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"; log "libcublas.so.13 from $d"; }
-      [[ -e "$d/libcudart.so.13" ]] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"
+  # CUDA's own libraries (cuBLAS, cuSOLVER and what they load) are not carried (hundreds of MB):
+  # the device's, from its toolkit or, failing that, from the CUDA wheels its Python carries.
+  # Two passes: a library found in a new folder may need more.
+  for pass in 1 2; do
+    for lib in $(ldd "$dist/hpo-cuda-engine.so" 2>/dev/null | awk '/not found/ { print $1 }'); do
+      for d in /usr/local/cuda*/targets/x86_64-linux/lib /usr/local/cuda*/lib64 /usr/local/cuda*/lib \
+               /opt/*/.venv/lib/python3*/site-packages/nvidia/*/lib /opt/*/.venv/lib/python3*/site-packages/nvidia/cu13/lib \
+               /usr/local/lib/python3*/dist-packages/nvidia/*/lib; do
+        [[ -e "$d/$lib" ]] && { export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"; log "$lib from $d (pass $pass)"; break; }
+      done
     done
-  fi
+  done
+  missing=$(ldd "$dist/hpo-cuda-engine.so" 2>/dev/null | awk '/not found/ { print $1 }' | tr '\n' ' ')
+  [[ -n "$missing" ]] && log "the CUDA engine module will not load: not found: $missing"
   if ! "$hpo" --help >/dev/null 2>&1; then
     log "carried hpo does not start with the device's libstdc++; trying the carried one"
     export LD_LIBRARY_PATH="$PWD/$dist/lib/fallback:$LD_LIBRARY_PATH"
@@ -188,6 +195,19 @@ if [[ -n "${DIAG:-1}" && "${DIAG:-1}" != 0 ]]; then
                --n 1000 --d "$d" --q "$q" --device cuda --repeat "$repeat" -o json 2>&1 | tail -1)
       log "diag cuda n=1000 ascent=$mode (round $round): $line"
       [[ -n "$out" ]] && echo "{\"args\":\"n=1000 ascent=$mode round $round\",\"result\":$line}" >>"$out/diag.jsonl"
+    done
+  done
+  # The fit's likelihood on the device (one evaluation per L-BFGS step and start, the starts on
+  # their own streams) against the host fit (HPO_CUDA_FIT=host), alternating, twice, at the fit's
+  # cap (200 points from n = 1000 on) and below it.
+  for n in 150 1000; do
+    for round in 1 2; do
+      for mode in device host; do
+        line=$(HPO_CUDA_FIT=$([[ $mode == host ]] && echo host || echo device) timeout "$run_timeout" "$hpo" bench suggest \
+                 --n "$n" --d "$d" --q "$q" --device cuda --repeat "$repeat" -o json 2>&1 | tail -1)
+        log "diag cuda n=$n fit=$mode (round $round): $line"
+        [[ -n "$out" ]] && echo "{\"args\":\"n=$n fit=$mode round $round\",\"result\":$line}" >>"$out/diag.jsonl"
+      done
     done
   done
   # OpenMP's team of one thread (OMP_NUM_THREADS=1: the fit and the posterior's factor alone).

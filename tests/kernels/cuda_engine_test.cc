@@ -8,6 +8,12 @@
 //   mean, variance, log EI, pool scores:  |cuda - cpu| <= 1e-6 * max(1, |cpu|)
 //   log EI gradients:                     |cuda - cpu| <= 1e-5 * max(1, |cpu|)
 //   SuggestBatch points (end to end):     max |cuda - cpu| <= 1e-4 per coordinate
+//   the fit's likelihood (LikelihoodDevice): value and gradient within 1e-7 relative of
+//                                         NegLogMarginalLikelihood (cuSOLVER's factor and
+//                                         inverse against the host's blocked ones)
+//   FitGp on the device:                  the log posterior it reaches within 0.5 of the
+//                                         host fit's (rounding moves L-BFGS's path, and may
+//                                         end it in a neighbouring optimum)
 //   Ascend (the device loop):             log EI at each end within 1e-6 of the CPU engine's
 //                                         at the same end; for 3 in 4 starts, within 1e-6 of
 //                                         the CPU loop's own end (a step kept or undone on a
@@ -422,6 +428,93 @@ TEST(CudaEngine, SuggestBatchMatchesCpu) {
     EXPECT_LT((a.points[i] - b.points[i]).cwiseAbs().maxCoeff(), 1e-4) << "batch member " << i;
     EXPECT_TRUE(Near(b.log_ei[i], a.log_ei[i], 1e-4)) << b.log_ei[i] << " vs " << a.log_ei[i];
   }
+}
+
+// The fit's likelihood on the device against the host's, with and without warping (one warped
+// coordinate at the identity), value only and with the gradient, at fit sizes around a
+// 256-thread block's edges.
+TEST(CudaEngine, LikelihoodMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  auto cuda = Make(Device::kCuda);
+  std::vector<LikelihoodDevice*> devices;
+  std::string why;
+  cuda->LikelihoodDevices(2, &devices, &why);
+  ASSERT_EQ(devices.size(), 2u) << why;
+  Random rng(23);
+  for (const int n : {1, 37, 200, 257}) {
+    for (const bool warped : {false, true}) {
+      const int d = 6;
+      const Eigen::MatrixXd x = RandomPoints(d, n, rng);
+      Eigen::VectorXd y(n);
+      for (int j = 0; j < n; ++j) y[j] = std::sin(4 * x(0, j)) + (x.col(j).array() - 0.5).square().sum();
+      y = (y.array() - y.mean()).matrix();
+      WarpMask mask;
+      if (warped) mask = {1, 0, 1, 1, 0, 1};
+      LikelihoodDevice* device = devices[warped ? 1 : 0];
+      GpStatus st = device->Load(x, y, mask);
+      ASSERT_TRUE(st.ok()) << st.message();
+      Eigen::VectorXd lower, upper;
+      HyperparameterBounds(d, mask, &lower, &upper);
+      for (int trial = 0; trial < 3; ++trial) {
+        SCOPED_TRACE("n " + std::to_string(n) + (warped ? ", warped" : "") + ", trial " + std::to_string(trial));
+        Eigen::VectorXd theta(lower.size());
+        for (Eigen::Index i = 0; i < theta.size(); ++i) {
+          theta[i] = lower[i] + (upper[i] - lower[i]) * (0.3 + 0.4 * rng.Uniform());
+        }
+        theta[d + 1] = std::log(1e-3);
+        if (warped && trial == 1) theta[d + 2] = theta[d + 2 + 4] = 0.0;  // the identity warp
+        Eigen::VectorXd host_grad, device_grad;
+        const double host = NegLogMarginalLikelihood(x, y, theta, mask, false, &host_grad);
+        double value = 0;
+        st = device->Evaluate(theta, &value, &device_grad);
+        ASSERT_TRUE(st.ok()) << st.message();
+        EXPECT_TRUE(Near(value, host, 1e-7)) << value << " vs " << host;
+        ASSERT_EQ(device_grad.size(), host_grad.size());
+        for (Eigen::Index i = 0; i < host_grad.size(); ++i) {
+          EXPECT_TRUE(Near(device_grad[i], host_grad[i], 1e-7)) << "entry " << i << ": " << device_grad[i] << " vs "
+                                                                << host_grad[i];
+        }
+        double value_only = 0;
+        ASSERT_TRUE(device->Evaluate(theta, &value_only, nullptr).ok());
+        EXPECT_TRUE(Near(value_only, host, 1e-7)) << value_only << " vs " << host;
+      }
+      double ignored = 0;
+      Eigen::VectorXd g;
+      EXPECT_EQ(device->Evaluate(Eigen::VectorXd::Zero(3), &ignored, &g).code(), GpStatus::Code::kInvalidArgument);
+    }
+  }
+}
+
+// FitGp with the CUDA engine: every start's evaluations on the device, the fit as good as the
+// host's; HPO_CUDA_FIT=host keeps it on the host and says so.
+TEST(CudaEngine, FitOnTheDeviceMatchesTheHostFit) {
+  SKIP_WITHOUT_GPU();
+  Random rng(29);
+  const int d = 8, n = 300;
+  const Eigen::MatrixXd x = RandomPoints(d, n, rng);
+  Eigen::VectorXd y(n);
+  for (int j = 0; j < n; ++j) y[j] = std::sin(6 * x(1, j)) + (x.col(j).array() - 0.3).square().sum();
+  FitOptions o;
+  o.seed = 4;
+  o.warp_mask = WarpMask(d, 1);
+  Posterior host, device;
+  FitReport host_report, device_report;
+  ASSERT_TRUE(FitGp(x, y, o, &host, &host_report).ok());
+  auto cuda = Make(Device::kCuda);
+  o.engine = cuda.get();
+  GpStatus st = FitGp(x, y, o, &device, &device_report);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(device_report.device_note, "");
+  EXPECT_EQ(device_report.device_evaluations, device_report.evaluations);
+  EXPECT_NEAR(device_report.neg_log_posterior, host_report.neg_log_posterior, 0.5);
+  // The same engine again (its devices kept), then with the switch.
+  ASSERT_TRUE(FitGp(x, y, o, &device, &device_report).ok());
+  EXPECT_EQ(device_report.device_evaluations, device_report.evaluations);
+  setenv("HPO_CUDA_FIT", "host", 1);
+  ASSERT_TRUE(FitGp(x, y, o, &device, &device_report).ok());
+  unsetenv("HPO_CUDA_FIT");
+  EXPECT_EQ(device_report.device_evaluations, 0);
+  EXPECT_EQ(device_report.device_note, "HPO_CUDA_FIT=host");
 }
 
 }  // namespace

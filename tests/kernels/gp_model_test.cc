@@ -376,6 +376,163 @@ TEST(GpFit, TheResultDoesNotDependOnTheThreadCount) {
   }
 }
 
+// FitOptions::engine: a likelihood device that computes on the host (the reference likelihood
+// without its prior) stands in for the GPU, so that what FitGp does around a device -- one per
+// start, the prior added on the host, a failing device's start going on on the host, the notes
+// -- is tested without one. The CUDA device itself is tested against the host in
+// cuda_engine_test.cc (CudaEngine.LikelihoodMatchesCpu, on a lent GPU).
+class HostLikelihood final : public LikelihoodDevice {
+ public:
+  int fail_after = -1;        // Evaluate fails (Unavailable) from this call on; -1: never
+  bool fail_load = false;
+  int calls = 0;
+  GpStatus Load(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const std::vector<uint8_t>& mask) override {
+    if (fail_load) return GpStatus::Unavailable("test: no device memory");
+    x_ = x;
+    y_ = y;
+    mask_ = mask;
+    return GpStatus::Ok();
+  }
+  GpStatus Evaluate(const Eigen::VectorXd& theta, double* value, Eigen::VectorXd* grad) override {
+    if (fail_after >= 0 && calls >= fail_after) return GpStatus::Unavailable("test: the device went away");
+    ++calls;
+    *value = NegLogMarginalLikelihood(x_, y_, theta, mask_, false, grad);
+    return GpStatus::Ok();
+  }
+
+ private:
+  Eigen::MatrixXd x_;
+  Eigen::VectorXd y_;
+  WarpMask mask_;
+};
+
+// A CPU engine that offers `offered` host likelihood devices.
+class EngineWithDevices final : public GpEngine {
+ public:
+  explicit EngineWithDevices(size_t offered) : devices_(offered) {
+    EXPECT_TRUE(MakeGpEngine(Device::kCpu, EngineOptions{}, &cpu_, nullptr).ok());
+  }
+  std::vector<HostLikelihood> devices_;
+  size_t asked = 0;
+  Device device() const override { return Device::kCpu; }
+  std::string Describe() const override { return "test"; }
+  GpStatus Load(const Posterior& p, size_t reserve) override { return cpu_->Load(p, reserve); }
+  GpStatus Evaluate(const Eigen::MatrixXd& x, double inc, bool g, PointScores* out) override {
+    return cpu_->Evaluate(x, inc, g, out);
+  }
+  GpStatus SetPool(const Eigen::MatrixXd& p) override { return cpu_->SetPool(p); }
+  GpStatus ExtendPool(const Eigen::MatrixXd& p) override { return cpu_->ExtendPool(p); }
+  size_t PoolSize() const override { return cpu_->PoolSize(); }
+  GpStatus PoolTopK(double inc, size_t k, std::vector<RankedCandidate>* out) override {
+    return cpu_->PoolTopK(inc, k, out);
+  }
+  GpStatus Fantasize(const Eigen::VectorXd& x, double y) override { return cpu_->Fantasize(x, y); }
+  size_t TrainingSize() const override { return cpu_->TrainingSize(); }
+  void LikelihoodDevices(size_t count, std::vector<LikelihoodDevice*>* out, std::string* why) override {
+    asked = count;
+    out->clear();
+    if (why) why->clear();
+    for (size_t i = 0; i < std::min(count, devices_.size()); ++i) out->push_back(&devices_[i]);
+  }
+
+ private:
+  std::unique_ptr<GpEngine> cpu_;
+};
+
+void ExpectSameFit(const Posterior& a, const Posterior& b) {
+  EXPECT_EQ(a.hp.log_lengthscale, b.hp.log_lengthscale);
+  EXPECT_EQ(a.hp.log_warp_a, b.hp.log_warp_a);
+  EXPECT_EQ(a.hp.log_warp_b, b.hp.log_warp_b);
+  EXPECT_EQ(a.hp.log_signal_variance, b.hp.log_signal_variance);
+  EXPECT_EQ(a.hp.log_noise_variance, b.hp.log_noise_variance);
+  EXPECT_EQ(a.alpha, b.alpha);
+}
+
+TEST(GpFit, LikelihoodDevicesRunEveryStartAndGiveTheHostsFit) {
+  const int d = 4, n = 150;
+  const Eigen::MatrixXd x = RandomPoints(d, n, 41);
+  const Eigen::VectorXd y = TestFunction(x);
+  FitOptions o;
+  o.seed = 8;
+  o.warp_mask = EveryOther(d);
+  o.max_iterations = 20;
+  const Hyperparameters warm = SomeHyperparameters(d, true);
+  o.initial = &warm;
+  Posterior host, device;
+  FitReport host_report, device_report;
+  ASSERT_TRUE(FitGp(x, y, o, &host, &host_report).ok());
+  EngineWithDevices engine(8);
+  o.engine = &engine;
+  ASSERT_TRUE(FitGp(x, y, o, &device, &device_report).ok());
+  EXPECT_EQ(engine.asked, 5u);  // one per start: default, warm, random, short, short warm
+  int calls = 0;
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_GT(engine.devices_[i].calls, 0) << i;
+    calls += engine.devices_[i].calls;
+  }
+  EXPECT_EQ(device_report.device_evaluations, calls);
+  EXPECT_EQ(device_report.device_evaluations, device_report.evaluations);
+  EXPECT_EQ(device_report.device_note, "");
+  // The host device computes the host's likelihood, and the prior is added as the host adds it.
+  ExpectSameFit(device, host);
+  EXPECT_EQ(device_report.neg_log_posterior, host_report.neg_log_posterior);
+  EXPECT_EQ(host_report.device_evaluations, 0);
+}
+
+TEST(GpFit, AFailingLikelihoodDeviceLeavesItsStartToTheHost) {
+  const int d = 3, n = 140;
+  const Eigen::MatrixXd x = RandomPoints(d, n, 42);
+  const Eigen::VectorXd y = TestFunction(x);
+  FitOptions o;
+  o.seed = 3;
+  o.max_iterations = 20;
+  Posterior host;
+  ASSERT_TRUE(FitGp(x, y, o, &host, nullptr).ok());
+  {  // one device fails after 4 evaluations: its start goes on on the host, the fit is the same
+    EngineWithDevices engine(3);
+    engine.devices_[1].fail_after = 4;
+    o.engine = &engine;
+    Posterior p;
+    FitReport r;
+    ASSERT_TRUE(FitGp(x, y, o, &p, &r).ok());
+    ExpectSameFit(p, host);
+    EXPECT_EQ(engine.devices_[1].calls, 4);
+    EXPECT_LT(r.device_evaluations, r.evaluations);
+    EXPECT_NE(r.device_note.find("the device went away"), std::string::npos) << r.device_note;
+  }
+  {  // a device that cannot load: the whole fit on the host, and why
+    EngineWithDevices engine(3);
+    engine.devices_[2].fail_load = true;
+    o.engine = &engine;
+    Posterior p;
+    FitReport r;
+    ASSERT_TRUE(FitGp(x, y, o, &p, &r).ok());
+    ExpectSameFit(p, host);
+    EXPECT_EQ(r.device_evaluations, 0);
+    EXPECT_EQ(r.device_note, "test: no device memory");
+  }
+  {  // fewer devices than starts: the host, and why
+    EngineWithDevices engine(2);
+    o.engine = &engine;
+    Posterior p;
+    FitReport r;
+    ASSERT_TRUE(FitGp(x, y, o, &p, &r).ok());
+    ExpectSameFit(p, host);
+    EXPECT_EQ(r.device_evaluations, 0);
+    EXPECT_NE(r.device_note.find("2 likelihood devices for 3 starts"), std::string::npos) << r.device_note;
+  }
+  {  // below device_min_fit_points the engine is not asked
+    EngineWithDevices engine(3);
+    o.engine = &engine;
+    o.device_min_fit_points = n + 1;
+    Posterior p;
+    FitReport r;
+    ASSERT_TRUE(FitGp(x, y, o, &p, &r).ok());
+    EXPECT_EQ(engine.asked, 0u);
+    EXPECT_EQ(r.device_evaluations, 0);
+  }
+}
+
 // The data choose the lengthscale prior: a rugged surface (many short waves, like Ackley's) gets
 // the short one, a surface that is nearly linear over the box the dimension-scaled one; turned
 // off, only the latter is tried.
