@@ -139,6 +139,22 @@ if [[ $parity_rc -eq 0 ]] && grep -q '\[  SKIPPED \]' "$parity_log" 2>/dev/null;
   log "parity tests SKIPPED: no usable GPU (see the reason above); exit status 2"
   parity_rc=2
 fi
+# A device path whose parity test failed or crashed is switched off for the rest of the run, and
+# the log says so: the latency sweep then still times correct suggestions.
+broken() {  # test name: true when it failed, or started and never finished (the binary crashed)
+  grep -q "^\[  FAILED  \] CudaEngine\.$1 " "$parity_log" && return 0
+  grep -q "^\[ RUN      \] CudaEngine\.$1\$" "$parity_log" &&
+    ! grep -qE "^\[ +(OK|FAILED|SKIPPED) +\] CudaEngine\.$1 " "$parity_log"
+}
+forced_fit_host=0
+if broken LikelihoodMatchesCpu || broken FitOnTheDeviceMatchesTheHostFit; then
+  export HPO_CUDA_FIT=host forced_fit_host=1
+  log "the fit's likelihood on the GPU failed its parity test: the runs below keep the fit on the host (HPO_CUDA_FIT=host)"
+fi
+if broken AscendMatchesCpu; then
+  export HPO_CUDA_ASCENT=host
+  log "the device ascent failed its parity test: the runs below use the host loop (HPO_CUDA_ASCENT=host)"
+fi
 
 # ---- latency sweep ----------------------------------------------------------------------------
 declare -A secs fit acq
@@ -201,6 +217,7 @@ if [[ -n "${DIAG:-1}" && "${DIAG:-1}" != 0 ]]; then
   # their own streams) against the host fit (HPO_CUDA_FIT=host), alternating, twice, at the fit's
   # cap (200 points from n = 1000 on) and below it.
   for n in 150 1000; do
+    [[ $forced_fit_host == 1 ]] && { log "diag fit device/host A/B skipped: the device fit failed its parity test"; break; }
     for round in 1 2; do
       for mode in device host; do
         line=$(HPO_CUDA_FIT=$([[ $mode == host ]] && echo host || echo device) timeout "$run_timeout" "$hpo" bench suggest \
