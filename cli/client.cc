@@ -230,8 +230,9 @@ namespace {
 
 // Sends one signed request to `at` (a POST when `payload` is given, else a GET); exits 3 saying
 // what to do when nothing answers.
-// `away_ok`: a GET that nothing answers is returned as it is (the caller waits for a coordinator
-// that restarts), not an exit.
+// `away_ok`: a request that nothing answers is returned as it is (the caller waits for a
+// coordinator that restarts), not an exit; only for requests that change nothing (GETs, and the
+// read-only actions of CallUnlessAway), which are safe to send again.
 httplib::Result Send(const Endpoint& at, const std::string& target, const std::optional<std::string>& payload,
                      std::vector<std::pair<std::string, std::string>> headers, const char* content_type,
                      bool away_ok = false, int read_timeout_s = 30) {
@@ -241,7 +242,7 @@ httplib::Result Send(const Endpoint& at, const std::string& target, const std::o
   httplib::Headers h = ClientHeaders(at.url, payload ? "POST" : "GET", target, payload.value_or(""), std::move(headers),
                                      at.own ? &*at.own : nullptr);
   auto res = payload ? client.Post(target, h, *payload, content_type) : client.Get(target, h);
-  if (!res && away_ok && !payload) return res;
+  if (!res && away_ok) return res;
   if (!res) {
     // Sent, and the connection dropped before the answer (the coordinator stopped on a full
     // disk, or restarted): the request may have been applied. "Cannot reach" sent users to
@@ -272,14 +273,8 @@ httplib::Result Send(const Endpoint& at, const std::string& target, const std::o
   Fail(type == "ValidationException" || type == "SerializationException" ? 2 : 1, type + ": " + msg);
 }
 
-}  // namespace
-
-Json Call(const Endpoint& at, const std::string& action, const Json& body) {
-  // A large job's deletion takes a while (a slice at a time, the coordinator serving others
-  // between slices): 30 s gave up on a 3,000-training-job job while it was still being deleted.
-  const int read_timeout_s = action == "DeleteHyperParameterTuningJob" ? 1800 : 30;
-  auto res = Send(at, "/", body.dump(), {{"X-Amz-Target", "SageMaker." + action}}, "application/x-amz-json-1.1",
-                  /*away_ok=*/false, read_timeout_s);
+// A SageMaker action's answer: its JSON object, or the process exits saying why.
+Json ActionAnswer(const Endpoint& at, const httplib::Result& res) {
   Json j = Json::parse(res->body, nullptr, false);
   // An error that is no JSON object is no coordinator's: another server at that address (a
   // wrong --coordinator port) answered, and its HTML page was printed as "the refusal" (exit 1).
@@ -293,6 +288,29 @@ Json Call(const Endpoint& at, const std::string& action, const Json& body) {
   }
   if (!j.is_object()) FailUnexpected(at.who + " at " + at.url, "not a JSON object (" + Snippet(res->body) + ")");
   return j;
+}
+
+httplib::Result SendAction(const Endpoint& at, const std::string& action, const Json& body, bool away_ok) {
+  // A large job's deletion takes a while (a slice at a time, the coordinator serving others
+  // between slices): 30 s gave up on a 3,000-training-job job while it was still being deleted.
+  const int read_timeout_s = action == "DeleteHyperParameterTuningJob" ? 1800 : 30;
+  return Send(at, "/", body.dump(), {{"X-Amz-Target", "SageMaker." + action}}, "application/x-amz-json-1.1", away_ok,
+              read_timeout_s);
+}
+
+}  // namespace
+
+Json Call(const Endpoint& at, const std::string& action, const Json& body) {
+  return ActionAnswer(at, SendAction(at, action, body, /*away_ok=*/false));
+}
+
+Result<Json> CallUnlessAway(const Endpoint& at, const std::string& action, const Json& body) {
+  auto res = SendAction(at, action, body, /*away_ok=*/true);
+  if (!res) {
+    return Status::Unavailable("cannot reach " + at.who + " at " + at.url + " (" + httplib::to_string(res.error()) +
+                               "); " + at.unreachable);
+  }
+  return ActionAnswer(at, res);
 }
 
 namespace {

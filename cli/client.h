@@ -87,6 +87,11 @@ nlohmann::ordered_json Call(const Endpoint& at, const std::string& action, const
 nlohmann::ordered_json Request(const Endpoint& at, const std::string& method, const std::string& target,
                                const nlohmann::ordered_json& body = nlohmann::ordered_json::object());
 
+// A read-only SageMaker action (Describe..., List...) for the commands that wait (delete --stop):
+// Unavailable when nothing answers at at.url, where Call exits 3; every other failure exits as
+// Call's does. Never for an action that changes something (it may be sent again).
+Result<nlohmann::ordered_json> CallUnlessAway(const Endpoint& at, const std::string& action,
+                                              const nlohmann::ordered_json& body);
 // A GET of hpo's own API, for the commands that wait (-f, drain): Unavailable when nothing
 // answers at at.url (the coordinator restarts), where Request exits 3; every other failure exits
 // as Request's does.

@@ -868,7 +868,8 @@ void AddClientCommands(CLI::App& app) {
       "logs leave the coordinator; what they wrote to S3OutputPath stays, and the name is free\n"
       "again. Only a Completed, Stopped or Failed job can be deleted, and not while another job\n"
       "warm-starts from it. With --stop, a job still running is stopped first and deleted once it\n"
-      "has ended (its running training jobs are stopped, their partial results kept as for hpo stop).\n\n"
+      "has ended (its running training jobs are stopped, their partial results kept as for hpo stop);\n"
+      "a coordinator that restarts meanwhile is waited for, within --timeout.\n\n"
       "Each name is tried in turn; one refused does not stop the others, and the exit code is\n"
       "then that of the refusal (2 for a job that has not ended, or with --stop has not ended\n"
       "within --timeout).\n\n"
@@ -891,8 +892,21 @@ void AddClientCommands(CLI::App& app) {
       if (status == "InProgress") Call(at, "StopHyperParameterTuningJob", key);
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(dl->timeout_s);
       long long said = -1;
+      // A coordinator that restarts while the job stops is waited for (within the timeout): the
+      // stop is in its state, and it goes on after the restart.
+      AwayWaiter away("waiting for " + n + " to stop");
+      away.Answered();
       while (true) {
-        d = Call(at, "DescribeHyperParameterTuningJob", key);
+        Result<Json> described = CallUnlessAway(at, "DescribeHyperParameterTuningJob", key);
+        if (!described.ok()) {
+          if (!away.Wait(described.status())) Fail(3, described.status().message());
+          if (std::chrono::steady_clock::now() < deadline) continue;
+          std::cerr << "hpo delete: " << n << " not deleted: the coordinator has not answered again within "
+                    << dl->timeout_s << " s (hpo delete --stop " << n << " once it answers)\n";
+          return false;
+        }
+        away.Answered();
+        d = std::move(described).value();
         status = Text(d, "HyperParameterTuningJobStatus");
         if (TuningJobEnded(status)) return true;
         const Json& c = Field(d, "TrainingJobStatusCounters");

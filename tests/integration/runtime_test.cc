@@ -2226,6 +2226,55 @@ TEST_F(Cluster, AMalformedWireMessageIsRejectedAndTheCoordinatorKeepsServing) {
 
 }  // namespace
 
+// `hpo delete --stop` waits out a coordinator that restarts while the job stops (as `hpo events
+// -f` does), then deletes the job; before, the outage ended it with exit 3 and the job stayed.
+// The trainers ignore SIGTERM, so the stop takes the grace period and the outage falls into it.
+TEST_F(Cluster, DeleteWithStopWaitsOutACoordinatorRestart) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "0"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("it-delrestart", "Random", 20, 2, ranges, {{"sleep_ms", "300"}, {"ignore_sigterm", "true"}});
+  spec["TrainingJobDefinition"]["StaticHyperParameters"]["epochs"] = "1000";
+  Call("CreateHyperParameterTuningJob", spec);
+  for (int i = 0; i < 100; ++i) {
+    Json d = Call("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", "it-delrestart"}});
+    if (d["TrainingJobStatusCounters"]["InProgress"] == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const std::string out = (dir_ / "delete-stop.out").string(), err = (dir_ / "delete-stop.err").string();
+  int rc = -1;
+  std::thread del([&] {
+    rc = std::system((std::string(HPO_BINARY) + " delete --stop it-delrestart --timeout 60 --coordinator=http://127.0.0.1:" +
+                      std::to_string(http_port_) + " >" + out + " 2>" + err)
+                         .c_str());
+  });
+  struct Join {
+    std::thread* t;
+    ~Join() {
+      if (t->joinable()) t->join();
+    }
+  } join{&del};
+  // The delete has asked for the stop and waits for the training jobs to end: the coordinator dies.
+  bool stopping = false;
+  for (int i = 0; i < 200 && !stopping; ++i) {
+    Json d = Call("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", "it-delrestart"}});
+    stopping = d["HyperParameterTuningJobStatus"] == "Stopping";
+    if (!stopping) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(stopping) << "the delete never asked for the stop; see " << err;
+  coordinator_->Kill(SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  StartCoordinator();
+  del.join();
+  EXPECT_EQ(WEXITSTATUS(rc), 0) << "see " << err;
+  std::ifstream o(out), e(err);
+  const std::string said((std::istreambuf_iterator<char>(o)), std::istreambuf_iterator<char>());
+  const std::string why((std::istreambuf_iterator<char>(e)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(said, "deleted it-delrestart\n");
+  EXPECT_NE(why.find("waiting for it to answer again, to go on waiting for it-delrestart to stop"), std::string::npos)
+      << why;
+  EXPECT_EQ(Call("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", "it-delrestart"}}, 400)["__type"],
+            "ResourceNotFound");
+}
+
 // The coordinator dies (SIGKILL) while six trials run and comes back on the same state directory:
 // the workers keep their trials running through the outage, re-register, and the job completes
 // with every trial run exactly once (one attempt each, no infrastructure error).
