@@ -10,6 +10,7 @@
 #include <cmath>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -228,6 +229,9 @@ void RunSuggest(const SuggestArgs& a) {
   std::string used_device, description;
   size_t engine_calls = 0, fit_device_evaluations = 0;
   std::string fit_device_note;
+  std::vector<std::string> kinds;                  // the engine's call kinds, in the strategy's order
+  std::map<std::string, std::vector<double>> in_engine;  // seconds by kind, one per repeat
+  std::vector<double> acq_host;                    // acquisition seconds outside the engine
   for (int r = 0; r < a.repeat; ++r) {
     coordinator::BayesianOptions o;
     o.device = *device;
@@ -249,6 +253,13 @@ void RunSuggest(const SuggestArgs& a) {
     engine_calls = st.engine_calls;  // the same every repeat (a function of the seed)
     fit_device_evaluations = st.fit_device_evaluations;
     fit_device_note = st.fit_device_note;
+    double engine_total = 0;
+    for (const auto& [kind, seconds] : st.engine_seconds) {
+      if (!in_engine.count(kind)) kinds.push_back(kind);
+      in_engine[kind].push_back(seconds);
+      engine_total += seconds;
+    }
+    acq_host.push_back(st.acq_seconds - engine_total);
     fit.push_back(st.fit_seconds);
     acq.push_back(st.acq_seconds);
     total.push_back(st.seconds);
@@ -262,6 +273,10 @@ void RunSuggest(const SuggestArgs& a) {
   j["acq_seconds"] = Round(Median(acq), 4);
   j["seconds"] = Round(Median(total), 4);
   j["engine_calls"] = engine_calls;
+  Json by_kind = Json::object();
+  for (const std::string& kind : kinds) by_kind[kind] = Round(Median(in_engine[kind]), 4);
+  j["engine_seconds"] = by_kind;
+  j["acq_host_seconds"] = Round(Median(acq_host), 4);
   j["fit_device_evaluations"] = fit_device_evaluations;
   if (!fit_device_note.empty()) j["fit_device_note"] = fit_device_note;
   if (a.output != "json") j["engine"] = description;
@@ -417,11 +432,14 @@ void AddBenchCommands(CLI::App& app) {
       "multimodal objective, and asks the Bayesian strategy for Q configurations, R times with a fresh\n"
       "strategy. Reports the median fit time (hyperparameters + Cholesky), acquisition time (candidates,\n"
       "refinement, fantasies) and total, in seconds, and how many calls the acquisition made to the GP\n"
-      "engine (on a GPU each is a device round trip, so their number sets much of its time), and how\n"
-      "many of the fit's likelihood evaluations ran on the device (0 on the CPU engine; with cuda, a\n"
-      "\"fit_device_note\" says why when the fit stayed on the host):\n"
+      "engine (on a GPU each is a device round trip, so their number sets much of its time), the\n"
+      "seconds inside those calls by kind, the acquisition's seconds outside them (host work:\n"
+      "candidates, projection, duplicates), and how many of the fit's likelihood evaluations ran on\n"
+      "the device (0 on the CPU engine; with cuda, \"fit_device_note\" says why when the fit stayed\n"
+      "on the host):\n"
       "  {\"n\":750,\"d\":20,\"q\":32,\"device\":\"cpu\",\"fit_seconds\":..,\"acq_seconds\":..,\"seconds\":..,\n"
-      "   \"engine_calls\":..,\"fit_device_evaluations\":0}\n\n"
+      "   \"engine_calls\":..,\"engine_seconds\":{\"load\":..,\"evaluate\":..,\"pool\":..,\"top_k\":..,\n"
+      "   \"fantasize\":..,\"ascend\":..},\"acq_host_seconds\":..,\"fit_device_evaluations\":0}\n\n"
       "Examples:\n"
       "  hpo bench suggest --n 750 --d 20 --q 32 --device cpu -o json\n"
       "  hpo bench suggest --n 5000 --d 20 --q 32 --device auto --repeat 5\n\n"

@@ -1,6 +1,7 @@
 #include "kernels/acquisition.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -54,45 +55,49 @@ double FantasyValue(FantasyMode mode, double mean, double variance, double noise
 
 namespace {
 
-// The engine's calls that SuggestBatch makes, counted (AcquisitionReport::engine_calls): on the
-// GPU each is a device round trip, and their number, not their size, sets a batch's latency.
+// The engine's calls that SuggestBatch makes, counted (AcquisitionReport::engine_calls) and timed
+// by kind (engine_seconds): on the GPU each is a device round trip, and their number, not their
+// size, sets much of a batch's latency.
 class CountedEngine {
  public:
-  CountedEngine(GpEngine& engine, size_t* calls) : engine_(engine), calls_(*calls) {}
+  CountedEngine(GpEngine& engine, AcquisitionReport* report) : engine_(engine), report_(*report) {}
   GpStatus Load(const Posterior& p, size_t reserve) {
-    ++calls_;
-    return engine_.Load(p, reserve);
+    return Timed(&EngineSeconds::load, [&] { return engine_.Load(p, reserve); });
   }
   GpStatus Evaluate(const Eigen::MatrixXd& x, double tau, bool gradients, PointScores* out) {
-    ++calls_;
-    return engine_.Evaluate(x, tau, gradients, out);
+    return Timed(&EngineSeconds::evaluate, [&] { return engine_.Evaluate(x, tau, gradients, out); });
   }
   GpStatus SetPool(const Eigen::MatrixXd& x) {
-    ++calls_;
-    return engine_.SetPool(x);
+    return Timed(&EngineSeconds::pool, [&] { return engine_.SetPool(x); });
   }
   GpStatus ExtendPool(const Eigen::MatrixXd& x) {
-    ++calls_;
-    return engine_.ExtendPool(x);
+    return Timed(&EngineSeconds::pool, [&] { return engine_.ExtendPool(x); });
   }
   GpStatus PoolTopK(double tau, size_t k, std::vector<RankedCandidate>* out) {
-    ++calls_;
-    return engine_.PoolTopK(tau, k, out);
+    return Timed(&EngineSeconds::top_k, [&] { return engine_.PoolTopK(tau, k, out); });
   }
   GpStatus Fantasize(const Eigen::VectorXd& x, double y) {
-    ++calls_;
-    return engine_.Fantasize(x, y);
+    return Timed(&EngineSeconds::fantasize, [&] { return engine_.Fantasize(x, y); });
   }
   GpStatus Ascend(const Eigen::MatrixXd& starts, const std::vector<uint8_t>& movable, double tau,
                   int iterations, Eigen::MatrixXd* ends, Eigen::VectorXd* log_ei) {
-    ++calls_;
-    return engine_.Ascend(starts, movable, tau, iterations, ends, log_ei);
+    return Timed(&EngineSeconds::ascend,
+                 [&] { return engine_.Ascend(starts, movable, tau, iterations, ends, log_ei); });
   }
   size_t TrainingSize() const { return engine_.TrainingSize(); }
 
  private:
+  template <class Call>
+  GpStatus Timed(double EngineSeconds::*slot, const Call& call) {
+    ++report_.engine_calls;
+    const auto t0 = std::chrono::steady_clock::now();
+    GpStatus st = call();
+    report_.engine_seconds.*slot += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return st;
+  }
+
   GpEngine& engine_;
-  size_t& calls_;
+  AcquisitionReport& report_;
 };
 
 }  // namespace
@@ -101,7 +106,7 @@ GpStatus SuggestBatch(GpEngine& target, const Posterior& posterior, size_t q, co
                       Batch* out, AcquisitionReport* report) {
   *out = Batch();
   AcquisitionReport rep;
-  CountedEngine engine(target, &rep.engine_calls);
+  CountedEngine engine(target, &rep);
   const Eigen::Index dims = static_cast<Eigen::Index>(posterior.dims());
   if (q == 0) return GpStatus::InvalidArgument("SuggestBatch: q must be at least 1");
   if (dims == 0 || posterior.size() == 0) return GpStatus::InvalidArgument("SuggestBatch: empty posterior");

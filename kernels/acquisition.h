@@ -98,11 +98,24 @@ struct Batch {
   std::vector<double> variance;
 };
 
+// Wall seconds spent inside the engine's calls, by kind; what the acquisition took beyond their
+// sum is host work (candidates, projection, duplicates, bookkeeping).
+struct EngineSeconds {
+  double load = 0;       // Load (the CUDA engine: the inverse factor)
+  double evaluate = 0;   // Evaluate (pending fantasies, batch members' scores)
+  double pool = 0;       // SetPool, ExtendPool
+  double top_k = 0;      // PoolTopK
+  double fantasize = 0;  // Fantasize
+  double ascend = 0;     // Ascend (the refinements)
+  double total() const { return load + evaluate + pool + top_k + fantasize + ascend; }
+};
+
 struct AcquisitionReport {
   size_t pool = 0;          // distinct admissible candidates evaluated
   size_t refined = 0;       // refined points added to the pool (distinct, new)
   size_t pending = 0;       // pending points fantasised
   size_t engine_calls = 0;  // calls made to the engine (each a device round trip on the GPU)
+  EngineSeconds engine_seconds;
 };
 
 // InvalidArgument for q == 0 or mismatched shapes; engine errors are passed on.

@@ -356,6 +356,12 @@ TEST(BayesianStrategy, UsesOnlyTrialsWithAnObjectiveAndFantasisesRunningOnes) {
   // Load, the pending trial's Evaluate and Fantasize, SetPool, the refinement's first Evaluate
   // and PoolTopK at least.
   EXPECT_GE(st.engine_calls, 6u);
+  // The time inside the engine, by kind, within the acquisition's.
+  ASSERT_EQ(st.engine_seconds.size(), 6u);
+  double in_engine = 0;
+  for (const auto& [kind, seconds] : st.engine_seconds) in_engine += seconds;
+  EXPECT_GT(in_engine, 0.0);
+  EXPECT_LE(in_engine, st.acq_seconds);
   std::set<Config> distinct;
   for (const Proposal& q : p) {
     EXPECT_TRUE(distinct.insert(q.hyperparameters).second);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <set>
 
@@ -436,10 +437,17 @@ TEST(SuggestBatch, TheReportCountsTheEngineCallsAndTheRefinementsKeepToTheirIter
     CountingEngine e(Cpu());
     Batch b;
     AcquisitionReport r;
+    const auto t0 = std::chrono::steady_clock::now();
     ASSERT_TRUE(SuggestBatch(e, p, 5, o, &b, &r).ok());
+    EXPECT_LE(r.engine_seconds.total(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     ASSERT_EQ(b.points.size(), 5u);
     EXPECT_EQ(r.engine_calls, e.calls);
     EXPECT_EQ(e.ascents, 5u);  // the pool's refinement and one after each of 4 fantasies
+    // Every kind of call was made, and its time counted; together no more than the whole.
+    for (const double seconds : {r.engine_seconds.load, r.engine_seconds.evaluate, r.engine_seconds.pool,
+                                 r.engine_seconds.top_k, r.engine_seconds.fantasize, r.engine_seconds.ascend}) {
+      EXPECT_GT(seconds, 0.0);
+    }
     // 1 + refine_iterations for the pool's refinement, 1 + per_pick after each of 4 fantasies.
     EXPECT_LE(e.gradient_calls, size_t(1 + o.refine_iterations + 4 * (1 + per_pick))) << per_pick;
     EXPECT_GT(e.gradient_calls, size_t(4 * (1 + per_pick))) << per_pick;
