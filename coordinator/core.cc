@@ -970,6 +970,7 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
     impl_->Note(impl_->store->PutAlive(now_ms));
   }
   impl_->ExpireWarm(now_ms);
+  impl_->SendDueDiscards(&out);
   impl_->FinishAll(now_ms, &out);
   impl_->Schedule(now_ms, &out);
   return out;

@@ -884,6 +884,7 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
     if (KeptForItsCoordinator(x->trial)) return;
     if (ReleaseLingering(wid, x->trial, x->attempt)) {  // a stopped gang host is done: its slot is free
       if (auto t = trials.find(x->trial); t != trials.end()) TellAlgo1IfPeersGone(t->second, x->attempt, out);
+      SendDueDiscards(out);
     }
     if (auto w = workers.find(wid); w != workers.end()) w->second.foreign.erase({x->trial, x->attempt});
     if (FromElsewhere(wid, x->trial, x->attempt, "TrialExited", now) || OnExited(wid, *x, now, out)) {

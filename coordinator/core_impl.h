@@ -273,6 +273,18 @@ struct CoordinatorCore::Impl {
   std::map<std::pair<std::string, uint32_t>, std::map<std::string, std::vector<uint32_t>>> lingering;
   // Frees a lingering host's slot and GPUs; false when (trial, attempt) does not linger on `wid`.
   bool ReleaseLingering(const std::string& wid, const std::string& trial, uint32_t attempt);
+  // Multi-host attempts that ended for good (no retry follows) with algo-1's worker lost
+  // (InfraFailure): what their other hosts handed over under the output path will never be
+  // merged. Once none of those hosts lingers (each reported its exit, or was lost too), the first
+  // of their workers still registered is told to remove it (DiscardHandOver, SendDueDiscards);
+  // with none left nobody can, and the folder stays. Not persisted: a coordinator restart in
+  // between leaves the folder, as before.
+  struct HandOverDiscard {
+    std::string output_path;
+    std::vector<std::string> workers;  // the attempt's other hosts' workers, algo-2 first
+  };
+  std::map<std::pair<std::string, uint32_t>, HandOverDiscard> discards;
+  void SendDueDiscards(std::vector<Outgoing>* out);
   // An ended gang attempt whose hosts other than algo-1 have all reported their exit (none
   // lingers) while algo-1 still does: algo-1's worker, whose upload waits for their hand-over,
   // is told (GangPeersEnded). Nothing otherwise.

@@ -1,6 +1,8 @@
 // coordinator/core_transitions.cc: CoordinatorCore::Impl, a trial's transitions (slots, retries, queueing), job failure and completion (coordinator/core_impl.h).
 #include "coordinator/core_impl.h"
 
+#include <spdlog/spdlog.h>
+
 namespace hpo::coordinator {
 
 using core_detail::kFailuresBeforeGivingUp;
@@ -195,6 +197,11 @@ void CoordinatorCore::Impl::ToQueue(Trial& t) {
 
 void CoordinatorCore::Impl::InfraFailure(Trial& t, const std::string& reason, int64_t now, const std::string& on) {
   if (!on.empty() || !t.worker_id.empty()) t.interrupted_on = on.empty() ? t.worker_id : on;
+  // A gang whose algo-1 is what was lost: no one will merge what the other hosts hand over.
+  const bool algo1_lost = t.gang.size() > 1 && !on.empty() && on == t.gang[0].worker_id && t.gang[0].exit.empty();
+  std::vector<std::string> other_hosts;
+  for (size_t i = 1; algo1_lost && i < t.gang.size(); ++i) other_hosts.push_back(t.gang[i].worker_id);
+  const uint32_t ended_attempt = t.attempt;
   ReleaseSlot(t, now);
   t.infra_failures++;
   TuningJob* j = Job(t.tuning_job);
@@ -221,8 +228,32 @@ void CoordinatorCore::Impl::InfraFailure(Trial& t, const std::string& reason, in
       retryable_failures.insert(t.name);
     }
     Secondary(t, t.state == TrialState::kFailed ? "Failed" : "Stopped", now, reason);
+    // No retry follows, whose algo-1 would remove this attempt's hand-over folder.
+    const auto* d = j ? Definition(*j, t.definition_name) : nullptr;
+    if (algo1_lost && d && d->output_data_config && d->output_data_config->s3_output_path.value_or("") != "") {
+      discards[{t.name, ended_attempt}] = {*d->output_data_config->s3_output_path, std::move(other_hosts)};
+    }
   }
   SaveTrial(t);
+}
+
+void CoordinatorCore::Impl::SendDueDiscards(std::vector<Outgoing>* out) {
+  for (auto it = discards.begin(); it != discards.end();) {
+    if (lingering.count(it->first)) {  // a host still hands over: after its exit
+      ++it;
+      continue;
+    }
+    const auto& [trial, attempt] = it->first;
+    for (const std::string& wid : it->second.workers) {
+      if (!workers.count(wid)) continue;
+      out->push_back({wid, proto::wire::DiscardHandOver{trial, attempt, it->second.output_path}});
+      spdlog::info("{} attempt {}: algo-1 was lost and no retry follows; worker {} removes the hosts' hand-over "
+                   "folder under {}",
+                   trial, attempt, wid, it->second.output_path);
+      break;
+    }
+    it = discards.erase(it);
+  }
 }
 
 void CoordinatorCore::Impl::Requeue(Trial& t, const std::string& reason, int64_t now) {

@@ -34,7 +34,7 @@ static_assert(kAt<MsgType::kRegister, Register> && kAt<MsgType::kRegisterAck, Re
               kAt<MsgType::kError, Error> && kAt<MsgType::kLogLines, LogLines> &&
               kAt<MsgType::kHeldTrials, HeldTrials> && kAt<MsgType::kReleaseTrials, ReleaseTrials> &&
               kAt<MsgType::kTrialStaging, TrialStaging> && kAt<MsgType::kGangPeersEnded, GangPeersEnded> &&
-              std::variant_size_v<Message> == 16);
+              kAt<MsgType::kDiscardHandOver, DiscardHandOver> && std::variant_size_v<Message> == 17);
 
 const char* MsgTypeName(MsgType type) {
   switch (type) {
@@ -70,6 +70,8 @@ const char* MsgTypeName(MsgType type) {
       return "TrialStaging";
     case MsgType::kGangPeersEnded:
       return "GangPeersEnded";
+    case MsgType::kDiscardHandOver:
+      return "DiscardHandOver";
     case MsgType::kInvalid:
       break;
   }
@@ -588,6 +590,12 @@ Status TrialStaging::Validate() const {
 }
 
 Status GangPeersEnded::Validate() const { return TrialAttempt(Root("GangPeersEnded"), trial, attempt); }
+
+Status DiscardHandOver::Validate() const {
+  const Path root = Root("DiscardHandOver");
+  HPO_RETURN_IF_ERROR(TrialAttempt(root, trial, attempt));
+  return Bytes(Field(root, "output_path"), output_path, 1, 1024);
+}
 
 Status MetricPoints::Validate() const {
   const Path root = Root("MetricPoints");

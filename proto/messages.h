@@ -67,14 +67,15 @@
 namespace hpo::proto::wire {
 
 // Bumped on any change an older peer cannot ignore (a new required field, a changed meaning).
-constexpr uint32_t kProtocolVersion = 10;  // 2: Register.session; 3: AssignTrial.after_*;
+constexpr uint32_t kProtocolVersion = 11;  // 2: Register.session; 3: AssignTrial.after_*;
                                           // 4: HeldTrials, ReleaseTrials; 5: StopTrial with
                                           // kStopReasonIfNotStarted (an older worker stopped
                                           // an attempt that had started); 6: Heartbeat.sent_ms;
                                           // 7: Heartbeat.disk_mb; 8: TrialStaging;
                                           // 9: GangPeersEnded (algo-1 waits for it);
                                           // 10: InterruptionNotice.planned,
-                                          // Register.work_dir, TrialStaging kUploading
+                                          // Register.work_dir, TrialStaging kUploading;
+                                          // 11: DiscardHandOver
 
 // Values are part of the wire format: never renumber, never reuse.
 enum class MsgType : uint16_t {
@@ -95,6 +96,7 @@ enum class MsgType : uint16_t {
   kReleaseTrials = 14,
   kTrialStaging = 15,
   kGangPeersEnded = 16,
+  kDiscardHandOver = 17,
 };
 
 // "Register", "AssignTrial", ...; "Invalid" for kInvalid and for values no message has.
@@ -547,12 +549,30 @@ struct ReleaseTrials {
   HPO_WIRE_FIELDS(trials)
 };
 
+// coordinator -> the worker of a host other than algo-1 of a multi-host attempt that ended for
+// good (no retry follows) without algo-1's packing: algo-1's worker was lost or restarted without
+// it. What the other hosts handed over under the output path for algo-1 to merge
+// (<trial>/output/.hpo-hosts/, worker/artifacts.h) will never be merged: the worker removes that
+// folder's attempts up to this one. Sent once the attempt's other hosts have all reported their
+// exit (so none hands over after it), to the first of their workers still registered (algo-2's,
+// else algo-3's, ...). Not acknowledged: a worker or coordinator that restarts before it is done
+// leaves the folder, as before.
+struct DiscardHandOver {
+  std::string trial;        // as in AssignTrial
+  uint32_t attempt = 0;     // >= 1
+  std::string output_path;  // as AssignTrial.output_path: 1-1024 bytes
+  bool operator==(const DiscardHandOver&) const = default;
+  Status Validate() const;
+  HPO_WIRE_FIELDS(trial, attempt, output_path)
+};
+
 #undef HPO_WIRE_FIELDS
 
 // Alternatives in MsgType order: index() + 1 == the MsgType value.
 using Message = std::variant<Register, RegisterAck, Heartbeat, AssignTrial, TrialStarted,
                              MetricPoints, TrialExited, StopTrial, InterruptionNotice, Ack, Error,
-                             LogLines, HeldTrials, ReleaseTrials, TrialStaging, GangPeersEnded>;
+                             LogLines, HeldTrials, ReleaseTrials, TrialStaging, GangPeersEnded,
+                             DiscardHandOver>;
 
 MsgType TypeOf(const Message& message);
 

@@ -693,6 +693,16 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
             ": the other hosts have ended; algo-1 merges their model and output data into its archives");
       }
     }
+  } else if (const auto* d = std::get_if<proto::wire::DiscardHandOver>(&m)) {
+    // Off the loop: on S3 it is a listing and a deletion per object.
+    (void)background.Post([this, d = *d] {
+      const std::string what = d.trial + " attempt " + std::to_string(d.attempt);
+      const Status st = DiscardHandOverFolder(d.output_path, d.trial, d.attempt, [this] { return S3(); });
+      Log(st.ok() ? "worker: " + what + ": algo-1 was lost and no retry follows: the hosts' hand-over folder " +
+                        "under the output path is removed"
+                  : "worker: " + what + ": cannot remove the hosts' hand-over folder under the output path: " +
+                        st.message());
+    });
   } else if (const auto* ack = std::get_if<proto::wire::Ack>(&m)) {
     OnAck(*ack);
   } else if (const auto* rel = std::get_if<proto::wire::ReleaseTrials>(&m)) {

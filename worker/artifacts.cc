@@ -758,6 +758,18 @@ Status AbandonHandOver(const ArtifactSpec& spec, const std::function<Result<cons
   return note.empty() ? Status::Ok() : Status::IoError(note);
 }
 
+Status DiscardHandOverFolder(const std::string& output_path, const std::string& job_name, uint32_t attempt,
+                             const std::function<Result<const S3Client*>()>& s3) {
+  if (output_path.empty()) return Status::InvalidArgument("the S3OutputPath is empty");
+  auto loc = OpenObjectLocation(output_path, s3);
+  if (!loc.ok()) return Status::InvalidArgument("the S3OutputPath " + loc.status().message());
+  ArtifactSpec spec;
+  spec.output_path = output_path;
+  spec.job_name = job_name;
+  spec.attempt = attempt;
+  return RemoveParts(spec, *loc, /*with_this=*/true);
+}
+
 bool HandedOver(const ArtifactSpec& spec, const std::function<Result<const S3Client*>()>& s3) {
   auto loc = OpenObjectLocation(spec.output_path, s3);
   return loc.ok() && NotIn(spec, HandedOverHosts(spec, *loc)).empty();

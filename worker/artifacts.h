@@ -87,7 +87,9 @@ struct ArtifactSpec {
   //     goes also when a host hands over after algo-1 has packed (algo-1 failed first); algo-1
   //     also removes earlier attempts' folders (never a later attempt's: a retry may be handing
   //     over already). A host lost in the middle leaves the folder until a retry's algo-1, or algo-1
-  //   removes it when the coordinator says every other host has ended (`peers_ended`).
+  //   removes it when the coordinator says every other host has ended (`peers_ended`); algo-1's
+  //   host lost with no retry to follow, another host's worker removes it when the coordinator
+  //   says so (DiscardHandOverFolder).
   // Algo-1 packs once the others have ended (the agent's concern: it waits for the coordinator's
   // GangPeersEnded when algo-1's program completed; after the coordinator stopped the gang, for
   // that or every other host's .done, HandedOver(); not at all when algo-1 failed or its own
@@ -110,6 +112,14 @@ struct ArtifactSpec {
   bool Gang() const { return hosts.size() > 1; }
   bool Merges() const { return compress && Gang(); }
 };
+
+// The worker's side of proto::wire::DiscardHandOver: a multi-host training job whose algo-1 was
+// lost, with no retry to follow, will never be packed, so what its other hosts handed over is
+// removed: <job_name>/output/.hpo-hosts/ under output_path (s3:// through `s3`, else a local
+// path), every attempt up to `attempt` (never a later one's), and the folder when it is then
+// empty. Removing what is already gone is no error; one that cannot be removed is an IoError.
+[[nodiscard]] Status DiscardHandOverFolder(const std::string& output_path, const std::string& job_name, uint32_t attempt,
+                                           const std::function<Result<const S3Client*>()>& s3);
 
 // Where a multi-host attempt's hosts other than algo-1 put their files for algo-1 to merge,
 // relative to the output location: "<job>/output/.hpo-hosts/attempt-<A>/".

@@ -568,9 +568,13 @@ class GangTest : public PlacementCoreTest {
     proto::wire::AssignTrial a;
     std::string w1, w2, w3;  // the workers of algo-1, algo-2, algo-3
   };
-  RunningGang StartGang(const std::string& name) {
+  // `retries`: RetryStrategy.MaximumRetryAttempts (none: no RetryStrategy).
+  RunningGang StartGang(const std::string& name, std::optional<int> retries = 2) {
     for (const auto& w : Fleet()) Join(w);
-    auto out = Submit(Groups(name, 1, 1));
+    proto::TuningJobSpec spec = Groups(name, 1, 1);
+    spec.training_job_definition->retry_strategy.reset();
+    if (retries) spec.training_job_definition->retry_strategy = proto::RetryStrategy{*retries};
+    auto out = Submit(spec);
     auto assigns = Only<proto::wire::AssignTrial>(out);
     EXPECT_EQ(assigns.size(), 3u);
     if (assigns.empty()) return {};
@@ -837,6 +841,65 @@ TEST_F(GangTest, AStoppedGangsAlgo1IsToldOnceTheOtherHostsHaveReportedTheirExit)
   EXPECT_TRUE(Told(heartbeat(w1, 4)).empty()) << "algo-1 has reported";
 }
 
+// The DiscardHandOver messages in `sent`, with their workers.
+std::vector<std::pair<std::string, proto::wire::DiscardHandOver>> Discards(const std::vector<Outgoing>& sent) {
+  std::vector<std::pair<std::string, proto::wire::DiscardHandOver>> v;
+  for (const auto& o : sent) {
+    if (const auto* d = std::get_if<proto::wire::DiscardHandOver>(&o.message)) v.push_back({o.worker_id, *d});
+  }
+  return v;
+}
+
+// Algo-1's worker is lost and no retry follows (no RetryStrategy): what the other hosts hand over
+// for it to merge never will be. Once they have both reported their exit (none hands over after
+// that), algo-2's worker is told to remove it, once. (A worker restarting without algo-1 ends the
+// attempt the same way.)
+TEST_F(GangTest, ALostAlgo1WithNoRetryHasTheHandOverDiscardedOnceTheOtherHostsHaveExited) {
+  const auto [a, w1, w2, w3] = StartGang("gang", std::nullopt);
+  ASSERT_FALSE(a.trial.empty());
+  ASSERT_FALSE(a.output_path.empty());
+  auto heartbeat = [&](const std::string& w, uint64_t seq) {
+    proto::wire::Heartbeat h{w, seq, 0, {{a.trial, a.attempt}}};
+    return core_->OnMessage(w, h, now_);
+  };
+  now_ += options_.lease_ms / 2;
+  heartbeat(w2, 2);
+  heartbeat(w3, 2);
+  now_ += options_.lease_ms / 2 + 10;
+  auto tick = core_->OnTick(now_);  // algo-1's worker is lost
+  EXPECT_EQ(Only<proto::wire::StopTrial>(tick).size(), 2u);
+  EXPECT_TRUE(Discards(tick).empty()) << "the other hosts still hand over";
+  EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kFailed);
+  EXPECT_TRUE(Discards(Exited(w2, a, "Stopped")).empty()) << "algo-3 still stops";
+  const auto last = Discards(Exited(w3, a, "Stopped"));
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(last[0].first, w2);
+  EXPECT_EQ(last[0].second, (proto::wire::DiscardHandOver{a.trial, a.attempt, a.output_path}));
+  now_ += 10;
+  EXPECT_TRUE(Discards(core_->OnTick(now_)).empty()) << "once";
+}
+
+// A lost algo-2 leaves the hand-over to algo-1, which packs what arrived and removes the folder
+// (worker/artifacts.h, peers_ended): the coordinator sends no DiscardHandOver.
+TEST_F(GangTest, ALostAlgo2LeavesTheHandOverToAlgo1) {
+  const auto [a, w1, w2, w3] = StartGang("gang", std::nullopt);
+  ASSERT_FALSE(a.trial.empty());
+  auto heartbeat = [&](const std::string& w, uint64_t seq) {
+    proto::wire::Heartbeat h{w, seq, 0, {{a.trial, a.attempt}}};
+    return core_->OnMessage(w, h, now_);
+  };
+  now_ += options_.lease_ms / 2;
+  heartbeat(w1, 2);
+  heartbeat(w3, 2);
+  now_ += options_.lease_ms / 2 + 10;
+  std::vector<Outgoing> sent = core_->OnTick(now_);  // algo-2's worker is lost
+  EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kFailed);
+  for (const auto& m : {Exited(w3, a, "Stopped"), Exited(w1, a, "Stopped"), core_->OnTick(now_ + 10)}) {
+    sent.insert(sent.end(), m.begin(), m.end());
+  }
+  EXPECT_TRUE(Discards(sent).empty());
+}
+
 TEST_F(GangTest, ALostHostEndsTheAttemptWhichIsRetriedAsAUnit) {
   for (const auto& w : Fleet()) Join(w);
   auto out = Submit(Groups("gang", 1, 1));
@@ -869,6 +932,7 @@ TEST_F(GangTest, ALostHostEndsTheAttemptWhichIsRetriedAsAUnit) {
   auto retry = Only<proto::wire::AssignTrial>(tick);
   const Trial* t = core_->FindTrial(trial);
   EXPECT_EQ(t->infra_failures, 1);
+  EXPECT_TRUE(Discards(tick).empty()) << "a retry's algo-1 removes the earlier attempts' hand-over";
   if (retry.empty()) {  // three workers are left (a gang of three fits again only if they are free)
     EXPECT_EQ(t->state, TrialState::kPending);
   } else {

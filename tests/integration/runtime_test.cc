@@ -776,6 +776,53 @@ TEST_F(GangArtifactsCluster, AStoppedTrainingJobsArchiveHasTheShardEveryHostSave
   EXPECT_EQ(tj["TrainingJobStatus"], "Stopped") << tj.dump(2);
 }
 
+// Algo-1's worker dies (SIGKILL) while a three-host training job without a RetryStrategy trains:
+// the training job fails, the other hosts are stopped and hand over what they saved on SIGTERM
+// for an algo-1 that will never merge it, and the coordinator has one of their workers remove it
+// (DiscardHandOver). Before, their shards stayed under .../output/.hpo-hosts/ for good.
+TEST_F(GangArtifactsCluster, ALostAlgo1sHandOverDoesNotStayInTheOutput) {
+  Json spec = ScriptJob("it-gang-lost1", 1, 1,
+                        "#!/bin/sh\n"
+                        "save() { echo \"$SM_CURRENT_HOST\" > \"$SM_MODEL_DIR/shard-$SM_CURRENT_HOST.pt\"; exit 0; }\n"
+                        "trap save TERM\n"
+                        "echo \"host $SM_CURRENT_HOST\"\n"
+                        "sleep 60 & wait\n");
+  spec["TrainingJobDefinition"]["ResourceConfig"]["InstanceCount"] = 3;
+  Call("CreateHyperParameterTuningJob", spec);
+  WaitForPrograms(3);
+  int victim = -1;  // the worker running algo-1: w<N>, whose work directory is dir_/w<N>, workers_[N - 1]
+  for (int i = 0; i < 50 && victim < 0; ++i) {
+    for (const fs::path& log : AllTrialLogs()) {
+      std::ifstream in(log);
+      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      const std::string top = fs::relative(log, dir_).begin()->string();
+      if (text.find("host algo-1") != std::string::npos && top.size() > 1 && top[0] == 'w') victim = std::stoi(top.substr(1));
+    }
+    if (victim < 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_GE(victim, 0) << "algo-1 never said it started; see " << dir_;
+  workers_.at(static_cast<size_t>(victim - 1))->Kill(SIGKILL);
+  Json d = WaitFor("it-gang-lost1", 60);
+  EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Failed") << d.dump(2);
+  const std::vector<Json> trials = Trials("it-gang-lost1");
+  ASSERT_EQ(trials.size(), 1u);
+  const std::string name = trials[0]["TrainingJobName"];
+  EXPECT_EQ(trials[0]["TrainingJobStatus"], "Failed");
+  const fs::path parts = dir_ / "out" / name / "output" / ".hpo-hosts";
+  bool said = false;
+  for (int i = 0; i < 300 && (!said || fs::exists(parts)); ++i) {  // 30 s
+    for (size_t w = 1; w <= workers_.size() && !said; ++w) {
+      std::ifstream in(dir_ / ("worker" + std::to_string(w) + ".log"));
+      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      said = text.find(name + " attempt 1: algo-1 was lost and no retry follows: the hosts' hand-over folder") !=
+             std::string::npos;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(said) << "no worker was told to discard the hand-over; see " << dir_;
+  EXPECT_FALSE(fs::exists(parts)) << Sh("find " + parts.string()) << "see " << dir_;
+}
+
 // The worker's side of the NCCL preflight for a multi-host GPU training job, with a stand-in for
 // hpo-nccl-preflight (the real one needs GPUs and NCCL: bench/gpu/run.sh runs it on a lent GPU).
 // Two workers with two GPUs each (taken as given: there is no NVML here) serve a two-host job of a

@@ -191,6 +191,14 @@ GangPeersEnded SampleGangPeersEnded() {
   return m;
 }
 
+DiscardHandOver SampleDiscardHandOver() {
+  DiscardHandOver m;
+  m.trial = kTrial;
+  m.attempt = 2;
+  m.output_path = "s3://bucket/prefix";
+  return m;
+}
+
 Ack SampleAck() {
   Ack m;
   m.type = static_cast<uint16_t>(MsgType::kMetricPoints);
@@ -214,7 +222,7 @@ std::vector<Message> AllSamples() {
           SampleTrialExited(), SampleStopTrial(),    SampleInterruptionNotice(),
           SampleAck(),         SampleError(),        SampleLogLines(),
           SampleHeldTrials(),  SampleReleaseTrials(), SampleTrialStaging(),
-          SampleGangPeersEnded()};
+          SampleGangPeersEnded(), SampleDiscardHandOver()};
 }
 
 // Names of the fields of `m` that still hold their default value.
@@ -498,7 +506,7 @@ TEST(WireDecode, RejectsATypeFrameThatIsNotTwoBytes) {
 
 TEST(WireDecode, RejectsUnknownMessageTypesAndSaysWhichOneInTheReply) {
   const std::string body = EncodeFrames(SampleHeartbeat())[1];
-  for (uint16_t type : {uint16_t{0}, uint16_t{17}, uint16_t{0x0100}, uint16_t{0xffff}}) {
+  for (uint16_t type : {uint16_t{0}, uint16_t{18}, uint16_t{0x0100}, uint16_t{0xffff}}) {
     EXPECT_TRUE(Rejected(Frames(type, body), "unknown message type " + std::to_string(type),
                          error_code::kUnknownMessageType));
     Error reply;
@@ -557,6 +565,18 @@ TEST(WireValidate, GangPeersEndedNamesOneAttemptOfOneTrainingJob) {
   m = SampleGangPeersEnded();
   m.trial = "no spaces allowed";
   EXPECT_NE(m.Validate().message().find("GangPeersEnded.trial"), std::string::npos) << m.Validate().message();
+}
+
+TEST(WireValidate, DiscardHandOverNamesOneAttemptAndAnOutputPath) {
+  DiscardHandOver m = SampleDiscardHandOver();
+  EXPECT_TRUE(m.Validate().ok());
+  m.attempt = 0;
+  EXPECT_NE(m.Validate().message().find("DiscardHandOver.attempt"), std::string::npos) << m.Validate().message();
+  m = SampleDiscardHandOver();
+  m.output_path.clear();
+  EXPECT_NE(m.Validate().message().find("DiscardHandOver.output_path"), std::string::npos) << m.Validate().message();
+  m.output_path = std::string(1025, 'x');
+  EXPECT_NE(m.Validate().message().find("DiscardHandOver.output_path"), std::string::npos) << m.Validate().message();
 }
 
 TEST(WireValidate, LogLinesNeedsLinesWithinTheirBounds) {

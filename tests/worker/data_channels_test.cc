@@ -699,6 +699,33 @@ TEST_F(Channels, Algo1OfAnAttemptNoLongerRunLetsTheHandOverGo) {
   EXPECT_FALSE(fs::exists(base / "k" / "output" / ".hpo-hosts"));
 }
 
+// DiscardHandOver (the coordinator, when algo-1's worker was lost and no retry follows): the
+// other hosts' hand-over is removed, attempts up to the one named, never a later one's; the
+// folder goes once empty; one already gone is no error; a bad output path is named.
+TEST_F(Channels, ADiscardedHandOverIsRemovedUpToItsAttempt) {
+  const std::vector<std::string> hosts = {"algo-1", "algo-2", "algo-3"};
+  const fs::path base = dir_ / "out";
+  auto unused = [] { return Result<const S3Client*>(Status::Internal("unused")); };
+  const fs::path root = base / "j" / "output" / ".hpo-hosts";
+  Put(dir_ / "algo-2" / "model" / "shard-2.pt", "2");
+  Put(dir_ / "algo-3" / "model" / "shard-3.pt", "3");
+  ASSERT_TRUE(UploadArtifacts(GangSpec("j", dir_ / "algo-2", base, hosts, 1), unused).ok());
+  ASSERT_TRUE(UploadArtifacts(GangSpec("j", dir_ / "algo-3", base, hosts, 2), unused).ok());
+  ASSERT_TRUE(fs::exists(root / "attempt-2" / "algo-2" / "model" / "shard-2.pt"));
+  Put(root / "attempt-1" / "algo-2.done", "");                       // an earlier attempt's
+  Put(root / "attempt-3" / "algo-2" / "model" / "next.pt", "retry");  // a later one's
+  Put(base / "j" / "output" / "output.tar.gz", "an earlier run's archive");
+  ASSERT_TRUE(DiscardHandOverFolder(base.string(), "j", 2, unused).ok());
+  EXPECT_FALSE(fs::exists(root / "attempt-1"));
+  EXPECT_FALSE(fs::exists(root / "attempt-2"));
+  EXPECT_EQ(Slurp(root / "attempt-3" / "algo-2" / "model" / "next.pt"), "retry");
+  ASSERT_TRUE(DiscardHandOverFolder(base.string(), "j", 3, unused).ok());
+  EXPECT_FALSE(fs::exists(root)) << "empty, it goes too";
+  EXPECT_EQ(Slurp(base / "j" / "output" / "output.tar.gz"), "an earlier run's archive");
+  EXPECT_TRUE(DiscardHandOverFolder(base.string(), "j", 3, unused).ok()) << "already gone";
+  EXPECT_FALSE(DiscardHandOverFolder("", "j", 1, unused).ok());
+}
+
 TEST_F(Channels, TheLastHostToHandOverAfterAlgo1PackedRemovesTheFolder) {
   const std::vector<std::string> hosts = {"algo-1", "algo-2", "algo-3"};
   const fs::path base = dir_ / "out";
