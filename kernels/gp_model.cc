@@ -75,6 +75,16 @@ void Prior(size_t dims, const WarpMask& mask, double lengthscale_log_median, Eig
   }
 }
 
+// The negative log prior (Prior's independent normals, constants dropped) at theta, and its
+// gradient: what the likelihood adds on the host, and FitGp adds to a likelihood device's.
+double NegLogPrior(const Eigen::VectorXd& theta, const Eigen::VectorXd& mean, const Eigen::VectorXd& var) {
+  return ((theta - mean).array().square() / (2.0 * var.array())).sum();
+}
+Eigen::VectorXd NegLogPriorGradient(const Eigen::VectorXd& theta, const Eigen::VectorXd& mean,
+                                    const Eigen::VectorXd& var) {
+  return ((theta - mean).array() / var.array()).matrix();
+}
+
 }  // namespace
 
 Eigen::MatrixXd WarpInputs(const Hyperparameters& hp, const Eigen::MatrixXd& points) {
@@ -377,7 +387,7 @@ double NegLogMarginalLikelihood(const Eigen::MatrixXd& x, const Eigen::VectorXd&
   Eigen::VectorXd prior_mean, prior_var;
   if (with_prior) {
     Prior(dims, mask, lengthscale_log_median, &prior_mean, &prior_var);
-    nll += ((theta - prior_mean).array().square() / (2.0 * prior_var.array())).sum();
+    nll += NegLogPrior(theta, prior_mean, prior_var);
   }
   if (!std::isfinite(nll)) return kInf;
   if (!want_grad) return nll;
@@ -460,7 +470,7 @@ double NegLogMarginalLikelihood(const Eigen::MatrixXd& x, const Eigen::VectorXd&
     g[static_cast<Eigen::Index>(dims + 2 + warped.size() + i)] = scale * dwb.col(ii).dot(zr.col(d));
   }
   *grad = -g;
-  if (with_prior) *grad += ((theta - prior_mean).array() / prior_var.array()).matrix();
+  if (with_prior) *grad += NegLogPriorGradient(theta, prior_mean, prior_var);
   if (!grad->allFinite()) return kInf;
   return nll;
 }
@@ -782,10 +792,10 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
           if (st.ok()) {
             ++device_evaluations[static_cast<size_t>(s)];
             if (!std::isfinite(value)) return kInf;
-            value += ((theta - start_prior_mean).array().square() / (2.0 * start_prior_var.array())).sum();
+            value += NegLogPrior(theta, start_prior_mean, start_prior_var);
             if (!std::isfinite(value)) return kInf;
             if (grad != nullptr) {
-              *grad += ((theta - start_prior_mean).array() / start_prior_var.array()).matrix();
+              *grad += NegLogPriorGradient(theta, start_prior_mean, start_prior_var);
               if (!grad->allFinite()) return kInf;
             }
             return value;
