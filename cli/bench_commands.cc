@@ -8,6 +8,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -275,7 +276,17 @@ void RunSuggest(const SuggestArgs& a) {
   j["engine_calls"] = engine_calls;
   Json by_kind = Json::object();
   for (const std::string& kind : kinds) by_kind[kind] = Round(Median(in_engine[kind]), 4);
-  j["engine_seconds"] = by_kind;
+  if (a.output == "json") {
+    j["engine_seconds"] = by_kind;
+  } else {  // one line for people: "ascend 0.104, pool 0.075, ..."
+    std::string line;
+    for (const std::string& kind : kinds) {
+      char v[32];
+      std::snprintf(v, sizeof v, "%.4f", by_kind[kind].get<double>());
+      line += (line.empty() ? "" : ", ") + kind + " " + v;
+    }
+    j["engine_seconds"] = line;
+  }
   j["acq_host_seconds"] = Round(Median(acq_host), 4);
   j["fit_device_evaluations"] = fit_device_evaluations;
   if (!fit_device_note.empty()) j["fit_device_note"] = fit_device_note;
