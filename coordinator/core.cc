@@ -64,9 +64,10 @@ void CoordinatorCore::Impl::RecordSuggestion(const TuningJob& j, double seconds,
   if (s->exploit) ++st.exploits;
   char buf[256];
   // No device: no model ran (the start design, or a fallback the message names); "on -" said so badly.
-  std::snprintf(buf, sizeof buf, "%.4f s (fit %.4f s, acquisition %.4f s)%s%s, %zu observations, %zu pending",
-                seconds, s->fit_seconds, s->acq_seconds, s->device.empty() ? "" : " on ", s->device.c_str(),
-                s->observations, s->pending);
+  // A CUDA engine's fit runs its likelihood on the GPU too (FitOptions::engine), unless it said why not.
+  std::snprintf(buf, sizeof buf, "%.4f s (fit %.4f s%s, acquisition %.4f s)%s%s, %zu observations, %zu pending",
+                seconds, s->fit_seconds, s->fit_device_evaluations > 0 ? " on the GPU" : "", s->acq_seconds,
+                s->device.empty() ? "" : " on ", s->device.c_str(), s->observations, s->pending);
   Event(now, "Suggestion", j.name, "",
         std::string(buf) + (s->fallback.empty() ? "" : "; without the model: " + s->fallback) +
             (s->exploit ? "; the model's predicted best (one proposal per round of parallel trials)" : ""));
