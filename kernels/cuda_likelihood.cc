@@ -69,7 +69,6 @@ class CudaLikelihood final : public LikelihoodDevice {
       }
     }
     warped_ = static_cast<int>(warped_dims.size());
-    ints.resize(static_cast<size_t>(dims_));
     warp_of_ = ints;
     ints.insert(ints.end(), warped_dims.begin(), warped_dims.end());
     ints.insert(ints.end(), {0, 0, 0});
