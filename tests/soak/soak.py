@@ -59,8 +59,10 @@ and kept in violations.log):
                      attempt (every host writes attempt-A-algo-N.txt; uncompressed, algo-1 removes
                      an earlier attempt's files)
   hand-over-left     a multi-host training job whose output still has .hpo-hosts/ (the other
-                     hosts' files, which the last host to hand over deletes) once it has ended;
-                     for one not Completed with a fault on its workers: a note
+                     hosts' files, which the last host to hand over deletes) once it has ended,
+                     and HANDOVER_GRACE_S later; for one not Completed with a fault on its
+                     workers: a note; gone within the grace: the note hand-over-late (a stopped
+                     gang reads Stopped at its first host's report, algo-1 packs after)
   foreign-checkpoint a trainer found another training job's checkpoint in /opt/ml/checkpoints
   spot-without-managed-spot  a trainer of a job without EnableManagedSpotTraining ran on a --spot
                      worker (from the ledger)
@@ -118,6 +120,9 @@ import procs  # noqa: E402  (tests/integration/procs.py)
 TERMINAL_JOB = ("Completed", "Stopped", "Failed")
 TERMINAL_TJ = ("Completed", "Stopped", "Failed")
 INSTANCE_TYPE = "ml.m5.large"
+# How long a multi-host training job's hand-over folder may outlive the job's end (algo-1 packs
+# after a stopped gang's first host has reported) before it counts as left behind.
+HANDOVER_GRACE_S = 10.0
 
 
 def now():
@@ -1109,6 +1114,16 @@ class Soak:
             left = os.path.join(j.output, name, "output", ".hpo-hosts")
             if s["TrainingJobStatus"] != "Completed":
                 if j.instance_count > 1 and os.path.exists(left):  # the last host to hand over removes it
+                    # A stopped gang's training job ends with its first host's report, and algo-1
+                    # packs (and removes the folder) after: a look right at the end can see it.
+                    # Left means still there HANDOVER_GRACE_S later.
+                    seen = time.monotonic()
+                    while os.path.exists(left) and time.monotonic() - seen < HANDOVER_GRACE_S:
+                        time.sleep(0.1)
+                    if not os.path.exists(left):
+                        self.note("hand-over-late", name, f"{name} read {s['TrainingJobStatus']} while its hosts' "
+                                  f"hand-over folder was still there; gone {time.monotonic() - seen:.2f} s later")
+                        continue
                     why = [f for r in self.ledger_records(name)
                            for f in self.worker_fault_near(r["worker"], r["start"], r["last"] + 10)]
                     self.follow_events()  # the InfraErrors up to now
