@@ -2299,14 +2299,16 @@ TEST_F(Cluster, DeleteWithStopWaitsOutACoordinatorRestart) {
       if (t->joinable()) t->join();
     }
   } join{&del};
-  // The delete has asked for the stop and waits for the training jobs to end: the coordinator dies.
-  bool stopping = false;
-  for (int i = 0; i < 200 && !stopping; ++i) {
-    Json d = Call("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", "it-delrestart"}});
-    stopping = d["HyperParameterTuningJobStatus"] == "Stopping";
-    if (!stopping) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // The delete has asked for the stop and waits for the training jobs to end (it says how many
+  // still run; before that line its stop request may still be unanswered): the coordinator dies.
+  bool waiting = false;
+  for (int i = 0; i < 500 && !waiting; ++i) {
+    std::ifstream e(err);
+    const std::string text((std::istreambuf_iterator<char>(e)), std::istreambuf_iterator<char>());
+    waiting = text.find("stopping it-delrestart: ") != std::string::npos;
+    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  ASSERT_TRUE(stopping) << "the delete never asked for the stop; see " << err;
+  ASSERT_TRUE(waiting) << "the delete never waited for the stop; see " << err;
   coordinator_->Kill(SIGKILL);
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   StartCoordinator();
