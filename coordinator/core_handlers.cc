@@ -587,13 +587,25 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     t->gang[host].exit = m.status;
     on_host = "algo-" + std::to_string(host + 1) + " (worker " + wid + "): ";
     if (t->PeersEnded()) out->push_back({t->gang[0].worker_id, proto::wire::GangPeersEnded{t->name, t->attempt}});
-    if (m.status == "Completed") {
+    // A stop the coordinator asked for (every host was told): the attempt ends with algo-1's
+    // report, which comes once it has merged what the others handed over and uploaded the
+    // archives, as a SageMaker training job reads Stopped once its model is up. Another host's
+    // report only says it is done (algo-1 is told when all are, above). Before, the first
+    // host's report ended it, and the job read Stopped (its tuning job Completed) while algo-1
+    // still wrote model.tar.gz (the soak saw the hand-over folder then). A lost algo-1 still
+    // ends the attempt through its lease.
+    const bool stopping = t->stop_requested && (m.status == "Stopped" || m.status == "Completed");
+    if (stopping && host != 0 && t->gang[0].exit.empty() && workers.count(t->gang[0].worker_id)) {
+      SaveTrial(*t);
+      return true;
+    }
+    if (m.status == "Completed" && !(stopping && host == 0)) {
       const bool all = std::all_of(t->gang.begin(), t->gang.end(), [](const auto& h) { return h.exit == "Completed"; });
       if (!all) {  // the attempt completes when every host has
         SaveTrial(*t);
         return true;
       }
-    } else {  // the first host that ends otherwise ends the attempt
+    } else if (m.status != "Completed") {  // the first host that ends otherwise ends the attempt
       StopGangPeers(*t, wid, "algo-" + std::to_string(host + 1) + " ended " + m.status, out);
     }
   }

@@ -819,9 +819,11 @@ TEST_F(GangTest, Algo1sWorkerIsToldWhenTheOtherHostsHaveEndedUntilAlgo1Ends) {
   EXPECT_TRUE(told(heartbeat(w1, 2, true)).empty()) << "algo-1 has ended";
 }
 
-// A stopped gang's attempt ends with the first host's report, and its other hosts linger while
-// they stop: once every host but algo-1 has reported, algo-1's worker (whose upload waits for
-// their hand-over) is told, and again with each heartbeat that still lists the attempt.
+// A stopped gang's attempt ends with algo-1's report, which comes once it has merged what the
+// others handed over and uploaded: the training job reads Stopped once its model is up, as on
+// SageMaker (it read Stopped at the first host's report, while algo-1 still packed). Once every
+// host but algo-1 has reported, algo-1's worker is told, and again with each heartbeat that
+// still lists the attempt.
 TEST_F(GangTest, AStoppedGangsAlgo1IsToldOnceTheOtherHostsHaveReportedTheirExit) {
   const auto [a, w1, w2, w3] = StartGang("gang");
   ASSERT_FALSE(a.trial.empty());
@@ -832,13 +834,43 @@ TEST_F(GangTest, AStoppedGangsAlgo1IsToldOnceTheOtherHostsHaveReportedTheirExit)
   std::vector<Outgoing> stops;
   ASSERT_TRUE(core_->StopTrainingJob(a.trial, now_, &stops).ok());
   EXPECT_TRUE(Told(Exited(w2, a, "Stopped")).empty()) << "algo-3 still stops";
-  EXPECT_TRUE(core_->FindTrial(a.trial)->Terminal()) << "the attempt ended with algo-2's report";
+  EXPECT_FALSE(core_->FindTrial(a.trial)->Terminal()) << "algo-1 has not uploaded yet";
   EXPECT_TRUE(Told(heartbeat(w1, 2)).empty());
   EXPECT_EQ(Told(Exited(w3, a, "Stopped")), std::vector<std::string>{w1});
+  EXPECT_FALSE(core_->FindTrial(a.trial)->Terminal());
   now_ += 1000;
   EXPECT_EQ(Told(heartbeat(w1, 3)), std::vector<std::string>{w1}) << "said again: it may have been lost";
   Exited(w1, a, "Stopped");
+  EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kStopped) << "ended with algo-1's report";
   EXPECT_TRUE(Told(heartbeat(w1, 4)).empty()) << "algo-1 has reported";
+}
+
+// Stopped while algo-1 had already completed its part: algo-1's report ends the attempt as it
+// ended (Completed), the other hosts' Stopped reports having ended nothing; a stopped gang whose
+// algo-1 reports first ends at once, the others lingering.
+TEST_F(GangTest, AStoppedGangEndsWithAlgo1sReportWhateverItSays) {
+  {
+    const auto [a, w1, w2, w3] = StartGang("gang");
+    ASSERT_FALSE(a.trial.empty());
+    std::vector<Outgoing> stops;
+    ASSERT_TRUE(core_->StopTrainingJob(a.trial, now_, &stops).ok());
+    Exited(w2, a, "Stopped");
+    Exited(w3, a, "Stopped");
+    EXPECT_FALSE(core_->FindTrial(a.trial)->Terminal());
+    Exited(w1, a, "Completed", {{"loss", 0.25}});
+    EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kCompleted);
+  }
+  MakeCore();
+  {
+    const auto [a, w1, w2, w3] = StartGang("gang2");
+    ASSERT_FALSE(a.trial.empty());
+    std::vector<Outgoing> stops;
+    ASSERT_TRUE(core_->StopTrainingJob(a.trial, now_, &stops).ok());
+    Exited(w1, a, "Stopped");
+    EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kStopped);
+    Exited(w2, a, "Stopped");  // a lingering host's report
+    EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kStopped);
+  }
 }
 
 // The DiscardHandOver messages in `sent`, with their workers.
