@@ -26,8 +26,9 @@
 #      configures build-gpu/ with -DHPO_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90, builds `hpo` and
 #      `kernels_cuda_engine_test`, and assembles build-gpu/dist/: the two programs and the CUDA
 #      engine module hpo-cuda-engine.so they load, stripped, plus
-#      the shared libraries they load that are neither glibc's nor CUDA's (libcudart and libcublas
-#      come from the device's own CUDA 13 toolkit). Then, through the device tool:
+#      the shared libraries they load that are neither glibc's nor CUDA's (libcudart, libcublas,
+#      libcusolver and what it loads come from the device's own CUDA 13 toolkit: together they
+#      are hundreds of MB). Then, through the device tool:
 #        run(command="bash bench/gpu/run.sh", carry=["build-gpu/dist"], timeout_s=600)
 #   2. without build-gpu/dist, the script configures and builds build-gpu/ where it runs (works
 #      only where hpo's dependencies are installed).
@@ -78,7 +79,7 @@ prepare() {
   # Shared libraries to carry: everything ldd resolves except the C library's own and CUDA's.
   ldd "$dist/hpo" "$dist/kernels_cuda_engine_test" "$dist/hpo-cuda-engine.so" | awk '/=> \// { print $3 }' | sort -u | while read -r lib; do
     case "$(basename "$lib")" in
-      libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*|libresolv.so*|libcuda.so*|libcudart.so*|libcublas*.so*|libgcc_s.so*|libstdc++.so*) ;;
+      libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*|libresolv.so*|libcuda.so*|libcudart.so*|libcublas*.so*|libcusolver*.so*|libcusparse*.so*|libnvJitLink*.so*|libgcc_s.so*|libstdc++.so*) ;;
       *) cp -L "$lib" "$dist/lib/" ;;
     esac
   done
@@ -86,7 +87,13 @@ prepare() {
   mkdir -p "$dist/lib/fallback"
   for lib in $(ldd "$dist/hpo" | awk '/libstdc\+\+|libgcc_s/ { print $3 }'); do cp -L "$lib" "$dist/lib/fallback/"; done
   du -sh "$dist" >&2
-  log "ready: carry build-gpu/dist (must stay under the 64 MiB working-tree limit)"
+  local mib
+  mib=$(du -sm "$dist" | cut -f1)
+  if (( mib >= 64 )); then
+    log "build-gpu/dist is ${mib} MiB, over the device tool's 64 MiB carry limit: a library there should come from the device (see the list above)"
+    exit 1
+  fi
+  log "ready: carry build-gpu/dist (${mib} MiB; must stay under the 64 MiB working-tree limit)"
   exit 0
 }
 
