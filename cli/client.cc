@@ -290,6 +290,12 @@ Json ActionAnswer(const Endpoint& at, const httplib::Result& res) {
   return j;
 }
 
+// What CallUnlessAway and GetUnlessAway return when nothing answered.
+Status Unreachable(const Endpoint& at, const httplib::Result& res) {
+  return Status::Unavailable("cannot reach " + at.who + " at " + at.url + " (" + httplib::to_string(res.error()) +
+                             "); " + at.unreachable);
+}
+
 httplib::Result SendAction(const Endpoint& at, const std::string& action, const Json& body, bool away_ok) {
   // A large job's deletion takes a while (a slice at a time, the coordinator serving others
   // between slices): 30 s gave up on a 3,000-training-job job while it was still being deleted.
@@ -306,10 +312,7 @@ Json Call(const Endpoint& at, const std::string& action, const Json& body) {
 
 Result<Json> CallUnlessAway(const Endpoint& at, const std::string& action, const Json& body) {
   auto res = SendAction(at, action, body, /*away_ok=*/true);
-  if (!res) {
-    return Status::Unavailable("cannot reach " + at.who + " at " + at.url + " (" + httplib::to_string(res.error()) +
-                               "); " + at.unreachable);
-  }
+  if (!res) return Unreachable(at, res);
   return ActionAnswer(at, res);
 }
 
@@ -344,10 +347,7 @@ Json Request(const Endpoint& at, const std::string& method, const std::string& t
 
 Result<Json> GetUnlessAway(const Endpoint& at, const std::string& target) {
   auto res = Send(at, target, std::nullopt, {}, "application/json", /*away_ok=*/true);
-  if (!res) {
-    return Status::Unavailable("cannot reach " + at.who + " at " + at.url + " (" + httplib::to_string(res.error()) +
-                               "); " + at.unreachable);
-  }
+  if (!res) return Unreachable(at, res);
   return Answer(at, target, res);
 }
 

@@ -118,10 +118,7 @@ class DevicePointerMode {
 
 // HPO_CUDA_ASCENT=host: GpEngine::Ascend's host loop instead of the device loop (an A/B switch for
 // the device benchmark, and a way out should the device loop misbehave on some device).
-bool HostAscentAsked() {
-  const char* v = std::getenv("HPO_CUDA_ASCENT");
-  return v != nullptr && std::string(v) == "host";
-}
+bool HostAscentAsked() { return HostAsked("HPO_CUDA_ASCENT"); }
 
 class CudaEngine final : public GpEngine {
  public:

@@ -20,10 +20,7 @@
 
 namespace hpo::kernels {
 
-bool HostFitAsked() {
-  const char* v = std::getenv("HPO_CUDA_FIT");
-  return v != nullptr && std::string(v) == "host";
-}
+bool HostFitAsked() { return HostAsked("HPO_CUDA_FIT"); }
 
 namespace {
 
@@ -114,28 +111,11 @@ class CudaLikelihood final : public LikelihoodDevice {
     HPO_CUDA_TRY(cudaStreamSynchronize(stream_));  // `ints` goes out of scope
 
     int* ip = reinterpret_cast<int*>(ints_.get());
-    arrays_ = cuda::LikelihoodArrays{};
-    arrays_.x = x_.get();
-    arrays_.y = y_.get();
-    arrays_.params = params_.get();
-    arrays_.warp_index = ip;
-    arrays_.warped_dims = ip + dims_;
-    arrays_.warped_count = warped_;
-    arrays_.z = z_.get();
-    arrays_.dwa = dwa_.get();
-    arrays_.dwb = dwb_.get();
-    arrays_.chol = chol_.get();
-    arrays_.alpha = alpha_.get();
-    arrays_.kinv = kinv_.get();
     info_ = ip + dims_ + warped_;
-    arrays_.info = info_;
-    arrays_.c = c_.get();
-    arrays_.s = s_.get();
-    arrays_.zr = zr_.get();
-    arrays_.ls = ls_.get();
-    arrays_.sig = sig_.get();
-    arrays_.dg = dg_.get();
-    arrays_.out = out_.get();
+    arrays_ = {.x = x_.get(), .y = y_.get(), .params = params_.get(), .warp_index = ip, .warped_dims = ip + dims_,
+               .warped_count = warped_, .z = z_.get(), .dwa = dwa_.get(), .dwb = dwb_.get(), .chol = chol_.get(),
+               .alpha = alpha_.get(), .kinv = kinv_.get(), .info = info_, .c = c_.get(), .s = s_.get(),
+               .zr = zr_.get(), .ls = ls_.get(), .sig = sig_.get(), .dg = dg_.get(), .out = out_.get()};
     loaded_ = true;
     return GpStatus::Ok();
   }

@@ -1,12 +1,13 @@
 // kernels/cuda_support.h (internal to the CUDA engine module): what its files share: CUDA and
 // cuBLAS errors as GpStatus values (Unavailable, naming the call and the error), the HPO_*_TRY
-// macros that return them, and grow-only arrays of doubles in device memory (DeviceArray) and in
+// macros that return them, the HPO_CUDA_* A/B switches (HostAsked), and grow-only arrays of doubles in device memory (DeviceArray) and in
 // page-locked host memory (PinnedArray).
 // Included only by files compiled into hpo-cuda-engine.so (cuda_engine.cc, cuda_likelihood.cc).
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdlib>
 #include <string>
 
 #include <cublas_v2.h>
@@ -15,6 +16,13 @@
 #include "kernels/gp_engine.h"
 
 namespace hpo::kernels {
+
+// True when environment variable `name` is set to "host": the module's A/B switches
+// (HPO_CUDA_ASCENT, HPO_CUDA_FIT) that keep a part on the host.
+inline bool HostAsked(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && std::string(v) == "host";
+}
 
 inline std::string CudaErrorText(cudaError_t e) {
   return std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);

@@ -16,45 +16,20 @@
 
 namespace hpo::kernels {
 
-HPO_HOST_DEVICE inline bool IsFiniteHd(double v) {
+// The elementary functions, once per side: CUDA's in device code, <cmath>'s on the host.
 #if defined(__CUDA_ARCH__)
-  return isfinite(v);
+__device__ inline bool IsFiniteHd(double v) { return isfinite(v); }
+__device__ inline double SqrtHd(double v) { return sqrt(v); }
+__device__ inline double ExpHd(double v) { return exp(v); }
+__device__ inline double LogHd(double v) { return log(v); }
+__device__ inline double PowHd(double x, double y) { return pow(x, y); }
 #else
-  return std::isfinite(v);
+HPO_HOST_DEVICE inline bool IsFiniteHd(double v) { return std::isfinite(v); }
+HPO_HOST_DEVICE inline double SqrtHd(double v) { return std::sqrt(v); }
+HPO_HOST_DEVICE inline double ExpHd(double v) { return std::exp(v); }
+HPO_HOST_DEVICE inline double LogHd(double v) { return std::log(v); }
+HPO_HOST_DEVICE inline double PowHd(double x, double y) { return std::pow(x, y); }
 #endif
-}
-
-HPO_HOST_DEVICE inline double SqrtHd(double v) {
-#if defined(__CUDA_ARCH__)
-  return sqrt(v);
-#else
-  return std::sqrt(v);
-#endif
-}
-
-HPO_HOST_DEVICE inline double ExpHd(double v) {
-#if defined(__CUDA_ARCH__)
-  return exp(v);
-#else
-  return std::exp(v);
-#endif
-}
-
-HPO_HOST_DEVICE inline double LogHd(double v) {
-#if defined(__CUDA_ARCH__)
-  return log(v);
-#else
-  return std::log(v);
-#endif
-}
-
-HPO_HOST_DEVICE inline double PowHd(double x, double y) {
-#if defined(__CUDA_ARCH__)
-  return pow(x, y);
-#else
-  return std::pow(x, y);
-#endif
-}
 
 // The Kumaraswamy CDF w(x) = 1 - (1 - x^a)^b for x in [0,1] (x clamped), and dw/dx. The CPU
 // engine, the fit, and the CUDA engine on both sides (its host scaling and its device ascent).

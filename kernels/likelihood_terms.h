@@ -25,10 +25,10 @@
 #pragma once
 
 #include "kernels/host_device.h"
+#include "kernels/matern.h"
 
 namespace hpo::kernels {
 
-inline constexpr double kLikelihoodSqrt5 = 2.23606797749978969641;
 inline constexpr double kLikelihoodLog2Pi = 1.8378770664093454836;
 
 // Per-evaluation constants, one array of 4 D + 2 doubles: 1/l_d, a_d, b_d (1 where not warped),
@@ -97,19 +97,16 @@ HPO_HOST_DEVICE inline double LikelihoodDistance2(const double* z, int ld, int d
 }
 
 // Step 2: K(p, q) off the diagonal (s2 + noise on it).
-HPO_HOST_DEVICE inline double LikelihoodKernelEntry(double r2, double s2) {
-  const double sr = kLikelihoodSqrt5 * SqrtHd(r2);
-  return (1.0 + sr + sr * sr / 3.0) * s2 * ExpHd(-sr);
-}
+HPO_HOST_DEVICE inline double LikelihoodKernelEntry(double r2, double s2) { return Matern52(SqrtHd(r2), s2); }
 
 // Step 4 for a pair p != q at squared distance r2: C and S from Wm_pq = alpha_p alpha_q - kinv_pq.
 HPO_HOST_DEVICE inline void LikelihoodPairTerms(double r2, double s2, double alpha_p, double alpha_q, double kinv_pq,
                                                 double* c, double* s) {
-  const double sr = kLikelihoodSqrt5 * SqrtHd(r2);
-  const double e = s2 * ExpHd(-sr);
+  double k = 0, g = 0;
+  Matern52WithRadialTerm(SqrtHd(r2), s2, &k, &g);
   const double wm = alpha_p * alpha_q - kinv_pq;
-  *c = wm * ((5.0 / 3.0) * (1.0 + sr) * e);
-  *s = wm * ((1.0 + sr + sr * sr / 3.0) * e);
+  *c = wm * g;
+  *s = wm * k;
 }
 
 // Step 5 for point p and coordinate d: C (n x n, C_pp = 0) against z (n x D, leading dimension n).
