@@ -587,6 +587,21 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     t->gang[host].exit = m.status;
     on_host = "algo-" + std::to_string(host + 1) + " (worker " + wid + "): ";
     if (t->PeersEnded()) out->push_back({t->gang[0].worker_id, proto::wire::GangPeersEnded{t->name, t->attempt}});
+    // Another host ran out the training job's MaxRuntimeInSeconds (every host's worker keeps the
+    // limit; the first to reach it is often not algo-1): the training job is over, and it ends as
+    // a stop the coordinator asked for, below. The others are told to stop, and algo-1's report
+    // (once it has merged and uploaded) ends it, reading MaxRuntimeExceeded (the Stopped branch).
+    // Before, this report ended it at once, Stopped while algo-1 still wrote model.tar.gz.
+    if (m.status == "Stopped" && m.secondary_status == "MaxRuntimeExceeded" && !t->stop_requested && host != 0 &&
+        t->gang[0].exit.empty()) {
+      t->stop_requested = true;
+      t->stop_reason = MaxRuntimeReason(*t, t->training_ms, WithHost(m.failure_reason, on_host));
+      if (t->stop_reason.rfind("MaxRuntimeExceeded", 0) != 0) t->stop_reason = "MaxRuntimeExceeded: " + t->stop_reason;
+      t->state = TrialState::kStopping;
+      Secondary(*t, "Stopping", now, t->stop_reason);
+      t->stop_sent_ms = now;
+      SendToHosts(*t, StopRequest(*t), out, wid);
+    }
     // A stop the coordinator asked for (every host was told): the attempt ends with algo-1's
     // report, which comes once it has merged what the others handed over and uploaded the
     // archives, as a SageMaker training job reads Stopped once its model is up. Another host's
@@ -700,6 +715,8 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     t->state = TrialState::kStopped;
     if (t->stop_reason.rfind("MaxWaitTimeExceeded", 0) == 0) {
       Secondary(*t, "MaxWaitTimeExceeded", now, t->stop_reason);
+    } else if (t->stop_requested && t->stop_reason.rfind("MaxRuntimeExceeded", 0) == 0) {
+      Secondary(*t, "MaxRuntimeExceeded", now, t->stop_reason);  // another host of a gang ran it out
     } else {
       Secondary(*t, m.secondary_status.empty() ? "Stopped" : m.secondary_status, now, worker_said);
     }

@@ -873,6 +873,62 @@ TEST_F(GangTest, AStoppedGangEndsWithAlgo1sReportWhateverItSays) {
   }
 }
 
+// A host other than algo-1 runs out MaxRuntimeInSeconds first (every host's worker keeps the
+// limit): the training job is stopped, not ended. The other hosts are told to stop, it reads
+// Stopping, and algo-1's report (once it has uploaded) ends it Stopped with SecondaryStatus
+// MaxRuntimeExceeded and the reason, whatever algo-1 said. Before, algo-2's report ended it at
+// once, while algo-1 still packed the model. Algo-1 running it out first ends it at once.
+TEST_F(GangTest, AnotherHostsMaxRuntimeEndsTheGangWithAlgo1sReport) {
+  auto max_runtime = [&](const std::string& wid, const proto::wire::AssignTrial& a) {
+    proto::wire::TrialExited x;
+    x.trial = a.trial;
+    x.attempt = a.attempt;
+    x.status = "Stopped";
+    x.secondary_status = "MaxRuntimeExceeded";
+    x.exit_code = 143;
+    x.failure_reason = "MaxRuntimeExceeded: the training job ran longer than its max runtime of 60 s";
+    return core_->OnMessage(wid, x, now_);
+  };
+  {
+    const auto [a, w1, w2, w3] = StartGang("gang");
+    ASSERT_FALSE(a.trial.empty());
+    now_ += 60000;
+    const auto out = max_runtime(w2, a);
+    std::set<std::string> stopped;
+    for (const auto& o : out) {
+      if (std::get_if<proto::wire::StopTrial>(&o.message)) stopped.insert(o.worker_id);
+    }
+    EXPECT_EQ(stopped, (std::set<std::string>{w1, w3})) << "the hosts still running are stopped";
+    const Trial* t = core_->FindTrial(a.trial);
+    EXPECT_EQ(t->state, TrialState::kStopping) << "algo-1 has not uploaded yet";
+    Exited(w3, a, "Stopped");
+    EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kStopping);
+    now_ += 2000;
+    Exited(w1, a, "Stopped");  // the coordinator's stop reached it before its own limit
+    t = core_->FindTrial(a.trial);
+    EXPECT_EQ(t->state, TrialState::kStopped);
+    ASSERT_FALSE(t->secondary.empty());
+    EXPECT_EQ(t->secondary.back().status, "MaxRuntimeExceeded");
+    EXPECT_NE(t->secondary.back().message.find("algo-2 (worker " + w2 + "): the training job ran longer than its max "
+                                               "runtime of 60 s"),
+              std::string::npos)
+        << t->secondary.back().message;
+    EXPECT_EQ(t->end_ms, now_) << "ended at algo-1's report";
+  }
+  MakeCore();
+  {
+    const auto [a, w1, w2, w3] = StartGang("gang2");
+    ASSERT_FALSE(a.trial.empty());
+    const auto out = max_runtime(w1, a);
+    EXPECT_EQ(Only<proto::wire::StopTrial>(out).size(), 2u);
+    const Trial* t = core_->FindTrial(a.trial);
+    EXPECT_EQ(t->state, TrialState::kStopped) << "algo-1 has uploaded when it reports";
+    EXPECT_EQ(t->secondary.back().status, "MaxRuntimeExceeded");
+    max_runtime(w2, a);  // a lingering host's report
+    EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kStopped);
+  }
+}
+
 // The DiscardHandOver messages in `sent`, with their workers.
 std::vector<std::pair<std::string, proto::wire::DiscardHandOver>> Discards(const std::vector<Outgoing>& sent) {
   std::vector<std::pair<std::string, proto::wire::DiscardHandOver>> v;

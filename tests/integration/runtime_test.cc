@@ -776,6 +776,55 @@ TEST_F(GangArtifactsCluster, AStoppedTrainingJobsArchiveHasTheShardEveryHostSave
   EXPECT_EQ(tj["TrainingJobStatus"], "Stopped") << tj.dump(2);
 }
 
+// A three-host training job runs out its MaxRuntimeInSeconds; algo-1's program takes 3 s to save
+// its shard on SIGTERM, the others' none. The training job reads Stopped (SecondaryStatus
+// MaxRuntimeExceeded) only once algo-1 has uploaded: model.tar.gz is there when it does. Before,
+// the first other host's report ended it, 3 s before algo-1 wrote the archive. (A grace period
+// of 10 s, where the fixture's 1 s would kill algo-1's program before it saved.)
+class GangMaxRuntimeCluster : public GangArtifactsCluster {
+ protected:
+  void BeforeCoordinator() override {
+    GangArtifactsCluster::BeforeCoordinator();
+    grace_s_ = "10";
+  }
+};
+
+TEST_F(GangMaxRuntimeCluster, AGangThatRunsOutItsMaxRuntimeReadsStoppedOnceItsModelIsUp) {
+  Json spec = ScriptJob("it-gang-maxrt", 1, 1,
+                        "#!/bin/sh\n"
+                        "save() {\n"
+                        "  if [ \"$SM_CURRENT_HOST\" = algo-1 ]; then sleep 3; fi\n"
+                        "  echo \"$SM_CURRENT_HOST\" > \"$SM_MODEL_DIR/shard-$SM_CURRENT_HOST.pt\"; exit 0\n"
+                        "}\n"
+                        "trap save TERM\n"
+                        "echo started\n"
+                        "sleep 60 & wait\n");
+  spec["TrainingJobDefinition"]["ResourceConfig"]["InstanceCount"] = 3;
+  spec["TrainingJobDefinition"]["StoppingCondition"]["MaxRuntimeInSeconds"] = 3;
+  Call("CreateHyperParameterTuningJob", spec);
+  WaitForPrograms(3);
+  const std::vector<Json> trials = Trials("it-gang-maxrt");
+  ASSERT_EQ(trials.size(), 1u);
+  const std::string name = trials[0]["TrainingJobName"];
+  const fs::path out = dir_ / "out" / name / "output";
+  Json tj;
+  bool archive_when_stopped = false;
+  for (int i = 0; i < 400; ++i) {  // 40 s
+    tj = Call("DescribeTrainingJob", {{"TrainingJobName", name}});
+    if (tj["TrainingJobStatus"] == "Stopped") {
+      archive_when_stopped = fs::exists(out / "model.tar.gz");
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(tj["TrainingJobStatus"], "Stopped") << tj.dump(2) << "\nsee " << dir_;
+  EXPECT_TRUE(archive_when_stopped) << "read Stopped before algo-1 uploaded; see " << dir_;
+  EXPECT_EQ(tj["SecondaryStatus"], "MaxRuntimeExceeded") << tj.dump(2);
+  EXPECT_EQ(Sh("tar -tzf " + (out / "model.tar.gz").string() + " | sort"),
+            "shard-algo-1.pt\nshard-algo-2.pt\nshard-algo-3.pt\n")
+      << "see " << dir_;
+}
+
 // Algo-1's worker dies (SIGKILL) while a three-host training job without a RetryStrategy trains:
 // the training job fails, the other hosts are stopped and hand over what they saved on SIGTERM
 // for an algo-1 that will never merge it, and the coordinator has one of their workers remove it
