@@ -231,6 +231,7 @@ void CoordinatorCore::Impl::Load() {
       }
     }
     it->second->trials.push_back(t.name);
+    if (t.discard_hand_over) discards[t.name] = {.restored = true, .running = {}};
     trials[t.name] = std::move(t);
   }
   // Curves of the jobs that decide on them, from the stored metric points of each trial's
@@ -971,7 +972,7 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
     impl_->Note(impl_->store->PutAlive(now_ms));
   }
   impl_->ExpireWarm(now_ms);
-  impl_->SendDueDiscards(&out);
+  impl_->SendDueDiscards(now_ms, &out);
   impl_->FinishAll(now_ms, &out);
   impl_->Schedule(now_ms, &out);
   return out;

@@ -247,6 +247,16 @@ struct Trial {
   // (`gang` goes then): a host's last lines, flushed as it is stopped or after a retry began,
   // still go under its own numbers (OnLogLines).
   std::map<uint32_t, std::vector<std::string>> gang_workers;
+  // An ended multi-host attempt whose algo-1 was lost with no retry to follow: what its other
+  // hosts handed over under the output path will never be merged, and one of their workers is to
+  // remove it (DiscardHandOver; Impl::SendDueDiscards says when). Stored, so that a coordinator
+  // restart in between does not leave the folder; cleared once a worker is told.
+  struct HandOverToDiscard {
+    uint32_t attempt = 0;
+    std::string output_path;
+    std::vector<std::string> workers;  // the attempt's other hosts' workers, algo-2 first
+  };
+  std::optional<HandOverToDiscard> discard_hand_over;
   // The workers of the current attempt: its gang's, else worker_id alone.
   std::vector<std::string> Hosts() const {
     if (gang.empty()) return {worker_id};

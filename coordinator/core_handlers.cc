@@ -161,6 +161,14 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
     it = it->second.empty() ? lingering.erase(it) : std::next(it);
   }
   w.foreign.clear();
+  // A host of an attempt whose hand-over is to be discarded, still running it (after a
+  // coordinator restart, which forgot `lingering`): the folder waits for its exit report.
+  for (auto& [trial, d] : discards) {
+    d.running.erase(wid);
+    const auto t = trials.find(trial);
+    if (t == trials.end() || !t->second.discard_hand_over) continue;
+    if (reported.count({trial, t->second.discard_hand_over->attempt})) d.running.insert(wid);
+  }
   w.draining.clear();  // a new registration is new capacity
   // ...but not a cordon: an operator's, held until lifted.
   if (auto cordon = cordons.find(wid); cordon != cordons.end()) {
@@ -913,7 +921,9 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
     if (KeptForItsCoordinator(x->trial)) return;
     if (ReleaseLingering(wid, x->trial, x->attempt)) {  // a stopped gang host is done: its slot is free
       if (auto t = trials.find(x->trial); t != trials.end()) TellAlgo1IfPeersGone(t->second, x->attempt, out);
-      SendDueDiscards(out);
+      SendDueDiscards(now, out);
+    } else if (auto d = discards.find(x->trial); d != discards.end() && d->second.running.erase(wid)) {
+      SendDueDiscards(now, out);  // a host that ran on through a coordinator restart has handed over
     }
     if (auto w = workers.find(wid); w != workers.end()) w->second.foreign.erase({x->trial, x->attempt});
     if (FromElsewhere(wid, x->trial, x->attempt, "TrialExited", now) || OnExited(wid, *x, now, out)) {

@@ -273,18 +273,19 @@ struct CoordinatorCore::Impl {
   std::map<std::pair<std::string, uint32_t>, std::map<std::string, std::vector<uint32_t>>> lingering;
   // Frees a lingering host's slot and GPUs; false when (trial, attempt) does not linger on `wid`.
   bool ReleaseLingering(const std::string& wid, const std::string& trial, uint32_t attempt);
-  // Multi-host attempts that ended for good (no retry follows) with algo-1's worker lost
-  // (InfraFailure): what their other hosts handed over under the output path will never be
-  // merged. Once none of those hosts lingers (each reported its exit, or was lost too), the first
-  // of their workers still registered is told to remove it (DiscardHandOver, SendDueDiscards);
-  // with none left nobody can, and the folder stays. Not persisted: a coordinator restart in
-  // between leaves the folder, as before.
+  // Training jobs with a hand-over to discard (Trial::discard_hand_over: a multi-host attempt
+  // that ended for good, no retry following, with algo-1's worker lost). Once none of its other
+  // hosts still runs (each reported its exit, or was lost too), the first of their workers still
+  // registered is told to remove it (DiscardHandOver, SendDueDiscards); with none left nobody
+  // can, and the folder stays. After a coordinator restart (`restored`) the hosts' registrations
+  // say which still run the attempt (`running`, until their exit reports), and it waits a lease
+  // for those that have not registered yet.
   struct HandOverDiscard {
-    std::string output_path;
-    std::vector<std::string> workers;  // the attempt's other hosts' workers, algo-2 first
+    bool restored = false;
+    std::set<std::string> running;
   };
-  std::map<std::pair<std::string, uint32_t>, HandOverDiscard> discards;
-  void SendDueDiscards(std::vector<Outgoing>* out);
+  std::map<std::string, HandOverDiscard> discards;
+  void SendDueDiscards(int64_t now, std::vector<Outgoing>* out);
   // An ended gang attempt whose hosts other than algo-1 have all reported their exit (none
   // lingers) while algo-1 still does: algo-1's worker, whose upload waits for their hand-over,
   // is told (GangPeersEnded). Nothing otherwise.

@@ -143,6 +143,11 @@ TrialRow TrialToRow(const Trial& t) {
     for (const auto& [attempt, ws] : t.gang_workers) gw[std::to_string(attempt)] = ws;
     d["gang_workers"] = gw;
   }
+  if (t.discard_hand_over) {
+    d["discard_hand_over"] = {{"attempt", t.discard_hand_over->attempt},
+                              {"output_path", t.discard_hand_over->output_path},
+                              {"workers", t.discard_hand_over->workers}};
+  }
   if (t.training_ms > 0) d["training_ms"] = t.training_ms;
   if (t.spot_training_ms > 0) d["spot_training_ms"] = t.spot_training_ms;
   if (t.attempt_start_ms > 0) {
@@ -232,6 +237,11 @@ Trial TrialFromRow(const TrialRow& r, std::string* damage) {
                       Get(h, "gpus", std::vector<uint32_t>{}), Get(h, "exit", none), Get(h, "seq", uint64_t{0})});
   }
   t.metric_host = Get(d, "metric_host", std::map<std::string, size_t>{});
+  if (auto h = d.find("discard_hand_over"); h != d.end() && h->is_object()) {
+    Trial::HandOverToDiscard hd{Get(*h, "attempt", uint32_t{0}), Get(*h, "output_path", none),
+                                Get(*h, "workers", std::vector<std::string>{})};
+    if (hd.attempt > 0 && !hd.output_path.empty() && !hd.workers.empty()) t.discard_hand_over = std::move(hd);
+  }
   if (auto gw = d.find("gang_workers"); gw != d.end() && gw->is_object()) {
     for (const auto& [attempt, ws] : gw->items()) {
       char* end = nullptr;

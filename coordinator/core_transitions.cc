@@ -231,27 +231,40 @@ void CoordinatorCore::Impl::InfraFailure(Trial& t, const std::string& reason, in
     // No retry follows, whose algo-1 would remove this attempt's hand-over folder.
     const auto* d = j ? Definition(*j, t.definition_name) : nullptr;
     if (algo1_lost && d && d->output_data_config && d->output_data_config->s3_output_path.value_or("") != "") {
-      discards[{t.name, ended_attempt}] = {*d->output_data_config->s3_output_path, std::move(other_hosts)};
+      t.discard_hand_over = Trial::HandOverToDiscard{ended_attempt, *d->output_data_config->s3_output_path,
+                                                     std::move(other_hosts)};
+      discards[t.name] = {};
     }
   }
   SaveTrial(t);
 }
 
-void CoordinatorCore::Impl::SendDueDiscards(std::vector<Outgoing>* out) {
+void CoordinatorCore::Impl::SendDueDiscards(int64_t now, std::vector<Outgoing>* out) {
   for (auto it = discards.begin(); it != discards.end();) {
-    if (lingering.count(it->first)) {  // a host still hands over: after its exit
+    auto t = trials.find(it->first);
+    if (t == trials.end() || !t->second.discard_hand_over) {
+      it = discards.erase(it);
+      continue;
+    }
+    const Trial::HandOverToDiscard& d = *t->second.discard_hand_over;
+    const auto runs = [&](const std::string& wid) { return it->second.running.count(wid) && workers.count(wid); };
+    const bool awaited = it->second.restored && now - loaded_at_ms <= opt.lease_ms &&
+                         std::any_of(d.workers.begin(), d.workers.end(), [&](const auto& w) { return !workers.count(w); });
+    // A host still hands over (after its exit), or may (not registered since a restart, within a lease).
+    if (lingering.count({it->first, d.attempt}) || std::any_of(d.workers.begin(), d.workers.end(), runs) || awaited) {
       ++it;
       continue;
     }
-    const auto& [trial, attempt] = it->first;
-    for (const std::string& wid : it->second.workers) {
+    for (const std::string& wid : d.workers) {
       if (!workers.count(wid)) continue;
-      out->push_back({wid, proto::wire::DiscardHandOver{trial, attempt, it->second.output_path}});
+      out->push_back({wid, proto::wire::DiscardHandOver{it->first, d.attempt, d.output_path}});
       spdlog::info("{} attempt {}: algo-1 was lost and no retry follows; worker {} removes the hosts' hand-over "
                    "folder under {}",
-                   trial, attempt, wid, it->second.output_path);
+                   it->first, d.attempt, wid, d.output_path);
       break;
     }
+    t->second.discard_hand_over.reset();
+    SaveTrial(t->second);
     it = discards.erase(it);
   }
 }

@@ -967,6 +967,80 @@ TEST_F(GangTest, ALostAlgo1WithNoRetryHasTheHandOverDiscardedOnceTheOtherHostsHa
   EXPECT_TRUE(Discards(core_->OnTick(now_)).empty()) << "once";
 }
 
+// The coordinator restarts after algo-1 was lost and before the other hosts exited: the hand-over
+// to discard is in the store. Algo-2's worker registers still running the attempt (stopped again
+// by the registration's answer), algo-3's has ended it: nothing is sent while algo-2 runs, even
+// a lease on, and at its exit report the first of the attempt's workers still registered
+// (algo-2's) is told, once, also across another restart. Before, the restart forgot it and the
+// folder stayed.
+TEST_F(GangTest, AHandOverToDiscardOutlivesACoordinatorRestart) {
+  const auto [a, w1, w2, w3] = StartGang("gang", std::nullopt);
+  ASSERT_FALSE(a.trial.empty());
+  auto heartbeat = [&](const std::string& w, uint64_t seq) {
+    proto::wire::Heartbeat h{w, seq, 0, {{a.trial, a.attempt}}};
+    return core_->OnMessage(w, h, now_);
+  };
+  now_ += options_.lease_ms / 2;
+  heartbeat(w2, 2);
+  heartbeat(w3, 2);
+  now_ += options_.lease_ms / 2 + 10;
+  EXPECT_TRUE(Discards(core_->OnTick(now_)).empty()) << "the other hosts still hand over";  // algo-1 lost
+  ASSERT_EQ(core_->FindTrial(a.trial)->state, TrialState::kFailed);
+
+  MakeCore();  // the restart
+  now_ += 100;
+  EXPECT_TRUE(Discards(core_->OnTick(now_)).empty()) << "no host has registered";
+  auto w2_again = Worker(w2, 1, 2, 8);
+  w2_again.instance_group = "train";
+  w2_again.running = {{a.trial, a.attempt}};
+  auto out = core_->OnMessage(w2, w2_again, now_);
+  EXPECT_TRUE(Discards(out).empty()) << "algo-2 still runs it";
+  auto w3_again = Worker(w3, 1, 2, 8);
+  w3_again.instance_group = w3 == "c" ? "eval" : "train";
+  EXPECT_TRUE(Discards(core_->OnMessage(w3, w3_again, now_)).empty()) << "algo-2 still runs it";
+  for (int i = 0; i < 3; ++i) {  // a lease and a half on, both heart-beating
+    now_ += options_.lease_ms / 2;
+    EXPECT_TRUE(Discards(heartbeat(w2, 10 + i)).empty());
+    EXPECT_TRUE(Discards(core_->OnMessage(w3, proto::wire::Heartbeat{w3, uint64_t(10 + i), 0, {}}, now_)).empty());
+    EXPECT_TRUE(Discards(core_->OnTick(now_)).empty()) << "algo-2 still runs it";
+  }
+  const auto last = Discards(Exited(w2, a, "Stopped"));
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(last[0].first, w2);
+  EXPECT_EQ(last[0].second, (proto::wire::DiscardHandOver{a.trial, a.attempt, a.output_path}));
+  now_ += 10;
+  EXPECT_TRUE(Discards(core_->OnTick(now_)).empty()) << "once";
+  MakeCore();  // and not again after another restart
+  now_ += options_.lease_ms + 10;
+  core_->OnMessage(w2, Worker(w2, 1, 2, 8), now_);
+  EXPECT_TRUE(Discards(core_->OnTick(now_)).empty()) << "told once, across restarts";
+}
+
+// After a restart, a hand-over to discard waits a lease for the attempt's hosts to register (one
+// that has not may still be handing over), then goes to a registered one.
+TEST_F(GangTest, ARestoredHandOverToDiscardWaitsALeaseForTheHostsToRegister) {
+  const auto [a, w1, w2, w3] = StartGang("gang", std::nullopt);
+  ASSERT_FALSE(a.trial.empty());
+  now_ += options_.lease_ms / 2;
+  for (const auto& w : {w2, w3}) {
+    proto::wire::Heartbeat h{w, 2, 0, {{a.trial, a.attempt}}};
+    core_->OnMessage(w, h, now_);
+  }
+  now_ += options_.lease_ms / 2 + 10;
+  core_->OnTick(now_);  // algo-1 lost
+  MakeCore();
+  now_ += 100;
+  core_->OnTick(now_);
+  auto w3_again = Worker(w3, 1, 2, 8);
+  EXPECT_TRUE(Discards(core_->OnMessage(w3, w3_again, now_)).empty());
+  EXPECT_TRUE(Discards(core_->OnTick(now_ + options_.lease_ms / 2)).empty()) << "algo-2's worker may still hand over";
+  now_ += options_.lease_ms + 10;
+  core_->OnMessage(w3, proto::wire::Heartbeat{w3, 2, 0, {}}, now_);
+  const auto told = Discards(core_->OnTick(now_));
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0].first, w3) << "the only one registered";
+}
+
 // A lost algo-2 leaves the hand-over to algo-1, which packs what arrived and removes the folder
 // (worker/artifacts.h, peers_ended): the coordinator sends no DiscardHandOver.
 TEST_F(GangTest, ALostAlgo2LeavesTheHandOverToAlgo1) {

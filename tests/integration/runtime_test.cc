@@ -779,9 +779,10 @@ TEST_F(GangArtifactsCluster, AStoppedTrainingJobsArchiveHasTheShardEveryHostSave
 // A three-host training job runs out its MaxRuntimeInSeconds; algo-1's program takes 3 s to save
 // its shard on SIGTERM, the others' none. The training job reads Stopped (SecondaryStatus
 // MaxRuntimeExceeded) only once algo-1 has uploaded: model.tar.gz is there when it does. Before,
-// the first other host's report ended it, 3 s before algo-1 wrote the archive. (A grace period
-// of 10 s, where the fixture's 1 s would kill algo-1's program before it saved.)
-class GangMaxRuntimeCluster : public GangArtifactsCluster {
+// the first other host's report ended it, 3 s before algo-1 wrote the archive.
+// (GangSlowSaveCluster: a grace period of 10 s, where the fixture's 1 s would kill a program
+// that takes seconds to save.)
+class GangSlowSaveCluster : public GangArtifactsCluster {
  protected:
   void BeforeCoordinator() override {
     GangArtifactsCluster::BeforeCoordinator();
@@ -789,7 +790,7 @@ class GangMaxRuntimeCluster : public GangArtifactsCluster {
   }
 };
 
-TEST_F(GangMaxRuntimeCluster, AGangThatRunsOutItsMaxRuntimeReadsStoppedOnceItsModelIsUp) {
+TEST_F(GangSlowSaveCluster, AGangThatRunsOutItsMaxRuntimeReadsStoppedOnceItsModelIsUp) {
   Json spec = ScriptJob("it-gang-maxrt", 1, 1,
                         "#!/bin/sh\n"
                         "save() {\n"
@@ -860,6 +861,58 @@ TEST_F(GangArtifactsCluster, ALostAlgo1sHandOverDoesNotStayInTheOutput) {
   const fs::path parts = dir_ / "out" / name / "output" / ".hpo-hosts";
   bool said = false;
   for (int i = 0; i < 300 && (!said || fs::exists(parts)); ++i) {  // 30 s
+    for (size_t w = 1; w <= workers_.size() && !said; ++w) {
+      std::ifstream in(dir_ / ("worker" + std::to_string(w) + ".log"));
+      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      said = text.find(name + " attempt 1: algo-1 was lost and no retry follows: the hosts' hand-over folder") !=
+             std::string::npos;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(said) << "no worker was told to discard the hand-over; see " << dir_;
+  EXPECT_FALSE(fs::exists(parts)) << Sh("find " + parts.string()) << "see " << dir_;
+}
+
+// As above, and the coordinator restarts (SIGKILL) right after the training job failed, while
+// the other hosts still save their shards on SIGTERM (3 s): the hand-over to discard is in the
+// store, and once they have handed over one of their workers removes it. Before, the restart
+// forgot it and the folder stayed.
+TEST_F(GangSlowSaveCluster, ALostAlgo1sHandOverIsDiscardedAcrossACoordinatorRestart) {
+  Json spec = ScriptJob("it-gang-lost1r", 1, 1,
+                        "#!/bin/sh\n"
+                        "save() { sleep 3; echo \"$SM_CURRENT_HOST\" > \"$SM_MODEL_DIR/shard-$SM_CURRENT_HOST.pt\"; exit 0; }\n"
+                        "trap save TERM\n"
+                        "echo \"host $SM_CURRENT_HOST\"\n"
+                        "sleep 60 & wait\n");
+  spec["TrainingJobDefinition"]["ResourceConfig"]["InstanceCount"] = 3;
+  Call("CreateHyperParameterTuningJob", spec);
+  WaitForPrograms(3);
+  int victim = -1;  // the worker running algo-1 (as above)
+  for (int i = 0; i < 50 && victim < 0; ++i) {
+    for (const fs::path& log : AllTrialLogs()) {
+      std::ifstream in(log);
+      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      const std::string top = fs::relative(log, dir_).begin()->string();
+      if (text.find("host algo-1") != std::string::npos && top.size() > 1 && top[0] == 'w') victim = std::stoi(top.substr(1));
+    }
+    if (victim < 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_GE(victim, 0) << "algo-1 never said it started; see " << dir_;
+  workers_.at(static_cast<size_t>(victim - 1))->Kill(SIGKILL);
+  std::vector<Json> trials;
+  for (int i = 0; i < 300; ++i) {  // algo-1's worker is lost after its lease (3 s)
+    trials = Trials("it-gang-lost1r");
+    if (trials.size() == 1 && trials[0]["TrainingJobStatus"] == "Failed") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(trials.size(), 1u);
+  ASSERT_EQ(trials[0]["TrainingJobStatus"], "Failed") << trials[0].dump(2);
+  coordinator_->Kill(SIGKILL);
+  StartCoordinator();
+  const std::string name = trials[0]["TrainingJobName"];
+  const fs::path parts = dir_ / "out" / name / "output" / ".hpo-hosts";
+  bool said = false;
+  for (int i = 0; i < 400 && (!said || fs::exists(parts)); ++i) {  // 40 s
     for (size_t w = 1; w <= workers_.size() && !said; ++w) {
       std::ifstream in(dir_ / ("worker" + std::to_string(w) + ".log"));
       const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
