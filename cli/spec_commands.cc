@@ -132,7 +132,10 @@ void AddValidateCommand(CLI::App& app) {
       "lists what Autotune chose: a range for each AutoParameters hint, and the Strategy, limits,\n"
       "early stopping, retries and convergence settings the spec leaves out (the README's Autotune\n"
       "section has the rules); the job runs with exactly these. Fields SageMaker acts on that hpo\n"
-      "only keeps (VpcConfig, KMS keys, EnableInterContainerTrafficEncryption) are listed as notes.\n\n"
+      "only keeps (VpcConfig, KMS keys, EnableInterContainerTrafficEncryption) are listed as notes.\n"
+      "So are the values of a CRD in YAML that `kubectl apply` would have refused, typed by its YAML\n"
+      "reader otherwise than the CRD's schema (`epochs: 10` where a string belongs; a quoted \"10\"\n"
+      "where an integer does): hpo reads them by the field's type.\n\n"
       "Example:\n  hpo validate examples/*.yaml examples/quickstart.json\n\n"
       "Exit codes: 0 every file is valid, 2 any is not (or cannot be read).");
   c->callback([files, limits, catalog, served, known] {
@@ -161,6 +164,13 @@ void AddValidateCommand(CLI::App& app) {
       std::cout << f << ": " << Summary(*p, tuned->spec) << "\n";
       for (const std::string& note : proto::NotEnforced(tuned->spec, p->spelling)) {
         std::cout << "  note: " << note << "\n";
+      }
+      if (!p->kubectl_notes.empty()) {
+        std::cout << "  note: `kubectl apply` would refuse this resource: kubectl reads "
+                  << (p->kubectl_notes.size() == 1 ? "one value" : std::to_string(p->kubectl_notes.size()) + " values")
+                  << " as another type than the CRD's schema has there (hpo reads them by the field's type and runs "
+                     "the spec as it is):\n";
+        for (const auto& n : p->kubectl_notes) std::cout << "    " << n.ToString() << "\n";
       }
       if (tuned->choices.empty()) continue;
       std::cout << "  Autotune chose:\n";

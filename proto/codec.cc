@@ -73,6 +73,9 @@ struct Ctx {
   Spelling spelling;
   bool text_scalars;  // YAML: scalars are text until the model says what they are
   FieldErrors* errors;
+  // A CRD document's TextTree::yaml_kinds, and where the notes on them go (both or neither).
+  const std::map<std::string, std::string>* yaml_kinds = nullptr;
+  FieldErrors* kubectl_notes = nullptr;
 
   void Error(const std::string& path, std::string message) const {
     errors->push_back({path, std::move(message)});
@@ -89,9 +92,31 @@ std::string Join(const std::string& path, const std::string& name) {
 
 // ---- scalars ----------------------------------------------------------------------------------
 
+// A YAML scalar read as `want` (a string, an integer, ...) that kubectl would send as another JSON
+// type (TextTree::yaml_kinds): the API server would refuse the resource. A note says how to
+// write it; hpo reads it either way.
+void NoteKubectlType(const Ctx& c, const std::string& path, const std::string& text, const char* want) {
+  if (!c.yaml_kinds || !c.kubectl_notes) return;
+  const auto kind = c.yaml_kinds->find(path);
+  if (kind == c.yaml_kinds->end()) return;
+  const bool want_string = std::string_view(want) == "a string";
+  if (want_string == (kind->second == "string")) return;
+  const std::string shown = text.size() > 40 ? text.substr(0, 40) + "..." : text;
+  if (want_string) {
+    const std::string& k = kind->second;
+    c.kubectl_notes->push_back({path, shown + " is " + (k == "integer" ? "an integer" : k == "number" ? "a number" : "a boolean") +
+                                          " to kubectl (YAML 1.1) and the CRD's schema has a string here: write it in "
+                                          "quotes, \"" + shown + "\""});
+  } else {
+    c.kubectl_notes->push_back({path, "\"" + shown + "\" is quoted, a string to kubectl, and the CRD's schema has " +
+                                          want + " here: write it without quotes, " + shown});
+  }
+}
+
 void Decode(const Json& j, std::string& out, const Ctx& c, const std::string& path) {
   if (j.is_string()) {
     out = j.get<std::string>();
+    if (c.text_scalars) NoteKubectlType(c, path, out, "a string");
     // No field holds one: a worker cannot pass it on (a path, an argument, a regex), and a
     // training image named with one was cut short at it and ran something else.
     if (out.find('\0') != std::string::npos) c.Error(path, "must not contain a NUL character (\\u0000)");
@@ -132,6 +157,7 @@ void Decode(const Json& j, int64_t& out, const Ctx& c, const std::string& path) 
     auto [p, ec] = std::from_chars(first, s.data() + s.size(), v);
     if (ec == std::errc() && p == s.data() + s.size() && s.size() > digits) {
       out = v;
+      NoteKubectlType(c, path, s, "an integer");
       return;
     }
     c.Error(path, ec == std::errc::result_out_of_range ? "integer \"" + s + "\" is too large"
@@ -162,6 +188,7 @@ void Decode(const Json& j, double& out, const Ctx& c, const std::string& path) {
     const auto [end, ec] = std::from_chars(first, last, v, std::chars_format::general);
     if (!s.empty() && ec == std::errc() && end == last && std::isfinite(v)) {
       out = v;
+      NoteKubectlType(c, path, s, "a number");
       return;
     }
     c.Error(path, "expected a number, got \"" + s + "\"");
@@ -177,6 +204,7 @@ void Decode(const Json& j, bool& out, const Ctx& c, const std::string& path) {
   }
   if (j.is_string() && c.text_scalars) {
     const std::string& s = j.get_ref<const std::string&>();
+    NoteKubectlType(c, path, s, "true or false");
     if (s == "true" || s == "True" || s == "TRUE") { out = true; return; }
     if (s == "false" || s == "False" || s == "FALSE") { out = false; return; }
     // YAML 1.1's other spellings, as kubectl reads them (its YAML reader turns `yes` into true
@@ -637,9 +665,9 @@ Result<Timestamp> ParseRfc3339(std::string_view text) {
 namespace {
 
 // A CRD document decoded as far as it goes: a field with an error is left at its default, and
-// the error is added to `errs`.
-TuningJobDocument DecodeCrdInto(const TextTree& in, FieldErrors& errs) {
-  Ctx c{Spelling::kCrd, in.from_yaml, &errs};
+// the error is added to `errs`. `kubectl_notes` (if given): ParsedSpec::kubectl_notes.
+TuningJobDocument DecodeCrdInto(const TextTree& in, FieldErrors& errs, FieldErrors* kubectl_notes = nullptr) {
+  Ctx c{Spelling::kCrd, in.from_yaml, &errs, kubectl_notes ? &in.yaml_kinds : nullptr, kubectl_notes};
   TuningJobDocument doc;
   const Json& j = in.tree;
   if (!j.is_object()) {
@@ -734,7 +762,7 @@ Result<ParsedSpec> ParseSpec(std::string_view text, FieldErrors* errors, ParsedS
   };
   if (j.is_object() && (j.contains("apiVersion") || j.contains("kind") || j.contains("spec"))) {
     out.spelling = Spelling::kCrd;
-    out.document = DecodeCrdInto(*tree, errs);
+    out.document = DecodeCrdInto(*tree, errs, &out.kubectl_notes);
   } else if (LooksLikeApi(j)) {
     out.spelling = Spelling::kApi;
     out.document.spec = DecodeCreateRequestInto(*tree, errs);
@@ -746,7 +774,7 @@ Result<ParsedSpec> ParseSpec(std::string_view text, FieldErrors* errors, ParsedS
                         "HyperParameterTuningJobName), got " + got});
   } else {
     // A bare CRD spec: wrap it so paths still read spec.<field>.
-    TextTree wrapped{Json::object(), tree->from_yaml};
+    TextTree wrapped{Json::object(), tree->from_yaml, {}};
     wrapped.tree["spec"] = j;
     out.spelling = Spelling::kCrd;
     out.document = DecodeCrdInto(wrapped, errs);

@@ -22,6 +22,7 @@
 //   strictly: a number where the model wants a string is an error that says to quote it.
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,6 +68,13 @@ bool IsNotFoundError(std::string_view type, std::string_view message);
 struct TextTree {
   nlohmann::ordered_json tree;
   bool from_yaml = false;
+  // YAML only: the scalars a YAML 1.1 reader such as kubectl types otherwise than hpo's decoders
+  // may read them, by path (keys joined by '.', list items as [i]; `metadata` left out): a plain
+  // one it reads as "boolean", "integer" or "number" (`epochs: 10`), and a quoted one that would
+  // be such if plain, which it sends as a "string" (`maxNumberOfTrainingJobs: "10"`). The
+  // decoders read both by the field's type; the CRD decoder notes where the API server would
+  // refuse what kubectl sends (ParsedSpec::kubectl_notes).
+  std::map<std::string, std::string> yaml_kinds;
 };
 
 // Limits on one parsed document, enforced by ParseText (and so by ParseSpec and every decoder's
@@ -94,6 +102,11 @@ Result<nlohmann::ordered_json> ParseJson(std::string_view text);
 // A spec read from any accepted input, with the spelling it came in.
 struct ParsedSpec {
   Spelling spelling = Spelling::kCrd;
+  // A CRD document in YAML: the values hpo reads by their field's type but that `kubectl apply`
+  // would send as another JSON type than the CRD's schema has there, so that the API server
+  // refuses the resource (`num_round: 10` in staticHyperParameters, a string field; a quoted
+  // "10" in an integer field). Each says how to write it. hpo runs the spec either way.
+  FieldErrors kubectl_notes;
   // For CRD input the whole document. For API input, spec is the request and metadata.name is
   // the job name.
   TuningJobDocument document;

@@ -75,6 +75,23 @@ Status NotUtf8(const YAML::Node& n) {
 
 bool IsYamlNull(const std::string& s) { return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL"; }
 
+// What a YAML 1.1 reader (kubectl's, which turns a manifest into JSON before the API server
+// checks it against the CRD's schema) types the plain scalar `s` as: "boolean", "integer",
+// "number", or "" for text (nulls are handled apart; timestamps are left as text).
+std::string Yaml11Kind(const std::string& s) {
+  static const std::unordered_set<std::string> kBools = {"y",     "Y",     "yes", "Yes", "YES", "n",   "N",
+                                                         "no",    "No",    "NO",  "true", "True", "TRUE", "false",
+                                                         "False", "FALSE", "on",  "On",  "ON",  "off", "Off", "OFF"};
+  if (kBools.count(s)) return "boolean";
+  static const std::regex kInt("[-+]?(0b[01_]+|0x[0-9a-fA-F_]+|0o?[0-7_]+|0|[1-9][0-9_]*)");
+  static const std::regex kFloat(
+      "[-+]?((\\.[0-9][0-9_]*|[0-9][0-9_]*(\\.[0-9_]*)?)([eE][-+]?[0-9]+)?|\\.(inf|Inf|INF))|\\.(nan|NaN|NAN)");
+  if (s.size() > 64) return "";
+  if (std::regex_match(s, kInt)) return "integer";
+  if (std::regex_match(s, kFloat)) return "number";
+  return "";
+}
+
 // What one document may expand to (kMaxDocumentNodes, kMaxDocumentTextBytes in codec.h). YAML
 // aliases let a few hundred bytes name a tree of billions of nodes ("billion laughs"), and a 60 KB
 // string named a thousand times is 60 MB; the conversion copies what an alias names, so it counts
@@ -98,7 +115,10 @@ struct ExpansionBudget {
 
 // YAML -> JSON. Plain scalars stay text (the model types them later), except null-like ones.
 // Under `metadata` (opaque to the model) plain scalars get YAML's core-schema types instead.
-Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionBudget& budget) {
+// `path` names the node as the decoders do (keys joined by '.', list items as [i]); `kinds` (if
+// given) gets TextTree::yaml_kinds' entries, outside `metadata`.
+Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionBudget& budget, const std::string& path,
+               std::map<std::string, std::string>* kinds) {
   if (depth > kMaxDepth) return Status::InvalidArgument("YAML nesting deeper than 64 levels");
   HPO_RETURN_IF_ERROR(budget.Charge(1, n.IsScalar() ? n.Scalar().size() : 0));
   // Tags: YAML's own (!!str, !!int, ...) and none ("?" plain, "!" quoted) are read; any other was
@@ -122,6 +142,10 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionB
       if (!ValidUtf8(s) && budget.source_utf8) s = MendLatin1Escapes(s);
       if (!ValidUtf8(s)) return NotUtf8(n);
       bool plain = tag != "!" && tag != "tag:yaml.org,2002:str";  // !!str null is the text "null"
+      if (kinds && !infer && !(plain && IsYamlNull(s))) {
+        const std::string kind = Yaml11Kind(s);
+        if (!kind.empty()) (*kinds)[path] = plain && tag != "tag:yaml.org,2002:str" ? kind : "string";
+      }
       if (plain && IsYamlNull(s)) {
         out = nullptr;
       } else if (plain && infer) {
@@ -142,7 +166,8 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionB
       out = Json::array();
       for (const auto& e : n) {
         Json ej;
-        HPO_RETURN_IF_ERROR(Convert(e, ej, infer, depth + 1, budget));
+        HPO_RETURN_IF_ERROR(
+            Convert(e, ej, infer, depth + 1, budget, path + "[" + std::to_string(out.size()) + "]", kinds));
         out.push_back(std::move(ej));
       }
       return Status::Ok();
@@ -164,7 +189,7 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionB
         if (!ValidUtf8(key)) return NotUtf8(kv.first);
         if (key == "<<" && kv.first.Tag() != "!") {
           Json source;
-          HPO_RETURN_IF_ERROR(Convert(kv.second, source, infer, depth + 1, budget));
+          HPO_RETURN_IF_ERROR(Convert(kv.second, source, infer, depth + 1, budget, path, kinds));
           if (source.is_object()) {
             merges.push_back(std::move(source));
           } else if (source.is_array() && std::all_of(source.begin(), source.end(),
@@ -182,7 +207,8 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionB
         }
         Json vj;
         bool child_infer = infer || (depth == 0 && key == "metadata");
-        HPO_RETURN_IF_ERROR(Convert(kv.second, vj, child_infer, depth + 1, budget));
+        HPO_RETURN_IF_ERROR(
+            Convert(kv.second, vj, child_infer, depth + 1, budget, path.empty() ? key : path + "." + key, kinds));
         object.emplace_back(key, std::move(vj));
       }
       // YAML's merge keys: the keys written in this mapping win, then the first merged mapping
@@ -504,7 +530,7 @@ Result<TextTree> ParseYaml(std::string_view text) {
     budget.source_utf8 = ValidUtf8(yaml);
     // LoadAll only past empty documents: the count above found no place the parser sticks at.
     const YAML::Node root = docs->first == 0 ? YAML::Load(yaml) : YAML::LoadAll(yaml).at(docs->first);
-    HPO_RETURN_IF_ERROR(Convert(root, out.tree, false, 0, budget));
+    HPO_RETURN_IF_ERROR(Convert(root, out.tree, false, 0, budget, "", &out.yaml_kinds));
     if (out.tree.is_null()) return Status::InvalidArgument("the document is empty");
     return out;
   } catch (const YAML::Exception& e) {
@@ -552,7 +578,7 @@ Result<TextTree> ParseText(std::string_view text) {
   }
   auto json = ParseJson(text);
   if (!json.ok()) return json.status();
-  return TextTree{std::move(json).value(), false};
+  return TextTree{std::move(json).value(), false, {}};
 }
 
 Result<Json> ParseJson(std::string_view text) {

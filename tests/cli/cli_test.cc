@@ -297,6 +297,35 @@ TEST_F(CliTest, ValidateNotesWhatHpoKeepsButDoesNotEnforce) {
       << o.out;
 }
 
+// A CRD that hpo runs but `kubectl apply` would refuse (an unquoted number where the CRD's schema
+// has a string): valid, with a note naming each such value and how to write it.
+TEST_F(CliTest, ValidateNotesWhatKubectlApplyWouldRefuse) {
+  std::string text = Slurp(Example("quickstart.yaml"));
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"num_round: \"50\"", "num_round: 50"}, {"maxNumberOfTrainingJobs: 12", "maxNumberOfTrainingJobs: \"12\""}}) {
+    ASSERT_NE(text.find(from), std::string::npos) << from;
+    text.replace(text.find(from), from.size(), to);
+  }
+  const fs::path f = Write("kubectl.yaml", text);
+  Outcome o = Hpo({"validate", f.string()});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.out.find(f.string() + ": valid (CRD, Random, 3 ranges, 12 jobs, 3 parallel)\n"
+                       "  note: `kubectl apply` would refuse this resource: kubectl reads 2 values as another type "
+                       "than the CRD's schema has there"),
+            std::string::npos)
+      << o.out;
+  EXPECT_NE(o.out.find("    spec.trainingJobDefinition.staticHyperParameters.num_round: 50 is an integer to kubectl "
+                       "(YAML 1.1) and the CRD's schema has a string here: write it in quotes, \"50\"\n"),
+            std::string::npos)
+      << o.out;
+  EXPECT_NE(o.out.find("    spec.hyperParameterTuningJobConfig.resourceLimits.maxNumberOfTrainingJobs: \"12\" is "
+                       "quoted, a string to kubectl, and the CRD's schema has an integer here: write it without "
+                       "quotes, 12\n"),
+            std::string::npos)
+      << o.out;
+  EXPECT_EQ(Hpo({"validate", Example("quickstart.yaml")}).out.find("kubectl apply"), std::string::npos);
+}
+
 TEST_F(CliTest, ValidateTakesTheHyperparameterAndMetricLimits) {
   Outcome o = Hpo({"validate", "--max-tunable-hyperparameters", "2", "--max-metric-definitions", "1",
                    Example("quickstart.yaml").string()});

@@ -108,12 +108,12 @@ TEST(Codec, TheResourceConfigDescribeAddsIsDroppedWhenTheDefinitionComesBack) {
   first.instance_count = 1;
   first.volume_size_in_gb = 50;
   d.resource_config = first;  // as Describe writes it
-  auto back = DecodeCreateRequest(TextTree{EncodeCreateRequest(spec), false});
+  auto back = DecodeCreateRequest(TextTree{EncodeCreateRequest(spec), false, {}});
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_FALSE(back->training_job_definition->resource_config.has_value());
   EXPECT_EQ(back->training_job_definition->hyper_parameter_tuning_resource_config, h);
   d.resource_config->instance_type = "ml.p4d.24xlarge";  // not the one Describe adds: kept
-  back = DecodeCreateRequest(TextTree{EncodeCreateRequest(spec), false});
+  back = DecodeCreateRequest(TextTree{EncodeCreateRequest(spec), false, {}});
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_TRUE(back->training_job_definition->resource_config.has_value());
 }
@@ -862,6 +862,114 @@ TEST(Codec, FuzzerSeedThatStalledTheYamlParserIsRefused) {
   auto parsed = ParseSpec(text);
   ASSERT_FALSE(parsed.ok());
   EXPECT_NE(parsed.status().message().find("malformed YAML at line"), std::string::npos) << parsed.status().message();
+}
+
+}  // namespace
+}  // namespace hpo::proto
+
+namespace hpo::proto {
+namespace {
+
+// A CRD in YAML whose values kubectl's YAML 1.1 reader would type otherwise than the CRD's schema
+// (`kubectl apply` would be refused): hpo reads every one by its field's type, and ParseSpec
+// notes each with the fix. Values typed as the schema has them, metadata, and JSON or API input
+// get no note.
+TEST(Codec, ValuesKubectlWouldTypeOtherwiseThanTheCrdAreReadAndNoted) {
+  const std::string crd = R"(apiVersion: sagemaker.services.k8s.aws/v1alpha1
+kind: HyperParameterTuningJob
+metadata:
+  name: typed
+  labels: {team: 7, enabled: yes}
+spec:
+  hyperParameterTuningJobName: typed
+  hyperParameterTuningJobConfig:
+    strategy: Random
+    hyperParameterTuningJobObjective: {type_: Minimize, metricName: loss}
+    resourceLimits:
+      maxNumberOfTrainingJobs: "12"
+      maxParallelTrainingJobs: 3
+    parameterRanges:
+      continuousParameterRanges:
+        - {name: lr, minValue: 1e-4, maxValue: "0.5"}
+      categoricalParameterRanges:
+        - {name: batch, values: [64, "128", 0x100]}
+  trainingJobDefinition:
+    staticHyperParameters:
+      epochs: 1_000
+      verbose: yes
+      mode: fast
+      octal: 010
+    enableManagedSpotTraining: "true"
+    algorithmSpecification: {trainingImage: "file:///bin/true", trainingInputMode: File}
+    roleARN: arn:aws:iam::123456789012:role/r
+    outputDataConfig: {s3OutputPath: "s3://b/o"}
+    resourceConfig: {instanceType: ml.m5.large, instanceCount: 1, volumeSizeInGB: 1}
+    stoppingCondition: {maxRuntimeInSeconds: 60, maxWaitTimeInSeconds: 120}
+)";
+  auto p = ParseSpec(crd);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  const TuningJobSpec& s = p->document.spec;
+  EXPECT_EQ(*s.hyper_parameter_tuning_job_config->resource_limits->max_number_of_training_jobs, 12);
+  const auto& statics = s.training_job_definition->static_hyper_parameters;
+  EXPECT_EQ(statics.at("epochs"), "1_000");
+  EXPECT_EQ(statics.at("verbose"), "yes");
+  EXPECT_EQ(statics.at("octal"), "010");
+  EXPECT_EQ(s.hyper_parameter_tuning_job_config->parameter_ranges->continuous_parameter_ranges[0].min_value, "1e-4");
+  EXPECT_TRUE(*s.training_job_definition->enable_managed_spot_training);
+  std::map<std::string, std::string> noted;
+  for (const auto& n : p->kubectl_notes) noted[n.path] = n.message;
+  const std::string cfg = "spec.hyperParameterTuningJobConfig.", def = "spec.trainingJobDefinition.";
+  const std::map<std::string, std::string> want = {
+      {cfg + "resourceLimits.maxNumberOfTrainingJobs",
+       "\"12\" is quoted, a string to kubectl, and the CRD's schema has an integer here: write it without quotes, 12"},
+      {cfg + "parameterRanges.continuousParameterRanges[0].minValue",
+       "1e-4 is a number to kubectl (YAML 1.1) and the CRD's schema has a string here: write it in quotes, \"1e-4\""},
+      {cfg + "parameterRanges.categoricalParameterRanges[0].values[0]",
+       "64 is an integer to kubectl (YAML 1.1) and the CRD's schema has a string here: write it in quotes, \"64\""},
+      {cfg + "parameterRanges.categoricalParameterRanges[0].values[2]",
+       "0x100 is an integer to kubectl (YAML 1.1) and the CRD's schema has a string here: write it in quotes, "
+       "\"0x100\""},
+      {def + "staticHyperParameters.epochs",
+       "1_000 is an integer to kubectl (YAML 1.1) and the CRD's schema has a string here: write it in quotes, "
+       "\"1_000\""},
+      {def + "staticHyperParameters.verbose",
+       "yes is a boolean to kubectl (YAML 1.1) and the CRD's schema has a string here: write it in quotes, \"yes\""},
+      {def + "staticHyperParameters.octal",
+       "010 is an integer to kubectl (YAML 1.1) and the CRD's schema has a string here: write it in quotes, \"010\""},
+      {def + "enableManagedSpotTraining",
+       "\"true\" is quoted, a string to kubectl, and the CRD's schema has true or false here: write it without quotes, "
+       "true"},
+  };
+  EXPECT_EQ(noted, want);
+
+  // The same job written as the schema has it: no note.
+  std::string clean = crd;
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"maxNumberOfTrainingJobs: \"12\"", "maxNumberOfTrainingJobs: 12"},
+           {"minValue: 1e-4", "minValue: \"1e-4\""},
+           {"[64, \"128\", 0x100]", "[\"64\", \"128\", \"0x100\"]"},
+           {"epochs: 1_000", "epochs: \"1_000\""},
+           {"verbose: yes", "verbose: \"yes\""},
+           {"octal: 010", "octal: \"010\""},
+           {"enableManagedSpotTraining: \"true\"", "enableManagedSpotTraining: true"}}) {
+    ASSERT_NE(clean.find(from), std::string::npos) << from;
+    clean.replace(clean.find(from), from.size(), to);
+  }
+  auto c = ParseSpec(clean);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->kubectl_notes.empty()) << c->kubectl_notes[0].ToString();
+  EXPECT_EQ(c->document.spec, p->document.spec) << "read the same either way";
+
+  // JSON has typed scalars (a type error is an error there), and the API spelling is no resource.
+  auto api = ParseSpec(R"(HyperParameterTuningJobName: typed
+HyperParameterTuningJobConfig:
+  Strategy: Random
+  ResourceLimits: {MaxNumberOfTrainingJobs: "12", MaxParallelTrainingJobs: 3}
+TrainingJobDefinition:
+  StaticHyperParameters: {epochs: 10}
+)");
+  ASSERT_TRUE(api.ok()) << api.status().ToString();
+  EXPECT_TRUE(api->kubectl_notes.empty());
 }
 
 }  // namespace
