@@ -315,10 +315,12 @@ void AddClientCommands(CLI::App& app) {
   auto spec = std::make_shared<std::string>();
   CLI::App* submit = app.add_subcommand("submit", "Submit a tuning job to a coordinator");
   submit->footer(
-      "Validates the spec here first (as hpo validate), then sends it as a CreateHyperParameterTuningJob\n"
-      "request; prints the job's ARN. The quotas (MaxParallelTrainingJobs, MaxNumberOfTrainingJobs) are\n"
-      "the coordinator's (hpo coordinator --max-*), checked there. Exit codes: 0 submitted, 1 refused by\n"
-      "the coordinator (a name in use, a quota), 2 an invalid spec, 3 no coordinator there.\n\n"
+      "Validates the spec here first (as hpo validate), then sends it: a SageMaker request as a\n"
+      "CreateHyperParameterTuningJob request, a Kubernetes resource as one (its metadata's namespace,\n"
+      "labels and annotations are kept, and hpo describe -o yaml shows them); prints the job's ARN.\n"
+      "The quotas (MaxParallelTrainingJobs, MaxNumberOfTrainingJobs) are the coordinator's (hpo\n"
+      "coordinator --max-*), checked there. Exit codes: 0 submitted, 1 refused by the coordinator (a\n"
+      "name in use, a quota), 2 an invalid spec, 3 no coordinator there.\n\n"
       "Example:\n  hpo submit examples/quickstart.yaml --coordinator http://gpu-head:7780");
   submit->add_option("spec", *spec, "CRD YAML/JSON or SageMaker JSON request")->required();
   add_url(submit);
@@ -326,7 +328,12 @@ void AddClientCommands(CLI::App& app) {
     // The coordinator's quotas are its own (hpo coordinator --max-*): it answers
     // ResourceLimitExceeded for a job over one. Checked here: everything else.
     proto::ParsedSpec p = LoadSpec(*spec, proto::ValidationLimits::Unlimited());
-    Json j = Call(CoordinatorAt(*url), "CreateHyperParameterTuningJob", proto::EncodeCreateRequest(p.document.spec));
+    // A Kubernetes resource goes as one, so that the job keeps its metadata (namespace, labels,
+    // annotations) and `hpo describe -o yaml` shows them again.
+    const Endpoint at = CoordinatorAt(*url);
+    Json j = p.spelling == proto::Spelling::kCrd
+                 ? Request(at, "POST", "/hpo/v1/jobs", proto::EncodeCrdDocument(p.document))
+                 : Call(at, "CreateHyperParameterTuningJob", proto::EncodeCreateRequest(p.document.spec));
     std::cout << j.value("HyperParameterTuningJobArn", "") << "\n";
     Exit(0);
   });

@@ -579,7 +579,9 @@ void Run(const RunArgs& a) {
   Result<std::string> arn = std::string();
   if (!resuming) {
     arn = dispatcher.WithCore([&](coordinator::CoordinatorCore& c) {
-      return c.Submit(spec, parsed.spelling, dispatcher.Now(), &out);
+      const bool resource = parsed.spelling == proto::Spelling::kCrd;
+      return c.Submit(spec, parsed.spelling, dispatcher.Now(), &out,
+                      resource ? parsed.document.metadata : nlohmann::ordered_json::object());
     });
   }
   if (!arn.ok()) {

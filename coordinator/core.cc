@@ -368,7 +368,8 @@ CoordinatorCore::CoordinatorCore(JobStore* store, CoreOptions options)
 CoordinatorCore::~CoordinatorCore() = default;
 
 Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written, proto::Spelling spelling,
-                                            int64_t now_ms, std::vector<Outgoing>* out) {
+                                            int64_t now_ms, std::vector<Outgoing>* out,
+                                            const nlohmann::ordered_json& kubernetes_metadata) {
   // Instance types: any that this coordinator's catalog has or a registered worker advertises,
   // or far from SageMaker's (a type of one's own, served by a worker to come); one a few edits
   // from a SageMaker type is a typo, refused with the closest (ml.m5.larg waited for good).
@@ -428,6 +429,7 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
   auto job = std::make_unique<TuningJob>();
   job->name = name;
   job->spec = spec;
+  job->kubernetes_metadata = proto::KeptKubernetesMetadata(kubernetes_metadata);
   const auto& cfg = *spec.hyper_parameter_tuning_job_config;
   job->seed = cfg.random_seed ? static_cast<uint64_t>(*cfg.random_seed)
                               : std::hash<std::string>{}(name) ^ static_cast<uint64_t>(now_ms) * 0x9E3779B97F4A7C15ull;

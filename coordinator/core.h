@@ -362,6 +362,10 @@ const char* TrainingJobStatusOf(const Trial& t);
 struct TuningJob {
   std::string name;
   proto::TuningJobSpec spec;
+  // A job submitted as a Kubernetes resource: its metadata's name, namespace, labels and
+  // annotations (proto::KeptKubernetesMetadata), which its resource (DescribeDocument) shows again.
+  // Empty for one submitted as a SageMaker request. Stored (the row's metadata).
+  nlohmann::ordered_json kubernetes_metadata = nlohmann::ordered_json::object();
   std::string status = "InProgress";  // InProgress, Completed, Failed, Stopping, Stopped
   // Its deletion has begun (DeleteSlice, Delete): shown as SageMaker's Deleting (ShownStatus), and
   // no new job may take it as a warm-start parent (the deletion would then be refused half done)
@@ -549,8 +553,10 @@ class CoordinatorCore {
   // choice is an "AutotuneChose" event. Errors: InvalidArgument (validation, all errors in the
   // message), AlreadyExists (ResourceInUse), ResourceExhausted (too many jobs).
   // On success returns the job's ARN; trials for free slots are in *out.
+  // `kubernetes_metadata`: a Kubernetes resource's metadata, kept as proto::KeptKubernetesMetadata says.
   Result<std::string> Submit(const proto::TuningJobSpec& spec, proto::Spelling spelling, int64_t now_ms,
-                             std::vector<Outgoing>* out);
+                             std::vector<Outgoing>* out,
+                             const nlohmann::ordered_json& kubernetes_metadata = nlohmann::ordered_json::object());
   // Stops a job: running trials get StopTrial with the grace period, in one store transaction.
   // NotFound if unknown; a job already terminal is left as it is (no error, like SageMaker's
   // idempotent stop); one Stopping already is stopped again (what was not told yet is told).

@@ -121,7 +121,12 @@ Result<proto::TuningJobDocument> CoordinatorCore::DescribeDocument(const std::st
   auto d = Describe(name);
   if (!d.ok()) return d.status();
   proto::TuningJobDocument doc;
+  // The resource's own metadata when it came as one; else the job's name, as Kubernetes writes
+  // names (lower-case).
   doc.metadata = nlohmann::ordered_json{{"name", Lower(name)}};
+  if (const TuningJob* job = FindJob(name)) {
+    for (const auto& [key, value] : job->kubernetes_metadata.items()) doc.metadata[key] = value;
+  }
   doc.spec = d->spec;
   doc.status = d->status;
   auto& st = *doc.status;

@@ -37,6 +37,7 @@ JobRow JobToRow(const TuningJob& j) {
   if (j.convergence_ms) meta["convergence_ms"] = j.convergence_ms;
   if (j.not_improving_final >= 0) meta["not_improving_final"] = j.not_improving_final;
   if (j.deleting) meta["deleting"] = true;
+  if (!j.kubernetes_metadata.empty()) meta["kubernetes"] = j.kubernetes_metadata;
   r.metadata_json = meta.dump(-1, ' ', false, Json::error_handler_t::replace);
   r.status = j.status;
   r.failure_reason = j.failure_reason;
@@ -76,6 +77,7 @@ Status JobFromRow(const JobRow& r, TuningJob* job) {
     job->convergence_ms = Get(meta, "convergence_ms", int64_t{0});
     job->not_improving_final = Get(meta, "not_improving_final", int64_t{-1});
     job->deleting = Get(meta, "deleting", false);
+    if (auto k = meta.find("kubernetes"); k != meta.end()) job->kubernetes_metadata = proto::KeptKubernetesMetadata(*k);
   }
   return Status::Ok();
 }

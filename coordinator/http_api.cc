@@ -1620,7 +1620,9 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
     } else {
       std::vector<Outgoing> out;
       auto arn = d->WithCore([&](CoordinatorCore& c) {
-        return c.Submit(parsed->document.spec, parsed->spelling, d->Now(), &out);
+        return c.Submit(parsed->document.spec, parsed->spelling, d->Now(), &out,
+                        parsed->spelling == proto::Spelling::kCrd ? parsed->document.metadata
+                                                                  : nlohmann::ordered_json::object());
       });
       if (!arn.ok()) {
         r = FromStatus(arn.status());

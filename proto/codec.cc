@@ -92,6 +92,9 @@ std::string Join(const std::string& path, const std::string& name) {
 
 // ---- scalars ----------------------------------------------------------------------------------
 
+// "an integer", "a number", "a boolean": a TextTree::yaml_kinds kind other than "string".
+std::string KindWithArticle(const std::string& kind) { return (kind == "integer" ? "an " : "a ") + kind; }
+
 // A YAML scalar read as `want` (a string, an integer, ...) that kubectl would send as another JSON
 // type (TextTree::yaml_kinds): the API server would refuse the resource. A note says how to
 // write it; hpo reads it either way.
@@ -103,8 +106,7 @@ void NoteKubectlType(const Ctx& c, const std::string& path, const std::string& t
   if (want_string == (kind->second == "string")) return;
   const std::string shown = text.size() > 40 ? text.substr(0, 40) + "..." : text;
   if (want_string) {
-    const std::string& k = kind->second;
-    c.kubectl_notes->push_back({path, shown + " is " + (k == "integer" ? "an integer" : k == "number" ? "a number" : "a boolean") +
+    c.kubectl_notes->push_back({path, shown + " is " + KindWithArticle(kind->second) +
                                           " to kubectl (YAML 1.1) and the CRD's schema has a string here: write it in "
                                           "quotes, \"" + shown + "\""});
   } else {
@@ -763,6 +765,26 @@ Result<ParsedSpec> ParseSpec(std::string_view text, FieldErrors* errors, ParsedS
   if (j.is_object() && (j.contains("apiVersion") || j.contains("kind") || j.contains("spec"))) {
     out.spelling = Spelling::kCrd;
     out.document = DecodeCrdInto(*tree, errs, &out.kubectl_notes);
+    // Labels and annotations are text to Kubernetes; a job keeps only those (KeptKubernetesMetadata).
+    for (const char* key : {"labels", "annotations"}) {
+      auto m = out.document.metadata.find(key);
+      if (m == out.document.metadata.end() || !m->is_object()) continue;
+      for (auto it = m->begin(); it != m->end(); ++it) {
+        const std::string path = std::string("metadata.") + key + "." + it.key();
+        if (!it.value().is_string()) {
+          const std::string v = it.value().is_primitive() ? it.value().dump() : TypeName(it.value());
+          out.kubectl_notes.push_back(
+              {path, v + " is not text, and Kubernetes takes only text there: write it in quotes, \"" + v +
+                         "\" (hpo leaves it out)"});
+        } else if (auto kind = tree->yaml_kinds.find(path);
+                   kind != tree->yaml_kinds.end() && kind->second != "string") {
+          const std::string& v = it.value().get_ref<const std::string&>();  // yes, on: YAML 1.1's booleans
+          out.kubectl_notes.push_back({path, v + " is " + KindWithArticle(kind->second) +
+                                                 " to kubectl (YAML 1.1), and Kubernetes takes only text there: write "
+                                                 "it in quotes, \"" + v + "\""});
+        }
+      }
+    }
   } else if (LooksLikeApi(j)) {
     out.spelling = Spelling::kApi;
     out.document.spec = DecodeCreateRequestInto(*tree, errs);
@@ -782,6 +804,24 @@ Result<ParsedSpec> ParseSpec(std::string_view text, FieldErrors* errors, ParsedS
   }
   if (partial) *partial = out;
   return Finish(std::move(out), errs, errors);
+}
+
+Json KeptKubernetesMetadata(const Json& metadata) {
+  Json kept = Json::object();
+  if (!metadata.is_object()) return kept;
+  for (const char* key : {"name", "namespace"}) {
+    if (auto v = metadata.find(key); v != metadata.end() && v->is_string()) kept[key] = *v;
+  }
+  for (const char* key : {"labels", "annotations"}) {
+    auto m = metadata.find(key);
+    if (m == metadata.end() || !m->is_object()) continue;
+    Json texts = Json::object();
+    for (auto it = m->begin(); it != m->end(); ++it) {
+      if (it.value().is_string()) texts[it.key()] = it.value();
+    }
+    if (!texts.empty()) kept[key] = std::move(texts);
+  }
+  return kept;
 }
 
 Json EncodeCrdDocument(const TuningJobDocument& doc) {

@@ -69,7 +69,7 @@ struct TextTree {
   nlohmann::ordered_json tree;
   bool from_yaml = false;
   // YAML only: the scalars a YAML 1.1 reader such as kubectl types otherwise than hpo's decoders
-  // may read them, by path (keys joined by '.', list items as [i]; `metadata` left out): a plain
+  // may read them, by path (keys joined by '.', list items as [i]): a plain
   // one it reads as "boolean", "integer" or "number" (`epochs: 10`), and a quoted one that would
   // be such if plain, which it sends as a "string" (`maxNumberOfTrainingJobs: "10"`). The
   // decoders read both by the field's type; the CRD decoder notes where the API server would
@@ -121,6 +121,12 @@ struct ParsedSpec {
 // its default, so `hpo validate` can apply SageMaker's rules to the rest and report every
 // problem at once. It is not a spec to run.
 Result<ParsedSpec> ParseSpec(std::string_view text, FieldErrors* errors = nullptr, ParsedSpec* partial = nullptr);
+
+// What a tuning job keeps of its Kubernetes resource's `metadata`, to show it again: name,
+// namespace, and the labels and annotations whose values are text (Kubernetes refuses others).
+// What the cluster writes (uid, resourceVersion, creationTimestamp, managedFields, ...) is left
+// out: a resource printed with it could not be applied again. An object, {} for none.
+nlohmann::ordered_json KeptKubernetesMetadata(const nlohmann::ordered_json& metadata);
 
 // Decoders from a parsed tree. `from_yaml` selects untyped scalars.
 Result<TuningJobDocument> DecodeCrdDocument(const TextTree& in, FieldErrors* errors = nullptr);

@@ -116,7 +116,7 @@ struct ExpansionBudget {
 // YAML -> JSON. Plain scalars stay text (the model types them later), except null-like ones.
 // Under `metadata` (opaque to the model) plain scalars get YAML's core-schema types instead.
 // `path` names the node as the decoders do (keys joined by '.', list items as [i]); `kinds` (if
-// given) gets TextTree::yaml_kinds' entries, outside `metadata`.
+// given) gets TextTree::yaml_kinds' entries.
 Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionBudget& budget, const std::string& path,
                std::map<std::string, std::string>* kinds) {
   if (depth > kMaxDepth) return Status::InvalidArgument("YAML nesting deeper than 64 levels");
@@ -142,7 +142,7 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionB
       if (!ValidUtf8(s) && budget.source_utf8) s = MendLatin1Escapes(s);
       if (!ValidUtf8(s)) return NotUtf8(n);
       bool plain = tag != "!" && tag != "tag:yaml.org,2002:str";  // !!str null is the text "null"
-      if (kinds && !infer && !(plain && IsYamlNull(s))) {
+      if (kinds && !(plain && IsYamlNull(s))) {
         const std::string kind = Yaml11Kind(s);
         if (!kind.empty()) (*kinds)[path] = plain && tag != "tag:yaml.org,2002:str" ? kind : "string";
       }

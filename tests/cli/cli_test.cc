@@ -1971,6 +1971,68 @@ TEST_F(CliTest, ACoordinatorsArnsNameItsRegionAndAccount) {
   EXPECT_EQ(Hpo({"coordinator", "--account-id", "12345", "--state-dir", (dir_ / "s2").string()}).exit_code, 2);
 }
 
+// A Kubernetes resource submitted to a coordinator keeps its metadata's name, namespace and the
+// labels and annotations with text values, across a restart: `hpo describe -o yaml` prints them
+// again, and nothing the cluster writes (uid, resourceVersion). A SageMaker request's resource
+// has the job's name alone. (Before, the namespace and labels were dropped at submission.)
+TEST_F(CliTest, ASubmittedResourceKeepsItsNamespaceLabelsAndAnnotations) {
+  const hpo::testing::LoopbackSocket free_port = hpo::testing::BindLoopback();
+  ASSERT_GE(free_port.fd, 0);
+  ::close(free_port.fd);
+  const std::string http = "127.0.0.1:" + std::to_string(free_port.port), url = "http://" + http;
+  auto start = [&] {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      const int null = ::open("/dev/null", O_RDWR);
+      ::dup2(null, 0), ::dup2(null, 1), ::dup2(null, 2);
+      ::execl(HPO_BINARY, HPO_BINARY, "coordinator", "--listen", "tcp://127.0.0.1:0", "--http", http.c_str(),
+              "--state-dir", (dir_ / "state").c_str(), nullptr);
+      ::_exit(127);
+    }
+    bool up = false;
+    for (int i = 0; i < 100 && !up; ++i) {
+      up = Hpo({"list", "--coordinator", url}).exit_code == 0;
+      if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_TRUE(up) << "the coordinator did not answer on " << url;
+    return pid;
+  };
+  std::string yaml = Slurp(Example("quickstart.yaml"));
+  const std::string from = "metadata:\n  name: quickstart\n";
+  ASSERT_NE(yaml.find(from), std::string::npos);
+  yaml.replace(yaml.find(from), from.size(),
+               "metadata:\n  name: quickstart\n  namespace: ml-team\n  uid: 0b6c-11\n  resourceVersion: \"42\"\n"
+               "  labels:\n    app: churn\n    tier: \"2\"\n    count: 3\n"
+               "  annotations:\n    owner: ana@example.com\n");
+  const std::string labelled = Write("labelled.yaml", yaml).string();
+  pid_t coordinator = start();
+  Outcome submitted = Hpo({"submit", labelled, "--coordinator", url});
+  Outcome plain = Hpo({"submit", ScriptJob("Plain-Request", "#!/bin/sh\necho loss=1\n", 1, 1), "--coordinator", url});
+  ::kill(coordinator, SIGTERM);
+  ::waitpid(coordinator, nullptr, 0);
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  coordinator = start();  // kept in the state database
+  Outcome described = Hpo({"describe", "quickstart", "-o", "yaml", "--coordinator", url});
+  Outcome plain_described = Hpo({"describe", "Plain-Request", "-o", "yaml", "--coordinator", url});
+  ::kill(coordinator, SIGTERM);
+  ::waitpid(coordinator, nullptr, 0);
+  ASSERT_EQ(described.exit_code, 0) << described.err;
+  EXPECT_NE(described.out.find("metadata:\n  name: quickstart\n  namespace: ml-team\n  labels:\n    app: churn\n"
+                               "    tier: \"2\"\n  annotations:\n    owner: ana@example.com\nspec:\n"),
+            std::string::npos)
+      << described.out;
+  ASSERT_EQ(plain_described.exit_code, 0) << plain_described.err;
+  EXPECT_NE(plain_described.out.find("metadata:\n  name: plain-request\nspec:\n"), std::string::npos)
+      << plain_described.out;
+  // The label Kubernetes would refuse is noted by validate (and left out above).
+  Outcome v = Hpo({"validate", labelled});
+  EXPECT_NE(v.out.find("    metadata.labels.count: 3 is not text, and Kubernetes takes only text there: write it in "
+                       "quotes, \"3\" (hpo leaves it out)\n"),
+            std::string::npos)
+      << v.out;
+}
+
 // A bad address changes nothing: no state directory is made, and the message names the option.
 TEST_F(CliTest, ACoordinatorWithABadAddressSaysWhichAndMakesNoStateDirectory) {
   const fs::path state = dir_ / "state";

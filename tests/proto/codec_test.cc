@@ -872,8 +872,8 @@ namespace {
 
 // A CRD in YAML whose values kubectl's YAML 1.1 reader would type otherwise than the CRD's schema
 // (`kubectl apply` would be refused): hpo reads every one by its field's type, and ParseSpec
-// notes each with the fix. Values typed as the schema has them, metadata, and JSON or API input
-// get no note.
+// notes each with the fix; so are labels that are not text to kubectl. Values typed as the schema
+// has them, and API input, get no note.
 TEST(Codec, ValuesKubectlWouldTypeOtherwiseThanTheCrdAreReadAndNoted) {
   const std::string crd = R"(apiVersion: sagemaker.services.k8s.aws/v1alpha1
 kind: HyperParameterTuningJob
@@ -920,6 +920,10 @@ spec:
   for (const auto& n : p->kubectl_notes) noted[n.path] = n.message;
   const std::string cfg = "spec.hyperParameterTuningJobConfig.", def = "spec.trainingJobDefinition.";
   const std::map<std::string, std::string> want = {
+      {"metadata.labels.team",
+       "7 is not text, and Kubernetes takes only text there: write it in quotes, \"7\" (hpo leaves it out)"},
+      {"metadata.labels.enabled",
+       "yes is a boolean to kubectl (YAML 1.1), and Kubernetes takes only text there: write it in quotes, \"yes\""},
       {cfg + "resourceLimits.maxNumberOfTrainingJobs",
        "\"12\" is quoted, a string to kubectl, and the CRD's schema has an integer here: write it without quotes, 12"},
       {cfg + "parameterRanges.continuousParameterRanges[0].minValue",
@@ -945,6 +949,7 @@ spec:
   // The same job written as the schema has it: no note.
   std::string clean = crd;
   for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"{team: 7, enabled: yes}", "{team: \"7\", enabled: \"yes\"}"},
            {"maxNumberOfTrainingJobs: \"12\"", "maxNumberOfTrainingJobs: 12"},
            {"minValue: 1e-4", "minValue: \"1e-4\""},
            {"[64, \"128\", 0x100]", "[\"64\", \"128\", \"0x100\"]"},
@@ -959,6 +964,11 @@ spec:
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_TRUE(c->kubectl_notes.empty()) << c->kubectl_notes[0].ToString();
   EXPECT_EQ(c->document.spec, p->document.spec) << "read the same either way";
+  EXPECT_EQ(KeptKubernetesMetadata(c->document.metadata),
+            Json::parse(R"({"name": "typed", "labels": {"team": "7", "enabled": "yes"}})"));
+  EXPECT_EQ(KeptKubernetesMetadata(p->document.metadata),
+            Json::parse(R"({"name": "typed", "labels": {"enabled": "yes"}})"))
+      << "a label that is not text is left out";
 
   // JSON has typed scalars (a type error is an error there), and the API spelling is no resource.
   auto api = ParseSpec(R"(HyperParameterTuningJobName: typed
