@@ -84,11 +84,15 @@ class [[nodiscard]] Result {
   }
   T& value() & { Check(); return std::get<T>(v_); }
   const T& value() const& { Check(); return std::get<T>(v_); }
-  T&& value() && { Check(); return std::get<T>(std::move(v_)); }
+  // Of a temporary: the value itself (moved out), not a reference into the temporary, so that
+  // `for (const auto& e : *store->LoadEvents(...))` iterates a value that lives through the loop
+  // (a reference into the Result died before the first iteration: AddressSanitizer found it).
+  T value() && { Check(); return std::get<T>(std::move(v_)); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
+  T operator*() && { return std::move(*this).value(); }
 
  private:
   void Check() const {

@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
 #include "common/file_util.h"
 
 namespace hpo {
@@ -23,6 +28,19 @@ TEST(Result, HoldsAValueOrAStatus) {
   Result<int> bad = Status::NotFound("no such job");
   EXPECT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), StatusCode::kNotFound);
+}
+
+// A temporary Result's value is given out as a value, not a reference into the temporary: a
+// range-for over `*Load()` iterated a vector already destroyed (AddressSanitizer's
+// stack-use-after-scope in a coordinator test). The types say so; the loop runs on live data.
+TEST(Result, ATemporarysValueOutlivesIt) {
+  static_assert(std::is_same_v<decltype(*std::declval<Result<std::vector<int>>>()), std::vector<int>>);
+  static_assert(std::is_same_v<decltype(std::declval<Result<std::vector<int>>>().value()), std::vector<int>>);
+  static_assert(std::is_same_v<decltype(*std::declval<Result<std::vector<int>>&>()), std::vector<int>&>);
+  auto load = [] { return Result<std::vector<std::string>>(std::vector<std::string>{"a", std::string(100, 'b')}); };
+  size_t total = 0;
+  for (const auto& s : *load()) total += s.size();
+  EXPECT_EQ(total, 101u);
 }
 
 TEST(ResultDeathTest, ValueOfAFailedResultAborts) {
