@@ -582,6 +582,14 @@ class GangTest : public PlacementCoreTest {
     for (const std::string& w : {g.w1, g.w2, g.w3}) Started(w, g.a);
     return g;
   }
+  // The hosts' workers `alive` of the running gang attempt `a` heart-beat through a lease and the
+  // others' do not: the tick that finds those lost, and what it sent.
+  std::vector<Outgoing> LoseAllBut(const proto::wire::AssignTrial& a, const std::vector<std::string>& alive) {
+    now_ += options_.lease_ms / 2;
+    for (const auto& w : alive) core_->OnMessage(w, proto::wire::Heartbeat{w, 2, 0, {{a.trial, a.attempt}}}, now_);
+    now_ += options_.lease_ms / 2 + 10;
+    return core_->OnTick(now_);
+  }
   // The workers told GangPeersEnded in `sent`, in order.
   static std::vector<std::string> Told(const std::vector<Outgoing>& sent) {
     std::vector<std::string> to;
@@ -946,15 +954,7 @@ TEST_F(GangTest, ALostAlgo1WithNoRetryHasTheHandOverDiscardedOnceTheOtherHostsHa
   const auto [a, w1, w2, w3] = StartGang("gang", std::nullopt);
   ASSERT_FALSE(a.trial.empty());
   ASSERT_FALSE(a.output_path.empty());
-  auto heartbeat = [&](const std::string& w, uint64_t seq) {
-    proto::wire::Heartbeat h{w, seq, 0, {{a.trial, a.attempt}}};
-    return core_->OnMessage(w, h, now_);
-  };
-  now_ += options_.lease_ms / 2;
-  heartbeat(w2, 2);
-  heartbeat(w3, 2);
-  now_ += options_.lease_ms / 2 + 10;
-  auto tick = core_->OnTick(now_);  // algo-1's worker is lost
+  auto tick = LoseAllBut(a, {w2, w3});  // algo-1's worker is lost
   EXPECT_EQ(Only<proto::wire::StopTrial>(tick).size(), 2u);
   EXPECT_TRUE(Discards(tick).empty()) << "the other hosts still hand over";
   EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kFailed);
@@ -980,11 +980,7 @@ TEST_F(GangTest, AHandOverToDiscardOutlivesACoordinatorRestart) {
     proto::wire::Heartbeat h{w, seq, 0, {{a.trial, a.attempt}}};
     return core_->OnMessage(w, h, now_);
   };
-  now_ += options_.lease_ms / 2;
-  heartbeat(w2, 2);
-  heartbeat(w3, 2);
-  now_ += options_.lease_ms / 2 + 10;
-  EXPECT_TRUE(Discards(core_->OnTick(now_)).empty()) << "the other hosts still hand over";  // algo-1 lost
+  EXPECT_TRUE(Discards(LoseAllBut(a, {w2, w3})).empty()) << "the other hosts still hand over";  // algo-1 lost
   ASSERT_EQ(core_->FindTrial(a.trial)->state, TrialState::kFailed);
 
   MakeCore();  // the restart
@@ -1021,13 +1017,7 @@ TEST_F(GangTest, AHandOverToDiscardOutlivesACoordinatorRestart) {
 TEST_F(GangTest, ARestoredHandOverToDiscardWaitsALeaseForTheHostsToRegister) {
   const auto [a, w1, w2, w3] = StartGang("gang", std::nullopt);
   ASSERT_FALSE(a.trial.empty());
-  now_ += options_.lease_ms / 2;
-  for (const auto& w : {w2, w3}) {
-    proto::wire::Heartbeat h{w, 2, 0, {{a.trial, a.attempt}}};
-    core_->OnMessage(w, h, now_);
-  }
-  now_ += options_.lease_ms / 2 + 10;
-  core_->OnTick(now_);  // algo-1 lost
+  LoseAllBut(a, {w2, w3});  // algo-1 lost
   MakeCore();
   now_ += 100;
   core_->OnTick(now_);
@@ -1046,15 +1036,7 @@ TEST_F(GangTest, ARestoredHandOverToDiscardWaitsALeaseForTheHostsToRegister) {
 TEST_F(GangTest, ALostAlgo2LeavesTheHandOverToAlgo1) {
   const auto [a, w1, w2, w3] = StartGang("gang", std::nullopt);
   ASSERT_FALSE(a.trial.empty());
-  auto heartbeat = [&](const std::string& w, uint64_t seq) {
-    proto::wire::Heartbeat h{w, seq, 0, {{a.trial, a.attempt}}};
-    return core_->OnMessage(w, h, now_);
-  };
-  now_ += options_.lease_ms / 2;
-  heartbeat(w1, 2);
-  heartbeat(w3, 2);
-  now_ += options_.lease_ms / 2 + 10;
-  std::vector<Outgoing> sent = core_->OnTick(now_);  // algo-2's worker is lost
+  std::vector<Outgoing> sent = LoseAllBut(a, {w1, w3});  // algo-2's worker is lost
   EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kFailed);
   for (const auto& m : {Exited(w3, a, "Stopped"), Exited(w1, a, "Stopped"), core_->OnTick(now_ + 10)}) {
     sent.insert(sent.end(), m.begin(), m.end());

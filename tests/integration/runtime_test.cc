@@ -683,6 +683,35 @@ class GangArtifactsCluster : public Cluster {
     for (int i = 0; i < 100 && fs::exists(parts); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     EXPECT_FALSE(fs::exists(parts)) << Sh("find " + parts.string());
   }
+  // The worker running algo-1 of the only training job whose program prints "host algo-1": N of
+  // w<N> (work directory dir_/w<N>, workers_[N - 1]); -1 when none says so within 5 s.
+  int Algo1sWorker() {
+    for (int i = 0; i < 50; ++i) {
+      for (const fs::path& log : AllTrialLogs()) {
+        std::ifstream in(log);
+        const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const std::string top = fs::relative(log, dir_).begin()->string();
+        if (text.find("host algo-1") != std::string::npos && top.size() > 1 && top[0] == 'w') return std::stoi(top.substr(1));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return -1;
+  }
+  // Waits (up to `tenths` tenths of a second) until a worker has logged that it discards attempt
+  // 1's hand-over of training job `name` and the folder `parts` is gone: whether it logged so.
+  bool DiscardSaidAndDone(const std::string& name, const fs::path& parts, int tenths) {
+    bool said = false;
+    for (int i = 0; i < tenths && (!said || fs::exists(parts)); ++i) {
+      for (size_t w = 1; w <= workers_.size() && !said; ++w) {
+        std::ifstream in(dir_ / ("worker" + std::to_string(w) + ".log"));
+        const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        said = text.find(name + " attempt 1: algo-1 was lost and no retry follows: the hosts' hand-over folder") !=
+               std::string::npos;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return said;
+  }
 };
 
 TEST_F(GangArtifactsCluster, EveryHostsModelAndOutputDataLandInTheTrainingJobsArchives) {
@@ -840,16 +869,7 @@ TEST_F(GangArtifactsCluster, ALostAlgo1sHandOverDoesNotStayInTheOutput) {
   spec["TrainingJobDefinition"]["ResourceConfig"]["InstanceCount"] = 3;
   Call("CreateHyperParameterTuningJob", spec);
   WaitForPrograms(3);
-  int victim = -1;  // the worker running algo-1: w<N>, whose work directory is dir_/w<N>, workers_[N - 1]
-  for (int i = 0; i < 50 && victim < 0; ++i) {
-    for (const fs::path& log : AllTrialLogs()) {
-      std::ifstream in(log);
-      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      const std::string top = fs::relative(log, dir_).begin()->string();
-      if (text.find("host algo-1") != std::string::npos && top.size() > 1 && top[0] == 'w') victim = std::stoi(top.substr(1));
-    }
-    if (victim < 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const int victim = Algo1sWorker();
   ASSERT_GE(victim, 0) << "algo-1 never said it started; see " << dir_;
   workers_.at(static_cast<size_t>(victim - 1))->Kill(SIGKILL);
   Json d = WaitFor("it-gang-lost1", 60);
@@ -859,16 +879,7 @@ TEST_F(GangArtifactsCluster, ALostAlgo1sHandOverDoesNotStayInTheOutput) {
   const std::string name = trials[0]["TrainingJobName"];
   EXPECT_EQ(trials[0]["TrainingJobStatus"], "Failed");
   const fs::path parts = dir_ / "out" / name / "output" / ".hpo-hosts";
-  bool said = false;
-  for (int i = 0; i < 300 && (!said || fs::exists(parts)); ++i) {  // 30 s
-    for (size_t w = 1; w <= workers_.size() && !said; ++w) {
-      std::ifstream in(dir_ / ("worker" + std::to_string(w) + ".log"));
-      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      said = text.find(name + " attempt 1: algo-1 was lost and no retry follows: the hosts' hand-over folder") !=
-             std::string::npos;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const bool said = DiscardSaidAndDone(name, parts, 300);  // 30 s
   EXPECT_TRUE(said) << "no worker was told to discard the hand-over; see " << dir_;
   EXPECT_FALSE(fs::exists(parts)) << Sh("find " + parts.string()) << "see " << dir_;
 }
@@ -887,16 +898,7 @@ TEST_F(GangSlowSaveCluster, ALostAlgo1sHandOverIsDiscardedAcrossACoordinatorRest
   spec["TrainingJobDefinition"]["ResourceConfig"]["InstanceCount"] = 3;
   Call("CreateHyperParameterTuningJob", spec);
   WaitForPrograms(3);
-  int victim = -1;  // the worker running algo-1 (as above)
-  for (int i = 0; i < 50 && victim < 0; ++i) {
-    for (const fs::path& log : AllTrialLogs()) {
-      std::ifstream in(log);
-      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      const std::string top = fs::relative(log, dir_).begin()->string();
-      if (text.find("host algo-1") != std::string::npos && top.size() > 1 && top[0] == 'w') victim = std::stoi(top.substr(1));
-    }
-    if (victim < 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const int victim = Algo1sWorker();
   ASSERT_GE(victim, 0) << "algo-1 never said it started; see " << dir_;
   workers_.at(static_cast<size_t>(victim - 1))->Kill(SIGKILL);
   std::vector<Json> trials;
@@ -911,16 +913,7 @@ TEST_F(GangSlowSaveCluster, ALostAlgo1sHandOverIsDiscardedAcrossACoordinatorRest
   StartCoordinator();
   const std::string name = trials[0]["TrainingJobName"];
   const fs::path parts = dir_ / "out" / name / "output" / ".hpo-hosts";
-  bool said = false;
-  for (int i = 0; i < 400 && (!said || fs::exists(parts)); ++i) {  // 40 s
-    for (size_t w = 1; w <= workers_.size() && !said; ++w) {
-      std::ifstream in(dir_ / ("worker" + std::to_string(w) + ".log"));
-      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      said = text.find(name + " attempt 1: algo-1 was lost and no retry follows: the hosts' hand-over folder") !=
-             std::string::npos;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const bool said = DiscardSaidAndDone(name, parts, 400);  // 40 s
   EXPECT_TRUE(said) << "no worker was told to discard the hand-over; see " << dir_;
   EXPECT_FALSE(fs::exists(parts)) << Sh("find " + parts.string()) << "see " << dir_;
 }
