@@ -248,6 +248,10 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
 }
 
 namespace {
+// The secondary statuses a stop's reason may begin with ("MaxWaitTimeExceeded: ..."): the
+// training job then ends reading it (OnExited).
+constexpr const char* kStopStatuses[] = {"MaxWaitTimeExceeded", "MaxRuntimeExceeded"};
+
 // "AlgorithmError: algo-2 (worker w2): ..." for the host of a gang that ended it (`on_host`; ""
 // for a single-host training job): SageMaker's kind of error stays first.
 std::string WithHost(const std::string& reason, const std::string& on_host) {
@@ -602,13 +606,9 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     // Before, this report ended it at once, Stopped while algo-1 still wrote model.tar.gz.
     if (m.status == "Stopped" && m.secondary_status == "MaxRuntimeExceeded" && !t->stop_requested && host != 0 &&
         t->gang[0].exit.empty()) {
-      t->stop_requested = true;
-      t->stop_reason = MaxRuntimeReason(*t, t->training_ms, WithHost(m.failure_reason, on_host));
-      if (t->stop_reason.rfind("MaxRuntimeExceeded", 0) != 0) t->stop_reason = "MaxRuntimeExceeded: " + t->stop_reason;
-      t->state = TrialState::kStopping;
-      Secondary(*t, "Stopping", now, t->stop_reason);
-      t->stop_sent_ms = now;
-      SendToHosts(*t, StopRequest(*t), out, wid);
+      std::string reason = MaxRuntimeReason(*t, t->training_ms, WithHost(m.failure_reason, on_host));
+      if (reason.rfind("MaxRuntimeExceeded", 0) != 0) reason = "MaxRuntimeExceeded: " + reason;
+      StopTrialMsg(*t, reason, now, out, wid);  // not the host that stopped itself
     }
     // A stop the coordinator asked for (every host was told): the attempt ends with algo-1's
     // report, which comes once it has merged what the others handed over and uploaded the
@@ -721,10 +721,13 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     Secondary(*t, "Completed", now);
   } else if (m.status == "Stopped") {
     t->state = TrialState::kStopped;
-    if (t->stop_reason.rfind("MaxWaitTimeExceeded", 0) == 0) {
-      Secondary(*t, "MaxWaitTimeExceeded", now, t->stop_reason);
-    } else if (t->stop_requested && t->stop_reason.rfind("MaxRuntimeExceeded", 0) == 0) {
-      Secondary(*t, "MaxRuntimeExceeded", now, t->stop_reason);  // another host of a gang ran it out
+    // A stop of the coordinator's whose reason names SageMaker's secondary status for it (its
+    // MaxWaitTimeInSeconds; another host of a gang that ran out MaxRuntimeInSeconds) reads that.
+    const auto named = std::find_if(std::begin(kStopStatuses), std::end(kStopStatuses), [&](const char* s) {
+      return t->stop_reason.rfind(std::string(s) + ":", 0) == 0;
+    });
+    if (named != std::end(kStopStatuses)) {
+      Secondary(*t, *named, now, t->stop_reason);
     } else {
       Secondary(*t, m.secondary_status.empty() ? "Stopped" : m.secondary_status, now, worker_said);
     }

@@ -565,7 +565,10 @@ struct CoordinatorCore::Impl {
   // (otherwise the queued one could start for a moment and count as having run).
   void StopAll(TuningJob& j, const std::string& reason, int64_t now, std::vector<Outgoing>* out);
 
-  void StopTrialMsg(Trial& t, const std::string& reason, int64_t now, std::vector<Outgoing>* out);
+  // Marks a running trial Stopping for `reason` and tells its hosts (but `except`, a host that
+  // has stopped already); nothing for one stopped already. A pending one is Stopped at once.
+  void StopTrialMsg(Trial& t, const std::string& reason, int64_t now, std::vector<Outgoing>* out,
+                    const std::string& except = "");
   // The StopTrial of a trial being stopped (its stop_reason). Sent again to a worker that still
   // reports the attempt, at most every kStopResendMs, and to one that registers again holding
   // it: a stop lost in transit (a coordinator restart, a dropped connection) was never sent

@@ -558,7 +558,8 @@ void CoordinatorCore::Impl::StopAll(TuningJob& j, const std::string& reason, int
   for (const auto& name : j.trials) StopTrialMsg(trials.at(name), reason, now, out);
 }
 
-void CoordinatorCore::Impl::StopTrialMsg(Trial& t, const std::string& reason, int64_t now, std::vector<Outgoing>* out) {
+void CoordinatorCore::Impl::StopTrialMsg(Trial& t, const std::string& reason, int64_t now, std::vector<Outgoing>* out,
+                                        const std::string& except) {
   if (t.state == TrialState::kPending) {
     t.state = TrialState::kStopped;
     t.end_ms = now;
@@ -573,7 +574,7 @@ void CoordinatorCore::Impl::StopTrialMsg(Trial& t, const std::string& reason, in
   Secondary(t, "Stopping", now, reason);
   SaveTrial(t);
   t.stop_sent_ms = now;
-  SendToHosts(t, StopRequest(t), out);
+  SendToHosts(t, StopRequest(t), out, except);
 }
 
 proto::wire::StopTrial CoordinatorCore::Impl::StopRequest(const Trial& t) const {

@@ -666,6 +666,30 @@ Result<Timestamp> ParseRfc3339(std::string_view text) {
 
 namespace {
 
+// Labels and annotations are text to Kubernetes (a job keeps only those: KeptKubernetesMetadata):
+// a note for each value that is not, or that kubectl's YAML 1.1 reader types otherwise (`yes`).
+void NoteKubernetesMetadata(const Json& metadata, const std::map<std::string, std::string>& yaml_kinds,
+                            FieldErrors* notes) {
+  for (const char* key : {"labels", "annotations"}) {
+    auto m = metadata.find(key);
+    if (m == metadata.end() || !m->is_object()) continue;
+    for (auto it = m->begin(); it != m->end(); ++it) {
+      const std::string path = std::string("metadata.") + key + "." + it.key();
+      const auto kind = yaml_kinds.find(path);
+      if (!it.value().is_string()) {
+        const std::string v = it.value().is_primitive() ? it.value().dump() : TypeName(it.value());
+        notes->push_back({path, v + " is not text, and Kubernetes takes only text there: write it in quotes, \"" + v +
+                                    "\" (hpo leaves it out)"});
+      } else if (kind != yaml_kinds.end() && kind->second != "string") {
+        const std::string& v = it.value().get_ref<const std::string&>();
+        notes->push_back({path, v + " is " + KindWithArticle(kind->second) +
+                                    " to kubectl (YAML 1.1), and Kubernetes takes only text there: write it in "
+                                    "quotes, \"" + v + "\""});
+      }
+    }
+  }
+}
+
 // A CRD document decoded as far as it goes: a field with an error is left at its default, and
 // the error is added to `errs`. `kubectl_notes` (if given): ParsedSpec::kubectl_notes.
 TuningJobDocument DecodeCrdInto(const TextTree& in, FieldErrors& errs, FieldErrors* kubectl_notes = nullptr) {
@@ -765,26 +789,7 @@ Result<ParsedSpec> ParseSpec(std::string_view text, FieldErrors* errors, ParsedS
   if (j.is_object() && (j.contains("apiVersion") || j.contains("kind") || j.contains("spec"))) {
     out.spelling = Spelling::kCrd;
     out.document = DecodeCrdInto(*tree, errs, &out.kubectl_notes);
-    // Labels and annotations are text to Kubernetes; a job keeps only those (KeptKubernetesMetadata).
-    for (const char* key : {"labels", "annotations"}) {
-      auto m = out.document.metadata.find(key);
-      if (m == out.document.metadata.end() || !m->is_object()) continue;
-      for (auto it = m->begin(); it != m->end(); ++it) {
-        const std::string path = std::string("metadata.") + key + "." + it.key();
-        if (!it.value().is_string()) {
-          const std::string v = it.value().is_primitive() ? it.value().dump() : TypeName(it.value());
-          out.kubectl_notes.push_back(
-              {path, v + " is not text, and Kubernetes takes only text there: write it in quotes, \"" + v +
-                         "\" (hpo leaves it out)"});
-        } else if (auto kind = tree->yaml_kinds.find(path);
-                   kind != tree->yaml_kinds.end() && kind->second != "string") {
-          const std::string& v = it.value().get_ref<const std::string&>();  // yes, on: YAML 1.1's booleans
-          out.kubectl_notes.push_back({path, v + " is " + KindWithArticle(kind->second) +
-                                                 " to kubectl (YAML 1.1), and Kubernetes takes only text there: write "
-                                                 "it in quotes, \"" + v + "\""});
-        }
-      }
-    }
+    NoteKubernetesMetadata(out.document.metadata, tree->yaml_kinds, &out.kubectl_notes);
   } else if (LooksLikeApi(j)) {
     out.spelling = Spelling::kApi;
     out.document.spec = DecodeCreateRequestInto(*tree, errs);

@@ -83,10 +83,14 @@ std::string Yaml11Kind(const std::string& s) {
                                                          "no",    "No",    "NO",  "true", "True", "TRUE", "false",
                                                          "False", "FALSE", "on",  "On",  "ON",  "off", "Off", "OFF"};
   if (kBools.count(s)) return "boolean";
+  // Numbers begin with a digit, a sign or a point: most text is done here, without the regexes.
+  if (s.empty() || s.size() > 64 || !(std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '+' || s[0] == '-' ||
+                                      s[0] == '.')) {
+    return "";
+  }
   static const std::regex kInt("[-+]?(0b[01_]+|0x[0-9a-fA-F_]+|0o?[0-7_]+|0|[1-9][0-9_]*)");
   static const std::regex kFloat(
       "[-+]?((\\.[0-9][0-9_]*|[0-9][0-9_]*(\\.[0-9_]*)?)([eE][-+]?[0-9]+)?|\\.(inf|Inf|INF))|\\.(nan|NaN|NAN)");
-  if (s.size() > 64) return "";
   if (std::regex_match(s, kInt)) return "integer";
   if (std::regex_match(s, kFloat)) return "number";
   return "";
@@ -144,7 +148,7 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionB
       bool plain = tag != "!" && tag != "tag:yaml.org,2002:str";  // !!str null is the text "null"
       if (kinds && !(plain && IsYamlNull(s))) {
         const std::string kind = Yaml11Kind(s);
-        if (!kind.empty()) (*kinds)[path] = plain && tag != "tag:yaml.org,2002:str" ? kind : "string";
+        if (!kind.empty()) (*kinds)[path] = plain ? kind : "string";
       }
       if (plain && IsYamlNull(s)) {
         out = nullptr;

@@ -683,6 +683,19 @@ class GangArtifactsCluster : public Cluster {
     for (int i = 0; i < 100 && fs::exists(parts); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     EXPECT_FALSE(fs::exists(parts)) << Sh("find " + parts.string());
   }
+  // One three-host training job whose program says "host algo-N", trains for a minute, and on
+  // SIGTERM saves its shard to the model directory, `save_s` seconds later.
+  Json ShardSavingGang(const std::string& name, int save_s) {
+    Json spec = ScriptJob(name, 1, 1,
+                          "#!/bin/sh\n"
+                          "save() { sleep " + std::to_string(save_s) +
+                              "; echo \"$SM_CURRENT_HOST\" > \"$SM_MODEL_DIR/shard-$SM_CURRENT_HOST.pt\"; exit 0; }\n"
+                              "trap save TERM\n"
+                              "echo \"host $SM_CURRENT_HOST\"\n"
+                              "sleep 60 & wait\n");
+    spec["TrainingJobDefinition"]["ResourceConfig"]["InstanceCount"] = 3;
+    return spec;
+  }
   // The worker running algo-1 of the only training job whose program prints "host algo-1": N of
   // w<N> (work directory dir_/w<N>, workers_[N - 1]); -1 when none says so within 5 s.
   int Algo1sWorker() {
@@ -860,14 +873,7 @@ TEST_F(GangSlowSaveCluster, AGangThatRunsOutItsMaxRuntimeReadsStoppedOnceItsMode
 // for an algo-1 that will never merge it, and the coordinator has one of their workers remove it
 // (DiscardHandOver). Before, their shards stayed under .../output/.hpo-hosts/ for good.
 TEST_F(GangArtifactsCluster, ALostAlgo1sHandOverDoesNotStayInTheOutput) {
-  Json spec = ScriptJob("it-gang-lost1", 1, 1,
-                        "#!/bin/sh\n"
-                        "save() { echo \"$SM_CURRENT_HOST\" > \"$SM_MODEL_DIR/shard-$SM_CURRENT_HOST.pt\"; exit 0; }\n"
-                        "trap save TERM\n"
-                        "echo \"host $SM_CURRENT_HOST\"\n"
-                        "sleep 60 & wait\n");
-  spec["TrainingJobDefinition"]["ResourceConfig"]["InstanceCount"] = 3;
-  Call("CreateHyperParameterTuningJob", spec);
+  Call("CreateHyperParameterTuningJob", ShardSavingGang("it-gang-lost1", 0));
   WaitForPrograms(3);
   const int victim = Algo1sWorker();
   ASSERT_GE(victim, 0) << "algo-1 never said it started; see " << dir_;
@@ -889,14 +895,7 @@ TEST_F(GangArtifactsCluster, ALostAlgo1sHandOverDoesNotStayInTheOutput) {
 // store, and once they have handed over one of their workers removes it. Before, the restart
 // forgot it and the folder stayed.
 TEST_F(GangSlowSaveCluster, ALostAlgo1sHandOverIsDiscardedAcrossACoordinatorRestart) {
-  Json spec = ScriptJob("it-gang-lost1r", 1, 1,
-                        "#!/bin/sh\n"
-                        "save() { sleep 3; echo \"$SM_CURRENT_HOST\" > \"$SM_MODEL_DIR/shard-$SM_CURRENT_HOST.pt\"; exit 0; }\n"
-                        "trap save TERM\n"
-                        "echo \"host $SM_CURRENT_HOST\"\n"
-                        "sleep 60 & wait\n");
-  spec["TrainingJobDefinition"]["ResourceConfig"]["InstanceCount"] = 3;
-  Call("CreateHyperParameterTuningJob", spec);
+  Call("CreateHyperParameterTuningJob", ShardSavingGang("it-gang-lost1r", 3));
   WaitForPrograms(3);
   const int victim = Algo1sWorker();
   ASSERT_GE(victim, 0) << "algo-1 never said it started; see " << dir_;

@@ -61,8 +61,8 @@ and kept in violations.log):
   hand-over-left     a multi-host training job whose output still has .hpo-hosts/ (the other
                      hosts' files, which the last host to hand over deletes) once it has ended,
                      and HANDOVER_GRACE_S later; for one not Completed with a fault on its
-                     workers: a note; gone within the grace: the note hand-over-late (a stopped
-                     gang reads Stopped at its first host's report, algo-1 packs after)
+                     workers: a note; gone within the grace: the note hand-over-late (a lost
+                     algo-1's hand-over is removed by another host's worker after the job ended)
   foreign-checkpoint a trainer found another training job's checkpoint in /opt/ml/checkpoints
   spot-without-managed-spot  a trainer of a job without EnableManagedSpotTraining ran on a --spot
                      worker (from the ledger)
@@ -120,8 +120,9 @@ import procs  # noqa: E402  (tests/integration/procs.py)
 TERMINAL_JOB = ("Completed", "Stopped", "Failed")
 TERMINAL_TJ = ("Completed", "Stopped", "Failed")
 INSTANCE_TYPE = "ml.m5.large"
-# How long a multi-host training job's hand-over folder may outlive the job's end (algo-1 packs
-# after a stopped gang's first host has reported) before it counts as left behind.
+# How long a multi-host training job's hand-over folder may outlive the job's end (a lost
+# algo-1's is removed after its other hosts have exited: DiscardHandOver) before it counts as
+# left behind.
 HANDOVER_GRACE_S = 10.0
 
 
@@ -1114,9 +1115,9 @@ class Soak:
             left = os.path.join(j.output, name, "output", ".hpo-hosts")
             if s["TrainingJobStatus"] != "Completed":
                 if j.instance_count > 1 and os.path.exists(left):  # the last host to hand over removes it
-                    # A stopped gang's training job ends with its first host's report, and algo-1
-                    # packs (and removes the folder) after: a look right at the end can see it.
-                    # Left means still there HANDOVER_GRACE_S later.
+                    # A lost algo-1's folder is removed once the other hosts have exited, after the
+                    # job's end: a look right at the end can see it. Left means still there
+                    # HANDOVER_GRACE_S later.
                     seen = time.monotonic()
                     while os.path.exists(left) and time.monotonic() - seen < HANDOVER_GRACE_S:
                         time.sleep(0.1)
