@@ -305,6 +305,7 @@ struct OptimizeArgs {
   bool curves = false;
   size_t warp_min = 0;
   size_t max_fit_points = coordinator::BayesianOptions().max_fit_points;
+  double prior_mean_quantile = coordinator::BayesianOptions().prior_mean_quantile;
   size_t max_posterior_points = coordinator::BayesianOptions().max_posterior_points;
 };
 
@@ -334,6 +335,7 @@ void RunOptimize(const OptimizeArgs& a) {
   if (a.start == "random") options.start_design = coordinator::BayesianOptions::StartDesign::kRandom;
   options.parallel_exploit = a.parallel_exploit == "on";
   options.max_fit_points = a.max_fit_points;
+  options.prior_mean_quantile = a.prior_mean_quantile;
   options.max_posterior_points = a.max_posterior_points;
   const proto::TuningJobSpec spec = BoxSpec(a.strategy, fn->box);
   const auto t0 = std::chrono::steady_clock::now();
@@ -390,6 +392,7 @@ void RunOptimize(const OptimizeArgs& a) {
     j["start"] = a.start;
     j["parallel_exploit"] = a.parallel_exploit;
     j["max_fit_points"] = a.max_fit_points;
+    j["prior_mean_quantile"] = a.prior_mean_quantile;
     j["max_posterior_points"] = a.max_posterior_points;
   }
   j["evaluations"] = a.evaluations;
@@ -495,6 +498,12 @@ void AddBenchCommands(CLI::App& app) {
   optimize->add_option("--max-fit-points", oa->max_fit_points,
                        "Bayesian: the kernel's hyperparameters are fitted on at most this many of those")
       ->capture_default_str();
+  optimize->add_option("--prior-mean-quantile", oa->prior_mean_quantile,
+                       "Bayesian: the model's prior mean, where it reverts to away from the data, is this quantile "
+                       "of the objectives seen (lower is better: 0.75 leans pessimistic, so the acquisition "
+                       "does not chase unexplored corners; 0.5 is the median)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   optimize->add_flag("--curves", oa->curves, "Include each seed's best-so-far regret after every evaluation");
   optimize->add_option("-o,--output", oa->output, "table or json (default: table)")
       ->check(CLI::IsMember({"table", "json"}))
@@ -506,7 +515,7 @@ void AddBenchCommands(CLI::App& app) {
       "Examples:\n"
       "  hpo bench optimize --function branin --strategy Bayesian --evaluations 50 --seeds 5\n"
       "  hpo bench optimize --function ackley --dims 10 --strategy Random --evaluations 100 --batch 8 -o json\n\n"
-      "JSON: {\"function\",\"dims\",\"strategy\",[\"start\",\"parallel_exploit\",\"max_fit_points\",\"max_posterior_points\",]\"evaluations\",\"batch\",\"optimum\",\"median_regret\",\n"
+      "JSON: {\"function\",\"dims\",\"strategy\",[\"start\",\"parallel_exploit\",\"max_fit_points\",\"max_posterior_points\",\"prior_mean_quantile\",]\"evaluations\",\"batch\",\"optimum\",\"median_regret\",\n"
       "\"mean_regret\",\"max_suggest_seconds\",\"seconds\",\"seeds\":[{\"seed\",\"best\",\"regret\",\"seconds\"[,\"curve\"]}]}");
   optimize->callback([oa] { RunOptimize(*oa); });
 }

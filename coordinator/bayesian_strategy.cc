@@ -363,6 +363,7 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
   if (xs.size() >= warp_min) fo.warp_mask = warp_mask_;
   fo.random_restarts = options_.random_restarts;
   fo.max_fit_points = options_.max_fit_points;
+  fo.prior_mean_quantile = options_.prior_mean_quantile;
   fo.max_posterior_points = options_.max_posterior_points;
   fo.seed = kernels::SubSeed(call_seed, 1);
   fo.threads = options_.threads;

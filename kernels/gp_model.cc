@@ -686,6 +686,19 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
   }
   if (!(scale > 1e-12 * std::max(1.0, std::fabs(mean)))) scale = 1.0;
   const Eigen::VectorXd ys = ((y.array() - mean) / scale).matrix();
+  // The posterior's prior mean (0 after this shift) at the prior_mean_quantile of the targets
+  // (FitOptions). The hyperparameters are fitted on the centred targets: fitted on the shifted
+  // ones, the offset was explained by long lengthscales and a rugged surface lost the short prior
+  // (GpFit.TheDataChooseTheLengthscalePriorByItsEvidence).
+  double shift = 0;
+  if (std::isfinite(options.prior_mean_quantile)) {
+    std::vector<double> sorted(ys.data(), ys.data() + ys.size());
+    std::sort(sorted.begin(), sorted.end());
+    const double at = std::clamp(options.prior_mean_quantile, 0.0, 1.0) * static_cast<double>(sorted.size() - 1);
+    const size_t lo = static_cast<size_t>(std::floor(at));
+    const size_t hi = std::min(lo + 1, sorted.size() - 1);
+    shift = sorted[lo] + (at - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+  }
 
   const std::vector<size_t> post_idx = SelectSubset(ys, std::max<size_t>(1, options.max_posterior_points),
                                                     SubSeed(options.seed, 1));
@@ -860,7 +873,8 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
     rep.neg_log_posterior = f;
     chosen = UnpackHyperparameters(theta, dims, mask);
   }
-  GpStatus st = BuildPosterior(xp, yp, chosen, mean, scale, out, options.threads);
+  yp.array() -= shift;  // the posterior only (above)
+  GpStatus st = BuildPosterior(xp, yp, chosen, mean + shift * scale, scale, out, options.threads);
   if (!st.ok()) return st;
   if (report != nullptr) *report = rep;
   return GpStatus::Ok();

@@ -1793,6 +1793,7 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
            {"dashboard", "--refresh", "-1"},
            {"bench", "optimize", "--start", "latin"},
            {"bench", "optimize", "--parallel-exploit", "sometimes"},
+           {"bench", "optimize", "--prior-mean-quantile", "1.5"},
            {"bench", "optimize", "--max-posterior-points", "1"},
            {"bench", "optimize", "--function", "ackley", "--dims", "0"},  // ran 10 dimensions
            {"bench", "suggest", "--q", "100000", "--n", "5", "--d", "2"},  // aborted out of memory
@@ -2142,6 +2143,19 @@ TEST_F(CliTest, BenchOptimizeTurnsTheParallelExploitMemberOnAndOff) {
     OPTIMIZE_JSON(j, "--function", "branin", "--evaluations", "24", "--batch", "8", "--seeds", "2",
                   "--parallel-exploit", v);
     EXPECT_EQ(j["parallel_exploit"], v);
+    best.emplace_back();
+    for (const auto& seed : j["seeds"]) best.back().push_back(seed["best"].get<double>());
+  }
+  EXPECT_NE(best[0], best[1]);
+}
+
+TEST_F(CliTest, BenchOptimizeSetsThePriorMeanQuantileAndSaysWhich) {
+  // The model's prior mean (where it reverts away from the data): the runs differ from the first
+  // fitted proposal on, and the JSON says which ran.
+  std::vector<std::vector<double>> best;
+  for (const std::string q : {"0.75", "0.25"}) {
+    OPTIMIZE_JSON(j, "--function", "branin", "--evaluations", "12", "--seeds", "2", "--prior-mean-quantile", q);
+    EXPECT_EQ(j["prior_mean_quantile"].get<double>(), std::stod(q));
     best.emplace_back();
     for (const auto& seed : j["seeds"]) best.back().push_back(seed["best"].get<double>());
   }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <limits>
 
 #include <Eigen/Cholesky>
@@ -337,6 +338,39 @@ TEST(GpFit, IsDeterministicGivenTheSeedAndRecoversASmoothFunction) {
                                      PackHyperparameters(DefaultHyperparameters(d, {}), {}), {}, true, nullptr,
                                      ra.short_lengthscale_prior ? kShortLengthscaleLogMedian
                                                                 : std::numeric_limits<double>::quiet_NaN()));
+}
+
+// FitOptions::prior_mean_quantile: away from the data the model reverts to that quantile of the
+// targets (0.75 by default), not to their mean; at the data it still interpolates them.
+TEST(GpFit, RevertsToThePriorMeanQuantileAwayFromTheData) {
+  const int d = 2, n = 30;
+  const Eigen::MatrixXd x = RandomPoints(d, n, 31);
+  const Eigen::VectorXd y = TestFunction(x);
+  std::vector<double> sorted(y.data(), y.data() + n);
+  std::sort(sorted.begin(), sorted.end());
+  auto quantile = [&](double q) {
+    const double at = q * (n - 1);
+    const size_t lo = static_cast<size_t>(at);
+    return sorted[lo] + (at - static_cast<double>(lo)) * (sorted[std::min<size_t>(lo + 1, n - 1)] - sorted[lo]);
+  };
+  const Eigen::MatrixXd far = Eigen::MatrixXd::Constant(d, 1, 1e3);
+  for (double q : {0.75, 0.5, 0.9, std::numeric_limits<double>::quiet_NaN()}) {
+    FitOptions o;
+    o.seed = 5;
+    o.prior_mean_quantile = q;
+    Posterior p;
+    ASSERT_TRUE(FitGp(x, y, o, &p, nullptr).ok());
+    const double expected = std::isnan(q) ? y.mean() : quantile(q);
+    EXPECT_NEAR(p.y_mean, expected, 1e-9 * std::max(1.0, std::fabs(expected))) << q;
+    const Eigen::VectorXd at_far = (KernelMatrix(p.hp, p.inputs, far).transpose() * p.alpha).array() * p.y_scale + p.y_mean;
+    EXPECT_NEAR(at_far[0], expected, 1e-6) << q;
+    const Eigen::VectorXd at_data = (KernelMatrix(p.hp, p.inputs, x).transpose() * p.alpha).array() * p.y_scale + p.y_mean;
+    EXPECT_LT((at_data - y).cwiseAbs().maxCoeff(), 1e-2 * (y.maxCoeff() - y.minCoeff())) << q;
+    // The incumbent is still the best target.
+    EXPECT_NEAR(p.incumbent * p.y_scale + p.y_mean, y.minCoeff(), 1e-9) << q;
+  }
+  // The default leans pessimistic: above the median of the targets.
+  EXPECT_EQ(FitOptions().prior_mean_quantile, 0.75);
 }
 
 // FitOptions::threads: the starts side by side and each evaluation split over the cores they
