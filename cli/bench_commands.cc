@@ -499,9 +499,9 @@ void AddBenchCommands(CLI::App& app) {
                        "Bayesian: the kernel's hyperparameters are fitted on at most this many of those")
       ->capture_default_str();
   optimize->add_option("--prior-mean-quantile", oa->prior_mean_quantile,
-                       "Bayesian: the model's prior mean, where it reverts to away from the data, is this quantile "
-                       "of the objectives seen (lower is better: 0.75 leans pessimistic, so the acquisition "
-                       "does not chase unexplored corners; 0.5 is the median)")
+                       "Bayesian: the model predicts this quantile of the objectives seen where it has no data "
+                       "(the functions are minimised: 0.75, the default, leans pessimistic, so unexplored corners "
+                       "do not look better than most trials; 0.5 is the median)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   optimize->add_flag("--curves", oa->curves, "Include each seed's best-so-far regret after every evaluation");

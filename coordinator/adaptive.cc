@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "kernels/quantile.h"
 #include "proto/validate.h"
 
 namespace hpo::coordinator {
@@ -75,11 +76,7 @@ std::string MedianDecision::Explain(bool maximize) const {
 
 double Quantile(std::vector<double> values, double q) {
   std::sort(values.begin(), values.end());
-  const double pos = std::clamp(q, 0.0, 1.0) * static_cast<double>(values.size() - 1);
-  const size_t lo = static_cast<size_t>(std::floor(pos));
-  const size_t hi = std::min(lo + 1, values.size() - 1);
-  const double frac = pos - static_cast<double>(lo);
-  return values[lo] + (values[hi] - values[lo]) * frac;
+  return kernels::QuantileOfSorted(values, q);
 }
 
 // ---- Hyperband -------------------------------------------------------------------------------

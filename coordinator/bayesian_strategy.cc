@@ -10,6 +10,7 @@
 #include <Eigen/Core>
 #include <spdlog/spdlog.h>
 
+#include "kernels/quantile.h"
 #include "kernels/random.h"
 
 namespace hpo::coordinator {
@@ -67,13 +68,7 @@ size_t PullInOutliers(Eigen::VectorXd* y) {
   if (n < 4) return 0;
   std::vector<double> sorted(y->data(), y->data() + n);
   std::sort(sorted.begin(), sorted.end());
-  auto quantile = [&](double q) {
-    const double at = q * static_cast<double>(n - 1);
-    const size_t lo = static_cast<size_t>(std::floor(at));
-    const size_t hi = std::min(lo + 1, sorted.size() - 1);
-    return sorted[lo] + (at - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
-  };
-  const double q25 = quantile(0.25), q75 = quantile(0.75);
+  const double q25 = kernels::QuantileOfSorted(sorted, 0.25), q75 = kernels::QuantileOfSorted(sorted, 0.75);
   double spread = q75 - q25;
   if (!(spread > 0)) spread = q75 - sorted.front();
   if (!(spread > 0) || !std::isfinite(spread)) return 0;

@@ -21,6 +21,7 @@
 
 #include "kernels/lbfgs.h"
 #include "kernels/matern.h"
+#include "kernels/quantile.h"
 #include "kernels/random.h"
 
 namespace hpo::kernels {
@@ -694,10 +695,7 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
   if (std::isfinite(options.prior_mean_quantile)) {
     std::vector<double> sorted(ys.data(), ys.data() + ys.size());
     std::sort(sorted.begin(), sorted.end());
-    const double at = std::clamp(options.prior_mean_quantile, 0.0, 1.0) * static_cast<double>(sorted.size() - 1);
-    const size_t lo = static_cast<size_t>(std::floor(at));
-    const size_t hi = std::min(lo + 1, sorted.size() - 1);
-    shift = sorted[lo] + (at - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+    shift = QuantileOfSorted(sorted, options.prior_mean_quantile);
   }
 
   const std::vector<size_t> post_idx = SelectSubset(ys, std::max<size_t>(1, options.max_posterior_points),

@@ -2,9 +2,10 @@
 
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <limits>
+#include <vector>
 
 #include <Eigen/Cholesky>
 #include <Eigen/LU>
