@@ -100,7 +100,7 @@ struct BayesianOptions {
   size_t refine_starts_per_pick = 4;  // kernels/acquisition.h, step 4; 0: off
   bool parallel_exploit = true;    // "Parallel trials" above
   static constexpr size_t kExploitMinParallel = 4;
-  double prior_mean_quantile = 0.75;  // kernels/gp_model.h, FitOptions: where the model reverts to
+  double prior_mean_quantile = kernels::FitOptions().prior_mean_quantile;  // where the model reverts to
   size_t max_fit_points = 200;     // kernels/gp_model.h: subset for the hyperparameters
   size_t max_posterior_points = 2000;  // subset of data for the posterior (the approximation)
   // Warm start TransferLearning (set by Create from the spec): one more cube coordinate, the

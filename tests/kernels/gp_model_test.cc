@@ -11,6 +11,7 @@
 #include <Eigen/LU>
 
 #include "kernels/gp_engine.h"
+#include "kernels/quantile.h"
 #include "kernels/random.h"
 
 namespace hpo::kernels {
@@ -349,11 +350,6 @@ TEST(GpFit, RevertsToThePriorMeanQuantileAwayFromTheData) {
   const Eigen::VectorXd y = TestFunction(x);
   std::vector<double> sorted(y.data(), y.data() + n);
   std::sort(sorted.begin(), sorted.end());
-  auto quantile = [&](double q) {
-    const double at = q * (n - 1);
-    const size_t lo = static_cast<size_t>(at);
-    return sorted[lo] + (at - static_cast<double>(lo)) * (sorted[std::min<size_t>(lo + 1, n - 1)] - sorted[lo]);
-  };
   const Eigen::MatrixXd far = Eigen::MatrixXd::Constant(d, 1, 1e3);
   for (double q : {0.75, 0.5, 0.9, std::numeric_limits<double>::quiet_NaN()}) {
     FitOptions o;
@@ -361,7 +357,7 @@ TEST(GpFit, RevertsToThePriorMeanQuantileAwayFromTheData) {
     o.prior_mean_quantile = q;
     Posterior p;
     ASSERT_TRUE(FitGp(x, y, o, &p, nullptr).ok());
-    const double expected = std::isnan(q) ? y.mean() : quantile(q);
+    const double expected = std::isnan(q) ? y.mean() : QuantileOfSorted(sorted, q);
     EXPECT_NEAR(p.y_mean, expected, 1e-9 * std::max(1.0, std::fabs(expected))) << q;
     const Eigen::VectorXd at_far = (KernelMatrix(p.hp, p.inputs, far).transpose() * p.alpha).array() * p.y_scale + p.y_mean;
     EXPECT_NEAR(at_far[0], expected, 1e-6) << q;
