@@ -13,6 +13,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -299,7 +300,7 @@ void RunSuggest(const SuggestArgs& a) {
 
 struct OptimizeArgs {
   std::string function = "branin", strategy = "Bayesian", device = "auto", output = "table", start = "sobol",
-              parallel_exploit = "on";
+              parallel_exploit = "on", output_warping = "on";
   int dims = 0, evaluations = 100, batch = 1, seeds = 5;
   uint64_t first_seed = 1;
   bool curves = false;
@@ -336,6 +337,7 @@ void RunOptimize(const OptimizeArgs& a) {
   options.parallel_exploit = a.parallel_exploit == "on";
   options.max_fit_points = a.max_fit_points;
   options.prior_mean_quantile = a.prior_mean_quantile;
+  if (a.output_warping == "off") options.output_warp_margin = std::numeric_limits<double>::quiet_NaN();
   options.max_posterior_points = a.max_posterior_points;
   const proto::TuningJobSpec spec = BoxSpec(a.strategy, fn->box);
   const auto t0 = std::chrono::steady_clock::now();
@@ -393,6 +395,7 @@ void RunOptimize(const OptimizeArgs& a) {
     j["parallel_exploit"] = a.parallel_exploit;
     j["max_fit_points"] = a.max_fit_points;
     j["prior_mean_quantile"] = a.prior_mean_quantile;
+    j["output_warping"] = a.output_warping;
     j["max_posterior_points"] = a.max_posterior_points;
   }
   j["evaluations"] = a.evaluations;
@@ -504,6 +507,12 @@ void AddBenchCommands(CLI::App& app) {
                        "do not look better than most trials; 0.5 is the median)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  optimize->add_option("--output-warping", oa->output_warping,
+                       "Bayesian: on (the default), the model fits a monotone transform of the objectives "
+                       "(Yeo-Johnson) when that explains them better than the values as they are, which spreads "
+                       "out a narrow good basin below a plateau of poor values; off models the values as they are")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   optimize->add_flag("--curves", oa->curves, "Include each seed's best-so-far regret after every evaluation");
   optimize->add_option("-o,--output", oa->output, "table or json (default: table)")
       ->check(CLI::IsMember({"table", "json"}))
@@ -515,7 +524,7 @@ void AddBenchCommands(CLI::App& app) {
       "Examples:\n"
       "  hpo bench optimize --function branin --strategy Bayesian --evaluations 50 --seeds 5\n"
       "  hpo bench optimize --function ackley --dims 10 --strategy Random --evaluations 100 --batch 8 -o json\n\n"
-      "JSON: {\"function\",\"dims\",\"strategy\",[\"start\",\"parallel_exploit\",\"max_fit_points\",\"max_posterior_points\",\"prior_mean_quantile\",]\"evaluations\",\"batch\",\"optimum\",\"median_regret\",\n"
+      "JSON: {\"function\",\"dims\",\"strategy\",[\"start\",\"parallel_exploit\",\"max_fit_points\",\"max_posterior_points\",\"prior_mean_quantile\",\"output_warping\",]\"evaluations\",\"batch\",\"optimum\",\"median_regret\",\n"
       "\"mean_regret\",\"max_suggest_seconds\",\"seconds\",\"seeds\":[{\"seed\",\"best\",\"regret\",\"seconds\"[,\"curve\"]}]}");
   optimize->callback([oa] { RunOptimize(*oa); });
 }

@@ -359,6 +359,7 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
   fo.random_restarts = options_.random_restarts;
   fo.max_fit_points = options_.max_fit_points;
   fo.prior_mean_quantile = options_.prior_mean_quantile;
+  fo.output_warp_margin = options_.output_warp_margin;
   fo.max_posterior_points = options_.max_posterior_points;
   fo.seed = kernels::SubSeed(call_seed, 1);
   fo.threads = options_.threads;
@@ -377,6 +378,7 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
   if (!fit_report.device_note.empty()) spdlog::debug("Bayesian strategy: fit on the host: {}", fit_report.device_note);
   if (!st.ok()) return finish(Fallback(n, history, "the model could not be fitted: " + st.message(), true));
   if (options_.warm_start) last_hp_ = posterior.hp;
+  stats_.output_lambda = fit_report.output_lambda;
 
   // Acquisition.
   const auto t_acq = std::chrono::steady_clock::now();
@@ -416,9 +418,11 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
                       " proposals random: the model found too few distinct new points";
   }
   spdlog::debug("Bayesian strategy: {} proposals from {} observations and {} pending in {:.3f} s (fit {:.3f} s, "
-                "acquisition {:.3f} s, {})",
+                "acquisition {:.3f} s, {}; objectives {})",
                 out.size(), stats_.observations, stats_.pending, SecondsSince(t0), stats_.fit_seconds,
-                stats_.acq_seconds, stats_.device);
+                stats_.acq_seconds, stats_.device,
+                stats_.output_lambda == 1.0 ? std::string("as they are")
+                                            : fmt::format("warped, Yeo-Johnson lambda {:.3f}", stats_.output_lambda));
   return finish(std::move(out));
 }
 

@@ -16,6 +16,14 @@
 // trials and trials without an objective are left out of the model. No configuration already in
 // the history (any status) is proposed again while the space allows.
 //
+// The model: the objectives, with values far worse than the rest pulled to Tukey's fence
+// (PullInOutliers), feed a Matern-5/2 ARD Gaussian process (kernels/gp_model.h) that reverts to
+// their prior_mean_quantile away from the data. When the GP explains a monotone (Yeo-Johnson)
+// transform of them better than the values as they are (options.output_warp_margin, in nats of
+// marginal likelihood; kernels/output_warp.h), it models the transformed values: a plateau of
+// poor configurations is compressed and the differences inside a good basin spread out. The
+// order of the objectives, and so the incumbent, is kept. SuggestStats::output_lambda says which.
+//
 // The start: with fewer observations than min_observations (default max(3, min(D + 1, 20)),
 // D = unit-cube dimensions) proposals are space-filling: points history.size(), +1, ... of a
 // scrambled Sobol sequence over the cube (seeded by the job's seed), projected and decoded as
@@ -101,6 +109,7 @@ struct BayesianOptions {
   bool parallel_exploit = true;    // "Parallel trials" above
   static constexpr size_t kExploitMinParallel = 4;
   double prior_mean_quantile = kernels::FitOptions().prior_mean_quantile;  // where the model reverts to
+  double output_warp_margin = kernels::FitOptions().output_warp_margin;    // "The model" above; NaN: off
   size_t max_fit_points = 200;     // kernels/gp_model.h: subset for the hyperparameters
   size_t max_posterior_points = 2000;  // subset of data for the posterior (the approximation)
   // Warm start TransferLearning (set by Create from the spec): one more cube coordinate, the

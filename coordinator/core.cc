@@ -51,6 +51,14 @@ const std::string& Trial::SecondaryStatus() const {
 using core_detail::Lower;
 using core_detail::Truncate;
 
+namespace {
+std::string WarpNote(double lambda) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "; objectives warped (Yeo-Johnson lambda %.3f)", lambda);
+  return buf;
+}
+}  // namespace
+
 void CoordinatorCore::Impl::RecordSuggestion(const TuningJob& j, double seconds, int64_t now) {
   SuggestionStats& st = suggestions[Lower(j.name)];
   ++st.count;
@@ -70,7 +78,8 @@ void CoordinatorCore::Impl::RecordSuggestion(const TuningJob& j, double seconds,
                 s->device.empty() ? "" : " on ", s->device.c_str(), s->observations, s->pending);
   Event(now, "Suggestion", j.name, "",
         std::string(buf) + (s->fallback.empty() ? "" : "; without the model: " + s->fallback) +
-            (s->exploit ? "; the model's predicted best (one proposal per round of parallel trials)" : ""));
+            (s->exploit ? "; the model's predicted best (one proposal per round of parallel trials)" : "") +
+            (s->output_lambda != 1.0 ? WarpNote(s->output_lambda) : std::string()));
 }
 
 void CoordinatorCore::Impl::Note(const Status& s) {

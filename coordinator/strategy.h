@@ -89,6 +89,7 @@ struct SuggestStats {
   std::vector<std::pair<std::string, double>> engine_seconds;
   size_t fit_device_evaluations = 0;  // Bayesian: likelihood evaluations of the fit on the device
   std::string fit_device_note;        // Bayesian: why the fit stayed on the host on a GPU engine
+  double output_lambda = 1.0;         // Bayesian: the objectives' output warping (1: none)
 };
 
 class Strategy {

@@ -109,8 +109,8 @@ struct Posterior {
   Eigen::VectorXd y;       // standardised targets (minimised)
   double jitter = 0.0;     // added to the diagonal beyond the noise variance to factorise
   double incumbent = 0.0;  // min(y): the value expected improvement is measured against
-  double y_mean = 0.0;     // raw target = y * y_scale + y_mean
-  double y_scale = 1.0;
+  double y_mean = 0.0;     // raw target = y * y_scale + y_mean; NaN both when the targets are
+  double y_scale = 1.0;    // warped (kernels/gp_model.h: the order of y is the raw order then)
 
   size_t dims() const { return static_cast<size_t>(inputs.rows()); }
   size_t size() const { return static_cast<size_t>(inputs.cols()); }

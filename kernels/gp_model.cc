@@ -21,6 +21,7 @@
 
 #include "kernels/lbfgs.h"
 #include "kernels/matern.h"
+#include "kernels/output_warp.h"
 #include "kernels/quantile.h"
 #include "kernels/random.h"
 
@@ -691,12 +692,13 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
   // (FitOptions). The hyperparameters are fitted on the centred targets: fitted on the shifted
   // ones, the offset was explained by long lengthscales and a rugged surface lost the short prior
   // (GpFit.TheDataChooseTheLengthscalePriorByItsEvidence).
-  double shift = 0;
-  if (std::isfinite(options.prior_mean_quantile)) {
-    std::vector<double> sorted(ys.data(), ys.data() + ys.size());
+  auto prior_mean_shift = [&](const Eigen::VectorXd& targets) {
+    if (!std::isfinite(options.prior_mean_quantile)) return 0.0;
+    std::vector<double> sorted(targets.data(), targets.data() + targets.size());
     std::sort(sorted.begin(), sorted.end());
-    shift = QuantileOfSorted(sorted, options.prior_mean_quantile);
-  }
+    return QuantileOfSorted(sorted, options.prior_mean_quantile);
+  };
+  double shift = prior_mean_shift(ys);
 
   const std::vector<size_t> post_idx = SelectSubset(ys, std::max<size_t>(1, options.max_posterior_points),
                                                     SubSeed(options.seed, 1));
@@ -729,15 +731,10 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
     return true;
   };
 
-  Hyperparameters chosen;
-  if (options.method == HyperFit::kFixed) {
-    if (options.initial == nullptr || !matches(*options.initial)) {
-      return GpStatus::InvalidArgument("HyperFit::kFixed needs initial hyperparameters of matching size");
-    }
-    chosen = *options.initial;
-    rep.neg_log_posterior = NegLogMarginalLikelihood(xf, yf, PackHyperparameters(chosen, mask), mask, true, nullptr);
-    rep.evaluations = 1;
-  } else {
+  // The hyperparameters for targets `yfit` (the fit subset's): MAP from every start, the
+  // lengthscale prior chosen by evidence, then slice sampling when asked. `initial`: a warm start.
+  auto fit_hyperparameters = [&](const Eigen::VectorXd& yfit, const Hyperparameters* initial,
+                                 Hyperparameters* chosen) -> GpStatus {
     Eigen::VectorXd lower, upper, prior_mean, prior_var;
     HyperparameterBounds(dims, mask, &lower, &upper);
     const double kDimensionScaled = std::numeric_limits<double>::quiet_NaN();
@@ -745,8 +742,8 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
     // Each start with the lengthscale prior it is optimised under.
     std::vector<std::pair<Eigen::VectorXd, double>> starts;
     starts.emplace_back(PackHyperparameters(DefaultHyperparameters(dims, mask), mask), kDimensionScaled);
-    const bool warm = options.initial != nullptr && matches(*options.initial);
-    if (warm) starts.emplace_back(PackHyperparameters(*options.initial, mask), kDimensionScaled);
+    const bool warm = initial != nullptr && matches(*initial);
+    if (warm) starts.emplace_back(PackHyperparameters(*initial, mask), kDimensionScaled);
     Random rng(SubSeed(options.seed, 3));
     for (int r = 0; r < options.random_restarts; ++r) {
       Eigen::VectorXd t(prior_mean.size());
@@ -757,7 +754,7 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
       Hyperparameters short_start = DefaultHyperparameters(dims, mask);
       short_start.log_lengthscale.setConstant(kShortLengthscaleLogMedian);
       starts.emplace_back(PackHyperparameters(short_start, mask), kShortLengthscaleLogMedian);
-      if (warm) starts.emplace_back(PackHyperparameters(*options.initial, mask), kShortLengthscaleLogMedian);
+      if (warm) starts.emplace_back(PackHyperparameters(*initial, mask), kShortLengthscaleLogMedian);
     }
     LbfgsOptions lo;
     lo.max_iterations = options.max_iterations;
@@ -771,7 +768,7 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
     if (options.engine != nullptr && fit_idx.size() >= options.device_min_fit_points) {
       options.engine->LikelihoodDevices(static_cast<size_t>(count), &devices, &rep.device_note);
       for (LikelihoodDevice* device : devices) {
-        const GpStatus loaded = device->Load(xf, yf, mask);
+        const GpStatus loaded = device->Load(xf, yfit, mask);
         if (!loaded.ok()) {
           rep.device_note = loaded.message();
           devices.clear();
@@ -814,7 +811,7 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
           device_errors[static_cast<size_t>(s)] = st.message();
           device = nullptr;  // this start goes on on the host
         }
-        return NegLogMarginalLikelihood(xf, yf, theta, mask, true, grad, median, &workspace);
+        return NegLogMarginalLikelihood(xf, yfit, theta, mask, true, grad, median, &workspace);
       };
       results[s] = MinimizeBoxed(objective, starts[s].first, lower, upper, lo);
     });
@@ -835,7 +832,7 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
         if (std::isfinite(results[s].f) && (b < 0 || results[s].f < results[b].f)) b = s;
       }
       if (b < 0) continue;
-      const double evidence = NegLogMarginalLikelihood(xf, yf, results[b].x, mask, false, nullptr) -
+      const double evidence = NegLogMarginalLikelihood(xf, yfit, results[b].x, mask, false, nullptr) -
                               (short_prior ? options.short_prior_margin : 0.0);
       if (best < 0 || evidence < best_evidence) {
         best = b;
@@ -843,7 +840,7 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
       }
     }
     for (int s = 0; s < count; ++s) rep.evaluations += results[s].evaluations;
-    rep.starts = count;
+    rep.starts += count;
     if (best < 0) {
       return GpStatus::Numerical("no hyperparameter start gave a finite marginal likelihood on " +
                                  std::to_string(fit_idx.size()) + " points");
@@ -857,7 +854,7 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
       LikelihoodWorkspace workspace;
       workspace.threads = SplitThreads(options.threads, 1, fit_idx.size()).inner;
       const auto log_p = [&](const Eigen::VectorXd& t) {
-        const double v = NegLogMarginalLikelihood(xf, yf, t, mask, true, nullptr, median, &workspace);
+        const double v = NegLogMarginalLikelihood(xf, yfit, t, mask, true, nullptr, median, &workspace);
         return std::isfinite(v) ? -v : -kInf;
       };
       double current = -f;
@@ -869,10 +866,51 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
       f = -current;
     }
     rep.neg_log_posterior = f;
-    chosen = UnpackHyperparameters(theta, dims, mask);
+    *chosen = UnpackHyperparameters(theta, dims, mask);
+    return GpStatus::Ok();
+  };
+
+  Hyperparameters chosen;
+  if (options.method == HyperFit::kFixed) {
+    if (options.initial == nullptr || !matches(*options.initial)) {
+      return GpStatus::InvalidArgument("HyperFit::kFixed needs initial hyperparameters of matching size");
+    }
+    chosen = *options.initial;
+    rep.neg_log_posterior = NegLogMarginalLikelihood(xf, yf, PackHyperparameters(chosen, mask), mask, true, nullptr);
+    rep.evaluations = 1;
+  } else {
+    const GpStatus fitted = fit_hyperparameters(yf, options.initial, &chosen);
+    if (!fitted.ok()) return fitted;
+    // Output warping (kernels/output_warp.h): chosen on the plain fit's covariance, then the
+    // hyperparameters fitted again on the warped targets, from the plain ones.
+    if (std::isfinite(options.output_warp_margin) && fit_idx.size() >= kMinOutputWarpPoints) {
+      Posterior plain;
+      if (BuildPosterior(xf, yf, chosen, 0.0, 1.0, &plain, options.threads).ok()) {
+        const OutputWarpChoice warp = ChooseOutputLambda(plain.chol, yf, options.output_warp_min_lambda);
+        rep.output_warp_gain = warp.gain;
+        if (warp.lambda != 1.0 && warp.gain > options.output_warp_margin) {
+          Eigen::VectorXd warped = ys;
+          ApplyOutputWarp(warp.lambda, &warped);
+          for (size_t i = 0; i < post_idx.size(); ++i) {
+            yp[static_cast<Eigen::Index>(i)] = warped[static_cast<Eigen::Index>(post_idx[i])];
+          }
+          for (size_t i = 0; i < fit_idx.size(); ++i) {
+            yf[static_cast<Eigen::Index>(i)] = yp[static_cast<Eigen::Index>(fit_idx[i])];
+          }
+          shift = prior_mean_shift(warped);
+          const Hyperparameters from = chosen;
+          const GpStatus refitted = fit_hyperparameters(yf, &from, &chosen);
+          if (!refitted.ok()) return refitted;
+          rep.output_lambda = warp.lambda;
+        }
+      }
+    }
   }
   yp.array() -= shift;  // the posterior only (above)
-  GpStatus st = BuildPosterior(xp, yp, chosen, mean + shift * scale, scale, out, options.threads);
+  const bool warped = rep.output_lambda != 1.0;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  GpStatus st = BuildPosterior(xp, yp, chosen, warped ? nan : mean + shift * scale, warped ? nan : scale, out,
+                               options.threads);
   if (!st.ok()) return st;
   if (report != nullptr) *report = rep;
   return GpStatus::Ok();

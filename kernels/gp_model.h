@@ -9,7 +9,11 @@
 // Targets are standardised by their mean and standard deviation (a constant target gets scale 1);
 // the hyperparameters are fitted on those, and the posterior's targets are then shifted so that the
 // GP's zero prior mean stands for FitOptions::prior_mean_quantile of them (Posterior::y_mean is
-// that value).
+// that value). Output warping (FitOptions::output_warp_margin, kernels/output_warp.h): when the
+// GP explains a Yeo-Johnson transform of the standardised targets better than the targets (its
+// marginal likelihood with the Jacobian, on the plain fit's covariance), the hyperparameters are
+// fitted again, from the plain ones, on the transformed targets, and the posterior models those.
+// The transform is strictly increasing: the order of the targets and the incumbent's point are kept.
 //
 // Hyperparameter vector (log space), in this order: log l_1..l_D, log s2, log noise, then
 // log a_d and log b_d for each warped coordinate d (a's first, then b's).
@@ -52,6 +56,7 @@
 #include <Eigen/Core>
 
 #include "kernels/gp_engine.h"
+#include "kernels/output_warp.h"
 
 namespace hpo::kernels {
 
@@ -129,6 +134,13 @@ struct FitOptions {
   // 40 seeds, Ackley-10 8.1 -> 6.4 (batch 1) and 9.5 -> 7.9 (batch 8), Hartmann6 batch 8
   // 2.9e-6 -> 1.7e-6. The hyperparameters are fitted on the centred targets all the same.
   double prior_mean_quantile = 0.75;
+  // Output warping (above; kernels/output_warp.h): used when it gains more than this many nats
+  // of log marginal likelihood over the plain targets; NaN: never considered. It adds one
+  // triangular solve per candidate lambda, and a second fit of the hyperparameters when used.
+  // Measured (bench/RESULTS.md, 2026-12-05): svr_diabetes median regret 10-12 % lower at batch 1
+  // and 8, Branin 25 % lower, Hartmann6 and Ackley-10 nearly unchanged (the identity wins there).
+  double output_warp_margin = 0.0;
+  double output_warp_min_lambda = kMinOutputLambda;  // lambdas searched: [this, 1]
   int max_iterations = 50;       // per L-BFGS run
   int slice_sweeps = 4;          // kSliceSampling: sweeps over all coordinates after the MAP
   size_t max_fit_points = 200;   // hyperparameters fitted on at most this many points
@@ -159,12 +171,14 @@ struct FitReport {
   size_t observations = 0;      // n given
   size_t fit_points = 0;        // used for the hyperparameters
   size_t posterior_points = 0;  // used for the posterior
-  int starts = 0;
-  int evaluations = 0;          // likelihood evaluations
+  int starts = 0;               // L-BFGS starts (of both fits when the targets were warped)
+  int evaluations = 0;          // likelihood evaluations (likewise)
   double neg_log_posterior = 0; // at the chosen hyperparameters (on the fit subset)
   bool short_lengthscale_prior = false;  // the short prior won the selection
   int device_evaluations = 0;   // of `evaluations`, those a likelihood device computed
   std::string device_note;      // why the fit stayed on the host although an engine was given
+  double output_lambda = 1.0;   // the output warping's lambda (1: the targets were not warped)
+  double output_warp_gain = 0;  // the best lambda's gain over the identity, nats (0: not considered)
 };
 
 // Fits a GP to raw targets y (minimised) at inputs x (D x n, unit cube) and factorises its

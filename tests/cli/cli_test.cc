@@ -1794,6 +1794,7 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
            {"bench", "optimize", "--start", "latin"},
            {"bench", "optimize", "--parallel-exploit", "sometimes"},
            {"bench", "optimize", "--prior-mean-quantile", "1.5"},
+           {"bench", "optimize", "--output-warping", "maybe"},
            {"bench", "optimize", "--max-posterior-points", "1"},
            {"bench", "optimize", "--function", "ackley", "--dims", "0"},  // ran 10 dimensions
            {"bench", "suggest", "--q", "100000", "--n", "5", "--d", "2"},  // aborted out of memory
@@ -2156,6 +2157,19 @@ TEST_F(CliTest, BenchOptimizeSetsThePriorMeanQuantileAndSaysWhich) {
   for (const std::string q : {"0.75", "0.25"}) {
     OPTIMIZE_JSON(j, "--function", "branin", "--evaluations", "12", "--seeds", "2", "--prior-mean-quantile", q);
     EXPECT_EQ(j["prior_mean_quantile"].get<double>(), std::stod(q));
+    best.emplace_back();
+    for (const auto& seed : j["seeds"]) best.back().push_back(seed["best"].get<double>());
+  }
+  EXPECT_NE(best[0], best[1]);
+}
+
+TEST_F(CliTest, BenchOptimizeTurnsOutputWarpingOffAndSaysWhich) {
+  // Branin's values (0.4 to 300, most of the box far above the optimum) are what the warping is
+  // for: with it the runs differ once it is chosen, and the JSON says which ran.
+  std::vector<std::vector<double>> best;
+  for (const std::string w : {"on", "off"}) {
+    OPTIMIZE_JSON(j, "--function", "branin", "--evaluations", "20", "--seeds", "2", "--output-warping", w);
+    EXPECT_EQ(j["output_warping"].get<std::string>(), w);
     best.emplace_back();
     for (const auto& seed : j["seeds"]) best.back().push_back(seed["best"].get<double>());
   }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <set>
 #include <string>
 #include <vector>
@@ -367,6 +368,27 @@ TEST(BayesianStrategy, UsesOnlyTrialsWithAnObjectiveAndFantasisesRunningOnes) {
     EXPECT_TRUE(distinct.insert(q.hyperparameters).second);
     for (const Observation& o : history) EXPECT_NE(q.hyperparameters, o.hyperparameters);
   }
+}
+
+TEST(BayesianStrategy, WarpsSkewedObjectivesAndSaysSo) {
+  // A deep narrow basin below a plateau (exp of Branin: 1.01 at the optima, up to 1800): the
+  // model takes the warped objectives, and the stats say so; turned off, it does not.
+  RandomStrategy random(*DefinitionSpaces(BraninSpec()), 7);
+  const std::vector<Proposal> r = random.Propose(20, {});
+  std::vector<Observation> history;
+  for (size_t i = 0; i < r.size(); ++i) {
+    const double b = Branin(Value(r[i].hyperparameters, "x1"), Value(r[i].hyperparameters, "x2"));
+    history.push_back(Done(r[i], std::exp(b / 40.0), i));
+  }
+  auto on = Make(BraninSpec(), 3);
+  ASSERT_EQ(on->Propose(1, history).size(), 1u);
+  EXPECT_EQ(on->LastSuggestStats()->fallback, "");
+  EXPECT_LT(on->LastSuggestStats()->output_lambda, 1.0);
+  BayesianOptions plain;
+  plain.output_warp_margin = std::numeric_limits<double>::quiet_NaN();
+  auto off = Make(BraninSpec(), 3, plain);
+  ASSERT_EQ(off->Propose(1, history).size(), 1u);
+  EXPECT_EQ(off->LastSuggestStats()->output_lambda, 1.0);
 }
 
 TEST(BayesianStrategy, OneProposalInEveryFourOrMoreParallelIsThePredictedBest) {

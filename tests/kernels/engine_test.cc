@@ -12,17 +12,12 @@
 #include "kernels/gp_model.h"
 #include "kernels/log_ei.h"
 #include "kernels/random.h"
+#include "tests/kernels/test_data.h"
 
 namespace hpo::kernels {
 namespace {
 
-Eigen::MatrixXd RandomPoints(int d, int n, uint64_t seed) {
-  Random rng(seed);
-  Eigen::MatrixXd x(d, n);
-  for (int j = 0; j < n; ++j)
-    for (int i = 0; i < d; ++i) x(i, j) = rng.Uniform();
-  return x;
-}
+using testing::RandomPoints;
 
 Eigen::VectorXd Bowl(const Eigen::MatrixXd& x) {
   Eigen::VectorXd y(x.cols());
