@@ -364,8 +364,8 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
   fo.seed = kernels::SubSeed(call_seed, 1);
   fo.threads = options_.threads;
   // Proposing for several slots at once (a batch, or next to running trials): the long
-  // lengthscale prior must win by a margin (kernels/gp_model.h).
-  if (n + pending.size() > 1) fo.short_prior_margin = 2.0;
+  // lengthscale prior must win by a margin (kernels/gp_model.h; BayesianOptions).
+  if (n + pending.size() > 1) fo.short_prior_margin = options_.parallel_short_prior_margin;
   if (options_.warm_start && last_hp_) fo.initial = &*last_hp_;
   // On a GPU engine the likelihood evaluations of the fit run on the device too.
   fo.engine = engine_.get();

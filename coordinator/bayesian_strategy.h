@@ -110,6 +110,13 @@ struct BayesianOptions {
   static constexpr size_t kExploitMinParallel = 4;
   double prior_mean_quantile = kernels::FitOptions().prior_mean_quantile;  // where the model reverts to
   double output_warp_margin = kernels::FitOptions().output_warp_margin;    // "The model" above; NaN: off
+  // Proposing for several slots at once (a batch, or beside running trials), the long
+  // lengthscale prior must beat the short one by this many nats of evidence (kernels/gp_model.h,
+  // FitOptions::short_prior_margin; sequential proposals use 0). A batch's fantasy-driven picks
+  // spread to the box's faces, such data favour the long prior, and its next batch went to the
+  // corners again (bench/RESULTS.md, 2026-11-29). 0, 4 and 8 measured against 2 on svr_diabetes
+  // at 8 parallel (2026-12-05): no difference beyond the seeds' noise.
+  double parallel_short_prior_margin = 2.0;
   size_t max_fit_points = 200;     // kernels/gp_model.h: subset for the hyperparameters
   size_t max_posterior_points = 2000;  // subset of data for the posterior (the approximation)
   // Warm start TransferLearning (set by Create from the spec): one more cube coordinate, the

@@ -250,6 +250,8 @@ def main():
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--gp-seeds", type=int, default=20, help="seeds for Optuna GP (the slowest method)")
     ap.add_argument("--real-seeds", type=int, default=20, help="seeds on svr_diabetes")
+    ap.add_argument("--first-seed", type=int, default=1,
+                    help="seeds run are first-seed, first-seed + 1, ... (a second sample of seeds for an A/B)")
     ap.add_argument("--tasks", default="branin,hartmann6,ackley10,svr_diabetes")
     ap.add_argument("--methods", default="hpo-b1,hpo-b8,tpe,gp,random")
     ap.add_argument("--jobs", type=int, default=2)
@@ -266,7 +268,7 @@ def main():
             if method == "gp" and not gp_ok:
                 continue
             m = min(n, a.gp_seeds) if method == "gp" else n
-            items += [(task, method, s, a.evals, a.hpo) for s in range(1, m + 1)]
+            items += [(task, method, s, a.evals, a.hpo) for s in range(a.first_seed, a.first_seed + m)]
     # Seed by seed (so a spent time budget cuts seeds evenly across methods), Optuna GP (by far the
     # slowest: about 100 s per 100-evaluation run here) after all the others, so the budget cuts
     # GP seeds first.

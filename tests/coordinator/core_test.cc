@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cmath>
 #include <deque>
 #include <filesystem>
 
@@ -98,6 +99,32 @@ TEST_F(CoreTest, ABayesianJobWithFourParallelCountsItsPredictedBestProposals) {
   // Proposals 7..20 had the model, at history sizes 6..19 (3 running beside each): P = 4, and
   // sizes 9, 13 and 17 are 1 mod 4.
   EXPECT_EQ(st->exploits, 3u);
+}
+
+TEST_F(CoreTest, ASuggestionsEventSaysWhenTheObjectivesWereWarped) {
+  // A narrow deep basin below a plateau (exp of a bowl: 1 at the optimum, up to e^10): the model
+  // takes warped objectives, and the Suggestion events say so with the lambda.
+  Register("w1", 1);
+  std::vector<proto::wire::AssignTrial> queue = Only<proto::wire::AssignTrial>(Submit(BayesSpec("skew", 12, 1)));
+  ASSERT_EQ(queue.size(), 1u);
+  while (!queue.empty()) {
+    proto::wire::AssignTrial a = queue.front();
+    queue.erase(queue.begin());
+    const double x = std::stod(a.hyperparameters.at("x")), y = std::stod(a.hyperparameters.at("y"));
+    const double loss = std::exp(10.0 * ((x - 0.3) * (x - 0.3) + (y - 0.6) * (y - 0.6)));
+    for (auto& m : Only<proto::wire::AssignTrial>(Finish("w1", a, loss))) queue.push_back(m);
+  }
+  auto events = core_->Events("skew", 0, 1000);
+  ASSERT_TRUE(events.ok());
+  size_t suggestions = 0, warped = 0;
+  for (const EventRow& e : *events) {
+    if (e.kind != "Suggestion") continue;
+    ++suggestions;
+    if (e.message.find("; objectives warped (Yeo-Johnson lambda ") != std::string::npos) ++warped;
+  }
+  EXPECT_EQ(suggestions, 12u);
+  EXPECT_GT(warped, 0u);
+  EXPECT_LT(warped, suggestions);  // never during the space-filling start
 }
 
 TEST_F(CoreTest, GridEnumeratesEveryCombinationOnceAndCompletes) {
