@@ -418,11 +418,9 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
                       " proposals random: the model found too few distinct new points";
   }
   spdlog::debug("Bayesian strategy: {} proposals from {} observations and {} pending in {:.3f} s (fit {:.3f} s, "
-                "acquisition {:.3f} s, {}; objectives {})",
+                "acquisition {:.3f} s, {}; output warping lambda {:.3f}, 1 for none)",
                 out.size(), stats_.observations, stats_.pending, SecondsSince(t0), stats_.fit_seconds,
-                stats_.acq_seconds, stats_.device,
-                stats_.output_lambda == 1.0 ? std::string("as they are")
-                                            : fmt::format("warped, Yeo-Johnson lambda {:.3f}", stats_.output_lambda));
+                stats_.acq_seconds, stats_.device, stats_.output_lambda);
   return finish(std::move(out));
 }
 

@@ -687,35 +687,19 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
     scale = std::isfinite(widest) ? widest * std::sqrt(((y.array() - mean) / widest).square().mean()) : 0.0;
   }
   if (!(scale > 1e-12 * std::max(1.0, std::fabs(mean)))) scale = 1.0;
-  const Eigen::VectorXd ys = ((y.array() - mean) / scale).matrix();
-  // The posterior's prior mean (0 after this shift) at the prior_mean_quantile of the targets
-  // (FitOptions). The hyperparameters are fitted on the centred targets: fitted on the shifted
-  // ones, the offset was explained by long lengthscales and a rugged surface lost the short prior
-  // (GpFit.TheDataChooseTheLengthscalePriorByItsEvidence).
-  auto prior_mean_shift = [&](const Eigen::VectorXd& targets) {
-    if (!std::isfinite(options.prior_mean_quantile)) return 0.0;
-    std::vector<double> sorted(targets.data(), targets.data() + targets.size());
-    std::sort(sorted.begin(), sorted.end());
-    return QuantileOfSorted(sorted, options.prior_mean_quantile);
-  };
-  double shift = prior_mean_shift(ys);
+  // The targets the model takes: the standardised ones, or their output warping (below).
+  Eigen::VectorXd ys = ((y.array() - mean) / scale).matrix();
 
+  // The posterior's subset of data, and the hyperparameters' subset of that (the targets'
+  // order chooses them, so a warping leaves both as they are).
   const std::vector<size_t> post_idx = SelectSubset(ys, std::max<size_t>(1, options.max_posterior_points),
                                                     SubSeed(options.seed, 1));
-  Eigen::MatrixXd xp(static_cast<Eigen::Index>(dims), static_cast<Eigen::Index>(post_idx.size()));
-  Eigen::VectorXd yp(static_cast<Eigen::Index>(post_idx.size()));
-  for (size_t i = 0; i < post_idx.size(); ++i) {
-    xp.col(static_cast<Eigen::Index>(i)) = x.col(static_cast<Eigen::Index>(post_idx[i]));
-    yp[static_cast<Eigen::Index>(i)] = ys[static_cast<Eigen::Index>(post_idx[i])];
-  }
+  const Eigen::MatrixXd xp = x(Eigen::all, post_idx);
+  Eigen::VectorXd yp = ys(post_idx);
   const std::vector<size_t> fit_idx = SelectSubset(yp, std::max<size_t>(1, options.max_fit_points),
                                                    SubSeed(options.seed, 2));
-  Eigen::MatrixXd xf(static_cast<Eigen::Index>(dims), static_cast<Eigen::Index>(fit_idx.size()));
-  Eigen::VectorXd yf(static_cast<Eigen::Index>(fit_idx.size()));
-  for (size_t i = 0; i < fit_idx.size(); ++i) {
-    xf.col(static_cast<Eigen::Index>(i)) = xp.col(static_cast<Eigen::Index>(fit_idx[i]));
-    yf[static_cast<Eigen::Index>(i)] = yp[static_cast<Eigen::Index>(fit_idx[i])];
-  }
+  const Eigen::MatrixXd xf = xp(Eigen::all, fit_idx);
+  Eigen::VectorXd yf = yp(fit_idx);
   FitReport rep;
   rep.observations = n;
   rep.fit_points = fit_idx.size();
@@ -889,24 +873,30 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
         const OutputWarpChoice warp = ChooseOutputLambda(plain.chol, yf, options.output_warp_min_lambda);
         rep.output_warp_gain = warp.gain;
         if (warp.lambda != 1.0 && warp.gain > options.output_warp_margin) {
-          Eigen::VectorXd warped = ys;
-          ApplyOutputWarp(warp.lambda, &warped);
-          for (size_t i = 0; i < post_idx.size(); ++i) {
-            yp[static_cast<Eigen::Index>(i)] = warped[static_cast<Eigen::Index>(post_idx[i])];
-          }
-          for (size_t i = 0; i < fit_idx.size(); ++i) {
-            yf[static_cast<Eigen::Index>(i)] = yp[static_cast<Eigen::Index>(fit_idx[i])];
-          }
-          shift = prior_mean_shift(warped);
+          ApplyOutputWarp(warp.lambda, &ys);
+          yp = ys(post_idx);
+          yf = yp(fit_idx);
           const Hyperparameters from = chosen;
+          const std::string first_note = rep.device_note;  // the refit asks the engine again
           const GpStatus refitted = fit_hyperparameters(yf, &from, &chosen);
           if (!refitted.ok()) return refitted;
+          if (rep.device_note.empty()) rep.device_note = first_note;
           rep.output_lambda = warp.lambda;
         }
       }
     }
   }
-  yp.array() -= shift;  // the posterior only (above)
+  // The posterior's prior mean (0 after this shift) at the prior_mean_quantile of the modelled
+  // targets (FitOptions). The hyperparameters were fitted on the centred targets: fitted on the
+  // shifted ones, the offset was explained by long lengthscales and a rugged surface lost the
+  // short prior (GpFit.TheDataChooseTheLengthscalePriorByItsEvidence).
+  double shift = 0;
+  if (std::isfinite(options.prior_mean_quantile)) {
+    std::vector<double> sorted(ys.data(), ys.data() + ys.size());
+    std::sort(sorted.begin(), sorted.end());
+    shift = QuantileOfSorted(sorted, options.prior_mean_quantile);
+  }
+  yp.array() -= shift;  // the posterior only
   const bool warped = rep.output_lambda != 1.0;
   const double nan = std::numeric_limits<double>::quiet_NaN();
   GpStatus st = BuildPosterior(xp, yp, chosen, warped ? nan : mean + shift * scale, warped ? nan : scale, out,
