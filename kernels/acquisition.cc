@@ -232,10 +232,9 @@ GpStatus SuggestBatch(GpEngine& target, const Posterior& posterior, size_t q, co
     // The exploit member ranks by the mean: log EI at an incumbent far above every candidate.
     const bool exploit = b == options.exploit_member;
     const double tau = exploit ? incumbent + kExploitOffset : incumbent;
-    if (exploit && options.refine_starts_per_pick > 0) {
+    if (exploit && options.exploit_refine_starts > 0) {
       size_t added = 0;
-      st = refine(options.refine_starts_per_pick, options.refine_iterations_per_pick, tau,
-                  &added);
+      st = refine(options.exploit_refine_starts, options.exploit_refine_iterations, tau, &added);
       if (!st.ok()) return st;
       chosen.resize(static_cast<size_t>(m), 0);
       rep.refined += added;
