@@ -89,7 +89,9 @@ struct AcquisitionOptions {
   // 4 starts and 10 iterations left it 1e-3 to 4e-3 short of the minimum in the unit cube; these
   // reach it within 2e-5 (kernels_engine_test). Branin, batch 8, 80 seeds: 60 iterations as good
   // as 100 or 200, 30 not. Cost, one such refinement per batch, d = 20, q = 32, 2 cores: + 0.04 s
-  // at n = 750, + 0.25 s at n = 2000 (bench/RESULTS.md).
+  // at n = 750, + 0.25 s at n = 2000 (bench/RESULTS.md). The CUDA engine's device loop runs
+  // every round (it cannot see the starts stop without a copy back): 60 rounds of launches, not
+  // measured on a device yet.
   size_t exploit_refine_starts = 8;
   int exploit_refine_iterations = 60;
   FantasyMode fantasy = FantasyMode::kKrigingBeliever;
