@@ -893,8 +893,8 @@ std::string TrainingJobsCsv(const Json& summaries) {
     if (epoch_s <= 0) return std::string();
     const double whole = std::floor(epoch_s);
     const long ms = std::lround((epoch_s - whole) * 1000.0);
-    char frac[16];
-    std::snprintf(frac, sizeof frac, ".%03ld000+00:00", std::min(ms, 999L));
+    char frac[40];  // room for any long, so the compiler sees no truncation
+    std::snprintf(frac, sizeof frac, ".%03ld000+00:00", std::clamp(ms, 0L, 999L));
     return Time(whole) + frac;
   };
   // The columns as pandas makes them from the SDK's rows: in order of first appearance, each row

@@ -192,7 +192,9 @@ TEST(ObjectLocation, UriForms) {
   for (const std::string bad : {"relative/path", "http://host/x", "s3://", "file://relative"}) {
     auto r = OpenObjectLocation(bad, no_s3);
     EXPECT_FALSE(r.ok()) << bad;
-    if (!r.ok()) EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
+    }
   }
 }
 
