@@ -22,17 +22,16 @@
 //      pool points (refine_iterations_per_pick iterations), so the next member is a local
 //      maximum of the fantasised acquisition rather than the best point of a pool drawn before
 //      the fantasies (bench/RESULTS.md: Ackley-10, batch 8, median regret 12.7 -> 8.5).
-//      The member at position exploit_member (if any) is chosen by the posterior mean instead:
-//      the model's predicted minimum under the fantasies so far, found by the same refinement
-//      (refine_starts_per_pick starts) with log EI taken at an incumbent kExploitOffset standard
+//      The member at position exploit_member (if any) is chosen by the posterior mean instead: the
+//      model's predicted minimum under the fantasies so far, found by a refinement of its own
+//      (exploit_refine_starts starts of up to exploit_refine_iterations steps, enough to reach the
+//      minimum rather than come near it) with log EI taken at an incumbent kExploitOffset standard
 //      deviations above the current one, where EI = (tau - mean) Phi(z) + sd phi(z) is tau - mean
-//      up to a vanishing variance term. That refinement has its own starts and iterations
-//      (exploit_refine_starts, exploit_refine_iterations), enough to reach the minimum rather
-//      than come near it: the member is the batch's bet on precision (bench/RESULTS.md: Branin,
-//      batch 8, median regret 7.0e-8 -> 2.6e-8 on 80 seeds). Log EI alone spends a batch's later members on the
-//      places its fantasies leave uncertain; in a converged basin one member per batch that goes
-//      to the predicted optimum brings the precision close to sequential (bench/RESULTS.md:
-//      Hartmann6, batch 8, median regret inside the global basin 4.7e-6 -> 1.5e-6).
+//      up to a vanishing variance term. Log EI alone spends a batch's later members on the places
+//      its fantasies leave uncertain; in a converged basin one member per batch that goes to the
+//      predicted optimum brings the precision close to sequential (bench/RESULTS.md: Hartmann6,
+//      batch 8, median regret inside the global basin 4.7e-6 -> 1.5e-6; reaching the minimum:
+//      Branin, batch 8, 80 seeds, 7.0e-8 -> 2.6e-8).
 // Fewer than q points come back only when the pool has fewer distinct admissible points.
 //
 // Determinism: a function of (posterior, q, options including seed) and the engine's arithmetic.
@@ -88,8 +87,8 @@ struct AcquisitionOptions {
   // kAscentMinStep (kernels/ascent_step.h), so the iterations are a ceiling. The other members'
   // 4 starts and 10 iterations left it 1e-3 to 4e-3 short of the minimum in the unit cube; these
   // reach it within 2e-5 (kernels_engine_test). Branin, batch 8, 80 seeds: 60 iterations as good
-  // as 100 or 200, 30 not. Cost, one such refinement per batch, d = 20, q = 32, 2 cores: + 0.04 s
-  // at n = 750, + 0.25 s at n = 2000 (bench/RESULTS.md). The CUDA engine's device loop runs
+  // as 100 or 200, 30 not. Cost, one such refinement per batch, d = 20, q = 32, 2 cores: + 0.03 s
+  // at n = 750, + 0.3 s at n = 2000 (bench/RESULTS.md). The CUDA engine's device loop runs
   // every round (it cannot see the starts stop without a copy back): 60 rounds of launches, not
   // measured on a device yet.
   size_t exploit_refine_starts = 8;
