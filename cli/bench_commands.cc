@@ -456,7 +456,7 @@ void AddBenchCommands(CLI::App& app) {
       "on the host):\n"
       "  {\"n\":750,\"d\":20,\"q\":32,\"device\":\"cpu\",\"fit_seconds\":..,\"acq_seconds\":..,\"seconds\":..,\n"
       "   \"engine_calls\":..,\"engine_seconds\":{\"load\":..,\"evaluate\":..,\"pool\":..,\"top_k\":..,\n"
-      "   \"fantasize\":..,\"ascend\":..},\"acq_host_seconds\":..,\"fit_device_evaluations\":0}\n\n"
+      "   \"fantasize\":..,\"ascend\":..,\"descend\":..},\"acq_host_seconds\":..,\"fit_device_evaluations\":0}\n\n"
       "Examples:\n"
       "  hpo bench suggest --n 750 --d 20 --q 32 --device cpu -o json\n"
       "  hpo bench suggest --n 5000 --d 20 --q 32 --device auto --repeat 5\n\n"

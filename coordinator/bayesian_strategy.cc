@@ -405,8 +405,9 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
   st = kernels::SuggestBatch(*engine_, posterior, n, ao, &batch, &acq_report);
   stats_.engine_calls = acq_report.engine_calls;
   const kernels::EngineSeconds& es = acq_report.engine_seconds;
-  stats_.engine_seconds = {{"load", es.load},   {"evaluate", es.evaluate},   {"pool", es.pool},
-                           {"top_k", es.top_k}, {"fantasize", es.fantasize}, {"ascend", es.ascend}};
+  stats_.engine_seconds = {{"load", es.load},           {"evaluate", es.evaluate}, {"pool", es.pool},
+                           {"top_k", es.top_k},         {"fantasize", es.fantasize}, {"ascend", es.ascend},
+                           {"descend", es.descend}};
   engine_->ReleasePool();  // rebuilt for the next batch; kept, it stayed with ended jobs (a soak)
   stats_.acq_seconds = SecondsSince(t_acq);
   if (!st.ok()) return finish(Fallback(n, history, "the acquisition failed: " + st.message(), true));

@@ -85,7 +85,7 @@ struct SuggestStats {
   size_t engine_calls = 0;    // Bayesian: calls to the GP engine in the acquisition (device
                               // round trips on the GPU)
   // Bayesian: wall seconds of the acquisition inside the engine's calls, by kind ("load",
-  // "evaluate", "pool", "top_k", "fantasize", "ascend"); the rest of acq_seconds is host work.
+  // "evaluate", "pool", "top_k", "fantasize", "ascend", "descend"); the rest of acq_seconds is host work.
   std::vector<std::pair<std::string, double>> engine_seconds;
   size_t fit_device_evaluations = 0;  // Bayesian: likelihood evaluations of the fit on the device
   std::string fit_device_note;        // Bayesian: why the fit stayed on the host on a GPU engine

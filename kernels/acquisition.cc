@@ -84,6 +84,11 @@ class CountedEngine {
     return Timed(&EngineSeconds::ascend,
                  [&] { return engine_.Ascend(starts, movable, tau, iterations, ends, log_ei); });
   }
+  GpStatus DescendMean(const Eigen::MatrixXd& starts, const std::vector<uint8_t>& movable, double tau,
+                       int iterations, Eigen::MatrixXd* ends, Eigen::VectorXd* means) {
+    return Timed(&EngineSeconds::descend,
+                 [&] { return engine_.DescendMean(starts, movable, tau, iterations, ends, means); });
+  }
   size_t TrainingSize() const { return engine_.TrainingSize(); }
 
  private:
@@ -183,8 +188,9 @@ GpStatus SuggestBatch(GpEngine& target, const Posterior& posterior, size_t q, co
   }
 
   // 3. Local refinement: the `starts` best pool points by log EI at incumbent `tau` (under the
-  // current fantasies) climb it; their end points join the pool. *added: how many were new.
-  auto refine = [&](size_t starts, int iterations, double tau, size_t* added) -> GpStatus {
+  // current fantasies) climb it, or, for the exploit member (`by_mean`), descend the posterior
+  // mean; their end points join the pool. *added: how many were new.
+  auto refine = [&](size_t starts, int iterations, double tau, bool by_mean, size_t* added) -> GpStatus {
     *added = 0;
     if (m == 0 || starts == 0 || iterations <= 0) return GpStatus::Ok();
     std::vector<RankedCandidate> top;
@@ -200,8 +206,9 @@ GpStatus SuggestBatch(GpEngine& target, const Posterior& posterior, size_t q, co
       from.col(i) = x;
     }
     Eigen::MatrixXd ends;
-    Eigen::VectorXd ends_log_ei;  // not needed here: the ends join the pool, which scores them
-    st = engine.Ascend(from, movable, tau, iterations, &ends, &ends_log_ei);
+    Eigen::VectorXd ends_score;  // not needed here: the ends join the pool, which scores them
+    st = by_mean ? engine.DescendMean(from, movable, tau, iterations, &ends, &ends_score)
+                 : engine.Ascend(from, movable, tau, iterations, &ends, &ends_score);
     if (!st.ok()) return st;
     Eigen::MatrixXd refined(dims, s);
     Eigen::Index r = 0;
@@ -222,7 +229,7 @@ GpStatus SuggestBatch(GpEngine& target, const Posterior& posterior, size_t q, co
     *added = static_cast<size_t>(r);
     return GpStatus::Ok();
   };
-  st = refine(options.refine_starts, options.refine_iterations, incumbent, &rep.refined);
+  st = refine(options.refine_starts, options.refine_iterations, incumbent, false, &rep.refined);
   if (!st.ok()) return st;
   rep.pool = static_cast<size_t>(m);
 
@@ -234,7 +241,7 @@ GpStatus SuggestBatch(GpEngine& target, const Posterior& posterior, size_t q, co
     const double tau = exploit ? incumbent + kExploitOffset : incumbent;
     if (exploit && options.exploit_refine_starts > 0) {
       size_t added = 0;
-      st = refine(options.exploit_refine_starts, options.exploit_refine_iterations, tau, &added);
+      st = refine(options.exploit_refine_starts, options.exploit_refine_iterations, tau, true, &added);
       if (!st.ok()) return st;
       chosen.resize(static_cast<size_t>(m), 0);
       rep.refined += added;
@@ -269,7 +276,7 @@ GpStatus SuggestBatch(GpEngine& target, const Posterior& posterior, size_t q, co
       // The next member is a local maximum too: refine again under this fantasy.
       if (b < options.max_refined_picks && options.refine_starts_per_pick > 0) {
         size_t added = 0;
-        st = refine(options.refine_starts_per_pick, options.refine_iterations_per_pick, incumbent,
+        st = refine(options.refine_starts_per_pick, options.refine_iterations_per_pick, incumbent, false,
                     &added);
         if (!st.ok()) return st;
         chosen.resize(static_cast<size_t>(m), 0);

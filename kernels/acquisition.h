@@ -24,10 +24,11 @@
 //      the fantasies (bench/RESULTS.md: Ackley-10, batch 8, median regret 12.7 -> 8.5).
 //      The member at position exploit_member (if any) is chosen by the posterior mean instead: the
 //      model's predicted minimum under the fantasies so far, found by a refinement of its own
-//      (exploit_refine_starts starts of up to exploit_refine_iterations steps, enough to reach the
-//      minimum rather than come near it) with log EI taken at an incumbent kExploitOffset standard
-//      deviations above the current one, where EI = (tau - mean) Phi(z) + sd phi(z) is tau - mean
-//      up to a vanishing variance term. Log EI alone spends a batch's later members on the places
+//      (exploit_refine_starts starts, ranked by the mean, of up to exploit_refine_iterations
+//      steps, enough to reach the minimum rather than come near it; one GpEngine::DescendMean
+//      call) and ranked by log EI taken at an incumbent kExploitOffset standard deviations above
+//      the current one, where EI = (tau - mean) Phi(z) + sd phi(z) is tau - mean up to a
+//      vanishing variance term. Log EI alone spends a batch's later members on the places
 //      its fantasies leave uncertain; in a converged basin one member per batch that goes to the
 //      predicted optimum brings the precision close to sequential (bench/RESULTS.md: Hartmann6,
 //      batch 8, median regret inside the global basin 4.7e-6 -> 1.5e-6; reaching the minimum:
@@ -87,9 +88,10 @@ struct AcquisitionOptions {
   // kAscentMinStep (kernels/ascent_step.h), so the iterations are a ceiling. The other members'
   // 4 starts and 10 iterations left it 1e-3 to 4e-3 short of the minimum in the unit cube; these
   // reach it within 2e-5 (kernels_engine_test). Branin, batch 8, 80 seeds: 60 iterations as good
-  // as 100 or 200, 30 not. Cost, one such refinement per batch, d = 20, q = 32, 2 cores: + 0.03 s
-  // at n = 750, + 0.3 s at n = 2000 (bench/RESULTS.md). The CUDA engine's device loop runs
-  // every round (it cannot see the starts stop without a copy back): 60 rounds of launches, not
+  // as 100 or 200, 30 not. Cost, one such refinement per batch: on the CPU engine, which follows
+  // the mean alone, O(n D) per start and step (bench/RESULTS.md). The CUDA engine ascends log EI
+  // at the far incumbent (GpEngine::DescendMean's default) in its device loop, which runs every
+  // round (it cannot see the starts stop without a copy back): 60 rounds of launches, not
   // measured on a device yet.
   size_t exploit_refine_starts = 8;
   int exploit_refine_iterations = 60;
@@ -119,7 +121,8 @@ struct EngineSeconds {
   double top_k = 0;      // PoolTopK
   double fantasize = 0;  // Fantasize
   double ascend = 0;     // Ascend (the refinements)
-  double total() const { return load + evaluate + pool + top_k + fantasize + ascend; }
+  double descend = 0;    // DescendMean (the exploit member's refinement)
+  double total() const { return load + evaluate + pool + top_k + fantasize + ascend + descend; }
 };
 
 struct AcquisitionReport {

@@ -1,13 +1,14 @@
-// GpEngine::Ascend's default (the host loop) and AscentDirection (gp_engine.h). Its own file
-// because it is compiled twice: into hpo_kernels, and into the CUDA engine module, which links
-// nothing of hpo_kernels (kernels/CMakeLists.txt) and falls back to this loop for shapes its
-// device loop does not take.
+// The host loop (host_ascent.h), GpEngine::Ascend's and DescendMean's defaults, and
+// AscentDirection (gp_engine.h). Its own file because it is compiled twice: into hpo_kernels,
+// and into the CUDA engine module, which links nothing of hpo_kernels (kernels/CMakeLists.txt)
+// and falls back to this loop for shapes its device loop does not take.
 #include <cmath>
 #include <string>
 #include <vector>
 
 #include "kernels/ascent_step.h"
 #include "kernels/gp_engine.h"
+#include "kernels/host_ascent.h"
 
 namespace hpo::kernels {
 
@@ -22,8 +23,8 @@ Eigen::VectorXd AscentDirection(const Eigen::VectorXd& x, const Eigen::VectorXd&
   return dir;
 }
 
-GpStatus GpEngine::Ascend(const Eigen::MatrixXd& starts, const std::vector<uint8_t>& movable, double incumbent,
-                          int iterations, Eigen::MatrixXd* ends, Eigen::VectorXd* log_ei) {
+GpStatus HostAscent(const Eigen::MatrixXd& starts, const std::vector<uint8_t>& movable, int iterations,
+                    const AscentScore& score, Eigen::MatrixXd* ends, Eigen::VectorXd* values) {
   const Eigen::Index dims = starts.rows(), s = starts.cols();
   if (!movable.empty() && movable.size() != static_cast<size_t>(dims * s)) {
     return GpStatus::InvalidArgument("Ascend: movable has " + std::to_string(movable.size()) + " entries for " +
@@ -31,16 +32,16 @@ GpStatus GpEngine::Ascend(const Eigen::MatrixXd& starts, const std::vector<uint8
   }
   *ends = starts;
   Eigen::MatrixXd& cur = *ends;
-  PointScores at;
-  GpStatus st = Evaluate(cur, incumbent, true, &at);
+  Eigen::VectorXd& f = *values;
+  Eigen::MatrixXd grad;
+  GpStatus st = score(cur, &f, &grad);
   if (!st.ok()) return st;
-  Eigen::VectorXd& f = *log_ei;
-  f = at.log_ei;
-  Eigen::MatrixXd grad = at.log_ei_grad;
   auto held = [&](Eigen::Index i) { return movable.empty() ? nullptr : movable.data() + i * dims; };
   std::vector<double> step(static_cast<size_t>(s), kAscentFirstStep);
   std::vector<char> active(static_cast<size_t>(s), 1);
   Eigen::MatrixXd trial(dims, s);
+  Eigen::VectorXd trial_f;
+  Eigen::MatrixXd trial_grad;
   for (int it = 0; it < iterations; ++it) {
     std::vector<Eigen::Index> who;  // the starts still moving, in the order of their trials
     for (Eigen::Index i = 0; i < s; ++i) {
@@ -53,19 +54,43 @@ GpStatus GpEngine::Ascend(const Eigen::MatrixXd& starts, const std::vector<uint8
       who.push_back(i);
     }
     if (who.empty()) break;
-    PointScores ts;
-    st = Evaluate(trial.leftCols(static_cast<Eigen::Index>(who.size())), incumbent, true, &ts);
+    st = score(trial.leftCols(static_cast<Eigen::Index>(who.size())), &trial_f, &trial_grad);
     if (!st.ok()) return st;
     for (size_t w = 0; w < who.size(); ++w) {
       const Eigen::Index i = who[w], wi = static_cast<Eigen::Index>(w);
       bool still = true;
-      if (AscentVerdict(ts.log_ei[wi], &f[i], &step[static_cast<size_t>(i)], &still)) {
+      if (AscentVerdict(trial_f[wi], &f[i], &step[static_cast<size_t>(i)], &still)) {
         cur.col(i) = trial.col(wi);
-        grad.col(i) = ts.log_ei_grad.col(wi);
+        grad.col(i) = trial_grad.col(wi);
       }
       if (!still) active[static_cast<size_t>(i)] = 0;
     }
   }
+  return GpStatus::Ok();
+}
+
+GpStatus GpEngine::Ascend(const Eigen::MatrixXd& starts, const std::vector<uint8_t>& movable, double incumbent,
+                          int iterations, Eigen::MatrixXd* ends, Eigen::VectorXd* log_ei) {
+  PointScores at;
+  const AscentScore score = [&](const Eigen::MatrixXd& points, Eigen::VectorXd* value, Eigen::MatrixXd* grad) {
+    GpStatus st = Evaluate(points, incumbent, true, &at);
+    if (!st.ok()) return st;
+    value->swap(at.log_ei);
+    grad->swap(at.log_ei_grad);
+    return GpStatus::Ok();
+  };
+  return HostAscent(starts, movable, iterations, score, ends, log_ei);
+}
+
+GpStatus GpEngine::DescendMean(const Eigen::MatrixXd& starts, const std::vector<uint8_t>& movable, double tau,
+                               int iterations, Eigen::MatrixXd* ends, Eigen::VectorXd* means) {
+  Eigen::VectorXd log_ei;
+  GpStatus st = Ascend(starts, movable, tau, iterations, ends, &log_ei);
+  if (!st.ok()) return st;
+  PointScores at;
+  st = Evaluate(*ends, tau, false, &at);
+  if (!st.ok()) return st;
+  *means = at.mean;
   return GpStatus::Ok();
 }
 

@@ -223,6 +223,21 @@ class GpEngine {
   virtual GpStatus Ascend(const Eigen::MatrixXd& starts, const std::vector<uint8_t>& movable, double incumbent,
                           int iterations, Eigen::MatrixXd* ends, Eigen::VectorXd* log_ei);
 
+  // The exploit member's refinement (kernels/acquisition.h, step 4): projected descent of the
+  // posterior mean (under the loaded posterior and its fantasies) from every column of `starts`,
+  // with Ascend's steps, stopping rules and `movable`, the score being minus the mean. *ends
+  // (D x s): the points reached; *means (s): the mean there. Errors as Ascend.
+  //
+  // The default is Ascend of log EI below `tau`, an incumbent the caller puts far above every
+  // mean (kExploitOffset above the incumbent, kernels/acquisition.h): there EI = (tau - mean)
+  // Phi(z) + sd phi(z) is tau - mean up to a vanishing variance term, so log EI orders points
+  // and picks directions as the mean does, at the cost of the variance's two solves against the
+  // factor per point and step. An engine that can follow the mean alone overrides it (the CPU
+  // engine: O(n D) per point and step instead of O(n^2)); `tau` is then unused. The two reach
+  // the same points within the engines' tolerances (kernels_engine_test).
+  virtual GpStatus DescendMean(const Eigen::MatrixXd& starts, const std::vector<uint8_t>& movable, double tau,
+                               int iterations, Eigen::MatrixXd* ends, Eigen::VectorXd* means);
+
   // Up to `count` likelihood devices for one fit (FitOptions::engine), owned by the engine and
   // kept for its next fits; *out is left empty when the engine has none (the default: the CPU
   // engine, whose fit is the host's) or they cannot be made here (a note in *why, may be null).

@@ -2260,7 +2260,7 @@ TEST_F(CliTest, AMissingOrBrokenCudaEngineModuleIsNamedAndAutoRunsOnTheCpu) {
   EXPECT_NE(o.out.find("\"device\":\"cpu\""), std::string::npos) << o.out;
   // Where the acquisition's time went: inside the engine by kind, and outside it; the fit on the
   // host (the CPU engine has no likelihood devices).
-  for (const char* key : {"\"engine_seconds\":{\"load\":", "\"ascend\":", "\"acq_host_seconds\":",
+  for (const char* key : {"\"engine_seconds\":{\"load\":", "\"ascend\":", "\"descend\":", "\"acq_host_seconds\":",
                           "\"fit_device_evaluations\":0"}) {
     EXPECT_NE(o.out.find(key), std::string::npos) << key << " in " << o.out;
   }
