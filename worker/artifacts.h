@@ -106,8 +106,9 @@ struct ArtifactSpec {
   // will, and algo-1 removes the attempt's folder once packed. (Without it, a host that never
   // ran left the folder in the output for good when no retry followed: the soak found one.)
   bool peers_ended = false;
-  std::string host;
-  std::vector<std::string> hosts;
+  // Initialised (empty) so that a single-host spec written as an aggregate may leave them out.
+  std::string host{};
+  std::vector<std::string> hosts{};
   uint32_t attempt = 0;
   bool Gang() const { return hosts.size() > 1; }
   bool Merges() const { return compress && Gang(); }

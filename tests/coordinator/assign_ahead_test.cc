@@ -385,7 +385,9 @@ TEST_F(AssignAheadTest, AStartHeardLateAfterACoordinatorStallIsDatedWhenItHappen
   EXPECT_EQ(t->start_ms, t0 + 1002) << "TrainingStartTime";
   EXPECT_EQ(t->end_ms, t0 + 2000) << "TrainingEndTime";
   for (const auto& s : t->secondary) {
-    if (s.status == "Training") EXPECT_EQ(s.start_ms, t0 + 1002);
+    if (s.status == "Training") {
+      EXPECT_EQ(s.start_ms, t0 + 1002);
+    }
   }
 }
 

@@ -330,7 +330,9 @@ TEST_F(CoreTest, AJobDoesNotGiveUpWhileARunningTrainingJobHasEmittedTheObjective
     auto out = Finish("w1", a, 1.0, "Failed");
     // While it waits on the running one, it starts no new one: one was placed the moment the
     // fifth failed (and stopped when the job gave up: 7 training jobs "after 5 attempts").
-    if (failed == 4) EXPECT_TRUE(Only<proto::wire::AssignTrial>(out).empty()) << "a sixth started";
+    if (failed == 4) {
+      EXPECT_TRUE(Only<proto::wire::AssignTrial>(out).empty()) << "a sixth started";
+    }
     for (auto& m : Only<proto::wire::AssignTrial>(out)) queue.push_back(m);
     for (auto& m : Only<proto::wire::StopTrial>(out)) stops.push_back(m);
   }
@@ -2807,7 +2809,7 @@ TEST_F(CoreTest, AJobWhoseRowCannotBeReadIsNamedAndKeepsItsNameUntilDeleted) {
   Register("w1", 1);
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("dmg", "Random", 2, 1))).at(0);
   Finish("w1", a, 0.5);
-  for (const std::string damage : {std::string("{garbage"), std::string("{}")}) {
+  for (const std::string& damage : {std::string("{garbage"), std::string("{}")}) {
     auto rows = store_->LoadJobs();
     ASSERT_TRUE(rows.ok());
     bool found = false;

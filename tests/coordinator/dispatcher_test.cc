@@ -399,7 +399,9 @@ TEST(Dispatcher, AnAssignmentSentWhileAWorkerReconnectedReachesItsNewConnection)
   }
   ASSERT_EQ(fresh.Count<proto::wire::AssignTrial>(), 1u) << "not within a second (a lease is 3 s)";
   for (const auto& m : fresh.received()) {
-    if (const auto* a = std::get_if<proto::wire::AssignTrial>(&m)) EXPECT_EQ(a->attempt, 1u) << "the same attempt";
+    if (const auto* a = std::get_if<proto::wire::AssignTrial>(&m)) {
+      EXPECT_EQ(a->attempt, 1u) << "the same attempt";
+    }
   }
   stop = true;
   loop.join();

@@ -375,7 +375,9 @@ TEST_F(Cluster, AnEvictedWorkersTrainingJobsResumeElsewhereFromTheirCheckpoints)
   ASSERT_EQ(run("workers -o json", &out, &err), 0);
   const Json after = Json::parse(out)["Workers"];
   for (const auto& w : after) {
-    if (w["WorkerId"] == busy) EXPECT_EQ(w["State"], "Cordoned") << out;
+    if (w["WorkerId"] == busy) {
+      EXPECT_EQ(w["State"], "Cordoned") << out;
+    }
   }
   // As after an interruption notice, the evicted attempt put no model where the training job's
   // final one goes (a watcher could take it for the result if no later attempt completed).
@@ -2755,7 +2757,9 @@ TEST_F(ReclaimCluster, AReclaimedWorkerGetsNoTrainingJobAfterACoordinatorRestart
   int refused = 0;
   for (std::string line; std::getline(log, line);) {
     noticed = noticed || line.find("interruption notice") != std::string::npos;
-    if (noticed) EXPECT_EQ(line.find("worker: started "), std::string::npos) << line;
+    if (noticed) {
+      EXPECT_EQ(line.find("worker: started "), std::string::npos) << line;
+    }
     refused += line.find("is being reclaimed") != std::string::npos;
   }
   EXPECT_TRUE(noticed) << "see " << dir_;

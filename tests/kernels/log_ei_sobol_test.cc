@@ -28,7 +28,9 @@ TEST(LogExpectedImprovement, StaysFiniteAndMonotoneFarBelowTheIncumbent) {
   for (double z = 0; z > -1e6; z = z == 0 ? -0.5 : z * 1.7) {
     const double v = LogH(z);
     ASSERT_TRUE(std::isfinite(v)) << z;
-    if (!first) EXPECT_LT(v, prev) << z;
+    if (!first) {
+      EXPECT_LT(v, prev) << z;
+    }
     prev = v;
     first = false;
   }
@@ -98,7 +100,9 @@ TEST(Sobol, ScrambledPointsKeepTheNetPropertyAndAreDeterministic) {
     for (int i = 0; i < 256; ++i) pairs.insert(static_cast<int>(p(0, i) * 16) * 16 + static_cast<int>(p(1, i) * 16));
     EXPECT_EQ(pairs.size(), 256u);
     // Beyond the table: uniform draws, still in (0,1) with a sensible mean.
-    if (dims > 256) EXPECT_NEAR(p.row(dims - 1).mean(), 0.5, 0.08);
+    if (dims > 256) {
+      EXPECT_NEAR(p.row(dims - 1).mean(), 0.5, 0.08);
+    }
   }
 }
 

@@ -75,7 +75,9 @@ TEST(OutputWarp, YeoJohnsonIsStrictlyIncreasingContinuousAndItsSlopeIsRight) {
       prev = t;
       const double h = 1e-6;
       const double fd = (YeoJohnson(x + h, lambda) - YeoJohnson(x - h, lambda)) / (2 * h);
-      if (x != 0) EXPECT_NEAR(YeoJohnsonLogSlope(x, lambda), std::log(fd), 1e-6) << lambda << " " << x;
+      if (x != 0) {
+        EXPECT_NEAR(YeoJohnsonLogSlope(x, lambda), std::log(fd), 1e-6) << lambda << " " << x;
+      }
     }
     EXPECT_EQ(YeoJohnson(0.0, lambda), 0.0);
   }
@@ -153,7 +155,9 @@ TEST(OutputWarp, FitGpWarpsPastItsMarginAndKeepsTheOrderAndTheIncumbent) {
   EXPECT_EQ(warped.incumbent, warped.y.minCoeff());
   for (Eigen::Index i = 0; i < y.size(); ++i) {
     for (Eigen::Index j = 0; j < y.size(); ++j) {
-      if (y[i] < y[j]) EXPECT_LT(warped.y[i], warped.y[j]) << i << " " << j;
+      if (y[i] < y[j]) {
+        EXPECT_LT(warped.y[i], warped.y[j]) << i << " " << j;
+      }
     }
   }
   // The skew is out: the good end spread, the plateau of bad values compressed.

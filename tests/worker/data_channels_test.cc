@@ -51,7 +51,11 @@ class Channels : public ::testing::Test {
   // output path: algo-1 (i == 0) merges, the others hand over.
   ArtifactSpec GangSpec(const std::string& job, const fs::path& root, const fs::path& out,
                         const std::vector<std::string>& hosts, size_t i) const {
-    ArtifactSpec spec{root.string(), "file://" + out.string(), job, true, dir_.string()};
+    ArtifactSpec spec{.root = root.string(),
+                      .output_path = "file://" + out.string(),
+                      .job_name = job,
+                      .compress = true,
+                      .scratch_dir = dir_.string()};
     spec.replace = false;
     spec.primary = i == 0;
     spec.host = hosts[i];
@@ -533,7 +537,11 @@ TEST_F(Channels, ArtifactsLandAtTheSageMakerKeysOfALocalOutputPath) {
   Put(root / "model" / "model.txt", "the model");
   Put(root / "output" / "data" / "eval.json", "{}");
   for (std::string out : {"file://" + (dir_ / "out").string(), (dir_ / "out2/").string()}) {
-    ArtifactSpec spec{root.string(), out, "job-001-abcdef12", true, dir_.string()};
+    ArtifactSpec spec{.root = root.string(),
+                      .output_path = out,
+                      .job_name = "job-001-abcdef12",
+                      .compress = true,
+                      .scratch_dir = dir_.string()};
     auto up = UploadArtifacts(spec, [] { return Result<const S3Client*>(Status::Internal("unused")); });
     ASSERT_TRUE(up.ok()) << up.status().ToString();
     std::string base = out.rfind("file://", 0) == 0 ? out.substr(7) : out;
@@ -547,7 +555,11 @@ TEST_F(Channels, ArtifactsLandAtTheSageMakerKeysOfALocalOutputPath) {
     EXPECT_FALSE(fs::exists(dir_ / "model.tar.gz"));
     EXPECT_FALSE(fs::exists(dir_ / "output.tar.gz"));
   }
-  ArtifactSpec rel{root.string(), "relative/out", "j", true, dir_.string()};
+  ArtifactSpec rel{.root = root.string(),
+                   .output_path = "relative/out",
+                   .job_name = "j",
+                   .compress = true,
+                   .scratch_dir = dir_.string()};
   EXPECT_FALSE(UploadArtifacts(rel, [] { return Result<const S3Client*>(Status::Internal("unused")); }).ok());
 }
 
@@ -559,10 +571,18 @@ TEST_F(Channels, AnotherHostsEmptyModelDoesNotReplaceAlgo1sArchive) {
   Put(algo1 / "output" / "data" / "eval.json", "{}");
   fs::create_directories(algo2 / "model");
   const std::string out = "file://" + (dir_ / "out").string();
-  ArtifactSpec first{algo1.string(), out, "gang-001-abcdef12", true, dir_.string()};
+  ArtifactSpec first{.root = algo1.string(),
+                     .output_path = out,
+                     .job_name = "gang-001-abcdef12",
+                     .compress = true,
+                     .scratch_dir = dir_.string()};
   first.replace = false;
   ASSERT_TRUE(UploadArtifacts(first, [] { return Result<const S3Client*>(Status::Internal("unused")); }).ok());
-  ArtifactSpec second{algo2.string(), out, "gang-001-abcdef12", true, dir_.string()};
+  ArtifactSpec second{.root = algo2.string(),
+                      .output_path = out,
+                      .job_name = "gang-001-abcdef12",
+                      .compress = true,
+                      .scratch_dir = dir_.string()};
   second.replace = false;
   second.primary = false;  // algo-2, finishing last
   auto up = UploadArtifacts(second, [] { return Result<const S3Client*>(Status::Internal("unused")); });
@@ -845,7 +865,11 @@ TEST_F(Channels, WithCompressionTypeNoneTheFilesLandUncompressedUnderOutputModel
   fs::create_symlink("/etc/passwd", root / "model" / "link");
   const fs::path base = dir_ / "out";
   Put(base / "j" / "output" / "model" / "stale-from-attempt-1.bin", "old");
-  ArtifactSpec none{root.string(), "file://" + base.string() + "/", "j", false, dir_.string()};
+  ArtifactSpec none{.root = root.string(),
+                    .output_path = "file://" + base.string() + "/",
+                    .job_name = "j",
+                    .compress = false,
+                    .scratch_dir = dir_.string()};
   auto up = UploadArtifacts(none, [] { return Result<const S3Client*>(Status::Internal("unused")); });
   ASSERT_TRUE(up.ok()) << up.status().ToString();
   EXPECT_EQ(up->model, "file://" + base.string() + "/j/output/model/");

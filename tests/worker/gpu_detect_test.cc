@@ -61,7 +61,9 @@ TEST(GpuList, RejectsBlanksSignsWordsDuplicatesAndHugeIndices) {
   for (const char* bad : {"", "0,,1", "0, 1", "-1", "a", "1,1", "1024", "0x1", "1,"}) {
     auto l = ParseGpuList(bad);
     EXPECT_FALSE(l.ok()) << bad;
-    if (!l.ok()) EXPECT_NE(l.status().message().find("--gpus"), std::string::npos);
+    if (!l.ok()) {
+      EXPECT_NE(l.status().message().find("--gpus"), std::string::npos);
+    }
   }
 }
 

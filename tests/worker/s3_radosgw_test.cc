@@ -320,7 +320,11 @@ TEST_F(Radosgw, ArtifactsLandAtTheSageMakerKeys) {
   fs::create_directories(dir_ / "root" / "output" / "data");
   std::ofstream(dir_ / "root" / "model" / "model.txt") << "weights";
   std::ofstream(dir_ / "root" / "output" / "data" / "eval.txt") << "eval";
-  ArtifactSpec spec{(dir_ / "root").string(), "s3://" + bucket_ + "/out/", "tune-001-0123abcd", true, dir_.string()};
+  ArtifactSpec spec{.root = (dir_ / "root").string(),
+                    .output_path = "s3://" + bucket_ + "/out/",
+                    .job_name = "tune-001-0123abcd",
+                    .compress = true,
+                    .scratch_dir = dir_.string()};
   const S3Client* raw = client_.get();
   auto up = UploadArtifacts(spec, [raw]() -> Result<const S3Client*> { return raw; });
   ASSERT_TRUE(up.ok()) << up.status().ToString();
@@ -359,7 +363,11 @@ TEST_F(Radosgw, Algo1MergesAnotherHostsModelFromS3AndDeletesTheHandOver) {
   const S3Client* raw = client_.get();
   auto s3 = [raw]() -> Result<const S3Client*> { return raw; };
   for (size_t i : {1, 0}) {
-    ArtifactSpec spec{(dir_ / hosts[i]).string(), "s3://" + bucket_ + "/gang/", "tune-002-0123abcd", true, dir_.string()};
+    ArtifactSpec spec{.root = (dir_ / hosts[i]).string(),
+                      .output_path = "s3://" + bucket_ + "/gang/",
+                      .job_name = "tune-002-0123abcd",
+                      .compress = true,
+                      .scratch_dir = dir_.string()};
     spec.replace = false;
     spec.primary = i == 0;
     spec.host = hosts[i];

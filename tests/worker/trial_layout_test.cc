@@ -49,7 +49,7 @@ class TrialLayoutTest : public ::testing::Test {
                          {"objective", "binary:logistic"},
                          {"_tuning_objective_metric", "validation:auc"},
                          {"sagemaker_program", "train.py"}};
-    s.channels = {{"train", "text/csv", "", "", ""},
+    s.channels = {{"train", "text/csv", "", "", "", ""},
                   {"validation", "", "Pipe", "ShardedByS3Key", "RecordIO", "Gzip"}};
     s.current_host = "algo-2";
     s.hosts = {"algo-2", "algo-1"};
@@ -432,13 +432,13 @@ TEST_F(TrialLayoutTest, CheckpointConfigJsonNamesTheLocalPathAndUriOnlyWithAChec
 TEST_F(TrialLayoutTest, UnsafeOrDuplicateChannelNamesAreRejectedBeforeAnythingIsCreated) {
   for (const char* bad : {"../escape", "a/b", "..", ".", "", "sp ace"}) {
     TrialLayoutSpec s = Spec();
-    s.channels = {{bad, "", "", "", ""}};
+    s.channels = {{bad, "", "", "", "", ""}};
     Status st = LayOutTrial(s);
     EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << '"' << bad << '"';
     EXPECT_FALSE(fs::exists(root_)) << "no side effect for \"" << bad << '"';
   }
   TrialLayoutSpec s = Spec();
-  s.channels = {{"train", "", "", "", ""}, {"train", "", "", "", ""}};
+  s.channels = {{"train", "", "", "", "", ""}, {"train", "", "", "", "", ""}};
   EXPECT_EQ(LayOutTrial(s).code(), StatusCode::kInvalidArgument);
   EXPECT_FALSE(fs::exists(root_));
 }
