@@ -74,6 +74,7 @@ namespace {
 constexpr double kVarianceFloor = 1e-12;  // as the CPU engine: times the signal variance
 constexpr size_t kMaxScratchBytes = size_t{2} << 30;
 constexpr int kMaxBatchColumns = 65535;  // grid.y of the cross-covariance kernel
+constexpr int kAscentCheckRounds = 8;     // Ascend: rounds between looks at the starts' active flags
 
 std::string ProbeDevice() {
   int count = 0;
@@ -281,9 +282,10 @@ class CudaEngine final : public GpEngine {
   // Evaluate, and accept (a kernel), with no copy in between: one copy up (the starts, their
   // held coordinates, the step lengths), one back (the ends and their log EI). The starts must
   // fit one batch of columns; more (or HPO_CUDA_ASCENT=host) take the default host loop. Every
-  // round evaluates all s starts, stopped ones at their current point, and the rounds run to
-  // `iterations` (the host loop stops early when every start has stopped; the device does not
-  // know without a copy back, and a round costs only its launches).
+  // round evaluates all s starts, stopped ones at their current point (where accept leaves them
+  // as they are). Every kAscentCheckRounds rounds the starts' active flags come back (s doubles,
+  // one synchronisation) and the loop ends when every start has stopped, as the host loop does:
+  // the exploit member's descent allows 60 rounds and its starts stop after far fewer.
   GpStatus Ascend(const Eigen::MatrixXd& starts, const std::vector<uint8_t>& movable, double incumbent,
                   int iterations, Eigen::MatrixXd* ends, Eigen::VectorXd* log_ei) override {
     HPO_GP_TRY(CheckPoints(starts));
@@ -314,11 +316,16 @@ class CudaEngine final : public GpEngine {
     const Scores r = Layout(res_.get(), s);
     const cuda::TrialScores scores{r.var, r.log_ei, r.d_mean, r.d_var, r.s_mean, r.s_var, r.t_mean, r.t_var};
     const int di = static_cast<int>(dims), si = static_cast<int>(s);
+    std::vector<double> active(sn);
     for (int round = 0; round <= std::max(iterations, 0); ++round) {
       const bool first = round == 0;
       HPO_CUDA_TRY(cuda::LaunchAscentPropose(state, warp, di, si, first, nullptr));
       HPO_GP_TRY(EnqueueScores(state.z, si, incumbent, true, res_.get()));
       HPO_CUDA_TRY(cuda::LaunchAscentAccept(state, scores, w, kVarianceFloor * s2_, di, si, first, nullptr));
+      if (round > 0 && round % kAscentCheckRounds == 0 && round < iterations) {
+        HPO_CUDA_TRY(cudaMemcpy(active.data(), state.active, sn * sizeof(double), cudaMemcpyDeviceToHost));
+        if (std::all_of(active.begin(), active.end(), [](double a) { return a == 0.0; })) break;
+      }
     }
     HPO_CUDA_TRY(cudaMemcpy(host.data(), ascent_.get(), (ds + sn) * sizeof(double), cudaMemcpyDeviceToHost));
     ends->resize(dims, s);

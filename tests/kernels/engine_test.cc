@@ -292,7 +292,8 @@ TEST(SuggestBatch, RefinementSlidesAlongAFaceOfTheBox) {
     }
   }
   Hyperparameters hp;
-  hp.log_lengthscale = Eigen::Vector2d(std::log(1.0), std::log(0.3));
+  hp.log_lengthscale.resize(2);
+  hp.log_lengthscale << std::log(1.0), std::log(0.3);
   hp.log_signal_variance = std::log(1.0);
   hp.log_noise_variance = std::log(1e-6);
   Posterior p;
