@@ -382,6 +382,7 @@ class CudaEngine final : public GpEngine {
   // scores. A device top-k would pay off only for pools far beyond what SuggestBatch builds.
   GpStatus PoolTopK(double incumbent, size_t k, std::vector<RankedCandidate>* out) override {
     if (!loaded_) return GpStatus::InvalidArgument("engine: nothing loaded");
+    HPO_GP_TRY(OnDevice());
     out->clear();
     const Eigen::Index m = pool_m_;
     if (m == 0 || k == 0) return GpStatus::Ok();
@@ -406,11 +407,62 @@ class CudaEngine final : public GpEngine {
     return GpStatus::Ok();
   }
 
+  // A device error part-way (after the pool or the factor changed) leaves the factor, the
+  // targets and the pool out of step: the engine then holds nothing until the next Load, so
+  // no later call mixes them. A pivot that is not positive is found before anything changes.
   GpStatus Fantasize(const Eigen::VectorXd& x, double y) override {
     if (!loaded_) return GpStatus::InvalidArgument("engine: nothing loaded");
     if (x.size() != dims_ || !x.allFinite() || !std::isfinite(y)) {
       return GpStatus::InvalidArgument("Fantasize: wrong size or non-finite value");
     }
+    HPO_GP_TRY(OnDevice());
+    GpStatus st = Append(x, y);
+    if (!st.ok() && st.code() != GpStatus::Code::kNumerical) {
+      loaded_ = false;
+      pool_m_ = 0;
+    }
+    return st;
+  }
+
+  // The pool's device memory back (gp_engine.h): a job's engine lives as long as its record.
+  void ReleasePool() override {
+    if (OnDevice().ok()) {
+      pool_z_.Release();
+      pool_v_.Release();
+      pool_mean_.Release();
+      pool_var_.Release();
+      score_.Release();
+      vl_.Release();
+    }
+    pool_m_ = pool_cap_ = 0;
+  }
+
+  size_t TrainingSize() const override { return static_cast<size_t>(n_); }
+
+  void LikelihoodDevices(size_t count, std::vector<LikelihoodDevice*>* out, std::string* why) override {
+    out->clear();
+    if (why != nullptr) why->clear();
+    if (HostFitAsked()) {
+      if (why != nullptr) *why = "HPO_CUDA_FIT=host";
+      return;
+    }
+    while (likelihoods_.size() < count) {
+      std::string reason;
+      std::unique_ptr<LikelihoodDevice> device = MakeCudaLikelihood(device_, &reason);
+      if (device == nullptr) {
+        if (why != nullptr) *why = reason;
+        return;
+      }
+      likelihoods_.push_back(std::move(device));
+    }
+    for (size_t i = 0; i < count; ++i) out->push_back(likelihoods_[i].get());
+  }
+
+ private:
+  static size_t Bytes(Eigen::Index count) { return static_cast<size_t>(count) * sizeof(double); }
+
+  // Fantasize's work: conditions the factor, the targets, alpha and the pool on (x, y).
+  GpStatus Append(const Eigen::VectorXd& x, double y) {
     if (n_ + 1 >= cap_) HPO_GP_TRY(Grow());
     const Eigen::MatrixXd z = Scaled(x, nullptr);
     const int n = static_cast<int>(n_), dims = static_cast<int>(dims_), ld = static_cast<int>(cap_);
@@ -469,39 +521,23 @@ class CudaEngine final : public GpEngine {
     HPO_CUDA_TRY(cudaDeviceSynchronize());
     return GpStatus::Ok();
   }
-
-  size_t TrainingSize() const override { return static_cast<size_t>(n_); }
-
-  void LikelihoodDevices(size_t count, std::vector<LikelihoodDevice*>* out, std::string* why) override {
-    out->clear();
-    if (why != nullptr) why->clear();
-    if (HostFitAsked()) {
-      if (why != nullptr) *why = "HPO_CUDA_FIT=host";
-      return;
-    }
-    while (likelihoods_.size() < count) {
-      std::string reason;
-      std::unique_ptr<LikelihoodDevice> device = MakeCudaLikelihood(device_, &reason);
-      if (device == nullptr) {
-        if (why != nullptr) *why = reason;
-        return;
-      }
-      likelihoods_.push_back(std::move(device));
-    }
-    for (size_t i = 0; i < count; ++i) out->push_back(likelihoods_[i].get());
-  }
-
- private:
-  static size_t Bytes(Eigen::Index count) { return static_cast<size_t>(count) * sizeof(double); }
   static size_t Sq(Eigen::Index c) { return static_cast<size_t>(c) * static_cast<size_t>(c); }
 
   GpStatus CheckPoints(const Eigen::MatrixXd& points) const {
     if (!loaded_) return GpStatus::InvalidArgument("engine: nothing loaded");
+    HPO_GP_TRY(OnDevice());
     if (points.rows() != dims_) {
       return GpStatus::InvalidArgument("points have " + std::to_string(points.rows()) + " coordinates, the model " +
                                        std::to_string(dims_));
     }
     if (!points.allFinite()) return GpStatus::InvalidArgument("non-finite candidate coordinate");
+    return GpStatus::Ok();
+  }
+
+  // Makes the engine's device the calling thread's current one: a proposer thread may call an
+  // engine on another device than its last call's (the pointers are valid on theirs only).
+  GpStatus OnDevice() const {
+    HPO_CUDA_TRY(cudaSetDevice(device_));
     return GpStatus::Ok();
   }
 

@@ -328,6 +328,43 @@ TEST(CudaEngine, PoolRankingAndFantasiesMatchCpu) {
   }
 }
 
+// ReleasePool gives the pool's device memory back (the strategy calls it after every batch; a
+// job's engine lives as long as its record), and a fantasy and a new pool after it score as on
+// the CPU engine. After a duplicate point is refused (a pivot that is not positive), the engine
+// still holds its posterior.
+TEST(CudaEngine, ReleasingThePoolFreesItAndTheNextPoolMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  Random rng(18);
+  const Posterior p = RandomPosterior(5, 300, true, rng);
+  auto cpu = Make(Device::kCpu);
+  auto cuda = Make(Device::kCuda);
+  ASSERT_TRUE(cpu->Load(p, 2).ok());
+  ASSERT_TRUE(cuda->Load(p, 2).ok());
+  const Eigen::MatrixXd pool = RandomPoints(5, 2000, rng);
+  ASSERT_TRUE(cuda->SetPool(pool).ok());
+  cuda->ReleasePool();
+  EXPECT_EQ(cuda->PoolSize(), 0u);
+  std::vector<RankedCandidate> none;
+  ASSERT_TRUE(cuda->PoolTopK(p.incumbent, 5, &none).ok());
+  EXPECT_TRUE(none.empty());
+  const Eigen::VectorXd f = RandomPoints(5, 1, rng).col(0);
+  ASSERT_TRUE(cpu->Fantasize(f, p.incumbent - 0.2).ok());
+  ASSERT_TRUE(cuda->Fantasize(f, p.incumbent - 0.2).ok());  // no pool to update
+  EXPECT_EQ(cuda->Fantasize(p.inputs.col(0), p.y[0]).code(), cpu->Fantasize(p.inputs.col(0), p.y[0]).code());
+  EXPECT_EQ(cuda->TrainingSize(), cpu->TrainingSize());
+  ASSERT_TRUE(cpu->SetPool(pool).ok());
+  ASSERT_TRUE(cuda->SetPool(pool).ok());
+  ASSERT_EQ(cuda->PoolSize(), 2000u);
+  std::vector<RankedCandidate> a, b;
+  ASSERT_TRUE(cpu->PoolTopK(p.incumbent - 0.2, 10, &a).ok());
+  ASSERT_TRUE(cuda->PoolTopK(p.incumbent - 0.2, 10, &b).ok());
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(b[i].index, a[i].index) << "rank " << i;
+    EXPECT_TRUE(Near(b[i].log_ei, a[i].log_ei, kValueTol)) << b[i].log_ei << " vs " << a[i].log_ei;
+  }
+}
+
 TEST(CudaEngine, RejectsBadInputLikeCpu) {
   SKIP_WITHOUT_GPU();
   Random rng(14);
