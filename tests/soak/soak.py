@@ -1411,6 +1411,11 @@ class Soak:
                 self.note("stop-ended-otherwise", j.name, f"{j.name}: stopped at {stamp(j.stop_ack)}, ended {j.status}")
         for tj, ack in tj_stops.items():
             s = infos.get(tj)
+            # A training job whose program had ended before the stop was acknowledged (its end
+            # reached the coordinator just after the request) ended as it did: nothing to note.
+            end = s.get("TrainingEndTime") if s else None
+            if isinstance(end, (int, float)) and end <= ack:
+                continue
             if s and s["TrainingJobStatus"] in ("Completed", "Failed"):
                 self.note("stop-ended-otherwise", tj, f"{tj}: StopTrainingJob acknowledged at {stamp(ack)}, ended "
                           f"{s['TrainingJobStatus']} at {stamp(s.get('TrainingEndTime') or 0)}")
