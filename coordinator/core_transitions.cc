@@ -446,8 +446,9 @@ void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const Unplaced& 
                             : "no registered worker can serve " + what + ": " + why;
   if (ever && u.hosts > 1 && why.find("another multi-host training job") != std::string::npos) reason += ": " + why;
   if (ever) {  // a worker that would serve it but rests or is cordoned: say which and why
-    for (const auto& [id, w] : workers) {
-      if (w.resting.empty() && w.cordoned.empty()) continue;
+    for (const auto& [id, worker] : workers) {
+      if (worker.resting.empty() && worker.cordoned.empty()) continue;
+      const auto& w = worker;  // a lambda may not capture a structured binding before clang 16
       // u.all holds every host's request, `req` (the first) among them.
       if (std::any_of(u.all.begin(), u.all.end(), [&](const HostRequest& r) { return CouldEverServe(w, r); })) {
         reason += "; worker " + id + ClosedPhrase(id, w);

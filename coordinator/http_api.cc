@@ -1749,9 +1749,10 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
   // Evicting one (hpo workers drain --now), the same body -> the training jobs stopped there to
   // run elsewhere, {"Evicted": [NAME, ...]}.
   enum class WorkerAction { kCordon, kUncordon, kEvict };
-  for (const auto& [path, action] : {std::pair{"/hpo/v1/workers/cordon", WorkerAction::kCordon},
-                                     std::pair{"/hpo/v1/workers/uncordon", WorkerAction::kUncordon},
-                                     std::pair{"/hpo/v1/workers/evict", WorkerAction::kEvict}}) {
+  for (const auto& [path, what] : {std::pair{"/hpo/v1/workers/cordon", WorkerAction::kCordon},
+                                   std::pair{"/hpo/v1/workers/uncordon", WorkerAction::kUncordon},
+                                   std::pair{"/hpo/v1/workers/evict", WorkerAction::kEvict}}) {
+    const WorkerAction action = what;  // a lambda may not capture a structured binding before clang 16
     post_body(path, [d, action](const httplib::Request& req, httplib::Response& res) {
       Json body;
       if (auto bad = ObjectBody(req, &body)) return Reply(res, *bad);

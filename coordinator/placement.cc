@@ -90,7 +90,10 @@ Result<InstanceCatalog> InstanceCatalog::FromJson(const std::string& text) {
       return Status::InvalidArgument(at + "expected an object with gpus, gpu_model, gpu_memory_gib, vcpus, memory_gib");
     }
     InstanceSpec s;
-    for (const auto& [key, x] : v.items()) {
+    for (const auto& item : v.items()) {
+      // Named, not a structured binding: a lambda may not capture one before clang 16.
+      const std::string& key = item.key();
+      const auto& x = item.value();
       auto number = [&](double max) -> Result<double> {
         if (!x.is_number() || x.get<double>() < 0 || x.get<double>() > max || !std::isfinite(x.get<double>())) {
           return Status::InvalidArgument(at + key + " must be a number from 0 to " + std::to_string(static_cast<int64_t>(max)));

@@ -1,0 +1,122 @@
+// libFuzzer target for the coordinator's SageMaker API (coordinator/http_api.h,
+// HandleSageMakerAction): the request bodies `aws sagemaker ... --endpoint-url` and boto3 send.
+//
+// Input layout: byte 0 chooses the action (the twelve the API implements, then an unknown one);
+// the rest is the request body. One coordinator core (an in-memory store) serves every input,
+// seeded with one valid tuning job, "fuzz-seed", so that inputs naming it reach the describe,
+// list, tag and stop paths, and pagination tokens of real listings. The state carries over from
+// input to input (a crash may need the inputs before it: rerun the corpus, not only the
+// artifact).
+//
+// Checks, beyond "no crash, no sanitizer report": every answer is JSON; a 200 answer is an
+// object; an error is 4xx (a 5xx answer to a request is a finding) with a "__type" and a
+// non-empty "message".
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+#include "coordinator/core.h"
+#include "coordinator/dispatcher.h"
+#include "coordinator/http_api.h"
+#include "coordinator/job_store.h"
+
+namespace {
+
+using hpo::coordinator::ApiResponse;
+using hpo::coordinator::CoordinatorCore;
+using hpo::coordinator::CoreOptions;
+using hpo::coordinator::Dispatcher;
+using hpo::coordinator::DispatcherOptions;
+using hpo::coordinator::HandleSageMakerAction;
+using hpo::coordinator::SqliteJobStore;
+
+constexpr const char* kActions[] = {"CreateHyperParameterTuningJob",
+                                    "DescribeHyperParameterTuningJob",
+                                    "ListHyperParameterTuningJobs",
+                                    "ListTrainingJobsForHyperParameterTuningJob",
+                                    "StopHyperParameterTuningJob",
+                                    "DeleteHyperParameterTuningJob",
+                                    "DescribeTrainingJob",
+                                    "StopTrainingJob",
+                                    "ListTags",
+                                    "AddTags",
+                                    "DeleteTags",
+                                    "ListTrainingJobs",
+                                    "DescribeEndpoint"};
+constexpr size_t kActionCount = sizeof(kActions) / sizeof(kActions[0]);
+
+constexpr const char* kSeedJob = R"json({
+  "HyperParameterTuningJobName": "fuzz-seed",
+  "HyperParameterTuningJobConfig": {
+    "Strategy": "Random",
+    "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "validation:auc"},
+    "ResourceLimits": {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2},
+    "ParameterRanges": {"ContinuousParameterRanges": [
+      {"Name": "eta", "MinValue": "0.01", "MaxValue": "0.5", "ScalingType": "Logarithmic"}]}
+  },
+  "TrainingJobDefinition": {
+    "AlgorithmSpecification": {
+      "TrainingImage": "file://trainers/sklearn_gbt.py", "TrainingInputMode": "File",
+      "MetricDefinitions": [{"Name": "validation:auc", "Regex": "validation-auc:([0-9.]+)"}]},
+    "RoleArn": "arn:aws:iam::123456789012:role/fuzz",
+    "OutputDataConfig": {"S3OutputPath": "file:///tmp/hpo-api-fuzz"},
+    "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+    "StoppingCondition": {"MaxRuntimeInSeconds": 60}
+  },
+  "Tags": [{"Key": "team", "Value": "fuzz"}]
+})json";
+
+struct Coordinator {
+  std::unique_ptr<SqliteJobStore> store;
+  std::unique_ptr<CoordinatorCore> core;
+  std::unique_ptr<Dispatcher> dispatcher;
+};
+
+std::unique_ptr<Coordinator> Seeded() {
+  auto made = std::make_unique<Coordinator>();
+  auto store = SqliteJobStore::Open(":memory:");
+  HPO_CHECK_MSG(store.ok(), store.status().ToString());
+  made->store = std::move(store).value();
+  made->core = std::make_unique<CoordinatorCore>(made->store.get(), CoreOptions{});
+  DispatcherOptions dopt;
+  dopt.listen = "tcp://127.0.0.1:*";  // never bound: the API is called in process
+  dopt.log = [](const std::string&) {};
+  made->dispatcher = std::make_unique<Dispatcher>(made->core.get(), dopt);
+  const ApiResponse seeded = HandleSageMakerAction(*made->dispatcher, kActions[0], kSeedJob);
+  HPO_CHECK_MSG(seeded.status == 200, "the seed job was refused: " + seeded.body);
+  return made;
+}
+
+// The coordinator every input talks to.
+Coordinator& Shared() {
+  static std::unique_ptr<Coordinator> c = Seeded();
+  return *c;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  Coordinator& c = Shared();
+  const std::string action = kActions[data[0] % kActionCount];
+  const std::string body(reinterpret_cast<const char*>(data) + 1, size - 1);
+  const ApiResponse r = HandleSageMakerAction(*c.dispatcher, action, body);
+  HPO_CHECK_MSG(r.status == 200 || (r.status >= 400 && r.status < 500),
+                action + " answered " + std::to_string(r.status) + ": " + r.body);
+  const nlohmann::json answer = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  HPO_CHECK_MSG(!answer.is_discarded(), action + " answered something that is not JSON: " + r.body);
+  if (r.status == 200) {
+    HPO_CHECK_MSG(answer.is_object(),
+                  action + " answered 200 with a JSON that is not an object: " + r.body);
+  } else {
+    HPO_CHECK_MSG(answer.is_object() && answer.contains("__type") && answer["__type"].is_string() &&
+                      answer.contains("message") && answer["message"].is_string() &&
+                      !answer["message"].get<std::string>().empty(),
+                  action + " answered an error without __type and message: " + r.body);
+  }
+  return 0;
+}
