@@ -206,9 +206,9 @@ GpStatus SuggestBatch(GpEngine& target, const Posterior& posterior, size_t q, co
       from.col(i) = x;
     }
     Eigen::MatrixXd ends;
-    Eigen::VectorXd ends_score;  // not needed here: the ends join the pool, which scores them
-    st = by_mean ? engine.DescendMean(from, movable, tau, iterations, &ends, &ends_score)
-                 : engine.Ascend(from, movable, tau, iterations, &ends, &ends_score);
+    Eigen::VectorXd ends_log_ei;  // not needed here: the ends join the pool, which scores them
+    st = by_mean ? engine.DescendMean(from, movable, tau, iterations, &ends, nullptr)
+                 : engine.Ascend(from, movable, tau, iterations, &ends, &ends_log_ei);
     if (!st.ok()) return st;
     Eigen::MatrixXd refined(dims, s);
     Eigen::Index r = 0;

@@ -86,7 +86,7 @@ GpStatus GpEngine::DescendMean(const Eigen::MatrixXd& starts, const std::vector<
                                int iterations, Eigen::MatrixXd* ends, Eigen::VectorXd* means) {
   Eigen::VectorXd log_ei;
   GpStatus st = Ascend(starts, movable, tau, iterations, ends, &log_ei);
-  if (!st.ok()) return st;
+  if (!st.ok() || means == nullptr) return st;
   PointScores at;
   st = Evaluate(*ends, tau, false, &at);
   if (!st.ok()) return st;

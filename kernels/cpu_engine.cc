@@ -126,17 +126,15 @@ class CpuEngine final : public GpEngine {
       // point z_j (then chained to x): dk_pj/dz_dj = -g_pj (z_dj - z_pd) (times 1/l_d for w).
       Eigen::MatrixXd b = v;
       l_.topLeftCorner(n_, n_).transpose().triangularView<Eigen::Upper>().solveInPlace(b);
-      const Eigen::MatrixXd ga = g.array().colwise() * alpha_.head(n_).array();  // g_pj alpha_p
-      const Eigen::MatrixXd gb = g.cwiseProduct(b);                               // g_pj b_pj
-      const Eigen::RowVectorXd s_mean = ga.colwise().sum(), s_var = gb.colwise().sum();
-      const Eigen::MatrixXd t_mean = z_.leftCols(n_) * ga;  // D x cn
+      const Eigen::MatrixXd dmean_dz = MeanGradientZ(zc, g);  // D x cn
+      const Eigen::MatrixXd gb = g.cwiseProduct(b);            // g_pj b_pj
+      const Eigen::RowVectorXd s_var = gb.colwise().sum();
       const Eigen::MatrixXd t_var = z_.leftCols(n_) * gb;
       for (Eigen::Index j = 0; j < cn; ++j) {
         for (Eigen::Index dd = 0; dd < dims_; ++dd) {
-          const double dmean_dz = -(zc(dd, j) * s_mean[j] - t_mean(dd, j));
           const double dvar_dz = 2.0 * (zc(dd, j) * s_var[j] - t_var(dd, j));
           const double dz_dx = inv_l_[dd] * dwdx(dd, j);
-          double grad = (d_mean[j] * dmean_dz + (var[j] > kVarianceFloor * s2_ ? d_var[j] * dvar_dz : 0.0)) * dz_dx;
+          double grad = (d_mean[j] * dmean_dz(dd, j) + (var[j] > kVarianceFloor * s2_ ? d_var[j] * dvar_dz : 0.0)) * dz_dx;
           out->log_ei_grad(dd, c0 + j) = std::isfinite(grad) ? grad : 0.0;
         }
       }
@@ -154,9 +152,10 @@ class CpuEngine final : public GpEngine {
       MinusMean(points, value, grad);
       return GpStatus::Ok();
     };
-    st = HostAscent(starts, movable, iterations, score, ends, means);
+    Eigen::VectorXd minus_mean;
+    st = HostAscent(starts, movable, iterations, score, ends, &minus_mean);
     if (!st.ok()) return st;
-    *means = -*means;
+    if (means != nullptr) *means = -minus_mean;
     return GpStatus::Ok();
   }
 
@@ -301,8 +300,19 @@ class CpuEngine final : public GpEngine {
     return GpStatus::Ok();
   }
 
+  // The posterior mean's gradient with respect to the scaled, warped points `zc` (D x m), from
+  // Cross's radial terms g: dk_pj/dz_dj = -g_pj (z_dj - z_pd), so d mean_j / dz_dj =
+  // -(z_dj sum_p g_pj alpha_p - sum_p z_pd g_pj alpha_p). Evaluate's log EI gradient and
+  // MinusMean share it.
+  Eigen::MatrixXd MeanGradientZ(const Eigen::MatrixXd& zc, const Eigen::MatrixXd& g) const {
+    const Eigen::MatrixXd ga = g.array().colwise() * alpha_.head(n_).array();  // g_pj alpha_p
+    const Eigen::RowVectorXd s_mean = ga.colwise().sum();
+    const Eigen::MatrixXd t_mean = z_.leftCols(n_) * ga;  // D x m
+    return -(zc.array().rowwise() * s_mean.array() - t_mean.array()).matrix();
+  }
+
   // Minus the posterior mean at every column of `points` (checked by the caller) and its
-  // gradient, as Evaluate computes the mean's part of log EI's (dk_pj/dz_dj = -g_pj (z_dj - z_pd)).
+  // gradient with respect to the points (through the warping).
   void MinusMean(const Eigen::MatrixXd& points, Eigen::VectorXd* value, Eigen::MatrixXd* grad) const {
     const Eigen::Index m = points.cols();
     value->resize(m);
@@ -312,13 +322,10 @@ class CpuEngine final : public GpEngine {
     Eigen::MatrixXd k, g;
     Cross(zc, &k, &g);
     *value = -(k.transpose() * alpha_.head(n_));
-    const Eigen::MatrixXd ga = g.array().colwise() * alpha_.head(n_).array();  // g_pj alpha_p
-    const Eigen::RowVectorXd s_mean = ga.colwise().sum();
-    const Eigen::MatrixXd t_mean = z_.leftCols(n_) * ga;  // D x m
+    const Eigen::MatrixXd dmean_dz = MeanGradientZ(zc, g);
     for (Eigen::Index j = 0; j < m; ++j) {
       for (Eigen::Index dd = 0; dd < dims_; ++dd) {
-        const double dmean_dz = -(zc(dd, j) * s_mean[j] - t_mean(dd, j));
-        const double v = -dmean_dz * inv_l_[dd] * dwdx(dd, j);
+        const double v = -dmean_dz(dd, j) * inv_l_[dd] * dwdx(dd, j);
         (*grad)(dd, j) = std::isfinite(v) ? v : 0.0;
       }
     }

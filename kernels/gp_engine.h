@@ -226,7 +226,9 @@ class GpEngine {
   // The exploit member's refinement (kernels/acquisition.h, step 4): projected descent of the
   // posterior mean (under the loaded posterior and its fantasies) from every column of `starts`,
   // with Ascend's steps, stopping rules and `movable`, the score being minus the mean. *ends
-  // (D x s): the points reached; *means (s): the mean there. Errors as Ascend.
+  // (D x s): the points reached; *means (s): the mean there, unless `means` is null (the
+  // acquisition, whose pool scores the ends anyway: the default then makes no extra call).
+  // Errors as Ascend.
   //
   // The default is Ascend of log EI below `tau`, an incumbent the caller puts far above every
   // mean (kExploitOffset above the incumbent, kernels/acquisition.h): there EI = (tau - mean)

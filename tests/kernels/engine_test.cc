@@ -458,6 +458,12 @@ TEST(DescendMean, AgreesWithTheFarIncumbentAscentItReplaces) {
     PointScores before;
     ASSERT_TRUE(e->Evaluate(starts, p.incumbent, false, &before).ok());
     for (int i = 0; i < 8; ++i) EXPECT_LT(means[i], before.mean[i] - 1e-3) << i;
+    // Without `means` (the acquisition's call), the same ends.
+    Eigen::MatrixXd bare, ref_bare;
+    ASSERT_TRUE(e->DescendMean(starts, {}, tau, 60, &bare, nullptr).ok());
+    ASSERT_TRUE(e->GpEngine::DescendMean(starts, {}, tau, 60, &ref_bare, nullptr).ok());
+    EXPECT_EQ(bare, ends);
+    EXPECT_EQ(ref_bare, ref_ends);
   }
   // Bad input is refused, as by Ascend.
   const Posterior p = SomePosterior(3, 20, false, 35);
