@@ -1,7 +1,12 @@
 #include "proto/builtin_metrics.h"
 
+#include <algorithm>
+
 namespace hpo::proto {
 namespace {
+
+constexpr const char* kMax = "Maximize";
+constexpr const char* kMin = "Minimize";
 
 // The repository of an image reference: what comes after the last '/', before a tag or digest.
 std::string Repository(const std::string& image) {
@@ -11,6 +16,8 @@ std::string Repository(const std::string& image) {
   if (const size_t colon = r.find(':'); colon != std::string::npos) r.resize(colon);
   return r;
 }
+
+// ---- XGBoost: any eval_metric, on the algorithm's round lines ----
 
 bool IsEvalMetricName(const std::string& s) {
   if (s.empty()) return false;
@@ -36,20 +43,222 @@ MetricDefinition XgboostMetric(const std::string& channel, const std::string& ev
                                            ":([-+]?[0-9]*\\.?[0-9]+(?:[eE][-+]?[0-9]+)?).*"};
 }
 
+// The direction of an XGBoost eval_metric (XGBoost's own and those SageMaker's container adds);
+// "ndcg@5", "error@0.7" by the name before '@'.
+std::optional<std::string> XgboostDirection(const std::string& eval_metric) {
+  const std::string base = eval_metric.substr(0, eval_metric.find('@'));
+  static const char* const kMaximised[] = {"auc", "aucpr", "map", "ndcg", "pre", "accuracy", "balanced_accuracy",
+                                           "f1", "f1_binary", "f1_macro", "r2"};
+  static const char* const kMinimised[] = {"rmse", "rmsle", "mae", "mape", "mphe", "mse", "logloss", "error",
+                                           "merror", "mlogloss", "poisson-nloglik", "gamma-nloglik",
+                                           "cox-nloglik", "gamma-deviance", "tweedie-nloglik", "aft-nloglik"};
+  for (const char* m : kMaximised) {
+    if (base == m) return kMax;
+  }
+  for (const char* m : kMinimised) {
+    if (base == m) return kMin;
+  }
+  return std::nullopt;
+}
+
+// ---- The algorithms with a fixed list of metrics ----
+
+struct Metric {
+  std::string name;   // "validation:objective_loss"
+  const char* type;   // kMax or kMin
+  std::string regex;  // "" when hpo does not know the algorithm's line for it
+};
+
+struct Table {
+  const char* key;
+  const char* title;
+  std::vector<const char*> repositories;
+  std::vector<Metric> metrics;
+};
+
+// `#quality_metric: host=algo-1, [epoch=N, ]<channel> <name> <loss|score>=<value>`, the line of
+// SageMaker's first-party algorithms. `name` is a regex (Linear Learner's objective_loss is logged
+// under the loss function's name, `\S+_objective`).
+std::string Quality(const std::string& channel, const std::string& name, const char* tag, bool per_epoch = false) {
+  return std::string("#quality_metric: host=\\S+, ") + (per_epoch ? "epoch=\\S+, " : "") + channel + " " + name +
+         " <" + tag + ">=(\\S+)";
+}
+
+// The same test result, on its `#quality_metric` line or on the `#test_score (algo-1) : ('rmse',
+// 0.19)` summary line the algorithm also prints.
+std::string QualityOrTestScore(const std::string& name, const char* tag) {
+  return "(?:#quality_metric: host=\\S+, test " + name + " <" + tag + ">=|#test_score \\(\\S+\\) : \\('" + name +
+         "', )([^\\s)]+)";
+}
+
+Metric M(const std::string& name, const char* type, std::string regex) { return {name, type, std::move(regex)}; }
+
+std::vector<Metric> LinearLearnerMetrics() {
+  std::vector<Metric> out;
+  for (const std::string channel : {"test", "validation"}) {
+    const std::string c = channel + ":";
+    // SageMaker's own definitions: the validation loss per epoch, the test loss at the end.
+    out.push_back(M(c + "objective_loss", kMin, Quality(channel, "\\S+_objective", "loss", channel == "validation")));
+    out.push_back(M(c + "absolute_loss", kMin, Quality(channel, "absolute_loss", "loss")));
+    out.push_back(M(c + "mse", kMin, Quality(channel, "mse", "loss")));
+    out.push_back(M(c + "binary_classification_accuracy", kMax,
+                    Quality(channel, "binary_classification_accuracy", "score")));
+    out.push_back(M(c + "binary_f_beta", kMax, Quality(channel, "binary_f_\\S+", "score")));  // binary_f_1.000
+    out.push_back(M(c + "dcg", kMax, Quality(channel, "dcg", "score")));
+    out.push_back(M(c + "macro_f_beta", kMax, Quality(channel, "macro_f_\\S+", "score")));
+    out.push_back(M(c + "macro_precision", kMax, Quality(channel, "macro_precision", "score")));
+    out.push_back(M(c + "macro_recall", kMax, Quality(channel, "macro_recall", "score")));
+    out.push_back(M(c + "multiclass_accuracy", kMax, Quality(channel, "multiclass_accuracy", "score")));
+    out.push_back(M(c + "multiclass_top_k_accuracy", kMax,  // multiclass_top_k_accuracy_3
+                    Quality(channel, "multiclass_top_k_accuracy_\\S+", "score")));
+    out.push_back(M(c + "precision", kMax, Quality(channel, "precision", "score")));
+    out.push_back(M(c + "recall", kMax, Quality(channel, "recall", "score")));
+    out.push_back(M(c + "roc_auc_score", kMax, Quality(channel, "roc_auc_score", "score")));
+  }
+  return out;
+}
+
+const std::vector<Table>& Tables() {
+  static const std::vector<Table> tables = {
+      {"linear-learner", "Linear Learner", {"linear-learner"}, LinearLearnerMetrics()},
+      {"kmeans",
+       "k-means",
+       {"kmeans"},
+       {M("test:msd", kMin, Quality("test", "msd", "loss")), M("test:ssd", kMin, Quality("test", "ssd", "loss"))}},
+      {"factorization-machines",
+       "Factorization Machines",
+       {"factorization-machines"},
+       {M("test:rmse", kMin, QualityOrTestScore("rmse", "loss")),
+        M("test:binary_classification_accuracy", kMax, QualityOrTestScore("binary_classification_accuracy", "score")),
+        M("test:binary_classification_cross_entropy", kMin,
+          QualityOrTestScore("binary_classification_cross_entropy", "loss")),
+        M("test:binary_f_beta", kMax, QualityOrTestScore("binary_f_[^\\s']+", "score"))}},
+      {"knn",
+       "k-NN",
+       {"knn"},
+       {M("test:accuracy", kMax, QualityOrTestScore("accuracy", "score")),
+        M("test:mse", kMin, QualityOrTestScore("mse", "loss"))}},
+      {"forecasting-deepar",
+       "DeepAR",
+       {"forecasting-deepar"},
+       {M("test:RMSE", kMin, Quality("test", "RMSE", "loss")),
+        M("test:mean_wQuantileLoss", kMin, Quality("test", "mean_wQuantileLoss", "loss")),
+        M("train:final_loss", kMin, Quality("train", "final_loss", "loss"))}},
+      {"object-detection",
+       "Object Detection",
+       {"object-detection"},
+       {M("validation:mAP", kMax, "#quality_metric: host=\\S+, epoch=\\S+, validation mAP <score>=\\((\\S+)\\)")}},
+      {"ipinsights",
+       "IP Insights",
+       {"ipinsights"},
+       {M("validation:discriminator_auc", kMax, Quality("validation", "discriminator_auc", "score", true))}},
+      {"image-classification",
+       "Image Classification",
+       {"image-classification"},
+       {M("validation:accuracy", kMax, "Epoch\\[[0-9]+\\] Validation-accuracy=(\\S+)")}},
+      {"blazingtext",
+       "BlazingText",
+       {"blazingtext"},
+       {M("validation:accuracy", kMax, "#validation_accuracy: (\\S+)"), M("train:mean_rho", kMax, "")}},
+      // Metric names and directions only: how these log is not known here.
+      {"ntm", "NTM", {"ntm"}, {M("validation:total_loss", kMin, "")}},
+      {"object2vec",
+       "Object2Vec",
+       {"object2vec"},
+       {M("test:mean_squared_error", kMin, ""), M("validation:mean_squared_error", kMin, ""),
+        M("test:accuracy", kMax, ""), M("validation:accuracy", kMax, ""), M("test:cross_entropy", kMin, ""),
+        M("validation:cross_entropy", kMin, "")}},
+      {"randomcutforest", "Random Cut Forest", {"randomcutforest"}, {M("test:f1", kMax, "")}},
+      {"lda", "LDA", {"lda"}, {M("test:pwll", kMax, "")}},
+      {"semantic-segmentation",
+       "Semantic Segmentation",
+       {"semantic-segmentation"},
+       {M("validation:mIOU", kMax, ""), M("validation:pixel_accuracy", kMax, "")}},
+      {"seq2seq",
+       "Sequence-to-Sequence",
+       {"seq2seq"},
+       {M("validation:accuracy", kMax, ""), M("validation:perplexity", kMin, ""), M("validation:bleu", kMax, "")}},
+      {"pca", "PCA", {"pca"}, {}},
+  };
+  return tables;
+}
+
+const Table* TableFor(const std::string& training_image) {
+  const std::string repo = Repository(training_image);
+  for (const Table& t : Tables()) {
+    if (std::find(t.repositories.begin(), t.repositories.end(), repo) != t.repositories.end()) return &t;
+  }
+  return nullptr;
+}
+
+bool IsXgboost(const std::string& training_image) {
+  const std::string repo = Repository(training_image);
+  return repo == "sagemaker-xgboost" || repo == "xgboost";
+}
+
+// XGBoost's (channel, eval_metric) of `metric`, when it is one.
+std::optional<std::pair<std::string, std::string>> XgboostMetricOf(const std::string& metric) {
+  const size_t colon = metric.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  std::string channel = metric.substr(0, colon), eval_metric = metric.substr(colon + 1);
+  if ((channel != "train" && channel != "validation") || !IsEvalMetricName(eval_metric)) return std::nullopt;
+  return std::make_pair(std::move(channel), std::move(eval_metric));
+}
+
 }  // namespace
 
+std::optional<BuiltInAlgorithm> BuiltInAlgorithmFor(const std::string& training_image) {
+  if (IsXgboost(training_image)) {
+    return BuiltInAlgorithm{"xgboost",
+                            "XGBoost",
+                            {"train:NAME or validation:NAME, NAME an eval_metric such as auc, rmse, logloss"},
+                            {}};
+  }
+  const Table* t = TableFor(training_image);
+  if (!t) return std::nullopt;
+  BuiltInAlgorithm a{t->key, t->title, {}, {}};
+  for (const Metric& m : t->metrics) {
+    a.metrics.push_back(m.name);
+    if (m.regex.empty()) a.metrics_without_regex.push_back(m.name);
+  }
+  return a;
+}
+
 std::string BuiltInAlgorithmOf(const std::string& training_image) {
-  const std::string repo = Repository(training_image);
-  return repo == "sagemaker-xgboost" || repo == "xgboost" ? "xgboost" : "";
+  const auto a = BuiltInAlgorithmFor(training_image);
+  return a ? a->key : "";
 }
 
 std::vector<MetricDefinition> BuiltInMetricDefinitions(const std::string& training_image, const std::string& metric) {
-  if (BuiltInAlgorithmOf(training_image) != "xgboost") return {};
-  const size_t colon = metric.find(':');
-  if (colon == std::string::npos) return {};
-  const std::string channel = metric.substr(0, colon), eval_metric = metric.substr(colon + 1);
-  if ((channel != "train" && channel != "validation") || !IsEvalMetricName(eval_metric)) return {};
-  return {XgboostMetric(channel, eval_metric), XgboostMetric(channel == "train" ? "validation" : "train", eval_metric)};
+  if (IsXgboost(training_image)) {
+    const auto m = XgboostMetricOf(metric);
+    if (!m) return {};
+    const auto& [channel, eval_metric] = *m;
+    return {XgboostMetric(channel, eval_metric), XgboostMetric(channel == "train" ? "validation" : "train", eval_metric)};
+  }
+  const Table* t = TableFor(training_image);
+  if (!t) return {};
+  const auto objective = std::find_if(t->metrics.begin(), t->metrics.end(),
+                                      [&](const Metric& m) { return m.name == metric && !m.regex.empty(); });
+  if (objective == t->metrics.end()) return {};
+  std::vector<MetricDefinition> out{{objective->name, objective->regex}};
+  for (const Metric& m : t->metrics) {
+    if (m.name != metric && !m.regex.empty()) out.push_back({m.name, m.regex});
+  }
+  return out;
+}
+
+std::optional<std::string> BuiltInObjectiveType(const std::string& training_image, const std::string& metric) {
+  if (IsXgboost(training_image)) {
+    const auto m = XgboostMetricOf(metric);
+    return m ? XgboostDirection(m->second) : std::nullopt;
+  }
+  const Table* t = TableFor(training_image);
+  if (!t) return std::nullopt;
+  for (const Metric& m : t->metrics) {
+    if (m.name == metric) return std::string(m.type);
+  }
+  return std::nullopt;
 }
 
 }  // namespace hpo::proto

@@ -1190,10 +1190,22 @@ void Validator::CheckObjectiveMetric(const TuningJobSpec& spec, const TrainingJo
                   " with a regex whose group 1 captures its value in the program's log");
       return;
     }
-    if (BuiltInAlgorithmOf(image) == "xgboost") {
-      Add(op.Child("MetricName"), Quote(metric) + " is not a metric of SageMaker's built-in XGBoost (train:NAME or "
-                                                  "validation:NAME, NAME an eval_metric such as auc, rmse, "
-                                                  "logloss); give " + mp.str() + " for another");
+    if (const auto builtin = BuiltInAlgorithmFor(image)) {
+      const std::string of = "SageMaker's built-in " + builtin->title;
+      const auto& unread = builtin->metrics_without_regex;
+      if (std::find(unread.begin(), unread.end(), metric) != unread.end()) {
+        Add(mp, "is required for " + Quote(metric) + " of " + of + " here: hpo knows the metric but not how the "
+                    "algorithm logs it; add a definition named " + Quote(metric) + " with a regex whose group 1 "
+                    "captures its value in the algorithm's log");
+      } else if (builtin->metrics.empty()) {
+        Add(op.Child("MetricName"), Quote(metric) + " is not a metric of " + of + ", which has none to tune; give " +
+                                        mp.str() + " for a metric of its log");
+      } else {
+        std::vector<std::string> known;
+        for (const auto& m : builtin->metrics) known.push_back(builtin->key == "xgboost" ? m : Quote(m));
+        Add(op.Child("MetricName"), Quote(metric) + " is not a metric of " + of + " (" + Join(known) + "); give " +
+                                        mp.str() + " for another");
+      }
       return;
     }
   }
@@ -1207,7 +1219,7 @@ void Validator::CheckObjectiveMetric(const TuningJobSpec& spec, const TrainingJo
       Quote(metric) + " is not defined in " + mp.str() +
           (names.empty() ? " (none defined)" : " (defined: " + Join(names) + ")") +
           "; add a metric definition with this name and a regex whose group 1 captures the value" +
-          (names.empty() ? " (SageMaker's built-in algorithms bring theirs; hpo knows XGBoost's: see "
+          (names.empty() ? " (SageMaker's built-in algorithms bring theirs when the image is theirs: see "
                            "\"Migrating from SageMaker\" in the README)"
                          : ""));
 }
@@ -1630,6 +1642,36 @@ std::vector<std::string> NotEnforced(const TuningJobSpec& spec, Spelling spellin
       say(n("EnableInterContainerTrafficEncryption"),
           "not enforced here: the hosts of a multi-host training job talk over the network unencrypted");
     }
+  }
+  return out;
+}
+
+std::vector<std::string> ObjectiveTypeNotes(const TuningJobSpec& spec, Spelling spelling) {
+  auto n = [&](std::string_view api) { return spelling == Spelling::kCrd ? CrdName(api) : std::string(api); };
+  std::vector<std::string> out;
+  const auto defs = spec.Definitions();
+  for (const TrainingJobDefinition* d : defs) {
+    const Objective* o = d->tuning_objective ? &*d->tuning_objective
+                         : spec.hyper_parameter_tuning_job_config &&
+                                 spec.hyper_parameter_tuning_job_config->hyper_parameter_tuning_job_objective
+                             ? &*spec.hyper_parameter_tuning_job_config->hyper_parameter_tuning_job_objective
+                             : nullptr;
+    if (!o || !o->type || !o->metric_name || !d->algorithm_specification ||
+        !d->algorithm_specification->metric_definitions.empty()) {
+      continue;  // a metric of the job's own definitions means what they say
+    }
+    const std::string image = d->algorithm_specification->training_image.value_or("");
+    const auto documented = BuiltInObjectiveType(image, *o->metric_name);
+    const auto algorithm = BuiltInAlgorithmFor(image);
+    if (!documented || !algorithm || *documented == *o->type) continue;
+    const std::string field = d->tuning_objective
+                                  ? n("TuningObjective") + "." + n("Type") + " (definition \"" +
+                                        d->definition_name.value_or("") + "\")"
+                                  : n("HyperParameterTuningJobObjective") + "." + n("Type");
+    out.push_back(field + ": " + *o->type + ", but SageMaker's built-in " + algorithm->title + " documents " +
+                  *o->metric_name + " as " + (*documented == "Minimize" ? "lower" : "higher") +
+                  " is better: the search will look for the worst models; set it to " + *documented +
+                  " unless that is what you want");
   }
   return out;
 }

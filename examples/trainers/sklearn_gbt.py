@@ -40,55 +40,10 @@ import glob
 import json
 import os
 import pickle
-import signal
 import sys
-import traceback
 
-STOP_REQUESTED = False
-
-
-def on_sigterm(signum, frame):
-    global STOP_REQUESTED
-    STOP_REQUESTED = True
-
-
-def env_path(name, default):
-    value = os.environ.get(name)
-    return value if value else default
-
-
-def read_hyperparameters(argv):
-    hps = {}
-    if os.environ.get("SM_HPS"):
-        hps = json.loads(os.environ["SM_HPS"])
-    else:
-        config_dir = env_path("SM_INPUT_CONFIG_DIR", "/opt/ml/input/config")
-        path = os.path.join(config_dir, "hyperparameters.json")
-        if os.path.exists(path):
-            with open(path) as f:
-                hps = json.load(f)
-    args = list(argv)
-    while args:
-        key = args.pop(0)
-        if not key.startswith("--") or not args:
-            raise ValueError("expected --name value pairs after 'train', got %r" % key)
-        hps[key[2:]] = args.pop(0)
-    return {k: str(v) for k, v in hps.items()}
-
-
-class Params:
-    def __init__(self, hps):
-        self.hps = hps
-
-    def get(self, name, default, convert=str):
-        text = self.hps.get(name)
-        if text is None or text == "":
-            return default
-        try:
-            return convert(text)
-        except ValueError:
-            raise ValueError("hyperparameter %s=%r is not a valid %s" % (name, text, convert.__name__))
-
+import sm_training
+from sm_training import Params, env_path, save
 
 def load_data(dataset):
     import numpy as np
@@ -173,9 +128,9 @@ def train(hps):
         val_auc, val_loss = scores(model, x_val, y_val, classes)
         print("[%d]\ttrain-auc:%.5f\ttrain-logloss:%.5f\tvalidation-auc:%.5f\tvalidation-logloss:%.5f"
               % (rnd, train_auc, train_loss, val_auc, val_loss), flush=True)
-        if checkpoint and ((rnd + 1) % checkpoint_every == 0 or STOP_REQUESTED):
+        if checkpoint and ((rnd + 1) % checkpoint_every == 0 or sm_training.stop_requested()):
             save(checkpoint, {"model": model, "rounds": rnd + 1, "hyperparameters": hps})
-        if STOP_REQUESTED:
+        if sm_training.stop_requested():
             print("sklearn_gbt: SIGTERM received, stopping after round %d" % rnd, flush=True)
             break
 
@@ -185,35 +140,5 @@ def train(hps):
     print("sklearn_gbt: model written to %s" % os.path.join(model_dir, "model.pkl"), flush=True)
 
 
-def save(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        pickle.dump(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def main(argv):
-    if len(argv) < 2 or argv[1] != "train":
-        sys.stderr.write("usage: %s train [--name value ...]   (run by an hpo worker, as SageMaker "
-                         "runs a training container)\n" % os.path.basename(argv[0]))
-        return 2
-    signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        train(read_hyperparameters(argv[2:]))
-    except Exception as e:  # the contract: the reason goes to /opt/ml/output/failure
-        traceback.print_exc()
-        output_dir = env_path("SM_OUTPUT_DIR", "/opt/ml/output")
-        try:
-            os.makedirs(output_dir, exist_ok=True)
-            with open(os.path.join(output_dir, "failure"), "w") as f:
-                f.write(("AlgorithmError: %s: %s" % (type(e).__name__, e))[:1024])
-        except OSError:
-            pass
-        return 1
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(sm_training.main(sys.argv, train))

@@ -915,6 +915,66 @@ TEST_F(CliTest, ABuiltInXgboostJobRunsWithTheImageMappedToALocalProgram) {
   EXPECT_NEAR(best, (eta - 0.2) * (eta - 0.2) + 0.032 + 0.1 / 3, 1e-3) << "the last round's validation-rmse";
 }
 
+// examples/linear-learner.yaml, a built-in Linear Learner tuning job as SageMaker users write it,
+// run with the image mapped to examples/trainers/sklearn_linear.py: the algorithm's definitions
+// (proto/builtin_metrics.h) find its per-epoch validation loss, the objective is the last epoch's,
+// and the final model's validation and test scores are the training job's metrics, as SageMaker
+// lists them. An objective Type against the metric's direction is noted, not refused.
+TEST_F(CliTest, TheLinearLearnerExampleRunsWithTheBuiltInsMetrics) {
+  std::string yaml = Slurp(Example("linear-learner.yaml"));
+  auto replace = [&](const std::string& from, const std::string& to) {
+    const size_t at = yaml.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    yaml.replace(at, from.size(), to);
+  };
+  replace("maxNumberOfTrainingJobs: 20", "maxNumberOfTrainingJobs: 4");
+  replace("maxParallelTrainingJobs: 4", "maxParallelTrainingJobs: 2");
+  replace("epochs: \"15\"", "epochs: \"4\"");
+  replace("file:///tmp/hpo/linear-learner/output", "file://" + (dir_ / "out").string());
+  const fs::path spec = Write("ll.yaml", yaml);
+  const std::string image = "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1";
+  const std::string state = (dir_ / "state").string();
+  Outcome run = Hpo({"run", spec.string(), "--workers", "2", "--state-dir", state, "--image",
+                     image + "=" + Example("trainers/sklearn_linear.py").string(), "-o", "json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.err.find("note:"), std::string::npos) << run.err;
+  auto j = nlohmann::json::parse(run.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << run.out;
+  EXPECT_EQ(j["TrainingJobStatusCounters"]["Completed"], 4) << run.err;
+  EXPECT_EQ(j["ObjectiveStatusCounters"]["Succeeded"], 4) << run.err;
+  const std::string best = j["BestTrainingJob"]["TrainingJobName"];
+  const double objective = j["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"];
+
+  // The objective is the last epoch's validation loss, as the program logged it.
+  Outcome logs = Hpo({"logs", best, "--state-dir", state});
+  ASSERT_EQ(logs.exit_code, 0) << logs.err;
+  const std::string last_epoch = "epoch=3, validation binary_classification_cross_entropy_objective <loss>=";
+  const size_t at = logs.out.find(last_epoch);
+  ASSERT_NE(at, std::string::npos) << logs.out;
+  EXPECT_DOUBLE_EQ(objective, std::stod(logs.out.substr(at + last_epoch.size())));
+
+  Outcome described = Hpo({"describe", best, "--training-job", "--state-dir", state, "-o", "json"});
+  ASSERT_EQ(described.exit_code, 0) << described.err;
+  auto d = nlohmann::json::parse(described.out, nullptr, false);
+  ASSERT_FALSE(d.is_discarded()) << described.out;
+  std::set<std::string> names;
+  for (const auto& m : d["FinalMetricDataList"]) names.insert(m["MetricName"].get<std::string>());
+  for (const char* m : {"validation:objective_loss", "validation:binary_classification_accuracy",
+                        "validation:binary_f_beta", "validation:roc_auc_score", "test:objective_loss",
+                        "test:precision", "test:recall"}) {
+    EXPECT_TRUE(names.count(m)) << m << " in " << described.out;
+  }
+  EXPECT_EQ(d["HyperParameters"]["_tuning_objective_metric"], "validation:objective_loss");
+
+  replace("type_: Minimize", "type_: Maximize");
+  Outcome noted = Hpo({"validate", Write("ll-max.yaml", yaml).string()});
+  EXPECT_EQ(noted.exit_code, 0) << noted.err;
+  EXPECT_NE(noted.out.find("note: hyperParameterTuningJobObjective.type_: Maximize, but SageMaker's built-in Linear "
+                           "Learner documents validation:objective_loss as lower is better"),
+            std::string::npos)
+      << noted.out;
+}
+
 // A two-host training job through hpo run: the objective comes from algo-2, the only host that
 // prints it (the last host does); hpo logs shows both hosts' lines, each tagged with its host; and, as root (where the
 // names are mounted), algo-1 and algo-2 resolve to different loopback addresses, so programs that

@@ -959,6 +959,37 @@ TEST_F(CoreTest, AJobAskingForEncryptionRunsAndItsEventsSayItIsNotEnforced) {
   EXPECT_EQ(notes[1].rfind("EnableInterContainerTrafficEncryption: not enforced here", 0), 0u) << notes[1];
 }
 
+// A built-in Linear Learner job (no MetricDefinitions): each AssignTrial carries the algorithm's
+// definitions, the objective's first; an objective Type against the metric's documented
+// direction runs as written and its events say so.
+TEST_F(CoreTest, ABuiltInAlgorithmsTrialsGetItsMetricDefinitionsAndAContraryTypeIsAnEvent) {
+  Register("w1", 1);
+  auto spec = Spec("ll", "Random", 2, 1);
+  auto& alg = *spec.training_job_definition->algorithm_specification;
+  alg.training_image = "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1";
+  alg.metric_definitions.clear();
+  spec.hyper_parameter_tuning_job_config->hyper_parameter_tuning_job_objective =
+      proto::Objective{"Maximize", "validation:objective_loss"};
+  auto assigned = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(assigned.size(), 1u);
+  const auto& defs = assigned[0].metric_definitions;
+  ASSERT_EQ(defs.size(), 28u) << "14 metrics on each of validation and test";
+  EXPECT_EQ(defs[0].name, "validation:objective_loss");
+  EXPECT_EQ(defs[0].regex, "#quality_metric: host=\\S+, epoch=\\S+, validation \\S+_objective <loss>=(\\S+)");
+  auto events = core_->Events("ll", 0, 100);
+  ASSERT_TRUE(events.ok());
+  std::vector<std::string> notes;
+  for (const auto& e : *events) {
+    if (e.kind == "ObjectiveType") notes.push_back(e.message);
+  }
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0].rfind("HyperParameterTuningJobObjective.Type: Maximize, but SageMaker's built-in Linear Learner "
+                           "documents validation:objective_loss as lower is better",
+                           0),
+            0u)
+      << notes[0];
+}
+
 // AddTags/DeleteTags replace a job's tags: stored with its spec, kept across a restart, without
 // touching LastModifiedTime; an unknown job is NotFound.
 TEST_F(CoreTest, TagsSetOnAJobAreStoredAndSurviveARestart) {

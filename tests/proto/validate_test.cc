@@ -1347,6 +1347,96 @@ TEST(Validate, ABuiltInXgboostImageNeedsNoMetricDefinitionsButAnAlgorithmResourc
       << e[0].message;
 }
 
+// The other built-ins: their documented metrics validate without MetricDefinitions; another
+// metric is refused with the algorithm's list; a metric whose log line hpo does not know asks for
+// a definition by name (the job would otherwise run and never find its objective).
+TEST(Validate, BuiltInAlgorithmsMetricsNeedNoDefinitionsAndOthersAreNamed) {
+  auto with = [](const std::string& repository, const std::string& metric) {
+    TuningJobSpec s = RandomBase();
+    Algo(s).training_image = "382416733822.dkr.ecr.us-east-1.amazonaws.com/" + repository + ":1";
+    Algo(s).metric_definitions.clear();
+    Cfg(s).hyper_parameter_tuning_job_objective = Objective{"Minimize", metric};
+    return Validate(s, Spelling::kApi);
+  };
+  for (const auto& [repository, metric] : std::vector<std::pair<std::string, std::string>>{
+           {"linear-learner", "validation:objective_loss"}, {"linear-learner", "test:binary_f_beta"},
+           {"kmeans", "test:msd"}, {"factorization-machines", "test:rmse"}, {"knn", "test:accuracy"},
+           {"forecasting-deepar", "test:mean_wQuantileLoss"}, {"object-detection", "validation:mAP"},
+           {"ipinsights", "validation:discriminator_auc"}, {"image-classification", "validation:accuracy"},
+           {"blazingtext", "validation:accuracy"}}) {
+    EXPECT_TRUE(with(repository, metric).empty()) << repository << " " << metric << ": "
+                                                  << Describe(with(repository, metric));
+  }
+  FieldErrors e = with("kmeans", "validation:objective_loss");
+  ASSERT_EQ(e.size(), 1u) << Describe(e);
+  EXPECT_EQ(e[0].path, "HyperParameterTuningJobConfig.HyperParameterTuningJobObjective.MetricName");
+  EXPECT_EQ(e[0].message, "\"validation:objective_loss\" is not a metric of SageMaker's built-in k-means "
+                          "(\"test:msd\", \"test:ssd\"); give TrainingJobDefinition.AlgorithmSpecification."
+                          "MetricDefinitions for another");
+  e = with("ntm", "validation:total_loss");
+  ASSERT_EQ(e.size(), 1u) << Describe(e);
+  EXPECT_EQ(e[0].path, "TrainingJobDefinition.AlgorithmSpecification.MetricDefinitions");
+  EXPECT_NE(e[0].message.find("is required for \"validation:total_loss\" of SageMaker's built-in NTM here: hpo "
+                              "knows the metric but not how the algorithm logs it"),
+            std::string::npos)
+      << e[0].message;
+  e = with("pca", "test:loss");
+  ASSERT_EQ(e.size(), 1u) << Describe(e);
+  EXPECT_NE(e[0].message.find("is not a metric of SageMaker's built-in PCA, which has none to tune"),
+            std::string::npos)
+      << e[0].message;
+  e = with("my-linear-learner", "validation:objective_loss");  // not SageMaker's repository
+  ASSERT_EQ(e.size(), 1u) << Describe(e);
+  EXPECT_NE(e[0].message.find("is not defined in"), std::string::npos) << e[0].message;
+  // A definition of one's own is used as given, even for a built-in's image.
+  TuningJobSpec s = RandomBase();
+  Algo(s).training_image = "382416733822.dkr.ecr.us-east-1.amazonaws.com/ntm:1";
+  Cfg(s).hyper_parameter_tuning_job_objective = Objective{"Minimize", "validation:auc"};
+  EXPECT_TRUE(Validate(s, Spelling::kApi).empty()) << Describe(Validate(s, Spelling::kApi));
+}
+
+// An objective whose Type is the opposite of a built-in metric's documented direction is noted,
+// not refused (SageMaker runs it as written); a metric of one's own definitions is not judged.
+TEST(ObjectiveTypeNotes, NameAnObjectiveThatWouldSeekTheWorstModels) {
+  TuningJobSpec s = RandomBase();
+  Algo(s).training_image = "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1";
+  Algo(s).metric_definitions.clear();
+  Cfg(s).hyper_parameter_tuning_job_objective = Objective{"Maximize", "validation:objective_loss"};
+  ASSERT_TRUE(Validate(s, Spelling::kApi).empty()) << Describe(Validate(s, Spelling::kApi));
+  std::vector<std::string> notes = ObjectiveTypeNotes(s, Spelling::kApi);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0], "HyperParameterTuningJobObjective.Type: Maximize, but SageMaker's built-in Linear Learner "
+                      "documents validation:objective_loss as lower is better: the search will look for the worst "
+                      "models; set it to Minimize unless that is what you want");
+  notes = ObjectiveTypeNotes(s, Spelling::kCrd);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0].rfind("hyperParameterTuningJobObjective.type_: Maximize", 0), 0u) << notes[0];
+  Cfg(s).hyper_parameter_tuning_job_objective->type = "Minimize";
+  EXPECT_TRUE(ObjectiveTypeNotes(s, Spelling::kApi).empty());
+
+  // XGBoost, by its eval_metric; one it does not know the direction of is not judged.
+  s = RandomBase();
+  Algo(s).training_image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1";
+  Algo(s).metric_definitions.clear();
+  Cfg(s).hyper_parameter_tuning_job_objective = Objective{"Minimize", "validation:ndcg@5"};
+  notes = ObjectiveTypeNotes(s, Spelling::kApi);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("Minimize, but SageMaker's built-in XGBoost documents validation:ndcg@5 as higher is "
+                          "better"),
+            std::string::npos)
+      << notes[0];
+  Cfg(s).hyper_parameter_tuning_job_objective = Objective{"Minimize", "validation:rmse"};
+  EXPECT_TRUE(ObjectiveTypeNotes(s, Spelling::kApi).empty());
+  Cfg(s).hyper_parameter_tuning_job_objective = Objective{"Maximize", "validation:my_metric"};
+  EXPECT_TRUE(ObjectiveTypeNotes(s, Spelling::kApi).empty());
+  // The job's own definitions: its metric means what they say.
+  s = RandomBase();
+  Algo(s).training_image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1";
+  Cfg(s).hyper_parameter_tuning_job_objective = Objective{"Minimize", "validation:auc"};
+  ASSERT_FALSE(Algo(s).metric_definitions.empty());
+  EXPECT_TRUE(ObjectiveTypeNotes(s, Spelling::kApi).empty());
+}
+
 TEST(BuiltInMetrics, XgboostDefinitionsFindTheValueOnTheAlgorithmsLogLine) {
   const std::string image = "811284229777.dkr.ecr.us-east-1.amazonaws.com/xgboost:1";
   EXPECT_EQ(BuiltInAlgorithmOf(image), "xgboost");

@@ -1,10 +1,14 @@
 #include "worker/metric_parser.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "proto/builtin_metrics.h"
 
 namespace hpo::worker {
 namespace {
@@ -234,6 +238,153 @@ TEST(MetricParser, MovedParserKeepsItsCounters) {
   auto hits = q.Parse("loss=2");
   ASSERT_EQ(hits.size(), 1u);
   EXPECT_EQ(hits[0].step, 1u);
+}
+
+// ---- SageMaker's built-in algorithms (proto/builtin_metrics.h) --------------------------------
+
+// What the definitions hpo gives a training job of `image` with objective `objective` read from
+// one log line, name -> value.
+std::map<std::string, double> BuiltIn(const std::string& image, const std::string& objective,
+                                      const std::string& line) {
+  std::vector<MetricDefinitionSpec> defs;
+  for (const auto& d : proto::BuiltInMetricDefinitions(image, objective)) defs.push_back({*d.name, *d.regex});
+  EXPECT_FALSE(defs.empty()) << image << " " << objective;
+  EXPECT_EQ(defs.empty() ? "" : defs[0].name, objective) << "the objective's definition comes first";
+  std::map<std::string, double> out;
+  for (const MetricHit& h : Make(defs).Parse(line)) out[h.name] = h.value;
+  return out;
+}
+using Values = std::map<std::string, double>;
+
+// The log lines below are the algorithms' own, as their CloudWatch logs show them (a prefix of
+// date, level and thread, then the metric); each yields the metric it reports and nothing else.
+TEST(BuiltInMetrics, LinearLearnersDefinitionsReadItsLines) {
+  const std::string image = "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1";
+  const std::string p = "[07/17/2024 19:38:23 INFO 139933004003136] ";
+  // The objective loss is logged under the loss function's name; the validation one per epoch.
+  EXPECT_EQ(BuiltIn(image, "validation:objective_loss",
+                    p + "#quality_metric: host=algo-1, epoch=0, validation "
+                        "binary_classification_cross_entropy_objective <loss>=0.508278604365"),
+            (Values{{"validation:objective_loss", 0.508278604365}}));
+  EXPECT_EQ(BuiltIn(image, "validation:objective_loss",
+                    p + "#quality_metric: host=algo-1, validation multiclass_cross_entropy_objective <loss>=0.1778"),
+            Values{})
+      << "SageMaker's validation:objective_loss reads the epochs' lines, not the final model's";
+  EXPECT_EQ(BuiltIn(image, "test:objective_loss",
+                    p + "#quality_metric: host=algo-1, test mse_objective <loss>=0.25"),
+            (Values{{"test:objective_loss", 0.25}}));
+  EXPECT_EQ(BuiltIn(image, "validation:macro_f_beta",
+                    p + "#quality_metric: host=algo-1, validation macro_f_1.000 <score>=0.9140763282775879"),
+            (Values{{"validation:macro_f_beta", 0.9140763282775879}}));
+  EXPECT_EQ(BuiltIn(image, "validation:multiclass_accuracy",
+                    p + "#quality_metric: host=algo-1, validation multiclass_top_k_accuracy_3 <score>=1.0"),
+            (Values{{"validation:multiclass_top_k_accuracy", 1.0}}));
+  EXPECT_EQ(BuiltIn(image, "validation:multiclass_accuracy",
+                    p + "#quality_metric: host=algo-1, validation multiclass_accuracy <score>=0.9469825155104343"),
+            (Values{{"validation:multiclass_accuracy", 0.9469825155104343}}));
+  EXPECT_EQ(BuiltIn(image, "validation:mse", "#quality_metric: host=algo-1, validation mse <loss>=13.7226685169"),
+            (Values{{"validation:mse", 13.7226685169}}));
+  EXPECT_EQ(BuiltIn(image, "test:precision", p + "#quality_metric: host=algo-2, test macro_precision <score>=0.5"),
+            (Values{{"test:macro_precision", 0.5}}))
+      << "precision is not macro_precision; any host";
+  EXPECT_EQ(BuiltIn(image, "test:binary_f_beta", p + "#quality_metric: host=algo-1, test binary_f_0.500 <score>=0.7"),
+            (Values{{"test:binary_f_beta", 0.7}}));
+  EXPECT_EQ(BuiltIn(image, "test:mse", p + "#progress_metric: host=algo-1, completed 6 % of epochs"), Values{});
+}
+
+TEST(BuiltInMetrics, TheOtherAlgorithmsDefinitionsReadTheirLines) {
+  const std::string ecr = "174872318107.dkr.ecr.us-west-2.amazonaws.com/";
+  const std::string p = "[02/23/2019 22:01:02 INFO 140697667364672] ";
+  EXPECT_EQ(BuiltIn(ecr + "kmeans:1", "test:msd", p + "#quality_metric: host=algo-1, test msd <loss>=0.0657843798399"),
+            (Values{{"test:msd", 0.0657843798399}}));
+  EXPECT_EQ(BuiltIn(ecr + "kmeans:1", "test:ssd", p + "#quality_metric: host=algo-1, train msd <loss>=0.06"),
+            Values{});
+  // Factorization Machines and k-NN: the test summary line, or its #quality_metric twin.
+  EXPECT_EQ(BuiltIn(ecr + "factorization-machines:1", "test:rmse",
+                    p + "#test_score (algo-1) : ('rmse', 0.19088356774389661)"),
+            (Values{{"test:rmse", 0.19088356774389661}}));
+  EXPECT_EQ(BuiltIn(ecr + "factorization-machines:1", "test:binary_f_beta",
+                    p + "#quality_metric: host=algo-1, test binary_f_1.000 <score>=0.81"),
+            (Values{{"test:binary_f_beta", 0.81}}));
+  EXPECT_EQ(BuiltIn(ecr + "knn:1", "test:accuracy", p + "#test_score (algo-1) : ('accuracy', 0.98666666666666669)"),
+            (Values{{"test:accuracy", 0.98666666666666669}}));
+  EXPECT_EQ(BuiltIn(ecr + "knn:1", "test:mse", p + "#test_score (algo-1) : ('mse', 0.013333333333333334)"),
+            (Values{{"test:mse", 0.013333333333333334}}));
+  // DeepAR: the final loss may be negative; the per-batch training loss is no metric to tune.
+  const std::string deepar = ecr + "forecasting-deepar:1";
+  EXPECT_EQ(BuiltIn(deepar, "test:RMSE", p + "#quality_metric: host=algo-1, test RMSE <loss>=0.3283896350838211"),
+            (Values{{"test:RMSE", 0.3283896350838211}}));
+  EXPECT_EQ(BuiltIn(deepar, "test:RMSE",
+                    p + "#quality_metric: host=algo-1, test mean_wQuantileLoss <loss>=0.03412824351371161"),
+            (Values{{"test:mean_wQuantileLoss", 0.03412824351371161}}));
+  EXPECT_EQ(BuiltIn(deepar, "train:final_loss",
+                    p + "#quality_metric: host=algo-1, train final_loss <loss>=-0.1284581024199724"),
+            (Values{{"train:final_loss", -0.1284581024199724}}));
+  EXPECT_EQ(BuiltIn(deepar, "train:final_loss",
+                    p + "#quality_metric: host=algo-1, epoch=0, batch=0 train loss <loss>=2.3160951137542725"),
+            Values{});
+  // Object Detection writes its mAP in parentheses; IP Insights its AUC per epoch.
+  EXPECT_EQ(BuiltIn(ecr + "object-detection:1", "validation:mAP",
+                    p + "#quality_metric: host=algo-1, epoch=3, validation mAP <score>=(0.3127)"),
+            (Values{{"validation:mAP", 0.3127}}));
+  EXPECT_EQ(BuiltIn(ecr + "ipinsights:1", "validation:discriminator_auc",
+                    p + "#quality_metric: host=algo-1, epoch=1, validation discriminator_auc <score>=0.912"),
+            (Values{{"validation:discriminator_auc", 0.912}}));
+  // Image Classification (MXNet's epoch lines) and BlazingText.
+  const std::string ic = ecr + "image-classification:1";
+  EXPECT_EQ(BuiltIn(ic, "validation:accuracy", "[09/07/2019 22:57:59 INFO 140484553713472] Epoch[0] "
+                                               "Validation-accuracy=0.771429"),
+            (Values{{"validation:accuracy", 0.771429}}));
+  EXPECT_EQ(BuiltIn(ic, "validation:accuracy", "[09/07/2019 22:57:58 INFO 140484553713472] Epoch[0] "
+                                               "Train-accuracy=0.375000"),
+            Values{});
+  EXPECT_EQ(BuiltIn(ecr + "blazingtext:1", "validation:accuracy", "#validation_accuracy: 0.9228"),
+            (Values{{"validation:accuracy", 0.9228}}));
+  EXPECT_EQ(BuiltIn(ecr + "blazingtext:1", "validation:accuracy", "#train_accuracy: 0.9888"), Values{});
+}
+
+// Every definition hpo gives compiles in RE2, reads a number of its own metric's line, and
+// no other metric of the same algorithm reads that line (names that are prefixes of others:
+// precision and macro_precision, multiclass_accuracy and multiclass_top_k_accuracy, mse and rmse).
+TEST(BuiltInMetrics, EachMetricsLineYieldsThatMetricAlone) {
+  struct Case {
+    std::string image, metric, line;
+  };
+  const std::string ll = "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1";
+  std::vector<Case> cases;
+  for (const std::string c : {"test", "validation"}) {
+    const std::string e = c == "validation" ? "epoch=4, " : "";
+    auto q = [&](const std::string& name, const std::string& tag) {
+      return "#quality_metric: host=algo-1, " + e + c + " " + name + " <" + tag + ">=0.625";
+    };
+    cases.push_back({ll, c + ":objective_loss", q("squared_loss_objective", "loss")});
+    for (const std::string name : {"absolute_loss", "mse"}) {
+      cases.push_back({ll, c + ":" + name, "#quality_metric: host=algo-1, " + c + " " + name + " <loss>=0.625"});
+    }
+    for (const std::string name : {"binary_classification_accuracy", "dcg", "macro_precision", "macro_recall",
+                                   "multiclass_accuracy", "precision", "recall", "roc_auc_score"}) {
+      cases.push_back({ll, c + ":" + name, "#quality_metric: host=algo-1, " + c + " " + name + " <score>=0.625"});
+    }
+  }
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.line);
+    EXPECT_EQ(BuiltIn(c.image, c.metric, c.line), (Values{{c.metric, 0.625}}));
+  }
+  for (const auto& a : std::vector<std::string>{"kmeans", "factorization-machines", "knn", "forecasting-deepar",
+                                                "object-detection", "ipinsights", "image-classification",
+                                                "blazingtext", "linear-learner", "sagemaker-xgboost"}) {
+    const auto alg = proto::BuiltInAlgorithmFor("example.com/" + a + ":1");
+    ASSERT_TRUE(alg.has_value()) << a;
+    for (const auto& m : alg->metrics) {
+      if (a == "sagemaker-xgboost") continue;  // any eval_metric: covered by the XGBoost tests
+      const bool unread = std::count(alg->metrics_without_regex.begin(), alg->metrics_without_regex.end(), m) > 0;
+      const auto defs = proto::BuiltInMetricDefinitions("example.com/" + a + ":1", m);
+      EXPECT_EQ(defs.empty(), unread) << a << " " << m;
+      std::vector<MetricDefinitionSpec> specs;
+      for (const auto& d : defs) specs.push_back({*d.name, *d.regex});
+      EXPECT_TRUE(MetricParser::Create(specs).ok()) << a << " " << m;
+    }
+  }
 }
 
 }  // namespace
