@@ -432,7 +432,7 @@ void Run(const RunArgs& a) {
             "from being read (the disk, its permissions) and run the same command again");
   }
   for (const std::string& line : core.LoadNotes()) std::cerr << "hpo run: " << line << "\n";
-  for (const std::string& note : proto::ObjectiveTypeNotes(effective, parsed.spelling)) {
+  for (const std::string& note : proto::BuiltInAlgorithmNotes(effective, parsed.spelling)) {
     std::cerr << "hpo run: note: " << note << "\n";
   }
   for (const std::string& note : proto::NotEnforced(effective, parsed.spelling)) {

@@ -162,7 +162,7 @@ void AddValidateCommand(CLI::App& app) {
         continue;
       }
       std::cout << f << ": " << Summary(*p, tuned->spec) << "\n";
-      for (const std::string& note : proto::ObjectiveTypeNotes(tuned->spec, p->spelling)) {
+      for (const std::string& note : proto::BuiltInAlgorithmNotes(tuned->spec, p->spelling)) {
         std::cout << "  note: " << note << "\n";
       }
       for (const std::string& note : proto::NotEnforced(tuned->spec, p->spelling)) {

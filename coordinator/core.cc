@@ -486,8 +486,8 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
   for (const AutotuneChoice& c : tuned->choices) {
     impl_->Event(now_ms, "AutotuneChose", name, "", c.field + " = " + c.value + " (" + c.reason + ")");
   }
-  for (const std::string& note : proto::ObjectiveTypeNotes(spec, proto::Spelling::kApi)) {
-    impl_->Event(now_ms, "ObjectiveType", name, "", note);
+  for (const std::string& note : proto::BuiltInAlgorithmNotes(spec, proto::Spelling::kApi)) {
+    impl_->Event(now_ms, "BuiltInAlgorithm", name, "", note);
   }
   for (const std::string& note : proto::NotEnforced(spec, proto::Spelling::kApi)) {
     impl_->Event(now_ms, "NotEnforced", name, "", note);

@@ -2,7 +2,7 @@
 #include "coordinator/core_impl.h"
 
 #include <functional>
-#include "proto/builtin_metrics.h"
+#include "proto/builtin_algorithms.h"
 
 namespace hpo::coordinator {
 
@@ -409,7 +409,7 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
       for (const auto& m : alg.metric_definitions) {
         a.metric_definitions.push_back({m.name.value_or(""), m.regex.value_or("")});
       }
-      if (alg.metric_definitions.empty()) {  // a built-in algorithm's (proto/builtin_metrics.h)
+      if (alg.metric_definitions.empty()) {  // a built-in algorithm's (proto/builtin_algorithms.h)
         for (const auto& m : proto::BuiltInMetricDefinitions(alg.training_image.value_or(""), a.objective_metric)) {
           a.metric_definitions.push_back({m.name.value_or(""), m.regex.value_or("")});
         }

@@ -18,7 +18,7 @@
 #include <re2/re2.h>
 
 #include "common/text.h"
-#include "proto/builtin_metrics.h"
+#include "proto/builtin_algorithms.h"
 
 namespace hpo::proto {
 namespace {
@@ -1179,7 +1179,7 @@ void Validator::CheckObjectiveMetric(const TuningJobSpec& spec, const TrainingJo
         (a.training_image && (a.training_image->empty() || Utf8Length(*a.training_image) > kTrainingImageMax))) {
       return;
     }
-    // A built-in algorithm's image brings its metrics (proto/builtin_metrics.h).
+    // A built-in algorithm's image brings its metrics (proto/builtin_algorithms.h).
     const std::string image = a.training_image.value_or("");
     if (!BuiltInMetricDefinitions(image, metric).empty()) return;
     if (a.algorithm_name) {
@@ -1646,32 +1646,82 @@ std::vector<std::string> NotEnforced(const TuningJobSpec& spec, Spelling spellin
   return out;
 }
 
-std::vector<std::string> ObjectiveTypeNotes(const TuningJobSpec& spec, Spelling spelling) {
-  auto n = [&](std::string_view api) { return spelling == Spelling::kCrd ? CrdName(api) : std::string(api); };
+std::vector<std::string> BuiltInAlgorithmNotes(const TuningJobSpec& spec, Spelling spelling) {
+  auto n = [&](std::string_view api) {
+    return spelling == Spelling::kCrd ? CrdName(api) : std::string(api);
+  };
   std::vector<std::string> out;
   const auto defs = spec.Definitions();
+  const TuningJobConfig* config =
+      spec.hyper_parameter_tuning_job_config ? &*spec.hyper_parameter_tuning_job_config : nullptr;
   for (const TrainingJobDefinition* d : defs) {
-    const Objective* o = d->tuning_objective ? &*d->tuning_objective
-                         : spec.hyper_parameter_tuning_job_config &&
-                                 spec.hyper_parameter_tuning_job_config->hyper_parameter_tuning_job_objective
-                             ? &*spec.hyper_parameter_tuning_job_config->hyper_parameter_tuning_job_objective
-                             : nullptr;
-    if (!o || !o->type || !o->metric_name || !d->algorithm_specification ||
-        !d->algorithm_specification->metric_definitions.empty()) {
-      continue;  // a metric of the job's own definitions means what they say
-    }
+    if (!d->algorithm_specification) continue;
     const std::string image = d->algorithm_specification->training_image.value_or("");
-    const auto documented = BuiltInObjectiveType(image, *o->metric_name);
     const auto algorithm = BuiltInAlgorithmFor(image);
-    if (!documented || !algorithm || *documented == *o->type) continue;
-    const std::string field = d->tuning_objective
-                                  ? n("TuningObjective") + "." + n("Type") + " (definition \"" +
-                                        d->definition_name.value_or("") + "\")"
-                                  : n("HyperParameterTuningJobObjective") + "." + n("Type");
-    out.push_back(field + ": " + *o->type + ", but SageMaker's built-in " + algorithm->title + " documents " +
-                  *o->metric_name + " as " + (*documented == "Minimize" ? "lower" : "higher") +
-                  " is better: the search will look for the worst models; set it to " + *documented +
-                  " unless that is what you want");
+    if (!algorithm) continue;
+    const std::string of =
+        d->definition_name ? " (definition \"" + *d->definition_name + "\")" : "";
+    const std::string builtin = "SageMaker's built-in " + algorithm->title;
+
+    // The objective's direction, for a metric the algorithm's own definitions find.
+    const Objective* o = d->tuning_objective ? &*d->tuning_objective
+                         : config && config->hyper_parameter_tuning_job_objective
+                             ? &*config->hyper_parameter_tuning_job_objective
+                             : nullptr;
+    if (o && o->type && o->metric_name && d->algorithm_specification->metric_definitions.empty()) {
+      const auto documented = BuiltInObjectiveType(image, *o->metric_name);
+      if (documented && *documented != *o->type) {
+        const std::string field = d->tuning_objective
+                                      ? n("TuningObjective") + "." + n("Type") + of
+                                      : n("HyperParameterTuningJobObjective") + "." + n("Type") +
+                                            (defs.size() > 1 ? of : "");
+        out.push_back(field + ": " + *o->type + ", but " + builtin + " documents " +
+                      *o->metric_name + " as " + (*documented == "Minimize" ? "lower" : "higher") +
+                      " is better: the search will look for the worst models; set it to " +
+                      *documented + " unless that is what you want");
+      }
+    }
+
+    // Tuned hyperparameters the algorithm does not list as tunable. A framework image run in
+    // script mode (sagemaker_program) tunes the script's own.
+    const auto& tunable = algorithm->tunable_hyperparameters;
+    if (tunable.empty() || d->static_hyper_parameters.count("sagemaker_program")) continue;
+    const ParameterRanges* ranges = d->hyper_parameter_ranges ? &*d->hyper_parameter_ranges
+                                    : defs.size() == 1 && config && config->parameter_ranges
+                                        ? &*config->parameter_ranges
+                                        : nullptr;
+    if (!ranges) continue;
+    const std::string rp = d->hyper_parameter_ranges ? n("HyperParameterRanges") + of : n("ParameterRanges");
+    std::vector<std::string> quoted;
+    for (const auto& t : tunable) quoted.push_back(Quote(t));
+    auto check = [&](const std::optional<std::string>& name, const std::string& kind, size_t i) {
+      if (!name || name->empty() || std::find(tunable.begin(), tunable.end(), *name) != tunable.end()) {
+        return;
+      }
+      std::string closest;
+      size_t best = 3;  // at most two edits away
+      for (const auto& t : tunable) {
+        if (const size_t dist = EditDistance(*name, t); dist < best) best = dist, closest = t;
+      }
+      out.push_back(rp + "." + n(kind) + "[" + std::to_string(i) + "]." + n("Name") + ": " +
+                    Quote(*name) + " is not among the hyperparameters " + builtin +
+                    " documents as tunable" +
+                    (closest.empty() ? " (" + Join(quoted) + ")"
+                                     : " (did you mean " + Quote(closest) + "?)") +
+                    "; SageMaker refuses to tune it, hpo runs the job as written");
+    };
+    for (size_t i = 0; i < ranges->continuous_parameter_ranges.size(); ++i) {
+      check(ranges->continuous_parameter_ranges[i].name, "ContinuousParameterRanges", i);
+    }
+    for (size_t i = 0; i < ranges->integer_parameter_ranges.size(); ++i) {
+      check(ranges->integer_parameter_ranges[i].name, "IntegerParameterRanges", i);
+    }
+    for (size_t i = 0; i < ranges->categorical_parameter_ranges.size(); ++i) {
+      check(ranges->categorical_parameter_ranges[i].name, "CategoricalParameterRanges", i);
+    }
+    for (size_t i = 0; i < ranges->auto_parameters.size(); ++i) {
+      check(ranges->auto_parameters[i].name, "AutoParameters", i);
+    }
   }
   return out;
 }

@@ -73,13 +73,16 @@ FieldErrors Validate(const TuningJobSpec& spec, Spelling spelling,
 // asked for encryption or a VPC is told it is not there.
 std::vector<std::string> NotEnforced(const TuningJobSpec& spec, Spelling spelling);
 
-// An objective whose Type is the opposite of its metric's documented direction, for a built-in
-// algorithm's metric hpo knows (proto/builtin_metrics.h; the definition gives no
-// MetricDefinitions of its own): one line per such objective, naming the field in the spelling
-// given. The spec stays valid (SageMaker runs it as written); hpo validate and hpo run print the
-// lines and a job's events carry them, since the search would otherwise look for the worst
-// models without a word.
-std::vector<std::string> ObjectiveTypeNotes(const TuningJobSpec& spec, Spelling spelling);
+// What a tuning job of a built-in algorithm (proto/builtin_algorithms.h) asks for that SageMaker
+// would not do as the user means it, one line each, naming the field in the spelling given:
+//   - an objective whose Type is the opposite of its metric's documented direction (for a metric
+//     the algorithm's own definitions find: the definition gives no MetricDefinitions), which
+//     would have the search look for the worst models;
+//   - a tuned hyperparameter the algorithm's documentation does not list as tunable (SageMaker
+//     refuses the job), with the closest tunable name when one is near (a misspelling).
+// The spec stays valid and runs as written; hpo validate and hpo run print the lines and a job's
+// events carry them (kind BuiltInAlgorithm).
+std::vector<std::string> BuiltInAlgorithmNotes(const TuningJobSpec& spec, Spelling spelling);
 
 // Whether `type` is one of SageMaker's TrainingInstanceType values (proto/training_instance_types.inc).
 bool IsSageMakerTrainingInstanceType(std::string_view type);

@@ -2,7 +2,7 @@
 """A scikit-learn linear model that trains and logs as SageMaker's built-in Linear Learner.
 
 Map the Linear Learner image to it, and a tuning job written for the built-in algorithm (no
-MetricDefinitions: hpo knows the algorithm's, proto/builtin_metrics.h) runs here as written:
+MetricDefinitions: hpo knows the algorithm's, proto/builtin_algorithms.h) runs here as written:
 
     build/cli/hpo run examples/linear-learner.yaml \\
         --image 382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1=examples/trainers/sklearn_linear.py

@@ -917,7 +917,7 @@ TEST_F(CliTest, ABuiltInXgboostJobRunsWithTheImageMappedToALocalProgram) {
 
 // examples/linear-learner.yaml, a built-in Linear Learner tuning job as SageMaker users write it,
 // run with the image mapped to examples/trainers/sklearn_linear.py: the algorithm's definitions
-// (proto/builtin_metrics.h) find its per-epoch validation loss, the objective is the last epoch's,
+// (proto/builtin_algorithms.h) find its per-epoch validation loss, the objective is the last epoch's,
 // and the final model's validation and test scores are the training job's metrics, as SageMaker
 // lists them. An objective Type against the metric's direction is noted, not refused.
 TEST_F(CliTest, TheLinearLearnerExampleRunsWithTheBuiltInsMetrics) {

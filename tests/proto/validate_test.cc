@@ -1,6 +1,6 @@
 #include "proto/validate.h"
 
-#include "proto/builtin_metrics.h"
+#include "proto/builtin_algorithms.h"
 
 #include <gtest/gtest.h>
 
@@ -1397,44 +1397,91 @@ TEST(Validate, BuiltInAlgorithmsMetricsNeedNoDefinitionsAndOthersAreNamed) {
 
 // An objective whose Type is the opposite of a built-in metric's documented direction is noted,
 // not refused (SageMaker runs it as written); a metric of one's own definitions is not judged.
-TEST(ObjectiveTypeNotes, NameAnObjectiveThatWouldSeekTheWorstModels) {
+TuningJobSpec LinearLearnerBase() {
   TuningJobSpec s = RandomBase();
   Algo(s).training_image = "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1";
   Algo(s).metric_definitions.clear();
+  Cfg(s).hyper_parameter_tuning_job_objective = Objective{"Minimize", "validation:objective_loss"};
+  Ranges(s).integer_parameter_ranges = {{"mini_batch_size", "10", "500", "Logarithmic"}};
+  Ranges(s).continuous_parameter_ranges = {{"learning_rate", "0.0001", "1", "Logarithmic"}};
+  Ranges(s).categorical_parameter_ranges = {{"use_bias", {"True", "False"}}};
+  return s;
+}
+
+TEST(BuiltInAlgorithmNotes, NameAnObjectiveThatWouldSeekTheWorstModels) {
+  TuningJobSpec s = LinearLearnerBase();
   Cfg(s).hyper_parameter_tuning_job_objective = Objective{"Maximize", "validation:objective_loss"};
   ASSERT_TRUE(Validate(s, Spelling::kApi).empty()) << Describe(Validate(s, Spelling::kApi));
-  std::vector<std::string> notes = ObjectiveTypeNotes(s, Spelling::kApi);
+  std::vector<std::string> notes = BuiltInAlgorithmNotes(s, Spelling::kApi);
   ASSERT_EQ(notes.size(), 1u);
   EXPECT_EQ(notes[0], "HyperParameterTuningJobObjective.Type: Maximize, but SageMaker's built-in Linear Learner "
                       "documents validation:objective_loss as lower is better: the search will look for the worst "
                       "models; set it to Minimize unless that is what you want");
-  notes = ObjectiveTypeNotes(s, Spelling::kCrd);
+  notes = BuiltInAlgorithmNotes(s, Spelling::kCrd);
   ASSERT_EQ(notes.size(), 1u);
   EXPECT_EQ(notes[0].rfind("hyperParameterTuningJobObjective.type_: Maximize", 0), 0u) << notes[0];
   Cfg(s).hyper_parameter_tuning_job_objective->type = "Minimize";
-  EXPECT_TRUE(ObjectiveTypeNotes(s, Spelling::kApi).empty());
+  EXPECT_TRUE(BuiltInAlgorithmNotes(s, Spelling::kApi).empty());
 
   // XGBoost, by its eval_metric; one it does not know the direction of is not judged.
   s = RandomBase();
   Algo(s).training_image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1";
   Algo(s).metric_definitions.clear();
+  Ranges(s).categorical_parameter_ranges.clear();  // booster: not among XGBoost's tunable ones
   Cfg(s).hyper_parameter_tuning_job_objective = Objective{"Minimize", "validation:ndcg@5"};
-  notes = ObjectiveTypeNotes(s, Spelling::kApi);
+  notes = BuiltInAlgorithmNotes(s, Spelling::kApi);
   ASSERT_EQ(notes.size(), 1u);
   EXPECT_NE(notes[0].find("Minimize, but SageMaker's built-in XGBoost documents validation:ndcg@5 as higher is "
                           "better"),
             std::string::npos)
       << notes[0];
   Cfg(s).hyper_parameter_tuning_job_objective = Objective{"Minimize", "validation:rmse"};
-  EXPECT_TRUE(ObjectiveTypeNotes(s, Spelling::kApi).empty());
+  EXPECT_TRUE(BuiltInAlgorithmNotes(s, Spelling::kApi).empty());
   Cfg(s).hyper_parameter_tuning_job_objective = Objective{"Maximize", "validation:my_metric"};
-  EXPECT_TRUE(ObjectiveTypeNotes(s, Spelling::kApi).empty());
+  EXPECT_TRUE(BuiltInAlgorithmNotes(s, Spelling::kApi).empty());
   // The job's own definitions: its metric means what they say.
   s = RandomBase();
   Algo(s).training_image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1";
+  Ranges(s).categorical_parameter_ranges.clear();
   Cfg(s).hyper_parameter_tuning_job_objective = Objective{"Minimize", "validation:auc"};
   ASSERT_FALSE(Algo(s).metric_definitions.empty());
-  EXPECT_TRUE(ObjectiveTypeNotes(s, Spelling::kApi).empty());
+  EXPECT_TRUE(BuiltInAlgorithmNotes(s, Spelling::kApi).empty());
+}
+
+// A tuned hyperparameter a built-in does not document as tunable is noted with the closest
+// tunable name (a misspelling) or the list; SageMaker would refuse the job, hpo runs it. A
+// framework image in script mode (sagemaker_program) tunes the script's own hyperparameters.
+TEST(BuiltInAlgorithmNotes, NameAHyperparameterTheAlgorithmDoesNotTune) {
+  TuningJobSpec s = LinearLearnerBase();
+  EXPECT_TRUE(BuiltInAlgorithmNotes(s, Spelling::kApi).empty());
+  Ranges(s).continuous_parameter_ranges[0].name = "learning_rat";
+  Ranges(s).categorical_parameter_ranges[0].name = "dataset";
+  ASSERT_TRUE(Validate(s, Spelling::kApi).empty()) << Describe(Validate(s, Spelling::kApi));
+  std::vector<std::string> notes = BuiltInAlgorithmNotes(s, Spelling::kApi);
+  ASSERT_EQ(notes.size(), 2u);
+  EXPECT_EQ(notes[0], "ParameterRanges.ContinuousParameterRanges[0].Name: \"learning_rat\" is not among the "
+                      "hyperparameters SageMaker's built-in Linear Learner documents as tunable (did you mean "
+                      "\"learning_rate\"?); SageMaker refuses to tune it, hpo runs the job as written");
+  EXPECT_EQ(notes[1], "ParameterRanges.CategoricalParameterRanges[0].Name: \"dataset\" is not among the "
+                      "hyperparameters SageMaker's built-in Linear Learner documents as tunable (\"wd\", \"l1\", "
+                      "\"learning_rate\", \"mini_batch_size\", \"use_bias\", \"positive_example_weight_mult\"); "
+                      "SageMaker refuses to tune it, hpo runs the job as written");
+  notes = BuiltInAlgorithmNotes(s, Spelling::kCrd);
+  ASSERT_EQ(notes.size(), 2u);
+  EXPECT_EQ(notes[0].rfind("parameterRanges.continuousParameterRanges[0].name: ", 0), 0u) << notes[0];
+
+  Def(s).static_hyper_parameters["sagemaker_program"] = "train.py";  // script mode
+  EXPECT_TRUE(BuiltInAlgorithmNotes(s, Spelling::kApi).empty());
+
+  s = RandomBase();  // XGBoost: booster is not in its documented list
+  Algo(s).training_image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1";
+  notes = BuiltInAlgorithmNotes(s, Spelling::kApi);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("\"booster\" is not among the hyperparameters SageMaker's built-in XGBoost documents"),
+            std::string::npos)
+      << notes[0];
+  Algo(s).training_image = "my-registry/my-trainer:1";  // not a built-in
+  EXPECT_TRUE(BuiltInAlgorithmNotes(s, Spelling::kApi).empty());
 }
 
 TEST(BuiltInMetrics, XgboostDefinitionsFindTheValueOnTheAlgorithmsLogLine) {

@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "proto/builtin_metrics.h"
+#include "proto/builtin_algorithms.h"
 
 namespace hpo::worker {
 namespace {
@@ -240,7 +240,7 @@ TEST(MetricParser, MovedParserKeepsItsCounters) {
   EXPECT_EQ(hits[0].step, 1u);
 }
 
-// ---- SageMaker's built-in algorithms (proto/builtin_metrics.h) --------------------------------
+// ---- SageMaker's built-in algorithms (proto/builtin_algorithms.h) --------------------------------
 
 // What the definitions hpo gives a training job of `image` with objective `objective` read from
 // one log line, name -> value.

@@ -1,4 +1,5 @@
-// proto/builtin_metrics.h: the metrics of SageMaker's built-in algorithms.
+// proto/builtin_algorithms.h: what SageMaker's built-in algorithms bring that a spec does not say:
+// their metrics, the metrics' directions, and which hyperparameters they let a tuning job tune.
 //
 // A tuning job of a built-in algorithm names it by its training image and gives no
 // MetricDefinitions: SageMaker knows how that algorithm logs its metrics. An image is a built-in
@@ -32,7 +33,8 @@
 // is one of these metrics (and names the algorithm's metrics when it is not); the coordinator gives
 // the worker the objective's definition and the algorithm's other known ones for each training job,
 // so its metrics show as SageMaker's would; `hpo validate` and `hpo run` note an objective whose
-// Type is the opposite of the metric's documented direction. What runs is whatever `hpo worker
+// Type is the opposite of the metric's documented direction, and a tuned hyperparameter the
+// algorithm's documentation does not list as tunable (a misspelt one, most often). What runs is whatever `hpo worker
 // --image` (or a container runtime) makes of the image: a program that logs as the algorithm does
 // (examples/trainers/sklearn_linear.py logs as Linear Learner).
 //
@@ -57,6 +59,10 @@ struct BuiltInAlgorithm {
   // The metrics of `metrics` whose log lines hpo does not know (all of NTM's, BlazingText's
   // train:mean_rho).
   std::vector<std::string> metrics_without_regex;
+  // The hyperparameters its documentation lists as tunable (Linear Learner: wd, l1,
+  // learning_rate, mini_batch_size, use_bias, positive_example_weight_mult). SageMaker refuses to
+  // tune others of a built-in; hpo notes them (proto/validate.h BuiltInAlgorithmNotes).
+  std::vector<std::string> tunable_hyperparameters;
 };
 
 // The built-in algorithm of `training_image`; nullopt for any other image.
