@@ -693,6 +693,17 @@ class CoordinatorCore {
   std::map<std::string, uint64_t> EventCounts() const;
   // The trial's stored output lines after the cursor `after_id` (0 = from the start).
   Result<std::vector<LogRow>> Logs(const std::string& trial, int64_t after_id, size_t limit) const;
+  // What CloudWatch Logs' actions read (coordinator/cloudwatch_logs.h), each a bounded, indexed
+  // read: the names of training jobs that start with `prefix`, after `after` in name order, at
+  // most `limit`; a training job's log streams; the lines of one stream and of several training
+  // jobs by time (JobStore::LoadStreamLines, LoadLinesByTime). NotFound for an unknown training job.
+  std::vector<std::string> TrialNames(const std::string& prefix, const std::string& after, size_t limit) const;
+  Result<std::vector<LogStreamRow>> LogStreams(const std::string& trial) const;
+  Result<std::vector<LogRow>> StreamLines(const std::string& trial, uint32_t attempt, uint32_t host, uint64_t from,
+                                          uint64_t to, int64_t start_ms, int64_t end_ms, size_t limit,
+                                          bool from_end) const;
+  Result<std::vector<LogRow>> LinesByTime(const std::vector<std::string>& trials, int64_t start_ms, int64_t end_ms,
+                                          int64_t after_ms, int64_t after_id, size_t limit) const;
   // The objective's values of each of the job's training jobs (their current attempts), in the
   // order the trainer emitted them: from memory where the core tracks curves (early stopping,
   // Hyperband), else read from the store. NotFound for an unknown job.

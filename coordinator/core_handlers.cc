@@ -447,7 +447,7 @@ bool CoordinatorCore::Impl::OnMetrics(const std::string& wid, const proto::wire:
   return true;
 }
 
-void CoordinatorCore::Impl::OnLogLines(const std::string& wid, const proto::wire::LogLines& m) {
+void CoordinatorCore::Impl::OnLogLines(const std::string& wid, const proto::wire::LogLines& m, int64_t now_ms) {
   auto it = trials.find(m.trial);
   if (it == trials.end() || m.attempt > it->second.attempt) return;  // unknown trial or attempt
   // Head and tail (CoordinatorCore::kLogHeadLines, kLogTailLines): lines past the head are
@@ -471,14 +471,15 @@ void CoordinatorCore::Impl::OnLogLines(const std::string& wid, const proto::wire
     if (line >= kHead && line < tail_from) continue;  // a re-sent line of the dropped middle
     const std::string& text = m.lines[i];
     if (text.size() <= CoordinatorCore::kLogLineBytes) {
-      rows.push_back({0, m.trial, m.attempt, LogLineKey(host, line), text});
+      rows.push_back({0, m.trial, m.attempt, LogLineKey(host, line), text, now_ms});
       continue;
     }
     size_t cut = CoordinatorCore::kLogLineBytes;
     while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // at a character
     rows.push_back({0, m.trial, m.attempt, LogLineKey(host, line),
                     text.substr(0, cut) + " ... [" + std::to_string(text.size() - cut) +
-                        " more bytes; the whole line is in the worker's trial.log]"});
+                        " more bytes; the whole line is in the worker's trial.log]",
+                    now_ms});
   }
   if (!rows.empty()) Note(store->AppendLogs(rows));
   if (tail_from > kHead && seen > before) {
@@ -934,7 +935,7 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
     }
   } else if (const auto* l = std::get_if<proto::wire::LogLines>(&msg)) {
     if (KeptForItsCoordinator(l->trial)) return;
-    if (!FromElsewhere(wid, l->trial, l->attempt, "LogLines", now)) OnLogLines(wid, *l);
+    if (!FromElsewhere(wid, l->trial, l->attempt, "LogLines", now)) OnLogLines(wid, *l, now);
     out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kLogLines), l->trial, l->attempt, l->seq}});
   } else if (const auto* held = std::get_if<proto::wire::HeldTrials>(&msg)) {
     // Of the training jobs whose checkpoint directory the worker keeps, those that will run no

@@ -635,7 +635,7 @@ struct CoordinatorCore::Impl {
 
   // Stores the lines (head and tail per attempt and host: CoordinatorCore::kLogHeadLines); a
   // gang host's under its own numbers (job_store.h LogLineKey).
-  void OnLogLines(const std::string& wid, const proto::wire::LogLines& m);
+  void OnLogLines(const std::string& wid, const proto::wire::LogLines& m, int64_t now_ms);
 
   // Returns whether to acknowledge: an exit whose attempt still misses metric batches (m.seq
   // says how many were sent) waits for them, so no point is lost behind the exit.

@@ -185,6 +185,38 @@ Result<std::vector<LogRow>> CoordinatorCore::Logs(const std::string& trial, int6
   return impl_->store->LoadLogs(t->name, after_id, limit);
 }
 
+std::vector<std::string> CoordinatorCore::TrialNames(const std::string& prefix, const std::string& after,
+                                                     size_t limit) const {
+  // The names with the prefix are one run of the sorted map, from lower_bound(prefix).
+  const auto& trials = impl_->trials;
+  auto it = after < prefix ? trials.lower_bound(prefix) : trials.upper_bound(after);
+  std::vector<std::string> out;
+  for (; it != trials.end() && out.size() < limit && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    out.push_back(it->first);
+  }
+  return out;
+}
+
+Result<std::vector<LogStreamRow>> CoordinatorCore::LogStreams(const std::string& trial) const {
+  const Trial* t = FindTrial(trial);
+  if (!t) return Status::NotFound("no training job named " + trial);
+  return impl_->store->LoadLogStreams(t->name);
+}
+
+Result<std::vector<LogRow>> CoordinatorCore::StreamLines(const std::string& trial, uint32_t attempt, uint32_t host,
+                                                         uint64_t from, uint64_t to, int64_t start_ms,
+                                                         int64_t end_ms, size_t limit, bool from_end) const {
+  const Trial* t = FindTrial(trial);
+  if (!t) return Status::NotFound("no training job named " + trial);
+  return impl_->store->LoadStreamLines(t->name, attempt, host, from, to, start_ms, end_ms, limit, from_end);
+}
+
+Result<std::vector<LogRow>> CoordinatorCore::LinesByTime(const std::vector<std::string>& trials, int64_t start_ms,
+                                                         int64_t end_ms, int64_t after_ms, int64_t after_id,
+                                                         size_t limit) const {
+  return impl_->store->LoadLinesByTime(trials, start_ms, end_ms, after_ms, after_id, limit);
+}
+
 Result<std::map<std::string, std::vector<double>>> CoordinatorCore::Curves(const std::string& job,
                                                                             const std::set<std::string>* only) const {
   const TuningJob* j = FindJob(job);

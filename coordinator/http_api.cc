@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/text.h"
+#include "coordinator/cloudwatch_logs.h"
 #include "coordinator/dashboard.h"
 #include "proto/codec.h"
 
@@ -1268,9 +1270,9 @@ ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, cons
                       "; it implements CreateHyperParameterTuningJob, DescribeHyperParameterTuningJob, "
                       "ListHyperParameterTuningJobs, ListTrainingJobsForHyperParameterTuningJob, "
                       "StopHyperParameterTuningJob, DeleteHyperParameterTuningJob, DescribeTrainingJob, "
-                      "StopTrainingJob, ListTrainingJobs, ListTags, AddTags and DeleteTags (metrics and logs in "
-                      "CloudWatch: hpo events, "
-                      "hpo logs and the dashboard instead)");
+                      "StopTrainingJob, ListTrainingJobs, ListTags, AddTags and DeleteTags (the training jobs' logs: "
+                      "CloudWatch Logs' actions on this endpoint, or hpo logs; their metrics: hpo trials and the "
+                      "dashboard)");
 }
 
 bool IsLoopbackHost(std::string host) {
@@ -1360,6 +1362,8 @@ struct HttpApi::Impl {
     r.body = req.body;
     sigv4::VerifyOptions vo;
     vo.region = options.region;
+    // CloudWatch Logs' requests (coordinator/cloudwatch_logs.h) are signed for its service.
+    if (req.get_header_value("X-Amz-Target").rfind(kLogsTargetPrefix, 0) == 0) vo.service = "logs";
     sigv4::Verdict v = sigv4::Verify(
         r,
         [&](const std::string& id) -> std::optional<std::string> {
@@ -1601,8 +1605,11 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
     ApiResponse r;
     try {
       r = target.rfind(prefix, 0) == 0 ? HandleSageMakerAction(*d, target.substr(prefix.size()), req.body)
-                                       : AwsError(400, "UnknownOperationException",
-                                                  "missing or foreign X-Amz-Target header (want SageMaker.<Action>)");
+          : target.rfind(kLogsTargetPrefix, 0) == 0
+              ? HandleLogsAction(*d, target.substr(std::strlen(kLogsTargetPrefix)), req.body)
+              : AwsError(400, "UnknownOperationException",
+                         "missing or foreign X-Amz-Target header (want SageMaker.<Action>, or "
+                         "Logs_20140328.<Action> for the training jobs' logs)");
     } catch (const std::exception& e) {
       // A request the handlers did not foresee: still an AWS JSON error, so clients see a code.
       r = AwsError(500, "InternalFailure", std::string("the coordinator could not handle this request: ") + e.what());

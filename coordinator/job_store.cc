@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_job ON events(job COLLATE NOCASE, id);
 CREATE TABLE IF NOT EXISTS logs (
   id INTEGER PRIMARY KEY AUTOINCREMENT, trial TEXT NOT NULL, attempt INTEGER NOT NULL,
-  line INTEGER NOT NULL, text TEXT NOT NULL, UNIQUE(trial, attempt, line));
+  line INTEGER NOT NULL, text TEXT NOT NULL, ts_ms INTEGER NOT NULL DEFAULT 0,
+  UNIQUE(trial, attempt, line));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
 CREATE TABLE IF NOT EXISTS deleted_trials (name TEXT PRIMARY KEY, tuning_job TEXT NOT NULL);
@@ -209,6 +210,12 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& 
     store->deferred_path_ = path;
   }
   HPO_RETURN_IF_ERROR(store->Exec((std::string("BEGIN IMMEDIATE;") + kSchema + "COMMIT;").c_str()));
+  // A store an older build made keeps no times with its log lines: the column is added (its lines
+  // read as time 0, which readers take as unknown).
+  if (!store->LogTimes()) {
+    HPO_RETURN_IF_ERROR(store->Exec("ALTER TABLE logs ADD COLUMN ts_ms INTEGER NOT NULL DEFAULT 0"));
+    store->log_times_ = 1;
+  }
   Stmt v(db, "SELECT value FROM meta WHERE key='schema_version'");
   if (!v.ok() || v.Step() != SQLITE_ROW) return v.Error("reading schema version");
   if (v.Text(0) != "1") {
@@ -591,15 +598,100 @@ Result<std::vector<double>> SqliteJobStore::LoadMetricValues(const std::string& 
   return out;
 }
 
+bool SqliteJobStore::LogTimes() {
+  if (log_times_ < 0) {
+    Stmt s(db_, "SELECT count(*) FROM pragma_table_info('logs') WHERE name='ts_ms'");
+    log_times_ = s.ok() && s.Step() == SQLITE_ROW && s.Int(0) > 0 ? 1 : 0;
+  }
+  return log_times_ == 1;
+}
+
 Status SqliteJobStore::AppendLogs(const std::vector<LogRow>& rows) {
-  Stmt s(db_, "INSERT OR IGNORE INTO logs(trial, attempt, line, text) VALUES(?,?,?,?)");
+  Stmt s(db_, "INSERT OR IGNORE INTO logs(trial, attempt, line, text, ts_ms) VALUES(?,?,?,?,?)");
   if (!s.ok()) return s.Error("preparing log write");
   for (const auto& r : rows) {
     s.Reset();
     s.Bind(1, r.trial).Bind(2, static_cast<int64_t>(r.attempt)).Bind(3, static_cast<int64_t>(r.line)).Bind(4, r.text);
+    s.Bind(5, r.ts_ms);
     if (s.Step() != SQLITE_DONE) return s.Error("writing log line");
   }
   return Status::Ok();
+}
+
+namespace {
+// The columns LogRow reads, ts_ms as 0 where the store keeps none.
+std::string LogColumns(bool times) {
+  return std::string("id, trial, attempt, line, text, ") + (times ? "ts_ms" : "0");
+}
+LogRow ReadLogRow(Stmt& s) {
+  return {s.Int(0), s.Text(1), static_cast<uint32_t>(s.Int(2)), static_cast<uint64_t>(s.Int(3)), s.Text(4), s.Int(5)};
+}
+}  // namespace
+
+Result<std::vector<LogStreamRow>> SqliteJobStore::LoadLogStreams(const std::string& trial) {
+  const std::string times = LogTimes() ? "ts_ms" : "0";
+  Stmt s(db_, ("SELECT attempt, line >> " + std::to_string(kLogHostShift) + " AS host, min(" + times + "), max(" +
+               times + "), count(*), sum(length(CAST(text AS BLOB))) FROM logs WHERE trial=? GROUP BY attempt, host "
+               "ORDER BY attempt, host")
+                  .c_str());
+  if (!s.ok()) return s.Error("preparing log stream read");
+  s.Bind(1, trial);
+  std::vector<LogStreamRow> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    out.push_back({trial, static_cast<uint32_t>(s.Int(0)), static_cast<uint32_t>(s.Int(1)), s.Int(2), s.Int(3),
+                   s.Int(4), s.Int(5)});
+  }
+  if (rc != SQLITE_DONE) return s.Error("reading log streams");
+  return out;
+}
+
+Result<std::vector<LogRow>> SqliteJobStore::LoadStreamLines(const std::string& trial, uint32_t attempt, uint32_t host,
+                                                            uint64_t from, uint64_t to, int64_t start_ms,
+                                                            int64_t end_ms, size_t limit, bool from_end) {
+  const bool times = LogTimes();
+  const std::string sql = "SELECT " + LogColumns(times) +
+                          " FROM logs WHERE trial=? AND attempt=? AND line>=? AND line<?" +
+                          (times ? " AND ts_ms>=? AND ts_ms<?" : "") + " ORDER BY line " +
+                          (from_end ? "DESC" : "ASC") + " LIMIT ?";
+  Stmt s(db_, sql.c_str());
+  if (!s.ok()) return s.Error("preparing log stream read");
+  const uint64_t first = LogLineKey(host, std::min(from, kLogLineLimit));
+  const uint64_t end = LogLineKey(host, std::min(to, kLogLineLimit));
+  s.Bind(1, trial).Bind(2, static_cast<int64_t>(attempt)).Bind(3, static_cast<int64_t>(first));
+  s.Bind(4, static_cast<int64_t>(end));
+  int at = 5;
+  if (times) s.Bind(at, start_ms).Bind(at + 1, end_ms), at += 2;
+  s.Bind(at, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+  std::vector<LogRow> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadLogRow(s));
+  if (rc != SQLITE_DONE) return s.Error("reading a log stream");
+  if (from_end) std::reverse(out.begin(), out.end());
+  return out;
+}
+
+Result<std::vector<LogRow>> SqliteJobStore::LoadLinesByTime(const std::vector<std::string>& trials, int64_t start_ms,
+                                                            int64_t end_ms, int64_t after_ms, int64_t after_id,
+                                                            size_t limit) {
+  if (trials.empty()) return std::vector<LogRow>{};
+  const bool times = LogTimes();
+  const std::string t = times ? "ts_ms" : "0";
+  std::string sql = "SELECT " + LogColumns(times) + " FROM logs WHERE trial IN (";
+  for (size_t i = 0; i < trials.size(); ++i) sql += i ? ",?" : "?";
+  sql += ") AND " + t + ">=? AND " + t + "<? AND (" + t + ">? OR (" + t + "=? AND id>?)) ORDER BY " + t +
+         ", id LIMIT ?";
+  Stmt s(db_, sql.c_str());
+  if (!s.ok()) return s.Error("preparing a read of log lines by time");
+  int at = 1;
+  for (const auto& trial : trials) s.Bind(at++, trial);
+  s.Bind(at, start_ms).Bind(at + 1, end_ms).Bind(at + 2, after_ms).Bind(at + 3, after_ms).Bind(at + 4, after_id);
+  s.Bind(at + 5, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+  std::vector<LogRow> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadLogRow(s));
+  if (rc != SQLITE_DONE) return s.Error("reading log lines by time");
+  return out;
 }
 
 Status SqliteJobStore::TrimLogs(const std::string& trial, uint32_t attempt, uint64_t from_line, uint64_t to_line) {
@@ -776,14 +868,12 @@ Result<bool> SqliteJobStore::DeletedUnrecorded(const std::string& job) {
 }
 
 Result<std::vector<LogRow>> SqliteJobStore::LoadLogs(const std::string& trial, int64_t after_id, size_t limit) {
-  Stmt s(db_, "SELECT id, trial, attempt, line, text FROM logs WHERE trial=? AND id>? ORDER BY id LIMIT ?");
+  Stmt s(db_, ("SELECT " + LogColumns(LogTimes()) + " FROM logs WHERE trial=? AND id>? ORDER BY id LIMIT ?").c_str());
   if (!s.ok()) return s.Error("preparing log read");
   s.Bind(1, trial).Bind(2, after_id).Bind(3, static_cast<int64_t>(limit));
   std::vector<LogRow> out;
   int rc;
-  while ((rc = s.Step()) == SQLITE_ROW) {
-    out.push_back({s.Int(0), s.Text(1), static_cast<uint32_t>(s.Int(2)), static_cast<uint64_t>(s.Int(3)), s.Text(4)});
-  }
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadLogRow(s));
   if (rc != SQLITE_DONE) return s.Error("reading log lines");
   return out;
 }

@@ -79,7 +79,19 @@ struct LogRow {
   uint64_t line = 0;  // 0-based line number within the attempt's output of one host (a multi-host
                       // attempt's host in the high bits: coordinator/core.h LogLineKey)
   std::string text;
+  int64_t ts_ms = 0;  // when the coordinator received it (0: stored by a build that kept no times)
   bool operator==(const LogRow&) const = default;
+};
+
+// One host's output of one attempt: what CloudWatch Logs calls a log stream
+// (coordinator/cloudwatch_logs.h names it `<training job>/algo-<host>-<first line's second>`).
+struct LogStreamRow {
+  std::string trial;
+  uint32_t attempt = 0;
+  uint32_t host = 0;  // LogLineHost: 0 for a single-host attempt
+  int64_t first_ms = 0, last_ms = 0;  // the times of its first and last lines kept
+  int64_t lines = 0, bytes = 0;       // lines kept and their text's bytes
+  bool operator==(const LogStreamRow&) const = default;
 };
 
 // A stored log line's number (LogRow::line): the host of a multi-host attempt (1 for algo-1, 2
@@ -151,6 +163,30 @@ class JobStore {
   // Removes the attempt's lines numbered in [from_line, to_line) (a log's middle, once it is
   // longer than the coordinator keeps).
   virtual Status TrimLogs(const std::string& trial, uint32_t attempt, uint64_t from_line, uint64_t to_line) = 0;
+  // The log streams of a trial, by attempt and host. (The defaults: a store that keeps no
+  // streams answers Unimplemented.)
+  virtual Result<std::vector<LogStreamRow>> LoadLogStreams(const std::string& trial) {
+    (void)trial;
+    return Status::FailedPrecondition("this job store keeps no log streams");
+  }
+  // Up to `limit` lines of one stream with numbers (LogLineNumber) in [from, to) and times in
+  // [start_ms, end_ms), in line order; with `from_end`, the last `limit` of them (still in line
+  // order).
+  virtual Result<std::vector<LogRow>> LoadStreamLines(const std::string& trial, uint32_t attempt, uint32_t host,
+                                                      uint64_t from, uint64_t to, int64_t start_ms, int64_t end_ms,
+                                                      size_t limit, bool from_end) {
+    (void)trial, (void)attempt, (void)host, (void)from, (void)to, (void)start_ms, (void)end_ms, (void)limit,
+        (void)from_end;
+    return Status::FailedPrecondition("this job store keeps no log streams");
+  }
+  // Up to `limit` lines of any of `trials` with times in [start_ms, end_ms), ordered by (time,
+  // id), after the line (after_ms, after_id): CloudWatch's FilterLogEvents across streams.
+  virtual Result<std::vector<LogRow>> LoadLinesByTime(const std::vector<std::string>& trials, int64_t start_ms,
+                                                      int64_t end_ms, int64_t after_ms, int64_t after_id,
+                                                      size_t limit) {
+    (void)trials, (void)start_ms, (void)end_ms, (void)after_ms, (void)after_id, (void)limit;
+    return Status::FailedPrecondition("this job store keeps no log streams");
+  }
   // Removes the job (name matched case-insensitively), its trials and their metrics and log lines,
   // all or nothing. The events of its training jobs go too; the job's own (those of no training
   // job: created, waiting, completion, ...) stay, its history. No such job: Ok, nothing done.
@@ -249,6 +285,13 @@ class SqliteJobStore final : public JobStore {
   Status AppendLogs(const std::vector<LogRow>& rows) override;
   Result<std::vector<LogRow>> LoadLogs(const std::string& trial, int64_t after_id, size_t limit) override;
   Status TrimLogs(const std::string& trial, uint32_t attempt, uint64_t from_line, uint64_t to_line) override;
+  Result<std::vector<LogStreamRow>> LoadLogStreams(const std::string& trial) override;
+  Result<std::vector<LogRow>> LoadStreamLines(const std::string& trial, uint32_t attempt, uint32_t host,
+                                              uint64_t from, uint64_t to, int64_t start_ms, int64_t end_ms,
+                                              size_t limit, bool from_end) override;
+  Result<std::vector<LogRow>> LoadLinesByTime(const std::vector<std::string>& trials, int64_t start_ms,
+                                              int64_t end_ms, int64_t after_ms, int64_t after_id,
+                                              size_t limit) override;
   Status DeleteMetrics(const std::string& trial, uint32_t attempt, const std::string& name) override;
   Status DeleteJob(const std::string& name) override;
   Result<bool> DeleteJobSlice(const std::string& name) override;
@@ -296,7 +339,11 @@ class SqliteJobStore final : public JobStore {
   Status DeleteAll(std::initializer_list<const char*> sqls, const std::string& name, const char* what);
   Status SyncLog();  // fdatasync of the write-ahead log (MakeDurable's one sync)
   void MaybeCheckpoint();  // after a sync: a passive checkpoint once the log is long
+  // Whether the logs table has its ts_ms column (a store opened read-only as an older build
+  // left it has not; Open adds it).
+  bool LogTimes();
   sqlite3* db_;
+  int log_times_ = -1;  // LogTimes' answer once asked: 1 yes, 0 no
   sqlite3* checkpointer_ = nullptr;  // Durability::kDeferred: used only inside MakeDurable's sync
   int depth_ = 0;  // open Begin()s: the outermost is a transaction, inner ones savepoints
   std::string deferred_path_;  // the database's path with Durability::kDeferred, else ""

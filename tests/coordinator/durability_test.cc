@@ -4,6 +4,7 @@
 // Through the dispatcher, nothing is acknowledged to a worker or answered to a writing API call
 // before the sync, while readers are served during it.
 
+#include <sqlite3.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -223,6 +224,76 @@ TEST(DeferredStore, TheLogIsCheckpointedAfterASyncAndStaysBounded) {
   auto rows = store.LoadLogs("t199", 0, 1000);
   ASSERT_TRUE(rows.ok());
   EXPECT_EQ(rows->size(), 250u);
+}
+
+// Log lines keep when they arrived (CloudWatch Logs' timestamps, coordinator/cloudwatch_logs.h).
+// A store an older build wrote has no such column: read-only it reads as time 0; opened to write,
+// the column is added and old lines keep time 0 beside new ones with theirs.
+TEST(JobStoreLogs, LinesKeepTheirTimesAndAnOlderStoreGainsTheColumn) {
+  TempDb db("log-times");
+  {
+    auto s = SqliteJobStore::Open(db.path());
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    ASSERT_TRUE((*s)->AppendLogs({{0, "t", 1, LogLineKey(0, 0), "first", 1000},
+                                  {0, "t", 1, LogLineKey(0, 1), "second", 3000},
+                                  {0, "t", 1, LogLineKey(2, 0), "host two", 2000},
+                                  {0, "u", 1, LogLineKey(0, 0), "other job", 2500}})
+                    .ok());
+    auto streams = (*s)->LoadLogStreams("t");
+    ASSERT_TRUE(streams.ok());
+    ASSERT_EQ(streams->size(), 2u);
+    EXPECT_EQ((*streams)[0], (LogStreamRow{"t", 1, 0, 1000, 3000, 2, 11}));
+    EXPECT_EQ((*streams)[1], (LogStreamRow{"t", 1, 2, 2000, 2000, 1, 8}));
+    auto tail = (*s)->LoadStreamLines("t", 1, 0, 0, kLogLineLimit, 0, INT64_MAX, 1, true);
+    ASSERT_TRUE(tail.ok());
+    ASSERT_EQ(tail->size(), 1u);
+    EXPECT_EQ((*tail)[0].text, "second");
+    EXPECT_EQ((*tail)[0].ts_ms, 3000);
+    auto windowed = (*s)->LoadStreamLines("t", 1, 0, 0, kLogLineLimit, 2000, INT64_MAX, 10, false);
+    ASSERT_TRUE(windowed.ok());
+    ASSERT_EQ(windowed->size(), 1u);
+    EXPECT_EQ((*windowed)[0].text, "second");
+    auto by_time = (*s)->LoadLinesByTime({"t", "u"}, 0, INT64_MAX, INT64_MIN, 0, 10);
+    ASSERT_TRUE(by_time.ok());
+    std::vector<std::string> order;
+    for (const auto& r : *by_time) order.push_back(r.text);
+    EXPECT_EQ(order, (std::vector<std::string>{"first", "host two", "other job", "second"}));
+    auto after = (*s)->LoadLinesByTime({"t", "u"}, 0, INT64_MAX, (*by_time)[1].ts_ms, (*by_time)[1].id, 10);
+    ASSERT_TRUE(after.ok());
+    EXPECT_EQ(after->size(), 2u) << "after the cursor (time, id)";
+  }
+  // As an older build left it: no ts_ms column, one line of its own.
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db.path().c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw,
+                         "ALTER TABLE logs DROP COLUMN ts_ms;"
+                         "INSERT INTO logs(trial, attempt, line, text) VALUES('old', 1, 0, 'from before');",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(raw);
+  sqlite3_close(raw);
+  {
+    auto ro = SqliteJobStore::OpenReadOnly(db.path());
+    ASSERT_TRUE(ro.ok()) << ro.status().ToString();
+    auto rows = (*ro)->LoadLogs("old", 0, 10);
+    ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+    ASSERT_EQ(rows->size(), 1u);
+    EXPECT_EQ((*rows)[0].ts_ms, 0);
+    auto streams = (*ro)->LoadLogStreams("old");
+    ASSERT_TRUE(streams.ok()) << streams.status().ToString();
+    EXPECT_EQ(streams->size(), 1u);
+    auto lines = (*ro)->LoadStreamLines("old", 1, 0, 0, kLogLineLimit, 5, 10, 10, false);
+    ASSERT_TRUE(lines.ok()) << lines.status().ToString();
+    EXPECT_EQ(lines->size(), 1u) << "no times to filter by";
+  }
+  auto s = SqliteJobStore::Open(db.path());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_TRUE((*s)->AppendLogs({{0, "old", 1, LogLineKey(0, 1), "from now", 7000}}).ok());
+  auto rows = (*s)->LoadLogs("old", 0, 10);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].ts_ms, 0);
+  EXPECT_EQ((*rows)[1].ts_ms, 7000);
 }
 
 // An operator pass: a job's deletion was one transaction, whose write-ahead log grew to twice the

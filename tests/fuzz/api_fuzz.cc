@@ -1,7 +1,8 @@
 // libFuzzer target for the coordinator's SageMaker API (coordinator/http_api.h,
 // HandleSageMakerAction): the request bodies `aws sagemaker ... --endpoint-url` and boto3 send.
 //
-// Input layout: byte 0 chooses the action (the twelve the API implements, then an unknown one);
+// Input layout: byte 0 chooses the action (the twelve the API implements, an unknown one, the four
+// CloudWatch Logs actions and an unknown one of those);
 // the rest is the request body. One coordinator core (an in-memory store) serves every input,
 // seeded with one valid tuning job, "fuzz-seed", so that inputs naming it reach the describe,
 // list, tag and stop paths, and pagination tokens of real listings. The state carries over from
@@ -15,10 +16,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "coordinator/cloudwatch_logs.h"
 #include "coordinator/core.h"
 #include "coordinator/dispatcher.h"
 #include "coordinator/http_api.h"
@@ -31,6 +34,7 @@ using hpo::coordinator::CoordinatorCore;
 using hpo::coordinator::CoreOptions;
 using hpo::coordinator::Dispatcher;
 using hpo::coordinator::DispatcherOptions;
+using hpo::coordinator::HandleLogsAction;
 using hpo::coordinator::HandleSageMakerAction;
 using hpo::coordinator::SqliteJobStore;
 
@@ -46,7 +50,13 @@ constexpr const char* kActions[] = {"CreateHyperParameterTuningJob",
                                     "AddTags",
                                     "DeleteTags",
                                     "ListTrainingJobs",
-                                    "DescribeEndpoint"};
+                                    "DescribeEndpoint",
+                                    // CloudWatch Logs' (coordinator/cloudwatch_logs.h), then an unknown one
+                                    "Logs:DescribeLogGroups",
+                                    "Logs:DescribeLogStreams",
+                                    "Logs:GetLogEvents",
+                                    "Logs:FilterLogEvents",
+                                    "Logs:PutLogEvents"};
 constexpr size_t kActionCount = sizeof(kActions) / sizeof(kActions[0]);
 
 constexpr const char* kSeedJob = R"json({
@@ -88,6 +98,18 @@ std::unique_ptr<Coordinator> Seeded() {
   made->dispatcher = std::make_unique<Dispatcher>(made->core.get(), dopt);
   const ApiResponse seeded = HandleSageMakerAction(*made->dispatcher, kActions[0], kSeedJob);
   HPO_CHECK_MSG(seeded.status == 200, "the seed job was refused: " + seeded.body);
+  // Output lines of its training jobs, for the logs actions to page through: two attempts, one
+  // with two hosts.
+  for (const std::string& trial : made->core->TrialNames("fuzz-seed", "", 3)) {
+    std::vector<hpo::coordinator::LogRow> rows;
+    for (uint64_t i = 0; i < 30; ++i) {
+      rows.push_back({0, trial, 1, hpo::coordinator::LogLineKey(0, i), "epoch=" + std::to_string(i) + " loss=0.5",
+                      1700000000000 + static_cast<int64_t>(i) * 10});
+      rows.push_back({0, trial, 2, hpo::coordinator::LogLineKey(1 + i % 2, i / 2), "host line " + std::to_string(i),
+                      1700000001000 + static_cast<int64_t>(i)});
+    }
+    HPO_CHECK(made->store->AppendLogs(rows).ok());
+  }
   return made;
 }
 
@@ -104,7 +126,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Coordinator& c = Shared();
   const std::string action = kActions[data[0] % kActionCount];
   const std::string body(reinterpret_cast<const char*>(data) + 1, size - 1);
-  const ApiResponse r = HandleSageMakerAction(*c.dispatcher, action, body);
+  const ApiResponse r = action.rfind("Logs:", 0) == 0 ? HandleLogsAction(*c.dispatcher, action.substr(5), body)
+                                                       : HandleSageMakerAction(*c.dispatcher, action, body);
   HPO_CHECK_MSG(r.status == 200 || (r.status >= 400 && r.status < 500),
                 action + " answered " + std::to_string(r.status) + ": " + r.body);
   const nlohmann::json answer = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);

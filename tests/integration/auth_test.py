@@ -293,6 +293,29 @@ class Auth(unittest.TestCase):
         self.assertNotIn("reconnecting", read(self.worker_logs["good"]))
         self.state["jobs"] = self.job_names()
 
+    def test_03b_the_logs_client_signs_for_its_own_service(self):
+        # CloudWatch Logs' actions (the training jobs' output) take signatures scoped to "logs", as
+        # AWS does; a logs request signed for "sagemaker", a wrong secret or none is refused.
+        self.assertIn("jobs", self.state, "test_03 did not run its job")
+        cfg = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"})
+
+        def logs(key_id=GOOD_ID, secret=GOOD_SECRET, **config):
+            return boto3.client("logs", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id=key_id,
+                                aws_secret_access_key=secret, config=cfg.merge(botocore.config.Config(**config)))
+        group = "/aws/sagemaker/TrainingJobs"
+        streams = logs().describe_log_streams(logGroupName=group, logStreamNamePrefix=JOB)["logStreams"]
+        self.assertEqual(len(streams), TRIALS, streams)
+        events = logs().get_log_events(logGroupName=group, logStreamName=streams[0]["logStreamName"],
+                                       startFromHead=True)["events"]
+        self.assertTrue(events, "the training job's output")
+        self.assert_refused(lambda: logs(secret="wrong").describe_log_groups(), "InvalidSignatureException", 403)
+        self.assert_refused(lambda: logs(signature_version=botocore.UNSIGNED).describe_log_groups(),
+                            "MissingAuthenticationTokenException", 403)
+        status, body = self.signed("POST", "/", b"{}", headers={"X-Amz-Target": "Logs_20140328.DescribeLogGroups",
+                                                                   "Content-Type": "application/x-amz-json-1.1"})
+        self.assertEqual(status, 403, body)
+        self.assertIn("Credential should be scoped to correct service: 'logs'", body["message"])
+
     def test_04_unsigned_requests_are_missing_the_token_and_change_nothing(self):
         before = self.job_names()
         unsigned = self.client(signature_version=botocore.UNSIGNED)

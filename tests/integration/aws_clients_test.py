@@ -1229,6 +1229,67 @@ class AwsClients(unittest.TestCase):
             sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="a" * 32)
         self.assertEqual(error_code(cm.exception), "ResourceNotFound")
 
+    def test_18_training_job_logs_through_cloudwatch_logs_clients(self):
+        # The training jobs' output as CloudWatch Logs serves it (coordinator/cloudwatch_logs.h),
+        # with boto3's "logs" client and the aws CLI: every response checked against botocore's
+        # CloudWatch Logs model, as the SageMaker ones are.
+        self.need("main_done")
+        model = botocore.session.get_session().get_service_model("logs")
+        checker, checked = ShapeChecker(), {}
+
+        def after_call(http_response, model=None, **_):
+            if model is None or model.service_model.service_name != "logs":
+                return
+            body = json.loads(http_response.content.decode() or "{}")
+            if http_response.status_code == 200:
+                errors = checker.check(body, model.output_shape, f"{model.name} response")
+                self.assertEqual(errors, [], "\n".join(errors))
+                checked[model.name] = checked.get(model.name, 0) + 1
+            else:
+                self.assertTrue(body.get("__type") and body.get("message"), body)
+
+        cfg = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"})
+        logs = boto3.client("logs", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="x",
+                            aws_secret_access_key="y", config=cfg)
+        logs.meta.events.register("after-call", after_call)
+        group = "/aws/sagemaker/TrainingJobs"
+        trials = [t["TrainingJobName"] for page in self.pages(MAIN) for t in page]
+        self.assertEqual(len(trials), MAIN_TRIALS)
+        streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=trials[0] + "/")["logStreams"]
+        self.assertEqual(len(streams), 1, streams)
+        events = logs.get_log_events(logGroupName=group, logStreamName=streams[0]["logStreamName"],
+                                     startFromHead=True)
+        lines = [e["message"] for e in events["events"]]
+        self.assertTrue(lines and all("loss=" in line for line in lines), lines)
+        listed = [s["logStreamName"] for page in logs.get_paginator("describe_log_streams").paginate(
+            logGroupName=group, logStreamNamePrefix=MAIN, PaginationConfig={"PageSize": 4}) for s in page["logStreams"]]
+        self.assertEqual(len(listed), MAIN_TRIALS, listed)
+        found = [e for page in logs.get_paginator("filter_log_events").paginate(
+            logGroupName=group, logStreamNamePrefix=MAIN, filterPattern="loss") for e in page["events"]]
+        self.assertEqual(len(found), MAIN_TRIALS * len(lines), "every training job prints as many lines")
+        self.assertEqual([g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]], [group])
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            logs.get_log_events(logGroupName=group, logStreamName=trials[0] + "/algo-9-1")
+        self.assertEqual(error_code(cm.exception), "ResourceNotFoundException")
+        self.assertEqual(set(checked), {"DescribeLogStreams", "GetLogEvents", "FilterLogEvents", "DescribeLogGroups"})
+
+        # The aws CLI: its own paging of filter-log-events, and get-log-events.
+        if not os.access(AWS_CLI, os.X_OK):
+            self.skipTest(f"{AWS_CLI} is not installed (package awscli; or set HPO_AWS_CLI)")
+        env = dict(os.environ, AWS_ACCESS_KEY_ID="dummy-key", AWS_SECRET_ACCESS_KEY="dummy-secret",
+                   AWS_DEFAULT_REGION="us-east-1", AWS_PAGER="", AWS_MAX_ATTEMPTS="1")
+        def cli(*args):
+            argv = [AWS_CLI, "logs", *args, "--endpoint-url", self.url, "--output", "json"]
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
+            self.assertEqual(p.returncode, 0, f"{' '.join(argv)}\nstdout: {p.stdout}\nstderr: {p.stderr}")
+            return json.loads(p.stdout)
+        out = cli("get-log-events", "--log-group-name", group, "--log-stream-name", streams[0]["logStreamName"],
+                  "--start-from-head")
+        self.assertEqual([e["message"] for e in out["events"]], lines)
+        out = cli("filter-log-events", "--log-group-name", group, "--log-stream-name-prefix", MAIN,
+                  "--filter-pattern", "loss", "--page-size", "5")
+        self.assertEqual(len(out["events"]), len(found))
+
     def test_99_every_response_was_checked(self):
         checked = self.wire.checked
         for op in ("CreateHyperParameterTuningJob", "DescribeHyperParameterTuningJob", "ListHyperParameterTuningJobs",

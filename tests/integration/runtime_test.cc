@@ -152,6 +152,136 @@ TEST_F(Cluster, ARandomJobOfTwentyTrialsCompletesAndItsBestIsTheBestInTheLogs) {
 
 // An operator drains a worker for maintenance (hpo workers drain): what runs there finishes,
 // nothing new starts there, the job completes on the others; then uncordoned it works again.
+// The training jobs' output read as CloudWatch Logs serves SageMaker's (coordinator/
+// cloudwatch_logs.h), on the API's endpoint: the streams of a training job and of a tuning job's
+// (paged), a stream's events forward and backward with the tokens that end a reader's loop,
+// events filtered across streams by a term pattern, and CloudWatch's errors.
+TEST_F(Cluster, TheTrainingJobsOutputReadsAsCloudWatchLogs) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  const int64_t before_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+  Call("CreateHyperParameterTuningJob", Job("it-cw", "Random", 3, 3, ranges));
+  ASSERT_EQ(WaitFor("it-cw")["HyperParameterTuningJobStatus"], "Completed");
+  auto logs = [&](const std::string& action, const Json& body, int expect = 200) {
+    auto res = httplib::Client("127.0.0.1", http_port_)
+                   .Post("/", {{"X-Amz-Target", "Logs_20140328." + action}}, body.dump(), "application/x-amz-json-1.1");
+    EXPECT_TRUE(res) << action;
+    if (!res) return Json();
+    EXPECT_EQ(res->status, expect) << action << " " << body.dump() << ": " << res->body;
+    return Json::parse(res->body);
+  };
+  const std::string group = "/aws/sagemaker/TrainingJobs";
+  std::vector<std::string> trials;
+  for (const auto& t : Trials("it-cw")) trials.push_back(t["TrainingJobName"]);
+  std::sort(trials.begin(), trials.end());
+  ASSERT_EQ(trials.size(), 3u);
+
+  // One stream per training job (one host, one attempt), named as SageMaker names them.
+  Json streams = logs("DescribeLogStreams", {{"logGroupName", group}, {"logStreamNamePrefix", trials[0] + "/"}});
+  ASSERT_EQ(streams["logStreams"].size(), 1u) << streams.dump();
+  const std::string stream = streams["logStreams"][0]["logStreamName"];
+  EXPECT_TRUE(std::regex_match(stream, std::regex(trials[0] + "/algo-1-[0-9]{10}"))) << stream;
+  EXPECT_GT(streams["logStreams"][0]["storedBytes"].get<int64_t>(), 0);
+  EXPECT_FALSE(streams.contains("nextToken"));
+
+  // A tuning job's streams, two to a page.
+  std::vector<std::string> listed;
+  Json page = logs("DescribeLogStreams", {{"logGroupName", group}, {"logStreamNamePrefix", "it-cw"}, {"limit", 2}});
+  for (int pages = 1;; ++pages) {
+    ASSERT_LE(pages, 3);
+    for (const auto& s : page["logStreams"]) listed.push_back(s["logStreamName"]);
+    if (!page.contains("nextToken")) break;
+    page = logs("DescribeLogStreams", {{"logGroupName", group},
+                                       {"logStreamNamePrefix", "it-cw"},
+                                       {"limit", 2},
+                                       {"nextToken", page["nextToken"]}});
+  }
+  ASSERT_EQ(listed.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(listed[i].rfind(trials[i] + "/algo-1-", 0), 0u) << listed[i];
+
+  // The stream's events are the lines hpo logs shows, stamped when they arrived; the SDK's loop
+  // (startFromHead, then the forward token until no events come) reads them once.
+  Json hpo_lines = Json::parse(httplib::Client("127.0.0.1", http_port_).Get("/hpo/v1/logs/" + trials[0])->body)["lines"];
+  ASSERT_EQ(hpo_lines.size(), 4u);
+  Json events = logs("GetLogEvents", {{"logGroupName", group}, {"logStreamName", stream}, {"startFromHead", true}});
+  ASSERT_EQ(events["events"].size(), 4u) << events.dump();
+  const int64_t after_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  int64_t previous = 0;
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(events["events"][i]["message"], hpo_lines[i]["text"]);
+    const int64_t ts = events["events"][i]["timestamp"];
+    EXPECT_GE(ts, before_ms);
+    EXPECT_LE(ts, after_ms);
+    EXPECT_GE(ts, previous);
+    previous = ts;
+  }
+  Json end = logs("GetLogEvents", {{"logGroupName", group},
+                                   {"logStreamName", stream},
+                                   {"startFromHead", true},
+                                   {"nextToken", events["nextForwardToken"]}});
+  EXPECT_TRUE(end["events"].empty());
+  EXPECT_EQ(end["nextForwardToken"], events["nextForwardToken"]) << "the same token at the end";
+  // Two at a time from the head; without startFromHead, the last line.
+  Json two = logs("GetLogEvents", {{"logGroupName", group}, {"logStreamName", stream}, {"startFromHead", true},
+                                   {"limit", 2}});
+  ASSERT_EQ(two["events"].size(), 2u);
+  Json next = logs("GetLogEvents", {{"logGroupName", group}, {"logStreamName", stream}, {"limit", 2},
+                                    {"nextToken", two["nextForwardToken"]}});
+  ASSERT_EQ(next["events"].size(), 2u);
+  EXPECT_EQ(next["events"][1]["message"], hpo_lines[3]["text"]);
+  Json last = logs("GetLogEvents", {{"logGroupName", group}, {"logStreamName", stream}, {"limit", 1}});
+  ASSERT_EQ(last["events"].size(), 1u);
+  EXPECT_EQ(last["events"][0]["message"], hpo_lines[3]["text"]);
+  Json earlier = logs("GetLogEvents", {{"logGroupName", group}, {"logStreamName", stream}, {"limit", 3},
+                                       {"nextToken", last["nextBackwardToken"]}});
+  ASSERT_EQ(earlier["events"].size(), 3u);
+  EXPECT_EQ(earlier["events"][0]["message"], hpo_lines[0]["text"]);
+
+  // Across the tuning job's streams, in time order, by CloudWatch's term patterns.
+  Json found = logs("FilterLogEvents", {{"logGroupName", group}, {"logStreamNamePrefix", "it-cw"},
+                                        {"filterPattern", "epoch=3"}});
+  ASSERT_EQ(found["events"].size(), 3u) << found.dump();
+  std::set<std::string> from;
+  for (const auto& e : found["events"]) {
+    from.insert(e["logStreamName"].get<std::string>());
+    EXPECT_NE(e["message"].get<std::string>().find("epoch=3"), std::string::npos);
+    EXPECT_FALSE(e["eventId"].get<std::string>().empty());
+  }
+  EXPECT_EQ(from, std::set<std::string>(listed.begin(), listed.end()));
+  Json either = logs("FilterLogEvents", {{"logGroupName", group}, {"logStreamNames", {stream}},
+                                         {"filterPattern", "?epoch=0 ?epoch=1 -loss=nothing"}});
+  EXPECT_EQ(either["events"].size(), 2u) << either.dump();
+  Json paged = logs("FilterLogEvents", {{"logGroupName", group}, {"logStreamNamePrefix", "it-cw"}, {"limit", 5}});
+  ASSERT_EQ(paged["events"].size(), 5u);
+  ASSERT_TRUE(paged.contains("nextToken"));
+  Json rest = logs("FilterLogEvents", {{"logGroupName", group}, {"logStreamNamePrefix", "it-cw"},
+                                       {"nextToken", paged["nextToken"]}});
+  EXPECT_EQ(rest["events"].size(), 7u) << "12 lines in all, each once";
+
+  // CloudWatch's errors, and nothing else answered.
+  auto type = [](const Json& j) { return j.value("__type", ""); };
+  EXPECT_EQ(type(logs("DescribeLogStreams", {{"logGroupName", "/aws/lambda/x"}}, 400)), "ResourceNotFoundException");
+  EXPECT_EQ(type(logs("GetLogEvents", {{"logGroupName", group}, {"logStreamName", trials[0] + "/algo-2-1"}}, 400)),
+            "ResourceNotFoundException");
+  EXPECT_EQ(type(logs("GetLogEvents", {{"logGroupName", group}, {"logStreamName", stream}, {"nextToken", "x/1"}}, 400)),
+            "InvalidParameterException");
+  EXPECT_EQ(type(logs("DescribeLogStreams",
+                      {{"logGroupName", group}, {"logStreamNamePrefix", "it"}, {"orderBy", "LastEventTime"}}, 400)),
+            "InvalidParameterException");
+  EXPECT_EQ(type(logs("DescribeLogStreams", {{"logGroupName", group}, {"limit", "2"}}, 400)), "SerializationException");
+  EXPECT_EQ(type(logs("FilterLogEvents", {{"logGroupName", group}, {"filterPattern", "{ $.level = \"x\" }"}}, 400)),
+            "InvalidParameterException");
+  EXPECT_EQ(type(logs("PutLogEvents", {{"logGroupName", group}}, 400)), "UnknownOperationException");
+  Json ordered = logs("DescribeLogStreams", {{"logGroupName", group}, {"orderBy", "LastEventTime"}, {"descending", true}});
+  EXPECT_EQ(ordered["logStreams"].size(), 3u);
+  Json groups = logs("DescribeLogGroups", {{"logGroupNamePrefix", "/aws/sagemaker/"}});
+  ASSERT_EQ(groups["logGroups"].size(), 1u);
+  EXPECT_EQ(groups["logGroups"][0]["logGroupName"], group);
+}
+
 TEST_F(Cluster, AnOperatorDrainsAWorkerWhileAJobRunsAndNothingNewStartsThere) {
   Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
   Call("CreateHyperParameterTuningJob", Job("it-drain", "Random", 12, 6, ranges, {{"sleep_ms", "300"}, {"epochs", "5"}}));

@@ -59,6 +59,8 @@ _bootstrap()
 
 import atexit  # noqa: E402
 import concurrent.futures  # noqa: E402
+import contextlib  # noqa: E402
+import io  # noqa: E402
 import logging  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
@@ -203,6 +205,9 @@ class Cluster:
                   os.path.join(self.tmp, f"worker{i}.log"), extra_env=s3_env)
         procs.wait_for_workers(self.url, 2, self.tmp)
 
+        # The training jobs' logs, as CloudWatch Logs serves them, from the same endpoint
+        # (Session.logs_for_job, Estimator.logs(): boto3 reads this for its "logs" clients).
+        os.environ["AWS_ENDPOINT_URL_CLOUDWATCH_LOGS"] = self.url
         # What a user writes: a boto3 session with credentials, the SageMaker client on hpo's endpoint.
         # The keys are radosgw's (the SDK's S3 calls need them); the loopback coordinator takes any.
         self.boto = boto3.Session(region_name="us-east-1")
@@ -347,6 +352,12 @@ def scenario_random(c, ck):
     ck.ok(all(hps.get(k) == v for k, v in tuned.items()) and hps.get("epochs") == str(STATIC["epochs"]),
           f"best_estimator().hyperparameters() carry the best tuned values {tuned} and the static ones")
     ck.eq(best.model_data, tj["ModelArtifacts"]["S3ModelArtifacts"], "best_estimator().model_data")
+    # The best training job's output through the SDK's CloudWatch Logs reader.
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown):
+        best.logs()
+    ck.ok("epoch=0 loss=" in shown.getvalue() and "epoch=2 loss=" in shown.getvalue(),
+          "best_estimator().logs(): the trainer's lines from the coordinator's CloudWatch Logs actions")
 
     # Warm start from the attached parent: both kinds the SDK has.
     child = attached.transfer_learning_tuner()
