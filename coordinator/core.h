@@ -698,6 +698,9 @@ class CoordinatorCore {
   // most `limit`; a training job's log streams; the lines of one stream and of several training
   // jobs by time (JobStore::LoadStreamLines, LoadLinesByTime). NotFound for an unknown training job.
   std::vector<std::string> TrialNames(const std::string& prefix, const std::string& after, size_t limit) const;
+  // Every stored metric value of a training job, of every attempt (CloudWatch's view,
+  // coordinator/cloudwatch_metrics.h). NotFound for an unknown training job.
+  Result<std::vector<MetricRow>> MetricHistory(const std::string& trial) const;
   Result<std::vector<LogStreamRow>> LogStreams(const std::string& trial) const;
   Result<std::vector<LogRow>> StreamLines(const std::string& trial, uint32_t attempt, uint32_t host, uint64_t from,
                                           uint64_t to, int64_t start_ms, int64_t end_ms, size_t limit,

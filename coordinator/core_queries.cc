@@ -197,6 +197,12 @@ std::vector<std::string> CoordinatorCore::TrialNames(const std::string& prefix, 
   return out;
 }
 
+Result<std::vector<MetricRow>> CoordinatorCore::MetricHistory(const std::string& trial) const {
+  const Trial* t = FindTrial(trial);
+  if (!t) return Status::NotFound("no training job named " + trial);
+  return impl_->store->LoadMetrics(t->name);
+}
+
 Result<std::vector<LogStreamRow>> CoordinatorCore::LogStreams(const std::string& trial) const {
   const Trial* t = FindTrial(trial);
   if (!t) return Status::NotFound("no training job named " + trial);

@@ -23,6 +23,7 @@
 
 #include "common/text.h"
 #include "coordinator/cloudwatch_logs.h"
+#include "coordinator/cloudwatch_metrics.h"
 #include "coordinator/dashboard.h"
 #include "proto/codec.h"
 
@@ -1364,6 +1365,8 @@ struct HttpApi::Impl {
     vo.region = options.region;
     // CloudWatch Logs' requests (coordinator/cloudwatch_logs.h) are signed for its service.
     if (req.get_header_value("X-Amz-Target").rfind(kLogsTargetPrefix, 0) == 0) vo.service = "logs";
+    // CloudWatch's (coordinator/cloudwatch_metrics.h) for its service, "monitoring".
+    if (req.get_header_value("X-Amz-Target").rfind(kCloudWatchTargetPrefix, 0) == 0) vo.service = "monitoring";
     sigv4::Verdict v = sigv4::Verify(
         r,
         [&](const std::string& id) -> std::optional<std::string> {
@@ -1607,6 +1610,13 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
       r = target.rfind(prefix, 0) == 0 ? HandleSageMakerAction(*d, target.substr(prefix.size()), req.body)
           : target.rfind(kLogsTargetPrefix, 0) == 0
               ? HandleLogsAction(*d, target.substr(std::strlen(kLogsTargetPrefix)), req.body)
+          : target.rfind(kCloudWatchTargetPrefix, 0) == 0
+              ? HandleCloudWatchAction(*d, target.substr(std::strlen(kCloudWatchTargetPrefix)), req.body)
+          : req.body.rfind("Action=", 0) == 0
+              ? AwsError(400, "UnknownOperationException",
+                         "an AWS query-protocol request (CloudWatch from an older botocore?) is not served: the "
+                         "training jobs' metrics are served as CloudWatch's AWS JSON 1.0 actions (the protocol "
+                         "current botocore uses), the SageMaker and CloudWatch Logs actions as AWS JSON 1.1")
               : AwsError(400, "UnknownOperationException",
                          "missing or foreign X-Amz-Target header (want SageMaker.<Action>, or "
                          "Logs_20140328.<Action> for the training jobs' logs)");

@@ -8,8 +8,10 @@
 //   ListTrainingJobsForHyperParameterTuningJob, StopHyperParameterTuningJob,
 //   DeleteHyperParameterTuningJob (an ended job only; CoordinatorCore::Delete), DescribeTrainingJob,
 //   StopTrainingJob (one training job of a tuning job; CoordinatorCore::StopTrainingJob).
-// The training jobs' output is served too, as CloudWatch Logs' actions (`X-Amz-Target:
-// Logs_20140328.<Action>`, coordinator/cloudwatch_logs.h; signatures scoped to `logs`).
+// The training jobs' output and metrics are served too, as CloudWatch Logs' actions
+// (`X-Amz-Target: Logs_20140328.<Action>`, coordinator/cloudwatch_logs.h; signatures scoped to
+// `logs`) and CloudWatch's (`GraniteServiceVersion20100801.<Action>`, AWS JSON 1.0,
+// coordinator/cloudwatch_metrics.h; scoped to `monitoring`).
 // Errors are AWS JSON errors: status 400 with `{"__type": "ValidationException", "message": ...}`
 // (ResourceNotFound, ResourceInUse, ResourceLimitExceeded likewise); a body that is not JSON, or a
 // member of the wrong JSON type (a string for MaxResults), is `SerializationException` naming it,

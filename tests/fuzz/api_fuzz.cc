@@ -2,7 +2,7 @@
 // HandleSageMakerAction): the request bodies `aws sagemaker ... --endpoint-url` and boto3 send.
 //
 // Input layout: byte 0 chooses the action (the twelve the API implements, an unknown one, the four
-// CloudWatch Logs actions and an unknown one of those);
+// CloudWatch Logs actions and an unknown one of those, CloudWatch's two and an unknown one);
 // the rest is the request body. One coordinator core (an in-memory store) serves every input,
 // seeded with one valid tuning job, "fuzz-seed", so that inputs naming it reach the describe,
 // list, tag and stop paths, and pagination tokens of real listings. The state carries over from
@@ -22,6 +22,7 @@
 
 #include "common/status.h"
 #include "coordinator/cloudwatch_logs.h"
+#include "coordinator/cloudwatch_metrics.h"
 #include "coordinator/core.h"
 #include "coordinator/dispatcher.h"
 #include "coordinator/http_api.h"
@@ -34,6 +35,7 @@ using hpo::coordinator::CoordinatorCore;
 using hpo::coordinator::CoreOptions;
 using hpo::coordinator::Dispatcher;
 using hpo::coordinator::DispatcherOptions;
+using hpo::coordinator::HandleCloudWatchAction;
 using hpo::coordinator::HandleLogsAction;
 using hpo::coordinator::HandleSageMakerAction;
 using hpo::coordinator::SqliteJobStore;
@@ -56,7 +58,11 @@ constexpr const char* kActions[] = {"CreateHyperParameterTuningJob",
                                     "Logs:DescribeLogStreams",
                                     "Logs:GetLogEvents",
                                     "Logs:FilterLogEvents",
-                                    "Logs:PutLogEvents"};
+                                    "Logs:PutLogEvents",
+                                    // CloudWatch's (coordinator/cloudwatch_metrics.h), then an unknown one
+                                    "CW:GetMetricStatistics",
+                                    "CW:ListMetrics",
+                                    "CW:PutMetricData"};
 constexpr size_t kActionCount = sizeof(kActions) / sizeof(kActions[0]);
 
 constexpr const char* kSeedJob = R"json({
@@ -127,6 +133,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string action = kActions[data[0] % kActionCount];
   const std::string body(reinterpret_cast<const char*>(data) + 1, size - 1);
   const ApiResponse r = action.rfind("Logs:", 0) == 0 ? HandleLogsAction(*c.dispatcher, action.substr(5), body)
+                       : action.rfind("CW:", 0) == 0   ? HandleCloudWatchAction(*c.dispatcher, action.substr(3), body)
                                                        : HandleSageMakerAction(*c.dispatcher, action, body);
   HPO_CHECK_MSG(r.status == 200 || (r.status >= 400 && r.status < 500),
                 action + " answered " + std::to_string(r.status) + ": " + r.body);

@@ -155,8 +155,9 @@ TEST_F(Cluster, ARandomJobOfTwentyTrialsCompletesAndItsBestIsTheBestInTheLogs) {
 // The training jobs' output read as CloudWatch Logs serves SageMaker's (coordinator/
 // cloudwatch_logs.h), on the API's endpoint: the streams of a training job and of a tuning job's
 // (paged), a stream's events forward and backward with the tokens that end a reader's loop,
-// events filtered across streams by a term pattern, and CloudWatch's errors.
-TEST_F(Cluster, TheTrainingJobsOutputReadsAsCloudWatchLogs) {
+// events filtered across streams by a term pattern, and CloudWatch's errors. Then their metrics
+// as CloudWatch's (coordinator/cloudwatch_metrics.h): statistics per period, and its errors.
+TEST_F(Cluster, TheTrainingJobsOutputAndMetricsReadAsCloudWatchServesThem) {
   Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
   const int64_t before_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                 std::chrono::system_clock::now().time_since_epoch())
@@ -280,6 +281,89 @@ TEST_F(Cluster, TheTrainingJobsOutputReadsAsCloudWatchLogs) {
   Json groups = logs("DescribeLogGroups", {{"logGroupNamePrefix", "/aws/sagemaker/"}});
   ASSERT_EQ(groups["logGroups"].size(), 1u);
   EXPECT_EQ(groups["logGroups"][0]["logGroupName"], group);
+
+  // Their metrics as CloudWatch serves them (coordinator/cloudwatch_metrics.h): statistics per
+  // period of the values each training job emitted.
+  auto cw = [&](const std::string& action, const Json& body, int expect = 200) {
+    auto res = httplib::Client("127.0.0.1", http_port_)
+                   .Post("/", {{"X-Amz-Target", "GraniteServiceVersion20100801." + action}}, body.dump(),
+                         "application/x-amz-json-1.0");
+    EXPECT_TRUE(res) << action;
+    if (!res) return Json();
+    EXPECT_EQ(res->status, expect) << action << " " << body.dump() << ": " << res->body;
+    return Json::parse(res->body);
+  };
+  Json curve = Json::parse(httplib::Client("127.0.0.1", http_port_)
+                               .Get("/hpo/v1/curves?job=it-cw&trial=" + trials[0])
+                               ->body)["Curves"][trials[0]];
+  ASSERT_EQ(curve.size(), 4u);
+  double sum = 0, lo = 1e300, hi = -1e300;
+  for (double v : curve) sum += v, lo = std::min(lo, v), hi = std::max(hi, v);
+  const Json dims = Json::array({{{"Name", "TrainingJobName"}, {"Value", trials[0]}}});
+  const double from_s = static_cast<double>(before_ms) / 1000 - 60, to_s = static_cast<double>(after_ms) / 1000 + 60;
+  Json stats = cw("GetMetricStatistics", {{"Namespace", "/aws/sagemaker/TrainingJobs"}, {"MetricName", "loss"},
+                                          {"Dimensions", dims}, {"StartTime", from_s}, {"EndTime", to_s},
+                                          {"Period", 3600}, {"Statistics", {"SampleCount", "Average", "Minimum",
+                                                                            "Maximum", "Sum"}}});
+  ASSERT_EQ(stats["Datapoints"].size(), 1u) << stats.dump();
+  const Json& point = stats["Datapoints"][0];
+  EXPECT_EQ(stats["Label"], "loss");
+  EXPECT_EQ(point["SampleCount"], 4.0);
+  EXPECT_NEAR(point["Average"].get<double>(), sum / 4, 1e-12);
+  EXPECT_NEAR(point["Sum"].get<double>(), sum, 1e-12);
+  EXPECT_EQ(point["Minimum"].get<double>(), lo);
+  EXPECT_EQ(point["Maximum"].get<double>(), hi);
+  EXPECT_EQ(point["Unit"], "None");
+  EXPECT_DOUBLE_EQ(point["Timestamp"].get<double>(), from_s) << "periods count from StartTime";
+  Json fine = cw("GetMetricStatistics", {{"Namespace", "/aws/sagemaker/TrainingJobs"}, {"MetricName", "loss"},
+                                         {"Dimensions", dims}, {"StartTime", from_s}, {"EndTime", to_s},
+                                         {"Period", 1}, {"Statistics", {"SampleCount"}}});
+  double samples = 0;
+  for (const auto& p : fine["Datapoints"]) samples += p["SampleCount"].get<double>();
+  EXPECT_EQ(samples, 4.0) << fine.dump();
+  EXPECT_TRUE(cw("GetMetricStatistics", {{"Namespace", "AWS/EC2"}, {"MetricName", "loss"}, {"Dimensions", dims},
+                                         {"StartTime", from_s}, {"EndTime", to_s}, {"Period", 60},
+                                         {"Statistics", {"Average"}}})["Datapoints"]
+                  .empty());
+  EXPECT_TRUE(cw("GetMetricStatistics", {{"Namespace", "/aws/sagemaker/TrainingJobs"}, {"MetricName", "loss"},
+                                         {"Dimensions", Json::array({{{"Name", "TrainingJobName"}, {"Value", "nope"}}})},
+                                         {"StartTime", from_s}, {"EndTime", to_s}, {"Period", 60},
+                                         {"Statistics", {"Average"}}})["Datapoints"]
+                  .empty());
+  auto cw_error = [&](const Json& body) {
+    return cw("GetMetricStatistics", body, 400).value("__type", "");
+  };
+  Json base = {{"Namespace", "/aws/sagemaker/TrainingJobs"}, {"MetricName", "loss"}, {"Dimensions", dims},
+               {"StartTime", from_s}, {"EndTime", to_s}, {"Period", 60}, {"Statistics", {"Average"}}};
+  Json bad = base;
+  bad["Period"] = 0;
+  EXPECT_EQ(cw_error(bad), "InvalidParameterValue");
+  bad = base;
+  bad["Period"] = 1, bad["EndTime"] = from_s + 86400;
+  EXPECT_EQ(cw_error(bad), "InvalidParameterCombination");
+  bad = base;
+  bad["EndTime"] = from_s - 1;
+  EXPECT_EQ(cw_error(bad), "InvalidParameterCombination");
+  bad = base;
+  bad.erase("MetricName");
+  EXPECT_EQ(cw_error(bad), "MissingParameter");
+  bad = base;
+  bad["ExtendedStatistics"] = {"p99"};
+  EXPECT_EQ(cw_error(bad), "InvalidParameterValue");
+  bad = base;
+  bad["Period"] = "60";
+  EXPECT_EQ(cw_error(bad), "SerializationException");
+  Json listed_metrics = cw("ListMetrics", {{"Namespace", "/aws/sagemaker/TrainingJobs"}});
+  ASSERT_EQ(listed_metrics["Metrics"].size(), 3u) << listed_metrics.dump();
+  EXPECT_EQ(listed_metrics["Metrics"][0]["MetricName"], "loss");
+  EXPECT_EQ(listed_metrics["Metrics"][0]["Dimensions"][0]["Value"], trials[0]);
+  EXPECT_EQ(cw("ListMetrics", {{"Dimensions", dims}})["Metrics"].size(), 1u);
+  // An older botocore's query-protocol request is told what is served.
+  auto query = httplib::Client("127.0.0.1", http_port_)
+                   .Post("/", "Action=GetMetricStatistics&Version=2010-08-01", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(query);
+  EXPECT_EQ(query->status, 400);
+  EXPECT_NE(query->body.find("query-protocol request"), std::string::npos) << query->body;
 }
 
 TEST_F(Cluster, AnOperatorDrainsAWorkerWhileAJobRunsAndNothingNewStartsThere) {

@@ -61,6 +61,8 @@ import atexit  # noqa: E402
 import concurrent.futures  # noqa: E402
 import contextlib  # noqa: E402
 import io  # noqa: E402
+import json  # noqa: E402
+import urllib.request  # noqa: E402
 import logging  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
@@ -104,6 +106,7 @@ try:
     import boto3
     import botocore.config
     import sagemaker
+    from sagemaker.analytics import TrainingJobAnalytics
     from sagemaker.estimator import Estimator
     from sagemaker.pytorch import PyTorch
     from sagemaker.inputs import TrainingInput
@@ -208,6 +211,8 @@ class Cluster:
         # The training jobs' logs, as CloudWatch Logs serves them, from the same endpoint
         # (Session.logs_for_job, Estimator.logs(): boto3 reads this for its "logs" clients).
         os.environ["AWS_ENDPOINT_URL_CLOUDWATCH_LOGS"] = self.url
+        # ... and their metrics, as CloudWatch serves them (TrainingJobAnalytics).
+        os.environ["AWS_ENDPOINT_URL_CLOUDWATCH"] = self.url
         # What a user writes: a boto3 session with credentials, the SageMaker client on hpo's endpoint.
         # The keys are radosgw's (the SDK's S3 calls need them); the loopback coordinator takes any.
         self.boto = boto3.Session(region_name="us-east-1")
@@ -358,6 +363,17 @@ def scenario_random(c, ck):
         best.logs()
     ck.ok("epoch=0 loss=" in shown.getvalue() and "epoch=2 loss=" in shown.getvalue(),
           "best_estimator().logs(): the trainer's lines from the coordinator's CloudWatch Logs actions")
+    # Its learning curve through the SDK's CloudWatch reader: one datapoint a minute, the mean of
+    # the values emitted in it (the trainer's three epochs fit in one).
+    best_name = d["BestTrainingJob"]["TrainingJobName"]
+    with urllib.request.urlopen(f"{c.url}/hpo/v1/curves?job={name}&trial={best_name}", timeout=10) as r:
+        curve = json.loads(r.read())["Curves"][best_name]
+    frame = TrainingJobAnalytics(best_name, metric_names=[OBJECTIVE], sagemaker_session=c.session).dataframe()
+    values = list(frame["value"]) if "value" in frame else []
+    ck.ok(len(values) >= 1 and abs(sum(values) / len(values) - sum(curve) / len(curve)) < 1e-9
+          and set(frame["metric_name"]) == {OBJECTIVE},
+          f"TrainingJobAnalytics({best_name}).dataframe(): the {len(curve)} values of its curve {curve} "
+          f"as CloudWatch averages {values}")
 
     # Warm start from the attached parent: both kinds the SDK has.
     child = attached.transfer_learning_tuner()
