@@ -217,6 +217,19 @@ bool PullsBeforeStart(const ContainerConfig& config) {
   return (config.runtime == "podman" || config.runtime == "docker") && config.pull != "never";
 }
 
+std::string ImageIdInPullOutput(const std::string& output) {
+  std::string id;
+  std::stringstream lines(output);
+  for (std::string line; std::getline(lines, line);) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    const bool hex = line.size() == 64 && std::all_of(line.begin(), line.end(), [](char c) {
+      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    });
+    if (hex) id = line;
+  }
+  return id;
+}
+
 Result<std::string> PullImage(const ContainerConfig& config, const std::string& image, std::chrono::seconds timeout,
                               const std::atomic<bool>* cancel) {
   // An archive or directory that is not there is the reference's fault (podman's own "no such
@@ -234,14 +247,7 @@ Result<std::string> PullImage(const ContainerConfig& config, const std::string& 
   }
   auto r = RunTool({config.binary, "pull", image}, timeout, cancel);
   if (!r.ok()) return Status::Unavailable("cannot pull trainingImage " + image + ": " + r.status().message());
-  if (r->exit_code == 0) {
-    // podman prints the ID on stdout after its progress on stderr; docker prints the reference.
-    std::string id = r->LastLine();
-    const bool hex = id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) {
-      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-    });
-    return hex ? id : std::string();
-  }
+  if (r->exit_code == 0) return ImageIdInPullOutput(r->output);
   const std::string last = r->LastLine();
   std::string lower = last;
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -157,6 +157,13 @@ bool IsImageSource(const std::string& image);
 [[nodiscard]] Result<std::string> PullImage(const ContainerConfig& config, const std::string& image,
                                            std::chrono::seconds timeout, const std::atomic<bool>* cancel = nullptr);
 
+// The image ID a successful pull printed: the last line of 64 hex digits anywhere in the output
+// (podman prints it on stdout and its progress on stderr, which share the pipe, so a progress
+// line written late can follow it; of two pulls of one archive at once, the second once reported
+// no ID under load, and its training job ran from the archive again: the likely cause, not
+// reproduced); "" when none (docker prints the reference).
+std::string ImageIdInPullOutput(const std::string& output);
+
 // Removes containers labelled hpo.worker=<worker_id> left by an earlier process of this worker
 // (killed before its trials ended). Returns how many were removed. No-op for apptainer.
 Result<int> RemoveStaleContainers(const ContainerConfig& config, const std::string& worker_id);

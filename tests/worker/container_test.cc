@@ -269,5 +269,18 @@ TEST(RemoveStaleContainers, RemovesOnlyThisWorkersContainers) {
   EXPECT_EQ(std::system(("podman rmi -f " + image + " >/dev/null").c_str()), 0);
 }
 
+// The pulled image's ID is read wherever podman's shared stdout/stderr put it: a progress line
+// written after it (the second of two concurrent pulls of one archive once showed no ID, and its
+// training job ran from the archive again).
+TEST(Container, APullsImageIdIsReadWhereverItLandsInTheOutput) {
+  const std::string id = "47d3657e556c06be6b542aa251aad295151c7eee172037ad4b7e978dce730295";
+  EXPECT_EQ(ImageIdInPullOutput("Getting image source signatures\nStoring signatures\n" + id + "\n"), id);
+  EXPECT_EQ(ImageIdInPullOutput("Getting image source signatures\n" + id + "\nStoring signatures\n"), id);
+  EXPECT_EQ(ImageIdInPullOutput(id + "\r\nWARN[0000] a late warning\n"), id);
+  EXPECT_EQ(ImageIdInPullOutput("docker.io/library/busybox:latest\n"), "");
+  EXPECT_EQ(ImageIdInPullOutput(id.substr(1) + "\n"), "") << "63 digits are no ID";
+  EXPECT_EQ(ImageIdInPullOutput(""), "");
+}
+
 }  // namespace
 }  // namespace hpo::worker
