@@ -25,6 +25,9 @@ constexpr size_t kMaxEvents = 10000;         // GetLogEvents' and FilterLogEvent
 constexpr size_t kMaxTrialsScanned = 1000;   // streams ordered by time, FilterLogEvents: training jobs read
 constexpr size_t kMaxStreamNames = 100;      // FilterLogEvents' logStreamNames
 constexpr int64_t kNoEnd = std::numeric_limits<int64_t>::max();
+// CloudWatch answers at most 1 MB of events a call, counting each message's bytes and 26 more.
+constexpr size_t kMaxPageBytes = 1048576;
+constexpr size_t kEventOverhead = 26;
 
 ApiResponse Error(int status, const std::string& type, const std::string& message) {
   Json j = {{"__type", type}, {"message", message}};
@@ -245,7 +248,7 @@ ApiResponse DescribeLogStreams(Dispatcher& d, Request& r) {
     std::vector<std::string> trials = c.TrialNames(trial_prefix, "", kMaxTrialsScanned + 1);
     if (trials.size() > kMaxTrialsScanned) {
       return Invalid("ordering by " + order + (descending ? " descending" : "") + " reads every stream, and more than " +
-                     std::to_string(kMaxTrialsScanned) + " training jobs have streams here; order by LogStreamName "
+                     std::to_string(kMaxTrialsScanned) + " training jobs match; order by LogStreamName "
                      "ascending, or give a longer logStreamNamePrefix");
     }
     for (const auto& t : trials) {
@@ -335,6 +338,18 @@ ApiResponse GetLogEvents(Dispatcher& d, Request& r) {
     const uint64_t from = forward ? at.value_or(0) : 0, to = forward ? kLogLineLimit : at.value_or(kLogLineLimit);
     auto lines = c.StreamLines(*trial, s->row.attempt, s->row.host, from, to, w.start_ms, w.end_ms, w.limit, !forward);
     if (!lines.ok()) return FromStatus(lines.status());
+    // At most kMaxPageBytes (one event at least), cut at the far end: the tokens go on from there.
+    size_t bytes = 0, keep = 0;
+    for (; keep < lines->size(); ++keep) {
+      const LogRow& l = forward ? (*lines)[keep] : (*lines)[lines->size() - 1 - keep];
+      bytes += l.text.size() + kEventOverhead;
+      if (keep > 0 && bytes > kMaxPageBytes) break;
+    }
+    if (forward) {
+      lines->resize(keep);
+    } else {
+      lines->erase(lines->begin(), lines->end() - static_cast<std::ptrdiff_t>(keep));
+    }
     Json events = Json::array();
     for (const LogRow& l : *lines) {
       const int64_t ts = TimeOf(l, s->fallback_ms);
@@ -462,27 +477,36 @@ ApiResponse FilterLogEvents(Dispatcher& d, Request& r) {
     // Lines in time order, read in batches; those of streams not asked for or not matching the
     // pattern are passed over. At most kMaxEvents lines are read per call: the token goes on.
     Json events = Json::array();
-    size_t read = 0;
-    bool more = false;
-    int64_t last_ms = after_ms, last_id = after_id;
-    while (events.size() < w.limit && read < kMaxEvents && !trials.empty()) {
+    size_t read = 0, bytes = 0;
+    bool more = false, full = false;
+    int64_t last_ms = after_ms, last_id = after_id;  // the last line passed over or answered
+    while (!full && read < kMaxEvents && !trials.empty()) {
       const size_t batch = std::min(kMaxEvents - read, w.limit - events.size() + 100);
       auto rows = c.LinesByTime(trials, w.start_ms, w.end_ms, last_ms, last_id, batch);
       if (!rows.ok()) return FromStatus(rows.status());
       for (const LogRow& l : *rows) {
+        auto s = stream_of.find({l.trial, l.attempt, LogLineHost(l.line)});
+        if (s != stream_of.end() && wanted(*s->second) && pattern->Matches(l.text)) {
+          if (!events.empty() && bytes + l.text.size() + kEventOverhead > kMaxPageBytes) {
+            full = true;  // this line starts the next page
+            break;
+          }
+          bytes += l.text.size() + kEventOverhead;
+          const int64_t ts = TimeOf(l, s->second->fallback_ms);
+          events.push_back({{"logStreamName", s->second->name},
+                            {"timestamp", ts},
+                            {"message", l.text},
+                            {"ingestionTime", ts},
+                            {"eventId", std::to_string(l.id)}});
+        }
         ++read;
         last_ms = l.ts_ms, last_id = l.id;
-        auto s = stream_of.find({l.trial, l.attempt, LogLineHost(l.line)});
-        if (s == stream_of.end() || !wanted(*s->second) || !pattern->Matches(l.text)) continue;
-        const int64_t ts = TimeOf(l, s->second->fallback_ms);
-        events.push_back({{"logStreamName", s->second->name},
-                          {"timestamp", ts},
-                          {"message", l.text},
-                          {"ingestionTime", ts},
-                          {"eventId", std::to_string(l.id)}});
-        if (events.size() == w.limit) break;
+        if (events.size() == w.limit) {
+          full = true;
+          break;
+        }
       }
-      more = rows->size() == batch || events.size() == w.limit;
+      more = full || rows->size() == batch;
       if (rows->size() < batch) break;
     }
     if (read >= kMaxEvents) more = true;

@@ -366,6 +366,71 @@ TEST_F(Cluster, TheTrainingJobsOutputAndMetricsReadAsCloudWatchServesThem) {
   EXPECT_NE(query->body.find("query-protocol request"), std::string::npos) << query->body;
 }
 
+// CloudWatch answers at most 1 MB of events a call: a long output comes in pages whose tokens
+// go on from where a page was cut, forward, backward and across streams, each line once.
+TEST_F(Cluster, ALongOutputComesInPagesOfAtMostAMegabyte) {
+  Call("CreateHyperParameterTuningJob",
+       ScriptJob("it-cw-big", 1, 1,
+                 "#!/bin/sh\nline=$(head -c 4000 /dev/zero | tr '\\0' x)\n"
+                 "i=0; while [ $i -lt 600 ]; do echo \"$i $line\"; i=$((i+1)); done\necho loss=1\n"));
+  ASSERT_EQ(WaitFor("it-cw-big")["HyperParameterTuningJobStatus"], "Completed");
+  auto logs = [&](const std::string& action, const Json& body) {
+    auto res = httplib::Client("127.0.0.1", http_port_)
+                   .Post("/", {{"X-Amz-Target", "Logs_20140328." + action}}, body.dump(), "application/x-amz-json-1.1");
+    EXPECT_TRUE(res && res->status == 200) << action << ": " << (res ? res->body : "no answer");
+    EXPECT_LE(res ? res->body.size() : 0u, 1100000u) << action << ": about 1 MB at most";
+    return res ? Json::parse(res->body) : Json();
+  };
+  const std::string group = "/aws/sagemaker/TrainingJobs";
+  const std::string trial = Trials("it-cw-big")[0]["TrainingJobName"];
+  const std::string stream =
+      logs("DescribeLogStreams", {{"logGroupName", group}, {"logStreamNamePrefix", trial + "/"}})["logStreams"][0]
+          ["logStreamName"];
+  auto numbered = [](const Json& events) {
+    std::vector<int> out;
+    for (const auto& e : events) {
+      const std::string m = e["message"];
+      if (m.rfind("loss=", 0) != 0) out.push_back(std::stoi(m.substr(0, m.find(' '))));
+    }
+    return out;
+  };
+  std::vector<int> forward;
+  Json page = logs("GetLogEvents", {{"logGroupName", group}, {"logStreamName", stream}, {"startFromHead", true}});
+  const size_t first_page = page["events"].size();
+  EXPECT_GT(first_page, 100u);
+  EXPECT_LT(first_page, 600u) << "cut at 1 MB";
+  for (int pages = 0; !page["events"].empty(); ++pages) {
+    ASSERT_LT(pages, 10);
+    for (int n : numbered(page["events"])) forward.push_back(n);
+    page = logs("GetLogEvents", {{"logGroupName", group}, {"logStreamName", stream},
+                                 {"nextToken", page["nextForwardToken"]}});
+  }
+  ASSERT_EQ(forward.size(), 600u);
+  for (int i = 0; i < 600; ++i) EXPECT_EQ(forward[i], i);
+  std::vector<int> backward;
+  page = logs("GetLogEvents", {{"logGroupName", group}, {"logStreamName", stream}});
+  for (int pages = 0; !page["events"].empty(); ++pages) {
+    ASSERT_LT(pages, 10);
+    std::vector<int> mine = numbered(page["events"]);
+    backward.insert(backward.begin(), mine.begin(), mine.end());
+    page = logs("GetLogEvents", {{"logGroupName", group}, {"logStreamName", stream},
+                                 {"nextToken", page["nextBackwardToken"]}});
+  }
+  EXPECT_EQ(backward, forward);
+  std::vector<int> filtered;
+  Json token;
+  for (int pages = 0;; ++pages) {
+    ASSERT_LT(pages, 10);
+    Json req = {{"logGroupName", group}, {"logStreamNamePrefix", trial}, {"filterPattern", "xxxx"}};
+    if (!token.is_null()) req["nextToken"] = token;
+    page = logs("FilterLogEvents", req);
+    for (int n : numbered(page["events"])) filtered.push_back(n);
+    if (!page.contains("nextToken")) break;
+    token = page["nextToken"];
+  }
+  EXPECT_EQ(filtered, forward);
+}
+
 TEST_F(Cluster, AnOperatorDrainsAWorkerWhileAJobRunsAndNothingNewStartsThere) {
   Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
   Call("CreateHyperParameterTuningJob", Job("it-drain", "Random", 12, 6, ranges, {{"sleep_ms", "300"}, {"epochs", "5"}}));
