@@ -10,10 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/text.h"
+#include "coordinator/aws_json.h"
 #include "coordinator/core.h"
 #include "coordinator/job_store.h"
-#include "proto/codec.h"
 
 namespace hpo::coordinator {
 namespace {
@@ -29,69 +28,28 @@ constexpr int64_t kNoEnd = std::numeric_limits<int64_t>::max();
 constexpr size_t kMaxPageBytes = 1048576;
 constexpr size_t kEventOverhead = 26;
 
+constexpr const char* kContentType = "application/x-amz-json-1.1";
+
 ApiResponse Error(int status, const std::string& type, const std::string& message) {
-  Json j = {{"__type", type}, {"message", message}};
-  return {status, j.dump(-1, ' ', false, Json::error_handler_t::replace)};
+  return AwsJsonError(status, type, message, kContentType);
 }
 ApiResponse Invalid(const std::string& message) { return Error(400, "InvalidParameterException", message); }
 ApiResponse NotFound(const std::string& message) { return Error(400, "ResourceNotFoundException", message); }
-ApiResponse Ok(const Json& j) { return {200, j.dump(-1, ' ', false, Json::error_handler_t::replace)}; }
+ApiResponse Ok(const Json& j) { return {200, j.dump(-1, ' ', false, Json::error_handler_t::replace), kContentType}; }
 ApiResponse FromStatus(const Status& s) {
   if (s.code() == StatusCode::kNotFound) return NotFound("The specified log stream does not exist.");
   return Error(s.code() == StatusCode::kUnavailable ? 503 : 500,
                s.code() == StatusCode::kUnavailable ? "ServiceUnavailableException" : "InternalFailure", s.message());
 }
 
-// A request member, typed: absent is nullopt; the wrong JSON type is an error named for it.
-struct Request {
-  const Json& j;
-  std::optional<ApiResponse> error;
-
-  const Json* Member(const char* name, bool (Json::*is)() const, const char* type) {
-    auto it = j.find(name);
-    if (it == j.end() || it->is_null()) return nullptr;
-    if (!((*it).*is)()) {
-      if (!error) {
-        error = Error(400, "SerializationException",
-                      std::string("member ") + name + " must be " + type + ", got " + it->type_name());
-      }
-      return nullptr;
-    }
-    return &*it;
-  }
-  std::optional<std::string> String(const char* name) {
-    const Json* v = Member(name, &Json::is_string, "a string");
-    return v ? std::optional<std::string>(v->get<std::string>()) : std::nullopt;
-  }
-  std::optional<int64_t> Integer(const char* name) {
-    const Json* v = Member(name, &Json::is_number_integer, "an integer");
-    return v ? std::optional<int64_t>(v->get<int64_t>()) : std::nullopt;
-  }
-  std::optional<bool> Bool(const char* name) {
-    const Json* v = Member(name, &Json::is_boolean, "a boolean");
-    return v ? std::optional<bool>(v->get<bool>()) : std::nullopt;
-  }
-  std::optional<std::vector<std::string>> Strings(const char* name) {
-    const Json* v = Member(name, &Json::is_array, "a list of strings");
-    if (!v) return std::nullopt;
-    std::vector<std::string> out;
-    for (const auto& e : *v) {
-      if (!e.is_string()) {
-        if (!error) error = Error(400, "SerializationException", std::string("member ") + name + " must hold strings");
-        return std::nullopt;
-      }
-      out.push_back(e.get<std::string>());
-    }
-    return out;
-  }
-};
+using Request = AwsJsonRequest;
 
 // The group a request names (logGroupName, or logGroupIdentifier: a name or an ARN ending in it):
 // an error unless it is the training jobs' group.
 std::optional<ApiResponse> CheckGroup(Request& r) {
   auto name = r.String("logGroupName");
   auto id = r.String("logGroupIdentifier");
-  if (r.error) return r.error;
+  if (r.error()) return r.error();
   if (!name && !id) return Invalid("1 validation error detected: Value null at 'logGroupName' failed to satisfy "
                                    "constraint: Member must not be null");
   const std::string group = name ? *name : *id;
@@ -169,7 +127,7 @@ std::string Quote(const std::string& s) { return Json(s).dump(-1, ' ', false, Js
 ApiResponse DescribeLogGroups(Request& r) {
   auto prefix = r.String("logGroupNamePrefix");
   auto pattern = r.String("logGroupNamePattern");
-  if (r.error) return *r.error;
+  if (r.error()) return *r.error();
   Json groups = Json::array();
   const std::string group = kTrainingJobLogGroup;
   if ((!prefix || StartsWith(group, *prefix)) && (!pattern || group.find(*pattern) != std::string::npos)) {
@@ -185,7 +143,7 @@ ApiResponse DescribeLogStreams(Dispatcher& d, Request& r) {
   const bool descending = r.Bool("descending").value_or(false);
   const int64_t limit = r.Integer("limit").value_or(static_cast<int64_t>(kMaxStreamsPage));
   const std::string token = r.String("nextToken").value_or("");
-  if (r.error) return *r.error;
+  if (r.error()) return *r.error();
   if (order != "LogStreamName" && order != "LastEventTime") {
     return Invalid("1 validation error detected: Value '" + order + "' at 'orderBy' failed to satisfy constraint: "
                    "Member must satisfy enum value set: [LogStreamName, LastEventTime]");
@@ -289,7 +247,7 @@ std::optional<ApiResponse> ReadWindow(Request& r, Window* w) {
   auto start = r.Integer("startTime");
   auto end = r.Integer("endTime");
   auto limit = r.Integer("limit");
-  if (r.error) return r.error;
+  if (r.error()) return r.error();
   if (start && *start < 0) return Invalid("startTime must not be negative");
   if (end && *end < 0) return Invalid("endTime must not be negative");
   if (limit && (*limit < 1 || *limit > static_cast<int64_t>(kMaxEvents))) {
@@ -311,7 +269,7 @@ ApiResponse GetLogEvents(Dispatcher& d, Request& r) {
   const std::string token = r.String("nextToken").value_or("");
   Window w;
   if (auto e = ReadWindow(r, &w)) return *e;
-  if (r.error) return *r.error;
+  if (r.error()) return *r.error();
   if (!stream) {
     return Invalid("1 validation error detected: Value null at 'logStreamName' failed to satisfy constraint: "
                    "Member must not be null");
@@ -424,7 +382,7 @@ ApiResponse FilterLogEvents(Dispatcher& d, Request& r) {
   const std::string token = r.String("nextToken").value_or("");
   Window w;
   if (auto e = ReadWindow(r, &w)) return *e;
-  if (r.error) return *r.error;
+  if (r.error()) return *r.error();
   if (names && prefix) return Invalid("logStreamNames and logStreamNamePrefix are mutually exclusive");
   if (names && (names->empty() || names->size() > kMaxStreamNames)) {
     return Invalid("logStreamNames must name between 1 and 100 streams");
@@ -519,17 +477,8 @@ ApiResponse FilterLogEvents(Dispatcher& d, Request& r) {
 }  // namespace
 
 ApiResponse HandleLogsAction(Dispatcher& d, const std::string& action, const std::string& body) {
-  if (auto bad = InvalidUtf8At(body)) {
-    return Error(400, "SerializationException",
-                 "the request body is not valid UTF-8 (byte offset " + std::to_string(*bad) + ")");
-  }
-  auto parsed = proto::ParseJson(body.empty() ? std::string_view("{}") : std::string_view(body));
-  if (!parsed.ok()) {
-    return Error(400, "SerializationException", "the request body is not accepted JSON: " + parsed.status().message());
-  }
-  const Json req = std::move(parsed).value();
-  if (!req.is_object()) return Error(400, "SerializationException", "the request body must be a JSON object");
-  Request r{req, std::nullopt};
+  AwsJsonRequest r(body, kContentType);
+  if (r.error()) return *r.error();
   if (action == "DescribeLogGroups") return DescribeLogGroups(r);
   if (action == "DescribeLogStreams") return DescribeLogStreams(d, r);
   if (action == "GetLogEvents") return GetLogEvents(d, r);

@@ -11,10 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/text.h"
+#include "coordinator/aws_json.h"
 #include "coordinator/core.h"
 #include "coordinator/job_store.h"
-#include "proto/codec.h"
 
 namespace hpo::coordinator {
 namespace {
@@ -26,76 +25,34 @@ constexpr const char* kDimension = "TrainingJobName";
 constexpr int64_t kMaxDatapoints = 1440;
 constexpr size_t kListPage = 500;
 
-ApiResponse Reply(int status, const Json& j) {
-  return {status, j.dump(-1, ' ', false, Json::error_handler_t::replace), "application/x-amz-json-1.0"};
+constexpr const char* kContentType = "application/x-amz-json-1.0";
+
+ApiResponse Reply(const Json& j) {
+  return {200, j.dump(-1, ' ', false, Json::error_handler_t::replace), kContentType};
 }
 ApiResponse Error(const std::string& type, const std::string& message) {
-  return Reply(400, {{"__type", type}, {"message", message}});
+  return AwsJsonError(400, type, message, kContentType);
 }
 
-// ---- requests ----
-
-// A member of the decoded request, typed; the wrong type is an error naming it.
-struct Request {
-  const Json& j;
-  std::optional<ApiResponse> error;
-
-  const Json* Member(const char* name, bool ok_type(const Json&), const char* type) {
-    auto it = j.find(name);
-    if (it == j.end() || it->is_null()) return nullptr;
-    if (!ok_type(*it)) {
-      if (!error) error = Error("SerializationException", std::string("member ") + name + " must be " + type);
-      return nullptr;
+// The TrainingJobName of a request's Dimensions ("" when none is named; *other_dimension when it
+// names another), or the error that a malformed list is.
+std::optional<ApiResponse> TrainingJobOf(AwsJsonRequest& r, std::string* job, bool* other_dimension) {
+  const Json* v = r.Array("Dimensions");
+  if (r.error()) return r.error();
+  if (!v) return std::nullopt;
+  for (const auto& d : *v) {
+    if (!d.is_object() || !d.contains("Name") || !d["Name"].is_string() ||
+        (d.contains("Value") && !d["Value"].is_string())) {
+      return Error("SerializationException", "each member of Dimensions must be {Name, Value} strings");
     }
-    return &*it;
-  }
-  std::optional<std::string> String(const char* name) {
-    const Json* v = Member(name, [](const Json& x) { return x.is_string(); }, "a string");
-    return v ? std::optional<std::string>(v->get<std::string>()) : std::nullopt;
-  }
-  // A timestamp: epoch seconds, as AWS JSON writes them.
-  std::optional<double> Seconds(const char* name) {
-    const Json* v = Member(name, [](const Json& x) { return x.is_number(); }, "a timestamp (epoch seconds)");
-    return v ? std::optional<double>(v->get<double>()) : std::nullopt;
-  }
-  std::optional<int64_t> Integer(const char* name) {
-    const Json* v = Member(name, [](const Json& x) { return x.is_number_integer(); }, "an integer");
-    return v ? std::optional<int64_t>(v->get<int64_t>()) : std::nullopt;
-  }
-  std::vector<std::string> Strings(const char* name) {
-    const Json* v = Member(name, [](const Json& x) { return x.is_array(); }, "a list of strings");
-    std::vector<std::string> out;
-    if (!v) return out;
-    for (const auto& e : *v) {
-      if (!e.is_string()) {
-        if (!error) error = Error("SerializationException", std::string("member ") + name + " must hold strings");
-        return {};
-      }
-      out.push_back(e.get<std::string>());
+    if (d["Name"] == kDimension && d.contains("Value")) {
+      *job = d["Value"].get<std::string>();
+    } else {
+      *other_dimension = true;
     }
-    return out;
   }
-  // The TrainingJobName dimension's value; "" when none is given; nullopt (with the error) for a
-  // malformed list.
-  std::optional<std::string> TrainingJob(bool* other_dimension) {
-    const Json* v = Member("Dimensions", [](const Json& x) { return x.is_array(); }, "a list of dimensions");
-    std::string job;
-    if (!v) return job;
-    for (const auto& d : *v) {
-      if (!d.is_object() || !d.contains("Name") || !d["Name"].is_string() ||
-          (d.contains("Value") && !d["Value"].is_string())) {
-        error = Error("SerializationException", "each member of Dimensions must be {Name, Value} strings");
-        return std::nullopt;
-      }
-      if (d["Name"] == kDimension && d.contains("Value")) {
-        job = d["Value"].get<std::string>();
-      } else {
-        *other_dimension = true;
-      }
-    }
-    return job;
-  }
-};
+  return std::nullopt;
+}
 
 Json Statistic(const std::string& name, const std::vector<double>& values) {
   double sum = 0, lo = values.front(), hi = values.front();
@@ -107,17 +64,18 @@ Json Statistic(const std::string& name, const std::vector<double>& values) {
   return sum / static_cast<double>(values.size());  // Average
 }
 
-ApiResponse GetMetricStatistics(Dispatcher& d, Request& r) {
+ApiResponse GetMetricStatistics(Dispatcher& d, AwsJsonRequest& r) {
   const auto ns = r.String("Namespace");
   const auto metric = r.String("MetricName");
-  const auto start = r.Seconds("StartTime");
-  const auto end = r.Seconds("EndTime");
+  const auto start = r.Number("StartTime");  // timestamps: epoch seconds
+  const auto end = r.Number("EndTime");
   const auto period = r.Integer("Period");
-  const std::vector<std::string> statistics = r.Strings("Statistics");
-  const std::vector<std::string> extended = r.Strings("ExtendedStatistics");
+  const std::vector<std::string> statistics = r.Strings("Statistics").value_or(std::vector<std::string>{});
+  const std::vector<std::string> extended = r.Strings("ExtendedStatistics").value_or(std::vector<std::string>{});
+  if (r.error()) return *r.error();
+  std::string job;
   bool other_dimension = false;
-  const auto job = r.TrainingJob(&other_dimension);
-  if (r.error) return *r.error;
+  if (auto e = TrainingJobOf(r, &job, &other_dimension)) return *e;
   for (const auto& [name, present] : {std::pair<const char*, bool>{"Namespace", ns.has_value()},
                                       {"MetricName", metric.has_value()},
                                       {"StartTime", start.has_value()},
@@ -151,9 +109,9 @@ ApiResponse GetMetricStatistics(Dispatcher& d, Request& r) {
                      "increasing Period, or decreasing the time range.");
   }
   Json res = {{"Label", *metric}, {"Datapoints", Json::array()}};
-  if (*ns != kNamespace || job->empty() || other_dimension) return Reply(200, res);
-  auto rows = d.WithCore([&](CoordinatorCore& c) { return c.MetricHistory(*job); });
-  if (!rows.ok()) return Reply(200, res);  // an unknown training job has no datapoints
+  if (*ns != kNamespace || job.empty() || other_dimension) return Reply(res);
+  auto rows = d.WithCore([&](CoordinatorCore& c) { return c.MetricHistory(job); });
+  if (!rows.ok()) return Reply(res);  // an unknown training job has no datapoints
   const int64_t start_ms = static_cast<int64_t>(std::floor(*start * 1000)),
                 end_ms = static_cast<int64_t>(std::floor(*end * 1000)), period_ms = *period * 1000;
   std::map<int64_t, std::vector<double>> buckets;  // period index -> values
@@ -167,22 +125,23 @@ ApiResponse GetMetricStatistics(Dispatcher& d, Request& r) {
     point["Unit"] = "None";
     res["Datapoints"].push_back(std::move(point));
   }
-  return Reply(200, res);
+  return Reply(res);
 }
 
-ApiResponse ListMetrics(Dispatcher& d, Request& r) {
+ApiResponse ListMetrics(Dispatcher& d, AwsJsonRequest& r) {
   const auto ns = r.String("Namespace");
   const auto metric = r.String("MetricName");
   const auto token = r.String("NextToken");
+  if (r.error()) return *r.error();
+  std::string job;
   bool other_dimension = false;
-  const auto job = r.TrainingJob(&other_dimension);
-  if (r.error) return *r.error;
+  if (auto e = TrainingJobOf(r, &job, &other_dimension)) return *e;
   Json res = {{"Metrics", Json::array()}};
-  if ((ns && *ns != kNamespace) || other_dimension) return Reply(200, res);
+  if ((ns && *ns != kNamespace) || other_dimension) return Reply(res);
   return d.WithCore([&](CoordinatorCore& c) -> ApiResponse {
     std::vector<std::string> trials;
-    if (!job->empty()) {
-      if (c.FindTrial(*job) && !token) trials.push_back(*job);
+    if (!job.empty()) {
+      if (c.FindTrial(job) && !token) trials.push_back(job);
     } else {
       trials = c.TrialNames("", token.value_or(""), kListPage + 1);
     }
@@ -200,22 +159,15 @@ ApiResponse ListMetrics(Dispatcher& d, Request& r) {
       }
     }
     if (more) res["NextToken"] = trials.back();
-    return Reply(200, res);
+    return Reply(res);
   });
 }
 
 }  // namespace
 
 ApiResponse HandleCloudWatchAction(Dispatcher& d, const std::string& action, const std::string& body) {
-  if (auto bad = InvalidUtf8At(body)) {
-    return Error("SerializationException", "the request body is not valid UTF-8 (byte offset " +
-                                               std::to_string(*bad) + ")");
-  }
-  auto parsed = proto::ParseJson(body.empty() ? std::string_view("{}") : std::string_view(body));
-  if (!parsed.ok()) return Error("SerializationException", "the request body is not accepted JSON: " + parsed.status().message());
-  const Json req = std::move(parsed).value();
-  if (!req.is_object()) return Error("SerializationException", "the request body must be a JSON object");
-  Request r{req, std::nullopt};
+  AwsJsonRequest r(body, kContentType);
+  if (r.error()) return *r.error();
   if (action == "GetMetricStatistics") return GetMetricStatistics(d, r);
   if (action == "ListMetrics") return ListMetrics(d, r);
   return Error("UnknownOperationException", "this coordinator serves the training jobs' metrics as CloudWatch with "
