@@ -110,14 +110,23 @@ ApiResponse GetMetricStatistics(Dispatcher& d, AwsJsonRequest& r) {
   }
   Json res = {{"Label", *metric}, {"Datapoints", Json::array()}};
   if (*ns != kNamespace || job.empty() || other_dimension) return Reply(res);
-  auto rows = d.WithCore([&](CoordinatorCore& c) { return c.MetricHistory(job); });
+  int64_t training_start_ms = 0;  // DescribeTrainingJob's TrainingStartTime
+  auto rows = d.WithCore([&](CoordinatorCore& c) {
+    if (const Trial* t = c.FindTrial(job)) training_start_ms = t->start_ms;
+    return c.MetricHistory(job);
+  });
   if (!rows.ok()) return Reply(res);  // an unknown training job has no datapoints
   const int64_t start_ms = static_cast<int64_t>(std::floor(*start * 1000)),
                 end_ms = static_cast<int64_t>(std::floor(*end * 1000)), period_ms = *period * 1000;
   std::map<int64_t, std::vector<double>> buckets;  // period index -> values
   for (const MetricRow& m : *rows) {
-    if (m.name != *metric || m.timestamp_ms < start_ms || m.timestamp_ms >= end_ms) continue;
-    buckets[(m.timestamp_ms - start_ms) / period_ms].push_back(m.value);
+    // A value is dated by the worker when it read the line; TrainingStartTime is when the
+    // coordinator heard the program start, a few milliseconds later. A value printed in between
+    // is dated at TrainingStartTime, so that the window the SDK asks for (from TrainingStartTime)
+    // holds every value, as SageMaker's does.
+    const int64_t at = std::max(m.timestamp_ms, training_start_ms);
+    if (m.name != *metric || at < start_ms || at >= end_ms) continue;
+    buckets[(at - start_ms) / period_ms].push_back(m.value);
   }
   for (const auto& [k, values] : buckets) {
     Json point = {{"Timestamp", static_cast<double>(start_ms + k * period_ms) / 1000.0}};

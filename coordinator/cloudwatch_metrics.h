@@ -17,7 +17,10 @@
 //   GetMetricStatistics  Namespace, MetricName, Dimensions (TrainingJobName), StartTime, EndTime,
 //                        Period (seconds, >= 1), Statistics (SampleCount, Average, Sum, Minimum,
 //                        Maximum): one datapoint per period holding values, the periods counted
-//                        from StartTime; at most 1,440 periods, as CloudWatch. ExtendedStatistics
+//                        from StartTime; at most 1,440 periods, as CloudWatch. A value is dated
+//                        when the worker read its line, and no earlier than the training job's
+//                        TrainingStartTime (which is when the coordinator heard the program
+//                        start, milliseconds after it did). ExtendedStatistics
 //                        (percentiles) are refused. Every attempt's values count (a spot-interrupted
 //                        training job's too, as SageMaker's are all published).
 //   ListMetrics          Namespace, MetricName, Dimensions (TrainingJobName), NextToken: the

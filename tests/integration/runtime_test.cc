@@ -315,6 +315,18 @@ TEST_F(Cluster, TheTrainingJobsOutputAndMetricsReadAsCloudWatchServesThem) {
   EXPECT_EQ(point["Maximum"].get<double>(), hi);
   EXPECT_EQ(point["Unit"], "None");
   EXPECT_DOUBLE_EQ(point["Timestamp"].get<double>(), from_s) << "periods count from StartTime";
+  // The SDK's window (TrainingJobAnalytics): from TrainingStartTime to a minute past the end. A
+  // value printed before the coordinator heard the program start (a few ms) is in it too: the SDK
+  // saw only the last of three values once.
+  Json described = Call("DescribeTrainingJob", {{"TrainingJobName", trials[0]}});
+  Json sdk_window = cw("GetMetricStatistics",
+                       {{"Namespace", "/aws/sagemaker/TrainingJobs"}, {"MetricName", "loss"}, {"Dimensions", dims},
+                        {"StartTime", described["TrainingStartTime"]},
+                        {"EndTime", described["TrainingEndTime"].get<double>() + 60}, {"Period", 60},
+                        {"Statistics", {"SampleCount"}}});
+  double in_window = 0;
+  for (const auto& p : sdk_window["Datapoints"]) in_window += p["SampleCount"].get<double>();
+  EXPECT_EQ(in_window, 4.0) << sdk_window.dump() << " " << described["TrainingStartTime"];
   Json fine = cw("GetMetricStatistics", {{"Namespace", "/aws/sagemaker/TrainingJobs"}, {"MetricName", "loss"},
                                          {"Dimensions", dims}, {"StartTime", from_s}, {"EndTime", to_s},
                                          {"Period", 1}, {"Statistics", {"SampleCount"}}});
