@@ -27,6 +27,7 @@
 #include "coordinator/dispatcher.h"
 #include "coordinator/http_api.h"
 #include "coordinator/job_store.h"
+#include "proto/messages.h"
 
 namespace {
 
@@ -102,11 +103,20 @@ std::unique_ptr<Coordinator> Seeded() {
   dopt.listen = "tcp://127.0.0.1:*";  // never bound: the API is called in process
   dopt.log = [](const std::string&) {};
   made->dispatcher = std::make_unique<Dispatcher>(made->core.get(), dopt);
+  // A worker, so that the seed job's training jobs are made (none is before a worker registers);
+  // what the core sends it goes nowhere.
+  hpo::proto::wire::Register reg;
+  reg.protocol_version = hpo::proto::wire::kProtocolVersion;
+  reg.worker_id = reg.host = "fuzz-worker";
+  reg.slots = 2, reg.cpus = 2, reg.memory_mb = 16384, reg.session = 1;
+  (void)made->core->OnMessage(reg.worker_id, reg, 1700000000000);
   const ApiResponse seeded = HandleSageMakerAction(*made->dispatcher, kActions[0], kSeedJob);
   HPO_CHECK_MSG(seeded.status == 200, "the seed job was refused: " + seeded.body);
   // Output lines of its training jobs, for the logs actions to page through: two attempts, one
   // with two hosts.
-  for (const std::string& trial : made->core->TrialNames("fuzz-seed", "", 3)) {
+  const std::vector<std::string> trials = made->core->TrialNames("fuzz-seed", "", 3);
+  HPO_CHECK_MSG(!trials.empty(), "the seed job made no training jobs: the logs actions would find nothing");
+  for (const std::string& trial : trials) {
     std::vector<hpo::coordinator::LogRow> rows;
     for (uint64_t i = 0; i < 30; ++i) {
       rows.push_back({0, trial, 1, hpo::coordinator::LogLineKey(0, i), "epoch=" + std::to_string(i) + " loss=0.5",
