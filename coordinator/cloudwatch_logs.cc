@@ -177,9 +177,9 @@ ApiResponse DescribeLogStreams(Dispatcher& d, Request& r) {
         pending.push_back(cursor);
       }
       std::string last_trial = cursor;
-      for (bool first = true; streams.size() <= static_cast<size_t>(limit); first = false) {
+      while (streams.size() <= static_cast<size_t>(limit)) {
         if (pending.empty()) {
-          if (exact || (!first && last_trial.empty())) break;
+          if (exact) break;
           pending = c.TrialNames(trial_prefix, last_trial, 64);
           if (pending.empty()) break;
         }

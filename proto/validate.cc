@@ -23,6 +23,13 @@
 namespace hpo::proto {
 namespace {
 
+// The definition's objective: its own TuningObjective, else the job's; null if none.
+const Objective* DefinitionObjective(const TuningJobSpec& spec, const TrainingJobDefinition& d) {
+  if (d.tuning_objective) return &*d.tuning_objective;
+  const TuningJobConfig* c = spec.hyper_parameter_tuning_job_config ? &*spec.hyper_parameter_tuning_job_config : nullptr;
+  return c && c->hyper_parameter_tuning_job_objective ? &*c->hyper_parameter_tuning_job_objective : nullptr;
+}
+
 // SageMaker's fixed limits (section 1 and 2 of the reference); quotas are in ValidationLimits.
 constexpr size_t kJobNameMax = 32;
 constexpr size_t kDefinitionNameMax = 64;
@@ -331,11 +338,8 @@ class Validator {
   const TuningJobConfig* Config(const TuningJobSpec& spec) const {
     return spec.hyper_parameter_tuning_job_config ? &*spec.hyper_parameter_tuning_job_config : nullptr;
   }
-  // The definition's objective: its own TuningObjective, else the job's; null if none.
   const Objective* ObjectiveOf(const TuningJobSpec& spec, const TrainingJobDefinition& d) const {
-    if (d.tuning_objective) return &*d.tuning_objective;
-    const TuningJobConfig* c = Config(spec);
-    return c && c->hyper_parameter_tuning_job_objective ? &*c->hyper_parameter_tuning_job_objective : nullptr;
+    return DefinitionObjective(spec, d);
   }
   std::string ObjectiveMetricOf(const TuningJobSpec& spec, const TrainingJobDefinition& d) const {
     const Objective* o = ObjectiveOf(spec, d);
@@ -1664,10 +1668,7 @@ std::vector<std::string> BuiltInAlgorithmNotes(const TuningJobSpec& spec, Spelli
     const std::string builtin = "SageMaker's built-in " + algorithm->title;
 
     // The objective's direction, for a metric the algorithm's own definitions find.
-    const Objective* o = d->tuning_objective ? &*d->tuning_objective
-                         : config && config->hyper_parameter_tuning_job_objective
-                             ? &*config->hyper_parameter_tuning_job_objective
-                             : nullptr;
+    const Objective* o = DefinitionObjective(spec, *d);
     if (o && o->type && o->metric_name && d->algorithm_specification->metric_definitions.empty()) {
       const auto documented = BuiltInObjectiveType(image, *o->metric_name);
       if (documented && *documented != *o->type) {
