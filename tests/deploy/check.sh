@@ -61,7 +61,7 @@ for p in $needed; do
   grep -qx "$p" <<<"$pkgs" && continue
   # In every Debian image (apt itself needs them); sanitizer runtimes only in sanitizer builds.
   [[ " libc6 libgcc-s1 libstdc++6 " == *" $p "* ]] && continue
-  [[ "$p" == libasan* || "$p" == libubsan* ]] && continue
+  [[ "$p" == libasan* || "$p" == libubsan* || "$p" == libtsan* ]] && continue
   say "FAIL Containerfile: the binary links a library of $p, which the image does not install"; fail=1
 done
 [[ $fail == 0 ]] && say "ok Containerfile runtime packages"
