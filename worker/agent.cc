@@ -647,7 +647,10 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
     }
     registered = true;
     if (ack->heartbeat_interval_ms > 0) opt.heartbeat_ms = ack->heartbeat_interval_ms;
-    if (ack->lease_ms > 0) opt.coordinator_lease_ms = ack->lease_ms;
+    if (ack->lease_ms > 0) {
+      opt.coordinator_lease_ms = ack->lease_ms;
+      lease_ms.store(ack->lease_ms);
+    }
     for (const auto& s : ack->stop) {
       auto it = runs.find({s.trial, s.attempt});
       if (it == runs.end()) continue;
@@ -1095,6 +1098,7 @@ WorkerAgent::WorkerAgent(AgentOptions options) : impl_(std::make_unique<Impl>())
     while (options.work_dir.size() > 1 && options.work_dir.back() == '/') options.work_dir.pop_back();
   }
   impl_->opt = std::move(options);
+  impl_->lease_ms.store(impl_->opt.coordinator_lease_ms);
   impl_->network_interface = InterfaceOf(impl_->opt.host);
   Impl* impl = impl_.get();
   impl->spares.emplace(impl->opt.work_dir, impl->agent_tag, impl->opt.slots, &impl->background,

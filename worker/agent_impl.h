@@ -214,12 +214,15 @@ struct WorkerAgent::Impl {
   // A RegisterAck moves nothing (it may be an old copy's): a heartbeat goes out at once.
   static constexpr int64_t kNoLease = std::numeric_limits<int64_t>::min() / 2;
   std::atomic<int64_t> lease_anchor_ms{kNoLease};
+  // The coordinator's lease as LeaseFresh reads it from any thread: opt.coordinator_lease_ms is
+  // the loop's own copy, which a RegisterAck changes (both are set together).
+  std::atomic<int64_t> lease_ms{0};
   std::deque<std::pair<uint64_t, int64_t>> heartbeats_sent;  // seq and send time, not yet acknowledged
   // At the moment of acting (any thread). During shutdown (loop_ended) no heartbeat is sent any
   // more: what the lease was when the loop ended holds.
   bool LeaseFresh() const {
     if (loop_ended.load()) return lease_at_end.load();
-    return Now() - lease_anchor_ms.load() <= opt.coordinator_lease_ms / 2;
+    return Now() - lease_anchor_ms.load() <= lease_ms.load() / 2;
   }
   // Waits until LeaseFresh(); Unavailable when the attempt of `revoked` was revoked meanwhile,
   // or the worker is stopping (any thread but the loop's, which reads the acks it waits for).
