@@ -56,13 +56,9 @@ Status ToStatus(const kernels::GpStatus& st) {
 }
 
 
-// Objectives worse than Tukey's far-out fence (upper quartile + 3 interquartile ranges; lower is
-// better here) are pulled to the fence: one diverged run's 1e10 loss stretched the
-// standardisation so that every other value looked alike, and the model never beat its start
-// again (a helper's job: best 1.11 instead of 0.08; at 1e300 the spread overflowed and every
-// target became 0). The order of the rest is kept, and the outlier still reads as the worst.
-// With half the values tied (no interquartile range) the good side's spread stands in; with none
-// either, nothing is pulled. Returns how many were.
+
+}  // namespace
+
 size_t PullInOutliers(Eigen::VectorXd* y) {
   const Eigen::Index n = y->size();
   if (n < 4) return 0;
@@ -82,8 +78,6 @@ size_t PullInOutliers(Eigen::VectorXd* y) {
   }
   return pulled;
 }
-
-}  // namespace
 
 Result<std::unique_ptr<BayesianStrategy>> BayesianStrategy::Create(const proto::TuningJobSpec& spec, uint64_t seed,
                                                                    const BayesianOptions& options) {

@@ -91,6 +91,16 @@
 
 namespace hpo::coordinator {
 
+// Objectives worse than Tukey's far-out fence (upper quartile + 3 interquartile ranges; lower is
+// better here) are pulled to the fence: one diverged run's 1e10 loss stretched the
+// standardisation so that every other value looked alike, and the model never beat its start
+// again (a helper's job: best 1.11 instead of 0.08; at 1e300 the spread overflowed and every
+// target became 0). The order of the rest is kept, and the outlier still reads as the worst.
+// With half the values tied (no interquartile range) the good side's spread stands in; with none
+// either, nothing is pulled. Returns how many were. (Also the importance model's,
+// coordinator/importance.h.)
+size_t PullInOutliers(Eigen::VectorXd* y);
+
 struct BayesianOptions {
   kernels::Device device = kernels::Device::kAuto;
   int threads = 0;                 // the fit's and the CPU engine's threads; 0: all cores

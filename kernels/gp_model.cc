@@ -117,6 +117,27 @@ Eigen::MatrixXd KernelMatrix(const Hyperparameters& hp, const Eigen::MatrixXd& a
   return k;
 }
 
+Eigen::VectorXd PosteriorMean(const Posterior& posterior, const Eigen::MatrixXd& points) {
+  const Hyperparameters& hp = posterior.hp;
+  const Eigen::ArrayXd inv_l = (-hp.log_lengthscale.array()).exp();
+  const Eigen::MatrixXd z = inv_l.matrix().asDiagonal() * WarpInputs(hp, posterior.inputs);  // D x n
+  const Eigen::RowVectorXd z2 = z.colwise().squaredNorm();
+  const double s2 = std::exp(hp.log_signal_variance);
+  constexpr Eigen::Index kChunk = 1024;
+  Eigen::VectorXd mean(points.cols());
+  for (Eigen::Index begin = 0; begin < points.cols(); begin += kChunk) {
+    const Eigen::Index m = std::min(kChunk, points.cols() - begin);
+    const Eigen::MatrixXd q = inv_l.matrix().asDiagonal() * WarpInputs(hp, points.middleCols(begin, m));  // D x m
+    const Eigen::VectorXd q2 = q.colwise().squaredNorm().transpose();
+    Eigen::MatrixXd r2 = -2.0 * (q.transpose() * z);  // m x n
+    r2.colwise() += q2;
+    r2.rowwise() += z2;
+    const Eigen::MatrixXd k = r2.unaryExpr([s2](double v) { return Matern52(std::sqrt(std::max(v, 0.0)), s2); });
+    mean.segment(begin, m) = k * posterior.alpha;
+  }
+  return mean;
+}
+
 // ---- packing --------------------------------------------------------------------------------
 
 Eigen::VectorXd PackHyperparameters(const Hyperparameters& hp, const WarpMask& mask) {

@@ -100,6 +100,27 @@ TEST(CpuEngine, EvaluateMatchesTheDenseComputationOnManyChunks) {
   }
 }
 
+TEST(PosteriorMeanAlone, MatchesTheDenseComputationAndTheEngine) {
+  for (bool warped : {false, true}) {
+    const Posterior p = SomePosterior(5, 80, warped, 11);
+    const Eigen::MatrixXd q = RandomPoints(5, 2500, 12);  // three chunks
+    Eigen::MatrixXd edges = q.leftCols(8);
+    edges.row(0).setZero();  // points on the faces of the cube and on a training input
+    edges.row(1).setOnes();
+    edges.col(7) = p.inputs.col(3);
+    Eigen::VectorXd mean, var;
+    DenseMeanVar(p, q, &mean, &var);
+    const Eigen::VectorXd fast = PosteriorMean(p, q);
+    ASSERT_EQ(fast.size(), 2500);
+    EXPECT_LT((fast - mean).cwiseAbs().maxCoeff(), 1e-7);
+    auto e = Cpu();
+    ASSERT_TRUE(e->Load(p, 0).ok());
+    PointScores s;
+    ASSERT_TRUE(e->Evaluate(edges, p.incumbent, false, &s).ok());
+    EXPECT_LT((PosteriorMean(p, edges) - s.mean).cwiseAbs().maxCoeff(), 1e-9);
+  }
+}
+
 TEST(CpuEngine, LogEiGradientMatchesFiniteDifferences) {
   for (bool warped : {false, true}) {
     const Posterior p = SomePosterior(3, 40, warped, 3);

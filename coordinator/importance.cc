@@ -1,0 +1,115 @@
+#include "coordinator/importance.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <Eigen/Core>
+
+#include "coordinator/bayesian_strategy.h"
+#include "coordinator/rng.h"
+#include "kernels/gp_model.h"
+
+namespace hpo::coordinator {
+Result<ImportanceReport> EstimateImportance(const SearchSpace& space,
+                                            const std::vector<std::pair<Config, double>>& observations,
+                                            bool maximize, const ImportanceOptions& options) {
+  const auto& dims = space.dimensions();
+  if (dims.empty() || space.UnitDims() == 0) {
+    return Status::InvalidArgument("the search space has no tuned hyperparameter");
+  }
+  if (observations.size() < options.min_observations) {
+    return Status::FailedPrecondition(std::to_string(observations.size()) + " training job" +
+                                      (observations.size() == 1 ? "" : "s") +
+                                      " reported the objective; the importance model needs at least " +
+                                      std::to_string(options.min_observations));
+  }
+  const auto d = static_cast<Eigen::Index>(space.UnitDims());
+  const auto n = static_cast<Eigen::Index>(observations.size());
+  Eigen::MatrixXd x(d, n);
+  Eigen::VectorXd y(n);
+  for (Eigen::Index j = 0; j < n; ++j) {
+    const auto& [config, value] = observations[static_cast<size_t>(j)];
+    if (!std::isfinite(value)) {
+      return Status::InvalidArgument("the objective value of observation " + std::to_string(j + 1) + " is not finite");
+    }
+    const std::vector<double> u = space.ToUnit(config);
+    x.col(j) = Eigen::Map<const Eigen::VectorXd>(u.data(), d);
+    y[j] = maximize ? -value : value;
+  }
+  ImportanceReport report;
+  report.observations = observations.size();
+  for (const auto& dim : dims) report.parameters.push_back({dim.name, 0.0, 0.0});
+  PullInOutliers(&y);  // one diverged run would otherwise be all the variance there is
+  if (y.maxCoeff() - y.minCoeff() <= 1e-12 * std::max(1.0, std::fabs(y.mean()))) {
+    report.flat = true;
+    return report;
+  }
+
+  kernels::FitOptions fo;
+  // The model's own view, without the Bayesian strategy's leanings: the prior mean is the
+  // targets' mean (not a pessimistic quantile, which makes unexplored corners look bad and so
+  // their hyperparameters important), and the targets are not warped (the shares are of the
+  // objective's own scale).
+  fo.prior_mean_quantile = std::numeric_limits<double>::quiet_NaN();
+  fo.output_warp_margin = std::numeric_limits<double>::quiet_NaN();
+  fo.random_restarts = 2;
+  fo.seed = options.seed;
+  fo.threads = options.threads;
+  kernels::Posterior posterior;
+  kernels::FitReport fit_report;
+  if (kernels::GpStatus st = kernels::FitGp(x, y, fo, &posterior, &fit_report); !st.ok()) {
+    return Status::Internal("the importance model could not be fitted: " + st.message());
+  }
+
+  // Two independent sets of configurations, A and B, drawn as Random search draws them; for each
+  // hyperparameter i, AB_i is A with i's coordinates taken from B.
+  const size_t samples = std::max<size_t>(options.samples, 64);
+  const auto ns = static_cast<Eigen::Index>(samples);
+  const auto k = static_cast<Eigen::Index>(dims.size());
+  Rng rng(options.seed ^ 0x9e3779b97f4a7c15ULL);
+  Eigen::MatrixXd a(d, ns), b(d, ns);
+  for (Eigen::Index s = 0; s < ns; ++s) {
+    const std::vector<double> ua = space.ToUnit(space.Sample(rng));
+    const std::vector<double> ub = space.ToUnit(space.Sample(rng));
+    a.col(s) = Eigen::Map<const Eigen::VectorXd>(ua.data(), d);
+    b.col(s) = Eigen::Map<const Eigen::VectorXd>(ub.data(), d);
+  }
+  Eigen::MatrixXd all(d, ns * (k + 2));
+  all.leftCols(ns) = a;
+  all.middleCols(ns, ns) = b;
+  for (Eigen::Index i = 0; i < k; ++i) {
+    auto ab = all.middleCols(ns * (i + 2), ns);
+    ab = a;
+    const auto& dim = dims[static_cast<size_t>(i)];
+    const auto off = static_cast<Eigen::Index>(dim.unit_offset), width = static_cast<Eigen::Index>(dim.UnitWidth());
+    ab.middleRows(off, width) = b.middleRows(off, width);
+  }
+  const Eigen::VectorXd f = kernels::PosteriorMean(posterior, all);
+  const Eigen::VectorXd fa = f.head(ns), fb = f.segment(ns, ns);
+  const double mean = (fa.sum() + fb.sum()) / static_cast<double>(2 * ns);
+  const double variance =
+      ((fa.array() - mean).square().sum() + (fb.array() - mean).square().sum()) / static_cast<double>(2 * ns - 1);
+  // The posterior mean hardly moves over the space (standardised targets: 1 is the observed
+  // spread): the fit found no structure, so no share means anything.
+  if (!(variance > 1e-10)) {
+    report.flat = true;
+    return report;
+  }
+  for (Eigen::Index i = 0; i < k; ++i) {
+    const Eigen::VectorXd fab = f.segment(ns * (i + 2), ns);
+    const double first = (fb.array() * (fab - fa).array()).mean() / variance;
+    const double total = 0.5 * (fa - fab).array().square().mean() / variance;
+    auto& p = report.parameters[static_cast<size_t>(i)];
+    p.first_order = std::clamp(first, 0.0, 1.0);
+    p.total = std::clamp(total, 0.0, 1.0);
+  }
+  std::stable_sort(report.parameters.begin(), report.parameters.end(), [](const auto& l, const auto& r) {
+    if (l.total != r.total) return l.total > r.total;
+    if (l.first_order != r.first_order) return l.first_order > r.first_order;
+    return l.name < r.name;
+  });
+  return report;
+}
+
+}  // namespace hpo::coordinator

@@ -1,0 +1,181 @@
+#include "coordinator/importance.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "coordinator/rng.h"
+
+namespace hpo::coordinator {
+namespace {
+
+proto::NumericRange Num(const std::string& name, const std::string& lo, const std::string& hi,
+                        const std::string& scaling = "Linear") {
+  proto::NumericRange r;
+  r.name = name;
+  r.min_value = lo;
+  r.max_value = hi;
+  r.scaling_type = scaling;
+  return r;
+}
+
+SearchSpace Space(const proto::ParameterRanges& ranges) {
+  auto s = SearchSpace::FromRanges(ranges);
+  EXPECT_TRUE(s.ok()) << s.status().message();
+  return *s;
+}
+
+double Get(const Config& c, const std::string& name) { return std::stod(c.at(name)); }
+
+// `n` configurations as Random search draws them, with f's value.
+std::vector<std::pair<Config, double>> Observe(const SearchSpace& space, size_t n,
+                                               const std::function<double(const Config&)>& f, uint64_t seed = 7) {
+  Rng rng(seed);
+  std::vector<std::pair<Config, double>> obs;
+  for (size_t i = 0; i < n; ++i) {
+    Config c = space.Sample(rng);
+    const double v = f(c);
+    obs.emplace_back(std::move(c), v);
+  }
+  return obs;
+}
+
+const ParameterImportance& Of(const ImportanceReport& r, const std::string& name) {
+  for (const auto& p : r.parameters) {
+    if (p.name == name) return p;
+  }
+  ADD_FAILURE() << "no " << name;
+  return r.parameters.front();
+}
+
+TEST(Importance, AnAdditiveObjectiveSplitsItsVarianceAsItsTermsDo) {
+  proto::ParameterRanges r;
+  r.continuous_parameter_ranges = {Num("a", "0", "1"), Num("b", "0", "1"), Num("c", "0", "1")};
+  const SearchSpace space = Space(r);
+  // Var(4a) = 16/12, Var(2b) = 4/12, c does nothing: a 0.8, b 0.2, c 0.
+  auto f = [](const Config& c) { return 4 * Get(c, "a") + 2 * Get(c, "b"); };
+  auto rep = EstimateImportance(space, Observe(space, 60, f), false);
+  ASSERT_TRUE(rep.ok()) << rep.status().message();
+  EXPECT_FALSE(rep->flat);
+  EXPECT_EQ(rep->observations, 60u);
+  ASSERT_EQ(rep->parameters.size(), 3u);
+  EXPECT_EQ(rep->parameters[0].name, "a");
+  EXPECT_EQ(rep->parameters[1].name, "b");
+  EXPECT_EQ(rep->parameters[2].name, "c");
+  EXPECT_NEAR(Of(*rep, "a").first_order, 0.8, 0.06);
+  EXPECT_NEAR(Of(*rep, "b").first_order, 0.2, 0.06);
+  EXPECT_LT(Of(*rep, "c").total, 0.03);
+  // No interaction: each total is its first order.
+  EXPECT_NEAR(Of(*rep, "a").total, Of(*rep, "a").first_order, 0.06);
+}
+
+TEST(Importance, AnInteractionShowsInTheTotalsNotTheFirstOrders) {
+  proto::ParameterRanges r;
+  r.continuous_parameter_ranges = {Num("a", "-1", "1"), Num("b", "-1", "1"), Num("c", "-1", "1")};
+  const SearchSpace space = Space(r);
+  // a * b: neither explains anything alone, each all of it with the other.
+  auto f = [](const Config& c) { return Get(c, "a") * Get(c, "b"); };
+  auto rep = EstimateImportance(space, Observe(space, 80, f), false);
+  ASSERT_TRUE(rep.ok()) << rep.status().message();
+  EXPECT_LT(Of(*rep, "a").first_order, 0.1);
+  EXPECT_LT(Of(*rep, "b").first_order, 0.1);
+  EXPECT_GT(Of(*rep, "a").total, 0.85);
+  EXPECT_GT(Of(*rep, "b").total, 0.85);
+  EXPECT_LT(Of(*rep, "c").total, 0.05);
+}
+
+TEST(Importance, ACategoricalIsOneHyperparameterAndALogRangeIsJudgedInItsScale) {
+  proto::ParameterRanges r;
+  r.continuous_parameter_ranges = {Num("lr", "0.0001", "1", "Logarithmic"), Num("noise", "0", "1")};
+  proto::CategoricalRange opt;
+  opt.name = "optimizer";
+  opt.values = {"sgd", "adam", "rmsprop"};
+  r.categorical_parameter_ranges = {opt};
+  const SearchSpace space = Space(r);
+  // The loss depends on log10(lr) (uniform over [-4, 0] as Random draws it) and on the optimizer.
+  auto f = [](const Config& c) {
+    const double l = std::log10(Get(c, "lr")) + 2;  // -2 .. 2
+    const std::string o = c.at("optimizer");
+    return l * l + (o == "sgd" ? 3.0 : o == "adam" ? 0.0 : 1.0);
+  };
+  auto rep = EstimateImportance(space, Observe(space, 90, f), false);
+  ASSERT_TRUE(rep.ok()) << rep.status().message();
+  ASSERT_EQ(rep->parameters.size(), 3u);
+  // Var(l^2), l uniform on [-2, 2]: 16/5 - (4/3)^2 = 1.42; the optimizer's: 1.56.
+  EXPECT_NEAR(Of(*rep, "optimizer").first_order, 1.56 / 2.98, 0.1);
+  EXPECT_NEAR(Of(*rep, "lr").first_order, 1.42 / 2.98, 0.1);
+  EXPECT_LT(Of(*rep, "noise").total, 0.05);
+}
+
+TEST(Importance, MaximisingGivesTheSameSharesAndTheSeedMakesThemReproducible) {
+  proto::ParameterRanges r;
+  r.continuous_parameter_ranges = {Num("a", "0", "1"), Num("b", "0", "1")};
+  const SearchSpace space = Space(r);
+  auto f = [](const Config& c) { return std::sin(3 * Get(c, "a")) + 0.5 * Get(c, "b"); };
+  const auto obs = Observe(space, 40, f);
+  auto min = EstimateImportance(space, obs, false);
+  auto again = EstimateImportance(space, obs, false);
+  std::vector<std::pair<Config, double>> negated = obs;
+  for (auto& [c, v] : negated) v = -v;
+  auto max = EstimateImportance(space, negated, true);
+  ASSERT_TRUE(min.ok() && again.ok() && max.ok());
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(min->parameters[i].name, again->parameters[i].name);
+    EXPECT_EQ(min->parameters[i].first_order, again->parameters[i].first_order);
+    EXPECT_EQ(min->parameters[i].total, again->parameters[i].total);
+    EXPECT_EQ(min->parameters[i].name, max->parameters[i].name);
+    EXPECT_NEAR(min->parameters[i].first_order, max->parameters[i].first_order, 1e-6);
+  }
+}
+
+TEST(Importance, OneDivergedRunDoesNotMakeItsHyperparameterTheOnlyOneThatMatters) {
+  proto::ParameterRanges r;
+  r.continuous_parameter_ranges = {Num("a", "0", "1"), Num("b", "0", "1")};
+  const SearchSpace space = Space(r);
+  auto obs = Observe(space, 50, [](const Config& c) { return Get(c, "a"); });
+  // A run that diverged at a large b: without the outlier fence its 1e12 would be all the
+  // variance the model sees, and b would take it.
+  Config diverged = obs.front().first;
+  diverged["b"] = "0.99";
+  obs.emplace_back(diverged, 1e12);
+  auto rep = EstimateImportance(space, obs, false);
+  ASSERT_TRUE(rep.ok()) << rep.status().message();
+  EXPECT_EQ(rep->parameters.front().name, "a");
+  EXPECT_GT(Of(*rep, "a").first_order, 0.6);
+}
+
+TEST(Importance, EqualObjectivesAreFlatAndTooFewAreRefusedWithTheCount) {
+  proto::ParameterRanges r;
+  r.continuous_parameter_ranges = {Num("a", "0", "1")};
+  const SearchSpace space = Space(r);
+  auto flat = EstimateImportance(space, Observe(space, 12, [](const Config&) { return 0.5; }), false);
+  ASSERT_TRUE(flat.ok()) << flat.status().message();
+  EXPECT_TRUE(flat->flat);
+  EXPECT_EQ(flat->parameters.size(), 1u);
+  EXPECT_EQ(flat->parameters[0].total, 0.0);
+
+  auto few = EstimateImportance(space, Observe(space, 3, [](const Config& c) { return Get(c, "a"); }), false);
+  ASSERT_FALSE(few.ok());
+  EXPECT_EQ(few.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(few.status().message().find("3 training jobs reported the objective"), std::string::npos)
+      << few.status().message();
+  EXPECT_NE(few.status().message().find("at least 8"), std::string::npos);
+
+  auto bad = Observe(space, 10, [](const Config& c) { return Get(c, "a"); });
+  bad[4].second = std::nan("");
+  auto nan = EstimateImportance(space, bad, false);
+  ASSERT_FALSE(nan.ok());
+  EXPECT_EQ(nan.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(nan.status().message().find("observation 5"), std::string::npos) << nan.status().message();
+
+  auto empty = EstimateImportance(Space(proto::ParameterRanges{}), {}, false);
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace hpo::coordinator
