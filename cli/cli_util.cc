@@ -11,6 +11,7 @@
 
 #include "common/file_util.h"
 #include "coordinator/core.h"
+#include "coordinator/importance.h"
 #include "coordinator/placement.h"
 #include "proto/validate.h"
 
@@ -222,6 +223,55 @@ std::string Num(double v) {
 }
 
 // One line of progress from a Describe response.
+namespace {
+
+// "which hyperparameters mattered" (coordinator/importance.h), per training job definition: one
+// line per tuned hyperparameter, its first-order share as '#', what its interactions add as '+'.
+// Nothing when the model has too few training jobs, unless `explain` (then the reason).
+void PrintImportance(const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials,
+                     bool explain) {
+  const auto defs = d.spec.Definitions();
+  for (const proto::TrainingJobDefinition* def : defs) {
+    auto space = coordinator::SearchSpace::FromSpec(d.spec, *def);
+    if (!space.ok() || space->dimensions().empty()) continue;
+    const std::string def_name = def->definition_name.value_or("");
+    std::vector<std::pair<coordinator::Config, double>> obs;
+    for (const auto& t : trials) {
+      if (defs.size() > 1 && t.training_job_definition_name.value_or("") != def_name) continue;
+      const auto& m = t.final_hyper_parameter_tuning_job_objective_metric;
+      if (!m || !m->value) continue;
+      obs.emplace_back(coordinator::Config(t.tuned_hyper_parameters.begin(), t.tuned_hyper_parameters.end()), *m->value);
+    }
+    const std::string where = defs.size() > 1 ? " [" + def_name + "]" : "";
+    auto rep = coordinator::EstimateImportance(*space, obs, /*maximize=*/false);
+    if (!rep.ok()) {
+      if (explain) std::cout << "\n  what mattered" << where << ": not estimated: " << rep.status().message() << "\n";
+      continue;
+    }
+    if (rep->flat) {
+      std::cout << "\n  what mattered" << where << ": nothing: the " << rep->observations
+                << " training jobs' objectives show no variation a model can attribute\n";
+      continue;
+    }
+    std::cout << "\n  what mattered" << where << ": each hyperparameter's share of the objective's variation over the ranges\n"
+              << "  (a model of " << rep->observations << " training jobs; # alone, + with its interactions):\n";
+    size_t w = 0;
+    for (const auto& p : rep->parameters) w = std::max(w, p.name.size());
+    constexpr int kBar = 20;
+    for (size_t i = 0; i < rep->parameters.size() && i < 10; ++i) {
+      const auto& p = rep->parameters[i];
+      const int alone = static_cast<int>(std::lround(p.first_order * kBar));
+      const int with = std::max(alone, static_cast<int>(std::lround(p.total * kBar)));
+      const std::string bar = std::string(alone, '#') + std::string(with - alone, '+') + std::string(kBar - with, '.');
+      std::printf("    %-*s  %s %4.0f %% alone, %3.0f %% with interactions\n", static_cast<int>(w), p.name.c_str(),
+                  bar.c_str(), 100 * p.first_order, 100 * p.total);
+    }
+    if (rep->parameters.size() > 10) std::printf("    ... %zu more\n", rep->parameters.size() - 10);
+  }
+}
+
+}  // namespace
+
 void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials,
                   bool show_ranges, const std::string& waiting) {
   const auto& st = d.status;
@@ -305,6 +355,7 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
       }
     }
   }
+  PrintImportance(d, trials, show_ranges);
   // The top of the table, best first.
   std::vector<const proto::TrainingJobSummary*> rows;
   for (const auto& t : trials) rows.push_back(&t);

@@ -92,8 +92,9 @@ bool TuningJobEnded(const std::string& status);
 bool TrainingJobEnded(const std::string& status);
 
 // A tuning job for people: status, counters, the best training job and its hyperparameters,
-// completion details, with `show_ranges` the ranges searched (Autotune's among them), then the
-// ten best training jobs. `hpo run` prints it at the end, `hpo describe -o table` on request.
+// completion details, with `show_ranges` the ranges searched (Autotune's among them), which
+// hyperparameters mattered (coordinator/importance.h; from 8 training jobs with an objective,
+// and with `show_ranges` the reason when there are fewer), then the ten best training jobs. `hpo run` prints it at the end, `hpo describe -o table` on request.
 // `waiting`: why a running job's next training jobs wait (no worker fits), "" when they do not.
 void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials,
                   bool show_ranges = false, const std::string& waiting = "");

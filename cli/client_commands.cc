@@ -382,7 +382,7 @@ void AddClientCommands(CLI::App& app) {
   describe->add_option("name", *name, "Tuning job name (or a training job's, with --training-job)")->required();
   describe->add_option("-o,--output", *doutput,
                        "json (DescribeHyperParameterTuningJob), yaml (the CRD document) or table (for people: "
-                       "status, best training job, the ranges searched, the ten best)")
+                       "status, best training job, the ranges searched, which hyperparameters mattered, the ten best)")
       ->check(CLI::IsMember({"json", "yaml", "table"}));
   describe->add_flag("--training-job", *dtraining,
                      "NAME is a training job: DescribeTrainingJob (its hyperparameters, status history, metrics, "

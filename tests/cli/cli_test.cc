@@ -1148,6 +1148,71 @@ TEST_F(CliTest, DescribeBestOfAMultiDefinitionJobWithoutABestSaysSo) {
       << best.err;
 }
 
+// Which hyperparameters mattered: after the run and in describe -o table, from 8 training jobs
+// with an objective; fewer are named with the reason, in describe only.
+TEST_F(CliTest, TheSummarySaysWhichHyperparametersMatteredOnceThereAreEnoughTrainingJobs) {
+  // The loss moves with a, a little with b, and not at all with the optimizer.
+  const fs::path trainer = Write("importance.sh",
+                                 "#!/bin/bash\n"
+                                 "awk -v a=$SM_HP_A -v b=$SM_HP_B 'BEGIN { printf \"loss=%.6f\\n\", "
+                                 "20 * (a - 0.3) ^ 2 + 0.5 * b + 5 }'\n");
+  fs::permissions(trainer, fs::perms::owner_all);
+  auto spec = [&](const std::string& name, int jobs) {
+    return Write(name + ".json", R"J({
+    "HyperParameterTuningJobName": ")J" + name + R"J(",
+    "HyperParameterTuningJobConfig": {
+      "Strategy": "Random", "RandomSeed": 3,
+      "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
+      "ResourceLimits": {"MaxNumberOfTrainingJobs": )J" + std::to_string(jobs) + R"J(, "MaxParallelTrainingJobs": 4},
+      "ParameterRanges": {
+        "ContinuousParameterRanges": [{"Name": "a", "MinValue": "0", "MaxValue": "1"},
+                                      {"Name": "b", "MinValue": "0", "MaxValue": "1"}],
+        "CategoricalParameterRanges": [{"Name": "optimizer", "Values": ["sgd", "adam", "rmsprop"]}]}},
+    "TrainingJobDefinition": {
+      "AlgorithmSpecification": {"TrainingImage": "file://)J" + trainer.string() + R"J(", "TrainingInputMode": "File",
+        "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.]+)"}]},
+      "RoleArn": "arn:aws:iam::123456789012:role/hpo-local",
+      "OutputDataConfig": {"S3OutputPath": "file://)J" + (dir_ / "out").string() + R"J("},
+      "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+      "StoppingCondition": {"MaxRuntimeInSeconds": 60}}})J")
+        .string();
+  };
+  const std::string state = (dir_ / "state").string();
+  Outcome run = Hpo({"run", spec("matters", 24), "--workers", "2", "--state-dir", state});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find("what mattered: each hyperparameter's share of the objective's variation over the ranges\n"
+                         "  (a model of 24 training jobs; # alone, + with its interactions):\n"),
+            std::string::npos)
+      << run.out;
+  Outcome table = Hpo({"describe", "matters", "--state-dir", state, "-o", "table"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  // Most important first: a, then b, then the optimizer, which explains nothing.
+  const size_t at = table.out.find("what mattered");
+  ASSERT_NE(at, std::string::npos) << table.out;
+  std::vector<std::string> rows;
+  for (const auto& line : Lines(table.out.substr(at))) {
+    if (line.find("% alone") != std::string::npos) rows.push_back(line);
+  }
+  ASSERT_EQ(rows.size(), 3u) << table.out;
+  EXPECT_EQ(rows[0].rfind("    a          ", 0), 0u) << table.out;
+  EXPECT_EQ(rows[1].rfind("    b          ", 0), 0u) << table.out;
+  EXPECT_EQ(rows[2].rfind("    optimizer  ....................    0 % alone,   0 % with interactions", 0), 0u)
+      << table.out;
+  // a's share: 20 (a - 0.3)^2 varies far more than 0.5 b over [0, 1].
+  const double a_share = std::stod(rows[0].substr(rows[0].find(' ', 15)));
+  EXPECT_GT(a_share, 90) << rows[0];
+
+  Outcome few = Hpo({"run", spec("few", 3), "--workers", "2", "--state-dir", state});
+  ASSERT_EQ(few.exit_code, 0) << few.err;
+  EXPECT_EQ(few.out.find("what mattered"), std::string::npos) << few.out;
+  Outcome few_table = Hpo({"describe", "few", "--state-dir", state, "-o", "table"});
+  ASSERT_EQ(few_table.exit_code, 0) << few_table.err;
+  EXPECT_NE(few_table.out.find("what mattered: not estimated: 3 training jobs reported the objective; the importance "
+                               "model needs at least 8\n"),
+            std::string::npos)
+      << few_table.out;
+}
+
 TEST_F(CliTest, RunHoldsItsStateDirectoryAndResumesAnInterruptedJob) {
   const std::string spec = ScriptJob("resume", "#!/bin/bash\necho loss=$SM_HP_X\nsleep 1\necho loss=$SM_HP_X\n", 4, 1);
   const std::string state = (dir_ / "state").string();

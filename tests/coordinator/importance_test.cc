@@ -9,19 +9,12 @@
 #include <vector>
 
 #include "coordinator/rng.h"
+#include "tests/coordinator/ranges.h"
 
 namespace hpo::coordinator {
 namespace {
 
-proto::NumericRange Num(const std::string& name, const std::string& lo, const std::string& hi,
-                        const std::string& scaling = "Linear") {
-  proto::NumericRange r;
-  r.name = name;
-  r.min_value = lo;
-  r.max_value = hi;
-  r.scaling_type = scaling;
-  return r;
-}
+using test::Num;
 
 SearchSpace Space(const proto::ParameterRanges& ranges) {
   auto s = SearchSpace::FromRanges(ranges);

@@ -13,26 +13,13 @@
 #include "coordinator/grid_strategy.h"
 #include "coordinator/random_strategy.h"
 #include "coordinator/trial_name.h"
+#include "tests/coordinator/ranges.h"
 
 namespace hpo::coordinator {
 namespace {
 
-proto::NumericRange Num(const std::string& name, const std::string& lo, const std::string& hi,
-                        const std::string& scaling = "Linear") {
-  proto::NumericRange r;
-  r.name = name;
-  r.min_value = lo;
-  r.max_value = hi;
-  r.scaling_type = scaling;
-  return r;
-}
-
-proto::CategoricalRange Cat(const std::string& name, std::vector<std::string> values) {
-  proto::CategoricalRange r;
-  r.name = name;
-  r.values = std::move(values);
-  return r;
-}
+using test::Num;
+using test::Cat;
 
 // A single-definition spec whose ranges are in the tuning job config.
 proto::TuningJobSpec Spec(const std::string& strategy, proto::ParameterRanges ranges) {
