@@ -230,20 +230,16 @@ namespace {
 // Nothing when the model has too few training jobs, unless `explain` (then the reason).
 void PrintImportance(const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials,
                      bool explain) {
-  const auto defs = d.spec.Definitions();
-  for (const proto::TrainingJobDefinition* def : defs) {
-    auto space = coordinator::SearchSpace::FromSpec(d.spec, *def);
-    if (!space.ok() || space->dimensions().empty()) continue;
-    const std::string def_name = def->definition_name.value_or("");
-    std::vector<std::pair<coordinator::Config, double>> obs;
-    for (const auto& t : trials) {
-      if (defs.size() > 1 && t.training_job_definition_name.value_or("") != def_name) continue;
-      const auto& m = t.final_hyper_parameter_tuning_job_objective_metric;
-      if (!m || !m->value) continue;
-      obs.emplace_back(coordinator::Config(t.tuned_hyper_parameters.begin(), t.tuned_hyper_parameters.end()), *m->value);
-    }
-    const std::string where = defs.size() > 1 ? " [" + def_name + "]" : "";
-    auto rep = coordinator::EstimateImportance(*space, obs, /*maximize=*/false);
+  std::vector<coordinator::ObservedTrainingJob> jobs;
+  for (const auto& t : trials) {
+    const auto& m = t.final_hyper_parameter_tuning_job_objective_metric;
+    const std::string status = t.training_job_status.value_or("");
+    if (!m || !m->value || status == "InProgress" || status == "Stopping") continue;  // a running one's may change
+    jobs.push_back({t.training_job_definition_name.value_or(""),
+                    coordinator::Config(t.tuned_hyper_parameters.begin(), t.tuned_hyper_parameters.end()), *m->value});
+  }
+  for (const auto& [def_name, rep] : coordinator::EstimateJobImportance(d.spec, jobs)) {
+    const std::string where = def_name.empty() ? "" : " [" + def_name + "]";
     if (!rep.ok()) {
       if (explain) std::cout << "\n  what mattered" << where << ": not estimated: " << rep.status().message() << "\n";
       continue;

@@ -27,6 +27,7 @@ namespace {
 
 using charts::Better;
 using charts::CurvesChart;
+using charts::ImportanceChart;
 using charts::Legend;
 using charts::Num;
 using charts::ObjectiveChart;
@@ -653,6 +654,25 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
       b += "<h2>Objective by hyperparameter</h2>";
       if (!parallel.empty()) b += "<div class=\"charts\" style=\"margin-bottom:12px\">" + parallel + "</div>";
       b += "<div class=\"charts\">" + scatters + "</div>";
+    }
+    // Which hyperparameters mattered (coordinator/importance.h), per definition, from every
+    // training job with an objective (not only the ones drawn).
+    if (auto described = proto::DecodeDescribeResponse(proto::TextTree{desc, false, {}}); described.ok()) {
+      std::vector<ObservedTrainingJob> observed;
+      for (const auto& t : trials) {
+        if (t.objective && !Running(t.status)) observed.push_back({t.definition, Config(t.tuned.begin(), t.tuned.end()), *t.objective});
+      }
+      std::string importance;
+      for (const auto& [def, rep] : EstimateJobImportance(described->spec, observed)) {
+        if (rep.ok()) importance += ImportanceChart(*rep, def);
+      }
+      if (!importance.empty()) {
+        b += "<h2>What mattered</h2><p class=\"muted\">Each hyperparameter's share of the objective's variation over "
+             "its range: solid alone, light with its interactions (Sobol indices of a Gaussian process fitted to the "
+             "ended training jobs). It shows what the ranges searched and the training jobs so far reveal; a "
+             "hyperparameter held in a narrow range shows little.</p><div class=\"charts\">" +
+             importance + "</div>";
+      }
     }
   } else if (!trials.empty()) {
     b += "<p class=\"muted\">No training job has reported " + Escape(metric) + " yet.</p>";

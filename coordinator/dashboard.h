@@ -6,7 +6,8 @@
 //   /ui/                 the tuning jobs, newest first: status, strategy, progress, best objective
 //   /ui/jobs/NAME        one tuning job: its status and limits, the best training job, charts
 //                        (objective by training job with the best so far; the objective against
-//                        each tuned hyperparameter; the learning curves, early stops shown), every
+//                        each tuned hyperparameter; the learning curves, early stops shown; which
+//                        hyperparameters mattered, coordinator/importance.h), every
 //                        training job in a table (?sort=objective|number), the latest events
 //   /ui/jobs/NAME/trials.csv  its training jobs as CSV (TrainingJobsCsv), for a spreadsheet or pandas
 //   /ui/trials/TRAINING  one training job: status, secondary status transitions, hyperparameters,

@@ -505,6 +505,49 @@ std::string ParallelChart(const std::vector<RangeInfo>& ranges, const std::vecto
   return s + "</svg>";
 }
 
+std::string ImportanceChart(const ImportanceReport& report, const std::string& definition) {
+  if (report.flat || report.parameters.empty()) return "";
+  constexpr size_t kRows = 12;
+  const size_t rows = std::min(report.parameters.size(), kRows);
+  size_t label_chars = 4;
+  for (size_t i = 0; i < rows; ++i) label_chars = std::max(label_chars, Utf8Length(report.parameters[i].name));
+  label_chars = std::min<size_t>(label_chars, 28);
+  const int label_w = static_cast<int>(label_chars) * 7 + 16, bar_w = 300, row_h = 22, top = 34;
+  const int width = label_w + bar_w + 230;
+  const int height = top + static_cast<int>(rows) * row_h + (report.parameters.size() > rows ? 22 : 8);
+  const std::string title = (definition.empty() ? std::string("What mattered") : "What mattered in " + Clip(definition, 40)) +
+                            ": share of the objective's variation (a model of " + std::to_string(report.observations) +
+                            " training jobs)";
+  std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"importance\" width=\"" + std::to_string(width) +
+                  "\" height=\"" + std::to_string(height) + "\" viewBox=\"0 0 " + std::to_string(width) + " " +
+                  std::to_string(height) + "\" role=\"img\"><text class=\"title\" x=\"8\" y=\"18\">" + Escape(title) +
+                  "</text>";
+  char buf[512];
+  for (size_t i = 0; i < rows; ++i) {
+    const ParameterImportance& p = report.parameters[i];
+    const int y = top + static_cast<int>(i) * row_h;
+    const int alone = static_cast<int>(std::lround(p.first_order * bar_w));
+    const int with = std::max(alone, static_cast<int>(std::lround(p.total * bar_w)));
+    std::snprintf(buf, sizeof buf,
+                  "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", label_w - 8, y + 14);
+    s += buf + Escape(Clip(p.name, label_chars)) + "<title>" + Escape(p.name) + "</title></text>";
+    std::snprintf(buf, sizeof buf,
+                  "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"14\" fill=\"#eef1f4\"/>"
+                  "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"14\" fill=\"%s\" fill-opacity=\"0.35\"/>"
+                  "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"14\" fill=\"%s\"/>"
+                  "<text x=\"%d\" y=\"%d\">%.0f %% alone, %.0f %% with interactions</text>",
+                  label_w, y + 3, bar_w, label_w, y + 3, with, kBlue, label_w, y + 3, alone, kBlue, label_w + bar_w + 8,
+                  y + 14, 100 * p.first_order, 100 * p.total);
+    s += buf;
+  }
+  if (report.parameters.size() > rows) {
+    std::snprintf(buf, sizeof buf, "<text x=\"%d\" y=\"%d\">... %zu more</text>", label_w,
+                  top + static_cast<int>(rows) * row_h + 12, report.parameters.size() - rows);
+    s += buf;
+  }
+  return s + "</svg>";
+}
+
 std::string Legend() {
   return std::string("<div class=\"legend muted\"><span><i class=\"dot\" style=\"background:") + kBlue +
          "\"></i>completed</span><span><i class=\"dot\" style=\"background:" + kOrange +

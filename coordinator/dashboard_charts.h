@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "coordinator/dashboard.h"
+#include "coordinator/importance.h"
 
 namespace hpo::coordinator::dashboard::charts {
 
@@ -52,6 +53,10 @@ std::string CurvesChart(const Json& curves, const std::vector<TrialPoint>& trial
 std::string ParallelChart(const std::vector<RangeInfo>& ranges, const std::vector<TrialPoint>& trials,
                           const std::string& metric, bool minimize, const std::string& best,
                           const std::string& definition);
+// Which hyperparameters mattered (coordinator/importance.h): one bar per hyperparameter, most
+// important first (at most 12), its first-order share solid and its total share light; ""
+// when the report is flat or empty. `definition` as ParallelChart's.
+std::string ImportanceChart(const ImportanceReport& report, const std::string& definition);
 // The colour key of the charts' points.
 std::string Legend();
 

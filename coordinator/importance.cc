@@ -64,9 +64,14 @@ Result<ImportanceReport> EstimateImportance(const SearchSpace& space,
 
   // Two independent sets of configurations, A and B, drawn as Random search draws them; for each
   // hyperparameter i, AB_i is A with i's coordinates taken from B.
-  const size_t samples = std::max<size_t>(options.samples, 64);
-  const auto ns = static_cast<Eigen::Index>(samples);
+  // The mean costs O(n D) a point and (k + 2) samples points are needed: past kWork the samples
+  // shrink (not below 512), which bounds a large job's estimate at about a second here.
+  constexpr double kWork = 4e7;
   const auto k = static_cast<Eigen::Index>(dims.size());
+  const double per_sample = static_cast<double>(k + 2) * static_cast<double>(posterior.size());
+  const size_t bounded = static_cast<size_t>(std::max(512.0, kWork / per_sample));
+  const size_t samples = std::max<size_t>(std::min(options.samples, bounded), 64);
+  const auto ns = static_cast<Eigen::Index>(samples);
   Rng rng(options.seed ^ 0x9e3779b97f4a7c15ULL);
   Eigen::MatrixXd a(d, ns), b(d, ns);
   for (Eigen::Index s = 0; s < ns; ++s) {
@@ -110,6 +115,27 @@ Result<ImportanceReport> EstimateImportance(const SearchSpace& space,
     return l.name < r.name;
   });
   return report;
+}
+
+std::vector<std::pair<std::string, Result<ImportanceReport>>> EstimateJobImportance(
+    const proto::TuningJobSpec& spec, const std::vector<ObservedTrainingJob>& jobs, const ImportanceOptions& options) {
+  std::vector<std::pair<std::string, Result<ImportanceReport>>> out;
+  const auto defs = spec.Definitions();
+  for (const proto::TrainingJobDefinition* def : defs) {
+    const std::string name = defs.size() > 1 ? def->definition_name.value_or("") : "";
+    Result<SearchSpace> space = SearchSpace::FromSpec(spec, *def);
+    if (!space.ok()) {
+      out.emplace_back(name, space.status());
+      continue;
+    }
+    if (space->dimensions().empty()) continue;
+    std::vector<std::pair<Config, double>> obs;
+    for (const ObservedTrainingJob& j : jobs) {
+      if (defs.size() == 1 || j.definition == name) obs.emplace_back(j.tuned, j.objective);
+    }
+    out.emplace_back(name, EstimateImportance(*space, obs, /*maximize=*/false, options));
+  }
+  return out;
 }
 
 }  // namespace hpo::coordinator

@@ -35,7 +35,10 @@
 namespace hpo::coordinator {
 
 struct ImportanceOptions {
-  size_t samples = 4096;          // pairs of configurations for the Sobol estimators
+  // Pairs of configurations for the Sobol estimators; fewer (down to 512) when the training jobs
+  // times the hyperparameters would make the estimate slow (past 4e7 / ((k + 2) n) for k
+  // hyperparameters and n training jobs in the model: 20 and 750 give about 2,400).
+  size_t samples = 4096;
   uint64_t seed = 1;              // the configurations drawn and the fit's restarts
   size_t min_observations = 8;    // fewer training jobs with an objective: FailedPrecondition
   int threads = 0;                // the fit's threads (kernels::FitOptions::threads)
@@ -64,5 +67,21 @@ struct ImportanceReport {
 Result<ImportanceReport> EstimateImportance(const SearchSpace& space,
                                             const std::vector<std::pair<Config, double>>& observations,
                                             bool maximize, const ImportanceOptions& options = {});
+
+// A training job as the job-level estimate reads it: its definition's name ("" with one
+// definition), its tuned hyperparameters and its final objective value.
+struct ObservedTrainingJob {
+  std::string definition;
+  Config tuned;
+  double objective = 0;
+};
+
+// One estimate per training job definition of `spec` that tunes something, in the spec's order:
+// the definition's name ("" with one definition) and its estimate, or why there is none (as
+// EstimateImportance; InvalidArgument too for ranges SearchSpace refuses). With several
+// definitions each takes its own training jobs (by `definition`); with one, all of them.
+// What `hpo run`, `hpo describe -o table` and the dashboard's job page show.
+std::vector<std::pair<std::string, Result<ImportanceReport>>> EstimateJobImportance(
+    const proto::TuningJobSpec& spec, const std::vector<ObservedTrainingJob>& jobs, const ImportanceOptions& options = {});
 
 }  // namespace hpo::coordinator

@@ -148,6 +148,50 @@ TEST_F(DashboardTest, AJobPageDrawsEveryObjectiveTheBestSoFarAndEachHyperparamet
   EXPECT_NE(b.find(">JobCompleted<"), std::string::npos);
 }
 
+// What mattered: from 8 ended training jobs with an objective, a bar per hyperparameter, the one
+// the loss depends on first; a job with fewer has no such section.
+TEST_F(DashboardTest, AJobPageShowsWhichHyperparametersMatteredOnceEnoughTrainingJobsEnded) {
+  Register("w1", 4);
+  std::vector<proto::wire::AssignTrial> queue =
+      Only<proto::wire::AssignTrial>(Submit(coretest::Spec("gamma", "Random", 12, 3)));
+  size_t done = 0;
+  while (!queue.empty()) {
+    auto a = queue.front();
+    queue.erase(queue.begin());
+    // The loss is the optimizer's alone; the activation does nothing.
+    const std::string opt = a.hyperparameters.at("opt");
+    const double loss = opt == "sgd" ? 0.9 : opt == "adam" ? 0.1 : 0.5;
+    Emit("w1", a, {loss});
+    for (auto& m : Only<proto::wire::AssignTrial>(Exit("w1", a, "Completed"))) queue.push_back(m);
+    ++done;
+  }
+  ASSERT_GE(done, 8u);
+  const std::string b = Get("/ui/jobs/gamma").body;
+  const size_t at = b.find("<h2>What mattered</h2>");
+  ASSERT_NE(at, std::string::npos) << b;
+  const size_t svg = b.find("class=\"importance\"", at);
+  ASSERT_NE(svg, std::string::npos);
+  const std::string chart = b.substr(svg, b.find("</svg>", svg) - svg);
+  EXPECT_NE(chart.find("(a model of " + std::to_string(done) + " training jobs)"), std::string::npos) << chart;
+  const size_t opt = chart.find(">opt<title>"), act = chart.find(">act<title>");
+  ASSERT_NE(opt, std::string::npos) << chart;
+  ASSERT_NE(act, std::string::npos) << chart;
+  EXPECT_LT(opt, act) << "most important first";
+  EXPECT_NE(chart.find("0 % alone, 0 % with interactions", act), std::string::npos) << chart;
+
+  // Six training jobs: no estimate, no section.
+  queue = Only<proto::wire::AssignTrial>(Submit(coretest::Spec("delta", "Random", 6, 2)));
+  for (double loss = 0.5; !queue.empty(); loss += 0.1) {
+    auto a = queue.front();
+    queue.erase(queue.begin());
+    Emit("w1", a, {loss});
+    for (auto& m : Only<proto::wire::AssignTrial>(Exit("w1", a, "Completed"))) queue.push_back(m);
+  }
+  const std::string small = Get("/ui/jobs/delta").body;
+  EXPECT_NE(small.find("st-ok\">Completed<"), std::string::npos) << small;
+  EXPECT_EQ(small.find("What mattered"), std::string::npos);
+}
+
 // The best-so-far line went through a running training job's latest value, which it may never
 // end with: here 0.1, below the 0.5 the one ended job has. The line follows ended jobs only, and
 // is not drawn while every job with a value still runs.
