@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -19,6 +20,7 @@
 
 #include "cli/cli_util.h"
 #include "coordinator/bayesian_strategy.h"
+#include "coordinator/importance.h"
 #include "coordinator/random_strategy.h"
 #include "coordinator/rng.h"
 #include "coordinator/strategy.h"
@@ -148,6 +150,135 @@ Result<TestFunction> Function(const std::string& name, int dims) {
                         Ackley};
   }
   return Status::InvalidArgument("--function must be branin, hartmann6 or ackley");
+}
+
+// ---- hpo bench importance: test functions whose Sobol indices are known in closed form -------
+
+struct SobolFunction {
+  std::string name;
+  std::vector<std::pair<double, double>> box;
+  std::vector<double> first, total;  // the exact indices, one per input
+  std::function<double(const std::vector<double>&)> f;
+};
+
+// Ishigami (a = 7, b = 0.1) on [-pi, pi]^3: the classic check of sensitivity estimators, with an
+// interaction (x1 with x3) and an input (x3) that explains nothing alone.
+// Sobol's G function on [0, 1]^6 with a = (0, 1, 4.5, 9, 99, 99): importances from large to nil.
+Result<SobolFunction> SensitivityFunction(const std::string& name) {
+  if (name == "ishigami") {
+    constexpr double a = 7, b = 0.1;
+    const double v1 = 0.5 * std::pow(1 + b * std::pow(M_PI, 4) / 5, 2), v2 = a * a / 8;
+    const double v13 = std::pow(b, 2) * std::pow(M_PI, 8) * (1.0 / 18 - 1.0 / 50);
+    const double v = v1 + v2 + v13;
+    return SobolFunction{name,
+                         std::vector<std::pair<double, double>>(3, {-M_PI, M_PI}),
+                         {v1 / v, v2 / v, 0.0},
+                         {(v1 + v13) / v, v2 / v, v13 / v},
+                         [](const std::vector<double>& x) {
+                           return std::sin(x[0]) + a * std::pow(std::sin(x[1]), 2) + b * std::pow(x[2], 4) * std::sin(x[0]);
+                         }};
+  }
+  if (name == "gfunction") {
+    static constexpr std::array<double, 6> kA = {0, 1, 4.5, 9, 99, 99};
+    std::vector<double> vi;
+    double prod = 1;
+    for (double a : kA) {
+      vi.push_back(1.0 / (3 * (1 + a) * (1 + a)));
+      prod *= 1 + vi.back();
+    }
+    const double v = prod - 1;
+    SobolFunction g{name, std::vector<std::pair<double, double>>(6, {0.0, 1.0}), {}, {}, nullptr};
+    for (double x : vi) {
+      g.first.push_back(x / v);
+      g.total.push_back(x * prod / (1 + x) / v);
+    }
+    g.f = [](const std::vector<double>& x) {
+      double p = 1;
+      for (size_t i = 0; i < kA.size(); ++i) p *= (std::fabs(4 * x[i] - 2) + kA[i]) / (1 + kA[i]);
+      return p;
+    };
+    return g;
+  }
+  return Status::InvalidArgument("--function must be ishigami or gfunction");
+}
+
+struct ImportanceArgs {
+  std::string function = "ishigami", output = "table";
+  int evaluations = 100, seeds = 5;
+  uint64_t first_seed = 1;
+};
+
+void RunImportance(const ImportanceArgs& a) {
+  auto fn = SensitivityFunction(a.function);
+  if (!fn.ok()) Fail(2, fn.status().message());
+  if (a.evaluations < 1 || a.seeds < 1) Fail(2, "--evaluations and --seeds must be at least 1");
+  proto::ParameterRanges ranges;
+  std::vector<std::string> names;
+  for (size_t i = 0; i < fn->box.size(); ++i) {
+    proto::NumericRange r;
+    r.name = "x" + std::to_string(i + 1);
+    r.min_value = coordinator::FormatDouble(fn->box[i].first);
+    r.max_value = coordinator::FormatDouble(fn->box[i].second);
+    r.scaling_type = "Linear";
+    names.push_back(*r.name);
+    ranges.continuous_parameter_ranges.push_back(std::move(r));
+  }
+  auto space = coordinator::SearchSpace::FromRanges(ranges);
+  if (!space.ok()) Fail(1, space.status().message());
+  Json runs = Json::array();
+  std::vector<double> errors;
+  for (int k = 0; k < a.seeds; ++k) {
+    const uint64_t seed = a.first_seed + static_cast<uint64_t>(k);
+    // The training jobs a Random search of `evaluations` would run.
+    coordinator::Rng rng(seed);
+    std::vector<std::pair<coordinator::Config, double>> obs;
+    Json points = Json::array(), values = Json::array();
+    for (int e = 0; e < a.evaluations; ++e) {
+      coordinator::Config c = space->Sample(rng);
+      std::vector<double> x;
+      for (const auto& n : names) x.push_back(std::stod(c.at(n)));
+      const double y = fn->f(x);
+      points.push_back(x);
+      values.push_back(y);
+      obs.emplace_back(std::move(c), y);
+    }
+    coordinator::ImportanceOptions io;
+    io.seed = seed;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto rep = coordinator::EstimateImportance(*space, obs, false, io);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!rep.ok()) Fail(1, "seed " + std::to_string(seed) + ": " + rep.status().message());
+    std::vector<double> first(names.size()), total(names.size());
+    for (const auto& p : rep->parameters) {
+      const size_t i = static_cast<size_t>(std::find(names.begin(), names.end(), p.name) - names.begin());
+      first[i] = p.first_order;
+      total[i] = p.total;
+    }
+    double err = 0;
+    for (size_t i = 0; i < names.size(); ++i) err += std::fabs(first[i] - fn->first[i]);
+    err /= static_cast<double>(names.size());
+    errors.push_back(err);
+    runs.push_back({{"seed", seed}, {"first", first}, {"total", total}, {"first_mae", err}, {"seconds", secs},
+                    {"points", points}, {"values", values}});
+  }
+  std::vector<double> sorted = errors;
+  std::sort(sorted.begin(), sorted.end());
+  const double median = sorted[sorted.size() / 2];
+  if (a.output == "json") {
+    Json out = {{"function", a.function}, {"names", names}, {"box", fn->box}, {"evaluations", a.evaluations},
+                {"true_first", fn->first}, {"true_total", fn->total}, {"median_first_mae", median}, {"seeds", runs}};
+    std::cout << out.dump() << "\n";
+    return;
+  }
+  std::printf("%s, %d evaluations (Random search's points), %d seeds: median mean |error| of the first-order indices %.3f\n",
+              a.function.c_str(), a.evaluations, a.seeds, median);
+  std::printf("  %-4s %8s %8s %10s %10s\n", "", "first", "total", "true first", "true total");
+  const Json& r0 = runs.front();
+  for (size_t i = 0; i < names.size(); ++i) {
+    std::printf("  %-4s %8.3f %8.3f %10.3f %10.3f\n", names[i].c_str(), r0["first"][i].get<double>(),
+                r0["total"][i].get<double>(), fn->first[i], fn->total[i]);
+  }
+  std::printf("  (the estimates of seed %llu)\n", static_cast<unsigned long long>(a.first_seed));
 }
 
 Result<std::unique_ptr<coordinator::Strategy>> MakeBenchStrategy(const proto::TuningJobSpec& spec, uint64_t seed,
@@ -527,6 +658,36 @@ void AddBenchCommands(CLI::App& app) {
       "JSON: {\"function\",\"dims\",\"strategy\",[\"start\",\"parallel_exploit\",\"max_fit_points\",\"max_posterior_points\",\"prior_mean_quantile\",\"output_warping\",]\"evaluations\",\"batch\",\"optimum\",\"median_regret\",\n"
       "\"mean_regret\",\"max_suggest_seconds\",\"seconds\",\"seeds\":[{\"seed\",\"best\",\"regret\",\"seconds\"[,\"curve\"]}]}");
   optimize->callback([oa] { RunOptimize(*oa); });
+
+  auto ia = std::make_shared<ImportanceArgs>();
+  CLI::App* importance = bench->add_subcommand(
+      "importance", "Accuracy of the hyperparameter importance against functions whose Sobol indices are known");
+  importance->add_option("--function", ia->function,
+                         "ishigami (3-d: an interaction, and an input that matters only through it) or gfunction "
+                         "(6-d, Sobol's G: importances from large to nil)")
+      ->check(CLI::IsMember({"ishigami", "gfunction"}))
+      ->capture_default_str();
+  importance->add_option("--evaluations", ia->evaluations, "Training jobs the estimate sees (Random search's points)")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  importance->add_option("--seeds", ia->seeds, "Number of seeds (independent sets of points)")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  importance->add_option("--first-seed", ia->first_seed, "Seeds are first-seed, first-seed+1, ...")->capture_default_str();
+  importance->add_option("-o,--output", ia->output, "table or json (default: table)")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  importance->footer(
+      "Draws --evaluations points as Random search would, evaluates the function there, and estimates\n"
+      "each input's first-order and total Sobol index as hpo describe's \"what mattered\" does\n"
+      "(coordinator/importance.h); prints them beside the exact ones, and the mean absolute error of\n"
+      "the first-order indices. bench/importance/run.sh sets the same points before Optuna's fANOVA.\n\n"
+      "Examples:\n"
+      "  hpo bench importance --function ishigami --evaluations 100 --seeds 10\n"
+      "  hpo bench importance --function gfunction --evaluations 200 -o json\n\n"
+      "JSON: {\"function\",\"names\",\"box\",\"evaluations\",\"true_first\",\"true_total\",\"median_first_mae\",\n"
+      "\"seeds\":[{\"seed\",\"first\",\"total\",\"first_mae\",\"seconds\",\"points\",\"values\"}]}");
+  importance->callback([ia] { RunImportance(*ia); });
 }
 
 }  // namespace hpo::cli

@@ -2247,6 +2247,32 @@ TEST_F(CliTest, AnEmptyValueInAConfigFileIsRefusedByName) {
     ASSERT_TRUE(j.is_object()) << o_.out;                                                        \
   }
 
+// hpo bench importance: the estimate against Ishigami's exact Sobol indices, and what it refuses.
+TEST_F(CliTest, BenchImportanceComesCloseToIshigamisExactIndices) {
+  Outcome o = Hpo({"bench", "importance", "--function", "ishigami", "--evaluations", "120", "--seeds", "2", "-o", "json"});
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  auto j = nlohmann::json::parse(o.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << o.out;
+  ASSERT_EQ(j["true_first"].size(), 3u);
+  EXPECT_NEAR(j["true_first"][0].get<double>(), 0.3139, 1e-4);
+  EXPECT_NEAR(j["true_first"][1].get<double>(), 0.4424, 1e-4);
+  EXPECT_NEAR(j["true_total"][2].get<double>(), 0.2437, 1e-4);
+  ASSERT_EQ(j["seeds"].size(), 2u);
+  for (const auto& s : j["seeds"]) {
+    EXPECT_EQ(s["points"].size(), 120u);
+    EXPECT_LT(s["first_mae"].get<double>(), 0.06) << s["first"].dump();
+    EXPECT_GT(s["first"][1].get<double>(), s["first"][0].get<double>()) << "x2 matters most alone";
+    EXPECT_GT(s["total"][2].get<double>(), 0.1) << "x3 matters through its interaction with x1";
+  }
+  Outcome table = Hpo({"bench", "importance", "--function", "gfunction", "--evaluations", "60", "--seeds", "1"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("gfunction, 60 evaluations"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("  x6 "), std::string::npos) << table.out;
+  Outcome bad = Hpo({"bench", "importance", "--function", "branin"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("ishigami"), std::string::npos) << bad.err;
+}
+
 TEST_F(CliTest, BenchOptimizeRunsEitherStartDesignAndSaysWhich) {
   for (const std::string start : {"sobol", "random"}) {
     OPTIMIZE_JSON(j, "--function", "branin", "--evaluations", "6", "--batch", "3", "--seeds", "2", "--start", start);

@@ -1,0 +1,114 @@
+"""Hyperparameter importance side by side: hpo's (Sobol indices of a GP, `hpo bench importance`)
+and Optuna's fANOVA and PED-ANOVA, on the same points of test functions whose Sobol indices are
+known exactly (Ishigami, Sobol's G function).
+
+Usage (bench/importance/run.sh sets up the environment):
+  python importance.py --hpo PATH [--evaluations 50,100,200] [--seeds 10] [--out DIR]
+
+For each function, number of evaluations and seed, `hpo bench importance -o json` draws the points
+(as Random search would), evaluates the function and gives hpo's first-order indices; the same
+points and values go into an Optuna study (create_trial with FloatDistributions), whose
+get_param_importances(normalize=False) gives fANOVA's individual importances (the first-order
+share of a random forest's variance; FanovaImportanceEvaluator) and PED-ANOVA's. The error is the
+mean absolute difference from the exact first-order indices, over the inputs; the table shows its
+median over seeds, and whether the most important input came out first. PED-ANOVA measures
+something else (how the top quantile's density differs), so only its ranking is comparable.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+
+import optuna
+from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def hpo_run(hpo, function, evaluations, seeds):
+    out = subprocess.run([hpo, "bench", "importance", "--function", function, "--evaluations", str(evaluations),
+                          "--seeds", str(seeds), "-o", "json"], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def optuna_importances(names, box, points, values, evaluator):
+    dists = {n: optuna.distributions.FloatDistribution(lo, hi) for n, (lo, hi) in zip(names, box)}
+    study = optuna.create_study(direction="minimize")
+    for x, y in zip(points, values):
+        study.add_trial(optuna.trial.create_trial(params=dict(zip(names, x)), distributions=dists, value=y))
+    t = time.perf_counter()
+    imp = get_param_importances(study, evaluator=evaluator, normalize=False)
+    return [imp.get(n, 0.0) for n in names], time.perf_counter() - t
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hpo", required=True)
+    ap.add_argument("--evaluations", default="50,100,200")
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args()
+    ped = None
+    try:
+        from optuna.importance import PedAnovaImportanceEvaluator
+        ped = PedAnovaImportanceEvaluator
+    except ImportError:
+        pass
+    rows, raw = [], []
+    for function in ("ishigami", "gfunction"):
+        for n in [int(v) for v in a.evaluations.split(",")]:
+            h = hpo_run(a.hpo, function, n, a.seeds)
+            truth = h["true_first"]
+            top = max(range(len(truth)), key=lambda i: truth[i])
+            res = {"hpo": [], "fanova": [], "pedanova": []}
+            for s in h["seeds"]:
+                err = lambda est: sum(abs(e - t) for e, t in zip(est, truth)) / len(truth)
+                first_right = lambda est: max(range(len(est)), key=lambda i: est[i]) == top
+                res["hpo"].append((err(s["first"]), first_right(s["first"]), s["seconds"]))
+                f, ft = optuna_importances(h["names"], h["box"], s["points"], s["values"],
+                                           FanovaImportanceEvaluator(seed=s["seed"]))
+                res["fanova"].append((err(f), first_right(f), ft))
+                if ped is not None:
+                    p, pt = optuna_importances(h["names"], h["box"], s["points"], s["values"], ped())
+                    res["pedanova"].append((None, first_right(p), pt))
+                raw.append({"function": function, "evaluations": n, "seed": s["seed"], "truth": truth,
+                            "hpo": s["first"], "fanova": f, "pedanova": p if ped is not None else None})
+            row = {"function": function, "evaluations": n}
+            for k, v in res.items():
+                if not v:
+                    continue
+                errs = [e for e, _, _ in v if e is not None]
+                row[k] = {"median_error": statistics.median(errs) if errs else None,
+                          "top_right": sum(1 for _, r, _ in v if r), "seeds": len(v),
+                          "median_seconds": statistics.median(t for _, _, t in v)}
+            rows.append(row)
+            print(f"{function} n={n} done", file=sys.stderr)
+    lines = ["| function | training jobs | hpo: first-order error | Optuna fANOVA: error | hpo: top input right |"
+             " fANOVA: top right | PED-ANOVA: top right | hpo s | fANOVA s |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        pa = r.get("pedanova")
+        lines.append(f"| {r['function']} | {r['evaluations']} | {r['hpo']['median_error']:.3f} | "
+                     f"{r['fanova']['median_error']:.3f} | {r['hpo']['top_right']}/{r['hpo']['seeds']} | "
+                     f"{r['fanova']['top_right']}/{r['fanova']['seeds']} | "
+                     f"{(str(pa['top_right']) + '/' + str(pa['seeds'])) if pa else 'n/a'} | "
+                     f"{r['hpo']['median_seconds']:.3f} | {r['fanova']['median_seconds']:.3f} |")
+    table = "\n".join(lines)
+    print(table)
+    print(f"\nerror: median over {a.seeds} seeds of the mean |estimate - exact| of the first-order indices; "
+          f"optuna {optuna.__version__}")
+    if a.out:
+        os.makedirs(a.out, exist_ok=True)
+        with open(os.path.join(a.out, "raw.json"), "w") as fh:
+            json.dump(raw, fh)
+        with open(os.path.join(a.out, "table.md"), "w") as fh:
+            fh.write(table + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Hyperparameter importance side by side: hpo's against Optuna's fANOVA and PED-ANOVA, on the same
+# points of functions whose Sobol indices are known exactly (bench/importance/importance.py).
+#
+#   bench/importance/run.sh [BUILD_DIR] [-- importance.py options]
+#   e.g. bench/importance/run.sh build-q -- --evaluations 50,100,200 --seeds 10
+#
+# Uses bench/.venv-optuna (optuna, scikit-learn from PyPI; gitignored; made on first use), builds
+# `hpo` in BUILD_DIR (default build-q, Release, CPU only), writes bench/importance/out/<UTC time>/
+# (raw.json, table.md) and prints the markdown table with the machine and exact command.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${1:-build-q}
+[[ $# -gt 0 ]] && shift
+[[ ${1:-} == "--" ]] && shift
+VENV=bench/.venv-optuna
+if ! "$VENV/bin/python" -c 'import optuna, sklearn' 2>/dev/null; then
+  [[ -x $VENV/bin/python ]] || /usr/bin/python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q 'optuna>=3.6' scikit-learn scipy
+fi
+if [[ ! -f $BUILD/build.ninja ]]; then
+  cmake -S . -B "$BUILD" -G Ninja -DHPO_CUDA=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+cmake --build "$BUILD" -j2 --target hpo >/dev/null
+HPO=$(find "$BUILD" -name hpo -type f -perm -u+x -path '*cli*' | head -1)
+OUT=bench/importance/out/$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$OUT"
+{
+  echo "- Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME")"
+  echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); command: \`bench/importance/run.sh $BUILD -- $*\` (hpo commit $(git rev-parse --short HEAD))"
+} > "$OUT/header.md"
+"$VENV/bin/python" bench/importance/importance.py --hpo "$HPO" --out "$OUT" "$@" | tee "$OUT/log.txt"
+echo
+cat "$OUT/header.md"
+echo "Results in $OUT"
