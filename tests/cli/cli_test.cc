@@ -1211,6 +1211,30 @@ TEST_F(CliTest, TheSummarySaysWhichHyperparametersMatteredOnceThereAreEnoughTrai
                                "model needs at least 8\n"),
             std::string::npos)
       << few_table.out;
+
+  // --importance alone, for a script (JSON) or a person (bars); never with --best.
+  Outcome js = Hpo({"describe", "matters", "--state-dir", state, "--importance", "-o", "json"});
+  ASSERT_EQ(js.exit_code, 0) << js.err;
+  auto j = nlohmann::json::parse(js.out, nullptr, false);
+  ASSERT_TRUE(j.is_array() && j.size() == 1u) << js.out;
+  EXPECT_EQ(j[0]["TrainingJobs"], 24) << js.out;
+  EXPECT_EQ(j[0]["Flat"], false);
+  ASSERT_EQ(j[0]["HyperParameters"].size(), 3u) << js.out;
+  EXPECT_EQ(j[0]["HyperParameters"][0]["Name"], "a");
+  EXPECT_GT(j[0]["HyperParameters"][0]["FirstOrder"].get<double>(), 0.9) << js.out;
+  EXPECT_EQ(j[0]["HyperParameters"][2]["Name"], "optimizer");
+  EXPECT_EQ(j[0].contains("DefinitionName"), false) << "one definition: no name";
+  Outcome few_js = Hpo({"describe", "few", "--state-dir", state, "--importance", "-o", "json"});
+  ASSERT_EQ(few_js.exit_code, 0) << few_js.err;
+  EXPECT_NE(nlohmann::json::parse(few_js.out)[0].value("NotEstimated", "").find("3 training jobs"), std::string::npos)
+      << few_js.out;
+  Outcome bars = Hpo({"describe", "matters", "--state-dir", state, "--importance", "-o", "table"});
+  ASSERT_EQ(bars.exit_code, 0) << bars.err;
+  EXPECT_EQ(bars.out.rfind("\n  what mattered: each hyperparameter's share", 0), 0u) << bars.out;
+  EXPECT_NE(bars.out.find("    optimizer  ....................    0 % alone"), std::string::npos) << bars.out;
+  EXPECT_EQ(bars.out.find("TRAINING JOB"), std::string::npos) << "only the importance";
+  Outcome both = Hpo({"describe", "matters", "--state-dir", state, "--importance", "--best"});
+  EXPECT_EQ(both.exit_code, 2) << both.err;
 }
 
 TEST_F(CliTest, RunHoldsItsStateDirectoryAndResumesAnInterruptedJob) {
@@ -2051,7 +2075,7 @@ TEST_F(CliTest, UsageErrorsNameTheUnknownWordAndTheClosestCommand) {
   o = Hpo({"bench", "sugest"});
   EXPECT_EQ(o.exit_code, 2);
   EXPECT_NE(o.err.find("hpo bench: unknown command 'sugest'; did you mean 'suggest'? (hpo bench takes one of: "
-                       "suggest, optimize)"),
+                       "suggest, optimize, importance)"),
             std::string::npos)
       << o.err;
   o = Hpo({"workers", "drian", "x"});
