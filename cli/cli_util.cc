@@ -225,20 +225,48 @@ std::string Num(double v) {
 // One line of progress from a Describe response.
 namespace {
 
-// "which hyperparameters mattered" (coordinator/importance.h), per training job definition: one
-// line per tuned hyperparameter, its first-order share as '#', what its interactions add as '+'.
-// Nothing when the model has too few training jobs, unless `explain` (then the reason).
-void PrintImportance(const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials,
-                     bool explain) {
+// The importance of each definition's hyperparameters from the ended training jobs with an
+// objective (a running one's value may still change).
+std::vector<std::pair<std::string, Result<coordinator::ImportanceReport>>> JobImportance(
+    const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials) {
   std::vector<coordinator::ObservedTrainingJob> jobs;
   for (const auto& t : trials) {
     const auto& m = t.final_hyper_parameter_tuning_job_objective_metric;
     const std::string status = t.training_job_status.value_or("");
-    if (!m || !m->value || status == "InProgress" || status == "Stopping") continue;  // a running one's may change
+    if (!m || !m->value || status == "InProgress" || status == "Stopping") continue;
     jobs.push_back({t.training_job_definition_name.value_or(""),
                     coordinator::Config(t.tuned_hyper_parameters.begin(), t.tuned_hyper_parameters.end()), *m->value});
   }
-  for (const auto& [def_name, rep] : coordinator::EstimateJobImportance(d.spec, jobs)) {
+  return coordinator::EstimateJobImportance(d.spec, jobs);
+}
+
+}  // namespace
+
+nlohmann::ordered_json ImportanceJson(const proto::DescribeTuningJobResponse& d,
+                                      const std::vector<proto::TrainingJobSummary>& trials) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const auto& [def_name, rep] : JobImportance(d, trials)) {
+    nlohmann::ordered_json e = nlohmann::ordered_json::object();
+    if (!def_name.empty()) e["DefinitionName"] = def_name;
+    if (!rep.ok()) {
+      e["NotEstimated"] = rep.status().message();
+      out.push_back(std::move(e));
+      continue;
+    }
+    e["TrainingJobs"] = rep->observations;
+    e["Flat"] = rep->flat;
+    e["HyperParameters"] = nlohmann::ordered_json::array();
+    for (const auto& p : rep->parameters) {
+      e["HyperParameters"].push_back({{"Name", p.name}, {"FirstOrder", p.first_order}, {"Total", p.total}});
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+void PrintImportance(const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials,
+                     bool explain) {
+  for (const auto& [def_name, rep] : JobImportance(d, trials)) {
     const std::string where = def_name.empty() ? "" : " [" + def_name + "]";
     if (!rep.ok()) {
       if (explain) std::cout << "\n  what mattered" << where << ": not estimated: " << rep.status().message() << "\n";
@@ -265,8 +293,6 @@ void PrintImportance(const proto::DescribeTuningJobResponse& d, const std::vecto
     if (rep->parameters.size() > 10) std::printf("    ... %zu more\n", rep->parameters.size() - 10);
   }
 }
-
-}  // namespace
 
 void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials,
                   bool show_ranges, const std::string& waiting) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <functional>
 #include <map>
@@ -96,6 +97,19 @@ bool TrainingJobEnded(const std::string& status);
 // hyperparameters mattered (coordinator/importance.h; from 8 training jobs with an objective,
 // and with `show_ranges` the reason when there are fewer), then the ten best training jobs. `hpo run` prints it at the end, `hpo describe -o table` on request.
 // `waiting`: why a running job's next training jobs wait (no worker fits), "" when they do not.
+// Which hyperparameters mattered (coordinator/importance.h), per training job definition, from
+// the ended training jobs with an objective: one line per hyperparameter, its first-order share
+// as '#' and what its interactions add as '+'. Nothing for a definition without an estimate
+// (fewer than 8 such training jobs), unless `explain`, which prints the reason.
+void PrintImportance(const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials,
+                     bool explain);
+// The same as JSON for `hpo describe NAME --importance -o json`: one object per definition,
+// {"DefinitionName" (several definitions only), "TrainingJobs", "Flat", "HyperParameters":
+// [{"Name", "FirstOrder", "Total"}, ...] most important first} or {["DefinitionName",]
+// "NotEstimated": reason}.
+nlohmann::ordered_json ImportanceJson(const proto::DescribeTuningJobResponse& d,
+                                      const std::vector<proto::TrainingJobSummary>& trials);
+
 void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials,
                   bool show_ranges = false, const std::string& waiting = "");
 

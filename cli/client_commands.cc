@@ -378,6 +378,7 @@ void AddClientCommands(CLI::App& app) {
   auto doutput = std::make_shared<std::string>("json");
   auto dtraining = std::make_shared<bool>(false);
   auto dbest = std::make_shared<bool>(false);
+  auto dimportance = std::make_shared<bool>(false);
   CLI::App* describe = app.add_subcommand("describe", "Describe a tuning job, its best configuration, or a training job");
   describe->add_option("name", *name, "Tuning job name (or a training job's, with --training-job)")->required();
   describe->add_option("-o,--output", *doutput,
@@ -391,13 +392,20 @@ void AddClientCommands(CLI::App& app) {
                      "The best training job's hyperparameters, every one (static and tuned), ready to reuse: "
                      "a JSON object (-o json), YAML (-o yaml) or a table");
   describe->get_option("--best")->excludes("--training-job");
+  describe->add_flag("--importance", *dimportance,
+                     "Which hyperparameters mattered: each one's share of the objective's variation over the ranges, "
+                     "alone and with its interactions (from 8 ended training jobs with an objective; per definition): "
+                     "JSON (-o json, for a script), YAML (-o yaml) or bars (-o table)")
+      ->excludes("--training-job")
+      ->excludes("--best");
   auto describe_origin = add_origin(describe);
   describe->footer(
       "Examples:\n  hpo describe my-job -o table\n"
       "  hpo describe my-job --best > best.json              # the winning configuration, to train with\n"
+      "  hpo describe my-job --importance -o table           # which hyperparameters mattered\n"
       "  hpo describe my-job-007-1a2b3c4d -o table          # one training job\n"
       "  hpo describe quickstart --state-dir hpo-runs/quickstart-20261130-084248 -o table   # after hpo run");
-  describe->callback([describe_origin, name, doutput, dtraining, dbest] {
+  describe->callback([describe_origin, name, doutput, dtraining, dbest, dimportance] {
     Origin& origin = *describe_origin;
     auto training_job = [&](const Json& tj) {
       if (*doutput != "table") {
@@ -461,7 +469,7 @@ void AddClientCommands(CLI::App& app) {
         }
       }
     }
-    if (*doutput == "table") {
+    if (*doutput == "table" || *dimportance) {
       Json d = Must(std::move(*described), origin.flags());
       auto desc = proto::DecodeDescribeResponse(proto::TextTree{d, false, {}});
       if (!desc.ok()) Fail(1, "the DescribeHyperParameterTuningJob answer of " + origin.where() +
@@ -476,6 +484,16 @@ void AddClientCommands(CLI::App& app) {
         if (!list.ok()) Fail(1, "the training job list of " + origin.where() + " does not decode: " + list.status().message());
         for (auto& t : list->training_job_summaries) rows.push_back(std::move(t));
         if (!NextPage(page, &req, origin.where())) break;
+      }
+      if (*dimportance) {
+        if (*doutput == "json") {
+          std::cout << ImportanceJson(*desc, rows).dump(2) << "\n";
+        } else if (*doutput == "yaml") {
+          std::cout << proto::ToYaml(ImportanceJson(*desc, rows));
+        } else {
+          PrintImportance(*desc, rows, /*explain=*/true);
+        }
+        Exit(0);
       }
       // Why it waits, where it does: the Waiting condition of its CRD status (-o yaml shows it too).
       std::string waiting;

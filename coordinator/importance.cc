@@ -11,6 +11,7 @@
 #include "kernels/gp_model.h"
 
 namespace hpo::coordinator {
+
 Result<ImportanceReport> EstimateImportance(const SearchSpace& space,
                                             const std::vector<std::pair<Config, double>>& observations,
                                             bool maximize, const ImportanceOptions& options) {
