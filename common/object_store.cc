@@ -1,6 +1,7 @@
 #include "common/object_store.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -198,7 +199,16 @@ Status LocalObjectStore::PutOpened(const std::string& key, int fd, uint64_t size
     std::vector<char> buf(1 << 20);
     for (off_t at = base; at < end;) {
       off_t data = ::lseek(fd, at, SEEK_DATA);
-      if (data < 0 && errno == ENXIO) break;  // only a hole is left
+      if (data < 0 && errno == ENXIO) {
+        // Only a hole is left, or the file is shorter than it was: truncated while it was copied
+        // (a program rewriting its checkpoint), which padded to `size` would go up as zeros.
+        struct stat now {};
+        if (::fstat(fd, &now) == 0 && now.st_size < end) {
+          return Status::Unavailable(name + " changed while it was copied (" + std::to_string(now.st_size - base) +
+                                     " bytes now, " + std::to_string(size) + " when the copy began)");
+        }
+        break;
+      }
       if (data < 0) data = at;                // no SEEK_DATA here: all of it is data
       if (data >= end) break;
       off_t hole = ::lseek(fd, data, SEEK_HOLE);

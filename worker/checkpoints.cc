@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <ctime>
+
 #include <filesystem>
 #include <set>
 #include <system_error>
@@ -141,6 +143,8 @@ Result<CheckpointStats> CheckpointSync::Sync() {
     const FileState now{static_cast<uint64_t>(sb.st_size), int64_t{sb.st_mtim.tv_sec} * 1000000000 + sb.st_mtim.tv_nsec};
     auto it = synced_.find(rel);
     if (it != synced_.end() && it->second == now) continue;
+    struct timespec began {};
+    ::clock_gettime(CLOCK_REALTIME, &began);
     Status put = dest_.store->PutOpened(dest_.prefix + rel, in->get(), size, path.string());
     if (!put.ok()) {
       // Not forgotten: an older copy may be at the destination, and a file deleted before the
@@ -149,7 +153,19 @@ Result<CheckpointStats> CheckpointSync::Sync() {
       synced_[rel] = kUnknown;
       continue;
     }
-    synced_[rel] = now;
+    // What went up is the file as `now` only if nothing wrote it during the copy or could still
+    // write it unseen: a file's mtime comes from the kernel's coarse clock (ticks of up to 10
+    // ms), so a rewrite of the same size within the tick of the last write leaves size and mtime
+    // as they were. A copy that raced a rewrite (`echo 6 > epoch`: truncated, then written) went
+    // up torn, and matching `now` it was never sent again: the next attempt restored an empty
+    // epoch file. Such a file is sent again by the next pass.
+    struct stat after {};
+    const bool changed = ::fstat(in->get(), &after) != 0 ||
+                         FileState{static_cast<uint64_t>(after.st_size),
+                                   int64_t{after.st_mtim.tv_sec} * 1000000000 + after.st_mtim.tv_nsec} != now;
+    const int64_t began_ns = int64_t{began.tv_sec} * 1000000000 + began.tv_nsec;
+    const bool racy = began_ns - now.mtime_ns < kRacyNs;
+    synced_[rel] = changed || racy ? kUnknown : now;
     ++st.files;
     st.bytes += now.size;
   }

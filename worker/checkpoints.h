@@ -99,6 +99,9 @@ class CheckpointSync {
   // object once the file is gone.
   std::map<std::string, FileState> synced_;
   static constexpr FileState kUnknown{~uint64_t{0}, -1};
+  // A file whose mtime was less than this before its copy began may be rewritten within the same
+  // timestamp tick, unseen by size and mtime: it is sent again by the next pass (Sync).
+  static constexpr int64_t kRacyNs = 50'000'000;
 };
 
 }  // namespace hpo::worker

@@ -4,6 +4,7 @@
 // tests/worker/s3_radosgw_test.cc (Radosgw.BothObjectStoresListTheSameTreeTheSameWay).
 #include "common/object_store.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,6 +39,31 @@ class LocalStoreTest : public ::testing::Test {
   }
   fs::path root_;
 };
+
+// A file truncated while it is copied (a program rewriting its checkpoint in place) is an
+// error, not an object of the size it had, padded with zeros.
+TEST_F(LocalStoreTest, AFileTruncatedDuringItsCopyIsRefusedNotPaddedWithZeros) {
+  LocalObjectStore s(root_.string());
+  const fs::path file = root_ / "epoch";
+  std::ofstream(file) << "5\n";
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::truncate(file.c_str(), 0), 0);  // after the size (2) was taken
+  const Status put = s.PutOpened("ck/epoch", fd, 2, file.string());
+  ::close(fd);
+  ASSERT_FALSE(put.ok());
+  EXPECT_EQ(put.code(), StatusCode::kUnavailable);
+  EXPECT_NE(put.message().find("changed while it was copied (0 bytes now, 2 when the copy began)"), std::string::npos)
+      << put.message();
+  EXPECT_FALSE(fs::exists(root_ / "ck" / "epoch"));
+  // A sparse tail is no change: it stays a hole.
+  std::ofstream(file) << "ab";
+  ASSERT_EQ(::truncate(file.c_str(), 1 << 20), 0);
+  const int sparse = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_TRUE(s.PutOpened("ck/sparse", sparse, 1 << 20, file.string()).ok());
+  ::close(sparse);
+  EXPECT_EQ(fs::file_size(root_ / "ck" / "sparse"), 1u << 20);
+}
 
 TEST_F(LocalStoreTest, PutGetListAndDeleteLikeS3) {
   LocalObjectStore s(root_.string());

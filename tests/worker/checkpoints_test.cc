@@ -2,7 +2,9 @@
 #include "worker/checkpoints.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -62,6 +64,7 @@ TEST_F(CheckpointsTest, NewAndChangedFilesGoUpLocalDeletesAreMirroredAndANewAtte
 
   Write(local / "state.txt", "epoch=3");
   Write(local / "shards" / "opt.bin", "0123456789");
+  ::usleep(60000);  // older than the racy window (a file written just before is sent again)
   auto pass = sync->Sync();
   ASSERT_TRUE(pass.ok()) << pass.status().ToString();
   EXPECT_EQ(pass->files, 2u);
@@ -106,6 +109,38 @@ TEST_F(CheckpointsTest, NewAndChangedFilesGoUpLocalDeletesAreMirroredAndANewAtte
 // An upload that fails leaves the older copy at the destination: the file was forgotten, so
 // when the program deleted it before the next pass the stale copy stayed there for good, and the
 // next attempt's restore brought back a checkpoint the program had deleted.
+// A program rewrites its checkpoint in place, the same size, within the timestamp tick of the
+// copy the last pass sent (`echo 6 > epoch` while it went up): size and mtime are as they were,
+// yet the content is not. A file written that recently is sent again by the next pass, so the
+// destination ends with what the file holds. (The torn copy of a truncate-then-write went up
+// as "\0\0" and was never replaced: the next attempt restored an empty epoch.)
+TEST_F(CheckpointsTest, AFileRewrittenWithinItsTimestampTickIsSentAgain) {
+  const fs::path dest = dir_ / "bucket" / "job-001";
+  const fs::path local = dir_ / "worker1" / "checkpoints";
+  auto sync = Make("file://" + dest.string(), local);
+  ASSERT_TRUE(sync);
+  Write(local / "epoch", "5\n");
+  auto pass = sync->Sync();
+  ASSERT_TRUE(pass.ok()) << pass.status().ToString();
+  ASSERT_EQ(Read(dest / "epoch"), "5\n");
+  struct stat before {};
+  ASSERT_EQ(::stat((local / "epoch").c_str(), &before), 0);
+  Write(local / "epoch", "6\n");
+  // Within the same tick: the mtime the copy saw.
+  const struct timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (local / "epoch").c_str(), times, 0), 0);
+  pass = sync->Sync();
+  ASSERT_TRUE(pass.ok()) << pass.status().ToString();
+  EXPECT_EQ(pass->files, 1u);
+  EXPECT_EQ(Read(dest / "epoch"), "6\n");
+  // Once the file is older than the window, an unchanged file is not sent again.
+  ::usleep(60000);
+  ASSERT_TRUE(sync->Sync().ok());
+  pass = sync->Sync();
+  ASSERT_TRUE(pass.ok());
+  EXPECT_EQ(pass->files, 0u);
+}
+
 TEST_F(CheckpointsTest, AFileWhoseUploadFailedAndWasThenDeletedIsDeletedAtTheDestination) {
   const fs::path dest = dir_ / "bucket" / "job-001";
   const fs::path local = dir_ / "worker1" / "checkpoints";
