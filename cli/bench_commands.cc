@@ -261,9 +261,7 @@ void RunImportance(const ImportanceArgs& a) {
     runs.push_back({{"seed", seed}, {"first", first}, {"total", total}, {"first_mae", err}, {"seconds", secs},
                     {"points", points}, {"values", values}});
   }
-  std::vector<double> sorted = errors;
-  std::sort(sorted.begin(), sorted.end());
-  const double median = sorted[sorted.size() / 2];
+  const double median = Median(errors);
   if (a.output == "json") {
     Json out = {{"function", a.function}, {"names", names}, {"box", fn->box}, {"evaluations", a.evaluations},
                 {"true_first", fn->first}, {"true_total", fn->total}, {"median_first_mae", median}, {"seeds", runs}};

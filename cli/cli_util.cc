@@ -222,19 +222,16 @@ std::string Num(double v) {
   return buf;
 }
 
-// One line of progress from a Describe response.
 namespace {
 
-// The importance of each definition's hyperparameters from the ended training jobs with an
-// objective (a running one's value may still change).
+// The importance of each definition's hyperparameters from its training jobs with an objective.
 std::vector<std::pair<std::string, Result<coordinator::ImportanceReport>>> JobImportance(
     const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials) {
   std::vector<coordinator::ObservedTrainingJob> jobs;
   for (const auto& t : trials) {
     const auto& m = t.final_hyper_parameter_tuning_job_objective_metric;
-    const std::string status = t.training_job_status.value_or("");
-    if (!m || !m->value || status == "InProgress" || status == "Stopping") continue;
-    jobs.push_back({t.training_job_definition_name.value_or(""),
+    if (!m || !m->value) continue;
+    jobs.push_back({t.training_job_definition_name.value_or(""), t.training_job_status.value_or(""),
                     coordinator::Config(t.tuned_hyper_parameters.begin(), t.tuned_hyper_parameters.end()), *m->value});
   }
   return coordinator::EstimateJobImportance(d.spec, jobs);
@@ -294,6 +291,7 @@ void PrintImportance(const proto::DescribeTuningJobResponse& d, const std::vecto
   }
 }
 
+// One line of progress from a Describe response.
 void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials,
                   bool show_ranges, const std::string& waiting) {
   const auto& st = d.status;

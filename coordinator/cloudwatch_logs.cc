@@ -35,7 +35,6 @@ ApiResponse Error(int status, const std::string& type, const std::string& messag
 }
 ApiResponse Invalid(const std::string& message) { return Error(400, "InvalidParameterException", message); }
 ApiResponse NotFound(const std::string& message) { return Error(400, "ResourceNotFoundException", message); }
-ApiResponse Ok(const Json& j) { return {200, j.dump(-1, ' ', false, Json::error_handler_t::replace), kContentType}; }
 ApiResponse FromStatus(const Status& s) {
   if (s.code() == StatusCode::kNotFound) return NotFound("The specified log stream does not exist.");
   return Error(s.code() == StatusCode::kUnavailable ? 503 : 500,
@@ -133,7 +132,7 @@ ApiResponse DescribeLogGroups(Request& r) {
   if ((!prefix || StartsWith(group, *prefix)) && (!pattern || group.find(*pattern) != std::string::npos)) {
     groups.push_back({{"logGroupName", group}, {"storedBytes", 0}});
   }
-  return Ok({{"logGroups", groups}});
+  return r.Ok({{"logGroups", groups}});
 }
 
 ApiResponse DescribeLogStreams(Dispatcher& d, Request& r) {
@@ -200,7 +199,7 @@ ApiResponse DescribeLogStreams(Dispatcher& d, Request& r) {
       }
       Json res = {{"logStreams", out}};
       if (streams.size() > static_cast<size_t>(limit)) res["nextToken"] = "s/" + streams[limit - 1].name;
-      return Ok(res);
+      return r.Ok(res);
     }
     // Another order reads every stream it orders, of at most kMaxTrialsScanned training jobs.
     std::vector<std::string> trials = c.TrialNames(trial_prefix, "", kMaxTrialsScanned + 1);
@@ -234,7 +233,7 @@ ApiResponse DescribeLogStreams(Dispatcher& d, Request& r) {
     }
     Json res = {{"logStreams", out}};
     if (offset + static_cast<size_t>(limit) < streams.size()) res["nextToken"] = "o/" + std::to_string(offset + limit);
-    return Ok(res);
+    return r.Ok(res);
   });
 }
 
@@ -321,7 +320,7 @@ ApiResponse GetLogEvents(Dispatcher& d, Request& r) {
       next_forward = forward && !token.empty() ? token : "f/" + std::to_string(from);
       next_backward = !forward && !token.empty() ? token : "b/" + std::to_string(forward ? from : 0);
     }
-    return Ok({{"events", events}, {"nextForwardToken", next_forward}, {"nextBackwardToken", next_backward}});
+    return r.Ok({{"events", events}, {"nextForwardToken", next_forward}, {"nextBackwardToken", next_backward}});
   });
 }
 
@@ -470,7 +469,7 @@ ApiResponse FilterLogEvents(Dispatcher& d, Request& r) {
     if (read >= kMaxEvents) more = true;
     Json res = {{"events", events}, {"searchedLogStreams", Json::array()}};
     if (more) res["nextToken"] = "t/" + std::to_string(std::max<int64_t>(last_ms, 0)) + "/" + std::to_string(last_id);
-    return Ok(res);
+    return r.Ok(res);
   });
 }
 

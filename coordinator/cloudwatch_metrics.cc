@@ -27,9 +27,6 @@ constexpr size_t kListPage = 500;
 
 constexpr const char* kContentType = "application/x-amz-json-1.0";
 
-ApiResponse Reply(const Json& j) {
-  return {200, j.dump(-1, ' ', false, Json::error_handler_t::replace), kContentType};
-}
 ApiResponse Error(const std::string& type, const std::string& message) {
   return AwsJsonError(400, type, message, kContentType);
 }
@@ -109,13 +106,13 @@ ApiResponse GetMetricStatistics(Dispatcher& d, AwsJsonRequest& r) {
                      "increasing Period, or decreasing the time range.");
   }
   Json res = {{"Label", *metric}, {"Datapoints", Json::array()}};
-  if (*ns != kNamespace || job.empty() || other_dimension) return Reply(res);
+  if (*ns != kNamespace || job.empty() || other_dimension) return r.Ok(res);
   int64_t training_start_ms = 0;  // DescribeTrainingJob's TrainingStartTime
   auto rows = d.WithCore([&](CoordinatorCore& c) {
     if (const Trial* t = c.FindTrial(job)) training_start_ms = t->start_ms;
     return c.MetricHistory(job);
   });
-  if (!rows.ok()) return Reply(res);  // an unknown training job has no datapoints
+  if (!rows.ok()) return r.Ok(res);  // an unknown training job has no datapoints
   const int64_t start_ms = static_cast<int64_t>(std::floor(*start * 1000)),
                 end_ms = static_cast<int64_t>(std::floor(*end * 1000)), period_ms = *period * 1000;
   std::map<int64_t, std::vector<double>> buckets;  // period index -> values
@@ -134,7 +131,7 @@ ApiResponse GetMetricStatistics(Dispatcher& d, AwsJsonRequest& r) {
     point["Unit"] = "None";
     res["Datapoints"].push_back(std::move(point));
   }
-  return Reply(res);
+  return r.Ok(res);
 }
 
 ApiResponse ListMetrics(Dispatcher& d, AwsJsonRequest& r) {
@@ -146,7 +143,7 @@ ApiResponse ListMetrics(Dispatcher& d, AwsJsonRequest& r) {
   bool other_dimension = false;
   if (auto e = TrainingJobOf(r, &job, &other_dimension)) return *e;
   Json res = {{"Metrics", Json::array()}};
-  if ((ns && *ns != kNamespace) || other_dimension) return Reply(res);
+  if ((ns && *ns != kNamespace) || other_dimension) return r.Ok(res);
   return d.WithCore([&](CoordinatorCore& c) -> ApiResponse {
     std::vector<std::string> trials;
     if (!job.empty()) {
@@ -168,7 +165,7 @@ ApiResponse ListMetrics(Dispatcher& d, AwsJsonRequest& r) {
       }
     }
     if (more) res["NextToken"] = trials.back();
-    return Reply(res);
+    return r.Ok(res);
   });
 }
 

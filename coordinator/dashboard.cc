@@ -660,7 +660,7 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
     if (auto described = proto::DecodeDescribeResponse(proto::TextTree{desc, false, {}}); described.ok()) {
       std::vector<ObservedTrainingJob> observed;
       for (const auto& t : trials) {
-        if (t.objective && !Running(t.status)) observed.push_back({t.definition, Config(t.tuned.begin(), t.tuned.end()), *t.objective});
+        if (t.objective) observed.push_back({t.definition, t.status, Config(t.tuned.begin(), t.tuned.end()), *t.objective});
       }
       std::string importance;
       for (const auto& [def, rep] : EstimateJobImportance(described->spec, observed)) {

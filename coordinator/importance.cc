@@ -132,6 +132,7 @@ std::vector<std::pair<std::string, Result<ImportanceReport>>> EstimateJobImporta
     if (space->dimensions().empty()) continue;
     std::vector<std::pair<Config, double>> obs;
     for (const ObservedTrainingJob& j : jobs) {
+      if (j.status == "InProgress" || j.status == "Stopping") continue;
       if (defs.size() == 1 || j.definition == name) obs.emplace_back(j.tuned, j.objective);
     }
     out.emplace_back(name, EstimateImportance(*space, obs, /*maximize=*/false, options));

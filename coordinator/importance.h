@@ -69,9 +69,10 @@ Result<ImportanceReport> EstimateImportance(const SearchSpace& space,
                                             bool maximize, const ImportanceOptions& options = {});
 
 // A training job as the job-level estimate reads it: its definition's name ("" with one
-// definition), its tuned hyperparameters and its final objective value.
+// definition), its TrainingJobStatus, its tuned hyperparameters and its final objective value.
 struct ObservedTrainingJob {
   std::string definition;
+  std::string status;
   Config tuned;
   double objective = 0;
 };
@@ -79,7 +80,8 @@ struct ObservedTrainingJob {
 // One estimate per training job definition of `spec` that tunes something, in the spec's order:
 // the definition's name ("" with one definition) and its estimate, or why there is none (as
 // EstimateImportance; InvalidArgument too for ranges SearchSpace refuses). With several
-// definitions each takes its own training jobs (by `definition`); with one, all of them.
+// definitions each takes its own training jobs (by `definition`); with one, all of them. A
+// training job still running (InProgress, Stopping) is left out: its value may still change.
 // What `hpo run`, `hpo describe -o table` and the dashboard's job page show.
 std::vector<std::pair<std::string, Result<ImportanceReport>>> EstimateJobImportance(
     const proto::TuningJobSpec& spec, const std::vector<ObservedTrainingJob>& jobs, const ImportanceOptions& options = {});

@@ -338,11 +338,8 @@ class Validator {
   const TuningJobConfig* Config(const TuningJobSpec& spec) const {
     return spec.hyper_parameter_tuning_job_config ? &*spec.hyper_parameter_tuning_job_config : nullptr;
   }
-  const Objective* ObjectiveOf(const TuningJobSpec& spec, const TrainingJobDefinition& d) const {
-    return DefinitionObjective(spec, d);
-  }
   std::string ObjectiveMetricOf(const TuningJobSpec& spec, const TrainingJobDefinition& d) const {
-    const Objective* o = ObjectiveOf(spec, d);
+    const Objective* o = DefinitionObjective(spec, d);
     return o && o->metric_name ? *o->metric_name : "";
   }
   std::string Strategy(const TuningJobSpec& spec) const {
@@ -421,7 +418,7 @@ void Validator::CheckConfig(const TuningJobSpec& spec, const FieldPath& p) {
     const Objective* first = nullptr;
     size_t first_i = 0;
     for (size_t i = 0; i < defs.size(); ++i) {
-      const Objective* o = ObjectiveOf(spec, *defs[i]);
+      const Objective* o = DefinitionObjective(spec, *defs[i]);
       if (!o || !o->type || (*o->type != "Maximize" && *o->type != "Minimize")) continue;
       if (!first) {
         first = o;
@@ -1165,7 +1162,7 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
 }
 
 void Validator::CheckObjectiveMetric(const TuningJobSpec& spec, const TrainingJobDefinition& d, const FieldPath& p) {
-  const Objective* objective = ObjectiveOf(spec, d);
+  const Objective* objective = DefinitionObjective(spec, d);
   const FieldPath op = d.tuning_objective
                            ? p.Child("TuningObjective")
                            : root_.Child("HyperParameterTuningJobConfig").Child("HyperParameterTuningJobObjective");

@@ -5,7 +5,7 @@
 #   bench/importance/run.sh [BUILD_DIR] [-- importance.py options]
 #   e.g. bench/importance/run.sh build-q -- --evaluations 50,100,200 --seeds 10
 #
-# Uses bench/.venv-optuna (optuna, scikit-learn from PyPI; gitignored; made on first use), builds
+# Uses bench/.venv-optuna (bench/common.sh: optuna, scikit-learn from PyPI), builds
 # `hpo` in BUILD_DIR (default build-q, Release, CPU only), writes bench/importance/out/<UTC time>/
 # (raw.json, table.md) and prints the markdown table with the machine and exact command.
 set -euo pipefail
@@ -13,17 +13,10 @@ cd "$(dirname "$0")/../.."
 BUILD=${1:-build-q}
 [[ $# -gt 0 ]] && shift
 [[ ${1:-} == "--" ]] && shift
-VENV=bench/.venv-optuna
-if ! "$VENV/bin/python" -c 'import optuna, sklearn' 2>/dev/null; then
-  [[ -x $VENV/bin/python ]] || /usr/bin/python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --upgrade pip
-  "$VENV/bin/pip" install -q 'optuna>=3.6' scikit-learn scipy
-fi
-if [[ ! -f $BUILD/build.ninja ]]; then
-  cmake -S . -B "$BUILD" -G Ninja -DHPO_CUDA=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
-fi
-cmake --build "$BUILD" -j2 --target hpo >/dev/null
-HPO=$(find "$BUILD" -name hpo -type f -perm -u+x -path '*cli*' | head -1)
+source bench/common.sh
+VENV=$BENCH_VENV
+bench_venv 'import optuna, sklearn, scipy' 'optuna>=3.6' scikit-learn scipy
+HPO=$(bench_hpo "$BUILD")
 OUT=bench/importance/out/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
 {

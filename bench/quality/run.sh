@@ -14,23 +14,16 @@ cd "$(dirname "$0")/../.."
 BUILD=${1:-build-q}
 [[ $# -gt 0 ]] && shift
 [[ ${1:-} == "--" ]] && shift
-VENV=bench/.venv-optuna
-if [[ ! -x $VENV/bin/python ]]; then
-  /usr/bin/python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --upgrade pip
-  "$VENV/bin/pip" install -q 'optuna>=3.6' scikit-learn scipy matplotlib greenlet
-fi
+source bench/common.sh
+VENV=$BENCH_VENV
+bench_venv 'import optuna, sklearn, scipy, matplotlib, greenlet' 'optuna>=3.6' scikit-learn scipy matplotlib greenlet
 if ! "$VENV/bin/python" -c 'import torch' 2>/dev/null; then
   # CPU wheels where the PyTorch index is reachable, else PyPI's (which pulls the CUDA libraries);
   # when neither works the driver records that Optuna's GP could not run, and why.
   "$VENV/bin/pip" install -q torch --index-url https://download.pytorch.org/whl/cpu 2>/dev/null ||
     "$VENV/bin/pip" install -q torch || echo "torch could not be installed: Optuna GP will not run" >&2
 fi
-if [[ ! -f $BUILD/build.ninja ]]; then
-  cmake -S . -B "$BUILD" -G Ninja -DHPO_CUDA=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
-fi
-cmake --build "$BUILD" -j2 --target hpo >/dev/null
-HPO=$(find "$BUILD" -name hpo -type f -perm -u+x -path '*cli*' | head -1)
+HPO=$(bench_hpo "$BUILD")
 OUT=bench/quality/out/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
 # A private copy, so rebuilding during the run cannot change the binary under it.
