@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "coordinator/aws_json.h"
+#include "coordinator/aws_request.h"
 #include "coordinator/core.h"
 #include "coordinator/job_store.h"
 
@@ -41,7 +41,7 @@ ApiResponse FromStatus(const Status& s) {
                s.code() == StatusCode::kUnavailable ? "ServiceUnavailableException" : "InternalFailure", s.message());
 }
 
-using Request = AwsJsonRequest;
+using Request = AwsRequest;
 
 // The group a request names (logGroupName, or logGroupIdentifier: a name or an ARN ending in it):
 // an error unless it is the training jobs' group.
@@ -476,7 +476,7 @@ ApiResponse FilterLogEvents(Dispatcher& d, Request& r) {
 }  // namespace
 
 ApiResponse HandleLogsAction(Dispatcher& d, const std::string& action, const std::string& body) {
-  AwsJsonRequest r(body, kContentType);
+  AwsRequest r(body, kContentType);
   if (r.error()) return *r.error();
   if (action == "DescribeLogGroups") return DescribeLogGroups(r);
   if (action == "DescribeLogStreams") return DescribeLogStreams(d, r);

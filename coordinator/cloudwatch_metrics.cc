@@ -1,17 +1,21 @@
 #include "coordinator/cloudwatch_metrics.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "coordinator/aws_json.h"
+#include "coordinator/aws_request.h"
 #include "coordinator/core.h"
 #include "coordinator/job_store.h"
 
@@ -26,29 +30,37 @@ constexpr int64_t kMaxDatapoints = 1440;
 constexpr size_t kListPage = 500;
 
 constexpr const char* kContentType = "application/x-amz-json-1.0";
+constexpr size_t kMaxQueries = 500;               // GetMetricData's MetricDataQueries
+constexpr int64_t kMaxDatapointsPerCall = 100800;  // GetMetricData's MaxDatapoints, and its default
 
-ApiResponse Error(const std::string& type, const std::string& message) {
-  return AwsJsonError(400, type, message, kContentType);
+const std::set<std::string>& KnownStatistics() {
+  static const std::set<std::string> known = {"SampleCount", "Average", "Sum", "Minimum", "Maximum"};
+  return known;
 }
 
-// The TrainingJobName of a request's Dimensions ("" when none is named; *other_dimension when it
-// names another), or the error that a malformed list is.
-std::optional<ApiResponse> TrainingJobOf(AwsJsonRequest& r, std::string* job, bool* other_dimension) {
-  const Json* v = r.Array("Dimensions");
-  if (r.error()) return r.error();
-  if (!v) return std::nullopt;
-  for (const auto& d : *v) {
-    if (!d.is_object() || !d.contains("Name") || !d["Name"].is_string() ||
-        (d.contains("Value") && !d["Value"].is_string())) {
-      return Error("SerializationException", "each member of Dimensions must be {Name, Value} strings");
-    }
-    if (d["Name"] == kDimension && d.contains("Value")) {
-      *job = d["Value"].get<std::string>();
+// A metric a request names: the TrainingJobName of its Dimensions ("" when none is named), and
+// whether it names another dimension (then no training job's metric matches).
+struct MetricName {
+  std::optional<std::string> ns, name;
+  std::string job;
+  bool other_dimension = false;
+};
+
+// Reads Namespace, MetricName and Dimensions of `o` (the request, or GetMetricData's Metric).
+MetricName ReadMetric(const AwsRequest::Object& o) {
+  MetricName m;
+  m.ns = o.String("Namespace");
+  m.name = o.String("MetricName");
+  for (const auto& dim : o.Structures("Dimensions").value_or(std::vector<AwsRequest::Object>{})) {
+    auto name = dim.String("Name");
+    auto value = dim.String("Value");
+    if (name == kDimension && value) {
+      m.job = *value;
     } else {
-      *other_dimension = true;
+      m.other_dimension = true;
     }
   }
-  return std::nullopt;
+  return m;
 }
 
 Json Statistic(const std::string& name, const std::vector<double>& values) {
@@ -61,71 +73,73 @@ Json Statistic(const std::string& name, const std::vector<double>& values) {
   return sum / static_cast<double>(values.size());  // Average
 }
 
-ApiResponse GetMetricStatistics(Dispatcher& d, AwsJsonRequest& r) {
-  const auto ns = r.String("Namespace");
-  const auto metric = r.String("MetricName");
-  const auto start = r.Number("StartTime");  // timestamps: epoch seconds
-  const auto end = r.Number("EndTime");
-  const auto period = r.Integer("Period");
-  const std::vector<std::string> statistics = r.Strings("Statistics").value_or(std::vector<std::string>{});
-  const std::vector<std::string> extended = r.Strings("ExtendedStatistics").value_or(std::vector<std::string>{});
-  if (r.error()) return *r.error();
-  std::string job;
-  bool other_dimension = false;
-  if (auto e = TrainingJobOf(r, &job, &other_dimension)) return *e;
-  for (const auto& [name, present] : {std::pair<const char*, bool>{"Namespace", ns.has_value()},
-                                      {"MetricName", metric.has_value()},
-                                      {"StartTime", start.has_value()},
-                                      {"EndTime", end.has_value()},
-                                      {"Period", period.has_value()}}) {
-    if (!present) return Error("MissingParameter", std::string("The parameter ") + name + " is required.");
-  }
-  if (*period < 1) return Error("InvalidParameterValue", "The parameter Period must be at least 1 (seconds).");
-  if (!(*start < *end)) {
-    return Error("InvalidParameterCombination", "The parameter StartTime must be less than the parameter EndTime.");
-  }
-  if (!extended.empty()) {
-    return Error("InvalidParameterValue", "ExtendedStatistics (percentiles) are not served by this coordinator; ask "
-                                          "for SampleCount, Average, Sum, Minimum or Maximum");
-  }
-  if (statistics.empty()) {
-    return Error("MissingParameter", "Must specify either Statistics or ExtendedStatistics.");
-  }
-  static const std::set<std::string> kKnown = {"SampleCount", "Average", "Sum", "Minimum", "Maximum"};
-  for (const auto& s : statistics) {
-    if (!kKnown.count(s)) {
-      return Error("InvalidParameterValue", "The parameter Statistics contains " + s +
-                                                ", not one of SampleCount, Average, Sum, Minimum, Maximum.");
-    }
-  }
-  const double periods = std::ceil((*end - *start) / static_cast<double>(*period));
-  if (periods > static_cast<double>(kMaxDatapoints)) {
-    return Error("InvalidParameterCombination",
-                 "You have requested up to " + std::to_string(static_cast<int64_t>(periods)) +
-                     " datapoints, which exceeds the limit of 1,440. You may reduce the datapoints requested by "
-                     "increasing Period, or decreasing the time range.");
-  }
-  Json res = {{"Label", *metric}, {"Datapoints", Json::array()}};
-  if (*ns != kNamespace || job.empty() || other_dimension) return r.Ok(res);
+// The values of `m` in [start_ms, end_ms), by period index (periods of period_ms from start_ms).
+std::map<int64_t, std::vector<double>> Periods(Dispatcher& d, const MetricName& m, int64_t start_ms, int64_t end_ms,
+                                               int64_t period_ms) {
+  std::map<int64_t, std::vector<double>> buckets;
+  if (m.ns != kNamespace || m.job.empty() || m.other_dimension || !m.name) return buckets;
   int64_t training_start_ms = 0;  // DescribeTrainingJob's TrainingStartTime
   auto rows = d.WithCore([&](CoordinatorCore& c) {
-    if (const Trial* t = c.FindTrial(job)) training_start_ms = t->start_ms;
-    return c.MetricHistory(job);
+    if (const Trial* t = c.FindTrial(m.job)) training_start_ms = t->start_ms;
+    return c.MetricHistory(m.job);
   });
-  if (!rows.ok()) return r.Ok(res);  // an unknown training job has no datapoints
-  const int64_t start_ms = static_cast<int64_t>(std::floor(*start * 1000)),
-                end_ms = static_cast<int64_t>(std::floor(*end * 1000)), period_ms = *period * 1000;
-  std::map<int64_t, std::vector<double>> buckets;  // period index -> values
-  for (const MetricRow& m : *rows) {
+  if (!rows.ok()) return buckets;  // an unknown training job has no datapoints
+  for (const MetricRow& row : *rows) {
     // A value is dated by the worker when it read the line; TrainingStartTime is when the
     // coordinator heard the program start, a few milliseconds later. A value printed in between
     // is dated at TrainingStartTime, so that the window the SDK asks for (from TrainingStartTime)
     // holds every value, as SageMaker's does.
-    const int64_t at = std::max(m.timestamp_ms, training_start_ms);
-    if (m.name != *metric || at < start_ms || at >= end_ms) continue;
-    buckets[(at - start_ms) / period_ms].push_back(m.value);
+    const int64_t at = std::max(row.timestamp_ms, training_start_ms);
+    if (row.name != *m.name || at < start_ms || at >= end_ms) continue;
+    buckets[(at - start_ms) / period_ms].push_back(row.value);
   }
-  for (const auto& [k, values] : buckets) {
+  return buckets;
+}
+
+int64_t Millis(double seconds) { return static_cast<int64_t>(std::floor(seconds * 1000)); }
+
+ApiResponse GetMetricStatistics(Dispatcher& d, AwsRequest& r) {
+  const MetricName m = ReadMetric(r.Body());
+  const auto start = r.Timestamp("StartTime");
+  const auto end = r.Timestamp("EndTime");
+  const auto period = r.Integer("Period");
+  const std::vector<std::string> statistics = r.Strings("Statistics").value_or(std::vector<std::string>{});
+  const std::vector<std::string> extended = r.Strings("ExtendedStatistics").value_or(std::vector<std::string>{});
+  if (r.error()) return *r.error();
+  for (const auto& [name, present] : {std::pair<const char*, bool>{"Namespace", m.ns.has_value()},
+                                      {"MetricName", m.name.has_value()},
+                                      {"StartTime", start.has_value()},
+                                      {"EndTime", end.has_value()},
+                                      {"Period", period.has_value()}}) {
+    if (!present) return r.Error("MissingParameter", std::string("The parameter ") + name + " is required.");
+  }
+  if (*period < 1) return r.Error("InvalidParameterValue", "The parameter Period must be at least 1 (seconds).");
+  if (!(*start < *end)) {
+    return r.Error("InvalidParameterCombination", "The parameter StartTime must be less than the parameter EndTime.");
+  }
+  if (!extended.empty()) {
+    return r.Error("InvalidParameterValue", "ExtendedStatistics (percentiles) are not served by this coordinator; "
+                                            "ask for SampleCount, Average, Sum, Minimum or Maximum");
+  }
+  if (statistics.empty()) {
+    return r.Error("MissingParameter", "Must specify either Statistics or ExtendedStatistics.");
+  }
+  for (const auto& s : statistics) {
+    if (!KnownStatistics().count(s)) {
+      return r.Error("InvalidParameterValue", "The parameter Statistics contains " + s +
+                                                  ", not one of SampleCount, Average, Sum, Minimum, Maximum.");
+    }
+  }
+  const double periods = std::ceil((*end - *start) / static_cast<double>(*period));
+  if (periods > static_cast<double>(kMaxDatapoints)) {
+    return r.Error("InvalidParameterCombination",
+                   "You have requested up to " + std::to_string(static_cast<int64_t>(periods)) +
+                       " datapoints, which exceeds the limit of 1,440. You may reduce the datapoints requested by "
+                       "increasing Period, or decreasing the time range.");
+  }
+  Json res = {{"Label", *m.name}, {"Datapoints", Json::array()}};
+  const int64_t start_ms = Millis(*start), period_ms = *period * 1000;
+  for (const auto& [k, values] : Periods(d, m, start_ms, Millis(*end), period_ms)) {
     Json point = {{"Timestamp", static_cast<double>(start_ms + k * period_ms) / 1000.0}};
     for (const auto& s : statistics) point[s] = Statistic(s, values);
     point["Unit"] = "None";
@@ -134,20 +148,155 @@ ApiResponse GetMetricStatistics(Dispatcher& d, AwsJsonRequest& r) {
   return r.Ok(res);
 }
 
-ApiResponse ListMetrics(Dispatcher& d, AwsJsonRequest& r) {
-  const auto ns = r.String("Namespace");
-  const auto metric = r.String("MetricName");
+// One MetricDataQuery, read and checked.
+struct DataQuery {
+  std::string id, label;
+  MetricName metric;
+  int64_t period_s = 0;
+  std::string stat;
+  bool unit_none = true;  // a Unit other than None matches no value (all are None)
+  bool returned = true;
+};
+
+bool ValidQueryId(const std::string& id) {
+  if (id.empty() || id.size() > 255 || !(id[0] >= 'a' && id[0] <= 'z')) return false;
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  }
+  return true;
+}
+
+ApiResponse GetMetricData(Dispatcher& d, AwsRequest& r) {
+  const auto queries = r.Structures("MetricDataQueries");
+  const auto start = r.Timestamp("StartTime");
+  const auto end = r.Timestamp("EndTime");
+  const std::string scan_by = r.String("ScanBy").value_or("TimestampDescending");
+  const int64_t max_points = r.Integer("MaxDatapoints").value_or(kMaxDatapointsPerCall);
+  const std::string token = r.String("NextToken").value_or("");
+  if (r.error()) return *r.error();
+  for (const auto& [name, present] : {std::pair<const char*, bool>{"MetricDataQueries", queries.has_value()},
+                                      {"StartTime", start.has_value()},
+                                      {"EndTime", end.has_value()}}) {
+    if (!present) return r.Error("MissingParameter", std::string("The parameter ") + name + " is required.");
+  }
+  if (queries->empty() || queries->size() > kMaxQueries) {
+    return r.Error("InvalidParameterValue", "The collection MetricDataQueries must hold 1 to 500 queries, got " +
+                                                std::to_string(queries->size()) + ".");
+  }
+  if (!(*start < *end)) {
+    return r.Error("InvalidParameterCombination", "The parameter StartTime must be less than the parameter EndTime.");
+  }
+  if (scan_by != "TimestampDescending" && scan_by != "TimestampAscending") {
+    return r.Error("InvalidParameterValue",
+                   "The parameter ScanBy must be TimestampDescending or TimestampAscending, got " + scan_by + ".");
+  }
+  if (max_points < 1) return r.Error("InvalidParameterValue", "The parameter MaxDatapoints must be at least 1.");
+  int64_t offset = 0;  // datapoints already returned by earlier pages
+  if (!token.empty()) {
+    char* stop = nullptr;
+    errno = 0;
+    offset = std::strtoll(token.c_str(), &stop, 10);
+    if (errno != 0 || *stop != '\0' || offset < 1) {
+      return r.Error("InvalidNextToken", "The NextToken " + token.substr(0, 100) +
+                                             " was not given by this coordinator's GetMetricData.");
+    }
+  }
+  std::vector<DataQuery> parsed;
+  std::set<std::string> ids;
+  for (const auto& q : *queries) {
+    DataQuery dq;
+    dq.id = q.String("Id").value_or("");
+    auto label = q.String("Label");
+    auto expression = q.String("Expression");
+    auto stat = q.Structure("MetricStat");
+    dq.returned = q.Bool("ReturnData").value_or(true);
+    if (r.error()) return *r.error();
+    if (!ValidQueryId(dq.id)) {
+      return r.Error("InvalidParameterValue",
+                     "The parameter " + q.PathOf("Id") + " must start with a lowercase letter and hold only letters, "
+                     "digits and underscores, got \"" + dq.id.substr(0, 100) + "\".");
+    }
+    if (!ids.insert(dq.id).second) {
+      return r.Error("InvalidParameterValue", "The Id " + dq.id + " is used by more than one of MetricDataQueries.");
+    }
+    if (expression) {
+      return r.Error("InvalidParameterValue",
+                     q.PathOf("Expression") + ": metric math and Metrics Insights expressions are not served by this "
+                     "coordinator; ask for each training job's metric with a MetricStat (and compute in the client)");
+    }
+    if (!stat) return r.Error("MissingParameter", "The parameter " + q.PathOf("MetricStat") + " is required.");
+    auto metric = stat->Structure("Metric");
+    auto period = stat->Integer("Period");
+    dq.stat = stat->String("Stat").value_or("");
+    dq.unit_none = stat->String("Unit").value_or("None") == "None";
+    if (metric) dq.metric = ReadMetric(*metric);
+    if (r.error()) return *r.error();
+    if (!metric || !dq.metric.name) {
+      return r.Error("MissingParameter", "The parameter " + stat->PathOf("Metric.MetricName") + " is required.");
+    }
+    if (!period || *period < 1) {
+      return r.Error(period ? "InvalidParameterValue" : "MissingParameter",
+                     "The parameter " + stat->PathOf("Period") + " must be given, at least 1 (seconds).");
+    }
+    if (!KnownStatistics().count(dq.stat)) {
+      return r.Error("InvalidParameterValue", "The parameter " + stat->PathOf("Stat") + " is \"" +
+                                                  dq.stat.substr(0, 100) +
+                                                  "\", not one of SampleCount, Average, Sum, Minimum, Maximum "
+                                                  "(percentiles are not served by this coordinator).");
+    }
+    dq.period_s = *period;
+    dq.label = label.value_or(*dq.metric.name);
+    if (dq.returned) parsed.push_back(std::move(dq));
+  }
+
+  // Every query's datapoints, in ScanBy order; then the page [offset, offset + max_points) of
+  // their concatenation.
+  const int64_t start_ms = Millis(*start), end_ms = Millis(*end);
+  Json results = Json::array();
+  int64_t seen = 0;
+  bool more = false;
+  for (const DataQuery& q : parsed) {
+    std::vector<std::pair<double, double>> points;  // timestamp (s), value
+    if (q.unit_none) {
+      const int64_t period_ms = q.period_s * 1000;
+      for (const auto& [k, values] : Periods(d, q.metric, start_ms, end_ms, period_ms)) {
+        points.emplace_back(static_cast<double>(start_ms + k * period_ms) / 1000.0,
+                            Statistic(q.stat, values).get<double>());
+      }
+    }
+    if (scan_by == "TimestampDescending") std::reverse(points.begin(), points.end());
+    Json timestamps = Json::array(), values = Json::array();
+    const int64_t n = static_cast<int64_t>(points.size());
+    const int64_t from = std::clamp<int64_t>(offset - seen, 0, n);
+    const int64_t to = std::clamp<int64_t>(offset + max_points - seen, 0, n);
+    for (int64_t i = from; i < to; ++i) {
+      timestamps.push_back(points[static_cast<size_t>(i)].first);
+      values.push_back(points[static_cast<size_t>(i)].second);
+    }
+    const bool partial = to < n;
+    more = more || partial;
+    seen += n;
+    results.push_back({{"Id", q.id},
+                       {"Label", q.label},
+                       {"Timestamps", std::move(timestamps)},
+                       {"Values", std::move(values)},
+                       {"StatusCode", partial ? "PartialData" : "Complete"}});
+  }
+  Json res = {{"MetricDataResults", std::move(results)}, {"Messages", Json::array()}};
+  if (more) res["NextToken"] = std::to_string(offset + max_points);
+  return r.Ok(res);
+}
+
+ApiResponse ListMetrics(Dispatcher& d, AwsRequest& r) {
+  const MetricName m = ReadMetric(r.Body());
   const auto token = r.String("NextToken");
   if (r.error()) return *r.error();
-  std::string job;
-  bool other_dimension = false;
-  if (auto e = TrainingJobOf(r, &job, &other_dimension)) return *e;
   Json res = {{"Metrics", Json::array()}};
-  if ((ns && *ns != kNamespace) || other_dimension) return r.Ok(res);
+  if ((m.ns && *m.ns != kNamespace) || m.other_dimension) return r.Ok(res);
   return d.WithCore([&](CoordinatorCore& c) -> ApiResponse {
     std::vector<std::string> trials;
-    if (!job.empty()) {
-      if (c.FindTrial(job) && !token) trials.push_back(job);
+    if (!m.job.empty()) {
+      if (c.FindTrial(m.job) && !token) trials.push_back(m.job);
     } else {
       trials = c.TrialNames("", token.value_or(""), kListPage + 1);
     }
@@ -156,11 +305,11 @@ ApiResponse ListMetrics(Dispatcher& d, AwsJsonRequest& r) {
     for (const auto& name : trials) {
       const Trial* t = c.FindTrial(name);
       if (!t) continue;
-      for (const auto& [m, value] : t->final_metrics) {
+      for (const auto& [metric, value] : t->final_metrics) {
         (void)value;
-        if (metric && m != *metric) continue;
+        if (m.name && metric != *m.name) continue;
         res["Metrics"].push_back({{"Namespace", kNamespace},
-                                  {"MetricName", m},
+                                  {"MetricName", metric},
                                   {"Dimensions", Json::array({{{"Name", kDimension}, {"Value", name}}})}});
       }
     }
@@ -169,15 +318,33 @@ ApiResponse ListMetrics(Dispatcher& d, AwsJsonRequest& r) {
   });
 }
 
+ApiResponse Handle(Dispatcher& d, const std::string& action, AwsRequest& r) {
+  if (action == "GetMetricStatistics") return GetMetricStatistics(d, r);
+  if (action == "GetMetricData") return GetMetricData(d, r);
+  if (action == "ListMetrics") return ListMetrics(d, r);
+  return r.Error(r.query() ? "InvalidAction" : "UnknownOperationException",
+                 "this coordinator serves the training jobs' metrics as CloudWatch with GetMetricStatistics, "
+                 "GetMetricData and ListMetrics; it does not implement " + action);
+}
+
 }  // namespace
 
 ApiResponse HandleCloudWatchAction(Dispatcher& d, const std::string& action, const std::string& body) {
-  AwsJsonRequest r(body, kContentType);
+  AwsRequest r(body, kContentType);
   if (r.error()) return *r.error();
-  if (action == "GetMetricStatistics") return GetMetricStatistics(d, r);
-  if (action == "ListMetrics") return ListMetrics(d, r);
-  return Error("UnknownOperationException", "this coordinator serves the training jobs' metrics as CloudWatch with "
-                                            "GetMetricStatistics and ListMetrics; it does not implement " + action);
+  return Handle(d, action, r);
+}
+
+ApiResponse HandleCloudWatchQuery(Dispatcher& d, const std::string& form) {
+  AwsRequest r = AwsRequest::Query(form, kCloudWatchXmlns);
+  if (r.error()) return *r.error();
+  if (r.version() != "2010-08-01") {
+    return r.Error("InvalidParameterValue",
+                   "this coordinator serves CloudWatch's query protocol (Version 2010-08-01) for the training jobs' "
+                   "metrics; the request's Version is \"" + r.version().substr(0, 40) +
+                       "\" (SageMaker and CloudWatch Logs are served as AWS JSON, with X-Amz-Target)");
+  }
+  return Handle(d, r.action(), r);
 }
 
 }  // namespace hpo::coordinator

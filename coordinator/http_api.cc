@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/text.h"
+#include "coordinator/aws_request.h"
 #include "coordinator/cloudwatch_logs.h"
 #include "coordinator/cloudwatch_metrics.h"
 #include "coordinator/dashboard.h"
@@ -40,6 +41,14 @@ std::string Dump(const Json& j, int indent = -1) { return j.dump(indent, ' ', fa
 ApiResponse AwsError(int status, const std::string& type, const std::string& message) {
   Json j = {{"__type", type}, {"message", message}};
   return {status, Dump(j)};
+}
+
+// An AWS query-protocol request (form-encoded, no X-Amz-Target): CloudWatch's protocol for older
+// clients (coordinator/cloudwatch_metrics.h).
+bool IsQueryRequest(const httplib::Request& req) {
+  if (req.has_header("X-Amz-Target")) return false;
+  const std::string type = req.get_header_value("Content-Type");
+  return type.rfind("application/x-www-form-urlencoded", 0) == 0 || req.body.rfind("Action=", 0) == 0;
 }
 
 // JSON text is UTF-8 (RFC 8259): a body that is not gets a 400 saying where, not a 500 from
@@ -1365,8 +1374,11 @@ struct HttpApi::Impl {
     vo.region = options.region;
     // CloudWatch Logs' requests (coordinator/cloudwatch_logs.h) are signed for its service.
     if (req.get_header_value("X-Amz-Target").rfind(kLogsTargetPrefix, 0) == 0) vo.service = "logs";
-    // CloudWatch's (coordinator/cloudwatch_metrics.h) for its service, "monitoring".
-    if (req.get_header_value("X-Amz-Target").rfind(kCloudWatchTargetPrefix, 0) == 0) vo.service = "monitoring";
+    // CloudWatch's (coordinator/cloudwatch_metrics.h) for its service, "monitoring", in either
+    // protocol.
+    if (req.get_header_value("X-Amz-Target").rfind(kCloudWatchTargetPrefix, 0) == 0 || IsQueryRequest(req)) {
+      vo.service = "monitoring";
+    }
     sigv4::Verdict v = sigv4::Verify(
         r,
         [&](const std::string& id) -> std::optional<std::string> {
@@ -1418,7 +1430,9 @@ struct HttpApi::Impl {
               const std::string& message) {
     LogRefusal("http: refused " + req.method + " " + req.path + " from " + req.remote_addr + ": " + type + ": " +
                message);
-    ApiResponse e = AwsError(status, type, message);
+    // A query-protocol client (CloudWatch's older ones) reads XML errors.
+    ApiResponse e = IsQueryRequest(req) ? AwsQueryError(status, type, message, kCloudWatchXmlns)
+                                        : AwsError(status, type, message);
     res.status = e.status;
     res.set_header("x-amzn-ErrorType", type + ":http://internal.amazon.com/coral/com.amazon.coral.service/");
     res.set_content(e.body, e.content_type.c_str());
@@ -1612,14 +1626,13 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
               ? HandleLogsAction(*d, target.substr(std::strlen(kLogsTargetPrefix)), req.body)
           : target.rfind(kCloudWatchTargetPrefix, 0) == 0
               ? HandleCloudWatchAction(*d, target.substr(std::strlen(kCloudWatchTargetPrefix)), req.body)
-          : req.body.rfind("Action=", 0) == 0
-              ? AwsError(400, "UnknownOperationException",
-                         "an AWS query-protocol request (CloudWatch from an older botocore?) is not served: the "
-                         "training jobs' metrics are served as CloudWatch's AWS JSON 1.0 actions (the protocol "
-                         "current botocore uses), the SageMaker and CloudWatch Logs actions as AWS JSON 1.1")
+          : IsQueryRequest(req)
+              ? HandleCloudWatchQuery(*d, req.body)
               : AwsError(400, "UnknownOperationException",
-                         "missing or foreign X-Amz-Target header (want SageMaker.<Action>, or "
-                         "Logs_20140328.<Action> for the training jobs' logs)");
+                         "missing or foreign X-Amz-Target header (want SageMaker.<Action>, "
+                         "Logs_20140328.<Action> for the training jobs' logs, or "
+                         "GraniteServiceVersion20100801.<Action> or a form-encoded Action=<Action> for their "
+                         "metrics as CloudWatch serves them)");
     } catch (const std::exception& e) {
       // A request the handlers did not foresee: still an AWS JSON error, so clients see a code.
       r = AwsError(500, "InternalFailure", std::string("the coordinator could not handle this request: ") + e.what());

@@ -15,7 +15,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -370,12 +372,151 @@ TEST_F(Cluster, TheTrainingJobsOutputAndMetricsReadAsCloudWatchServesThem) {
   EXPECT_EQ(listed_metrics["Metrics"][0]["MetricName"], "loss");
   EXPECT_EQ(listed_metrics["Metrics"][0]["Dimensions"][0]["Value"], trials[0]);
   EXPECT_EQ(cw("ListMetrics", {{"Dimensions", dims}})["Metrics"].size(), 1u);
-  // An older botocore's query-protocol request is told what is served.
-  auto query = httplib::Client("127.0.0.1", http_port_)
-                   .Post("/", "Action=GetMetricStatistics&Version=2010-08-01", "application/x-www-form-urlencoded");
-  ASSERT_TRUE(query);
-  EXPECT_EQ(query->status, 400);
-  EXPECT_NE(query->body.find("query-protocol request"), std::string::npos) << query->body;
+  // GetMetricData: the same periods, per query, in ScanBy order, in pages of MaxDatapoints.
+  auto metric_stat = [&](int period, const std::string& stat) {
+    return Json{{"Metric", {{"Namespace", "/aws/sagemaker/TrainingJobs"}, {"MetricName", "loss"}, {"Dimensions", dims}}},
+                {"Period", period},
+                {"Stat", stat}};
+  };
+  Json queries = Json::array({{{"Id", "total"}, {"MetricStat", metric_stat(3600, "Sum")}},
+                              {{"Id", "per_second"}, {"MetricStat", metric_stat(1, "SampleCount")}, {"Label", "n"}},
+                              {{"Id", "hidden"}, {"MetricStat", metric_stat(60, "Average")}, {"ReturnData", false}}});
+  Json data = cw("GetMetricData", {{"MetricDataQueries", queries}, {"StartTime", from_s}, {"EndTime", to_s}});
+  ASSERT_EQ(data["MetricDataResults"].size(), 2u) << "ReturnData false is left out: " << data.dump();
+  const Json& total = data["MetricDataResults"][0];
+  EXPECT_EQ(total["Id"], "total");
+  EXPECT_EQ(total["Label"], "loss") << "the metric's name by default";
+  EXPECT_EQ(total["StatusCode"], "Complete");
+  ASSERT_EQ(total["Values"].size(), 1u);
+  EXPECT_NEAR(total["Values"][0].get<double>(), sum, 1e-12);
+  EXPECT_DOUBLE_EQ(total["Timestamps"][0].get<double>(), from_s);
+  const Json& per_second = data["MetricDataResults"][1];
+  EXPECT_EQ(per_second["Label"], "n");
+  ASSERT_EQ(per_second["Values"].size(), fine["Datapoints"].size()) << "as GetMetricStatistics' periods";
+  double counted = 0;
+  for (size_t i = 0; i < per_second["Values"].size(); ++i) {
+    counted += per_second["Values"][i].get<double>();
+    if (i > 0) {
+      EXPECT_LT(per_second["Timestamps"][i], per_second["Timestamps"][i - 1]) << "newest first by default";
+    }
+  }
+  EXPECT_EQ(counted, 4.0);
+  // One datapoint a page, oldest first: every page's points once, the cut query PartialData.
+  Json paging = {{"MetricDataQueries", Json::array({queries[1]})}, {"StartTime", from_s}, {"EndTime", to_s},
+                 {"ScanBy", "TimestampAscending"}, {"MaxDatapoints", 1}};
+  std::vector<double> stamps;
+  for (int page = 0; page < 10; ++page) {
+    Json got = cw("GetMetricData", paging);
+    ASSERT_EQ(got["MetricDataResults"].size(), 1u) << got.dump();
+    for (const auto& t : got["MetricDataResults"][0]["Timestamps"]) stamps.push_back(t.get<double>());
+    if (!got.contains("NextToken")) {
+      EXPECT_EQ(got["MetricDataResults"][0]["StatusCode"], "Complete");
+      break;
+    }
+    EXPECT_EQ(got["MetricDataResults"][0]["StatusCode"], "PartialData");
+    paging["NextToken"] = got["NextToken"];
+  }
+  EXPECT_EQ(stamps.size(), per_second["Values"].size());
+  EXPECT_TRUE(std::is_sorted(stamps.begin(), stamps.end()));
+  auto data_error = [&](const Json& q, const Json& extra = Json::object()) {
+    Json body = {{"MetricDataQueries", Json::array({q})}, {"StartTime", from_s}, {"EndTime", to_s}};
+    body.update(extra);
+    Json e = cw("GetMetricData", body, 400);
+    return e.value("__type", "") + ": " + e.value("message", "");
+  };
+  EXPECT_NE(data_error({{"Id", "e"}, {"Expression", "SUM(METRICS())"}}).find("InvalidParameterValue: MetricDataQueries[0].Expression"),
+            std::string::npos);
+  EXPECT_EQ(data_error({{"Id", "Upper"}, {"MetricStat", metric_stat(60, "Sum")}}).rfind("InvalidParameterValue", 0), 0u);
+  EXPECT_NE(data_error({{"Id", "p"}, {"MetricStat", metric_stat(60, "p99")}}).find("percentiles"), std::string::npos);
+  EXPECT_EQ(data_error({{"Id", "m"}}).rfind("MissingParameter: The parameter MetricDataQueries[0].MetricStat", 0), 0u);
+  EXPECT_EQ(data_error({{"Id", "m"}, {"MetricStat", metric_stat(60, "Sum")}}, {{"NextToken", "x"}}).rfind("InvalidNextToken", 0),
+            0u);
+  EXPECT_EQ(data_error({{"Id", "m"}, {"MetricStat", metric_stat(60, "Sum")}}, {{"ScanBy", "Name"}}).rfind("InvalidParameterValue", 0),
+            0u);
+  Json stringly = metric_stat(60, "Sum");
+  stringly["Period"] = "60";
+  EXPECT_EQ(data_error({{"Id", "m"}, {"MetricStat", stringly}}),
+            "SerializationException: member MetricDataQueries[0].MetricStat.Period must be an integer, got string");
+  Json twice = cw("GetMetricData", {{"MetricDataQueries", Json::array({queries[0], queries[0]})}, {"StartTime", from_s},
+                                    {"EndTime", to_s}}, 400);
+  EXPECT_EQ(twice["__type"], "InvalidParameterValue") << twice.dump();
+  EXPECT_EQ(cw("GetMetricData", {{"MetricDataQueries", Json::array()}, {"StartTime", from_s}, {"EndTime", to_s}}, 400)["__type"],
+            "InvalidParameterValue");
+
+  // The query protocol (Debian 12's botocore and aws CLI, aws-sdk-go v1): a form, answered in XML.
+  auto iso = [](double seconds) {
+    const std::time_t t = static_cast<std::time_t>(std::floor(seconds));
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return std::string(buf);
+  };
+  auto query = [&](const std::string& form, int expect = 200) {
+    auto res = httplib::Client("127.0.0.1", http_port_).Post("/", form, "application/x-www-form-urlencoded; charset=utf-8");
+    EXPECT_TRUE(res) << form;
+    if (!res) return std::string();
+    EXPECT_EQ(res->status, expect) << form << ": " << res->body;
+    EXPECT_EQ(res->get_header_value("Content-Type"), "text/xml") << form;
+    return res->body;
+  };
+  const std::string window = "&StartTime=" + iso(from_s) + "&EndTime=" + iso(to_s + 1) +
+                             "&Dimensions.member.1.Name=TrainingJobName&Dimensions.member.1.Value=" + trials[0];
+  std::string xml = query("Action=GetMetricStatistics&Version=2010-08-01&Namespace=%2Faws%2Fsagemaker%2FTrainingJobs"
+                          "&MetricName=loss&Period=3600&Statistics.member.1=Sum&Statistics.member.2=SampleCount" + window);
+  EXPECT_EQ(xml.rfind("<GetMetricStatisticsResponse xmlns=\"http://monitoring.amazonaws.com/doc/2010-08-01/\">"
+                      "<GetMetricStatisticsResult><Label>loss</Label><Datapoints><member><Timestamp>" + iso(from_s) +
+                          "</Timestamp>",
+                      0),
+            0u)
+      << xml;
+  EXPECT_NE(xml.find("<SampleCount>4.0</SampleCount>"), std::string::npos) << xml;
+  const size_t sum_at = xml.find("<Sum>");
+  ASSERT_NE(sum_at, std::string::npos) << xml;
+  EXPECT_NEAR(std::stod(xml.substr(sum_at + 5)), sum, 1e-9);
+  xml = query("Action=GetMetricData&Version=2010-08-01&MetricDataQueries.member.1.Id=total"
+              "&MetricDataQueries.member.1.MetricStat.Metric.Namespace=%2Faws%2Fsagemaker%2FTrainingJobs"
+              "&MetricDataQueries.member.1.MetricStat.Metric.MetricName=loss"
+              "&MetricDataQueries.member.1.MetricStat.Metric.Dimensions.member.1.Name=TrainingJobName"
+              "&MetricDataQueries.member.1.MetricStat.Metric.Dimensions.member.1.Value=" + trials[0] +
+              "&MetricDataQueries.member.1.MetricStat.Period=3600&MetricDataQueries.member.1.MetricStat.Stat=Sum"
+              "&MetricDataQueries.member.1.ReturnData=true&StartTime=" + iso(from_s) + "&EndTime=" + iso(to_s + 1));
+  EXPECT_NE(xml.find("<MetricDataResults><member><Id>total</Id><Label>loss</Label><Timestamps><member>" + iso(from_s) +
+                     "</member></Timestamps><Values><member>"),
+            std::string::npos)
+      << xml;
+  EXPECT_NE(xml.find("<StatusCode>Complete</StatusCode></member></MetricDataResults><Messages></Messages>"),
+            std::string::npos)
+      << xml;
+  xml = query("Action=ListMetrics&Version=2010-08-01&Dimensions.member.1.Name=TrainingJobName"
+              "&Dimensions.member.1.Value=" + trials[0]);
+  EXPECT_NE(xml.find("<Metrics><member><Namespace>/aws/sagemaker/TrainingJobs</Namespace><MetricName>loss</MetricName>"
+                     "<Dimensions><member><Name>TrainingJobName</Name><Value>" + trials[0] + "</Value></member>"),
+            std::string::npos)
+      << xml;
+  auto query_error = [&](const std::string& form) {
+    const std::string body = query(form, 400);
+    const size_t at = body.find("<Code>"), to = body.find("</Code>");
+    EXPECT_EQ(body.rfind("<ErrorResponse xmlns=\"http://monitoring.amazonaws.com/doc/2010-08-01/\"><Error><Type>Sender"
+                         "</Type>", 0), 0u) << body;
+    return at == std::string::npos || to == std::string::npos ? body : body.substr(at + 6, to - at - 6);
+  };
+  const std::string form = "Action=GetMetricStatistics&Version=2010-08-01&Namespace=n&MetricName=loss"
+                            "&Statistics.member.1=Sum" + window;
+  EXPECT_EQ(query_error("Action=GetMetricStatistics&Version=2010-08-01"), "MissingParameter");
+  EXPECT_EQ(query_error(form + "&Period=abc"), "InvalidParameterValue");
+  EXPECT_EQ(query_error(form + "&Period=60&Statistics.member.3=Sum"), "MalformedQueryString") << "member.2 missing";
+  EXPECT_EQ(query_error(form + "&Period=6%G0"), "MalformedQueryString");
+  EXPECT_EQ(query_error(form + "&Period=60&Period=61"), "MalformedQueryString");
+  EXPECT_EQ(query_error("Action=GetMetricStatistics&Version=2010-08-01&Namespace=n&MetricName=loss&Period=60"
+                        "&Statistics.member.1=Sum&StartTime=yesterday&EndTime=" + iso(to_s)),
+            "InvalidParameterValue");
+  std::string deep = "Action=ListMetrics&Version=2010-08-01&A";
+  for (int i = 0; i < 20; ++i) deep += ".A";
+  EXPECT_EQ(query_error(deep + "=1"), "MalformedQueryString");
+  EXPECT_EQ(query_error("Action=DescribeAlarms&Version=2010-08-01"), "InvalidAction");
+  EXPECT_EQ(query_error("Action=ListMetrics&Version=2014-03-28"), "InvalidParameterValue");
+  EXPECT_EQ(query_error("Version=2010-08-01"), "MalformedQueryString") << "no Action";
 }
 
 // CloudWatch answers at most 1 MB of events a call: a long output comes in pages whose tokens
