@@ -2,18 +2,22 @@
 // HandleSageMakerAction): the request bodies `aws sagemaker ... --endpoint-url` and boto3 send.
 //
 // Input layout: byte 0 chooses the action (the twelve the API implements, an unknown one, the four
-// CloudWatch Logs actions and an unknown one of those, CloudWatch's two and an unknown one);
-// the rest is the request body. One coordinator core (an in-memory store) serves every input,
-// seeded with one valid tuning job, "fuzz-seed", so that inputs naming it reach the describe,
-// list, tag and stop paths, and pagination tokens of real listings. The state carries over from
-// input to input (a crash may need the inputs before it: rerun the corpus, not only the
-// artifact).
+// CloudWatch Logs actions and an unknown one of those, CloudWatch's three and an unknown one,
+// then CloudWatch's query protocol, whose body names its own Action); the rest is the request
+// body. One coordinator core (an in-memory store) serves every input, seeded with one valid
+// tuning job, "fuzz-seed", with output lines and metric values, so that inputs naming it reach
+// the describe, list, tag, stop, logs and metrics paths, and pagination tokens of real listings.
+// The state carries over from input to input (a crash may need the inputs before it: rerun the
+// corpus, not only the artifact).
 //
-// Checks, beyond "no crash, no sanitizer report": every answer is JSON; a 200 answer is an
+// Checks, beyond "no crash, no sanitizer report": every JSON answer is JSON; a 200 answer is an
 // object; an error is 4xx (a 5xx answer to a request is a finding) with a "__type" and a
-// non-empty "message".
+// non-empty "message". A query-protocol answer is well-formed XML (tags nest, text escaped, no
+// character XML forbids) and an error in it has a Code and a Message.
+
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +41,7 @@ using hpo::coordinator::CoreOptions;
 using hpo::coordinator::Dispatcher;
 using hpo::coordinator::DispatcherOptions;
 using hpo::coordinator::HandleCloudWatchAction;
+using hpo::coordinator::HandleCloudWatchQuery;
 using hpo::coordinator::HandleLogsAction;
 using hpo::coordinator::HandleSageMakerAction;
 using hpo::coordinator::SqliteJobStore;
@@ -63,7 +68,10 @@ constexpr const char* kActions[] = {"CreateHyperParameterTuningJob",
                                     // CloudWatch's (coordinator/cloudwatch_metrics.h), then an unknown one
                                     "CW:GetMetricStatistics",
                                     "CW:ListMetrics",
-                                    "CW:PutMetricData"};
+                                    "CW:GetMetricData",
+                                    "CW:PutMetricData",
+                                    // CloudWatch in the query protocol: the body is the form, its Action in it
+                                    "CWQ"};
 constexpr size_t kActionCount = sizeof(kActions) / sizeof(kActions[0]);
 
 constexpr const char* kSeedJob = R"json({
@@ -125,6 +133,12 @@ std::unique_ptr<Coordinator> Seeded() {
                       1700000001000 + static_cast<int64_t>(i)});
     }
     HPO_CHECK(made->store->AppendLogs(rows).ok());
+    // And metric values, for the CloudWatch actions' periods.
+    std::vector<hpo::coordinator::MetricRow> metrics;
+    for (uint32_t i = 0; i < 20; ++i) {
+      metrics.push_back({trial, 1, i, "validation:auc", 0.5 + 0.01 * i, 1700000000000 + static_cast<int64_t>(i) * 1500, i});
+    }
+    HPO_CHECK(made->store->AppendMetrics(metrics).ok());
   }
   return made;
 }
@@ -135,6 +149,44 @@ Coordinator& Shared() {
   return *c;
 }
 
+
+// Whether `xml` is one well-formed element as the query protocol's answers are written: tags
+// that nest and close, text with no raw '<', entities only &amp; &lt; &gt; &quot; &apos;, and no
+// character XML 1.0 forbids (controls other than tab, newline and return).
+std::string XmlProblem(const std::string& xml) {
+  std::vector<std::string> open;
+  for (size_t i = 0; i < xml.size();) {
+    const unsigned char ch = static_cast<unsigned char>(xml[i]);
+    if (ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') return "a control character at " + std::to_string(i);
+    if (ch == '&') {
+      static const char* kEntities[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&apos;"};
+      bool known = false;
+      for (const char* e : kEntities) known = known || xml.compare(i, std::strlen(e), e) == 0;
+      if (!known) return "a bare & at " + std::to_string(i);
+      ++i;
+      continue;
+    }
+    if (ch != '<') {
+      ++i;
+      continue;
+    }
+    const size_t end = xml.find('>', i);
+    if (end == std::string::npos) return "an unclosed tag at " + std::to_string(i);
+    std::string tag = xml.substr(i + 1, end - i - 1);
+    i = end + 1;
+    if (!tag.empty() && tag[0] == '/') {
+      if (open.empty() || open.back() != tag.substr(1)) return "</" + tag.substr(1) + "> closes nothing open";
+      open.pop_back();
+      if (open.empty() && i != xml.size()) return "text after the root element";
+      continue;
+    }
+    const std::string name = tag.substr(0, tag.find(' '));
+    if (name.empty() || name.find_first_of("<&\"'/") != std::string::npos) return "a bad tag <" + tag + ">";
+    open.push_back(name);
+  }
+  return open.empty() ? "" : "<" + open.back() + "> is not closed";
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -142,6 +194,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Coordinator& c = Shared();
   const std::string action = kActions[data[0] % kActionCount];
   const std::string body(reinterpret_cast<const char*>(data) + 1, size - 1);
+  if (action == "CWQ") {
+    const ApiResponse r = HandleCloudWatchQuery(*c.dispatcher, body);
+    HPO_CHECK_MSG(r.status == 200 || (r.status >= 400 && r.status < 500),
+                  "a query request answered " + std::to_string(r.status) + ": " + r.body);
+    const std::string problem = XmlProblem(r.body);
+    HPO_CHECK_MSG(problem.empty(), "a query request answered XML that is not well formed (" + problem + "): " + r.body);
+    if (r.status != 200) {
+      HPO_CHECK_MSG(r.body.find("<Code>") != std::string::npos && r.body.find("<Message></Message>") == std::string::npos,
+                    "a query request answered an error without a code and a message: " + r.body);
+    }
+    return 0;
+  }
   const ApiResponse r = action.rfind("Logs:", 0) == 0 ? HandleLogsAction(*c.dispatcher, action.substr(5), body)
                        : action.rfind("CW:", 0) == 0   ? HandleCloudWatchAction(*c.dispatcher, action.substr(3), body)
                                                        : HandleSageMakerAction(*c.dispatcher, action, body);

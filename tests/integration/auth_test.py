@@ -315,8 +315,17 @@ class Auth(unittest.TestCase):
                                                                    "Content-Type": "application/x-amz-json-1.1"})
         self.assertEqual(status, 403, body)
         self.assertIn("Credential should be scoped to correct service: 'logs'", body["message"])
-        # CloudWatch's (the metrics) likewise, scoped to "monitoring". (Debian's botocore speaks
-        # CloudWatch's query protocol, which is not served: signed by hand here, as botocore 1.3x+.)
+        # CloudWatch's (the metrics) likewise, scoped to "monitoring": through boto3's client, in the
+        # protocol the installed botocore speaks (Debian 12's: the query protocol, whose errors are
+        # XML), and by hand in AWS JSON 1.0 (botocore 1.32 and later).
+        def cloudwatch(key_id=GOOD_ID, secret=GOOD_SECRET, **config):
+            return boto3.client("cloudwatch", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id=key_id,
+                                aws_secret_access_key=secret, config=cfg.merge(botocore.config.Config(**config)))
+        self.assertTrue(cloudwatch().list_metrics(Namespace=group)["Metrics"], "the training jobs' metrics")
+        self.assert_refused(lambda: cloudwatch(secret="wrong").list_metrics(Namespace=group),
+                            "InvalidSignatureException", 403)
+        self.assert_refused(lambda: cloudwatch(signature_version=botocore.UNSIGNED).list_metrics(Namespace=group),
+                            "MissingAuthenticationTokenException", 403)
         list_metrics = {"X-Amz-Target": "GraniteServiceVersion20100801.ListMetrics",
                         "Content-Type": "application/x-amz-json-1.0"}
         status, body = self.signed("POST", "/", json.dumps({"Namespace": group}).encode(), headers=list_metrics,

@@ -1290,6 +1290,97 @@ class AwsClients(unittest.TestCase):
                   "--filter-pattern", "loss", "--page-size", "5")
         self.assertEqual(len(out["events"]), len(found))
 
+    def test_19_training_job_metrics_through_cloudwatch_clients(self):
+        # The training jobs' metrics as CloudWatch serves them (coordinator/cloudwatch_metrics.h),
+        # with boto3's "cloudwatch" client and the aws CLI, in the protocol the installed botocore
+        # speaks to CloudWatch: the query protocol (form in, XML out) for Debian 12's 1.29, AWS
+        # JSON 1.0 for 1.32 and later. What they read is checked against the values hpo stored.
+        self.need("main_done")
+        cfg = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"})
+        cw = boto3.client("cloudwatch", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="x",
+                          aws_secret_access_key="y", config=cfg)
+        # (botocore 1.3x+ lists several protocols; resolved_protocol is the one it sends.)
+        protocol = getattr(cw.meta.service_model, "resolved_protocol", cw.meta.service_model.protocol)
+        print(f"\n    CloudWatch protocol of botocore {botocore.__version__}: {protocol}", file=sys.stderr)
+        sm = self.client()
+        trial = [t["TrainingJobName"] for page in self.pages(MAIN) for t in page][0]
+        described = sm.describe_training_job(TrainingJobName=trial)
+        with urllib.request.urlopen(f"{self.url}/hpo/v1/curves?job={MAIN}&trial={trial}", timeout=10) as r:
+            curve = json.loads(r.read())["Curves"][trial]
+        self.assertTrue(curve, "the training job's loss values")
+        dims = [{"Name": "TrainingJobName", "Value": trial}]
+        ns = "/aws/sagemaker/TrainingJobs"
+
+        listed = cw.list_metrics(Namespace=ns, Dimensions=dims)["Metrics"]
+        self.assertEqual({m["MetricName"] for m in listed}, {m["MetricName"] for m in described["FinalMetricDataList"]})
+        every = [m for page in cw.get_paginator("list_metrics").paginate(Namespace=ns) for m in page["Metrics"]]
+        self.assertGreaterEqual(len({m["Dimensions"][0]["Value"] for m in every}), MAIN_TRIALS)
+
+        # The SDK's window (TrainingJobAnalytics): TrainingStartTime to a minute past the end.
+        start = described["TrainingStartTime"] - datetime.timedelta(seconds=1)
+        end = described["TrainingEndTime"] + datetime.timedelta(seconds=60)
+        stats = cw.get_metric_statistics(Namespace=ns, MetricName="loss", Dimensions=dims, StartTime=start,
+                                         EndTime=end, Period=60, Statistics=["SampleCount", "Sum", "Minimum", "Maximum"])
+        points = stats["Datapoints"]
+        self.assertEqual(stats["Label"], "loss")
+        self.assertEqual(sum(p["SampleCount"] for p in points), len(curve), points)
+        self.assertAlmostEqual(sum(p["Sum"] for p in points), sum(curve), places=9)
+        self.assertEqual(min(p["Minimum"] for p in points), min(curve))
+        self.assertEqual(max(p["Maximum"] for p in points), max(curve))
+        self.assertTrue(all(isinstance(p["Timestamp"], datetime.datetime) and start <= p["Timestamp"] < end
+                            for p in points), points)
+
+        # GetMetricData through botocore's own paginator, one datapoint a page, oldest first.
+        queries = [{"Id": "n", "MetricStat": {"Metric": {"Namespace": ns, "MetricName": "loss", "Dimensions": dims},
+                                              "Period": 1, "Stat": "SampleCount"}},
+                   {"Id": "best", "Label": "lowest loss", "MetricStat": {
+                       "Metric": {"Namespace": ns, "MetricName": "loss", "Dimensions": dims},
+                       "Period": 3600, "Stat": "Minimum"}}]
+        pages = list(cw.get_paginator("get_metric_data").paginate(
+            MetricDataQueries=queries, StartTime=start, EndTime=end, ScanBy="TimestampAscending",
+            PaginationConfig={"PageSize": 1}))
+        by_id = {}
+        for page in pages:
+            for result in page["MetricDataResults"]:
+                got = by_id.setdefault(result["Id"], {"Label": result["Label"], "Timestamps": [], "Values": []})
+                got["Timestamps"] += result["Timestamps"]
+                got["Values"] += result["Values"]
+        self.assertEqual(len(pages), sum(len(r["Values"]) for r in by_id.values()), "one datapoint a page")
+        self.assertEqual(sum(by_id["n"]["Values"]), len(curve))
+        self.assertEqual(by_id["n"]["Timestamps"], sorted(by_id["n"]["Timestamps"]))
+        self.assertEqual((by_id["best"]["Label"], by_id["best"]["Values"]), ("lowest loss", [min(curve)]))
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            cw.get_metric_data(MetricDataQueries=[{"Id": "e", "Expression": "SUM(METRICS())"}], StartTime=start,
+                               EndTime=end)
+        self.assertEqual(error_code(cm.exception), "InvalidParameterValue")
+        self.assertIn("metric math", str(cm.exception))
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            cw.get_metric_statistics(Namespace=ns, MetricName="loss", Dimensions=dims, StartTime=end, EndTime=start,
+                                     Period=60, Statistics=["Sum"])
+        self.assertEqual(error_code(cm.exception), "InvalidParameterCombination")
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            cw.describe_alarms()
+        self.assertIn(error_code(cm.exception), {"InvalidAction", "UnknownOperationException"})
+
+        # The aws CLI, which speaks what its own botocore does (Debian's: the query protocol).
+        if not os.access(AWS_CLI, os.X_OK):
+            self.skipTest(f"{AWS_CLI} is not installed (package awscli; or set HPO_AWS_CLI)")
+        env = dict(os.environ, AWS_ACCESS_KEY_ID="dummy-key", AWS_SECRET_ACCESS_KEY="dummy-secret",
+                   AWS_DEFAULT_REGION="us-east-1", AWS_PAGER="", AWS_MAX_ATTEMPTS="1")
+        def cli(*args):
+            argv = [AWS_CLI, "cloudwatch", *args, "--endpoint-url", self.url, "--output", "json"]
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
+            self.assertEqual(p.returncode, 0, f"{' '.join(argv)}\nstdout: {p.stdout}\nstderr: {p.stderr}")
+            return json.loads(p.stdout)
+        window = ["--start-time", start.isoformat(), "--end-time", end.isoformat()]
+        out = cli("get-metric-statistics", "--namespace", ns, "--metric-name", "loss", "--dimensions",
+                  f"Name=TrainingJobName,Value={trial}", "--period", "3600", "--statistics", "Maximum", *window)
+        self.assertEqual([p["Maximum"] for p in out["Datapoints"]], [max(curve)], out)
+        out = cli("get-metric-data", "--metric-data-queries", json.dumps(queries[1:]), *window)
+        self.assertEqual(out["MetricDataResults"][0]["Values"], [min(curve)], out)
+        out = cli("list-metrics", "--namespace", ns, "--dimensions", f"Name=TrainingJobName,Value={trial}")
+        self.assertEqual(sorted(m["MetricName"] for m in out["Metrics"]), sorted(m["MetricName"] for m in listed))
+
     def test_99_every_response_was_checked(self):
         checked = self.wire.checked
         for op in ("CreateHyperParameterTuningJob", "DescribeHyperParameterTuningJob", "ListHyperParameterTuningJobs",

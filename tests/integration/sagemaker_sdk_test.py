@@ -60,6 +60,7 @@ _bootstrap()
 import atexit  # noqa: E402
 import concurrent.futures  # noqa: E402
 import contextlib  # noqa: E402
+import datetime  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import urllib.request  # noqa: E402
@@ -374,6 +375,18 @@ def scenario_random(c, ck):
           and set(frame["metric_name"]) == {OBJECTIVE},
           f"TrainingJobAnalytics({best_name}).dataframe(): the {len(curve)} values of its curve {curve} "
           f"as CloudWatch averages {values}")
+    # The same curve through GetMetricData (Studio's and Grafana's call), in this botocore's AWS
+    # JSON 1.0: each value a datapoint of its own second at most, so SampleCount adds up to them.
+    cw = c.session.boto_session.client("cloudwatch")
+    tj = c.session.sagemaker_client.describe_training_job(TrainingJobName=best_name)
+    data = cw.get_metric_data(
+        MetricDataQueries=[{"Id": "n", "MetricStat": {"Metric": {
+            "Namespace": "/aws/sagemaker/TrainingJobs", "MetricName": OBJECTIVE,
+            "Dimensions": [{"Name": "TrainingJobName", "Value": best_name}]}, "Period": 1, "Stat": "SampleCount"}}],
+        StartTime=tj["TrainingStartTime"], EndTime=tj["TrainingEndTime"] + datetime.timedelta(seconds=60))
+    protocol = getattr(cw.meta.service_model, "resolved_protocol", cw.meta.service_model.protocol)
+    ck.eq((protocol, sum(data["MetricDataResults"][0]["Values"])), ("json", len(curve)),
+          f"cloudwatch.get_metric_data({best_name}): protocol, and the samples of its curve")
 
     # Warm start from the attached parent: both kinds the SDK has.
     child = attached.transfer_learning_tuner()
