@@ -7,7 +7,7 @@
 //                        A member of the wrong JSON type is a SerializationException naming it;
 //                        null reads as absent; a timestamp is epoch seconds.
 //   AWS query            CloudWatch's protocol for older clients (botocore before 1.32, so Debian
-//                        12's python3-boto3 and aws CLI 2.9; aws-sdk-go v1, so Grafana): the body
+//                        12's python3-boto3 and aws CLI 2.9, and SDKs of that age): the body
 //                        form-encoded, `Action=A&Version=V&Name=v&List.member.1=x&Obj.Sub=y`. It
 //                        is read as the JSON the same request would carry (`.member.N` lists
 //                        become arrays, dotted names nested objects, every value a string, an

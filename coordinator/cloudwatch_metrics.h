@@ -10,7 +10,7 @@
 // (coordinator/aws_request.h): AWS JSON 1.0, `POST /` with
 // `X-Amz-Target: GraniteServiceVersion20100801.<Action>` (current botocore), and the query
 // protocol, a form-encoded `POST /` with `Action=<Action>&Version=2010-08-01` answered in XML
-// (Debian 12's python3-boto3 and aws CLI, aws-sdk-go v1 and so Grafana). Signatures (where
+// (Debian 12's python3-boto3 and aws CLI, and SDKs of that age). Signatures (where
 // required) are scoped to the service `monitoring`. Clients reach it with
 // AWS_ENDPOINT_URL_CLOUDWATCH=URL (or `--endpoint-url`, or a client's endpoint_url).
 //

@@ -375,7 +375,7 @@ def scenario_random(c, ck):
           and set(frame["metric_name"]) == {OBJECTIVE},
           f"TrainingJobAnalytics({best_name}).dataframe(): the {len(curve)} values of its curve {curve} "
           f"as CloudWatch averages {values}")
-    # The same curve through GetMetricData (Studio's and Grafana's call), in this botocore's AWS
+    # The same curve through GetMetricData (what dashboards call), in this botocore's AWS
     # JSON 1.0: each value a datapoint of its own second at most, so SampleCount adds up to them.
     cw = c.session.boto_session.client("cloudwatch")
     tj = c.session.sagemaker_client.describe_training_job(TrainingJobName=best_name)
