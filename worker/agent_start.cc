@@ -225,7 +225,7 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
       // The program's end is the end of what it started, as a container's end is: what it left
       // running (a daemon still writing its model or checkpoints) could swap files under the
       // uploads below (a FIFO blocked them for good; a link uploaded a host file).
-      KillAttemptLeftovers(trial, attempt, spec.host, [this](const std::string& l) { Log(l); });
+      KillAttemptLeftovers(trial, attempt, spec.host, [this](const std::string& l) { Log(l); }, exit.mount_ns);
       // Interrupted on a single host: it runs again, and its model would be the job's until then.
       // So does one whose container the runtime could not start (no program ran: empty archives).
       // (As ExitReport judges it: the runtime's last line tells a runc failure's 126 from the

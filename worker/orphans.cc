@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -48,6 +49,18 @@ std::optional<std::string> EnvironmentValue(pid_t pid, std::string_view key) {
     if (entry.compare(0, key.size(), key) == 0) return entry.substr(key.size());
   }
   return std::nullopt;
+}
+
+// The inode of PID's mount namespace, from the /proc/PID/ns/mnt link ("mnt:[4026532291]"); 0
+// when unreadable (gone, a zombie, another user's).
+std::uint64_t MountNamespaceOf(pid_t pid) {
+  char target[64];
+  const std::string link = "/proc/" + std::to_string(pid) + "/ns/mnt";
+  const ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+  if (n <= 0) return 0;
+  target[n] = '\0';
+  const char* open = std::strchr(target, '[');
+  return open ? std::strtoull(open + 1, nullptr, 10) : 0;
 }
 
 std::vector<pid_t> AllPids() {
@@ -145,7 +158,7 @@ int SweepOrphans(int64_t now_ms, int64_t interval_ms, const std::function<void(c
 }
 
 int KillAttemptLeftovers(const std::string& trial, uint32_t attempt, const std::string& host,
-                         const std::function<void(const std::string&)>& log) {
+                         const std::function<void(const std::string&)>& log, std::uint64_t mount_ns) {
   const std::string attempt_key = std::string(kAttemptVariable) + "=";
   const pid_t self = ::getpid();
   std::set<pid_t> tracked;
@@ -155,17 +168,24 @@ int KillAttemptLeftovers(const std::string& trial, uint32_t attempt, const std::
     for (const auto& [owner, sets] : r.owners) tracked.insert(sets.first.begin(), sets.first.end());
   }
   std::set<pid_t> killed;
+  // A process in the program's private mount namespace is the attempt's whatever its environment
+  // says, unless the namespace is this process's own (it never is: the program's is new).
+  if (mount_ns != 0 && mount_ns == MountNamespaceOf(self)) mount_ns = 0;
   // Until a pass finds nothing (at most 8): a process killed in one pass may not be dead yet, and
   // its children become ours only once it is, so each pass waits a little after killing. Best
-  // effort (a process that cleared its environment is not found): the uploads' own checks
-  // (common/file_util.h OpenRegularFile) are what keeps them safe.
+  // effort without a namespace (a process that cleared its environment is not found): the
+  // uploads' own checks (common/file_util.h OpenRegularFile) are what keeps them safe.
   for (int pass = 0; pass < 8; ++pass) {
     const size_t before = killed.size();
     for (pid_t pid : AllPids()) {
       ProcInfo p;
-      if (killed.count(pid) || tracked.count(pid) || !ReadProcStat(pid, &p) || p.ppid != self || p.state == 'Z') continue;
-      if (TrainingJobOf(pid) != trial || EnvironmentValue(pid, attempt_key) != std::to_string(attempt)) continue;
-      if (!host.empty() && EnvironmentValue(pid, "SM_CURRENT_HOST=").value_or(host) != host) continue;
+      if (pid == self || killed.count(pid) || tracked.count(pid) || !ReadProcStat(pid, &p) || p.state == 'Z') continue;
+      const bool in_namespace = mount_ns != 0 && MountNamespaceOf(pid) == mount_ns;
+      if (!in_namespace) {
+        if (p.ppid != self) continue;
+        if (TrainingJobOf(pid) != trial || EnvironmentValue(pid, attempt_key) != std::to_string(attempt)) continue;
+        if (!host.empty() && EnvironmentValue(pid, "SM_CURRENT_HOST=").value_or(host) != host) continue;
+      }
       if (p.pgid == pid) ::kill(-pid, SIGKILL);
       if (::kill(pid, SIGKILL) == 0) {
         killed.insert(pid);

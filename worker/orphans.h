@@ -10,7 +10,9 @@
 // worker, and reaps them and any other child of ours that nobody waits for.
 //
 // What it does not catch: a process that also cleared its environment (env -i) and daemonized,
-// and processes of a trial that runs in a container (the runtime owns those).
+// unless the program ran in a private mount namespace (as root; then KillAttemptLeftovers finds
+// it there at the attempt's end), and processes of a trial that runs in a container (the runtime
+// owns those).
 //
 // Thread safety: all functions are thread-safe (one mutex for the process).
 #pragma once
@@ -63,9 +65,12 @@ inline constexpr const char* kOwnerVariable = "HPO_WORKER_DIR";
 // job, attempt and host, and that no agent tracks as a program (in hpo run the other hosts of a
 // multi-host attempt are this process's children too). Called before the attempt's trees are
 // uploaded, as a container's end takes everything with it before SageMaker uploads: a process
-// left writing there could swap files under the upload. Returns how many.
+// left writing there could swap files under the upload. With `mount_ns` (the program's private
+// mount namespace, ExitInfo::mount_ns; 0: none), also every process still in that namespace,
+// whatever its parent or environment: one that cleared its environment (env -i) and daemonized
+// is found that way. Returns how many.
 int KillAttemptLeftovers(const std::string& trial, uint32_t attempt, const std::string& host,
-                         const std::function<void(const std::string&)>& log);
+                         const std::function<void(const std::string&)>& log, std::uint64_t mount_ns = 0);
 // The attempt number every local training program (and what it starts) gets in its environment.
 inline constexpr const char* kAttemptVariable = "HPO_ATTEMPT";
 inline std::string AttemptKey(const std::string& trial, uint32_t attempt) {

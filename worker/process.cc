@@ -340,10 +340,10 @@ struct TrialProcess::State {
 
   // Owned by the monitor thread (wake_fd: written by any thread, closed by the destructor).
   Fd out_fd, err_fd, pidfd, log_fd, wake_fd;
-  // The program's private mount namespace, held by the monitor thread until the exit has been
-  // handed on (see Monitor).
-  bool hold_mount_ns = false;
+  // The program's private mount namespace, opened by Start and held until the monitor thread has
+  // handed the exit on (see Monitor).
   Fd mount_ns;
+  std::uint64_t mount_ns_inode = 0;  // ExitInfo::mount_ns
   bool log_failed = false;
   std::uint64_t log_bytes = 0;  // written to the log by this process (ProcessOptions::max_log_bytes)
 
@@ -586,15 +586,12 @@ struct TrialProcess::State {
   void Monitor() {
     // When the last process of a mount namespace exits, the kernel unmounts its tree before the
     // exit becomes visible (exit_task_namespaces() runs before the parent is notified), with an
-    // RCU grace period: 0.2-0.4 ms on every trial's exit path here. Holding a reference moves
-    // that work to this thread, after on_exit. (A program that ends before this open leaves the
-    // teardown in its own exit, as without it.)
-    if (hold_mount_ns) {
-      const std::string ns = "/proc/" + std::to_string(pid) + "/ns/mnt";
-      mount_ns = Fd(::open(ns.c_str(), O_RDONLY | O_CLOEXEC));
-    }
+    // RCU grace period: 0.2-0.4 ms on every trial's exit path here. Holding a reference (opened
+    // by Start) moves that work to this thread, after on_exit. (A program that ends before that
+    // open leaves the teardown in its own exit, as without it.)
     std::vector<char> buf(64 * 1024);
     ExitInfo info;
+    info.mount_ns = mount_ns_inode;
     bool reaped_here = false;
     Clock::time_point drain_until;
     for (;;) {
@@ -806,7 +803,16 @@ Result<std::unique_ptr<TrialProcess>> TrialProcess::Start(const ProcessSpec& spe
   state->out_fd = std::move(out_r);
   state->err_fd = std::move(err_r);
   state->pidfd = Fd(PidfdOpen(pid));
-  state->hold_mount_ns = iso.mount_ns;
+  if (iso.mount_ns) {
+    // The program has exec'd (the spawn waits for that) and cannot have been reaped: its
+    // namespace is readable unless it has already exited.
+    const std::string ns = "/proc/" + std::to_string(pid) + "/ns/mnt";
+    state->mount_ns = Fd(::open(ns.c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat st {};
+    if (state->mount_ns.valid() && ::fstat(state->mount_ns.get(), &st) == 0) {
+      state->mount_ns_inode = static_cast<std::uint64_t>(st.st_ino);
+    }
+  }
   State* raw = state.get();
   try {
     state->monitor = std::thread([raw] {

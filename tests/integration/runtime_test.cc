@@ -2253,6 +2253,28 @@ TEST_F(OrphanCluster, ARestartedWorkerKillsWhatItsKilledPredecessorsProgramsStar
   }
 }
 
+// A daemon that cleared its environment (env -i) and left its session names no training job;
+// the worker (as root: the program in a private mount namespace) finds it in the program's
+// namespace and kills it when the attempt ends, before the upload, as a container's end would.
+TEST_F(OrphanCluster, ADaemonWithAClearedEnvironmentEndsWithItsAttempt) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the program's private mount namespace needs a worker running as root";
+  const std::string daemon = std::to_string(5000 + ::getpid() % 4000) + ".75";
+  Json spec = ScriptJob("it-envi", 1, 1,
+                        "#!/bin/sh\n"
+                        "env -i setsid sleep " + daemon + " </dev/null >/dev/null 2>&1 &\n"
+                        "while [ \"$(cut -d' ' -f6 /proc/$!/stat)\" != \"$!\" ]; do sleep 0.01; done\n"
+                        "echo loss=0.5\n");
+  Call("CreateHyperParameterTuningJob", spec);
+  Json d = WaitFor("it-envi", 60);
+  EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  const std::vector<pid_t> still = Sleeping(daemon);
+  EXPECT_TRUE(still.empty()) << "the daemon outlived its attempt";
+  for (pid_t p : still) ::kill(p, SIGKILL);
+  std::ifstream log(dir_ / "worker1.log");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("attempt 1 left running, before its files are uploaded"), std::string::npos) << text;
+}
+
 TEST_F(Cluster, AGridJobRunsEveryCombinationOnce) {
   Json ranges = {{"CategoricalParameterRanges",
                   {{{"Name", "optimizer"}, {"Values", {"adam", "sgd", "rmsprop"}}},

@@ -10,11 +10,14 @@
 
 #include <chrono>
 #include <filesystem>
+#include <iterator>
 #include <sstream>
 #include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "worker/process.h"
 
 namespace hpo::worker {
 namespace {
@@ -158,6 +161,42 @@ TEST(Orphans, AnAttemptsLeftoversAreKilledBeforeItsUploadAndNoOneElses) {
   SweepOrphans(50000, 0, log);  // reaps the two
   SweepOrphans(60000, 0, log);
   ForgetTrainingJobs(&owner);
+}
+
+// A daemon that also clears its environment (env -i) names no training job; run in the
+// program's private mount namespace (a worker as root), it is still the attempt's, found there.
+TEST(Orphans, ADaemonThatClearedItsEnvironmentIsFoundInTheProgramsMountNamespace) {
+  if (::geteuid() != 0) GTEST_SKIP() << "a private mount namespace needs root";
+  ASSERT_TRUE(BecomeSubreaper().ok());
+  ProcessSpec spec;
+  // It exits once the daemon has its own session (else the group's kill at the exit takes it).
+  spec.argv = {"/bin/sh", "-c",
+               "env -i setsid sleep 67 </dev/null >/dev/null 2>&1 & "
+               "while [ \"$(cut -d' ' -f6 /proc/$!/stat)\" != \"$!\" ]; do sleep 0.01; done; exit 0"};
+  spec.env = {{"PATH", "/usr/bin:/bin"}, {"TRAINING_JOB_NAME", "orphans-005-0a0b0c0d"}, {kAttemptVariable, "1"}};
+  spec.isolation.mount_namespace = true;
+  auto program = TrialProcess::Start(spec, [](Stream, const std::string&) {});
+  ASSERT_TRUE(program.ok()) << program.status().ToString();
+  const ExitInfo exit = (*program)->Wait();
+  ASSERT_EQ(exit.exit_code, 0);
+  ASSERT_NE(exit.mount_ns, 0u) << "the program's namespace is known";
+  const pid_t daemon = ChildRunning("sleep");
+  ASSERT_GT(daemon, 0) << "the daemon did not become this process's child";
+  std::ifstream environ("/proc/" + std::to_string(daemon) + "/environ", std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(environ), {}), "") << "an empty environment";
+
+  std::vector<std::string> logged;
+  auto log = [&](const std::string& line) { logged.push_back(line); };
+  EXPECT_EQ(KillAttemptLeftovers("orphans-005-0a0b0c0d", 1, "", log), 0) << "its environment names nothing";
+  EXPECT_TRUE(Alive(daemon));
+  EXPECT_EQ(KillAttemptLeftovers("orphans-005-0a0b0c0d", 1, "", log, exit.mount_ns + 1), 0) << "another namespace";
+  EXPECT_EQ(KillAttemptLeftovers("orphans-005-0a0b0c0d", 1, "", log, exit.mount_ns), 1);
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_NE(logged[0].find("orphans-005-0a0b0c0d attempt 1 left running"), std::string::npos) << logged[0];
+  for (int i = 0; i < 100 && Alive(daemon); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(Alive(daemon));
+  ::waitpid(daemon, nullptr, 0);
+  program->reset();
 }
 
 TEST(Orphans, ChildrenWithoutATrainingJobAreLeftAlone) {
