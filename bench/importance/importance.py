@@ -36,8 +36,17 @@ def hpo_run(hpo, function, evaluations, seeds):
     return json.loads(out)
 
 
-def optuna_importances(names, box, points, values, evaluator):
-    dists = {n: optuna.distributions.FloatDistribution(lo, hi) for n, (lo, hi) in zip(names, box)}
+def ped_evaluator():
+    """Optuna's PED-ANOVA evaluator class, or None where this Optuna lacks it."""
+    try:
+        from optuna.importance import PedAnovaImportanceEvaluator
+        return PedAnovaImportanceEvaluator
+    except ImportError:
+        return None
+
+
+def optuna_importances(names, dists, points, values, evaluator):
+    """Importances (not normalised) of a study holding these points, by `evaluator`, and its seconds."""
     study = optuna.create_study(direction="minimize")
     for x, y in zip(points, values):
         study.add_trial(optuna.trial.create_trial(params=dict(zip(names, x)), distributions=dists, value=y))
@@ -53,28 +62,24 @@ def main():
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
-    ped = None
-    try:
-        from optuna.importance import PedAnovaImportanceEvaluator
-        ped = PedAnovaImportanceEvaluator
-    except ImportError:
-        pass
+    ped = ped_evaluator()
     rows, raw = [], []
     for function in ("ishigami", "gfunction"):
         for n in [int(v) for v in a.evaluations.split(",")]:
             h = hpo_run(a.hpo, function, n, a.seeds)
             truth = h["true_first"]
+            dists = {n: optuna.distributions.FloatDistribution(lo, hi) for n, (lo, hi) in zip(h["names"], h["box"])}
             top = max(range(len(truth)), key=lambda i: truth[i])
             res = {"hpo": [], "fanova": [], "pedanova": []}
             for s in h["seeds"]:
                 err = lambda est: sum(abs(e - t) for e, t in zip(est, truth)) / len(truth)
                 first_right = lambda est: max(range(len(est)), key=lambda i: est[i]) == top
                 res["hpo"].append((err(s["first"]), first_right(s["first"]), s["seconds"]))
-                f, ft = optuna_importances(h["names"], h["box"], s["points"], s["values"],
+                f, ft = optuna_importances(h["names"], dists, s["points"], s["values"],
                                            FanovaImportanceEvaluator(seed=s["seed"]))
                 res["fanova"].append((err(f), first_right(f), ft))
                 if ped is not None:
-                    p, pt = optuna_importances(h["names"], h["box"], s["points"], s["values"], ped())
+                    p, pt = optuna_importances(h["names"], dists, s["points"], s["values"], ped())
                     res["pedanova"].append((None, first_right(p), pt))
                 raw.append({"function": function, "evaluations": n, "seed": s["seed"], "truth": truth,
                             "hpo": s["first"], "fanova": f, "pedanova": p if ped is not None else None})

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Hyperparameter importance side by side: hpo's against Optuna's fANOVA and PED-ANOVA, on the same
-# points of functions whose Sobol indices are known exactly (bench/importance/importance.py).
+# points of functions whose Sobol indices are known exactly (bench/importance/importance.py), or
+# with --real on a real model-tuning task, svr_diabetes, run as Random tuning jobs through `hpo run`
+# and read back with `hpo describe --importance`, scored against Sobol indices estimated from the
+# task's own objective (bench/importance/real_task.py; cached in svr_truth.json).
 #
-#   bench/importance/run.sh [BUILD_DIR] [-- importance.py options]
+#   bench/importance/run.sh [BUILD_DIR] [--real] [-- importance.py or real_task.py options]
 #   e.g. bench/importance/run.sh build-q -- --evaluations 50,100,200 --seeds 10
+#        bench/importance/run.sh build-q --real -- --evaluations 50,100 --seeds 5
 #
 # Uses bench/.venv-optuna (bench/common.sh: optuna, scikit-learn from PyPI), builds
 # `hpo` in BUILD_DIR (default build-q, Release, CPU only), writes bench/importance/out/<UTC time>/
@@ -12,6 +16,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build-q}
 [[ $# -gt 0 ]] && shift
+SCRIPT=bench/importance/importance.py
+if [[ ${1:-} == "--real" ]]; then
+  SCRIPT=bench/importance/real_task.py
+  shift
+fi
 [[ ${1:-} == "--" ]] && shift
 source bench/common.sh
 VENV=$BENCH_VENV
@@ -21,9 +30,9 @@ OUT=bench/importance/out/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
 {
   echo "- Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME")"
-  echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); command: \`bench/importance/run.sh $BUILD -- $*\` (hpo commit $(git rev-parse --short HEAD))"
+  echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); command: \`bench/importance/run.sh $BUILD $([[ $SCRIPT == *real_task.py ]] && echo '--real ')-- $*\` (hpo commit $(git rev-parse --short HEAD))"
 } > "$OUT/header.md"
-"$VENV/bin/python" bench/importance/importance.py --hpo "$HPO" --out "$OUT" "$@" | tee "$OUT/log.txt"
+"$VENV/bin/python" "$SCRIPT" --hpo "$HPO" --out "$OUT" "$@" | tee "$OUT/log.txt"
 echo
 cat "$OUT/header.md"
 echo "Results in $OUT"

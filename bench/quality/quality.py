@@ -157,26 +157,36 @@ def run_hpo_synthetic(hpo, task, batch, seed, evals):
 class _EvalHandler(socketserver.StreamRequestHandler):
     def handle(self):
         req = json.loads(self.rfile.readline())
-        v = svr_objective({n: float(req[n]) for n, _, _ in SVR_RANGES})
+        params = {n: float(req[n]) for n, _, _ in SVR_RANGES}
+        v = svr_objective(params)
         with self.server.lock:
             self.server.values.append(v)
+            self.server.points.append(params)
         self.wfile.write(("%.17g\n" % v).encode())
 
 
 def run_hpo_real(hpo, batch, seed, evals):
     """`hpo run` on a SageMaker request; the trainer asks this process to evaluate."""
+    job = run_hpo_svr_job(hpo, batch, seed, evals, "Bayesian")
+    subprocess.run(["rm", "-rf", job["tmp"]])
+    return job["values"]
+
+
+def run_hpo_svr_job(hpo, batch, seed, evals, strategy):
+    """`hpo run` of a `strategy` job on svr_diabetes: {name, state, tmp, points, values} (the
+    configurations and RMSEs in the order the trainers asked); the caller removes tmp."""
     tmp = tempfile.mkdtemp(prefix="hpo-quality-")
     sock = os.path.join(tmp, "eval.sock")
     server = socketserver.ThreadingUnixStreamServer(sock, _EvalHandler)
-    server.values, server.lock = [], threading.Lock()
+    server.values, server.points, server.lock = [], [], threading.Lock()
     th = threading.Thread(target=server.serve_forever, daemon=True)
     th.start()
     svr_objective({n: lo for n, lo, _ in SVR_RANGES})  # load the data before the clock matters
-    name = "quality-svr-b%d-s%d" % (batch, seed)
+    name = "quality-svr-%s-b%d-s%d" % (strategy.lower(), batch, seed)
     req = {
         "HyperParameterTuningJobName": name,
         "HyperParameterTuningJobConfig": {
-            "Strategy": "Bayesian", "RandomSeed": seed,
+            "Strategy": strategy, "RandomSeed": seed,
             "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "rmse"},
             "ResourceLimits": {"MaxNumberOfTrainingJobs": evals, "MaxParallelTrainingJobs": batch},
             "ParameterRanges": {"ContinuousParameterRanges": [
@@ -198,8 +208,9 @@ def run_hpo_real(hpo, batch, seed, evals):
     with open(spec, "w") as f:
         json.dump(req, f)
     workers, slots = (1, 1) if batch == 1 else (2, (batch + 1) // 2)
-    r = subprocess.run([hpo, "run", spec, "--workers", str(workers), "--slots", str(slots), "--state-dir",
-                        os.path.join(tmp, "state"), "-o", "json"], capture_output=True, text=True)
+    state = os.path.join(tmp, "state")
+    r = subprocess.run([hpo, "run", spec, "--workers", str(workers), "--slots", str(slots), "--state-dir", state,
+                        "-o", "json"], capture_output=True, text=True)
     server.shutdown()
     server.server_close()
     if r.returncode != 0:
@@ -207,8 +218,7 @@ def run_hpo_real(hpo, batch, seed, evals):
     if len(server.values) != evals:  # the state directory stays, to see which attempts ran twice
         raise RuntimeError("hpo run evaluated %d configurations, expected %d (state kept in %s)"
                            % (len(server.values), evals, tmp))
-    subprocess.run(["rm", "-rf", tmp])
-    return list(server.values)
+    return {"name": name, "state": state, "tmp": tmp, "points": list(server.points), "values": list(server.values)}
 
 
 def work(item):
