@@ -226,6 +226,7 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
       // running (a daemon still writing its model or checkpoints) could swap files under the
       // uploads below (a FIFO blocked them for good; a link uploaded a host file).
       KillAttemptLeftovers(trial, attempt, spec.host, [this](const std::string& l) { Log(l); }, exit.mount_ns);
+      if (exit.mount_ns != 0) UnmarkAttemptNamespace(owner_tag, exit.mount_ns);
       // Interrupted on a single host: it runs again, and its model would be the job's until then.
       // So does one whose container the runtime could not start (no program ran: empty archives).
       // (As ExitReport judges it: the runtime's last line tells a runc failure's 126 from the
@@ -376,6 +377,13 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     return false;
   }
   r.process = std::move(proc).value();
+  if (const std::uint64_t ns = r.process->mount_ns(); ns != 0) {
+    // Found there by the guard or the next worker if this one is killed (worker/orphans.h).
+    if (Status s = MarkAttemptNamespace(owner_tag, ns, r.root, "/opt/ml"); !s.ok()) {
+      Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": " + s.message() +
+          "; a process it leaves with a cleared environment may outlive this worker if it is killed");
+    }
+  }
   if (r.volume_limit && opt.volume_check_ms > 0) {
     r.volume = std::make_unique<VolumeWatch>(*r.volume_limit, std::chrono::milliseconds(opt.volume_check_ms));
   }

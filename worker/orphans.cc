@@ -5,6 +5,7 @@
 #include <spawn.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -200,9 +202,75 @@ int KillAttemptLeftovers(const std::string& trial, uint32_t attempt, const std::
   return static_cast<int>(killed.size());
 }
 
+namespace {
+
+std::string NamespaceMarks(const std::string& work_dir) { return work_dir + "/namespaces"; }
+
+// A mark's namespace (its file name), and the directory (device, inode) seen at `visible`.
+struct NamespaceMark {
+  std::string path;
+  std::uint64_t ns = 0;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  std::string visible;
+};
+
+std::vector<NamespaceMark> ReadNamespaceMarks(const std::string& work_dir) {
+  std::vector<NamespaceMark> marks;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(NamespaceMarks(work_dir), ec)) {
+    NamespaceMark m;
+    m.path = e.path().string();
+    m.ns = std::strtoull(e.path().filename().c_str(), nullptr, 10);
+    auto text = ReadFile(m.path, 4096);
+    if (m.ns == 0 || !text.ok()) continue;
+    unsigned long long dev = 0, ino = 0;
+    std::istringstream in(*text);
+    if (!(in >> dev >> ino >> m.visible) || m.visible.empty() || m.visible[0] != '/') continue;
+    m.dev = static_cast<dev_t>(dev);
+    m.ino = static_cast<ino_t>(ino);
+    marks.push_back(std::move(m));
+  }
+  return marks;
+}
+
+// Whether `pid` is in the marked namespace and sees the marked directory at its place.
+bool InMarkedNamespace(pid_t pid, const std::vector<NamespaceMark>& marks) {
+  if (marks.empty()) return false;
+  const std::uint64_t ns = MountNamespaceOf(pid);
+  for (const NamespaceMark& m : marks) {
+    if (m.ns != ns) continue;
+    struct stat st {};
+    const std::string seen = "/proc/" + std::to_string(pid) + "/root" + m.visible;
+    if (::stat(seen.c_str(), &st) == 0 && st.st_dev == m.dev && st.st_ino == m.ino) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Status MarkAttemptNamespace(const std::string& work_dir, std::uint64_t mount_ns, const std::string& root,
+                            const std::string& visible) {
+  struct stat st {};
+  if (::stat(root.c_str(), &st) != 0) return Status::IoError("cannot stat " + root + ": " + std::strerror(errno));
+  std::error_code ec;
+  std::filesystem::create_directories(NamespaceMarks(work_dir), ec);
+  if (ec) return Status::IoError("cannot create " + NamespaceMarks(work_dir) + ": " + ec.message());
+  return WriteFileAtomically(NamespaceMarks(work_dir) + "/" + std::to_string(mount_ns),
+                             std::to_string(static_cast<unsigned long long>(st.st_dev)) + " " +
+                                 std::to_string(static_cast<unsigned long long>(st.st_ino)) + " " + visible + "\n",
+                             Durability::kAtomicOnly);
+}
+
+void UnmarkAttemptNamespace(const std::string& work_dir, std::uint64_t mount_ns) {
+  std::error_code ec;
+  std::filesystem::remove(NamespaceMarks(work_dir) + "/" + std::to_string(mount_ns), ec);
+}
+
 int KillLeftoversOf(const std::string& work_dir, const std::function<void(const std::string&)>& log) {
   const std::string key = std::string(kOwnerVariable) + "=";
   const pid_t self = ::getpid();
+  const std::vector<NamespaceMark> marks = ReadNamespaceMarks(work_dir);
   int killed = 0;
   std::set<pid_t> done;  // killed in the first pass, not reaped yet: counted once
   // Twice: a process may start a child between the scan and its kill.
@@ -210,7 +278,7 @@ int KillLeftoversOf(const std::string& work_dir, const std::function<void(const 
     for (pid_t pid : AllPids()) {
       if (pid == self || done.count(pid)) continue;
       const auto owner = EnvironmentValue(pid, key);
-      if (!owner || *owner != work_dir) continue;
+      if ((!owner || *owner != work_dir) && !InMarkedNamespace(pid, marks)) continue;
       ProcInfo p;
       const std::string job = TrainingJobOf(pid);
       if (ReadProcStat(pid, &p) && p.pgid == pid) ::kill(-pid, SIGKILL);
@@ -221,6 +289,11 @@ int KillLeftoversOf(const std::string& work_dir, const std::function<void(const 
             ", left running by an earlier worker process on " + work_dir);
       }
     }
+  }
+  // The marks' programs are gone with the worker that made them.
+  for (const NamespaceMark& m : marks) {
+    std::error_code ec;
+    std::filesystem::remove(m.path, ec);
   }
   return killed;
 }

@@ -11,8 +11,8 @@
 //
 // What it does not catch: a process that also cleared its environment (env -i) and daemonized,
 // unless the program ran in a private mount namespace (as root; then KillAttemptLeftovers finds
-// it there at the attempt's end), and processes of a trial that runs in a container (the runtime
-// owns those).
+// it there at the attempt's end, and KillLeftoversOf after a killed worker), and processes of a
+// trial that runs in a container (the runtime owns those).
 //
 // Thread safety: all functions are thread-safe (one mutex for the process).
 #pragma once
@@ -76,7 +76,22 @@ inline constexpr const char* kAttemptVariable = "HPO_ATTEMPT";
 inline std::string AttemptKey(const std::string& trial, uint32_t attempt) {
   return trial + "#" + std::to_string(attempt);
 }
+// Processes that also cleared their environment are found by the mount namespace their program
+// ran in, where the worker marked it (MarkAttemptNamespace); the marks are removed once swept.
 int KillLeftoversOf(const std::string& work_dir, const std::function<void(const std::string&)>& log);
+
+// While a program that runs in a private mount namespace (as root) lives, its worker keeps a mark
+// in its work directory, `namespaces/<inode>`: the namespace, and the directory `root` that the
+// program sees at `visible` (its /opt/ml). KillLeftoversOf (the guard's, or the next worker's on
+// the directory) kills every process in a marked namespace that still sees that directory there,
+// so one that ran env -i and daemonized does not outlive a worker killed without warning; the
+// directory check keeps a namespace number the kernel gave out again after the program's end
+// from naming anyone else's processes. UnmarkAttemptNamespace when the attempt has ended (after
+// KillAttemptLeftovers). Errors: IoError when the mark cannot be written (the caller goes on:
+// only the env -i case is then left to the environment's match).
+Status MarkAttemptNamespace(const std::string& work_dir, std::uint64_t mount_ns, const std::string& root,
+                            const std::string& visible);
+void UnmarkAttemptNamespace(const std::string& work_dir, std::uint64_t mount_ns);
 
 // The guard of a worker's work directory: KillLeftoversOf at the moment the worker process ends,
 // however it ends, rather than at the next start on that directory, which may never come (`hpo

@@ -865,6 +865,8 @@ ExitInfo TrialProcess::Wait() {
 
 pid_t TrialProcess::pid() const { return state_->pid; }
 
+std::uint64_t TrialProcess::mount_ns() const { return state_->mount_ns_inode; }
+
 TrialProcess::~TrialProcess() {
   if (!state_) return;
   {

@@ -182,6 +182,8 @@ class TrialProcess {
 
   // The program's process id, which is also its process group id (and session id).
   pid_t pid() const;
+  // Its private mount namespace's inode (ExitInfo::mount_ns), known from Start on; 0 without one.
+  std::uint64_t mount_ns() const;
 
  private:
   struct State;

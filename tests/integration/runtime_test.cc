@@ -2275,6 +2275,34 @@ TEST_F(OrphanCluster, ADaemonWithAClearedEnvironmentEndsWithItsAttempt) {
   EXPECT_NE(text.find("attempt 1 left running, before its files are uploaded"), std::string::npos) << text;
 }
 
+// The same daemon when its worker is killed without warning: the guard (or the restarted
+// worker) finds it by the namespace the worker marked in its work directory.
+TEST_F(OrphanCluster, ADaemonWithAClearedEnvironmentDoesNotOutliveAKilledWorker) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the program's private mount namespace needs a worker running as root";
+  const std::string daemon = std::to_string(5000 + ::getpid() % 4000) + ".625";
+  Json spec = ScriptJob("it-envi-kill", 1, 1,
+                        "#!/bin/sh\n"
+                        "env -i setsid sleep " + daemon + " </dev/null >/dev/null 2>&1 &\n"
+                        "sleep 30\n"
+                        "echo loss=0.5\n");
+  Call("CreateHyperParameterTuningJob", spec);
+  std::vector<pid_t> left;
+  for (int i = 0; i < 100 && left.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    left = Sleeping(daemon);
+  }
+  ASSERT_EQ(left.size(), 1u) << "the program did not start its daemon; see " << dir_;
+  workers_[0]->Kill(SIGKILL);
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {  // the guard's sweep, at the worker's end
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    gone = ::kill(left[0], 0) != 0 || Sleeping(daemon).empty();
+  }
+  EXPECT_TRUE(gone) << "the daemon outlived its killed worker";
+  for (pid_t p : Sleeping(daemon)) ::kill(p, SIGKILL);
+  Call("StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", "it-envi-kill"}});
+}
+
 TEST_F(Cluster, AGridJobRunsEveryCombinationOnce) {
   Json ranges = {{"CategoricalParameterRanges",
                   {{{"Name", "optimizer"}, {"Values", {"adam", "sgd", "rmsprop"}}},

@@ -199,6 +199,58 @@ TEST(Orphans, ADaemonThatClearedItsEnvironmentIsFoundInTheProgramsMountNamespace
   program->reset();
 }
 
+// The same daemon after its worker was killed without warning: the guard's (or the next
+// worker's) sweep of the work directory finds it by the namespace the worker marked there, and
+// only while it still sees the marked directory (a namespace number given out again names
+// someone else's processes).
+TEST(Orphans, AKilledWorkersDaemonWithAClearedEnvironmentIsFoundByItsMarkedNamespace) {
+  if (::geteuid() != 0) GTEST_SKIP() << "a private mount namespace needs root";
+  ASSERT_TRUE(BecomeSubreaper().ok());
+  const std::filesystem::path work = std::filesystem::temp_directory_path() / ("hpo-orphans-" + std::to_string(::getpid()));
+  const std::filesystem::path root = work / "attempt-root", visible = work / "visible", other = work / "other";
+  for (const auto& d : {root, visible, other}) std::filesystem::create_directories(d);
+  ProcessSpec spec;
+  spec.argv = {"/bin/sh", "-c",
+               "env -i setsid sleep 68 </dev/null >/dev/null 2>&1 & "
+               "while [ \"$(cut -d' ' -f6 /proc/$!/stat)\" != \"$!\" ]; do sleep 0.01; done; exit 0"};
+  spec.env = {{"PATH", "/usr/bin:/bin"}};
+  spec.isolation.mount_namespace = true;
+  spec.isolation.mounts = {{root.string(), visible.string(), false}};
+  auto program = TrialProcess::Start(spec, [](Stream, const std::string&) {});
+  ASSERT_TRUE(program.ok()) << program.status().ToString();
+  const std::uint64_t ns = (*program)->mount_ns();
+  ASSERT_NE(ns, 0u);
+  ASSERT_EQ((*program)->Wait().exit_code, 0);
+  const pid_t daemon = ChildRunning("sleep");
+  ASSERT_GT(daemon, 0);
+  std::vector<std::string> logged;
+  auto log = [&](const std::string& line) { logged.push_back(line); };
+
+  // A mark whose directory is not what the namespace shows there: nothing.
+  const std::string elsewhere = (work / "elsewhere").string();
+  ASSERT_TRUE(MarkAttemptNamespace(elsewhere, ns, other.string(), visible.string()).ok());
+  EXPECT_EQ(KillLeftoversOf(elsewhere, log), 0);
+  EXPECT_TRUE(Alive(daemon));
+  EXPECT_TRUE(std::filesystem::is_empty(elsewhere + "/namespaces")) << "a sweep removes the marks it read";
+  // An unmarked attempt: nothing either (its environment is empty).
+  ASSERT_TRUE(MarkAttemptNamespace(work.string(), ns, root.string(), visible.string()).ok());
+  UnmarkAttemptNamespace(work.string(), ns);
+  EXPECT_EQ(KillLeftoversOf(work.string(), log), 0);
+  EXPECT_TRUE(Alive(daemon));
+  // Marked: killed.
+  ASSERT_TRUE(MarkAttemptNamespace(work.string(), ns, root.string(), visible.string()).ok());
+  EXPECT_EQ(KillLeftoversOf(work.string(), log), 1);
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_NE(logged[0].find("left running by an earlier worker process on " + work.string()), std::string::npos)
+      << logged[0];
+  for (int i = 0; i < 100 && Alive(daemon); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(Alive(daemon));
+  ::waitpid(daemon, nullptr, 0);
+  EXPECT_TRUE(std::filesystem::is_empty(work / "namespaces"));
+  program->reset();
+  std::filesystem::remove_all(work);
+}
+
 TEST(Orphans, ChildrenWithoutATrainingJobAreLeftAlone) {
   pid_t tool = ::fork();
   ASSERT_GE(tool, 0);
