@@ -1289,6 +1289,15 @@ class AwsClients(unittest.TestCase):
         out = cli("filter-log-events", "--log-group-name", group, "--log-stream-name-prefix", MAIN,
                   "--filter-pattern", "loss", "--page-size", "5")
         self.assertEqual(len(out["events"]), len(found))
+        # `aws logs tail` (aws CLI v2, Debian 12's too), which pages FilterLogEvents itself.
+        argv = [AWS_CLI, "logs", "tail", group, "--log-stream-name-prefix", trials[0], "--since", "1d",
+                "--format", "short", "--endpoint-url", self.url]
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
+        if p.returncode == 2 and "invalid choice" in p.stderr:
+            self.skipTest(f"{AWS_CLI} has no `logs tail` (aws CLI v1)")
+        self.assertEqual(p.returncode, 0, f"{' '.join(argv)}\nstdout: {p.stdout}\nstderr: {p.stderr}")
+        tailed = [line.split(" ", 1)[1] for line in p.stdout.splitlines() if line]
+        self.assertEqual(tailed, lines, p.stdout)
 
     def test_19_training_job_metrics_through_cloudwatch_clients(self):
         # The training jobs' metrics as CloudWatch serves them (coordinator/cloudwatch_metrics.h),
