@@ -23,6 +23,10 @@ std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_hand
 constexpr size_t kMaxQueryDepth = 16;
 constexpr long kMaxQueryIndex = 100000;
 
+// The times a timestamp member may name, in epoch seconds: 0000-01-01 to 9999-12-31T23:59:59.
+constexpr double kEarliestSeconds = -62167219200.0;
+constexpr double kLatestSeconds = 253402300799.0;
+
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -335,7 +339,16 @@ std::optional<double> AwsRequest::Object::Timestamp(const char* name) const {
     return static_cast<double>(t->unix_millis) / 1000.0;
   }
   const Json* v = Member(name, [](const Json& x) { return x.is_number(); }, "a timestamp (epoch seconds)");
-  return v ? std::optional<double>(v->get<double>()) : std::nullopt;
+  if (!v) return std::nullopt;
+  // Years 0000 to 9999, as RFC 3339 writes them: a caller's arithmetic in milliseconds stays in
+  // range (1e300 seconds would overflow any integer it became).
+  const double seconds = v->get<double>();
+  if (!(seconds >= kEarliestSeconds && seconds <= kLatestSeconds)) {
+    r_->Fail("InvalidParameterValue", "The parameter " + PathOf(name) + " must be a time from the year 0000 to 9999 "
+                                          "in epoch seconds, got " + Dump(*v) + ".");
+    return std::nullopt;
+  }
+  return seconds;
 }
 
 std::optional<bool> AwsRequest::Object::Bool(const char* name) const {

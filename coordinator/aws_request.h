@@ -56,7 +56,7 @@ class AwsRequest {
     std::optional<std::string> String(const char* name) const;
     std::optional<int64_t> Integer(const char* name) const;
     std::optional<double> Number(const char* name) const;
-    std::optional<double> Timestamp(const char* name) const;  // epoch seconds
+    std::optional<double> Timestamp(const char* name) const;  // epoch seconds, years 0000 to 9999
     std::optional<bool> Bool(const char* name) const;
     std::optional<std::vector<std::string>> Strings(const char* name) const;
     std::optional<Object> Structure(const char* name) const;

@@ -32,6 +32,9 @@ constexpr size_t kListPage = 500;
 constexpr const char* kContentType = "application/x-amz-json-1.0";
 constexpr size_t kMaxQueries = 500;               // GetMetricData's MetricDataQueries
 constexpr int64_t kMaxDatapointsPerCall = 100800;  // GetMetricData's MaxDatapoints, and its default
+// The longest Period taken (a year is 31,536,000 s): its milliseconds, and a period index times
+// them, stay far inside int64 for any time in range (aws_request.h: years 0000 to 9999).
+constexpr int64_t kMaxPeriodSeconds = 1000000000;
 
 const std::set<std::string>& KnownStatistics() {
   static const std::set<std::string> known = {"SampleCount", "Average", "Sum", "Minimum", "Maximum"};
@@ -113,7 +116,9 @@ ApiResponse GetMetricStatistics(Dispatcher& d, AwsRequest& r) {
                                       {"Period", period.has_value()}}) {
     if (!present) return r.Error("MissingParameter", std::string("The parameter ") + name + " is required.");
   }
-  if (*period < 1) return r.Error("InvalidParameterValue", "The parameter Period must be at least 1 (seconds).");
+  if (*period < 1 || *period > kMaxPeriodSeconds) {
+    return r.Error("InvalidParameterValue", "The parameter Period must be from 1 to 1,000,000,000 (seconds).");
+  }
   if (!(*start < *end)) {
     return r.Error("InvalidParameterCombination", "The parameter StartTime must be less than the parameter EndTime.");
   }
@@ -190,13 +195,15 @@ ApiResponse GetMetricData(Dispatcher& d, AwsRequest& r) {
     return r.Error("InvalidParameterValue",
                    "The parameter ScanBy must be TimestampDescending or TimestampAscending, got " + scan_by + ".");
   }
-  if (max_points < 1) return r.Error("InvalidParameterValue", "The parameter MaxDatapoints must be at least 1.");
-  int64_t offset = 0;  // datapoints already returned by earlier pages
+  if (max_points < 1 || max_points > kMaxDatapointsPerCall) {
+    return r.Error("InvalidParameterValue", "The parameter MaxDatapoints must be from 1 to 100,800.");
+  }
+  int64_t offset = 0;  // datapoints already returned by earlier pages (at most 500 queries' worth)
   if (!token.empty()) {
     char* stop = nullptr;
     errno = 0;
     offset = std::strtoll(token.c_str(), &stop, 10);
-    if (errno != 0 || *stop != '\0' || offset < 1) {
+    if (errno != 0 || *stop != '\0' || offset < 1 || offset > int64_t{1} << 40) {
       return r.Error("InvalidNextToken", "The NextToken " + token.substr(0, 100) +
                                              " was not given by this coordinator's GetMetricData.");
     }
@@ -234,9 +241,9 @@ ApiResponse GetMetricData(Dispatcher& d, AwsRequest& r) {
     if (!metric || !dq.metric.name) {
       return r.Error("MissingParameter", "The parameter " + stat->PathOf("Metric.MetricName") + " is required.");
     }
-    if (!period || *period < 1) {
+    if (!period || *period < 1 || *period > kMaxPeriodSeconds) {
       return r.Error(period ? "InvalidParameterValue" : "MissingParameter",
-                     "The parameter " + stat->PathOf("Period") + " must be given, at least 1 (seconds).");
+                     "The parameter " + stat->PathOf("Period") + " must be given, from 1 to 1,000,000,000 (seconds).");
     }
     if (!KnownStatistics().count(dq.stat)) {
       return r.Error("InvalidParameterValue", "The parameter " + stat->PathOf("Stat") + " is \"" +

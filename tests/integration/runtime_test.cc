@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <regex>
 #include <set>
@@ -367,6 +368,13 @@ TEST_F(Cluster, TheTrainingJobsOutputAndMetricsReadAsCloudWatchServesThem) {
   bad = base;
   bad["Period"] = "60";
   EXPECT_EQ(cw_error(bad), "SerializationException");
+  // Numbers whose milliseconds would overflow are refused, not computed with.
+  bad = base;
+  bad["Period"] = std::numeric_limits<int64_t>::max();
+  EXPECT_EQ(cw_error(bad), "InvalidParameterValue");
+  bad = base;
+  bad["EndTime"] = 1e300;
+  EXPECT_EQ(cw_error(bad), "InvalidParameterValue");
   Json listed_metrics = cw("ListMetrics", {{"Namespace", "/aws/sagemaker/TrainingJobs"}});
   ASSERT_EQ(listed_metrics["Metrics"].size(), 3u) << listed_metrics.dump();
   EXPECT_EQ(listed_metrics["Metrics"][0]["MetricName"], "loss");
@@ -432,6 +440,17 @@ TEST_F(Cluster, TheTrainingJobsOutputAndMetricsReadAsCloudWatchServesThem) {
   EXPECT_EQ(data_error({{"Id", "m"}, {"MetricStat", metric_stat(60, "Sum")}}, {{"NextToken", "x"}}).rfind("InvalidNextToken", 0),
             0u);
   EXPECT_EQ(data_error({{"Id", "m"}, {"MetricStat", metric_stat(60, "Sum")}}, {{"ScanBy", "Name"}}).rfind("InvalidParameterValue", 0),
+            0u);
+  EXPECT_EQ(data_error({{"Id", "m"}, {"MetricStat", metric_stat(60, "Sum")}}, {{"MaxDatapoints", 1LL << 62}})
+                .rfind("InvalidParameterValue", 0),
+            0u);
+  EXPECT_EQ(data_error({{"Id", "m"}, {"MetricStat", metric_stat(60, "Sum")}}, {{"NextToken", "9223372036854775807"}})
+                .rfind("InvalidNextToken", 0),
+            0u);
+  EXPECT_EQ(data_error({{"Id", "m"}, {"MetricStat", metric_stat(2000000000, "Sum")}}).rfind("InvalidParameterValue", 0),
+            0u);
+  EXPECT_EQ(data_error({{"Id", "m"}, {"MetricStat", metric_stat(60, "Sum")}}, {{"StartTime", -1e20}})
+                .rfind("InvalidParameterValue: The parameter StartTime must be a time from the year 0000", 0),
             0u);
   Json stringly = metric_stat(60, "Sum");
   stringly["Period"] = "60";
