@@ -55,6 +55,33 @@ def optuna_importances(names, dists, points, values, evaluator):
     return [imp.get(n, 0.0) for n in names], time.perf_counter() - t
 
 
+def summarize(res):
+    """Per method, from its (error or None, top input right, seconds) per seed: the row's cells."""
+    row = {}
+    for k, v in res.items():
+        if v:
+            errs = [e for e, _, _ in v if e is not None]
+            row[k] = {"median_error": statistics.median(errs) if errs else None,
+                      "top_right": sum(1 for _, r, _ in v if r), "seeds": len(v),
+                      "median_seconds": statistics.median(t for _, _, t in v)}
+    return row
+
+
+def markdown_table(rows, first, first_header, hpo_seconds_header="hpo s"):
+    """The side-by-side table; `first(row)` is the first column's cell."""
+    lines = [f"| {first_header} | training jobs | hpo: first-order error | Optuna fANOVA: error | "
+             f"hpo: top input right | fANOVA: top right | PED-ANOVA: top right | {hpo_seconds_header} | fANOVA s |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        pa = r.get("pedanova")
+        lines.append(f"| {first(r)} | {r['evaluations']} | {r['hpo']['median_error']:.3f} | "
+                     f"{r['fanova']['median_error']:.3f} | {r['hpo']['top_right']}/{r['hpo']['seeds']} | "
+                     f"{r['fanova']['top_right']}/{r['fanova']['seeds']} | "
+                     f"{(str(pa['top_right']) + '/' + str(pa['seeds'])) if pa else 'n/a'} | "
+                     f"{r['hpo']['median_seconds']:.3f} | {r['fanova']['median_seconds']:.3f} |")
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hpo", required=True)
@@ -83,27 +110,10 @@ def main():
                     res["pedanova"].append((None, first_right(p), pt))
                 raw.append({"function": function, "evaluations": n, "seed": s["seed"], "truth": truth,
                             "hpo": s["first"], "fanova": f, "pedanova": p if ped is not None else None})
-            row = {"function": function, "evaluations": n}
-            for k, v in res.items():
-                if not v:
-                    continue
-                errs = [e for e, _, _ in v if e is not None]
-                row[k] = {"median_error": statistics.median(errs) if errs else None,
-                          "top_right": sum(1 for _, r, _ in v if r), "seeds": len(v),
-                          "median_seconds": statistics.median(t for _, _, t in v)}
+            row = {"function": function, "evaluations": n, **summarize(res)}
             rows.append(row)
             print(f"{function} n={n} done", file=sys.stderr)
-    lines = ["| function | training jobs | hpo: first-order error | Optuna fANOVA: error | hpo: top input right |"
-             " fANOVA: top right | PED-ANOVA: top right | hpo s | fANOVA s |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for r in rows:
-        pa = r.get("pedanova")
-        lines.append(f"| {r['function']} | {r['evaluations']} | {r['hpo']['median_error']:.3f} | "
-                     f"{r['fanova']['median_error']:.3f} | {r['hpo']['top_right']}/{r['hpo']['seeds']} | "
-                     f"{r['fanova']['top_right']}/{r['fanova']['seeds']} | "
-                     f"{(str(pa['top_right']) + '/' + str(pa['seeds'])) if pa else 'n/a'} | "
-                     f"{r['hpo']['median_seconds']:.3f} | {r['fanova']['median_seconds']:.3f} |")
-    table = "\n".join(lines)
+    table = markdown_table(rows, lambda r: r["function"], "function")
     print(table)
     print(f"\nerror: median over {a.seeds} seeds of the mean |estimate - exact| of the first-order indices; "
           f"optuna {optuna.__version__}")

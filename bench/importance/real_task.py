@@ -30,7 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "quality"))
 import quality  # noqa: E402
-from importance import optuna_importances, ped_evaluator  # noqa: E402
+from importance import markdown_table, optuna_importances, ped_evaluator, summarize  # noqa: E402
 from optuna.importance import FanovaImportanceEvaluator  # noqa: E402
 
 NAMES = [n for n, _, _ in quality.SVR_RANGES]
@@ -137,25 +137,8 @@ def main():
             raw.append({"evaluations": n, "seed": seed, "reference": ref, "hpo": h, "fanova": f, "pedanova": p,
                         "hpo_training_jobs": entry.get("TrainingJobs")})
             print(f"svr_diabetes n={n} seed={seed}: hpo {h}, fANOVA {f}", file=sys.stderr)
-        row = {"evaluations": n}
-        for k, v in res.items():
-            if v:
-                errs = [e for e, _, _ in v if e is not None]
-                row[k] = {"median_error": statistics.median(errs) if errs else None,
-                          "top_right": sum(1 for _, r, _ in v if r), "seeds": len(v),
-                          "median_seconds": statistics.median(x for _, _, x in v)}
-        rows.append(row)
-    lines = ["| task | training jobs | hpo: first-order error | Optuna fANOVA: error | hpo: top input right |"
-             " fANOVA: top right | PED-ANOVA: top right | hpo describe s | fANOVA s |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for r in rows:
-        pa = r.get("pedanova")
-        lines.append(f"| svr_diabetes | {r['evaluations']} | {r['hpo']['median_error']:.3f} | "
-                     f"{r['fanova']['median_error']:.3f} | {r['hpo']['top_right']}/{r['hpo']['seeds']} | "
-                     f"{r['fanova']['top_right']}/{r['fanova']['seeds']} | "
-                     f"{(str(pa['top_right']) + '/' + str(pa['seeds'])) if pa else 'n/a'} | "
-                     f"{r['hpo']['median_seconds']:.3f} | {r['fanova']['median_seconds']:.3f} |")
-    table = "\n".join(lines)
+        rows.append({"evaluations": n, **summarize(res)})
+    table = markdown_table(rows, lambda r: "svr_diabetes", "task", "hpo describe s")
     print(table)
     print(f"\nreference first-order indices ({t['fits']} fits of the real objective, two Saltelli designs "
           f"averaged, differing by at most {spread:.3f}): " + ", ".join(f"{n} {v:.3f}" for n, v in zip(NAMES, ref)))

@@ -537,17 +537,18 @@ class AwsClients(unittest.TestCase):
                 return out
             self.assertLess(len(out), 100, "pagination does not end")
 
-    def aws(self, *args, expect_rc=0):
-        """Runs `aws sagemaker ARGS` against the coordinator; returns (rc, parsed stdout, stderr)."""
+    def aws(self, *args, expect_rc=0, service="sagemaker", raw=False):
+        """Runs `aws SERVICE ARGS` against the coordinator; returns (rc, stdout parsed as JSON, or
+        as text when raw, stderr)."""
         if not os.access(AWS_CLI, os.X_OK):
             self.skipTest(f"{AWS_CLI} is not installed (package awscli; or set HPO_AWS_CLI)")
         env = dict(os.environ, AWS_ACCESS_KEY_ID="dummy-key", AWS_SECRET_ACCESS_KEY="dummy-secret",
                    AWS_DEFAULT_REGION="us-east-1", AWS_PAGER="", AWS_MAX_ATTEMPTS="1", AWS_RETRY_MODE="standard")
-        argv = [AWS_CLI, "sagemaker", *args, "--endpoint-url", self.url, "--output", "json"]
+        argv = [AWS_CLI, service, *args, "--endpoint-url", self.url] + ([] if raw else ["--output", "json"])
         p = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
         if expect_rc is not None:
             self.assertEqual(p.returncode, expect_rc, f"{' '.join(argv)}\nstdout: {p.stdout}\nstderr: {p.stderr}")
-        out = json.loads(p.stdout) if p.stdout.strip() else None
+        out = p.stdout if raw else json.loads(p.stdout) if p.stdout.strip() else None
         return p.returncode, out, p.stderr
 
     def check_cli(self, value, op):
@@ -1274,15 +1275,7 @@ class AwsClients(unittest.TestCase):
         self.assertEqual(set(checked), {"DescribeLogStreams", "GetLogEvents", "FilterLogEvents", "DescribeLogGroups"})
 
         # The aws CLI: its own paging of filter-log-events, and get-log-events.
-        if not os.access(AWS_CLI, os.X_OK):
-            self.skipTest(f"{AWS_CLI} is not installed (package awscli; or set HPO_AWS_CLI)")
-        env = dict(os.environ, AWS_ACCESS_KEY_ID="dummy-key", AWS_SECRET_ACCESS_KEY="dummy-secret",
-                   AWS_DEFAULT_REGION="us-east-1", AWS_PAGER="", AWS_MAX_ATTEMPTS="1")
-        def cli(*args):
-            argv = [AWS_CLI, "logs", *args, "--endpoint-url", self.url, "--output", "json"]
-            p = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
-            self.assertEqual(p.returncode, 0, f"{' '.join(argv)}\nstdout: {p.stdout}\nstderr: {p.stderr}")
-            return json.loads(p.stdout)
+        cli = lambda *args: self.aws(*args, service="logs")[1]
         out = cli("get-log-events", "--log-group-name", group, "--log-stream-name", streams[0]["logStreamName"],
                   "--start-from-head")
         self.assertEqual([e["message"] for e in out["events"]], lines)
@@ -1290,14 +1283,13 @@ class AwsClients(unittest.TestCase):
                   "--filter-pattern", "loss", "--page-size", "5")
         self.assertEqual(len(out["events"]), len(found))
         # `aws logs tail` (aws CLI v2, Debian 12's too), which pages FilterLogEvents itself.
-        argv = [AWS_CLI, "logs", "tail", group, "--log-stream-name-prefix", trials[0], "--since", "1d",
-                "--format", "short", "--endpoint-url", self.url]
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
-        if p.returncode == 2 and "invalid choice" in p.stderr:
+        rc, text, err = self.aws("tail", group, "--log-stream-name-prefix", trials[0], "--since", "1d",
+                                 "--format", "short", service="logs", raw=True, expect_rc=None)
+        if rc == 2 and "invalid choice" in err:
             self.skipTest(f"{AWS_CLI} has no `logs tail` (aws CLI v1)")
-        self.assertEqual(p.returncode, 0, f"{' '.join(argv)}\nstdout: {p.stdout}\nstderr: {p.stderr}")
-        tailed = [line.split(" ", 1)[1] for line in p.stdout.splitlines() if line]
-        self.assertEqual(tailed, lines, p.stdout)
+        self.assertEqual(rc, 0, f"aws logs tail\nstdout: {text}\nstderr: {err}")
+        tailed = [line.split(" ", 1)[1] for line in text.splitlines() if line]
+        self.assertEqual(tailed, lines, text)
 
     def test_19_training_job_metrics_through_cloudwatch_clients(self):
         # The training jobs' metrics as CloudWatch serves them (coordinator/cloudwatch_metrics.h),
@@ -1372,15 +1364,7 @@ class AwsClients(unittest.TestCase):
         self.assertIn(error_code(cm.exception), {"InvalidAction", "UnknownOperationException"})
 
         # The aws CLI, which speaks what its own botocore does (Debian's: the query protocol).
-        if not os.access(AWS_CLI, os.X_OK):
-            self.skipTest(f"{AWS_CLI} is not installed (package awscli; or set HPO_AWS_CLI)")
-        env = dict(os.environ, AWS_ACCESS_KEY_ID="dummy-key", AWS_SECRET_ACCESS_KEY="dummy-secret",
-                   AWS_DEFAULT_REGION="us-east-1", AWS_PAGER="", AWS_MAX_ATTEMPTS="1")
-        def cli(*args):
-            argv = [AWS_CLI, "cloudwatch", *args, "--endpoint-url", self.url, "--output", "json"]
-            p = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
-            self.assertEqual(p.returncode, 0, f"{' '.join(argv)}\nstdout: {p.stdout}\nstderr: {p.stderr}")
-            return json.loads(p.stdout)
+        cli = lambda *args: self.aws(*args, service="cloudwatch")[1]
         window = ["--start-time", start.isoformat(), "--end-time", end.isoformat()]
         out = cli("get-metric-statistics", "--namespace", ns, "--metric-name", "loss", "--dimensions",
                   f"Name=TrainingJobName,Value={trial}", "--period", "3600", "--statistics", "Maximum", *window)
