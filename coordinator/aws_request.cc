@@ -1,5 +1,6 @@
 #include "coordinator/aws_request.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -96,7 +97,10 @@ std::optional<std::string> ToJson(const QueryNode& node, const std::string& name
   return std::nullopt;
 }
 
-std::string XmlEscape(std::string_view s) {
+std::string XmlEscape(std::string_view raw) {
+  // An echoed name or value may hold bytes that are not UTF-8 (a message quotes the request): an
+  // XML reader stops at them, so they become U+FFFD first.
+  const std::string s = ReplaceInvalidUtf8(raw);
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
@@ -212,15 +216,16 @@ AwsRequest AwsRequest::Query(const std::string& form, std::string xmlns) {
       slot = *value;
       continue;
     }
+    // Counted before the name is split: a name of a million dots is refused, not split.
+    if (static_cast<size_t>(std::count(key->begin(), key->end(), '.')) >= kMaxQueryDepth) {
+      return malformed("the name " + key->substr(0, 100) + " has more than " + std::to_string(kMaxQueryDepth) + " parts");
+    }
     std::vector<std::string> parts;
     for (size_t s = 0;;) {
       const size_t dot = key->find('.', s);
       parts.push_back(key->substr(s, dot == std::string::npos ? std::string::npos : dot - s));
       if (dot == std::string::npos) break;
       s = dot + 1;
-    }
-    if (parts.size() > kMaxQueryDepth) {
-      return malformed("the name " + key->substr(0, 100) + " has more than " + std::to_string(kMaxQueryDepth) + " parts");
     }
     QueryNode* node = &root;
     for (size_t i = 0; i < parts.size(); ++i) {

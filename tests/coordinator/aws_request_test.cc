@@ -85,6 +85,12 @@ TEST(AwsQueryRequest, MalformedFormsAreRefusedNamingTheProblem) {
   for (int i = 0; i < 16; ++i) deep += ".a";
   EXPECT_EQ(problem(deep + "=1").rfind("the name a.a.a", 0), 0u);
   EXPECT_EQ(problem("Action=A&&X=1&"), "accepted") << "empty pairs are skipped";
+  // A message quoting bytes that are not UTF-8 is still UTF-8 (an XML reader would stop there).
+  EXPECT_EQ(problem("Action=A&X\xFF=%zz"),
+            "the request body is not form-encoded: a bad %-escape in &quot;X\xEF\xBF\xBD=%zz&quot;");
+  std::string dots = "Action=A&";
+  dots += std::string(1 << 20, '.');
+  EXPECT_EQ(problem(dots + "=1").rfind("the name ....", 0), 0u) << "refused before it is split";
 }
 
 TEST(AwsQueryRequest, AnswersAreXmlWithTimestampsAsTimesAndTextEscaped) {
