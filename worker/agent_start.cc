@@ -156,7 +156,8 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
   return [this, spec, done, artifacts, what, trial = r.assign.trial, attempt = r.assign.attempt,
           checkpoints = r.checkpoints, intermediate = r.intermediate,
           successor_waits = r.successor_waits, revoked = r.revoked, lease_wait_ms = r.lease_wait_ms,
-          interrupted = r.interrupted, evicted = r.evicted, container = r.container, uploading = r.uploading,
+          interrupted = r.interrupted, evicted = r.evicted, namespace_swept = r.namespace_swept,
+          container = r.container, uploading = r.uploading,
           peers = r.peers, peers_until_ms = r.peers_until_ms, unsynced = std::move(unsynced),
           raw = &r](const ExitInfo& exit) {
     if (successor_waits->load()) Wake();  // the next trial starts in this slot while we upload
@@ -226,7 +227,10 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
       // running (a daemon still writing its model or checkpoints) could swap files under the
       // uploads below (a FIFO blocked them for good; a link uploaded a host file).
       KillAttemptLeftovers(trial, attempt, spec.host, [this](const std::string& l) { Log(l); }, exit.mount_ns);
-      if (exit.mount_ns != 0) UnmarkAttemptNamespace(owner_tag, exit.mount_ns);
+      if (exit.mount_ns != 0) {
+        namespace_swept->store(true);  // before the removal: see Run::namespace_swept
+        UnmarkAttemptNamespace(owner_tag, exit.mount_ns);
+      }
       // Interrupted on a single host: it runs again, and its model would be the job's until then.
       // So does one whose container the runtime could not start (no program ran: empty archives).
       // (As ExitReport judges it: the runtime's last line tells a runc failure's 126 from the
@@ -382,6 +386,8 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     if (Status s = MarkAttemptNamespace(owner_tag, ns, r.root, "/opt/ml"); !s.ok()) {
       Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": " + s.message() +
           "; a process it leaves with a cleared environment may outlive this worker if it is killed");
+    } else if (r.namespace_swept->load()) {
+      UnmarkAttemptNamespace(owner_tag, ns);  // it ended, and its sweep ran, before the mark was made
     }
   }
   if (r.volume_limit && opt.volume_check_ms > 0) {

@@ -2292,6 +2292,10 @@ TEST_F(OrphanCluster, ADaemonWithAClearedEnvironmentEndsWithItsAttempt) {
   std::ifstream log(dir_ / "worker1.log");
   const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("attempt 1 left running, before its files are uploaded"), std::string::npos) << text;
+  // The worker's mark of the program's namespace (for a sweep after a kill -9) went with it.
+  std::error_code ec;
+  EXPECT_TRUE(fs::is_empty(dir_ / "w1" / "namespaces", ec)) << "see " << dir_;
+  EXPECT_FALSE(ec) << ec.message();
 }
 
 // The same daemon when its worker is killed without warning: the guard (or the restarted
