@@ -76,23 +76,35 @@ Json Statistic(const std::string& name, const std::vector<double>& values) {
   return sum / static_cast<double>(values.size());  // Average
 }
 
-// The values of `m` in [start_ms, end_ms), by period index (periods of period_ms from start_ms).
-std::map<int64_t, std::vector<double>> Periods(Dispatcher& d, const MetricName& m, int64_t start_ms, int64_t end_ms,
-                                               int64_t period_ms) {
-  std::map<int64_t, std::vector<double>> buckets;
-  if (m.ns != kNamespace || m.job.empty() || m.other_dimension || !m.name) return buckets;
-  int64_t training_start_ms = 0;  // DescribeTrainingJob's TrainingStartTime
+// A training job's stored metric values, and its TrainingStartTime (DescribeTrainingJob's).
+struct History {
+  std::vector<MetricRow> rows;
+  int64_t training_start_ms = 0;
+};
+
+// The history of the training job `m` names; empty when it names none, or another namespace or
+// dimension (an unknown training job has no datapoints). One bounded read under the core's lock.
+History LoadHistory(Dispatcher& d, const MetricName& m) {
+  History h;
+  if (m.ns != kNamespace || m.job.empty() || m.other_dimension || !m.name) return h;
   auto rows = d.WithCore([&](CoordinatorCore& c) {
-    if (const Trial* t = c.FindTrial(m.job)) training_start_ms = t->start_ms;
+    if (const Trial* t = c.FindTrial(m.job)) h.training_start_ms = t->start_ms;
     return c.MetricHistory(m.job);
   });
-  if (!rows.ok()) return buckets;  // an unknown training job has no datapoints
-  for (const MetricRow& row : *rows) {
+  if (rows.ok()) h.rows = std::move(rows).value();
+  return h;
+}
+
+// The values of `m` in [start_ms, end_ms), by period index (periods of period_ms from start_ms).
+std::map<int64_t, std::vector<double>> Periods(const History& h, const MetricName& m, int64_t start_ms, int64_t end_ms,
+                                               int64_t period_ms) {
+  std::map<int64_t, std::vector<double>> buckets;
+  for (const MetricRow& row : h.rows) {
     // A value is dated by the worker when it read the line; TrainingStartTime is when the
     // coordinator heard the program start, a few milliseconds later. A value printed in between
     // is dated at TrainingStartTime, so that the window the SDK asks for (from TrainingStartTime)
     // holds every value, as SageMaker's does.
-    const int64_t at = std::max(row.timestamp_ms, training_start_ms);
+    const int64_t at = std::max(row.timestamp_ms, h.training_start_ms);
     if (row.name != *m.name || at < start_ms || at >= end_ms) continue;
     buckets[(at - start_ms) / period_ms].push_back(row.value);
   }
@@ -144,7 +156,7 @@ ApiResponse GetMetricStatistics(Dispatcher& d, AwsRequest& r) {
   }
   Json res = {{"Label", *m.name}, {"Datapoints", Json::array()}};
   const int64_t start_ms = Millis(*start), period_ms = *period * 1000;
-  for (const auto& [k, values] : Periods(d, m, start_ms, Millis(*end), period_ms)) {
+  for (const auto& [k, values] : Periods(LoadHistory(d, m), m, start_ms, Millis(*end), period_ms)) {
     Json point = {{"Timestamp", static_cast<double>(start_ms + k * period_ms) / 1000.0}};
     for (const auto& s : statistics) point[s] = Statistic(s, values);
     point["Unit"] = "None";
@@ -262,11 +274,20 @@ ApiResponse GetMetricData(Dispatcher& d, AwsRequest& r) {
   Json results = Json::array();
   int64_t seen = 0;
   bool more = false;
+  // Queries in a row that name the same training job read its history once (a dashboard asks for
+  // each metric of a job in one call); one history is held at a time.
+  std::optional<std::string> loaded_key;
+  History loaded;
   for (const DataQuery& q : parsed) {
     std::vector<std::pair<double, double>> points;  // timestamp (s), value
     if (q.unit_none) {
       const int64_t period_ms = q.period_s * 1000;
-      for (const auto& [k, values] : Periods(d, q.metric, start_ms, end_ms, period_ms)) {
+      const std::string key = q.metric.ns.value_or("") + "\n" + q.metric.job + (q.metric.other_dimension ? "\n+" : "");
+      if (loaded_key != key) {
+        loaded = LoadHistory(d, q.metric);
+        loaded_key = key;
+      }
+      for (const auto& [k, values] : Periods(loaded, q.metric, start_ms, end_ms, period_ms)) {
         points.emplace_back(static_cast<double>(start_ms + k * period_ms) / 1000.0,
                             Statistic(q.stat, values).get<double>());
       }

@@ -1634,8 +1634,11 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
                          "GraniteServiceVersion20100801.<Action> or a form-encoded Action=<Action> for their "
                          "metrics as CloudWatch serves them)");
     } catch (const std::exception& e) {
-      // A request the handlers did not foresee: still an AWS JSON error, so clients see a code.
-      r = AwsError(500, "InternalFailure", std::string("the coordinator could not handle this request: ") + e.what());
+      // A request the handlers did not foresee: still an AWS error in the request's protocol, so
+      // clients see a code.
+      const std::string why = std::string("the coordinator could not handle this request: ") + e.what();
+      r = IsQueryRequest(req) ? AwsQueryError(500, "InternalFailure", why, kCloudWatchXmlns)
+                              : AwsError(500, "InternalFailure", why);
     }
     res.status = r.status;
     res.set_content(r.body, r.content_type.c_str());

@@ -65,6 +65,49 @@ std::uint64_t MountNamespaceOf(pid_t pid) {
   return open ? std::strtoull(open + 1, nullptr, 10) : 0;
 }
 
+std::string NamespaceMarks(const std::string& work_dir) { return work_dir + "/namespaces"; }
+
+// A mark's namespace (its file name), and the directory (device, inode) seen at `visible`.
+struct NamespaceMark {
+  std::string path;
+  std::uint64_t ns = 0;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  std::string visible;
+};
+
+std::vector<NamespaceMark> ReadNamespaceMarks(const std::string& work_dir) {
+  std::vector<NamespaceMark> marks;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(NamespaceMarks(work_dir), ec)) {
+    NamespaceMark m;
+    m.path = e.path().string();
+    m.ns = std::strtoull(e.path().filename().c_str(), nullptr, 10);
+    auto text = ReadFile(m.path, 4096);
+    if (m.ns == 0 || !text.ok()) continue;
+    unsigned long long dev = 0, ino = 0;
+    std::istringstream in(*text);
+    if (!(in >> dev >> ino >> m.visible) || m.visible.empty() || m.visible[0] != '/') continue;
+    m.dev = static_cast<dev_t>(dev);
+    m.ino = static_cast<ino_t>(ino);
+    marks.push_back(std::move(m));
+  }
+  return marks;
+}
+
+// Whether `pid` is in the marked namespace and sees the marked directory at its place.
+bool InMarkedNamespace(pid_t pid, const std::vector<NamespaceMark>& marks) {
+  if (marks.empty()) return false;
+  const std::uint64_t ns = MountNamespaceOf(pid);
+  for (const NamespaceMark& m : marks) {
+    if (m.ns != ns) continue;
+    struct stat st {};
+    const std::string seen = "/proc/" + std::to_string(pid) + "/root" + m.visible;
+    if (::stat(seen.c_str(), &st) == 0 && st.st_dev == m.dev && st.st_ino == m.ino) return true;
+  }
+  return false;
+}
+
 std::vector<pid_t> AllPids() {
   std::vector<pid_t> pids;
   DIR* d = ::opendir("/proc");
@@ -201,53 +244,6 @@ int KillAttemptLeftovers(const std::string& trial, uint32_t attempt, const std::
   }
   return static_cast<int>(killed.size());
 }
-
-namespace {
-
-std::string NamespaceMarks(const std::string& work_dir) { return work_dir + "/namespaces"; }
-
-// A mark's namespace (its file name), and the directory (device, inode) seen at `visible`.
-struct NamespaceMark {
-  std::string path;
-  std::uint64_t ns = 0;
-  dev_t dev = 0;
-  ino_t ino = 0;
-  std::string visible;
-};
-
-std::vector<NamespaceMark> ReadNamespaceMarks(const std::string& work_dir) {
-  std::vector<NamespaceMark> marks;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(NamespaceMarks(work_dir), ec)) {
-    NamespaceMark m;
-    m.path = e.path().string();
-    m.ns = std::strtoull(e.path().filename().c_str(), nullptr, 10);
-    auto text = ReadFile(m.path, 4096);
-    if (m.ns == 0 || !text.ok()) continue;
-    unsigned long long dev = 0, ino = 0;
-    std::istringstream in(*text);
-    if (!(in >> dev >> ino >> m.visible) || m.visible.empty() || m.visible[0] != '/') continue;
-    m.dev = static_cast<dev_t>(dev);
-    m.ino = static_cast<ino_t>(ino);
-    marks.push_back(std::move(m));
-  }
-  return marks;
-}
-
-// Whether `pid` is in the marked namespace and sees the marked directory at its place.
-bool InMarkedNamespace(pid_t pid, const std::vector<NamespaceMark>& marks) {
-  if (marks.empty()) return false;
-  const std::uint64_t ns = MountNamespaceOf(pid);
-  for (const NamespaceMark& m : marks) {
-    if (m.ns != ns) continue;
-    struct stat st {};
-    const std::string seen = "/proc/" + std::to_string(pid) + "/root" + m.visible;
-    if (::stat(seen.c_str(), &st) == 0 && st.st_dev == m.dev && st.st_ino == m.ino) return true;
-  }
-  return false;
-}
-
-}  // namespace
 
 Status MarkAttemptNamespace(const std::string& work_dir, std::uint64_t mount_ns, const std::string& root,
                             const std::string& visible) {

@@ -50,15 +50,12 @@ void ForgetTrainingJobs(const void* owner);
 // the first chance). Returns how many processes it killed.
 int SweepOrphans(int64_t now_ms, int64_t interval_ms, const std::function<void(const std::string&)>& log);
 
-// Every local training program gets kOwnerVariable=<its worker's work directory> in its
-// environment, and its descendants inherit it. A worker killed without warning (kill -9, the OOM
-// killer) takes only its direct children along (PR_SET_PDEATHSIG): a wrapper's children
-// (torchrun's ranks, a DataLoader's workers, a `train` script's python) lived on under init,
-// holding GPU memory and writing the checkpoints the retry resumes from. The next worker on that
-// work directory (which holds its lock, so nothing else runs for it) calls this before it
-// connects: every process whose environment names `work_dir` is killed with its process group.
-// Returns how many; processes of other users whose environment it cannot read are not seen.
-inline constexpr const char* kOwnerVariable = "HPO_WORKER_DIR";
+// The attempt number every local training program (and what it starts) gets in its environment.
+inline constexpr const char* kAttemptVariable = "HPO_ATTEMPT";
+inline std::string AttemptKey(const std::string& trial, uint32_t attempt) {
+  return trial + "#" + std::to_string(attempt);
+}
+
 // Kills (SIGKILL, with their process groups) the processes attempt `attempt` of `trial` left
 // running on `host` (its SM_CURRENT_HOST) once its program ended: this process's children (a
 // daemon, a background job, reparented to the subreaper) whose environment names that training
@@ -71,13 +68,18 @@ inline constexpr const char* kOwnerVariable = "HPO_WORKER_DIR";
 // is found that way. Returns how many.
 int KillAttemptLeftovers(const std::string& trial, uint32_t attempt, const std::string& host,
                          const std::function<void(const std::string&)>& log, std::uint64_t mount_ns = 0);
-// The attempt number every local training program (and what it starts) gets in its environment.
-inline constexpr const char* kAttemptVariable = "HPO_ATTEMPT";
-inline std::string AttemptKey(const std::string& trial, uint32_t attempt) {
-  return trial + "#" + std::to_string(attempt);
-}
+
+// Every local training program gets kOwnerVariable=<its worker's work directory> in its
+// environment, and its descendants inherit it. A worker killed without warning (kill -9, the OOM
+// killer) takes only its direct children along (PR_SET_PDEATHSIG): a wrapper's children
+// (torchrun's ranks, a DataLoader's workers, a `train` script's python) lived on under init,
+// holding GPU memory and writing the checkpoints the retry resumes from. The next worker on that
+// work directory (which holds its lock, so nothing else runs for it) calls this before it
+// connects: every process whose environment names `work_dir` is killed with its process group.
 // Processes that also cleared their environment are found by the mount namespace their program
 // ran in, where the worker marked it (MarkAttemptNamespace); the marks are removed once swept.
+// Returns how many; processes of other users whose environment it cannot read are not seen.
+inline constexpr const char* kOwnerVariable = "HPO_WORKER_DIR";
 int KillLeftoversOf(const std::string& work_dir, const std::function<void(const std::string&)>& log);
 
 // While a program that runs in a private mount namespace (as root) lives, its worker keeps a mark

@@ -409,6 +409,20 @@ TEST_F(Cluster, TheTrainingJobsOutputAndMetricsReadAsCloudWatchServesThem) {
     }
   }
   EXPECT_EQ(counted, 4.0);
+  // Queries that switch training jobs and back read each one's values (the history is read once
+  // per run of queries naming the same job).
+  const Json other_dims = Json::array({{{"Name", "TrainingJobName"}, {"Value", trials[1]}}});
+  Json other_stat = metric_stat(3600, "SampleCount");
+  other_stat["Metric"]["Dimensions"] = other_dims;
+  Json switching = cw("GetMetricData", {{"MetricDataQueries", Json::array({{{"Id", "a"}, {"MetricStat", metric_stat(3600, "SampleCount")}},
+                                                                           {{"Id", "b"}, {"MetricStat", other_stat}},
+                                                                           {{"Id", "c"}, {"MetricStat", metric_stat(3600, "Sum")}}})},
+                                        {"StartTime", from_s}, {"EndTime", to_s}});
+  ASSERT_EQ(switching["MetricDataResults"].size(), 3u) << switching.dump();
+  EXPECT_EQ(switching["MetricDataResults"][0]["Values"], Json::array({4.0}));
+  EXPECT_EQ(switching["MetricDataResults"][1]["Values"], Json::array({4.0})) << "the other training job's four";
+  ASSERT_EQ(switching["MetricDataResults"][2]["Values"].size(), 1u);
+  EXPECT_NEAR(switching["MetricDataResults"][2]["Values"][0].get<double>(), sum, 1e-12);
   // One datapoint a page, oldest first: every page's points once, the cut query PartialData.
   Json paging = {{"MetricDataQueries", Json::array({queries[1]})}, {"StartTime", from_s}, {"EndTime", to_s},
                  {"ScanBy", "TimestampAscending"}, {"MaxDatapoints", 1}};
