@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <ctime>
-
 #include <filesystem>
 #include <set>
 #include <system_error>
@@ -118,6 +117,14 @@ Result<CheckpointStats> CheckpointSync::Adopt() {
   return Sync();
 }
 
+CheckpointSync::FileState CheckpointSync::FileState::Of(const struct ::stat& st) {
+  return {static_cast<uint64_t>(st.st_size), Nanos(st.st_mtim)};
+}
+
+int64_t CheckpointSync::FileState::Nanos(const struct ::timespec& t) {
+  return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec;
+}
+
 Result<CheckpointStats> CheckpointSync::Sync() {
   std::lock_guard<std::mutex> lock(mu_);
   CheckpointStats st;
@@ -140,7 +147,7 @@ Result<CheckpointStats> CheckpointSync::Sync() {
       if (auto known = synced_.find(rel); known != synced_.end()) known->second = kUnknown;
       continue;
     }
-    const FileState now{static_cast<uint64_t>(sb.st_size), int64_t{sb.st_mtim.tv_sec} * 1000000000 + sb.st_mtim.tv_nsec};
+    const FileState now = FileState::Of(sb);
     auto it = synced_.find(rel);
     if (it != synced_.end() && it->second == now) continue;
     struct timespec began {};
@@ -160,11 +167,8 @@ Result<CheckpointStats> CheckpointSync::Sync() {
     // up torn, and matching `now` it was never sent again: the next attempt restored an empty
     // epoch file. Such a file is sent again by the next pass.
     struct stat after {};
-    const bool changed = ::fstat(in->get(), &after) != 0 ||
-                         FileState{static_cast<uint64_t>(after.st_size),
-                                   int64_t{after.st_mtim.tv_sec} * 1000000000 + after.st_mtim.tv_nsec} != now;
-    const int64_t began_ns = int64_t{began.tv_sec} * 1000000000 + began.tv_nsec;
-    const bool racy = began_ns - now.mtime_ns < kRacyNs;
+    const bool changed = ::fstat(in->get(), &after) != 0 || FileState::Of(after) != now;
+    const bool racy = FileState::Nanos(began) - now.mtime_ns < kRacyNs;
     synced_[rel] = changed || racy ? kUnknown : now;
     ++st.files;
     st.bytes += now.size;

@@ -37,6 +37,9 @@
 #include "common/status.h"
 #include "common/object_store.h"
 
+struct stat;
+struct timespec;
+
 namespace hpo::worker {
 
 // The same mirroring serves /opt/ml/output/intermediate (worker/artifacts.h), which SageMaker
@@ -88,6 +91,8 @@ class CheckpointSync {
     uint64_t size = 0;
     int64_t mtime_ns = 0;
     bool operator==(const FileState&) const = default;
+    static FileState Of(const struct ::stat& st);         // its size and mtime
+    static int64_t Nanos(const struct ::timespec& t);      // as nanoseconds
   };
   std::string uri_;
   std::string local_dir_;

@@ -55,6 +55,33 @@ def optuna_importances(names, dists, points, values, evaluator):
     return [imp.get(n, 0.0) for n in names], time.perf_counter() - t
 
 
+def score(res, reference, hpo_first, hpo_seconds, names, dists, points, values, seed, ped):
+    """Appends each method's (error or None, top input right, seconds) on one seed's points to
+    `res`; returns fANOVA's and PED-ANOVA's estimates (None where Optuna lacks PED-ANOVA)."""
+    top = max(range(len(reference)), key=lambda i: reference[i])
+    err = lambda est: sum(abs(e - r) for e, r in zip(est, reference)) / len(reference)
+    right = lambda est: max(range(len(est)), key=lambda i: est[i]) == top
+    res["hpo"].append((err(hpo_first), right(hpo_first), hpo_seconds))
+    f, ft = optuna_importances(names, dists, points, values, FanovaImportanceEvaluator(seed=seed))
+    res["fanova"].append((err(f), right(f), ft))
+    p = None
+    if ped is not None:
+        p, pt = optuna_importances(names, dists, points, values, ped())
+        res["pedanova"].append((None, right(p), pt))
+    return f, p
+
+
+def write_out(out, raw, table, suffix=""):
+    """raw{suffix}.json and table{suffix}.md in `out` (nothing without one)."""
+    if not out:
+        return
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, f"raw{suffix}.json"), "w") as fh:
+        json.dump(raw, fh)
+    with open(os.path.join(out, f"table{suffix}.md"), "w") as fh:
+        fh.write(table + "\n")
+
+
 def summarize(res):
     """Per method, from its (error or None, top input right, seconds) per seed: the row's cells."""
     row = {}
@@ -96,20 +123,12 @@ def main():
             h = hpo_run(a.hpo, function, n, a.seeds)
             truth = h["true_first"]
             dists = {n: optuna.distributions.FloatDistribution(lo, hi) for n, (lo, hi) in zip(h["names"], h["box"])}
-            top = max(range(len(truth)), key=lambda i: truth[i])
             res = {"hpo": [], "fanova": [], "pedanova": []}
             for s in h["seeds"]:
-                err = lambda est: sum(abs(e - t) for e, t in zip(est, truth)) / len(truth)
-                first_right = lambda est: max(range(len(est)), key=lambda i: est[i]) == top
-                res["hpo"].append((err(s["first"]), first_right(s["first"]), s["seconds"]))
-                f, ft = optuna_importances(h["names"], dists, s["points"], s["values"],
-                                           FanovaImportanceEvaluator(seed=s["seed"]))
-                res["fanova"].append((err(f), first_right(f), ft))
-                if ped is not None:
-                    p, pt = optuna_importances(h["names"], dists, s["points"], s["values"], ped())
-                    res["pedanova"].append((None, first_right(p), pt))
+                f, p = score(res, truth, s["first"], s["seconds"], h["names"], dists, s["points"], s["values"],
+                             s["seed"], ped)
                 raw.append({"function": function, "evaluations": n, "seed": s["seed"], "truth": truth,
-                            "hpo": s["first"], "fanova": f, "pedanova": p if ped is not None else None})
+                            "hpo": s["first"], "fanova": f, "pedanova": p})
             row = {"function": function, "evaluations": n, **summarize(res)}
             rows.append(row)
             print(f"{function} n={n} done", file=sys.stderr)
@@ -117,12 +136,7 @@ def main():
     print(table)
     print(f"\nerror: median over {a.seeds} seeds of the mean |estimate - exact| of the first-order indices; "
           f"optuna {optuna.__version__}")
-    if a.out:
-        os.makedirs(a.out, exist_ok=True)
-        with open(os.path.join(a.out, "raw.json"), "w") as fh:
-            json.dump(raw, fh)
-        with open(os.path.join(a.out, "table.md"), "w") as fh:
-            fh.write(table + "\n")
+    write_out(a.out, raw, table)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "quality"))
 import quality  # noqa: E402
-from importance import markdown_table, optuna_importances, ped_evaluator, summarize  # noqa: E402
-from optuna.importance import FanovaImportanceEvaluator  # noqa: E402
+from importance import markdown_table, ped_evaluator, score, summarize, write_out  # noqa: E402
 
 NAMES = [n for n, _, _ in quality.SVR_RANGES]
 LOG_BOX = [(math.log(lo), math.log(hi)) for _, lo, hi in quality.SVR_RANGES]
@@ -110,9 +109,6 @@ def main():
     spread = max(abs(t["designs"][0]["first"][i] - t["designs"][1]["first"][i]) for i in range(len(NAMES)))
     print("svr_diabetes first-order indices (reference, %d fits): %s; the two designs differ by at most %.3f" %
           (t["fits"], ", ".join("%s %.3f" % (n, v) for n, v in zip(NAMES, ref)), spread), file=sys.stderr)
-    top = max(range(len(ref)), key=lambda i: ref[i])
-    err = lambda est: sum(abs(e - r) for e, r in zip(est, ref)) / len(ref)
-    first_right = lambda est: max(range(len(est)), key=lambda i: est[i]) == top
     dists = {n: optuna.distributions.FloatDistribution(lo, hi, log=True) for n, lo, hi in quality.SVR_RANGES}
     ped = ped_evaluator()
     rows, raw = [], []
@@ -127,13 +123,7 @@ def main():
             finally:
                 subprocess.run(["rm", "-rf", job["tmp"]])
             points = [[p[m] for m in NAMES] for p in job["points"]]
-            res["hpo"].append((err(h), first_right(h), ht))
-            f, ft = optuna_importances(NAMES, dists, points, job["values"], FanovaImportanceEvaluator(seed=seed))
-            res["fanova"].append((err(f), first_right(f), ft))
-            p = None
-            if ped is not None:
-                p, pt = optuna_importances(NAMES, dists, points, job["values"], ped())
-                res["pedanova"].append((None, first_right(p), pt))
+            f, p = score(res, ref, h, ht, NAMES, dists, points, job["values"], seed, ped)
             raw.append({"evaluations": n, "seed": seed, "reference": ref, "hpo": h, "fanova": f, "pedanova": p,
                         "hpo_training_jobs": entry.get("TrainingJobs")})
             print(f"svr_diabetes n={n} seed={seed}: hpo {h}, fANOVA {f}", file=sys.stderr)
@@ -144,12 +134,7 @@ def main():
           f"averaged, differing by at most {spread:.3f}): " + ", ".join(f"{n} {v:.3f}" for n, v in zip(NAMES, ref)))
     print(f"error: median over {a.seeds} seeds of the mean |estimate - reference| of the first-order indices; "
           f"hpo describe s includes the process start; optuna {optuna.__version__}")
-    if a.out:
-        os.makedirs(a.out, exist_ok=True)
-        with open(os.path.join(a.out, "raw-svr.json"), "w") as fh:
-            json.dump(raw, fh)
-        with open(os.path.join(a.out, "table-svr.md"), "w") as fh:
-            fh.write(table + "\n")
+    write_out(a.out, raw, table, "-svr")
 
 
 if __name__ == "__main__":

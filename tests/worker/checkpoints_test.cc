@@ -106,9 +106,6 @@ TEST_F(CheckpointsTest, NewAndChangedFilesGoUpLocalDeletesAreMirroredAndANewAtte
   EXPECT_TRUE(Tree(dest).empty());
 }
 
-// An upload that fails leaves the older copy at the destination: the file was forgotten, so
-// when the program deleted it before the next pass the stale copy stayed there for good, and the
-// next attempt's restore brought back a checkpoint the program had deleted.
 // A program rewrites its checkpoint in place, the same size, within the timestamp tick of the
 // copy the last pass sent (`echo 6 > epoch` while it went up): size and mtime are as they were,
 // yet the content is not. A file written that recently is sent again by the next pass, so the
@@ -141,6 +138,9 @@ TEST_F(CheckpointsTest, AFileRewrittenWithinItsTimestampTickIsSentAgain) {
   EXPECT_EQ(pass->files, 0u);
 }
 
+// An upload that fails leaves the older copy at the destination: the file was forgotten, so
+// when the program deleted it before the next pass the stale copy stayed there for good, and the
+// next attempt's restore brought back a checkpoint the program had deleted.
 TEST_F(CheckpointsTest, AFileWhoseUploadFailedAndWasThenDeletedIsDeletedAtTheDestination) {
   const fs::path dest = dir_ / "bucket" / "job-001";
   const fs::path local = dir_ / "worker1" / "checkpoints";
