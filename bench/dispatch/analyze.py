@@ -3,6 +3,7 @@
 
   analyze.py hpo STATE_DIR/hpo.db --slots 16 --duration-ms 200 [--label 4x4] [--process-wall-s S]
   analyze.py ray RAY_TRIALS.json --slots 16 --duration-ms 200
+  analyze.py syne SYNE_TRIALS.json --slots 16 --duration-ms 200   (syne_bench.py's output, same format)
   analyze.py table SUMMARY.json...      (markdown side-by-side table of the summaries)
   analyze.py details SUMMARY.json...    (one bullet per summary with the numbers behind its row)
 
@@ -11,7 +12,7 @@ from one trial's exit to the next trial's start on the same slot (p50/p99 ms), p
 
 Slots. Neither system records which slot ran a trial, so slots are reconstructed by greedy
 interval assignment: within a group of S slots (one hpo worker; for Ray the one node with its 16
-logical CPUs), trials are taken in start order and each goes to the free slot that was freed
+logical CPUs; for Syne Tune its n_workers on this machine), trials are taken in start order and each goes to the free slot that was freed
 earliest (a slot is free when its last trial's end <= this trial's start). The next trial on a
 slot then gives one gap. Slots left idle at the end of the job give no gap.
 
@@ -20,6 +21,8 @@ i.e. the timestamp the trial program / trainable function takes just before it e
 timestamp the next one takes first thing on that slot.
   hpo: the bench_end_ms / bench_start_ms metric lines printed by sleep_trainer (metrics table).
   Ray: time.time() at the top and the bottom of the function trainable (reported metrics).
+  Syne Tune: time.time() around the sleep of syne_trial.py (after its imports), or sleep_trainer's
+  own bench_start_ms / bench_end_ms under syne_trial.sh (reported metrics).
 hpo's coordinator timestamps give the breakdown of that gap:
   exit report  = trials.end_ms (coordinator received TrialExited) - bench_end_ms(prev)
   schedule     = trials.creation_ms of the next trial (= its Assigned event) - end_ms(prev)
@@ -198,7 +201,8 @@ def analyze_hpo(a):
     return summarize("hpo", a.label, len(ts), a.slots, a.duration_ms, wall_s, gaps, extra)
 
 
-def analyze_ray(a):
+def analyze_ray(a, system="ray"):
+    """Ray Tune's run (ray_bench.py), or Syne Tune's (syne_bench.py) in the same format."""
     with open(a.path) as f:
         run = json.load(f)
     trials = [t for t in run["trials"] if t.get("t_start") is not None and t.get("t_end") is not None]
@@ -223,11 +227,14 @@ def analyze_ray(a):
         pid_gaps += [round(n["s_ms"] - p["e_ms"], 1) for p, n in zip(items, items[1:])]
     extra = {
         "ray_version": run.get("ray_version"),
+        "syne_version": run.get("syne_version"),
+        "syne_sleep_time": run.get("sleep_time"),
         "trial_kind": run.get("trial_kind"),
         "reuse_actors": run.get("reuse_actors"),
         "completed": sum(1 for t in run["trials"] if t.get("status") == "TERMINATED"),
         "errored": sum(1 for t in run["trials"] if t.get("status") == "ERROR"),
-        "wall_definition": "Tuner.fit() (ray.init excluded; it is reported separately)",
+        "wall_definition": ("Tuner.run()" if system == "syne" else
+                            "Tuner.fit() (ray.init excluded; it is reported separately)"),
         "ray_init_s": run.get("init_wall_s"),
         "process_wall_s": run.get("process_wall_s"),
         "makespan_s": round((last_end - first_start) / 1000.0, 3),
@@ -245,7 +252,7 @@ def analyze_ray(a):
     extra["time_budget_s"] = run.get("time_budget_s")
     extra["stopped_by_time_budget"] = len(trials) < extra["trials_requested"]
     # trials = the ones that finished (with both timestamps); the ideal is computed for those.
-    return summarize("ray", a.label, len(trials), a.slots, a.duration_ms, wall_s, gaps, extra)
+    return summarize(system, a.label, len(trials), a.slots, a.duration_ms, wall_s, gaps, extra)
 
 
 def fmt(v, nd=1):
@@ -267,7 +274,8 @@ def table(paths):
         done = f"{r.get('completed', r['trials'])} of {requested}"
         if r.get("stopped_by_time_budget"):
             done += f" (stopped by time budget {fmt(r.get('time_budget_s'), 0)} s)"
-        name = "hpo" if r["system"] == "hpo" else "Ray Tune " + str(r.get("ray_version", ""))
+        name = {"hpo": "hpo", "syne": "Syne Tune " + str(r.get("syne_version", ""))}.get(
+            r["system"], "Ray Tune " + str(r.get("ray_version", "")))
         load = (r.get("loadavg_before") or "-").split()[0]
         cells = [name, r.get("label", ""), done, str(r["slots"]), fmt(r["wall_s"], 2), fmt(r["ideal_s"], 2),
                  fmt(r["overhead_pct"]), fmt(r["gap_p50_ms"]), fmt(r["gap_p99_ms"]), load]
@@ -306,6 +314,13 @@ def details(paths):
                 line += f"; fdatasync in the state dir just before the run: p50/p90 {d['fsync_probe_ms_p50_p90']} ms"
             line += (f"; first trial started {d['first_start_after_submit_ms']} ms after submit; "
                      f"{d['completed']} completed, {d['retried_attempts']} retried")
+        elif d["system"] == "syne":
+            line += (f"\n  - Tuner(sleep_time={d.get('syne_sleep_time')}); first trial body started "
+                     f"{d['first_start_after_fit_ms']} ms after run(); {d['completed']} finished; "
+                     f"{d['distinct_trial_pids']} distinct trial processes")
+            if d.get("stopped_by_time_budget"):
+                line += (f"\n  - **stopped by the time budget of {d['time_budget_s']} s**: {d['trials']} of "
+                         f"{d['trials_requested']} trials finished; ideal and overhead are for the {d['trials']} that did")
         else:
             line += (f"\n  - ray.init {d['ray_init_s']} s (not in wall); first trial body started "
                      f"{d['first_start_after_fit_ms']} ms after fit(); {d['completed']} finished, {d['errored']} errored; "
@@ -329,7 +344,7 @@ def main():
         sys.stdout.write(table(sys.argv[2:]))
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("system", choices=["hpo", "ray"])
+    ap.add_argument("system", choices=["hpo", "ray", "syne"])
     ap.add_argument("path")
     ap.add_argument("--slots", type=int, default=16, help="total concurrent slots")
     ap.add_argument("--slots-per-worker", type=int, default=None, help="hpo: slots of each worker")
@@ -337,7 +352,7 @@ def main():
     ap.add_argument("--label", default="")
     ap.add_argument("--process-wall-s", type=float, default=None)
     a = ap.parse_args()
-    out = analyze_hpo(a) if a.system == "hpo" else analyze_ray(a)
+    out = analyze_hpo(a) if a.system == "hpo" else analyze_ray(a, a.system)
     json.dump(out, sys.stdout, indent=2)
     sys.stdout.write("\n")
 

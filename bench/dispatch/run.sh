@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Dispatch-overhead benchmark, hpo vs Ray Tune, side by side (the runtime issue's benchmark).
+# Dispatch-overhead benchmark, hpo vs Ray Tune and Syne Tune, side by side (the runtime issue's
+# benchmark).
 #
 # Shape: TRIALS trials of a program that sleeps SLEEP_MS, CONCURRENCY slots at once. Ideal wall
 # time = TRIALS x SLEEP_MS / CONCURRENCY (2000 x 0.2 s / 16 = 25 s). Reports wall time, overhead %
 # against the ideal, and p50/p99 of the gap from one trial's exit to the next trial's start on
 # the same slot (see analyze.py for how slots and gaps are reconstructed).
 #
-#   bench/dispatch/run.sh                 # build, run hpo (4x4 and 16x1) and Ray Tune (fresh and
-#                                         # reused actors), print the table, append it to bench/RESULTS.md
+#   bench/dispatch/run.sh                 # build, run hpo (4x4 and 16x1), Ray Tune (fresh and reused
+#                                         # actors) and Syne Tune (a Python trial, and hpo's own trainer
+#                                         # program, each at Syne Tune's default sleep_time and at 0.05 s),
+#                                         # print the table, append it to bench/RESULTS.md
 #
-# Takes about 15 minutes on a 2-core machine, most of it Ray Tune (each variant stops at its time
-# budget: with a fresh actor per trial Ray finishes only a few hundred trials in 300 s there).
+# Takes about 30 minutes on a 2-core machine, most of it the peers (each variant stops at its
+# time budget: with a fresh actor per trial Ray finishes only a few hundred trials in 300 s there).
 #
 # Knobs (environment):
 #   TRIALS=2000 CONCURRENCY=16 SLEEP_MS=200
@@ -33,6 +36,14 @@
 #                                subprocess (function trainable that runs sleep_trainer)
 #   RAY_TIME_BUDGET_S=300        Tune's time_budget_s: a Ray run stops after this long (0: none);
 #                                the row then counts the trials that finished, and says so
+#   SYNE=1                       0: skip Syne Tune (bench/.venv-syne, made by setup_syne.sh)
+#   SYNE_TRIALS=$TRIALS          Syne Tune's shape, when it has to be smaller
+#   SYNE_VARIANTS="python:default python:0.05 process:default process:0.05"   KIND:SLEEP_TIME each:
+#                                KIND python (syne_trial.py, Syne Tune's Reporter) or process
+#                                (syne_trial.sh running sleep_trainer, hpo's program); SLEEP_TIME
+#                                Tuner's sleep_time while all workers are busy (default: Syne
+#                                Tune's own, 5 s); empty: skip Syne Tune
+#   SYNE_TIME_BUDGET_S=300       a Syne Tune run stops after this long (0: none), as Ray's
 #   RECORD=1                     0: do not append to bench/RESULTS.md
 #   OUT_DIR=build-bench/bench-dispatch/<time>   where state dirs and JSON summaries go
 #   JOBS=2                       build parallelism
@@ -42,7 +53,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 # The exact command, with the knobs that were set in the environment.
-command_line="$(for v in TRIALS CONCURRENCY SLEEP_MS HPO_LAYOUTS HPO_RUN_ARGS HPO_STATE_ROOT RAY RAY_TRIALS RAY_VARIANTS RAY_TIME_BUDGET_S; do
+command_line="$(for v in TRIALS CONCURRENCY SLEEP_MS HPO_LAYOUTS HPO_RUN_ARGS HPO_STATE_ROOT RAY RAY_TRIALS RAY_VARIANTS RAY_TIME_BUDGET_S SYNE SYNE_TRIALS SYNE_VARIANTS SYNE_TIME_BUDGET_S; do
   if [[ -v $v ]]; then printf '%s=%q ' "$v" "${!v}"; fi; done)bench/dispatch/run.sh${*:+ $*}"
 
 TRIALS="${TRIALS:-2000}"
@@ -53,6 +64,10 @@ RAY="${RAY:-1}"
 RAY_TRIALS="${RAY_TRIALS:-$TRIALS}"
 RAY_VARIANTS="${RAY_VARIANTS-fresh reuse}"
 RAY_TIME_BUDGET_S="${RAY_TIME_BUDGET_S:-300}"
+SYNE="${SYNE:-1}"
+SYNE_TRIALS="${SYNE_TRIALS:-$TRIALS}"
+SYNE_VARIANTS="${SYNE_VARIANTS-python:default python:0.05 process:default process:0.05}"
+SYNE_TIME_BUDGET_S="${SYNE_TIME_BUDGET_S:-300}"
 RECORD="${RECORD:-1}"
 JOBS="${JOBS:-2}"
 BUILD="${BUILD:-build-bench}"
@@ -179,6 +194,48 @@ EOF
   done
 fi
 
+# ---- Syne Tune ------------------------------------------------------------------------------
+if [[ "$SYNE" == "1" && -n "$SYNE_VARIANTS" ]]; then
+  bench/dispatch/setup_syne.sh >&2
+  py="$root/bench/.venv-syne/bin/python"
+  for variant in $SYNE_VARIANTS; do
+    kind="${variant%%:*}"
+    sleep_time="${variant#*:}"
+    [[ "$variant" == *:* ]] || sleep_time=default
+    dir="$OUT_DIR/syne-$kind-$sleep_time"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    args=(--trials "$SYNE_TRIALS" --concurrency "$CONCURRENCY" --sleep-ms "$SLEEP_MS" --kind "$kind"
+          --trainer "$trainer" --folder "$root/$dir/experiment" --time-budget-s "$SYNE_TIME_BUDGET_S"
+          --out "$root/$dir/trials.json")
+    case "$kind" in
+      python) label="Python trial (Reporter)" ;;
+      process) label="sleep_trainer process" ;;
+      *) log "unknown Syne Tune trial kind $kind (python or process)"; exit 2 ;;
+    esac
+    if [[ "$sleep_time" == "default" ]]; then
+      label+=", sleep_time default (5 s)"
+    else
+      label+=", sleep_time=$sleep_time"
+      args+=(--sleep-time "$sleep_time")
+    fi
+    log "Syne Tune ($variant): $SYNE_TRIALS trials, $CONCURRENCY workers, budget ${SYNE_TIME_BUDGET_S}s (load average $(loadavg))"
+    load_before="$(loadavg)"
+    (cd "$dir" && "$py" "$root/bench/dispatch/syne_bench.py" "${args[@]}") >"$dir/syne.log" 2>&1 ||
+      { log "syne_bench failed; see $dir/syne.log"; exit 1; }
+    python3 bench/dispatch/analyze.py syne "$dir/trials.json" --slots "$CONCURRENCY" --duration-ms "$SLEEP_MS" \
+      --label "$label" >"$dir/summary.json"
+    python3 - "$dir/summary.json" "$load_before" "$(loadavg)" <<'EOF'
+import json, sys
+p, lb, la = sys.argv[1:]
+d = json.load(open(p))
+d["loadavg_before"], d["loadavg_after"] = lb, la
+json.dump(d, open(p, "w"), indent=2)
+EOF
+    summaries+=("$dir/summary.json")
+  done
+fi
+
 # ---- report ---------------------------------------------------------------------------------
 table="$(python3 bench/dispatch/analyze.py table "${summaries[@]}")"
 details="$(python3 bench/dispatch/analyze.py details "${summaries[@]}")"
@@ -201,13 +258,18 @@ EOF
   model="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
   {
     echo
-    echo "## Dispatch overhead: hpo vs Ray Tune ($(date -u '+%Y-%m-%d %H:%M UTC'))"
+    peers="Ray Tune"
+    [[ "$SYNE" == "1" && -n "$SYNE_VARIANTS" ]] && peers+=" and Syne Tune"
+    echo "## Dispatch overhead: hpo vs $peers ($(date -u '+%Y-%m-%d %H:%M UTC'))"
     echo
     echo "- Machine: $(nproc) cores ($model), $mem_gb memory, $(. /etc/os-release && echo "$PRETTY_NAME"), $(uname -sr); shared with other engineers compiling in parallel: load average (1/5/15 min) before and after each run is given per row"
     echo "- Command: \`$command_line\`; source: $tree_state"
-    echo "- Shape: $TRIALS trials (Ray: $RAY_TRIALS) of a ${SLEEP_MS} ms sleep, $CONCURRENCY slots; ideal = trials x ${SLEEP_MS} ms / $CONCURRENCY"
+    echo "- Shape: $TRIALS trials (Ray: $RAY_TRIALS, Syne Tune: $SYNE_TRIALS) of a ${SLEEP_MS} ms sleep, $CONCURRENCY slots; ideal = trials x ${SLEEP_MS} ms / $CONCURRENCY"
     echo "- hpo: \`hpo run\` (Release) with in-process workers; each trial is a real process (bench/dispatch/sleep_trainer.c) with the SageMaker trial layout; wall = job submit to Completed (jobs table)"
     echo "- Ray Tune: ray.init(num_cpus=$CONCURRENCY) = $CONCURRENCY *logical* CPUs on $(nproc) cores, 1 CPU per trial, max_concurrent_trials=$CONCURRENCY, Random (tune.uniform); wall = Tuner.fit() (ray.init excluded)"
+    if [[ "$SYNE" == "1" && -n "$SYNE_VARIANTS" ]]; then
+      echo "- Syne Tune: LocalBackend (one process per trial on this machine), Tuner(n_workers=$CONCURRENCY), RandomSearch (uniform); trial \"python\" is bench/dispatch/syne_trial.py reporting with syne_tune.Reporter (its interpreter start and imports fall in the gap), \"process\" is bench/dispatch/syne_trial.sh under binary=/bin/sh running sleep_trainer, hpo's own program; sleep_time is how long Tuner's loop sleeps while all workers are busy; wall = Tuner.run()"
+    fi
     echo "- Gap = user-code exit (the trial's last timestamp) to the next trial's first timestamp on the same slot, slots reconstructed greedily (bench/dispatch/analyze.py)"
     echo
     echo "$table"
