@@ -14,8 +14,8 @@ Trial kinds:
            bench_start_ms / bench_end_ms as the trial's timestamps.
 
 --sleep-time is Tuner's sleep_time, how long the tuning loop sleeps when every worker is busy
-(Syne Tune's default is 5 s); the run stops when N trials have finished or after
---time-budget-s (then only the finished ones are counted). Each trial reports t_start / t_end
+(Syne Tune's default is 5 s); the run starts N trials, or as many as --time-budget-s lets it,
+and ends when those have finished (only finished ones are counted). Each trial reports t_start / t_end
 (Unix epoch seconds) and its pid; the script writes them to --out in ray_bench.py's format for
 analyze.py.
 
@@ -67,14 +67,16 @@ def main():
     scheduler = RandomSearch({"x": uniform(-1.0, 1.0), "sleep_ms": a.sleep_ms}, metrics=["loss"],
                              do_minimize=True, random_seed=1)
 
+    # N trials started, then the running ones finish (as hpo's job ends once its last training
+    # job has); past the time budget, the same.
     def stop(status):
-        if status.num_trials_finished >= a.trials:
+        if status.num_trials_started >= a.trials:
             return True
         return bool(a.time_budget_s) and status.wallclock_time > a.time_budget_s
 
     kwargs = {} if a.sleep_time is None else {"sleep_time": a.sleep_time}
     tuner = Tuner(trial_backend=backend, scheduler=scheduler, stop_criterion=stop, n_workers=a.concurrency,
-                  tuner_name="dispatch-bench", **kwargs)
+                  tuner_name="dispatch-bench", wait_trial_completion_when_stopping=True, **kwargs)
     run_start = time.time()
     tuner.run()
     run_end = time.time()
