@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The peers' side of the adaptive tuning benchmark: Optuna's pruners and Ray Tune's ASHA on the
-learning-curve task of examples/trainers/curve.cc (the same function, bench/adaptive/curve.py).
+"""The peers' side of the adaptive tuning benchmark: Optuna's pruners, Ray Tune's ASHA and Syne
+Tune's ASHA and BOHB on the learning-curve task of examples/trainers/curve.cc (the same function, bench/adaptive/curve.py).
 
 Same shape as the hpo specs beside this file: TRIALS trials (60), 2 at a time, the same search
 space (lr log-uniform in [1e-4, 1], momentum uniform in [0, 0.99], layers an integer in [1, 8]),
@@ -31,6 +31,16 @@ its first line to its return (or to the report after which it was pruned / stopp
                       max_concurrent_trials=2, reuse_actors=True (a fresh actor per trial costs
                       ~1 s on this machine and is not what is measured here).
     Best = the lowest last-reported loss over all trials (ASHA-stopped ones included, as hpo does).
+  syne  (run with bench/.venv-syne/bin/python)  runs (--runs, comma-separated; default both):
+    random-asha       Syne Tune's ASHA(time_attr="epoch", max_t=27, grace_period=1,
+                      reduction_factor=3, brackets=1) with random search; with --configs,
+                      points_to_evaluate=those configurations, as the other random-* rows
+    bohb              Syne Tune's BOHB (ASHA with its KDE searcher, the same rungs): the
+                      counterpart of hpo's Hyperband and Optuna's tpe-hyperband
+    LocalBackend starts bench/adaptive/syne_trial.py once per trial (a Python process, as Syne
+    Tune runs trials); Tuner(n_workers=2, sleep_time=0.05: Syne Tune's default of 5 s would
+    leave a slot idle for seconds after each trial); TRIALS trials started, then the running ones
+    finish. Best = the lowest last-reported loss over all trials (ASHA-stopped ones included).
 
 Writes one JSON object per config to --out (JSON lines): system, config, seed, trials,
 epochs (total over trials), train_s (sum of trial seconds), best, best_config, wall_s, note.
@@ -188,10 +198,82 @@ def run_ray(a, seed):
     }
 
 
+SYNE_CONFIGS = ["random-asha", "bohb"]
+
+
+def run_syne(a, config, seed):
+    try:
+        import importlib.metadata
+        import logging
+
+        from syne_tune import Tuner
+        from syne_tune.backend import LocalBackend
+        from syne_tune.config_space import loguniform, randint, uniform
+        from syne_tune.experiments import load_experiment
+        from syne_tune.optimizer.baselines import ASHA, BOHB
+    except Exception as e:  # noqa: BLE001 - any import failure means: skip, and say why
+        return {"system": "syne", "config": config, "seed": seed, "skipped": f"syne_tune is not importable: {e!r}"}
+    logging.getLogger().setLevel(logging.WARNING)
+    folder = tempfile.mkdtemp(prefix="syne-adaptive-bench-")
+    os.environ["SYNETUNE_FOLDER"] = folder
+    space = {
+        "lr": loguniform(1e-4, 1.0),
+        "momentum": uniform(0.0, 0.99),
+        "layers": randint(1, 8),  # both bounds included
+        "epochs": a.epochs,
+        "sleep_ms": a.sleep_ms,
+        "noise": a.noise,
+        "noise_seed": a.noise_seed,
+    }
+    common = dict(config_space=space, metric="loss", time_attr="epoch", max_t=a.epochs, do_minimize=True,
+                  random_seed=seed, grace_period=1, reduction_factor=3, brackets=1)
+    if config == "random-asha":
+        scheduler = ASHA(points_to_evaluate=a.configs_list[: a.trials] or None, **common)
+    elif config == "bohb":
+        scheduler = BOHB(**common)
+    else:
+        raise SystemExit(f"peers.py: unknown Syne Tune run {config} (one of {', '.join(SYNE_CONFIGS)})")
+    backend = LocalBackend(entry_point=os.path.join(os.path.dirname(os.path.abspath(__file__)), "syne_trial.py"))
+    tuner = Tuner(trial_backend=backend, scheduler=scheduler, n_workers=2, sleep_time=0.05,
+                  stop_criterion=lambda status: status.num_trials_started >= a.trials,
+                  wait_trial_completion_when_stopping=True, tuner_name=f"adaptive-{config}-{seed}",
+                  print_update_interval=3600)
+    t0 = time.perf_counter()
+    tuner.run()
+    wall = time.perf_counter() - t0
+    df = load_experiment(tuner.name, local_path=folder).results
+    epochs, train_s, stopped, best, best_config, trials = 0, 0.0, 0, None, None, 0
+    for _, rows in df.groupby("trial_id"):
+        trials += 1
+        last = rows.sort_values("epoch").iloc[-1]
+        it = int(last["epoch"])
+        epochs += it
+        train_s += float(last["t_now"]) - float(last["t_start"])
+        if it < a.epochs:
+            stopped += 1
+        if best is None or float(last["loss"]) < best:
+            best = float(last["loss"])
+            best_config = {"lr": float(last["config_lr"]), "momentum": float(last["config_momentum"]),
+                           "layers": int(last["config_layers"])}
+    return {
+        "system": "syne " + importlib.metadata.version("syne-tune"),
+        "config": config,
+        "seed": seed,
+        "trials": trials,
+        "stopped": stopped,
+        "epochs": epochs,
+        "train_s": round(train_s, 3),
+        "best": best,
+        "best_config": best_config,
+        "wall_s": round(wall, 3),
+        "note": "same configurations as hpo Random" if a.configs_list and config == "random-asha" else "",
+    }
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("system", choices=["optuna", "ray"])
-    ap.add_argument("--runs", default=",".join(OPTUNA_CONFIGS), help="optuna runs, comma-separated")
+    ap.add_argument("system", choices=["optuna", "ray", "syne"])
+    ap.add_argument("--runs", default="", help="optuna or syne runs, comma-separated (default: all of them)")
     ap.add_argument("--seeds", default="1", help="comma-separated")
     ap.add_argument("--trials", type=int, default=60)
     ap.add_argument("--epochs", type=int, default=27)
@@ -211,7 +293,9 @@ def main():
                     a.configs_list = [{"lr": float(c["lr"]), "momentum": float(c["momentum"]),
                                        "layers": int(float(c["layers"]))} for c in json.load(f)]
             if a.system == "optuna":
-                rows = [run_optuna(a, c, seed) for c in a.runs.split(",") if c]
+                rows = [run_optuna(a, c, seed) for c in (a.runs or ",".join(OPTUNA_CONFIGS)).split(",") if c]
+            elif a.system == "syne":
+                rows = [run_syne(a, c, seed) for c in (a.runs or ",".join(SYNE_CONFIGS)).split(",") if c]
             else:
                 rows = [run_ray(a, seed)]
             for row in rows:

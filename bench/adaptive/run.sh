@@ -14,15 +14,20 @@
 #           exactly those configurations, tpe-hyperband with its own sampler
 #   ray     peers.py ray (bench/.venv-ray): ASHA on those configurations; skipped, with the reason,
 #           when ray is not importable there (bench/dispatch/setup_ray.sh creates that venv)
+#   syne    peers.py syne (bench/.venv-syne): Syne Tune's ASHA on those configurations and its BOHB;
+#           skipped, with the reason, without that venv (bench/dispatch/setup_syne.sh creates it)
 # Then summarize.py prints the mean over seeds and every run, with the machine, load and command.
-# About 5 minutes on a 2-core machine with the defaults (3 seeds: 308 s measured), plus the build.
+# About 5 minutes on a 2-core machine with the defaults (3 seeds: 308 s measured), plus the build,
+# plus about 2 minutes a seed for Syne Tune (each trial a Python process that imports it).
 #
 # Knobs (environment):
 #   SEEDS="1 2 3" TRIALS=60 EPOCHS=27 SLEEP_MS=20 TOLERANCE=0.01
 #   HPO_CONFIGS="random-off random-auto hyperband bayesian-auto"   (random-off is the baseline)
 #   OPTUNA_CONFIGS="random-none,random-median,random-hyperband,tpe-hyperband"   (empty: skip Optuna)
 #   RAY=1                  0: skip Ray Tune
-#   OPTUNA_PY=bench/.venv-optuna/bin/python  RAY_PY=bench/.venv-ray/bin/python   the peers' interpreters
+#   SYNE_CONFIGS="random-asha,bohb"   (empty: skip Syne Tune)
+#   OPTUNA_PY=bench/.venv-optuna/bin/python  RAY_PY=bench/.venv-ray/bin/python
+#   SYNE_PY=bench/.venv-syne/bin/python   the peers' interpreters
 #   HPO=path               an hpo binary to use instead of building one
 #   HPO_SRC=tree           build hpo from the working tree (BUILD/tree); `head`: from a clean export
 #                          of git HEAD (BUILD/src, BUILD/head), leaving uncommitted changes out
@@ -32,7 +37,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
-command_line="$(for v in SEEDS TRIALS EPOCHS SLEEP_MS TOLERANCE HPO_CONFIGS OPTUNA_CONFIGS RAY OPTUNA_PY RAY_PY HPO HPO_SRC BUILD JOBS; do
+command_line="$(for v in SEEDS TRIALS EPOCHS SLEEP_MS TOLERANCE HPO_CONFIGS OPTUNA_CONFIGS RAY SYNE_CONFIGS OPTUNA_PY RAY_PY SYNE_PY HPO HPO_SRC BUILD JOBS; do
   if [[ -v $v ]]; then printf '%s=%q ' "$v" "${!v}"; fi; done)bench/adaptive/run.sh${*:+ $*}"
 
 SEEDS="${SEEDS:-1 2 3}"
@@ -43,12 +48,14 @@ TOLERANCE="${TOLERANCE:-0.01}"
 HPO_CONFIGS="${HPO_CONFIGS-random-off random-auto hyperband bayesian-auto}"
 OPTUNA_CONFIGS="${OPTUNA_CONFIGS-random-none,random-median,random-hyperband,tpe-hyperband}"
 RAY="${RAY:-1}"
+SYNE_CONFIGS="${SYNE_CONFIGS-random-asha,bohb}"
 HPO_SRC="${HPO_SRC:-tree}"
 BUILD="${BUILD:-build-adaptive}"
 JOBS="${JOBS:-1}"
 OUT_DIR="${OUT_DIR:-$BUILD/runs/$(date -u +%Y%m%dT%H%M%SZ)}"
 OPTUNA_PY="${OPTUNA_PY:-bench/.venv-optuna/bin/python}"
 RAY_PY="${RAY_PY:-bench/.venv-ray/bin/python}"
+SYNE_PY="${SYNE_PY:-bench/.venv-syne/bin/python}"
 
 log() { echo "run.sh: $*" >&2; }
 now() { date +%s.%N; }
@@ -149,6 +156,16 @@ for seed in $SEEDS; do
         "${configs_arg[@]}" --out "$rows" >> "$dir/ray.log" 2>&1 || log "ray failed (see $dir/ray.log)"
     else
       echo '{"system": "ray", "config": "random-asha", "seed": '"$seed"', "skipped": "no '"$RAY_PY"' (bench/dispatch/setup_ray.sh creates it)"}' >> "$rows"
+    fi
+  fi
+  if [[ -n $SYNE_CONFIGS ]]; then
+    if [[ -x $SYNE_PY ]]; then
+      log "seed $seed: syne $SYNE_CONFIGS"
+      "$SYNE_PY" bench/adaptive/peers.py syne --runs "$SYNE_CONFIGS" --seeds "$seed" --trials "$TRIALS" \
+        --epochs "$EPOCHS" --sleep-ms "$SLEEP_MS" "${configs_arg[@]}" --out "$rows" >> "$dir/syne.log" 2>&1 ||
+        log "syne failed (see $dir/syne.log)"
+    else
+      echo '{"system": "syne", "config": "all", "seed": '"$seed"', "skipped": "no '"$SYNE_PY"' (bench/dispatch/setup_syne.sh creates it)"}' >> "$rows"
     fi
   fi
 done
