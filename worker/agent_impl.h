@@ -314,10 +314,6 @@ struct WorkerAgent::Impl {
     // Stopped by an eviction (proto::wire::kStopReasonEvictedPrefix): it runs again elsewhere too,
     // so it uploads no model either (its exit is still reported Stopped; the coordinator knows).
     std::shared_ptr<std::atomic<bool>> evicted = std::make_shared<std::atomic<bool>>(false);
-    // Set by the uploading thread before it removes the program's namespace mark
-    // (worker/orphans.h MarkAttemptNamespace); the loop, which writes the mark once Start has
-    // returned, removes it itself if this is already set (a program that ended at once).
-    std::shared_ptr<std::atomic<bool>> namespace_swept = std::make_shared<std::atomic<bool>>(false);
     // When the program was first seen dead of a SIGTERM hpo did not send (0: not so): its
     // report waits a moment for the worker's own stop (PollTrials).
     int64_t outside_term_ms = 0;

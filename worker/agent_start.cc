@@ -156,7 +156,7 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
   return [this, spec, done, artifacts, what, trial = r.assign.trial, attempt = r.assign.attempt,
           checkpoints = r.checkpoints, intermediate = r.intermediate,
           successor_waits = r.successor_waits, revoked = r.revoked, lease_wait_ms = r.lease_wait_ms,
-          interrupted = r.interrupted, evicted = r.evicted, namespace_swept = r.namespace_swept,
+          interrupted = r.interrupted, evicted = r.evicted,
           container = r.container, uploading = r.uploading,
           peers = r.peers, peers_until_ms = r.peers_until_ms, unsynced = std::move(unsynced),
           raw = &r](const ExitInfo& exit) {
@@ -227,10 +227,7 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
       // running (a daemon still writing its model or checkpoints) could swap files under the
       // uploads below (a FIFO blocked them for good; a link uploaded a host file).
       KillAttemptLeftovers(trial, attempt, spec.host, [this](const std::string& l) { Log(l); }, exit.mount_ns);
-      if (exit.mount_ns != 0) {
-        namespace_swept->store(true);  // before the removal: see Run::namespace_swept
-        UnmarkAttemptNamespace(owner_tag, exit.mount_ns);
-      }
+      if (exit.mount_ns != 0) UnmarkAttemptNamespace(owner_tag, exit.mount_ns);
       // Interrupted on a single host: it runs again, and its model would be the job's until then.
       // So does one whose container the runtime could not start (no program ran: empty archives).
       // (As ExitReport judges it: the runtime's last line tells a runc failure's 126 from the
@@ -340,6 +337,17 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     ps.isolation.mounts = r.mounts;
     for (auto& m : channel_mounts) ps.isolation.mounts.push_back(std::move(m));
     ps.isolation.network_namespace = r.network_isolation;
+    if (r.namespaces) {
+      // Written by the program's start, before it runs: found by the guard or the next worker if
+      // this one is killed at any moment after (worker/orphans.h MarkAttemptNamespace).
+      if (Result<NamespaceMarkPlan> mark = PlanNamespaceMark(owner_tag, r.root, "/opt/ml"); mark.ok()) {
+        ps.isolation.namespace_record_dir = std::move(mark->dir);
+        ps.isolation.namespace_record = std::move(mark->text);
+      } else {
+        Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": " + mark.status().message() +
+            "; a process it leaves with a cleared environment may outlive this worker if it is killed");
+      }
+    }
   }
   if (!StartPipes(key, r)) return false;
   Run* raw = &r;
@@ -381,14 +389,9 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     return false;
   }
   r.process = std::move(proc).value();
-  if (const std::uint64_t ns = r.process->mount_ns(); ns != 0) {
-    // Found there by the guard or the next worker if this one is killed (worker/orphans.h).
-    if (Status s = MarkAttemptNamespace(owner_tag, ns, r.root, "/opt/ml"); !s.ok()) {
-      Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": " + s.message() +
-          "; a process it leaves with a cleared environment may outlive this worker if it is killed");
-    } else if (r.namespace_swept->load()) {
-      UnmarkAttemptNamespace(owner_tag, ns);  // it ended, and its sweep ran, before the mark was made
-    }
+  if (const std::string& why = r.process->namespace_record_error(); !why.empty()) {
+    Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": " + why +
+        "; a process it leaves with a cleared environment may outlive this worker if it is killed");
   }
   if (r.volume_limit && opt.volume_check_ms > 0) {
     r.volume = std::make_unique<VolumeWatch>(*r.volume_limit, std::chrono::milliseconds(opt.volume_check_ms));

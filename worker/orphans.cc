@@ -245,17 +245,24 @@ int KillAttemptLeftovers(const std::string& trial, uint32_t attempt, const std::
   return static_cast<int>(killed.size());
 }
 
-Status MarkAttemptNamespace(const std::string& work_dir, std::uint64_t mount_ns, const std::string& root,
-                            const std::string& visible) {
+Result<NamespaceMarkPlan> PlanNamespaceMark(const std::string& work_dir, const std::string& root,
+                                           const std::string& visible) {
   struct stat st {};
   if (::stat(root.c_str(), &st) != 0) return Status::IoError("cannot stat " + root + ": " + std::strerror(errno));
+  NamespaceMarkPlan plan{.dir = NamespaceMarks(work_dir),
+                         .text = std::to_string(static_cast<unsigned long long>(st.st_dev)) + " " +
+                                 std::to_string(static_cast<unsigned long long>(st.st_ino)) + " " + visible + "\n"};
   std::error_code ec;
-  std::filesystem::create_directories(NamespaceMarks(work_dir), ec);
-  if (ec) return Status::IoError("cannot create " + NamespaceMarks(work_dir) + ": " + ec.message());
-  return WriteFileAtomically(NamespaceMarks(work_dir) + "/" + std::to_string(mount_ns),
-                             std::to_string(static_cast<unsigned long long>(st.st_dev)) + " " +
-                                 std::to_string(static_cast<unsigned long long>(st.st_ino)) + " " + visible + "\n",
-                             Durability::kAtomicOnly);
+  std::filesystem::create_directories(plan.dir, ec);
+  if (ec) return Status::IoError("cannot create " + plan.dir + ": " + ec.message());
+  return plan;
+}
+
+Status MarkAttemptNamespace(const std::string& work_dir, std::uint64_t mount_ns, const std::string& root,
+                            const std::string& visible) {
+  Result<NamespaceMarkPlan> plan = PlanNamespaceMark(work_dir, root, visible);
+  if (!plan.ok()) return plan.status();
+  return WriteFileAtomically(plan->dir + "/" + std::to_string(mount_ns), plan->text, Durability::kAtomicOnly);
 }
 
 void UnmarkAttemptNamespace(const std::string& work_dir, std::uint64_t mount_ns) {

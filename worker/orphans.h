@@ -89,8 +89,20 @@ int KillLeftoversOf(const std::string& work_dir, const std::function<void(const 
 // so one that ran env -i and daemonized does not outlive a worker killed without warning; the
 // directory check keeps a namespace number the kernel gave out again after the program's end
 // from naming anyone else's processes. UnmarkAttemptNamespace when the attempt has ended (after
-// KillAttemptLeftovers). Errors: IoError when the mark cannot be written (the caller goes on:
-// only the env -i case is then left to the environment's match).
+// KillAttemptLeftovers).
+//
+// The program's own start writes its mark: PlanNamespaceMark gives the directory (made here) and
+// the text for Isolation::namespace_record_dir / namespace_record (worker/process.h), which the
+// child writes before it runs the program, so a worker killed at any moment after the start
+// leaves the mark. MarkAttemptNamespace writes one for a namespace known after the fact.
+// Errors: IoError when `root` cannot be read or the directory or mark cannot be written (the
+// caller goes on: only the env -i case is then left to the environment's match).
+struct NamespaceMarkPlan {
+  std::string dir;   // <work_dir>/namespaces
+  std::string text;  // "<device> <inode> <visible>\n" of `root`
+};
+Result<NamespaceMarkPlan> PlanNamespaceMark(const std::string& work_dir, const std::string& root,
+                                           const std::string& visible);
 Status MarkAttemptNamespace(const std::string& work_dir, std::uint64_t mount_ns, const std::string& root,
                             const std::string& visible);
 void UnmarkAttemptNamespace(const std::string& work_dir, std::uint64_t mount_ns);

@@ -125,6 +125,13 @@ struct ChildIsolation {
   bool net_ns = false;
   std::vector<const char*> sources, targets;
   std::vector<char> read_only;
+  // Isolation::namespace_record: the directory followed by '/' in `record_path` and `record_tmp`
+  // (record_dir_len bytes), each with room for the inode's digits, ".tmp" and the NUL; the text.
+  // Empty record_path: no record.
+  std::vector<char> record_path, record_tmp;
+  std::size_t record_dir_len = 0;
+  const char* record_text = nullptr;
+  std::size_t record_text_len = 0;
 };
 
 // Everything the child needs, prepared by the parent; the child writes only `failure`.
@@ -136,8 +143,12 @@ struct ChildArgs {
   int out_w = -1, err_w = -1;
   int max_fd = 1023;
   pid_t parent = 0;
-  const ChildIsolation* iso = nullptr;
+  ChildIsolation* iso = nullptr;
   ChildFailure failure;
+  // The namespace record: the inode it was named after (0: none written), or why it was not.
+  std::uint64_t recorded_ns = 0;
+  int record_error = 0;
+  const char* record_step = nullptr;
 };
 
 // Raw system calls: no libc wrapper that an interposer (a sanitizer, a preload) could replace.
@@ -174,6 +185,62 @@ HPO_CHILD void CloseFrom(int first, int max_fd) {
   for (int fd = first; fd <= max_fd; ++fd) Sys(SYS_close, fd);
 }
 
+// Writes the file of Isolation::namespace_record in the child, once its mount namespace exists
+// and before any mount could hide the directory. A failure is noted, not fatal.
+HPO_CHILD void ChildRecordNamespace(ChildArgs* a) {
+  ChildIsolation& iso = *a->iso;
+  if (iso.record_path.empty()) return;
+  struct stat st;
+  if (Sys(SYS_newfstatat, AT_FDCWD, reinterpret_cast<long>("/proc/self/ns/mnt"), reinterpret_cast<long>(&st), 0) != 0) {
+    a->record_error = errno;
+    a->record_step = "stat /proc/self/ns/mnt";
+    return;
+  }
+  char digits[24];
+  std::size_t n = 0;
+  for (std::uint64_t v = static_cast<std::uint64_t>(st.st_ino); n == 0 || v != 0; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
+  char* path = iso.record_path.data();
+  char* tmp = iso.record_tmp.data();
+  std::size_t at = iso.record_dir_len;
+  while (n > 0) {
+    path[at] = tmp[at] = digits[--n];
+    ++at;
+  }
+  path[at] = '\0';
+  const char suffix[] = ".tmp";
+  for (std::size_t i = 0; i < sizeof suffix; ++i) tmp[at + i] = suffix[i];
+  const long fd = Sys(SYS_openat, AT_FDCWD, reinterpret_cast<long>(tmp), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    a->record_error = errno;
+    a->record_step = "create";
+    return;
+  }
+  for (std::size_t done = 0; done < iso.record_text_len;) {
+    const long w = Sys(SYS_write, fd, reinterpret_cast<long>(iso.record_text + done), static_cast<long>(iso.record_text_len - done));
+    if (w <= 0) {
+      a->record_error = w < 0 ? errno : EIO;
+      a->record_step = "write";
+      Sys(SYS_close, fd);
+      Sys(SYS_unlinkat, AT_FDCWD, reinterpret_cast<long>(tmp), 0);
+      return;
+    }
+    done += static_cast<std::size_t>(w);
+  }
+  Sys(SYS_close, fd);
+#ifdef SYS_renameat2
+  const long renamed = Sys(SYS_renameat2, AT_FDCWD, reinterpret_cast<long>(tmp), AT_FDCWD, reinterpret_cast<long>(path), 0);
+#else
+  const long renamed = Sys(SYS_renameat, AT_FDCWD, reinterpret_cast<long>(tmp), AT_FDCWD, reinterpret_cast<long>(path));
+#endif
+  if (renamed != 0) {
+    a->record_error = errno;
+    a->record_step = "rename";
+    Sys(SYS_unlinkat, AT_FDCWD, reinterpret_cast<long>(tmp), 0);
+    return;
+  }
+  a->recorded_ns = static_cast<std::uint64_t>(st.st_ino);
+}
+
 // Runs in the child after setsid(): enters the namespaces and applies the mounts.
 HPO_CHILD void ChildIsolate(ChildArgs* a) {
   const ChildIsolation& iso = *a->iso;
@@ -184,6 +251,7 @@ HPO_CHILD void ChildIsolate(ChildArgs* a) {
     if (Sys(SYS_mount, 0, reinterpret_cast<long>("/"), 0, MS_REC | MS_PRIVATE, 0) != 0) {
       ChildFail(a, ChildFailure::kMakePrivate, errno);
     }
+    ChildRecordNamespace(a);
     const std::size_t n = iso.sources.size();
     for (std::size_t i = 0; i < n; ++i) {
       const long src = reinterpret_cast<long>(iso.sources.data()[i]);
@@ -344,6 +412,7 @@ struct TrialProcess::State {
   // handed the exit on (see Monitor).
   Fd mount_ns;
   std::uint64_t mount_ns_inode = 0;  // ExitInfo::mount_ns
+  std::string namespace_record_error;  // TrialProcess::namespace_record_error
   bool log_failed = false;
   std::uint64_t log_bytes = 0;  // written to the log by this process (ProcessOptions::max_log_bytes)
 
@@ -726,6 +795,15 @@ Result<std::unique_ptr<TrialProcess>> TrialProcess::Start(const ProcessSpec& spe
     iso.targets.push_back(m.target.c_str());
     iso.read_only.push_back(m.read_only ? 1 : 0);
   }
+  if (iso.mount_ns && !spec.isolation.namespace_record_dir.empty()) {
+    const std::string dir = spec.isolation.namespace_record_dir + "/";
+    iso.record_dir_len = dir.size();
+    iso.record_path.assign(dir.size() + 32, '\0');
+    std::copy(dir.begin(), dir.end(), iso.record_path.begin());
+    iso.record_tmp = iso.record_path;
+    iso.record_text = spec.isolation.namespace_record.data();
+    iso.record_text_len = spec.isolation.namespace_record.size();
+  }
   long open_max = ::sysconf(_SC_OPEN_MAX);
   ChildArgs child;
   child.path = path->c_str();
@@ -761,6 +839,7 @@ Result<std::unique_ptr<TrialProcess>> TrialProcess::Start(const ProcessSpec& spe
     int ignored;
     while (::waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {
     }
+    if (child.recorded_ns != 0) ::unlink(iso.record_path.data());  // no program ran in that namespace
     const std::string& shown = spec.argv[0];
     switch (failure.stage) {
       case ChildFailure::kChdir:
@@ -811,6 +890,11 @@ Result<std::unique_ptr<TrialProcess>> TrialProcess::Start(const ProcessSpec& spe
     struct stat st {};
     if (state->mount_ns.valid() && ::fstat(state->mount_ns.get(), &st) == 0) {
       state->mount_ns_inode = static_cast<std::uint64_t>(st.st_ino);
+    }
+    if (child.record_step != nullptr) {
+      state->namespace_record_error = "cannot record the mount namespace of \"" + spec.argv[0] + "\" in " +
+                                      spec.isolation.namespace_record_dir + " (" + child.record_step +
+                                      "): " + ErrnoText(child.record_error);
     }
   }
   State* raw = state.get();
@@ -866,6 +950,8 @@ ExitInfo TrialProcess::Wait() {
 pid_t TrialProcess::pid() const { return state_->pid; }
 
 std::uint64_t TrialProcess::mount_ns() const { return state_->mount_ns_inode; }
+
+const std::string& TrialProcess::namespace_record_error() const { return state_->namespace_record_error; }
 
 TrialProcess::~TrialProcess() {
   if (!state_) return;

@@ -95,6 +95,16 @@ struct Isolation {
   std::vector<BindMount> mounts;  // only with mount_namespace
   // A new network namespace with only "lo" up: no route leaves the machine or reaches the host.
   bool network_namespace = false;
+  // With mount_namespace: a record of the new namespace that the child writes before it runs the
+  // program, so that it exists from the program's first instruction on: the file
+  // `<namespace_record_dir>/<inode>` (the namespace's inode number, ExitInfo::mount_ns) holding
+  // `namespace_record`, written under a temporary name and renamed into place. The directory
+  // must exist. A failed start removes it again; one that cannot be written does not stop the
+  // start (TrialProcess::namespace_record_error says why). Empty directory: no record. (The
+  // worker's namespace marks, worker/orphans.h: a worker killed a moment after the start still
+  // leaves the mark by which the next sweep finds what the program started.)
+  std::string namespace_record_dir;
+  std::string namespace_record;
 };
 
 struct ProcessSpec {
@@ -184,6 +194,8 @@ class TrialProcess {
   pid_t pid() const;
   // Its private mount namespace's inode (ExitInfo::mount_ns), known from Start on; 0 without one.
   std::uint64_t mount_ns() const;
+  // Why Isolation::namespace_record could not be written ("" when it was, or none was asked).
+  const std::string& namespace_record_error() const;
 
  private:
   struct State;

@@ -130,5 +130,62 @@ TEST_F(Isolation, WithoutRootANamespaceIsRefusedWithAClearError) {
   EXPECT_NE(rc.status().message().find("CLONE_NEWNET"), std::string::npos) << rc.status().message();
 }
 
+// Isolation::namespace_record: the child writes it before the program runs, so the program's
+// first instruction already finds it; named after the namespace's inode, holding the text.
+TEST_F(Isolation, TheNamespaceRecordIsThereBeforeTheProgramRuns) {
+  if (!Root()) GTEST_SKIP() << "needs root";
+  fs::create_directories(dir_ / "records");
+  worker::Isolation iso;
+  iso.mount_namespace = true;
+  iso.mounts = {{(dir_ / "src").string(), (dir_ / "target").string(), false}};
+  iso.namespace_record_dir = (dir_ / "records").string();
+  iso.namespace_record = "1 2 /opt/ml\n";
+  ProcessSpec spec;
+  spec.argv = {"/bin/sh", "-c", "cat \"$0/$(readlink /proc/self/ns/mnt | tr -dc 0-9)\"; ls \"$0\" | wc -l",
+               (dir_ / "records").string()};
+  spec.env = {{"PATH", "/usr/bin:/bin"}};
+  spec.isolation = iso;
+  auto p = TrialProcess::Start(spec, [this](Stream, const std::string& l) {
+    std::lock_guard<std::mutex> lock(mu_);
+    lines_.push_back(l);
+  });
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ((*p)->namespace_record_error(), "");
+  const ExitInfo exit = (*p)->Wait();
+  EXPECT_EQ(exit.exit_code, 0) << Output();
+  EXPECT_EQ(Output(), "1 2 /opt/ml\n1\n") << "the record, and nothing beside it (no temporary file)";
+  ASSERT_NE(exit.mount_ns, 0u);
+  EXPECT_TRUE(fs::exists(dir_ / "records" / std::to_string(exit.mount_ns))) << "its owner removes it, not the exit";
+}
+
+// A start that fails after the record was written leaves none; one that cannot write it runs
+// anyway and says why.
+TEST_F(Isolation, TheNamespaceRecordGoesWithAFailedStartAndItsOwnFailureIsOnlyReported) {
+  if (!Root()) GTEST_SKIP() << "needs root";
+  fs::create_directories(dir_ / "records");
+  const fs::path script = dir_ / "no-interpreter-line";
+  std::ofstream(script) << "echo this has no #! line\n";
+  fs::permissions(script, fs::perms::owner_all);
+  ProcessSpec spec;
+  spec.argv = {script.string()};
+  spec.isolation.mount_namespace = true;
+  spec.isolation.namespace_record_dir = (dir_ / "records").string();
+  spec.isolation.namespace_record = "1 2 /opt/ml\n";
+  auto failed = TrialProcess::Start(spec, [](Stream, const std::string&) {});
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), StatusCode::kInvalidArgument) << failed.status().ToString();
+  EXPECT_TRUE(fs::is_empty(dir_ / "records")) << "exec failed: no program ran in that namespace";
+
+  spec.argv = {"/bin/true"};
+  spec.isolation.namespace_record_dir = (dir_ / "no-such-dir").string();
+  auto p = TrialProcess::Start(spec, [](Stream, const std::string&) {});
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_NE((*p)->namespace_record_error().find("cannot record the mount namespace of \"/bin/true\" in " +
+                                                (dir_ / "no-such-dir").string() + " (create): No such file"),
+            std::string::npos)
+      << (*p)->namespace_record_error();
+  EXPECT_EQ((*p)->Wait().exit_code, 0);
+}
+
 }  // namespace
 }  // namespace hpo::worker
