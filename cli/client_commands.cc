@@ -34,6 +34,7 @@
 #include "coordinator/http_api.h"
 #include "coordinator/sigv4.h"
 #include "proto/codec.h"
+#include "proto/validate.h"
 
 namespace hpo::cli {
 
@@ -280,6 +281,117 @@ class FreshLocalSource : public coordinator::dashboard::Source {
   std::shared_ptr<LocalState> state_;
   std::chrono::steady_clock::time_point read_at_;
 };
+
+// hpo compare's table (coordinator/dashboard.h Compare's document): one row per job, '*' on the
+// best value of each objective column, then the notes.
+std::string CompareTable(const Json& cmp) {
+  const Json& jobs = cmp["Jobs"];
+  const std::string n = std::to_string(cmp["Budget"].get<size_t>());
+  std::string out;
+  std::set<std::string> objectives;
+  for (const Json& j : jobs) objectives.insert(Text(j, "Type") + " " + Text(j, "MetricName"));
+  if (objectives.size() == 1) out += "Objective: " + *objectives.begin() + "\n";
+  out += "Each judged by its first " + n + " training jobs" +
+         (cmp["BudgetFromFewest"].get<bool>() ? " (the fewest any of them created; --budget N sets it)" : "") + ".\n\n";
+  const bool minimize = jobs.empty() || Text(jobs[0], "Type") != "Maximize";
+  auto winner = [&](const char* key) {
+    std::optional<double> best;
+    for (const Json& j : jobs) {
+      if (j[key].is_number() && (!best || (minimize ? j[key].get<double>() < *best : j[key].get<double>() > *best))) {
+        best = j[key].get<double>();
+      }
+    }
+    return best;
+  };
+  const std::optional<double> best_all = objectives.size() == 1 ? winner("Best") : std::nullopt;
+  const std::optional<double> best_budget = objectives.size() == 1 ? winner("BestAtBudget") : std::nullopt;
+  auto value = [](const Json& v, const std::optional<double>& top) {
+    if (!v.is_number()) return std::string("-");
+    return Num(v.get<double>()) + (top && v.get<double>() == *top ? " *" : "");
+  };
+  auto seconds = [](const Json& v) { return v.is_number() ? coordinator::dashboard::Duration(v.get<double>()) : "-"; };
+  std::vector<std::vector<std::string>> rows = {
+      {"JOB", "STRATEGY", "STATUS", "TRAINING JOBS", "BEST@" + n, "BEST", "FOUND AT", "TO BEST", "WALL"}};
+  for (const Json& j : jobs) {
+    rows.push_back({Text(j, "Label"), Text(j, "Strategy"), Text(j, "Status"),
+                    std::to_string(j["TrainingJobs"].get<size_t>()) + " (" +
+                        std::to_string(j["WithObjective"].get<size_t>()) + " scored)",
+                    value(j["BestAtBudget"], best_budget), value(j["Best"], best_all),
+                    j["BestNumber"].is_number() ? "#" + std::to_string(j["BestNumber"].get<size_t>()) : "-",
+                    seconds(j["SecondsToBest"]), seconds(j["Seconds"])});
+  }
+  std::vector<size_t> width(rows[0].size(), 0);
+  for (const auto& r : rows) {
+    for (size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
+  }
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t c = 0; c < r.size(); ++c) {
+      line += r[c];
+      if (c + 1 < r.size()) line += std::string(width[c] - r[c].size() + 2, ' ');
+    }
+    out += line + "\n";
+  }
+  for (const Json& note : cmp["Notes"]) out += "note: " + note.get<std::string>() + "\n";
+  return out;
+}
+
+// hpo compare's plot: each job's best objective so far against its training jobs, one letter per
+// job (A, B, ...), `width` x `height` characters; "" when no job has a value yet.
+std::string CompareChart(const Json& cmp, int width, int height) {
+  const Json& jobs = cmp["Jobs"];
+  size_t longest = 0;
+  double lo = 0, hi = 0;
+  bool any = false;
+  for (const Json& j : jobs) {
+    longest = std::max(longest, j["BestSoFar"].size());
+    for (const Json& v : j["BestSoFar"]) {
+      if (!v.is_number()) continue;
+      const double d = v.get<double>();
+      lo = any ? std::min(lo, d) : d;
+      hi = any ? std::max(hi, d) : d;
+      any = true;
+    }
+  }
+  if (!any || longest == 0) return "";
+  // Best-so-far values of a good run crowd near the optimum: a log scale shows them apart when all
+  // are positive and span more than a factor of 20.
+  const bool log = lo > 0 && hi / lo > 20;
+  auto y_of = [&](double v) {
+    const double a = log ? std::log10(v) : v, b = log ? std::log10(lo) : lo, c = log ? std::log10(hi) : hi;
+    const double f = c > b ? (a - b) / (c - b) : 0.5;
+    return static_cast<int>(std::lround((1.0 - f) * (height - 1)));
+  };
+  std::vector<std::string> grid(static_cast<size_t>(height), std::string(static_cast<size_t>(width), ' '));
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const char mark = i < 26 ? static_cast<char>('A' + i) : '+';
+    const Json& series = jobs[i]["BestSoFar"];
+    for (int x = 0; x < width; ++x) {
+      // The training job this column stands for: the longest job's count spread over the width.
+      const size_t k = x == width - 1 ? longest - 1
+                                      : std::min(longest - 1, static_cast<size_t>(x) * longest / static_cast<size_t>(width));
+      if (k >= series.size() || !series[k].is_number()) continue;
+      char& cell = grid[static_cast<size_t>(y_of(series[k].get<double>()))][static_cast<size_t>(x)];
+      cell = (cell == ' ' || cell == mark) ? mark : '#';
+    }
+  }
+  std::string out = "\nBest so far" + std::string(log ? " (log scale)" : "") + ", by training job:\n";
+  const std::string top = Num(hi), bottom = Num(lo);
+  const size_t label = std::max(top.size(), bottom.size());
+  for (int r = 0; r < height; ++r) {
+    std::string tick = r == 0 ? top : r == height - 1 ? bottom : "";
+    out += std::string(label - tick.size(), ' ') + tick + " |" + grid[static_cast<size_t>(r)] + "\n";
+  }
+  out += std::string(label + 1, ' ') + "+" + std::string(static_cast<size_t>(width), '-') + "\n";
+  const std::string last = std::to_string(longest);
+  out += std::string(label + 2, ' ') + "1" + std::string(static_cast<size_t>(std::max<int>(1, width - 1 - static_cast<int>(last.size()))), ' ') +
+         last + "\n";
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    out += "  " + std::string(1, i < 26 ? static_cast<char>('A' + i) : '+') + "  " + Text(jobs[i], "Label") + "\n";
+  }
+  out += "  #  two or more at once\n";
+  return out;
+}
 
 // Puts a list answer's NextToken into the next request; false when there is none. A token that
 // is not a string, or the one just sent (a server that would page forever), exits 3.
@@ -585,6 +697,80 @@ void AddClientCommands(CLI::App& app) {
                     Text(s, "TrainingJobStatus").c_str(), obj.c_str(), hps.c_str());
       }
     }
+    Exit(0);
+  });
+
+  struct CompareArgs {
+    std::vector<std::string> what;
+    size_t budget = 0;
+    std::string output = "table";
+    bool no_plot = false;
+  };
+  auto ca = std::make_shared<CompareArgs>();
+  CLI::App* compare =
+      app.add_subcommand("compare", "Compare tuning jobs on the same number of training jobs: best, when, how fast");
+  compare->add_option("jobs", ca->what,
+                      "Tuning job names (on the coordinator, or in --state-dir), or state directories (each "
+                      "hpo run's: every job in it)")
+      ->required();
+  compare->add_option("--budget", ca->budget,
+                      "Judge each job by its first N training jobs (default: the fewest any of them created)")
+      ->check(CLI::PositiveNumber);
+  compare->add_option("-o,--output", ca->output, "table (with a plot of the best so far) or json")
+      ->check(CLI::IsMember({"table", "json"}));
+  compare->add_flag("--no-plot", ca->no_plot, "The table only");
+  auto compare_origin = add_origin(compare);
+  compare->footer(
+      "Strategies, seeds or settings side by side: each job's best objective, the best among its\n"
+      "first N training jobs (N the fewest any of them created, so each is judged on as many\n"
+      "evaluations; --budget sets it), which training job found the best and how long after the\n"
+      "job's start, and a plot of the best so far by training job. '*' marks the best of a column.\n\n"
+      "Examples:\n"
+      "  hpo compare bayes-1 random-1                          # two jobs of the coordinator\n"
+      "  hpo compare hpo-runs/quickstart-20261130-*            # every hpo run of quickstart\n"
+      "  hpo compare bayes-1 random-1 --budget 50 -o json      # at 50 training jobs, for a script");
+  compare->callback([compare_origin, ca] {
+    std::vector<std::unique_ptr<LocalState>> dirs;
+    std::vector<coordinator::dashboard::CompareJob> jobs;
+    for (const std::string& arg : ca->what) {
+      std::error_code ec;
+      if (fs::is_directory(arg, ec)) {  // a state directory: every tuning job in it
+        auto opened = LocalState::Open(arg);
+        if (!opened.ok()) Fail(opened.status().code() == StatusCode::kInvalidArgument ? 2 : 3, opened.status().message());
+        dirs.push_back(std::move(opened).value());
+        coordinator::dashboard::Source& src = dirs.back()->source();
+        std::vector<std::string> names;
+        Json req = {{"MaxResults", 100}, {"SortBy", "CreationTime"}, {"SortOrder", "Ascending"}};
+        for (;;) {
+          Json page = Must(src.Action("ListHyperParameterTuningJobs", req));
+          for (const auto& j : Items(page, "HyperParameterTuningJobSummaries", arg)) {
+            names.push_back(Text(j, "HyperParameterTuningJobName"));
+          }
+          if (!NextPage(page, &req, arg)) break;
+        }
+        if (names.empty()) Fail(2, arg + " holds no tuning job");
+        std::string base = fs::path(arg).lexically_normal().filename().string();
+        if (base.empty() || base == ".") base = fs::path(arg).lexically_normal().parent_path().filename().string();
+        for (const std::string& n : names) {
+          jobs.push_back({&src, n, names.size() == 1 ? base : base + "/" + n});
+        }
+        continue;
+      }
+      if (arg.find('/') != std::string::npos) Fail(2, "no state directory " + arg + " (" + ec.message() + ")");
+      if (arg.size() > 32 || !proto::IsHyphenatedName(arg)) {
+        Fail(2, "\"" + arg + "\" is neither a state directory nor a tuning job name (1-32 letters, digits and hyphens)");
+      }
+      jobs.push_back({&compare_origin->source(), arg, arg});
+    }
+    const double now_s =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    Json cmp = Must(coordinator::dashboard::Compare(jobs, ca->budget, now_s), compare_origin->flags());
+    if (ca->output == "json") {
+      std::cout << cmp.dump(2) << "\n";
+      Exit(0);
+    }
+    std::cout << CompareTable(cmp);
+    if (!ca->no_plot) std::cout << CompareChart(cmp, 64, 14);
     Exit(0);
   });
 

@@ -50,6 +50,8 @@ std::string Time(double epoch_s) {
   return buf;
 }
 
+}  // namespace
+
 std::string Duration(double seconds) {
   if (!(seconds >= 0)) return "";
   long s = std::lround(seconds);
@@ -67,6 +69,8 @@ std::string Duration(double seconds) {
   }
   return buf;
 }
+
+namespace {
 
 std::string Str(const Json& j, const char* key) {
   if (!j.is_object() || !j.contains(key)) return "";
@@ -461,6 +465,90 @@ Result<std::vector<TrialPoint>> TrialsOf(Source& src, const std::string& job) {
   }
   return out;
 }
+
+}  // namespace
+
+Result<Json> Compare(const std::vector<CompareJob>& jobs, size_t budget, double now_s) {
+  struct Got {
+    Json desc;
+    std::vector<TrialPoint> trials;
+  };
+  std::vector<Got> got;
+  size_t fewest = 0;
+  for (const CompareJob& j : jobs) {
+    const std::string label = j.label.empty() ? j.name : j.label;
+    auto desc = j.source->Action("DescribeHyperParameterTuningJob", Json{{"HyperParameterTuningJobName", j.name}});
+    if (!desc.ok()) return Status(desc.status().code(), label + ": " + desc.status().message());
+    auto trials = TrialsOf(*j.source, j.name);
+    if (!trials.ok()) return Status(trials.status().code(), label + ": " + trials.status().message());
+    fewest = got.empty() ? trials->size() : std::min(fewest, trials->size());
+    got.push_back({std::move(desc).value(), std::move(trials).value()});
+  }
+  const size_t n = budget > 0 ? budget : fewest;
+  Json out = {{"Budget", n}, {"BudgetFromFewest", budget == 0}, {"Notes", Json::array()}, {"Jobs", Json::array()}};
+  std::set<std::string> objectives;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const Json& desc = got[i].desc;
+    const std::vector<TrialPoint>& trials = got[i].trials;
+    const Json objective = ObjectiveOf(desc);
+    const std::string metric = Str(objective, "MetricName"), type = Str(objective, "Type");
+    const bool minimize = type != "Maximize";
+    objectives.insert(type + " " + metric);
+    std::optional<double> best, at_budget;
+    const TrialPoint* best_trial = nullptr;
+    size_t best_number = 0, with_objective = 0;
+    Json so_far = Json::array();
+    for (size_t k = 0; k < trials.size(); ++k) {
+      const TrialPoint& t = trials[k];
+      if (t.objective && std::isfinite(*t.objective)) {
+        ++with_objective;
+        if (!best || Better(*t.objective, *best, minimize)) {
+          best = t.objective;
+          best_trial = &t;
+          best_number = k + 1;
+        }
+      }
+      if (k + 1 == n) at_budget = best;
+      so_far.push_back(best ? Json(*best) : Json(nullptr));
+    }
+    if (n > trials.size()) {
+      at_budget = best;
+      out["Notes"].push_back((jobs[i].label.empty() ? jobs[i].name : jobs[i].label) + " has " +
+                             std::to_string(trials.size()) + " training jobs, fewer than " + std::to_string(n) +
+                             ": its best at " + std::to_string(n) + " is its best so far");
+    }
+    const double created = NumOf(desc, "CreationTime"), ended = NumOf(desc, "HyperParameterTuningEndTime");
+    const double until = ended > 0 ? ended : now_s;
+    auto number_or_null = [](const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); };
+    Json row = {
+        {"Label", jobs[i].label.empty() ? jobs[i].name : jobs[i].label},
+        {"HyperParameterTuningJobName", Str(desc, "HyperParameterTuningJobName")},
+        {"Strategy", Str(desc.value("HyperParameterTuningJobConfig", Json::object()), "Strategy")},
+        {"Status", Str(desc, "HyperParameterTuningJobStatus")},
+        {"MetricName", metric},
+        {"Type", minimize ? "Minimize" : "Maximize"},
+        {"TrainingJobs", trials.size()},
+        {"WithObjective", with_objective},
+        {"Best", number_or_null(best)},
+        {"BestTrainingJob", best_trial ? Json(best_trial->name) : Json(nullptr)},
+        {"BestNumber", best_trial ? Json(best_number) : Json(nullptr)},
+        {"BestAtBudget", number_or_null(at_budget)},
+        {"SecondsToBest", best_trial && best_trial->ended > 0 && created > 0 ? Json(best_trial->ended - created)
+                                                                                : Json(nullptr)},
+        {"Seconds", created > 0 && until >= created ? Json(until - created) : Json(nullptr)},
+        {"BestSoFar", std::move(so_far)},
+    };
+    out["Jobs"].push_back(std::move(row));
+  }
+  if (objectives.size() > 1) {
+    std::string list;
+    for (const std::string& o : objectives) list += (list.empty() ? "" : ", ") + o;
+    out["Notes"].push_back("the jobs optimise different objectives (" + list + "): their values do not compare");
+  }
+  return out;
+}
+
+namespace {
 
 // The latest objective value of each running training job (drawn gray, "its latest value"):
 // SageMaker's lists give a FinalHyperParameterTuningJobObjectiveMetric only to one that has

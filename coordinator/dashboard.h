@@ -121,5 +121,31 @@ std::string TrainingJobsCsv(const Json& summaries);
 
 // Text made safe for HTML element content and attribute values (& < > " ').
 std::string Escape(std::string_view text);
+// A duration as the pages write it: "0.4s" (under 10 s, to a tenth), "42s", "3m 07s", "2h 05m",
+// "1d 03h"; "" for a negative or NaN one.
+std::string Duration(double seconds);
+
+// ---- comparing tuning jobs (hpo compare) -----------------------------------------------------
+// One job to compare: where to read it, its name there, and how to show it (default: its name).
+struct CompareJob {
+  Source* source = nullptr;
+  std::string name;
+  std::string label;
+};
+// What each job reached, judged on the same number of training jobs, as a JSON document:
+//   {"Budget": N, "BudgetFromFewest": bool, "Notes": [text...], "Jobs": [{"Label",
+//    "HyperParameterTuningJobName", "Strategy", "Status", "MetricName", "Type" (Minimize or
+//    Maximize), "TrainingJobs" (created), "WithObjective" (ended with a final objective), "Best",
+//    "BestTrainingJob", "BestNumber" (its place among the job's training jobs, 1-based, in
+//    the order they were created), "BestAtBudget" (the best among its first N), "SecondsToBest"
+//    (from the job's creation to the best one's end), "Seconds" (to the job's end, or `now_s`
+//    while it runs), "BestSoFar" (after each of its training jobs in that order; null before the
+//    first objective)}...]}
+// with "Best", "BestAtBudget" and the seconds null where there is none yet. N is `budget`, or with
+// 0 the fewest training jobs any of the jobs created, so that each is judged on as many
+// evaluations as the others (a job that ran more is not better for it). Notes say when the jobs
+// optimise different metrics or directions (their values then do not compare) and when one has
+// fewer training jobs than `budget`. Errors: the Source's, the job's label first.
+Result<Json> Compare(const std::vector<CompareJob>& jobs, size_t budget, double now_s);
 
 }  // namespace hpo::coordinator::dashboard

@@ -480,6 +480,78 @@ TEST_F(DashboardTest, TheTrainingJobsDownloadAsCsvWithTheSdkAnalyticsColumns) {
 }
 
 // A coordinator's answers, as written here (the pages read nothing else).
+// hpo compare's numbers: each job judged by its first N training jobs (N the fewest), its best
+// and where it was found, the best so far by training job; notes for what does not compare.
+TEST_F(DashboardTest, CompareJudgesEachJobByTheSameNumberOfTrainingJobs) {
+  Register("w1", 4);
+  auto run = [&](const proto::TuningJobSpec& spec, const std::vector<double>& losses) {
+    auto queue = Only<proto::wire::AssignTrial>(Submit(spec));
+    for (double loss : losses) {
+      ASSERT_EQ(queue.size(), 1u);
+      auto a = queue.front();
+      queue = Only<proto::wire::AssignTrial>(Finish("w1", a, loss));
+      now_ += 1000;
+    }
+  };
+  run(coretest::Spec("alpha", "Random", 4, 1), {0.9, 0.4, 0.7, 0.2});
+  run(coretest::Spec("beta", "Random", 3, 1), {0.5, 0.3, 0.6});
+  std::vector<dashboard::CompareJob> jobs = {{source_.get(), "alpha", ""}, {source_.get(), "beta", "the beta job"}};
+  auto cmp = dashboard::Compare(jobs, 0, now_ / 1000.0);
+  ASSERT_TRUE(cmp.ok()) << cmp.status().ToString();
+  const Json& c = *cmp;
+  EXPECT_EQ(c["Budget"], 3) << "the fewest training jobs any of them created";
+  EXPECT_TRUE(c["BudgetFromFewest"].get<bool>());
+  EXPECT_TRUE(c["Notes"].empty()) << c.dump();
+  const Json& a = c["Jobs"][0];
+  const Json& b = c["Jobs"][1];
+  EXPECT_EQ(a["Label"], "alpha");
+  EXPECT_EQ(b["Label"], "the beta job");
+  EXPECT_EQ(a["Strategy"], "Random");
+  EXPECT_EQ(a["Status"], "Completed");
+  EXPECT_EQ(a["Type"], "Minimize");
+  EXPECT_EQ(a["MetricName"], "loss");
+  EXPECT_EQ(a["TrainingJobs"], 4);
+  EXPECT_EQ(a["WithObjective"], 4);
+  EXPECT_EQ(a["Best"], 0.2);
+  EXPECT_EQ(a["BestNumber"], 4);
+  EXPECT_EQ(a["BestAtBudget"], 0.4) << "the best of alpha's first three";
+  EXPECT_EQ(a["BestSoFar"], Json::parse("[0.9, 0.4, 0.4, 0.2]"));
+  EXPECT_EQ(b["Best"], 0.3);
+  EXPECT_EQ(b["BestNumber"], 2);
+  EXPECT_EQ(b["BestAtBudget"], 0.3);
+  EXPECT_EQ(b["BestTrainingJob"].get<std::string>().rfind("beta-002-", 0), 0u) << b["BestTrainingJob"];
+  EXPECT_GT(a["SecondsToBest"].get<double>(), 0);
+  EXPECT_GE(a["Seconds"].get<double>(), a["SecondsToBest"].get<double>());
+
+  // A budget past what a job ran: its best so far, and a note saying so.
+  auto wide = dashboard::Compare(jobs, 10, now_ / 1000.0);
+  ASSERT_TRUE(wide.ok());
+  EXPECT_EQ((*wide)["Budget"], 10);
+  EXPECT_EQ((*wide)["Jobs"][0]["BestAtBudget"], 0.2);
+  ASSERT_EQ((*wide)["Notes"].size(), 2u) << wide->dump();
+  EXPECT_EQ((*wide)["Notes"][1], "the beta job has 3 training jobs, fewer than 10: its best at 10 is its best so far");
+
+  // Another objective: the values do not compare, and a note says so.
+  proto::TuningJobSpec gamma = coretest::Spec("gamma", "Random", 1, 1);
+  gamma.hyper_parameter_tuning_job_config->hyper_parameter_tuning_job_objective->type = "Maximize";
+  run(gamma, {0.8});
+  jobs.push_back({source_.get(), "gamma", ""});
+  auto mixed = dashboard::Compare(jobs, 0, now_ / 1000.0);
+  ASSERT_TRUE(mixed.ok());
+  EXPECT_EQ((*mixed)["Budget"], 1);
+  ASSERT_EQ((*mixed)["Notes"].size(), 1u) << mixed->dump();
+  EXPECT_NE((*mixed)["Notes"][0].get<std::string>().find("different objectives (Maximize loss, Minimize loss)"),
+            std::string::npos)
+      << (*mixed)["Notes"][0];
+
+  // An unknown job: NotFound, naming it.
+  jobs.push_back({source_.get(), "nosuch", ""});
+  auto missing = dashboard::Compare(jobs, 0, now_ / 1000.0);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(missing.status().message().rfind("nosuch: ", 0), 0u) << missing.status().message();
+}
+
 class CannedSource : public dashboard::Source {
  public:
   dashboard::Json describe, summaries = dashboard::Json::array();

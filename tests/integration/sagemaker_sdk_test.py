@@ -112,8 +112,9 @@ try:
     from sagemaker.pytorch import PyTorch
     from sagemaker.inputs import TrainingInput
     from sagemaker.session_settings import SessionSettings
-    from sagemaker.tuner import (CategoricalParameter, ContinuousParameter, HyperparameterTuner, InstanceConfig,
-                                 IntegerParameter, WarmStartTypes)
+    from sagemaker.tuner import (CategoricalParameter, ContinuousParameter, HyperbandStrategyConfig,
+                                 HyperparameterTuner, InstanceConfig, IntegerParameter, StrategyConfig,
+                                 TuningJobCompletionCriteriaConfig, WarmStartTypes)
 except ImportError as e:
     print(f"FAIL: {VENV} does not import the SageMaker Python SDK ({e}).\n"
           "Recreate it with:  rm -rf tests/.venv-sdk && bash scripts/install-deps.sh --test", file=sys.stderr)
@@ -425,6 +426,76 @@ def scenario_bayesian(c, ck):
     ck.eq(d["HyperParameterTuningJobConfig"].get("RandomSeed"), 7, "Bayesian: RandomSeed echoed")
 
 
+def scenario_criteria(c, ck):
+    """TuningJobCompletionCriteriaConfig, early_stopping_type and random_seed as the SDK sends them:
+    the target ends the job at its first training job, and Describe / attach() give them back."""
+    name = f"sdk-crit-{RUN}"
+    criteria = TuningJobCompletionCriteriaConfig(max_number_of_training_jobs_not_improving=5,
+                                                 complete_on_convergence=False, target_objective_metric_value=1e6)
+    tuner = tuner_for(c, "Random", 8, max_parallel_jobs=1, early_stopping_type="Auto", random_seed=11,
+                      completion_criteria_config=criteria)
+    tuner.fit(c.inputs, job_name=name, wait=True)
+    d = tuner.describe()
+    cfg = d["HyperParameterTuningJobConfig"]
+    ck.eq(d["HyperParameterTuningJobStatus"], "Completed", f"{name}: completion criteria: status")
+    ck.eq(cfg.get("TuningJobCompletionCriteria"),
+          {"BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 5},
+           "TargetObjectiveMetricValue": 1e6, "ConvergenceDetected": {"CompleteOnConvergence": "Disabled"}},
+          f"{name}: TuningJobCompletionCriteria echoed")
+    ck.eq((cfg.get("TrainingJobEarlyStoppingType"), cfg.get("RandomSeed")), ("Auto", 11),
+          f"{name}: TrainingJobEarlyStoppingType and RandomSeed echoed")
+    ck.eq(sum(d["TrainingJobStatusCounters"].values()), 1,
+          f"{name}: the first training job's objective (<= 1e6) reaches the target and ends the job (of 8)")
+    ck.ok("TuningJobCompletionDetails" in d, f"{name}: TuningJobCompletionDetails present")
+    attached = HyperparameterTuner.attach(name, sagemaker_session=c.session)
+    got = attached.completion_criteria_config
+    ck.eq((got.max_number_of_training_jobs_not_improving, got.complete_on_convergence,
+           got.target_objective_metric_value, attached.early_stopping_type),
+          (5, False, 1e6, "Auto"), f"HyperparameterTuner.attach({name}): completion criteria and early stopping")
+
+
+def scenario_hyperband(c, ck):
+    """strategy="Hyperband" with the SDK's StrategyConfig(HyperbandStrategyConfig(...)): every
+    training job runs at most MaxResource epochs, and the config comes back through attach()."""
+    name = f"sdk-hb-{RUN}"
+    sc = StrategyConfig(hyperband_strategy_config=HyperbandStrategyConfig(min_resource=1, max_resource=3))
+    tuner = tuner_for(c, "Hyperband", 6, strategy_config=sc)
+    tuner.fit(c.inputs, job_name=name, wait=True)
+    d = tuner.describe()
+    cfg = d["HyperParameterTuningJobConfig"]
+    ck.eq(d["HyperParameterTuningJobStatus"], "Completed", f"{name}: Hyperband: status")
+    ck.eq(cfg.get("StrategyConfig"), {"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 3}},
+          f"{name}: StrategyConfig echoed")
+    ck.eq(sum(d["TrainingJobStatusCounters"].values()), 6, f"{name}: 6 training jobs")
+    ck.ok(d.get("BestTrainingJob") is not None, f"{name}: a best training job")
+    attached = HyperparameterTuner.attach(name, sagemaker_session=c.session)
+    hb = attached.strategy_config.hyperband_strategy_config
+    ck.eq((attached.strategy, hb.min_resource, hb.max_resource), ("Hyperband", 1, 3),
+          f"HyperparameterTuner.attach({name}): Hyperband's resources")
+
+
+def scenario_autotune(c, ck):
+    """autotune=True without ranges: the SDK sends the estimator's hyperparameters as AutoParameters
+    (those in hyperparameters_to_keep_static stay static); hpo infers ranges around their values."""
+    name = f"sdk-auto-{RUN}"
+    est = c.estimator(hyperparameters=dict(STATIC, x="0.2", layers="2"))
+    tuner = HyperparameterTuner(est, OBJECTIVE, None, metric_definitions=METRICS, objective_type="Minimize",
+                                strategy="Random", max_jobs=4, max_parallel_jobs=2, autotune=True,
+                                hyperparameters_to_keep_static=["epochs", "sleep_ms"])
+    tuner.fit(c.inputs, job_name=name, wait=True)
+    d = tuner.describe()
+    ck.eq(d["HyperParameterTuningJobStatus"], "Completed", f"{name}: autotune: status")
+    ck.eq(d.get("Autotune"), {"Mode": "Enabled"}, f"{name}: Autotune echoed")
+    ranges = d["HyperParameterTuningJobConfig"]["ParameterRanges"]
+    tuned = sorted(r["Name"] for kind in ("ContinuousParameterRanges", "IntegerParameterRanges",
+                                          "CategoricalParameterRanges") for r in ranges.get(kind, []))
+    ck.eq(tuned, ["layers", "x"], f"{name}: ranges inferred for x and layers, not for the static ones")
+    statics = d["TrainingJobDefinition"]["StaticHyperParameters"]
+    ck.eq((statics.get("epochs"), statics.get("sleep_ms")), ("3", "20"),
+          f"{name}: hyperparameters_to_keep_static stay static")
+    ck.eq(sum(d["TrainingJobStatusCounters"].values()), 4, f"{name}: max_jobs=4 training jobs")
+
+
 def scenario_grid(c, ck):
     grid = {"optimizer": CategoricalParameter(["adam", "sgd"]), "layers": CategoricalParameter(["2", "3", "4"])}
     tuner = tuner_for(c, "Grid", 6, ranges=grid, max_parallel_jobs=3)
@@ -579,6 +650,9 @@ SCENARIOS = [
     ("Random: fit(wait=True), describe, best, analytics, attach, best_estimator, warm starts", scenario_random),
     ("Bayesian: fit(wait=True), describe, best, analytics", scenario_bayesian),
     ("Grid: fit, analytics, attach", scenario_grid),
+    ("completion criteria, early stopping, seed", scenario_criteria),
+    ("Hyperband with StrategyConfig", scenario_hyperband),
+    ("autotune=True with hyperparameters_to_keep_static", scenario_autotune),
     ("instance_configs: second InstanceConfig's type", scenario_instance_configs),
     ("HyperparameterTuner.create(estimator_dict=two estimators)", scenario_multi),
     ("stop_tuning_job()", scenario_stop),
