@@ -238,9 +238,14 @@ def run_syne(a, config, seed):
                   stop_criterion=lambda status: status.num_trials_started >= a.trials,
                   wait_trial_completion_when_stopping=True, tuner_name=f"adaptive-{config}-{seed}",
                   print_update_interval=3600)
-    t0 = time.perf_counter()
-    tuner.run()
-    wall = time.perf_counter() - t0
+    cwd = os.getcwd()
+    os.chdir(folder)  # Syne Tune leaves files (std.out) in the working directory
+    try:
+        t0 = time.perf_counter()
+        tuner.run()
+        wall = time.perf_counter() - t0
+    finally:
+        os.chdir(cwd)
     df = load_experiment(tuner.name, local_path=folder).results
     epochs, train_s, stopped, best, best_config, trials = 0, 0.0, 0, None, None, 0
     for _, rows in df.groupby("trial_id"):
