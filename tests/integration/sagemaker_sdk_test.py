@@ -455,8 +455,8 @@ def scenario_criteria(c, ck):
 
 
 def scenario_hyperband(c, ck):
-    """strategy="Hyperband" with the SDK's StrategyConfig(HyperbandStrategyConfig(...)): every
-    training job runs at most MaxResource epochs, and the config comes back through attach()."""
+    """strategy="Hyperband" with the SDK's StrategyConfig(HyperbandStrategyConfig(...)): the job runs,
+    Describe gives the config back, and attach() makes a Hyperband tuner of it."""
     name = f"sdk-hb-{RUN}"
     sc = StrategyConfig(hyperband_strategy_config=HyperbandStrategyConfig(min_resource=1, max_resource=3))
     tuner = tuner_for(c, "Hyperband", 6, strategy_config=sc)
@@ -468,10 +468,10 @@ def scenario_hyperband(c, ck):
           f"{name}: StrategyConfig echoed")
     ck.eq(sum(d["TrainingJobStatusCounters"].values()), 6, f"{name}: 6 training jobs")
     ck.ok(d.get("BestTrainingJob") is not None, f"{name}: a best training job")
+    # (The SDK's attach() reads no StrategyConfig back: _prepare_init_params_from_job_description
+    # leaves it out, so the attached tuner's strategy_config is None, whatever the service says.)
     attached = HyperparameterTuner.attach(name, sagemaker_session=c.session)
-    hb = attached.strategy_config.hyperband_strategy_config
-    ck.eq((attached.strategy, hb.min_resource, hb.max_resource), ("Hyperband", 1, 3),
-          f"HyperparameterTuner.attach({name}): Hyperband's resources")
+    ck.eq(attached.strategy, "Hyperband", f"HyperparameterTuner.attach({name}): strategy")
 
 
 def scenario_autotune(c, ck):
