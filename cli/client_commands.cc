@@ -1206,7 +1206,7 @@ void AddClientCommands(CLI::App& app) {
         res.set_content(refused + "\n", "text/plain; charset=utf-8");
         return;
       }
-      std::map<std::string, std::string> query(req.params.begin(), req.params.end());
+      const std::map<std::string, std::string> query = coordinator::dashboard::QueryParameters(req.params);
       coordinator::dashboard::Page page = coordinator::dashboard::Render(*source, req.path, query, po);
       res.status = page.status;
       if (!page.location.empty()) res.set_header("Location", page.location);

@@ -242,8 +242,10 @@ Page JobsPage(Source& src, const PageOptions& o) {
     b += "<p>No tuning jobs yet. Submit one with <code>hpo submit spec.yaml</code> (or "
          "<code>aws sagemaker create-hyper-parameter-tuning-job --endpoint-url ...</code>).</p>";
   } else {
+    // A form without scripts: the ticked jobs go to /ui/compare as ?jobs=a&jobs=b.
+    b += "<form method=\"get\" action=\"/ui/compare\">";
     b += "<table id=\"jobs\"><tr><th>Name</th><th>Status</th><th>Strategy</th><th>Objective</th><th>Best</th>"
-         "<th>Training jobs</th><th>Created (UTC)</th><th>Duration</th></tr>";
+         "<th>Training jobs</th><th>Created (UTC)</th><th>Duration</th><th>Compare</th></tr>";
     for (const Json& j : jobs) {
       const std::string name = Str(j, "HyperParameterTuningJobName");
       const std::string status = Str(j, "HyperParameterTuningJobStatus");
@@ -272,9 +274,12 @@ Page JobsPage(Source& src, const PageOptions& o) {
            "</td><td class=\"num\">" + Escape(best_cell) + "</td><td><span class=\"bar\"><span style=\"width:" +
            std::to_string(pct) + "%\"></span></span> " + std::to_string(done) + " / " + std::to_string(max) +
            (running ? " (" + std::to_string(running) + " running)" : std::string()) + "</td><td>" + Time(created) +
-           "</td><td>" + Duration((ended > 0 ? ended : now) - created) + "</td></tr>";
+           "</td><td>" + Duration((ended > 0 ? ended : now) - created) +
+           "</td><td><input type=\"checkbox\" name=\"jobs\" value=\"" + Escape(name) + "\" aria-label=\"compare " +
+           Escape(name) + "\"></td></tr>";
     }
-    b += "</table>";
+    b += "</table><p><button type=\"submit\">Compare the ticked jobs</button> <span class=\"muted\">best, best at "
+         "an equal number of training jobs, best so far</span></p></form>";
     if (list->contains("NextToken")) b += "<p class=\"muted\">The 100 newest tuning jobs are shown.</p>";
   }
   Page p;
@@ -836,6 +841,103 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
   return p;
 }
 
+// Tuning jobs side by side (Compare): a table and the best-so-far chart. ?jobs=a,b (or jobs=a&jobs=b
+// from the jobs page's form) and an optional &budget=N.
+Page ComparePage(Source& src, const std::map<std::string, std::string>& query, const PageOptions& o) {
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<CompareJob> jobs;
+  std::set<std::string> seen;
+  const auto it = query.find("jobs");
+  const std::string list = it == query.end() ? "" : it->second;
+  for (size_t at = 0; at <= list.size();) {
+    size_t comma = list.find(',', at);
+    if (comma == std::string::npos) comma = list.size();
+    const std::string name = list.substr(at, comma - at);
+    at = comma + 1;
+    if (name.empty()) continue;
+    if (name.size() > 32 || !ValidName(name)) {
+      return ErrorPage(404, "Not found", "no tuning job can be named \"" + name + "\"", o);
+    }
+    if (seen.insert(AsciiLower(name)).second) jobs.push_back({&src, name, name});
+  }
+  if (jobs.empty()) {
+    return ErrorPage(400, "Nothing to compare",
+                     "tick two or more tuning jobs on the jobs page (/ui/) and press Compare, or give "
+                     "/ui/compare?jobs=NAME,NAME",
+                     o);
+  }
+  size_t budget = 0;
+  if (auto b = query.find("budget"); b != query.end() && !b->second.empty()) {
+    const std::string& v = b->second;
+    if (v.size() > 9 || !std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c); }) ||
+        std::stoul(v) == 0) {
+      return ErrorPage(400, "Bad budget", "budget must be a whole number of training jobs, 1 or more; got \"" + v + "\"", o);
+    }
+    budget = std::stoul(v);
+  }
+  auto cmp = Compare(jobs, budget, static_cast<double>(std::time(nullptr)));
+  if (!cmp.ok()) return FromError(cmp.status(), "the comparison", o);
+  const Json& rows = (*cmp)["Jobs"];
+  const std::string n = std::to_string((*cmp)["Budget"].get<size_t>());
+  std::set<std::string> objectives;
+  bool any_running = false;
+  for (const Json& r : rows) {
+    objectives.insert(Str(r, "Type") + " " + Str(r, "MetricName"));
+    any_running = any_running || Running(Str(r, "Status"));
+  }
+  const bool minimize = Str(rows[0], "Type") != "Maximize";
+  auto top = [&](const char* key) {
+    std::optional<double> best;
+    for (const Json& r : rows) {
+      if (r[key].is_number() && (!best || Better(r[key].get<double>(), *best, minimize))) best = r[key].get<double>();
+    }
+    return objectives.size() == 1 ? best : std::nullopt;
+  };
+  const std::optional<double> best_all = top("Best"), best_budget = top("BestAtBudget");
+  auto value = [](const Json& v, const std::optional<double>& winner) {
+    if (!v.is_number()) return std::string("&ndash;");
+    const std::string text = Escape(Num(v.get<double>()));
+    return winner && v.get<double>() == *winner ? "<b>" + text + "</b>" : text;
+  };
+  auto seconds = [](const Json& v) { return v.is_number() ? Duration(v.get<double>()) : std::string("&ndash;"); };
+  std::string b = "<p class=\"muted\"><a href=\"/ui/\">Tuning jobs</a> &rsaquo;</p><h1>Comparing " +
+                  std::to_string(rows.size()) + " tuning jobs</h1>";
+  if (objectives.size() == 1) b += "<p>Objective: " + Escape(*objectives.begin()) + "</p>";
+  b += "<p class=\"muted\">Each judged by its first " + n + " training jobs" +
+       ((*cmp)["BudgetFromFewest"].get<bool>() ? " (the fewest any of them created; add &amp;budget=N to the address "
+                                                 "for another number)"
+                                               : "") +
+       ". Bold: the best of a column.</p>";
+  b += "<table id=\"compare\"><tr><th>Job</th><th>Strategy</th><th>Status</th><th>Training jobs</th><th>Best at " + n +
+       "</th><th>Best</th><th>Found at</th><th>To best</th><th>Duration</th></tr>";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Json& r = rows[i];
+    const std::string name = Str(r, "HyperParameterTuningJobName");
+    std::string found = "&ndash;";
+    if (r["BestNumber"].is_number()) {
+      found = Link("/ui/trials/" + Str(r, "BestTrainingJob"), "#" + std::to_string(r["BestNumber"].get<size_t>()));
+    }
+    b += "<tr><td><i class=\"dot\" style=\"background:" + std::string(charts::CompareColor(i)) + "\"></i>" +
+         Link("/ui/jobs/" + name, name) + "</td><td>" + Escape(Str(r, "Strategy")) + "</td><td>" +
+         StatusBadge(Str(r, "Status")) + "</td><td class=\"num\">" + std::to_string(r["TrainingJobs"].get<size_t>()) +
+         " (" + std::to_string(r["WithObjective"].get<size_t>()) + " scored)</td><td class=\"num\">" +
+         value(r["BestAtBudget"], best_budget) + "</td><td class=\"num\">" + value(r["Best"], best_all) +
+         "</td><td>" + found + "</td><td>" + seconds(r["SecondsToBest"]) + "</td><td>" + seconds(r["Seconds"]) +
+         "</td></tr>";
+  }
+  b += "</table>";
+  for (const Json& note : (*cmp)["Notes"]) b += "<p class=\"muted\">Note: " + Escape(note.get<std::string>()) + "</p>";
+  const std::string chart = charts::CompareChart(*cmp);
+  b += chart.empty() ? "<p class=\"muted\">No training job has ended with an objective yet.</p>"
+                     : "<div class=\"chart\">" + chart + "</div>";
+  b += "<p class=\"muted\">The same from a terminal: <code>hpo compare";
+  for (const CompareJob& j : jobs) b += " " + Escape(j.name);
+  b += Escape(o.cli_flags) + "</code></p>";
+  Page p;
+  p.body = Html("Comparing tuning jobs", b, any_running ? Refresh(o.refresh_s, started) : 0, o.subtitle);
+  return p;
+}
+
 Page CsvPage(Source& src, const std::string& name, const PageOptions& o) {
   auto d = src.Action("DescribeHyperParameterTuningJob", Json{{"HyperParameterTuningJobName", name}});
   if (!d.ok()) return FromError(d.status(), "tuning job " + name, o);
@@ -1085,6 +1187,7 @@ Page Render(Source& source, const std::string& path, const std::map<std::string,
   try {
     if (path == "/ui/") return JobsPage(source, options);
     if (path == "/ui/workers" || path == "/ui/workers/") return WorkersPage(source, options);
+    if (path == "/ui/compare" || path == "/ui/compare/") return ComparePage(source, query, options);
     const std::string jobs = "/ui/jobs/", trials = "/ui/trials/";
     const std::string csv = "/trials.csv";
     if (path.rfind(jobs, 0) == 0 && path.size() > jobs.size() + csv.size() &&
@@ -1110,8 +1213,17 @@ Page Render(Source& source, const std::string& path, const std::map<std::string,
     return ErrorPage(502, "Cannot draw this page", std::string("unexpected data from the coordinator: ") + e.what(),
                      options);
   }
-  return ErrorPage(404, "Not found", "there is no page " + path + " (the dashboard has /ui/, /ui/jobs/NAME, /ui/trials/NAME and /ui/workers)",
+  return ErrorPage(404, "Not found", "there is no page " + path + " (the dashboard has /ui/, /ui/jobs/NAME, /ui/trials/NAME, /ui/compare and /ui/workers)",
                    options);
+}
+
+std::map<std::string, std::string> QueryParameters(const std::multimap<std::string, std::string>& params) {
+  std::map<std::string, std::string> query;
+  for (const auto& [key, value] : params) {
+    auto [it, fresh] = query.emplace(key, value);
+    if (!fresh) it->second += "," + value;
+  }
+  return query;
 }
 
 Result<Json> Source::LastEvents(const std::string& job, size_t limit) {

@@ -12,6 +12,9 @@
 //   /ui/jobs/NAME/trials.csv  its training jobs as CSV (TrainingJobsCsv), for a spreadsheet or pandas
 //   /ui/trials/TRAINING  one training job: status, secondary status transitions, hyperparameters,
 //                        final metrics, failure reason and the last lines of its log
+//   /ui/compare?jobs=A,B[&budget=N]  tuning jobs side by side (Compare): the table of hpo compare
+//                        and each job's best so far on one chart; the list page's form (a
+//                        checkbox per job) leads there
 // A page of a job that is still running refreshes itself every PageOptions::refresh_s seconds,
 // or every ten times the seconds it took to draw when that is longer (large jobs).
 // Anything else under /ui is a 404 page that links back to the list.
@@ -94,10 +97,13 @@ struct Page {
 };
 
 // Renders the page at `path` (starting /ui, or "/" for the redirect); `query` holds the decoded
-// query parameters.
+// query parameters (QueryParameters: a repeated one, as a form's checkboxes send, joined by ',').
 Page Render(Source& source, const std::string& path, const std::map<std::string, std::string>& query,
             const PageOptions& options = {});
 
+// A request's decoded query parameters for Render: each name once, the values of a repeated one
+// joined by ',' in their order (?jobs=a&jobs=b is jobs "a,b").
+std::map<std::string, std::string> QueryParameters(const std::multimap<std::string, std::string>& params);
 // The HTML page shown instead of the dashboard where a coordinator requires signed requests:
 // what to run on one's own machine to see it (`hpo dashboard --coordinator URL`).
 std::string SignedRequestsPage(const std::string& reason);

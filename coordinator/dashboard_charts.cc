@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <set>
 #include <utility>
 
 #include "common/text.h"
@@ -544,6 +545,71 @@ std::string ImportanceChart(const ImportanceReport& report, const std::string& d
     std::snprintf(buf, sizeof buf, "<text x=\"%d\" y=\"%d\">... %zu more</text>", label_w,
                   top + static_cast<int>(rows) * row_h + 12, report.parameters.size() - rows);
     s += buf;
+  }
+  return s + "</svg>";
+}
+
+const char* CompareColor(size_t i) {
+  static const char* const kPalette[] = {"#1f77b4", "#e07b12", "#23912f", "#c2352b", "#7b4fc2",
+                                         "#8c564b", "#d6379f", "#5f6670", "#a5a515", "#17a3b8"};
+  return kPalette[i % (sizeof kPalette / sizeof kPalette[0])];
+}
+
+std::string CompareChart(const Json& comparison) {
+  const Json& jobs = comparison["Jobs"];
+  std::vector<double> ys;
+  size_t longest = 0;
+  for (const Json& j : jobs) {
+    longest = std::max(longest, j["BestSoFar"].size());
+    for (const Json& v : j["BestSoFar"]) {
+      if (v.is_number()) ys.push_back(v.get<double>());
+    }
+  }
+  if (ys.empty()) return "";
+  std::set<std::string> objectives;
+  for (const Json& j : jobs) objectives.insert(j.value("Type", "") + " " + j.value("MetricName", ""));
+  const bool minimize = jobs[0].value("Type", "") != "Maximize";
+  Frame f;
+  f.title = "Best objective so far, by training job";
+  f.x_title = "training jobs (in order of creation)";
+  f.y_title = objectives.size() == 1 ? jobs[0].value("MetricName", "") + (minimize ? " (lower is better)" : " (higher is better)")
+                                     : "objective (the jobs' objectives differ)";
+  Scale x = MakeScale(1, static_cast<double>(std::max<size_t>(longest, 2)), false, f.left, f.width - f.right);
+  Scale y = ObjectiveScale(ys, f.height - f.bottom, f.top);
+  std::string s = DrawFrame(f, x, CountTicks(x), y);
+  char buf[200];
+  const double budget = comparison.value("Budget", 0.0);
+  if (budget >= 1 && budget <= static_cast<double>(longest)) {
+    std::snprintf(buf, sizeof buf,
+                  "<line class=\"budget\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"%s\" "
+                  "stroke-dasharray=\"4 3\"/>",
+                  x(budget), f.top, x(budget), f.height - f.bottom, kGray);
+    s += buf;
+  }
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const Json& series = jobs[i]["BestSoFar"];
+    std::string path;
+    std::optional<double> last;
+    for (size_t k = 0; k < series.size(); ++k) {
+      if (!series[k].is_number()) continue;
+      const double v = series[k].get<double>();
+      if (!last) {
+        std::snprintf(buf, sizeof buf, "M%.1f %.1f", x(static_cast<double>(k + 1)), y(v));
+      } else if (v != *last) {
+        std::snprintf(buf, sizeof buf, " L%.1f %.1f L%.1f %.1f", x(static_cast<double>(k + 1)), y(*last),
+                      x(static_cast<double>(k + 1)), y(v));
+      } else {
+        continue;
+      }
+      path += buf;
+      last = v;
+    }
+    if (!last) continue;
+    std::snprintf(buf, sizeof buf, " L%.1f %.1f", x(static_cast<double>(series.size())), y(*last));
+    path += buf;
+    s += "<path class=\"job-best\" d=\"" + path + "\" fill=\"none\" stroke=\"" + CompareColor(i) +
+         "\" stroke-width=\"2\"><title>" + Escape(jobs[i].value("Label", "")) + ": best " + Num(*last) +
+         "</title></path>";
   }
   return s + "</svg>";
 }

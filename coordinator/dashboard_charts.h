@@ -45,6 +45,12 @@ std::string ObjectiveChart(const std::vector<TrialPoint>& trials, const std::str
 // The objective against one hyperparameter, on its range's scale (log, linear or categorical bands).
 std::string ScatterChart(const RangeInfo& r, const std::vector<TrialPoint>& trials, const std::string& metric,
                          const std::string& best);
+// The best so far of each job of a Compare document (coordinator/dashboard.h) by training job,
+// one colored step line per job (CompareColor(i) for the i-th), the budget marked; "" when no job
+// has a value yet.
+std::string CompareChart(const Json& comparison);
+// The color of the i-th job on the comparison chart and its legend.
+const char* CompareColor(size_t i);
 // Learning curves from a /hpo/v1/curves document; "" unless some curve has two points.
 std::string CurvesChart(const Json& curves, const std::vector<TrialPoint>& trials, const std::string& metric,
                         const std::string& best);

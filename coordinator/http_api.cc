@@ -1713,7 +1713,7 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
       return;
     }
     InProcessSource source(*impl->d);
-    std::map<std::string, std::string> query(req.params.begin(), req.params.end());
+    const std::map<std::string, std::string> query = dashboard::QueryParameters(req.params);
     dashboard::Page page = dashboard::Render(source, req.path, query, impl->options.dashboard);
     res.status = page.status;
     if (!page.location.empty()) res.set_header("Location", page.location);

@@ -552,6 +552,44 @@ TEST_F(DashboardTest, CompareJudgesEachJobByTheSameNumberOfTrainingJobs) {
   EXPECT_EQ(missing.status().message().rfind("nosuch: ", 0), 0u) << missing.status().message();
 }
 
+TEST_F(DashboardTest, TheComparePageDrawsEachJobsBestSoFarAndTheJobsPageOffersIt) {
+  Register("w1", 4);
+  for (const char* name : {"alpha", "beta"}) {
+    auto queue = Only<proto::wire::AssignTrial>(Submit(coretest::Spec(name, "Random", 3, 1)));
+    for (double loss : {0.5, 0.25, 0.75}) {
+      ASSERT_EQ(queue.size(), 1u);
+      auto a = queue.front();
+      queue = Only<proto::wire::AssignTrial>(Finish("w1", a, name[0] == 'a' ? loss : loss / 2));
+    }
+  }
+  const dashboard::Page list = Get("/ui/");
+  EXPECT_NE(list.body.find("<form method=\"get\" action=\"/ui/compare\">"), std::string::npos);
+  EXPECT_NE(list.body.find("<input type=\"checkbox\" name=\"jobs\" value=\"alpha\""), std::string::npos);
+
+  const dashboard::Page p = Get("/ui/compare", {{"jobs", "alpha,beta"}});
+  ASSERT_EQ(p.status, 200) << p.body;
+  EXPECT_NE(p.body.find("Comparing 2 tuning jobs"), std::string::npos);
+  EXPECT_NE(p.body.find("Objective: Minimize loss"), std::string::npos);
+  EXPECT_NE(p.body.find("<a href=\"/ui/jobs/alpha\">alpha</a>"), std::string::npos);
+  EXPECT_NE(p.body.find("<b>0.125</b>"), std::string::npos) << "beta's best, bold as the best of its column";
+  EXPECT_EQ(Count(p.body, "class=\"job-best\""), 2u);
+  EXPECT_EQ(Count(p.body, "class=\"budget\""), 1u);
+  EXPECT_NE(p.body.find("<code>hpo compare alpha beta</code>"), std::string::npos);
+
+  EXPECT_EQ(Get("/ui/compare").status, 400);
+  EXPECT_EQ(Get("/ui/compare", {{"jobs", "alpha,<script>"}}).status, 404);
+  EXPECT_EQ(Get("/ui/compare", {{"jobs", "alpha,nope"}}).status, 404);
+  EXPECT_EQ(Get("/ui/compare", {{"jobs", "alpha"}, {"budget", "0"}}).status, 400);
+  EXPECT_EQ(Get("/ui/compare", {{"jobs", "alpha"}, {"budget", "2"}}).status, 200);
+}
+
+TEST(DashboardQuery, RepeatedParametersAreJoinedInOrder) {
+  const std::multimap<std::string, std::string> params = {{"jobs", "a"}, {"budget", "5"}, {"jobs", "b"}};
+  const auto q = dashboard::QueryParameters(params);
+  EXPECT_EQ(q.at("jobs"), "a,b");
+  EXPECT_EQ(q.at("budget"), "5");
+}
+
 class CannedSource : public dashboard::Source {
  public:
   dashboard::Json describe, summaries = dashboard::Json::array();

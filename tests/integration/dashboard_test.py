@@ -242,6 +242,26 @@ class Dashboard(unittest.TestCase):
         self.assertEqual(sorted(csv.reader(io.StringIO(cli.stdout, newline=""))),
                          sorted(csv.reader(io.StringIO(body, newline=""))), "hpo trials -o csv: the same table")
 
+    def test_1c_compare_the_ticked_jobs(self):
+        # The jobs page's form sends each ticked job as jobs=NAME; the server joins repeated names.
+        _, _, body = get(self.url + "/ui/")
+        self.assertIn('<form method="get" action="/ui/compare">', body)
+        self.assertIn(f'<input type="checkbox" name="jobs" value="{JOB}"', body)
+        status, _, body = get(self.url + f"/ui/compare?jobs={JOB}&jobs={JOB}")
+        self.assertEqual(status, 200, body)
+        self.assertIn("Comparing 1 tuning jobs", body, "a name ticked twice is one job")
+        self.assertIn(f"Each judged by its first {TRIALS} training jobs", body)
+        self.assertEqual(body.count('class="job-best"'), 1, "one best-so-far line")
+        self.assertIn(f"hpo compare {JOB}", body)
+        status, _, body = get(self.url + "/ui/compare")
+        self.assertEqual(status, 400, body)
+        self.assertIn("tick two or more tuning jobs", body)
+        status, _, body = get(self.url + f"/ui/compare?jobs={JOB},nope")
+        self.assertEqual(status, 404, body)
+        r = chromium(["--dump-dom", self.url + f"/ui/compare?jobs={JOB}"], self.tmp)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertIn('class="job-best"', r.stdout)
+
     def test_2_bad_paths_are_not_found_pages(self):
         for path in ("/ui/jobs/%3Cscript%3Ealert(1)%3C%2Fscript%3E", "/ui/jobs/nope", "/ui/trials/x-1",
                      "/ui/nothing-here"):
