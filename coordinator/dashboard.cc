@@ -860,6 +860,14 @@ Page ComparePage(Source& src, const std::map<std::string, std::string>& query, c
     }
     if (seen.insert(AsciiLower(name)).second) jobs.push_back({&src, name, name});
   }
+  // Each job costs its Describe and every page of its training jobs: a page stays quick to draw.
+  constexpr size_t kMaxCompared = 20;
+  if (jobs.size() > kMaxCompared) {
+    return ErrorPage(400, "Too many jobs", "the page compares at most " + std::to_string(kMaxCompared) +
+                                               " tuning jobs at once; got " + std::to_string(jobs.size()) +
+                                               " (hpo compare takes any number)",
+                     o);
+  }
   if (jobs.empty()) {
     return ErrorPage(400, "Nothing to compare",
                      "tick two or more tuning jobs on the jobs page (/ui/) and press Compare, or give "

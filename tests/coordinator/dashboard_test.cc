@@ -581,6 +581,11 @@ TEST_F(DashboardTest, TheComparePageDrawsEachJobsBestSoFarAndTheJobsPageOffersIt
   EXPECT_EQ(Get("/ui/compare", {{"jobs", "alpha,nope"}}).status, 404);
   EXPECT_EQ(Get("/ui/compare", {{"jobs", "alpha"}, {"budget", "0"}}).status, 400);
   EXPECT_EQ(Get("/ui/compare", {{"jobs", "alpha"}, {"budget", "2"}}).status, 200);
+  std::string many;
+  for (int i = 0; i < 21; ++i) many += "job" + std::to_string(i) + ",";
+  const dashboard::Page too_many = Get("/ui/compare", {{"jobs", many}});
+  EXPECT_EQ(too_many.status, 400);
+  EXPECT_NE(too_many.body.find("at most 20 tuning jobs at once; got 21"), std::string::npos) << too_many.body;
 }
 
 TEST(DashboardQuery, RepeatedParametersAreJoinedInOrder) {
