@@ -486,7 +486,8 @@ Result<Json> Compare(const std::vector<CompareJob>& jobs, size_t budget, double 
     if (!desc.ok()) return Status(desc.status().code(), label + ": " + desc.status().message());
     auto trials = TrialsOf(*j.source, j.name);
     if (!trials.ok()) return Status(trials.status().code(), label + ": " + trials.status().message());
-    fewest = got.empty() ? trials->size() : std::min(fewest, trials->size());
+    // A job with no training job yet sets no budget (every job would be judged on none).
+    if (!trials->empty()) fewest = fewest == 0 ? trials->size() : std::min(fewest, trials->size());
     got.push_back({std::move(desc).value(), std::move(trials).value()});
   }
   const size_t n = budget > 0 ? budget : fewest;

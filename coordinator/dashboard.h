@@ -148,8 +148,9 @@ struct CompareJob {
 //    while it runs), "BestSoFar" (after each of its training jobs in that order; null before the
 //    first objective)}...]}
 // with "Best", "BestAtBudget" and the seconds null where there is none yet. N is `budget`, or with
-// 0 the fewest training jobs any of the jobs created, so that each is judged on as many
-// evaluations as the others (a job that ran more is not better for it). Notes say when the jobs
+// 0 the fewest training jobs any of the jobs created (a job with none yet is left out of that), so
+// that each is judged on as many evaluations as the others (a job that ran more is not better
+// for it). Notes say when the jobs
 // optimise different metrics or directions (their values then do not compare) and when one has
 // fewer training jobs than `budget`. Errors: the Source's, the job's label first.
 Result<Json> Compare(const std::vector<CompareJob>& jobs, size_t budget, double now_s);

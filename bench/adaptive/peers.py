@@ -59,6 +59,13 @@ from curve import Curve  # noqa: E402
 OPTUNA_CONFIGS = ["random-none", "random-median", "random-hyperband", "tpe-hyperband"]
 
 
+def peer_row(system, config, seed, trials, stopped, epochs, train_s, best, best_config, wall, note):
+    """One JSON row of a peer's run, as summarize.py reads them."""
+    return {"system": system, "config": config, "seed": seed, "trials": trials, "stopped": stopped,
+            "epochs": epochs, "train_s": round(train_s, 3), "best": best, "best_config": best_config,
+            "wall_s": round(wall, 3), "note": note}
+
+
 def run_optuna(a, config, seed):
     import optuna
 
@@ -104,19 +111,10 @@ def run_optuna(a, config, seed):
     wall = time.perf_counter() - t0
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
-    return {
-        "system": "optuna " + optuna.__version__,
-        "config": config,
-        "seed": seed,
-        "trials": len(study.trials),
-        "stopped": pruned,
-        "epochs": totals["epochs"],
-        "train_s": round(totals["train_s"], 3),
-        "best": study.best_value if complete else None,
-        "best_config": dict(study.best_params) if complete else None,
-        "wall_s": round(wall, 3),
-        "note": "same configurations as hpo Random" if a.configs_list and sampler_name == "random" else "",
-    }
+    return peer_row("optuna " + optuna.__version__, config, seed, len(study.trials), pruned, totals["epochs"],
+                    totals["train_s"], study.best_value if complete else None,
+                    dict(study.best_params) if complete else None, wall,
+                    "same configurations as hpo Random" if a.configs_list and sampler_name == "random" else "")
 
 
 def ray_trainable(config):
@@ -183,19 +181,10 @@ def run_ray(a, seed):
             best = m["loss"]
             best_config = {k: r.config[k] for k in ("lr", "momentum", "layers")}
     ray.shutdown()
-    return {
-        "system": "ray " + ray.__version__,
-        "config": "random-asha",
-        "seed": seed,
-        "trials": len(results),
-        "stopped": stopped,
-        "epochs": epochs,
-        "train_s": round(train_s, 3),
-        "best": best,
-        "best_config": best_config,
-        "wall_s": round(wall, 3),
-        "note": ("same configurations as hpo Random; " if a.configs_list else "") + f"ray.init {init_s:.1f} s not in wall" + (f"; {errors} trials errored" if errors else ""),
-    }
+    return peer_row("ray " + ray.__version__, "random-asha", seed, len(results), stopped, epochs, train_s, best,
+                    best_config, wall,
+                    ("same configurations as hpo Random; " if a.configs_list else "") +
+                    f"ray.init {init_s:.1f} s not in wall" + (f"; {errors} trials errored" if errors else ""))
 
 
 SYNE_CONFIGS = ["random-asha", "bohb"]
@@ -260,19 +249,9 @@ def run_syne(a, config, seed):
             best = float(last["loss"])
             best_config = {"lr": float(last["config_lr"]), "momentum": float(last["config_momentum"]),
                            "layers": int(last["config_layers"])}
-    return {
-        "system": "syne " + importlib.metadata.version("syne-tune"),
-        "config": config,
-        "seed": seed,
-        "trials": trials,
-        "stopped": stopped,
-        "epochs": epochs,
-        "train_s": round(train_s, 3),
-        "best": best,
-        "best_config": best_config,
-        "wall_s": round(wall, 3),
-        "note": "same configurations as hpo Random" if a.configs_list and config == "random-asha" else "",
-    }
+    return peer_row("syne " + importlib.metadata.version("syne-tune"), config, seed, trials, stopped, epochs, train_s,
+                    best, best_config, wall,
+                    "same configurations as hpo Random" if a.configs_list and config == "random-asha" else "")
 
 
 def main():

@@ -80,6 +80,16 @@ read -r -a hpo_run_args <<<"${HPO_RUN_ARGS:-}"
 log() { echo "run.sh: $*" >&2; }
 now() { date +%s.%N; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+# Adds the load average before (given) and after (now) a peer's run to its summary JSON.
+record_load() {
+  python3 - "$1" "$2" "$(loadavg)" <<'EOF'
+import json, sys
+p, lb, la = sys.argv[1:]
+d = json.load(open(p))
+d["loadavg_before"], d["loadavg_after"] = lb, la
+json.dump(d, open(p, "w"), indent=2)
+EOF
+}
 # Median and p90 ms of 100 small write+fdatasync calls in a directory: what one SQLite WAL commit
 # costs there right now (the coordinator commits several times per trial; see analyze.py).
 fsync_probe() {
@@ -183,13 +193,7 @@ if [[ "$RAY" == "1" && -n "$RAY_VARIANTS" ]]; then
     "$py" bench/dispatch/ray_bench.py "${args[@]}" >"$dir/ray.log" 2>&1 || { log "ray_bench failed; see $dir/ray.log"; exit 1; }
     python3 bench/dispatch/analyze.py ray "$dir/trials.json" --slots "$CONCURRENCY" --duration-ms "$SLEEP_MS" \
       --label "$label" >"$dir/summary.json"
-    python3 - "$dir/summary.json" "$load_before" "$(loadavg)" <<'EOF'
-import json, sys
-p, lb, la = sys.argv[1:]
-d = json.load(open(p))
-d["loadavg_before"], d["loadavg_after"] = lb, la
-json.dump(d, open(p, "w"), indent=2)
-EOF
+    record_load "$dir/summary.json" "$load_before"
     summaries+=("$dir/summary.json")
   done
 fi
@@ -225,13 +229,7 @@ if [[ "$SYNE" == "1" && -n "$SYNE_VARIANTS" ]]; then
       { log "syne_bench failed; see $dir/syne.log"; exit 1; }
     python3 bench/dispatch/analyze.py syne "$dir/trials.json" --slots "$CONCURRENCY" --duration-ms "$SLEEP_MS" \
       --label "$label" >"$dir/summary.json"
-    python3 - "$dir/summary.json" "$load_before" "$(loadavg)" <<'EOF'
-import json, sys
-p, lb, la = sys.argv[1:]
-d = json.load(open(p))
-d["loadavg_before"], d["loadavg_after"] = lb, la
-json.dump(d, open(p, "w"), indent=2)
-EOF
+    record_load "$dir/summary.json" "$load_before"
     summaries+=("$dir/summary.json")
   done
 fi

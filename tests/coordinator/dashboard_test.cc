@@ -544,6 +544,19 @@ TEST_F(DashboardTest, CompareJudgesEachJobByTheSameNumberOfTrainingJobs) {
             std::string::npos)
       << (*mixed)["Notes"][0];
 
+  // A job with no training job yet (no worker has its instance type) sets no budget, and a note
+  // says it has none.
+  proto::TuningJobSpec delta = coretest::Spec("delta", "Random", 2, 1);
+  delta.training_job_definition->resource_config->instance_type = "ml.p4d.24xlarge";
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(delta)).empty());
+  auto empty = dashboard::Compare({jobs[0], jobs[1], {source_.get(), "delta", ""}}, 0, now_ / 1000.0);
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  ASSERT_EQ((*empty)["Jobs"][2]["TrainingJobs"], 0) << empty->dump();
+  EXPECT_EQ((*empty)["Budget"], 3) << "alpha's and beta's, not delta's none";
+  ASSERT_EQ((*empty)["Notes"].size(), 1u) << empty->dump();
+  EXPECT_EQ((*empty)["Notes"][0], "delta has 0 training jobs, fewer than 3: its best at 3 is its best so far");
+  EXPECT_TRUE((*empty)["Jobs"][2]["BestAtBudget"].is_null());
+
   // An unknown job: NotFound, naming it.
   jobs.push_back({source_.get(), "nosuch", ""});
   auto missing = dashboard::Compare(jobs, 0, now_ / 1000.0);
