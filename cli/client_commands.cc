@@ -293,21 +293,11 @@ std::string CompareTable(const Json& cmp) {
   if (objectives.size() == 1) out += "Objective: " + *objectives.begin() + "\n";
   out += "Each judged by its first " + n + " training jobs" +
          (cmp["BudgetFromFewest"].get<bool>() ? " (the fewest any of them created; --budget N sets it)" : "") + ".\n\n";
-  const bool minimize = jobs.empty() || Text(jobs[0], "Type") != "Maximize";
-  auto winner = [&](const char* key) {
-    std::optional<double> best;
-    for (const Json& j : jobs) {
-      if (j[key].is_number() && (!best || (minimize ? j[key].get<double>() < *best : j[key].get<double>() > *best))) {
-        best = j[key].get<double>();
-      }
-    }
-    return best;
-  };
-  const std::optional<double> best_all = objectives.size() == 1 ? winner("Best") : std::nullopt;
-  const std::optional<double> best_budget = objectives.size() == 1 ? winner("BestAtBudget") : std::nullopt;
-  auto value = [](const Json& v, const std::optional<double>& top) {
-    if (!v.is_number()) return std::string("-");
-    return Num(v.get<double>()) + (top && v.get<double>() == *top ? " *" : "");
+  auto value = [](const Json& row, const char* key) {
+    if (!row[key].is_number()) return std::string("-");
+    const Json& leads = Field(row, "Leads");
+    const bool lead = leads.is_array() && std::find(leads.begin(), leads.end(), key) != leads.end();
+    return Num(row[key].get<double>()) + (lead ? " *" : "");
   };
   auto seconds = [](const Json& v) { return v.is_number() ? coordinator::dashboard::Duration(v.get<double>()) : "-"; };
   std::vector<std::vector<std::string>> rows = {
@@ -316,7 +306,7 @@ std::string CompareTable(const Json& cmp) {
     rows.push_back({Text(j, "Label"), Text(j, "Strategy"), Text(j, "Status"),
                     std::to_string(j["TrainingJobs"].get<size_t>()) + " (" +
                         std::to_string(j["WithObjective"].get<size_t>()) + " scored)",
-                    value(j["BestAtBudget"], best_budget), value(j["Best"], best_all),
+                    value(j, "BestAtBudget"), value(j, "Best"),
                     j["BestNumber"].is_number() ? "#" + std::to_string(j["BestNumber"].get<size_t>()) : "-",
                     seconds(j["SecondsToBest"]), seconds(j["Seconds"])});
   }

@@ -551,6 +551,20 @@ Result<Json> Compare(const std::vector<CompareJob>& jobs, size_t budget, double 
     for (const std::string& o : objectives) list += (list.empty() ? "" : ", ") + o;
     out["Notes"].push_back("the jobs optimise different objectives (" + list + "): their values do not compare");
   }
+  // Which jobs lead each column (ties: every one), when the values compare at all.
+  for (Json& row : out["Jobs"]) row["Leads"] = Json::array();
+  if (objectives.size() == 1) {
+    const bool minimize = out["Jobs"][0]["Type"] == "Minimize";
+    for (const char* key : {"BestAtBudget", "Best"}) {
+      std::optional<double> top;
+      for (const Json& row : out["Jobs"]) {
+        if (row[key].is_number() && (!top || Better(row[key].get<double>(), *top, minimize))) top = row[key].get<double>();
+      }
+      for (Json& row : out["Jobs"]) {
+        if (top && row[key].is_number() && row[key].get<double>() == *top) row["Leads"].push_back(key);
+      }
+    }
+  }
   return out;
 }
 
@@ -894,19 +908,11 @@ Page ComparePage(Source& src, const std::map<std::string, std::string>& query, c
     objectives.insert(Str(r, "Type") + " " + Str(r, "MetricName"));
     any_running = any_running || Running(Str(r, "Status"));
   }
-  const bool minimize = Str(rows[0], "Type") != "Maximize";
-  auto top = [&](const char* key) {
-    std::optional<double> best;
-    for (const Json& r : rows) {
-      if (r[key].is_number() && (!best || Better(r[key].get<double>(), *best, minimize))) best = r[key].get<double>();
-    }
-    return objectives.size() == 1 ? best : std::nullopt;
-  };
-  const std::optional<double> best_all = top("Best"), best_budget = top("BestAtBudget");
-  auto value = [](const Json& v, const std::optional<double>& winner) {
-    if (!v.is_number()) return std::string("&ndash;");
-    const std::string text = Escape(Num(v.get<double>()));
-    return winner && v.get<double>() == *winner ? "<b>" + text + "</b>" : text;
+  auto value = [](const Json& row, const char* key) {
+    if (!row[key].is_number()) return std::string("&ndash;");
+    const std::string text = Escape(Num(row[key].get<double>()));
+    const Json& leads = row["Leads"];
+    return std::find(leads.begin(), leads.end(), key) != leads.end() ? "<b>" + text + "</b>" : text;
   };
   auto seconds = [](const Json& v) { return v.is_number() ? Duration(v.get<double>()) : std::string("&ndash;"); };
   std::string b = "<p class=\"muted\"><a href=\"/ui/\">Tuning jobs</a> &rsaquo;</p><h1>Comparing " +
@@ -930,7 +936,7 @@ Page ComparePage(Source& src, const std::map<std::string, std::string>& query, c
          Link("/ui/jobs/" + name, name) + "</td><td>" + Escape(Str(r, "Strategy")) + "</td><td>" +
          StatusBadge(Str(r, "Status")) + "</td><td class=\"num\">" + std::to_string(r["TrainingJobs"].get<size_t>()) +
          " (" + std::to_string(r["WithObjective"].get<size_t>()) + " scored)</td><td class=\"num\">" +
-         value(r["BestAtBudget"], best_budget) + "</td><td class=\"num\">" + value(r["Best"], best_all) +
+         value(r, "BestAtBudget") + "</td><td class=\"num\">" + value(r, "Best") +
          "</td><td>" + found + "</td><td>" + seconds(r["SecondsToBest"]) + "</td><td>" + seconds(r["Seconds"]) +
          "</td></tr>";
   }

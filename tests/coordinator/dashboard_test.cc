@@ -522,6 +522,8 @@ TEST_F(DashboardTest, CompareJudgesEachJobByTheSameNumberOfTrainingJobs) {
   EXPECT_EQ(b["BestTrainingJob"].get<std::string>().rfind("beta-002-", 0), 0u) << b["BestTrainingJob"];
   EXPECT_GT(a["SecondsToBest"].get<double>(), 0);
   EXPECT_GE(a["Seconds"].get<double>(), a["SecondsToBest"].get<double>());
+  EXPECT_EQ(a["Leads"], Json::parse("[\"Best\"]")) << "alpha's 0.2 is the best; beta's 0.3 leads at 3";
+  EXPECT_EQ(b["Leads"], Json::parse("[\"BestAtBudget\"]"));
 
   // A budget past what a job ran: its best so far, and a note saying so.
   auto wide = dashboard::Compare(jobs, 10, now_ / 1000.0);
@@ -540,6 +542,7 @@ TEST_F(DashboardTest, CompareJudgesEachJobByTheSameNumberOfTrainingJobs) {
   ASSERT_TRUE(mixed.ok());
   EXPECT_EQ((*mixed)["Budget"], 1);
   ASSERT_EQ((*mixed)["Notes"].size(), 1u) << mixed->dump();
+  EXPECT_TRUE((*mixed)["Jobs"][0]["Leads"].empty()) << "values of different objectives lead nothing";
   EXPECT_NE((*mixed)["Notes"][0].get<std::string>().find("different objectives (Maximize loss, Minimize loss)"),
             std::string::npos)
       << (*mixed)["Notes"][0];
