@@ -134,7 +134,8 @@ struct ChildIsolation {
   std::size_t record_text_len = 0;
 };
 
-// Everything the child needs, prepared by the parent; the child writes only `failure`.
+// Everything the child needs, prepared by the parent; the child writes only `failure`, the
+// namespace record's fields below and ChildIsolation's record_path / record_tmp buffers.
 struct ChildArgs {
   const char* path = nullptr;
   char* const* argv = nullptr;
