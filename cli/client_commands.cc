@@ -365,7 +365,12 @@ std::string CompareChart(const Json& cmp, int width, int height) {
       cell = (cell == ' ' || cell == mark) ? mark : '#';
     }
   }
-  std::string out = "\nBest so far" + std::string(log ? " (log scale)" : "") + ", by training job:\n";
+  std::set<std::string> directions;
+  for (const Json& j : jobs) directions.insert(Text(j, "Type"));
+  std::string notes;
+  if (directions.size() == 1) notes = *directions.begin() == "Maximize" ? "higher is better" : "lower is better";
+  if (log) notes += std::string(notes.empty() ? "" : ", ") + "log scale";
+  std::string out = "\nBest so far" + (notes.empty() ? "" : " (" + notes + ")") + ", by training job:\n";
   const std::string top = Num(hi), bottom = Num(lo);
   const size_t label = std::max(top.size(), bottom.size());
   for (int r = 0; r < height; ++r) {

@@ -657,7 +657,8 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
   EXPECT_NE(cmp.out.find("Each judged by its first 12 training jobs"), std::string::npos) << cmp.out;
   EXPECT_NE(cmp.out.find("\nstate       Random    Completed  12 (12 scored)"), std::string::npos) << cmp.out;
   EXPECT_NE(cmp.out.find("\nquickstart  Random    Completed  12 (12 scored)"), std::string::npos) << cmp.out;
-  EXPECT_NE(cmp.out.find("Best so far, by training job:"), std::string::npos) << "and the plot: " << cmp.out;
+  EXPECT_NE(cmp.out.find("Best so far (higher is better), by training job:"), std::string::npos)
+      << "and the plot: " << cmp.out;
   EXPECT_NE(cmp.out.find("  A  state\n  B  quickstart\n"), std::string::npos) << cmp.out;
   Outcome cmpj = Hpo({"compare", state, "--budget", "5", "-o", "json"});
   ASSERT_EQ(cmpj.exit_code, 0) << cmpj.err;
