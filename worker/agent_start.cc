@@ -339,7 +339,7 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     ps.isolation.network_namespace = r.network_isolation;
     if (r.namespaces) {
       // Written by the program's start, before it runs: found by the guard or the next worker if
-      // this one is killed at any moment after (worker/orphans.h MarkAttemptNamespace).
+      // this one is killed at any moment after (worker/orphans.h PlanNamespaceMark).
       if (Result<NamespaceMarkPlan> mark = PlanNamespaceMark(owner_tag, r.root, "/opt/ml"); mark.ok()) {
         ps.isolation.namespace_record_dir = std::move(mark->dir);
         ps.isolation.namespace_record = std::move(mark->text);

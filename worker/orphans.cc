@@ -258,13 +258,6 @@ Result<NamespaceMarkPlan> PlanNamespaceMark(const std::string& work_dir, const s
   return plan;
 }
 
-Status MarkAttemptNamespace(const std::string& work_dir, std::uint64_t mount_ns, const std::string& root,
-                            const std::string& visible) {
-  Result<NamespaceMarkPlan> plan = PlanNamespaceMark(work_dir, root, visible);
-  if (!plan.ok()) return plan.status();
-  return WriteFileAtomically(plan->dir + "/" + std::to_string(mount_ns), plan->text, Durability::kAtomicOnly);
-}
-
 void UnmarkAttemptNamespace(const std::string& work_dir, std::uint64_t mount_ns) {
   std::error_code ec;
   std::filesystem::remove(NamespaceMarks(work_dir) + "/" + std::to_string(mount_ns), ec);

@@ -77,13 +77,13 @@ int KillAttemptLeftovers(const std::string& trial, uint32_t attempt, const std::
 // work directory (which holds its lock, so nothing else runs for it) calls this before it
 // connects: every process whose environment names `work_dir` is killed with its process group.
 // Processes that also cleared their environment are found by the mount namespace their program
-// ran in, where the worker marked it (MarkAttemptNamespace); the marks are removed once swept.
+// ran in, where its start marked it (PlanNamespaceMark); the marks are removed once swept.
 // Returns how many; processes of other users whose environment it cannot read are not seen.
 inline constexpr const char* kOwnerVariable = "HPO_WORKER_DIR";
 int KillLeftoversOf(const std::string& work_dir, const std::function<void(const std::string&)>& log);
 
-// While a program that runs in a private mount namespace (as root) lives, its worker keeps a mark
-// in its work directory, `namespaces/<inode>`: the namespace, and the directory `root` that the
+// While a program that runs in a private mount namespace (as root) lives, a mark stays in its
+// worker's work directory, `namespaces/<inode>`: the namespace, and the directory `root` that the
 // program sees at `visible` (its /opt/ml). KillLeftoversOf (the guard's, or the next worker's on
 // the directory) kills every process in a marked namespace that still sees that directory there,
 // so one that ran env -i and daemonized does not outlive a worker killed without warning; the
@@ -94,17 +94,14 @@ int KillLeftoversOf(const std::string& work_dir, const std::function<void(const 
 // The program's own start writes its mark: PlanNamespaceMark gives the directory (made here) and
 // the text for Isolation::namespace_record_dir / namespace_record (worker/process.h), which the
 // child writes before it runs the program, so a worker killed at any moment after the start
-// leaves the mark. MarkAttemptNamespace writes one for a namespace known after the fact.
-// Errors: IoError when `root` cannot be read or the directory or mark cannot be written (the
-// caller goes on: only the env -i case is then left to the environment's match).
+// leaves the mark. Errors: IoError when `root` cannot be read or the directory cannot be made
+// (the caller goes on: only the env -i case is then left to the environment's match).
 struct NamespaceMarkPlan {
   std::string dir;   // <work_dir>/namespaces
   std::string text;  // "<device> <inode> <visible>\n" of `root`
 };
 Result<NamespaceMarkPlan> PlanNamespaceMark(const std::string& work_dir, const std::string& root,
                                            const std::string& visible);
-Status MarkAttemptNamespace(const std::string& work_dir, std::uint64_t mount_ns, const std::string& root,
-                            const std::string& visible);
 void UnmarkAttemptNamespace(const std::string& work_dir, std::uint64_t mount_ns);
 
 // The guard of a worker's work directory: KillLeftoversOf at the moment the worker process ends,
