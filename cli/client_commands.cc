@@ -288,9 +288,9 @@ std::string CompareTable(const Json& cmp) {
   const Json& jobs = cmp["Jobs"];
   const std::string n = std::to_string(cmp["Budget"].get<size_t>());
   std::string out;
-  std::set<std::string> objectives;
-  for (const Json& j : jobs) objectives.insert(Text(j, "Type") + " " + Text(j, "MetricName"));
-  if (objectives.size() == 1) out += "Objective: " + *objectives.begin() + "\n";
+  if (!Text(cmp, "Type").empty() && !Text(cmp, "MetricName").empty()) {
+    out += "Objective: " + Text(cmp, "Type") + " " + Text(cmp, "MetricName") + "\n";
+  }
   out += "Each judged by its first " + n + " training jobs" +
          (cmp["BudgetFromFewest"].get<bool>() ? " (the fewest any of them created; --budget N sets it)" : "") + ".\n\n";
   auto value = [](const Json& row, const char* key) {
@@ -365,10 +365,8 @@ std::string CompareChart(const Json& cmp, int width, int height) {
       cell = (cell == ' ' || cell == mark) ? mark : '#';
     }
   }
-  std::set<std::string> directions;
-  for (const Json& j : jobs) directions.insert(Text(j, "Type"));
   std::string notes;
-  if (directions.size() == 1) notes = *directions.begin() == "Maximize" ? "higher is better" : "lower is better";
+  if (!Text(cmp, "Type").empty()) notes = Text(cmp, "Type") == "Maximize" ? "higher is better" : "lower is better";
   if (log) notes += std::string(notes.empty() ? "" : ", ") + "log scale";
   std::string out = "\nBest so far" + (notes.empty() ? "" : " (" + notes + ")") + ", by training job:\n";
   const std::string top = Num(hi), bottom = Num(lo);

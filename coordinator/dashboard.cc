@@ -480,8 +480,9 @@ Result<Json> Compare(const std::vector<CompareJob>& jobs, size_t budget, double 
   };
   std::vector<Got> got;
   size_t fewest = 0;
+  std::vector<std::string> labels;
   for (const CompareJob& j : jobs) {
-    const std::string label = j.label.empty() ? j.name : j.label;
+    const std::string& label = labels.emplace_back(j.label.empty() ? j.name : j.label);
     auto desc = j.source->Action("DescribeHyperParameterTuningJob", Json{{"HyperParameterTuningJobName", j.name}});
     if (!desc.ok()) return Status(desc.status().code(), label + ": " + desc.status().message());
     auto trials = TrialsOf(*j.source, j.name);
@@ -492,7 +493,7 @@ Result<Json> Compare(const std::vector<CompareJob>& jobs, size_t budget, double 
   }
   const size_t n = budget > 0 ? budget : fewest;
   Json out = {{"Budget", n}, {"BudgetFromFewest", budget == 0}, {"Notes", Json::array()}, {"Jobs", Json::array()}};
-  std::set<std::string> objectives;
+  std::set<std::string> objectives, types, metrics;
   for (size_t i = 0; i < jobs.size(); ++i) {
     const Json& desc = got[i].desc;
     const std::vector<TrialPoint>& trials = got[i].trials;
@@ -500,6 +501,8 @@ Result<Json> Compare(const std::vector<CompareJob>& jobs, size_t budget, double 
     const std::string metric = Str(objective, "MetricName"), type = Str(objective, "Type");
     const bool minimize = type != "Maximize";
     objectives.insert(type + " " + metric);
+    types.insert(minimize ? "Minimize" : "Maximize");
+    metrics.insert(metric);
     std::optional<double> best, at_budget;
     const TrialPoint* best_trial = nullptr;
     size_t best_number = 0, with_objective = 0;
@@ -519,7 +522,7 @@ Result<Json> Compare(const std::vector<CompareJob>& jobs, size_t budget, double 
     }
     if (n > trials.size()) {
       at_budget = best;
-      out["Notes"].push_back((jobs[i].label.empty() ? jobs[i].name : jobs[i].label) + " has " +
+      out["Notes"].push_back(labels[i] + " has " +
                              std::to_string(trials.size()) + " training jobs, fewer than " + std::to_string(n) +
                              ": its best at " + std::to_string(n) + " is its best so far");
     }
@@ -527,7 +530,7 @@ Result<Json> Compare(const std::vector<CompareJob>& jobs, size_t budget, double 
     const double until = ended > 0 ? ended : now_s;
     auto number_or_null = [](const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); };
     Json row = {
-        {"Label", jobs[i].label.empty() ? jobs[i].name : jobs[i].label},
+        {"Label", labels[i]},
         {"HyperParameterTuningJobName", Str(desc, "HyperParameterTuningJobName")},
         {"Strategy", Str(desc.value("HyperParameterTuningJobConfig", Json::object()), "Strategy")},
         {"Status", Str(desc, "HyperParameterTuningJobStatus")},
@@ -551,10 +554,12 @@ Result<Json> Compare(const std::vector<CompareJob>& jobs, size_t budget, double 
     for (const std::string& o : objectives) list += (list.empty() ? "" : ", ") + o;
     out["Notes"].push_back("the jobs optimise different objectives (" + list + "): their values do not compare");
   }
+  out["Type"] = types.size() == 1 ? Json(*types.begin()) : Json(nullptr);
+  out["MetricName"] = metrics.size() == 1 ? Json(*metrics.begin()) : Json(nullptr);
   // Which jobs lead each column (ties: every one), when the values compare at all.
   for (Json& row : out["Jobs"]) row["Leads"] = Json::array();
   if (objectives.size() == 1) {
-    const bool minimize = out["Jobs"][0]["Type"] == "Minimize";
+    const bool minimize = out["Type"] == "Minimize";
     for (const char* key : {"BestAtBudget", "Best"}) {
       std::optional<double> top;
       for (const Json& row : out["Jobs"]) {
@@ -902,12 +907,8 @@ Page ComparePage(Source& src, const std::map<std::string, std::string>& query, c
   if (!cmp.ok()) return FromError(cmp.status(), "the comparison", o);
   const Json& rows = (*cmp)["Jobs"];
   const std::string n = std::to_string((*cmp)["Budget"].get<size_t>());
-  std::set<std::string> objectives;
   bool any_running = false;
-  for (const Json& r : rows) {
-    objectives.insert(Str(r, "Type") + " " + Str(r, "MetricName"));
-    any_running = any_running || Running(Str(r, "Status"));
-  }
+  for (const Json& r : rows) any_running = any_running || Running(Str(r, "Status"));
   auto value = [](const Json& row, const char* key) {
     if (!row[key].is_number()) return std::string("&ndash;");
     const std::string text = Escape(Num(row[key].get<double>()));
@@ -917,7 +918,9 @@ Page ComparePage(Source& src, const std::map<std::string, std::string>& query, c
   auto seconds = [](const Json& v) { return v.is_number() ? Duration(v.get<double>()) : std::string("&ndash;"); };
   std::string b = "<p class=\"muted\"><a href=\"/ui/\">Tuning jobs</a> &rsaquo;</p><h1>Comparing " +
                   std::to_string(rows.size()) + " tuning jobs</h1>";
-  if (objectives.size() == 1) b += "<p>Objective: " + Escape(*objectives.begin()) + "</p>";
+  if ((*cmp)["Type"].is_string() && (*cmp)["MetricName"].is_string()) {
+    b += "<p>Objective: " + Escape(Str(*cmp, "Type") + " " + Str(*cmp, "MetricName")) + "</p>";
+  }
   b += "<p class=\"muted\">Each judged by its first " + n + " training jobs" +
        ((*cmp)["BudgetFromFewest"].get<bool>() ? " (the fewest any of them created; add &amp;budget=N to the address "
                                                  "for another number)"

@@ -147,7 +147,8 @@ struct CompareJob {
 //    (from the job's creation to the best one's end), "Seconds" (to the job's end, or `now_s`
 //    while it runs), "BestSoFar" (after each of its training jobs in that order; null before the
 //    first objective), "Leads" (which of "BestAtBudget" and "Best" this job's value is the best
-//    of, ties included; none when the jobs' objectives differ)}...]}
+//    of, ties included; none when the jobs' objectives differ)}...], "Type" and "MetricName" (the
+//    direction and metric every job shares; null where they differ)}
 // with "Best", "BestAtBudget" and the seconds null where there is none yet. N is `budget`, or with
 // 0 the fewest training jobs any of the jobs created (a job with none yet is left out of that), so
 // that each is judged on as many evaluations as the others (a job that ran more is not better

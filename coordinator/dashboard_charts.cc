@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
-#include <set>
 #include <utility>
 
 #include "common/text.h"
@@ -566,14 +565,13 @@ std::string CompareChart(const Json& comparison) {
     }
   }
   if (ys.empty()) return "";
-  std::set<std::string> objectives;
-  for (const Json& j : jobs) objectives.insert(j.value("Type", "") + " " + j.value("MetricName", ""));
-  const bool minimize = jobs[0].value("Type", "") != "Maximize";
+  const bool minimize = comparison["Type"] != "Maximize";
   Frame f;
   f.title = "Best objective so far, by training job";
   f.x_title = "training jobs (in order of creation)";
-  f.y_title = objectives.size() == 1 ? jobs[0].value("MetricName", "") + (minimize ? " (lower is better)" : " (higher is better)")
-                                     : "objective (the jobs' objectives differ)";
+  f.y_title = comparison["Type"].is_string() && comparison["MetricName"].is_string()
+                  ? comparison["MetricName"].get<std::string>() + (minimize ? " (lower is better)" : " (higher is better)")
+                  : "objective (the jobs' objectives differ)";
   Scale x = MakeScale(1, static_cast<double>(std::max<size_t>(longest, 2)), false, f.left, f.width - f.right);
   Scale y = ObjectiveScale(ys, f.height - f.bottom, f.top);
   std::string s = DrawFrame(f, x, CountTicks(x), y);

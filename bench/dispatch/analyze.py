@@ -225,17 +225,16 @@ def analyze_ray(a, system="ray"):
     for items in by_pid.values():
         items.sort(key=lambda t: t["s_ms"])
         pid_gaps += [round(n["s_ms"] - p["e_ms"], 1) for p, n in zip(items, items[1:])]
+    versions = ({"syne_version": run.get("syne_version"), "syne_sleep_time": run.get("sleep_time")}
+                if system == "syne" else {"ray_version": run.get("ray_version"), "reuse_actors": run.get("reuse_actors"),
+                                          "ray_init_s": run.get("init_wall_s")})
     extra = {
-        "ray_version": run.get("ray_version"),
-        "syne_version": run.get("syne_version"),
-        "syne_sleep_time": run.get("sleep_time"),
+        **versions,
         "trial_kind": run.get("trial_kind"),
-        "reuse_actors": run.get("reuse_actors"),
         "completed": sum(1 for t in run["trials"] if t.get("status") == "TERMINATED"),
         "errored": sum(1 for t in run["trials"] if t.get("status") == "ERROR"),
         "wall_definition": ("Tuner.run()" if system == "syne" else
                             "Tuner.fit() (ray.init excluded; it is reported separately)"),
-        "ray_init_s": run.get("init_wall_s"),
         "process_wall_s": run.get("process_wall_s"),
         "makespan_s": round((last_end - first_start) / 1000.0, 3),
         "first_start_after_fit_ms": round(first_start - run["fit_start"] * 1000.0, 1),

@@ -80,15 +80,20 @@ read -r -a hpo_run_args <<<"${HPO_RUN_ARGS:-}"
 log() { echo "run.sh: $*" >&2; }
 now() { date +%s.%N; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
-# Adds the load average before (given) and after (now) a peer's run to its summary JSON.
-record_load() {
-  python3 - "$1" "$2" "$(loadavg)" <<'EOF'
+# A peer's run into DIR/summary.json for the table: analyze.py SYSTEM over its DIR/trials.json,
+# with the load average before (given) and after (now) it ran; the summary joins `summaries`.
+summarize_peer() {
+  local system="$1" dir="$2" label="$3" load_before="$4"
+  python3 bench/dispatch/analyze.py "$system" "$dir/trials.json" --slots "$CONCURRENCY" --duration-ms "$SLEEP_MS" \
+    --label "$label" >"$dir/summary.json"
+  python3 - "$dir/summary.json" "$load_before" "$(loadavg)" <<'EOF'
 import json, sys
 p, lb, la = sys.argv[1:]
 d = json.load(open(p))
 d["loadavg_before"], d["loadavg_after"] = lb, la
 json.dump(d, open(p, "w"), indent=2)
 EOF
+  summaries+=("$dir/summary.json")
 }
 # Median and p90 ms of 100 small write+fdatasync calls in a directory: what one SQLite WAL commit
 # costs there right now (the coordinator commits several times per trial; see analyze.py).
@@ -191,10 +196,7 @@ if [[ "$RAY" == "1" && -n "$RAY_VARIANTS" ]]; then
     log "Ray Tune ($variant): $RAY_TRIALS trials, $CONCURRENCY concurrent, budget ${RAY_TIME_BUDGET_S}s (load average $(loadavg))"
     load_before="$(loadavg)"
     "$py" bench/dispatch/ray_bench.py "${args[@]}" >"$dir/ray.log" 2>&1 || { log "ray_bench failed; see $dir/ray.log"; exit 1; }
-    python3 bench/dispatch/analyze.py ray "$dir/trials.json" --slots "$CONCURRENCY" --duration-ms "$SLEEP_MS" \
-      --label "$label" >"$dir/summary.json"
-    record_load "$dir/summary.json" "$load_before"
-    summaries+=("$dir/summary.json")
+    summarize_peer ray "$dir" "$label" "$load_before"
   done
 fi
 
@@ -227,10 +229,7 @@ if [[ "$SYNE" == "1" && -n "$SYNE_VARIANTS" ]]; then
     load_before="$(loadavg)"
     (cd "$dir" && "$py" "$root/bench/dispatch/syne_bench.py" "${args[@]}") >"$dir/syne.log" 2>&1 ||
       { log "syne_bench failed; see $dir/syne.log"; exit 1; }
-    python3 bench/dispatch/analyze.py syne "$dir/trials.json" --slots "$CONCURRENCY" --duration-ms "$SLEEP_MS" \
-      --label "$label" >"$dir/summary.json"
-    record_load "$dir/summary.json" "$load_before"
-    summaries+=("$dir/summary.json")
+    summarize_peer syne "$dir" "$label" "$load_before"
   done
 fi
 

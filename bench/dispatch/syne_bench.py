@@ -54,7 +54,7 @@ def main():
     os.environ["SYNE_BENCH_TRAINER"] = os.path.abspath(a.trainer) if a.trainer else ""
     logging.getLogger().setLevel(logging.WARNING)
 
-    from syne_tune import StoppingCriterion, Tuner  # noqa: F401 - StoppingCriterion for the docs' reader
+    from syne_tune import Tuner
     from syne_tune.backend import LocalBackend
     from syne_tune.config_space import uniform
     from syne_tune.experiments import load_experiment
