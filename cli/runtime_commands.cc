@@ -1043,6 +1043,7 @@ struct WorkerArgs {
   std::string notice_url;
   int64_t notice_poll_ms = 5000;
   int64_t checkpoint_sync_ms = 1000;
+  int64_t checkpoint_settle_ms = 200;
   int64_t intermediate_sync_ms = 5000;
   int64_t channel_cache_mb = -1;  // -1 = worker::DefaultChannelCacheBytes
   int64_t volume_check_ms = 5000;
@@ -1084,6 +1085,7 @@ void Worker(const WorkerArgs& a) {
   o.notice_url = a.notice_url;
   o.notice_poll_ms = a.notice_poll_ms;
   o.checkpoint_sync_ms = a.checkpoint_sync_ms;
+  o.checkpoint_settle_ms = a.checkpoint_settle_ms;
   o.intermediate_sync_ms = a.intermediate_sync_ms;
   o.channel_cache_mb = a.channel_cache_mb;
   o.volume_check_ms = a.volume_check_ms;
@@ -1400,8 +1402,15 @@ void AddWorkerCommand(CLI::App& app) {
       ->check(CLI::Range(int64_t{0}, int64_t{3600000}));
   c->add_option("--checkpoint-sync-ms", a->checkpoint_sync_ms,
                 "How often new checkpoint files go to CheckpointConfig.S3Uri while a training job runs; a worker "
-                "killed without notice loses at most this much (1000)")
+                "killed without notice loses at most about this much (1000)")
       ->check(CLI::Range(int64_t{50}, int64_t{3600000}));
+  c->add_option("--checkpoint-settle-ms", a->checkpoint_settle_ms,
+                "Checkpoint files still being written wait, so CheckpointConfig.S3Uri never gets half of a "
+                "checkpoint rewritten in place: while a training job runs, a file open for writing goes once "
+                "it is closed (where the filesystem cannot tell, NFS: once unchanged this long and seen so by "
+                "two passes); after a signal ended the program, a file it changed in its last this-many ms is "
+                "not sent and its last whole copy stays. 0: send files as they are, as SageMaker does (200)")
+      ->check(CLI::Range(int64_t{0}, int64_t{600000}));
   c->add_option("--channel-cache-mb", a->channel_cache_mb,
                 "Size of the cache of s3:// channel data under WORK_DIR/cache: an object (same URI and ETag) "
                 "staged before on this worker is not downloaded again; least recently used objects are evicted "

@@ -53,7 +53,12 @@ CommitGate::CommitGate(std::function<Status()> check) : check_(std::move(check))
 
 CommitGate::~CommitGate() { current_gate = outer_; }
 
-Status CommitGate::Check() { return current_gate && current_gate->check_ ? current_gate->check_() : Status::Ok(); }
+Status CommitGate::Check() {
+  for (const CommitGate* g = current_gate; g != nullptr; g = g->outer_) {
+    if (g->check_) HPO_RETURN_IF_ERROR(g->check_());
+  }
+  return Status::Ok();
+}
 
 std::string RelativePathProblem(const std::string& key) {
   if (key.empty()) return "is empty";

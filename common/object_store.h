@@ -51,12 +51,14 @@ bool IsCleanRelativePath(const std::string& key);
 // ...", "has an empty ... segment", "has a segment of N bytes ..."); "" when it can.
 std::string RelativePathProblem(const std::string& key);
 
-// Installs `check` for the calling thread until destroyed (nested gates: the innermost holds).
-// The worker installs one around an attempt's uploads: a worker paused (or cut off) past its
-// lease in the middle of one must not finish it over the artifacts of the attempt's re-run on
-// another worker, at the same key; the check says whether the coordinator still counts the
-// attempt as this worker's. (S3: a multipart upload asks again before it completes; a single PUT
-// of up to the multipart threshold is asked before it is sent.)
+// Installs `check` for the calling thread until destroyed (nested gates: each must agree, the
+// innermost asked first). The worker installs one around an attempt's uploads: a worker paused
+// (or cut off) past its lease in the middle of one must not finish it over the artifacts of the
+// attempt's re-run on another worker, at the same key; the check says whether the coordinator
+// still counts the attempt as this worker's. A checkpoint pass adds one per file: the file must
+// not have changed while it was read (worker/checkpoints.h). (S3: a multipart upload asks again
+// before it completes; a single PUT of up to the multipart threshold is asked before its file is
+// read and again once it has been, before it is sent.)
 class CommitGate {
  public:
   explicit CommitGate(std::function<Status()> check);

@@ -552,6 +552,7 @@ Status S3Client::PutOpened(const std::string& bucket, const std::string& key, in
   if (size <= impl_->cfg.multipart_threshold) {
     std::string data(size, '\0');
     HPO_RETURN_IF_ERROR(ReadExactly(in, data.data(), data.size(), path));
+    HPO_RETURN_IF_ERROR(CommitGate::Check());  // (common/object_store.h: what was read is still the file)
     return PutBytes(bucket, key, data);
   }
   Impl::Request init;

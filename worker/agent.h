@@ -133,6 +133,12 @@ struct AgentOptions {
   int64_t resend_ms = 2000;         // unacked messages are re-sent after this long
   int64_t flush_ms = 50;            // metric batches are sent at least this often
   int64_t checkpoint_sync_ms = 1000;  // new checkpoint files reach CheckpointConfig.S3Uri this often
+  // Checkpoint files still being written wait (worker/checkpoints.h): while the program runs, one
+  // open for writing (or, where the kernel cannot tell, changed less than this long ago or since
+  // the last pass) is left, with the deletes, for a later pass; after a signal ended the program,
+  // one it changed in its last this-many ms is not sent at all, so the destination keeps its last
+  // whole copy. 0 = send files as they are (SageMaker's way).
+  int64_t checkpoint_settle_ms = 200;
   // /opt/ml/output/intermediate reaches <S3OutputPath>/<job>/output/intermediate/ this often while
   // the program runs (new and changed files; a pass lists the directory), and once more after it
   // ended; 0 = only then.

@@ -298,7 +298,9 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
     PlanPreflight(*run, a);
   }
   if (!a.checkpoint_uri.empty()) {
-    auto sync = CheckpointSync::Create(a.checkpoint_uri, checkpoint_dir.string(), [this] { return S3(); });
+    CheckpointSyncOptions held;
+    held.settle_ns = opt.checkpoint_settle_ms * 1'000'000;
+    auto sync = CheckpointSync::Create(a.checkpoint_uri, checkpoint_dir.string(), [this] { return S3(); }, held);
     if (!sync.ok()) return fail("Failed", "ClientError: " + sync.status().message());
     run->checkpoints = std::move(sync).value();
   }

@@ -93,6 +93,11 @@ inline bool OutsideTerm(const ExitInfo& e) {
 inline bool EndedInterrupted(const ExitInfo& e, bool interrupted) {
   return interrupted && (e.stopped_by_us || OutsideTerm(e));
 }
+// Whether a signal ended the program (in a container: the runtime's 128+N), which may have cut
+// off a file it was writing (worker/checkpoints.h SyncPass::kKilled).
+inline bool EndedBySignal(const ExitInfo& e, bool container) {
+  return e.signal != 0 || (container && e.exit_code > 128 && e.exit_code < 128 + 65);
+}
 
 // The worker's clock (common/clock.h): wall time that a stepped system clock does not move.
 inline int64_t SystemNowMs() { return MonotonicWallMs(); }

@@ -185,7 +185,7 @@ void WorkerAgent::Impl::PeriodicPass(const Key& key, const std::shared_ptr<Check
                  ? Status::Ok()
                  : Status::Unavailable("paused until the coordinator confirms the attempt (see the worker's log)");
     });
-    return c->Sync();
+    return c->Sync(SyncPass::kRunning);
   });
 }
 

@@ -248,7 +248,9 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
       // SageMaker, where it ends InternalServerError after Uploading), once the artifacts are up.
       Status checkpoint_error;
       if (checkpoints) {  // the last pass: what the program wrote up to its end (or its grace period)
-        auto pass = checkpoints->Sync();
+        auto pass = checkpoints->Sync(
+            agent_detail::EndedBySignal(exit, container) ? SyncPass::kKilled : SyncPass::kEnded,
+            exit.ended_unix_ns);
         std::error_code ec;
         if (!pass.ok() && revoked->load()) {
           // Not ours any more: no marker (it would keep this copy as the newest and, adopted by a
@@ -262,6 +264,14 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
                                                               ": " + pass.status().message() +
                                                               " (the worker keeps its local copy)");
         } else {
+          if (pass->held > 0) {
+            std::string names;
+            for (size_t i = 0; i < pass->held_paths.size() && i < 5; ++i) names += (i ? ", " : "") + pass->held_paths[i];
+            if (pass->held_paths.size() > 5) names += ", ...";
+            Log("worker: " + what + ": a signal ended the program while it was writing " + std::to_string(pass->held) +
+                " checkpoint file(s) (" + names + "): not uploaded, and no delete mirrored; " + checkpoints->uri() +
+                " keeps its last whole copies for the next attempt");
+          }
           fs::remove(unsynced, ec);
         }
       }

@@ -1,10 +1,13 @@
 #include "worker/checkpoints.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <ctime>
 #include <filesystem>
+#include <iterator>
+#include <optional>
 #include <set>
 #include <system_error>
 
@@ -37,6 +40,21 @@ Result<std::map<std::string, fs::path>> Files(const fs::path& dir) {
     out[rel] = it->path();
   }
   return out;
+}
+
+// Whether any process has the file open for writing (its own save under way, or a descriptor
+// kept open): the kernel refuses a read lease then (EAGAIN). The lease is released at once; an
+// open for writing meanwhile waits those microseconds (one with O_NONBLOCK fails EWOULDBLOCK),
+// and no lease-break signal is sent, as no owner is set (F_SETOWN). nullopt: the kernel cannot
+// tell here (a filesystem without leases, such as NFS: EINVAL; not the file's owner and no
+// CAP_LEASE: EACCES).
+std::optional<bool> OpenForWriting(int fd) {
+  if (::fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+    (void)::fcntl(fd, F_SETLEASE, F_UNLCK);
+    return false;
+  }
+  if (errno == EAGAIN) return true;
+  return std::nullopt;
 }
 
 }  // namespace
@@ -125,12 +143,26 @@ int64_t CheckpointSync::FileState::Nanos(const struct ::timespec& t) {
   return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec;
 }
 
-Result<CheckpointStats> CheckpointSync::Sync() {
+Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
   std::lock_guard<std::mutex> lock(mu_);
   CheckpointStats st;
   auto files = Files(local_dir_);
   if (!files.ok()) return files.status();
   Status first = Status::Ok();
+  struct timespec pass_began {};
+  ::clock_gettime(CLOCK_REALTIME, &pass_began);
+  const int64_t now_ns = FileState::Nanos(pass_began);
+  // Changed within settle_ns of the pass (of the program's end, after a kill): being written, by
+  // its mtime. A mtime more than a second ahead is a stepped clock or an archive's stamp.
+  const int64_t reference_ns = pass == SyncPass::kKilled && ended_ns > 0 ? ended_ns : now_ns;
+  auto being_written = [&](int64_t mtime_ns) {
+    const int64_t age = reference_ns - mtime_ns;
+    return options_.settle_ns > 0 && pass != SyncPass::kEnded && age > -1'000'000'000 && age < options_.settle_ns;
+  };
+  auto hold = [&](const std::string& rel) {
+    st.held_paths.push_back(rel);
+    ++st.held;
+  };
   for (const auto& [rel, path] : *files) {
     // Opened from the directory down, no link followed on the way, and read through that
     // descriptor: the program may swap the file, or a directory above it, after the listing.
@@ -149,10 +181,59 @@ Result<CheckpointStats> CheckpointSync::Sync() {
     }
     const FileState now = FileState::Of(sb);
     auto it = synced_.find(rel);
-    if (it != synced_.end() && it->second == now) continue;
+    if (it != synced_.end() && it->second == now) {
+      held_since_.erase(rel);
+      continue;
+    }
+    if (options_.settle_ns > 0 && pass == SyncPass::kKilled && being_written(now.mtime_ns)) {
+      hold(rel);  // cut off mid-write, most likely: the destination's copy stays
+      continue;
+    }
+    if (options_.settle_ns > 0 && pass == SyncPass::kRunning) {
+      // Settled: no process has it open for writing; where the kernel cannot tell, unchanged for
+      // settle_ns and seen as it is now by the previous pass too (a truncation shows its new
+      // size before its new mtime: one look in between saw an empty file with a settled mtime).
+      bool settled = false;
+      const std::optional<bool> writing = options_.probe_writers ? OpenForWriting(in->get()) : std::nullopt;
+      auto [look, first_look] = seen_.try_emplace(rel, now);
+      if (writing.has_value()) {
+        settled = !*writing;
+      } else {
+        settled = !being_written(now.mtime_ns) && !first_look && look->second == now;
+      }
+      look->second = now;
+      // Held back long enough (a log kept open, a file rewritten every few hundred ms where the
+      // kernel cannot tell): sent once no write is under way, the copy still refused if one starts.
+      if (!settled) {
+        const int64_t since = held_since_.emplace(rel, now_ns).first->second;
+        if (now_ns - since < options_.max_hold_ns || now_ns - now.mtime_ns < kRacyNs) {
+          hold(rel);
+          continue;
+        }
+      }
+    }
+    // While the program runs, a copy of a file it wrote again meanwhile (a save that resumed
+    // after a pause) does not take effect: the destination keeps its copy.
+    bool changed_during_copy = false;
+    std::optional<CommitGate> unchanged;
+    if (options_.settle_ns > 0 && pass == SyncPass::kRunning) {
+      unchanged.emplace([&, fd = in->get()] {
+        struct stat cur {};
+        if (::fstat(fd, &cur) == 0 && FileState::Of(cur) == now) return Status::Ok();
+        changed_during_copy = true;
+        return Status::FailedPrecondition(rel + " changed while it was read");
+      });
+    }
     struct timespec began {};
     ::clock_gettime(CLOCK_REALTIME, &began);
-    Status put = dest_.store->PutOpened(dest_.prefix + rel, in->get(), size, path.string());
+    Status put = dest_.store->PutOpened(dest_.prefix + rel, in->get(), now.size, path.string());
+    unchanged.reset();
+    if (changed_during_copy) {
+      held_since_.emplace(rel, now_ns);
+      hold(rel);
+      continue;
+    }
+    held_since_.erase(rel);
     if (!put.ok()) {
       // Not forgotten: an older copy may be at the destination, and a file deleted before the
       // next pass would have stayed there for good (restored into the next attempt).
@@ -173,8 +254,24 @@ Result<CheckpointStats> CheckpointSync::Sync() {
     ++st.files;
     st.bytes += now.size;
   }
+  auto forget_gone = [&](auto& by_path) {
+    for (auto it = by_path.begin(); it != by_path.end();) it = files->count(it->first) ? std::next(it) : by_path.erase(it);
+  };
+  forget_gone(held_since_);
+  forget_gone(seen_);
+  // While a file is held back, so are the deletes: a trainer that removes its old checkpoint
+  // before writing the new one has the old one kept at the destination until the new one is whole.
+  bool hold_deletes = false;
+  if (st.held == 0) {
+    deletes_held_since_ = 0;
+  } else if (pass == SyncPass::kKilled) {
+    hold_deletes = true;
+  } else {
+    if (deletes_held_since_ == 0) deletes_held_since_ = now_ns;
+    hold_deletes = now_ns - deletes_held_since_ < options_.max_hold_ns;
+  }
   for (auto it = synced_.begin(); it != synced_.end();) {
-    if (!options_.mirror_deletes) break;
+    if (!options_.mirror_deletes || hold_deletes) break;
     if (files->count(it->first)) {
       ++it;
       continue;

@@ -14,10 +14,29 @@
 // `.../ASHA-10`'s objects, the trap SageMaker documents).
 //
 // Files: regular files only (symlinks and special files are skipped); a file counts as changed
-// when its size or modification time (ns) differs from what was last uploaded. A local copy is
-// written under a temporary name and renamed, so a reader of the destination never sees half a
-// file (the object store's atomic writes). Keys or paths that would leave the directory (`..`,
-// absolute) are refused with an error naming them.
+// when its size or modification time (ns) differs from what was last uploaded.
+//
+// Files still being written: a trainer that rewrites its checkpoint in place (torch.save to the
+// same name every epoch, as many SageMaker examples do) is mid-write for seconds, and a pass that
+// sent it then put a torn copy over the whole one at the destination; a worker lost before the
+// next pass left the next attempt only that torn copy. With `settle_ns` set, a pass while the
+// program runs (SyncPass::kRunning) sends a changed file only once it has settled: no process has
+// it open for writing (the kernel refuses a read lease then: probe_writers), or, where the kernel
+// cannot tell (NFS), unchanged for settle_ns and seen as it is now (size, mtime) by the previous
+// pass too (a truncation shows its new size before its new mtime, so one look in between saw an
+// empty file with a settled mtime). A copy during which the file changed does not take effect (a
+// per-file CommitGate, common/object_store.h). Such a pass mirrors no delete while it holds a file
+// back (a trainer that deletes its old checkpoint before writing the new one keeps the old at the
+// destination until the new is whole). A file held back longer than `max_hold_ns` (a log kept
+// open, or a file rewritten every few hundred ms where the kernel cannot tell) goes at a pass that
+// finds no write under way (its mtime older than kRacyNs), the copy still refused if a write
+// starts; deletes held that long go too. The pass after the program's end sends everything
+// (kEnded), except after a program killed by a signal (kKilled: the grace period ran out, or it
+// had no SIGTERM handler): a file changed within settle_ns of that end was most likely cut off
+// mid-write, so it is held back for good, with the deletes, and the destination keeps its last
+// whole copy (the next attempt restores that; CheckpointStats::held names how many). A program
+// that writes one checkpoint through several opens (shell appends) is whole only at its last
+// close: such a program should write to a new name and rename it.
 //
 // Errors: IoError (local files, naming the path) and what S3Client returns; a failed pass leaves
 // the failed files marked as not uploaded, so the next pass tries them again.
@@ -33,6 +52,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "common/object_store.h"
@@ -47,12 +67,24 @@ namespace hpo::worker {
 struct CheckpointSyncOptions {
   bool mirror_deletes = true;                   // a file deleted locally is deleted at the destination
   std::string what = "CheckpointConfig.S3Uri";  // names the destination in errors
+  int64_t settle_ns = 0;                        // see "Files still being written" (0: send files as they are)
+  bool probe_writers = true;                    // ... ask the kernel whether a file is open for writing
+  int64_t max_hold_ns = 10'000'000'000;         // ... and how long a pass while it runs holds one back at most
+};
+
+// Which pass (see "Files still being written").
+enum class SyncPass {
+  kRunning,  // the program runs
+  kEnded,    // the program ended by itself (an exit status), or it never ran here: everything goes
+  kKilled,   // a signal ended the program: what it was writing then stays held back
 };
 
 struct CheckpointStats {
   size_t files = 0;     // files copied (restore) or uploaded (sync)
   size_t deleted = 0;   // objects removed at the destination (sync)
   uint64_t bytes = 0;
+  size_t held = 0;      // files held back as still being written (sync; their paths in held_paths)
+  std::vector<std::string> held_paths;
 };
 
 class CheckpointSync {
@@ -72,8 +104,10 @@ class CheckpointSync {
   [[nodiscard]] Result<CheckpointStats> Restore();
 
   // One pass: uploads new and changed files, deletes at the destination what was uploaded and
-  // is gone locally (unless mirror_deletes is off).
-  [[nodiscard]] Result<CheckpointStats> Sync();
+  // is gone locally (unless mirror_deletes is off); files still being written wait as `pass`
+  // says. `ended_ns` (kKilled): when the program ended, on CLOCK_REALTIME (files' mtimes are on
+  // it), as ExitInfo::ended_unix_ns records it; 0 = now.
+  [[nodiscard]] Result<CheckpointStats> Sync(SyncPass pass = SyncPass::kEnded, int64_t ended_ns = 0);
 
   // The reverse of Restore, for a local directory known to be newer than the destination (an
   // earlier attempt here whose last upload failed): a pass that also deletes at the destination
@@ -104,6 +138,11 @@ class CheckpointSync {
   // object once the file is gone.
   std::map<std::string, FileState> synced_;
   static constexpr FileState kUnknown{~uint64_t{0}, -1};
+  // Since when (CLOCK_REALTIME ns) a pass has held back each file, and the deletes (0: not held).
+  std::map<std::string, int64_t> held_since_;
+  // What the last pass while the program ran saw of each changed file it looked at.
+  std::map<std::string, FileState> seen_;
+  int64_t deletes_held_since_ = 0;
   // A file whose mtime was less than this before its copy began may be rewritten within the same
   // timestamp tick, unseen by size and mtime: it is sent again by the next pass (Sync).
   static constexpr int64_t kRacyNs = 50'000'000;

@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -650,6 +651,9 @@ struct TrialProcess::State {
     reaped = true;
     info->stopped_by_us = stop_requested;
     info->duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+    struct timespec ended {};
+    ::clock_gettime(CLOCK_REALTIME, &ended);
+    info->ended_unix_ns = int64_t{ended.tv_sec} * 1'000'000'000 + ended.tv_nsec;
     return true;
   }
 

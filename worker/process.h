@@ -132,6 +132,9 @@ struct ExitInfo {
   int signal = 0;              // the signal that ended it; 0 when it exited
   bool stopped_by_us = false;  // Stop() was called before the program ended
   std::chrono::milliseconds duration{0};  // from the start to the exit being noticed
+  // When the exit was noticed, on CLOCK_REALTIME (the clock of files' mtimes: what the program
+  // wrote just before a signal ended it, worker/checkpoints.h SyncPass::kKilled); 0 = unknown.
+  int64_t ended_unix_ns = 0;
   // The program's private mount namespace (Isolation::mount_namespace), by its inode number as
   // /proc/PID/ns/mnt names it ("mnt:[N]"); 0 without one. Whatever is still in it after the exit
   // was started by the program, however it left the group and whatever it did to its environment

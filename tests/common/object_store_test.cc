@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -246,14 +247,26 @@ TEST_F(LocalStoreTest, ACommitGateRefusingAWriteLeavesNothingAndOnlyOnItsThread)
     // Another thread has no gate.
     EXPECT_TRUE(std::async(std::launch::async, [&] { return store.PutBytes("other", "y"); }).get().ok());
     {
-      CommitGate inner([] { return Status::Ok(); });
-      EXPECT_TRUE(store.PutBytes("inner", "z").ok()) << "the innermost gate answers";
+      // Nested (a checkpoint pass's per-file gate inside the lease's): each must agree. An inner
+      // gate that answered alone let a write through that the lease refused.
+      std::vector<std::string> order;
+      CommitGate inner([&] {
+        order.push_back("inner");
+        return Status::Ok();
+      });
+      EXPECT_FALSE(store.PutBytes("inner", "z").ok()) << "the outer gate refuses it too";
+      EXPECT_EQ(asked, 4);
+      EXPECT_EQ(order, std::vector<std::string>{"inner"}) << "the innermost is asked first";
+      CommitGate refusing([] { return Status::FailedPrecondition("changed while it was read"); });
+      Status put = store.PutBytes("inner", "z");
+      EXPECT_EQ(put.message(), "changed while it was read");
+      EXPECT_EQ(asked, 4) << "the first refusal answers";
     }
     EXPECT_FALSE(store.PutBytes("inner", "w").ok()) << "the outer one again";
   }
   EXPECT_EQ(*store.Get("kept"), "old");
   EXPECT_FALSE(fs::exists(root_ / "fresh"));
-  EXPECT_EQ(*store.Get("inner"), "z");
+  EXPECT_FALSE(fs::exists(root_ / "inner"));
   for (const auto& e : fs::directory_iterator(root_)) {
     EXPECT_EQ(e.path().filename().string().find(".hpo-tmp-"), std::string::npos) << e.path() << " was left";
   }

@@ -2015,6 +2015,58 @@ TEST_F(SoloCheckpointCluster, ARetryOnTheSameWorkerResumesFromTheCheckpointsItsL
   EXPECT_NE(log.find("resumes from this worker's checkpoint directory, newer than"), std::string::npos) << log;
 }
 
+// A trainer that rewrites its checkpoint in place (torch.save to the same name each epoch) is
+// stopped in the middle of the rewrite and, with no SIGTERM handler, dies of the signal: the
+// last pass sent the half-written file over the whole one, and the retry, or a resumed training
+// job, had only that. The destination now keeps the last whole copy, and the worker says why.
+// (A settle time of 2 s: the stop reaches the program within it of its last write.)
+class KilledMidWriteCluster : public SoloCheckpointCluster {
+ protected:
+  void BeforeCoordinator() override {
+    SoloCheckpointCluster::BeforeCoordinator();
+    worker_args_.insert(worker_args_.end(), {"--checkpoint-settle-ms", "2000"});
+  }
+};
+
+TEST_F(KilledMidWriteCluster, AProgramKilledWhileRewritingItsCheckpointLeavesTheLastWholeOneAtS3Uri) {
+  const fs::path mark = dir_ / "rewriting";
+  Json spec = ScriptJob("it-torn", 1, 1,
+                        "#!/bin/sh\n"
+                        "ck=\"$(dirname \"$SM_MODEL_DIR\")/checkpoints\"\n"
+                        "echo 'epoch 1, whole' > \"$ck/model.pt\"\n"
+                        "sleep 1\n"  // closed: the next pass uploads it
+                        "exec 3> \"$ck/model.pt\"\n"  // the next save, through one descriptor
+                        "printf 'epoch 2, h' >&3\n"   // cut off here
+                        "touch \"$SM_HP_MARK\"\n"
+                        "sleep 60\n",
+                        {{"mark", mark.string()}});
+  spec["TrainingJobDefinition"]["CheckpointConfig"] = {{"S3Uri", "file://" + (dir_ / "ck").string()}};
+  Call("CreateHyperParameterTuningJob", spec);
+  for (int i = 0; i < 1000 && !fs::exists(mark); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(fs::exists(mark)) << "the trainer never reached its second save; see " << dir_;
+  const std::string name = Trials("it-torn")[0]["TrainingJobName"];
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // passes every 200 ms: open, so held
+  EXPECT_EQ(Slurp(dir_ / "ck" / name / "model.pt"), "epoch 1, whole\n") << "a pass sent the save under way";
+  Call("StopTrainingJob", {{"TrainingJobName", name}});
+  Json t;
+  for (int i = 0; i < 300; ++i) {
+    t = Call("DescribeTrainingJob", {{"TrainingJobName", name}});
+    if (t["TrainingJobStatus"] == "Stopped") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(t["TrainingJobStatus"], "Stopped") << t.dump(2);
+  EXPECT_EQ(Slurp(dir_ / "ck" / name / "model.pt"), "epoch 1, whole\n") << "the half-written save went up";
+  std::string log;
+  for (int i = 0; i < 100; ++i) {
+    log = Slurp(dir_ / "worker1.log");
+    if (log.find("while it was writing") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_NE(log.find(": a signal ended the program while it was writing 1 checkpoint file(s) (model.pt): not uploaded"),
+            std::string::npos)
+      << log;
+}
+
 // A worker's directory whose last upload failed is the newest copy only for the very next
 // attempt. Here attempt 1 on w1 fails its last upload (its newer files stay on w1), attempt 2 on
 // w2 resumes from the destination and checkpoints further, and attempt 3 comes back to w1. It

@@ -7,7 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
+#include <ctime>
+#include <thread>
+#include <vector>
 
 #include <filesystem>
 #include <fstream>
@@ -136,6 +140,267 @@ TEST_F(CheckpointsTest, AFileRewrittenWithinItsTimestampTickIsSentAgain) {
   pass = sync->Sync();
   ASSERT_TRUE(pass.ok());
   EXPECT_EQ(pass->files, 0u);
+}
+
+// Files still being written (worker/checkpoints.h). The trainer rewrote its checkpoint in place
+// (torch.save to the same name every epoch); a pass during the write put a torn copy over the
+// whole one at the destination, and a worker lost before the next pass left the next attempt
+// only that torn copy.
+std::unique_ptr<CheckpointSync> MakeSettling(const std::string& uri, const fs::path& local, int64_t settle_ms,
+                                             bool probe_writers = true, int64_t max_hold_ms = 120000) {
+  CheckpointSyncOptions o;
+  o.settle_ns = settle_ms * 1'000'000;
+  o.probe_writers = probe_writers;
+  o.max_hold_ns = max_hold_ms * 1'000'000;
+  auto c = CheckpointSync::Create(uri, local.string(), [] { return Result<const S3Client*>(Status::Internal("no S3 here")); }, o);
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  return c.ok() ? std::move(c).value() : nullptr;
+}
+
+// Sets a file's mtime `ago_ms` into the past (a write that long ago).
+void Age(const fs::path& p, int64_t ago_ms) {
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  const int64_t ns = int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec - ago_ms * 1'000'000;
+  const struct timespec t{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+  const struct timespec times[2] = {t, t};
+  ASSERT_EQ(::utimensat(AT_FDCWD, p.c_str(), times, 0), 0) << p;
+}
+
+// A save under way: the file truncated and partly written through a descriptor kept open.
+struct OpenSave {
+  OpenSave(const fs::path& p, const std::string& part) : fd(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644)) {
+    EXPECT_GE(fd, 0);
+    Add(part);
+  }
+  void Add(const std::string& more) { EXPECT_EQ(::write(fd, more.data(), more.size()), static_cast<ssize_t>(more.size())); }
+  ~OpenSave() { ::close(fd); }
+  int fd;
+};
+
+TEST_F(CheckpointsTest, WhileTheProgramRunsAFileOpenForWritingWaitsAndTheDestinationKeepsTheWholeCopy) {
+  const fs::path dest = dir_ / "bucket" / "job-001";
+  const fs::path local = dir_ / "worker1" / "checkpoints";
+  auto sync = MakeSettling("file://" + dest.string(), local, 200);
+  ASSERT_TRUE(sync);
+  Write(local / "model.pt", "epoch 1, whole");
+  auto pass = sync->Sync(SyncPass::kRunning);
+  ASSERT_TRUE(pass.ok()) << pass.status().ToString();
+  EXPECT_EQ(pass->files, 1u) << "closed: whole, however new";
+  EXPECT_EQ(pass->held, 0u);
+  {
+    OpenSave save(local / "model.pt", "epoch 2, h");  // the next epoch's save, under way
+    for (int i = 0; i < 2; ++i) {
+      pass = sync->Sync(SyncPass::kRunning);
+      ASSERT_TRUE(pass.ok());
+      EXPECT_EQ(pass->files, 0u);
+      EXPECT_EQ(pass->held, 1u);
+      EXPECT_EQ(pass->held_paths, std::vector<std::string>{"model.pt"});
+      EXPECT_EQ(Read(dest / "model.pt"), "epoch 1, whole");
+    }
+    // Settled by its mtime, still open: it waits (a save that pauses between tensors).
+    Age(local / "model.pt", 5000);
+    EXPECT_EQ(sync->Sync(SyncPass::kRunning)->held, 1u);
+    save.Add("alf, whole");
+  }
+  pass = sync->Sync(SyncPass::kRunning);
+  ASSERT_TRUE(pass.ok());
+  EXPECT_EQ(pass->files, 1u);
+  EXPECT_EQ(pass->held, 0u);
+  EXPECT_EQ(Read(dest / "model.pt"), "epoch 2, half, whole");
+  // The pass after the program ended by itself sends what is there.
+  OpenSave left_open(local / "model.pt", "epoch 3");
+  pass = sync->Sync(SyncPass::kEnded);
+  ASSERT_TRUE(pass.ok());
+  EXPECT_EQ(pass->files, 1u);
+  EXPECT_EQ(Read(dest / "model.pt"), "epoch 3");
+}
+
+// Where the kernel cannot tell whether a file is open for writing (NFS), a file goes once
+// unchanged for the settle time and seen so by two passes.
+TEST_F(CheckpointsTest, WhereTheKernelCannotTellAFileGoesOnceUnchangedOverTwoPasses) {
+  const fs::path dest = dir_ / "bucket" / "job-001";
+  const fs::path local = dir_ / "worker1" / "checkpoints";
+  auto sync = MakeSettling("file://" + dest.string(), local, 2000, /*probe_writers=*/false);
+  ASSERT_TRUE(sync);
+  Write(local / "model.pt", "epoch 1, whole");
+  Age(local / "model.pt", 5000);
+  EXPECT_EQ(sync->Sync(SyncPass::kRunning)->held, 1u) << "settled, but not yet seen so by an earlier pass";
+  auto pass = sync->Sync(SyncPass::kRunning);
+  ASSERT_TRUE(pass.ok());
+  EXPECT_EQ(pass->files, 1u);
+  Write(local / "model.pt", "epoch 2, h");  // just written
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(sync->Sync(SyncPass::kRunning)->held, 1u);
+  EXPECT_EQ(Read(dest / "model.pt"), "epoch 1, whole");
+  Write(local / "model.pt", "epoch 2, whole");
+  Age(local / "model.pt", 2500);
+  EXPECT_EQ(sync->Sync(SyncPass::kRunning)->held, 1u);
+  pass = sync->Sync(SyncPass::kRunning);
+  ASSERT_TRUE(pass.ok());
+  EXPECT_EQ(pass->files, 1u);
+  EXPECT_EQ(Read(dest / "model.pt"), "epoch 2, whole");
+  // A truncation caught between its new size and its new mtime (the kernel sets them in that
+  // order): an empty file with the settled mtime of the whole one the last pass saw.
+  struct stat whole {};
+  ASSERT_EQ(::stat((local / "model.pt").c_str(), &whole), 0);
+  ASSERT_EQ(::truncate((local / "model.pt").c_str(), 0), 0);
+  const struct timespec stale[2] = {whole.st_atim, whole.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (local / "model.pt").c_str(), stale, 0), 0);
+  EXPECT_EQ(sync->Sync(SyncPass::kRunning)->held, 1u);
+  EXPECT_EQ(Read(dest / "model.pt"), "epoch 2, whole");
+}
+
+TEST_F(CheckpointsTest, DeletesWaitWhileANewCheckpointIsBeingWritten) {
+  const fs::path dest = dir_ / "bucket" / "job-001";
+  const fs::path local = dir_ / "worker1" / "checkpoints";
+  auto sync = MakeSettling("file://" + dest.string(), local, 200);
+  ASSERT_TRUE(sync);
+  Write(local / "ckpt-5.pt", "five");
+  ASSERT_EQ(sync->Sync(SyncPass::kRunning)->files, 1u);
+  // The trainer removes the old checkpoint, then writes the new one.
+  fs::remove(local / "ckpt-5.pt");
+  {
+    OpenSave save(local / "ckpt-6.pt", "si");
+    auto pass = sync->Sync(SyncPass::kRunning);
+    ASSERT_TRUE(pass.ok());
+    EXPECT_EQ(pass->deleted, 0u);
+    EXPECT_EQ(pass->held, 1u);
+    EXPECT_EQ(Tree(dest), (std::set<std::string>{"ckpt-5.pt"})) << "a worker lost now leaves the next attempt ckpt-5";
+    save.Add("x");
+  }
+  auto pass = sync->Sync(SyncPass::kRunning);
+  ASSERT_TRUE(pass.ok());
+  EXPECT_EQ(pass->files, 1u);
+  EXPECT_EQ(pass->deleted, 1u);
+  EXPECT_EQ(Tree(dest), (std::set<std::string>{"ckpt-6.pt"}));
+  EXPECT_EQ(Read(dest / "ckpt-6.pt"), "six");
+}
+
+TEST_F(CheckpointsTest, AFileKeptOpenForWritingGoesOnceHeldBackLongEnoughBetweenTwoWrites) {
+  const fs::path dest = dir_ / "bucket" / "job-001";
+  const fs::path local = dir_ / "worker1" / "checkpoints";
+  auto sync = MakeSettling("file://" + dest.string(), local, 200, true, /*max_hold_ms=*/30);
+  ASSERT_TRUE(sync);
+  Write(local / "old.pt", "old");
+  ASSERT_EQ(sync->Sync(SyncPass::kRunning)->files, 1u);
+  fs::remove(local / "old.pt");
+  OpenSave log(local / "train.log", "line 1\n");  // appended all the time
+  auto pass = sync->Sync(SyncPass::kRunning);
+  ASSERT_TRUE(pass.ok());
+  EXPECT_EQ(pass->held, 1u);
+  EXPECT_EQ(pass->deleted, 0u);
+  ::usleep(40000);
+  log.Add("line 2\n");
+  pass = sync->Sync(SyncPass::kRunning);
+  ASSERT_TRUE(pass.ok());
+  EXPECT_EQ(pass->held, 1u) << "held long enough, but a write is under way (changed within 50 ms)";
+  EXPECT_EQ(pass->deleted, 1u) << "the deletes, held as long, go";
+  Age(local / "train.log", 100);
+  pass = sync->Sync(SyncPass::kRunning);
+  ASSERT_TRUE(pass.ok());
+  EXPECT_EQ(pass->held, 0u);
+  EXPECT_EQ(pass->files, 1u);
+  EXPECT_EQ(Read(dest / "train.log"), "line 1\nline 2\n");
+  EXPECT_EQ(Tree(dest), (std::set<std::string>{"train.log"}));
+  // Changed again: held back from now, for as long again.
+  log.Add("line 3\n");
+  pass = sync->Sync(SyncPass::kRunning);
+  ASSERT_TRUE(pass.ok());
+  EXPECT_EQ(pass->held, 1u);
+}
+
+TEST_F(CheckpointsTest, AfterASignalEndedTheProgramWhatItWasWritingStaysAsTheDestinationHasIt) {
+  const fs::path dest = dir_ / "bucket" / "job-001";
+  const fs::path local = dir_ / "worker1" / "checkpoints";
+  auto sync = MakeSettling("file://" + dest.string(), local, 2000);
+  ASSERT_TRUE(sync);
+  Write(local / "model.pt", "epoch 1, whole");
+  Write(local / "ckpt-1.pt", "one");
+  ASSERT_EQ(sync->Sync(SyncPass::kRunning)->files, 2u);
+  // SIGKILL at the end of the grace period, in the middle of rewriting model.pt; a metrics file
+  // it finished 8 s before, and a removed ckpt-1 replaced by a half-written ckpt-2.
+  Write(local / "model.pt", "epoch 2, h");
+  Write(local / "metrics.json", "{}");
+  Age(local / "metrics.json", 8000);
+  fs::remove(local / "ckpt-1.pt");
+  Write(local / "ckpt-2.pt", "tw");
+  struct timespec killed {};
+  ::clock_gettime(CLOCK_REALTIME, &killed);
+  const int64_t ended_ns = int64_t{killed.tv_sec} * 1'000'000'000 + killed.tv_nsec;
+  ::usleep(20000);  // the last pass starts a little after the end
+  auto pass = sync->Sync(SyncPass::kKilled, ended_ns);
+  ASSERT_TRUE(pass.ok()) << pass.status().ToString();
+  EXPECT_EQ(pass->files, 1u);
+  EXPECT_EQ(pass->held, 2u);
+  EXPECT_EQ(pass->deleted, 0u);
+  EXPECT_EQ(Read(dest / "model.pt"), "epoch 1, whole");
+  EXPECT_EQ(Tree(dest), (std::set<std::string>{"ckpt-1.pt", "metrics.json", "model.pt"}));
+  // A next attempt restores the whole copies.
+  const fs::path next = dir_ / "worker2" / "checkpoints";
+  auto again = Make("file://" + dest.string(), next);
+  ASSERT_TRUE(again);
+  ASSERT_TRUE(again->Restore().ok());
+  EXPECT_EQ(Read(next / "model.pt"), "epoch 1, whole");
+  EXPECT_EQ(Read(next / "ckpt-1.pt"), "one");
+  // Ended long after the last write (a program killed while computing): everything goes.
+  auto later = MakeSettling("file://" + (dir_ / "bucket" / "job-002").string(), local, 2000);
+  ASSERT_TRUE(later);
+  pass = later->Sync(SyncPass::kKilled, ended_ns + 5'000'000'000);
+  ASSERT_TRUE(pass.ok());
+  EXPECT_EQ(pass->held, 0u);
+  EXPECT_EQ(pass->files, 3u);
+}
+
+// A trainer rewriting a large checkpoint in place, in chunks through one descriptor, pausing
+// between chunks, while the passes run every 20 ms: whatever the destination holds at any moment
+// is a whole version, whether the kernel tells which files are open for writing or not.
+TEST_F(CheckpointsTest, PassesDuringInPlaceRewritesNeverPutATornCopyAtTheDestination) {
+  for (const bool probe : {true, false}) {
+    SCOPED_TRACE(probe ? "open-for-writing probe" : "settle time and two looks");
+    const fs::path dest = dir_ / (probe ? "bucket-probe" : "bucket-settle") / "job-001";
+    const fs::path local = dir_ / (probe ? "w-probe" : "w-settle") / "checkpoints";
+    auto sync = MakeSettling("file://" + dest.string(), local, 150, probe);
+    ASSERT_TRUE(sync);
+    constexpr size_t kChunk = 4096, kChunks = 64;
+    auto version = [&](int v) { return std::string(kChunk * kChunks, static_cast<char>('a' + v)); };
+    std::atomic<bool> done{false};
+    std::thread writer([&] {
+      fs::create_directories(local);
+      for (int v = 0; v < 6; ++v) {
+        const std::string data = version(v);
+        {
+          OpenSave save(local / "model.pt", "");
+          for (size_t c = 0; c < kChunks; ++c) {
+            save.Add(data.substr(c * kChunk, kChunk));
+            ::usleep(c == kChunks / 2 ? 60000 : 1000);  // a save takes about 130 ms, with one pause
+          }
+        }
+        ::usleep(v % 2 ? 400000 : 50000);  // an epoch's training: sometimes long enough to settle
+      }
+      done = true;
+    });
+    int whole_seen = 0, passes = 0;
+    while (!done) {
+      auto pass = sync->Sync(SyncPass::kRunning);
+      ASSERT_TRUE(pass.ok()) << pass.status().ToString();
+      ++passes;
+      if (fs::exists(dest / "model.pt")) {
+        const std::string up = Read(dest / "model.pt");
+        if (up.size() != kChunk * kChunks || up.find_first_not_of(up[0]) != std::string::npos) {
+          done = true;
+          writer.join();
+          FAIL() << "a torn copy went up after " << passes << " passes (" << up.size() << " bytes)";
+        }
+        ++whole_seen;
+      }
+      ::usleep(20000);
+    }
+    writer.join();
+    EXPECT_GT(whole_seen, 0);
+    auto last = sync->Sync(SyncPass::kEnded);
+    ASSERT_TRUE(last.ok());
+    EXPECT_EQ(Read(dest / "model.pt"), version(5));
+  }
 }
 
 // An upload that fails leaves the older copy at the destination: the file was forgotten, so

@@ -26,6 +26,7 @@
 #include "worker/checkpoints.h"
 #include "worker/data_channels.h"
 #include "worker/pipe_channel.h"
+#include "common/file_util.h"
 #include "common/object_store.h"
 #include "common/s3_client.h"
 #include "tests/loopback.h"
@@ -181,6 +182,25 @@ TEST_F(Radosgw, AMultipartUploadRefusedAtItsEndLeavesNoObject) {
   ASSERT_TRUE(listed.ok());
   EXPECT_TRUE(listed->empty()) << "the refused upload left an object";
   ASSERT_TRUE(store.PutFile("out/model.tar.gz", (dir_ / "model.bin").string()).ok()) << "without a gate it goes";
+}
+
+// A single PUT of an opened file asks its gate before reading the file and again once it has read
+// it, before sending: a checkpoint pass's gate refuses a file that changed while it was read (a
+// trainer's save resumed), and the object keeps its whole copy.
+TEST_F(Radosgw, ASinglePutIsAskedAgainAfterItsFileWasRead) {
+  ASSERT_TRUE(client_->PutBytes(bucket_, "ck/model.pt", "epoch 1, whole").ok());
+  std::ofstream(dir_ / "model.pt", std::ios::binary) << "epoch 2, h";
+  S3ObjectStore store([raw = client_.get()]() -> Result<const S3Client*> { return raw; }, bucket_);
+  OwnedFd fd(::open((dir_ / "model.pt").c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_GE(fd.get(), 0);
+  int asked = 0;
+  {
+    CommitGate gate([&] { return ++asked == 1 ? Status::Ok() : Status::FailedPrecondition("model.pt changed"); });
+    Status put = store.PutOpened("ck/model.pt", fd.get(), 10, (dir_ / "model.pt").string());
+    EXPECT_EQ(put.code(), StatusCode::kFailedPrecondition) << put.ToString();
+  }
+  EXPECT_EQ(asked, 2) << "asked before the read and after it";
+  EXPECT_EQ(*client_->Get(bucket_, "ck/model.pt"), "epoch 1, whole");
 }
 
 TEST_F(Radosgw, AWrongSecretIsRefusedWithTheServicesReason) {
