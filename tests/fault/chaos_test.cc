@@ -169,6 +169,75 @@ TEST_F(Chaos, WorkersKilledAtRandomAreRetriedWithinTheLimitAndTheJobCompletes) {
   }
 }
 
+// Workers are killed (SIGKILL) at random moments while trainers rewrite a 2.5 MB checkpoint in
+// place every epoch (torch.save to one name: truncated, then written for about half a second
+// through one descriptor). Each retry resumes from what CheckpointConfig.S3Uri holds, and checks
+// it: a torn one (short, or without its last line) fails the training job with "TORN". The
+// worker's passes sent a checkpoint as it was at that moment, so a kill while the destination
+// held half a save left the retry that half (with --checkpoint-settle-ms 0, SageMaker's way,
+// most runs of this test restore one); a file open for writing now waits for its close.
+class InPlaceCheckpoints : public Chaos {
+ protected:
+  void BeforeCoordinator() override { worker_args_ = {"--checkpoint-sync-ms", "300"}; }
+};
+
+TEST_F(InPlaceCheckpoints, WorkersKilledWhileTrainersRewriteCheckpointsNeverLeaveARetryATornOne) {
+  std::mt19937_64 rng(FaultSeed());
+  constexpr int kEpochs = 8;
+  Json spec = ScriptJob("chaos-inplace", 4, 3,
+                        "#!/bin/sh\n"
+                        "ck=\"$(dirname \"$SM_MODEL_DIR\")/checkpoints\"\n"
+                        "e=0\n"
+                        "if [ -f \"$ck/model.ckpt\" ]; then\n"
+                        "  size=$(wc -c < \"$ck/model.ckpt\")\n"
+                        "  if [ \"$size\" != 2621455 ] || [ \"$(tail -c 4 \"$ck/model.ckpt\")\" != end ]; then\n"
+                        "    echo \"TORN checkpoint restored: $size bytes\"; exit 1\n"
+                        "  fi\n"
+                        "  e=$(expr \"$(head -c 10 \"$ck/model.ckpt\" | cut -c7-10)\" + 0)\n"
+                        "  echo \"resumed_from=$e\"\n"
+                        "fi\n"
+                        "while [ $e -lt " + std::to_string(kEpochs) + " ]; do\n"
+                        "  e=$((e + 1))\n"
+                        "  exec 3> \"$ck/model.ckpt\"\n"
+                        "  printf 'epoch %04d\\n' $e >&3\n"
+                        "  c=0; while [ $c -lt 40 ]; do head -c 65536 /dev/zero >&3; sleep 0.01; c=$((c + 1)); done\n"
+                        "  printf 'end\\n' >&3\n"
+                        "  exec 3>&-\n"
+                        "  echo \"epoch=$e loss=0.$e\"\n"
+                        "  sleep 0.3\n"
+                        "done\n");
+  spec["TrainingJobDefinition"]["CheckpointConfig"] = {{"S3Uri", "file://" + (dir_ / "ck").string()}};
+  spec["TrainingJobDefinition"]["RetryStrategy"] = {{"MaximumRetryAttempts", 10}};
+  Call("CreateHyperParameterTuningJob", spec);
+  WaitForPrograms(3);
+  int kills = 0;
+  for (; kills < 6; ++kills) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200 + rng() % 1200));
+    if (Counters("chaos-inplace").value("HyperParameterTuningJobStatus", "") != "InProgress") break;
+    const size_t victim = rng() % workers_.size();
+    workers_[victim]->Kill(SIGKILL);
+    StartWorker(static_cast<int>(victim) + 1, victim);
+  }
+  Json d = WaitFor("chaos-inplace", 150);
+  std::printf("worker kills: %d\n", kills);
+  int torn = 0, resumed = 0;
+  for (const auto& t : Trials("chaos-inplace")) {
+    for (const fs::path& path : TrialLogs(t["TrainingJobName"])) {
+      std::ifstream in(path);
+      for (std::string line; std::getline(in, line);) {
+        torn += line.rfind("TORN", 0) == 0;
+        resumed += line.rfind("resumed_from=", 0) == 0 && line != "resumed_from=0";
+      }
+    }
+  }
+  std::printf("retries that resumed from a checkpoint: %d, from a torn one: %d\n", resumed, torn);
+  EXPECT_EQ(torn, 0) << "a retry restored half a save; see " << dir_;
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 4);
+  EXPECT_GE(kills, 3) << "the job ended before enough kills; make it longer";
+  EXPECT_GE(resumed, 1) << "no retry resumed from a checkpoint; see " << dir_;
+}
+
 // A worker is paused (SIGSTOP) while its training program runs, past the coordinator's lease:
 // the coordinator re-runs the training job elsewhere and the tuning job completes. When the
 // paused worker runs again, its program has long ended: it must not upload that stale attempt's
