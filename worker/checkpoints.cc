@@ -216,7 +216,8 @@ Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
     // after a pause) does not take effect: the destination keeps its copy.
     bool changed_during_copy = false;
     std::optional<CommitGate> unchanged;
-    if (options_.settle_ns > 0 && pass == SyncPass::kRunning) {
+    const bool unchanged_gate_wanted = options_.settle_ns > 0 && pass == SyncPass::kRunning;
+    if (unchanged_gate_wanted) {
       unchanged.emplace([&, fd = in->get()] {
         struct stat cur {};
         if (::fstat(fd, &cur) == 0 && FileState::Of(cur) == now) return Status::Ok();
@@ -228,6 +229,12 @@ Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
     ::clock_gettime(CLOCK_REALTIME, &began);
     Status put = dest_.store->PutOpened(dest_.prefix + rel, in->get(), now.size, path.string());
     unchanged.reset();
+    if (!put.ok() && unchanged_gate_wanted) {
+      // A copy that failed because the file changed under it (truncated while read: the store
+      // says so) is a file still being written, not an error.
+      struct stat cur {};
+      changed_during_copy = changed_during_copy || ::fstat(in->get(), &cur) != 0 || FileState::Of(cur) != now;
+    }
     if (changed_during_copy) {
       held_since_.emplace(rel, now_ns);
       hold(rel);
