@@ -9,7 +9,9 @@
 //
 // Archives: POSIX ustar (GNU long-name records for paths over 100 bytes), members named relative
 // to the packed directory ("model.pth", "sub/x.bin"), regular files, directories and symlinks,
-// modes and mtimes kept, owner 0/0, gzip-compressed. An empty directory gives a valid empty
+// modes and mtimes kept, owner 0/0, gzip-compressed. A file with holes (truncate -s 1T, a
+// preallocated memory map) goes in GNU tar's PAX sparse format 1.0, its data extents only, which
+// GNU tar, bsdtar and Python's tarfile restore with its holes. An empty directory gives a valid empty
 // archive, as SageMaker uploads one too.
 //
 // OutputDataConfig.CompressionType NONE ("Select None to output an uncompressed model,
