@@ -183,10 +183,14 @@ Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
     auto it = synced_.find(rel);
     if (it != synced_.end() && it->second == now) {
       held_since_.erase(rel);
+      open_for_writing_.erase(rel);
       continue;
     }
-    if (options_.settle_ns > 0 && pass == SyncPass::kKilled && being_written(now.mtime_ns)) {
-      hold(rel);  // cut off mid-write, most likely: the destination's copy stays
+    // Cut off mid-write, most likely: changed just before the end, or open for writing when the
+    // last pass looked (a save stalled in a write, its mtime older). The destination's copy stays.
+    if (options_.settle_ns > 0 && pass == SyncPass::kKilled &&
+        (being_written(now.mtime_ns) || open_for_writing_.count(rel))) {
+      hold(rel);
       continue;
     }
     if (options_.settle_ns > 0 && pass == SyncPass::kRunning) {
@@ -198,6 +202,11 @@ Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
       auto [look, first_look] = seen_.try_emplace(rel, now);
       if (writing.has_value()) {
         settled = !*writing;
+        if (*writing) {
+          open_for_writing_.insert(rel);
+        } else {
+          open_for_writing_.erase(rel);
+        }
       } else {
         settled = !being_written(now.mtime_ns) && !first_look && look->second == now;
       }
@@ -266,6 +275,9 @@ Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
   };
   forget_gone(held_since_);
   forget_gone(seen_);
+  for (auto it = open_for_writing_.begin(); it != open_for_writing_.end();) {
+    it = files->count(*it) ? std::next(it) : open_for_writing_.erase(it);
+  }
   // While a file is held back, so are the deletes: a trainer that removes its old checkpoint
   // before writing the new one has the old one kept at the destination until the new one is whole.
   bool hold_deletes = false;

@@ -32,8 +32,9 @@
 // finds no write under way (its mtime older than kRacyNs), the copy still refused if a write
 // starts; deletes held that long go too. The pass after the program's end sends everything
 // (kEnded), except after a program killed by a signal (kKilled: the grace period ran out, or it
-// had no SIGTERM handler): a file changed within settle_ns of that end was most likely cut off
-// mid-write, so it is held back for good, with the deletes, and the destination keeps its last
+// had no SIGTERM handler): a file changed within settle_ns of that end, or open for writing when
+// the last pass looked, was most likely cut off mid-write, so it is held back for good, with the
+// deletes, and the destination keeps its last
 // whole copy (the next attempt restores that; CheckpointStats::held names how many). A program
 // that writes one checkpoint through several opens (shell appends) is whole only at its last
 // close: such a program should write to a new name and rename it.
@@ -51,6 +52,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -140,8 +142,10 @@ class CheckpointSync {
   static constexpr FileState kUnknown{~uint64_t{0}, -1};
   // Since when (CLOCK_REALTIME ns) a pass has held back each file, and the deletes (0: not held).
   std::map<std::string, int64_t> held_since_;
-  // What the last pass while the program ran saw of each changed file it looked at.
+  // What the last pass while the program ran saw of each changed file it looked at, and which
+  // of them some process had open for writing.
   std::map<std::string, FileState> seen_;
+  std::set<std::string> open_for_writing_;
   int64_t deletes_held_since_ = 0;
   // A file whose mtime was less than this before its copy began may be rewritten within the same
   // timestamp tick, unseen by size and mtime: it is sent again by the next pass (Sync).

@@ -378,6 +378,32 @@ TEST_F(CheckpointsTest, AfterASignalEndedTheProgramWhatItWasWritingStaysAsTheDes
   EXPECT_EQ(pass->files, 3u);
 }
 
+// A save stalled in a write (dirty-page throttling, a slow volume) has an mtime older than the
+// settle time when a signal ends the program; that the last pass found it open for writing says
+// it was cut off.
+TEST_F(CheckpointsTest, AfterASignalAFileTheLastPassFoundOpenForWritingStaysAsTheDestinationHasIt) {
+  const fs::path dest = dir_ / "bucket" / "job-001";
+  const fs::path local = dir_ / "worker1" / "checkpoints";
+  auto sync = MakeSettling("file://" + dest.string(), local, 200);
+  ASSERT_TRUE(sync);
+  Write(local / "model.pt", "epoch 1, whole");
+  Write(local / "notes.txt", "epoch 1");
+  ASSERT_EQ(sync->Sync(SyncPass::kRunning)->files, 2u);
+  {
+    OpenSave save(local / "model.pt", "epoch 2, h");
+    EXPECT_EQ(sync->Sync(SyncPass::kRunning)->held, 1u);
+    Age(local / "model.pt", 5000);  // then nothing more was written before the end
+  }
+  Write(local / "notes.txt", "epoch 2");
+  Age(local / "notes.txt", 5000);  // closed, written long before the end: whole
+  auto pass = sync->Sync(SyncPass::kKilled);
+  ASSERT_TRUE(pass.ok());
+  EXPECT_EQ(pass->held_paths, std::vector<std::string>{"model.pt"});
+  EXPECT_EQ(pass->files, 1u);
+  EXPECT_EQ(Read(dest / "model.pt"), "epoch 1, whole");
+  EXPECT_EQ(Read(dest / "notes.txt"), "epoch 2");
+}
+
 // A trainer rewriting a large checkpoint in place, in chunks through one descriptor, pausing
 // between chunks, while the passes run every 20 ms: whatever the destination holds at any moment
 // is a whole version, whether the kernel tells which files are open for writing or not.
