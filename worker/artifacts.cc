@@ -255,24 +255,6 @@ std::string PaxRecord(const std::string& key, const std::string& value) {
   return std::to_string(len) + " " + key + "=" + value + "\n";
 }
 
-// Reads `n` bytes at `offset` of `fd` into the archive.
-bool CopyRange(Sink& sink, int fd, uint64_t offset, uint64_t n, std::vector<char>& buf, Status* error,
-               const std::string& path) {
-  while (n > 0) {
-    const std::size_t want = static_cast<std::size_t>(std::min<uint64_t>(n, buf.size()));
-    const ssize_t got = ::pread(fd, buf.data(), want, static_cast<off_t>(offset));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) {
-      *error = Status::IoError("cannot read " + path + ": " + (got < 0 ? std::strerror(errno) : "it shrank while it was read"));
-      return false;
-    }
-    if (!sink.Write(buf.data(), static_cast<std::size_t>(got))) return false;
-    offset += static_cast<uint64_t>(got);
-    n -= static_cast<uint64_t>(got);
-  }
-  return true;
-}
-
 // The program owns the tree and may change it while it is packed (a process it left running):
 // an entry that is gone is left out, and a file is read only through a descriptor opened as a
 // regular file without following a link (a FIFO swapped in blocked the packing for good, and a
@@ -362,10 +344,18 @@ Status WriteEntry(Sink& sink, const std::string& root, const fs::path& path, con
       return fail();
     }
     std::vector<char> buf(1 << 20);
-    Status read_error;
-    for (const auto& [offset, length] : *extents) {
-      if (!CopyRange(sink, file.get(), offset, length, buf, &read_error, path.string())) {
-        return read_error.ok() ? fail() : read_error;
+    for (auto [offset, left] : *extents) {
+      while (left > 0) {
+        const ssize_t got = ::pread(file.get(), buf.data(), static_cast<std::size_t>(std::min<uint64_t>(left, buf.size())),
+                                    static_cast<off_t>(offset));
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+          return Status::IoError("cannot read " + path.string() + ": " +
+                                 (got < 0 ? std::strerror(errno) : "it shrank while it was read"));
+        }
+        if (!sink.Write(buf.data(), static_cast<std::size_t>(got))) return fail();
+        offset += static_cast<uint64_t>(got);
+        left -= static_cast<uint64_t>(got);
       }
     }
     if (!Pad(sink, stored)) return fail();

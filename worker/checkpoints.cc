@@ -6,7 +6,6 @@
 
 #include <ctime>
 #include <filesystem>
-#include <iterator>
 #include <optional>
 #include <set>
 #include <system_error>
@@ -157,7 +156,7 @@ Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
   const int64_t reference_ns = pass == SyncPass::kKilled && ended_ns > 0 ? ended_ns : now_ns;
   auto being_written = [&](int64_t mtime_ns) {
     const int64_t age = reference_ns - mtime_ns;
-    return options_.settle_ns > 0 && pass != SyncPass::kEnded && age > -1'000'000'000 && age < options_.settle_ns;
+    return age > -1'000'000'000 && age < options_.settle_ns;
   };
   auto hold = [&](const std::string& rel) {
     st.held_paths.push_back(rel);
@@ -166,8 +165,7 @@ Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
   for (const auto& [rel, path] : *files) {
     // Opened from the directory down, no link followed on the way, and read through that
     // descriptor: the program may swap the file, or a directory above it, after the listing.
-    uint64_t size = 0;
-    auto in = OpenRegularFileBeneath(local_dir_, rel, &size);
+    auto in = OpenRegularFileBeneath(local_dir_, rel);
     struct stat sb{};
     if (!in.ok() || ::fstat(in->get(), &sb) != 0) {
       // Gone, or swapped for a link or a FIFO, since the listing (neither is followed or read),
@@ -270,14 +268,10 @@ Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
     ++st.files;
     st.bytes += now.size;
   }
-  auto forget_gone = [&](auto& by_path) {
-    for (auto it = by_path.begin(); it != by_path.end();) it = files->count(it->first) ? std::next(it) : by_path.erase(it);
-  };
-  forget_gone(held_since_);
-  forget_gone(seen_);
-  for (auto it = open_for_writing_.begin(); it != open_for_writing_.end();) {
-    it = files->count(*it) ? std::next(it) : open_for_writing_.erase(it);
-  }
+  auto gone = [&](const std::string& rel) { return files->count(rel) == 0; };
+  std::erase_if(held_since_, [&](const auto& e) { return gone(e.first); });
+  std::erase_if(seen_, [&](const auto& e) { return gone(e.first); });
+  std::erase_if(open_for_writing_, gone);
   // While a file is held back, so are the deletes: a trainer that removes its old checkpoint
   // before writing the new one has the old one kept at the destination until the new one is whole.
   bool hold_deletes = false;

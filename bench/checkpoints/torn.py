@@ -166,9 +166,10 @@ def run_setting(a, settle_ms, work):
             if status in ("Stopped", "Failed", "Completed"):
                 break
             time.sleep(0.1)
-        final = os.path.getsize(path) if path and os.path.exists(path) else -1
-        with open(path, "rb") as f:
-            final_head = f.read(HEADER)
+        final, final_head = -1, b""
+        if path and os.path.exists(path):
+            with open(path, "rb") as f:
+                final, final_head = os.fstat(f.fileno()).st_size, f.read(HEADER)
         ends = {}
         with open(saves_log) as f:
             for line in f:
