@@ -441,7 +441,7 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
       }
     }
     if (checkpoints && fs::exists(unsynced, mec)) {
-      auto up = checkpoints->Adopt();
+      auto up = checkpoints->Adopt(agent_detail::UnsyncedMarkerHeld(unsynced.string()));
       if (up.ok()) {
         fs::remove(unsynced, mec);
         Log("worker: " + what + ": resumes from this worker's checkpoint directory, newer than " + checkpoints->uri() +

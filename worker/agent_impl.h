@@ -36,6 +36,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 #include <functional>
 #include <future>
 #include <iterator>
@@ -160,13 +161,29 @@ struct Pending {
 // file beside it, written when its last upload to CheckpointConfig.S3Uri failed and removed when
 // one succeeds: the directory may hold the only copy, and ReleaseTrials does not remove it.
 inline constexpr const char* kUnsyncedMarker = ".unsynced";
-// The marker's text: "attempt <N>\n<why>\n", N the attempt whose last upload failed. The
+// The marker's text: "attempt <N>\n", a line "held <path>" for each file that pass held back as
+// cut off mid-write (worker/checkpoints.h SyncPass::kKilled: torn here, whole at the destination),
+// then "<why>\n"; N the attempt whose last upload failed. The
 // directory is newer than the destination only for the next attempt (N + 1): any later one
 // means an attempt was placed elsewhere in between and may have uploaded, from the destination's
 // older copy, checkpoints that now supersede these (the local copy resumed, and overwrote them
 // with older steps). A marker without the line (older hpo) counts as the previous attempt's.
-inline void WriteUnsyncedMarker(const std::string& path, uint32_t attempt, const std::string& why) {
-  std::ofstream(path) << "attempt " << attempt << "\n" << why << "\n";
+inline void WriteUnsyncedMarker(const std::string& path, uint32_t attempt, const std::string& why,
+                                const std::vector<std::string>& held = {}) {
+  std::ofstream out(path);
+  out << "attempt " << attempt << "\n";
+  for (const std::string& rel : held) {
+    if (rel.find('\n') == std::string::npos) out << "held " << rel << "\n";
+  }
+  out << why << "\n";
+}
+inline std::vector<std::string> UnsyncedMarkerHeld(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> held;
+  std::string line;
+  std::getline(in, line);  // attempt N
+  while (std::getline(in, line) && line.rfind("held ", 0) == 0) held.push_back(line.substr(5));
+  return held;
 }
 inline std::optional<uint32_t> UnsyncedMarkerAttempt(const std::string& path) {
   std::ifstream in(path);

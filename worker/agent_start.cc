@@ -252,6 +252,14 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
             agent_detail::EndedBySignal(exit, container) ? SyncPass::kKilled : SyncPass::kEnded,
             exit.ended_unix_ns);
         std::error_code ec;
+        if (const std::vector<std::string> held = checkpoints->LastHeld(); !held.empty()) {
+          std::string names;
+          for (size_t i = 0; i < held.size() && i < 5; ++i) names += (i ? ", " : "") + held[i];
+          if (held.size() > 5) names += ", ...";
+          Log("worker: " + what + ": a signal ended the program while it was writing " + std::to_string(held.size()) +
+              " checkpoint file(s) (" + names + "): not uploaded, and no delete mirrored; " + checkpoints->uri() +
+              " keeps its last whole copies for the next attempt");
+        }
         if (!pass.ok() && revoked->load()) {
           // Not ours any more: no marker (it would keep this copy as the newest and, adopted by a
           // later attempt here, put it over the re-run's checkpoints).
@@ -259,19 +267,14 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
         } else if (!pass.ok()) {
           Log("worker: " + what + ": the last checkpoint upload to " + checkpoints->uri() +
               " failed: " + pass.status().message());
-          agent_detail::WriteUnsyncedMarker(unsynced, attempt, checkpoints->uri() + ": " + pass.status().message());
+          // (The held files are torn here: the attempt that adopts this directory takes the
+          // destination's copies of them.)
+          agent_detail::WriteUnsyncedMarker(unsynced, attempt, checkpoints->uri() + ": " + pass.status().message(),
+                                            checkpoints->LastHeld());
           checkpoint_error = Status(pass.status().code(), "cannot upload the checkpoints to " + checkpoints->uri() +
                                                               ": " + pass.status().message() +
                                                               " (the worker keeps its local copy)");
         } else {
-          if (pass->held > 0) {
-            std::string names;
-            for (size_t i = 0; i < pass->held_paths.size() && i < 5; ++i) names += (i ? ", " : "") + pass->held_paths[i];
-            if (pass->held_paths.size() > 5) names += ", ...";
-            Log("worker: " + what + ": a signal ended the program while it was writing " + std::to_string(pass->held) +
-                " checkpoint file(s) (" + names + "): not uploaded, and no delete mirrored; " + checkpoints->uri() +
-                " keeps its last whole copies for the next attempt");
-          }
           fs::remove(unsynced, ec);
         }
       }

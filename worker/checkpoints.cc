@@ -119,19 +119,43 @@ Result<CheckpointStats> CheckpointSync::Restore() {
   return st;
 }
 
-Result<CheckpointStats> CheckpointSync::Adopt() {
+Result<CheckpointStats> CheckpointSync::Adopt(const std::vector<std::string>& held) {
+  std::set<std::string> torn;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // No program runs now; the tree is still the last one's: a held file is only replaced where
+    // every directory on its way is a real one (a link there is not followed), and the file
+    // itself is removed first (a link in its place goes, not what it points to).
+    for (const std::string& rel : held) {
+      if (!IsCleanRelativePath(rel)) continue;
+      bool real = true;
+      for (fs::path at = fs::path(rel).parent_path(); real && !at.empty(); at = at.parent_path()) {
+        real = IsRealDirectory((fs::path(local_dir_) / at).string());
+      }
+      if (!real) continue;
+      torn.insert(rel);
+      const fs::path to = fs::path(local_dir_) / rel;
+      std::error_code ec;
+      fs::remove(to, ec);
+      if (ec) return Status::IoError("cannot remove " + to.string() + ", cut off mid-write: " + ec.message());
+      if (Status got = dest_.store->GetToFile(dest_.prefix + rel, to.string()); !got.ok()) fs::remove(to, ec);
+    }
     auto objects = dest_.store->List(dest_.prefix);
     if (!objects.ok()) return objects.status();
     for (const ObjectInfo& o : *objects) {
       if (o.key.compare(0, dest_.prefix.size(), dest_.prefix) != 0) continue;
       const std::string rel = o.key.substr(dest_.prefix.size());
       // Not known to be this directory's: uploaded again when the file is here, else deleted.
-      if (IsCleanRelativePath(rel)) synced_.emplace(rel, kUnknown);
+      // (A held file's copy there is the whole one: never deleted for being absent here.)
+      if (IsCleanRelativePath(rel) && !torn.count(rel)) synced_.emplace(rel, kUnknown);
     }
   }
   return Sync();
+}
+
+std::vector<std::string> CheckpointSync::LastHeld() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_held_;
 }
 
 CheckpointSync::FileState CheckpointSync::FileState::Of(const struct ::stat& st) {
@@ -144,6 +168,7 @@ int64_t CheckpointSync::FileState::Nanos(const struct ::timespec& t) {
 
 Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
   std::lock_guard<std::mutex> lock(mu_);
+  last_held_.clear();
   CheckpointStats st;
   auto files = Files(local_dir_);
   if (!files.ok()) return files.status();
@@ -298,6 +323,7 @@ Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
     ++st.deleted;
     it = synced_.erase(it);
   }
+  last_held_ = st.held_paths;
   if (!first.ok()) return first;
   return st;
 }

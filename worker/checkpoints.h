@@ -110,13 +110,18 @@ class CheckpointSync {
   // says. `ended_ns` (kKilled): when the program ended, on CLOCK_REALTIME (files' mtimes are on
   // it), as ExitInfo::ended_unix_ns records it; 0 = now.
   [[nodiscard]] Result<CheckpointStats> Sync(SyncPass pass = SyncPass::kEnded, int64_t ended_ns = 0);
+  // The files the last Sync held back (CheckpointStats::held_paths), also when it failed.
+  std::vector<std::string> LastHeld();
 
   // The reverse of Restore, for a local directory known to be newer than the destination (an
   // earlier attempt here whose last upload failed): a pass that also deletes at the destination
   // whatever the directory does not hold (unless mirror_deletes is off), as the files this
   // object never uploaded (another process's passes) would otherwise stay and be restored beside
-  // the newer ones.
-  [[nodiscard]] Result<CheckpointStats> Adopt();
+  // the newer ones. `held`: files that attempt's last pass held back as cut off mid-write
+  // (SyncPass::kKilled), torn here: each is replaced by the destination's whole copy (removed when
+  // the destination has none or it cannot be fetched, never deleted there), so the next attempt
+  // resumes from the newer files without a torn one.
+  [[nodiscard]] Result<CheckpointStats> Adopt(const std::vector<std::string>& held = {});
 
   const std::string& uri() const { return uri_; }
   const std::string& local_dir() const { return local_dir_; }
@@ -146,6 +151,7 @@ class CheckpointSync {
   // of them some process had open for writing.
   std::map<std::string, FileState> seen_;
   std::set<std::string> open_for_writing_;
+  std::vector<std::string> last_held_;
   int64_t deletes_held_since_ = 0;
   // A file whose mtime was less than this before its copy began may be rewritten within the same
   // timestamp tick, unseen by size and mtime: it is sent again by the next pass (Sync).

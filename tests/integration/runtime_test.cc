@@ -2067,6 +2067,72 @@ TEST_F(KilledMidWriteCluster, AProgramKilledWhileRewritingItsCheckpointLeavesThe
       << log;
 }
 
+// Interrupted mid-write (a spot notice; the trainer has no SIGTERM handler) while the destination
+// is broken, so its last upload fails too: the directory is the newest copy (the marker) but holds
+// a torn model.pt. The retry, on the same worker restarted, adopts it without the torn file: the
+// destination's whole copy where it can be fetched, else none (here the destination is still
+// broken when the retry starts); never the half-written one, which a trainer cannot load.
+// (The default settle time: what the pass after the kill holds back is what the passes before it
+// found open for writing.)
+class SpotKilledMidWriteCluster : public SoloCheckpointCluster {
+ protected:
+  void BeforeCoordinator() override {
+    SoloCheckpointCluster::BeforeCoordinator();
+    worker_args_.push_back("--spot");
+  }
+};
+
+TEST_F(SpotKilledMidWriteCluster, ARetryAdoptingADirectoryLeftByAKillMidWriteGetsNoTornFile) {
+  const fs::path mark = dir_ / "rewriting";
+  Json spec = ScriptJob("it-torn-adopt", 1, 1,
+                        "#!/bin/sh\n"
+                        "ck=\"$(dirname \"$SM_MODEL_DIR\")/checkpoints\"\n"
+                        "dest=$(sed 's/.*\"S3Uri\": *\"file:\\/\\/\\([^\"]*\\)\".*/\\1/' "
+                        "\"$SM_INPUT_CONFIG_DIR/checkpointconfig.json\")\n"
+                        "if [ -f \"$ck/notes.txt\" ]; then\n"  // the retry
+                        "  if [ -f \"$ck/model.pt\" ]; then echo \"model=$(cat \"$ck/model.pt\")\"; else echo model=none; fi\n"
+                        "  echo \"notes=$(cat \"$ck/notes.txt\")\"\n"
+                        "  rm -f \"$dest\" && mkdir -p \"$dest\"\n"
+                        "  echo loss=0.25\n"
+                        "  exit 0\n"
+                        "fi\n"
+                        "echo 'epoch 1, whole' > \"$ck/model.pt\"\n"
+                        "sleep 1\n"  // uploaded
+                        "rm -rf \"$dest\" && echo 'not a directory' > \"$dest\"\n"
+                        "echo 'epoch 2 notes' > \"$ck/notes.txt\"\n"  // the last pass cannot upload it
+                        "exec 3> \"$ck/model.pt\"\n"
+                        "printf 'epoch 2, h' >&3\n"
+                        "touch \"$SM_HP_MARK\"\n"
+                        "sleep 60\n",
+                        {{"mark", mark.string()}});
+  spec["TrainingJobDefinition"]["CheckpointConfig"] = {{"S3Uri", "file://" + (dir_ / "ck").string()}};
+  spec["TrainingJobDefinition"]["EnableManagedSpotTraining"] = true;
+  spec["TrainingJobDefinition"]["StoppingCondition"]["MaxWaitTimeInSeconds"] = 120;
+  Call("CreateHyperParameterTuningJob", spec);
+  for (int i = 0; i < 1000 && !fs::exists(mark); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(fs::exists(mark)) << "see " << dir_;
+  const std::string name = Trials("it-torn-adopt")[0]["TrainingJobName"];
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // passes every 200 ms find it open
+  ASSERT_EQ(::kill(workers_[0]->pid(), SIGUSR1), 0);  // the spot notice
+  const fs::path marker = dir_ / "w1" / "trials" / name / "checkpoints.unsynced";
+  for (int i = 0; i < 200 && !fs::exists(marker); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(fs::exists(marker)) << "the last upload did not fail; see " << dir_;
+  EXPECT_NE(Slurp(marker).find("held model.pt\n"), std::string::npos) << Slurp(marker);
+  // The capacity comes back: the same worker, started again on its work directory, notice-free.
+  workers_[0]->Kill(SIGTERM);
+  StartWorker(1, 0);
+  const Json d = WaitFor("it-torn-adopt");
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump();
+  const std::string out = Slurp(dir_ / "w1" / "trials" / name / "attempt-2" / "trial.log");
+  EXPECT_NE(out.find("notes=epoch 2 notes"), std::string::npos) << "resumed from the newer directory: " << out;
+  EXPECT_NE(out.find("model=none"), std::string::npos) << "not the torn model.pt: " << out;
+  const std::string log = Slurp(dir_ / "worker1.log");
+  EXPECT_NE(log.find("a signal ended the program while it was writing 1 checkpoint file(s) (model.pt)"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("resumes from this worker's checkpoint directory, newer than"), std::string::npos) << log;
+}
+
 // A worker's directory whose last upload failed is the newest copy only for the very next
 // attempt. Here attempt 1 on w1 fails its last upload (its newer files stay on w1), attempt 2 on
 // w2 resumes from the destination and checkpoints further, and attempt 3 comes back to w1. It

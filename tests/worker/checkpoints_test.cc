@@ -404,6 +404,34 @@ TEST_F(CheckpointsTest, AfterASignalAFileTheLastPassFoundOpenForWritingStaysAsTh
   EXPECT_EQ(Read(dest / "notes.txt"), "epoch 2");
 }
 
+// An attempt killed mid-write whose last upload also failed left its directory as the newest
+// copy, torn files in it; the next attempt here adopts the directory. It takes the destination's
+// whole copies of the files that pass held back (a held file the destination never had goes),
+// uploads the rest, and never deletes a held file's copy there. A held path under a link the
+// program left is not followed.
+TEST_F(CheckpointsTest, AdoptingADirectoryTakesTheDestinationsWholeCopiesOfTheFilesHeldAsTorn) {
+  const fs::path dest = dir_ / "bucket" / "job-001";
+  const fs::path local = dir_ / "worker1" / "checkpoints";
+  Write(dest / "model.pt", "epoch 1, whole");
+  Write(dest / "notes.txt", "old notes");
+  Write(dest / "stale.txt", "deleted by the program");
+  Write(local / "model.pt", "epoch 2, h");
+  Write(local / "notes.txt", "new notes");
+  Write(local / "half.pt", "ha");
+  Write(dir_ / "outside" / "x", "not the program's");
+  fs::create_directory_symlink(dir_ / "outside", local / "sub");
+  auto sync = MakeSettling("file://" + dest.string(), local, 200);
+  ASSERT_TRUE(sync);
+  auto up = sync->Adopt({"model.pt", "half.pt", "sub/x", "../escape"});
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_EQ(Read(local / "model.pt"), "epoch 1, whole") << "the whole copy, for the attempt to resume from";
+  EXPECT_FALSE(fs::exists(local / "half.pt"));
+  EXPECT_EQ(Read(dir_ / "outside" / "x"), "not the program's");
+  EXPECT_EQ(Read(dest / "model.pt"), "epoch 1, whole");
+  EXPECT_EQ(Read(dest / "notes.txt"), "new notes");
+  EXPECT_EQ(Tree(dest), (std::set<std::string>{"model.pt", "notes.txt"}));
+}
+
 // A trainer rewriting a large checkpoint in place, in chunks through one descriptor, pausing
 // between chunks, while the passes run every 20 ms: whatever the destination holds at any moment
 // is a whole version, whether the kernel tells which files are open for writing or not.
