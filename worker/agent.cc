@@ -926,6 +926,12 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
         opt.container.pull);
   }
   OpenChannelCache();
+  if (opt.checkpoint_settle_ms > 0) {
+    if (const std::string why = WriterProbeProblem(opt.work_dir); !why.empty()) {
+      Log("worker: note: " + why + "; a changed checkpoint file goes up once unchanged for --checkpoint-settle-ms (" +
+          std::to_string(opt.checkpoint_settle_ms) + ") and seen so by two passes (one rewritten more often: every 10 s)");
+    }
+  }
   // Said once at the start: training jobs with s3:// data, output or checkpoints fail here as
   // infrastructure errors and run on other workers.
   if (auto cfg = S3Config::FromEnvironment(opt.s3_endpoint); !cfg.ok()) {

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <optional>
@@ -57,6 +59,25 @@ std::optional<bool> OpenForWriting(int fd) {
 }
 
 }  // namespace
+
+std::string WriterProbeProblem(const std::string& dir) {
+  const std::string probe = dir + "/.hpo-tmp-lease-probe-" + std::to_string(::getpid());
+  OwnedFd made(::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (made.get() < 0) return "cannot probe " + dir + " for file leases: " + std::strerror(errno);
+  made = OwnedFd();
+  OwnedFd fd(::open(probe.c_str(), O_RDONLY | O_CLOEXEC));
+  std::string problem;
+  if (fd.get() < 0) {
+    problem = "cannot probe " + dir + " for file leases: " + std::strerror(errno);
+  } else if (::fcntl(fd.get(), F_SETLEASE, F_RDLCK) != 0) {
+    problem = "the filesystem of " + dir + " cannot say which files are open for writing (no file leases: " +
+              std::strerror(errno) + ")";
+  } else {
+    (void)::fcntl(fd.get(), F_SETLEASE, F_UNLCK);
+  }
+  ::unlink(probe.c_str());
+  return problem;
+}
 
 Result<std::unique_ptr<CheckpointSync>> CheckpointSync::Create(const std::string& uri, const std::string& local_dir,
                                                                std::function<Result<const S3Client*>()> s3,

@@ -89,6 +89,12 @@ struct CheckpointStats {
   std::vector<std::string> held_paths;
 };
 
+// Why a worker's passes cannot tell which files under `dir` are open for writing (a filesystem
+// without file leases, such as NFS; a worker without CAP_LEASE where it does not own the files),
+// so that they fall back to the settle time and two looks; "" when they can. Probes with a
+// temporary file in `dir`.
+std::string WriterProbeProblem(const std::string& dir);
+
 class CheckpointSync {
  public:
   // `uri`: the destination; `local_dir`: the directory the program sees as its checkpoint

@@ -432,6 +432,16 @@ TEST_F(CheckpointsTest, AdoptingADirectoryTakesTheDestinationsWholeCopiesOfTheFi
   EXPECT_EQ(Tree(dest), (std::set<std::string>{"model.pt", "notes.txt"}));
 }
 
+// The worker says at its start when its work directory's filesystem cannot tell which files are
+// open for writing (the passes then fall back to the settle time); here it can, and the probe
+// leaves nothing behind. A directory it cannot write to is said so.
+TEST_F(CheckpointsTest, TheWriterProbeSaysWhenAFilesystemCannotTellWhoWrites) {
+  EXPECT_EQ(WriterProbeProblem(dir_.string()), "");
+  EXPECT_TRUE(fs::is_empty(dir_));
+  const std::string missing = WriterProbeProblem((dir_ / "missing").string());
+  EXPECT_NE(missing.find("cannot probe " + (dir_ / "missing").string() + " for file leases"), std::string::npos) << missing;
+}
+
 // A trainer rewriting a large checkpoint in place, in chunks through one descriptor, pausing
 // between chunks, while the passes run every 20 ms: whatever the destination holds at any moment
 // is a whole version, whether the kernel tells which files are open for writing or not.
