@@ -298,9 +298,9 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
     PlanPreflight(*run, a);
   }
   if (!a.checkpoint_uri.empty()) {
-    CheckpointSyncOptions held;
-    held.settle_ns = opt.checkpoint_settle_ms * 1'000'000;
-    auto sync = CheckpointSync::Create(a.checkpoint_uri, checkpoint_dir.string(), [this] { return S3(); }, held);
+    CheckpointSyncOptions settling;
+    settling.settle_ns = opt.checkpoint_settle_ms * 1'000'000;
+    auto sync = CheckpointSync::Create(a.checkpoint_uri, checkpoint_dir.string(), [this] { return S3(); }, settling);
     if (!sync.ok()) return fail("Failed", "ClientError: " + sync.status().message());
     run->checkpoints = std::move(sync).value();
   }

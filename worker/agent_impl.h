@@ -36,7 +36,6 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
-#include <vector>
 #include <functional>
 #include <future>
 #include <iterator>
@@ -48,6 +47,7 @@
 #include <sstream>
 #include <system_error>
 #include <thread>
+#include <vector>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 

@@ -252,7 +252,8 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
             agent_detail::EndedBySignal(exit, container) ? SyncPass::kKilled : SyncPass::kEnded,
             exit.ended_unix_ns);
         std::error_code ec;
-        if (const std::vector<std::string> held = checkpoints->LastHeld(); !held.empty()) {
+        const std::vector<std::string> held = checkpoints->LastHeld();
+        if (!held.empty()) {
           std::string names;
           for (size_t i = 0; i < held.size() && i < 5; ++i) names += (i ? ", " : "") + held[i];
           if (held.size() > 5) names += ", ...";
@@ -270,7 +271,7 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
           // (The held files are torn here: the attempt that adopts this directory takes the
           // destination's copies of them.)
           agent_detail::WriteUnsyncedMarker(unsynced, attempt, checkpoints->uri() + ": " + pass.status().message(),
-                                            checkpoints->LastHeld());
+                                            held);
           checkpoint_error = Status(pass.status().code(), "cannot upload the checkpoints to " + checkpoints->uri() +
                                                               ": " + pass.status().message() +
                                                               " (the worker keeps its local copy)");

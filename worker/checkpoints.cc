@@ -204,10 +204,7 @@ Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
     const int64_t age = reference_ns - mtime_ns;
     return age > -1'000'000'000 && age < options_.settle_ns;
   };
-  auto hold = [&](const std::string& rel) {
-    st.held_paths.push_back(rel);
-    ++st.held;
-  };
+  auto hold = [&](const std::string& rel) { st.held_paths.push_back(rel); };
   for (const auto& [rel, path] : *files) {
     // Opened from the directory down, no link followed on the way, and read through that
     // descriptor: the program may swap the file, or a directory above it, after the listing.
@@ -321,7 +318,7 @@ Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
   // While a file is held back, so are the deletes: a trainer that removes its old checkpoint
   // before writing the new one has the old one kept at the destination until the new one is whole.
   bool hold_deletes = false;
-  if (st.held == 0) {
+  if (st.held_paths.empty()) {
     deletes_held_since_ = 0;
   } else if (pass == SyncPass::kKilled) {
     hold_deletes = true;

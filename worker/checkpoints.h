@@ -14,7 +14,10 @@
 // `.../ASHA-10`'s objects, the trap SageMaker documents).
 //
 // Files: regular files only (symlinks and special files are skipped); a file counts as changed
-// when its size or modification time (ns) differs from what was last uploaded.
+// when its size or modification time (ns) differs from what was last uploaded. A local copy is
+// written under a temporary name and renamed, so a reader of the destination never sees half a
+// file (the object store's atomic writes). Keys or paths that would leave the directory (`..`,
+// absolute) are refused with an error naming them.
 //
 // Files still being written: a trainer that rewrites its checkpoint in place (torch.save to the
 // same name every epoch, as many SageMaker examples do) is mid-write for seconds, and a pass that
@@ -34,10 +37,10 @@
 // (kEnded), except after a program killed by a signal (kKilled: the grace period ran out, or it
 // had no SIGTERM handler): a file changed within settle_ns of that end, or open for writing when
 // the last pass looked, was most likely cut off mid-write, so it is held back for good, with the
-// deletes, and the destination keeps its last
-// whole copy (the next attempt restores that; CheckpointStats::held names how many). A program
-// that writes one checkpoint through several opens (shell appends) is whole only at its last
-// close: such a program should write to a new name and rename it.
+// deletes, and the destination keeps its last whole copy (the next attempt restores that;
+// CheckpointStats::held_paths names them). A program that writes one checkpoint through several
+// opens (shell appends) is whole only at its last close: such a program should write to a new
+// name and rename it.
 //
 // Errors: IoError (local files, naming the path) and what S3Client returns; a failed pass leaves
 // the failed files marked as not uploaded, so the next pass tries them again.
@@ -85,8 +88,8 @@ struct CheckpointStats {
   size_t files = 0;     // files copied (restore) or uploaded (sync)
   size_t deleted = 0;   // objects removed at the destination (sync)
   uint64_t bytes = 0;
-  size_t held = 0;      // files held back as still being written (sync; their paths in held_paths)
-  std::vector<std::string> held_paths;
+  std::vector<std::string> held_paths;  // files held back as still being written (sync)
+  size_t held() const { return held_paths.size(); }
 };
 
 // Why a worker's passes cannot tell which files under `dir` are open for writing (a filesystem

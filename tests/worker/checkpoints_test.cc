@@ -187,26 +187,26 @@ TEST_F(CheckpointsTest, WhileTheProgramRunsAFileOpenForWritingWaitsAndTheDestina
   auto pass = sync->Sync(SyncPass::kRunning);
   ASSERT_TRUE(pass.ok()) << pass.status().ToString();
   EXPECT_EQ(pass->files, 1u) << "closed: whole, however new";
-  EXPECT_EQ(pass->held, 0u);
+  EXPECT_EQ(pass->held(), 0u);
   {
     OpenSave save(local / "model.pt", "epoch 2, h");  // the next epoch's save, under way
     for (int i = 0; i < 2; ++i) {
       pass = sync->Sync(SyncPass::kRunning);
       ASSERT_TRUE(pass.ok());
       EXPECT_EQ(pass->files, 0u);
-      EXPECT_EQ(pass->held, 1u);
+      EXPECT_EQ(pass->held(), 1u);
       EXPECT_EQ(pass->held_paths, std::vector<std::string>{"model.pt"});
       EXPECT_EQ(Read(dest / "model.pt"), "epoch 1, whole");
     }
     // Settled by its mtime, still open: it waits (a save that pauses between tensors).
     Age(local / "model.pt", 5000);
-    EXPECT_EQ(sync->Sync(SyncPass::kRunning)->held, 1u);
+    EXPECT_EQ(sync->Sync(SyncPass::kRunning)->held(), 1u);
     save.Add("alf, whole");
   }
   pass = sync->Sync(SyncPass::kRunning);
   ASSERT_TRUE(pass.ok());
   EXPECT_EQ(pass->files, 1u);
-  EXPECT_EQ(pass->held, 0u);
+  EXPECT_EQ(pass->held(), 0u);
   EXPECT_EQ(Read(dest / "model.pt"), "epoch 2, half, whole");
   // The pass after the program ended by itself sends what is there.
   OpenSave left_open(local / "model.pt", "epoch 3");
@@ -225,16 +225,16 @@ TEST_F(CheckpointsTest, WhereTheKernelCannotTellAFileGoesOnceUnchangedOverTwoPas
   ASSERT_TRUE(sync);
   Write(local / "model.pt", "epoch 1, whole");
   Age(local / "model.pt", 5000);
-  EXPECT_EQ(sync->Sync(SyncPass::kRunning)->held, 1u) << "settled, but not yet seen so by an earlier pass";
+  EXPECT_EQ(sync->Sync(SyncPass::kRunning)->held(), 1u) << "settled, but not yet seen so by an earlier pass";
   auto pass = sync->Sync(SyncPass::kRunning);
   ASSERT_TRUE(pass.ok());
   EXPECT_EQ(pass->files, 1u);
   Write(local / "model.pt", "epoch 2, h");  // just written
-  for (int i = 0; i < 2; ++i) EXPECT_EQ(sync->Sync(SyncPass::kRunning)->held, 1u);
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(sync->Sync(SyncPass::kRunning)->held(), 1u);
   EXPECT_EQ(Read(dest / "model.pt"), "epoch 1, whole");
   Write(local / "model.pt", "epoch 2, whole");
   Age(local / "model.pt", 2500);
-  EXPECT_EQ(sync->Sync(SyncPass::kRunning)->held, 1u);
+  EXPECT_EQ(sync->Sync(SyncPass::kRunning)->held(), 1u);
   pass = sync->Sync(SyncPass::kRunning);
   ASSERT_TRUE(pass.ok());
   EXPECT_EQ(pass->files, 1u);
@@ -246,7 +246,7 @@ TEST_F(CheckpointsTest, WhereTheKernelCannotTellAFileGoesOnceUnchangedOverTwoPas
   ASSERT_EQ(::truncate((local / "model.pt").c_str(), 0), 0);
   const struct timespec stale[2] = {whole.st_atim, whole.st_mtim};
   ASSERT_EQ(::utimensat(AT_FDCWD, (local / "model.pt").c_str(), stale, 0), 0);
-  EXPECT_EQ(sync->Sync(SyncPass::kRunning)->held, 1u);
+  EXPECT_EQ(sync->Sync(SyncPass::kRunning)->held(), 1u);
   EXPECT_EQ(Read(dest / "model.pt"), "epoch 2, whole");
 }
 
@@ -266,7 +266,7 @@ TEST_F(CheckpointsTest, ACopyThatATruncationRacedIsHeldNotAnError) {
     });
     auto pass = sync->Sync(SyncPass::kRunning);
     ASSERT_TRUE(pass.ok()) << pass.status().ToString();
-    EXPECT_EQ(pass->held, 1u);
+    EXPECT_EQ(pass->held(), 1u);
     EXPECT_EQ(pass->files, 0u);
   }
   EXPECT_FALSE(fs::exists(dest / "model.pt"));
@@ -291,7 +291,7 @@ TEST_F(CheckpointsTest, DeletesWaitWhileANewCheckpointIsBeingWritten) {
     auto pass = sync->Sync(SyncPass::kRunning);
     ASSERT_TRUE(pass.ok());
     EXPECT_EQ(pass->deleted, 0u);
-    EXPECT_EQ(pass->held, 1u);
+    EXPECT_EQ(pass->held(), 1u);
     EXPECT_EQ(Tree(dest), (std::set<std::string>{"ckpt-5.pt"})) << "a worker lost now leaves the next attempt ckpt-5";
     save.Add("x");
   }
@@ -314,18 +314,18 @@ TEST_F(CheckpointsTest, AFileKeptOpenForWritingGoesOnceHeldBackLongEnoughBetween
   OpenSave log(local / "train.log", "line 1\n");  // appended all the time
   auto pass = sync->Sync(SyncPass::kRunning);
   ASSERT_TRUE(pass.ok());
-  EXPECT_EQ(pass->held, 1u);
+  EXPECT_EQ(pass->held(), 1u);
   EXPECT_EQ(pass->deleted, 0u);
   ::usleep(40000);
   log.Add("line 2\n");
   pass = sync->Sync(SyncPass::kRunning);
   ASSERT_TRUE(pass.ok());
-  EXPECT_EQ(pass->held, 1u) << "held long enough, but a write is under way (changed within 50 ms)";
+  EXPECT_EQ(pass->held(), 1u) << "held long enough, but a write is under way (changed within 50 ms)";
   EXPECT_EQ(pass->deleted, 1u) << "the deletes, held as long, go";
   Age(local / "train.log", 100);
   pass = sync->Sync(SyncPass::kRunning);
   ASSERT_TRUE(pass.ok());
-  EXPECT_EQ(pass->held, 0u);
+  EXPECT_EQ(pass->held(), 0u);
   EXPECT_EQ(pass->files, 1u);
   EXPECT_EQ(Read(dest / "train.log"), "line 1\nline 2\n");
   EXPECT_EQ(Tree(dest), (std::set<std::string>{"train.log"}));
@@ -333,7 +333,7 @@ TEST_F(CheckpointsTest, AFileKeptOpenForWritingGoesOnceHeldBackLongEnoughBetween
   log.Add("line 3\n");
   pass = sync->Sync(SyncPass::kRunning);
   ASSERT_TRUE(pass.ok());
-  EXPECT_EQ(pass->held, 1u);
+  EXPECT_EQ(pass->held(), 1u);
 }
 
 TEST_F(CheckpointsTest, AfterASignalEndedTheProgramWhatItWasWritingStaysAsTheDestinationHasIt) {
@@ -358,7 +358,7 @@ TEST_F(CheckpointsTest, AfterASignalEndedTheProgramWhatItWasWritingStaysAsTheDes
   auto pass = sync->Sync(SyncPass::kKilled, ended_ns);
   ASSERT_TRUE(pass.ok()) << pass.status().ToString();
   EXPECT_EQ(pass->files, 1u);
-  EXPECT_EQ(pass->held, 2u);
+  EXPECT_EQ(pass->held(), 2u);
   EXPECT_EQ(pass->deleted, 0u);
   EXPECT_EQ(Read(dest / "model.pt"), "epoch 1, whole");
   EXPECT_EQ(Tree(dest), (std::set<std::string>{"ckpt-1.pt", "metrics.json", "model.pt"}));
@@ -374,7 +374,7 @@ TEST_F(CheckpointsTest, AfterASignalEndedTheProgramWhatItWasWritingStaysAsTheDes
   ASSERT_TRUE(later);
   pass = later->Sync(SyncPass::kKilled, ended_ns + 5'000'000'000);
   ASSERT_TRUE(pass.ok());
-  EXPECT_EQ(pass->held, 0u);
+  EXPECT_EQ(pass->held(), 0u);
   EXPECT_EQ(pass->files, 3u);
 }
 
@@ -391,7 +391,7 @@ TEST_F(CheckpointsTest, AfterASignalAFileTheLastPassFoundOpenForWritingStaysAsTh
   ASSERT_EQ(sync->Sync(SyncPass::kRunning)->files, 2u);
   {
     OpenSave save(local / "model.pt", "epoch 2, h");
-    EXPECT_EQ(sync->Sync(SyncPass::kRunning)->held, 1u);
+    EXPECT_EQ(sync->Sync(SyncPass::kRunning)->held(), 1u);
     Age(local / "model.pt", 5000);  // then nothing more was written before the end
   }
   Write(local / "notes.txt", "epoch 2");
