@@ -44,17 +44,21 @@ Result<std::map<std::string, fs::path>> Files(const fs::path& dir) {
 }
 
 // Whether any process has the file open for writing (its own save under way, or a descriptor
-// kept open): the kernel refuses a read lease then (EAGAIN). The lease is released at once; an
-// open for writing meanwhile waits those microseconds (one with O_NONBLOCK fails EWOULDBLOCK),
-// and no lease-break signal is sent, as no owner is set (F_SETOWN). nullopt: the kernel cannot
-// tell here (a filesystem without leases, such as NFS: EINVAL; not the file's owner and no
-// CAP_LEASE: EACCES).
+// kept open), as errno: the kernel refuses a read lease then (EAGAIN); 0 when it granted one,
+// released at once; another errno when it cannot tell here (a filesystem without leases, such as
+// NFS: EINVAL; not the file's owner and no CAP_LEASE: EACCES). An open for writing meanwhile waits
+// those microseconds (one with O_NONBLOCK fails EWOULDBLOCK), and no lease-break signal is sent,
+// as no owner is set (F_SETOWN).
+int LeaseProbe(int fd) {
+  if (::fcntl(fd, F_SETLEASE, F_RDLCK) != 0) return errno;
+  (void)::fcntl(fd, F_SETLEASE, F_UNLCK);
+  return 0;
+}
+
+// LeaseProbe as a yes or no; nullopt where the kernel cannot tell.
 std::optional<bool> OpenForWriting(int fd) {
-  if (::fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
-    (void)::fcntl(fd, F_SETLEASE, F_UNLCK);
-    return false;
-  }
-  if (errno == EAGAIN) return true;
+  const int e = LeaseProbe(fd);
+  if (e == 0 || e == EAGAIN) return e == EAGAIN;
   return std::nullopt;
 }
 
@@ -69,11 +73,9 @@ std::string WriterProbeProblem(const std::string& dir) {
   std::string problem;
   if (fd.get() < 0) {
     problem = "cannot probe " + dir + " for file leases: " + std::strerror(errno);
-  } else if (::fcntl(fd.get(), F_SETLEASE, F_RDLCK) != 0) {
+  } else if (const int e = LeaseProbe(fd.get()); e != 0) {
     problem = "the filesystem of " + dir + " cannot say which files are open for writing (no file leases: " +
-              std::strerror(errno) + ")";
-  } else {
-    (void)::fcntl(fd.get(), F_SETLEASE, F_UNLCK);
+              std::strerror(e) + ")";
   }
   ::unlink(probe.c_str());
   return problem;

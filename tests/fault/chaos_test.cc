@@ -26,6 +26,26 @@ uint64_t FaultSeed() {
 
 class Chaos : public Cluster {
  protected:
+  // A client of the radosgw that tests/worker/with_radosgw.sh started, with a new bucket named
+  // `prefix`-<pid> in it (its name in *bucket); nullptr, the test failed, when either cannot be had.
+  std::unique_ptr<hpo::S3Client> RadosgwBucket(const std::string& prefix, std::string* bucket) {
+    auto cfg = hpo::S3Config::FromEnvironment();
+    if (!cfg.ok()) {
+      ADD_FAILURE() << cfg.status().ToString();
+      return nullptr;
+    }
+    auto client = hpo::S3Client::Create(*cfg);
+    if (!client.ok()) {
+      ADD_FAILURE() << client.status().ToString();
+      return nullptr;
+    }
+    *bucket = prefix + "-" + std::to_string(::getpid());
+    if (hpo::Status made = (*client)->CreateBucket(*bucket); !made.ok()) {
+      ADD_FAILURE() << made.ToString();
+      return nullptr;
+    }
+    return std::move(client).value();
+  }
   Json Counters(const std::string& job) {
     return Call("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", job}});
   }
@@ -246,12 +266,8 @@ TEST_F(InPlaceCheckpoints, WorkersKilledWhileTrainersRewriteCheckpointsNeverLeav
 // Chaos.CheckpointsInRadosgw).
 TEST_F(InPlaceCheckpoints, WorkersKilledWhileTrainersRewriteCheckpointsInS3NeverLeaveARetryATornOne) {
   if (std::getenv("AWS_ENDPOINT_URL_S3") == nullptr) GTEST_SKIP() << "run through tests/worker/with_radosgw.sh";
-  auto cfg = hpo::S3Config::FromEnvironment();
-  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
-  auto client = hpo::S3Client::Create(*cfg);
-  ASSERT_TRUE(client.ok());
-  const std::string bucket = "hpo-inplace-" + std::to_string(::getpid());
-  ASSERT_TRUE((*client)->CreateBucket(bucket).ok());
+  std::string bucket;
+  ASSERT_TRUE(RadosgwBucket("hpo-inplace", &bucket));
   Run("s3://" + bucket + "/checkpoints");
 }
 
@@ -509,14 +525,11 @@ TEST_F(SpotCheckpoints, InterruptedTrainersResumeFromCheckpointsInALocalDirector
 // Run through tests/worker/with_radosgw.sh (CTest: Chaos.CheckpointsInRadosgw).
 TEST_F(SpotCheckpoints, InterruptedTrainersResumeFromCheckpointsInS3) {
   if (std::getenv("AWS_ENDPOINT_URL_S3") == nullptr) GTEST_SKIP() << "run through tests/worker/with_radosgw.sh";
-  auto cfg = hpo::S3Config::FromEnvironment();
-  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
-  auto client = hpo::S3Client::Create(*cfg);
-  ASSERT_TRUE(client.ok());
-  const std::string bucket = "hpo-chaos-" + std::to_string(::getpid());
-  ASSERT_TRUE((*client)->CreateBucket(bucket).ok());
+  std::string bucket;
+  auto client = RadosgwBucket("hpo-chaos", &bucket);
+  ASSERT_TRUE(client);
   Run("s3://" + bucket + "/checkpoints");
-  auto listed = (*client)->List(bucket, "checkpoints/");
+  auto listed = client->List(bucket, "checkpoints/");
   ASSERT_TRUE(listed.ok()) << listed.status().ToString();
   std::set<std::string> states;
   for (const auto& o : *listed) {

@@ -2019,6 +2019,12 @@ TEST_F(SoloCheckpointCluster, ARetryOnTheSameWorkerResumesFromTheCheckpointsItsL
 // stopped in the middle of the rewrite and, with no SIGTERM handler, dies of the signal: the
 // last pass sent the half-written file over the whole one, and the retry, or a resumed training
 // job, had only that. The destination now keeps the last whole copy, and the worker says why.
+// Whether `path` exists within 10 s (a trainer's mark that it reached a point of its story).
+bool Appears(const fs::path& path) {
+  for (int i = 0; i < 1000 && !fs::exists(path); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return fs::exists(path);
+}
+
 // (A settle time of 2 s: the stop reaches the program within it of its last write.)
 class KilledMidWriteCluster : public SoloCheckpointCluster {
  protected:
@@ -2042,8 +2048,7 @@ TEST_F(KilledMidWriteCluster, AProgramKilledWhileRewritingItsCheckpointLeavesThe
                         {{"mark", mark.string()}});
   spec["TrainingJobDefinition"]["CheckpointConfig"] = {{"S3Uri", "file://" + (dir_ / "ck").string()}};
   Call("CreateHyperParameterTuningJob", spec);
-  for (int i = 0; i < 1000 && !fs::exists(mark); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  ASSERT_TRUE(fs::exists(mark)) << "the trainer never reached its second save; see " << dir_;
+  ASSERT_TRUE(Appears(mark)) << "the trainer never reached its second save; see " << dir_;
   const std::string name = Trials("it-torn")[0]["TrainingJobName"];
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // passes every 200 ms: open, so held
   EXPECT_EQ(Slurp(dir_ / "ck" / name / "model.pt"), "epoch 1, whole\n") << "a pass sent the save under way";
@@ -2109,8 +2114,7 @@ TEST_F(SpotKilledMidWriteCluster, ARetryAdoptingADirectoryLeftByAKillMidWriteGet
   spec["TrainingJobDefinition"]["EnableManagedSpotTraining"] = true;
   spec["TrainingJobDefinition"]["StoppingCondition"]["MaxWaitTimeInSeconds"] = 120;
   Call("CreateHyperParameterTuningJob", spec);
-  for (int i = 0; i < 1000 && !fs::exists(mark); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  ASSERT_TRUE(fs::exists(mark)) << "see " << dir_;
+  ASSERT_TRUE(Appears(mark)) << "see " << dir_;
   const std::string name = Trials("it-torn-adopt")[0]["TrainingJobName"];
   std::this_thread::sleep_for(std::chrono::milliseconds(600));  // passes every 200 ms find it open
   ASSERT_EQ(::kill(workers_[0]->pid(), SIGUSR1), 0);  // the spot notice

@@ -146,13 +146,15 @@ TEST_F(CheckpointsTest, AFileRewrittenWithinItsTimestampTickIsSentAgain) {
 // (torch.save to the same name every epoch); a pass during the write put a torn copy over the
 // whole one at the destination, and a worker lost before the next pass left the next attempt
 // only that torn copy.
-std::unique_ptr<CheckpointSync> MakeSettling(const std::string& uri, const fs::path& local, int64_t settle_ms,
+// (A file:// destination directory `dest`.)
+std::unique_ptr<CheckpointSync> MakeSettling(const fs::path& dest, const fs::path& local, int64_t settle_ms,
                                              bool probe_writers = true, int64_t max_hold_ms = 120000) {
   CheckpointSyncOptions o;
   o.settle_ns = settle_ms * 1'000'000;
   o.probe_writers = probe_writers;
   o.max_hold_ns = max_hold_ms * 1'000'000;
-  auto c = CheckpointSync::Create(uri, local.string(), [] { return Result<const S3Client*>(Status::Internal("no S3 here")); }, o);
+  auto c = CheckpointSync::Create("file://" + dest.string(), local.string(),
+                                  [] { return Result<const S3Client*>(Status::Internal("no S3 here")); }, o);
   EXPECT_TRUE(c.ok()) << c.status().ToString();
   return c.ok() ? std::move(c).value() : nullptr;
 }
@@ -181,7 +183,7 @@ struct OpenSave {
 TEST_F(CheckpointsTest, WhileTheProgramRunsAFileOpenForWritingWaitsAndTheDestinationKeepsTheWholeCopy) {
   const fs::path dest = dir_ / "bucket" / "job-001";
   const fs::path local = dir_ / "worker1" / "checkpoints";
-  auto sync = MakeSettling("file://" + dest.string(), local, 200);
+  auto sync = MakeSettling(dest, local, 200);
   ASSERT_TRUE(sync);
   Write(local / "model.pt", "epoch 1, whole");
   auto pass = sync->Sync(SyncPass::kRunning);
@@ -221,7 +223,7 @@ TEST_F(CheckpointsTest, WhileTheProgramRunsAFileOpenForWritingWaitsAndTheDestina
 TEST_F(CheckpointsTest, WhereTheKernelCannotTellAFileGoesOnceUnchangedOverTwoPasses) {
   const fs::path dest = dir_ / "bucket" / "job-001";
   const fs::path local = dir_ / "worker1" / "checkpoints";
-  auto sync = MakeSettling("file://" + dest.string(), local, 2000, /*probe_writers=*/false);
+  auto sync = MakeSettling(dest, local, 2000, /*probe_writers=*/false);
   ASSERT_TRUE(sync);
   Write(local / "model.pt", "epoch 1, whole");
   Age(local / "model.pt", 5000);
@@ -256,7 +258,7 @@ TEST_F(CheckpointsTest, WhereTheKernelCannotTellAFileGoesOnceUnchangedOverTwoPas
 TEST_F(CheckpointsTest, ACopyThatATruncationRacedIsHeldNotAnError) {
   const fs::path dest = dir_ / "bucket" / "job-001";
   const fs::path local = dir_ / "worker1" / "checkpoints";
-  auto sync = MakeSettling("file://" + dest.string(), local, 200);
+  auto sync = MakeSettling(dest, local, 200);
   ASSERT_TRUE(sync);
   Write(local / "model.pt", std::string(1 << 20, 'm'));
   {
@@ -280,7 +282,7 @@ TEST_F(CheckpointsTest, ACopyThatATruncationRacedIsHeldNotAnError) {
 TEST_F(CheckpointsTest, DeletesWaitWhileANewCheckpointIsBeingWritten) {
   const fs::path dest = dir_ / "bucket" / "job-001";
   const fs::path local = dir_ / "worker1" / "checkpoints";
-  auto sync = MakeSettling("file://" + dest.string(), local, 200);
+  auto sync = MakeSettling(dest, local, 200);
   ASSERT_TRUE(sync);
   Write(local / "ckpt-5.pt", "five");
   ASSERT_EQ(sync->Sync(SyncPass::kRunning)->files, 1u);
@@ -306,7 +308,7 @@ TEST_F(CheckpointsTest, DeletesWaitWhileANewCheckpointIsBeingWritten) {
 TEST_F(CheckpointsTest, AFileKeptOpenForWritingGoesOnceHeldBackLongEnoughBetweenTwoWrites) {
   const fs::path dest = dir_ / "bucket" / "job-001";
   const fs::path local = dir_ / "worker1" / "checkpoints";
-  auto sync = MakeSettling("file://" + dest.string(), local, 200, true, /*max_hold_ms=*/30);
+  auto sync = MakeSettling(dest, local, 200, true, /*max_hold_ms=*/30);
   ASSERT_TRUE(sync);
   Write(local / "old.pt", "old");
   ASSERT_EQ(sync->Sync(SyncPass::kRunning)->files, 1u);
@@ -339,7 +341,7 @@ TEST_F(CheckpointsTest, AFileKeptOpenForWritingGoesOnceHeldBackLongEnoughBetween
 TEST_F(CheckpointsTest, AfterASignalEndedTheProgramWhatItWasWritingStaysAsTheDestinationHasIt) {
   const fs::path dest = dir_ / "bucket" / "job-001";
   const fs::path local = dir_ / "worker1" / "checkpoints";
-  auto sync = MakeSettling("file://" + dest.string(), local, 2000);
+  auto sync = MakeSettling(dest, local, 2000);
   ASSERT_TRUE(sync);
   Write(local / "model.pt", "epoch 1, whole");
   Write(local / "ckpt-1.pt", "one");
@@ -370,7 +372,7 @@ TEST_F(CheckpointsTest, AfterASignalEndedTheProgramWhatItWasWritingStaysAsTheDes
   EXPECT_EQ(Read(next / "model.pt"), "epoch 1, whole");
   EXPECT_EQ(Read(next / "ckpt-1.pt"), "one");
   // Ended long after the last write (a program killed while computing): everything goes.
-  auto later = MakeSettling("file://" + (dir_ / "bucket" / "job-002").string(), local, 2000);
+  auto later = MakeSettling(dir_ / "bucket" / "job-002", local, 2000);
   ASSERT_TRUE(later);
   pass = later->Sync(SyncPass::kKilled, ended_ns + 5'000'000'000);
   ASSERT_TRUE(pass.ok());
@@ -384,7 +386,7 @@ TEST_F(CheckpointsTest, AfterASignalEndedTheProgramWhatItWasWritingStaysAsTheDes
 TEST_F(CheckpointsTest, AfterASignalAFileTheLastPassFoundOpenForWritingStaysAsTheDestinationHasIt) {
   const fs::path dest = dir_ / "bucket" / "job-001";
   const fs::path local = dir_ / "worker1" / "checkpoints";
-  auto sync = MakeSettling("file://" + dest.string(), local, 200);
+  auto sync = MakeSettling(dest, local, 200);
   ASSERT_TRUE(sync);
   Write(local / "model.pt", "epoch 1, whole");
   Write(local / "notes.txt", "epoch 1");
@@ -420,7 +422,7 @@ TEST_F(CheckpointsTest, AdoptingADirectoryTakesTheDestinationsWholeCopiesOfTheFi
   Write(local / "half.pt", "ha");
   Write(dir_ / "outside" / "x", "not the program's");
   fs::create_directory_symlink(dir_ / "outside", local / "sub");
-  auto sync = MakeSettling("file://" + dest.string(), local, 200);
+  auto sync = MakeSettling(dest, local, 200);
   ASSERT_TRUE(sync);
   auto up = sync->Adopt({"model.pt", "half.pt", "sub/x", "../escape"});
   ASSERT_TRUE(up.ok()) << up.status().ToString();
@@ -450,7 +452,7 @@ TEST_F(CheckpointsTest, PassesDuringInPlaceRewritesNeverPutATornCopyAtTheDestina
     SCOPED_TRACE(probe ? "open-for-writing probe" : "settle time and two looks");
     const fs::path dest = dir_ / (probe ? "bucket-probe" : "bucket-settle") / "job-001";
     const fs::path local = dir_ / (probe ? "w-probe" : "w-settle") / "checkpoints";
-    auto sync = MakeSettling("file://" + dest.string(), local, 150, probe);
+    auto sync = MakeSettling(dest, local, 150, probe);
     ASSERT_TRUE(sync);
     constexpr size_t kChunk = 4096, kChunks = 64;
     auto version = [&](int v) { return std::string(kChunk * kChunks, static_cast<char>('a' + v)); };
