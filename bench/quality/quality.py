@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Side-by-side optimisation quality: hpo's Bayesian strategy vs Optuna TPE, Optuna GP and Random.
+"""Side-by-side optimisation quality: hpo's Bayesian strategy vs Optuna TPE, Optuna GP, Random and
+Syne Tune's searchers.
 
 Run by bench/quality/run.sh inside bench/.venv-optuna (optuna, scikit-learn, matplotlib from
 PyPI). Every method sees the same objective, box and evaluation budget per seed:
@@ -18,6 +19,11 @@ PyPI). Every method sees the same objective, box and evaluation budget per seed:
            tpe: optuna.samplers.TPESampler(seed) defaults. gp: optuna.samplers.GPSampler(seed)
            (needs torch; reported as not run when torch cannot be imported). random:
            optuna.samplers.RandomSampler(seed).
+           syne-<searcher> (syne-botorch, syne-cqr, syne-bore, syne-tpe, syne-rea, syne-random):
+           Syne Tune's baseline of that name with its defaults, driven ask/tell in one process
+           by syne_peer.py under --syne-python (bench/.venv-syne, which run.sh sets up when a
+           syne- method is asked for); syne-botorch-b8 asks 8 before telling any (BOTorch
+           fantasises the pending ones), as hpo-b8 does on the synthetic tasks.
   regret   synthetic: best-so-far value - known optimum. svr_diabetes: best-so-far value - the
            best value any method reached in this run (the optimum is unknown).
 
@@ -145,6 +151,19 @@ def run_optuna(task, method, seed, evals):
     return values
 
 
+def run_syne(python, task, method, seed, evals):
+    """Syne Tune's searcher `method` (syne-NAME or syne-NAME-bB) in its own interpreter: (values,
+    longest suggestion in seconds)."""
+    name, _, batch = method[len("syne-"):].partition("-b")
+    cmd = [python, os.path.join(HERE, "syne_peer.py"), "--task", task, "--method", name, "--seed", str(seed),
+           "--evals", str(evals), "--batch", batch or "1"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("syne_peer.py failed (%d): %s" % (r.returncode, r.stderr[-2000:]))
+    j = json.loads(r.stdout.strip().splitlines()[-1])
+    return j["values"], j["max_suggest_seconds"], j["syne_tune"]
+
+
 def run_hpo_synthetic(hpo, task, batch, seed, evals):
     cmd = [hpo, "bench", "optimize", *SYNTHETIC[task]["hpo"], "--strategy", "Bayesian", "--evaluations", str(evals),
            "--batch", str(batch), "--seeds", "1", "--first-seed", str(seed), "--device", "cpu", "--curves", "-o", "json"]
@@ -222,7 +241,7 @@ def run_hpo_svr_job(hpo, batch, seed, evals, strategy):
 
 
 def work(item):
-    task, method, seed, evals, hpo, deadline = item
+    task, method, seed, evals, hpo, syne_python, deadline = item
     t0 = time.time()
     extra = {}
     if t0 > deadline:
@@ -234,6 +253,8 @@ def work(item):
                 values, extra["max_suggest_seconds"] = run_hpo_synthetic(hpo, task, batch, seed, evals)
             else:
                 values = run_hpo_real(hpo, batch, seed, evals)
+        elif method.startswith("syne-"):
+            values, extra["max_suggest_seconds"], extra["syne_tune"] = run_syne(syne_python, task, method, seed, evals)
         else:
             values = run_optuna(task, method, seed, evals)
         return dict(task=task, method=method, seed=seed, values=values, seconds=time.time() - t0, **extra)
@@ -252,6 +273,15 @@ def gp_available():
         return False, "%s: %s" % (type(e).__name__, e)
 
 
+def syne_available(python):
+    if not os.access(python, os.X_OK):
+        return False, "no interpreter %s (bench/quality/run.sh sets up bench/.venv-syne)" % python
+    r = subprocess.run([python, "-c", "import syne_tune; print(syne_tune.__version__)"], capture_output=True, text=True)
+    if r.returncode != 0:
+        return False, "syne_tune is not importable by %s: %s" % (python, r.stderr.strip()[-300:])
+    return True, "syne_tune %s" % r.stdout.strip()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--hpo", required=True)
@@ -259,11 +289,15 @@ def main():
     ap.add_argument("--evals", type=int, default=100)
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--gp-seeds", type=int, default=20, help="seeds for Optuna GP (the slowest method)")
+    ap.add_argument("--syne-seeds", type=int, default=20, help="seeds for each syne- method")
+    ap.add_argument("--syne-python", default=os.path.join(HERE, "..", ".venv-syne", "bin", "python"),
+                    help="the interpreter with syne_tune (and botorch for syne-botorch)")
     ap.add_argument("--real-seeds", type=int, default=20, help="seeds on svr_diabetes")
     ap.add_argument("--first-seed", type=int, default=1,
                     help="seeds run are first-seed, first-seed + 1, ... (a second sample of seeds for an A/B)")
     ap.add_argument("--tasks", default="branin,hartmann6,ackley10,svr_diabetes")
-    ap.add_argument("--methods", default="hpo-b1,hpo-b8,tpe,gp,random")
+    ap.add_argument("--methods", default="hpo-b1,hpo-b8,tpe,gp,random,syne-botorch",
+                    help="also: syne-cqr, syne-bore, syne-tpe, syne-rea, syne-random, syne-botorch-b8")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--budget-minutes", type=float, default=1e9,
                     help="runs not started by then are skipped (and counted in the table)")
@@ -271,18 +305,22 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     tasks, methods = a.tasks.split(","), a.methods.split(",")
     gp_ok, gp_why = gp_available()
+    syne = [m for m in methods if m.startswith("syne-")]
+    syne_ok, syne_why = syne_available(a.syne_python) if syne else (False, "not asked for")
+    if syne and not syne_ok:
+        print("Syne Tune methods not run: %s" % syne_why, flush=True)
     items = []
     for task in tasks:
         n = a.real_seeds if task == "svr_diabetes" else a.seeds
         for method in methods:
-            if method == "gp" and not gp_ok:
+            if (method == "gp" and not gp_ok) or (method.startswith("syne-") and not syne_ok):
                 continue
-            m = min(n, a.gp_seeds) if method == "gp" else n
-            items += [(task, method, s, a.evals, a.hpo) for s in range(a.first_seed, a.first_seed + m)]
-    # Seed by seed (so a spent time budget cuts seeds evenly across methods), Optuna GP (by far the
-    # slowest: about 100 s per 100-evaluation run here) after all the others, so the budget cuts
-    # GP seeds first.
-    items.sort(key=lambda it: (it[1] == "gp", it[2], it[0] != "svr_diabetes"))
+            m = min(n, a.gp_seeds) if method == "gp" else min(n, a.syne_seeds) if method.startswith("syne-") else n
+            items += [(task, method, s, a.evals, a.hpo, a.syne_python) for s in range(a.first_seed, a.first_seed + m)]
+    # Seed by seed (so a spent time budget cuts seeds evenly across methods), the GP peers (Optuna
+    # GP: about 30-100 s per 100-evaluation run here; Syne Tune's BOTorch) after all the others, so
+    # the budget cuts their seeds first.
+    items.sort(key=lambda it: (it[1] in ("gp",) or it[1].startswith("syne-botorch"), it[2], it[0] != "svr_diabetes"))
     t0 = time.time()
     items = [it + (t0 + 60 * a.budget_minutes,) for it in items]
     results = []
@@ -305,6 +343,7 @@ def main():
             r["regret_curve"] = [v - ref[r["task"]] for v in best_so_far(r["values"])]
     meta = dict(evals=a.evals, seeds=a.seeds, gp_seeds=a.gp_seeds if gp_ok else 0, real_seeds=a.real_seeds,
                 gp=("ran (%s)" % gp_why) if gp_ok else ("not run: %s" % gp_why), wall_seconds=wall,
+                syne=("ran (%s)" % syne_why) if syne_ok else ("not run: %s" % syne_why), syne_seeds=a.syne_seeds,
                 reference=ref, python=sys.version.split()[0], machine=platform.machine())
     try:
         import optuna
@@ -351,6 +390,9 @@ def make_table(results, tasks, methods, meta):
             goals.append("< TPE: %s" % ("yes" if b1 < tpe else "NO"))
         if b1 is not None and gp is not None:
             goals.append("<= GP: %s" % ("yes" if b1 <= gp else "NO"))
+        syne_gp = finals.get("syne-botorch")
+        if b1 is not None and syne_gp is not None:  # not one of issue 5's goals: the other GP peer
+            goals.append("<= Syne BOTorch: %s" % ("yes" if b1 <= syne_gp else "NO"))
         if b1 is not None and b8 is not None:
             goals.append("b8/b1 = %s: %s" % (fmt(b8 / b1) if b1 > 0 else ("1" if b8 == 0 else "inf"),
                                              "yes" if b8 <= 1.5 * b1 else "NO"))
@@ -363,7 +405,15 @@ def make_table(results, tasks, methods, meta):
     ms = [r.get("max_suggest_seconds", 0) for r in results if r["method"].startswith("hpo-b")]
     lines.append("Run wall time: %.0f s." % meta["wall_seconds"])
     if ms:
-        lines.append("hpo's longest single suggestion (synthetic tasks): %.3f s. Optuna GP: %s." % (max(ms), meta["gp"]))
+        lines.append("hpo's longest single suggestion (synthetic tasks): %.3f s." % max(ms))
+    if "gp" in methods:
+        lines.append("Optuna GP: %s." % meta["gp"])
+    for m in methods:
+        ss = [r["max_suggest_seconds"] for r in results if r["method"] == m and m.startswith("syne-") and "values" in r]
+        if ss:
+            lines.append("%s's longest single suggestion: %.3f s." % (m, max(ss)))
+    if any(m.startswith("syne-") for m in methods):
+        lines.append("Syne Tune: %s." % meta["syne"])
     lines.append("svr_diabetes regret is relative to the best RMSE any method reached in this run (%.6g)." %
                  meta["reference"].get("svr_diabetes", float("nan")))
     return "\n".join(lines) + "\n"

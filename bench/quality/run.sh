@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Optimisation quality side by side: hpo Bayesian (batch 1 and 8), Optuna TPE, Optuna GP and
-# Random on Branin, Hartmann6, Ackley-10 and a scikit-learn SVR tuning task (bench/quality/quality.py).
+# Optimisation quality side by side: hpo Bayesian (batch 1 and 8), Optuna TPE, Optuna GP, Random and
+# Syne Tune's BOTorch (its GP searcher) on Branin, Hartmann6, Ackley-10 and a scikit-learn SVR
+# tuning task (bench/quality/quality.py; other Syne Tune searchers with --methods syne-cqr,...).
 #
 #   bench/quality/run.sh [BUILD_DIR] [-- quality.py options]
-#   e.g. bench/quality/run.sh build-q -- --evals 100 --seeds 20 --gp-seeds 5 --real-seeds 10
+#   e.g. bench/quality/run.sh build-q -- --evals 100 --seeds 20 --gp-seeds 5 --syne-seeds 5 --real-seeds 10
 #
 # Sets up bench/.venv-optuna (optuna, scikit-learn, matplotlib and, for Optuna's GPSampler,
 # torch and greenlet, all from PyPI; gitignored) on first use, builds `hpo` in BUILD_DIR (default build-q,
@@ -22,6 +23,20 @@ if ! "$VENV/bin/python" -c 'import torch' 2>/dev/null; then
   # when neither works the driver records that Optuna's GP could not run, and why.
   "$VENV/bin/pip" install -q torch --index-url https://download.pytorch.org/whl/cpu 2>/dev/null ||
     "$VENV/bin/pip" install -q torch || echo "torch could not be installed: Optuna GP will not run" >&2
+fi
+# Syne Tune's searchers (the syne- methods, syne-botorch among the defaults) run in their own venv,
+# bench/.venv-syne (syne-tune, botorch for its GP searcher); when it cannot be set up, the
+# driver records why and runs the rest.
+if [[ " $* " != *" --methods "* || " $* " == *syne-* ]]; then
+  SYNE_VENV=${SYNE_VENV:-bench/.venv-syne}
+  if SYNE_VENV=$SYNE_VENV bash bench/dispatch/setup_syne.sh >&2; then
+    # botorch for BOTorch; huggingface_hub, which CQR's module imports
+    "$SYNE_VENV/bin/python" -c 'import botorch, huggingface_hub' 2>/dev/null ||
+      "$SYNE_VENV/bin/pip" install -q botorch huggingface_hub >&2 ||
+      echo "botorch could not be installed: syne-botorch will fail" >&2
+  else
+    echo "Syne Tune could not be installed into $SYNE_VENV: the syne- methods will not run" >&2
+  fi
 fi
 HPO=$(bench_hpo "$BUILD")
 OUT=bench/quality/out/$(date -u +%Y%m%dT%H%M%SZ)
