@@ -13,6 +13,7 @@
 #include "coordinator/aws_request.h"
 #include "coordinator/core.h"
 #include "coordinator/job_store.h"
+#include "coordinator/log_filter.h"
 
 namespace hpo::coordinator {
 namespace {
@@ -324,55 +325,6 @@ ApiResponse GetLogEvents(Dispatcher& d, Request& r) {
   });
 }
 
-// CloudWatch's term patterns: every plain or "quoted" term must appear, no -term may, and one
-// ?term must when there are any. Nullopt (with the reason) for a pattern of another kind.
-struct Pattern {
-  std::vector<std::string> all, none, any;
-  bool Matches(const std::string& text) const {
-    for (const auto& t : all) {
-      if (text.find(t) == std::string::npos) return false;
-    }
-    for (const auto& t : none) {
-      if (text.find(t) != std::string::npos) return false;
-    }
-    if (any.empty()) return true;
-    return std::any_of(any.begin(), any.end(), [&](const std::string& t) { return text.find(t) != std::string::npos; });
-  }
-};
-std::optional<Pattern> ParsePattern(const std::string& text, std::string* why) {
-  Pattern p;
-  size_t i = 0;
-  while (i < text.size()) {
-    if (text[i] == ' ' || text[i] == '\t') {
-      ++i;
-      continue;
-    }
-    if (text[i] == '{' || text[i] == '[') {
-      *why = "this coordinator matches term patterns (error, \"two words\", -exclude, ?either); JSON ({ ... }) and "
-             "space-delimited ([ ... ]) filter patterns are not supported";
-      return std::nullopt;
-    }
-    std::vector<std::string>* into = &p.all;
-    if (text[i] == '-' || text[i] == '?') into = text[i++] == '-' ? &p.none : &p.any;
-    std::string term;
-    if (i < text.size() && text[i] == '"') {
-      const size_t close = text.find('"', i + 1);
-      if (close == std::string::npos) {
-        *why = "a quoted term has no closing quote";
-        return std::nullopt;
-      }
-      term = text.substr(i + 1, close - i - 1);
-      i = close + 1;
-    } else {
-      const size_t end = text.find_first_of(" \t", i);
-      term = text.substr(i, end == std::string::npos ? std::string::npos : end - i);
-      i = end == std::string::npos ? text.size() : end;
-    }
-    if (!term.empty()) into->push_back(term);
-  }
-  return p;
-}
-
 ApiResponse FilterLogEvents(Dispatcher& d, Request& r) {
   if (auto e = CheckGroup(r)) return *e;
   auto names = r.Strings("logStreamNames");
@@ -386,9 +338,8 @@ ApiResponse FilterLogEvents(Dispatcher& d, Request& r) {
   if (names && (names->empty() || names->size() > kMaxStreamNames)) {
     return Invalid("logStreamNames must name between 1 and 100 streams");
   }
-  std::string why;
-  const std::optional<Pattern> pattern = ParsePattern(pattern_text, &why);
-  if (!pattern) return Invalid("filterPattern " + Quote(pattern_text) + ": " + why);
+  Result<LogFilter> pattern = LogFilter::Parse(pattern_text);
+  if (!pattern.ok()) return Invalid("filterPattern " + Quote(pattern_text) + ": " + pattern.status().message());
   int64_t after_ms = std::numeric_limits<int64_t>::min(), after_id = 0;
   if (!token.empty()) {
     const size_t slash = token.find('/', 2);

@@ -25,9 +25,10 @@
 //   FilterLogEvents     logGroupName, logStreamNames (up to 100) or logStreamNamePrefix,
 //                       startTime/endTime, filterPattern, limit 1-10000, nextToken: events in time
 //                       order across the streams, each with its stream's name and an eventId.
-//                       filterPattern is CloudWatch's term syntax: terms that must all appear
-//                       (a "quoted phrase" is one term), -term that must not, ?term of which one
-//                       must; JSON and space-delimited patterns are refused.
+//                       filterPattern is any of CloudWatch's kinds (coordinator/log_filter.h):
+//                       terms (ERROR "two words" -skip ?either), %regex%, JSON ({ $.loss < 0.5 })
+//                       and space-delimited ([epoch, ..., loss < 0.5]); one it cannot read is
+//                       InvalidParameterException naming what is wrong.
 //
 // Streams and times. A stream is one host's output of one attempt: a retried or interrupted
 // training job starts a new one, as a new container does on SageMaker; N is the host (1 for a

@@ -131,6 +131,11 @@ std::unique_ptr<Coordinator> Seeded() {
                       1700000000000 + static_cast<int64_t>(i) * 10});
       rows.push_back({0, trial, 2, hpo::coordinator::LogLineKey(1 + i % 2, i / 2), "host line " + std::to_string(i),
                       1700000001000 + static_cast<int64_t>(i)});
+      // A trainer's JSON lines, for JSON filter patterns (coordinator/log_filter.h).
+      rows.push_back({0, trial, 2, hpo::coordinator::LogLineKey(3, i),
+                      "{\"epoch\": " + std::to_string(i) + ", \"loss\": " + (i % 3 ? "0.5" : "null") +
+                          ", \"tags\": [\"a\", " + std::to_string(i) + "]}",
+                      1700000002000 + static_cast<int64_t>(i)});
     }
     HPO_CHECK(made->store->AppendLogs(rows).ok());
     // And metric values, for the CloudWatch actions' periods.
