@@ -1282,6 +1282,10 @@ class AwsClients(unittest.TestCase):
         out = cli("filter-log-events", "--log-group-name", group, "--log-stream-name-prefix", MAIN,
                   "--filter-pattern", "loss", "--page-size", "5")
         self.assertEqual(len(out["events"]), len(found))
+        # A space-delimited pattern through the CLI, as a user types it: lines are "epoch=N loss=X".
+        out = cli("filter-log-events", "--log-group-name", group, "--log-stream-name-prefix", MAIN,
+                  "--filter-pattern", '[e = "epoch=1", l = "loss=*"]')
+        self.assertEqual(len(out["events"]), MAIN_TRIALS, out["events"])
         # `aws logs tail` (aws CLI v2, Debian 12's too), which pages FilterLogEvents itself.
         rc, text, err = self.aws("tail", group, "--log-stream-name-prefix", trials[0], "--since", "1d",
                                  "--format", "short", service="logs", raw=True, expect_rc=None)
