@@ -459,6 +459,8 @@ struct Delimited {
     bool ellipsis = false;
     std::string name;
     std::optional<Node> condition;  // absent: the name alone
+    size_t named_after = 0;         // named fields after this one
+    bool ellipsis_after = false;    // a ... after this one
   };
   std::vector<Field> fields;
 };
@@ -548,8 +550,12 @@ bool LogFilter::Impl::MatchFields(const std::vector<std::string_view>& fields, s
   }
   const auto& f = pattern[pi];
   if (f.ellipsis) {
-    for (size_t take = fi; take <= fields.size(); ++take) {
-      if (MatchFields(fields, pi + 1, take, bound)) return true;
+    if (fields.size() < fi + f.named_after) return false;
+    // The last ... takes exactly what the named fields after it leave: a line of n fields is
+    // tried n ways at most (two ...), not n squared.
+    if (!f.ellipsis_after) return MatchFields(fields, pi + 1, fields.size() - f.named_after, bound);
+    for (size_t next = fi; next + f.named_after <= fields.size(); ++next) {
+      if (MatchFields(fields, pi + 1, next, bound)) return true;
     }
     return false;
   }
@@ -656,6 +662,13 @@ Result<LogFilter> LogFilter::Parse(std::string_view pattern) {
         return Status::InvalidArgument("space-delimited pattern: a condition reads `" + name +
                                        "`, which is no field's name");
       }
+    }
+    size_t named = 0;
+    bool ellipsis = false;
+    for (auto f = d.fields.rbegin(); f != d.fields.rend(); ++f) {
+      f->named_after = named, f->ellipsis_after = ellipsis;
+      ellipsis = ellipsis || f->ellipsis;
+      named += f->ellipsis ? 0 : 1;
     }
     impl->kind = Impl::kDelimited, impl->delimited = std::move(d);
     return LogFilter(std::move(impl));
