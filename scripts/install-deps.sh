@@ -13,7 +13,9 @@
 #               then the SageMaker Python SDK v2 (`sagemaker==2.257.7`, from PyPI) in a virtual
 #               environment at tests/.venv-sdk (HPO_SDK_VENV overrides) for the SDK test
 #               (tests/integration/sagemaker_sdk_test.py), with kubernetes-validate for the
-#               check of deploy/kubernetes; kept when it already has them
+#               check of deploy/kubernetes; and the SDK v3 (`sagemaker-train==1.27.0` with its
+#               sagemaker-core) at tests/.venv-sdk3 (HPO_SDK3_VENV overrides) for
+#               tests/integration/sagemaker_sdk_v3_test.py; each kept when it already has them
 #   --examples  adds what the example trainers need (Debian's python3 and scikit-learn)
 set -euo pipefail
 
@@ -30,10 +32,12 @@ example_pkgs=(python3 python3-sklearn)
 
 want=("${build_pkgs[@]}")
 sdk_venv=""
+sdk3_venv=""
 for arg in "$@"; do
   case "$arg" in
     --test) want+=("${test_pkgs[@]}")
-            sdk_venv="${HPO_SDK_VENV:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/.venv-sdk}" ;;
+            sdk_venv="${HPO_SDK_VENV:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/.venv-sdk}"
+            sdk3_venv="${HPO_SDK3_VENV:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/.venv-sdk3}" ;;
     --examples) want+=("${example_pkgs[@]}") ;;
     *) echo "install-deps: unknown argument '$arg' (use --test and/or --examples)" >&2; exit 2 ;;
   esac
@@ -61,6 +65,24 @@ install_sdk_venv() {
     echo "install-deps: $sdk_venv does not import sagemaker $version after pip install" >&2; exit 1; }
 }
 
+# The SageMaker Python SDK v3 (ModelTrainer, sagemaker-core's typed shapes) for
+# tests/integration/sagemaker_sdk_v3_test.py, in its own virtual environment: v2 and v3 are both
+# the `sagemaker` package and cannot share one.
+install_sdk3_venv() {
+  [[ -n "$sdk3_venv" ]] || return 0
+  local version=1.27.0  # sagemaker-train; pinned like v2's
+  local check="import importlib.metadata as m, sys; import sagemaker.train.tuner; sys.exit(0 if m.version('sagemaker-train') == '$version' else 1)"
+  if [[ -x "$sdk3_venv/bin/python" ]] && "$sdk3_venv/bin/python" -c "$check" >/dev/null 2>&1; then
+    echo "install-deps: SageMaker Python SDK v3 (sagemaker-train $version) present in $sdk3_venv"
+    return 0
+  fi
+  echo "install-deps: installing the SageMaker Python SDK v3 (sagemaker-train $version, from PyPI) into $sdk3_venv"
+  /usr/bin/python3 -m venv "$sdk3_venv"
+  "$sdk3_venv/bin/python" -m pip install -q --disable-pip-version-check --no-input "sagemaker-train==$version"
+  "$sdk3_venv/bin/python" -c "$check" >/dev/null 2>&1 || {
+    echo "install-deps: $sdk3_venv does not import sagemaker-train $version after pip install" >&2; exit 1; }
+}
+
 missing=()
 for p in "${want[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -71,6 +93,7 @@ done
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#want[@]} packages present"
   install_sdk_venv
+  install_sdk3_venv
   exit 0
 fi
 
@@ -84,3 +107,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 install_sdk_venv
+install_sdk3_venv
