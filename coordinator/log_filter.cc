@@ -83,8 +83,7 @@ Scalar FromJson(const Json* j) {
   return s;
 }
 
-// ---- expressions: comparisons joined by && and ||
-// ------------------------------------------------
+// ---- expressions: comparisons joined by && and || ----------------------------------------------
 
 enum class Op { kEq, kNe, kLt, kGt, kLe, kGe, kIsTrue, kIsFalse, kIsNull, kNotExists, kPresent };
 
@@ -168,14 +167,14 @@ bool Evaluate(const Node& n, const std::function<Scalar(const Comparison&)>& rea
 struct Token {
   enum Kind { kEnd, kLParen, kRParen, kAnd, kOr, kOp, kWord, kQuoted, kRegex } kind = kEnd;
   std::string text;
-  size_t at = 0;  // offset in the expression, for messages
 };
 
 class Parser {
  public:
-  // `what` names the pattern kind in messages; `json` selects selectors ($.a.b) over names.
-  Parser(std::string_view text, std::string what, bool json)
-      : text_(text), what_(std::move(what)), json_(json) {}
+  // `what` names the pattern kind in messages; `json` selects selectors ($.a.b) over names;
+  // `base` is where `text` starts in the whole pattern (the offsets messages give).
+  Parser(std::string_view text, std::string what, bool json, size_t base)
+      : text_(text), what_(std::move(what)), json_(json), base_(base) {}
 
   Result<Node> ParseAll() {
     auto n = ParseOr();
@@ -225,7 +224,6 @@ class Parser {
   Token Lex() {
     while (pos_ < text_.size() && IsSpace(text_[pos_])) ++pos_;
     Token t;
-    t.at = pos_;
     if (pos_ >= text_.size()) return t;
     const char c = text_[pos_];
     auto two = [&](std::string_view s) { return text_.substr(pos_, 2) == s; };
@@ -246,9 +244,9 @@ class Parser {
         t.text += text_[i];
       }
       if (i >= text_.size()) {
-        t.kind = Token::kEnd, t.text = "unclosed";  // reported by the caller
-        bad_ =
-            "a quoted string starting at offset " + std::to_string(pos_) + " has no closing quote";
+        t.kind = Token::kEnd;  // bad_ is reported by the caller
+        bad_ = "a quoted string starting at offset " + std::to_string(base_ + pos_) +
+               " has no closing quote";
         pos_ = text_.size();
         return t;
       }
@@ -256,7 +254,7 @@ class Parser {
     } else if (c == '%') {
       const size_t close = text_.find('%', pos_ + 1);
       if (close == std::string_view::npos) {
-        bad_ = "a %regex% starting at offset " + std::to_string(pos_) + " has no closing %";
+        bad_ = "a %regex% starting at offset " + std::to_string(base_ + pos_) + " has no closing %";
         pos_ = text_.size();
         return t;
       }
@@ -270,7 +268,7 @@ class Parser {
         ++i;
       }
       if (i == pos_) {  // a lone ! or & or |
-        bad_ = "unexpected `" + std::string(1, c) + "` at offset " + std::to_string(pos_) +
+        bad_ = "unexpected `" + std::string(1, c) + "` at offset " + std::to_string(base_ + pos_) +
                " (operators: = != < > <= >= && || IS TRUE IS FALSE IS NULL NOT EXISTS)";
         pos_ = text_.size();
         return t;
@@ -441,6 +439,7 @@ class Parser {
   std::string_view text_;
   std::string what_;
   bool json_;
+  size_t base_;
   size_t pos_ = 0;
   bool peeked_ = false;
   Token next_;
@@ -611,12 +610,19 @@ bool LogFilter::Impl::Matches(std::string_view m) const {
 }
 
 Result<LogFilter> LogFilter::Parse(std::string_view pattern) {
+  // CloudWatch's own bound, which also bounds the parser's recursion (one level per parenthesis).
+  if (pattern.size() > kMaxPatternBytes) {
+    return Status::InvalidArgument(
+        "a filter pattern is at most " + std::to_string(kMaxPatternBytes) +
+        " characters, as in CloudWatch Logs; this one has " + std::to_string(pattern.size()));
+  }
   auto impl = std::make_shared<Impl>();
   const std::string_view p = Trim(pattern);
   if (!p.empty() && p.front() == '{') {
     if (p.back() != '}')
       return Status::InvalidArgument("JSON pattern: it starts with { and must end with }");
-    Parser parser(p.substr(1, p.size() - 2), "JSON pattern", /*json=*/true);
+    Parser parser(p.substr(1, p.size() - 2), "JSON pattern", /*json=*/true,
+                  static_cast<size_t>(p.data() - pattern.data()) + 1);
     auto n = parser.ParseAll();
     if (!n.ok()) return n.status();
     impl->kind = Impl::kJson, impl->json = std::move(*n);
@@ -642,7 +648,8 @@ Result<LogFilter> LogFilter::Parse(std::string_view pattern) {
       } else if (entry.empty()) {
         return Status::InvalidArgument(where + ": empty (write a name, name = value, or ...)");
       } else {
-        Parser parser(entry, where, /*json=*/false);
+        Parser parser(entry, where, /*json=*/false,
+                      static_cast<size_t>(entry.data() - pattern.data()));
         auto n = parser.ParseAll();
         if (!n.ok()) return n.status();
         f.name = parser.selectors().front();

@@ -22,11 +22,13 @@
 // (an object compared with "x", a word with < 5), makes its comparison false, != included: a
 // pattern never matches an event for lacking what it names.
 //
-// Parse refuses what it cannot read with InvalidArgument naming the spot ("JSON pattern: `<`
+// Parse refuses a pattern over 1024 characters (CloudWatch's limit), and what it cannot read, with
+// InvalidArgument naming the spot ("JSON pattern: `<`
 // compares numbers, and \"abc\" is not one"); it changes nothing. Matching allocates only for
 // JSON events and the space-delimited split. Thread-safe once parsed (const).
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string_view>
 
@@ -36,6 +38,7 @@ namespace hpo::coordinator {
 
 class LogFilter {
  public:
+  static constexpr size_t kMaxPatternBytes = 1024;  // CloudWatch's limit on filterPattern
   static Result<LogFilter> Parse(std::string_view pattern);
   bool Matches(std::string_view message) const;
 

@@ -173,6 +173,22 @@ TEST(LogFilter, SpaceDelimitedLongLineIsLinear) {
   EXPECT_EQ(Matching("[..., a1, a2, a3]", {"one two"}).size(), 0u) << "fewer fields than names";
 }
 
+// Bad input never crashes the coordinator: a pattern deep in parentheses is refused for its
+// length before the parser recurses, and a deeply nested JSON line is read without recursion.
+TEST(LogFilter, DeepNestingIsRefusedOrReadSafely) {
+  const std::string deep =
+      "{ " + std::string(100000, '(') + "$.a = 1" + std::string(100000, ')') + " }";
+  EXPECT_NE(ErrorOf(deep).find("at most 1024 characters"), std::string::npos);
+  const std::string nested =
+      "{ " + std::string(500, '(') + "$.a = 1" + std::string(500, ')') + " }";
+  EXPECT_TRUE(LogFilter::Parse(nested).ok()) << "500 levels fit in 1024 characters";
+  const std::string line = std::string(30000, '[') + std::string(30000, ']');
+  EXPECT_EQ(Matching("{ $[0][0] NOT EXISTS }", {line}).size(), 0u);
+  EXPECT_EQ(Matching("{ $[0] NOT EXISTS }", {line + "x"}).size(), 0u) << "not JSON";
+  EXPECT_NE(ErrorOf("{ $.a = \"x }").find("offset 8"), std::string::npos)
+      << "offsets count from the pattern's start";
+}
+
 TEST(LogFilter, SpaceDelimitedErrors) {
   EXPECT_NE(ErrorOf("[a, b").find("must end with ]"), std::string::npos);
   EXPECT_NE(ErrorOf("[a, , b]").find("field 2: empty"), std::string::npos);
