@@ -29,9 +29,10 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-// The whole of `s` as a finite number ("0.5", "-3", "1e-4"), else nullopt.
+// The whole of `s` as a finite decimal number ("0.5", "-3", "1e-4"), else nullopt: "0x10",
+// "inf" and "nan" are text, as in CloudWatch.
 std::optional<double> AsNumber(const std::string& s) {
-  if (s.empty() || IsSpace(s.front())) return std::nullopt;
+  if (s.empty() || s.find_first_not_of("0123456789+-.eE") != std::string::npos) return std::nullopt;
   errno = 0;
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);

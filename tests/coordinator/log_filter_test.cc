@@ -81,6 +81,11 @@ TEST(LogFilter, JsonComparisons) {
   EXPECT_EQ(Matching("{ $.gpu.mem[1] >= 12 }", kJson), (std::vector<std::string>{kJson[1]}));
   EXPECT_EQ(Matching("{ $.tags[0] = \"a\" }", kJson), (std::vector<std::string>{kJson[3]}));
   EXPECT_EQ(Matching("{ $[0].epoch = 5 }", kJson), (std::vector<std::string>{kJson[6]}));
+  EXPECT_TRUE(Matching("{ $.epoch = 0x1 }", kJson).empty()) << "hex is text, not the number 1";
+  EXPECT_EQ(Matching("[a, b = 0x1*, ...]", {"w 0x1f", "w 1"}),
+            (std::vector<std::string>{"w 0x1f"}));
+  EXPECT_TRUE(Matching("[a, b < 5, ...]", {"w inf", "w nan", "w 0x3"}).empty())
+      << "none reads as a number";
   EXPECT_EQ(Matching("{ $.epoch = 1* }", kJson), (std::vector<std::string>{kJson[0]}))
       << "a glob reads a number as JSON writes it";
 }
