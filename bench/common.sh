@@ -27,3 +27,24 @@ bench_hpo() {
   cmake --build "$build" -j2 --target hpo >/dev/null
   find "$build" -name hpo -type f -perm -u+x -path '*cli*' | head -1
 }
+
+# bench_machine: the "- Machine: ..." line the side-by-side tables are recorded with.
+bench_machine() {
+  echo "- Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME"), Linux $(uname -r)"
+}
+
+# bench_syne_venv: bench/.venv-syne (SYNE_VENV overrides) with Syne Tune (bench/dispatch/setup_syne.sh)
+# and what its GP and CQR searchers import (botorch; huggingface_hub). Says on stderr what could not
+# be installed and returns 1 then; the drivers report the Syne Tune methods as not run.
+bench_syne_venv() {
+  local venv=${SYNE_VENV:-bench/.venv-syne}
+  if ! SYNE_VENV=$venv bash bench/dispatch/setup_syne.sh >&2; then
+    echo "Syne Tune could not be installed into $venv: its methods will not run" >&2
+    return 1
+  fi
+  "$venv/bin/python" -c 'import botorch, huggingface_hub' 2>/dev/null ||
+    "$venv/bin/pip" install -q botorch huggingface_hub >&2 || {
+    echo "botorch could not be installed into $venv: Syne Tune's BOTorch will not run" >&2
+    return 1
+  }
+}

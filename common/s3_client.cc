@@ -28,13 +28,6 @@ namespace {
 
 std::string Lower(std::string_view s) { return AsciiLower(s); }
 
-std::string Trim(const std::string& s) {
-  std::size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  std::size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
-
 std::string AmzDate(std::time_t t) { return aws::AmzDate(static_cast<int64_t>(t)); }
 
 std::string XmlUnescape(const std::string& s) {
@@ -107,16 +100,16 @@ std::map<std::string, std::string> ReadProfile(const std::string& path, const st
   std::ifstream in(path);
   std::string line, section;
   while (std::getline(in, line)) {
-    line = Trim(line);
+    line = std::string(TrimSpace(line));
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
     if (line.front() == '[' && line.back() == ']') {
-      section = Trim(line.substr(1, line.size() - 2));
+      section = std::string(TrimSpace(line.substr(1, line.size() - 2)));
       continue;
     }
     if (section != profile) continue;
     auto eq = line.find('=');
     if (eq == std::string::npos) continue;
-    out[Lower(Trim(line.substr(0, eq)))] = Trim(line.substr(eq + 1));
+    out[Lower(TrimSpace(line.substr(0, eq)))] = std::string(TrimSpace(line.substr(eq + 1)));
   }
   return out;
 }
@@ -142,7 +135,7 @@ std::string SignV4(const SigV4Request& r, const std::string& access_key, const s
   std::map<std::string, std::string> headers;  // lower-case name -> trimmed value, sorted
   for (const auto& [k, v] : r.headers) {
     // Sequential spaces inside a value collapse to one, as the canonical form wants.
-    std::string value = Trim(v), collapsed;
+    std::string value(TrimSpace(v)), collapsed;
     for (char c : value) {
       if (c == ' ' && !collapsed.empty() && collapsed.back() == ' ') continue;
       collapsed.push_back(c);
@@ -261,8 +254,8 @@ struct S3Client::Impl {
     std::string line(p, size * n);
     auto colon = line.find(':');
     if (colon != std::string::npos) {
-      (*static_cast<std::map<std::string, std::string>*>(ud))[Lower(Trim(line.substr(0, colon)))] =
-          Trim(line.substr(colon + 1));
+      (*static_cast<std::map<std::string, std::string>*>(ud))[Lower(TrimSpace(line.substr(0, colon)))] =
+          std::string(TrimSpace(line.substr(colon + 1)));
     }
     return size * n;
   }

@@ -2,18 +2,65 @@
 // job names, header names, enum-like words) and protocol text. Bytes outside A-Z are left as
 // they are (so UTF-8 passes through unchanged); no locale is consulted. And the length of UTF-8
 // text in characters, which is what SageMaker's length limits count. And how deeply JSON text nests,
-// and how far apart two words are (for "did you mean").
+// and how far apart two words are (for "did you mean"). And trimming, and decimal numbers read
+// exactly as written.
 //
 // Thread safety: pure functions.
 #pragma once
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace hpo {
+
+// `s` without the spaces, tabs, carriage returns and newlines at either end.
+inline std::string_view TrimSpace(std::string_view s) {
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// The whole of `text` as a finite decimal number: an optional sign, digits with an optional
+// point, an optional exponent ("-3", "0.5", ".5", "1e-4", "+2E3"); nothing around it. Not "nan",
+// "inf", hex ("0x10", "0x1p-2") or spaces, which strtod and from_chars would take. An underflow
+// reads as the nearest (sub)normal or zero; an overflow is no number.
+inline std::optional<double> ParseDecimal(std::string_view text) {
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  size_t i = 0;
+  if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
+  bool digits = false;
+  while (i < text.size() && digit(text[i])) ++i, digits = true;
+  if (i < text.size() && text[i] == '.') {
+    ++i;
+    while (i < text.size() && digit(text[i])) ++i, digits = true;
+  }
+  if (!digits) return std::nullopt;
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
+    bool exponent_digits = false;
+    while (i < text.size() && digit(text[i])) ++i, exponent_digits = true;
+    if (!exponent_digits) return std::nullopt;
+  }
+  if (i != text.size()) return std::nullopt;
+  if (text.front() == '+') text.remove_prefix(1);  // from_chars takes no leading '+'
+  double v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec == std::errc::result_out_of_range) {
+    v = std::strtod(std::string(text).c_str(), nullptr);  // underflow: the (sub)normal or zero
+  } else if (ec != std::errc() || end != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  if (!std::isfinite(v)) return std::nullopt;
+  return v;
+}
 
 inline std::string AsciiLower(std::string_view s) {
   std::string out(s);

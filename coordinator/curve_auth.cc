@@ -18,19 +18,13 @@
 #include <zmq.h>
 
 #include "common/file_util.h"
+#include "common/text.h"
 
 namespace hpo::coordinator::curve {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string Trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
 
 std::string Unquote(std::string v) {
   if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front()) v = v.substr(1, v.size() - 2);
@@ -157,11 +151,11 @@ Result<KeyPair> ReadKeyFile(const std::string& path, bool require_secret) {
   int n = 0;
   while (std::getline(in, line)) {
     ++n;
-    std::string t = Trim(line);
+    std::string t(TrimSpace(line));
     if (t.empty() || t[0] == '#') continue;
     size_t eq = t.find('=');
     if (eq == std::string::npos) continue;
-    std::string k = Trim(t.substr(0, eq)), v = Unquote(Trim(t.substr(eq + 1)));
+    std::string k(TrimSpace(t.substr(0, eq))), v = Unquote(std::string(TrimSpace(t.substr(eq + 1))));
     if (k != "public-key" && k != "secret-key") continue;
     if (!IsZ85Key(v)) {
       return Status::InvalidArgument(path + ":" + std::to_string(n) + ": " + k +
@@ -190,7 +184,7 @@ Result<AllowList> ParseAllowList(const std::string& text, const std::string& sou
   int n = 0;
   while (std::getline(in, line)) {
     ++n;
-    std::string t = Trim(line);
+    std::string t(TrimSpace(line));
     if (t.empty() || t[0] == '#') continue;  // whole-line comments only: '#' is a Z85 character
     std::istringstream fields(t);
     std::string key, name, extra;

@@ -2,9 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cmath>
-#include <cstdlib>
 #include <functional>
 #include <map>
 #include <optional>
@@ -16,29 +13,14 @@
 #include <re2/re2.h>
 #include <nlohmann/json.hpp>
 
+#include "common/text.h"
+
 namespace hpo::coordinator {
 namespace {
 
 using Json = nlohmann::json;
 
 bool IsSpace(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-// The whole of `s` as a finite decimal number ("0.5", "-3", "1e-4"), else nullopt: "0x10",
-// "inf" and "nan" are text, as in CloudWatch.
-std::optional<double> AsNumber(const std::string& s) {
-  if (s.empty() || s.find_first_not_of("0123456789+-.eE") != std::string::npos) return std::nullopt;
-  errno = 0;
-  char* end = nullptr;
-  const double v = std::strtod(s.c_str(), &end);
-  if (errno != 0 || end != s.c_str() + s.size() || !std::isfinite(v)) return std::nullopt;
-  return v;
-}
 
 // `*` matches any run of characters, everything else itself.
 bool Glob(std::string_view pattern, std::string_view text) {
@@ -121,7 +103,7 @@ bool Evaluate(const Comparison& c, const Scalar& v) {
   if (c.number) {
     std::optional<double> x;
     if (v.kind == Scalar::kNumber) x = v.number;
-    if (v.kind == Scalar::kText) x = AsNumber(v.text);
+    if (v.kind == Scalar::kText) x = ParseDecimal(v.text);
     if (!x) return false;
     switch (c.op) {
       case Op::kEq:
@@ -370,7 +352,7 @@ class Parser {
     c.op = kOps.at(op);
     const bool equality = c.op == Op::kEq || c.op == Op::kNe;
     if (value.kind == Token::kWord) {
-      c.number = AsNumber(value.text);
+      c.number = ParseDecimal(value.text);
       if (!c.number) c.text = value.text;
     } else if (value.kind == Token::kQuoted) {
       c.text = value.text;
@@ -579,7 +561,7 @@ bool LogFilter::Impl::Matches(std::string_view m) const {
     case kRegex:
       return re2::RE2::PartialMatch(re2::StringPiece(m.data(), m.size()), *regex);
     case kJson: {
-      const std::string_view t = Trim(m);
+      const std::string_view t = TrimSpace(m);
       if (t.empty() || (t.front() != '{' && t.front() != '[')) return false;
       const Json doc = Json::parse(t, nullptr, /*allow_exceptions=*/false);
       if (doc.is_discarded()) return false;
@@ -618,7 +600,7 @@ Result<LogFilter> LogFilter::Parse(std::string_view pattern) {
         " characters, as in CloudWatch Logs; this one has " + std::to_string(pattern.size()));
   }
   auto impl = std::make_shared<Impl>();
-  const std::string_view p = Trim(pattern);
+  const std::string_view p = TrimSpace(pattern);
   if (!p.empty() && p.front() == '{') {
     if (p.back() != '}')
       return Status::InvalidArgument("JSON pattern: it starts with { and must end with }");
@@ -638,7 +620,7 @@ Result<LogFilter> LogFilter::Parse(std::string_view pattern) {
     std::map<std::string, size_t> names;
     std::vector<std::string> read;  // every name a condition reads
     for (std::string_view entry : SplitEntries(p.substr(1, p.size() - 2))) {
-      entry = Trim(entry);
+      entry = TrimSpace(entry);
       Delimited::Field f;
       const std::string where =
           "space-delimited pattern, field " + std::to_string(d.fields.size() + 1);

@@ -21,13 +21,6 @@ constexpr char kAlgorithm[] = "AWS4-HMAC-SHA256";
 
 std::string Lower(std::string_view s) { return AsciiLower(s); }
 
-std::string Trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
-
 // AWS's UriEncode: unreserved characters as they are, everything else %XX (upper-case hex).
 std::string UriEncode(const std::string& s, bool keep_slash) { return aws::UriEncode(s, keep_slash); }
 
@@ -234,10 +227,10 @@ Verdict Verify(const Request& req, const SecretLookup& secret_of, int64_t now_s,
   }
   std::map<std::string, std::string> params;
   for (const std::string& part : Split(sp == std::string::npos ? "" : auth->substr(sp + 1), ',')) {
-    std::string p = Trim(part);
+    std::string p(TrimSpace(part));
     size_t eq = p.find('=');
     if (eq == std::string::npos) continue;
-    params[Trim(p.substr(0, eq))] = Trim(p.substr(eq + 1));
+    params[std::string(TrimSpace(p.substr(0, eq)))] = std::string(TrimSpace(p.substr(eq + 1)));
   }
   std::string missing;
   for (const char* need : {"Credential", "SignedHeaders", "Signature"}) {
@@ -360,7 +353,7 @@ Result<Credentials> Credentials::Parse(const std::string& text, const std::strin
   std::vector<std::string> lines = Split(text, '\n');
   bool ini = false;
   for (const auto& l : lines) {
-    std::string t = Trim(l);
+    std::string t(TrimSpace(l));
     if (t.empty() || t[0] == '#' || t[0] == ';') continue;
     ini = t[0] == '[';
     break;
@@ -379,14 +372,14 @@ Result<Credentials> Credentials::Parse(const std::string& text, const std::strin
   };
   for (size_t i = 0; i < lines.size(); ++i) {
     const int n = static_cast<int>(i + 1);
-    std::string t = Trim(lines[i]);
+    std::string t(TrimSpace(lines[i]));
     if (t.empty() || t[0] == '#' || t[0] == ';') continue;
     const std::string where = source + ":" + std::to_string(n) + ": ";
     if (ini) {
       if (t[0] == '[') {
         if (t.back() != ']' || t.size() < 3) return Status::InvalidArgument(where + "malformed section header " + t);
         HPO_RETURN_IF_ERROR(flush());
-        profile = Trim(t.substr(1, t.size() - 2));
+        profile = std::string(TrimSpace(t.substr(1, t.size() - 2)));
         profile_line = n;
         id.clear();
         secret.clear();
@@ -401,7 +394,7 @@ Result<Credentials> Credentials::Parse(const std::string& text, const std::strin
                                        "], got a line without `=` that begins " + first +
                                        (first.size() < t.size() ? " (the rest is not shown)" : ""));
       }
-      std::string k = Lower(Trim(t.substr(0, eq))), v = Trim(t.substr(eq + 1));
+      std::string k = Lower(TrimSpace(t.substr(0, eq))), v = std::string(TrimSpace(t.substr(eq + 1)));
       if (k == "aws_access_key_id") id = v;
       if (k == "aws_secret_access_key") secret = v;
       continue;

@@ -1,9 +1,6 @@
 #include "worker/metric_parser.h"
 
-#include <charconv>
-#include <cmath>
-#include <cstdlib>
-#include <system_error>
+#include <optional>
 
 #include <re2/re2.h>
 
@@ -12,8 +9,6 @@
 namespace hpo::worker {
 
 namespace {
-
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 bool IsControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
@@ -27,42 +22,9 @@ bool HasControlCharacters(std::string_view s) {
 }  // namespace
 
 bool ParseMetricValue(std::string_view text, double* out) {
-  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
-  if (text.empty()) return false;
-
-  // The grammar is checked by hand: from_chars and strtod would also take "nan", "inf" and hex.
-  std::size_t i = 0;
-  if (text[i] == '+' || text[i] == '-') ++i;
-  bool digits = false;
-  while (i < text.size() && IsDigit(text[i])) ++i, digits = true;
-  if (i < text.size() && text[i] == '.') {
-    ++i;
-    while (i < text.size() && IsDigit(text[i])) ++i, digits = true;
-  }
-  if (!digits) return false;
-  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
-    ++i;
-    if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
-    bool exponent_digits = false;
-    while (i < text.size() && IsDigit(text[i])) ++i, exponent_digits = true;
-    if (!exponent_digits) return false;
-  }
-  if (i != text.size()) return false;
-
-  std::string_view number = text;
-  if (number.front() == '+') number.remove_prefix(1);  // from_chars takes no leading '+'
-  double v = 0;
-  auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), v);
-  if (ec == std::errc::result_out_of_range) {
-    // Overflow is rejected below; underflow is a (sub)normal or zero value, which strtod gives.
-    v = std::strtod(std::string(number).c_str(), nullptr);
-  } else if (ec != std::errc() || end != number.data() + number.size()) {
-    return false;
-  }
-  if (!std::isfinite(v)) return false;
-  *out = v;
+  const std::optional<double> v = ParseDecimal(TrimSpace(text));
+  if (!v) return false;
+  *out = *v;
   return true;
 }
 

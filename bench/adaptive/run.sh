@@ -37,6 +37,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
+source bench/common.sh  # bench_machine
 command_line="$(for v in SEEDS TRIALS EPOCHS SLEEP_MS TOLERANCE HPO_CONFIGS OPTUNA_CONFIGS RAY SYNE_CONFIGS OPTUNA_PY RAY_PY SYNE_PY HPO HPO_SRC BUILD JOBS; do
   if [[ -v $v ]]; then printf '%s=%q ' "$v" "${!v}"; fi; done)bench/adaptive/run.sh${*:+ $*}"
 
@@ -103,7 +104,7 @@ HPO="$OUT_DIR/hpo"
 
 # ---- run ---------------------------------------------------------------------------------------
 {
-  echo "- Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME"), Linux $(uname -r)"
+  bench_machine
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- Command: \`$command_line\`; commit $(git log --oneline | head -1)"
   echo "- hpo: $hpo_source"

@@ -29,7 +29,7 @@ HPO=$(bench_hpo "$BUILD")
 OUT=bench/importance/out/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
 {
-  echo "- Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME")"
+  bench_machine
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); command: \`bench/importance/run.sh $BUILD $([[ $SCRIPT == *real_task.py ]] && echo '--real ')-- $*\` (hpo commit $(git rev-parse --short HEAD))"
 } > "$OUT/header.md"
 "$VENV/bin/python" "$SCRIPT" --hpo "$HPO" --out "$OUT" "$@" | tee "$OUT/log.txt"

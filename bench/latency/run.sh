@@ -32,12 +32,9 @@ done
 source bench/common.sh
 OPTUNA_PY=${OPTUNA_PY:-bench/.venv-optuna/bin/python}
 SYNE_PY=${SYNE_PY:-bench/.venv-syne/bin/python}
-if [[ ! -x $SYNE_PY ]] || ! "$SYNE_PY" -c 'import syne_tune, botorch' 2>/dev/null; then
-  bash bench/dispatch/setup_syne.sh >&2 && bench/.venv-syne/bin/pip install -q botorch >&2 ||
-    echo "Syne Tune with botorch could not be set up: its columns will say not run" >&2
-fi
+bench_syne_venv || true
 HPO=$(bench_hpo "$BUILD")
-header="- Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME")
+header="$(bench_machine)
 - Date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average before: $(cut -d' ' -f1-3 /proc/loadavg)
 - Command: \`bench/latency/run.sh $BUILD --ns \"$NS\" --d $D --q $Q --repeat $REPEAT --timeout $TIMEOUT\` (hpo built in $BUILD at $(git rev-parse --short HEAD))"
 

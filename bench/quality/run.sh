@@ -28,15 +28,7 @@ fi
 # bench/.venv-syne (syne-tune, botorch for its GP searcher); when it cannot be set up, the
 # driver records why and runs the rest.
 if [[ " $* " != *" --methods "* || " $* " == *syne-* ]]; then
-  SYNE_VENV=${SYNE_VENV:-bench/.venv-syne}
-  if SYNE_VENV=$SYNE_VENV bash bench/dispatch/setup_syne.sh >&2; then
-    # botorch for BOTorch; huggingface_hub, which CQR's module imports
-    "$SYNE_VENV/bin/python" -c 'import botorch, huggingface_hub' 2>/dev/null ||
-      "$SYNE_VENV/bin/pip" install -q botorch huggingface_hub >&2 ||
-      echo "botorch could not be installed: syne-botorch will fail" >&2
-  else
-    echo "Syne Tune could not be installed into $SYNE_VENV: the syne- methods will not run" >&2
-  fi
+  bench_syne_venv || true
 fi
 HPO=$(bench_hpo "$BUILD")
 OUT=bench/quality/out/$(date -u +%Y%m%dT%H%M%SZ)
@@ -45,7 +37,7 @@ mkdir -p "$OUT"
 cp "$HPO" "$OUT/hpo"
 HPO=$OUT/hpo
 {
-  echo "- Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME"), Linux $(uname -r)"
+  bench_machine
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- Command: \`bench/quality/run.sh $BUILD -- $*\` (hpo: built in $BUILD, commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- coordinator kernels cli || echo ' + uncommitted changes'))"
 } > "$OUT/header.md"

@@ -64,5 +64,22 @@ TEST(Text, ReplaceInvalidUtf8PutsUFFFDForEachBadByteAndKeepsTheRest) {
   EXPECT_EQ(ReplaceInvalidUtf8(std::string("a\0b", 3)), std::string("a\0b", 3));  // NUL is valid UTF-8
 }
 
+TEST(Text, TrimSpaceDropsSpacesTabsAndLineEndsAtTheEnds) {
+  EXPECT_EQ(TrimSpace(" \t a b \r\n"), "a b");
+  EXPECT_EQ(TrimSpace(" \r\n\t"), "");
+  EXPECT_EQ(TrimSpace("x"), "x");
+}
+
+TEST(Text, ParseDecimalTakesDecimalTextOnly) {
+  EXPECT_EQ(ParseDecimal("-3"), -3.0);
+  EXPECT_EQ(ParseDecimal("+2E3"), 2000.0);
+  EXPECT_EQ(ParseDecimal(".5"), 0.5);
+  EXPECT_EQ(ParseDecimal("5."), 5.0);
+  EXPECT_EQ(ParseDecimal("1e-400"), 0.0) << "an underflow reads as zero";
+  for (const char* bad : {"", " 1", "1 ", "0x10", "0x1p-2", "inf", "nan", "1e", "e5", "--1", "1e999", "."}) {
+    EXPECT_FALSE(ParseDecimal(bad)) << '"' << bad << '"';
+  }
+}
+
 }  // namespace
 }  // namespace hpo

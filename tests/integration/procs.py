@@ -1,4 +1,4 @@
-"""Processes for the Python integration tests (auth, aws_clients, dashboard).
+"""Processes for the Python integration tests (auth, aws_clients, dashboard, the SageMaker SDKs).
 
 find(ENV, default): a built binary, from $ENV or a path relative to the repository.
 spawn(argv, log): a child with its output appended to `log`, stdin from /dev/null, in its own
@@ -10,6 +10,12 @@ cleanup_on_exit(where): kill_all at exit and on SIGTERM/SIGHUP (then exit 128+si
 free_port(), read(path): a free loopback TCP port; a file's text, "" while it does not exist.
 wait_for_workers(url, n, logs): until the coordinator at `url` reports `n` registered workers
   (30 s), failing early when a child exits; RuntimeError naming `logs` otherwise.
+reexec_in_venv(venv, what, script): for the SageMaker SDK tests, re-executes `script` with the
+  virtual environment's interpreter unless already running in it (exit 77 when
+  HPO_SKIP_SDK_TEST is set; exit 1 saying how to make it when it is missing).
+isolate_sdk_environment(tmp, s3_keys): keeps the user's AWS and SDK configuration, proxies and
+  Python path out of the SDK (before it is imported: it reads them then), with the region, the
+  checksums radosgw takes and telemetry off; the S3 endpoint and keys in `s3_keys` stay.
 """
 
 import atexit
@@ -116,3 +122,40 @@ def wait_for_workers(url, n, logs, seconds=30):
                 raise RuntimeError(f"{p.args[:2]} exited with {p.returncode}; logs in {logs}")
         time.sleep(0.1)
     raise RuntimeError(f"the cluster did not come up in {seconds} s (health {health}); logs in {logs}")
+
+
+def reexec_in_venv(venv, what, script):
+    if os.environ.get("HPO_SKIP_SDK_TEST", "") not in ("", "0"):
+        print("SKIP: HPO_SKIP_SDK_TEST is set", file=sys.stderr)
+        sys.exit(77)
+    venv_python = os.path.join(venv, "bin", "python")
+    if os.path.realpath(sys.prefix) == os.path.realpath(venv):
+        return
+    if not os.access(venv_python, os.X_OK):
+        print(f"FAIL: the {what} virtual environment {venv} is missing.\n"
+              "Create it with:  bash scripts/install-deps.sh --test\n"
+              "(or set HPO_SKIP_SDK_TEST=1 to skip this test where PyPI cannot be reached)", file=sys.stderr)
+        sys.exit(1)
+    os.execv(venv_python, [venv_python, os.path.abspath(script)] + sys.argv[1:])
+
+
+def isolate_sdk_environment(tmp, s3_keys):
+    for var in list(os.environ):
+        if (var.startswith("AWS_") and var not in s3_keys) or var.startswith("SAGEMAKER_") \
+                or var.lower() in ("http_proxy", "https_proxy", "all_proxy") or var in ("PYTHONPATH", "PYTHONHOME"):
+            del os.environ[var]
+    open(os.path.join(tmp, "aws-config"), "w").close()
+    with open(os.path.join(tmp, "sagemaker-config.yaml"), "w") as f:
+        f.write("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n")
+    os.environ.update({
+        "AWS_CONFIG_FILE": os.path.join(tmp, "aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": os.path.join(tmp, "aws-config"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+        # radosgw refuses the CRC checksums boto3 >= 1.36 adds by default.
+        "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
+        "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
+        "SAGEMAKER_ADMIN_CONFIG_OVERRIDE": os.path.join(tmp, "sagemaker-config.yaml"),
+        "SAGEMAKER_USER_CONFIG_OVERRIDE": os.path.join(tmp, "sagemaker-config.yaml"),
+        "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+    })

@@ -38,24 +38,11 @@ REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
 VENV = os.environ.get("HPO_SDK_VENV") or os.path.join(REPO_ROOT, "tests", ".venv-sdk")
 
 
-def _bootstrap():
-    """Re-executes this script with the SDK's virtual environment unless already running in it."""
-    if os.environ.get("HPO_SKIP_SDK_TEST", "") not in ("", "0"):
-        print("SKIP: HPO_SKIP_SDK_TEST is set", file=sys.stderr)
-        sys.exit(77)
-    venv_python = os.path.join(VENV, "bin", "python")
-    if os.path.realpath(sys.prefix) == os.path.realpath(VENV):
-        return
-    if not os.access(venv_python, os.X_OK):
-        print(f"FAIL: the SageMaker Python SDK v2 virtual environment {VENV} is missing.\n"
-              "Create it with:  bash scripts/install-deps.sh --test\n"
-              "(or set HPO_SKIP_SDK_TEST=1 to skip this test where PyPI cannot be reached)", file=sys.stderr)
-        sys.exit(1)
-    os.execv(venv_python, [venv_python, os.path.abspath(__file__)] + sys.argv[1:])
+sys.path.insert(0, HERE)
+import procs  # noqa: E402
+from procs import find as _find, free_port, kill_all, spawn  # noqa: E402
 
-
-_bootstrap()
-
+procs.reexec_in_venv(VENV, "SageMaker Python SDK v2", __file__)
 
 import atexit  # noqa: E402
 import concurrent.futures  # noqa: E402
@@ -76,28 +63,8 @@ S3_ENV_KEYS = ("AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KE
 TMP = tempfile.mkdtemp(prefix="hpo-sdk-test-")
 KEEP_TMP = [os.environ.get("HPO_KEEP_TMP", "") not in ("", "0")]  # or a scenario failed
 atexit.register(lambda: KEEP_TMP[0] or shutil.rmtree(TMP, ignore_errors=True))
-# Keep the user's AWS and SDK configuration, proxies and Python path out of the SDK (before it is
-# imported: it reads its configuration files then). The S3 endpoint and keys are radosgw's.
-for var in list(os.environ):
-    if (var.startswith("AWS_") and var not in S3_ENV_KEYS) or var.startswith("SAGEMAKER_") \
-            or var.lower() in ("http_proxy", "https_proxy", "all_proxy") or var in ("PYTHONPATH", "PYTHONHOME"):
-        del os.environ[var]
-open(os.path.join(TMP, "aws-config"), "w").close()
-with open(os.path.join(TMP, "sagemaker-config.yaml"), "w") as f:
-    f.write("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n")
-os.environ.update({
-    "AWS_CONFIG_FILE": os.path.join(TMP, "aws-config"),
-    "AWS_SHARED_CREDENTIALS_FILE": os.path.join(TMP, "aws-config"),
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-    # radosgw refuses the CRC checksums boto3 >= 1.36 adds by default.
-    "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
-    "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
-    "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
-    "SAGEMAKER_ADMIN_CONFIG_OVERRIDE": os.path.join(TMP, "sagemaker-config.yaml"),
-    "SAGEMAKER_USER_CONFIG_OVERRIDE": os.path.join(TMP, "sagemaker-config.yaml"),
-    "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
-})
+procs.isolate_sdk_environment(TMP, S3_ENV_KEYS)
+os.environ["SAGEMAKER_SUPPRESS_V2_WARNING"] = "1"
 logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
 logging.getLogger("sagemaker.config").setLevel(logging.WARNING)
 # What tuner.fit() logs for every estimator it has not trained itself; expected here.
@@ -122,10 +89,6 @@ except ImportError as e:
 if not sagemaker.__version__.startswith("2."):
     print(f"FAIL: {VENV} has sagemaker {sagemaker.__version__}; this test is for v2 (sagemaker<3)", file=sys.stderr)
     sys.exit(1)
-
-sys.path.insert(0, HERE)
-import procs  # noqa: E402
-from procs import find as _find, free_port, kill_all, spawn  # noqa: E402
 
 HPO = _find("HPO_BINARY", "build/cli/hpo")
 QUADRATIC = _find("HPO_QUADRATIC", "build/examples/trainers/quadratic")

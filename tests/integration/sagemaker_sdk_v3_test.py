@@ -33,23 +33,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
 VENV = os.environ.get("HPO_SDK3_VENV") or os.path.join(REPO_ROOT, "tests", ".venv-sdk3")
 
+sys.path.insert(0, HERE)
+import procs  # noqa: E402
+from procs import find, free_port, spawn, wait_for_workers  # noqa: E402
 
-def _bootstrap():
-    if os.environ.get("HPO_SKIP_SDK_TEST", "") not in ("", "0"):
-        print("SKIP: HPO_SKIP_SDK_TEST is set", file=sys.stderr)
-        sys.exit(77)
-    venv_python = os.path.join(VENV, "bin", "python")
-    if os.path.realpath(sys.prefix) == os.path.realpath(VENV):
-        return
-    if not os.access(venv_python, os.X_OK):
-        print(f"FAIL: the SageMaker Python SDK v3 virtual environment {VENV} is missing.\n"
-              "Create it with:  bash scripts/install-deps.sh --test\n"
-              "(or set HPO_SKIP_SDK_TEST=1 to skip this test where PyPI cannot be reached)", file=sys.stderr)
-        sys.exit(1)
-    os.execv(venv_python, [venv_python, os.path.abspath(__file__)] + sys.argv[1:])
-
-
-_bootstrap()
+procs.reexec_in_venv(VENV, "SageMaker Python SDK v3", __file__)
 
 import logging  # noqa: E402
 import shutil  # noqa: E402
@@ -58,31 +46,10 @@ import time  # noqa: E402
 
 S3_ENV_KEYS = ("AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
 TMP = tempfile.mkdtemp(prefix="hpo-sdk3-test-")
-# The user's AWS and SDK configuration and proxies stay out (read when the SDK is imported).
-for var in list(os.environ):
-    if (var.startswith("AWS_") and var not in S3_ENV_KEYS) or var.startswith("SAGEMAKER_") \
-            or var.lower() in ("http_proxy", "https_proxy", "all_proxy") or var in ("PYTHONPATH", "PYTHONHOME"):
-        del os.environ[var]
-open(os.path.join(TMP, "aws-config"), "w").close()
-with open(os.path.join(TMP, "sagemaker-config.yaml"), "w") as f:
-    f.write("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n")
-os.environ.update({
-    "AWS_CONFIG_FILE": os.path.join(TMP, "aws-config"),
-    "AWS_SHARED_CREDENTIALS_FILE": os.path.join(TMP, "aws-config"),
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",  # radosgw refuses boto3's default CRCs
-    "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
-    "SAGEMAKER_VALIDATE_ROLE": "false",
-    "SAGEMAKER_ADMIN_CONFIG_OVERRIDE": os.path.join(TMP, "sagemaker-config.yaml"),
-    "SAGEMAKER_USER_CONFIG_OVERRIDE": os.path.join(TMP, "sagemaker-config.yaml"),
-    "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
-})
+procs.isolate_sdk_environment(TMP, S3_ENV_KEYS)
+# ModelTrainer otherwise asks AWS IAM's SimulatePrincipalPolicy about the role: there is no IAM here.
+os.environ["SAGEMAKER_VALIDATE_ROLE"] = "false"
 logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
-
-sys.path.insert(0, HERE)
-import procs  # noqa: E402
-from procs import find, free_port, spawn, wait_for_workers  # noqa: E402
 
 try:
     import boto3
