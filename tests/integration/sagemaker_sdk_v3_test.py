@@ -10,6 +10,10 @@ where v2 read dictionaries. This drives hpo as a v3 user does:
     `HyperparameterTuner(model_trainer, ...).tune(inputs=...)`, waiting through
     `HyperParameterTuningJob.wait()` (its `refresh()` is the typed Describe);
   * `tuner.best_training_job()`, `tuner.describe()`, `tuner.analytics().dataframe()`;
+  * script mode: `ModelTrainer(source_code=SourceCode(source_dir=..., entry_script=...))` on a
+    framework image. The tuner uploads the code and an `sm_drivers` channel to S3 and sends
+    `sagemaker_program` and `sagemaker_submit_directory` unquoted (v2 sends them JSON-encoded);
+    the workers map the image to examples/trainers/script_mode.py, as a v2 user's do;
   * `tuner.stop_tuning_job()` on a running job;
   * a warm start from the first job (`warm_start_config=HyperParameterTuningJobWarmStartConfig`;
     the SDK's own `transfer_learning_tuner()` fails in sagemaker-train 1.27 before sending
@@ -58,7 +62,7 @@ try:
     from sagemaker.core.parameter import CategoricalParameter, ContinuousParameter, IntegerParameter
     from sagemaker.core.resources import TrainingJob
     from sagemaker.core.shapes import HyperParameterTuningJobWarmStartConfig, ParentHyperParameterTuningJob
-    from sagemaker.core.training.configs import Compute, OutputDataConfig, StoppingCondition
+    from sagemaker.core.training.configs import Compute, OutputDataConfig, SourceCode, StoppingCondition
     from sagemaker.train.model_trainer import ModelTrainer
     from sagemaker.train.tuner import HyperparameterTuner
 except ImportError as e:
@@ -71,6 +75,9 @@ QUADRATIC = find("HPO_QUADRATIC", "build/examples/trainers/quadratic")
 BUCKET = "hpo-sdk3-test"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/quadratic:latest"
+# A framework image for script mode, mapped to examples/trainers/script_mode.py on the workers.
+PYTORCH_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5-cpu-py311"
+SCRIPT_MODE = os.path.join(REPO_ROOT, "examples", "trainers", "script_mode.py")
 OBJECTIVE = "validation:loss"
 METRICS = [{"Name": OBJECTIVE, "Regex": "loss=([0-9.eE+-]+)"}]
 RANGES = {"x": ContinuousParameter(-1.0, 1.0), "y": ContinuousParameter(-1.0, 1.0),
@@ -110,7 +117,8 @@ def main():
     for i in (1, 2):
         spawn([HPO, "worker", "--connect", f"tcp://127.0.0.1:{zmq_port}", "--id", f"w{i}", "--slots", "4",
                "--instance-type", "ml.m5.large", "--work-dir", os.path.join(TMP, f"w{i}"),
-               "--image", f"{IMAGE}={QUADRATIC}"], os.path.join(TMP, f"worker{i}.log"), extra_env=s3_env)
+               "--image", f"{IMAGE}={QUADRATIC}", "--image", f"{PYTORCH_IMAGE}={SCRIPT_MODE}"],
+              os.path.join(TMP, f"worker{i}.log"), extra_env=s3_env)
     wait_for_workers(url, 2, TMP)
     # What a v3 user sets: every SageMaker client boto3 makes (sagemaker-core's too) goes to hpo.
     os.environ["AWS_ENDPOINT_URL_SAGEMAKER"] = url
@@ -168,6 +176,46 @@ def main():
     parents = [p.hyper_parameter_tuning_job_name for p in cd.warm_start_config.parent_hyper_parameter_tuning_jobs]
     check(parents == [name] and cd.warm_start_config.warm_start_type == "TransferLearning",
           "WarmStartConfig names the first job, TransferLearning")
+
+    print("[run] script mode: ModelTrainer(source_code=SourceCode(...)) on a framework image", flush=True)
+    src = os.path.join(TMP, "pytorch-src")
+    os.makedirs(src)
+    with open(os.path.join(src, "train.py"), "w") as f:
+        f.write("import argparse\n"
+                "from helper import offset\n"
+                "p = argparse.ArgumentParser()\n"
+                "p.add_argument('--lr', type=float)\n"
+                "p.add_argument('--epochs', type=int)\n"
+                "p.add_argument('--batch-size', type=int)\n"
+                "a = p.parse_args()\n"
+                "for e in range(a.epochs):\n"
+                "    print('epoch=%d loss=%.6f' % (e, (a.lr - 0.02) ** 2 + offset(a.batch_size) + 0.1 / (e + 1)))\n")
+    with open(os.path.join(src, "helper.py"), "w") as f:
+        f.write("def offset(batch):\n    return batch / 10000.0\n")
+    script = ModelTrainer(training_image=PYTORCH_IMAGE, role=ROLE, source_code=SourceCode(source_dir=src, entry_script="train.py"),
+                          compute=Compute(instance_type="ml.m5.large", instance_count=1),
+                          hyperparameters={"epochs": 3, "batch-size": 32},
+                          output_data_config=OutputDataConfig(s3_output_path=f"s3://{BUCKET}/output"),
+                          stopping_condition=StoppingCondition(max_runtime_in_seconds=600), sagemaker_session=session)
+    script_tuner = HyperparameterTuner(script, OBJECTIVE, {"lr": ContinuousParameter(0.001, 0.1)}, metric_definitions=METRICS,
+                                       objective_type="Minimize", strategy="Random", max_jobs=3, max_parallel_jobs=2)
+    script_name = f"sdk3-script-{RUN}"
+    script_tuner.tune(job_name=script_name)
+    raw = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=script_name)
+    check(raw["HyperParameterTuningJobStatus"] == "Completed", "the script-mode job Completed")
+    statics = raw["TrainingJobDefinition"]["StaticHyperParameters"]
+    check(statics.get("sagemaker_program") == "train.py" and
+          statics.get("sagemaker_submit_directory", "").startswith(f"s3://{BUCKET}/"),
+          "the SDK sent sagemaker_program and the uploaded source_dir, unquoted")
+    channels = [c["ChannelName"] for c in raw["TrainingJobDefinition"]["InputDataConfig"]]
+    check("sm_drivers" in channels, f"and its sm_drivers channel ({channels})")
+    sbest = raw["BestTrainingJob"]
+    lr = float(sbest["TunedHyperParameters"]["lr"])
+    want = (lr - 0.02) ** 2 + 32 / 10000.0 + 0.1 / 3
+    got = sbest["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+    check(abs(got - want) < 1e-5, f"the best objective {got:.6f} is what train.py prints for --lr {lr:.5f} "
+          f"--batch-size 32 on its last epoch ({want:.6f})")
+    check(script_tuner.best_training_job() == sbest["TrainingJobName"], "best_training_job() names it")
 
     print("[run] stop_tuning_job() on a running job", flush=True)
     slow = tuner("Random", 6, epochs=120, sleep_ms=500)
