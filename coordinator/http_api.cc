@@ -26,6 +26,7 @@
 #include "coordinator/cloudwatch_logs.h"
 #include "coordinator/cloudwatch_metrics.h"
 #include "coordinator/dashboard.h"
+#include "coordinator/search.h"
 #include "proto/codec.h"
 
 namespace hpo::coordinator {
@@ -106,7 +107,7 @@ bool Cursor(const httplib::Request& req, httplib::Response& res, int64_t* after,
 double Epoch(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 
 // A request member and the JSON type SageMaker's model gives it.
-enum class JsonType { kString, kInteger, kTimestamp, kList };
+enum class JsonType { kString, kInteger, kTimestamp, kList, kObject };
 using enum JsonType;
 struct Member {
   const char* name;
@@ -132,6 +133,7 @@ std::optional<ApiResponse> CheckMembers(const Json& req, std::initializer_list<M
       case JsonType::kInteger: want = v.is_number_integer() ? nullptr : "an integer"; break;
       case JsonType::kTimestamp: want = v.is_number() ? nullptr : "a timestamp in epoch seconds"; break;
       case JsonType::kList: want = v.is_array() ? nullptr : "a list"; break;
+      case JsonType::kObject: want = v.is_object() ? nullptr : "an object"; break;
     }
     if (!want || v.is_null()) continue;
     // A list or an object is named, not printed: printing is recursive, and a value nested
@@ -1029,6 +1031,105 @@ std::string DefaultStatusMessage(const std::string& status) {
   return status;
 }
 
+// DescribeTrainingJob's answer for training job `t` (launched). `definitions`, when given, keeps
+// each definition's request form across calls (a Search builds thousands of these).
+Json TrainingJobDocument(CoordinatorCore& c, const Trial& t, int64_t now_ms, std::map<std::string, Json>* definitions) {
+  const TuningJob* j = c.FindJob(t.tuning_job);
+  Json out;
+  // The definition as a training job's request, once per definition and instance option for a
+  // Search over many training jobs.
+  const std::string cache_key = t.tuning_job + "\n" + std::to_string(j->creation_ms) + "\n" + t.definition_name + "\n" +
+                                std::to_string(t.resource_option);
+  const Json* cached = nullptr;
+  if (definitions) {
+    if (auto it = definitions->find(cache_key); it != definitions->end()) cached = &it->second;
+  }
+  const proto::TrainingJobDefinition* def = nullptr;
+  for (const auto* dd : j->spec.Definitions()) {
+    if (!def || dd->definition_name.value_or("") == t.definition_name) def = dd;
+  }
+  proto::TuningJobSpec one;
+  if (def && !cached) {
+    // With instance configs to choose from, the one this training job was given.
+    const std::optional<proto::ResourceConfig> rc = proto::ResourceOption(*def, t.resource_option);
+    one.training_job_definition = rc ? proto::WithResourceConfig(*def, *rc) : *def;
+  }
+  Json fresh;
+  if (!cached) {
+    fresh = proto::EncodeCreateRequest(one).value("TrainingJobDefinition", Json::object());
+    cached = definitions ? &definitions->emplace(cache_key, std::move(fresh)).first->second : &fresh;
+  }
+  const Json& dj = *cached;
+  out["TrainingJobName"] = t.name;
+  out["TrainingJobArn"] = c.TrainingJobArn(t.name);
+  out["TuningJobArn"] = c.JobArn(j->name);
+  std::string output = dj.contains("OutputDataConfig") ? dj["OutputDataConfig"].value("S3OutputPath", "") : "";
+  while (!output.empty() && output.back() == '/') output.pop_back();
+  // Where the worker put the model (worker/artifacts.h): model.tar.gz, or with CompressionType
+  // NONE the model's files under the prefix .../output/model/, which the SageMaker SDK then
+  // deploys as an S3Prefix with CompressionType None.
+  const bool uncompressed = dj.contains("OutputDataConfig") && dj["OutputDataConfig"].value("CompressionType", "") == "NONE";
+  out["ModelArtifacts"] = {
+      {"S3ModelArtifacts", output + "/" + t.name + (uncompressed ? "/output/model/" : "/output/model.tar.gz")}};
+  proto::TrainingJobSummary s = c.Summary(t);
+  out["TrainingJobStatus"] = *s.training_job_status;
+  out["SecondaryStatus"] = t.SecondaryStatus();
+  if (!t.failure_reason.empty()) out["FailureReason"] = t.failure_reason;
+  out["HyperParameters"] = t.hyperparameters;
+  for (const char* k : {"AlgorithmSpecification", "RoleArn", "InputDataConfig", "OutputDataConfig", "ResourceConfig",
+                        "VpcConfig", "StoppingCondition", "EnableNetworkIsolation",
+                        "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining", "CheckpointConfig",
+                        "RetryStrategy", "Environment"}) {
+    if (dj.contains(k)) out[k] = dj[k];
+  }
+  // SageMaker always describes OutputDataConfig.KmsKeyId ("" when none), and the SDK's
+  // Estimator.attach() reads it without a fallback.
+  if (out.contains("OutputDataConfig") && !out["OutputDataConfig"].contains("KmsKeyId")) {
+    out["OutputDataConfig"]["KmsKeyId"] = "";
+  }
+  // SageMaker describes these as false when the request left them out; code reading
+  // desc["EnableManagedSpotTraining"] raised KeyError here.
+  for (const char* k : {"EnableNetworkIsolation", "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining"}) {
+    if (!out.contains(k)) out[k] = false;
+  }
+  if (!out.contains("AlgorithmSpecification")) out["AlgorithmSpecification"] = {{"TrainingInputMode", "File"}};
+  if (!out.contains("ResourceConfig")) out["ResourceConfig"] = {{"VolumeSizeInGB", 1}};
+  if (!out.contains("StoppingCondition")) out["StoppingCondition"] = {{"MaxRuntimeInSeconds", proto::kDefaultMaxRuntimeInSeconds}};
+  out["CreationTime"] = Epoch(t.creation_ms);
+  if (t.start_ms) out["TrainingStartTime"] = Epoch(t.start_ms);
+  if (t.end_ms) out["TrainingEndTime"] = Epoch(t.end_ms);
+  int64_t last = t.creation_ms;
+  Json tr = Json::array();
+  for (size_t i = 0; i < t.secondary.size(); ++i) {
+    const auto& st = t.secondary[i];
+    Json e = {{"Status", st.status}, {"StartTime", Epoch(st.start_ms)}};
+    if (i + 1 < t.secondary.size()) e["EndTime"] = Epoch(t.secondary[i + 1].start_ms);
+    // SageMaker gives every transition a message, and the SDK's log waiter reads it.
+    e["StatusMessage"] = !st.message.empty() ? st.message : DefaultStatusMessage(st.status);
+    tr.push_back(std::move(e));
+    last = std::max(last, st.start_ms);
+  }
+  out["SecondaryStatusTransitions"] = tr;
+  // SageMaker: the Timestamp is "the date and time that the algorithm emitted the metric".
+  Json fm = Json::array();
+  for (const auto& [m, v] : t.final_metrics) {
+    auto when = t.final_metric_ms.find(m);
+    const int64_t ts = when != t.final_metric_ms.end() && when->second > 0 ? when->second
+                       : t.end_ms                                        ? t.end_ms
+                                                                          : last;
+    last = std::max(last, ts);
+    fm.push_back({{"MetricName", m}, {"Value", v}, {"Timestamp", Epoch(ts)}});
+  }
+  out["LastModifiedTime"] = Epoch(std::max(last, t.end_ms));
+  out["FinalMetricDataList"] = fm;
+  if (t.start_ms) {
+    const auto [training, billable] = t.TrainingAndBillableSeconds(now_ms, c.options().spot_price_ratio);
+    out["TrainingTimeInSeconds"] = training;
+    out["BillableTimeInSeconds"] = billable;
+  }
+  return out;
+}
+
 ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
   if (auto bad = CheckMembers(req, {{"TrainingJobName", kString}})) return *bad;
   auto name = RequiredName(req, "TrainingJobName", 63);
@@ -1037,85 +1138,7 @@ ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
   bool found = d.WithCore([&](CoordinatorCore& c) {
     const Trial* t = c.FindTrial(*name);
     if (!t || t->Unlaunched()) return false;
-    const TuningJob* j = c.FindJob(t->tuning_job);
-    const proto::TrainingJobDefinition* def = nullptr;
-    for (const auto* dd : j->spec.Definitions()) {
-      if (!def || dd->definition_name.value_or("") == t->definition_name) def = dd;
-    }
-    proto::TuningJobSpec one;
-    if (def) {
-      // With instance configs to choose from, the one this training job was given.
-      const std::optional<proto::ResourceConfig> rc = proto::ResourceOption(*def, t->resource_option);
-      one.training_job_definition = rc ? proto::WithResourceConfig(*def, *rc) : *def;
-    }
-    Json dj = proto::EncodeCreateRequest(one).value("TrainingJobDefinition", Json::object());
-    out["TrainingJobName"] = t->name;
-    out["TrainingJobArn"] = c.TrainingJobArn(t->name);
-    out["TuningJobArn"] = c.JobArn(j->name);
-    std::string output = dj.contains("OutputDataConfig") ? dj["OutputDataConfig"].value("S3OutputPath", "") : "";
-    while (!output.empty() && output.back() == '/') output.pop_back();
-    // Where the worker put the model (worker/artifacts.h): model.tar.gz, or with CompressionType
-    // NONE the model's files under the prefix .../output/model/, which the SageMaker SDK then
-    // deploys as an S3Prefix with CompressionType None.
-    const bool uncompressed = dj.contains("OutputDataConfig") && dj["OutputDataConfig"].value("CompressionType", "") == "NONE";
-    out["ModelArtifacts"] = {
-        {"S3ModelArtifacts", output + "/" + t->name + (uncompressed ? "/output/model/" : "/output/model.tar.gz")}};
-    proto::TrainingJobSummary s = c.Summary(*t);
-    out["TrainingJobStatus"] = *s.training_job_status;
-    out["SecondaryStatus"] = t->SecondaryStatus();
-    if (!t->failure_reason.empty()) out["FailureReason"] = t->failure_reason;
-    out["HyperParameters"] = t->hyperparameters;
-    for (const char* k : {"AlgorithmSpecification", "RoleArn", "InputDataConfig", "OutputDataConfig", "ResourceConfig",
-                          "VpcConfig", "StoppingCondition", "EnableNetworkIsolation",
-                          "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining", "CheckpointConfig",
-                          "RetryStrategy", "Environment"}) {
-      if (dj.contains(k)) out[k] = dj[k];
-    }
-    // SageMaker always describes OutputDataConfig.KmsKeyId ("" when none), and the SDK's
-    // Estimator.attach() reads it without a fallback.
-    if (out.contains("OutputDataConfig") && !out["OutputDataConfig"].contains("KmsKeyId")) {
-      out["OutputDataConfig"]["KmsKeyId"] = "";
-    }
-    // SageMaker describes these as false when the request left them out; code reading
-    // desc["EnableManagedSpotTraining"] raised KeyError here.
-    for (const char* k : {"EnableNetworkIsolation", "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining"}) {
-      if (!out.contains(k)) out[k] = false;
-    }
-    if (!out.contains("AlgorithmSpecification")) out["AlgorithmSpecification"] = {{"TrainingInputMode", "File"}};
-    if (!out.contains("ResourceConfig")) out["ResourceConfig"] = {{"VolumeSizeInGB", 1}};
-    if (!out.contains("StoppingCondition")) out["StoppingCondition"] = {{"MaxRuntimeInSeconds", proto::kDefaultMaxRuntimeInSeconds}};
-    out["CreationTime"] = Epoch(t->creation_ms);
-    if (t->start_ms) out["TrainingStartTime"] = Epoch(t->start_ms);
-    if (t->end_ms) out["TrainingEndTime"] = Epoch(t->end_ms);
-    int64_t last = t->creation_ms;
-    Json tr = Json::array();
-    for (size_t i = 0; i < t->secondary.size(); ++i) {
-      const auto& st = t->secondary[i];
-      Json e = {{"Status", st.status}, {"StartTime", Epoch(st.start_ms)}};
-      if (i + 1 < t->secondary.size()) e["EndTime"] = Epoch(t->secondary[i + 1].start_ms);
-      // SageMaker gives every transition a message, and the SDK's log waiter reads it.
-      e["StatusMessage"] = !st.message.empty() ? st.message : DefaultStatusMessage(st.status);
-      tr.push_back(std::move(e));
-      last = std::max(last, st.start_ms);
-    }
-    out["SecondaryStatusTransitions"] = tr;
-    // SageMaker: the Timestamp is "the date and time that the algorithm emitted the metric".
-    Json fm = Json::array();
-    for (const auto& [m, v] : t->final_metrics) {
-      auto when = t->final_metric_ms.find(m);
-      const int64_t ts = when != t->final_metric_ms.end() && when->second > 0 ? when->second
-                         : t->end_ms                                        ? t->end_ms
-                                                                            : last;
-      last = std::max(last, ts);
-      fm.push_back({{"MetricName", m}, {"Value", v}, {"Timestamp", Epoch(ts)}});
-    }
-    out["LastModifiedTime"] = Epoch(std::max(last, t->end_ms));
-    out["FinalMetricDataList"] = fm;
-    if (t->start_ms) {
-      const auto [training, billable] = t->TrainingAndBillableSeconds(d.Now(), c.options().spot_price_ratio);
-      out["TrainingTimeInSeconds"] = training;
-      out["BillableTimeInSeconds"] = billable;
-    }
+    out = TrainingJobDocument(c, *t, d.Now(), nullptr);
     return true;
   });
   // SageMaker's answer, not its API model's ResourceNotFound (proto::kRequestedResourceNotFound).
@@ -1124,6 +1147,166 @@ ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
                     std::string(proto::kRequestedResourceNotFound) + " No training job named " + *name +
                         "; ListTrainingJobsForHyperParameterTuningJob lists a tuning job's training jobs");
   }
+  return Ok(out);
+}
+
+Json TagsJson(const std::vector<proto::Tag>& tags) {
+  Json out = Json::array();
+  for (const auto& t : tags) out.push_back({{"Key", t.key.value_or("")}, {"Value", t.value.value_or("")}});
+  return out;
+}
+
+// The tags a training job has: its own, or (a record from before training jobs kept their own)
+// its tuning job's.
+const std::vector<proto::Tag>& TrainingJobTags(const CoordinatorCore& c, const Trial& t) {
+  static const std::vector<proto::Tag> kNone;
+  if (t.tags) return *t.tags;
+  const TuningJob* owner = c.FindJob(t.tuning_job);
+  return owner ? owner->spec.tags : kNone;
+}
+
+// Search: SageMaker's search over the training jobs and tuning jobs here (coordinator/search.h
+// has the expression's semantics). Each resource is matched as the document Search returns for
+// it, built under the core's lock (a definition's request form once per definition); only the
+// page's records are encoded. Sorted by SortBy (LastModifiedTime), Descending by default; a
+// resource without the property sorts last. Paged with NextToken as the list actions are.
+ApiResponse Search(Dispatcher& d, const Json& req) {
+  if (auto bad = CheckMembers(req, {{"Resource", kString}, {"SearchExpression", kObject}, {"SortBy", kString},
+                                    {"SortOrder", kString}, {"NextToken", kString}, {"MaxResults", kInteger},
+                                    {"CrossAccountFilterOption", kString}, {"VisibilityConditions", kList}})) {
+    return *bad;
+  }
+  auto resource_name = RequiredString(req, "Resource");
+  if (!resource_name.ok()) return FromStatus(resource_name.status());
+  auto resource = ParseSearchResource(*resource_name);
+  if (!resource.ok()) return FromStatus(resource.status());
+  std::optional<SearchExpression> expression;
+  if (req.contains("SearchExpression") && req["SearchExpression"].is_object()) {
+    auto e = SearchExpression::Parse(req["SearchExpression"], *resource);
+    if (!e.ok()) return FromStatus(e.status());
+    expression = std::move(e).value();
+  }
+  auto sort_by_r = OptionalString(req, "SortBy", "LastModifiedTime");
+  if (!sort_by_r.ok()) return FromStatus(sort_by_r.status());
+  const std::string sort_by = *sort_by_r;
+  if (Status s = SearchExpression::CheckPropertyName(sort_by, *resource, "SortBy"); !s.ok()) return FromStatus(s);
+  bool desc = true;
+  if (req.contains("SortOrder") && !req["SortOrder"].is_null()) {
+    auto dr = Descending(req);
+    if (!dr.ok()) return FromStatus(dr.status());
+    desc = *dr;
+  }
+  auto cross_r = OptionalString(req, "CrossAccountFilterOption", "SameAccount", {"SameAccount", "CrossAccount"});
+  if (!cross_r.ok()) return FromStatus(cross_r.status());
+  // VisibilityConditions: a resource with tag KEY is shown only when its value is VALUE.
+  std::vector<std::pair<std::string, std::string>> visible;
+  if (req.contains("VisibilityConditions") && req["VisibilityConditions"].is_array()) {
+    const Json& list = req["VisibilityConditions"];
+    if (list.size() > 10) return AwsError(400, "ValidationException", "VisibilityConditions holds at most 10 conditions");
+    for (size_t i = 0; i < list.size(); ++i) {
+      const std::string at = "VisibilityConditions[" + std::to_string(i) + "]";
+      const Json& v = list[i];
+      const std::string key = v.is_object() && v.contains("Key") && v["Key"].is_string() ? v["Key"].get<std::string>() : "";
+      if (key.rfind("Tags.", 0) != 0 || key.size() == 5 || !v.contains("Value") || !v["Value"].is_string()) {
+        return AwsError(400, "ValidationException", at + " must be {\"Key\": \"Tags.KEY\", \"Value\": \"...\"}");
+      }
+      visible.emplace_back(key.substr(5), v["Value"].get<std::string>());
+    }
+  }
+  // The token's scope names the search: a token of another expression marks a place in rows it
+  // never had.
+  const std::string expression_text = req.contains("SearchExpression") ? req["SearchExpression"].dump() : "";
+  char digest[17];
+  std::snprintf(digest, sizeof digest, "%016zx", std::hash<std::string>{}(expression_text + "\n" + *cross_r));
+  auto page = ReadPage(req, 10, 100, "Search " + *resource_name + " " + digest);
+  if (!page.ok()) return FromStatus(page.status());
+  const bool training = *resource == SearchResource::kTrainingJob;
+  const std::vector<std::string>& members = SearchResourceMembers(*resource);
+  const int64_t now = d.Now();
+  std::map<std::string, Json> definitions;  // kept across the chunks below
+  auto document = [&](CoordinatorCore& c, const std::string& name) -> std::optional<Json> {
+    Json doc;
+    if (training) {
+      const Trial* t = c.FindTrial(name);
+      if (!t || t->Unlaunched()) return std::nullopt;  // deleted meanwhile
+      doc = TrainingJobDocument(c, *t, now, &definitions);
+      doc["Tags"] = TagsJson(TrainingJobTags(c, *t));
+    } else {
+      const TuningJob* j = c.FindJob(name);
+      if (!j) return std::nullopt;
+      auto r = c.Describe(name, now);
+      if (!r.ok()) return std::nullopt;
+      doc = DescribeAsSageMaker(*r);
+      doc["Tags"] = TagsJson(j->spec.tags);
+    }
+    return doc;
+  };
+  auto shown = [&](const Json& doc) {
+    for (const auto& [key, value] : visible) {
+      for (const Json& t : doc["Tags"]) {
+        if (t["Key"] == key && t["Value"] != value) return false;
+      }
+    }
+    return true;
+  };
+  // The candidates' names first, then their documents in chunks, each under the core's lock
+  // once: a search over 50,000 training jobs builds as many documents (about 20 us each here),
+  // and the dispatcher and other API calls get the core between chunks, not after a second.
+  std::vector<std::string> names;
+  if (*cross_r == "SameAccount") {  // nothing here is shared from another account
+    d.WithCore([&](CoordinatorCore& c) {
+      for (const TuningJob* j : c.Jobs()) {
+        if (!training) {
+          names.push_back(j->name);
+          continue;
+        }
+        for (const Trial* t : c.TrialsOf(j->name)) {
+          if (!t->Unlaunched()) names.push_back(t->name);
+        }
+      }
+      return 0;
+    });
+  }
+  constexpr size_t kChunk = 256;
+  std::vector<SortKey> rows;
+  for (size_t start = 0; start < names.size(); start += kChunk) {
+    // A moment for the others between chunks: a mutex is not fair, and taken back at once the
+    // lock went to this thread again (Dispatcher::DeleteTuningJob found the same).
+    if (start > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    d.WithCore([&](CoordinatorCore& c) {
+      for (size_t i = start; i < std::min(names.size(), start + kChunk); ++i) {
+        const std::optional<Json> doc = document(c, names[i]);
+        if (!doc || !shown(*doc) || (expression && !expression->Matches(*doc))) continue;
+        const SearchSortValue v = SearchExpression::SortValue(*doc, sort_by, *resource);
+        SortKey k;
+        k.name = names[i];
+        if (!v.present) {
+          k.number = desc ? -1e308 : 1e308;  // last in either order
+        } else {
+          k.number = v.number;
+          k.text = v.text;
+        }
+        rows.push_back(std::move(k));
+      }
+      return 0;
+    });
+  }
+  std::sort(rows.begin(), rows.end(), [&](const SortKey& a, const SortKey& b) { return desc ? b < a : a < b; });
+  Json out = d.WithCore([&](CoordinatorCore& c) {
+    Json result = Paginate<SortKey>(
+        rows, *page, desc, "Results", [](const SortKey& k) { return k; },
+        [&](const SortKey& k) {
+          std::optional<Json> doc = document(c, k.name);
+          Json record = Json::object();
+          for (const std::string& m : members) {
+            if (doc && doc->contains(m)) record[m] = std::move((*doc)[m]);
+          }
+          if (!doc) record[training ? "TrainingJobName" : "HyperParameterTuningJobName"] = k.name;  // deleted since
+          return Json{{SearchRecordMember(*resource), std::move(record)}};
+        });
+    result["TotalHits"] = {{"Value", rows.size()}, {"Relation", "EqualTo"}};
+    return result;
+  });
   return Ok(out);
 }
 
@@ -1275,12 +1458,13 @@ ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, cons
   if (action == "AddTags") return AddTags(d, req);
   if (action == "DeleteTags") return DeleteTags(d, req);
   if (action == "ListTrainingJobs") return ListAllTrainingJobs(d, req);
+  if (action == "Search") return Search(d, req);
   return AwsError(400, "UnknownOperationException",
                   "this coordinator does not implement SageMaker." + action +
                       "; it implements CreateHyperParameterTuningJob, DescribeHyperParameterTuningJob, "
                       "ListHyperParameterTuningJobs, ListTrainingJobsForHyperParameterTuningJob, "
                       "StopHyperParameterTuningJob, DeleteHyperParameterTuningJob, DescribeTrainingJob, "
-                      "StopTrainingJob, ListTrainingJobs, ListTags, AddTags and DeleteTags (the training jobs' logs: "
+                      "StopTrainingJob, ListTrainingJobs, Search, ListTags, AddTags and DeleteTags (the training jobs' logs: "
                       "CloudWatch Logs' actions on this endpoint, or hpo logs; their metrics: hpo trials and the "
                       "dashboard)");
 }

@@ -3,7 +3,7 @@
 //
 // Input layout: byte 0 chooses the action (the twelve the API implements, an unknown one, the four
 // CloudWatch Logs actions and an unknown one of those, CloudWatch's three and an unknown one,
-// then CloudWatch's query protocol, whose body names its own Action); the rest is the request
+// then CloudWatch's query protocol, whose body names its own Action; then Search); the rest is the request
 // body. One coordinator core (an in-memory store) serves every input, seeded with one valid
 // tuning job, "fuzz-seed", with output lines and metric values, so that inputs naming it reach
 // the describe, list, tag, stop, logs and metrics paths, and pagination tokens of real listings.
@@ -71,7 +71,9 @@ constexpr const char* kActions[] = {"CreateHyperParameterTuningJob",
                                     "CW:GetMetricData",
                                     "CW:PutMetricData",
                                     // CloudWatch in the query protocol: the body is the form, its Action in it
-                                    "CWQ"};
+                                    "CWQ",
+                                    // Added later, last so that the corpus's first bytes keep their actions
+                                    "Search"};
 constexpr size_t kActionCount = sizeof(kActions) / sizeof(kActions[0]);
 
 constexpr const char* kSeedJob = R"json({

@@ -109,6 +109,10 @@ NEWER_MODEL = {
         "MaxPendingTimeInSeconds": {"type": "integer", "box": True, "max": 2419200, "min": 7200},
         "TrainingPlanArn": {"type": "string", "max": 2048, "min": 50,
                             "pattern": "arn:aws[a-z\\-]*:sagemaker:[a-z0-9\\-]*:[0-9]{12}:training-plan/.*"},
+        "Long": {"type": "long"},
+        "Relation": {"type": "string", "enum": ["EqualTo", "GreaterThanOrEqualTo"]},
+        "TotalHits": {"type": "structure", "members": {"Value": {"shape": "Long", "box": True},
+                                                       "Relation": {"shape": "Relation"}}},
     },
     "members": {
         "DescribeHyperParameterTuningJobResponse": {
@@ -124,6 +128,10 @@ NEWER_MODEL = {
         "StoppingCondition": {"MaxPendingTimeInSeconds": "MaxPendingTimeInSeconds"},
         "TrainingJobSummary": {"SecondaryStatus": "SecondaryStatus"},
         "ListTrainingJobsRequest": {"TrainingPlanArnEquals": "TrainingPlanArn"},
+        "SearchResponse": {"TotalHits": "TotalHits"},
+        "HyperParameterTuningJobSearchEntity": {
+            "ConsumedResources": "HyperParameterTuningJobConsumedResources",
+            "TuningJobCompletionDetails": "HyperParameterTuningJobCompletionDetails"},
     },
     # Enum values added since, and required lists the newer model relaxed.
     "enums": {"SecondaryStatus": ["Pending"]},
@@ -1378,12 +1386,111 @@ class AwsClients(unittest.TestCase):
         out = cli("list-metrics", "--namespace", ns, "--dimensions", f"Name=TrainingJobName,Value={trial}")
         self.assertEqual(sorted(m["MetricName"] for m in out["Metrics"]), sorted(m["MetricName"] for m in listed))
 
+    def test_20_search(self):
+        # SageMaker's Search over the training jobs and tuning jobs here (coordinator/search.h);
+        # every response is walked against the model's SearchResponse by the Wire.
+        self.need("main_done")
+        rows = self.need("main_rows")
+        arn = self.need(MAIN)
+        loss = {r["TrainingJobName"]: r["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for r in rows}
+        layers = {r["TrainingJobName"]: int(r["TunedHyperParameters"]["layers"]) for r in rows}
+        mine = {"Name": "TuningJobArn", "Operator": "Equals", "Value": arn}
+
+        def search(expression=None, **kw):
+            if expression is not None:
+                kw["SearchExpression"] = expression
+            return self.sm.search(Resource=kw.pop("Resource", "TrainingJob"), **kw)
+
+        def names(out, member="TrainingJob", key="TrainingJobName"):
+            return [r[member][key] for r in out["Results"]]
+
+        out = search({"Filters": [mine]}, MaxResults=100)
+        self.assertEqual(sorted(names(out)), sorted(loss))
+        job = out["Results"][0]["TrainingJob"]
+        self.assertEqual(job["TuningJobArn"], arn)
+        self.assertIn("loss", [m["MetricName"] for m in job["FinalMetricDataList"]])
+        self.assertIn("Tags", job)
+        self.assertEqual(out["ResponseMetadata"]["HTTPStatusCode"], 200)
+        modified = [r["TrainingJob"]["LastModifiedTime"] for r in out["Results"]]
+        self.assertEqual(modified, sorted(modified, reverse=True), "LastModifiedTime, Descending by default")
+        # A metric: filtered and sorted by its final value.
+        cut = sorted(loss.values())[len(loss) // 2]
+        out = search({"Filters": [mine, {"Name": "Metrics.loss", "Operator": "LessThan", "Value": repr(cut)}]},
+                     SortBy="Metrics.loss", SortOrder="Ascending", MaxResults=100)
+        want = sorted((n for n in loss if loss[n] < cut), key=lambda n: loss[n])
+        self.assertEqual(names(out), want)
+        # A hyperparameter, compared as a number; Or over subexpressions.
+        out = search({"Filters": [mine, {"Name": "HyperParameters.layers", "Operator": "GreaterThanOrEqualTo",
+                                         "Value": "3"}]}, MaxResults=100)
+        self.assertEqual(sorted(names(out)), sorted(n for n in layers if layers[n] >= 3))
+        two = sorted(loss)[:2]
+        out = search({"Operator": "Or", "SubExpressions": [
+            {"Filters": [{"Name": "TrainingJobName", "Value": two[0]}]},
+            {"Filters": [{"Name": "TrainingJobName", "Operator": "In", "Value": f"{two[1]}, nothing-here"}]}]})
+        self.assertEqual(sorted(names(out)), two)
+        # A nested filter: one element of the list satisfies all its filters.
+        out = search({"Filters": [mine], "NestedFilters": [{"NestedPropertyName": "SecondaryStatusTransitions",
+                                                            "Filters": [{"Name": "SecondaryStatusTransitions.Status",
+                                                                         "Value": "Completed"}]}]}, MaxResults=100)
+        self.assertEqual(len(out["Results"]), len(loss))
+        # Pages by hand: each training job once, in one order; TotalHits counts them all.
+        got, token, pages = [], None, 0
+        while True:
+            kw = {"SortBy": "TrainingJobName", "SortOrder": "Ascending", "MaxResults": 4}
+            if token:
+                kw["NextToken"] = token
+            page = search({"Filters": [mine]}, **kw)
+            got += names(page)
+            pages += 1
+            token = page.get("NextToken")
+            if not token:
+                break
+            self.assertLess(pages, 10, "pagination does not end")
+        self.assertEqual(got, sorted(loss))
+        # TotalHits is newer than Debian's botocore, which drops it: read through the newer model.
+        page = self.newer_client().search(Resource="TrainingJob", SearchExpression={"Filters": [mine]}, MaxResults=2)
+        self.assertEqual((len(page["Results"]), page["TotalHits"]), (2, {"Value": len(loss), "Relation": "EqualTo"}))
+        # Tuning jobs.
+        out = search({"Filters": [{"Name": "HyperParameterTuningJobName", "Operator": "In",
+                                   "Value": f"{MAIN},{LONG_SDK}"}]}, Resource="HyperParameterTuningJob")
+        recs = {r["HyperParameterTuningJob"]["HyperParameterTuningJobName"]: r["HyperParameterTuningJob"]
+                for r in out["Results"]}
+        self.assertEqual(sorted(recs), sorted([MAIN, LONG_SDK]))
+        self.assertEqual(recs[MAIN]["HyperParameterTuningJobStatus"], "Completed")
+        self.assertEqual(recs[MAIN]["BestTrainingJob"]["TrainingJobName"], min(loss, key=loss.get))
+        out = search({"Filters": [{"Name": "BestTrainingJob.FinalHyperParameterTuningJobObjectiveMetric.Value",
+                                   "Operator": "LessThanOrEqualTo", "Value": repr(min(loss.values()))},
+                                  {"Name": "HyperParameterTuningJobName", "Value": MAIN}]},
+                     Resource="HyperParameterTuningJob")
+        self.assertEqual(names(out, "HyperParameterTuningJob", "HyperParameterTuningJobName"), [MAIN])
+        # What SageMaker refuses is refused, saying what is wrong.
+        for kw, says in (
+                ({"SearchExpression": {"Filters": [{"Name": "TrainingJobStatus", "Operator": "GreaterThan",
+                                                    "Value": "A"}]}}, "not supported for text properties"),
+                ({"SearchExpression": {"Filters": [{"Name": "Metric.loss", "Value": "1"}]}}, "Metrics.NAME"),
+                ({"SearchExpression": {"Filters": [{"Name": "TrainingJobName", "Operator": "Contains", "Value": "a"},
+                                                   {"Name": "RoleArn", "Operator": "Contains", "Value": "b"}]}},
+                 "'CONTAINS' operator usage limit of 1 exceeded"),
+                ({"SearchExpression": {"Filters": [{"Name": "CreationTime", "Operator": "GreaterThan",
+                                                    "Value": "yesterday"}]}}, "YYYY-mm-ddTHH:MM:SS"),
+                ({"Resource": "Experiment"}, "TrainingJob or HyperParameterTuningJob"),
+                ({"SortBy": "Metrics"}, "not a property")):
+            with self.assertRaises(botocore.exceptions.ClientError) as cm:
+                search(**kw)
+            self.assertEqual(error_code(cm.exception), "ValidationException")
+            self.assertIn(says, cm.exception.response["Error"]["Message"])
+        # The aws CLI (which follows NextToken itself).
+        _, out, _ = self.aws("search", "--resource", "TrainingJob", "--search-expression",
+                             json.dumps({"Filters": [mine]}), "--sort-by", "Metrics.loss", "--sort-order", "Ascending")
+        self.check_cli(out, "Search")
+        self.assertEqual(names(out), sorted(loss, key=loss.get))
+
     def test_99_every_response_was_checked(self):
         checked = self.wire.checked
         for op in ("CreateHyperParameterTuningJob", "DescribeHyperParameterTuningJob", "ListHyperParameterTuningJobs",
                    "ListTrainingJobsForHyperParameterTuningJob", "StopHyperParameterTuningJob",
                    "DescribeTrainingJob", "StopTrainingJob", "DeleteHyperParameterTuningJob", "ListTags",
-                   "ListTrainingJobs", "AddTags", "DeleteTags"):
+                   "ListTrainingJobs", "AddTags", "DeleteTags", "Search"):
             self.assertGreater(checked.get(op, 0), 0, f"no {op} response was checked")
         print("\n    responses checked against the model: "
               + ", ".join(f"{op} {n}" for op, n in sorted(checked.items())), file=sys.stderr)
