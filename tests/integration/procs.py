@@ -159,3 +159,28 @@ def isolate_sdk_environment(tmp, s3_keys):
         "SAGEMAKER_USER_CONFIG_OVERRIDE": os.path.join(tmp, "sagemaker-config.yaml"),
         "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
     })
+
+
+def write_script_mode_source(directory):
+    """A framework estimator's source_dir for the SDK tests' script mode: train.py (importing a
+    helper module beside it, as real source directories do) prints `epoch=E loss=L` for
+    --lr, --epochs and --batch-size; script_mode_loss() is the last line's loss."""
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "train.py"), "w") as f:
+        f.write("import argparse\n"
+                "from helper import offset\n"
+                "p = argparse.ArgumentParser()\n"
+                "p.add_argument('--lr', type=float)\n"
+                "p.add_argument('--epochs', type=int)\n"
+                "p.add_argument('--batch-size', type=int)\n"
+                "a = p.parse_args()\n"
+                "for e in range(a.epochs):\n"
+                "    print('epoch=%d loss=%.6f' % (e, (a.lr - 0.02) ** 2 + offset(a.batch_size) + 0.1 / (e + 1)))\n")
+    with open(os.path.join(directory, "helper.py"), "w") as f:
+        f.write("def offset(batch):\n    return batch / 10000.0\n")
+    return directory
+
+
+def script_mode_loss(lr, epochs, batch_size):
+    """The loss write_script_mode_source's train.py prints on its last epoch."""
+    return (lr - 0.02) ** 2 + batch_size / 10000.0 + 0.1 / epochs

@@ -506,20 +506,7 @@ def scenario_script_mode(c, ck):
     """A framework estimator (script mode): the SDK uploads source_dir to S3 and sends
     sagemaker_program / sagemaker_submit_directory; the worker downloads the code and
     script_mode.py runs the entry point with --name value arguments."""
-    src = os.path.join(c.tmp, "pytorch-src")
-    os.makedirs(src, exist_ok=True)
-    with open(os.path.join(src, "train.py"), "w") as f:
-        f.write("import argparse\n"
-                "from helper import offset\n"
-                "p = argparse.ArgumentParser()\n"
-                "p.add_argument('--lr', type=float)\n"
-                "p.add_argument('--epochs', type=int)\n"
-                "p.add_argument('--batch-size', type=int)\n"
-                "a = p.parse_args()\n"
-                "for e in range(a.epochs):\n"
-                "    print('epoch=%d loss=%.6f' % (e, (a.lr - 0.02) ** 2 + offset(a.batch_size) + 0.1 / (e + 1)))\n")
-    with open(os.path.join(src, "helper.py"), "w") as f:
-        f.write("def offset(batch):\n    return batch / 10000.0\n")
+    src = procs.write_script_mode_source(os.path.join(c.tmp, "pytorch-src"))
     est = PyTorch(entry_point="train.py", source_dir=src, image_uri=PYTORCH_IMAGE, role=ROLE, instance_count=1,
                   instance_type=WORKER_TYPE, sagemaker_session=c.session, output_path=OUTPUT, max_run=600,
                   hyperparameters={"epochs": 3, "batch-size": 32}, metric_definitions=METRICS)
@@ -534,7 +521,7 @@ def scenario_script_mode(c, ck):
           "the SDK uploaded source_dir to S3 and sent sagemaker_submit_directory")
     best = d["BestTrainingJob"]
     lr = float(best["TunedHyperParameters"]["lr"])
-    want = (lr - 0.02) ** 2 + 32 / 10000.0 + 0.1 / 3
+    want = procs.script_mode_loss(lr, epochs=3, batch_size=32)
     ck.ok(abs(best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] - want) < 1e-5,
           f"best objective {best['FinalHyperParameterTuningJobObjectiveMetric']['Value']:.6f} is what train.py "
           f"prints for --lr {lr:.5f} --batch-size 32 on its last epoch ({want:.6f})")

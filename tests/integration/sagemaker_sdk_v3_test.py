@@ -178,20 +178,7 @@ def main():
           "WarmStartConfig names the first job, TransferLearning")
 
     print("[run] script mode: ModelTrainer(source_code=SourceCode(...)) on a framework image", flush=True)
-    src = os.path.join(TMP, "pytorch-src")
-    os.makedirs(src)
-    with open(os.path.join(src, "train.py"), "w") as f:
-        f.write("import argparse\n"
-                "from helper import offset\n"
-                "p = argparse.ArgumentParser()\n"
-                "p.add_argument('--lr', type=float)\n"
-                "p.add_argument('--epochs', type=int)\n"
-                "p.add_argument('--batch-size', type=int)\n"
-                "a = p.parse_args()\n"
-                "for e in range(a.epochs):\n"
-                "    print('epoch=%d loss=%.6f' % (e, (a.lr - 0.02) ** 2 + offset(a.batch_size) + 0.1 / (e + 1)))\n")
-    with open(os.path.join(src, "helper.py"), "w") as f:
-        f.write("def offset(batch):\n    return batch / 10000.0\n")
+    src = procs.write_script_mode_source(os.path.join(TMP, "pytorch-src"))
     script = ModelTrainer(training_image=PYTORCH_IMAGE, role=ROLE, source_code=SourceCode(source_dir=src, entry_script="train.py"),
                           compute=Compute(instance_type="ml.m5.large", instance_count=1),
                           hyperparameters={"epochs": 3, "batch-size": 32},
@@ -211,7 +198,7 @@ def main():
     check("sm_drivers" in channels, f"and its sm_drivers channel ({channels})")
     sbest = raw["BestTrainingJob"]
     lr = float(sbest["TunedHyperParameters"]["lr"])
-    want = (lr - 0.02) ** 2 + 32 / 10000.0 + 0.1 / 3
+    want = procs.script_mode_loss(lr, epochs=3, batch_size=32)
     got = sbest["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
     check(abs(got - want) < 1e-5, f"the best objective {got:.6f} is what train.py prints for --lr {lr:.5f} "
           f"--batch-size 32 on its last epoch ({want:.6f})")
