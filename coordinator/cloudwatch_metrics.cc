@@ -36,6 +36,18 @@ constexpr int64_t kMaxDatapointsPerCall = 100800;  // GetMetricData's MaxDatapoi
 // them, stay far inside int64 for any time in range (aws_request.h: years 0000 to 9999).
 constexpr int64_t kMaxPeriodSeconds = 1000000000;
 
+// CloudWatch's periods for high-resolution metrics (a training job's values come at any second):
+// 1, 5, 10, 20, 30, or a multiple of 60; a Period of 7 was taken and gave 7-second buckets that
+// CloudWatch would refuse to make.
+bool ValidPeriod(int64_t p) {
+  return p == 1 || p == 5 || p == 10 || p == 20 || p == 30 || (p >= 60 && p <= kMaxPeriodSeconds && p % 60 == 0);
+}
+
+std::string PeriodRule(const std::string& path, int64_t got) {
+  return "The parameter " + path + " must be 1, 5, 10, 20, 30 or a multiple of 60 (seconds) up to 1,000,000,000; got " +
+         std::to_string(got) + ".";
+}
+
 const std::set<std::string>& KnownStatistics() {
   static const std::set<std::string> known = {"SampleCount", "Average", "Sum", "Minimum", "Maximum"};
   return known;
@@ -128,9 +140,7 @@ ApiResponse GetMetricStatistics(Dispatcher& d, AwsRequest& r) {
                                       {"Period", period.has_value()}}) {
     if (!present) return r.Error("MissingParameter", std::string("The parameter ") + name + " is required.");
   }
-  if (*period < 1 || *period > kMaxPeriodSeconds) {
-    return r.Error("InvalidParameterValue", "The parameter Period must be from 1 to 1,000,000,000 (seconds).");
-  }
+  if (!ValidPeriod(*period)) return r.Error("InvalidParameterValue", PeriodRule("Period", *period));
   if (!(*start < *end)) {
     return r.Error("InvalidParameterCombination", "The parameter StartTime must be less than the parameter EndTime.");
   }
@@ -253,10 +263,8 @@ ApiResponse GetMetricData(Dispatcher& d, AwsRequest& r) {
     if (!metric || !dq.metric.name) {
       return r.Error("MissingParameter", "The parameter " + stat->PathOf("Metric.MetricName") + " is required.");
     }
-    if (!period || *period < 1 || *period > kMaxPeriodSeconds) {
-      return r.Error(period ? "InvalidParameterValue" : "MissingParameter",
-                     "The parameter " + stat->PathOf("Period") + " must be given, from 1 to 1,000,000,000 (seconds).");
-    }
+    if (!period) return r.Error("MissingParameter", "The parameter " + stat->PathOf("Period") + " is required.");
+    if (!ValidPeriod(*period)) return r.Error("InvalidParameterValue", PeriodRule(stat->PathOf("Period"), *period));
     if (!KnownStatistics().count(dq.stat)) {
       return r.Error("InvalidParameterValue", "The parameter " + stat->PathOf("Stat") + " is \"" +
                                                   dq.stat.substr(0, 100) +

@@ -16,7 +16,7 @@
 //
 // Actions:
 //   GetMetricStatistics  Namespace, MetricName, Dimensions (TrainingJobName), StartTime, EndTime,
-//                        Period (seconds, 1 to 1e9), Statistics (SampleCount, Average, Sum, Minimum,
+//                        Period (seconds: 1, 5, 10, 20, 30 or a multiple of 60, up to 1e9), Statistics (SampleCount, Average, Sum, Minimum,
 //                        Maximum): one datapoint per period holding values, the periods counted
 //                        from StartTime; at most 1,440 periods, as CloudWatch. A value is dated
 //                        when the worker read its line, and no earlier than the training job's

@@ -379,6 +379,19 @@ TEST_F(Cluster, TheTrainingJobsOutputAndMetricsReadAsCloudWatchServesThem) {
   bad = base;
   bad["Period"] = "60";
   EXPECT_EQ(cw_error(bad), "SerializationException");
+  // CloudWatch's periods: 1, 5, 10, 20, 30 or a multiple of 60 (7 and 90 were taken).
+  for (int64_t p : {7, 45, 90, 61}) {
+    bad = base;
+    bad["Period"] = p;
+    const Json e = cw("GetMetricStatistics", bad, 400);
+    EXPECT_EQ(e.value("__type", ""), "InvalidParameterValue") << p;
+    EXPECT_NE(e.value("message", "").find("1, 5, 10, 20, 30 or a multiple of 60"), std::string::npos) << e.dump();
+  }
+  for (int64_t p : {5, 20, 120}) {
+    Json ok = base;
+    ok["Period"] = p;
+    EXPECT_TRUE(cw("GetMetricStatistics", ok).contains("Datapoints")) << p;
+  }
   // Numbers whose milliseconds would overflow are refused, not computed with.
   bad = base;
   bad["Period"] = std::numeric_limits<int64_t>::max();
@@ -474,6 +487,9 @@ TEST_F(Cluster, TheTrainingJobsOutputAndMetricsReadAsCloudWatchServesThem) {
             0u);
   EXPECT_EQ(data_error({{"Id", "m"}, {"MetricStat", metric_stat(2000000000, "Sum")}}).rfind("InvalidParameterValue", 0),
             0u);
+  EXPECT_NE(data_error({{"Id", "m"}, {"MetricStat", metric_stat(90, "Sum")}})
+                .find("MetricDataQueries[0].MetricStat.Period must be 1, 5, 10, 20, 30 or a multiple of 60"),
+            std::string::npos);
   EXPECT_EQ(data_error({{"Id", "m"}, {"MetricStat", metric_stat(60, "Sum")}}, {{"StartTime", -1e20}})
                 .rfind("InvalidParameterValue: The parameter StartTime must be a time from the year 0000", 0),
             0u);
