@@ -1202,7 +1202,9 @@ ApiResponse Search(Dispatcher& d, const Json& req) {
   std::vector<std::pair<std::string, std::string>> visible;
   if (req.contains("VisibilityConditions") && req["VisibilityConditions"].is_array()) {
     const Json& list = req["VisibilityConditions"];
-    if (list.size() > 10) return AwsError(400, "ValidationException", "VisibilityConditions holds at most 10 conditions");
+    if (list.empty() || list.size() > 5) {
+      return AwsError(400, "ValidationException", "VisibilityConditions must hold 1 to 5 conditions");
+    }
     for (size_t i = 0; i < list.size(); ++i) {
       const std::string at = "VisibilityConditions[" + std::to_string(i) + "]";
       const Json& v = list[i];

@@ -66,7 +66,8 @@ struct SearchSortValue {
 
 class SearchExpression {
  public:
-  // `expression` is the request's SearchExpression (an object). `where` prefixes messages.
+  // `expression` is the request's SearchExpression (an object); messages name the element
+  // ("SearchExpression.SubExpressions[1].Filters[0].Value ...").
   static Result<SearchExpression> Parse(const nlohmann::ordered_json& expression, SearchResource r);
   // A property name for SortBy, checked as Parse checks filters' names.
   static Status CheckPropertyName(std::string_view name, SearchResource r, const std::string& where);
