@@ -113,6 +113,14 @@ NEWER_MODEL = {
         "Relation": {"type": "string", "enum": ["EqualTo", "GreaterThanOrEqualTo"]},
         "TotalHits": {"type": "structure", "members": {"Value": {"shape": "Long", "box": True},
                                                        "Relation": {"shape": "Relation"}}},
+        "CrossAccountFilterOption": {"type": "string", "enum": ["SameAccount", "CrossAccount"]},
+        "VisibilityConditionsKey": {"type": "string", "max": 128, "min": 1,
+                                    "pattern": "([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)"},
+        "VisibilityConditionsValue": {"type": "string", "max": 256, "min": 0,
+                                      "pattern": "([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)"},
+        "VisibilityConditions": {"type": "structure", "members": {"Key": {"shape": "VisibilityConditionsKey"},
+                                                                  "Value": {"shape": "VisibilityConditionsValue"}}},
+        "VisibilityConditionsList": {"type": "list", "member": {"shape": "VisibilityConditions"}, "max": 5, "min": 1},
     },
     "members": {
         "DescribeHyperParameterTuningJobResponse": {
@@ -129,6 +137,8 @@ NEWER_MODEL = {
         "TrainingJobSummary": {"SecondaryStatus": "SecondaryStatus"},
         "ListTrainingJobsRequest": {"TrainingPlanArnEquals": "TrainingPlanArn"},
         "SearchResponse": {"TotalHits": "TotalHits"},
+        "SearchRequest": {"CrossAccountFilterOption": "CrossAccountFilterOption",
+                          "VisibilityConditions": "VisibilityConditionsList"},
         "HyperParameterTuningJobSearchEntity": {
             "ConsumedResources": "HyperParameterTuningJobConsumedResources",
             "TuningJobCompletionDetails": "HyperParameterTuningJobCompletionDetails"},
@@ -1450,6 +1460,17 @@ class AwsClients(unittest.TestCase):
         # TotalHits is newer than Debian's botocore, which drops it: read through the newer model.
         page = self.newer_client().search(Resource="TrainingJob", SearchExpression={"Filters": [mine]}, MaxResults=2)
         self.assertEqual((len(page["Results"]), page["TotalHits"]), (2, {"Value": len(loss), "Relation": "EqualTo"}))
+        # VisibilityConditions and CrossAccountFilterOption (newer than Debian's botocore too): a
+        # resource with the tag shows only with that value; none here is shared from elsewhere.
+        newer = self.newer_client()
+        def visible(conditions, **kw):
+            return len(newer.search(Resource="TrainingJob", SearchExpression={"Filters": [mine]}, MaxResults=100,
+                                    VisibilityConditions=conditions, **kw)["Results"])
+        self.assertEqual(visible([{"Key": "Tags.suite", "Value": "aws-clients"}]), len(loss))
+        self.assertEqual(visible([{"Key": "Tags.suite", "Value": "elsewhere"}]), 0)
+        self.assertEqual(visible([{"Key": "Tags.absent", "Value": "x"}]), len(loss), "without the tag: shown")
+        self.assertEqual(visible([{"Key": "Tags.suite", "Value": "aws-clients"}], CrossAccountFilterOption="CrossAccount"),
+                         0)
         # Tuning jobs.
         out = search({"Filters": [{"Name": "HyperParameterTuningJobName", "Operator": "In",
                                    "Value": f"{MAIN},{LONG_SDK}"}]}, Resource="HyperParameterTuningJob")
