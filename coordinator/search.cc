@@ -689,7 +689,14 @@ SearchSortValue SearchExpression::SortValue(const Json& doc, std::string_view na
     out.number = v.get<double>();
   } else if (v.is_string()) {
     out.present = true;
-    out.text = v.get<std::string>();
+    // A hyperparameter that reads as a number sorts as one ("10" after "9").
+    const std::optional<double> x =
+        p->where == Where::kHyperParameter ? ParseDecimal(TrimSpace(v.get_ref<const std::string&>())) : std::nullopt;
+    if (x) {
+      out.number = *x;
+    } else {
+      out.text = v.get<std::string>();
+    }
   } else if (v.is_boolean()) {
     out.present = true;
     out.text = v.get<bool>() ? "true" : "false";

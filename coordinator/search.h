@@ -56,8 +56,9 @@ const char* SearchRecordMember(SearchResource r);
 // holds (a document's other fields are left out of it).
 const std::vector<std::string>& SearchResourceMembers(SearchResource r);
 
-// A value a resource sorts by: numbers and timestamps by number, text and Booleans by text; a
-// resource without the property sorts after every other in either order.
+// A value a resource sorts by: numbers and timestamps by number (and a hyperparameter that reads
+// as a number), text and Booleans by text; a resource without the property sorts after every
+// other in either order.
 struct SearchSortValue {
   bool present = false;
   double number = 0;

@@ -200,6 +200,10 @@ TEST(Search, ResourcesAndSortValues) {
   EXPECT_EQ(SearchExpression::SortValue(doc, "TrainingJobStatus", tj).text, "Completed");
   EXPECT_EQ(SearchExpression::SortValue(doc, "InputDataConfig.ChannelName", tj).text, "train");  // the first
   EXPECT_FALSE(SearchExpression::SortValue(doc, "Metrics.accuracy", tj).present);
+  v = SearchExpression::SortValue(doc, "HyperParameters.layers", tj);  // "4": a number
+  EXPECT_TRUE(v.present && v.text.empty());
+  EXPECT_DOUBLE_EQ(v.number, 4);
+  EXPECT_EQ(SearchExpression::SortValue(doc, "HyperParameters.note", tj).text, "fast");
   EXPECT_TRUE(SearchExpression::CheckPropertyName("LastModifiedTime", tj, "SortBy").ok());
   EXPECT_FALSE(SearchExpression::CheckPropertyName("Metrics", tj, "SortBy").ok());
 }
