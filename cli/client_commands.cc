@@ -28,6 +28,7 @@
 #include "cli/local_state.h"
 #include "cli/run_control.h"
 #include "common/file_util.h"
+#include "common/text.h"
 #include "coordinator/core.h"
 #include "coordinator/dashboard.h"
 #include "coordinator/job_store.h"
@@ -401,6 +402,85 @@ bool NextPage(const Json& page, Json* req, const std::string& from) {
 
 }  // namespace
 
+// One `hpo search` condition as a Search filter: "NAME OP VALUE" (OP one of = != < <= > >= ~, ~
+// being Contains), "NAME in A,B,C", "NAME exists" or "NAME !exists". Spaces around the operator
+// are optional. Exits 2 saying the forms for anything else.
+Json SearchCondition(const std::string& condition) {
+  const std::string_view s = TrimSpace(condition);
+  auto bad = [&](const std::string& why) {
+    Fail(2, "search condition '" + condition + "' " + why +
+                ": write NAME OP VALUE (OP one of = != < <= > >= ~, ~ for contains), NAME in A,B, NAME exists or "
+                "NAME !exists; NAME is Metrics.NAME, HyperParameters.NAME, Tags.KEY or a field such as "
+                "TrainingJobStatus");
+  };
+  auto word = [&](std::string_view suffix, const char* op) -> std::optional<Json> {
+    if (s.size() <= suffix.size() || s.substr(s.size() - suffix.size()) != suffix) return std::nullopt;
+    const std::string_view name = TrimSpace(s.substr(0, s.size() - suffix.size()));
+    if (name.empty()) bad("names no property");
+    return Json{{"Name", std::string(name)}, {"Operator", op}};
+  };
+  if (auto j = word(" !exists", "NotExists")) return *j;
+  if (auto j = word(" exists", "Exists")) return *j;
+  if (const size_t in = s.find(" in "); in != std::string_view::npos) {
+    const std::string_view name = TrimSpace(s.substr(0, in)), values = TrimSpace(s.substr(in + 4));
+    if (name.empty() || values.empty()) bad("needs a name and a list");
+    return Json{{"Name", std::string(name)}, {"Operator", "In"}, {"Value", std::string(values)}};
+  }
+  const size_t at = s.find_first_of("<>=!~");
+  if (at == std::string_view::npos) bad("has no operator");
+  if (at == 0) bad("names no property");
+  static const std::pair<const char*, const char*> kOps[] = {{"<=", "LessThanOrEqualTo"}, {">=", "GreaterThanOrEqualTo"},
+                                                             {"!=", "NotEquals"}, {"<", "LessThan"},
+                                                             {">", "GreaterThan"}, {"=", "Equals"},
+                                                             {"~", "Contains"}};
+  for (const auto& [symbol, op] : kOps) {
+    if (s.substr(at, std::strlen(symbol)) != symbol) continue;
+    const std::string_view value = TrimSpace(s.substr(at + std::strlen(symbol)));
+    if (value.empty()) bad("has no value after " + std::string(symbol));
+    return Json{{"Name", std::string(TrimSpace(s.substr(0, at)))}, {"Operator", op}, {"Value", std::string(value)}};
+  }
+  bad("has an operator hpo does not know");
+  return Json();
+}
+
+// The value of Search property `name` in a record, as text for a table ("-" when it has none):
+// Metrics.NAME, HyperParameters.NAME, Tags.KEY or a path (a list's first element).
+std::string SearchColumn(const Json& record, const std::string& name) {
+  auto pair = [&](const char* list, const char* key, const char* value, const std::string& want) -> const Json* {
+    const Json& l = Field(record, list);
+    if (!l.is_array()) return nullptr;
+    for (const Json& e : l) {
+      if (Text(e, key) == want) return &Field(e, value);
+    }
+    return nullptr;
+  };
+  const Json* v = nullptr;
+  if (name.rfind("Metrics.", 0) == 0) {
+    v = pair("FinalMetricDataList", "MetricName", "Value", name.substr(8));
+  } else if (name.rfind("Tags.", 0) == 0) {
+    v = pair("Tags", "Key", "Value", name.substr(5));
+  } else if (name.rfind("HyperParameters.", 0) == 0) {
+    v = &Field(Field(record, "HyperParameters"), name.substr(16).c_str());
+  } else {
+    v = &record;
+    size_t start = 0;
+    while (v && start <= name.size()) {
+      const size_t dot = name.find('.', start);
+      const std::string part = name.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+      if (v->is_array()) v = v->empty() ? nullptr : &(*v)[0];
+      v = v ? &Field(*v, part.c_str()) : nullptr;
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+    if (v && v->is_array()) v = v->empty() ? nullptr : &(*v)[0];
+  }
+  if (!v || v->is_null()) return "-";
+  if (v->is_string()) return v->get<std::string>();
+  if (v->is_number()) return Num(v->get<double>());
+  return v->dump();
+}
+
+
 void AddClientCommands(CLI::App& app) {
   auto url = std::make_shared<std::string>(DefaultCoordinator());
   auto add_url = [url](CLI::App* c) {
@@ -689,6 +769,126 @@ void AddClientCommands(CLI::App& app) {
         std::printf("%-*s %-10s %-12s %s\n", width, Text(s, "TrainingJobName").c_str(),
                     Text(s, "TrainingJobStatus").c_str(), obj.c_str(), hps.c_str());
       }
+    }
+    Exit(0);
+  });
+
+  struct SearchArgs {
+    std::vector<std::string> conditions;
+    bool tuning_jobs = false;
+    bool any = false;
+    std::string sort_by;
+    std::string sort_order = "Descending";
+    size_t max = 100;
+    std::string output = "table";
+  };
+  auto sa = std::make_shared<SearchArgs>();
+  CLI::App* search = app.add_subcommand("search", "Find training jobs (or tuning jobs) across every tuning job, by "
+                                                  "metric, hyperparameter, tag or field (SageMaker's Search)");
+  search->add_option("conditions", sa->conditions,
+                     "Conditions, all of which must hold (--any: one): 'Metrics.validation:auc > 0.9', "
+                     "'HyperParameters.max_depth <= 4', 'Tags.team = vision', 'TrainingJobStatus in Completed,Stopped', "
+                     "'FailureReason exists'. None: every one");
+  search->add_flag("--tuning-jobs", sa->tuning_jobs, "Search tuning jobs instead of training jobs");
+  search->add_flag("--any", sa->any, "One condition is enough (Or); by default all must hold");
+  search->add_option("--sort-by", sa->sort_by,
+                     "A property to sort by, e.g. Metrics.validation:auc (default LastModifiedTime)");
+  search->add_option("--sort-order", sa->sort_order, "Ascending or Descending (the default)")
+      ->check(CLI::IsMember({"Ascending", "Descending"}));
+  search->add_option("--max", sa->max, "At most this many rows (default 100)")->check(CLI::PositiveNumber);
+  search->add_option("-o,--output", sa->output, "table, json (Search's Results), or names (one per line)")
+      ->check(CLI::IsMember({"table", "json", "names"}));
+  auto search_origin = add_origin(search);
+  search->footer(
+      "Examples:\n"
+      "  hpo search 'Metrics.validation:auc > 0.98' 'HyperParameters.max_depth <= 4' --sort-by Metrics.validation:auc\n"
+      "  hpo search 'TrainingJobStatus = Failed' 'FailureReason ~ OutOfMemory' -o names\n"
+      "  hpo search --tuning-jobs 'HyperParameterTuningJobConfig.Strategy = Bayesian'\n"
+      "  hpo search 'Tags.team = vision' --state-dir hpo-runs/quickstart-20261130-084248\n"
+      "The table shows each property a condition or --sort-by names. The same search through the AWS CLI:\n"
+      "  aws sagemaker search --resource TrainingJob --search-expression '{\"Filters\": [...]}' --endpoint-url URL");
+  search->callback([search_origin, sa] {
+    const char* resource = sa->tuning_jobs ? "HyperParameterTuningJob" : "TrainingJob";
+    Json req = {{"Resource", resource}, {"SortOrder", sa->sort_order}, {"MaxResults", std::min<size_t>(sa->max, 100)}};
+    if (!sa->sort_by.empty()) req["SortBy"] = sa->sort_by;
+    std::vector<std::string> columns;  // what the conditions and the sort name, once each
+    auto column = [&](const std::string& name) {
+      static const std::set<std::string> shown = {"TrainingJobName", "TrainingJobStatus", "HyperParameterTuningJobName",
+                                                  "HyperParameterTuningJobStatus"};
+      if (!shown.count(name) && std::find(columns.begin(), columns.end(), name) == columns.end()) {
+        columns.push_back(name);
+      }
+    };
+    if (!sa->conditions.empty()) {
+      Json filters = Json::array();
+      for (const std::string& c : sa->conditions) {
+        filters.push_back(SearchCondition(c));
+        column(filters.back()["Name"].get<std::string>());
+      }
+      req["SearchExpression"] = {{"Filters", filters}, {"Operator", sa->any ? "Or" : "And"}};
+    }
+    if (!sa->sort_by.empty()) column(sa->sort_by);
+    Json all = Json::array();
+    long long total = -1;
+    for (;;) {
+      Json page = Must(search_origin->source().Action("Search", req), search_origin->flags());
+      if (const Json& hits = Field(Field(page, "TotalHits"), "Value"); hits.is_number_integer()) total = hits.get<long long>();
+      for (const auto& r : Items(page, "Results", search_origin->where())) {
+        if (all.size() < sa->max) all.push_back(Field(r, resource));
+      }
+      if (all.size() >= sa->max || !NextPage(page, &req, search_origin->where())) break;
+    }
+    const char* name_key = sa->tuning_jobs ? "HyperParameterTuningJobName" : "TrainingJobName";
+    if (sa->output == "json") {
+      Json results = Json::array();
+      for (const Json& r : all) results.push_back({{resource, r}});
+      std::cout << Json{{"Results", results}, {"TotalHits", total}}.dump(2) << "\n";
+    } else if (sa->output == "names") {
+      for (const Json& r : all) std::cout << Text(r, name_key) << "\n";
+    } else if (all.empty()) {
+      std::cerr << "nothing matched\n";
+    } else {
+      // Rows of cells, then printed with each column as wide as its widest cell.
+      std::vector<std::vector<std::string>> rows;
+      std::vector<std::string> head;
+      if (sa->tuning_jobs) {
+        head = {"TUNING JOB", "STATUS", "STRATEGY", "BEST OBJECTIVE", "BEST TRAINING JOB"};
+      } else {
+        head = {"TRAINING JOB", "STATUS", "OBJECTIVE"};
+      }
+      for (const std::string& c : columns) head.push_back(c);
+      rows.push_back(head);
+      for (const Json& r : all) {
+        std::vector<std::string> row;
+        if (sa->tuning_jobs) {
+          row = {Text(r, name_key), Text(r, "HyperParameterTuningJobStatus"),
+                 SearchColumn(r, "HyperParameterTuningJobConfig.Strategy"),
+                 SearchColumn(r, "BestTrainingJob.FinalHyperParameterTuningJobObjectiveMetric.Value"),
+                 SearchColumn(r, "BestTrainingJob.TrainingJobName")};
+        } else {
+          // The objective: the metric its tuning job tunes (_tuning_objective_metric).
+          const std::string objective = SearchColumn(r, "HyperParameters._tuning_objective_metric");
+          row = {Text(r, name_key), Text(r, "TrainingJobStatus"),
+                 objective == "-" ? "-" : SearchColumn(r, "Metrics." + objective)};
+        }
+        for (const std::string& c : columns) row.push_back(SearchColumn(r, c));
+        rows.push_back(std::move(row));
+      }
+      std::vector<size_t> width(head.size(), 0);
+      for (const auto& row : rows) {
+        for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+      }
+      for (const auto& row : rows) {
+        std::string line;
+        for (size_t i = 0; i < row.size(); ++i) {
+          line += row[i];
+          if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+        }
+        std::cout << line << "\n";
+      }
+    }
+    if (sa->output != "json" && total > static_cast<long long>(all.size())) {  // json has TotalHits
+      std::cerr << all.size() << " of " << total << " shown; --max " << total << " shows them all\n";
     }
     Exit(0);
   });

@@ -163,6 +163,7 @@ int main(int argc, char** argv) {
       "  hpo worker --keys keys --connect tcp://HOST:7700 --slots 4\n"
       "  hpo submit spec.yaml; hpo list; hpo describe NAME; hpo trials NAME; hpo events NAME\n"
       "  hpo compare NAME NAME (or hpo run state directories): best, best at equal budget, a plot\n"
+      "  hpo search 'Metrics.validation:auc > 0.9' 'Tags.team = vision': training jobs across tuning jobs\n"
       "  hpo stop NAME; hpo delete NAME; hpo workers (cordon, drain, uncordon)\n\n"
       "Exit codes: 0 ok, 1 the job failed or was stopped, or the coordinator refused the request\n"
       "(no such job, a name in use), 2 usage or validation error, 3 a service could not be reached\n"

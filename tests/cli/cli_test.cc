@@ -630,6 +630,37 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
     EXPECT_GT(status_at, rows[i].find(' ')) << "a name runs into the status: " << rows[i];
   }
   const std::string best_name = j["BestTrainingJob"]["TrainingJobName"].get<std::string>();
+  // hpo search (SageMaker's Search) on the same state: the best training job sorts first, with
+  // the columns the conditions name; names for scripts; a condition in no known form exits 2.
+  Outcome found = Hpo({"search", "Metrics.validation:auc >= 0", "HyperParameters.max_depth>=2",
+                       "--sort-by", "Metrics.validation:auc", "--state-dir", state});
+  ASSERT_EQ(found.exit_code, 0) << found.err;
+  const auto found_rows = Lines(found.out);
+  ASSERT_EQ(found_rows.size(), 13u) << found.out;
+  EXPECT_EQ(found_rows[0].rfind("TRAINING JOB", 0), 0u) << found.out;
+  EXPECT_NE(found_rows[0].find("Metrics.validation:auc"), std::string::npos) << found.out;
+  EXPECT_NE(found_rows[0].find("HyperParameters.max_depth"), std::string::npos) << found.out;
+  EXPECT_EQ(found_rows[1].rfind(best_name + " ", 0), 0u) << "descending by the metric: the best first\n" << found.out;
+  Outcome names = Hpo({"search", "TrainingJobStatus = Completed", "--max", "5", "-o", "names", "--state-dir", state});
+  ASSERT_EQ(names.exit_code, 0) << names.err;
+  EXPECT_EQ(Lines(names.out).size(), 5u) << names.out;
+  EXPECT_NE(names.err.find("5 of 12 shown"), std::string::npos) << names.err;
+  Outcome jobs = Hpo({"search", "--tuning-jobs", "HyperParameterTuningJobConfig.Strategy = Random", "-o", "json",
+                      "--state-dir", state});
+  ASSERT_EQ(jobs.exit_code, 0) << jobs.err;
+  EXPECT_EQ(nlohmann::json::parse(jobs.out)["Results"][0]["HyperParameterTuningJob"]["HyperParameterTuningJobName"],
+            "quickstart")
+      << jobs.out;
+  Outcome none = Hpo({"search", "Tags.team = nobody", "--state-dir", state});
+  EXPECT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_EQ(none.out, "");
+  EXPECT_NE(none.err.find("nothing matched"), std::string::npos) << none.err;
+  Outcome no_op = Hpo({"search", "max_depth", "--state-dir", state});
+  EXPECT_EQ(no_op.exit_code, 2);
+  EXPECT_NE(no_op.err.find("has no operator: write NAME OP VALUE"), std::string::npos) << no_op.err;
+  Outcome refused = Hpo({"search", "Metric.auc > 1", "--state-dir", state});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("did you mean Metrics.NAME?"), std::string::npos) << refused.err;
   Outcome logs = Hpo({"logs", best_name, "--state-dir", state});
   ASSERT_EQ(logs.exit_code, 0) << logs.err;
   EXPECT_NE(logs.out.find("validation-auc"), std::string::npos) << logs.out;
