@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/file_util.h"
+#include "common/text.h"
 #include "coordinator/core.h"
 #include "coordinator/importance.h"
 #include "coordinator/placement.h"
@@ -220,6 +221,24 @@ std::string Num(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", v);
   return buf;
+}
+
+std::vector<std::string> AlignedRows(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& r : rows) {
+    if (width.size() < r.size()) width.resize(r.size(), 0);
+    for (size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], Utf8Length(r[c]));
+  }
+  std::vector<std::string> out;
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t c = 0; c < r.size(); ++c) {
+      line += r[c];
+      if (c + 1 < r.size()) line += std::string(width[c] - Utf8Length(r[c]) + 2, ' ');
+    }
+    out.push_back(std::move(line));
+  }
+  return out;
 }
 
 namespace {

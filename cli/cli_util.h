@@ -85,6 +85,10 @@ std::map<std::string, std::string> ParseImages(const std::vector<std::string>& o
 // A metric value as people read it: 6 significant digits.
 std::string Num(double v);
 
+// Rows of cells as table lines: each column as wide as its widest cell (in characters), two
+// spaces apart, the last column unpadded.
+std::vector<std::string> AlignedRows(const std::vector<std::vector<std::string>>& rows);
+
 // Whether a tuning job's status (HyperParameterTuningJobStatus) says it has ended: Completed,
 // Failed, Stopped, or on its way out of the store (Deleting, DeleteFailed).
 bool TuningJobEnded(const std::string& status);

@@ -311,18 +311,7 @@ std::string CompareTable(const Json& cmp) {
                     j["BestNumber"].is_number() ? "#" + std::to_string(j["BestNumber"].get<size_t>()) : "-",
                     seconds(j["SecondsToBest"]), seconds(j["Seconds"])});
   }
-  std::vector<size_t> width(rows[0].size(), 0);
-  for (const auto& r : rows) {
-    for (size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
-  }
-  for (const auto& r : rows) {
-    std::string line;
-    for (size_t c = 0; c < r.size(); ++c) {
-      line += r[c];
-      if (c + 1 < r.size()) line += std::string(width[c] - r[c].size() + 2, ' ');
-    }
-    out += line + "\n";
-  }
+  for (const std::string& line : AlignedRows(rows)) out += line + "\n";
   for (const Json& note : cmp["Notes"]) out += "note: " + note.get<std::string>() + "\n";
   return out;
 }
@@ -848,7 +837,6 @@ void AddClientCommands(CLI::App& app) {
     } else if (all.empty()) {
       std::cerr << "nothing matched\n";
     } else {
-      // Rows of cells, then printed with each column as wide as its widest cell.
       std::vector<std::vector<std::string>> rows;
       std::vector<std::string> head;
       if (sa->tuning_jobs) {
@@ -874,18 +862,7 @@ void AddClientCommands(CLI::App& app) {
         for (const std::string& c : columns) row.push_back(SearchColumn(r, c));
         rows.push_back(std::move(row));
       }
-      std::vector<size_t> width(head.size(), 0);
-      for (const auto& row : rows) {
-        for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
-      }
-      for (const auto& row : rows) {
-        std::string line;
-        for (size_t i = 0; i < row.size(); ++i) {
-          line += row[i];
-          if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
-        }
-        std::cout << line << "\n";
-      }
+      for (const std::string& line : AlignedRows(rows)) std::cout << line << "\n";
     }
     if (sa->output != "json" && total > static_cast<long long>(all.size())) {  // json has TotalHits
       std::cerr << all.size() << " of " << total << " shown; --max " << total << " shows them all\n";

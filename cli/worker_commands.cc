@@ -87,26 +87,16 @@ void PrintTable(const Json& workers) {
     rows.push_back(std::move(r));
   }
   const std::vector<std::string> head = {"WORKER", "STATE", "RUNNING/SLOTS", "GPUS", "FREE DISK", "TYPE", "HOST", "HEARD"};
-  std::vector<size_t> width(head.size());
-  for (size_t i = 0; i < head.size(); ++i) width[i] = head[i].size();
   auto cells = [](const Row& r) {
     return std::vector<std::string>{r.id, r.state, r.jobs, r.gpus, r.disk, r.type, r.host, r.heard};
   };
-  for (const Row& r : rows) {
-    const auto c = cells(r);
-    for (size_t i = 0; i < c.size(); ++i) width[i] = std::max(width[i], c[i].size());
-  }
-  auto line = [&](const std::vector<std::string>& c) {
-    std::string s;
-    for (size_t i = 0; i < c.size(); ++i) {
-      s += c[i];
-      if (i + 1 < c.size()) s += std::string(width[i] - c[i].size() + 2, ' ');
-    }
-    std::cout << s << "\n";
-  };
-  line(head);
-  for (const Row& r : rows) {
-    line(cells(r));
+  std::vector<std::vector<std::string>> table = {head};
+  for (const Row& r : rows) table.push_back(cells(r));
+  const std::vector<std::string> lines = AlignedRows(table);
+  std::cout << lines[0] << "\n";
+  for (size_t k = 0; k < rows.size(); ++k) {
+    const Row& r = rows[k];
+    std::cout << lines[k + 1] << "\n";
     if (!r.reason.empty()) std::cout << "  " << r.reason << "\n";
     if (!r.foreign.empty()) {
       std::cout << "  also runs " << r.foreign
