@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/text.h"
+#include "proto/codec.h"
 
 namespace hpo::coordinator {
 
@@ -200,62 +201,16 @@ Result<Property> ParseProperty(std::string_view name, SearchResource r, bool nes
   return p;
 }
 
-// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-// YYYY-mm-ddTHH:MM:SS[.fff][Z|+HH:MM|-HH:MM] as epoch seconds (UTC when no zone is given).
+// YYYY-mm-ddTHH:MM:SS[.fff][Z|+HH:MM|-HH:MM] as epoch seconds: RFC 3339 (proto/codec.h), whose
+// zone SageMaker's form leaves out (UTC then).
 std::optional<double> ParseIsoTime(std::string_view s) {
-  auto digits = [&](size_t at, size_t n, int* out) {
-    if (at + n > s.size()) return false;
-    int v = 0;
-    for (size_t i = at; i < at + n; ++i) {
-      if (s[i] < '0' || s[i] > '9') return false;
-      v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-  };
-  int y, mo, d, h, mi, se;
-  if (!digits(0, 4, &y) || s.size() < 19 || s[4] != '-' || !digits(5, 2, &mo) || s[7] != '-' || !digits(8, 2, &d) ||
-      (s[10] != 'T' && s[10] != ' ') || !digits(11, 2, &h) || s[13] != ':' || !digits(14, 2, &mi) || s[16] != ':' ||
-      !digits(17, 2, &se)) {
-    return std::nullopt;
-  }
-  static const int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (mo < 1 || mo > 12 || d < 1 || d > kDays[mo - 1] || h > 23 || mi > 59 || se > 60) return std::nullopt;
-  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  if (mo == 2 && d == 29 && !leap) return std::nullopt;
-  size_t i = 19;
-  double fraction = 0;
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    double scale = 0.1;
-    const size_t start = i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') fraction += (s[i++] - '0') * scale, scale /= 10;
-    if (i == start) return std::nullopt;
-  }
-  int offset = 0;
-  if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
-    ++i;
-  } else if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
-    int oh, om;
-    if (!digits(i + 1, 2, &oh) || i + 3 >= s.size() || s[i + 3] != ':' || !digits(i + 4, 2, &om) || oh > 23 ||
-        om > 59) {
-      return std::nullopt;
-    }
-    offset = (s[i] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
-    i += 6;
-  }
-  if (i != s.size()) return std::nullopt;
-  const int64_t days = DaysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
-  return static_cast<double>(days * 86400 + h * 3600 + mi * 60 + se - offset) + fraction;
+  std::string text(s);
+  const bool zoned = !text.empty() && (text.back() == 'Z' || text.back() == 'z' ||
+                                       (text.size() > 19 && (text[text.size() - 6] == '+' || text[text.size() - 6] == '-')));
+  if (!zoned) text += 'Z';
+  const Result<proto::Timestamp> t = proto::ParseRfc3339(text);
+  if (!t.ok()) return std::nullopt;
+  return static_cast<double>(t->unix_millis) / 1000.0;
 }
 
 // Every value `p` reaches in `doc` (several through lists); null values are left out.

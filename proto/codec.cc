@@ -626,6 +626,10 @@ Result<Timestamp> ParseRfc3339(std::string_view text) {
     return bad();
   }
   if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || s > 60) return bad();
+  // The month's own length: 2026-02-30 was taken, and read as March 2.
+  static const int kDaysIn[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
+  if (D > kDaysIn[M - 1] + (M == 2 && leap ? 1 : 0)) return bad();
   size_t pos = 19;
   int ms = 0;
   if (pos < text.size() && text[pos] == '.') {

@@ -503,6 +503,13 @@ TEST(Codec, TimestampsAreRfc3339InTheCrdAndEpochSecondsInTheApi) {
   EXPECT_EQ(ParseRfc3339("2025-11-28T23:50:33.123Z")->unix_millis, t.unix_millis);
   EXPECT_EQ(ParseRfc3339("2025-11-29T01:50:33.123+02:00")->unix_millis, t.unix_millis);
   EXPECT_FALSE(ParseRfc3339("2025-13-01T00:00:00Z").ok());
+  // A day the month does not have (2026-02-30 was read as March 2); February 29 in leap years only.
+  EXPECT_FALSE(ParseRfc3339("2026-02-30T00:00:00Z").ok());
+  EXPECT_FALSE(ParseRfc3339("2026-04-31T00:00:00Z").ok());
+  EXPECT_FALSE(ParseRfc3339("2026-02-29T00:00:00Z").ok());
+  EXPECT_TRUE(ParseRfc3339("2028-02-29T00:00:00Z").ok());
+  EXPECT_FALSE(ParseRfc3339("2100-02-29T00:00:00Z").ok());
+  EXPECT_TRUE(ParseRfc3339("2000-02-29T00:00:00Z").ok());
   EXPECT_FALSE(ParseRfc3339("yesterday").ok());
   EXPECT_FALSE(ParseRfc3339("2025-11-28T23:50:33").ok());  // a zone is required
 
