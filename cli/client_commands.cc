@@ -389,8 +389,6 @@ bool NextPage(const Json& page, Json* req, const std::string& from) {
   return true;
 }
 
-}  // namespace
-
 // One `hpo search` condition as a Search filter: "NAME OP VALUE" (OP one of = != < <= > >= ~, ~
 // being Contains), "NAME in A,B,C", "NAME exists" or "NAME !exists". Spaces around the operator
 // are optional. Exits 2 saying the forms for anything else.
@@ -408,15 +406,22 @@ Json SearchCondition(const std::string& condition) {
     if (name.empty()) bad("names no property");
     return Json{{"Name", std::string(name)}, {"Operator", op}};
   };
-  if (auto j = word(" !exists", "NotExists")) return *j;
-  if (auto j = word(" exists", "Exists")) return *j;
-  if (const size_t in = s.find(" in "); in != std::string_view::npos) {
+  // The words apply where no operator comes first: 'FailureReason ~ file exists' is a Contains.
+  const size_t at = s.find_first_of("<>=!~");
+  const bool symbol_first = at != std::string_view::npos;
+  auto before_symbol = [&](size_t pos) { return !symbol_first || pos <= at; };
+  if (s.size() > 8 && before_symbol(s.size() - 8)) {
+    if (auto j = word(" !exists", "NotExists")) return *j;
+  }
+  if (s.size() > 7 && before_symbol(s.size() - 7)) {
+    if (auto j = word(" exists", "Exists")) return *j;
+  }
+  if (const size_t in = s.find(" in "); in != std::string_view::npos && before_symbol(in)) {
     const std::string_view name = TrimSpace(s.substr(0, in)), values = TrimSpace(s.substr(in + 4));
     if (name.empty() || values.empty()) bad("needs a name and a list");
     return Json{{"Name", std::string(name)}, {"Operator", "In"}, {"Value", std::string(values)}};
   }
-  const size_t at = s.find_first_of("<>=!~");
-  if (at == std::string_view::npos) bad("has no operator");
+  if (!symbol_first) bad("has no operator");
   if (at == 0) bad("names no property");
   static const std::pair<const char*, const char*> kOps[] = {{"<=", "LessThanOrEqualTo"}, {">=", "GreaterThanOrEqualTo"},
                                                              {"!=", "NotEquals"}, {"<", "LessThan"},
@@ -469,6 +474,7 @@ std::string SearchColumn(const Json& record, const std::string& name) {
   return v->dump();
 }
 
+}  // namespace
 
 void AddClientCommands(CLI::App& app) {
   auto url = std::make_shared<std::string>(DefaultCoordinator());

@@ -655,6 +655,13 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
   EXPECT_EQ(none.exit_code, 0) << none.err;
   EXPECT_EQ(none.out, "");
   EXPECT_NE(none.err.find("nothing matched"), std::string::npos) << none.err;
+  // A word after an operator belongs to the value: these are Contains, not In or Exists (which
+  // would name the property "TrainingJobName ~ 0" and be refused).
+  for (const char* contains : {"TrainingJobName ~ 0 in 1", "FailureReason ~ file exists"}) {
+    Outcome c = Hpo({"search", contains, "--state-dir", state});
+    EXPECT_EQ(c.exit_code, 0) << contains << ": " << c.err;
+    EXPECT_NE(c.err.find("nothing matched"), std::string::npos) << contains << ": " << c.err;
+  }
   Outcome no_op = Hpo({"search", "max_depth", "--state-dir", state});
   EXPECT_EQ(no_op.exit_code, 2);
   EXPECT_NE(no_op.err.find("has no operator: write NAME OP VALUE"), std::string::npos) << no_op.err;
