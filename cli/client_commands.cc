@@ -32,6 +32,7 @@
 #include "coordinator/core.h"
 #include "coordinator/dashboard.h"
 #include "coordinator/job_store.h"
+#include "coordinator/search.h"
 #include "coordinator/http_api.h"
 #include "coordinator/sigv4.h"
 #include "proto/codec.h"
@@ -437,41 +438,15 @@ Json SearchCondition(const std::string& condition) {
   return Json();
 }
 
-// The value of Search property `name` in a record, as text for a table ("-" when it has none):
-// Metrics.NAME, HyperParameters.NAME, Tags.KEY or a path (a list's first element).
-std::string SearchColumn(const Json& record, const std::string& name) {
-  auto pair = [&](const char* list, const char* key, const char* value, const std::string& want) -> const Json* {
-    const Json& l = Field(record, list);
-    if (!l.is_array()) return nullptr;
-    for (const Json& e : l) {
-      if (Text(e, key) == want) return &Field(e, value);
-    }
-    return nullptr;
-  };
-  const Json* v = nullptr;
-  if (name.rfind("Metrics.", 0) == 0) {
-    v = pair("FinalMetricDataList", "MetricName", "Value", name.substr(8));
-  } else if (name.rfind("Tags.", 0) == 0) {
-    v = pair("Tags", "Key", "Value", name.substr(5));
-  } else if (name.rfind("HyperParameters.", 0) == 0) {
-    v = &Field(Field(record, "HyperParameters"), name.substr(16).c_str());
-  } else {
-    v = &record;
-    size_t start = 0;
-    while (v && start <= name.size()) {
-      const size_t dot = name.find('.', start);
-      const std::string part = name.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-      if (v->is_array()) v = v->empty() ? nullptr : &(*v)[0];
-      v = v ? &Field(*v, part.c_str()) : nullptr;
-      if (dot == std::string::npos) break;
-      start = dot + 1;
-    }
-    if (v && v->is_array()) v = v->empty() ? nullptr : &(*v)[0];
-  }
-  if (!v || v->is_null()) return "-";
-  if (v->is_string()) return v->get<std::string>();
-  if (v->is_number()) return Num(v->get<double>());
-  return v->dump();
+// A record's value of a Search property, as text for a table ("-" when it has none, or when the
+// record's resource lacks the property): the first value coordinator::SearchProperty reaches.
+std::string SearchColumn(const Json& record, const std::optional<coordinator::SearchProperty>& property) {
+  const std::vector<const Json*> values = property ? property->Values(record) : std::vector<const Json*>{};
+  if (values.empty()) return "-";
+  const Json& v = *values.front();
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number()) return Num(v.get<double>());
+  return v.dump();
 }
 
 }  // namespace
@@ -834,6 +809,17 @@ void AddClientCommands(CLI::App& app) {
       if (all.size() >= sa->max || !NextPage(page, &req, search_origin->where())) break;
     }
     const char* name_key = sa->tuning_jobs ? "HyperParameterTuningJobName" : "TrainingJobName";
+    const coordinator::SearchResource kind = sa->tuning_jobs ? coordinator::SearchResource::kHyperParameterTuningJob
+                                                             : coordinator::SearchResource::kTrainingJob;
+    std::map<std::string, std::optional<coordinator::SearchProperty>> parsed;  // each column's property, once
+    auto cell = [&](const Json& r, const std::string& name) {
+      auto it = parsed.find(name);
+      if (it == parsed.end()) {
+        auto p = coordinator::SearchProperty::Parse(name, kind, name);
+        it = parsed.emplace(name, p.ok() ? std::optional(std::move(p).value()) : std::nullopt).first;
+      }
+      return SearchColumn(r, it->second);
+    };
     if (sa->output == "json") {
       Json results = Json::array();
       for (const Json& r : all) results.push_back({{resource, r}});
@@ -856,16 +842,16 @@ void AddClientCommands(CLI::App& app) {
         std::vector<std::string> row;
         if (sa->tuning_jobs) {
           row = {Text(r, name_key), Text(r, "HyperParameterTuningJobStatus"),
-                 SearchColumn(r, "HyperParameterTuningJobConfig.Strategy"),
-                 SearchColumn(r, "BestTrainingJob.FinalHyperParameterTuningJobObjectiveMetric.Value"),
-                 SearchColumn(r, "BestTrainingJob.TrainingJobName")};
+                 cell(r, "HyperParameterTuningJobConfig.Strategy"),
+                 cell(r, "BestTrainingJob.FinalHyperParameterTuningJobObjectiveMetric.Value"),
+                 cell(r, "BestTrainingJob.TrainingJobName")};
         } else {
           // The objective: the metric its tuning job tunes (_tuning_objective_metric).
-          const std::string objective = SearchColumn(r, "HyperParameters._tuning_objective_metric");
+          const std::string objective = cell(r, "HyperParameters._tuning_objective_metric");
           row = {Text(r, name_key), Text(r, "TrainingJobStatus"),
-                 objective == "-" ? "-" : SearchColumn(r, "Metrics." + objective)};
+                 objective == "-" ? "-" : cell(r, "Metrics." + objective)};
         }
-        for (const std::string& c : columns) row.push_back(SearchColumn(r, c));
+        for (const std::string& c : columns) row.push_back(cell(r, c));
         rows.push_back(std::move(row));
       }
       for (const std::string& line : AlignedRows(rows)) std::cout << line << "\n";

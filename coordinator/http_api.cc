@@ -600,15 +600,28 @@ struct TaggedResource {
   bool training_job = false;
   std::vector<proto::Tag> tags;
 };
+Json TagsJson(const std::vector<proto::Tag>& tags) {
+  Json out = Json::array();
+  for (const auto& t : tags) out.push_back({{"Key", t.key.value_or("")}, {"Value", t.value.value_or("")}});
+  return out;
+}
+
+// The tags a training job has: its own, or (a record from before training jobs kept their own)
+// its tuning job's.
+const std::vector<proto::Tag>& TrainingJobTags(const CoordinatorCore& c, const Trial& t) {
+  static const std::vector<proto::Tag> kNone;
+  if (t.tags) return *t.tags;
+  const TuningJob* owner = c.FindJob(t.tuning_job);
+  return owner ? owner->spec.tags : kNone;
+}
+
 std::optional<TaggedResource> FindTagged(CoordinatorCore& c, const std::string& arn) {
   const size_t slash = arn.rfind('/');
   const std::string name = slash == std::string::npos ? "" : arn.substr(slash + 1);
   const TuningJob* j = c.FindJob(name);
   if (j && EqualsIgnoringCase(c.JobArn(j->name), arn)) return TaggedResource{j->name, false, j->spec.tags};
   if (const Trial* t = c.FindTrial(name); t && !t->Unlaunched() && EqualsIgnoringCase(c.TrainingJobArn(t->name), arn)) {
-    if (t->tags) return TaggedResource{t->name, true, *t->tags};
-    // A record from before training jobs kept tags of their own: its tuning job's.
-    if (const TuningJob* owner = c.FindJob(t->tuning_job)) return TaggedResource{t->name, true, owner->spec.tags};
+    if (t->tags || c.FindJob(t->tuning_job)) return TaggedResource{t->name, true, TrainingJobTags(c, *t)};
   }
   return std::nullopt;
 }
@@ -646,7 +659,7 @@ ApiResponse ListTags(Dispatcher& d, const Json& req) {
   const auto found = d.WithCore([&](CoordinatorCore& c) { return FindTagged(c, *arn); });
   if (!found) return UnknownArn(*arn);
   std::vector<Json> rows;  // in key order (keys are unique), for paging
-  for (const auto& t : found->tags) rows.push_back({{"Key", t.key.value_or("")}, {"Value", t.value.value_or("")}});
+  for (Json& t : TagsJson(found->tags)) rows.push_back(std::move(t));
   std::sort(rows.begin(), rows.end(), [](const Json& a, const Json& b) { return a["Key"] < b["Key"]; });
   return Ok(Paginate<Json>(
       rows, *page, false, "Tags", [](const Json& row) { return SortKey{0, row["Key"].get<std::string>(), ""}; },
@@ -1150,21 +1163,6 @@ ApiResponse DescribeTrainingJob(Dispatcher& d, const Json& req) {
   return Ok(out);
 }
 
-Json TagsJson(const std::vector<proto::Tag>& tags) {
-  Json out = Json::array();
-  for (const auto& t : tags) out.push_back({{"Key", t.key.value_or("")}, {"Value", t.value.value_or("")}});
-  return out;
-}
-
-// The tags a training job has: its own, or (a record from before training jobs kept their own)
-// its tuning job's.
-const std::vector<proto::Tag>& TrainingJobTags(const CoordinatorCore& c, const Trial& t) {
-  static const std::vector<proto::Tag> kNone;
-  if (t.tags) return *t.tags;
-  const TuningJob* owner = c.FindJob(t.tuning_job);
-  return owner ? owner->spec.tags : kNone;
-}
-
 // Search: SageMaker's search over the training jobs and tuning jobs here (coordinator/search.h
 // has the expression's semantics). Each resource is matched as the document Search returns for
 // it, built under the core's lock (a definition's request form once per definition); only the
@@ -1188,8 +1186,8 @@ ApiResponse Search(Dispatcher& d, const Json& req) {
   }
   auto sort_by_r = OptionalString(req, "SortBy", "LastModifiedTime");
   if (!sort_by_r.ok()) return FromStatus(sort_by_r.status());
-  const std::string sort_by = *sort_by_r;
-  if (Status s = SearchExpression::CheckPropertyName(sort_by, *resource, "SortBy"); !s.ok()) return FromStatus(s);
+  auto sort_by = SearchProperty::Parse(*sort_by_r, *resource, "SortBy");
+  if (!sort_by.ok()) return FromStatus(sort_by.status());
   bool desc = true;
   if (req.contains("SortOrder") && !req["SortOrder"].is_null()) {
     auto dr = Descending(req);
@@ -1279,7 +1277,7 @@ ApiResponse Search(Dispatcher& d, const Json& req) {
       for (size_t i = start; i < std::min(names.size(), start + kChunk); ++i) {
         const std::optional<Json> doc = document(c, names[i]);
         if (!doc || !shown(*doc) || (expression && !expression->Matches(*doc))) continue;
-        const SearchSortValue v = SearchExpression::SortValue(*doc, sort_by, *resource);
+        const SearchSortValue v = sort_by->SortValue(*doc);
         SortKey k;
         k.name = names[i];
         if (!v.present) {

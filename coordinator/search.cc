@@ -627,16 +627,23 @@ Result<SearchExpression> SearchExpression::Parse(const Json& expression, SearchR
   return e;
 }
 
-Status SearchExpression::CheckPropertyName(std::string_view name, SearchResource r, const std::string& where) {
+struct SearchProperty::Impl {
+  Property property;
+};
+
+Result<SearchProperty> SearchProperty::Parse(std::string_view name, SearchResource r, const std::string& where) {
   auto p = ParseProperty(name, r, false, where);
-  return p.ok() ? Status::Ok() : p.status();
+  if (!p.ok()) return p.status();
+  SearchProperty out;
+  out.impl_ = std::make_shared<const Impl>(Impl{std::move(p).value()});
+  return out;
 }
 
-SearchSortValue SearchExpression::SortValue(const Json& doc, std::string_view name, SearchResource r) {
+std::vector<const Json*> SearchProperty::Values(const Json& doc) const { return coordinator::Values(doc, impl_->property); }
+
+SearchSortValue SearchProperty::SortValue(const Json& doc) const {
   SearchSortValue out;
-  auto p = ParseProperty(name, r, false, "SortBy");
-  if (!p.ok()) return out;
-  const std::vector<const Json*> values = Values(doc, *p);
+  const std::vector<const Json*> values = Values(doc);
   if (values.empty()) return out;
   const Json& v = *values.front();
   if (v.is_number()) {
@@ -645,8 +652,9 @@ SearchSortValue SearchExpression::SortValue(const Json& doc, std::string_view na
   } else if (v.is_string()) {
     out.present = true;
     // A hyperparameter that reads as a number sorts as one ("10" after "9").
-    const std::optional<double> x =
-        p->where == Where::kHyperParameter ? ParseDecimal(TrimSpace(v.get_ref<const std::string&>())) : std::nullopt;
+    const std::optional<double> x = impl_->property.where == Where::kHyperParameter
+                                        ? ParseDecimal(TrimSpace(v.get_ref<const std::string&>()))
+                                        : std::nullopt;
     if (x) {
       out.number = *x;
     } else {

@@ -65,17 +65,27 @@ struct SearchSortValue {
   std::string text;
 };
 
+// A property name (Metrics.NAME, HyperParameters.NAME, Tags.KEY or a path) parsed once, checked as
+// SearchExpression::Parse checks filters' names: SortBy's, and hpo search's table columns.
+class SearchProperty {
+ public:
+  // InvalidArgument, prefixed with `where` ("SortBy"), for a property resource `r` lacks.
+  static Result<SearchProperty> Parse(std::string_view name, SearchResource r, const std::string& where);
+  // Every value it reaches in `doc` (several through lists), nulls left out.
+  std::vector<const nlohmann::ordered_json*> Values(const nlohmann::ordered_json& doc) const;
+  // The value `doc` sorts by (the first, when a list holds several).
+  SearchSortValue SortValue(const nlohmann::ordered_json& doc) const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<const Impl> impl_;
+};
+
 class SearchExpression {
  public:
   // `expression` is the request's SearchExpression (an object); messages name the element
   // ("SearchExpression.SubExpressions[1].Filters[0].Value ...").
   static Result<SearchExpression> Parse(const nlohmann::ordered_json& expression, SearchResource r);
-  // A property name for SortBy, checked as Parse checks filters' names.
-  static Status CheckPropertyName(std::string_view name, SearchResource r, const std::string& where);
-  // The value `doc` (a resource `r`) sorts by for property `name`, checked with CheckPropertyName
-  // (the first, when a list holds several).
-  static SearchSortValue SortValue(const nlohmann::ordered_json& doc, std::string_view name, SearchResource r);
-
   SearchExpression(SearchExpression&&) noexcept;
   SearchExpression& operator=(SearchExpression&&) noexcept;
   ~SearchExpression();

@@ -194,18 +194,19 @@ TEST(Search, ResourcesAndSortValues) {
   EXPECT_FALSE(ParseSearchResource("trainingjob").ok());
   const Json doc = TrainingJob();
   const SearchResource tj = SearchResource::kTrainingJob;
-  SearchSortValue v = SearchExpression::SortValue(doc, "Metrics.validation:loss", tj);
+  auto sort_value = [&](const std::string& name) { return SearchProperty::Parse(name, tj, "SortBy")->SortValue(doc); };
+  SearchSortValue v = sort_value("Metrics.validation:loss");
   EXPECT_TRUE(v.present);
   EXPECT_DOUBLE_EQ(v.number, 0.31);
-  EXPECT_EQ(SearchExpression::SortValue(doc, "TrainingJobStatus", tj).text, "Completed");
-  EXPECT_EQ(SearchExpression::SortValue(doc, "InputDataConfig.ChannelName", tj).text, "train");  // the first
-  EXPECT_FALSE(SearchExpression::SortValue(doc, "Metrics.accuracy", tj).present);
-  v = SearchExpression::SortValue(doc, "HyperParameters.layers", tj);  // "4": a number
+  EXPECT_EQ(sort_value("TrainingJobStatus").text, "Completed");
+  EXPECT_EQ(sort_value("InputDataConfig.ChannelName").text, "train");  // the first
+  EXPECT_FALSE(sort_value("Metrics.accuracy").present);
+  v = sort_value("HyperParameters.layers");  // "4": a number
   EXPECT_TRUE(v.present && v.text.empty());
   EXPECT_DOUBLE_EQ(v.number, 4);
-  EXPECT_EQ(SearchExpression::SortValue(doc, "HyperParameters.note", tj).text, "fast");
-  EXPECT_TRUE(SearchExpression::CheckPropertyName("LastModifiedTime", tj, "SortBy").ok());
-  EXPECT_FALSE(SearchExpression::CheckPropertyName("Metrics", tj, "SortBy").ok());
+  EXPECT_EQ(sort_value("HyperParameters.note").text, "fast");
+  EXPECT_TRUE(SearchProperty::Parse("LastModifiedTime", tj, "SortBy").ok());
+  EXPECT_FALSE(SearchProperty::Parse("Metrics", tj, "SortBy").ok());
 }
 
 }  // namespace
