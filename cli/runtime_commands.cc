@@ -33,6 +33,7 @@
 #include "coordinator/dispatcher.h"
 #include "coordinator/http_api.h"
 #include "coordinator/job_store.h"
+#include "coordinator/notifier.h"
 #include "coordinator/sigv4.h"
 #include "proto/codec.h"
 #include "proto/validate.h"
@@ -847,7 +848,54 @@ struct CoordinatorArgs {
   int64_t max_concurrent_tuning_jobs = 100;
   int64_t max_tuning_job_runtime_s = coordinator::kSageMakerTuningJobRuntimeS;
   std::string log_events = "notable";  // notable | all | none
+  std::vector<std::string> notify;     // webhook URLs (coordinator/notifier.h)
+  std::string notify_pattern;          // an EventBridge event pattern, JSON or @FILE
+  std::string notify_secret_file;      // HMAC key of X-Hpo-Signature-256
 };
+
+// --notify, --notify-pattern and --notify-secret-file as the Notifier's targets; exits 2 naming
+// what is wrong (a URL that is not http(s), a pattern that does not parse, a secret not read).
+std::vector<coordinator::NotifyTarget> NotifyTargets(const CoordinatorArgs& a) {
+  std::vector<coordinator::NotifyTarget> targets;
+  if (a.notify.empty()) {
+    if (!a.notify_pattern.empty() || !a.notify_secret_file.empty()) {
+      Fail(2, "--notify-pattern and --notify-secret-file apply to --notify targets: give --notify URL too");
+    }
+    return targets;
+  }
+  std::optional<coordinator::EventPattern> pattern;
+  if (!a.notify_pattern.empty()) {
+    std::string text = a.notify_pattern;
+    if (text[0] == '@') {
+      auto read = ReadFile(text.substr(1));
+      if (!read.ok()) Fail(2, "--notify-pattern " + text + ": " + read.status().message());
+      text = *read;
+    }
+    auto parsed = coordinator::EventPattern::Parse(text);
+    if (!parsed.ok()) {
+      Fail(2, "--notify-pattern: " + parsed.status().message() +
+                  " (an EventBridge event pattern, e.g. {\"detail\": {\"TrainingJobStatus\": [\"Failed\"]}})");
+    }
+    pattern = std::move(parsed).value();
+  }
+  std::string secret;
+  if (!a.notify_secret_file.empty()) {
+    auto read = ReadFile(a.notify_secret_file);
+    if (!read.ok()) Fail(2, "--notify-secret-file: " + read.status().message());
+    secret = *read;
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+    if (secret.empty()) Fail(2, "--notify-secret-file " + a.notify_secret_file + " is empty");
+    WarnIfOthersCanRead(a.notify_secret_file);
+  }
+  for (const std::string& url : a.notify) {
+    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+      Fail(2, "--notify " + url + ": give an http:// or https:// URL, where the events are POSTed");
+    }
+    if (std::count(a.notify.begin(), a.notify.end(), url) > 1) Fail(2, "--notify " + url + " is given twice");
+    targets.push_back({url, pattern, secret});
+  }
+  return targets;
+}
 
 // Whether `hpo coordinator --log-events notable` echoes an event: all but the routine ones a
 // training job has on its way (its placement, its model suggestion, a completed exit), which
@@ -863,6 +911,7 @@ void Coordinator(const CoordinatorArgs& a) {
     Fail(2, "--heartbeat-ms " + std::to_string(a.heartbeat_ms) + " must be shorter than --lease-ms " +
                 std::to_string(a.lease_ms) + " (a few heartbeats fit in a lease: e.g. 1000 and 10000)");
   }
+  const std::vector<coordinator::NotifyTarget> notify_targets = NotifyTargets(a);
   // Addresses, keys and credentials first: a bad one changes nothing (no state directory made,
   // no lock taken).
   CheckZmqEndpoint("--listen", a.listen, /*listen=*/true);
@@ -955,6 +1004,7 @@ void Coordinator(const CoordinatorArgs& a) {
       LogLine("event " + kind + (job.empty() ? "" : " " + job) + (trial.empty() ? "" : " " + trial) + ": " + message);
     };
   }
+  if (!notify_targets.empty()) co.notify = coordinator::NotifyFunction(notify_targets, coordinator::SystemNowMs);
   coordinator::CoordinatorCore core(store->get(), co);
   if (Status s = core.LoadStatus(); !s.ok()) {
     Fail(3, "hpo coordinator: " + s.message() + " (in " + a.state_dir + "); it serves nothing rather than part of "
@@ -983,9 +1033,16 @@ void Coordinator(const CoordinatorArgs& a) {
   InstallSignalHandlers();
   InstallHangupHandler();
   RaiseFileLimit(1024, "a coordinator serving its API (128 connections at once) and its workers");
-  std::atomic<bool> stop{false};
+  std::atomic<bool> stop{false}, stop_notifying{false};
   std::thread dthread([&] { dispatcher.Run(stop); });
   std::thread hthread([&] { api.Serve(); });
+  coordinator::NotifierOptions nopt;
+  nopt.targets = notify_targets;
+  nopt.log = [](const std::string& line) { LogLine(line); };
+  coordinator::Notifier notifier(&dispatcher, store->get(), nopt);
+  std::thread nthread([&] {
+    if (!notify_targets.empty()) notifier.Run(stop_notifying);
+  });
   LogLine("hpo coordinator: workers connect to " + dispatcher.endpoint() +
           (dispatcher.secure() ? " (CurveZMQ; allow-list " + dopt.curve_allow_list + ")"
            : a.insecure        ? " (INSECURE: any worker, unencrypted)"
@@ -1019,6 +1076,8 @@ void Coordinator(const CoordinatorArgs& a) {
   }
   LogLine("hpo coordinator: shutting down (jobs and trials resume when it restarts)");
   dispatcher.BeginShutdown();  // a deletion under way stops at its next slice (the next start goes on)
+  stop_notifying = true;  // what waits is sent when the coordinator starts again
+  nthread.join();
   api.Stop();
   hthread.join();
   stop = true;
@@ -1310,6 +1369,17 @@ void AddCoordinatorCommand(CLI::App& app) {
                 "Which events to write to the log (stderr) as they happen, as `hpo events` lists them: notable "
                 "(default: all but each training job's placement, suggestion and completed exit), all, or none")
       ->check(CLI::IsMember({"notable", "all", "none"}));
+  c->add_option("--notify", a->notify,
+                "POST each change of a training job's or tuning job's status to this URL (repeatable), as the "
+                "\"SageMaker Training Job State Change\" and \"SageMaker HyperParameter Tuning Job State Change\" "
+                "events SageMaker sends EventBridge: at least once, in order, kept across restarts, retried for 24 h");
+  c->add_option("--notify-pattern", a->notify_pattern,
+                "Only the events this EventBridge event pattern matches (JSON, or @FILE), e.g. "
+                "'{\"detail-type\": [\"SageMaker HyperParameter Tuning Job State Change\"], \"detail\": "
+                "{\"HyperParameterTuningJobStatus\": [\"Completed\", \"Failed\"]}}'");
+  c->add_option("--notify-secret-file", a->notify_secret_file,
+                "Sign each notification: the header X-Hpo-Signature-256 is sha256=HEX of the body's HMAC-SHA256 under "
+                "this file's key");
   c->add_option("--proposer-threads", a->proposer_threads,
                 "Bayesian and Hyperband proposals of different tuning jobs made at once, outside the event loop (2). "
                 "They share the cores (each proposal's model uses all of them); what more threads buy is that a "

@@ -91,11 +91,87 @@ void CoordinatorCore::Impl::Note(const Status& s) {
 void CoordinatorCore::Impl::SaveJob(TuningJob& j, int64_t now) {
   j.last_modified_ms = now;
   Note(store->PutJob(JobToRow(j)));
+  MarkChanged("job:" + Lower(j.name));
 }
 
 void CoordinatorCore::Impl::SaveTrial(Trial& t) {
   Reindex(t);
   Note(store->PutTrial(TrialToRow(t)));
+  MarkChanged("trial:" + t.name);
+}
+
+void CoordinatorCore::Impl::FlushStateChanges() {
+  if (!opt.notify || changed.empty()) return;
+  std::vector<std::string> keys;
+  keys.swap(changed);
+  changed_set.clear();
+  for (const std::string& key : keys) {
+    StateChange change;
+    std::string state;
+    if (key.rfind("job:", 0) == 0) {
+      const TuningJob* j = Job(key.substr(4));
+      if (!j) continue;
+      change = {StateChange::Kind::kTuningJob, j->name};
+      state = NotifiedState(*j);
+    } else {
+      auto it = trials.find(key.substr(6));
+      if (it == trials.end()) continue;
+      change = {StateChange::Kind::kTrainingJob, it->first};
+      state = NotifiedState(it->second);
+      if (state.empty()) continue;  // not a training job to the API yet: notified from its launch
+    }
+    if (auto n = notified.find(key); n != notified.end() && n->second == state) continue;
+    std::vector<Notification> rows;
+    try {
+      rows = opt.notify(*self, change);
+    } catch (const std::exception& e) {
+      // Nothing written for it, and taken as notified in no state (kNotNotified): its next change,
+      // or the next start of the coordinator, tries again.
+      Note(Status::Internal("the notification of " + change.name + "'s state " + state + " could not be made: " +
+                            e.what()));
+      Note(store->PutNotified(key, kNotNotified));
+      notified[key] = kNotNotified;
+      continue;
+    }
+    Status written = Status::Ok();
+    for (const Notification& n : rows) {
+      if (written.ok()) written = store->AppendNotification(n.target, n.body, n.created_ms);
+    }
+    if (written.ok()) written = store->PutNotified(key, state);
+    Note(written);
+    if (written.ok()) notified[key] = state;
+  }
+}
+
+void CoordinatorCore::Impl::LoadNotified() {
+  auto stored = store->LoadNotified();
+  if (!stored.ok()) {
+    log.push_back("notifications: " + stored.status().ToString() + " (every resource is taken as notified as it is)");
+    stored = std::map<std::string, std::string>{};
+  }
+  // What has no stored state is taken as notified in the state it is in (notifications newly on,
+  // or a resource of a time they were off); one whose state moved on since it was last notified
+  // (a change written outside a transaction, then a crash) is notified now.
+  for (const auto& [lower, j] : jobs) {
+    const std::string key = "job:" + lower;
+    auto it = stored->find(key);
+    if (it == stored->end()) {
+      notified[key] = NotifiedState(*j);
+    } else {
+      notified[key] = it->second;
+      if (it->second != NotifiedState(*j)) MarkChanged(key);
+    }
+  }
+  for (const auto& [name, t] : trials) {
+    const std::string key = "trial:" + name, state = NotifiedState(t);
+    auto it = stored->find(key);
+    if (it == stored->end()) {
+      if (!state.empty()) notified[key] = state;
+    } else {
+      notified[key] = it->second;
+      if (it->second != state) MarkChanged(key);
+    }
+  }
 }
 
 Observation::Status CoordinatorCore::Impl::ObservedStatus(TrialState s) {
@@ -290,6 +366,7 @@ void CoordinatorCore::Impl::Load() {
       SaveTrial(t);
     }
   }
+  if (opt.notify) LoadNotified();
 }
 
 TuningJob* CoordinatorCore::Impl::Job(const std::string& name) {
@@ -371,6 +448,7 @@ CoordinatorCore::CoordinatorCore(JobStore* store, CoreOptions options)
   instance_ = ++made;
   impl_->store = store;
   impl_->opt = options_;
+  impl_->self = this;
   impl_->Load();
 }
 
@@ -470,6 +548,7 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
     forget();
     return s;
   }
+  impl_->MarkChanged("job:" + Lower(name));
   impl_->Event(now_ms, "JobCreated", name, "", "strategy " + cfg.strategy.value_or(""));
   if (spec.warm_start_config) {
     std::string parents;
@@ -493,6 +572,7 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
     impl_->Event(now_ms, "NotEnforced", name, "", note);
   }
   if (out) impl_->Schedule(now_ms, out);
+  impl_->FlushStateChanges();  // its creation, and its first training jobs'
   return JobArn(name);
 }
 
@@ -725,6 +805,8 @@ Status CoordinatorCore::Impl::BeginDeletion(TuningJob& j, int64_t now) {
   Event(now, "JobDeleting", j.name, "",
         "deletion begun: its " + std::to_string(j.trials.size()) +
             " training jobs' records, metrics and logs are removed; their output stays");
+  MarkChanged("job:" + Lower(j.name));  // notified as Deleting before the job goes
+  FlushStateChanges();
   return Status::Ok();
 }
 
@@ -782,7 +864,9 @@ Status CoordinatorCore::Delete(const std::string& name, int64_t now_ms) {
   for (const std::string& t : j->trials) {
     impl_->trials.erase(t);
     impl_->retryable_failures.erase(t);  // it grew with every deleted job's retried failures
+    impl_->ForgetNotified("trial:" + t);
   }
+  impl_->ForgetNotified("job:" + Lower(deleted));
   const size_t gone = j->trials.size();
   impl_->index.erase(Lower(deleted));
   impl_->suggestions.erase(Lower(deleted));
@@ -798,6 +882,7 @@ std::vector<Outgoing> CoordinatorCore::OnMessage(const std::string& worker_id, c
   impl_->Handle(worker_id, msg, now_ms, &out);
   impl_->FinishAll(now_ms, &out);
   impl_->Schedule(now_ms, &out);
+  impl_->FlushStateChanges();
   return out;
 }
 
@@ -807,6 +892,7 @@ std::vector<Outgoing> CoordinatorCore::OnMessages(const std::vector<Incoming>& b
   for (const auto& in : batch) impl_->Handle(in.worker_id, in.message, now_ms, &out);
   impl_->FinishAll(now_ms, &out);
   impl_->Schedule(now_ms, &out);
+  impl_->FlushStateChanges();
   if (!begun.ok()) {
     impl_->Note(begun);  // each write committed on its own, as without a batch
     return out;

@@ -41,6 +41,24 @@
 
 namespace hpo::coordinator {
 
+class CoordinatorCore;
+
+// A tuning job's or training job's state as its notifications see it: a tuning job's shown
+// status (InProgress, Completed, ..., Deleting), a training job's TrainingJobStatus and
+// SecondaryStatus. CoreOptions::notify hears each change of it.
+struct StateChange {
+  enum class Kind { kTuningJob, kTrainingJob };
+  Kind kind = Kind::kTuningJob;
+  std::string name;
+};
+
+// One notification to write: the target (its URL) and the body to deliver to it.
+struct Notification {
+  std::string target;
+  std::string body;
+  int64_t created_ms = 0;
+};
+
 // Timing and limits, passed in (defaults suit a LAN cluster; tests use short ones).
 // SageMaker's quota on a tuning job's runtime, 30 days: CoreOptions::max_tuning_job_runtime_s's
 // default (hpo coordinator and hpo run --max-tuning-job-runtime).
@@ -112,6 +130,19 @@ struct CoreOptions {
   std::function<void(const std::string& kind, const std::string& job, const std::string& trial,
                      const std::string& message)>
       on_event;
+  // State-change notifications (coordinator/notifier.h). When set, each change of a tuning job's
+  // status or of a training job's status or secondary status is handed to it once the event that
+  // made it is done (just before the event's transaction commits), with the core in its new
+  // state; the notifications it returns (one per target that wants the change, possibly none)
+  // are written to the store in that same transaction, with the state they were made for
+  // (JobStore::PutNotified), so a change is notified once, whatever crashes: a change that was
+  // written without its notifications (outside a transaction) is found when the core loads and
+  // notified then, as the state it has come to. Resources the store holds with no notified state
+  // (notifications newly turned on) are taken as notified in the state they are in. A training
+  // job is notified from its launch (Trial::Unlaunched: none before). Several changes within one
+  // event are one notification, of the last state. It runs inside the core's event: it must not
+  // call the core's mutating methods. Unset: nothing is kept or written.
+  std::function<std::vector<Notification>(CoordinatorCore& core, const StateChange& change)> notify;
 };
 
 // A proposal the core wants made outside it (CoreOptions::propose_off_core).

@@ -786,6 +786,7 @@ void CoordinatorCore::Impl::Withdraw(Trial& t, int64_t now) {
   if (i < ix.history.size()) ix.history[i].curve = nullptr;  // the trial's curve goes with it
   j->trials.erase(std::remove(j->trials.begin(), j->trials.end(), name), j->trials.end());
   trials.erase(name);
+  ForgetNotified("trial:" + name);
   Event(now, "TrainingJobWithdrawn", job, name,
         "assigned ahead to a busy slot, never started: the tuning job ended first, so it is not one of its "
         "training jobs");

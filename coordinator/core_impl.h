@@ -147,6 +147,7 @@ struct CoordinatorCore::Impl {
     const Status begun = store->Begin();
     std::vector<Outgoing> out;
     body(&out);
+    FlushStateChanges();
     if (begun.ok()) {
       if (Status committed = store->Commit(); !committed.ok()) {
         Note(committed);
@@ -158,6 +159,32 @@ struct CoordinatorCore::Impl {
 
   void SaveJob(TuningJob& j, int64_t now);
   void SaveTrial(Trial& t);
+
+  // State-change notifications (CoreOptions::notify). SaveJob and SaveTrial mark what they saved
+  // (`changed`, in the order first saved: a training job's end before its tuning job's);
+  // FlushStateChanges, at the end of each event, notifies those whose state differs from
+  // `notified` (key: "job:<lower-case name>" / "trial:<name>" -> NotifiedState).
+  CoordinatorCore* self = nullptr;
+  std::vector<std::string> changed;
+  std::set<std::string> changed_set;
+  std::map<std::string, std::string> notified;
+  void MarkChanged(std::string key) {
+    if (opt.notify && changed_set.insert(key).second) changed.push_back(std::move(key));
+  }
+  void FlushStateChanges();
+  static constexpr const char* kNotNotified = "(not notified)";  // a state no resource is in
+  // The state notifications are about ("" for a training job not launched yet).
+  static std::string NotifiedState(const TuningJob& j) { return j.ShownStatus(); }
+  static std::string NotifiedState(const Trial& t) {
+    return t.Unlaunched() ? std::string() : std::string(TrainingJobStatusOf(t)) + "/" + t.SecondaryStatus();
+  }
+  // Load: each resource's notified state, from the store (notifications on only).
+  void LoadNotified();
+  // A deleted job's or training job's: not notified again (its store rows went with it).
+  void ForgetNotified(const std::string& key) {
+    notified.erase(key);
+    if (changed_set.erase(key)) changed.erase(std::find(changed.begin(), changed.end(), key));
+  }
 
   static Observation::Status ObservedStatus(TrialState s);
   static bool IsTerminal(TrialState s);

@@ -1224,22 +1224,8 @@ ApiResponse Search(Dispatcher& d, const Json& req) {
   const std::vector<std::string>& members = SearchResourceMembers(*resource);
   const int64_t now = d.Now();
   std::map<std::string, Json> definitions;  // kept across the chunks below
-  auto document = [&](CoordinatorCore& c, const std::string& name) -> std::optional<Json> {
-    Json doc;
-    if (training) {
-      const Trial* t = c.FindTrial(name);
-      if (!t || t->Unlaunched()) return std::nullopt;  // deleted meanwhile
-      doc = TrainingJobDocument(c, *t, now, &definitions);
-      doc["Tags"] = TagsJson(TrainingJobTags(c, *t));
-    } else {
-      const TuningJob* j = c.FindJob(name);
-      if (!j) return std::nullopt;
-      auto r = c.Describe(name, now);
-      if (!r.ok()) return std::nullopt;
-      doc = DescribeAsSageMaker(*r);
-      doc["Tags"] = TagsJson(j->spec.tags);
-    }
-    return doc;
+  auto document = [&](CoordinatorCore& c, const std::string& name) {
+    return ResourceDocument(c, training, name, now, &definitions);  // nullopt: deleted meanwhile
   };
   auto shown = [&](const Json& doc) {
     for (const auto& [key, value] : visible) {
@@ -1331,6 +1317,25 @@ std::optional<ApiResponse> ObjectBody(const httplib::Request& req, Json* body) {
 }
 
 }  // namespace
+
+std::optional<Json> ResourceDocument(CoordinatorCore& c, bool training_job, const std::string& name, int64_t now_ms,
+                                     std::map<std::string, Json>* definitions) {
+  Json doc;
+  if (training_job) {
+    const Trial* t = c.FindTrial(name);
+    if (!t || t->Unlaunched()) return std::nullopt;
+    doc = TrainingJobDocument(c, *t, now_ms, definitions);
+    doc["Tags"] = TagsJson(TrainingJobTags(c, *t));
+  } else {
+    const TuningJob* j = c.FindJob(name);
+    if (!j) return std::nullopt;
+    auto r = c.Describe(name, now_ms);
+    if (!r.ok()) return std::nullopt;
+    doc = DescribeAsSageMaker(*r);
+    doc["Tags"] = TagsJson(j->spec.tags);
+  }
+  return doc;
+}
 
 ApiResponse LogsPage(Dispatcher& d, const std::string& trial, int64_t after, size_t limit) {
   std::string status;

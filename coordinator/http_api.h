@@ -60,7 +60,9 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/status.h"
@@ -98,6 +100,14 @@ std::string BrowserRequestRefusal(const std::string& host_header, const std::str
 // every kind of range, a ResourceConfig beside a HyperParameterTuningResourceConfig). `hpo run
 // -o json` prints the same document.
 nlohmann::ordered_json DescribeAsSageMaker(const proto::DescribeTuningJobResponse& d);
+// A resource's document as Search matches it and the state-change notifications carry it
+// (coordinator/notifier.h): DescribeTrainingJob's answer (`training_job`) or
+// DescribeHyperParameterTuningJob's, each with its `Tags` (a list of Key/Value). nullopt when
+// there is no such resource (or a training job not launched yet). `definitions`, when given,
+// keeps each definition's request form across calls (a Search builds thousands).
+std::optional<nlohmann::ordered_json> ResourceDocument(
+    CoordinatorCore& c, bool training_job, const std::string& name, int64_t now_ms,
+    std::map<std::string, nlohmann::ordered_json>* definitions = nullptr);
 // The bodies of GET /hpo/v1/logs/TRIAL, /hpo/v1/events and /hpo/v1/curves (JSON; errors as above).
 ApiResponse LogsPage(Dispatcher& d, const std::string& trial, int64_t after, size_t limit);
 ApiResponse EventsPage(Dispatcher& d, const std::string& job, int64_t after, size_t limit, bool last = false);

@@ -45,6 +45,11 @@ INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
 CREATE TABLE IF NOT EXISTS deleted_trials (name TEXT PRIMARY KEY, tuning_job TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) SELECT 'deleted_trials_from', coalesce(max(id), 0) FROM events;
 CREATE TABLE IF NOT EXISTS cordons (worker TEXT PRIMARY KEY, reason TEXT NOT NULL, since_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS notifications (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL, body TEXT NOT NULL,
+  created_ms INTEGER NOT NULL, attempts INTEGER NOT NULL, next_ms INTEGER NOT NULL, last_error TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS notifications_by_target ON notifications(target, id);
+CREATE TABLE IF NOT EXISTS notified (resource TEXT PRIMARY KEY, state TEXT NOT NULL);
 )sql";
 
 // RAII prepared statement.
@@ -491,6 +496,72 @@ Result<std::vector<CordonRow>> SqliteJobStore::LoadCordons() {
   return out;
 }
 
+Status SqliteJobStore::AppendNotification(const std::string& target, const std::string& body, int64_t created_ms) {
+  Stmt s(db_, "INSERT INTO notifications(target, body, created_ms, attempts, next_ms, last_error) VALUES(?,?,?,0,0,'')");
+  if (!s.ok()) return s.Error("preparing a notification's write");
+  s.Bind(1, target).Bind(2, body).Bind(3, created_ms);
+  if (s.Step() != SQLITE_DONE) return s.Error("writing a notification");
+  return Status::Ok();
+}
+
+Result<std::vector<NotificationRow>> SqliteJobStore::LoadNotifications(const std::string& target, int64_t after_id,
+                                                                       size_t limit) {
+  // A read-only store of an older hpo has no such table: nothing waits.
+  Stmt s(db_,
+         "SELECT id, target, body, created_ms, attempts, next_ms, last_error FROM notifications WHERE id > ?1 "
+         "AND (?2 = '' OR target = ?2) ORDER BY id LIMIT ?3");
+  if (!s.ok()) return std::vector<NotificationRow>{};
+  s.Bind(1, after_id).Bind(2, target).Bind(3, static_cast<int64_t>(limit));
+  std::vector<NotificationRow> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    out.push_back({s.Int(0), s.Text(1), s.Text(2), s.Int(3), static_cast<int>(s.Int(4)), s.Int(5), s.Text(6)});
+  }
+  if (rc != SQLITE_DONE) return s.Error("reading notifications");
+  return out;
+}
+
+Status SqliteJobStore::UpdateNotification(int64_t id, int attempts, int64_t next_ms, const std::string& last_error) {
+  Stmt s(db_, "UPDATE notifications SET attempts=?, next_ms=?, last_error=? WHERE id=?");
+  if (!s.ok()) return s.Error("preparing a notification's update");
+  s.Bind(1, static_cast<int64_t>(attempts)).Bind(2, next_ms).Bind(3, last_error).Bind(4, id);
+  if (s.Step() != SQLITE_DONE) return s.Error("updating a notification");
+  return Status::Ok();
+}
+
+Status SqliteJobStore::DeleteNotification(int64_t id) {
+  Stmt s(db_, "DELETE FROM notifications WHERE id=?");
+  if (!s.ok()) return s.Error("preparing a notification's removal");
+  s.Bind(1, id);
+  if (s.Step() != SQLITE_DONE) return s.Error("removing a notification");
+  return Status::Ok();
+}
+
+Result<int64_t> SqliteJobStore::CountNotifications() {
+  Stmt s(db_, "SELECT count(*) FROM notifications");
+  if (!s.ok()) return int64_t{0};
+  if (s.Step() != SQLITE_ROW) return s.Error("counting notifications");
+  return s.Int(0);
+}
+
+Status SqliteJobStore::PutNotified(const std::string& resource, const std::string& state) {
+  Stmt s(db_, "INSERT OR REPLACE INTO notified(resource, state) VALUES(?,?)");
+  if (!s.ok()) return s.Error("preparing a notified state's write");
+  s.Bind(1, resource).Bind(2, state);
+  if (s.Step() != SQLITE_DONE) return s.Error("writing a notified state");
+  return Status::Ok();
+}
+
+Result<std::map<std::string, std::string>> SqliteJobStore::LoadNotified() {
+  Stmt s(db_, "SELECT resource, state FROM notified");
+  if (!s.ok()) return std::map<std::string, std::string>{};
+  std::map<std::string, std::string> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) out[s.Text(0)] = s.Text(1);
+  if (rc != SQLITE_DONE) return s.Error("reading notified states");
+  return out;
+}
+
 Status SqliteJobStore::PutAlive(int64_t ms) {
   Stmt s(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES ('alive_ms', ?)");
   if (!s.ok()) return s.Error("preparing the coordinator's sign of life");
@@ -779,6 +850,8 @@ Status SqliteJobStore::DeleteJob(const std::string& name) {
                  "SELECT name, tuning_job FROM trials WHERE tuning_job = ?1 COLLATE NOCASE",
                  "DELETE FROM metrics WHERE trial IN (SELECT name FROM trials WHERE tuning_job = ?1 COLLATE NOCASE)",
                  "DELETE FROM logs WHERE trial IN (SELECT name FROM trials WHERE tuning_job = ?1 COLLATE NOCASE)",
+                 "DELETE FROM notified WHERE resource IN (SELECT 'trial:' || name FROM trials WHERE tuning_job = ?1 "
+                 "COLLATE NOCASE) OR resource = 'job:' || lower(?1)",
                  "DELETE FROM trials WHERE tuning_job = ?1 COLLATE NOCASE",
                  "DELETE FROM jobs WHERE name = ?1"},  // the column is COLLATE NOCASE
                 name, "a job"));
@@ -798,7 +871,7 @@ Status SqliteJobStore::DeleteTrial(const std::string& name) {
   return DeleteAll({"INSERT OR IGNORE INTO deleted_trials(name, tuning_job) SELECT name, tuning_job FROM trials "
                     "WHERE name = ?1",
                     "DELETE FROM metrics WHERE trial = ?1", "DELETE FROM logs WHERE trial = ?1",
-                    "DELETE FROM trials WHERE name = ?1"},
+                    "DELETE FROM notified WHERE resource = 'trial:' || ?1", "DELETE FROM trials WHERE name = ?1"},
                    name, "a training job");
 }
 

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -122,6 +123,20 @@ struct CordonRow {
   std::string reason;
   int64_t since_ms = 0;
   bool operator==(const CordonRow&) const = default;
+};
+
+// A state-change event waiting to be delivered to one target (coordinator/notifier.h): the
+// core writes it in the same transaction as the change (CoreOptions::notify), the notifier
+// deletes it once the target has taken it, or gives up on it.
+struct NotificationRow {
+  int64_t id = 0;  // increasing in the order written: delivery order per target
+  std::string target;  // the target's URL
+  std::string body;    // the event, as sent
+  int64_t created_ms = 0;
+  int attempts = 0;      // deliveries tried and failed
+  int64_t next_ms = 0;   // not before then (0: at once)
+  std::string last_error;
+  bool operator==(const NotificationRow&) const = default;
 };
 
 class JobStore {
@@ -236,6 +251,33 @@ class JobStore {
   // restart (downtime billed as training time). 0 when none was written.
   virtual Status PutAlive(int64_t ms) = 0;
   virtual Result<int64_t> LoadAlive() = 0;
+  // State-change notifications (NotificationRow) and the state each resource was last notified
+  // in (`resource`: "job:<lower-case name>" or "trial:<name>"; deleted with its job or training
+  // job). A store that keeps none refuses the writes and reads nothing.
+  virtual Status AppendNotification(const std::string& target, const std::string& body, int64_t created_ms) {
+    (void)target, (void)body, (void)created_ms;
+    return Status::FailedPrecondition("this job store keeps no notifications");
+  }
+  // Up to `limit` rows with id > after_id, oldest first: `target`'s, or every target's for "".
+  virtual Result<std::vector<NotificationRow>> LoadNotifications(const std::string& target, int64_t after_id,
+                                                                 size_t limit) {
+    (void)target, (void)after_id, (void)limit;
+    return std::vector<NotificationRow>{};
+  }
+  virtual Status UpdateNotification(int64_t id, int attempts, int64_t next_ms, const std::string& last_error) {
+    (void)id, (void)attempts, (void)next_ms, (void)last_error;
+    return Status::FailedPrecondition("this job store keeps no notifications");
+  }
+  virtual Status DeleteNotification(int64_t id) {
+    (void)id;
+    return Status::FailedPrecondition("this job store keeps no notifications");
+  }
+  virtual Result<int64_t> CountNotifications() { return int64_t{0}; }
+  virtual Status PutNotified(const std::string& resource, const std::string& state) {
+    (void)resource, (void)state;
+    return Status::FailedPrecondition("this job store keeps no notifications");
+  }
+  virtual Result<std::map<std::string, std::string>> LoadNotified() { return std::map<std::string, std::string>{}; }
 };
 
 // When a commit is on disk (SqliteJobStore::Open).
@@ -305,6 +347,14 @@ class SqliteJobStore final : public JobStore {
   Result<std::vector<CordonRow>> LoadCordons() override;
   Status PutAlive(int64_t ms) override;
   Result<int64_t> LoadAlive() override;
+  Status AppendNotification(const std::string& target, const std::string& body, int64_t created_ms) override;
+  Result<std::vector<NotificationRow>> LoadNotifications(const std::string& target, int64_t after_id,
+                                                         size_t limit) override;
+  Status UpdateNotification(int64_t id, int attempts, int64_t next_ms, const std::string& last_error) override;
+  Status DeleteNotification(int64_t id) override;
+  Result<int64_t> CountNotifications() override;
+  Status PutNotified(const std::string& resource, const std::string& state) override;
+  Result<std::map<std::string, std::string>> LoadNotified() override;
 
   // A copy of the whole database, as this connection reads it, at `path` (SQLite's online
   // backup): where the service's commits are serialized. What a coordinator whose hpo.db was

@@ -662,3 +662,109 @@ TEST_F(NetChaos, DelaysPartitionsAndResetsLoseAndDuplicateNothing) {
 }
 
 }  // namespace
+
+// `hpo coordinator --notify`: a webhook receiver (a real Python server that checks signatures, as
+// a user's would) is down for the start of a tuning job and then answers 503 three times, and the
+// coordinator is killed (SIGKILL) three times while the job runs. Every state of every training
+// job and of the tuning job still reaches it, signed, each state once (repeats after a kill carry
+// the same event id), in the order the states came.
+class NotifyChaos : public Chaos {
+ protected:
+  void BeforeCoordinator() override {
+    receiver_port_ = hpo::testing::FreePort();
+    std::ofstream(dir_ / "secret") << "webhook-key\n";
+    coordinator_args_ = {"--notify", "http://127.0.0.1:" + std::to_string(receiver_port_) + "/events",
+                         "--notify-secret-file", (dir_ / "secret").string()};
+  }
+  void StartReceiver() {
+    receiver_ = std::make_unique<hpo::testing::Child>(
+        std::vector<std::string>{"/usr/bin/python3", std::string(HPO_SOURCE_DIR) + "/tests/fault/webhook_receiver.py",
+                                 "--port", std::to_string(receiver_port_), "--out", (dir_ / "events.jsonl").string(),
+                                 "--secret-file", (dir_ / "secret").string(), "--fail", "3"},
+        (dir_ / "receiver.log").string());
+  }
+  std::vector<Json> Received() {
+    std::vector<Json> out;
+    std::ifstream in(dir_ / "events.jsonl");
+    for (std::string line; std::getline(in, line);) out.push_back(Json::parse(line));
+    return out;
+  }
+  void TearDown() override {
+    receiver_.reset();
+    Chaos::TearDown();
+  }
+  int receiver_port_ = 0;
+  std::unique_ptr<hpo::testing::Child> receiver_;
+};
+
+TEST_F(NotifyChaos, EveryStateReachesAWebhookThatWasDownThroughCoordinatorKills) {
+  std::mt19937_64 rng(FaultSeed() + 7);
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  Json spec = Job("notified", "Random", 24, 6, ranges, {{"sleep_ms", "250"}});
+  spec["TrainingJobDefinition"]["StaticHyperParameters"]["epochs"] = "3";
+  Call("CreateHyperParameterTuningJob", spec);
+  for (int kill = 0; kill < 3; ++kill) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500 + rng() % 1500));
+    coordinator_->Kill(SIGKILL);
+    StartCoordinator();
+    ASSERT_TRUE(WaitForWorkers(3)) << "after kill " << kill + 1 << "; see " << dir_;
+    if (kill == 0) StartReceiver();
+  }
+  Json d = WaitFor("notified", 120);
+  ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  // The job's end is its last event: once it is in, everything before it is.
+  auto job_done = [&] {
+    for (const Json& r : Received()) {
+      if (r["event"]["detail"].value("HyperParameterTuningJobStatus", "") == "Completed") return true;
+    }
+    return false;
+  };
+  for (int i = 0; i < 600 && !job_done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(job_done()) << "the tuning job's Completed never arrived; see " << dir_;
+  std::set<std::string> ids;
+  std::map<std::string, std::vector<std::string>> states;  // resource -> states, once per event id
+  size_t repeats = 0;
+  for (const Json& r : Received()) {
+    const Json& e = r["event"];
+    EXPECT_EQ(r["event_id_header"], e["id"]);
+    EXPECT_EQ(e["source"], "aws.sagemaker");
+    if (!ids.insert(e["id"].get<std::string>()).second) {
+      ++repeats;
+      continue;
+    }
+    const Json& detail = e["detail"];
+    if (e["detail-type"] == "SageMaker Training Job State Change") {
+      states[detail["TrainingJobName"]].push_back(detail["TrainingJobStatus"].get<std::string>() + "/" +
+                                                  detail["SecondaryStatus"].get<std::string>());
+    } else {
+      ASSERT_EQ(e["detail-type"], "SageMaker HyperParameter Tuning Job State Change");
+      states["notified"].push_back(detail["HyperParameterTuningJobStatus"]);
+    }
+  }
+  std::printf("events: %zu, repeated after a kill: %zu\n", ids.size(), repeats);
+  EXPECT_EQ(states["notified"].front(), "InProgress");
+  EXPECT_EQ(states["notified"].back(), "Completed");
+  const auto trials = Trials("notified");
+  ASSERT_EQ(trials.size(), 24u);
+  for (const auto& t : trials) {
+    const std::string name = t["TrainingJobName"];
+    const std::vector<std::string>& seen = states[name];
+    ASSERT_FALSE(seen.empty()) << name;
+    EXPECT_EQ(seen.back(), "Completed/Completed") << name;
+    // In the order of its transitions, each once.
+    Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", name}});
+    std::vector<std::string> transitions;
+    for (const Json& st : tj["SecondaryStatusTransitions"]) transitions.push_back(st["Status"]);
+    size_t at = 0;
+    for (size_t i = 0; i < seen.size(); ++i) {
+      if (i > 0) {
+        EXPECT_NE(seen[i], seen[i - 1]) << name << ": a state told twice";
+      }
+      const std::string secondary = seen[i].substr(seen[i].find('/') + 1);
+      auto it = std::find(transitions.begin() + static_cast<std::ptrdiff_t>(at), transitions.end(), secondary);
+      EXPECT_NE(it, transitions.end()) << name << ": " << secondary << " out of order; transitions "
+                                       << tj["SecondaryStatusTransitions"].dump();
+      if (it != transitions.end()) at = static_cast<size_t>(it - transitions.begin());
+    }
+  }
+}

@@ -1,0 +1,56 @@
+#include "common/http_client.h"
+
+#include <curl/curl.h>
+
+#include <mutex>
+
+namespace hpo {
+namespace {
+
+constexpr size_t kReplyKept = 4096;
+
+size_t KeepReply(char* data, size_t size, size_t n, void* user) {
+  auto* out = static_cast<std::string*>(user);
+  const size_t bytes = size * n;
+  if (out->size() < kReplyKept) out->append(data, std::min(bytes, kReplyKept - out->size()));
+  return bytes;
+}
+
+}  // namespace
+
+Result<HttpReply> HttpPost(const std::string& url, const std::vector<std::string>& headers, const std::string& body,
+                           int64_t timeout_ms) {
+  if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+    return Status::InvalidArgument("cannot post to " + url + ": only http:// and https:// URLs are supported");
+  }
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  CURL* curl = curl_easy_init();
+  if (!curl) return Status::Unavailable("cannot post to " + url + ": libcurl could not start a request");
+  curl_slist* list = nullptr;
+  for (const std::string& h : headers) list = curl_slist_append(list, h.c_str());
+  HttpReply reply;
+  char error[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_POST, 1L);
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_ms));
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, KeepReply);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply.body);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
+  const CURLcode rc = curl_easy_perform(curl);
+  if (rc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.status);
+  curl_slist_free_all(list);
+  curl_easy_cleanup(curl);
+  if (rc != CURLE_OK) {
+    return Status::Unavailable("cannot post to " + url + ": " + (error[0] ? std::string(error) : curl_easy_strerror(rc)));
+  }
+  return reply;
+}
+
+}  // namespace hpo

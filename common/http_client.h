@@ -1,0 +1,29 @@
+// common/http_client.h: one HTTP(S) POST, over libcurl, for what the coordinator sends out on
+// its own (the state-change notifications of coordinator/notifier.h).
+//
+// Contract: http:// and https:// only (any other scheme is refused before anything is sent);
+// redirects are not followed (a webhook that answers 3xx has answered); the certificate of an
+// https server is checked against the system's roots. One call, one connection; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace hpo {
+
+struct HttpReply {
+  long status = 0;
+  std::string body;  // at most its first 4 KiB
+};
+
+// Posts `body` to `url` with `headers` (each "Name: value"), waiting at most `timeout_ms` in all,
+// connecting included. Returns the server's reply, whatever its status. Errors: InvalidArgument
+// for a URL that is not http(s); Unavailable with libcurl's reason when no reply came (refused,
+// name not found, TLS, timed out).
+Result<HttpReply> HttpPost(const std::string& url, const std::vector<std::string>& headers, const std::string& body,
+                           int64_t timeout_ms);
+
+}  // namespace hpo

@@ -1,0 +1,213 @@
+#include "coordinator/notifier.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include "common/aws_sigv4.h"
+#include "common/http_client.h"
+#include "coordinator/http_api.h"
+#include "proto/codec.h"
+
+namespace hpo::coordinator {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// SageMaker's events carry the detail's times as epoch milliseconds, where the Describe answers
+// have epoch seconds: every number under a key that ends in Time or Timestamp.
+void TimesToMillis(Json& j) {
+  if (j.is_array()) {
+    for (Json& e : j) TimesToMillis(e);
+    return;
+  }
+  if (!j.is_object()) return;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& key = it.key();
+    const bool time = (key.size() >= 4 && key.compare(key.size() - 4, 4, "Time") == 0) ||
+                      (key.size() >= 9 && key.compare(key.size() - 9, 9, "Timestamp") == 0);
+    if (time && it->is_number()) {
+      *it = static_cast<int64_t>(std::llround(it->get<double>() * 1000.0));
+    } else {
+      TimesToMillis(*it);
+    }
+  }
+}
+
+std::string NewEventId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const uint64_t a = rng(), b = rng();
+  char id[40];
+  // A version 4 UUID.
+  std::snprintf(id, sizeof id, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xfff),
+                static_cast<unsigned>(0x8000 | ((b >> 48) & 0x3fff)),
+                static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return id;
+}
+
+// Whether an answer is worth trying again: what EventBridge retries for its API destinations.
+bool Retryable(long status) {
+  return status >= 500 || status == 429 || status == 408 || status == 409 || status == 401 || status == 407;
+}
+
+}  // namespace
+
+std::optional<Json> StateChangeEvent(CoordinatorCore& c, const StateChange& change, int64_t now_ms) {
+  const bool training = change.kind == StateChange::Kind::kTrainingJob;
+  std::optional<Json> detail = ResourceDocument(c, training, change.name, now_ms);
+  if (!detail) return std::nullopt;
+  TimesToMillis(*detail);
+  Json tags = Json::object();
+  for (const Json& t : (*detail)["Tags"]) tags[t.value("Key", "")] = t.value("Value", "");
+  (*detail)["Tags"] = std::move(tags);
+  Json event;
+  event["version"] = "0";
+  event["id"] = NewEventId();
+  event["detail-type"] =
+      training ? "SageMaker Training Job State Change" : "SageMaker HyperParameter Tuning Job State Change";
+  event["source"] = "aws.sagemaker";
+  event["account"] = c.options().account_id;
+  event["time"] = proto::FormatRfc3339(proto::Timestamp{now_ms / 1000 * 1000});
+  event["region"] = c.options().region;
+  event["resources"] = Json::array({training ? c.TrainingJobArn(change.name) : c.JobArn(change.name)});
+  event["detail"] = std::move(*detail);
+  return event;
+}
+
+std::function<std::vector<Notification>(CoordinatorCore&, const StateChange&)> NotifyFunction(
+    std::vector<NotifyTarget> targets, std::function<int64_t()> now_ms) {
+  return [targets = std::move(targets), now_ms = std::move(now_ms)](CoordinatorCore& c, const StateChange& change) {
+    std::vector<Notification> out;
+    const int64_t now = now_ms();
+    std::optional<Json> event = StateChangeEvent(c, change, now);
+    if (!event) return out;
+    std::string body;
+    for (const NotifyTarget& t : targets) {
+      if (t.pattern && !t.pattern->Matches(*event)) continue;
+      if (body.empty()) body = event->dump(-1, ' ', false, Json::error_handler_t::replace);
+      out.push_back({t.url, body, now});
+    }
+    return out;
+  };
+}
+
+Notifier::Notifier(Dispatcher* dispatcher, JobStore* store, NotifierOptions options)
+    : d_(dispatcher), store_(store), options_(std::move(options)) {}
+
+void Notifier::Log(const std::string& line) const {
+  if (options_.log) {
+    options_.log(line);
+  } else {
+    std::cerr << line << "\n";
+  }
+}
+
+size_t Notifier::DropUnconfigured() {
+  size_t dropped = 0;
+  std::map<std::string, size_t> per_target;
+  d_->WithCore([&](CoordinatorCore&) {
+    int64_t after = 0;
+    for (;;) {
+      auto rows = store_->LoadNotifications("", after, 1000);
+      if (!rows.ok() || rows->empty()) break;
+      for (const NotificationRow& r : *rows) {
+        after = r.id;
+        const bool known = std::any_of(options_.targets.begin(), options_.targets.end(),
+                                       [&](const NotifyTarget& t) { return t.url == r.target; });
+        if (!known && store_->DeleteNotification(r.id).ok()) ++per_target[r.target];
+      }
+    }
+  });
+  for (const auto& [target, n] : per_target) {
+    Log("hpo coordinator: notifications: dropped " + std::to_string(n) + " event(s) waiting for " + target +
+        ", which is no longer a --notify target");
+    dropped += n;
+  }
+  dropped_ += dropped;
+  return dropped;
+}
+
+size_t Notifier::DeliverDue(const NotifyTarget& target, size_t max) {
+  size_t delivered = 0;
+  while (delivered < max) {
+    std::optional<NotificationRow> row;
+    d_->WithCore([&](CoordinatorCore&) {
+      auto rows = store_->LoadNotifications(target.url, 0, 1);
+      if (rows.ok() && !rows->empty()) row = std::move(rows->front());
+    });
+    const int64_t now = d_->Now();
+    if (!row || row->next_ms > now) break;  // the oldest waits: the ones behind it too (order)
+    std::vector<std::string> headers = {"Content-Type: application/json", "User-Agent: hpo-notifier",
+                                        "X-Hpo-Event-Id: " + Json::parse(row->body, nullptr, false).value("id", "")};
+    if (!target.secret.empty()) {
+      const std::string mac = aws::HmacSha256(target.secret, row->body);
+      headers.push_back("X-Hpo-Signature-256: sha256=" +
+                        aws::Hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size()));
+    }
+    Result<HttpReply> reply = HttpPost(target.url, headers, row->body, options_.timeout_ms);
+    const bool taken = reply.ok() && reply->status >= 200 && reply->status < 300;
+    const bool again = !reply.ok() || Retryable(reply->status);
+    std::string error;
+    if (!reply.ok()) {
+      error = reply.status().message();
+    } else if (!taken) {
+      std::string said = reply->body.substr(0, 200);
+      std::replace(said.begin(), said.end(), '\n', ' ');
+      error = target.url + " answered " + std::to_string(reply->status) + (said.empty() ? "" : ": " + said);
+    }
+    const int64_t after = d_->Now();
+    const bool expired = after - row->created_ms >= options_.give_up_after_ms;
+    d_->WithCore([&](CoordinatorCore&) {
+      if (taken || !again || expired) {
+        (void)store_->DeleteNotification(row->id);
+      } else {
+        const int attempts = row->attempts + 1;
+        const int64_t wait = std::min<int64_t>(options_.max_retry_ms,
+                                               options_.first_retry_ms << std::min(attempts - 1, 20));
+        (void)store_->UpdateNotification(row->id, attempts, after + wait, error);
+      }
+    });
+    if (taken) {
+      ++delivered;
+      ++delivered_;
+      continue;
+    }
+    if (!again || expired) {
+      ++dropped_;
+      Log("hpo coordinator: notifications: dropped an event for " + target.url + " after " +
+          std::to_string(row->attempts + 1) + " attempt(s): " + error +
+          (again ? " (tried for " + std::to_string(options_.give_up_after_ms / 1000) + " s)"
+                 : " (not tried again: only connection failures, timeouts, 5xx, 429, 408, 409, 401 and 407 are)"));
+      continue;
+    }
+    ++retried_;
+    if (row->attempts == 0 || (row->attempts + 1) % 10 == 0) {
+      Log("hpo coordinator: notifications: " + error + "; trying again (attempt " + std::to_string(row->attempts + 1) +
+          "), the events behind it wait");
+    }
+    break;
+  }
+  return delivered;
+}
+
+void Notifier::Run(const std::atomic<bool>& stop) {
+  DropUnconfigured();
+  std::vector<std::thread> threads;
+  for (const NotifyTarget& t : options_.targets) {
+    threads.emplace_back([this, &t, &stop] {
+      while (!stop.load()) {
+        DeliverDue(t);
+        for (int64_t waited = 0; waited < options_.poll_ms && !stop.load(); waited += 50) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(50, options_.poll_ms)));
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+}
+
+}  // namespace hpo::coordinator

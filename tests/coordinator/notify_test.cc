@@ -1,0 +1,376 @@
+// State-change notifications: what the core records (CoreOptions::notify), and how the Notifier
+// delivers it to a real HTTP server on loopback (retries, order, drops, signatures).
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <openssl/hmac.h>
+
+#include <mutex>
+#include <thread>
+
+#include "coordinator/core.h"
+#include "coordinator/dispatcher.h"
+#include "coordinator/job_store.h"
+#include "coordinator/notifier.h"
+#include "tests/coordinator/core_fixture.h"
+
+namespace hpo::coordinator {
+namespace {
+
+using coretest::CoreTest;
+using coretest::Only;
+using coretest::Spec;
+using Json = nlohmann::ordered_json;
+
+// The state the core is in for a change, as the notifications see it.
+std::string StateOf(CoordinatorCore& c, const StateChange& ch) {
+  if (ch.kind == StateChange::Kind::kTuningJob) return c.FindJob(ch.name)->ShownStatus();
+  const Trial* t = c.FindTrial(ch.name);
+  return std::string(TrainingJobStatusOf(*t)) + "/" + t->SecondaryStatus();
+}
+
+class NotifyTest : public CoreTest {
+ protected:
+  // Notifications whose body is "KIND NAME STATE", to target "t".
+  void RecordStates() {
+    options_.notify = [](CoordinatorCore& c, const StateChange& ch) {
+      const char* kind = ch.kind == StateChange::Kind::kTuningJob ? "job" : "trial";
+      return std::vector<Notification>{{"t", std::string(kind) + " " + ch.name + " " + StateOf(c, ch), 0}};
+    };
+    MakeCore();
+  }
+  std::vector<std::string> Bodies() {
+    auto rows = store_->LoadNotifications("", 0, 100000);
+    EXPECT_TRUE(rows.ok());
+    std::vector<std::string> out;
+    for (const auto& r : *rows) out.push_back(r.body);
+    return out;
+  }
+  // The states notified for `name`, in order.
+  std::vector<std::string> StatesOf(const std::string& name) {
+    std::vector<std::string> out;
+    for (const std::string& b : Bodies()) {
+      const size_t a = b.find(' '), z = b.rfind(' ');
+      if (b.substr(a + 1, z - a - 1) == name) out.push_back(b.substr(z + 1));
+    }
+    return out;
+  }
+  // Runs a Random job of `n` training jobs to the end on worker w1; returns their names.
+  std::vector<std::string> RunJob(const std::string& name, int n) {
+    Register("w1", 1);
+    std::vector<std::string> names;
+    auto queue = Only<proto::wire::AssignTrial>(Submit(Spec(name, "Random", n, 1)));
+    while (!queue.empty()) {
+      proto::wire::AssignTrial a = queue.front();
+      queue.erase(queue.begin());
+      names.push_back(a.trial);
+      now_ += 1000;
+      for (auto& m : Only<proto::wire::AssignTrial>(Finish("w1", a, 0.5))) queue.push_back(m);
+    }
+    return names;
+  }
+};
+
+TEST_F(NotifyTest, EachChangeOfATrainingJobOrTuningJobIsNotifiedOnceInOrder) {
+  RecordStates();
+  const std::vector<std::string> names = RunJob("notes", 2);
+  ASSERT_EQ(names.size(), 2u);
+  for (const std::string& n : names) {
+    const std::vector<std::string> states = StatesOf(n);
+    ASSERT_GE(states.size(), 2u) << n;
+    EXPECT_EQ(states.front(), "InProgress/Starting");
+    EXPECT_EQ(states.back(), "Completed/Completed");
+    for (size_t i = 1; i < states.size(); ++i) EXPECT_NE(states[i], states[i - 1]) << "a state notified twice";
+  }
+  EXPECT_EQ(StatesOf("notes"), (std::vector<std::string>{"InProgress", "Completed"}));
+  // The last training job's end is told before the tuning job's.
+  const std::vector<std::string> all = Bodies();
+  const auto trial_end = std::find(all.begin(), all.end(), "trial " + names[1] + " Completed/Completed");
+  const auto job_end = std::find(all.begin(), all.end(), "job notes Completed");
+  ASSERT_NE(trial_end, all.end());
+  ASSERT_NE(job_end, all.end());
+  EXPECT_LT(trial_end - all.begin(), job_end - all.begin());
+}
+
+TEST_F(NotifyTest, ACoordinatorStartedAgainNotifiesNothingTwice) {
+  RecordStates();
+  RunJob("again", 2);
+  const size_t before = Bodies().size();
+  MakeCore();
+  now_ += 5000;
+  core_->OnTick(now_);
+  EXPECT_EQ(Bodies().size(), before);
+}
+
+TEST_F(NotifyTest, TurnedOnOverAStoreWithJobsItNotifiesOnlyWhatChangesFromThenOn) {
+  RunJob("before", 1);  // notifications off
+  EXPECT_TRUE(Bodies().empty());
+  RecordStates();
+  core_->OnTick(now_ += 1000);
+  EXPECT_TRUE(Bodies().empty()) << "what was there when they were turned on is not told";
+  const std::vector<std::string> names = RunJob("after", 1);
+  EXPECT_EQ(StatesOf("after"), (std::vector<std::string>{"InProgress", "Completed"}));
+  EXPECT_EQ(StatesOf(names[0]).back(), "Completed/Completed");
+}
+
+TEST_F(NotifyTest, AChangeStoredWithoutItsNotificationIsNotifiedWhenTheCoreLoads) {
+  RecordStates();
+  const std::vector<std::string> names = RunJob("gap", 1);
+  // As if the last change had been written outside a transaction and the process had died before
+  // its notification: the stored notified state is an older one.
+  ASSERT_TRUE(store_->PutNotified("trial:" + names[0], "InProgress/Training").ok());
+  const size_t before = Bodies().size();
+  MakeCore();
+  core_->OnTick(now_ += 1000);
+  const std::vector<std::string> all = Bodies();
+  ASSERT_EQ(all.size(), before + 1);
+  EXPECT_EQ(all.back(), "trial " + names[0] + " Completed/Completed");
+}
+
+TEST_F(NotifyTest, ADeletedJobTakesItsNotifiedStatesWithItAndIsToldAsDeleting) {
+  RecordStates();
+  const std::vector<std::string> names = RunJob("gone", 1);
+  ASSERT_TRUE(core_->Delete("gone", now_ += 1000).ok());
+  EXPECT_EQ(StatesOf("gone").back(), "Deleting");
+  auto notified = store_->LoadNotified();
+  ASSERT_TRUE(notified.ok());
+  EXPECT_EQ(notified->count("job:gone"), 0u);
+  EXPECT_EQ(notified->count("trial:" + names[0]), 0u);
+}
+
+TEST_F(NotifyTest, AFailingNotifyFunctionLosesNoStateAndTriesAgainLater) {
+  bool fail = true;
+  options_.notify = [&fail](CoordinatorCore& c, const StateChange& ch) {
+    if (fail && ch.kind == StateChange::Kind::kTuningJob) throw std::runtime_error("no disk for it");
+    return std::vector<Notification>{{"t", ch.name + " " + StateOf(c, ch), 0}};
+  };
+  MakeCore();
+  RunJob("flaky", 1);
+  for (const std::string& b : Bodies()) EXPECT_EQ(b.rfind("flaky ", 0), std::string::npos) << b;
+  fail = false;
+  MakeCore();  // its state was not notified: told when the core loads
+  core_->OnTick(now_ += 1000);
+  const std::vector<std::string> all = Bodies();
+  EXPECT_NE(std::find(all.begin(), all.end(), "flaky Completed"), all.end());
+}
+
+// ---- the Notifier, against a real HTTP server -------------------------------------------------
+
+struct Receiver {
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+  std::mutex mu;
+  std::vector<std::string> bodies;          // what it took
+  std::vector<httplib::Headers> headers;
+  std::vector<int> answers;                 // statuses to answer, in turn (then 200)
+  Receiver() {
+    server.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard<std::mutex> lock(mu);
+      int status = 200;
+      if (!answers.empty()) {
+        status = answers.front();
+        answers.erase(answers.begin());
+      }
+      if (status == 200) {
+        bodies.push_back(req.body);
+        headers.push_back(req.headers);
+      }
+      res.status = status;
+      res.set_content(status == 200 ? "ok" : "not now", "text/plain");
+    });
+    port = server.bind_to_any_port("127.0.0.1");
+    thread = std::thread([this] { server.listen_after_bind(); });
+    while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ~Receiver() {
+    server.stop();
+    thread.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/hook"; }
+  size_t taken() {
+    std::lock_guard<std::mutex> lock(mu);
+    return bodies.size();
+  }
+};
+
+class NotifierTest : public CoreTest {
+ protected:
+  void SetUp() override {
+    CoreTest::SetUp();
+    MakeDispatcher([this] { return clock_; });
+  }
+  void MakeDispatcher(std::function<int64_t()> clock) {
+    DispatcherOptions o;
+    o.now_ms = std::move(clock);
+    o.log = [](const std::string&) {};
+    dispatcher_ = std::make_unique<Dispatcher>(core_.get(), o);
+  }
+  std::unique_ptr<Notifier> MakeNotifier(std::vector<NotifyTarget> targets) {
+    NotifierOptions o;
+    o.targets = std::move(targets);
+    o.timeout_ms = 2000;
+    o.log = [this](const std::string& l) { logged_.push_back(l); };
+    return std::make_unique<Notifier>(dispatcher_.get(), store_.get(), o);
+  }
+  void Queue(const std::string& target, const std::string& id) {
+    ASSERT_TRUE(store_->AppendNotification(target, Json{{"id", id}}.dump(), clock_).ok());
+  }
+  size_t Waiting(const std::string& target = "") {
+    auto rows = store_->LoadNotifications(target, 0, 1000);
+    return rows.ok() ? rows->size() : 0;
+  }
+  int64_t clock_ = 1'000'000;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::vector<std::string> logged_;
+};
+
+TEST_F(NotifierTest, EventsAreDeliveredInOrderWithTheirIdAndSignature) {
+  Receiver r;
+  NotifyTarget t{r.url(), std::nullopt, "s3cret"};
+  auto n = MakeNotifier({t});
+  for (const char* id : {"e1", "e2", "e3"}) Queue(r.url(), id);
+  EXPECT_EQ(n->DeliverDue(t), 3u);
+  ASSERT_EQ(r.taken(), 3u);
+  EXPECT_EQ(Waiting(), 0u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(Json::parse(r.bodies[i])["id"], "e" + std::to_string(i + 1));
+    EXPECT_EQ(r.headers[i].find("X-Hpo-Event-Id")->second, "e" + std::to_string(i + 1));
+    EXPECT_EQ(r.headers[i].find("Content-Type")->second, "application/json");
+    // The receiver's check: HMAC-SHA256 of the body under the shared secret.
+    unsigned char mac[32];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), "s3cret", 6, reinterpret_cast<const unsigned char*>(r.bodies[i].data()), r.bodies[i].size(),
+         mac, &len);
+    std::string hex;
+    char b[3];
+    for (unsigned k = 0; k < len; ++k) {
+      std::snprintf(b, sizeof b, "%02x", mac[k]);
+      hex += b;
+    }
+    EXPECT_EQ(r.headers[i].find("X-Hpo-Signature-256")->second, "sha256=" + hex);
+  }
+}
+
+TEST_F(NotifierTest, AFiveHundredIsTriedAgainLaterAndTheEventsBehindItWait) {
+  Receiver r;
+  r.answers = {500, 503};
+  NotifyTarget t{r.url(), std::nullopt, ""};
+  auto n = MakeNotifier({t});
+  Queue(r.url(), "a");
+  Queue(r.url(), "b");
+  EXPECT_EQ(n->DeliverDue(t), 0u);
+  EXPECT_EQ(r.taken(), 0u);
+  auto rows = store_->LoadNotifications(r.url(), 0, 10);
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].attempts, 1);
+  EXPECT_EQ((*rows)[0].next_ms, clock_ + 1000);
+  EXPECT_NE((*rows)[0].last_error.find("answered 500: not now"), std::string::npos) << (*rows)[0].last_error;
+  EXPECT_EQ(n->DeliverDue(t), 0u) << "not due yet: nothing is sent";
+  clock_ += 1000;
+  EXPECT_EQ(n->DeliverDue(t), 0u);  // the 503
+  EXPECT_EQ(store_->LoadNotifications(r.url(), 0, 1)->front().next_ms, clock_ + 2000) << "the wait doubles";
+  clock_ += 2000;
+  EXPECT_EQ(n->DeliverDue(t), 2u);
+  ASSERT_EQ(r.taken(), 2u);
+  EXPECT_EQ(Json::parse(r.bodies[0])["id"], "a");
+  EXPECT_EQ(Json::parse(r.bodies[1])["id"], "b");
+  EXPECT_EQ(n->retried(), 2u);
+}
+
+TEST_F(NotifierTest, ANotFoundDropsTheEventAtOnceAndTheNextGoesOn) {
+  Receiver r;
+  r.answers = {404};
+  NotifyTarget t{r.url(), std::nullopt, ""};
+  auto n = MakeNotifier({t});
+  Queue(r.url(), "lost");
+  Queue(r.url(), "kept");
+  EXPECT_EQ(n->DeliverDue(t), 1u);
+  ASSERT_EQ(r.taken(), 1u);
+  EXPECT_EQ(Json::parse(r.bodies[0])["id"], "kept");
+  EXPECT_EQ(n->dropped(), 1u);
+  ASSERT_FALSE(logged_.empty());
+  EXPECT_NE(logged_[0].find("answered 404"), std::string::npos) << logged_[0];
+  EXPECT_NE(logged_[0].find("not tried again"), std::string::npos) << logged_[0];
+}
+
+TEST_F(NotifierTest, AnUnreachableTargetIsTriedForADayThenItsEventIsDropped) {
+  std::string url;
+  {
+    Receiver gone;  // a port that was just free: nothing listens there now
+    url = gone.url();
+  }
+  NotifyTarget t{url, std::nullopt, ""};
+  auto n = MakeNotifier({t});
+  Queue(url, "x");
+  EXPECT_EQ(n->DeliverDue(t), 0u);
+  EXPECT_EQ(Waiting(), 1u);
+  clock_ += 24 * 3600000LL;
+  EXPECT_EQ(n->DeliverDue(t), 0u);
+  EXPECT_EQ(Waiting(), 0u);
+  EXPECT_EQ(n->dropped(), 1u);
+}
+
+TEST_F(NotifierTest, EventsForATargetNoLongerConfiguredAreDroppedAtTheStart) {
+  Receiver r;
+  Queue("http://127.0.0.1:1/old", "o1");
+  Queue("http://127.0.0.1:1/old", "o2");
+  Queue(r.url(), "n1");
+  auto n = MakeNotifier({{r.url(), std::nullopt, ""}});
+  EXPECT_EQ(n->DropUnconfigured(), 2u);
+  EXPECT_EQ(Waiting(), 1u);
+  ASSERT_EQ(logged_.size(), 1u);
+  EXPECT_NE(logged_[0].find("dropped 2 event(s) waiting for http://127.0.0.1:1/old"), std::string::npos);
+}
+
+TEST_F(NotifierTest, ATuningJobsEventsReachTheTargetInEventBridgesForm) {
+  Receiver r;
+  auto pattern = EventPattern::Parse(R"({"source": ["aws.sagemaker"], "detail": {"TrainingJobStatus": ["Completed"]}})");
+  ASSERT_TRUE(pattern.ok()) << pattern.status().ToString();
+  std::vector<NotifyTarget> targets = {{r.url(), std::nullopt, ""}, {r.url() + "?done", *pattern, ""}};
+  options_.notify = NotifyFunction(targets, [this] { return now_; });
+  options_.region = "eu-west-1";
+  options_.account_id = "123456789012";
+  MakeCore();
+  MakeDispatcher([this] { return now_; });
+  Register("w1", 1);
+  proto::TuningJobSpec spec = Spec("eb", "Random", 1, 1);
+  spec.tags.push_back({"team", "vision"});
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(a.size(), 1u);
+  now_ += 2000;
+  Finish("w1", a[0], 0.25);
+  auto n = MakeNotifier(targets);
+  const size_t all = Waiting(r.url()), completed = Waiting(r.url() + "?done");
+  EXPECT_EQ(completed, 1u) << "the pattern lets only the training job's Completed through";
+  EXPECT_EQ(n->DeliverDue(targets[0], 1000) + n->DeliverDue(targets[1], 1000), all + completed);
+  ASSERT_EQ(r.taken(), all + completed);
+  Json first = Json::parse(r.bodies.front()), last_trial, job_end;
+  EXPECT_EQ(first["version"], "0");
+  EXPECT_EQ(first["source"], "aws.sagemaker");
+  EXPECT_EQ(first["account"], "123456789012");
+  EXPECT_EQ(first["region"], "eu-west-1");
+  EXPECT_EQ(first["id"].get<std::string>().size(), 36u);
+  for (const std::string& b : r.bodies) {
+    Json e = Json::parse(b);
+    if (e["detail-type"] == "SageMaker Training Job State Change") last_trial = e;
+    if (e["detail-type"] == "SageMaker HyperParameter Tuning Job State Change" &&
+        e["detail"]["HyperParameterTuningJobStatus"] == "Completed") {
+      job_end = e;
+    }
+  }
+  ASSERT_FALSE(last_trial.is_null());
+  EXPECT_EQ(last_trial["detail"]["TrainingJobStatus"], "Completed");
+  EXPECT_EQ(last_trial["detail"]["TrainingJobName"], a[0].trial);
+  EXPECT_EQ(last_trial["resources"][0], "arn:aws:sagemaker:eu-west-1:123456789012:training-job/" + a[0].trial);
+  EXPECT_EQ(last_trial["detail"]["CreationTime"], now_ - 2000) << "epoch milliseconds, as SageMaker's events";
+  EXPECT_TRUE(last_trial["detail"]["TrainingEndTime"].is_number_integer());
+  EXPECT_EQ(last_trial["detail"]["Tags"], Json({{"team", "vision"}}));
+  EXPECT_EQ(last_trial["detail"]["FinalMetricDataList"][0]["MetricName"], "loss");
+  ASSERT_FALSE(job_end.is_null());
+  EXPECT_EQ(job_end["resources"][0], "arn:aws:sagemaker:eu-west-1:123456789012:hyper-parameter-tuning-job/eb");
+  EXPECT_EQ(job_end["detail"]["BestTrainingJob"]["TrainingJobName"], a[0].trial);
+  EXPECT_EQ(job_end["detail"]["Tags"], Json({{"team", "vision"}}));
+}
+
+}  // namespace
+}  // namespace hpo::coordinator
