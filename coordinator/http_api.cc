@@ -239,7 +239,7 @@ std::string LabelValue(const std::string& v) {
   return out;
 }
 
-std::string MetricsText(const CoordinatorCore& c, const SqliteJobStore* deferred_store) {
+std::string MetricsText(const CoordinatorCore& c, const SqliteJobStore* deferred_store, int64_t now_ms) {
   struct Family {
     const char* name;
     const char* type;
@@ -327,6 +327,20 @@ std::string MetricsText(const CoordinatorCore& c, const SqliteJobStore* deferred
     add(13, "", "_sum", deferred_store->sync_seconds());
     add(13, "", "_count", syncs);
     add(14, "", "", deferred_store->sync_max_seconds());
+  }
+  if (deferred_store && c.options().notify) {
+    auto backlog = deferred_store->Backlog();
+    if (backlog.ok()) {
+      f.push_back({"hpo_notifications_waiting", "gauge",
+                   "State-change notifications (--notify) not yet taken by their URL: a URL that is down or slow "
+                   "shows here.",
+                   ""});
+      f.push_back({"hpo_notifications_oldest_waiting_seconds", "gauge",
+                   "Age of the oldest of them (0 when none); after 24 hours it is dropped.", ""});
+      add(f.size() - 2, "", "", static_cast<double>(backlog->waiting));
+      add(f.size() - 1, "", "",
+          backlog->waiting ? static_cast<double>(std::max<int64_t>(0, now_ms - backlog->oldest_ms)) / 1000.0 : 0.0);
+    }
   }
   std::string t;
   for (const Family& family : f) {
@@ -1914,7 +1928,7 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
   // Prometheus text format (version 0.0.4): each family's HELP and TYPE, then all its samples
   // together (a parser takes a family's samples only right after its TYPE line).
   httplib::Server::Handler metrics = [d](const httplib::Request&, httplib::Response& res) {
-    std::string text = d->WithCore([&](CoordinatorCore& c) { return MetricsText(c, d->deferred_store()); });
+    std::string text = d->WithCore([&](CoordinatorCore& c) { return MetricsText(c, d->deferred_store(), d->Now()); });
     res.set_content(text, "text/plain; version=0.0.4");
   };
   s.Get("/hpo/v1/metrics", impl->options.public_metrics ? metrics : guard(metrics));

@@ -537,11 +537,11 @@ Status SqliteJobStore::DeleteNotification(int64_t id) {
   return Status::Ok();
 }
 
-Result<int64_t> SqliteJobStore::CountNotifications() {
-  Stmt s(db_, "SELECT count(*) FROM notifications");
-  if (!s.ok()) return int64_t{0};
+Result<JobStore::NotificationBacklog> SqliteJobStore::Backlog() const {
+  Stmt s(db_, "SELECT count(*), coalesce(min(created_ms), 0) FROM notifications");
+  if (!s.ok()) return NotificationBacklog{};
   if (s.Step() != SQLITE_ROW) return s.Error("counting notifications");
-  return s.Int(0);
+  return NotificationBacklog{s.Int(0), s.Int(1)};
 }
 
 Status SqliteJobStore::PutNotified(const std::string& resource, const std::string& state) {

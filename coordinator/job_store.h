@@ -272,7 +272,12 @@ class JobStore {
     (void)id;
     return Status::FailedPrecondition("this job store keeps no notifications");
   }
-  virtual Result<int64_t> CountNotifications() { return int64_t{0}; }
+  // How many notifications wait, and when the oldest of them was made (0 when none).
+  struct NotificationBacklog {
+    int64_t waiting = 0;
+    int64_t oldest_ms = 0;
+  };
+  virtual Result<NotificationBacklog> Backlog() const { return NotificationBacklog{}; }
   virtual Status PutNotified(const std::string& resource, const std::string& state) {
     (void)resource, (void)state;
     return Status::FailedPrecondition("this job store keeps no notifications");
@@ -352,7 +357,7 @@ class SqliteJobStore final : public JobStore {
                                                          size_t limit) override;
   Status UpdateNotification(int64_t id, int attempts, int64_t next_ms, const std::string& last_error) override;
   Status DeleteNotification(int64_t id) override;
-  Result<int64_t> CountNotifications() override;
+  Result<NotificationBacklog> Backlog() const override;
   Status PutNotified(const std::string& resource, const std::string& state) override;
   Result<std::map<std::string, std::string>> LoadNotified() override;
 

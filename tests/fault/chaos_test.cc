@@ -693,6 +693,15 @@ class NotifyChaos : public Chaos {
     receiver_.reset();
     Chaos::TearDown();
   }
+  // hpo_notifications_waiting from GET /hpo/v1/metrics (-1 when it is not there).
+  double NotificationsWaiting() {
+    httplib::Client c("127.0.0.1", http_port_);
+    auto res = c.Get("/hpo/v1/metrics");
+    if (!res) return -1;
+    const std::string key = "\nhpo_notifications_waiting ";
+    const size_t at = res->body.find(key);
+    return at == std::string::npos ? -1 : std::stod(res->body.substr(at + key.size()));
+  }
   int receiver_port_ = 0;
   std::unique_ptr<hpo::testing::Child> receiver_;
 };
@@ -708,7 +717,11 @@ TEST_F(NotifyChaos, EveryStateReachesAWebhookThatWasDownThroughCoordinatorKills)
     coordinator_->Kill(SIGKILL);
     StartCoordinator();
     ASSERT_TRUE(WaitForWorkers(3)) << "after kill " << kill + 1 << "; see " << dir_;
-    if (kill == 0) StartReceiver();
+    if (kill == 0) {
+      // What waits for the receiver shows in the metrics, for an alert on a webhook that is down.
+      EXPECT_GT(NotificationsWaiting(), 0.0);
+      StartReceiver();
+    }
   }
   Json d = WaitFor("notified", 120);
   ASSERT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
@@ -742,6 +755,7 @@ TEST_F(NotifyChaos, EveryStateReachesAWebhookThatWasDownThroughCoordinatorKills)
     }
   }
   std::printf("events: %zu, repeated after a kill: %zu\n", ids.size(), repeats);
+  EXPECT_EQ(NotificationsWaiting(), 0.0);
   EXPECT_EQ(states["notified"].front(), "InProgress");
   EXPECT_EQ(states["notified"].back(), "Completed");
   const auto trials = Trials("notified");
