@@ -810,6 +810,11 @@ Status CoordinatorCore::Impl::BeginDeletion(TuningJob& j, int64_t now) {
   return Status::Ok();
 }
 
+void CoordinatorCore::RecordEvent(int64_t now_ms, const std::string& kind, const std::string& job,
+                                  const std::string& trial, const std::string& message) {
+  impl_->Event(now_ms, kind, job, trial, message);
+}
+
 std::vector<std::string> CoordinatorCore::TakeInterruptedDeletions() {
   std::vector<std::string> v;
   v.swap(impl_->interrupted_deletions);

@@ -779,6 +779,10 @@ class CoordinatorCore {
   std::string JobArn(const std::string& job) const;
   std::string TrainingJobArn(const std::string& trial) const;
   const CoreOptions& options() const { return options_; }
+  // Writes an event of the coordinator's history (`hpo events`, CoreOptions::on_event, the
+  // events counter) on behalf of a part outside the core: the notifier's dropped deliveries.
+  void RecordEvent(int64_t now_ms, const std::string& kind, const std::string& job, const std::string& trial,
+                   const std::string& message);
   // Unique among the cores this process made (1, 2, ...): a key for caches of what one core
   // answered, which another core at the same address must not be given.
   uint64_t instance() const { return instance_; }

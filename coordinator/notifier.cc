@@ -178,10 +178,26 @@ size_t Notifier::DeliverDue(const NotifyTarget& target, size_t max) {
     }
     if (!again || expired) {
       ++dropped_;
-      Log("hpo coordinator: notifications: dropped an event for " + target.url + " after " +
-          std::to_string(row->attempts + 1) + " attempt(s): " + error +
-          (again ? " (tried for " + std::to_string(options_.give_up_after_ms / 1000) + " s)"
-                 : " (not tried again: only connection failures, timeouts, 5xx, 429, 408, 409, 401 and 407 are)"));
+      const std::string why = "an event for " + target.url + " after " + std::to_string(row->attempts + 1) +
+                              " attempt(s): " + error +
+                              (again ? " (tried for " + std::to_string(options_.give_up_after_ms / 1000) + " s)"
+                                     : " (not tried again: only connection failures, timeouts, 5xx, 429, 408, 409, "
+                                       "401 and 407 are)");
+      Log("hpo coordinator: notifications: dropped " + why);
+      // In the history too, under the job and training job it told of (hpo events, the metrics).
+      const Json event = Json::parse(row->body, nullptr, false);
+      const Json detail = event.is_object() ? event.value("detail", Json::object()) : Json::object();
+      std::string job = detail.value("HyperParameterTuningJobName", ""), trial = detail.value("TrainingJobName", "");
+      if (job.empty()) {
+        const std::string arn = detail.value("TuningJobArn", "");
+        job = arn.substr(arn.rfind('/') + 1);
+      }
+      const std::string state = detail.value("HyperParameterTuningJobStatus", detail.value("TrainingJobStatus", "")) +
+                                (detail.contains("SecondaryStatus") ? "/" + detail.value("SecondaryStatus", "") : "");
+      d_->WithCore([&](CoordinatorCore& c) {
+        c.RecordEvent(after, "NotificationDropped", job, trial,
+                      (state.empty() ? std::string() : "the " + state + " state's event: ") + why);
+      });
       continue;
     }
     ++retried_;

@@ -291,6 +291,11 @@ TEST_F(NotifierTest, ANotFoundDropsTheEventAtOnceAndTheNextGoesOn) {
   ASSERT_FALSE(logged_.empty());
   EXPECT_NE(logged_[0].find("answered 404"), std::string::npos) << logged_[0];
   EXPECT_NE(logged_[0].find("not tried again"), std::string::npos) << logged_[0];
+  auto events = core_->Events("", 0, 100);
+  ASSERT_TRUE(events.ok());
+  ASSERT_FALSE(events->empty());
+  EXPECT_EQ(events->back().kind, "NotificationDropped");
+  EXPECT_NE(events->back().message.find("answered 404"), std::string::npos) << events->back().message;
 }
 
 TEST_F(NotifierTest, AnUnreachableTargetIsTriedForADayThenItsEventIsDropped) {
