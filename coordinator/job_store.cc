@@ -537,6 +537,24 @@ Status SqliteJobStore::DeleteNotification(int64_t id) {
   return Status::Ok();
 }
 
+Result<std::map<std::string, int64_t>> SqliteJobStore::NotificationTargets() {
+  Stmt s(db_, "SELECT target, count(*) FROM notifications GROUP BY target");
+  if (!s.ok()) return std::map<std::string, int64_t>{};
+  std::map<std::string, int64_t> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) out[s.Text(0)] = s.Int(1);
+  if (rc != SQLITE_DONE) return s.Error("reading notification targets");
+  return out;
+}
+
+Status SqliteJobStore::DeleteNotificationsOf(const std::string& target) {
+  Stmt s(db_, "DELETE FROM notifications WHERE target=?");
+  if (!s.ok()) return s.Error("preparing the removal of a target's notifications");
+  s.Bind(1, target);
+  if (s.Step() != SQLITE_DONE) return s.Error("removing a target's notifications");
+  return Status::Ok();
+}
+
 Result<JobStore::NotificationBacklog> SqliteJobStore::Backlog() const {
   Stmt s(db_, "SELECT count(*), coalesce(min(created_ms), 0) FROM notifications");
   if (!s.ok()) return NotificationBacklog{};

@@ -272,6 +272,13 @@ class JobStore {
     (void)id;
     return Status::FailedPrecondition("this job store keeps no notifications");
   }
+  // The targets notifications wait for, each with how many.
+  virtual Result<std::map<std::string, int64_t>> NotificationTargets() { return std::map<std::string, int64_t>{}; }
+  // Removes every notification waiting for `target`.
+  virtual Status DeleteNotificationsOf(const std::string& target) {
+    (void)target;
+    return Status::FailedPrecondition("this job store keeps no notifications");
+  }
   // How many notifications wait, and when the oldest of them was made (0 when none).
   struct NotificationBacklog {
     int64_t waiting = 0;
@@ -357,6 +364,8 @@ class SqliteJobStore final : public JobStore {
                                                          size_t limit) override;
   Status UpdateNotification(int64_t id, int attempts, int64_t next_ms, const std::string& last_error) override;
   Status DeleteNotification(int64_t id) override;
+  Result<std::map<std::string, int64_t>> NotificationTargets() override;
+  Status DeleteNotificationsOf(const std::string& target) override;
   Result<NotificationBacklog> Backlog() const override;
   Status PutNotified(const std::string& resource, const std::string& state) override;
   Result<std::map<std::string, std::string>> LoadNotified() override;

@@ -110,16 +110,12 @@ size_t Notifier::DropUnconfigured() {
   size_t dropped = 0;
   std::map<std::string, size_t> per_target;
   d_->WithCore([&](CoordinatorCore&) {
-    int64_t after = 0;
-    for (;;) {
-      auto rows = store_->LoadNotifications("", after, 1000);
-      if (!rows.ok() || rows->empty()) break;
-      for (const NotificationRow& r : *rows) {
-        after = r.id;
-        const bool known = std::any_of(options_.targets.begin(), options_.targets.end(),
-                                       [&](const NotifyTarget& t) { return t.url == r.target; });
-        if (!known && store_->DeleteNotification(r.id).ok()) ++per_target[r.target];
-      }
+    auto targets = store_->NotificationTargets();
+    if (!targets.ok()) return;
+    for (const auto& [url, n] : *targets) {
+      const bool known = std::any_of(options_.targets.begin(), options_.targets.end(),
+                                     [&](const NotifyTarget& t) { return t.url == url; });
+      if (!known && store_->DeleteNotificationsOf(url).ok()) per_target[url] = static_cast<size_t>(n);
     }
   });
   for (const auto& [target, n] : per_target) {
@@ -201,9 +197,10 @@ size_t Notifier::DeliverDue(const NotifyTarget& target, size_t max) {
       continue;
     }
     ++retried_;
-    if (row->attempts == 0 || (row->attempts + 1) % 10 == 0) {
-      Log("hpo coordinator: notifications: " + error + "; trying again (attempt " + std::to_string(row->attempts + 1) +
-          "), the events behind it wait");
+    // A hiccup is not worth a line; a URL failing for seconds is (at the 3rd attempt, then every 10th).
+    if (row->attempts + 1 == 3 || (row->attempts + 1) % 10 == 0) {
+      Log("hpo coordinator: notifications: " + error + " (attempt " + std::to_string(row->attempts + 1) + ", for " +
+          std::to_string((after - row->created_ms) / 1000) + " s); trying again, the events behind it wait");
     }
     break;
   }

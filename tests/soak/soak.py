@@ -77,6 +77,11 @@ and kept in violations.log):
   worker-restart     a worker does not start again on its work directory
   submit-refused     CreateHyperParameterTuningJob / hpo submit refused a valid job
   rss / db-size      a process's RSS or the state database beyond --rss-bound-mb / --db-bound-mb
+  notify-missing     the coordinator runs with --notify to a receiver in this process that
+                     answers 503 to one request in 20: at the end, a tuning job or training job
+                     whose last state the receiver got (event ids deduplicated) is not its final
+                     status, or none came; notify-twice: one state told by two events in a row;
+                     notify-backlog: events still waiting two minutes after the end
 Notes (printed to soak.log, counted in the summary, not violations): the above explained by a
 fault; stops that ended otherwise; CoordinatorStalled events (the coordinator's event loop read
 nothing for --stall-note-s or more) that no SIGSTOP or kill of the soak explains, with the PSI.
@@ -112,6 +117,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
@@ -395,12 +401,14 @@ class Soak:
         self.zport, self.hport = procs.free_port(), procs.free_port()
         while self.hport == self.zport:
             self.hport = procs.free_port()
+        self.start_notify_receiver()
         self.url = f"http://127.0.0.1:{self.hport}"
         self.state_dir = os.path.join(self.dir, "state")
         self.coord = Proc("coordinator", [
             self.hpo, "coordinator", "--keys", keys, "--listen", f"tcp://127.0.0.1:{self.zport}",
             "--http", f"127.0.0.1:{self.hport}", "--state-dir", self.state_dir,
-            "--lease-ms", str(int(self.a.lease_s * 1000)), "--grace", str(self.a.grace_s)],
+            "--lease-ms", str(int(self.a.lease_s * 1000)), "--grace", str(self.a.grace_s),
+            "--notify", f"http://127.0.0.1:{self.notify_port}/soak"],
             os.path.join(self.dir, "logs", "coordinator.log"),
             env=dict(kv.split("=", 1) for kv in self.a.coordinator_env))
         self.spawn(self.coord)
@@ -424,6 +432,97 @@ class Soak:
         procs.wait_for_workers(self.url, self.a.workers, self.dir, seconds=60)
         desc = ", ".join(f"{w.name}(slots={w.slots}{',spot' if w.spot else ''})" for w in self.workers)
         self.say(f"cluster up: coordinator pid {self.coord.pid()} api {self.url} zmq {self.zport}; workers {desc}")
+
+    def start_notify_receiver(self):
+        """The --notify target: takes the coordinator's state-change events, refusing one request in
+        20 with a 503 (delivery must retry, in order), and keeps (id, resource, state) of each."""
+        self.notified, self.notify_refused = [], 0
+        self.notify_lock = threading.Lock()
+        self.rng_notify = random.Random(f"{self.seed}/notify")
+        soak = self
+
+        class Hook(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with soak.notify_lock:
+                    refuse = soak.rng_notify.random() < 0.05
+                    soak.notify_refused += refuse
+                if refuse:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                try:
+                    e = json.loads(body)
+                    d = e["detail"]
+                    if e["detail-type"] == "SageMaker Training Job State Change":
+                        item = (e["id"], d["TrainingJobName"], f"{d['TrainingJobStatus']}/{d['SecondaryStatus']}")
+                    else:
+                        item = (e["id"], d["HyperParameterTuningJobName"], d["HyperParameterTuningJobStatus"])
+                except (ValueError, KeyError, TypeError) as err:
+                    soak.violation("notify-body", "receiver", f"an event the receiver cannot read: {err}",
+                                   evidence={"body": body[:2000].decode("utf-8", "replace")})
+                    self.send_response(400)
+                    self.end_headers()
+                    return
+                with soak.notify_lock:
+                    soak.notified.append(item)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.notify_port = procs.free_port()
+        self.notify_server = ThreadingHTTPServer(("127.0.0.1", self.notify_port), Hook)
+        threading.Thread(target=self.notify_server.serve_forever, name="notify-receiver", daemon=True).start()
+
+    def notifications_waiting(self):
+        try:
+            with urllib.request.urlopen(self.url + "/hpo/v1/metrics", timeout=10) as r:
+                m = re.search(r"^hpo_notifications_waiting (\S+)$", r.read().decode(), re.M)
+            return float(m.group(1)) if m else None
+        except (OSError, ValueError):
+            return None
+
+    def check_notifications(self, jobs):
+        deadline = now() + 120
+        while now() < deadline and self.notifications_waiting() != 0:
+            time.sleep(1)
+        waiting = self.notifications_waiting()
+        if waiting != 0:
+            self.violation("notify-backlog", "final", f"{waiting} notifications still wait two minutes after the end")
+        with self.notify_lock:
+            events = list(self.notified)
+            refused = self.notify_refused
+        ids, last = set(), {}
+        repeats = 0
+        for eid, name, state in events:
+            if eid in ids:
+                repeats += 1  # delivered, then the coordinator died before it could record that
+                continue
+            ids.add(eid)
+            if last.get(name) == state:
+                self.violation("notify-twice", f"{name}/{state}", f"{name}: {state} told by two events in a row")
+            last[name] = state
+        checked = 0
+        for j in jobs:
+            try:
+                _, d = self.api("DescribeHyperParameterTuningJob", {"HyperParameterTuningJobName": j.name})
+                tjs = self.list_training_jobs(j.name)
+            except (OSError, RuntimeError) as e:
+                self.violation("api-error", f"notify-{j.name}", f"reading {j.name} for the notification check: {e}")
+                continue
+            finals = [(j.name, d.get("HyperParameterTuningJobStatus"), lambda s: s)]
+            finals += [(t["TrainingJobName"], t["TrainingJobStatus"], lambda s: s.split("/")[0]) for t in tjs]
+            for name, status, of in finals:
+                checked += 1
+                if name not in last or of(last[name]) != status:
+                    self.violation("notify-missing", name,
+                                   f"{name} is {status}, but the last state notified was {last.get(name, 'none')}")
+        self.say(f"notifications: {len(ids)} events taken ({repeats} repeats, {refused} refused with 503), "
+                 f"{checked} final states checked")
+        with self.lock:
+            self.ledger_summary["notifications"] = len(ids)
 
     def run_checked(self, argv):
         r = subprocess.run(argv, capture_output=True, text=True)
@@ -1572,6 +1671,7 @@ class Soak:
                                                                            if v not in TERMINAL_TJ}})
         self.check_ledger(final=True)
         self.check_stops()
+        self.check_notifications(jobs)
         self.follow_events()
         self.fresh_rss_check()
         with self.lock:
