@@ -18,15 +18,22 @@ size_t KeepReply(char* data, size_t size, size_t n, void* user) {
 
 }  // namespace
 
-Result<HttpReply> HttpPost(const std::string& url, const std::vector<std::string>& headers, const std::string& body,
-                           int64_t timeout_ms) {
+HttpClient::HttpClient() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  curl_ = curl_easy_init();
+}
+
+HttpClient::~HttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
+
+Result<HttpReply> HttpClient::Post(const std::string& url, const std::vector<std::string>& headers,
+                                   const std::string& body, int64_t timeout_ms) {
   if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
     return Status::InvalidArgument("cannot post to " + url + ": only http:// and https:// URLs are supported");
   }
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  CURL* curl = curl_easy_init();
+  CURL* curl = static_cast<CURL*>(curl_);
   if (!curl) return Status::Unavailable("cannot post to " + url + ": libcurl could not start a request");
+  curl_easy_reset(curl);  // options of the last request go; its connection stays for the next
   curl_slist* list = nullptr;
   for (const std::string& h : headers) list = curl_slist_append(list, h.c_str());
   HttpReply reply;
@@ -45,12 +52,20 @@ Result<HttpReply> HttpPost(const std::string& url, const std::vector<std::string
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
   const CURLcode rc = curl_easy_perform(curl);
   if (rc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.status);
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, nullptr);
   curl_slist_free_all(list);
-  curl_easy_cleanup(curl);
   if (rc != CURLE_OK) {
     return Status::Unavailable("cannot post to " + url + ": " + (error[0] ? std::string(error) : curl_easy_strerror(rc)));
   }
   return reply;
+}
+
+Result<HttpReply> HttpPost(const std::string& url, const std::vector<std::string>& headers, const std::string& body,
+                           int64_t timeout_ms) {
+  HttpClient client;
+  return client.Post(url, headers, body, timeout_ms);
 }
 
 }  // namespace hpo

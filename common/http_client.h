@@ -26,4 +26,19 @@ struct HttpReply {
 Result<HttpReply> HttpPost(const std::string& url, const std::vector<std::string>& headers, const std::string& body,
                            int64_t timeout_ms);
 
+// The same, keeping its connection between calls (HTTP keep-alive; TLS set up once): for many
+// requests to one server in a row. One thread at a time.
+class HttpClient {
+ public:
+  HttpClient();
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+  Result<HttpReply> Post(const std::string& url, const std::vector<std::string>& headers, const std::string& body,
+                         int64_t timeout_ms);
+
+ private:
+  void* curl_;  // CURL*
+};
+
 }  // namespace hpo

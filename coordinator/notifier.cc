@@ -56,9 +56,10 @@ bool Retryable(long status) {
 
 }  // namespace
 
-std::optional<Json> StateChangeEvent(CoordinatorCore& c, const StateChange& change, int64_t now_ms) {
+std::optional<Json> StateChangeEvent(CoordinatorCore& c, const StateChange& change, int64_t now_ms,
+                                     std::map<std::string, Json>* definitions) {
   const bool training = change.kind == StateChange::Kind::kTrainingJob;
-  std::optional<Json> detail = ResourceDocument(c, training, change.name, now_ms);
+  std::optional<Json> detail = ResourceDocument(c, training, change.name, now_ms, definitions);
   if (!detail) return std::nullopt;
   TimesToMillis(*detail);
   Json tags = Json::object();
@@ -80,10 +81,16 @@ std::optional<Json> StateChangeEvent(CoordinatorCore& c, const StateChange& chan
 
 std::function<std::vector<Notification>(CoordinatorCore&, const StateChange&)> NotifyFunction(
     std::vector<NotifyTarget> targets, std::function<int64_t()> now_ms) {
-  return [targets = std::move(targets), now_ms = std::move(now_ms)](CoordinatorCore& c, const StateChange& change) {
+  // Each definition's request form, kept between calls (the core calls this under its lock, one
+  // at a time): encoded again for every event, it was most of an event's cost. Bounded: a
+  // coordinator's definitions come and go with its jobs.
+  auto definitions = std::make_shared<std::map<std::string, Json>>();
+  return [targets = std::move(targets), now_ms = std::move(now_ms), definitions](CoordinatorCore& c,
+                                                                                  const StateChange& change) {
     std::vector<Notification> out;
     const int64_t now = now_ms();
-    std::optional<Json> event = StateChangeEvent(c, change, now);
+    if (definitions->size() > 256) definitions->clear();
+    std::optional<Json> event = StateChangeEvent(c, change, now, definitions.get());
     if (!event) return out;
     std::string body;
     for (const NotifyTarget& t : targets) {
@@ -128,81 +135,93 @@ size_t Notifier::DropUnconfigured() {
 }
 
 size_t Notifier::DeliverDue(const NotifyTarget& target, size_t max) {
+  // In rounds: the target's oldest rows read at once, posted in order over one connection until
+  // one fails, then what came of them written at once, so the state database takes one sync per
+  // round, not one per event (a sync per event held delivery to a few hundred a second).
+  constexpr size_t kRound = 64;
+  HttpClient client;
   size_t delivered = 0;
   while (delivered < max) {
-    std::optional<NotificationRow> row;
+    std::vector<NotificationRow> rows;
     d_->WithCore([&](CoordinatorCore&) {
-      auto rows = store_->LoadNotifications(target.url, 0, 1);
-      if (rows.ok() && !rows->empty()) row = std::move(rows->front());
+      auto loaded = store_->LoadNotifications(target.url, 0, std::min(kRound, max - delivered));
+      if (loaded.ok()) rows = std::move(loaded).value();
     });
-    const int64_t now = d_->Now();
-    if (!row || row->next_ms > now) break;  // the oldest waits: the ones behind it too (order)
-    std::vector<std::string> headers = {"Content-Type: application/json", "User-Agent: hpo-notifier",
-                                        "X-Hpo-Event-Id: " + Json::parse(row->body, nullptr, false).value("id", "")};
-    if (!target.secret.empty()) {
-      const std::string mac = aws::HmacSha256(target.secret, row->body);
-      headers.push_back("X-Hpo-Signature-256: sha256=" +
-                        aws::Hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size()));
-    }
-    Result<HttpReply> reply = HttpPost(target.url, headers, row->body, options_.timeout_ms);
-    const bool taken = reply.ok() && reply->status >= 200 && reply->status < 300;
-    const bool again = !reply.ok() || Retryable(reply->status);
-    std::string error;
-    if (!reply.ok()) {
-      error = reply.status().message();
-    } else if (!taken) {
-      std::string said = reply->body.substr(0, 200);
-      std::replace(said.begin(), said.end(), '\n', ' ');
-      error = target.url + " answered " + std::to_string(reply->status) + (said.empty() ? "" : ": " + said);
-    }
-    const int64_t after = d_->Now();
-    const bool expired = after - row->created_ms >= options_.give_up_after_ms;
-    d_->WithCore([&](CoordinatorCore&) {
-      if (taken || !again || expired) {
-        (void)store_->DeleteNotification(row->id);
-      } else {
-        const int attempts = row->attempts + 1;
-        const int64_t wait = std::min<int64_t>(options_.max_retry_ms,
-                                               options_.first_retry_ms << std::min(attempts - 1, 20));
-        (void)store_->UpdateNotification(row->id, attempts, after + wait, error);
+    if (rows.empty() || rows.front().next_ms > d_->Now()) break;  // the oldest waits: those behind it too
+    struct Dropped {
+      std::string job, trial, message;
+    };
+    std::vector<int64_t> done;  // taken, or dropped
+    std::vector<Dropped> dropped;
+    std::optional<NotificationRow> retry;  // failed, to be tried again (rows behind it wait)
+    for (NotificationRow& row : rows) {
+      const Json event = Json::parse(row.body, nullptr, false);
+      std::vector<std::string> headers = {"Content-Type: application/json", "User-Agent: hpo-notifier",
+                                          "X-Hpo-Event-Id: " + (event.is_object() ? event.value("id", "") : "")};
+      if (!target.secret.empty()) {
+        const std::string mac = aws::HmacSha256(target.secret, row.body);
+        headers.push_back("X-Hpo-Signature-256: sha256=" +
+                          aws::Hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size()));
       }
-    });
-    if (taken) {
-      ++delivered;
-      ++delivered_;
-      continue;
-    }
-    if (!again || expired) {
+      Result<HttpReply> reply = client.Post(target.url, headers, row.body, options_.timeout_ms);
+      const bool taken = reply.ok() && reply->status >= 200 && reply->status < 300;
+      const bool again = !reply.ok() || Retryable(reply->status);
+      const int64_t after = d_->Now();
+      if (taken) {
+        done.push_back(row.id);
+        ++delivered;
+        ++delivered_;
+        continue;
+      }
+      std::string error;
+      if (!reply.ok()) {
+        error = reply.status().message();
+      } else {
+        std::string said = reply->body.substr(0, 200);
+        std::replace(said.begin(), said.end(), '\n', ' ');
+        error = target.url + " answered " + std::to_string(reply->status) + (said.empty() ? "" : ": " + said);
+      }
+      if (again && after - row.created_ms < options_.give_up_after_ms) {
+        ++retried_;
+        row.last_error = error;
+        ++row.attempts;
+        row.next_ms = after + std::min<int64_t>(options_.max_retry_ms,
+                                                options_.first_retry_ms << std::min(row.attempts - 1, 20));
+        // A hiccup is not worth a line; a URL failing for seconds is (its 3rd attempt, then every 10th).
+        if (row.attempts == 3 || row.attempts % 10 == 0) {
+          Log("hpo coordinator: notifications: " + error + " (attempt " + std::to_string(row.attempts) + ", for " +
+              std::to_string((after - row.created_ms) / 1000) + " s); trying again, the events behind it wait");
+        }
+        retry = row;
+        break;
+      }
       ++dropped_;
-      const std::string why = "an event for " + target.url + " after " + std::to_string(row->attempts + 1) +
+      done.push_back(row.id);
+      const std::string why = "an event for " + target.url + " after " + std::to_string(row.attempts + 1) +
                               " attempt(s): " + error +
                               (again ? " (tried for " + std::to_string(options_.give_up_after_ms / 1000) + " s)"
                                      : " (not tried again: only connection failures, timeouts, 5xx, 429, 408, 409, "
                                        "401 and 407 are)");
       Log("hpo coordinator: notifications: dropped " + why);
       // In the history too, under the job and training job it told of (hpo events, the metrics).
-      const Json event = Json::parse(row->body, nullptr, false);
       const Json detail = event.is_object() ? event.value("detail", Json::object()) : Json::object();
-      std::string job = detail.value("HyperParameterTuningJobName", ""), trial = detail.value("TrainingJobName", "");
-      if (job.empty()) {
+      Dropped d{detail.value("HyperParameterTuningJobName", ""), detail.value("TrainingJobName", ""), why};
+      if (d.job.empty()) {
         const std::string arn = detail.value("TuningJobArn", "");
-        job = arn.substr(arn.rfind('/') + 1);
+        d.job = arn.substr(arn.rfind('/') + 1);
       }
       const std::string state = detail.value("HyperParameterTuningJobStatus", detail.value("TrainingJobStatus", "")) +
                                 (detail.contains("SecondaryStatus") ? "/" + detail.value("SecondaryStatus", "") : "");
-      d_->WithCore([&](CoordinatorCore& c) {
-        c.RecordEvent(after, "NotificationDropped", job, trial,
-                      (state.empty() ? std::string() : "the " + state + " state's event: ") + why);
-      });
-      continue;
+      if (!state.empty()) d.message = "the " + state + " state's event: " + why;
+      dropped.push_back(std::move(d));
     }
-    ++retried_;
-    // A hiccup is not worth a line; a URL failing for seconds is (at the 3rd attempt, then every 10th).
-    if (row->attempts + 1 == 3 || (row->attempts + 1) % 10 == 0) {
-      Log("hpo coordinator: notifications: " + error + " (attempt " + std::to_string(row->attempts + 1) + ", for " +
-          std::to_string((after - row->created_ms) / 1000) + " s); trying again, the events behind it wait");
-    }
-    break;
+    const int64_t now = d_->Now();
+    d_->WithCore([&](CoordinatorCore& c) {
+      for (int64_t id : done) (void)store_->DeleteNotification(id);
+      if (retry) (void)store_->UpdateNotification(retry->id, retry->attempts, retry->next_ms, retry->last_error);
+      for (const Dropped& d : dropped) c.RecordEvent(now, "NotificationDropped", d.job, d.trial, d.message);
+    });
+    if (retry || rows.size() < kRound) break;
   }
   return delivered;
 }

@@ -32,6 +32,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,9 +60,11 @@ struct NotifierOptions {
 };
 
 // The EventBridge event of `change` as the core is now (the detail's document as
-// http_api.h ResourceDocument builds it; region and account from the core's options), at
-// `now_ms`; nullopt when the resource is gone.
-std::optional<nlohmann::ordered_json> StateChangeEvent(CoordinatorCore& c, const StateChange& change, int64_t now_ms);
+// http_api.h ResourceDocument builds it, with its `definitions` cache; region and account from
+// the core's options), at `now_ms`; nullopt when the resource is gone.
+std::optional<nlohmann::ordered_json> StateChangeEvent(CoordinatorCore& c, const StateChange& change, int64_t now_ms,
+                                                       std::map<std::string, nlohmann::ordered_json>* definitions =
+                                                           nullptr);
 
 // CoreOptions::notify for these targets: the change's event, one Notification per target whose
 // pattern it matches.
