@@ -1040,6 +1040,9 @@ void Coordinator(const CoordinatorArgs& a) {
   nopt.targets = notify_targets;
   nopt.log = [](const std::string& line) { LogLine(line); };
   coordinator::Notifier notifier(&dispatcher, store->get(), nopt);
+  // Events waiting for URLs no longer given (all of them, without --notify) go now, said once:
+  // kept, they would be sent days late if the URL came back, or expire one by one.
+  if (notify_targets.empty()) notifier.DropUnconfigured();
   std::thread nthread([&] {
     if (!notify_targets.empty()) notifier.Run(stop_notifying);
   });

@@ -197,29 +197,44 @@ size_t Notifier::DeliverDue(const NotifyTarget& target, size_t max) {
       }
       ++dropped_;
       done.push_back(row.id);
-      const std::string why = "an event for " + target.url + " after " + std::to_string(row.attempts + 1) +
-                              " attempt(s): " + error +
-                              (again ? " (tried for " + std::to_string(options_.give_up_after_ms / 1000) + " s)"
-                                     : " (not tried again: only connection failures, timeouts, 5xx, 429, 408, 409, "
-                                       "401 and 407 are)");
-      Log("hpo coordinator: notifications: dropped " + why);
-      // In the history too, under the job and training job it told of (hpo events, the metrics).
+      // Said in the log and the history (hpo events, the metrics), under the job and training job
+      // it told of.
       const Json detail = event.is_object() ? event.value("detail", Json::object()) : Json::object();
-      Dropped d{detail.value("HyperParameterTuningJobName", ""), detail.value("TrainingJobName", ""), why};
+      Dropped d{detail.value("HyperParameterTuningJobName", ""), detail.value("TrainingJobName", ""), ""};
       if (d.job.empty()) {
         const std::string arn = detail.value("TuningJobArn", "");
         d.job = arn.substr(arn.rfind('/') + 1);
       }
       const std::string state = detail.value("HyperParameterTuningJobStatus", detail.value("TrainingJobStatus", "")) +
                                 (detail.contains("SecondaryStatus") ? "/" + detail.value("SecondaryStatus", "") : "");
-      if (!state.empty()) d.message = "the " + state + " state's event: " + why;
+      d.message = (state.empty() ? std::string("an event") : "the " + state + " event of " +
+                                                              (d.trial.empty() ? d.job : d.trial)) +
+                  " for " + target.url + ", after " + std::to_string(row.attempts + 1) + " attempt(s): " + error +
+                  (again ? " (tried for " + std::to_string(options_.give_up_after_ms / 1000) + " s)"
+                         : " (not tried again: only connection failures, timeouts, 5xx, 429, 408, 409, 401 and "
+                           "407 are)");
       dropped.push_back(std::move(d));
+    }
+    // Told one by one, but a round's run of them (a URL down for a day: its events expire in a row)
+    // as its first few and a count.
+    constexpr size_t kToldEach = 3;
+    for (size_t i = 0; i < dropped.size() && i < kToldEach; ++i) {
+      Log("hpo coordinator: notifications: dropped " + dropped[i].message);
+    }
+    std::string rest;
+    if (dropped.size() > kToldEach) {
+      rest = "and " + std::to_string(dropped.size() - kToldEach) + " more events for " + target.url +
+             ", the last: " + dropped.back().message;
+      Log("hpo coordinator: notifications: dropped " + rest);
     }
     const int64_t now = d_->Now();
     d_->WithCore([&](CoordinatorCore& c) {
       for (int64_t id : done) (void)store_->DeleteNotification(id);
       if (retry) (void)store_->UpdateNotification(retry->id, retry->attempts, retry->next_ms, retry->last_error);
-      for (const Dropped& d : dropped) c.RecordEvent(now, "NotificationDropped", d.job, d.trial, d.message);
+      for (size_t i = 0; i < dropped.size() && i < kToldEach; ++i) {
+        c.RecordEvent(now, "NotificationDropped", dropped[i].job, dropped[i].trial, "dropped " + dropped[i].message);
+      }
+      if (!rest.empty()) c.RecordEvent(now, "NotificationDropped", "", "", "dropped " + rest);
     });
     if (retry || rows.size() < kRound) break;
   }

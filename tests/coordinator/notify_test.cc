@@ -298,6 +298,27 @@ TEST_F(NotifierTest, ANotFoundDropsTheEventAtOnceAndTheNextGoesOn) {
   EXPECT_NE(events->back().message.find("answered 404"), std::string::npos) << events->back().message;
 }
 
+TEST_F(NotifierTest, ARunOfExpiredEventsIsToldAsItsFirstThreeAndACount) {
+  std::string url;
+  {
+    Receiver gone;
+    url = gone.url();
+  }
+  NotifyTarget t{url, std::nullopt, ""};
+  auto n = MakeNotifier({t});
+  for (int i = 0; i < 10; ++i) Queue(url, "x" + std::to_string(i));
+  EXPECT_EQ(n->DeliverDue(t), 0u);  // the first fails, the rest wait behind it
+  clock_ += 24 * 3600000LL;
+  n->DeliverDue(t);
+  EXPECT_EQ(Waiting(), 0u);
+  EXPECT_EQ(n->dropped(), 10u);
+  ASSERT_EQ(logged_.size(), 4u);
+  EXPECT_NE(logged_[3].find("dropped and 7 more events for " + url), std::string::npos) << logged_[3];
+  auto events = core_->Events("", 0, 100);
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(events->size(), 4u);
+}
+
 TEST_F(NotifierTest, AnUnreachableTargetIsTriedForADayThenItsEventIsDropped) {
   std::string url;
   {
