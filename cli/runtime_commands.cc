@@ -849,6 +849,7 @@ struct CoordinatorArgs {
   int64_t max_tuning_job_runtime_s = coordinator::kSageMakerTuningJobRuntimeS;
   std::string log_events = "notable";  // notable | all | none
   std::vector<std::string> notify;     // webhook URLs (coordinator/notifier.h)
+  std::vector<std::string> notify_chat;  // chat webhook URLs (NotifyTarget::Format::kChat)
   std::string notify_pattern;          // an EventBridge event pattern, JSON or @FILE
   std::string notify_secret_file;      // HMAC key of X-Hpo-Signature-256
 };
@@ -857,7 +858,7 @@ struct CoordinatorArgs {
 // what is wrong (a URL that is not http(s), a pattern that does not parse, a secret not read).
 std::vector<coordinator::NotifyTarget> NotifyTargets(const CoordinatorArgs& a) {
   std::vector<coordinator::NotifyTarget> targets;
-  if (a.notify.empty()) {
+  if (a.notify.empty() && a.notify_chat.empty()) {
     if (!a.notify_pattern.empty() || !a.notify_secret_file.empty()) {
       Fail(2, "--notify-pattern and --notify-secret-file apply to --notify targets: give --notify URL too");
     }
@@ -887,12 +888,19 @@ std::vector<coordinator::NotifyTarget> NotifyTargets(const CoordinatorArgs& a) {
     if (secret.empty()) Fail(2, "--notify-secret-file " + a.notify_secret_file + " is empty");
     WarnIfOthersCanRead(a.notify_secret_file);
   }
-  for (const std::string& url : a.notify) {
+  std::vector<std::string> all = a.notify;
+  all.insert(all.end(), a.notify_chat.begin(), a.notify_chat.end());
+  for (size_t i = 0; i < all.size(); ++i) {
+    const std::string& url = all[i];
+    const bool chat = i >= a.notify.size();
+    const std::string flag = chat ? "--notify-chat " : "--notify ";
     if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
-      Fail(2, "--notify " + url + ": give an http:// or https:// URL, where the events are POSTed");
+      Fail(2, flag + url + ": give an http:// or https:// URL, where the " +
+                  (chat ? "messages" : "events") + " are POSTed");
     }
-    if (std::count(a.notify.begin(), a.notify.end(), url) > 1) Fail(2, "--notify " + url + " is given twice");
-    targets.push_back({url, pattern, secret});
+    if (std::count(all.begin(), all.end(), url) > 1) Fail(2, flag + url + " is given twice");
+    targets.push_back({url, pattern, secret,
+                       chat ? coordinator::NotifyTarget::Format::kChat : coordinator::NotifyTarget::Format::kEventBridge});
   }
   return targets;
 }
@@ -1376,6 +1384,10 @@ void AddCoordinatorCommand(CLI::App& app) {
                 "POST each change of a training job's or tuning job's status to this URL (repeatable), as the "
                 "\"SageMaker Training Job State Change\" and \"SageMaker HyperParameter Tuning Job State Change\" "
                 "events SageMaker sends EventBridge: at least once, in order, kept across restarts, retried for 24 h");
+  c->add_option("--notify-chat", a->notify_chat,
+                "POST a line a person reads, as {\"text\": ...} (what Slack, Mattermost and Google Chat incoming "
+                "webhooks take), to this URL when a tuning job ends (with its best training job) and when a "
+                "training job fails (with why); repeatable, delivered as --notify's events are");
   c->add_option("--notify-pattern", a->notify_pattern,
                 "Only the events this EventBridge event pattern matches (JSON, or @FILE), e.g. "
                 "'{\"detail-type\": [\"SageMaker HyperParameter Tuning Job State Change\"], \"detail\": "

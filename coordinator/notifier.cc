@@ -79,6 +79,66 @@ std::optional<Json> StateChangeEvent(CoordinatorCore& c, const StateChange& chan
   return event;
 }
 
+namespace {
+
+// "3m 12s", "1h 04m", "45s", from milliseconds.
+std::string Took(int64_t ms) {
+  const int64_t s = std::max<int64_t>(0, ms) / 1000;
+  char buf[32];
+  if (s >= 3600) {
+    std::snprintf(buf, sizeof buf, "%lldh %02lldm", static_cast<long long>(s / 3600), static_cast<long long>(s % 3600 / 60));
+  } else if (s >= 60) {
+    std::snprintf(buf, sizeof buf, "%lldm %02llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  } else {
+    std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(s));
+  }
+  return buf;
+}
+
+}  // namespace
+
+std::string ChatText(const Json& event) {
+  const Json& d = event.value("detail", Json::object());
+  if (event.value("detail-type", "") == "SageMaker Training Job State Change") {
+    if (d.value("TrainingJobStatus", "") != "Failed") return "";
+    const std::string arn = d.value("TuningJobArn", "");
+    return "Training job " + d.value("TrainingJobName", "") +
+           (arn.empty() ? "" : " of tuning job " + arn.substr(arn.rfind('/') + 1)) +
+           " Failed: " + d.value("FailureReason", "no reason given");
+  }
+  const std::string status = d.value("HyperParameterTuningJobStatus", "");
+  if (status != "Completed" && status != "Failed" && status != "Stopped") return "";
+  std::string text = "Tuning job " + d.value("HyperParameterTuningJobName", "") + " " + status;
+  if (d.contains("HyperParameterTuningEndTime") && d.contains("CreationTime")) {
+    text += " after " + Took(d.value("HyperParameterTuningEndTime", int64_t{0}) - d.value("CreationTime", int64_t{0}));
+  }
+  const Json& counters = d.value("TrainingJobStatusCounters", Json::object());
+  int64_t total = 0;
+  std::string parts;
+  for (const auto& [name, label] : std::vector<std::pair<std::string, std::string>>{
+           {"Completed", "Completed"}, {"InProgress", "InProgress"}, {"Stopped", "Stopped"},
+           {"NonRetryableError", "Failed"}, {"RetryableError", "Failed, retryable"}}) {
+    const int64_t n = counters.value(name, int64_t{0});
+    total += n;
+    if (n > 0) parts += (parts.empty() ? "" : ", ") + std::to_string(n) + " " + label;
+  }
+  text += ": " + std::to_string(total) + " training job" + (total == 1 ? "" : "s") +
+          (parts.empty() ? "" : " (" + parts + ")");
+  if (d.contains("BestTrainingJob")) {
+    const Json& best = d["BestTrainingJob"];
+    const Json& metric = best.value("FinalHyperParameterTuningJobObjectiveMetric", Json::object());
+    char value[32];
+    std::snprintf(value, sizeof value, "%.6g", metric.value("Value", 0.0));
+    const std::string type =
+        d.value("HyperParameterTuningJobConfig", Json::object()).value("HyperParameterTuningJobObjective", Json::object())
+            .value("Type", "");
+    text += "; best " + best.value("TrainingJobName", "") + ", " + metric.value("MetricName", "") + " " + value +
+            (type.empty() ? "" : " (" + type + ")");
+  }
+  if (!d.value("FailureReason", "").empty()) text += "; " + d.value("FailureReason", "");
+  return text + ".";
+}
+
 std::function<std::vector<Notification>(CoordinatorCore&, const StateChange&)> NotifyFunction(
     std::vector<NotifyTarget> targets, std::function<int64_t()> now_ms) {
   // Each definition's request form, kept between calls (the core calls this under its lock, one
@@ -92,9 +152,19 @@ std::function<std::vector<Notification>(CoordinatorCore&, const StateChange&)> N
     if (definitions->size() > 256) definitions->clear();
     std::optional<Json> event = StateChangeEvent(c, change, now, definitions.get());
     if (!event) return out;
-    std::string body;
+    std::string body, chat;
     for (const NotifyTarget& t : targets) {
       if (t.pattern && !t.pattern->Matches(*event)) continue;
+      if (t.format == NotifyTarget::Format::kChat) {
+        if (chat.empty()) {
+          const std::string text = ChatText(*event);
+          if (text.empty()) continue;
+          // Nothing but the text: Google Chat refuses a member it does not know.
+          chat = Json{{"text", text}}.dump(-1, ' ', false, Json::error_handler_t::replace);
+        }
+        out.push_back({t.url, chat, now});
+        continue;
+      }
       if (body.empty()) body = event->dump(-1, ' ', false, Json::error_handler_t::replace);
       out.push_back({t.url, body, now});
     }

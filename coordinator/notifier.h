@@ -23,6 +23,8 @@
 // once, logged with what the target said. Receivers tell repeats apart by the event's `id` (also
 // the X-Hpo-Event-Id header). With a secret, every request carries X-Hpo-Signature-256:
 // sha256=HEX, the HMAC-SHA256 of the body under the secret (as GitHub signs its webhooks).
+// A chat target (`--notify-chat`, NotifyTarget::Format::kChat) gets a line of text instead, for
+// the events a person wants in a channel: a tuning job's end, a training job's failure.
 // Events waiting for a target that is no longer configured are dropped when the Notifier starts.
 //
 // Threads: a Notifier runs one thread per target (Run), reaching the store only through the
@@ -47,7 +49,18 @@ struct NotifyTarget {
   std::string url;                      // http:// or https://
   std::optional<EventPattern> pattern;  // only the events it matches; none: every event
   std::string secret;                   // HMAC-SHA256 key of X-Hpo-Signature-256; "": unsigned
+  // kChat: a chat's incoming webhook (Slack, Mattermost, Google Chat, Rocket.Chat take
+  // {"text": ...}): only a tuning job's end (Completed, Failed, Stopped) and a training job's
+  // failure, each as one line a person reads (ChatText), and only those the pattern matches.
+  enum class Format { kEventBridge, kChat };
+  Format format = Format::kEventBridge;
 };
+
+// The line a chat target gets for `event` (StateChangeEvent's), or "" when it gets none:
+//   Tuning job NAME Completed after 3m 12s: 12 training jobs (11 Completed, 1 Failed); best
+//   NAME-007-1a2b3c4d, validation:auc 0.98742 (Maximize).
+//   Training job NAME-003-... of tuning job NAME Failed: AlgorithmError: ...
+std::string ChatText(const nlohmann::ordered_json& event);
 
 struct NotifierOptions {
   std::vector<NotifyTarget> targets;
@@ -67,7 +80,7 @@ std::optional<nlohmann::ordered_json> StateChangeEvent(CoordinatorCore& c, const
                                                            nullptr);
 
 // CoreOptions::notify for these targets: the change's event, one Notification per target whose
-// pattern it matches.
+// pattern it matches (a chat target: {"text": ChatText}, when there is a line).
 std::function<std::vector<Notification>(CoordinatorCore&, const StateChange&)> NotifyFunction(
     std::vector<NotifyTarget> targets, std::function<int64_t()> now_ms);
 

@@ -398,5 +398,32 @@ TEST_F(NotifierTest, ATuningJobsEventsReachTheTargetInEventBridgesForm) {
   EXPECT_EQ(job_end["detail"]["Tags"], Json({{"team", "vision"}}));
 }
 
+TEST_F(NotifierTest, AChatTargetGetsALineForAJobsEndAndATrainingJobsFailureOnly) {
+  Receiver r;
+  NotifyTarget chat{r.url(), std::nullopt, "", NotifyTarget::Format::kChat};
+  options_.notify = NotifyFunction({chat}, [this] { return now_; });
+  MakeCore();
+  MakeDispatcher([this] { return now_; });
+  Register("w1", 1);
+  auto queue = Only<proto::wire::AssignTrial>(Submit(Spec("chatty", "Random", 3, 1)));
+  std::vector<std::string> names;
+  for (int i = 0; !queue.empty(); ++i) {
+    proto::wire::AssignTrial a = queue.front();
+    queue.erase(queue.begin());
+    names.push_back(a.trial);
+    now_ += 61000;
+    auto more = Finish("w1", a, 0.5 - 0.1 * i, i == 1 ? "Failed" : "Completed");
+    for (auto& m : Only<proto::wire::AssignTrial>(more)) queue.push_back(m);
+  }
+  auto n = MakeNotifier({chat});
+  EXPECT_EQ(n->DeliverDue(chat, 1000), 2u);
+  ASSERT_EQ(r.taken(), 2u);
+  EXPECT_EQ(Json::parse(r.bodies[0]),
+            Json({{"text", "Training job " + names[1] + " of tuning job chatty Failed: AlgorithmError: boom"}}));
+  EXPECT_EQ(Json::parse(r.bodies[1])["text"],
+            "Tuning job chatty Completed after 3m 03s: 3 training jobs (2 Completed, 1 Failed); best " + names[2] +
+                ", loss 0.3 (Minimize).");
+}
+
 }  // namespace
 }  // namespace hpo::coordinator
