@@ -348,6 +348,66 @@ worker::ContainerConfig ResolveContainer(const ContainerArgs& a) {
 
 // ---- hpo run ------------------------------------------------------------------------------------
 
+// The Notifier of a command with its thread (one per target, under Run), stopped and joined on
+// every way out, an exception's included (Fail throws: a thread still joinable would end the
+// process). Without targets it only drops what waits for URLs no longer given, saying so once:
+// kept, those events would be sent days late if the URL came back, or expire one by one.
+class NotifierThread {
+ public:
+  NotifierThread(coordinator::Dispatcher* d, coordinator::JobStore* store,
+                 const std::vector<coordinator::NotifyTarget>& targets)
+      : notifier_(d, store, Options(targets)), store_(store), d_(d), any_(!targets.empty()) {
+    if (!any_) {
+      notifier_.DropUnconfigured();
+      return;
+    }
+    thread_ = std::thread([this] { notifier_.Run(stop_); });
+  }
+  ~NotifierThread() { Stop(); }
+  // Waits (at most `seconds`) until nothing waits: `hpo run`'s last events go out before it ends.
+  // Returns how many still wait.
+  int64_t Drain(int seconds) {
+    int64_t waiting = 0;
+    for (int tenth = 0; any_ && tenth <= seconds * 10; ++tenth) {
+      d_->WithCore([&](coordinator::CoordinatorCore&) {
+        auto b = store_->Backlog();
+        waiting = b.ok() ? b->waiting : 0;
+      });
+      if (waiting == 0) break;
+      if (tenth == 10) std::cerr << "hpo: delivering " << waiting << " notification(s) (--notify)...\n";
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return waiting;
+  }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  static coordinator::NotifierOptions Options(const std::vector<coordinator::NotifyTarget>& targets) {
+    coordinator::NotifierOptions o;
+    o.targets = targets;
+    o.log = [](const std::string& line) { LogLine(line); };
+    return o;
+  }
+  coordinator::Notifier notifier_;
+  coordinator::JobStore* store_;
+  coordinator::Dispatcher* d_;
+  bool any_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// --notify, --notify-chat, --notify-pattern, --notify-secret-file (hpo coordinator and hpo run).
+struct NotifyArgs {
+  std::vector<std::string> urls;       // webhook URLs (coordinator/notifier.h)
+  std::vector<std::string> chat_urls;  // chat webhook URLs (NotifyTarget::Format::kChat)
+  std::string pattern;                 // an EventBridge event pattern, JSON or @FILE
+  std::string secret_file;             // HMAC key of X-Hpo-Signature-256
+};
+std::vector<coordinator::NotifyTarget> NotifyTargets(const NotifyArgs& a);
+
 struct RunArgs {
   std::string spec;
   int workers = 0;
@@ -364,6 +424,7 @@ struct RunArgs {
   std::string instance_catalog;    // JSON file of instance types, merged over the defaults
   proto::ValidationLimits limits;  // the quotas (AddQuotaOptions)
   int64_t max_tuning_job_runtime_s = coordinator::kSageMakerTuningJobRuntimeS;
+  NotifyArgs notify;
 };
 
 void Run(const RunArgs& a) {
@@ -375,6 +436,7 @@ void Run(const RunArgs& a) {
                 std::to_string(a.workers) + " workers; each local worker serves one type (use --workers " +
                 std::to_string(a.instance_types.size()) + " or more)");
   }
+  const std::vector<coordinator::NotifyTarget> notify_targets = NotifyTargets(a.notify);
   // A type nobody here serves is a typo more often than not (SageMaker refuses it): said now,
   // not after the workers started. The local workers serve the catalog's and --instance-type's.
   const std::set<std::string> known = KnownInstanceTypes(a.instance_catalog, a.instance_types);
@@ -423,6 +485,7 @@ void Run(const RunArgs& a) {
   co.max_tuning_job_runtime_s = a.max_tuning_job_runtime_s;
   co.propose_off_core = true;  // the dispatcher's proposer thread makes Bayesian proposals
   co.catalog = LoadInstanceCatalog(a.instance_catalog);
+  if (!notify_targets.empty()) co.notify = coordinator::NotifyFunction(notify_targets, coordinator::SystemNowMs);
   // The spec the job runs: Autotune's choices made (Submit makes the same ones; printed below).
   auto tuned = coordinator::ResolveAutotune(spec, co.limits, parsed.spelling);
   if (!tuned.ok()) Fail(2, a.spec + ": " + tuned.status().message() + "; nothing was started");
@@ -491,6 +554,7 @@ void Run(const RunArgs& a) {
   InstallHangupHandler();
   std::atomic<bool> stop_dispatcher{false}, stop_workers{false};
   std::thread dispatch_thread([&] { dispatcher.Run(stop_dispatcher); });
+  NotifierThread notifier(&dispatcher, store->get(), notify_targets);
 
   // Default: one local worker per GPU (each owning that GPU), else 2 CPU workers.
   const worker::GpuDetection gpus = worker::DetectGpus();
@@ -770,6 +834,13 @@ void Run(const RunArgs& a) {
   }
   if (tty) std::cerr << "\n";
   shutdown();
+  if (!left) {
+    // The job's last events (its end) go out before the process does, for up to 30 s.
+    if (const int64_t waiting = notifier.Drain(30); waiting > 0) {
+      std::cerr << "hpo: " << waiting << " notification(s) not delivered: the URL did not take them within 30 s\n";
+    }
+  }
+  notifier.Stop();
   if (left) {
     std::cerr << "hpo: " << name << " stays InProgress in " << state_dir << "; to resume it: hpo run " << a.spec
               << " --state-dir " << state_dir << "\n";
@@ -848,25 +919,22 @@ struct CoordinatorArgs {
   int64_t max_concurrent_tuning_jobs = 100;
   int64_t max_tuning_job_runtime_s = coordinator::kSageMakerTuningJobRuntimeS;
   std::string log_events = "notable";  // notable | all | none
-  std::vector<std::string> notify;     // webhook URLs (coordinator/notifier.h)
-  std::vector<std::string> notify_chat;  // chat webhook URLs (NotifyTarget::Format::kChat)
-  std::string notify_pattern;          // an EventBridge event pattern, JSON or @FILE
-  std::string notify_secret_file;      // HMAC key of X-Hpo-Signature-256
+  NotifyArgs notify;
 };
 
 // --notify, --notify-pattern and --notify-secret-file as the Notifier's targets; exits 2 naming
 // what is wrong (a URL that is not http(s), a pattern that does not parse, a secret not read).
-std::vector<coordinator::NotifyTarget> NotifyTargets(const CoordinatorArgs& a) {
+std::vector<coordinator::NotifyTarget> NotifyTargets(const NotifyArgs& a) {
   std::vector<coordinator::NotifyTarget> targets;
-  if (a.notify.empty() && a.notify_chat.empty()) {
-    if (!a.notify_pattern.empty() || !a.notify_secret_file.empty()) {
+  if (a.urls.empty() && a.chat_urls.empty()) {
+    if (!a.pattern.empty() || !a.secret_file.empty()) {
       Fail(2, "--notify-pattern and --notify-secret-file apply to --notify targets: give --notify URL too");
     }
     return targets;
   }
   std::optional<coordinator::EventPattern> pattern;
-  if (!a.notify_pattern.empty()) {
-    std::string text = a.notify_pattern;
+  if (!a.pattern.empty()) {
+    std::string text = a.pattern;
     if (text[0] == '@') {
       auto read = ReadFile(text.substr(1));
       if (!read.ok()) Fail(2, "--notify-pattern " + text + ": " + read.status().message());
@@ -880,19 +948,19 @@ std::vector<coordinator::NotifyTarget> NotifyTargets(const CoordinatorArgs& a) {
     pattern = std::move(parsed).value();
   }
   std::string secret;
-  if (!a.notify_secret_file.empty()) {
-    auto read = ReadFile(a.notify_secret_file);
+  if (!a.secret_file.empty()) {
+    auto read = ReadFile(a.secret_file);
     if (!read.ok()) Fail(2, "--notify-secret-file: " + read.status().message());
     secret = *read;
     while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
-    if (secret.empty()) Fail(2, "--notify-secret-file " + a.notify_secret_file + " is empty");
-    WarnIfOthersCanRead(a.notify_secret_file);
+    if (secret.empty()) Fail(2, "--notify-secret-file " + a.secret_file + " is empty");
+    WarnIfOthersCanRead(a.secret_file);
   }
-  std::vector<std::string> all = a.notify;
-  all.insert(all.end(), a.notify_chat.begin(), a.notify_chat.end());
+  std::vector<std::string> all = a.urls;
+  all.insert(all.end(), a.chat_urls.begin(), a.chat_urls.end());
   for (size_t i = 0; i < all.size(); ++i) {
     const std::string& url = all[i];
-    const bool chat = i >= a.notify.size();
+    const bool chat = i >= a.urls.size();
     const std::string flag = chat ? "--notify-chat " : "--notify ";
     if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
       Fail(2, flag + url + ": give an http:// or https:// URL, where the " +
@@ -903,6 +971,24 @@ std::vector<coordinator::NotifyTarget> NotifyTargets(const CoordinatorArgs& a) {
                        chat ? coordinator::NotifyTarget::Format::kChat : coordinator::NotifyTarget::Format::kEventBridge});
   }
   return targets;
+}
+
+void AddNotifyOptions(CLI::App* c, NotifyArgs* a) {
+  c->add_option("--notify", a->urls,
+                "POST each change of a training job's or tuning job's status to this URL (repeatable), as the "
+                "\"SageMaker Training Job State Change\" and \"SageMaker HyperParameter Tuning Job State Change\" "
+                "events SageMaker sends EventBridge: at least once, in order, kept across restarts, retried for 24 h");
+  c->add_option("--notify-chat", a->chat_urls,
+                "POST a line a person reads, as {\"text\": ...} (what Slack, Mattermost and Google Chat incoming "
+                "webhooks take), to this URL when a tuning job ends (with its best training job) and when a "
+                "training job fails (with why); repeatable, delivered as --notify's events are");
+  c->add_option("--notify-pattern", a->pattern,
+                "Only the events this EventBridge event pattern matches (JSON, or @FILE), e.g. "
+                "'{\"detail-type\": [\"SageMaker HyperParameter Tuning Job State Change\"], \"detail\": "
+                "{\"HyperParameterTuningJobStatus\": [\"Completed\", \"Failed\"]}}'");
+  c->add_option("--notify-secret-file", a->secret_file,
+                "Sign each notification: the header X-Hpo-Signature-256 is sha256=HEX of the body's HMAC-SHA256 under "
+                "this file's key");
 }
 
 // Whether `hpo coordinator --log-events notable` echoes an event: all but the routine ones a
@@ -919,7 +1005,7 @@ void Coordinator(const CoordinatorArgs& a) {
     Fail(2, "--heartbeat-ms " + std::to_string(a.heartbeat_ms) + " must be shorter than --lease-ms " +
                 std::to_string(a.lease_ms) + " (a few heartbeats fit in a lease: e.g. 1000 and 10000)");
   }
-  const std::vector<coordinator::NotifyTarget> notify_targets = NotifyTargets(a);
+  const std::vector<coordinator::NotifyTarget> notify_targets = NotifyTargets(a.notify);
   // Addresses, keys and credentials first: a bad one changes nothing (no state directory made,
   // no lock taken).
   CheckZmqEndpoint("--listen", a.listen, /*listen=*/true);
@@ -1041,19 +1127,10 @@ void Coordinator(const CoordinatorArgs& a) {
   InstallSignalHandlers();
   InstallHangupHandler();
   RaiseFileLimit(1024, "a coordinator serving its API (128 connections at once) and its workers");
-  std::atomic<bool> stop{false}, stop_notifying{false};
+  std::atomic<bool> stop{false};
   std::thread dthread([&] { dispatcher.Run(stop); });
   std::thread hthread([&] { api.Serve(); });
-  coordinator::NotifierOptions nopt;
-  nopt.targets = notify_targets;
-  nopt.log = [](const std::string& line) { LogLine(line); };
-  coordinator::Notifier notifier(&dispatcher, store->get(), nopt);
-  // Events waiting for URLs no longer given (all of them, without --notify) go now, said once:
-  // kept, they would be sent days late if the URL came back, or expire one by one.
-  if (notify_targets.empty()) notifier.DropUnconfigured();
-  std::thread nthread([&] {
-    if (!notify_targets.empty()) notifier.Run(stop_notifying);
-  });
+  NotifierThread notifier(&dispatcher, store->get(), notify_targets);
   LogLine("hpo coordinator: workers connect to " + dispatcher.endpoint() +
           (dispatcher.secure() ? " (CurveZMQ; allow-list " + dopt.curve_allow_list + ")"
            : a.insecure        ? " (INSECURE: any worker, unencrypted)"
@@ -1087,8 +1164,7 @@ void Coordinator(const CoordinatorArgs& a) {
   }
   LogLine("hpo coordinator: shutting down (jobs and trials resume when it restarts)");
   dispatcher.BeginShutdown();  // a deletion under way stops at its next slice (the next start goes on)
-  stop_notifying = true;  // what waits is sent when the coordinator starts again
-  nthread.join();
+  notifier.Stop();  // what waits is sent when the coordinator starts again
   api.Stop();
   hthread.join();
   stop = true;
@@ -1311,6 +1387,7 @@ void AddRunCommand(CLI::App& app) {
                 "Serve the web dashboard (charts, training jobs, logs) on http://127.0.0.1:PORT/ui/ while the job "
                 "runs (0 picks a free port); from a terminal it stays up after the end until Ctrl-C")
       ->check(CLI::Range(0, 65535));
+  AddNotifyOptions(c, &a->notify);
   c->add_option("-o,--output", a->output, "How to print the result: table, json (DescribeHyperParameterTuningJob) "
                                           "or yaml (the CRD document with its status)")
       ->check(CLI::IsMember({"table", "json", "yaml"}));
@@ -1380,21 +1457,7 @@ void AddCoordinatorCommand(CLI::App& app) {
                 "Which events to write to the log (stderr) as they happen, as `hpo events` lists them: notable "
                 "(default: all but each training job's placement, suggestion and completed exit), all, or none")
       ->check(CLI::IsMember({"notable", "all", "none"}));
-  c->add_option("--notify", a->notify,
-                "POST each change of a training job's or tuning job's status to this URL (repeatable), as the "
-                "\"SageMaker Training Job State Change\" and \"SageMaker HyperParameter Tuning Job State Change\" "
-                "events SageMaker sends EventBridge: at least once, in order, kept across restarts, retried for 24 h");
-  c->add_option("--notify-chat", a->notify_chat,
-                "POST a line a person reads, as {\"text\": ...} (what Slack, Mattermost and Google Chat incoming "
-                "webhooks take), to this URL when a tuning job ends (with its best training job) and when a "
-                "training job fails (with why); repeatable, delivered as --notify's events are");
-  c->add_option("--notify-pattern", a->notify_pattern,
-                "Only the events this EventBridge event pattern matches (JSON, or @FILE), e.g. "
-                "'{\"detail-type\": [\"SageMaker HyperParameter Tuning Job State Change\"], \"detail\": "
-                "{\"HyperParameterTuningJobStatus\": [\"Completed\", \"Failed\"]}}'");
-  c->add_option("--notify-secret-file", a->notify_secret_file,
-                "Sign each notification: the header X-Hpo-Signature-256 is sha256=HEX of the body's HMAC-SHA256 under "
-                "this file's key");
+  AddNotifyOptions(c, &a->notify);
   c->add_option("--proposer-threads", a->proposer_threads,
                 "Bayesian and Hyperband proposals of different tuning jobs made at once, outside the event loop (2). "
                 "They share the cores (each proposal's model uses all of them); what more threads buy is that a "

@@ -226,8 +226,10 @@ size_t Notifier::DeliverDue(const NotifyTarget& target, size_t max) {
     std::optional<NotificationRow> retry;  // failed, to be tried again (rows behind it wait)
     for (NotificationRow& row : rows) {
       const Json event = Json::parse(row.body, nullptr, false);
-      std::vector<std::string> headers = {"Content-Type: application/json", "User-Agent: hpo-notifier",
-                                          "X-Hpo-Event-Id: " + (event.is_object() ? event.value("id", "") : "")};
+      std::vector<std::string> headers = {"Content-Type: application/json", "User-Agent: hpo-notifier"};
+      if (const std::string id = event.is_object() ? event.value("id", "") : ""; !id.empty()) {
+        headers.push_back("X-Hpo-Event-Id: " + id);  // a chat's line has none
+      }
       if (!target.secret.empty()) {
         const std::string mac = aws::HmacSha256(target.secret, row.body);
         headers.push_back("X-Hpo-Signature-256: sha256=" +

@@ -841,6 +841,59 @@ TEST_F(CliTest, AnAutotuneJobRunsWithTheRangesItChose) {
 // A spec whose instance type this machine cannot cover: `hpo run` says so once its workers have
 // registered, naming --instance-type; with --instance-type the local workers serve the type and
 // the job runs (the examples other than the quickstart name ml.m5.xlarge: 4 vCPUs, 16 GiB).
+// hpo run --notify / --notify-chat: the events reach a receiver, the job's end included, before
+// hpo run exits; bad notification options exit 2 before anything is made.
+TEST_F(CliTest, RunNotifiesTheJobsEndBeforeItExits) {
+  if (std::system("/usr/bin/python3 -c 'import sklearn' >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "needs Debian's python3-sklearn (bash scripts/install-deps.sh --examples)";
+  }
+  httplib::Server receiver;
+  std::mutex mu;
+  std::vector<nlohmann::json> events, chat;
+  receiver.Post(".*", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mu);
+    (req.path == "/chat" ? chat : events).push_back(nlohmann::json::parse(req.body));
+    res.status = 200;
+  });
+  const int port = receiver.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { receiver.listen_after_bind(); });
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  std::string text = Slurp(Example("quickstart.yaml"));
+  const size_t at = text.find("maxNumberOfTrainingJobs: 12");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, std::string("maxNumberOfTrainingJobs: 12").size(), "maxNumberOfTrainingJobs: 3");
+  const size_t trainer = text.find("file://trainers/sklearn_gbt.py");
+  ASSERT_NE(trainer, std::string::npos);
+  text.replace(trainer, std::string("file://trainers/sklearn_gbt.py").size(),
+               "file://" + Example("trainers/sklearn_gbt.py").string());
+  const std::string spec = Write("notified.yaml", text).string();
+  Outcome o = Hpo({"run", spec, "--workers", "2", "--state-dir", (dir_ / "notified").string(), "--notify",
+                   url + "/events", "--notify-chat", url + "/chat"});
+  receiver.stop();
+  serving.join();
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back()["detail-type"], "SageMaker HyperParameter Tuning Job State Change");
+  EXPECT_EQ(events.back()["detail"]["HyperParameterTuningJobStatus"], "Completed") << "the end, before hpo run exits";
+  size_t completed = 0;
+  for (const auto& e : events) completed += e["detail"].value("SecondaryStatus", "") == "Completed";
+  EXPECT_EQ(completed, 3u) << "each training job's end";
+  ASSERT_EQ(chat.size(), 1u);
+  EXPECT_EQ(chat[0]["text"].get<std::string>().rfind("Tuning job quickstart Completed after ", 0), 0u) << chat[0];
+
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"--notify", "ftp://x"}, {"--notify", url, "--notify-pattern", "{\"detail\": 1}"},
+        {"--notify-pattern", "{\"source\": [\"aws.sagemaker\"]}"}, {"--notify", url, "--notify-chat", url},
+        {"--notify", url, "--notify-secret-file", (dir_ / "no-such-file").string()}}) {
+    std::vector<std::string> argv = {"run", spec, "--state-dir", (dir_ / "refused").string()};
+    argv.insert(argv.end(), bad.begin(), bad.end());
+    Outcome refused = Hpo(argv);
+    EXPECT_EQ(refused.exit_code, 2) << bad[1] << ": " << refused.err;
+    EXPECT_NE(refused.err.find("--notify"), std::string::npos) << refused.err;
+    EXPECT_FALSE(fs::exists(dir_ / "refused")) << "nothing is made before the options are checked";
+  }
+}
+
 TEST_F(CliTest, RunServesAnInstanceTypeThisMachineCannotCoverOnlyWhenToldTo) {
   if (std::system("/usr/bin/python3 -c 'import sklearn' >/dev/null 2>&1") != 0) {
     GTEST_SKIP() << "needs Debian's python3-sklearn (bash scripts/install-deps.sh --examples)";
