@@ -834,7 +834,7 @@ void Run(const RunArgs& a) {
   }
   if (tty) std::cerr << "\n";
   shutdown();
-  if (!left) {
+  if (!left && handled_signals < 2) {  // not after "quit now"
     // The job's last events (its end) go out before the process does, for up to 30 s.
     if (const int64_t waiting = notifier.Drain(30); waiting > 0) {
       std::cerr << "hpo: " << waiting << " notification(s) not delivered: the URL did not take them within 30 s\n";
