@@ -368,7 +368,8 @@ class NotifierThread {
   // Returns how many still wait.
   int64_t Drain(int seconds) {
     int64_t waiting = 0;
-    for (int tenth = 0; any_ && tenth <= seconds * 10; ++tenth) {
+    const int signals = g_signals.load();  // an interrupt meanwhile ends the wait
+    for (int tenth = 0; any_ && tenth <= seconds * 10 && g_signals.load() == signals; ++tenth) {
       d_->WithCore([&](coordinator::CoordinatorCore&) {
         auto b = store_->Backlog();
         waiting = b.ok() ? b->waiting : 0;
