@@ -189,10 +189,11 @@ size_t Notifier::DropUnconfigured() {
   d_->WithCore([&](CoordinatorCore&) {
     auto targets = store_->NotificationTargets();
     if (!targets.ok()) return;
-    for (const auto& [url, n] : *targets) {
+    for (const auto& waiting : *targets) {
+      const std::string& url = waiting.first;  // (clang 14 captures no structured binding)
       const bool known = std::any_of(options_.targets.begin(), options_.targets.end(),
                                      [&](const NotifyTarget& t) { return t.url == url; });
-      if (!known && store_->DeleteNotificationsOf(url).ok()) per_target[url] = static_cast<size_t>(n);
+      if (!known && store_->DeleteNotificationsOf(url).ok()) per_target[url] = static_cast<size_t>(waiting.second);
     }
   });
   for (const auto& [target, n] : per_target) {
