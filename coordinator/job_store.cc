@@ -547,10 +547,10 @@ Result<std::map<std::string, int64_t>> SqliteJobStore::NotificationTargets() {
   return out;
 }
 
-Status SqliteJobStore::DeleteNotificationsOf(const std::string& target) {
-  Stmt s(db_, "DELETE FROM notifications WHERE target=?");
+Status SqliteJobStore::DeleteNotificationsOf(const std::string& target, int64_t through_id) {
+  Stmt s(db_, "DELETE FROM notifications WHERE target=? AND id<=?");
   if (!s.ok()) return s.Error("preparing the removal of a target's notifications");
-  s.Bind(1, target);
+  s.Bind(1, target).Bind(2, through_id);
   if (s.Step() != SQLITE_DONE) return s.Error("removing a target's notifications");
   return Status::Ok();
 }

@@ -274,9 +274,9 @@ class JobStore {
   }
   // The targets notifications wait for, each with how many.
   virtual Result<std::map<std::string, int64_t>> NotificationTargets() { return std::map<std::string, int64_t>{}; }
-  // Removes every notification waiting for `target`.
-  virtual Status DeleteNotificationsOf(const std::string& target) {
-    (void)target;
+  // Removes the notifications waiting for `target`: every one, or those with id <= through_id.
+  virtual Status DeleteNotificationsOf(const std::string& target, int64_t through_id = INT64_MAX) {
+    (void)target, (void)through_id;
     return Status::FailedPrecondition("this job store keeps no notifications");
   }
   // How many notifications wait, and when the oldest of them was made (0 when none).
@@ -365,7 +365,7 @@ class SqliteJobStore final : public JobStore {
   Status UpdateNotification(int64_t id, int attempts, int64_t next_ms, const std::string& last_error) override;
   Status DeleteNotification(int64_t id) override;
   Result<std::map<std::string, int64_t>> NotificationTargets() override;
-  Status DeleteNotificationsOf(const std::string& target) override;
+  Status DeleteNotificationsOf(const std::string& target, int64_t through_id = INT64_MAX) override;
   Result<NotificationBacklog> Backlog() const override;
   Status PutNotified(const std::string& resource, const std::string& state) override;
   Result<std::map<std::string, std::string>> LoadNotified() override;

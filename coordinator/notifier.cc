@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 #include <random>
+#include <string_view>
 #include <thread>
 
 #include "common/aws_sigv4.h"
@@ -47,6 +48,15 @@ std::string NewEventId() {
                 static_cast<unsigned>(0x8000 | ((b >> 48) & 0x3fff)),
                 static_cast<unsigned long long>(b & 0xffffffffffffULL));
   return id;
+}
+
+// The id of an event as StateChangeEvent writes it ({"version":"0","id":"...), read without
+// parsing the body; "" for anything else (a chat's line).
+std::string EventId(const std::string& body) {
+  static constexpr std::string_view kHead = R"({"version":"0","id":")";
+  if (body.compare(0, kHead.size(), kHead) != 0) return "";
+  const size_t end = body.find('"', kHead.size());
+  return end == std::string::npos ? "" : body.substr(kHead.size(), end - kHead.size());
 }
 
 // Whether an answer is worth trying again: what EventBridge retries for its API destinations.
@@ -226,9 +236,8 @@ size_t Notifier::DeliverDue(const NotifyTarget& target, size_t max) {
     std::vector<Dropped> dropped;
     std::optional<NotificationRow> retry;  // failed, to be tried again (rows behind it wait)
     for (NotificationRow& row : rows) {
-      const Json event = Json::parse(row.body, nullptr, false);
       std::vector<std::string> headers = {"Content-Type: application/json", "User-Agent: hpo-notifier"};
-      if (const std::string id = event.is_object() ? event.value("id", "") : ""; !id.empty()) {
+      if (const std::string id = EventId(row.body); !id.empty()) {
         headers.push_back("X-Hpo-Event-Id: " + id);  // a chat's line has none
       }
       if (!target.secret.empty()) {
@@ -272,6 +281,7 @@ size_t Notifier::DeliverDue(const NotifyTarget& target, size_t max) {
       done.push_back(row.id);
       // Said in the log and the history (hpo events, the metrics), under the job and training job
       // it told of.
+      const Json event = Json::parse(row.body, nullptr, false);
       const Json detail = event.is_object() ? event.value("detail", Json::object()) : Json::object();
       Dropped d{detail.value("HyperParameterTuningJobName", ""), detail.value("TrainingJobName", ""), ""};
       if (d.job.empty()) {
@@ -302,7 +312,8 @@ size_t Notifier::DeliverDue(const NotifyTarget& target, size_t max) {
     }
     const int64_t now = d_->Now();
     d_->WithCore([&](CoordinatorCore& c) {
-      for (int64_t id : done) (void)store_->DeleteNotification(id);
+      // What was taken or dropped is the head of the target's queue, in order: one statement.
+      if (!done.empty()) (void)store_->DeleteNotificationsOf(target.url, done.back());
       if (retry) (void)store_->UpdateNotification(retry->id, retry->attempts, retry->next_ms, retry->last_error);
       for (size_t i = 0; i < dropped.size() && i < kToldEach; ++i) {
         c.RecordEvent(now, "NotificationDropped", dropped[i].job, dropped[i].trial, "dropped " + dropped[i].message);

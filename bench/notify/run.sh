@@ -37,6 +37,8 @@ print()
 print("| | without --notify | with --notify |")
 print("|---|---:|---:|")
 print(f"| job wall time, median | {off:.2f} s | {on:.2f} s ({(on / off - 1) * 100:+.1f} %) |")
+coff, con = med("off", "coordinator_cpu_seconds"), med("on", "coordinator_cpu_seconds")
+print(f"| the coordinator's CPU time, median | {coff:.2f} s | {con:.2f} s ({(con / coff - 1) * 100:+.1f} %) |")
 print(f"| events taken by the receiver, median | - | {med('on', 'events'):.0f} |")
 print(f"| the job's Completed event, after its end, median | - | {med('on', 'job_completed_event_lag_seconds'):.3f} s |")
 PY

@@ -213,7 +213,7 @@ class NotifierTest : public CoreTest {
     return std::make_unique<Notifier>(dispatcher_.get(), store_.get(), o);
   }
   void Queue(const std::string& target, const std::string& id) {
-    ASSERT_TRUE(store_->AppendNotification(target, Json{{"id", id}}.dump(), clock_).ok());
+    ASSERT_TRUE(store_->AppendNotification(target, Json{{"version", "0"}, {"id", id}}.dump(), clock_).ok());
   }
   size_t Waiting(const std::string& target = "") {
     auto rows = store_->LoadNotifications(target, 0, 1000);
