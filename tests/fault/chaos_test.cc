@@ -732,7 +732,9 @@ TEST_F(NotifyChaos, EveryStateReachesAWebhookThatWasDownThroughCoordinatorKills)
     }
     return false;
   };
-  for (int i = 0; i < 600 && !job_done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // The head event may wait out a doubled backoff (1+2+4+8+16+32 s at worst: the receiver down,
+  // then 503 three times): two minutes.
+  for (int i = 0; i < 1200 && !job_done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   ASSERT_TRUE(job_done()) << "the tuning job's Completed never arrived; see " << dir_;
   std::set<std::string> ids;
   std::map<std::string, std::vector<std::string>> states;  // resource -> states, once per event id
@@ -755,6 +757,8 @@ TEST_F(NotifyChaos, EveryStateReachesAWebhookThatWasDownThroughCoordinatorKills)
     }
   }
   std::printf("events: %zu, repeated after a kill: %zu\n", ids.size(), repeats);
+  // The last one is deleted once its POST has returned: a moment after the receiver wrote it.
+  for (int i = 0; i < 50 && NotificationsWaiting() != 0.0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ(NotificationsWaiting(), 0.0);
   EXPECT_EQ(states["notified"].front(), "InProgress");
   EXPECT_EQ(states["notified"].back(), "Completed");
