@@ -3,7 +3,8 @@
 //
 // Contract: http:// and https:// only (any other scheme is refused before anything is sent);
 // redirects are not followed (a webhook that answers 3xx has answered); the certificate of an
-// https server is checked against the system's roots. One call, one connection; thread-safe.
+// https server is checked against the system's roots. HttpPost: one call, one connection, any
+// thread; HttpClient keeps its connection between calls, one thread at a time.
 #pragma once
 
 #include <cstdint>

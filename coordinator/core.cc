@@ -91,13 +91,13 @@ void CoordinatorCore::Impl::Note(const Status& s) {
 void CoordinatorCore::Impl::SaveJob(TuningJob& j, int64_t now) {
   j.last_modified_ms = now;
   Note(store->PutJob(JobToRow(j)));
-  MarkChanged("job:" + Lower(j.name));
+  if (opt.notify) MarkChanged("job:" + Lower(j.name));  // (no key built when notifications are off)
 }
 
 void CoordinatorCore::Impl::SaveTrial(Trial& t) {
   Reindex(t);
   Note(store->PutTrial(TrialToRow(t)));
-  MarkChanged("trial:" + t.name);
+  if (opt.notify) MarkChanged("trial:" + t.name);
 }
 
 void CoordinatorCore::Impl::FlushStateChanges() {

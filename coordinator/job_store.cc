@@ -529,14 +529,6 @@ Status SqliteJobStore::UpdateNotification(int64_t id, int attempts, int64_t next
   return Status::Ok();
 }
 
-Status SqliteJobStore::DeleteNotification(int64_t id) {
-  Stmt s(db_, "DELETE FROM notifications WHERE id=?");
-  if (!s.ok()) return s.Error("preparing a notification's removal");
-  s.Bind(1, id);
-  if (s.Step() != SQLITE_DONE) return s.Error("removing a notification");
-  return Status::Ok();
-}
-
 Result<std::map<std::string, int64_t>> SqliteJobStore::NotificationTargets() {
   Stmt s(db_, "SELECT target, count(*) FROM notifications GROUP BY target");
   if (!s.ok()) return std::map<std::string, int64_t>{};

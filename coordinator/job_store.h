@@ -268,10 +268,6 @@ class JobStore {
     (void)id, (void)attempts, (void)next_ms, (void)last_error;
     return Status::FailedPrecondition("this job store keeps no notifications");
   }
-  virtual Status DeleteNotification(int64_t id) {
-    (void)id;
-    return Status::FailedPrecondition("this job store keeps no notifications");
-  }
   // The targets notifications wait for, each with how many.
   virtual Result<std::map<std::string, int64_t>> NotificationTargets() { return std::map<std::string, int64_t>{}; }
   // Removes the notifications waiting for `target`: every one, or those with id <= through_id.
@@ -363,7 +359,6 @@ class SqliteJobStore final : public JobStore {
   Result<std::vector<NotificationRow>> LoadNotifications(const std::string& target, int64_t after_id,
                                                          size_t limit) override;
   Status UpdateNotification(int64_t id, int attempts, int64_t next_ms, const std::string& last_error) override;
-  Status DeleteNotification(int64_t id) override;
   Result<std::map<std::string, int64_t>> NotificationTargets() override;
   Status DeleteNotificationsOf(const std::string& target, int64_t through_id = INT64_MAX) override;
   Result<NotificationBacklog> Backlog() const override;

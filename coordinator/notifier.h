@@ -25,7 +25,8 @@
 // sha256=HEX, the HMAC-SHA256 of the body under the secret (as GitHub signs its webhooks).
 // A chat target (`--notify-chat`, NotifyTarget::Format::kChat) gets a line of text instead, for
 // the events a person wants in a channel: a tuning job's end, a training job's failure.
-// Events waiting for a target that is no longer configured are dropped when the Notifier starts.
+// Events waiting for a target that is no longer configured are dropped when the Notifier starts
+// (DropUnconfigured; the commands call it also when no target is given).
 //
 // Threads: a Notifier runs one thread per target (Run), reaching the store only through the
 // dispatcher's WithCore (the core's mutex); POSTs happen without it.
