@@ -18,9 +18,13 @@ size_t KeepReply(char* data, size_t size, size_t n, void* user) {
 
 }  // namespace
 
-HttpClient::HttpClient() {
+void CurlGlobalInit() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+HttpClient::HttpClient() {
+  CurlGlobalInit();
   curl_ = curl_easy_init();
 }
 
@@ -60,12 +64,6 @@ Result<HttpReply> HttpClient::Post(const std::string& url, const std::vector<std
     return Status::Unavailable("cannot post to " + url + ": " + (error[0] ? std::string(error) : curl_easy_strerror(rc)));
   }
   return reply;
-}
-
-Result<HttpReply> HttpPost(const std::string& url, const std::vector<std::string>& headers, const std::string& body,
-                           int64_t timeout_ms) {
-  HttpClient client;
-  return client.Post(url, headers, body, timeout_ms);
 }
 
 }  // namespace hpo

@@ -3,8 +3,7 @@
 //
 // Contract: http:// and https:// only (any other scheme is refused before anything is sent);
 // redirects are not followed (a webhook that answers 3xx has answered); the certificate of an
-// https server is checked against the system's roots. HttpPost: one call, one connection, any
-// thread; HttpClient keeps its connection between calls, one thread at a time.
+// https server is checked against the system's roots.
 #pragma once
 
 #include <cstdint>
@@ -20,15 +19,14 @@ struct HttpReply {
   std::string body;  // at most its first 4 KiB
 };
 
-// Posts `body` to `url` with `headers` (each "Name: value"), waiting at most `timeout_ms` in all,
-// connecting included. Returns the server's reply, whatever its status. Errors: InvalidArgument
-// for a URL that is not http(s); Unavailable with libcurl's reason when no reply came (refused,
-// name not found, TLS, timed out).
-Result<HttpReply> HttpPost(const std::string& url, const std::vector<std::string>& headers, const std::string& body,
-                           int64_t timeout_ms);
+// libcurl's one-time global set-up, for every user of libcurl here (this file, s3_client.cc).
+void CurlGlobalInit();
 
-// The same, keeping its connection between calls (HTTP keep-alive; TLS set up once): for many
-// requests to one server in a row. One thread at a time.
+// Posts `body` to `url` with `headers` (each "Name: value"), waiting at most `timeout_ms` in all,
+// connecting included, and keeps the connection for the next call (HTTP keep-alive; TLS set up
+// once). Returns the server's reply, whatever its status. Errors: InvalidArgument for a URL that
+// is not http(s); Unavailable with libcurl's reason when no reply came (refused, name not found,
+// TLS, timed out). One thread at a time.
 class HttpClient {
  public:
   HttpClient();

@@ -1,5 +1,7 @@
 #include "common/s3_client.h"
 
+#include "common/http_client.h"
+
 #include "common/aws_sigv4.h"
 #include "common/file_util.h"
 #include "common/object_store.h"
@@ -117,11 +119,6 @@ std::map<std::string, std::string> ReadProfile(const std::string& path, const st
 std::string Env(const char* name) {
   const char* v = std::getenv(name);
   return v != nullptr ? v : "";
-}
-
-void CurlGlobalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
 }  // namespace

@@ -195,6 +195,11 @@ struct Receiver {
 
 class NotifierTest : public CoreTest {
  protected:
+  // A URL on a port that was just free: nothing listens there now.
+  static std::string UnreachableUrl() {
+    Receiver gone;
+    return gone.url();
+  }
   void SetUp() override {
     CoreTest::SetUp();
     MakeDispatcher([this] { return clock_; });
@@ -299,11 +304,7 @@ TEST_F(NotifierTest, ANotFoundDropsTheEventAtOnceAndTheNextGoesOn) {
 }
 
 TEST_F(NotifierTest, ARunOfExpiredEventsIsToldAsItsFirstThreeAndACount) {
-  std::string url;
-  {
-    Receiver gone;
-    url = gone.url();
-  }
+  const std::string url = UnreachableUrl();
   NotifyTarget t{url, std::nullopt, ""};
   auto n = MakeNotifier({t});
   for (int i = 0; i < 10; ++i) Queue(url, "x" + std::to_string(i));
@@ -320,11 +321,7 @@ TEST_F(NotifierTest, ARunOfExpiredEventsIsToldAsItsFirstThreeAndACount) {
 }
 
 TEST_F(NotifierTest, AnUnreachableTargetIsTriedForADayThenItsEventIsDropped) {
-  std::string url;
-  {
-    Receiver gone;  // a port that was just free: nothing listens there now
-    url = gone.url();
-  }
+  const std::string url = UnreachableUrl();
   NotifyTarget t{url, std::nullopt, ""};
   auto n = MakeNotifier({t});
   Queue(url, "x");
