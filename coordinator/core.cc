@@ -91,55 +91,120 @@ void CoordinatorCore::Impl::Note(const Status& s) {
 void CoordinatorCore::Impl::SaveJob(TuningJob& j, int64_t now) {
   j.last_modified_ms = now;
   Note(store->PutJob(JobToRow(j)));
-  if (opt.notify) MarkChanged("job:" + Lower(j.name));  // (no key built when notifications are off)
+  // (no key built when notifications are off: every save on the dispatch path would pay for it)
+  if (opt.notify) NoteState("job:" + Lower(j.name), {StateChange::Kind::kTuningJob, j.name}, NotifiedState(j));
 }
 
 void CoordinatorCore::Impl::SaveTrial(Trial& t) {
   Reindex(t);
   Note(store->PutTrial(TrialToRow(t)));
-  if (opt.notify) MarkChanged("trial:" + t.name);
+  if (!opt.notify) return;
+  std::string state = NotifiedState(t);
+  if (state.empty()) return;  // not a training job to the API yet: notified from its launch
+  NoteState("trial:" + t.name, {StateChange::Kind::kTrainingJob, t.name}, std::move(state));
+  // Its tuning job's counters and best training job moved: an event of it built before is redone.
+  if (auto it = pending_last.find("job:" + Lower(t.tuning_job)); it != pending_last.end()) {
+    pending[it->second].stale = true;
+  }
+}
+
+void CoordinatorCore::Impl::MarkChanged(std::string key) {
+  if (!opt.notify) return;
+  if (auto it = pending_last.find(key); it != pending_last.end()) {
+    pending[it->second].stale = true;  // built at the flush, as it is then
+    return;
+  }
+  StateChange change;
+  if (key.rfind("job:", 0) == 0) {
+    const TuningJob* j = Job(key.substr(4));
+    if (!j) return;
+    change = {StateChange::Kind::kTuningJob, j->name};
+  } else {
+    change = {StateChange::Kind::kTrainingJob, key.substr(6)};
+  }
+  pending_last[key] = pending.size();
+  pending.push_back({std::move(key), std::move(change), "", {}, false, false, ""});
+}
+
+void CoordinatorCore::Impl::BuildNotice(PendingNotice& p) {
+  p.built = true;
+  p.stale = false;
+  p.failed.clear();
+  p.rows.clear();
+  try {
+    p.rows = opt.notify(*self, p.change);
+  } catch (const std::exception& e) {
+    p.failed = e.what();
+  }
+}
+
+void CoordinatorCore::Impl::NoteState(const std::string& key, const StateChange& change, std::string state) {
+  auto last = pending_last.find(key);
+  const std::string* before = nullptr;
+  if (last != pending_last.end() && pending[last->second].built) {
+    before = &pending[last->second].state;
+  } else if (last == pending_last.end()) {
+    if (auto n = notified.find(key); n != notified.end()) before = &n->second;
+  }
+  if (last != pending_last.end() && !pending[last->second].built) {
+    // A MarkChanged entry of this step, not built yet: it becomes this state's, built now.
+    PendingNotice& p = pending[last->second];
+    p.state = std::move(state);
+    BuildNotice(p);
+    return;
+  }
+  if (before && *before == state) {
+    if (last != pending_last.end()) pending[last->second].stale = true;
+    return;
+  }
+  PendingNotice p{key, change, std::move(state), {}, false, false, ""};
+  BuildNotice(p);
+  pending_last[key] = pending.size();
+  pending.push_back(std::move(p));
 }
 
 void CoordinatorCore::Impl::FlushStateChanges() {
-  if (!opt.notify || changed.empty()) return;
-  std::vector<std::string> keys;
-  keys.swap(changed);
-  changed_set.clear();
-  for (const std::string& key : keys) {
-    StateChange change;
-    std::string state;
-    if (key.rfind("job:", 0) == 0) {
-      const TuningJob* j = Job(key.substr(4));
-      if (!j) continue;
-      change = {StateChange::Kind::kTuningJob, j->name};
-      state = NotifiedState(*j);
-    } else {
-      auto it = trials.find(key.substr(6));
-      if (it == trials.end()) continue;
-      change = {StateChange::Kind::kTrainingJob, it->first};
-      state = NotifiedState(it->second);
-      if (state.empty()) continue;  // not a training job to the API yet: notified from its launch
+  if (!opt.notify || pending.empty()) return;
+  std::vector<PendingNotice> notices;
+  notices.swap(pending);
+  pending_last.clear();
+  std::map<std::string, size_t> last;  // key -> its last entry: the only one rebuilt when stale
+  for (size_t i = 0; i < notices.size(); ++i) last[notices[i].key] = i;
+  for (size_t i = 0; i < notices.size(); ++i) {
+    PendingNotice& p = notices[i];
+    const bool is_last = last[p.key] == i;
+    // (An entry not built is a MarkChanged one: always its key's last.)
+    if (!p.built || (p.stale && is_last)) {
+      // Built now, of the state the resource is in now (if it still is a resource).
+      if (p.change.kind == StateChange::Kind::kTuningJob) {
+        const TuningJob* j = Job(p.change.name);
+        if (!j) continue;
+        p.state = NotifiedState(*j);
+      } else {
+        auto it = trials.find(p.change.name);
+        if (it == trials.end()) continue;
+        p.state = NotifiedState(it->second);
+        if (p.state.empty()) continue;
+      }
+      BuildNotice(p);
     }
-    if (auto n = notified.find(key); n != notified.end() && n->second == state) continue;
-    std::vector<Notification> rows;
-    try {
-      rows = opt.notify(*self, change);
-    } catch (const std::exception& e) {
+    if (auto n = notified.find(p.key); n != notified.end() && n->second == p.state) continue;
+    if (!p.failed.empty()) {
       // Nothing written for it, and taken as notified in no state (kNotNotified): its next change,
       // or the next start of the coordinator, tries again.
-      Note(Status::Internal("the notification of " + change.name + "'s state " + state + " could not be made: " +
-                            e.what()));
-      Note(store->PutNotified(key, kNotNotified));
-      notified[key] = kNotNotified;
+      Note(Status::Internal("the notification of " + p.change.name + "'s state " + p.state +
+                            " could not be made: " + p.failed));
+      Note(store->PutNotified(p.key, kNotNotified));
+      notified[p.key] = kNotNotified;
       continue;
     }
     Status written = Status::Ok();
-    for (const Notification& n : rows) {
+    for (const Notification& n : p.rows) {
       if (written.ok()) written = store->AppendNotification(n.target, n.body, n.created_ms);
     }
-    if (written.ok()) written = store->PutNotified(key, state);
+    if (written.ok()) written = store->PutNotified(p.key, p.state);
     Note(written);
-    if (written.ok()) notified[key] = state;
+    if (written.ok()) notified[p.key] = p.state;
   }
 }
 

@@ -160,17 +160,36 @@ struct CoordinatorCore::Impl {
   void SaveJob(TuningJob& j, int64_t now);
   void SaveTrial(Trial& t);
 
-  // State-change notifications (CoreOptions::notify). SaveJob and SaveTrial mark what they saved
-  // (`changed`, in the order first saved: a training job's end before its tuning job's);
-  // FlushStateChanges, at the end of each event, notifies those whose state differs from
-  // `notified` (key: "job:<lower-case name>" / "trial:<name>" -> NotifiedState).
+  // State-change notifications (CoreOptions::notify). Each state a resource enters is one event,
+  // even when it moves on within the same step (a training job's Uploading and Completed from one
+  // batch of messages), as SageMaker sends each:
+  // - SaveJob and SaveTrial (NoteState) build the event of a state the moment it is entered, the
+  //   resource as it is then, as an entry of `pending`, in order (a training job's end before its
+  //   tuning job's);
+  // - a save that leaves the state as it was marks the state's entry stale (so does a training
+  //   job's save for its tuning job's entry: its counters): FlushStateChanges builds it again, so a
+  //   step's last state is told with all the step did;
+  // - MarkChanged (creation, deletion, the catch-up at load) adds an entry built at the flush, of
+  //   the state then;
+  // - FlushStateChanges, at the end of each event, writes the entries whose state differs from the
+  //   one last told (`notified`, key: "job:<lower-case name>" / "trial:<name>" -> NotifiedState).
   CoordinatorCore* self = nullptr;
-  std::vector<std::string> changed;
-  std::set<std::string> changed_set;
+  struct PendingNotice {
+    std::string key;
+    StateChange change;
+    std::string state;               // "" until built (a MarkChanged entry)
+    std::vector<Notification> rows;  // what opt.notify made of it
+    bool built = false;              // rows made (or failed) for `state`
+    bool stale = false;              // the resource changed since, in the same state: build again
+    std::string failed;              // opt.notify threw: why
+  };
+  std::vector<PendingNotice> pending;
+  std::map<std::string, size_t> pending_last;  // key -> its last entry in `pending`
   std::map<std::string, std::string> notified;
-  void MarkChanged(std::string key) {
-    if (opt.notify && changed_set.insert(key).second) changed.push_back(std::move(key));
-  }
+  void MarkChanged(std::string key);
+  // `state` (NotifiedState) of the resource `key` just saved.
+  void NoteState(const std::string& key, const StateChange& change, std::string state);
+  void BuildNotice(PendingNotice& p);
   void FlushStateChanges();
   static constexpr const char* kNotNotified = "(not notified)";  // a state no resource is in
   // The state notifications are about ("" for a training job not launched yet).
@@ -183,7 +202,11 @@ struct CoordinatorCore::Impl {
   // A deleted job's or training job's: not notified again (its store rows went with it).
   void ForgetNotified(const std::string& key) {
     notified.erase(key);
-    if (changed_set.erase(key)) changed.erase(std::find(changed.begin(), changed.end(), key));
+    if (pending_last.erase(key)) {
+      pending.erase(std::remove_if(pending.begin(), pending.end(), [&](const PendingNotice& p) { return p.key == key; }),
+                    pending.end());
+      for (size_t i = 0; i < pending.size(); ++i) pending_last[pending[i].key] = i;
+    }
   }
 
   static Observation::Status ObservedStatus(TrialState s);

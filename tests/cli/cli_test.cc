@@ -878,6 +878,19 @@ TEST_F(CliTest, RunNotifiesTheJobsEndBeforeItExits) {
   size_t completed = 0;
   for (const auto& e : events) completed += e["detail"].value("SecondaryStatus", "") == "Completed";
   EXPECT_EQ(completed, 3u) << "each training job's end";
+  // Each state a training job was in was told, in order, each once: its events' secondary
+  // statuses are its SecondaryStatusTransitions (they were ~3 of 5, a step's states merged).
+  std::map<std::string, std::vector<std::string>> told;
+  std::map<std::string, std::vector<std::string>> lived;
+  for (const auto& e : events) {
+    if (e["detail-type"] != "SageMaker Training Job State Change") continue;
+    const std::string name = e["detail"]["TrainingJobName"];
+    told[name].push_back(e["detail"]["SecondaryStatus"]);
+    lived[name].clear();
+    for (const auto& st : e["detail"]["SecondaryStatusTransitions"]) lived[name].push_back(st["Status"]);
+  }
+  ASSERT_EQ(told.size(), 3u);
+  for (const auto& [name, statuses] : told) EXPECT_EQ(statuses, lived[name]) << name;
   ASSERT_EQ(chat.size(), 1u);
   EXPECT_EQ(chat[0]["text"].get<std::string>().rfind("Tuning job quickstart Completed after ", 0), 0u) << chat[0];
 

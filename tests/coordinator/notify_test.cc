@@ -91,6 +91,73 @@ TEST_F(NotifyTest, EachChangeOfATrainingJobOrTuningJobIsNotifiedOnceInOrder) {
   EXPECT_LT(trial_end - all.begin(), job_end - all.begin());
 }
 
+// A batch of messages that carries a training job's whole life (a fast program, a busy
+// coordinator) is still one event per state, each of the training job as it was in that state,
+// as SageMaker sends EventBridge each; nothing was told twice or out of order.
+TEST_F(NotifyTest, EveryStateIsToldEvenWhenOneBatchOfMessagesCarriesSeveral) {
+  options_.notify = [](CoordinatorCore& c, const StateChange& ch) {
+    std::string body = std::string(ch.kind == StateChange::Kind::kTuningJob ? "job" : "trial") + " " + ch.name + " " +
+                       StateOf(c, ch);
+    if (ch.kind == StateChange::Kind::kTrainingJob) {
+      body += " transitions=" + std::to_string(c.FindTrial(ch.name)->secondary.size());
+    }
+    return std::vector<Notification>{{"t", body, 0}};
+  };
+  MakeCore();
+  Register("w1", 1);
+  auto assigned = Only<proto::wire::AssignTrial>(Submit(Spec("batched", "Random", 1, 1)));
+  ASSERT_EQ(assigned.size(), 1u);
+  const proto::wire::AssignTrial a = assigned[0];
+  auto staging = [&](std::string_view status) {
+    proto::wire::TrialStaging m;
+    m.trial = a.trial;
+    m.attempt = a.attempt;
+    m.worker_id = "w1";
+    m.status = std::string(status);
+    m.what = "channels train";
+    return m;
+  };
+  proto::wire::TrialStarted started;
+  started.trial = a.trial;
+  started.attempt = a.attempt;
+  started.worker_id = "w1";
+  proto::wire::MetricPoints points;
+  points.trial = a.trial;
+  points.attempt = a.attempt;
+  points.seq = 1;
+  points.points.push_back({"loss", 0.25, now_, 0});
+  proto::wire::TrialExited exited;
+  exited.trial = a.trial;
+  exited.attempt = a.attempt;
+  exited.seq = 1;
+  exited.status = "Completed";
+  exited.secondary_status = "Completed";
+  now_ += 1000;
+  std::vector<CoordinatorCore::Incoming> batch;
+  batch.push_back({"w1", staging(proto::wire::kDownloading)});
+  batch.push_back({"w1", started});
+  batch.push_back({"w1", points});
+  batch.push_back({"w1", staging(proto::wire::kUploading)});
+  batch.push_back({"w1", exited});
+  core_->OnMessages(batch, now_);
+  std::vector<std::string> trial_events;
+  for (const std::string& b : Bodies()) {
+    const std::string head = "trial " + a.trial + " ";
+    if (b.rfind(head, 0) == 0) trial_events.push_back(b.substr(head.size()));
+  }
+  EXPECT_EQ(trial_events, (std::vector<std::string>{"InProgress/Starting transitions=1",
+                                                    "InProgress/Downloading transitions=2",
+                                                    "InProgress/Training transitions=3",
+                                                    "InProgress/Uploading transitions=4",
+                                                    "Completed/Completed transitions=5"}));
+  EXPECT_EQ(StatesOf("batched"), (std::vector<std::string>{"InProgress", "Completed"}));
+  // Told once more after a restart? No: what was told is what is stored.
+  const size_t told = Bodies().size();
+  MakeCore();
+  core_->OnTick(now_ += 1000);
+  EXPECT_EQ(Bodies().size(), told);
+}
+
 TEST_F(NotifyTest, ACoordinatorStartedAgainNotifiesNothingTwice) {
   RecordStates();
   RunJob("again", 2);
