@@ -13,7 +13,8 @@ using Json = nlohmann::ordered_json;
 
 constexpr int kMaxDepth = 10;
 constexpr const char* kSupported =
-    "supported: prefix, suffix, anything-but, exists, numeric, equals-ignore-case, wildcard";
+    "supported: prefix, suffix, anything-but, exists, numeric, equals-ignore-case, wildcard (and $or between "
+    "fields)";
 
 enum class Cmp { kLess, kLessOrEqual, kEqual, kGreater, kGreaterOrEqual };
 
@@ -23,9 +24,10 @@ struct Filter {
                     kNumeric, kExists };
   Kind kind = Kind::kNull;
   std::string text;                              // kString, kPrefix, kSuffix, kEqualsIgnoreCase, kWildcard
+  bool ignore_case = false;                      // kPrefix, kSuffix: {"prefix": {"equals-ignore-case": ...}}
   double number = 0;                             // kNumber
   bool flag = false;                             // kBool: the value; kExists: true or false
-  std::vector<Filter> excluded;                  // kAnythingBut: literals, or one kPrefix
+  std::vector<Filter> excluded;                  // kAnythingBut: literals, or string filters (prefix, ...)
   std::vector<std::pair<Cmp, double>> bounds;    // kNumeric
 };
 
@@ -38,6 +40,7 @@ struct EventPattern::Node {
     std::vector<Filter> any_of;    // otherwise: the array's elements
   };
   std::vector<Field> fields;
+  std::vector<std::unique_ptr<Node>> any_of;  // "$or": one of these must match too (none: no $or)
 };
 
 namespace {
@@ -85,6 +88,25 @@ Result<std::string> StringOperand(const Json& j, const std::string& path, const 
   return j.get<std::string>();
 }
 
+// prefix / suffix: a string, or {"equals-ignore-case": "s"}.
+Result<Filter> ParseAffix(const Json& x, const std::string& where, const std::string& name) {
+  Filter f;
+  f.kind = name == "prefix" ? Filter::Kind::kPrefix : Filter::Kind::kSuffix;
+  if (x.is_object()) {
+    if (x.size() != 1 || !x.contains("equals-ignore-case"))
+      return Error(where, name + " takes a string, or {\"equals-ignore-case\": \"...\"}");
+    auto s = StringOperand(x["equals-ignore-case"], Child(where, "equals-ignore-case"), "equals-ignore-case");
+    if (!s.ok()) return s.status();
+    f.text = std::move(s).value();
+    f.ignore_case = true;
+    return f;
+  }
+  auto s = StringOperand(x, where, name.c_str());
+  if (!s.ok()) return s.status();
+  f.text = std::move(s).value();
+  return f;
+}
+
 Result<Filter> ParseAnythingBut(const Json& x, const std::string& path) {
   Filter f;
   f.kind = Filter::Kind::kAnythingBut;
@@ -95,14 +117,42 @@ Result<Filter> ParseAnythingBut(const Json& x, const std::string& path) {
     return Status::Ok();
   };
   if (x.is_object()) {
-    if (x.size() != 1 || !x.contains("prefix"))
-      return Error(path, "anything-but takes a string, a number, an array of them, or {\"prefix\": \"...\"}");
-    auto s = StringOperand(x["prefix"], Child(path, "prefix"), "prefix");
-    if (!s.ok()) return s.status();
-    Filter p;
-    p.kind = Filter::Kind::kPrefix;
-    p.text = std::move(s).value();
-    f.excluded.push_back(std::move(p));
+    static const char* const kInner[] = {"prefix", "suffix", "equals-ignore-case", "wildcard"};
+    const bool known = x.size() == 1 && std::any_of(std::begin(kInner), std::end(kInner),
+                                                    [&](const char* k) { return x.begin().key() == k; });
+    if (!known)
+      return Error(path, "anything-but takes a string, a number, an array of them, or one of {\"prefix\": \"...\"}, "
+                         "{\"suffix\": \"...\"}, {\"equals-ignore-case\": \"...\" or [...]}, {\"wildcard\": \"...\" or "
+                         "[...]}");
+    const std::string name = x.begin().key();
+    const Json& operand = x.begin().value();
+    const std::string where = Child(path, name);
+    if (name == "prefix" || name == "suffix") {
+      auto s = StringOperand(operand, where, name.c_str());
+      if (!s.ok()) return s.status();
+      Filter p;
+      p.kind = name == "prefix" ? Filter::Kind::kPrefix : Filter::Kind::kSuffix;
+      p.text = std::move(s).value();
+      f.excluded.push_back(std::move(p));
+      return f;
+    }
+    // equals-ignore-case and wildcard: one string or a non-empty array of them.
+    const Filter::Kind kind = name == "wildcard" ? Filter::Kind::kWildcard : Filter::Kind::kEqualsIgnoreCase;
+    auto add = [&](const Json& j, const std::string& at) -> Status {
+      auto s = StringOperand(j, at, name.c_str());
+      if (!s.ok()) return s.status();
+      Filter e;
+      e.kind = kind;
+      e.text = std::move(s).value();
+      f.excluded.push_back(std::move(e));
+      return Status::Ok();
+    };
+    if (operand.is_array()) {
+      if (operand.empty()) return Error(where, name + " takes a non-empty array");
+      for (size_t i = 0; i < operand.size(); ++i) HPO_RETURN_IF_ERROR(add(operand[i], Element(where, i)));
+    } else {
+      HPO_RETURN_IF_ERROR(add(operand, where));
+    }
   } else if (x.is_array()) {
     if (x.empty()) return Error(path, "anything-but takes a non-empty array");
     for (size_t i = 0; i < x.size(); ++i) HPO_RETURN_IF_ERROR(literal(x[i], Element(path, i)));
@@ -136,13 +186,11 @@ Result<Filter> ParseContentFilter(const Json& obj, const std::string& path) {
   const Json& x = obj.begin().value();
   const std::string where = Child(path, name);
   Filter f;
-  if (name == "prefix" || name == "suffix" || name == "equals-ignore-case" || name == "wildcard") {
+  if (name == "prefix" || name == "suffix") return ParseAffix(x, where, name);
+  if (name == "equals-ignore-case" || name == "wildcard") {
     auto s = StringOperand(x, where, name.c_str());
     if (!s.ok()) return s.status();
-    f.kind = name == "prefix"   ? Filter::Kind::kPrefix
-             : name == "suffix" ? Filter::Kind::kSuffix
-             : name == "wildcard" ? Filter::Kind::kWildcard
-                                  : Filter::Kind::kEqualsIgnoreCase;
+    f.kind = name == "wildcard" ? Filter::Kind::kWildcard : Filter::Kind::kEqualsIgnoreCase;
     f.text = std::move(s).value();
     return f;
   }
@@ -162,6 +210,19 @@ Status ParseObject(const Json& j, const std::string& path, int depth, Node* out)
   if (j.empty()) return Error(path, "an empty object matches nothing; give at least one field");
   for (const auto& [key, value] : j.items()) {
     const std::string where = Child(path, key);
+    if (key == "$or") {
+      // Alternatives at this level: each an object pattern of its own; one of them must match.
+      if (!value.is_array() || value.size() < 2)
+        return Error(where, "$or takes an array of at least two patterns (objects), e.g. "
+                            "[{\"TrainingJobStatus\": [\"Failed\"]}, {\"SecondaryStatus\": [\"Stopped\"]}]");
+      for (size_t i = 0; i < value.size(); ++i) {
+        if (!value[i].is_object()) return Error(Element(where, i), "$or takes objects, not " + KindOf(value[i]));
+        auto alt = std::make_unique<Node>();
+        HPO_RETURN_IF_ERROR(ParseObject(value[i], Element(where, i), depth + 1, alt.get()));
+        out->any_of.push_back(std::move(alt));
+      }
+      continue;
+    }
     Node::Field field;
     field.key = key;
     if (value.is_object()) {
@@ -192,6 +253,13 @@ Status ParseObject(const Json& j, const std::string& path, int depth, Node* out)
 bool LowerEquals(std::string_view a, std::string_view b) {
   auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return lower(x) == lower(y); });
+}
+
+bool HasPrefix(std::string_view s, std::string_view p, bool ignore_case) {
+  return s.size() >= p.size() && (ignore_case ? LowerEquals(s.substr(0, p.size()), p) : s.starts_with(p));
+}
+bool HasSuffix(std::string_view s, std::string_view p, bool ignore_case) {
+  return s.size() >= p.size() && (ignore_case ? LowerEquals(s.substr(s.size() - p.size()), p) : s.ends_with(p));
 }
 
 // `s` matches `p`, * in `p` standing for any run of characters (greedy with backtracking to the
@@ -234,8 +302,8 @@ bool ValueMatches(const Filter& f, const Json& v) {
     case Filter::Kind::kNumber: return v.is_number() && v.get<double>() == f.number;
     case Filter::Kind::kBool: return v.is_boolean() && v.get<bool>() == f.flag;
     case Filter::Kind::kNull: return v.is_null();
-    case Filter::Kind::kPrefix: return s && s->starts_with(f.text);
-    case Filter::Kind::kSuffix: return s && s->ends_with(f.text);
+    case Filter::Kind::kPrefix: return s && HasPrefix(*s, f.text, f.ignore_case);
+    case Filter::Kind::kSuffix: return s && HasSuffix(*s, f.text, f.ignore_case);
     case Filter::Kind::kEqualsIgnoreCase: return s && LowerEquals(*s, f.text);
     case Filter::Kind::kWildcard: return s && Wildcard(f.text, *s);
     case Filter::Kind::kAnythingBut:
@@ -281,7 +349,8 @@ bool NodeMatches(const Node& node, const Json* obj) {
     bool ok = field.nested ? NodeMatches(*field.nested, v && v->is_object() ? v : nullptr) : LeafMatches(field.any_of, v);
     if (!ok) return false;
   }
-  return true;
+  return node.any_of.empty() ||
+         std::any_of(node.any_of.begin(), node.any_of.end(), [&](const auto& alt) { return NodeMatches(*alt, obj); });
 }
 
 }  // namespace

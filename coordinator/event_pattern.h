@@ -6,23 +6,30 @@
 //   object      every key must match (AND). A key whose value is an object is a nested pattern for
 //               the event's field of that name; when that field is absent or not an object, each
 //               of the nested pattern's leaves sees its field as absent.
+//   "$or": [P1, P2, ...]  (a key of any object; two or more object patterns) one of the Pi, each
+//               matched at this object's level, must match too: {"detail": {"$or": [
+//               {"TrainingJobStatus": ["Failed"]}, {"SecondaryStatus": ["MaxRuntimeExceeded"]}]}}.
 //   array       a leaf: the event's field matches when it matches one of the elements (OR); when
 //               the field is an array, when one of its elements matches one of them.
 //   literals    strings compare exactly (case-sensitive); numbers numerically (5 matches 5.0, "5"
 //               does not); true and false; null matches a field that is null (not an absent one).
 //   content filters, objects of exactly one key in a leaf's array:
-//     {"prefix": "s"} / {"suffix": "s"}  a string field that starts / ends with s.
+//     {"prefix": "s"} / {"suffix": "s"}  a string field that starts / ends with s; with
+//                                        {"equals-ignore-case": "s"} for s, ignoring ASCII case.
 //     {"equals-ignore-case": "s"}        a string field equal to s ignoring ASCII case.
 //     {"wildcard": "a*b"}                a string field matching, * standing for any run of
 //                                        characters (no escapes: every other character is itself).
 //     {"anything-but": X}                a string or number field that is none of X: a string, a
-//                                        number, an array of them, or {"prefix": "s"}. An absent
-//                                        field does not match.
+//                                        number, an array of them, {"prefix": "s"}, {"suffix":
+//                                        "s"}, or {"equals-ignore-case": S} / {"wildcard": S}, S a
+//                                        string or an array of them. An absent field does not
+//                                        match.
 //     {"numeric": [">", 0, "<=", 5]}     a number field satisfying one or two comparisons (<, <=,
 //                                        =, >, >=), all of them.
 //     {"exists": true|false}             the field is present / absent. Present means in the
 //                                        event and a leaf: not an object, and not an array that
 //                                        holds no leaf (an empty one).
+//   Not supported (refused, naming what is): cidr (SageMaker's events carry no addresses).
 //   A field the event lacks matches only {"exists": false}.
 //
 // Parse refuses, with InvalidArgument naming what is wrong and where (a path such as

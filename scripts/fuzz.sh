@@ -7,8 +7,8 @@ seconds="${1:-60}"
 bash scripts/install-deps.sh --test
 cmake -S . -B build-fuzz -G Ninja -DHPO_FUZZ=ON -DHPO_BUILD_TESTS=OFF -DHPO_CUDA=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target spec_fuzz wire_fuzz api_fuzz
-for target in spec_fuzz wire_fuzz api_fuzz; do
+cmake --build build-fuzz -j"$(nproc)" --target spec_fuzz wire_fuzz api_fuzz pattern_fuzz
+for target in spec_fuzz wire_fuzz api_fuzz pattern_fuzz; do
   name="${target%_fuzz}"
   corpus="build-fuzz/corpus/$name"  # grows across runs; the checked-in seeds stay read-only
   mkdir -p "$corpus"

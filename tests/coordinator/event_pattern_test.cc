@@ -149,6 +149,69 @@ TEST(EventPatternTest, AnythingBut) {
   EXPECT_FALSE(Matches(R"({"detail": {"FailureReason": [{"anything-but": "x"}]}})", e));
 }
 
+TEST(EventPatternTest, AnythingButStringFilters) {
+  Json e = TrainingJobEvent("Completed");
+  EXPECT_TRUE(Matches(R"({"detail": {"TrainingJobName": [{"anything-but": {"suffix": "ffff"}}]}})", e));
+  EXPECT_FALSE(Matches(R"({"detail": {"TrainingJobName": [{"anything-but": {"suffix": "3c4d"}}]}})", e));
+  EXPECT_FALSE(Matches(R"({"detail": {"TrainingJobStatus": [{"anything-but": {"equals-ignore-case": "completed"}}]}})", e));
+  EXPECT_FALSE(
+      Matches(R"({"detail": {"TrainingJobStatus": [{"anything-but": {"equals-ignore-case": ["failed", "COMPLETED"]}}]}})", e));
+  EXPECT_TRUE(
+      Matches(R"({"detail": {"TrainingJobStatus": [{"anything-but": {"equals-ignore-case": ["failed", "stopped"]}}]}})", e));
+  EXPECT_FALSE(Matches(R"({"detail": {"TrainingJobName": [{"anything-but": {"wildcard": "tune-*"}}]}})", e));
+  EXPECT_FALSE(Matches(R"({"detail": {"TrainingJobName": [{"anything-but": {"wildcard": ["x*", "*-1a2b*"]}}]}})", e));
+  EXPECT_TRUE(Matches(R"({"detail": {"TrainingJobName": [{"anything-but": {"wildcard": ["x*", "*-9*"]}}]}})", e));
+  // Still needs a present field.
+  EXPECT_FALSE(Matches(R"({"detail": {"Absent": [{"anything-but": {"suffix": "x"}}]}})", e));
+}
+
+TEST(EventPatternTest, PrefixAndSuffixIgnoringCase) {
+  Json e = TrainingJobEvent("Completed");
+  EXPECT_TRUE(Matches(R"({"detail": {"TrainingJobName": [{"prefix": {"equals-ignore-case": "TUNE-003"}}]}})", e));
+  EXPECT_FALSE(Matches(R"({"detail": {"TrainingJobName": [{"prefix": "TUNE-003"}]}})", e));
+  EXPECT_TRUE(Matches(R"({"detail": {"TrainingJobName": [{"suffix": {"equals-ignore-case": "1A2B3C4D"}}]}})", e));
+  EXPECT_FALSE(Matches(R"({"detail": {"TrainingJobName": [{"suffix": {"equals-ignore-case": "X1A2B3C4D"}}]}})", e));
+  EXPECT_FALSE(Matches(R"({"s": [{"prefix": {"equals-ignore-case": "abcd"}}]})", Json::parse(R"({"s": "ABC"})")));
+}
+
+// $or: alternatives at one object's level, AND-ed with that object's other fields; nested.
+TEST(EventPatternTest, OrBetweenFields) {
+  const std::string failed_or_slow = R"({
+    "detail-type": ["SageMaker Training Job State Change"],
+    "detail": {"$or": [{"TrainingJobStatus": ["Failed"]}, {"BillableTimeInSeconds": [{"numeric": [">", 3600]}]}]}
+  })";
+  EXPECT_TRUE(Matches(failed_or_slow, TrainingJobEvent("Failed")));
+  EXPECT_FALSE(Matches(failed_or_slow, TrainingJobEvent("Completed")));
+  Json slow = TrainingJobEvent("Completed");
+  slow["detail"]["BillableTimeInSeconds"] = 7200;
+  EXPECT_TRUE(Matches(failed_or_slow, slow));
+  Json other = TrainingJobEvent("Failed");
+  other["detail-type"] = "SageMaker HyperParameter Tuning Job State Change";
+  EXPECT_FALSE(Matches(failed_or_slow, other)) << "the $or is AND-ed with the other fields";
+  // At the top, between a field and a nested one; and an $or inside an alternative.
+  const std::string top = R"({"$or": [{"source": ["aws.other"]},
+                                       {"detail": {"$or": [{"SecondaryStatus": ["Stopped"]},
+                                                           {"ResourceConfig": {"InstanceCount": [2]}}]}}]})";
+  EXPECT_TRUE(Matches(top, TrainingJobEvent("Completed")));  // InstanceCount 2
+  Json one = TrainingJobEvent("Completed");
+  one["detail"]["ResourceConfig"]["InstanceCount"] = 1;
+  EXPECT_FALSE(Matches(top, one));
+  one["source"] = "aws.other";
+  EXPECT_TRUE(Matches(top, one));
+
+  auto has = [](const std::string& msg, const std::string& part) { return msg.find(part) != std::string::npos; };
+  std::string m = Refusal(R"({"detail": {"$or": [{"a": ["x"]}]}})");
+  EXPECT_TRUE(has(m, "detail.$or") && has(m, "at least two")) << m;
+  m = Refusal(R"({"detail": {"$or": {"a": ["x"]}}})");
+  EXPECT_TRUE(has(m, "detail.$or") && has(m, "array")) << m;
+  m = Refusal(R"({"detail": {"$or": [{"a": ["x"]}, ["b"]]}})");
+  EXPECT_TRUE(has(m, "detail.$or[1]") && has(m, "objects")) << m;
+  m = Refusal(R"({"detail": {"$or": [{"a": ["x"]}, {"b": "y"}]}})");
+  EXPECT_TRUE(has(m, "detail.$or[1].b") && has(m, "array")) << m;
+  m = Refusal(R"({"detail": {"$or": [{"a": ["x"]}, {}]}})");
+  EXPECT_TRUE(has(m, "detail.$or[1]") && has(m, "empty object")) << m;
+}
+
 TEST(EventPatternTest, Numeric) {
   Json e = TrainingJobEvent("Completed");
   EXPECT_TRUE(Matches(R"({"detail": {"BillableTimeInSeconds": [{"numeric": [">", 0, "<=", 5]}]}})", e));
@@ -266,8 +329,18 @@ TEST(EventPatternTest, ParseErrorsInContentFilterOperands) {
   EXPECT_TRUE(has(m, "a[0].anything-but[0]")) << m;
   m = Refusal(R"({"a": [{"anything-but": []}]})");
   EXPECT_TRUE(has(m, "a[0].anything-but")) << m;
-  m = Refusal(R"({"a": [{"anything-but": {"suffix": "x"}}]})");
-  EXPECT_TRUE(has(m, "a[0].anything-but") && has(m, "prefix")) << m;
+  m = Refusal(R"({"a": [{"anything-but": {"numeric": [">", 1]}}]})");
+  EXPECT_TRUE(has(m, "a[0].anything-but") && has(m, "prefix") && has(m, "wildcard")) << m;
+  m = Refusal(R"({"a": [{"anything-but": {"wildcard": []}}]})");
+  EXPECT_TRUE(has(m, "a[0].anything-but.wildcard") && has(m, "non-empty")) << m;
+  m = Refusal(R"({"a": [{"anything-but": {"equals-ignore-case": ["x", 1]}}]})");
+  EXPECT_TRUE(has(m, "a[0].anything-but.equals-ignore-case[1]") && has(m, "string")) << m;
+  m = Refusal(R"({"a": [{"prefix": {"equals-ignore-case": 1}}]})");
+  EXPECT_TRUE(has(m, "a[0].prefix.equals-ignore-case") && has(m, "string")) << m;
+  m = Refusal(R"({"a": [{"suffix": {"wildcard": "x"}}]})");
+  EXPECT_TRUE(has(m, "a[0].suffix") && has(m, "equals-ignore-case")) << m;
+  m = Refusal(R"({"a": [{"cidr": "10.0.0.0/24"}]})");
+  EXPECT_TRUE(has(m, "unsupported content filter \"cidr\"")) << m;
   m = Refusal(R"({"a": [{"anything-but": {"prefix": 1}}]})");
   EXPECT_TRUE(has(m, "a[0].anything-but.prefix")) << m;
 }
