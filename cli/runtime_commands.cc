@@ -644,6 +644,94 @@ void Run(const RunArgs& a) {
     if (static_cast<int>(registered) >= nworkers) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  // A type none of the local workers can ever serve will not run here: said, with the flags that
+  // would serve it, and exit 2. A job none of whose training jobs started leaves no record.
+  auto cannot_run_here = [&](const std::string& never) {
+    const bool tty = ::isatty(STDERR_FILENO);
+    std::cerr << (tty ? "\n" : "") << "hpo: " << name << " cannot run on this machine: " << never << "\n  ";
+    // Every type the spec asks for (all definitions, all instance groups), so that following
+    // the advice once is enough.
+    std::vector<std::string> types;
+    for (const auto* def : effective.Definitions()) {
+      // With instance types to choose from (HyperParameterTuningResourceConfig), the first.
+      const std::vector<proto::ResourceConfig> options = proto::ResourceOptions(*def);
+      if (options.empty()) continue;
+      std::vector<std::string> own;
+      if (options[0].instance_type) own.push_back(*options[0].instance_type);
+      for (const auto& g : options[0].instance_groups) own.push_back(g.instance_type.value_or(""));
+      for (const auto& t : own) {
+        if (!t.empty() && std::find(types.begin(), types.end(), t) == types.end()) types.push_back(t);
+      }
+    }
+    std::string flags;
+    for (const auto& t : types) flags += " --instance-type " + t;
+    // "a training job of 3 hosts needs 3 workers, and 2 are registered": more local workers.
+    const auto needs = never.find(" hosts needs ");
+    if (needs != std::string::npos && never.find(" workers, and ") != std::string::npos) {
+      const size_t at = needs + std::string(" hosts needs ").size();
+      const std::string n = never.substr(at, never.find(' ', at) - at);
+      std::cerr << "Give it as many local workers as hosts: hpo run " << a.spec << " --workers " << n
+                << " (each local worker is one host).\n";
+    } else if (never.find("VolumeSizeInGB") != std::string::npos) {
+      std::cerr << "Free space in the workers' directory (--state-dir), or lower the spec's "
+                   "ResourceConfig.VolumeSizeInGB to what the training jobs need.\n";
+    } else if (never.find(" GPU") != std::string::npos && never.find(" has 0 GPUs") != std::string::npos) {
+      // --instance-type does not conjure GPUs: following that advice failed again.
+      std::cerr << "This machine has no GPUs for it. Change the spec's ResourceConfig.InstanceType to a CPU type"
+                   " (ml.m5.large, ml.c5.xlarge, ...; hpo instance-types lists them and what this machine covers), or run a"
+                   " coordinator with GPU workers (hpo worker --gpus auto on each GPU machine).\n";
+    } else if (a.instance_types.empty()) {
+      std::cerr << "To run it here anyway, let the local workers serve its types: hpo run " << a.spec
+                << (flags.empty() ? " --instance-type TYPE" : flags)
+                << " (worker i serves the i-th type, round robin; add --workers N for more). Or change";
+      std::cerr << " the spec's ResourceConfig.InstanceType to a type this machine covers (hpo instance-types"
+                   " lists them), or run a coordinator with workers that serve it"
+                   " (hpo worker --instance-type TYPE).\n";
+    } else {
+      std::cerr << "--instance-type serves a type whatever this machine's CPUs and memory, but a GPU type"
+                   " still needs its GPUs here" << (flags.empty() ? "" : "; the spec asks for" + flags)
+                << ". Change the spec's ResourceConfig.InstanceType to a type this machine covers (hpo"
+                   " instance-types lists them), or run a coordinator with workers that serve it"
+                   " (hpo worker --instance-type TYPE).\n";
+    }
+    // A job none of whose training jobs ever started leaves no record behind in a --state-dir
+    // given (rerun there, it was "resumed" as if interrupted); one that ran before stays, to
+    // be resumed with other flags.
+    dispatcher
+        .WithCore([&](coordinator::CoordinatorCore& c) {
+          for (const auto* t : c.TrialsOf(name)) {
+            if (t->started || t->start_ms > 0) return Status::Ok();
+          }
+          std::vector<coordinator::Outgoing> ignored;
+          const coordinator::TuningJob* j = c.FindJob(name);
+          if (j && !j->Terminal()) {
+            if (Status s = c.Stop(name, dispatcher.Now(), &ignored); !s.ok()) return s;
+          }
+          return c.Delete(name, dispatcher.Now());
+        })
+        .ok();
+    shutdown();
+    stop_api();
+    if (a.state_dir.empty()) {  // a directory of its own for a job that never ran: not left behind
+      std::error_code ec;
+      fs::remove_all(state_dir, ec);
+      fs::remove(fs::path(state_dir).parent_path(), ec);  // hpo-runs/, only if that leaves it empty
+    }
+    std::exit(2);
+  };
+  // Before anything starts: a training job definition whose type none of the local workers can
+  // ever serve (a multi-definition job ran its other definitions' training jobs first, and was
+  // then refused with them left InProgress).
+  {
+    std::string never;
+    dispatcher
+        .WithCore([&](coordinator::CoordinatorCore& c) {
+          if (static_cast<int>(c.Workers().size()) == nworkers) never = c.NeverServable(effective);
+          return Status::Ok();
+        })
+        .ok();
+    if (!never.empty()) cannot_run_here(never);
+  }
   std::vector<coordinator::Outgoing> out;
   Result<std::string> arn = std::string();
   if (!resuming) {
@@ -760,78 +848,7 @@ void Run(const RunArgs& a) {
           return Status::Ok();
         })
         .ok();
-    if (!never.empty()) {
-      std::cerr << (tty ? "\n" : "") << "hpo: " << name << " cannot run on this machine: " << never << "\n  ";
-      // Every type the spec asks for (all definitions, all instance groups), so that following
-      // the advice once is enough.
-      std::vector<std::string> types;
-      for (const auto* def : effective.Definitions()) {
-        // With instance types to choose from (HyperParameterTuningResourceConfig), the first.
-        const std::vector<proto::ResourceConfig> options = proto::ResourceOptions(*def);
-        if (options.empty()) continue;
-        std::vector<std::string> own;
-        if (options[0].instance_type) own.push_back(*options[0].instance_type);
-        for (const auto& g : options[0].instance_groups) own.push_back(g.instance_type.value_or(""));
-        for (const auto& t : own) {
-          if (!t.empty() && std::find(types.begin(), types.end(), t) == types.end()) types.push_back(t);
-        }
-      }
-      std::string flags;
-      for (const auto& t : types) flags += " --instance-type " + t;
-      // "a training job of 3 hosts needs 3 workers, and 2 are registered": more local workers.
-      const auto needs = never.find(" hosts needs ");
-      if (needs != std::string::npos && never.find(" workers, and ") != std::string::npos) {
-        const size_t at = needs + std::string(" hosts needs ").size();
-        const std::string n = never.substr(at, never.find(' ', at) - at);
-        std::cerr << "Give it as many local workers as hosts: hpo run " << a.spec << " --workers " << n
-                  << " (each local worker is one host).\n";
-      } else if (never.find("VolumeSizeInGB") != std::string::npos) {
-        std::cerr << "Free space in the workers' directory (--state-dir), or lower the spec's "
-                     "ResourceConfig.VolumeSizeInGB to what the training jobs need.\n";
-      } else if (never.find(" GPU") != std::string::npos && never.find(" has 0 GPUs") != std::string::npos) {
-        // --instance-type does not conjure GPUs: following that advice failed again.
-        std::cerr << "This machine has no GPUs for it. Change the spec's ResourceConfig.InstanceType to a CPU type"
-                     " (ml.m5.large, ml.c5.xlarge, ...; hpo instance-types lists them and what this machine covers), or run a"
-                     " coordinator with GPU workers (hpo worker --gpus auto on each GPU machine).\n";
-      } else if (a.instance_types.empty()) {
-        std::cerr << "To run it here anyway, let the local workers serve its types: hpo run " << a.spec
-                  << (flags.empty() ? " --instance-type TYPE" : flags)
-                  << " (worker i serves the i-th type, round robin; add --workers N for more). Or change";
-        std::cerr << " the spec's ResourceConfig.InstanceType to a type this machine covers (hpo instance-types"
-                     " lists them), or run a coordinator with workers that serve it"
-                     " (hpo worker --instance-type TYPE).\n";
-      } else {
-        std::cerr << "--instance-type serves a type whatever this machine's CPUs and memory, but a GPU type"
-                     " still needs its GPUs here" << (flags.empty() ? "" : "; the spec asks for" + flags)
-                  << ". Change the spec's ResourceConfig.InstanceType to a type this machine covers (hpo"
-                     " instance-types lists them), or run a coordinator with workers that serve it"
-                     " (hpo worker --instance-type TYPE).\n";
-      }
-      // A job none of whose training jobs ever started leaves no record behind in a --state-dir
-      // given (rerun there, it was "resumed" as if interrupted); one that ran before stays, to
-      // be resumed with other flags.
-      dispatcher
-          .WithCore([&](coordinator::CoordinatorCore& c) {
-            for (const auto* t : c.TrialsOf(name)) {
-              if (t->started || t->start_ms > 0) return Status::Ok();
-            }
-            std::vector<coordinator::Outgoing> ignored;
-            const coordinator::TuningJob* j = c.FindJob(name);
-            if (j && !j->Terminal()) {
-              if (Status s = c.Stop(name, dispatcher.Now(), &ignored); !s.ok()) return s;
-            }
-            return c.Delete(name, dispatcher.Now());
-          })
-          .ok();
-      shutdown();
-      stop_api();
-      if (a.state_dir.empty()) {  // a directory of its own for a job that never ran: not left behind
-        std::error_code ec;
-        fs::remove_all(state_dir, ec);
-        fs::remove(fs::path(state_dir).parent_path(), ec);  // hpo-runs/, only if that leaves it empty
-      }
-      std::exit(2);
-    }
+    if (!never.empty()) cannot_run_here(never);
   }
   if (tty) std::cerr << "\n";
   shutdown();

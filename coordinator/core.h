@@ -588,6 +588,12 @@ class CoordinatorCore {
   Result<std::string> Submit(const proto::TuningJobSpec& spec, proto::Spelling spelling, int64_t now_ms,
                              std::vector<Outgoing>* out,
                              const nlohmann::ordered_json& kubernetes_metadata = nlohmann::ordered_json::object());
+  // Why the registered workers could never run some training job of `spec` (Autotune's choices
+  // made): NeverReason's text for the first definition none of them could ever serve, naming the
+  // definition when there are several; "" when each could run on one of them (busy or not).
+  // Changes nothing. `hpo run` asks before submitting, so that a type none of its local workers
+  // serves is refused before any training job starts.
+  std::string NeverServable(const proto::TuningJobSpec& spec);
   // Stops a job: running trials get StopTrial with the grace period, in one store transaction.
   // NotFound if unknown; a job already terminal is left as it is (no error, like SageMaker's
   // idempotent stop); one Stopping already is stopped again (what was not told yet is told).

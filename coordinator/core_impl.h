@@ -457,6 +457,9 @@ struct CoordinatorCore::Impl {
     std::string what;     // its instance types, for people (GangTypes; "A or B" across options)
   };
   void NoteWaiting(TuningJob& j, Trial* t, const Unplaced& u, int64_t now);
+  // Why no registered worker can ever serve it (u.ever false), with what to start; naming
+  // `definition` when given.
+  std::string NeverReason(const Unplaced& u, const std::string& definition = "") const;
   // Whether `w` could serve `req` at all (its totals, all slots free): never, or only busy now.
   bool CouldEverServe(const WorkerInfo& w, const HostRequest& req) const {
     return Fit(opt.catalog, req, w.reg, static_cast<int>(w.reg.slots), {}).ever;

@@ -41,6 +41,20 @@ bool CoordinatorCore::Impl::PlaceTraining(const TuningJob& j, const std::string&
   return false;
 }
 
+std::string CoordinatorCore::NeverServable(const proto::TuningJobSpec& spec) {
+  TuningJob probe;  // placement reads only the spec (and the name, for slots held: none here)
+  probe.spec = spec;
+  const auto defs = spec.Definitions();
+  for (const auto* d : defs) {
+    const std::string def = d->definition_name.value_or("");
+    Impl::Placement p;
+    Impl::Unplaced u;
+    if (impl_->PlaceTraining(probe, def, "", false, &p, &u) || u.ever) continue;
+    return impl_->NeverReason(u, defs.size() > 1 ? def : "");
+  }
+  return "";
+}
+
 std::string CoordinatorCore::Impl::GangTypes(const std::vector<HostPlan>& plans) {
   std::vector<std::pair<std::string, size_t>> types;  // in the order of the hosts
   for (const auto& h : plans) {

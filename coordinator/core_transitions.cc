@@ -427,8 +427,31 @@ WorkerInfo* CoordinatorCore::Impl::PlaceHost(const HostRequest& req, bool* ever,
   }
   if (workers.empty()) reasons.push_back("no worker is registered");
   why->clear();
-  for (const auto& r : reasons) *why += (why->empty() ? "" : "; ") + r;
+  // "T needs 4 vCPUs, 16 GiB; worker w1 has 2 CPUs" once per worker said what T needs each time:
+  // said once, then what each worker has.
+  std::string said_needs;
+  for (const auto& r : reasons) {
+    const size_t cut = r.find("; worker ");
+    const std::string needs = r.find(" needs ") < cut && cut != std::string::npos ? r.substr(0, cut) : std::string();
+    const std::string rest = !needs.empty() && needs == said_needs ? r.substr(cut + 2) : r;
+    if (!needs.empty()) said_needs = needs;
+    *why += (why->empty() ? "" : "; ") + rest;
+  }
   return best;
+}
+
+std::string CoordinatorCore::Impl::NeverReason(const Unplaced& u, const std::string& definition) const {
+  const HostRequest& req = u.req;
+  const std::string what = !u.what.empty() ? u.what : req.instance_type.empty() ? std::string("a worker") : req.instance_type;
+  std::string reason = "no registered worker can serve " + what +
+                       (definition.empty() ? "" : " (training job definition " + definition + ")") + ": " + u.why;
+  if (!req.instance_type.empty()) {
+    // What to start: `why` says what the catalog's type needs.
+    reason += opt.catalog.Find(req.instance_type)
+                  ? " (start a worker on a machine that has that, or give a worker --instance-type " + req.instance_type + ")"
+                  : " (start a worker with --instance-type " + req.instance_type + ")";
+  }
+  return reason;
 }
 
 void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const Unplaced& u, int64_t now) {
@@ -440,12 +463,15 @@ void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const Unplaced& 
   const std::string& why = u.why;
   const HostRequest& req = u.req;
   const std::string what = !u.what.empty() ? u.what : req.instance_type.empty() ? std::string("a worker") : req.instance_type;
-  std::string reason = ever ? (u.hosts > 1 ? std::string(core_detail::kGangWaits) + std::to_string(u.hosts) +
-                                                 " hosts of a training job (" + what + ", all at once)"
-                                           : "waiting for a free worker that can serve " + what)
-                            : "no registered worker can serve " + what + ": " + why;
-  if (ever && u.hosts > 1 && why.find("another multi-host training job") != std::string::npos) reason += ": " + why;
-  if (ever) {  // a worker that would serve it but rests or is cordoned: say which and why
+  std::string reason;
+  if (!ever) {
+    reason = NeverReason(u);
+  } else {
+    reason = u.hosts > 1 ? std::string(core_detail::kGangWaits) + std::to_string(u.hosts) + " hosts of a training job (" +
+                               what + ", all at once)"
+                         : "waiting for a free worker that can serve " + what;
+    if (u.hosts > 1 && why.find("another multi-host training job") != std::string::npos) reason += ": " + why;
+    // A worker that would serve it but rests or is cordoned: say which and why.
     for (const auto& [id, worker] : workers) {
       if (worker.resting.empty() && worker.cordoned.empty()) continue;
       const auto& w = worker;  // a lambda may not capture a structured binding before clang 16
@@ -454,12 +480,6 @@ void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const Unplaced& 
         reason += "; worker " + id + ClosedPhrase(id, w);
       }
     }
-  }
-  if (!ever && !req.instance_type.empty()) {
-    // What to start: `why` says what the catalog's type needs.
-    reason += opt.catalog.Find(req.instance_type)
-                  ? " (start a worker on a machine that has that, or give a worker --instance-type " + req.instance_type + ")"
-                  : " (start a worker with --instance-type " + req.instance_type + ")";
   }
   if (j.waiting_reason != reason) {
     if (!ever) Event(now, "Waiting", j.name, t ? t->name : "", reason);

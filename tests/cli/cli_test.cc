@@ -934,6 +934,34 @@ TEST_F(CliTest, RunServesAnInstanceTypeThisMachineCannotCoverOnlyWhenToldTo) {
   EXPECT_EQ(left.exit_code, 0) << left.err;
   EXPECT_EQ(left.out, "") << "a usability pass found the refused job InProgress there";
 
+  // A job of two definitions, one of them a type this machine cannot cover: refused before any
+  // training job starts (those of the other definition ran first, and the refused job was left
+  // InProgress with "2 running" that nothing ran), naming the definition, saying once what the
+  // type needs, and giving both types' flags.
+  std::string multi = Slurp(Example("multi-definition.yaml"));
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"maxNumberOfTrainingJobs: 30", "maxNumberOfTrainingJobs: 4"},
+           {"instanceType: ml.m5.xlarge", "instanceType: ml.m5.24xlarge"},
+           {"file://trainers/sklearn_gbt.py", "file://" + Example("trainers/sklearn_gbt.py").string()},
+           {"file://trainers/sklearn_gbt.py", "file://" + Example("trainers/sklearn_gbt.py").string()}}) {
+    const size_t at = multi.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    multi.replace(at, from.size(), to);
+  }
+  Outcome two = Hpo({"run", Write("multi.yaml", multi).string(), "--workers", "2", "--state-dir", (dir_ / "multi").string()});
+  EXPECT_EQ(two.exit_code, 2) << two.err;
+  EXPECT_NE(two.err.find("cannot run on this machine: no registered worker can serve ml.m5.24xlarge (training job "
+                         "definition gbt-trees): ml.m5.24xlarge needs "),
+            std::string::npos)
+      << two.err;
+  EXPECT_EQ(two.err.find("running"), std::string::npos) << "no progress line: nothing started: " << two.err;
+  const size_t needs = two.err.find("ml.m5.24xlarge needs ");
+  ASSERT_NE(needs, std::string::npos) << two.err;
+  EXPECT_EQ(two.err.find("ml.m5.24xlarge needs ", needs + 1), std::string::npos) << "said once: " << two.err;
+  EXPECT_NE(two.err.find("--instance-type ml.m5.large --instance-type ml.m5.24xlarge"), std::string::npos) << two.err;
+  Outcome none_left = Hpo({"list", "--state-dir", (dir_ / "multi").string(), "-o", "names"});
+  EXPECT_EQ(none_left.out, "") << none_left.err;
+
   // A multi-host training job with fewer local workers than hosts: the advice is more workers,
   // not --instance-type (which it was).
   std::string gang = Slurp(fs::path(spec));
