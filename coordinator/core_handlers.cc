@@ -666,9 +666,9 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
         return true;
       }
       if (t->gang.empty() && proto::wire::IsCannotStartReason(m.failure_reason, wid)) {
-        // Every worker that can serve it could not run its program: more likely the training
-        // job's program is what is missing (a mistyped path, an interpreter no worker has) than
-        // every worker. The refusals do not rest the workers (every worker rested after three such
+        // Every worker that can serve it could not run its program (or pull its image): more
+        // likely the training job's program is what is missing (a mistyped path, an interpreter
+        // no worker has, an image in a registry none can reach) than every worker. The refusals do not rest the workers (every worker rested after three such
         // training jobs, and the tuning job stalled); the attempt fails as an infrastructure
         // error, which RetryStrategy retries (a worker that can run it may have come by then).
         std::string who;
@@ -682,6 +682,9 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
                          "): " + said +
                          (proto::wire::IsCannotStartReason(m.failure_reason, wid, /*program=*/true)
                               ? "; check the training image or program path"
+                          : said.rfind("cannot pull trainingImage ", 0) == 0
+                              ? "; check the image's name and the workers' access to its registry, or map it to a "
+                                "program on the workers (hpo worker --image NAME=COMMAND; hpo run --image)"
                               : ""),
                      now, wid);
         return true;

@@ -140,6 +140,9 @@ inline std::optional<proto::TrainingJobDefinition> DefinitionOf(const proto::wir
 // What S3() says when this worker has no S3 access (credentials, endpoint): its lack, not the
 // training job's fault.
 inline constexpr const char* kNoS3 = "this worker cannot use S3";
+// How PullImage's failures begin (worker/container.h): one that is not the image's own fault (a
+// registry this worker cannot reach) is this worker's lack too.
+inline constexpr const char* kCannotPull = "cannot pull trainingImage ";
 
 // A data-staging or upload error: the job's fault (ClientError, fails the trial) or the
 // infrastructure's (InfraError, retried).

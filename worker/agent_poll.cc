@@ -485,14 +485,17 @@ void WorkerAgent::Impl::PollTrials() {
         const bool client = IsClientError(mounts.status());
         x.status = client ? "Failed" : "InfraError";
         x.secondary_status = "Failed";
-        // This worker's lack of S3 (no credentials, a bad endpoint): a refusal to start it, which
-        // the coordinator takes elsewhere, and forgives when every worker refuses (as they all
-        // do in hpo run, whose workers share one environment: they rested for minutes).
+        // This worker's lack of S3 (no credentials, a bad endpoint), or of the image's registry (a
+        // name that does not resolve, no network to it): a refusal to start it, which the
+        // coordinator takes elsewhere, and forgives when every worker refuses (as they all do in
+        // hpo run, whose workers share one environment: they rested for minutes, and every other
+        // tuning job waited with them).
         const std::string& said = mounts.status().message();
         x.failure_reason = proto::wire::SanitizeText(
             client ? "ClientError: " + said
-            : said.find(agent_detail::kNoS3) != std::string::npos ? proto::wire::CannotStartReason(opt.worker_id, said)
-                                                    : "InternalServerError: " + said,
+            : said.find(agent_detail::kNoS3) != std::string::npos || said.rfind(agent_detail::kCannotPull, 0) == 0
+                ? proto::wire::CannotStartReason(opt.worker_id, said)
+                : "InternalServerError: " + said,
             1024);
         Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status +
             " while staging data: " + x.failure_reason);

@@ -547,6 +547,38 @@ TEST_F(Contract, AnImageThatCannotBePulledFailsTheTrainingJobAsAClientError) {
   EXPECT_EQ(Sh("grep -c 'pulling trainingImage' " + (dir_ / "worker.log").string()), "1\n") << "not retried";
 }
 
+// An image in a registry the worker cannot reach (a name that does not resolve: an ECR image on a
+// cluster without a route to it) is this worker's lack, not a broken worker: the training jobs
+// fail as InternalServerErrors that say what to check, and the worker does not rest. Three such
+// failures rested it for a minute, doubling, and every other tuning job waited with it.
+TEST_F(Contract, AnImageInARegistryNoWorkerCanReachRestsNoWorker) {
+  if (!PodmanWorks()) GTEST_SKIP() << "podman is not installed";
+  StartWorker({"--container-runtime", "podman", "--container-pull", "missing"});
+  const std::string image = "hpo-no-such-registry.invalid/trainer:1";
+  Json job = ContractJob(image);
+  job["HyperParameterTuningJobConfig"]["Strategy"] = "Random";
+  job["HyperParameterTuningJobConfig"]["ParameterRanges"]["CategoricalParameterRanges"][0]["Values"] = {"adam", "sgd",
+                                                                                                       "rmsprop"};
+  job["HyperParameterTuningJobConfig"]["ResourceLimits"] = {{"MaxNumberOfTrainingJobs", 3},
+                                                            {"MaxParallelTrainingJobs", 1}};
+  Call("CreateHyperParameterTuningJob", job);
+  const Json d = WaitForJob("contract", 600);
+  EXPECT_EQ(d.value("HyperParameterTuningJobStatus", ""), "Failed") << d.dump();
+  Json trials = Call("ListTrainingJobsForHyperParameterTuningJob", {{"HyperParameterTuningJobName", "contract"}});
+  ASSERT_EQ(trials["TrainingJobSummaries"].size(), 3u) << trials.dump();
+  for (const auto& t : trials["TrainingJobSummaries"]) {
+    const std::string why = t.value("FailureReason", "");
+    EXPECT_EQ(why.rfind("InternalServerError: no worker could start it (every worker that can serve it refused: " +
+                            worker_id_ + "): cannot pull trainingImage " + image,
+                        0),
+              0u)
+        << why;
+    EXPECT_NE(why.find("check the image's name and the workers' access to its registry"), std::string::npos) << why;
+  }
+  const std::string log = Sh("cat " + (dir_ / "coordinator.log").string());
+  EXPECT_EQ(log.find("WorkerResting"), std::string::npos) << log;
+}
+
 // A registry that accepts connections and never answers keeps a pull waiting (for the worker's
 // hour of pull timeout). Stopping the training job meanwhile stops the pull: the training job
 // ends Stopped, never started, without waiting for the download.
