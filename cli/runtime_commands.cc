@@ -466,6 +466,24 @@ void Run(const RunArgs& a) {
       Fail(2, a.spec + ": " + runs.message() + "; nothing was started");
     }
   }
+  // A container image with no runtime to run it and no --image mapping would fail every training
+  // job, one by one, within a second of starting: said before starting any.
+  const worker::ContainerConfig container = ResolveContainer(a.container);
+  const std::map<std::string, std::string> images = ParseImages(a.images);
+  if (!container.enabled()) {
+    for (const proto::TrainingJobDefinition* d : spec.Definitions()) {
+      if (!d->algorithm_specification || !d->algorithm_specification->training_image) continue;
+      const std::string& image = *d->algorithm_specification->training_image;
+      if (image.empty() || image[0] == '/' || image.rfind("file://", 0) == 0 || images.count(image)) continue;
+      Fail(2, a.spec + ": the training image " + image + " is a container image, and " +
+                  (container.turned_off ? std::string("--container-runtime none turned containers off")
+                                        : std::string("no container runtime (podman, docker, apptainer) is installed")) +
+                  "; map it to a program here with --image " + image + "=COMMAND" +
+                  (container.turned_off ? std::string(", or leave out --container-runtime none")
+                                        : std::string(", or install podman")) +
+                  "; nothing was started");
+    }
+  }
   std::string state_dir = a.state_dir.empty() ? DefaultStateDir(name) : a.state_dir;
   std::error_code ec;
   if (Status made = CreatePrivateDirectory(state_dir); !made.ok()) Fail(3, made.message());
@@ -564,8 +582,6 @@ void Run(const RunArgs& a) {
   RaiseFileLimit(256 + 12ull * static_cast<uint64_t>(nworkers) * static_cast<uint64_t>(std::max(a.slots, 1)),
                  std::to_string(nworkers) + " local workers of " + std::to_string(a.slots) + " slot(s)");
   nworkers = std::max(nworkers, static_cast<int>(a.instance_types.size()));
-  const worker::ContainerConfig container = ResolveContainer(a.container);
-  const std::map<std::string, std::string> images = ParseImages(a.images);
   std::vector<std::unique_ptr<worker::WorkerAgent>> agents;
   std::vector<std::thread> worker_threads;
   std::string log_path = state_dir + "/workers.log";

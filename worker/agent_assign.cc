@@ -52,9 +52,12 @@ Result<std::vector<std::string>> WorkerAgent::Impl::Program(const std::string& i
     }
     if (opt.container.enabled() && !image.empty()) return std::vector<std::string>{};
     return Status::NotFound("cannot run \"" + image + "\": this image is not known here; give an absolute path or "
-                            "file:// URI of an executable, map the image with `hpo worker --image NAME=COMMAND`, or "
-                            "give the worker a container runtime (`--container-runtime podman|docker|apptainer`; none "
-                            "was found in its PATH)");
+                            "file:// URI of an executable, map the image to a program with --image NAME=COMMAND (of hpo "
+                            "worker or hpo run), or give the worker a container runtime (--container-runtime "
+                            "podman|docker|apptainer; " +
+                            (opt.container.turned_off ? std::string("it was turned off with --container-runtime none")
+                                                      : std::string("none was found in its PATH")) +
+                            ")");
   }
   HPO_RETURN_IF_ERROR(CheckExecutable(path, path));
   return std::vector<std::string>{path, "train"};

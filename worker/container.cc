@@ -33,7 +33,10 @@ Result<ContainerConfig> ResolveContainerRuntime(const std::string& runtime, cons
   c.pull = pull;
   c.network = network;
   c.extra_args = extra_args;
-  if (runtime.empty() || runtime == "none") return c;
+  if (runtime.empty() || runtime == "none") {
+    c.turned_off = runtime == "none";
+    return c;
+  }
   static const std::vector<std::string> kKnown = {"podman", "docker", "apptainer"};
   if (runtime == "auto") {
     for (const auto& k : kKnown) {

@@ -73,6 +73,7 @@ struct ContainerConfig {
   std::string network = "host";     // for trials without network isolation
   std::vector<std::string> extra_args;  // added to every run, before the image
   std::chrono::seconds stop_margin{15};  // after the grace period, before the client is killed
+  bool turned_off = false;  // --container-runtime none (not merely none found by auto): for messages
 
   bool enabled() const { return !runtime.empty(); }
 };

@@ -1624,6 +1624,31 @@ TEST_F(CliTest, AWorkerWithoutS3CredentialsFailsNoTrainingJobAsTheUsers) {
   // above), where the workers' rests stalled it for minutes.
 }
 
+// A container image that nothing here can run (containers turned off, no --image mapping) is
+// refused before anything starts, saying what to do; it failed every training job within a second
+// of starting, with advice for `hpo worker`. Mapped with --image, the same spec runs.
+TEST_F(CliTest, RunRefusesAContainerImageItHasNoWayToRun) {
+  std::string spec = Slurp(ScriptJob("boxed", "#!/bin/bash\necho loss=$SM_HP_X\n", 2, 2));
+  const std::string trainer = "file://" + (dir_ / "boxed.sh").string();
+  const size_t at = spec.find(trainer);
+  ASSERT_NE(at, std::string::npos) << spec;
+  const std::string image = "registry.example.invalid/boxed:1";
+  spec.replace(at, trainer.size(), image);
+  const fs::path file = Write("boxed-image.json", spec);
+  Outcome refused = Hpo({"run", file.string(), "--container-runtime", "none", "--state-dir", (dir_ / "off").string()});
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_NE(refused.err.find("the training image " + image + " is a container image, and --container-runtime none "
+                             "turned containers off; map it to a program here with --image " + image + "=COMMAND"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_FALSE(fs::exists(dir_ / "off")) << "nothing is made before the spec is checked";
+  Outcome mapped = Hpo({"run", file.string(), "--container-runtime", "none", "--image",
+                        image + "=" + (dir_ / "boxed.sh").string(), "--state-dir", (dir_ / "mapped").string(), "-o",
+                        "json"});
+  ASSERT_EQ(mapped.exit_code, 0) << mapped.err;
+  EXPECT_EQ(nlohmann::json::parse(mapped.out)["TrainingJobStatusCounters"]["Completed"], 2) << mapped.out;
+}
+
 // From another terminal, `hpo stop ... --state-dir DIR` reaches the hpo run that keeps DIR:
 // one runaway training job, then the whole job. The run's API takes only requests signed with
 // the keys in DIR/control.json (mode 0600), which go when the run ends.
