@@ -9,6 +9,8 @@
 #include <iostream>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "common/file_util.h"
 #include "common/text.h"
 #include "coordinator/core.h"
@@ -163,6 +165,31 @@ proto::ParsedSpec LoadSpec(const std::string& path, const proto::ValidationLimit
     Exit(2);
   }
   return std::move(parsed).value();
+}
+
+std::vector<std::string> LocalProgramNotes(const proto::TuningJobSpec& spec, const std::string& spec_path) {
+  std::vector<std::string> notes;
+  const fs::path dir = spec_path == "-" ? fs::current_path() : fs::absolute(spec_path).parent_path();
+  for (const proto::TrainingJobDefinition* d : spec.Definitions()) {
+    if (!d->algorithm_specification || !d->algorithm_specification->training_image) continue;
+    const std::string& image = *d->algorithm_specification->training_image;
+    std::string program = image.rfind("file://", 0) == 0 ? image.substr(7) : image;
+    if (program.empty() || (image.rfind("file://", 0) != 0 && program[0] != '/')) continue;  // a container image
+    if (program[0] != '/') program = fs::weakly_canonical(dir / program).string();
+    std::error_code ec;
+    const char* wrong = !fs::exists(program, ec)        ? "does not exist"
+                        : fs::is_directory(program, ec) ? "is a directory"
+                        : ::access(program.c_str(), X_OK) != 0 ? "is not executable"
+                                                               : nullptr;
+    if (!wrong) continue;
+    const std::string def = d->definition_name.value_or("");
+    notes.push_back("the training program " + program + (def.empty() ? "" : " (training job definition " + def + ")") +
+                    " " + wrong + " on this machine: each worker must have it at that path, or its training jobs " +
+                    "fail" + (image.rfind("file://", 0) == 0 && image.size() > 7 && image[7] != '/'
+                                  ? " (" + image + " is taken from the spec's directory)"
+                                  : std::string()));
+  }
+  return notes;
 }
 
 std::string LogTime() {

@@ -45,6 +45,12 @@ Result<std::string> ReadSpecText(const std::string& path);
 // stderr as "FILE: PATH: MESSAGE", then exit code 2. A relative file:// training image is
 // resolved against the file's directory (the current one for standard input).
 proto::ParsedSpec LoadSpec(const std::string& path, const proto::ValidationLimits& limits = {});
+// For each training job definition whose trainingImage is a local program (an absolute path or a
+// file:// URI; a relative one taken from `spec_path`'s directory, the current one for "-") that is
+// not an executable file on this machine: a sentence saying so, and that each worker must have it
+// at that path. `hpo validate` notes them and `hpo submit` warns (the workers may be elsewhere);
+// `hpo run`, whose workers are here, refuses.
+std::vector<std::string> LocalProgramNotes(const proto::TuningJobSpec& spec, const std::string& spec_path);
 
 // The quotas SageMaker has per account and an on-prem coordinator sets for itself, as options:
 // --max-parallel-training-jobs, --max-training-jobs (Bayesian, Hyperband, Grid) and

@@ -297,6 +297,28 @@ TEST_F(CliTest, ValidateNotesWhatHpoKeepsButDoesNotEnforce) {
       << o.out;
 }
 
+// A spec copied away from its trainer (file://trainers/... now points at nothing): `hpo validate`
+// notes it and `hpo submit` warns before sending it (the workers may have the file; here they did
+// not, and every training job failed as an infrastructure error without a word at submit time).
+TEST_F(CliTest, ValidateAndSubmitSayWhenALocalTrainingProgramIsNotHere) {
+  const fs::path f = Write("away.yaml", Slurp(Example("quickstart.yaml")));
+  const std::string missing = (dir_ / "trainers" / "sklearn_gbt.py").string();
+  Outcome v = Hpo({"validate", f.string()});
+  EXPECT_EQ(v.exit_code, 0) << v.err;
+  EXPECT_NE(v.out.find("  note: the training program " + missing +
+                       " does not exist on this machine: each worker must have it at that path, or its training jobs "
+                       "fail (file://trainers/sklearn_gbt.py is taken from the spec's directory)"),
+            std::string::npos)
+      << v.out;
+  Outcome here = Hpo({"validate", Example("quickstart.yaml").string()});
+  EXPECT_EQ(here.out.find("the training program"), std::string::npos) << here.out;
+  // Warned before sending (nothing listens there: exit 3 after the warning).
+  Outcome s = Hpo({"submit", f.string(), "--coordinator", "http://127.0.0.1:9"});
+  EXPECT_EQ(s.exit_code, 3) << s.err;
+  EXPECT_EQ(s.err.rfind("hpo: warning: the training program " + missing + " does not exist on this machine", 0), 0u)
+      << s.err;
+}
+
 // A CRD that hpo runs but `kubectl apply` would refuse (an unquoted number where the CRD's schema
 // has a string): valid, with a note naming each such value and how to write it.
 TEST_F(CliTest, ValidateNotesWhatKubectlApplyWouldRefuse) {
