@@ -405,20 +405,27 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
                                                        *d.spec.hyper_parameter_tuning_job_name + " --kind AutotuneChose)"
                                                  : std::string())
               << ":\n";
+    // One row per range, in columns: name, kind, values, scaling, and the definition it is of.
+    std::vector<std::vector<std::string>> rows;
     for (const auto& [def, r] : blocks) {
-      const std::string where = def.empty() ? "" : "  [" + def + "]";
+      const std::string where = def.empty() ? "" : "[" + def + "]";
       for (const auto* list : {&r->integer_parameter_ranges, &r->continuous_parameter_ranges}) {
         for (const auto& n : *list) {
-          std::cout << "    " << n.name.value_or("") << "  " << (list == &r->integer_parameter_ranges ? "integer " : "")
-                    << n.min_value.value_or("") << " .. " << n.max_value.value_or("") << "  "
-                    << n.scaling_type.value_or("Auto") << where << "\n";
+          rows.push_back({n.name.value_or(""), list == &r->integer_parameter_ranges ? "integer" : "continuous",
+                          n.min_value.value_or("") + " .. " + n.max_value.value_or(""), n.scaling_type.value_or("Auto"),
+                          where});
         }
       }
       for (const auto& c : r->categorical_parameter_ranges) {
         std::string values;
         for (const auto& v : c.values) values += (values.empty() ? "" : ", ") + v;
-        std::cout << "    " << c.name.value_or("") << "  {" << values << "}" << where << "\n";
+        rows.push_back({c.name.value_or(""), "categorical", "{" + values + "}", "", where});
       }
+    }
+    for (const std::string& line : AlignedRows(rows)) {
+      std::string trimmed = line;
+      while (!trimmed.empty() && trimmed.back() == ' ') trimmed.pop_back();  // no definition, no scaling
+      std::cout << "    " << trimmed << "\n";
     }
   }
   PrintImportance(d, trials, show_ranges);

@@ -390,7 +390,7 @@ bool NextPage(const Json& page, Json* req, const std::string& from) {
   return true;
 }
 
-// One `hpo search` condition as a Search filter: "NAME OP VALUE" (OP one of = != < <= > >= ~, ~
+// One `hpo search` condition as a Search filter: "NAME OP VALUE" (OP one of = == != < <= > >= ~, ~
 // being Contains), "NAME in A,B,C", "NAME exists" or "NAME !exists". Spaces around the operator
 // are optional. Exits 2 saying the forms for anything else.
 Json SearchCondition(const std::string& condition) {
@@ -424,14 +424,22 @@ Json SearchCondition(const std::string& condition) {
   }
   if (!symbol_first) bad("has no operator");
   if (at == 0) bad("names no property");
+  // == as =, as programmers write it.
   static const std::pair<const char*, const char*> kOps[] = {{"<=", "LessThanOrEqualTo"}, {">=", "GreaterThanOrEqualTo"},
-                                                             {"!=", "NotEquals"}, {"<", "LessThan"},
-                                                             {">", "GreaterThan"}, {"=", "Equals"},
-                                                             {"~", "Contains"}};
+                                                             {"!=", "NotEquals"}, {"==", "Equals"},
+                                                             {"<", "LessThan"}, {">", "GreaterThan"},
+                                                             {"=", "Equals"}, {"~", "Contains"}};
   for (const auto& [symbol, op] : kOps) {
     if (s.substr(at, std::strlen(symbol)) != symbol) continue;
     const std::string_view value = TrimSpace(s.substr(at + std::strlen(symbol)));
     if (value.empty()) bad("has no value after " + std::string(symbol));
+    // ">>", "=<", "<>": an operator hpo does not know, not a value that starts with one (it said
+    // "Value > 0.9 is not a number"). A Contains takes any text.
+    if (std::string(symbol) != "~" && std::string_view("<>=!~").find(value.front()) != std::string_view::npos) {
+      const size_t end = s.find_first_not_of("<>=!~", at);
+      bad("has an operator hpo does not know (" +
+          std::string(s.substr(at, end == std::string_view::npos ? std::string_view::npos : end - at)) + ")");
+    }
     return Json{{"Name", std::string(TrimSpace(s.substr(0, at)))}, {"Operator", op}, {"Value", std::string(value)}};
   }
   bad("has an operator hpo does not know");

@@ -146,7 +146,8 @@ std::string ChatText(const Json& event) {
             (type.empty() ? "" : " (" + type + ")");
   }
   if (!d.value("FailureReason", "").empty()) text += "; " + d.value("FailureReason", "");
-  return text + ".";
+  // One full stop: SageMaker's own reasons end with theirs ("... to get more details.").
+  return text.back() == '.' ? text : text + ".";
 }
 
 std::function<std::vector<Notification>(CoordinatorCore&, const StateChange&)> NotifyFunction(

@@ -634,6 +634,13 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
   EXPECT_NE(table.out.find("Tuning job quickstart: Completed"), std::string::npos) << table.out;
   // Failed counts both kinds, as hpo list does (it said "0 failed, 2 infrastructure errors").
   EXPECT_NE(table.out.find("training jobs: 12 completed, 0 stopped, 0 failed\n"), std::string::npos) << table.out;
+  // The ranges in columns (a usability pass found them ragged).
+  EXPECT_NE(table.out.find("  ranges:\n"
+                           "    max_depth  integer     2 .. 6       Linear\n"
+                           "    eta        continuous  0.01 .. 0.5  Logarithmic\n"
+                           "    subsample  continuous  0.5 .. 1.0   Linear\n"),
+            std::string::npos)
+      << table.out;
   Outcome yaml = Hpo({"describe", "quickstart", "--state-dir", state, "-o", "yaml"});
   ASSERT_EQ(yaml.exit_code, 0) << yaml.err;
   EXPECT_NE(yaml.out.find("kind: HyperParameterTuningJob"), std::string::npos) << yaml.out;
@@ -695,6 +702,15 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
   Outcome no_op = Hpo({"search", "max_depth", "--state-dir", state});
   EXPECT_EQ(no_op.exit_code, 2);
   EXPECT_NE(no_op.err.find("has no operator: write NAME OP VALUE"), std::string::npos) << no_op.err;
+  // An operator it does not know is named as one (">>" read as ">" and a value "> 0.9" was "not
+  // a number"); "==" is "=".
+  Outcome doubled = Hpo({"search", "Metrics.validation:auc >> 0.9", "--state-dir", state});
+  EXPECT_EQ(doubled.exit_code, 2);
+  EXPECT_NE(doubled.err.find("has an operator hpo does not know (>>): write NAME OP VALUE"), std::string::npos)
+      << doubled.err;
+  Outcome equals = Hpo({"search", "TrainingJobStatus == Completed", "-o", "names", "--state-dir", state});
+  EXPECT_EQ(equals.exit_code, 0) << equals.err;
+  EXPECT_EQ(std::count(equals.out.begin(), equals.out.end(), '\n'), 12) << equals.out;
   Outcome refused = Hpo({"search", "Metric.auc > 1", "--state-dir", state});
   EXPECT_EQ(refused.exit_code, 2);
   EXPECT_NE(refused.err.find("did you mean Metrics.NAME?"), std::string::npos) << refused.err;

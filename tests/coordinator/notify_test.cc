@@ -490,4 +490,23 @@ TEST_F(NotifierTest, AChatTargetGetsALineForAJobsEndAndATrainingJobsFailureOnly)
 }
 
 }  // namespace
+// A reason that ends a sentence (SageMaker's "... to get more details.") is not given a second
+// full stop (a usability pass found "details.." in a channel).
+TEST(ChatTextTest, AFailedTuningJobsLineEndsWithOneFullStop) {
+  const Json event = {{"detail-type", "SageMaker HyperParameter Tuning Job State Change"},
+                      {"detail",
+                       {{"HyperParameterTuningJobName", "sunk"},
+                        {"HyperParameterTuningJobStatus", "Failed"},
+                        {"TrainingJobStatusCounters", {{"RetryableError", 5}}},
+                        {"FailureReason", "No training job succeeded after 5 attempts. Please take a look at the "
+                                          "training job failures to get more details."}}}};
+  EXPECT_EQ(ChatText(event),
+            "Tuning job sunk Failed: 5 training jobs (5 Failed, retryable); No training job succeeded after 5 attempts. "
+            "Please take a look at the training job failures to get more details.");
+  Json other = event;
+  other["detail"]["FailureReason"] = "MaxPendingTimeInSeconds (60 s) exceeded";
+  EXPECT_EQ(ChatText(other), "Tuning job sunk Failed: 5 training jobs (5 Failed, retryable); MaxPendingTimeInSeconds "
+                             "(60 s) exceeded.");
+}
+
 }  // namespace hpo::coordinator
