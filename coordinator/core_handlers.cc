@@ -500,7 +500,8 @@ void CoordinatorCore::Impl::Forgive(WorkerInfo& w, int64_t now) {
   }
 }
 
-void CoordinatorCore::Impl::NoteInfraError(const std::string& wid, const std::string& reason, int64_t now) {
+void CoordinatorCore::Impl::NoteInfraError(const std::string& wid, const Trial& t, const std::string& reason,
+                                          int64_t now) {
   auto it = workers.find(wid);
   if (it == workers.end()) return;
   WorkerInfo& w = it->second;
@@ -512,7 +513,7 @@ void CoordinatorCore::Impl::NoteInfraError(const std::string& wid, const std::st
   w.resting_until_ms = now + w.rest_ms;
   w.resting = std::to_string(w.infra_streak) + " infrastructure errors in a row, the last: " + Truncate(reason, 300) +
               "; no new training job for " + std::to_string(w.rest_ms / 1000) + " s";
-  Event(now, "WorkerResting", "", "", wid + ": " + w.resting);
+  Event(now, "WorkerResting", t.tuning_job, t.name, wid + ": " + w.resting);
 }
 
 bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::TrialExited& reported, int64_t now,
@@ -639,7 +640,7 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   }
   if (m.status == "InfraError" || m.status == "Interrupted") {
     const std::string reason = WithHost(m.failure_reason.empty() ? m.status : m.failure_reason, on_host);
-    if (m.status == "InfraError") NoteInfraError(wid, reason, now);
+    if (m.status == "InfraError") NoteInfraError(wid, *t, reason, now);
     // A worker that could not start the program (its disk, its image mapping) says nothing about
     // the training job while another worker that can serve it has not tried: it runs again without
     // spending a retry (elsewhere when it can; the refusing worker soon rests). One broken worker,

@@ -374,7 +374,9 @@ struct CoordinatorCore::Impl {
   // Forgets `w`'s streak of infrastructure errors, and ends the rest it caused: the refusals were
   // the training job's fault (no worker could start it).
   void Forgive(WorkerInfo& w, int64_t now);
-  void NoteInfraError(const std::string& wid, const std::string& reason, int64_t now);
+  // The WorkerResting event is under `t`'s tuning job and names `t` (hpo events NAME, which hpo
+  // run points to, showed no rest while the job sat waiting for the worker).
+  void NoteInfraError(const std::string& wid, const Trial& t, const std::string& reason, int64_t now);
   static constexpr int kInfraErrorsBeforeRest = 3;
   static constexpr int64_t kFirstRestMs = 60'000, kLongestRestMs = 600'000;
   static constexpr int kSetupRequeues = 10;  // Trial::setup_requeues

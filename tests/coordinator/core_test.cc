@@ -2445,6 +2445,12 @@ TEST_F(CoreTest, ABurstOfInfraErrorsWhileAWorkerRestsDoesNotLengthenItsRest) {
   }
   EXPECT_EQ(rests, 1);
   EXPECT_NE(said.find("no new training job for 60 s"), std::string::npos) << said;
+  // In the history of the tuning job whose training job's failure began it, too.
+  rests = 0;
+  for (const auto& e : *core_->Events(spec.hyper_parameter_tuning_job_name.value_or(""), 0, 1000)) {
+    rests += e.kind == "WorkerResting";
+  }
+  EXPECT_EQ(rests, 1);
 }
 
 // A review: a worker restarted while it rested (perhaps on a repaired machine) is new capacity,
