@@ -168,7 +168,6 @@ void AddValidateCommand(CLI::App& app) {
       for (const std::string& note : proto::NotEnforced(tuned->spec, p->spelling)) {
         std::cout << "  note: " << note << "\n";
       }
-      for (const std::string& note : LocalProgramNotes(tuned->spec, f)) std::cout << "  note: " << note << "\n";
       if (!p->kubectl_notes.empty()) {
         std::cout << "  note: `kubectl apply` would refuse this resource: kubectl reads "
                   << (p->kubectl_notes.size() == 1 ? "one value" : std::to_string(p->kubectl_notes.size()) + " values")
@@ -176,6 +175,7 @@ void AddValidateCommand(CLI::App& app) {
                      "the spec as it is):\n";
         for (const auto& n : p->kubectl_notes) std::cout << "    " << n.ToString() << "\n";
       }
+      for (const std::string& note : LocalProgramNotes(tuned->spec, f)) std::cout << "  note: " << note << "\n";
       if (tuned->choices.empty()) continue;
       std::cout << "  Autotune chose:\n";
       for (const auto& c : tuned->choices) {

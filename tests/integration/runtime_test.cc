@@ -2537,7 +2537,7 @@ TEST_F(Cluster, StoppingAJobMidwayStopsItsTrialsWithinTheGracePeriod) {
   ASSERT_EQ(std::system((hpo + "describe it-stop -o table " + url + " >" + table).c_str()), 0);
   std::ifstream tin(table);
   const std::string shown((std::istreambuf_iterator<char>(tin)), std::istreambuf_iterator<char>());
-  for (const char* want : {"Tuning job it-stop: Stopped\n", "  ranges:\n    x  0 .. 1  Auto\n", "TRAINING JOB"}) {
+  for (const char* want : {"Tuning job it-stop: Stopped\n", "  ranges:\n    x  continuous  0 .. 1  Auto\n", "TRAINING JOB"}) {
     EXPECT_NE(shown.find(want), std::string::npos) << want << "\n" << shown;
   }
 
