@@ -507,7 +507,7 @@ void AddClientCommands(CLI::App& app) {
   CLI::App* list = app.add_subcommand("list", "List the coordinator's tuning jobs");
   auto list_origin = add_origin(list);
   auto status = std::make_shared<std::string>();
-  list->add_option("-o,--output", *output, "table, json, or names (one per line, for scripts)")
+  list->add_option("-o,--output", *output, "table, json, or names (one per line, for scripts); default table")
       ->check(CLI::IsMember({"table", "json", "names"}));
   list->add_option("--status", *status, "Only jobs in this status")
       ->check(CLI::IsMember({"InProgress", "Completed", "Failed", "Stopping", "Stopped", "Deleting", "DeleteFailed"}));
@@ -548,7 +548,8 @@ void AddClientCommands(CLI::App& app) {
   describe->add_option("name", *name, "Tuning job name (or a training job's, with --training-job)")->required();
   describe->add_option("-o,--output", *doutput,
                        "json (DescribeHyperParameterTuningJob), yaml (the CRD document) or table (for people: "
-                       "status, best training job, the ranges searched, which hyperparameters mattered, the ten best)")
+                       "status, best training job, the ranges searched, which hyperparameters mattered, the ten best); default "
+                       "json")
       ->check(CLI::IsMember({"json", "yaml", "table"}));
   describe->add_flag("--training-job", *dtraining,
                      "NAME is a training job: DescribeTrainingJob (its hyperparameters, status history, metrics, "
@@ -702,13 +703,15 @@ void AddClientCommands(CLI::App& app) {
   auto ta = std::make_shared<TrialsArgs>();
   CLI::App* trials = app.add_subcommand("trials", "List the training jobs of a tuning job");
   trials->add_option("name", ta->name, "Tuning job name")->required();
-  trials->add_option("--sort-by", ta->sort_by, "Name, CreationTime, Status or FinalObjectiveMetricValue")
+  trials->add_option("--sort-by", ta->sort_by, "Name, CreationTime, Status or FinalObjectiveMetricValue (default Name)")
       ->check(CLI::IsMember({"Name", "CreationTime", "Status", "FinalObjectiveMetricValue"}));
-  trials->add_option("--sort-order", ta->sort_order, "Ascending or Descending")
+  trials->add_option("--sort-order", ta->sort_order, "Ascending or Descending (default Ascending)")
       ->check(CLI::IsMember({"Ascending", "Descending"}));
-  trials->add_option("--status", ta->status, "Only InProgress, Completed, Failed, Stopping or Stopped jobs");
+  trials->add_option("--status", ta->status, "Only InProgress, Completed, Failed, Stopping or Stopped jobs")
+      ->check(CLI::IsMember({"InProgress", "Completed", "Failed", "Stopping", "Stopped"}));
   trials->add_option("-o,--output", ta->output,
-                     "table, json, or csv (the SageMaker SDK's tuning-analytics columns, for pandas or a spreadsheet)")
+                     "table, json, or csv (the SageMaker SDK's tuning-analytics columns, for pandas or a spreadsheet); default "
+                     "table")
       ->check(CLI::IsMember({"table", "json", "csv"}));
   auto trials_origin = add_origin(trials);
   trials->footer(
@@ -776,7 +779,7 @@ void AddClientCommands(CLI::App& app) {
   search->add_option("--sort-order", sa->sort_order, "Ascending or Descending (the default)")
       ->check(CLI::IsMember({"Ascending", "Descending"}));
   search->add_option("--max", sa->max, "At most this many rows (default 100)")->check(CLI::PositiveNumber);
-  search->add_option("-o,--output", sa->output, "table, json (Search's Results), or names (one per line)")
+  search->add_option("-o,--output", sa->output, "table, json (Search's Results), or names (one per line); default table")
       ->check(CLI::IsMember({"table", "json", "names"}));
   auto search_origin = add_origin(search);
   search->footer(
@@ -888,7 +891,7 @@ void AddClientCommands(CLI::App& app) {
   compare->add_option("--budget", ca->budget,
                       "Judge each job by its first N training jobs (default: the fewest any of them created)")
       ->check(CLI::PositiveNumber);
-  compare->add_option("-o,--output", ca->output, "table (with a plot of the best so far) or json")
+  compare->add_option("-o,--output", ca->output, "table (with a plot of the best so far) or json; default table")
       ->check(CLI::IsMember({"table", "json"}));
   compare->add_flag("--no-plot", ca->no_plot, "The table only");
   auto compare_origin = add_origin(compare);
@@ -962,7 +965,7 @@ void AddClientCommands(CLI::App& app) {
   events->add_option("--kind", ea->kinds, "Only events of this kind (repeatable), e.g. EarlyStopped");
   events->add_flag("-f,--follow", ea->follow,
                    "Keep printing new events until the tuning job ends (without a job: until interrupted)");
-  events->add_option("-o,--output", ea->output, "table or json (one object per line)")
+  events->add_option("-o,--output", ea->output, "table or json (one object per line); default table")
       ->check(CLI::IsMember({"table", "json"}));
   add_url(events);
   events->get_option("--state-dir")->excludes(events->get_option("--coordinator"));
@@ -1243,7 +1246,7 @@ void AddClientCommands(CLI::App& app) {
                 "in-progress HyperParameterTuningJob resource does in Kubernetes)");
   del->add_option("--timeout", dl->timeout_s,
                   "With --stop: seconds to wait for a job to end (default 600; its training jobs have\n"
-                  "120 s to stop, as on SageMaker)")
+                  "the coordinator's --grace, 120 s by default as on SageMaker, to stop)")
       ->check(CLI::Range(1, 86400));
   add_url(del);
   del->footer(
@@ -1333,11 +1336,12 @@ void AddClientCommands(CLI::App& app) {
   CLI::App* dash = app.add_subcommand("dashboard", "Serve the web dashboard of a coordinator on this machine");
   auto dash_origin = add_origin(dash);
   dash->add_option("--listen", da->listen, "HOST:PORT to serve the pages on (default 127.0.0.1:7790; port 0 picks one)");
-  dash->add_option("--refresh", da->refresh_s, "Seconds between reloads of a running job's pages (0: never)")
+  dash->add_option("--refresh", da->refresh_s, "Seconds between reloads of a running job's pages (0: never; default 5)")
       ->check(CLI::Range(0, 3600));
   dash->footer(
       "A coordinator serves its dashboard itself at http://HOST:7780/ui/ when it answers unsigned\n"
-      "requests (its default, on 127.0.0.1). One that requires AWS Signature V4 (any other address)\n"
+      "requests (its default, on 127.0.0.1). One that requires AWS Signature V4 (any other address,\n"
+      "or one with --credentials)\n"
       "cannot be read by a browser: this command serves the same pages here, signing each request\n"
       "with your AWS credentials (as the aws CLI finds them). It only reads: lists, describes,\n"
       "events, logs. Stop it with Ctrl-C.\n\n"

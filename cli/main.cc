@@ -165,9 +165,11 @@ int main(int argc, char** argv) {
       "  hpo compare NAME NAME (or hpo run state directories): best, best at equal budget, a plot\n"
       "  hpo search 'Metrics.validation:auc > 0.9' 'Tags.team = vision': training jobs across tuning jobs\n"
       "  hpo stop NAME; hpo delete NAME; hpo workers (cordon, drain, uncordon)\n\n"
-      "Exit codes: 0 ok, 1 the job failed or was stopped, or the coordinator refused the request\n"
-      "(no such job, a name in use), 2 usage or validation error, 3 a service could not be reached\n"
-      "or started. `hpo COMMAND --help` explains each command.");
+      "Exit codes: 0 ok; 1 the job failed or was stopped, the coordinator refused the request (no\n"
+      "such job, a name in use), or a wait ran out (hpo workers drain --timeout); 2 usage or\n"
+      "validation error, the coordinator's ValidationException (deleting a job that has not ended),\n"
+      "or a directory another hpo process holds; 3 a service could not be reached or started, or\n"
+      "hpo run left its job to be resumed (SIGHUP). `hpo COMMAND --help` explains each command.");
   hpo::cli::AddValidateCommand(app);
   hpo::cli::AddConvertCommand(app);
   hpo::cli::AddInstanceTypesCommand(app);
@@ -207,7 +209,7 @@ int main(int argc, char** argv) {
     // Read here, before CLI11 parses (it is taken out of the arguments): declared for --help.
     command->add_option("--config", "A YAML file mapping this command's options, named without the dashes "
                         "(slots: 4; a list for a repeatable option; true/false for a flag). An option given on the "
-                        "command line, or its HPO_* variable (Env: below), wins over the file")
+                        "command line, or its HPO_* variable (each option's Env:), wins over the file")
         ->type_name("FILE");
     hpo::cli::AddEnvironmentNames(command);
     if (args.front() != name) continue;

@@ -1013,9 +1013,10 @@ void AddNotifyOptions(CLI::App* c, NotifyArgs* a) {
                 "\"SageMaker Training Job State Change\" and \"SageMaker HyperParameter Tuning Job State Change\" "
                 "events SageMaker sends EventBridge: at least once, in order, kept across restarts, retried for 24 h");
   c->add_option("--notify-chat", a->chat_urls,
-                "POST a line a person reads, as {\"text\": ...} (what Slack, Mattermost and Google Chat incoming "
-                "webhooks take), to this URL when a tuning job ends (with its best training job) and when a "
-                "training job fails (with why); repeatable, delivered as --notify's events are");
+                "POST a line a person reads to this chat's incoming webhook when a tuning job ends (with its best "
+                "training job) and when a training job fails (with why): {\"text\": ...} for Slack, Mattermost, "
+                "Google Chat; {\"content\": ...} for a discord.com URL; an Adaptive Card for a Microsoft Teams "
+                "Workflows URL (logic.azure.com, powerplatform.com). Repeatable, delivered as --notify's events are");
   c->add_option("--notify-pattern", a->pattern,
                 "Only the events this EventBridge event pattern matches (JSON, or @FILE), e.g. "
                 "'{\"detail-type\": [\"SageMaker HyperParameter Tuning Job State Change\"], \"detail\": "
@@ -1422,7 +1423,7 @@ void AddRunCommand(CLI::App& app) {
                 "runs (0 picks a free port); from a terminal it stays up after the end until Ctrl-C")
       ->check(CLI::Range(0, 65535));
   AddNotifyOptions(c, &a->notify);
-  c->add_option("-o,--output", a->output, "How to print the result: table, json (DescribeHyperParameterTuningJob) "
+  c->add_option("-o,--output", a->output, "How to print the result: table (the default), json (DescribeHyperParameterTuningJob) "
                                           "or yaml (the CRD document with its status)")
       ->check(CLI::IsMember({"table", "json", "yaml"}));
   c->footer(
@@ -1433,14 +1434,15 @@ void AddRunCommand(CLI::App& app) {
       "the terminal (SIGHUP), a reboot or kill -9 leaves it to resume: run the same command with\n"
       "--state-dir DIR. From another terminal,\n"
       "hpo stop --training-job TRAINING-JOB --state-dir DIR stops one training job (hpo stop NAME\n"
-      "--state-dir DIR the job), and hpo describe/trials/logs/events NAME --state-dir DIR read it.\n\n"
+      "--state-dir DIR the job), and hpo describe/trials/events NAME --state-dir DIR and hpo logs\n"
+      "TRAINING-JOB --state-dir DIR read it.\n\n"
       "Examples:\n  hpo run examples/quickstart.yaml --workers 3\n"
       "  hpo run examples/bayesian.yaml --instance-type ml.m5.xlarge   (its type needs 4 vCPUs; serve it anyway)\n"
       "  hpo run examples/bayesian.yaml --instance-type ml.m5.xlarge --dashboard 7790   (then open the printed URL)\n\n"
       "Exit codes: 0 the job completed, 1 it failed or was stopped, 2 the spec is invalid, no local\n"
-      "worker can serve its instance type, or the state directory is in use by another process (as\n"
-      "hpo coordinator and hpo worker say of theirs), 3 the run could not start (a port is taken, the\n"
-      "state directory cannot be written) or was left to be resumed (SIGHUP).");
+      "worker can serve its instance type, or the state directory is in use by another process, 3 the\n"
+      "run could not start (a port is taken, the state directory cannot be written) or was left to be\n"
+      "resumed (SIGHUP).");
   c->callback([a] { Run(*a); });
 }
 
@@ -1542,10 +1544,14 @@ void AddCoordinatorCommand(CLI::App& app) {
       "  aws cloudwatch list-metrics --namespace /aws/sagemaker/TrainingJobs --endpoint-url http://127.0.0.1:7780\n\n"
       "Workers must present a key from the allow-list (re-read when it changes and on SIGHUP) unless\n"
       "--listen is a loopback or ipc:// endpoint or --insecure is given. The HTTP API binds 127.0.0.1;\n"
-      "on any other address (--http 0.0.0.0:7780) every request must be signed with AWS Signature V4\n"
-      "by one of the --credentials keys (re-read on SIGHUP), exactly as AWS checks it.\n\n"
+      "on any other address (--http 0.0.0.0:7780), and on any with --credentials, every request must\n"
+      "be signed with AWS Signature V4 by one of the --credentials keys (re-read on SIGHUP), exactly\n"
+      "as AWS checks it (--http-auth changes when).\n\n"
       "The web dashboard is at http://HOST:PORT/ui/ of --http; where signatures are required, run\n"
-      "`hpo dashboard --coordinator http://HOST:PORT` on your machine and open what it prints.");
+      "`hpo dashboard --coordinator http://HOST:PORT` on your machine and open what it prints.\n\n"
+      "Exit codes: 0 stopped by a signal, 2 a bad option or setting, or its --state-dir in use by\n"
+      "another process, 3 it could not start (a port taken, a state database it cannot read) or had\n"
+      "to stop (its database could not be written or synced, or was replaced under it).");
   c->callback([a] { Coordinator(*a); });
 }
 
@@ -1554,8 +1560,10 @@ void AddWorkerCommand(CLI::App& app) {
   CLI::App* c = app.add_subcommand("worker", "Run a worker that executes training jobs");
   c->add_option("--connect", a->connect, "The coordinator's ZeroMQ endpoint (tcp://127.0.0.1:7700)");
   c->add_option("--slots", a->slots, "Training jobs run at once (1)")->check(CLI::Range(1, 1024));
-  c->add_option("--gpus", a->gpus, "GPU indices to use: auto, none, or a list such as 0,1");
-  c->add_option("--instance-type", a->instance_type, "Instance type this worker serves, e.g. ml.g5.xlarge");
+  c->add_option("--gpus", a->gpus, "GPU indices to use: auto (every GPU found; the default), none, or a list such as 0,1");
+  c->add_option("--instance-type", a->instance_type,
+                "Instance type this worker serves, e.g. ml.g5.xlarge, whatever its machine has (a GPU type still needs "
+                "its GPUs); without it, every catalog type this machine covers (hpo instance-types)");
   c->add_option("--instance-group", a->instance_group, "Instance group this worker belongs to");
   c->add_option("--label", a->labels, "Free-form placement label KEY=VALUE (repeatable)");
   c->add_flag("--spot", a->spot,
@@ -1652,7 +1660,10 @@ void AddWorkerCommand(CLI::App& app) {
       "SIGTERM, SIGINT or SIGHUP (systemctl stop, the end of a Slurm job) takes the worker away like a spot\n"
       "interruption: the coordinator places nothing more here, running training jobs get SIGTERM and their\n"
       "grace period, end Interrupted and run again elsewhere without spending a retry. A second signal\n"
-      "kills them at once. Each worker on a machine needs its own --work-dir.");
+      "kills them at once. Each worker on a machine needs its own --work-dir.\n\n"
+      "Exit codes: 0 it was taken away by a signal, 2 a bad option or setting, or its --work-dir in\n"
+      "use by another worker, 3 it could not run (the coordinator refused it, its work directory\n"
+      "cannot be written, no CurveZMQ support for --keys).");
   c->callback([a] { Worker(*a); });
 
   // Hidden: the process a worker starts to kill what its training jobs left running if it is

@@ -232,11 +232,12 @@ void AddWorkersCommand(CLI::App& app) {
   auto a = std::make_shared<WorkersArgs>();
   CLI::App* c = app.add_subcommand("workers", "List a cluster's workers; cordon, drain and uncordon them");
   AddTarget(c, a.get());
-  c->add_option("-o,--output", a->output, "table (for people) or json (GET /hpo/v1/workers)")
+  c->add_option("-o,--output", a->output, "table (for people) or json (GET /hpo/v1/workers); default table")
       ->check(CLI::IsMember({"table", "json"}));
   c->footer(
       "Each worker: its state (Open; Cordoned by an operator; Draining after a spot interruption\n"
-      "notice, or while it shuts down; Resting after infrastructure errors in a row) and why,\n"
+      "notice, or while it shuts down; Resting after infrastructure errors in a row; Lost when the\n"
+      "coordinator stopped hearing from it; Left when it shut down) and why,\n"
       "training jobs running of its slots (+N queued ahead to start there), GPUs in use, free disk\n"
       "for trials (as of its last heartbeat), instance type, host, and when the coordinator last\n"
       "heard from it.\n\n"
@@ -263,6 +264,11 @@ void AddWorkersCommand(CLI::App& app) {
   cordon->add_option("id", a->id, "The worker's id (hpo workers lists them)")->required();
   cordon->add_option("--reason", a->reason, "Why, for hpo workers, the events and the jobs' waiting reasons");
   AddTarget(cordon, a.get());
+  cordon->footer(
+      "What runs there goes on; nothing new is placed there, across the worker's and the coordinator's\n"
+      "restarts, until `hpo workers uncordon ID`. An id that is not registered now may be cordoned\n"
+      "ahead of its return (a note says so, in case it is a typo).\n\n"
+      "Example:\n  hpo workers cordon gpu-node-7 --reason 'fan noise; check Monday'");
   cordon->callback([a] {
     Request(Target(*a), "POST", "/hpo/v1/workers/cordon", {{"WorkerId", a->id}, {"Reason", a->reason}});
     std::cout << a->id << " is cordoned: no new training job goes there (`hpo workers drain " << a->id
@@ -281,6 +287,11 @@ void AddWorkersCommand(CLI::App& app) {
   CLI::App* uncordon = c->add_subcommand("uncordon", "Let a cordoned worker take training jobs again");
   uncordon->add_option("id", a->id, "The worker's id")->required();
   AddTarget(uncordon, a.get());
+  uncordon->footer(
+      "Lifts a cordon (hpo workers cordon, or a drain's): the worker takes training jobs again at once.\n"
+      "It does not end a rest after infrastructure errors (Resting): a training job that ends otherwise\n"
+      "there, or restarting the worker, does.\n\n"
+      "Example:\n  hpo workers uncordon gpu-node-7");
   uncordon->callback([a] {
     Request(Target(*a), "POST", "/hpo/v1/workers/uncordon", {{"WorkerId", a->id}});
     std::cout << a->id << " takes training jobs again\n";

@@ -305,7 +305,9 @@ class Resolver {
         r.integer_parameter_ranges.push_back(std::move(*inf.integer));
       } else if (inf.continuous) {
         Choose(field, "ContinuousParameterRanges " + Describe(*inf.continuous),
-               "a factor of 10 either side of the hint " + hint + (*ParseNumber(hint) < 1 ? ", kept below 1" : ""));
+               "a factor of 10 either side of the hint " + hint +
+                   (*ParseNumber(hint) < 1 ? ", at most halfway from it to 1 (a rate or a probability stays below 1)"
+                                           : ""));
         r.continuous_parameter_ranges.push_back(std::move(*inf.continuous));
       } else if (inf.categorical) {
         made_.push_back(name + " " + Describe(*inf.categorical));

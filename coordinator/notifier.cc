@@ -1,6 +1,7 @@
 #include "coordinator/notifier.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -150,6 +151,40 @@ std::string ChatText(const Json& event) {
   return text.back() == '.' ? text : text + ".";
 }
 
+std::string ChatBody(const std::string& url, const std::string& text) {
+  // The host, lower-cased: between "://" and the first '/', ':' or '?' (no user info in a webhook).
+  const size_t scheme = url.find("://");
+  const size_t from = scheme == std::string::npos ? 0 : scheme + 3;
+  std::string host = url.substr(from, url.find_first_of("/:?#", from) - from);
+  for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto is = [&](const std::string& domain) {
+    return host == domain || (host.size() > domain.size() && host.ends_with("." + domain));
+  };
+  const std::string path = url.substr(std::min(url.size(), from + host.size()));
+  auto dump = [](const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); };
+  if ((is("discord.com") || is("discordapp.com")) && !path.ends_with("/slack")) {
+    std::string content = text;
+    if (content.size() > 2000) {  // Discord refuses more; cut at a character, not inside one
+      size_t cut = 1997;
+      while (cut > 0 && (static_cast<unsigned char>(content[cut]) & 0xC0) == 0x80) --cut;
+      content = content.substr(0, cut) + "...";
+    }
+    return dump(Json{{"content", content}});
+  }
+  if (is("logic.azure.com") || is("powerplatform.com")) {
+    const Json card = {{"$schema", "http://adaptivecards.io/schemas/adaptive-card.json"},
+                       {"type", "AdaptiveCard"},
+                       {"version", "1.4"},
+                       {"body", Json::array({Json{{"type", "TextBlock"}, {"text", text}, {"wrap", true}}})}};
+    return dump(Json{{"type", "message"},
+                     {"attachments", Json::array({Json{{"contentType", "application/vnd.microsoft.card.adaptive"},
+                                                       {"contentUrl", nullptr},
+                                                       {"content", card}}})}});
+  }
+  // Nothing but the text: Google Chat refuses a member it does not know.
+  return dump(Json{{"text", text}});
+}
+
 std::function<std::vector<Notification>(CoordinatorCore&, const StateChange&)> NotifyFunction(
     std::vector<NotifyTarget> targets, std::function<int64_t()> now_ms) {
   // Each definition's request form, kept between calls (the core calls this under its lock, one
@@ -163,17 +198,14 @@ std::function<std::vector<Notification>(CoordinatorCore&, const StateChange&)> N
     if (definitions->size() > 256) definitions->clear();
     std::optional<Json> event = StateChangeEvent(c, change, now, definitions.get());
     if (!event) return out;
-    std::string body, chat;
+    std::string body;
+    std::optional<std::string> chat;  // the line, made once (ChatText) for every chat target
     for (const NotifyTarget& t : targets) {
       if (t.pattern && !t.pattern->Matches(*event)) continue;
       if (t.format == NotifyTarget::Format::kChat) {
-        if (chat.empty()) {
-          const std::string text = ChatText(*event);
-          if (text.empty()) continue;
-          // Nothing but the text: Google Chat refuses a member it does not know.
-          chat = Json{{"text", text}}.dump(-1, ' ', false, Json::error_handler_t::replace);
-        }
-        out.push_back({t.url, chat, now});
+        if (!chat) chat = ChatText(*event);
+        if (chat->empty()) continue;
+        out.push_back({t.url, ChatBody(t.url, *chat), now});
         continue;
       }
       if (body.empty()) body = event->dump(-1, ' ', false, Json::error_handler_t::replace);

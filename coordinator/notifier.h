@@ -50,9 +50,10 @@ struct NotifyTarget {
   std::string url;                      // http:// or https://
   std::optional<EventPattern> pattern;  // only the events it matches; none: every event
   std::string secret;                   // HMAC-SHA256 key of X-Hpo-Signature-256; "": unsigned
-  // kChat: a chat's incoming webhook (Slack, Mattermost, Google Chat, Rocket.Chat take
-  // {"text": ...}): only a tuning job's end (Completed, Failed, Stopped) and a training job's
-  // failure, each as one line a person reads (ChatText), and only those the pattern matches.
+  // kChat: a chat's incoming webhook (Slack, Mattermost, Google Chat, Rocket.Chat, Discord,
+  // Microsoft Teams; ChatBody): only a tuning job's end (Completed, Failed, Stopped) and a
+  // training job's failure, each as one line a person reads (ChatText), and only those the
+  // pattern matches.
   enum class Format { kEventBridge, kChat };
   Format format = Format::kEventBridge;
 };
@@ -62,6 +63,15 @@ struct NotifyTarget {
 //   NAME-007-1a2b3c4d, validation:auc 0.98742 (Maximize).
 //   Training job NAME-003-... of tuning job NAME Failed: AlgorithmError: ...
 std::string ChatText(const nlohmann::ordered_json& event);
+
+// The body a chat webhook at `url` takes for `text`, by the URL's host:
+//   discord.com, discordapp.com (…/api/webhooks/…, not its /slack form) {"content": text}, cut to
+//                                          Discord's 2000 characters;
+//   *.logic.azure.com, *.powerplatform.com (Microsoft Teams' Workflows webhooks) a message with
+//                                          one Adaptive Card holding the text;
+//   anything else (Slack, Mattermost, Google Chat, Rocket.Chat, Teams' older connectors at
+//   *.webhook.office.com, Discord's …/slack)  {"text": text}.
+std::string ChatBody(const std::string& url, const std::string& text);
 
 struct NotifierOptions {
   std::vector<NotifyTarget> targets;

@@ -509,4 +509,33 @@ TEST(ChatTextTest, AFailedTuningJobsLineEndsWithOneFullStop) {
                              "(60 s) exceeded.");
 }
 
+// Each chat takes its own shape: Discord "content", Teams' Workflows an Adaptive Card, the rest
+// (Slack, Mattermost, Google Chat, Discord's /slack form, Teams' older connectors) "text".
+TEST(ChatBodyTest, EachChatGetsTheShapeItTakes) {
+  const std::string line = "Tuning job t Completed after 3s: 1 training job (1 Completed).";
+  EXPECT_EQ(Json::parse(ChatBody("https://discord.com/api/webhooks/1/abc", line)), Json({{"content", line}}));
+  EXPECT_EQ(Json::parse(ChatBody("https://PTB.Discordapp.com/api/webhooks/1/abc", line)), Json({{"content", line}}));
+  EXPECT_EQ(Json::parse(ChatBody("https://discord.com/api/webhooks/1/abc/slack", line)), Json({{"text", line}}));
+  EXPECT_EQ(Json::parse(ChatBody("https://hooks.slack.com/services/T/B/x", line)), Json({{"text", line}}));
+  EXPECT_EQ(Json::parse(ChatBody("https://example.webhook.office.com/webhookb2/x", line)), Json({{"text", line}}));
+  EXPECT_EQ(Json::parse(ChatBody("http://127.0.0.1:8080/chat", line)), Json({{"text", line}}));
+  // Not fooled by a look-alike host or a path that names one.
+  EXPECT_EQ(Json::parse(ChatBody("https://notdiscord.com/api/webhooks/1", line)), Json({{"text", line}}));
+  EXPECT_EQ(Json::parse(ChatBody("https://x.example/discord.com/api", line)), Json({{"text", line}}));
+  const Json teams = Json::parse(ChatBody("https://prod-12.westus.logic.azure.com:443/workflows/abc/triggers", line));
+  EXPECT_EQ(teams["type"], "message");
+  ASSERT_EQ(teams["attachments"].size(), 1u);
+  EXPECT_EQ(teams["attachments"][0]["contentType"], "application/vnd.microsoft.card.adaptive");
+  EXPECT_EQ(teams["attachments"][0]["content"]["type"], "AdaptiveCard");
+  EXPECT_EQ(teams["attachments"][0]["content"]["body"][0]["text"], line);
+  EXPECT_EQ(Json::parse(ChatBody("https://x.environment.api.powerplatform.com/powerautomate/1", line))["type"],
+            "message");
+  // Discord takes 2000 characters at most: a longer line is cut, not refused (a 400 dropped it).
+  std::string long_line(2500, 'x');
+  long_line.replace(1990, 2, "\xc3\xa9");  // a 2-byte character across the cut
+  const std::string cut = Json::parse(ChatBody("https://discord.com/api/webhooks/1/abc", long_line))["content"];
+  EXPECT_LE(cut.size(), 2000u);
+  EXPECT_EQ(cut.substr(cut.size() - 3), "...");
+}
+
 }  // namespace hpo::coordinator
