@@ -404,8 +404,10 @@ class NotifierThread {
 struct NotifyArgs {
   std::vector<std::string> urls;       // webhook URLs (coordinator/notifier.h)
   std::vector<std::string> chat_urls;  // chat webhook URLs (NotifyTarget::Format::kChat)
-  std::string pattern;                 // an EventBridge event pattern, JSON or @FILE
-  std::string secret_file;             // HMAC key of X-Hpo-Signature-256
+  // An EventBridge event pattern (JSON or @FILE), and the file of the HMAC key of
+  // X-Hpo-Signature-256: each for every URL, or as URL=VALUE for that URL.
+  std::vector<std::string> patterns;
+  std::vector<std::string> secret_files;
 };
 std::vector<coordinator::NotifyTarget> NotifyTargets(const NotifyArgs& a);
 
@@ -957,41 +959,78 @@ struct CoordinatorArgs {
 };
 
 // --notify, --notify-pattern and --notify-secret-file as the Notifier's targets; exits 2 naming
-// what is wrong (a URL that is not http(s), a pattern that does not parse, a secret not read).
+// what is wrong (a URL that is not http(s), a pattern that does not parse, a secret not read, a
+// URL=... for a URL not given, two settings for the same URLs).
 std::vector<coordinator::NotifyTarget> NotifyTargets(const NotifyArgs& a) {
   std::vector<coordinator::NotifyTarget> targets;
   if (a.urls.empty() && a.chat_urls.empty()) {
-    if (!a.pattern.empty() || !a.secret_file.empty()) {
+    if (!a.patterns.empty() || !a.secret_files.empty()) {
       Fail(2, "--notify-pattern and --notify-secret-file apply to --notify targets: give --notify URL too");
     }
     return targets;
   }
-  std::optional<coordinator::EventPattern> pattern;
-  if (!a.pattern.empty()) {
-    std::string text = a.pattern;
+  std::vector<std::string> all = a.urls;
+  all.insert(all.end(), a.chat_urls.begin(), a.chat_urls.end());
+  // Each value is for every URL, or (URL=VALUE) for one: "" -> the one for all; URL -> its own.
+  auto per_url = [&](const std::vector<std::string>& values, const std::string& flag) {
+    std::map<std::string, std::string> by_url;
+    for (const std::string& v : values) {
+      std::string url, value = v;
+      if (v.rfind("http://", 0) == 0 || v.rfind("https://", 0) == 0) {
+        // URL=VALUE: the value a pattern ({...} or @FILE) or a file; the URL is one given.
+        size_t eq = std::string::npos;
+        for (const std::string& u : all) {
+          // The longest given URL it starts with (one URL may be another's prefix).
+          if (v.size() > u.size() && v.compare(0, u.size(), u) == 0 && v[u.size()] == '=' &&
+              (eq == std::string::npos || u.size() > eq)) {
+            eq = u.size();
+          }
+        }
+        if (eq == std::string::npos) {
+          Fail(2, flag + " " + v + ": URL=VALUE sets it for one URL, and that URL must be given with --notify or "
+                  "--notify-chat");
+        }
+        url = v.substr(0, eq);
+        value = v.substr(eq + 1);
+      }
+      if (value.empty()) Fail(2, flag + " " + v + ": nothing after the URL=");
+      if (!by_url.emplace(url, value).second) {
+        Fail(2, flag + " is given twice for " + (url.empty() ? std::string("every URL") : url) +
+                    ": give it once for all, and URL=VALUE for each URL that differs");
+      }
+    }
+    return by_url;
+  };
+  std::map<std::string, std::optional<coordinator::EventPattern>> patterns;  // by the text given
+  for (const auto& [url, given] : per_url(a.patterns, "--notify-pattern")) {
+    std::string text = given;
     if (text[0] == '@') {
       auto read = ReadFile(text.substr(1));
-      if (!read.ok()) Fail(2, "--notify-pattern " + text + ": " + read.status().message());
+      if (!read.ok()) Fail(2, "--notify-pattern " + given + ": " + read.status().message());
       text = *read;
     }
     auto parsed = coordinator::EventPattern::Parse(text);
     if (!parsed.ok()) {
-      Fail(2, "--notify-pattern: " + parsed.status().message() +
+      Fail(2, "--notify-pattern" + (url.empty() ? std::string() : " for " + url) + ": " + parsed.status().message() +
                   " (an EventBridge event pattern, e.g. {\"detail\": {\"TrainingJobStatus\": [\"Failed\"]}})");
     }
-    pattern = std::move(parsed).value();
+    patterns[url] = std::move(parsed).value();
   }
-  std::string secret;
-  if (!a.secret_file.empty()) {
-    auto read = ReadFile(a.secret_file);
+  std::map<std::string, std::string> secrets;
+  for (const auto& [url, file] : per_url(a.secret_files, "--notify-secret-file")) {
+    auto read = ReadFile(file);
     if (!read.ok()) Fail(2, "--notify-secret-file: " + read.status().message());
-    secret = *read;
+    std::string secret = *read;
     while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
-    if (secret.empty()) Fail(2, "--notify-secret-file " + a.secret_file + " is empty");
-    WarnIfOthersCanRead(a.secret_file);
+    if (secret.empty()) Fail(2, "--notify-secret-file " + file + " is empty");
+    WarnIfOthersCanRead(file);
+    secrets[url] = secret;
   }
-  std::vector<std::string> all = a.urls;
-  all.insert(all.end(), a.chat_urls.begin(), a.chat_urls.end());
+  auto own_or_all = [](const auto& m, const std::string& url) {
+    auto it = m.find(url);
+    if (it == m.end()) it = m.find("");
+    return it == m.end() ? typename std::decay_t<decltype(m)>::mapped_type{} : it->second;
+  };
   for (size_t i = 0; i < all.size(); ++i) {
     const std::string& url = all[i];
     const bool chat = i >= a.urls.size();
@@ -1001,7 +1040,7 @@ std::vector<coordinator::NotifyTarget> NotifyTargets(const NotifyArgs& a) {
                   (chat ? "messages" : "events") + " are POSTed");
     }
     if (std::count(all.begin(), all.end(), url) > 1) Fail(2, flag + url + " is given twice");
-    targets.push_back({url, pattern, secret,
+    targets.push_back({url, own_or_all(patterns, url), own_or_all(secrets, url),
                        chat ? coordinator::NotifyTarget::Format::kChat : coordinator::NotifyTarget::Format::kEventBridge});
   }
   return targets;
@@ -1017,13 +1056,14 @@ void AddNotifyOptions(CLI::App* c, NotifyArgs* a) {
                 "training job) and when a training job fails (with why): {\"text\": ...} for Slack, Mattermost, "
                 "Google Chat; {\"content\": ...} for a discord.com URL; an Adaptive Card for a Microsoft Teams "
                 "Workflows URL (logic.azure.com, powerplatform.com). Repeatable, delivered as --notify's events are");
-  c->add_option("--notify-pattern", a->pattern,
+  c->add_option("--notify-pattern", a->patterns,
                 "Only the events this EventBridge event pattern matches (JSON, or @FILE), e.g. "
                 "'{\"detail-type\": [\"SageMaker HyperParameter Tuning Job State Change\"], \"detail\": "
-                "{\"HyperParameterTuningJobStatus\": [\"Completed\", \"Failed\"]}}'");
-  c->add_option("--notify-secret-file", a->secret_file,
+                "{\"HyperParameterTuningJobStatus\": [\"Completed\", \"Failed\"]}}'. As URL=PATTERN, for that "
+                "--notify or --notify-chat URL only (repeatable; a plain one is for the URLs without their own)");
+  c->add_option("--notify-secret-file", a->secret_files,
                 "Sign each notification: the header X-Hpo-Signature-256 is sha256=HEX of the body's HMAC-SHA256 under "
-                "this file's key");
+                "this file's key. As URL=FILE, for that URL only (repeatable, as --notify-pattern)");
 }
 
 // Whether `hpo coordinator --log-events notable` echoes an event: all but the routine ones a

@@ -887,10 +887,10 @@ TEST_F(CliTest, RunNotifiesTheJobsEndBeforeItExits) {
   }
   httplib::Server receiver;
   std::mutex mu;
-  std::vector<nlohmann::json> events, chat;
+  std::vector<nlohmann::json> events, chat, ends;
   receiver.Post(".*", [&](const httplib::Request& req, httplib::Response& res) {
     std::lock_guard<std::mutex> lock(mu);
-    (req.path == "/chat" ? chat : events).push_back(nlohmann::json::parse(req.body));
+    (req.path == "/chat" ? chat : req.path == "/ends" ? ends : events).push_back(nlohmann::json::parse(req.body));
     res.status = 200;
   });
   const int port = receiver.bind_to_any_port("127.0.0.1");
@@ -905,8 +905,11 @@ TEST_F(CliTest, RunNotifiesTheJobsEndBeforeItExits) {
   text.replace(trainer, std::string("file://trainers/sklearn_gbt.py").size(),
                "file://" + Example("trainers/sklearn_gbt.py").string());
   const std::string spec = Write("notified.yaml", text).string();
+  // A third URL with a pattern of its own (URL=PATTERN): only the tuning job's end; the others
+  // get everything.
   Outcome o = Hpo({"run", spec, "--workers", "2", "--state-dir", (dir_ / "notified").string(), "--notify",
-                   url + "/events", "--notify-chat", url + "/chat"});
+                   url + "/events", "--notify-chat", url + "/chat", "--notify", url + "/ends", "--notify-pattern",
+                   url + "/ends=" + R"({"detail": {"HyperParameterTuningJobStatus": ["Completed", "Failed", "Stopped"]}})"});
   receiver.stop();
   serving.join();
   ASSERT_EQ(o.exit_code, 0) << o.err;
@@ -931,11 +934,16 @@ TEST_F(CliTest, RunNotifiesTheJobsEndBeforeItExits) {
   for (const auto& [name, statuses] : told) EXPECT_EQ(statuses, lived[name]) << name;
   ASSERT_EQ(chat.size(), 1u);
   EXPECT_EQ(chat[0]["text"].get<std::string>().rfind("Tuning job quickstart Completed after ", 0), 0u) << chat[0];
+  ASSERT_EQ(ends.size(), 1u) << "only what its own pattern matches";
+  EXPECT_EQ(ends[0]["detail"]["HyperParameterTuningJobStatus"], "Completed");
 
   for (const std::vector<std::string>& bad :
        {std::vector<std::string>{"--notify", "ftp://x"}, {"--notify", url, "--notify-pattern", "{\"detail\": 1}"},
         {"--notify-pattern", "{\"source\": [\"aws.sagemaker\"]}"}, {"--notify", url, "--notify-chat", url},
-        {"--notify", url, "--notify-secret-file", (dir_ / "no-such-file").string()}}) {
+        {"--notify", url, "--notify-secret-file", (dir_ / "no-such-file").string()},
+        // URL=PATTERN for a URL not given, and two patterns for the same URLs.
+        {"--notify", url, "--notify-pattern", "http://elsewhere:1/x={\"source\": [\"aws.sagemaker\"]}"},
+        {"--notify", url, "--notify-pattern", "{\"source\": [\"a\"]}", "--notify-pattern", "{\"source\": [\"b\"]}"}}) {
     std::vector<std::string> argv = {"run", spec, "--state-dir", (dir_ / "refused").string()};
     argv.insert(argv.end(), bad.begin(), bad.end());
     Outcome refused = Hpo(argv);
