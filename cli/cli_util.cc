@@ -344,7 +344,8 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
   std::cout << "\nTuning job " << *d.spec.hyper_parameter_tuning_job_name << ": "
             << *st.hyper_parameter_tuning_job_status << "\n";
   if (st.failure_reason) std::cout << "  reason: " << *st.failure_reason << "\n";
-  if (!waiting.empty()) std::cout << "  waiting: " << waiting << "\n";
+  // (A reason that says "waiting for ..." itself is not said twice.)
+  if (!waiting.empty()) std::cout << (waiting.rfind("waiting ", 0) == 0 ? "  " : "  waiting: ") << waiting << "\n";
   if (const auto& w = d.spec.warm_start_config) {  // the history it started from
     std::string parents;
     for (const auto& p : w->parent_hyper_parameter_tuning_jobs) {

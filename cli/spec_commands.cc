@@ -274,6 +274,16 @@ void AddConvertCommand(CLI::App& app) {
         std::cerr << a->file << ": note: " << list
                   << " (Kubernetes only) left out; a SageMaker request names the job by HyperParameterTuningJobName\n";
       }
+      // A relative program is the spec file's neighbour: hpo submit and hpo run resolve it, but
+      // sent by the aws CLI or boto3 it reaches the coordinator as it is, which refuses it.
+      for (const auto* d : p->document.spec.Definitions()) {
+        const auto& as = d->algorithm_specification;
+        const std::string image = as && as->training_image ? *as->training_image : "";
+        if (image.rfind("file://", 0) != 0 || (image.size() > 7 && image[7] == '/')) continue;
+        std::cerr << a->file << ": note: TrainingImage " << image
+                  << " is relative to the spec file's directory: hpo submit and hpo run resolve it, but a coordinator "
+                     "refuses it from the aws CLI or boto3; to send it so, make it absolute (file:///...)\n";
+      }
     }
     std::string fmt = a->output.empty() ? (to == "crd" ? "yaml" : "json") : a->output;
     if (fmt == "yaml") {

@@ -541,6 +541,27 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
     const bool quota = std::all_of(errs.begin(), errs.end(), [](const proto::FieldError& e) { return e.quota; });
     return quota ? Status::ResourceExhausted(proto::JoinErrors(errs)) : Status::InvalidArgument(proto::JoinErrors(errs));
   }
+  // A relative file:// program names a file next to a spec file, which hpo submit and hpo run
+  // resolve before sending; sent as it is (the aws CLI, boto3, a converted spec), the workers
+  // looked for it in their own directories and every training job failed.
+  {
+    const auto defs = written.Definitions();
+    for (size_t i = 0; i < defs.size(); ++i) {
+      const auto& as = defs[i]->algorithm_specification;
+      const std::string image = as && as->training_image ? *as->training_image : "";
+      if (image.rfind("file://", 0) != 0 || (image.size() > 7 && image[7] == '/')) continue;
+      const bool api = spelling == proto::Spelling::kApi;
+      const std::string where =
+          (written.training_job_definition ? std::string(api ? "TrainingJobDefinition" : "spec.trainingJobDefinition")
+                                           : std::string(api ? "TrainingJobDefinitions[" : "spec.trainingJobDefinitions[") +
+                                                 std::to_string(i) + "]") +
+          (api ? ".AlgorithmSpecification.TrainingImage" : ".algorithmSpecification.trainingImage");
+      return Status::InvalidArgument(where + ": " + image +
+                                     " is a relative path, which the coordinator has no directory to resolve against: "
+                                     "give an absolute one (file:///path/to/trainer), or submit the spec file with "
+                                     "hpo submit (or hpo run), which resolves it against the file's directory");
+    }
+  }
   // Autotune's choices become part of the spec the job runs, stores and describes.
   Result<AutotuneResult> tuned = ResolveAutotune(written, options_.limits, spelling);
   if (!tuned.ok()) return tuned.status();
@@ -1055,8 +1076,12 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
       // systemctl stop sends) and gave back everything it ran has left, as it said: not an
       // outage for an alert on WorkerLost to page someone about.
       std::vector<Trial*> held;
+      size_t running = 0;  // of `held`, those whose program had started
       for (auto& [name, t] : impl_->trials) {
-        if (t.Active() && t.OnWorker(wid)) held.push_back(&t);
+        if (t.Active() && t.OnWorker(wid)) {
+          held.push_back(&t);
+          running += t.started ? 1 : 0;
+        }
       }
       const std::string& draining = it->second.draining;
       // What it said, after "interruption notice: " or "shutting down: " (WorkerInfo::draining).
@@ -1070,8 +1095,13 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
         gone.why = "left, as it said it would (" + *said + ")";
         impl_->Event(now_ms, "WorkerLeft", "", "", wid + " " + gone.why);
       } else {
+        const size_t waiting = held.size() - running;  // queued ahead, or starting: not begun
         gone.why = "missed its lease" +
-                   (held.empty() ? std::string() : " while running " + std::to_string(held.size()) + " training job(s)");
+                   (held.empty() ? std::string()
+                    : running == 0
+                        ? " with " + std::to_string(waiting) + " training job(s) there that had not started"
+                        : " while running " + std::to_string(running) + " training job(s)" +
+                              (waiting > 0 ? " (and " + std::to_string(waiting) + " not started yet)" : ""));
         impl_->Event(now_ms, "WorkerLost", "", "", wid + " missed its lease");
       }
       impl_->departed[wid] = std::move(gone);

@@ -706,6 +706,9 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   ReleaseSlot(*t, now);
   KeepWarm(*t, hosts, now);
   t->end_ms = end_at;
+  // Its last transitions are dated by its end too (a report heard late, after a coordinator
+  // outage, closed Training seconds after TrainingEndTime), never before the one they follow.
+  const int64_t ended = std::max(end_at, t->secondary.empty() ? end_at : t->secondary.back().start_ms);
   // No start time for an attempt whose program never ran (a start failure, a stop while it
   // was staging or queued ahead); TrialStarted always comes before the exit report.
   if (t->start_ms == 0 && t->started) t->start_ms = now;
@@ -722,8 +725,8 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     for (auto s = t->secondary.rbegin(); s != t->secondary.rend() && s->status != "Training"; ++s) {
       said_uploading = said_uploading || s->status == "Uploading";
     }
-    if (!said_uploading) Secondary(*t, "Uploading", now);
-    Secondary(*t, "Completed", now);
+    if (!said_uploading) Secondary(*t, "Uploading", ended);
+    Secondary(*t, "Completed", ended);
   } else if (m.status == "Stopped") {
     t->state = TrialState::kStopped;
     // A stop of the coordinator's whose reason names SageMaker's secondary status for it (its
@@ -732,9 +735,9 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
       return t->stop_reason.rfind(std::string(s) + ":", 0) == 0;
     });
     if (named != std::end(kStopStatuses)) {
-      Secondary(*t, *named, now, t->stop_reason);
+      Secondary(*t, *named, ended, t->stop_reason);
     } else {
-      Secondary(*t, m.secondary_status.empty() ? "Stopped" : m.secondary_status, now, worker_said);
+      Secondary(*t, m.secondary_status.empty() ? "Stopped" : m.secondary_status, ended, worker_said);
     }
   } else {
     t->state = TrialState::kFailed;
@@ -742,7 +745,7 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
                                                                       std::to_string(m.exit_code)
                                                                 : m.failure_reason,
                                           on_host));
-    Secondary(*t, "Failed", now, t->failure_reason);
+    Secondary(*t, "Failed", ended, t->failure_reason);
   }
   SaveTrial(*t);
   // Why, where there is a reason: `hpo events` says what happened and why.

@@ -147,11 +147,15 @@ std::optional<ApiResponse> CheckMembers(const Json& req, std::initializer_list<M
 }
 
 // A required string member (its type checked by CheckMembers): ValidationException when absent,
-// null or empty.
+// null or empty (as SageMaker words each: an empty one is too short, not null).
 Result<std::string> RequiredString(const Json& req, const char* name) {
-  if (!req.contains(name) || !req[name].is_string() || req[name].get<std::string>().empty()) {
+  if (!req.contains(name) || !req[name].is_string()) {
     return Status::InvalidArgument(std::string("1 validation error detected: Value at '") + name +
                                    "' failed to satisfy constraint: Member must not be null");
+  }
+  if (req[name].get<std::string>().empty()) {
+    return Status::InvalidArgument(std::string("1 validation error detected: Value '' at '") + name +
+                                   "' failed to satisfy constraint: Member must have length greater than or equal to 1");
   }
   return req[name].get<std::string>();
 }
@@ -1484,8 +1488,8 @@ ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, cons
                       "ListHyperParameterTuningJobs, ListTrainingJobsForHyperParameterTuningJob, "
                       "StopHyperParameterTuningJob, DeleteHyperParameterTuningJob, DescribeTrainingJob, "
                       "StopTrainingJob, ListTrainingJobs, Search, ListTags, AddTags and DeleteTags (the training jobs' logs: "
-                      "CloudWatch Logs' actions on this endpoint, or hpo logs; their metrics: hpo trials and the "
-                      "dashboard)");
+                      "CloudWatch Logs' actions on this endpoint, or hpo logs; their metrics: CloudWatch's GetMetricData, "
+                      "GetMetricStatistics and ListMetrics on this endpoint, hpo trials, or the dashboard)");
 }
 
 bool IsLoopbackHost(std::string host) {

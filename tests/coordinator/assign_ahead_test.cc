@@ -590,6 +590,10 @@ TEST_F(AssignAheadTest, QueuedTrialsSurviveACoordinatorRestartAndALostWorkerCost
   const auto& q1 = queued[0].after_trial == first[0].trial ? queued[1] : queued[0];
   now_ += options_.lease_ms + 1;
   core_->OnTick(now_);
+  // hpo workers says what it held: one running, the others not started (it counted them all as
+  // running).
+  ASSERT_EQ(core_->Departed().count("w"), 1u);
+  EXPECT_EQ(core_->Departed().at("w").why, "missed its lease while running 1 training job(s) (and 3 not started yet)");
   const Trial* t = core_->FindTrial(q1.trial);
   EXPECT_EQ(t->state, TrialState::kPending);
   EXPECT_EQ(t->infra_failures, 0);

@@ -2150,6 +2150,14 @@ TEST_F(CoreTest, TrainingTimeIsWhatTheWorkerMeasured) {
   t = core_->FindTrial(next[0].trial);
   EXPECT_EQ(t->TrainingAndBillableSeconds(now_, 1.0).first, 4);
   EXPECT_EQ(t->start_ms, began) << "a start is never moved forward";
+  // Its last transitions are dated by its end, not by when it was heard of: Training closed 30 s
+  // after TrainingEndTime.
+  EXPECT_EQ(t->end_ms, began + 4000);
+  ASSERT_GE(t->secondary.size(), 2u);
+  EXPECT_EQ(t->secondary.back().status, "Completed");
+  EXPECT_EQ(t->secondary.back().start_ms, began + 4000);
+  EXPECT_EQ(t->secondary[t->secondary.size() - 2].status, "Uploading");
+  EXPECT_EQ(t->secondary[t->secondary.size() - 2].start_ms, began + 4000);
 
   // A worker clock that jumped an hour: not believed, the coordinator's own figure stands.
   ASSERT_EQ(last.size(), 1u);
@@ -2158,6 +2166,28 @@ TEST_F(CoreTest, TrainingTimeIsWhatTheWorkerMeasured) {
   now_ += 5000;
   exit(last[0], worker_clock + third + 3600000);
   EXPECT_EQ(core_->FindTrial(last[0].trial)->TrainingAndBillableSeconds(now_, 1.0).first, 5);
+}
+
+// A relative file:// program names a file beside a spec file, which hpo submit and hpo run resolve;
+// sent as it is (the aws CLI, boto3) every training job failed with "cannot run". Refused, naming
+// the field and what to do; an absolute one is taken.
+TEST_F(CoreTest, ARelativeFileProgramIsRefusedAtSubmit) {
+  Register("w1", 1);
+  proto::TuningJobSpec spec = Spec("relative", "Random", 2, 1);
+  spec.training_job_definition->algorithm_specification->training_image = "file://trainers/sklearn_gbt.py";
+  std::vector<Outgoing> out;
+  auto refused = core_->Submit(spec, proto::Spelling::kApi, now_, &out);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("TrainingJobDefinition.AlgorithmSpecification.TrainingImage: "
+                                            "file://trainers/sklearn_gbt.py is a relative path"),
+            std::string::npos)
+      << refused.status().message();
+  EXPECT_NE(refused.status().message().find("hpo submit"), std::string::npos) << refused.status().message();
+  EXPECT_EQ(core_->FindJob("relative"), nullptr) << "nothing made";
+  EXPECT_TRUE(out.empty());
+  spec.training_job_definition->algorithm_specification->training_image = "file:///opt/trainers/sklearn_gbt.py";
+  EXPECT_TRUE(core_->Submit(spec, proto::Spelling::kApi, now_, &out).ok());
 }
 
 // The retry of an attempt that ended in an infrastructure error goes to another worker when one

@@ -2762,6 +2762,16 @@ TEST_F(Cluster, BadRequestsGetAwsErrorsAndChangeNothing) {
   EXPECT_EQ(no_tj["message"].get<std::string>().rfind("Requested resource not found.", 0), 0u) << no_tj.dump();
   Json unknown = Call("DeleteEverything", Json::object(), 400);
   EXPECT_EQ(unknown["__type"], "UnknownOperationException");
+  EXPECT_NE(unknown.value("message", "").find("their metrics: CloudWatch's GetMetricData"), std::string::npos)
+      << unknown.dump();
+  // An empty name is too short, as SageMaker says (it was "must not be null"); an absent one null.
+  Json empty = Call("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", ""}}, 400);
+  EXPECT_EQ(empty["__type"], "ValidationException");
+  EXPECT_EQ(empty.value("message", ""), "1 validation error detected: Value '' at 'HyperParameterTuningJobName' failed "
+                                         "to satisfy constraint: Member must have length greater than or equal to 1")
+      << empty.dump();
+  Json absent = Call("DescribeTrainingJob", Json::object(), 400);
+  EXPECT_NE(absent.value("message", "").find("Member must not be null"), std::string::npos) << absent.dump();
   // A member of the wrong JSON type is a SerializationException, as SageMaker's deserializer
   // answers, naming the member and what it got: in a read, a list and a create request alike.
   Json typed = Call("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", 5}}, 400);
