@@ -236,8 +236,9 @@ void AddWorkersCommand(CLI::App& app) {
       ->check(CLI::IsMember({"table", "json"}));
   c->footer(
       "Each worker: its state (Open; Cordoned by an operator; Draining after a spot interruption\n"
-      "notice, or while it shuts down; Resting after infrastructure errors in a row; Lost when the\n"
-      "coordinator stopped hearing from it; Left when it shut down) and why,\n"
+      "notice, or while it shuts down; Leaving once it has shut down with nothing left there; Resting\n"
+      "after infrastructure errors in a row; Lost when the coordinator stopped hearing from it; Left\n"
+      "when it shut down) and why,\n"
       "training jobs running of its slots (+N queued ahead to start there), GPUs in use, free disk\n"
       "for trials (as of its last heartbeat), instance type, host, and when the coordinator last\n"
       "heard from it.\n\n"

@@ -368,10 +368,18 @@ Json WorkersJson(const CoordinatorCore& c, int64_t now_ms) {
     for (const auto& g : r.gpus) {
       gpus.push_back({{"Index", g.index}, {"Name", g.name}, {"MemoryMiB", g.memory_mb}, {"InUse", busy.count(g.index) > 0}});
     }
-    const std::string state = !w->draining.empty() ? "Draining" : !w->cordoned.empty() ? "Cordoned"
+    // A worker shutting down that holds nothing has gone in all but the lease: Leaving, not
+    // Draining (an operator who stopped it saw it draining for another lease).
+    const bool leaving = w->draining.rfind(kDrainingShutdown, 0) == 0 && w->running.empty() && w->queued.empty();
+    const std::string state = leaving ? "Leaving" : !w->draining.empty() ? "Draining" : !w->cordoned.empty() ? "Cordoned"
                               : !w->resting.empty() ? "Resting" : "Open";
     Json j = {{"WorkerId", r.worker_id}, {"Host", r.host}, {"State", state}};
-    if (state != "Open") j["Reason"] = w->Closed();
+    if (leaving) {
+      j["Reason"] = w->Closed() + "; nothing runs there, and it is listed as Left once the coordinator's lease of " +
+                    std::to_string((c.options().lease_ms + 999) / 1000) + " s has passed without a word from it";
+    } else if (state != "Open") {
+      j["Reason"] = w->Closed();
+    }
     if (auto cordon = cordons.find(r.worker_id); cordon != cordons.end()) {
       j["CordonedSince"] = Epoch(cordon->second.since_ms);
       cordons.erase(cordon);

@@ -869,6 +869,41 @@ TEST_F(DashboardTest, ATokenOfOneListIsRefusedForAnotherAndACursorTakesDigitsOnl
   serving.join();
 }
 
+// A worker that has shut down (its planned notice) and holds nothing is Leaving, not Draining: an
+// operator who stopped it saw it "Draining ... shutting down" for another lease. One shutting down
+// that still runs a training job drains.
+TEST_F(DashboardTest, AWorkerThatShutDownWithNothingThereIsListedAsLeaving) {
+  Register("idle", 1);
+  Register("busy", 1);
+  auto a = coretest::Only<proto::wire::AssignTrial>(Submit(coretest::Spec("held", "Random", 1, 1))).at(0);
+  const std::string held_by = core_->FindTrial(a.trial)->worker_id;
+  Started(held_by, a);
+  for (const std::string w : {"idle", "busy"}) {
+    proto::wire::InterruptionNotice n;
+    n.worker_id = w;
+    n.reason = "the worker " + w + " is shutting down";
+    n.planned = true;
+    dispatcher_->WithCore([&](CoordinatorCore& c) { c.OnMessage(w, n, now_); });
+  }
+  HttpApi api(dispatcher_.get(), HttpApiOptions{});
+  ASSERT_TRUE(api.Bind("127.0.0.1", 0).ok());
+  std::thread serving([&] { api.Serve(); });
+  httplib::Client client("127.0.0.1", api.port());
+  auto r = client.Get("/hpo/v1/workers");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  std::map<std::string, nlohmann::json> by_id;
+  const nlohmann::json listed = nlohmann::json::parse(r->body);  // named: a loop over a temporary's member dangles
+  for (const auto& w : listed["Workers"]) by_id[w["WorkerId"].get<std::string>()] = w;
+  const std::string free_one = held_by == "idle" ? "busy" : "idle";
+  EXPECT_EQ(by_id[free_one]["State"], "Leaving") << r->body;
+  EXPECT_NE(by_id[free_one].value("Reason", "").find("listed as Left once the coordinator's lease"), std::string::npos)
+      << r->body;
+  EXPECT_EQ(by_id[held_by]["State"], "Draining") << r->body;
+  api.Stop();
+  serving.join();
+}
+
 // An operator pass: any web page could submit a tuning job (a program for the workers to run) to a
 // coordinator on loopback, with a text/plain POST a browser sends without asking, and a page whose
 // name was rebound to 127.0.0.1 could read the API's answers. Both are refused now, before the
