@@ -754,7 +754,8 @@ Status CoordinatorCore::Evict(const std::string& worker_id, const std::string& r
       if (!t || !t->Active() || t->Queued() || t->stop_requested || !t->evicted.empty()) continue;
       t->evicted = why;
       impl_->Event(now_ms, "Evicted", t->tuning_job, t->name, "attempt " + std::to_string(t->attempt) + ": " + why);
-      impl_->Secondary(*t, "Stopping", now_ms, why);
+      // No Stopping (SageMaker's word for a stop someone asked for): it reads Interrupted when its
+      // program has ended, as after a spot notice.
       impl_->SaveTrial(*t);
       t->stop_sent_ms = now_ms;
       impl_->SendToHosts(*t, impl_->StopRequest(*t), o);

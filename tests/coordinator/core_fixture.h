@@ -154,35 +154,48 @@ class CoreTest : public ::testing::Test {
     return core_->OnMessage(wid, h, now_);
   }
   std::vector<Outgoing> Started(const std::string& wid, const proto::wire::AssignTrial& a) {
+    return core_->OnMessage(wid, StartedMessage(wid, a), now_);
+  }
+  // The messages a worker sends about an attempt, for a batch (OnMessages) or one at a time.
+  static proto::wire::TrialStarted StartedMessage(const std::string& wid, const proto::wire::AssignTrial& a) {
     proto::wire::TrialStarted s;
     s.trial = a.trial;
     s.attempt = a.attempt;
     s.worker_id = wid;
-    return core_->OnMessage(wid, s, now_);
+    return s;
   }
-  // The attempt starts (with its first batch) and emits `losses` as one MetricPoints batch.
-  std::vector<Outgoing> Emit(const std::string& wid, const proto::wire::AssignTrial& a, std::vector<double> losses,
-                             uint64_t seq = 1) {
-    if (seq == 1) Started(wid, a);
+  proto::wire::MetricPoints PointsMessage(const proto::wire::AssignTrial& a, const std::vector<double>& losses,
+                                          uint64_t seq = 1) const {
     proto::wire::MetricPoints m;
     m.trial = a.trial;
     m.attempt = a.attempt;
     m.seq = seq;
     for (size_t i = 0; i < losses.size(); ++i) m.points.push_back({"loss", losses[i], now_, static_cast<uint32_t>(i)});
-    sent_[a.trial] = seq;
-    return core_->OnMessage(wid, m, now_);
+    return m;
   }
-  // The attempt ends with `status`, reporting the metric batches Emit sent.
-  std::vector<Outgoing> Exit(const std::string& wid, const proto::wire::AssignTrial& a, const std::string& status) {
+  // Its exit with `status` (Completed: code 0), after metric batches up to `seq`.
+  static proto::wire::TrialExited ExitedMessage(const proto::wire::AssignTrial& a, const std::string& status,
+                                                uint64_t seq) {
     proto::wire::TrialExited x;
     x.trial = a.trial;
     x.attempt = a.attempt;
-    x.seq = sent_[a.trial];
+    x.seq = seq;
     x.status = status;
     x.secondary_status = status;
     x.exit_code = status == "Completed" ? 0 : 1;
     x.failure_reason = status == "Failed" ? "AlgorithmError: boom" : "";
-    return core_->OnMessage(wid, x, now_);
+    return x;
+  }
+  // The attempt starts (with its first batch) and emits `losses` as one MetricPoints batch.
+  std::vector<Outgoing> Emit(const std::string& wid, const proto::wire::AssignTrial& a, std::vector<double> losses,
+                             uint64_t seq = 1) {
+    if (seq == 1) Started(wid, a);
+    sent_[a.trial] = seq;
+    return core_->OnMessage(wid, PointsMessage(a, losses, seq), now_);
+  }
+  // The attempt ends with `status`, reporting the metric batches Emit sent.
+  std::vector<Outgoing> Exit(const std::string& wid, const proto::wire::AssignTrial& a, const std::string& status) {
+    return core_->OnMessage(wid, ExitedMessage(a, status, sent_[a.trial]), now_);
   }
   // Sends log lines of an attempt.
   void Log(const std::string& wid, const proto::wire::AssignTrial& a, std::vector<std::string> lines, uint64_t seq = 1,

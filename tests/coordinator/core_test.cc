@@ -1449,22 +1449,8 @@ TEST(JobStoreTest, NestedTransactionsAreSavepointsAndOnlyTheOutermostCommits) {
 TEST_F(CoreTest, ABatchOfMessagesIsHandledAsOneAndAcknowledgedLikeSingleMessages) {
   Register("w1", 1);
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("batch", "Random", 2, 1)))[0];
-  proto::wire::TrialStarted st;
-  st.trial = a.trial;
-  st.attempt = a.attempt;
-  st.worker_id = "w1";
-  proto::wire::MetricPoints m;
-  m.trial = a.trial;
-  m.attempt = a.attempt;
-  m.seq = 1;
-  m.points = {{"loss", 0.25, now_, 0}};
-  proto::wire::TrialExited x;
-  x.trial = a.trial;
-  x.attempt = a.attempt;
-  x.seq = 1;
-  x.status = "Completed";
-  x.secondary_status = "Completed";
-  auto out = core_->OnMessages({{"w1", st}, {"w1", m}, {"w1", x}}, now_);
+  auto out = core_->OnMessages(
+      {{"w1", StartedMessage("w1", a)}, {"w1", PointsMessage(a, {0.25})}, {"w1", ExitedMessage(a, "Completed", 1)}}, now_);
   EXPECT_EQ(Only<proto::wire::Ack>(out).size(), 3u) << "start, metrics and exit are each acknowledged";
   auto next = Only<proto::wire::AssignTrial>(out);
   ASSERT_EQ(next.size(), 1u) << "the freed slot gets the next trial in the same batch";

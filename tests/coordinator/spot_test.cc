@@ -416,6 +416,13 @@ TEST_F(EvictTest, TheRunningTrainingJobIsStoppedAndRunsAgainElsewhereWithoutARet
   EXPECT_EQ(t->interruptions, 1);
   EXPECT_EQ(t->infra_failures, 0) << "a retry was spent";
   EXPECT_TRUE(t->evicted.empty());
+  // As after a spot notice: Training, then Interrupted; no Stopping, which says a user asked.
+  std::vector<std::string> seen;
+  for (const auto& s : t->secondary) seen.push_back(s.status);
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), "Stopping"), 0) << ::testing::PrintToString(seen);
+  ASSERT_GE(seen.size(), 3u);
+  EXPECT_EQ(seen[seen.size() - 3], "Training") << ::testing::PrintToString(seen);
+  EXPECT_EQ(seen[seen.size() - 2], "Interrupted") << ::testing::PrintToString(seen);
   // The new attempt on w2 completes as any would.
   Started("w2", next[0]);
   Exit("w2", next[0], "Completed");
