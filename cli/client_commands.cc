@@ -710,13 +710,14 @@ void AddClientCommands(CLI::App& app) {
   trials->add_option("--status", ta->status, "Only InProgress, Completed, Failed, Stopping or Stopped jobs")
       ->check(CLI::IsMember({"InProgress", "Completed", "Failed", "Stopping", "Stopped"}));
   trials->add_option("-o,--output", ta->output,
-                     "table, json, or csv (the SageMaker SDK's tuning-analytics columns, for pandas or a spreadsheet); default "
-                     "table")
-      ->check(CLI::IsMember({"table", "json", "csv"}));
+                     "table, json, csv (the SageMaker SDK's tuning-analytics columns, for pandas or a spreadsheet), or "
+                     "names (one per line, for scripts); default table")
+      ->check(CLI::IsMember({"table", "json", "csv", "names"}));
   auto trials_origin = add_origin(trials);
   trials->footer(
       "Examples:\n  hpo trials my-job --sort-by FinalObjectiveMetricValue --sort-order Descending\n"
       "  hpo trials my-job -o csv > my-job.csv        # one row per training job, for pandas\n"
+      "  hpo logs $(hpo trials my-job --status Failed -o names | head -1)   # why the first failure failed\n"
       "  hpo trials quickstart --state-dir hpo-runs/quickstart-20261130-084248   # after hpo run");
   trials->callback([trials_origin, ta] {
     Json req = {{"HyperParameterTuningJobName", ta->name}, {"SortBy", ta->sort_by}, {"SortOrder", ta->sort_order},
@@ -732,6 +733,8 @@ void AddClientCommands(CLI::App& app) {
       std::cout << Json{{"TrainingJobSummaries", all}}.dump(2) << "\n";
     } else if (ta->output == "csv") {
       std::cout << coordinator::dashboard::TrainingJobsCsv(all);
+    } else if (ta->output == "names") {
+      for (const auto& s : all) std::cout << Text(s, "TrainingJobName") << "\n";
     } else {
       // As wide as the longest name: a 32-character job's training jobs have 45 (it was 40, and
       // the rows lost their columns).

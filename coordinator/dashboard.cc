@@ -897,8 +897,12 @@ Page ComparePage(Source& src, const std::map<std::string, std::string>& query, c
   size_t budget = 0;
   if (auto b = query.find("budget"); b != query.end() && !b->second.empty()) {
     const std::string& v = b->second;
-    if (v.size() > 9 || !std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c); }) ||
-        std::stoul(v) == 0) {
+    const bool digits = std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c); });
+    if (digits && v.size() > 9) {  // a whole number, but more training jobs than any job has
+      return ErrorPage(400, "Bad budget", "budget " + v + " is more training jobs than a tuning job can have; give at "
+                       "most 999999999 (or leave it out: the fewest training jobs any of the jobs ran)", o);
+    }
+    if (!digits || std::stoul(v) == 0) {
       return ErrorPage(400, "Bad budget", "budget must be a whole number of training jobs, 1 or more; got \"" + v + "\"", o);
     }
     budget = std::stoul(v);

@@ -652,6 +652,11 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
   Outcome t = Hpo({"trials", "quickstart", "--state-dir", state, "-o", "json"});
   ASSERT_EQ(t.exit_code, 0) << t.err;
   EXPECT_EQ(nlohmann::json::parse(t.out)["TrainingJobSummaries"].size(), 12u) << t.out;
+  // -o names, as hpo list and hpo search have (a usability pass reached for it).
+  Outcome tn = Hpo({"trials", "quickstart", "--state-dir", state, "-o", "names"});
+  ASSERT_EQ(tn.exit_code, 0) << tn.err;
+  ASSERT_EQ(Lines(tn.out).size(), 12u) << tn.out;
+  EXPECT_EQ(Lines(tn.out)[0].rfind("quickstart-", 0), 0u) << tn.out;
   // The table's columns hold whatever the names' length: each row's status starts under STATUS
   // (a 32-character job's 45-character names overflowed a fixed 40).
   Outcome tt = Hpo({"trials", "quickstart", "--state-dir", state});

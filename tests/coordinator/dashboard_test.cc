@@ -597,6 +597,10 @@ TEST_F(DashboardTest, TheComparePageDrawsEachJobsBestSoFarAndTheJobsPageOffersIt
   EXPECT_EQ(Get("/ui/compare", {{"jobs", "alpha,nope"}}).status, 404);
   EXPECT_EQ(Get("/ui/compare", {{"jobs", "alpha"}, {"budget", "0"}}).status, 400);
   EXPECT_EQ(Get("/ui/compare", {{"jobs", "alpha"}, {"budget", "2"}}).status, 200);
+  // Too large is said as too large (it said "must be a whole number", which it was).
+  const dashboard::Page huge = Get("/ui/compare", {{"jobs", "alpha"}, {"budget", "999999999999999999999"}});
+  EXPECT_EQ(huge.status, 400);
+  EXPECT_NE(huge.body.find("is more training jobs than a tuning job can have"), std::string::npos) << huge.body;
   std::string many;
   for (int i = 0; i < 21; ++i) many += "job" + std::to_string(i) + ",";
   const dashboard::Page too_many = Get("/ui/compare", {{"jobs", many}});
