@@ -747,9 +747,13 @@ class CoordinatorCore {
   // The objective's values of each of the job's training jobs (their current attempts), in the
   // order the trainer emitted them: from memory where the core tracks curves (early stopping,
   // Hyperband), else read from the store. NotFound for an unknown job.
-  // With `only`, just those training jobs' (names not of this job are left out).
-  Result<std::map<std::string, std::vector<double>>> Curves(const std::string& job,
-                                                            const std::set<std::string>* only = nullptr) const;
+  // With `only`, just those training jobs' (names not of this job are left out). With
+  // `attempt_starts`, every attempt's values, one after another (a training job resumed after an
+  // interruption goes on where it was), and for each training job with more than one attempt the
+  // index in its curve where each later attempt's begin.
+  Result<std::map<std::string, std::vector<double>>> Curves(
+      const std::string& job, const std::set<std::string>* only = nullptr,
+      std::map<std::string, std::vector<size_t>>* attempt_starts = nullptr) const;
   // The coordinator's history after the cursor `after_id` (0 = from the start), oldest first:
   // every event when `job` is empty, else that job's (a deleted job's events stay). NotFound for a
   // job this coordinator never had.

@@ -223,8 +223,9 @@ Result<std::vector<LogRow>> CoordinatorCore::LinesByTime(const std::vector<std::
   return impl_->store->LoadLinesByTime(trials, start_ms, end_ms, after_ms, after_id, limit);
 }
 
-Result<std::map<std::string, std::vector<double>>> CoordinatorCore::Curves(const std::string& job,
-                                                                            const std::set<std::string>* only) const {
+Result<std::map<std::string, std::vector<double>>> CoordinatorCore::Curves(
+    const std::string& job, const std::set<std::string>* only,
+    std::map<std::string, std::vector<size_t>>* attempt_starts) const {
   const TuningJob* j = FindJob(job);
   if (!j) return Status::NotFound("no tuning job named " + job);
   const bool tracked = impl_->TracksCurves(*j);
@@ -232,13 +233,25 @@ Result<std::map<std::string, std::vector<double>>> CoordinatorCore::Curves(const
   for (const Trial* t : TrialsOf(job)) {
     if (only && !only->count(t->name)) continue;
     std::vector<double>& curve = out[t->name];
-    if (tracked || t->attempt == 0) {
-      curve = t->curve;
-      continue;
+    const std::string metric = impl_->ObjectiveMetricFor(*j, t->definition_name);
+    // The earlier attempts' values (the store keeps each attempt's), when asked for.
+    for (uint32_t a = 1; attempt_starts && a < t->attempt; ++a) {
+      auto values = impl_->store->LoadMetricValues(t->name, a, metric);
+      if (!values.ok()) return values.status();
+      if (a > 1 && !values->empty() && !curve.empty()) (*attempt_starts)[t->name].push_back(curve.size());
+      curve.insert(curve.end(), values->begin(), values->end());
     }
-    auto values = impl_->store->LoadMetricValues(t->name, t->attempt, impl_->ObjectiveMetricFor(*j, t->definition_name));
-    if (!values.ok()) return values.status();
-    curve = std::move(values).value();
+    const size_t current_from = curve.size();
+    if (tracked || t->attempt == 0) {
+      curve.insert(curve.end(), t->curve.begin(), t->curve.end());
+    } else {
+      auto values = impl_->store->LoadMetricValues(t->name, t->attempt, metric);
+      if (!values.ok()) return values.status();
+      curve.insert(curve.end(), values->begin(), values->end());
+    }
+    if (attempt_starts && t->attempt > 1 && current_from > 0 && curve.size() > current_from) {
+      (*attempt_starts)[t->name].push_back(current_from);
+    }
   }
   return out;
 }

@@ -1014,9 +1014,13 @@ Page TrialPage(Source& src, const std::string& name, const PageOptions& o) {
        "</td></tr><tr><td>Model artifacts</td><td>" +
        Escape(Str(t.value("ModelArtifacts", Json::object()), "S3ModelArtifacts")) + "</td></tr></table></div></div>";
 
-  // Its learning curve, when it emitted the objective more than once.
+  // Its learning curve, when it emitted the objective more than once: every attempt's values, each
+  // later attempt's start marked (a resumed training job showed only its last attempt).
   if (auto curves = src.Curves(job, 0, name); curves.ok() && curves->contains("Curves") && (*curves)["Curves"].contains(name)) {
     Json one = {{"Curves", {{name, (*curves)["Curves"][name]}}}};
+    if (curves->contains("AttemptStarts") && (*curves)["AttemptStarts"].contains(name)) {
+      one["AttemptStarts"] = {{name, (*curves)["AttemptStarts"][name]}};
+    }
     TrialPoint self;
     self.name = name;
     self.status = status;
@@ -1045,7 +1049,13 @@ Page TrialPage(Source& src, const std::string& name, const PageOptions& o) {
   }
   b += " &middot; follow it with <code>hpo logs " + Escape(name + o.cli_flags) + " -f</code></p><pre class=\"log\">";
   if (tail) {
+    // Each attempt's lines under its own heading, as hpo logs prints them (a resumed training
+    // job's second attempt ran straight on from its first).
+    int64_t attempt = -1;
     for (const Json& line : *tail) {
+      const int64_t a = line.value("attempt", int64_t{0});
+      if (a != attempt && (attempt != -1 || a > 1)) b += "---- attempt " + std::to_string(a) + " ----\n";
+      attempt = a;
       const std::string host = Str(line, "host");  // a multi-host training job's
       b += (host.empty() ? "" : "[" + Escape(host) + "] ") + Escape(Str(line, "text")) + "\n";
     }

@@ -364,6 +364,26 @@ std::string CurvesChart(const Json& curves, const std::vector<TrialPoint>& trial
   std::string s = DrawFrame(f, x, CountTicks(x), y);
   std::string best_line;
   char buf[64];
+  // Where a later attempt of a training job begins (a curve of every attempt): a dashed line
+  // before its first value, named, so a resumed curve does not read as one run.
+  if (const Json* starts = curves.contains("AttemptStarts") && curves["AttemptStarts"].is_object()
+                               ? &curves["AttemptStarts"]
+                               : nullptr) {
+    for (const auto& [name, at] : starts->items()) {
+      if (!at.is_array()) continue;
+      for (size_t k = 0; k < at.size(); ++k) {
+        if (!at[k].is_number_unsigned()) continue;
+        const double xv = x(static_cast<double>(at[k].get<size_t>()) + 0.5);
+        std::snprintf(buf, sizeof buf, "%.1f", xv);
+        s += std::string("<line class=\"attempt\" x1=\"") + buf + "\" x2=\"" + buf + "\" y1=\"" +
+             std::to_string(f.top) + "\" y2=\"" + std::to_string(f.height - f.bottom) +
+             "\" stroke=\"#888\" stroke-dasharray=\"4 3\"><title>" + Escape(name) + ": attempt " +
+             std::to_string(k + 2) + " begins</title></line><text class=\"attempt\" x=\"" + buf + "\" y=\"" +
+             std::to_string(f.top + 12) + "\" font-size=\"10\" fill=\"#666\"> attempt " + std::to_string(k + 2) +
+             "</text>";
+      }
+    }
+  }
   for (const auto& [name, c] : curves["Curves"].items()) {
     if (!c.is_array() || c.empty()) continue;
     auto it = by_name.find(name);

@@ -1415,13 +1415,14 @@ constexpr size_t kMaxCurves = 1000;
 ApiResponse CurvesPage(Dispatcher& d, const std::string& job, size_t limit, const std::string& trial) {
   if (limit == 0 || limit > kMaxCurves) limit = kMaxCurves;
   std::string metric;
+  std::map<std::string, std::vector<size_t>> attempt_starts;  // one training job's: every attempt
   auto curves = d.WithCore([&](CoordinatorCore& c) {
     const TuningJob* j = c.FindJob(job);
     if (!j) return c.Curves(job);  // NotFound
     metric = j->objective_metric;
     if (!trial.empty()) {
       const std::set<std::string> one = {trial};
-      return c.Curves(job, &one);
+      return c.Curves(job, &one, &attempt_starts);
     }
     const std::vector<const Trial*> trials = c.TrialsOf(job);
     if (trials.size() <= limit) return c.Curves(job);
@@ -1434,6 +1435,10 @@ ApiResponse CurvesPage(Dispatcher& d, const std::string& job, size_t limit, cons
   if (!curves.ok()) return FromStatus(curves.status());
   Json out = {{"MetricName", metric}, {"Curves", Json::object()}};
   for (const auto& [trial, values] : *curves) out["Curves"][trial] = values;
+  if (!attempt_starts.empty()) {
+    out["AttemptStarts"] = Json::object();
+    for (const auto& [name, starts] : attempt_starts) out["AttemptStarts"][name] = starts;
+  }
   return Ok(out);
 }
 

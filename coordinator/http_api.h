@@ -35,8 +35,10 @@
 //                              {"events": [{id, time, kind, job, trial, message}], "next": N}
 //   GET  /hpo/v1/curves?job=NAME[&limit=N]  the objective's values of each training job, in
 //                              emission order: {"MetricName": M, "Curves": {"TRAINING-JOB": [...]}};
-//                              with limit, of the best N/4 and the newest others only; with
-//                              &trial=TRAINING-JOB, of that one only
+//                              with limit, of the best N/4 and the newest others only (their
+//                              current attempts); with &trial=TRAINING-JOB, of that one only,
+//                              every attempt's values one after another, and "AttemptStarts":
+//                              {"TRAINING-JOB": [index where attempt 2 begins, ...]}
 //
 // The web dashboard (coordinator/dashboard.h) is served on GET /ui/ (GET / and /ui redirect
 // there), from the same handlers in process. Where signatures are required a browser's request

@@ -360,6 +360,33 @@ TEST_F(DashboardTest, ATrainingJobPageShowsItsHistoryHyperparametersMetricsAndTh
   EXPECT_EQ(b.find("http-equiv=\"refresh\""), std::string::npos);
 }
 
+// A training job interrupted and resumed elsewhere: its page's curve has every attempt's values,
+// with where the second began marked, and its log tail heads each attempt's lines (it showed only
+// the last attempt's curve, under an axis that said epochs).
+TEST_F(DashboardTest, AResumedTrainingJobsPageShowsEveryAttemptsCurveAndLog) {
+  Register("w1", 1);
+  Register("w2", 1);
+  auto assigns = Only<proto::wire::AssignTrial>(Submit(coretest::Spec("resumed", "Random", 1, 1)));
+  ASSERT_EQ(assigns.size(), 1u);
+  const auto a = assigns[0];
+  const std::string first = core_->FindTrial(a.trial)->worker_id;
+  Log(first, a, {"epoch 1", "epoch 2", "epoch 3"});
+  Emit(first, a, {0.9, 0.8, 0.7});
+  auto again = Only<proto::wire::AssignTrial>(EndWith(first, a.trial, a.attempt, "Interrupted", "spot interruption"));
+  ASSERT_EQ(again.size(), 1u);
+  const auto& b = again[0];
+  ASSERT_EQ(b.attempt, 2u);
+  const std::string second = core_->FindTrial(a.trial)->worker_id;
+  Log(second, b, {"resumed from epoch 3", "epoch 4"});
+  Emit(second, b, {0.6, 0.5});
+  Exit(second, b, "Completed");
+  dashboard::Page p = Get("/ui/trials/" + a.trial);
+  ASSERT_EQ(p.status, 200);
+  EXPECT_NE(p.body.find("(Completed, 5 values)"), std::string::npos) << "every attempt's values";
+  EXPECT_NE(p.body.find("attempt 2 begins"), std::string::npos) << p.body;
+  EXPECT_NE(p.body.find("epoch 3\n---- attempt 2 ----\nresumed from epoch 3\n"), std::string::npos) << p.body;
+}
+
 // A two-host training job's log tail tags each line with its host, and counts what it read (the
 // line numbers are each host's own).
 TEST_F(DashboardTest, AMultiHostTrainingJobsLogTailNamesEachLinesHost) {
