@@ -160,7 +160,8 @@ std::string ChatBody(const std::string& url, const std::string& text) {
   auto is = [&](const std::string& domain) {
     return host == domain || (host.size() > domain.size() && host.ends_with("." + domain));
   };
-  const std::string path = url.substr(std::min(url.size(), from + host.size()));
+  std::string path = url.substr(std::min(url.size(), from + host.size()));
+  path = path.substr(0, path.find_first_of("?#"));  // .../slack?wait=true is still the /slack form
   auto dump = [](const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); };
   if ((is("discord.com") || is("discordapp.com")) && !path.ends_with("/slack")) {
     std::string content = text;

@@ -501,6 +501,8 @@ TEST(ChatBodyTest, EachChatGetsTheShapeItTakes) {
   EXPECT_EQ(Json::parse(ChatBody("https://discord.com/api/webhooks/1/abc", line)), Json({{"content", line}}));
   EXPECT_EQ(Json::parse(ChatBody("https://PTB.Discordapp.com/api/webhooks/1/abc", line)), Json({{"content", line}}));
   EXPECT_EQ(Json::parse(ChatBody("https://discord.com/api/webhooks/1/abc/slack", line)), Json({{"text", line}}));
+  EXPECT_EQ(Json::parse(ChatBody("https://discord.com/api/webhooks/1/abc/slack?wait=true", line)), Json({{"text", line}}));
+  EXPECT_EQ(Json::parse(ChatBody("https://discord.com/api/webhooks/1/abc?wait=true", line)), Json({{"content", line}}));
   EXPECT_EQ(Json::parse(ChatBody("https://hooks.slack.com/services/T/B/x", line)), Json({{"text", line}}));
   EXPECT_EQ(Json::parse(ChatBody("https://example.webhook.office.com/webhookb2/x", line)), Json({{"text", line}}));
   EXPECT_EQ(Json::parse(ChatBody("http://127.0.0.1:8080/chat", line)), Json({{"text", line}}));
