@@ -87,7 +87,7 @@ constexpr const char* kSeedJob = R"json({
   },
   "TrainingJobDefinition": {
     "AlgorithmSpecification": {
-      "TrainingImage": "file://trainers/sklearn_gbt.py", "TrainingInputMode": "File",
+      "TrainingImage": "file:///opt/trainers/sklearn_gbt.py", "TrainingInputMode": "File",
       "MetricDefinitions": [{"Name": "validation:auc", "Regex": "validation-auc:([0-9.]+)"}]},
     "RoleArn": "arn:aws:iam::123456789012:role/fuzz",
     "OutputDataConfig": {"S3OutputPath": "file:///tmp/hpo-api-fuzz"},
