@@ -669,9 +669,10 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
       if (t->gang.empty() && proto::wire::IsCannotStartReason(m.failure_reason, wid)) {
         // Every worker that can serve it could not run its program (or pull its image): more
         // likely the training job's program is what is missing (a mistyped path, an interpreter
-        // no worker has, an image in a registry none can reach) than every worker. The refusals do not rest the workers (every worker rested after three such
-        // training jobs, and the tuning job stalled); the attempt fails as an infrastructure
-        // error, which RetryStrategy retries (a worker that can run it may have come by then).
+        // no worker has, an image in a registry none can reach) than every worker. The refusals
+        // do not rest the workers (every worker rested after three such training jobs, and the
+        // tuning job stalled); the attempt fails as an infrastructure error, which RetryStrategy
+        // retries (a worker that can run it may have come by then).
         std::string who;
         for (const auto& id : t->setup_refused_by) {
           who += (who.empty() ? "" : ", ") + id;
