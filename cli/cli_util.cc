@@ -30,7 +30,7 @@ void ResolveImages(proto::TuningJobSpec& spec, const fs::path& spec_dir) {
   auto fix = [&](proto::TrainingJobDefinition& d) {
     if (!d.algorithm_specification || !d.algorithm_specification->training_image) return;
     std::string& img = *d.algorithm_specification->training_image;
-    if (img.rfind("file://", 0) == 0 && img.size() > 7 && img[7] != '/') {
+    if (proto::IsRelativeFileImage(img)) {
       img = "file://" + fs::weakly_canonical(spec_dir / img.substr(7)).string();
     }
   };
@@ -185,9 +185,8 @@ std::vector<std::string> LocalProgramNotes(const proto::TuningJobSpec& spec, con
     const std::string def = d->definition_name.value_or("");
     notes.push_back("the training program " + program + (def.empty() ? "" : " (training job definition " + def + ")") +
                     " " + wrong + " on this machine: each worker must have it at that path, or its training jobs " +
-                    "fail" + (image.rfind("file://", 0) == 0 && image.size() > 7 && image[7] != '/'
-                                  ? " (" + image + " is taken from the spec's directory)"
-                                  : std::string()));
+                    "fail" + (proto::IsRelativeFileImage(image) ? " (" + image + " is taken from the spec's directory)"
+                                                                : std::string()));
   }
   return notes;
 }

@@ -279,7 +279,7 @@ void AddConvertCommand(CLI::App& app) {
       for (const auto* d : p->document.spec.Definitions()) {
         const auto& as = d->algorithm_specification;
         const std::string image = as && as->training_image ? *as->training_image : "";
-        if (image.rfind("file://", 0) != 0 || (image.size() > 7 && image[7] == '/')) continue;
+        if (!proto::IsRelativeFileImage(image)) continue;
         std::cerr << a->file << ": note: TrainingImage " << image
                   << " is relative to the spec file's directory: hpo submit and hpo run resolve it, but a coordinator "
                      "refuses it from the aws CLI or boto3; to send it so, make it absolute (file:///...)\n";

@@ -139,23 +139,19 @@ void CoordinatorCore::Impl::BuildNotice(PendingNotice& p) {
 }
 
 void CoordinatorCore::Impl::NoteState(const std::string& key, const StateChange& change, std::string state) {
-  auto last = pending_last.find(key);
-  const std::string* before = nullptr;
-  if (last != pending_last.end() && pending[last->second].built) {
-    before = &pending[last->second].state;
-  } else if (last == pending_last.end()) {
-    if (auto n = notified.find(key); n != notified.end()) before = &n->second;
-  }
-  if (last != pending_last.end() && !pending[last->second].built) {
-    // A MarkChanged entry of this step, not built yet: it becomes this state's, built now.
+  if (auto last = pending_last.find(key); last != pending_last.end()) {
     PendingNotice& p = pending[last->second];
-    p.state = std::move(state);
-    BuildNotice(p);
-    return;
-  }
-  if (before && *before == state) {
-    if (last != pending_last.end()) pending[last->second].stale = true;
-    return;
+    if (!p.built) {  // a MarkChanged entry of this step: it becomes this state's, built now
+      p.state = std::move(state);
+      BuildNotice(p);
+      return;
+    }
+    if (p.state == state) {  // the same state saved again: built again at the flush
+      p.stale = true;
+      return;
+    }
+  } else if (auto n = notified.find(key); n != notified.end() && n->second == state) {
+    return;  // told already
   }
   PendingNotice p{key, change, std::move(state), {}, false, false, ""};
   BuildNotice(p);
@@ -549,7 +545,7 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
     for (size_t i = 0; i < defs.size(); ++i) {
       const auto& as = defs[i]->algorithm_specification;
       const std::string image = as && as->training_image ? *as->training_image : "";
-      if (image.rfind("file://", 0) != 0 || (image.size() > 7 && image[7] == '/')) continue;
+      if (!proto::IsRelativeFileImage(image)) continue;
       const bool api = spelling == proto::Spelling::kApi;
       const std::string where =
           (written.training_job_definition ? std::string(api ? "TrainingJobDefinition" : "spec.trainingJobDefinition")

@@ -467,4 +467,10 @@ struct ListTrainingJobsResponse {
   bool operator==(const ListTrainingJobsResponse&) const = default;
 };
 
+// A trainingImage of the form file://RELATIVE/PATH: a program beside the spec file, which only
+// the spec file's directory resolves (hpo submit and hpo run do; the coordinator cannot).
+inline bool IsRelativeFileImage(const std::string& image) {
+  return image.rfind("file://", 0) == 0 && image.size() > 7 && image[7] != '/';
+}
+
 }  // namespace hpo::proto
