@@ -792,6 +792,8 @@ void Run(const RunArgs& a) {
   int64_t start = dispatcher.Now();
   std::string last_line;
   int64_t last_printed_ms = 0;  // not a terminal: a line when a count changes, else every 30 s
+  std::string said_waiting;     // the waiting reason last printed (printed again when it changes)
+  constexpr int64_t kWaitingSaidAfterMs = 3000;
   int handled_signals = 0;
   bool leaving = false, left = false;  // SIGHUP: the job is left InProgress, to be resumed
   int64_t leave_by_ms = 0;
@@ -817,9 +819,12 @@ void Run(const RunArgs& a) {
         break;
       }
     }
-    int64_t running = 0;
+    int64_t running = 0, active = 0;  // active: started, or assigned to a worker and starting
     auto d = dispatcher.WithCore([&](coordinator::CoordinatorCore& c) {
-      for (const auto* t : c.TrialsOf(name)) running += t->Active() && t->started ? 1 : 0;
+      for (const auto* t : c.TrialsOf(name)) {
+        running += t->Active() && t->started ? 1 : 0;
+        active += t->Active() ? 1 : 0;
+      }
       return c.Describe(name, dispatcher.Now());
     });
     if (!leaving && g_hangups.load() > 0 && handled_signals == 0) {
@@ -852,10 +857,12 @@ void Run(const RunArgs& a) {
     if (st == "Completed" || st == "Failed" || st == "Stopped") break;
     // Once every local worker has registered, a type none of them can ever serve will not run
     // here: say so instead of waiting forever.
-    std::string never;
+    std::string never, waiting;
+    int64_t waiting_since = 0;
     dispatcher
         .WithCore([&](coordinator::CoordinatorCore& c) {
           const coordinator::TuningJob* j = c.FindJob(name);
+          if (j) waiting = j->waiting_reason, waiting_since = j->waiting_since_ms;
           // A reason from before the workers registered ("no worker is registered") is stale: it
           // refused a job under load (CI) that the next scheduling pass would have placed.
           if (j && static_cast<int>(c.Workers().size()) == nworkers &&
@@ -867,6 +874,17 @@ void Run(const RunArgs& a) {
         })
         .ok();
     if (!never.empty()) cannot_run_here(never);
+    // Nothing runs and nothing will until something changes (a worker rests after failed starts,
+    // or is cordoned): the counts alone read as a hang. Say why once it has lasted a moment, and
+    // again when the reason changes.
+    if (active == 0 && !waiting.empty() && waiting_since > 0 && dispatcher.Now() - waiting_since >= kWaitingSaidAfterMs &&
+        waiting != said_waiting) {
+      std::cerr << (tty ? "\r\033[K" : "") << "hpo: nothing runs: " << waiting << "\n";
+      if (tty) std::cerr << last_line << std::flush;
+      said_waiting = waiting;
+    } else if (waiting.empty() && !said_waiting.empty()) {
+      said_waiting.clear();
+    }
   }
   if (tty) std::cerr << "\n";
   shutdown();

@@ -687,6 +687,9 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
                           : said.rfind("cannot pull trainingImage ", 0) == 0
                               ? "; check the image's name and the workers' access to its registry, or map it to a "
                                 "program on the workers (hpo worker --image NAME=COMMAND; hpo run --image)"
+                          : said.find("s3://") != std::string::npos
+                              ? "; check the workers' S3 endpoint (hpo worker --s3-endpoint, AWS_ENDPOINT_URL_S3) "
+                                "and credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE)"
                               : ""),
                      now, wid);
         return true;

@@ -485,15 +485,18 @@ void WorkerAgent::Impl::PollTrials() {
         const bool client = IsClientError(mounts.status());
         x.status = client ? "Failed" : "InfraError";
         x.secondary_status = "Failed";
-        // This worker's lack of S3 (no credentials, a bad endpoint), or of the image's registry (a
-        // name that does not resolve, no network to it): a refusal to start it, which the
-        // coordinator takes elsewhere, and forgives when every worker refuses (as they all do in
-        // hpo run, whose workers share one environment: they rested for minutes, and every other
-        // tuning job waited with them).
+        // This worker's lack of S3 (no credentials, a bad endpoint, an S3 service it cannot reach
+        // or that refuses its credentials: the S3 client's Unavailable, which names an s3:// URI),
+        // or of the image's registry (a name that does not resolve, no network to it): a refusal
+        // to start it, which the coordinator takes elsewhere, and forgives when every worker
+        // refuses (as they all do in hpo run, whose workers share one environment: they rested for
+        // minutes, and every other tuning job waited with them).
         const std::string& said = mounts.status().message();
+        const bool no_s3 = said.find(agent_detail::kNoS3) != std::string::npos ||
+                           (mounts.status().code() == StatusCode::kUnavailable && said.find("s3://") != std::string::npos);
         x.failure_reason = proto::wire::SanitizeText(
             client ? "ClientError: " + said
-            : said.find(agent_detail::kNoS3) != std::string::npos || said.rfind(agent_detail::kCannotPull, 0) == 0
+            : no_s3 || said.rfind(agent_detail::kCannotPull, 0) == 0
                 ? proto::wire::CannotStartReason(opt.worker_id, said)
                 : "InternalServerError: " + said,
             1024);

@@ -2770,4 +2770,59 @@ TEST_F(CliTest, AMisspeltInstanceTypeIsRefusedWithTheClosestOneAndAnOwnTypePasse
   EXPECT_EQ(o.exit_code, 0) << o.err;
 }
 
+// An S3 service no worker can reach (a wrong AWS_ENDPOINT_URL, a network without a route to it)
+// is the workers' lack, not a broken worker: each training job fails as an InternalServerError
+// that says what to check, and no worker rests. Three such failures rested hpo run's workers for
+// a minute, doubling, while the job stood at "0 running".
+TEST_F(CliTest, RunWithAnS3EndpointNoWorkerReachesRestsNoWorker) {
+  std::string spec = Slurp(ScriptJob("nos3", "#!/bin/sh\necho loss=$SM_HP_X\n", 3, 1));
+  const std::string local = "\"file://" + (dir_ / "out").string() + "\"";
+  spec.replace(spec.find(local), local.size(), "\"s3://hpo-bucket/out\"");
+  Spit(dir_ / "nos3.json", spec);
+  ::setenv("AWS_ACCESS_KEY_ID", "hpo-test", 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", "hpo-test-secret", 1);
+  ::setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1", 1);  // nothing listens there
+  const std::string state = (dir_ / "st").string();
+  Outcome o = Hpo({"run", (dir_ / "nos3.json").string(), "--state-dir", state, "--workers", "2"});
+  EXPECT_EQ(o.exit_code, 1) << o.err;
+  EXPECT_NE(o.out.find("no worker could start it (every worker that can serve it refused: local-1, local-2): "
+                       "OutputDataConfig.S3OutputPath cannot be used (S3 ListObjectsV2 s3://hpo-bucket/out/"),
+            std::string::npos)
+      << o.out;
+  EXPECT_NE(o.out.find("check the workers' S3 endpoint"), std::string::npos) << o.out;
+  Outcome events = Hpo({"events", "nos3", "--state-dir", state});
+  EXPECT_EQ(events.out.find("WorkerResting"), std::string::npos) << events.out;
+}
+
+// A worker that rests after infrastructure errors leaves hpo run with nothing to run: its
+// progress line read "0 running" for a minute, as a hang would. It says why (the rest's reason)
+// once that has lasted a moment. The container runtime here fails every `run` (exit 126, as an
+// OCI runtime that cannot create a container does): an infrastructure error each time.
+TEST_F(CliTest, RunSaysWhyNothingRunsWhileItsWorkerRests) {
+  fs::create_directories(dir_ / "bin");
+  const fs::path runtime = Write("bin/podman",
+                                 "#!/bin/sh\ncase \"$1\" in\n  run) echo 'Error: OCI runtime error: cannot set limits' >&2; "
+                                 "exit 126;;\nesac\nexit 0\n");
+  fs::permissions(runtime, fs::perms::owner_all);
+  std::string spec = Slurp(ScriptJob("rests", "#!/bin/sh\necho loss=$SM_HP_X\n", 6, 1));
+  const std::string trainer = "\"file://" + (dir_ / "rests.sh").string() + "\"";
+  spec.replace(spec.find(trainer), trainer.size(), "\"localhost/hpo-trainer:1\"");
+  Spit(dir_ / "rests.json", spec);
+  const fs::path log = dir_ / "run.log";
+  const pid_t run = Spawn(log, {"run", (dir_ / "rests.json").string(), "--state-dir", (dir_ / "st").string(),
+                                "--workers", "1", "--container-runtime", runtime.string()});
+  const bool said = WaitForText(log, "hpo: nothing runs: waiting for a free worker that can serve ml.m5.large; worker "
+                                     "local-1 rests (3 infrastructure errors in a row, the last: InternalServerError: "
+                                     "the container runtime podman failed (exit 126)",
+                                300);
+  ::kill(run, SIGINT);
+  ::kill(run, SIGINT);
+  int status = 0;
+  ::waitpid(run, &status, 0);
+  EXPECT_TRUE(said) << Slurp(log);
+  const std::string text = Slurp(log);
+  const size_t first = text.find("hpo: nothing runs:");
+  EXPECT_EQ(text.find("hpo: nothing runs:", first + 1), std::string::npos) << "said once while it lasts:\n" << text;
+}
+
 }  // namespace
