@@ -52,7 +52,18 @@ std::atomic<int> g_signals{0};
 std::atomic<int> g_hangups{0};  // SIGHUP: the coordinator re-reads its allow-list and credentials
 std::atomic<int> g_usr1{0};     // SIGUSR1: a spot worker's interruption notice
 
-void OnSignal(int) { g_signals.fetch_add(1); }
+// When the first stopping signal arrived, on CLOCK_REALTIME (0: none yet): a worker's training
+// programs that end after it got the signal too (worker::AgentOptions::stop_signal_unix_ns).
+std::atomic<int64_t> g_first_signal_ns{0};
+static_assert(std::atomic<int64_t>::is_always_lock_free, "set in a signal handler");
+
+void OnSignal(int) {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);  // async-signal-safe
+  int64_t none = 0;
+  g_first_signal_ns.compare_exchange_strong(none, static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec);
+  g_signals.fetch_add(1);
+}
 void OnHangup(int) { g_hangups.fetch_add(1); }
 void OnUsr1(int) { g_usr1.fetch_add(1); }
 
@@ -71,6 +82,10 @@ using coordinator::IsLoopbackHost;
 void WarnIfOthersCanRead(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0 || (st.st_mode & 077) == 0) return;
+  // Readable by its group only, on a file this process cannot change (a Kubernetes Secret volume:
+  // read-only, mode 0440 for the pod's fsGroup): as it was given, and the advice could not be
+  // followed. Readable by every user, it is said whatever the mount.
+  if ((st.st_mode & 007) == 0 && ::access(path.c_str(), W_OK) != 0) return;
   char mode[8];
   std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
   LogLine("hpo: warning: " + path + " holds secrets and is readable by other users (mode " + mode +
@@ -1403,6 +1418,7 @@ void Worker(const WorkerArgs& a) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGUSR1, &sa, nullptr);
   }
+  o.stop_signal_unix_ns = &g_first_signal_ns;
   std::atomic<bool> stop{false}, done{false};
   worker::WorkerAgent agent(o);
   std::thread watcher([&] {

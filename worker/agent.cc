@@ -443,6 +443,17 @@ static std::vector<fs::path> CheckpointDirsOf(const fs::path& trial) {
   return dirs;
 }
 
+// Whether an attempt of the training job at `trial` kept a model whose upload failed
+// (agent_detail::kNotUploaded): the only copy, removed by hand, never by the log sweep.
+static bool HoldsNotUploaded(const fs::path& trial) {
+  std::error_code ec;
+  for (fs::directory_iterator e(trial, ec), end; !ec && e != end; e.increment(ec)) {
+    std::error_code ec2;
+    if (fs::exists(e->path() / agent_detail::kNotUploaded, ec2)) return true;
+  }
+  return false;
+}
+
 void WorkerAgent::Impl::SweepOldTrialLogs(int64_t now) {
   log_swept = true;
   last_log_sweep_ms = now;
@@ -462,7 +473,7 @@ void WorkerAgent::Impl::SweepOldTrialLogs(int64_t now) {
     const auto horizon = fs::file_time_type::clock::now() - std::chrono::milliseconds(retention_ms);
     std::vector<fs::path> old;
     for (const auto& dir : candidates) {
-      if (!CheckpointDirsOf(dir).empty()) continue;
+      if (!CheckpointDirsOf(dir).empty() || HoldsNotUploaded(dir)) continue;
       std::error_code e2;
       bool recent = false;
       for (fs::recursive_directory_iterator f(dir, e2), fend; !e2 && f != fend && !recent; f.increment(e2)) {

@@ -125,6 +125,13 @@ struct AgentOptions {
   // the worker: the coordinator is told, every running trial gets SIGTERM and its grace period
   // and ends Interrupted (re-queued by the coordinator without spending a retry).
   bool spot = false;
+  // When the signal that stops this worker's process arrived, on CLOCK_REALTIME in ns (0: not
+  // yet; null: not watched), set by the process's signal handler before the agent hears of the
+  // stop (Run's `stop`, polled). A batch system (scancel, the end of a Slurm allocation) or a
+  // service manager signals every process of the job at once: a training program that ends after
+  // it, even exiting 0 (SageMaker's contract: save on SIGTERM, exit), was cut short by it and
+  // ends Interrupted, to run again elsewhere; and no queued training job starts after it.
+  const std::atomic<int64_t>* stop_signal_unix_ns = nullptr;
   std::string notice_file;  // "" = none; watched every tick
   std::string notice_url;   // "" = none; polled every notice_poll_ms (worker/spot_notice.h)
   int64_t notice_poll_ms = 5000;

@@ -91,8 +91,12 @@ inline bool OutsideTerm(const ExitInfo& e) {
 // itself meanwhile (exit 0 as the notice came) completed: its report says Completed, and its
 // model is uploaded. (The upload once judged by the notice alone and left a Completed training
 // job without its model.)
-inline bool EndedInterrupted(const ExitInfo& e, bool interrupted) {
-  return interrupted && (e.stopped_by_us || OutsideTerm(e));
+// `signalled`: the signal that stops the worker's process had arrived when the program's end was
+// noticed (AgentOptions::stop_signal_unix_ns): it reached the program too, which ended by it
+// however it exited (a SageMaker trainer saves on SIGTERM and exits 0: it read as Completed, with
+// no objective, and never ran again).
+inline bool EndedInterrupted(const ExitInfo& e, bool interrupted, bool signalled = false) {
+  return (interrupted && (e.stopped_by_us || OutsideTerm(e))) || (signalled && !e.stopped_by_us);
 }
 // Whether a signal ended the program (in a container: the runtime's 128+N), which may have cut
 // off a file it was writing (worker/checkpoints.h SyncPass::kKilled).
@@ -140,6 +144,9 @@ inline std::optional<proto::TrainingJobDefinition> DefinitionOf(const proto::wir
 // What S3() says when this worker has no S3 access (credentials, endpoint): its lack, not the
 // training job's fault.
 inline constexpr const char* kNoS3 = "this worker cannot use S3";
+// Under an attempt's directory: the model and output of a completed program whose upload failed
+// (model/, output/), kept in place of the /opt/ml tree that goes, until removed by hand.
+inline constexpr const char* kNotUploaded = "not-uploaded";
 // How PullImage's failures begin (worker/container.h): one that is not the image's own fault (a
 // registry this worker cannot reach) is this worker's lack too.
 inline constexpr const char* kCannotPull = "cannot pull trainingImage ";
@@ -312,6 +319,9 @@ struct WorkerAgent::Impl {
     }
     bool network_isolation = false;
     bool compress_output = true;
+    // Its program completed and its artifacts could not be uploaded: its model and output move to
+    // attempt_dir/kNotUploaded instead of going with the tree (the only copy of the trained model).
+    bool keep_outputs = false;
     TrialLayoutSpec layout;
     std::vector<std::string> argv;
     std::vector<BindMount> mounts;  // root on /opt/ml, checkpoints (not channels)
@@ -715,6 +725,19 @@ struct WorkerAgent::Impl {
                     const std::shared_ptr<std::atomic<bool>>& revoked);
 
   static bool Ready(const auto& future);
+  // Whether the signal that stops this process had arrived by `unix_ns` (AgentOptions::
+  // stop_signal_unix_ns); `unix_ns` 0: by now.
+  // A stopping signal still pending (sent, its handler yet to run on one of this process's
+  // threads: the thread that noticed the program's end may get there first) counts as arrived.
+  bool Signalled(int64_t unix_ns = 0) const {
+    if (!opt.stop_signal_unix_ns) return false;
+    const int64_t at = opt.stop_signal_unix_ns->load();
+    if (at != 0) return unix_ns == 0 || at <= unix_ns;
+    sigset_t pending;
+    sigemptyset(&pending);
+    return ::sigpending(&pending) == 0 && (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1 ||
+                                           sigismember(&pending, SIGHUP) == 1);
+  }
 
   void PollTrials();
   // The report of a program that has ended (`outside_term`: killed by a SIGTERM hpo did not send,
@@ -735,8 +758,9 @@ struct WorkerAgent::Impl {
   void KeepPendingExit(const Key& key, const Run& r);
   // The uploads are done: r.ended, amended with their outcome, goes to the coordinator.
   void FinishExit(const Key& key, Run& r);
-  // A Completed report whose uploads failed: Failed (ClientError) or InfraError, naming what.
-  static void UploadFailed(proto::wire::TrialExited& x, const Status& up);
+  // A Completed report whose uploads failed: Failed (ClientError) or InfraError, naming what;
+  // `kept`: where the model and output stay on this worker ("" when they do not).
+  static void UploadFailed(proto::wire::TrialExited& x, const Status& up, const std::string& kept = "");
 
   // ---- messages
   // ----------------------------------------------------------------------------------

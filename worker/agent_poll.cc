@@ -220,12 +220,14 @@ proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& e
     x.status = "Failed";
     x.secondary_status = "Failed";
     x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
-  } else if (agent_detail::EndedInterrupted(exit, r.interrupted->load())) {
+  } else if (agent_detail::EndedInterrupted(exit, r.interrupted->load(), Signalled(exit.ended_unix_ns))) {
     x.status = "Interrupted";
     x.secondary_status = "Interrupted";
+    // (Before the worker's loop heard of its own signal, the stop has no reason yet.)
+    const std::string why =
+        r.stop_reason.empty() ? "Interrupted: the worker " + opt.worker_id + " is shutting down" : r.stop_reason;
     x.failure_reason = proto::wire::SanitizeText(
-        exit.stopped_by_us ? r.stop_reason
-                            : r.stop_reason + " (the signal that stopped the worker reached the training program first)",
+        exit.stopped_by_us ? why : why + " (the signal that stopped the worker reached the training program first)",
         1024);
   } else if (!r.stop_reason.empty() && exit.stopped_by_us) {
     x.status = "Stopped";
@@ -374,16 +376,17 @@ void WorkerAgent::Impl::KeepPendingExit(const Key& key, const Run& r) {
   }
 }
 
-void WorkerAgent::Impl::UploadFailed(proto::wire::TrialExited& x, const Status& up) {
+void WorkerAgent::Impl::UploadFailed(proto::wire::TrialExited& x, const Status& up, const std::string& kept) {
   const bool client = IsClientError(up);
   x.status = client ? "Failed" : "InfraError";
   x.secondary_status = "Failed";
   // Messages that name what could not be uploaded (checkpoints, output/intermediate) say so.
   const bool named = up.message().rfind("cannot upload", 0) == 0;
-  x.failure_reason = proto::wire::SanitizeText((client ? "ClientError: " : "InternalServerError: ") +
-                                                   (named ? "" : std::string("cannot upload the artifacts: ")) +
-                                                   up.message(),
-                                               1024);
+  const std::string where = kept.empty() ? "" : " (" + kept + ")";
+  x.failure_reason = proto::wire::SanitizeText(
+      (client ? "ClientError: " : "InternalServerError: ") +
+          (named ? up.message() + where : "cannot upload the artifacts" + where + ": " + up.message()),
+      1024);
 }
 
 void WorkerAgent::Impl::FinishExit(const Key& key, Run& r) {
@@ -404,7 +407,18 @@ void WorkerAgent::Impl::FinishExit(const Key& key, Run& r) {
     if (!uploaded.ok()) {
       const Status& up = uploaded.status();
       Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": uploading failed: " + up.message());
-      if (x.status == "Completed") UploadFailed(x, up);
+      if (x.status == "Completed") {
+        // The trained model is nowhere else: it stays here, and the reason says where.
+        // (A failed last checkpoint upload comes after the model's, which went up.)
+        const bool model_up = up.message().rfind("cannot upload the checkpoints", 0) == 0;
+        r.keep_outputs = !opt.keep_trial_files && !model_up;
+        UploadFailed(x, up,
+                     model_up ? std::string()
+                     : opt.keep_trial_files
+                         ? "its model and output stay on worker " + opt.worker_id + " in " + r.root
+                         : "its model and output stay on worker " + opt.worker_id + " in " +
+                               (fs::path(r.attempt_dir) / agent_detail::kNotUploaded).string());
+      }
     } else if (!uploaded->model.empty()) {
       where = "; uploaded " + uploaded->model + " and " + uploaded->output_data +
               (uploaded->merged.empty() ? "" : " (" + uploaded->merged + ")");
@@ -450,8 +464,12 @@ void WorkerAgent::Impl::PollTrials() {
         done.push_back(key);
       }
     };
+    // The signal that stops this worker has come and its loop has yet to hear: what has not
+    // started stays so (the stop hands it back as not started). Started, it ran for a moment and
+    // came back Interrupted (37 ms after a scancel, in a user's pass).
+    const bool hold = r.stop_reason.empty() && Signalled();
     if (r.queued) {  // assigned ahead: its slot frees when its predecessor's program ends
-      if (r.stop_reason.empty() && PredecessorRunning(r.after)) continue;
+      if (hold || (r.stop_reason.empty() && PredecessorRunning(r.after))) continue;
       if (r.stop_reason.empty() && !LeaseFresh()) continue;  // fenced: see lease_anchor_ms
       r.queued = false;
       if (r.stop_reason.empty()) r.deadline_ms = Deadline(r.assign);
@@ -461,7 +479,7 @@ void WorkerAgent::Impl::PollTrials() {
       }
     }
     if (r.awaits_lease) {  // ready to start when its assignment came (Run::awaits_lease)
-      if (r.stop_reason.empty() && !LeaseFresh()) continue;
+      if (hold || (r.stop_reason.empty() && !LeaseFresh())) continue;
       r.awaits_lease = false;
       start_unstaged();
       continue;
@@ -469,7 +487,7 @@ void WorkerAgent::Impl::PollTrials() {
     if (r.staging.valid()) {  // data staging
       if (!Ready(r.staging)) continue;
       // Staged: it starts under a fresh lease (Run::awaits_lease); the staged data waits.
-      if (r.stop_reason.empty() && !LeaseFresh()) continue;
+      if (hold || (r.stop_reason.empty() && !LeaseFresh())) continue;
       auto mounts = r.staging.get();
       if (!r.preflight_note->empty()) {
         std::lock_guard<std::mutex> lock(r.mu);
@@ -593,8 +611,18 @@ void WorkerAgent::Impl::PollTrials() {
     // job sent to this worker failed for want of space.
     if (ReleasesCheckpoints()) held_checkpoints.insert(k.first);
     if (!opt.keep_trial_files) {
-      (void)background.Post([root = it->second->root, hosts = it->second->attempt_dir + "/hosts"] {
+      (void)background.Post([root = it->second->root, hosts = it->second->attempt_dir + "/hosts",
+                             kept = it->second->keep_outputs
+                                        ? (fs::path(it->second->attempt_dir) / agent_detail::kNotUploaded).string()
+                                        : std::string()] {
         std::error_code ec;
+        if (!kept.empty()) {  // the model and output whose upload failed move out of the tree first
+          fs::create_directories(kept, ec);
+          for (const char* part : {"model", "output"}) {
+            std::error_code mv;
+            if (fs::exists(fs::path(root) / part, mv)) fs::rename(fs::path(root) / part, fs::path(kept) / part, mv);
+          }
+        }
         fs::remove_all(root, ec);
         fs::remove(hosts, ec);  // the /etc/hosts it saw
       });

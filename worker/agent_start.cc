@@ -237,7 +237,9 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
       // (Evicted: only if the stop ended it; a program that completed first reports Completed.)
       const bool was_evicted = evicted->load() && exit.stopped_by_us;
       const bool runs_again =
-          ((agent_detail::EndedInterrupted(exit, interrupted->load()) || was_evicted) && !spec.Gang()) || never_ran;
+          ((agent_detail::EndedInterrupted(exit, interrupted->load(), Signalled(exit.ended_unix_ns)) || was_evicted) &&
+           !spec.Gang()) ||
+          never_ran;
       // Completed, and its model goes up: the training job says Uploading from here (the loop
       // tells the coordinator, unless the report it has by then says otherwise).
       if (artifacts && spec.primary && !runs_again && exit.exit_code == 0 && !exit.stopped_by_us) {

@@ -288,10 +288,19 @@ Result<int> RemoveStaleContainers(const ContainerConfig& config, const std::stri
     return Status::Unavailable(config.runtime + " ps failed (exit " + std::to_string(listed->exit_code) +
                                "): " + listed->LastLine());
   }
+  // The IDs alone (hex, 12 characters or the full 64): the tool's output has its stderr too, and
+  // rootless podman warns there ("\"/\" is not a shared mount ..."); its words were taken for 69
+  // container IDs, said as removed, and given to `rm -f` (where any word could prefix-match a
+  // container that is not ours).
   std::vector<std::string> ids;
   std::stringstream ss(listed->output);
-  std::string id;
-  while (ss >> id) ids.push_back(id);
+  for (std::string line; std::getline(ss, line);) {
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+    const bool hex = line.size() >= 12 && line.size() <= 64 && std::all_of(line.begin(), line.end(), [](char ch) {
+                       return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+                     });
+    if (hex) ids.push_back(line);
+  }
   if (ids.empty()) return 0;
   std::vector<std::string> rm = {config.binary, "rm", "-f"};
   rm.insert(rm.end(), ids.begin(), ids.end());

@@ -1982,6 +1982,25 @@ TEST_F(CliTest, ACredentialsFileOthersCanReadIsWarnedAbout) {
   EXPECT_NE(o.err.find(creds.string() + " holds secrets and is readable by other users (mode 0644); chmod 600"),
             std::string::npos)
       << o.err;
+
+  // Readable by its group on a read-only mount (a Kubernetes Secret with an fsGroup: 0440), it is
+  // as given, and `chmod 600` cannot be done: no warning. (A user's pass emulating kubelet's layout.)
+  const fs::path secret = dir_ / "secret";
+  fs::create_directories(secret);
+  Spit(secret / "creds", "AKIDEXAMPLE secretsecret\n");
+  fs::permissions(secret / "creds", fs::perms::owner_read | fs::perms::group_read);
+  if (::mount(secret.c_str(), secret.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+    GTEST_SKIP() << "cannot bind-mount (needs root)";
+  }
+  const int ro = ::mount(nullptr, secret.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr);
+  const hpo::testing::LoopbackSocket busy = hpo::testing::BindLoopback(/*backlog=*/1);
+  o = Hpo({"coordinator", "--listen", "tcp://127.0.0.1:0", "--http", "127.0.0.1:" + std::to_string(busy.port),
+           "--credentials", (secret / "creds").string(), "--state-dir", (dir_ / "state2").string()});
+  ::close(busy.fd);
+  ::umount2(secret.c_str(), MNT_DETACH);
+  ASSERT_EQ(ro, 0) << "cannot make the bind mount read-only";
+  EXPECT_EQ(o.exit_code, 3) << o.err;
+  EXPECT_EQ(o.err.find("holds secrets"), std::string::npos) << o.err;
 }
 
 // An operator pass: workers kept every training job's trial.log forever, even after hpo delete.
@@ -2823,6 +2842,37 @@ TEST_F(CliTest, RunSaysWhyNothingRunsWhileItsWorkerRests) {
   const std::string text = Slurp(log);
   const size_t first = text.find("hpo: nothing runs:");
   EXPECT_EQ(text.find("hpo: nothing runs:", first + 1), std::string::npos) << "said once while it lasts:\n" << text;
+}
+
+// A program that completed and whose model could not be uploaded (here it made its own output
+// destination a file) has the only copy of the trained model: it stays on the worker, under
+// not-uploaded/, and the training job's FailureReason says where. It went with the /opt/ml tree.
+TEST_F(CliTest, AModelWhoseUploadFailedStaysOnTheWorkerAndTheFailureSaysWhere) {
+  const std::string out = (dir_ / "out").string();
+  ScriptJob("kept",
+            "#!/bin/sh\necho trained > \"$SM_MODEL_DIR/m.bin\"\nmkdir -p \"$SM_OUTPUT_DATA_DIR\"\n"
+            "echo preds > \"$SM_OUTPUT_DATA_DIR/p.csv\"\nd=\"" + out + "/$TRAINING_JOB_NAME\"\n"
+            // (The worker's upload of output/intermediate may make the directory again meanwhile.)
+            "until [ -f \"$d\" ]; do rm -rf \"$d\"; echo x > \"$d\"; done\necho loss=$SM_HP_X\n",
+            1, 1);
+  const std::string state = (dir_ / "st").string();
+  Outcome o = Hpo({"run", (dir_ / "kept.json").string(), "--state-dir", state, "--workers", "1"});
+  EXPECT_EQ(o.exit_code, 1) << o.err;
+  Outcome names = Hpo({"trials", "kept", "--state-dir", state, "-o", "names"});
+  const std::string name = names.out.substr(0, names.out.find('\n'));
+  ASSERT_FALSE(name.empty()) << names.err;
+  const fs::path kept = fs::path(state) / "local-1" / "trials" / name / "attempt-1" / "not-uploaded";
+  Outcome d = Hpo({"describe", "--training-job", name, "--state-dir", state, "-o", "json"});
+  const auto j = nlohmann::json::parse(d.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << d.out << d.err;
+  // (Either the model's upload or the last pass of output/intermediate's finds a file there.)
+  const std::string why = j.value("FailureReason", "");
+  EXPECT_EQ(why.rfind("InternalServerError: cannot upload ", 0), 0u) << why;
+  EXPECT_NE(why.find("(its model and output stay on worker local-1 in " + kept.string() + ")"), std::string::npos)
+      << why;
+  EXPECT_EQ(Slurp(kept / "model" / "m.bin"), "trained\n");
+  EXPECT_EQ(Slurp(kept / "output" / "data" / "p.csv"), "preds\n");
+  EXPECT_FALSE(fs::exists(kept.parent_path() / "ml")) << "the rest of the /opt/ml tree goes";
 }
 
 }  // namespace

@@ -3735,3 +3735,56 @@ TEST_F(Cluster, AProgramFloodingItsOutputDuringAnOutageCostsTheWorkerAFewBatches
   EXPECT_EQ(lines.begin()->first, 0u);
   EXPECT_EQ(std::next(lines.begin(), 10000)->first, 200002u - 10000u) << "the tail: the last 10,000 lines";
 }
+
+// A batch system's stop (scancel, the end of a Slurm allocation, a service manager's stop of the
+// whole group) signals the worker and its training programs at once. A trainer that keeps
+// SageMaker's contract (save on SIGTERM, exit 0) ended before the worker's loop heard of its own
+// signal, and read as Completed: no objective, never run again, counted against the budget (and
+// `hpo workers drain` said drained). It ends Interrupted now and runs again on another worker.
+class SignalledCluster : public Cluster {
+ protected:
+  void BeforeCoordinator() override { default_workers_ = 1; }
+};
+
+TEST_F(SignalledCluster, ATrainerThatExitsZeroOnTheSignalThatStopsItsWorkerRunsAgainElsewhere) {
+  const fs::path pid = dir_ / "trainer.pid", again = dir_ / "again";
+  Json spec = ScriptJob("it-scancel", 1, 1,
+                        "#!/bin/sh\nif [ -f " + again.string() + " ]; then echo loss=0.25; exit 0; fi\n"
+                        "trap 'echo saved on SIGTERM; exit 0' TERM\necho $$ > " + pid.string() +
+                        ".tmp && mv " + pid.string() + ".tmp " + pid.string() + "\necho loss=0.5\n"
+                        "sleep 60 & wait $!\n");
+  Call("CreateHyperParameterTuningJob", spec);
+  pid_t trainer = 0;
+  for (int i = 0; i < 200 && trainer == 0; ++i) {
+    std::ifstream in(pid);
+    if (!(in >> trainer)) trainer = 0;
+    if (trainer == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_GT(trainer, 0) << "the trainer did not start; see " << dir_;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // its loss line is in
+  // As Slurm's proctrack does: every process of the job, the worker first. (The trainer's a
+  // moment later: sent at once, under a loaded CI the worker's handler may run after the trainer
+  // has exited, and the worker then cannot tell it from a training job that completed.)
+  ::kill(workers_[0]->pid(), SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ::kill(trainer, SIGTERM);
+  workers_[0]->Kill(SIGTERM);  // reaped (it hands back what it ran, then exits)
+  std::ofstream(again) << "\n";
+  StartWorker(2);
+  const Json d = WaitFor("it-scancel");
+  EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  const std::vector<Json> trials = Trials("it-scancel");
+  ASSERT_EQ(trials.size(), 1u);
+  EXPECT_EQ(trials[0]["TrainingJobStatus"], "Completed");
+  EXPECT_DOUBLE_EQ(trials[0]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"].get<double>(), 0.25)
+      << "its objective is from the run on w2";
+  const Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", trials[0]["TrainingJobName"]}});
+  // ("... (the signal that stopped the worker reached the training program first)", or, when the
+  // worker's own stop came first after all, without it.)
+  bool interrupted = false;
+  for (const auto& t : tj["SecondaryStatusTransitions"]) {
+    interrupted |= t.value("Status", "") == "Interrupted" &&
+                   t.value("StatusMessage", "").rfind("Interrupted: the worker w1 is shutting down", 0) == 0;
+  }
+  EXPECT_TRUE(interrupted) << tj.dump(2);
+}

@@ -269,6 +269,29 @@ TEST(RemoveStaleContainers, RemovesOnlyThisWorkersContainers) {
   EXPECT_EQ(std::system(("podman rmi -f " + image + " >/dev/null").c_str()), 0);
 }
 
+// Only container IDs are removed: rootless podman's warnings on stderr (which the tool's output
+// holds too) were taken for 69 IDs and handed to `podman rm -f`.
+TEST(RemoveStaleContainers, TakesOnlyContainerIdsFromWhatTheRuntimeSays) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("hpo-stale-words-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path runtime = dir / "podman", calls = dir / "calls";
+  std::ofstream(runtime) << "#!/bin/sh\necho \"$*\" >> " << calls.string()
+                         << "\ncase \"$1\" in\n  ps) echo 'time=\"2026-12-06T21:49:46Z\" level=warning msg=\"\\\"/\\\" is not a "
+                            "shared mount, this could cause issues\"' >&2\n      echo 3f2a9c81b7d0\n"
+                            "      echo 'a warning: cgroupv2 manager is set to systemd' >&2;;\nesac\nexit 0\n";
+  fs::permissions(runtime, fs::perms::owner_all);
+  auto c = ResolveContainerRuntime(runtime.string(), "missing", "host", {});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  auto removed = RemoveStaleContainers(*c, "me");
+  ASSERT_TRUE(removed.ok()) << removed.status().message();
+  EXPECT_EQ(*removed, 1);
+  std::ifstream in(calls);
+  std::string all((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(all.find("rm -f 3f2a9c81b7d0\n"), std::string::npos) << all;
+  EXPECT_EQ(all.find("warning"), std::string::npos) << "no word of the warnings went to rm: " << all;
+  fs::remove_all(dir);
+}
+
 // The pulled image's ID is read wherever podman's shared stdout/stderr put it: a progress line
 // written after it (the second of two concurrent pulls of one archive once showed no ID, and its
 // training job ran from the archive again).

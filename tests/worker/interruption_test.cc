@@ -32,6 +32,17 @@ TEST(Interruption, AProgramStoppedByTheNoticeOrBySigtermFromOutsideWasInterrupte
   EXPECT_TRUE(agent_detail::EndedInterrupted(Exit(143, 0, false), true)) << "a shell's exit after SIGTERM";
 }
 
+// The signal that stops the worker's process had come when the program's end was noticed (a
+// batch system signals them all at once): however it exited, the signal ended it, unless hpo had
+// stopped it first for a reason of its own (a stop a user asked for ends Stopped).
+TEST(Interruption, AProgramThatEndedAfterTheWorkersOwnSignalCameWasInterrupted) {
+  EXPECT_TRUE(agent_detail::EndedInterrupted(Exit(0, 0, false), false, true)) << "saved on SIGTERM, exited 0";
+  EXPECT_TRUE(agent_detail::EndedInterrupted(Exit(1, 0, false), false, true)) << "failed on the signal";
+  EXPECT_TRUE(agent_detail::EndedInterrupted(Exit(-1, SIGTERM, false), false, true));
+  EXPECT_FALSE(agent_detail::EndedInterrupted(Exit(0, 0, true), false, true)) << "hpo stopped it: its own reason";
+  EXPECT_FALSE(agent_detail::EndedInterrupted(Exit(0, 0, false), false, false)) << "no signal: it completed";
+}
+
 TEST(Interruption, WithoutANoticeNothingIsInterrupted) {
   for (const ExitInfo& e : {Exit(0, 0, true), Exit(-1, SIGTERM, false), Exit(143, 0, false), Exit(0, 0, false)}) {
     EXPECT_FALSE(agent_detail::EndedInterrupted(e, false));
