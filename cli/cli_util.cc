@@ -355,8 +355,11 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
   const auto& c = *st.training_job_status_counters;
   // Failed counts both kinds, as hpo list and the dashboard do; the parts say whose fault.
   const int64_t failed = c.non_retryable_error.value_or(0) + c.retryable_error.value_or(0);
-  std::cout << "  training jobs: " << c.completed.value_or(0) << " completed, " << c.stopped.value_or(0) << " stopped, "
-            << failed << " failed";
+  // In progress first when there are any (the line read "0 completed, 0 stopped, 0 failed" above
+  // a table of two InProgress training jobs).
+  std::cout << "  training jobs: ";
+  if (c.in_progress.value_or(0) > 0) std::cout << *c.in_progress << " in progress, ";
+  std::cout << c.completed.value_or(0) << " completed, " << c.stopped.value_or(0) << " stopped, " << failed << " failed";
   if (failed > 0) {
     std::cout << " (" << c.non_retryable_error.value_or(0) << " by the program or spec, " << c.retryable_error.value_or(0)
               << " by infrastructure)";

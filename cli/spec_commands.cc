@@ -75,9 +75,17 @@ std::optional<proto::ParsedSpec> Check(const std::string& file, const proto::Val
       std::cerr << file << ": note: " << why << "\n";
     }
   }
-  // Valid, and likely to lose work: managed spot without checkpoints starts over after each
-  // interruption (SageMaker's guide pairs the two).
   for (const auto* d : parsed->document.spec.Definitions()) {
+    // Over SageMaker's 28 days (2419200 s; its API reference gives that maximum, and a service
+    // quota raises it): hpo runs it as given, SageMaker may refuse it.
+    if (d->stopping_condition && d->stopping_condition->max_runtime_in_seconds.value_or(0) > 2419200) {
+      std::cerr << file << ": note: StoppingCondition.MaxRuntimeInSeconds "
+                << *d->stopping_condition->max_runtime_in_seconds
+                << " is over 28 days (2419200 s), SageMaker's maximum for a training job unless your account's "
+                   "quota was raised: SageMaker may refuse this spec; hpo runs it as given\n";
+    }
+    // Valid, and likely to lose work: managed spot without checkpoints starts over after each
+    // interruption (SageMaker's guide pairs the two).
     if (!d->enable_managed_spot_training.value_or(false) || d->checkpoint_config) continue;
     const std::string which = d->definition_name ? " (training job definition " + *d->definition_name + ")" : "";
     std::cerr << file << ": note: EnableManagedSpotTraining is true without a CheckpointConfig" << which

@@ -777,11 +777,15 @@ std::string CoordinatorCore::Impl::MaxRuntimeReason(const Trial& t, int64_t trai
   // limit the user never set, when MaxRuntimeInSeconds 3600 (or the default day) covers all
   // attempts together.
   const int64_t total = d->stopping_condition.value_or(proto::StoppingCondition{}).MaxRuntimeSeconds();
-  const int64_t before = trained_before / 1000;
+  auto seconds = [](int64_t ms) {  // tenths: "trained 2 s, had the 2 s left" of a 4 s limit hid 0.9 s
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(ms) / 1000);
+    return std::string(buf);
+  };
   return "MaxRuntimeExceeded: the training job ran longer than its max runtime of " + std::to_string(total) +
          " s, which covers all its attempts together: the attempts before this one (attempt " +
-         std::to_string(t.attempt) + ") trained " + std::to_string(before) + " s of it, and this one had the " +
-         std::to_string(std::max<int64_t>(0, total - before)) + " s left";
+         std::to_string(t.attempt) + ") trained " + seconds(trained_before) + " s of it, and this one had the " +
+         seconds(std::max<int64_t>(0, total * 1000 - trained_before)) + " s left";
 }
 
 void CoordinatorCore::Impl::Withdraw(Trial& t, int64_t now) {

@@ -451,11 +451,12 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
     }
     {
       // MaxRuntimeInSeconds (SageMaker's default when the spec has none: a day) covers all
-      // attempts together: this one gets what the earlier ones left (at least a second, so a
-      // spent budget ends it as MaxRuntimeExceeded at once).
+      // attempts together: this one gets what the earlier ones left, in whole seconds rounded
+      // down (rounded up, each retry could train up to a second past the limit: 4.9 s of 4), and
+      // at least a second, so a spent budget ends it as MaxRuntimeExceeded at once.
       const int64_t limit_s = def->stopping_condition.value_or(proto::StoppingCondition{}).MaxRuntimeSeconds();
       const int64_t left_ms = limit_s * 1000 - t->training_ms;
-      a.max_runtime_s = static_cast<uint32_t>(std::max<int64_t>(1, (left_ms + 999) / 1000));
+      a.max_runtime_s = static_cast<uint32_t>(std::max<int64_t>(1, left_ms / 1000));
     }
     for (const auto& c : def->input_data_config) {
       proto::wire::ChannelSpec cs;

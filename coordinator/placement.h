@@ -51,7 +51,9 @@ struct InstanceSpec {
 
 class InstanceCatalog {
  public:
-  // The common SageMaker ml.* training types (m5, c5, g4dn, g5, g6, p3, p4d, p4de, p5).
+  // SageMaker's ml.* training types (proto/training_instance_types.inc) as EC2 documents their
+  // hardware, but those placement.cc lists as left out (Trainium, types whose figures are not
+  // known here): an --instance-catalog entry serves them.
   static InstanceCatalog Defaults();
   // A JSON object of entries, {"ml.x": {"gpus": 1, "gpu_model": "A10G", "gpu_memory_gib": 24,
   // "vcpus": 4, "memory_gib": 16}, ...}; every key optional but at least one; unknown keys are

@@ -1195,9 +1195,11 @@ void Validator::CheckObjectiveMetric(const TuningJobSpec& spec, const TrainingJo
       const std::string of = "SageMaker's built-in " + builtin->title;
       const auto& unread = builtin->metrics_without_regex;
       if (std::find(unread.begin(), unread.end(), metric) != unread.end()) {
-        Add(mp, "is required for " + Quote(metric) + " of " + of + " here: hpo knows the metric but not how the "
-                    "algorithm logs it; add a definition named " + Quote(metric) + " with a regex whose group 1 "
-                    "captures its value in the algorithm's log");
+        Add(mp, "is required for " + Quote(metric) + " of " + of + " here: SageMaker takes the spec without "
+                    "(it reads its algorithms' logs itself), but hpo knows the metric and not how the algorithm "
+                    "logs it; add a definition named " + Quote(metric) + " with a regex whose group 1 captures its "
+                    "value in the algorithm's log (SageMaker refuses metric definitions for its built-in "
+                    "algorithms: leave it out of the copy you send there)");
       } else if (builtin->metrics.empty()) {
         Add(op.Child("MetricName"), Quote(metric) + " is not a metric of " + of + ", which has none to tune; give " +
                                         mp.str() + " for a metric of its log");
@@ -1678,6 +1680,24 @@ std::vector<std::string> BuiltInAlgorithmNotes(const TuningJobSpec& spec, Spelli
                       " is better: the search will look for the worst models; set it to " +
                       *documented + " unless that is what you want");
       }
+    }
+
+    // MetricDefinitions with a built-in algorithm (not a framework image in script mode, whose
+    // script logs what it likes): SageMaker refuses them ("You can't override the metric
+    // definitions for Amazon SageMaker algorithms"), so such a spec runs here and not there. Where
+    // hpo reads the objective from the algorithm's own lines, they can go; where it does not (NTM,
+    // ...), hpo needs them (CheckObjectiveMetric says so) and SageMaker's copy must leave them out.
+    const bool script_mode = d->static_hyper_parameters.count("sagemaker_program") > 0;
+    if (!d->algorithm_specification->metric_definitions.empty() && !script_mode) {
+      const bool hpo_reads = o && o->metric_name && !BuiltInMetricDefinitions(image, *o->metric_name).empty();
+      out.push_back(n("AlgorithmSpecification") + "." + n("MetricDefinitions") + of + ": SageMaker refuses metric " +
+                    "definitions for its built-in algorithms (\"You can't override the metric definitions for " +
+                    "Amazon SageMaker algorithms\"): " +
+                    (hpo_reads ? "hpo reads " + *o->metric_name + " from " + builtin +
+                                     "'s own log lines, so leave them out and this spec runs on both (given, "
+                                     "they are used here in place of " + builtin + "'s)"
+                               : "hpo needs them here, as it does not know how " + builtin +
+                                     " logs its metrics; leave them out of the copy you send to SageMaker"));
     }
 
     // Tuned hyperparameters the algorithm does not list as tunable. A framework image run in

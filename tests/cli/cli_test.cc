@@ -1747,6 +1747,10 @@ TEST_F(CliTest, StopReachesARunningHpoRunThroughItsStateDirectory) {
     }
   }
   ASSERT_EQ(names.size(), 2u) << "the run's two training jobs did not both start";
+  // The table's count line has them (it read "0 completed, 0 stopped, 0 failed" above them).
+  Outcome table = Hpo({"describe", "stoppable", "--state-dir", state, "-o", "table"});
+  EXPECT_NE(table.out.find("training jobs: 2 in progress, 0 completed, 0 stopped, 0 failed\n"), std::string::npos)
+      << table.out;
   EXPECT_EQ(fs::status(control).permissions() & (fs::perms::group_all | fs::perms::others_all), fs::perms::none)
       << "control.json holds the run's keys: only its owner may read it";
 

@@ -3,6 +3,10 @@
 // coordinator restart), a type nobody can serve reported with the reason, MaxPendingTimeInSeconds.
 #include "coordinator/placement.h"
 
+#include <iterator>
+#include <set>
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -63,6 +67,49 @@ TEST(InstanceCatalog, ShipsTheCommonTypesAndReadsOverridesFromJson) {
   EXPECT_NE(twice.status().message().find("ml.x"), std::string::npos) << twice.status().message();
 }
 
+// Every SageMaker training type has a built-in entry or is one of the few left out on purpose (placement.cc says
+// why), so a type added to proto/training_instance_types.inc without an entry fails here by name; an entry that is not
+// a SageMaker type is a typo. The spot checks are EC2's numbers, fractional memory included.
+TEST(InstanceCatalog, KnowsEverySageMakerTrainingTypeButThoseLeftOutOnPurpose) {
+  static constexpr const char* kSageMakerTypes[] = {
+#include "proto/training_instance_types.inc"
+  };
+  // Trainium (no NVIDIA GPU); types whose numbers were not confirmed.
+  const std::set<std::string> left_out = {
+      "ml.trn1.2xlarge", "ml.trn1.32xlarge", "ml.trn1n.32xlarge", "ml.trn2.48xlarge",
+      "ml.g7.2xlarge", "ml.g7.4xlarge", "ml.g7.8xlarge", "ml.g7.12xlarge", "ml.g7.24xlarge", "ml.g7.48xlarge",
+      "ml.p6-b300.48xlarge", "ml.p6e-gb200.36xlarge",
+  };
+  const InstanceCatalog c = InstanceCatalog::Defaults();
+  const std::set<std::string> sagemaker(std::begin(kSageMakerTypes), std::end(kSageMakerTypes));
+  for (const std::string& type : sagemaker) {
+    if (left_out.count(type)) {
+      EXPECT_EQ(c.Find(type), nullptr) << type << " has an entry now: take it off the list left out";
+    } else {
+      EXPECT_NE(c.Find(type), nullptr) << type << " is a SageMaker training type without an entry in "
+                                       << "InstanceCatalog::Defaults() (coordinator/placement.cc): add EC2's numbers, "
+                                       << "or add it to the types left out there and here";
+    }
+  }
+  for (const std::string& type : c.Types()) {
+    EXPECT_TRUE(sagemaker.count(type)) << type << " is in the catalog but not a SageMaker training type";
+  }
+  for (const std::string& type : left_out) {
+    EXPECT_TRUE(sagemaker.count(type)) << type << " is on the list left out but not a SageMaker training type";
+  }
+
+  auto describe = [&](const std::string& type) { return c.Find(type) ? c.Find(type)->Describe() : type + " missing"; };
+  EXPECT_EQ(describe("ml.t3.medium"), "2 vCPUs, 4 GiB");
+  EXPECT_EQ(describe("ml.c5n.9xlarge"), "36 vCPUs, 96 GiB");
+  EXPECT_EQ(describe("ml.c5n.xlarge"), "4 vCPUs, 10.5 GiB");
+  EXPECT_EQ(describe("ml.c4.xlarge"), "4 vCPUs, 7.5 GiB");
+  EXPECT_EQ(describe("ml.m4.10xlarge"), "40 vCPUs, 160 GiB");
+  EXPECT_EQ(describe("ml.r8i.96xlarge"), "384 vCPUs, 3072 GiB");
+  EXPECT_EQ(describe("ml.g6e.xlarge"), "1 GPU (L40S, 48 GiB), 4 vCPUs, 32 GiB");
+  EXPECT_EQ(describe("ml.g6e.12xlarge"), "4 GPUs (L40S, 48 GiB), 48 vCPUs, 384 GiB");
+  EXPECT_EQ(describe("ml.p5.4xlarge"), "1 GPU (H100, 80 GiB), 16 vCPUs, 256 GiB");
+}
+
 TEST(Fit, AWorkerWithATypeServesExactlyThatType) {
   const InstanceCatalog c = InstanceCatalog::Defaults();
   proto::wire::Register w = Worker("w", 2, 2, 8);
@@ -100,6 +147,12 @@ TEST(Fit, AWorkerWithoutATypeServesWhatItsTotalsCover) {
   EXPECT_FALSE(Fit(c, {"ml.g5.12xlarge", ""}, h200, 4, {}).ever) << "4 GPUs needed, 2 there";
   const proto::wire::Register small = Worker("small", 1, 16, 128, {16});
   EXPECT_FALSE(Fit(c, {"ml.g5.xlarge", ""}, small, 1, {}).ever) << "a 16 GiB GPU is not an A10G's 24 GiB";
+  // A g4dn's own hardware fits its type: NVML says 15360 MiB for its 16 GiB T4, and the kernel
+  // keeps some of its 16 GiB of memory (it was refused, needing 16 GiB of GPU memory).
+  proto::wire::Register t4 = Worker("t4", 1, 4, 15, {15});
+  EXPECT_TRUE(Fit(c, {"ml.g4dn.xlarge", ""}, t4, 1, {}).now) << Fit(c, {"ml.g4dn.xlarge", ""}, t4, 1, {}).why;
+  t4.gpus[0].memory_mb = 12 * 1024;
+  EXPECT_FALSE(Fit(c, {"ml.g4dn.xlarge", ""}, t4, 1, {}).ever) << "12 GiB is not a T4's 16";
   EXPECT_FALSE(Fit(c, {"ml.m5.large", ""}, cpu, 0, {}).now) << "no free slot";
 }
 

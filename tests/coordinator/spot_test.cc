@@ -304,6 +304,21 @@ TEST_F(SpotCoreTest, ARetryGetsTheMaxRuntimeTheEarlierAttemptsLeft) {
   EXPECT_EQ(last[0].max_runtime_s, 1u) << "nothing left: it ends as MaxRuntimeExceeded at once";
 }
 
+// What is left is given in whole seconds rounded down: rounded up, a retry trained up to a second
+// past the limit (a user's pass: 2.9 s, then 2.0 s, of a 4 s MaxRuntimeInSeconds).
+TEST_F(SpotCoreTest, ARetryNeverGetsMoreThanTheMaxRuntimeLeft) {
+  Join("w1", false);
+  proto::TuningJobSpec spec = Spec("rtf", "Random", 1, 1);
+  spec.training_job_definition->stopping_condition->max_runtime_in_seconds = 4;
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
+  EXPECT_EQ(a.max_runtime_s, 4u);
+  Started("w1", a);
+  now_ += 2880;
+  auto next = Only<proto::wire::AssignTrial>(Exit("w1", a, "InfraError", "disk gone"));
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].max_runtime_s, 1u) << "1.12 s left";
+}
+
 // ... and so does SageMaker's default of a day, when the definition gives none.
 TEST_F(SpotCoreTest, TheDefaultMaxRuntimeOfADayCoversAllAttemptsToo) {
   Join("w1", false);
@@ -337,8 +352,8 @@ TEST_F(SpotCoreTest, AResumedAttemptsMaxRuntimeExceededNamesTheJobsLimitAndWhatW
   EXPECT_EQ(t->secondary.back().status, "MaxRuntimeExceeded");
   EXPECT_EQ(t->secondary.back().message,
             "MaxRuntimeExceeded: the training job ran longer than its max runtime of 3600 s, which covers all its "
-            "attempts together: the attempts before this one (attempt 2) trained 1000 s of it, and this one had the "
-            "2600 s left");
+            "attempts together: the attempts before this one (attempt 2) trained 1000.0 s of it, and this one had the "
+            "2600.0 s left");
 }
 
 TEST_F(SpotCoreTest, MaxWaitTimeStopsATrialWithMaxWaitTimeExceeded) {

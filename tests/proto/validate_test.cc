@@ -1376,10 +1376,12 @@ TEST(Validate, BuiltInAlgorithmsMetricsNeedNoDefinitionsAndOthersAreNamed) {
   e = with("ntm", "validation:total_loss");
   ASSERT_EQ(e.size(), 1u) << Describe(e);
   EXPECT_EQ(e[0].path, "TrainingJobDefinition.AlgorithmSpecification.MetricDefinitions");
-  EXPECT_NE(e[0].message.find("is required for \"validation:total_loss\" of SageMaker's built-in NTM here: hpo "
-                              "knows the metric but not how the algorithm logs it"),
+  EXPECT_NE(e[0].message.find("is required for \"validation:total_loss\" of SageMaker's built-in NTM here: "
+                              "SageMaker takes the spec without (it reads its algorithms' logs itself), but hpo knows "
+                              "the metric and not how the algorithm logs it"),
             std::string::npos)
       << e[0].message;
+  EXPECT_NE(e[0].message.find("leave it out of the copy you send there"), std::string::npos) << e[0].message;
   e = with("pca", "test:loss");
   ASSERT_EQ(e.size(), 1u) << Describe(e);
   EXPECT_NE(e[0].message.find("is not a metric of SageMaker's built-in PCA, which has none to tune"),
@@ -1406,6 +1408,40 @@ TuningJobSpec LinearLearnerBase() {
   Ranges(s).continuous_parameter_ranges = {{"learning_rate", "0.0001", "1", "Logarithmic"}};
   Ranges(s).categorical_parameter_ranges = {{"use_bias", {"True", "False"}}};
   return s;
+}
+
+// SageMaker refuses MetricDefinitions for its built-in algorithms (a user's pass: an XGBoost spec
+// whose own regex read train-auc as validation:auc validated here and was refused there). Noted,
+// saying whether hpo needs them; a framework image in script mode logs what its script likes.
+TEST(BuiltInAlgorithmNotes, SayThatSageMakerRefusesMetricDefinitionsForItsAlgorithms) {
+  TuningJobSpec s = RandomBase();
+  Algo(s).training_image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1";
+  Ranges(s).categorical_parameter_ranges.clear();
+  Cfg(s).hyper_parameter_tuning_job_objective = Objective{"Maximize", "validation:auc"};
+  Algo(s).metric_definitions = {MetricDefinition{"validation:auc", "train-auc:([0-9.]+)"}};
+  ASSERT_TRUE(Validate(s, Spelling::kApi).empty()) << Describe(Validate(s, Spelling::kApi));
+  std::vector<std::string> notes = BuiltInAlgorithmNotes(s, Spelling::kApi);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0], "AlgorithmSpecification.MetricDefinitions: SageMaker refuses metric definitions for its built-in "
+                      "algorithms (\"You can't override the metric definitions for Amazon SageMaker algorithms\"): "
+                      "hpo reads validation:auc from SageMaker's built-in XGBoost's own log lines, so leave them out "
+                      "and this spec runs on both (given, they are used here in place of SageMaker's built-in "
+                      "XGBoost's)");
+  s.training_job_definition->static_hyper_parameters["sagemaker_program"] = "\"train.py\"";
+  EXPECT_TRUE(BuiltInAlgorithmNotes(s, Spelling::kApi).empty()) << "script mode: the script's own metrics";
+
+  s = RandomBase();
+  Algo(s).training_image = "382416733822.dkr.ecr.us-east-1.amazonaws.com/ntm:1";
+  Ranges(s).categorical_parameter_ranges.clear();
+  Cfg(s).hyper_parameter_tuning_job_objective = Objective{"Minimize", "validation:total_loss"};
+  Algo(s).metric_definitions = {MetricDefinition{"validation:total_loss", "total_loss=([0-9.]+)"}};
+  notes = BuiltInAlgorithmNotes(s, Spelling::kCrd);
+  ASSERT_FALSE(notes.empty());
+  EXPECT_EQ(notes[0].rfind("algorithmSpecification.metricDefinitions: SageMaker refuses", 0), 0u) << notes[0];
+  EXPECT_NE(notes[0].find("hpo needs them here, as it does not know how SageMaker's built-in NTM logs its metrics; "
+                          "leave them out of the copy you send to SageMaker"),
+            std::string::npos)
+      << notes[0];
 }
 
 TEST(BuiltInAlgorithmNotes, NameAnObjectiveThatWouldSeekTheWorstModels) {
@@ -1445,7 +1481,9 @@ TEST(BuiltInAlgorithmNotes, NameAnObjectiveThatWouldSeekTheWorstModels) {
   Ranges(s).categorical_parameter_ranges.clear();
   Cfg(s).hyper_parameter_tuning_job_objective = Objective{"Minimize", "validation:auc"};
   ASSERT_FALSE(Algo(s).metric_definitions.empty());
-  EXPECT_TRUE(BuiltInAlgorithmNotes(s, Spelling::kApi).empty());
+  notes = BuiltInAlgorithmNotes(s, Spelling::kApi);
+  ASSERT_EQ(notes.size(), 1u) << "no direction note; only that SageMaker refuses the definitions";
+  EXPECT_EQ(notes[0].rfind("AlgorithmSpecification.MetricDefinitions: SageMaker refuses", 0), 0u) << notes[0];
 }
 
 // A tuned hyperparameter a built-in does not document as tunable is noted with the closest
@@ -1476,10 +1514,10 @@ TEST(BuiltInAlgorithmNotes, NameAHyperparameterTheAlgorithmDoesNotTune) {
   s = RandomBase();  // XGBoost: booster is not in its documented list
   Algo(s).training_image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1";
   notes = BuiltInAlgorithmNotes(s, Spelling::kApi);
-  ASSERT_EQ(notes.size(), 1u);
-  EXPECT_NE(notes[0].find("\"booster\" is not among the hyperparameters SageMaker's built-in XGBoost documents"),
+  ASSERT_EQ(notes.size(), 2u) << "its MetricDefinitions, then booster";
+  EXPECT_NE(notes[1].find("\"booster\" is not among the hyperparameters SageMaker's built-in XGBoost documents"),
             std::string::npos)
-      << notes[0];
+      << notes[1];
   Algo(s).training_image = "my-registry/my-trainer:1";  // not a built-in
   EXPECT_TRUE(BuiltInAlgorithmNotes(s, Spelling::kApi).empty());
 }
