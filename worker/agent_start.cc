@@ -307,6 +307,31 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
   };
 }
 
+namespace {
+
+// What SageMaker gives a training container of AWS: its region (AWS_REGION, AWS_DEFAULT_REGION)
+// and the role's credentials. Here: the worker's own (its credentials, profile and endpoints, as
+// its S3 access uses them), so that a trainer calling boto3 or the aws CLI reaches the same S3 as
+// its channels came from; it got none, and boto3 said "Unable to locate credentials". The spec's
+// Environment wins (emplace). With EnableNetworkIsolation nothing is given, as SageMaker gives no
+// credentials to an isolated container.
+void AddAwsEnvironment(std::map<std::string, std::string>& env, const std::string& s3_endpoint) {
+  for (const char* name : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                           "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_CA_BUNDLE", "AWS_ENDPOINT_URL",
+                           "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION"}) {
+    if (const char* v = std::getenv(name); v != nullptr && *v != '\0') env.emplace(name, v);
+  }
+  if (!s3_endpoint.empty()) env["AWS_ENDPOINT_URL_S3"] = s3_endpoint;  // hpo worker --s3-endpoint
+  // SageMaker always sets both; the worker's S3 access takes us-east-1 when it is told none.
+  const std::string region = env.count("AWS_REGION")           ? env["AWS_REGION"]
+                             : env.count("AWS_DEFAULT_REGION") ? env["AWS_DEFAULT_REGION"]
+                                                               : "us-east-1";
+  env.emplace("AWS_REGION", region);
+  env.emplace("AWS_DEFAULT_REGION", region);
+}
+
+}  // namespace
+
 bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMount> channel_mounts) {
   // The warm channels as the program finds them (KeepWarmData keeps only what it left unchanged).
   for (const auto& [channel_key, dir] : r.warm_channels) r.warm_prints[dir] = DirectoryFingerprint(dir);
@@ -322,6 +347,13 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     cs.mounts = r.mounts;
     for (auto& m : channel_mounts) cs.mounts.push_back(std::move(m));
     cs.env = TrainingEnvironment(r.layout);
+    // (Apptainer takes its environment on the command line, where every user's `ps` reads it:
+    // there the credentials go by its own APPTAINERENV_ variables, below.)
+    std::map<std::string, std::string> aws;
+    if (!r.network_isolation) AddAwsEnvironment(aws, opt.s3_endpoint);
+    if (opt.container.runtime != "apptainer") {
+      for (auto& [k, v] : aws) cs.env.emplace(k, v);
+    }
     cs.gpus = r.layout.gpus;
     cs.network_none = r.network_isolation;
     if (opt.container.runtime != "apptainer") {
@@ -337,10 +369,16 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     }
     ps.argv = ContainerRunCommand(opt.container, cs);
     ps.env = CurrentEnvironment();
+    if (opt.container.runtime == "apptainer") {
+      for (auto& [k, v] : aws) {
+        if (!cs.env.count(k)) ps.env["APPTAINERENV_" + k] = v;  // the spec's Environment wins
+      }
+    }
     ps.cwd = r.attempt_dir;
   } else {
     ps.argv = r.argv;
     ps.env = TrainingEnvironment(r.layout);
+    if (!r.network_isolation) AddAwsEnvironment(ps.env, opt.s3_endpoint);
     if (const char* path = std::getenv("PATH")) ps.env.emplace("PATH", path);
     if (const char* home = std::getenv("HOME")) ps.env.emplace("HOME", home);
     ps.env.emplace("LANG", "C.UTF-8");

@@ -2879,4 +2879,40 @@ TEST_F(CliTest, AModelWhoseUploadFailedStaysOnTheWorkerAndTheFailureSaysWhere) {
   EXPECT_FALSE(fs::exists(kept.parent_path() / "ml")) << "the rest of the /opt/ml tree goes";
 }
 
+// A trainer that calls boto3 or the aws CLI itself gets what SageMaker's containers get: a region,
+// and credentials (the worker's, as its own S3 access uses them, and its S3 endpoint). It got
+// none ("Unable to locate credentials"). The spec's Environment wins; with EnableNetworkIsolation
+// nothing is given, as SageMaker gives an isolated container no credentials.
+TEST_F(CliTest, ATrainingProgramGetsTheWorkersAwsCredentialsAndARegion) {
+  ScriptJob("awsenv", "#!/bin/sh\nenv | grep '^AWS_' | sort\necho loss=$SM_HP_X\n", 1, 1);
+  ::setenv("AWS_ACCESS_KEY_ID", "AKIDHPOTEST", 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", "hpo-test-secret", 1);
+  ::setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:7480", 1);
+  ::unsetenv("AWS_REGION");
+  ::setenv("AWS_DEFAULT_REGION", "eu-west-1", 1);
+  auto logs_of = [&](const std::string& spec, const std::string& state) {
+    Outcome o = Hpo({"run", spec, "--state-dir", state, "--workers", "1"});
+    EXPECT_EQ(o.exit_code, 0) << o.err;
+    Outcome names = Hpo({"trials", "awsenv", "--state-dir", state, "-o", "names"});
+    return Hpo({"logs", names.out.substr(0, names.out.find('\n')), "--state-dir", state}).out;
+  };
+  std::string log = logs_of((dir_ / "awsenv.json").string(), (dir_ / "st").string());
+  for (const char* line : {"AWS_ACCESS_KEY_ID=AKIDHPOTEST\n", "AWS_SECRET_ACCESS_KEY=hpo-test-secret\n",
+                           "AWS_ENDPOINT_URL_S3=http://127.0.0.1:7480\n", "AWS_REGION=eu-west-1\n",
+                           "AWS_DEFAULT_REGION=eu-west-1\n"}) {
+    EXPECT_NE(log.find(line), std::string::npos) << line << " in:\n" << log;
+  }
+  std::string spec = Slurp(dir_ / "awsenv.json");
+  spec.replace(spec.find("\"RoleArn\""), 9, "\"Environment\": {\"AWS_REGION\": \"ap-south-1\"}, \"RoleArn\"");
+  Spit(dir_ / "own.json", spec);
+  log = logs_of((dir_ / "own.json").string(), (dir_ / "st2").string());
+  EXPECT_NE(log.find("AWS_REGION=ap-south-1\n"), std::string::npos) << "the spec's Environment wins:\n" << log;
+  EXPECT_NE(log.find("AWS_DEFAULT_REGION=eu-west-1\n"), std::string::npos) << log;
+  spec.replace(spec.find("\"RoleArn\""), 9, "\"EnableNetworkIsolation\": true, \"RoleArn\"");
+  Spit(dir_ / "isolated.json", spec);
+  log = logs_of((dir_ / "isolated.json").string(), (dir_ / "st3").string());
+  EXPECT_EQ(log.find("AWS_SECRET_ACCESS_KEY"), std::string::npos) << "isolated: no credentials:\n" << log;
+  EXPECT_NE(log.find("AWS_REGION=ap-south-1\n"), std::string::npos) << "only what the spec gives:\n" << log;
+}
+
 }  // namespace
