@@ -461,7 +461,10 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
     for (const auto& c : def->input_data_config) {
       proto::wire::ChannelSpec cs;
       cs.name = c.channel_name.value_or("");
-      if (c.data_source && c.data_source->s3_data_source) cs.uri = c.data_source->s3_data_source->s3_uri.value_or("");
+      // (An S3 object URL, https://..., goes as the s3:// URI it names: proto::StorageUri.)
+      if (c.data_source && c.data_source->s3_data_source) {
+        cs.uri = proto::StorageUri(c.data_source->s3_data_source->s3_uri.value_or(""));
+      }
       if (c.data_source && c.data_source->file_system_data_source) {
         cs.uri = c.data_source->file_system_data_source->directory_path.value_or("");
       }
@@ -475,11 +478,11 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
       cs.record_wrapper_type = c.record_wrapper_type.value_or("");
       a.channels.push_back(std::move(cs));
     }
-    if (def->output_data_config) a.output_path = def->output_data_config->s3_output_path.value_or("");
+    if (def->output_data_config) a.output_path = proto::StorageUri(def->output_data_config->s3_output_path.value_or(""));
     if (def->checkpoint_config) {
       // Each training job of the tuning job under its own prefix, so that no trial resumes
       // from another's state; its attempts share it.
-      std::string uri = def->checkpoint_config->s3_uri.value_or("");
+      std::string uri = proto::StorageUri(def->checkpoint_config->s3_uri.value_or(""));
       while (!uri.empty() && uri.back() == '/') uri.pop_back();
       a.checkpoint_uri = uri.empty() ? "" : uri + "/" + t->name;
       a.checkpoint_local_path = def->checkpoint_config->local_path.value_or("/opt/ml/checkpoints");

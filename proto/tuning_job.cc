@@ -1,6 +1,9 @@
 #include "proto/tuning_job.h"
 
 #include <algorithm>
+#include <cctype>
+
+#include "common/text.h"
 
 namespace hpo::proto {
 
@@ -55,6 +58,57 @@ TrainingJobDefinition WithResourceConfig(const TrainingJobDefinition& d, const R
   one.resource_config = rc;
   one.hyper_parameter_tuning_resource_config.reset();
   return one;
+}
+
+std::optional<std::string> S3UriOfUrl(const std::string& url) {
+  constexpr std::string_view kScheme = "https://";
+  if (url.rfind(kScheme, 0) != 0) return std::nullopt;
+  const std::string rest = url.substr(kScheme.size());
+  const size_t slash = rest.find('/');
+  std::string host = AsciiLower(rest.substr(0, slash));
+  std::string path = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  bool aws = false;
+  for (const std::string zone : {".amazonaws.com", ".amazonaws.com.cn"}) {
+    if (host.size() > zone.size() && host.compare(host.size() - zone.size(), zone.size(), zone) == 0) {
+      host.resize(host.size() - zone.size());
+      aws = true;
+      break;
+    }
+  }
+  if (!aws) return std::nullopt;
+  // The endpoint part: "s3", or "s3.REGION" / "s3-REGION" (a region: letters, digits, '-').
+  auto is_endpoint = [](std::string_view e) {
+    if (e == "s3") return true;
+    if (e.size() < 4 || e.substr(0, 2) != "s3" || (e[2] != '.' && e[2] != '-')) return false;
+    return std::all_of(e.begin() + 3, e.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; });
+  };
+  std::string bucket;
+  if (is_endpoint(host)) {  // path style: the bucket is the path's first segment
+    const size_t cut = path.find('/');
+    bucket = path.substr(0, cut);
+    path = cut == std::string::npos ? "" : path.substr(cut + 1);
+  } else {  // virtual-hosted: BUCKET.ENDPOINT (a bucket's name may hold dots)
+    const size_t at = host.rfind(".s3");
+    if (at == std::string::npos || !is_endpoint(std::string_view(host).substr(at + 1))) return std::nullopt;
+    bucket = host.substr(0, at);
+  }
+  if (bucket.empty()) return std::nullopt;
+  std::string key;
+  auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '%' && i + 2 < path.size() && hex(path[i + 1]) && hex(path[i + 2])) {
+      key += static_cast<char>(std::stoi(path.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      key += path[i];
+    }
+  }
+  return "s3://" + bucket + (key.empty() ? "" : "/" + key);
+}
+
+std::string StorageUri(const std::string& uri) {
+  if (auto s3 = S3UriOfUrl(uri)) return *s3;
+  return uri;
 }
 
 }  // namespace hpo::proto

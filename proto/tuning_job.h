@@ -473,4 +473,14 @@ inline bool IsRelativeFileImage(const std::string& image) {
   return image.rfind("file://", 0) == 0 && image.size() > 7 && image[7] != '/';
 }
 
+// An S3 object URL, as SageMaker's S3Uri pattern (https|s3)://... admits it, as the s3:// URI
+// it names: https://BUCKET.s3[.-]REGION.amazonaws.com[.cn]/KEY (virtual-hosted), or
+// https://s3[.-]REGION.amazonaws.com[.cn]/BUCKET/KEY and https://s3.amazonaws.com/BUCKET/KEY
+// (path style); the key's %XX escapes decoded. nullopt for any other text. (An https:// URI
+// validated, then failed every training job at run time: nothing read it.)
+std::optional<std::string> S3UriOfUrl(const std::string& url);
+// `uri` with an S3 object URL written as its s3:// URI; any other text as it is. What the
+// coordinator hands workers for channels, output and checkpoints.
+std::string StorageUri(const std::string& uri);
+
 }  // namespace hpo::proto

@@ -180,13 +180,13 @@ std::optional<double> ParseDecimal(std::string_view text) {
 
 bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
-// (https|s3)://([^/]+)/?(.*), as SageMaker; on premises also file:///abs/path and /abs/path.
+// (https|s3)://([^/]+)/?(.*), as SageMaker; an https:// one must be an S3 object URL, which is
+// what hpo reads (S3UriOfUrl); on premises also file:///abs/path and /abs/path.
 bool IsStorageUri(std::string_view s) {
-  for (std::string_view scheme : {"s3://", "https://"}) {
-    if (StartsWith(s, scheme)) {
-      std::string_view rest = s.substr(scheme.size());
-      return !rest.empty() && rest[0] != '/';
-    }
+  if (StartsWith(s, "https://")) return S3UriOfUrl(std::string(s)).has_value();
+  if (StartsWith(s, "s3://")) {
+    std::string_view rest = s.substr(5);
+    return !rest.empty() && rest[0] != '/';
   }
   if (StartsWith(s, "file://")) {
     std::string_view rest = s.substr(7);
@@ -196,7 +196,18 @@ bool IsStorageUri(std::string_view s) {
 }
 
 constexpr const char* kStorageUriForms =
-    "an s3:// or https:// URI with a bucket (s3://bucket/prefix), a file:// URI or an absolute local path";
+    "an s3:// URI with a bucket (s3://bucket/prefix) or an S3 object URL "
+    "(https://bucket.s3.region.amazonaws.com/prefix), a file:// URI or an absolute local path";
+
+// What is wrong with a storage URI IsStorageUri refuses.
+std::string StorageUriProblem(const std::string& uri) {
+  if (StartsWith(uri, "https://")) {
+    return "is an https:// URL that is not an S3 object URL (https://bucket.s3.region.amazonaws.com/prefix): for an "
+           "S3-compatible store (MinIO, Ceph) give s3://bucket/prefix, and its address as the workers' S3 endpoint "
+           "(hpo worker --s3-endpoint); got " + Quote(uri);
+  }
+  return std::string("must be ") + kStorageUriForms + "; got " + Quote(uri);
+}
 
 std::string ToLower(std::string_view s) { return AsciiLower(s); }
 
@@ -1081,7 +1092,7 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
     if (!o.s3_output_path) {
       Add(up, std::string("is required: ") + kStorageUriForms);
     } else if (Length(*o.s3_output_path, up, 1, kS3UriMax) && !IsStorageUri(*o.s3_output_path)) {
-      Add(up, std::string("must be ") + kStorageUriForms + "; got " + Quote(*o.s3_output_path));
+      Add(up, StorageUriProblem(*o.s3_output_path));
     }
     KmsKey(o.kms_key_id, op.Child("KmsKeyId"));
     Enum(o.compression_type, op.Child("CompressionType"), {"GZIP", "NONE"}, false);
@@ -1130,7 +1141,7 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
     if (!c.s3_uri) {
       Add(up, std::string("is required: ") + kStorageUriForms);
     } else if (Length(*c.s3_uri, up, 1, kCheckpointUriMax) && !IsStorageUri(*c.s3_uri)) {
-      Add(up, std::string("must be ") + kStorageUriForms + "; got " + Quote(*c.s3_uri));
+      Add(up, StorageUriProblem(*c.s3_uri));
     }
     if (c.local_path && c.local_path->size() > kPathMax) {
       Length(*c.local_path, cp.Child("LocalPath"), 1, kPathMax);
@@ -1343,7 +1354,7 @@ void Validator::CheckChannel(const TrainingJobDefinition& d, const Channel& c, c
       if (!s.s3_uri) {
         Add(up, std::string("is required: ") + kStorageUriForms);
       } else if (Length(*s.s3_uri, up, 1, kS3UriMax) && !IsStorageUri(*s.s3_uri)) {
-        Add(up, std::string("must be ") + kStorageUriForms + "; got " + Quote(*s.s3_uri));
+        Add(up, StorageUriProblem(*s.s3_uri));
       }
       Enum(s.s3_data_distribution_type, sp.Child("S3DataDistributionType"), {"FullyReplicated", "ShardedByS3Key"},
            false);

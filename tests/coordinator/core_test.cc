@@ -1671,6 +1671,30 @@ TEST_F(CoreTest, AssignmentsCarryEachChannelsDataTypeDistributionCompressionAndW
   EXPECT_TRUE(a[0].Validate().ok()) << a[0].Validate().ToString();
 }
 
+// S3 object URLs (https://, which SageMaker's pattern admits) reach the worker as the s3:// URIs
+// they name, for channels, output and checkpoints: as given they validated, then failed every
+// training job ("is not an s3://bucket/prefix URI").
+TEST_F(CoreTest, AssignmentsGiveS3ObjectUrlsAsS3Uris) {
+  Register("w1", 1);
+  auto spec = Spec("https", "Random", 1, 1);
+  auto& def = *spec.training_job_definition;
+  proto::Channel train;
+  train.channel_name = "train";
+  train.data_source = proto::DataSource{};
+  train.data_source->s3_data_source = proto::S3DataSource{};
+  train.data_source->s3_data_source->s3_data_type = "S3Prefix";
+  train.data_source->s3_data_source->s3_uri = "https://data.s3.us-east-1.amazonaws.com/val/";
+  def.input_data_config = {train};
+  def.output_data_config->s3_output_path = "https://s3.eu-west-1.amazonaws.com/out/jobs";
+  def.checkpoint_config = proto::CheckpointConfig{"https://out.s3.amazonaws.com/ckpt/", std::nullopt};
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(a[0].channels.size(), 1u);
+  EXPECT_EQ(a[0].channels[0].uri, "s3://data/val/");
+  EXPECT_EQ(a[0].output_path, "s3://out/jobs");
+  EXPECT_EQ(a[0].checkpoint_uri, "s3://out/ckpt/" + a[0].trial);
+}
+
 }  // namespace
 }  // namespace hpo::coordinator
 

@@ -919,7 +919,7 @@ std::vector<Case> Cases() {
        [](S& s) {
          Def(s).checkpoint_config = CheckpointConfig{"s3:///ckpt", std::nullopt};
        },
-       D + ".checkpointConfig.s3URI", "must be an s3:// or https:// URI with a bucket"},
+       D + ".checkpointConfig.s3URI", "must be an s3:// URI with a bucket"},
       {"checkpoint_uri_too_long", Base::kRandom,
        [](S& s) {
          Def(s).checkpoint_config = CheckpointConfig{"s3://b/" + std::string(1018, 'x'), std::nullopt};
@@ -1609,9 +1609,18 @@ TEST(Validate, AllowsWhatSageMakerAllows) {
   s = RandomBase();  // on-premises storage
   S3(s, 0).s3_uri = "file:///data/train";
   S3(s, 1).s3_uri = "/data/validation";
-  Def(s).output_data_config->s3_output_path = "https://minio.local/bucket/out";
+  Def(s).output_data_config->s3_output_path = "https://my-bucket.s3.eu-west-1.amazonaws.com/out";
   Def(s).checkpoint_config = CheckpointConfig{"/mnt/ckpt/run-1/", "/opt/ml/checkpoints/"};
   ok(s);
+  // An https:// URL hpo does not read as S3 (it validated, then failed every training job): named.
+  Def(s).output_data_config->s3_output_path = "https://minio.local/bucket/out";
+  FieldErrors minio = Validate(s, Spelling::kApi);
+  ASSERT_EQ(minio.size(), 1u) << Describe(minio);
+  EXPECT_NE(minio[0].message.find("is an https:// URL that is not an S3 object URL"), std::string::npos)
+      << minio[0].message;
+  EXPECT_NE(minio[0].message.find("give s3://bucket/prefix, and its address as the workers' S3 endpoint"),
+            std::string::npos)
+      << minio[0].message;
 
   s = RandomBase();  // Gzip in Pipe mode, from the definition or the channel
   Algo(s).training_input_mode = "Pipe";
@@ -1672,6 +1681,27 @@ TEST(EpochsHyperParameter, PrefersTheListedOrderAndIgnoresCase) {
   EXPECT_EQ(EpochsHyperParameter(d), std::optional<std::string>("epochs"));
   d.static_hyper_parameters = {{"Num_Epochs", "5"}};
   EXPECT_EQ(EpochsHyperParameter(d), std::optional<std::string>("Num_Epochs"));
+}
+
+// SageMaker's S3Uri pattern admits https://; the S3 object URLs among such text are read as the
+// s3:// URIs they name (virtual-hosted and path style, any region, China's partition), keys
+// decoded; anything else is not an S3 URL.
+TEST(S3UriOfUrl, ReadsS3ObjectUrlsAsS3Uris) {
+  EXPECT_EQ(S3UriOfUrl("https://data.s3.amazonaws.com/val/"), "s3://data/val/");
+  EXPECT_EQ(S3UriOfUrl("https://data.s3.us-east-1.amazonaws.com/val/a.csv"), "s3://data/val/a.csv");
+  EXPECT_EQ(S3UriOfUrl("https://my.dotted.bucket.s3-eu-west-1.amazonaws.com/x"), "s3://my.dotted.bucket/x");
+  EXPECT_EQ(S3UriOfUrl("https://s3.eu-west-1.amazonaws.com/data/train/"), "s3://data/train/");
+  EXPECT_EQ(S3UriOfUrl("https://s3.amazonaws.com/data"), "s3://data");
+  EXPECT_EQ(S3UriOfUrl("https://DATA.S3.CN-NORTH-1.AMAZONAWS.COM.CN/k"), "s3://data/k");
+  EXPECT_EQ(S3UriOfUrl("https://data.s3.amazonaws.com/my%20file%2B1.csv"), "s3://data/my file+1.csv");
+  EXPECT_EQ(S3UriOfUrl("https://data.s3.amazonaws.com/100%"), "s3://data/100%") << "not an escape: kept";
+  for (const char* other : {"https://minio.local/bucket/out", "https://example.com/x", "s3://data/x",
+                            "https://s3.amazonaws.com/", "https://.s3.amazonaws.com/x",
+                            "https://data.ec2.amazonaws.com/x", "http://data.s3.amazonaws.com/x"}) {
+    EXPECT_EQ(S3UriOfUrl(other), std::nullopt) << other;
+  }
+  EXPECT_EQ(StorageUri("https://data.s3.amazonaws.com/val"), "s3://data/val");
+  EXPECT_EQ(StorageUri("file:///data/train"), "file:///data/train");
 }
 
 }  // namespace
