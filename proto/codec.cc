@@ -167,8 +167,11 @@ void Decode(const Json& j, int64_t& out, const Ctx& c, const std::string& path) 
     return;
   }
   if (j.is_number_float() && std::abs(j.get<double>()) >= 9.2e18 && std::floor(j.get<double>()) == j.get<double>()) {
-    // A JSON integer literal past 64 bits, which the parser could keep only as a double.
-    c.Error(path, "integer " + j.dump() + " is too large");
+    // A JSON integer literal past 64 bits, which the parser could keep only as a double (shown
+    // as one: "integer 9.999999999999999e+22" for 99999999999999999999999 read as another number).
+    char shown[32];
+    std::snprintf(shown, sizeof shown, "%.3g", j.get<double>());
+    c.Error(path, std::string("integer is too large (about ") + shown + ", past 64 bits)");
     return;
   }
   c.TypeError(path, std::string("expected an integer, got ") + TypeName(j) +

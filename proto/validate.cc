@@ -593,10 +593,27 @@ void Validator::CheckHyperband(const TuningJobSpec& spec, const FieldPath& p) {
       from = &hinted;
     }
     if (!key) {
-      Add(sp,
-          "the Hyperband strategy needs a maximum resource: add a static hyperparameter epochs, numepochs, "
-          "n-epochs, n_epochs or num_epochs (a positive integer) or set " +
-              hp.Child("MaxResource").str());
+      // An epochs-type hyperparameter among the tuned ones: Hyperband gives each training job its
+      // epochs itself (it said only "add a static hyperparameter epochs" for a spec that had one).
+      std::string tuned;
+      for (const auto* r : {c.parameter_ranges ? &*c.parameter_ranges : nullptr,
+                            d.hyper_parameter_ranges ? &*d.hyper_parameter_ranges : nullptr}) {
+        if (!r) continue;
+        std::vector<const std::optional<std::string>*> names;
+        for (const auto& x : r->integer_parameter_ranges) names.push_back(&x.name);
+        for (const auto& x : r->continuous_parameter_ranges) names.push_back(&x.name);
+        for (const auto& x : r->categorical_parameter_ranges) names.push_back(&x.name);
+        for (const auto* n : names) {
+          if (!*n || !tuned.empty()) continue;
+          for (const char* e : kEpochsNames) tuned = ToLower(**n) == e ? **n : tuned;
+        }
+      }
+      Add(sp, "the Hyperband strategy needs a maximum resource: " +
+                  (tuned.empty() ? std::string("add a static hyperparameter epochs, numepochs, n-epochs, n_epochs or "
+                                               "num_epochs (a positive integer)")
+                                 : Quote(tuned) + " is tuned here, and Hyperband gives each training job its " +
+                                       Quote(tuned) + " itself: make it a static hyperparameter (its maximum)") +
+                  " or set " + hp.Child("MaxResource").str());
       return;
     }
     const std::string& value = from->static_hyper_parameters.at(*key);
@@ -1079,7 +1096,9 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
       for (size_t i = 0; i < list->size(); ++i) {
         FieldPath ip = vp.Child(name).Index(i);
         if (Length((*list)[i], ip, 1, kVpcIdMax)) {
-          Pattern((*list)[i], ip, kVpcId, "[-0-9a-zA-Z]+", "letters, digits and hyphens, e.g. sg-0123abcd");
+          Pattern((*list)[i], ip, kVpcId, "[-0-9a-zA-Z]+",
+                  std::string("letters, digits and hyphens, e.g. ") +
+                      (std::string_view(name) == "Subnets" ? "subnet-0123abcd" : "sg-0123abcd"));
         }
       }
     }
@@ -1588,7 +1607,10 @@ void Validator::CheckWarmStart(const TuningJobSpec& spec, const FieldPath& p) {
     }
     auto [it, inserted] = seen.emplace(key, i);
     if (!inserted) {
-      Add(np, "duplicates the parent " + Quote(*name) + " of " + pp.Index(it->second).str() +
+      // Named as the earlier entry spells it (names are case-insensitive: "P1" repeats "p1").
+      const auto& first = w.parent_hyper_parameter_tuning_jobs[it->second].hyper_parameter_tuning_job_name;
+      Add(np, "duplicates the parent " + Quote(first.value_or(*name)) + " of " + pp.Index(it->second).str() +
+                  (first && *first != *name ? " (tuning job names are case-insensitive)" : "") +
                   "; parent tuning jobs must be unique");
     }
   }

@@ -326,8 +326,20 @@ void Emit(YAML::Emitter& e, const Json& j) {
     case Json::value_t::null:
       e << YAML::Null;
       return;
+    case Json::value_t::number_float: {
+      // JSON's text is exact, but YAML 1.1 (PyYAML, kubectl) reads a float only with a '.'
+      // before its exponent: 1e-07 came back as the string "1e-07". 1.0e-07 reads as a float
+      // everywhere.
+      std::string text = j.dump();
+      if (const size_t exp = text.find_first_of("eE");
+          exp != std::string::npos && text.find('.') == std::string::npos) {
+        text.insert(exp, ".0");
+      }
+      e << text;
+      return;
+    }
     default:
-      e << j.dump();  // numbers and booleans: JSON's text is exact and valid YAML
+      e << j.dump();  // integers and booleans: JSON's text is exact and valid YAML
       return;
   }
 }
@@ -535,7 +547,10 @@ Result<TextTree> ParseYaml(std::string_view text) {
     // LoadAll only past empty documents: the count above found no place the parser sticks at.
     const YAML::Node root = docs->first == 0 ? YAML::Load(yaml) : YAML::LoadAll(yaml).at(docs->first);
     HPO_RETURN_IF_ERROR(Convert(root, out.tree, false, 0, budget, "", &out.yaml_kinds));
-    if (out.tree.is_null()) return Status::InvalidArgument("the document is empty");
+    if (out.tree.is_null()) {
+      return Status::InvalidArgument("the document is empty (or only null): a spec is a mapping of fields (YAML) or "
+                                     "an object (JSON)");
+    }
     return out;
   } catch (const YAML::Exception& e) {
     // yaml-cpp stops at about 500 levels of nesting with the message "bad file", which says

@@ -254,7 +254,7 @@ TEST(Codec, AnIntegerPast64BitsIsTooLargeNotANumberOfAnotherKind) {
                          &errs)
                    .ok());
   ASSERT_EQ(errs.size(), 1u) << JoinErrors(errs);
-  EXPECT_EQ(errs[0].message, "integer 1e+20 is too large");
+  EXPECT_EQ(errs[0].message, "integer is too large (about 1e+20, past 64 bits)");
 }
 
 // A NUL in any string: validation let it through, and then every training job drawing it failed
@@ -534,6 +534,21 @@ TEST(Codec, YamlWriterQuotesStringsThatWouldChangeType) {
   EXPECT_NE(y.find("g: \"1e5\""), std::string::npos) << y;
   EXPECT_NE(y.find("h: \"no\""), std::string::npos) << y;
   EXPECT_NE(y.find("i: []"), std::string::npos) << y;
+}
+
+// A number in exponent form without a '.' is a string to YAML 1.1 readers (PyYAML, kubectl):
+// hpo convert wrote targetObjectiveMetricValue: 1e-07, which PyYAML read as "1e-07". Written
+// with ".0", it reads as the same float everywhere, and back here.
+TEST(Codec, YamlWriterWritesExponentFloatsAsYaml11ReadsThem) {
+  Json j = {{"small", 1e-07}, {"big", 1e+300}, {"plain", 0.5}, {"whole", 2.0}};
+  std::string y = ToYaml(j);
+  EXPECT_NE(y.find("small: 1.0e-07"), std::string::npos) << y;
+  EXPECT_NE(y.find("big: 1.0e+300"), std::string::npos) << y;
+  EXPECT_NE(y.find("plain: 0.5"), std::string::npos) << y;
+  auto back = ParseText(y);  // (YAML scalars stay text here: fields read them by their type)
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(std::stod(back->tree["small"].get<std::string>()), 1e-07);
+  EXPECT_EQ(std::stod(back->tree["big"].get<std::string>()), 1e+300);
 }
 
 TEST(Codec, YamlWriterEscapesControlCharactersAndQuotesYaml11Types) {

@@ -1161,7 +1161,7 @@ std::vector<Case> Cases() {
        W + ".parentHyperParameterTuningJobs[1].hyperParameterTuningJobName", "is this tuning job itself"},
       {"warm_start_parent_duplicate", Base::kWarm,
        [](S& s) { s.warm_start_config->parent_hyper_parameter_tuning_jobs[1] = {"Parent-A"}; },
-       W + ".parentHyperParameterTuningJobs[1].hyperParameterTuningJobName", "duplicates the parent \"Parent-A\""},
+       W + ".parentHyperParameterTuningJobs[1].hyperParameterTuningJobName", "duplicates the parent \"parent-a\" of"},
       {"warm_start_type_missing", Base::kWarm, [](S& s) { s.warm_start_config->warm_start_type.reset(); },
        W + ".warmStartType", "is required: one of IdenticalDataAndAlgorithm, TransferLearning"},
       {"warm_start_type_unknown", Base::kWarm, [](S& s) { s.warm_start_config->warm_start_type = "Transfer"; },
@@ -1702,6 +1702,36 @@ TEST(S3UriOfUrl, ReadsS3ObjectUrlsAsS3Uris) {
   }
   EXPECT_EQ(StorageUri("https://data.s3.amazonaws.com/val"), "s3://data/val");
   EXPECT_EQ(StorageUri("file:///data/train"), "file:///data/train");
+}
+
+// Messages a user's pass found misleading: a subnet's example was a security group's; a repeated
+// parent was named as the repeat spells it, not as the entry it repeats; Hyperband said "add a
+// static epochs" to a spec that tuned one.
+TEST(Validate, SaysWhatIsWrongInTheWordsOfTheFieldAtFault) {
+  TuningJobSpec s = RandomBase();
+  Def(s).vpc_config = VpcConfig{{"sg-0123abcd"}, {"subnet_1"}};
+  FieldErrors e = Validate(s, Spelling::kApi);
+  ASSERT_EQ(e.size(), 1u) << Describe(e);
+  EXPECT_NE(e[0].message.find("e.g. subnet-0123abcd"), std::string::npos) << e[0].message;
+
+  s = RandomBase();
+  s.warm_start_config = WarmStartConfig{{{"p1"}, {"P1"}}, "TransferLearning"};
+  e = Validate(s, Spelling::kApi);
+  ASSERT_EQ(e.size(), 1u) << Describe(e);
+  EXPECT_NE(e[0].message.find("duplicates the parent \"p1\" of WarmStartConfig.ParentHyperParameterTuningJobs[0] "
+                              "(tuning job names are case-insensitive)"),
+            std::string::npos)
+      << e[0].message;
+
+  s = RandomBase();
+  Cfg(s).strategy = "Hyperband";
+  Ranges(s).integer_parameter_ranges.push_back({"epochs", "1", "50", "Auto"});
+  e = Validate(s, Spelling::kApi);
+  ASSERT_FALSE(e.empty());
+  bool said = false;
+  for (const auto& x : e) said |= x.message.find("\"epochs\" is tuned here, and Hyperband gives each training job its "
+                                                 "\"epochs\" itself") != std::string::npos;
+  EXPECT_TRUE(said) << Describe(e);
 }
 
 }  // namespace
