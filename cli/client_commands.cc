@@ -596,6 +596,17 @@ void AddClientCommands(CLI::App& app) {
                     (metric.empty() ? "" : " " + metric) + "); see hpo trials " + *name);
       }
       const std::string best = d["BestTrainingJob"]["TrainingJobName"];
+      // A warm start's parents may hold a better one (OverallBestTrainingJob): this job's best is
+      // what SageMaker's SDK gives too, but "the winning configuration" was 57 times worse than one
+      // already found (a user's pass). Said on stderr, so the output stays what it was.
+      if (d.contains("OverallBestTrainingJob") && d["OverallBestTrainingJob"].value("TrainingJobName", "") != best) {
+        const Json& o = d["OverallBestTrainingJob"];
+        const Json om = o.value("FinalHyperParameterTuningJobObjectiveMetric", Json::object());
+        std::cerr << "hpo: note: a parent of this warm start did better: " << o.value("TrainingJobName", "?")
+                  << (om.contains("Value") ? " (" + Num(om["Value"].get<double>()) + ")" : std::string()) << " of "
+                  << o.value("TuningJobName", "a parent") << " (OverallBestTrainingJob); its hyperparameters: hpo "
+                  << "describe --best " << o.value("TuningJobName", "PARENT") << "\n";
+      }
       Json tj = Must(origin.source().Action("DescribeTrainingJob", {{"TrainingJobName", best}}), origin.flags());
       Json hp = Json::object();
       const Json all = tj.value("HyperParameters", Json::object());  // kept: items() does not own it

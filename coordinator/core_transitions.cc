@@ -3,6 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "proto/codec.h"
+
 namespace hpo::coordinator {
 
 using core_detail::kFailuresBeforeGivingUp;
@@ -161,8 +163,17 @@ void CoordinatorCore::Impl::Promote(Trial& q, int64_t now) {
   // launches it (its CreationTime, and when its Starting began, were when it was queued).
   if (q.Unlaunched()) {
     q.creation_ms = now;
-    // What it went through while queued (Starting, Downloading what it staged ahead) begins now.
-    for (auto& s : q.secondary) s.start_ms = std::max(s.start_ms, now);
+    // What it went through while queued (Starting, Downloading what it staged ahead) begins now;
+    // when its data was in fact staged is said (a trainer that wrote to its own input prefix saw
+    // the next training job read the data from before, dated after it).
+    for (auto& s : q.secondary) {
+      if (s.status == "Downloading" && s.start_ms > 0 && s.start_ms < now &&
+          s.message.find(" (staged ahead") == std::string::npos) {
+        s.message += " (staged ahead, from " + proto::FormatRfc3339(proto::Timestamp{s.start_ms}) +
+                     ", while the training job before it in its slot ran)";
+      }
+      s.start_ms = std::max(s.start_ms, now);
+    }
   }
   const auto key = std::make_pair(q.name, q.attempt);
   auto w = workers.find(q.worker_id);

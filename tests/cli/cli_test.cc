@@ -2915,4 +2915,27 @@ TEST_F(CliTest, ATrainingProgramGetsTheWorkersAwsCredentialsAndARegion) {
   EXPECT_NE(log.find("AWS_REGION=ap-south-1\n"), std::string::npos) << "only what the spec gives:\n" << log;
 }
 
+// describe --best gives the tuning job's own best (as SageMaker's SDK does); when a warm start's
+// parent did better (OverallBestTrainingJob), a note on stderr names it and how to get its
+// hyperparameters (a user's pass took a configuration 57 times worse than one already found).
+TEST_F(CliTest, DescribeBestOfAWarmStartNotesAParentThatDidBetter) {
+  const fs::path state = dir_ / "warm";
+  // The parent's loss is x; the child's is 10 + x: every parent's training job is better.
+  const std::string parent = ScriptJob("bparent", "#!/bin/sh\necho loss=$SM_HP_X\n", 2, 2);
+  ASSERT_EQ(Hpo({"run", parent, "--state-dir", state.string()}).exit_code, 0);
+  std::string child = Slurp(ScriptJob("bchild", "#!/bin/sh\necho loss=1$SM_HP_X\n", 2, 2));
+  child.replace(child.rfind('}'), 1, R"J(, "WarmStartConfig": {"WarmStartType": "IdenticalDataAndAlgorithm",
+    "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "bparent"}]}})J");
+  Outcome run = Hpo({"run", Write("bchild-warm.json", child).string(), "--state-dir", state.string()});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  Outcome best = Hpo({"describe", "bchild", "--best", "--state-dir", state.string()});
+  EXPECT_EQ(best.exit_code, 0) << best.err;
+  EXPECT_NE(best.out.find("\"x\""), std::string::npos) << "the child's own best, as before: " << best.out;
+  EXPECT_NE(best.err.find("hpo: note: a parent of this warm start did better: bparent-"), std::string::npos)
+      << best.err;
+  EXPECT_NE(best.err.find("hpo describe --best bparent"), std::string::npos) << best.err;
+  Outcome plain = Hpo({"describe", "bparent", "--best", "--state-dir", state.string()});
+  EXPECT_EQ(plain.err.find("note:"), std::string::npos) << "no parents, no note: " << plain.err;
+}
+
 }  // namespace

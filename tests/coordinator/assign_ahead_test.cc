@@ -883,5 +883,38 @@ TEST_F(AssignAheadTest, AWorkerCordonedBeforeItRegistersTakesNothing) {
   EXPECT_TRUE(Only<proto::wire::AssignTrial>(Register("later", 2)).empty());
 }
 
+// A queued training job stages its data while its predecessor runs; its transitions are dated from
+// its start (SageMaker creates it when it launches it), and its Downloading says when the data was
+// in fact staged: a trainer that wrote to its own input prefix saw the next training job read the
+// data from before, with a Downloading dated after the write (a user's pass).
+TEST_F(AssignAheadTest, AQueuedTrainingJobsDownloadingSaysItsDataWasStagedAhead) {
+  Register("w1", 1);
+  auto out = Submit(Spec("staged", "Random", 2, 2));
+  auto first = Plain(out);
+  auto queued = Ahead(out);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(queued.size(), 1u);
+  proto::wire::TrialStaging m;
+  m.trial = queued[0].trial;
+  m.attempt = queued[0].attempt;
+  m.worker_id = "w1";
+  m.status = std::string(proto::wire::kDownloading);
+  m.what = "channels train";
+  now_ += 1000;
+  core_->OnMessages({{"w1", m}}, now_);
+  now_ += 5000;
+  Finish("w1", first[0], 0.5);
+  const Trial* t = core_->FindTrial(queued[0].trial);
+  ASSERT_NE(t, nullptr);
+  bool said = false;
+  for (const auto& s : t->secondary) {
+    if (s.status != "Downloading") continue;
+    EXPECT_EQ(s.start_ms, now_) << "dated from its start";
+    said = s.message.find("(staged ahead, from ") != std::string::npos &&
+           s.message.find(", while the training job before it in its slot ran)") != std::string::npos;
+  }
+  EXPECT_TRUE(said) << "no Downloading that says it was staged ahead";
+}
+
 }  // namespace
 }  // namespace hpo::coordinator
