@@ -68,7 +68,11 @@ std::string RelativePathProblem(const std::string& key) {
     size_t end = key.find('/', start);
     if (end == std::string::npos) end = key.size();
     const std::string part = key.substr(start, end - start);
-    if (part == "..") return "would land outside the directory (a \"..\" segment)";
+    // (Refused wherever it points: "a/../b.csv" stays inside, but no file can be named so, and
+    // one that climbs out would write outside the directory.)
+    if (part == "..") {
+      return "has a \"..\" segment, which no file can be named and which could land outside the directory";
+    }
     if (part.empty() || part == ".") {
       return "has an empty or \".\" segment (\"//\", \"/./\", or a trailing '/'), which no file can be named";
     }

@@ -105,10 +105,14 @@ Result<std::vector<Item>> ListUri(const std::string& uri, const StagingContext& 
       if (it.rel.empty() || it.rel.back() == '/') continue;  // a "directory" marker object
       auto [at, fresh] = landed.emplace(it.rel, o.key);
       if (!fresh) {
-        return Status::InvalidArgument("the objects " + at->second + " and " + o.key + " of s3://" + loc->bucket +
-                                       " both match the key name prefix of " + uri + " and would land at " +
-                                       it.rel + "; end the S3Uri with '/' to take only what is under that prefix "
-                                       "as a directory");
+        // With a prefix that ends in '/' already, the keys differ in what no file name can hold
+        // (an empty segment, "p//a.csv" beside "p/a.csv"): the advice to add a '/' was no help.
+        return Status::InvalidArgument(
+            "the objects " + at->second + " and " + o.key + " of s3://" + loc->bucket +
+            " both match the key name prefix of " + uri + " and would land at " + it.rel +
+            (prefix.empty() || prefix.back() != '/'
+                 ? "; end the S3Uri with '/' to take only what is under that prefix as a directory"
+                 : "; rename one of them (a channel's files are named by their keys after the prefix)"));
       }
     } else if (!prefix.empty() && o.key == prefix) {
       it.rel = fs::path(prefix).filename().string();
@@ -120,7 +124,10 @@ Result<std::vector<Item>> ListUri(const std::string& uri, const StagingContext& 
     out.push_back(std::move(it));
   }
   if (out.empty()) {
-    return Status::NotFound(loc->s3() ? "no object's key starts with the key name prefix of " + uri
+    // (The listing leaves out folder marker objects, the console's "Create folder": "no object"
+    // read as wrong where one was there.)
+    return Status::NotFound(loc->s3() ? "no object's key starts with the key name prefix of " + uri +
+                                            " (folder marker objects, keys ending in '/', hold no data and do not count)"
                                       : "no file under " + uri);
   }
   return out;

@@ -265,7 +265,7 @@ TEST_F(Radosgw, AnS3PrefixChannelTakesEveryKeyThatStartsWithThePrefix) {
   for (const char* k : {"jobs/ASHA-1/train/a.csv", "jobs/ASHA-1/train/sub/b.csv", "jobs/ASHA-10/train/c.csv",
                         "jobs/ASHA-1/", "jobs/ASHA-1/train/dir/", "data/train/part-0.csv", "data/train/part-1.csv",
                         "data/train-extra/x.csv", "data/shard-0", "data/shard-1", "data/other", "c/train/train-1.csv",
-                        "c/train-1.csv"}) {
+                        "c/train-1.csv", "empty/", "d//double.csv", "d/double.csv"}) {
     ASSERT_TRUE(client_->PutBytes(bucket_, k, std::string("x") + k).ok());
   }
   auto stage = [&](const std::string& key_prefix) -> Result<std::set<std::string>> {
@@ -305,6 +305,20 @@ TEST_F(Radosgw, AnS3PrefixChannelTakesEveryKeyThatStartsWithThePrefix) {
   EXPECT_EQ(none.status().code(), StatusCode::kNotFound);
   EXPECT_NE(none.status().message().find("no object's key starts with the key name prefix of s3://"), std::string::npos)
       << none.status().message();
+  // Only a folder marker there (the console's "Create folder"): "no object" says why that does not
+  // count (a user's pass read it as wrong, the object being there).
+  auto marker = stage("empty/");
+  ASSERT_FALSE(marker.ok());
+  EXPECT_NE(marker.status().message().find("(folder marker objects, keys ending in '/', hold no data and do not "
+                                           "count)"),
+            std::string::npos)
+      << marker.status().message();
+  // Two keys that differ by an empty segment, under a prefix that ends in '/': adding a '/' cannot
+  // help, and the message no longer says to.
+  auto twice = stage("d/");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.status().message().find("would land at double.csv; rename one of them"), std::string::npos)
+      << twice.status().message();
 }
 
 TEST_F(Radosgw, ShardedByS3KeyGivesEachOfTwoHostsItsOwnHalf) {
