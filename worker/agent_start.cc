@@ -312,14 +312,15 @@ namespace {
 // What SageMaker gives a training container of AWS: its region (AWS_REGION, AWS_DEFAULT_REGION)
 // and the role's credentials. Here: the worker's own (its credentials, profile and endpoints, as
 // its S3 access uses them), so that a trainer calling boto3 or the aws CLI reaches the same S3 as
-// its channels came from; it got none, and boto3 said "Unable to locate credentials". The spec's
-// Environment wins (emplace). With EnableNetworkIsolation nothing is given, as SageMaker gives no
-// credentials to an isolated container.
-void AddAwsEnvironment(std::map<std::string, std::string>& env, const std::string& s3_endpoint) {
+// its channels came from; it got none, and boto3 said "Unable to locate credentials". Callers
+// add them under the spec's Environment, which wins (emplace). With EnableNetworkIsolation
+// nothing is given, as SageMaker gives no credentials to an isolated container.
+std::map<std::string, std::string> AwsEnvironment(const std::string& s3_endpoint) {
+  std::map<std::string, std::string> env;
   for (const char* name : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
                            "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_CA_BUNDLE", "AWS_ENDPOINT_URL",
                            "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION"}) {
-    if (const char* v = std::getenv(name); v != nullptr && *v != '\0') env.emplace(name, v);
+    if (const char* v = std::getenv(name); v != nullptr && *v != '\0') env[name] = v;
   }
   if (!s3_endpoint.empty()) env["AWS_ENDPOINT_URL_S3"] = s3_endpoint;  // hpo worker --s3-endpoint
   // SageMaker always sets both; the worker's S3 access takes us-east-1 when it is told none.
@@ -328,6 +329,7 @@ void AddAwsEnvironment(std::map<std::string, std::string>& env, const std::strin
                                                                : "us-east-1";
   env.emplace("AWS_REGION", region);
   env.emplace("AWS_DEFAULT_REGION", region);
+  return env;
 }
 
 }  // namespace
@@ -350,7 +352,7 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     // (Apptainer takes its environment on the command line, where every user's `ps` reads it:
     // there the credentials go by its own APPTAINERENV_ variables, below.)
     std::map<std::string, std::string> aws;
-    if (!r.network_isolation) AddAwsEnvironment(aws, opt.s3_endpoint);
+    if (!r.network_isolation) aws = AwsEnvironment(opt.s3_endpoint);
     if (opt.container.runtime != "apptainer") {
       for (auto& [k, v] : aws) cs.env.emplace(k, v);
     }
@@ -378,7 +380,9 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
   } else {
     ps.argv = r.argv;
     ps.env = TrainingEnvironment(r.layout);
-    if (!r.network_isolation) AddAwsEnvironment(ps.env, opt.s3_endpoint);
+    if (!r.network_isolation) {
+      for (auto& [k, v] : AwsEnvironment(opt.s3_endpoint)) ps.env.emplace(k, v);
+    }
     if (const char* path = std::getenv("PATH")) ps.env.emplace("PATH", path);
     if (const char* home = std::getenv("HOME")) ps.env.emplace("HOME", home);
     ps.env.emplace("LANG", "C.UTF-8");

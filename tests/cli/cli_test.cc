@@ -2903,10 +2903,13 @@ TEST_F(CliTest, ATrainingProgramGetsTheWorkersAwsCredentialsAndARegion) {
     EXPECT_NE(log.find(line), std::string::npos) << line << " in:\n" << log;
   }
   std::string spec = Slurp(dir_ / "awsenv.json");
-  spec.replace(spec.find("\"RoleArn\""), 9, "\"Environment\": {\"AWS_REGION\": \"ap-south-1\"}, \"RoleArn\"");
+  spec.replace(spec.find("\"RoleArn\""), 9,
+               "\"Environment\": {\"AWS_REGION\": \"ap-south-1\", \"AWS_ENDPOINT_URL_S3\": \"http://own:9000\"}, "
+               "\"RoleArn\"");
   Spit(dir_ / "own.json", spec);
   log = logs_of((dir_ / "own.json").string(), (dir_ / "st2").string());
   EXPECT_NE(log.find("AWS_REGION=ap-south-1\n"), std::string::npos) << "the spec's Environment wins:\n" << log;
+  EXPECT_NE(log.find("AWS_ENDPOINT_URL_S3=http://own:9000\n"), std::string::npos) << log;
   EXPECT_NE(log.find("AWS_DEFAULT_REGION=eu-west-1\n"), std::string::npos) << log;
   spec.replace(spec.find("\"RoleArn\""), 9, "\"EnableNetworkIsolation\": true, \"RoleArn\"");
   Spit(dir_ / "isolated.json", spec);
