@@ -518,9 +518,11 @@ CoordinatorCore::~CoordinatorCore() = default;
 Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written, proto::Spelling spelling,
                                             int64_t now_ms, std::vector<Outgoing>* out,
                                             const nlohmann::ordered_json& kubernetes_metadata) {
-  // Instance types: any that this coordinator's catalog has or a registered worker advertises,
-  // or far from SageMaker's (a type of one's own, served by a worker to come); one a few edits
-  // from a SageMaker type is a typo, refused with the closest (ml.m5.larg waited for good).
+  // Instance types: SageMaker's, any that this coordinator's catalog has, or one a registered
+  // worker advertises; any other is refused, as SageMaker refuses a value outside its enum (one a
+  // few edits from a SageMaker type with the closest). A type far from all of them was taken for
+  // one of one's own "served by a worker to come": `foo` was accepted through the API, and its job
+  // waited with nothing said to boto3 (a user's pass). A type of one's own goes in the catalog.
   proto::ValidationLimits limits = options_.limits;
   std::set<std::string> known;
   if (!limits.known_instance_types) {
@@ -529,7 +531,6 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
       if (!w.reg.instance_type.empty()) known.insert(w.reg.instance_type);
     }
     limits.known_instance_types = &known;
-    limits.refuse_only_near_misses = true;
   }
   proto::FieldErrors errs = proto::Validate(written, spelling, limits);
   if (!errs.empty()) {

@@ -1516,7 +1516,6 @@ void Validator::InstanceType(const std::optional<std::string>& type, const Field
     const size_t d = EditDistance(*type, t);
     if (d < best) best = d, closest = t;
   }
-  if (limits_.refuse_only_near_misses && closest.empty()) return;  // a type of its own
   Add(p, Quote(*type) + " is not a SageMaker training instance type" +
              (closest.empty() ? std::string() : " (did you mean " + Quote(closest) + "?)") +
              "; a type of your own must be named where it is served (--instance-catalog FILE, or --instance-type "

@@ -41,15 +41,9 @@ struct ValidationLimits {
   int64_t max_tuning_runtime_seconds = 15768000;
   // When set, every InstanceType must be one of SageMaker's training instance types or one of
   // these (a catalog's own types, or types workers were told to serve), else it is an error with
-  // the closest SageMaker type. hpo validate and hpo run check so; a coordinator does not (a
-  // worker may advertise a type of its own, and a job asking for a type nobody serves waits,
-  // saying so).
+  // the closest SageMaker type. hpo validate and hpo run check so, and a coordinator with its
+  // catalog and its registered workers' types.
   const std::set<std::string>* known_instance_types = nullptr;
-  // With known_instance_types: refuse only a type a few edits from one of SageMaker's
-  // (ml.m5.larg), which is a typo, and pass one far from all of them (a type of your own that a
-  // worker may advertise later). A coordinator checks so: a typo was accepted and its job
-  // waited for a worker that would never come, saying so only in its events.
-  bool refuse_only_near_misses = false;
 
   // No quotas: for a check whose quotas are someone else's (hpo submit: the coordinator's, which
   // may allow more metric definitions or hyperparameters than SageMaker; hpo convert: none

@@ -409,19 +409,42 @@ TEST_F(PlacementCoreTest, ATypoOfASageMakerTypeIsRefusedUnlessAWorkerAdvertisesI
   EXPECT_TRUE(core_->Submit(Typed("typo", "ml.m5.larg", 2, 2), proto::Spelling::kApi, now_, &out).ok());
 }
 
-TEST_F(PlacementCoreTest, AnUnknownTypeIsServedByAWorkerThatAdvertisesIt) {
+// A type that is neither SageMaker's nor the catalog's nor a registered worker's is refused, as
+// SageMaker refuses a value outside its list (it was taken for one of one's own "served by a worker
+// to come", and `foo` waited with nothing said through the API). Once a worker advertises it, it
+// is taken and served there; a catalog entry makes it known before any worker comes.
+TEST_F(PlacementCoreTest, AnOwnTypeIsTakenOnceAWorkerAdvertisesItOrTheCatalogHasIt) {
   proto::wire::Register w = Worker("dgx", 2, 64, 512, {80, 80});
   Join(w);
-  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(Typed("x", "ml.trn9.huge", 2, 2))).empty());
-  EXPECT_NE(core_->FindJob("x")->waiting_reason.find("start a worker with --instance-type ml.trn9.huge"),
-            std::string::npos)
-      << core_->FindJob("x")->waiting_reason;
+  std::vector<Outgoing> out;
+  for (const char* type : {"ml.trn9.huge", "foo"}) {
+    auto refused = core_->Submit(Typed("x", type, 2, 2), proto::Spelling::kApi, now_, &out);
+    ASSERT_FALSE(refused.ok()) << type;
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(refused.status().message().find("is not a SageMaker training instance type"), std::string::npos)
+        << refused.status().message();
+    EXPECT_EQ(core_->FindJob("x"), nullptr) << "nothing was made";
+  }
   proto::wire::Register typed = Worker("trn", 2, 8, 32);
   typed.instance_type = "ml.trn9.huge";
-  auto assigns = Only<proto::wire::AssignTrial>(Join(typed));
+  Join(typed);
+  auto assigns = Only<proto::wire::AssignTrial>(Submit(Typed("x", "ml.trn9.huge", 2, 2)));
   ASSERT_EQ(assigns.size(), 2u);
   EXPECT_EQ(core_->FindTrial(assigns[0].trial)->worker_id, "trn");
   EXPECT_TRUE(core_->FindJob("x")->waiting_reason.empty());
+
+}
+
+// In the catalog, with no worker serving it yet: taken, and the job says what it waits for.
+TEST_F(PlacementCoreTest, AnOwnTypeInTheCatalogIsTakenBeforeAnyWorkerServesIt) {
+  auto catalog = InstanceCatalog::FromJson(R"({"ml.rack7.a100": {"gpus": 8, "vcpus": 96, "memory_gib": 1024}})");
+  ASSERT_TRUE(catalog.ok()) << catalog.status().message();
+  options_.catalog.Merge(*catalog);
+  MakeCore();
+  Join(Worker("dgx", 2, 64, 512, {80, 80}));
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(Typed("y", "ml.rack7.a100", 1, 1))).empty());
+  EXPECT_NE(core_->FindJob("y")->waiting_reason.find("ml.rack7.a100"), std::string::npos)
+      << "[" << core_->FindJob("y")->waiting_reason << "]";
 }
 
 // HyperParameterTuningResourceConfig.InstanceConfigs (the SDK's instance_configs): each training
