@@ -332,6 +332,23 @@ std::map<std::string, std::string> AwsEnvironment(const std::string& s3_endpoint
   return env;
 }
 
+// Linux refuses to start a program one of whose environment strings (NAME=VALUE) passes
+// MAX_ARG_STRLEN, 128 KiB ("Argument list too long"): SM_HPS and SM_USER_ARGS carry every
+// hyperparameter, and SageMaker's limits (100 of 2,500 characters) go past it. Such a variable is
+// left out, and said (`left`), rather than the training job failing unstarted as an AlgorithmError;
+// hyperparameters.json has them all.
+void DropOversizedVariables(std::map<std::string, std::string>& env, std::vector<std::string>* left) {
+  constexpr size_t kMaxArgStrlen = 32 * 4096;
+  for (auto it = env.begin(); it != env.end();) {
+    if (it->first.size() + it->second.size() + 2 > kMaxArgStrlen) {
+      left->push_back(it->first + " (" + std::to_string(it->second.size() / 1024) + " KiB)");
+      it = env.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 }  // namespace
 
 bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMount> channel_mounts) {
@@ -339,6 +356,7 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
   for (const auto& [channel_key, dir] : r.warm_channels) r.warm_prints[dir] = DirectoryFingerprint(dir);
   ProcessSpec ps;
   ps.log_path = r.attempt_dir + "/trial.log";
+  std::vector<std::string> oversized;  // variables left out of its environment (DropOversizedVariables)
   if (r.container) {  // the runtime's client is the trial's process; the trial's environment goes in
     ContainerSpec cs;
     cs.image = r.pulled_id->empty() ? r.assign.image : *r.pulled_id;  // a source is run as what was pulled
@@ -356,6 +374,7 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     if (opt.container.runtime != "apptainer") {
       for (auto& [k, v] : aws) cs.env.emplace(k, v);
     }
+    DropOversizedVariables(cs.env, &oversized);
     cs.gpus = r.layout.gpus;
     cs.network_none = r.network_isolation;
     if (opt.container.runtime != "apptainer") {
@@ -386,6 +405,7 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     if (const char* path = std::getenv("PATH")) ps.env.emplace("PATH", path);
     if (const char* home = std::getenv("HOME")) ps.env.emplace("HOME", home);
     ps.env.emplace("LANG", "C.UTF-8");
+    DropOversizedVariables(ps.env, &oversized);
     // What this worker's successor on the work directory kills, if it dies without warning
     // (worker/orphans.h KillLeftoversOf): the program and everything it starts inherit it.
     ps.env[kOwnerVariable] = owner_tag;
@@ -406,6 +426,15 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
             "; a process it leaves with a cleared environment may outlive this worker if it is killed");
       }
     }
+  }
+  if (!oversized.empty()) {
+    std::string names;
+    for (const auto& n : oversized) names += (names.empty() ? "" : ", ") + n;
+    const std::string note = "hpo: left out of the program's environment, past Linux's 128 KiB for one variable: " +
+                             names + "; /opt/ml/input/config/hyperparameters.json has every hyperparameter";
+    Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": " + note);
+    std::lock_guard<std::mutex> lock(r.mu);
+    r.log.Add(note);
   }
   if (!StartPipes(key, r)) return false;
   Run* raw = &r;

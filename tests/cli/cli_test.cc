@@ -2941,4 +2941,31 @@ TEST_F(CliTest, DescribeBestOfAWarmStartNotesAParentThatDidBetter) {
   EXPECT_EQ(plain.err.find("note:"), std::string::npos) << "no parents, no note: " << plain.err;
 }
 
+// SageMaker allows 100 static hyperparameters of 2,500 characters; SM_HPS and SM_USER_ARGS, which
+// carry them all, then pass Linux's 128 KiB for one environment variable, and every training job
+// failed unstarted ("Argument list too long"), charged to the program as an AlgorithmError (a
+// user's pass). They are left out, said in the log, and the program runs; the file has them all.
+TEST_F(CliTest, HyperparametersPastTheEnvironmentsLimitStillRun) {
+  std::string spec = Slurp(ScriptJob(
+      "bighp",
+      "#!/bin/sh\ntest -n \"$SM_HP_S0\" && grep -q s94 /opt/ml/input/config/hyperparameters.json && "
+      "echo loss=$SM_HP_X\n",
+      1, 1));
+  std::string statics = "\"StaticHyperParameters\": {";
+  for (int i = 0; i < 95; ++i) statics += (i ? ", " : "") + std::string("\"s") + std::to_string(i) + "\": \"" +
+                                          std::string(2500, 'v') + "\"";
+  statics += "}, ";
+  spec.replace(spec.find("\"AlgorithmSpecification\""), 0, statics);
+  Spit(dir_ / "bighp.json", spec);
+  ASSERT_EQ(Hpo({"validate", (dir_ / "bighp.json").string()}).exit_code, 0);
+  const std::string state = (dir_ / "st").string();
+  Outcome o = Hpo({"run", (dir_ / "bighp.json").string(), "--state-dir", state, "--workers", "1"});
+  EXPECT_EQ(o.exit_code, 0) << o.err << o.out;
+  Outcome names = Hpo({"trials", "bighp", "--state-dir", state, "-o", "names"});
+  Outcome log = Hpo({"logs", names.out.substr(0, names.out.find('\n')), "--state-dir", state});
+  EXPECT_NE(log.out.find("hpo: left out of the program's environment, past Linux's 128 KiB for one variable: SM_HPS ("),
+            std::string::npos)
+      << log.out;
+}
+
 }  // namespace
