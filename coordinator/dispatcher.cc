@@ -388,7 +388,7 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
           const int64_t t = options_.now_ms();
           if (t - revoked_logged_ms_[wid] > 60000) {
             revoked_logged_ms_[wid] = t;
-            Log("dispatcher: dropped a message from worker '" + wid + "': that id belongs to the key " +
+            Log("dispatcher: dropped a message from worker '" + PrintableId(wid) + "': that id belongs to the key " +
                 worker_keys_[wid] + ", and this connection has the key " + key +
                 "; give each worker its own --id (a re-keyed worker takes its id over once its old key is removed "
                 "from authorized_workers)");
@@ -405,7 +405,7 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
           const int64_t t = options_.now_ms();
           if (t - revoked_logged_ms_[wid] > 60000) {  // said once a minute, to both sides
             revoked_logged_ms_[wid] = t;
-            Log("dispatcher: dropped a message from worker '" + wid + "': its key " + key +
+            Log("dispatcher: dropped a message from worker '" + PrintableId(wid) + "': its key " + key +
                 " is no longer in the allow-list; its training jobs run again elsewhere once its lease runs out");
             proto::wire::Error e;
             e.code = "NotAuthorized";
@@ -423,7 +423,9 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
         if (malformed_logged_.size() > 10000) malformed_logged_.clear();  // ids are the sender's choice
         auto& [last_ms, unlogged] = malformed_logged_[wid];
         if (const int64_t t = options_.now_ms(); t - last_ms >= 60000 || last_ms == 0) {
-          Log("dispatcher: rejected a message from worker '" + wid + "': " + msg.status().message() +
+          // (The id and what it sent are escaped: an unauthenticated peer's bytes went raw into the log.)
+          Log("dispatcher: rejected a message from worker '" + PrintableId(wid) +
+              "': " + PrintableId(msg.status().message()) +
               (unlogged ? " (and " + std::to_string(unlogged) + " more from it since the last such line)" : ""));
           last_ms = t;
           unlogged = 0;
@@ -494,7 +496,8 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
           const uint64_t n = ++stale_in_;
           if (const int64_t t = options_.now_ms(); t - stale_logged_ms_ >= 60000) {
             stale_logged_ms_ = t;
-            Log("dispatcher: dropped a message from a connection of worker '" + wid + "' (" + PrintableId(routings[i]) +
+            Log("dispatcher: dropped a message from a connection of worker '" + PrintableId(wid) + "' (" +
+                PrintableId(routings[i]) +
                 ") that is not its current one (" + PrintableId(route->second) + "; " + std::to_string(n) +
                 " so far): a process under that id that was refused, or that a restart replaced");
           }

@@ -269,6 +269,47 @@ TEST(Dispatcher, AMessageUnderAMadeUpRoutingIdIsDroppedAndRegistersNoPhantom) {
   loop.join();
 }
 
+// A peer that is no worker (no keys on loopback, or a scanner) sends bytes of its choosing as
+// its id and its frames: the log line that rejects them had them raw (bytes >= 0x80, tabs), and
+// grep called the log a binary file. They are escaped, as the other lines about ids are.
+TEST(Dispatcher, ARejectedMessagesIdIsEscapedInTheLog) {
+  auto store = SqliteJobStore::Open(":memory:");
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  CoordinatorCore core(store->get(), CoreOptions{});
+  std::vector<std::string> logged;
+  std::mutex log_mu;
+  DispatcherOptions dopt = LoopbackOptions();
+  dopt.log = [&](const std::string& l) {
+    std::lock_guard<std::mutex> lock(log_mu);
+    logged.push_back(l);
+  };
+  Dispatcher d(&core, dopt);
+  ASSERT_TRUE(d.Bind().ok());
+  std::atomic<bool> stop{false};
+  std::thread loop([&] { d.Run(stop); });
+  zmq::context_t ctx;
+  zmq::socket_t peer(ctx, zmq::socket_type::dealer);
+  peer.set(zmq::sockopt::routing_id, std::string("bad\xee\xff\tid"));
+  peer.connect(d.endpoint());
+  for (const char* frame : {"a", "b", "c"}) {
+    const auto more = std::string(frame) == "c" ? zmq::send_flags::none : zmq::send_flags::sndmore;
+    peer.send(zmq::buffer(std::string(frame)), more);
+  }
+  std::string line;
+  for (int i = 0; i < 200 && line.empty(); ++i) {
+    std::this_thread::sleep_for(10ms);
+    std::lock_guard<std::mutex> lock(log_mu);
+    for (const auto& l : logged) {
+      if (l.find("rejected a message from worker") != std::string::npos) line = l;
+    }
+  }
+  stop = true;
+  loop.join();
+  ASSERT_FALSE(line.empty()) << "no rejection logged";
+  EXPECT_NE(line.find("'bad\\xee\\xff\\x09id'"), std::string::npos) << line;
+  EXPECT_TRUE(std::all_of(line.begin(), line.end(), [](char c) { return c >= 0x20 && c < 0x7f; })) << line;
+}
+
 TEST(Dispatcher, AProposalRunsOnTheProposerThreadWhileTheCoreKeepsServing) {
   auto store = SqliteJobStore::Open(":memory:");
   ASSERT_TRUE(store.ok()) << store.status().message();
