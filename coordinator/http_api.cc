@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <limits>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -181,6 +182,17 @@ Result<std::string> RequiredName(const Json& req, const char* name, size_t max) 
 
 // An optional string member: `fallback` when absent; a ValidationException when it is not a string
 // or, with `allowed` given, not one of those values (the model's enum).
+// NameContains, checked as SageMaker checks it ([a-zA-Z0-9\-]+): another character matched no name,
+// and the list came back empty where SageMaker answers a ValidationException.
+Status CheckNameContains(const std::string& v) {
+  if (std::all_of(v.begin(), v.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; })) {
+    return Status::Ok();
+  }
+  return Status::InvalidArgument("1 validation error detected: Value '" + v +
+                                 "' at 'nameContains' failed to satisfy constraint: Member must satisfy regular "
+                                 "expression pattern: [a-zA-Z0-9\\-]+");
+}
+
 Result<std::string> OptionalString(const Json& req, const char* name, const std::string& fallback,
                                    std::initializer_list<const char*> allowed = {}) {
   if (!req.contains(name)) return fallback;
@@ -680,7 +692,9 @@ ApiResponse ListTags(Dispatcher& d, const Json& req) {
     return *bad;
   auto arn = RequiredArn(req);
   if (!arn.ok()) return FromStatus(arn.status());
-  auto page = ReadPage(req, 50, 100, "ListTags " + *arn);
+  // SageMaker's ListTags takes 50 and up, no maximum (a tuning job holds at most 50 tags): a
+  // paginator's larger page size was refused "from 1 to 100".
+  auto page = ReadPage(req, 50, std::numeric_limits<int32_t>::max(), "ListTags " + *arn);
   if (!page.ok()) return FromStatus(page.status());
   const auto found = d.WithCore([&](CoordinatorCore& c) { return FindTagged(c, *arn); });
   if (!found) return UnknownArn(*arn);
@@ -789,6 +803,7 @@ ApiResponse ListJobs(Dispatcher& d, const Json& req) {
   if (!sort_by_r.ok()) return FromStatus(sort_by_r.status());
   auto contains_r = OptionalString(req, "NameContains", "");
   if (!contains_r.ok()) return FromStatus(contains_r.status());
+  if (Status s = CheckNameContains(*contains_r); !s.ok()) return FromStatus(s);
   auto status_r = OptionalString(req, "StatusEquals", "",
                                  {"Completed", "InProgress", "Failed", "Stopped", "Stopping", "Deleting", "DeleteFailed"});
   if (!status_r.ok()) return FromStatus(status_r.status());
@@ -877,6 +892,7 @@ ApiResponse ListAllTrainingJobs(Dispatcher& d, const Json& req) {
   if (!sort_by_r.ok()) return FromStatus(sort_by_r.status());
   auto contains_r = OptionalString(req, "NameContains", "");
   if (!contains_r.ok()) return FromStatus(contains_r.status());
+  if (Status s = CheckNameContains(*contains_r); !s.ok()) return FromStatus(s);
   // Deleting: botocore's enum has it (no training job here is ever Deleting).
   auto status_r = OptionalString(req, "StatusEquals", "",
                                  {"InProgress", "Completed", "Failed", "Stopping", "Stopped", "Deleting"});

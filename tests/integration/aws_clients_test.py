@@ -860,6 +860,10 @@ class AwsClients(unittest.TestCase):
                modeled=False)
         raises("ValidationException", lambda: sm.list_hyper_parameter_tuning_jobs(SortBy="Bogus"), modeled=False)
         raises("ValidationException", lambda: sm.list_hyper_parameter_tuning_jobs(StatusEquals="Bogus"), modeled=False)
+        # NameContains is [a-zA-Z0-9\-]+ (botocore does not check patterns): another character
+        # listed nothing where SageMaker answers a ValidationException (a user's boto3 pass).
+        raises("ValidationException", lambda: sm.list_hyper_parameter_tuning_jobs(NameContains="a_b"), modeled=False)
+        raises("ValidationException", lambda: sm.list_training_jobs(NameContains="a b"), modeled=False)
         raises("ValidationException", lambda: sm.list_training_jobs_for_hyper_parameter_tuning_job(
             HyperParameterTuningJobName=MAIN, StatusEquals="Bogus"), modeled=False)
 
@@ -1109,6 +1113,11 @@ class AwsClients(unittest.TestCase):
         self.assertEqual(self.sm.list_tags(ResourceArn=d["HyperParameterTuningJobArn"])["Tags"], want)
         # A tuning job's training jobs carry its tags (the SDK's Estimator.attach() asks).
         self.assertEqual(self.sm.list_tags(ResourceArn=rows[0]["TrainingJobArn"])["Tags"], want)
+        # ListTags' MaxResults is 50 and up with no maximum: a paginator's page size of 200 was
+        # refused "from 1 to 100".
+        pages = self.sm.get_paginator("list_tags").paginate(ResourceArn=d["HyperParameterTuningJobArn"],
+                                                            PaginationConfig={"PageSize": 200})
+        self.assertEqual([t for p in pages for t in p["Tags"]], want)
         with self.assertRaises(botocore.exceptions.ClientError) as cm:
             self.sm.list_tags(ResourceArn=d["HyperParameterTuningJobArn"] + "-nope")
         self.assertEqual(error_code(cm.exception), "ResourceNotFound")
