@@ -478,7 +478,7 @@ void CoordinatorCore::Impl::OnLogLines(const std::string& wid, const proto::wire
     while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // at a character
     rows.push_back({0, m.trial, m.attempt, LogLineKey(host, line),
                     text.substr(0, cut) + " ... [" + std::to_string(text.size() - cut) +
-                        " more bytes; the whole line is in the worker's trial.log]",
+                        " more bytes in the worker's trial.log, which keeps a line's first and last 64 KiB]",
                     now_ms});
   }
   if (!rows.empty()) Note(store->AppendLogs(rows));

@@ -448,6 +448,7 @@ struct TrialProcess::State {
     // The last piece ended in '\r': a redraw begins with the next byte, unless that is the '\n'
     // of a CRLF ending (which keeps the tail: the line's last text).
     bool pending_cr = false;
+    uint64_t discarded = 0;  // bytes of the current line past its head (the tail's among them)
   };
 
   static void KeepTail(Splitter& sp, const char* p, std::size_t n, std::size_t max) {
@@ -490,6 +491,12 @@ struct TrialProcess::State {
   }
 
   void Deliver(Stream stream, const std::string& line) {
+    WriteLog(line);
+    if (on_line) on_line(stream, line);
+  }
+
+  // One line to trial.log (with its '\n'), within max_log_bytes.
+  void WriteLog(const std::string& line) {
     if (log_fd.valid() && !log_failed && options.max_log_bytes > 0 && log_bytes + line.size() + 1 > options.max_log_bytes) {
       const std::string note = "hpo: trial.log reached " + std::to_string(options.max_log_bytes >> 20) +
                                " MiB; the program's further output is not kept here (its metrics are still read)\n";
@@ -515,7 +522,6 @@ struct TrialProcess::State {
         left -= static_cast<std::size_t>(n);
       }
     }
-    if (on_line) on_line(stream, line);
   }
 
   void Feed(Stream stream, const char* data, std::size_t n) {
@@ -533,18 +539,21 @@ struct TrialProcess::State {
           Deliver(stream, sp.line);
           sp.line.clear();
           sp.discarding = true;
+          sp.discarded = end - pos - take;
           KeepTail(sp, data + pos + take, end - pos - take, max);
         }
       } else {
+        sp.discarded += end - pos;
         KeepTail(sp, data + pos, end - pos, max);
       }
       if (nl) {
         if (!sp.discarding) {
           Deliver(stream, sp.line);
-        } else if (!sp.tail.empty()) {
+        } else {
+          NoteLeftOut(sp);
           // The last redraw of a progress line, or the end of an overlong one (a metric printed
           // after 64 KiB of a line was lost; SageMaker's log splits such a line, keeping it).
-          Deliver(stream, sp.tail);
+          if (!sp.tail.empty()) Deliver(stream, sp.tail);
         }
         sp.line.clear();
         sp.tail.clear();
@@ -558,9 +567,21 @@ struct TrialProcess::State {
     }
   }
 
+  // In trial.log only (the metric regexes never see it), between an overlong line's head and its
+  // end: how much of it is not kept (the log read as if the line were whole, and the coordinator's
+  // copy sent readers to trial.log for "the whole line").
+  void NoteLeftOut(const Splitter& sp) {
+    const uint64_t left_out = sp.discarded > sp.tail.size() ? sp.discarded - sp.tail.size() : 0;
+    if (left_out == 0) return;
+    const std::size_t max = options.max_line_bytes;
+    WriteLog("[hpo: " + std::to_string(left_out) + " bytes of this line left out: a line keeps its first and last " +
+             (max % 1024 == 0 ? std::to_string(max / 1024) + " KiB]" : std::to_string(max) + " bytes]"));
+  }
+
   void FlushPartial(Stream stream) {
     Splitter& sp = splitters[static_cast<int>(stream)];
     if (!sp.discarding && !sp.line.empty()) Deliver(stream, sp.line);
+    if (sp.discarding) NoteLeftOut(sp);
     if (sp.discarding && !sp.tail.empty()) Deliver(stream, sp.tail);  // an overlong last line's end
     sp.line.clear();
     sp.tail.clear();

@@ -439,7 +439,10 @@ TEST_F(TrialProcessTest, VeryLongLinesKeepTheirHeadAndTheirEnd) {
   (*p)->Wait();
   EXPECT_EQ(lines.out(), (std::vector<std::string>{"0123456789", "abcdef", "short", "0123456789", "XYZ0123456",
                                                    "9 loss=0.5", "end"}));
-  EXPECT_EQ(ReadLog(), "0123456789\nabcdef\nshort\n0123456789\nXYZ0123456\n9 loss=0.5\nend\n");
+  // The log says what it left out, between the head and the end (it read as if the line were whole).
+  EXPECT_EQ(ReadLog(), "0123456789\nabcdef\nshort\n0123456789\nXYZ0123456\n"
+                       "[hpo: 18 bytes of this line left out: a line keeps its first and last 10 bytes]\n"
+                       "9 loss=0.5\nend\n");
 }
 
 // A progress bar redraws itself with '\r' on one line that outgrows the limit; Keras prints the
