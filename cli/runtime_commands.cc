@@ -92,6 +92,19 @@ void WarnIfOthersCanRead(const std::string& path) {
           "); chmod 600 " + path);
 }
 
+// An hpo.db of 0 bytes: SQLite takes it for a new, empty store, and the directory's jobs were
+// gone without a word (a file system can leave a file so after a crash; a user's fault pass).
+// Said before it is opened; the run goes on (a store made and then cut before its first write is
+// empty too).
+void WarnIfEmptyDatabase(const std::string& state_dir) {
+  std::error_code ec;
+  const fs::path db = fs::path(state_dir) / "hpo.db";
+  if (fs::is_regular_file(db, ec) && fs::file_size(db, ec) == 0 && !ec) {
+    LogLine("hpo: warning: " + db.string() + " is empty (0 bytes): starting with no tuning jobs. If this state "
+            "directory held jobs (a crash can leave a file so), stop now and restore hpo.db from a backup");
+  }
+}
+
 // A state directory that could not be locked: in use (exit 2, with `in_use` advice), or not
 // writable here (exit 3: a read-only or full file system, or permissions).
 [[noreturn]] void FailLocking(const Status& s, const std::string& in_use) {
@@ -508,6 +521,7 @@ void Run(const RunArgs& a) {
   auto lock = LockDirectory(state_dir, "hpo run " + a.spec);
   if (!lock.ok()) FailLocking(lock.status(), "wait for it to end, or pass another --state-dir (or none, for a new one)");
   // Commits do not wait for the disk under the core's mutex; the dispatcher waits before answering.
+  WarnIfEmptyDatabase(state_dir);
   auto store = coordinator::SqliteJobStore::Open(state_dir + "/hpo.db", true, coordinator::Durability::kDeferred);
   if (!store.ok()) FailOpeningStore(store.status(), state_dir);
   if (Status w = (*lock)->Watch(state_dir + "/hpo.db"); !w.ok()) Fail(3, w.message());
@@ -1178,6 +1192,7 @@ void Coordinator(const CoordinatorArgs& a) {
   auto lock = LockDirectory(a.state_dir, "hpo coordinator --listen " + a.listen);
   if (!lock.ok()) FailLocking(lock.status(), "stop that coordinator first, or pass another --state-dir");
   // Commits do not wait for the disk under the core's mutex; the dispatcher waits before answering.
+  WarnIfEmptyDatabase(a.state_dir);
   auto store = coordinator::SqliteJobStore::Open(a.state_dir + "/hpo.db", true, coordinator::Durability::kDeferred);
   if (!store.ok()) FailOpeningStore(store.status(), a.state_dir);
   if (Status w = (*lock)->Watch(a.state_dir + "/hpo.db"); !w.ok()) Fail(3, w.message());

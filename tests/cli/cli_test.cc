@@ -2968,4 +2968,23 @@ TEST_F(CliTest, HyperparametersPastTheEnvironmentsLimitStillRun) {
       << log.out;
 }
 
+// An hpo.db of 0 bytes (a crash can leave one so) was taken for a new store without a word: the
+// directory's jobs were gone silently (a user's fault pass). It is said, at start.
+TEST_F(CliTest, AnEmptyStateDatabaseIsSaidAtStart) {
+  const fs::path state = dir_ / "st";
+  fs::create_directories(state);
+  Spit(state / "hpo.db", "");
+  const hpo::testing::LoopbackSocket busy = hpo::testing::BindLoopback(/*backlog=*/1);
+  Outcome o = Hpo({"coordinator", "--listen", "tcp://127.0.0.1:0", "--http", "127.0.0.1:" + std::to_string(busy.port),
+                   "--state-dir", state.string()});
+  ::close(busy.fd);
+  EXPECT_NE(o.err.find("hpo: warning: " + (state / "hpo.db").string() + " is empty (0 bytes): starting with no tuning "
+                       "jobs"),
+            std::string::npos)
+      << o.err;
+  Outcome fresh = Hpo({"run", ScriptJob("fresh", "#!/bin/sh\necho loss=1\n", 1, 1), "--state-dir",
+                       (dir_ / "new").string()});
+  EXPECT_EQ(fresh.err.find("is empty (0 bytes)"), std::string::npos) << "a new state directory: " << fresh.err;
+}
+
 }  // namespace
