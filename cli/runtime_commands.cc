@@ -1,5 +1,6 @@
 #include "cli/runtime_commands.h"
 
+#include <fcntl.h>
 #include <malloc.h>
 #include <sys/stat.h>
 #include <sys/ioctl.h>
@@ -267,8 +268,18 @@ int64_t MaxJobsOf(const proto::TuningJobSpec& spec) {
 // database refused means the core's memory is ahead of its disk; stop before anything more is
 // acknowledged (no destructors, no final messages: _Exit), and say how to go on. The local
 // training jobs of `hpo run` end with the process (their parent-death signal).
-std::function<void(const Status&)> StopOnStoreFailure(std::string who, std::string state_dir, std::string resume) {
-  return [who = std::move(who), state_dir = std::move(state_dir), resume = std::move(resume)](const Status& s) {
+// `marker` (hpo run, whose training programs go with it): made before the exit, so that the next
+// run takes their attempts for interruptions (CoreOptions::lost_at_first_registration_interrupted);
+// an empty file, which a full disk still takes (best effort: without it they are infrastructure
+// errors, as after a kill -9).
+std::function<void(const Status&)> StopOnStoreFailure(std::string who, std::string state_dir, std::string resume,
+                                                      std::string marker = "") {
+  return [who = std::move(who), state_dir = std::move(state_dir), resume = std::move(resume),
+          marker = std::move(marker)](const Status& s) {
+    if (!marker.empty()) {
+      const int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+      if (fd >= 0) ::close(fd);
+    }
     // Timed as every other line of the service's log (LogLine's format), though written at once.
     const std::string at = LogTime() + " ";
     std::string text = "\n" + at + who + ": cannot write the state database in " + state_dir + ": " + s.message() +
@@ -527,7 +538,9 @@ void Run(const RunArgs& a) {
   if (Status w = (*lock)->Watch(state_dir + "/hpo.db"); !w.ok()) Fail(3, w.message());
 
   coordinator::CoreOptions co;
-  co.on_store_failure = StopOnStoreFailure("hpo run", state_dir, "run the same command again");
+  const std::string stopped_marker = state_dir + "/stopped-for-its-state-database";
+  co.on_store_failure = StopOnStoreFailure("hpo run", state_dir, "run the same command again", stopped_marker);
+  co.lost_at_first_registration_interrupted = ::access(stopped_marker.c_str(), F_OK) == 0;
   co.default_grace_period_s = a.grace_s;
   co.lease_ms = 10000;
   co.assign_ahead = !a.no_assign_ahead;
@@ -541,6 +554,7 @@ void Run(const RunArgs& a) {
   if (!tuned.ok()) Fail(2, a.spec + ": " + tuned.status().message() + "; nothing was started");
   const proto::TuningJobSpec& effective = tuned->spec;
   coordinator::CoordinatorCore core(store->get(), co);
+  if (co.lost_at_first_registration_interrupted) ::unlink(stopped_marker.c_str());  // read: this run's
   if (Status s = core.LoadStatus(); !s.ok()) {
     Fail(3, "hpo run: " + s.message() + " (in " + state_dir + "); nothing was started or changed: fix what keeps it "
             "from being read (the disk, its permissions) and run the same command again");

@@ -91,6 +91,11 @@ struct CoreOptions {
   // proposal one training job early costs the model too much (docs/architecture.md).
   bool assign_ahead = true;
   int64_t assign_ahead_max_trial_ms = 60000;
+  // The previous process on this store stopped itself, having killed its training programs on
+  // purpose (hpo run, when it could not write its state database): the attempts a worker no
+  // longer runs at its first registration with this core end Interrupted, to run again without
+  // spending a retry, not as infrastructure errors (two of three training jobs were lost so).
+  bool lost_at_first_registration_interrupted = false;
   // A multi-host training job that could run but has waited this long for enough free workers
   // at once holds workers for its hosts: other jobs' training jobs are not placed on them, so as
   // they free up the gang assembles. Without it, on a cluster busy with single-host training

@@ -125,6 +125,7 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
     if (known->second.replaced_sessions.size() > 64) known->second.replaced_sessions.pop_front();
   }
   departed.erase(wid);
+  const bool first_registration = workers.count(wid) == 0;  // with this core
   WorkerInfo& w = workers[wid];
   w.queued.clear();
   w.ending.clear();  // what it no longer reports was found lost just below
@@ -136,6 +137,11 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
       // A gang's other hosts are stopped, as when a worker is lost: left alone they ran to their
       // own end beside the retry (a soak saw a MaxParallelTrainingJobs 1 job with two running).
       StopGangPeers(t, wid, "host on worker " + wid + " restarted without it", out);
+      if (first_registration && opt.lost_at_first_registration_interrupted && t.started) {
+        Interrupted(t, "the previous process stopped it, having found its state database unwritable; it runs again",
+                    now);
+        continue;
+      }
       AttemptLost(t, "worker " + wid + " registered again and no longer runs it (it restarted, or was told to stop it)", now, wid);
     }
   }

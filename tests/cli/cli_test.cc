@@ -2987,4 +2987,42 @@ TEST_F(CliTest, AnEmptyStateDatabaseIsSaidAtStart) {
   EXPECT_EQ(fresh.err.find("is empty (0 bytes)"), std::string::npos) << "a new state directory: " << fresh.err;
 }
 
+// hpo run stops when it cannot write its state database, and its training programs go with it.
+// Run again, it ran them as infrastructure errors (a retry spent each, or the training job lost
+// without a RetryStrategy: two of three in a user's fault pass). They are interruptions now: they
+// run again for free, as after the terminal went away.
+TEST_F(CliTest, RunStoppedByAFullDiskResumesItsTrainingJobsWithoutSpendingThem) {
+  const fs::path small = dir_ / "small";
+  fs::create_directories(small);
+  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=16m") != 0) GTEST_SKIP() << "cannot mount a tmpfs (needs root)";
+  struct Unmount {
+    fs::path p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{small};
+  const fs::path flag = dir_ / "second-run";
+  std::string text = Slurp(ScriptJob(
+      "full", "#!/bin/sh\nif [ -f " + flag.string() + " ]; then echo loss=$SM_HP_X; exit 0; fi\n"
+              "i=0; while [ $i -lt 300 ]; do echo loss=$SM_HP_X; i=$((i+1)); sleep 0.05; done\n",
+      2, 2));
+  text.replace(text.find("\"VolumeSizeInGB\": 1"), 19, "\"VolumeSizeInGB\": 0");  // a 16 MB disk serves it
+  const std::string spec = Write("full-small.json", text).string();
+  const std::string state = (small / "st").string();
+  const fs::path log = dir_ / "run1.log";
+  const pid_t run = Spawn(log, {"run", spec, "--state-dir", state, "--workers", "2"});
+  ASSERT_TRUE(WaitForText(log, "2 running", 300)) << Slurp(log);
+  (void)std::system(("dd if=/dev/zero of=" + (small / "fill").string() + " bs=64k 2>/dev/null").c_str());
+  int status = 0;
+  ::waitpid(run, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 3) << Slurp(log);
+  EXPECT_NE(Slurp(log).find("cannot write the state database"), std::string::npos) << Slurp(log);
+  fs::remove(small / "fill");
+  Spit(flag, "");
+  Outcome again = Hpo({"run", spec, "--state-dir", state, "--workers", "2"});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("2 completed, 0 stopped, 0 failed"), std::string::npos) << again.out << again.err;
+  Outcome events = Hpo({"events", "full", "--state-dir", state});
+  EXPECT_NE(events.out.find("state database unwritable"), std::string::npos) << events.out;
+  EXPECT_EQ(events.out.find("InfraError"), std::string::npos) << events.out;
+}
+
 }  // namespace
