@@ -41,6 +41,41 @@ bool SubmitThrough(Dispatcher& d, const proto::TuningJobSpec& spec) {
   });
 }
 
+// A dispatcher on loopback over an in-memory store, running its loop on a thread, whose log lines
+// are kept (Logged) until it is destroyed.
+struct LoggingDispatcher {
+  std::unique_ptr<SqliteJobStore> store = std::move(SqliteJobStore::Open(":memory:")).value();
+  CoordinatorCore core{store.get(), CoreOptions{}};
+  std::mutex log_mu;
+  std::vector<std::string> logged;
+  Dispatcher d{&core, [this] {
+                 DispatcherOptions o = LoopbackOptions();
+                 o.log = [this](const std::string& l) {
+                   std::lock_guard<std::mutex> lock(log_mu);
+                   logged.push_back(l);
+                 };
+                 return o;
+               }()};
+  std::atomic<bool> stop{false};
+  std::thread loop;
+  LoggingDispatcher() {
+    EXPECT_TRUE(d.Bind().ok());
+    loop = std::thread([this] { d.Run(stop); });
+  }
+  ~LoggingDispatcher() {
+    stop = true;
+    loop.join();
+  }
+  // The first line logged so far that holds `text` ("" when none does).
+  std::string Logged(const std::string& text) {
+    std::lock_guard<std::mutex> lock(log_mu);
+    for (const auto& l : logged) {
+      if (l.find(text) != std::string::npos) return l;
+    }
+    return "";
+  }
+};
+
 // Holds the proposals of one job (every job: "") on the proposer thread until Release: a model
 // fitted on thousands of trials, as long as the test says. Install with Hook().
 class ProposalGate {
@@ -224,20 +259,8 @@ TEST(Dispatcher, ASecondProcessUnderARunningWorkersIdIsRefusedWithoutCuttingThat
 // phantom worker with 3 slots registered under it, answered with Errors that could not be sent.
 // Such messages are dropped; and a Register whose worker id is not its connection's is refused.
 TEST(Dispatcher, AMessageUnderAMadeUpRoutingIdIsDroppedAndRegistersNoPhantom) {
-  auto store = SqliteJobStore::Open(":memory:");
-  ASSERT_TRUE(store.ok()) << store.status().message();
-  CoordinatorCore core(store->get(), CoreOptions{});
-  std::vector<std::string> logged;
-  std::mutex log_mu;
-  DispatcherOptions dopt = LoopbackOptions();
-  dopt.log = [&](const std::string& l) {
-    std::lock_guard<std::mutex> lock(log_mu);
-    logged.push_back(l);
-  };
-  Dispatcher d(&core, dopt);
-  ASSERT_TRUE(d.Bind().ok());
-  std::atomic<bool> stop{false};
-  std::thread loop([&] { d.Run(stop); });
+  LoggingDispatcher ld;
+  Dispatcher& d = ld.d;
   zmq::context_t ctx;
   FakeWorker anonymous(ctx, d.endpoint(), "ghost", /*routing_id=*/false);
   anonymous.Register();
@@ -250,12 +273,7 @@ TEST(Dispatcher, AMessageUnderAMadeUpRoutingIdIsDroppedAndRegistersNoPhantom) {
   EXPECT_EQ(workers, 1u) << "no phantom worker";
   anonymous.Drain();
   EXPECT_EQ(anonymous.Count<proto::wire::Error>() + anonymous.Count<proto::wire::RegisterAck>(), 0u) << "not answered";
-  {
-    std::lock_guard<std::mutex> lock(log_mu);
-    EXPECT_TRUE(std::any_of(logged.begin(), logged.end(), [](const std::string& l) {
-      return l.find("dropped a message from a connection without a worker id") != std::string::npos;
-    }));
-  }
+  EXPECT_NE(ld.Logged("dropped a message from a connection without a worker id"), "");
   // A Register claiming another id than its connection's: refused, nothing registered.
   const proto::wire::Register r = RegisterOf("someone-else");
   std::vector<Outgoing> out = d.WithCore([&](CoordinatorCore& c) { return c.OnMessage("conn-id", r, d.Now()); });
@@ -265,32 +283,17 @@ TEST(Dispatcher, AMessageUnderAMadeUpRoutingIdIsDroppedAndRegistersNoPhantom) {
   EXPECT_FALSE(ack->accepted);
   EXPECT_NE(ack->reason.find("is not this connection's id"), std::string::npos) << ack->reason;
   EXPECT_EQ(d.WithCore([](CoordinatorCore& c) { return c.Workers().size(); }), 1u);
-  stop = true;
-  loop.join();
 }
 
 // A peer that is no worker (no keys on loopback, or a scanner) sends bytes of its choosing as
 // its id and its frames: the log line that rejects them had them raw (bytes >= 0x80, tabs), and
 // grep called the log a binary file. They are escaped, as the other lines about ids are.
 TEST(Dispatcher, ARejectedMessagesIdIsEscapedInTheLog) {
-  auto store = SqliteJobStore::Open(":memory:");
-  ASSERT_TRUE(store.ok()) << store.status().message();
-  CoordinatorCore core(store->get(), CoreOptions{});
-  std::vector<std::string> logged;
-  std::mutex log_mu;
-  DispatcherOptions dopt = LoopbackOptions();
-  dopt.log = [&](const std::string& l) {
-    std::lock_guard<std::mutex> lock(log_mu);
-    logged.push_back(l);
-  };
-  Dispatcher d(&core, dopt);
-  ASSERT_TRUE(d.Bind().ok());
-  std::atomic<bool> stop{false};
-  std::thread loop([&] { d.Run(stop); });
+  LoggingDispatcher ld;
   zmq::context_t ctx;
   zmq::socket_t peer(ctx, zmq::socket_type::dealer);
   peer.set(zmq::sockopt::routing_id, std::string("bad\xee\xff\tid"));
-  peer.connect(d.endpoint());
+  peer.connect(ld.d.endpoint());
   for (const char* frame : {"a", "b", "c"}) {
     const auto more = std::string(frame) == "c" ? zmq::send_flags::none : zmq::send_flags::sndmore;
     peer.send(zmq::buffer(std::string(frame)), more);
@@ -298,13 +301,8 @@ TEST(Dispatcher, ARejectedMessagesIdIsEscapedInTheLog) {
   std::string line;
   for (int i = 0; i < 200 && line.empty(); ++i) {
     std::this_thread::sleep_for(10ms);
-    std::lock_guard<std::mutex> lock(log_mu);
-    for (const auto& l : logged) {
-      if (l.find("rejected a message from worker") != std::string::npos) line = l;
-    }
+    line = ld.Logged("rejected a message from worker");
   }
-  stop = true;
-  loop.join();
   ASSERT_FALSE(line.empty()) << "no rejection logged";
   EXPECT_NE(line.find("'bad\\xee\\xff\\x09id'"), std::string::npos) << line;
   EXPECT_TRUE(std::all_of(line.begin(), line.end(), [](char c) { return c >= 0x20 && c < 0x7f; })) << line;
