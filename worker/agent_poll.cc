@@ -439,6 +439,7 @@ void WorkerAgent::Impl::PollTrials() {
   PublishRuns();  // before any program below starts (worker/orphans.h)
   int64_t now = Now();
   std::vector<Key> done;
+  const bool signalled = Signalled();  // (once a pass: PollTrials runs every tick)
   for (auto& [key, rp] : runs) {
     Run& r = *rp;
     if (!r.pull_reported && r.pulling->load() && registered) {  // its staging pulls the image
@@ -467,7 +468,7 @@ void WorkerAgent::Impl::PollTrials() {
     // The signal that stops this worker has come and its loop has yet to hear: what has not
     // started stays so (the stop hands it back as not started). Started, it ran for a moment and
     // came back Interrupted (37 ms after a scancel, in a user's pass).
-    const bool hold = r.stop_reason.empty() && Signalled();
+    const bool hold = r.stop_reason.empty() && signalled;
     if (r.queued) {  // assigned ahead: its slot frees when its predecessor's program ends
       if (hold || (r.stop_reason.empty() && PredecessorRunning(r.after))) continue;
       if (r.stop_reason.empty() && !LeaseFresh()) continue;  // fenced: see lease_anchor_ms
