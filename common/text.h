@@ -3,7 +3,7 @@
 // they are (so UTF-8 passes through unchanged); no locale is consulted. And the length of UTF-8
 // text in characters, which is what SageMaker's length limits count. And how deeply JSON text nests,
 // and how far apart two words are (for "did you mean"). And trimming, and decimal numbers read
-// exactly as written.
+// exactly as written. And %XX decoding.
 //
 // Thread safety: pure functions.
 #pragma once
@@ -18,6 +18,28 @@
 #include <vector>
 
 namespace hpo {
+
+// `s` with its %XX escapes decoded (either case of hex); a '%' not followed by two hex digits stays
+// as it is, and so does a '+' (neither SigV4 nor a URL's path means a space by it).
+inline std::string PercentDecode(std::string_view s) {
+  auto hex = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
 
 // `s` without the spaces, tabs, carriage returns and newlines at either end.
 inline std::string_view TrimSpace(std::string_view s) {

@@ -24,27 +24,6 @@ std::string Lower(std::string_view s) { return AsciiLower(s); }
 // AWS's UriEncode: unreserved characters as they are, everything else %XX (upper-case hex).
 std::string UriEncode(const std::string& s, bool keep_slash) { return aws::UriEncode(s, keep_slash); }
 
-int HexVal(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Decodes %XX escapes (a '+' stays a '+': SigV4 never means a space by it).
-std::string PercentDecode(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && HexVal(s[i + 1]) >= 0 && HexVal(s[i + 2]) >= 0) {
-      out += static_cast<char>(HexVal(s[i + 1]) * 16 + HexVal(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 // RFC 3986 remove_dot_segments, with empty segments dropped as AWS does (botocore's
 // normalize_url_path); a trailing slash is kept.
 std::string NormalizePath(const std::string& path) {

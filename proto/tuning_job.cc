@@ -80,7 +80,8 @@ std::optional<std::string> S3UriOfUrl(const std::string& url) {
   auto is_endpoint = [](std::string_view e) {
     if (e == "s3") return true;
     if (e.size() < 4 || e.substr(0, 2) != "s3" || (e[2] != '.' && e[2] != '-')) return false;
-    return std::all_of(e.begin() + 3, e.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; });
+    return std::all_of(e.begin() + 3, e.end(),
+                       [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; });
   };
   std::string bucket;
   if (is_endpoint(host)) {  // path style: the bucket is the path's first segment
@@ -93,16 +94,7 @@ std::optional<std::string> S3UriOfUrl(const std::string& url) {
     bucket = host.substr(0, at);
   }
   if (bucket.empty()) return std::nullopt;
-  std::string key;
-  auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
-  for (size_t i = 0; i < path.size(); ++i) {
-    if (path[i] == '%' && i + 2 < path.size() && hex(path[i + 1]) && hex(path[i + 2])) {
-      key += static_cast<char>(std::stoi(path.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      key += path[i];
-    }
-  }
+  const std::string key = PercentDecode(path);
   return "s3://" + bucket + (key.empty() ? "" : "/" + key);
 }
 

@@ -595,24 +595,21 @@ void Validator::CheckHyperband(const TuningJobSpec& spec, const FieldPath& p) {
     if (!key) {
       // An epochs-type hyperparameter among the tuned ones: Hyperband gives each training job its
       // epochs itself (it said only "add a static hyperparameter epochs" for a spec that had one).
-      std::string tuned;
+      // Found as EpochsHyperParameter finds a static one, among the ranges' names.
+      TrainingJobDefinition ranged;
       for (const auto* r : {c.parameter_ranges ? &*c.parameter_ranges : nullptr,
                             d.hyper_parameter_ranges ? &*d.hyper_parameter_ranges : nullptr}) {
         if (!r) continue;
-        std::vector<const std::optional<std::string>*> names;
-        for (const auto& x : r->integer_parameter_ranges) names.push_back(&x.name);
-        for (const auto& x : r->continuous_parameter_ranges) names.push_back(&x.name);
-        for (const auto& x : r->categorical_parameter_ranges) names.push_back(&x.name);
-        for (const auto* n : names) {
-          if (!*n || !tuned.empty()) continue;
-          for (const char* e : kEpochsNames) tuned = ToLower(**n) == e ? **n : tuned;
-        }
+        for (const auto& x : r->integer_parameter_ranges) ranged.static_hyper_parameters[x.name.value_or("")];
+        for (const auto& x : r->continuous_parameter_ranges) ranged.static_hyper_parameters[x.name.value_or("")];
+        for (const auto& x : r->categorical_parameter_ranges) ranged.static_hyper_parameters[x.name.value_or("")];
       }
+      const std::optional<std::string> tuned = EpochsHyperParameter(ranged);
       Add(sp, "the Hyperband strategy needs a maximum resource: " +
-                  (tuned.empty() ? std::string("add a static hyperparameter epochs, numepochs, n-epochs, n_epochs or "
-                                               "num_epochs (a positive integer)")
-                                 : Quote(tuned) + " is tuned here, and Hyperband gives each training job its " +
-                                       Quote(tuned) + " itself: make it a static hyperparameter (its maximum)") +
+                  (tuned ? Quote(*tuned) + " is tuned here, and Hyperband gives each training job its " +
+                               Quote(*tuned) + " itself: make it a static hyperparameter (its maximum)"
+                         : std::string("add a static hyperparameter epochs, numepochs, n-epochs, n_epochs or "
+                                       "num_epochs (a positive integer)")) +
                   " or set " + hp.Child("MaxResource").str());
       return;
     }

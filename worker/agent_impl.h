@@ -319,9 +319,10 @@ struct WorkerAgent::Impl {
     }
     bool network_isolation = false;
     bool compress_output = true;
-    // Its program completed and its artifacts could not be uploaded: its model and output move to
-    // attempt_dir/kNotUploaded instead of going with the tree (the only copy of the trained model).
-    bool keep_outputs = false;
+    // Its program completed and its artifacts could not be uploaded: where its model and output
+    // move (attempt_dir/kNotUploaded) instead of going with the tree, the only copy of the trained
+    // model; "" otherwise.
+    std::string not_uploaded_dir;
     TrialLayoutSpec layout;
     std::vector<std::string> argv;
     std::vector<BindMount> mounts;  // root on /opt/ml, checkpoints (not channels)

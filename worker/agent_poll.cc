@@ -411,13 +411,13 @@ void WorkerAgent::Impl::FinishExit(const Key& key, Run& r) {
         // The trained model is nowhere else: it stays here, and the reason says where.
         // (A failed last checkpoint upload comes after the model's, which went up.)
         const bool model_up = up.message().rfind("cannot upload the checkpoints", 0) == 0;
-        r.keep_outputs = !opt.keep_trial_files && !model_up;
+        if (!opt.keep_trial_files && !model_up) {
+          r.not_uploaded_dir = (fs::path(r.attempt_dir) / agent_detail::kNotUploaded).string();
+        }
+        const std::string& kept_in = opt.keep_trial_files ? r.root : r.not_uploaded_dir;
         UploadFailed(x, up,
                      model_up ? std::string()
-                     : opt.keep_trial_files
-                         ? "its model and output stay on worker " + opt.worker_id + " in " + r.root
-                         : "its model and output stay on worker " + opt.worker_id + " in " +
-                               (fs::path(r.attempt_dir) / agent_detail::kNotUploaded).string());
+                              : "its model and output stay on worker " + opt.worker_id + " in " + kept_in);
       }
     } else if (!uploaded->model.empty()) {
       where = "; uploaded " + uploaded->model + " and " + uploaded->output_data +
@@ -613,9 +613,7 @@ void WorkerAgent::Impl::PollTrials() {
     if (ReleasesCheckpoints()) held_checkpoints.insert(k.first);
     if (!opt.keep_trial_files) {
       (void)background.Post([root = it->second->root, hosts = it->second->attempt_dir + "/hosts",
-                             kept = it->second->keep_outputs
-                                        ? (fs::path(it->second->attempt_dir) / agent_detail::kNotUploaded).string()
-                                        : std::string()] {
+                             kept = it->second->not_uploaded_dir] {
         std::error_code ec;
         if (!kept.empty()) {  // the model and output whose upload failed move out of the tree first
           fs::create_directories(kept, ec);
