@@ -487,8 +487,9 @@ struct WorkerInfo {
   // Attempts it runs that this coordinator has never heard of, of a tuning job it does not know
   // either: another coordinator's (a coordinator started on an empty or other state directory,
   // a restored backup). They are left to finish, not stopped: whose they are is not this
-  // coordinator's to say. They hold their slots; their reports are left unacknowledged (the worker
-  // keeps them for their own coordinator) unless this one deleted their tuning job.
+  // coordinator's to say. They hold their slots until the worker says they ended (AttemptRef::
+  // ended: only their exit report is left there, kept for their own coordinator); their reports
+  // are left unacknowledged unless this one deleted their tuning job.
   std::set<std::pair<std::string, uint32_t>> foreign;
   std::string draining;  // why no new trial goes there: kDrainingNotice or kDrainingShutdown and
                          // what the worker said; "" = open

@@ -187,6 +187,7 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
   w.rest_ms = 0;
   w.resting_until_ms = 0;  // else the old rest, still running, kept a new one from starting
   std::vector<Trial*> queued;
+  size_t foreign_ended = 0;
   for (const auto& ra : r.running) {
     Trial* t = CurrentAttempt(ra.trial, ra.attempt);
     if (t && !t->gang.empty() && t->OnWorker(wid)) {  // one host of a gang
@@ -207,7 +208,10 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
       for (uint32_t g : t->gpus) worker_gpus_used[wid].insert(g);
       attempt_gpus[{t->name, t->attempt}] = t->gpus;
     } else if (Foreign(ra.trial)) {
-      w.foreign.insert({ra.trial, ra.attempt});
+      // One that ended there holds only its exit report (kept for its coordinator), not a slot:
+      // counted, a worker that outlived its coordinator's state ran nothing new on those slots.
+      if (ra.ended) ++foreign_ended;
+      else w.foreign.insert({ra.trial, ra.attempt});
     } else {
       ack.stop.push_back(ra);
     }
@@ -217,7 +221,14 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
           wid + " runs " + std::to_string(w.foreign.size()) + " training job(s) this coordinator does not know (" +
               w.foreign.begin()->first + (w.foreign.size() > 1 ? ", ..." : "") +
               "): another coordinator's, or of another state directory. They are left to finish and hold their "
-              "slots; if this coordinator should know them, stop it and start it on their state directory");
+              "slots" + (foreign_ended ? " (" + std::to_string(foreign_ended) + " more ended there and hold none)" : "") +
+              "; if this coordinator should know them, stop it and start it on their state directory");
+  } else if (foreign_ended) {
+    Event(now, "ForeignTrainingJobs", "", "",
+          wid + " keeps the exit reports of " + std::to_string(foreign_ended) +
+              " ended training job(s) this coordinator does not know: another coordinator's, or of another state "
+              "directory. They hold no slot; the worker keeps the reports for their coordinator. If this "
+              "coordinator should know them, stop it and start it on their state directory");
   }
   // Attempts assigned ahead stay queued behind their predecessor while it runs here; else
   // they have its slot (the worker starts them at once).
@@ -877,7 +888,9 @@ void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbea
       continue;
     }
     if (it == trials.end() && Foreign(r.trial)) {  // another coordinator's: left to finish
-      w.foreign.insert({r.trial, r.attempt});
+      // Ended there, only its exit report kept for its coordinator: its slot is free.
+      if (r.ended) w.foreign.erase({r.trial, r.attempt});
+      else w.foreign.insert({r.trial, r.attempt});
       continue;
     }
     proto::wire::StopTrial m;

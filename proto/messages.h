@@ -67,7 +67,7 @@
 namespace hpo::proto::wire {
 
 // Bumped on any change an older peer cannot ignore (a new required field, a changed meaning).
-constexpr uint32_t kProtocolVersion = 11;  // 2: Register.session; 3: AssignTrial.after_*;
+constexpr uint32_t kProtocolVersion = 12;  // 2: Register.session; 3: AssignTrial.after_*;
                                           // 4: HeldTrials, ReleaseTrials; 5: StopTrial with
                                           // kStopReasonIfNotStarted (an older worker stopped
                                           // an attempt that had started); 6: Heartbeat.sent_ms;
@@ -75,7 +75,7 @@ constexpr uint32_t kProtocolVersion = 11;  // 2: Register.session; 3: AssignTria
                                           // 9: GangPeersEnded (algo-1 waits for it);
                                           // 10: InterruptionNotice.planned,
                                           // Register.work_dir, TrialStaging kUploading;
-                                          // 11: DiscardHandOver
+                                          // 11: DiscardHandOver; 12: AttemptRef.ended
 
 // Values are part of the wire format: never renumber, never reuse.
 enum class MsgType : uint16_t {
@@ -150,8 +150,12 @@ inline constexpr std::string_view kInfraError = "InfraError";    // retried unde
 struct AttemptRef {
   std::string trial;     // training job name, SageMaker pattern, 1-63 chars
   uint32_t attempt = 0;  // >= 1
+  // In Register.running and Heartbeat.running: its program has ended and its uploads are done;
+  // the worker holds only its exit report (TrialExited, not yet acknowledged). It holds no slot
+  // there. Elsewhere false.
+  bool ended = false;
   bool operator==(const AttemptRef&) const = default;
-  HPO_WIRE_FIELDS(trial, attempt)
+  HPO_WIRE_FIELDS(trial, attempt, ended)
 };
 
 struct GpuInfo {

@@ -567,6 +567,12 @@ std::set<Key> WorkerAgent::Impl::HeldAttempts() const {
   return held;
 }
 
+std::vector<proto::wire::AttemptRef> WorkerAgent::Impl::HeldAttemptRefs() const {
+  std::vector<proto::wire::AttemptRef> refs;
+  for (const auto& k : HeldAttempts()) refs.push_back({k.first, k.second, runs.count(k) == 0});
+  return refs;
+}
+
 void WorkerAgent::Impl::SendRegister() {
   proto::wire::Register r;
   r.protocol_version = proto::wire::kProtocolVersion;
@@ -594,7 +600,7 @@ void WorkerAgent::Impl::SendRegister() {
   // Attempts this worker still answers for: those running, and those that ended while their
   // TrialExited is not acknowledged yet (otherwise a coordinator that comes back would count
   // them as lost before it reads the exit report queued behind this Register).
-  for (const auto& k : HeldAttempts()) r.running.push_back({k.first, k.second});
+  r.running = HeldAttemptRefs();
   r.session = session;
   // Said so that a second worker on this host under the same id, in another directory, is told
   // apart from this one restarting (SanitizeText: a path of odd bytes must not void the Register).
@@ -761,7 +767,7 @@ void WorkerAgent::Impl::SendHeartbeat() {
   for (const auto& [k, r] : runs) busy += r->queued ? 0 : 1;
   h.free_slots = static_cast<uint32_t>(opt.slots > busy ? opt.slots - busy : 0);
   // As in Register (the coordinator re-queues an attempt its worker does not hold).
-  for (const auto& k : HeldAttempts()) h.running.push_back({k.first, k.second});
+  h.running = HeldAttemptRefs();
   h.sent_ms = Now();  // the clock TrialStarted.started_at_ms is on
   // Kept until acknowledged (the lease runs from it), for at most a lease: an older one would
   // not make the lease fresh.

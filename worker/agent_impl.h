@@ -556,6 +556,9 @@ struct WorkerAgent::Impl {
   // The attempts this worker answers for: those running, and those that ended while their
   // TrialExited is not acknowledged yet. Register and every Heartbeat list them.
   std::set<Key> HeldAttempts() const;
+  // The same as Register.running and Heartbeat.running: those whose run is over marked `ended`
+  // (they hold no slot here, and a coordinator that does not know them must not count one).
+  std::vector<proto::wire::AttemptRef> HeldAttemptRefs() const;
 
   void SendRegister();
 

@@ -1129,6 +1129,30 @@ TEST_F(CoreTest, AttemptsOfTuningJobsThisCoordinatorNeverHeardOfAreLeftToFinish)
   EXPECT_EQ(Only<proto::wire::AssignTrial>(Heartbeat("w1", {{placed[0].trial, placed[0].attempt}})).size(), 1u);
 }
 
+// A foreign attempt whose program has ended (its worker keeps only the exit report, for its own
+// coordinator) holds no slot: counted, a worker that outlived its coordinator's state ran nothing
+// new on those slots until that coordinator came back. One still running holds its slot until
+// its worker says it ended.
+TEST_F(CoreTest, AForeignAttemptThatEndedHoldsNoSlot) {
+  Submit(Spec("mine", "Random", 6, 2));
+  proto::wire::AttemptRef ended{"elsewhere-001-0123abcd", 1, /*ended=*/true};
+  proto::wire::AttemptRef running{"elsewhere-002-0123abcd", 1};
+  auto out = Register("w1", 2, {ended, running});
+  ASSERT_EQ(Only<proto::wire::RegisterAck>(out).size(), 1u);
+  EXPECT_TRUE(Only<proto::wire::RegisterAck>(out)[0].stop.empty()) << "neither is stopped";
+  auto placed = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(placed.size(), 1u) << "the ended one left its slot free; the running one holds the other";
+  bool said = false;
+  for (const auto& e : *core_->Events("", 0, 100)) {
+    said = said || (e.kind == "ForeignTrainingJobs" && e.message.find("1 more ended there") != std::string::npos);
+  }
+  EXPECT_TRUE(said) << "the event counts the ended one apart";
+  // The running one ends there (its report still kept for its coordinator): its slot is free too.
+  running.ended = true;
+  auto next = Only<proto::wire::AssignTrial>(Heartbeat("w1", {ended, running, {placed[0].trial, placed[0].attempt}}));
+  EXPECT_EQ(next.size(), 1u) << "the slot it held goes to this coordinator's own work";
+}
+
 // A coordinator that stalls right after a restart (a busy disk, a paused VM) does not count its
 // stall against the workers that have yet to register again: a soak found a live worker's
 // attempt declared lost ("did not come back") after an 8.7 s stall, and run a second time.

@@ -292,6 +292,37 @@ TEST_F(Lease, AnAttemptAssignedAheadOfOneAwaitingItsLeaseWaitsForIt) {
   EXPECT_EQ(order, "start first\nend first\nstart second\nend second\n") << "one program at a time\n" << Log();
 }
 
+// Heartbeats say which held attempts have ended: a program that ran is listed as running, then,
+// once it ended and only its exit report waits for an acknowledgement, as ended. A coordinator
+// that does not know the attempt (one started on another state directory) counted a slot for it
+// for as long as the worker kept the report: until the right coordinator came back.
+TEST_F(Lease, HeartbeatsSayWhichHeldAttemptsHaveEndedAndOnlyWaitForTheirExitsAcknowledgement) {
+  Serve(300, /*ack=*/true, nullptr);
+  coordinator_.Send(Assign("lease-held", 0.3));
+  bool seen_running = false, seen_ended = false, exited = false;
+  for (auto start = Clock::now(); MsSince(start) < 8000 && !seen_ended;) {
+    auto m = coordinator_.Receive(20);
+    if (!m) continue;
+    if (std::holds_alternative<wire::TrialExited>(*m)) exited = true;  // never acknowledged
+    const auto* h = std::get_if<wire::Heartbeat>(&*m);
+    if (!h) continue;
+    coordinator_.AckHeartbeat(h->seq);
+    for (const auto& r : h->running) {
+      if (r.trial != "lease-held") continue;
+      if (!r.ended) {
+        EXPECT_FALSE(exited) << "listed as running after its exit report was sent\n" << Log();
+        seen_running = true;
+      } else {
+        EXPECT_TRUE(exited) << "listed as ended before its exit report was sent\n" << Log();
+        EXPECT_EQ(h->free_slots, 1u) << "an ended attempt holds no slot here either";
+        seen_ended = true;
+      }
+    }
+  }
+  EXPECT_TRUE(seen_running) << Log();
+  EXPECT_TRUE(seen_ended) << "held, unacknowledged, marked ended\n" << Log();
+}
+
 // A worker whose coordinator is away (paused, restarting) retries its Register up to a second
 // apart. Its connection coming up once the coordinator is back now brings the Register at once:
 // the training jobs the coordinator would give it waited for the next retry (a reviewer measured
