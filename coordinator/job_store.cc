@@ -737,8 +737,11 @@ Result<std::vector<LogRow>> SqliteJobStore::LoadStreamLines(const std::string& t
                           (from_end ? "DESC" : "ASC") + " LIMIT ?";
   Stmt s(db_, sql.c_str());
   if (!s.ok()) return s.Error("preparing log stream read");
-  const uint64_t first = LogLineKey(host, std::min(from, kLogLineLimit));
-  const uint64_t end = LogLineKey(host, std::min(to, kLogLineLimit));
+  // Added, not OR-ed (LogLineKey): the end of a host's numbers, kLogLineLimit, is the next host's
+  // first key; OR-ed into an odd host's bits it was that host's own first key, and algo-1, algo-3,
+  // ... read empty through GetLogEvents.
+  const uint64_t first = LogLineKey(host, 0) + std::min(from, kLogLineLimit);
+  const uint64_t end = LogLineKey(host, 0) + std::min(to, kLogLineLimit);
   s.Bind(1, trial).Bind(2, static_cast<int64_t>(attempt)).Bind(3, static_cast<int64_t>(first));
   s.Bind(4, static_cast<int64_t>(end));
   int at = 5;

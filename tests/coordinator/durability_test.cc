@@ -226,6 +226,36 @@ TEST(DeferredStore, TheLogIsCheckpointedAfterASyncAndStaysBounded) {
   EXPECT_EQ(rows->size(), 250u);
 }
 
+// Each host of a multi-host training job reads its own stream, whole, from its first line to the
+// end of a host's numbers: the bound was OR-ed into the host's bits, so for algo-1, algo-3, ...
+// (hosts 1, 3, ...) it equalled the first key, and their streams read empty through GetLogEvents
+// (a user pass saw only algo-2's output in estimator.logs()).
+TEST(JobStoreLogs, EveryHostOfAMultiHostTrainingJobReadsItsOwnStream) {
+  TempDb db("log-hosts");
+  auto s = SqliteJobStore::Open(db.path());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  std::vector<LogRow> rows;
+  for (uint32_t host = 0; host <= 4; ++host) {
+    for (uint64_t line = 0; line < 3; ++line) {
+      rows.push_back({0, "t", 1, LogLineKey(host, line), "h" + std::to_string(host) + "l" + std::to_string(line), 1000});
+    }
+  }
+  ASSERT_TRUE((*s)->AppendLogs(rows).ok());
+  for (uint32_t host = 0; host <= 4; ++host) {
+    for (bool from_end : {false, true}) {
+      auto lines = (*s)->LoadStreamLines("t", 1, host, 0, kLogLineLimit, 0, INT64_MAX, 10, from_end);
+      ASSERT_TRUE(lines.ok());
+      std::vector<std::string> got;
+      for (const auto& r : *lines) got.push_back(r.text);
+      const std::string h = "h" + std::to_string(host);
+      EXPECT_EQ(got, (std::vector<std::string>{h + "l0", h + "l1", h + "l2"})) << "host " << host;
+    }
+    auto from_one = (*s)->LoadStreamLines("t", 1, host, 1, kLogLineLimit, 0, INT64_MAX, 10, false);
+    ASSERT_TRUE(from_one.ok());
+    EXPECT_EQ(from_one->size(), 2u) << "host " << host;
+  }
+}
+
 // Log lines keep when they arrived (CloudWatch Logs' timestamps, coordinator/cloudwatch_logs.h).
 // A store an older build wrote has no such column: read-only it reads as time 0; opened to write,
 // the column is added and old lines keep time 0 beside new ones with theirs.
