@@ -947,6 +947,10 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
     a.seq = h->seq;
     out->push_back({wid, std::move(a)});
   } else if (const auto* s = std::get_if<proto::wire::TrialStarted>(&msg)) {
+    // Kept for its own coordinator as its other reports are: acknowledged here, the worker
+    // forgot it, and the right coordinator, back, had a Completed training job with no start
+    // (TrainingStartTime, TrainingTimeInSeconds and BillableTimeInSeconds null).
+    if (KeptForItsCoordinator(s->trial)) return;
     if (!FromElsewhere(wid, s->trial, s->attempt, "TrialStarted", now)) OnTrialStarted(wid, *s, now);
     out->push_back({wid, proto::wire::Ack{static_cast<uint16_t>(proto::wire::MsgType::kTrialStarted), s->trial, s->attempt, 0}});
   } else if (const auto* st = std::get_if<proto::wire::TrialStaging>(&msg)) {

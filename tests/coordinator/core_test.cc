@@ -1105,6 +1105,12 @@ TEST_F(CoreTest, AttemptsOfTuningJobsThisCoordinatorNeverHeardOfAreLeftToFinish)
   EXPECT_TRUE(said) << "the event says what runs there and what to do";
   EXPECT_TRUE(Only<proto::wire::StopTrial>(Heartbeat("w1", {running[0], {placed[0].trial, placed[0].attempt}})).empty())
       << "a heartbeat does not stop it either";
+  proto::wire::TrialStarted started;
+  started.trial = running[0].trial;
+  started.attempt = 1;
+  started.started_at_ms = now_;
+  EXPECT_TRUE(Only<proto::wire::Ack>(core_->OnMessage("w1", started, now_)).empty())
+      << "its start is kept for its coordinator (acknowledged, that coordinator never learnt when it started)";
   proto::wire::TrialExited x;
   x.trial = running[0].trial;
   x.attempt = 1;
