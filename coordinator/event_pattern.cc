@@ -338,6 +338,25 @@ bool LeafMatches(const std::vector<Filter>& any_of, const Json* v) {
   return false;
 }
 
+bool NodeMatches(const Node& node, const Json* obj);
+
+// A nested pattern against the event's field `v`: an object is matched as it is; an array, as
+// EventBridge does (array-consistent): when one of its objects (at any depth of arrays) matches the
+// whole nested pattern, so that two fields never match from different elements. Anything else, and
+// an array holding no object, is an absent object.
+bool NestedMatches(const Node& node, const Json* v) {
+  if (v && v->is_array()) {
+    bool objects = false;
+    for (const Json& e : *v) {
+      if (!e.is_object() && !e.is_array()) continue;
+      objects = true;
+      if (NestedMatches(node, &e)) return true;
+    }
+    return !objects && NodeMatches(node, nullptr);
+  }
+  return NodeMatches(node, v && v->is_object() ? v : nullptr);
+}
+
 // `obj` is the event's object at this level, or null where the event has none.
 bool NodeMatches(const Node& node, const Json* obj) {
   for (const Node::Field& field : node.fields) {
@@ -346,7 +365,7 @@ bool NodeMatches(const Node& node, const Json* obj) {
       auto it = obj->find(field.key);
       if (it != obj->end()) v = &*it;
     }
-    bool ok = field.nested ? NodeMatches(*field.nested, v && v->is_object() ? v : nullptr) : LeafMatches(field.any_of, v);
+    bool ok = field.nested ? NestedMatches(*field.nested, v) : LeafMatches(field.any_of, v);
     if (!ok) return false;
   }
   return node.any_of.empty() ||

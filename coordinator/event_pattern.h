@@ -4,8 +4,10 @@
 // EventBridge's documented semantics:
 //
 //   object      every key must match (AND). A key whose value is an object is a nested pattern for
-//               the event's field of that name; when that field is absent or not an object, each
-//               of the nested pattern's leaves sees its field as absent.
+//               the event's field of that name; when that field is an array (FinalMetricDataList,
+//               SecondaryStatusTransitions), for one of its objects, all of the nested pattern in
+//               that one object (EventBridge's array-consistent matching); when it is absent or
+//               neither, each of the nested pattern's leaves sees its field as absent.
 //   "$or": [P1, P2, ...]  (a key of any object; two or more object patterns) one of the Pi, each
 //               matched at this object's level, must match too: {"detail": {"$or": [
 //               {"TrainingJobStatus": ["Failed"]}, {"SecondaryStatus": ["MaxRuntimeExceeded"]}]}}.

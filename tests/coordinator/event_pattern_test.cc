@@ -98,6 +98,32 @@ TEST(EventPatternTest, ArrayValuedEventField) {
   EXPECT_FALSE(Matches(R"({"detail": {"FinalMetricDataList": ["x"]}})", e));
 }
 
+// A nested pattern over an array of objects (FinalMetricDataList, SecondaryStatusTransitions)
+// matches one of its objects, as EventBridge does, and all of the nested pattern in that one
+// object (array-consistent): it saw the array as absent, and a rule copied from EventBridge
+// ("a score above 0.9") silently delivered nothing.
+TEST(EventPatternTest, NestedPatternsMatchObjectsInsideArrays) {
+  Json e = TrainingJobEvent("Completed");
+  e["detail"]["FinalMetricDataList"] = Json::parse(
+      R"([{"MetricName": "loss", "Value": 0.3}, {"MetricName": "validation:auc", "Value": 0.93}])");
+  e["detail"]["SecondaryStatusTransitions"] =
+      Json::parse(R"([[{"Status": "Starting"}], [{"Status": "Training"}, {"Status": "Completed"}]])");
+  EXPECT_TRUE(Matches(R"({"detail": {"FinalMetricDataList": {"MetricName": ["validation:auc"]}}})", e));
+  EXPECT_TRUE(Matches(R"({"detail": {"FinalMetricDataList": {"Value": [{"numeric": [">", 0.9]}]}}})", e));
+  EXPECT_TRUE(Matches(
+      R"({"detail": {"FinalMetricDataList": {"MetricName": ["validation:auc"], "Value": [{"numeric": [">", 0.9]}]}}})", e));
+  // Two fields from different elements do not make a match.
+  EXPECT_FALSE(Matches(
+      R"({"detail": {"FinalMetricDataList": {"MetricName": ["loss"], "Value": [{"numeric": [">", 0.9]}]}}})", e));
+  EXPECT_FALSE(Matches(R"({"detail": {"FinalMetricDataList": {"MetricName": ["accuracy"]}}})", e));
+  // Arrays within arrays are crushed out too.
+  EXPECT_TRUE(Matches(R"({"detail": {"SecondaryStatusTransitions": {"Status": ["Completed"]}}})", e));
+  EXPECT_FALSE(Matches(R"({"detail": {"SecondaryStatusTransitions": {"Status": ["Failed"]}}})", e));
+  // An array holding no object is an absent one.
+  EXPECT_TRUE(Matches(R"({"detail": {"Tags": {"Key": [{"exists": false}]}}})", e));
+  EXPECT_FALSE(Matches(R"({"detail": {"Tags": {"Key": ["team"]}}})", e));
+}
+
 TEST(EventPatternTest, NumbersCompareNumerically) {
   Json e = Json::parse(R"({"count": 5, "ratio": 0.5, "text": "5"})");
   EXPECT_TRUE(Matches(R"({"count": [5.0]})", e));
