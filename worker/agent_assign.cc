@@ -126,6 +126,17 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
   // coordinator tries those, as for a program that cannot start (StartProgram), before it calls
   // the training job's program missing.
   auto program = Program(a.image);
+  if (program.ok() && program->empty()) {  // for a container: an algorithm resource is no image
+    const std::optional<proto::TrainingJobDefinition>& d = Definition(a);
+    const auto* alg = d && d->algorithm_specification ? &*d->algorithm_specification : nullptr;
+    if (alg && !alg->training_image && alg->algorithm_name.value_or("") == a.image) {
+      program = Status::NotFound("cannot run \"" + a.image +
+                                 "\": AlgorithmName names a SageMaker algorithm resource, whose image hpo cannot look "
+                                 "up; map it to a program on the workers (--image " + a.image +
+                                 "=COMMAND, of hpo worker or hpo run), or give the definition the algorithm's image "
+                                 "as TrainingImage");
+    }
+  }
   if (!program.ok()) return fail("InfraError", proto::wire::CannotStartReason(opt.worker_id, program.status().message()));
   run->argv = *program;
   std::vector<MetricDefinitionSpec> defs;

@@ -212,6 +212,16 @@ Result<bool> ImagePresent(const ContainerConfig& config, const std::string& imag
   if (!r.ok()) return Status::Unavailable("cannot run " + config.binary + ": " + r.status().message());
   if (r->exit_code == 0) return true;
   if (r->exit_code == 1) return false;
+  // A name that is no image reference at all (upper case, an ARN) is the spec's fault, not this
+  // worker's: taken for the runtime's, it failed as InternalServerError and, three in a row,
+  // rested the worker for a minute with every other tuning job's work.
+  std::string lower = r->LastLine();
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower.find("invalid reference format") != std::string::npos || lower.find("must be lowercase") != std::string::npos) {
+    return Status::InvalidArgument("trainingImage " + image + " is not an image reference " + config.runtime +
+                                   " can read (" + r->LastLine() + "); give REGISTRY/REPOSITORY[:TAG] in lower case, "
+                                   "as SageMaker's TrainingImage");
+  }
   return Status::Unavailable(config.runtime + " cannot check image " + image + " (exit " +
                              std::to_string(r->exit_code) + "): " + r->LastLine());
 }
@@ -255,12 +265,17 @@ Result<std::string> PullImage(const ContainerConfig& config, const std::string& 
   std::string lower = last;
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   bool never = false;
-  for (const char* s : {"invalid reference format", "manifest unknown", "name unknown", "not found",
-                        "repository does not exist"}) {
+  for (const char* s : {"invalid reference format", "must be lowercase", "manifest unknown", "name unknown",
+                        "not found", "repository does not exist"}) {
     never = never || lower.find(s) != std::string::npos;
   }
   const std::string why = "cannot pull trainingImage " + image + " (" + config.runtime + " exit " +
                           std::to_string(r->exit_code) + "): " + last;
+  // A short name ("my-algo") no registry of this worker's resolves: SageMaker takes full names only.
+  if (lower.find("short-name") != std::string::npos && lower.find("did not resolve") != std::string::npos) {
+    return Status::NotFound(why + "; give the image's full name (REGISTRY/REPOSITORY[:TAG]), as SageMaker needs, or "
+                                  "map the name to a program on the workers (--image NAME=COMMAND)");
+  }
   return never ? Status::NotFound(why + "; check the image name in the training job definition")
                : Status::Unavailable(why);
 }

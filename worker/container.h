@@ -135,7 +135,9 @@ bool IsRuntimeFailure(const ContainerConfig& config, int exit_code, const std::s
 
 // Whether `image` is in this host's image store (podman `image exists`, docker `image inspect`).
 // False for a reference with a transport (`oci-archive:...`): it names a source, not a stored
-// image. Unavailable when the runtime cannot be asked or fails. Podman and docker only.
+// image. InvalidArgument when the runtime says the name is no image reference (upper case, an
+// ARN: the spec's fault, a ClientError); Unavailable when the runtime cannot be asked or fails
+// otherwise. Podman and docker only.
 [[nodiscard]] Result<bool> ImagePresent(const ContainerConfig& config, const std::string& image);
 
 // Whether trials' images are pulled before their program starts (PullImage): podman or docker
@@ -150,8 +152,8 @@ bool IsImageSource(const std::string& image);
 // hex digits; "" when the runtime did not print one). A source (IsImageSource) is then run by
 // that ID, so an archive is copied once per training job, not again by `run`. Errors name the image and carry the
 // runtime's last line: NotFound when the reference can never be pulled (an invalid reference,
-// an archive that does not exist here, an unknown repository or tag: the spec's fault, a
-// ClientError), Unavailable
+// an archive that does not exist here, an unknown repository or tag, a short name no registry
+// of this worker resolves: the spec's fault, a ClientError), Unavailable
 // otherwise (an unreachable registry, a timeout, a worker without credentials: another worker
 // may succeed).
 // `*cancel` true stops the pull at once (Unavailable "cancelled": the training job was stopped).

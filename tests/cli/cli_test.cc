@@ -2848,6 +2848,49 @@ TEST_F(CliTest, RunSaysWhyNothingRunsWhileItsWorkerRests) {
   EXPECT_EQ(text.find("hpo: nothing runs:", first + 1), std::string::npos) << "said once while it lasts:\n" << text;
 }
 
+// A training image that is no image reference (upper case), and an AlgorithmName (an algorithm
+// resource, whose image hpo cannot look up), are the spec's faults: each training job fails at
+// once saying what to give instead, and no worker rests. Both failed as InternalServerError,
+// and three in a row rested the worker for a minute with every other tuning job's work. The
+// runtime here answers as podman does (exit 125 "invalid reference format" for a bad name).
+TEST_F(CliTest, ABadImageNameOrAnAlgorithmResourceFailsAsTheSpecsFaultAndRestsNoWorker) {
+  fs::create_directories(dir_ / "bin");
+  const fs::path runtime =
+      Write("bin/podman",
+            "#!/bin/sh\ncase \"$1 $2\" in\n  'image exists') case \"$3\" in *[A-Z]*|arn:*) "
+            "echo 'Error: invalid reference format' >&2; exit 125;; esac; exit 0;;\nesac\nexit 0\n");
+  fs::permissions(runtime, fs::perms::owner_all);
+  std::string spec = Slurp(ScriptJob("badimage", "#!/bin/sh\necho loss=$SM_HP_X\n", 4, 1));
+  const std::string trainer = "\"TrainingImage\": \"file://" + (dir_ / "badimage.sh").string() + "\"";
+  std::string upper = spec;
+  upper.replace(upper.find(trainer), trainer.size(), "\"TrainingImage\": \"localhost/MyTrainer:1\"");
+  Spit(dir_ / "upper.json", upper);
+  std::string algorithm = spec;
+  algorithm.replace(algorithm.find(trainer), trainer.size(), "\"AlgorithmName\": \"my-algo\"");
+  Spit(dir_ / "algorithm.json", algorithm);
+  const auto started = std::chrono::steady_clock::now();
+  Outcome o = Hpo({"run", (dir_ / "upper.json").string(), "--state-dir", (dir_ / "st1").string(), "--workers", "1",
+                   "--container-runtime", runtime.string()});
+  EXPECT_EQ(o.exit_code, 1) << o.err;
+  EXPECT_NE(o.out.find("ClientError: trainingImage localhost/MyTrainer:1 is not an image reference podman can read"),
+            std::string::npos)
+      << o.out;
+  EXPECT_NE(o.out.find("4 failed (4 by the program or spec"), std::string::npos) << o.out;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(40)) << "a worker rested:\n" << o.out;
+  Outcome events = Hpo({"events", "badimage", "--state-dir", (dir_ / "st1").string()});
+  EXPECT_EQ(events.out.find("WorkerResting"), std::string::npos) << events.out;
+
+  Outcome a = Hpo({"run", (dir_ / "algorithm.json").string(), "--state-dir", (dir_ / "st2").string(), "--workers",
+                   "1", "--container-runtime", runtime.string()});
+  EXPECT_EQ(a.exit_code, 1) << a.err;
+  EXPECT_NE(a.out.find("AlgorithmName names a SageMaker algorithm resource, whose image hpo cannot look up; map it "
+                       "to a program on the workers (--image my-algo=COMMAND"),
+            std::string::npos)
+      << a.out;
+  events = Hpo({"events", "badimage", "--state-dir", (dir_ / "st2").string()});
+  EXPECT_EQ(events.out.find("WorkerResting"), std::string::npos) << events.out;
+}
+
 // A program that completed and whose model could not be uploaded (here it made its own output
 // destination a file) has the only copy of the trained model: it stays on the worker, under
 // not-uploaded/, and the training job's FailureReason says where. It went with the /opt/ml tree.

@@ -238,6 +238,24 @@ TEST(PullImage, TellsAReferenceThatCanNeverBePulledFromAnUnreachableRegistry) {
   auto present = ImagePresent(*c, "oci-archive:/nonexistent/hpo.tar");
   ASSERT_TRUE(present.ok());
   EXPECT_FALSE(*present);
+  // A name that is no image reference is the spec's fault before any pull: asked whether it is
+  // present, podman exits 125, which was taken for the runtime's failure (InternalServerError;
+  // three in a row rested the worker for a minute).
+  for (const char* name : {"arn:aws:sagemaker:us-east-1:123456789012:algorithm/my-algo",
+                           "123456789012.dkr.ecr.us-east-1.amazonaws.com/MyImage:latest"}) {
+    const Status s = ImagePresent(*c, name).status();
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << name << ": " << s.message();
+    EXPECT_NE(s.message().find("is not an image reference podman can read"), std::string::npos) << s.message();
+  }
+  const Status upper = PullImage(*c, "localhost/MyImage:1", std::chrono::seconds(60)).status();
+  EXPECT_EQ(upper.code(), StatusCode::kNotFound) << upper.message();
+  // A short name no registry resolves (this host has no unqualified-search registries).
+  if (std::system("grep -q '^unqualified-search-registries *= *\\[ *\\]' /etc/containers/registries.conf 2>/dev/null"
+                  " || ! grep -q '^unqualified-search-registries' /etc/containers/registries.conf 2>/dev/null") == 0) {
+    const Status shortname = PullImage(*c, "hpo-no-such-short-name", std::chrono::seconds(60)).status();
+    EXPECT_EQ(shortname.code(), StatusCode::kNotFound) << shortname.message();
+    EXPECT_NE(shortname.message().find("give the image's full name"), std::string::npos) << shortname.message();
+  }
   c->pull = "never";
   EXPECT_FALSE(PullsBeforeStart(*c));
 }
