@@ -28,7 +28,7 @@ struct WorkersArgs {
   std::string output = "table";
   std::string id;
   std::string reason;
-  double timeout_s = 0;  // drain: 0 = wait as long as it takes
+  double timeout_s = -1;  // drain: < 0 = wait as long as it takes; 0 = look once
   bool now = false;      // drain: evict what runs there instead of waiting for it
 };
 
@@ -148,7 +148,10 @@ void Drain(const WorkersArgs& a) {
     Request(at, "POST", "/hpo/v1/workers/cordon", {{"WorkerId", a.id}, {"Reason", reason}});
   }
   std::cerr << "hpo: " << a.id << " is cordoned: no new training job goes there; waiting for what runs there to end"
-            << (a.timeout_s > 0 ? " (at most " + Num(a.timeout_s) + " s)" : "") << "\n";
+            << (a.timeout_s > 0    ? " (at most " + Num(a.timeout_s) + " s)"
+                : a.timeout_s == 0 ? " (looking once: --timeout 0)"
+                                   : "")
+            << "\n";
   drain_interrupted_note = "\nhpo: interrupted: " + a.id + " stays cordoned and what runs there goes on; `hpo workers uncordon " +
                            a.id + "` lets it take training jobs again, `hpo workers drain " + a.id +
                            "` waits again\n";
@@ -169,7 +172,7 @@ void Drain(const WorkersArgs& a) {
   for (;;) {
     auto got = GetUnlessAway(at, "/hpo/v1/workers");
     if (!got.ok()) {
-      if (a.timeout_s > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= a.timeout_s) {
+      if (a.timeout_s >= 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= a.timeout_s) {
         Fail(1, a.id + " is not known to be drained after " + Num(a.timeout_s) + " s: " + got.status().message() +
                     " (it stays cordoned once the coordinator is back)");
       }
@@ -186,7 +189,7 @@ void Drain(const WorkersArgs& a) {
         std::cerr << "hpo: " << a.id << " is not registered with " << at.who << " now; waiting up to "
                   << Num(kRegisterAgainS) << " s for it to register again\n";
       }
-      const bool out_of_time = a.timeout_s > 0 && now >= a.timeout_s;
+      const bool out_of_time = a.timeout_s >= 0 && now >= a.timeout_s;
       if (!out_of_time && now - away_since < kRegisterAgainS) {
         std::this_thread::sleep_for(std::chrono::seconds(1));
         continue;
@@ -215,7 +218,7 @@ void Drain(const WorkersArgs& a) {
       said = now;
     }
     const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (a.timeout_s > 0 && waited >= a.timeout_s) {
+    if (a.timeout_s >= 0 && waited >= a.timeout_s) {
       Fail(1, a.id + " is not drained after " + Num(a.timeout_s) + " s: " + now +
                   (a.now ? " (it stays cordoned; a program that ignores SIGTERM is killed at the end of its grace "
                            "period, so wait longer)"
@@ -302,7 +305,7 @@ void AddWorkersCommand(CLI::App& app) {
   CLI::App* drain = c->add_subcommand("drain", "Cordon a worker and wait until nothing runs there");
   drain->add_option("id", a->id, "The worker's id")->required();
   drain->add_option("--reason", a->reason, "Why (default: draining (hpo workers drain))");
-  drain->add_option("--timeout", a->timeout_s, "Give up after this many seconds, exit 1, and leave it cordoned (default: wait)")
+  drain->add_option("--timeout", a->timeout_s, "Give up after this many seconds, exit 1, and leave it cordoned (0: look once; default: wait)")
       ->check(CLI::Range(0.0, 1e7));
   drain->add_flag("--now", a->now,
                   "Stop the training jobs running there instead of waiting for them: each runs again on another "

@@ -662,7 +662,20 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
     if (!ack->accepted) {
       return Status::FailedPrecondition("the coordinator refused this worker: " + ack->reason);
     }
+    if (registered) {
+      // The answer to a copy of the Register sent again while the first was unanswered (every
+      // second, and at once on a new connection): registered already. Its stops are the same.
+      for (const auto& s : ack->stop) {
+        auto it = runs.find({s.trial, s.attempt});
+        if (it == runs.end() || *it->second->revoked) continue;
+        *it->second->revoked = true;
+        StopRun(*it->second, proto::wire::kStopReasonRevoked, "Stopped", 0);
+      }
+      return Status::Ok();
+    }
     registered = true;
+    ever_registered = true;
+    not_authorized.clear();
     if (ack->heartbeat_interval_ms > 0) opt.heartbeat_ms = ack->heartbeat_interval_ms;
     if (ack->lease_ms > 0) {
       opt.coordinator_lease_ms = ack->lease_ms;
@@ -733,7 +746,12 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
       lease_anchor_ms = kNoLease;  // it has counted this worker lost, or restarted: nothing is held
       heartbeats_sent.clear();
       SendRegister();
+    } else if (e->code == "NotAuthorized" && !ever_registered) {
+      // Never accepted (its id is another key's): nothing it sends will be read; waiting would
+      // only say "no word from the coordinator" forever, under a service manager that saw it up.
+      return Status::FailedPrecondition("the coordinator refused this worker: " + e->message);
     } else {
+      if (e->code == "NotAuthorized") not_authorized = e->message;
       Log("worker: the coordinator reported " + e->code + ": " + e->message);
     }
   }
@@ -1036,6 +1054,9 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
             std::to_string((now - last_heard_ms) / 1000) +
             " s: is one running and listening there (hpo coordinator --listen), and is --connect right?"
             " Still trying");
+      } else if (!not_authorized.empty()) {
+        Log("worker: the coordinator at " + opt.connect + " reads nothing from this worker (" + not_authorized +
+            "); reconnecting" + (runs.empty() ? "" : " (its training jobs keep running)"));
       } else {
         Log("worker: no word from the coordinator at " + opt.connect + " for " + std::to_string(now - last_heard_ms) +
             " ms; reconnecting" + (runs.empty() ? "" : " (its training jobs keep running)"));

@@ -231,6 +231,8 @@ struct WorkerAgent::Impl {
   bool registered = false;
   std::atomic<int64_t> last_heard_ms{0};  // any message (reconnects after a silence of a lease)
   bool ever_heard = false;                // a coordinator has answered this process once
+  bool ever_registered = false;           // ... and accepted it once
+  std::string not_authorized;             // the coordinator's last NotAuthorized, until accepted again
   // Fencing. A worker that was paused (SIGSTOP, a VM stall) or cut off longer than the lease may
   // hold attempts the coordinator has since given to another worker; their uploads would then
   // overwrite the new attempt's artifacts at the same output path, and queued attempts would

@@ -2128,6 +2128,20 @@ TEST_F(CliTest, ASecondWorkerWithAnIdInUseSaysItMayBeADuplicate) {
   EXPECT_TRUE(WaitForText(w2, "the worker id gpu-node-7 belongs to another worker's key on this coordinator; give "
                               "each worker its own --id", 150))
       << Slurp(w2);
+  // Never accepted, it exits 3 (it waited forever, saying "no word from the coordinator", under a
+  // service manager that saw it up).
+  int status = 0;
+  pid_t done = 0;
+  for (int i = 0; i < 100 && done == 0; ++i) {
+    done = ::waitpid(pids.back(), &status, WNOHANG);
+    if (done == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(done, pids.back()) << "still running:\n" << Slurp(w2);
+  pids.pop_back();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 3) << status << "\n" << Slurp(w2);
+  EXPECT_NE(Slurp(w2).find("the coordinator refused this worker: the worker id gpu-node-7 belongs to another"),
+            std::string::npos)
+      << Slurp(w2);
   EXPECT_TRUE(WaitForText(w1, "registered with", 10)) << Slurp(w1);
   EXPECT_EQ(Slurp(w1).find("no word from the coordinator"), std::string::npos) << "the first one is not cut off\n"
                                                                                 << Slurp(w1);

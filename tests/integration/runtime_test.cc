@@ -698,6 +698,19 @@ TEST_F(Cluster, AnOperatorDrainsAWorkerWhileAJobRunsAndNothingNewStartsThere) {
         << err;
     EXPECT_EQ(run("workers uncordon w2", &out, &err), 0) << err;
   }
+  // --timeout 0 looks once (it waited as long as it took, as with no --timeout).
+  {
+    const auto t0 = std::chrono::steady_clock::now();
+    const int rc = run("workers drain w2 --timeout 0", &out, &err);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10)) << err;
+    if (rc == 1) {  // (its training jobs are short: it may have none left by now)
+      EXPECT_NE(err.find("w2 is not drained after 0 s"), std::string::npos) << err;
+    } else {
+      EXPECT_EQ(rc, 0) << out << err;
+      EXPECT_NE(out.find("w2 is drained"), std::string::npos) << out;
+    }
+    EXPECT_EQ(run("workers uncordon w2", &out, &err), 0) << err;
+  }
 
   // Drained: it returns once nothing runs on w1; from then on nothing starts there.
   ASSERT_EQ(run("workers drain w1 --reason 'disk swap' --timeout 60", &out, &err), 0) << out << err;

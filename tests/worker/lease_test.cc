@@ -386,5 +386,54 @@ TEST(LeaseRegister, AWorkerRegistersAsSoonAsItsConnectionComesUp) {
   EXPECT_LT(after, 300) << "the Register came " << after << " ms after the connection, at a retry";
 }
 
+// A coordinator slow to answer (a restart) gets the Register again and again; it answers every
+// copy. The first answer registers the worker; the others are copies: the worker logged
+// "registered" and re-sent every unacknowledged report once per copy (up to 9 times a restart).
+TEST(LeaseRegister, AnswersToRegistersSentAgainRegisterOnce) {
+  FakeCoordinator coordinator;
+  const fs::path dir = fs::path(::testing::TempDir()) / ("hpo-lease-dup-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  std::mutex mu;
+  std::string log;
+  AgentOptions o;
+  o.connect = coordinator.endpoint();
+  o.worker_id = "w1";
+  o.host = "lease-host";
+  o.work_dir = (dir / "work").string();
+  o.namespaces = false;
+  o.shutdown_extra_ms = 200;
+  o.log = [&](const std::string& line) {
+    std::lock_guard<std::mutex> lock(mu);
+    log += line + "\n";
+  };
+  WorkerAgent agent(std::move(o));
+  std::atomic<bool> stop{false};
+  std::thread run([&] { (void)agent.Run(stop); });
+  int registers = 0;
+  for (auto start = Clock::now(); MsSince(start) < 2500;) {  // unanswered: it sends copies
+    auto m = coordinator.Receive(50);
+    registers += m && std::holds_alternative<wire::Register>(*m);
+  }
+  wire::RegisterAck ack;
+  ack.protocol_version = wire::kProtocolVersion;
+  ack.accepted = true;
+  ack.heartbeat_interval_ms = 100;
+  ack.lease_ms = 4000;
+  for (int i = 0; i < 4; ++i) coordinator.Send(ack);  // an answer to each copy
+  int heartbeats = 0;
+  for (auto start = Clock::now(); MsSince(start) < 500;) {
+    auto m = coordinator.Receive(20);
+    heartbeats += m && std::holds_alternative<wire::Heartbeat>(*m);
+  }
+  stop = true;
+  run.join();
+  fs::remove_all(dir);
+  EXPECT_GE(registers, 3) << "copies sent while unanswered";
+  size_t said = 0;
+  for (size_t at = log.find("registered with"); at != std::string::npos; at = log.find("registered with", at + 1)) ++said;
+  EXPECT_EQ(said, 1u) << log;
+  EXPECT_LE(heartbeats, 8) << "one heartbeat per answer on top of the 100 ms ones";
+}
+
 }  // namespace
 }  // namespace hpo::worker
