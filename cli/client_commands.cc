@@ -1387,10 +1387,12 @@ void AddClientCommands(CLI::App& app) {
     }
     // A web page's request, or one to a name rebound to loopback, is refused as the coordinator
     // refuses it: these pages are read with the user's credentials.
-    const bool loopback = coordinator::IsLoopbackHost(host);
-    auto ui = [source, po, loopback](const httplib::Request& req, httplib::Response& res) {
-      const std::string refused = coordinator::BrowserRequestRefusal(req.get_header_value("Host"),
-                                                                     req.get_header_value("Origin"), loopback);
+    const auto answers = coordinator::IsLoopbackHost(host) ? coordinator::UnsignedAnswers::kLoopback
+                                                            : coordinator::UnsignedAnswers::kNetwork;
+    auto ui = [source, po, answers, names = coordinator::MachineNames()](const httplib::Request& req,
+                                                                          httplib::Response& res) {
+      const std::string refused = coordinator::BrowserRequestRefusal(
+          req.get_header_value("Host"), req.get_header_value("Origin"), answers, names);
       if (!refused.empty()) {
         res.status = 403;
         res.set_content(refused + "\n", "text/plain; charset=utf-8");
@@ -1409,7 +1411,7 @@ void AddClientCommands(CLI::App& app) {
     if (bound < 0) {
       Fail(3, "cannot listen on " + da->listen + " (in use, or not an address of this machine); pick another with --listen");
     }
-    if (!loopback) {
+    if (answers == coordinator::UnsignedAnswers::kNetwork) {
       std::cerr << "hpo: warning: serving on " << host << ": whoever reaches it reads "
                 << (dash_origin->local() ? "these jobs" : "this coordinator's jobs with your credentials") << "\n";
     }

@@ -1275,8 +1275,11 @@ void Coordinator(const CoordinatorArgs& a) {
           "; SageMaker API on http://" + host + ":" + std::to_string(api.port()) +
           (hopt.require_sigv4 ? " (AWS Signature V4, " + std::to_string(hopt.credentials->size()) + " access key" +
                                     (hopt.credentials->size() == 1 ? "" : "s") + ")"
-                              : " (no authentication; dashboard at http://" + host + ":" + std::to_string(api.port()) +
-                                    "/ui/)") +
+                              : " (no authentication" +
+                                    (coordinator::IsLoopbackHost(host)
+                                         ? std::string()
+                                         : ": INSECURE, anyone who reaches it runs programs on the workers") +
+                                    "; dashboard at http://" + host + ":" + std::to_string(api.port()) + "/ui/)") +
           "; state in " + a.state_dir);
   int handled_hangups = 0;
   Housekeeping housekeeping("hpo coordinator");

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 
 #include <algorithm>
@@ -1535,7 +1536,25 @@ bool IsLoopbackHost(std::string host) {
          (host.size() > suffix.size() && host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0);
 }
 
-std::string BrowserRequestRefusal(const std::string& host_header, const std::string& origin, bool loopback_unsigned) {
+std::vector<std::string> MachineNames() {
+  std::vector<std::string> names;
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return names;
+  names.push_back(AsciiLower(buf));
+  addrinfo hints{};
+  hints.ai_flags = AI_CANONNAME;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(buf, nullptr, &hints, &found) == 0) {
+    if (found && found->ai_canonname && AsciiLower(found->ai_canonname) != names[0]) {
+      names.push_back(AsciiLower(found->ai_canonname));
+    }
+    ::freeaddrinfo(found);
+  }
+  return names;
+}
+
+std::string BrowserRequestRefusal(const std::string& host_header, const std::string& origin,
+                                  UnsignedAnswers unsigned_answers, const std::vector<std::string>& machine_names) {
   const std::string host = AsciiLower(host_header);
   if (!origin.empty()) {
     const std::string o = AsciiLower(origin);
@@ -1554,21 +1573,40 @@ std::string BrowserRequestRefusal(const std::string& host_header, const std::str
              "pages only read";
     }
   }
-  if (loopback_unsigned) {
-    std::string name = host;
-    if (!name.empty() && name.front() == '[') {
-      name = name.substr(0, name.find(']') + 1);
-    } else if (name.find(':') != name.rfind(':')) {
-      // a bare IPv6 address (no brackets: no port)
-    } else if (const size_t colon = name.rfind(':'); colon != std::string::npos) {
-      name = name.substr(0, colon);
-    }
+  if (unsigned_answers == UnsignedAnswers::kNone) return "";
+  std::string name = host;
+  if (!name.empty() && name.front() == '[') {
+    name = name.substr(0, name.find(']') + 1);
+  } else if (name.find(':') != name.rfind(':')) {
+    // a bare IPv6 address (no brackets: no port)
+  } else if (const size_t colon = name.rfind(':'); colon != std::string::npos) {
+    name = name.substr(0, colon);
+  }
+  const std::string shown = host_header.empty() ? std::string("(none)") : host_header.substr(0, 100);
+  if (unsigned_answers == UnsignedAnswers::kLoopback) {
     if (name.empty() || !IsLoopbackHost(name)) {
-      return "Host " + (host_header.empty() ? std::string("(none)") : host_header.substr(0, 100)) +
+      return "Host " + shown +
              " is not a name of this machine's loopback, where this API answers unsigned requests (a page whose "
              "name was made to resolve to 127.0.0.1 would read it); use http://127.0.0.1:PORT or "
              "http://localhost:PORT";
     }
+    return "";
+  }
+  std::string bare = name;
+  if (bare.size() >= 2 && bare.front() == '[' && bare.back() == ']') bare = bare.substr(1, bare.size() - 2);
+  in_addr v4{};
+  in6_addr v6{};
+  const bool address = ::inet_pton(AF_INET, bare.c_str(), &v4) == 1 || ::inet_pton(AF_INET6, bare.c_str(), &v6) == 1;
+  std::string plain = bare;
+  if (!plain.empty() && plain.back() == '.') plain.pop_back();
+  const bool known = std::find(machine_names.begin(), machine_names.end(), plain) != machine_names.end();
+  if (name.empty() || !(address || known || IsLoopbackHost(name))) {
+    return "Host " + shown +
+           " is not an address or a name of this machine, and this API answers unsigned requests (--http-auth "
+           "off): a page whose name was made to resolve to this machine would run training jobs here; use "
+           "http://ADDRESS:PORT" +
+           (machine_names.empty() ? std::string() : " or http://" + machine_names.front() + ":PORT") +
+           ", or sign requests (hpo coordinator --credentials)";
   }
   return "";
 }
@@ -1580,14 +1618,19 @@ struct HttpApi::Impl {
   httplib::Server server;
   int port = 0;
   std::string host;
+  const std::vector<std::string> machine_names = MachineNames();  // for UnsignedAnswers::kNetwork
   // The routes whose handlers read a request body (each registered through guard_body); filled
   // while the routes are registered, before the server serves, and only read from then on.
   std::set<std::string> body_routes;
 
   // True when the request may go on to its handler; otherwise res holds the AWS error.
   bool Authorize(const httplib::Request& req, httplib::Response& res) {
-    const std::string refused = BrowserRequestRefusal(req.get_header_value("Host"), req.get_header_value("Origin"),
-                                                      !options.require_sigv4 && IsLoopbackHost(host));
+    const std::string refused = BrowserRequestRefusal(
+        req.get_header_value("Host"), req.get_header_value("Origin"),
+        options.require_sigv4 ? UnsignedAnswers::kNone
+        : IsLoopbackHost(host) ? UnsignedAnswers::kLoopback
+                               : UnsignedAnswers::kNetwork,
+        machine_names);
     if (!refused.empty()) {
       Refuse(req, res, 403, "AccessDeniedException", refused);
       return false;

@@ -54,8 +54,9 @@
 // Web pages (BrowserRequestRefusal): before the signature check, every request is refused with 403
 // AccessDeniedException when it carries an Origin header naming another server than its Host (a
 // page elsewhere posting a spec, which a browser sends without asking), or, where unsigned
-// requests are answered on loopback, when its Host is not a loopback name or address (a page
-// whose name was rebound to 127.0.0.1, which the browser lets read the answers).
+// requests are answered, when its Host is not a loopback name or address (on loopback), or not an
+// address or a name of this machine (on a network address): a page whose name was rebound to
+// the server's address, which the browser lets read the answers.
 //
 // Threads: the server runs its own thread pool; every handler reaches the core through the
 // dispatcher's WithCore (the core's mutex) and queues worker messages with Post.
@@ -66,6 +67,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "coordinator/dashboard.h"
@@ -87,15 +89,25 @@ ApiResponse HandleSageMakerAction(Dispatcher& d, const std::string& action, cons
 // Whether `host` (a name or address; IPv6 with or without brackets; no port) can only be this
 // machine: localhost, NAME.localhost, 127.0.0.0/8 or ::1.
 bool IsLoopbackHost(std::string host);
+// Where unsigned requests are answered: nowhere (every request is signed), on a loopback address,
+// or on a network address (`hpo coordinator --http-auth off` on 0.0.0.0 or a LAN address).
+enum class UnsignedAnswers { kNone, kLoopback, kNetwork };
 // Why a request with these Host and Origin headers ("" when absent) must be refused as a web
 // page's, or "" when it may go on:
 //   - an Origin that is not the scheme and authority of Host ("null" included): browsers send
 //     Origin with every POST and every cross-origin fetch; hpo, the SDKs and the aws CLI never do,
 //     and the dashboard's own pages only read;
-//   - with `loopback_unsigned` (unsigned requests answered on a loopback address): a Host that is
-//     not IsLoopbackHost (DNS rebinding: evil.example resolved to 127.0.0.1 makes the server the
-//     page's own origin).
-std::string BrowserRequestRefusal(const std::string& host_header, const std::string& origin, bool loopback_unsigned);
+//   - kLoopback: a Host that is not IsLoopbackHost (DNS rebinding: evil.example resolved to
+//     127.0.0.1 makes the server the page's own origin);
+//   - kNetwork: a Host that is neither an IP address, nor IsLoopbackHost, nor one of
+//     `machine_names` (this machine's names; compared ignoring case and a final dot): a page
+//     whose name was rebound to this machine's address read and wrote the unsigned API (a tuning
+//     job whose program ran as the workers' user).
+std::string BrowserRequestRefusal(const std::string& host_header, const std::string& origin,
+                                  UnsignedAnswers unsigned_answers, const std::vector<std::string>& machine_names = {});
+// This machine's names for kNetwork: gethostname() and, where the resolver gives one, its
+// canonical (fully qualified) name; lower case.
+std::vector<std::string> MachineNames();
 // The DescribeHyperParameterTuningJob response document as this API answers it: the stored job
 // (proto::EncodeDescribeResponse) with what SageMaker's own answer carries beyond the request and
 // the SageMaker Python SDK reads (`_tuning_objective_metric` among the static hyperparameters,

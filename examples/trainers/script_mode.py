@@ -20,8 +20,9 @@ keys and `_tuning_objective_metric`, and replaces itself with
 `$HPO_PYTHON (default: this interpreter) <program> --name value ...` (`/bin/sh` for a .sh entry
 point) in the code's directory, with the code's directory on PYTHONPATH and the toolkit's
 SM_USER_ENTRY_POINT, SM_MODULE_NAME, SM_MODULE_DIR, SM_USER_ARGS, SM_LOG_LEVEL,
-SM_FRAMEWORK_PARAMS and SM_TRAINING_ENV set (names sorted, values written as the toolkit writes
-them: True, [1, 2], k=v,k2=v2)
+SM_FRAMEWORK_PARAMS set, SM_TRAINING_ENV the worker's with script mode's keys added (names sorted,
+values written as the toolkit writes them: True, [1, 2], k=v,k2=v2), and PYTHONUNBUFFERED=1 unless
+the definition's Environment sets it, as the framework images do
 (a tar.gz is unpacked into $SM_MODEL_DIR/../code first). The `train` argument SageMaker passes
 to a container is dropped. A requirements.txt at the code's root is pip-installed only with
 HPO_INSTALL_REQUIREMENTS=1 in the definition's Environment (the worker's Python is shared;
@@ -131,6 +132,9 @@ def main():
     # in a subdirectory imports modules at the code's root), and the SM_* variables of script mode.
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([source] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    # The framework images set it (ENV PYTHONUNBUFFERED=1): each line reaches the log as printed,
+    # so a training job stopped (MaxRuntime, a spot notice, StopTrainingJob) keeps its last metrics.
+    env.setdefault("PYTHONUNBUFFERED", "1")
     user_args = args
     env.update({
         "SM_USER_ENTRY_POINT": program,
@@ -143,12 +147,17 @@ def main():
                                                           "sagemaker_region", "sagemaker_job_name",
                                                           "sagemaker_container_log_level")}),
     })
-    training_env = {
+    # The worker's SM_TRAINING_ENV (resource_config, master_hostname, is_master, input_data_config,
+    # instance groups, ...), with what script mode adds: a reduced copy broke the distributed
+    # set-up code that reads those keys.
+    given = decode(env.get("SM_TRAINING_ENV", "{}"))
+    training_env = given if isinstance(given, dict) else {}
+    training_env.update({
         "user_entry_point": program, "module_name": env["SM_MODULE_NAME"], "module_dir": env["SM_MODULE_DIR"],
         "hyperparameters": {k: v for k, v in hps.items() if not k.startswith("sagemaker_")
                             and k != "_tuning_objective_metric"},
         "log_level": int(env["SM_LOG_LEVEL"]) if env["SM_LOG_LEVEL"].isdigit() else 20,
-    }
+    })
     for key, var in (("hosts", "SM_HOSTS"), ("channel_input_dirs", None), ("current_host", "SM_CURRENT_HOST"),
                      ("model_dir", "SM_MODEL_DIR"), ("output_data_dir", "SM_OUTPUT_DATA_DIR"),
                      ("output_dir", "SM_OUTPUT_DIR"), ("input_dir", "SM_INPUT_DIR"),

@@ -1004,15 +1004,32 @@ TEST_F(DashboardTest, AWebPagesRequestIsRefusedAndChangesNothing) {
 }
 
 TEST(BrowserRequestRefusal, ComparesOriginWithHostAndLoopbackNames) {
-  EXPECT_EQ(BrowserRequestRefusal("127.0.0.1:7780", "", true), "");
-  EXPECT_EQ(BrowserRequestRefusal("127.0.0.1:7780", "http://127.0.0.1:7780", true), "");
-  EXPECT_EQ(BrowserRequestRefusal("gpu-head", "https://gpu-head:443", false), "") << "a default port left out";
-  EXPECT_EQ(BrowserRequestRefusal("gpu-head:7780", "", false), "") << "a signed API serves any name";
-  EXPECT_NE(BrowserRequestRefusal("gpu-head:7780", "http://gpu-head:7781", false), "");
-  EXPECT_NE(BrowserRequestRefusal("localhost:7780", "file://", true), "");
-  EXPECT_NE(BrowserRequestRefusal("", "", true), "") << "no Host on a loopback API";
-  EXPECT_NE(BrowserRequestRefusal("127.0.0.1.evil.example:7780", "", true), "");
-  EXPECT_NE(BrowserRequestRefusal("localhost.evil.example", "", true), "");
+  constexpr auto kLoopback = UnsignedAnswers::kLoopback;
+  constexpr auto kSigned = UnsignedAnswers::kNone;
+  EXPECT_EQ(BrowserRequestRefusal("127.0.0.1:7780", "", kLoopback), "");
+  EXPECT_EQ(BrowserRequestRefusal("127.0.0.1:7780", "http://127.0.0.1:7780", kLoopback), "");
+  EXPECT_EQ(BrowserRequestRefusal("gpu-head", "https://gpu-head:443", kSigned), "") << "a default port left out";
+  EXPECT_EQ(BrowserRequestRefusal("gpu-head:7780", "", kSigned), "") << "a signed API serves any name";
+  EXPECT_NE(BrowserRequestRefusal("gpu-head:7780", "http://gpu-head:7781", kSigned), "");
+  EXPECT_NE(BrowserRequestRefusal("localhost:7780", "file://", kLoopback), "");
+  EXPECT_NE(BrowserRequestRefusal("", "", kLoopback), "") << "no Host on a loopback API";
+  EXPECT_NE(BrowserRequestRefusal("127.0.0.1.evil.example:7780", "", kLoopback), "");
+  EXPECT_NE(BrowserRequestRefusal("localhost.evil.example", "", kLoopback), "");
+  // Unsigned on a network address (--http-auth off on 0.0.0.0): a rebound name is refused, even
+  // with an Origin that matches it (a user pass ran a program on the workers so); this machine's
+  // addresses and names are served.
+  constexpr auto kNetwork = UnsignedAnswers::kNetwork;
+  const std::vector<std::string> names = {"gpu-head", "gpu-head.lab.example"};
+  EXPECT_NE(BrowserRequestRefusal("attacker.example:17882", "http://attacker.example:17882", kNetwork, names), "");
+  EXPECT_NE(BrowserRequestRefusal("gpu-head.attacker.example:7780", "", kNetwork, names), "");
+  EXPECT_NE(BrowserRequestRefusal("", "", kNetwork, names), "");
+  EXPECT_EQ(BrowserRequestRefusal("10.1.2.3:7780", "", kNetwork, names), "");
+  EXPECT_EQ(BrowserRequestRefusal("[fd00::1]:7780", "", kNetwork, names), "");
+  EXPECT_EQ(BrowserRequestRefusal("GPU-HEAD:7780", "", kNetwork, names), "") << "ignoring case";
+  EXPECT_EQ(BrowserRequestRefusal("gpu-head.lab.example.:7780", "", kNetwork, names), "");
+  EXPECT_EQ(BrowserRequestRefusal("localhost:7780", "", kNetwork, names), "");
+  EXPECT_NE(BrowserRequestRefusal("attacker.example:7780", "", kNetwork, names).find("--http-auth off"),
+            std::string::npos);
   EXPECT_TRUE(IsLoopbackHost("[::1]"));
   EXPECT_TRUE(IsLoopbackHost("a.localhost"));
   EXPECT_FALSE(IsLoopbackHost("localhostx"));
