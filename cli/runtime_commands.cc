@@ -568,6 +568,28 @@ void Run(const RunArgs& a) {
   }
   coordinator::DispatcherOptions dopt;
   dopt.listen = "tcp://127.0.0.1:*";
+  // Keys of this run's own, so that only its workers connect: loopback alone let any user of the
+  // machine register a worker, take the run's training jobs and read their Environment and
+  // hyperparameters. The allow-list file lives in the state directory (0700).
+  coordinator::curve::KeyPair run_coordinator_key, run_worker_key;
+  if (coordinator::curve::CheckCurveAvailable().ok()) {
+    auto ck = coordinator::curve::GenerateKeyPair();
+    auto wk = coordinator::curve::GenerateKeyPair();
+    const std::string allow = state_dir + "/" + coordinator::curve::kAllowListFile;
+    if (!ck.ok() || !wk.ok() ||
+        !WriteFileAtomically(allow, "# this hpo run's workers (made at each start)\n" + wk->public_key + " local\n",
+                             Durability::kAtomicOnly, 0600).ok()) {
+      Fail(3, "hpo run: cannot make this run's worker keys in " + state_dir + " (" +
+                  (!ck.ok() ? ck.status().message() : !wk.ok() ? wk.status().message() : "writing " + allow) + ")");
+    }
+    run_coordinator_key = *ck;
+    run_worker_key = *wk;
+    dopt.curve_secret_key = ck->secret_key;
+    dopt.curve_allow_list = allow;
+  } else {
+    std::cerr << "hpo run: note: this libzmq has no CurveZMQ: any user of this machine can connect a worker to this "
+                 "run (its loopback port)\n";
+  }
   dopt.log = [](const std::string&) {};  // the progress display speaks for the run
   dopt.proposer_threads = 1;  // one tuning job: one proposal request out at a time
   dopt.deferred_store = store->get();
@@ -646,6 +668,9 @@ void Run(const RunArgs& a) {
     wo.images = images;
     wo.container = container;
     wo.orphan_guard = "/proc/self/exe";
+    wo.curve_server_key = run_coordinator_key.public_key;
+    wo.curve_public_key = run_worker_key.public_key;
+    wo.curve_secret_key = run_worker_key.secret_key;
     if (per_gpu && static_cast<size_t>(i) < gpus.devices.size()) wo.gpus = {gpus.devices[static_cast<size_t>(i)]};
     if (!a.instance_types.empty()) wo.instance_type = a.instance_types[static_cast<size_t>(i) % a.instance_types.size()];
     // Each line with its time and worker: several workers write this one file.

@@ -1762,6 +1762,40 @@ TEST_F(CliTest, StopReachesARunningHpoRunThroughItsStateDirectory) {
   EXPECT_EQ(unsigned_stop.exit_code, 1) << unsigned_stop.err;
   EXPECT_NE(unsigned_stop.err.find("MissingAuthenticationToken"), std::string::npos) << unsigned_stop.err;
 
+  // Its workers' port takes only this run's own workers (keys of its own): a worker anyone on
+  // the machine started there registered, took training jobs and read their Environment.
+  const int api_port = std::stoi(url.substr(url.rfind(':') + 1));
+  std::set<std::string> sockets;  // the run's sockets' inodes
+  for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(run) + "/fd")) {
+    std::error_code ec;
+    const std::string target = fs::read_symlink(e.path(), ec).string();
+    if (target.rfind("socket:[", 0) == 0) sockets.insert(target.substr(8, target.size() - 9));
+  }
+  int worker_port = 0;
+  {
+    std::ifstream tcp("/proc/net/tcp");
+    std::string line;
+    std::getline(tcp, line);  // the header
+    while (std::getline(tcp, line)) {
+      std::istringstream f(line);
+      std::string sl, local, remote, state_hex, queues, tr, retr, uid, timeout, inode;
+      f >> sl >> local >> remote >> state_hex >> queues >> tr >> retr >> uid >> timeout >> inode;
+      const int port = std::stoi(local.substr(local.find(':') + 1), nullptr, 16);
+      if (state_hex == "0A" && sockets.count(inode) && port != api_port) worker_port = port;
+    }
+  }
+  ASSERT_NE(worker_port, 0) << "the run's workers' port";
+  const fs::path rogue_log = dir_ / "rogue.log";
+  const pid_t rogue = Spawn(rogue_log, {"worker", "--connect", "tcp://127.0.0.1:" + std::to_string(worker_port),
+                                        "--id", "rogue", "--work-dir", (dir_ / "rogue").string(), "--gpus", "none"});
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  Outcome workers = Hpo({"workers", "--state-dir", state, "-o", "json"});
+  ::kill(rogue, SIGKILL);
+  ::waitpid(rogue, nullptr, 0);
+  EXPECT_EQ(workers.out.find("rogue"), std::string::npos) << workers.out << Slurp(rogue_log);
+  EXPECT_NE(workers.out.find("local-1"), std::string::npos) << workers.out;
+  EXPECT_EQ(Slurp(rogue_log).find("registered with"), std::string::npos) << Slurp(rogue_log);
+
   Outcome one = Hpo({"stop", "--training-job", names[0], "--state-dir", state});
   EXPECT_EQ(one.exit_code, 0) << one.err;
   EXPECT_EQ(one.out, "stopping " + names[0] + "\n");
