@@ -775,7 +775,7 @@ class CoordinatorCore {
   // trial.log keeps every line whole.
   static constexpr uint64_t kLogHeadLines = proto::wire::kLogHeadLines;
   static constexpr uint64_t kLogTailLines = proto::wire::kLogTailLines;
-  static constexpr size_t kLogLineBytes = 4096;
+  static constexpr size_t kLogLineBytes = proto::wire::kStoredLogLineBytes;  // (StoredLogLine)
   // Points of one metric stored per attempt: every one of its first kMetricHeadPoints emissions,
   // then every 2nd of the next kMetricHeadPoints, every 4th of the 2 * kMetricHeadPoints after
   // that, and so on (KeepsMetricPoint): about kMetricHeadPoints / 2 more per doubling, 6,600

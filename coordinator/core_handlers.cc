@@ -487,16 +487,8 @@ void CoordinatorCore::Impl::OnLogLines(const std::string& wid, const proto::wire
     uint64_t line = m.first_line + i;
     if (line >= kHead && line < tail_from) continue;  // a re-sent line of the dropped middle
     const std::string& text = m.lines[i];
-    if (text.size() <= CoordinatorCore::kLogLineBytes) {
-      rows.push_back({0, m.trial, m.attempt, LogLineKey(host, line), text, now_ms});
-      continue;
-    }
-    size_t cut = CoordinatorCore::kLogLineBytes;
-    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // at a character
     rows.push_back({0, m.trial, m.attempt, LogLineKey(host, line),
-                    text.substr(0, cut) + " ... [" + std::to_string(text.size() - cut) +
-                        " more bytes in the worker's trial.log, which keeps a line's first and last 64 KiB]",
-                    now_ms});
+                    text.size() <= CoordinatorCore::kLogLineBytes ? text : proto::wire::StoredLogLine(text), now_ms});
   }
   if (!rows.empty()) Note(store->AppendLogs(rows));
   if (tail_from > kHead && seen > before) {

@@ -1117,4 +1117,25 @@ std::string SanitizeText(std::string_view raw, size_t max_chars) {
   return out;
 }
 
+namespace {
+constexpr std::string_view kCutLineEnd = " more bytes in the worker's trial.log, which keeps a line's first and last 64 KiB]";
+}  // namespace
+
+std::string StoredLogLine(std::string_view line) {
+  if (line.size() <= kStoredLogLineBytes) return SanitizeText(line, kStoredLogLineBytes);
+  if (line.size() <= kStoredLogLineBytes + 128 && line.size() > kCutLineEnd.size() &&
+      line.substr(line.size() - kCutLineEnd.size()) == kCutLineEnd) {
+    return std::string(line);  // cut by its worker already
+  }
+  size_t cut = kStoredLogLineBytes;
+  while (cut > 0 && (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80) --cut;  // at a character
+  std::string kept = SanitizeText(line.substr(0, cut), cut);
+  while (kept.size() > kStoredLogLineBytes) {  // invalid bytes became U+FFFD (3 bytes each)
+    size_t at = kStoredLogLineBytes;
+    while (at > 0 && (static_cast<unsigned char>(kept[at]) & 0xC0) == 0x80) --at;
+    kept.resize(at);
+  }
+  return kept + " ... [" + std::to_string(line.size() - cut) + std::string(kCutLineEnd);
+}
+
 }  // namespace hpo::proto::wire

@@ -515,6 +515,8 @@ struct Error {
 // newest line it read); the coordinator takes the line numbers as they come, gaps included.
 inline constexpr uint64_t kLogHeadLines = 10000;
 inline constexpr uint64_t kLogTailLines = 10000;
+// ... and of each line, its first kStoredLogLineBytes: StoredLogLine.
+inline constexpr size_t kStoredLogLineBytes = 4096;
 
 // worker -> coordinator: a batch of the attempt's output lines (stdout and stderr, in the
 // order the worker read them), so `hpo logs` works wherever the trial ran. Stored by line number
@@ -614,5 +616,13 @@ Result<Message> DecodeFrames(std::string_view type_frame, std::string_view body,
 // sequences become U+FFFD, NUL bytes are dropped, and the text is cut to at most max_chars code
 // points (limits::kMaxFailureReasonChars for TrialExited.failure_reason).
 std::string SanitizeText(std::string_view raw, size_t max_chars);
+
+// What the coordinator keeps of one output line (as a LogLines line, SanitizeText'd): the line
+// itself up to kStoredLogLineBytes; a longer one cut at a character to at most that, then
+// " ... [N more bytes in the worker's trial.log, which keeps a line's first and last 64 KiB]", N
+// the bytes of `line` after the cut. The worker cuts each line so before it sends it (it alone
+// knows the whole line: the coordinator's count was of a copy cut before, 12288 for any line
+// over 16 KiB); a text that already ends so is returned as it is.
+std::string StoredLogLine(std::string_view line);
 
 }  // namespace hpo::proto::wire

@@ -445,8 +445,8 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     std::lock_guard<std::mutex> lock(raw->mu);
     // Its last words, for a failure reason (a container runtime's error, a traceback's last line).
     if (line.find_first_not_of(" \t\r") != std::string::npos) raw->last_line.assign(line, 0, 512);
-    // Cut to 16384 code points: at most 64 KiB once invalid bytes became U+FFFD.
-    raw->log.Add(proto::wire::SanitizeText(line, 16384));
+    // As the coordinator keeps it, cut here, where the whole line's length is known.
+    raw->log.Add(proto::wire::StoredLogLine(line));
     for (const auto& [metric, text] : skips) {  // once per metric: why a matching line gave no value
       raw->log.Add(proto::wire::SanitizeText(
           "hpo: metric " + metric + ": its regex matched \"" + text +

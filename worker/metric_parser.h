@@ -66,7 +66,7 @@ struct MetricHit {
 
 class MetricParser {
  public:
-  static constexpr std::size_t kMaxLineBytes = 64 * 1024;
+  static constexpr std::size_t kMaxLineBytes = 128 * 1024;  // the longest line a trial delivers whole (worker/process.h)
 
   // Compiles every regex. Errors: InvalidArgument naming the metric and RE2's reason when a
   // regex does not compile. Definitions keep their order; two definitions may share a name

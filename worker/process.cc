@@ -532,14 +532,18 @@ struct TrialProcess::State {
       const void* nl = std::memchr(data + pos, '\n', n - pos);
       const std::size_t end = nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - data) : n;
       if (!sp.discarding) {
-        const std::size_t room = max > sp.line.size() ? max - sp.line.size() : 0;
+        // A line of up to twice the limit is its first and last max bytes: it is kept whole (cut
+        // at the limit, a metric across the cut, "loss=" | "0.75", was in neither piece).
+        const std::size_t whole = 2 * max;
+        const std::size_t room = whole > sp.line.size() ? whole - sp.line.size() : 0;
         const std::size_t take = std::min(room, end - pos);
         sp.line.append(data + pos, take);
-        if (take < end - pos) {  // too long: deliver the head, drop the rest of the line
-          Deliver(stream, sp.line);
-          sp.line.clear();
+        if (take < end - pos) {  // too long: deliver the head, keep the end, drop the middle
+          Deliver(stream, sp.line.substr(0, max));
           sp.discarding = true;
-          sp.discarded = end - pos - take;
+          sp.discarded = sp.line.size() - max + (end - pos - take);
+          KeepTail(sp, sp.line.data() + max, sp.line.size() - max, max);
+          sp.line.clear();
           KeepTail(sp, data + pos + take, end - pos - take, max);
         }
       } else {

@@ -15,8 +15,9 @@
 //   - reads stdout and stderr (two pipes, poll()), splits them on '\n', appends each line plus
 //     '\n' to the log file (the line as written, no prefix; lines of the two streams do not
 //     interleave within a line) and calls on_line(stream, line) for it, in the order the lines
-//     were read. A final line without '\n' is delivered at end of file. A line longer than
-//     max_line_bytes is cut: its first max_line_bytes bytes are delivered, then its end as a line
+//     were read. A final line without '\n' is delivered at end of file. A line of up to twice
+//     max_line_bytes is delivered whole (its first and last max_line_bytes cover it); a longer
+//     one is cut: its first max_line_bytes bytes are delivered, then its end as a line
 //     of its own: what follows its last '\r' (a progress bar's final redraw, where Keras puts
 //     " - val_loss: ..."), or without a '\r' its last max_line_bytes bytes (a metric printed at
 //     the end of a long line); what lies between is dropped (from the callback and the log alike);

@@ -2896,6 +2896,28 @@ TEST_F(CliTest, RunSaysWhyNothingRunsWhileItsWorkerRests) {
   EXPECT_EQ(text.find("hpo: nothing runs:", first + 1), std::string::npos) << "said once while it lasts:\n" << text;
 }
 
+// Long output lines: a metric at the end of a line of 64-128 KiB is read (the line was cut at
+// 64 KiB, between "loss=" and "0.75", and the training job had no objective), and `hpo logs`
+// says how much of a long line the coordinator left out (it said 12288 bytes for any line over
+// 16 KiB: its count was of a copy the worker had cut already).
+TEST_F(CliTest, AMetricAtTheEndOfALongLineCountsAndLogsSayWhatALongLineLeftOut) {
+  const std::string spec = ScriptJob("longline",
+                                     "#!/bin/sh\nhead -c 20009 /dev/zero | tr '\\0' A; echo\n"
+                                     "head -c 65530 /dev/zero | tr '\\0' C; echo ' loss=0.75'\n",
+                                     1, 1);
+  const std::string state = (dir_ / "st").string();
+  Outcome o = Hpo({"run", spec, "--state-dir", state, "--workers", "1"});
+  EXPECT_EQ(o.exit_code, 0) << o.out << o.err;
+  EXPECT_NE(o.out.find("loss = 0.75"), std::string::npos) << o.out;
+  Outcome names = Hpo({"trials", "longline", "--state-dir", state, "-o", "names"});
+  const std::string name = names.out.substr(0, names.out.find('\n'));
+  ASSERT_FALSE(name.empty()) << names.err;
+  Outcome logs = Hpo({"logs", name, "--state-dir", state});
+  EXPECT_NE(logs.out.find("AAAA ... [15913 more bytes in the worker's trial.log"), std::string::npos)
+      << logs.out.substr(0, 300);
+  EXPECT_NE(logs.out.find("CCCC ... [61444 more bytes in the worker's trial.log"), std::string::npos);
+}
+
 // A training image that is no image reference (upper case), and an AlgorithmName (an algorithm
 // resource, whose image hpo cannot look up), are the spec's faults: each training job fails at
 // once saying what to give instead, and no worker rests. Both failed as InternalServerError,

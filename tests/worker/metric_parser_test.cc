@@ -158,7 +158,7 @@ TEST(MetricParser, BadRegexIsAnErrorNamingTheMetric) {
   EXPECT_NE(p.status().message().find("validation:loss"), std::string::npos) << p.status().message();
 }
 
-TEST(MetricParser, LongLinesAreMatchedOnTheirFirst64KiB) {
+TEST(MetricParser, LongLinesAreMatchedOnTheirFirst128KiB) {
   MetricParser p = Make({{"loss", R"(loss=([0-9.]+))"}});
   std::string head = "loss=0.5 " + std::string(MetricParser::kMaxLineBytes, 'x') + " loss2=";
   auto hits = p.Parse(head);

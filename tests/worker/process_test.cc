@@ -426,23 +426,26 @@ TEST_F(TrialProcessTest, ThousandLineBurstArrivesCompleteAndInOrder) {
   EXPECT_EQ(log.substr(0, 14), "line-0\nline-1\n");
 }
 
-// A line over the limit: its head, then its end (its last max_line_bytes) as a line of its own;
-// the middle is dropped. Only the head was kept, and a metric at the end of a 70 KB line lost.
+// A line over twice the limit: its head, then its end (its last max_line_bytes) as a line of its
+// own; the middle is dropped. Only the head was kept, and a metric at the end of a 70 KB line
+// lost. A line of up to twice the limit is its head and its end: whole (cut at the limit, a
+// metric across the cut was in neither piece).
 TEST_F(TrialProcessTest, VeryLongLinesKeepTheirHeadAndTheirEnd) {
   Lines lines;
   ProcessOptions options;
   options.max_line_bytes = 10;
   auto p = TrialProcess::Start(
-      Shell("printf '0123456789abcdef\\nshort\\n0123456789\\nXYZ0123456789middle0123456789 loss=0.5\\nend'"),
+      Shell("printf '0123456789abcdef\\nshort\\n0123456789\\nXYZ0123456789middle0123456789 loss=0.5\\n"
+            "0123456789 loss=0.75\\nend'"),
       lines.Callback(), options);
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   (*p)->Wait();
-  EXPECT_EQ(lines.out(), (std::vector<std::string>{"0123456789", "abcdef", "short", "0123456789", "XYZ0123456",
-                                                   "9 loss=0.5", "end"}));
+  EXPECT_EQ(lines.out(), (std::vector<std::string>{"0123456789abcdef", "short", "0123456789", "XYZ0123456",
+                                                   "9 loss=0.5", "0123456789 loss=0.75", "end"}));
   // The log says what it left out, between the head and the end (it read as if the line were whole).
-  EXPECT_EQ(ReadLog(), "0123456789\nabcdef\nshort\n0123456789\nXYZ0123456\n"
+  EXPECT_EQ(ReadLog(), "0123456789abcdef\nshort\n0123456789\nXYZ0123456\n"
                        "[hpo: 18 bytes of this line left out: a line keeps its first and last 10 bytes]\n"
-                       "9 loss=0.5\nend\n");
+                       "9 loss=0.5\n0123456789 loss=0.75\nend\n");
 }
 
 // A progress bar redraws itself with '\r' on one line that outgrows the limit; Keras prints the
@@ -460,16 +463,18 @@ TEST_F(TrialProcessTest, TheLastRedrawOfAnOverlongProgressLineIsDelivered) {
   EXPECT_EQ(lines.out(), (std::vector<std::string>{"1/3 [=  ]\r2/3 [=", "3/3 [===] - val_", "next"}));
   // Without a '\r', the head and the line's end.
   Lines plain;
-  auto q = TrialProcess::Start(Shell("printf '0123456789abcdefghij-tail\nnext\n'"), plain.Callback(), options);
+  auto q = TrialProcess::Start(Shell("printf '0123456789abcdefghijklmnopqrstuvwxyz-tail\nnext\n'"), plain.Callback(),
+                               options);
   ASSERT_TRUE(q.ok());
   (*q)->Wait();
-  EXPECT_EQ(plain.out(), (std::vector<std::string>{"0123456789abcdef", "ghij-tail", "next"}));
+  EXPECT_EQ(plain.out(), (std::vector<std::string>{"0123456789abcdef", "pqrstuvwxyz-tail", "next"}));
   // An overlong last line without a '\n' keeps its end too.
   Lines last;
-  auto r = TrialProcess::Start(Shell("printf '0123456789abcdefghij loss=0.25'"), last.Callback(), options);
+  auto r = TrialProcess::Start(Shell("printf '0123456789abcdefghijklmnopqrstuvwxyz loss=0.25'"), last.Callback(),
+                               options);
   ASSERT_TRUE(r.ok());
   (*r)->Wait();
-  EXPECT_EQ(last.out(), (std::vector<std::string>{"0123456789abcdef", "ghij loss=0.25"}));
+  EXPECT_EQ(last.out(), (std::vector<std::string>{"0123456789abcdef", "uvwxyz loss=0.25"}));
 }
 
 // An overlong line that ends in "\r\n": its end is delivered, not the empty text after its '\r'
@@ -479,26 +484,32 @@ TEST_F(TrialProcessTest, AnOverlongCrlfLineKeepsItsEnd) {
   Lines lines;
   ProcessOptions options;
   options.max_line_bytes = 16;
-  auto p = TrialProcess::Start(Shell("printf '0123456789abcdefghij loss=0.25\\r\\nnext\\n'; "
-                                     "printf '0123456789abcdefghij old=1\\r'; sleep 0.2; printf 'new=2\\n'"),
+  auto p = TrialProcess::Start(Shell("printf '0123456789abcdefghijklmnopqrstuvwxyz loss=0.25\\r\\nnext\\n'; "
+                                     "printf '0123456789abcdefghijklmnopqrstuvwxyz old=1\\r'; sleep 0.2; "
+                                     "printf 'new=2\\n'"),
                                lines.Callback(), options);
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   (*p)->Wait();
-  EXPECT_EQ(lines.out(), (std::vector<std::string>{"0123456789abcdef", "ghij loss=0.25", "next", "0123456789abcdef",
+  EXPECT_EQ(lines.out(), (std::vector<std::string>{"0123456789abcdef", "uvwxyz loss=0.25", "next", "0123456789abcdef",
                                                    "new=2"}));
 }
 
 TEST_F(TrialProcessTest, DefaultLineLimitIs64KiB) {
   Lines lines;
-  // 70000 bytes on one line, then a short one.
-  auto p = TrialProcess::Start(Shell("head -c 70000 /dev/zero | tr '\\0' a; echo; echo after"), lines.Callback());
+  // 140000 bytes on one line, then 65530 and a metric (a line a user pass lost its objective
+  // to: it was cut between "loss=" and "0.75"), then a short one.
+  auto p = TrialProcess::Start(Shell("head -c 140000 /dev/zero | tr '\\0' a; echo; "
+                                     "head -c 65530 /dev/zero | tr '\\0' c; echo ' loss=0.75'; echo after"),
+                               lines.Callback());
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   (*p)->Wait();
   std::vector<std::string> out = lines.out();
-  ASSERT_EQ(out.size(), 3u);
+  ASSERT_EQ(out.size(), 4u);
   EXPECT_EQ(out[0].size(), 64u * 1024);
-  EXPECT_EQ(out[1].size(), 70000u - 64 * 1024) << "the line's end";
-  EXPECT_EQ(out[2], "after");
+  EXPECT_EQ(out[1].size(), 64u * 1024) << "the line's end";
+  EXPECT_EQ(out[2].size(), 65540u) << "whole: its first and last 64 KiB are all of it";
+  EXPECT_EQ(out[2].substr(out[2].size() - 10), " loss=0.75");
+  EXPECT_EQ(out[3], "after");
 }
 
 TEST_F(TrialProcessTest, TryWaitIsEmptyWhileRunningAndDestructorKillsAndReaps) {
