@@ -1292,6 +1292,11 @@ TEST_F(CliTest, AScriptModeJobRunsItsEntryPointWithTheHyperparametersAsArguments
         "env = json.loads(os.environ['SM_TRAINING_ENV'])\n"
         "assert float(env['hyperparameters']['lr']) == a.lr, env\n"
         "assert os.environ['SM_USER_ENTRY_POINT'] == 'pkg/train_mnist.py'\n"
+        // The worker's SM_TRAINING_ENV with script mode's keys added (a reduced copy broke
+        // distributed set-up code), and unbuffered output, as the framework images set it.
+        "assert env['current_host'] == 'algo-1' and env['resource_config']['current_host'] == 'algo-1', env\n"
+        "assert env['master_hostname'] == 'algo-1' and env['is_master'], env\n"
+        "assert os.environ['PYTHONUNBUFFERED'] == '1'\n"
         "for e in range(a.epochs):\n"
         "    print('epoch=%d loss=%.5f' % (e, (a.lr - 0.01) ** 2 + a.batch_size / 1e4 + helper_module.X / (e + 1)))\n");
   Write("src/helper_module.py", "X = 1.0\n");
