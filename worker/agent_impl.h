@@ -425,6 +425,11 @@ struct WorkerAgent::Impl {
     std::optional<VolumeLimit> volume_limit;
     std::unique_ptr<VolumeWatch> volume;
     bool stop_fails = false;
+    // Measured again once a program that completed has ended, before anything is packed: one that
+    // filled its volume between two checks (or before the first) completed and uploaded a model
+    // larger than its volume. Its reason when over (written by the upload thread before the
+    // upload's promise is set, read after its future), else "".
+    std::string volume_over_at_exit;
     // Pipe-mode channels: the feeds staging prepared (written by the staging thread, read after
     // its future), and their feeders, from the program's start until it is reaped or stopped.
     // Last: the feeders' callbacks use the members above.

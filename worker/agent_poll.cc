@@ -404,7 +404,11 @@ void WorkerAgent::Impl::FinishExit(const Key& key, Run& r) {
   std::string where;
   if (r.upload.valid()) {
     Result<UploadedArtifacts> uploaded = r.upload.get();
-    if (!uploaded.ok()) {
+    if (!r.volume_over_at_exit.empty()) {  // the job's fault, as when a check caught it running
+      x.status = "Failed";
+      x.secondary_status = "Failed";
+      x.failure_reason = proto::wire::SanitizeText(r.volume_over_at_exit, 1024);
+    } else if (!uploaded.ok()) {
       const Status& up = uploaded.status();
       Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": uploading failed: " + up.message());
       if (x.status == "Completed") {

@@ -228,6 +228,15 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
       // uploads below (a FIFO blocked them for good; a link uploaded a host file).
       KillAttemptLeftovers(trial, attempt, spec.host, [this](const std::string& l) { Log(l); }, exit.mount_ns);
       if (exit.mount_ns != 0) UnmarkAttemptNamespace(owner_tag, exit.mount_ns);
+      if (raw->volume_limit && exit.exit_code == 0 && !exit.stopped_by_us) {
+        auto used = DiskUsage(raw->volume_limit->dirs, raw->volume_limit->skip);
+        if (used.ok() && *used > raw->volume_limit->limit_bytes()) {
+          raw->volume_over_at_exit = VolumeExceededReason(*raw->volume_limit, *used);
+          Log("worker: " + what + ": not uploaded: " + raw->volume_over_at_exit);
+          done->set_value(Status::InvalidArgument(raw->volume_over_at_exit));
+          return;
+        }
+      }
       // Interrupted on a single host: it runs again, and its model would be the job's until then.
       // So does one whose container the runtime could not start (no program ran: empty archives).
       // (As ExitReport judges it: the runtime's last line tells a runc failure's 126 from the

@@ -1602,10 +1602,13 @@ TEST_F(VolumeCluster, ATrainerThatWritesPastVolumeSizeInGBFailsAndOneWithinItCom
   std::ofstream(trainer) << "#!/bin/sh\n"
                             "dd if=/dev/zero of=\"$SM_MODEL_DIR/blob\" bs=64k count=\"$SM_HP_BLOCKS\" 2>/dev/null\n"
                             "echo loss=$SM_HP_BLOCKS\n"
-                            "if [ \"$SM_HP_BLOCKS\" -gt 16 ]; then sleep 60; else sleep 1; fi\n";
+                            "if [ \"$SM_HP_BLOCKS\" -eq 64 ]; then sleep 60; elif [ \"$SM_HP_BLOCKS\" -lt 16 ]; then "
+                            "sleep 1; fi\n";
   fs::permissions(trainer, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
-  Json ranges = {{"CategoricalParameterRanges", {{{"Name", "blocks"}, {"Values", {"2", "64"}}}}}};
-  Json spec = Job("it-volume", "Grid", 2, 2, ranges);
+  // 80 blocks and an exit at once, before any check: measured again as it ends (it completed and
+  // uploaded a model larger than its volume).
+  Json ranges = {{"CategoricalParameterRanges", {{{"Name", "blocks"}, {"Values", {"2", "64", "80"}}}}}};
+  Json spec = Job("it-volume", "Grid", 3, 3, ranges);
   spec["HyperParameterTuningJobConfig"]["ResourceLimits"].erase("MaxNumberOfTrainingJobs");
   spec["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] = "file://" + trainer.string();
   spec["TrainingJobDefinition"]["StaticHyperParameters"].erase("epochs");
@@ -1614,10 +1617,10 @@ TEST_F(VolumeCluster, ATrainerThatWritesPastVolumeSizeInGBFailsAndOneWithinItCom
   Json d = WaitFor("it-volume");
   EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
   const std::vector<Json> trials = Trials("it-volume");
-  ASSERT_EQ(trials.size(), 2u);
+  ASSERT_EQ(trials.size(), 3u);
   for (const auto& t : trials) {
     const std::string blocks = t["TunedHyperParameters"]["blocks"];
-    if (blocks == "64") {
+    if (blocks != "2") {
       EXPECT_EQ(t["TrainingJobStatus"], "Failed") << t.dump(2);
       const std::string reason = t.value("FailureReason", "");
       EXPECT_EQ(reason.rfind("ClientError: the training job used ", 0), 0u) << reason;
