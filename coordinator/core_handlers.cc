@@ -726,19 +726,25 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   // was staging or queued ahead); TrialStarted always comes before the exit report.
   if (t->start_ms == 0 && t->started) t->start_ms = now;
   if (m.status == "Completed") {
-    t->state = TrialState::kCompleted;
-    if (j && t->started) {
-      auto& d = Index(*j).durations;
-      d.push_back(now - t->start_ms);
-      if (d.size() > 25) d.pop_front();
-    }
     // Unless the worker said so when it began (OnTrialStaging): a stop asked for meanwhile came
     // between, and Uploading was said twice (the second for no time).
     bool said_uploading = false;
     for (auto s = t->secondary.rbegin(); s != t->secondary.rend() && s->status != "Training"; ++s) {
       said_uploading = said_uploading || s->status == "Uploading";
     }
-    if (!said_uploading) Secondary(*t, "Uploading", ended);
+    if (!said_uploading) {
+      Secondary(*t, "Uploading", ended);
+      // Its own state change (InProgress, Uploading), as when the worker said it as it began:
+      // heard only with the exit report (which a worker sends again to a restarted coordinator),
+      // it was folded into Completed's, and its event never sent.
+      if (opt.notify) SaveTrial(*t);
+    }
+    t->state = TrialState::kCompleted;
+    if (j && t->started) {
+      auto& d = Index(*j).durations;
+      d.push_back(now - t->start_ms);
+      if (d.size() > 25) d.pop_front();
+    }
     Secondary(*t, "Completed", ended);
   } else if (m.status == "Stopped") {
     t->state = TrialState::kStopped;

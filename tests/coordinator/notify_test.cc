@@ -143,6 +143,26 @@ TEST_F(NotifyTest, EveryStateIsToldEvenWhenOneBatchOfMessagesCarriesSeveral) {
   EXPECT_EQ(Bodies().size(), told);
 }
 
+// A training job whose Uploading the coordinator heard of only with its exit report (the worker's
+// word as it began went nowhere while the coordinator was down; the exit report is sent again to
+// the restarted one) still has its Uploading told, as its own event before Completed's: it was
+// folded into Completed's, and its event was lost.
+TEST_F(NotifyTest, UploadingHeardOnlyWithTheExitReportIsStillItsOwnEvent) {
+  RecordStates();
+  Register("w1", 1);
+  auto assigned = Only<proto::wire::AssignTrial>(Submit(Spec("upl", "Random", 1, 1)));
+  ASSERT_EQ(assigned.size(), 1u);
+  Emit("w1", assigned[0], {0.5});
+  MakeCore();  // the coordinator restarts; the worker registers again and reports the end
+  Register("w1", 1, {{assigned[0].trial, assigned[0].attempt}});
+  now_ += 1000;
+  Exit("w1", assigned[0], "Completed");
+  const std::vector<std::string> states = StatesOf(assigned[0].trial);
+  ASSERT_GE(states.size(), 3u);
+  EXPECT_EQ(states[states.size() - 2], "InProgress/Uploading");
+  EXPECT_EQ(states.back(), "Completed/Completed");
+}
+
 TEST_F(NotifyTest, ACoordinatorStartedAgainNotifiesNothingTwice) {
   RecordStates();
   RunJob("again", 2);
