@@ -100,7 +100,12 @@ void CoordinatorCore::Impl::SaveTrial(Trial& t) {
   Note(store->PutTrial(TrialToRow(t)));
   if (!opt.notify) return;
   std::string state = NotifiedState(t);
-  if (state.empty()) return;  // not a training job to the API yet: notified from its launch
+  if (state.empty()) {  // not a training job to the API yet: notified from its launch
+    // Nor from a save earlier in this step, before it was assigned ahead: that event told a
+    // queued one InProgress (past MaxParallelTrainingJobs), with a CreationTime that later moved.
+    DropPending("trial:" + t.name);
+    return;
+  }
   NoteState("trial:" + t.name, {StateChange::Kind::kTrainingJob, t.name}, std::move(state));
   // Its tuning job's counters and best training job moved: an event of it built before is redone.
   if (auto it = pending_last.find("job:" + Lower(t.tuning_job)); it != pending_last.end()) {

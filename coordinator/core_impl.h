@@ -202,6 +202,10 @@ struct CoordinatorCore::Impl {
   // A deleted job's or training job's: not notified again (its store rows went with it).
   void ForgetNotified(const std::string& key) {
     notified.erase(key);
+    DropPending(key);
+  }
+  // The notices of `key` noted in this step and not flushed yet.
+  void DropPending(const std::string& key) {
     if (pending_last.erase(key)) {
       pending.erase(std::remove_if(pending.begin(), pending.end(), [&](const PendingNotice& p) { return p.key == key; }),
                     pending.end());

@@ -163,6 +163,26 @@ TEST_F(NotifyTest, UploadingHeardOnlyWithTheExitReportIsStillItsOwnEvent) {
   EXPECT_EQ(states.back(), "Completed/Completed");
 }
 
+// A training job assigned ahead (queued on a busy worker's slot) is not a training job to the
+// API until it starts: it was notified InProgress/Starting when it was made (past
+// MaxParallelTrainingJobs, with a CreationTime that later moved).
+TEST_F(NotifyTest, ATrainingJobAssignedAheadIsToldOfFromItsStartOnly) {
+  options_.assign_ahead = true;
+  RecordStates();
+  Register("w1", 1);
+  auto out = Submit(Spec("ahead", "Random", 2, 2));
+  std::vector<proto::wire::AssignTrial> plain, ahead;
+  for (const auto& a : Only<proto::wire::AssignTrial>(out)) (a.after_trial.empty() ? plain : ahead).push_back(a);
+  ASSERT_EQ(plain.size(), 1u);
+  ASSERT_EQ(ahead.size(), 1u);
+  EXPECT_TRUE(StatesOf(ahead[0].trial).empty()) << "queued, not launched";
+  Finish("w1", plain[0], 0.5);
+  Started("w1", ahead[0]);
+  const std::vector<std::string> states = StatesOf(ahead[0].trial);
+  ASSERT_FALSE(states.empty());
+  EXPECT_EQ(states.front(), "InProgress/Starting");
+}
+
 TEST_F(NotifyTest, ACoordinatorStartedAgainNotifiesNothingTwice) {
   RecordStates();
   RunJob("again", 2);
