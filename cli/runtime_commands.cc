@@ -640,7 +640,9 @@ void Run(const RunArgs& a) {
   InstallHangupHandler();
   std::atomic<bool> stop_dispatcher{false}, stop_workers{false};
   std::thread dispatch_thread([&] { dispatcher.Run(stop_dispatcher); });
-  NotifierThread notifier(&dispatcher, store->get(), notify_targets);
+  // Started once the run is known to go ahead: a run refused below (its state directory holds
+  // an ended job) posted the chat lines of events a run before had left undelivered.
+  std::optional<NotifierThread> notifier;
 
   // Default: one local worker per GPU (each owning that GPU), else 2 CPU workers.
   const worker::GpuDetection gpus = worker::DetectGpus();
@@ -716,6 +718,7 @@ void Run(const RunArgs& a) {
                 "leave out --state-dir to run it afresh in a new directory; its history: hpo events " + name +
                 " --state-dir " + state_dir);
   }
+  notifier.emplace(&dispatcher, store->get(), notify_targets);
   // The local workers register in milliseconds: the job is submitted once they have (or after
   // 10 s regardless), so that its history does not open with "no registered worker can serve
   // ...: no worker is registered", which was only ever true for those milliseconds.
@@ -958,11 +961,13 @@ void Run(const RunArgs& a) {
   shutdown();
   if (!left && handled_signals < 2) {  // not after "quit now"
     // The job's last events (its end) go out before the process does, for up to 30 s.
-    if (const int64_t waiting = notifier.Drain(30); waiting > 0) {
-      std::cerr << "hpo: " << waiting << " notification(s) not delivered: the URL did not take them within 30 s\n";
+    if (const int64_t waiting = notifier->Drain(30); waiting > 0) {
+      std::cerr << "hpo: " << waiting << " notification(s) not delivered: the URL did not take them within 30 s. "
+                << "They are kept in " << state_dir << "; a coordinator on it delivers them: hpo coordinator "
+                << "--state-dir " << state_dir << " with the same --notify options\n";
     }
   }
-  notifier.Stop();
+  notifier->Stop();
   if (left) {
     std::cerr << "hpo: " << name << " stays InProgress in " << state_dir << "; to resume it: hpo run " << a.spec
               << " --state-dir " << state_dir << "\n";

@@ -1,6 +1,7 @@
 // The `hpo` binary as a user meets it: real processes, real files, exit codes and the exact
 // lines on stdout and stderr. HPO_BINARY and HPO_EXAMPLES_DIR come from tests/CMakeLists.txt.
 #include <fcntl.h>
+#include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <arpa/inet.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -2096,6 +2098,43 @@ TEST_F(CliTest, AWorkerThatNeverHearsFromACoordinatorNamesTheEndpointAndWhatToCh
   ::waitpid(worker, nullptr, 0);
   EXPECT_NE(Slurp(log).find(want), std::string::npos) << Slurp(log);
   EXPECT_EQ(Slurp(log).find("trials keep running"), std::string::npos) << Slurp(log);
+}
+
+// An hpo run refused (its state directory holds the job, ended) sends nothing: it posted the chat
+// lines a run before had left undelivered. The listener here counts the connections made to it.
+TEST_F(CliTest, ARefusedRunDeliversNoNotificationsLeftByAnEarlierOne) {
+  const std::string spec = ScriptJob("refused", "#!/bin/sh\necho loss=$SM_HP_X\n", 1, 1);
+  const std::string state = (dir_ / "st").string();
+  ASSERT_EQ(Hpo({"run", spec, "--state-dir", state, "--workers", "1"}).exit_code, 0);
+  hpo::testing::LoopbackSocket listener = hpo::testing::BindLoopback(4);
+  ASSERT_GE(listener.fd, 0);
+  const std::string url = "http://127.0.0.1:" + std::to_string(listener.port) + "/chat";
+  // An event of the job's end, left waiting for that chat by an earlier run.
+  const std::string insert =
+      "/usr/bin/python3 -c \"import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("
+      "'INSERT INTO notifications(target,body,created_ms,attempts,next_ms,last_error) VALUES(?,?,0,0,0,\\'\\')',"
+      "(sys.argv[2], sys.argv[3])); c.commit()\" " +
+      state + "/hpo.db '" + url + "' '{\"detail-type\": \"SageMaker HyperParameter Tuning Job State Change\", "
+      "\"detail\": {\"HyperParameterTuningJobName\": \"refused\", \"HyperParameterTuningJobStatus\": \"Completed\"}}'";
+  ASSERT_EQ(std::system(insert.c_str()), 0) << insert;
+  std::atomic<int> connections{0};
+  std::atomic<bool> done{false};
+  std::thread server([&, fd = listener.fd] {
+    while (!done.load()) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      const int c = ::accept(fd, nullptr, nullptr);
+      if (c >= 0) ++connections, ::close(c);
+    }
+  });
+  Outcome again = Hpo({"run", spec, "--state-dir", state, "--workers", "1", "--notify-chat", url});
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  done = true;
+  server.join();
+  ::close(listener.fd);
+  EXPECT_EQ(again.exit_code, 2) << again.err;
+  EXPECT_NE(again.err.find("already holds the tuning job refused (Completed)"), std::string::npos) << again.err;
+  EXPECT_EQ(connections.load(), 0) << "a refused run posted a notification";
 }
 
 // A coordinator that reads a submitted spec and drops the connection before it answers (it
