@@ -338,11 +338,17 @@ size_t Notifier::DeliverDue(const NotifyTarget& target, size_t max) {
     for (size_t i = 0; i < dropped.size() && i < kToldEach; ++i) {
       Log("hpo coordinator: notifications: dropped " + dropped[i].message);
     }
-    std::string rest;
-    if (dropped.size() > kToldEach) {
-      rest = "and " + std::to_string(dropped.size() - kToldEach) + " more events for " + target.url +
-             ", the last: " + dropped.back().message;
-      Log("hpo coordinator: notifications: dropped " + rest);
+    // The rest counted per tuning job, each count in that job's history (one record for them all,
+    // of no job, was missing from `hpo events JOB`).
+    std::map<std::string, std::pair<size_t, std::string>> rest;  // job -> count, the last message
+    for (size_t i = kToldEach; i < dropped.size(); ++i) {
+      auto& [count, last] = rest[dropped[i].job];
+      ++count;
+      last = dropped[i].message;
+    }
+    for (const auto& [job, counted] : rest) {
+      Log("hpo coordinator: notifications: dropped " + std::to_string(counted.first) + " more event(s)" +
+          (job.empty() ? "" : " of " + job) + " for " + target.url + ", the last: " + counted.second);
     }
     const int64_t now = d_->Now();
     d_->WithCore([&](CoordinatorCore& c) {
@@ -352,7 +358,11 @@ size_t Notifier::DeliverDue(const NotifyTarget& target, size_t max) {
       for (size_t i = 0; i < dropped.size() && i < kToldEach; ++i) {
         c.RecordEvent(now, "NotificationDropped", dropped[i].job, dropped[i].trial, "dropped " + dropped[i].message);
       }
-      if (!rest.empty()) c.RecordEvent(now, "NotificationDropped", "", "", "dropped " + rest);
+      for (const auto& [job, counted] : rest) {
+        c.RecordEvent(now, "NotificationDropped", job, "",
+                      "dropped " + std::to_string(counted.first) + " more event(s)" +
+                          (job.empty() ? "" : " of " + job) + " for " + target.url + ", the last: " + counted.second);
+      }
     });
     if (retry || rows.size() < kRound) break;
   }

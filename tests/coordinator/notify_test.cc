@@ -400,16 +400,32 @@ TEST_F(NotifierTest, ARunOfExpiredEventsIsToldAsItsFirstThreeAndACount) {
   NotifyTarget t{url, std::nullopt, ""};
   auto n = MakeNotifier({t});
   for (int i = 0; i < 10; ++i) Queue(url, "x" + std::to_string(i));
+  // And of a tuning job: the count of those is in its own history too (`hpo events JOB` left it
+  // out: the count was one record of no job).
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(store_->AppendNotification(url, Json{{"version", "0"}, {"id", "j" + std::to_string(i)},
+                                                     {"detail", {{"HyperParameterTuningJobName", "tj"},
+                                                                 {"HyperParameterTuningJobStatus", "Completed"}}}}
+                                                    .dump(),
+                                           clock_)
+                    .ok());
+  }
   EXPECT_EQ(n->DeliverDue(t), 0u);  // the first fails, the rest wait behind it
   clock_ += 24 * 3600000LL;
   n->DeliverDue(t);
   EXPECT_EQ(Waiting(), 0u);
-  EXPECT_EQ(n->dropped(), 10u);
-  ASSERT_EQ(logged_.size(), 4u);
-  EXPECT_NE(logged_[3].find("dropped and 7 more events for " + url), std::string::npos) << logged_[3];
+  EXPECT_EQ(n->dropped(), 12u);
+  ASSERT_EQ(logged_.size(), 5u);
+  EXPECT_NE(logged_[3].find("dropped 7 more event(s) for " + url), std::string::npos) << logged_[3];
+  EXPECT_NE(logged_[4].find("dropped 2 more event(s) of tj for " + url + ", the last: the Completed event of tj"),
+            std::string::npos)
+      << logged_[4];
   auto events = core_->Events("", 0, 100);
   ASSERT_TRUE(events.ok());
-  EXPECT_EQ(events->size(), 4u);
+  EXPECT_EQ(events->size(), 5u);
+  size_t of_tj = 0;
+  for (const auto& e : *events) of_tj += e.job == "tj";
+  EXPECT_EQ(of_tj, 1u);
 }
 
 TEST_F(NotifierTest, AnUnreachableTargetIsTriedForADayThenItsEventIsDropped) {
