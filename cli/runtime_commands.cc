@@ -1411,6 +1411,7 @@ void Worker(const WorkerArgs& a) {
   o.volume_unit_bytes = a.volume_unit_bytes;
   o.nccl_preflight = a.nccl_preflight;
   o.orphan_guard = "/proc/self/exe";
+  o.guard_watches_stall = true;  // its coordinator runs elsewhere: a stalled worker's trainers go
   o.container = ResolveContainer(a.container);
   if (!a.notice_url.empty() && !a.spot) Fail(2, "--spot-notice-url needs --spot");
   CheckZmqEndpoint("--connect", a.connect, /*listen=*/false);
@@ -1810,6 +1811,7 @@ void AddWorkerCommand(CLI::App& app) {
   struct GuardArgs {
     std::string dir, owner;
     worker::ContainerConfig containers;
+    bool watch_stall = false;
   };
   auto ga = std::make_shared<GuardArgs>();
   CLI::App* g = app.add_subcommand(worker::kOrphanGuardCommand, "");
@@ -1818,9 +1820,10 @@ void AddWorkerCommand(CLI::App& app) {
   g->add_option("--container-runtime", ga->containers.runtime);
   g->add_option("--container-binary", ga->containers.binary);
   g->add_option("--container-owner", ga->owner);
+  g->add_flag("--watch-stall", ga->watch_stall);
   g->callback([ga] {
     throw CLI::RuntimeError(worker::RunOrphanGuard(ga->dir, 5000, [](const std::string& l) { std::cerr << l << "\n"; },
-                                                   ga->containers, ga->owner));
+                                                   ga->containers, ga->owner, ga->watch_stall));
   });
 }
 

@@ -939,7 +939,7 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
   // And what they leave if this process is killed (worker/orphans.h OrphanGuard).
   if (!opt.orphan_guard.empty()) {
     auto g = OrphanGuard::Start(opt.orphan_guard, owner_tag, opt.container,
-                                ContainerOwner(opt.worker_id, opt.work_dir));
+                                ContainerOwner(opt.worker_id, opt.work_dir), opt.guard_watches_stall);
     if (g.ok()) {
       guard = std::move(g).value();
     } else {
@@ -1016,6 +1016,7 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
       HPO_RETURN_IF_ERROR(Handle(*msg));
     }
     PollTrials();
+    if (guard) guard->Alive(registered ? lease_ms.load() : 0);  // (its stall watch: OrphanGuard)
     SweepLeftovers(/*final=*/false);
     if (!warm_data.empty()) ExpireWarmData();
     int64_t now = Now();
@@ -1072,6 +1073,7 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
   // shutdown_extra_ms beyond the longest one.
   lease_at_end = LeaseFresh();
   loop_ended = true;
+  if (guard) guard->Alive(0);  // the stall watch ends: a shutdown's grace periods are no stall
   Interrupt("the worker " + opt.worker_id + " is shutting down", /*planned=*/true);
   CheckInterruption();
   int64_t longest_grace_ms = 0;

@@ -186,6 +186,10 @@ struct AgentOptions {
   // /proc/self/exe): if this process is killed (kill -9, the OOM killer), the guard kills what its
   // training jobs left running. "" = none (then only the next worker on work_dir does).
   std::string orphan_guard;
+  // The guard also ends the training jobs of a worker process that stopped running (SIGSTOP, a
+  // hang) past its coordinator's lease (worker/orphans.h OrphanGuard, watch_stall): `hpo worker`,
+  // whose coordinator runs them elsewhere meanwhile; not `hpo run`, whose coordinator stops too.
+  bool guard_watches_stall = false;
   int64_t nccl_preflight_timeout_s = 120;
   size_t max_batch_points = 500;
   std::function<int64_t()> now_ms;                // clock; default MonotonicWallMs (common/clock.h)

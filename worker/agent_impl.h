@@ -355,6 +355,7 @@ struct WorkerAgent::Impl {
     // When the program was first seen dead of a SIGTERM hpo did not send (0: not so): its
     // report waits a moment for the worker's own stop (PollTrials).
     int64_t outside_term_ms = 0;
+    int64_t started_unix_ms = 0;  // when its program started (TrialStarted.started_at_ms); 0: not yet
     int64_t stop_grace_ms = 0;
     // Assigned ahead (AssignTrial.after_*): laid out (and staged) now, started once `after`'s
     // program has ended. A predecessor whose successor waits wakes the loop as soon as its

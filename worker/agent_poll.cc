@@ -1,5 +1,6 @@
 // worker/agent_poll.cc: WorkerAgent::Impl, running trials: spot interruptions, stops, log pipes, metrics, the poll (worker/agent_impl.h).
 #include "worker/agent_impl.h"
+#include "worker/orphans.h"
 
 #include <sys/statvfs.h>
 
@@ -228,6 +229,17 @@ proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& e
         r.stop_reason.empty() ? "Interrupted: the worker " + opt.worker_id + " is shutting down" : r.stop_reason;
     x.failure_reason = proto::wire::SanitizeText(
         exit.stopped_by_us ? why : why + " (the signal that stopped the worker reached the training program first)",
+        1024);
+  } else if (const std::optional<int64_t> stalled = StallKillTime(owner_tag);
+             stalled && !exit.stopped_by_us && exit.exit_code != 0 && r.started_unix_ms > 0 &&
+             *stalled >= r.started_unix_ms) {
+    // Killed by this worker's guard while this process did not run (worker/orphans.h
+    // kStallMarkFile): its coordinator had counted it lost and runs it elsewhere.
+    x.status = "InfraError";
+    x.secondary_status = "Failed";
+    x.failure_reason = proto::wire::SanitizeText(
+        "InternalServerError: worker " + opt.worker_id + " stopped running past its coordinator's lease (stopped or "
+            "hung); its guard ended the training job, which the coordinator runs again",
         1024);
   } else if (!r.stop_reason.empty() && exit.stopped_by_us) {
     x.status = "Stopped";

@@ -505,6 +505,7 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
   s.attempt = key.second;
   s.worker_id = opt.worker_id;
   s.started_at_ms = Now();
+  r.started_unix_ms = s.started_at_ms;
   SendReliable(s, proto::wire::MsgType::kTrialStarted, key, 0);
   return true;
 }

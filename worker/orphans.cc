@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <spawn.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -296,7 +297,7 @@ int KillLeftoversOf(const std::string& work_dir, const std::function<void(const 
 
 Result<std::unique_ptr<OrphanGuard>> OrphanGuard::Start(const std::string& binary, const std::string& work_dir,
                                                         const ContainerConfig& containers,
-                                                        const std::string& container_owner) {
+                                                        const std::string& container_owner, bool watch_stall) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return Status::IoError(std::string("cannot make the orphan guard's pipe: ") + std::strerror(errno));
   posix_spawn_file_actions_t actions;
@@ -313,6 +314,7 @@ Result<std::unique_ptr<OrphanGuard>> OrphanGuard::Start(const std::string& binar
   posix_spawnattr_setpgroup(&attr, 0);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   std::vector<std::string> args = {"hpo", kOrphanGuardCommand, "--work-dir", work_dir};
+  if (watch_stall) args.push_back("--watch-stall");
   if (containers.enabled() && !container_owner.empty()) {
     args.insert(args.end(), {"--container-runtime", containers.runtime, "--container-binary", containers.binary,
                              "--container-owner", container_owner});
@@ -329,7 +331,29 @@ Result<std::unique_ptr<OrphanGuard>> OrphanGuard::Start(const std::string& binar
     ::close(fds[1]);
     return Status::IoError("cannot start the orphan guard " + binary + ": " + std::strerror(rc));
   }
+  // Non-blocking: Alive never waits for a guard that does not read.
+  (void)::fcntl(fds[1], F_SETFL, ::fcntl(fds[1], F_GETFL) | O_NONBLOCK);
   return std::unique_ptr<OrphanGuard>(new OrphanGuard(pid, fds[1]));
+}
+
+void OrphanGuard::Alive(int64_t lease_ms) {
+  const auto now = std::chrono::steady_clock::now();
+  if (lease_ms != said_lease_ms_) {
+    const std::string said = "L" + std::to_string(lease_ms) + "\n";
+    if (::write(write_fd_, said.data(), said.size()) == static_cast<ssize_t>(said.size())) said_lease_ms_ = lease_ms;
+  } else if (now - said_alive_ < std::chrono::milliseconds(500)) {
+    return;
+  } else {
+    (void)!::write(write_fd_, ".", 1);
+  }
+  said_alive_ = now;
+}
+
+std::optional<int64_t> StallKillTime(const std::string& work_dir) {
+  std::ifstream in(std::filesystem::path(work_dir) / kStallMarkFile);
+  int64_t ms = 0;
+  if (!(in >> ms) || ms <= 0) return std::nullopt;
+  return ms;
 }
 
 OrphanGuard::~OrphanGuard() {
@@ -342,9 +366,30 @@ OrphanGuard::~OrphanGuard() {
   }
 }
 
+namespace {
+
+// What a guard does when its worker's training jobs must go: their processes, then their
+// containers. Returns false when the containers could not be removed.
+bool KillTrainingJobsOf(const std::string& work_dir, const std::function<void(const std::string&)>& log,
+                        const ContainerConfig& containers, const std::string& container_owner, const std::string& why) {
+  const int n = KillLeftoversOf(work_dir, log);
+  if (n > 0) log("hpo worker-guard: " + why + "; killed " + std::to_string(n) + " process(es) they ran");
+  if (!containers.enabled() || container_owner.empty()) return true;
+  auto removed = RemoveStaleContainers(containers, container_owner);
+  if (!removed.ok()) {
+    log("hpo worker-guard: cannot remove the containers of the worker on " + work_dir + ": " +
+        removed.status().message() + "; the next worker started on that directory removes them");
+    return false;
+  }
+  if (*removed > 0) log("hpo worker-guard: " + why + "; removed " + std::to_string(*removed) + " container(s) they ran in");
+  return true;
+}
+
+}  // namespace
+
 int RunOrphanGuard(const std::string& work_dir, int64_t lock_wait_ms,
                    const std::function<void(const std::string&)>& log, const ContainerConfig& containers,
-                   const std::string& container_owner) {
+                   const std::string& container_owner, bool watch_stall) {
   // SIGPIPE too: with the worker gone, nothing may read its log (hpo run | tee, with tee ended),
   // and the first line written would end the guard after one kill.
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) ::signal(sig, SIG_IGN);
@@ -352,10 +397,53 @@ int RunOrphanGuard(const std::string& work_dir, int64_t lock_wait_ms,
   // close-on-exec (another pipe's write end) would otherwise outlive it here (Linux 5.9+).
   (void)::close_range(3, ~0U, 0);
   char buf[256];
+  int64_t lease_ms = 0;       // the worker's lease, as it said (watch_stall)
+  std::string lease_text;     // an "L<ms>" being read
+  bool in_lease = false;
+  int64_t silent_ms = 0;      // since the worker last said it runs, counted while the guard ran
+  bool killed = false;        // for this silence
+  auto last = std::chrono::steady_clock::now();
   for (;;) {
-    const ssize_t n = ::read(0, buf, sizeof buf);
-    if (n == 0) break;
-    if (n < 0 && errno != EINTR) break;  // not a pipe after all: there is nothing to wait for
+    pollfd p{0, POLLIN, 0};
+    const int ready = ::poll(&p, 1, watch_stall ? 1000 : -1);
+    const auto now = std::chrono::steady_clock::now();
+    const int64_t step = std::chrono::duration_cast<std::chrono::milliseconds>(now - last).count();
+    last = now;
+    if (ready > 0) {
+      const ssize_t n = ::read(0, buf, sizeof buf);
+      if (n == 0) break;
+      if (n < 0 && errno != EINTR && errno != EAGAIN) break;  // not a pipe after all: nothing to wait for
+      for (ssize_t i = 0; i < n; ++i) {
+        const char c = buf[i];
+        if (c == 'L') {
+          in_lease = true;
+          lease_text.clear();
+        } else if (in_lease && c == '\n') {
+          in_lease = false;
+          lease_ms = std::strtoll(lease_text.c_str(), nullptr, 10);
+        } else if (in_lease && lease_text.size() < 20) {
+          lease_text += c;
+        }
+      }
+      if (n > 0) silent_ms = 0, killed = false;
+      continue;
+    }
+    if (ready < 0 && errno != EINTR) break;
+    // A step much longer than the poll's second is the guard itself stopped (the machine asleep or
+    // paused as a whole, which stops the coordinator's clock too): not the worker's silence.
+    if (step <= 3000) silent_ms += step;
+    if (watch_stall && lease_ms > 0 && !killed && silent_ms > lease_ms + std::max<int64_t>(lease_ms / 2, 2000)) {
+      killed = true;
+      const int64_t unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+      (void)WriteFileAtomically((std::filesystem::path(work_dir) / kStallMarkFile).string(),
+                                std::to_string(unix_ms) + "\n", Durability::kAtomicOnly, 0600);
+      (void)KillTrainingJobsOf(work_dir, log, containers, container_owner,
+                               "the worker on " + work_dir + " has not run for " + std::to_string(silent_ms / 1000) +
+                                   " s, past its coordinator's lease (" + std::to_string(lease_ms / 1000) +
+                                   " s), which runs its training jobs elsewhere");
+    }
   }
   // The worker's lock goes with its process; a worker that ended cleanly let it go already.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(lock_wait_ms);
@@ -370,23 +458,10 @@ int RunOrphanGuard(const std::string& work_dir, int64_t lock_wait_ms,
     log("hpo worker-guard: " + lock.status().message());
     return 1;
   }
-  const int n = KillLeftoversOf(work_dir, log);
-  if (n > 0) {
-    log("hpo worker-guard: the worker on " + work_dir + " ended while its training jobs ran; killed " +
-        std::to_string(n) + " process(es) they left running");
-  }
-  if (!containers.enabled() || container_owner.empty()) return 0;
-  auto removed = RemoveStaleContainers(containers, container_owner);
-  if (!removed.ok()) {
-    log("hpo worker-guard: cannot remove the containers of the worker on " + work_dir + ": " +
-        removed.status().message() + "; the next worker started on that directory removes them");
-    return 1;
-  }
-  if (*removed > 0) {
-    log("hpo worker-guard: the worker on " + work_dir + " ended while its training jobs ran; removed " +
-        std::to_string(*removed) + " container(s) they ran in");
-  }
-  return 0;
+  return KillTrainingJobsOf(work_dir, log, containers, container_owner,
+                            "the worker on " + work_dir + " ended while its training jobs ran")
+             ? 0
+             : 1;
 }
 
 }  // namespace hpo::worker

@@ -20,7 +20,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <chrono>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -123,13 +125,29 @@ inline constexpr const char* kOrphanGuardCommand = "worker-guard";
 // the guard's sweep of a killed predecessor (a service restarted at once) instead of failing.
 inline constexpr const char* kOrphanGuardLockHolder = "hpo worker-guard";
 
+// With `watch_stall` (a worker whose coordinator is elsewhere: `hpo worker`), the guard also
+// watches that the worker process still runs: the worker says so (Alive) each pass of its loop,
+// with the coordinator's lease. A worker silent for longer than the lease and half again (at
+// least 2 s more), counted only while the guard itself ran (a machine asleep or paused as a whole
+// stops both, and its coordinator's clock with them), has been counted lost by its coordinator,
+// which runs its training jobs elsewhere: the guard kills what they run here (as at the worker's
+// end) and writes kStallMarkFile in the work directory (the time, Unix ms), so that a worker that
+// comes back reports them ended by the stall, not by their programs. Without it, a worker stopped
+// (SIGSTOP, a hung agent) left its trainers running beside their re-runs elsewhere until it
+// resumed. Not for `hpo run`, whose coordinator stops with its workers (Ctrl-Z).
+inline constexpr const char* kStallMarkFile = "stalled";
+
 class OrphanGuard {
  public:
   // Errors: IoError when the pipe or the process cannot be made (the caller runs without one).
   // `containers` enabled: the guard also removes the containers of `container_owner`.
   static Result<std::unique_ptr<OrphanGuard>> Start(const std::string& binary, const std::string& work_dir,
                                                     const ContainerConfig& containers = {},
-                                                    const std::string& container_owner = "");
+                                                    const std::string& container_owner = "",
+                                                    bool watch_stall = false);
+  // The worker runs, under a lease of `lease_ms` (0: none yet): at most every 500 ms a byte down
+  // the pipe, and the lease when it changes. Never blocks (a full pipe drops it).
+  void Alive(int64_t lease_ms);
   // Closes the pipe (the guard sweeps and exits) and reaps the guard, waiting up to 5 s.
   ~OrphanGuard();
   OrphanGuard(const OrphanGuard&) = delete;
@@ -140,6 +158,8 @@ class OrphanGuard {
   OrphanGuard(pid_t pid, int write_fd) : pid_(pid), write_fd_(write_fd) {}
   pid_t pid_;
   int write_fd_;
+  int64_t said_lease_ms_ = 0;
+  std::chrono::steady_clock::time_point said_alive_{};
 };
 
 // The guard's side (`hpo worker-guard --work-dir DIR [--container-runtime R --container-binary B
@@ -149,8 +169,12 @@ class OrphanGuard {
 // RemoveStaleContainers(containers, container_owner). Returns the process's exit code: 0 (also
 // when another worker holds the lock), 1 when the lock could not be taken for another reason or
 // the containers could not be listed or removed (the worker's next start sweeps them).
+// With `watch_stall`, it also watches the worker as OrphanGuard says (Alive) while it waits.
 int RunOrphanGuard(const std::string& work_dir, int64_t lock_wait_ms,
                    const std::function<void(const std::string&)>& log, const ContainerConfig& containers = {},
-                   const std::string& container_owner = "");
+                   const std::string& container_owner = "", bool watch_stall = false);
+// The time (Unix ms) the guard last killed this work directory's training jobs for a stall
+// (kStallMarkFile), or nullopt.
+std::optional<int64_t> StallKillTime(const std::string& work_dir);
 
 }  // namespace hpo::worker

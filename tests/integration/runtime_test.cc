@@ -3344,6 +3344,60 @@ TEST_F(Cluster, AStopLostWithAKilledCoordinatorIsSentAgain) {
   EXPECT_LT(tj["TrainingTimeInSeconds"].get<int64_t>(), 8) << "stopped, not run to its end: " << tj.dump(2);
 }
 
+// A worker process stopped (SIGSTOP, a hung agent) past its coordinator's lease: the coordinator
+// runs its training job on another worker, and the stopped worker's guard ends the program it
+// left running, so the two do not run at once (a user pass saw both run 13 s side by side, the
+// old one to its end). Resumed, the worker reports the attempt ended by the stall.
+TEST_F(Cluster, AStoppedWorkersGuardEndsItsTrainingProgramOnceItsLeaseIsPast) {
+  Json ranges = {{"ContinuousParameterRanges", {{{"Name", "x"}, {"MinValue", "-1"}, {"MaxValue", "1"}}}}};
+  Call("CreateHyperParameterTuningJob",
+       Job("it-stall", "Random", 1, 1, ranges, {{"epochs", "80"}, {"sleep_ms", "250"}}));
+  WaitForPrograms(1);
+  std::vector<fs::path> logs;  // of programs that have started
+  for (const fs::path& p : AllTrialLogs()) {
+    std::error_code ec;
+    if (fs::file_size(p, ec) > 0 && !ec) logs.push_back(p);
+  }
+  ASSERT_EQ(logs.size(), 1u);
+  size_t victim = workers_.size();
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    if (logs[0].string().find((dir_ / ("w" + std::to_string(i + 1))).string() + "/") == 0) victim = i;
+  }
+  ASSERT_LT(victim, workers_.size()) << logs[0];
+  const std::string victim_dir = fs::weakly_canonical(dir_ / ("w" + std::to_string(victim + 1))).string();
+  // The processes whose environment names the victim's work directory: its training program.
+  auto programs_of_victim = [&] {
+    int n = 0;
+    for (const auto& e : fs::directory_iterator("/proc")) {
+      const std::string pid = e.path().filename().string();
+      if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::ifstream in(e.path() / "environ");
+      std::string env((std::istreambuf_iterator<char>(in)), {});
+      n += env.find(std::string("HPO_WORKER_DIR=") + victim_dir + '\0') != std::string::npos ||
+           env.find(std::string("HPO_WORKER_DIR=") + victim_dir + "/") != std::string::npos;
+    }
+    return n;
+  };
+  ASSERT_GT(programs_of_victim(), 0) << "the training program runs under " << victim_dir;
+  ASSERT_EQ(::kill(workers_[victim]->pid(), SIGSTOP), 0);
+  // Lost after the lease (3 s); its program ended by its guard after the lease and half again.
+  int left = 1;
+  for (int i = 0; i < 150 && left > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    left = programs_of_victim();
+  }
+  const std::string victim_log = (dir_ / ("worker" + std::to_string(victim + 1) + ".log")).string();
+  EXPECT_EQ(left, 0) << "the stopped worker's training program still runs";
+  std::ifstream vin(victim_log);
+  const std::string said((std::istreambuf_iterator<char>(vin)), {});
+  EXPECT_NE(said.find("past its coordinator's lease (3 s), which runs its training jobs elsewhere"), std::string::npos)
+      << said;
+  ASSERT_EQ(::kill(workers_[victim]->pid(), SIGCONT), 0);
+  Json tj = Trials("it-stall").at(0);
+  Json d = Call("DescribeTrainingJob", {{"TrainingJobName", tj["TrainingJobName"]}});
+  EXPECT_NE(d.dump().find("was lost"), std::string::npos) << "its first attempt ended with its worker: " << d.dump(2);
+}
+
 // DeleteHyperParameterTuningJob of a large job with the coordinator killed part-way. It came back
 // serving the job as Completed, its curves and logs partly gone, and nothing said so. Now the job
 // is stored as Deleting before its first row goes: the restarted coordinator shows it so, says so
