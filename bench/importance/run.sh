@@ -14,8 +14,10 @@
 # (raw.json, table.md) and prints the markdown table with the machine and exact command.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BUILD=${1:-build-q}
-[[ $# -gt 0 ]] && shift
+# BUILD_DIR is optional: an option in its place is not one (it built in a directory named
+# "--real", and ran the synthetic benchmark where --real was asked for).
+BUILD=build-q
+if [[ $# -gt 0 && $1 != -* ]]; then BUILD=$1; shift; fi
 SCRIPT=bench/importance/importance.py
 if [[ ${1:-} == "--real" ]]; then
   SCRIPT=bench/importance/real_task.py

@@ -12,8 +12,10 @@
 # and prints the markdown table with the machine, load and exact command.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BUILD=${1:-build-q}
-[[ $# -gt 0 ]] && shift
+# BUILD_DIR is optional: an option in its place is not one (it built in a directory named
+# "--real", and ran the synthetic benchmark where --real was asked for).
+BUILD=build-q
+if [[ $# -gt 0 && $1 != -* ]]; then BUILD=$1; shift; fi
 [[ ${1:-} == "--" ]] && shift
 source bench/common.sh
 VENV=$BENCH_VENV
