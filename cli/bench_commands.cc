@@ -341,6 +341,14 @@ void RunSuggest(const SuggestArgs& a) {
               << "ranges and 100 parallel training jobs)\n";
     Exit(2);
   }
+  // Fewer observations than the model waits for: its space-filling start answers, not the model
+  // (it exited 1 with the strategy's words, naming no option).
+  if (const size_t need = coordinator::BayesianStartSize(static_cast<size_t>(a.d)); static_cast<size_t>(a.n) < need) {
+    std::cerr << "hpo bench suggest: --n " << a.n << " is fewer observations than the model needs over --d " << a.d
+              << " dimensions (" << need << ": max(3, min(d + 1, 20)), the space-filling start's size); give --n "
+              << need << " or more\n";
+    Exit(2);
+  }
   const proto::TuningJobSpec spec =
       BoxSpec("Bayesian", std::vector<std::pair<double, double>>(static_cast<size_t>(a.d), {0.0, 1.0}));
   // Synthetic history: N completed trials at uniform points.
@@ -420,7 +428,7 @@ void RunSuggest(const SuggestArgs& a) {
   j["acq_host_seconds"] = Round(Median(acq_host), 4);
   j["fit_device_evaluations"] = fit_device_evaluations;
   if (!fit_device_note.empty()) j["fit_device_note"] = fit_device_note;
-  if (a.output != "json") j["engine"] = description;
+  j["engine"] = description;  // (in -o json too: the thread count is recorded with the numbers)
   Print(j, a.output);
   Exit(0);
 }
@@ -473,12 +481,19 @@ void RunOptimize(const OptimizeArgs& a) {
   Json seeds = Json::array();
   std::vector<double> regrets;
   double max_suggest = 0;
+  std::string used_device, engine;  // Bayesian's: where the model ran
   for (int k = 0; k < a.seeds; ++k) {
     const uint64_t seed = a.first_seed + static_cast<uint64_t>(k);
     auto s = MakeBenchStrategy(spec, seed, options);
     if (!s.ok()) {
       std::cerr << "hpo bench optimize: " << s.status().message() << "\n";
       Exit(s.status().code() == StatusCode::kUnavailable ? 3 : 1);
+    }
+    // Which engine ran, said as `hpo bench suggest` says it (--device auto ran on the CPU without
+    // a word, and a GPU run could not be told from a CPU one).
+    if (const auto* bayes = dynamic_cast<const coordinator::BayesianStrategy*>(s->get()); bayes && k == 0) {
+      if (!bayes->EngineNote().empty()) std::cerr << "hpo bench optimize: " << bayes->EngineNote() << "\n";
+      engine = bayes->EngineDescription();
     }
     std::vector<Observation> history;
     double best = INFINITY;
@@ -487,7 +502,10 @@ void RunOptimize(const OptimizeArgs& a) {
     while (static_cast<int>(history.size()) < a.evaluations) {
       const size_t want = static_cast<size_t>(std::min(a.batch, a.evaluations - static_cast<int>(history.size())));
       std::vector<Proposal> props = (*s)->Propose(want, history);
-      if (const coordinator::SuggestStats* st = (*s)->LastSuggestStats()) max_suggest = std::max(max_suggest, st->seconds);
+      if (const coordinator::SuggestStats* st = (*s)->LastSuggestStats()) {
+        max_suggest = std::max(max_suggest, st->seconds);
+        if (!st->device.empty()) used_device = st->device;
+      }
       if (props.empty()) break;
       // Virtual time: the whole batch runs at once and completes together.
       for (Proposal& p : props) {
@@ -520,6 +538,8 @@ void RunOptimize(const OptimizeArgs& a) {
   j["dims"] = fn->box.size();
   j["strategy"] = a.strategy;
   if (a.strategy == "Bayesian") {
+    j["device"] = used_device;
+    if (!engine.empty()) j["engine"] = engine;
     j["start"] = a.start;
     j["parallel_exploit"] = a.parallel_exploit;
     j["max_fit_points"] = a.max_fit_points;

@@ -294,7 +294,11 @@ std::string CompareTable(const Json& cmp) {
     out += "Objective: " + Text(cmp, "Type") + " " + Text(cmp, "MetricName") + "\n";
   }
   out += "Each judged by its first " + n + " training jobs" +
-         (cmp["BudgetFromFewest"].get<bool>() ? " (the fewest any of them created; --budget N sets it)" : "") + ".\n\n";
+         (cmp["BudgetFromFewest"].get<bool>()
+              ? std::string(" (the fewest any of them ") +
+                    (cmp.value("BudgetSkipsEmpty", false) ? "that has one created" : "created") + "; --budget N sets it)"
+              : "") +
+         ".\n\n";
   auto value = [](const Json& row, const char* key) {
     if (!row[key].is_number()) return std::string("-");
     const Json& leads = Field(row, "Leads");
@@ -792,7 +796,9 @@ void AddClientCommands(CLI::App& app) {
                      "A property to sort by, e.g. Metrics.validation:auc (default LastModifiedTime)");
   search->add_option("--sort-order", sa->sort_order, "Ascending or Descending (the default)")
       ->check(CLI::IsMember({"Ascending", "Descending"}));
-  search->add_option("--max", sa->max, "At most this many rows (default 100)")->check(CLI::PositiveNumber);
+  // (PositiveNumber printed "Value 0 not in range 0.000000 to 1797...": 300 digits)
+  search->add_option("--max", sa->max, "At most this many rows (default 100)")
+      ->check(CLI::Range(size_t{1}, size_t{999999999}));
   search->add_option("-o,--output", sa->output, "table, json (Search's Results), or names (one per line); default table")
       ->check(CLI::IsMember({"table", "json", "names"}));
   auto search_origin = add_origin(search);
@@ -904,7 +910,7 @@ void AddClientCommands(CLI::App& app) {
       ->required();
   compare->add_option("--budget", ca->budget,
                       "Judge each job by its first N training jobs (default: the fewest any of them created)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(size_t{1}, size_t{999999999}));
   compare->add_option("-o,--output", ca->output, "table (with a plot of the best so far) or json; default table")
       ->check(CLI::IsMember({"table", "json"}));
   compare->add_flag("--no-plot", ca->no_plot, "The table only");

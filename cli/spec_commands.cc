@@ -1,6 +1,7 @@
 #include "cli/spec_commands.h"
 
 #include <algorithm>
+#include <cctype>
 #include <tuple>
 #include <limits>
 
@@ -53,9 +54,22 @@ std::optional<proto::ParsedSpec> Check(const std::string& file, const proto::Val
     // Every problem at once: SageMaker's rules on what could be read too, but none about a field
     // that could not be read (its "is required" would only repeat the error).
     proto::FieldErrors rules = proto::Validate(partial.document.spec, partial.spelling, limits);
+    // Nor one whose message names a field that could not be read ("trainingJobDefinition is
+    // required: set it or trainingJobDefinitions", under a trainingJobDefinitions written as a map).
+    auto names_field = [](const std::string& message, const std::string& path) {
+      const std::string name = path.substr(path.find_last_of(".]") == std::string::npos ? 0 : path.find_last_of(".]") + 1);
+      if (name.empty()) return false;
+      for (size_t at = message.find(name); at != std::string::npos; at = message.find(name, at + 1)) {
+        const size_t end = at + name.size();
+        const bool starts = at == 0 || !std::isalnum(static_cast<unsigned char>(message[at - 1]));
+        const bool ends = end == message.size() || !std::isalnum(static_cast<unsigned char>(message[end]));
+        if (starts && ends) return true;
+      }
+      return false;
+    };
     auto near_a_decode_error = [&](const proto::FieldError& r) {
       return std::any_of(errs.begin(), errs.end(), [&](const proto::FieldError& e) {
-        return PathWithin(r.path, e.path) || PathWithin(e.path, r.path);
+        return PathWithin(r.path, e.path) || PathWithin(e.path, r.path) || names_field(r.message, e.path);
       });
     };
     for (const auto& r : rules) {

@@ -34,8 +34,6 @@ bool Maximize(const proto::TuningJobSpec& spec, const proto::TrainingJobDefiniti
   return false;
 }
 
-// Observations the model waits for over `dims` unit-cube coordinates: max(3, min(D + 1, 20)).
-size_t StartSize(size_t dims) { return std::max<size_t>(3, std::min<size_t>(dims + 1, 20)); }
 
 // The cube's width: the definition one-hot (with several definitions), every definition's
 // block, and the task coordinate.
@@ -55,9 +53,9 @@ Status ToStatus(const kernels::GpStatus& st) {
   return Status::Internal(st.message());
 }
 
-
-
 }  // namespace
+
+size_t BayesianStartSize(size_t dims) { return std::max<size_t>(3, std::min<size_t>(dims + 1, 20)); }
 
 size_t PullInOutliers(Eigen::VectorXd* y) {
   const Eigen::Index n = y->size();
@@ -298,7 +296,7 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
     std::vector<size_t> short_of_start;
     for (size_t k = 0; k < spaces_.size(); ++k) {
       const size_t d = spaces_[k].space.UnitDims();
-      size_t want = StartSize(d);
+      size_t want = BayesianStartSize(d);
       // A small finite space: no more than its configurations (else it stayed short for good).
       if (std::optional<uint64_t> size = spaces_[k].space.Cardinality(); size && *size < want) {
         want = static_cast<size_t>(*size);
@@ -311,7 +309,7 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
       return finish(Start(n, history, short_of_start));
     }
   }
-  const size_t min_obs = options_.min_observations > 0 ? options_.min_observations : StartSize(dims_);
+  const size_t min_obs = options_.min_observations > 0 ? options_.min_observations : BayesianStartSize(dims_);
   if (xs.size() < min_obs) {
     stats_.fallback = std::to_string(xs.size()) + " observations with an objective; the model needs " +
                       std::to_string(min_obs) +

@@ -101,6 +101,10 @@ namespace hpo::coordinator {
 // coordinator/importance.h.)
 size_t PullInOutliers(Eigen::VectorXd* y);
 
+// Observations the model waits for over `dims` unit-cube coordinates (BayesianOptions::
+// min_observations' default): max(3, min(D + 1, 20)).
+size_t BayesianStartSize(size_t dims);
+
 struct BayesianOptions {
   kernels::Device device = kernels::Device::kAuto;
   int threads = 0;                 // the fit's and the CPU engine's threads; 0: all cores

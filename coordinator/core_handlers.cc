@@ -756,7 +756,11 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     if (named != std::end(kStopStatuses)) {
       Secondary(*t, *named, ended, t->stop_reason);
     } else {
-      Secondary(*t, m.secondary_status.empty() ? "Stopped" : m.secondary_status, ended, worker_said);
+      // The worker's reason begins "Stopped: " (its log says so); the transition is Stopped already
+      // (it read "Stopped  Stopped: early stopping ...").
+      const std::string status = m.secondary_status.empty() ? "Stopped" : m.secondary_status;
+      const bool doubled = status == "Stopped" && worker_said.rfind("Stopped: ", 0) == 0;
+      Secondary(*t, status, ended, doubled ? worker_said.substr(9) : worker_said);
     }
   } else {
     t->state = TrialState::kFailed;

@@ -473,7 +473,13 @@ Result<std::vector<TrialPoint>> TrialsOf(Source& src, const std::string& job) {
 
 }  // namespace
 
-Result<Json> Compare(const std::vector<CompareJob>& jobs, size_t budget, double now_s) {
+Result<Json> Compare(const std::vector<CompareJob>& given, size_t budget, double now_s) {
+  std::vector<CompareJob> jobs;  // each once (`hpo compare a a` listed it twice, both starred)
+  std::set<std::pair<const Source*, std::string>> seen;
+  for (const CompareJob& j : given) {
+    if (seen.emplace(j.source, j.name).second) jobs.push_back(j);
+  }
+  bool skips_empty = false;
   struct Got {
     Json desc;
     std::vector<TrialPoint> trials;
@@ -489,10 +495,12 @@ Result<Json> Compare(const std::vector<CompareJob>& jobs, size_t budget, double 
     if (!trials.ok()) return Status(trials.status().code(), label + ": " + trials.status().message());
     // A job with no training job yet sets no budget (every job would be judged on none).
     if (!trials->empty()) fewest = fewest == 0 ? trials->size() : std::min(fewest, trials->size());
+    skips_empty = skips_empty || trials->empty();
     got.push_back({std::move(desc).value(), std::move(trials).value()});
   }
   const size_t n = budget > 0 ? budget : fewest;
-  Json out = {{"Budget", n}, {"BudgetFromFewest", budget == 0}, {"Notes", Json::array()}, {"Jobs", Json::array()}};
+  Json out = {{"Budget", n},        {"BudgetFromFewest", budget == 0}, {"BudgetSkipsEmpty", budget == 0 && skips_empty},
+              {"Notes", Json::array()}, {"Jobs", Json::array()}};
   std::set<std::string> objectives, types, metrics;
   for (size_t i = 0; i < jobs.size(); ++i) {
     const Json& desc = got[i].desc;
@@ -921,14 +929,16 @@ Page ComparePage(Source& src, const std::map<std::string, std::string>& query, c
   };
   auto seconds = [](const Json& v) { return v.is_number() ? Duration(v.get<double>()) : std::string("&ndash;"); };
   std::string b = "<p class=\"muted\"><a href=\"/ui/\">Tuning jobs</a> &rsaquo;</p><h1>Comparing " +
-                  std::to_string(rows.size()) + " tuning jobs</h1>";
+                  std::to_string(rows.size()) + (rows.size() == 1 ? " tuning job</h1>" : " tuning jobs</h1>");
   if ((*cmp)["Type"].is_string() && (*cmp)["MetricName"].is_string()) {
     b += "<p>Objective: " + Escape(Str(*cmp, "Type") + " " + Str(*cmp, "MetricName")) + "</p>";
   }
   b += "<p class=\"muted\">Each judged by its first " + n + " training jobs" +
-       ((*cmp)["BudgetFromFewest"].get<bool>() ? " (the fewest any of them created; add &amp;budget=N to the address "
-                                                 "for another number)"
-                                               : "") +
+       ((*cmp)["BudgetFromFewest"].get<bool>()
+            ? std::string(" (the fewest any of them ") +
+                  ((*cmp)["BudgetSkipsEmpty"].get<bool>() ? "that has one created" : "created") +
+                  "; add &amp;budget=N to the address for another number)"
+            : "") +
        ". Bold: the best of a column.</p>";
   b += "<table id=\"compare\"><tr><th>Job</th><th>Strategy</th><th>Status</th><th>Training jobs</th><th>Best at " + n +
        "</th><th>Best</th><th>Found at</th><th>To best</th><th>Duration</th></tr>";

@@ -149,8 +149,9 @@ struct CompareJob {
 //    first objective), "Leads" (which of "BestAtBudget" and "Best" this job's value is the best
 //    of, ties included; none when the jobs' objectives differ)}...], "Type" and "MetricName" (the
 //    direction and metric every job shares; null where they differ)}
-// with "Best", "BestAtBudget" and the seconds null where there is none yet. N is `budget`, or with
-// 0 the fewest training jobs any of the jobs created (a job with none yet is left out of that), so
+// with "Best", "BestAtBudget" and the seconds null where there is none yet. A job given twice (the
+// same source and name) is compared once. N is `budget`, or with 0 the fewest training jobs any
+// of the jobs created (a job with none yet is left out of that, and "BudgetSkipsEmpty" says so), so
 // that each is judged on as many evaluations as the others (a job that ran more is not better
 // for it). Notes say when the jobs
 // optimise different metrics or directions (their values then do not compare) and when one has

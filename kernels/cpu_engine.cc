@@ -39,7 +39,7 @@ class CpuEngine final : public GpEngine {
   std::string Describe() const override {
 #ifdef _OPENMP
     return "cpu (Eigen " + std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) +
-           ", OpenMP, " + std::to_string(threads_) + " threads)";
+           ", OpenMP, " + std::to_string(threads_) + (threads_ == 1 ? " thread)" : " threads)");
 #else
     return "cpu (Eigen " + std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) +
            ", built without OpenMP: 1 thread)";

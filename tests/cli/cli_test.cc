@@ -2311,6 +2311,10 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
            {"bench", "suggest", "--q", "100000", "--n", "5", "--d", "2"},  // aborted out of memory
            {"bench", "suggest", "--d", "100000", "--n", "5"},              // ran on without end
            {"bench", "suggest", "--threads", "-1"},
+           {"bench", "suggest", "--n", "19", "--d", "20"},  // fewer than the model needs: exit 1, no option named
+           {"compare", "a", "--budget", "0"},               // the message printed 1.797e308 in full
+           {"search", "--max", "-1"},
+           {"compare", "a", "--budget", "99999999999999999999"},  // taken as 2^64 - 1
            // ports out of range wrapped around (99999 bound 34463) or were retried forever
            {"coordinator", "--listen", "tcp://127.0.0.1:99999", "--state-dir", (dir_ / "c1").string()},
            {"coordinator", "--http", "127.0.0.1:99999", "--state-dir", (dir_ / "c2").string()},
@@ -2332,6 +2336,10 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
     for (const auto& a : args) joined += " " + a;
     EXPECT_EQ(o.exit_code, 2) << "hpo" << joined << "\n" << o.out << o.err;
   }
+  Outcome zero = Hpo({"compare", "a", "--budget", "0"});
+  EXPECT_LT(zero.err.size(), 300u) << zero.err;
+  Outcome few = Hpo({"bench", "suggest", "--n", "19", "--d", "20"});
+  EXPECT_NE(few.err.find("give --n 20 or more"), std::string::npos) << few.err;
 }
 
 // The client commands' --coordinator is the HTTP API: a ZeroMQ address (what workers connect to),
@@ -2667,6 +2675,14 @@ TEST_F(CliTest, BenchOptimizeRunsEitherStartDesignAndSaysWhich) {
   // A converged run's regret is about 1e-6: it keeps its significant digits (it was once rounded
   // to 6 decimals, which made 2e-6 and 3e-6 look like a 1.5x difference).
   OPTIMIZE_JSON(j, "--function", "branin", "--evaluations", "50", "--seeds", "1");
+  // Where the model ran is said (--device auto on a machine without a GPU ran on the CPU without a
+  // word, as a GPU run would read).
+  EXPECT_TRUE(j["device"] == "cpu" || j["device"] == "cuda") << j.dump();
+  EXPECT_TRUE(j.contains("engine")) << j.dump();
+  {
+    OPTIMIZE_JSON(on_cpu, "--function", "branin", "--evaluations", "8", "--seeds", "1", "--device", "cpu");
+    EXPECT_EQ(on_cpu["device"], "cpu") << on_cpu.dump();
+  }
   const double regret = j["seeds"][0]["regret"], exact = j["seeds"][0]["best"].get<double>() - j["optimum"].get<double>();
   EXPECT_LT(regret, 1e-4) << j.dump();
   EXPECT_NEAR(regret, exact, 1e-3 * regret + 2e-9) << j.dump();
@@ -2960,6 +2976,38 @@ TEST_F(CliTest, AMetricAtTheEndOfALongLineCountsAndLogsSayWhatALongLineLeftOut) 
   EXPECT_NE(logs.out.find("AAAA ... [15913 more bytes in the worker's trial.log"), std::string::npos)
       << logs.out.substr(0, 300);
   EXPECT_NE(logs.out.find("CCCC ... [61444 more bytes in the worker's trial.log"), std::string::npos);
+}
+
+// trainingJobDefinitions written as a map (as the seed's summary draws it) is that one error:
+// two more followed it, that the objective and a definition were missing, though both were there.
+TEST_F(CliTest, ADefinitionsListWrittenAsAMapIsOneErrorWithoutFollowOns) {
+  const fs::path file = Write("defmap.yaml", R"Y(apiVersion: sagemaker.services.k8s.aws/v1alpha1
+kind: HyperParameterTuningJob
+metadata:
+  name: defmap
+spec:
+  hyperParameterTuningJobName: defmap
+  hyperParameterTuningJobConfig:
+    strategy: Random
+    resourceLimits: {maxNumberOfTrainingJobs: 2, maxParallelTrainingJobs: 1}
+    parameterRanges:
+      continuousParameterRanges: [{name: x, minValue: "0", maxValue: "1"}]
+  trainingJobDefinitions:
+    definitionName: a
+    tuningObjective: {type_: Minimize, metricName: loss}
+    algorithmSpecification:
+      trainingImage: /bin/true
+      trainingInputMode: File
+      metricDefinitions: [{name: loss, regex: "loss=([0-9.]+)"}]
+    roleARN: arn:aws:iam::123456789012:role/x
+    outputDataConfig: {s3OutputPath: "s3://b/o"}
+    resourceConfig: {instanceType: ml.m5.large, instanceCount: 1, volumeSizeInGB: 1}
+    stoppingCondition: {maxRuntimeInSeconds: 60}
+)Y");
+  Outcome o = Hpo({"validate", file.string()});
+  EXPECT_EQ(o.exit_code, 2) << o.err;
+  EXPECT_NE(o.err.find("spec.trainingJobDefinitions: expected a list, got an object"), std::string::npos) << o.err;
+  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
 }
 
 // A training image that is no image reference (upper case), and an AlgorithmName (an algorithm

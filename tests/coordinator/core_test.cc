@@ -1159,6 +1159,36 @@ TEST_F(CoreTest, AForeignAttemptThatEndedHoldsNoSlot) {
   EXPECT_EQ(next.size(), 1u) << "the slot it held goes to this coordinator's own work";
 }
 
+// Stopping (or deleting) a training job's name as a tuning job says whose training job it is and
+// what takes it: `hpo stop NAME-004-...` said only "no tuning job named".
+TEST_F(CoreTest, AStopOfATrainingJobsNameAsATuningJobSaysWhatItIs) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("owner", "Random", 2, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  std::vector<Outgoing> out;
+  const Status s = core_->Stop(a[0].trial, now_, &out);
+  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+  EXPECT_NE(s.message().find(a[0].trial + " is a training job of the tuning job owner"), std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("hpo stop --training-job " + a[0].trial), std::string::npos) << s.message();
+}
+
+// A training job stopped (early stopping, StopTrainingJob) ends with a Stopped transition whose
+// message is the reason, not "Stopped: " and the reason again (describe -o table read "Stopped
+// Stopped: early stopping ...").
+TEST_F(CoreTest, AStoppedTransitionsMessageDoesNotSayStoppedTwice) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("stopmsg", "Random", 1, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  Started("w1", a[0]);
+  EndWith("w1", a[0].trial, a[0].attempt, "Stopped", "Stopped: early stopping (median rule): objective 1.75");
+  const Trial* t = core_->FindTrial(a[0].trial);
+  ASSERT_NE(t, nullptr);
+  ASSERT_FALSE(t->secondary.empty());
+  EXPECT_EQ(t->secondary.back().status, "Stopped");
+  EXPECT_EQ(t->secondary.back().message, "early stopping (median rule): objective 1.75");
+}
+
 // A coordinator that stalls right after a restart (a busy disk, a paused VM) does not count its
 // stall against the workers that have yet to register again: a soak found a live worker's
 // attempt declared lost ("did not come back") after an 8.7 s stall, and run a second time.
