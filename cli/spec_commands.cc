@@ -98,6 +98,15 @@ std::optional<proto::ParsedSpec> Check(const std::string& file, const proto::Val
                 << " is over 28 days (2419200 s), SageMaker's maximum for a training job unless your account's "
                    "quota was raised: SageMaker may refuse this spec; hpo runs it as given\n";
     }
+    // Managed spot without MaxWaitTimeInSeconds: SageMaker asks for it ("It must be present and
+    // be greater than or equal to MaxRuntimeInSeconds"); hpo waits as long as MaxRuntimeInSeconds.
+    if (d->enable_managed_spot_training.value_or(false) &&
+        !(d->stopping_condition && d->stopping_condition->max_wait_time_in_seconds)) {
+      std::cerr << file << ": note: EnableManagedSpotTraining is true without StoppingCondition.MaxWaitTimeInSeconds"
+                << (d->definition_name ? " (training job definition " + *d->definition_name + ")" : std::string())
+                << ": SageMaker expects it (at least MaxRuntimeInSeconds: the time to wait for spot capacity and "
+                   "run); hpo runs the spec as given, without a limit on the wait\n";
+    }
     // Valid, and likely to lose work: managed spot without checkpoints starts over after each
     // interruption (SageMaker's guide pairs the two).
     if (!d->enable_managed_spot_training.value_or(false) || d->checkpoint_config) continue;

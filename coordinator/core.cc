@@ -598,7 +598,7 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
   }
   std::vector<std::string> warm_notes;
   if (spec.warm_start_config) {
-    Status ws = impl_->CheckWarmStart(spec, &warm_notes);
+    Status ws = impl_->CheckWarmStart(spec, spelling, &warm_notes);
     if (!ws.ok()) return ws;
   }
   auto job = std::make_unique<TuningJob>();

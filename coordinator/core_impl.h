@@ -263,7 +263,7 @@ struct CoordinatorCore::Impl {
   // Warm-start rules that need the store: the parents exist and are terminal, share the
   // objective and the hyperparameters, and their training jobs fit in the job limit.
   // What the job should know but that does not refuse it goes to *notes (WarmStart events).
-  Status CheckWarmStart(const proto::TuningJobSpec& spec, std::vector<std::string>* notes);
+  Status CheckWarmStart(const proto::TuningJobSpec& spec, proto::Spelling spelling, std::vector<std::string>* notes);
 
   void InitObjective(TuningJob& j);
 

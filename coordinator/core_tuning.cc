@@ -201,9 +201,11 @@ std::set<std::string> CoordinatorCore::Impl::WarmFitting(const TuningJob& child,
   return names;
 }
 
-Status CoordinatorCore::Impl::CheckWarmStart(const proto::TuningJobSpec& spec, std::vector<std::string>* notes) {
+Status CoordinatorCore::Impl::CheckWarmStart(const proto::TuningJobSpec& spec, proto::Spelling spelling,
+                                             std::vector<std::string>* notes) {
   const auto& w = *spec.warm_start_config;
-  const std::string base = "WarmStartConfig.ParentHyperParameterTuningJobs";
+  // In the spelling the spec came in (a Kubernetes resource's refusal named its SageMaker field).
+  const proto::FieldPath base = proto::FieldPath(spelling).Child("WarmStartConfig").Child("ParentHyperParameterTuningJobs");
   TuningJob probe;
   probe.spec = spec;
   InitObjective(probe);
@@ -214,7 +216,7 @@ Status CoordinatorCore::Impl::CheckWarmStart(const proto::TuningJobSpec& spec, s
   int64_t parent_trials = 0;
   for (size_t i = 0; i < w.parent_hyper_parameter_tuning_jobs.size(); ++i) {
     const std::string name = w.parent_hyper_parameter_tuning_jobs[i].hyper_parameter_tuning_job_name.value_or("");
-    const std::string at = base + "[" + std::to_string(i) + "] \"" + name + "\": ";
+    const std::string at = base.Index(i).str() + " \"" + name + "\": ";
     const TuningJob* parent = Job(name);
     if (!parent) {
       return Status::InvalidArgument(at + "no such tuning job on this coordinator (parents must be jobs it ran; "

@@ -554,6 +554,10 @@ TEST_F(CliTest, ConvertToCrdWritesAKubernetesNameAndNamesEveryFieldAClusterWould
                                 "interrupted on a spot worker starts over from the beginning"),
             std::string::npos)
       << spot_noted.err;
+  // ... and without MaxWaitTimeInSeconds, which SageMaker expects with managed spot.
+  EXPECT_NE(spot_noted.err.find("note: EnableManagedSpotTraining is true without StoppingCondition.MaxWaitTimeInSeconds"),
+            std::string::npos)
+      << spot_noted.err;
   EXPECT_EQ(Hpo({"validate", Example("quickstart.yaml")}).err.find("EnableManagedSpotTraining"), std::string::npos);
 }
 

@@ -790,6 +790,9 @@ TEST_F(AdaptiveCoreTest, WarmStartChecksParentsFeedsTheModelAndReportsTheOverall
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("\"nope\": no such tuning job"), std::string::npos)
       << missing.status().message();
+  // In the spelling the spec came in: a Kubernetes resource's field (it named SageMaker's).
+  EXPECT_EQ(missing.status().message().rfind("spec.warmStartConfig.parentHyperParameterTuningJobs[0] ", 0), 0u)
+      << missing.status().message();
   proto::TuningJobSpec other_metric = child("c1", "parent", "IdenticalDataAndAlgorithm");
   other_metric.hyper_parameter_tuning_job_config->hyper_parameter_tuning_job_objective->type = "Maximize";
   Result<std::string> bad = core_->Submit(other_metric, proto::Spelling::kCrd, now_, &out);
