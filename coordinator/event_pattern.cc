@@ -85,6 +85,11 @@ Result<Filter> Literal(const Json& j) {
 
 Result<std::string> StringOperand(const Json& j, const std::string& path, const char* name) {
   if (!j.is_string()) return Error(path, std::string(name) + " takes a string, not " + KindOf(j));
+  // As EventBridge refuses it ("consecutive wildcard characters are not allowed").
+  if (std::string_view(name) == "wildcard" && j.get<std::string>().find("**") != std::string::npos) {
+    return Error(path, "wildcard takes no two * in a row (EventBridge refuses them): one * stands for any run of "
+                       "characters");
+  }
   return j.get<std::string>();
 }
 
@@ -156,6 +161,12 @@ Result<Filter> ParseAnythingBut(const Json& x, const std::string& path) {
   } else if (x.is_array()) {
     if (x.empty()) return Error(path, "anything-but takes a non-empty array");
     for (size_t i = 0; i < x.size(); ++i) HPO_RETURN_IF_ERROR(literal(x[i], Element(path, i)));
+    // As EventBridge refuses it: one kind per list.
+    if (std::any_of(x.begin(), x.end(), [](const Json& j) { return j.is_string(); }) &&
+        std::any_of(x.begin(), x.end(), [](const Json& j) { return j.is_number(); })) {
+      return Error(path, "anything-but takes a list of strings or a list of numbers, not both (EventBridge refuses "
+                         "the mix)");
+    }
   } else {
     HPO_RETURN_IF_ERROR(literal(x, path));
   }
@@ -176,6 +187,17 @@ Result<Filter> ParseNumeric(const Json& x, const std::string& path) {
     if (it == std::end(kOps)) return Error(Element(path, i), "numeric operator must be one of <, <=, =, >, >=");
     if (!x[i + 1].is_number()) return Error(Element(path, i + 1), "numeric takes a number, not " + KindOf(x[i + 1]));
     f.bounds.emplace_back(it->second, x[i + 1].get<double>());
+  }
+  // Two comparisons are a range, as EventBridge takes them: a lower bound (> or >=) and an upper
+  // one (< or <=); "=" stands alone.
+  if (f.bounds.size() == 2) {
+    auto lower = [](Cmp c) { return c == Cmp::kGreater || c == Cmp::kGreaterOrEqual; };
+    auto upper = [](Cmp c) { return c == Cmp::kLess || c == Cmp::kLessOrEqual; };
+    const Cmp a = f.bounds[0].first, b = f.bounds[1].first;
+    if (!((lower(a) && upper(b)) || (upper(a) && lower(b)))) {
+      return Error(path, "numeric with two comparisons is a range: one of > or >= and one of < or <= (\"=\" stands "
+                         "alone), as EventBridge takes it");
+    }
   }
   return f;
 }

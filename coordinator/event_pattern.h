@@ -27,7 +27,8 @@
 //                                        string or an array of them. An absent field does not
 //                                        match.
 //     {"numeric": [">", 0, "<=", 5]}     a number field satisfying one or two comparisons (<, <=,
-//                                        =, >, >=), all of them.
+//                                        =, >, >=), all of them; two are a range (one of > >=
+//                                        and one of < <=), as EventBridge takes them.
 //     {"exists": true|false}             the field is present / absent. Present means in the
 //                                        event and a leaf: not an object, and not an array that
 //                                        holds no leaf (an empty one).
@@ -38,7 +39,9 @@
 // detail.TrainingJobStatus[1]): text that is not JSON; a pattern that is not an object; an empty
 // object anywhere; a leaf that is not an array; an empty array; an element that is not a string,
 // number, boolean, null or content filter; a content filter that is unknown (the message lists the
-// supported ones), has more or fewer than one key, or whose operand is of the wrong kind; and
+// supported ones), has more or fewer than one key, or whose operand is of the wrong kind; what
+// EventBridge refuses (an anything-but list of strings and numbers both, a wildcard with two * in
+// a row, two numeric comparisons that are not a range); and
 // objects nested deeper than 10 levels (the pattern itself is level 1). It changes nothing.
 // Copies share the parsed tree; thread-safe once parsed (const).
 #pragma once

@@ -355,6 +355,19 @@ TEST(EventPatternTest, ParseErrorsInContentFilterOperands) {
   EXPECT_TRUE(has(m, "a[0].anything-but[0]")) << m;
   m = Refusal(R"({"a": [{"anything-but": []}]})");
   EXPECT_TRUE(has(m, "a[0].anything-but")) << m;
+  // What EventBridge refuses is refused here too (a pattern tried locally failed as a rule).
+  m = Refusal(R"({"a": [{"anything-but": [1, "a"]}]})");
+  EXPECT_TRUE(has(m, "a[0].anything-but") && has(m, "not both")) << m;
+  m = Refusal(R"({"a": [{"wildcard": "a**b"}]})");
+  EXPECT_TRUE(has(m, "a[0].wildcard") && has(m, "no two *")) << m;
+  m = Refusal(R"({"a": [{"anything-but": {"wildcard": ["x", "a**"]}}]})");
+  EXPECT_TRUE(has(m, "a[0].anything-but.wildcard[1]")) << m;
+  m = Refusal(R"({"a": [{"numeric": [">", 5, ">", 3]}]})");
+  EXPECT_TRUE(has(m, "a[0].numeric") && has(m, "range")) << m;
+  m = Refusal(R"({"a": [{"numeric": ["=", 5, "<", 3]}]})");
+  EXPECT_TRUE(has(m, "a[0].numeric") && has(m, "range")) << m;
+  EXPECT_EQ(Refusal(R"({"a": [{"numeric": ["<=", 5, ">", 3]}]})"), "");
+  EXPECT_EQ(Refusal(R"({"a": [{"wildcard": "a*b*"}]})"), "");
   m = Refusal(R"({"a": [{"anything-but": {"numeric": [">", 1]}}]})");
   EXPECT_TRUE(has(m, "a[0].anything-but") && has(m, "prefix") && has(m, "wildcard")) << m;
   m = Refusal(R"({"a": [{"anything-but": {"wildcard": []}}]})");
