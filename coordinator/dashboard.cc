@@ -975,12 +975,12 @@ Page CsvPage(Source& src, const std::string& name, const PageOptions& o) {
   if (!d.ok()) return FromError(d.status(), "tuning job " + name, o);
   auto all = SummariesOf(src, name);
   if (!all.ok()) return FromError(all.status(), "the training jobs of " + name, o);
-  // Oldest first, as the job ran them.
+  // By name (the job's order of proposals), as `hpo trials -o csv` and the SDK's analytics
+  // (ListTrainingJobsForHyperParameterTuningJob's default order) list them: by creation time, a
+  // training job assigned ahead came before an older one, and the two tables differed.
   std::vector<Json> rows(all->begin(), all->end());
-  std::stable_sort(rows.begin(), rows.end(), [](const Json& a, const Json& b) {
-    return std::make_pair(NumOf(a, "CreationTime"), Str(a, "TrainingJobName")) <
-           std::make_pair(NumOf(b, "CreationTime"), Str(b, "TrainingJobName"));
-  });
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const Json& a, const Json& b) { return Str(a, "TrainingJobName") < Str(b, "TrainingJobName"); });
   Page p;
   p.content_type = "text/csv; charset=utf-8";
   p.body = TrainingJobsCsv(Json(rows));
