@@ -454,9 +454,12 @@ WorkerInfo* CoordinatorCore::Impl::PlaceHost(const HostRequest& req, bool* ever,
 std::string CoordinatorCore::Impl::NeverReason(const Unplaced& u, const std::string& definition) const {
   const HostRequest& req = u.req;
   const std::string what = !u.what.empty() ? u.what : req.instance_type.empty() ? std::string("a worker") : req.instance_type;
-  std::string reason = "no registered worker can serve " + what +
-                       (definition.empty() ? "" : " (training job definition " + definition + ")") + ": " + u.why;
-  if (!req.instance_type.empty()) {
+  // A multi-host training job some workers can serve, too few of them: said so (it read "no
+  // registered worker can serve X: ..., and 1 of the registered workers can").
+  const bool too_few = u.why.rfind("a training job of ", 0) == 0;
+  std::string reason = std::string(too_few ? "too few registered workers can serve " : "no registered worker can serve ") +
+                       what + (definition.empty() ? "" : " (training job definition " + definition + ")") + ": " + u.why;
+  if (!req.instance_type.empty() && u.why.find("(start ") == std::string::npos) {  // (a hint of its own: not twice)
     // What to start: `why` says what the catalog's type needs.
     reason += opt.catalog.Find(req.instance_type)
                   ? " (start a worker on a machine that has that, or give a worker --instance-type " + req.instance_type + ")"

@@ -204,8 +204,8 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
                                .count());
     }
     if (revoked->load()) {
-      Log("worker: " + what + ": not uploaded: the coordinator no longer counts this attempt (it counted it lost "
-          "while this worker was out of touch past its lease, or gave it to another worker)");
+      Log("worker: " + what + ": not uploaded: the coordinator no longer counts this attempt (it counted this worker, "
+          "or another host of the training job, lost, or gave the attempt to another worker)");
       if (artifacts && spec.primary && spec.Gang()) {  // the other hosts' hand-over is not left behind
         if (Status s = AbandonHandOver(spec, [this] { return S3(); }); !s.ok()) {
           Log("worker: " + what + ": the other hosts' hand-over stays: " + s.message());

@@ -1269,10 +1269,13 @@ TEST_F(GangTest, AGangTooFewWorkersCanServeIsNeverPlacedAndSaysWhatToStart) {
   spec.training_job_definition->resource_config->instance_count = 2;
   EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(spec)).empty());
   const std::string reason = core_->FindJob("c5pair")->waiting_reason;
-  EXPECT_NE(reason.find("no registered worker can serve ml.c5.xlarge"), std::string::npos) << reason;
+  // Too few, not none (it read "no registered worker can serve", then "1 of them can"), and the
+  // hint once (it gave two).
+  EXPECT_EQ(reason.rfind("too few registered workers can serve ml.c5.xlarge", 0), 0u) << reason;
   EXPECT_NE(reason.find("needs 2 distinct workers that serve ml.c5.xlarge, and 1 of the registered workers can"),
             std::string::npos)
       << reason;
+  EXPECT_EQ(reason.find("(start", reason.find("(start") + 1), std::string::npos) << "one hint: " << reason;
   auto events = core_->Events("c5pair", 0, 100);
   ASSERT_TRUE(events.ok());
   bool waiting = false;
