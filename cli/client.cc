@@ -83,6 +83,7 @@ std::string Snippet(const std::string& body) {
   std::string out;
   for (char c : body.substr(0, 120)) out += c == '\n' || c == '\r' || c == '\t' ? ' ' : c;
   while (!out.empty() && out.back() == ' ') out.pop_back();
+  if (out.empty()) return "an empty body";  // (it read "HTTP 404, ; is that ...")
   return body.size() > 120 ? out + "..." : out;
 }
 

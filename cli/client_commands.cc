@@ -931,7 +931,12 @@ void AddClientCommands(CLI::App& app) {
       std::error_code ec;
       if (fs::is_directory(arg, ec)) {  // a state directory: every tuning job in it
         auto opened = LocalState::Open(arg);
-        if (!opened.ok()) Fail(opened.status().code() == StatusCode::kInvalidArgument ? 2 : 3, opened.status().message());
+        if (!opened.ok()) {
+          // Named as given: no --state-dir was ("--state-dir empty: no hpo.db there" for `hpo compare empty`).
+          std::string said = opened.status().message();
+          if (said.rfind("--state-dir ", 0) == 0) said = "the directory " + said.substr(12);
+          Fail(opened.status().code() == StatusCode::kInvalidArgument ? 2 : 3, said);
+        }
         dirs.push_back(std::move(opened).value());
         coordinator::dashboard::Source& src = dirs.back()->source();
         std::vector<std::string> names;

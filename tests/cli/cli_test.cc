@@ -2430,6 +2430,15 @@ TEST_F(CliTest, ClientCommandsSurviveAServerThatAnswersNonsense) {
     }
    }
   }
+  // An empty 404 (a dashboard's port, another server): said as such, not "HTTP 404, ;".
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    body.clear();
+    code = 404;
+  }
+  Outcome empty = Hpo({"list", "--coordinator", url});
+  EXPECT_NE(empty.err.find("an empty body"), std::string::npos) << empty.err;
+  EXPECT_EQ(empty.err.find(", ;"), std::string::npos) << empty.err;
   server.stop();
   serving.join();
 }
