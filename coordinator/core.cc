@@ -1149,6 +1149,10 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
           continue;
         }
         impl_->AttemptLost(*t, "worker " + wid + " was lost", now_ms, wid, it->second.last_seen_ms);
+        if (t->state == TrialState::kPending) {  // to run again: once the lost worker's guard has ended it
+          t->fenced_until_ms = it->second.last_seen_ms + proto::wire::StallKillAfterMs(options_.lease_ms) +
+                               options_.heartbeat_interval_ms + 2000;
+        }
       }
       impl_->worker_gpus_used.erase(wid);
       for (auto l = impl_->lingering.begin(); l != impl_->lingering.end();) {

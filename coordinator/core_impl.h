@@ -419,7 +419,9 @@ struct CoordinatorCore::Impl {
   // Starts the job's next trial (a pending retry or a new proposal) on `worker`.
   // The job's oldest trial waiting for a host (a retry, or one created while no worker could
   // start it), or nullptr.
-  Trial* OldestPending(TuningJob& j);
+  // With `now`, the oldest whose fence has passed (Trial::fenced_until_ms): a fenced one does not
+  // hold up the job's others.
+  Trial* OldestPending(TuningJob& j, std::optional<int64_t> now = std::nullopt);
 
   // A new trial from the strategy, Pending; nullptr when the job may not or cannot have more.
   Trial* CreateTrial(TuningJob& j, int64_t now);

@@ -75,8 +75,13 @@ std::string CoordinatorCore::Impl::GangTypes(const std::vector<HostPlan>& plans)
 }
 
 bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Outgoing>* out) {
-  Trial* t = OldestPending(j);
+  Trial* t = OldestPending(j, now);
   if (!t) {
+    if (const Trial* fenced = OldestPending(j)) {  // what waits, said until something else is
+      j.waiting_reason = fenced->name + " runs again in " +
+                         std::to_string((fenced->fenced_until_ms - now + 999) / 1000) +
+                         " s, once its lost worker's guard has ended the program it may still run there";
+    }
     // Its first kFailuresBeforeGivingUp training jobs to end failed and none succeeded: it gives up
     // unless one still running, which has emitted the objective, succeeds (MaybeFinish). It
     // starts no new one meanwhile: one was placed the moment the fifth failed, and stopped 20 ms
@@ -123,6 +128,7 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
     NoteWaiting(j, t, u, now);
     return false;
   }
+
   j.waiting_reason.clear();
   j.waiting_since_ms = 0;
   t->resource_option = p.option;

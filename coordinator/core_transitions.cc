@@ -338,10 +338,13 @@ void CoordinatorCore::Impl::AttemptLost(Trial& t, const std::string& reason, int
   }
 }
 
-Trial* CoordinatorCore::Impl::OldestPending(TuningJob& j) {
+Trial* CoordinatorCore::Impl::OldestPending(TuningJob& j, std::optional<int64_t> now) {
   const JobIndex& ix = Index(j);
-  if (ix.pending.empty()) return nullptr;
-  return &trials.at(ix.history.at(static_cast<size_t>(*ix.pending.begin() - 1)).trial);
+  for (const auto index : ix.pending) {
+    Trial* t = &trials.at(ix.history.at(static_cast<size_t>(index - 1)).trial);
+    if (!now || t->fenced_until_ms <= *now) return t;
+  }
+  return nullptr;
 }
 
 Trial* CoordinatorCore::Impl::CreateTrial(TuningJob& j, int64_t now) {

@@ -509,6 +509,13 @@ struct Error {
   HPO_WIRE_FIELDS(code, message, in_reply_to)
 };
 
+// How long a worker process may go without running, under a lease of `lease_ms`, before its guard
+// ends the training programs it left running (worker/orphans.h OrphanGuard, watch_stall): the
+// lease and half again, at least 2 s more. The coordinator places a lost worker's attempt again
+// only once that time (and a margin) has passed since it last heard the worker, so that the
+// program and its re-run never run at once.
+inline constexpr int64_t StallKillAfterMs(int64_t lease_ms) { return lease_ms + (lease_ms / 2 > 2000 ? lease_ms / 2 : 2000); }
+
 // What the coordinator keeps of an attempt's output (per host of a multi-host attempt): lines
 // numbered below kLogHeadLines, and the last kLogTailLines. A worker may leave out lines it knows
 // fall between the two (numbered kLogHeadLines or more and more than kLogTailLines behind the

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "common/file_util.h"
+#include "proto/messages.h"
 
 namespace hpo::worker {
 
@@ -432,7 +433,7 @@ int RunOrphanGuard(const std::string& work_dir, int64_t lock_wait_ms,
     // A step much longer than the poll's second is the guard itself stopped (the machine asleep or
     // paused as a whole, which stops the coordinator's clock too): not the worker's silence.
     if (step <= 3000) silent_ms += step;
-    if (watch_stall && lease_ms > 0 && !killed && silent_ms > lease_ms + std::max<int64_t>(lease_ms / 2, 2000)) {
+    if (watch_stall && lease_ms > 0 && !killed && silent_ms > proto::wire::StallKillAfterMs(lease_ms)) {
       killed = true;
       const int64_t unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                   std::chrono::system_clock::now().time_since_epoch())

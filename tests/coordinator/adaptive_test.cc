@@ -718,8 +718,12 @@ TEST_F(AdaptiveCoreTest, ALostAttemptIsNotBilledForTheLeaseNorTheDowntime) {
   const Trial* t = core_->FindTrial(a.trial);
   EXPECT_EQ(t->training_ms, 3000) << "not 3 s plus the 10 s lease";
 
-  // Another attempt on w2; the coordinator ticks (its sign of life), then is down for an hour.
+  // Another attempt on w2, once w1's guard has ended the first (Trial::fenced_until_ms); the
+  // coordinator ticks (its sign of life), then is down for an hour.
   Register("w2", 1);
+  now_ += proto::wire::StallKillAfterMs(options_.lease_ms);
+  core_->OnMessage("w2", proto::wire::Heartbeat{"w2", 1, 1, {}}, now_);
+  core_->OnTick(now_);
   const Trial* u = nullptr;
   for (const Trial* x : core_->TrialsOf("lost")) {
     if (x->Active() && x->worker_id == "w2") u = x;

@@ -445,7 +445,19 @@ TEST_F(CoreTest, ALostWorkersTrialIsRetriedElsewhereWithTheSameNameAndHyperparam
   now_ += 500;
   core_->OnMessage("w2", proto::wire::Heartbeat{"w2", 1, 1, {}}, now_);
   now_ += 700;  // w1 silent for 1200 ms > lease 1000
-  auto out = core_->OnTick(now_);
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(core_->OnTick(now_)).empty())
+      << "not at once: w1, stopped but not gone, may still run it until its guard ends it";
+  EXPECT_NE(core_->FindJob("lost")->waiting_reason.find("once its lost worker's guard has ended the program"),
+            std::string::npos)
+      << core_->FindJob("lost")->waiting_reason;
+  std::vector<Outgoing> out;
+  for (int i = 0; i < 20 && Only<proto::wire::AssignTrial>(out).empty(); ++i) {
+    now_ += 500;
+    out = core_->OnMessage("w2", proto::wire::Heartbeat{"w2", static_cast<uint64_t>(i + 2), 1, {}}, now_);
+    for (auto& o : core_->OnTick(now_)) out.push_back(std::move(o));
+  }
+  // Once the lease and half again (at least 2 s more) and a margin have passed since w1's last word.
+  EXPECT_GE(now_, 1000 + proto::wire::StallKillAfterMs(1000));
   auto re = Only<proto::wire::AssignTrial>(out);
   ASSERT_EQ(re.size(), 1u);
   EXPECT_EQ(re[0].trial, a[0].trial);

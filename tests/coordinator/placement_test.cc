@@ -534,6 +534,8 @@ TEST_F(PlacementCoreTest, AKeptAliveSlotIsPreferredByItsJobAndHeldFromOthersUnti
   x.trial = third[0].trial;  // keep's last training job ends: its job completes, the slot goes
   auto last = core_->OnMessage("w1", x, now_);
   EXPECT_EQ(core_->FindJob("keep")->status, "Completed");
+  ASSERT_EQ(others.size(), 2u);
+  Heartbeat("w2", {{others[0].trial, others[0].attempt}, {others[1].trial, others[1].attempt}});  // w2 is not lost
   auto freed = Only<proto::wire::AssignTrial>(core_->OnTick(now_ + 10));
   ASSERT_EQ(freed.size(), 1u) << "a completed job keeps nothing warm";
   EXPECT_EQ(core_->FindTrial(freed[0].trial)->worker_id, "w1");
