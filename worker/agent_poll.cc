@@ -435,6 +435,11 @@ void WorkerAgent::Impl::FinishExit(const Key& key, Run& r) {
                      model_up ? std::string()
                               : "its model and output stay on worker " + opt.worker_id + " in " + kept_in);
       }
+    } else if (uploaded->handed_over) {
+      // (It said "uploaded .../model.tar.gz", of files algo-1 may have packed without them.)
+      where = "; handed its model and output data over to algo-1, which packs them into " + uploaded->model +
+              " and " + uploaded->output_data + " if it has not packed them yet" +
+              (uploaded->merged.empty() ? "" : " (" + uploaded->merged + ")");
     } else if (!uploaded->model.empty()) {
       where = "; uploaded " + uploaded->model + " and " + uploaded->output_data +
               (uploaded->merged.empty() ? "" : " (" + uploaded->merged + ")");

@@ -813,6 +813,7 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
   // the last one can tell that the attempt's folder is no longer needed (SettleHandOver).
   if (!spec.primary) {
     HPO_RETURN_IF_ERROR(loc->store->PutBytes(loc->Key(PartsPrefix(spec) + spec.host + ".done"), ""));
+    out.handed_over = true;
     SettleHandOver(spec, *loc, &out.merged);
     return out;
   }

@@ -135,6 +135,9 @@ struct UploadedArtifacts {
   // ("model: 2 files from algo-2, 1 from algo-3; 1 path algo-1 also wrote kept as algo-1's");
   // "" when nothing.
   std::string merged;
+  // Another host of a multi-host attempt: its files went to the hand-over folder, for algo-1 to
+  // pack into `model` and `output_data` (if it has not packed them yet); nothing was put there.
+  bool handed_over = false;
 };
 
 // Where /opt/ml/output/intermediate goes: <S3OutputPath>/<job>/output/intermediate (no trailing

@@ -685,6 +685,7 @@ TEST_F(Channels, Algo1MergesTheOtherHostsFilesIntoItsArchivesAndRemovesTheHandOv
     ASSERT_TRUE(up.ok()) << up.status().ToString();
     EXPECT_EQ(up->model, "file://" + base.string() + "/j/output/model.tar.gz") << "algo-1's, where it will be";
     EXPECT_TRUE(up->merged.empty());
+    EXPECT_TRUE(up->handed_over) << "said as handed over, not uploaded (its log said uploaded)";
   }
   EXPECT_TRUE(HandedOver(spec_of(0), unused));
   const fs::path parts = base / "j" / "output" / ".hpo-hosts" / "attempt-2";
