@@ -488,6 +488,16 @@ void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const Unplaced& 
                                what + ", all at once)"
                          : "waiting for a free worker that can serve " + what;
     if (u.hosts > 1 && why.find("another multi-host training job") != std::string::npos) reason += ": " + why;
+    // An open worker passed over for want of disk (VolumeSizeInGB): said, or the reason named
+    // only the cordoned ones and the idle one looked free.
+    for (size_t at = 0; at < why.size();) {
+      const size_t end = std::min(why.find("; ", at), why.size());
+      const std::string clause = why.substr(at, end - at);
+      if (clause.find(" free for trials, the training job asks VolumeSizeInGB") != std::string::npos) {
+        reason += "; " + clause;
+      }
+      at = end + 2;
+    }
     // A worker that would serve it but rests or is cordoned: say which and why.
     for (const auto& [id, worker] : workers) {
       if (worker.resting.empty() && worker.cordoned.empty()) continue;

@@ -271,8 +271,9 @@ FitResult Fit(const InstanceCatalog& catalog, const HostRequest& request, const 
   // VolumeSizeInGB against the free space the worker's work directory had at its latest heartbeat
   // (or registration; 0 = not reported).
   if (request.volume_gb > 0 && worker.disk_mb > 0 && static_cast<uint64_t>(request.volume_gb) * 1024 > worker.disk_mb) {
-    r.why = "worker " + worker.worker_id + " has " + std::to_string(worker.disk_mb / 1024) +
-            " GiB free for trials, the training job asks VolumeSizeInGB " + std::to_string(request.volume_gb);
+    r.why = "worker " + worker.worker_id + " has " +
+            (worker.disk_mb < 1024 ? std::to_string(worker.disk_mb) + " MiB" : std::to_string(worker.disk_mb / 1024) + " GiB") +
+            " free for trials, the training job asks VolumeSizeInGB " + std::to_string(request.volume_gb);
     return r;
   }
   const InstanceSpec* spec = catalog.Find(type);

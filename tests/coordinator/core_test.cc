@@ -1398,6 +1398,24 @@ TEST_F(CoreTest, AnAssignmentLostWithAWorkersOldConnectionIsSentAgainWhenItRegis
   EXPECT_EQ(core_->FindTrial(b.trial)->unstarted_assign, nullptr);
 }
 
+// A job waiting while one worker is cordoned and the open one lacks disk for its VolumeSizeInGB:
+// the reason names both (it named only the cordoned one, and the idle open one looked free).
+TEST_F(CoreTest, AWaitingReasonNamesAnOpenWorkerPassedOverForWantOfDisk) {
+  proto::wire::Register big = Registration("w1", 1);
+  big.disk_mb = 100 * 1024;
+  core_->OnMessage("w1", big, now_);
+  std::vector<Outgoing> out;
+  ASSERT_TRUE(core_->Cordon("w1", "maintenance", now_, &out).ok());
+  proto::wire::Register small = Registration("w2", 1);
+  small.disk_mb = 39;
+  core_->OnMessage("w2", small, now_);
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(Spec("disk2"))).empty());
+  const std::string why = core_->FindJob("disk2")->waiting_reason;
+  EXPECT_NE(why.find("worker w1 is cordoned"), std::string::npos) << why;
+  EXPECT_NE(why.find("worker w2 has 39 MiB free for trials, the training job asks VolumeSizeInGB 10"), std::string::npos)
+      << why;
+}
+
 // A worker's disk that fills after it registered: placement follows each heartbeat's free space
 // (protocol 7), so a training job asking more VolumeSizeInGB than is left waits, naming why,
 // instead of failing there for want of space; freed again, the disk takes it.
