@@ -11,6 +11,7 @@
 #include "common/file_util.h"
 #include "common/text.h"
 #include "coordinator/autotune.h"
+#include "coordinator/grid_strategy.h"
 #include "coordinator/placement.h"
 #include "proto/codec.h"
 #include "proto/validate.h"
@@ -132,7 +133,13 @@ std::string Summary(const proto::ParsedSpec& p, const proto::TuningJobSpec& spec
   std::string out = std::string("valid (") + (p.spelling == proto::Spelling::kCrd ? "CRD" : "SageMaker JSON") + ", " +
                     cfg.strategy.value_or("?") + ", " + std::to_string(ranges) + " range" + (ranges == 1 ? "" : "s");
   const auto& rl = cfg.resource_limits;
-  if (rl && rl->max_number_of_training_jobs) out += ", " + std::to_string(*rl->max_number_of_training_jobs) + " jobs";
+  if (rl && rl->max_number_of_training_jobs) {
+    out += ", " + std::to_string(*rl->max_number_of_training_jobs) + " jobs";
+  } else if (cfg.strategy.value_or("") == "Grid") {  // left out: as many as the grid has, said
+    if (auto grid = coordinator::GridStrategy::Create(spec); grid.ok()) {
+      out += ", " + std::to_string((*grid)->Size()) + " jobs (every Grid combination)";
+    }
+  }
   if (rl && rl->max_parallel_training_jobs) out += ", " + std::to_string(*rl->max_parallel_training_jobs) + " parallel";
   size_t defs = spec.Definitions().size();
   if (defs > 1) out += ", " + std::to_string(defs) + " definitions";

@@ -2991,6 +2991,23 @@ TEST_F(CliTest, AMetricAtTheEndOfALongLineCountsAndLogsSayWhatALongLineLeftOut) 
   EXPECT_NE(logs.out.find("CCCC ... [61444 more bytes in the worker's trial.log"), std::string::npos);
 }
 
+// A Grid job without MaxNumberOfTrainingJobs: validate says how many it runs (it knew, and said
+// nothing).
+TEST_F(CliTest, ValidateSaysHowManyTrainingJobsAGridRuns) {
+  std::string spec = Slurp(ScriptJob("gridn", "#!/bin/sh\necho loss=1\n", 1, 2));
+  spec.replace(spec.find("\"Strategy\": \"Random\""), 20, "\"Strategy\": \"Grid\"");
+  const std::string limits = "\"MaxNumberOfTrainingJobs\": 1, ";
+  spec.replace(spec.find(limits), limits.size(), "");
+  const std::string ranges = R"({"ContinuousParameterRanges": [{"Name": "x", "MinValue": "0", "MaxValue": "1"}]})";
+  spec.replace(spec.find(ranges), ranges.size(),
+               R"({"CategoricalParameterRanges": [{"Name": "a", "Values": ["1", "2", "3"]}, )"
+               R"({"Name": "b", "Values": ["x", "y"]}]})");
+  Spit(dir_ / "gridn.json", spec);
+  Outcome o = Hpo({"validate", (dir_ / "gridn.json").string()});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.out.find("Grid, 2 ranges, 6 jobs (every Grid combination), 2 parallel"), std::string::npos) << o.out;
+}
+
 // trainingJobDefinitions written as a map (as the seed's summary draws it) is that one error:
 // two more followed it, that the objective and a definition were missing, though both were there.
 TEST_F(CliTest, ADefinitionsListWrittenAsAMapIsOneErrorWithoutFollowOns) {
