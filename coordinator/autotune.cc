@@ -146,9 +146,13 @@ CategoricalRange ToGridValues(const NumericRange& range, bool integer, const std
       h = std::clamp(u[0], 0.0, 1.0);
     }
     std::vector<double> at = {0.0, h / 2, (h + 1) / 2, 1.0};
-    // A hint at an end leaves one side empty: the quarter points of the other instead.
-    if (h < 0.05) at = {0.25, 0.5, 0.75, 1.0};
-    if (h > 0.95) at = {0.0, 0.25, 0.5, 0.75};
+    // A hint at an end leaves one side empty: the quarter points of the other instead. (Told by
+    // its value too: an integer's unit point is the middle of its bucket, 0.125 for 1 in 1 .. 4,
+    // and halfway to the end fell back on the hint, so Grid got 1, 3, 4 and never 2.)
+    const std::optional<double> hv = ParseNumber(hint), lo_v = ParseNumber(*range.min_value),
+                                hi_v = ParseNumber(*range.max_value);
+    if (h < 0.05 || (hv && lo_v && *hv <= *lo_v)) at = {0.25, 0.5, 0.75, 1.0};
+    if (h > 0.95 || (hv && hi_v && *hv >= *hi_v)) at = {0.0, 0.25, 0.5, 0.75};
     // Three significant digits, or as many more as keep the value inside the range: 0.9995 at
     // three digits is "1", outside a range below 1 (a momentum or Adam's beta2 of 1, which
     // PyTorch refuses).

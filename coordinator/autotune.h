@@ -26,8 +26,9 @@
 //     to scale) is not eligible: it stays a static hyperparameter with the hint as its value, and
 //     the choice says why.
 //   With the Grid strategy (which searches categorical ranges only) a numeric hint becomes a
-//   CategoricalParameterRanges of up to five values: the range's ends, the points a quarter and
-//   three quarters of the way in its scaled space, and the hint itself.
+//   CategoricalParameterRanges of up to five values: the range's ends, the points halfway from the
+//   hint to each end in its scaled space (the quarter points when the hint is at an end), and the
+//   hint itself.
 //   Inferred ranges go to the block the AutoParameters were in (the job's ParameterRanges or the
 //   definition's HyperParameterRanges); a parameter kept static goes to the StaticHyperParameters of
 //   the definitions that block applies to.

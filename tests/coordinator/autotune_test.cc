@@ -319,6 +319,17 @@ TEST(Autotune, GridValuesSpreadOnBothSidesOfTheHintWithoutANearRepeat) {
   for (size_t i = 1; i < v.size(); ++i) EXPECT_GT(v[i] / v[i - 1], 1.2) << x[i - 1] << " and " << x[i];
 }
 
+// A small integer hint at its range's low end (1 in 1 .. 4): the quarter points of the rest, so
+// Grid gets every integer of the range. The end was told by the hint's unit point, the middle
+// of its integer's bucket (0.125), which missed it: 1, 3, 4, and 2 never tried.
+TEST(Autotune, GridValuesOfASmallIntegerHintAtTheLowEndCoverTheRange) {
+  proto::TuningJobSpec s = AutoSpec({Hint("k", "1")});
+  s.hyper_parameter_tuning_job_config->strategy = "Grid";
+  AutotuneResult r = Resolve(s);
+  const auto& k = JobRanges(r).categorical_parameter_ranges.at(0).values;
+  EXPECT_EQ(k, (std::vector<std::string>{"1", "2", "3", "4"}));
+}
+
 // A hint close to 1 (Adam's beta2 0.999, a momentum of 0.9999) gets a range below 1; its Grid
 // values, rounded to three digits, put its upper end at "1", outside that range (PyTorch refuses
 // a beta of 1). Every value stays in the range, below 1.
