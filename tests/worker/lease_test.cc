@@ -12,6 +12,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -30,6 +31,20 @@ using Clock = std::chrono::steady_clock;
 
 int64_t MsSince(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+// A worker "w1" on `dir`/work connecting to `endpoint`, logging to `log`.
+AgentOptions TestAgentOptions(const std::string& endpoint, const fs::path& dir, int64_t shutdown_extra_ms,
+                              std::function<void(const std::string&)> log) {
+  AgentOptions o;
+  o.connect = endpoint;
+  o.worker_id = "w1";
+  o.host = "lease-host";
+  o.work_dir = (dir / "work").string();
+  o.namespaces = false;
+  o.shutdown_extra_ms = shutdown_extra_ms;
+  o.log = std::move(log);
+  return o;
 }
 
 // The coordinator's side: one ROUTER socket, one worker.
@@ -86,17 +101,10 @@ class Lease : public ::testing::Test {
                                "sleep \"$SLEEP_S\"\necho loss=0.25\n[ -z \"$LEDGER\" ] || echo \"end $NAME\" >> \"$LEDGER\"\n";
     fs::permissions(program_, fs::perms::owner_all);
 
-    AgentOptions o;
-    o.connect = coordinator_.endpoint();
-    o.worker_id = "w1";
-    o.host = "lease-host";
-    o.work_dir = (dir_ / "work").string();
-    o.namespaces = false;
-    o.shutdown_extra_ms = 500;
-    o.log = [this](const std::string& line) {
+    AgentOptions o = TestAgentOptions(coordinator_.endpoint(), dir_, 500, [this](const std::string& line) {
       std::lock_guard<std::mutex> lock(log_mu_);
       log_ += line + "\n";
-    };
+    });
     agent_ = std::make_unique<WorkerAgent>(std::move(o));
     thread_ = std::thread([this] { (void)agent_->Run(stop_); });
 
@@ -338,15 +346,7 @@ TEST(LeaseRegister, AWorkerRegistersAsSoonAsItsConnectionComesUp) {
   }  // nothing listens there now
   const fs::path dir = fs::path(::testing::TempDir()) / ("hpo-lease-reg-" + std::to_string(::getpid()));
   fs::remove_all(dir);
-  AgentOptions o;
-  o.connect = endpoint;
-  o.worker_id = "w1";
-  o.host = "lease-host";
-  o.work_dir = (dir / "work").string();
-  o.namespaces = false;
-  o.shutdown_extra_ms = 200;
-  o.log = [](const std::string&) {};
-  WorkerAgent agent(std::move(o));
+  WorkerAgent agent(TestAgentOptions(endpoint, dir, 200, [](const std::string&) {}));
   std::atomic<bool> stop{false};
   std::thread run([&] { (void)agent.Run(stop); });
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // its retries are a second apart by now
@@ -395,18 +395,10 @@ TEST(LeaseRegister, AnswersToRegistersSentAgainRegisterOnce) {
   fs::remove_all(dir);
   std::mutex mu;
   std::string log;
-  AgentOptions o;
-  o.connect = coordinator.endpoint();
-  o.worker_id = "w1";
-  o.host = "lease-host";
-  o.work_dir = (dir / "work").string();
-  o.namespaces = false;
-  o.shutdown_extra_ms = 200;
-  o.log = [&](const std::string& line) {
+  WorkerAgent agent(TestAgentOptions(coordinator.endpoint(), dir, 200, [&](const std::string& line) {
     std::lock_guard<std::mutex> lock(mu);
     log += line + "\n";
-  };
-  WorkerAgent agent(std::move(o));
+  }));
   std::atomic<bool> stop{false};
   std::thread run([&] { (void)agent.Run(stop); });
   int registers = 0;
