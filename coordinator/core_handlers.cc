@@ -643,8 +643,12 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
       StopGangPeers(*t, wid, "algo-" + std::to_string(host + 1) + " ended " + m.status, out);
     }
   }
+  // When it ended, for its transitions: a report heard late (after a coordinator outage) is dated
+  // by the worker's measure of the attempt, never before the transition it follows (the
+  // transitions said 8 s of training that never happened, against a right TrainingTimeInSeconds).
+  const int64_t ended_at = std::max(end_at, t->secondary.empty() ? end_at : t->secondary.back().start_ms);
   if (m.status == "Interrupted" && !t->stop_requested && j && j->status == "InProgress") {
-    Interrupted(*t, m.failure_reason.empty() ? "capacity interrupted" : m.failure_reason, now);
+    Interrupted(*t, m.failure_reason.empty() ? "capacity interrupted" : m.failure_reason, now, ended_at);
     return true;
   }
   if (m.status == "InfraError" || m.status == "Interrupted") {
@@ -704,7 +708,7 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
         return true;
       }
     }
-    InfraFailure(*t, reason, now, wid);
+    InfraFailure(*t, reason, now, wid, ended_at);
     return true;
   }
   if (auto w = workers.find(wid); w != workers.end()) {  // it ran a training job to its end: whole

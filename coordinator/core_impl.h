@@ -369,7 +369,9 @@ struct CoordinatorCore::Impl {
   // Ends the current attempt of an active trial with an infrastructure error: retried while the
   // retry strategy allows, else the trial fails.
   // `on`: the worker whose host failed (a gang's may not be algo-1's); its retry avoids it.
-  void InfraFailure(Trial& t, const std::string& reason, int64_t now, const std::string& on = "");
+  // `at` (when > 0): when the attempt ended, for its transitions and end (a report heard late,
+  // after a coordinator outage, is dated by the worker's measure, not by when it was heard).
+  void InfraFailure(Trial& t, const std::string& reason, int64_t now, const std::string& on = "", int64_t at = 0);
   // A training job on `wid` ended InfraError: counted in its streak, which puts it to rest
   // (WorkerInfo::resting) at kInfraErrorsBeforeRest.
   // A MaxRuntimeExceeded stop's reason for people: the worker's, or, for an attempt after others
@@ -403,7 +405,7 @@ struct CoordinatorCore::Impl {
   // The attempt's capacity was reclaimed (spot): the trial goes back to the queue without
   // spending a retry, to start again from its checkpoint, preferably elsewhere. SageMaker's
   // secondary statuses: ... Training -> Interrupted -> Starting -> ...
-  void Interrupted(Trial& t, const std::string& reason, int64_t now);
+  void Interrupted(Trial& t, const std::string& reason, int64_t now, int64_t at = 0);  // `at` as InfraFailure's
 
   // StoppingCondition.MaxWaitTimeInSeconds (managed spot): a trial's whole time, waiting for
   // capacity and interrupted attempts included, is bounded; past it the trial ends Stopped with

@@ -206,7 +206,9 @@ void CoordinatorCore::Impl::ToQueue(Trial& t) {
   t.evicted.clear();  // the eviction was of the attempt that ended
 }
 
-void CoordinatorCore::Impl::InfraFailure(Trial& t, const std::string& reason, int64_t now, const std::string& on) {
+void CoordinatorCore::Impl::InfraFailure(Trial& t, const std::string& reason, int64_t now, const std::string& on,
+                                        int64_t at) {
+  const int64_t ended = at > 0 ? at : now;
   if (!on.empty() || !t.worker_id.empty()) t.interrupted_on = on.empty() ? t.worker_id : on;
   // A gang whose algo-1 is what was lost: no one will merge what the other hosts hand over.
   const bool algo1_lost = t.gang.size() > 1 && !on.empty() && on == t.gang[0].worker_id && t.gang[0].exit.empty();
@@ -227,10 +229,10 @@ void CoordinatorCore::Impl::InfraFailure(Trial& t, const std::string& reason, in
   if (!t.stop_requested && j && j->status == "InProgress" && t.infra_failures <= max_retries) {
     ToQueue(t);
     t.requeued_ms = now;
-    Secondary(t, "Restarting", now, reason);
+    Secondary(t, "Restarting", ended, reason);
   } else {
     t.state = t.stop_requested ? TrialState::kStopped : TrialState::kFailed;
-    t.end_ms = now;
+    t.end_ms = ended;
     if (t.state == TrialState::kFailed) {
       // The worker's reason may carry the prefix already (InfraError reports do).
       t.failure_reason = Truncate(
@@ -238,7 +240,7 @@ void CoordinatorCore::Impl::InfraFailure(Trial& t, const std::string& reason, in
           (max_retries > 0 ? " (after " + std::to_string(t.infra_failures) + " attempts)" : ""));
       retryable_failures.insert(t.name);
     }
-    Secondary(t, t.state == TrialState::kFailed ? "Failed" : "Stopped", now, reason);
+    Secondary(t, t.state == TrialState::kFailed ? "Failed" : "Stopped", ended, reason);
     // No retry follows, whose algo-1 would remove this attempt's hand-over folder.
     const auto* d = j ? Definition(*j, t.definition_name) : nullptr;
     if (algo1_lost && d && d->output_data_config && d->output_data_config->s3_output_path.value_or("") != "") {
@@ -288,14 +290,14 @@ void CoordinatorCore::Impl::Requeue(Trial& t, const std::string& reason, int64_t
   SaveTrial(t);
 }
 
-void CoordinatorCore::Impl::Interrupted(Trial& t, const std::string& reason, int64_t now) {
+void CoordinatorCore::Impl::Interrupted(Trial& t, const std::string& reason, int64_t now, int64_t at) {
   ReleaseSlot(t, now);
   Event(now, "Interrupted", t.tuning_job, t.name, "attempt " + std::to_string(t.attempt) + ": " + reason);
   t.interruptions++;
   t.interrupted_on = t.worker_id;
   ToQueue(t);
   t.requeued_ms = now;
-  Secondary(t, "Interrupted", now, reason);
+  Secondary(t, "Interrupted", at > 0 ? at : now, reason);
   SaveTrial(t);
 }
 

@@ -1147,6 +1147,31 @@ TEST_F(CoreTest, AttemptsOfTuningJobsThisCoordinatorNeverHeardOfAreLeftToFinish)
   EXPECT_EQ(Only<proto::wire::AssignTrial>(Heartbeat("w1", {{placed[0].trial, placed[0].attempt}})).size(), 1u);
 }
 
+// An interruption heard late (the coordinator was down when the worker reported it) is dated by
+// the worker's measure of the attempt, as TrainingEndTime is: the transitions said the program
+// trained the whole outage (8 s that never happened, in a user pass).
+TEST_F(CoreTest, AnInterruptionHeardLateIsDatedWhenTheAttemptEnded) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("late", "Random", 1, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  proto::wire::TrialStarted s = StartedMessage("w1", a[0]);
+  s.started_at_ms = now_;
+  core_->OnMessage("w1", s, now_);
+  const int64_t started = now_;
+  now_ += 30'000;  // heard 30 s later; the worker measured 5 s
+  proto::wire::TrialExited x = ExitedMessage(a[0], "Interrupted", 0);
+  x.secondary_status = "Interrupted";
+  x.failure_reason = "Interrupted: SIGUSR1 (spot interruption notice)";
+  x.ended_at_ms = started + 5000;
+  core_->OnMessage("w1", x, now_);
+  const Trial* t = core_->FindTrial(a[0].trial);
+  ASSERT_NE(t, nullptr);
+  auto it = std::find_if(t->secondary.begin(), t->secondary.end(),
+                         [](const SecondaryTransition& s) { return s.status == "Interrupted"; });
+  ASSERT_NE(it, t->secondary.end());
+  EXPECT_LE(it->start_ms, started + 5000 + 10) << "dated when it ended, not when heard";
+}
+
 // A foreign attempt whose program has ended (its worker keeps only the exit report, for its own
 // coordinator) holds no slot: counted, a worker that outlived its coordinator's state ran nothing
 // new on those slots until that coordinator came back. One still running holds its slot until
