@@ -149,14 +149,13 @@ CategoricalRange ToGridValues(const NumericRange& range, bool integer, const std
     // A hint at an end leaves one side empty: the quarter points of the other instead. (Told by
     // its value too: an integer's unit point is the middle of its bucket, 0.125 for 1 in 1 .. 4,
     // and halfway to the end fell back on the hint, so Grid got 1, 3, 4 and never 2.)
-    const std::optional<double> hv = ParseNumber(hint), lo_v = ParseNumber(*range.min_value),
-                                hi_v = ParseNumber(*range.max_value);
-    if (h < 0.05 || (hv && lo_v && *hv <= *lo_v)) at = {0.25, 0.5, 0.75, 1.0};
-    if (h > 0.95 || (hv && hi_v && *hv >= *hi_v)) at = {0.0, 0.25, 0.5, 0.75};
+    const std::optional<double> hv = ParseNumber(hint), lo = ParseNumber(*range.min_value),
+                                hi = ParseNumber(*range.max_value);
+    if (h < 0.05 || (hv && lo && *hv <= *lo)) at = {0.25, 0.5, 0.75, 1.0};
+    if (h > 0.95 || (hv && hi && *hv >= *hi)) at = {0.0, 0.25, 0.5, 0.75};
     // Three significant digits, or as many more as keep the value inside the range: 0.9995 at
     // three digits is "1", outside a range below 1 (a momentum or Adam's beta2 of 1, which
     // PyTorch refuses).
-    const std::optional<double> lo = ParseNumber(*range.min_value), hi = ParseNumber(*range.max_value);
     auto short_text = [&](const std::string& text) {
       const std::optional<double> x = ParseNumber(text);
       if (integer || !x || !lo || !hi) return text;
