@@ -225,8 +225,10 @@ std::vector<CoordinatorCore::Impl::GangPick> CoordinatorCore::Impl::PlaceGang(co
     }
   }
   if (!*ever) {
+    const std::string& type = plans[0].req.instance_type;
     *why = "a training job of " + std::to_string(plans.size()) + " hosts needs " + std::to_string(plans.size()) +
-           " workers, and " + std::to_string(workers.size()) + " are registered";
+           " workers, and " + std::to_string(workers.size()) + " are registered (start more workers" +
+           (type.empty() ? std::string() : " with --instance-type " + type) + ")";
     return {};
   }
   // Enough workers, and each host's request fits some worker: but a distinct worker for every

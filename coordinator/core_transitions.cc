@@ -461,10 +461,13 @@ std::string CoordinatorCore::Impl::NeverReason(const Unplaced& u, const std::str
   const std::string what = !u.what.empty() ? u.what : req.instance_type.empty() ? std::string("a worker") : req.instance_type;
   // A multi-host training job some workers can serve, too few of them: said so (it read "no
   // registered worker can serve X: ..., and 1 of the registered workers can").
-  const bool too_few = u.why.rfind("a training job of ", 0) == 0;
+  // (Every host's request is one some worker serves: it is their number that falls short.)
+  const bool too_few = u.hosts > 1 && !u.all.empty() && std::all_of(u.all.begin(), u.all.end(), [&](const HostRequest& r) {
+    return std::any_of(workers.begin(), workers.end(), [&](const auto& w) { return CouldEverServe(w.second, r); });
+  });
   std::string reason = std::string(too_few ? "too few registered workers can serve " : "no registered worker can serve ") +
                        what + (definition.empty() ? "" : " (training job definition " + definition + ")") + ": " + u.why;
-  if (!req.instance_type.empty() && u.why.find("(start ") == std::string::npos) {  // (a hint of its own: not twice)
+  if (!req.instance_type.empty() && !too_few) {  // (the gang's reason has its own hint: not twice)
     // What to start: `why` says what the catalog's type needs.
     reason += opt.catalog.Find(req.instance_type)
                   ? " (start a worker on a machine that has that, or give a worker --instance-type " + req.instance_type + ")"
@@ -492,13 +495,14 @@ void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const Unplaced& 
     if (u.hosts > 1 && why.find("another multi-host training job") != std::string::npos) reason += ": " + why;
     // An open worker passed over for want of disk (VolumeSizeInGB): said, or the reason named
     // only the cordoned ones and the idle one looked free.
-    for (size_t at = 0; at < why.size();) {
-      const size_t end = std::min(why.find("; ", at), why.size());
-      const std::string clause = why.substr(at, end - at);
-      if (clause.find(" free for trials, the training job asks VolumeSizeInGB") != std::string::npos) {
-        reason += "; " + clause;
+    for (const auto& [id, w] : workers) {
+      if (!w.Closed().empty()) continue;  // (said below)
+      for (const HostRequest& r : u.all) {
+        if (const FitResult f = Fit(opt.catalog, r, w.reg, w.free_slots(), {}); f.short_of_disk) {
+          reason += "; " + f.why;
+          break;
+        }
       }
-      at = end + 2;
     }
     // A worker that would serve it but rests or is cordoned: say which and why.
     for (const auto& [id, worker] : workers) {

@@ -274,6 +274,7 @@ FitResult Fit(const InstanceCatalog& catalog, const HostRequest& request, const 
     r.why = "worker " + worker.worker_id + " has " +
             (worker.disk_mb < 1024 ? std::to_string(worker.disk_mb) + " MiB" : std::to_string(worker.disk_mb / 1024) + " GiB") +
             " free for trials, the training job asks VolumeSizeInGB " + std::to_string(request.volume_gb);
+    r.short_of_disk = true;
     return r;
   }
   const InstanceSpec* spec = catalog.Find(type);

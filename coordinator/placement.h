@@ -83,6 +83,7 @@ struct FitResult {
   bool now = false;   // it can start there now
   uint32_t gpus = 0;  // GPUs the host gets
   std::string why;    // why not (ever or now), for people
+  bool short_of_disk = false;  // not now for want of free disk for VolumeSizeInGB (`why` says how much)
 };
 
 // `free_slots` and `gpus_in_use` describe the worker now.

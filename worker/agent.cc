@@ -662,17 +662,15 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
     if (!ack->accepted) {
       return Status::FailedPrecondition("the coordinator refused this worker: " + ack->reason);
     }
-    if (registered) {
-      // The answer to a copy of the Register sent again while the first was unanswered (every
-      // second, and at once on a new connection): registered already. Its stops are the same.
-      for (const auto& s : ack->stop) {
-        auto it = runs.find({s.trial, s.attempt});
-        if (it == runs.end() || *it->second->revoked) continue;
-        *it->second->revoked = true;
-        StopRun(*it->second, proto::wire::kStopReasonRevoked, "Stopped", 0);
-      }
-      return Status::Ok();
+    for (const auto& s : ack->stop) {
+      auto it = runs.find({s.trial, s.attempt});
+      if (it == runs.end() || *it->second->revoked) continue;  // (a copy's answer repeats them)
+      *it->second->revoked = true;
+      StopRun(*it->second, proto::wire::kStopReasonRevoked, "Stopped", 0);
     }
+    // The answer to a copy of the Register sent again while the first was unanswered (every
+    // second, and at once on a new connection): registered already.
+    if (registered) return Status::Ok();
     registered = true;
     ever_registered = true;
     not_authorized.clear();
@@ -681,13 +679,7 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
       opt.coordinator_lease_ms = ack->lease_ms;
       lease_ms.store(ack->lease_ms);
     }
-    for (const auto& s : ack->stop) {
-      auto it = runs.find({s.trial, s.attempt});
-      if (it == runs.end()) continue;
-      *it->second->revoked = true;
-      StopRun(*it->second, proto::wire::kStopReasonRevoked, "Stopped", 0);
-    }
-    // Its stops are applied; the lease waits for a heartbeat sent now (it may be an old copy's
+    // Its stops are applied (above); the lease waits for a heartbeat sent now (it may be an old copy's
     // answer, read after a pause), which the coordinator reconciles before acknowledging.
     SendHeartbeat();
     // Interrupted before: a coordinator that restarted since (or never heard it) learns it now,
