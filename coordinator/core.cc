@@ -1148,11 +1148,8 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
                              now_ms);
           continue;
         }
-        impl_->AttemptLost(*t, "worker " + wid + " was lost", now_ms, wid, it->second.last_seen_ms);
-        if (t->state == TrialState::kPending) {  // to run again: once the lost worker's guard has ended it
-          t->fenced_until_ms = it->second.last_seen_ms + proto::wire::StallKillAfterMs(options_.lease_ms) +
-                               options_.heartbeat_interval_ms + 2000;
-        }
+        impl_->AttemptLost(*t, "worker " + wid + " was lost", now_ms, wid, it->second.last_seen_ms,
+                           it->second.last_seen_ms);
       }
       impl_->worker_gpus_used.erase(wid);
       for (auto l = impl_->lingering.begin(); l != impl_->lingering.end();) {
@@ -1184,7 +1181,10 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
         impl_->StopGangPeers(t, gone, "host on worker " + gone + " did not come back", &out);
         // It ran until the coordinator's last sign of life before the restart, as far as anyone
         // knows; not through the downtime.
-        impl_->AttemptLost(t, "worker " + gone + " did not come back", now_ms, gone, impl_->last_alive_ms);
+        // Its worker may have run, and stalled, as late as the restart: its guard ends the program
+        // by the stall time after that.
+        impl_->AttemptLost(t, "worker " + gone + " did not come back", now_ms, gone, impl_->last_alive_ms,
+                           impl_->loaded_at_ms);
       }
     }
   }

@@ -263,7 +263,8 @@ struct Trial {
   int64_t requeued_ms = 0;
   // Not placed again before this (coordinator clock): its last attempt's worker was lost, and
   // that worker's guard ends the program it may still run by then (proto::wire::
-  // StallKillAfterMs); placed at once, the two ran side by side. 0: no wait. Not stored.
+  // StallKillAfterMs); placed at once, the two ran side by side. 0: no wait. Stored while pending
+  // (a coordinator restarted within the wait placed it at once).
   int64_t fenced_until_ms = 0;
   // The worker of the last attempt that was interrupted or ended in an infrastructure error: the
   // next attempt is placed elsewhere if possible (a full disk failed every retry on the same

@@ -415,8 +415,11 @@ struct CoordinatorCore::Impl {
   // An attempt whose worker is gone or no longer holds it. `heard_ms` > 0: when it was last known
   // to run (its worker's last message; the coordinator's last sign of life before a restart): its
   // training time ends there, not at `now` (a lease, or a coordinator's downtime, is not training).
+  // `fence_from_ms` > 0: the worker may still run the program (it went silent then, or had not come
+  // back since a restart at that time): a re-run waits until that worker's guard has ended it
+  // (Trial::fenced_until_ms, stored with the trial).
   void AttemptLost(Trial& t, const std::string& reason, int64_t now, const std::string& on = "",
-                   int64_t heard_ms = 0);
+                   int64_t heard_ms = 0, int64_t fence_from_ms = 0);
 
   // Starts the job's next trial (a pending retry or a new proposal) on `worker`.
   // The job's oldest trial waiting for a host (a retry, or one created while no worker could

@@ -128,6 +128,7 @@ TrialRow TrialToRow(const Trial& t) {
   if (t.resource_option > 0) d["resource_option"] = t.resource_option;
   if (t.interruptions > 0) d["interruptions"] = t.interruptions;
   if (t.requeued_ms > 0) d["requeued_ms"] = t.requeued_ms;
+  if (t.fenced_until_ms > 0 && t.state == TrialState::kPending) d["fenced_until_ms"] = t.fenced_until_ms;
   if (!t.interrupted_on.empty()) d["interrupted_on"] = t.interrupted_on;
   if (!t.evicted.empty()) d["evicted"] = t.evicted;
   if (t.Queued()) d["after"] = {{"trial", t.after_trial}, {"attempt", t.after_attempt}};
@@ -218,6 +219,7 @@ Trial TrialFromRow(const TrialRow& r, std::string* damage) {
   t.resource_option = Get(d, "resource_option", size_t{0});
   t.interruptions = Get(d, "interruptions", 0);
   t.requeued_ms = Get(d, "requeued_ms", int64_t{0});
+  t.fenced_until_ms = Get(d, "fenced_until_ms", int64_t{0});
   t.interrupted_on = Get(d, "interrupted_on", none);
   t.evicted = Get(d, "evicted", none);
   t.training_ms = Get(d, "training_ms", int64_t{0});

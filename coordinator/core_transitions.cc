@@ -330,8 +330,11 @@ void CoordinatorCore::Impl::ExpireMaxWait(TuningJob& j, int64_t now, std::vector
 }
 
 void CoordinatorCore::Impl::AttemptLost(Trial& t, const std::string& reason, int64_t now, const std::string& on,
-                                       int64_t heard_ms) {
+                                       int64_t heard_ms, int64_t fence_from_ms) {
   if (heard_ms > 0 && heard_ms < now) EndTrainingTime(t, heard_ms);  // ReleaseSlot then adds nothing more
+  if (fence_from_ms > 0) {  // set before the re-queue, which stores it
+    t.fenced_until_ms = fence_from_ms + proto::wire::StallKillAfterMs(opt.lease_ms) + opt.heartbeat_interval_ms + 2000;
+  }
   TuningJob* j = Job(t.tuning_job);
   if (!t.started && !t.stop_requested && j && j->status == "InProgress") {
     Requeue(t, reason + " before it started", now);

@@ -1252,6 +1252,64 @@ TEST_F(CoreTest, AStallRightAfterARestartDoesNotCountAgainstWorkersNotYetBack) {
   EXPECT_TRUE(core_->FindTrial(a[0].trial)->Active()) << "it runs on, on the worker it ran on";
 }
 
+// A lost worker's training job waits for that worker's guard to end the program (the fence).
+// The fence is stored: a coordinator restarted within the wait placed the re-run at once, beside
+// the program the stopped worker may still run. And a worker that does not come back after a
+// restart may have stalled as late as the restart: its attempt is fenced from then.
+TEST_F(CoreTest, ALostWorkersFenceHoldsAcrossACoordinatorRestart) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("fenced", "Random", 1, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  Started("w1", a[0]);
+  const int64_t last_word = now_;
+  now_ += options_.lease_ms + 200;  // w1 silent past its lease: lost, its attempt fenced
+  core_->OnTick(now_);
+  const Trial* t = core_->FindTrial(a[0].trial);
+  ASSERT_EQ(t->state, TrialState::kPending);
+  const int64_t until =
+      last_word + proto::wire::StallKillAfterMs(options_.lease_ms) + options_.heartbeat_interval_ms + 2000;
+  EXPECT_EQ(t->fenced_until_ms, until);
+  MakeCore();  // the coordinator restarts within the wait
+  Register("w2", 1);
+  auto early = Only<proto::wire::AssignTrial>(core_->OnTick(now_));
+  EXPECT_TRUE(early.empty()) << "placed at once after the restart, within the fence";
+  EXPECT_EQ(core_->FindTrial(a[0].trial)->fenced_until_ms, until);
+  std::vector<Outgoing> out;
+  for (int i = 0; i < 40 && Only<proto::wire::AssignTrial>(out).empty(); ++i) {
+    now_ += 250;
+    out = core_->OnMessage("w2", proto::wire::Heartbeat{"w2", static_cast<uint64_t>(i + 1), 1, {}}, now_);
+    for (auto& o : core_->OnTick(now_)) out.push_back(std::move(o));
+  }
+  ASSERT_EQ(Only<proto::wire::AssignTrial>(out).size(), 1u);
+  EXPECT_GE(now_, until);
+  EXPECT_EQ(Only<proto::wire::AssignTrial>(out)[0].attempt, 2u);
+}
+
+TEST_F(CoreTest, AnAttemptWhoseWorkerDidNotComeBackAfterARestartIsFencedFromTheRestart) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("notback", "Random", 1, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  Started("w1", a[0]);
+  MakeCore();  // the coordinator restarts; w1 never registers again
+  const int64_t loaded = now_;
+  core_->OnTick(now_);
+  Register("w2", 1);
+  std::vector<Outgoing> out;
+  int64_t lost_at = 0;
+  for (int i = 0; i < 80 && Only<proto::wire::AssignTrial>(out).empty(); ++i) {
+    now_ += 250;
+    out = core_->OnMessage("w2", proto::wire::Heartbeat{"w2", static_cast<uint64_t>(i + 1), 1, {}}, now_);
+    for (auto& o : core_->OnTick(now_)) out.push_back(std::move(o));
+    if (!lost_at && core_->FindTrial(a[0].trial)->state == TrialState::kPending) lost_at = now_;
+  }
+  ASSERT_GT(lost_at, 0) << "the attempt of the worker that did not come back was never lost";
+  auto re = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(re.size(), 1u);
+  EXPECT_GE(now_, loaded + proto::wire::StallKillAfterMs(options_.lease_ms))
+      << "re-run before w1's guard, stalled at the restart, could have ended the program";
+  EXPECT_GT(now_, lost_at) << "placed as soon as it was lost";
+}
+
 // A damaged row (a field of the wrong type in a trial's detail, a job spec that does not parse)
 // must not stop a coordinator from starting: before core_rows, nlohmann's value() threw there.
 TEST_F(CoreTest, ARestartedCoreStartsDespiteDamagedRows) {
