@@ -1,5 +1,6 @@
 // coordinator/core_tuning.cc: CoordinatorCore::Impl, what the tuning rules see: early stopping, warm start priors, the objective (coordinator/core_impl.h).
 #include "coordinator/core_impl.h"
+#include "coordinator/grid_strategy.h"
 
 namespace hpo::coordinator {
 
@@ -269,19 +270,31 @@ Status CoordinatorCore::Impl::CheckWarmStart(const proto::TuningJobSpec& spec, p
   const auto& cfg = *spec.hyper_parameter_tuning_job_config;
   const int64_t limit = cfg.strategy.value_or("") == "Random" ? opt.limits.max_training_jobs
                                                               : opt.limits.max_training_jobs_bayesian;
-  const int64_t own = cfg.resource_limits && cfg.resource_limits->max_number_of_training_jobs
-                          ? *cfg.resource_limits->max_number_of_training_jobs
-                          : 0;
+  const bool grid = cfg.strategy.value_or("") == "Grid";
+  int64_t own = 0;
+  if (cfg.resource_limits && cfg.resource_limits->max_number_of_training_jobs) {
+    own = *cfg.resource_limits->max_number_of_training_jobs;
+  } else if (grid) {  // left out: every combination runs
+    if (auto g = GridStrategy::Create(spec); g.ok()) own = static_cast<int64_t>((*g)->Size());
+  }
   if (parent_trials + own > limit) {
     // The same quota as MaxNumberOfTrainingJobs alone (proto/validate.cc): ResourceLimitExceeded.
     const bool random = cfg.strategy.value_or("") == "Random";
+    const int64_t room = limit - parent_trials;
+    // What can change: this job's count (not Grid's, which is its combinations), else the parents.
+    const std::string instead =
+        room >= 1 && !grid ? "set it to at most " + std::to_string(room) + ", "
+        : room >= 1        ? "a Grid job runs every combination: warm-start from fewer parents, "
+                           : "the parents alone use " + std::to_string(parent_trials) + " of the " +
+                                 std::to_string(limit) + ": warm-start from fewer parents, ";
     return Status::ResourceExhausted(
         "HyperParameterTuningJobConfig.ResourceLimits.MaxNumberOfTrainingJobs: the parents' " +
-        std::to_string(parent_trials) + " training jobs plus this job's " + std::to_string(own) + " exceed the " +
-        std::to_string(limit) +
-        " a tuning job may have (parents' training jobs count against the limit); set it to at most " +
-        std::to_string(std::max<int64_t>(0, limit - parent_trials)) +
-        ", or raise the quota (per account on SageMaker, an option here) with " +
+        std::to_string(parent_trials) + " training jobs plus this job's " + std::to_string(own) +
+        (grid && !(cfg.resource_limits && cfg.resource_limits->max_number_of_training_jobs) ? " (its Grid combinations)"
+                                                                                              : "") +
+        " exceed the " + std::to_string(limit) +
+        " a tuning job may have (parents' training jobs count against the limit); " + instead +
+        "or raise the quota (per account on SageMaker, an option here) with " +
         (random ? "--max-training-jobs-random" : "--max-training-jobs") + " (hpo coordinator, hpo run)");
   }
   return Status::Ok();

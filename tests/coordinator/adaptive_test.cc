@@ -265,6 +265,50 @@ class AdaptiveCoreTest : public CoreTest {
   }
 };
 
+// The parents' training jobs count against a warm-started job's quota. A Grid child that leaves
+// MaxNumberOfTrainingJobs out runs every combination: those count (it was counted as 0, and ran
+// past the quota). The advice is one that can be followed: never "at most 0", and for Grid, whose
+// count is its combinations, fewer parents or a higher quota.
+TEST_F(AdaptiveCoreTest, AWarmStartsQuotaCountsAGridChildsCombinationsAndAdvisesWhatCanChange) {
+  options_.limits.max_training_jobs = options_.limits.max_training_jobs_bayesian = 8;
+  MakeCore();
+  Register("w1", 1);
+  std::optional<proto::wire::AssignTrial> next =
+      Only<proto::wire::AssignTrial>(Submit(Spec("gp", "Random", 4, 1))).at(0);
+  double loss = 0.5;
+  while (next) next = Run("w1", *next, {loss++});
+  ASSERT_EQ(*core_->Describe("gp")->status.hyper_parameter_tuning_job_status, "Completed");
+  auto child = [&](const std::string& name, const std::string& strategy, std::optional<int64_t> max_jobs) {
+    proto::TuningJobSpec spec = Spec(name, strategy, 2, 1);
+    spec.hyper_parameter_tuning_job_config->resource_limits->max_number_of_training_jobs = max_jobs;
+    auto& w = spec.warm_start_config.emplace();
+    w.parent_hyper_parameter_tuning_jobs.push_back({"gp"});
+    w.warm_start_type = "TransferLearning";
+    return spec;
+  };
+  std::vector<Outgoing> out;
+  Result<std::string> grid =
+      core_->Submit(child("gc", "Grid", std::nullopt), proto::Spelling::kApi, now_, &out);
+  ASSERT_FALSE(grid.ok()) << "4 parents' training jobs and 6 combinations passed a quota of 8";
+  EXPECT_EQ(grid.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(grid.status().message().find("plus this job's 6 (its Grid combinations) exceed the 8"), std::string::npos)
+      << grid.status().message();
+  EXPECT_NE(grid.status().message().find("a Grid job runs every combination: warm-start from fewer parents, or "
+                                         "raise the quota"),
+            std::string::npos)
+      << grid.status().message();
+  EXPECT_EQ(core_->FindJob("gc"), nullptr);
+
+  options_.limits.max_training_jobs = options_.limits.max_training_jobs_bayesian = 4;
+  MakeCore();
+  Result<std::string> full = core_->Submit(child("gr", "Random", 1), proto::Spelling::kApi, now_, &out);
+  ASSERT_FALSE(full.ok());
+  EXPECT_NE(full.status().message().find("the parents alone use 4 of the 4: warm-start from fewer parents, or raise"),
+            std::string::npos)
+      << full.status().message();
+  EXPECT_EQ(full.status().message().find("at most 0"), std::string::npos) << full.status().message();
+}
+
 TEST_F(AdaptiveCoreTest, MedianRuleStopsALaggingTrialWhichKeepsItsObjective) {
   Register("w1", 1);
   proto::TuningJobSpec spec = Continuous("es", "Random", 6);
