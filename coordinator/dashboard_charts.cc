@@ -389,18 +389,29 @@ std::string CurvesChart(const Json& curves, const std::vector<TrialPoint>& trial
     auto it = by_name.find(name);
     const std::string status = it == by_name.end() ? "" : it->second->status;
     std::string pts;
+    size_t drawn = 0;
+    double cx = 0, cy = 0;
     for (size_t i = 0; i < c.size(); ++i) {
       if (!c[i].is_number() || !std::isfinite(c[i].get<double>())) continue;
-      std::snprintf(buf, sizeof buf, "%.1f,%.1f ", x(static_cast<double>(i + 1)), y(c[i].get<double>()));
+      cx = x(static_cast<double>(i + 1)), cy = y(c[i].get<double>());
+      std::snprintf(buf, sizeof buf, "%.1f,%.1f ", cx, cy);
       pts += buf;
+      ++drawn;
     }
     const bool is_best = name == best;
     const char* color = is_best ? kGreen : StatusColor(status);
+    const std::string title =
+        "<title>" + Escape(name + " (" + status + ", " + std::to_string(c.size()) + " values)") + "</title>";
     std::string line = "<a href=\"/ui/trials/" + Escape(name) + "\"><polyline class=\"curve\" points=\"" + pts +
                        "\" fill=\"none\" stroke=\"" + color + "\" stroke-width=\"" + (is_best ? "2.5" : "1.2") +
-                       "\" stroke-opacity=\"" + (is_best ? "1" : "0.55") + "\"><title>" +
-                       Escape(name + " (" + status + ", " + std::to_string(c.size()) + " values)") +
-                       "</title></polyline></a>";
+                       "\" stroke-opacity=\"" + (is_best ? "1" : "0.55") + "\">" + title + "</polyline>";
+    // A curve of one value (a training job stopped early at its first report) is a point, which a
+    // polyline does not draw: a dot, or the jobs stopped soonest were missing from the chart.
+    if (drawn == 1) {
+      std::snprintf(buf, sizeof buf, "<circle class=\"curve-point\" cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"", cx, cy);
+      line += buf + std::string(color) + "\">" + title + "</circle>";
+    }
+    line += "</a>";
     if (is_best) {
       best_line = line;  // drawn last, on top
     } else {
@@ -533,11 +544,13 @@ std::string ImportanceChart(const ImportanceReport& report, const std::string& d
   for (size_t i = 0; i < rows; ++i) label_chars = std::max(label_chars, Utf8Length(report.parameters[i].name));
   label_chars = std::min<size_t>(label_chars, 28);
   const int label_w = static_cast<int>(label_chars) * 7 + 16, bar_w = 300, row_h = 22, top = 34;
-  const int width = label_w + bar_w + 230;
   const int height = top + static_cast<int>(rows) * row_h + (report.parameters.size() > rows ? 22 : 8);
   const std::string title = (definition.empty() ? std::string("What mattered") : "What mattered in " + Clip(definition, 40)) +
                             ": share of the objective's variation (a model of " + std::to_string(report.observations) +
                             " training jobs)";
+  // Wide enough for the title too (about 7.5 px a character at its size): it was cut off at
+  // "(a model of 15 training job" when the names were short.
+  const int width = std::max(label_w + bar_w + 230, static_cast<int>(Utf8Length(title)) * 15 / 2 + 16);
   std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"importance\" width=\"" + std::to_string(width) +
                   "\" height=\"" + std::to_string(height) + "\" viewBox=\"0 0 " + std::to_string(width) + " " +
                   std::to_string(height) + "\" role=\"img\"><text class=\"title\" x=\"8\" y=\"18\">" + Escape(title) +

@@ -173,6 +173,12 @@ TEST_F(DashboardTest, AJobPageShowsWhichHyperparametersMatteredOnceEnoughTrainin
   ASSERT_NE(svg, std::string::npos);
   const std::string chart = b.substr(svg, b.find("</svg>", svg) - svg);
   EXPECT_NE(chart.find("(a model of " + std::to_string(done) + " training jobs)"), std::string::npos) << chart;
+  // Wide enough for its title (it was cut off at "(a model of 12 training job").
+  const size_t w = chart.find("width=\"");
+  ASSERT_NE(w, std::string::npos);
+  const size_t title_at = chart.find("<text class=\"title\""), title_end = chart.find("</text>", title_at);
+  const size_t title_chars = title_end - chart.find('>', title_at) - 1;
+  EXPECT_GE(std::stoi(chart.substr(w + 7)), static_cast<int>(title_chars * 7)) << chart.substr(0, 300);
   const size_t opt = chart.find(">opt<title>"), act = chart.find(">act<title>");
   ASSERT_NE(opt, std::string::npos) << chart;
   ASSERT_NE(act, std::string::npos) << chart;
@@ -252,6 +258,29 @@ TEST_F(DashboardTest, FailedAndRunningTrainingJobsAreDrawnApartFromCompletedOnes
   const std::string trial = dashboard::Render(*source_, "/ui/trials/" + assigns[2].trial, {}, o).body;
   EXPECT_NE(trial.find("<code>hpo logs " + assigns[2].trial + " --state-dir runs/colours -f</code>"),
             std::string::npos);
+}
+
+// A training job stopped at its first report has a curve of one value, which a polyline does not
+// draw: it is a dot in its colour (a monitoring pass found the jobs early stopping cut soonest
+// missing from the learning curves).
+TEST_F(DashboardTest, ALearningCurveOfOneValueIsDrawnAsADot) {
+  Register("w1", 4);
+  auto a = Only<proto::wire::AssignTrial>(Submit(coretest::Spec("dots", "Random", 3, 3)));
+  ASSERT_EQ(a.size(), 3u);
+  Emit("w1", a[0], {0.9, 0.7, 0.5});
+  Exit("w1", a[0], "Completed");
+  Emit("w1", a[1], {0.95});
+  Exit("w1", a[1], "Stopped");
+  Emit("w1", a[2], {0.8, 0.6});
+  Exit("w1", a[2], "Completed");
+  const std::string b = Get("/ui/jobs/dots").body;
+  EXPECT_EQ(Count(b, "class=\"curve\""), 3u) << b;
+  ASSERT_EQ(Count(b, "class=\"curve-point\""), 1u) << b;
+  const size_t dot = b.find("class=\"curve-point\"");
+  const size_t link = b.rfind("<a href=", dot);
+  ASSERT_NE(link, std::string::npos);
+  EXPECT_EQ(b.substr(link, b.find('>', link) - link), "<a href=\"/ui/trials/" + a[1].trial + "\"")
+      << "the dot is the one-value training job's";
 }
 
 TEST_F(DashboardTest, ALogarithmicRangeIsDrawnOnALogAxisWithDecadeTicks) {
@@ -845,7 +874,8 @@ TEST_F(DashboardTest, TheMetricsCountNoTrainingJobQueuedAhead) {
   api.Stop();
   serving.join();
   ASSERT_TRUE(got);
-  EXPECT_NE(got->body.find("hpo_training_jobs{job=\"m\",status=\"InProgress\"} 2\n"), std::string::npos) << got->body;
+  EXPECT_NE(got->body.find("hpo_training_jobs{tuning_job=\"m\",status=\"InProgress\"} 2\n"), std::string::npos)
+      << got->body;
 }
 
 // A NextToken names a place in one list: taken from job qa1's training jobs for job qa2's (or for
