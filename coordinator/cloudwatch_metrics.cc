@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstdint>
@@ -107,7 +108,29 @@ History LoadHistory(Dispatcher& d, const MetricName& m) {
   return h;
 }
 
-// The values of `m` in [start_ms, end_ms), by period index (periods of period_ms from start_ms).
+// Where CloudWatch's periods start for a StartTime (its API reference, StartTime): rounded down to
+// the period's division of a minute for periods of 1, 5, 10, 20 and 30 s; else to the minute for
+// a StartTime under 15 days old, to 5 minutes under 63 days, to the hour beyond. Periods counted
+// from the StartTime itself dropped the values between the minute and it, and were dated at
+// times CloudWatch never gives (12:26:59.302).
+int64_t RoundedStart(int64_t start_ms, int64_t period_ms, int64_t now_ms) {
+  constexpr int64_t kMinute = 60000, kDay = 24 * 3600 * 1000;
+  const int64_t age = now_ms - start_ms;
+  const int64_t unit = period_ms < kMinute ? period_ms
+                       : age < 15 * kDay   ? kMinute
+                       : age < 63 * kDay   ? 5 * kMinute
+                                           : 60 * kMinute;
+  const int64_t r = start_ms % unit;
+  return start_ms - (r < 0 ? r + unit : r);
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The values of `m` in [start_ms, end_ms), by period index (periods of period_ms from start_ms,
+// already rounded as CloudWatch rounds it).
 std::map<int64_t, std::vector<double>> Periods(const History& h, const MetricName& m, int64_t start_ms, int64_t end_ms,
                                                int64_t period_ms) {
   std::map<int64_t, std::vector<double>> buckets;
@@ -165,7 +188,7 @@ ApiResponse GetMetricStatistics(Dispatcher& d, AwsRequest& r) {
                        "increasing Period, or decreasing the time range.");
   }
   Json res = {{"Label", *m.name}, {"Datapoints", Json::array()}};
-  const int64_t start_ms = Millis(*start), period_ms = *period * 1000;
+  const int64_t period_ms = *period * 1000, start_ms = RoundedStart(Millis(*start), period_ms, NowMs());
   for (const auto& [k, values] : Periods(LoadHistory(d, m), m, start_ms, Millis(*end), period_ms)) {
     Json point = {{"Timestamp", static_cast<double>(start_ms + k * period_ms) / 1000.0}};
     for (const auto& s : statistics) point[s] = Statistic(s, values);
@@ -278,7 +301,7 @@ ApiResponse GetMetricData(Dispatcher& d, AwsRequest& r) {
 
   // Every query's datapoints, in ScanBy order; then the page [offset, offset + max_points) of
   // their concatenation.
-  const int64_t start_ms = Millis(*start), end_ms = Millis(*end);
+  const int64_t asked_ms = Millis(*start), end_ms = Millis(*end), now_ms = NowMs();
   Json results = Json::array();
   int64_t seen = 0;
   bool more = false;
@@ -289,7 +312,7 @@ ApiResponse GetMetricData(Dispatcher& d, AwsRequest& r) {
   for (const DataQuery& q : parsed) {
     std::vector<std::pair<double, double>> points;  // timestamp (s), value
     if (q.unit_none) {
-      const int64_t period_ms = q.period_s * 1000;
+      const int64_t period_ms = q.period_s * 1000, start_ms = RoundedStart(asked_ms, period_ms, now_ms);
       const std::string key = q.metric.ns.value_or("") + "\n" + q.metric.job + (q.metric.other_dimension ? "\n+" : "");
       if (loaded_key != key) {
         loaded = LoadHistory(d, q.metric);

@@ -18,7 +18,9 @@
 //   GetMetricStatistics  Namespace, MetricName, Dimensions (TrainingJobName), StartTime, EndTime,
 //                        Period (seconds: 1, 5, 10, 20, 30 or a multiple of 60, up to 1e9), Statistics (SampleCount, Average, Sum, Minimum,
 //                        Maximum): one datapoint per period holding values, the periods counted
-//                        from StartTime; at most 1,440 periods, as CloudWatch. A value is dated
+//                        from StartTime rounded down as CloudWatch rounds it (to the period's
+//                        division of a minute for periods under 60 s, else to the minute, or
+//                        5 minutes past 15 days, the hour past 63); at most 1,440 periods, as CloudWatch. A value is dated
 //                        when the worker read its line, and no earlier than the training job's
 //                        TrainingStartTime (which is when the coordinator heard the program
 //                        start, milliseconds after it did). ExtendedStatistics

@@ -264,13 +264,16 @@ std::string MetricsText(const CoordinatorCore& c, const SqliteJobStore* deferred
     std::string samples;
   };
   std::vector<Family> f = {
-      {"hpo_suggestions_total", "counter", "Configurations proposed by the tuning job's strategy (Propose calls).", ""},
-      {"hpo_suggestion_seconds", "summary", "Time spent proposing configurations (_sum seconds over _count proposals).", ""},
+      {"hpo_suggestions_total", "counter",
+       "Proposal rounds of the tuning job's strategy (Propose calls; one round may propose several configurations, "
+       "one for each free parallel slot).",
+       ""},
+      {"hpo_suggestion_seconds", "summary", "Time spent proposing configurations (_sum seconds over _count rounds).", ""},
       {"hpo_suggestion_max_seconds", "gauge", "The slowest single proposal.", ""},
       {"hpo_suggestion_last_seconds", "gauge", "The latest proposal.", ""},
       {"hpo_suggestion_fallbacks_total", "counter",
-       "Suggestions the model did not make (the start design before it has enough observations, or random search "
-       "when it could not fit).",
+       "Proposal rounds the model did not make (the start design before it has enough observations, or random "
+       "search when it could not fit).",
        ""},
       {"hpo_suggestion_exploits_total", "counter",
        "Bayesian proposals that went to the model's predicted best instead of expected improvement's choice (one "
@@ -308,7 +311,9 @@ std::string MetricsText(const CoordinatorCore& c, const SqliteJobStore* deferred
   std::map<std::string, int> jobs_by_status;
   for (const TuningJob* j : c.Jobs()) {
     ++jobs_by_status[j->status];
-    const std::string l = "{job=\"" + LabelValue(j->name) + "\"}";
+    // `tuning_job`, not `job`: Prometheus sets `job` to the scrape's job_name and renames a
+    // target's own `job` to `exported_job`, so queries on the documented name matched nothing.
+    const std::string l = "{tuning_job=\"" + LabelValue(j->name) + "\"}";
     if (const SuggestionStats* st = c.Suggestions(j->name)) {
       add(0, l, "", static_cast<double>(st->count));
       add(1, l, "_sum", st->seconds_sum);
@@ -318,14 +323,17 @@ std::string MetricsText(const CoordinatorCore& c, const SqliteJobStore* deferred
       add(4, l, "", static_cast<double>(st->fallbacks));
       add(5, l, "", static_cast<double>(st->exploits));
     }
-    std::map<std::string, int> by_status;
+    // Every status, 0 included, as hpo_tuning_jobs: a series that vanished when its count fell to
+    // 0 (InProgress at the job's end) kept its last value in graphs and alerts.
+    std::map<std::string, int> by_status = {
+        {"InProgress", 0}, {"Completed", 0}, {"Failed", 0}, {"Stopping", 0}, {"Stopped", 0}};
     for (const Trial* tr : c.TrialsOf(j->name)) {
       // As DescribeHyperParameterTuningJob counts them: a trial queued ahead or given back before
       // it started is no training job yet, and a pending retry is InProgress.
       if (!tr->Unlaunched()) ++by_status[TrainingJobStatusOf(*tr)];
     }
     for (const auto& [status, n] : by_status) {
-      add(6, "{job=\"" + LabelValue(j->name) + "\",status=\"" + status + "\"}", "", n);
+      add(6, "{tuning_job=\"" + LabelValue(j->name) + "\",status=\"" + status + "\"}", "", n);
     }
   }
   for (const char* status : {"InProgress", "Completed", "Failed", "Stopping", "Stopped"}) {

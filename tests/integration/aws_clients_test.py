@@ -1359,7 +1359,10 @@ class AwsClients(unittest.TestCase):
         self.assertAlmostEqual(sum(p["Sum"] for p in points), sum(curve), places=9)
         self.assertEqual(min(p["Minimum"] for p in points), min(curve))
         self.assertEqual(max(p["Maximum"] for p in points), max(curve))
-        self.assertTrue(all(isinstance(p["Timestamp"], datetime.datetime) and start <= p["Timestamp"] < end
+        # Periods from StartTime rounded down to the minute, as CloudWatch's.
+        minute = start.replace(second=0, microsecond=0)
+        self.assertTrue(all(isinstance(p["Timestamp"], datetime.datetime) and minute <= p["Timestamp"] < end
+                            and p["Timestamp"].second == 0 and p["Timestamp"].microsecond == 0
                             for p in points), points)
 
         # GetMetricData through botocore's own paginator, one datapoint a page, oldest first.

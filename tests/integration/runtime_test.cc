@@ -89,10 +89,18 @@ TEST_F(Cluster, ARandomJobOfTwentyTrialsCompletesAndItsBestIsTheBestInTheLogs) {
   // Suggestion latency and training jobs by status, exported for Prometheus.
   auto metrics = httplib::Client("127.0.0.1", http_port_).Get("/hpo/v1/metrics");
   ASSERT_TRUE(metrics);
-  EXPECT_NE(metrics->body.find("hpo_suggestions_total{job=\"it-random\"} 20\n"), std::string::npos) << metrics->body;
-  EXPECT_NE(metrics->body.find("hpo_suggestion_exploits_total{job=\"it-random\"} 0\n"), std::string::npos)
+  EXPECT_NE(metrics->body.find("hpo_suggestions_total{tuning_job=\"it-random\"} 20\n"), std::string::npos)
       << metrics->body;
-  EXPECT_NE(metrics->body.find("hpo_training_jobs{job=\"it-random\",status=\"Completed\"} 20\n"), std::string::npos)
+  // Not `job`, which Prometheus sets to the scrape's job_name (a target's own became exported_job).
+  EXPECT_EQ(metrics->body.find("{job="), std::string::npos) << metrics->body;
+  EXPECT_NE(metrics->body.find("hpo_suggestion_exploits_total{tuning_job=\"it-random\"} 0\n"), std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("hpo_training_jobs{tuning_job=\"it-random\",status=\"Completed\"} 20\n"),
+            std::string::npos)
+      << metrics->body;
+  // Every status, 0 included: InProgress does not vanish at the job's end.
+  EXPECT_NE(metrics->body.find("hpo_training_jobs{tuning_job=\"it-random\",status=\"InProgress\"} 0\n"),
+            std::string::npos)
       << metrics->body;
   EXPECT_NE(metrics->body.find("hpo_workers 3\n"), std::string::npos) << metrics->body;
   EXPECT_NE(metrics->body.find("hpo_tuning_jobs{status=\"Completed\"} 1\n"), std::string::npos) << metrics->body;
@@ -102,7 +110,7 @@ TEST_F(Cluster, ARandomJobOfTwentyTrialsCompletesAndItsBestIsTheBestInTheLogs) {
   EXPECT_NE(metrics->body.find("# TYPE hpo_store_sync_seconds summary\nhpo_store_sync_seconds_sum "), std::string::npos)
       << metrics->body;
   EXPECT_EQ(metrics->body.find("hpo_store_syncs_total 0\n"), std::string::npos) << "no sync was counted";
-  EXPECT_NE(metrics->body.find("hpo_suggestion_seconds_count{job=\"it-random\"} 20\n"), std::string::npos)
+  EXPECT_NE(metrics->body.find("hpo_suggestion_seconds_count{tuning_job=\"it-random\"} 20\n"), std::string::npos)
       << metrics->body;
   // The text format: a family's samples come right after its HELP and TYPE, all together, each
   // family once (an operator pass found every sample after all the TYPE lines, which a
@@ -328,7 +336,9 @@ TEST_F(Cluster, TheTrainingJobsOutputAndMetricsReadAsCloudWatchServesThem) {
   EXPECT_EQ(point["Minimum"].get<double>(), lo);
   EXPECT_EQ(point["Maximum"].get<double>(), hi);
   EXPECT_EQ(point["Unit"], "None");
-  EXPECT_DOUBLE_EQ(point["Timestamp"].get<double>(), from_s) << "periods count from StartTime";
+  // Periods count from StartTime rounded down to the minute, as CloudWatch's do.
+  const double from_minute = std::floor(from_s / 60) * 60;
+  EXPECT_DOUBLE_EQ(point["Timestamp"].get<double>(), from_minute) << std::fixed << from_s;
   // The SDK's window (TrainingJobAnalytics): from TrainingStartTime to a minute past the end. A
   // value printed before the coordinator heard the program start (a few ms) is in it too: the SDK
   // saw only the last of three values once.
@@ -347,6 +357,26 @@ TEST_F(Cluster, TheTrainingJobsOutputAndMetricsReadAsCloudWatchServesThem) {
   double samples = 0;
   for (const auto& p : fine["Datapoints"]) samples += p["SampleCount"].get<double>();
   EXPECT_EQ(samples, 4.0) << fine.dump();
+  // Periods of a second start at whole seconds; a StartTime within the minute of the last values
+  // is rounded down to that minute, so every value of the minute counts (periods counted from the
+  // StartTime itself left out those before it, dated at 12:26:59.302).
+  double last_s = 0;
+  for (const auto& p : fine["Datapoints"]) {
+    const double t = p["Timestamp"].get<double>();
+    EXPECT_EQ(t, std::floor(t)) << std::fixed << t;
+    last_s = std::max(last_s, t);
+  }
+  const double last_minute = std::floor(last_s / 60) * 60;
+  double in_last_minute = 0;
+  for (const auto& p : fine["Datapoints"]) {
+    if (p["Timestamp"].get<double>() >= last_minute) in_last_minute += p["SampleCount"].get<double>();
+  }
+  Json late = cw("GetMetricStatistics", {{"Namespace", "/aws/sagemaker/TrainingJobs"}, {"MetricName", "loss"},
+                                         {"Dimensions", dims}, {"StartTime", last_s + 0.999}, {"EndTime", to_s},
+                                         {"Period", 60}, {"Statistics", {"SampleCount"}}});
+  ASSERT_EQ(late["Datapoints"].size(), 1u) << late.dump();
+  EXPECT_EQ(late["Datapoints"][0]["SampleCount"], in_last_minute) << late.dump() << " " << fine.dump();
+  EXPECT_DOUBLE_EQ(late["Datapoints"][0]["Timestamp"].get<double>(), last_minute);
   EXPECT_TRUE(cw("GetMetricStatistics", {{"Namespace", "AWS/EC2"}, {"MetricName", "loss"}, {"Dimensions", dims},
                                          {"StartTime", from_s}, {"EndTime", to_s}, {"Period", 60},
                                          {"Statistics", {"Average"}}})["Datapoints"]
@@ -421,7 +451,7 @@ TEST_F(Cluster, TheTrainingJobsOutputAndMetricsReadAsCloudWatchServesThem) {
   EXPECT_EQ(total["StatusCode"], "Complete");
   ASSERT_EQ(total["Values"].size(), 1u);
   EXPECT_NEAR(total["Values"][0].get<double>(), sum, 1e-12);
-  EXPECT_DOUBLE_EQ(total["Timestamps"][0].get<double>(), from_s);
+  EXPECT_DOUBLE_EQ(total["Timestamps"][0].get<double>(), from_minute);
   const Json& per_second = data["MetricDataResults"][1];
   EXPECT_EQ(per_second["Label"], "n");
   ASSERT_EQ(per_second["Values"].size(), fine["Datapoints"].size()) << "as GetMetricStatistics' periods";
@@ -525,7 +555,7 @@ TEST_F(Cluster, TheTrainingJobsOutputAndMetricsReadAsCloudWatchServesThem) {
   std::string xml = query("Action=GetMetricStatistics&Version=2010-08-01&Namespace=%2Faws%2Fsagemaker%2FTrainingJobs"
                           "&MetricName=loss&Period=3600&Statistics.member.1=Sum&Statistics.member.2=SampleCount" + window);
   EXPECT_EQ(xml.rfind("<GetMetricStatisticsResponse xmlns=\"http://monitoring.amazonaws.com/doc/2010-08-01/\">"
-                      "<GetMetricStatisticsResult><Label>loss</Label><Datapoints><member><Timestamp>" + iso(from_s) +
+                      "<GetMetricStatisticsResult><Label>loss</Label><Datapoints><member><Timestamp>" + iso(from_minute) +
                           "</Timestamp>",
                       0),
             0u)
@@ -541,7 +571,7 @@ TEST_F(Cluster, TheTrainingJobsOutputAndMetricsReadAsCloudWatchServesThem) {
               "&MetricDataQueries.member.1.MetricStat.Metric.Dimensions.member.1.Value=" + trials[0] +
               "&MetricDataQueries.member.1.MetricStat.Period=3600&MetricDataQueries.member.1.MetricStat.Stat=Sum"
               "&MetricDataQueries.member.1.ReturnData=true&StartTime=" + iso(from_s) + "&EndTime=" + iso(to_s + 1));
-  EXPECT_NE(xml.find("<MetricDataResults><member><Id>total</Id><Label>loss</Label><Timestamps><member>" + iso(from_s) +
+  EXPECT_NE(xml.find("<MetricDataResults><member><Id>total</Id><Label>loss</Label><Timestamps><member>" + iso(from_minute) +
                      "</member></Timestamps><Values><member>"),
             std::string::npos)
       << xml;
