@@ -72,6 +72,9 @@ struct CoordinatorCore::Impl {
   CoreOptions opt;
   std::map<std::string, std::unique_ptr<TuningJob>> jobs;  // key: lower-cased name
   std::map<std::string, Trial> trials;                     // key: trial name
+  // Assigned ahead, never started, lost with their worker after their tuning job ended: withdrawn
+  // at the next FinishAll (AttemptLost runs inside loops over `trials`, which Withdraw erases from).
+  std::set<std::string> withdraw_lost;
 
   // What scheduling and completion ask about a job on every event, kept up to date as trials
   // change (Reindex, called wherever a trial is saved) so that no event costs O(trials): with

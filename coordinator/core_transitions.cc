@@ -338,6 +338,16 @@ void CoordinatorCore::Impl::AttemptLost(Trial& t, const std::string& reason, int
   TuningJob* j = Job(t.tuning_job);
   if (!t.started && !t.stop_requested && j && j->status == "InProgress") {
     Requeue(t, reason + " before it started", now);
+  } else if (t.assigned_ahead && !t.started && t.start_ms == 0 && t.training_ms == 0 && j &&
+             (j->status == "Stopping" || !j->completion_reason.empty())) {
+    // Queued ahead on a worker and never started when its tuning job ended (its stop never reached
+    // the worker, which restarted without it): never a training job, withdrawn as the worker's own
+    // answer to the stop withdraws it. It was listed and counted as a Stopped training job.
+    ReleaseSlot(t, now);
+    t.state = TrialState::kStopped;
+    t.end_ms = now;
+    SaveTrial(t);
+    withdraw_lost.insert(t.name);
   } else {
     InfraFailure(t, reason, now, on);
   }
@@ -809,6 +819,9 @@ std::string CoordinatorCore::Impl::CompletionCriterionMet(TuningJob& j, int64_t 
 }
 
 void CoordinatorCore::Impl::FinishAll(int64_t now, std::vector<Outgoing>* out) {
+  for (const std::string& name : std::exchange(withdraw_lost, {})) {
+    if (auto t = trials.find(name); t != trials.end()) Withdraw(t->second, now);
+  }
   for (auto& [k, j] : jobs) ExpirePending(*j, now, out);
   for (auto& [k, j] : jobs) ExpireMaxWait(*j, now, out);
   for (auto& [k, j] : jobs) MaybeFinish(*j, now, out);

@@ -724,6 +724,39 @@ TEST_F(AssignAheadTest, AQueuedTrialRequeuedByALostWorkerAndThenStoppedIsWithdra
       << "only the two that ran are training jobs of the job";
 }
 
+// And when the stop never reached the worker (an hpo run resumed after its runtime limit: the
+// coordinator ended the job before its restarted worker registered, without what was queued on
+// it): never training jobs, withdrawn. They were listed and counted as Stopped training jobs with
+// no start (a stopping-criteria pass saw 4 Stopped where 2 had run).
+TEST_F(AssignAheadTest, AQueuedTrialWhoseWorkerRestartedWithoutItAfterTheJobEndedIsWithdrawn) {
+  Register("w", 2);
+  auto out = Submit(Spec("s4", "Random", 6, 2));
+  auto first = Plain(out);
+  auto queued = Ahead(out);
+  ASSERT_EQ(queued.size(), 2u);
+  for (const auto& a : first) Started("w", a);
+  MakeCore();  // the coordinator restarts; the job ends before the worker is back
+  std::vector<Outgoing> stop;
+  ASSERT_TRUE(core_->Stop("s4", now_, &stop).ok());
+  Register("w", 2);  // a new worker process: it runs nothing
+  for (const auto& q : queued) EXPECT_EQ(core_->FindTrial(q.trial), nullptr) << q.trial << " never ran";
+  for (const auto& a : first) {
+    ASSERT_NE(core_->FindTrial(a.trial), nullptr) << a.trial << " ran";
+    EXPECT_EQ(core_->FindTrial(a.trial)->state, TrialState::kStopped);
+  }
+  EXPECT_EQ(core_->FindJob("s4")->status, "Stopped");
+  auto d = core_->Describe("s4");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*d->status.training_job_status_counters->stopped, 2) << "only the two that ran";
+  auto events = core_->Events("s4", 0, 1000);
+  ASSERT_TRUE(events.ok());
+  int withdrawn = 0;
+  for (const auto& e : *events) withdrawn += e.kind == "TrainingJobWithdrawn";
+  EXPECT_EQ(withdrawn, 2);
+  MakeCore();
+  EXPECT_EQ(core_->TrialsOf("s4").size(), 2u) << "gone from the store too";
+}
+
 // One that started before its stop arrived ran: it stays, Stopped, as SageMaker would show it.
 TEST_F(AssignAheadTest, AQueuedTrialThatStartedBeforeTheJobEndedStaysAStoppedTrainingJob) {
   Register("w", 1);
