@@ -202,18 +202,32 @@ Result<std::vector<Item>> Plan(const ChannelSource& src, const StagingContext& c
   } else {
     return Status::InvalidArgument("S3DataType \"" + type + "\" is not S3Prefix, ManifestFile or AugmentedManifestFile");
   }
+  const auto uri_of = [](const Item& it) { return it.s3 ? "s3://" + it.bucket + "/" + it.where : it.where; };
+  std::map<std::string, const Item*> by_name;
   for (const auto& it : items) {
     // A ClientError naming the object: it is the data set's, and a retry (or another worker)
     // meets it again. (A name over 255 bytes was an IoError from the file system: an
     // infrastructure error, retried at once on every worker until they were all resting.)
     const std::string why = RelativePathProblem(it.rel);
     if (!why.empty()) {
-      const std::string uri = it.s3 ? "s3://" + it.bucket + "/" + it.where : it.where;
-      return Status::InvalidArgument("the object " + uri + " (\"" + it.rel + "\")" +
+      return Status::InvalidArgument("the object " + uri_of(it) + " (\"" + it.rel + "\")" +
                                      " cannot be a file in the channel directory: its name " + why +
                                      ". Rename it, or leave it out of the channel (a ManifestFile lists the objects "
                                      "to use)");
     }
+    by_name.emplace(it.rel, &it);
+  }
+  // A name that one object needs as a file and another as its directory (keys p/a and p/a/b) is
+  // the data set's error too, named so: staging met it as "Is a directory" or "File exists" (the
+  // order varied), an infrastructure error that spent the retries and rested every worker.
+  for (const auto& [name, it] : by_name) {
+    auto under = by_name.lower_bound(name + "/");
+    if (under == by_name.end() || under->first.compare(0, name.size() + 1, name + "/") != 0) continue;
+    return Status::InvalidArgument("the objects " + uri_of(*it) + " and " + uri_of(*under->second) +
+                                   " cannot both be in the channel directory: " + name +
+                                   " would be a file and also the directory that holds " + under->first +
+                                   ". Rename or remove one of them, or point the channel at a prefix that holds only "
+                                   "one (a channel's files are named by their keys after the prefix)");
   }
   if (src.shuffle_seed) Shuffle(&items, *src.shuffle_seed);
   const std::string dist = src.distribution.empty() ? "FullyReplicated" : src.distribution;

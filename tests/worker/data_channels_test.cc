@@ -210,6 +210,16 @@ TEST_F(Channels, AManifestListsObjectsUnderItsPrefixAndCannotEscapeTheChannel) {
         << odd.status().message();
     EXPECT_EQ(odd.status().message().find("outside"), std::string::npos) << odd.status().message();
   }
+  // One name a file and a directory (a and a/b): a ClientError naming both, before anything is
+  // staged (staging met it as an I/O error, an infrastructure failure).
+  Put(dir_ / "dirfile.json", "[{\"prefix\": \"" + (dir_ / "data").string() + "/\"}, \"a\", \"a-b\", \"a/b\"]");
+  m.uri = (dir_ / "dirfile.json").string();
+  auto dirfile = StageChannel(m, Ctx());
+  ASSERT_FALSE(dirfile.ok());
+  EXPECT_EQ(dirfile.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(dirfile.status().message().find("a would be a file and also the directory that holds a/b"),
+            std::string::npos)
+      << dirfile.status().message();
   Put(dir_ / "bad.json", "{\"prefix\": 1}");
   m.uri = (dir_ / "bad.json").string();
   EXPECT_FALSE(StageChannel(m, Ctx()).ok());

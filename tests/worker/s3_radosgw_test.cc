@@ -265,7 +265,7 @@ TEST_F(Radosgw, AnS3PrefixChannelTakesEveryKeyThatStartsWithThePrefix) {
   for (const char* k : {"jobs/ASHA-1/train/a.csv", "jobs/ASHA-1/train/sub/b.csv", "jobs/ASHA-10/train/c.csv",
                         "jobs/ASHA-1/", "jobs/ASHA-1/train/dir/", "data/train/part-0.csv", "data/train/part-1.csv",
                         "data/train-extra/x.csv", "data/shard-0", "data/shard-1", "data/other", "c/train/train-1.csv",
-                        "c/train-1.csv", "empty/", "d//double.csv", "d/double.csv"}) {
+                        "c/train-1.csv", "empty/", "d//double.csv", "d/double.csv", "fd/a", "fd/a/b"}) {
     ASSERT_TRUE(client_->PutBytes(bucket_, k, std::string("x") + k).ok());
   }
   auto stage = [&](const std::string& key_prefix) -> Result<std::set<std::string>> {
@@ -319,6 +319,16 @@ TEST_F(Radosgw, AnS3PrefixChannelTakesEveryKeyThatStartsWithThePrefix) {
   ASSERT_FALSE(twice.ok());
   EXPECT_NE(twice.status().message().find("would land at double.csv; rename one of them"), std::string::npos)
       << twice.status().message();
+  // A key that is also the folder of another (fd/a and fd/a/b): the data set's error, naming both
+  // (staging met it as "Is a directory", an infrastructure error that rested every worker).
+  auto folder = stage("fd/");
+  ASSERT_FALSE(folder.ok());
+  EXPECT_EQ(folder.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(folder.status().message().find("s3://" + bucket_ + "/fd/a and s3://" + bucket_ +
+                                           "/fd/a/b cannot both be in the channel directory: a would be a file and "
+                                           "also the directory that holds a/b"),
+            std::string::npos)
+      << folder.status().message();
 }
 
 TEST_F(Radosgw, ShardedByS3KeyGivesEachOfTwoHostsItsOwnHalf) {
