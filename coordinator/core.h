@@ -508,6 +508,10 @@ struct WorkerInfo {
   std::string resting;  // why it rests; "" = not resting
   int64_t resting_until_ms = 0;
   int64_t rest_ms = 0;  // the next rest's length
+  // Tuning jobs whose training jobs it could not start (their program, their image) within the
+  // streak: a training job of one of them that no worker could start says the refusals were the
+  // job's own mistake, and forgives every worker they counted against (those resting too).
+  std::set<std::string> refused_jobs;
   // Why no new training job goes there now ("" = it may take one).
   const std::string& Closed() const {
     return !draining.empty() ? draining : !cordoned.empty() ? cordoned : resting;

@@ -185,6 +185,7 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
   w.resting.clear();   // (a restarted worker process, perhaps on a repaired machine)
   w.infra_streak = 0;
   w.rest_ms = 0;
+  w.refused_jobs.clear();
   w.resting_until_ms = 0;  // else the old rest, still running, kept a new one from starting
   std::vector<Trial*> queued;
   size_t foreign_ended = 0;
@@ -501,6 +502,7 @@ void CoordinatorCore::Impl::OnLogLines(const std::string& wid, const proto::wire
 void CoordinatorCore::Impl::Forgive(WorkerInfo& w, int64_t now) {
   w.infra_streak = 0;
   w.rest_ms = 0;
+  w.refused_jobs.clear();
   if (!w.resting.empty()) {
     w.resting_until_ms = 0;
     w.resting.clear();
@@ -510,10 +512,11 @@ void CoordinatorCore::Impl::Forgive(WorkerInfo& w, int64_t now) {
 }
 
 void CoordinatorCore::Impl::NoteInfraError(const std::string& wid, const Trial& t, const std::string& reason,
-                                          int64_t now) {
+                                          int64_t now, bool refusal) {
   auto it = workers.find(wid);
   if (it == workers.end()) return;
   WorkerInfo& w = it->second;
+  if (refusal) w.refused_jobs.insert(t.tuning_job);
   if (++w.infra_streak < kInfraErrorsBeforeRest) return;
   // Resting already: the attempts it had when the rest began fail too (a burst of them, in
   // milliseconds), which is one fault, not a reason to rest longer.
@@ -653,7 +656,9 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   }
   if (m.status == "InfraError" || m.status == "Interrupted") {
     const std::string reason = WithHost(m.failure_reason.empty() ? m.status : m.failure_reason, on_host);
-    if (m.status == "InfraError") NoteInfraError(wid, *t, reason, now);
+    if (m.status == "InfraError") {
+      NoteInfraError(wid, *t, reason, now, !t->started && proto::wire::IsCannotStartReason(m.failure_reason, wid));
+    }
     // A worker that could not start the program (its disk, its image mapping) says nothing about
     // the training job while another worker that can serve it has not tried: it runs again without
     // spending a retry (elsewhere when it can; the refusing worker soon rests). One broken worker,
@@ -687,9 +692,12 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
         // tuning job stalled); the attempt fails as an infrastructure error, which RetryStrategy
         // retries (a worker that can run it may have come by then).
         std::string who;
-        for (const auto& id : t->setup_refused_by) {
-          who += (who.empty() ? "" : ", ") + id;
-          if (auto w = workers.find(id); w != workers.end()) Forgive(w->second, now);
+        for (const auto& id : t->setup_refused_by) who += (who.empty() ? "" : ", ") + id;
+        // Every worker its refusals counted against, this training job's or another of the job's
+        // (with several attempts in flight, one worker rested on three of them before any one had
+        // been refused by all, and rested again, longer, each time it came back).
+        for (auto& [id, w] : workers) {
+          if (t->setup_refused_by.count(id) || w.refused_jobs.count(t->tuning_job)) Forgive(w, now);
         }
         const std::string said = m.failure_reason.substr(proto::wire::CannotStartReason(wid, "").size());
         InfraFailure(*t,
@@ -714,6 +722,7 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   if (auto w = workers.find(wid); w != workers.end()) {  // it ran a training job to its end: whole
     w->second.infra_streak = 0;
     w->second.rest_ms = 0;
+    w->second.refused_jobs.clear();
   }
   const std::vector<std::string> hosts = t->Hosts();  // before ReleaseSlot forgets them
   const int64_t trained_before = t->training_ms;       // by the earlier attempts

@@ -385,7 +385,9 @@ struct CoordinatorCore::Impl {
   void Forgive(WorkerInfo& w, int64_t now);
   // The WorkerResting event is under `t`'s tuning job and names `t` (hpo events NAME, which hpo
   // run points to, showed no rest while the job sat waiting for the worker).
-  void NoteInfraError(const std::string& wid, const Trial& t, const std::string& reason, int64_t now);
+  // `refusal`: it could not start the program (IsCannotStartReason), counted in refused_jobs.
+  void NoteInfraError(const std::string& wid, const Trial& t, const std::string& reason, int64_t now,
+                      bool refusal = false);
   static constexpr int kInfraErrorsBeforeRest = 3;
   static constexpr int64_t kFirstRestMs = 60'000, kLongestRestMs = 600'000;
   static constexpr int kSetupRequeues = 10;  // Trial::setup_requeues

@@ -2591,6 +2591,52 @@ TEST_F(CoreTest, AProgramMissingOnEveryWorkerFailsItsTrainingJobsAndRestsNoWorke
   EXPECT_EQ(next.size(), 2u) << core_->FindJob("fixed")->waiting_reason;
 }
 
+// A new-user pass (a mistyped --image program, two local workers with attempts queued ahead):
+// w1 rests after three refusals of one training job while w2 is busy; then w2
+// refuses another of the job's training jobs, which w1 never saw. No worker that can serve it is
+// left (w1 rests): the job's own mistake, and w1, resting for the same mistake, is back too (it
+// rested the full minute, then longer each time it came back and refused again).
+TEST_F(CoreTest, ATrainingJobNoWorkerCouldStartForgivesWorkersRestingForTheSameJobsRefusals) {
+  Register("w1", 1);
+  Register("w2", 2);
+  proto::TuningJobSpec spec = Spec("same", "Random", 6, 3);
+  spec.training_job_definition->retry_strategy = proto::RetryStrategy{3};
+  Submit(spec);
+  auto on = [&](const std::string& wid, bool started) {
+    std::vector<const Trial*> found;
+    for (const Trial* x : core_->TrialsOf("same")) {
+      if (x->worker_id == wid && x->state == TrialState::kInProgress && x->started == started) found.push_back(x);
+    }
+    return found;
+  };
+  ASSERT_EQ(on("w2", false).size(), 2u);
+  const Trial* b = on("w2", false)[0];
+  proto::wire::AssignTrial ab;
+  ab.trial = b->name;
+  ab.attempt = b->attempt;
+  Started("w2", ab);  // w2 busy: one running, one not yet started
+  auto resting = [&](const std::string& wid) {
+    for (const WorkerInfo* w : core_->Workers()) {
+      if (w->reg.worker_id == wid) return !w->resting.empty();
+    }
+    return false;
+  };
+  const std::string refused = proto::wire::CannotStartReason("w1", "cannot run \"/opt/tranier\": No such file");
+  for (int i = 0; i < 5 && !resting("w1"); ++i) {
+    auto mine = on("w1", false);
+    ASSERT_EQ(mine.size(), 1u) << "round " << i;
+    EndWith("w1", mine[0]->name, mine[0]->attempt, "InfraError", refused);
+    now_ += 10;
+  }
+  ASSERT_TRUE(resting("w1"));
+  auto other = on("w2", false);
+  ASSERT_EQ(other.size(), 1u);
+  EXPECT_TRUE(other[0]->setup_refused_by.empty()) << "one w1 never refused";
+  EndWith("w2", other[0]->name, other[0]->attempt, "InfraError",
+          proto::wire::CannotStartReason("w2", "cannot run \"/opt/tranier\": No such file"));
+  EXPECT_FALSE(resting("w1")) << "w1 rests on for the job's own mistake";
+}
+
 // A fault pass: a worker whose image mapping is broken was alone for a moment; what it refused
 // is retried (RetryStrategy) once a worker that can run it registers.
 TEST_F(CoreTest, WhatABrokenWorkerAloneRefusedRunsOnTheWorkerThatComesNext) {
