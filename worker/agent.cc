@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cctype>
 #include <cstring>
 #include <sstream>
@@ -276,11 +277,43 @@ void WorkerAgent::Impl::OpenJournal() {
       continue;
     }
     if (exited) RemovePendingExit(attempt_dir);  // journaled: nothing is left to resume
-    if (!exited) {
-      journal->Drop(l.trial, l.attempt);
+    if (!exited && !reports.empty()) {
+      // Its program started (its reports begin with TrialStarted) and ended with that process,
+      // whose guard ended it: an infrastructure failure, reported so. Dropped, the coordinator may
+      // never have heard that it started (it started while the coordinator was away), counted it
+      // lost "before it started" and ran it again without spending a retry: twice, under no
+      // RetryStrategy. Its metrics and lines go too; the report follows the last metric batch.
+      uint64_t last_batch = 0;
+      for (const auto& r : reports) {
+        if (r.type == proto::wire::MsgType::kMetricPoints) last_batch = std::max(last_batch, r.seq);
+      }
+      proto::wire::TrialExited x;
+      x.trial = l.trial;
+      x.attempt = l.attempt;
+      x.seq = last_batch;
+      x.status = "InfraError";
+      x.secondary_status = "Failed";
+      x.failure_reason =
+          "InternalServerError: the worker process ended while the training program ran (it was killed, or its machine "
+          "went down), and the program ended with it";
+      // When it last wrote to its log: a bound on its end that the downtime does not stretch.
+      std::error_code ec;
+      const auto wrote = fs::last_write_time(fs::path(attempt_dir) / "trial.log", ec);
+      if (!ec) {
+        x.ended_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::file_clock::to_sys(wrote).time_since_epoch())
+                            .count();
+      }
+      Pending p{proto::wire::MsgType::kTrialExited, key, x.seq, proto::wire::EncodeFrames(x), 0};
+      if (Status kept = journal->Append(l.trial, l.attempt, p.frames); !kept.ok()) {
+        Log("worker: cannot journal the exit report of " + l.trial + ": " + kept.message());
+      }
+      reports.push_back(std::move(p));
       Log("worker: " + l.trial + " attempt " + std::to_string(l.attempt) +
-          " ended with an earlier worker process before it finished; the coordinator is told, and runs it again if its "
-          "RetryStrategy allows");
+          " ended with an earlier worker process before it finished: its reports go to the coordinator with an "
+          "infrastructure failure, which its RetryStrategy retries");
+    } else if (!exited) {
+      journal->Drop(l.trial, l.attempt);  // nothing to tell (no whole report)
       continue;
     }
     Log("worker: delivering " + std::to_string(reports.size()) + " report(s) of " + l.trial + " attempt " +

@@ -3605,6 +3605,55 @@ TEST_F(Cluster, ReportsOfFinishedTrialsSurviveAWorkerRestartDuringACoordinatorOu
   }
 }
 
+// A training job queued ahead starts while the coordinator is away (its predecessor ended), and
+// its worker is killed before the coordinator is back: its program ends with that process. The
+// next worker process reports it from its journal as an infrastructure failure. The journal was
+// dropped: the coordinator, never having heard it start, counted it lost "before it started" and
+// ran it again without spending a retry (a scale pass saw it run twice under no RetryStrategy).
+class OneWorkerCluster : public Cluster {
+ protected:
+  void BeforeCoordinator() override { default_workers_ = 1; }
+};
+
+TEST_F(OneWorkerCluster, AQueuedTrainingJobThatStartedInAnOutageAndDiedWithItsWorkerIsNotRunAgainForFree) {
+  const fs::path starts = dir_ / "starts";
+  Json spec = ScriptJob("it-died", 3, 1,
+                        "#!/bin/sh\n"
+                        "echo \"$TRAINING_JOB_NAME\" >> \"$SM_HP_STARTS\"\n"
+                        "n=$(wc -l < \"$SM_HP_STARTS\")\n"
+                        "if [ \"$n\" -ge 3 ]; then touch \"$SM_HP_STARTS.third\"; sleep 60; fi\n"
+                        "if [ \"$n\" -eq 2 ]; then sleep 0.5; fi\n"  // ends within half the lease
+                        "echo loss=0.5\n",
+                        {{"starts", starts.string()}});
+  spec["TrainingJobDefinition"].erase("RetryStrategy");
+  Call("CreateHyperParameterTuningJob", spec);
+  auto lines = [&] {
+    std::ifstream in(starts);
+    std::vector<std::string> out;
+    for (std::string l; std::getline(in, l);) out.push_back(l);
+    return out;
+  };
+  for (int i = 0; i < 200 && lines().size() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_EQ(lines().size(), 2u) << "see " << dir_;
+  coordinator_->Kill(SIGKILL);  // the second runs on; the third, queued behind it, starts in the outage
+  ASSERT_TRUE(Appears(fs::path(starts.string() + ".third"))) << "the queued one never started; see " << dir_;
+  workers_[0]->Kill(SIGKILL);  // its guard ends the program
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  StartWorker(1, 0);  // same id, same work directory
+  StartCoordinator();
+  ASSERT_TRUE(WaitForWorkers(1)) << "see " << dir_;
+  const Json d = WaitFor("it-died");
+  const std::vector<std::string> ran = lines();
+  ASSERT_EQ(ran.size(), 3u) << "a training job ran again: see " << starts;
+  const Json t = Call("DescribeTrainingJob", {{"TrainingJobName", ran[2]}});
+  EXPECT_EQ(t["TrainingJobStatus"], "Failed") << t.dump(2);
+  EXPECT_NE(t.value("FailureReason", "").find("the worker process ended while the training program ran"),
+            std::string::npos)
+      << t.dump(2);
+  EXPECT_TRUE(t.contains("TrainingStartTime")) << "it started: " << t.dump(2);
+  EXPECT_EQ(d["TrainingJobStatusCounters"]["Completed"], 2) << d.dump(2);
+}
+
 // The same double fault, with programs that end well after the coordinator went down: their
 // uploads (model.tar.gz into the job's output path) wait for the coordinator to confirm the
 // attempts are still theirs, and the workers are killed while they wait. Nothing said the programs
