@@ -1066,6 +1066,17 @@ void CoordinatorCore::CancelProposals() {
   }
 }
 
+void CoordinatorCore::Impl::Depart(const std::string& wid, DepartedWorker gone) {
+  departed[wid] = std::move(gone);
+  if (departed.size() > kDepartedWorkersKept) {  // the one gone longest ago goes
+    auto oldest = departed.begin();
+    for (auto d = departed.begin(); d != departed.end(); ++d) {
+      if (d->second.gone_ms < oldest->second.gone_ms) oldest = d;
+    }
+    departed.erase(oldest);
+  }
+}
+
 void CoordinatorCore::CreditStall(int64_t gap_ms, int64_t now_ms) {
   if (gap_ms <= 0) return;
   impl_->Transaction([&](std::vector<Outgoing>*) {
@@ -1121,14 +1132,7 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
                               (waiting > 0 ? " (and " + std::to_string(waiting) + " not started yet)" : ""));
         impl_->Event(now_ms, "WorkerLost", "", "", wid + " missed its lease");
       }
-      impl_->departed[wid] = std::move(gone);
-      if (impl_->departed.size() > kDepartedWorkersKept) {  // the one gone longest ago goes
-        auto oldest = impl_->departed.begin();
-        for (auto d = impl_->departed.begin(); d != impl_->departed.end(); ++d) {
-          if (d->second.gone_ms < oldest->second.gone_ms) oldest = d;
-        }
-        impl_->departed.erase(oldest);
-      }
+      impl_->Depart(wid, std::move(gone));
       const bool said_going = said.has_value();
       for (Trial* t : held) {
         if (!t->Active() || !t->OnWorker(wid)) continue;  // settled by another's loss (a gang's host)
@@ -1178,6 +1182,13 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
         if (gone.empty() && !impl_->workers.count(wid)) gone = wid;
       }
       if (!gone.empty()) {
+        // Listed as lost (hpo workers), as one that missed its lease is: a restarted coordinator
+        // knows it only from the attempts it held.
+        if (!impl_->departed.count(gone)) {
+          impl_->Depart(gone, {"", "", impl_->last_alive_ms, now_ms, false,
+                               "did not come back after the coordinator restarted, with training jobs of its own"});
+          impl_->Event(now_ms, "WorkerLost", "", "", gone + " did not come back after the coordinator restarted");
+        }
         impl_->StopGangPeers(t, gone, "host on worker " + gone + " did not come back", &out);
         // It ran until the coordinator's last sign of life before the restart, as far as anyone
         // knows; not through the downtime.

@@ -112,6 +112,8 @@ struct CoordinatorCore::Impl {
 
   std::map<std::string, WorkerInfo> workers;
   std::map<std::string, DepartedWorker> departed;  // CoordinatorCore::Departed
+  // Adds one to `departed`, the one gone longest ago going past kDepartedWorkersKept.
+  void Depart(const std::string& wid, DepartedWorker gone);
   std::map<std::string, CordonRow> cordons;  // by worker id (CoordinatorCore::Cordon), as stored
   std::map<std::string, std::set<uint32_t>> worker_gpus_used;  // worker -> GPU indices in use
   std::map<std::pair<std::string, uint32_t>, std::vector<uint32_t>> attempt_gpus;

@@ -1303,6 +1303,11 @@ TEST_F(CoreTest, AnAttemptWhoseWorkerDidNotComeBackAfterARestartIsFencedFromTheR
     if (!lost_at && core_->FindTrial(a[0].trial)->state == TrialState::kPending) lost_at = now_;
   }
   ASSERT_GT(lost_at, 0) << "the attempt of the worker that did not come back was never lost";
+  // Listed as lost (hpo workers), as one that missed its lease is (it was not listed at all).
+  ASSERT_EQ(core_->Departed().count("w1"), 1u);
+  EXPECT_FALSE(core_->Departed().at("w1").left);
+  EXPECT_NE(core_->Departed().at("w1").why.find("did not come back after the coordinator restarted"),
+            std::string::npos);
   auto re = Only<proto::wire::AssignTrial>(out);
   ASSERT_EQ(re.size(), 1u);
   EXPECT_GE(now_, loaded + proto::wire::StallKillAfterMs(options_.lease_ms))
