@@ -3,8 +3,11 @@
 #include "common/file_util.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <string_view>
 
 namespace hpo::worker {
@@ -29,6 +32,25 @@ std::optional<std::vector<std::string>> PlainWords(const std::string& command) {
   if (!word.empty()) words.push_back(std::move(word));
   if (words.empty()) return std::nullopt;
   return words;
+}
+
+// Whether the local directory `dir` can be made and written, from its nearest existing ancestor:
+// InvalidArgument when that is not a directory (the spec's path runs through a file), IoError when
+// the worker may not write there. Nothing is created.
+Status LocalOutputUsable(const fs::path& dir) {
+  fs::path at = dir;
+  std::error_code ec;
+  while (!fs::exists(fs::symlink_status(at, ec)) && at.has_parent_path() && at.parent_path() != at) {
+    at = at.parent_path();
+  }
+  if (!fs::is_directory(at, ec)) {
+    return Status::InvalidArgument(at.string() + " is a file, where the path " + dir.string() + " needs a directory");
+  }
+  if (::access(at.c_str(), W_OK | X_OK) != 0) {
+    return Status::IoError(at.string() + " is not writable by the worker (uid " + std::to_string(::geteuid()) +
+                           "), and " + dir.string() + " is made under it: " + std::strerror(errno));
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -323,6 +345,20 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
     if (!sync.ok()) return fail("Failed", "ClientError: " + sync.status().message());
     run->intermediate = std::move(sync).value();
     run->last_intermediate_pass_ms = Now();
+    // A local S3OutputPath is checked before the program starts, as one in S3 is probed (below):
+    // a path through a file was found only at the upload, after the training, and every retry
+    // trained in full again.
+    if (a.output_path.rfind("s3://", 0) != 0) {
+      auto loc = OpenObjectLocation(a.output_path, [this] { return S3(); });
+      const std::string local = loc.ok() ? loc->store->LocalPath(loc->Key("")) : std::string();
+      Status usable = local.empty() ? Status::Ok() : LocalOutputUsable(local);
+      if (!usable.ok()) {
+        return fail(IsClientError(usable) ? "Failed" : "InfraError",
+                    std::string(IsClientError(usable) ? "ClientError: " : "") +
+                        "OutputDataConfig.S3OutputPath " + a.output_path + " cannot be used: " + usable.message() +
+                        "; checked before training, so no work is lost");
+      }
+    }
   }
 
   if (!a.after_trial.empty()) {
