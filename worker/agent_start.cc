@@ -414,6 +414,11 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     if (const char* path = std::getenv("PATH")) ps.env.emplace("PATH", path);
     if (const char* home = std::getenv("HOME")) ps.env.emplace("HOME", home);
     ps.env.emplace("LANG", "C.UTF-8");
+    // A local program stands in for a framework image, which sets ENV PYTHONUNBUFFERED=1: a
+    // Python trainer's print()s reached the log in 4 KiB blocks, after the epochs they measured,
+    // and early stopping, Hyperband and `hpo logs -f` saw nothing until the end. The spec's
+    // Environment wins.
+    ps.env.emplace("PYTHONUNBUFFERED", "1");
     DropOversizedVariables(ps.env, &oversized);
     // What this worker's successor on the work directory kills, if it dies without warning
     // (worker/orphans.h KillLeftoversOf): the program and everything it starts inherit it.
