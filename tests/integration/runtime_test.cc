@@ -3605,16 +3605,64 @@ TEST_F(Cluster, ReportsOfFinishedTrialsSurviveAWorkerRestartDuringACoordinatorOu
   }
 }
 
-// A training job queued ahead starts while the coordinator is away (its predecessor ended), and
-// its worker is killed before the coordinator is back: its program ends with that process. The
-// next worker process reports it from its journal as an infrastructure failure. The journal was
-// dropped: the coordinator, never having heard it start, counted it lost "before it started" and
-// ran it again without spending a retry (a scale pass saw it run twice under no RetryStrategy).
+// One worker, as hpo run has at its smallest.
 class OneWorkerCluster : public Cluster {
  protected:
   void BeforeCoordinator() override { default_workers_ = 1; }
 };
 
+// A local S3OutputPath that runs through a file: found at the upload, after the training, as an
+// infrastructure error, and every retry trained in full again (a new user's typo). It is checked
+// before the program starts, a ClientError, and nothing trains.
+TEST_F(OneWorkerCluster, ALocalOutputPathThroughAFileFailsBeforeTraining) {
+  const fs::path ran = dir_ / "ran";
+  std::ofstream(dir_ / "afile") << "x\n";
+  Json spec = ScriptJob("it-badout", 1, 1, "#!/bin/sh\necho run >> \"$SM_HP_RAN\"\necho loss=0.5\n",
+                        {{"ran", ran.string()}});
+  spec["TrainingJobDefinition"]["OutputDataConfig"]["S3OutputPath"] = "file://" + (dir_ / "afile" / "out").string();
+  spec["TrainingJobDefinition"]["RetryStrategy"] = {{"MaximumRetryAttempts", 2}};
+  Call("CreateHyperParameterTuningJob", spec);
+  WaitFor("it-badout");
+  const Json t = Call("DescribeTrainingJob", {{"TrainingJobName", Trials("it-badout")[0]["TrainingJobName"]}});
+  EXPECT_EQ(t["TrainingJobStatus"], "Failed") << t.dump(2);
+  EXPECT_NE(t.value("FailureReason", "").find("ClientError: OutputDataConfig.S3OutputPath file://" +
+                                                 (dir_ / "afile" / "out").string() + " cannot be used: " +
+                                                 (dir_ / "afile").string() + " is a file"),
+            std::string::npos)
+      << t.dump(2);
+  EXPECT_FALSE(fs::exists(ran)) << "the program trained before the output path was found unusable";
+}
+
+// A Python trainer run as a local program prints its metric and trains on: the value is there
+// while it runs, as from a framework image (ENV PYTHONUNBUFFERED=1). Block-buffered, it came at
+// the end, and early stopping and Hyperband decided on nothing (a new user's pass).
+TEST_F(OneWorkerCluster, APythonTrainersPrintsReachTheCoordinatorWhileItRuns) {
+  Json spec = ScriptJob("it-unbuffered", 1, 1,
+                        "#!/usr/bin/env python3\n"
+                        "import time\n"
+                        "print('loss=0.75')\n"
+                        "time.sleep(60)\n");
+  Call("CreateHyperParameterTuningJob", spec);
+  Json t;
+  bool seen = false;
+  for (int i = 0; i < 100 && !seen; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const std::vector<Json> trials = Trials("it-unbuffered");
+    if (trials.empty()) continue;
+    t = Call("DescribeTrainingJob", {{"TrainingJobName", trials[0]["TrainingJobName"]}});
+    seen = t.contains("FinalMetricDataList") && !t["FinalMetricDataList"].empty();
+  }
+  EXPECT_TRUE(seen) << "the value printed was not heard while the program ran: " << t.dump(2);
+  EXPECT_EQ(t.value("TrainingJobStatus", ""), "InProgress");
+  Call("StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", "it-unbuffered"}});
+  WaitFor("it-unbuffered");
+}
+
+// A training job queued ahead starts while the coordinator is away (its predecessor ended), and
+// its worker is killed before the coordinator is back: its program ends with that process. The
+// next worker process reports it from its journal as an infrastructure failure. The journal was
+// dropped: the coordinator, never having heard it start, counted it lost "before it started" and
+// ran it again without spending a retry (a scale pass saw it run twice under no RetryStrategy).
 TEST_F(OneWorkerCluster, AQueuedTrainingJobThatStartedInAnOutageAndDiedWithItsWorkerIsNotRunAgainForFree) {
   const fs::path starts = dir_ / "starts";
   Json spec = ScriptJob("it-died", 3, 1,
