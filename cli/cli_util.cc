@@ -398,6 +398,30 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
       std::cout << "\n";
     }
   }
+  // Why a Completed job ended before its MaxNumberOfTrainingJobs, for the two criteria Describe
+  // has no field for (its target reached, its runtime spent): its stopped training jobs otherwise
+  // went unexplained here (hpo events says it too).
+  if (const auto& cfg = d.spec.hyper_parameter_tuning_job_config;
+      cfg && st.hyper_parameter_tuning_job_status == "Completed") {
+    const auto& cc = cfg->tuning_job_completion_criteria;
+    const auto& best = st.best_training_job;
+    const std::optional<double> got =
+        best && best->final_hyper_parameter_tuning_job_objective_metric
+            ? best->final_hyper_parameter_tuning_job_objective_metric->value
+            : std::nullopt;
+    const bool maximize = cfg->hyper_parameter_tuning_job_objective &&
+                          cfg->hyper_parameter_tuning_job_objective->type.value_or("") == "Maximize";
+    const int64_t ran = st.consumed_resources ? st.consumed_resources->runtime_in_seconds.value_or(0) : 0;
+    const int64_t limit = cfg->resource_limits ? cfg->resource_limits->max_runtime_in_seconds.value_or(0) : 0;
+    if (cc && cc->target_objective_metric_value && got &&
+        (maximize ? *got >= *cc->target_objective_metric_value : *got <= *cc->target_objective_metric_value)) {
+      std::cout << "  ended early: the best reached TargetObjectiveMetricValue " << Num(*cc->target_objective_metric_value)
+                << "\n";
+    } else if (limit > 0 && ran >= limit) {
+      std::cout << "  ended at ResourceLimits.MaxRuntimeInSeconds (" << limit << " s); the training jobs still running "
+                << "then were stopped\n";
+    }
+  }
   if (show_ranges && d.spec.hyper_parameter_tuning_job_config) {
     std::vector<std::pair<std::string, const proto::ParameterRanges*>> blocks;
     if (const auto& r = d.spec.hyper_parameter_tuning_job_config->parameter_ranges) blocks.push_back({"", &*r});

@@ -527,6 +527,20 @@ void Run(const RunArgs& a) {
   }
   std::string state_dir = a.state_dir.empty() ? DefaultStateDir(name) : a.state_dir;
   std::error_code ec;
+  // A directory this run makes goes again when the run is refused before its job is accepted (a
+  // warm start's missing parent, a --dashboard port in use): left behind empty, it broke `hpo
+  // compare hpo-runs/JOB-*` ("holds no tuning job"). Declared before what it holds open.
+  struct RemoveIfRefused {
+    std::string dir;
+    bool default_dir = false;
+    bool armed = false;
+    ~RemoveIfRefused() {
+      if (!armed) return;
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+      if (default_dir) fs::remove(fs::path(dir).parent_path(), ec);  // hpo-runs/, only if that leaves it empty
+    }
+  } remove_if_refused{state_dir, a.state_dir.empty(), !fs::exists(state_dir, ec)};
   if (Status made = CreatePrivateDirectory(state_dir); !made.ok()) Fail(3, made.message());
   // One process per state directory: a second one would run the same training jobs again.
   auto lock = LockDirectory(state_dir, "hpo run " + a.spec);
@@ -848,6 +862,7 @@ void Run(const RunArgs& a) {
          why);
   }
   dispatcher.Post(std::move(out));
+  remove_if_refused.armed = false;  // accepted (or resumed): its state is the run's from here
 
   bool tty = ::isatty(STDERR_FILENO);
   if (resuming) std::cerr << "hpo: resuming " << name << " from " << state_dir << " (it was interrupted)\n";

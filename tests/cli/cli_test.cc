@@ -1928,6 +1928,8 @@ TEST_F(CliTest, RunOfAWarmStartWithoutItsParentSaysToRunTheParentInTheSameStateD
   EXPECT_NE(o.err.find("with hpo run, run the parent job first with the same --state-dir (" + state.string() + ")"),
             std::string::npos)
       << o.err;
+  // The directory it made for the refused run goes (left empty, it broke hpo compare hpo-runs/*).
+  EXPECT_FALSE(fs::exists(state)) << "a refused run left its state directory behind";
 }
 
 // A warm start whose parents' training jobs plus its own pass the quota is refused as the same
@@ -1945,6 +1947,18 @@ TEST_F(CliTest, RunOfAWarmStartOverTheQuotaWithItsParentsExitsTwo) {
   Outcome o = Hpo({"run", spec, "--state-dir", state.string(), "--max-training-jobs-random", "5"});
   EXPECT_EQ(o.exit_code, 2) << o.err;
   EXPECT_NE(o.err.find("set it to at most 3"), std::string::npos) << o.err;
+}
+
+// A job that reached its TargetObjectiveMetricValue says so in its summary: its stopped or
+// never-run training jobs otherwise went unexplained under "Completed" (a stopping-criteria pass).
+TEST_F(CliTest, RunSaysAJobEndedAtItsTargetObjective) {
+  std::string spec = Slurp(ScriptJob("target", "#!/bin/sh\necho loss=0.25\n", 6, 1));
+  const std::string from = R"("ResourceLimits")";
+  spec.replace(spec.find(from), 0, R"("TuningJobCompletionCriteria": {"TargetObjectiveMetricValue": 0.5}, )");
+  Outcome o = Hpo({"run", Write("target-crit.json", spec).string(), "--state-dir", (dir_ / "target").string()});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE((o.out + o.err).find("ended early: the best reached TargetObjectiveMetricValue 0.5"), std::string::npos)
+      << o.out << o.err;
 }
 
 TEST_F(CliTest, RunRefusesATrainingProgramThatCannotRun) {
