@@ -785,9 +785,13 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   }
   SaveTrial(*t);
   // Why, where there is a reason: `hpo events` says what happened and why.
+  // A stop that came after the program had ended (an EarlyStopped event before it) is said, or
+  // the history read as a training job both stopped early and Completed.
   const std::string why = t->state == TrialState::kFailed ? t->failure_reason
                           : t->state == TrialState::kStopped ? (t->stop_reason.empty() ? worker_said : t->stop_reason)
-                                                             : std::string();
+                          : t->stop_requested && !t->stop_reason.empty()
+                              ? "its program ended on its own before the stop (" + t->stop_reason + ") reached it"
+                              : std::string();
   // One queued ahead that never started when its tuning job ended was never a training job: its
   // history says it was withdrawn (Withdraw's event), not that a training job exited Stopped.
   if ((queued_ahead || t->assigned_ahead) && t->state == TrialState::kStopped && !t->started && t->attempt == 1 && j &&

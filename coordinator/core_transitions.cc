@@ -766,8 +766,11 @@ void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<O
                  "give the job a ResourceLimits.MaxRuntimeInSeconds, or raise hpo coordinator --max-tuning-job-runtime");
     }
     if (completed_without_metric > 0) {
+      // "Of them" when the count is within the attempts the sentence names; one running beside the
+      // five that ended it completed too ("after 5 attempts ... 6 of them" read as a contradiction).
       j.failure_reason += " " + std::to_string(completed_without_metric) +
-                          " of them completed without emitting the objective metric: check its MetricDefinitions "
+                          (static_cast<size_t>(completed_without_metric) <= attempts ? " of them" : " training jobs") +
+                          " completed without emitting the objective metric: check its MetricDefinitions "
                           "regex against their output, and that what it matched is a number (hpo logs " + example +
                           "; a non-finite value such as nan is noted there).";
     }

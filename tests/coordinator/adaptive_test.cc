@@ -330,13 +330,28 @@ TEST_F(AdaptiveCoreTest, MedianRuleStopsALaggingTrialWhichKeepsItsObjective) {
   ASSERT_EQ(stops.size(), 1u) << "5 at epoch 1 is above the median 3 of four earlier jobs (3, 3, 3, 2.5)";
   EXPECT_EQ(stops[0].trial, lagging);
   EXPECT_NE(stops[0].reason.find("median rule"), std::string::npos) << stops[0].reason;
-  Exit("w1", la, "Stopped");
+  auto after = Only<proto::wire::AssignTrial>(Exit("w1", la, "Stopped"));
   const Trial* t = core_->FindTrial(lagging);
   EXPECT_EQ(t->state, TrialState::kStopped);
   EXPECT_EQ(t->objective, 5.0);
   auto d = core_->Describe("es");
   EXPECT_EQ(*d->status.objective_status_counters->succeeded, 5) << "a stopped trial's objective counts";
   EXPECT_EQ(*d->status.best_training_job->training_job_name, best);
+
+  // A stop that comes after the program had ended (a trainer whose output came in one block at
+  // its end): it completes, and its exit says the stop came too late (the history read as a
+  // training job both stopped early and Completed).
+  ASSERT_EQ(after.size(), 1u);
+  ASSERT_EQ(Only<proto::wire::StopTrial>(Emit("w1", after[0], {6})).size(), 1u);
+  Exit("w1", after[0], "Completed");
+  EXPECT_EQ(core_->FindTrial(after[0].trial)->state, TrialState::kCompleted);
+  std::string exited;
+  for (const auto& e : *core_->Events("es", 0, 1000)) {
+    if (e.kind == "TrialExited" && e.trial == after[0].trial) exited = e.message;
+  }
+  EXPECT_NE(exited.find("Completed objective=6.000000: its program ended on its own before the stop (early stopping"),
+            std::string::npos)
+      << exited;
 }
 
 // Points that come seconds late (a coordinator outage) are not decided on: the program may have
