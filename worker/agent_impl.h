@@ -444,6 +444,9 @@ struct WorkerAgent::Impl {
     std::optional<ArtifactSpec> resumed_artifacts;
     std::shared_ptr<std::vector<PipeFeed>> pipe_feeds = std::make_shared<std::vector<PipeFeed>>();
     std::vector<std::unique_ptr<PipeFeeder>> pipes;
+    // The first error that stopped a Pipe mode feed (a corrupt gzip object, a failed read), under
+    // `mu`: a program that then ends 0 trained on part of its data, and does not complete.
+    std::optional<Status> pipe_error;
     // The program first (killed, its monitor thread joined), then the rest: its output callback
     // uses parser, mu, points, last_values and log, which members destroyed in reverse order
     // freed before `process` (a worker refused by the coordinator returned with programs still

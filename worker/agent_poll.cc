@@ -102,6 +102,7 @@ bool WorkerAgent::Impl::StartPipes(const Key& key, Run& r) {
       }
       std::lock_guard<std::mutex> lock(raw->mu);
       raw->log.Add(proto::wire::SanitizeText(line, 16384));
+      if (!raw->pipe_error) raw->pipe_error = s;
     };
     auto feeder = PipeFeeder::Start(feed, std::move(o));
     if (!feeder.ok()) {
@@ -215,6 +216,10 @@ proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& e
     std::lock_guard<std::mutex> lock(r.mu);
     for (const auto& [name, v] : r.last_values) x.final_metrics.push_back({name, v});
   }
+  const std::optional<Status> fed = [&r] {
+    std::lock_guard<std::mutex> lock(r.mu);
+    return r.pipe_error;
+  }();
   // Stopped: we asked it to stop before it ended (a stop that came while its artifacts were
   // being uploaded finds a program that had ended by itself).
   if (r.stop_fails && exit.stopped_by_us) {  // the job's fault (its volume)
@@ -245,6 +250,18 @@ proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& e
     x.status = "Stopped";
     x.secondary_status = r.stop_secondary;
     x.failure_reason = proto::wire::SanitizeText(r.stop_reason, 1024);
+  } else if (exit.exit_code == 0 && fed) {
+    // Pipe mode stopped feeding a channel: the program saw an end of data where there was more,
+    // and its result is from part of it. It ended Completed, with an objective, and could be the
+    // best; a line in its log was all that said so. The data's fault (a corrupt gzip object, a
+    // record too large) fails it; a read that failed is the infrastructure's, and is retried.
+    const bool data = fed->code() != StatusCode::kIoError;
+    x.status = data ? "Failed" : "InfraError";
+    x.secondary_status = "Failed";
+    x.failure_reason = proto::wire::SanitizeText(
+        std::string(data ? "ClientError" : "InternalServerError") + ": Pipe input mode: " + fed->message() +
+            "; the program ended having read only the data before it",
+        1024);
   } else if (exit.exit_code == 0) {
     x.status = "Completed";
     x.secondary_status = "Completed";
