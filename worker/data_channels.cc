@@ -219,8 +219,10 @@ Result<std::vector<Item>> Plan(const ChannelSource& src, const StagingContext& c
   }
   // A name that one object needs as a file and another as its directory (keys p/a and p/a/b) is
   // the data set's error too, named so: staging met it as "Is a directory" or "File exists" (the
-  // order varied), an infrastructure error that spent the retries and rested every worker.
+  // order varied), an infrastructure error that spent the retries and rested every worker. Not in
+  // Pipe mode, which streams the objects and makes no file of their names.
   for (const auto& [name, it] : by_name) {
+    if (src.input_mode == "Pipe") break;
     auto under = by_name.lower_bound(name + "/");
     if (under == by_name.end() || under->first.compare(0, name.size() + 1, name + "/") != 0) continue;
     return Status::InvalidArgument("the objects " + uri_of(*it) + " and " + uri_of(*under->second) +

@@ -220,6 +220,13 @@ TEST_F(Channels, AManifestListsObjectsUnderItsPrefixAndCannotEscapeTheChannel) {
   EXPECT_NE(dirfile.status().message().find("a would be a file and also the directory that holds a/b"),
             std::string::npos)
       << dirfile.status().message();
+  // Not in Pipe mode, which streams the objects and makes no file of their names (a regression
+  // pass found S3 keys p/a and p/a/b refused there). Here a/b cannot exist beside the file a.
+  ChannelSource piped = m;
+  piped.input_mode = "Pipe";
+  auto streamed = StageChannel(piped, Ctx());
+  EXPECT_EQ(streamed.status().message().find("would be a file and also the directory"), std::string::npos)
+      << streamed.status().message();
   Put(dir_ / "bad.json", "{\"prefix\": 1}");
   m.uri = (dir_ / "bad.json").string();
   EXPECT_FALSE(StageChannel(m, Ctx()).ok());
