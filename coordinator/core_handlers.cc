@@ -130,7 +130,14 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
   w.queued.clear();
   w.ending.clear();  // what it no longer reports was found lost just below
   std::set<std::pair<std::string, uint32_t>> reported;
-  for (const auto& ra : r.running) reported.insert({ra.trial, ra.attempt});
+  for (const auto& ra : r.running) {
+    reported.insert({ra.trial, ra.attempt});
+    // Ended with the previous worker process, which stopped them on purpose (below): its report
+    // (kEndedWithWorkerProcess) ends them Interrupted too.
+    if (ra.ended && first_registration && opt.lost_at_first_registration_interrupted) {
+      ended_with_stopped_process.insert({ra.trial, ra.attempt});
+    }
+  }
   // Attempts we placed on this worker that it no longer runs were lost with its restart.
   for (auto& [name, t] : trials) {
     if (t.Active() && t.OnWorker(wid) && !reported.count({name, t.attempt}) && !t.HostEnded(wid)) {
@@ -654,6 +661,13 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     Interrupted(*t, m.failure_reason.empty() ? "capacity interrupted" : m.failure_reason, now, ended_at);
     return true;
   }
+  if (m.status == "InfraError" && m.failure_reason == proto::wire::kEndedWithWorkerProcess &&
+      ended_with_stopped_process.erase({t->name, t->attempt}) > 0 && !t->stop_requested && j &&
+      j->status == "InProgress") {
+    Interrupted(*t, "the previous process stopped it, having found its state database unwritable; it runs again",
+                now, ended_at);
+    return true;
+  }
   if (m.status == "InfraError" || m.status == "Interrupted") {
     const std::string reason = WithHost(m.failure_reason.empty() ? m.status : m.failure_reason, on_host);
     if (m.status == "InfraError") {
@@ -709,7 +723,8 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
                               ? "; check the image's name and the workers' access to its registry, or map it to a "
                                 "program on the workers (hpo worker --image NAME=COMMAND; hpo run --image)"
                           : said.find("s3://") != std::string::npos
-                              ? "; check the workers' S3 endpoint (hpo worker --s3-endpoint, AWS_ENDPOINT_URL_S3) "
+                              ? "; check the workers' S3 endpoint (hpo worker or hpo run --s3-endpoint, "
+                                "AWS_ENDPOINT_URL_S3) "
                                 "and credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE)"
                               : ""),
                      now, wid);

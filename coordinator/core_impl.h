@@ -75,6 +75,11 @@ struct CoordinatorCore::Impl {
   // Assigned ahead, never started, lost with their worker after their tuning job ended: withdrawn
   // at the next FinishAll (AttemptLost runs inside loops over `trials`, which Withdraw erases from).
   std::set<std::string> withdraw_lost;
+  // Attempts a worker said at its first registration had ended with its previous process, when
+  // that process's coordinator stopped them on purpose (CoreOptions::
+  // lost_at_first_registration_interrupted): their kEndedWithWorkerProcess reports end them
+  // Interrupted, as a lost one does.
+  std::set<std::pair<std::string, uint32_t>> ended_with_stopped_process;
 
   // What scheduling and completion ask about a job on every event, kept up to date as trials
   // change (Reindex, called wherever a trial is saved) so that no event costs O(trials): with

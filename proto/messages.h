@@ -459,6 +459,12 @@ inline bool IsCannotStartReason(std::string_view reason, const std::string& work
   const std::string head = CannotStartReason(worker_id, program ? "cannot run \"" : "");
   return reason.substr(0, head.size()) == head;
 }
+// The failure reason of a TrialExited{InfraError} a worker process sends for an attempt whose
+// program started under an earlier process on its work directory and ended with it (its journal
+// holds the attempt's reports and no exit): the program was killed with that process.
+inline constexpr std::string_view kEndedWithWorkerProcess =
+    "InternalServerError: the worker process ended while the training program ran (it was killed, or its machine "
+    "went down), and the program ended with it";
 struct StopTrial {
   std::string trial;            // as in AssignTrial
   uint32_t attempt = 0;         // >= 1

@@ -293,9 +293,7 @@ void WorkerAgent::Impl::OpenJournal() {
       x.seq = last_batch;
       x.status = "InfraError";
       x.secondary_status = "Failed";
-      x.failure_reason =
-          "InternalServerError: the worker process ended while the training program ran (it was killed, or its machine "
-          "went down), and the program ended with it";
+      x.failure_reason = std::string(proto::wire::kEndedWithWorkerProcess);
       // When it last wrote to its log: a bound on its end that the downtime does not stretch.
       std::error_code ec;
       const auto wrote = fs::last_write_time(fs::path(attempt_dir) / "trial.log", ec);
