@@ -333,6 +333,22 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
   if (ls.hosts.size() > 1) {
     PlanPreflight(*run, a);
   }
+  // A local S3OutputPath or checkpoint S3Uri is checked before the program starts, as one in S3
+  // is probed (below): a path through a file was found at the upload (or the checkpoints'
+  // restore) as an infrastructure error, after the training, and every retry trained again.
+  auto local_usable = [&](const std::string& uri, const std::string& field) -> Status {
+    if (uri.empty() || uri.rfind("s3://", 0) == 0) return Status::Ok();
+    auto loc = OpenObjectLocation(uri, [this] { return S3(); });
+    const std::string local = loc.ok() ? loc->store->LocalPath(loc->Key("")) : std::string();
+    Status usable = local.empty() ? Status::Ok() : LocalOutputUsable(local);
+    if (usable.ok()) return usable;
+    return Status(usable.code(), std::string(IsClientError(usable) ? "ClientError: " : "") + field + " " + uri +
+                                     " cannot be used: " + usable.message() +
+                                     "; checked before training, so no work is lost");
+  };
+  if (Status usable = local_usable(a.checkpoint_uri, "CheckpointConfig.S3Uri"); !usable.ok()) {
+    return fail(IsClientError(usable) ? "Failed" : "InfraError", usable.message());
+  }
   if (!a.checkpoint_uri.empty()) {
     CheckpointSyncOptions settling;
     settling.settle_ns = opt.checkpoint_settle_ms * 1'000'000;
@@ -345,19 +361,8 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
     if (!sync.ok()) return fail("Failed", "ClientError: " + sync.status().message());
     run->intermediate = std::move(sync).value();
     run->last_intermediate_pass_ms = Now();
-    // A local S3OutputPath is checked before the program starts, as one in S3 is probed (below):
-    // a path through a file was found only at the upload, after the training, and every retry
-    // trained in full again.
-    if (a.output_path.rfind("s3://", 0) != 0) {
-      auto loc = OpenObjectLocation(a.output_path, [this] { return S3(); });
-      const std::string local = loc.ok() ? loc->store->LocalPath(loc->Key("")) : std::string();
-      Status usable = local.empty() ? Status::Ok() : LocalOutputUsable(local);
-      if (!usable.ok()) {
-        return fail(IsClientError(usable) ? "Failed" : "InfraError",
-                    std::string(IsClientError(usable) ? "ClientError: " : "") +
-                        "OutputDataConfig.S3OutputPath " + a.output_path + " cannot be used: " + usable.message() +
-                        "; checked before training, so no work is lost");
-      }
+    if (Status usable = local_usable(a.output_path, "OutputDataConfig.S3OutputPath"); !usable.ok()) {
+      return fail(IsClientError(usable) ? "Failed" : "InfraError", usable.message());
     }
   }
 
@@ -404,7 +409,11 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
       return;
     }
     PublishRuns();  // it runs here before its program does (worker/orphans.h)
-    if (!LeaseFresh()) {  // e.g. read after a pause: the coordinator first says it is still ours
+    // Not started now after a pause (the coordinator first says it is still ours), nor once the
+    // signal that stops this worker has come (PollTrials holds it, and the stop hands it back as
+    // not started): a scancel's worker started an assignment 5 ms after its own interruption
+    // report, and the attempt came back Interrupted at once.
+    if (!LeaseFresh() || Signalled()) {
       r.awaits_lease = true;
       spares->Refill();
       return;

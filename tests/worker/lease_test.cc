@@ -105,6 +105,7 @@ class Lease : public ::testing::Test {
       std::lock_guard<std::mutex> lock(log_mu_);
       log_ += line + "\n";
     });
+    o.stop_signal_unix_ns = &signalled_ns_;  // 0: no stop signal (a test sets it to play one)
     agent_ = std::make_unique<WorkerAgent>(std::move(o));
     thread_ = std::thread([this] { (void)agent_->Run(stop_); });
 
@@ -185,6 +186,7 @@ class Lease : public ::testing::Test {
   fs::path dir_, program_;
   FakeCoordinator coordinator_;
   std::atomic<bool> stop_{false};
+  std::atomic<int64_t> signalled_ns_{0};
   std::unique_ptr<WorkerAgent> agent_;
   std::thread thread_;
   std::mutex log_mu_;
@@ -425,6 +427,23 @@ TEST(LeaseRegister, AnswersToRegistersSentAgainRegisterOnce) {
   for (size_t at = log.find("registered with"); at != std::string::npos; at = log.find("registered with", at + 1)) ++said;
   EXPECT_EQ(said, 1u) << log;
   EXPECT_LE(heartbeats, 8) << "one heartbeat per answer on top of the 100 ms ones";
+}
+
+// The signal that stops this worker (a scancel's SIGTERM) has come, and its loop has yet to act
+// on it, when an assignment with nothing to stage arrives: the program is not started (it was, 5
+// ms after the worker's own interruption report, and came back Interrupted at once, spending an
+// attempt in a cancelled allocation). The stop hands it back as not started.
+TEST_F(Lease, AnAssignmentThatComesAfterTheStopSignalIsNotStarted) {
+  Serve(500, true, nullptr);  // a fresh lease: an assignment with nothing to stage would start at once
+  signalled_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  coordinator_.Send(Assign("late", 5));
+  Serve(1500, true, nullptr);
+  EXPECT_EQ(Log().find("worker: started late"), std::string::npos) << Log();
+  EXPECT_FALSE(fs::exists(dir_ / "work" / "trials" / "late" / "attempt-1" / "trial.log") &&
+               fs::file_size(dir_ / "work" / "trials" / "late" / "attempt-1" / "trial.log") > 0)
+      << "its program ran";
 }
 
 }  // namespace
