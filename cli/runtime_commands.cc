@@ -19,6 +19,7 @@
 #include <iostream>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <tuple>
@@ -460,6 +461,7 @@ struct RunArgs {
   bool no_assign_ahead = false;
   bool keep_trial_files = false;            // AgentOptions::keep_trial_files of the local workers
   std::vector<std::string> images;          // NAME=COMMAND, as hpo worker --image
+  std::string s3_endpoint;                  // as hpo worker --s3-endpoint
   std::vector<std::string> instance_types;  // local worker i serves instance_types[i % size]
   ContainerArgs container;
   int dashboard_port = -1;  // >= 0: serve the web dashboard on 127.0.0.1 (0 picks a port)
@@ -488,29 +490,46 @@ void Run(const RunArgs& a) {
   const proto::TuningJobSpec& spec = parsed.document.spec;
   const std::string name = *spec.hyper_parameter_tuning_job_name;
   // A local training program that cannot run here would fail every training job, one by one:
-  // say so before starting any.
-  for (const proto::TrainingJobDefinition* d : spec.Definitions()) {
-    if (!d->algorithm_specification || !d->algorithm_specification->training_image) continue;
-    std::string program = *d->algorithm_specification->training_image;
-    if (program.rfind("file://", 0) == 0) program = program.substr(7);
-    if (program.empty() || program[0] != '/') continue;  // a container image
+  // say so before starting any. `from`: where it was named.
+  auto check_program = [&](const std::string& program, const std::string& from) {
     std::error_code fe;
     const char* wrong = !fs::exists(program, fe)      ? "does not exist"
                         : fs::is_directory(program, fe) ? "is a directory"
                         : ::access(program.c_str(), X_OK) != 0 ? "is not executable (chmod +x it, with a #! line)"
                                                                : nullptr;
-    if (wrong) {
-      Fail(2, a.spec + ": the training program " + program + " " + wrong + "; nothing was started");
-    }
+    if (wrong) Fail(2, from + ": the training program " + program + " " + wrong + "; nothing was started");
     // Its #! line's interpreter: on a cluster another worker may have it; here no worker does.
     if (Status runs = worker::CheckExecutable(program, program); !runs.ok()) {
-      Fail(2, a.spec + ": " + runs.message() + "; nothing was started");
+      Fail(2, from + ": " + runs.message() + "; nothing was started");
     }
+  };
+  std::set<std::string> spec_images;
+  for (const proto::TrainingJobDefinition* d : spec.Definitions()) {
+    if (!d->algorithm_specification || !d->algorithm_specification->training_image) continue;
+    std::string program = *d->algorithm_specification->training_image;
+    spec_images.insert(program);
+    if (program.rfind("file://", 0) == 0) program = program.substr(7);
+    if (program.empty() || program[0] != '/') continue;  // a container image
+    check_program(program, a.spec);
+  }
+  // An --image mapping's program the same way (a typo in its path failed every training job as
+  // an infrastructure error); and a mapping whose NAME no TrainingImage has is said (a tag left
+  // off mapped nothing, and the image was pulled from its registry instead).
+  const std::map<std::string, std::string> images = ParseImages(a.images);
+  for (const auto& [image, command] : images) {
+    if (!spec_images.count(image)) {
+      std::string theirs;
+      for (const std::string& i : spec_images) theirs += (theirs.empty() ? "" : ", ") + i;
+      std::cerr << "hpo run: note: --image " << image << " matches no TrainingImage of " << a.spec << " (it has "
+                << theirs << "): a mapping applies to the exact name, tag included\n";
+      continue;
+    }
+    const std::string program = command.substr(0, command.find_first_of(" \t"));
+    if (!program.empty() && program[0] == '/') check_program(program, "--image " + image);
   }
   // A container image with no runtime to run it and no --image mapping would fail every training
   // job, one by one, within a second of starting: said before starting any.
   const worker::ContainerConfig container = ResolveContainer(a.container);
-  const std::map<std::string, std::string> images = ParseImages(a.images);
   if (!container.enabled()) {
     for (const proto::TrainingJobDefinition* d : spec.Definitions()) {
       if (!d->algorithm_specification || !d->algorithm_specification->training_image) continue;
@@ -540,7 +559,9 @@ void Run(const RunArgs& a) {
       fs::remove_all(dir, ec);
       if (default_dir) fs::remove(fs::path(dir).parent_path(), ec);  // hpo-runs/, only if that leaves it empty
     }
-  } remove_if_refused{state_dir, a.state_dir.empty(), !fs::exists(state_dir, ec)};
+  };
+  const bool made_here = !fs::exists(state_dir, ec);
+  RemoveIfRefused remove_if_refused{state_dir, a.state_dir.empty(), made_here};
   if (Status made = CreatePrivateDirectory(state_dir); !made.ok()) Fail(3, made.message());
   // One process per state directory: a second one would run the same training jobs again.
   auto lock = LockDirectory(state_dir, "hpo run " + a.spec);
@@ -682,6 +703,7 @@ void Run(const RunArgs& a) {
     wo.work_dir = state_dir + "/" + wo.worker_id;
     wo.keep_trial_files = a.keep_trial_files;
     wo.images = images;
+    wo.s3_endpoint = a.s3_endpoint;
     wo.container = container;
     wo.orphan_guard = "/proc/self/exe";
     wo.curve_server_key = run_coordinator_key.public_key;
@@ -815,10 +837,10 @@ void Run(const RunArgs& a) {
         .ok();
     shutdown();
     stop_api();
-    if (a.state_dir.empty()) {  // a directory of its own for a job that never ran: not left behind
+    if (made_here) {  // a directory of its own for a job that never ran: not left behind
       std::error_code ec;
       fs::remove_all(state_dir, ec);
-      fs::remove(fs::path(state_dir).parent_path(), ec);  // hpo-runs/, only if that leaves it empty
+      if (a.state_dir.empty()) fs::remove(fs::path(state_dir).parent_path(), ec);  // hpo-runs/, if left empty
     }
     std::exit(2);
   };
@@ -1009,11 +1031,17 @@ void Run(const RunArgs& a) {
     PrintSummary(desc, trials);
     if (const coordinator::SuggestionStats* st = stats ? &*stats : nullptr; st && st->count > 0) {
       char buf[256];
-      std::snprintf(buf, sizeof buf, "\n  suggestions: %llu in %.2f s (mean %.3f s, slowest %.3f s)",
+      // Rounds, not configurations: a round proposes one for each free parallel slot (a user
+      // counted 38 "suggestions" for 40 training jobs).
+      std::snprintf(buf, sizeof buf, "\n  proposal rounds: %llu in %.2f s (mean %.3f s, slowest %.3f s)",
                     static_cast<unsigned long long>(st->count), st->seconds_sum, st->seconds_sum / st->count,
                     st->seconds_max);
       std::cout << buf;
-      if (st->fallbacks > 0) std::cout << ", " << st->fallbacks << " from random search (too few observations yet, or the model could not be fitted)";
+      if (st->fallbacks > 0) {
+        std::cout << ", " << st->fallbacks
+                  << " not from the model (its space-filling start before enough observations, or random search "
+                     "when it could not be fitted)";
+      }
       std::cout << "\n";
     }
     std::cout << "\n  look again: hpo describe " << name << " --state-dir " << state_dir << " -o table\n";
@@ -1566,6 +1594,9 @@ void AddRunCommand(CLI::App& app) {
                 "memory and GPUs cover")
       ->allow_extra_args(false);
   AddContainerOptions(c, &a->container);
+  c->add_option("--s3-endpoint", a->s3_endpoint,
+                "S3 endpoint for s3:// data, output and checkpoints, e.g. http://127.0.0.1:7480 for radosgw or MinIO "
+                "(default $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS), as hpo worker's");
   c->add_option("--instance-catalog", a->instance_catalog,
                 "JSON file of instance types and what they need, merged over the shipped ml.* defaults (as hpo "
                 "coordinator's); a local worker serves such a type when this machine covers it (hpo instance-types "

@@ -958,7 +958,8 @@ void Validator::CheckDefinitions(const TuningJobSpec& spec) {
       Add(root_.Child("HyperParameterTuningJobConfig").Child("ResourceLimits").Child("MaxNumberOfTrainingJobs"),
           "you don't have enough combinations of hyperparameter ranges: the integer and categorical ranges (and "
           "any continuous range whose MinValue equals its MaxValue) give " +
-              std::to_string(*combos) + " combinations, fewer than the " + std::to_string(n) +
+              std::to_string(*combos) + (*combos == 1 ? " combination" : " combinations") + ", fewer than the " +
+              std::to_string(n) +
               " training jobs asked for; add values or ranges (a continuous range from one value to a greater one "
               "has no limit), or ask for at most " + std::to_string(*combos));
     }

@@ -991,8 +991,13 @@ TEST_F(CliTest, RunServesAnInstanceTypeThisMachineCannotCoverOnlyWhenToldTo) {
   EXPECT_NE(refused.err.find(" --instance-type ml.m5.24xlarge (worker i serves the i-th type"), std::string::npos)
       << "the command to run names every type the spec asks for: " << refused.err;
   // In a --state-dir of the user's, a job that never ran leaves no record: run there again with
-  // the advice, it starts afresh instead of "resuming" a job that was never interrupted.
-  Outcome left = Hpo({"list", "--state-dir", (dir_ / "refused").string(), "-o", "names"});
+  // the advice, it starts afresh instead of "resuming" a job that was never interrupted. The
+  // directory the run made goes with it (left empty, it broke hpo compare on it).
+  EXPECT_FALSE(fs::exists(dir_ / "refused")) << "the refused run's own directory was left behind";
+  fs::create_directories(dir_ / "kept");  // one the user made stays, without the job
+  Outcome again = Hpo({"run", spec, "--state-dir", (dir_ / "kept").string()});
+  EXPECT_EQ(again.exit_code, 2) << again.err;
+  Outcome left = Hpo({"list", "--state-dir", (dir_ / "kept").string(), "-o", "names"});
   EXPECT_EQ(left.exit_code, 0) << left.err;
   EXPECT_EQ(left.out, "") << "a usability pass found the refused job InProgress there";
 
@@ -1714,6 +1719,24 @@ TEST_F(CliTest, RunRefusesAContainerImageItHasNoWayToRun) {
                         "json"});
   ASSERT_EQ(mapped.exit_code, 0) << mapped.err;
   EXPECT_EQ(nlohmann::json::parse(mapped.out)["TrainingJobStatusCounters"]["Completed"], 2) << mapped.out;
+  // A mapping's program is checked as the spec's is (a typo in its path failed every training job
+  // as an infrastructure error, resting the workers), and a NAME no TrainingImage has is said (a
+  // tag left off mapped nothing).
+  Outcome typo = Hpo({"run", file.string(), "--container-runtime", "none", "--image",
+                      image + "=" + (dir_ / "boxd.sh").string(), "--state-dir", (dir_ / "typo").string()});
+  EXPECT_EQ(typo.exit_code, 2) << typo.err;
+  EXPECT_NE(typo.err.find("--image " + image + ": the training program " + (dir_ / "boxd.sh").string() +
+                          " does not exist; nothing was started"),
+            std::string::npos)
+      << typo.err;
+  Outcome untagged =
+      Hpo({"run", file.string(), "--image", "registry.example.invalid/boxed=" + (dir_ / "boxed.sh").string(),
+           "--image", image + "=" + (dir_ / "boxed.sh").string(), "--state-dir", (dir_ / "untagged").string()});
+  EXPECT_NE(untagged.err.find("note: --image registry.example.invalid/boxed matches no TrainingImage of " +
+                              file.string() + " (it has " + image + "): a mapping applies to the exact name, tag "
+                              "included"),
+            std::string::npos)
+      << untagged.err;
 }
 
 // From another terminal, `hpo stop ... --state-dir DIR` reaches the hpo run that keeps DIR:
@@ -1959,6 +1982,21 @@ TEST_F(CliTest, RunSaysAJobEndedAtItsTargetObjective) {
   EXPECT_EQ(o.exit_code, 0) << o.err;
   EXPECT_NE((o.out + o.err).find("ended early: the best reached TargetObjectiveMetricValue 0.5"), std::string::npos)
       << o.out << o.err;
+}
+
+// hpo run's local workers take --s3-endpoint as hpo worker's do (it had none: only the
+// environment's AWS_ENDPOINT_URL_S3 reached them, and the hint named hpo worker's option).
+TEST_F(CliTest, RunGivesItsWorkersTheS3Endpoint) {
+  std::string spec = Slurp(ScriptJob("s3ep", "#!/bin/sh\necho loss=0.5\n", 1, 1));
+  const std::string out = "file://" + (dir_ / "out").string();
+  spec.replace(spec.find(out), out.size(), "s3://hpo-no-bucket/out");
+  ::setenv("AWS_ACCESS_KEY_ID", "x", 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", "y", 1);
+  Outcome o = Hpo({"run", Write("s3ep-s3.json", spec).string(), "--workers", "1", "--s3-endpoint",
+                   "http://127.0.0.1:9", "--state-dir", (dir_ / "s3ep").string()});
+  ::unsetenv("AWS_ACCESS_KEY_ID");
+  ::unsetenv("AWS_SECRET_ACCESS_KEY");
+  EXPECT_NE(o.out.find("127.0.0.1:9"), std::string::npos) << "the endpoint given is the one tried: " << o.out << o.err;
 }
 
 TEST_F(CliTest, RunRefusesATrainingProgramThatCannotRun) {
