@@ -175,6 +175,8 @@ def run_command_lines(hpo, pods, docs):
         d, spec, args = args_of(pods, "DaemonSet")
         env = {"NODE_NAME": "node-1", "NODE_IP": "127.0.0.1"}
         work = os.path.join(tmp, "work")
+        os.makedirs(work, mode=0o755, exist_ok=True)  # as the kubelet makes a DirectoryOrCreate hostPath
+        os.chmod(work, 0o755)
         # The worker connects to the coordinator's Service, in its namespace, on its workers port.
         service = next(d for d in docs if d.get("kind") == "Service")
         port = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "workers")
@@ -187,6 +189,10 @@ def run_command_lines(hpo, pods, docs):
         procs.append(subprocess.Popen([hpo] + line, stdout=wlog, stderr=subprocess.STDOUT, cwd=tmp))
         registered = wait(lambda: "registered with tcp://127.0.0.1:%d as node-1" % zmq_port in open(wlog_path).read(), 20)
         say(registered, "worker runs from its args and registers with the coordinator over CurveZMQ")
+        # Its work directory (training logs, configs) is its own, 0700, under the 0755 hostPath.
+        work_dir = next((mapped(a, mapping)[len("--work-dir="):] for a in args if a.startswith("--work-dir=")), "")
+        mode = os.stat(work_dir).st_mode & 0o777 if work_dir and os.path.isdir(work_dir) else None
+        say(mode == 0o700, f"the worker's work directory {work_dir} is 0700 under the hostPath (mode {mode and oct(mode)})")
         if not (healthy and registered):
             for n in ("coordinator.log", "worker.log"):
                 print(f"--- {n}\n" + open(os.path.join(tmp, n)).read()[-3000:])
