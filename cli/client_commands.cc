@@ -597,7 +597,7 @@ void AddClientCommands(CLI::App& app) {
         const bool ended = TuningJobEnded(status);
         Fail(1, *name + (ended ? " ended (" + status + ") without a best training job (none completed with its objective"
                                : " has no best training job yet (none has reported its objective") +
-                    (metric.empty() ? "" : " " + metric) + "); see hpo trials " + *name);
+                    (metric.empty() ? "" : " " + metric) + "); see hpo trials " + *name + origin.flags());
       }
       const std::string best = d["BestTrainingJob"]["TrainingJobName"];
       // A warm start's parents may hold a better one (OverallBestTrainingJob): this job's best is

@@ -33,6 +33,11 @@ struct WorkersArgs {
 };
 
 Endpoint Target(const WorkersArgs& a) { return a.state_dir.empty() ? CoordinatorAt(a.url) : RunOf(a.state_dir); }
+// What a suggested command needs to reach the same target (it said `hpo workers uncordon ID`,
+// which asked the default coordinator for an hpo run's worker).
+std::string TargetFlags(const WorkersArgs& a) {
+  return a.state_dir.empty() ? CoordinatorFlag(a.url) : " --state-dir " + ShellWord(a.state_dir);
+}
 
 void AddTarget(CLI::App* c, WorkersArgs* a) {
   c->add_option("--coordinator", a->url, "Coordinator URL (default $HPO_COORDINATOR, else http://127.0.0.1:7780)");
@@ -153,8 +158,8 @@ void Drain(const WorkersArgs& a) {
                                    : "")
             << "\n";
   drain_interrupted_note = "\nhpo: interrupted: " + a.id + " stays cordoned and what runs there goes on; `hpo workers uncordon " +
-                           a.id + "` lets it take training jobs again, `hpo workers drain " + a.id +
-                           "` waits again\n";
+                           a.id + TargetFlags(a) + "` lets it take training jobs again, `hpo workers drain " + a.id +
+                           TargetFlags(a) + "` waits again\n";
   struct sigaction sa{};
   sa.sa_handler = DrainInterrupted;
   sigemptyset(&sa.sa_mask);
@@ -195,7 +200,7 @@ void Drain(const WorkersArgs& a) {
         continue;
       }
       std::cout << a.id << " has left the coordinator (lost or stopped); it stays cordoned until `hpo workers uncordon "
-                << a.id << "`\n";
+                << a.id << TargetFlags(a) << "`\n";
       Exit(0);
     }
     if (away_since >= 0) {
@@ -204,7 +209,7 @@ void Drain(const WorkersArgs& a) {
     }
     if (running == 0) {
       std::cout << a.id << " is drained: nothing runs there. Stop or service it now; `hpo workers uncordon " << a.id
-                << "` when it should take training jobs again\n";
+                << TargetFlags(a) << "` when it should take training jobs again\n";
       Exit(0);
     }
     std::string names;
@@ -276,14 +281,16 @@ void AddWorkersCommand(CLI::App& app) {
   cordon->callback([a] {
     Request(Target(*a), "POST", "/hpo/v1/workers/cordon", {{"WorkerId", a->id}, {"Reason", a->reason}});
     std::cout << a->id << " is cordoned: no new training job goes there (`hpo workers drain " << a->id
-              << "` waits for what runs there; `hpo workers uncordon " << a->id << "` lifts it)\n";
+              << TargetFlags(*a) << "` waits for what runs there; `hpo workers uncordon " << a->id << TargetFlags(*a)
+              << "` lifts it)\n";
     // An id no worker has now is cordoned too (it takes nothing when it comes), but it may be a
     // typo, which said only "is cordoned" and left the real worker taking training jobs.
     bool known = false;
     for (const auto& w : Workers(Target(*a))) known = known || (w.value("WorkerId", "") == a->id && w.value("Registered", true));
     if (!known) {
       std::cerr << "hpo: note: no worker " << a->id << " is registered now; it takes nothing new if it comes. If that "
-                << "is a typo, `hpo workers` lists the ids (and `hpo workers uncordon " << a->id << "` undoes this)\n";
+                << "is a typo, `hpo workers" << TargetFlags(*a) << "` lists the ids (and `hpo workers uncordon " << a->id
+                << TargetFlags(*a) << "` undoes this)\n";
     }
     Exit(0);
   });
