@@ -333,9 +333,10 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
   if (ls.hosts.size() > 1) {
     PlanPreflight(*run, a);
   }
-  // A local S3OutputPath or checkpoint S3Uri is checked before the program starts, as one in S3
-  // is probed (below): a path through a file was found at the upload (or the checkpoints'
-  // restore) as an infrastructure error, after the training, and every retry trained again.
+  // A local S3OutputPath is checked before the program starts, as one in S3 is probed (below): a
+  // path through a file was found at the upload, after the training, as an infrastructure error,
+  // and every retry trained again. (Not a checkpoint S3Uri: a destination broken for a while is
+  // resumed past from the worker's own copy, worker/checkpoints.h, and a refusal would end that.)
   auto local_usable = [&](const std::string& uri, const std::string& field) -> Status {
     if (uri.empty() || uri.rfind("s3://", 0) == 0) return Status::Ok();
     auto loc = OpenObjectLocation(uri, [this] { return S3(); });
@@ -346,9 +347,6 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
                                      " cannot be used: " + usable.message() +
                                      "; checked before training, so no work is lost");
   };
-  if (Status usable = local_usable(a.checkpoint_uri, "CheckpointConfig.S3Uri"); !usable.ok()) {
-    return fail(IsClientError(usable) ? "Failed" : "InfraError", usable.message());
-  }
   if (!a.checkpoint_uri.empty()) {
     CheckpointSyncOptions settling;
     settling.settle_ns = opt.checkpoint_settle_ms * 1'000'000;

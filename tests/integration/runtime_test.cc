@@ -3633,21 +3633,6 @@ TEST_F(OneWorkerCluster, ALocalOutputPathThroughAFileFailsBeforeTraining) {
             std::string::npos)
       << t.dump(2);
   EXPECT_FALSE(fs::exists(ran)) << "the program trained before the output path was found unusable";
-  // The same for a local checkpoint S3Uri (its restore met it as an infrastructure error, every
-  // retry spent and the worker rested).
-  Json ck = ScriptJob("it-badck", 1, 1, "#!/bin/sh\necho run >> \"$SM_HP_RAN\"\necho loss=0.5\n",
-                      {{"ran", ran.string()}});
-  ck["TrainingJobDefinition"]["CheckpointConfig"] = {{"S3Uri", "file://" + (dir_ / "afile" / "ck").string()}};
-  ck["TrainingJobDefinition"]["RetryStrategy"] = {{"MaximumRetryAttempts", 2}};
-  Call("CreateHyperParameterTuningJob", ck);
-  WaitFor("it-badck");
-  const Json c = Call("DescribeTrainingJob", {{"TrainingJobName", Trials("it-badck")[0]["TrainingJobName"]}});
-  EXPECT_EQ(c["TrainingJobStatus"], "Failed") << c.dump(2);
-  EXPECT_NE(c.value("FailureReason", "").find("ClientError: CheckpointConfig.S3Uri file://" +
-                                                 (dir_ / "afile" / "ck").string()),
-            std::string::npos)
-      << c.dump(2);
-  EXPECT_FALSE(fs::exists(ran)) << "the program trained before the checkpoint path was found unusable";
 }
 
 // A Python trainer run as a local program prints its metric and trains on: the value is there
