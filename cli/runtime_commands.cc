@@ -837,12 +837,8 @@ void Run(const RunArgs& a) {
         .ok();
     shutdown();
     stop_api();
-    if (made_here) {  // a directory of its own for a job that never ran: not left behind
-      std::error_code ec;
-      fs::remove_all(state_dir, ec);
-      if (a.state_dir.empty()) fs::remove(fs::path(state_dir).parent_path(), ec);  // hpo-runs/, if left empty
-    }
-    std::exit(2);
+    remove_if_refused.armed = made_here;  // a directory of its own for a job that never ran goes
+    Exit(2);
   };
   // Before anything starts: a training job definition whose type none of the local workers can
   // ever serve (a multi-definition job ran its other definitions' training jobs first, and was

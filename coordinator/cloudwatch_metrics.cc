@@ -180,7 +180,9 @@ ApiResponse GetMetricStatistics(Dispatcher& d, AwsRequest& r) {
                                                   ", not one of SampleCount, Average, Sum, Minimum, Maximum.");
     }
   }
-  const double periods = std::ceil((*end - *start) / static_cast<double>(*period));
+  const int64_t period_ms = *period * 1000, start_ms = RoundedStart(Millis(*start), period_ms, NowMs());
+  // Counted from the rounded StartTime, as the periods below are.
+  const double periods = std::ceil((*end * 1000 - static_cast<double>(start_ms)) / static_cast<double>(period_ms));
   if (periods > static_cast<double>(kMaxDatapoints)) {
     return r.Error("InvalidParameterCombination",
                    "You have requested up to " + std::to_string(static_cast<int64_t>(periods)) +
@@ -188,7 +190,6 @@ ApiResponse GetMetricStatistics(Dispatcher& d, AwsRequest& r) {
                        "increasing Period, or decreasing the time range.");
   }
   Json res = {{"Label", *m.name}, {"Datapoints", Json::array()}};
-  const int64_t period_ms = *period * 1000, start_ms = RoundedStart(Millis(*start), period_ms, NowMs());
   for (const auto& [k, values] : Periods(LoadHistory(d, m), m, start_ms, Millis(*end), period_ms)) {
     Json point = {{"Timestamp", static_cast<double>(start_ms + k * period_ms) / 1000.0}};
     for (const auto& s : statistics) point[s] = Statistic(s, values);

@@ -15,6 +15,11 @@ Trial* CoordinatorCore::Impl::CurrentAttempt(const std::string& trial, uint32_t 
 
 namespace {
 
+// Why an attempt the previous process stopped on purpose (CoreOptions::
+// lost_at_first_registration_interrupted) ends Interrupted.
+constexpr const char* kStoppedWithItsStore =
+    "the previous process stopped it, having found its state database unwritable; it runs again";
+
 // A training job started at `at` existed by then. One queued ahead becomes a training job when
 // its predecessor's end, or its own start, is heard (Impl::Promote); a start dated earlier (heard
 // late, or re-dated by its exit report) moves its CreationTime and its Starting back with it.
@@ -145,8 +150,7 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
       // own end beside the retry (a soak saw a MaxParallelTrainingJobs 1 job with two running).
       StopGangPeers(t, wid, "host on worker " + wid + " restarted without it", out);
       if (first_registration && opt.lost_at_first_registration_interrupted && t.started) {
-        Interrupted(t, "the previous process stopped it, having found its state database unwritable; it runs again",
-                    now);
+        Interrupted(t, kStoppedWithItsStore, now);
         continue;
       }
       AttemptLost(t, "worker " + wid + " registered again and no longer runs it (it restarted, or was told to stop it)", now, wid);
@@ -664,15 +668,15 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   if (m.status == "InfraError" && m.failure_reason == proto::wire::kEndedWithWorkerProcess &&
       ended_with_stopped_process.erase({t->name, t->attempt}) > 0 && !t->stop_requested && j &&
       j->status == "InProgress") {
-    Interrupted(*t, "the previous process stopped it, having found its state database unwritable; it runs again",
-                now, ended_at);
+    Interrupted(*t, kStoppedWithItsStore, now, ended_at);
     return true;
   }
   if (m.status == "InfraError" || m.status == "Interrupted") {
     const std::string reason = WithHost(m.failure_reason.empty() ? m.status : m.failure_reason, on_host);
-    if (m.status == "InfraError") {
-      NoteInfraError(wid, *t, reason, now, !t->started && proto::wire::IsCannotStartReason(m.failure_reason, wid));
-    }
+    // It could not start the program (or reach its S3): counted against this tuning job's refusals.
+    const bool refusal =
+        m.status == "InfraError" && !t->started && proto::wire::IsCannotStartReason(m.failure_reason, wid);
+    if (m.status == "InfraError") NoteInfraError(wid, *t, reason, now, refusal);
     // A worker that could not start the program (its disk, its image mapping) says nothing about
     // the training job while another worker that can serve it has not tried: it runs again without
     // spending a retry (elsewhere when it can; the refusing worker soon rests). One broken worker,
@@ -698,7 +702,7 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
         SaveTrial(*t);
         return true;
       }
-      if (t->gang.empty() && proto::wire::IsCannotStartReason(m.failure_reason, wid)) {
+      if (t->gang.empty() && refusal) {
         // Every worker that can serve it could not run its program (or pull its image): more
         // likely the training job's program is what is missing (a mistyped path, an interpreter
         // no worker has, an image in a registry none can reach) than every worker. The refusals

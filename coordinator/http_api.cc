@@ -308,6 +308,8 @@ std::string MetricsText(const CoordinatorCore& c, const SqliteJobStore* deferred
     std::snprintf(buf, sizeof buf, "%.9g", value);
     f[family].samples += std::string(f[family].name) + suffix + labels + " " + buf + "\n";
   };
+  // The statuses a tuning job or a training job can have, each listed with 0 when none has it.
+  static constexpr const char* kStatuses[] = {"InProgress", "Completed", "Failed", "Stopping", "Stopped"};
   std::map<std::string, int> jobs_by_status;
   for (const TuningJob* j : c.Jobs()) {
     ++jobs_by_status[j->status];
@@ -325,8 +327,8 @@ std::string MetricsText(const CoordinatorCore& c, const SqliteJobStore* deferred
     }
     // Every status, 0 included, as hpo_tuning_jobs: a series that vanished when its count fell to
     // 0 (InProgress at the job's end) kept its last value in graphs and alerts.
-    std::map<std::string, int> by_status = {
-        {"InProgress", 0}, {"Completed", 0}, {"Failed", 0}, {"Stopping", 0}, {"Stopped", 0}};
+    std::map<std::string, int> by_status;
+    for (const char* status : kStatuses) by_status[status] = 0;
     for (const Trial* tr : c.TrialsOf(j->name)) {
       // As DescribeHyperParameterTuningJob counts them: a trial queued ahead or given back before
       // it started is no training job yet, and a pending retry is InProgress.
@@ -336,7 +338,7 @@ std::string MetricsText(const CoordinatorCore& c, const SqliteJobStore* deferred
       add(6, "{tuning_job=\"" + LabelValue(j->name) + "\",status=\"" + status + "\"}", "", n);
     }
   }
-  for (const char* status : {"InProgress", "Completed", "Failed", "Stopping", "Stopped"}) {
+  for (const char* status : kStatuses) {
     add(7, std::string("{status=\"") + status + "\"}", "", jobs_by_status[status]);
   }
   const std::vector<const WorkerInfo*> workers = c.Workers();

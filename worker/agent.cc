@@ -277,7 +277,10 @@ void WorkerAgent::Impl::OpenJournal() {
       continue;
     }
     if (exited) RemovePendingExit(attempt_dir);  // journaled: nothing is left to resume
-    if (!exited && !reports.empty()) {
+    const bool started = std::any_of(reports.begin(), reports.end(), [](const Pending& r) {
+      return r.type == proto::wire::MsgType::kTrialStarted;
+    });
+    if (!exited && started) {
       // Its program started (its reports begin with TrialStarted) and ended with that process,
       // whose guard ended it: an infrastructure failure, reported so. Dropped, the coordinator may
       // never have heard that it started (it started while the coordinator was away), counted it
@@ -311,7 +314,7 @@ void WorkerAgent::Impl::OpenJournal() {
           " ended with an earlier worker process before it finished: its reports go to the coordinator with an "
           "infrastructure failure, which its RetryStrategy retries");
     } else if (!exited) {
-      journal->Drop(l.trial, l.attempt);  // nothing to tell (no whole report)
+      journal->Drop(l.trial, l.attempt);  // it never started: the coordinator places it again
       continue;
     }
     Log("worker: delivering " + std::to_string(reports.size()) + " report(s) of " + l.trial + " attempt " +

@@ -333,20 +333,6 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
   if (ls.hosts.size() > 1) {
     PlanPreflight(*run, a);
   }
-  // A local S3OutputPath is checked before the program starts, as one in S3 is probed (below): a
-  // path through a file was found at the upload, after the training, as an infrastructure error,
-  // and every retry trained again. (Not a checkpoint S3Uri: a destination broken for a while is
-  // resumed past from the worker's own copy, worker/checkpoints.h, and a refusal would end that.)
-  auto local_usable = [&](const std::string& uri, const std::string& field) -> Status {
-    if (uri.empty() || uri.rfind("s3://", 0) == 0) return Status::Ok();
-    auto loc = OpenObjectLocation(uri, [this] { return S3(); });
-    const std::string local = loc.ok() ? loc->store->LocalPath(loc->Key("")) : std::string();
-    Status usable = local.empty() ? Status::Ok() : LocalOutputUsable(local);
-    if (usable.ok()) return usable;
-    return Status(usable.code(), std::string(IsClientError(usable) ? "ClientError: " : "") + field + " " + uri +
-                                     " cannot be used: " + usable.message() +
-                                     "; checked before training, so no work is lost");
-  };
   if (!a.checkpoint_uri.empty()) {
     CheckpointSyncOptions settling;
     settling.settle_ns = opt.checkpoint_settle_ms * 1'000'000;
@@ -359,8 +345,20 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
     if (!sync.ok()) return fail("Failed", "ClientError: " + sync.status().message());
     run->intermediate = std::move(sync).value();
     run->last_intermediate_pass_ms = Now();
-    if (Status usable = local_usable(a.output_path, "OutputDataConfig.S3OutputPath"); !usable.ok()) {
-      return fail(IsClientError(usable) ? "Failed" : "InfraError", usable.message());
+    // A local S3OutputPath is checked before the program starts, as one in S3 is probed (below):
+    // a path through a file was found at the upload, after the training, as an infrastructure
+    // error, and every retry trained again. (Not a checkpoint S3Uri: a destination broken for a
+    // while is resumed past from the worker's own copy, worker/checkpoints.h, which a refusal ended.)
+    if (a.output_path.rfind("s3://", 0) != 0) {
+      auto loc = OpenObjectLocation(a.output_path, [this] { return S3(); });
+      const std::string local = loc.ok() ? loc->store->LocalPath(loc->Key("")) : std::string();
+      if (Status usable = local.empty() ? Status::Ok() : LocalOutputUsable(local); !usable.ok()) {
+        const bool client = IsClientError(usable);
+        return fail(client ? "Failed" : "InfraError", std::string(client ? "ClientError: " : "") +
+                                                          "OutputDataConfig.S3OutputPath " + a.output_path +
+                                                          " cannot be used: " + usable.message() +
+                                                          "; checked before training, so no work is lost");
+      }
     }
   }
 

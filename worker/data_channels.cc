@@ -221,11 +221,11 @@ Result<std::vector<Item>> Plan(const ChannelSource& src, const StagingContext& c
   // the data set's error too, named so: staging met it as "Is a directory" or "File exists" (the
   // order varied), an infrastructure error that spent the retries and rested every worker. Not in
   // Pipe mode, which streams the objects and makes no file of their names.
-  for (const auto& [name, it] : by_name) {
-    if (src.input_mode == "Pipe") break;
+  for (auto at = by_name.begin(); src.input_mode != "Pipe" && at != by_name.end(); ++at) {
+    const std::string& name = at->first;
     auto under = by_name.lower_bound(name + "/");
     if (under == by_name.end() || under->first.compare(0, name.size() + 1, name + "/") != 0) continue;
-    return Status::InvalidArgument("the objects " + uri_of(*it) + " and " + uri_of(*under->second) +
+    return Status::InvalidArgument("the objects " + uri_of(*at->second) + " and " + uri_of(*under->second) +
                                    " cannot both be in the channel directory: " + name +
                                    " would be a file and also the directory that holds " + under->first +
                                    ". Rename or remove one of them, or point the channel at a prefix that holds only "
