@@ -373,7 +373,11 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
     const auto& b = *st.best_training_job;
     const auto& m = *b.final_hyper_parameter_tuning_job_objective_metric;
     std::cout << "  best: " << *b.training_job_name << "  " << *m.metric_name << " = " << Num(*m.value) << " ("
-              << *m.type << ")\n";
+              << *m.type << ")"
+              << (b.training_job_definition_name && d.spec.training_job_definitions.size() > 1
+                      ? "  definition " + *b.training_job_definition_name
+                      : std::string())
+              << "\n";
     for (const auto& [k, v] : b.tuned_hyper_parameters) std::cout << "    " << k << " = " << v << "\n";
   }
   if (st.overall_best_training_job && st.overall_best_training_job->final_hyper_parameter_tuning_job_objective_metric) {
@@ -467,11 +471,15 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
     if (!va || !vb) return va.has_value() && !vb.has_value();
     return maximize ? *va->value > *vb->value : *va->value < *vb->value;
   });
-  std::printf("\n  %-36s %-10s %14s\n", "TRAINING JOB", "STATUS", "OBJECTIVE");
+  // With several training job definitions, which one each ran (the question "stumps or trees?"
+  // was answered only by the JSON and CSV).
+  const bool definitions = d.spec.training_job_definitions.size() > 1;
+  std::printf("\n  %-36s %-10s %14s%s\n", "TRAINING JOB", "STATUS", "OBJECTIVE", definitions ? "  DEFINITION" : "");
   for (size_t i = 0; i < rows.size() && i < 10; ++i) {
     auto obj = rows[i]->final_hyper_parameter_tuning_job_objective_metric;
-    std::printf("  %-36s %-10s %14s\n", rows[i]->training_job_name->c_str(), rows[i]->training_job_status->c_str(),
-                obj ? Num(*obj->value).c_str() : "-");
+    std::printf("  %-36s %-10s %14s%s\n", rows[i]->training_job_name->c_str(), rows[i]->training_job_status->c_str(),
+                obj ? Num(*obj->value).c_str() : "-",
+                definitions ? ("  " + rows[i]->training_job_definition_name.value_or("-")).c_str() : "");
   }
   if (rows.size() > 10) std::printf("  ... %zu more (hpo trials)\n", rows.size() - 10);
   // Why training jobs failed: each distinct reason once, with how many and one of them (the

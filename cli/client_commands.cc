@@ -755,7 +755,16 @@ void AddClientCommands(CLI::App& app) {
       // the rows lost their columns).
       int width = 40;
       for (const auto& s : all) width = std::max(width, static_cast<int>(Text(s, "TrainingJobName").size()));
-      std::printf("%-*s %-10s %-12s %s\n", width, "TRAINING JOB", "STATUS", "OBJECTIVE", "HYPERPARAMETERS");
+      // With several training job definitions, which one each ran (only JSON and CSV said).
+      std::set<std::string> definitions;
+      for (const auto& s : all) definitions.insert(Text(s, "TrainingJobDefinitionName"));
+      int def_width = 0;
+      if (definitions.size() > 1) {
+        def_width = 10;
+        for (const auto& n : definitions) def_width = std::max(def_width, static_cast<int>(n.size()));
+      }
+      std::printf("%-*s %-10s %-12s %-*s%s%s\n", width, "TRAINING JOB", "STATUS", "OBJECTIVE", def_width,
+                  def_width ? "DEFINITION" : "", def_width ? " " : "", "HYPERPARAMETERS");
       for (const auto& s : all) {
         std::string obj = "-";
         if (const Json& v = Field(Field(s, "FinalHyperParameterTuningJobObjectiveMetric"), "Value"); v.is_number()) {
@@ -767,8 +776,9 @@ void AddClientCommands(CLI::App& app) {
             hps += (hps.empty() ? "" : " ") + it.key() + "=" + (it->is_string() ? it->get<std::string>() : it->dump());
           }
         }
-        std::printf("%-*s %-10s %-12s %s\n", width, Text(s, "TrainingJobName").c_str(),
-                    Text(s, "TrainingJobStatus").c_str(), obj.c_str(), hps.c_str());
+        std::printf("%-*s %-10s %-12s %-*s%s%s\n", width, Text(s, "TrainingJobName").c_str(),
+                    Text(s, "TrainingJobStatus").c_str(), obj.c_str(), def_width,
+                    def_width ? Text(s, "TrainingJobDefinitionName").c_str() : "", def_width ? " " : "", hps.c_str());
       }
     }
     Exit(0);

@@ -1376,6 +1376,8 @@ TEST_F(CliTest, DescribeBestOfAMultiDefinitionJobWithoutABestSaysSo) {
   const std::string state = (dir_ / "state").string();
   Outcome run = Hpo({"run", spec, "--workers", "1", "--state-dir", state});
   EXPECT_EQ(run.exit_code, 1) << run.err;
+  // Its table says which definition each training job ran (only the JSON and CSV said).
+  EXPECT_NE(run.out.find("OBJECTIVE  DEFINITION"), std::string::npos) << run.out;
   Outcome best = Hpo({"describe", "multi", "--best", "--state-dir", state});
   EXPECT_EQ(best.exit_code, 1) << best.err;
   // Ended: not "yet".
