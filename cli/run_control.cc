@@ -70,9 +70,13 @@ Result<RunControl> ReadRunControl(const std::string& state_dir) {
                                      ": no hpo run keeps its state there (hpo run prints its state directory when it "
                                      "starts)");
     }
+    // (A run whose terminal went away, SIGHUP, left its job InProgress to be resumed: it said
+    // only "has ended".)
     return Status::FailedPrecondition("no hpo run is running on " + state_dir +
-                                      " (its job has ended, or a coordinator serves that directory: point "
-                                      "--coordinator at it); what it did: hpo describe NAME --state-dir " + state_dir);
+                                      " (its job has ended, or was left to be resumed when its terminal went away: "
+                                      "run the same hpo run command to resume it; or a coordinator serves that "
+                                      "directory: point --coordinator at it); what it did: hpo describe NAME "
+                                      "--state-dir " + state_dir);
   }
   auto text = ReadFile(path, 1u << 16);
   if (!text.ok()) return text.status();

@@ -1593,6 +1593,12 @@ TEST_F(CliTest, RunWhoseTerminalWentAwayLeavesTheJobToBeResumed) {
                       state),
             std::string::npos)
       << said;
+  // `hpo stop` there says the job may wait to be resumed (it said only "its job has ended").
+  Outcome stop = Hpo({"stop", "hup", "--state-dir", state});
+  EXPECT_NE(stop.exit_code, 0);
+  EXPECT_NE(stop.err.find("or was left to be resumed when its terminal went away: run the same hpo run command"),
+            std::string::npos)
+      << stop.err;
 
   Outcome resumed = Hpo({"run", spec, "--workers", "1", "--state-dir", state, "-o", "json"});
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
