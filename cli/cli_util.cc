@@ -340,6 +340,9 @@ void PrintImportance(const proto::DescribeTuningJobResponse& d, const std::vecto
 void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials,
                   bool show_ranges, const std::string& waiting) {
   const auto& st = d.status;
+  // With several training job definitions, which one each training job ran, and the best (the
+  // question "stumps or trees?" was answered only by the JSON and CSV).
+  const bool several_definitions = d.spec.training_job_definitions.size() > 1;
   std::cout << "\nTuning job " << *d.spec.hyper_parameter_tuning_job_name << ": "
             << *st.hyper_parameter_tuning_job_status << "\n";
   if (st.failure_reason) std::cout << "  reason: " << *st.failure_reason << "\n";
@@ -374,7 +377,7 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
     const auto& m = *b.final_hyper_parameter_tuning_job_objective_metric;
     std::cout << "  best: " << *b.training_job_name << "  " << *m.metric_name << " = " << Num(*m.value) << " ("
               << *m.type << ")"
-              << (b.training_job_definition_name && d.spec.training_job_definitions.size() > 1
+              << (b.training_job_definition_name && several_definitions
                       ? "  definition " + *b.training_job_definition_name
                       : std::string())
               << "\n";
@@ -471,15 +474,13 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
     if (!va || !vb) return va.has_value() && !vb.has_value();
     return maximize ? *va->value > *vb->value : *va->value < *vb->value;
   });
-  // With several training job definitions, which one each ran (the question "stumps or trees?"
-  // was answered only by the JSON and CSV).
-  const bool definitions = d.spec.training_job_definitions.size() > 1;
-  std::printf("\n  %-36s %-10s %14s%s\n", "TRAINING JOB", "STATUS", "OBJECTIVE", definitions ? "  DEFINITION" : "");
+  std::printf("\n  %-36s %-10s %14s%s\n", "TRAINING JOB", "STATUS", "OBJECTIVE",
+              several_definitions ? "  DEFINITION" : "");
   for (size_t i = 0; i < rows.size() && i < 10; ++i) {
     auto obj = rows[i]->final_hyper_parameter_tuning_job_objective_metric;
     std::printf("  %-36s %-10s %14s%s\n", rows[i]->training_job_name->c_str(), rows[i]->training_job_status->c_str(),
                 obj ? Num(*obj->value).c_str() : "-",
-                definitions ? ("  " + rows[i]->training_job_definition_name.value_or("-")).c_str() : "");
+                several_definitions ? ("  " + rows[i]->training_job_definition_name.value_or("-")).c_str() : "");
   }
   if (rows.size() > 10) std::printf("  ... %zu more (hpo trials)\n", rows.size() - 10);
   // Why training jobs failed: each distinct reason once, with how many and one of them (the

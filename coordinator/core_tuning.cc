@@ -271,10 +271,11 @@ Status CoordinatorCore::Impl::CheckWarmStart(const proto::TuningJobSpec& spec, p
   const int64_t limit = cfg.strategy.value_or("") == "Random" ? opt.limits.max_training_jobs
                                                               : opt.limits.max_training_jobs_bayesian;
   const bool grid = cfg.strategy.value_or("") == "Grid";
-  int64_t own = 0;
-  if (cfg.resource_limits && cfg.resource_limits->max_number_of_training_jobs) {
-    own = *cfg.resource_limits->max_number_of_training_jobs;
-  } else if (grid) {  // left out: every combination runs
+  const std::optional<int64_t> asked =
+      cfg.resource_limits ? cfg.resource_limits->max_number_of_training_jobs : std::nullopt;
+  const bool combinations = !asked && grid;  // left out: every combination runs
+  int64_t own = asked.value_or(0);
+  if (combinations) {
     if (auto g = GridStrategy::Create(spec); g.ok()) own = static_cast<int64_t>((*g)->Size());
   }
   if (parent_trials + own > limit) {
@@ -290,8 +291,7 @@ Status CoordinatorCore::Impl::CheckWarmStart(const proto::TuningJobSpec& spec, p
     return Status::ResourceExhausted(
         "HyperParameterTuningJobConfig.ResourceLimits.MaxNumberOfTrainingJobs: the parents' " +
         std::to_string(parent_trials) + " training jobs plus this job's " + std::to_string(own) +
-        (grid && !(cfg.resource_limits && cfg.resource_limits->max_number_of_training_jobs) ? " (its Grid combinations)"
-                                                                                              : "") +
+        (combinations ? " (its Grid combinations)" : "") +
         " exceed the " + std::to_string(limit) +
         " a tuning job may have (parents' training jobs count against the limit); " + instead +
         "or raise the quota (per account on SageMaker, an option here) with " +

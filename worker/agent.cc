@@ -240,13 +240,18 @@ void WorkerAgent::Impl::OpenJournal() {
     std::vector<Pending> reports;
     std::vector<std::pair<uint64_t, uint64_t>> line_ranges;  // of each report: [first, end) (LogLines)
     uint64_t lines_end = 0;                                  // one past the highest line number
-    bool exited = false;
+    bool exited = false, started = false;
+    uint64_t last_batch = 0;  // the last metric batch it holds (an exit report follows it)
     for (const auto& frames : l.reports) {
       auto msg = proto::wire::DecodeFrames(frames);
       if (!msg.ok()) continue;
       uint64_t seq = 0;
       std::pair<uint64_t, uint64_t> lines{0, 0};
-      if (const auto* mp = std::get_if<proto::wire::MetricPoints>(&*msg)) seq = mp->seq;
+      started = started || std::holds_alternative<proto::wire::TrialStarted>(*msg);
+      if (const auto* mp = std::get_if<proto::wire::MetricPoints>(&*msg)) {
+        seq = mp->seq;
+        last_batch = std::max(last_batch, seq);
+      }
       if (const auto* ll = std::get_if<proto::wire::LogLines>(&*msg)) {
         seq = ll->seq;
         lines = {ll->first_line, ll->first_line + ll->lines.size()};
@@ -277,19 +282,12 @@ void WorkerAgent::Impl::OpenJournal() {
       continue;
     }
     if (exited) RemovePendingExit(attempt_dir);  // journaled: nothing is left to resume
-    const bool started = std::any_of(reports.begin(), reports.end(), [](const Pending& r) {
-      return r.type == proto::wire::MsgType::kTrialStarted;
-    });
     if (!exited && started) {
       // Its program started (its reports begin with TrialStarted) and ended with that process,
       // whose guard ended it: an infrastructure failure, reported so. Dropped, the coordinator may
       // never have heard that it started (it started while the coordinator was away), counted it
       // lost "before it started" and ran it again without spending a retry: twice, under no
       // RetryStrategy. Its metrics and lines go too; the report follows the last metric batch.
-      uint64_t last_batch = 0;
-      for (const auto& r : reports) {
-        if (r.type == proto::wire::MsgType::kMetricPoints) last_batch = std::max(last_batch, r.seq);
-      }
       proto::wire::TrialExited x;
       x.trial = l.trial;
       x.attempt = l.attempt;
