@@ -437,7 +437,8 @@ void RunSuggest(const SuggestArgs& a) {
 
 struct OptimizeArgs {
   std::string function = "branin", strategy = "Bayesian", device = "auto", output = "table", start = "sobol",
-              parallel_exploit = "on", output_warping = "on";
+              parallel_exploit = "on", output_warping = "on", failed_fantasies = "on";
+  double fail_above = 1.0;  // the first coordinate's fraction above which training jobs fail; 1: none
   int dims = 0, evaluations = 100, batch = 1, seeds = 5;
   uint64_t first_seed = 1;
   bool curves = false;
@@ -476,7 +477,9 @@ void RunOptimize(const OptimizeArgs& a) {
   options.prior_mean_quantile = a.prior_mean_quantile;
   if (a.output_warping == "off") options.output_warp_margin = std::numeric_limits<double>::quiet_NaN();
   options.max_posterior_points = a.max_posterior_points;
+  options.fantasize_failed = a.failed_fantasies == "on";
   const proto::TuningJobSpec spec = BoxSpec(a.strategy, fn->box);
+  const double fail_at = fn->box[0].first + a.fail_above * (fn->box[0].second - fn->box[0].first);
   const auto t0 = std::chrono::steady_clock::now();
   Json seeds = Json::array();
   std::vector<double> regrets;
@@ -497,6 +500,7 @@ void RunOptimize(const OptimizeArgs& a) {
     }
     std::vector<Observation> history;
     double best = INFINITY;
+    size_t failed = 0;
     Json curve = Json::array();
     const auto ts = std::chrono::steady_clock::now();
     while (static_cast<int>(history.size()) < a.evaluations) {
@@ -509,14 +513,19 @@ void RunOptimize(const OptimizeArgs& a) {
       if (props.empty()) break;
       // Virtual time: the whole batch runs at once and completes together.
       for (Proposal& p : props) {
-        const double v = fn->f(Point(p.hyperparameters, fn->box.size()));
-        best = std::min(best, v);
+        const std::vector<double> x = Point(p.hyperparameters, fn->box.size());
         Observation o;
         o.trial = "bench-" + std::to_string(history.size());
         o.definition_name = p.definition_name;
         o.hyperparameters = std::move(p.hyperparameters);
-        o.objective = v;
-        o.status = Observation::kSucceeded;
+        if (a.fail_above < 1.0 && x[0] > fail_at) {  // --fail-above: the training job fails, no objective
+          o.status = Observation::kFailed;
+          ++failed;
+        } else {
+          o.objective = fn->f(x);
+          best = std::min(best, *o.objective);
+          o.status = Observation::kSucceeded;
+        }
         history.push_back(std::move(o));
         curve.push_back(RoundSignificant(best - fn->optimum, 4));
       }
@@ -527,6 +536,7 @@ void RunOptimize(const OptimizeArgs& a) {
     one["seed"] = seed;
     one["best"] = Round(best, 9);
     one["regret"] = RoundSignificant(regret, 4);
+    if (a.fail_above < 1.0) one["failed"] = failed;
     one["seconds"] = Round(std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count(), 3);
     if (a.curves) one["curve"] = curve;
     seeds.push_back(one);
@@ -546,7 +556,9 @@ void RunOptimize(const OptimizeArgs& a) {
     j["prior_mean_quantile"] = a.prior_mean_quantile;
     j["output_warping"] = a.output_warping;
     j["max_posterior_points"] = a.max_posterior_points;
+    j["failed_fantasies"] = a.failed_fantasies;
   }
+  if (a.fail_above < 1.0) j["fail_above"] = a.fail_above;
   j["evaluations"] = a.evaluations;
   j["batch"] = a.batch;
   j["optimum"] = fn->optimum;
@@ -559,7 +571,7 @@ void RunOptimize(const OptimizeArgs& a) {
   if (a.output != "json") {
     for (const Json& s : seeds) {
       std::cout << "seed " << s["seed"].dump() << ": best " << s["best"].dump() << ", regret " << s["regret"].dump()
-                << "\n";
+                << (s.contains("failed") ? ", " + s["failed"].dump() + " failed" : std::string()) << "\n";
     }
   }
   Exit(0);
@@ -662,6 +674,19 @@ void AddBenchCommands(CLI::App& app) {
                        "out a narrow good basin below a plateau of poor values; off models the values as they are")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
+  optimize->add_option("--fail-above", oa->fail_above,
+                       "Training jobs whose first coordinate lies above this fraction of its range fail, with no "
+                       "objective (a learning rate that diverges): measures how well a strategy keeps away from a "
+                       "region that fails. The regret is the best value of those that did not fail; 1 (the "
+                       "default): none fail")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  optimize->add_option("--failed-fantasies", oa->failed_fantasies,
+                       "Bayesian: on (the default), the acquisition treats each failed configuration as one that "
+                       "gave the worst objective seen, so proposals move away from it; off leaves failures out "
+                       "altogether")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   optimize->add_flag("--curves", oa->curves, "Include each seed's best-so-far regret after every evaluation");
   optimize->add_option("-o,--output", oa->output, "table or json (default: table)")
       ->check(CLI::IsMember({"table", "json"}))
@@ -673,8 +698,8 @@ void AddBenchCommands(CLI::App& app) {
       "Examples:\n"
       "  hpo bench optimize --function branin --strategy Bayesian --evaluations 50 --seeds 5\n"
       "  hpo bench optimize --function ackley --dims 10 --strategy Random --evaluations 100 --batch 8 -o json\n\n"
-      "JSON: {\"function\",\"dims\",\"strategy\",[\"start\",\"parallel_exploit\",\"max_fit_points\",\"max_posterior_points\",\"prior_mean_quantile\",\"output_warping\",]\"evaluations\",\"batch\",\"optimum\",\"median_regret\",\n"
-      "\"mean_regret\",\"max_suggest_seconds\",\"seconds\",\"seeds\":[{\"seed\",\"best\",\"regret\",\"seconds\"[,\"curve\"]}]}");
+      "JSON: {\"function\",\"dims\",\"strategy\",[\"start\",\"parallel_exploit\",\"max_fit_points\",\"max_posterior_points\",\"prior_mean_quantile\",\"output_warping\",\"failed_fantasies\",][\"fail_above\",]\"evaluations\",\"batch\",\"optimum\",\"median_regret\",\n"
+      "\"mean_regret\",\"max_suggest_seconds\",\"seconds\",\"seeds\":[{\"seed\",\"best\",\"regret\"[,\"failed\"],\"seconds\"[,\"curve\"]}]}");
   optimize->callback([oa] { RunOptimize(*oa); });
 
   auto ia = std::make_shared<ImportanceArgs>();

@@ -267,7 +267,7 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
 
   std::vector<std::vector<double>> xs;
   std::vector<double> ys;
-  std::vector<Eigen::VectorXd> pending, exclude;
+  std::vector<Eigen::VectorXd> pending, exclude, failed;
   // Training jobs per definition, whatever their end: each definition's own start (see the
   // header) counts them all, or one whose training jobs fail was started again and again.
   std::vector<size_t> per_definition(spaces_.size(), 0);
@@ -287,7 +287,13 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
                std::isfinite(*o.objective)) {
       xs.push_back(std::move(*u));
       ys.push_back(maximize_[def] ? -*o.objective : *o.objective);
+    } else if (o.status == Observation::kFailed || (o.objective && !std::isfinite(*o.objective)) ||
+               (o.status == Observation::kSucceeded && !o.objective)) {
+      failed.push_back(v);  // the configuration's fault, as far as the model can tell (see the header)
     }
+  }
+  if (failed.size() > kMaxFailedFantasies) {  // the latest (each costs an update of the factor)
+    failed.erase(failed.begin(), failed.end() - static_cast<std::ptrdiff_t>(kMaxFailedFantasies));
   }
   stats_.observations = xs.size();
   stats_.pending = pending.size();
@@ -390,12 +396,14 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
       }
     }
   }
+  if (options_.fantasize_failed) ao.failed = std::move(failed);
   ao.pending = std::move(pending);
   ao.exclude = std::move(exclude);
   kernels::Batch batch;
   kernels::AcquisitionReport acq_report;
   st = kernels::SuggestBatch(*engine_, posterior, n, ao, &batch, &acq_report);
   stats_.engine_calls = acq_report.engine_calls;
+  stats_.failed = acq_report.failed;
   const kernels::EngineSeconds& es = acq_report.engine_seconds;
   stats_.engine_seconds = {{"load", es.load},           {"evaluate", es.evaluate}, {"pool", es.pool},
                            {"top_k", es.top_k},         {"fantasize", es.fantasize}, {"ascend", es.ascend},

@@ -78,6 +78,7 @@ void CoordinatorCore::Impl::RecordSuggestion(const TuningJob& j, double seconds,
                 s->device.empty() ? "" : " on ", s->device.c_str(), s->observations, s->pending);
   Event(now, "Suggestion", j.name, "",
         std::string(buf) + (s->fallback.empty() ? "" : "; without the model: " + s->fallback) +
+            (s->failed > 0 ? "; " + std::to_string(s->failed) + " failed fantasised at the worst objective" : "") +
             (s->exploit ? "; the model's predicted best (one proposal per round of parallel trials)" : "") +
             (s->output_lambda != 1.0 ? WarpNote(s->output_lambda) : std::string()));
 }

@@ -78,6 +78,7 @@ struct SuggestStats {
   double acq_seconds = 0;     // optimising the acquisition over candidates
   size_t observations = 0;    // trials with an objective the model was fitted on
   size_t pending = 0;         // running trials fantasised
+  size_t failed = 0;          // failed trials fantasised at the worst objective (Bayesian)
   size_t proposals = 0;       // configurations returned
   std::string device;         // engine that ran ("cpu", "cuda"); "" when the model did not run
   std::string fallback;       // "" when the model proposed; else why random search proposed

@@ -115,7 +115,7 @@ GpStatus SuggestBatch(GpEngine& target, const Posterior& posterior, size_t q, co
   const Eigen::Index dims = static_cast<Eigen::Index>(posterior.dims());
   if (q == 0) return GpStatus::InvalidArgument("SuggestBatch: q must be at least 1");
   if (dims == 0 || posterior.size() == 0) return GpStatus::InvalidArgument("SuggestBatch: empty posterior");
-  GpStatus st = engine.Load(posterior, options.pending.size() + q);
+  GpStatus st = engine.Load(posterior, options.failed.size() + options.pending.size() + q);
   if (!st.ok()) return st;
   Random rng(SubSeed(options.seed, 11));
   double incumbent = posterior.incumbent;
@@ -129,7 +129,15 @@ GpStatus SuggestBatch(GpEngine& target, const Posterior& posterior, size_t q, co
     taken.insert(KeyOf(x));
   }
 
-  // 1. Pending points.
+  // 1. Failed points, at the worst target (pessimistic: the incumbent stays), then pending points.
+  const double worst = posterior.y.maxCoeff();
+  for (const Eigen::VectorXd& p : options.failed) {
+    if (p.size() != dims || !p.allFinite()) return GpStatus::InvalidArgument("SuggestBatch: bad failed point");
+    Eigen::VectorXd x = p;
+    Project(options.project, x, nullptr);
+    taken.insert(KeyOf(x));
+    if (engine.Fantasize(x, worst).ok()) ++rep.failed;  // a duplicate of the data adds nothing: skipped
+  }
   for (const Eigen::VectorXd& p : options.pending) {
     if (p.size() != dims || !p.allFinite()) return GpStatus::InvalidArgument("SuggestBatch: bad pending point");
     Eigen::VectorXd x = p;

@@ -1,9 +1,15 @@
 // kernels/acquisition.h: proposing a batch of q points by log expected improvement.
 //
 // SuggestBatch drives a GpEngine (gp_engine.h):
-//   1. Load the posterior; condition it on the pending points (running trials), one fantasy
-//      each, in the given order (Kriging believer: the posterior mean; sampled: a draw from the
-//      posterior predictive, seeded).
+//   1. Load the posterior; condition it on the failed points (configurations whose training
+//      jobs failed or gave no finite objective), each at the worst training target (max
+//      posterior.y), so that log EI falls around them; then on the pending points (running
+//      trials), one fantasy each, in the given order (Kriging believer: the posterior mean;
+//      sampled: a draw from the posterior predictive, seeded). The failed points' values are
+//      pessimistic on purpose: left out, a region whose training jobs all diverge looked as
+//      promising after each failure as before it, and the model proposed near-duplicates there
+//      (a learning rate's upper end: 27 of 30 training jobs NaN, 1e-3 apart). The fit is not
+//      given them (its hyperparameters come from real objectives only).
 //   2. Build the candidate pool (its size capped by max_pool_work): a scrambled Sobol set (kernels/sobol.h) plus Gaussian
 //      perturbations (standard deviations 0.01, 0.05 and 0.15, in turn) of the best training points
 //      (local_fraction of the pool), every candidate passed through `project`, exact duplicates
@@ -101,6 +107,7 @@ struct AcquisitionOptions {
   size_t exploit_member = kNoMember;
   uint64_t seed = 0;
   ProjectFn project;
+  std::vector<Eigen::VectorXd> failed;   // fantasised at the worst target first (step 1); never proposed
   std::vector<Eigen::VectorXd> pending;  // fantasised before choosing; never proposed
   std::vector<Eigen::VectorXd> exclude;  // never proposed (compared after projection, exactly)
 };
@@ -128,6 +135,7 @@ struct EngineSeconds {
 struct AcquisitionReport {
   size_t pool = 0;          // distinct admissible candidates evaluated
   size_t refined = 0;       // refined points added to the pool (distinct, new)
+  size_t failed = 0;        // failed points fantasised at the worst target
   size_t pending = 0;       // pending points fantasised
   size_t engine_calls = 0;  // calls made to the engine (each a device round trip on the GPU)
   EngineSeconds engine_seconds;

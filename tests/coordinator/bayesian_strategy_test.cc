@@ -339,6 +339,7 @@ TEST(BayesianStrategy, UsesOnlyTrialsWithAnObjectiveAndFantasisesRunningOnes) {
   EXPECT_EQ(st.fallback, "");
   EXPECT_EQ(st.observations, 8u);
   EXPECT_EQ(st.pending, 1u);
+  EXPECT_EQ(st.failed, 2u);  // the failed trial and the NaN, not the trial stopped without one
   EXPECT_EQ(st.device, "cpu");
   EXPECT_GT(st.seconds, 0.0);
   EXPECT_GE(st.seconds, st.fit_seconds + st.acq_seconds);
@@ -356,6 +357,47 @@ TEST(BayesianStrategy, UsesOnlyTrialsWithAnObjectiveAndFantasisesRunningOnes) {
     EXPECT_TRUE(distinct.insert(q.hyperparameters).second);
     for (const Observation& o : history) EXPECT_NE(q.hyperparameters, o.hyperparameters);
   }
+}
+
+// A learning rate whose upper part diverges: the loss falls as x0 rises, and every training job
+// above 0.7 fails. Left out of the model, each failure left it as hopeful about that region as
+// before, and it proposed near-duplicates there (a user's job: 27 of 30 NaN, 1e-3 apart).
+int FailuresNearACliff(bool fantasize_failed, double* best) {
+  BayesianOptions o;
+  o.fantasize_failed = fantasize_failed;
+  auto s = Make(Spec(Box(2, "0", "1")), 3, o);
+  std::vector<Observation> history;
+  int failures = 0;
+  *best = INFINITY;
+  for (size_t i = 0; i < 30; ++i) {
+    std::vector<Proposal> p = s->Propose(1, history);
+    EXPECT_EQ(p.size(), 1u);
+    if (p.empty()) break;
+    const double x0 = Value(p[0].hyperparameters, "x0"), x1 = Value(p[0].hyperparameters, "x1");
+    Observation o = Done(p[0], 0.0, i);
+    if (x0 > 0.7) {
+      o.status = Observation::kFailed;
+      o.objective.reset();
+      ++failures;
+    } else {
+      o.objective = (1 - x0) * (1 - x0) + 0.1 * (x1 - 0.5) * (x1 - 0.5);
+      *best = std::min(*best, *o.objective);
+    }
+    history.push_back(std::move(o));
+  }
+  return failures;
+}
+
+TEST(BayesianStrategy, KeepsAwayFromARegionWhoseTrainingJobsFail) {
+  double best_steered = 0, best_blind = 0;
+  const int steered = FailuresNearACliff(true, &best_steered);
+  const int blind = FailuresNearACliff(false, &best_blind);
+  // Measured: 6 of 30 failed steered (best 0.126), 26 of 30 blind (best 0.214); the optimum is
+  // 0.09, at the cliff's edge.
+  EXPECT_LT(steered, blind);
+  EXPECT_LE(steered, 10) << "blind: " << blind;
+  EXPECT_LT(best_steered, best_blind);
+  EXPECT_LT(best_steered, 0.15);
 }
 
 TEST(BayesianStrategy, WarpsSkewedObjectivesAndSaysSo) {

@@ -296,6 +296,32 @@ TEST(SuggestBatch, FindsTheMinimumOfAKnownBowl) {
   EXPECT_LT((b.points[0].array() - 0.3).square().sum(), std::max(0.002, y.minCoeff()));
 }
 
+TEST(SuggestBatch, KeepsAwayFromAFailedPointFantasisedAtTheWorstTarget) {
+  // The bowl above, with the configuration at its minimiser failed: without it the proposal is
+  // there (previous test); with it, the model is told the worst value was seen there, and log EI
+  // moves away, though the fit is the same.
+  const Eigen::MatrixXd x = RandomPoints(2, 40, 12);
+  Eigen::VectorXd y(40);
+  for (int j = 0; j < 40; ++j) y[j] = (x.col(j).array() - 0.3).square().sum();
+  Posterior p;
+  ASSERT_TRUE(FitGp(x, y, FitOptions(), &p, nullptr).ok());
+  auto e = Cpu();
+  Batch plain, steered;
+  AcquisitionOptions o;
+  ASSERT_TRUE(SuggestBatch(*e, p, 1, o, &plain, nullptr).ok());
+  ASSERT_EQ(plain.points.size(), 1u);
+  const Eigen::VectorXd bad = plain.points[0];
+  o.failed = {bad};
+  AcquisitionReport r;
+  ASSERT_TRUE(SuggestBatch(*e, p, 1, o, &steered, &r).ok());
+  EXPECT_EQ(r.failed, 1u);
+  ASSERT_EQ(steered.points.size(), 1u);
+  EXPECT_GT((steered.points[0] - bad).norm(), 0.02) << steered.points[0].transpose() << " vs " << bad.transpose();
+  // A failed point is never proposed, and a malformed one is refused.
+  o.failed = {Eigen::VectorXd::Constant(3, 0.5)};
+  EXPECT_EQ(SuggestBatch(*e, p, 1, o, &steered, nullptr).code(), GpStatus::Code::kInvalidArgument);
+}
+
 // Step 3's direction: coordinates at a face whose gradient points out of the box are held (not
 // clipped after the step), those the projection fixes too, and what is left has length 1.
 TEST(SuggestBatch, TheAscentDirectionHoldsTheFacesTheGradientPointsOutOf) {
