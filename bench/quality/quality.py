@@ -9,7 +9,10 @@ PyPI). Every method sees the same objective, box and evaluation budget per seed:
            definitions of `hpo bench optimize` (cli/bench_commands.cc), re-implemented below for
            Optuna; svr_diabetes: a real model-tuning task (scikit-learn SVR on its bundled
            diabetes dataset, C / gamma / epsilon on log scales, objective = 5-fold CV RMSE of
-           the standardised target, deterministic given the configuration).
+           the standardised target, deterministic given the configuration). With --tasks also
+           branin_cliff, hartmann6_cliff: those functions with a region that fails (every point
+           whose first coordinate lies above 60% / 30% of its range gives no value: a learning
+           rate that diverges), where a method must keep away from failures it cannot model.
   methods  hpo-b1 / hpo-b8: hpo's Bayesian strategy, sequential and 8 at a time. Synthetic
            tasks: `hpo bench optimize --curves -o json` (real strategy in-process, synchronous
            batches of 8 in virtual time). svr_diabetes: `hpo run` on a SageMaker request whose
@@ -83,6 +86,19 @@ SYNTHETIC = {
     "ackley10": dict(fn=ackley, box=[(-32.768, 32.768)] * 10, optimum=0.0,
                      hpo=["--function", "ackley", "--dims", "10"]),
 }
+# The same functions with a region that fails (a learning rate that diverges): every evaluation
+# whose first coordinate lies above `fail_above` of its range fails, with no value (Optuna: a
+# FAIL trial; hpo: a Failed training job). Both functions' global minima lie below the cliff.
+SYNTHETIC["branin_cliff"] = dict(SYNTHETIC["branin"], fail_above=0.6,
+                                 hpo=["--function", "branin", "--fail-above", "0.6"])
+SYNTHETIC["hartmann6_cliff"] = dict(SYNTHETIC["hartmann6"], fail_above=0.3,
+                                    hpo=["--function", "hartmann6", "--fail-above", "0.3"])
+
+
+def fails(task, x):
+    t = SYNTHETIC[task]
+    lo, hi = t["box"][0]
+    return "fail_above" in t and x[0] > lo + t["fail_above"] * (hi - lo)
 
 # ---- the real model-tuning task ------------------------------------------------------------------
 
@@ -137,7 +153,7 @@ def run_optuna(task, method, seed, evals):
 
         def objective(trial):
             x = [trial.suggest_float("x%d" % i, lo, hi) for i, (lo, hi) in enumerate(t["box"])]
-            return t["fn"](x)
+            return None if fails(task, x) else t["fn"](x)
     else:
 
         def objective(trial):
@@ -146,6 +162,10 @@ def run_optuna(task, method, seed, evals):
     for _ in range(evals):
         tr = study.ask()
         v = objective(tr)
+        if v is None:  # a failed evaluation (the _cliff tasks)
+            study.tell(tr, state=optuna.trial.TrialState.FAIL)
+            values.append(math.inf)
+            continue
         study.tell(tr, v)
         values.append(v)
     return values
@@ -169,8 +189,9 @@ def run_hpo_synthetic(hpo, task, batch, seed, evals):
            "--batch", str(batch), "--seeds", "1", "--first-seed", str(seed), "--device", "cpu", "--curves", "-o", "json"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     j = json.loads(out)
-    curve = j["seeds"][0]["curve"]  # best-so-far regret
-    return [c + SYNTHETIC[task]["optimum"] for c in curve], j["max_suggest_seconds"]
+    curve = j["seeds"][0]["curve"]  # best-so-far regret; null while every evaluation has failed
+    return ([math.inf if c is None else c + SYNTHETIC[task]["optimum"] for c in curve], j["max_suggest_seconds"],
+            j["seeds"][0].get("failed", 0))
 
 
 class _EvalHandler(socketserver.StreamRequestHandler):
@@ -250,13 +271,15 @@ def work(item):
         if method.startswith("hpo-b"):
             batch = int(method[5:])
             if task in SYNTHETIC:
-                values, extra["max_suggest_seconds"] = run_hpo_synthetic(hpo, task, batch, seed, evals)
+                values, extra["max_suggest_seconds"], extra["failed"] = run_hpo_synthetic(hpo, task, batch, seed,
+                                                                                            evals)
             else:
                 values = run_hpo_real(hpo, batch, seed, evals)
         elif method.startswith("syne-"):
             values, extra["max_suggest_seconds"], extra["syne_tune"] = run_syne(syne_python, task, method, seed, evals)
         else:
             values = run_optuna(task, method, seed, evals)
+            extra["failed"] = sum(1 for v in values if v == math.inf)
         return dict(task=task, method=method, seed=seed, values=values, seconds=time.time() - t0, **extra)
     except Exception as e:  # recorded, not fatal: the table says which runs failed and why
         return dict(task=task, method=method, seed=seed, error="%s: %s" % (type(e).__name__, e),
@@ -315,6 +338,8 @@ def main():
         for method in methods:
             if (method == "gp" and not gp_ok) or (method.startswith("syne-") and not syne_ok):
                 continue
+            if method.startswith("syne-") and "fail_above" in SYNTHETIC.get(task, {}):
+                continue  # syne_peer.py has no failing region
             m = min(n, a.gp_seeds) if method == "gp" else min(n, a.syne_seeds) if method.startswith("syne-") else n
             items += [(task, method, s, a.evals, a.hpo, a.syne_python) for s in range(a.first_seed, a.first_seed + m)]
     # Seed by seed (so a spent time budget cuts seeds evenly across methods), the GP peers (Optuna
@@ -414,8 +439,14 @@ def make_table(results, tasks, methods, meta):
             lines.append("%s's longest single suggestion: %.3f s." % (m, max(ss)))
     if any(m.startswith("syne-") for m in methods):
         lines.append("Syne Tune: %s." % meta["syne"])
-    lines.append("svr_diabetes regret is relative to the best RMSE any method reached in this run (%.6g)." %
-                 meta["reference"].get("svr_diabetes", float("nan")))
+    if "svr_diabetes" in tasks:
+        lines.append("svr_diabetes regret is relative to the best RMSE any method reached in this run (%.6g)." %
+                     meta["reference"].get("svr_diabetes", float("nan")))
+    cliffs = [t for t in tasks if "fail_above" in SYNTHETIC.get(t, {})]
+    for t in cliffs:
+        counts = ["%s %s" % (m, fmt(med([r["failed"] for r in results if r["task"] == t and r["method"] == m
+                                         and "failed" in r]))) for m in methods]
+        lines.append("%s: failed evaluations of %d, median per run: %s." % (t, meta["evals"], ", ".join(counts)))
     return "\n".join(lines) + "\n"
 
 
