@@ -540,6 +540,22 @@ void AddClientCommands(CLI::App& app) {
                     count("InProgress"), count("Stopped"), count("NonRetryableError") + count("RetryableError"));
       }
     }
+    // A state directory that no process holds: its InProgress jobs are not running (an hpo run
+    // whose terminal went away left its job to be resumed), though the table says InProgress.
+    if (list_origin->local()) {
+      size_t open = 0;
+      for (const auto& s : all) {
+        const std::string st = Text(s, "HyperParameterTuningJobStatus");
+        open += st == "InProgress" || st == "Stopping";
+      }
+      if (open > 0 && DirectoryLocked(list_origin->state_dir) == std::optional<bool>(false)) {
+        std::cerr << "note: no hpo run or hpo coordinator is running on " << list_origin->state_dir << ", so "
+                  << (open == 1 ? "its InProgress job waits" : "its InProgress jobs wait")
+                  << ": run the same hpo run command to resume it (hpo run prints its state directory), or start "
+                     "hpo coordinator --state-dir "
+                  << ShellWord(list_origin->state_dir) << "\n";
+      }
+    }
     Exit(0);
   });
 

@@ -4,9 +4,11 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -162,6 +164,27 @@ Result<std::unique_ptr<DirectoryLock>> LockDirectory(const std::string& dir, con
     // The lock holds without the note; only the message another process gets is poorer.
   }
   return std::unique_ptr<DirectoryLock>(new DirectoryLock(fd, dir_fd));
+}
+
+std::optional<bool> DirectoryLocked(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return std::nullopt;
+  std::ifstream in("/proc/locks");
+  if (!in) return std::nullopt;
+  // "1: FLOCK  ADVISORY  WRITE 4242 00:2d:1234567 0 EOF": the device as hex major:minor, then the
+  // inode. Waiters ("1: -> FLOCK ...") hold nothing.
+  char want[64];
+  std::snprintf(want, sizeof want, "%02x:%02x:%llu", major(st.st_dev), minor(st.st_dev),
+                static_cast<unsigned long long>(st.st_ino));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string index, kind, mode, access, pid, where;
+    if (!(fields >> index >> kind) || kind != "FLOCK") continue;
+    if (!(fields >> mode >> access >> pid >> where)) continue;
+    if (where == want) return true;
+  }
+  return false;
 }
 
 bool ReadProcStat(pid_t pid, ProcInfo* out) {

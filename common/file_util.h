@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/status.h"
@@ -118,5 +119,10 @@ class DirectoryLock {
 // use by pid N (WHAT)"); IoError when the lock file cannot be opened. `what` names this holder,
 // e.g. "hpo run spec.yaml".
 Result<std::unique_ptr<DirectoryLock>> LockDirectory(const std::string& dir, const std::string& what);
+
+// Whether some process holds DIR's lock (LockDirectory), told from /proc/locks without taking
+// any lock: a reader that took one for a moment could make a coordinator starting then refuse the
+// directory as in use. nullopt when it cannot tell (no /proc/locks, DIR unreadable).
+std::optional<bool> DirectoryLocked(const std::string& dir);
 
 }  // namespace hpo

@@ -1599,6 +1599,14 @@ TEST_F(CliTest, RunWhoseTerminalWentAwayLeavesTheJobToBeResumed) {
   EXPECT_NE(stop.err.find("or was left to be resumed when its terminal went away: run the same hpo run command"),
             std::string::npos)
       << stop.err;
+  // `hpo list` there still shows it InProgress (it is), and says that nothing runs it.
+  Outcome listed = Hpo({"list", "--state-dir", state});
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("InProgress"), std::string::npos) << listed.out;
+  EXPECT_NE(listed.err.find("note: no hpo run or hpo coordinator is running on " + state +
+                            ", so its InProgress job waits: run the same hpo run command to resume it"),
+            std::string::npos)
+      << listed.err;
 
   Outcome resumed = Hpo({"run", spec, "--workers", "1", "--state-dir", state, "-o", "json"});
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;

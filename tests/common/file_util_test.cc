@@ -12,6 +12,7 @@
 #include <fstream>
 #include <chrono>
 #include <thread>
+#include <optional>
 #include <string>
 
 namespace hpo {
@@ -41,6 +42,18 @@ TEST_F(DirectoryLockTest, ASecondHolderIsRefusedWithTheFirstOnesPidAndName) {
   first->reset();
   auto third = LockDirectory(dir_.string(), "hpo run other.yaml");
   EXPECT_TRUE(third.ok()) << "released with its object: " << third.status().ToString();
+}
+
+TEST_F(DirectoryLockTest, WhetherADirectoryIsHeldIsToldWithoutTakingItsLock) {
+  ASSERT_EQ(DirectoryLocked(dir_.string()), std::optional<bool>(false));
+  auto held = LockDirectory(dir_.string(), "hpo run spec.yaml");
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  EXPECT_EQ(DirectoryLocked(dir_.string()), std::optional<bool>(true));
+  held->reset();
+  EXPECT_EQ(DirectoryLocked(dir_.string()), std::optional<bool>(false));
+  // Asking took nothing: the lock is still free to take.
+  EXPECT_TRUE(LockDirectory(dir_.string(), "hpo run spec.yaml").ok());
+  EXPECT_EQ(DirectoryLocked((dir_ / "missing").string()), std::nullopt);
 }
 
 // A restarted worker waits for its killed predecessor's guard, which it recognises by the name
