@@ -1165,6 +1165,19 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
     } else if (c.local_path && (c.local_path->empty() || (*c.local_path)[0] != '/')) {
       Add(cp.Child("LocalPath"),
           "must be an absolute path (default /opt/ml/checkpoints/); got " + Quote(*c.local_path));
+    } else if (c.local_path) {
+      // What the worker refuses at the start of every training job (worker/agent_start.cc):
+      // refused here, the job is not created to fail each of them.
+      std::string local = *c.local_path;
+      while (local.size() > 1 && local.back() == '/') local.pop_back();
+      if (local.find("/../") != std::string::npos || local.find("/./") != std::string::npos ||
+          local.ends_with("/..") || local.ends_with("/.")) {
+        Add(cp.Child("LocalPath"), "must be a clean absolute path, without . or .. components; got " +
+                                       Quote(*c.local_path));
+      } else if (local == "/opt/ml") {
+        Add(cp.Child("LocalPath"), "must not be /opt/ml itself (its input, model and output directories are "
+                                   "the container contract's); use a directory under it, such as /opt/ml/checkpoints");
+      }
     }
   }
 

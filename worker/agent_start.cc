@@ -93,8 +93,9 @@ Status WorkerAgent::Impl::PrepareCheckpoints(Run& r, const fs::path& keep) {
   std::string local = r.assign.checkpoint_local_path.empty() ? "/opt/ml/checkpoints" : r.assign.checkpoint_local_path;
   while (local.size() > 1 && local.back() == '/') local.pop_back();
   if (local.empty() || local[0] != '/' || local.find("/../") != std::string::npos ||
-      local.find("/./") != std::string::npos || local.ends_with("/..")) {
-    return Status::InvalidArgument("ClientError: CheckpointConfig.LocalPath "" + local + "" is not a clean absolute path");
+      local.find("/./") != std::string::npos || local.ends_with("/..") || local.ends_with("/.")) {
+    return Status::InvalidArgument("ClientError: CheckpointConfig.LocalPath \"" + local +
+                                   "\" is not a clean absolute path (no . or .. components)");
   }
   const bool inside = local == "/opt/ml" || local.rfind("/opt/ml/", 0) == 0;
   if (local == "/opt/ml") return Status::InvalidArgument("ClientError: CheckpointConfig.LocalPath must not be /opt/ml itself");

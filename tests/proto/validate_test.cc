@@ -930,6 +930,22 @@ std::vector<Case> Cases() {
          Def(s).checkpoint_config = CheckpointConfig{"s3://bucket/ckpt/", "ckpt"};
        },
        D + ".checkpointConfig.localPath", "must be an absolute path"},
+      // The worker refused these at the start of every training job, after validate said valid.
+      {"checkpoint_local_path_with_dot_dot", Base::kRandom,
+       [](S& s) {
+         Def(s).checkpoint_config = CheckpointConfig{"s3://bucket/ckpt/", "/opt/ml/../../tmp/cp"};
+       },
+       D + ".checkpointConfig.localPath", "must be a clean absolute path, without . or .. components"},
+      {"checkpoint_local_path_with_dot", Base::kRandom,
+       [](S& s) {
+         Def(s).checkpoint_config = CheckpointConfig{"s3://bucket/ckpt/", "/a/./b"};
+       },
+       D + ".checkpointConfig.localPath", "got \"/a/./b\""},
+      {"checkpoint_local_path_opt_ml", Base::kRandom,
+       [](S& s) {
+         Def(s).checkpoint_config = CheckpointConfig{"s3://bucket/ckpt/", "/opt/ml/"};
+       },
+       D + ".checkpointConfig.localPath", "must not be /opt/ml itself"},
       {"vpc_without_subnets", Base::kRandom,
        [](S& s) {
          Def(s).vpc_config = VpcConfig{{"sg-1"}, {}};
