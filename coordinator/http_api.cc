@@ -624,6 +624,9 @@ Json DescribeAsSageMaker(const proto::DescribeTuningJobResponse& r) {
       metric = cfg["HyperParameterTuningJobObjective"].value("MetricName", "");
     }
     if (cfg.contains("ParameterRanges")) AllRangeKinds(cfg["ParameterRanges"]);
+    // The API's default, described as SageMaker does: the SDK's attach() reads it without a
+    // fallback, and raised KeyError on every job created without the SDK (which sends "Off").
+    if (cfg.is_object() && !cfg.contains("TrainingJobEarlyStoppingType")) cfg["TrainingJobEarlyStoppingType"] = "Off";
   }
   if (out.contains("TrainingJobDefinition")) DescribedAsSageMakerDoes(out["TrainingJobDefinition"], metric);
   if (out.contains("TrainingJobDefinitions") && out["TrainingJobDefinitions"].is_array()) {

@@ -475,6 +475,24 @@ def scenario_grid(c, ck):
            sorted(r["Name"] for r in ranges["CategoricalParameterRanges"])),
           ("Grid", [], [], ["layers", "optimizer"]),
           f"HyperparameterTuner.attach({name}) of a Grid job: strategy and categorical-only ranges")
+    # A job created without the SDK (boto3, the aws CLI, hpo submit) leaves TrainingJobEarlyStoppingType
+    # out; SageMaker describes its default, Off, and attach() reads it without a fallback (it raised
+    # KeyError on every such job).
+    raw = json.loads(json.dumps(c.created[name]))
+    raw["HyperParameterTuningJobName"] = f"sdk-raw-{RUN}"
+    raw["HyperParameterTuningJobConfig"].pop("TrainingJobEarlyStoppingType", None)
+    c.sm.create_hyper_parameter_tuning_job(**raw)
+    try:
+        attached = HyperparameterTuner.attach(raw["HyperParameterTuningJobName"], sagemaker_session=c.session)
+        ck.eq(attached.early_stopping_type, "Off",
+              "attach() of a job created by boto3 without TrainingJobEarlyStoppingType: early_stopping_type")
+    except KeyError as e:
+        ck.ok(False, f"attach() of a job created by boto3 without TrainingJobEarlyStoppingType: KeyError {e}")
+    deadline = time.monotonic() + 60  # its six short training jobs end before the next scenario
+    while time.monotonic() < deadline and c.sm.describe_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=raw["HyperParameterTuningJobName"])["HyperParameterTuningJobStatus"] in (
+                "InProgress", "Stopping"):
+        time.sleep(0.2)
 
 
 def scenario_instance_configs(c, ck):
