@@ -60,6 +60,12 @@ void AddQuotaOptions(CLI::App* c, proto::ValidationLimits* limits);
 // A port number written as 1-5 digits and at most 65535; nullopt for anything else ("-1", "12a",
 // "99999", "").
 std::optional<int> PortNumber(const std::string& digits);
+// What is wrong with an http:// or https:// URL that hpo will POST to (a webhook), or "" when
+// nothing is: a scheme other than those two (in any case, as RFC 3986 allows), whitespace or a
+// control character anywhere, no host, a host with characters no host name or address has, or a
+// port that is not 1-65535. Curl refused such URLs at every POST, and their events waited 24
+// hours for a delivery that could not happen.
+std::string HttpUrlProblem(const std::string& url);
 // Splits HOST:PORT (an option's value, e.g. --http 127.0.0.1:7780); exits 2 naming the option,
 // with `example` (that option's default), when it is not one, or PORT is not 0-65535.
 std::pair<std::string, int> HostPort(const std::string& option, const std::string& value,

@@ -1101,6 +1101,14 @@ std::vector<coordinator::NotifyTarget> NotifyTargets(const NotifyArgs& a) {
   }
   std::vector<std::string> all = a.urls;
   all.insert(all.end(), a.chat_urls.begin(), a.chat_urls.end());
+  // The URLs first: what a pattern or secret says for one is read against them.
+  for (size_t i = 0; i < all.size(); ++i) {
+    const bool chat = i >= a.urls.size();
+    if (const std::string problem = HttpUrlProblem(all[i]); !problem.empty()) {
+      Fail(2, std::string(chat ? "--notify-chat " : "--notify ") + all[i] + ": " + problem + " (the URL the " +
+                  (chat ? "messages" : "events") + " are POSTed to)");
+    }
+  }
   // Each value is for every URL, or (URL=VALUE) for one: "" -> the one for all; URL -> its own.
   auto per_url = [&](const std::vector<std::string>& values, const std::string& flag) {
     std::map<std::string, std::string> by_url;
@@ -1123,6 +1131,8 @@ std::vector<coordinator::NotifyTarget> NotifyTargets(const NotifyArgs& a) {
         url = v.substr(0, eq);
         value = v.substr(eq + 1);
       }
+      if (v.empty()) Fail(2, flag + " is empty: give " + (flag == "--notify-pattern" ? "an EventBridge event pattern "
+                                                                                     "(JSON, or @FILE)" : "a file"));
       if (value.empty()) Fail(2, flag + " " + v + ": nothing after the URL=");
       if (!by_url.emplace(url, value).second) {
         Fail(2, flag + " is given twice for " + (url.empty() ? std::string("every URL") : url) +
@@ -1165,10 +1175,6 @@ std::vector<coordinator::NotifyTarget> NotifyTargets(const NotifyArgs& a) {
     const std::string& url = all[i];
     const bool chat = i >= a.urls.size();
     const std::string flag = chat ? "--notify-chat " : "--notify ";
-    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
-      Fail(2, flag + url + ": give an http:// or https:// URL, where the " +
-                  (chat ? "messages" : "events") + " are POSTed");
-    }
     if (std::count(all.begin(), all.end(), url) > 1) Fail(2, flag + url + " is given twice");
     targets.push_back({url, own_or_all(patterns, url), own_or_all(secrets, url),
                        chat ? coordinator::NotifyTarget::Format::kChat : coordinator::NotifyTarget::Format::kEventBridge});
@@ -1180,20 +1186,24 @@ void AddNotifyOptions(CLI::App* c, NotifyArgs* a) {
   c->add_option("--notify", a->urls,
                 "POST each change of a training job's or tuning job's status to this URL (repeatable), as the "
                 "\"SageMaker Training Job State Change\" and \"SageMaker HyperParameter Tuning Job State Change\" "
-                "events SageMaker sends EventBridge: at least once, in order, kept across restarts, retried for 24 h");
+                "events SageMaker sends EventBridge: at least once, in order, kept across restarts, retried for 24 h")
+      ->allow_extra_args(false);
   c->add_option("--notify-chat", a->chat_urls,
                 "POST a line a person reads to this chat's incoming webhook when a tuning job ends (with its best "
                 "training job) and when a training job fails (with why): {\"text\": ...} for Slack, Mattermost, "
                 "Google Chat; {\"content\": ...} for a discord.com URL; an Adaptive Card for a Microsoft Teams "
-                "Workflows URL (logic.azure.com, powerplatform.com). Repeatable, delivered as --notify's events are");
+                "Workflows URL (logic.azure.com, powerplatform.com). Repeatable, delivered as --notify's events are")
+      ->allow_extra_args(false);
   c->add_option("--notify-pattern", a->patterns,
                 "Only the events this EventBridge event pattern matches (JSON, or @FILE), e.g. "
                 "'{\"detail-type\": [\"SageMaker HyperParameter Tuning Job State Change\"], \"detail\": "
                 "{\"HyperParameterTuningJobStatus\": [\"Completed\", \"Failed\"]}}'. As URL=PATTERN, for that "
-                "--notify or --notify-chat URL only (repeatable; a plain one is for the URLs without their own)");
+                "--notify or --notify-chat URL only (repeatable; a plain one is for the URLs without their own)")
+      ->allow_extra_args(false);
   c->add_option("--notify-secret-file", a->secret_files,
                 "Sign each notification: the header X-Hpo-Signature-256 is sha256=HEX of the body's HMAC-SHA256 under "
-                "this file's key. As URL=FILE, for that URL only (repeatable, as --notify-pattern)");
+                "this file's key. As URL=FILE, for that URL only (repeatable, as --notify-pattern)")
+      ->allow_extra_args(false);
 }
 
 // Whether `hpo coordinator --log-events notable` echoes an event: all but the routine ones a

@@ -954,7 +954,9 @@ TEST_F(CliTest, RunNotifiesTheJobsEndBeforeItExits) {
   EXPECT_EQ(ends[0]["detail"]["HyperParameterTuningJobStatus"], "Completed");
 
   for (const std::vector<std::string>& bad :
-       {std::vector<std::string>{"--notify", "ftp://x"}, {"--notify", url, "--notify-pattern", "{\"detail\": 1}"},
+       {std::vector<std::string>{"--notify", "ftp://x"}, {"--notify", "http://127.0.0.1:99999/x"},
+        {"--notify", url, "--notify-pattern", "[]"}, {"--notify", url, "--notify-pattern", ""},
+        {"--notify", url, "--notify-pattern", "{\"detail\": 1}"},
         {"--notify-pattern", "{\"source\": [\"aws.sagemaker\"]}"}, {"--notify", url, "--notify-chat", url},
         {"--notify", url, "--notify-secret-file", (dir_ / "no-such-file").string()},
         // URL=PATTERN for a URL not given, and two patterns for the same URLs.

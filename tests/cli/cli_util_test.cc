@@ -25,5 +25,34 @@ TEST(AlignedRows, RowsMayBeShorterAndNothingIsPaddedAtTheEnd) {
   EXPECT_TRUE(AlignedRows({}).empty());
 }
 
+// Webhook URLs curl would refuse at every POST (their events then waited 24 hours) are refused
+// when the options are read; those curl takes pass, whatever their scheme's case.
+TEST(HttpUrlProblem, NamesWhatCurlWouldRefuse) {
+  for (const std::string good :
+       {"http://127.0.0.1:21007/x", "HTTP://127.0.0.1/x", "https://hooks.slack.com/services/T0/B0/x?y=1#z",
+        "https://user:pw@example.com:8443/a%20b", "http://[::1]:8080/x", "http://host.example"}) {
+    EXPECT_EQ(HttpUrlProblem(good), "") << good;
+  }
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"notaurl", "give an http:// or https:// URL"},
+      {"ftp://x/y", "not ftp://"},
+      {"http://127.0.0.1:99999/x", "the port '99999'"},
+      {"http://host:notaport/x", "the port 'notaport'"},
+      {"http://host:/x", "no port after it"},
+      {"http://", "has no host"},
+      {"http:///path", "has no host"},
+      {"http://127.0.0.1:21007/a b", "no spaces"},
+      {"http://h/x\n", "control characters"},
+      {"http://a/c1,http://b/c2", "holds a second URL"},
+      {"http://a/e1 http://b/e2", "holds a second URL"},
+      {"http://ho$t/x", "no host name or address"},
+      {"http://[::1/x", "no closing ]"},
+  };
+  for (const auto& [url, why] : bad) {
+    const std::string problem = HttpUrlProblem(url);
+    EXPECT_NE(problem.find(why), std::string::npos) << url << ": " << problem;
+  }
+}
+
 }  // namespace
 }  // namespace hpo::cli
