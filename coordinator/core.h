@@ -446,6 +446,10 @@ struct TuningJob {
   // training jobs that decision stops, and that end after it, are not counted in it.
   int64_t not_improving_final = -1;
   std::string waiting_reason;    // why its next training job cannot start ("" when it could)
+  // The last Waiting event's words, until a training job starts: a fenced retry's wait and the
+  // never-placeable reason took turns in waiting_reason at every tick, and each turn was said
+  // again (133 events in 10 s).
+  std::string waiting_said;
   int64_t waiting_since_ms = 0;
 
   bool Terminal() const { return status == "Completed" || status == "Failed" || status == "Stopped"; }

@@ -130,6 +130,7 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
   }
 
   j.waiting_reason.clear();
+  j.waiting_said.clear();
   j.waiting_since_ms = 0;
   t->resource_option = p.option;
   Launch(j, *t, *p.picks[0].worker, p.picks[0].gpus, now, out, nullptr, &p.picks);

@@ -527,10 +527,11 @@ void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const Unplaced& 
       }
     }
   }
-  if (j.waiting_reason != reason) {
-    if (!ever) Event(now, "Waiting", j.name, t ? t->name : "", reason);
-    j.waiting_reason = reason;
+  if (!ever && j.waiting_said != reason) {
+    Event(now, "Waiting", j.name, t ? t->name : "", reason);
+    j.waiting_said = reason;
   }
+  j.waiting_reason = reason;
   if (j.waiting_since_ms == 0) j.waiting_since_ms = now;
   if (t && (t->secondary.empty() || t->secondary.back().message != reason)) {
     if (!t->secondary.empty() && t->secondary.back().status == "Starting") t->secondary.pop_back();
