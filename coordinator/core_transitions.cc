@@ -480,7 +480,25 @@ std::string CoordinatorCore::Impl::NeverReason(const Unplaced& u, const std::str
   });
   std::string reason = std::string(too_few ? "too few registered workers can serve " : "no registered worker can serve ") +
                        what + (definition.empty() ? "" : " (training job definition " + definition + ")") + ": " + u.why;
-  if (!req.instance_type.empty() && !too_few) {  // (the gang's reason has its own hint: not twice)
+  // Workers that would serve it but for their --instance-group (a worker with one serves only
+  // that group's hosts of heterogeneous jobs): "give a worker --instance-type T" was wrong advice
+  // to workers that had it.
+  std::vector<std::string> grouped;
+  for (const auto& [id, w] : workers) {
+    if (w.reg.instance_group.empty() || w.reg.instance_group == req.instance_group) continue;
+    proto::wire::Register ungrouped = w.reg;
+    ungrouped.instance_group.clear();
+    if (Fit(opt.catalog, req, ungrouped, static_cast<int>(w.reg.slots), {}).ever) grouped.push_back(id);
+  }
+  if (!grouped.empty() && !too_few) {
+    std::string names;
+    for (const std::string& id : grouped) names += (names.empty() ? "" : ", ") + id;
+    reason += std::string(grouped.size() == 1 ? " (worker " : " (workers ") + names + " would, but " +
+              (grouped.size() == 1 ? "it serves" : "they serve") + " only the instance group of its --instance-group: " +
+              "start a worker without --instance-group" +
+              (req.instance_group.empty() ? std::string() : " (or with --instance-group " + req.instance_group + ")") +
+              (req.instance_type.empty() ? std::string() : ", with --instance-type " + req.instance_type) + ")";
+  } else if (!req.instance_type.empty() && !too_few) {  // (the gang's reason has its own hint: not twice)
     // What to start: `why` says what the catalog's type needs.
     reason += opt.catalog.Find(req.instance_type)
                   ? " (start a worker on a machine that has that, or give a worker --instance-type " + req.instance_type + ")"

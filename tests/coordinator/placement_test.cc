@@ -1175,6 +1175,24 @@ TEST_F(GangTest, AGangLeftWithTooFewWorkersSaysSoOnceWhileItsHostsStop) {
   EXPECT_EQ(waiting.front().rfind("too few registered workers can serve ml.c5.xlarge", 0), 0u) << waiting.front();
 }
 
+// Only workers started with --instance-group, and a job with no InstanceGroups: the advice was
+// "give a worker --instance-type ml.c5.xlarge", which both had.
+TEST_F(GangTest, WorkersThatServeOnlyTheirGroupAreNamedAndTheAdviceIsToStartOneWithout) {
+  for (const char* id : {"w1", "w2"}) {
+    auto w = Worker(id, 1, 8, 32);
+    w.instance_type = "ml.c5.xlarge";
+    w.instance_group = "data";
+    Join(w);
+  }
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(Typed("plain", "ml.c5.xlarge", 1, 1))).empty());
+  const std::string reason = core_->FindJob("plain")->waiting_reason;
+  EXPECT_NE(reason.find("(workers w1, w2 would, but they serve only the instance group of its --instance-group: "
+                        "start a worker without --instance-group, with --instance-type ml.c5.xlarge)"),
+            std::string::npos)
+      << reason;
+  EXPECT_EQ(reason.find("give a worker --instance-type"), std::string::npos) << reason;
+}
+
 TEST_F(GangTest, ALostHostEndsTheAttemptWhichIsRetriedAsAUnit) {
   for (const auto& w : Fleet()) Join(w);
   auto out = Submit(Groups("gang", 1, 1));
