@@ -776,27 +776,50 @@ void Run(const RunArgs& a) {
     std::cerr << (tty ? "\n" : "") << "hpo: " << name << " cannot run on this machine: " << never << "\n  ";
     // Every type the spec asks for (all definitions, all instance groups), so that following
     // the advice once is enough.
-    std::vector<std::string> types;
+    // Each host's type, for the definition with the most hosts (local worker i serves the i-th
+    // --instance-type, round robin: one flag per host gives each group its count), then the other
+    // definitions' types. A heterogeneous spec's hints took turns: "--instance-type A
+    // --instance-type B" (2 workers, too few), then "--workers 3" (without the types).
+    std::vector<std::string> types, hosts;
+    bool groups = false;
     for (const auto* def : effective.Definitions()) {
       // With instance types to choose from (HyperParameterTuningResourceConfig), the first.
       const std::vector<proto::ResourceConfig> options = proto::ResourceOptions(*def);
       if (options.empty()) continue;
       std::vector<std::string> own;
-      if (options[0].instance_type) own.push_back(*options[0].instance_type);
-      for (const auto& g : options[0].instance_groups) own.push_back(g.instance_type.value_or(""));
+      if (options[0].instance_type) {
+        own.assign(static_cast<size_t>(std::max<int64_t>(1, options[0].instance_count.value_or(1))), *options[0].instance_type);
+      }
+      for (const auto& g : options[0].instance_groups) {
+        groups = true;
+        for (int64_t i = 0; i < std::max<int64_t>(1, g.instance_count.value_or(1)); ++i) own.push_back(g.instance_type.value_or(""));
+      }
+      if (own.size() > hosts.size()) hosts = own;
       for (const auto& t : own) {
         if (!t.empty() && std::find(types.begin(), types.end(), t) == types.end()) types.push_back(t);
       }
     }
+    const bool mixed = types.size() > 1;
     std::string flags;
-    for (const auto& t : types) flags += " --instance-type " + t;
+    for (const auto& t : mixed ? hosts : types) flags += t.empty() ? "" : " --instance-type " + t;
+    if (mixed) {
+      for (const auto& t : types) {
+        if (std::find(hosts.begin(), hosts.end(), t) == hosts.end()) flags += " --instance-type " + t;
+      }
+    }
+    const size_t flag_count = mixed ? hosts.size() : 1;
+    const int need_workers = std::max({static_cast<int>(hosts.size()), static_cast<int>(flag_count), nworkers});
+    const std::string more_workers = need_workers > nworkers ? " --workers " + std::to_string(need_workers) : "";
+    const std::string spec_types = groups ? "instance types (ResourceConfig.InstanceGroups)" : "ResourceConfig.InstanceType";
     // "a training job of 3 hosts needs 3 workers, and 2 are registered": more local workers.
     const auto needs = never.find(" hosts needs ");
     if (needs != std::string::npos && never.find(" workers, and ") != std::string::npos) {
       const size_t at = needs + std::string(" hosts needs ").size();
       const std::string n = never.substr(at, never.find(' ', at) - at);
       std::cerr << "Give it as many local workers as hosts: hpo run " << a.spec << " --workers " << n
-                << " (each local worker is one host).\n";
+                << (a.instance_types.empty() ? "" : flags) << " (each local worker is one host"
+                << (a.instance_types.empty() || !mixed ? "" : ", and serves the type of the --instance-type in its turn")
+                << ").\n";
     } else if (never.find("VolumeSizeInGB") != std::string::npos) {
       std::cerr << "Free space in the workers' directory (--state-dir), or lower the spec's "
                    "ResourceConfig.VolumeSizeInGB to what the training jobs need.\n";
@@ -806,16 +829,16 @@ void Run(const RunArgs& a) {
                    " (ml.m5.large, ml.c5.xlarge, ...; hpo instance-types lists them and what this machine covers), or run a"
                    " coordinator with GPU workers (hpo worker --gpus auto on each GPU machine).\n";
     } else if (a.instance_types.empty()) {
-      std::cerr << "To run it here anyway, let the local workers serve its types: hpo run " << a.spec
+      std::cerr << "To run it here anyway, let the local workers serve its types: hpo run " << a.spec << more_workers
                 << (flags.empty() ? " --instance-type TYPE" : flags)
                 << " (worker i serves the i-th type, round robin; add --workers N for more). Or change";
-      std::cerr << " the spec's ResourceConfig.InstanceType to a type this machine covers (hpo instance-types"
+      std::cerr << " the spec's " << spec_types << " to a type this machine covers (hpo instance-types"
                    " lists them), or run a coordinator with workers that serve it"
                    " (hpo worker --instance-type TYPE).\n";
     } else {
       std::cerr << "--instance-type serves a type whatever this machine's CPUs and memory, but a GPU type"
                    " still needs its GPUs here" << (flags.empty() ? "" : "; the spec asks for" + flags)
-                << ". Change the spec's ResourceConfig.InstanceType to a type this machine covers (hpo"
+                << ". Change the spec's " << spec_types << " to a type this machine covers (hpo"
                    " instance-types lists them), or run a coordinator with workers that serve it"
                    " (hpo worker --instance-type TYPE).\n";
     }

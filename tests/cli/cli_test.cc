@@ -1062,6 +1062,40 @@ TEST_F(CliTest, RunServesAnInstanceTypeThisMachineCannotCoverOnlyWhenToldTo) {
   EXPECT_EQ(j["TrainingJobStatusCounters"]["Completed"], 3) << served.err;
 }
 
+// A heterogeneous spec's hints took turns: "--instance-type A --instance-type B" (2 workers: too
+// few for 3 hosts), then "--workers 3" without the types, then the first again. Each hint now
+// gives one flag per host (round robin serves each group its count) and enough workers, and the
+// command it gives runs the job.
+TEST_F(CliTest, RunHintsForAHeterogeneousSpecGiveOneCommandThatWorks) {
+  std::string text = Slurp(fs::path(ScriptJob("het", "#!/bin/bash\necho loss=$SM_HP_X\n", 1, 1)));
+  const std::string plain = R"("ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1})";
+  const size_t at = text.find(plain);
+  ASSERT_NE(at, std::string::npos) << text;
+  text.replace(at, plain.size(),
+               R"("ResourceConfig": {"VolumeSizeInGB": 1, "InstanceGroups": [)"
+               R"({"InstanceGroupName": "data", "InstanceType": "ml.m5.24xlarge", "InstanceCount": 2},)"
+               R"({"InstanceGroupName": "train", "InstanceType": "ml.m5.large", "InstanceCount": 1}]})");
+  const std::string spec = Write("het.json", text).string();
+  const std::string works = " --workers 3 --instance-type ml.m5.24xlarge --instance-type ml.m5.24xlarge "
+                            "--instance-type ml.m5.large";
+  Outcome first = Hpo({"run", spec, "--state-dir", (dir_ / "h1").string()});
+  EXPECT_EQ(first.exit_code, 2) << first.err;
+  EXPECT_NE(first.err.find("hpo run " + spec + works + " (worker i serves"), std::string::npos) << first.err;
+  EXPECT_NE(first.err.find("the spec's instance types (ResourceConfig.InstanceGroups)"), std::string::npos)
+      << first.err;
+  Outcome second = Hpo({"run", spec, "--instance-type", "ml.m5.24xlarge", "--instance-type", "ml.m5.large",
+                        "--state-dir", (dir_ / "h2").string()});
+  EXPECT_EQ(second.exit_code, 2) << second.err;
+  EXPECT_NE(second.err.find("hpo run " + spec + works + " (each local worker is one host"), std::string::npos)
+      << second.err;
+  Outcome ran = Hpo({"run", spec, "--workers", "3", "--instance-type", "ml.m5.24xlarge", "--instance-type",
+                     "ml.m5.24xlarge", "--instance-type", "ml.m5.large", "--state-dir", (dir_ / "h3").string(), "-o",
+                     "json"});
+  ASSERT_EQ(ran.exit_code, 0) << ran.err;
+  auto j = nlohmann::json::parse(ran.out, nullptr, /*allow_exceptions=*/false);
+  EXPECT_EQ(j["TrainingJobStatusCounters"]["Completed"], 1) << ran.out;
+}
+
 // `hpo instance-types` lists the catalog with what each type needs and whether this machine
 // covers it (the messages that said "see the catalog in docs/architecture.md" pointed nowhere);
 // a catalog file of one's own adds types to it, and `hpo run --instance-catalog` runs a spec that
