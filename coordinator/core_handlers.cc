@@ -591,8 +591,10 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
       if (now - (t->attempt_start_ms + ran) > kHeardLateMs) end_at = t->attempt_start_ms + ran;
       const int64_t began = now - ran;
       // The first attempt's start is the training job's: it moves back with it (a start heard
-      // of late), never forward (an end heard of late).
-      if (t->start_ms == t->attempt_start_ms && began < t->start_ms) {
+      // of late, by seconds as the end above), never forward (an end heard of late). Moved back
+      // by the milliseconds a message takes, TrainingStartTime differed between a training job's
+      // Training event and its last, and from its Training transition.
+      if (t->start_ms == t->attempt_start_ms && t->start_ms - began > kHeardLateMs) {
         t->start_ms = began;
         CreatedBy(*t, began);
       }

@@ -1172,6 +1172,31 @@ TEST_F(CoreTest, AnInterruptionHeardLateIsDatedWhenTheAttemptEnded) {
   EXPECT_LE(it->start_ms, started + 5000 + 10) << "dated when it ended, not when heard";
 }
 
+// A start heard a few milliseconds after it happened (every message takes some): the training
+// job's TrainingStartTime stays when its Training transition says, as its Training event said.
+// Moved back at the exit by those milliseconds, its last event carried another TrainingStartTime.
+TEST_F(CoreTest, TrainingStartTimeDoesNotMoveAtTheExitByAMessagesDelay) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("steady", "Random", 1, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  proto::wire::TrialStarted s = StartedMessage("w1", a[0]);
+  s.started_at_ms = now_ - 47;  // the worker's clock agrees; the message took 47 ms
+  core_->OnMessage("w1", s, now_);
+  const int64_t heard = now_;
+  ASSERT_EQ(core_->FindTrial(a[0].trial)->start_ms, heard);
+  now_ += 5'000;
+  proto::wire::TrialExited x = ExitedMessage(a[0], "Completed", 0);
+  x.ended_at_ms = now_ - 40;
+  core_->OnMessage("w1", x, now_);
+  const Trial* t = core_->FindTrial(a[0].trial);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->start_ms, heard) << "moved by " << heard - t->start_ms << " ms";
+  auto training = std::find_if(t->secondary.begin(), t->secondary.end(),
+                               [](const SecondaryTransition& st) { return st.status == "Training"; });
+  ASSERT_NE(training, t->secondary.end());
+  EXPECT_EQ(training->start_ms, t->start_ms);
+}
+
 // A foreign attempt whose program has ended (its worker keeps only the exit report, for its own
 // coordinator) holds no slot: counted, a worker that outlived its coordinator's state ran nothing
 // new on those slots until that coordinator came back. One still running holds its slot until
