@@ -1,5 +1,6 @@
 // coordinator/core_handlers.cc: CoordinatorCore::Impl, the worker messages (register, started, metrics, logs, exited, heartbeats) (coordinator/core_impl.h).
 #include "coordinator/core_impl.h"
+#include <cmath>
 
 namespace hpo::coordinator {
 
@@ -607,6 +608,12 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   std::vector<std::string> replaced;  // a gang's metrics: of the lowest host that reports each
   for (const auto& fm : m.final_metrics) {
     if (!TakesMetric(*t, host, fm.name, now, &replaced)) continue;
+    if (std::isnan(fm.value)) {  // its last match was "nan" or "inf": no final value, whatever came before
+      t->final_metrics.erase(fm.name);
+      t->final_metric_ms.erase(fm.name);
+      if (fm.name == objective) t->objective.reset();
+      continue;
+    }
     // The last value seen at the end; a value the points already carried keeps their time.
     if (!t->final_metrics.count(fm.name) || t->final_metrics[fm.name] != fm.value || !t->final_metric_ms.count(fm.name)) {
       t->final_metric_ms[fm.name] = m.ended_at_ms > 0 ? m.ended_at_ms : now;

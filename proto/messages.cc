@@ -674,7 +674,8 @@ Status TrialExited::Validate() const {
     const Path item = Index(finals, i);
     HPO_RETURN_IF_ERROR(Text(Field(item, "name"), final_metrics[i].name, 1, 255));
     HPO_RETURN_IF_ERROR(names.Add(Field(item, "name"), final_metrics[i].name));
-    HPO_RETURN_IF_ERROR(Finite(Field(item, "value"), final_metrics[i].value));
+    // NaN: the metric's last match was not a number (FinalMetric); infinities stay refused.
+    if (!std::isnan(final_metrics[i].value)) HPO_RETURN_IF_ERROR(Finite(Field(item, "value"), final_metrics[i].value));
   }
   return Status::Ok();
 }

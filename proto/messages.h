@@ -67,7 +67,7 @@
 namespace hpo::proto::wire {
 
 // Bumped on any change an older peer cannot ignore (a new required field, a changed meaning).
-constexpr uint32_t kProtocolVersion = 12;  // 2: Register.session; 3: AssignTrial.after_*;
+constexpr uint32_t kProtocolVersion = 13;  // 2: Register.session; 3: AssignTrial.after_*;
                                           // 4: HeldTrials, ReleaseTrials; 5: StopTrial with
                                           // kStopReasonIfNotStarted (an older worker stopped
                                           // an attempt that had started); 6: Heartbeat.sent_ms;
@@ -75,7 +75,8 @@ constexpr uint32_t kProtocolVersion = 12;  // 2: Register.session; 3: AssignTria
                                           // 9: GangPeersEnded (algo-1 waits for it);
                                           // 10: InterruptionNotice.planned,
                                           // Register.work_dir, TrialStaging kUploading;
-                                          // 11: DiscardHandOver; 12: AttemptRef.ended
+                                          // 11: DiscardHandOver; 12: AttemptRef.ended;
+                                          // 13: FinalMetric.value NaN (no final value)
 
 // Values are part of the wire format: never renumber, never reuse.
 enum class MsgType : uint16_t {
@@ -214,7 +215,10 @@ struct MetricPoint {
 // The last value of one metric in an attempt.
 struct FinalMetric {
   std::string name;  // 1-255 chars, unique within the list
-  double value = 0;  // finite
+  // Finite, or NaN: the metric's last match was "nan" or "inf" (a run that diverged), so it has
+  // no final value; the coordinator keeps none (and no objective, for the objective metric)
+  // rather than the last finite value before it.
+  double value = 0;
   bool operator==(const FinalMetric&) const = default;
   HPO_WIRE_FIELDS(name, value)
 };

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cmath>
+
 namespace hpo::worker {
 
 std::string WorkerAgent::Impl::PreflightBinary() const {
@@ -465,9 +467,13 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     for (const auto& [metric, text] : skips) {  // once per metric: why a matching line gave no value
       raw->log.Add(proto::wire::SanitizeText(
           "hpo: metric " + metric + ": its regex matched \"" + text +
-              "\", which is not a finite number; such values are skipped (this note is shown once)",
+              "\", which is not a finite number: it gives no value, and \"nan\" or \"inf\" as the last value "
+              "leaves the metric no final value (this note is shown once)",
           16384));
     }
+    // A run that diverged: its final value is not the last finite one (a NaN model could be the
+    // best); NaN in final_metrics says so to the coordinator.
+    for (const auto& name : raw->parser->NonFinite()) raw->last_values[name] = std::nan("");
     for (const auto& h : hits) {
       raw->points.push_back({h.name, h.value, now, h.step});
       raw->last_values[h.name] = h.value;

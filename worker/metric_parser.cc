@@ -1,6 +1,8 @@
 #include "worker/metric_parser.h"
 
+#include <cctype>
 #include <optional>
+#include <string>
 
 #include <re2/re2.h>
 
@@ -17,6 +19,15 @@ bool HasControlCharacters(std::string_view s) {
     if (IsControl(static_cast<unsigned char>(c))) return true;
   }
   return false;
+}
+
+// "nan", "inf", "infinity" in any case, with an optional sign (what Python, C and NumPy print).
+bool IsNonFiniteNumber(std::string_view text) {
+  text = TrimSpace(text);
+  if (!text.empty() && (text.front() == '+' || text.front() == '-')) text.remove_prefix(1);
+  std::string lower(text);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower == "nan" || lower == "inf" || lower == "infinity";
 }
 
 }  // namespace
@@ -71,6 +82,7 @@ MetricParser::~MetricParser() = default;
 
 std::vector<MetricHit> MetricParser::Parse(std::string_view line) {
   std::vector<MetricHit> hits;
+  non_finite_.clear();
   if (defs_.empty()) return hits;
   if (line.size() > kMaxLineBytes) line = line.substr(0, kMaxLineBytes);
   // Bytes that are not UTF-8 (a Latin-1 "\xb5s") stop RE2's '.' from matching across them: the
@@ -124,6 +136,7 @@ std::vector<MetricHit> MetricParser::Parse(std::string_view line) {
     if (!matched) continue;
     double value = 0;
     if (!ParseMetricValue(captured, &value)) {
+      if (IsNonFiniteNumber(captured)) non_finite_.push_back(d.name);
       ++skipped_;
       if (!skip_reported_[d.name]) {
         skip_reported_[d.name] = true;

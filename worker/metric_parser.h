@@ -9,7 +9,7 @@
 //   - the text must be a finite decimal number: optional sign (+ or -), digits with an optional
 //     fraction, optional exponent ("3", "-0.25", "+.5", "1e-3", "2.5E+10"); surrounding spaces
 //     and tabs are ignored. Empty text, "nan", "inf", hex and anything else is skipped and
-//     counted in skipped();
+//     counted in skipped(); "nan" and "inf" (a diverged run) are also named by NonFinite();
 //   - lines longer than kMaxLineBytes are matched on their first kMaxLineBytes bytes;
 //   - a line with carriage returns (a progress bar redrawing itself, or a CRLF ending) is what a
 //     terminal shows last: a definition takes its value from the last redraw (the text after a
@@ -81,6 +81,10 @@ class MetricParser {
   // returns the values found, advancing the step counter of each emitted name.
   std::vector<MetricHit> Parse(std::string_view line);
 
+  // The names whose match on the last Parse call was a non-finite number ("nan", "-inf",
+  // "Infinity", any case): no value, but the metric's latest value is then not a number (a run
+  // that diverged), which a final value must not hide (worker: TrialExited.final_metrics NaN).
+  const std::vector<std::string>& NonFinite() const { return non_finite_; }
   // Matches whose captured text was not a finite number, since creation.
   uint64_t skipped() const { return skipped_; }
   // The first skipped match of each metric name not reported yet, as (name, captured text cut to
@@ -101,6 +105,7 @@ class MetricParser {
   uint64_t skipped_ = 0;
   std::map<std::string, bool> skip_reported_;  // metric name -> its first skip was taken
   std::vector<std::pair<std::string, std::string>> new_skips_;
+  std::vector<std::string> non_finite_;
 };
 
 // Parses a metric value as described above. Returns false (and leaves *out alone) for empty,

@@ -1062,6 +1062,43 @@ TEST_F(CliTest, RunServesAnInstanceTypeThisMachineCannotCoverOnlyWhenToldTo) {
   EXPECT_EQ(j["TrainingJobStatusCounters"]["Completed"], 3) << served.err;
 }
 
+// A program whose objective's last line reads "loss=nan" (it diverged after a good epoch), with a
+// regex that captures it: the training job has no objective, and is not the best (it was scored
+// by its last finite value, 0.01, the best of the job).
+TEST_F(CliTest, ATrainingJobWhoseObjectiveEndsInNaNHasNoObjective) {
+  std::string text = Slurp(fs::path(ScriptJob(
+      "nan", "#!/bin/bash\necho loss=0.01\nif [ \"$SM_HP_X\" \\> 0.5 ]; then echo loss=nan; else echo loss=0.5; fi\n",
+      4, 2)));
+  const std::string regex = R"(loss=([0-9.]+))";
+  const size_t at = text.find(regex);
+  ASSERT_NE(at, std::string::npos) << text;
+  text.replace(at, regex.size(), R"(loss=(\\S+))");
+  text.replace(text.find("\"Strategy\""), 10, "\"RandomSeed\": 3, \"Strategy\"");  // some of each
+  const std::string spec = Write("nan.json", text).string();
+  Outcome ran = Hpo({"run", spec, "--state-dir", (dir_ / "st").string(), "-o", "json"});
+  ASSERT_EQ(ran.exit_code, 0) << ran.err;
+  auto j = nlohmann::json::parse(ran.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(j.is_object()) << ran.out;
+  Outcome trials = Hpo({"trials", "nan", "--state-dir", (dir_ / "st").string(), "-o", "json"});
+  ASSERT_EQ(trials.exit_code, 0) << trials.err;
+  auto t = nlohmann::json::parse(trials.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(t.is_object()) << trials.out;
+  int diverged = 0;
+  for (const auto& s : t["TrainingJobSummaries"]) {
+    const double x = std::stod(s["TunedHyperParameters"]["x"].get<std::string>());
+    if (x > 0.5) {
+      ++diverged;
+      EXPECT_FALSE(s.contains("FinalHyperParameterTuningJobObjectiveMetric")) << s.dump();
+    } else {
+      EXPECT_EQ(s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], 0.5) << s.dump();
+    }
+  }
+  ASSERT_GT(diverged, 0) << t.dump();
+  ASSERT_LT(diverged, 4) << t.dump();
+  EXPECT_EQ(j["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], 0.5) << j.dump();
+  EXPECT_EQ(j["ObjectiveStatusCounters"]["Failed"], diverged) << j.dump();
+}
+
 // A heterogeneous spec's hints took turns: "--instance-type A --instance-type B" (2 workers: too
 // few for 3 hosts), then "--workers 3" without the types, then the first again. Each hint now
 // gives one flag per host (round robin serves each group its count) and enough workers, and the

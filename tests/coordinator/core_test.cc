@@ -568,6 +568,30 @@ TEST_F(CoreTest, RetriesStopAtMaximumRetryAttemptsAndCountAsRetryableErrors) {
   EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Failed");
 }
 
+// A run whose objective's last value was "nan" (it diverged after good epochs) has no final
+// objective: it was scored by its last finite value, and a NaN model became the job's best.
+TEST_F(CoreTest, AFinalObjectiveOfNaNLeavesTheTrainingJobWithoutOne) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("diverged", "Random", 2, 1)))[0];
+  Emit("w1", a, {0.9, 0.2});
+  EXPECT_DOUBLE_EQ(*core_->FindTrial(a.trial)->objective, 0.2);
+  proto::wire::TrialExited x = ExitedMessage(a, "Completed", 1);
+  x.final_metrics = {{"loss", std::nan("")}, {"other", 3.0}};
+  auto next = Only<proto::wire::AssignTrial>(core_->OnMessage("w1", x, now_));
+  const Trial* t = core_->FindTrial(a.trial);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->state, TrialState::kCompleted);
+  EXPECT_FALSE(t->objective.has_value()) << *t->objective;
+  EXPECT_EQ(t->final_metrics.count("loss"), 0u);
+  EXPECT_DOUBLE_EQ(t->final_metrics.at("other"), 3.0);
+  ASSERT_EQ(next.size(), 1u);
+  Emit("w1", next[0], {0.5});
+  Exit("w1", next[0], "Completed");
+  const auto d = core_->Describe("diverged");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*d->status.best_training_job->training_job_name, next[0].trial) << "the diverged one is not the best";
+}
+
 TEST_F(CoreTest, DuplicateAndStaleMessagesChangeNothing) {
   Register("w1", 1);
   auto a = Only<proto::wire::AssignTrial>(Submit(Spec("dups", "Random", 2, 1)))[0];

@@ -226,6 +226,22 @@ TEST(MetricParser, InvalidUtf8DoesNotStopDotFromMatching) {
   EXPECT_DOUBLE_EQ(hits[0].value, 12);
 }
 
+// "nan" and "inf" give no value but are named (a run that diverged: its last value is then not a
+// number); malformed text is not.
+TEST(MetricParser, NonFiniteNumbersAreNamedAndMalformedTextIsNot) {
+  MetricParser p = Make({{"loss", R"(loss=(\S+))"}, {"acc", R"(acc=(\S+))"}});
+  EXPECT_TRUE(p.Parse("loss=nan acc=0.5").size() == 1u);
+  EXPECT_EQ(p.NonFinite(), std::vector<std::string>{"loss"});
+  for (const char* text : {"loss=-Inf", "loss=NaN", "loss=+infinity"}) {
+    EXPECT_TRUE(p.Parse(text).empty()) << text;
+    EXPECT_EQ(p.NonFinite(), std::vector<std::string>{"loss"}) << text;
+  }
+  EXPECT_TRUE(p.Parse("loss=abc").empty());
+  EXPECT_TRUE(p.NonFinite().empty()) << "malformed, not a number at all";
+  EXPECT_EQ(p.Parse("loss=0.25").size(), 1u);
+  EXPECT_TRUE(p.NonFinite().empty()) << "cleared at each line";
+}
+
 TEST(MetricParser, NoDefinitionsFindNothing) {
   MetricParser p = Make({});
   EXPECT_TRUE(p.Parse("loss=0.5").empty());
