@@ -478,6 +478,7 @@ void RunOptimize(const OptimizeArgs& a) {
   if (a.output_warping == "off") options.output_warp_margin = std::numeric_limits<double>::quiet_NaN();
   options.max_posterior_points = a.max_posterior_points;
   options.fantasize_failed = a.failed_fantasies == "on";
+  options.start_counts_failures = options.fantasize_failed;
   const proto::TuningJobSpec spec = BoxSpec(a.strategy, fn->box);
   const double fail_at = fn->box[0].first + a.fail_above * (fn->box[0].second - fn->box[0].first);
   const auto t0 = std::chrono::steady_clock::now();
@@ -683,8 +684,8 @@ void AddBenchCommands(CLI::App& app) {
       ->capture_default_str();
   optimize->add_option("--failed-fantasies", oa->failed_fantasies,
                        "Bayesian: on (the default), the acquisition treats each failed configuration as one that "
-                       "gave the worst objective seen, so proposals move away from it; off leaves failures out "
-                       "altogether")
+                       "gave the worst objective seen, so proposals move away from it, and failures count towards "
+                       "the space-filling start, whose points near one go last; off leaves failures out altogether")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
   optimize->add_flag("--curves", oa->curves, "Include each seed's best-so-far regret after every evaluation");

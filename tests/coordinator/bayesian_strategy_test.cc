@@ -400,6 +400,55 @@ TEST(BayesianStrategy, KeepsAwayFromARegionWhoseTrainingJobsFail) {
   EXPECT_LT(best_steered, 0.15);
 }
 
+// Most of the space fails: the start counted objectives only, so it went on while 18 of 20
+// training jobs failed. Failed configurations count towards it (once two objectives can be
+// fitted), and its points go first where the nearest configuration tried did not fail.
+TEST(BayesianStrategy, FailuresCountTowardsTheStartWhosePointsKeepAwayFromThem) {
+  auto s = Make(Spec(Box(2, "0", "1")), 4);
+  auto at = [](double x0, double x1) {
+    Proposal p;
+    p.hyperparameters = {{"x0", FormatDouble(x0)}, {"x1", FormatDouble(x1)}};
+    return p;
+  };
+  auto failed = [&](double x0, double x1, size_t i) {
+    Observation o = Done(at(x0, x1), 0.0, i);
+    o.status = Observation::kFailed;
+    o.objective.reset();
+    return o;
+  };
+  // One objective and three failures (on the right): still the start, steered left.
+  std::vector<Observation> history = {Done(at(0.1, 0.5), 1.0, 0), failed(0.9, 0.2, 1), failed(0.7, 0.8, 2),
+                                      failed(0.8, 0.5, 3)};
+  std::vector<Proposal> p = s->Propose(3, history);
+  ASSERT_EQ(p.size(), 3u);
+  EXPECT_NE(s->LastSuggestStats()->fallback.find("1 observations with an objective and 3 failed"), std::string::npos)
+      << s->LastSuggestStats()->fallback;
+  for (const Proposal& q : p) {
+    const double x0 = Value(q.hyperparameters, "x0"), x1 = Value(q.hyperparameters, "x1");
+    double to_failed = INFINITY;
+    for (auto [f0, f1] : {std::pair{0.9, 0.2}, {0.7, 0.8}, {0.8, 0.5}}) {
+      to_failed = std::min(to_failed, std::hypot(x0 - f0, x1 - f1));
+    }
+    EXPECT_LE(std::hypot(x0 - 0.1, x1 - 0.5), to_failed) << x0 << ", " << x1 << " is nearer a failure";
+  }
+  // A second objective: with the failures that makes the model's three.
+  history.push_back(Done(at(0.3, 0.3), 0.5, 4));
+  s->Propose(1, history);
+  EXPECT_EQ(s->LastSuggestStats()->fallback, "") << "the model proposes";
+  EXPECT_EQ(s->LastSuggestStats()->failed, 3u);
+  // Four slots at once (BayesianOptions::kFailuresStartMaxParallel): the start waits for its
+  // objectives, as a batch fitted on two went to one basin together.
+  s->Propose(4, history);
+  EXPECT_NE(s->LastSuggestStats()->fallback, "");
+  // Left out altogether, as before: the start goes on.
+  BayesianOptions blind;
+  blind.fantasize_failed = false;
+  blind.start_counts_failures = false;
+  auto b = Make(Spec(Box(2, "0", "1")), 4, blind);
+  b->Propose(1, history);
+  EXPECT_NE(b->LastSuggestStats()->fallback, "");
+}
+
 TEST(BayesianStrategy, WarpsSkewedObjectivesAndSaysSo) {
   // A deep narrow basin below a plateau (exp of Branin: 1.01 at the optima, up to 1800): the
   // model takes the warped objectives, and the stats say so; turned off, it does not.
