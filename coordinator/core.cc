@@ -1196,7 +1196,7 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
         // Its worker may have run, and stalled, as late as the restart: its guard ends the program
         // by the stall time after that.
         impl_->AttemptLost(t, "worker " + gone + " did not come back", now_ms, gone, impl_->last_alive_ms,
-                           impl_->loaded_at_ms);
+                           impl_->loaded_at_ms, /*notice_missed=*/true);
       }
     }
   }

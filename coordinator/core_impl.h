@@ -429,9 +429,11 @@ struct CoordinatorCore::Impl {
   // training time ends there, not at `now` (a lease, or a coordinator's downtime, is not training).
   // `fence_from_ms` > 0: the worker may still run the program (it went silent then, or had not come
   // back since a restart at that time): a re-run waits until that worker's guard has ended it
-  // (Trial::fenced_until_ms, stored with the trial).
+  // (Trial::fenced_until_ms, stored with the trial). `notice_missed`: the worker may have sent an
+  // interruption notice the coordinator could not hear (it was down): an attempt on spot capacity
+  // (Trial::on_spot) is then the interruption it most likely was, re-queued without a retry.
   void AttemptLost(Trial& t, const std::string& reason, int64_t now, const std::string& on = "",
-                   int64_t heard_ms = 0, int64_t fence_from_ms = 0);
+                   int64_t heard_ms = 0, int64_t fence_from_ms = 0, bool notice_missed = false);
 
   // Starts the job's next trial (a pending retry or a new proposal) on `worker`.
   // The job's oldest trial waiting for a host (a retry, or one created while no worker could

@@ -330,7 +330,7 @@ void CoordinatorCore::Impl::ExpireMaxWait(TuningJob& j, int64_t now, std::vector
 }
 
 void CoordinatorCore::Impl::AttemptLost(Trial& t, const std::string& reason, int64_t now, const std::string& on,
-                                       int64_t heard_ms, int64_t fence_from_ms) {
+                                       int64_t heard_ms, int64_t fence_from_ms, bool notice_missed) {
   if (heard_ms > 0 && heard_ms < now) EndTrainingTime(t, heard_ms);  // ReleaseSlot then adds nothing more
   if (fence_from_ms > 0) {  // set before the re-queue, which stores it
     t.fenced_until_ms = fence_from_ms + proto::wire::StallKillAfterMs(opt.lease_ms) + opt.heartbeat_interval_ms + 2000;
@@ -348,6 +348,12 @@ void CoordinatorCore::Impl::AttemptLost(Trial& t, const std::string& reason, int
     t.end_ms = now;
     SaveTrial(t);
     withdraw_lost.insert(t.name);
+  } else if (notice_missed && t.on_spot && !t.stop_requested && j && j->status == "InProgress") {
+    // A spot worker reclaimed while the coordinator was down: its notice (and its Interrupted
+    // report) went nowhere, and it spent a retry, or with none failed a managed spot training job.
+    Interrupted(t, reason + ", a spot worker whose interruption notice could not be heard while the coordinator was "
+                            "down: counted as an interruption",
+                now, heard_ms);
   } else {
     InfraFailure(t, reason, now, on);
   }

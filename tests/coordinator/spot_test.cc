@@ -157,6 +157,30 @@ TEST_F(SpotCoreTest, AWorkerLostAfterItsInterruptionNoticeInterruptsItsJobsWitho
   EXPECT_EQ(core_->FindTrial(a.trial)->infra_failures, 1);
 }
 
+// A spot worker reclaimed (SIGTERM) while the coordinator was down: its notice and its
+// Interrupted report went nowhere, and it never came back. That was an infrastructure error, and
+// a managed spot training job without a RetryStrategy failed (and its tuning job with it). It is
+// the interruption it most likely was. An on-demand worker that does not come back is still an
+// infrastructure error.
+TEST_F(SpotCoreTest, ASpotWorkerThatDidNotComeBackAfterARestartInterruptedItsJobWithoutARetry) {
+  Join("spot1", true);
+  auto a = Only<proto::wire::AssignTrial>(Submit(SpotSpec("reclaimed"))).at(0);
+  Started("spot1", a);
+  now_ += 4000;
+  MakeCore();  // the coordinator restarts; spot1 was reclaimed meanwhile and never registers again
+  Join("od", false);
+  for (int i = 0; i < 100 && core_->FindTrial(a.trial)->state != TrialState::kPending; ++i) {
+    now_ += 500;
+    core_->OnMessage("od", proto::wire::Heartbeat{"od", static_cast<uint64_t>(i + 1), 1, {}}, now_);
+    core_->OnTick(now_);
+  }
+  const Trial* t = core_->FindTrial(a.trial);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->interruptions, 1);
+  EXPECT_EQ(t->infra_failures, 0) << "no retry spent";
+  EXPECT_EQ(*core_->Describe("reclaimed")->status.hyper_parameter_tuning_job_status, "InProgress");
+}
+
 TEST_F(SpotCoreTest, AnInterruptedAttemptIsRequeuedWithoutARetryAndMovesToOnDemandCapacity) {
   Join("spot1", true);
   auto a = Only<proto::wire::AssignTrial>(Submit(SpotSpec("sp"))).at(0);
