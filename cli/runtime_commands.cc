@@ -1547,7 +1547,9 @@ void Worker(const WorkerArgs& a) {
   InstallSignalHandlers(/*hangup_stops=*/true);
   RaiseFileLimit(128 + 12ull * static_cast<uint64_t>(std::max(a.slots, 1)),
                  "a worker of " + std::to_string(a.slots) + " slot(s)");
-  if (a.spot) {
+  // Caught on every worker: on one without --spot its default action killed the worker, and its
+  // training programs with it, without a word (a tool that sends notices to every host).
+  {
     struct sigaction sa {};
     sa.sa_handler = OnUsr1;
     sigemptyset(&sa.sa_mask);
@@ -1563,6 +1565,10 @@ void Worker(const WorkerArgs& a) {
     while (g_signals.load() == 0 && !done.load()) {
       housekeeping.Tick();
       if (a.spot && g_usr1.load() > 0) agent.Interrupt("SIGUSR1 (spot interruption notice)");
+      if (!a.spot && g_usr1.exchange(0) > 0) {
+        LogLine("hpo worker: SIGUSR1 ignored: it is the interruption notice of a worker started with --spot, and this "
+                "one was not (to take it off its work: hpo workers drain ID)");
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     if (done.load()) return;

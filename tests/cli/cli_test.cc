@@ -2245,6 +2245,22 @@ TEST_F(CliTest, AWorkerThatNeverHearsFromACoordinatorNamesTheEndpointAndWhatToCh
   EXPECT_EQ(Slurp(log).find("trials keep running"), std::string::npos) << Slurp(log);
 }
 
+// SIGUSR1 is the interruption notice of a worker started with --spot; one without it died of the
+// signal's default action, with its training programs and without a word.
+TEST_F(CliTest, AWorkerWithoutSpotIgnoresSigusr1AndSaysSo) {
+  const fs::path log = dir_ / "ondemand.log";
+  const pid_t worker = Spawn(log, {"worker", "--connect", "tcp://127.0.0.1:9", "--work-dir",
+                                   (dir_ / "ondemand").string(), "--gpus", "none"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // its handlers are installed by then
+  ::kill(worker, SIGUSR1);
+  const bool said = WaitForText(log, "SIGUSR1 ignored", 50);
+  int status = 0;
+  EXPECT_EQ(::waitpid(worker, &status, WNOHANG), 0) << "it died: " << Slurp(log);
+  ::kill(worker, SIGKILL);
+  ::waitpid(worker, nullptr, 0);
+  EXPECT_TRUE(said) << Slurp(log);
+}
+
 // An hpo run refused (its state directory holds the job, ended) sends nothing: it posted the chat
 // lines a run before had left undelivered. The listener here counts the connections made to it.
 TEST_F(CliTest, ARefusedRunDeliversNoNotificationsLeftByAnEarlierOne) {
