@@ -58,6 +58,9 @@ void WorkerAgent::Impl::StopRun(Run& r, const std::string& reason, const std::st
   int running = Run::kPeersRunning;
   r.peers->compare_exchange_strong(running, gang_stop ? Run::kPeersStopping : Run::kPeersNotAwaited);
   if (!r.process) return;
+  // What it is writing as it is told to stop: if the signal cuts that save off, its last pass
+  // holds the file back (CheckpointSync::NoteWriters).
+  if (r.checkpoints) r.checkpoints->NoteWriters();
   const std::vector<std::string> stop = r.container ? ContainerStopCommand(opt.container, r.container_name, grace_s)
                                                     : std::vector<std::string>{};
   if (stop.empty()) {

@@ -189,8 +189,26 @@ int64_t CheckpointSync::FileState::Nanos(const struct ::timespec& t) {
   return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec;
 }
 
+void CheckpointSync::NoteWriters() {
+  if (options_.settle_ns <= 0 || !options_.probe_writers) return;
+  auto files = Files(local_dir_);
+  if (!files.ok()) return;
+  std::set<std::string> writing;
+  for (const auto& [rel, path] : *files) {
+    auto in = OpenRegularFileBeneath(local_dir_, rel);
+    if (in.ok() && OpenForWriting(in->get()).value_or(false)) writing.insert(rel);
+  }
+  std::lock_guard<std::mutex> lock(noted_mu_);
+  noted_writers_ = std::move(writing);
+}
+
 Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
   std::lock_guard<std::mutex> lock(mu_);
+  std::set<std::string> noted;
+  if (pass != SyncPass::kRunning) {
+    std::lock_guard<std::mutex> noted_lock(noted_mu_);
+    noted.swap(noted_writers_);
+  }
   last_held_.clear();
   CheckpointStats st;
   auto files = Files(local_dir_);
@@ -232,7 +250,7 @@ Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
     // Cut off mid-write, most likely: changed just before the end, or open for writing when the
     // last pass looked (a save stalled in a write, its mtime older). The destination's copy stays.
     if (options_.settle_ns > 0 && pass == SyncPass::kKilled &&
-        (being_written(now.mtime_ns) || open_for_writing_.count(rel))) {
+        (being_written(now.mtime_ns) || open_for_writing_.count(rel) || noted.count(rel))) {
       hold(rel);
       continue;
     }

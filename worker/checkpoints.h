@@ -36,7 +36,8 @@
 // starts; deletes held that long go too. The pass after the program's end sends everything
 // (kEnded), except after a program killed by a signal (kKilled: the grace period ran out, or it
 // had no SIGTERM handler): a file changed within settle_ns of that end, or open for writing when
-// the last pass looked, was most likely cut off mid-write, so it is held back for good, with the
+// the last pass looked or when the program was told to stop (NoteWriters), was most likely cut
+// off mid-write, so it is held back for good, with the
 // deletes, and the destination keeps its last whole copy (the next attempt restores that;
 // CheckpointStats::held_paths names them). A program that writes one checkpoint through several
 // opens (shell appends) is whole only at its last close: such a program should write to a new
@@ -119,6 +120,11 @@ class CheckpointSync {
   // says. `ended_ns` (kKilled): when the program ended, on CLOCK_REALTIME (files' mtimes are on
   // it), as ExitInfo::ended_unix_ns records it; 0 = now.
   [[nodiscard]] Result<CheckpointStats> Sync(SyncPass pass = SyncPass::kEnded, int64_t ended_ns = 0);
+  // Looks now which files some process has open for writing, and remembers them for a kKilled
+  // pass (held back as cut off mid-write). Called just before the program is told to stop: the
+  // periodic passes look about once a second, and a save between two of them that a signal cut
+  // in half went up whole-looking over the last good copy. Does not wait for a pass under way.
+  void NoteWriters();
   // The files the last Sync held back (CheckpointStats::held_paths), also when it failed.
   std::vector<std::string> LastHeld();
 
@@ -160,6 +166,8 @@ class CheckpointSync {
   // of them some process had open for writing.
   std::map<std::string, FileState> seen_;
   std::set<std::string> open_for_writing_;
+  std::mutex noted_mu_;                  // NoteWriters' own: it must not wait for a pass
+  std::set<std::string> noted_writers_;  // open for writing when the program was told to stop
   std::vector<std::string> last_held_;
   int64_t deletes_held_since_ = 0;
   // A file whose mtime was less than this before its copy began may be rewritten within the same

@@ -406,6 +406,29 @@ TEST_F(CheckpointsTest, AfterASignalAFileTheLastPassFoundOpenForWritingStaysAsTh
   EXPECT_EQ(Read(dest / "notes.txt"), "epoch 2");
 }
 
+// A save that began after the last periodic pass and that the stop signal cut in half: no pass
+// saw it open, and its mtime was older than the settle time, so the half went up over the whole
+// copy (a spot pass: 3 runs of 3). The look at the stop (NoteWriters) holds it back.
+TEST_F(CheckpointsTest, AFileOpenForWritingWhenTheProgramIsToldToStopIsHeldAfterTheSignal) {
+  const fs::path dest = dir_ / "bucket" / "job-001";
+  const fs::path local = dir_ / "worker1" / "checkpoints";
+  auto sync = MakeSettling(dest, local, 200);
+  ASSERT_TRUE(sync);
+  Write(local / "model.pt", "epoch 1, whole");
+  ASSERT_EQ(sync->Sync(SyncPass::kRunning)->files, 1u);
+  {
+    OpenSave save(local / "model.pt", "epoch 2, h");  // after that pass; the next has not come
+    Age(local / "model.pt", 300);
+    sync->NoteWriters();  // the stop signal goes now; the program dies with the file half written
+  }
+  auto pass = sync->Sync(SyncPass::kKilled);
+  ASSERT_TRUE(pass.ok());
+  EXPECT_EQ(pass->held_paths, std::vector<std::string>{"model.pt"});
+  EXPECT_EQ(Read(dest / "model.pt"), "epoch 1, whole");
+  // Noted for that pass only: a later program's pass after its own end sends the file.
+  EXPECT_EQ(sync->Sync(SyncPass::kEnded)->files, 1u);
+}
+
 // An attempt killed mid-write whose last upload also failed left its directory as the newest
 // copy, torn files in it; the next attempt here adopts the directory. It takes the destination's
 // whole copies of the files that pass held back (a held file the destination never had goes),
