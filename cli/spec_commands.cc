@@ -264,20 +264,15 @@ void AddConvertCommand(CLI::App& app) {
           if (cc->convergence_detected) missing.push_back("convergenceDetected");
         }
       }
-      // Autotune first: without it (and the autoParameters it fills in), the resource a cluster
-      // keeps may have no strategy, limits or ranges at all.
-      auto has_auto = [](const std::optional<proto::ParameterRanges>& r) { return r && !r->auto_parameters.empty(); };
-      bool auto_parameters = spec.hyper_parameter_tuning_job_config && has_auto(spec.hyper_parameter_tuning_job_config->parameter_ranges);
+      // (autotune and autoParameters are in the ACK controller's CRD since the version of the
+      // project's seed: the note said a cluster would drop them.)
       bool environment = false, resource = false, compression = false, pending = false;
       for (const auto* d : spec.Definitions()) {
         environment = environment || !d->environment.empty();
         resource = resource || d->hyper_parameter_tuning_resource_config.has_value();
-        auto_parameters = auto_parameters || has_auto(d->hyper_parameter_ranges);
         compression = compression || (d->output_data_config && d->output_data_config->compression_type);
         pending = pending || (d->stopping_condition && d->stopping_condition->max_pending_time_in_seconds);
       }
-      if (spec.autotune) missing.insert(missing.begin(), "autotune");
-      if (auto_parameters) missing.push_back("parameterRanges.autoParameters");
       if (environment) missing.push_back("environment");
       if (resource) missing.push_back("hyperParameterTuningResourceConfig");
       if (compression) missing.push_back("outputDataConfig.compressionType");
@@ -286,8 +281,9 @@ void AddConvertCommand(CLI::App& app) {
         std::string list;
         for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
         std::cerr << a->file << ": note: the ACK controller's HyperParameterTuningJob CRD has no " << list
-                  << "; hpo reads " << (missing.size() == 1 ? "it" : "them") << ", but a Kubernetes cluster would drop "
-                  << (missing.size() == 1 ? "it" : "them") << " without a word"
+                  << "; hpo reads " << (missing.size() == 1 ? "it" : "them") << ", but a Kubernetes cluster would refuse "
+                  << (missing.size() == 1 ? "it" : "them") << " (kubectl's strict field validation) or drop "
+                  << (missing.size() == 1 ? "it" : "them") << " without a word (without it)"
                   << (resource ? " (for kubectl, give a resourceConfig with one instanceType)" : "") << "\n";
       }
     } else {

@@ -784,8 +784,8 @@ std::vector<Case> Cases() {
        },
        SC + ".maxWaitTimeInSeconds", "(86400, the default)"},
       {"max_pending_too_short", Base::kRandom,
-       [](S& s) { Def(s).stopping_condition->max_pending_time_in_seconds = 7199; }, SC + ".maxPendingTimeInSeconds",
-       "must be between 7200 and 2419200, got 7199"},
+       [](S& s) { Def(s).stopping_condition->max_pending_time_in_seconds = 1799; }, SC + ".maxPendingTimeInSeconds",
+       "must be between 1800 and 2419200, got 1799"},
       // SageMaker's integers are 32-bit: larger times overflowed hpo's arithmetic (a training job
       // that never started, or was stopped at once).
       {"max_runtime_past_int32", Base::kRandom,
