@@ -635,7 +635,21 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
   const std::string status = Str(desc, "HyperParameterTuningJobStatus");
   const Json cfg = desc.value("HyperParameterTuningJobConfig", Json::object());
   const Json obj = ObjectiveOf(desc);
-  const std::string metric = Str(obj, "MetricName");
+  // Definitions that tune metrics of their own (no job objective): the page's values are each
+  // definition's metric, so they are labelled "objective" and the card names each (every value
+  // was labelled with the first definition's metric).
+  std::string per_definition;
+  std::set<std::string> def_metrics;
+  if (!cfg.contains("HyperParameterTuningJobObjective")) {
+    for (const Json& def : desc.value("TrainingJobDefinitions", Json::array())) {
+      const std::string m = Str(def.value("TuningObjective", Json::object()), "MetricName");
+      if (m.empty()) continue;
+      def_metrics.insert(m);
+      per_definition += (per_definition.empty() ? "" : ", ") + Str(def, "DefinitionName") + " " + m;
+    }
+  }
+  const bool mixed_metrics = def_metrics.size() > 1;
+  const std::string metric = mixed_metrics ? std::string("objective") : Str(obj, "MetricName");
   const bool minimize = Str(obj, "Type") == "Minimize";
   const Json limits = cfg.value("ResourceLimits", Json::object());
   const Json counters = desc.value("TrainingJobStatusCounters", Json::object());
@@ -682,7 +696,9 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
   std::string early = Str(cfg, "TrainingJobEarlyStoppingType");
   b += "<div class=\"cards\">";
   b += Card("Strategy", Escape(Str(cfg, "Strategy")));
-  b += Card("Objective", Escape(Str(obj, "Type") + " " + metric));
+  b += Card("Objective", mixed_metrics ? Escape(Str(obj, "Type")) + " <span class=\"muted\">per definition:</span> " +
+                                             Escape(per_definition)
+                                       : Escape(Str(obj, "Type") + " " + metric));
   b += Card("Training jobs ended", std::to_string(done) + " / " + std::to_string(max) +
                                        " <span class=\"bar\"><span style=\"width:" + std::to_string(pct) +
                                        "%\"></span></span>");
@@ -711,7 +727,9 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
     b += Card("Warm start", Escape(Str(warm, "WarmStartType")) + " <span class=\"muted\">from</span> " + parents);
   }
   if (best.contains("FinalHyperParameterTuningJobObjectiveMetric")) {
-    b += Card("Best " + metric, Escape(Num(NumOf(best["FinalHyperParameterTuningJobObjectiveMetric"], "Value"))));
+    const Json& final_metric = best["FinalHyperParameterTuningJobObjectiveMetric"];
+    b += Card("Best " + (mixed_metrics ? Str(final_metric, "MetricName") : metric),
+              Escape(Num(NumOf(final_metric, "Value"))));
   }
   b += "</div>";
 

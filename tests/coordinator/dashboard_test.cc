@@ -778,6 +778,57 @@ TEST_F(DashboardTest, AJobWithTwoDefinitionsHasAParallelChartForEach) {
   EXPECT_NE(b.find("<th>Definition</th>"), std::string::npos);
 }
 
+// Definitions that tune metrics of their own: the page labelled every value with the first
+// definition's metric (a usability pass: val_loss over another definition's train_loss values).
+TEST_F(DashboardTest, DefinitionsWithTheirOwnMetricsAreLabelledAsSuch) {
+  Register("w1", 4);
+  proto::TuningJobSpec spec = coretest::Spec("mixed", "Random", 4, 2);
+  auto& cfg = *spec.hyper_parameter_tuning_job_config;
+  proto::Objective objective = *cfg.hyper_parameter_tuning_job_objective;
+  const proto::ParameterRanges ranges = *cfg.parameter_ranges;
+  cfg.hyper_parameter_tuning_job_objective.reset();
+  cfg.parameter_ranges.reset();
+  for (const char* name : {"a", "b"}) {
+    proto::TrainingJobDefinition d = *spec.training_job_definition;
+    d.definition_name = name;
+    objective.metric_name = std::string("loss_") + name;
+    d.tuning_objective = objective;
+    d.algorithm_specification->metric_definitions = {{objective.metric_name, "x=([0-9.]+)"}};
+    d.hyper_parameter_ranges = ranges;
+    spec.training_job_definitions.push_back(d);
+  }
+  spec.training_job_definition.reset();
+  std::vector<proto::wire::AssignTrial> queue = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_FALSE(queue.empty());
+  double loss = 1;
+  while (!queue.empty()) {
+    auto a = queue.front();
+    queue.erase(queue.begin());
+    Started("w1", a);
+    proto::wire::MetricPoints m;
+    m.trial = a.trial;
+    m.attempt = a.attempt;
+    m.seq = 1;
+    loss -= 0.1;
+    m.points = {{"loss_a", loss, now_, 0}, {"loss_b", loss, now_, 0}};
+    core_->OnMessage("w1", m, now_);
+    proto::wire::TrialExited x;
+    x.trial = a.trial;
+    x.attempt = a.attempt;
+    x.seq = 1;
+    x.status = x.secondary_status = "Completed";
+    x.exit_code = 0;
+    for (auto& n : Only<proto::wire::AssignTrial>(core_->OnMessage("w1", x, now_))) queue.push_back(n);
+  }
+  const std::string b = Get("/ui/jobs/mixed").body;
+  EXPECT_NE(b.find("Minimize <span class=\"muted\">per definition:</span> a loss_a, b loss_b"), std::string::npos)
+      << b.substr(0, 4000);
+  EXPECT_EQ(b.find("<th>loss_a</th>"), std::string::npos) << "no column named after one definition's metric";
+  EXPECT_NE(b.find("<th>objective</th>"), std::string::npos);
+  EXPECT_TRUE(b.find(">Best loss_a<") != std::string::npos || b.find(">Best loss_b<") != std::string::npos)
+      << "the best's own metric";
+}
+
 // A large job's page draws its best and newest training jobs only, says so, and caps the table.
 TEST_F(DashboardTest, ALargeJobsPageDrawsTheBestAndTheNewestAndSaysSo) {
   Register("w1", 8);
