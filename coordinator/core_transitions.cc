@@ -237,7 +237,8 @@ void CoordinatorCore::Impl::InfraFailure(Trial& t, const std::string& reason, in
       // The worker's reason may carry the prefix already (InfraError reports do).
       t.failure_reason = Truncate(
           (reason.rfind("InternalServerError", 0) == 0 ? "" : "InternalServerError: ") + reason +
-          (max_retries > 0 ? " (after " + std::to_string(t.infra_failures) + " attempts)" : ""));
+          // Every attempt, interrupted ones included (it said 2 where the history showed 3).
+          (ended_attempt > 1 ? " (after " + std::to_string(ended_attempt) + " attempts)" : ""));
       retryable_failures.insert(t.name);
     }
     Secondary(t, t.state == TrialState::kFailed ? "Failed" : "Stopped", ended, reason);

@@ -181,6 +181,31 @@ TEST_F(SpotCoreTest, ASpotWorkerThatDidNotComeBackAfterARestartInterruptedItsJob
   EXPECT_EQ(*core_->Describe("reclaimed")->status.hyper_parameter_tuning_job_status, "InProgress");
 }
 
+// A failure reason counts every attempt, the interrupted ones too: it counted the infrastructure
+// errors alone, and said "after 2 attempts" where the history showed 3.
+TEST_F(SpotCoreTest, AFailureReasonCountsTheInterruptedAttemptsToo) {
+  Join("spot1", true);
+  proto::TuningJobSpec spec = SpotSpec("counted");
+  spec.training_job_definition->retry_strategy = proto::RetryStrategy{1};
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
+  Started("spot1", a);
+  auto next = Only<proto::wire::AssignTrial>(Exit("spot1", a, "Interrupted", "Interrupted: SIGUSR1"));
+  for (const char* status : {"InfraError", "InfraError"}) {
+    if (next.empty()) {
+      now_ += 600'000;  // past any fence or rest
+      core_->OnTick(now_);
+      next = Only<proto::wire::AssignTrial>(Join("spot" + std::to_string(now_), true));
+    }
+    ASSERT_EQ(next.size(), 1u) << status;
+    const auto attempt = next[0];
+    Started(core_->FindTrial(a.trial)->worker_id, attempt);
+    next = Only<proto::wire::AssignTrial>(Exit(core_->FindTrial(a.trial)->worker_id, attempt, status, "disk gone"));
+  }
+  const Trial* t = core_->FindTrial(a.trial);
+  ASSERT_TRUE(t->Terminal());
+  EXPECT_NE(t->failure_reason.find("(after 3 attempts)"), std::string::npos) << t->failure_reason;
+}
+
 TEST_F(SpotCoreTest, AnInterruptedAttemptIsRequeuedWithoutARetryAndMovesToOnDemandCapacity) {
   Join("spot1", true);
   auto a = Only<proto::wire::AssignTrial>(Submit(SpotSpec("sp"))).at(0);
