@@ -530,12 +530,16 @@ void AddClientCommands(CLI::App& app) {
     } else if (*output == "names") {
       for (const auto& s : all) std::cout << Text(s, "HyperParameterTuningJobName") << "\n";
     } else {
-      std::printf("%-32s %-12s %-10s %9s %9s %7s %7s\n", "NAME", "STATUS", "STRATEGY", "COMPLETED", "RUNNING", "STOPPED",
-                  "FAILED");
+      // As wide as the longest name (up to SageMaker's 32): padded to 32, every line of short
+      // names was 93 columns and wrapped in an 80-column terminal.
+      int width = 4;
+      for (const auto& s : all) width = std::max(width, static_cast<int>(Text(s, "HyperParameterTuningJobName").size()));
+      std::printf("%-*s %-11s %-10s %9s %7s %7s %6s\n", width, "NAME", "STATUS", "STRATEGY", "COMPLETED", "RUNNING",
+                  "STOPPED", "FAILED");
       for (const auto& s : all) {
         const Json& c = Field(s, "TrainingJobStatusCounters");
         auto count = [&](const char* k) { return Field(c, k).is_number_integer() ? Field(c, k).get<long long>() : 0LL; };
-        std::printf("%-32s %-12s %-10s %9lld %9lld %7lld %7lld\n", Text(s, "HyperParameterTuningJobName").c_str(),
+        std::printf("%-*s %-11s %-10s %9lld %7lld %7lld %6lld\n", width, Text(s, "HyperParameterTuningJobName").c_str(),
                     Text(s, "HyperParameterTuningJobStatus").c_str(), Text(s, "Strategy").c_str(), count("Completed"),
                     count("InProgress"), count("Stopped"), count("NonRetryableError") + count("RetryableError"));
       }

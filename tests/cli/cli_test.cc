@@ -1678,6 +1678,10 @@ TEST_F(CliTest, RunWhoseTerminalWentAwayLeavesTheJobToBeResumed) {
   Outcome listed = Hpo({"list", "--state-dir", state});
   EXPECT_EQ(listed.exit_code, 0) << listed.err;
   EXPECT_NE(listed.out.find("InProgress"), std::string::npos) << listed.out;
+  // As wide as its names: padded to 32, every line of a short name wrapped at 80 columns.
+  for (size_t at = 0, end; (end = listed.out.find('\n', at)) != std::string::npos; at = end + 1) {
+    EXPECT_LE(end - at, 80u) << listed.out;
+  }
   EXPECT_NE(listed.err.find("note: no hpo run or hpo coordinator is running on " + state +
                             ", so its InProgress job waits: run the same hpo run command to resume it"),
             std::string::npos)
