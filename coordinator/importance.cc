@@ -108,7 +108,11 @@ Result<ImportanceReport> EstimateImportance(const SearchSpace& space,
     const double total = 0.5 * (fa - fab).array().square().mean() / variance;
     auto& p = report.parameters[static_cast<size_t>(i)];
     p.first_order = std::clamp(first, 0.0, 1.0);
-    p.total = std::clamp(total, 0.0, 1.0);
+    // A share with its interactions is at least its share alone; an estimate below is the
+    // samples' noise ("99 % alone, 98 % with interactions" read as a contradiction). One
+    // hyperparameter holds all of the variance, exactly.
+    p.total = std::max(std::clamp(total, 0.0, 1.0), p.first_order);
+    if (k == 1) p.first_order = p.total = 1.0;
   }
   std::stable_sort(report.parameters.begin(), report.parameters.end(), [](const auto& l, const auto& r) {
     if (l.total != r.total) return l.total > r.total;

@@ -47,7 +47,7 @@ struct ImportanceOptions {
 struct ParameterImportance {
   std::string name;
   double first_order = 0;  // in [0, 1]
-  double total = 0;        // in [0, 1]
+  double total = 0;        // in [first_order, 1]; both 1 for a space of one hyperparameter
 };
 
 struct ImportanceReport {

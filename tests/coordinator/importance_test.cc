@@ -66,6 +66,29 @@ TEST(Importance, AnAdditiveObjectiveSplitsItsVarianceAsItsTermsDo) {
   EXPECT_NEAR(Of(*rep, "a").total, Of(*rep, "a").first_order, 0.06);
 }
 
+// A total share below its first order read as a contradiction ("99 % alone, 98 % with
+// interactions"), and a definition's only hyperparameter showed neither at 100 %.
+TEST(Importance, ATotalIsNeverBelowItsFirstOrderAndOneHyperparameterHoldsAll) {
+  proto::ParameterRanges r;
+  r.continuous_parameter_ranges = {Num("a", "0", "1"), Num("b", "0", "1"), Num("c", "0", "1")};
+  const SearchSpace space = Space(r);
+  auto f = [](const Config& c) { return 4 * Get(c, "a") + 2 * Get(c, "b") + 0.1 * Get(c, "c"); };
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    auto rep = EstimateImportance(space, Observe(space, 30, f, seed), false);
+    ASSERT_TRUE(rep.ok()) << rep.status().message();
+    for (const auto& p : rep->parameters) EXPECT_GE(p.total, p.first_order) << p.name << " seed " << seed;
+  }
+  proto::ParameterRanges one;
+  one.continuous_parameter_ranges = {Num("y", "0", "1")};
+  const SearchSpace alone = Space(one);
+  auto rep = EstimateImportance(alone, Observe(alone, 20, [](const Config& c) { return std::sin(3 * Get(c, "y")); }),
+                                false);
+  ASSERT_TRUE(rep.ok()) << rep.status().message();
+  ASSERT_EQ(rep->parameters.size(), 1u);
+  EXPECT_EQ(rep->parameters[0].first_order, 1.0);
+  EXPECT_EQ(rep->parameters[0].total, 1.0);
+}
+
 TEST(Importance, AnInteractionShowsInTheTotalsNotTheFirstOrders) {
   proto::ParameterRanges r;
   r.continuous_parameter_ranges = {Num("a", "-1", "1"), Num("b", "-1", "1"), Num("c", "-1", "1")};
