@@ -81,6 +81,8 @@ std::string HttpUrlProblem(const std::string& url) {
   std::string scheme = url.substr(0, sep);
   for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (scheme != "http" && scheme != "https") return "give an http:// or https:// URL, not " + url.substr(0, sep + 3);
+  // RFC 3986 allows any case; the delivery takes lower case only, and refused every POST.
+  if (url.compare(0, sep, scheme) != 0) return "write its scheme in lower case: " + scheme + "://";
   // Two URLs in one value (HPO_NOTIFY="URL1 URL2" or "URL1,URL2": an environment variable holds
   // one value): one URL to curl, with the other in its path or refused.
   if (url.find("://", sep + 3) != std::string::npos) {

@@ -61,7 +61,7 @@ void AddQuotaOptions(CLI::App* c, proto::ValidationLimits* limits);
 // "99999", "").
 std::optional<int> PortNumber(const std::string& digits);
 // What is wrong with an http:// or https:// URL that hpo will POST to (a webhook), or "" when
-// nothing is: a scheme other than those two (in any case, as RFC 3986 allows), whitespace or a
+// nothing is: a scheme other than those two (or not in lower case), whitespace or a
 // control character anywhere, no host, a host with characters no host name or address has, or a
 // port that is not 1-65535. Curl refused such URLs at every POST, and their events waited 24
 // hours for a delivery that could not happen.

@@ -69,6 +69,15 @@ void OnSignal(int) {
 void OnHangup(int) { g_hangups.fetch_add(1); }
 void OnUsr1(int) { g_usr1.fetch_add(1); }
 
+// SIGUSR1 is the interruption notice of `hpo worker --spot`; elsewhere its default action killed
+// the process and its training programs without a word. Counted in g_usr1 for a caller to say.
+void InstallUsr1Handler() {
+  struct sigaction sa {};
+  sa.sa_handler = OnUsr1;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGUSR1, &sa, nullptr);
+}
+
 void InstallHangupHandler() {
   struct sigaction sa {};
   sa.sa_handler = OnHangup;
@@ -673,6 +682,7 @@ void Run(const RunArgs& a) {
   // refused, though the README promised it resumes a job whose terminal closed.
   InstallSignalHandlers();
   InstallHangupHandler();
+  InstallUsr1Handler();  // said and ignored (the loop below): it killed the run and its training jobs
   std::atomic<bool> stop_dispatcher{false}, stop_workers{false};
   std::thread dispatch_thread([&] { dispatcher.Run(stop_dispatcher); });
   // Started once the run is known to go ahead: a run refused below (its state directory holds
@@ -930,6 +940,10 @@ void Run(const RunArgs& a) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     housekeeping.Tick();
     StopIfDatabaseGone(**lock, dispatcher, **store, "hpo run", state_dir);
+    if (g_usr1.exchange(0) > 0) {
+      std::cerr << (tty ? "\n" : "") << "hpo: SIGUSR1 ignored: it is the interruption notice of hpo worker --spot, "
+                << "and hpo run's local workers are not spot capacity\n";
+    }
     int sigs = g_signals.load();
     if (sigs > handled_signals) {
       handled_signals = sigs;
@@ -1547,14 +1561,8 @@ void Worker(const WorkerArgs& a) {
   InstallSignalHandlers(/*hangup_stops=*/true);
   RaiseFileLimit(128 + 12ull * static_cast<uint64_t>(std::max(a.slots, 1)),
                  "a worker of " + std::to_string(a.slots) + " slot(s)");
-  // Caught on every worker: on one without --spot its default action killed the worker, and its
-  // training programs with it, without a word (a tool that sends notices to every host).
-  {
-    struct sigaction sa {};
-    sa.sa_handler = OnUsr1;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGUSR1, &sa, nullptr);
-  }
+  // Caught on every worker (a tool that sends notices to every host): ignored without --spot.
+  InstallUsr1Handler();
   o.stop_signal_unix_ns = &g_first_signal_ns;
   std::atomic<bool> stop{false}, done{false};
   worker::WorkerAgent agent(o);

@@ -1,6 +1,7 @@
 #include "worker/metric_parser.h"
 
-#include <cctype>
+#include <cmath>
+#include <cstdlib>
 #include <optional>
 #include <string>
 
@@ -21,13 +22,14 @@ bool HasControlCharacters(std::string_view s) {
   return false;
 }
 
-// "nan", "inf", "infinity" in any case, with an optional sign (what Python, C and NumPy print).
+// "nan", "inf", "infinity" in any case, with an optional sign (what Python, C and NumPy print),
+// and a number too large for a double ("1e999": Python's float() of it is inf).
 bool IsNonFiniteNumber(std::string_view text) {
-  text = TrimSpace(text);
-  if (!text.empty() && (text.front() == '+' || text.front() == '-')) text.remove_prefix(1);
-  std::string lower(text);
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return lower == "nan" || lower == "inf" || lower == "infinity";
+  const std::string t(TrimSpace(text));
+  if (t.empty()) return false;
+  char* end = nullptr;
+  const double v = std::strtod(t.c_str(), &end);
+  return end == t.c_str() + t.size() && !std::isfinite(v);
 }
 
 }  // namespace

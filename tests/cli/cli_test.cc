@@ -2267,6 +2267,22 @@ TEST_F(CliTest, AWorkerWithoutSpotIgnoresSigusr1AndSaysSo) {
   EXPECT_TRUE(said) << Slurp(log);
 }
 
+// hpo run died of SIGUSR1 (exit 138) and took its training job with it: it says it ignores it.
+TEST_F(CliTest, RunIgnoresSigusr1AndSaysSo) {
+  const std::string spec = ScriptJob("usr1", "#!/bin/bash\nsleep 2\necho loss=$SM_HP_X\n", 1, 1);
+  const fs::path err = dir_ / "usr1.err";
+  const pid_t run = Spawn(err, {"run", spec, "--workers", "1", "--state-dir", (dir_ / "st").string()});
+  const fs::path trials = dir_ / "st" / "local-1" / "trials";
+  for (int i = 0; i < 100 && !fs::exists(trials); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ::kill(run, SIGUSR1);
+  int status = 0;
+  ASSERT_EQ(::waitpid(run, &status, 0), run);
+  ASSERT_TRUE(WIFEXITED(status)) << "signalled " << WTERMSIG(status) << ": " << Slurp(err);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << Slurp(err);
+  EXPECT_NE(Slurp(err).find("hpo: SIGUSR1 ignored"), std::string::npos) << Slurp(err);
+}
+
 // An hpo run refused (its state directory holds the job, ended) sends nothing: it posted the chat
 // lines a run before had left undelivered. The listener here counts the connections made to it.
 TEST_F(CliTest, ARefusedRunDeliversNoNotificationsLeftByAnEarlierOne) {

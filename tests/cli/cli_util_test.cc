@@ -29,13 +29,14 @@ TEST(AlignedRows, RowsMayBeShorterAndNothingIsPaddedAtTheEnd) {
 // when the options are read; those curl takes pass, whatever their scheme's case.
 TEST(HttpUrlProblem, NamesWhatCurlWouldRefuse) {
   for (const std::string good :
-       {"http://127.0.0.1:21007/x", "HTTP://127.0.0.1/x", "https://hooks.slack.com/services/T0/B0/x?y=1#z",
+       {"http://127.0.0.1:21007/x", "https://hooks.slack.com/services/T0/B0/x?y=1#z",
         "https://user:pw@example.com:8443/a%20b", "http://[::1]:8080/x", "http://host.example"}) {
     EXPECT_EQ(HttpUrlProblem(good), "") << good;
   }
   const std::vector<std::pair<std::string, std::string>> bad = {
       {"notaurl", "give an http:// or https:// URL"},
       {"ftp://x/y", "not ftp://"},
+      {"HTTP://127.0.0.1/x", "write its scheme in lower case: http://"},
       {"http://127.0.0.1:99999/x", "the port '99999'"},
       {"http://host:notaport/x", "the port 'notaport'"},
       {"http://host:/x", "no port after it"},

@@ -232,7 +232,7 @@ TEST(MetricParser, NonFiniteNumbersAreNamedAndMalformedTextIsNot) {
   MetricParser p = Make({{"loss", R"(loss=(\S+))"}, {"acc", R"(acc=(\S+))"}});
   EXPECT_TRUE(p.Parse("loss=nan acc=0.5").size() == 1u);
   EXPECT_EQ(p.NonFinite(), std::vector<std::string>{"loss"});
-  for (const char* text : {"loss=-Inf", "loss=NaN", "loss=+infinity"}) {
+  for (const char* text : {"loss=-Inf", "loss=NaN", "loss=+infinity", "loss=1e999", "loss=-nan"}) {
     EXPECT_TRUE(p.Parse(text).empty()) << text;
     EXPECT_EQ(p.NonFinite(), std::vector<std::string>{"loss"}) << text;
   }
