@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "common/text.h"
 #include <httplib.h>
 #include <thread>
@@ -740,27 +742,37 @@ TEST(TrainingJobsCsv, NumbersAreTheShortestThatReadBackTheSame) {
   EXPECT_NE(dashboard::TrainingJobsCsv(rows).find(",0.011,xgb\r\n"), std::string::npos) << dashboard::TrainingJobsCsv(rows);
 }
 
+// coretest::Spec(job, "Random", max_jobs, parallel) as TrainingJobDefinitions named `names`, each
+// with the job's objective and ranges (opt {3 values}, act {2 values}), then `adjust`ed.
+proto::TuningJobSpec DefinitionsSpec(const std::string& job, int max_jobs, int parallel,
+                                     const std::vector<std::string>& names,
+                                     const std::function<void(proto::TrainingJobDefinition&)>& adjust) {
+  proto::TuningJobSpec spec = coretest::Spec(job, "Random", max_jobs, parallel);
+  auto& cfg = *spec.hyper_parameter_tuning_job_config;
+  for (const std::string& name : names) {
+    proto::TrainingJobDefinition d = *spec.training_job_definition;
+    d.definition_name = name;
+    d.tuning_objective = cfg.hyper_parameter_tuning_job_objective;
+    d.hyper_parameter_ranges = cfg.parameter_ranges;
+    adjust(d);
+    spec.training_job_definitions.push_back(d);
+  }
+  cfg.hyper_parameter_tuning_job_objective.reset();
+  cfg.parameter_ranges.reset();
+  spec.training_job_definition.reset();
+  return spec;
+}
+
 // A job with two training job definitions: the objective comes from the definitions, and each
 // definition gets its own parallel-coordinates chart over its own hyperparameters.
 TEST_F(DashboardTest, AJobWithTwoDefinitionsHasAParallelChartForEach) {
   Register("w1", 4);
-  proto::TuningJobSpec spec = coretest::Spec("defs", "Random", 6, 2);
-  auto& cfg = *spec.hyper_parameter_tuning_job_config;
-  const proto::Objective objective = *cfg.hyper_parameter_tuning_job_objective;
-  const proto::ParameterRanges ranges = *cfg.parameter_ranges;  // opt {3 values}, act {2 values}
-  cfg.hyper_parameter_tuning_job_objective.reset();
-  cfg.parameter_ranges.reset();
   // A long name ran the chart's title past its edge: it is cut to fit.
-  for (const char* name : {"small", "large-xgboost-definition-with-a-long-name"}) {
-    proto::TrainingJobDefinition d = *spec.training_job_definition;
-    d.definition_name = name;
-    d.tuning_objective = objective;
-    d.hyper_parameter_ranges = ranges;
-    auto& cats = d.hyper_parameter_ranges->categorical_parameter_ranges;
-    cats[1].name = std::string(name) + "_act";  // one hyperparameter of its own
-    spec.training_job_definitions.push_back(d);
-  }
-  spec.training_job_definition.reset();
+  const proto::TuningJobSpec spec = DefinitionsSpec(
+      "defs", 6, 2, {"small", "large-xgboost-definition-with-a-long-name"}, [](proto::TrainingJobDefinition& d) {
+        auto& cats = d.hyper_parameter_ranges->categorical_parameter_ranges;
+        cats[1].name = *d.definition_name + "_act";  // one hyperparameter of its own
+      });
   std::vector<proto::wire::AssignTrial> queue = Only<proto::wire::AssignTrial>(Submit(spec));
   ASSERT_FALSE(queue.empty());
   double loss = 1;
@@ -782,22 +794,10 @@ TEST_F(DashboardTest, AJobWithTwoDefinitionsHasAParallelChartForEach) {
 // definition's metric (a usability pass: val_loss over another definition's train_loss values).
 TEST_F(DashboardTest, DefinitionsWithTheirOwnMetricsAreLabelledAsSuch) {
   Register("w1", 4);
-  proto::TuningJobSpec spec = coretest::Spec("mixed", "Random", 4, 2);
-  auto& cfg = *spec.hyper_parameter_tuning_job_config;
-  proto::Objective objective = *cfg.hyper_parameter_tuning_job_objective;
-  const proto::ParameterRanges ranges = *cfg.parameter_ranges;
-  cfg.hyper_parameter_tuning_job_objective.reset();
-  cfg.parameter_ranges.reset();
-  for (const char* name : {"a", "b"}) {
-    proto::TrainingJobDefinition d = *spec.training_job_definition;
-    d.definition_name = name;
-    objective.metric_name = std::string("loss_") + name;
-    d.tuning_objective = objective;
-    d.algorithm_specification->metric_definitions = {{objective.metric_name, "x=([0-9.]+)"}};
-    d.hyper_parameter_ranges = ranges;
-    spec.training_job_definitions.push_back(d);
-  }
-  spec.training_job_definition.reset();
+  const proto::TuningJobSpec spec = DefinitionsSpec("mixed", 4, 2, {"a", "b"}, [](proto::TrainingJobDefinition& d) {
+    d.tuning_objective->metric_name = "loss_" + *d.definition_name;
+    d.algorithm_specification->metric_definitions = {{d.tuning_objective->metric_name, "x=([0-9.]+)"}};
+  });
   std::vector<proto::wire::AssignTrial> queue = Only<proto::wire::AssignTrial>(Submit(spec));
   ASSERT_FALSE(queue.empty());
   double loss = 1;
