@@ -50,20 +50,13 @@ void CheckCoordinatorUrl(std::string* url) {
   const std::string scheme = url->substr(0, sep);
   if (scheme == "tcp" || scheme == "ipc") bad("is a ZeroMQ address (the one workers --connect to), not the HTTP API");
   if (scheme != "http" && scheme != "https") bad("has the scheme " + scheme + "://");
-  std::string rest = url->substr(sep + 3);
+  // Host and port as for any URL hpo posts to (cli_util.h HttpUrlProblem); then no path.
+  if (const std::string problem = HttpUrlProblem(*url); !problem.empty()) bad(problem);
+  const std::string rest = url->substr(sep + 3);
   const size_t slash = rest.find('/');
   if (slash != std::string::npos) {
     if (slash + 1 != rest.size()) bad("has a path (" + rest.substr(slash) + ")");
-    rest.pop_back();
     url->pop_back();
-  }
-  const size_t colon = rest.rfind(':');
-  const bool v6 = !rest.empty() && rest.front() == '[';
-  const bool has_port = colon != std::string::npos && (!v6 || colon > rest.find(']'));
-  const std::string host = has_port ? rest.substr(0, colon) : rest;
-  if (host.empty() || host == "[]") bad("has no host");
-  if (const std::string port = has_port ? rest.substr(colon + 1) : ""; has_port && PortNumber(port).value_or(0) < 1) {
-    bad("has the port '" + port + "', not one of 1-65535");
   }
 }
 

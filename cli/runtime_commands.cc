@@ -817,8 +817,7 @@ void Run(const RunArgs& a) {
         if (std::find(hosts.begin(), hosts.end(), t) == hosts.end()) flags += " --instance-type " + t;
       }
     }
-    const size_t flag_count = mixed ? hosts.size() : 1;
-    const int need_workers = std::max({static_cast<int>(hosts.size()), static_cast<int>(flag_count), nworkers});
+    const int need_workers = std::max(static_cast<int>(hosts.size()), nworkers);
     const std::string more_workers = need_workers > nworkers ? " --workers " + std::to_string(need_workers) : "";
     const std::string spec_types = groups ? "instance types (ResourceConfig.InstanceGroups)" : "ResourceConfig.InstanceType";
     // "a training job of 3 hosts needs 3 workers, and 2 are registered": more local workers.

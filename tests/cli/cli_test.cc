@@ -2535,6 +2535,8 @@ TEST_F(CliTest, AClientCommandRefusesACoordinatorUrlThatIsNotTheHttpApi) {
            {"http://127.0.0.1:99999", "not one of 1-65535"},
            {"127.0.0.1:7780", "has no scheme"},
            {"ftp://127.0.0.1:7780", "scheme ftp://"},
+           {"http://", "has no host"},
+           {"http://127.0.0.1:7780 ", "no spaces"},
        }) {
     for (const std::vector<std::string>& args : {std::vector<std::string>{"list", "--coordinator", url},
                                                  {"events", "--coordinator", url},
