@@ -351,7 +351,8 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
                       (options_.start_design == BayesianOptions::StartDesign::kRandom ? " (random start)"
                                                                                        : " (space-filling start)");
     spdlog::debug("Bayesian strategy: {}", stats_.fallback);
-    if (!count_failures) return finish(Start(n, history));  // (the same measure for its steering)
+    // (The same measure for its steering; failures left out altogether steer nothing.)
+    if (!count_failures || failed_count == 0) return finish(Start(n, history));
     std::vector<Eigen::VectorXd> fine = pending;
     for (const std::vector<double>& u : xs) {
       fine.push_back(Eigen::Map<const Eigen::VectorXd>(u.data(), static_cast<Eigen::Index>(u.size())));
