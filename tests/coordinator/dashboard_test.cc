@@ -805,20 +805,13 @@ TEST_F(DashboardTest, DefinitionsWithTheirOwnMetricsAreLabelledAsSuch) {
     auto a = queue.front();
     queue.erase(queue.begin());
     Started("w1", a);
-    proto::wire::MetricPoints m;
-    m.trial = a.trial;
-    m.attempt = a.attempt;
-    m.seq = 1;
-    loss -= 0.1;
-    m.points = {{"loss_a", loss, now_, 0}, {"loss_b", loss, now_, 0}};
+    proto::wire::MetricPoints m = PointsMessage(a, {loss -= 0.1, loss});  // each definition's metric
+    m.points[0].name = "loss_a";
+    m.points[1].name = "loss_b";
+    m.points[1].step = 0;
     core_->OnMessage("w1", m, now_);
-    proto::wire::TrialExited x;
-    x.trial = a.trial;
-    x.attempt = a.attempt;
-    x.seq = 1;
-    x.status = x.secondary_status = "Completed";
-    x.exit_code = 0;
-    for (auto& n : Only<proto::wire::AssignTrial>(core_->OnMessage("w1", x, now_))) queue.push_back(n);
+    sent_[a.trial] = m.seq;
+    for (auto& n : Only<proto::wire::AssignTrial>(Exit("w1", a, "Completed"))) queue.push_back(n);
   }
   const std::string b = Get("/ui/jobs/mixed").body;
   EXPECT_NE(b.find("Minimize <span class=\"muted\">per definition:</span> a loss_a, b loss_b"), std::string::npos)
