@@ -147,8 +147,25 @@ ArtifactSpec WorkerAgent::Impl::ArtifactsOf(const Run& r) {
 }
 
 std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
+  // The program's end is the end of what it started, as a container's end is, whatever follows
+  // (waiting for the other hosts or the coordinator, uploads, or nothing to upload): what it left
+  // running (a daemon still writing its model or checkpoints) could swap files under the uploads
+  // (a FIFO blocked them for good; a link uploaded a host file). Its namespace's mark goes with
+  // it: the namespace's number (and its /opt/ml's inode) are given out again, and a mark left
+  // behind (an attempt revoked before its upload) named another training job's program to the
+  // guard's sweep at this worker's end, which killed it (worker/orphans.h KillLeftoversOf).
+  auto end_leftovers = [this, trial = r.assign.trial, attempt = r.assign.attempt,
+                        host = r.layout.hosts.size() > 1 ? r.layout.current_host : std::string()](const ExitInfo& exit) {
+    KillAttemptLeftovers(trial, attempt, host, [this](const std::string& l) { Log(l); }, exit.mount_ns);
+    if (exit.mount_ns != 0) UnmarkAttemptNamespace(owner_tag, exit.mount_ns);
+  };
   const bool artifacts = !r.assign.output_path.empty();
-  if (!artifacts && !r.checkpoints) return [this](const ExitInfo&) { Wake(); };
+  if (!artifacts && !r.checkpoints) {
+    return [this, end_leftovers](const ExitInfo& exit) {
+      end_leftovers(exit);
+      Wake();
+    };
+  }
   const ArtifactSpec spec = !artifacts ? ArtifactSpec{} : r.resumed_artifacts ? *r.resumed_artifacts : ArtifactsOf(r);
   auto done = std::make_shared<std::promise<Result<UploadedArtifacts>>>();
   r.upload = done->get_future();
@@ -162,7 +179,8 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
           interrupted = r.interrupted, evicted = r.evicted,
           container = r.container, uploading = r.uploading,
           peers = r.peers, peers_until_ms = r.peers_until_ms, unsynced = std::move(unsynced),
-          raw = &r](const ExitInfo& exit) {
+          raw = &r, end_leftovers](const ExitInfo& exit) {
+    end_leftovers(exit);
     if (successor_waits->load()) Wake();  // the next trial starts in this slot while we upload
     struct WakeOnReturn {
       const Impl* impl;
@@ -226,11 +244,6 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
     // re-run's when it woke.
     CommitGate gate([this, revoked] { return AwaitLease(*revoked); });
     try {
-      // The program's end is the end of what it started, as a container's end is: what it left
-      // running (a daemon still writing its model or checkpoints) could swap files under the
-      // uploads below (a FIFO blocked them for good; a link uploaded a host file).
-      KillAttemptLeftovers(trial, attempt, spec.host, [this](const std::string& l) { Log(l); }, exit.mount_ns);
-      if (exit.mount_ns != 0) UnmarkAttemptNamespace(owner_tag, exit.mount_ns);
       if (raw->volume_limit && exit.exit_code == 0 && !exit.stopped_by_us) {
         auto used = DiskUsage(raw->volume_limit->dirs, raw->volume_limit->skip);
         if (used.ok() && *used > raw->volume_limit->limit_bytes()) {

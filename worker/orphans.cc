@@ -275,8 +275,10 @@ int KillLeftoversOf(const std::string& work_dir, const std::function<void(const 
   for (int pass = 0; pass < 2; ++pass) {
     for (pid_t pid : AllPids()) {
       if (pid == self || done.count(pid)) continue;
+      // A process that names another worker's directory is that worker's, whatever namespace it
+      // is in: a mark's namespace number and directory inode may both have been given out again.
       const auto owner = EnvironmentValue(pid, key);
-      if ((!owner || *owner != work_dir) && !InMarkedNamespace(pid, marks)) continue;
+      if (owner ? *owner != work_dir : !InMarkedNamespace(pid, marks)) continue;
       ProcInfo p;
       const std::string job = TrainingJobOf(pid);
       if (ReadProcStat(pid, &p) && p.pgid == pid) ::kill(-pid, SIGKILL);

@@ -79,7 +79,9 @@ int KillAttemptLeftovers(const std::string& trial, uint32_t attempt, const std::
 // work directory (which holds its lock, so nothing else runs for it) calls this before it
 // connects: every process whose environment names `work_dir` is killed with its process group.
 // Processes that also cleared their environment are found by the mount namespace their program
-// ran in, where its start marked it (PlanNamespaceMark); the marks are removed once swept.
+// ran in, where its start marked it (PlanNamespaceMark); the marks are removed once swept. A
+// process whose environment names another work directory is never this one's, in whatever
+// namespace it runs (namespace numbers and inodes are given out again).
 // Returns how many; processes of other users whose environment it cannot read are not seen.
 inline constexpr const char* kOwnerVariable = "HPO_WORKER_DIR";
 int KillLeftoversOf(const std::string& work_dir, const std::function<void(const std::string&)>& log);

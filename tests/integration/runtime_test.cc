@@ -1454,6 +1454,13 @@ TEST_F(GangSlowSaveCluster, ALostAlgo1sHandOverIsDiscardedAcrossACoordinatorRest
   const bool said = DiscardSaidAndDone(name, parts, 400);  // 40 s
   EXPECT_TRUE(said) << "no worker was told to discard the hand-over; see " << dir_;
   EXPECT_FALSE(fs::exists(parts)) << Sh("find " + parts.string()) << "see " << dir_;
+  // The other hosts' attempts ended revoked, without an upload: their programs' namespace marks
+  // went all the same. Left behind, such a mark named another test's training program (its
+  // namespace number and /opt/ml inode given out again) to this worker's guard at its end.
+  for (const auto& w : {"w1", "w2", "w3"}) {
+    const fs::path marks = dir_ / w / "namespaces";
+    EXPECT_TRUE(!fs::exists(marks) || fs::is_empty(marks)) << Sh("ls -l " + marks.string()) << "see " << dir_;
+  }
 }
 
 // The worker's side of the NCCL preflight for a multi-host GPU training job, with a stand-in for
@@ -2419,11 +2426,25 @@ TEST_F(LeftoverCluster, AWorkerRemovesTheTreesAnEarlierProcessLeftAndKeepsLogsAn
 
 // A worker killed without warning (kill -9, the OOM killer) takes its training program along
 // (PR_SET_PDEATHSIG), but not what that program started: a wrapper's children lived on under
-// init, holding GPUs and writing the checkpoints the retry resumes from. The next worker process
-// on the work directory kills them before it connects.
+// init, holding GPUs and writing the checkpoints the retry resumes from. Its guard kills them at
+// once; with the guard killed too, the next worker process on the work directory kills them
+// before it connects.
 class OrphanCluster : public Cluster {
  protected:
   void BeforeCoordinator() override { default_workers_ = 1; }
+  // The orphan guard (`hpo worker-guard --work-dir DIR`) of the worker on `work_dir`; -1: none.
+  static pid_t GuardOf(const fs::path& work_dir) {
+    const std::string want = std::string(1, '\0') + hpo::worker::kOrphanGuardCommand + '\0' + "--work-dir" + '\0' +
+                             work_dir.string() + '\0';
+    for (const auto& e : fs::directory_iterator("/proc")) {
+      const std::string name = e.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::ifstream in(e.path() / "cmdline", std::ios::binary);
+      const std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (cmd.find(want) != std::string::npos) return static_cast<pid_t>(std::stol(name));
+    }
+    return -1;
+  }
   // Processes whose command line is exactly `sleep ARG`.
   static std::vector<pid_t> Sleeping(const std::string& arg) {
     std::vector<pid_t> found;
@@ -2461,11 +2482,15 @@ TEST_F(OrphanCluster, ARestartedWorkerKillsWhatItsKilledPredecessorsProgramsStar
     for (pid_t p : Sleeping(child)) left.push_back(p);
   }
   ASSERT_EQ(left.size(), 2u) << "the program did not start its children; see " << dir_;
+  // The guard first (it would kill them at the worker's end): the restart is what is tested.
+  const pid_t guard = GuardOf(dir_ / "w1");
+  ASSERT_GT(guard, 0) << "the worker runs no guard; see " << dir_;
+  ASSERT_EQ(::kill(guard, SIGKILL), 0);
   workers_[0]->Kill(SIGKILL);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  int alive = 0;
-  for (pid_t p : left) alive += ::kill(p, 0) == 0;
-  EXPECT_EQ(alive, 2) << "they outlive a worker killed without warning";
+  std::vector<pid_t> after = Sleeping(daemon);  // (not counting zombies, which kill(pid, 0) finds)
+  for (pid_t p : Sleeping(child)) after.push_back(p);
+  EXPECT_EQ(after.size(), 2u) << "they outlive a worker killed without warning with its guard";
   StartWorker(1, 0);
   Json d = WaitFor("it-orphans", 60);
   EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);

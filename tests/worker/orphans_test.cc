@@ -259,6 +259,45 @@ TEST(Orphans, AKilledWorkersDaemonWithAClearedEnvironmentIsFoundByItsMarkedNames
   std::filesystem::remove_all(work);
 }
 
+// Another worker's program in a namespace that a stale mark names (the kernel gave the number
+// out again, and the marked directory's inode too): its environment names its own worker's
+// directory, so the sweep leaves it alone. A guard's sweep at the end of a test's worker once
+// killed the training program of another test running beside it this way.
+TEST(Orphans, AProcessOfAnotherWorkersDirectoryIsSparedInAMarkedNamespace) {
+  if (::geteuid() != 0) GTEST_SKIP() << "a private mount namespace needs root";
+  ASSERT_TRUE(BecomeSubreaper().ok());
+  const std::filesystem::path work = std::filesystem::temp_directory_path() / ("hpo-orphans-other-" + std::to_string(::getpid()));
+  const std::filesystem::path root = work / "attempt-root", visible = work / "visible";
+  for (const auto& d : {root, visible}) std::filesystem::create_directories(d);
+  ProcessSpec spec;
+  spec.argv = {"/bin/sh", "-c",
+               "setsid sleep 69 </dev/null >/dev/null 2>&1 & "
+               "while [ \"$(cut -d' ' -f6 /proc/$!/stat)\" != \"$!\" ]; do sleep 0.01; done; exit 0"};
+  spec.env = {{"PATH", "/usr/bin:/bin"}, {kOwnerVariable, (work / "another-worker").string()}};
+  spec.isolation.mount_namespace = true;
+  spec.isolation.mounts = {{root.string(), visible.string(), false}};
+  auto program = TrialProcess::Start(spec, [](Stream, const std::string&) {});
+  ASSERT_TRUE(program.ok()) << program.status().ToString();
+  const std::uint64_t ns = (*program)->mount_ns();
+  ASSERT_NE(ns, 0u);
+  ASSERT_EQ((*program)->Wait().exit_code, 0);
+  const pid_t daemon = ChildRunning("sleep");
+  ASSERT_GT(daemon, 0);
+  std::vector<std::string> logged;
+  auto log = [&](const std::string& line) { logged.push_back(line); };
+  Mark(work.string(), ns, root.string(), visible.string());
+  EXPECT_EQ(KillLeftoversOf(work.string(), log), 0) << (logged.empty() ? "" : logged[0]);
+  EXPECT_TRUE(Alive(daemon));
+  EXPECT_TRUE(std::filesystem::is_empty(work / "namespaces")) << "a sweep removes the marks it read";
+  // Its own worker's sweep finds it by its environment.
+  EXPECT_EQ(KillLeftoversOf((work / "another-worker").string(), log), 1);
+  for (int i = 0; i < 100 && Alive(daemon); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(Alive(daemon));
+  ::waitpid(daemon, nullptr, 0);
+  program->reset();
+  std::filesystem::remove_all(work);
+}
+
 TEST(Orphans, ChildrenWithoutATrainingJobAreLeftAlone) {
   pid_t tool = ::fork();
   ASSERT_GE(tool, 0);
