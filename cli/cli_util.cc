@@ -317,13 +317,16 @@ namespace {
 
 // The importance of each definition's hyperparameters from its training jobs with an objective.
 std::vector<std::pair<std::string, Result<coordinator::ImportanceReport>>> JobImportance(
-    const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials) {
+    const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials,
+    const Curves& curves) {
   std::vector<coordinator::ObservedTrainingJob> jobs;
   for (const auto& t : trials) {
     const auto& m = t.final_hyper_parameter_tuning_job_objective_metric;
     if (!m || !m->value) continue;
     jobs.push_back({t.training_job_definition_name.value_or(""), t.training_job_status.value_or(""),
-                    coordinator::Config(t.tuned_hyper_parameters.begin(), t.tuned_hyper_parameters.end()), *m->value});
+                    coordinator::Config(t.tuned_hyper_parameters.begin(), t.tuned_hyper_parameters.end()), *m->value,
+                    {}});
+    if (auto c = curves.find(t.training_job_name.value_or("")); c != curves.end()) jobs.back().curve = c->second;
   }
   return coordinator::EstimateJobImportance(d.spec, jobs);
 }
@@ -331,9 +334,9 @@ std::vector<std::pair<std::string, Result<coordinator::ImportanceReport>>> JobIm
 }  // namespace
 
 nlohmann::ordered_json ImportanceJson(const proto::DescribeTuningJobResponse& d,
-                                      const std::vector<proto::TrainingJobSummary>& trials) {
+                                      const std::vector<proto::TrainingJobSummary>& trials, const Curves& curves) {
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
-  for (const auto& [def_name, rep] : JobImportance(d, trials)) {
+  for (const auto& [def_name, rep] : JobImportance(d, trials, curves)) {
     nlohmann::ordered_json e = nlohmann::ordered_json::object();
     if (!def_name.empty()) e["DefinitionName"] = def_name;
     if (!rep.ok()) {
@@ -342,6 +345,7 @@ nlohmann::ordered_json ImportanceJson(const proto::DescribeTuningJobResponse& d,
       continue;
     }
     e["TrainingJobs"] = rep->observations;
+    if (rep->budget > 0) e["Budget"] = rep->budget;
     e["Flat"] = rep->flat;
     e["HyperParameters"] = nlohmann::ordered_json::array();
     for (const auto& p : rep->parameters) {
@@ -353,8 +357,8 @@ nlohmann::ordered_json ImportanceJson(const proto::DescribeTuningJobResponse& d,
 }
 
 void PrintImportance(const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials,
-                     bool explain) {
-  for (const auto& [def_name, rep] : JobImportance(d, trials)) {
+                     bool explain, const Curves& curves) {
+  for (const auto& [def_name, rep] : JobImportance(d, trials, curves)) {
     const std::string where = def_name.empty() ? "" : " [" + def_name + "]";
     if (!rep.ok()) {
       if (explain) std::cout << "\n  what mattered" << where << ": not estimated: " << rep.status().message() << "\n";
@@ -366,7 +370,12 @@ void PrintImportance(const proto::DescribeTuningJobResponse& d, const std::vecto
       continue;
     }
     std::cout << "\n  what mattered" << where << ": each hyperparameter's share of the objective's variation over the ranges\n"
-              << "  (a model of " << rep->observations << " training jobs; # alone, + with its interactions):\n";
+              << "  (a model of " << rep->observations << " training jobs";
+    if (rep->budget > 0) {  // (StopsTrainingJobsEarly: compared at one budget)
+      std::cout << ", each after " << rep->budget << " value" << (rep->budget == 1 ? "" : "s")
+                << " of the objective, the most that enough of them reached";
+    }
+    std::cout << "; # alone, + with its interactions):\n";
     size_t w = 0;
     for (const auto& p : rep->parameters) w = std::max(w, p.name.size());
     constexpr int kBar = 20;
@@ -384,7 +393,7 @@ void PrintImportance(const proto::DescribeTuningJobResponse& d, const std::vecto
 
 // One line of progress from a Describe response.
 void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials,
-                  bool show_ranges, const std::string& waiting) {
+                  bool show_ranges, const std::string& waiting, const Curves& curves) {
   const auto& st = d.status;
   // With several training job definitions, which one each training job ran, and the best (the
   // question "stumps or trees?" was answered only by the JSON and CSV).
@@ -508,7 +517,7 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
       std::cout << "    " << trimmed << "\n";
     }
   }
-  PrintImportance(d, trials, show_ranges);
+  PrintImportance(d, trials, show_ranges, curves);
   // The top of the table, best first.
   std::vector<const proto::TrainingJobSummary*> rows;
   for (const auto& t : trials) rows.push_back(&t);

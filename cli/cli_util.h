@@ -116,17 +116,21 @@ bool TrainingJobEnded(const std::string& status);
 // Which hyperparameters mattered (coordinator/importance.h), per training job definition, from
 // the ended training jobs with an objective: one line per hyperparameter, its first-order share
 // as '#' and what its interactions add as '+'. Nothing for a definition without an estimate
-// (fewer than 8 such training jobs), unless `explain`, which prints the reason.
+// (fewer than 8 such training jobs), unless `explain`, which prints the reason. `curves`: the
+// objective's curve of each training job (dashboard::ImportanceCurves), which a job that stops
+// training jobs early needs to compare them at one budget (coordinator/importance.h).
+using Curves = std::map<std::string, std::vector<double>>;
 void PrintImportance(const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials,
-                     bool explain);
+                     bool explain, const Curves& curves = {});
 // The same as JSON for `hpo describe NAME --importance -o json`: one object per definition,
 // {"DefinitionName" (several definitions only), "TrainingJobs", "Flat", "HyperParameters":
-// [{"Name", "FirstOrder", "Total"}, ...] most important first} or {["DefinitionName",]
+// [{"Name", "FirstOrder", "Total"}, ...] most important first, and "Budget" (the objective's
+// values each was compared at) where the job stops training jobs early} or {["DefinitionName",]
 // "NotEstimated": reason}.
 nlohmann::ordered_json ImportanceJson(const proto::DescribeTuningJobResponse& d,
-                                      const std::vector<proto::TrainingJobSummary>& trials);
+                                      const std::vector<proto::TrainingJobSummary>& trials, const Curves& curves = {});
 
 void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials,
-                  bool show_ranges = false, const std::string& waiting = "");
+                  bool show_ranges = false, const std::string& waiting = "", const Curves& curves = {});
 
 }  // namespace hpo::cli

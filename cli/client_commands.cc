@@ -686,13 +686,15 @@ void AddClientCommands(CLI::App& app) {
         for (auto& t : list->training_job_summaries) rows.push_back(std::move(t));
         if (!NextPage(page, &req, origin.where())) break;
       }
+      // A job that stops training jobs early compares them at one budget, by their curves.
+      const Curves curves = coordinator::dashboard::ImportanceCurves(origin.source(), *name, desc->spec);
       if (*dimportance) {
         if (*doutput == "json") {
-          std::cout << ImportanceJson(*desc, rows).dump(2) << "\n";
+          std::cout << ImportanceJson(*desc, rows, curves).dump(2) << "\n";
         } else if (*doutput == "yaml") {
-          std::cout << proto::ToYaml(ImportanceJson(*desc, rows));
+          std::cout << proto::ToYaml(ImportanceJson(*desc, rows, curves));
         } else {
-          PrintImportance(*desc, rows, /*explain=*/true);
+          PrintImportance(*desc, rows, /*explain=*/true, curves);
         }
         Exit(0);
       }
@@ -712,7 +714,7 @@ void AddClientCommands(CLI::App& app) {
           if (cond.value("type", "") == "Waiting" && cond.value("status", "") == "True") waiting = cond.value("message", "");
         }
       }
-      PrintSummary(*desc, rows, /*show_ranges=*/true, waiting);
+      PrintSummary(*desc, rows, /*show_ranges=*/true, waiting, curves);
     } else if (*doutput == "yaml" && !described->ok()) {
       Must(std::move(*described), origin.flags());
     } else if (*doutput == "yaml" && origin.local()) {

@@ -35,6 +35,7 @@
 #include "coordinator/dispatcher.h"
 #include "coordinator/http_api.h"
 #include "coordinator/job_store.h"
+#include "coordinator/importance.h"
 #include "coordinator/notifier.h"
 #include "coordinator/sigv4.h"
 #include "proto/codec.h"
@@ -1048,9 +1049,13 @@ void Run(const RunArgs& a) {
   std::vector<proto::TrainingJobSummary> trials;
   std::optional<proto::TuningJobDocument> doc;
   std::optional<coordinator::SuggestionStats> stats;
+  Curves curves;  // a job that stops training jobs early: its importance compares them by these
   dispatcher.WithCore([&](coordinator::CoordinatorCore& c) {
     for (const auto* t : c.TrialsOf(name)) trials.push_back(c.Summary(*t));
     if (auto final_desc = c.Describe(name); final_desc.ok()) desc = *final_desc;
+    if (coordinator::StopsTrainingJobsEarly(desc.spec)) {
+      if (auto all = c.Curves(name); all.ok()) curves = std::move(*all);
+    }
     if (auto d = c.DescribeDocument(name); d.ok()) doc = *d;
     if (const coordinator::SuggestionStats* st = c.Suggestions(name)) stats = *st;
     return 0;
@@ -1060,7 +1065,7 @@ void Run(const RunArgs& a) {
   } else if (a.output == "yaml") {
     if (doc) std::cout << proto::ToYaml(proto::EncodeCrdDocument(*doc));
   } else {
-    PrintSummary(desc, trials);
+    PrintSummary(desc, trials, /*show_ranges=*/false, /*waiting=*/"", curves);
     if (const coordinator::SuggestionStats* st = stats ? &*stats : nullptr; st && st->count > 0) {
       char buf[256];
       // Rounds, not configurations: a round proposes one for each free parallel slot (a user

@@ -798,19 +798,38 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
     // training job with an objective (not only the ones drawn).
     if (auto described = proto::DecodeDescribeResponse(proto::TextTree{desc, false, {}}); described.ok()) {
       std::vector<ObservedTrainingJob> observed;
+      std::map<std::string, std::vector<double>> curves = ImportanceCurves(src, name, described->spec);
       for (const auto& t : trials) {
-        if (t.objective) observed.push_back({t.definition, t.status, Config(t.tuned.begin(), t.tuned.end()), *t.objective});
+        if (!t.objective) continue;
+        observed.push_back({t.definition, t.status, Config(t.tuned.begin(), t.tuned.end()), *t.objective, {}});
+        if (auto c = curves.find(t.name); c != curves.end()) observed.back().curve = std::move(c->second);
       }
-      std::string importance;
+      std::string importance, budgets, why_none;
       for (const auto& [def, rep] : EstimateJobImportance(described->spec, observed)) {
-        if (rep.ok()) importance += ImportanceChart(*rep, def);
+        if (rep.ok()) {
+          importance += ImportanceChart(*rep, def);
+          if (rep->budget > 0) {
+            budgets += std::string(budgets.empty() ? "" : "; ") + (def.empty() ? "" : Escape(def) + ": ") +
+                       std::to_string(rep->observations) + " of them after " + std::to_string(rep->budget) + " value" +
+                       (rep->budget == 1 ? "" : "s");
+          }
+        } else if (StopsTrainingJobsEarly(described->spec)) {
+          why_none += "<p class=\"muted\">" + (def.empty() ? "" : Escape(def) + ": ") + "no importance yet: " +
+                      Escape(rep.status().message()) + ".</p>";
+        }
       }
       if (!importance.empty()) {
         b += "<h2>What mattered</h2><p class=\"muted\">Each hyperparameter's share of the objective's variation over "
              "its range: solid alone, light with its interactions (Sobol indices of a Gaussian process fitted to the "
              "ended training jobs). It shows what the ranges searched and the training jobs so far reveal; a "
-             "hyperparameter held in a narrow range shows little.</p><div class=\"charts\">" +
-             importance + "</div>";
+             "hyperparameter held in a narrow range shows little.";
+        if (!budgets.empty()) {
+          b += " This job stops training jobs early, so they are compared at one budget, the largest that enough of "
+               "them reached, by the objective's value there (" + budgets + "), not by their final values.";
+        }
+        b += "</p><div class=\"charts\">" + importance + "</div>" + why_none;
+      } else if (!why_none.empty()) {
+        b += "<h2>What mattered</h2>" + why_none;
       }
     }
   } else if (!trials.empty()) {
@@ -1284,6 +1303,20 @@ std::map<std::string, std::string> QueryParameters(const std::multimap<std::stri
     if (!fresh) it->second += "," + value;
   }
   return query;
+}
+
+std::map<std::string, std::vector<double>> ImportanceCurves(Source& source, const std::string& job,
+                                                            const proto::TuningJobSpec& spec) {
+  std::map<std::string, std::vector<double>> out;
+  if (!StopsTrainingJobsEarly(spec)) return out;
+  auto curves = source.Curves(job, 0, "");
+  if (!curves.ok() || !curves->contains("Curves") || !(*curves)["Curves"].is_object()) return out;
+  for (const auto& [name, values] : (*curves)["Curves"].items()) {
+    if (!values.is_array()) continue;
+    std::vector<double>& curve = out[name];
+    for (const auto& v : values) curve.push_back(v.is_number() ? v.get<double>() : std::nan(""));
+  }
+  return out;
 }
 
 Result<Json> Source::LastEvents(const std::string& job, size_t limit) {

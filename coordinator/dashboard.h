@@ -45,6 +45,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "proto/tuning_job.h"
 
 namespace hpo::coordinator::dashboard {
 
@@ -113,6 +114,13 @@ std::string SignedRequestsPage(const std::string& reason);
 // order, nullopt without one), then the newest others until there are `limit`. Returns indices,
 // ascending.
 std::vector<size_t> BestAndNewest(const std::vector<std::optional<double>>& objectives, bool minimize, size_t limit);
+
+// The objective's curve of each training job of `job` (Source::Curves, at most its 1,000), for
+// the importance estimate of a job that stops training jobs early (coordinator/importance.h
+// ObservedTrainingJob::curve); empty where the job does not (StopsTrainingJobsEarly) or they
+// cannot be read (the estimate then takes only training jobs that Completed).
+std::map<std::string, std::vector<double>> ImportanceCurves(Source& source, const std::string& job,
+                                                            const proto::TuningJobSpec& spec);
 
 // Training jobs as CSV, one row each, from ListTrainingJobsForHyperParameterTuningJob's
 // TrainingJobSummaries (rows in the order given): the table of the SageMaker SDK's

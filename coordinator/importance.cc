@@ -6,6 +6,7 @@
 
 #include <Eigen/Core>
 
+#include "coordinator/adaptive.h"
 #include "coordinator/bayesian_strategy.h"
 #include "coordinator/rng.h"
 #include "kernels/gp_model.h"
@@ -122,10 +123,73 @@ Result<ImportanceReport> EstimateImportance(const SearchSpace& space,
   return report;
 }
 
+bool StopsTrainingJobsEarly(const proto::TuningJobSpec& spec) {
+  const auto& c = spec.hyper_parameter_tuning_job_config;
+  return c && (c->strategy.value_or("") == "Hyperband" || c->training_job_early_stopping_type.value_or("Off") == "Auto");
+}
+
+namespace {
+
+// A definition's ended training jobs at one budget (EstimateJobImportance): the observations,
+// and the budget (0: final objectives of those that Completed), or why there are too few.
+Result<std::pair<std::vector<std::pair<Config, double>>, int64_t>> AtOneBudget(
+    const proto::TuningJobSpec& spec, const proto::TrainingJobDefinition& def,
+    const std::vector<const ObservedTrainingJob*>& ended, size_t min_observations) {
+  std::vector<std::pair<Config, double>> obs;
+  bool any_curve = false;
+  for (const ObservedTrainingJob* j : ended) any_curve = any_curve || !j->curve.empty();
+  if (!any_curve) {
+    for (const ObservedTrainingJob* j : ended) {
+      if (j->status == "Completed") obs.emplace_back(j->tuned, j->objective);
+    }
+    if (obs.size() < min_observations) {
+      return Status::FailedPrecondition(
+          std::to_string(obs.size()) + " training job" + (obs.size() == 1 ? "" : "s") +
+          " ran to completion; the importance model needs at least " + std::to_string(min_observations) +
+          " (the job stops training jobs early, and their objectives are from smaller budgets)");
+    }
+    return std::make_pair(std::move(obs), int64_t{0});
+  }
+  // The candidate budgets: Hyperband's rungs, or every length a curve has.
+  std::vector<int64_t> levels;
+  Result<HyperbandSchedule> schedule = Status::NotFound("not Hyperband");
+  if (spec.hyper_parameter_tuning_job_config->strategy.value_or("") == "Hyperband") {
+    schedule = HyperbandScheduleFor(spec, def);
+  }
+  if (schedule.ok()) {
+    levels = schedule->AllRungs();
+  } else {
+    for (const ObservedTrainingJob* j : ended) levels.push_back(static_cast<int64_t>(j->curve.size()));
+    std::sort(levels.begin(), levels.end());
+    levels.erase(std::unique(levels.begin(), levels.end()), levels.end());
+  }
+  size_t best_reached = 0;
+  for (auto level = levels.rbegin(); level != levels.rend(); ++level) {
+    if (*level <= 0) continue;
+    size_t reached = 0;
+    for (const ObservedTrainingJob* j : ended) reached += static_cast<int64_t>(j->curve.size()) >= *level;
+    best_reached = std::max(best_reached, reached);
+    if (reached < min_observations) continue;
+    for (const ObservedTrainingJob* j : ended) {
+      if (static_cast<int64_t>(j->curve.size()) >= *level) {
+        obs.emplace_back(j->tuned, j->curve[static_cast<size_t>(*level - 1)]);
+      }
+    }
+    return std::make_pair(std::move(obs), *level);
+  }
+  return Status::FailedPrecondition(
+      std::to_string(best_reached) + " training job" + (best_reached == 1 ? "" : "s") +
+      " reached a common budget; the importance model needs at least " + std::to_string(min_observations) +
+      " (the job stops training jobs early, so they are compared at one budget, not by their final objectives)");
+}
+
+}  // namespace
+
 std::vector<std::pair<std::string, Result<ImportanceReport>>> EstimateJobImportance(
     const proto::TuningJobSpec& spec, const std::vector<ObservedTrainingJob>& jobs, const ImportanceOptions& options) {
   std::vector<std::pair<std::string, Result<ImportanceReport>>> out;
   const auto defs = spec.Definitions();
+  const bool early = StopsTrainingJobsEarly(spec);
   for (const proto::TrainingJobDefinition* def : defs) {
     const std::string name = defs.size() > 1 ? def->definition_name.value_or("") : "";
     Result<SearchSpace> space = SearchSpace::FromSpec(spec, *def);
@@ -134,12 +198,25 @@ std::vector<std::pair<std::string, Result<ImportanceReport>>> EstimateJobImporta
       continue;
     }
     if (space->dimensions().empty()) continue;
-    std::vector<std::pair<Config, double>> obs;
+    std::vector<const ObservedTrainingJob*> ended;
     for (const ObservedTrainingJob& j : jobs) {
       if (j.status == "InProgress" || j.status == "Stopping") continue;
-      if (defs.size() == 1 || j.definition == name) obs.emplace_back(j.tuned, j.objective);
+      if (defs.size() == 1 || j.definition == name) ended.push_back(&j);
     }
-    out.emplace_back(name, EstimateImportance(*space, obs, /*maximize=*/false, options));
+    if (!early) {
+      std::vector<std::pair<Config, double>> obs;
+      for (const ObservedTrainingJob* j : ended) obs.emplace_back(j->tuned, j->objective);
+      out.emplace_back(name, EstimateImportance(*space, obs, /*maximize=*/false, options));
+      continue;
+    }
+    auto at = AtOneBudget(spec, *def, ended, options.min_observations);
+    if (!at.ok()) {
+      out.emplace_back(name, at.status());
+      continue;
+    }
+    Result<ImportanceReport> rep = EstimateImportance(*space, at->first, /*maximize=*/false, options);
+    if (rep.ok()) rep->budget = at->second;
+    out.emplace_back(name, std::move(rep));
   }
   return out;
 }

@@ -54,6 +54,10 @@ struct ImportanceReport {
   // One per dimension of the space, most important first (by total, then first order, then name).
   std::vector<ParameterImportance> parameters;
   size_t observations = 0;  // training jobs the model was fitted on
+  // The budget the training jobs were compared at, when the job stops some early (Hyperband,
+  // TrainingJobEarlyStoppingType Auto): each one's objective after this many emissions (its
+  // curve's value there); 0: their final objectives.
+  int64_t budget = 0;
   // The model predicts the same objective everywhere (all values equal, or no structure the fit
   // could find): every share is 0.
   bool flat = false;
@@ -69,19 +73,32 @@ Result<ImportanceReport> EstimateImportance(const SearchSpace& space,
                                             bool maximize, const ImportanceOptions& options = {});
 
 // A training job as the job-level estimate reads it: its definition's name ("" with one
-// definition), its TrainingJobStatus, its tuned hyperparameters and its final objective value.
+// definition), its TrainingJobStatus, its tuned hyperparameters, its final objective value and
+// its curve (the objective's values in emission order, GET /hpo/v1/curves; empty: not known).
 struct ObservedTrainingJob {
   std::string definition;
   std::string status;
   Config tuned;
   double objective = 0;
+  std::vector<double> curve;
 };
+
+// Whether the job stops training jobs before their end by their objective's curves (Hyperband,
+// or TrainingJobEarlyStoppingType Auto): their final objectives are then from different budgets.
+bool StopsTrainingJobsEarly(const proto::TuningJobSpec& spec);
 
 // One estimate per training job definition of `spec` that tunes something, in the spec's order:
 // the definition's name ("" with one definition) and its estimate, or why there is none (as
 // EstimateImportance; InvalidArgument too for ranges SearchSpace refuses). With several
 // definitions each takes its own training jobs (by `definition`); with one, all of them. A
 // training job still running (InProgress, Stopping) is left out: its value may still change.
+// When the job stops training jobs early (StopsTrainingJobsEarly), final objectives are not
+// compared: a configuration stopped after one epoch looked worse than one that ran nine, and a
+// hyperparameter with no effect read 49%. The training jobs are compared at one budget instead,
+// as Hyperband's model compares them (coordinator/hyperband_strategy.h): the largest number of
+// emissions (Hyperband: of its rungs) that at least min_observations of their curves reached,
+// each at its value there (ImportanceReport::budget); those whose curve stopped short are left
+// out. Without curves, only training jobs that Completed enter, with their final objectives.
 // What `hpo run`, `hpo describe -o table` and the dashboard's job page show.
 std::vector<std::pair<std::string, Result<ImportanceReport>>> EstimateJobImportance(
     const proto::TuningJobSpec& spec, const std::vector<ObservedTrainingJob>& jobs, const ImportanceOptions& options = {});

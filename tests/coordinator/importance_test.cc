@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "coordinator/rng.h"
+#include "tests/coordinator/core_fixture.h"
 #include "tests/coordinator/ranges.h"
 
 namespace hpo::coordinator {
@@ -191,6 +192,85 @@ TEST(Importance, EqualObjectivesAreFlatAndTooFewAreRefusedWithTheCount) {
   auto empty = EstimateImportance(Space(proto::ParameterRanges{}), {}, false);
   ASSERT_FALSE(empty.ok());
   EXPECT_EQ(empty.status().code(), StatusCode::kInvalidArgument);
+}
+
+// A job that stops training jobs early (Hyperband, rungs 1, 3, 9): the loss after e epochs is
+// (x - 0.3)^2 + 1/e, and y does nothing, but the training jobs with y above 0.5 were stopped at
+// the first rung. By their final objectives y looked like it mattered as much as x (a user's
+// Hyperband job read 49% for a hyperparameter without effect); compared at the largest rung that
+// eight of them reached, it does not.
+TEST(Importance, AJobThatStopsTrainingJobsEarlyComparesThemAtOneBudget) {
+  proto::TuningJobSpec spec = coretest::Spec("hb", "Hyperband");
+  auto& config = *spec.hyper_parameter_tuning_job_config;
+  config.parameter_ranges = proto::ParameterRanges{};
+  config.parameter_ranges->continuous_parameter_ranges = {Num("x", "0", "1"), Num("y", "0", "1")};
+  config.strategy_config.emplace().hyperband_strategy_config = proto::HyperbandStrategyConfig{1, 9};
+  const SearchSpace space = Space(*config.parameter_ranges);
+  std::vector<ObservedTrainingJob> jobs;
+  for (const auto& [c, unused] : Observe(space, 40, [](const Config&) { return 0.0; })) {
+    const bool stopped = Get(c, "y") > 0.5;
+    ObservedTrainingJob j{"", stopped ? "Stopped" : "Completed", c, 0, {}};
+    for (int e = 1; e <= (stopped ? 1 : 9); ++e) j.curve.push_back(std::pow(Get(c, "x") - 0.3, 2) + 1.0 / e);
+    j.objective = j.curve.back();
+    jobs.push_back(std::move(j));
+  }
+  std::vector<ObservedTrainingJob> finals = jobs;  // as the estimate read them before
+  for (auto& j : finals) j.curve.clear();
+  config.strategy = "Bayesian";  // (no early stopping: final objectives, as before)
+  auto mixed = EstimateJobImportance(spec, finals);
+  ASSERT_EQ(mixed.size(), 1u);
+  ASSERT_TRUE(mixed[0].second.ok()) << mixed[0].second.status().message();
+  EXPECT_GT(Of(*mixed[0].second, "y").first_order, 0.3) << "the budgets mixed: y looks important";
+  config.strategy = "Hyperband";
+
+  auto at_rung = EstimateJobImportance(spec, jobs);
+  ASSERT_EQ(at_rung.size(), 1u);
+  ASSERT_TRUE(at_rung[0].second.ok()) << at_rung[0].second.status().message();
+  const ImportanceReport& r = *at_rung[0].second;
+  EXPECT_EQ(r.budget, 9);
+  size_t full = 0;
+  for (const auto& j : jobs) full += j.curve.size() == 9;
+  EXPECT_EQ(r.observations, full);
+  EXPECT_LT(Of(r, "y").total, 0.1);
+  EXPECT_GT(Of(r, "x").first_order, 0.8);
+
+  // Without curves (a reader that could not get them), only those that Completed: the same.
+  auto completed = EstimateJobImportance(spec, finals);
+  ASSERT_TRUE(completed[0].second.ok()) << completed[0].second.status().message();
+  EXPECT_EQ(completed[0].second->budget, 0);
+  EXPECT_EQ(completed[0].second->observations, full);
+  EXPECT_LT(Of(*completed[0].second, "y").total, 0.1);
+
+  // Fewer than eight at the top rung: the next rung down that eight reached (here the first).
+  std::vector<ObservedTrainingJob> few_full;
+  size_t kept = 0;
+  for (const auto& j : jobs) {
+    if (j.curve.size() == 9 && ++kept > 5) continue;
+    few_full.push_back(j);
+  }
+  auto lower = EstimateJobImportance(spec, few_full);
+  ASSERT_TRUE(lower[0].second.ok()) << lower[0].second.status().message();
+  EXPECT_EQ(lower[0].second->budget, 1);
+  EXPECT_EQ(lower[0].second->observations, few_full.size());
+
+  // Early stopping Auto (no rungs): the curves' own lengths are the budgets.
+  config.strategy = "Bayesian";
+  config.training_job_early_stopping_type = "Auto";
+  auto median = EstimateJobImportance(spec, jobs);
+  ASSERT_TRUE(median[0].second.ok()) << median[0].second.status().message();
+  EXPECT_EQ(median[0].second->budget, 9);
+
+  // Too few anywhere: why, in the user's terms.
+  std::vector<ObservedTrainingJob> five(jobs.begin(), jobs.begin() + 5);
+  auto none = EstimateJobImportance(spec, five);
+  ASSERT_FALSE(none[0].second.ok());
+  EXPECT_NE(none[0].second.status().message().find("5 training jobs reached a common budget"), std::string::npos)
+      << none[0].second.status().message();
+  for (auto& j : five) j.curve.clear();
+  auto none_completed = EstimateJobImportance(spec, five);
+  ASSERT_FALSE(none_completed[0].second.ok());
+  EXPECT_NE(none_completed[0].second.status().message().find("ran to completion"), std::string::npos)
+      << none_completed[0].second.status().message();
 }
 
 }  // namespace
