@@ -934,6 +934,13 @@ void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbea
       TellAlgo1IfPeersGone(it->second, r.attempt, out);
       continue;
     }
+    // A host of a gang's attempt that ended elsewhere (another host lost or interrupted), told to
+    // stop: it saves and uploads its last checkpoints, which the retry (waiting for it,
+    // OldestPending) resumes from. Revoked, it uploaded nothing and the retry lost its epochs.
+    if (auto l = lingering.find({r.trial, r.attempt}); l != lingering.end() && l->second.count(wid)) {
+      if (it != trials.end()) TellAlgo1IfPeersGone(it->second, r.attempt, out);
+      continue;
+    }
     if (it == trials.end() && Foreign(r.trial)) {  // another coordinator's: left to finish
       // Ended there, only its exit report kept for its coordinator: its slot is free.
       if (r.ended) w.foreign.erase({r.trial, r.attempt});

@@ -438,8 +438,10 @@ struct CoordinatorCore::Impl {
   // Starts the job's next trial (a pending retry or a new proposal) on `worker`.
   // The job's oldest trial waiting for a host (a retry, or one created while no worker could
   // start it), or nullptr.
-  // With `now`, the oldest whose fence has passed (Trial::fenced_until_ms): a fenced one does not
-  // hold up the job's others.
+  // With `now`, the oldest that may start: its fence has passed (Trial::fenced_until_ms), and no
+  // host of its ended attempt still stops (`lingering`: a gang's retry waits for the other hosts'
+  // last checkpoints, and their programs, to be done). One that may not does not hold up the
+  // job's others; it still counts against MaxParallelTrainingJobs (PlaceNext).
   Trial* OldestPending(TuningJob& j, std::optional<int64_t> now = std::nullopt);
 
   // A new trial from the strategy, Pending; nullptr when the job may not or cannot have more.

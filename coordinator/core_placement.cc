@@ -77,10 +77,17 @@ std::string CoordinatorCore::Impl::GangTypes(const std::vector<HostPlan>& plans)
 bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Outgoing>* out) {
   Trial* t = OldestPending(j, now);
   if (!t) {
-    if (const Trial* fenced = OldestPending(j)) {  // what waits, said until something else is
-      j.waiting_reason = fenced->name + " runs again in " +
-                         std::to_string((fenced->fenced_until_ms - now + 999) / 1000) +
-                         " s, once its lost worker's guard has ended the program it may still run there";
+    if (const Trial* held = OldestPending(j)) {  // what waits, said until something else is
+      if (auto hosts = lingering.find({held->name, held->attempt}); hosts != lingering.end()) {
+        std::string names;
+        for (const auto& [wid, gpus] : hosts->second) names += (names.empty() ? "" : ", ") + wid;
+        j.waiting_reason = held->name + " runs again once the other hosts of attempt " +
+                           std::to_string(held->attempt) + " have stopped and uploaded their checkpoints (on " + names +
+                           ")";
+      } else {
+        j.waiting_reason = held->name + " runs again in " + std::to_string((held->fenced_until_ms - now + 999) / 1000) +
+                           " s, once its lost worker's guard has ended the program it may still run there";
+      }
     }
     // Its first kFailuresBeforeGivingUp training jobs to end failed and none succeeded: it gives up
     // unless one still running, which has emitted the objective, succeeds (MaybeFinish). It
@@ -109,9 +116,12 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
       return false;
     }
     if (j.Proposing()) return false;  // its proposal is being made: nothing to place until it is back
+    // A retry that waits (fenced, or for its gang's other hosts) is one of the job's
+    // MaxParallelTrainingJobs: no new training job takes its place (one did, and ran beside it).
+    if (ActiveCount(j) + static_cast<int64_t>(Index(j).pending.size()) >= MaxParallel(j)) return false;
     if (OffCore(j) && static_cast<int64_t>(j.trials.size()) < MaxJobs(j)) {
       // No trial of the job waits for a slot here (OldestPending is null).
-      const int64_t room = std::min<int64_t>(MaxParallel(j) - ActiveCount(j),
+      const int64_t room = std::min<int64_t>(MaxParallel(j) - ActiveCount(j) - static_cast<int64_t>(Index(j).pending.size()),
                                              MaxJobs(j) - static_cast<int64_t>(j.trials.size()));
       RequestProposal(j, StartableNow(j, static_cast<size_t>(std::max<int64_t>(room, 1))));
       return false;

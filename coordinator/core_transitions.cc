@@ -364,7 +364,7 @@ Trial* CoordinatorCore::Impl::OldestPending(TuningJob& j, std::optional<int64_t>
   const JobIndex& ix = Index(j);
   for (const auto index : ix.pending) {
     Trial* t = &trials.at(ix.history.at(static_cast<size_t>(index - 1)).trial);
-    if (!now || t->fenced_until_ms <= *now) return t;
+    if (!now || (t->fenced_until_ms <= *now && !lingering.count({t->name, t->attempt}))) return t;
   }
   return nullptr;
 }

@@ -1301,6 +1301,34 @@ TEST_F(CoreTest, AStallRightAfterARestartDoesNotCountAgainstWorkersNotYetBack) {
   EXPECT_TRUE(core_->FindTrial(a[0].trial)->Active()) << "it runs on, on the worker it ran on";
 }
 
+// A retry fenced for its lost worker's guard is one of the job's MaxParallelTrainingJobs: a new
+// training job took its place in the free worker meanwhile, and the two ran at once.
+TEST_F(CoreTest, AFencedRetryHoldsItsPlaceUnderMaxParallelTrainingJobs) {
+  Register("w1", 1);
+  Register("w2", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("fence-par", "Random", 3, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  const std::string on = core_->FindTrial(a[0].trial)->worker_id, other = on == "w1" ? "w2" : "w1";
+  Started(on, a[0]);
+  std::vector<Outgoing> out;
+  bool fenced = false;
+  for (int i = 0; i < 80 && Only<proto::wire::AssignTrial>(out).empty(); ++i) {
+    now_ += 250;  // the other worker beats; the first goes silent past its lease
+    for (auto& o : core_->OnMessage(other, proto::wire::Heartbeat{other, static_cast<uint64_t>(i + 1), 1, {}}, now_)) {
+      out.push_back(std::move(o));
+    }
+    for (auto& o : core_->OnTick(now_)) out.push_back(std::move(o));
+    const Trial* t = core_->FindTrial(a[0].trial);
+    fenced = fenced || (t->state == TrialState::kPending && t->fenced_until_ms > now_);
+  }
+  EXPECT_TRUE(fenced) << "the retry was never fenced";
+  auto placed = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(placed.size(), 1u) << core_->FindJob("fence-par")->waiting_reason;
+  EXPECT_GE(now_, core_->FindTrial(a[0].trial)->fenced_until_ms) << "placed within the fence";
+  EXPECT_EQ(placed[0].trial, a[0].trial) << "the retry first";
+  EXPECT_EQ(placed[0].attempt, 2u);
+}
+
 // A lost worker's training job waits for that worker's guard to end the program (the fence).
 // The fence is stored: a coordinator restarted within the wait placed the re-run at once, beside
 // the program the stopped worker may still run. And a worker that does not come back after a

@@ -1239,6 +1239,52 @@ TEST_F(GangTest, ALostHostEndsTheAttemptWhichIsRetriedAsAUnit) {
   }
 }
 
+// One host of a two-host attempt is interrupted (its worker got SIGTERM); the other is told to
+// stop and saves its last checkpoint in its grace period. Its heartbeats still list the attempt:
+// they revoked it, so it uploaded nothing, and the retry, placed at once in the free slots beside
+// it, resumed from an older checkpoint (a user's gang lost an epoch on two hosts of three). The
+// retry now waits for the other host's exit, and no new training job takes its place meanwhile
+// (MaxParallelTrainingJobs 1 had two running).
+TEST_F(GangTest, AGangsRetryWaitsForItsOtherHostsLastCheckpointsWhichAreNotRevoked) {
+  for (const char* id : {"a", "b", "c", "d"}) Join(Worker(id, 2, 8, 32));
+  proto::TuningJobSpec spec = Spec("linger", "Random", 3, 1);
+  spec.training_job_definition->resource_config->instance_count = 2;
+  auto out = Submit(spec);
+  auto first = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(first.size(), 2u) << core_->FindJob("linger")->waiting_reason;
+  const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2");
+  for (const std::string& w : {w1, w2}) Started(w, first[0]);
+  auto after = Exited(w2, first[0], "Interrupted");
+  EXPECT_EQ(Only<proto::wire::StopTrial>(after).size(), 1u) << "algo-1 is told to stop";
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(after).empty()) << "algo-1 still saves on " << w1;
+  for (int i = 0; i < 4; ++i) {
+    now_ += 500;
+    for (const char* id : {"a", "b", "c", "d"}) {  // every worker beats; w1 still runs attempt 1
+      proto::wire::Heartbeat h{id, static_cast<uint64_t>(2 + i), id == w1 ? 1u : 2u, {}};
+      if (id == w1) h.running.push_back({first[0].trial, 1});
+      auto beat = core_->OnMessage(id, h, now_);
+      for (const auto& s : Only<proto::wire::StopTrial>(beat)) {
+        EXPECT_NE(s.reason, proto::wire::kStopReasonRevoked) << "its last checkpoints would not be uploaded";
+      }
+    }
+    auto tick = core_->OnTick(now_);
+    EXPECT_TRUE(Only<proto::wire::AssignTrial>(tick).empty())
+        << "placed while attempt 1's algo-1 still stops on " << w1 << " (or a new training job in its place)";
+  }
+  EXPECT_NE(core_->FindJob("linger")->waiting_reason.find("once the other hosts of attempt 1 have stopped"),
+            std::string::npos)
+      << core_->FindJob("linger")->waiting_reason;
+  auto retry = Only<proto::wire::AssignTrial>(Exited(w1, first[0], "Stopped"));
+  for (auto& o : core_->OnTick(now_)) {
+    if (const auto* a = std::get_if<proto::wire::AssignTrial>(&o.message)) retry.push_back(*a);
+  }
+  ASSERT_EQ(retry.size(), 2u) << "its exit lets the retry start; " << core_->FindJob("linger")->waiting_reason;
+  for (const auto& a : retry) {
+    EXPECT_EQ(a.trial, first[0].trial);
+    EXPECT_EQ(a.attempt, 2u);
+  }
+}
+
 TEST_F(GangTest, TwoJobsWhoseGangsAreLargerThanHalfTheClusterBothFinish) {
   for (const auto& w : Fleet()) Join(w);
   // Each job's training jobs need 3 of the 4 workers: only one gang fits at a time.
