@@ -539,9 +539,10 @@ struct TrialProcess::State {
         const std::size_t take = std::min(room, end - pos);
         sp.line.append(data + pos, take);
         if (take < end - pos) {  // too long: deliver the head, keep the end, drop the middle
-          Deliver(stream, sp.line.substr(0, max));
+          const std::size_t head = HeadEnd(sp.line, max);
+          Deliver(stream, sp.line.substr(0, head));
           sp.discarding = true;
-          sp.discarded = sp.line.size() - max + (end - pos - take);
+          sp.discarded = sp.line.size() - head + (end - pos - take);
           KeepTail(sp, sp.line.data() + max, sp.line.size() - max, max);
           sp.line.clear();
           KeepTail(sp, data + pos + take, end - pos - take, max);
@@ -554,6 +555,7 @@ struct TrialProcess::State {
         if (!sp.discarding) {
           Deliver(stream, sp.line);
         } else {
+          TrimTailStart(sp);
           NoteLeftOut(sp);
           // The last redraw of a progress line, or the end of an overlong one (a metric printed
           // after 64 KiB of a line was lost; SageMaker's log splits such a line, keeping it).
@@ -571,6 +573,23 @@ struct TrialProcess::State {
     }
   }
 
+  // The pieces of an overlong line are cut inside it: the word cut in two at each cut is left
+  // out, so that no metric regex reads half a number (a 1 MB progress bar's head ended in
+  // "loss=0.0" of "loss=0.000796", and 0.0 became a point of the curve and the job's best).
+  // The head ends before its last space, tab or '\r' (at `max` when the byte after it is one; at
+  // `max` too when it has none: one word that long has no number a regex would read).
+  static std::size_t HeadEnd(const std::string& line, std::size_t max) {
+    const std::size_t at = line.find_last_of(" \t\r", max);
+    return at == std::string::npos || at == 0 ? max : at;
+  }
+  // The end, when it is the line's last bytes rather than its last redraw (which begins at a
+  // '\r'): from after its first space or tab.
+  static void TrimTailStart(Splitter& sp) {
+    if (sp.after_cr || sp.tail.empty()) return;
+    const std::size_t at = sp.tail.find_first_of(" \t");
+    if (at != std::string::npos) sp.tail.erase(0, at + 1);
+  }
+
   // In trial.log only (the metric regexes never see it), between an overlong line's head and its
   // end: how much of it is not kept (the log read as if the line were whole, and the coordinator's
   // copy sent readers to trial.log for "the whole line").
@@ -585,6 +604,7 @@ struct TrialProcess::State {
   void FlushPartial(Stream stream) {
     Splitter& sp = splitters[static_cast<int>(stream)];
     if (!sp.discarding && !sp.line.empty()) Deliver(stream, sp.line);
+    if (sp.discarding) TrimTailStart(sp);
     if (sp.discarding) NoteLeftOut(sp);
     if (sp.discarding && !sp.tail.empty()) Deliver(stream, sp.tail);  // an overlong last line's end
     sp.line.clear();

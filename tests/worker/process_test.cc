@@ -440,12 +440,13 @@ TEST_F(TrialProcessTest, VeryLongLinesKeepTheirHeadAndTheirEnd) {
       lines.Callback(), options);
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   (*p)->Wait();
+  // (The end's first word, "9", was cut: left out.)
   EXPECT_EQ(lines.out(), (std::vector<std::string>{"0123456789abcdef", "short", "0123456789", "XYZ0123456",
-                                                   "9 loss=0.5", "0123456789 loss=0.75", "end"}));
+                                                   "loss=0.5", "0123456789 loss=0.75", "end"}));
   // The log says what it left out, between the head and the end (it read as if the line were whole).
   EXPECT_EQ(ReadLog(), "0123456789abcdef\nshort\n0123456789\nXYZ0123456\n"
-                       "[hpo: 18 bytes of this line left out: a line keeps its first and last 10 bytes]\n"
-                       "9 loss=0.5\n0123456789 loss=0.75\nend\n");
+                       "[hpo: 20 bytes of this line left out: a line keeps its first and last 10 bytes]\n"
+                       "loss=0.5\n0123456789 loss=0.75\nend\n");
 }
 
 // A progress bar redraws itself with '\r' on one line that outgrows the limit; Keras prints the
@@ -460,7 +461,7 @@ TEST_F(TrialProcessTest, TheLastRedrawOfAnOverlongProgressLineIsDelivered) {
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   (*p)->Wait();
   // The head (cut), then the final redraw (cut to the limit too), then the next line.
-  EXPECT_EQ(lines.out(), (std::vector<std::string>{"1/3 [=  ]\r2/3 [=", "3/3 [===] - val_", "next"}));
+  EXPECT_EQ(lines.out(), (std::vector<std::string>{"1/3 [=  ]\r2/3", "3/3 [===] - val_", "next"}));
   // Without a '\r', the head and the line's end.
   Lines plain;
   auto q = TrialProcess::Start(Shell("printf '0123456789abcdefghijklmnopqrstuvwxyz-tail\nnext\n'"), plain.Callback(),
@@ -474,7 +475,23 @@ TEST_F(TrialProcessTest, TheLastRedrawOfAnOverlongProgressLineIsDelivered) {
                                options);
   ASSERT_TRUE(r.ok());
   (*r)->Wait();
-  EXPECT_EQ(last.out(), (std::vector<std::string>{"0123456789abcdef", "uvwxyz loss=0.25"}));
+  EXPECT_EQ(last.out(), (std::vector<std::string>{"0123456789abcdef", "loss=0.25"}));
+}
+
+// A progress bar of thousands of redraws on one line: its head was cut inside a number, and
+// "loss=0.0" of "loss=0.000796" became a point of the curve (and a Minimize job's best). The
+// head ends before the word the cut goes through; the end is the last redraw, whole.
+TEST_F(TrialProcessTest, AnOverlongLinesHeadNeverEndsInHalfANumber) {
+  Lines lines;
+  ProcessOptions options;
+  options.max_line_bytes = 48;  // byte 48 is inside the third redraw's "loss=0.345678"
+  auto p = TrialProcess::Start(
+      Shell("printf '\\rs1 loss=0.123456\\rs2 loss=0.234567\\rs3 loss=0.345678\\rs4 loss=0.456789"
+            "\\rs5 loss=0.567891\\rs6 loss=0.678912\\n'"),
+      lines.Callback(), options);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  (*p)->Wait();
+  EXPECT_EQ(lines.out(), (std::vector<std::string>{"\rs1 loss=0.123456\rs2 loss=0.234567\rs3", "s6 loss=0.678912"}));
 }
 
 // An overlong line that ends in "\r\n": its end is delivered, not the empty text after its '\r'
@@ -490,7 +507,7 @@ TEST_F(TrialProcessTest, AnOverlongCrlfLineKeepsItsEnd) {
                                lines.Callback(), options);
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   (*p)->Wait();
-  EXPECT_EQ(lines.out(), (std::vector<std::string>{"0123456789abcdef", "uvwxyz loss=0.25", "next", "0123456789abcdef",
+  EXPECT_EQ(lines.out(), (std::vector<std::string>{"0123456789abcdef", "loss=0.25", "next", "0123456789abcdef",
                                                    "new=2"}));
 }
 
