@@ -235,6 +235,31 @@ Status CreatePrivateDirectory(const std::string& dir) {
   return Status::Ok();
 }
 
+Status CheckOwnDirectory(const std::string& dir, const std::string& what) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT) return Status::Ok();
+    return Status::IoError("cannot read " + what + " " + dir + ": " + std::strerror(errno));
+  }
+  if (!S_ISDIR(st.st_mode)) return Status::FailedPrecondition(what + " " + dir + " is not a directory");
+  const uid_t me = ::geteuid();
+  if (st.st_uid != me && st.st_uid != 0) {
+    return Status::FailedPrecondition(
+        what + " " + dir + " belongs to user " + std::to_string(st.st_uid) + ", not to this one (" + std::to_string(me) +
+        "): whoever made it could have left links there that training jobs' files would follow; give a directory of "
+        "this user's, or remove that one");
+  }
+  if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return Status::FailedPrecondition(what + " " + dir + " (mode " + mode +
+                                      ") is writable by other users, who could leave links there that training jobs' "
+                                      "files would follow; make it its owner's only (chmod 700 " + dir +
+                                      "), or give another");
+  }
+  return Status::Ok();
+}
+
 OwnedFd::~OwnedFd() {
   if (fd_ >= 0) ::close(fd_);
 }

@@ -56,6 +56,13 @@ void RemoveStaleTemporaries(const std::string& dir, const std::string& prefix);
 // existing one is left as it is. IoError naming the directory when it cannot be made.
 Status CreatePrivateDirectory(const std::string& dir);
 
+// FailedPrecondition, saying what to do, when `dir` (its links followed) belongs to another user
+// than this process's (root's is fine), or its group or others may write in it: a process that
+// runs training programs there as root would create files in it and follow links that whoever
+// could write there planted (a `trials` link to another user's directory). Ok when it does not
+// exist (CreatePrivateDirectory then makes it this user's only).
+Status CheckOwnDirectory(const std::string& dir, const std::string& what);
+
 // A file descriptor, closed when destroyed.
 class OwnedFd {
  public:

@@ -406,7 +406,8 @@ void Dispatcher::Run(const std::atomic<bool>& stop) {
           if (t - revoked_logged_ms_[wid] > 60000) {  // said once a minute, to both sides
             revoked_logged_ms_[wid] = t;
             Log("dispatcher: dropped a message from worker '" + PrintableId(wid) + "': its key " + key +
-                " is no longer in the allow-list; its training jobs run again elsewhere once its lease runs out");
+                " is no longer in the allow-list; once its lease runs out it is lost, and its training jobs with it "
+                "(retried elsewhere under their RetryStrategy, else Failed)");
             proto::wire::Error e;
             e.code = "NotAuthorized";
             e.message = "this worker's key was removed from the coordinator's allow-list; nothing it sends is read";

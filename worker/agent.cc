@@ -920,6 +920,9 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
       impl->spares->Stop();
     }
   } stop_spares{this};
+  // Not another user's, nor one others write in: the worker (often root) creates and follows
+  // paths there.
+  if (Status s = CheckOwnDirectory(opt.work_dir, "the work directory"); !s.ok()) return s;
   // Its owner's only when made here: trial logs and specs hold the training jobs' secrets.
   (void)CreatePrivateDirectory(opt.work_dir);  // a failure shows in the lock's error below
   // Made after the lock below, and gone after it: its sweep waits for the lock.
@@ -1074,7 +1077,10 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
     if (now - last_heard_ms > opt.coordinator_lease_ms) {
       // Named: a worker pointed at a port where nothing listens said only "no word from the
       // coordinator", every 10 s, with no endpoint and nothing to check.
-      if (!ever_heard) {
+      if (!ever_heard && handshake_monitor && handshake_monitor->failures() > 0 && handshake_monitor->successes() == 0) {
+        // Something answers and refuses the handshake: the monitor says why (a refused key was
+        // also told "is one running there?" every 10 s).
+      } else if (!ever_heard) {
         Log("worker: no answer from a coordinator at " + opt.connect + " for " +
             std::to_string((now - last_heard_ms) / 1000) +
             " s: is one running and listening there (hpo coordinator --listen), and is --connect right?"

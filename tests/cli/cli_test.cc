@@ -2358,6 +2358,35 @@ TEST_F(CliTest, ASubmitWhoseConnectionDropsBeforeTheAnswerSaysItMayHaveBeenAppli
   EXPECT_NE(o.err.find("the request may have been applied or not"), std::string::npos) << o.err;
 }
 
+// A worker whose key is not in the allow-list is told so by its handshake's failure; it was also
+// told every 10 s that nothing answered ("is one running there, and is --connect right?"),
+// sending its operator after the wrong thing.
+TEST_F(CliTest, AWorkerWithARefusedKeyIsNotToldNothingAnswers) {
+  const fs::path keys = dir_ / "keys", other = dir_ / "other";
+  ASSERT_EQ(Hpo({"keygen", "--out", keys.string()}).exit_code, 0);
+  ASSERT_EQ(Hpo({"keygen", "--out", other.string()}).exit_code, 0);
+  fs::copy_file(keys / "coordinator.pub", other / "coordinator.pub", fs::copy_options::overwrite_existing);
+  std::vector<pid_t> pids;
+  struct Reap {
+    std::vector<pid_t>* p;
+    ~Reap() {
+      for (pid_t x : *p) ::kill(x, SIGKILL), ::waitpid(x, nullptr, 0);
+    }
+  } reap{&pids};
+  const fs::path clog = dir_ / "c.log", wlog = dir_ / "w.log";
+  pids.push_back(Spawn(clog, {"coordinator", "--keys", keys.string(), "--listen", "tcp://127.0.0.1:0", "--http",
+                              "127.0.0.1:0", "--state-dir", (dir_ / "cs").string()}));
+  ASSERT_TRUE(WaitForText(clog, "workers connect to tcp://127.0.0.1:", 100)) << Slurp(clog);
+  const std::string text = Slurp(clog);
+  const size_t at = text.find("workers connect to ") + 19;
+  const std::string endpoint = text.substr(at, text.find(' ', at) - at);
+  pids.push_back(Spawn(wlog, {"worker", "--keys", other.string(), "--connect", endpoint, "--work-dir",
+                              (dir_ / "wd").string(), "--gpus", "none"}));
+  ASSERT_TRUE(WaitForText(wlog, "the coordinator refused this worker's key", 100)) << Slurp(wlog);
+  std::this_thread::sleep_for(std::chrono::milliseconds(11500));  // past the worker's 10 s lease
+  EXPECT_EQ(Slurp(wlog).find("no answer from a coordinator"), std::string::npos) << Slurp(wlog);
+}
+
 // A second worker under an id in use (a cloned machine image with its work directory's
 // worker-id file): a coordinator with keys keeps the first connection. ZeroMQ dropped the other
 // without a word (both connected under the bare id), and the second worker could only guess;

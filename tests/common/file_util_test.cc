@@ -31,6 +31,36 @@ class DirectoryLockTest : public ::testing::Test {
   fs::path dir_;
 };
 
+// A worker (root) took any existing --work-dir: one another user made (the default
+// /tmp/hpo-worker, made first by anyone), with a `trials` link to a third user's directory, had
+// the training jobs' folders made there.
+TEST_F(DirectoryLockTest, AnotherUsersOrAWorldWritableDirectoryIsRefusedAsOnesOwn) {
+  const fs::path mine = dir_ / "mine";
+  fs::create_directories(mine);
+  fs::permissions(mine, fs::perms::owner_all, fs::perm_options::replace);
+  EXPECT_TRUE(CheckOwnDirectory(mine.string(), "the work directory").ok());
+  EXPECT_TRUE(CheckOwnDirectory((dir_ / "not-yet").string(), "the work directory").ok()) << "made private later";
+  fs::permissions(mine, fs::perms::all, fs::perm_options::replace);
+  Status open = CheckOwnDirectory(mine.string(), "the work directory");
+  EXPECT_EQ(open.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(open.message().find("(mode 0777) is writable by other users"), std::string::npos) << open.message();
+  EXPECT_NE(open.message().find("chmod 700 " + mine.string()), std::string::npos) << open.message();
+  fs::permissions(mine, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec, fs::perm_options::replace);
+  EXPECT_TRUE(CheckOwnDirectory(mine.string(), "the work directory").ok()) << "others may read";
+  std::ofstream(dir_ / "file") << "x";
+  EXPECT_EQ(CheckOwnDirectory((dir_ / "file").string(), "the work directory").code(), StatusCode::kFailedPrecondition);
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chown(mine.c_str(), 65534, 65534), 0);
+    Status theirs = CheckOwnDirectory(mine.string(), "the work directory");
+    EXPECT_EQ(theirs.code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(theirs.message().find("belongs to user 65534"), std::string::npos) << theirs.message();
+    const fs::path link = dir_ / "link";
+    fs::create_directory_symlink(mine, link);
+    EXPECT_EQ(CheckOwnDirectory(link.string(), "the work directory").code(), StatusCode::kFailedPrecondition)
+        << "followed through a link";
+  }
+}
+
 TEST_F(DirectoryLockTest, ASecondHolderIsRefusedWithTheFirstOnesPidAndName) {
   auto first = LockDirectory(dir_.string(), "hpo run spec.yaml");
   ASSERT_TRUE(first.ok()) << first.status().ToString();
