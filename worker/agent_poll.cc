@@ -481,6 +481,14 @@ void WorkerAgent::Impl::PollTrials() {
   int64_t now = Now();
   std::vector<Key> done;
   const bool signalled = Signalled();  // (once a pass: PollTrials runs every tick)
+  // The signal that stops this worker has come (the loop hears of it after this pass): the
+  // coordinator hears that the worker is going before any exit report below, which it answered
+  // with a new assignment here (a scancel's retry came back to its dying worker, and was
+  // interrupted in turn).
+  if (signalled && !interrupted && !loop_ended) {
+    Interrupt("the worker " + opt.worker_id + " is shutting down", /*planned=*/true);
+    CheckInterruption();
+  }
   for (auto& [key, rp] : runs) {
     Run& r = *rp;
     if (!r.pull_reported && r.pulling->load() && registered) {  // its staging pulls the image

@@ -3970,6 +3970,46 @@ class SignalledCluster : public Cluster {
   void BeforeCoordinator() override { default_workers_ = 1; }
 };
 
+// Slurm's scancel signals every process of the job; the trainer's signal came a moment before
+// its worker's. The worker reported the attempt Interrupted before it said it was going (the
+// loop hears of its own signal after the pass that reports exits), and the coordinator gave the
+// retry straight back to it, which came back Interrupted in turn: an extra attempt on a dying
+// worker. The worker now says it is going first.
+TEST_F(SignalledCluster, ATrainerSignalledJustBeforeItsWorkerIsNotGivenBackToThatWorker) {
+  const fs::path pid = dir_ / "trainer.pid";
+  Json spec = ScriptJob("it-scancel2", 1, 1,
+                        "#!/bin/sh\nif [ -f " + pid.string() + " ]; then echo loss=0.25; exit 0; fi\n"
+                        "echo $$ > " + pid.string() + ".tmp && mv " + pid.string() + ".tmp " + pid.string() +
+                            "\necho loss=0.5\nsleep 60 & wait $!\n");
+  Call("CreateHyperParameterTuningJob", spec);
+  pid_t trainer = 0;
+  for (int i = 0; i < 200 && trainer == 0; ++i) {
+    std::ifstream in(pid);
+    if (!(in >> trainer)) trainer = 0;
+    if (trainer == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_GT(trainer, 0) << "the trainer did not start; see " << dir_;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ::kill(trainer, SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // (within the worker's wait for its own stop)
+  workers_[0]->Kill(SIGTERM);
+  StartWorker(2);
+  const Json d = WaitFor("it-scancel2", 60);
+  EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  auto res = httplib::Client("127.0.0.1", http_port_).Get("/hpo/v1/events?job=it-scancel2&after=0&limit=1000");
+  ASSERT_TRUE(res && res->status == 200);
+  int on_w1 = 0;
+  std::string assigned;
+  const Json events = Json::parse(res->body);
+  for (const auto& e : events["events"]) {
+    const std::string message = e.value("message", "");
+    if (e.value("kind", "") != "Assigned") continue;
+    assigned += message + "\n";
+    on_w1 += message.find("on worker w1") != std::string::npos;
+  }
+  EXPECT_EQ(on_w1, 1) << "given back to the worker that was going:\n" << assigned << "see " << dir_;
+}
+
 TEST_F(SignalledCluster, ATrainerThatExitsZeroOnTheSignalThatStopsItsWorkerRunsAgainElsewhere) {
   const fs::path pid = dir_ / "trainer.pid", again = dir_ / "again";
   Json spec = ScriptJob("it-scancel", 1, 1,
