@@ -3,7 +3,7 @@
 // they are (so UTF-8 passes through unchanged); no locale is consulted. And the length of UTF-8
 // text in characters, which is what SageMaker's length limits count. And how deeply JSON text nests,
 // and how far apart two words are (for "did you mean"). And trimming, and decimal numbers read
-// exactly as written. And %XX decoding.
+// exactly as written. And %XX decoding. And the rsyslog/CloudWatch form of control characters.
 //
 // Thread safety: pure functions.
 #pragma once
@@ -18,6 +18,34 @@
 #include <vector>
 
 namespace hpo {
+
+// Whether `s` holds a control character: a byte below 0x20, or 0x7f.
+inline bool HasControlCharacters(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
+// The rsyslog/CloudWatch form of a line, as SageMaker's training logs show it: bytes below 0x20
+// and 0x7f written as '#' and three octal digits ("\t" -> "#011"). Other bytes, UTF-8 included,
+// are unchanged.
+inline std::string EscapeControlCharacters(std::string_view line) {
+  std::string escaped;
+  escaped.reserve(line.size() + 16);
+  for (char ch : line) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) {
+      escaped.push_back('#');
+      escaped.push_back(static_cast<char>('0' + ((c >> 6) & 7)));
+      escaped.push_back(static_cast<char>('0' + ((c >> 3) & 7)));
+      escaped.push_back(static_cast<char>('0' + (c & 7)));
+    } else {
+      escaped.push_back(ch);
+    }
+  }
+  return escaped;
+}
 
 // `s` with its %XX escapes decoded (either case of hex); a '%' not followed by two hex digits stays
 // as it is, and so does a '+' (neither SigV4 nor a URL's path means a space by it).

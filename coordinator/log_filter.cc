@@ -508,6 +508,9 @@ struct LogFilter::Impl {
   std::unique_ptr<re2::RE2> regex;
   Node json;
   Delimited delimited;
+  // The pattern names a control character as CloudWatch shows it ("#011"): matched against
+  // that form of the message (EscapeControlCharacters).
+  bool escaped_form = false;
 
   bool Matches(std::string_view m) const;
   bool MatchFields(const std::vector<std::string_view>& fields, size_t pi, size_t fi,
@@ -600,6 +603,10 @@ Result<LogFilter> LogFilter::Parse(std::string_view pattern) {
         " characters, as in CloudWatch Logs; this one has " + std::to_string(pattern.size()));
   }
   auto impl = std::make_shared<Impl>();
+  for (size_t i = 0; i + 3 < pattern.size() && !impl->escaped_form; ++i) {
+    impl->escaped_form = pattern[i] == '#' && pattern[i + 1] >= '0' && pattern[i + 1] <= '3' &&
+                         pattern[i + 2] >= '0' && pattern[i + 2] <= '7' && pattern[i + 3] >= '0' && pattern[i + 3] <= '7';
+  }
   const std::string_view p = TrimSpace(pattern);
   if (!p.empty() && p.front() == '{') {
     if (p.back() != '}')
@@ -699,6 +706,9 @@ Result<LogFilter> LogFilter::Parse(std::string_view pattern) {
   return LogFilter(std::move(impl));
 }
 
-bool LogFilter::Matches(std::string_view message) const { return impl_->Matches(message); }
+bool LogFilter::Matches(std::string_view message) const {
+  if (impl_->escaped_form && HasControlCharacters(message)) return impl_->Matches(EscapeControlCharacters(message));
+  return impl_->Matches(message);
+}
 
 }  // namespace hpo::coordinator

@@ -18,6 +18,10 @@
 //              quotes or brackets); one pattern field per message field, `...` standing for any
 //              number of them (at most two `...`). A field is a name, or conditions on the
 //              pattern's names in the JSON patterns' syntax.
+// Control characters: SageMaker's training logs reach CloudWatch through rsyslog, which writes
+// them as '#' and three octal digits (a tab reads "#011"), and patterns written for them name
+// that form; a pattern that does ("#011validation-auc") is matched against the message so
+// written. Any other pattern sees the message as the program printed it.
 // A selector or field that is missing, or whose value is of the wrong kind for its comparison
 // (an object compared with "x", a word with < 5), makes its comparison false, != included: a
 // pattern never matches an event for lacking what it names.

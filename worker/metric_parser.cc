@@ -13,15 +13,6 @@ namespace hpo::worker {
 
 namespace {
 
-bool IsControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
-
-bool HasControlCharacters(std::string_view s) {
-  for (char c : s) {
-    if (IsControl(static_cast<unsigned char>(c))) return true;
-  }
-  return false;
-}
-
 // "nan", "inf", "infinity" in any case, with an optional sign (what Python, C and NumPy print),
 // and a number too large for a double ("1e999": Python's float() of it is inf).
 bool IsNonFiniteNumber(std::string_view text) {
@@ -41,22 +32,6 @@ bool ParseMetricValue(std::string_view text, double* out) {
   return true;
 }
 
-std::string EscapeControlCharacters(std::string_view line) {
-  std::string escaped;
-  escaped.reserve(line.size() + 16);
-  for (char ch : line) {
-    auto c = static_cast<unsigned char>(ch);
-    if (IsControl(c)) {
-      escaped.push_back('#');
-      escaped.push_back(static_cast<char>('0' + ((c >> 6) & 7)));
-      escaped.push_back(static_cast<char>('0' + ((c >> 3) & 7)));
-      escaped.push_back(static_cast<char>('0' + (c & 7)));
-    } else {
-      escaped.push_back(ch);
-    }
-  }
-  return escaped;
-}
 
 Result<MetricParser> MetricParser::Create(const std::vector<MetricDefinitionSpec>& defs) {
   MetricParser parser;

@@ -112,8 +112,4 @@ class MetricParser {
 // malformed or non-finite text.
 bool ParseMetricValue(std::string_view text, double* out);
 
-// The rsyslog/CloudWatch form of a line: bytes below 0x20 and 0x7f written as '#' and three
-// octal digits ("\t" -> "#011"). Other bytes, UTF-8 included, are unchanged.
-std::string EscapeControlCharacters(std::string_view line);
-
 }  // namespace hpo::worker

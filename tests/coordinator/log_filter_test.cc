@@ -48,6 +48,20 @@ TEST(LogFilter, TermsAllNoneAnyAndEmpty) {
   EXPECT_NE(ErrorOf("\"open").find("no closing quote"), std::string::npos);
 }
 
+// XGBoost prints "[1]\ttrain-auc:0.93\tvalidation-auc:0.90"; SageMaker's CloudWatch shows the tabs
+// as "#011", and patterns (and its own metric regexes) name them so. Such a pattern found nothing
+// here; others still see the raw tab.
+TEST(LogFilter, APatternNamingATabAsCloudWatchWritesItFindsTheTab) {
+  const std::vector<std::string> lines = {"[1]\ttrain-auc:0.93\tvalidation-auc:0.90", "[2] validation-auc:0.91",
+                                          "no#011 tab here"};
+  EXPECT_EQ(Matching("#011validation", lines), (std::vector<std::string>{lines[0]}));
+  EXPECT_EQ(Matching("\"#011validation-auc\"", lines), (std::vector<std::string>{lines[0]}));
+  EXPECT_EQ(Matching("%#011validation-auc:0\\.9[0-9]%", lines), (std::vector<std::string>{lines[0]}));
+  EXPECT_EQ(Matching("validation-auc -#011", lines), (std::vector<std::string>{lines[1]})) << "excluded by its tab";
+  EXPECT_EQ(Matching("#011", lines), (std::vector<std::string>{lines[0], lines[2]})) << "a line without one as written";
+  EXPECT_EQ(Matching("%\ttrain%", lines), (std::vector<std::string>{lines[0]})) << "the raw tab, without #011";
+}
+
 TEST(LogFilter, RegexIsTheWholePattern) {
   EXPECT_EQ(Matching("%WARN|ERROR%", kText), (std::vector<std::string>{kText[2], kText[3]}));
   EXPECT_EQ(Matching("%^epoch=[0-9]+ loss=0\\.4%", kText), (std::vector<std::string>{kText[1]}));

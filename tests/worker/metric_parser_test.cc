@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/text.h"
 #include "proto/builtin_algorithms.h"
 
 namespace hpo::worker {
