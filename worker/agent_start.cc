@@ -284,9 +284,16 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
           std::string names;
           for (size_t i = 0; i < held.size() && i < 5; ++i) names += (i ? ", " : "") + held[i];
           if (held.size() > 5) names += ", ...";
+          size_t copies = 0;  // (one never uploaded has no whole copy to keep)
+          for (const std::string& rel : held) copies += checkpoints->AtDestination(rel);
+          const std::string kept =
+              copies == held.size() ? " keeps its last whole copies for the next attempt"
+              : copies == 0         ? " has no earlier copy of them: the next attempt starts without them"
+                                    : " keeps the last whole copies of " + std::to_string(copies) +
+                                  " of them; the next attempt starts without the other " +
+                                  std::to_string(held.size() - copies);
           Log("worker: " + what + ": a signal ended the program while it was writing " + std::to_string(held.size()) +
-              " checkpoint file(s) (" + names + "): not uploaded, and no delete mirrored; " + checkpoints->uri() +
-              " keeps its last whole copies for the next attempt");
+              " checkpoint file(s) (" + names + "): not uploaded, and no delete mirrored; " + checkpoints->uri() + kept);
         }
         if (!pass.ok() && revoked->load()) {
           // Not ours any more: no marker (it would keep this copy as the newest and, adopted by a

@@ -181,6 +181,11 @@ std::vector<std::string> CheckpointSync::LastHeld() {
   return last_held_;
 }
 
+bool CheckpointSync::AtDestination(const std::string& rel) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return synced_.count(rel) > 0;
+}
+
 CheckpointSync::FileState CheckpointSync::FileState::Of(const struct ::stat& st) {
   return {static_cast<uint64_t>(st.st_size), Nanos(st.st_mtim)};
 }

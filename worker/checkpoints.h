@@ -127,6 +127,9 @@ class CheckpointSync {
   void NoteWriters();
   // The files the last Sync held back (CheckpointStats::held_paths), also when it failed.
   std::vector<std::string> LastHeld();
+  // Whether the destination holds (or, after a failed upload, may hold) a copy of the file at
+  // `rel`, as this object restored or uploaded it: a held file without one is not there at all.
+  bool AtDestination(const std::string& rel);
 
   // The reverse of Restore, for a local directory known to be newer than the destination (an
   // earlier attempt here whose last upload failed): a pass that also deletes at the destination

@@ -362,6 +362,10 @@ TEST_F(CheckpointsTest, AfterASignalEndedTheProgramWhatItWasWritingStaysAsTheDes
   EXPECT_EQ(pass->files, 1u);
   EXPECT_EQ(pass->held(), 2u);
   EXPECT_EQ(pass->deleted, 0u);
+  // The worker's note says which held file has a whole copy to keep: ckpt-2 was never uploaded
+  // ("keeps its last whole copies" was said of it too).
+  EXPECT_TRUE(sync->AtDestination("model.pt"));
+  EXPECT_FALSE(sync->AtDestination("ckpt-2.pt"));
   EXPECT_EQ(Read(dest / "model.pt"), "epoch 1, whole");
   EXPECT_EQ(Tree(dest), (std::set<std::string>{"ckpt-1.pt", "metrics.json", "model.pt"}));
   // A next attempt restores the whole copies.
