@@ -173,10 +173,12 @@ class PipeMode : public ::testing::TestWithParam<Mode> {
     fs::create_directories(dir_ / "data" / "extra");
     std::ofstream(dir_ / "data" / "extra" / "a.txt") << "alpha\n";
     std::ofstream(dir_ / "data" / "extra" / "b.txt") << "beta\n";
-    for (const char* d : {"w1", "out"}) {
-      fs::create_directories(dir_ / d);
-      fs::permissions(dir_ / d, fs::perms::all);
-    }
+    fs::create_directories(dir_ / "out");
+    fs::permissions(dir_ / "out", fs::perms::all);  // the unprivileged worker uploads here
+    // The work directory its worker's own, and only its: one others may write in is refused.
+    fs::create_directories(dir_ / "w1");
+    fs::permissions(dir_ / "w1", fs::perms::owner_all, fs::perm_options::replace);
+    if (setpriv && ::chown((dir_ / "w1").c_str(), 65534, 65534) != 0) FAIL() << "cannot chown " << dir_ / "w1";
     zmq_port_ = FreePort();
     http_port_ = FreePort();
     coordinator_ = std::make_unique<Child>(
