@@ -586,7 +586,8 @@ void AddBenchCommands(CLI::App& app) {
   bench->footer(
       "hpo bench suggest    how long one Bayesian suggestion takes (fit + acquisition)\n"
       "hpo bench optimize   how good a strategy is on a test function, over several seeds\n"
-      "Both run the real strategy code in this process: no coordinator, no workers.");
+      "hpo bench importance how close hyperparameter importance comes to known Sobol indices\n"
+      "All run the real code in this process: no coordinator, no workers.");
 
   auto sa = std::make_shared<SuggestArgs>();
   CLI::App* suggest = bench->add_subcommand("suggest", "Latency of one Bayesian suggestion");

@@ -529,11 +529,18 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
     if (!va || !vb) return va.has_value() && !vb.has_value();
     return maximize ? *va->value > *vb->value : *va->value < *vb->value;
   });
-  std::printf("\n  %-36s %-10s %14s%s\n", "TRAINING JOB", "STATUS", "OBJECTIVE",
+  // As wide as the longest name shown (a job name over 24 characters pushed the columns out from
+  // under their headers).
+  int name_width = 36;
+  for (size_t i = 0; i < rows.size() && i < 10; ++i) {
+    name_width = std::max(name_width, static_cast<int>(rows[i]->training_job_name->size()));
+  }
+  std::printf("\n  %-*s %-10s %14s%s\n", name_width, "TRAINING JOB", "STATUS", "OBJECTIVE",
               several_definitions ? "  DEFINITION" : "");
   for (size_t i = 0; i < rows.size() && i < 10; ++i) {
     auto obj = rows[i]->final_hyper_parameter_tuning_job_objective_metric;
-    std::printf("  %-36s %-10s %14s%s\n", rows[i]->training_job_name->c_str(), rows[i]->training_job_status->c_str(),
+    std::printf("  %-*s %-10s %14s%s\n", name_width, rows[i]->training_job_name->c_str(),
+                rows[i]->training_job_status->c_str(),
                 obj ? Num(*obj->value).c_str() : "-",
                 several_definitions ? ("  " + rows[i]->training_job_definition_name.value_or("-")).c_str() : "");
   }
@@ -551,7 +558,9 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
     }
   }
   if (!reasons.empty()) std::printf("\n  failures:\n");
-  for (size_t i = 0; i < reasons.size() && i < 5; ++i) {
+  // Five, and a sixth rather than "... 1 other reasons" in its place.
+  const size_t shown_reasons = reasons.size() == 6 ? 6 : std::min<size_t>(reasons.size(), 5);
+  for (size_t i = 0; i < shown_reasons; ++i) {
     const auto& [reason, seen] = reasons[i];
     // Its first line, at most 600 bytes (a traceback's last line is often the telling one: hpo
     // logs); hpo's own reasons end with what to do, which a shorter cut lost.
@@ -565,7 +574,9 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
     std::printf("    %s%s: %s\n", seen.second.c_str(),
                 seen.first > 1 ? (" and " + std::to_string(seen.first - 1) + " more").c_str() : "", shown.c_str());
   }
-  if (reasons.size() > 5) std::printf("    ... %zu other reasons (hpo trials -o json)\n", reasons.size() - 5);
+  if (reasons.size() > shown_reasons) {
+    std::printf("    ... %zu other reasons (hpo trials -o json)\n", reasons.size() - shown_reasons);
+  }
 }
 
 }  // namespace hpo::cli

@@ -1,5 +1,10 @@
 #include "cli/client.h"
 
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -202,6 +207,45 @@ httplib::Headers ClientHeaders(const std::string& url, const std::string& method
   return out;
 }
 
+std::string ZmqPortHint(const std::string& url) {
+  const size_t sep = url.find("://");
+  if (sep == std::string::npos) return "";
+  const std::string rest = url.substr(sep + 3);
+  const std::string authority = rest.substr(0, rest.find_first_of("/?#"));
+  const size_t colon = authority.rfind(':');
+  if (colon == std::string::npos || (authority.find(']') != std::string::npos && colon < authority.find(']'))) return "";
+  std::string host = authority.substr(0, colon);
+  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host.c_str(), authority.substr(colon + 1).c_str(), &hints, &found) != 0 || !found) return "";
+  std::string hint;
+  const int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd >= 0) {
+    // A ZeroMQ peer (ZMTP 3) sends its greeting at once, unasked: 0xFF, eight bytes, 0x7F. An
+    // HTTP server says nothing until asked.
+    pollfd p{fd, POLLOUT, 0};
+    if ((::connect(fd, found->ai_addr, found->ai_addrlen) == 0 || errno == EINPROGRESS) && ::poll(&p, 1, 500) == 1) {
+      p.events = POLLIN;
+      unsigned char greeting[10] = {0};
+      size_t got = 0;
+      while (got < sizeof greeting && ::poll(&p, 1, 300) == 1) {
+        const ssize_t n = ::read(fd, greeting + got, sizeof greeting - got);
+        if (n <= 0) break;
+        got += static_cast<size_t>(n);
+      }
+      if (got == sizeof greeting && greeting[0] == 0xFF && greeting[9] == 0x7F) {
+        hint = url + " is a ZeroMQ port, most likely the coordinator's --listen address, where workers connect; "
+                     "commands use its HTTP API: the --http address (hpo coordinator prints both as it starts)";
+      }
+    }
+    ::close(fd);
+  }
+  ::freeaddrinfo(found);
+  return hint;
+}
+
 Endpoint CoordinatorAt(std::string url) {
   CheckCoordinatorUrl(&url);
   return Endpoint{url, std::nullopt, "the coordinator",
@@ -242,6 +286,9 @@ httplib::Result Send(const Endpoint& at, const std::string& target, const std::o
     // disk, or restarted): the request may have been applied. "Cannot reach" sent users to
     // submit again, into ResourceInUse.
     const bool sent = res.error() == httplib::Error::Read;
+    if (sent || res.error() == httplib::Error::Write) {
+      if (std::string zmq = ZmqPortHint(at.url); !zmq.empty()) Fail(2, zmq);
+    }
     if (payload && sent) {
       Fail(3, at.who + " at " + at.url + " closed the connection before it answered (" +
                   httplib::to_string(res.error()) +

@@ -77,6 +77,10 @@ struct Endpoint {
 };
 // Exits 2 when `url` is not a coordinator's HTTP API URL (CheckCoordinatorUrl).
 Endpoint CoordinatorAt(std::string url);
+// What to say when a request to `url` failed after its connection was taken (httplib's Read or
+// Write): when what listens there greets as ZeroMQ does (a coordinator's --listen port, where
+// workers connect), that commands want its --http address; else "". Looks for at most a second.
+std::string ZmqPortHint(const std::string& url);
 // The hpo run of `state_dir`; exits 2 (no run there) or 3 (the run was killed) saying so.
 Endpoint RunOf(const std::string& state_dir);
 

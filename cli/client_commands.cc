@@ -85,6 +85,9 @@ class RemoteSource : public coordinator::dashboard::Source {
   }
   Result<Json> Answer(const httplib::Result& res) const {
     if (!res) {
+      if (res.error() == httplib::Error::Read || res.error() == httplib::Error::Write) {
+        if (std::string zmq = ZmqPortHint(url_); !zmq.empty()) return Status::InvalidArgument(zmq);
+      }
       return Status::Unavailable("cannot reach the coordinator at " + url_ + " (" + httplib::to_string(res.error()) +
                                  "); start one with `hpo coordinator`, point --coordinator / HPO_COORDINATOR at it, "
                                  "or read a state directory with --state-dir DIR");
@@ -766,6 +769,20 @@ void AddClientCommands(CLI::App& app) {
       for (const auto& s : Items(page, "TrainingJobSummaries", trials_origin->where())) all.push_back(s);
       if (!NextPage(page, &req, trials_origin->where())) break;
     }
+    // Sorted by objective, the API leaves out those without one (as SageMaker's does): said, on
+    // stderr (the table, CSV and JSON read as if they were every training job).
+    if (ta->sort_by == "FinalObjectiveMetricValue" && ta->status.empty()) {
+      auto d = trials_origin->source().Action("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", ta->name}});
+      int64_t total = 0;
+      if (d.ok() && d->contains("TrainingJobStatusCounters")) {
+        for (const auto& [k, v] : (*d)["TrainingJobStatusCounters"].items()) total += v.is_number() ? v.get<int64_t>() : 0;
+      }
+      if (total > static_cast<int64_t>(all.size())) {
+        std::cerr << "hpo: " << total - static_cast<int64_t>(all.size()) << " of " << total
+                  << " training jobs have no objective value and are not listed when sorting by "
+                     "FinalObjectiveMetricValue (as in SageMaker's API); --sort-by CreationTime lists every one\n";
+      }
+    }
     if (ta->output == "json") {
       std::cout << Json{{"TrainingJobSummaries", all}}.dump(2) << "\n";
     } else if (ta->output == "csv") {
@@ -795,7 +812,10 @@ void AddClientCommands(CLI::App& app) {
         std::string hps;
         if (const Json& tuned = Field(s, "TunedHyperParameters"); tuned.is_object()) {
           for (auto it = tuned.begin(); it != tuned.end(); ++it) {
-            hps += (hps.empty() ? "" : " ") + it.key() + "=" + (it->is_string() ? it->get<std::string>() : it->dump());
+            std::string v = it->is_string() ? it->get<std::string>() : it->dump();
+            // Quoted when a space, '=' or quote would make "k=v k2=v2" ambiguous.
+            if (v.empty() || v.find_first_of(" \t=\"'") != std::string::npos) v = Json(v).dump();
+            hps += (hps.empty() ? "" : " ") + it.key() + "=" + v;
           }
         }
         std::printf("%-*s %-10s %-12s %-*s%s%s\n", width, Text(s, "TrainingJobName").c_str(),

@@ -827,9 +827,12 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     Withdraw(*t, now);
     if (!trials.count(m.trial)) return true;  // withdrawn (a store failure keeps it, stopped)
   }
+  // The objective as printed elsewhere (%g, 10 digits): std::to_string's six decimals showed a
+  // loss of 1e-09 as 0.000000.
+  char value[40] = "";
+  if (t->objective) std::snprintf(value, sizeof value, " objective=%.10g", *t->objective);
   Event(now, "TrialExited", t->tuning_job, t->name,
-        std::string(TrialStateName(t->state)) + (t->objective ? " objective=" + std::to_string(*t->objective) : "") +
-            (why.empty() ? "" : ": " + why));
+        std::string(TrialStateName(t->state)) + value + (why.empty() ? "" : ": " + why));
   return true;
 }
 

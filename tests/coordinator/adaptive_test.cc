@@ -349,7 +349,7 @@ TEST_F(AdaptiveCoreTest, MedianRuleStopsALaggingTrialWhichKeepsItsObjective) {
   for (const auto& e : *core_->Events("es", 0, 1000)) {
     if (e.kind == "TrialExited" && e.trial == after[0].trial) exited = e.message;
   }
-  EXPECT_NE(exited.find("Completed objective=6.000000: its program ended on its own before the stop (early stopping"),
+  EXPECT_NE(exited.find("Completed objective=6: its program ended on its own before the stop (early stopping"),
             std::string::npos)
       << exited;
 }
