@@ -161,6 +161,24 @@ class CliTest : public ::testing::Test {
     }
     return pid;
   }
+  // Spawned processes, killed (SIGKILL) and reaped when it goes.
+  struct Reaper {
+    std::vector<pid_t> pids;
+    ~Reaper() {
+      for (pid_t p : pids) ::kill(p, SIGKILL), ::waitpid(p, nullptr, 0);
+    }
+  };
+  // `hpo coordinator --keys KEYS` on loopback ports of the kernel's choice, its state in `state`,
+  // its output in `log`, reaped by `reaper`: the endpoint workers connect to ("" if it said none).
+  static std::string KeyedCoordinator(const fs::path& keys, const fs::path& state, const fs::path& log,
+                                      Reaper* reaper) {
+    reaper->pids.push_back(Spawn(log, {"coordinator", "--keys", keys.string(), "--listen", "tcp://127.0.0.1:0",
+                                       "--http", "127.0.0.1:0", "--state-dir", state.string()}));
+    if (!WaitForText(log, "workers connect to tcp://127.0.0.1:", 100)) return "";
+    const std::string text = Slurp(log);
+    const size_t at = text.find("workers connect to ") + 19;
+    return text.substr(at, text.find(' ', at) - at);
+  }
   // Whether `text` appears in `log` within `tenths` tenths of a second.
   static bool WaitForText(const fs::path& log, const std::string& text, int tenths) {
     for (int i = 0; i < tenths && Slurp(log).find(text) == std::string::npos; ++i) {
@@ -2358,6 +2376,29 @@ TEST_F(CliTest, ASubmitWhoseConnectionDropsBeforeTheAnswerSaysItMayHaveBeenAppli
   EXPECT_NE(o.err.find("the request may have been applied or not"), std::string::npos) << o.err;
 }
 
+// --coordinator given the coordinator's ZeroMQ port (--listen, where workers connect) rather
+// than its HTTP one: "cannot reach the coordinator (Read)", and "start one with hpo coordinator",
+// beside the running coordinator. What listens there greets as ZeroMQ does: said so, exit 2.
+TEST_F(CliTest, ACommandPointedAtTheWorkersZeroMqPortIsToldToUseTheHttpOne) {
+  Reaper reaper;
+  const fs::path log = dir_ / "c.log";
+  reaper.pids.push_back(Spawn(log, {"coordinator", "--listen", "tcp://127.0.0.1:0", "--http", "127.0.0.1:0",
+                                    "--state-dir", (dir_ / "cs").string()}));
+  ASSERT_TRUE(WaitForText(log, "workers connect to tcp://127.0.0.1:", 100)) << Slurp(log);
+  const std::string text = Slurp(log);
+  const size_t at = text.find("workers connect to tcp://127.0.0.1:") + 35;
+  const std::string port = text.substr(at, text.find_first_not_of("0123456789", at) - at);
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"list"}, std::vector<std::string>{"describe", "some-job"}}) {
+    std::vector<std::string> argv = args;
+    argv.insert(argv.end(), {"--coordinator", "http://127.0.0.1:" + port});
+    auto o = Hpo(argv);
+    EXPECT_EQ(o.exit_code, 2) << o.err;
+    EXPECT_NE(o.err.find("is a ZeroMQ port, most likely the coordinator's --listen address"), std::string::npos)
+        << o.err;
+  }
+}
+
 // A worker whose key is not in the allow-list is told so by its handshake's failure; it was also
 // told every 10 s that nothing answered ("is one running there, and is --connect right?"),
 // sending its operator after the wrong thing.
@@ -2366,21 +2407,11 @@ TEST_F(CliTest, AWorkerWithARefusedKeyIsNotToldNothingAnswers) {
   ASSERT_EQ(Hpo({"keygen", "--out", keys.string()}).exit_code, 0);
   ASSERT_EQ(Hpo({"keygen", "--out", other.string()}).exit_code, 0);
   fs::copy_file(keys / "coordinator.pub", other / "coordinator.pub", fs::copy_options::overwrite_existing);
-  std::vector<pid_t> pids;
-  struct Reap {
-    std::vector<pid_t>* p;
-    ~Reap() {
-      for (pid_t x : *p) ::kill(x, SIGKILL), ::waitpid(x, nullptr, 0);
-    }
-  } reap{&pids};
+  Reaper reaper;
   const fs::path clog = dir_ / "c.log", wlog = dir_ / "w.log";
-  pids.push_back(Spawn(clog, {"coordinator", "--keys", keys.string(), "--listen", "tcp://127.0.0.1:0", "--http",
-                              "127.0.0.1:0", "--state-dir", (dir_ / "cs").string()}));
-  ASSERT_TRUE(WaitForText(clog, "workers connect to tcp://127.0.0.1:", 100)) << Slurp(clog);
-  const std::string text = Slurp(clog);
-  const size_t at = text.find("workers connect to ") + 19;
-  const std::string endpoint = text.substr(at, text.find(' ', at) - at);
-  pids.push_back(Spawn(wlog, {"worker", "--keys", other.string(), "--connect", endpoint, "--work-dir",
+  const std::string endpoint = KeyedCoordinator(keys, dir_ / "cs", clog, &reaper);
+  ASSERT_FALSE(endpoint.empty()) << Slurp(clog);
+  reaper.pids.push_back(Spawn(wlog, {"worker", "--keys", other.string(), "--connect", endpoint, "--work-dir",
                               (dir_ / "wd").string(), "--gpus", "none"}));
   ASSERT_TRUE(WaitForText(wlog, "the coordinator refused this worker's key", 100)) << Slurp(wlog);
   std::this_thread::sleep_for(std::chrono::milliseconds(11500));  // past the worker's 10 s lease
@@ -2396,20 +2427,11 @@ TEST_F(CliTest, ASecondWorkerWithAnIdInUseSaysItMayBeADuplicate) {
   const fs::path keys = dir_ / "keys";
   ASSERT_EQ(Hpo({"keygen", "--out", keys.string()}).exit_code, 0);
   ASSERT_EQ(Hpo({"keygen", "--worker", "--out", keys.string()}).exit_code, 0);
-  std::vector<pid_t> pids;
-  struct Reap {
-    std::vector<pid_t>* p;
-    ~Reap() {
-      for (pid_t x : *p) ::kill(x, SIGKILL), ::waitpid(x, nullptr, 0);
-    }
-  } reap{&pids};
+  Reaper reaper;
+  std::vector<pid_t>& pids = reaper.pids;
   const fs::path clog = dir_ / "c.log", w1 = dir_ / "w1.log", w2 = dir_ / "w2.log";
-  pids.push_back(Spawn(clog, {"coordinator", "--keys", keys.string(), "--listen", "tcp://127.0.0.1:0", "--http",
-                              "127.0.0.1:0", "--state-dir", (dir_ / "cs").string()}));
-  ASSERT_TRUE(WaitForText(clog, "workers connect to tcp://127.0.0.1:", 100)) << Slurp(clog);
-  const std::string text = Slurp(clog);
-  const size_t at = text.find("workers connect to ") + 19;
-  const std::string endpoint = text.substr(at, text.find(' ', at) - at);
+  const std::string endpoint = KeyedCoordinator(keys, dir_ / "cs", clog, &reaper);
+  ASSERT_FALSE(endpoint.empty()) << Slurp(clog);
   pids.push_back(Spawn(w1, {"worker", "--keys", keys.string(), "--connect", endpoint, "--id", "gpu-node-7",
                             "--work-dir", (dir_ / "wd1").string(), "--gpus", "none"}));
   ASSERT_TRUE(WaitForText(w1, "registered with", 100)) << Slurp(w1);

@@ -3968,6 +3968,17 @@ TEST_F(Cluster, AProgramFloodingItsOutputDuringAnOutageCostsTheWorkerAFewBatches
 class SignalledCluster : public Cluster {
  protected:
   void BeforeCoordinator() override { default_workers_ = 1; }
+  // The pid the trainer wrote to `file` (10 s at most), then a moment for its loss line; 0 if none.
+  static pid_t TrainerPid(const fs::path& file) {
+    pid_t trainer = 0;
+    for (int i = 0; i < 200 && trainer == 0; ++i) {
+      std::ifstream in(file);
+      if (!(in >> trainer)) trainer = 0;
+      if (trainer == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (trainer > 0) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    return trainer;
+  }
 };
 
 // Slurm's scancel signals every process of the job; the trainer's signal came a moment before
@@ -3982,14 +3993,8 @@ TEST_F(SignalledCluster, ATrainerSignalledJustBeforeItsWorkerIsNotGivenBackToTha
                         "echo $$ > " + pid.string() + ".tmp && mv " + pid.string() + ".tmp " + pid.string() +
                             "\necho loss=0.5\nsleep 60 & wait $!\n");
   Call("CreateHyperParameterTuningJob", spec);
-  pid_t trainer = 0;
-  for (int i = 0; i < 200 && trainer == 0; ++i) {
-    std::ifstream in(pid);
-    if (!(in >> trainer)) trainer = 0;
-    if (trainer == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  const pid_t trainer = TrainerPid(pid);
   ASSERT_GT(trainer, 0) << "the trainer did not start; see " << dir_;
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ::kill(trainer, SIGTERM);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // (within the worker's wait for its own stop)
   workers_[0]->Kill(SIGTERM);
@@ -4018,14 +4023,8 @@ TEST_F(SignalledCluster, ATrainerThatExitsZeroOnTheSignalThatStopsItsWorkerRunsA
                         ".tmp && mv " + pid.string() + ".tmp " + pid.string() + "\necho loss=0.5\n"
                         "sleep 60 & wait $!\n");
   Call("CreateHyperParameterTuningJob", spec);
-  pid_t trainer = 0;
-  for (int i = 0; i < 200 && trainer == 0; ++i) {
-    std::ifstream in(pid);
-    if (!(in >> trainer)) trainer = 0;
-    if (trainer == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  const pid_t trainer = TrainerPid(pid);  // (and its loss line is in)
   ASSERT_GT(trainer, 0) << "the trainer did not start; see " << dir_;
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // its loss line is in
   // As Slurm's proctrack does: every process of the job, the worker first. (The trainer's a
   // moment later: sent at once, under a loaded CI the worker's handler may run after the trainer
   // has exited, and the worker then cannot tell it from a training job that completed.)

@@ -11,6 +11,8 @@
 #include <chrono>
 #include <filesystem>
 #include <iterator>
+#include <map>
+#include <memory>
 #include <sstream>
 #include <fstream>
 #include <string>
@@ -59,6 +61,44 @@ pid_t ChildRunning(const std::string& argv0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return -1;
+}
+
+// A program in a private mount namespace (`mounts` bound in it) that starts `sleep SECONDS` as
+// a daemon in a session of its own, with `launcher` before it ("env -i" clears its environment),
+// and exits once the daemon has its session (else the group's kill at the exit takes it). The
+// program (kept until the test ends: its namespace's number stays taken), its namespace's inode
+// and the daemon, once this process's child; a failure is added and daemon is -1.
+struct NamespaceDaemon {
+  std::unique_ptr<TrialProcess> program;
+  std::uint64_t ns = 0;
+  pid_t daemon = -1;
+};
+NamespaceDaemon StartNamespaceDaemon(const std::string& launcher, const std::string& seconds,
+                                     std::map<std::string, std::string> env, std::vector<BindMount> mounts = {}) {
+  NamespaceDaemon out;
+  ProcessSpec spec;
+  spec.argv = {"/bin/sh", "-c",
+               launcher + " setsid sleep " + seconds + " </dev/null >/dev/null 2>&1 & "
+               "while [ \"$(cut -d' ' -f6 /proc/$!/stat)\" != \"$!\" ]; do sleep 0.01; done; exit 0"};
+  spec.env = std::move(env);
+  spec.env["PATH"] = "/usr/bin:/bin";
+  spec.isolation.mount_namespace = true;
+  spec.isolation.mounts = std::move(mounts);
+  auto program = TrialProcess::Start(spec, [](Stream, const std::string&) {});
+  if (!program.ok()) {
+    ADD_FAILURE() << program.status().ToString();
+    return out;
+  }
+  out.program = std::move(*program);
+  const ExitInfo exit = out.program->Wait();
+  out.ns = out.program->mount_ns();
+  if (exit.exit_code != 0 || out.ns == 0 || exit.mount_ns != out.ns) {
+    ADD_FAILURE() << "exit " << exit.exit_code << ", namespace " << out.ns << " / " << exit.mount_ns;
+    return out;
+  }
+  out.daemon = ChildRunning("sleep");
+  if (out.daemon <= 0) ADD_FAILURE() << "the daemon did not become this process's child";
+  return out;
 }
 
 // A training program of `job` (and `attempt`, when given) that starts `sleep SECONDS` as a daemon
@@ -176,20 +216,10 @@ TEST(Orphans, AnAttemptsLeftoversAreKilledBeforeItsUploadAndNoOneElses) {
 TEST(Orphans, ADaemonThatClearedItsEnvironmentIsFoundInTheProgramsMountNamespace) {
   if (::geteuid() != 0) GTEST_SKIP() << "a private mount namespace needs root";
   ASSERT_TRUE(BecomeSubreaper().ok());
-  ProcessSpec spec;
-  // It exits once the daemon has its own session (else the group's kill at the exit takes it).
-  spec.argv = {"/bin/sh", "-c",
-               "env -i setsid sleep 67 </dev/null >/dev/null 2>&1 & "
-               "while [ \"$(cut -d' ' -f6 /proc/$!/stat)\" != \"$!\" ]; do sleep 0.01; done; exit 0"};
-  spec.env = {{"PATH", "/usr/bin:/bin"}, {"TRAINING_JOB_NAME", "orphans-005-0a0b0c0d"}, {kAttemptVariable, "1"}};
-  spec.isolation.mount_namespace = true;
-  auto program = TrialProcess::Start(spec, [](Stream, const std::string&) {});
-  ASSERT_TRUE(program.ok()) << program.status().ToString();
-  const ExitInfo exit = (*program)->Wait();
-  ASSERT_EQ(exit.exit_code, 0);
-  ASSERT_NE(exit.mount_ns, 0u) << "the program's namespace is known";
-  const pid_t daemon = ChildRunning("sleep");
-  ASSERT_GT(daemon, 0) << "the daemon did not become this process's child";
+  NamespaceDaemon started =
+      StartNamespaceDaemon("env -i", "67", {{"TRAINING_JOB_NAME", "orphans-005-0a0b0c0d"}, {kAttemptVariable, "1"}});
+  const pid_t daemon = started.daemon;
+  ASSERT_GT(daemon, 0);
   std::ifstream environ("/proc/" + std::to_string(daemon) + "/environ", std::ios::binary);
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(environ), {}), "") << "an empty environment";
 
@@ -197,14 +227,13 @@ TEST(Orphans, ADaemonThatClearedItsEnvironmentIsFoundInTheProgramsMountNamespace
   auto log = [&](const std::string& line) { logged.push_back(line); };
   EXPECT_EQ(KillAttemptLeftovers("orphans-005-0a0b0c0d", 1, "", log), 0) << "its environment names nothing";
   EXPECT_TRUE(Alive(daemon));
-  EXPECT_EQ(KillAttemptLeftovers("orphans-005-0a0b0c0d", 1, "", log, exit.mount_ns + 1), 0) << "another namespace";
-  EXPECT_EQ(KillAttemptLeftovers("orphans-005-0a0b0c0d", 1, "", log, exit.mount_ns), 1);
+  EXPECT_EQ(KillAttemptLeftovers("orphans-005-0a0b0c0d", 1, "", log, started.ns + 1), 0) << "another namespace";
+  EXPECT_EQ(KillAttemptLeftovers("orphans-005-0a0b0c0d", 1, "", log, started.ns), 1);
   ASSERT_EQ(logged.size(), 1u);
   EXPECT_NE(logged[0].find("orphans-005-0a0b0c0d attempt 1 left running"), std::string::npos) << logged[0];
   for (int i = 0; i < 100 && Alive(daemon); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_FALSE(Alive(daemon));
   ::waitpid(daemon, nullptr, 0);
-  program->reset();
 }
 
 // The same daemon after its worker was killed without warning: the guard's (or the next
@@ -217,19 +246,9 @@ TEST(Orphans, AKilledWorkersDaemonWithAClearedEnvironmentIsFoundByItsMarkedNames
   const std::filesystem::path work = std::filesystem::temp_directory_path() / ("hpo-orphans-" + std::to_string(::getpid()));
   const std::filesystem::path root = work / "attempt-root", visible = work / "visible", other = work / "other";
   for (const auto& d : {root, visible, other}) std::filesystem::create_directories(d);
-  ProcessSpec spec;
-  spec.argv = {"/bin/sh", "-c",
-               "env -i setsid sleep 68 </dev/null >/dev/null 2>&1 & "
-               "while [ \"$(cut -d' ' -f6 /proc/$!/stat)\" != \"$!\" ]; do sleep 0.01; done; exit 0"};
-  spec.env = {{"PATH", "/usr/bin:/bin"}};
-  spec.isolation.mount_namespace = true;
-  spec.isolation.mounts = {{root.string(), visible.string(), false}};
-  auto program = TrialProcess::Start(spec, [](Stream, const std::string&) {});
-  ASSERT_TRUE(program.ok()) << program.status().ToString();
-  const std::uint64_t ns = (*program)->mount_ns();
-  ASSERT_NE(ns, 0u);
-  ASSERT_EQ((*program)->Wait().exit_code, 0);
-  const pid_t daemon = ChildRunning("sleep");
+  NamespaceDaemon started = StartNamespaceDaemon("env -i", "68", {}, {{root.string(), visible.string(), false}});
+  const std::uint64_t ns = started.ns;
+  const pid_t daemon = started.daemon;
   ASSERT_GT(daemon, 0);
   std::vector<std::string> logged;
   auto log = [&](const std::string& line) { logged.push_back(line); };
@@ -255,7 +274,6 @@ TEST(Orphans, AKilledWorkersDaemonWithAClearedEnvironmentIsFoundByItsMarkedNames
   EXPECT_FALSE(Alive(daemon));
   ::waitpid(daemon, nullptr, 0);
   EXPECT_TRUE(std::filesystem::is_empty(work / "namespaces"));
-  program->reset();
   std::filesystem::remove_all(work);
 }
 
@@ -269,19 +287,10 @@ TEST(Orphans, AProcessOfAnotherWorkersDirectoryIsSparedInAMarkedNamespace) {
   const std::filesystem::path work = std::filesystem::temp_directory_path() / ("hpo-orphans-other-" + std::to_string(::getpid()));
   const std::filesystem::path root = work / "attempt-root", visible = work / "visible";
   for (const auto& d : {root, visible}) std::filesystem::create_directories(d);
-  ProcessSpec spec;
-  spec.argv = {"/bin/sh", "-c",
-               "setsid sleep 69 </dev/null >/dev/null 2>&1 & "
-               "while [ \"$(cut -d' ' -f6 /proc/$!/stat)\" != \"$!\" ]; do sleep 0.01; done; exit 0"};
-  spec.env = {{"PATH", "/usr/bin:/bin"}, {kOwnerVariable, (work / "another-worker").string()}};
-  spec.isolation.mount_namespace = true;
-  spec.isolation.mounts = {{root.string(), visible.string(), false}};
-  auto program = TrialProcess::Start(spec, [](Stream, const std::string&) {});
-  ASSERT_TRUE(program.ok()) << program.status().ToString();
-  const std::uint64_t ns = (*program)->mount_ns();
-  ASSERT_NE(ns, 0u);
-  ASSERT_EQ((*program)->Wait().exit_code, 0);
-  const pid_t daemon = ChildRunning("sleep");
+  NamespaceDaemon started = StartNamespaceDaemon("", "69", {{kOwnerVariable, (work / "another-worker").string()}},
+                                                 {{root.string(), visible.string(), false}});
+  const std::uint64_t ns = started.ns;
+  const pid_t daemon = started.daemon;
   ASSERT_GT(daemon, 0);
   std::vector<std::string> logged;
   auto log = [&](const std::string& line) { logged.push_back(line); };
@@ -294,7 +303,6 @@ TEST(Orphans, AProcessOfAnotherWorkersDirectoryIsSparedInAMarkedNamespace) {
   for (int i = 0; i < 100 && Alive(daemon); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_FALSE(Alive(daemon));
   ::waitpid(daemon, nullptr, 0);
-  program->reset();
   std::filesystem::remove_all(work);
 }
 
