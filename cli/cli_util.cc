@@ -517,7 +517,7 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
       std::cout << "    " << trimmed << "\n";
     }
   }
-  PrintImportance(d, trials, show_ranges, curves);
+  PrintImportance(d, trials, /*explain=*/true, curves);  // (why not, too: hpo run said nothing)
   // The top of the table, best first.
   std::vector<const proto::TrainingJobSummary*> rows;
   for (const auto& t : trials) rows.push_back(&t);

@@ -111,7 +111,7 @@ bool TrainingJobEnded(const std::string& status);
 // A tuning job for people: status, counters, the best training job and its hyperparameters,
 // completion details, with `show_ranges` the ranges searched (Autotune's among them), which
 // hyperparameters mattered (coordinator/importance.h; from 8 training jobs with an objective,
-// and with `show_ranges` the reason when there are fewer), then the ten best training jobs. `hpo run` prints it at the end, `hpo describe -o table` on request.
+// or the reason when there is no estimate), then the ten best training jobs. `hpo run` prints it at the end, `hpo describe -o table` on request.
 // `waiting`: why a running job's next training jobs wait (no worker fits), "" when they do not.
 // Which hyperparameters mattered (coordinator/importance.h), per training job definition, from
 // the ended training jobs with an objective: one line per hyperparameter, its first-order share

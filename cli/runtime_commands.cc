@@ -732,9 +732,17 @@ void Run(const RunArgs& a) {
     };
     agents.push_back(std::make_unique<worker::WorkerAgent>(wo));
   }
+  // A local worker that cannot run (its work directory refused) says why in the loop below,
+  // which ends the run: it waited for a worker that had gone, saying "no worker is registered".
+  auto worker_error = std::make_shared<std::pair<std::mutex, std::string>>();
   for (auto& ag : agents) {
     worker::WorkerAgent* p = ag.get();
-    worker_threads.emplace_back([p, &stop_workers] { (void)p->Run(stop_workers); });
+    worker_threads.emplace_back([p, &stop_workers, worker_error, id = "local-" + std::to_string(worker_threads.size() + 1)] {
+      const Status s = p->Run(stop_workers);
+      if (s.ok() || stop_workers.load()) return;
+      std::lock_guard<std::mutex> lock(worker_error->first);
+      if (worker_error->second.empty()) worker_error->second = "local worker " + id + " stopped: " + s.message();
+    });
   }
 
   // The job may be in the state directory already: interrupted (the process killed, the machine
@@ -778,6 +786,17 @@ void Run(const RunArgs& a) {
         })
         .ok();
     if (static_cast<int>(registered) >= nworkers) break;
+    std::string failed;
+    {
+      std::lock_guard<std::mutex> lock(worker_error->first);
+      failed = worker_error->second;
+    }
+    if (!failed.empty()) {  // before the job is submitted: it leaves no record
+      std::cerr << "hpo: " << failed << "\n";
+      shutdown();
+      stop_api();
+      Exit(3);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   // A type none of the local workers can ever serve will not run here: said, with the flags that
@@ -959,6 +978,15 @@ void Run(const RunArgs& a) {
         for (auto& ag : agents) ag->Abort();
         break;
       }
+    }
+    if (std::string failed = [&] {
+          std::lock_guard<std::mutex> lock(worker_error->first);
+          return worker_error->second;
+        }();
+        !failed.empty()) {
+      std::cerr << (tty ? "\n" : "") << "hpo: " << failed << "\n";
+      left = true;  // the job stays InProgress, to be resumed once the worker can run
+      break;
     }
     int64_t running = 0, active = 0;  // active: started, or assigned to a worker and starting
     auto d = dispatcher.WithCore([&](coordinator::CoordinatorCore& c) {

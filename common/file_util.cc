@@ -252,10 +252,13 @@ Status CheckOwnDirectory(const std::string& dir, const std::string& what) {
   if (st.st_mode & (S_IWGRP | S_IWOTH)) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return Status::FailedPrecondition(what + " " + dir + " (mode " + mode +
-                                      ") is writable by other users, who could leave links there that training jobs' "
-                                      "files would follow; make it its owner's only (chmod 700 " + dir +
-                                      "), or give another");
+    // A shared directory (sticky, as /tmp, or another user's): never "chmod 700" it.
+    const bool shared = (st.st_mode & S_ISVTX) || st.st_uid != me;
+    return Status::FailedPrecondition(
+        what + " " + dir + " (mode " + mode + ") is writable by other users, who could leave links there that " +
+        "training jobs' files would follow; " +
+        (shared ? "give a directory of its own (e.g. " + dir + "/hpo-worker, which it makes its owner's only)"
+                : "make it its owner's only (chmod 700 " + dir + "), or give another"));
   }
   return Status::Ok();
 }

@@ -200,6 +200,7 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
   w.refused_jobs.clear();
   w.resting_until_ms = 0;  // else the old rest, still running, kept a new one from starting
   std::vector<Trial*> queued;
+  std::vector<proto::wire::StopTrial> lingering_stops;  // sent after the ack
   size_t foreign_ended = 0;
   for (const auto& ra : r.running) {
     Trial* t = CurrentAttempt(ra.trial, ra.attempt);
@@ -220,6 +221,18 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
       // Its GPUs stay its own across a coordinator restart (the assignment is in the store).
       for (uint32_t g : t->gpus) worker_gpus_used[wid].insert(g);
       attempt_gpus[{t->name, t->attempt}] = t->gpus;
+    } else if (GangHostStopping(ra.trial, ra.attempt, wid)) {
+      // A host of a gang's ended attempt, still stopping across a coordinator restart (which
+      // forgot `lingering`): it lingers again, its slot held, told to stop as before (not
+      // revoked: its last checkpoints go up), and the retry waits for its exit (OldestPending).
+      lingering[{ra.trial, ra.attempt}].emplace(wid, std::vector<uint32_t>{});
+      w.running.insert({ra.trial, ra.attempt});
+      proto::wire::StopTrial m;
+      m.trial = ra.trial;
+      m.attempt = ra.attempt;
+      m.reason = "the attempt ended: another host of it was lost or interrupted";
+      m.grace_period_s = static_cast<uint32_t>(opt.default_grace_period_s);
+      lingering_stops.push_back(std::move(m));
     } else if (Foreign(ra.trial)) {
       // One that ended there holds only its exit report (kept for its coordinator), not a slot:
       // counted, a worker that outlived its coordinator's state ran nothing new on those slots.
@@ -275,6 +288,15 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
                                           " stopped=" + std::to_string(ack.stop.size())));
   out->push_back({wid, std::move(ack)});
   for (auto& m : asks) out->push_back({wid, std::move(m)});
+  for (auto& m : lingering_stops) out->push_back({wid, std::move(m)});
+}
+
+bool CoordinatorCore::Impl::GangHostStopping(const std::string& trial, uint32_t attempt, const std::string& wid) const {
+  auto it = trials.find(trial);
+  if (it == trials.end() || it->second.attempt != attempt || it->second.state != TrialState::kPending) return false;
+  auto hosts = it->second.gang_workers.find(attempt);
+  return hosts != it->second.gang_workers.end() && hosts->second.size() > 1 &&
+         std::find(hosts->second.begin(), hosts->second.end(), wid) != hosts->second.end();
 }
 
 namespace {
@@ -1020,7 +1042,10 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
   } else if (const auto* x = std::get_if<proto::wire::TrialExited>(&msg)) {
     if (KeptForItsCoordinator(x->trial)) return;
     if (ReleaseLingering(wid, x->trial, x->attempt)) {  // a stopped gang host is done: its slot is free
-      if (auto t = trials.find(x->trial); t != trials.end()) TellAlgo1IfPeersGone(t->second, x->attempt, out);
+      if (auto t = trials.find(x->trial); t != trials.end()) {
+        TellAlgo1IfPeersGone(t->second, x->attempt, out);
+        if (TuningJob* j = Job(t->second.tuning_job); j && j->status == "Stopping") MaybeFinish(*j, now, out);
+      }
       SendDueDiscards(now, out);
     } else if (auto d = discards.find(x->trial); d != discards.end() && d->second.running.erase(wid)) {
       SendDueDiscards(now, out);  // a host that ran on through a coordinator restart has handed over

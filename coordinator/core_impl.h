@@ -443,6 +443,17 @@ struct CoordinatorCore::Impl {
   // last checkpoints, and their programs, to be done). One that may not does not hold up the
   // job's others; it still counts against MaxParallelTrainingJobs (PlaceNext).
   Trial* OldestPending(TuningJob& j, std::optional<int64_t> now = std::nullopt);
+  // Whether `wid`, registering with attempt `attempt` of `trial` still running, is a host of that
+  // multi-host attempt which ended while the trial waits for its retry (Pending): one that was
+  // told to stop and lingered when a coordinator restart forgot `lingering`.
+  bool GangHostStopping(const std::string& trial, uint32_t attempt, const std::string& wid) const;
+  // A multi-host retry waits a lease after the state was loaded: its other hosts, still stopping,
+  // say so as they register again (GangHostStopping).
+  bool AwaitsRestartedHosts(const Trial& t, int64_t now) const {
+    auto hosts = t.gang_workers.find(t.attempt);
+    return t.state == TrialState::kPending && hosts != t.gang_workers.end() && hosts->second.size() > 1 &&
+           now - loaded_at_ms <= opt.lease_ms;
+  }
 
   // A new trial from the strategy, Pending; nullptr when the job may not or cannot have more.
   Trial* CreateTrial(TuningJob& j, int64_t now);

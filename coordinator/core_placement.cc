@@ -84,9 +84,13 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
         j.waiting_reason = held->name + " runs again once the other hosts of attempt " +
                            std::to_string(held->attempt) + " have stopped and uploaded their checkpoints (on " + names +
                            ")";
-      } else {
+      } else if (held->fenced_until_ms > now) {
         j.waiting_reason = held->name + " runs again in " + std::to_string((held->fenced_until_ms - now + 999) / 1000) +
                            " s, once its lost worker's guard has ended the program it may still run there";
+      } else {
+        j.waiting_reason = held->name + " runs again once the hosts of attempt " + std::to_string(held->attempt) +
+                           " that may still be stopping have registered again after the coordinator's restart (a "
+                           "lease at most)";
       }
     }
     // Its first kFailuresBeforeGivingUp training jobs to end failed and none succeeded: it gives up

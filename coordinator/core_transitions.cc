@@ -364,7 +364,10 @@ Trial* CoordinatorCore::Impl::OldestPending(TuningJob& j, std::optional<int64_t>
   const JobIndex& ix = Index(j);
   for (const auto index : ix.pending) {
     Trial* t = &trials.at(ix.history.at(static_cast<size_t>(index - 1)).trial);
-    if (!now || (t->fenced_until_ms <= *now && !lingering.count({t->name, t->attempt}))) return t;
+    if (!now || (t->fenced_until_ms <= *now && !lingering.count({t->name, t->attempt}) &&
+                 !AwaitsRestartedHosts(*t, *now))) {
+      return t;
+    }
   }
   return nullptr;
 }
@@ -690,7 +693,13 @@ void CoordinatorCore::Impl::SendToHosts(const Trial& t, const proto::wire::StopT
 void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<Outgoing>* out) {
   if (j.Terminal()) return;
   if (j.status == "Stopping") {
-    if (!AnyUnfinished(j)) {
+    // Hosts of a multi-host attempt that ended before the stop (its retry waited, and was
+    // withdrawn) still stop and upload: it read Stopped while their programs ran on.
+    const bool lingers = std::any_of(lingering.begin(), lingering.end(), [&](const auto& l) {
+      auto t = trials.find(l.first.first);
+      return t != trials.end() && t->second.tuning_job == j.name;
+    });
+    if (!AnyUnfinished(j) && !lingers) {
       j.status = "Stopped";
       j.end_ms = now;
       SaveJob(j, now);

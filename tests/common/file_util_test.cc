@@ -45,6 +45,11 @@ TEST_F(DirectoryLockTest, AnotherUsersOrAWorldWritableDirectoryIsRefusedAsOnesOw
   EXPECT_EQ(open.code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(open.message().find("(mode 0777) is writable by other users"), std::string::npos) << open.message();
   EXPECT_NE(open.message().find("chmod 700 " + mine.string()), std::string::npos) << open.message();
+  fs::permissions(mine, fs::perms::all | fs::perms::sticky_bit, fs::perm_options::replace);  // as /tmp
+  Status sticky = CheckOwnDirectory(mine.string(), "the work directory");
+  EXPECT_EQ(sticky.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(sticky.message().find("chmod 700"), std::string::npos) << "never advised for a shared one: " << sticky.message();
+  EXPECT_NE(sticky.message().find("give a directory of its own"), std::string::npos) << sticky.message();
   fs::permissions(mine, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec, fs::perm_options::replace);
   EXPECT_TRUE(CheckOwnDirectory(mine.string(), "the work directory").ok()) << "others may read";
   std::ofstream(dir_ / "file") << "x";

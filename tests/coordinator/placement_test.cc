@@ -1285,6 +1285,75 @@ TEST_F(GangTest, AGangsRetryWaitsForItsOtherHostsLastCheckpointsWhichAreNotRevok
   }
 }
 
+// The same across a coordinator restart, which forgets which hosts linger: the retry was placed
+// 4.5 s after it, beside the old attempt's algo-1 on its own worker (two copies of a host writing
+// checkpoints). A host that registers again still running the ended attempt lingers again, is
+// told to stop (not revoked), and the retry waits for it; one that never comes back holds it up
+// for a lease at most.
+TEST_F(GangTest, AGangsRetryWaitsForItsStoppingHostsAcrossACoordinatorRestart) {
+  for (const char* id : {"a", "b", "c", "d"}) Join(Worker(id, 1, 8, 32));
+  proto::TuningJobSpec spec = Spec("linger2", "Random", 3, 1);
+  spec.training_job_definition->resource_config->instance_count = 2;
+  auto out = Submit(spec);
+  auto first = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(first.size(), 2u) << core_->FindJob("linger2")->waiting_reason;
+  const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2");
+  for (const std::string& w : {w1, w2}) Started(w, first[0]);
+  Exited(w2, first[0], "Interrupted");  // algo-1 told to stop, saving
+  MakeCore();                            // the coordinator restarts
+  for (const char* id : {"a", "b", "c", "d"}) {
+    proto::wire::Register r = Worker(id, 1, 8, 32);
+    if (id == w1) r.running.push_back({first[0].trial, 1});
+    for (const auto& o : Join(r)) {
+      if (const auto* stop = std::get_if<proto::wire::StopTrial>(&o.message)) {
+        EXPECT_EQ(o.worker_id, w1);
+        EXPECT_NE(stop->reason, proto::wire::kStopReasonRevoked) << "its last checkpoints would not go up";
+      }
+      if (const auto* ack = std::get_if<proto::wire::RegisterAck>(&o.message)) {
+        EXPECT_TRUE(ack->stop.empty()) << "revoked at its registration";
+      }
+    }
+  }
+  for (int i = 0; i < 40; ++i) {  // past a lease: w1's algo-1 still stops
+    now_ += 250;
+    for (const char* id : {"a", "b", "c", "d"}) {
+      proto::wire::Heartbeat h{id, static_cast<uint64_t>(2 + i), id == w1 ? 0u : 1u, {}};
+      if (id == w1) h.running.push_back({first[0].trial, 1});
+      core_->OnMessage(id, h, now_);
+    }
+    auto tick = core_->OnTick(now_);
+    ASSERT_TRUE(Only<proto::wire::AssignTrial>(tick).empty())
+        << "placed while attempt 1's algo-1 still runs on " << w1 << " at " << i;
+  }
+  auto retry = Only<proto::wire::AssignTrial>(Exited(w1, first[0], "Stopped"));
+  for (auto& o : core_->OnTick(now_)) {
+    if (const auto* a = std::get_if<proto::wire::AssignTrial>(&o.message)) retry.push_back(*a);
+  }
+  ASSERT_EQ(retry.size(), 2u) << "its exit lets the retry start; " << core_->FindJob("linger2")->waiting_reason;
+  EXPECT_EQ(retry[0].attempt, 2u);
+}
+
+// Stopped while the retry waits for the other host: the job read Stopped at once, while that
+// host's program ran on for its grace period. It is Stopping until the host has exited.
+TEST_F(GangTest, AJobStoppedWhileItsGangsRetryWaitsIsStoppingUntilTheHostsHaveExited) {
+  for (const char* id : {"a", "b", "c"}) Join(Worker(id, 1, 8, 32));
+  proto::TuningJobSpec spec = Spec("linger3", "Random", 3, 1);
+  spec.training_job_definition->resource_config->instance_count = 2;
+  auto out = Submit(spec);
+  auto first = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(first.size(), 2u) << core_->FindJob("linger3")->waiting_reason;
+  const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2");
+  for (const std::string& w : {w1, w2}) Started(w, first[0]);
+  Exited(w2, first[0], "Interrupted");
+  std::vector<Outgoing> stop;
+  ASSERT_TRUE(core_->Stop("linger3", now_, &stop).ok());
+  EXPECT_EQ(core_->FindJob("linger3")->status, "Stopping") << "algo-1 still saves on " << w1;
+  core_->OnTick(now_ += 500);
+  EXPECT_EQ(core_->FindJob("linger3")->status, "Stopping");
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Exited(w1, first[0], "Stopped")).empty());
+  EXPECT_EQ(core_->FindJob("linger3")->status, "Stopped");
+}
+
 TEST_F(GangTest, TwoJobsWhoseGangsAreLargerThanHalfTheClusterBothFinish) {
   for (const auto& w : Fleet()) Join(w);
   // Each job's training jobs need 3 of the 4 workers: only one gang fits at a time.
