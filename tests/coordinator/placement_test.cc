@@ -640,7 +640,24 @@ class GangTest : public PlacementCoreTest {
       }
     }
     return "";
+  }  // A job `name` of three two-host training jobs, one at a time, whose first attempt started on
+  // the joined workers: its assignments and the workers of algo-1 and algo-2.
+  struct TwoHosts {
+    std::vector<proto::wire::AssignTrial> first;
+    std::string w1, w2;
+  };
+  TwoHosts StartTwoHostGang(const std::string& name) {
+    proto::TuningJobSpec spec = Spec(name, "Random", 3, 1);
+    spec.training_job_definition->resource_config->instance_count = 2;
+    auto out = Submit(spec);
+    TwoHosts g{Only<proto::wire::AssignTrial>(out), WorkerOf(out, "algo-1"), WorkerOf(out, "algo-2")};
+    EXPECT_EQ(g.first.size(), 2u) << core_->FindJob(name)->waiting_reason;
+    if (g.first.size() == 2) {
+      for (const std::string& w : {g.w1, g.w2}) Started(w, g.first[0]);
+    }
+    return g;
   }
+
   // The fleet joined and one three-host training job of a job `name` started on every host.
   struct RunningGang {
     proto::wire::AssignTrial a;
@@ -1247,13 +1264,10 @@ TEST_F(GangTest, ALostHostEndsTheAttemptWhichIsRetriedAsAUnit) {
 // (MaxParallelTrainingJobs 1 had two running).
 TEST_F(GangTest, AGangsRetryWaitsForItsOtherHostsLastCheckpointsWhichAreNotRevoked) {
   for (const char* id : {"a", "b", "c", "d"}) Join(Worker(id, 2, 8, 32));
-  proto::TuningJobSpec spec = Spec("linger", "Random", 3, 1);
-  spec.training_job_definition->resource_config->instance_count = 2;
-  auto out = Submit(spec);
-  auto first = Only<proto::wire::AssignTrial>(out);
-  ASSERT_EQ(first.size(), 2u) << core_->FindJob("linger")->waiting_reason;
-  const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2");
-  for (const std::string& w : {w1, w2}) Started(w, first[0]);
+  const TwoHosts g = StartTwoHostGang("linger");
+  ASSERT_EQ(g.first.size(), 2u);
+  const auto& first = g.first;
+  const std::string &w1 = g.w1, &w2 = g.w2;
   auto after = Exited(w2, first[0], "Interrupted");
   EXPECT_EQ(Only<proto::wire::StopTrial>(after).size(), 1u) << "algo-1 is told to stop";
   EXPECT_TRUE(Only<proto::wire::AssignTrial>(after).empty()) << "algo-1 still saves on " << w1;
@@ -1292,13 +1306,10 @@ TEST_F(GangTest, AGangsRetryWaitsForItsOtherHostsLastCheckpointsWhichAreNotRevok
 // for a lease at most.
 TEST_F(GangTest, AGangsRetryWaitsForItsStoppingHostsAcrossACoordinatorRestart) {
   for (const char* id : {"a", "b", "c", "d"}) Join(Worker(id, 1, 8, 32));
-  proto::TuningJobSpec spec = Spec("linger2", "Random", 3, 1);
-  spec.training_job_definition->resource_config->instance_count = 2;
-  auto out = Submit(spec);
-  auto first = Only<proto::wire::AssignTrial>(out);
-  ASSERT_EQ(first.size(), 2u) << core_->FindJob("linger2")->waiting_reason;
-  const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2");
-  for (const std::string& w : {w1, w2}) Started(w, first[0]);
+  const TwoHosts g = StartTwoHostGang("linger2");
+  ASSERT_EQ(g.first.size(), 2u);
+  const auto& first = g.first;
+  const std::string &w1 = g.w1, &w2 = g.w2;
   Exited(w2, first[0], "Interrupted");  // algo-1 told to stop, saving
   MakeCore();                            // the coordinator restarts
   for (const char* id : {"a", "b", "c", "d"}) {
@@ -1337,13 +1348,10 @@ TEST_F(GangTest, AGangsRetryWaitsForItsStoppingHostsAcrossACoordinatorRestart) {
 // host's program ran on for its grace period. It is Stopping until the host has exited.
 TEST_F(GangTest, AJobStoppedWhileItsGangsRetryWaitsIsStoppingUntilTheHostsHaveExited) {
   for (const char* id : {"a", "b", "c"}) Join(Worker(id, 1, 8, 32));
-  proto::TuningJobSpec spec = Spec("linger3", "Random", 3, 1);
-  spec.training_job_definition->resource_config->instance_count = 2;
-  auto out = Submit(spec);
-  auto first = Only<proto::wire::AssignTrial>(out);
-  ASSERT_EQ(first.size(), 2u) << core_->FindJob("linger3")->waiting_reason;
-  const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2");
-  for (const std::string& w : {w1, w2}) Started(w, first[0]);
+  const TwoHosts g = StartTwoHostGang("linger3");
+  ASSERT_EQ(g.first.size(), 2u);
+  const auto& first = g.first;
+  const std::string &w1 = g.w1, &w2 = g.w2;
   Exited(w2, first[0], "Interrupted");
   std::vector<Outgoing> stop;
   ASSERT_TRUE(core_->Stop("linger3", now_, &stop).ok());
