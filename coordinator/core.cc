@@ -1157,16 +1157,9 @@ std::vector<Outgoing> CoordinatorCore::TickInTransaction(int64_t now_ms) {
                            it->second.last_seen_ms);
       }
       impl_->worker_gpus_used.erase(wid);
-      std::set<std::string> lingered;  // trials whose last lingering host this was
       for (auto l = impl_->lingering.begin(); l != impl_->lingering.end();) {
         l->second.erase(wid);
-        if (l->second.empty()) lingered.insert(l->first.first);
         l = l->second.empty() ? impl_->lingering.erase(l) : std::next(l);
-      }
-      for (const std::string& name : lingered) {  // a stopping job that waited for them ends
-        auto t = impl_->trials.find(name);
-        TuningJob* j = t == impl_->trials.end() ? nullptr : impl_->Job(t->second.tuning_job);
-        if (j && j->status == "Stopping") impl_->MaybeFinish(*j, now_ms, &out);
       }
       it = impl_->workers.erase(it);
     } else {

@@ -1042,10 +1042,7 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
   } else if (const auto* x = std::get_if<proto::wire::TrialExited>(&msg)) {
     if (KeptForItsCoordinator(x->trial)) return;
     if (ReleaseLingering(wid, x->trial, x->attempt)) {  // a stopped gang host is done: its slot is free
-      if (auto t = trials.find(x->trial); t != trials.end()) {
-        TellAlgo1IfPeersGone(t->second, x->attempt, out);
-        if (TuningJob* j = Job(t->second.tuning_job); j && j->status == "Stopping") MaybeFinish(*j, now, out);
-      }
+      if (auto t = trials.find(x->trial); t != trials.end()) TellAlgo1IfPeersGone(t->second, x->attempt, out);
       SendDueDiscards(now, out);
     } else if (auto d = discards.find(x->trial); d != discards.end() && d->second.running.erase(wid)) {
       SendDueDiscards(now, out);  // a host that ran on through a coordinator restart has handed over

@@ -694,7 +694,8 @@ void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<O
   if (j.Terminal()) return;
   if (j.status == "Stopping") {
     // Hosts of a multi-host attempt that ended before the stop (its retry waited, and was
-    // withdrawn) still stop and upload: it read Stopped while their programs ran on.
+    // withdrawn) still stop and upload: it read Stopped while their programs ran on. (FinishAll
+    // asks again after every message and tick: their exits, or their workers' loss, end it.)
     const bool lingers = std::any_of(lingering.begin(), lingering.end(), [&](const auto& l) {
       auto t = trials.find(l.first.first);
       return t != trials.end() && t->second.tuning_job == j.name;
