@@ -40,8 +40,10 @@ bool Alive(pid_t pid) {
 
 bool Exists(pid_t pid) { return ::kill(pid, 0) == 0; }
 
-// The first child of this process whose argv[0] is `argv0` (a scan of /proc, waiting 2 s at most).
-pid_t ChildRunning(const std::string& argv0) {
+// The first child of this process whose argv[0] is `argv0` (and argv[1] `arg1`, when given: a
+// program's own `sleep 0.01`, orphaned as it exits, was taken for its daemon) (a scan of /proc,
+// waiting 2 s at most).
+pid_t ChildRunning(const std::string& argv0, const std::string& arg1 = "") {
   for (int i = 0; i < 100; ++i) {
     for (const auto& e : std::filesystem::directory_iterator("/proc")) {
       const std::string name = e.path().filename().string();
@@ -54,9 +56,10 @@ pid_t ChildRunning(const std::string& argv0) {
       long ppid = 0;
       if (!(rest >> state >> ppid) || ppid != ::getpid()) continue;
       std::ifstream cmd(e.path() / "cmdline");
-      std::string first;
+      std::string first, second;
       std::getline(cmd, first, '\0');
-      if (first == argv0) return static_cast<pid_t>(std::stol(name));
+      std::getline(cmd, second, '\0');
+      if (first == argv0 && (arg1.empty() || second == arg1)) return static_cast<pid_t>(std::stol(name));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -96,7 +99,7 @@ NamespaceDaemon StartNamespaceDaemon(const std::string& launcher, const std::str
     ADD_FAILURE() << "exit " << exit.exit_code << ", namespace " << out.ns << " / " << exit.mount_ns;
     return out;
   }
-  out.daemon = ChildRunning("sleep");
+  out.daemon = ChildRunning("sleep", seconds);
   if (out.daemon <= 0) ADD_FAILURE() << "the daemon did not become this process's child";
   return out;
 }
@@ -227,7 +230,7 @@ TEST(Orphans, ADaemonThatClearedItsEnvironmentIsFoundInTheProgramsMountNamespace
   auto log = [&](const std::string& line) { logged.push_back(line); };
   EXPECT_EQ(KillAttemptLeftovers("orphans-005-0a0b0c0d", 1, "", log), 0) << "its environment names nothing";
   EXPECT_TRUE(Alive(daemon));
-  EXPECT_EQ(KillAttemptLeftovers("orphans-005-0a0b0c0d", 1, "", log, started.ns + 1), 0) << "another namespace";
+  EXPECT_EQ(KillAttemptLeftovers("orphans-005-0a0b0c0d", 1, "", log, 1), 0) << "another namespace";
   EXPECT_EQ(KillAttemptLeftovers("orphans-005-0a0b0c0d", 1, "", log, started.ns), 1);
   ASSERT_EQ(logged.size(), 1u);
   EXPECT_NE(logged[0].find("orphans-005-0a0b0c0d attempt 1 left running"), std::string::npos) << logged[0];
@@ -284,7 +287,8 @@ TEST(Orphans, AKilledWorkersDaemonWithAClearedEnvironmentIsFoundByItsMarkedNames
 TEST(Orphans, AProcessOfAnotherWorkersDirectoryIsSparedInAMarkedNamespace) {
   if (::geteuid() != 0) GTEST_SKIP() << "a private mount namespace needs root";
   ASSERT_TRUE(BecomeSubreaper().ok());
-  const std::filesystem::path work = std::filesystem::temp_directory_path() / ("hpo-orphans-other-" + std::to_string(::getpid()));
+  const std::filesystem::path work =
+      std::filesystem::temp_directory_path() / ("hpo-orphans-other-" + std::to_string(::getpid()));
   const std::filesystem::path root = work / "attempt-root", visible = work / "visible";
   for (const auto& d : {root, visible}) std::filesystem::create_directories(d);
   NamespaceDaemon started = StartNamespaceDaemon("", "69", {{kOwnerVariable, (work / "another-worker").string()}},
