@@ -75,22 +75,25 @@ std::optional<int> PortNumber(const std::string& digits) {
   return port <= 65535 ? std::optional<int>(port) : std::nullopt;
 }
 
-std::string HttpUrlProblem(const std::string& url) {
+HttpUrlParts ParseHttpUrl(const std::string& url) {
+  const auto fail = [](std::string problem) { return HttpUrlParts{"", "", std::move(problem)}; };
   const size_t sep = url.find("://");
-  if (sep == std::string::npos) return "give an http:// or https:// URL";
+  if (sep == std::string::npos) return fail("give an http:// or https:// URL");
   std::string scheme = url.substr(0, sep);
   for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (scheme != "http" && scheme != "https") return "give an http:// or https:// URL, not " + url.substr(0, sep + 3);
+  if (scheme != "http" && scheme != "https")
+    return fail("give an http:// or https:// URL, not " + url.substr(0, sep + 3));
   // RFC 3986 allows any case; the delivery takes lower case only, and refused every POST.
-  if (url.compare(0, sep, scheme) != 0) return "write its scheme in lower case: " + scheme + "://";
+  if (url.compare(0, sep, scheme) != 0) return fail("write its scheme in lower case: " + scheme + "://");
   // Two URLs in one value (HPO_NOTIFY="URL1 URL2" or "URL1,URL2": an environment variable holds
   // one value): one URL to curl, with the other in its path or refused.
   if (url.find("://", sep + 3) != std::string::npos) {
-    return "holds a second URL: give the option once for each URL (an environment variable holds one "
-           "value; a --config file takes a list)";
+    return fail("holds a second URL: give the option once for each URL (an environment variable holds one "
+                "value; a --config file takes a list)");
   }
   for (unsigned char c : url) {
-    if (c <= ' ' || c == 0x7f) return "a URL has no spaces or control characters (write a space in a path as %20)";
+    if (c <= ' ' || c == 0x7f)
+      return fail("a URL has no spaces or control characters (write a space in a path as %20)");
   }
   const std::string rest = url.substr(sep + 3);
   std::string authority = rest.substr(0, rest.find_first_of("/?#"));
@@ -98,27 +101,29 @@ std::string HttpUrlProblem(const std::string& url) {
   std::string host = authority, port;
   if (!authority.empty() && authority.front() == '[') {  // [IPv6]:PORT
     const size_t close = authority.find(']');
-    if (close == std::string::npos) return "its IPv6 host has no closing ]";
+    if (close == std::string::npos) return fail("its IPv6 host has no closing ]");
     host = authority.substr(0, close + 1);
     const std::string after = authority.substr(close + 1);
-    if (!after.empty() && after.front() != ':') return "has '" + after + "' after its IPv6 host";
+    if (!after.empty() && after.front() != ':') return fail("has '" + after + "' after its IPv6 host");
     if (!after.empty()) port = after.substr(1);
     if (host.size() == 2 || host.find_first_not_of("[]0123456789abcdefABCDEF:.") != std::string::npos) {
-      return "has no valid IPv6 host (" + host + ")";
+      return fail("has no valid IPv6 host (" + host + ")");
     }
   } else if (const size_t colon = authority.rfind(':'); colon != std::string::npos) {
     host = authority.substr(0, colon);
     port = authority.substr(colon + 1);
-    if (port.empty()) return "has a : with no port after it";
+    if (port.empty()) return fail("has a : with no port after it");
   }
-  if (host.empty()) return "has no host";
+  if (host.empty()) return fail("has no host");
   if (host.front() != '[' &&
       host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%") != std::string::npos) {
-    return "has a host, '" + host + "', that is no host name or address";
+    return fail("has a host, '" + host + "', that is no host name or address");
   }
-  if (!port.empty() && PortNumber(port).value_or(0) < 1) return "has the port '" + port + "', not one of 1-65535";
-  return "";
+  if (!port.empty() && PortNumber(port).value_or(0) < 1) return fail("has the port '" + port + "', not one of 1-65535");
+  return HttpUrlParts{host, port, ""};
 }
+
+std::string HttpUrlProblem(const std::string& url) { return ParseHttpUrl(url).problem; }
 
 std::pair<std::string, int> HostPort(const std::string& option, const std::string& value, const std::string& example) {
   const size_t colon = value.rfind(':');

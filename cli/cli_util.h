@@ -66,6 +66,12 @@ std::optional<int> PortNumber(const std::string& digits);
 // port that is not 1-65535. Curl refused such URLs at every POST, and their events waited 24
 // hours for a delivery that could not happen.
 std::string HttpUrlProblem(const std::string& url);
+// The same URL's host (an IPv6 one in its brackets) and port ("" when it gives none), or in
+// `problem` what HttpUrlProblem says.
+struct HttpUrlParts {
+  std::string host, port, problem;
+};
+HttpUrlParts ParseHttpUrl(const std::string& url);
 // Splits HOST:PORT (an option's value, e.g. --http 127.0.0.1:7780); exits 2 naming the option,
 // with `example` (that option's default), when it is not one, or PORT is not 0-65535.
 std::pair<std::string, int> HostPort(const std::string& option, const std::string& value,
@@ -111,7 +117,8 @@ bool TrainingJobEnded(const std::string& status);
 // A tuning job for people: status, counters, the best training job and its hyperparameters,
 // completion details, with `show_ranges` the ranges searched (Autotune's among them), which
 // hyperparameters mattered (coordinator/importance.h; from 8 training jobs with an objective,
-// or the reason when there is no estimate), then the ten best training jobs. `hpo run` prints it at the end, `hpo describe -o table` on request.
+// or the reason when there is no estimate), then the ten best training jobs. `hpo run` prints it
+// at the end, `hpo describe -o table` on request.
 // `waiting`: why a running job's next training jobs wait (no worker fits), "" when they do not.
 // Which hyperparameters mattered (coordinator/importance.h), per training job definition, from
 // the ended training jobs with an objective: one line per hyperparameter, its first-order share

@@ -208,18 +208,13 @@ httplib::Headers ClientHeaders(const std::string& url, const std::string& method
 }
 
 std::string ZmqPortHint(const std::string& url) {
-  const size_t sep = url.find("://");
-  if (sep == std::string::npos) return "";
-  const std::string rest = url.substr(sep + 3);
-  const std::string authority = rest.substr(0, rest.find_first_of("/?#"));
-  const size_t colon = authority.rfind(':');
-  if (colon == std::string::npos || (authority.find(']') != std::string::npos && colon < authority.find(']'))) return "";
-  std::string host = authority.substr(0, colon);
-  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  HttpUrlParts parts = ParseHttpUrl(url);
+  if (!parts.problem.empty() || parts.port.empty()) return "";
+  if (parts.host.size() > 1 && parts.host.front() == '[') parts.host = parts.host.substr(1, parts.host.size() - 2);
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
-  if (::getaddrinfo(host.c_str(), authority.substr(colon + 1).c_str(), &hints, &found) != 0 || !found) return "";
+  if (::getaddrinfo(parts.host.c_str(), parts.port.c_str(), &hints, &found) != 0 || !found) return "";
   std::string hint;
   const int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd >= 0) {

@@ -772,10 +772,12 @@ void AddClientCommands(CLI::App& app) {
     // Sorted by objective, the API leaves out those without one (as SageMaker's does): said, on
     // stderr (the table, CSV and JSON read as if they were every training job).
     if (ta->sort_by == "FinalObjectiveMetricValue" && ta->status.empty()) {
-      auto d = trials_origin->source().Action("DescribeHyperParameterTuningJob", {{"HyperParameterTuningJobName", ta->name}});
+      auto d = trials_origin->source().Action("DescribeHyperParameterTuningJob",
+                                              {{"HyperParameterTuningJobName", ta->name}});
       int64_t total = 0;
       if (d.ok() && d->contains("TrainingJobStatusCounters")) {
-        for (const auto& [k, v] : (*d)["TrainingJobStatusCounters"].items()) total += v.is_number() ? v.get<int64_t>() : 0;
+        for (const auto& [k, v] : (*d)["TrainingJobStatusCounters"].items())
+          total += v.is_number() ? v.get<int64_t>() : 0;
       }
       if (total > static_cast<int64_t>(all.size())) {
         std::cerr << "hpo: " << total - static_cast<int64_t>(all.size()) << " of " << total

@@ -735,14 +735,19 @@ void Run(const RunArgs& a) {
   // A local worker that cannot run (its work directory refused) says why in the loop below,
   // which ends the run: it waited for a worker that had gone, saying "no worker is registered".
   auto worker_error = std::make_shared<std::pair<std::mutex, std::string>>();
+  auto failed_worker = [worker_error] {
+    std::lock_guard<std::mutex> lock(worker_error->first);
+    return worker_error->second;
+  };
   for (auto& ag : agents) {
     worker::WorkerAgent* p = ag.get();
-    worker_threads.emplace_back([p, &stop_workers, worker_error, id = "local-" + std::to_string(worker_threads.size() + 1)] {
-      const Status s = p->Run(stop_workers);
-      if (s.ok() || stop_workers.load()) return;
-      std::lock_guard<std::mutex> lock(worker_error->first);
-      if (worker_error->second.empty()) worker_error->second = "local worker " + id + " stopped: " + s.message();
-    });
+    worker_threads.emplace_back(
+        [p, &stop_workers, worker_error, id = "local-" + std::to_string(worker_threads.size() + 1)] {
+          const Status s = p->Run(stop_workers);
+          if (s.ok() || stop_workers.load()) return;
+          std::lock_guard<std::mutex> lock(worker_error->first);
+          if (worker_error->second.empty()) worker_error->second = "local worker " + id + " stopped: " + s.message();
+        });
   }
 
   // The job may be in the state directory already: interrupted (the process killed, the machine
@@ -786,12 +791,7 @@ void Run(const RunArgs& a) {
         })
         .ok();
     if (static_cast<int>(registered) >= nworkers) break;
-    std::string failed;
-    {
-      std::lock_guard<std::mutex> lock(worker_error->first);
-      failed = worker_error->second;
-    }
-    if (!failed.empty()) {  // before the job is submitted: it leaves no record
+    if (const std::string failed = failed_worker(); !failed.empty()) {  // before the job is submitted: no record
       std::cerr << "hpo: " << failed << "\n";
       shutdown();
       stop_api();
@@ -979,11 +979,7 @@ void Run(const RunArgs& a) {
         break;
       }
     }
-    if (std::string failed = [&] {
-          std::lock_guard<std::mutex> lock(worker_error->first);
-          return worker_error->second;
-        }();
-        !failed.empty()) {
+    if (const std::string failed = failed_worker(); !failed.empty()) {
       std::cerr << (tty ? "\n" : "") << "hpo: " << failed << "\n";
       left = true;  // the job stays InProgress, to be resumed once the worker can run
       break;

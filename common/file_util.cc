@@ -245,7 +245,8 @@ Status CheckOwnDirectory(const std::string& dir, const std::string& what) {
   const uid_t me = ::geteuid();
   if (st.st_uid != me && st.st_uid != 0) {
     return Status::FailedPrecondition(
-        what + " " + dir + " belongs to user " + std::to_string(st.st_uid) + ", not to this one (" + std::to_string(me) +
+        what + " " + dir + " belongs to user " + std::to_string(st.st_uid) + ", not to this one (" +
+        std::to_string(me) +
         "): whoever made it could have left links there that training jobs' files would follow; give a directory of "
         "this user's, or remove that one");
   }

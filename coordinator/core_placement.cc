@@ -125,8 +125,9 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
     if (ActiveCount(j) + static_cast<int64_t>(Index(j).pending.size()) >= MaxParallel(j)) return false;
     if (OffCore(j) && static_cast<int64_t>(j.trials.size()) < MaxJobs(j)) {
       // No trial of the job waits for a slot here (OldestPending is null).
-      const int64_t room = std::min<int64_t>(MaxParallel(j) - ActiveCount(j) - static_cast<int64_t>(Index(j).pending.size()),
-                                             MaxJobs(j) - static_cast<int64_t>(j.trials.size()));
+      const int64_t room =
+          std::min<int64_t>(MaxParallel(j) - ActiveCount(j) - static_cast<int64_t>(Index(j).pending.size()),
+                            MaxJobs(j) - static_cast<int64_t>(j.trials.size()));
       RequestProposal(j, StartableNow(j, static_cast<size_t>(std::max<int64_t>(room, 1))));
       return false;
     }

@@ -125,7 +125,8 @@ Result<ImportanceReport> EstimateImportance(const SearchSpace& space,
 
 bool StopsTrainingJobsEarly(const proto::TuningJobSpec& spec) {
   const auto& c = spec.hyper_parameter_tuning_job_config;
-  return c && (c->strategy.value_or("") == "Hyperband" || c->training_job_early_stopping_type.value_or("Off") == "Auto");
+  return c &&
+         (c->strategy.value_or("") == "Hyperband" || c->training_job_early_stopping_type.value_or("Off") == "Auto");
 }
 
 namespace {

@@ -604,8 +604,8 @@ Result<LogFilter> LogFilter::Parse(std::string_view pattern) {
   }
   auto impl = std::make_shared<Impl>();
   for (size_t i = 0; i + 3 < pattern.size() && !impl->escaped_form; ++i) {
-    impl->escaped_form = pattern[i] == '#' && pattern[i + 1] >= '0' && pattern[i + 1] <= '3' &&
-                         pattern[i + 2] >= '0' && pattern[i + 2] <= '7' && pattern[i + 3] >= '0' && pattern[i + 3] <= '7';
+    impl->escaped_form = pattern[i] == '#' && pattern[i + 1] >= '0' && pattern[i + 1] <= '3' && pattern[i + 2] >= '0' &&
+                         pattern[i + 2] <= '7' && pattern[i + 3] >= '0' && pattern[i + 3] <= '7';
   }
   const std::string_view p = TrimSpace(pattern);
   if (!p.empty() && p.front() == '{') {

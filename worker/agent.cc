@@ -1077,7 +1077,8 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
     if (now - last_heard_ms > opt.coordinator_lease_ms) {
       // Named: a worker pointed at a port where nothing listens said only "no word from the
       // coordinator", every 10 s, with no endpoint and nothing to check.
-      if (!ever_heard && handshake_monitor && handshake_monitor->failures() > 0 && handshake_monitor->successes() == 0) {
+      if (!ever_heard && handshake_monitor && handshake_monitor->failures() > 0 &&
+          handshake_monitor->successes() == 0) {
         // Something answers and refuses the handshake: the monitor says why (a refused key was
         // also told "is one running there?" every 10 s).
       } else if (!ever_heard) {

@@ -154,8 +154,8 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
   // it: the namespace's number (and its /opt/ml's inode) are given out again, and a mark left
   // behind (an attempt revoked before its upload) named another training job's program to the
   // guard's sweep at this worker's end, which killed it (worker/orphans.h KillLeftoversOf).
-  auto end_leftovers = [this, trial = r.assign.trial, attempt = r.assign.attempt,
-                        host = r.layout.hosts.size() > 1 ? r.layout.current_host : std::string()](const ExitInfo& exit) {
+  const std::string host = r.layout.hosts.size() > 1 ? r.layout.current_host : std::string();
+  auto end_leftovers = [this, trial = r.assign.trial, attempt = r.assign.attempt, host](const ExitInfo& exit) {
     KillAttemptLeftovers(trial, attempt, host, [this](const std::string& l) { Log(l); }, exit.mount_ns);
     if (exit.mount_ns != 0) UnmarkAttemptNamespace(owner_tag, exit.mount_ns);
   };
@@ -293,7 +293,8 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
                                   " of them; the next attempt starts without the other " +
                                   std::to_string(held.size() - copies);
           Log("worker: " + what + ": a signal ended the program while it was writing " + std::to_string(held.size()) +
-              " checkpoint file(s) (" + names + "): not uploaded, and no delete mirrored; " + checkpoints->uri() + kept);
+              " checkpoint file(s) (" + names + "): not uploaded, and no delete mirrored; " + checkpoints->uri() +
+              kept);
         }
         if (!pass.ok() && revoked->load()) {
           // Not ours any more: no marker (it would keep this copy as the newest and, adopted by a

@@ -48,9 +48,11 @@ TEST_F(DirectoryLockTest, AnotherUsersOrAWorldWritableDirectoryIsRefusedAsOnesOw
   fs::permissions(mine, fs::perms::all | fs::perms::sticky_bit, fs::perm_options::replace);  // as /tmp
   Status sticky = CheckOwnDirectory(mine.string(), "the work directory");
   EXPECT_EQ(sticky.code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(sticky.message().find("chmod 700"), std::string::npos) << "never advised for a shared one: " << sticky.message();
+  EXPECT_EQ(sticky.message().find("chmod 700"), std::string::npos)
+      << "never advised for a shared one: " << sticky.message();
   EXPECT_NE(sticky.message().find("give a directory of its own"), std::string::npos) << sticky.message();
-  fs::permissions(mine, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec, fs::perm_options::replace);
+  fs::permissions(mine, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec,
+                  fs::perm_options::replace);
   EXPECT_TRUE(CheckOwnDirectory(mine.string(), "the work directory").ok()) << "others may read";
   std::ofstream(dir_ / "file") << "x";
   EXPECT_EQ(CheckOwnDirectory((dir_ / "file").string(), "the work directory").code(), StatusCode::kFailedPrecondition);

@@ -630,8 +630,8 @@ TEST_F(AssignAheadTest, QueuedTrialsSurviveACoordinatorRestartAndALostWorkerCost
       for (const auto& n : Plain(Finish("w2", a, 0.3))) after.push_back(n);
     }
     // (The lost worker's retries wait for its fence, in the job's places: nothing new meanwhile.)
-    for (const auto& n : Plain(core_->OnMessage("w2", proto::wire::Heartbeat{"w2", static_cast<uint64_t>(round + 1), 4, {}},
-                                                now_))) {
+    for (const auto& n :
+         Plain(core_->OnMessage("w2", proto::wire::Heartbeat{"w2", static_cast<uint64_t>(round + 1), 4, {}}, now_))) {
       after.push_back(n);
     }
     for (const auto& n : Plain(core_->OnTick(now_))) after.push_back(n);
