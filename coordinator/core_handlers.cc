@@ -293,10 +293,9 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
 
 bool CoordinatorCore::Impl::GangHostStopping(const std::string& trial, uint32_t attempt, const std::string& wid) const {
   auto it = trials.find(trial);
-  if (it == trials.end() || it->second.attempt != attempt || it->second.state != TrialState::kPending) return false;
-  auto hosts = it->second.gang_workers.find(attempt);
-  return hosts != it->second.gang_workers.end() && hosts->second.size() > 1 &&
-         std::find(hosts->second.begin(), hosts->second.end(), wid) != hosts->second.end();
+  if (it == trials.end() || it->second.attempt != attempt) return false;
+  const std::vector<std::string>* hosts = EndedGangHosts(it->second);
+  return hosts && std::find(hosts->begin(), hosts->end(), wid) != hosts->end();
 }
 
 namespace {

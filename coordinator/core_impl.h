@@ -450,9 +450,14 @@ struct CoordinatorCore::Impl {
   // A multi-host retry waits a lease after the state was loaded: its other hosts, still stopping,
   // say so as they register again (GangHostStopping).
   bool AwaitsRestartedHosts(const Trial& t, int64_t now) const {
+    return EndedGangHosts(t) != nullptr && now - loaded_at_ms <= opt.lease_ms;
+  }
+  // The workers of a waiting retry's ended attempt, when that attempt had several hosts; else null.
+  static const std::vector<std::string>* EndedGangHosts(const Trial& t) {
     auto hosts = t.gang_workers.find(t.attempt);
-    return t.state == TrialState::kPending && hosts != t.gang_workers.end() && hosts->second.size() > 1 &&
-           now - loaded_at_ms <= opt.lease_ms;
+    return t.state == TrialState::kPending && hosts != t.gang_workers.end() && hosts->second.size() > 1
+               ? &hosts->second
+               : nullptr;
   }
 
   // A new trial from the strategy, Pending; nullptr when the job may not or cannot have more.

@@ -657,6 +657,12 @@ class GangTest : public PlacementCoreTest {
     }
     return g;
   }
+  // What `wid`'s exit report of `a` and the tick after it assign.
+  std::vector<proto::wire::AssignTrial> AssignedAfterExit(const std::string& wid, const proto::wire::AssignTrial& a) {
+    auto assigned = Only<proto::wire::AssignTrial>(Exited(wid, a, "Stopped"));
+    for (const auto& n : Only<proto::wire::AssignTrial>(core_->OnTick(now_))) assigned.push_back(n);
+    return assigned;
+  }
 
   // The fleet joined and one three-host training job of a job `name` started on every host.
   struct RunningGang {
@@ -1288,10 +1294,7 @@ TEST_F(GangTest, AGangsRetryWaitsForItsOtherHostsLastCheckpointsWhichAreNotRevok
   EXPECT_NE(core_->FindJob("linger")->waiting_reason.find("once the other hosts of attempt 1 have stopped"),
             std::string::npos)
       << core_->FindJob("linger")->waiting_reason;
-  auto retry = Only<proto::wire::AssignTrial>(Exited(w1, first[0], "Stopped"));
-  for (auto& o : core_->OnTick(now_)) {
-    if (const auto* a = std::get_if<proto::wire::AssignTrial>(&o.message)) retry.push_back(*a);
-  }
+  const auto retry = AssignedAfterExit(w1, first[0]);
   ASSERT_EQ(retry.size(), 2u) << "its exit lets the retry start; " << core_->FindJob("linger")->waiting_reason;
   for (const auto& a : retry) {
     EXPECT_EQ(a.trial, first[0].trial);
@@ -1336,10 +1339,7 @@ TEST_F(GangTest, AGangsRetryWaitsForItsStoppingHostsAcrossACoordinatorRestart) {
     ASSERT_TRUE(Only<proto::wire::AssignTrial>(tick).empty())
         << "placed while attempt 1's algo-1 still runs on " << w1 << " at " << i;
   }
-  auto retry = Only<proto::wire::AssignTrial>(Exited(w1, first[0], "Stopped"));
-  for (auto& o : core_->OnTick(now_)) {
-    if (const auto* a = std::get_if<proto::wire::AssignTrial>(&o.message)) retry.push_back(*a);
-  }
+  const auto retry = AssignedAfterExit(w1, first[0]);
   ASSERT_EQ(retry.size(), 2u) << "its exit lets the retry start; " << core_->FindJob("linger2")->waiting_reason;
   EXPECT_EQ(retry[0].attempt, 2u);
 }
