@@ -440,6 +440,11 @@ struct OptimizeArgs {
               parallel_exploit = "on", output_warping = "on", failed_fantasies = "on";
   double fail_above = 1.0;  // the first coordinate's fraction above which training jobs fail; 1: none
   int dims = 0, evaluations = 100, batch = 1, seeds = 5;
+  // Warm start: each seed's job starts from a parent job's `parents` training jobs (0: cold).
+  int parents = 0;
+  std::string warm_start_type = "IdenticalDataAndAlgorithm", parent_strategy = "Random";
+  double parent_ranges = 1.0;  // the middle fraction of each range the parent searched
+  double parent_shift = 0.0;   // TransferLearning's related task: the parent saw f at x + shift * width
   uint64_t first_seed = 1;
   bool curves = false;
   size_t warp_min = 0;
@@ -447,6 +452,51 @@ struct OptimizeArgs {
   double prior_mean_quantile = coordinator::BayesianOptions().prior_mean_quantile;
   size_t max_posterior_points = coordinator::BayesianOptions().max_posterior_points;
 };
+
+// The warm-start parent of one seed's job (hpo bench optimize --parents): `a.parents` training
+// jobs of a.parent_strategy over the middle a.parent_ranges of each range, each evaluated at its
+// point moved by a.parent_shift of the range (clamped): the parents' observations as the
+// coordinator gives them to a child (coordinator/core_tuning.cc, BuildPrior), `prior` for
+// TransferLearning. Their best regret on the child's function goes to *best.
+std::vector<Observation> ParentHistory(const OptimizeArgs& a, const TestFunction& fn, uint64_t seed,
+                                       const coordinator::BayesianOptions& options, double* best) {
+  std::vector<std::pair<double, double>> box = fn.box;
+  for (auto& [lo, hi] : box) {
+    const double cut = (1.0 - a.parent_ranges) / 2.0 * (hi - lo);
+    lo += cut;
+    hi -= cut;
+  }
+  auto s = MakeBenchStrategy(BoxSpec(a.parent_strategy, box), seed ^ 0x9e3779b97f4a7c15ULL, options);
+  if (!s.ok()) {
+    std::cerr << "hpo bench optimize: the parent job: " << s.status().message() << "\n";
+    Exit(1);
+  }
+  std::vector<Observation> history;
+  *best = INFINITY;
+  while (static_cast<int>(history.size()) < a.parents) {
+    const size_t want = static_cast<size_t>(std::min(a.batch, a.parents - static_cast<int>(history.size())));
+    std::vector<Proposal> props = (*s)->Propose(want, history);
+    if (props.empty()) break;
+    for (Proposal& p : props) {
+      std::vector<double> x = Point(p.hyperparameters, fn.box.size());
+      *best = std::min(*best, fn.f(x));
+      for (size_t i = 0; i < x.size(); ++i) {
+        const auto [lo, hi] = fn.box[i];
+        x[i] = std::clamp(x[i] + a.parent_shift * (hi - lo), lo, hi);
+      }
+      Observation o;
+      o.trial = "parent-" + std::to_string(history.size());
+      o.definition_name = p.definition_name;
+      o.hyperparameters = std::move(p.hyperparameters);
+      o.objective = fn.f(x);
+      o.status = Observation::kSucceeded;
+      history.push_back(std::move(o));
+    }
+  }
+  for (Observation& o : history) o.prior = a.warm_start_type == "TransferLearning";
+  *best -= fn.optimum;
+  return history;
+}
 
 void RunOptimize(const OptimizeArgs& a) {
   spdlog::set_level(spdlog::level::warn);
@@ -468,6 +518,15 @@ void RunOptimize(const OptimizeArgs& a) {
     std::cerr << "hpo bench optimize: --max-fit-points and --max-posterior-points must be at least 2\n";
     Exit(2);
   }
+  if (a.parents < 0 || !(a.parent_ranges > 0.0 && a.parent_ranges <= 1.0)) {
+    std::cerr << "hpo bench optimize: --parents must be at least 0 and --parent-ranges in (0, 1]\n";
+    Exit(2);
+  }
+  if (a.parents == 0 && (a.parent_ranges != 1.0 || a.parent_shift != 0.0)) {
+    std::cerr << "hpo bench optimize: --parent-ranges and --parent-shift describe the parent job: give --parents "
+                 "too (e.g. --parents 30)\n";
+    Exit(2);
+  }
   coordinator::BayesianOptions options;
   options.device = *device;
   options.warp_min_observations = a.warp_min;
@@ -479,11 +538,16 @@ void RunOptimize(const OptimizeArgs& a) {
   options.max_posterior_points = a.max_posterior_points;
   options.fantasize_failed = a.failed_fantasies == "on";
   options.start_counts_failures = options.fantasize_failed;
-  const proto::TuningJobSpec spec = BoxSpec(a.strategy, fn->box);
+  proto::TuningJobSpec spec = BoxSpec(a.strategy, fn->box);
+  if (a.parents > 0) {  // as the child's spec says it (the Bayesian model takes its task coordinate from it)
+    auto& w = spec.warm_start_config.emplace();
+    w.warm_start_type = a.warm_start_type;
+    w.parent_hyper_parameter_tuning_jobs.emplace_back().hyper_parameter_tuning_job_name = "bench-parent";
+  }
   const double fail_at = fn->box[0].first + a.fail_above * (fn->box[0].second - fn->box[0].first);
   const auto t0 = std::chrono::steady_clock::now();
   Json seeds = Json::array();
-  std::vector<double> regrets;
+  std::vector<double> regrets, parent_regrets;
   double max_suggest = 0;
   std::string used_device, engine;  // Bayesian's: where the model ran
   for (int k = 0; k < a.seeds; ++k) {
@@ -499,13 +563,20 @@ void RunOptimize(const OptimizeArgs& a) {
       if (!bayes->EngineNote().empty()) std::cerr << "hpo bench optimize: " << bayes->EngineNote() << "\n";
       engine = bayes->EngineDescription();
     }
+    double parent_regret = INFINITY;
     std::vector<Observation> history;
+    if (a.parents > 0) {
+      history = ParentHistory(a, *fn, seed, options, &parent_regret);
+      parent_regrets.push_back(parent_regret);
+    }
+    const int own_start = static_cast<int>(history.size());  // the regret is of the job's own training jobs
     double best = INFINITY;
     size_t failed = 0;
     Json curve = Json::array();
     const auto ts = std::chrono::steady_clock::now();
-    while (static_cast<int>(history.size()) < a.evaluations) {
-      const size_t want = static_cast<size_t>(std::min(a.batch, a.evaluations - static_cast<int>(history.size())));
+    while (static_cast<int>(history.size()) - own_start < a.evaluations) {
+      const size_t want = static_cast<size_t>(
+          std::min(a.batch, a.evaluations - (static_cast<int>(history.size()) - own_start)));
       std::vector<Proposal> props = (*s)->Propose(want, history);
       if (const coordinator::SuggestStats* st = (*s)->LastSuggestStats()) {
         max_suggest = std::max(max_suggest, st->seconds);
@@ -538,6 +609,7 @@ void RunOptimize(const OptimizeArgs& a) {
     one["best"] = Round(best, 9);
     one["regret"] = RoundSignificant(regret, 4);
     if (a.fail_above < 1.0) one["failed"] = failed;
+    if (a.parents > 0) one["parent_regret"] = RoundSignificant(parent_regret, 4);
     one["seconds"] = Round(std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count(), 3);
     if (a.curves) one["curve"] = curve;
     seeds.push_back(one);
@@ -560,6 +632,14 @@ void RunOptimize(const OptimizeArgs& a) {
     j["failed_fantasies"] = a.failed_fantasies;
   }
   if (a.fail_above < 1.0) j["fail_above"] = a.fail_above;
+  if (a.parents > 0) {
+    j["parents"] = a.parents;
+    j["warm_start_type"] = a.warm_start_type;
+    j["parent_strategy"] = a.parent_strategy;
+    j["parent_ranges"] = a.parent_ranges;
+    j["parent_shift"] = a.parent_shift;
+    j["median_parent_regret"] = RoundSignificant(Median(parent_regrets), 4);  // the parents' best, on this function
+  }
   j["evaluations"] = a.evaluations;
   j["batch"] = a.batch;
   j["optimum"] = fn->optimum;
@@ -572,7 +652,9 @@ void RunOptimize(const OptimizeArgs& a) {
   if (a.output != "json") {
     for (const Json& s : seeds) {
       std::cout << "seed " << s["seed"].dump() << ": best " << s["best"].dump() << ", regret " << s["regret"].dump()
-                << (s.contains("failed") ? ", " + s["failed"].dump() + " failed" : std::string()) << "\n";
+                << (s.contains("failed") ? ", " + s["failed"].dump() + " failed" : std::string())
+                << (s.contains("parent_regret") ? " (its parent's: " + s["parent_regret"].dump() + ")" : std::string())
+                << "\n";
     }
   }
   Exit(0);
@@ -689,6 +771,25 @@ void AddBenchCommands(CLI::App& app) {
                        "the space-filling start, whose points near one go last; off leaves failures out altogether")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
+  optimize->add_option("--parents", oa->parents,
+                       "Warm start: each seed's job starts from a parent job of this many training jobs on the "
+                       "same function (0, the default: a cold start); the regret is of the job's own training jobs")
+      ->capture_default_str();
+  optimize->add_option("--warm-start-type", oa->warm_start_type,
+                       "With --parents: IdenticalDataAndAlgorithm (the default: the parents' results are the "
+                       "job's own) or TransferLearning (the model keeps them apart by a task coordinate)")
+      ->check(CLI::IsMember({"IdenticalDataAndAlgorithm", "TransferLearning"}));
+  optimize->add_option("--parent-strategy", oa->parent_strategy, "With --parents: the parent job's strategy")
+      ->check(CLI::IsMember({"Bayesian", "Random"}))
+      ->capture_default_str();
+  optimize->add_option("--parent-ranges", oa->parent_ranges,
+                       "With --parents: the parent searched this middle fraction of each range (the child's "
+                       "ranges are wider); 1, the default: the same ranges")
+      ->capture_default_str();
+  optimize->add_option("--parent-shift", oa->parent_shift,
+                       "With --parents: a related task (TransferLearning's case): the parent's objective at x was "
+                       "the function at x moved by this fraction of each range; 0, the default: the same function")
+      ->capture_default_str();
   optimize->add_flag("--curves", oa->curves, "Include each seed's best-so-far regret after every evaluation");
   optimize->add_option("-o,--output", oa->output, "table or json (default: table)")
       ->check(CLI::IsMember({"table", "json"}))
@@ -699,9 +800,16 @@ void AddBenchCommands(CLI::App& app) {
       "the best value found minus the known optimum (0 is perfect).\n\n"
       "Examples:\n"
       "  hpo bench optimize --function branin --strategy Bayesian --evaluations 50 --seeds 5\n"
-      "  hpo bench optimize --function ackley --dims 10 --strategy Random --evaluations 100 --batch 8 -o json\n\n"
-      "JSON: {\"function\",\"dims\",\"strategy\",[\"start\",\"parallel_exploit\",\"max_fit_points\",\"max_posterior_points\",\"prior_mean_quantile\",\"output_warping\",\"failed_fantasies\",][\"fail_above\",]\"evaluations\",\"batch\",\"optimum\",\"median_regret\",\n"
-      "\"mean_regret\",\"max_suggest_seconds\",\"seconds\",\"seeds\":[{\"seed\",\"best\",\"regret\"[,\"failed\"],\"seconds\"[,\"curve\"]}]}");
+      "  hpo bench optimize --function ackley --dims 10 --strategy Random --evaluations 100 --batch 8 -o json\n"
+      "  hpo bench optimize --function hartmann6 --evaluations 20 --parents 40 --seeds 10   (warm start)\n\n"
+      "JSON: {\"function\",\"dims\",\"strategy\",[\"start\",\"parallel_exploit\",\"max_fit_points\",\"max_posterior_points\",\n"
+      "\"prior_mean_quantile\",\"output_warping\",\"failed_fantasies\",][\"fail_above\",][\"parents\",\"warm_start_type\",\n"
+      "\"parent_strategy\",\"parent_ranges\",\"parent_shift\",\"median_parent_regret\",]\"evaluations\",\"batch\",\"optimum\",\n"
+      "\"median_regret\",\"mean_regret\",\"max_suggest_seconds\",\"seconds\",\n"
+      "\"seeds\":[{\"seed\",\"best\",\"regret\"[,\"failed\"][,\"parent_regret\"],\"seconds\"[,\"curve\"]}]}\n\n"
+      "With --parents, each seed's job is warm-started (WarmStartConfig) from a parent job run first on the same\n"
+      "function: its training jobs are in the history as the coordinator gives them to a child job; the regret,\n"
+      "the curve and --evaluations are the job's own training jobs. Compare with --parents 0 at the same seeds.");
   optimize->callback([oa] { RunOptimize(*oa); });
 
   auto ia = std::make_shared<ImportanceArgs>();
