@@ -457,6 +457,28 @@ class JsonBuilder : public nlohmann::json_sax<Json> {
 // Empty documents (nothing, or a lone null, between `---` separators: helm and kustomize output,
 // a trailing `---`) are not counted, as kubectl skips them; `first` is the index among all
 // documents of the first one with content.
+// False when the scalar at text[pos] is quoted (' or ") and its quote is never closed. yaml-cpp
+// takes such a value to run to the end of the file, without an error: `value: 'crd-test` on a
+// tag swallowed the warmStartConfig after it, and the spec was valid without its warm start.
+// (PyYAML and kubectl refuse it: "found unexpected end of stream".) In single quotes '' is a
+// quote; in double quotes a backslash escapes the next character.
+bool Closed(const std::string& text, size_t pos) {
+  if (pos >= text.size() || (text[pos] != '\'' && text[pos] != '"')) return true;
+  const char quote = text[pos];
+  for (size_t i = pos + 1; i < text.size(); ++i) {
+    if (quote == '"' && text[i] == '\\') {
+      ++i;
+    } else if (text[i] == quote) {
+      if (quote == '\'' && i + 1 < text.size() && text[i + 1] == '\'') {
+        ++i;
+      } else {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 struct YamlDocuments {
   size_t with_content = 0;
   size_t first = 0;
@@ -472,7 +494,12 @@ Result<YamlDocuments> CountYamlDocuments(const std::string& yaml) {
     void OnDocumentEnd() override {}
     void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
     void OnAlias(const YAML::Mark&, YAML::anchor_t) override { content = true; }
-    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override { content = true; }
+    void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
+      content = true;
+      if (!unclosed && mark.pos >= 0 && !Closed(*text, static_cast<size_t>(mark.pos))) unclosed = mark;
+    }
+    const std::string* text = nullptr;
+    std::optional<YAML::Mark> unclosed;  // a quoted scalar with no closing quote
     void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
       content = true;
     }
@@ -485,6 +512,7 @@ Result<YamlDocuments> CountYamlDocuments(const std::string& yaml) {
   std::istringstream in(yaml);
   YAML::Parser parser(in);
   StartMarks marks;
+  marks.text = &yaml;
   std::optional<int> previous_pos;
   YamlDocuments docs;
   size_t all = 0;
@@ -500,6 +528,14 @@ Result<YamlDocuments> CountYamlDocuments(const std::string& yaml) {
       }
       return Status::InvalidArgument("malformed YAML at line " + std::to_string(at.line + 1) + ", column " +
                                      std::to_string(at.column + 1) + ": " + what);
+    }
+    if (marks.unclosed) {
+      const char quote = yaml[static_cast<size_t>(marks.unclosed->pos)];
+      return Status::InvalidArgument("malformed YAML at line " + std::to_string(marks.unclosed->line + 1) +
+                                     ", column " + std::to_string(marks.unclosed->column + 1) + ": the value quoted with " +
+                                     quote + " here is never closed (no closing " + quote +
+                                     " before the end of the file): add it, or the rest of the file is read as "
+                                     "part of this value");
     }
     previous_pos = at.pos;
     marks.start.reset();
@@ -536,16 +572,34 @@ Result<TextTree> ParseYaml(std::string_view text) {
     Result<YamlDocuments> docs = CountYamlDocuments(yaml);
     if (!docs.ok()) return docs.status();
     if (docs->with_content == 0) return Status::InvalidArgument("the document is empty");
+    size_t pick = docs->first;
+    std::vector<YAML::Node> all;  // LoadAll only when needed: the count above found no place it sticks at
     if (docs->with_content > 1) {
-      return Status::InvalidArgument("the file holds " + std::to_string(docs->with_content) +
-                                     " YAML documents; give one tuning job per file");
+      // A manifest as kubectl applies it: a Namespace (or a ConfigMap...) beside the tuning job.
+      // The one HyperParameterTuningJob document is the spec; the others are not hpo's.
+      all = YAML::LoadAll(yaml);
+      std::vector<size_t> jobs;
+      for (size_t i = 0; i < all.size(); ++i) {
+        const YAML::Node& d = all[i];
+        if (d.IsMap() && d["kind"] && d["kind"].IsScalar() && d["kind"].Scalar() == "HyperParameterTuningJob") {
+          jobs.push_back(i);
+        }
+      }
+      if (jobs.size() != 1) {
+        return Status::InvalidArgument(
+            "the file holds " + std::to_string(docs->with_content) + " YAML documents" +
+            (jobs.empty() ? std::string(" and none is of kind HyperParameterTuningJob")
+                          : ", " + std::to_string(jobs.size()) + " of them of kind HyperParameterTuningJob") +
+            "; give one tuning job per file (other documents, such as a Namespace, may stand beside it)");
+      }
+      pick = jobs[0];
     }
     TextTree out;
     out.from_yaml = true;
     ExpansionBudget budget;
     budget.source_utf8 = ValidUtf8(yaml);
-    // LoadAll only past empty documents: the count above found no place the parser sticks at.
-    const YAML::Node root = docs->first == 0 ? YAML::Load(yaml) : YAML::LoadAll(yaml).at(docs->first);
+    if (all.empty() && pick != 0) all = YAML::LoadAll(yaml);  // past empty documents
+    const YAML::Node root = all.empty() ? YAML::Load(yaml) : all.at(pick);
     HPO_RETURN_IF_ERROR(Convert(root, out.tree, false, 0, budget, "", &out.yaml_kinds));
     if (out.tree.is_null()) {
       return Status::InvalidArgument("the document is empty (or only null): a spec is a mapping of fields (YAML) or "

@@ -831,6 +831,48 @@ TEST(Codec, ToYamlQuotesLongNumberLikeTextWithoutOverflowingTheStack) {
   }
 }
 
+// A user pass: yaml-cpp took a quoted value without its closing quote to run to the end of the
+// file, without an error: `value: 'crd-test` on a tag swallowed the warmStartConfig after it, and
+// the spec validated and ran without its warm start. Refused where the value starts, as PyYAML
+// and kubectl refuse it; quotes that are closed (across lines, with '' or \" inside) still read.
+TEST(Codec, AQuotedValueNeverClosedIsRefusedWhereItStarts) {
+  for (const char* text : {"spec:\n  tags:\n    - value: 'crd-test\n  warmStartConfig:\n    warmStartType: x\n",
+                           "a: \"open\n", "a: 'it''s\n", "a: \"esc \\\"\n", "- 'x'\n- 'y\n"}) {
+    auto bad = ParseText(text);
+    ASSERT_FALSE(bad.ok()) << text;
+    EXPECT_EQ(bad.status().message().find("malformed YAML at line "), 0u) << bad.status().message();
+    EXPECT_NE(bad.status().message().find("here is never closed"), std::string::npos) << bad.status().message();
+  }
+  auto at = ParseText("a: 1\nb:\n  c: 'x\n  d: 2\n");
+  ASSERT_FALSE(at.ok());
+  EXPECT_EQ(at.status().message().find("malformed YAML at line 3, column 6: the value quoted with ' here"), 0u)
+      << at.status().message();
+  for (const char* text : {"a: 'it''s'\n", "a: \"say \\\"hi\\\"\"\n", "a: 'two\n  lines'\nb: 1\n", "'k': \"v\"\n",
+                           "a: \"\"\n", "a: ''\n", "a: !!str 'x'\n", "a: [\"x\", 'y']\n"}) {
+    auto good = ParseText(text);
+    EXPECT_TRUE(good.ok()) << text << " -> " << good.status().ToString();
+  }
+}
+
+// A manifest as kubectl applies it holds a Namespace (or other resources) beside the tuning job:
+// the one HyperParameterTuningJob document is the spec (it was refused as "2 YAML documents").
+TEST(Codec, AManifestsOneTuningJobDocumentIsTheSpec) {
+  auto one = ParseText("apiVersion: v1\nkind: Namespace\nmetadata: {name: ml}\n---\n"
+                       "apiVersion: sagemaker.services.k8s.aws/v1alpha1\nkind: HyperParameterTuningJob\nspec: {a: 1}\n");
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_EQ(one->tree["kind"], "HyperParameterTuningJob");
+  EXPECT_EQ(one->tree["spec"]["a"], "1");
+  auto two = ParseText("kind: HyperParameterTuningJob\nspec: {}\n---\nkind: HyperParameterTuningJob\nspec: {}\n");
+  ASSERT_FALSE(two.ok());
+  EXPECT_NE(two.status().message().find("2 of them of kind HyperParameterTuningJob; give one tuning job per file"),
+            std::string::npos)
+      << two.status().message();
+  auto none = ParseText("kind: Namespace\n---\nkind: ConfigMap\n");
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("none is of kind HyperParameterTuningJob"), std::string::npos)
+      << none.status().message();
+}
+
 // Found by the spec fuzzer (an out-of-memory after ~1 GB): a ',' where a YAML node should start,
 // e.g. after a top-level quoted scalar, made yaml-cpp 0.7's LoadAll return empty documents
 // forever without consuming it, and the document list grew until memory ran out. The parser now
