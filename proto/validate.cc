@@ -201,14 +201,51 @@ constexpr const char* kStorageUriForms =
     "an s3:// URI with a bucket (s3://bucket/prefix) or an S3 object URL "
     "(https://bucket.s3.region.amazonaws.com/prefix), a file:// URI or an absolute local path";
 
-// What is wrong with a storage URI IsStorageUri refuses.
+// What is wrong with a storage URI ("" when nothing). Beyond its form: a "." or ".." segment
+// (and, in a local path, an empty one: "//"). Such a path was accepted and every training job
+// failed after its program had run, its upload refused ("is not a clean relative path"); in an
+// s3:// key the HTTP client resolved "..", so the artifact went to another key than the one
+// DescribeTrainingJob names.
 std::string StorageUriProblem(const std::string& uri) {
-  if (StartsWith(uri, "https://")) {
-    return "is an https:// URL that is not an S3 object URL (https://bucket.s3.region.amazonaws.com/prefix): for an "
-           "S3-compatible store (MinIO, Ceph) give s3://bucket/prefix, and its address as the workers' S3 endpoint "
-           "(hpo worker --s3-endpoint); got " + Quote(uri);
+  if (!IsStorageUri(uri)) {
+    if (StartsWith(uri, "https://")) {
+      return "is an https:// URL that is not an S3 object URL (https://bucket.s3.region.amazonaws.com/prefix): for "
+             "an S3-compatible store (MinIO, Ceph) give s3://bucket/prefix, and its address as the workers' S3 "
+             "endpoint (hpo worker --s3-endpoint); got " + Quote(uri);
+    }
+    if (StartsWith(uri, "file://") && uri.size() > 7 && uri[7] != '/') {
+      const std::string host = uri.substr(7, uri.find('/', 7) == std::string::npos ? std::string::npos
+                                                                                    : uri.find('/', 7) - 7);
+      return "names the host " + Quote(host) + " (file://HOST/PATH): a local directory is file:// and its " +
+             "absolute path, three slashes in all (file:///data/out), or the absolute path alone; got " + Quote(uri);
+    }
+    return std::string("must be ") + kStorageUriForms + "; got " + Quote(uri);
   }
-  return std::string("must be ") + kStorageUriForms + "; got " + Quote(uri);
+  std::string path;  // the part whose segments name files or keys
+  bool local = false;
+  if (StartsWith(uri, "https://") || StartsWith(uri, "s3://")) {
+    const std::string s3 = StartsWith(uri, "s3://") ? uri : S3UriOfUrl(uri).value_or("");
+    const size_t slash = s3.find('/', 5);
+    path = slash == std::string::npos ? "" : s3.substr(slash + 1);
+  } else {
+    path = StartsWith(uri, "file://") ? uri.substr(8) : uri.substr(1);  // after the root's '/'
+    local = true;
+  }
+  if (path.ends_with('/')) path.pop_back();  // a prefix's trailing '/' is fine
+  for (size_t start = 0; !path.empty() && start <= path.size();) {
+    const size_t end = std::min(path.find('/', start), path.size());
+    const std::string_view part = std::string_view(path).substr(start, end - start);
+    if (part == "." || part == "..") {
+      return "has a \"" + std::string(part) + "\" segment: write the " + (local ? "path" : "key") +
+             " it stands for, without . or .. (hpo stores it as written and will not resolve it); got " + Quote(uri);
+    }
+    if (part.empty() && local) {
+      return "has an empty segment (\"//\"), which no directory can be named: write the path with single slashes; "
+             "got " + Quote(uri);
+    }
+    start = end + 1;
+  }
+  return "";
 }
 
 std::string ToLower(std::string_view s) { return AsciiLower(s); }
@@ -1110,8 +1147,8 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
     FieldPath up = op.Child("S3OutputPath");
     if (!o.s3_output_path) {
       Add(up, std::string("is required: ") + kStorageUriForms);
-    } else if (Length(*o.s3_output_path, up, 1, kS3UriMax) && !IsStorageUri(*o.s3_output_path)) {
-      Add(up, StorageUriProblem(*o.s3_output_path));
+    } else if (Length(*o.s3_output_path, up, 1, kS3UriMax)) {
+      if (std::string why = StorageUriProblem(*o.s3_output_path); !why.empty()) Add(up, why);
     }
     KmsKey(o.kms_key_id, op.Child("KmsKeyId"));
     Enum(o.compression_type, op.Child("CompressionType"), {"GZIP", "NONE"}, false);
@@ -1159,8 +1196,8 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
     FieldPath up = cp.Child("S3Uri");
     if (!c.s3_uri) {
       Add(up, std::string("is required: ") + kStorageUriForms);
-    } else if (Length(*c.s3_uri, up, 1, kCheckpointUriMax) && !IsStorageUri(*c.s3_uri)) {
-      Add(up, StorageUriProblem(*c.s3_uri));
+    } else if (Length(*c.s3_uri, up, 1, kCheckpointUriMax)) {
+      if (std::string why = StorageUriProblem(*c.s3_uri); !why.empty()) Add(up, why);
     }
     if (c.local_path && c.local_path->size() > kPathMax) {
       Length(*c.local_path, cp.Child("LocalPath"), 1, kPathMax);
@@ -1385,8 +1422,8 @@ void Validator::CheckChannel(const TrainingJobDefinition& d, const Channel& c, c
       FieldPath up = sp.Child("S3Uri");
       if (!s.s3_uri) {
         Add(up, std::string("is required: ") + kStorageUriForms);
-      } else if (Length(*s.s3_uri, up, 1, kS3UriMax) && !IsStorageUri(*s.s3_uri)) {
-        Add(up, StorageUriProblem(*s.s3_uri));
+      } else if (Length(*s.s3_uri, up, 1, kS3UriMax)) {
+        if (std::string why = StorageUriProblem(*s.s3_uri); !why.empty()) Add(up, why);
       }
       Enum(s.s3_data_distribution_type, sp.Child("S3DataDistributionType"), {"FullyReplicated", "ShardedByS3Key"},
            false);

@@ -1638,6 +1638,40 @@ TEST(Validate, AllowsWhatSageMakerAllows) {
             std::string::npos)
       << minio[0].message;
 
+  // A "." or ".." segment, or a local "//" (a security pass: accepted, then every training job
+  // failed after its program had run, its upload refused; an s3:// key's ".." was resolved by the
+  // HTTP client and the artifact went to another key than DescribeTrainingJob's). Each of the
+  // three storage URIs, named; a trailing '/' and an s3 key's "//" stay fine.
+  struct Bad {
+    std::string uri, says;
+  };
+  for (const Bad& b : {Bad{"file:///data/a/../out", "has a \"..\" segment: write the path"},
+                       Bad{"/data/./out", "has a \".\" segment: write the path"},
+                       Bad{"s3://bucket/out/../x", "has a \"..\" segment: write the key"},
+                       Bad{"https://b.s3.eu-west-1.amazonaws.com/a/../x", "has a \"..\" segment: write the key"},
+                       Bad{"file:///data//out", "has an empty segment (\"//\")"},
+                       Bad{"file://relout/x", "names the host \"relout\" (file://HOST/PATH)"}}) {
+    for (int field = 0; field < 3; ++field) {
+      s = RandomBase();
+      if (field == 0) Def(s).output_data_config->s3_output_path = b.uri;
+      if (field == 1) Def(s).checkpoint_config = CheckpointConfig{b.uri, "/opt/ml/checkpoints/"};
+      if (field == 2) S3(s, 0).s3_uri = b.uri;
+      FieldErrors errs = Validate(s, Spelling::kApi);
+      ASSERT_EQ(errs.size(), 1u) << b.uri << ": " << Describe(errs);
+      EXPECT_NE(errs[0].path.find(field == 0 ? "OutputDataConfig.S3OutputPath" : field == 1 ? "CheckpointConfig.S3Uri"
+                                                                                             : "S3DataSource.S3Uri"),
+                std::string::npos)
+          << errs[0].path;
+      EXPECT_NE(errs[0].message.find(b.says), std::string::npos) << b.uri << ": " << errs[0].message;
+    }
+  }
+  for (const std::string uri : {"s3://bucket/out/", "s3://bucket", "s3://bucket/a//b", "file:///data/out/", "/data/o.k/x",
+                                "/data/..x/y"}) {
+    s = RandomBase();
+    Def(s).output_data_config->s3_output_path = uri;
+    ok(s);
+  }
+
   s = RandomBase();  // Gzip in Pipe mode, from the definition or the channel
   Algo(s).training_input_mode = "Pipe";
   Chan(s, 0).compression_type = "Gzip";
@@ -1718,6 +1752,27 @@ TEST(S3UriOfUrl, ReadsS3ObjectUrlsAsS3Uris) {
   }
   EXPECT_EQ(StorageUri("https://data.s3.amazonaws.com/val"), "s3://data/val");
   EXPECT_EQ(StorageUri("file:///data/train"), "file:///data/train");
+}
+
+// Which definitions need a worker with S3 credentials (coordinator placement): any s3:// or S3
+// object URL among channels, output and checkpoints, or script mode's code in S3.
+TEST(UsesS3, AnyS3UriAmongChannelsOutputCheckpointsOrTheCode) {
+  TuningJobSpec s = RandomBase();
+  for (size_t i = 0; i < Def(s).input_data_config.size(); ++i) S3(s, i).s3_uri = "file:///data/c" + std::to_string(i);
+  Def(s).output_data_config->s3_output_path = "/data/out";
+  EXPECT_FALSE(UsesS3(Def(s)));
+  S3(s, 0).s3_uri = "https://data.s3.amazonaws.com/train";
+  EXPECT_TRUE(UsesS3(Def(s)));
+  S3(s, 0).s3_uri = "file:///data/c0";
+  Def(s).checkpoint_config = CheckpointConfig{"s3://b/ck", "/opt/ml/checkpoints/"};
+  EXPECT_TRUE(UsesS3(Def(s)));
+  Def(s).checkpoint_config.reset();
+  Def(s).static_hyper_parameters["sagemaker_submit_directory"] = "\"s3://b/code/sourcedir.tar.gz\"";
+  EXPECT_TRUE(UsesS3(Def(s)));
+  Def(s).static_hyper_parameters["sagemaker_submit_directory"] = "\"file:///code\"";
+  EXPECT_FALSE(UsesS3(Def(s)));
+  Def(s).output_data_config->s3_output_path = "s3://b/out";
+  EXPECT_TRUE(UsesS3(Def(s)));
 }
 
 // Messages a user's pass found misleading: a subnet's example was a security group's; a repeated
