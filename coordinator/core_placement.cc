@@ -213,9 +213,11 @@ std::vector<CoordinatorCore::Impl::HostPlan> CoordinatorCore::Impl::HostsFor(con
   }
   if (v.empty()) v.push_back({});
   const bool managed_spot = d && d->enable_managed_spot_training.value_or(false);
+  const bool s3 = d && proto::UsesS3(*d);
   for (HostPlan& plan : v) {
     plan.req.managed_spot = managed_spot;
     plan.req.spot_ok = managed_spot || opt.spot_workers_take_all;
+    plan.req.needs_s3 = s3;
   }
   return v;
 }

@@ -328,6 +328,12 @@ FitResult Fit(const InstanceCatalog& catalog, const HostRequest& request, const 
       r.gpus = spec->gpus;
     }
   }
+  if (request.needs_s3 && worker.no_s3) {
+    r.why = "worker " + worker.worker_id +
+            " has no S3 credentials (see its log; AWS_ACCESS_KEY_ID or ~/.aws/credentials, and hpo worker "
+            "--s3-endpoint for a store other than AWS), and the training job reads or writes s3://";
+    return r;
+  }
   if (worker.spot && !request.spot_ok) {
     r.why = "worker " + worker.worker_id +
             " is a spot worker (hpo worker --spot), and the training job does not enable managed spot training "

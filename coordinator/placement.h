@@ -20,6 +20,8 @@
 //   may run on spot (`HostRequest::spot_ok`: the definition's EnableManagedSpotTraining, as on
 //   SageMaker, where a training job without it never runs on spot capacity and is never
 //   interrupted; or every host, with `hpo coordinator --spot-workers-take all`).
+// - A worker that registered without an S3 configuration (no credentials: Register.no_s3) serves
+//   no host of a training job that reads or writes s3:// (HostRequest::needs_s3).
 // - A type the catalog does not know can be served only by workers advertising it.
 //
 // GPUs per trial: the catalog's count for the type; for a type the catalog does not know (served
@@ -76,6 +78,7 @@ struct HostRequest {
   int64_t volume_gb = 0;       // ResourceConfig.VolumeSizeInGB; 0 = none asked
   bool managed_spot = false;   // EnableManagedSpotTraining: spot workers first (the core's ranking)
   bool spot_ok = false;        // a spot worker may serve it (managed_spot, or the coordinator's policy)
+  bool needs_s3 = false;       // it reads or writes s3:// (proto::UsesS3): not for a worker without S3
 };
 
 struct FitResult {

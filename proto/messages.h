@@ -67,7 +67,7 @@
 namespace hpo::proto::wire {
 
 // Bumped on any change an older peer cannot ignore (a new required field, a changed meaning).
-constexpr uint32_t kProtocolVersion = 13;  // 2: Register.session; 3: AssignTrial.after_*;
+constexpr uint32_t kProtocolVersion = 14;  // 2: Register.session; 3: AssignTrial.after_*;
                                           // 4: HeldTrials, ReleaseTrials; 5: StopTrial with
                                           // kStopReasonIfNotStarted (an older worker stopped
                                           // an attempt that had started); 6: Heartbeat.sent_ms;
@@ -77,6 +77,7 @@ constexpr uint32_t kProtocolVersion = 13;  // 2: Register.session; 3: AssignTria
                                           // Register.work_dir, TrialStaging kUploading;
                                           // 11: DiscardHandOver; 12: AttemptRef.ended;
                                           // 13: FinalMetric.value NaN (no final value)
+                                          // 14: Register.no_s3
 
 // Values are part of the wire format: never renumber, never reuse.
 enum class MsgType : uint16_t {
@@ -252,10 +253,14 @@ struct Register {
   std::string work_dir;  // the worker's work directory, absolute and resolved (one worker holds
                          // it at a time); <= 4096 chars; empty = not said. A new session under a
                          // live worker's id is a restart only on the same host and work directory.
+  // The worker has no S3 configuration (no credentials found, or its endpoint is not a URL): a
+  // training job that reads or writes s3:// (channels, output, checkpoints) is not sent there
+  // (each such attempt failed there as an infrastructure error, and the worker was put to rest).
+  bool no_s3 = false;
   bool operator==(const Register&) const = default;
   Status Validate() const;
   HPO_WIRE_FIELDS(protocol_version, worker_id, host, instance_type, instance_group, labels, gpus,
-                  cpus, memory_mb, slots, spot, running, disk_mb, session, work_dir)
+                  cpus, memory_mb, slots, spot, running, disk_mb, session, work_dir, no_s3)
 };
 
 // coordinator -> worker, the answer to Register.

@@ -629,6 +629,7 @@ void WorkerAgent::Impl::SendRegister() {
   }
   r.slots = opt.slots;
   r.spot = opt.spot;
+  r.no_s3 = !S3().ok();  // (said once at the start too; credentials added later count from a new registration)
   // Attempts this worker still answers for: those running, and those that ended while their
   // TrialExited is not acknowledged yet (otherwise a coordinator that comes back would count
   // them as lost before it reads the exit report queued behind this Register).

@@ -1581,6 +1581,27 @@ TEST_F(CoreTest, AWaitingReasonNamesAnOpenWorkerPassedOverForWantOfDisk) {
       << why;
 }
 
+// A security pass: a worker without S3 credentials (it said so in its log at the start) was given
+// each training job with s3:// output while another worker was free; each failed there as an
+// infrastructure error, and after three the worker was put to rest, its other work blocked. It
+// says so in its registration now: s3:// training jobs go to the other, local ones still come.
+TEST_F(CoreTest, ATrainingJobThatUsesS3GoesToAWorkerWithS3Credentials) {
+  proto::wire::Register bare = Registration("bare", 1);
+  bare.no_s3 = true;
+  core_->OnMessage("bare", bare, now_);
+  proto::TuningJobSpec s3 = Spec("s3out", "Random", 1, 1);
+  s3.training_job_definition->output_data_config->s3_output_path = "s3://bucket/out";
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(s3)).empty());
+  const std::string why = core_->FindJob("s3out")->waiting_reason;
+  EXPECT_NE(why.find("worker bare has no S3 credentials"), std::string::npos) << why;
+  const auto a = Only<proto::wire::AssignTrial>(Register("keyed", 1));
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(core_->FindTrial(a[0].trial)->worker_id, "keyed");
+  const auto local = Only<proto::wire::AssignTrial>(Submit(Spec("local", "Random", 1, 1)));
+  ASSERT_EQ(local.size(), 1u);
+  EXPECT_EQ(core_->FindTrial(local[0].trial)->worker_id, "bare");
+}
+
 // A worker's disk that fills after it registered: placement follows each heartbeat's free space
 // (protocol 7), so a training job asking more VolumeSizeInGB than is left waits, naming why,
 // instead of failing there for want of space; freed again, the disk takes it.

@@ -184,6 +184,24 @@ TEST(Fit, ASpotWorkerServesOnlyHostsThatMayRunOnSpot) {
   EXPECT_TRUE(Fit(c, {"ml.m5.large", "", 0, true, true}, w, 1, {}).now) << "on-demand serves both";
 }
 
+// A security pass: a worker without S3 credentials was given training jobs with s3:// output,
+// each failed there as an infrastructure error, and after three it was put to rest, its other
+// work blocked. It said so when it registered (Register.no_s3): such hosts do not go there.
+TEST(Fit, AWorkerWithoutS3ServesNoTrainingJobThatUsesS3) {
+  const InstanceCatalog c = InstanceCatalog::Defaults();
+  proto::wire::Register w = Worker("w", 1, 4, 16);
+  w.no_s3 = true;
+  HostRequest s3{"ml.m5.large", "", 0};
+  s3.needs_s3 = true;
+  const FitResult f = Fit(c, s3, w, 1, {});
+  EXPECT_FALSE(f.ever);
+  EXPECT_NE(f.why.find("worker w has no S3 credentials"), std::string::npos) << f.why;
+  EXPECT_NE(f.why.find("the training job reads or writes s3://"), std::string::npos) << f.why;
+  EXPECT_TRUE(Fit(c, {"ml.m5.large", "", 0}, w, 1, {}).now) << "local storage only";
+  w.no_s3 = false;
+  EXPECT_TRUE(Fit(c, s3, w, 1, {}).now);
+}
+
 TEST(Fit, AWorkerInAnInstanceGroupServesOnlyThatGroup) {
   const InstanceCatalog c = InstanceCatalog::Defaults();
   proto::wire::Register w = Worker("w", 1, 4, 16);

@@ -37,6 +37,7 @@ Register SampleRegister() {
   m.disk_mb = 3 << 20;
   m.session = 0x5eed0001;
   m.work_dir = "/var/lib/hpo-worker";
+  m.no_s3 = true;
   return m;
 }
 
