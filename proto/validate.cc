@@ -1213,9 +1213,24 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
           local.ends_with("/..") || local.ends_with("/.")) {
         Add(cp.Child("LocalPath"), "must be a clean absolute path, without . or .. components; got " +
                                        Quote(*c.local_path));
-      } else if (local == "/opt/ml") {
-        Add(cp.Child("LocalPath"), "must not be /opt/ml itself (its input, model and output directories are "
-                                   "the container contract's); use a directory under it, such as /opt/ml/checkpoints");
+      } else if (local == "/opt/ml" || local == "/opt" || local == "/") {
+        Add(cp.Child("LocalPath"), "must not be " + local + (local == "/opt/ml" ? " itself" : "") +
+                                       " (/opt/ml's input, model and output directories are the container "
+                                       "contract's); use a directory under /opt/ml, such as /opt/ml/checkpoints");
+      } else {
+        // A checkpoint directory is a directory of its own: at /opt/ml/model the program's model
+        // went to the checkpoints only, and the training job Completed with an empty
+        // model.tar.gz (a spot pass).
+        for (const char* contract : {"/opt/ml/model", "/opt/ml/input", "/opt/ml/output", "/opt/ml/code"}) {
+          if (local == contract || local.starts_with(std::string(contract) + "/")) {
+            Add(cp.Child("LocalPath"), "must not be in " + std::string(contract) +
+                                           " (the container contract's; hpo keeps checkpoints in a directory of "
+                                           "their own, and the files there would not be where the contract says): "
+                                           "use another directory, such as /opt/ml/checkpoints; got " +
+                                           Quote(*c.local_path));
+            break;
+          }
+        }
       }
     }
   }

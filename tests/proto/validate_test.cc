@@ -946,6 +946,21 @@ std::vector<Case> Cases() {
          Def(s).checkpoint_config = CheckpointConfig{"s3://bucket/ckpt/", "/opt/ml/"};
        },
        D + ".checkpointConfig.localPath", "must not be /opt/ml itself"},
+      {"checkpoint_local_path_model_dir", Base::kRandom,
+       [](S& s) {
+         Def(s).checkpoint_config = CheckpointConfig{"s3://bucket/ckpt/", "/opt/ml/model"};
+       },
+       D + ".checkpointConfig.localPath", "must not be in /opt/ml/model (the container contract's"},
+      {"checkpoint_local_path_under_output", Base::kRandom,
+       [](S& s) {
+         Def(s).checkpoint_config = CheckpointConfig{"s3://bucket/ckpt/", "/opt/ml/output/data/ck/"};
+       },
+       D + ".checkpointConfig.localPath", "must not be in /opt/ml/output"},
+      {"checkpoint_local_path_opt", Base::kRandom,
+       [](S& s) {
+         Def(s).checkpoint_config = CheckpointConfig{"s3://bucket/ckpt/", "/opt"};
+       },
+       D + ".checkpointConfig.localPath", "must not be /opt (/opt/ml's input"},
       {"vpc_without_subnets", Base::kRandom,
        [](S& s) {
          Def(s).vpc_config = VpcConfig{{"sg-1"}, {}};
