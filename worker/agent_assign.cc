@@ -333,7 +333,25 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
   if (ls.hosts.size() > 1) {
     PlanPreflight(*run, a);
   }
+  // A local destination (file:// or a path) is checked before the program starts: a path through a
+  // file was found only at the upload, after the training, as an infrastructure error, and every
+  // retry trained again. Only a path that cannot be a directory is the job's own mistake (a
+  // ClientError); one the worker may not write is this worker's (an InfraError).
+  auto local_destination = [this](const std::string& uri) -> Status {
+    if (uri.rfind("s3://", 0) == 0) return Status::Ok();
+    auto loc = OpenObjectLocation(uri, [this] { return S3(); });
+    const std::string local = loc.ok() ? loc->store->LocalPath(loc->Key("")) : std::string();
+    return local.empty() ? Status::Ok() : LocalOutputUsable(local);
+  };
   if (!a.checkpoint_uri.empty()) {
+    // (Its writability is not checked: a destination broken for a while is resumed past from the
+    // worker's own copy, worker/checkpoints.h, which a refusal ended. A path through a file is not
+    // broken for a while: a spot pass's every worker failed to restore from it, in turn, as an
+    // infrastructure error, and rested.)
+    if (Status usable = local_destination(a.checkpoint_uri); !usable.ok() && IsClientError(usable)) {
+      return fail("Failed", "ClientError: CheckpointConfig.S3Uri " + a.checkpoint_uri + " cannot be used: " +
+                                usable.message() + "; checked before training, so no work is lost");
+    }
     CheckpointSyncOptions settling;
     settling.settle_ns = opt.checkpoint_settle_ms * 1'000'000;
     auto sync = CheckpointSync::Create(a.checkpoint_uri, checkpoint_dir.string(), [this] { return S3(); }, settling);
@@ -345,20 +363,13 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
     if (!sync.ok()) return fail("Failed", "ClientError: " + sync.status().message());
     run->intermediate = std::move(sync).value();
     run->last_intermediate_pass_ms = Now();
-    // A local S3OutputPath is checked before the program starts, as one in S3 is probed (below):
-    // a path through a file was found at the upload, after the training, as an infrastructure
-    // error, and every retry trained again. (Not a checkpoint S3Uri: a destination broken for a
-    // while is resumed past from the worker's own copy, worker/checkpoints.h, which a refusal ended.)
-    if (a.output_path.rfind("s3://", 0) != 0) {
-      auto loc = OpenObjectLocation(a.output_path, [this] { return S3(); });
-      const std::string local = loc.ok() ? loc->store->LocalPath(loc->Key("")) : std::string();
-      if (Status usable = local.empty() ? Status::Ok() : LocalOutputUsable(local); !usable.ok()) {
-        const bool client = IsClientError(usable);
-        return fail(client ? "Failed" : "InfraError", std::string(client ? "ClientError: " : "") +
-                                                          "OutputDataConfig.S3OutputPath " + a.output_path +
-                                                          " cannot be used: " + usable.message() +
-                                                          "; checked before training, so no work is lost");
-      }
+    // A local S3OutputPath (as one in S3 is probed, below), also for writability.
+    if (Status usable = local_destination(a.output_path); !usable.ok()) {
+      const bool client = IsClientError(usable);
+      return fail(client ? "Failed" : "InfraError", std::string(client ? "ClientError: " : "") +
+                                                        "OutputDataConfig.S3OutputPath " + a.output_path +
+                                                        " cannot be used: " + usable.message() +
+                                                        "; checked before training, so no work is lost");
     }
   }
 

@@ -3660,6 +3660,27 @@ TEST_F(OneWorkerCluster, ALocalOutputPathThroughAFileFailsBeforeTraining) {
   EXPECT_FALSE(fs::exists(ran)) << "the program trained before the output path was found unusable";
 }
 
+// A checkpoint S3Uri through a file (a spot pass): every worker failed to restore from it, in
+// turn, as an infrastructure error, and rested, its other work blocked. A path that cannot be a
+// directory is the job's own mistake, found before the program starts, and nothing trains.
+TEST_F(OneWorkerCluster, ALocalCheckpointUriThroughAFileFailsBeforeTraining) {
+  const fs::path ran = dir_ / "ran";
+  std::ofstream(dir_ / "afile") << "x\n";
+  Json spec = ScriptJob("it-badck", 1, 1, "#!/bin/sh\necho run >> \"$SM_HP_RAN\"\necho loss=0.5\n",
+                        {{"ran", ran.string()}});
+  spec["TrainingJobDefinition"]["CheckpointConfig"] = {{"S3Uri", "file://" + (dir_ / "afile" / "ck").string()}};
+  spec["TrainingJobDefinition"]["RetryStrategy"] = {{"MaximumRetryAttempts", 2}};
+  Call("CreateHyperParameterTuningJob", spec);
+  WaitFor("it-badck");
+  const Json t = Call("DescribeTrainingJob", {{"TrainingJobName", Trials("it-badck")[0]["TrainingJobName"]}});
+  EXPECT_EQ(t["TrainingJobStatus"], "Failed") << t.dump(2);
+  const std::string reason = t.value("FailureReason", "");
+  EXPECT_EQ(reason.rfind("ClientError: CheckpointConfig.S3Uri file://" + (dir_ / "afile" / "ck").string() + "/", 0), 0u)
+      << reason;  // (the training job's own folder under it)
+  EXPECT_NE(reason.find("cannot be used: " + (dir_ / "afile").string() + " is a file"), std::string::npos) << reason;
+  EXPECT_FALSE(fs::exists(ran)) << "the program trained before the checkpoint path was found unusable";
+}
+
 // A Python trainer run as a local program prints its metric and trains on: the value is there
 // while it runs, as from a framework image (ENV PYTHONUNBUFFERED=1). Block-buffered, it came at
 // the end, and early stopping and Hyperband decided on nothing (a new user's pass).
