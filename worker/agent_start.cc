@@ -279,6 +279,14 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
             agent_detail::EndedBySignal(exit, container) ? SyncPass::kKilled : SyncPass::kEnded,
             exit.ended_unix_ns);
         std::error_code ec;
+        if (const std::vector<std::string> links = checkpoints->SkippedLinks(); !links.empty()) {
+          std::string names;
+          for (size_t i = 0; i < links.size() && i < 5; ++i) names += (i ? ", " : "") + links[i];
+          if (links.size() > 5) names += ", ...";
+          Log("worker: " + what + ": " + std::to_string(links.size()) + " checkpoint link(s) not uploaded (" + names +
+              "): a link is uploaded as the file it names only when that is inside the checkpoint directory by a "
+              "relative path; the next attempt starts without them");
+        }
         const std::vector<std::string> held = checkpoints->LastHeld();
         if (!held.empty()) {
           std::string names;

@@ -19,9 +19,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Regular files under `dir`, by path relative to it (temporary copies of ours left out).
-Result<std::map<std::string, fs::path>> Files(const fs::path& dir) {
-  std::map<std::string, fs::path> out;
+// Regular files under `dir`: each name (the path relative to it, temporary copies of ours left
+// out) with the relative path of the file to read for it, the same but for a link. A link whose
+// target, by a relative path, is inside `dir` (Lightning's save_last="link": last.ckpt ->
+// epoch=3.ckpt) stands for that file, as `aws s3 sync` uploads a link's file (it was skipped, and
+// the resumed attempt had no last.ckpt); the target is opened from `dir` down, no link followed
+// on the way (OpenRegularFileBeneath), so no link reads outside it. Other links (absolute, or
+// leaving `dir`) are skipped and named in `skipped` ("name -> target").
+Result<std::map<std::string, std::string>> Files(const fs::path& dir, std::set<std::string>* skipped = nullptr) {
+  std::map<std::string, std::string> out;
   std::error_code ec;
   if (!fs::exists(fs::symlink_status(dir, ec))) return out;
   // Replaced with a link by the program: not followed (the worker would upload a directory of
@@ -35,10 +41,22 @@ Result<std::map<std::string, fs::path>> Files(const fs::path& dir) {
   for (; it != end; it.increment(ec)) {
     if (ec) return Status::IoError("cannot list " + dir.string() + ": " + ec.message());
     std::error_code sec;
-    if (!it->is_regular_file(sec) || it->is_symlink(sec)) continue;
-    const std::string rel = fs::relative(it->path(), dir, sec).generic_string();
+    const bool link = it->is_symlink(sec);
+    if (!link && !it->is_regular_file(sec)) continue;
+    const std::string rel = it->path().lexically_relative(dir).generic_string();  // (relative() follows links)
     if (sec || rel.find("/.hpo-tmp-") != std::string::npos || rel.rfind(".hpo-tmp-", 0) == 0) continue;
-    out[rel] = it->path();
+    if (!link) {
+      out[rel] = rel;
+      continue;
+    }
+    const fs::path target = fs::read_symlink(it->path(), sec);
+    if (sec) continue;
+    const std::string source = (fs::path(rel).parent_path() / target).lexically_normal().generic_string();
+    if (target.is_absolute() || source.empty() || source == "." || source == ".." || source.rfind("../", 0) == 0) {
+      if (skipped) skipped->insert(rel + " -> " + target.string());
+      continue;
+    }
+    out[rel] = source;  // (a link to a directory, or to a link, fails to open: skipped as swapped)
   }
   return out;
 }
@@ -176,6 +194,11 @@ Result<CheckpointStats> CheckpointSync::Adopt(const std::vector<std::string>& he
   return Sync();
 }
 
+std::vector<std::string> CheckpointSync::SkippedLinks() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {skipped_links_.begin(), skipped_links_.end()};
+}
+
 std::vector<std::string> CheckpointSync::LastHeld() {
   std::lock_guard<std::mutex> lock(mu_);
   return last_held_;
@@ -199,8 +222,8 @@ void CheckpointSync::NoteWriters() {
   auto files = Files(local_dir_);
   if (!files.ok()) return;
   std::set<std::string> writing;
-  for (const auto& [rel, path] : *files) {
-    auto in = OpenRegularFileBeneath(local_dir_, rel);
+  for (const auto& [rel, source] : *files) {
+    auto in = OpenRegularFileBeneath(local_dir_, source);
     if (in.ok() && OpenForWriting(in->get()).value_or(false)) writing.insert(rel);
   }
   std::lock_guard<std::mutex> lock(noted_mu_);
@@ -216,7 +239,7 @@ Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
   }
   last_held_.clear();
   CheckpointStats st;
-  auto files = Files(local_dir_);
+  auto files = Files(local_dir_, &skipped_links_);
   if (!files.ok()) return files.status();
   Status first = Status::Ok();
   struct timespec pass_began {};
@@ -230,10 +253,10 @@ Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
     return age > -1'000'000'000 && age < options_.settle_ns;
   };
   auto hold = [&](const std::string& rel) { st.held_paths.push_back(rel); };
-  for (const auto& [rel, path] : *files) {
+  for (const auto& [rel, source] : *files) {
     // Opened from the directory down, no link followed on the way, and read through that
     // descriptor: the program may swap the file, or a directory above it, after the listing.
-    auto in = OpenRegularFileBeneath(local_dir_, rel);
+    auto in = OpenRegularFileBeneath(local_dir_, source);
     struct stat sb{};
     if (!in.ok() || ::fstat(in->get(), &sb) != 0) {
       // Gone, or swapped for a link or a FIFO, since the listing (neither is followed or read),
@@ -302,7 +325,7 @@ Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
     }
     struct timespec began {};
     ::clock_gettime(CLOCK_REALTIME, &began);
-    Status put = dest_.store->PutOpened(dest_.prefix + rel, in->get(), now.size, path.string());
+    Status put = dest_.store->PutOpened(dest_.prefix + rel, in->get(), now.size, local_dir_ + "/" + source);
     unchanged.reset();
     if (!put.ok() && unchanged_gate_wanted) {
       // A copy that failed because the file changed under it (truncated while read: the store

@@ -584,6 +584,50 @@ TEST_F(CheckpointsTest, ACheckpointDirectoryReplacedWithALinkIsNotFollowed) {
   EXPECT_EQ(Read(host / "shadow"), "root:x:0:0") << "what the link pointed to is left alone";
 }
 
+// A spot pass: Lightning's save_last="link" (last.ckpt -> a file beside it) was skipped, and the
+// resumed attempt had no last.ckpt. A link to a file inside the directory by a relative path goes
+// up as that file (as `aws s3 sync` sends it) and comes back as a copy; it follows the file's
+// changes and its own removal. A link that leaves the directory (absolute, or by "..") is not
+// read, and is named; nor is a link through which a directory above the file is a link.
+TEST_F(CheckpointsTest, ALinkToAFileInsideTheDirectoryGoesUpAsThatFileAndNoOtherLinkIsRead) {
+  const fs::path dest = dir_ / "bucket" / "job-001";
+  const fs::path local = dir_ / "worker1" / "checkpoints";
+  auto sync = Make("file://" + dest.string(), local);
+  ASSERT_TRUE(sync);
+  Write(local / "epochs" / "epoch=3.ckpt", "weights 3");
+  fs::create_symlink("epochs/epoch=3.ckpt", local / "last.ckpt");
+  fs::create_symlink("../epoch=3.ckpt", local / "epochs" / "sub-last");  // epochs/sub-last -> epochs/../epoch=3: missing
+  Write(dir_ / "secret", "not the program's");
+  fs::create_symlink(dir_ / "secret", local / "abs");
+  fs::create_symlink("../../secret", local / "up");
+  fs::create_directory_symlink(dir_, local / "root");
+  fs::create_symlink("root/secret", local / "via-link");
+  auto pass = sync->Sync();
+  ASSERT_TRUE(pass.ok()) << pass.status().ToString();
+  EXPECT_EQ(Tree(dest), (std::set<std::string>{"epochs/epoch=3.ckpt", "last.ckpt"}));
+  EXPECT_EQ(Read(dest / "last.ckpt"), "weights 3");
+  EXPECT_FALSE(fs::is_symlink(dest / "last.ckpt"));
+  const std::vector<std::string> skipped = sync->SkippedLinks();
+  EXPECT_EQ(skipped, (std::vector<std::string>{"abs -> " + (dir_ / "secret").string(), "root -> " + dir_.string(),
+                                               "up -> ../../secret"}));
+  // The file it names changes: the link's copy follows; the link goes: so does its copy.
+  Write(local / "epochs" / "epoch=4.ckpt", "weights 4");
+  fs::remove(local / "last.ckpt");
+  fs::create_symlink("epochs/epoch=4.ckpt", local / "last.ckpt");
+  ASSERT_TRUE(sync->Sync().ok());
+  EXPECT_EQ(Read(dest / "last.ckpt"), "weights 4");
+  fs::remove(local / "last.ckpt");
+  ASSERT_TRUE(sync->Sync().ok());
+  EXPECT_FALSE(fs::exists(dest / "last.ckpt"));
+  // A restore brings the link's file back as a copy.
+  fs::create_symlink("epochs/epoch=4.ckpt", local / "last.ckpt");
+  ASSERT_TRUE(sync->Sync().ok());
+  auto other = Make("file://" + dest.string(), dir_ / "worker2" / "checkpoints");
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(other->Restore().ok());
+  EXPECT_EQ(Read(dir_ / "worker2" / "checkpoints" / "last.ckpt"), "weights 4");
+}
+
 // A destination that cannot be listed (S3 down) leaves the local directory as it was: it was
 // emptied first, and a retry on the same worker lost the only copy of the newest checkpoints.
 TEST_F(CheckpointsTest, ARestoreWhoseDestinationCannotBeListedLeavesTheLocalCopy) {
