@@ -130,7 +130,10 @@ std::pair<std::string, int> HostPort(const std::string& option, const std::strin
   const std::optional<int> port =
       colon != std::string::npos && colon > 0 ? PortNumber(value.substr(colon + 1)) : std::nullopt;
   if (!port) Fail(2, option + " wants HOST:PORT with a port of 0-65535 (e.g. " + example + "), got " + value);
-  return {value.substr(0, colon), *port};
+  std::string host = value.substr(0, colon);
+  // [::1]:7780: the address without its brackets (what a socket binds; the listen failed).
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return {host, *port};
 }
 
 void CheckZmqEndpoint(const std::string& option, const std::string& endpoint, bool listen) {

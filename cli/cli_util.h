@@ -72,8 +72,9 @@ struct HttpUrlParts {
   std::string host, port, problem;
 };
 HttpUrlParts ParseHttpUrl(const std::string& url);
-// Splits HOST:PORT (an option's value, e.g. --http 127.0.0.1:7780); exits 2 naming the option,
-// with `example` (that option's default), when it is not one, or PORT is not 0-65535.
+// Splits HOST:PORT (an option's value, e.g. --http 127.0.0.1:7780; an IPv6 address in brackets,
+// [::1]:7780, comes back without them); exits 2 naming the option, with `example` (that
+// option's default), when it is not one, or PORT is not 0-65535.
 std::pair<std::string, int> HostPort(const std::string& option, const std::string& value,
                                      const std::string& example);
 // Checks a ZeroMQ endpoint given to `option`: a tcp:// one needs a host and a port of 1-65535

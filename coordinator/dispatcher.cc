@@ -78,6 +78,9 @@ Status Dispatcher::Bind() {
     sock_->router.set(zmq::sockopt::router_mandatory, 1);  // sending to a gone worker is an error, not silence
     sock_->router.set(zmq::sockopt::linger, 0);
     sock_->router.set(zmq::sockopt::maxmsgsize, int64_t{16} << 20);
+    // An IPv6 address (tcp://[::]:7700, tcp://[::1]:7700) needs ZeroMQ's IPv6 on ("No such device"
+    // without it); tcp://*:7700 and 0.0.0.0 stay IPv4 as before.
+    if (options_.listen.find('[') != std::string::npos) sock_->router.set(zmq::sockopt::ipv6, true);
     sock_->router.bind(options_.listen);
     sock_->endpoint = sock_->router.get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {

@@ -2128,7 +2128,8 @@ Status HttpApi::Bind(const std::string& host, int port) {
     impl_->port = impl_->server.bind_to_port(host, port) ? port : -1;
   }
   if (impl_->port < 0) {
-    return Status::Unavailable("cannot listen for HTTP on " + host + ":" + std::to_string(port) +
+    const std::string shown = host.find(':') != std::string::npos ? "[" + host + "]" : host;  // IPv6
+    return Status::Unavailable("cannot listen for HTTP on " + shown + ":" + std::to_string(port) +
                                " (in use, or not an address of this machine)");
   }
   return Status::Ok();

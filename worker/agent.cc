@@ -183,6 +183,9 @@ void WorkerAgent::Impl::Connect() {
   // acknowledged and reliable reports are re-sent after it, so a backlog would only replay
   // stale copies at the coordinator.
   sock->set(zmq::sockopt::immediate, true);
+  // An IPv6 address (tcp://[::1]:7700) needs ZeroMQ's IPv6 on; not for names, which might then
+  // resolve to an IPv6 address a coordinator on 0.0.0.0 does not listen on.
+  if (opt.connect.find('[') != std::string::npos) sock->set(zmq::sockopt::ipv6, true);
   try {
     sock->connect(opt.connect);
   } catch (const zmq::error_t& e) {

@@ -55,5 +55,13 @@ TEST(HttpUrlProblem, NamesWhatCurlWouldRefuse) {
   }
 }
 
+// A security pass: --http [::1]:7780 kept the brackets, and the listen failed ("not an address of
+// this machine").
+TEST(HostPort, AnIpv6AddressComesWithoutItsBrackets) {
+  EXPECT_EQ(HostPort("--http", "[::1]:7780", "127.0.0.1:7780"), (std::pair<std::string, int>{"::1", 7780}));
+  EXPECT_EQ(HostPort("--http", "[::]:0", "127.0.0.1:7780"), (std::pair<std::string, int>{"::", 0}));
+  EXPECT_EQ(HostPort("--http", "127.0.0.1:7780", "127.0.0.1:7780"), (std::pair<std::string, int>{"127.0.0.1", 7780}));
+}
+
 }  // namespace
 }  // namespace hpo::cli

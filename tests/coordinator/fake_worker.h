@@ -40,6 +40,7 @@ class FakeWorker {
       : sock_(ctx, zmq::socket_type::dealer), id_(id) {
     if (routing_id) sock_.set(zmq::sockopt::routing_id, connection.empty() ? id : connection);
     sock_.set(zmq::sockopt::linger, 0);
+    if (endpoint.find('[') != std::string::npos) sock_.set(zmq::sockopt::ipv6, true);  // tcp://[::1]:PORT
     sock_.connect(endpoint);
   }
   void Send(const proto::wire::Message& m) {
