@@ -723,6 +723,23 @@ TuningJobDocument DecodeCrdInto(const TextTree& in, FieldErrors& errs, FieldErro
       if (!it.value().is_object()) {
         errs.push_back({key, std::string("expected an object, got ") + TypeName(it.value())});
       } else {
+        // Kubernetes' ObjectMeta fields, as `kubectl get -o yaml` writes them: another name (a
+        // `lables:` typo) is refused as kubectl's strict field validation refuses it; it was
+        // accepted, and the labels were lost without a word.
+        static constexpr const char* kObjectMeta[] = {
+            "name",      "generateName",      "namespace",         "selfLink",
+            "uid",       "resourceVersion",   "generation",        "creationTimestamp",
+            "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations",
+            "ownerReferences",   "finalizers",        "managedFields"};
+        for (auto m = it.value().begin(); m != it.value().end(); ++m) {
+          if (std::find(std::begin(kObjectMeta), std::end(kObjectMeta), m.key()) != std::end(kObjectMeta)) continue;
+          std::string hint;
+          for (const char* k : kObjectMeta) {
+            if (EditDistance(m.key(), k) <= 2) hint = std::string("; did you mean \"") + k + "\"?";
+          }
+          errs.push_back({"metadata." + m.key(), "unknown field of Kubernetes' object metadata (name, namespace, "
+                                                 "labels, annotations, ...)" + hint});
+        }
         doc.metadata = it.value();
       }
     } else if (key == "spec") {

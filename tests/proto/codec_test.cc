@@ -447,6 +447,30 @@ TEST(Codec, CrdEnvelopeIsChecked) {
   EXPECT_NE(errs[2].message.find("did you mean \"metadata\""), std::string::npos);
 }
 
+// A CRD pass: `lables:` under metadata validated, and the labels were lost without a word. An
+// unknown metadata field is refused as kubectl's strict validation refuses it, with a hint; what
+// `kubectl get -o yaml` writes there is accepted.
+TEST(Codec, AnUnknownMetadataFieldIsRefusedAndKubectlsOwnAreRead) {
+  const std::string head = "apiVersion: sagemaker.services.k8s.aws/v1alpha1\nkind: HyperParameterTuningJob\n";
+  FieldErrors errs;
+  auto bad = ParseSpec(head + "metadata:\n  name: x\n  lables: {team: ml}\nspec: {}\n", &errs);
+  ASSERT_FALSE(bad.ok());
+  bool named = false;
+  for (const FieldError& e : errs) {
+    if (e.path != "metadata.lables") continue;
+    named = true;
+    EXPECT_NE(e.message.find("did you mean \"labels\""), std::string::npos) << e.message;
+  }
+  EXPECT_TRUE(named) << JoinErrors(errs);
+  errs.clear();
+  (void)ParseSpec(head + "metadata:\n  name: x\n  namespace: ml\n  uid: 1-2\n  resourceVersion: \"7\"\n"
+                         "  generation: 2\n  creationTimestamp: \"2026-12-07T10:00:00Z\"\n  labels: {a: b}\n"
+                         "  annotations: {c: d}\n  finalizers: [x]\n  managedFields: []\n  ownerReferences: []\n"
+                         "spec: {}\n",
+                  &errs);
+  for (const FieldError& e : errs) EXPECT_NE(e.path.rfind("metadata", 0), 0u) << e.path << ": " << e.message;
+}
+
 TEST(Codec, MalformedTextNamesLineAndColumn) {
   auto y = ParseText("spec:\n  a: [1, 2\n  b: 3\n");
   ASSERT_FALSE(y.ok());
