@@ -248,6 +248,12 @@ struct Trial {
   // (OnRegister: it reconnected, and the first copy may have gone to the connection it left).
   std::shared_ptr<const proto::wire::AssignTrial> unstarted_assign;
   int64_t stop_sent_ms = 0;    // when its StopTrial was last sent (not stored; see Reconcile)
+  // The attempt whose program its (first) host's worker said has ended (AttemptRef::ended in a
+  // Register or Heartbeat, its exit report still to come; not stored): its curve is complete, and
+  // early stopping does not stop it (a Hyperband pass: a job that completed during a coordinator
+  // outage was "EarlyStopped" on the metrics replayed after the restart, and its history said
+  // Stopping after its end).
+  uint32_t ended_attempt = 0;
   // The current attempt's start by its worker's clock (TrialStarted.started_at_ms) and which
   // worker said so: with TrialExited.ended_at_ms from the same worker, the attempt's training
   // time as it ran, whatever the coordinator was doing meanwhile (down, paused, busy).

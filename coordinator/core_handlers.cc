@@ -138,6 +138,7 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
   std::set<std::pair<std::string, uint32_t>> reported;
   for (const auto& ra : r.running) {
     reported.insert({ra.trial, ra.attempt});
+    NoteProgramEnded(ra, wid);
     // Ended with the previous worker process, which stopped them on purpose (below): its report
     // (kEndedWithWorkerProcess) ends them Interrupted too.
     if (ra.ended && first_registration && opt.lost_at_first_registration_interrupted) {
@@ -924,6 +925,14 @@ std::set<std::string> CoordinatorCore::Impl::DeletedHere(const std::vector<std::
   return out;
 }
 
+void CoordinatorCore::Impl::NoteProgramEnded(const proto::wire::AttemptRef& r, const std::string& wid) {
+  if (!r.ended) return;
+  auto it = trials.find(r.trial);
+  if (it == trials.end() || it->second.attempt != r.attempt) return;
+  Trial& t = it->second;
+  if (t.gang.empty() ? t.OnWorker(wid) : t.gang[0].worker_id == wid) t.ended_attempt = r.attempt;
+}
+
 bool CoordinatorCore::Impl::KeptForItsCoordinator(const std::string& trial) {
   return Foreign(trial) && DeletedHere({trial}).empty();
 }
@@ -943,6 +952,7 @@ void CoordinatorCore::Impl::Reconcile(WorkerInfo& w, const proto::wire::Heartbea
                          it->second.OnWorker(wid);
     if (current) {
       Trial& t = it->second;
+      NoteProgramEnded(r, wid);
       if (t.StopOwed() && now - t.stop_sent_ms >= kStopResendMs) {
         t.stop_sent_ms = now;  // still held there: the stop may have been lost (StopRequest)
         out->push_back({wid, StopRequest(t)});

@@ -289,6 +289,9 @@ struct CoordinatorCore::Impl {
   // directory took a finished training job's exit, and the right one, back, never finished it
   // (its metrics had a gap, so even the worker's replay was refused).
   bool KeptForItsCoordinator(const std::string& trial);
+  // Trial::ended_attempt from a worker's report of an attempt (Register or Heartbeat) whose
+  // program has ended (AttemptRef::ended), when that worker runs its first host.
+  void NoteProgramEnded(const proto::wire::AttemptRef& r, const std::string& wid);
   // Of training jobs this coordinator does not know, those of tuning jobs it deleted (the
   // store's record, or for a store of an older build, the job's deletion); a failed read goes
   // to `log` when given.

@@ -19,6 +19,7 @@ const HyperbandStrategy* CoordinatorCore::Impl::HyperbandOf(const TuningJob& j) 
 
 void CoordinatorCore::Impl::MaybeStopEarly(TuningJob& j, Trial& t, size_t old_len, int64_t now, std::vector<Outgoing>* out) {
   if (t.state != TrialState::kInProgress || t.stop_requested || j.status != "InProgress") return;
+  if (t.ended_attempt == t.attempt) return;  // its program has ended: nothing left to stop
   const bool maximize = MaximizeFor(j, t.definition_name);
   const HyperbandStrategy* hb = HyperbandOf(j);
   std::vector<const std::vector<double>*> peers;

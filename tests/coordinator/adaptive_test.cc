@@ -403,6 +403,33 @@ TEST_F(AdaptiveCoreTest, EarlyStoppingWaitsForAPointThatComesOnTime) {
   EXPECT_NE(stops[0].reason.find("median rule"), std::string::npos) << stops[0].reason;
 }
 
+// A Hyperband pass: a program completed during a coordinator outage; after the restart its worker
+// registered again saying the attempt had ended (AttemptRef::ended), and its last points, a
+// couple of seconds late, were decided on before its exit report: "EarlyStopped" and a Stopping
+// step after its end. A program its worker says has ended is not stopped.
+TEST_F(AdaptiveCoreTest, EarlyStoppingDoesNotStopAProgramItsWorkerSaysHasEnded) {
+  options_.lease_ms = 1'000'000;
+  MakeCore();
+  Register("w1", 1);
+  proto::TuningJobSpec spec = Continuous("ended-es", "Random", 8);
+  spec.hyper_parameter_tuning_job_config->training_job_early_stopping_type = "Auto";
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
+  for (int i = 0; i < 3; ++i) a = *Run("w1", a, {3, 2, 1});
+  Started("w1", a);
+  proto::wire::Heartbeat h;
+  h.worker_id = "w1";
+  h.seq = 1;
+  h.sent_ms = now_;
+  h.running.push_back({a.trial, a.attempt, /*ended=*/true});
+  core_->OnMessage("w1", h, now_);
+  EXPECT_TRUE(Only<proto::wire::StopTrial>(Emit("w1", a, {5})).empty()) << "its program has ended";
+  Exit("w1", a, "Completed");
+  const Trial* done = core_->FindTrial(a.trial);
+  EXPECT_EQ(done->state, TrialState::kCompleted);
+  for (const auto& st : done->secondary) EXPECT_NE(st.status, "Stopping") << st.message;
+  for (const auto& e : *core_->Events("ended-es", 0, 1000)) EXPECT_NE(e.kind, "EarlyStopped") << e.message;
+}
+
 // A two-host training job whose hosts both print the loss: algo-2's batch can arrive a flush
 // before algo-1's. Early stopping waits a few seconds before deciding on a host other than
 // algo-1 (algo-1's values, which take the metric over, count); a higher host that stays the
