@@ -29,6 +29,7 @@
 #include "cli/cli_util.h"
 #include "cli/run_control.h"
 #include "common/file_util.h"
+#include "common/s3_client.h"
 #include "coordinator/autotune.h"
 #include "coordinator/core.h"
 #include "coordinator/curve_auth.h"
@@ -553,6 +554,18 @@ void Run(const RunArgs& a) {
                                         : std::string(", or install podman")) +
                   "; nothing was started");
     }
+  }
+  // s3:// data, output or checkpoints with no S3 credentials here: its local workers, which share
+  // this environment, would serve none of its training jobs (a coordinator's placement keeps
+  // them from workers without S3), and the job would wait for ever: said before starting any.
+  for (const proto::TrainingJobDefinition* d : spec.Definitions()) {
+    if (!proto::UsesS3(*d)) continue;
+    if (auto cfg = S3Config::FromEnvironment(a.s3_endpoint); !cfg.ok()) {
+      Fail(2, a.spec + ": its training jobs read or write s3:// (data, output, checkpoints or code), and " +
+                  cfg.status().message() + "; give S3 credentials (and --s3-endpoint for a store other than AWS), "
+                  "or use file:// paths; nothing was started");
+    }
+    break;
   }
   std::string state_dir = a.state_dir.empty() ? DefaultStateDir(name) : a.state_dir;
   std::error_code ec;

@@ -344,11 +344,12 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
     return local.empty() ? Status::Ok() : LocalOutputUsable(local);
   };
   if (!a.checkpoint_uri.empty()) {
-    // (Its writability is not checked: a destination broken for a while is resumed past from the
-    // worker's own copy, worker/checkpoints.h, which a refusal ended. A path through a file is not
-    // broken for a while: a spot pass's every worker failed to restore from it, in turn, as an
-    // infrastructure error, and rested.)
-    if (Status usable = local_destination(a.checkpoint_uri); !usable.ok() && IsClientError(usable)) {
+    // At the first attempt only, and not its writability: a destination broken for a while is
+    // resumed past from the worker's own copy (worker/checkpoints.h), which a refusal would end.
+    // One through a file from the start is the job's mistake: a spot pass's every worker failed
+    // to restore from it, in turn, as an infrastructure error, and rested.
+    if (Status usable = a.attempt == 1 ? local_destination(a.checkpoint_uri) : Status::Ok();
+        !usable.ok() && IsClientError(usable)) {
       return fail("Failed", "ClientError: CheckpointConfig.S3Uri " + a.checkpoint_uri + " cannot be used: " +
                                 usable.message() + "; checked before training, so no work is lost");
     }
