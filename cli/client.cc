@@ -160,6 +160,19 @@ std::string AuthHint(const std::string& message) {
     return " (this request was signed for region " + ClientRegion() +
            "; set AWS_REGION, or region in ~/.aws/config, to the coordinator's --region)";
   }
+  // No credentials at all: the request went unsigned (a security pass: AWS_PROFILE named a
+  // profile that does not exist, and only "Missing Authentication Token" was said).
+  if (Env("AWS_ACCESS_KEY_ID").empty() || Env("AWS_SECRET_ACCESS_KEY").empty()) {
+    const std::string file = AwsFile("AWS_SHARED_CREDENTIALS_FILE", "/.aws/credentials");
+    auto keys = AwsProfile(file, AwsProfileName());
+    if (keys["aws_access_key_id"].empty() || keys["aws_secret_access_key"].empty()) {
+      return " (the request went unsigned: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not set, and " +
+             (file.empty() ? std::string("no credentials file was found")
+                           : file + " holds no keys for the profile " + AwsProfileName() +
+                                 (Env("AWS_PROFILE").empty() ? "" : " (AWS_PROFILE)")) +
+             ": set them, or the profile, to keys the coordinator accepts)";
+    }
+  }
   return " (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile the coordinator accepts)";
 }
 

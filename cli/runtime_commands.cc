@@ -39,6 +39,7 @@
 #include "coordinator/importance.h"
 #include "coordinator/notifier.h"
 #include "coordinator/sigv4.h"
+#include "coordinator/strategy.h"
 #include "proto/codec.h"
 #include "proto/validate.h"
 #include "worker/agent.h"
@@ -271,9 +272,23 @@ int TerminalWidth() {
   return ::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0;
 }
 
+// The job's size: MaxNumberOfTrainingJobs, or a Grid's combinations when it gives none (a limits
+// pass: "2 done" with no total, where Random's read "1/20 done"); 0 when unknown.
 int64_t MaxJobsOf(const proto::TuningJobSpec& spec) {
-  const auto& rl = spec.hyper_parameter_tuning_job_config->resource_limits;
-  return rl && rl->max_number_of_training_jobs ? *rl->max_number_of_training_jobs : 0;
+  const auto& cfg = *spec.hyper_parameter_tuning_job_config;
+  if (cfg.resource_limits && cfg.resource_limits->max_number_of_training_jobs) {
+    return *cfg.resource_limits->max_number_of_training_jobs;
+  }
+  if (cfg.strategy.value_or("") != "Grid") return 0;
+  auto spaces = coordinator::DefinitionSpaces(spec);
+  if (!spaces.ok()) return 0;
+  int64_t total = 0;
+  for (const coordinator::DefinitionSpace& d : *spaces) {
+    const std::optional<uint64_t> n = d.space.Cardinality();
+    if (!n || *n > static_cast<uint64_t>(INT64_MAX - total)) return 0;
+    total += static_cast<int64_t>(*n);
+  }
+  return total;
 }
 
 // CoreOptions::on_store_failure for a process that serves a state directory: a write the
@@ -604,6 +619,7 @@ void Run(const RunArgs& a) {
   co.assign_ahead = !a.no_assign_ahead;
   co.limits = a.limits;
   co.max_tuning_job_runtime_s = a.max_tuning_job_runtime_s;
+  co.quota_command = "hpo run";
   co.propose_off_core = true;  // the dispatcher's proposer thread makes Bayesian proposals
   co.catalog = LoadInstanceCatalog(a.instance_catalog);
   if (!notify_targets.empty()) co.notify = coordinator::NotifyFunction(notify_targets, coordinator::SystemNowMs);

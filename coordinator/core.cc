@@ -594,8 +594,9 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
   for (const auto& [k, j] : impl_->jobs) live += j->Terminal() ? 0 : 1;
   if (live >= options_.max_concurrent_tuning_jobs) {
     return Status::ResourceExhausted("this coordinator already runs " + std::to_string(live) +
-                                     " tuning jobs, its quota: wait for one to end, stop one, or raise the "
-                                     "quota with hpo coordinator --max-concurrent-tuning-jobs");
+                                     (live == 1 ? " tuning job" : " tuning jobs") +
+                                     ", its quota: wait for one to end, stop one, or raise the quota with " +
+                                     options_.quota_command + " --max-concurrent-tuning-jobs");
   }
   std::vector<std::string> warm_notes;
   if (spec.warm_start_config) {

@@ -74,6 +74,10 @@ struct CoreOptions {
   // and it ends as ResourceLimits.MaxRuntimeInSeconds ends one). One that gives a limit keeps
   // it, whatever this is. <= 0: no limit.
   int64_t max_tuning_job_runtime_s = kSageMakerTuningJobRuntimeS;
+  // The command whose options set the quotas above (max_concurrent_tuning_jobs, the runtime), as
+  // messages name it: `hpo run` sets its own (a runtime quota given to hpo run was said to be hpo
+  // coordinator's option).
+  std::string quota_command = "hpo coordinator";
   std::string region = "local";
   std::string account_id = "000000000000";
   proto::ValidationLimits limits;

@@ -891,9 +891,11 @@ void CoordinatorCore::Impl::Withdraw(Trial& t, int64_t now) {
   j->trials.erase(std::remove(j->trials.begin(), j->trials.end(), name), j->trials.end());
   trials.erase(name);
   ForgetNotified("trial:" + name);
+  // (Stopping: its running training jobs still have their grace period; "ended" was said then too.)
   Event(now, "TrainingJobWithdrawn", job, name,
-        "assigned ahead to a busy slot, never started: the tuning job ended first, so it is not one of its "
-        "training jobs");
+        std::string("assigned ahead to a busy slot, never started: the tuning job ") +
+            (j->status == "Stopping" ? "was stopped first" : "ended first") +
+            ", so it is not one of its training jobs");
 }
 
 bool CoordinatorCore::Impl::Foreign(const std::string& trial) {

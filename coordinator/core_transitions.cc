@@ -545,9 +545,10 @@ void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const Unplaced& 
         }
       }
     }
-    // A worker that would serve it but rests or is cordoned: say which and why.
+    // A worker that would serve it but drains, rests or is cordoned: say which and why (a spot
+    // pass: the draining workers, the reason after an interruption, went unsaid).
     for (const auto& [id, worker] : workers) {
-      if (worker.resting.empty() && worker.cordoned.empty()) continue;
+      if (worker.resting.empty() && worker.cordoned.empty() && worker.draining.empty()) continue;
       const auto& w = worker;  // a lambda may not capture a structured binding before clang 16
       // u.all holds every host's request, `req` (the first) among them.
       if (std::any_of(u.all.begin(), u.all.end(), [&](const HostRequest& r) { return CouldEverServe(w, r); })) {
@@ -799,7 +800,8 @@ void CoordinatorCore::Impl::MaybeFinish(TuningJob& j, int64_t now, std::vector<O
                  "raise ResourceLimits.MaxRuntimeInSeconds if they need longer");
     } else if (j.completion_reason.rfind(kRuntimeQuota, 0) == 0) {
       stopped_by("The coordinator's runtime quota for a tuning job", opt.max_tuning_job_runtime_s,
-                 "give the job a ResourceLimits.MaxRuntimeInSeconds, or raise hpo coordinator --max-tuning-job-runtime");
+                 "give the job a ResourceLimits.MaxRuntimeInSeconds, or raise " + opt.quota_command +
+                     " --max-tuning-job-runtime");
     }
     if (completed_without_metric > 0) {
       // "Of them" when the count is within the attempts the sentence names; one running beside the
@@ -833,7 +835,7 @@ std::string CoordinatorCore::Impl::CompletionCriterionMet(TuningJob& j, int64_t 
     }
   } else if (opt.max_tuning_job_runtime_s > 0 && now - j.creation_ms >= opt.max_tuning_job_runtime_s * 1000) {
     return std::string(kRuntimeQuota) + " (" + std::to_string(opt.max_tuning_job_runtime_s) +
-           " s, hpo coordinator --max-tuning-job-runtime; SageMaker's is 30 days) reached: the job gave no "
+           " s, " + opt.quota_command + " --max-tuning-job-runtime; SageMaker's is 30 days) reached: the job gave no "
            "ResourceLimits.MaxRuntimeInSeconds";
   }
   if (!cfg.tuning_job_completion_criteria) return "";

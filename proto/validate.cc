@@ -375,6 +375,11 @@ class Validator {
   void CheckWarmStart(const TuningJobSpec& spec, const FieldPath& p);
   void CheckTags(const std::vector<Tag>& tags, const FieldPath& p);
 
+  // Counts stop at this (2^40): "more than" it in messages (CombinationsText).
+  static constexpr int64_t kCombinationsCap = int64_t{1} << 40;
+  static std::string CombinationsText(int64_t n) {
+    return n >= kCombinationsCap ? "more than " + std::to_string(kCombinationsCap) : std::to_string(n);
+  }
   // Grid combinations of the job (sum over definitions of the product of categorical value
   // counts), or nullopt when a definition has no categorical range to count.
   std::optional<int64_t> GridCombinations(const TuningJobSpec& spec) const {
@@ -864,7 +869,7 @@ void Validator::CheckHyperParameterNames(const TuningJobSpec& spec, const Traini
 }
 
 std::optional<int64_t> Validator::Combinations(const TuningJobSpec& spec, bool integers) const {
-  static constexpr int64_t kCap = int64_t{1} << 40;
+  static constexpr int64_t kCap = kCombinationsCap;
   // a x b, at most kCap, without overflowing on the way (two ranges of 2^40 values each wrapped
   // to 0 combinations, and a valid job was refused as having too few).
   auto times = [](int64_t a, int64_t b) { return b > 0 && a > kCap / b ? kCap : std::min<int64_t>(a * b, kCap); };
@@ -974,11 +979,11 @@ void Validator::CheckDefinitions(const TuningJobSpec& spec) {
     if (combos && c->resource_limits) {
       const auto& n = c->resource_limits->max_number_of_training_jobs;
       if (n && *n >= 1 && *n != *combos) {
-        Add(np, "must equal the number of Grid combinations, " + std::to_string(*combos) + ", or be left out; got " +
+        Add(np, "must equal the number of Grid combinations, " + CombinationsText(*combos) + ", or be left out; got " +
                     std::to_string(*n));
       } else if (!n && *combos > limits_.max_training_jobs_bayesian) {
         AddQuota(root_.Child("HyperParameterTuningJobConfig").Child("ResourceLimits"),
-                 "the Grid strategy would run " + std::to_string(*combos) + " combinations; at most " +
+                 "the Grid strategy would run " + CombinationsText(*combos) + " combinations; at most " +
                      std::to_string(limits_.max_training_jobs_bayesian) +
                      " training jobs are allowed (a quota, an option here: raise it with --max-training-jobs)");
       }

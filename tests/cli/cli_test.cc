@@ -1907,6 +1907,15 @@ TEST_F(CliTest, StopReachesARunningHpoRunThroughItsStateDirectory) {
   Outcome unsigned_stop = Hpo({"stop", "--training-job", names[0], "--coordinator", url});
   EXPECT_EQ(unsigned_stop.exit_code, 1) << unsigned_stop.err;
   EXPECT_NE(unsigned_stop.err.find("MissingAuthenticationToken"), std::string::npos) << unsigned_stop.err;
+  // And it says the request went unsigned, and why (a security pass: a profile that does not
+  // exist got only "Missing Authentication Token").
+  ::setenv("AWS_PROFILE", "nosuch", 1);
+  Outcome no_profile = Hpo({"stop", "--training-job", names[0], "--coordinator", url});
+  ::unsetenv("AWS_PROFILE");
+  EXPECT_NE(no_profile.err.find("the request went unsigned: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not set, and "
+                                "/dev/null holds no keys for the profile nosuch (AWS_PROFILE)"),
+            std::string::npos)
+      << no_profile.err;
 
   // Its workers' port takes only this run's own workers (keys of its own): a worker anyone on
   // the machine started there registered, took training jobs and read their Environment.

@@ -694,12 +694,36 @@ TEST_F(AdaptiveCoreTest, TheRuntimeQuotaEndsAJobThatGivesNoLimit) {
   now_ += 1'000;
   auto stops = Only<proto::wire::StopTrial>(core_->OnTick(now_));
   ASSERT_EQ(stops.size(), 1u);
-  EXPECT_NE(stops[0].reason.find("--max-tuning-job-runtime"), std::string::npos) << stops[0].reason;
+  EXPECT_NE(stops[0].reason.find("hpo coordinator --max-tuning-job-runtime"), std::string::npos) << stops[0].reason;
   Exit("w1", a, "Stopped");
   auto d = core_->Describe("quota");
   EXPECT_EQ(*d->status.hyper_parameter_tuning_job_status, "Completed");
   EXPECT_EQ(*d->status.training_job_status_counters->stopped, 1);
   EXPECT_TRUE(Only<proto::wire::AssignTrial>(core_->OnTick(now_ + 1000)).empty()) << "nothing more starts";
+}
+
+// A limits pass: hpo run's quota was said to be hpo coordinator's option. The command that set it
+// is named (CoreOptions::quota_command), also in the concurrent-jobs quota's refusal.
+TEST_F(AdaptiveCoreTest, TheQuotasAreNamedAsTheCommandThatSetThemSpellsThem) {
+  options_.lease_ms = 1'000'000;
+  options_.max_tuning_job_runtime_s = 600;
+  options_.max_concurrent_tuning_jobs = 1;
+  options_.quota_command = "hpo run";
+  MakeCore();
+  Register("w1", 1);
+  proto::TuningJobSpec spec = Continuous("quota-run", "Random", 50);
+  spec.hyper_parameter_tuning_job_config->resource_limits->max_runtime_in_seconds.reset();
+  Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
+  std::vector<Outgoing> out;
+  const Result<std::string> second = core_->Submit(Continuous("quota-two", "Random", 5), proto::Spelling::kCrd, now_, &out);
+  ASSERT_FALSE(second.ok());
+  const std::string said = second.status().message();
+  EXPECT_EQ(said.find("this coordinator already runs 1 tuning job, its quota"), 0u) << said;
+  EXPECT_NE(said.find("hpo run --max-concurrent-tuning-jobs"), std::string::npos) << said;
+  now_ += 600'000;
+  auto stops = Only<proto::wire::StopTrial>(core_->OnTick(now_));
+  ASSERT_EQ(stops.size(), 1u);
+  EXPECT_NE(stops[0].reason.find("hpo run --max-tuning-job-runtime"), std::string::npos) << stops[0].reason;
 }
 
 // A job's own ResourceLimits.MaxRuntimeInSeconds wins over the quota, longer or shorter; 0 turns

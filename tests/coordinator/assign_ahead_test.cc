@@ -675,6 +675,10 @@ TEST_F(AssignAheadTest, StoppingTheJobWithdrawsQueuedTrialsThatNeverStarted) {
   for (const auto& e : *events) withdrawn += e.kind == "TrainingJobWithdrawn";
   EXPECT_EQ(withdrawn, 2) << "the history says what became of them";
   for (const auto& e : *events) {
+    // Withdrawn while the job was Stopping (a limits pass: it said the tuning job had ended).
+    if (e.kind == "TrainingJobWithdrawn") {
+      EXPECT_NE(e.message.find("never started: the tuning job was stopped first"), std::string::npos) << e.message;
+    }
     for (const auto& q : queued) {
       EXPECT_FALSE(e.kind == "TrialExited" && e.trial == q.trial) << "it said a training job exited Stopped, then that "
                                                                      "it was never one: "

@@ -1581,6 +1581,21 @@ TEST_F(CoreTest, AWaitingReasonNamesAnOpenWorkerPassedOverForWantOfDisk) {
       << why;
 }
 
+// A spot pass: after an interruption the reason named the cordoned and resting workers but not
+// the draining one, which was why the training job waited.
+TEST_F(CoreTest, AWaitingReasonNamesADrainingWorker) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("drain1", "Random", 2, 2)));
+  ASSERT_EQ(a.size(), 1u);
+  proto::wire::InterruptionNotice n;
+  n.worker_id = "w1";
+  n.reason = "spot instance-action: terminate";
+  core_->OnMessage("w1", n, now_);
+  core_->OnTick(now_);
+  const std::string why = core_->FindJob("drain1")->waiting_reason;
+  EXPECT_NE(why.find("worker w1 is draining (") , std::string::npos) << why;
+}
+
 // A security pass: a worker without S3 credentials (it said so in its log at the start) was given
 // each training job with s3:// output while another worker was free; each failed there as an
 // infrastructure error, and after three the worker was put to rest, its other work blocked. It

@@ -615,6 +615,17 @@ std::vector<Case> Cases() {
          Ranges(s).categorical_parameter_ranges.push_back(wide);  // * 30 = 5400
        },
        RL, "would run 5400 combinations; at most 750"},
+      {"grid_combinations_past_the_count", Base::kGrid,  // a limits pass: it printed 2^40 as the count
+       [](S& s) {
+         Cfg(s).resource_limits->max_number_of_training_jobs.reset();
+         CategoricalRange wide{"p0", {}};
+         for (int i = 0; i < 30; ++i) wide.values.push_back(std::to_string(i));
+         for (int k = 0; k < 12; ++k) {  // 6 * 30^12, about 3e18
+           wide.name = "p" + std::to_string(k);
+           Ranges(s).categorical_parameter_ranges.push_back(wide);
+         }
+       },
+       RL, "would run more than 1099511627776 combinations; at most 750"},
 
       // Random and Bayesian: as many configurations as training jobs (SageMaker: "You don't have
       // enough combinations of hyperparameter ranges").
