@@ -666,23 +666,19 @@ Result<std::string> CoordinatorCore::Submit(const proto::TuningJobSpec& written,
   return JobArn(name);
 }
 
-namespace {
-// "no tuning job named X", and when X is a training job's name, whose and what stops or shows it:
-// `hpo stop NAME-007-...` said only that no such tuning job exists.
-Status NoTuningJob(const CoordinatorCore& core, const std::string& name) {
+Status CoordinatorCore::Impl::NoTuningJob(const std::string& name) {
   std::string said = "no tuning job named " + name;
-  if (const Trial* t = core.FindTrial(name)) {
+  if (const Trial* t = TrialNamed(name)) {
     said += "; " + name + " is a training job of the tuning job " + t->tuning_job +
             " (StopTrainingJob and DescribeTrainingJob take it: hpo stop --training-job " + name +
             ", hpo describe --training-job " + name + ")";
   }
   return Status::NotFound(said);
 }
-}  // namespace
 
 Status CoordinatorCore::Stop(const std::string& name, int64_t now_ms, std::vector<Outgoing>* out) {
   TuningJob* j = impl_->Job(name);
-  if (!j) return NoTuningJob(*this, name);
+  if (!j) return impl_->NoTuningJob(name);
   if (j->Terminal()) {  // as SageMaker refuses it (StopTrainingJob alike): ValidationException
     return Status::FailedPrecondition("tuning job " + j->name + " has already ended: it is " + j->ShownStatus() +
                                       "; only an InProgress tuning job can be stopped");
@@ -962,7 +958,7 @@ Status CoordinatorCore::Delete(const std::string& name, int64_t now_ms) {
     impl_->unreadable.erase(damaged);
     return Status::Ok();
   }
-  if (!j) return NoTuningJob(*this, name);
+  if (!j) return impl_->NoTuningJob(name);
   HPO_RETURN_IF_ERROR(Deletable(*j));
   HPO_RETURN_IF_ERROR(impl_->BeginDeletion(*j, now_ms));
   const std::string deleted = j->name;  // as created

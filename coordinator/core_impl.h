@@ -280,6 +280,9 @@ struct CoordinatorCore::Impl {
   // ---- lookups ---------------------------------------------------------------------------------
 
   TuningJob* Job(const std::string& name);
+  // "no tuning job named X" (NotFound), and when X is a training job's name, whose it is and what
+  // stops or shows it: `hpo stop NAME-007-...` said only that no such tuning job exists.
+  Status NoTuningJob(const std::string& name);
   // A training job this coordinator has never heard of, of a tuning job it does not know either:
   // another coordinator's (WorkerInfo::foreign).
   bool Foreign(const std::string& trial);

@@ -40,7 +40,7 @@ proto::TrainingJobSummary CoordinatorCore::Summary(const Trial& t) const {
 
 Result<proto::DescribeTuningJobResponse> CoordinatorCore::Describe(const std::string& name, int64_t now_ms) const {
   const TuningJob* j = FindJob(name);
-  if (!j) return Status::NotFound("no tuning job named " + name);
+  if (!j) return impl_->NoTuningJob(name);  // (`hpo stop` describes first: a spot pass got no hint)
   proto::DescribeTuningJobResponse r;
   r.spec = j->spec;
   r.spec.hyper_parameter_tuning_job_name = j->name;

@@ -1257,6 +1257,12 @@ TEST_F(CoreTest, AStopOfATrainingJobsNameAsATuningJobSaysWhatItIs) {
   EXPECT_NE(s.message().find(a[0].trial + " is a training job of the tuning job owner"), std::string::npos)
       << s.message();
   EXPECT_NE(s.message().find("hpo stop --training-job " + a[0].trial), std::string::npos) << s.message();
+  // `hpo stop` describes the tuning job first: the describe says so too (a spot pass got only
+  // "no tuning job named").
+  const auto d = core_->Describe(a[0].trial);
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find(a[0].trial + " is a training job of the tuning job owner"), std::string::npos)
+      << d.status().message();
 }
 
 // A training job stopped (early stopping, StopTrainingJob) ends with a Stopped transition whose
