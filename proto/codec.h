@@ -73,7 +73,8 @@ struct TextTree {
   // one it reads as "boolean", "integer" or "number" (`epochs: 10`), and a quoted one that would
   // be such if plain, which it sends as a "string" (`maxNumberOfTrainingJobs: "10"`). The
   // decoders read both by the field's type; the CRD decoder notes where the API server would
-  // refuse what kubectl sends (ParsedSpec::kubectl_notes).
+  // refuse what kubectl sends (ParsedSpec::kubectl_notes). A plain map key it reads as a boolean
+  // (`on:`) is here as PATH.KEY#key -> "boolean": kubectl sends it as "true" or "false".
   std::map<std::string, std::string> yaml_kinds;
 };
 

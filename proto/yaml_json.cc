@@ -209,6 +209,12 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionB
           return Status::InvalidArgument("line " + std::to_string(kv.first.Mark().line + 1) +
                                          ": duplicate key \"" + key + "\"");
         }
+        // A plain key kubectl's YAML 1.1 reader takes for a boolean (`on:`, `y:`): it sends the key
+        // as "true" or "false" (a CRD pass: a hyperparameter named on became one named true).
+        if (kinds && kv.first.Tag() != "!" && kv.first.Tag() != "tag:yaml.org,2002:str" &&
+            Yaml11Kind(key) == "boolean") {
+          (*kinds)[(path.empty() ? key : path + "." + key) + "#key"] = "boolean";
+        }
         Json vj;
         bool child_infer = infer || (depth == 0 && key == "metadata");
         HPO_RETURN_IF_ERROR(

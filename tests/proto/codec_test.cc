@@ -987,6 +987,7 @@ spec:
       verbose: yes
       mode: fast
       octal: 010
+      on: "1"
     enableManagedSpotTraining: "true"
     algorithmSpecification: {trainingImage: "file:///bin/true", trainingInputMode: File}
     roleARN: arn:aws:iam::123456789012:role/r
@@ -1028,6 +1029,10 @@ spec:
        "yes is a boolean to kubectl (YAML 1.1) and the CRD's schema has a string here: write it in quotes, \"yes\""},
       {def + "staticHyperParameters.octal",
        "010 is an integer to kubectl (YAML 1.1) and the CRD's schema has a string here: write it in quotes, \"010\""},
+      // A key, too (a CRD pass: a hyperparameter named on reached the cluster named true).
+      {def + "staticHyperParameters.on",
+       "the key on is a boolean to kubectl (YAML 1.1), which sends it as the key \"true\": write the key in quotes, "
+       "\"on\""},
       {def + "enableManagedSpotTraining",
        "\"true\" is quoted, a string to kubectl, and the CRD's schema has true or false here: write it without quotes, "
        "true"},
@@ -1044,6 +1049,7 @@ spec:
            {"epochs: 1_000", "epochs: \"1_000\""},
            {"verbose: yes", "verbose: \"yes\""},
            {"octal: 010", "octal: \"010\""},
+           {"on: \"1\"", "\"on\": \"1\""},
            {"enableManagedSpotTraining: \"true\"", "enableManagedSpotTraining: true"}}) {
     ASSERT_NE(clean.find(from), std::string::npos) << from;
     clean.replace(clean.find(from), from.size(), to);
