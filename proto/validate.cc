@@ -1214,9 +1214,11 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
       // refused here, the job is not created to fail each of them.
       std::string local = *c.local_path;
       while (local.size() > 1 && local.back() == '/') local.pop_back();
+      // (And no "//": /opt/ml//model passed the checks below and replaced the model directory, a
+      // regression pass found.)
       if (local.find("/../") != std::string::npos || local.find("/./") != std::string::npos ||
-          local.ends_with("/..") || local.ends_with("/.")) {
-        Add(cp.Child("LocalPath"), "must be a clean absolute path, without . or .. components; got " +
+          local.ends_with("/..") || local.ends_with("/.") || local.find("//") != std::string::npos) {
+        Add(cp.Child("LocalPath"), "must be a clean absolute path, without . or .. components or //; got " +
                                        Quote(*c.local_path));
       } else if (local == "/opt/ml" || local == "/opt" || local == "/") {
         Add(cp.Child("LocalPath"), "must not be " + local + (local == "/opt/ml" ? " itself" : "") +

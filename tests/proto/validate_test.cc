@@ -967,6 +967,16 @@ std::vector<Case> Cases() {
          Def(s).checkpoint_config = CheckpointConfig{"s3://bucket/ckpt/", "/opt/ml/output/data/ck/"};
        },
        D + ".checkpointConfig.localPath", "must not be in /opt/ml/output"},
+      {"checkpoint_local_path_double_slash", Base::kRandom,  // a regression pass: past the checks below
+       [](S& s) {
+         Def(s).checkpoint_config = CheckpointConfig{"s3://bucket/ckpt/", "/opt/ml//model"};
+       },
+       D + ".checkpointConfig.localPath", "must be a clean absolute path, without . or .. components or //"},
+      {"checkpoint_local_path_leading_double_slash", Base::kRandom,
+       [](S& s) {
+         Def(s).checkpoint_config = CheckpointConfig{"s3://bucket/ckpt/", "//opt"};
+       },
+       D + ".checkpointConfig.localPath", "without . or .. components or //; got \"//opt\""},
       {"checkpoint_local_path_opt", Base::kRandom,
        [](S& s) {
          Def(s).checkpoint_config = CheckpointConfig{"s3://bucket/ckpt/", "/opt"};
