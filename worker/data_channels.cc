@@ -87,6 +87,20 @@ Result<std::vector<Item>> ListUri(const std::string& uri, const StagingContext& 
   if (!loc.ok()) return Status::InvalidArgument("the data source " + loc.status().message());
   const std::string& prefix = loc->prefix;
   auto objects = loc->store->List(prefix);
+  if (!objects.ok() && !loc->s3()) {
+    // A file where a directory of a local path should be is the job's mistake, not this worker's:
+    // as an infrastructure error it was retried on every worker, which rested (a regression pass).
+    const std::string local = loc->store->LocalPath(prefix);
+    for (fs::path p = fs::path(local).parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path()) {
+      std::error_code ec;
+      const fs::file_status st = fs::status(p, ec);
+      if (st.type() == fs::file_type::not_found) continue;
+      if (st.type() == fs::file_type::regular) {
+        return Status::InvalidArgument(p.string() + " is a file, where the path " + local + " needs a directory");
+      }
+      break;
+    }
+  }
   if (!objects.ok()) return objects.status();
   const std::string dir = prefix.empty() || prefix.back() == '/' ? prefix : prefix + "/";
   std::vector<Item> out;

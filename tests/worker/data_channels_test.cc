@@ -169,6 +169,17 @@ TEST_F(Channels, AMissingSourceIsNotFoundAndNamesTheChannel) {
   EXPECT_EQ(staged.status().message().rfind("channel train: ", 0), 0u) << staged.status().message();
 }
 
+// A regression pass: a channel's local path through a regular file was an infrastructure error,
+// retried on every worker, which rested. It is the job's mistake (InvalidArgument: ClientError).
+TEST_F(Channels, ALocalPathThroughAFileIsTheJobsMistake) {
+  std::ofstream(dir_ / "afile") << "x\n";
+  auto staged = StageChannel(Src((dir_ / "afile" / "x").string()), Ctx());
+  ASSERT_FALSE(staged.ok());
+  EXPECT_EQ(staged.status().code(), StatusCode::kInvalidArgument) << staged.status().message();
+  EXPECT_NE(staged.status().message().find((dir_ / "afile").string() + " is a file, where the path"), std::string::npos)
+      << staged.status().message();
+}
+
 TEST_F(Channels, ARelativeUriIsRefusedInEveryInputMode) {
   for (const char* mode : {"File", "FastFile", "Pipe"}) {
     ChannelSource rel = Src("data/train");
