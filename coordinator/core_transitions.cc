@@ -508,6 +508,13 @@ std::string CoordinatorCore::Impl::NeverReason(const Unplaced& u, const std::str
               "start a worker without --instance-group" +
               (req.instance_group.empty() ? std::string() : " (or with --instance-group " + req.instance_group + ")") +
               (req.instance_type.empty() ? std::string() : ", with --instance-type " + req.instance_type) + ")";
+  } else if (req.needs_s3 && std::any_of(workers.begin(), workers.end(), [&](const auto& w) {
+               proto::wire::Register keyed = w.second.reg;
+               keyed.no_s3 = false;
+               return w.second.reg.no_s3 && Fit(opt.catalog, req, keyed, static_cast<int>(keyed.slots), {}).ever;
+             })) {
+    // Workers that would serve it but for S3 credentials: the instance type was not the problem.
+    reason += " (give a worker S3 credentials and start it again, or use file:// paths)";
   } else if (!req.instance_type.empty() && !too_few) {  // (the gang's reason has its own hint: not twice)
     // What to start: `why` says what the catalog's type needs.
     reason += opt.catalog.Find(req.instance_type)
@@ -536,10 +543,12 @@ void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const Unplaced& 
     if (u.hosts > 1 && why.find("another multi-host training job") != std::string::npos) reason += ": " + why;
     // An open worker passed over for want of disk (VolumeSizeInGB): said, or the reason named
     // only the cordoned ones and the idle one looked free.
+    // So is one that has no S3 credentials for a job that uses S3 (it read "waiting for a free
+    // worker" while that one stood idle, a regression pass).
     for (const auto& [id, w] : workers) {
       if (!w.Closed().empty()) continue;  // (said below)
       for (const HostRequest& r : u.all) {
-        if (const FitResult f = Fit(opt.catalog, r, w.reg, w.free_slots(), {}); f.short_of_disk) {
+        if (const FitResult f = Fit(opt.catalog, r, w.reg, w.free_slots(), {}); f.short_of_disk || f.no_s3) {
           reason += "; " + f.why;
           break;
         }

@@ -332,6 +332,7 @@ FitResult Fit(const InstanceCatalog& catalog, const HostRequest& request, const 
     r.why = "worker " + worker.worker_id +
             " has no S3 credentials (see its log; AWS_ACCESS_KEY_ID or ~/.aws/credentials, and hpo worker "
             "--s3-endpoint for a store other than AWS), and the training job reads or writes s3://";
+    r.no_s3 = true;
     return r;
   }
   if (worker.spot && !request.spot_ok) {

@@ -1615,9 +1615,19 @@ TEST_F(CoreTest, ATrainingJobThatUsesS3GoesToAWorkerWithS3Credentials) {
   EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(s3)).empty());
   const std::string why = core_->FindJob("s3out")->waiting_reason;
   EXPECT_NE(why.find("worker bare has no S3 credentials"), std::string::npos) << why;
+  EXPECT_NE(why.find("(give a worker S3 credentials and start it again, or use file:// paths)"), std::string::npos)
+      << why << " (not --instance-type advice)";
   const auto a = Only<proto::wire::AssignTrial>(Register("keyed", 1));
   ASSERT_EQ(a.size(), 1u);
   EXPECT_EQ(core_->FindTrial(a[0].trial)->worker_id, "keyed");
+  // The one with credentials busy: the reason names the idle one without (it read "waiting for a
+  // free worker" while that one stood idle, a regression pass).
+  proto::TuningJobSpec more = Spec("s3more", "Random", 1, 1);
+  more.training_job_definition->output_data_config->s3_output_path = "s3://bucket/out";
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(more)).empty());
+  const std::string busy = core_->FindJob("s3more")->waiting_reason;
+  EXPECT_NE(busy.find("waiting for a free worker"), std::string::npos) << busy;
+  EXPECT_NE(busy.find("worker bare has no S3 credentials"), std::string::npos) << busy;
   const auto local = Only<proto::wire::AssignTrial>(Submit(Spec("local", "Random", 1, 1)));
   ASSERT_EQ(local.size(), 1u);
   EXPECT_EQ(core_->FindTrial(local[0].trial)->worker_id, "bare");
