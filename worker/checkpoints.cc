@@ -24,9 +24,11 @@ namespace {
 // target, by a relative path, is inside `dir` (Lightning's save_last="link": last.ckpt ->
 // epoch=3.ckpt) stands for that file, as `aws s3 sync` uploads a link's file (it was skipped, and
 // the resumed attempt had no last.ckpt); the target is opened from `dir` down, no link followed
-// on the way (OpenRegularFileBeneath), so no link reads outside it. Other links (absolute, or
-// leaving `dir`) are skipped and named in `skipped` ("name -> target").
-Result<std::map<std::string, std::string>> Files(const fs::path& dir, std::set<std::string>* skipped = nullptr) {
+// on the way (OpenRegularFileBeneath), so no link reads outside it. Other links (absolute,
+// leaving `dir`, to a directory, or to nothing) are skipped, and `skipped` gets each one's name
+// and "-> target" with why (the latest).
+Result<std::map<std::string, std::string>> Files(const fs::path& dir,
+                                                std::map<std::string, std::string>* skipped = nullptr) {
   std::map<std::string, std::string> out;
   std::error_code ec;
   if (!fs::exists(fs::symlink_status(dir, ec))) return out;
@@ -52,11 +54,35 @@ Result<std::map<std::string, std::string>> Files(const fs::path& dir, std::set<s
     const fs::path target = fs::read_symlink(it->path(), sec);
     if (sec) continue;
     const std::string source = (fs::path(rel).parent_path() / target).lexically_normal().generic_string();
-    if (target.is_absolute() || source.empty() || source == "." || source == ".." || source.rfind("../", 0) == 0) {
-      if (skipped) skipped->insert(rel + " -> " + target.string());
+    std::string why;
+    if (target.is_absolute()) {
+      why = "absolute";
+    } else if (source.empty() || source == "." || source == ".." || source.rfind("../", 0) == 0) {
+      why = "outside the directory";
+    } else {  // what the opener will find: each directory on the way a real one, then a file
+      fs::path at = dir;
+      const fs::path parts(source);
+      for (auto part = parts.begin(); part != parts.end() && why.empty(); ++part) {
+        at /= *part;
+        const fs::file_type type = fs::symlink_status(at, sec).type();
+        const bool last = std::next(part) == parts.end();
+        if (type == fs::file_type::not_found) {
+          why = "to nothing";
+        } else if (type == fs::file_type::symlink) {
+          why = last ? "to a link" : "through a link";
+        } else if (!last && type != fs::file_type::directory) {
+          why = "to nothing";
+        } else if (last && type != fs::file_type::regular) {
+          why = type == fs::file_type::directory ? "to a directory" : "not to a file";
+        }
+      }
+    }
+    if (!why.empty()) {
+      if (skipped) (*skipped)[rel] = "-> " + target.string() + " (" + why + ")";
       continue;
     }
-    out[rel] = source;  // (a link to a directory, or to a link, fails to open: skipped as swapped)
+    if (skipped) skipped->erase(rel);
+    out[rel] = source;  // (one swapped since, for a link or a directory, fails to open: skipped as swapped)
   }
   return out;
 }
@@ -196,7 +222,9 @@ Result<CheckpointStats> CheckpointSync::Adopt(const std::vector<std::string>& he
 
 std::vector<std::string> CheckpointSync::SkippedLinks() {
   std::lock_guard<std::mutex> lock(mu_);
-  return {skipped_links_.begin(), skipped_links_.end()};
+  std::vector<std::string> out;
+  for (const auto& [name, why] : skipped_links_) out.push_back(name + " " + why);
+  return out;
 }
 
 std::vector<std::string> CheckpointSync::LastHeld() {

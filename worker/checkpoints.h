@@ -14,8 +14,9 @@
 // `.../ASHA-10`'s objects, the trap SageMaker documents).
 //
 // Files: regular files, and links to regular files inside the directory by a relative path
-// (uploaded as the file they name, as `aws s3 sync` does: Lightning's last.ckpt; restored as a
-// copy); other links and special files are skipped (SkippedLinks names the links); a file counts as changed
+// (uploaded as the file they name, as `aws s3 sync` does for files: Lightning's last.ckpt;
+// restored as a copy); other links (to directories too, which `aws s3 sync` would follow) and
+// special files are skipped (SkippedLinks names the links); a file counts as changed
 // when its size or modification time (ns) differs from what was last uploaded. A local copy is
 // written under a temporary name and renamed, so a reader of the destination never sees half a
 // file (the object store's atomic writes). Keys or paths that would leave the directory (`..`,
@@ -129,7 +130,8 @@ class CheckpointSync {
   void NoteWriters();
   // The files the last Sync held back (CheckpointStats::held_paths), also when it failed.
   std::vector<std::string> LastHeld();
-  // Links the passes so far skipped ("name -> target": absolute, or leaving the directory).
+  // Links the passes so far skipped, each once, as last seen ("name -> target (why)": absolute,
+  // outside the directory, to a directory, to nothing).
   std::vector<std::string> SkippedLinks();
   // Whether the destination holds (or, after a failed upload, may hold) a copy of the file at
   // `rel`, as this object restored or uploaded it: a held file without one is not there at all.
@@ -176,7 +178,7 @@ class CheckpointSync {
   std::mutex noted_mu_;                  // NoteWriters' own: it must not wait for a pass
   std::set<std::string> noted_writers_;  // open for writing when the program was told to stop
   std::vector<std::string> last_held_;
-  std::set<std::string> skipped_links_;
+  std::map<std::string, std::string> skipped_links_;  // name -> "-> target (why)", the latest
   int64_t deletes_held_since_ = 0;
   // A file whose mtime was less than this before its copy began may be rewritten within the same
   // timestamp tick, unseen by size and mtime: it is sent again by the next pass (Sync).

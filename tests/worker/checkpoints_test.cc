@@ -607,9 +607,24 @@ TEST_F(CheckpointsTest, ALinkToAFileInsideTheDirectoryGoesUpAsThatFileAndNoOther
   EXPECT_EQ(Tree(dest), (std::set<std::string>{"epochs/epoch=3.ckpt", "last.ckpt"}));
   EXPECT_EQ(Read(dest / "last.ckpt"), "weights 3");
   EXPECT_FALSE(fs::is_symlink(dest / "last.ckpt"));
-  const std::vector<std::string> skipped = sync->SkippedLinks();
-  EXPECT_EQ(skipped, (std::vector<std::string>{"abs -> " + (dir_ / "secret").string(), "root -> " + dir_.string(),
-                                               "up -> ../../secret"}));
+  fs::create_directory_symlink("epochs", local / "dirlink");
+  fs::create_symlink("epochs/none.ckpt", local / "dangling");
+  ASSERT_TRUE(sync->Sync().ok());
+  std::vector<std::string> skipped = sync->SkippedLinks();
+  EXPECT_EQ(skipped, (std::vector<std::string>{"abs -> " + (dir_ / "secret").string() + " (absolute)",
+                                               "dangling -> epochs/none.ckpt (to nothing)",
+                                               "dirlink -> epochs (to a directory)",
+                                               "epochs/sub-last -> ../epoch=3.ckpt (to nothing)",
+                                               "root -> " + dir_.string() + " (absolute)",
+                                               "up -> ../../secret (outside the directory)",
+                                               "via-link -> root/secret (through a link)"}));
+  // A link pointed elsewhere each epoch is named once, as it is now (a regression pass: seven).
+  fs::remove(local / "abs");
+  fs::create_symlink(dir_ / "secret2", local / "abs");
+  ASSERT_TRUE(sync->Sync().ok());
+  skipped = sync->SkippedLinks();
+  EXPECT_EQ(skipped.size(), 7u);
+  EXPECT_EQ(skipped[0], "abs -> " + (dir_ / "secret2").string() + " (absolute)");
   // The file it names changes: the link's copy follows; the link goes: so does its copy.
   Write(local / "epochs" / "epoch=4.ckpt", "weights 4");
   fs::remove(local / "last.ckpt");
