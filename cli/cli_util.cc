@@ -136,6 +136,10 @@ std::pair<std::string, int> HostPort(const std::string& option, const std::strin
   return {host, *port};
 }
 
+std::string UrlHost(const std::string& host) {
+  return host.find(':') != std::string::npos && host.front() != '[' ? "[" + host + "]" : host;
+}
+
 void CheckZmqEndpoint(const std::string& option, const std::string& endpoint, bool listen) {
   if (endpoint.find("://") == std::string::npos) {  // 127.0.0.1:7700: ZeroMQ knows no such thing
     Fail(2, option + " " + endpoint + ": wants a ZeroMQ endpoint, tcp://HOST:PORT (or ipc://PATH)" +

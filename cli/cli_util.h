@@ -77,6 +77,8 @@ HttpUrlParts ParseHttpUrl(const std::string& url);
 // option's default), when it is not one, or PORT is not 0-65535.
 std::pair<std::string, int> HostPort(const std::string& option, const std::string& value,
                                      const std::string& example);
+// A host as a URL writes it: an IPv6 address in brackets (http://[::1]:7780), others as they are.
+std::string UrlHost(const std::string& host);
 // Checks a ZeroMQ endpoint given to `option`: a tcp:// one needs a host and a port of 1-65535
 // (`listen`: also 0 or *, any free port); exits 2 naming the option otherwise, and for a value
 // without a transport (127.0.0.1:7700). Other transports (ipc://, inproc://) are left to ZeroMQ.

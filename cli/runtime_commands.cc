@@ -1445,14 +1445,15 @@ void Coordinator(const CoordinatorArgs& a) {
           (dispatcher.secure() ? " (CurveZMQ; allow-list " + dopt.curve_allow_list + ")"
            : a.insecure        ? " (INSECURE: any worker, unencrypted)"
                                : " (loopback only, no keys)") +
-          "; SageMaker API on http://" + host + ":" + std::to_string(api.port()) +
+          "; SageMaker API on http://" + UrlHost(host) + ":" + std::to_string(api.port()) +
           (hopt.require_sigv4 ? " (AWS Signature V4, " + std::to_string(hopt.credentials->size()) + " access key" +
                                     (hopt.credentials->size() == 1 ? "" : "s") + ")"
                               : " (no authentication" +
                                     (coordinator::IsLoopbackHost(host)
                                          ? std::string()
                                          : ": INSECURE, anyone who reaches it runs programs on the workers") +
-                                    "; dashboard at http://" + host + ":" + std::to_string(api.port()) + "/ui/)") +
+                                    "; dashboard at http://" + UrlHost(host) + ":" + std::to_string(api.port()) +
+                                    "/ui/)") +
           "; state in " + a.state_dir);
   int handled_hangups = 0;
   Housekeeping housekeeping("hpo coordinator");

@@ -61,6 +61,10 @@ TEST(HostPort, AnIpv6AddressComesWithoutItsBrackets) {
   EXPECT_EQ(HostPort("--http", "[::1]:7780", "127.0.0.1:7780"), (std::pair<std::string, int>{"::1", 7780}));
   EXPECT_EQ(HostPort("--http", "[::]:0", "127.0.0.1:7780"), (std::pair<std::string, int>{"::", 0}));
   EXPECT_EQ(HostPort("--http", "127.0.0.1:7780", "127.0.0.1:7780"), (std::pair<std::string, int>{"127.0.0.1", 7780}));
+  // And a URL puts them back (the coordinator printed http://::1:7780, which nothing takes).
+  EXPECT_EQ(UrlHost("::1"), "[::1]");
+  EXPECT_EQ(UrlHost("127.0.0.1"), "127.0.0.1");
+  EXPECT_EQ(UrlHost("[::1]"), "[::1]");
 }
 
 }  // namespace
