@@ -133,10 +133,10 @@ h1{font-size:22px;margin:8px 0 4px}h2{font-size:17px;margin:22px 0 8px}
 .muted{color:#5f6b7a;font-size:13px}
 table{border-collapse:collapse;background:#fff;font-size:13px}
 th,td{border-bottom:1px solid #e3e6ea;padding:5px 10px;text-align:left;vertical-align:top;overflow-wrap:anywhere;max-width:40em}
-th{background:#eef0f3;font-weight:600}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#eef0f3;font-weight:600;overflow-wrap:normal}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap;overflow-wrap:normal}
 tr.best td{background:#eaf6ea}
-.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600}
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;white-space:nowrap}
 .st-ok{background:#d7f0d8;color:#145a1c}.st-run{background:#d8e8fb;color:#0b4a8b}
 .st-fail{background:#fbdad7;color:#8b1a10}.st-stop{background:#e4e6ea;color:#3c4450}
 .st-stopping{background:#fde9c9;color:#7a4a00}.st-other{background:#eee;color:#333}
@@ -609,13 +609,14 @@ void FillRunningObjectives(Source& src, const Json& desc, std::vector<TrialPoint
 }
 
 // A hyperparameter's value in a table: a long number shortened to 6 significant digits, the
-// exact value (what the trainer got) on hover.
+// exact value (what the trainer got) on hover; every number right-aligned, whole (a dashboard
+// pass: 1e-05 sat left of 0.226921 in one column, and narrow windows split numbers in two).
 std::string Cell(const std::string& value) {
   auto v = ParseDouble(value);
   if (v && value.size() > 10) {
     return "<td class=\"num\" title=\"" + Escape(value) + "\">" + Escape(Num(*v)) + "</td>";
   }
-  return "<td>" + Escape(value) + "</td>";
+  return std::string(v ? "<td class=\"num\">" : "<td>") + Escape(value) + "</td>";
 }
 
 std::string Card(const std::string& k, const std::string& v_html) {

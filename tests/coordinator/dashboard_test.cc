@@ -148,6 +148,13 @@ TEST_F(DashboardTest, AJobPageDrawsEveryObjectiveTheBestSoFarAndEachHyperparamet
   // The events table: the job's completion is among the latest.
   EXPECT_NE(b.find("id=\"events\""), std::string::npos);
   EXPECT_NE(b.find(">JobCompleted<"), std::string::npos);
+  // Numbers are never split across lines, nor status badges (a dashboard pass read 20521.2 as
+  // "2052" over "1.2" in a narrow window); words are not cut in headers.
+  EXPECT_NE(b.find("td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap;overflow-wrap:normal}"),
+            std::string::npos);
+  EXPECT_NE(b.find("font-weight:600;white-space:nowrap}"), std::string::npos) << "badges";
+  EXPECT_NE(b.find("th{background:#eef0f3;font-weight:600;overflow-wrap:normal}"), std::string::npos);
+  EXPECT_NE(b.find("<td class=\"num\">0.2</td>"), std::string::npos) << "the objective, right-aligned";
 }
 
 // What mattered: from 8 ended training jobs with an objective, a bar per hyperparameter, the one
