@@ -382,6 +382,7 @@ std::vector<RangeInfo> RangesOf(const Json& desc, const std::string& definition 
           info.max = NumOf(r, "MaxValue");
           const std::string scaling = Str(r, "ScalingType");
           info.log = info.min > 0 && (scaling == "Logarithmic" || (scaling == "Auto" && info.max / info.min >= 100));
+          info.reverse_log = scaling == "ReverseLogarithmic" && info.max < 1;
         }
         out.push_back(std::move(info));
       }

@@ -53,27 +53,35 @@ const char* StatusColor(const std::string& status) {
 }
 
 struct Scale {
-  double lo = 0, hi = 1;  // domain (log10 of it when log)
+  double lo = 0, hi = 1;  // domain (log10 of it when log, -log10(1 - it) when reverse)
   double p0 = 0, p1 = 1;  // pixels
   bool log = false;
+  // ReverseLogarithmic (values below 1, dense towards 1: a momentum 0.9 to 0.999): each decade of
+  // 1 - v takes the same room, as the search spaces it.
+  bool reverse = false;
   double operator()(double v) const {
-    double x = log ? std::log10(std::max(v, 1e-300)) : v;
+    double x = reverse ? -std::log10(std::max(1.0 - v, 1e-300)) : log ? std::log10(std::max(v, 1e-300)) : v;
     if (hi == lo) return (p0 + p1) / 2;
     return p0 + (x - lo) / (hi - lo) * (p1 - p0);
   }
 };
 
-// A scale over [lo, hi] with a margin of 4% either side; log when asked and possible.
-Scale MakeScale(double lo, double hi, bool log, double p0, double p1) {
+// A scale over [lo, hi] with a margin of 4% either side; log (or reverse log) when asked and
+// possible.
+Scale MakeScale(double lo, double hi, bool log, double p0, double p1, bool reverse = false) {
   Scale s;
-  s.log = log && lo > 0 && hi > 0;
-  if (s.log) {
+  s.reverse = reverse && lo < 1 && hi < 1;
+  s.log = !s.reverse && log && lo > 0 && hi > 0;
+  if (s.reverse) {
+    lo = -std::log10(1.0 - lo);
+    hi = -std::log10(1.0 - hi);
+  } else if (s.log) {
     lo = std::log10(lo);
     hi = std::log10(hi);
   }
   if (!(hi > lo)) {
     double pad = std::abs(lo) > 0 ? std::abs(lo) * 0.1 : 1.0;
-    if (s.log) pad = 0.5;
+    if (s.log || s.reverse) pad = 0.5;
     lo -= pad;
     hi += pad;
   }
@@ -89,6 +97,15 @@ Scale MakeScale(double lo, double hi, bool log, double p0, double p1) {
 // them when the domain spans less than three decades) on a log scale.
 std::vector<double> Ticks(const Scale& s) {
   std::vector<double> t;
+  if (s.reverse) {  // the log scale's ticks of 1 - v (0.1, 0.01: 0.9, 0.99), as values of v
+    Scale of_rest = s;
+    of_rest.reverse = false;
+    of_rest.log = true;
+    of_rest.lo = -s.hi;
+    of_rest.hi = -s.lo;
+    for (double u : Ticks(of_rest)) t.insert(t.begin(), 1.0 - u);
+    return t;
+  }
   if (s.log) {
     int k0 = static_cast<int>(std::floor(s.lo)), k1 = static_cast<int>(std::ceil(s.hi));
     int decades = k1 - k0;
@@ -295,7 +312,10 @@ std::string ScatterChart(const RangeInfo& r, const std::vector<TrialPoint>& tria
   f.height = 230;
   f.left = 58;
   f.title = Clip(r.name, 40);  // the chart is 300 px wide
-  f.x_title = Clip(r.name, 30) + (r.kind == "Categorical" ? "" : r.log ? " (log scale)" : "");
+  f.x_title = Clip(r.name, 30) + (r.kind == "Categorical" ? ""
+                                  : r.reverse_log         ? " (reverse log scale)"
+                                  : r.log                 ? " (log scale)"
+                                                          : "");
   f.y_title = metric;
   Scale y = ObjectiveScale(ys, f.height - f.bottom, f.top);
   std::vector<std::pair<double, std::string>> xticks;
@@ -315,7 +335,7 @@ std::string ScatterChart(const RangeInfo& r, const std::vector<TrialPoint>& tria
       return left + w * ((it - r.values.begin()) + 0.5 + jitter * 0.6);
     };
   } else {
-    x = MakeScale(r.min, r.max, r.log, f.left, f.width - f.right);
+    x = MakeScale(r.min, r.max, r.log, f.left, f.width - f.right, r.reverse_log);
     xticks = NumericTicks(x);
     if (xticks.size() > 6) {  // keep the labels of a narrow chart apart
       std::vector<std::pair<double, std::string>> fewer;
@@ -487,7 +507,7 @@ std::string ParallelChart(const std::vector<RangeInfo>& ranges, const std::vecto
         return bottom - band * ((v - r.values.begin()) + 0.5);
       });
     } else {
-      scales.push_back(MakeScale(r.min, r.max, r.log, bottom, top));
+      scales.push_back(MakeScale(r.min, r.max, r.log, bottom, top, r.reverse_log));
       const Scale sc = scales.back();
       for (double v : Ticks(sc)) ticks.emplace_back(sc(v), Num(v));
       if (ticks.size() > 6) {

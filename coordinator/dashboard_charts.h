@@ -30,6 +30,7 @@ struct RangeInfo {
   std::string name, kind;  // kind: Integer, Continuous, Categorical
   double min = 0, max = 0;
   bool log = false;
+  bool reverse_log = false;  // ReverseLogarithmic (drawn so, every decade of 1 - v alike)
   std::vector<std::string> values;  // Categorical
 };
 

@@ -292,6 +292,30 @@ TEST_F(DashboardTest, ALearningCurveOfOneValueIsDrawnAsADot) {
       << "the dot is the one-value training job's";
 }
 
+// A dashboard pass: a ReverseLogarithmic momentum 0.5 to 0.999 was drawn on a linear axis, the
+// values from 0.92 on piled at its end. Each decade of 1 - v takes the same room, ticked at
+// 0.9, 0.99, ...
+TEST_F(DashboardTest, AReverseLogarithmicRangeIsDrawnOnAReverseLogAxis) {
+  Register("w1", 4);
+  proto::TuningJobSpec spec = coretest::Spec("delta", "Random", 4, 4);
+  proto::NumericRange m;
+  m.name = "momentum";
+  m.min_value = "0.5";
+  m.max_value = "0.999";
+  m.scaling_type = "ReverseLogarithmic";
+  spec.hyper_parameter_tuning_job_config->parameter_ranges->continuous_parameter_ranges.push_back(m);
+  auto assigns = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(assigns.size(), 4u);
+  for (size_t i = 0; i < assigns.size(); ++i) Finish("w1", assigns[i], 0.1 * (i + 1));
+  std::string b = Get("/ui/jobs/delta").body;
+  size_t chart = b.find(">momentum (reverse log scale)<");
+  ASSERT_NE(chart, std::string::npos) << "the chart names its scale";
+  size_t start = b.rfind("<svg", chart);
+  std::string svg = b.substr(start, b.find("</svg>", chart) - start);
+  for (const char* tick : {">0.9<", ">0.99<", ">0.999<"}) EXPECT_NE(svg.find(tick), std::string::npos) << tick << svg;
+  EXPECT_EQ(svg.find("nan"), std::string::npos) << svg;
+}
+
 TEST_F(DashboardTest, ALogarithmicRangeIsDrawnOnALogAxisWithDecadeTicks) {
   Register("w1", 4);
   proto::TuningJobSpec spec = coretest::Spec("gamma", "Random", 4, 4);
