@@ -262,7 +262,14 @@ size_t Notifier::DeliverDue(const NotifyTarget& target, size_t max) {
       auto loaded = store_->LoadNotifications(target.url, 0, std::min(kRound, max - delivered));
       if (loaded.ok()) rows = std::move(loaded).value();
     });
-    if (rows.empty() || rows.front().next_ms > d_->Now()) break;  // the oldest waits: those behind it too
+    // The oldest waits: those behind it too. Not at a process's first round for the target: a
+    // coordinator started again (the receiver back meanwhile) waited out the old process's
+    // back-off, up to 5 minutes, saying nothing (a notifications pass).
+    const bool first_round = [&] {
+      std::lock_guard<std::mutex> lock(rounds_mu_);
+      return rounds_.insert(target.url).second;
+    }();
+    if (rows.empty() || (!first_round && rows.front().next_ms > d_->Now())) break;
     struct Dropped {
       std::string job, trial, message;
     };
@@ -371,6 +378,17 @@ size_t Notifier::DeliverDue(const NotifyTarget& target, size_t max) {
 
 void Notifier::Run(const std::atomic<bool>& stop) {
   DropUnconfigured();
+  // What an earlier process left undelivered, said once (its back-off is not waited out).
+  std::map<std::string, int64_t> waiting;
+  d_->WithCore([&](CoordinatorCore&) {
+    if (auto targets = store_->NotificationTargets(); targets.ok()) waiting = std::move(targets).value();
+  });
+  for (const auto& [url, n] : waiting) {
+    if (n > 0) {
+      Log("hpo coordinator: notifications: " + std::to_string(n) + " event(s) wait for " + url +
+          " from before this start; trying them now");
+    }
+  }
   std::vector<std::thread> threads;
   for (const NotifyTarget& t : options_.targets) {
     threads.emplace_back([this, &t, &stop] {

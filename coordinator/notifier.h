@@ -36,7 +36,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -104,7 +106,8 @@ class Notifier {
   void Run(const std::atomic<bool>& stop);
   // One round for one target (tests; Run's threads loop over it): posts its waiting events in
   // order while they are due and taken (at most `max`), records the outcome of each. Returns how
-  // many were delivered.
+  // many were delivered. A target's first round in this process does not wait for the back-off
+  // an earlier process set (the receiver may be back since).
   size_t DeliverDue(const NotifyTarget& target, size_t max = 100);
   // Drops the waiting events of targets not in the options (logged per target). Returns how many.
   size_t DropUnconfigured();
@@ -119,6 +122,8 @@ class Notifier {
   JobStore* store_;
   NotifierOptions options_;
   std::atomic<uint64_t> delivered_{0}, retried_{0}, dropped_{0};
+  std::mutex rounds_mu_;
+  std::set<std::string> rounds_;  // targets that had a round in this process (DeliverDue)
 };
 
 }  // namespace hpo::coordinator

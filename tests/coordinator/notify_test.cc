@@ -374,6 +374,35 @@ TEST_F(NotifierTest, AFiveHundredIsTriedAgainLaterAndTheEventsBehindItWait) {
   EXPECT_EQ(n->retried(), 2u);
 }
 
+// A notifications pass: a coordinator started again while the receiver was back waited out the
+// old process's back-off (up to 5 minutes) before trying, and said nothing. A new process (a new
+// Notifier on the same store) tries at once, and says what waits.
+TEST_F(NotifierTest, ANewProcessTriesAtOnceWhatAnEarlierOneWasBackingOffFrom) {
+  Receiver r;
+  r.answers = {500, 500, 500};
+  NotifyTarget t{r.url(), std::nullopt, ""};
+  {
+    auto n = MakeNotifier({t});
+    Queue(r.url(), "a");
+    for (int i = 0; i < 3; ++i) {
+      if (i > 0) clock_ += 10'000;  // due again
+      EXPECT_EQ(n->DeliverDue(t), 0u);
+    }
+  }
+  ASSERT_GT(store_->LoadNotifications(r.url(), 0, 1)->front().next_ms, clock_) << "backing off";
+  auto again = MakeNotifier({t});
+  EXPECT_EQ(again->DeliverDue(t), 1u) << "the receiver is back: tried at once";
+  EXPECT_EQ(Waiting(), 0u);
+  Queue(r.url(), "b");
+  std::atomic<bool> stop{true};
+  auto third = MakeNotifier({t});
+  third->Run(stop);  // (stopped at once: the start's note only)
+  bool said = false;
+  for (const std::string& l : logged_)
+    said = said || l.find("1 event(s) wait for " + r.url() + " from before") != std::string::npos;
+  EXPECT_TRUE(said);
+}
+
 TEST_F(NotifierTest, ANotFoundDropsTheEventAtOnceAndTheNextGoesOn) {
   Receiver r;
   r.answers = {404};
