@@ -1480,7 +1480,8 @@ void AddClientCommands(CLI::App& app) {
       std::cerr << "hpo: warning: serving on " << host << ": whoever reaches it reads "
                 << (dash_origin->local() ? "these jobs" : "this coordinator's jobs with your credentials") << "\n";
     }
-    std::cout << "hpo: dashboard of " << (dash_origin->local() ? dash_origin->state_dir : dash_origin->url()) << " at http://" << (host == "0.0.0.0" ? "127.0.0.1" : UrlHost(host)) << ":" << bound
+    std::cout << "hpo: dashboard of " << (dash_origin->local() ? dash_origin->state_dir : dash_origin->url())
+              << " at http://" << (host == "0.0.0.0" ? "127.0.0.1" : UrlHost(host)) << ":" << bound
               << "/ui/ (Ctrl-C to stop)" << std::endl;
     std::signal(SIGPIPE, SIG_IGN);  // a browser that goes away mid-page is not our end
     if (!server.listen_after_bind()) Fail(3, "the dashboard's server stopped: cannot accept connections on " + da->listen);

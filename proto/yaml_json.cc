@@ -538,8 +538,8 @@ Result<YamlDocuments> CountYamlDocuments(const std::string& yaml) {
     if (marks.unclosed) {
       const char quote = yaml[static_cast<size_t>(marks.unclosed->pos)];
       return Status::InvalidArgument("malformed YAML at line " + std::to_string(marks.unclosed->line + 1) +
-                                     ", column " + std::to_string(marks.unclosed->column + 1) + ": the value quoted with " +
-                                     quote + " here is never closed (no closing " + quote +
+                                     ", column " + std::to_string(marks.unclosed->column + 1) +
+                                     ": the value quoted with " + quote + " here is never closed (no closing " + quote +
                                      " before the end of the file): add it, or the rest of the file is read as "
                                      "part of this value");
     }

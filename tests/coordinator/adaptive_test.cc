@@ -715,7 +715,8 @@ TEST_F(AdaptiveCoreTest, TheQuotasAreNamedAsTheCommandThatSetThemSpellsThem) {
   spec.hyper_parameter_tuning_job_config->resource_limits->max_runtime_in_seconds.reset();
   Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
   std::vector<Outgoing> out;
-  const Result<std::string> second = core_->Submit(Continuous("quota-two", "Random", 5), proto::Spelling::kCrd, now_, &out);
+  const Result<std::string> second =
+      core_->Submit(Continuous("quota-two", "Random", 5), proto::Spelling::kCrd, now_, &out);
   ASSERT_FALSE(second.ok());
   const std::string said = second.status().message();
   EXPECT_EQ(said.find("this coordinator already runs 1 tuning job, its quota"), 0u) << said;

@@ -1701,8 +1701,8 @@ TEST(Validate, AllowsWhatSageMakerAllows) {
       EXPECT_NE(errs[0].message.find(b.says), std::string::npos) << b.uri << ": " << errs[0].message;
     }
   }
-  for (const std::string uri : {"s3://bucket/out/", "s3://bucket", "s3://bucket/a//b", "file:///data/out/", "/data/o.k/x",
-                                "/data/..x/y"}) {
+  for (const std::string uri :
+       {"s3://bucket/out/", "s3://bucket", "s3://bucket/a//b", "file:///data/out/", "/data/o.k/x", "/data/..x/y"}) {
     s = RandomBase();
     Def(s).output_data_config->s3_output_path = uri;
     ok(s);

@@ -596,7 +596,8 @@ TEST_F(CheckpointsTest, ALinkToAFileInsideTheDirectoryGoesUpAsThatFileAndNoOther
   ASSERT_TRUE(sync);
   Write(local / "epochs" / "epoch=3.ckpt", "weights 3");
   fs::create_symlink("epochs/epoch=3.ckpt", local / "last.ckpt");
-  fs::create_symlink("../epoch=3.ckpt", local / "epochs" / "sub-last");  // epochs/sub-last -> epochs/../epoch=3: missing
+  // epochs/sub-last names epochs/../epoch=3.ckpt, which is missing.
+  fs::create_symlink("../epoch=3.ckpt", local / "epochs" / "sub-last");
   Write(dir_ / "secret", "not the program's");
   fs::create_symlink(dir_ / "secret", local / "abs");
   fs::create_symlink("../../secret", local / "up");
