@@ -3731,6 +3731,11 @@ TEST_F(OneWorkerCluster, AQueuedTrainingJobThatStartedInAnOutageAndDiedWithItsWo
   };
   for (int i = 0; i < 200 && lines().size() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ASSERT_EQ(lines().size(), 2u) << "see " << dir_;
+  // The third is assigned ahead once the second has started: killed before that went out (a
+  // loaded machine, the full suite at -j2), the third never started and the test failed.
+  for (int i = 0; i < 200 && Slurp(dir_ / "worker1.log").find("queued to start when") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   coordinator_->Kill(SIGKILL);  // the second runs on; the third, queued behind it, starts in the outage
   ASSERT_TRUE(Appears(fs::path(starts.string() + ".third"))) << "the queued one never started; see " << dir_;
   workers_[0]->Kill(SIGKILL);  // its guard ends the program
