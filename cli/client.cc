@@ -170,7 +170,7 @@ std::string AuthHint(const std::string& message) {
              (file.empty() ? std::string("no credentials file was found")
                            : file + " holds no keys for the profile " + AwsProfileName() +
                                  (Env("AWS_PROFILE").empty() ? "" : " (AWS_PROFILE)")) +
-             ": set them, or the profile, to keys the coordinator accepts)";
+             ": set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or that profile, to keys the coordinator accepts)";
     }
   }
   return " (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile the coordinator accepts)";
