@@ -60,6 +60,22 @@ class DashboardTest : public coretest::CoreTest {
   dashboard::Page Get(const std::string& path, std::map<std::string, std::string> query = {}) {
     return dashboard::Render(*source_, path, query);
   }
+  // The SVG of the chart of one numeric range added to a Random job of 4 training jobs (losses 0.1
+  // to 0.4), found by its x-axis title; "" (and a test failure) when there is none.
+  std::string RangeChart(const std::string& job, const proto::NumericRange& range, const std::string& title) {
+    Register("w1", 4);
+    proto::TuningJobSpec spec = coretest::Spec(job, "Random", 4, 4);
+    spec.hyper_parameter_tuning_job_config->parameter_ranges->continuous_parameter_ranges.push_back(range);
+    auto assigns = Only<proto::wire::AssignTrial>(Submit(spec));
+    EXPECT_EQ(assigns.size(), 4u);
+    for (size_t i = 0; i < assigns.size(); ++i) Finish("w1", assigns[i], 0.1 * (i + 1));
+    const std::string b = Get("/ui/jobs/" + job).body;
+    const size_t chart = b.find(">" + title + "<");
+    EXPECT_NE(chart, std::string::npos) << "the chart names its scale: " << title;
+    if (chart == std::string::npos) return "";
+    const size_t start = b.rfind("<svg", chart);
+    return b.substr(start, b.find("</svg>", chart) - start);
+  }
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<InProcessSource> source_;
 };
@@ -296,43 +312,14 @@ TEST_F(DashboardTest, ALearningCurveOfOneValueIsDrawnAsADot) {
 // values from 0.92 on piled at its end. Each decade of 1 - v takes the same room, ticked at
 // 0.9, 0.99, ...
 TEST_F(DashboardTest, AReverseLogarithmicRangeIsDrawnOnAReverseLogAxis) {
-  Register("w1", 4);
-  proto::TuningJobSpec spec = coretest::Spec("delta", "Random", 4, 4);
-  proto::NumericRange m;
-  m.name = "momentum";
-  m.min_value = "0.5";
-  m.max_value = "0.999";
-  m.scaling_type = "ReverseLogarithmic";
-  spec.hyper_parameter_tuning_job_config->parameter_ranges->continuous_parameter_ranges.push_back(m);
-  auto assigns = Only<proto::wire::AssignTrial>(Submit(spec));
-  ASSERT_EQ(assigns.size(), 4u);
-  for (size_t i = 0; i < assigns.size(); ++i) Finish("w1", assigns[i], 0.1 * (i + 1));
-  std::string b = Get("/ui/jobs/delta").body;
-  size_t chart = b.find(">momentum (reverse log scale)<");
-  ASSERT_NE(chart, std::string::npos) << "the chart names its scale";
-  size_t start = b.rfind("<svg", chart);
-  std::string svg = b.substr(start, b.find("</svg>", chart) - start);
+  const std::string svg =
+      RangeChart("delta", {"momentum", "0.5", "0.999", "ReverseLogarithmic"}, "momentum (reverse log scale)");
   for (const char* tick : {">0.9<", ">0.99<", ">0.999<"}) EXPECT_NE(svg.find(tick), std::string::npos) << tick << svg;
   EXPECT_EQ(svg.find("nan"), std::string::npos) << svg;
 }
 
 TEST_F(DashboardTest, ALogarithmicRangeIsDrawnOnALogAxisWithDecadeTicks) {
-  Register("w1", 4);
-  proto::TuningJobSpec spec = coretest::Spec("gamma", "Random", 4, 4);
-  proto::NumericRange lr;
-  lr.name = "lr";
-  lr.min_value = "0.00001";
-  lr.max_value = "0.1";
-  lr.scaling_type = "Logarithmic";
-  spec.hyper_parameter_tuning_job_config->parameter_ranges->continuous_parameter_ranges.push_back(lr);
-  auto assigns = Only<proto::wire::AssignTrial>(Submit(spec));
-  ASSERT_EQ(assigns.size(), 4u);
-  for (size_t i = 0; i < assigns.size(); ++i) Finish("w1", assigns[i], 0.1 * (i + 1));
-  std::string b = Get("/ui/jobs/gamma").body;
-  size_t chart = b.find(">lr (log scale)<");
-  ASSERT_NE(chart, std::string::npos) << "the lr chart names its log scale";
-  size_t start = b.rfind("<svg", chart);
-  std::string svg = b.substr(start, b.find("</svg>", chart) - start);
+  const std::string svg = RangeChart("gamma", {"lr", "0.00001", "0.1", "Logarithmic"}, "lr (log scale)");
   for (const char* tick : {">1e-05<", ">0.0001<", ">0.001<", ">0.01<", ">0.1<"}) {
     EXPECT_NE(svg.find(tick), std::string::npos) << tick << " in\n" << svg;
   }
