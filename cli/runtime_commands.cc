@@ -627,6 +627,7 @@ void Run(const RunArgs& a) {
   auto tuned = coordinator::ResolveAutotune(spec, co.limits, parsed.spelling);
   if (!tuned.ok()) Fail(2, a.spec + ": " + tuned.status().message() + "; nothing was started");
   const proto::TuningJobSpec& effective = tuned->spec;
+  const int64_t job_size = MaxJobsOf(effective);  // (a Grid's counted once, not at every progress line)
   coordinator::CoordinatorCore core(store->get(), co);
   if (co.lost_at_first_registration_interrupted) ::unlink(stopped_marker.c_str());  // read: this run's
   if (Status s = core.LoadStatus(); !s.ok()) {
@@ -1036,7 +1037,7 @@ void Run(const RunArgs& a) {
     }
     if (!d.ok()) continue;
     desc = *d;
-    std::string line = ProgressLine(desc, dispatcher.Now() - start, MaxJobsOf(effective), running,
+    std::string line = ProgressLine(desc, dispatcher.Now() - start, job_size, running,
                                     tty ? TerminalWidth() : 0);
     if (tty) {
       std::cerr << "\r\033[K" << line << std::flush;

@@ -235,6 +235,23 @@ Status CreatePrivateDirectory(const std::string& dir) {
   return Status::Ok();
 }
 
+std::string NearestExisting(const std::string& path) {
+  std::filesystem::path at = path;
+  std::error_code ec;
+  while (!std::filesystem::exists(std::filesystem::symlink_status(at, ec))) {
+    if (!at.has_parent_path() || at.parent_path() == at) return "";
+    at = at.parent_path();
+  }
+  return at.string();
+}
+
+Status NoFileInTheWay(const std::string& path) {
+  const std::string at = NearestExisting(path);
+  std::error_code ec;
+  if (at.empty() || std::filesystem::is_directory(at, ec)) return Status::Ok();
+  return Status::InvalidArgument(at + " is a file, where the path " + path + " needs a directory");
+}
+
 Status CheckOwnDirectory(const std::string& dir, const std::string& what) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) {

@@ -63,6 +63,14 @@ Status CreatePrivateDirectory(const std::string& dir);
 // exist (CreatePrivateDirectory then makes it this user's only).
 Status CheckOwnDirectory(const std::string& dir, const std::string& what);
 
+// The nearest of `path` and its ancestors that exists (a dangling link counts); "" when none does.
+std::string NearestExisting(const std::string& path);
+// InvalidArgument "F is a file, where the path PATH needs a directory" when the nearest existing
+// of `path` and its ancestors is not a directory (links followed): a spec's local path that runs
+// through a file, the job's mistake (found before training, not retried as the worker's); Ok
+// otherwise, also when nothing of it exists.
+Status NoFileInTheWay(const std::string& path);
+
 // A file descriptor, closed when destroyed.
 class OwnedFd {
  public:

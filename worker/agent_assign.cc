@@ -38,17 +38,11 @@ std::optional<std::vector<std::string>> PlainWords(const std::string& command) {
 // InvalidArgument when that is not a directory (the spec's path runs through a file), IoError when
 // the worker may not write there. Nothing is created.
 Status LocalOutputUsable(const fs::path& dir) {
-  fs::path at = dir;
-  std::error_code ec;
-  while (!fs::exists(fs::symlink_status(at, ec)) && at.has_parent_path() && at.parent_path() != at) {
-    at = at.parent_path();
-  }
-  if (!fs::is_directory(at, ec)) {
-    return Status::InvalidArgument(at.string() + " is a file, where the path " + dir.string() + " needs a directory");
-  }
-  if (::access(at.c_str(), W_OK | X_OK) != 0) {
-    return Status::IoError(at.string() + " is not writable by the worker (uid " + std::to_string(::geteuid()) +
-                           "), and " + dir.string() + " is made under it: " + std::strerror(errno));
+  HPO_RETURN_IF_ERROR(NoFileInTheWay(dir.string()));
+  const std::string at = NearestExisting(dir.string());
+  if (!at.empty() && ::access(at.c_str(), W_OK | X_OK) != 0) {
+    return Status::IoError(at + " is not writable by the worker (uid " + std::to_string(::geteuid()) + "), and " +
+                           dir.string() + " is made under it: " + std::strerror(errno));
   }
   return Status::Ok();
 }

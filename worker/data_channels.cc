@@ -1,5 +1,6 @@
 #include "worker/data_channels.h"
 
+#include "common/file_util.h"
 #include "common/object_store.h"
 #include "common/text.h"
 
@@ -90,16 +91,9 @@ Result<std::vector<Item>> ListUri(const std::string& uri, const StagingContext& 
   if (!objects.ok() && !loc->s3()) {
     // A file where a directory of a local path should be is the job's mistake, not this worker's:
     // as an infrastructure error it was retried on every worker, which rested (a regression pass).
+    // (Above the path itself: a channel may be one file.)
     const std::string local = loc->store->LocalPath(prefix);
-    for (fs::path p = fs::path(local).parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path()) {
-      std::error_code ec;
-      const fs::file_status st = fs::status(p, ec);
-      if (st.type() == fs::file_type::not_found) continue;
-      if (st.type() == fs::file_type::regular) {
-        return Status::InvalidArgument(p.string() + " is a file, where the path " + local + " needs a directory");
-      }
-      break;
-    }
+    HPO_RETURN_IF_ERROR(NoFileInTheWay(fs::path(local).parent_path().string()));
   }
   if (!objects.ok()) return objects.status();
   const std::string dir = prefix.empty() || prefix.back() == '/' ? prefix : prefix + "/";

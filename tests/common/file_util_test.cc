@@ -214,6 +214,20 @@ TEST_F(DirectoryLockTest, StaleTemporariesOfDeadWritersAreRemovedAndLiveOnesKept
 // A file under a program's tree is reached from the tree's root down, no link followed on the
 // way: a directory renamed and replaced with a link (to a directory of the host) after the
 // worker listed the tree had the worker read the host's file through it.
+// A spec's local path through a regular file (output, checkpoints, a channel) is the job's
+// mistake: named, as the first existing part of it that is a file. Nothing of it existing, or a
+// directory on the way, is fine.
+TEST_F(DirectoryLockTest, APathThroughAFileIsNamedAndOneThroughDirectoriesIsFine) {
+  std::ofstream(dir_ / "afile") << "x";
+  const Status through = NoFileInTheWay((dir_ / "afile" / "a" / "b").string());
+  EXPECT_EQ(through.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(through.message(), (dir_ / "afile").string() + " is a file, where the path " +
+                                   (dir_ / "afile" / "a" / "b").string() + " needs a directory");
+  EXPECT_TRUE(NoFileInTheWay((dir_ / "new" / "deep").string()).ok());
+  EXPECT_EQ(NearestExisting((dir_ / "new" / "deep").string()), dir_.string());
+  EXPECT_TRUE(NoFileInTheWay("/nonexistent-root-hpo/x").ok());
+}
+
 TEST_F(DirectoryLockTest, AFileBeneathARootIsReachedWithoutFollowingALinkOnTheWay) {
   const fs::path root = dir_ / "tree", host = dir_ / "host";
   fs::create_directories(root / "sub");
