@@ -803,8 +803,47 @@ Result<ListTrainingJobsResponse> DecodeListTrainingJobsResponse(const TextTree& 
   return Finish(std::move(resp), errs, errors);
 }
 
+namespace {
+bool KindIs(const Json& j, std::string_view kind) {
+  if (!j.is_object()) return false;
+  auto k = j.find("kind");
+  return k != j.end() && k->is_string() && k->get_ref<const std::string&>() == kind;
+}
+
+// `kubectl get hyperparametertuningjobs -o yaml` writes a List: its one HyperParameterTuningJob
+// item is the spec (its kubectl notes' paths made the item's own). An error names how many there
+// are when not one. A tree that is no List is left as it is.
+Status UnwrapKubernetesList(TextTree* tree) {
+  if (!KindIs(tree->tree, "List") || !tree->tree.contains("items") || !tree->tree["items"].is_array()) {
+    return Status::Ok();
+  }
+  const Json& items = tree->tree["items"];
+  std::vector<size_t> jobs;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (KindIs(items[i], "HyperParameterTuningJob")) jobs.push_back(i);
+  }
+  if (jobs.size() != 1) {
+    return Status::InvalidArgument("the file is a Kubernetes List of " + std::to_string(items.size()) + " items, " +
+                                   std::to_string(jobs.size()) +
+                                   " of them of kind HyperParameterTuningJob; give one tuning job per file");
+  }
+  const std::string prefix = "items[" + std::to_string(jobs[0]) + "].";
+  std::map<std::string, std::string> kinds;
+  for (const auto& [path, kind] : tree->yaml_kinds) {
+    if (path.rfind(prefix, 0) == 0) kinds[path.substr(prefix.size())] = kind;
+  }
+  Json one = items[jobs[0]];
+  tree->tree = std::move(one);
+  tree->yaml_kinds = std::move(kinds);
+  return Status::Ok();
+}
+}  // namespace
+
 Result<ParsedSpec> ParseSpec(std::string_view text, FieldErrors* errors, ParsedSpec* partial) {
   auto tree = ParseText(text);
+  if (tree.ok()) {
+    if (Status s = UnwrapKubernetesList(&*tree); !s.ok()) tree = s;
+  }
   if (!tree.ok()) {
     if (errors) *errors = {{"", tree.status().message()}};
     return tree.status();

@@ -897,6 +897,31 @@ TEST(Codec, AManifestsOneTuningJobDocumentIsTheSpec) {
       << none.status().message();
 }
 
+// A regression pass: `kubectl get hyperparametertuningjobs -o yaml` (kind: List) was refused. Its
+// one tuning job is the spec, with its kubectl notes at the item's own paths; two are refused.
+TEST(Codec, AKubernetesListsOneTuningJobIsTheSpec) {
+  const std::string item = "  - apiVersion: sagemaker.services.k8s.aws/v1alpha1\n    kind: HyperParameterTuningJob\n"
+                           "    metadata: {name: listed}\n    spec:\n      trainingJobDefinition:\n"
+                           "        staticHyperParameters: {epochs: 10}\n";
+  FieldErrors errs;
+  ParsedSpec partial;
+  (void)ParseSpec("apiVersion: v1\nkind: List\nitems:\n" + item + "metadata: {resourceVersion: \"\"}\n", &errs,
+                  &partial);
+  EXPECT_EQ(partial.spelling, Spelling::kCrd);
+  EXPECT_EQ(partial.document.metadata.value("name", ""), "listed");
+  EXPECT_EQ(partial.document.spec.training_job_definition->static_hyper_parameters.at("epochs"), "10");
+  bool noted = false;
+  for (const FieldError& n : partial.kubectl_notes)
+    noted = noted || n.path == "spec.trainingJobDefinition.staticHyperParameters.epochs";
+  EXPECT_TRUE(noted) << "the note's path is the item's own";
+  for (const FieldError& e : errs) EXPECT_EQ(e.path.find("items"), std::string::npos) << e.path << ": " << e.message;
+  auto two = ParseSpec("apiVersion: v1\nkind: List\nitems:\n" + item + item);
+  ASSERT_FALSE(two.ok());
+  EXPECT_NE(two.status().message().find("a Kubernetes List of 2 items, 2 of them of kind HyperParameterTuningJob"),
+            std::string::npos)
+      << two.status().message();
+}
+
 // Found by the spec fuzzer (an out-of-memory after ~1 GB): a ',' where a YAML node should start,
 // e.g. after a top-level quoted scalar, made yaml-cpp 0.7's LoadAll return empty documents
 // forever without consuming it, and the document list grew until memory ran out. The parser now
