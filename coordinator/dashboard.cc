@@ -1037,8 +1037,13 @@ Page TrialPage(Source& src, const std::string& name, const PageOptions& o) {
                   " &rsaquo;</p><h1>" + Escape(name) + " " + StatusBadge(status) + "</h1>";
   b += "<p class=\"muted\">secondary status " + Escape(Str(t, "SecondaryStatus"));
   if (t.contains("TrainingTimeInSeconds")) {
-    b += " &middot; training time " + Duration(NumOf(t, "TrainingTimeInSeconds")) + ", billable " +
-         Duration(NumOf(t, "BillableTimeInSeconds"));
+    // Whole seconds, as SageMaker counts them: "3.0s" claimed a tenth that is not there, beside
+    // the job table's 2.2s for the same training job (a dashboard pass).
+    auto whole = [](double seconds) {
+      return seconds >= 0 && seconds < 60 ? std::to_string(std::lround(seconds)) + "s" : Duration(seconds);
+    };
+    b += " &middot; training time " + whole(NumOf(t, "TrainingTimeInSeconds")) + ", billable " +
+         whole(NumOf(t, "BillableTimeInSeconds")) + " (whole seconds)";
   }
   b += "</p>";
   if (t.contains("FailureReason")) b += "<div class=\"err\">" + Escape(Str(t, "FailureReason")) + "</div>";

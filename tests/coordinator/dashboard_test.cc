@@ -402,6 +402,13 @@ TEST_F(DashboardTest, ATrainingJobPageShowsItsHistoryHyperparametersMetricsAndTh
   EXPECT_NE(b.find(">epochs<"), std::string::npos);
   EXPECT_NE(b.find(">0.75<"), std::string::npos) << "the final metric";
   EXPECT_NE(b.find("the last 200 of 250 lines"), std::string::npos);
+  // Training and billable time in whole seconds, said so (it read "3.0s" beside the job table's
+  // 2.2s, a precision that is not there).
+  const size_t tt = b.find(" &middot; training time ");
+  ASSERT_NE(tt, std::string::npos) << b;
+  const std::string times = b.substr(tt, b.find("</p>", tt) - tt);
+  EXPECT_NE(times.find(" (whole seconds)"), std::string::npos) << times;
+  EXPECT_EQ(times.find(".0s"), std::string::npos) << times;
   EXPECT_EQ(b.find("line 49\n"), std::string::npos) << "older lines are left out";
   EXPECT_NE(b.find("line 50\n"), std::string::npos);
   EXPECT_NE(b.find("line 249\n"), std::string::npos);
