@@ -573,14 +573,13 @@ void Run(const RunArgs& a) {
   // s3:// data, output or checkpoints with no S3 credentials here: its local workers, which share
   // this environment, would serve none of its training jobs (a coordinator's placement keeps
   // them from workers without S3), and the job would wait for ever: said before starting any.
-  for (const proto::TrainingJobDefinition* d : spec.Definitions()) {
-    if (!proto::UsesS3(*d)) continue;
+  const auto definitions = spec.Definitions();
+  if (std::any_of(definitions.begin(), definitions.end(), [](const auto* d) { return proto::UsesS3(*d); })) {
     if (auto cfg = S3Config::FromEnvironment(a.s3_endpoint); !cfg.ok()) {
       Fail(2, a.spec + ": its training jobs read or write s3:// (data, output, checkpoints or code), and " +
                   cfg.status().message() + "; give S3 credentials (and --s3-endpoint for a store other than AWS), "
                   "or use file:// paths; nothing was started");
     }
-    break;
   }
   std::string state_dir = a.state_dir.empty() ? DefaultStateDir(name) : a.state_dir;
   std::error_code ec;

@@ -508,10 +508,8 @@ std::string CoordinatorCore::Impl::NeverReason(const Unplaced& u, const std::str
               "start a worker without --instance-group" +
               (req.instance_group.empty() ? std::string() : " (or with --instance-group " + req.instance_group + ")") +
               (req.instance_type.empty() ? std::string() : ", with --instance-type " + req.instance_type) + ")";
-  } else if (req.needs_s3 && std::any_of(workers.begin(), workers.end(), [&](const auto& w) {
-               proto::wire::Register keyed = w.second.reg;
-               keyed.no_s3 = false;
-               return w.second.reg.no_s3 && Fit(opt.catalog, req, keyed, static_cast<int>(keyed.slots), {}).ever;
+  } else if (std::any_of(workers.begin(), workers.end(), [&](const auto& w) {
+               return Fit(opt.catalog, req, w.second.reg, static_cast<int>(w.second.reg.slots), {}).no_s3;
              })) {
     // Workers that would serve it but for S3 credentials: the instance type was not the problem.
     reason += " (give a worker S3 credentials and start it again, or use file:// paths)";

@@ -87,7 +87,7 @@ struct FitResult {
   uint32_t gpus = 0;  // GPUs the host gets
   std::string why;    // why not (ever or now), for people
   bool short_of_disk = false;  // not now for want of free disk for VolumeSizeInGB (`why` says how much)
-  bool no_s3 = false;          // never: the worker has no S3 credentials, the request needs them
+  bool no_s3 = false;          // never, for want of S3 credentials alone: its type, group and disk fit
 };
 
 // `free_slots` and `gpus_in_use` describe the worker now.

@@ -269,8 +269,8 @@ void Decode(const Json& j, StringMap& out, const Ctx& c, const std::string& path
     Decode(it.value(), v, c, path + "." + it.key());
     if (c.yaml_kinds && c.kubectl_notes && c.yaml_kinds->count(path + "." + it.key() + "#key")) {
       const std::string& k = it.key();
-      const bool yes = k == "y" || k == "Y" || k.starts_with("y") || k.starts_with("Y") || k.starts_with("t") ||
-                       k.starts_with("T") || k == "on" || k == "On" || k == "ON";
+      // (YAML 1.1's booleans: y, yes, true, on and their cases are true; n, no, false, off false.)
+      const bool yes = std::string_view("yYtT").find(k[0]) != std::string_view::npos || k[1] == 'n' || k[1] == 'N';
       c.kubectl_notes->push_back({path + "." + k, "the key " + k + " is a boolean to kubectl (YAML 1.1), which sends "
                                                   "it as the key \"" + (yes ? "true" : "false") +
                                                   "\": write the key in quotes, \"" + k + "\""});

@@ -103,6 +103,13 @@ std::string StorageUri(const std::string& uri) {
   return uri;
 }
 
+std::string SubmitDirectory(const StringMap& hyperparameters) {
+  auto it = hyperparameters.find("sagemaker_submit_directory");
+  if (it == hyperparameters.end()) return "";
+  const std::string& v = it->second;
+  return v.size() >= 2 && v.front() == '"' && v.back() == '"' ? v.substr(1, v.size() - 2) : v;
+}
+
 bool UsesS3(const TrainingJobDefinition& d) {
   auto s3 = [](const std::optional<std::string>& uri) { return uri && StorageUri(*uri).rfind("s3://", 0) == 0; };
   for (const Channel& c : d.input_data_config) {
@@ -110,12 +117,7 @@ bool UsesS3(const TrainingJobDefinition& d) {
   }
   if (d.output_data_config && s3(d.output_data_config->s3_output_path)) return true;
   if (d.checkpoint_config && s3(d.checkpoint_config->s3_uri)) return true;
-  if (auto it = d.static_hyper_parameters.find("sagemaker_submit_directory"); it != d.static_hyper_parameters.end()) {
-    std::string v = it->second;
-    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-    return v.rfind("s3://", 0) == 0;
-  }
-  return false;
+  return SubmitDirectory(d.static_hyper_parameters).rfind("s3://", 0) == 0;
 }
 
 }  // namespace hpo::proto

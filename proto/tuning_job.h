@@ -483,6 +483,10 @@ std::optional<std::string> S3UriOfUrl(const std::string& url);
 // coordinator hands workers for channels, output and checkpoints.
 std::string StorageUri(const std::string& uri);
 
+// Script mode's code (the SageMaker SDK's sagemaker_submit_directory hyperparameter, JSON-encoded:
+// its quotes taken off); "" when `hyperparameters` has none.
+std::string SubmitDirectory(const StringMap& hyperparameters);
+
 // Whether a training job of this definition reads or writes S3 (an s3:// URI or an S3 object URL
 // in a channel, the output path or the checkpoints, or script mode's code at the static
 // hyperparameter sagemaker_submit_directory): a worker without S3 credentials cannot run it.

@@ -632,7 +632,7 @@ void WorkerAgent::Impl::SendRegister() {
   }
   r.slots = opt.slots;
   r.spot = opt.spot;
-  r.no_s3 = !S3().ok();  // (said once at the start too; credentials added later count from a new registration)
+  r.no_s3 = no_s3;
   // Attempts this worker still answers for: those running, and those that ended while their
   // TrialExited is not acknowledged yet (otherwise a coordinator that comes back would count
   // them as lost before it reads the exit report queued behind this Register).
@@ -998,9 +998,10 @@ Status WorkerAgent::Impl::Loop(const std::atomic<bool>& stop) {
           std::to_string(opt.checkpoint_settle_ms) + ") and seen so by two passes (one rewritten more often: every 10 s)");
     }
   }
-  // Said once at the start: training jobs with s3:// data, output or checkpoints fail here as
-  // infrastructure errors and run on other workers.
+  // Said once at the start, to the log and in every registration (Register.no_s3): training jobs
+  // with s3:// data, output or checkpoints go to other workers.
   if (auto cfg = S3Config::FromEnvironment(opt.s3_endpoint); !cfg.ok()) {
+    no_s3 = true;
     Log("worker: note: " + cfg.status().message() + " (--s3-endpoint); training jobs with s3:// data, output or "
         "checkpoints cannot run here and go to other workers");
   }

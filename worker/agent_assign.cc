@@ -394,12 +394,8 @@ void WorkerAgent::Impl::Assign(const proto::wire::AssignTrial& a) {
   // toolkit downloads it itself; a local program cannot reach S3 with the worker's endpoint and
   // credentials, so the worker puts it at /opt/ml/code/sourcedir.tar.gz for it
   // (examples/trainers/script_mode.py unpacks it there).
-  std::string code_uri;
-  if (auto it = a.hyperparameters.find("sagemaker_submit_directory"); it != a.hyperparameters.end()) {
-    std::string v = it->second;
-    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-    if (v.rfind("s3://", 0) == 0) code_uri = v;
-  }
+  std::string code_uri = proto::SubmitDirectory(a.hyperparameters);
+  if (code_uri.rfind("s3://", 0) != 0) code_uri.clear();
   // An S3OutputPath in S3 is probed before the program starts, as the checkpoints' bucket is: a
   // missing bucket was found only when the trained model was uploaded, and the model was lost.
   const std::string output_probe =

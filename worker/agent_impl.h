@@ -228,6 +228,9 @@ struct WorkerAgent::Impl {
   zmq::context_t ctx{1};
   std::unique_ptr<zmq::socket_t> sock;
   std::unique_ptr<HandshakeMonitor> handshake_monitor;  // after sock: destroyed before it
+  // No S3 configuration at the start (Register.no_s3; credentials given later count once the
+  // worker is started again).
+  bool no_s3 = false;
   bool registered = false;
   std::atomic<int64_t> last_heard_ms{0};  // any message (reconnects after a silence of a lease)
   bool ever_heard = false;                // a coordinator has answered this process once

@@ -235,6 +235,18 @@ TEST(Convergence, TheLastFifthMovedTheBestByLessThanATenthOfAPercentOfTheSpread)
 
 class AdaptiveCoreTest : public CoreTest {
  protected:
+  // An early-stopping (Auto) Random job on one worker "w1" whose first three training jobs ran the
+  // curve 3, 2, 1; its fourth assignment. Leases that outlast the fake worker's silence.
+  proto::wire::AssignTrial FourthOfAnAutoJob(const std::string& name) {
+    options_.lease_ms = 1'000'000;
+    MakeCore();
+    Register("w1", 1);
+    proto::TuningJobSpec spec = Continuous(name, "Random", 8);
+    spec.hyper_parameter_tuning_job_config->training_job_early_stopping_type = "Auto";
+    auto a = Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
+    for (int i = 0; i < 3; ++i) a = *Run("w1", a, {3, 2, 1});
+    return a;
+  }
   // Runs `a` through `losses` to the end; returns the next assignment, if any.
   std::optional<proto::wire::AssignTrial> Run(const std::string& wid, const proto::wire::AssignTrial& a,
                                               std::vector<double> losses) {
@@ -359,13 +371,7 @@ TEST_F(AdaptiveCoreTest, MedianRuleStopsALaggingTrialWhichKeepsItsObjective) {
 // completed marked Stopping by the median rule first. The next point on time decides, if the
 // program still runs.
 TEST_F(AdaptiveCoreTest, EarlyStoppingWaitsForAPointThatComesOnTime) {
-  options_.lease_ms = 1'000'000;  // the fake worker sends no heartbeats over these minutes
-  MakeCore();
-  Register("w1", 1);
-  proto::TuningJobSpec spec = Continuous("late-es", "Random", 8);
-  spec.hyper_parameter_tuning_job_config->training_job_early_stopping_type = "Auto";
-  auto a = Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
-  for (int i = 0; i < 3; ++i) a = *Run("w1", a, {3, 2, 1});
+  auto a = FourthOfAnAutoJob("late-es");
   auto start = [&](const proto::wire::AssignTrial& x) {
     proto::wire::TrialStarted st;
     st.trial = x.trial;
@@ -408,13 +414,7 @@ TEST_F(AdaptiveCoreTest, EarlyStoppingWaitsForAPointThatComesOnTime) {
 // couple of seconds late, were decided on before its exit report: "EarlyStopped" and a Stopping
 // step after its end. A program its worker says has ended is not stopped.
 TEST_F(AdaptiveCoreTest, EarlyStoppingDoesNotStopAProgramItsWorkerSaysHasEnded) {
-  options_.lease_ms = 1'000'000;
-  MakeCore();
-  Register("w1", 1);
-  proto::TuningJobSpec spec = Continuous("ended-es", "Random", 8);
-  spec.hyper_parameter_tuning_job_config->training_job_early_stopping_type = "Auto";
-  auto a = Only<proto::wire::AssignTrial>(Submit(spec)).at(0);
-  for (int i = 0; i < 3; ++i) a = *Run("w1", a, {3, 2, 1});
+  const auto a = FourthOfAnAutoJob("ended-es");
   Started("w1", a);
   proto::wire::Heartbeat h;
   h.worker_id = "w1";
