@@ -16,6 +16,11 @@ size_t KeepReply(char* data, size_t size, size_t n, void* user) {
   return bytes;
 }
 
+// libcurl calls it about once a second while it waits, and at each chunk moved; non-zero aborts.
+int Cancelled(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(user)->load() ? 1 : 0;
+}
+
 }  // namespace
 
 void CurlGlobalInit() {
@@ -31,7 +36,8 @@ HttpClient::HttpClient() {
 HttpClient::~HttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
 
 Result<HttpReply> HttpClient::Post(const std::string& url, const std::vector<std::string>& headers,
-                                   const std::string& body, int64_t timeout_ms) {
+                                   const std::string& body, int64_t timeout_ms,
+                                   const std::atomic<bool>* cancel) {
   if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
     return Status::InvalidArgument("cannot post to " + url + ": only http:// and https:// URLs are supported");
   }
@@ -54,12 +60,18 @@ Result<HttpReply> HttpClient::Post(const std::string& url, const std::vector<std
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, KeepReply);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply.body);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
+  if (cancel) {
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, Cancelled);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(cancel));
+  }
   const CURLcode rc = curl_easy_perform(curl);
   if (rc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.status);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, nullptr);
   curl_slist_free_all(list);
+  if (rc == CURLE_ABORTED_BY_CALLBACK) return Status::Unavailable("post to " + url + " abandoned: shutting down");
   if (rc != CURLE_OK) {
     return Status::Unavailable("cannot post to " + url + ": " + (error[0] ? std::string(error) : curl_easy_strerror(rc)));
   }

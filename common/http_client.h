@@ -6,6 +6,7 @@
 // https server is checked against the system's roots.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -26,7 +27,9 @@ void CurlGlobalInit();
 // connecting included, and keeps the connection for the next call (HTTP keep-alive; TLS set up
 // once). Returns the server's reply, whatever its status. Errors: InvalidArgument for a URL that
 // is not http(s); Unavailable with libcurl's reason when no reply came (refused, name not found,
-// TLS, timed out). One thread at a time.
+// TLS, timed out). With `cancel`, a request in flight is abandoned within about a second of it
+// turning true (Unavailable; a process shutting down does not wait out `timeout_ms` for a server
+// that hangs). One thread at a time.
 class HttpClient {
  public:
   HttpClient();
@@ -34,7 +37,7 @@ class HttpClient {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
   Result<HttpReply> Post(const std::string& url, const std::vector<std::string>& headers, const std::string& body,
-                         int64_t timeout_ms);
+                         int64_t timeout_ms, const std::atomic<bool>* cancel = nullptr);
 
  private:
   void* curl_;  // CURL*

@@ -249,14 +249,14 @@ size_t Notifier::DropUnconfigured() {
   return dropped;
 }
 
-size_t Notifier::DeliverDue(const NotifyTarget& target, size_t max) {
+size_t Notifier::DeliverDue(const NotifyTarget& target, size_t max, const std::atomic<bool>* stop) {
   // In rounds: the target's oldest rows read at once, posted in order over one connection until
   // one fails, then what came of them written at once, so the state database takes one sync per
   // round, not one per event (a sync per event held delivery to a few hundred a second).
   constexpr size_t kRound = 64;
   HttpClient client;
   size_t delivered = 0;
-  while (delivered < max) {
+  while (delivered < max && !(stop && stop->load())) {
     std::vector<NotificationRow> rows;
     d_->WithCore([&](CoordinatorCore&) {
       auto loaded = store_->LoadNotifications(target.url, 0, std::min(kRound, max - delivered));
@@ -286,7 +286,8 @@ size_t Notifier::DeliverDue(const NotifyTarget& target, size_t max) {
         headers.push_back("X-Hpo-Signature-256: sha256=" +
                           aws::Hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size()));
       }
-      Result<HttpReply> reply = client.Post(target.url, headers, row.body, options_.timeout_ms);
+      Result<HttpReply> reply = client.Post(target.url, headers, row.body, options_.timeout_ms, stop);
+      if (!reply.ok() && stop && stop->load()) break;  // abandoned for a shutdown: waits, as it was
       const bool taken = reply.ok() && reply->status >= 200 && reply->status < 300;
       const bool again = !reply.ok() || Retryable(reply->status);
       const int64_t after = d_->Now();
@@ -393,7 +394,7 @@ void Notifier::Run(const std::atomic<bool>& stop) {
   for (const NotifyTarget& t : options_.targets) {
     threads.emplace_back([this, &t, &stop] {
       while (!stop.load()) {
-        DeliverDue(t);
+        DeliverDue(t, 100, &stop);
         for (int64_t waited = 0; waited < options_.poll_ms && !stop.load(); waited += 50) {
           std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(50, options_.poll_ms)));
         }

@@ -102,13 +102,15 @@ class Notifier {
   // `store` is the core's (reached under the dispatcher's WithCore only).
   Notifier(Dispatcher* dispatcher, JobStore* store, NotifierOptions options);
   // Delivers until `stop`: first drops what waits for targets not configured, then one thread
-  // per target. Returns once they have ended (a POST in flight is waited for, at most timeout_ms).
+  // per target. Returns once they have ended: a POST in flight is abandoned within about a second
+  // of `stop` (a receiver that hangs held a shutdown for the whole timeout_ms), its event left
+  // waiting, no attempt counted, for the next start (the receiver may have it: at least once).
   void Run(const std::atomic<bool>& stop);
   // One round for one target (tests; Run's threads loop over it): posts its waiting events in
   // order while they are due and taken (at most `max`), records the outcome of each. Returns how
   // many were delivered. A target's first round in this process does not wait for the back-off
-  // an earlier process set (the receiver may be back since).
-  size_t DeliverDue(const NotifyTarget& target, size_t max = 100);
+  // an earlier process set (the receiver may be back since). `stop` as Run's.
+  size_t DeliverDue(const NotifyTarget& target, size_t max = 100, const std::atomic<bool>* stop = nullptr);
   // Drops the waiting events of targets not in the options (logged per target). Returns how many.
   size_t DropUnconfigured();
 

@@ -4,6 +4,8 @@
 #include <httplib.h>
 #include <openssl/hmac.h>
 
+#include <atomic>
+#include <chrono>
 #include <mutex>
 #include <thread>
 
@@ -422,6 +424,46 @@ TEST_F(NotifierTest, ANotFoundDropsTheEventAtOnceAndTheNextGoesOn) {
   ASSERT_FALSE(events->empty());
   EXPECT_EQ(events->back().kind, "NotificationDropped");
   EXPECT_NE(events->back().message.find("answered 404"), std::string::npos) << events->back().message;
+}
+
+// A notifications pass: a receiver that takes the connection and never answers held the
+// coordinator's shutdown for the whole POST timeout (10 s). The POST is abandoned at the stop; its
+// event waits for the next start, no attempt counted.
+TEST_F(NotifierTest, AShutdownDoesNotWaitForAReceiverThatNeverAnswers) {
+  std::atomic<bool> release{false};  // (before the server: its handler reads it until the end)
+  Receiver r;
+  r.server.Post("/hang", [&](const httplib::Request&, httplib::Response& res) {
+    while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    res.status = 200;
+  });
+  const std::string url = "http://127.0.0.1:" + std::to_string(r.port) + "/hang";
+  NotifierOptions o;
+  o.targets = {NotifyTarget{url, std::nullopt, ""}};
+  o.timeout_ms = 60'000;
+  o.log = [](const std::string&) {};
+  Notifier n(dispatcher_.get(), store_.get(), o);
+  Queue(url, "held");
+  std::atomic<bool> stop{false};
+  std::atomic<bool> returned{false};
+  std::thread run([&] {
+    n.Run(stop);
+    returned = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the POST is in flight
+  stop = true;
+  const auto stopped = std::chrono::steady_clock::now();
+  while (!returned.load() && std::chrono::steady_clock::now() - stopped < std::chrono::seconds(30)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const bool in_time = returned.load();
+  release = true;
+  run.join();
+  EXPECT_TRUE(in_time) << "Run waited for the receiver (the POST's timeout is 60 s)";
+  auto rows = store_->LoadNotifications(url, 0, 10);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u) << "the abandoned event waits for the next start";
+  EXPECT_EQ((*rows)[0].attempts, 0) << "a shutdown is not the receiver's failure";
+  EXPECT_EQ(n.retried(), 0u);
 }
 
 TEST_F(NotifierTest, ARunOfExpiredEventsIsToldAsItsFirstThreeAndACount) {
