@@ -5,11 +5,13 @@
 #include <chrono>
 #include <ctime>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "common/file_util.h"
@@ -305,6 +307,31 @@ std::string Num(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", v);
   return buf;
+}
+
+int TerminalColumns(int fd) {
+  if (const char* env = std::getenv("COLUMNS"); env && *env) {
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (*end == '\0' && n > 0 && n < 100000) return static_cast<int>(n);
+  }
+  winsize ws{};
+  if (::isatty(fd) && ::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  return 0;
+}
+
+std::vector<std::string> WrapWords(const std::vector<std::string>& words, size_t columns) {
+  std::vector<std::string> lines;
+  std::string line;
+  for (const std::string& w : words) {
+    if (!line.empty() && columns > 0 && Utf8Length(line) + 1 + Utf8Length(w) > columns) {
+      lines.push_back(std::move(line));
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + w;
+  }
+  if (!line.empty() || lines.empty()) lines.push_back(std::move(line));
+  return lines;
 }
 
 std::vector<std::string> AlignedRows(const std::vector<std::vector<std::string>>& rows) {

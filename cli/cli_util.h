@@ -106,6 +106,14 @@ std::map<std::string, std::string> ParseImages(const std::vector<std::string>& o
 // A metric value as people read it: 6 significant digits.
 std::string Num(double v);
 
+// How many columns the terminal behind `fd` has: $COLUMNS when it is a positive number, else the
+// terminal's own width when `fd` is one; 0 (no limit) for a pipe or a file without $COLUMNS.
+int TerminalColumns(int fd);
+
+// `words` joined by spaces into lines of at most `columns` characters (a word longer than that
+// gets a line of its own); one line with them all when `columns` is 0.
+std::vector<std::string> WrapWords(const std::vector<std::string>& words, size_t columns);
+
 // Rows of cells as table lines: each column as wide as its widest cell (in characters), two
 // spaces apart, the last column unpadded.
 std::vector<std::string> AlignedRows(const std::vector<std::vector<std::string>>& rows);

@@ -23,6 +23,8 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
 #include "cli/cli_util.h"
 #include "cli/client.h"
 #include "cli/local_state.h"
@@ -806,23 +808,31 @@ void AddClientCommands(CLI::App& app) {
       }
       std::printf("%-*s %-10s %-12s %-*s%s%s\n", width, "TRAINING JOB", "STATUS", "OBJECTIVE", def_width,
                   def_width ? "DEFINITION" : "", def_width ? " " : "", "HYPERPARAMETERS");
+      // The hyperparameters wrap, whole, under their column to the terminal's width ($COLUMNS):
+      // a long line wrapped by the terminal itself broke the table's columns (a dashboard pass).
+      const size_t indent = static_cast<size_t>(width + 1 + 10 + 1 + 12 + 1 + def_width + (def_width ? 1 : 0));
+      const int columns = TerminalColumns(STDOUT_FILENO);
+      const size_t room = columns > static_cast<int>(indent) + 20 ? static_cast<size_t>(columns) - indent : 0;
       for (const auto& s : all) {
         std::string obj = "-";
         if (const Json& v = Field(Field(s, "FinalHyperParameterTuningJobObjectiveMetric"), "Value"); v.is_number()) {
           obj = Num(v.get<double>());
         }
-        std::string hps;
+        std::vector<std::string> hps;
         if (const Json& tuned = Field(s, "TunedHyperParameters"); tuned.is_object()) {
           for (auto it = tuned.begin(); it != tuned.end(); ++it) {
             std::string v = it->is_string() ? it->get<std::string>() : it->dump();
             // Quoted when a space, '=' or quote would make "k=v k2=v2" ambiguous.
             if (v.empty() || v.find_first_of(" \t=\"'") != std::string::npos) v = Json(v).dump();
-            hps += (hps.empty() ? "" : " ") + it.key() + "=" + v;
+            hps.push_back(it.key() + "=" + v);
           }
         }
+        const std::vector<std::string> lines = WrapWords(hps, room);
         std::printf("%-*s %-10s %-12s %-*s%s%s\n", width, Text(s, "TrainingJobName").c_str(),
                     Text(s, "TrainingJobStatus").c_str(), obj.c_str(), def_width,
-                    def_width ? Text(s, "TrainingJobDefinitionName").c_str() : "", def_width ? " " : "", hps.c_str());
+                    def_width ? Text(s, "TrainingJobDefinitionName").c_str() : "", def_width ? " " : "",
+                    lines[0].c_str());
+        for (size_t i = 1; i < lines.size(); ++i) std::printf("%s%s\n", std::string(indent, ' ').c_str(), lines[i].c_str());
       }
     }
     Exit(0);

@@ -685,6 +685,7 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
   EXPECT_EQ(Lines(tn.out)[0].rfind("quickstart-", 0), 0u) << tn.out;
   // The table's columns hold whatever the names' length: each row's status starts under STATUS
   // (a 32-character job's 45-character names overflowed a fixed 40).
+  ::unsetenv("COLUMNS");  // (to a file: no width)
   Outcome tt = Hpo({"trials", "quickstart", "--state-dir", state});
   ASSERT_EQ(tt.exit_code, 0) << tt.err;
   const auto rows = Lines(tt.out);
@@ -694,6 +695,25 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
     EXPECT_EQ(rows[i].find(" Completed ") + 1, status_at) << tt.out;
     EXPECT_GT(status_at, rows[i].find(' ')) << "a name runs into the status: " << rows[i];
   }
+  // At a terminal's width ($COLUMNS) the hyperparameters wrap, whole, under their column (the
+  // terminal wrapping a long line broke the table; a dashboard pass): the same pairs, no line wider.
+  ::setenv("COLUMNS", "95", 1);
+  Outcome narrow = Hpo({"trials", "quickstart", "--state-dir", state});
+  ::unsetenv("COLUMNS");
+  ASSERT_EQ(narrow.exit_code, 0) << narrow.err;
+  const auto wrapped = Lines(narrow.out);
+  const size_t hps_at = rows[0].find("HYPERPARAMETERS");
+  ASSERT_GT(wrapped.size(), rows.size()) << narrow.out;
+  std::string pairs, pairs_wrapped;
+  for (size_t i = 1; i < rows.size(); ++i) pairs += " " + rows[i].substr(hps_at);
+  for (size_t i = 1; i < wrapped.size(); ++i) {
+    EXPECT_LE(wrapped[i].size(), 95u) << narrow.out;
+    if (wrapped[i][0] == ' ') {
+      EXPECT_EQ(wrapped[i].find_first_not_of(' '), hps_at) << narrow.out;
+    }
+    pairs_wrapped += " " + wrapped[i].substr(hps_at);
+  }
+  EXPECT_EQ(pairs_wrapped, pairs);
   const std::string best_name = j["BestTrainingJob"]["TrainingJobName"].get<std::string>();
   // hpo search (SageMaker's Search) on the same state: the best training job sorts first, with
   // the columns the conditions name; names for scripts; a condition in no known form exits 2.
