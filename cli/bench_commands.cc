@@ -621,7 +621,8 @@ void RunOptimize(const OptimizeArgs& a) {
   j["dims"] = fn->box.size();
   j["strategy"] = a.strategy;
   if (a.strategy == "Bayesian") {
-    j["device"] = used_device;
+    // "none": the model never proposed (every proposal from the start; a bayes pass read "").
+    j["device"] = used_device.empty() ? "none" : used_device;
     if (!engine.empty()) j["engine"] = engine;
     j["start"] = a.start;
     j["parallel_exploit"] = a.parallel_exploit;
@@ -768,7 +769,7 @@ void AddBenchCommands(CLI::App& app) {
   optimize->add_option("--failed-fantasies", oa->failed_fantasies,
                        "Bayesian: on (the default), the acquisition treats each failed configuration as one that "
                        "gave the worst objective seen, so proposals move away from it, and failures count towards "
-                       "the space-filling start, whose points near one go last; off leaves failures out altogether")
+                       "the space-filling start (two objectives are needed still), whose points near one go last; off leaves failures out altogether")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
   optimize->add_option("--parents", oa->parents,

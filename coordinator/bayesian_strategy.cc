@@ -63,10 +63,15 @@ size_t PullInOutliers(Eigen::VectorXd* y) {
   std::vector<double> sorted(y->data(), y->data() + n);
   std::sort(sorted.begin(), sorted.end());
   const double q25 = kernels::QuantileOfSorted(sorted, 0.25), q75 = kernels::QuantileOfSorted(sorted, 0.75);
+  // Differences below `tiny` are rounding: a bayes pass's objectives of -1e-300 * y beside 1e300
+  // losses had a spread of 1e-300, every loss was pulled to 3e-300, and the model saw "every
+  // objective the same value".
+  const double tiny = 1e-9 * std::max(1.0, std::fabs(q75));
   double spread = q75 - q25;
-  if (!(spread > 0)) spread = q75 - sorted.front();
-  if (!(spread > 0) || !std::isfinite(spread)) return 0;
+  if (!(spread > tiny)) spread = q75 - sorted.front();
+  if (!(spread > tiny)) spread = tiny;  // the rest tied: the outliers just above them, still the worst
   const double fence = q75 + 3.0 * spread;
+  if (!std::isfinite(fence)) return 0;
   size_t pulled = 0;
   for (Eigen::Index i = 0; i < n; ++i) {
     if ((*y)[i] > fence) {
@@ -343,11 +348,17 @@ std::vector<Proposal> BayesianStrategy::Propose(size_t n, const std::vector<Obse
   const bool count_failures =
       options_.start_counts_failures && n + pending.size() <= BayesianOptions::kFailuresStartMaxParallel;
   if (xs.size() < 2 || xs.size() + (count_failures ? failed_count : 0) < min_obs) {
+    // What it waits for, as the rule is: two objectives to fit, and `min_obs` ended training jobs
+    // with the failures counted when they are (it said "1 with an objective and 6 failed; the
+    // model needs 3", which read as met; a bayes pass).
+    const bool failures_count = failed_count > 0 && count_failures;
+    std::string needs = std::to_string(min_obs);
+    if (failures_count) {
+      needs = xs.size() < 2 ? "2 with an objective" : needs + ", failures counted";
+    }
     stats_.fallback = std::to_string(xs.size()) + " observations with an objective" +
-                      (failed_count > 0 && count_failures
-                           ? " and " + std::to_string(failed_count) + " failed"
-                           : std::string()) +
-                      "; the model needs " + std::to_string(min_obs) +
+                      (failures_count ? " and " + std::to_string(failed_count) + " failed" : std::string()) +
+                      "; the model needs " + needs +
                       (options_.start_design == BayesianOptions::StartDesign::kRandom ? " (random start)"
                                                                                        : " (space-filling start)");
     spdlog::debug("Bayesian strategy: {}", stats_.fallback);

@@ -111,8 +111,9 @@ namespace hpo::coordinator {
 // standardisation so that every other value looked alike, and the model never beat its start
 // again (a helper's job: best 1.11 instead of 0.08; at 1e300 the spread overflowed and every
 // target became 0). The order of the rest is kept, and the outlier still reads as the worst.
-// With half the values tied (no interquartile range) the good side's spread stands in; with none
-// either, nothing is pulled. Returns how many were. (Also the importance model's,
+// With half the values tied (no interquartile range, to 1e-9 of their size) the good side's
+// spread stands in; with none either, the outliers go just above the tied rest (1e-9 of its size
+// apart: still the worst). Returns how many were pulled. (Also the importance model's,
 // coordinator/importance.h.)
 size_t PullInOutliers(Eigen::VectorXd* y);
 

@@ -2970,6 +2970,10 @@ TEST_F(CliTest, BenchOptimizeRunsEitherStartDesignAndSaysWhich) {
   {
     OPTIMIZE_JSON(on_cpu, "--function", "branin", "--evaluations", "8", "--seeds", "1", "--device", "cpu");
     EXPECT_EQ(on_cpu["device"], "cpu") << on_cpu.dump();
+    // The model never proposed (one batch: every point from the start): "none", not "" (a bayes pass).
+    OPTIMIZE_JSON(start_only, "--function", "branin", "--evaluations", "6", "--batch", "6", "--seeds", "1",
+                  "--device", "cpu");
+    EXPECT_EQ(start_only["device"], "none") << start_only.dump();
   }
   const double regret = j["seeds"][0]["regret"], exact = j["seeds"][0]["best"].get<double>() - j["optimum"].get<double>();
   EXPECT_LT(regret, 1e-4) << j.dump();
