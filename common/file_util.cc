@@ -13,9 +13,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 namespace hpo {
+namespace fs = std::filesystem;
 namespace {
 
 std::string Errno(const std::string& what, const std::string& path) {
@@ -367,6 +369,67 @@ Status ReadExactly(int fd, char* buf, std::size_t n, const std::string& path) {
     got += static_cast<std::size_t>(r);
   }
   return Status::Ok();
+}
+
+Result<std::map<std::string, std::string>> FilesBeneath(const std::string& root,
+                                                       std::map<std::string, std::string>* skipped) {
+  const fs::path dir(root);
+  std::map<std::string, std::string> out;
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(dir, ec))) return out;
+  // Replaced with a link by the program: not followed (the worker would upload a directory of
+  // the host), and not taken for empty (the destination's checkpoints would be deleted).
+  if (!IsRealDirectory(dir.string())) {
+    return Status::InvalidArgument(dir.string() + " is not a directory: a link there is not followed, and nothing "
+                                   "under it is uploaded (the program replaced the directory?)");
+  }
+  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
+  if (ec) return Status::IoError("cannot list " + dir.string() + ": " + ec.message());
+  for (; it != end; it.increment(ec)) {
+    if (ec) return Status::IoError("cannot list " + dir.string() + ": " + ec.message());
+    std::error_code sec;
+    const bool link = it->is_symlink(sec);
+    if (!link && !it->is_regular_file(sec)) continue;
+    const std::string rel = it->path().lexically_relative(dir).generic_string();  // (relative() follows links)
+    if (sec) continue;
+    if (!link) {
+      out[rel] = rel;
+      continue;
+    }
+    const fs::path target = fs::read_symlink(it->path(), sec);
+    if (sec) continue;
+    const std::string source = (fs::path(rel).parent_path() / target).lexically_normal().generic_string();
+    std::string why;
+    if (target.is_absolute()) {
+      why = "absolute";
+    } else if (source.empty() || source == "." || source == ".." || source.rfind("../", 0) == 0) {
+      why = "outside the directory";
+    } else {  // what the opener will find: each directory on the way a real one, then a file
+      fs::path at = dir;
+      const fs::path parts(source);
+      for (auto part = parts.begin(); part != parts.end() && why.empty(); ++part) {
+        at /= *part;
+        const fs::file_type type = fs::symlink_status(at, sec).type();
+        const bool last = std::next(part) == parts.end();
+        if (type == fs::file_type::not_found) {
+          why = "to nothing";
+        } else if (type == fs::file_type::symlink) {
+          why = last ? "to a link" : "through a link";
+        } else if (!last && type != fs::file_type::directory) {
+          why = "to nothing";
+        } else if (last && type != fs::file_type::regular) {
+          why = type == fs::file_type::directory ? "to a directory" : "not to a file";
+        }
+      }
+    }
+    if (!why.empty()) {
+      if (skipped) (*skipped)[rel] = "-> " + target.string() + " (" + why + ")";
+      continue;
+    }
+    if (skipped) skipped->erase(rel);
+    out[rel] = source;  // (one swapped since, for a link or a directory, fails to open: skipped as swapped)
+  }
+  return out;
 }
 
 bool IsRealDirectory(const std::string& path) {

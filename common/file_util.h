@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <map>
 #include <string>
 
 #include "common/status.h"
@@ -101,6 +102,18 @@ Result<OwnedFd> OpenRegularFileBeneath(const std::string& root, const std::strin
 // Reads exactly `n` bytes from `fd` into `buf`; IoError naming `path` when the file ends sooner
 // (it shrank while it was read) or a read fails.
 Status ReadExactly(int fd, char* buf, std::size_t n, const std::string& path);
+// The regular files under the directory `root`, as the worker uploads a tree the program wrote:
+// each name (its '/'-separated path relative to root) with the relative path of the file to read
+// for it (OpenRegularFileBeneath), the same but for a link. A link whose target, by a relative
+// path, is a regular file inside root (Lightning's save_last="link": last.ckpt -> epoch=3.ckpt)
+// stands for that file, as `aws s3 sync` uploads a link's file; no link is followed on the way
+// to it, so nothing outside root is read. Other links (absolute, leaving root, through or to a
+// link, to a directory, or to nothing) are left out, and `skipped` gets each one's name and
+// "-> target (why)"; an entry that is a file again is erased from it. Special files are left out.
+// Empty when root does not exist; InvalidArgument when root is a link or not a directory (the
+// program replaced it: not followed, and not taken for empty); IoError when it cannot be listed.
+Result<std::map<std::string, std::string>> FilesBeneath(const std::string& root,
+                                                       std::map<std::string, std::string>* skipped = nullptr);
 // Whether `path` is a directory and not a symbolic link to one. The worker walks a program's
 // trees only through real directories: a link there would take it outside the trial.
 bool IsRealDirectory(const std::string& path);

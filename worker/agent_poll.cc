@@ -459,10 +459,10 @@ void WorkerAgent::Impl::FinishExit(const Key& key, Run& r) {
       // (It said "uploaded .../model.tar.gz", of files algo-1 may have packed without them.)
       where = "; handed its model and output data over to algo-1, which packs them into " + uploaded->model +
               " and " + uploaded->output_data + " if it has not packed them yet" +
-              (uploaded->merged.empty() ? "" : " (" + uploaded->merged + ")");
+              (uploaded->note.empty() ? "" : " (" + uploaded->note + ")");
     } else if (!uploaded->model.empty()) {
       where = "; uploaded " + uploaded->model + " and " + uploaded->output_data +
-              (uploaded->merged.empty() ? "" : " (" + uploaded->merged + ")");
+              (uploaded->note.empty() ? "" : " (" + uploaded->note + ")");
     }
   }
   Log("worker: " + key.first + " attempt " + std::to_string(key.second) + " ended " + x.status + where);

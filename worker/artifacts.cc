@@ -433,41 +433,35 @@ void PrepareArtifactDirectory(const ArtifactSpec& spec) {
 
 namespace {
 
-// Every regular file under `dir`, by '/'-separated path relative to it, in name order. Links and
-// special files are left out: tar keeps a link as a link, but as a separate object a link would
-// have to be followed, and could then upload a file from outside the trial.
-Result<std::vector<std::pair<std::string, fs::path>>> TreeFiles(const fs::path& dir) {
-  std::vector<std::pair<std::string, fs::path>> out;
-  std::error_code ec;
-  if (!IsRealDirectory(dir.string())) return out;  // none, or a link the program put there: not followed
-  fs::recursive_directory_iterator it(dir, ec), end;
-  if (ec) return Status::IoError("cannot list " + dir.string() + ": " + ec.message());
-  for (; it != end; it.increment(ec)) {
-    if (ec) return Status::IoError("cannot list " + dir.string() + ": " + ec.message());
-    std::error_code sec;
-    if (it->is_symlink(sec) || !it->is_regular_file(sec)) continue;
-    out.push_back({fs::relative(it->path(), dir, sec).generic_string(), it->path()});
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
+// Appends one clause to a log note ("a; b").
+void AddNote(std::string* note, const std::string& line) { *note += (note->empty() ? "" : "; ") + line; }
 
 // CompressionType NONE: the files of `dir` as objects `<prefix><relative path>` (prefix ends with
 // '/'); with `replace`, whatever else was under the prefix (an earlier attempt's files) is
 // deleted, so that the prefix holds exactly the directory. The keys written are added to `keys`.
+// A link to a file in the directory goes up as that file, as `aws s3 sync` uploads it (tar keeps
+// it as a link); other links are left out, each named in `note` under `kind` (a model's links
+// vanished without a word; a contract pass). A directory that is a link, or not there, is empty.
 Status UploadTree(const fs::path& dir, const ObjectLocation& loc, const std::string& prefix, bool replace,
-                  std::set<std::string>* keys = nullptr) {
-  auto files = TreeFiles(dir);
+                  std::set<std::string>* keys, const std::string& kind, std::string* note) {
+  std::map<std::string, std::string> skipped;
+  Result<std::map<std::string, std::string>> files = std::map<std::string, std::string>{};
+  if (IsRealDirectory(dir.string())) files = FilesBeneath(dir.string(), &skipped);
   if (!files.ok()) return files.status();
+  if (!skipped.empty()) {
+    std::string links;
+    for (const auto& [name, why] : skipped) links += (links.empty() ? "" : ", ") + name + " " + why;
+    AddNote(note, kind + ": left out " + std::to_string(skipped.size()) + " link(s): " + links);
+  }
   Result<std::vector<ObjectInfo>> before = std::vector<ObjectInfo>{};
   if (replace) before = loc.store->List(prefix);
   if (!before.ok()) return before.status();
   std::set<std::string> written;
-  for (const auto& [rel, path] : *files) {
+  for (const auto& [rel, source] : *files) {
     const std::string key = prefix + rel;
     // Opened from the directory down, no link followed on the way: the tree is the program's.
     uint64_t size = 0;
-    auto in = OpenRegularFileBeneath(dir.string(), rel, &size);
+    auto in = OpenRegularFileBeneath(dir.string(), source, &size);
     if (!in.ok()) {
       // Gone, or swapped for a link or a FIFO (or a directory above it for a link), since the
       // listing: left out, as the listing leaves such entries out.
@@ -475,7 +469,7 @@ Status UploadTree(const fs::path& dir, const ObjectLocation& loc, const std::str
       if (c == StatusCode::kNotFound || c == StatusCode::kInvalidArgument) continue;
       return in.status();
     }
-    HPO_RETURN_IF_ERROR(loc.store->PutOpened(key, in->get(), size, path.string()));
+    HPO_RETURN_IF_ERROR(loc.store->PutOpened(key, in->get(), size, (dir / source).string()));
     written.insert(key);
   }
   for (const ObjectInfo& o : *before) {
@@ -485,8 +479,6 @@ Status UploadTree(const fs::path& dir, const ObjectLocation& loc, const std::str
   return Status::Ok();
 }
 
-// Appends one clause to a log note ("a; b").
-void AddNote(std::string* note, const std::string& line) { *note += (note->empty() ? "" : "; ") + line; }
 
 // A part's key below its host's prefix, as a relative path that stays inside the directory it
 // is copied into; nullopt for anything else ("..", an absolute path, empty components).
@@ -716,7 +708,8 @@ Status UploadFiles(const ArtifactSpec& spec, const ObjectLocation& loc, const st
   for (const auto& [dir, name, uri] : {std::tuple{fs::path(spec.root) / "model", std::string("model/"), &out->model},
                                        std::tuple{fs::path(spec.root) / "output" / "data", std::string("data/"),
                                                   &out->output_data}}) {
-    HPO_RETURN_IF_ERROR(UploadTree(dir, loc, loc.Key(rel + name), spec.replace && !spec.Gang(), &keys));
+    HPO_RETURN_IF_ERROR(UploadTree(dir, loc, loc.Key(rel + name), spec.replace && !spec.Gang(), &keys,
+                                   name.substr(0, name.size() - 1), &out->note));
     const std::string local = loc.store->LocalPath(loc.Key(rel + name.substr(0, name.size() - 1)));
     std::error_code ec;
     if (!local.empty()) fs::create_directories(local, ec);  // an empty model is an empty directory there
@@ -729,9 +722,9 @@ Status UploadFiles(const ArtifactSpec& spec, const ObjectLocation& loc, const st
   }
   if (!spec.Gang()) return Status::Ok();
   if (const std::string missing = NotIn(spec, handed); missing.empty()) {
-    PruneEarlierAttempts(spec, loc, keys, &out->merged);
+    PruneEarlierAttempts(spec, loc, keys, &out->note);
   } else {
-    AddNote(&out->merged, "earlier attempts' files were kept: " + missing +
+    AddNote(&out->note, "earlier attempts' files were kept: " + missing +
                               (missing.find(',') == std::string::npos ? " has" : " have") + " not said what it uploaded");
   }
   return Status::Ok();
@@ -754,7 +747,7 @@ Status UploadArchives(const ArtifactSpec& spec, const ObjectLocation& loc, const
     fs::create_directories(one.dir, ec);  // a program that removed it still gets an (empty) archive
     if (!spec.primary && spec.Merges()) {  // its files, for algo-1 to merge
       HPO_RETURN_IF_ERROR(UploadTree(one.dir, loc, loc.Key(PartsPrefix(spec) + spec.host + "/" + one.kind + "/"),
-                                     /*replace=*/false));
+                                     /*replace=*/false, nullptr, one.kind, &out->note));
       *one.uri = JoinUri(spec.output_path, rel + one.name);  // algo-1's, where it will be
       continue;
     }
@@ -762,7 +755,7 @@ Status UploadArchives(const ArtifactSpec& spec, const ObjectLocation& loc, const
       *one.uri = JoinUri(spec.output_path, rel + one.name);  // algo-1's, where it is
       continue;
     }
-    if (spec.primary && spec.Merges()) HPO_RETURN_IF_ERROR(MergeParts(spec, loc, one.kind, one.dir, handed, &out->merged));
+    if (spec.primary && spec.Merges()) HPO_RETURN_IF_ERROR(MergeParts(spec, loc, one.kind, one.dir, handed, &out->note));
     const std::string key = loc.Key(rel + one.name);
     const std::string path = loc.store->LocalPath(key);
     if (path.empty()) {  // a remote store: packed in the scratch directory, then uploaded
@@ -814,17 +807,17 @@ Result<UploadedArtifacts> UploadArtifacts(const ArtifactSpec& spec, const std::f
   if (!spec.primary) {
     HPO_RETURN_IF_ERROR(loc->store->PutBytes(loc->Key(PartsPrefix(spec) + spec.host + ".done"), ""));
     out.handed_over = true;
-    SettleHandOver(spec, *loc, &out.merged);
+    SettleHandOver(spec, *loc, &out.note);
     return out;
   }
   if (const std::string missing = NotIn(spec, handed); !missing.empty() && spec.compress) {
     const bool one = missing.find(',') == std::string::npos;
-    AddNote(&out.merged, "not merged: " + missing +
+    AddNote(&out.note, "not merged: " + missing +
                              (one ? " had not handed its files over (it ended after algo-1, or was lost"
                                   : " had not handed their files over (they ended after algo-1, or were lost") +
                              "; or a local output path that not every worker shares)");
   }
-  MarkPacked(spec, *loc, &out.merged);  // the archives are up: a hand-over left behind fails nothing
+  MarkPacked(spec, *loc, &out.note);  // the archives are up: a hand-over left behind fails nothing
   return out;
 }
 

@@ -131,10 +131,11 @@ std::string PartsPrefix(const ArtifactSpec& spec);
 struct UploadedArtifacts {
   std::string model;        // e.g. s3://bucket/prefix/<job>/output/model.tar.gz (NONE: .../output/model/)
   std::string output_data;  // e.g. s3://bucket/prefix/<job>/output/output.tar.gz (NONE: .../output/data/)
-  // Algo-1 of a multi-host attempt: what it took from the other hosts and removed, for the log
-  // ("model: 2 files from algo-2, 1 from algo-3; 1 path algo-1 also wrote kept as algo-1's");
-  // "" when nothing.
-  std::string merged;
+  // For the log, "" when nothing: algo-1 of a multi-host attempt, what it took from the other
+  // hosts and removed ("model: 2 files from algo-2, 1 from algo-3; 1 path algo-1 also wrote kept
+  // as algo-1's"); the links of files uploaded one by one that were left out ("model: left out 1
+  // link(s): weights -> /data/w.bin (absolute)").
+  std::string note;
   // Another host of a multi-host attempt: its files went to the hand-over folder, for algo-1 to
   // pack into `model` and `output_data` (if it has not packed them yet); nothing was put there.
   bool handed_over = false;

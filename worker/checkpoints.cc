@@ -19,72 +19,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Regular files under `dir`: each name (the path relative to it, temporary copies of ours left
-// out) with the relative path of the file to read for it, the same but for a link. A link whose
-// target, by a relative path, is inside `dir` (Lightning's save_last="link": last.ckpt ->
-// epoch=3.ckpt) stands for that file, as `aws s3 sync` uploads a link's file (it was skipped, and
-// the resumed attempt had no last.ckpt); the target is opened from `dir` down, no link followed
-// on the way (OpenRegularFileBeneath), so no link reads outside it. Other links (absolute,
-// leaving `dir`, to a directory, or to nothing) are skipped, and `skipped` gets each one's name
-// and "-> target" with why (the latest).
+// The files under `dir` to sync (common/file_util.h FilesBeneath), our temporary copies (of a
+// restore under way) left out.
 Result<std::map<std::string, std::string>> Files(const fs::path& dir,
                                                 std::map<std::string, std::string>* skipped = nullptr) {
-  std::map<std::string, std::string> out;
-  std::error_code ec;
-  if (!fs::exists(fs::symlink_status(dir, ec))) return out;
-  // Replaced with a link by the program: not followed (the worker would upload a directory of
-  // the host), and not taken for empty (the destination's checkpoints would be deleted).
-  if (!IsRealDirectory(dir.string())) {
-    return Status::InvalidArgument(dir.string() + " is not a directory: a link there is not followed, and nothing "
-                                   "under it is uploaded (the program replaced the directory?)");
-  }
-  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
-  if (ec) return Status::IoError("cannot list " + dir.string() + ": " + ec.message());
-  for (; it != end; it.increment(ec)) {
-    if (ec) return Status::IoError("cannot list " + dir.string() + ": " + ec.message());
-    std::error_code sec;
-    const bool link = it->is_symlink(sec);
-    if (!link && !it->is_regular_file(sec)) continue;
-    const std::string rel = it->path().lexically_relative(dir).generic_string();  // (relative() follows links)
-    if (sec || rel.find("/.hpo-tmp-") != std::string::npos || rel.rfind(".hpo-tmp-", 0) == 0) continue;
-    if (!link) {
-      out[rel] = rel;
-      continue;
-    }
-    const fs::path target = fs::read_symlink(it->path(), sec);
-    if (sec) continue;
-    const std::string source = (fs::path(rel).parent_path() / target).lexically_normal().generic_string();
-    std::string why;
-    if (target.is_absolute()) {
-      why = "absolute";
-    } else if (source.empty() || source == "." || source == ".." || source.rfind("../", 0) == 0) {
-      why = "outside the directory";
-    } else {  // what the opener will find: each directory on the way a real one, then a file
-      fs::path at = dir;
-      const fs::path parts(source);
-      for (auto part = parts.begin(); part != parts.end() && why.empty(); ++part) {
-        at /= *part;
-        const fs::file_type type = fs::symlink_status(at, sec).type();
-        const bool last = std::next(part) == parts.end();
-        if (type == fs::file_type::not_found) {
-          why = "to nothing";
-        } else if (type == fs::file_type::symlink) {
-          why = last ? "to a link" : "through a link";
-        } else if (!last && type != fs::file_type::directory) {
-          why = "to nothing";
-        } else if (last && type != fs::file_type::regular) {
-          why = type == fs::file_type::directory ? "to a directory" : "not to a file";
-        }
-      }
-    }
-    if (!why.empty()) {
-      if (skipped) (*skipped)[rel] = "-> " + target.string() + " (" + why + ")";
-      continue;
-    }
-    if (skipped) skipped->erase(rel);
-    out[rel] = source;  // (one swapped since, for a link or a directory, fails to open: skipped as swapped)
-  }
-  return out;
+  auto files = FilesBeneath(dir.string(), skipped);
+  if (!files.ok()) return files.status();
+  std::erase_if(*files, [](const auto& f) {
+    return f.first.find("/.hpo-tmp-") != std::string::npos || f.first.rfind(".hpo-tmp-", 0) == 0;
+  });
+  return files;
 }
 
 // Whether any process has the file open for writing (its own save under way, or a descriptor

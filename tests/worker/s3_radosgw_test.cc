@@ -428,7 +428,7 @@ TEST_F(Radosgw, Algo1MergesAnotherHostsModelFromS3AndDeletesTheHandOver) {
       algo1.host = "algo-1";
       EXPECT_TRUE(HandedOver(algo1, s3)) << "algo-1 sees algo-2's hand-over done";
     } else {
-      EXPECT_EQ(up->merged, "model: 1 file from algo-2 merged");
+      EXPECT_EQ(up->note, "model: 1 file from algo-2 merged");
     }
   }
   const std::vector<std::string> keys = Keys(*client_, bucket_, "gang/");
