@@ -540,6 +540,12 @@ Result<std::string> ReadFailureReason(const std::string& root) {
                              reason.back() == '\t')) {
     reason.pop_back();
   }
+  // As SageMaker reports it ("AlgorithmError: ExecuteUserScriptError: ..."): code sorting
+  // failures by their prefix read a failure file's text as no algorithm error (a contract pass).
+  constexpr std::string_view kPrefix = "AlgorithmError: ";
+  if (!reason.empty() && reason.rfind("AlgorithmError:", 0) != 0) {
+    reason = FirstChars(std::string(kPrefix) + reason, kMaxFailureChars);
+  }
   return reason;
 }
 

@@ -129,9 +129,10 @@ struct TrialLayoutSpec {
 // the caller adds what the program needs from the worker's side. Pure: touches no file.
 std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& spec);
 
-// The FailureReason of an algorithm error: the first 1024 characters (UTF-8 code points; bytes
-// that are not valid UTF-8 count as one character each and become U+FFFD) of
-// <root>/output/failure, without trailing whitespace. Empty when there is no such file.
+// The FailureReason of an algorithm error: "AlgorithmError: " (unless the text starts with it)
+// and the text of <root>/output/failure without trailing whitespace, as SageMaker reports it, cut
+// to 1024 characters (UTF-8 code points; bytes that are not valid UTF-8 count as one character
+// each and become U+FFFD). Empty when there is no such file, or an empty one.
 // Errors: IoError when the file exists but cannot be read (a directory, no permission), or is not
 // a regular file: a FIFO or device is not opened for reading (it never blocks), and a symbolic
 // link, of the file or of output/, is not followed.

@@ -468,7 +468,9 @@ TEST_F(TrialLayoutTest, FailureReasonIsTheFileWithoutTrailingNewline) {
   { std::ofstream(fs::path(root_) / "output" / "failure") << "ValueError: bad eta\n"; }
   auto r = ReadFailureReason(root_);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(*r, "ValueError: bad eta");
+  EXPECT_EQ(*r, "AlgorithmError: ValueError: bad eta") << "as SageMaker reports it (a contract pass)";
+  { std::ofstream(fs::path(root_) / "output" / "failure") << "AlgorithmError: said already\n"; }
+  EXPECT_EQ(*ReadFailureReason(root_), "AlgorithmError: said already");
 }
 
 TEST_F(TrialLayoutTest, FailureReasonIsTruncatedTo1024Characters) {
@@ -476,7 +478,7 @@ TEST_F(TrialLayoutTest, FailureReasonIsTruncatedTo1024Characters) {
   { std::ofstream(fs::path(root_) / "output" / "failure") << std::string(3000, 'x'); }
   auto r = ReadFailureReason(root_);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(*r, std::string(1024, 'x'));
+  EXPECT_EQ(*r, "AlgorithmError: " + std::string(1024 - 16, 'x'));
 }
 
 TEST_F(TrialLayoutTest, FailureReasonCountsUtf8CharactersAndNeverSplitsOne) {
@@ -487,13 +489,13 @@ TEST_F(TrialLayoutTest, FailureReasonCountsUtf8CharactersAndNeverSplitsOne) {
   { std::ofstream(fs::path(root_) / "output" / "failure") << text; }
   auto r = ReadFailureReason(root_);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->size(), 2048u);
-  EXPECT_EQ(r->substr(0, 4), e_acute + e_acute);
+  EXPECT_EQ(r->size(), 16u + 2 * (1024 - 16));
+  EXPECT_EQ(r->substr(16, 4), e_acute + e_acute);
 
   { std::ofstream(fs::path(root_) / "output" / "failure") << "bad \xff byte"; }
   auto bad = ReadFailureReason(root_);
   ASSERT_TRUE(bad.ok());
-  EXPECT_EQ(*bad, "bad \xef\xbf\xbd byte");
+  EXPECT_EQ(*bad, "AlgorithmError: bad \xef\xbf\xbd byte");
 }
 
 TEST_F(TrialLayoutTest, UnreadableFailureFileIsAnIoError) {
