@@ -447,8 +447,9 @@ struct CoordinatorCore::Impl {
   // With `now`, the oldest that may start: its fence has passed (Trial::fenced_until_ms), and no
   // host of its ended attempt still stops (`lingering`: a gang's retry waits for the other hosts'
   // last checkpoints, and their programs, to be done). One that may not does not hold up the
-  // job's others; it still counts against MaxParallelTrainingJobs (PlaceNext).
-  Trial* OldestPending(TuningJob& j, std::optional<int64_t> now = std::nullopt);
+  // job's others; it still counts against MaxParallelTrainingJobs (PlaceNext). With `after`, the
+  // oldest of those behind that one.
+  Trial* OldestPending(TuningJob& j, std::optional<int64_t> now = std::nullopt, const Trial* after = nullptr);
   // Whether `wid`, registering with attempt `attempt` of `trial` still running, is a host of that
   // multi-host attempt which ended while the trial waits for its retry (Pending): one that was
   // told to stop and lingered when a coordinator restart forgot `lingering`.

@@ -76,8 +76,28 @@ std::string CoordinatorCore::Impl::GangTypes(const std::vector<HostPlan>& plans)
 
 bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Outgoing>* out) {
   Trial* t = OldestPending(j, now);
+  // A trial of a definition that no registered worker can run (an instance type none serves)
+  // holds its own slot only: with several definitions, the job's other pending trials, then new
+  // ones, go meanwhile (one definition's ml.m5.xlarge held a whole job while its ml.m5.large
+  // workers stood idle; a multi-definition pass). Its waiting reason stays said.
+  bool others_wait = false;
+  std::optional<Placement> found;  // t's, when the scan placed it
+  if (t && j.spec.Definitions().size() > 1) {
+    for (Trial* first = t; t; t = OldestPending(j, now, t)) {
+      Placement p;
+      Unplaced u;
+      if (PlaceTraining(j, t->definition_name, t->interrupted_on, t->interruptions > 0, &p, &u)) {
+        found = std::move(p);
+        break;
+      }
+      if (t != first) continue;  // (one behind the first may be of another definition)
+      NoteWaiting(j, t, u, now);
+      if (u.ever) return false;  // it runs once a slot frees: it goes first
+      others_wait = true;
+    }
+  }
   if (!t) {
-    if (const Trial* held = OldestPending(j)) {  // what waits, said until something else is
+    if (const Trial* held = others_wait ? nullptr : OldestPending(j)) {  // what waits, said until something else is
       if (auto hosts = lingering.find({held->name, held->attempt}); hosts != lingering.end()) {
         std::string names;
         for (const auto& [wid, gpus] : hosts->second) names += (names.empty() ? "" : ", ") + wid;
@@ -116,7 +136,7 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
     }
     if (!any_now) {
       if (j.spec.Definitions().empty()) return false;
-      NoteWaiting(j, nullptr, any_ever ? waits : never, now);
+      if (!others_wait) NoteWaiting(j, nullptr, any_ever ? waits : never, now);  // (else its reason stands)
       return false;
     }
     if (j.Proposing()) return false;  // its proposal is being made: nothing to place until it is back
@@ -139,14 +159,23 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
   }
   Placement p;
   Unplaced u;
-  if (!PlaceTraining(j, t->definition_name, t->interrupted_on, t->interruptions > 0, &p, &u)) {
-    NoteWaiting(j, t, u, now);
+  if (found) {
+    p = std::move(*found);
+  } else if (!PlaceTraining(j, t->definition_name, t->interrupted_on, t->interruptions > 0, &p, &u)) {
+    if (!others_wait) NoteWaiting(j, t, u, now);
+    // A new one of a definition none serves: the next goes now, not a pass later (each waits
+    // in one of MaxParallelTrainingJobs, so this ends).
+    if (!u.ever && j.spec.Definitions().size() > 1) {
+      return PlaceNext(j, now, out);
+    }
     return false;
   }
 
-  j.waiting_reason.clear();
-  j.waiting_said.clear();
-  j.waiting_since_ms = 0;
+  if (!others_wait) {
+    j.waiting_reason.clear();
+    j.waiting_said.clear();
+    j.waiting_since_ms = 0;
+  }
   t->resource_option = p.option;
   Launch(j, *t, *p.picks[0].worker, p.picks[0].gpus, now, out, nullptr, &p.picks);
   return true;

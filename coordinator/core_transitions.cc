@@ -360,10 +360,15 @@ void CoordinatorCore::Impl::AttemptLost(Trial& t, const std::string& reason, int
   }
 }
 
-Trial* CoordinatorCore::Impl::OldestPending(TuningJob& j, std::optional<int64_t> now) {
+Trial* CoordinatorCore::Impl::OldestPending(TuningJob& j, std::optional<int64_t> now, const Trial* after) {
   const JobIndex& ix = Index(j);
+  bool behind = after == nullptr;
   for (const auto index : ix.pending) {
     Trial* t = &trials.at(ix.history.at(static_cast<size_t>(index - 1)).trial);
+    if (!behind) {
+      behind = t == after;
+      continue;
+    }
     if (!now || (t->fenced_until_ms <= *now && !lingering.count({t->name, t->attempt}) &&
                  !AwaitsRestartedHosts(*t, *now))) {
       return t;
@@ -602,9 +607,11 @@ void CoordinatorCore::Impl::ExpirePending(TuningJob& j, int64_t now, std::vector
     SaveJob(j, now);
     Event(now, "CompletionCriterion", j.name, "", why);
   };
-  // A job that no registered worker can serve has no trial to time out: its wait counts.
+  // A job that no registered worker can serve has no trial to time out: its wait counts (not
+  // while it runs others: a definition none serves beside one served, PlaceNext).
   const auto defs = j.spec.Definitions();
   if (!defs.empty() && j.waiting_since_ms > 0 && j.waiting_reason.rfind("no registered worker", 0) == 0 &&
+      ActiveCount(j) == 0 &&
       defs[0]->stopping_condition && defs[0]->stopping_condition->max_pending_time_in_seconds &&
       now - j.waiting_since_ms >= *defs[0]->stopping_condition->max_pending_time_in_seconds * 1000) {
     cannot_go_on(*defs[0]->stopping_condition->max_pending_time_in_seconds);

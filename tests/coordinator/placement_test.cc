@@ -611,6 +611,55 @@ TEST_F(PlacementCoreTest, AJobOfTwoDefinitionsWaitsForTheTypeThatCanRunNamingIt)
   EXPECT_EQ(core_->FindJob("two")->waiting_reason, "waiting for a free worker that can serve ml.m5.large");
 }
 
+// A multi-definition pass: one definition's type no worker serves (ml.p4d.24xlarge) held the
+// whole job: its first such training job waited, and no other was created while both ml.m5.large
+// workers stood idle. It holds its own slot only; the other definition's go on, and it says why.
+TEST_F(PlacementCoreTest, ADefinitionNoWorkerServesHoldsItsOwnSlotOnlyNotTheJob) {
+  for (const char* id : {"m1", "m2"}) {
+    auto m = Worker(id, 1, 8, 32);
+    m.instance_type = "ml.m5.large";
+    Join(m);
+  }
+  proto::TuningJobSpec spec = Spec("two", "Random", 12, 2);
+  auto& cfg = *spec.hyper_parameter_tuning_job_config;
+  for (const char* type : {"ml.p4d.24xlarge", "ml.m5.large"}) {
+    proto::TrainingJobDefinition d = *spec.training_job_definition;
+    d.definition_name = std::string(type).substr(3, 2);
+    d.tuning_objective = *cfg.hyper_parameter_tuning_job_objective;
+    d.hyper_parameter_ranges = *cfg.parameter_ranges;
+    d.resource_config->instance_type = type;
+    spec.training_job_definitions.push_back(d);
+  }
+  cfg.hyper_parameter_tuning_job_objective.reset();
+  cfg.parameter_ranges.reset();
+  spec.training_job_definition.reset();
+  std::vector<proto::wire::AssignTrial> running = Only<proto::wire::AssignTrial>(Submit(spec));
+  size_t ran = 0;
+  for (int round = 0; round < 40 && !running.empty(); ++round) {
+    ASSERT_LE(running.size(), 2u);
+    const proto::wire::AssignTrial a = running.front();
+    running.erase(running.begin());
+    EXPECT_EQ(core_->FindTrial(a.trial)->definition_name, "m5");
+    ++ran;
+    for (const auto& next : Only<proto::wire::AssignTrial>(Finish(core_->FindTrial(a.trial)->worker_id, a, 1.0))) {
+      running.push_back(next);
+    }
+  }
+  const TuningJob* j = core_->FindJob("two");
+  size_t p4 = 0;
+  for (const Trial* t : core_->TrialsOf("two")) p4 += t->definition_name == "p4";
+  ASSERT_GE(p4, 1u) << "(Random picks either definition)";
+  // Each p4 training job waits with its slot: the m5 ones ran in what was left, until p4 ones
+  // held both slots or MaxNumberOfTrainingJobs were created (it stopped at the first p4 one).
+  const size_t created = core_->TrialsOf("two").size();
+  EXPECT_TRUE(p4 == 2 || created == 12) << p4 << " p4 training jobs wait, " << created << " created";
+  EXPECT_GE(ran, 1u);
+  EXPECT_EQ(ran + p4, created) << "every m5 one ran";
+  EXPECT_LE(p4, 2u) << "no more wait than MaxParallelTrainingJobs";
+  EXPECT_EQ(j->waiting_reason.rfind("no registered worker can serve ml.p4d.24xlarge", 0), 0u) << j->waiting_reason;
+  EXPECT_EQ(j->status, "InProgress");
+}
+
 // ---- multi-host training jobs: gangs -------------------------------------------------------
 
 class GangTest : public PlacementCoreTest {
