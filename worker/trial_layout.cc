@@ -40,9 +40,12 @@ std::string EnvDump(const Json& j) { return j.dump(-1, ' ', true, Json::error_ha
 // A hyperparameter as the toolkit reads it (environment.read_hyperparameters: json.loads of each
 // value, the text itself where that fails): "0.1" is the number 0.1, "[1, 2]" a list, "true" a
 // boolean, "\"x\"" the string x, "adam" stays "adam". (Python's json.loads also takes NaN and
-// Infinity; those stay text here.)
+// Infinity; those stay text here.) An integer past 64 bits, which Python keeps exact, also stays
+// text: read as a double it reached the program rounded (123456789012345678901234567890 as
+// 1.2345678901234568e+29, which argparse's type=int refuses; a contract pass).
 Json ToolkitValue(const std::string& text) {
   Json v = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (v.is_number_float() && text.find_first_not_of("-0123456789 \t\n\r") == std::string::npos) return Json(text);
   return v.is_discarded() ? Json(text) : v;
 }
 

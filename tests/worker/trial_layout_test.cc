@@ -227,6 +227,14 @@ TEST_F(TrialLayoutTest, SmHpVariablesAreUpperCasedAndWrittenAsTheToolkitWritesTh
   EXPECT_EQ(env["SM_HP_LEARNING-RATE"], "0.001") << "json.dumps(json.loads(\"1e-3\"))";
   EXPECT_EQ(env["SM_HP_LAYERS"], "[64,32]");
   EXPECT_EQ(env["SM_HP_QUOTED"], "sgd") << "a JSON string is its text";
+  // An integer past 64 bits reaches the program exact, as Python keeps it (it came rounded to a
+  // double, 1.2345678901234568e+29, which argparse's type=int refuses; a contract pass).
+  s.hyperparameters["big"] = "123456789012345678901234567890";
+  env = TrainingEnvironment(s);
+  EXPECT_EQ(env["SM_HP_BIG"], "123456789012345678901234567890");
+  EXPECT_NE(env["SM_USER_ARGS"].find(R"("--big","123456789012345678901234567890")"), std::string::npos)
+      << env["SM_USER_ARGS"];
+  EXPECT_NE(env["SM_HPS"].find("123456789012345678901234567890"), std::string::npos) << env["SM_HPS"];
   EXPECT_EQ(env.count("SM_HP__TUNING_OBJECTIVE_METRIC"), 0u);
   EXPECT_EQ(env.count("SM_HP_SAGEMAKER_PROGRAM"), 0u);
   EXPECT_EQ(env.count("SM_HP_eta"), 0u);
