@@ -354,9 +354,12 @@ namespace {
 // and the role's credentials. Here: the worker's own (its credentials, profile and endpoints, as
 // its S3 access uses them), so that a trainer calling boto3 or the aws CLI reaches the same S3 as
 // its channels came from; it got none, and boto3 said "Unable to locate credentials". Callers
-// add them under the spec's Environment, which wins (emplace). With EnableNetworkIsolation
-// nothing is given, as SageMaker gives no credentials to an isolated container.
-std::map<std::string, std::string> AwsEnvironment(const std::string& s3_endpoint) {
+// add them under the spec's Environment, which wins (emplace); a region it names is taken for
+// both variables (with AWS_REGION alone, AWS_DEFAULT_REGION said us-east-1, and boto3 went
+// there; a contract pass). With EnableNetworkIsolation nothing is given, as SageMaker gives no
+// credentials to an isolated container.
+std::map<std::string, std::string> AwsEnvironment(const std::string& s3_endpoint,
+                                                  const std::map<std::string, std::string>& spec_env) {
   std::map<std::string, std::string> env;
   for (const char* name : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
                            "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_CA_BUNDLE", "AWS_ENDPOINT_URL",
@@ -365,6 +368,12 @@ std::map<std::string, std::string> AwsEnvironment(const std::string& s3_endpoint
   }
   if (!s3_endpoint.empty()) env["AWS_ENDPOINT_URL_S3"] = s3_endpoint;  // hpo worker --s3-endpoint
   // SageMaker always sets both; the worker's S3 access takes us-east-1 when it is told none.
+  for (const char* name : {"AWS_REGION", "AWS_DEFAULT_REGION"}) {
+    if (auto it = spec_env.find(name); it != spec_env.end() && !it->second.empty()) {
+      env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = it->second;
+      return env;
+    }
+  }
   const std::string region = env.count("AWS_REGION")           ? env["AWS_REGION"]
                              : env.count("AWS_DEFAULT_REGION") ? env["AWS_DEFAULT_REGION"]
                                                                : "us-east-1";
@@ -411,7 +420,7 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     // (Apptainer takes its environment on the command line, where every user's `ps` reads it:
     // there the credentials go by its own APPTAINERENV_ variables, below.)
     std::map<std::string, std::string> aws;
-    if (!r.network_isolation) aws = AwsEnvironment(opt.s3_endpoint);
+    if (!r.network_isolation) aws = AwsEnvironment(opt.s3_endpoint, cs.env);
     if (opt.container.runtime != "apptainer") {
       for (auto& [k, v] : aws) cs.env.emplace(k, v);
     }
@@ -441,7 +450,7 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     ps.argv = r.argv;
     ps.env = TrainingEnvironment(r.layout);
     if (!r.network_isolation) {
-      for (auto& [k, v] : AwsEnvironment(opt.s3_endpoint)) ps.env.emplace(k, v);
+      for (auto& [k, v] : AwsEnvironment(opt.s3_endpoint, ps.env)) ps.env.emplace(k, v);
     }
     if (const char* path = std::getenv("PATH")) ps.env.emplace("PATH", path);
     if (const char* home = std::getenv("HOME")) ps.env.emplace("HOME", home);
