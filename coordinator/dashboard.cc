@@ -361,11 +361,14 @@ Page WorkersPage(Source& src, const PageOptions& o) {
   return p;
 }
 
-// Every tuned range of the job (the config's, then each definition's), by name, first wins;
-// with `definition`, only that definition's.
+// Every tuned range of the job (the config's, then each definition's), one per name where the
+// definitions agree on it, else one per definition (RangeInfo::definition: one definition's
+// depth 1..5 beside another's 100..200 drew the second's points far off the first's axis; a
+// multi-definition pass); with `definition`, only that definition's.
 std::vector<RangeInfo> RangesOf(const Json& desc, const std::string& definition = "") {
   std::vector<RangeInfo> out;
   std::set<std::string> seen;
+  std::string of;  // the definition whose ranges are being added
   auto add = [&](const Json& pr) {
     if (!pr.is_object()) return;
     for (const char* kind : {"IntegerParameterRanges", "ContinuousParameterRanges", "CategoricalParameterRanges"}) {
@@ -373,7 +376,8 @@ std::vector<RangeInfo> RangesOf(const Json& desc, const std::string& definition 
       for (const Json& r : pr[kind]) {
         RangeInfo info;
         info.name = Str(r, "Name");
-        if (info.name.empty() || !seen.insert(info.name).second) continue;
+        info.definition = of;
+        if (info.name.empty() || !seen.insert(of + '\n' + info.name).second) continue;
         info.kind = std::string(kind).substr(0, std::string(kind).find("Parameter"));
         if (info.kind == "Categorical") {
           for (const Json& v : r.value("Values", Json::array())) info.values.push_back(v.is_string() ? v.get<std::string>() : v.dump());
@@ -392,9 +396,25 @@ std::vector<RangeInfo> RangesOf(const Json& desc, const std::string& definition 
     add(desc.value("HyperParameterTuningJobConfig", Json::object()).value("ParameterRanges", Json::object()));
   }
   for (const Json& def : desc.value("TrainingJobDefinitions", Json::array())) {
-    if (definition.empty() || Str(def, "DefinitionName") == definition) add(def.value("HyperParameterRanges", Json::object()));
+    of = Str(def, "DefinitionName");
+    if (definition.empty() || of == definition) add(def.value("HyperParameterRanges", Json::object()));
   }
-  return out;
+  // A name whose ranges agree is one range of no definition (its first place kept).
+  auto same = [](const RangeInfo& a, const RangeInfo& b) {
+    return a.kind == b.kind && a.min == b.min && a.max == b.max && a.log == b.log && a.reverse_log == b.reverse_log &&
+           a.values == b.values;
+  };
+  std::vector<RangeInfo> merged;
+  for (const RangeInfo& r : out) {
+    const bool agree =
+        std::all_of(out.begin(), out.end(), [&](const RangeInfo& o) { return o.name != r.name || same(o, r); });
+    if (agree && std::any_of(merged.begin(), merged.end(), [&](const RangeInfo& m) { return m.name == r.name; })) {
+      continue;
+    }
+    merged.push_back(r);
+    if (agree) merged.back().definition.clear();
+  }
+  return merged;
 }
 
 // Every TrainingJobSummary of the job (all pages), in the order the API lists them.
@@ -850,7 +870,9 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
     });
   }
   std::vector<std::string> columns;
-  for (const RangeInfo& r : RangesOf(desc)) columns.push_back(r.name);
+  for (const RangeInfo& r : RangesOf(desc)) {
+    if (std::find(columns.begin(), columns.end(), r.name) == columns.end()) columns.push_back(r.name);
+  }
   for (const auto& t : trials) {
     for (const auto& [k, v] : t.tuned) {
       if (std::find(columns.begin(), columns.end(), k) == columns.end()) columns.push_back(k);

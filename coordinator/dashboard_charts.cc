@@ -300,8 +300,13 @@ std::string ObjectiveChart(const std::vector<TrialPoint>& trials, const std::str
 }
 
 
-std::string ScatterChart(const RangeInfo& r, const std::vector<TrialPoint>& trials, const std::string& metric,
+std::string ScatterChart(const RangeInfo& r, const std::vector<TrialPoint>& all, const std::string& metric,
                          const std::string& best) {
+  std::vector<TrialPoint> own;  // a definition's range: its training jobs only
+  for (const auto& t : all) {
+    if (!r.definition.empty() && t.definition == r.definition) own.push_back(t);
+  }
+  const std::vector<TrialPoint>& trials = r.definition.empty() ? all : own;
   std::vector<double> ys;
   for (const auto& t : trials) {
     if (t.objective && t.tuned.count(r.name)) ys.push_back(*t.objective);
@@ -311,7 +316,7 @@ std::string ScatterChart(const RangeInfo& r, const std::vector<TrialPoint>& tria
   f.width = 300;
   f.height = 230;
   f.left = 58;
-  f.title = Clip(r.name, 40);  // the chart is 300 px wide
+  f.title = Clip(r.definition.empty() ? r.name : r.name + " (" + r.definition + ")", 40);  // the chart is 300 px wide
   f.x_title = Clip(r.name, 30) + (r.kind == "Categorical" ? ""
                                   : r.reverse_log         ? " (reverse log scale)"
                                   : r.log                 ? " (log scale)"

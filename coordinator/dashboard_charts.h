@@ -32,6 +32,9 @@ struct RangeInfo {
   bool log = false;
   bool reverse_log = false;  // ReverseLogarithmic (drawn so, every decade of 1 - v alike)
   std::vector<std::string> values;  // Categorical
+  // Set when the job's definitions give this name different ranges: the range of that
+  // definition, whose training jobs alone a chart of it draws.
+  std::string definition;
 };
 
 // "%.6g", and NaN/inf spelled out.

@@ -815,6 +815,33 @@ TEST_F(DashboardTest, AJobWithTwoDefinitionsHasAParallelChartForEach) {
   EXPECT_NE(b.find("<th>Definition</th>"), std::string::npos);
 }
 
+// A multi-definition pass: two definitions with a hyperparameter of one name but other ranges
+// (depth 1..5 and 100..200) shared one chart on the first's axis, the second's points drawn far
+// off it. Such a name gets a chart per definition; one they agree on stays one chart.
+TEST_F(DashboardTest, AHyperparameterWhoseRangesDifferByDefinitionGetsAChartForEach) {
+  Register("w1", 4);
+  const proto::TuningJobSpec spec = DefinitionsSpec("split", 6, 2, {"a", "b"}, [](proto::TrainingJobDefinition& d) {
+    auto& cats = d.hyper_parameter_ranges->categorical_parameter_ranges;
+    if (*d.definition_name == "b") cats[0].values = {"other-1", "other-2"};
+  });
+  std::vector<proto::wire::AssignTrial> queue = Only<proto::wire::AssignTrial>(Submit(spec));
+  double loss = 1;
+  while (!queue.empty()) {
+    auto a = queue.front();
+    queue.erase(queue.begin());
+    for (auto& m : Only<proto::wire::AssignTrial>(Finish("w1", a, loss -= 0.1))) queue.push_back(m);
+  }
+  const std::string b = Get("/ui/jobs/split").body;
+  const auto& cats = spec.training_job_definitions[0].hyper_parameter_ranges->categorical_parameter_ranges;
+  const std::string split = cats[0].name.value_or(""), shared = cats[1].name.value_or("");
+  EXPECT_NE(b.find(">" + split + " (a)<"), std::string::npos) << b;
+  EXPECT_NE(b.find(">" + split + " (b)<"), std::string::npos);
+  EXPECT_NE(b.find(">other-1<"), std::string::npos) << "b's own values on its axis";
+  EXPECT_NE(b.find(">" + shared + "<"), std::string::npos);
+  EXPECT_EQ(b.find(">" + shared + " (a)<"), std::string::npos) << "the ranges agree: one chart";
+  EXPECT_EQ(Count(b, "<th>" + split + "</th>"), 2u) << "one column in the training jobs table (and the best's)";
+}
+
 // Definitions that tune metrics of their own: the page labelled every value with the first
 // definition's metric (a usability pass: val_loss over another definition's train_loss values).
 TEST_F(DashboardTest, DefinitionsWithTheirOwnMetricsAreLabelledAsSuch) {
