@@ -637,6 +637,16 @@ Json DescribeAsSageMaker(const proto::DescribeTuningJobResponse& r) {
 
 namespace {
 
+// A training job's LastModifiedTime: "when the status of the training job was last modified"
+// (its creation, each secondary status, its end). Its metrics do not count: they moved it at
+// every line a trainer printed, and the SageMaker SDK stamps its status lines with it (a
+// "Starting" printed at the time of the call; an SDK pass).
+int64_t TrainingJobLastModified(const Trial& t) {
+  int64_t last = std::max(t.creation_ms, t.end_ms);
+  for (const auto& st : t.secondary) last = std::max(last, st.start_ms);
+  return last;
+}
+
 // A list request's CreationTimeAfter/Before or LastModifiedTimeAfter/Before filter (`key`, epoch
 // seconds; checked by CheckTimestamp): whether a row at `ms` passes; true when not given.
 bool TimeFilterPasses(const Json& req, const char* key, int64_t ms, bool after) {
@@ -916,11 +926,6 @@ ApiResponse ListAllTrainingJobs(Dispatcher& d, const Json& req) {
   }
   const std::string sort_by = *sort_by_r, contains = AsciiLower(*contains_r), status_eq = *status_r;
   auto time_ok = [&](const char* key, int64_t ms, bool after) { return TimeFilterPasses(req, key, ms, after); };
-  auto last_modified = [](const Trial& t) {
-    int64_t last = std::max(t.creation_ms, t.end_ms);
-    for (const auto& st : t.secondary) last = std::max(last, st.start_ms);
-    return last;
-  };
   Json out = d.WithCore([&](CoordinatorCore& c) {
     std::vector<SortKey> rows;
     for (const TuningJob* j : c.Jobs()) {
@@ -928,7 +933,7 @@ ApiResponse ListAllTrainingJobs(Dispatcher& d, const Json& req) {
         if (none_match || t->Unlaunched()) continue;  // not a training job yet (Trial::Unlaunched)
         if (!contains.empty() && AsciiLower(t->name).find(contains) == std::string::npos) continue;
         if (!status_eq.empty() && TrainingJobStatusOf(*t) != status_eq) continue;
-        const int64_t modified = last_modified(*t);
+        const int64_t modified = TrainingJobLastModified(*t);
         if (!time_ok("CreationTimeAfter", t->creation_ms, true) || !time_ok("CreationTimeBefore", t->creation_ms, false) ||
             !time_ok("LastModifiedTimeAfter", modified, true) || !time_ok("LastModifiedTimeBefore", modified, false)) {
           continue;
@@ -949,7 +954,7 @@ ApiResponse ListAllTrainingJobs(Dispatcher& d, const Json& req) {
                     {"TrainingJobArn", c.TrainingJobArn(t->name)},
                     {"CreationTime", Epoch(t->creation_ms)}};
           if (t->end_ms) r["TrainingEndTime"] = Epoch(t->end_ms);
-          r["LastModifiedTime"] = Epoch(last_modified(*t));
+          r["LastModifiedTime"] = Epoch(TrainingJobLastModified(*t));
           r["TrainingJobStatus"] = TrainingJobStatusOf(*t);
           r["SecondaryStatus"] = t->SecondaryStatus();
           return r;
@@ -1186,10 +1191,9 @@ Json TrainingJobDocument(CoordinatorCore& c, const Trial& t, int64_t now_ms, std
     const int64_t ts = when != t.final_metric_ms.end() && when->second > 0 ? when->second
                        : t.end_ms                                        ? t.end_ms
                                                                           : last;
-    last = std::max(last, ts);
     fm.push_back({{"MetricName", m}, {"Value", v}, {"Timestamp", Epoch(ts)}});
   }
-  out["LastModifiedTime"] = Epoch(std::max(last, t.end_ms));
+  out["LastModifiedTime"] = Epoch(TrainingJobLastModified(t));
   out["FinalMetricDataList"] = fm;
   if (t.start_ms) {
     const auto [training, billable] = t.TrainingAndBillableSeconds(now_ms, c.options().spot_price_ratio);

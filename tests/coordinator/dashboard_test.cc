@@ -977,6 +977,27 @@ TEST_F(DashboardTest, TheMetricsCountNoTrainingJobQueuedAhead) {
 // A NextToken names a place in one list: taken from job qa1's training jobs for job qa2's (or for
 // another action) it paged through rows it never had. Now it is refused, saying so; the
 // coordinator's own events cursor takes digits only (limit=-1 was read as 2^64 - 1).
+// An SDK pass: a training job's LastModifiedTime moved with every metric its trainer printed,
+// and the SageMaker SDK stamps its status lines with it. It is the time of its last status
+// change, in DescribeTrainingJob and ListTrainingJobs alike.
+TEST_F(DashboardTest, ATrainingJobsLastModifiedTimeIsItsLastStatusChangeNotItsLatestMetric) {
+  Register("w", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(coretest::Spec("lm", "Random", 1, 1)));
+  ASSERT_EQ(a.size(), 1u);
+  Emit("w", a[0], {0.9});  // starts, Training
+  const int64_t training_ms = now_;
+  now_ += 7000;
+  Emit("w", a[0], {0.5}, 2);
+  auto d = source_->Action("DescribeTrainingJob", {{"TrainingJobName", a[0].trial}});
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ((*d)["SecondaryStatus"], "Training");
+  EXPECT_DOUBLE_EQ((*d)["LastModifiedTime"].get<double>(), training_ms / 1000.0) << d->dump();
+  auto l = source_->Action("ListTrainingJobs", Json::object());
+  ASSERT_TRUE(l.ok());
+  ASSERT_EQ((*l)["TrainingJobSummaries"].size(), 1u);
+  EXPECT_EQ((*l)["TrainingJobSummaries"][0]["LastModifiedTime"], (*d)["LastModifiedTime"]);
+}
+
 TEST_F(DashboardTest, ATokenOfOneListIsRefusedForAnotherAndACursorTakesDigitsOnly) {
   Register("w", 4);
   Submit(coretest::Spec("qa1", "Random", 4, 2));
