@@ -324,26 +324,40 @@ std::function<void(const Status&)> StopOnStoreFailure(std::string who, std::stri
 // copied over it): every record would vanish at the next start, and the service kept
 // acknowledging work into a file nobody would read again. It saves what its open connection
 // still reads to hpo.db.recovered-<time> beside it, says so and what to do, and stops (exit 3).
+// Overwritten in place (a backup copied over it: the same file), nothing can be saved: the
+// connection would read the new file's pages beside its own log's. The log and shared memory are
+// moved aside, so that the file copied in opens as it is at the next start.
 void StopIfDatabaseGone(const DirectoryLock& lock, coordinator::Dispatcher& dispatcher,
                         coordinator::SqliteJobStore& store, const std::string& who, const std::string& state_dir) {
-  const Status there = lock.StillThere();
-  if (there.ok()) return;
+  const Status gone = lock.StillThere();
+  const Status overwritten = gone.ok() ? store.StillOwnFile() : Status::Ok();
+  if (gone.ok() && overwritten.ok()) return;
+  const Status& there = gone.ok() ? overwritten : gone;
   const std::string stamp = std::to_string(::time(nullptr));
   const std::string saved = state_dir + "/hpo.db.recovered-" + stamp;
-  const Status copied = dispatcher.WithCore([&](coordinator::CoordinatorCore&) { return store.CopyTo(saved); });
+  const Status copied = !gone.ok()
+                            ? dispatcher.WithCore([&](coordinator::CoordinatorCore&) { return store.CopyTo(saved); })
+                            : Status::FailedPrecondition("overwritten");
   // The write-ahead log and shared memory beside it belong to the file that went: left there,
   // SQLite would replay them into whatever hpo.db is next (the recovered copy, a restored
   // backup) and corrupt it. Moved aside (this process still holds them open).
+  const std::string aside = gone.ok() ? ".of-the-overwritten-hpo.db-" : ".of-the-gone-hpo.db-";
   for (const char* side : {"-wal", "-shm"}) {
     const std::string from = state_dir + "/hpo.db" + side;
-    if (::access(from.c_str(), F_OK) == 0) (void)::rename(from.c_str(), (from + ".of-the-gone-hpo.db-" + stamp).c_str());
+    if (::access(from.c_str(), F_OK) == 0) (void)::rename(from.c_str(), (from + aside + stamp).c_str());
   }
   const std::string at = LogTime() + " ";
   std::string text = "\n" + at + who + ": " + there.message() + ": stopping now, so that nothing more is acknowledged "
                      "into a file that is gone.\n" + at + who + ": ";
-  text += copied.ok() ? "every record it still held is saved in " + saved + ": move it to " + state_dir +
-                            "/hpo.db and start again to resume the jobs.\n"
-                      : "it could not save what it held (" + copied.message() + "); restore hpo.db from a backup.\n";
+  if (!gone.ok()) {
+    text += copied.ok() ? "every record it still held is saved in " + saved + ": move it to " + state_dir +
+                              "/hpo.db and start again to resume the jobs.\n"
+                        : "it could not save what it held (" + copied.message() + "); restore hpo.db from a backup.\n";
+  } else {
+    text += "what it held cannot be saved (its file now has the other pages; its write-ahead log is kept as " +
+            state_dir + "/hpo.db-wal" + aside + stamp + "). Start again to use the file copied in; what this "
+            "service recorded after that file was made is not in it. To restore a backup, stop the service first.\n";
+  }
   ssize_t ignored = ::write(STDERR_FILENO, text.data(), text.size());
   (void)ignored;
   std::_Exit(3);

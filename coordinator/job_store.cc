@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <random>
 
 namespace hpo::coordinator {
 namespace {
@@ -227,6 +228,19 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& 
     return Status::FailedPrecondition("job store " + path + " has schema version " + v.Text(0) +
                                       "; this build reads version 1");
   }
+  store->path_ = path;
+  if (path != ":memory:") {  // its identity (StillOwnFile): made at the first open, by this build or a later one
+    Stmt id(db, "PRAGMA application_id");
+    if (!id.ok() || id.Step() != SQLITE_ROW) return id.Error("reading the store's identity");
+    store->identity_ = static_cast<uint32_t>(id.Int(0));
+    if (store->identity_ == 0) {
+      std::random_device rd;
+      while (store->identity_ == 0) store->identity_ = static_cast<uint32_t>(rd());
+      HPO_RETURN_IF_ERROR(
+          store->Exec(("PRAGMA application_id=" + std::to_string(static_cast<int32_t>(store->identity_))).c_str()));
+      (void)store->Exec("PRAGMA wal_checkpoint(PASSIVE)");  // into the file's header now, not hours later
+    }
+  }
   return store;
 }
 
@@ -298,6 +312,31 @@ Status SqliteJobStore::Commit() {
   Status s = Exec("COMMIT");
   if (!s.ok()) Exec("ROLLBACK").ok();
   return s;
+}
+
+Status SqliteJobStore::StillOwnFile() const {
+  if (path_.empty() || path_ == ":memory:" || identity_ == 0) return Status::Ok();
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::Ok();  // gone: DirectoryLock::StillThere's to say
+  unsigned char header[100] = {0};
+  const ssize_t n = ::pread(fd, header, sizeof header, 0);
+  ::close(fd);
+  if (n < 0) return Status::Ok();  // cannot tell: not a verdict
+  const std::string what = path_ + " was overwritten in place while in use";
+  if (n < static_cast<ssize_t>(sizeof header) || std::memcmp(header, "SQLite format 3", 16) != 0) {
+    return Status::FailedPrecondition(what + ": it is no longer an SQLite database (" + std::to_string(n) +
+                                      "-byte header)");
+  }
+  // application_id, big-endian at offset 68: this store's, or 0 until the first checkpoint after
+  // the identity was made (it reaches the file then).
+  const uint32_t id = (uint32_t{header[68]} << 24) | (uint32_t{header[69]} << 16) | (uint32_t{header[70]} << 8) |
+                      uint32_t{header[71]};
+  if (id == identity_) {
+    identity_on_file_.store(true);
+  } else if (id != 0 || identity_on_file_.load()) {
+    return Status::FailedPrecondition(what + ": it now holds another store");
+  }
+  return Status::Ok();
 }
 
 Status SqliteJobStore::CopyTo(const std::string& path) {

@@ -369,6 +369,14 @@ class SqliteJobStore final : public JobStore {
   // backup): where the service's commits are serialized. What a coordinator whose hpo.db was
   // deleted under it saves before it stops (its open connection still reads every record).
   Status CopyTo(const std::string& path);
+  // Whether the file at the store's path is still this store's (read straight from its header, no
+  // lock taken; any thread): Ok, or FailedPrecondition naming what it holds now when it was
+  // overwritten in place (`cp backup.db hpo.db` under a running coordinator: the same file, so
+  // DirectoryLock::StillThere saw nothing, and the commits acknowledged after it went into a
+  // store that could not be opened again). Each store has an identity of its own, made at its
+  // first open, in SQLite's application_id; a file that is not an SQLite database, or has
+  // another store's identity, is not this store. Ok for ":memory:".
+  Status StillOwnFile() const;
 
   // ---- Durability::kDeferred (with kAtCommit, or without a file, these do nothing) -------------
   // A mark that grows with the store's writes: read, where the store is serialized, after
@@ -406,6 +414,9 @@ class SqliteJobStore final : public JobStore {
   sqlite3* checkpointer_ = nullptr;  // Durability::kDeferred: used only inside MakeDurable's sync
   int depth_ = 0;  // open Begin()s: the outermost is a transaction, inner ones savepoints
   std::string deferred_path_;  // the database's path with Durability::kDeferred, else ""
+  std::string path_;           // the database's path (":memory:" for none)
+  uint32_t identity_ = 0;      // its application_id (StillOwnFile)
+  mutable std::atomic<bool> identity_on_file_{false};  // seen in the file's header once
   std::atomic<uint64_t> marked_{0};  // the highest WriteMark taken
   std::atomic<uint64_t> syncs_{0};
   std::atomic<uint64_t> checkpoints_{0};

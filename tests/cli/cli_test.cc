@@ -2541,6 +2541,49 @@ TEST_F(CliTest, ACoordinatorWhoseDatabaseIsDeletedSavesItAndStops) {
   EXPECT_NE(tables.find("'jobs'"), std::string::npos) << tables;
 }
 
+// A durability pass: another store's backup copied over hpo.db under a running coordinator
+// (`cp backup.db hpo.db`: the same file) went unseen; it acknowledged jobs into a store that
+// could not be opened again (its log replayed onto the other pages). It stops, and moves its log
+// aside, so that the file copied in opens as it is.
+TEST_F(CliTest, ACoordinatorWhoseDatabaseIsOverwrittenInPlaceStopsAndTheCopyOpens) {
+  const fs::path other = dir_ / "other", state = dir_ / "over";
+  const fs::path log = dir_ / "over.log";
+  // Another store, made by a coordinator and stopped (its file whole, its identity its own).
+  const pid_t first = Spawn(dir_ / "other.log", {"coordinator", "--listen", "tcp://127.0.0.1:0", "--http",
+                                                 "127.0.0.1:0", "--state-dir", other.string()});
+  ASSERT_TRUE(WaitForText(dir_ / "other.log", "workers connect to", 100)) << Slurp(dir_ / "other.log");
+  ::kill(first, SIGTERM);
+  ::waitpid(first, nullptr, 0);
+  const pid_t coord = Spawn(log, {"coordinator", "--listen", "tcp://127.0.0.1:0", "--http", "127.0.0.1:0",
+                                  "--state-dir", state.string()});
+  ASSERT_TRUE(WaitForText(log, "workers connect to", 100)) << Slurp(log);
+  {  // in place: opened for writing and truncated, as cp does
+    std::ofstream out(state / "hpo.db", std::ios::binary | std::ios::trunc);
+    out << Slurp(other / "hpo.db");
+  }
+  int status = 0;
+  pid_t done = 0;
+  for (int i = 0; i < 100 && (done = ::waitpid(coord, &status, WNOHANG)) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (done == 0) {
+    ::kill(coord, SIGKILL);
+    ::waitpid(coord, nullptr, 0);
+    FAIL() << "the coordinator kept running on an overwritten database: " << Slurp(log);
+  }
+  ASSERT_TRUE(WIFEXITED(status)) << Slurp(log);
+  EXPECT_EQ(WEXITSTATUS(status), 3) << Slurp(log);
+  const std::string text = Slurp(log);
+  EXPECT_NE(text.find((state / "hpo.db").string() + " was overwritten in place while in use: it now holds another "
+                                                    "store"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("Start again to use the file copied in"), std::string::npos) << text;
+  EXPECT_FALSE(fs::exists(state / "hpo.db-wal")) << "its log, moved aside, is not replayed onto the copy";
+  Outcome list = Hpo({"list", "--state-dir", state.string()});
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+}
+
 TEST_F(CliTest, AStateDirectoryThatCannotBeWrittenIsNamedAsSuchNotAsInUse) {
   const fs::path ro = dir_ / "ro";
   fs::create_directories(ro);
