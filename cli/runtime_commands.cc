@@ -110,10 +110,24 @@ void WarnIfOthersCanRead(const std::string& path) {
 // gone without a word (a file system can leave a file so after a crash; a user's fault pass).
 // Said before it is opened; the run goes on (a store made and then cut before its first write is
 // empty too).
+// With a write-ahead log beside it the store refuses to open, saying why (it said both).
+// A log damaged in its middle (SqliteJobStore::LogDamage): SQLite drops the records after the
+// damage for good as it opens the store; a copy of the whole log is kept beside it first, and said.
 void WarnIfEmptyDatabase(const std::string& state_dir) {
   std::error_code ec;
   const fs::path db = fs::path(state_dir) / "hpo.db";
-  if (fs::is_regular_file(db, ec) && fs::file_size(db, ec) == 0 && !ec) {
+  if (const std::string damage = coordinator::SqliteJobStore::LogDamage(db.string()); !damage.empty()) {
+    const fs::path copy = db.string() + "-wal.damaged-" + std::to_string(::time(nullptr));
+    fs::copy_file(db.string() + "-wal", copy, ec);
+    LogLine("hpo: warning: " + damage + ". " +
+            (ec ? "It could not be copied aside (" + ec.message() + ")"
+                : "The whole log is kept as " + copy.string() + " for recovery by hand") +
+            "; stop now to restore hpo.db and its log from a backup instead");
+    ec.clear();
+  }
+  const bool log_beside = fs::file_size(db.string() + "-wal", ec) > 0 && !ec;
+  ec.clear();
+  if (!log_beside && fs::is_regular_file(db, ec) && fs::file_size(db, ec) == 0 && !ec) {
     LogLine("hpo: warning: " + db.string() + " is empty (0 bytes): starting with no tuning jobs. If this state "
             "directory held jobs (a crash can leave a file so), stop now and restore hpo.db from a backup");
   }

@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <random>
 
+#include "common/file_util.h"
+
 namespace hpo::coordinator {
 namespace {
 
@@ -222,17 +224,21 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& 
     HPO_RETURN_IF_ERROR(store->Exec("ALTER TABLE logs ADD COLUMN ts_ms INTEGER NOT NULL DEFAULT 0"));
     store->log_times_ = 1;
   }
-  Stmt v(db, "SELECT value FROM meta WHERE key='schema_version'");
-  if (!v.ok() || v.Step() != SQLITE_ROW) return v.Error("reading schema version");
-  if (v.Text(0) != "1") {
-    return Status::FailedPrecondition("job store " + path + " has schema version " + v.Text(0) +
-                                      "; this build reads version 1");
+  {
+    Stmt v(db, "SELECT value FROM meta WHERE key='schema_version'");
+    if (!v.ok() || v.Step() != SQLITE_ROW) return v.Error("reading schema version");
+    if (v.Text(0) != "1") {
+      return Status::FailedPrecondition("job store " + path + " has schema version " + v.Text(0) +
+                                        "; this build reads version 1");
+    }
   }
   store->path_ = path;
   if (path != ":memory:") {  // its identity (StillOwnFile): made at the first open, by this build or a later one
-    Stmt id(db, "PRAGMA application_id");
-    if (!id.ok() || id.Step() != SQLITE_ROW) return id.Error("reading the store's identity");
-    store->identity_ = static_cast<uint32_t>(id.Int(0));
+    {
+      Stmt id(db, "PRAGMA application_id");  // (finalized before the writes: open, it held the checkpoint off)
+      if (!id.ok() || id.Step() != SQLITE_ROW) return id.Error("reading the store's identity");
+      store->identity_ = static_cast<uint32_t>(id.Int(0));
+    }
     if (store->identity_ == 0) {
       std::random_device rd;
       while (store->identity_ == 0) store->identity_ = static_cast<uint32_t>(rd());
@@ -312,6 +318,73 @@ Status SqliteJobStore::Commit() {
   Status s = Exec("COMMIT");
   if (!s.ok()) Exec("ROLLBACK").ok();
   return s;
+}
+
+std::string SqliteJobStore::LogDamage(const std::string& path) {
+  const std::string wal = path + "-wal";
+  auto bytes = ReadFile(wal, uint64_t{1} << 30);
+  if (!bytes.ok() || bytes->size() <= 32) return "";
+  const std::string& b = *bytes;
+  auto be32 = [&](size_t at) {
+    return (uint32_t{static_cast<unsigned char>(b[at])} << 24) | (uint32_t{static_cast<unsigned char>(b[at + 1])} << 16) |
+           (uint32_t{static_cast<unsigned char>(b[at + 2])} << 8) | uint32_t{static_cast<unsigned char>(b[at + 3])};
+  };
+  const uint32_t magic = be32(0);
+  if (magic != 0x377f0682 && magic != 0x377f0683) return wal + "'s header is damaged (no write-ahead log magic): "
+                                                        "SQLite drops the whole log";
+  const bool big_endian = magic == 0x377f0683;
+  // SQLite's checksum: pairs of 32-bit words (in the byte order the magic names), cumulative.
+  auto checksum = [&](size_t at, size_t n, uint32_t& s0, uint32_t& s1) {
+    for (size_t i = at; i + 8 <= at + n; i += 8) {
+      uint32_t x0, x1;
+      if (big_endian) {
+        x0 = be32(i);
+        x1 = be32(i + 4);
+      } else {
+        std::memcpy(&x0, b.data() + i, 4);
+        std::memcpy(&x1, b.data() + i + 4, 4);
+      }
+      s0 += x0 + s1;
+      s1 += x1 + s0;
+    }
+  };
+  uint32_t s0 = 0, s1 = 0;
+  checksum(0, 24, s0, s1);
+  if (s0 != be32(24) || s1 != be32(28)) return wal + "'s header fails its checksum: SQLite drops the whole log";
+  const uint32_t page = be32(8);
+  if (page < 512 || page > 65536 || (page & (page - 1)) != 0) return "";
+  const uint32_t salt1 = be32(16), salt2 = be32(20);
+  const size_t frame = 24 + size_t{page};
+  const size_t frames = (b.size() - 32) / frame;
+  auto at = [&](size_t i) { return 32 + i * frame; };
+  auto current = [&](size_t i) { return be32(at(i) + 8) == salt1 && be32(at(i) + 12) == salt2; };
+  // Whether frame i validates, its checksum chained from (c0, c1).
+  auto valid = [&](size_t i, uint32_t c0, uint32_t c1) {
+    if (!current(i)) return false;
+    checksum(at(i), 8, c0, c1);
+    checksum(at(i) + 24, page, c0, c1);
+    return c0 == be32(at(i) + 16) && c1 == be32(at(i) + 20);
+  };
+  size_t bad = frames;
+  for (size_t i = 0; i < frames; ++i) {
+    if (!valid(i, s0, s1)) {
+      bad = i;
+      break;
+    }
+    s0 = be32(at(i) + 16);
+    s1 = be32(at(i) + 20);
+  }
+  if (bad >= frames || !current(bad)) return "";  // whole, or the rest is an earlier generation's
+  // Frames after the bad one that validate from the stored checksum of the frame before them:
+  // records SQLite will drop although they are whole.
+  size_t whole_after = 0;
+  for (size_t i = bad + 1; i < frames; ++i) {
+    whole_after += valid(i, be32(at(i - 1) + 16), be32(at(i - 1) + 20));
+  }
+  if (whole_after == 0) return "";  // a tail cut by a crash
+  return wal + "'s frame " + std::to_string(bad + 1) + " of " + std::to_string(frames) + " (byte " +
+         std::to_string(at(bad)) + ") is damaged, and " + std::to_string(whole_after) +
+         " whole frame(s) of the log follow it: SQLite keeps the records before it and drops those after";
 }
 
 Status SqliteJobStore::StillOwnFile() const {

@@ -312,6 +312,14 @@ class SqliteJobStore final : public JobStore {
   // a coordinator checks, a read-only look (hpo events --state-dir) need not.
   static Result<std::unique_ptr<SqliteJobStore>> Open(const std::string& path, bool check_integrity = true,
                                                       Durability durability = Durability::kAtCommit);
+  // What SQLite would drop for good of the write-ahead log beside the database at `path` when it
+  // opens it: SQLite keeps the frames up to the first that fails its checksum and drops the rest,
+  // so a damaged block in the middle of a log lost every later record without a word (a
+  // durability pass: 212 frames, a whole job). Returns "" when nothing would be dropped that
+  // validates (no log, a whole one, or a tail cut by a crash), else a sentence naming the first
+  // damaged frame and how many valid frames of the log's current generation follow it. Reads the
+  // file only.
+  static std::string LogDamage(const std::string& path);
   // Opens an existing database for reading only (hpo describe/trials/logs/events --state-dir, on
   // a directory that a coordinator may be using at the same time): nothing is created or
   // written, and every write method fails with IoError. Errors: IoError when there is no

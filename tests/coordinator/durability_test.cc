@@ -28,6 +28,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "common/file_util.h"
 #include "coordinator/core.h"
 #include "coordinator/dispatcher.h"
 #include "coordinator/job_store.h"
@@ -587,4 +588,41 @@ TEST(DeferredDispatcher, AFailedSyncWithholdsTheRepliesAndIsReportedOnce) {
 }
 
 }  // namespace
+// A durability pass: 64 bytes of a log damaged in its middle, and SQLite, which keeps the frames
+// up to the first bad one, dropped the 212 whole frames after it (a job) without a word.
+// LogDamage names such damage before the store is opened; a whole log and a tail cut by a crash
+// (what SQLite is right to drop) are no damage.
+TEST(DeferredStore, ALogDamagedInItsMiddleIsToldApartFromATornTail) {
+  TempDb db("waldamage"), copy("waldamage-copy");
+  auto s = SqliteJobStore::Open(db.path(), true, Durability::kDeferred);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  for (int i = 0; i < 40; ++i) {  // one commit each: many frames
+    JobRow j = Job("job-" + std::to_string(i));
+    j.spec_json = std::string(3000, 'x');
+    ASSERT_TRUE((*s)->PutJob(j).ok());
+  }
+  auto copy_of = [&](const std::function<void(std::string&)>& damage) {
+    std::string wal = *ReadFile(db.path() + "-wal", 1 << 30);
+    damage(wal);
+    std::filesystem::copy_file(db.path(), copy.path(), std::filesystem::copy_options::overwrite_existing);
+    std::ofstream(copy.path() + "-wal", std::ios::binary | std::ios::trunc) << wal;
+  };
+  copy_of([](std::string&) {});
+  EXPECT_EQ(SqliteJobStore::LogDamage(copy.path()), "") << "a whole log";
+  const size_t size = ReadFile(db.path() + "-wal", 1 << 30)->size();
+  ASSERT_GT(size, 20u * 4120) << "the test needs a log of many frames";
+  copy_of([&](std::string& w) { w.resize(size - 3000); });
+  EXPECT_EQ(SqliteJobStore::LogDamage(copy.path()), "") << "a torn tail is what a crash leaves";
+  copy_of([&](std::string& w) {
+    for (size_t i = 0; i < 64; ++i) w[size / 3 + i] = static_cast<char>(w[size / 3 + i] ^ 0x5a);
+  });
+  const std::string said = SqliteJobStore::LogDamage(copy.path());
+  EXPECT_NE(said.find("is damaged, and "), std::string::npos) << said;
+  EXPECT_NE(said.find("drops those after"), std::string::npos) << said;
+  copy_of([](std::string& w) { w[0] = 'x'; });
+  EXPECT_NE(SqliteJobStore::LogDamage(copy.path()).find("header is damaged"), std::string::npos);
+  std::remove((copy.path() + "-wal").c_str());
+  EXPECT_EQ(SqliteJobStore::LogDamage(copy.path()), "") << "no log";
+}
+
 }  // namespace hpo::coordinator
