@@ -7,6 +7,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 namespace hpo {
@@ -128,12 +130,49 @@ Status DirectoryLock::StillThere() const {
   return Status::Ok();
 }
 
+namespace {
+
+// The process holding a flock on `path` (from /proc/locks): its pid, 0 when none holds one, nullopt
+// when it cannot be told (no /proc, no such path).
+std::optional<long> FlockHolder(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  std::ifstream in("/proc/locks");
+  if (!in) return std::nullopt;
+  // "1: FLOCK  ADVISORY  WRITE 4242 00:2d:1234567 0 EOF": the device as hex major:minor, then the
+  // inode. Waiters ("1: -> FLOCK ...") hold nothing.
+  char want[64];
+  std::snprintf(want, sizeof want, "%02x:%02x:%llu", major(st.st_dev), minor(st.st_dev),
+                static_cast<unsigned long long>(st.st_ino));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string index, kind, mode, access, pid, where;
+    if (!(fields >> index >> kind) || kind != "FLOCK") continue;
+    if (!(fields >> mode >> access >> pid >> where)) continue;
+    if (where == want) return std::max(1L, std::strtol(pid.c_str(), nullptr, 10));
+  }
+  return 0;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<DirectoryLock>> LockDirectory(const std::string& dir, const std::string& what) {
   const std::string path = dir + "/lock";
   auto in_use = [&] {
     auto holder = ReadFile(path, 4096);
     std::string who = holder.ok() ? *holder : std::string();
     while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
+    // The lock file deleted (its note with it): the directory's lock still names its holder, and
+    // the process's own command line says what it is (a durability pass read "another process").
+    if (const std::optional<long> pid = who.empty() ? FlockHolder(dir) : std::nullopt; pid && *pid > 0) {
+      auto cmdline = ReadFile("/proc/" + std::to_string(*pid) + "/cmdline", 4096);
+      std::string command = cmdline.ok() ? *cmdline : std::string();
+      std::replace(command.begin(), command.end(), '\0', ' ');
+      while (!command.empty() && command.back() == ' ') command.pop_back();
+      if (command.size() > 120) command = command.substr(0, 117) + "...";
+      who = "pid " + std::to_string(*pid) + (command.empty() ? "" : " (" + command + ")");
+    }
     return Status::FailedPrecondition(dir + " is in use by " + (who.empty() ? "another process" : who));
   };
   const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -168,25 +207,11 @@ Result<std::unique_ptr<DirectoryLock>> LockDirectory(const std::string& dir, con
   return std::unique_ptr<DirectoryLock>(new DirectoryLock(fd, dir_fd));
 }
 
+
 std::optional<bool> DirectoryLocked(const std::string& dir) {
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) return std::nullopt;
-  std::ifstream in("/proc/locks");
-  if (!in) return std::nullopt;
-  // "1: FLOCK  ADVISORY  WRITE 4242 00:2d:1234567 0 EOF": the device as hex major:minor, then the
-  // inode. Waiters ("1: -> FLOCK ...") hold nothing.
-  char want[64];
-  std::snprintf(want, sizeof want, "%02x:%02x:%llu", major(st.st_dev), minor(st.st_dev),
-                static_cast<unsigned long long>(st.st_ino));
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string index, kind, mode, access, pid, where;
-    if (!(fields >> index >> kind) || kind != "FLOCK") continue;
-    if (!(fields >> mode >> access >> pid >> where)) continue;
-    if (where == want) return true;
-  }
-  return false;
+  const std::optional<long> holder = FlockHolder(dir);
+  if (!holder) return std::nullopt;
+  return *holder != 0;
 }
 
 bool ReadProcStat(pid_t pid, ProcInfo* out) {

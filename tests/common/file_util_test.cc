@@ -76,6 +76,15 @@ TEST_F(DirectoryLockTest, ASecondHolderIsRefusedWithTheFirstOnesPidAndName) {
   EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(second.status().message(),
             dir_.string() + " is in use by pid " + std::to_string(::getpid()) + " (hpo run spec.yaml)");
+  // Its lock file deleted (an operator's rm), the note went with it: the directory's own lock
+  // still names the holder, by its command line (it said "another process"; a durability pass).
+  fs::remove(dir_ / "lock");
+  auto fourth = LockDirectory(dir_.string(), "hpo run other.yaml");
+  ASSERT_FALSE(fourth.ok());
+  EXPECT_EQ(fourth.status().message().rfind(dir_.string() + " is in use by pid " + std::to_string(::getpid()) + " (", 0),
+            0u)
+      << fourth.status().message();
+  EXPECT_NE(fourth.status().message().find("common_file_util_test"), std::string::npos) << fourth.status().message();
   first->reset();
   auto third = LockDirectory(dir_.string(), "hpo run other.yaml");
   EXPECT_TRUE(third.ok()) << "released with its object: " << third.status().ToString();
