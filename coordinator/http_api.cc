@@ -181,18 +181,27 @@ Result<std::string> RequiredName(const Json& req, const char* name, size_t max) 
   return value;
 }
 
-// An optional string member: `fallback` when absent; a ValidationException when it is not a string
-// or, with `allowed` given, not one of those values (the model's enum).
-// NameContains, checked as SageMaker checks it ([a-zA-Z0-9\-]+): another character matched no name,
-// and the list came back empty where SageMaker answers a ValidationException.
-Status CheckNameContains(const std::string& v) {
-  if (std::all_of(v.begin(), v.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; })) {
+// NameContains, checked as SageMaker checks it when given ([a-zA-Z0-9\-]+, at most 63 characters):
+// another character matched no name, and the list came back empty where SageMaker answers a
+// ValidationException; "" and 64 characters listed everything and nothing (an API pass).
+Status CheckNameContains(const Json& req, const std::string& v) {
+  if (!req.contains("NameContains")) return Status::Ok();
+  if (v.size() > 63) {
+    return Status::InvalidArgument("1 validation error detected: Value '" + v +
+                                   "' at 'nameContains' failed to satisfy constraint: Member must have length less "
+                                   "than or equal to 63");
+  }
+  if (!v.empty() &&
+      std::all_of(v.begin(), v.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; })) {
     return Status::Ok();
   }
   return Status::InvalidArgument("1 validation error detected: Value '" + v +
                                  "' at 'nameContains' failed to satisfy constraint: Member must satisfy regular "
                                  "expression pattern: [a-zA-Z0-9\\-]+");
 }
+
+// An optional string member: `fallback` when absent; a ValidationException when it is not a string
+// or, with `allowed` given, not one of those values (the model's enum).
 
 Result<std::string> OptionalString(const Json& req, const char* name, const std::string& fallback,
                                    std::initializer_list<const char*> allowed = {}) {
@@ -827,7 +836,7 @@ ApiResponse ListJobs(Dispatcher& d, const Json& req) {
   if (!sort_by_r.ok()) return FromStatus(sort_by_r.status());
   auto contains_r = OptionalString(req, "NameContains", "");
   if (!contains_r.ok()) return FromStatus(contains_r.status());
-  if (Status s = CheckNameContains(*contains_r); !s.ok()) return FromStatus(s);
+  if (Status s = CheckNameContains(req, *contains_r); !s.ok()) return FromStatus(s);
   auto status_r = OptionalString(req, "StatusEquals", "",
                                  {"Completed", "InProgress", "Failed", "Stopped", "Stopping", "Deleting", "DeleteFailed"});
   if (!status_r.ok()) return FromStatus(status_r.status());
@@ -916,7 +925,7 @@ ApiResponse ListAllTrainingJobs(Dispatcher& d, const Json& req) {
   if (!sort_by_r.ok()) return FromStatus(sort_by_r.status());
   auto contains_r = OptionalString(req, "NameContains", "");
   if (!contains_r.ok()) return FromStatus(contains_r.status());
-  if (Status s = CheckNameContains(*contains_r); !s.ok()) return FromStatus(s);
+  if (Status s = CheckNameContains(req, *contains_r); !s.ok()) return FromStatus(s);
   // Deleting: botocore's enum has it (no training job here is ever Deleting).
   auto status_r = OptionalString(req, "StatusEquals", "",
                                  {"InProgress", "Completed", "Failed", "Stopping", "Stopped", "Deleting"});
@@ -1825,6 +1834,14 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
                 {"message", req.method + " " + req.path + " takes no request body (only POST / and the POST routes "
                             "of /hpo/v1 do)"}};
       res.status = 413;
+      // A SageMaker call sent to a path (an endpoint URL with one, a path-routed proxy): not
+      // "payload too large" (an API pass) but where the API is.
+      if (req.has_header("X-Amz-Target") && req.path != "/") {
+        j = {{"__type", "UnknownOperationException"},
+             {"message", req.method + " " + req.path + ": no such route; the SageMaker API answers POST / (give the "
+                         "endpoint URL without a path: http://HOST:PORT)"}};
+        res.status = 404;
+      }
       res.set_header("Connection", "close");  // the body is not read: the connection cannot go on
       res.set_content(Dump(j), "application/x-amz-json-1.1");
       return httplib::Server::HandlerResponse::Handled;

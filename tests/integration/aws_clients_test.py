@@ -864,6 +864,10 @@ class AwsClients(unittest.TestCase):
         # listed nothing where SageMaker answers a ValidationException (a user's boto3 pass).
         raises("ValidationException", lambda: sm.list_hyper_parameter_tuning_jobs(NameContains="a_b"), modeled=False)
         raises("ValidationException", lambda: sm.list_training_jobs(NameContains="a b"), modeled=False)
+        # Nor its length (at most 63) or emptiness: 64 characters listed nothing, "" everything.
+        raises("ValidationException", lambda: sm.list_hyper_parameter_tuning_jobs(NameContains="a" * 64),
+               modeled=False)
+        raises("ValidationException", lambda: sm.list_training_jobs(NameContains=""), modeled=False)
         raises("ValidationException", lambda: sm.list_training_jobs_for_hyper_parameter_tuning_job(
             HyperParameterTuningJobName=MAIN, StatusEquals="Bogus"), modeled=False)
 

@@ -2961,6 +2961,15 @@ TEST_F(Cluster, HostileHttpClientsGetClearErrorsAndDoNotStallOthers) {
       EXPECT_NE(put->body.find("PUT / takes no request body"), std::string::npos) << put->body;
     }
     EXPECT_LT(put_sent, 64u << 20) << "the coordinator read a body no route takes";
+    // A SageMaker call to a path (boto3 given http://HOST:PORT/sagemaker): where the API is, not
+    // "payload too large" (an API pass).
+    auto pathed = cp.Post("/sagemaker", {{"X-Amz-Target", "SageMaker.ListHyperParameterTuningJobs"}},
+                          R"({"MaxResults": 1})", "application/x-amz-json-1.1");
+    ASSERT_TRUE(pathed);
+    EXPECT_EQ(pathed->status, 404) << pathed->body;
+    EXPECT_NE(pathed->body.find("the SageMaker API answers POST / (give the endpoint URL without a path"),
+              std::string::npos)
+        << pathed->body;
   }
   // The worker routes parse with the same limits as the SageMaker API: a body nested 200,000
   // deep crashed the coordinator (its error message printed the value recursively); a null
