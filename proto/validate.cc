@@ -460,7 +460,11 @@ void Validator::CheckConfig(const TuningJobSpec& spec, const FieldPath& p) {
     bool all_own = !defs.empty() && std::all_of(defs.begin(), defs.end(), [](const TrainingJobDefinition* d) {
       return d->tuning_objective.has_value();
     });
-    if (!all_own) {
+    // With both TrainingJobDefinition and TrainingJobDefinitions, that is the error (said in
+    // CheckDefinitions): which definitions have objectives is not known (a multi-definition pass
+    // got this one too, though every entry had its own).
+    const bool both = spec.training_job_definition && !spec.training_job_definitions.empty();
+    if (!all_own && !both) {
       Add(objective_path, "is required (" + N("Type") + " Maximize|Minimize and " + N("MetricName") +
                               ") unless every entry of " + N("TrainingJobDefinitions") + " has its own " +
                               N("TuningObjective"));
@@ -845,7 +849,7 @@ void Validator::CheckHyperParameterNames(const TuningJobSpec& spec, const Traini
       Add(p.Child("HyperParameterRanges"), "is required with at least one range when " + N("TrainingJobDefinitions") +
                                                " is used: each definition carries its own ranges");
     }
-  } else if (tunable == 0 && !autotune_ && Config(spec)) {
+  } else if (tunable == 0 && !autotune_ && Config(spec) && spec.training_job_definitions.empty()) {
     Add(root_.Child("HyperParameterTuningJobConfig").Child("ParameterRanges"),
         "needs at least one range to tune (" + N("IntegerParameterRanges") + ", " + N("ContinuousParameterRanges") +
             " or " + N("CategoricalParameterRanges") + ", here or in the definition's " + N("HyperParameterRanges") +

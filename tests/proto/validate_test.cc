@@ -258,6 +258,21 @@ TEST(Validate, AQuotedValueIsCutBetweenCharacters) {
 
 // VolumeSizeInGB 0 (instance storage only) is SageMaker's: botocore's OptionalVolumeSizeInGB has
 // min 0; hpo refused it.
+// A multi-definition pass: a spec with both TrainingJobDefinition and TrainingJobDefinitions, each
+// definition with its own objective, also got "HyperParameterTuningJobObjective is required" and
+// "ParameterRanges needs at least one range": only the one error that is.
+TEST(Validate, BothDefinitionKindsIsOneErrorWithoutFollowOns) {
+  TuningJobSpec s = Make(Base::kMulti);
+  TrainingJobDefinition single = s.training_job_definitions[0];
+  single.definition_name.reset();
+  single.hyper_parameter_ranges.reset();
+  s.training_job_definition = single;
+  const FieldErrors errors = Validate(s, Spelling::kApi);
+  ASSERT_EQ(errors.size(), 1u) << Describe(errors);
+  EXPECT_NE(Describe(errors).find("cannot be combined with TrainingJobDefinition"), std::string::npos)
+      << Describe(errors);
+}
+
 TEST(Validate, AVolumeSizeOfZeroIsValid) {
   TuningJobSpec s = Make(Base::kRandom);
   s.training_job_definition->resource_config->volume_size_in_gb = 0;
