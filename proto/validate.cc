@@ -347,6 +347,8 @@ class Validator {
   // ---- parts ----
   void CheckJobName(const std::optional<std::string>& name, const FieldPath& p, bool required);
   void CheckConfig(const TuningJobSpec& spec, const FieldPath& p);
+  // Grid searches categorical ranges only: an Integer or Continuous range in `r` (at `rp`) is an error.
+  void GridRangesOnly(const ParameterRanges& r, const FieldPath& rp);
   void CheckObjective(const Objective& o, const FieldPath& p);
   void CheckResourceLimits(const TuningJobConfig& c, const FieldPath& p);
   void CheckHyperband(const TuningJobSpec& spec, const FieldPath& p);
@@ -410,6 +412,7 @@ class Validator {
   const ValidationLimits& limits_;
   FieldPath root_;
   FieldErrors errors_;
+  bool grid_range_refused_ = false;  // an Integer or Continuous range with Grid (GridRangesOnly)
   bool autotune_ = false;  // spec.Autotune is set: Autotune fills Strategy and ResourceLimits left out
 };
 
@@ -548,15 +551,16 @@ void Validator::CheckConfig(const TuningJobSpec& spec, const FieldPath& p) {
   }
   if (Mode(c.strategy, "Hyperband")) CheckHyperband(spec, p);
 
-  if (Mode(c.strategy, "Grid") && c.parameter_ranges) {
-    FieldPath rp = p.Child("ParameterRanges");
-    for (auto [list, api] :
-         {std::pair{&c.parameter_ranges->integer_parameter_ranges, "IntegerParameterRanges"},
-          std::pair{&c.parameter_ranges->continuous_parameter_ranges, "ContinuousParameterRanges"}}) {
-      if (!list->empty()) {
-        Add(rp.Child(api), "is not allowed with the Grid strategy: Grid searches " + N("CategoricalParameterRanges") +
-                               " only; got " + std::to_string(list->size()) + " range(s)");
-      }
+  if (Mode(c.strategy, "Grid") && c.parameter_ranges) GridRangesOnly(*c.parameter_ranges, p.Child("ParameterRanges"));
+}
+
+void Validator::GridRangesOnly(const ParameterRanges& r, const FieldPath& rp) {
+  for (auto [list, api] : {std::pair{&r.integer_parameter_ranges, "IntegerParameterRanges"},
+                           std::pair{&r.continuous_parameter_ranges, "ContinuousParameterRanges"}}) {
+    if (!list->empty()) {
+      Add(rp.Child(api), "is not allowed with the Grid strategy: Grid searches " + N("CategoricalParameterRanges") +
+                             " only; got " + std::to_string(list->size()) + " range(s)");
+      grid_range_refused_ = true;
     }
   }
 }
@@ -980,7 +984,8 @@ void Validator::CheckDefinitions(const TuningJobSpec& spec) {
     std::optional<int64_t> combos = GridCombinations(spec);
     FieldPath np =
         root_.Child("HyperParameterTuningJobConfig").Child("ResourceLimits").Child("MaxNumberOfTrainingJobs");
-    if (combos && c->resource_limits) {
+    // (Not with a range Grid refuses: the count would leave it out; an SDK pass read "2" for 4.)
+    if (combos && c->resource_limits && !grid_range_refused_) {
       const auto& n = c->resource_limits->max_number_of_training_jobs;
       if (n && *n >= 1 && *n != *combos) {
         Add(np, "must equal the number of Grid combinations, " + CombinationsText(*combos) + ", or be left out; got " +
@@ -1079,16 +1084,7 @@ void Validator::CheckDefinition(const TuningJobSpec& spec, const TrainingJobDefi
   if (d.hyper_parameter_ranges) {
     FieldPath rp = p.Child("HyperParameterRanges");
     CheckRanges(*d.hyper_parameter_ranges, rp);
-    if (Strategy(spec) == "Grid") {
-      const ParameterRanges& r = *d.hyper_parameter_ranges;
-      for (auto [list, api] : {std::pair{&r.integer_parameter_ranges, "IntegerParameterRanges"},
-                               std::pair{&r.continuous_parameter_ranges, "ContinuousParameterRanges"}}) {
-        if (!list->empty()) {
-          Add(rp.Child(api), "is not allowed with the Grid strategy: Grid searches " + N("CategoricalParameterRanges") +
-                                 " only; got " + std::to_string(list->size()) + " range(s)");
-        }
-      }
-    }
+    if (Strategy(spec) == "Grid") GridRangesOnly(*d.hyper_parameter_ranges, rp);
   }
   CheckHyperParameterNames(spec, d, p, multi);
 

@@ -273,6 +273,17 @@ TEST(Validate, BothDefinitionKindsIsOneErrorWithoutFollowOns) {
       << Describe(errors);
 }
 
+// An SDK pass: an Integer range with Grid was refused, and the next error counted the Grid's
+// combinations without it ("must equal ... 2, got 4" for a space the user counted as 4).
+TEST(Validate, AGridWithARangeItRefusesIsNotCountedToo) {
+  TuningJobSpec s = Make(Base::kGrid);
+  Ranges(s).integer_parameter_ranges.push_back({"layers", "1", "2"});
+  s.hyper_parameter_tuning_job_config->resource_limits->max_number_of_training_jobs = 99;
+  const FieldErrors errors = Validate(s, Spelling::kApi);
+  EXPECT_NE(Describe(errors).find("is not allowed with the Grid strategy"), std::string::npos) << Describe(errors);
+  EXPECT_EQ(Describe(errors).find("number of Grid combinations"), std::string::npos) << Describe(errors);
+}
+
 TEST(Validate, AVolumeSizeOfZeroIsValid) {
   TuningJobSpec s = Make(Base::kRandom);
   s.training_job_definition->resource_config->volume_size_in_gb = 0;
