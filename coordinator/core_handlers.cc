@@ -155,7 +155,14 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
         Interrupted(t, kStoppedWithItsStore, now);
         continue;
       }
-      AttemptLost(t, "worker " + wid + " registered again and no longer runs it (it restarted, or was told to stop it)", now, wid);
+      // Its first registration with this coordinator process: the coordinator restarted, and the
+      // worker need not have (it said "it restarted" of a worker that had not; a durability pass).
+      AttemptLost(t,
+                  first_registration
+                      ? "worker " + wid + " registered after the coordinator's restart and does not run it" +
+                            (t.started ? " (it restarted too, or was told to stop it)" : "")
+                      : "worker " + wid + " registered again and no longer runs it (it restarted, or was told to stop it)",
+                  now, wid);
     }
   }
   if (w.reg.session != r.session) {  // another process, maybe on another machine: its clock anew

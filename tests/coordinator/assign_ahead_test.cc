@@ -562,6 +562,31 @@ TEST_F(AssignAheadTest, BayesianJobsNeverAssignAheadEvenWithShortTrainingJobs) {
   EXPECT_TRUE(Ahead(out).empty());
 }
 
+// A durability pass: after a coordinator's restart, a worker that had not restarted registered
+// without a training job queued ahead there, and the history said the worker "restarted". It
+// says the coordinator did.
+TEST_F(AssignAheadTest, AQueuedTrainingJobMissingAfterTheCoordinatorsRestartSaysWhoRestarted) {
+  Register("w", 2);
+  auto out = Submit(Spec("rr", "Random", 6, 2));
+  auto first = Plain(out);
+  auto queued = Ahead(out);
+  ASSERT_FALSE(queued.empty());
+  for (const auto& a : first) Started("w", a);
+  MakeCore();
+  std::vector<proto::wire::AttemptRef> held;
+  for (const auto& a : first) held.push_back({a.trial, a.attempt});  // the queued ones not among them
+  Register("w", 2, held);
+  auto events = core_->Events("rr", 0, 1000);
+  ASSERT_TRUE(events.ok());
+  std::string said;
+  for (const auto& e : *events) {
+    if (e.kind == "Requeued" && e.trial == queued[0].trial) said = e.message;
+  }
+  EXPECT_NE(said.find("worker w registered after the coordinator's restart and does not run it before it started"),
+            std::string::npos)
+      << said;
+}
+
 TEST_F(AssignAheadTest, QueuedTrialsSurviveACoordinatorRestartAndALostWorkerCostsThemNoRetry) {
   Register("w", 2);
   auto out = Submit(Spec("r", "Random", 6, 2));
