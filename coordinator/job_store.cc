@@ -239,6 +239,7 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& 
       if (!id.ok() || id.Step() != SQLITE_ROW) return id.Error("reading the store's identity");
       store->identity_ = static_cast<uint32_t>(id.Int(0));
     }
+    store->header_fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);  // kept open: see header_fd_
     if (store->identity_ == 0) {
       std::random_device rd;
       while (store->identity_ == 0) store->identity_ = static_cast<uint32_t>(rd());
@@ -287,6 +288,7 @@ SqliteJobStore::~SqliteJobStore() {
   if (log_fd_ >= 0) ::close(log_fd_);
   if (checkpointer_) sqlite3_close(checkpointer_);
   sqlite3_close(db_);  // the last connection: checkpoints and removes the log
+  if (header_fd_ >= 0) ::close(header_fd_);  // after SQLite's: closing it drops the process's locks on the file
 }
 
 Status SqliteJobStore::Exec(const char* sql) {
@@ -388,17 +390,19 @@ std::string SqliteJobStore::LogDamage(const std::string& path) {
 }
 
 Status SqliteJobStore::StillOwnFile() const {
-  if (path_.empty() || path_ == ":memory:" || identity_ == 0) return Status::Ok();
-  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::Ok();  // gone: DirectoryLock::StillThere's to say
+  if (header_fd_ < 0 || identity_ == 0) return Status::Ok();
+  // (Gone or replaced by another file, the descriptor still reads the old one: DirectoryLock::
+  // StillThere's to say.)
   unsigned char header[100] = {0};
-  const ssize_t n = ::pread(fd, header, sizeof header, 0);
-  ::close(fd);
+  const ssize_t n = ::pread(header_fd_, header, sizeof header, 0);
   if (n < 0) return Status::Ok();  // cannot tell: not a verdict
   const std::string what = path_ + " was overwritten in place while in use";
-  if (n < static_cast<ssize_t>(sizeof header) || std::memcmp(header, "SQLite format 3", 16) != 0) {
-    return Status::FailedPrecondition(what + ": it is no longer an SQLite database (" + std::to_string(n) +
-                                      "-byte header)");
+  if (n < static_cast<ssize_t>(sizeof header)) {
+    return Status::FailedPrecondition(what + ": it was cut to " + std::to_string(n) +
+                                      " bytes (a copy over it under way?)");
+  }
+  if (std::memcmp(header, "SQLite format 3", 16) != 0) {
+    return Status::FailedPrecondition(what + ": it is no longer an SQLite database");
   }
   // application_id, big-endian at offset 68: this store's, or 0 until the first checkpoint after
   // the identity was made (it reaches the file then).

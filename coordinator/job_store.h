@@ -377,8 +377,8 @@ class SqliteJobStore final : public JobStore {
   // backup): where the service's commits are serialized. What a coordinator whose hpo.db was
   // deleted under it saves before it stops (its open connection still reads every record).
   Status CopyTo(const std::string& path);
-  // Whether the file at the store's path is still this store's (read straight from its header, no
-  // lock taken; any thread): Ok, or FailedPrecondition naming what it holds now when it was
+  // Whether the file at the store's path is still this store's (read straight from its header
+  // through a descriptor kept open, no lock taken or dropped; any thread): Ok, or FailedPrecondition naming what it holds now when it was
   // overwritten in place (`cp backup.db hpo.db` under a running coordinator: the same file, so
   // DirectoryLock::StillThere saw nothing, and the commits acknowledged after it went into a
   // store that could not be opened again). Each store has an identity of its own, made at its
@@ -425,6 +425,11 @@ class SqliteJobStore final : public JobStore {
   std::string path_;           // the database's path (":memory:" for none)
   uint32_t identity_ = 0;      // its application_id (StillOwnFile)
   mutable std::atomic<bool> identity_on_file_{false};  // seen in the file's header once
+  // The database file, opened once for StillOwnFile's reads and closed after SQLite's connections:
+  // closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
+  // among them (an open and close per check let the sqlite3 CLI's .backup, the README's, take
+  // itself for the only connection and delete the running store's log; a regression pass).
+  int header_fd_ = -1;
   std::atomic<uint64_t> marked_{0};  // the highest WriteMark taken
   std::atomic<uint64_t> syncs_{0};
   std::atomic<uint64_t> checkpoints_{0};

@@ -625,4 +625,28 @@ TEST(DeferredStore, ALogDamagedInItsMiddleIsToldApartFromATornTail) {
   EXPECT_EQ(SqliteJobStore::LogDamage(copy.path()), "") << "no log";
 }
 
+// A regression pass: StillOwnFile opened and closed the database file at each check, and closing
+// any descriptor of a file drops every POSIX lock the process holds on it, SQLite's too. Another
+// process's connection (the README's `sqlite3 hpo.db .backup`) then took itself for the only one
+// and, closing, deleted the running store's log: acknowledged jobs were lost at the next crash.
+TEST(DeferredStore, CheckingTheFileKeepsSQLitesLocksSoAnotherProcessLeavesTheLog) {
+  TempDb db("ownfile");
+  auto s = SqliteJobStore::Open(db.path(), true, Durability::kDeferred);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_TRUE((*s)->PutJob(Job("kept")).ok());
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE((*s)->StillOwnFile().ok());
+  ASSERT_TRUE(std::filesystem::exists(db.path() + "-wal"));
+  const std::string other = "python3 -c \"import sqlite3; c = sqlite3.connect('" + db.path() +
+                            "'); c.execute('PRAGMA application_id').fetchall(); c.close()\"";
+  ASSERT_EQ(std::system(other.c_str()), 0);
+  EXPECT_TRUE(std::filesystem::exists(db.path() + "-wal")) << "another process's connection deleted the log in use";
+  EXPECT_TRUE((*s)->StillOwnFile().ok());
+  ASSERT_TRUE((*s)->PutJob(Job("after")).ok());
+  auto reader = SqliteJobStore::OpenReadOnly(db.path());
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  auto jobs = (*reader)->LoadJobs();
+  ASSERT_TRUE(jobs.ok());
+  EXPECT_EQ(jobs->size(), 2u) << "what the store wrote after is read";
+}
+
 }  // namespace hpo::coordinator
