@@ -318,7 +318,8 @@ class SqliteJobStore final : public JobStore {
   // durability pass: 212 frames, a whole job). Returns "" when nothing would be dropped that
   // validates (no log, a whole one, or a tail cut by a crash), else a sentence naming the first
   // damaged frame and how many valid frames of the log's current generation follow it. Reads the
-  // file only.
+  // file only. (Open empties the log once SQLite has read it, so frames it dropped then are not
+  // found again after a later crash.)
   static std::string LogDamage(const std::string& path);
   // Opens an existing database for reading only (hpo describe/trials/logs/events --state-dir, on
   // a directory that a coordinator may be using at the same time): nothing is created or
