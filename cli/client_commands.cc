@@ -812,7 +812,8 @@ void AddClientCommands(CLI::App& app) {
       // a long line wrapped by the terminal itself broke the table's columns (a dashboard pass).
       const size_t indent = static_cast<size_t>(width + 1 + 10 + 1 + 12 + 1 + def_width + (def_width ? 1 : 0));
       const int columns = TerminalColumns(STDOUT_FILENO);
-      const size_t room = columns > static_cast<int>(indent) + 20 ? static_cast<size_t>(columns) - indent : 0;
+      // (At 80 columns, after a 40-character name, 15 are left: room for a pair a line.)
+      const size_t room = columns > static_cast<int>(indent) + 10 ? static_cast<size_t>(columns) - indent : 0;
       for (const auto& s : all) {
         std::string obj = "-";
         if (const Json& v = Field(Field(s, "FinalHyperParameterTuningJobObjectiveMetric"), "Value"); v.is_number()) {

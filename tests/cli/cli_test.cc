@@ -697,7 +697,7 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
   }
   // At a terminal's width ($COLUMNS) the hyperparameters wrap, whole, under their column (the
   // terminal wrapping a long line broke the table; a dashboard pass): the same pairs, no line wider.
-  ::setenv("COLUMNS", "95", 1);
+  ::setenv("COLUMNS", "80", 1);  // the common terminal (it wrapped only from 86 on; a regression pass)
   Outcome narrow = Hpo({"trials", "quickstart", "--state-dir", state});
   ::unsetenv("COLUMNS");
   ASSERT_EQ(narrow.exit_code, 0) << narrow.err;
@@ -707,7 +707,8 @@ TEST_F(CliTest, QuickstartRunsToCompletionWithTheSklearnTrainer) {
   std::string pairs, pairs_wrapped;
   for (size_t i = 1; i < rows.size(); ++i) pairs += " " + rows[i].substr(hps_at);
   for (size_t i = 1; i < wrapped.size(); ++i) {
-    EXPECT_LE(wrapped[i].size(), 95u) << narrow.out;
+    // No line wider, but for a pair longer than the room, alone on its line.
+    EXPECT_TRUE(wrapped[i].size() <= 80u || wrapped[i].substr(hps_at).find(' ') == std::string::npos) << narrow.out;
     if (wrapped[i][0] == ' ') {
       EXPECT_EQ(wrapped[i].find_first_not_of(' '), hps_at) << narrow.out;
     }
