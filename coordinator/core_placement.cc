@@ -77,10 +77,14 @@ std::string CoordinatorCore::Impl::GangTypes(const std::vector<HostPlan>& plans)
 bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Outgoing>* out) {
   Trial* t = OldestPending(j, now);
   // A trial of a definition that no registered worker can run (an instance type none serves)
-  // holds its own slot only: with several definitions, the job's other pending trials, then new
-  // ones, go meanwhile (one definition's ml.m5.xlarge held a whole job while its ml.m5.large
-  // workers stood idle; a multi-definition pass). Its waiting reason stays said.
+  // holds no slot of the others: with several definitions, the job's other pending trials, then
+  // new ones, go meanwhile (one definition's ml.m5.xlarge held a whole job while its ml.m5.large
+  // workers stood idle; a multi-definition pass, then, with two such trials holding both of
+  // MaxParallelTrainingJobs, a regression pass). Such trials wait beside the others (counted
+  // InProgress, as SageMaker counts a training job waiting for capacity), and start in the job's
+  // slots once a worker can run them. Its waiting reason stays said.
   bool others_wait = false;
+  int64_t never = 0;               // pending trials none of the registered workers can run
   std::optional<Placement> found;  // t's, when the scan placed it
   if (t && j.spec.Definitions().size() > 1) {
     for (Trial* first = t; t; t = OldestPending(j, now, t)) {
@@ -90,12 +94,15 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
         found = std::move(p);
         break;
       }
+      never += !u.ever;
       if (t != first) continue;  // (one behind the first may be of another definition)
       NoteWaiting(j, t, u, now);
       if (u.ever) return false;  // it runs once a slot frees: it goes first
       others_wait = true;
     }
   }
+  // The job's pending trials that hold one of its slots.
+  const int64_t holding = static_cast<int64_t>(Index(j).pending.size()) - never;
   if (!t) {
     if (const Trial* held = others_wait ? nullptr : OldestPending(j)) {  // what waits, said until something else is
       if (auto hosts = lingering.find({held->name, held->attempt}); hosts != lingering.end()) {
@@ -142,12 +149,11 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
     if (j.Proposing()) return false;  // its proposal is being made: nothing to place until it is back
     // A retry that waits (fenced, or for its gang's other hosts) is one of the job's
     // MaxParallelTrainingJobs: no new training job takes its place (one did, and ran beside it).
-    if (ActiveCount(j) + static_cast<int64_t>(Index(j).pending.size()) >= MaxParallel(j)) return false;
+    if (ActiveCount(j) + holding >= MaxParallel(j)) return false;
     if (OffCore(j) && static_cast<int64_t>(j.trials.size()) < MaxJobs(j)) {
       // No trial of the job waits for a slot here (OldestPending is null).
-      const int64_t room =
-          std::min<int64_t>(MaxParallel(j) - ActiveCount(j) - static_cast<int64_t>(Index(j).pending.size()),
-                            MaxJobs(j) - static_cast<int64_t>(j.trials.size()));
+      const int64_t room = std::min<int64_t>(MaxParallel(j) - ActiveCount(j) - holding,
+                                             MaxJobs(j) - static_cast<int64_t>(j.trials.size()));
       RequestProposal(j, StartableNow(j, static_cast<size_t>(std::max<int64_t>(room, 1))));
       return false;
     }
