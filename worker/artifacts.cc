@@ -635,6 +635,7 @@ void PruneEarlierAttempts(const ArtifactSpec& spec, const ObjectLocation& loc, c
                           std::string* note) {
   const std::string rel = spec.job_name + "/output/";
   std::set<std::string> keep = own;
+  std::map<std::string, std::vector<std::string>> writers;  // a path the other hosts wrote -> they
   for (size_t i = 1; i < spec.hosts.size(); ++i) {
     auto list = loc.store->Get(loc.Key(PartsPrefix(spec) + spec.hosts[i] + ".keys"));
     if (!list.ok()) {
@@ -645,9 +646,29 @@ void PruneEarlierAttempts(const ArtifactSpec& spec, const ObjectLocation& loc, c
     size_t start = 0;
     while (start < list->size()) {
       const size_t end = std::min(list->find('\n', start), list->size());
-      if (end > start) keep.insert(loc.Key(rel + list->substr(start, end - start)));
+      if (end > start) {
+        keep.insert(loc.Key(rel + list->substr(start, end - start)));
+        writers[list->substr(start, end - start)].push_back(spec.hosts[i]);
+      }
       start = end + 1;
     }
+  }
+  // Uploaded side by side, a path several other hosts wrote (algo-1's own overwrote theirs) is the
+  // copy of whichever came last: said, as the archive's is the lowest host's (a gangs pass read
+  // algo-3's where the README promised algo-2's).
+  std::string shared;
+  size_t shared_count = 0;
+  for (const auto& [path, hosts] : writers) {
+    if (hosts.size() < 2 || own.count(loc.Key(rel + path))) continue;
+    if (++shared_count <= 3) {
+      std::string by;
+      for (const std::string& h : hosts) by += (by.empty() ? "" : ", ") + h;
+      shared += (shared.empty() ? "" : "; ") + path + " (" + by + ")";
+    }
+  }
+  if (shared_count > 0) {
+    AddNote(note, std::to_string(shared_count) + " path(s) that several hosts wrote hold the copy uploaded last: " +
+                      shared + (shared_count > 3 ? "; ..." : ""));
   }
   size_t removed = 0;
   for (const std::string kind : {"model/", "data/"}) {

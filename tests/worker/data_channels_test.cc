@@ -921,18 +921,23 @@ TEST_F(Channels, WithCompressionTypeNoneAlgo1RemovesAnEarlierAttemptsFilesOfEver
   Put(dir_ / "j" / "algo-1" / "model" / "shard-1.pt", "1");
   Put(dir_ / "j" / "algo-2" / "model" / "shard-2.pt", "2");
   Put(dir_ / "j" / "algo-3" / "output" / "data" / "eval-3.json", "3");
+  // A path only the other hosts wrote holds whichever copy came last: said (a gangs pass).
+  Put(dir_ / "j" / "algo-2" / "model" / "config.json", "2's");
+  Put(dir_ / "j" / "algo-3" / "model" / "config.json", "3's");
   for (size_t i : {1, 2}) {
     auto up = UploadArtifacts(spec_of("j", i), unused);
     ASSERT_TRUE(up.ok()) << up.status().ToString();
     EXPECT_EQ(up->model, "file://" + base.string() + "/j/output/model/");
   }
   EXPECT_EQ(Slurp(model / "shard-2.pt"), "2") << "written straight there";
-  EXPECT_EQ(Slurp(base / "j" / "output" / ".hpo-hosts" / "attempt-2" / "algo-3.keys"), "data/eval-3.json\n");
+  EXPECT_EQ(Slurp(base / "j" / "output" / ".hpo-hosts" / "attempt-2" / "algo-3.keys"),
+            "data/eval-3.json\nmodel/config.json\n");
   auto up = UploadArtifacts(spec_of("j", 0), unused);
   ASSERT_TRUE(up.ok()) << up.status().ToString();
-  EXPECT_EQ(up->note, "2 files of an earlier attempt removed");
+  EXPECT_EQ(up->note, "1 path(s) that several hosts wrote hold the copy uploaded last: model/config.json (algo-2, "
+                      "algo-3); 2 files of an earlier attempt removed");
   EXPECT_EQ(Sh("cd " + (base / "j" / "output").string() + " && find . -type f | sort"),
-            "./data/eval-3.json\n./model/shard-1.pt\n./model/shard-2.pt\n");
+            "./data/eval-3.json\n./model/config.json\n./model/shard-1.pt\n./model/shard-2.pt\n");
 
   // Algo-3's list is missing (a host of an earlier build, or lost): nothing is removed.
   Put(base / "k" / "output" / "model" / "old.pt", "old");
