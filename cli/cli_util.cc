@@ -309,6 +309,65 @@ std::string Num(double v) {
   return buf;
 }
 
+namespace {
+
+std::string Clock(int64_t ms) {
+  int64_t s = ms / 1000;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld", static_cast<long long>(s / 3600),
+                static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  return buf;
+}
+
+}  // namespace
+
+// `width` > 0: the terminal's columns; a longer line is cut before the clock, so that `\r`
+// redraws it in place instead of wrapping onto a new line each time.
+// `running`: training jobs whose program runs as far as the core knows (it heard the start, not
+// yet the exit report, which comes after the upload: a slot's next program may already run); the
+// rest of InProgress are starting (staging data, pending a slot). Those assigned ahead to a busy
+// slot are not training jobs to the API until they start (Trial::Unlaunched).
+std::string ProgressLine(const proto::DescribeTuningJobResponse& d, int64_t elapsed_ms, int64_t max_jobs,
+                         int64_t running, int width) {
+  const auto& c = *d.status.training_job_status_counters;
+  int64_t done = *c.completed + *c.stopped + *c.retryable_error + *c.non_retryable_error;
+  const int64_t waiting = std::max<int64_t>(0, *c.in_progress - running);
+  // The least useful parts go first when the terminal is narrow: the best training job's name,
+  // then the starting count, then the infrastructure errors. Cutting the whole line from the right
+  // cut the best value itself ("best 0.985..." for 0.98512 read as another number).
+  auto compose = [&](bool best_name, bool starting, bool infra) {
+    std::string line = *d.spec.hyper_parameter_tuning_job_name + "  " + *d.status.hyper_parameter_tuning_job_status +
+                       "  " + std::to_string(done) + (max_jobs > 0 ? "/" + std::to_string(max_jobs) : "") +
+                       " done, " + std::to_string(running) + " running, " +
+                       (starting && waiting > 0 ? std::to_string(waiting) + " starting or queued, " : "") +
+                       // Failed counts both kinds, as the summary and hpo trials do (it read "0 failed, 2
+                       // infrastructure errors" above a summary of "2 failed"; a CLI pass).
+                       std::to_string(*c.non_retryable_error + *c.retryable_error) + " failed" +
+                       (infra && *c.retryable_error > 0
+                            ? " (" + std::to_string(*c.retryable_error) + " by infrastructure)"
+                            : "");
+    if (d.status.best_training_job) {
+      const auto& b = *d.status.best_training_job;
+      line += ", best " + Num(*b.final_hyper_parameter_tuning_job_objective_metric->value) +
+              (best_name ? " (" + *b.training_job_name + ")" : "");
+    }
+    return line;
+  };
+  const std::string clock = "  " + Clock(elapsed_ms);
+  auto fits = [&](const std::string& line) { return width <= 0 || line.size() + clock.size() < static_cast<size_t>(width); };
+  std::string line = compose(true, true, true);
+  for (auto [best_name, starting, infra] : {std::tuple{false, true, true}, std::tuple{false, false, true},
+                                            std::tuple{false, false, false}}) {
+    if (fits(line)) break;
+    line = compose(best_name, starting, infra);
+  }
+  if (!fits(line)) {
+    const size_t room = static_cast<size_t>(std::max(0, width - 1 - static_cast<int>(clock.size()) - 3));
+    line = line.substr(0, room) + "...";
+  }
+  return line + clock;
+}
+
 int TerminalColumns(int fd) {
   if (const char* env = std::getenv("COLUMNS"); env && *env) {
     char* end = nullptr;

@@ -106,6 +106,14 @@ std::map<std::string, std::string> ParseImages(const std::vector<std::string>& o
 // A metric value as people read it: 6 significant digits.
 std::string Num(double v);
 
+// `hpo run`'s progress line for the tuning job `d`: its status, training jobs done (of `max_jobs`
+// when > 0), running (`running`: their program runs as far as the core knows; the rest of
+// InProgress start or queue), failed (both kinds, those of infrastructure said), the best
+// objective, and the time since the start. `width` > 0: the terminal's columns; the least useful
+// parts go first, and a line still longer is cut before the clock, so that `\r` redraws it.
+std::string ProgressLine(const proto::DescribeTuningJobResponse& d, int64_t elapsed_ms, int64_t max_jobs,
+                         int64_t running, int width = 0);
+
 // How many columns the terminal behind `fd` has: $COLUMNS when it is a positive number, else the
 // terminal's own width when `fd` is one; 0 (no limit) for a pipe or a file without $COLUMNS.
 int TerminalColumns(int fd);

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <sys/stat.h>
-#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -28,6 +27,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/run_control.h"
+#include "cli/client.h"
 #include "common/file_util.h"
 #include "common/s3_client.h"
 #include "coordinator/autotune.h"
@@ -228,63 +228,6 @@ class Housekeeping {
   bool warned_ = false;
 };
 
-std::string Clock(int64_t ms) {
-  int64_t s = ms / 1000;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld", static_cast<long long>(s / 3600),
-                static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
-  return buf;
-}
-
-// `width` > 0: the terminal's columns; a longer line is cut before the clock, so that `\r`
-// redraws it in place instead of wrapping onto a new line each time.
-// `running`: training jobs whose program runs as far as the core knows (it heard the start, not
-// yet the exit report, which comes after the upload: a slot's next program may already run); the
-// rest of InProgress are starting (staging data, pending a slot). Those assigned ahead to a busy
-// slot are not training jobs to the API until they start (Trial::Unlaunched).
-std::string ProgressLine(const proto::DescribeTuningJobResponse& d, int64_t elapsed_ms, int64_t max_jobs,
-                         int64_t running, int width = 0) {
-  const auto& c = *d.status.training_job_status_counters;
-  int64_t done = *c.completed + *c.stopped + *c.retryable_error + *c.non_retryable_error;
-  const int64_t waiting = std::max<int64_t>(0, *c.in_progress - running);
-  // The least useful parts go first when the terminal is narrow: the best training job's name,
-  // then the starting count, then the infrastructure errors. Cutting the whole line from the right
-  // cut the best value itself ("best 0.985..." for 0.98512 read as another number).
-  auto compose = [&](bool best_name, bool starting, bool infra) {
-    std::string line = *d.spec.hyper_parameter_tuning_job_name + "  " + *d.status.hyper_parameter_tuning_job_status +
-                       "  " + std::to_string(done) + (max_jobs > 0 ? "/" + std::to_string(max_jobs) : "") +
-                       " done, " + std::to_string(running) + " running, " +
-                       (starting && waiting > 0 ? std::to_string(waiting) + " starting or queued, " : "") +
-                       std::to_string(*c.non_retryable_error) + " failed" +
-                       (infra && *c.retryable_error > 0 ? ", " + std::to_string(*c.retryable_error) + " infrastructure errors"
-                                                        : "");
-    if (d.status.best_training_job) {
-      const auto& b = *d.status.best_training_job;
-      line += ", best " + Num(*b.final_hyper_parameter_tuning_job_objective_metric->value) +
-              (best_name ? " (" + *b.training_job_name + ")" : "");
-    }
-    return line;
-  };
-  const std::string clock = "  " + Clock(elapsed_ms);
-  auto fits = [&](const std::string& line) { return width <= 0 || line.size() + clock.size() < static_cast<size_t>(width); };
-  std::string line = compose(true, true, true);
-  for (auto [best_name, starting, infra] : {std::tuple{false, true, true}, std::tuple{false, false, true},
-                                            std::tuple{false, false, false}}) {
-    if (fits(line)) break;
-    line = compose(best_name, starting, infra);
-  }
-  if (!fits(line)) {
-    const size_t room = static_cast<size_t>(std::max(0, width - 1 - static_cast<int>(clock.size()) - 3));
-    line = line.substr(0, room) + "...";
-  }
-  return line + clock;
-}
-
-// The terminal's columns on stderr, 0 when it is not a terminal or does not say.
-int TerminalWidth() {
-  winsize ws{};
-  return ::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0;
-}
 
 // The job's size: MaxNumberOfTrainingJobs, or a Grid's combinations when it gives none (a limits
 // pass: "2 done" with no total, where Random's read "1/20 done"); 0 when unknown.
@@ -391,6 +334,28 @@ void StopIfDatabaseGone(const DirectoryLock& lock, coordinator::Dispatcher& disp
            "). Run as the user that owns it, or give another --state-dir";
   }
   Fail(3, text);
+}
+
+// `hpo run` as this process was started (its arguments from /proc/self/cmdline, each quoted for a
+// shell), with --state-dir DIR when they have none: what resumes its job.
+std::string ResumeCommand(const std::string& state_dir) {
+  auto text = ReadFile("/proc/self/cmdline", 1 << 20);
+  std::vector<std::string> args;
+  if (text.ok()) {
+    for (size_t start = 0; start < text->size();) {
+      const size_t end = std::min(text->find('\0', start), text->size());
+      args.push_back(text->substr(start, end - start));
+      start = end + 1;
+    }
+  }
+  if (args.size() < 2) return "hpo run SPEC --state-dir " + ShellWord(state_dir);
+  std::string out = "hpo";
+  bool has_dir = false;
+  for (size_t i = 1; i < args.size(); ++i) {
+    has_dir = has_dir || args[i] == "--state-dir" || args[i].rfind("--state-dir=", 0) == 0;
+    out += " " + ShellWord(args[i]);
+  }
+  return has_dir ? out : out + " --state-dir " + ShellWord(state_dir);
 }
 
 std::string DefaultStateDir(const std::string& job) {
@@ -894,6 +859,9 @@ void Run(const RunArgs& a) {
         if (std::find(hosts.begin(), hosts.end(), t) == hosts.end()) flags += " --instance-type " + t;
       }
     }
+    // The state directory given, kept in the advice: without it the command started the job anew
+    // elsewhere, the interrupted one left behind (a CLI pass).
+    const std::string keep_dir = a.state_dir.empty() ? "" : " --state-dir " + ShellWord(a.state_dir);
     const int need_workers = std::max(static_cast<int>(hosts.size()), nworkers);
     const std::string more_workers = need_workers > nworkers ? " --workers " + std::to_string(need_workers) : "";
     const std::string spec_types = groups ? "instance types (ResourceConfig.InstanceGroups)" : "ResourceConfig.InstanceType";
@@ -903,7 +871,7 @@ void Run(const RunArgs& a) {
       const size_t at = needs + std::string(" hosts needs ").size();
       const std::string n = never.substr(at, never.find(' ', at) - at);
       std::cerr << "Give it as many local workers as hosts: hpo run " << a.spec << " --workers " << n
-                << (a.instance_types.empty() ? "" : flags) << " (each local worker is one host"
+                << (a.instance_types.empty() ? "" : flags) << keep_dir << " (each local worker is one host"
                 << (a.instance_types.empty() || !mixed ? "" : ", and serves the type of the --instance-type in its turn")
                 << ").\n";
     } else if (never.find("VolumeSizeInGB") != std::string::npos) {
@@ -916,7 +884,7 @@ void Run(const RunArgs& a) {
                    " coordinator with GPU workers (hpo worker --gpus auto on each GPU machine).\n";
     } else if (a.instance_types.empty()) {
       std::cerr << "To run it here anyway, let the local workers serve its types: hpo run " << a.spec << more_workers
-                << (flags.empty() ? " --instance-type TYPE" : flags)
+                << (flags.empty() ? " --instance-type TYPE" : flags) << keep_dir
                 << " (worker i serves the i-th type, round robin; add --workers N for more). Or change";
       std::cerr << " the spec's " << spec_types << " to a type this machine covers (hpo instance-types"
                    " lists them), or run a coordinator with workers that serve it"
@@ -1065,7 +1033,7 @@ void Run(const RunArgs& a) {
     if (!d.ok()) continue;
     desc = *d;
     std::string line = ProgressLine(desc, dispatcher.Now() - start, job_size, running,
-                                    tty ? TerminalWidth() : 0);
+                                    tty ? TerminalColumns(STDERR_FILENO) : 0);
     if (tty) {
       std::cerr << "\r\033[K" << line << std::flush;
     } else if (line.substr(0, line.size() - 8) != last_line.substr(0, last_line.size() > 8 ? last_line.size() - 8 : 0) ||
@@ -1120,8 +1088,10 @@ void Run(const RunArgs& a) {
   }
   notifier->Stop();
   if (left) {
-    std::cerr << "hpo: " << name << " stays InProgress in " << state_dir << "; to resume it: hpo run " << a.spec
-              << " --state-dir " << state_dir << "\n";
+    // This command's own options (the workers' types, slots, images): without them the resume
+    // refused the job, or ran it on other workers (a CLI pass).
+    std::cerr << "hpo: " << name << " stays InProgress in " << state_dir << "; to resume it: "
+              << ResumeCommand(state_dir) << "\n";
     stop_api();
     Exit(3);
   }
@@ -1405,7 +1375,7 @@ void Coordinator(const CoordinatorArgs& a) {
   if (Status made = CreatePrivateDirectory(a.state_dir); !made.ok()) Fail(3, made.message());
   // One coordinator per state directory: two would both dispatch its jobs.
   auto lock = LockDirectory(a.state_dir, "hpo coordinator --listen " + a.listen);
-  if (!lock.ok()) FailLocking(lock.status(), "stop that coordinator first, or pass another --state-dir");
+  if (!lock.ok()) FailLocking(lock.status(), "stop it first, or pass another --state-dir");
   // Commits do not wait for the disk under the core's mutex; the dispatcher waits before answering.
   WarnIfEmptyDatabase(a.state_dir);
   auto store = coordinator::SqliteJobStore::Open(a.state_dir + "/hpo.db", true, coordinator::Durability::kDeferred);

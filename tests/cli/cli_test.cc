@@ -1705,8 +1705,10 @@ TEST_F(CliTest, RunWhoseTerminalWentAwayLeavesTheJobToBeResumed) {
   const std::string said = Slurp(err);
   ASSERT_TRUE(WIFEXITED(status)) << said;
   EXPECT_EQ(WEXITSTATUS(status), 3) << said;
-  EXPECT_NE(said.find("hpo: hup stays InProgress in " + state + "; to resume it: hpo run " + spec + " --state-dir " +
-                      state),
+  // The command as it was given, its options too (without --workers, --grace, --instance-type the
+  // resume ran otherwise, or was refused; a CLI pass).
+  EXPECT_NE(said.find("hpo: hup stays InProgress in " + state + "; to resume it: hpo run " + spec +
+                      " --workers 1 --state-dir " + state + " --grace 5\n"),
             std::string::npos)
       << said;
   // `hpo stop` there says the job may wait to be resumed (it said only "its job has ended").

@@ -67,5 +67,18 @@ TEST(HostPort, AnIpv6AddressComesWithoutItsBrackets) {
   EXPECT_EQ(UrlHost("[::1]"), "[::1]");
 }
 
+// A CLI pass: after a resume the progress line read "0 failed, 2 infrastructure errors" above a
+// summary and hpo trials that said "2 failed (2 by infrastructure)". Failed counts both kinds.
+TEST(ProgressLine, FailedCountsBothKindsAndSaysWhichWereOfInfrastructure) {
+  proto::DescribeTuningJobResponse d;
+  d.spec.hyper_parameter_tuning_job_name = "slow";
+  d.status.hyper_parameter_tuning_job_status = "Completed";
+  d.status.training_job_status_counters = proto::TrainingJobStatusCounters{4, 0, 2, 1, 0};
+  const std::string line = ProgressLine(d, 65'000, 7, 0);
+  EXPECT_EQ(line, "slow  Completed  7/7 done, 0 running, 3 failed (2 by infrastructure)  00:01:05");
+  EXPECT_EQ(ProgressLine(d, 65'000, 7, 0, 60), "slow  Completed  7/7 done, 0 running, 3 failed  00:01:05")
+      << "narrow: the part in brackets goes first";
+}
+
 }  // namespace
 }  // namespace hpo::cli
