@@ -509,6 +509,9 @@ struct CoordinatorCore::Impl {
     std::string what;     // its instance types, for people (GangTypes; "A or B" across options)
   };
   void NoteWaiting(TuningJob& j, Trial* t, const Unplaced& u, int64_t now);
+  // The registered workers that would serve `req` but for being spot workers (the job is not
+  // managed spot), for the waiting reasons.
+  std::vector<std::string> SpotOnly(const HostRequest& req) const;
   // Why no registered worker can ever serve it (u.ever false), with what to start; naming
   // `definition` when given.
   std::string NeverReason(const Unplaced& u, const std::string& definition = "") const;

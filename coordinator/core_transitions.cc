@@ -484,6 +484,14 @@ WorkerInfo* CoordinatorCore::Impl::PlaceHost(const HostRequest& req, bool* ever,
   return best;
 }
 
+std::vector<std::string> CoordinatorCore::Impl::SpotOnly(const HostRequest& req) const {
+  std::vector<std::string> out;
+  for (const auto& [id, w] : workers) {
+    if (Fit(opt.catalog, req, w.reg, static_cast<int>(w.reg.slots), {}).spot) out.push_back(id);
+  }
+  return out;
+}
+
 std::string CoordinatorCore::Impl::NeverReason(const Unplaced& u, const std::string& definition) const {
   const HostRequest& req = u.req;
   const std::string what = !u.what.empty() ? u.what : req.instance_type.empty() ? std::string("a worker") : req.instance_type;
@@ -518,6 +526,14 @@ std::string CoordinatorCore::Impl::NeverReason(const Unplaced& u, const std::str
              })) {
     // Workers that would serve it but for S3 credentials: the instance type was not the problem.
     reason += " (give a worker S3 credentials and start it again, or use file:// paths)";
+  } else if (std::vector<std::string> spot = SpotOnly(req); !spot.empty()) {
+    // Workers that would serve it but are spot workers, for a job that is not managed spot: it said
+    // "start more workers with --instance-type T" beside an idle one that has it (a gangs pass).
+    std::string names;
+    for (const std::string& id : spot) names += (names.empty() ? "" : ", ") + id;
+    reason += std::string(spot.size() == 1 ? " (worker " : " (workers ") + names + " would, but " +
+              (spot.size() == 1 ? "it is a spot worker" : "they are spot workers") +
+              ": set EnableManagedSpotTraining in the training job definition, or start an on-demand worker)";
   } else if (!req.instance_type.empty() && !too_few) {  // (the gang's reason has its own hint: not twice)
     // What to start: `why` says what the catalog's type needs.
     reason += opt.catalog.Find(req.instance_type)
@@ -551,7 +567,7 @@ void CoordinatorCore::Impl::NoteWaiting(TuningJob& j, Trial* t, const Unplaced& 
     for (const auto& [id, w] : workers) {
       if (!w.Closed().empty()) continue;  // (said below)
       for (const HostRequest& r : u.all) {
-        if (const FitResult f = Fit(opt.catalog, r, w.reg, w.free_slots(), {}); f.short_of_disk || f.no_s3) {
+        if (const FitResult f = Fit(opt.catalog, r, w.reg, w.free_slots(), {}); f.short_of_disk || f.no_s3 || f.spot) {
           reason += "; " + f.why;
           break;
         }

@@ -339,6 +339,7 @@ FitResult Fit(const InstanceCatalog& catalog, const HostRequest& request, const 
     r.why = "worker " + worker.worker_id +
             " is a spot worker (hpo worker --spot), and the training job does not enable managed spot training "
             "(EnableManagedSpotTraining)";
+    r.spot = true;
     return r;
   }
   r.ever = true;

@@ -88,6 +88,7 @@ struct FitResult {
   std::string why;    // why not (ever or now), for people
   bool short_of_disk = false;  // not now for want of free disk for VolumeSizeInGB (`why` says how much)
   bool no_s3 = false;          // never, for want of S3 credentials alone: its type, group and disk fit
+  bool spot = false;           // never, for being a spot worker alone (the job is not managed spot)
 };
 
 // `free_slots` and `gpus_in_use` describe the worker now.

@@ -308,6 +308,29 @@ TEST_F(SpotCoreTest, AJobWithoutManagedSpotNeverRunsOnASpotWorkerAndSaysWhy) {
 
 // With it, spot workers come first (SageMaker runs it on spot capacity); an on-demand worker takes
 // what no spot worker can start, since a free machine on-prem costs nothing more.
+// A gangs pass: a 3-host job (not managed spot) on two on-demand workers and a spot one read "too
+// few registered workers can serve ml.m5.large ... start more workers", the spot one unnamed; and a
+// single-host one whose on-demand workers were cordoned named only those. Both say the spot one.
+TEST_F(SpotCoreTest, AJobWaitingBesideASpotWorkerItMayNotUseNamesIt) {
+  Join("od1", false);
+  Join("od2", false);
+  Join("spot1", true);
+  proto::TuningJobSpec gang = Spec("gang", "Random", 1, 1);
+  gang.training_job_definition->resource_config->instance_count = 3;
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(gang)).empty());
+  std::string why = core_->FindJob("gang")->waiting_reason;
+  EXPECT_EQ(why.rfind("too few registered workers can serve ml.m5.large", 0), 0u) << why;
+  EXPECT_NE(why.find("(worker spot1 would, but it is a spot worker: set EnableManagedSpotTraining"), std::string::npos)
+      << why;
+  std::vector<Outgoing> out;
+  ASSERT_TRUE(core_->Cordon("od1", "maintenance", now_, &out).ok());
+  ASSERT_TRUE(core_->Cordon("od2", "maintenance", now_, &out).ok());
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(Spec("single", "Random", 1, 1))).empty());
+  why = core_->FindJob("single")->waiting_reason;
+  EXPECT_NE(why.find("worker spot1 is a spot worker (hpo worker --spot)"), std::string::npos) << why;
+  EXPECT_NE(why.find("worker od1"), std::string::npos) << why;
+}
+
 TEST_F(SpotCoreTest, AManagedSpotJobPrefersSpotWorkersAndTakesOnDemandOnesWhenNoneIsFree) {
   Join("a-od", false);  // first in the workers' order: chosen only by preference
   Join("b-spot", true);
