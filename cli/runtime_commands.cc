@@ -1967,8 +1967,9 @@ void AddWorkerCommand(CLI::App& app) {
   g->add_option("--container-owner", ga->owner);
   g->add_flag("--watch-stall", ga->watch_stall);
   g->callback([ga] {
-    throw CLI::RuntimeError(worker::RunOrphanGuard(ga->dir, 5000, [](const std::string& l) { std::cerr << l << "\n"; },
-                                                   ga->containers, ga->owner, ga->watch_stall));
+    // Its lines go to the worker's log, stamped as the worker's are (they had no time; a gangs pass).
+    throw CLI::RuntimeError(worker::RunOrphanGuard(ga->dir, 5000, StderrLog(), ga->containers, ga->owner,
+                                                   ga->watch_stall));
   });
 }
 

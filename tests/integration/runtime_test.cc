@@ -2557,6 +2557,20 @@ TEST_F(OrphanCluster, ADaemonWithAClearedEnvironmentDoesNotOutliveAKilledWorker)
     gone = ::kill(left[0], 0) != 0 || Sleeping(daemon).empty();
   }
   EXPECT_TRUE(gone) << "the daemon outlived its killed worker";
+  // The guard's lines in the worker's log are stamped as the worker's are (they had no time; a
+  // gangs pass).
+  const std::regex stamped(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z .+)");
+  int guard_lines = 0;
+  for (int i = 0; i < 50 && guard_lines == 0; ++i) {
+    std::ifstream log(dir_ / "worker1.log");
+    for (std::string line; std::getline(log, line);) {
+      if (line.find("hpo worker-guard: ") == std::string::npos) continue;
+      ++guard_lines;
+      EXPECT_TRUE(std::regex_match(line, stamped)) << line;
+    }
+    if (guard_lines == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GT(guard_lines, 0) << "the guard said what it killed";
   for (pid_t p : Sleeping(daemon)) ::kill(p, SIGKILL);
   Call("StopHyperParameterTuningJob", {{"HyperParameterTuningJobName", "it-envi-kill"}});
 }
