@@ -191,7 +191,12 @@ void PrintTrainingJob(const Json& tj) {
                 tj.value("BillableTimeInSeconds", Json(0)).dump().c_str());
   }
   if (tj.contains("ModelArtifacts")) {
-    std::printf("%-16s %s\n", "Model", str(tj["ModelArtifacts"], "S3ModelArtifacts").c_str());
+    // Where the model goes (DescribeTrainingJob always names it, as SageMaker's does); after an
+    // infrastructure error it need not be there (a CLI pass followed it to an empty directory).
+    const bool infra =
+        str(tj, "TrainingJobStatus") == "Failed" && str(tj, "FailureReason").rfind("InternalServerError", 0) == 0;
+    std::printf("%-16s %s%s\n", "Model", str(tj["ModelArtifacts"], "S3ModelArtifacts").c_str(),
+                infra ? " (may be missing: the training job ended with an infrastructure error)" : "");
   }
   auto table = [](const char* title, const std::vector<std::pair<std::string, std::string>>& rows) {
     if (rows.empty()) return;

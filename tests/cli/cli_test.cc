@@ -3292,6 +3292,12 @@ TEST_F(CliTest, RunWithAnS3EndpointNoWorkerReachesRestsNoWorker) {
   EXPECT_NE(o.out.find("check the workers' S3 endpoint"), std::string::npos) << o.out;
   Outcome events = Hpo({"events", "nos3", "--state-dir", state});
   EXPECT_EQ(events.out.find("WorkerResting"), std::string::npos) << events.out;
+  // Its model was never written: the table says where it would go, and that it may be missing
+  // (a CLI pass followed the path to nothing).
+  Outcome names = Hpo({"trials", "nos3", "--state-dir", state, "-o", "names"});
+  Outcome tj = Hpo({"describe", names.out.substr(0, names.out.find('\n')), "--state-dir", state, "-o", "table"});
+  EXPECT_NE(tj.out.find("(may be missing: the training job ended with an infrastructure error)"), std::string::npos)
+      << tj.out;
 }
 
 // A worker that rests after infrastructure errors leaves hpo run with nothing to run: its
