@@ -103,6 +103,22 @@ class CliTest : public ::testing::Test {
     return o;
   }
 
+  // The exit status of `pid` once it ends within 10 s; else it is killed and -1 (and -2 for a
+  // signal's end).
+  static int StopsWithin10s(pid_t pid) {
+    int status = 0;
+    pid_t done = 0;
+    for (int i = 0; i < 100 && (done = ::waitpid(pid, &status, WNOHANG)) == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (done == 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      return -1;
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
+  }
+
   fs::path Write(const std::string& name, const std::string& text) {
     fs::path p = dir_ / name;
     Spit(p, text);
@@ -1031,7 +1047,11 @@ TEST_F(CliTest, RunServesAnInstanceTypeThisMachineCannotCoverOnlyWhenToldTo) {
   EXPECT_EQ(refused.exit_code, 2) << refused.err;
   EXPECT_NE(refused.err.find("cannot run on this machine"), std::string::npos) << refused.err;
   EXPECT_NE(refused.err.find("ml.m5.24xlarge needs 96 vCPUs"), std::string::npos) << refused.err;
-  EXPECT_NE(refused.err.find(" --instance-type ml.m5.24xlarge (worker i serves the i-th type"), std::string::npos)
+  // (And the --state-dir given: a job interrupted there and refused at its resume was started
+  // anew elsewhere by the advice without it; a CLI pass.)
+  EXPECT_NE(refused.err.find(" --instance-type ml.m5.24xlarge --state-dir " + (dir_ / "refused").string() +
+                             " (worker i serves the i-th type"),
+            std::string::npos)
       << "the command to run names every type the spec asks for: " << refused.err;
   // In a --state-dir of the user's, a job that never ran leaves no record: run there again with
   // the advice, it starts afresh instead of "resuming" a job that was never interrupted. The
@@ -1083,7 +1103,9 @@ TEST_F(CliTest, RunServesAnInstanceTypeThisMachineCannotCoverOnlyWhenToldTo) {
   gang.replace(count_at, std::string("instanceCount: 1").size(), "instanceCount: 3");
   Outcome few = Hpo({"run", Write("gang.yaml", gang).string(), "--workers", "2", "--state-dir", (dir_ / "few").string()});
   EXPECT_EQ(few.exit_code, 2) << few.err;
-  EXPECT_NE(few.err.find("--workers 3 (each local worker is one host)"), std::string::npos) << few.err;
+  EXPECT_NE(few.err.find("--workers 3 --state-dir " + (dir_ / "few").string() + " (each local worker is one host)"),
+            std::string::npos)
+      << few.err;
 
   // Without --state-dir the directory made for a job that never ran is not left behind.
   const fs::path cwd = fs::current_path();
@@ -1158,13 +1180,17 @@ TEST_F(CliTest, RunHintsForAHeterogeneousSpecGiveOneCommandThatWorks) {
                             "--instance-type ml.m5.large";
   Outcome first = Hpo({"run", spec, "--state-dir", (dir_ / "h1").string()});
   EXPECT_EQ(first.exit_code, 2) << first.err;
-  EXPECT_NE(first.err.find("hpo run " + spec + works + " (worker i serves"), std::string::npos) << first.err;
+  EXPECT_NE(first.err.find("hpo run " + spec + works + " --state-dir " + (dir_ / "h1").string() + " (worker i serves"),
+            std::string::npos)
+      << first.err;
   EXPECT_NE(first.err.find("the spec's instance types (ResourceConfig.InstanceGroups)"), std::string::npos)
       << first.err;
   Outcome second = Hpo({"run", spec, "--instance-type", "ml.m5.24xlarge", "--instance-type", "ml.m5.large",
                         "--state-dir", (dir_ / "h2").string()});
   EXPECT_EQ(second.exit_code, 2) << second.err;
-  EXPECT_NE(second.err.find("hpo run " + spec + works + " (each local worker is one host"), std::string::npos)
+  EXPECT_NE(second.err.find("hpo run " + spec + works + " --state-dir " + (dir_ / "h2").string() +
+                            " (each local worker is one host"),
+            std::string::npos)
       << second.err;
   Outcome ran = Hpo({"run", spec, "--workers", "3", "--instance-type", "ml.m5.24xlarge", "--instance-type",
                      "ml.m5.24xlarge", "--instance-type", "ml.m5.large", "--state-dir", (dir_ / "h3").string(), "-o",
@@ -2515,18 +2541,7 @@ TEST_F(CliTest, ACoordinatorWhoseDatabaseIsDeletedSavesItAndStops) {
                                   "--state-dir", state.string()});
   ASSERT_TRUE(WaitForText(log, "workers connect to", 100)) << Slurp(log);
   fs::remove(state / "hpo.db");
-  int status = 0;
-  pid_t done = 0;
-  for (int i = 0; i < 100 && (done = ::waitpid(coord, &status, WNOHANG)) == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  if (done == 0) {
-    ::kill(coord, SIGKILL);
-    ::waitpid(coord, nullptr, 0);
-    FAIL() << "the coordinator kept running without its database: " << Slurp(log);
-  }
-  ASSERT_TRUE(WIFEXITED(status)) << Slurp(log);
-  EXPECT_EQ(WEXITSTATUS(status), 3) << Slurp(log);
+  EXPECT_EQ(StopsWithin10s(coord), 3) << "it kept running without its database, or crashed: " << Slurp(log);
   const std::string text = Slurp(log);
   EXPECT_NE(text.find((state / "hpo.db").string() + " was deleted while in use"), std::string::npos) << text;
   fs::path saved;
@@ -2564,18 +2579,7 @@ TEST_F(CliTest, ACoordinatorWhoseDatabaseIsOverwrittenInPlaceStopsAndTheCopyOpen
     std::ofstream out(state / "hpo.db", std::ios::binary | std::ios::trunc);
     out << Slurp(other / "hpo.db");
   }
-  int status = 0;
-  pid_t done = 0;
-  for (int i = 0; i < 100 && (done = ::waitpid(coord, &status, WNOHANG)) == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  if (done == 0) {
-    ::kill(coord, SIGKILL);
-    ::waitpid(coord, nullptr, 0);
-    FAIL() << "the coordinator kept running on an overwritten database: " << Slurp(log);
-  }
-  ASSERT_TRUE(WIFEXITED(status)) << Slurp(log);
-  EXPECT_EQ(WEXITSTATUS(status), 3) << Slurp(log);
+  EXPECT_EQ(StopsWithin10s(coord), 3) << "it kept running on an overwritten database, or crashed: " << Slurp(log);
   const std::string text = Slurp(log);
   EXPECT_NE(text.find((state / "hpo.db").string() + " was overwritten in place while in use: it now holds another "
                                                     "store"),

@@ -224,6 +224,23 @@ TEST(PickGpus, TakesTheLowestFreeIndices) {
 
 class PlacementCoreTest : public CoreTest {
  protected:
+  // A Random job of two training job definitions, "p4" on ml.p4d.24xlarge and "m5" on ml.m5.large.
+  static proto::TuningJobSpec P4AndM5(const std::string& name, int max_jobs, int parallel) {
+    proto::TuningJobSpec spec = Spec(name, "Random", max_jobs, parallel);
+    auto& cfg = *spec.hyper_parameter_tuning_job_config;
+    for (const char* type : {"ml.p4d.24xlarge", "ml.m5.large"}) {
+      proto::TrainingJobDefinition d = *spec.training_job_definition;
+      d.definition_name = std::string(type).substr(3, 2);
+      d.tuning_objective = *cfg.hyper_parameter_tuning_job_objective;
+      d.hyper_parameter_ranges = *cfg.parameter_ranges;
+      d.resource_config->instance_type = type;
+      spec.training_job_definitions.push_back(d);
+    }
+    cfg.hyper_parameter_tuning_job_objective.reset();
+    cfg.parameter_ranges.reset();
+    spec.training_job_definition.reset();
+    return spec;
+  }
   std::vector<Outgoing> Join(const proto::wire::Register& r) { return core_->OnMessage(r.worker_id, r, now_); }
   static proto::TuningJobSpec Typed(const std::string& name, const std::string& type, int max_jobs, int parallel) {
     proto::TuningJobSpec spec = Spec(name, "Random", max_jobs, parallel);
@@ -594,19 +611,7 @@ TEST_F(PlacementCoreTest, AJobOfTwoDefinitionsWaitsForTheTypeThatCanRunNamingIt)
   proto::TuningJobSpec busy = Spec("busy", "Random", 1, 1);
   busy.training_job_definition->resource_config->instance_type = "ml.m5.large";
   ASSERT_EQ(Only<proto::wire::AssignTrial>(Submit(busy)).size(), 1u);
-  proto::TuningJobSpec spec = Spec("two", "Random", 2, 1);
-  auto& cfg = *spec.hyper_parameter_tuning_job_config;
-  for (const char* type : {"ml.p4d.24xlarge", "ml.m5.large"}) {
-    proto::TrainingJobDefinition d = *spec.training_job_definition;
-    d.definition_name = std::string(type).substr(3, 2);
-    d.tuning_objective = *cfg.hyper_parameter_tuning_job_objective;
-    d.hyper_parameter_ranges = *cfg.parameter_ranges;
-    d.resource_config->instance_type = type;
-    spec.training_job_definitions.push_back(d);
-  }
-  cfg.hyper_parameter_tuning_job_objective.reset();
-  cfg.parameter_ranges.reset();
-  spec.training_job_definition.reset();
+  proto::TuningJobSpec spec = P4AndM5("two", 2, 1);
   EXPECT_TRUE(Only<proto::wire::AssignTrial>(Submit(spec)).empty());
   EXPECT_EQ(core_->FindJob("two")->waiting_reason, "waiting for a free worker that can serve ml.m5.large");
 }
@@ -621,19 +626,7 @@ TEST_F(PlacementCoreTest, ATrainingJobNoWorkerServesHoldsNoSlotOfTheOtherDefinit
     m.instance_type = "ml.m5.large";
     Join(m);
   }
-  proto::TuningJobSpec spec = Spec("two", "Random", 12, 2);
-  auto& cfg = *spec.hyper_parameter_tuning_job_config;
-  for (const char* type : {"ml.p4d.24xlarge", "ml.m5.large"}) {
-    proto::TrainingJobDefinition d = *spec.training_job_definition;
-    d.definition_name = std::string(type).substr(3, 2);
-    d.tuning_objective = *cfg.hyper_parameter_tuning_job_objective;
-    d.hyper_parameter_ranges = *cfg.parameter_ranges;
-    d.resource_config->instance_type = type;
-    spec.training_job_definitions.push_back(d);
-  }
-  cfg.hyper_parameter_tuning_job_objective.reset();
-  cfg.parameter_ranges.reset();
-  spec.training_job_definition.reset();
+  proto::TuningJobSpec spec = P4AndM5("two", 12, 2);
   std::vector<proto::wire::AssignTrial> running = Only<proto::wire::AssignTrial>(Submit(spec));
   size_t ran = 0;
   for (int round = 0; round < 40 && !running.empty(); ++round) {
