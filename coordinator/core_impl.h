@@ -447,9 +447,10 @@ struct CoordinatorCore::Impl {
   // With `now`, the oldest that may start: its fence has passed (Trial::fenced_until_ms), and no
   // host of its ended attempt still stops (`lingering`: a gang's retry waits for the other hosts'
   // last checkpoints, and their programs, to be done). One that may not does not hold up the
-  // job's others; it still counts against MaxParallelTrainingJobs (PlaceNext). With `after`, the
-  // oldest of those behind that one.
-  Trial* OldestPending(TuningJob& j, std::optional<int64_t> now = std::nullopt, const Trial* after = nullptr);
+  // job's others; it still counts against MaxParallelTrainingJobs (PlaceNext).
+  Trial* OldestPending(TuningJob& j, std::optional<int64_t> now = std::nullopt);
+  // Whether a pending trial may start at `now` (OldestPending's test).
+  bool MayStartNow(const Trial& t, int64_t now) const;
   // Whether `wid`, registering with attempt `attempt` of `trial` still running, is a host of that
   // multi-host attempt which ended while the trial waits for its retry (Pending): one that was
   // told to stop and lingered when a coordinator restart forgot `lingering`.
@@ -509,9 +510,6 @@ struct CoordinatorCore::Impl {
     std::string what;     // its instance types, for people (GangTypes; "A or B" across options)
   };
   void NoteWaiting(TuningJob& j, Trial* t, const Unplaced& u, int64_t now);
-  // The registered workers that would serve `req` but for being spot workers (the job is not
-  // managed spot), for the waiting reasons.
-  std::vector<std::string> SpotOnly(const HostRequest& req) const;
   // Why no registered worker can ever serve it (u.ever false), with what to start; naming
   // `definition` when given.
   std::string NeverReason(const Unplaced& u, const std::string& definition = "") const;

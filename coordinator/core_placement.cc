@@ -87,16 +87,32 @@ bool CoordinatorCore::Impl::PlaceNext(TuningJob& j, int64_t now, std::vector<Out
   int64_t never = 0;               // pending trials none of the registered workers can run
   std::optional<Placement> found;  // t's, when the scan placed it
   if (t && j.spec.Definitions().size() > 1) {
-    for (Trial* first = t; t; t = OldestPending(j, now, t)) {
+    // One pass over the pending trials, each definition none can run found once (a job of 500
+    // such trials placed each of them at every scheduling pass).
+    std::set<std::string> never_defs;
+    Trial* const first = t;
+    t = nullptr;
+    for (const auto index : Index(j).pending) {
+      Trial* c = &trials.at(Index(j).history.at(static_cast<size_t>(index - 1)).trial);
+      if (!MayStartNow(*c, now)) continue;
+      if (c != first && never_defs.count(c->definition_name)) {
+        ++never;
+        continue;
+      }
       Placement p;
       Unplaced u;
-      if (PlaceTraining(j, t->definition_name, t->interrupted_on, t->interruptions > 0, &p, &u)) {
+      if (PlaceTraining(j, c->definition_name, c->interrupted_on, c->interruptions > 0, &p, &u)) {
+        t = c;
         found = std::move(p);
         break;
       }
-      never += !u.ever;
-      if (t != first) continue;  // (one behind the first may be of another definition)
-      NoteWaiting(j, t, u, now);
+      if (!u.ever) {
+        ++never;
+        // (One that avoids the worker it was interrupted on speaks for itself only.)
+        if (c->interrupted_on.empty()) never_defs.insert(c->definition_name);
+      }
+      if (c != first) continue;  // (one behind the first may be of another definition)
+      NoteWaiting(j, c, u, now);
       if (u.ever) return false;  // it runs once a slot frees: it goes first
       others_wait = true;
     }

@@ -360,21 +360,17 @@ void CoordinatorCore::Impl::AttemptLost(Trial& t, const std::string& reason, int
   }
 }
 
-Trial* CoordinatorCore::Impl::OldestPending(TuningJob& j, std::optional<int64_t> now, const Trial* after) {
+Trial* CoordinatorCore::Impl::OldestPending(TuningJob& j, std::optional<int64_t> now) {
   const JobIndex& ix = Index(j);
-  bool behind = after == nullptr;
   for (const auto index : ix.pending) {
     Trial* t = &trials.at(ix.history.at(static_cast<size_t>(index - 1)).trial);
-    if (!behind) {
-      behind = t == after;
-      continue;
-    }
-    if (!now || (t->fenced_until_ms <= *now && !lingering.count({t->name, t->attempt}) &&
-                 !AwaitsRestartedHosts(*t, *now))) {
-      return t;
-    }
+    if (!now || MayStartNow(*t, *now)) return t;
   }
   return nullptr;
+}
+
+bool CoordinatorCore::Impl::MayStartNow(const Trial& t, int64_t now) const {
+  return t.fenced_until_ms <= now && !lingering.count({t.name, t.attempt}) && !AwaitsRestartedHosts(t, now);
 }
 
 Trial* CoordinatorCore::Impl::CreateTrial(TuningJob& j, int64_t now) {
@@ -484,14 +480,6 @@ WorkerInfo* CoordinatorCore::Impl::PlaceHost(const HostRequest& req, bool* ever,
   return best;
 }
 
-std::vector<std::string> CoordinatorCore::Impl::SpotOnly(const HostRequest& req) const {
-  std::vector<std::string> out;
-  for (const auto& [id, w] : workers) {
-    if (Fit(opt.catalog, req, w.reg, static_cast<int>(w.reg.slots), {}).spot) out.push_back(id);
-  }
-  return out;
-}
-
 std::string CoordinatorCore::Impl::NeverReason(const Unplaced& u, const std::string& definition) const {
   const HostRequest& req = u.req;
   const std::string what = !u.what.empty() ? u.what : req.instance_type.empty() ? std::string("a worker") : req.instance_type;
@@ -521,12 +509,20 @@ std::string CoordinatorCore::Impl::NeverReason(const Unplaced& u, const std::str
               "start a worker without --instance-group" +
               (req.instance_group.empty() ? std::string() : " (or with --instance-group " + req.instance_group + ")") +
               (req.instance_type.empty() ? std::string() : ", with --instance-type " + req.instance_type) + ")";
-  } else if (std::any_of(workers.begin(), workers.end(), [&](const auto& w) {
-               return Fit(opt.catalog, req, w.second.reg, static_cast<int>(w.second.reg.slots), {}).no_s3;
-             })) {
-    // Workers that would serve it but for S3 credentials: the instance type was not the problem.
+    return reason;
+  }
+  // Workers that would serve it but for S3 credentials, or for being spot workers: one look each.
+  bool no_s3 = false;
+  std::vector<std::string> spot;
+  for (const auto& [id, w] : workers) {
+    const FitResult f = Fit(opt.catalog, req, w.reg, static_cast<int>(w.reg.slots), {});
+    no_s3 = no_s3 || f.no_s3;
+    if (f.spot) spot.push_back(id);
+  }
+  if (no_s3) {
+    // The instance type was not the problem.
     reason += " (give a worker S3 credentials and start it again, or use file:// paths)";
-  } else if (std::vector<std::string> spot = SpotOnly(req); !spot.empty()) {
+  } else if (!spot.empty()) {
     // Workers that would serve it but are spot workers, for a job that is not managed spot: it said
     // "start more workers with --instance-type T" beside an idle one that has it (a gangs pass).
     std::string names;
