@@ -119,10 +119,13 @@ void WarnIfEmptyDatabase(const std::string& state_dir) {
   if (const std::string damage = coordinator::SqliteJobStore::LogDamage(db.string()); !damage.empty()) {
     const fs::path copy = db.string() + "-wal.damaged-" + std::to_string(::time(nullptr));
     fs::copy_file(db.string() + "-wal", copy, ec);
+    // After a power loss the frames past a hole were never acknowledged (an acknowledgement waits
+    // for the log's sync): nothing is lost then, and a restore would lose more.
     LogLine("hpo: warning: " + damage + ". " +
             (ec ? "It could not be copied aside (" + ec.message() + ")"
                 : "The whole log is kept as " + copy.string() + " for recovery by hand") +
-            "; stop now to restore hpo.db and its log from a backup instead");
+            ". If this machine lost power, those records were never acknowledged and nothing is lost; "
+            "otherwise the disk damaged the log: stop now to restore hpo.db and its log from a backup");
     ec.clear();
   }
   const bool log_beside = fs::file_size(db.string() + "-wal", ec) > 0 && !ec;

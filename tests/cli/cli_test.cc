@@ -3590,6 +3590,41 @@ TEST_F(CliTest, AnEmptyStateDatabaseIsSaidAtStart) {
   EXPECT_EQ(fresh.err.find("is empty (0 bytes)"), std::string::npos) << "a new state directory: " << fresh.err;
 }
 
+// A durability pass: a log damaged in its middle lost every record after the damage at the next
+// start, without a word (SQLite keeps the frames before the first bad one). The start says so,
+// keeps a copy of the whole log, and says what to do (after a power loss, nothing: such records
+// were never acknowledged).
+TEST_F(CliTest, AStateLogDamagedInItsMiddleIsSaidAndKeptAtStart) {
+  const fs::path state = dir_ / "st";
+  Outcome made = Hpo({"run", ScriptJob("walled", "#!/bin/sh\necho loss=1\n", 1, 1), "--state-dir", state.string()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  // Records in the log, the process gone without its checkpoint (as after kill -9).
+  const std::string db = (state / "hpo.db").string();
+  ASSERT_EQ(std::system(("python3 -c \"import os, sqlite3\nc = sqlite3.connect('" + db +
+                         "', isolation_level=None)\nc.execute('PRAGMA wal_autocheckpoint=0')\n"
+                         "for i in range(60): c.execute('INSERT INTO meta VALUES (?, ?)', ('x%d' % i, 'v' * 3000))\n"
+                         "os._exit(0)\"")
+                            .c_str()),
+            0);
+  const std::string wal = db + "-wal";
+  std::string log = Slurp(wal);
+  ASSERT_GT(log.size(), 60u * 4096);
+  for (size_t i = 0; i < 64; ++i) log[log.size() / 3 + i] = static_cast<char>(log[log.size() / 3 + i] ^ 0x5a);
+  Spit(wal, log);
+  const hpo::testing::LoopbackSocket busy = hpo::testing::BindLoopback(/*backlog=*/1);
+  Outcome o = Hpo({"coordinator", "--listen", "tcp://127.0.0.1:0", "--http", "127.0.0.1:" + std::to_string(busy.port),
+                   "--state-dir", state.string()});
+  ::close(busy.fd);
+  EXPECT_NE(o.err.find("hpo: warning: " + wal + "'s frame "), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("If this machine lost power, those records were never acknowledged"), std::string::npos)
+      << o.err;
+  bool kept = false;
+  for (const auto& e : fs::directory_iterator(state)) {
+    kept = kept || e.path().filename().string().rfind("hpo.db-wal.damaged-", 0) == 0;
+  }
+  EXPECT_TRUE(kept) << "the whole log is kept beside it";
+}
+
 // hpo run stops when it cannot write its state database, and its training programs go with it.
 // Run again, it ran them as infrastructure errors (a retry spent each, or the training job lost
 // without a RetryStrategy: two of three in a user's fault pass). They are interruptions now: they
