@@ -321,12 +321,8 @@ std::string Clock(int64_t ms) {
 
 }  // namespace
 
-// `width` > 0: the terminal's columns; a longer line is cut before the clock, so that `\r`
-// redraws it in place instead of wrapping onto a new line each time.
-// `running`: training jobs whose program runs as far as the core knows (it heard the start, not
-// yet the exit report, which comes after the upload: a slot's next program may already run); the
-// rest of InProgress are starting (staging data, pending a slot). Those assigned ahead to a busy
-// slot are not training jobs to the API until they start (Trial::Unlaunched).
+// (`running`: the core heard the program's start, not yet its exit report, which comes after the
+// upload; those assigned ahead to a busy slot are not training jobs until they start.)
 std::string ProgressLine(const proto::DescribeTuningJobResponse& d, int64_t elapsed_ms, int64_t max_jobs,
                          int64_t running, int width) {
   const auto& c = *d.status.training_job_status_counters;

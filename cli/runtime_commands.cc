@@ -295,9 +295,8 @@ void StopIfDatabaseGone(const DirectoryLock& lock, coordinator::Dispatcher& disp
   const Status& there = gone.ok() ? overwritten : gone;
   const std::string stamp = std::to_string(::time(nullptr));
   const std::string saved = state_dir + "/hpo.db.recovered-" + stamp;
-  const Status copied = !gone.ok()
-                            ? dispatcher.WithCore([&](coordinator::CoordinatorCore&) { return store.CopyTo(saved); })
-                            : Status::FailedPrecondition("overwritten");
+  std::optional<Status> copied;  // deleted or replaced: what the connection still reads, saved
+  if (!gone.ok()) copied = dispatcher.WithCore([&](coordinator::CoordinatorCore&) { return store.CopyTo(saved); });
   // The write-ahead log and shared memory beside it belong to the file that went: left there,
   // SQLite would replay them into whatever hpo.db is next (the recovered copy, a restored
   // backup) and corrupt it. Moved aside (this process still holds them open).
@@ -309,10 +308,11 @@ void StopIfDatabaseGone(const DirectoryLock& lock, coordinator::Dispatcher& disp
   const std::string at = LogTime() + " ";
   std::string text = "\n" + at + who + ": " + there.message() + ": stopping now, so that nothing more is acknowledged "
                      "into a file that is gone.\n" + at + who + ": ";
-  if (!gone.ok()) {
-    text += copied.ok() ? "every record it still held is saved in " + saved + ": move it to " + state_dir +
-                              "/hpo.db and start again to resume the jobs.\n"
-                        : "it could not save what it held (" + copied.message() + "); restore hpo.db from a backup.\n";
+  if (copied) {
+    text += copied->ok()
+                ? "every record it still held is saved in " + saved + ": move it to " + state_dir +
+                      "/hpo.db and start again to resume the jobs.\n"
+                : "it could not save what it held (" + copied->message() + "); restore hpo.db from a backup.\n";
   } else {
     text += "what it held cannot be saved (its file now has the other pages; its write-ahead log is kept as " +
             state_dir + "/hpo.db-wal" + aside + stamp + "). Start again to use the file copied in; what this "

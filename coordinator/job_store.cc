@@ -142,6 +142,7 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& 
   if (!opened.ok()) return opened.status();
   sqlite3* db = *opened;
   std::unique_ptr<SqliteJobStore> store(new SqliteJobStore(db));
+  store->path_ = path;
   if (check_integrity && path != ":memory:") {
     Stmt q(db, "PRAGMA quick_check");
     std::string problems;
@@ -215,7 +216,6 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& 
     if (sqlite3_exec(store->checkpointer_, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr) != SQLITE_OK) {
       return Status::IoError("cannot read job store " + path + " for checkpoints: " + sqlite3_errmsg(store->checkpointer_));
     }
-    store->deferred_path_ = path;
   }
   HPO_RETURN_IF_ERROR(store->Exec((std::string("BEGIN IMMEDIATE;") + kSchema + "COMMIT;").c_str()));
   // A store an older build made keeps no times with its log lines: the column is added (its lines
@@ -232,7 +232,6 @@ Result<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& 
                                         "; this build reads version 1");
     }
   }
-  store->path_ = path;
   if (path != ":memory:") {  // its identity (StillOwnFile): made at the first open, by this build or a later one
     {
       Stmt id(db, "PRAGMA application_id");  // (finalized before the writes: open, it held the checkpoint off)
@@ -442,7 +441,7 @@ Status SqliteJobStore::CopyTo(const std::string& path) {
 }
 
 uint64_t SqliteJobStore::WriteMark() {
-  if (deferred_path_.empty()) return 0;
+  if (!checkpointer_) return 0;  // (not deferred)
   // Rows written by this connection since it opened: grows with every write that reaches the log.
   const auto mark = static_cast<uint64_t>(sqlite3_total_changes64(db_));
   uint64_t seen = marked_.load();
@@ -452,7 +451,7 @@ uint64_t SqliteJobStore::WriteMark() {
 }
 
 Status SqliteJobStore::MakeDurable(uint64_t mark) {
-  if (deferred_path_.empty() || mark == 0) return Status::Ok();
+  if (!checkpointer_ || mark == 0) return Status::Ok();
   std::unique_lock<std::mutex> lock(sync_mu_);
   for (;;) {
     if (!sync_failed_.ok()) return sync_failed_;
@@ -505,7 +504,7 @@ Status SqliteJobStore::SyncLog() {
   // The log is opened once and kept: SQLite removes it only when its last connection closes,
   // and the checkpointer's stays open as long as this store (a checkpoint that truncates the log
   // keeps the file).
-  const std::string log = deferred_path_ + "-wal";
+  const std::string log = path_ + "-wal";
   const bool first = log_fd_ < 0;
   if (first) {
     log_fd_ = ::open(log.c_str(), O_RDONLY | O_CLOEXEC);
@@ -520,7 +519,7 @@ Status SqliteJobStore::SyncLog() {
   if (first) {
     // The log's name in the directory must be on disk too (SQLite syncs the directory when it
     // creates the log with synchronous=FULL).
-    std::string dir = std::filesystem::path(deferred_path_).parent_path().string();
+    std::string dir = std::filesystem::path(path_).parent_path().string();
     if (dir.empty()) dir = ".";
     const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) return Status::IoError("open " + dir + ": " + std::strerror(errno));

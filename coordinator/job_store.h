@@ -422,8 +422,7 @@ class SqliteJobStore final : public JobStore {
   int log_times_ = -1;  // LogTimes' answer once asked: 1 yes, 0 no
   sqlite3* checkpointer_ = nullptr;  // Durability::kDeferred: used only inside MakeDurable's sync
   int depth_ = 0;  // open Begin()s: the outermost is a transaction, inner ones savepoints
-  std::string deferred_path_;  // the database's path with Durability::kDeferred, else ""
-  std::string path_;           // the database's path (":memory:" for none)
+  std::string path_;  // the database's path (":memory:" for none); with Durability::kDeferred, checkpointer_ is set
   uint32_t identity_ = 0;      // its application_id (StillOwnFile)
   mutable std::atomic<bool> identity_on_file_{false};  // seen in the file's header once
   // The database file, opened once for StillOwnFile's reads and closed after SQLite's connections:
