@@ -885,7 +885,15 @@ TEST_F(Cluster, AnEvictedWorkersTrainingJobsResumeElsewhereFromTheirCheckpoints)
     }
   }
   ASSERT_FALSE(busy.empty()) << out;
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // a few epochs checkpointed
+  // Until a checkpoint of each has gone up (a pass every second; a fixed wait of 1.5 s saw none on a
+  // loaded CI machine, and the attempt then rightly started from nothing).
+  for (const std::string& name : names) {
+    const fs::path up = dir_ / "ck" / name / "epoch";
+    for (int i = 0; i < 200 && !(fs::exists(up) && fs::file_size(up) > 0); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_TRUE(fs::exists(up)) << name << ": no checkpoint uploaded within 10 s; see " << dir_;
+  }
   ASSERT_EQ(run("workers drain " + busy + " --now --reason 'kernel upgrade' --timeout 60", &out, &err), 0) << out << err;
   EXPECT_NE(err.find("stopping " + names[0]), std::string::npos) << err;
   EXPECT_NE(err.find("without spending a retry"), std::string::npos) << err;
