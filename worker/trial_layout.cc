@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <system_error>
 
@@ -43,10 +44,31 @@ std::string EnvDump(const Json& j) { return j.dump(-1, ' ', true, Json::error_ha
 // Infinity; those stay text here.) An integer past 64 bits, which Python keeps exact, also stays
 // text: read as a double it reached the program rounded (123456789012345678901234567890 as
 // 1.2345678901234568e+29, which argparse's type=int refuses; a contract pass).
+// Such an integer's digits (the text trimmed); nullopt for any other text.
+std::optional<std::string> BigInteger(const std::string& text) {
+  if (text.find_first_not_of("-0123456789 \t\n\r") != std::string::npos) return std::nullopt;
+  if (!Json::parse(text, nullptr, /*allow_exceptions=*/false).is_number_float()) return std::nullopt;
+  const size_t b = text.find_first_not_of(" \t\n\r"), e = text.find_last_not_of(" \t\n\r");
+  return text.substr(b, e - b + 1);
+}
+
 Json ToolkitValue(const std::string& text) {
+  if (BigInteger(text)) return Json(text);
   Json v = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (v.is_number_float() && text.find_first_not_of("-0123456789 \t\n\r") == std::string::npos) return Json(text);
   return v.is_discarded() ? Json(text) : v;
+}
+
+// In the JSON documents (SM_HPS, SM_TRAINING_ENV) such an integer is written as the toolkit's
+// json.dumps writes Python's int: its digits, not a string. An object dumped as EnvDump does, the
+// members named in `raw` written as the text given there.
+std::string DumpWithRaw(const Json& object, const std::map<std::string, std::string>& raw) {
+  if (raw.empty()) return EnvDump(object);
+  std::string out = "{";
+  for (const auto& [name, value] : object.items()) {  // sorted
+    auto it = raw.find(name);
+    out += (out.size() > 1 ? "," : "") + EnvDump(Json(name)) + ":" + (it != raw.end() ? it->second : EnvDump(value));
+  }
+  return out + "}";
 }
 
 // Python's repr() of a decoded hyperparameter value, as str() shows it inside a list or dict:
@@ -362,15 +384,17 @@ std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s)
   env["SM_NETWORK_INTERFACE_NAME"] = s.network_interface;
 
   Json hps = Json::object();
+  std::map<std::string, std::string> big_integers;  // exact in SM_HPS and SM_TRAINING_ENV
   for (const auto& [name, value] : s.hyperparameters) {
     if (IsReservedHyperparameter(name)) continue;
     Json v = ToolkitValue(value);
     if (name.find('=') == std::string::npos) {
       env["SM_HP_" + Upper(name)] = v.is_string() ? v.get<std::string>() : EnvDump(v);
     }
+    if (auto digits = BigInteger(value)) big_integers[name] = *digits;
     hps[name] = std::move(v);
   }
-  env["SM_HPS"] = EnvDump(hps);
+  env["SM_HPS"] = DumpWithRaw(hps, big_integers);
 
   Json channels = Json::array();
   std::vector<std::string> names;
@@ -516,7 +540,14 @@ std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s)
       {"topology", Json::array()},
       {"user_entry_point", entry_point},
   };
-  env["SM_TRAINING_ENV"] = EnvDump(training_env);
+  std::map<std::string, std::string> user_big;
+  for (const auto& [name, text] : big_integers) {
+    if (user_hps.contains(name)) user_big[name] = text;
+  }
+  env["SM_TRAINING_ENV"] =
+      DumpWithRaw(training_env, user_big.empty() ? std::map<std::string, std::string>{}
+                                                 : std::map<std::string, std::string>{
+                                                       {"hyperparameters", DumpWithRaw(user_hps, user_big)}});
 
   std::string devices;
   for (int g : s.gpus) {

@@ -234,7 +234,16 @@ TEST_F(TrialLayoutTest, SmHpVariablesAreUpperCasedAndWrittenAsTheToolkitWritesTh
   EXPECT_EQ(env["SM_HP_BIG"], "123456789012345678901234567890");
   EXPECT_NE(env["SM_USER_ARGS"].find(R"("--big","123456789012345678901234567890")"), std::string::npos)
       << env["SM_USER_ARGS"];
-  EXPECT_NE(env["SM_HPS"].find("123456789012345678901234567890"), std::string::npos) << env["SM_HPS"];
+  // In the JSON documents a number, as json.dumps writes Python's int (it was a string there).
+  EXPECT_NE(env["SM_HPS"].find(R"("big":123456789012345678901234567890)"), std::string::npos) << env["SM_HPS"];
+  EXPECT_NE(env["SM_TRAINING_ENV"].find(R"("big":123456789012345678901234567890)"), std::string::npos);
+  s.hyperparameters["big"] = " -98765432109876543210987654321 ";
+  s.hyperparameters["dash"] = "-";  // text, as are these
+  s.hyperparameters["empty"] = "";
+  env = TrainingEnvironment(s);
+  EXPECT_NE(env["SM_HPS"].find(R"("big":-98765432109876543210987654321,)"), std::string::npos) << env["SM_HPS"];
+  EXPECT_NE(env["SM_HPS"].find(R"("dash":"-","empty":"")"), std::string::npos) << env["SM_HPS"];
+  EXPECT_NO_THROW(Json::parse(env["SM_TRAINING_ENV"])) << env["SM_TRAINING_ENV"];
   EXPECT_EQ(env.count("SM_HP__TUNING_OBJECTIVE_METRIC"), 0u);
   EXPECT_EQ(env.count("SM_HP_SAGEMAKER_PROGRAM"), 0u);
   EXPECT_EQ(env.count("SM_HP_eta"), 0u);
