@@ -138,7 +138,9 @@ void Drain(const WorkersArgs& a) {
   }
   // A cordoned worker keeps its reason, unless another is given.
   const bool keep_reason = found.value("State", "") == "Cordoned" && a.reason.empty();
-  const std::string reason = keep_reason ? found.value("Reason", "") : a.reason.empty() ? "draining (hpo workers drain)" : a.reason;
+  const std::string reason = keep_reason        ? found.value("Reason", "")
+                             : a.reason.empty() ? "drained by an operator (hpo workers drain)"
+                                                : a.reason;
   if (a.now) {
     const Json r = Request(at, "POST", "/hpo/v1/workers/evict", {{"WorkerId", a.id}, {"Reason", reason}});
     std::string names;
@@ -311,7 +313,9 @@ void AddWorkersCommand(CLI::App& app) {
 
   CLI::App* drain = c->add_subcommand("drain", "Cordon a worker and wait until nothing runs there");
   drain->add_option("id", a->id, "The worker's id")->required();
-  drain->add_option("--reason", a->reason, "Why (default: draining (hpo workers drain))");
+  drain->add_option(
+      "--reason", a->reason,
+      "Why, shown beside the worker in hpo workers (default: drained by an operator (hpo workers drain))");
   drain->add_option("--timeout", a->timeout_s, "Give up after this many seconds, exit 1, and leave it cordoned (0: look once; default: wait)")
       ->check(CLI::Range(0.0, 1e7));
   drain->add_flag("--now", a->now,

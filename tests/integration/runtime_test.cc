@@ -741,6 +741,9 @@ TEST_F(Cluster, AnOperatorDrainsAWorkerWhileAJobRunsAndNothingNewStartsThere) {
       EXPECT_EQ(rc, 0) << out << err;
       EXPECT_NE(out.find("w2 is drained"), std::string::npos) << out;
     }
+    // Its default reason reads true while it drains and after ("draining" stayed once it was done).
+    EXPECT_EQ(run("workers", &out, &err), 0) << err;
+    EXPECT_NE(out.find("  drained by an operator (hpo workers drain)\n"), std::string::npos) << out;
     EXPECT_EQ(run("workers uncordon w2", &out, &err), 0) << err;
   }
 
