@@ -245,8 +245,10 @@ std::vector<std::string> LocalProgramNotes(const proto::TuningJobSpec& spec, con
     const std::string def = d->definition_name.value_or("");
     notes.push_back("the training program " + program + (def.empty() ? "" : " (training job definition " + def + ")") +
                     " " + wrong + " on this machine: each worker must have it at that path, or its training jobs " +
-                    "fail" + (proto::IsRelativeFileImage(image) ? " (" + image + " is taken from the spec's directory)"
-                                                                : std::string()));
+                    "fail" +
+                    (!proto::IsRelativeFileImage(image) ? std::string()
+                     : spec_path == "-" ? " (" + image + ": the spec came from standard input, so from the current directory)"
+                                        : " (" + image + " is taken from the spec's directory)"));
   }
   return notes;
 }

@@ -348,6 +348,13 @@ TEST_F(CliTest, ValidateAndSubmitSayWhenALocalTrainingProgramIsNotHere) {
       << v.out;
   Outcome here = Hpo({"validate", Example("quickstart.yaml").string()});
   EXPECT_EQ(here.out.find("the training program"), std::string::npos) << here.out;
+  // From standard input there is no spec's directory: it says where it looked.
+  Outcome piped = Hpo({"validate", "-"}, f);
+  EXPECT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_NE(piped.out.find("(file://trainers/sklearn_gbt.py: the spec came from standard input, so from the current "
+                           "directory)"),
+            std::string::npos)
+      << piped.out;
   // Warned before sending (nothing listens there: exit 3 after the warning).
   Outcome s = Hpo({"submit", f.string(), "--coordinator", "http://127.0.0.1:9"});
   EXPECT_EQ(s.exit_code, 3) << s.err;
