@@ -243,12 +243,13 @@ std::vector<std::string> LocalProgramNotes(const proto::TuningJobSpec& spec, con
                                                                : nullptr;
     if (!wrong) continue;
     const std::string def = d->definition_name.value_or("");
+    const std::string where =
+        !proto::IsRelativeFileImage(image) ? ""
+        : spec_path == "-" ? " (" + image + ": the spec came from standard input, so from the current directory)"
+                           : " (" + image + " is taken from the spec's directory)";
     notes.push_back("the training program " + program + (def.empty() ? "" : " (training job definition " + def + ")") +
                     " " + wrong + " on this machine: each worker must have it at that path, or its training jobs " +
-                    "fail" +
-                    (!proto::IsRelativeFileImage(image) ? std::string()
-                     : spec_path == "-" ? " (" + image + ": the spec came from standard input, so from the current directory)"
-                                        : " (" + image + " is taken from the spec's directory)"));
+                    "fail" + where);
   }
   return notes;
 }
