@@ -378,6 +378,79 @@ int TerminalColumns(int fd) {
   return 0;
 }
 
+size_t HelpFormatter::Columns() {
+  const int terminal = TerminalColumns(STDOUT_FILENO);
+  return static_cast<size_t>(terminal > 0 ? terminal : 80);
+}
+
+std::string HelpFormatter::Wrap(const std::string& text) const {
+  // (Narrower than 30 columns beside the names, a description goes on as it is.)
+  const size_t columns = Columns();
+  const size_t width = columns > get_column_width() + 30 ? columns - get_column_width() - 1 : 0;
+  if (width == 0) return text;
+  std::string out;
+  std::istringstream paragraphs(text);
+  for (std::string paragraph; std::getline(paragraphs, paragraph);) {
+    std::vector<std::string> words;
+    std::istringstream in(paragraph);
+    for (std::string w; in >> w;) words.push_back(w);
+    for (const std::string& line : WrapWords(words, width)) out += (out.empty() ? "" : "\n") + line;
+  }
+  return out;
+}
+
+std::string HelpFormatter::make_option_desc(const CLI::Option* opt) const {
+  return Wrap(CLI::Formatter::make_option_desc(opt));
+}
+
+namespace {
+
+std::string Reflow(const std::string& text, size_t columns) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  std::string out;
+  for (size_t i = 0; i < lines.size();) {
+    size_t end = i, widest = 0;
+    while (end < lines.size() && !lines[end].empty() && lines[end][0] != ' ') {
+      widest = std::max(widest, Utf8Length(lines[end]));
+      ++end;
+    }
+    if (end == i) {  // an empty or indented line
+      out += lines[i++] + "\n";
+      continue;
+    }
+    std::vector<std::string> words;
+    for (size_t k = i; k < end; ++k) {
+      if (widest <= columns) out += lines[k] + "\n";
+      std::istringstream line(lines[k]);
+      for (std::string w; line >> w;) words.push_back(w);
+    }
+    if (widest > columns) {
+      for (const std::string& l : WrapWords(words, columns)) out += l + "\n";
+    }
+    i = end;
+  }
+  if (!text.empty() && text.back() != '\n' && !out.empty()) out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+std::string HelpFormatter::make_description(const CLI::App* app) const {
+  return Reflow(CLI::Formatter::make_description(app), Columns());
+}
+
+std::string HelpFormatter::make_footer(const CLI::App* app) const {
+  return Reflow(CLI::Formatter::make_footer(app), Columns());
+}
+
+std::string HelpFormatter::make_subcommand(const CLI::App* sub) const {
+  std::stringstream out;
+  CLI::detail::format_help(out, sub->get_display_name(true), Wrap(sub->get_description()), get_column_width());
+  return out.str();
+}
+
 std::vector<std::string> WrapWords(const std::vector<std::string>& words, size_t columns) {
   std::vector<std::string> lines;
   std::string line;

@@ -122,6 +122,23 @@ int TerminalColumns(int fd);
 // gets a line of its own); one line with them all when `columns` is 0.
 std::vector<std::string> WrapWords(const std::vector<std::string>& words, size_t columns);
 
+// --help as people read it in a terminal: option and command descriptions wrapped at its width
+// (TerminalColumns of stdout; 80 columns for a pipe or a file, as argparse and man do), each line
+// after the first under the description column. A line break already in a description stays.
+class HelpFormatter : public CLI::Formatter {
+ public:
+  std::string make_option_desc(const CLI::Option* opt) const override;
+  std::string make_subcommand(const CLI::App* sub) const override;
+  // A command's description and footer: a paragraph of prose (lines that do not begin with a
+  // space) wider than the terminal flows again to fit; examples (indented lines) stay as written.
+  std::string make_description(const CLI::App* app) const override;
+  std::string make_footer(const CLI::App* app) const override;
+
+ private:
+  static size_t Columns();
+  std::string Wrap(const std::string& text) const;
+};
+
 // Rows of cells as table lines: each column as wide as its widest cell (in characters), two
 // spaces apart, the last column unpadded.
 std::vector<std::string> AlignedRows(const std::vector<std::vector<std::string>>& rows);

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/bench_commands.h"
+#include "cli/cli_util.h"
 #include "cli/client_commands.h"
 #include "cli/config_file.h"
 #include "cli/keygen.h"
@@ -151,6 +152,7 @@ int main(int argc, char** argv) {
                ": run Amazon SageMaker hyperparameter tuning jobs on your own GPU machines.\n"
                "Specs are the HyperParameterTuningJob Kubernetes resource (YAML/JSON) or the SageMaker\n"
                "CreateHyperParameterTuningJob request (JSON), unchanged.");
+  app.formatter(std::make_shared<hpo::cli::HelpFormatter>());  // (the subcommands take it up)
   app.set_version_flag("--version", "hpo " HPO_VERSION);
   app.require_subcommand(1);
   app.footer(

@@ -3132,6 +3132,40 @@ TEST_F(CliTest, HelpTeachesExitCodesAndEverySpecCommandHasAnExample) {
   }
 }
 
+// --help fits 80 columns when it is not printed to a terminal (and a terminal's width when it
+// is): descriptions wrap under their column and prose paragraphs flow again; option names and
+// indented examples stay as written. (Half of `hpo run --help` ran past 80 columns.)
+TEST_F(CliTest, HelpWrapsDescriptionsAndProseAtEightyColumns) {
+  const char* columns = std::getenv("COLUMNS");
+  const std::string saved = columns ? columns : "";
+  ::unsetenv("COLUMNS");
+  for (const std::vector<std::string>& cmd : std::vector<std::vector<std::string>>{
+           {"--help"}, {"run", "--help"}, {"coordinator", "--help"}, {"worker", "--help"}, {"workers", "--help"}}) {
+    Outcome o = Hpo(cmd);
+    EXPECT_EQ(o.exit_code, 0) << cmd[0];
+    std::istringstream in(o.out);
+    int lines = 0;
+    for (std::string line; std::getline(in, line); ++lines) {
+      // (A word longer than the column, a URL, has a line of its own.)
+      const bool description =
+          line.rfind(std::string(30, ' '), 0) == 0 && line.find(' ', line.find_first_not_of(' ')) != std::string::npos;
+      const bool prose = !line.empty() && line[0] != ' ';
+      if (description || prose) EXPECT_LE(line.size(), 80u) << cmd[0] << ": " << line;
+    }
+    EXPECT_GT(lines, 10) << o.out;
+  }
+  ::setenv("COLUMNS", "120", 1);
+  Outcome wide = Hpo({"run", "--help"});
+  if (!saved.empty()) {
+    ::setenv("COLUMNS", saved.c_str(), 1);
+  } else {
+    ::unsetenv("COLUMNS");
+  }
+  size_t widest = 0;
+  std::istringstream in(wide.out);
+  for (std::string line; std::getline(in, line);) widest = std::max(widest, line.size());
+  EXPECT_GT(widest, 100u) << "a wider terminal gets wider lines:\n" << wide.out;
+}
 
 // Too few open files for --slots: said at start, naming ulimit -n (training jobs used to fail
 // with "Too many open files" as fast as they were given, using up a tuning job in a second).
