@@ -5,7 +5,9 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -61,36 +63,47 @@ std::optional<ApiResponse> CheckGroup(Request& r) {
   return NotFound("The specified log group does not exist.");
 }
 
-// A stream's name: <training job>/algo-<N>-<seconds of its first line kept>.
-std::string StreamName(const LogStreamRow& s, int64_t fallback_ms) {
-  const int64_t first = s.first_ms > 0 ? s.first_ms : fallback_ms;
-  return s.trial + "/algo-" + std::to_string(s.host == 0 ? 1 : s.host) + "-" + std::to_string(first / 1000);
-}
-
-Json StreamJson(const LogStreamRow& s, int64_t fallback_ms) {
-  const int64_t first = s.first_ms > 0 ? s.first_ms : fallback_ms, last = s.last_ms > 0 ? s.last_ms : fallback_ms;
-  return {{"logStreamName", StreamName(s, fallback_ms)},
-          {"creationTime", first},
-          {"firstEventTimestamp", first},
-          {"lastEventTimestamp", last},
-          {"lastIngestionTime", last},
-          {"storedBytes", s.bytes}};
-}
-
-// A training job's streams, each with its name, in name order; the start time stands in for
-// lines stored without times.
+// A stream's name: <training job>/algo-<N>-<seconds of its first line kept>, the seconds one more
+// where an earlier attempt's stream of that host has the name (CloudWatch's names are unique in a
+// group; two attempts that began in one second, a spot interruption's and its re-run's, had one,
+// and the second's lines could not be read by it).
 struct NamedStream {
   std::string name;
   LogStreamRow row;
   int64_t fallback_ms = 0;
 };
+
+Json StreamJson(const NamedStream& s) {
+  const int64_t first = s.row.first_ms > 0 ? s.row.first_ms : s.fallback_ms;
+  const int64_t last = s.row.last_ms > 0 ? s.row.last_ms : s.fallback_ms;
+  return {{"logStreamName", s.name},
+          {"creationTime", first},
+          {"firstEventTimestamp", first},
+          {"lastEventTimestamp", last},
+          {"lastIngestionTime", last},
+          {"storedBytes", s.row.bytes}};
+}
+
+// A training job's streams, each with its name, in name order; the start time stands in for
+// lines stored without times. (Named in attempt order, so that a later attempt's stream never
+// renames an earlier one.)
 Result<std::vector<NamedStream>> StreamsOf(const CoordinatorCore& c, const std::string& trial) {
   auto rows = c.LogStreams(trial);
   if (!rows.ok()) return rows.status();
   const Trial* t = c.FindTrial(trial);
   const int64_t fallback = t ? (t->start_ms > 0 ? t->start_ms : t->creation_ms) : 0;
+  std::sort(rows->begin(), rows->end(), [](const LogStreamRow& a, const LogStreamRow& b) {
+    return std::tie(a.attempt, a.host) < std::tie(b.attempt, b.host);
+  });
   std::vector<NamedStream> out;
-  for (const auto& r : *rows) out.push_back({StreamName(r, fallback), r, fallback});
+  std::set<std::string> taken;
+  for (const auto& r : *rows) {
+    const std::string host = trial + "/algo-" + std::to_string(r.host == 0 ? 1 : r.host) + "-";
+    int64_t seconds = (r.first_ms > 0 ? r.first_ms : fallback) / 1000;
+    while (taken.count(host + std::to_string(seconds))) ++seconds;
+    out.push_back({host + std::to_string(seconds), r, fallback});
+    taken.insert(out.back().name);
+  }
   std::sort(out.begin(), out.end(), [](const NamedStream& a, const NamedStream& b) { return a.name < b.name; });
   return out;
 }
@@ -196,7 +209,7 @@ ApiResponse DescribeLogStreams(Dispatcher& d, Request& r) {
       }
       Json out = Json::array();
       for (size_t i = 0; i < streams.size() && i < static_cast<size_t>(limit); ++i) {
-        out.push_back(StreamJson(streams[i].row, streams[i].fallback_ms));
+        out.push_back(StreamJson(streams[i]));
       }
       Json res = {{"logStreams", out}};
       if (streams.size() > static_cast<size_t>(limit)) res["nextToken"] = "s/" + streams[limit - 1].name;
@@ -230,7 +243,7 @@ ApiResponse DescribeLogStreams(Dispatcher& d, Request& r) {
     }
     Json out = Json::array();
     for (size_t i = offset; i < streams.size() && i < offset + static_cast<size_t>(limit); ++i) {
-      out.push_back(StreamJson(streams[i].row, streams[i].fallback_ms));
+      out.push_back(StreamJson(streams[i]));
     }
     Json res = {{"logStreams", out}};
     if (offset + static_cast<size_t>(limit) < streams.size()) res["nextToken"] = "o/" + std::to_string(offset + limit);

@@ -32,7 +32,8 @@
 //
 // Streams and times. A stream is one host's output of one attempt: a retried or interrupted
 // training job starts a new one, as a new container does on SageMaker; N is the host (1 for a
-// single-host training job), the seconds those of the stream's first line kept. An event's
+// single-host training job), the seconds those of the stream's first line kept (one more where an
+// earlier attempt's stream of that host already has the name: names are unique). An event's
 // timestamp (and ingestionTime) is when the coordinator received the line: workers send output
 // every 50 ms, so within that of when it was printed, but later for lines held back while a
 // worker reconnected. Lines stored by a build that kept no times carry their training job's start.
