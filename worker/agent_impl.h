@@ -335,7 +335,7 @@ struct WorkerAgent::Impl {
     // The artifacts, packed and uploaded by the program's monitor thread as soon as it has
     // reaped the program (TrialProcess's on_exit); valid when there is an output path.
     std::future<Result<UploadedArtifacts>> upload;
-    std::unique_ptr<TrialProcess> process;
+    std::shared_ptr<TrialProcess> process;  // (shared with a container stop under way)
     std::unique_ptr<MetricParser> parser;
     std::mutex mu;                                 // guards points, last values and log (reader thread)
     std::vector<proto::wire::MetricPoint> points;  // not yet sent

@@ -4,7 +4,10 @@
 
 #include <sys/statvfs.h>
 
+#include <cctype>
 #include <csignal>
+
+#include "common/text.h"
 
 namespace hpo::worker {
 
@@ -68,14 +71,22 @@ void WorkerAgent::Impl::StopRun(Run& r, const std::string& reason, const std::st
     return;
   }
   // The runtime stops the container (SIGTERM, SIGKILL after the grace period); the client
-  // process is killed only if it is still there well after that.
-  (void)background.Post([this, stop, grace_s] {
+  // process is killed only if it is still there well after that, and gets no SIGTERM of its own:
+  // it forwards the signals it gets, and the program had two. Where the runtime cannot stop it
+  // (no container yet: the client still creates it), the client gets the SIGTERM.
+  (void)background.Post([this, stop, grace_s, process = r.process] {
     auto done = RunTool(stop, std::chrono::seconds(grace_s) + opt.container.stop_margin);
-    if (!done.ok() || done->exit_code != 0) {
-      Log("worker: " + stop.back() + ": " + (done.ok() ? done->output : done.status().message()));
+    if (done.ok() && done->exit_code == 0) return;
+    if (process->TryWait().has_value()) return;  // it ended meanwhile: nothing was left to stop
+    std::string why = done.ok() ? done->output : done.status().message();
+    while (!why.empty() && std::isspace(static_cast<unsigned char>(why.back()))) why.pop_back();
+    // (No such container: not made yet, or just gone with its program, whose client then ends.)
+    if (AsciiLower(why).find("no such container") == std::string::npos) {
+      Log("worker: " + stop.back() + ": the runtime's stop failed (" + why + "); its client gets the SIGTERM");
     }
+    process->Stop(std::chrono::milliseconds(grace_s * 1000), /*term=*/true);
   });
-  r.process->Stop(std::chrono::milliseconds(grace_s * 1000) + opt.container.stop_margin);
+  r.process->Stop(std::chrono::milliseconds(grace_s * 1000) + opt.container.stop_margin, /*term=*/false);
 }
 
 void WorkerAgent::Impl::KillRunsNow() {

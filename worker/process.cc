@@ -963,7 +963,7 @@ Result<std::unique_ptr<TrialProcess>> TrialProcess::Start(const ProcessSpec& spe
   return std::unique_ptr<TrialProcess>(new TrialProcess(std::move(state)));
 }
 
-void TrialProcess::Stop(std::chrono::milliseconds grace) {
+void TrialProcess::Stop(std::chrono::milliseconds grace, bool term) {
   State& s = *state_;
   {
     std::lock_guard<std::mutex> lock(s.mu);
@@ -976,7 +976,7 @@ void TrialProcess::Stop(std::chrono::milliseconds grace) {
       return;
     }
     s.stop_requested = true;
-    if (!s.term_sent) {
+    if (term && !s.term_sent) {
       ::kill(-s.pid, SIGTERM);
       s.term_sent = true;
     }

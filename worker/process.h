@@ -184,8 +184,11 @@ class TrialProcess {
 
   // SIGTERM to the process group now (only on the first call), SIGKILL to the group once `grace`
   // has passed if the program still runs. A later call may shorten the deadline but never
-  // extends it. No-op once the program has ended. Never blocks.
-  void Stop(std::chrono::milliseconds grace);
+  // extends it. No-op once the program has ended. Never blocks. `term` false: the deadline only,
+  // no SIGTERM (a container runtime's stop delivers it to the program; the runtime's client,
+  // which forwards the signals it gets, gave the program a second one); a later call with `term`
+  // sends it.
+  void Stop(std::chrono::milliseconds grace, bool term = true);
 
   // The exit, once the program has ended, been reaped and all its output has been delivered to
   // the callback and the log; nullopt before. Never blocks.
