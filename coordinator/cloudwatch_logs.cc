@@ -401,9 +401,12 @@ ApiResponse FilterLogEvents(Dispatcher& d, Request& r) {
     size_t read = 0, bytes = 0;
     bool more = false, full = false;
     int64_t last_ms = after_ms, last_id = after_id;  // the last line passed over or answered
+    // FilterLogEvents' endTime is inclusive ("events with a timestamp later than this time are not
+    // returned"); GetLogEvents' is not ("equal to or later").
+    const int64_t end_ms = w.end_ms == kNoEnd ? kNoEnd : w.end_ms + 1;
     while (!full && read < kMaxEvents && !trials.empty()) {
       const size_t batch = std::min(kMaxEvents - read, w.limit - events.size() + 100);
-      auto rows = c.LinesByTime(trials, w.start_ms, w.end_ms, last_ms, last_id, batch);
+      auto rows = c.LinesByTime(trials, w.start_ms, end_ms, last_ms, last_id, batch);
       if (!rows.ok()) return FromStatus(rows.status());
       for (const LogRow& l : *rows) {
         auto s = stream_of.find({l.trial, l.attempt, LogLineHost(l.line)});

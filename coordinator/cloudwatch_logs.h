@@ -23,7 +23,8 @@
 //                       b/... tokens it answered). At a stream's end nextForwardToken is the one
 //                       sent, the readers' signal to stop.
 //   FilterLogEvents     logGroupName, logStreamNames (up to 100) or logStreamNamePrefix,
-//                       startTime/endTime, filterPattern, limit 1-10000, nextToken: events in time
+//                       startTime/endTime (endTime inclusive here, as CloudWatch), filterPattern,
+//                       limit 1-10000, nextToken: events in time
 //                       order across the streams, each with its stream's name and an eventId.
 //                       filterPattern is any of CloudWatch's kinds (coordinator/log_filter.h):
 //                       terms (ERROR "two words" -skip ?either), %regex%, JSON ({ $.loss < 0.5 })

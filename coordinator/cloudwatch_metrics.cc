@@ -70,11 +70,11 @@ MetricName ReadMetric(const AwsRequest::Object& o) {
   for (const auto& dim : o.Structures("Dimensions").value_or(std::vector<AwsRequest::Object>{})) {
     auto name = dim.String("Name");
     auto value = dim.String("Value");
-    if (name == kDimension && value) {
-      m.job = *value;
-    } else {
+    if (name != kDimension) {
       m.other_dimension = true;
-    }
+    } else if (value) {
+      m.job = *value;
+    }  // (ListMetrics' filter without a Value: every training job's metrics have the dimension)
   }
   return m;
 }
@@ -155,6 +155,9 @@ ApiResponse GetMetricStatistics(Dispatcher& d, AwsRequest& r) {
   const auto period = r.Integer("Period");
   const std::vector<std::string> statistics = r.Strings("Statistics").value_or(std::vector<std::string>{});
   const std::vector<std::string> extended = r.Strings("ExtendedStatistics").value_or(std::vector<std::string>{});
+  // The values are stored with the unit None; another Unit matches none of them, as CloudWatch
+  // answers a unit a metric was not put with.
+  const bool unit_none = r.String("Unit").value_or("None") == "None";
   if (r.error()) return *r.error();
   for (const auto& [name, present] : {std::pair<const char*, bool>{"Namespace", m.ns.has_value()},
                                       {"MetricName", m.name.has_value()},
@@ -190,6 +193,7 @@ ApiResponse GetMetricStatistics(Dispatcher& d, AwsRequest& r) {
                        "increasing Period, or decreasing the time range.");
   }
   Json res = {{"Label", *m.name}, {"Datapoints", Json::array()}};
+  if (!unit_none) return r.Ok(res);
   for (const auto& [k, values] : Periods(LoadHistory(d, m), m, start_ms, Millis(*end), period_ms)) {
     Json point = {{"Timestamp", static_cast<double>(start_ms + k * period_ms) / 1000.0}};
     for (const auto& s : statistics) point[s] = Statistic(s, values);

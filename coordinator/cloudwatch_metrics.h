@@ -24,8 +24,9 @@
 //                        when the worker read its line, and no earlier than the training job's
 //                        TrainingStartTime (which is when the coordinator heard the program
 //                        start, milliseconds after it did). ExtendedStatistics
-//                        (percentiles) are refused. Every attempt's values count (a spot-interrupted
-//                        training job's too, as SageMaker's are all published).
+//                        (percentiles) are refused; a Unit other than None matches nothing. Every
+//                        attempt's values count (a spot-interrupted training job's too, as
+//                        SageMaker's are all published).
 //   GetMetricData        MetricDataQueries (1 to 500: Id, MetricStat {Metric {Namespace,
 //                        MetricName, Dimensions}, Period, Stat, Unit}, Label, ReturnData),
 //                        StartTime, EndTime, ScanBy (TimestampDescending, the default, or
@@ -36,8 +37,9 @@
 //                        by it are PartialData and NextToken goes on. Expressions (metric math,
 //                        Metrics Insights) and percentiles are refused, naming the query; a Unit
 //                        other than None matches nothing (every value's unit is None).
-//   ListMetrics          Namespace, MetricName, Dimensions (TrainingJobName), NextToken: the
-//                        metric names each training job has reported, 500 to a page.
+//   ListMetrics          Namespace, MetricName, Dimensions (TrainingJobName; without a Value,
+//                        every training job's), NextToken: the metric names each training job
+//                        has reported, 500 to a page.
 // Another namespace, an unknown training job or metric: no datapoints (as CloudWatch, which has
 // none to give), not an error.
 //

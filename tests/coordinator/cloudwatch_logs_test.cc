@@ -65,5 +65,29 @@ TEST_F(LogsTest, AttemptsThatBeganInOneSecondHaveStreamsOfTheirOwn) {
   EXPECT_EQ(read(a.trial + "/algo-1-1796674666"), "slow 0 again\nfinal_loss=0.1\n");
 }
 
+// FilterLogEvents' endTime takes an event at that very time ("later than this time are not
+// returned"); GetLogEvents' does not ("equal to or later"). FilterLogEvents left it out.
+TEST_F(LogsTest, FilterLogEventsEndTimeIsInclusiveAndGetLogEventsIsNot) {
+  Register("w1", 1);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("cw", "Random", 1, 1))).at(0);
+  const int64_t t = 1'796'674'665'000;
+  ASSERT_TRUE(store_->AppendLogs({{0, a.trial, 1, LogLineKey(0, 0), "slow 9", t - 10},
+                                  {0, a.trial, 1, LogLineKey(0, 1), "slow 10", t},
+                                  {0, a.trial, 1, LogLineKey(0, 2), "slow 11", t + 10}})
+                  .ok());
+  Dispatcher d(core_.get(), LoopbackOptions());
+  const std::string stream = a.trial + "/algo-1-1796674664";
+  Json filtered = Call(d, "FilterLogEvents",
+                       {{"logGroupName", kTrainingJobLogGroup}, {"logStreamNames", {stream}}, {"startTime", t},
+                        {"endTime", t}});
+  ASSERT_EQ(filtered["events"].size(), 1u) << filtered.dump();
+  EXPECT_EQ(filtered["events"][0]["message"], "slow 10");
+  Json got = Call(d, "GetLogEvents",
+                  {{"logGroupName", kTrainingJobLogGroup}, {"logStreamName", stream}, {"startTime", t - 10},
+                   {"endTime", t}, {"startFromHead", true}});
+  ASSERT_EQ(got["events"].size(), 1u) << got.dump();
+  EXPECT_EQ(got["events"][0]["message"], "slow 9");
+}
+
 }  // namespace
 }  // namespace hpo::coordinator

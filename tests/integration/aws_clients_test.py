@@ -1351,6 +1351,10 @@ class AwsClients(unittest.TestCase):
         self.assertEqual({m["MetricName"] for m in listed}, {m["MetricName"] for m in described["FinalMetricDataList"]})
         every = [m for page in cw.get_paginator("list_metrics").paginate(Namespace=ns) for m in page["Metrics"]]
         self.assertGreaterEqual(len({m["Dimensions"][0]["Value"] for m in every}), MAIN_TRIALS)
+        # A dimension filter without a Value matches every metric with that dimension (it matched none).
+        named = cw.list_metrics(Namespace=ns, Dimensions=[{"Name": "TrainingJobName"}])["Metrics"]
+        self.assertEqual(len(named), len(cw.list_metrics(Namespace=ns)["Metrics"]))
+        self.assertEqual(cw.list_metrics(Namespace=ns, Dimensions=[{"Name": "Host"}])["Metrics"], [])
 
         # The SDK's window (TrainingJobAnalytics): TrainingStartTime to a minute past the end.
         start = described["TrainingStartTime"] - datetime.timedelta(seconds=1)
@@ -1363,6 +1367,11 @@ class AwsClients(unittest.TestCase):
         self.assertAlmostEqual(sum(p["Sum"] for p in points), sum(curve), places=9)
         self.assertEqual(min(p["Minimum"] for p in points), min(curve))
         self.assertEqual(max(p["Maximum"] for p in points), max(curve))
+        # Stored with the unit None: another unit has no datapoints (they came back regardless).
+        for unit, n in (("None", len(points)), ("Seconds", 0)):
+            self.assertEqual(len(cw.get_metric_statistics(Namespace=ns, MetricName="loss", Dimensions=dims,
+                                                          StartTime=start, EndTime=end, Period=60, Unit=unit,
+                                                          Statistics=["Sum"])["Datapoints"]), n, unit)
         # Periods from StartTime rounded down to the minute, as CloudWatch's.
         minute = start.replace(second=0, microsecond=0)
         self.assertTrue(all(isinstance(p["Timestamp"], datetime.datetime) and minute <= p["Timestamp"] < end
