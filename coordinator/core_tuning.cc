@@ -203,6 +203,37 @@ std::set<std::string> CoordinatorCore::Impl::WarmFitting(const TuningJob& child,
   return names;
 }
 
+// SageMaker's limit on what a warm start changes: "the number of total changes from tunable
+// hyperparameters in the parent jobs to static hyperparameters in the new tuning job, plus the
+// number of changes in the values of static hyperparameters cannot be more than 10", each such
+// change counted as 2 (its example: a tunable categorical of red and blue made static, or a static
+// red made blue). The SDK's own sagemaker_* values (its job name, its upload's path) are left out:
+// they differ between any two tuning jobs it makes. The changes from definition `def` of a parent
+// to this job's hyperparameters `kinds` and statics `mine`, each named in `what`.
+static int WarmStartChanges(const proto::TrainingJobDefinition& def, const std::map<std::string, char>& theirs,
+                            const std::map<std::string, char>& kinds, const proto::StringMap& mine,
+                            std::string* what) {
+  int changes = 0;
+  for (const auto& [hp, kind] : kinds) {
+    if (kind != 's' || hp.rfind("sagemaker_", 0) == 0) continue;
+    auto their = theirs.find(hp);
+    if (their == theirs.end()) continue;
+    auto value = mine.find(hp);
+    const std::string now = value == mine.end() ? "" : value->second;
+    std::string change;
+    if (their->second != 's') {
+      change = hp + " tunable there, static " + now + " here";
+    } else if (auto before = def.static_hyper_parameters.find(hp);
+               before != def.static_hyper_parameters.end() && before->second != now) {
+      change = hp + " " + before->second + " there, " + now + " here";
+    }
+    if (change.empty()) continue;
+    changes += 2;
+    *what += (what->empty() ? "" : "; ") + change;
+  }
+  return changes;
+}
+
 Status CoordinatorCore::Impl::CheckWarmStart(const proto::TuningJobSpec& spec, proto::Spelling spelling,
                                              std::vector<std::string>* notes) {
   const auto& w = *spec.warm_start_config;
@@ -237,7 +268,20 @@ Status CoordinatorCore::Impl::CheckWarmStart(const proto::TuningJobSpec& spec, p
     const auto pdefs = parent->spec.Definitions();
     for (const proto::TrainingJobDefinition* def : pdefs) {
       const std::string def_name = def->definition_name.value_or("");
-      const std::string not_fit = WarmStartMismatch(*parent, *def, mine_metric, mine_maximize, kinds);
+      std::string not_fit = WarmStartMismatch(*parent, *def, mine_metric, mine_maximize, kinds);
+      std::string changed;
+      const int changes =
+          not_fit.empty() && !mine_defs.empty()
+              ? WarmStartChanges(*def, HyperParameterKinds(parent->spec, def), kinds,
+                                 mine_defs[0]->static_hyper_parameters, &changed)
+              : 0;
+      if (changes > 10) {
+        not_fit = (pdefs.size() > 1 ? "its definition \"" + def_name + "\": " : std::string()) +
+                  std::to_string(changes) + " changes of hyperparameters from it (" + changed +
+                  "), and a warm start allows at most 10: a tunable hyperparameter made static, or a static value "
+                  "changed, counts 2 (as SageMaker counts them); change fewer, or start a new tuning job without "
+                  "WarmStartConfig";
+      }
       if (!not_fit.empty()) {
         if (why.empty()) why = not_fit;
         continue;

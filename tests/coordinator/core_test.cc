@@ -221,6 +221,51 @@ TEST_F(CoreTest, AWarmStartedJobRunsWhatItsParentsRanWithOtherStaticValues) {
   for (const auto& a : fa) EXPECT_EQ(a.hyperparameters.at("opt"), "rmsprop");
 }
 
+// SageMaker's limit of 10 changes from a warm start's parents (a tunable made static, or a static
+// value changed, 2 each): 11 changed static values were taken (a warm-start pass).
+TEST_F(CoreTest, AWarmStartThatChangesMoreThanTenHyperparametersIsRefused) {
+  Register("w1", 8);
+  auto parent = Spec("wc-parent", "Random", 2, 2);
+  for (int i = 1; i <= 12; ++i) parent.training_job_definition->static_hyper_parameters["s" + std::to_string(i)] = "a";
+  for (const auto& a : Only<proto::wire::AssignTrial>(Submit(parent))) Finish("w1", a, 1.0);
+  auto child = [&](const std::string& name, int changed, const std::string& type) {
+    auto c = parent;
+    c.hyper_parameter_tuning_job_name = name;
+    for (int i = 1; i <= changed; ++i) c.training_job_definition->static_hyper_parameters["s" + std::to_string(i)] = "b";
+    c.warm_start_config.emplace();
+    c.warm_start_config->parent_hyper_parameter_tuning_jobs.push_back({"wc-parent"});
+    c.warm_start_config->warm_start_type = type;
+    return c;
+  };
+  for (const std::string type : {"IdenticalDataAndAlgorithm", "TransferLearning"}) {
+    std::vector<Outgoing> out;
+    auto many = core_->Submit(child("wc-many-" + std::to_string(type.size()), 6, type), proto::Spelling::kApi, now_, &out);
+    ASSERT_FALSE(many.ok()) << type;
+    EXPECT_EQ(many.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(many.status().message().find("\"wc-parent\": 12 changes of hyperparameters from it (s1 a there, b here; "),
+              std::string::npos)
+        << many.status().message();
+    EXPECT_NE(many.status().message().find("at most 10"), std::string::npos) << many.status().message();
+    EXPECT_TRUE(core_->Submit(child("wc-five-" + std::to_string(type.size()), 5, type), proto::Spelling::kApi, now_, &out)
+                    .ok())
+        << "5 changed values are 10 changes: allowed";
+  }
+  // A tunable made static counts 2 as well: opt fixed, 4 values changed (10) is allowed, 5 not.
+  auto fixed = [&](const std::string& name, int changed) {
+    auto c = child(name, changed, "TransferLearning");
+    auto& ranges = c.hyper_parameter_tuning_job_config->parameter_ranges->categorical_parameter_ranges;
+    ranges.erase(ranges.begin());  // opt
+    c.training_job_definition->static_hyper_parameters["opt"] = "sgd";
+    return c;
+  };
+  std::vector<Outgoing> out;
+  EXPECT_TRUE(core_->Submit(fixed("wc-fixed-ok", 4), proto::Spelling::kApi, now_, &out).ok());
+  auto refused = core_->Submit(fixed("wc-fixed", 5), proto::Spelling::kApi, now_, &out);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("opt tunable there, static sgd here"), std::string::npos)
+      << refused.status().message();
+}
+
 // An AMT pass: deleting a parent named one warm-start child per refusal, so a parent of five took
 // five refusals to find them all. All are named at once now.
 TEST_F(CoreTest, DeletingAParentNamesEveryJobThatWarmStartsFromIt) {
