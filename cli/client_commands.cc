@@ -1347,8 +1347,8 @@ void AddClientCommands(CLI::App& app) {
   del->footer(
       "SageMaker's DeleteHyperParameterTuningJob: the job, its training jobs' records, metrics and\n"
       "logs leave the coordinator; what they wrote to S3OutputPath stays, and the name is free\n"
-      "again. Only a Completed, Stopped or Failed job can be deleted, and not while another job\n"
-      "warm-starts from it. With --stop, a job still running is stopped first and deleted once it\n"
+      "again. Only a Completed, Stopped or Failed job can be deleted, and not one that is another\n"
+      "job's warm-start parent (delete that job first, whether it runs or has ended). With --stop, a job still running is stopped first and deleted once it\n"
       "has ended (its running training jobs are stopped, their partial results kept as for hpo stop);\n"
       "a coordinator that restarts meanwhile is waited for, within --timeout.\n\n"
       "Each name is tried in turn; one refused does not stop the others, and the exit code is\n"

@@ -1425,8 +1425,10 @@ void Coordinator(const CoordinatorArgs& a) {
   coordinator::Dispatcher dispatcher(&core, dopt);
   if (Status s = dispatcher.Bind(); !s.ok()) {
     undo_state_dir();
+    // (The keys and the allow-list are checked there too: their errors say what to fix.)
+    const bool address = s.message().rfind("cannot listen on ", 0) == 0;
     Fail(s.code() == StatusCode::kInvalidArgument ? 2 : 3,
-         s.message() + "; give another --listen (what listens there: ss -ltnp)");
+         s.message() + (address ? "; give another --listen (what listens there: ss -ltnp)" : ""));
   }
   // The commands its pages suggest reach this coordinator (port 0 picks one: not known yet).
   if (a.http != "127.0.0.1:7780" && port != 0) hopt.dashboard.cli_flags = " --coordinator http://" + a.http;
@@ -1559,8 +1561,16 @@ void Worker(const WorkerArgs& a) {
   o.guard_watches_stall = true;  // its coordinator runs elsewhere: a stalled worker's trainers go
   o.container = ResolveContainer(a.container);
   if (!a.notice_url.empty() && !a.spot) Fail(2, "--spot-notice-url needs --spot");
-  CheckZmqEndpoint("--connect", a.connect, /*listen=*/false);
-  o.connect = a.connect;
+  // `--connect ""` (the systemd unit's ${HPO_COORDINATOR_ENDPOINT} unset) hides HPO_CONNECT,
+  // which the command line would otherwise take: it is taken then, and else said plainly.
+  std::string connect = a.connect;
+  if (const char* env = std::getenv("HPO_CONNECT"); connect.empty() && env) connect = env;
+  if (connect.empty()) {
+    Fail(2, "--connect is empty: give the coordinator's ZeroMQ endpoint, tcp://HOST:PORT (the systemd unit "
+            "deploy/systemd/hpo-worker.service takes it from HPO_COORDINATOR_ENDPOINT in /etc/default/hpo-worker)");
+  }
+  CheckZmqEndpoint("--connect", connect, /*listen=*/false);
+  o.connect = connect;
   o.slots = static_cast<uint32_t>(a.slots);
   o.instance_type = a.instance_type;
   o.instance_group = a.instance_group;
@@ -1590,13 +1600,13 @@ void Worker(const WorkerArgs& a) {
   // What the coordinator sends, this worker runs: off loopback, only over CurveZMQ (which also
   // proves the coordinator is the one whose coordinator.pub it holds), unless told otherwise.
   if (!a.keys.empty() && a.insecure) Fail(2, "--keys and --insecure contradict each other; give one");
-  if (a.keys.empty() && !a.insecure && !IsLoopbackEndpoint(a.connect)) {
-    Fail(2, "--connect " + a.connect +
+  if (a.keys.empty() && !a.insecure && !IsLoopbackEndpoint(connect)) {
+    Fail(2, "--connect " + connect +
                 " is not a loopback or ipc:// endpoint: whoever answers there decides what this worker runs. Pass "
                 "--keys DIR (coordinator.pub and this worker's key pair from `hpo keygen`), or --insecure to connect "
                 "unencrypted to a coordinator started with --insecure (trusted networks only)");
   }
-  if (a.insecure) LogLine("worker: --insecure: connecting to " + a.connect + " unencrypted and unauthenticated");
+  if (a.insecure) LogLine("worker: --insecure: connecting to " + connect + " unencrypted and unauthenticated");
   if (!a.keys.empty()) {
     if (Status s = coordinator::curve::CheckCurveAvailable(); !s.ok()) Fail(3, s.message());
     auto server = coordinator::curve::ReadKeyFile(a.keys + "/" + coordinator::curve::kCoordinatorPublicFile, false);

@@ -2497,6 +2497,31 @@ TEST_F(CliTest, AWorkerWithARefusedKeyIsNotToldNothingAnswers) {
   EXPECT_EQ(Slurp(wlog).find("no answer from a coordinator"), std::string::npos) << Slurp(wlog);
 }
 
+// An empty --connect (the systemd unit's ${HPO_COORDINATOR_ENDPOINT} unset) said only
+// "--connect : wants a ZeroMQ endpoint" (a deploy pass): it says it is empty and where the unit
+// takes it from.
+TEST_F(CliTest, AnEmptyConnectSaysSoAndWhereTheUnitTakesItFrom) {
+  Outcome o = Hpo({"worker", "--connect", "", "--work-dir", (dir_ / "w").string(), "--gpus", "none"});
+  EXPECT_EQ(o.exit_code, 2) << o.err;
+  EXPECT_NE(o.err.find("--connect is empty: give the coordinator's ZeroMQ endpoint"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("HPO_COORDINATOR_ENDPOINT in /etc/default/hpo-worker"), std::string::npos) << o.err;
+}
+
+// A broken allow-list stops the coordinator naming the line; its error ended "give another
+// --listen (what listens there: ss -ltnp)", which sent the operator after a port (a deploy pass).
+TEST_F(CliTest, ABrokenAllowListIsNamedWithoutAdviceAboutTheListenAddress) {
+  const fs::path keys = dir_ / "keys";
+  ASSERT_EQ(Hpo({"keygen", "--out", keys.string()}).exit_code, 0);
+  {
+    std::ofstream(keys / "authorized_workers") << "garbage\n";
+  }
+  Outcome o = Hpo({"coordinator", "--keys", keys.string(), "--listen", "tcp://127.0.0.1:0", "--http", "127.0.0.1:0",
+                   "--state-dir", (dir_ / "cs").string()});
+  EXPECT_EQ(o.exit_code, 2) << o.err;
+  EXPECT_NE(o.err.find("authorized_workers:1: 'garbage' is not a CurveZMQ public key"), std::string::npos) << o.err;
+  EXPECT_EQ(o.err.find("--listen"), std::string::npos) << o.err;
+}
+
 // A second worker under an id in use (a cloned machine image with its work directory's
 // worker-id file): a coordinator with keys keeps the first connection. ZeroMQ dropped the other
 // without a word (both connected under the bare id), and the second worker could only guess;
