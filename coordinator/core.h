@@ -292,6 +292,7 @@ struct Trial {
     std::vector<uint32_t> gpus;
     std::string exit;            // the host's TrialExited status once it reported one
     uint64_t seq = 0;            // last MetricPoints seq applied from this host (algo-1: last_seq)
+    int64_t ended_ms = 0;        // when it ended by this coordinator's clock (a late report: earlier)
   };
   std::vector<GangHost> gang;
   // Each multi-host attempt's workers in host order (algo-1 first), kept after the attempt ends

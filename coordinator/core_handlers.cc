@@ -366,7 +366,21 @@ void CoordinatorCore::Impl::OnTrialStaging(const std::string& wid, const proto::
 
 void CoordinatorCore::Impl::OnTrialStarted(const std::string& wid, const proto::wire::TrialStarted& m, int64_t now) {
   Trial* t = CurrentAttempt(m.trial, m.attempt);
-  if (!t || t->started) return;
+  if (!t) return;
+  // Each start teaches the offset of its worker's clock from this coordinator's (the least of the
+  // last 16 is taken: one heard late only says more). Another host of a multi-host attempt
+  // teaches it too: its end, heard late, is placed by it (OnTrialExited).
+  auto w = workers.find(wid);
+  const int64_t offset_sample = now - m.started_at_ms;
+  auto sample = [&] {
+    if (w == workers.end() || m.started_at_ms <= 0) return;
+    w->second.clock_samples.push_back(offset_sample);
+    if (w->second.clock_samples.size() > 16) w->second.clock_samples.pop_front();
+  };
+  if (t->started) {
+    if (!t->gang.empty()) sample();
+    return;
+  }
   if (t->Queued()) {
     // Its predecessor's program has ended (the worker starts it only then) and its exit report
     // is on its way, or the predecessor never reached the worker: the slot is this attempt's
@@ -381,7 +395,6 @@ void CoordinatorCore::Impl::OnTrialStarted(const std::string& wid, const proto::
   t->withdrawing = false;
   t->started = true;
   t->unstarted_assign.reset();
-  auto w = workers.find(wid);
   // When it started by this coordinator's clock: now, unless the report came seconds late (it
   // started during a coordinator stall: its start and end were both dated at the stall's end).
   int64_t start_at = now;
@@ -390,8 +403,7 @@ void CoordinatorCore::Impl::OnTrialStarted(const std::string& wid, const proto::
       const int64_t then = m.started_at_ms + *offset;
       if (now - then > kHeardLateMs && then >= t->assigned_ms) start_at = then;
     }
-    w->second.clock_samples.push_back(now - m.started_at_ms);
-    if (w->second.clock_samples.size() > 16) w->second.clock_samples.pop_front();
+    sample();
   }
   t->attempt_start_ms = start_at;
   t->worker_started_ms = m.started_at_ms;
@@ -610,8 +622,9 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   // clock counts from when it heard of the start to when it hears of the end, which a coordinator
   // outage or pause stretches or squeezes. An attempt cannot have run longer than since it was
   // assigned: a larger figure (a worker clock that jumped) is not believed.
-  if (t->started && t->attempt_start_ms > 0 && t->worker_started_ms > 0 && wid == t->worker_started_on &&
-      m.ended_at_ms >= t->worker_started_ms) {
+  // (A multi-host attempt's end is its last host's: placed below, host by host.)
+  if (t->gang.empty() && t->started && t->attempt_start_ms > 0 && t->worker_started_ms > 0 &&
+      wid == t->worker_started_on && m.ended_at_ms >= t->worker_started_ms) {
     const int64_t ran = m.ended_at_ms - t->worker_started_ms;
     const int64_t since_assigned = t->assigned_ms > 0 ? now - t->assigned_ms + 1000 : ran;
     if (ran <= since_assigned) {
@@ -660,6 +673,19 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   std::string on_host;  // which host of a gang ended it, for the failure reason
   if (!t->gang.empty()) {  // a host of it that had not ended (checked above)
     t->gang[host].exit = m.status;
+    // When this host ended: a report heard seconds late is placed by its worker's clock, shifted
+    // by the offset learnt from its starts. The attempt ends with its last host (or the first
+    // that failed): a job whose hosts ended in a coordinator outage read TrainingEndTime, and 12 s
+    // of training for 3, from the restart.
+    int64_t host_end = now;
+    auto w = workers.find(wid);
+    const std::optional<int64_t> offset = w != workers.end() ? w->second.ClockOffset() : std::nullopt;
+    if (offset && m.ended_at_ms > 0 && t->started && t->attempt_start_ms > 0) {
+      const int64_t then = m.ended_at_ms + *offset;
+      if (now - then > kHeardLateMs && then >= t->attempt_start_ms) host_end = then;
+    }
+    t->gang[host].ended_ms = host_end;
+    end_at = host_end;
     on_host = "algo-" + std::to_string(host + 1) + " (worker " + wid + "): ";
     if (t->PeersEnded()) out->push_back({t->gang[0].worker_id, proto::wire::GangPeersEnded{t->name, t->attempt}});
     // Another host ran out the training job's MaxRuntimeInSeconds (every host's worker keeps the
@@ -691,8 +717,13 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
         SaveTrial(*t);
         return true;
       }
+      for (const auto& h : t->gang) end_at = std::max(end_at, h.ended_ms);
     } else if (m.status != "Completed") {  // the first host that ends otherwise ends the attempt
       StopGangPeers(*t, wid, "algo-" + std::to_string(host + 1) + " ended " + m.status, out);
+    }
+    // Its training time runs to that end (ReleaseSlot counts to now from attempt_start_ms).
+    if (end_at < now && t->started && t->attempt_start_ms > 0 && end_at >= t->attempt_start_ms) {
+      t->attempt_start_ms = now - (end_at - t->attempt_start_ms);
     }
   }
   // When it ended, for its transitions: a report heard late (after a coordinator outage) is dated

@@ -136,7 +136,7 @@ TrialRow TrialToRow(const Trial& t) {
     Json g = Json::array();
     for (const auto& h : t.gang) {
       g.push_back({{"worker", h.worker_id}, {"group", h.group}, {"type", h.instance_type}, {"gpus", h.gpus},
-                   {"exit", h.exit}, {"seq", h.seq}});
+                   {"exit", h.exit}, {"seq", h.seq}, {"ended_ms", h.ended_ms}});
     }
     d["gang"] = g;
     if (!t.metric_host.empty()) d["metric_host"] = t.metric_host;
@@ -238,7 +238,8 @@ Trial TrialFromRow(const TrialRow& r, std::string* damage) {
   for (const auto& h : Get(d, "gang", Json::array())) {
     if (!h.is_object()) continue;
     t.gang.push_back({Get(h, "worker", none), Get(h, "group", none), Get(h, "type", none),
-                      Get(h, "gpus", std::vector<uint32_t>{}), Get(h, "exit", none), Get(h, "seq", uint64_t{0})});
+                      Get(h, "gpus", std::vector<uint32_t>{}), Get(h, "exit", none), Get(h, "seq", uint64_t{0}),
+                      Get(h, "ended_ms", int64_t{0})});
   }
   t.metric_host = Get(d, "metric_host", std::map<std::string, size_t>{});
   if (auto h = d.find("discard_hand_over"); h != d.end() && h->is_object()) {

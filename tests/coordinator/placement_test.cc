@@ -843,6 +843,44 @@ TEST_F(GangTest, ItCompletesWhenEveryHostHasWithAlgo1sMetricsWhereItHasThemAndEn
   EXPECT_EQ(core_->Workers().size(), Fleet().size());
 }
 
+// A multi-host training job whose hosts ended while the coordinator was down: it ends when its
+// last host did, by the workers' clocks (each shifted by the offset learnt from its start), not
+// when the reports came (a CloudWatch pass: TrainingEndTime at the restart, 12 s of training for
+// 3). A single-host job was already dated so.
+TEST_F(GangTest, AMultiHostTrainingJobHeardLateEndsWhenItsLastHostDid) {
+  for (const auto& w : Fleet()) Join(w);
+  auto out = Submit(Groups("late", 1, 1));
+  auto assigns = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(assigns.size(), 3u);
+  const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2"), w3 = WorkerOf(out, "algo-3");
+  const int64_t skew = 7'000;  // each worker's clock is 7 s behind the coordinator's
+  for (const std::string& w : {w1, w2, w3}) {
+    proto::wire::TrialStarted st = StartedMessage(w, assigns[0]);
+    st.started_at_ms = now_ - skew;
+    core_->OnMessage(w, st, now_);
+  }
+  const int64_t started = now_;
+  now_ += 12'000;  // the reports come 12 s on; the hosts ended 2, 3 and 2.5 s after the start
+  const std::vector<std::pair<std::string, int64_t>> ends = {{w1, 2'000}, {w2, 3'000}, {w3, 2'500}};
+  for (const auto& [w, after] : ends) {
+    proto::wire::TrialExited x;
+    x.trial = assigns[0].trial;
+    x.attempt = assigns[0].attempt;
+    x.status = x.secondary_status = "Completed";
+    x.exit_code = 0;
+    x.ended_at_ms = started - skew + after;
+    core_->OnMessage(w, x, now_);
+  }
+  const Trial* t = core_->FindTrial(assigns[0].trial);
+  ASSERT_NE(t, nullptr);
+  ASSERT_EQ(t->state, TrialState::kCompleted);
+  std::string transitions;
+  for (const auto& st : t->secondary) transitions += st.status + "@" + std::to_string(st.start_ms - started) + " ";
+  EXPECT_EQ(t->training_ms, 3'000) << "from the start to algo-2's end, not to the reports: " << transitions;
+  ASSERT_FALSE(t->secondary.empty());
+  EXPECT_EQ(t->secondary.back().start_ms, started + 3'000) << "TrainingEndTime: when the last host ended";
+}
+
 // A heterogeneous cluster's trainers are often a later instance group than its data hosts (as in
 // examples/instance-groups.yaml): only algo-1's metrics used to count, so such a job never had an
 // objective. Every host reports; each numbers its own batches and lines; a metric's values are
