@@ -400,11 +400,22 @@ struct S3Client::Impl {
       auto resp = Once(r);
       if (!resp.ok()) {
         last = Status::Unavailable(what + ": " + resp.status().message());
-        continue;
+      } else if (resp->http >= 200 && resp->http < 300) {
+        return resp;
+      } else {
+        last = HttpError(what, *resp);
+        if (!Retryable(*resp)) return last;
       }
-      if (resp->http >= 200 && resp->http < 300) return resp;
-      last = HttpError(what, *resp);
-      if (!Retryable(*resp)) return last;
+      if (cfg.on_retry && attempt < cfg.max_attempts) {
+        char in[32];
+        if (wait.count() < 1000) {
+          std::snprintf(in, sizeof in, "%lld ms", static_cast<long long>(wait.count()));
+        } else {
+          std::snprintf(in, sizeof in, "%.1f s", static_cast<double>(wait.count()) / 1000.0);
+        }
+        cfg.on_retry(last.message() + "; try " + std::to_string(attempt + 1) + " of " +
+                     std::to_string(cfg.max_attempts) + " in " + in);
+      }
     }
     return Status::Unavailable(last.message() + " (gave up after " + std::to_string(cfg.max_attempts) + " tries)");
   }

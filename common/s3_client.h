@@ -31,6 +31,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -53,6 +54,10 @@ struct S3Config {
   uint64_t multipart_threshold = 64ull << 20;   // PutFile uses multipart above this many bytes
   uint64_t part_size = 16ull << 20;             // >= 5 MiB, S3's minimum for all parts but the last
   int list_page_size = 1000;                    // max-keys of each ListObjectsV2 page (1-1000)
+  // Told of each try that failed and is tried again: what failed, and which try comes when (an
+  // endpoint that stalls costs stall_timeout a try, and its callers heard nothing for minutes).
+  // Called on the requesting thread; may be empty.
+  std::function<void(const std::string&)> on_retry;
 
   // The configuration described at the top; `endpoint_flag` (the worker's --s3-endpoint) wins
   // over the environment when not empty. Errors: InvalidArgument when no credentials are found

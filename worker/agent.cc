@@ -139,6 +139,15 @@ Result<const S3Client*> WorkerAgent::Impl::S3() {
     // failed as a ClientError, sinking the tuning job).
     auto cfg = S3Config::FromEnvironment(opt.s3_endpoint);
     if (!cfg.ok()) return Status::Unavailable(std::string(agent_detail::kNoS3) + ": " + cfg.status().message());
+    // Said in the worker's log, at most one line each 10 s: a stalled endpoint held a training
+    // job in Uploading for minutes without a word (an S3 pass).
+    cfg->on_retry = [this, endpoint = cfg->endpoint,
+                     last = std::make_shared<std::atomic<int64_t>>(0)](const std::string& what) {
+      const int64_t now = Now();
+      int64_t before = last->load();
+      if (now - before < 10'000 || !last->compare_exchange_strong(before, now)) return;
+      Log("worker: S3 at " + endpoint + " is not answering as it should, retrying: " + what);
+    };
     auto c = S3Client::Create(*cfg);
     if (!c.ok()) return Status::Unavailable(std::string(agent_detail::kNoS3) + ": " + c.status().message());
     s3 = std::move(c).value();

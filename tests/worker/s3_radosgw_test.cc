@@ -246,6 +246,9 @@ TEST_F(Radosgw, ADroppedConnectionIsRetriedThenUnavailable) {
   S3Config drop = cfg_;
   drop.endpoint = "http://127.0.0.1:" + std::to_string(listener.port);
   drop.max_attempts = 3;
+  // Each retry is told (a stalled endpoint held a training job minutes without a word).
+  std::vector<std::string> retries;
+  drop.on_retry = [&](const std::string& what) { retries.push_back(what); };
   auto c = S3Client::Create(drop);
   auto got = (*c)->Get(bucket_, "x");
   stop = true;
@@ -256,6 +259,10 @@ TEST_F(Radosgw, ADroppedConnectionIsRetriedThenUnavailable) {
   EXPECT_EQ(got.status().code(), StatusCode::kUnavailable);
   EXPECT_NE(got.status().message().find("gave up after 3 tries"), std::string::npos) << got.status().message();
   EXPECT_EQ(accepted.load(), 3);
+  ASSERT_EQ(retries.size(), 2u);
+  EXPECT_EQ(retries[0].rfind("S3 GET s3://" + bucket_ + "/x: ", 0), 0u) << retries[0];
+  EXPECT_NE(retries[0].find("; try 2 of 3 in "), std::string::npos) << retries[0];
+  EXPECT_NE(retries[1].find("; try 3 of 3 in "), std::string::npos) << retries[1];
 }
 
 // S3Prefix is a key name prefix, as SageMaker matches it ("SageMaker uses all objects that match
