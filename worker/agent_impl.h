@@ -104,6 +104,14 @@ inline bool EndedBySignal(const ExitInfo& e, bool container) {
   return e.signal != 0 || (container && e.exit_code > 128 && e.exit_code < 128 + 65);
 }
 
+// The kernel's count of processes its out-of-memory killer has ended since boot (/proc/vmstat
+// oom_kill: a container's memory limit's kills too); nullopt where it cannot be read.
+std::optional<uint64_t> OomKills();
+// Killed by SIGKILL that hpo did not send (signal 9, or a container runtime's 137).
+inline bool OutsideKill(const ExitInfo& e, bool container) {
+  return !e.stopped_by_us && (e.signal == SIGKILL || (container && e.signal == 0 && e.exit_code == 128 + SIGKILL));
+}
+
 // The worker's clock (common/clock.h): wall time that a stepped system clock does not move.
 inline int64_t SystemNowMs() { return MonotonicWallMs(); }
 
@@ -336,6 +344,7 @@ struct WorkerAgent::Impl {
     // reaped the program (TrialProcess's on_exit); valid when there is an output path.
     std::future<Result<UploadedArtifacts>> upload;
     std::shared_ptr<TrialProcess> process;  // (shared with a container stop under way)
+    std::optional<uint64_t> oom_kills_at_start;  // agent_detail::OomKills() as the program started
     std::unique_ptr<MetricParser> parser;
     std::mutex mu;                                 // guards points, last values and log (reader thread)
     std::vector<proto::wire::MetricPoint> points;  // not yet sent

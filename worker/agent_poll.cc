@@ -5,6 +5,7 @@
 #include <sys/statvfs.h>
 
 #include <cctype>
+#include <fstream>
 #include <csignal>
 
 #include "common/text.h"
@@ -309,6 +310,16 @@ proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& e
                                std::to_string(exit.signal)
                          : "AlgorithmError: the training program exited with code " +
                                std::to_string(exit.exit_code);
+      // Killed by SIGKILL that hpo did not send while the kernel's out-of-memory killer ended a
+      // process: SageMaker's OutOfMemoryError (a container's --memory limit, or the machine's
+      // memory). It read "exited with code 137", and `FailureReason ~ OutOfMemory` found nothing.
+      const std::optional<uint64_t> oom = agent_detail::OomKills();
+      if (agent_detail::OutsideKill(exit, r.container) && oom && r.oom_kills_at_start && *oom > *r.oom_kills_at_start) {
+        why = "OutOfMemoryError: the kernel's out-of-memory killer ended the training program (SIGKILL; " +
+              std::to_string(*oom - *r.oom_kills_at_start) +
+              " out-of-memory kill(s) on this machine while it ran, see dmesg): use an instance type with more "
+              "memory, or reduce the data, batch or model size per host";
+      }
       // Without a failure file, what the program said last (a traceback's last line names the
       // error), as SageMaker's toolkit puts a script's error message in the reason.
       if (!last_line.empty()) why += "; its last output line: " + last_line;
@@ -320,6 +331,16 @@ proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& e
     }
   }
   return x;
+}
+
+std::optional<uint64_t> agent_detail::OomKills() {
+  std::ifstream in("/proc/vmstat");
+  for (std::string name; in >> name;) {
+    uint64_t n = 0;
+    if (!(in >> n)) break;
+    if (name == "oom_kill") return n;
+  }
+  return std::nullopt;
 }
 
 // Free space under which a worker's disk counts as full (what a neighbour left after the failure).

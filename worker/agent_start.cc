@@ -537,6 +537,7 @@ bool WorkerAgent::Impl::StartProgram(const Key& key, Run& r, std::vector<BindMou
     return false;
   }
   r.process = std::move(proc).value();
+  r.oom_kills_at_start = agent_detail::OomKills();
   if (const std::string& why = r.process->namespace_record_error(); !why.empty()) {
     Log("worker: " + key.first + " attempt " + std::to_string(key.second) + ": " + why +
         "; a process it leaves with a cleared environment may outlive this worker if it is killed");

@@ -436,6 +436,36 @@ exit 143
   EXPECT_EQ(Sh("podman ps -a -q --filter name=hpo-" + worker_id_ + "."), "");
 }
 
+// A program the kernel's out-of-memory killer ends (here a container's --memory limit) fails as
+// SageMaker says it, OutOfMemoryError (it read "exited with code 137", and the README's
+// `hpo search 'FailureReason ~ OutOfMemory'` found nothing; a containers pass).
+TEST_F(Contract, AProgramTheOutOfMemoryKillerEndsFailsWithOutOfMemoryError) {
+  if (!PodmanWorks()) GTEST_SKIP() << "podman is not installed";
+  const std::string image = ImportImage("hungry", R"SH(
+echo "loss=1"
+x=$(head -c 400000000 /dev/zero | tr '\0' a)
+echo "survived ${#x}"
+)SH");
+  StartWorker({"--container-runtime", "podman", "--container-pull", "never", "--container-arg=--memory=64m",
+               "--container-arg=--memory-swap=64m"});
+  Json job = OneTrainingJob(image);
+  job["TrainingJobDefinition"].erase("InputDataConfig");
+  job["TrainingJobDefinition"].erase("CheckpointConfig");
+  Call("CreateHyperParameterTuningJob", job);
+  WaitForJob("contract");
+  Json trials = Call("ListTrainingJobsForHyperParameterTuningJob", {{"HyperParameterTuningJobName", "contract"}});
+  ASSERT_EQ(trials["TrainingJobSummaries"].size(), 1u) << trials.dump();
+  const std::string name = trials["TrainingJobSummaries"][0]["TrainingJobName"];
+  Json tj = Call("DescribeTrainingJob", {{"TrainingJobName", name}});
+  const std::string reason = tj.value("FailureReason", "");
+  if (reason.find("survived") != std::string::npos || tj["TrainingJobStatus"] == "Completed") {
+    GTEST_SKIP() << "the runtime set no memory limit here: " << reason;
+  }
+  EXPECT_EQ(tj["TrainingJobStatus"], "Failed") << tj.dump(2);
+  EXPECT_EQ(reason.rfind("OutOfMemoryError: the kernel's out-of-memory killer ended the training program", 0), 0u)
+      << reason;
+}
+
 // A worker killed -9 leaves its containers running under the runtime's monitor, out of reach of
 // any signal to its processes. Its successor removed them only when a container training job came
 // to it, which may never happen: they kept their GPUs while the worker, having reported the
