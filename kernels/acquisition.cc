@@ -122,6 +122,9 @@ GpStatus SuggestBatch(GpEngine& target, const Posterior& posterior, size_t q, co
   const double noise = posterior.noise_variance();
 
   KeySet taken;
+  // The pending points and the batch so far: a member is not put within kMinSeparation of one
+  // while the pool's top offers another (below).
+  std::vector<Eigen::VectorXd> placed;
   for (const Eigen::VectorXd& e : options.exclude) {
     if (e.size() != dims) return GpStatus::InvalidArgument("SuggestBatch: excluded point of the wrong size");
     Eigen::VectorXd x = e;
@@ -143,6 +146,7 @@ GpStatus SuggestBatch(GpEngine& target, const Posterior& posterior, size_t q, co
     Eigen::VectorXd x = p;
     Project(options.project, x, nullptr);
     taken.insert(KeyOf(x));
+    placed.push_back(x);
     PointScores s;
     st = engine.Evaluate(x, incumbent, false, &s);
     if (!st.ok()) return st;
@@ -254,16 +258,28 @@ GpStatus SuggestBatch(GpEngine& target, const Posterior& posterior, size_t q, co
       chosen.resize(static_cast<size_t>(m), 0);
       rep.refined += added;
     }
+    // The best not chosen yet that keeps its distance from the pending points and the members
+    // chosen (a fantasy with a fitted noise leaves log EI high right beside it: a warm-started
+    // job's two parallel members came out 5e-5 apart, one training job spent twice); when the
+    // top offers none, the best not chosen.
     std::vector<RankedCandidate> top;
-    st = engine.PoolTopK(tau, std::min<size_t>(static_cast<size_t>(m), b + 1), &top);
+    st = engine.PoolTopK(tau, std::min<size_t>(static_cast<size_t>(m), b + 1 + kSeparationLookahead), &top);
     if (!st.ok()) return st;
+    const double min_separation = kMinSeparation * std::sqrt(static_cast<double>(dims));
     const RankedCandidate* pick = nullptr;
+    const RankedCandidate* closest_ok = nullptr;
     for (const RankedCandidate& c : top) {
-      if (!chosen[c.index]) {
+      if (chosen[c.index]) continue;
+      if (closest_ok == nullptr) closest_ok = &c;
+      const Eigen::VectorXd x = pool.col(static_cast<Eigen::Index>(c.index));
+      const bool apart = std::all_of(placed.begin(), placed.end(),
+                                     [&](const Eigen::VectorXd& p) { return (p - x).norm() >= min_separation; });
+      if (apart) {
         pick = &c;
         break;
       }
     }
+    if (pick == nullptr) pick = closest_ok;
     if (pick == nullptr) break;
     chosen[pick->index] = 1;
     const Eigen::VectorXd x = pool.col(static_cast<Eigen::Index>(pick->index));
@@ -275,6 +291,7 @@ GpStatus SuggestBatch(GpEngine& target, const Posterior& posterior, size_t q, co
       log_ei = s.log_ei[0];
     }
     out->points.push_back(x);
+    placed.push_back(x);
     out->log_ei.push_back(log_ei);
     out->mean.push_back(pick->mean);
     out->variance.push_back(pick->variance);

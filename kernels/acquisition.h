@@ -21,7 +21,9 @@
 //      coordinate at a face of the box whose gradient points out of it is held there for the
 //      step (its component zeroed before normalising), so the step slides along the face
 //      instead of being clipped back to a fraction of its length.
-//   4. The batch: q times, take the pool point of highest log EI not taken yet, then condition the
+//   4. The batch: q times, take the pool point of highest log EI not taken yet (and, where the top
+//      of the pool offers one, not within kMinSeparation of a pending point or an earlier member:
+//      a fantasy under a fitted noise left log EI high right beside it), then condition the
 //      engine on a fantasy there (as in 1) so the next choice accounts for it. The incumbent
 //      follows the fantasies (min of the incumbent and each fantasy value). After each of the
 //      first max_refined_picks fantasies, step 3 runs again from the refine_starts_per_pick best
@@ -61,6 +63,12 @@ enum class FantasyMode { kKrigingBeliever, kSampled };
 // How far above the incumbent (in standard deviations of the standardised objective) the
 // exploit member's log EI is taken (step 4): far enough that EI ranks by the mean alone.
 inline constexpr double kExploitOffset = 10.0;
+
+// A batch member keeps at least kMinSeparation * sqrt(dims) (unit-cube distance) from the pending
+// points and the members before it, when one of the kSeparationLookahead pool points ranked next
+// does (step 4); else it is the best one not chosen, as before.
+inline constexpr double kMinSeparation = 1e-3;
+inline constexpr size_t kSeparationLookahead = 16;
 
 // Maps a point of the unit cube to the valid point it stands for, in place (integers rounded,
 // one-hot groups made one-hot, inactive coordinates fixed), and, when `movable` is not null,

@@ -296,6 +296,36 @@ TEST(SuggestBatch, FindsTheMinimumOfAKnownBowl) {
   EXPECT_LT((b.points[0].array() - 0.3).square().sum(), std::max(0.002, y.minCoeff()));
 }
 
+// A bowl sampled 16 times, 4 of them near its minimum (a warm start's parents): the believer's
+// fantasy leaves log EI high right beside the first member, and two members came out 8.5e-5 apart
+// (a warm-start pass: two parallel training jobs at one configuration). Members keep
+// kMinSeparation * sqrt(dims) from one another and from the pending points.
+TEST(SuggestBatch, BatchMembersAndPendingPointsKeepTheirDistance) {
+  Eigen::MatrixXd x = RandomPoints(2, 16, 25);
+  for (int j = 0; j < 4; ++j) x.col(j) = 0.3 + 0.1 * (x.col(j).array() - 0.5);
+  Eigen::VectorXd y(16);
+  for (int j = 0; j < 16; ++j) y[j] = (x(0, j) - 0.3) * (x(0, j) - 0.3) + 16 * (x(1, j) - 0.5) * (x(1, j) - 0.5);
+  FitOptions fo;
+  Posterior p;
+  ASSERT_TRUE(FitGp(x, y, fo, &p, nullptr).ok());
+  auto e = Cpu();
+  const double apart = kMinSeparation * std::sqrt(2.0);
+  for (uint64_t seed = 1; seed <= 8; ++seed) {
+    AcquisitionOptions o;
+    o.seed = seed;
+    Batch b;
+    ASSERT_TRUE(SuggestBatch(*e, p, 2, o, &b, nullptr).ok());
+    ASSERT_EQ(b.points.size(), 2u);
+    EXPECT_GE((b.points[1] - b.points[0]).norm(), apart) << "seed " << seed;
+    // A third member, beside the two as pending points: apart from both.
+    o.pending = b.points;
+    Batch c;
+    ASSERT_TRUE(SuggestBatch(*e, p, 1, o, &c, nullptr).ok());
+    ASSERT_EQ(c.points.size(), 1u);
+    for (const Eigen::VectorXd& q : b.points) EXPECT_GE((c.points[0] - q).norm(), apart) << "seed " << seed;
+  }
+}
+
 TEST(SuggestBatch, KeepsAwayFromAFailedPointFantasisedAtTheWorstTarget) {
   // The bowl above, with the configuration at its minimiser failed: without it the proposal is
   // there (previous test); with it, the model is told the worst value was seen there, and log EI
