@@ -625,9 +625,17 @@ void AddClientCommands(CLI::App& app) {
         if (metric.empty()) metric = d.value(Ptr("/TrainingJobDefinitions/0/TuningObjective/MetricName"), "");
         const std::string status = Text(d, "HyperParameterTuningJobStatus");
         const bool ended = TuningJobEnded(status);
+        // Its warm-start parents' best (OverallBestTrainingJob) is still there to use.
+        std::string parents;
+        if (d.contains("OverallBestTrainingJob")) {
+          const Json& o = d["OverallBestTrainingJob"];
+          parents = "; its warm-start parents' best is " + o.value("TrainingJobName", "?") + " of " +
+                    o.value("TuningJobName", "a parent") + " (OverallBestTrainingJob): hpo describe --best " +
+                    o.value("TuningJobName", "PARENT") + origin.flags();
+        }
         Fail(1, *name + (ended ? " ended (" + status + ") without a best training job (none completed with its objective"
                                : " has no best training job yet (none has reported its objective") +
-                    (metric.empty() ? "" : " " + metric) + "); see hpo trials " + *name + origin.flags());
+                    (metric.empty() ? "" : " " + metric) + "); see hpo trials " + *name + origin.flags() + parents);
       }
       const std::string best = d["BestTrainingJob"]["TrainingJobName"];
       // A warm start's parents may hold a better one (OverallBestTrainingJob): this job's best is

@@ -3608,6 +3608,16 @@ TEST_F(CliTest, DescribeBestOfAWarmStartNotesAParentThatDidBetter) {
   EXPECT_NE(best.err.find("hpo describe --best bparent"), std::string::npos) << best.err;
   Outcome plain = Hpo({"describe", "bparent", "--best", "--state-dir", state.string()});
   EXPECT_EQ(plain.err.find("note:"), std::string::npos) << "no parents, no note: " << plain.err;
+  // A child with no best of its own names its parents' (it said only that it had none).
+  std::string failing = Slurp(ScriptJob("bfail", "#!/bin/sh\nexit 1\n", 2, 2));
+  failing.replace(failing.rfind('}'), 1, R"J(, "WarmStartConfig": {"WarmStartType": "IdenticalDataAndAlgorithm",
+    "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "bparent"}]}})J");
+  EXPECT_EQ(Hpo({"run", Write("bfail-warm.json", failing).string(), "--state-dir", state.string()}).exit_code, 1);
+  Outcome none = Hpo({"describe", "bfail", "--best", "--state-dir", state.string()});
+  EXPECT_EQ(none.exit_code, 1) << none.err;
+  EXPECT_NE(none.err.find("without a best training job"), std::string::npos) << none.err;
+  EXPECT_NE(none.err.find("its warm-start parents' best is bparent-"), std::string::npos) << none.err;
+  EXPECT_NE(none.err.find("hpo describe --best bparent --state-dir"), std::string::npos) << none.err;
 }
 
 // SageMaker allows 100 static hyperparameters of 2,500 characters; SM_HPS and SM_USER_ARGS, which
