@@ -196,6 +196,32 @@ void Shuffle(std::vector<T>* items, int64_t seed) {
   }
 }
 
+// With ShardedByS3Key, the current host's share of `all` (the i-th of every n, n hosts in name
+// order; after any shuffle, as SageMaker shards the shuffled list); FullyReplicated keeps them all.
+template <typename T>
+Status KeepShard(const ChannelSource& src, const StagingContext& ctx, std::vector<T>* all) {
+  const std::string dist = src.distribution.empty() ? "FullyReplicated" : src.distribution;
+  if (dist == "FullyReplicated") return Status::Ok();
+  if (dist != "ShardedByS3Key") {
+    return Status::InvalidArgument("S3DataDistributionType \"" + dist + "\" is not FullyReplicated or ShardedByS3Key");
+  }
+  std::vector<std::string> hosts = src.hosts.empty() ? ctx.hosts : src.hosts;
+  std::sort(hosts.begin(), hosts.end());
+  hosts.erase(std::unique(hosts.begin(), hosts.end()), hosts.end());
+  auto pos = std::find(hosts.begin(), hosts.end(), ctx.current_host);
+  if (pos == hosts.end()) {
+    return Status::InvalidArgument("the current host " + ctx.current_host + " is not among the " +
+                                   (src.hosts.empty() ? "trial's hosts" : "hosts of the channel's instance groups"));
+  }
+  const std::size_t me = static_cast<std::size_t>(pos - hosts.begin());
+  std::vector<T> mine;
+  for (std::size_t i = 0; i < all->size(); ++i) {
+    if (i % hosts.size() == me) mine.push_back(std::move((*all)[i]));
+  }
+  *all = std::move(mine);
+  return Status::Ok();
+}
+
 Result<std::vector<Item>> Plan(const ChannelSource& src, const StagingContext& ctx) {
   const std::string type = src.s3_data_type.empty() ? "S3Prefix" : src.s3_data_type;
   std::vector<Item> items;
@@ -240,25 +266,7 @@ Result<std::vector<Item>> Plan(const ChannelSource& src, const StagingContext& c
                                    "one (a channel's files are named by their keys after the prefix)");
   }
   if (src.shuffle_seed) Shuffle(&items, *src.shuffle_seed);
-  const std::string dist = src.distribution.empty() ? "FullyReplicated" : src.distribution;
-  if (dist == "ShardedByS3Key") {
-    std::vector<std::string> hosts = src.hosts.empty() ? ctx.hosts : src.hosts;
-    std::sort(hosts.begin(), hosts.end());
-    hosts.erase(std::unique(hosts.begin(), hosts.end()), hosts.end());
-    auto pos = std::find(hosts.begin(), hosts.end(), ctx.current_host);
-    if (pos == hosts.end()) {
-      return Status::InvalidArgument("the current host " + ctx.current_host + " is not among the " +
-                                     (src.hosts.empty() ? "trial's hosts" : "hosts of the channel's instance groups"));
-    }
-    const std::size_t me = static_cast<std::size_t>(pos - hosts.begin());
-    std::vector<Item> mine;
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      if (i % hosts.size() == me) mine.push_back(std::move(items[i]));
-    }
-    items = std::move(mine);
-  } else if (dist != "FullyReplicated") {
-    return Status::InvalidArgument("S3DataDistributionType \"" + dist + "\" is not FullyReplicated or ShardedByS3Key");
-  }
+  HPO_RETURN_IF_ERROR(KeepShard(src, ctx, &items));
   return items;
 }
 
@@ -444,15 +452,18 @@ Result<StagedChannel> StagePipe(const ChannelSource& src, const StagingContext& 
     };
     // With ShuffleConfig the lines are shuffled ("the order of the JSON lines ... is shuffled"):
     // their reduced JSON is gathered and shuffled first (not the objects they name); the whole
-    // feed is one object, in the same order every epoch.
+    // feed is one object, in the same order every epoch. With ShardedByS3Key each host is fed its
+    // share of the lines (after the shuffle), as of a prefix's objects (every host got them all).
+    const bool sharded = src.distribution == "ShardedByS3Key";
     std::vector<Json> lines;
     HPO_RETURN_IF_ERROR(ForEachAugmentedLine(src, ctx, [&](const Json& reduced) {
-      if (!src.shuffle_seed) return write(reduced);
+      if (!src.shuffle_seed && !sharded) return write(reduced);
       lines.push_back(reduced);
       return Status::Ok();
     }));
-    if (src.shuffle_seed) {
-      Shuffle(&lines, *src.shuffle_seed);
+    if (src.shuffle_seed || sharded) {
+      if (src.shuffle_seed) Shuffle(&lines, *src.shuffle_seed);
+      HPO_RETURN_IF_ERROR(KeepShard(src, ctx, &lines));
       for (const auto& line : lines) HPO_RETURN_IF_ERROR(write(line));
     }
     if (!out.flush()) return Status::IoError("cannot write " + dest.string());

@@ -29,8 +29,8 @@
 //     shuffle seed they are shuffled reproducibly (the same seed gives the same order on every
 //     worker); ShardedByS3Key then gives object i to the host at position i mod N of the N sorted
 //     hosts that receive the channel (ChannelSource::hosts, else every host of the trial), so
-//     their shards are disjoint and together complete; FullyReplicated gives every host
-//     everything.
+//     their shards are disjoint and together complete (an augmented manifest's lines likewise,
+//     in Pipe mode); FullyReplicated gives every host everything.
 //     Input modes: File downloads (copies) into the channel directory; FastFile does the same and
 //     then makes the channel read-only (a read-only bind mount of the directory on itself where
 //     a mount namespace is used). Pipe stages no file in the channel directory (it stays, empty)

@@ -545,6 +545,31 @@ TEST_F(PipeStaging, AShuffleSeedShufflesAnAugmentedManifestsLines) {
   EXPECT_EQ(StageAndRead(a), shuffled) << "the same order with the same seed";
 }
 
+// ShardedByS3Key splits an augmented manifest's lines over the hosts, after a shuffle, as a
+// prefix's objects (every host was fed every line; an S3 pass).
+TEST_F(PipeStaging, ShardedByS3KeySplitsAnAugmentedManifestsLinesOverTheHosts) {
+  std::string manifest;
+  for (int i = 0; i < 7; ++i) manifest += "{\"label\":" + std::to_string(i) + "}\n";
+  Put(dir_ / "aug.jsonl", manifest);
+  ChannelSource a = Src((dir_ / "aug.jsonl").string());
+  a.s3_data_type = "AugmentedManifestFile";
+  a.attribute_names = {"label"};
+  a.distribution = "ShardedByS3Key";
+  EXPECT_EQ(StageAndRead(a, "algo-1"), "{\"label\":0}\n{\"label\":2}\n{\"label\":4}\n{\"label\":6}\n");
+  EXPECT_EQ(StageAndRead(a, "algo-2"), "{\"label\":1}\n{\"label\":3}\n{\"label\":5}\n");
+  a.shuffle_seed = 11;
+  const std::string one = StageAndRead(a, "algo-1"), two = StageAndRead(a, "algo-2");
+  std::multiset<std::string> lines;
+  for (const std::string& fed : {one, two}) {
+    std::istringstream in(fed);
+    for (std::string line; std::getline(in, line);) lines.insert(line);
+  }
+  EXPECT_EQ(lines.size(), 7u) << one << "|" << two;
+  EXPECT_EQ(std::set<std::string>(lines.begin(), lines.end()).size(), 7u) << "no line fed to both: " << one << two;
+  a.distribution = "FullyReplicated";
+  EXPECT_EQ(StageAndRead(a, "algo-2").size(), manifest.size());
+}
+
 TEST_F(PipeStaging, AnAugmentedManifestIsFedAsReducedLinesOrOneRecordPerAttribute) {
   Put(dir_ / "img" / "1.jpg", "JPEG-one");
   Put(dir_ / "img" / "2.jpg", "JPEG-two");
