@@ -19,6 +19,7 @@
 
 #include "common/text.h"
 #include "coordinator/dashboard_charts.h"
+#include "kernels/gp_model.h"
 #include "proto/validate.h"
 
 namespace hpo::coordinator::dashboard {
@@ -827,7 +828,11 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
         if (auto c = curves.find(t.name); c != curves.end()) observed.back().curve = std::move(c->second);
       }
       std::string importance, budgets, why_none;
-      for (const auto& [def, rep] : EstimateJobImportance(described->spec, observed)) {
+      // On this server thread, one thread: each pool thread kept an OpenMP team of its own.
+      kernels::UseOneOpenMpThreadHere();
+      ImportanceOptions one_thread;
+      one_thread.threads = 1;
+      for (const auto& [def, rep] : EstimateJobImportance(described->spec, observed, one_thread)) {
         if (rep.ok()) {
           importance += ImportanceChart(*rep, def);
           if (rep->budget > 0) {

@@ -927,4 +927,10 @@ GpStatus FitGp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const FitOpti
   return GpStatus::Ok();
 }
 
+void UseOneOpenMpThreadHere() {
+#ifdef _OPENMP
+  omp_set_num_threads(1);
+#endif
+}
+
 }  // namespace hpo::kernels

@@ -209,4 +209,12 @@ GpStatus BuildPosterior(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, cons
 // beyond what noise + jitter allow).
 GpStatus AppendObservation(Posterior* posterior, const Eigen::VectorXd& x, double y);
 
+// Makes the OpenMP parallel regions the calling thread starts from now on (a fit's, Eigen's
+// products) run on it alone. For long-lived threads that fit small models now and then (the
+// HTTP server's pool, for the dashboard's importance): each such thread kept a team of
+// (cores - 1) idle OpenMP threads of its own, and a coordinator's threads and memory grew with
+// every page viewed (128 pool threads: 263 threads on 2 cores; a scale pass). No-op without
+// OpenMP.
+void UseOneOpenMpThreadHere();
+
 }  // namespace hpo::kernels

@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <filesystem>
 #include <functional>
+#include <mutex>
 
 #include "common/text.h"
 #include <httplib.h>
@@ -226,6 +229,54 @@ TEST_F(DashboardTest, AJobPageShowsWhichHyperparametersMatteredOnceEnoughTrainin
 // The best-so-far line went through a running training job's latest value, which it may never
 // end with: here 0.1, below the 0.5 the one ended job has. The line follows ended jobs only, and
 // is not drawn while every job with a value still runs.
+// The importance fit of a job page ran OpenMP teams on the server's thread, and each of its 128
+// pool threads kept a team of (cores - 1) idle threads: a coordinator's threads and memory grew
+// with every page viewed (263 threads on 2 cores; a scale pass). Three long-lived threads each
+// draw a big job's page and stay: no thread of theirs is left behind them.
+TEST_F(DashboardTest, DrawingAJobPageLeavesNoThreadsBehindOnTheServersThread) {
+  Register("w1", 64);
+  std::vector<proto::wire::AssignTrial> queue =
+      Only<proto::wire::AssignTrial>(Submit(coretest::Spec("big", "Random", 400, 64)));
+  for (size_t i = 0; !queue.empty(); ++i) {
+    auto a = queue.front();
+    queue.erase(queue.begin());
+    Emit("w1", a, {0.001 * static_cast<double>(i % 97)});
+    for (auto& m : Only<proto::wire::AssignTrial>(Exit("w1", a, "Completed"))) queue.push_back(m);
+  }
+  auto threads = [] {
+    size_t n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+    return n;
+  };
+  ASSERT_NE(Get("/ui/jobs/big").body.find("<h2>What mattered</h2>"), std::string::npos);  // (its team, if any, here)
+  const size_t before = threads();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  size_t drawn = 0;
+  std::vector<std::thread> pool;
+  for (int k = 0; k < 3; ++k) {
+    pool.emplace_back([&] {
+      const std::string body = Get("/ui/jobs/big").body;
+      std::unique_lock<std::mutex> lock(mu);
+      drawn += body.find("<h2>What mattered</h2>") != std::string::npos;
+      cv.notify_all();
+      cv.wait(lock, [&] { return release; });
+    });
+  }
+  size_t during = 0;
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return drawn == 3 || release; });
+    during = threads();
+    release = true;
+    cv.notify_all();
+  }
+  for (auto& t : pool) t.join();
+  EXPECT_EQ(drawn, 3u);
+  EXPECT_LE(during, before + 3) << "the three drawing threads and nothing more";
+}
+
 TEST_F(DashboardTest, TheBestSoFarLineFollowsEndedTrainingJobsOnly) {
   Register("w1", 4);
   auto assigns = Only<proto::wire::AssignTrial>(Submit(coretest::Spec("line", "Random", 2, 2)));
