@@ -293,6 +293,7 @@ struct Trial {
     std::string exit;            // the host's TrialExited status once it reported one
     uint64_t seq = 0;            // last MetricPoints seq applied from this host (algo-1: last_seq)
     int64_t ended_ms = 0;        // when it ended by this coordinator's clock (a late report: earlier)
+    int64_t worker_started_ms = 0;  // its TrialStarted.started_at_ms (its worker's clock)
   };
   std::vector<GangHost> gang;
   // Each multi-host attempt's workers in host order (algo-1 first), kept after the attempt ends

@@ -377,8 +377,16 @@ void CoordinatorCore::Impl::OnTrialStarted(const std::string& wid, const proto::
     w->second.clock_samples.push_back(offset_sample);
     if (w->second.clock_samples.size() > 16) w->second.clock_samples.pop_front();
   };
+  // Each host's start by its own worker's clock: its end, by the same clock, measures its run,
+  // also across a restart of this coordinator (which forgets the offsets).
+  for (auto& h : t->gang) {
+    if (h.worker_id == wid && h.worker_started_ms == 0 && m.started_at_ms > 0) h.worker_started_ms = m.started_at_ms;
+  }
   if (t->started) {
-    if (!t->gang.empty()) sample();
+    if (!t->gang.empty()) {
+      sample();
+      SaveTrial(*t);
+    }
     return;
   }
   if (t->Queued()) {
@@ -677,12 +685,18 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
     // by the offset learnt from its starts. The attempt ends with its last host (or the first
     // that failed): a job whose hosts ended in a coordinator outage read TrainingEndTime, and 12 s
     // of training for 3, from the restart.
+    // By its run as its worker measured it (start and end on one clock; kept across a restart),
+    // else by the offset learnt from its worker's starts.
     int64_t host_end = now;
-    auto w = workers.find(wid);
-    const std::optional<int64_t> offset = w != workers.end() ? w->second.ClockOffset() : std::nullopt;
-    if (offset && m.ended_at_ms > 0 && t->started && t->attempt_start_ms > 0) {
-      const int64_t then = m.ended_at_ms + *offset;
-      if (now - then > kHeardLateMs && then >= t->attempt_start_ms) host_end = then;
+    const int64_t began = t->gang[host].worker_started_ms;
+    if (t->started && t->attempt_start_ms > 0 && began > 0 && m.ended_at_ms >= began) {
+      const int64_t ran = m.ended_at_ms - began;
+      const int64_t then = t->attempt_start_ms + ran;
+      if (ran <= (t->assigned_ms > 0 ? now - t->assigned_ms + 1000 : ran) && now - then > kHeardLateMs) host_end = then;
+    } else if (auto w = workers.find(wid); t->started && t->attempt_start_ms > 0 && m.ended_at_ms > 0) {
+      const std::optional<int64_t> offset = w != workers.end() ? w->second.ClockOffset() : std::nullopt;
+      const int64_t then = offset ? m.ended_at_ms + *offset : now;
+      if (offset && now - then > kHeardLateMs && then >= t->attempt_start_ms) host_end = then;
     }
     t->gang[host].ended_ms = host_end;
     end_at = host_end;

@@ -136,7 +136,7 @@ TrialRow TrialToRow(const Trial& t) {
     Json g = Json::array();
     for (const auto& h : t.gang) {
       g.push_back({{"worker", h.worker_id}, {"group", h.group}, {"type", h.instance_type}, {"gpus", h.gpus},
-                   {"exit", h.exit}, {"seq", h.seq}, {"ended_ms", h.ended_ms}});
+                   {"exit", h.exit}, {"seq", h.seq}, {"ended_ms", h.ended_ms}, {"started_ms", h.worker_started_ms}});
     }
     d["gang"] = g;
     if (!t.metric_host.empty()) d["metric_host"] = t.metric_host;
@@ -239,7 +239,7 @@ Trial TrialFromRow(const TrialRow& r, std::string* damage) {
     if (!h.is_object()) continue;
     t.gang.push_back({Get(h, "worker", none), Get(h, "group", none), Get(h, "type", none),
                       Get(h, "gpus", std::vector<uint32_t>{}), Get(h, "exit", none), Get(h, "seq", uint64_t{0}),
-                      Get(h, "ended_ms", int64_t{0})});
+                      Get(h, "ended_ms", int64_t{0}), Get(h, "started_ms", int64_t{0})});
   }
   t.metric_host = Get(d, "metric_host", std::map<std::string, size_t>{});
   if (auto h = d.find("discard_hand_over"); h != d.end() && h->is_object()) {

@@ -881,6 +881,47 @@ TEST_F(GangTest, AMultiHostTrainingJobHeardLateEndsWhenItsLastHostDid) {
   EXPECT_EQ(t->secondary.back().start_ms, started + 3'000) << "TrainingEndTime: when the last host ended";
 }
 
+// As above, the coordinator restarted between the start and the reports (it forgets what it
+// learnt of the workers' clocks): each host's run, start and end by its own worker's clock, kept
+// with the attempt, places its end (a regression pass: 20 s of training for 6 across an outage).
+TEST_F(GangTest, AMultiHostTrainingJobEndedInAnOutageEndsWhenItsLastHostDidAcrossARestart) {
+  for (const auto& w : Fleet()) Join(w);
+  auto out = Submit(Groups("late", 1, 1));
+  auto assigns = Only<proto::wire::AssignTrial>(out);
+  ASSERT_EQ(assigns.size(), 3u);
+  const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2"), w3 = WorkerOf(out, "algo-3");
+  const std::map<std::string, int64_t> skew = {{w1, 7'000}, {w2, -3'000}, {w3, 11'000}};  // clocks disagree
+  for (const std::string& w : {w1, w2, w3}) {
+    proto::wire::TrialStarted st = StartedMessage(w, assigns[0]);
+    st.started_at_ms = now_ - skew.at(w);
+    core_->OnMessage(w, st, now_);
+  }
+  const int64_t started = now_;
+  now_ += 2'000;
+  MakeCore();  // killed and started again 18 s on
+  now_ += 18'000;
+  for (const auto& w : Fleet()) {
+    auto r = w;
+    if (skew.count(w.worker_id)) r.running = {{assigns[0].trial, assigns[0].attempt}};
+    core_->OnMessage(w.worker_id, r, now_);
+  }
+  for (const auto& [w, after] : std::vector<std::pair<std::string, int64_t>>{{w2, 5'000}, {w3, 6'000}, {w1, 6'500}}) {
+    proto::wire::TrialExited x;
+    x.trial = assigns[0].trial;
+    x.attempt = assigns[0].attempt;
+    x.status = x.secondary_status = "Completed";
+    x.exit_code = 0;
+    x.ended_at_ms = started - skew.at(w) + after;
+    core_->OnMessage(w, x, now_);
+  }
+  const Trial* t = core_->FindTrial(assigns[0].trial);
+  ASSERT_NE(t, nullptr);
+  ASSERT_EQ(t->state, TrialState::kCompleted);
+  EXPECT_EQ(t->training_ms, 6'500) << "to algo-1's end, not to the reports after the restart";
+  ASSERT_FALSE(t->secondary.empty());
+  EXPECT_EQ(t->secondary.back().start_ms, started + 6'500);
+}
+
 // A heterogeneous cluster's trainers are often a later instance group than its data hosts (as in
 // examples/instance-groups.yaml): only algo-1's metrics used to count, so such a job never had an
 // objective. Every host reports; each numbers its own batches and lines; a metric's values are
