@@ -2314,6 +2314,10 @@ TEST_F(ReleaseCluster, CheckpointUploadsWaitWhileTheCoordinatorIsNotHeard) {
   };
   ASSERT_TRUE(wait_for(gate / "a")) << "see " << dir_;
   const std::string name = Trials("it-fenced")[0]["TrainingJobName"];
+  // (Uploaded by a pass every 200 ms: waited for, not assumed within the program's second.)
+  for (int i = 0; i < 200 && Slurp(dir_ / "ck" / name / "step") != "1\n"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   ASSERT_EQ(Slurp(dir_ / "ck" / name / "step"), "1\n");
   ASSERT_EQ(::kill(coordinator_->pid(), SIGSTOP), 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(2000));  // past half the 3 s lease
