@@ -412,10 +412,13 @@ std::string Reflow(const std::string& text, size_t columns) {
   std::string out;
   for (size_t i = 0; i < lines.size();) {
     size_t end = i, widest = 0;
+    bool aligned = false;  // a line with columns lined up by spaces: a table, kept as written
     while (end < lines.size() && !lines[end].empty() && lines[end][0] != ' ') {
       widest = std::max(widest, Utf8Length(lines[end]));
+      aligned = aligned || lines[end].find("  ") != std::string::npos;
       ++end;
     }
+    if (aligned) widest = 0;
     if (end == i) {  // an empty or indented line
       out += lines[i++] + "\n";
       continue;

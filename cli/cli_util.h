@@ -130,7 +130,8 @@ class HelpFormatter : public CLI::Formatter {
   std::string make_option_desc(const CLI::Option* opt) const override;
   std::string make_subcommand(const CLI::App* sub) const override;
   // A command's description and footer: a paragraph of prose (lines that do not begin with a
-  // space) wider than the terminal flows again to fit; examples (indented lines) stay as written.
+  // space) wider than the terminal flows again to fit; examples (indented lines) and tables (a
+  // paragraph with a line of columns lined up by spaces) stay as written.
   std::string make_description(const CLI::App* app) const override;
   std::string make_footer(const CLI::App* app) const override;
 

@@ -315,10 +315,10 @@ proto::wire::TrialExited WorkerAgent::Impl::ExitReport(Run& r, const ExitInfo& e
       // memory). It read "exited with code 137", and `FailureReason ~ OutOfMemory` found nothing.
       const std::optional<uint64_t> oom = agent_detail::OomKills();
       if (agent_detail::OutsideKill(exit, r.container) && oom && r.oom_kills_at_start && *oom > *r.oom_kills_at_start) {
-        why = "OutOfMemoryError: the kernel's out-of-memory killer ended the training program (SIGKILL; " +
-              std::to_string(*oom - *r.oom_kills_at_start) +
-              " out-of-memory kill(s) on this machine while it ran, see dmesg): use an instance type with more "
-              "memory, or reduce the data, batch or model size per host";
+        why = "OutOfMemoryError: the training program was killed by SIGKILL, which hpo did not send, while the "
+              "kernel's out-of-memory killer ended " + std::to_string(*oom - *r.oom_kills_at_start) +
+              " process(es) on this machine: most likely it ran out of memory (dmesg names the process killed); "
+              "use an instance type with more memory, or reduce the data, batch or model size per host";
       }
       // Without a failure file, what the program said last (a traceback's last line names the
       // error), as SageMaker's toolkit puts a script's error message in the reason.

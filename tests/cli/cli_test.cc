@@ -3179,6 +3179,10 @@ TEST_F(CliTest, HelpWrapsDescriptionsAndProseAtEightyColumns) {
     }
     EXPECT_GT(lines, 10) << o.out;
   }
+  // A table in a footer (hpo bench's commands and what each measures) stays a table.
+  Outcome bench = Hpo({"bench", "--help"});
+  EXPECT_NE(bench.out.find("\nhpo bench suggest    how long one Bayesian suggestion takes"), std::string::npos)
+      << bench.out;
   ::setenv("COLUMNS", "120", 1);
   Outcome wide = Hpo({"run", "--help"});
   if (!saved.empty()) {

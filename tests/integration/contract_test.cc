@@ -462,7 +462,8 @@ echo "survived ${#x}"
     GTEST_SKIP() << "the runtime set no memory limit here: " << reason;
   }
   EXPECT_EQ(tj["TrainingJobStatus"], "Failed") << tj.dump(2);
-  EXPECT_EQ(reason.rfind("OutOfMemoryError: the kernel's out-of-memory killer ended the training program", 0), 0u)
+  EXPECT_EQ(reason.rfind("OutOfMemoryError: the training program was killed by SIGKILL, which hpo did not send, "
+                         "while the kernel's out-of-memory killer ended ", 0), 0u)
       << reason;
 }
 
