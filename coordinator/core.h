@@ -521,6 +521,10 @@ struct WorkerInfo {
   // burn every job's retries; a training job that ends otherwise there, or a new registration,
   // makes it whole again. Not persisted.
   int infra_streak = 0;
+  // Whether a training job that ended with this worker's previous process (kill -9, a crash) has
+  // counted in infra_streak since it registered: the others are the same fault (3 of them rested
+  // a restarted, healthy worker for 60 s; a scale pass).
+  bool ended_process_counted = false;
   std::string resting;  // why it rests; "" = not resting
   int64_t resting_until_ms = 0;
   int64_t rest_ms = 0;  // the next rest's length

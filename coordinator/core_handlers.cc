@@ -204,6 +204,7 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
   }
   w.resting.clear();   // (a restarted worker process, perhaps on a repaired machine)
   w.infra_streak = 0;
+  w.ended_process_counted = false;
   w.rest_ms = 0;
   w.refused_jobs.clear();
   w.resting_until_ms = 0;  // else the old rest, still running, kept a new one from starting
@@ -578,6 +579,10 @@ void CoordinatorCore::Impl::NoteInfraError(const std::string& wid, const Trial& 
   if (it == workers.end()) return;
   WorkerInfo& w = it->second;
   if (refusal) w.refused_jobs.insert(t.tuning_job);
+  if (reason.find(proto::wire::kEndedWithWorkerProcess) != std::string::npos) {
+    if (w.ended_process_counted) return;
+    w.ended_process_counted = true;
+  }
   if (++w.infra_streak < kInfraErrorsBeforeRest) return;
   // Resting already: the attempts it had when the rest began fail too (a burst of them, in
   // milliseconds), which is one fault, not a reason to rest longer.

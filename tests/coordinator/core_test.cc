@@ -2645,6 +2645,30 @@ TEST_F(CoreTest, AWorkerWhoseTrainingJobsKeepFailingOnItsInfrastructureRests) {
   EXPECT_EQ(rests, 2);
 }
 
+// A worker process killed -9 with three training jobs running: its successor reports each ended
+// with the process; that is one fault, not three in a row, and the restarted worker does not rest
+// (it rested 60 s, its slots idle; a scale pass).
+TEST_F(CoreTest, TrainingJobsThatEndedWithTheirWorkersProcessCountAsOneInfrastructureError) {
+  Register("w1", 3);
+  proto::TuningJobSpec spec = Spec("crash", "Random", 12, 3);
+  spec.training_job_definition->retry_strategy = proto::RetryStrategy{3};
+  auto running = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(running.size(), 3u);
+  for (const auto& a : running) Started("w1", a);
+  ++session_;  // the successor process on the same work directory, which reports them
+  std::vector<proto::wire::AttemptRef> refs;
+  for (const auto& a : running) refs.push_back({a.trial, a.attempt});
+  Register("w1", 3, refs);
+  for (const auto& a : running) {
+    EndWith("w1", a.trial, a.attempt, "InfraError", std::string(proto::wire::kEndedWithWorkerProcess));
+  }
+  for (const WorkerInfo* w : core_->Workers()) {
+    if (w->reg.worker_id == "w1") EXPECT_TRUE(w->resting.empty()) << w->resting;
+  }
+  EXPECT_EQ(core_->FindJob("crash")->waiting_reason.find("rests"), std::string::npos)
+      << core_->FindJob("crash")->waiting_reason;
+}
+
 // A fault pass: one worker whose work directory turned read-only (or that lacks the training
 // program) failed every attempt it got before the program ran, in milliseconds; assign ahead
 // had handed it twice its slots, and without a RetryStrategy the tuning job failed ("No training
