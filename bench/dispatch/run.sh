@@ -176,6 +176,12 @@ json.dump(d, open(p, "w"), indent=2)
 EOF
   summaries+=("$dir/summary.json")
 done
+# A layout list that matched no CONCURRENCY ran no hpo at all: an error, not an empty table (one
+# was appended to RESULTS.md with exit 0).
+if (( ${#summaries[@]} == 0 )); then
+  log "no HPO_LAYOUTS entry WxS has W*S = CONCURRENCY ($CONCURRENCY): give e.g. HPO_LAYOUTS=\"${CONCURRENCY}x1\" (layouts: $HPO_LAYOUTS)"
+  exit 2
+fi
 
 # ---- Ray Tune -------------------------------------------------------------------------------
 if [[ "$RAY" == "1" && -n "$RAY_VARIANTS" ]]; then
@@ -255,15 +261,19 @@ EOF
   model="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
   {
     echo
-    peers="Ray Tune"
-    [[ "$SYNE" == "1" && -n "$SYNE_VARIANTS" ]] && peers+=" and Syne Tune"
-    echo "## Dispatch overhead: hpo vs $peers ($(date -u '+%Y-%m-%d %H:%M UTC'))"
+    # The peers that ran (RAY=0, SYNE=0 leave them out of the title and the notes).
+    peers=""
+    [[ "$RAY" == "1" && -n "$RAY_VARIANTS" ]] && peers="Ray Tune"
+    [[ "$SYNE" == "1" && -n "$SYNE_VARIANTS" ]] && peers+="${peers:+ and }Syne Tune"
+    echo "## Dispatch overhead: hpo${peers:+ vs $peers} ($(date -u '+%Y-%m-%d %H:%M UTC'))"
     echo
     echo "- Machine: $(nproc) cores ($model), $mem_gb memory, $(. /etc/os-release && echo "$PRETTY_NAME"), $(uname -sr); shared with other engineers compiling in parallel: load average (1/5/15 min) before and after each run is given per row"
     echo "- Command: \`$command_line\`; source: $tree_state"
-    echo "- Shape: $TRIALS trials (Ray: $RAY_TRIALS, Syne Tune: $SYNE_TRIALS) of a ${SLEEP_MS} ms sleep, $CONCURRENCY slots; ideal = trials x ${SLEEP_MS} ms / $CONCURRENCY"
+    echo "- Shape: $TRIALS trials${peers:+ (}$([[ "$RAY" == "1" && -n "$RAY_VARIANTS" ]] && echo "Ray: $RAY_TRIALS")$([[ "$RAY" == "1" && -n "$RAY_VARIANTS" && "$SYNE" == "1" && -n "$SYNE_VARIANTS" ]] && echo ", ")$([[ "$SYNE" == "1" && -n "$SYNE_VARIANTS" ]] && echo "Syne Tune: $SYNE_TRIALS")${peers:+)} of a ${SLEEP_MS} ms sleep, $CONCURRENCY slots; ideal = trials x ${SLEEP_MS} ms / $CONCURRENCY"
     echo "- hpo: \`hpo run\` (Release) with in-process workers; each trial is a real process (bench/dispatch/sleep_trainer.c) with the SageMaker trial layout; wall = job submit to Completed (jobs table)"
-    echo "- Ray Tune: ray.init(num_cpus=$CONCURRENCY) = $CONCURRENCY *logical* CPUs on $(nproc) cores, 1 CPU per trial, max_concurrent_trials=$CONCURRENCY, Random (tune.uniform); wall = Tuner.fit() (ray.init excluded)"
+    if [[ "$RAY" == "1" && -n "$RAY_VARIANTS" ]]; then
+      echo "- Ray Tune: ray.init(num_cpus=$CONCURRENCY) = $CONCURRENCY *logical* CPUs on $(nproc) cores, 1 CPU per trial, max_concurrent_trials=$CONCURRENCY, Random (tune.uniform); wall = Tuner.fit() (ray.init excluded)"
+    fi
     if [[ "$SYNE" == "1" && -n "$SYNE_VARIANTS" ]]; then
       echo "- Syne Tune: LocalBackend (one process per trial on this machine), Tuner(n_workers=$CONCURRENCY), RandomSearch (uniform); trial \"python\" is bench/dispatch/syne_trial.py reporting with syne_tune.Reporter (its interpreter start and imports fall in the gap), \"process\" is bench/dispatch/syne_trial.sh under binary=/bin/sh running sleep_trainer, hpo's own program; sleep_time is how long Tuner's loop sleeps while all workers are busy; wall = Tuner.run()"
     fi
