@@ -522,9 +522,11 @@ void RunOptimize(const OptimizeArgs& a) {
     std::cerr << "hpo bench optimize: --parents must be at least 0 and --parent-ranges in (0, 1]\n";
     Exit(2);
   }
-  if (a.parents == 0 && (a.parent_ranges != 1.0 || a.parent_shift != 0.0)) {
-    std::cerr << "hpo bench optimize: --parent-ranges and --parent-shift describe the parent job: give --parents "
-                 "too (e.g. --parents 30)\n";
+  // (Each parent option without --parents was ignored: a cold start ran under a warm start's name.)
+  if (a.parents == 0 && (a.parent_ranges != 1.0 || a.parent_shift != 0.0 ||
+                         a.warm_start_type != "IdenticalDataAndAlgorithm" || a.parent_strategy != "Random")) {
+    std::cerr << "hpo bench optimize: --parent-ranges, --parent-shift, --warm-start-type and --parent-strategy "
+                 "describe the parent job: give --parents too (e.g. --parents 30)\n";
     Exit(2);
   }
   coordinator::BayesianOptions options;

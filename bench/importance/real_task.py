@@ -14,7 +14,7 @@ is shown as the reference's own uncertainty. Then, per number of training jobs a
   * the same configurations and RMSEs go into an Optuna study (log-scaled FloatDistributions),
     whose fANOVA and PED-ANOVA importances are read as in importance.py.
 
-Usage (bench/importance/run.sh --task svr sets up the environment):
+Usage (bench/importance/run.sh [BUILD_DIR] --real [-- options] sets up the environment and runs it):
   python real_task.py --hpo PATH [--evaluations 50,100] [--seeds 5] [--truth-n 2048] [--out DIR]
 """
 import argparse

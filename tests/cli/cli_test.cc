@@ -3088,6 +3088,10 @@ TEST_F(CliTest, BenchOptimizeWarmStartsFromAParentJobAndCountsOnlyTheJobsOwnTrai
   Outcome bad = Hpo({"bench", "optimize", "--parent-shift", "0.1"});
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
   EXPECT_NE(bad.err.find("give --parents too"), std::string::npos) << bad.err;
+  // (A warm start's type alone ran a cold start; a bench pass.)
+  bad = Hpo({"bench", "optimize", "--warm-start-type", "TransferLearning"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("give --parents too"), std::string::npos) << bad.err;
   bad = Hpo({"bench", "optimize", "--parents", "5", "--parent-ranges", "0"});
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
   EXPECT_NE(bad.err.find("--parent-ranges in (0, 1]"), std::string::npos) << bad.err;
