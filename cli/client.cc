@@ -300,8 +300,8 @@ httplib::Result Send(const Endpoint& at, const std::string& target, const std::o
     if (payload && sent) {
       Fail(3, at.who + " at " + at.url + " closed the connection before it answered (" +
                   httplib::to_string(res.error()) +
-                  "): the request may have been applied or not; look before sending it again (hpo list, hpo "
-                  "describe NAME), once it answers. " + at.unreachable);
+                  "): the request may have been applied or not; once it answers again, look before sending it "
+                  "again (hpo list, hpo describe NAME)");
     }
     Fail(3, "cannot reach " + at.who + " at " + at.url + " (" + httplib::to_string(res.error()) + "); " + at.unreachable);
   }

@@ -2438,6 +2438,9 @@ TEST_F(CliTest, ASubmitWhoseConnectionDropsBeforeTheAnswerSaysItMayHaveBeenAppli
   EXPECT_EQ(o.exit_code, 3) << o.err;
   EXPECT_NE(o.err.find("closed the connection before it answered"), std::string::npos) << o.err;
   EXPECT_NE(o.err.find("the request may have been applied or not"), std::string::npos) << o.err;
+  // Not the advice for a coordinator that cannot be reached (a scale pass: "start one with
+  // `hpo coordinator`" after it had answered the connection).
+  EXPECT_EQ(o.err.find("start one with"), std::string::npos) << o.err;
 }
 
 // hpo run's local worker refused its work directory (writable by others) and went; the run
