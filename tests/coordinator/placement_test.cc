@@ -703,6 +703,21 @@ class GangTest : public PlacementCoreTest {
     x.final_metrics = std::move(finals);
     return core_->OnMessage(wid, x, now_);
   }
+  // A host's start and its Completed report, dated `worker_ms` by its worker's clock.
+  void StartedAt(const std::string& wid, const proto::wire::AssignTrial& a, int64_t worker_ms) {
+    proto::wire::TrialStarted st = StartedMessage(wid, a);
+    st.started_at_ms = worker_ms;
+    core_->OnMessage(wid, st, now_);
+  }
+  void CompletedAt(const std::string& wid, const proto::wire::AssignTrial& a, int64_t worker_ms) {
+    proto::wire::TrialExited x;
+    x.trial = a.trial;
+    x.attempt = a.attempt;
+    x.status = x.secondary_status = "Completed";
+    x.exit_code = 0;
+    x.ended_at_ms = worker_ms;
+    core_->OnMessage(wid, x, now_);
+  }
   std::string WorkerOf(const std::vector<Outgoing>& out, const std::string& host) {
     for (const auto& o : out) {
       if (const auto* a = std::get_if<proto::wire::AssignTrial>(&o.message); a && a->current_host == host) {
@@ -854,23 +869,11 @@ TEST_F(GangTest, AMultiHostTrainingJobHeardLateEndsWhenItsLastHostDid) {
   ASSERT_EQ(assigns.size(), 3u);
   const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2"), w3 = WorkerOf(out, "algo-3");
   const int64_t skew = 7'000;  // each worker's clock is 7 s behind the coordinator's
-  for (const std::string& w : {w1, w2, w3}) {
-    proto::wire::TrialStarted st = StartedMessage(w, assigns[0]);
-    st.started_at_ms = now_ - skew;
-    core_->OnMessage(w, st, now_);
-  }
+  for (const std::string& w : {w1, w2, w3}) StartedAt(w, assigns[0], now_ - skew);
   const int64_t started = now_;
   now_ += 12'000;  // the reports come 12 s on; the hosts ended 2, 3 and 2.5 s after the start
   const std::vector<std::pair<std::string, int64_t>> ends = {{w1, 2'000}, {w2, 3'000}, {w3, 2'500}};
-  for (const auto& [w, after] : ends) {
-    proto::wire::TrialExited x;
-    x.trial = assigns[0].trial;
-    x.attempt = assigns[0].attempt;
-    x.status = x.secondary_status = "Completed";
-    x.exit_code = 0;
-    x.ended_at_ms = started - skew + after;
-    core_->OnMessage(w, x, now_);
-  }
+  for (const auto& [w, after] : ends) CompletedAt(w, assigns[0], started - skew + after);
   const Trial* t = core_->FindTrial(assigns[0].trial);
   ASSERT_NE(t, nullptr);
   ASSERT_EQ(t->state, TrialState::kCompleted);
@@ -891,11 +894,7 @@ TEST_F(GangTest, AMultiHostTrainingJobEndedInAnOutageEndsWhenItsLastHostDidAcros
   ASSERT_EQ(assigns.size(), 3u);
   const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2"), w3 = WorkerOf(out, "algo-3");
   const std::map<std::string, int64_t> skew = {{w1, 7'000}, {w2, -3'000}, {w3, 11'000}};  // clocks disagree
-  for (const std::string& w : {w1, w2, w3}) {
-    proto::wire::TrialStarted st = StartedMessage(w, assigns[0]);
-    st.started_at_ms = now_ - skew.at(w);
-    core_->OnMessage(w, st, now_);
-  }
+  for (const std::string& w : {w1, w2, w3}) StartedAt(w, assigns[0], now_ - skew.at(w));
   const int64_t started = now_;
   now_ += 2'000;
   MakeCore();  // killed and started again 18 s on
@@ -906,13 +905,7 @@ TEST_F(GangTest, AMultiHostTrainingJobEndedInAnOutageEndsWhenItsLastHostDidAcros
     core_->OnMessage(w.worker_id, r, now_);
   }
   for (const auto& [w, after] : std::vector<std::pair<std::string, int64_t>>{{w2, 5'000}, {w3, 6'000}, {w1, 6'500}}) {
-    proto::wire::TrialExited x;
-    x.trial = assigns[0].trial;
-    x.attempt = assigns[0].attempt;
-    x.status = x.secondary_status = "Completed";
-    x.exit_code = 0;
-    x.ended_at_ms = started - skew.at(w) + after;
-    core_->OnMessage(w, x, now_);
+    CompletedAt(w, assigns[0], started - skew.at(w) + after);
   }
   const Trial* t = core_->FindTrial(assigns[0].trial);
   ASSERT_NE(t, nullptr);
