@@ -639,8 +639,7 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   if (t->gang.empty() && t->started && t->attempt_start_ms > 0 && t->worker_started_ms > 0 &&
       wid == t->worker_started_on && m.ended_at_ms >= t->worker_started_ms) {
     const int64_t ran = m.ended_at_ms - t->worker_started_ms;
-    const int64_t since_assigned = t->assigned_ms > 0 ? now - t->assigned_ms + 1000 : ran;
-    if (ran <= since_assigned) {
+    if (RunBelievable(*t, ran, now)) {
       // Heard of the start on time and of the end late (a coordinator outage): it ended then.
       // Only when late by seconds (kHeardLateMs). The completion criteria count objectives in
       // the order heard, not by end time (Trial::counted, which a restart replays).
@@ -686,18 +685,17 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   std::string on_host;  // which host of a gang ended it, for the failure reason
   if (!t->gang.empty()) {  // a host of it that had not ended (checked above)
     t->gang[host].exit = m.status;
-    // When this host ended: a report heard seconds late is placed by its worker's clock, shifted
-    // by the offset learnt from its starts. The attempt ends with its last host (or the first
+    // When this host ended, for a report heard seconds late: by its run as its worker measured it
+    // (start and end on one clock, the start kept with the attempt across a restart), else by the
+    // offset learnt from its worker's starts. The attempt ends with its last host (or the first
     // that failed): a job whose hosts ended in a coordinator outage read TrainingEndTime, and 12 s
     // of training for 3, from the restart.
-    // By its run as its worker measured it (start and end on one clock; kept across a restart),
-    // else by the offset learnt from its worker's starts.
     int64_t host_end = now;
     const int64_t began = t->gang[host].worker_started_ms;
     if (t->started && t->attempt_start_ms > 0 && began > 0 && m.ended_at_ms >= began) {
       const int64_t ran = m.ended_at_ms - began;
       const int64_t then = t->attempt_start_ms + ran;
-      if (ran <= (t->assigned_ms > 0 ? now - t->assigned_ms + 1000 : ran) && now - then > kHeardLateMs) host_end = then;
+      if (RunBelievable(*t, ran, now) && now - then > kHeardLateMs) host_end = then;
     } else if (auto w = workers.find(wid); t->started && t->attempt_start_ms > 0 && m.ended_at_ms > 0) {
       const std::optional<int64_t> offset = w != workers.end() ? w->second.ClockOffset() : std::nullopt;
       const int64_t then = offset ? m.ended_at_ms + *offset : now;

@@ -409,6 +409,12 @@ struct CoordinatorCore::Impl {
   // less late keep `now`: the difference is the message's own delay, and times then keep the
   // order results came in (the completion criteria count in that order, kept as Trial::counted).
   static constexpr int64_t kHeardLateMs = 2000;
+  // Whether `ran` ms, a worker's measure of an attempt of `t` (its start and end on its own
+  // clock), can be believed at `now`: not longer than since the attempt was assigned (a worker
+  // clock that jumped).
+  static bool RunBelievable(const Trial& t, int64_t ran, int64_t now) {
+    return ran >= 0 && ran <= (t.assigned_ms > 0 ? now - t.assigned_ms + 1000 : ran);
+  }
   // A training job assigned ahead that never started, stopped because its tuning job ended
   // first: SageMaker would never have created it, so it leaves the job's records (the store's
   // too) and the history keeps a "TrainingJobWithdrawn" event. `t` is gone afterwards.
