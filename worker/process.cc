@@ -151,9 +151,6 @@ struct ChildArgs {
   std::uint64_t recorded_ns = 0;
   int record_error = 0;
   const char* record_step = nullptr;
-  // The new mount namespace's inode, as the child saw it (the parent's own look at
-  // /proc/PID/ns/mnt finds nothing once a quick program has exited; 0: not known).
-  std::uint64_t ns_inode = 0;
 };
 
 // Raw system calls: no libc wrapper that an interposer (a sanitizer, a preload) could replace.
@@ -194,15 +191,13 @@ HPO_CHILD void CloseFrom(int first, int max_fd) {
 // and before any mount could hide the directory. A failure is noted, not fatal.
 HPO_CHILD void ChildRecordNamespace(ChildArgs* a) {
   ChildIsolation& iso = *a->iso;
+  if (iso.record_path.empty()) return;
   struct stat st;
   if (Sys(SYS_newfstatat, AT_FDCWD, reinterpret_cast<long>("/proc/self/ns/mnt"), reinterpret_cast<long>(&st), 0) != 0) {
-    if (iso.record_path.empty()) return;
     a->record_error = errno;
     a->record_step = "stat /proc/self/ns/mnt";
     return;
   }
-  a->ns_inode = static_cast<std::uint64_t>(st.st_ino);
-  if (iso.record_path.empty()) return;
   char digits[24];
   std::size_t n = 0;
   for (std::uint64_t v = static_cast<std::uint64_t>(st.st_ino); n == 0 || v != 0; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
@@ -939,14 +934,12 @@ Result<std::unique_ptr<TrialProcess>> TrialProcess::Start(const ProcessSpec& spe
   state->pidfd = Fd(PidfdOpen(pid));
   if (iso.mount_ns) {
     // The program has exec'd (the spawn waits for that) and cannot have been reaped: its
-    // namespace is readable unless it has already exited (then its inode is the child's look).
+    // namespace is readable unless it has already exited.
     const std::string ns = "/proc/" + std::to_string(pid) + "/ns/mnt";
     state->mount_ns = Fd(::open(ns.c_str(), O_RDONLY | O_CLOEXEC));
     struct stat st {};
     if (state->mount_ns.valid() && ::fstat(state->mount_ns.get(), &st) == 0) {
       state->mount_ns_inode = static_cast<std::uint64_t>(st.st_ino);
-    } else {
-      state->mount_ns_inode = child.ns_inode;  // it has exited already (a CI machine under load)
     }
     if (child.record_step != nullptr) {
       state->namespace_record_error = "cannot record the mount namespace of \"" + spec.argv[0] + "\" in " +

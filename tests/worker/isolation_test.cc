@@ -72,24 +72,6 @@ TEST_F(Isolation, ABindMountShowsTheSourceInsideAndLeavesTheHostUntouched) {
   EXPECT_TRUE(fs::exists(dir_ / "src" / "written.txt"));     // a rw bind writes through
 }
 
-// A program that exits at once still has its mount namespace's inode known (ExitInfo::mount_ns):
-// the parent's look at /proc/PID/ns/mnt found nothing once it had exited, and a CI machine under
-// load failed an orphans test so ("namespace 0 / 0"). The child's own look stands in.
-TEST_F(Isolation, AProgramThatExitsAtOnceStillHasItsNamespaceKnown) {
-  if (!Root()) GTEST_SKIP() << "needs root";
-  for (int i = 0; i < 30; ++i) {
-    ProcessSpec spec;
-    spec.argv = {"/bin/true"};
-    spec.isolation.mount_namespace = true;
-    auto p = TrialProcess::Start(spec, [](Stream, const std::string&) {});
-    ASSERT_TRUE(p.ok()) << p.status().ToString();
-    const ExitInfo exit = (*p)->Wait();
-    EXPECT_EQ(exit.exit_code, 0);
-    EXPECT_NE((*p)->mount_ns(), 0u) << "run " << i;
-    EXPECT_EQ(exit.mount_ns, (*p)->mount_ns()) << "run " << i;
-  }
-}
-
 TEST_F(Isolation, AReadOnlyBindMountRefusesWrites) {
   if (!Root()) GTEST_SKIP() << "needs root";
   worker::Isolation iso;
