@@ -68,7 +68,9 @@ pid_t ChildRunning(const std::string& argv0, const std::string& arg1 = "") {
 
 // A program in a private mount namespace (`mounts` bound in it) that starts `sleep SECONDS` as
 // a daemon in a session of its own, with `launcher` before it ("env -i" clears its environment),
-// and exits once the daemon has its session (else the group's kill at the exit takes it). The
+// and exits a second after the daemon has its session (else the group's kill at the exit takes
+// it; the second lets TrialProcess read the program's namespace before it exits, which a loaded
+// CI machine did not: "namespace 0 / 0"). The
 // program (kept until the test ends: its namespace's number stays taken), its namespace's inode
 // and the daemon, once this process's child; a failure is added and daemon is -1.
 struct NamespaceDaemon {
@@ -82,7 +84,7 @@ NamespaceDaemon StartNamespaceDaemon(const std::string& launcher, const std::str
   ProcessSpec spec;
   spec.argv = {"/bin/sh", "-c",
                launcher + " setsid sleep " + seconds + " </dev/null >/dev/null 2>&1 & "
-               "while [ \"$(cut -d' ' -f6 /proc/$!/stat)\" != \"$!\" ]; do sleep 0.01; done; exit 0"};
+               "while [ \"$(cut -d' ' -f6 /proc/$!/stat)\" != \"$!\" ]; do sleep 0.01; done; sleep 1; exit 0"};
   spec.env = std::move(env);
   spec.env["PATH"] = "/usr/bin:/bin";
   spec.isolation.mount_namespace = true;
