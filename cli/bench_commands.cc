@@ -658,6 +658,17 @@ void RunOptimize(const OptimizeArgs& a) {
                 << (s.contains("failed") ? ", " + s["failed"].dump() + " failed" : std::string())
                 << (s.contains("parent_regret") ? " (its parent's: " + s["parent_regret"].dump() + ")" : std::string())
                 << "\n";
+      // --curves in a table: the best-so-far regret at ten evenly spaced evaluations (all of them
+      // are in -o json); the flag printed nothing here before.
+      if (s.contains("curve") && !s["curve"].empty()) {
+        const Json& c = s["curve"];
+        const size_t n = c.size(), marks = std::min<size_t>(10, n);
+        std::cout << "  regret after";
+        for (size_t m = 1; m <= marks; ++m) {
+          const size_t i = (n * m + marks - 1) / marks;  // 1-based evaluation count, the last = n
+          std::cout << " " << i << ": " << c[i - 1].dump() << (m < marks ? "," : "\n");
+        }
+      }
     }
   }
   Exit(0);
@@ -793,7 +804,8 @@ void AddBenchCommands(CLI::App& app) {
                        "With --parents: a related task (TransferLearning's case): the parent's objective at x was "
                        "the function at x moved by this fraction of each range; 0, the default: the same function")
       ->capture_default_str();
-  optimize->add_flag("--curves", oa->curves, "Include each seed's best-so-far regret after every evaluation");
+  optimize->add_flag("--curves", oa->curves,
+                     "Each seed's best-so-far regret: after every evaluation (-o json), at ten of them (table)");
   optimize->add_option("-o,--output", oa->output, "table or json (default: table)")
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();

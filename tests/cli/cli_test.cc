@@ -3063,6 +3063,12 @@ TEST_F(CliTest, BenchOptimizeRunsEitherStartDesignAndSaysWhich) {
   const double regret = j["seeds"][0]["regret"], exact = j["seeds"][0]["best"].get<double>() - j["optimum"].get<double>();
   EXPECT_LT(regret, 1e-4) << j.dump();
   EXPECT_NEAR(regret, exact, 1e-3 * regret + 2e-9) << j.dump();
+  // --curves in a table prints the curve at ten evaluations, the last one the seed's regret (it
+  // printed nothing: the curve was only in -o json).
+  Outcome t = Hpo({"bench", "optimize", "--function", "branin", "--evaluations", "20", "--seeds", "1", "--curves"});
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_NE(t.out.find("regret after 2: "), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find(", 20: "), std::string::npos) << t.out;
 }
 
 TEST_F(CliTest, BenchOptimizeWarmStartsFromAParentJobAndCountsOnlyTheJobsOwnTrainingJobs) {
@@ -3182,7 +3188,9 @@ TEST_F(CliTest, HelpWrapsDescriptionsAndProseAtEightyColumns) {
       const bool description =
           line.rfind(std::string(30, ' '), 0) == 0 && line.find(' ', line.find_first_not_of(' ')) != std::string::npos;
       const bool prose = !line.empty() && line[0] != ' ';
-      if (description || prose) EXPECT_LE(line.size(), 80u) << cmd[0] << ": " << line;
+      if (description || prose) {
+        EXPECT_LE(line.size(), 80u) << cmd[0] << ": " << line;
+      }
     }
     EXPECT_GT(lines, 10) << o.out;
   }
