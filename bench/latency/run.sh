@@ -70,4 +70,18 @@ echo
 echo "Seconds for one suggestion (median of $REPEAT, each a fresh searcher), d = $D."
 echo "$header"
 echo "- Load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "- Versions: $("$OPTUNA_PY" -c 'import optuna, torch; print("optuna", optuna.__version__, "torch", torch.__version__)' 2>/dev/null || echo 'optuna: none'); $("$SYNE_PY" -c 'import syne_tune, botorch; print("syne-tune", syne_tune.__version__, "botorch", botorch.__version__)' 2>/dev/null || echo 'syne-tune: none')"
+# versions PY MODULE...: each module's version in that interpreter, or what is missing (optuna
+# without torch read "optuna: none", as if optuna were not there; a bench pass).
+versions() {
+  local py=$1; shift
+  if [[ ! -x $py ]]; then echo "$* (no $py)"; return; fi
+  "$py" -c 'import importlib, sys
+out = []
+for m in sys.argv[1:]:
+    try:
+        out.append(m + " " + getattr(importlib.import_module(m), "__version__", "?"))
+    except Exception as e:
+        out.append(m + " not importable (" + type(e).__name__ + ")")
+print(", ".join(out))' "$@" 2>/dev/null || echo "$* (the interpreter failed)"
+}
+echo "- Versions: $(versions "$OPTUNA_PY" optuna torch); $(versions "$SYNE_PY" syne_tune botorch)"
