@@ -576,7 +576,8 @@ void WorkerAgent::Impl::PollTrials() {
         r.log.Add(*r.preflight_note);
       }
       if (!r.stop_reason.empty()) {
-        ReportNotStarted(key, r, "while staging data");
+        // (A stop during an image pull read "while staging data" alone: a containers pass.)
+        ReportNotStarted(key, r, r.pulling->load() ? "while staging its data and pulling its image" : "while staging data");
         done.push_back(key);
         continue;
       }

@@ -657,6 +657,8 @@ TEST_F(Contract, StoppingATrainingJobWhileItsImageIsPulledStopsThePull) {
                                << Sh("cat " + (dir_ / "worker.log").string());
   const std::string log = Sh("cat " + (dir_ / "worker.log").string());
   EXPECT_EQ(log.find("worker: started " + name), std::string::npos) << "it never ran: " << log;
+  // Its log says it was stopped during the pull ("while staging data" alone misled).
+  EXPECT_NE(log.find("ended Stopped while staging its data and pulling its image"), std::string::npos) << log;
 }
 
 TEST_F(Contract, AnImageThatIsNotHereFailsTheTrainingJobWhenPullsAreOff) {
