@@ -1290,6 +1290,26 @@ TEST_F(CoreTest, AForeignAttemptThatEndedHoldsNoSlot) {
   EXPECT_EQ(next.size(), 1u) << "the slot it held goes to this coordinator's own work";
 }
 
+// A restarted worker process that holds one running attempt and one that ended while it was away
+// (its report follows) is registered with them said apart: re-attached=2 counted the ended one as
+// running (a scale pass).
+TEST_F(CoreTest, ARegisteredWorkersEventSaysApartTheAttemptsThatEndedWhileItWasAway) {
+  Register("w1", 2);
+  auto a = Only<proto::wire::AssignTrial>(Submit(Spec("away", "Random", 4, 2)));
+  ASSERT_EQ(a.size(), 2u);
+  Started("w1", a[0]);
+  Started("w1", a[1]);
+  proto::wire::AttemptRef ended{a[0].trial, a[0].attempt, /*ended=*/true};
+  proto::wire::AttemptRef running{a[1].trial, a[1].attempt};
+  ++session_;  // the worker's new process
+  Register("w1", 2, {ended, running});
+  std::string said;
+  for (const auto& e : *core_->Events("", 0, 100)) {
+    if (e.kind == "WorkerRegistered") said = e.message;
+  }
+  EXPECT_NE(said.find("re-attached=1 ended-while-away=1 stopped=0"), std::string::npos) << said;
+}
+
 // Stopping (or deleting) a training job's name as a tuning job says whose training job it is and
 // what takes it: `hpo stop NAME-004-...` said only "no tuning job named".
 TEST_F(CoreTest, AStopOfATrainingJobsNameAsATuningJobSaysWhatItIs) {
@@ -2663,7 +2683,9 @@ TEST_F(CoreTest, TrainingJobsThatEndedWithTheirWorkersProcessCountAsOneInfrastru
     EndWith("w1", a.trial, a.attempt, "InfraError", std::string(proto::wire::kEndedWithWorkerProcess));
   }
   for (const WorkerInfo* w : core_->Workers()) {
-    if (w->reg.worker_id == "w1") EXPECT_TRUE(w->resting.empty()) << w->resting;
+    if (w->reg.worker_id == "w1") {
+      EXPECT_TRUE(w->resting.empty()) << w->resting;
+    }
   }
   EXPECT_EQ(core_->FindJob("crash")->waiting_reason.find("rests"), std::string::npos)
       << core_->FindJob("crash")->waiting_reason;
