@@ -207,19 +207,24 @@ Result<std::string> ReadSpecText(const std::string& path) {
   return ReadFile(path == "-" ? "/dev/stdin" : path);  // a pipe, a file or a terminal
 }
 
+std::string SpecError(const std::string& file, const proto::FieldError& e) {
+  return file + (e.line > 0 ? ":" + std::to_string(e.line) : "") + ": " + e.WithoutLine();
+}
+
 proto::ParsedSpec LoadSpec(const std::string& path, const proto::ValidationLimits& limits) {
   auto text = ReadSpecText(path);
   if (!text.ok()) Fail(2, text.status().message());
   proto::FieldErrors errs;
   auto parsed = proto::ParseSpec(*text, &errs);
   if (!parsed.ok()) {
-    for (const auto& e : errs) std::cerr << path << ": " << e.ToString() << "\n";
+    for (const auto& e : errs) std::cerr << SpecError(path, e) << "\n";
     Exit(2);
   }
   ResolveImages(parsed->document.spec, fs::absolute(path).parent_path());
   auto verrs = proto::Validate(parsed->document.spec, parsed->spelling, limits);
+  proto::AddYamlLines(parsed->yaml_lines, verrs);
   if (!verrs.empty()) {
-    for (const auto& e : verrs) std::cerr << path << ": " << e.ToString() << "\n";
+    for (const auto& e : verrs) std::cerr << SpecError(path, e) << "\n";
     std::cerr << "hpo: " << path << " is not a valid tuning job (" << verrs.size() << " error"
               << (verrs.size() == 1 ? "" : "s") << "); nothing was started\n";
     Exit(2);

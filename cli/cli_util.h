@@ -41,8 +41,11 @@ std::function<void(const std::string&)> StderrLog();
 
 // A spec file's text; "-" reads standard input (hpo convert x.yaml --to api | hpo validate -).
 Result<std::string> ReadSpecText(const std::string& path);
+// An error in spec file `file` as compilers write theirs, "FILE:LINE: path: message" (editors
+// jump to it), or "FILE: path: message" where no line is known (JSON, a rule on the whole spec).
+std::string SpecError(const std::string& file, const proto::FieldError& e);
 // Reads, parses and validates a spec file (against `limits`, the quotas); every error goes to
-// stderr as "FILE: PATH: MESSAGE", then exit code 2. A relative file:// training image is
+// stderr as "FILE[:LINE]: PATH: MESSAGE" (SpecError), then exit code 2. A relative file:// training image is
 // resolved against the file's directory (the current one for standard input).
 proto::ParsedSpec LoadSpec(const std::string& path, const proto::ValidationLimits& limits = {});
 // For each training job definition whose trainingImage is a local program (an absolute path or a

@@ -690,7 +690,7 @@ void AddClientCommands(CLI::App& app) {
     }
     if (*doutput == "table" || *dimportance) {
       Json d = Must(std::move(*described), origin.flags());
-      auto desc = proto::DecodeDescribeResponse(proto::TextTree{d, false, {}});
+      auto desc = proto::DecodeDescribeResponse(proto::TextTree{d, false, {}, {}});
       if (!desc.ok()) Fail(1, "the DescribeHyperParameterTuningJob answer of " + origin.where() +
                                   " does not decode: " + desc.status().message());
       std::vector<proto::TrainingJobSummary> rows;
@@ -699,7 +699,7 @@ void AddClientCommands(CLI::App& app) {
       Json req = {{"HyperParameterTuningJobName", *name}, {"MaxResults", 100}, {"SortBy", "CreationTime"}};
       for (;;) {
         Json page = Must(origin.source().Action("ListTrainingJobsForHyperParameterTuningJob", req), origin.flags());
-        auto list = proto::DecodeListTrainingJobsResponse(proto::TextTree{page, false, {}});
+        auto list = proto::DecodeListTrainingJobsResponse(proto::TextTree{page, false, {}, {}});
         if (!list.ok()) Fail(1, "the training job list of " + origin.where() + " does not decode: " + list.status().message());
         for (auto& t : list->training_job_summaries) rows.push_back(std::move(t));
         if (!NextPage(page, &req, origin.where())) break;

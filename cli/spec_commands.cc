@@ -55,6 +55,7 @@ std::optional<proto::ParsedSpec> Check(const std::string& file, const proto::Val
     // Every problem at once: SageMaker's rules on what could be read too, but none about a field
     // that could not be read (its "is required" would only repeat the error).
     proto::FieldErrors rules = proto::Validate(partial.document.spec, partial.spelling, limits);
+    proto::AddYamlLines(partial.yaml_lines, rules);
     // Nor one whose message names a field that could not be read ("trainingJobDefinition is
     // required: set it or trainingJobDefinitions", under a trainingJobDefinitions written as a map).
     auto names_field = [](const std::string& message, const std::string& path) {
@@ -76,12 +77,13 @@ std::optional<proto::ParsedSpec> Check(const std::string& file, const proto::Val
     for (const auto& r : rules) {
       if (!near_a_decode_error(r)) errs.push_back(r);
     }
-    for (const auto& e : errs) std::cerr << file << ": " << e.ToString() << "\n";
+    for (const auto& e : errs) std::cerr << SpecError(file, e) << "\n";
     return std::nullopt;
   }
   errs = proto::Validate(parsed->document.spec, parsed->spelling, limits);
+  proto::AddYamlLines(parsed->yaml_lines, errs);
   if (!errs.empty()) {
-    for (const auto& e : errs) std::cerr << file << ": " << e.ToString() << "\n";
+    for (const auto& e : errs) std::cerr << SpecError(file, e) << "\n";
     return std::nullopt;
   }
   const auto name = parsed->document.metadata.find("name");
@@ -165,7 +167,8 @@ void AddValidateCommand(CLI::App& app) {
                 "Spec files: CRD YAML/JSON or SageMaker CreateHyperParameterTuningJob JSON (- for standard input)")
       ->required();
   c->footer(
-      "Reports every problem at once, each as FILE: FIELD PATH: WHAT IS WRONG, in the spelling the\n"
+      "Reports every problem at once, each as FILE:LINE: FIELD PATH: WHAT IS WRONG (no LINE\n"
+      "for JSON), in the spelling the\n"
       "file uses. The spelling is detected from the content. With Autotune {Mode: Enabled} it also\n"
       "lists what Autotune chose: a range for each AutoParameters hint, and the Strategy, limits,\n"
       "early stopping, retries and convergence settings the spec leaves out (the README's Autotune\n"

@@ -819,7 +819,7 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
     }
     // Which hyperparameters mattered (coordinator/importance.h), per definition, from every
     // training job with an objective (not only the ones drawn).
-    if (auto described = proto::DecodeDescribeResponse(proto::TextTree{desc, false, {}}); described.ok()) {
+    if (auto described = proto::DecodeDescribeResponse(proto::TextTree{desc, false, {}, {}}); described.ok()) {
       std::vector<ObservedTrainingJob> observed;
       std::map<std::string, std::vector<double>> curves = ImportanceCurves(src, name, described->spec);
       for (const auto& t : trials) {

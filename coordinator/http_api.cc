@@ -563,7 +563,7 @@ Result<bool> Descending(const Json& req) {
 
 ApiResponse Create(Dispatcher& d, const Json& req) {
   proto::FieldErrors errs;
-  auto spec = proto::DecodeCreateRequest(proto::TextTree{req, false, {}}, &errs);
+  auto spec = proto::DecodeCreateRequest(proto::TextTree{req, false, {}, {}}, &errs);
   if (!spec.ok()) {
     // A value of the wrong JSON type is refused before any rule, as SageMaker's deserializer does.
     proto::FieldErrors types;

@@ -86,6 +86,15 @@ struct Ctx {
   }
 };
 
+// What a value of the wrong type is, said to its writer: a YAML scalar is text until its field
+// types it, so `resourceLimits: 5` or `tags: true` is shown as the value written ("got a string"
+// described neither; a crd pass).
+std::string Got(const Ctx& c, const Json& j) {
+  if (!c.text_scalars || !j.is_string()) return TypeName(j);
+  const std::string& t = j.get_ref<const std::string&>();
+  return "a single value (" + (t.size() > 40 ? t.substr(0, 40) + "..." : t) + ")";
+}
+
 std::string Join(const std::string& path, const std::string& name) {
   return path.empty() ? name : path + "." + name;
 }
@@ -196,7 +205,10 @@ void Decode(const Json& j, double& out, const Ctx& c, const std::string& path) {
       NoteKubectlType(c, path, s, "a number");
       return;
     }
-    c.Error(path, "expected a number, got \"" + s + "\"");
+    // 1e400 and 1e-400 are numbers, past what a double holds: said so, not "expected a number".
+    c.Error(path, ec == std::errc::result_out_of_range
+                      ? "number \"" + s + "\" is out of range (a double holds magnitudes from about 2.2e-308 to 1.8e308)"
+                      : "expected a number, got \"" + s + "\"");
     return;
   }
   c.TypeError(path, std::string("expected a number, got ") + TypeName(j));
@@ -261,7 +273,7 @@ void Decode(const Json& j, Timestamp& out, const Ctx& c, const std::string& path
 void Decode(const Json& j, StringMap& out, const Ctx& c, const std::string& path) {
   if (j.is_null()) return;  // as for a list: no map at all
   if (!j.is_object()) {
-    c.TypeError(path, std::string("expected a map of strings, got ") + TypeName(j));
+    c.TypeError(path, std::string("expected a map of strings, got ") + Got(c, j));
     return;
   }
   for (auto it = j.begin(); it != j.end(); ++it) {
@@ -292,7 +304,7 @@ void Decode(const Json& j, std::vector<T>& out, const Ctx& c, const std::string&
   // Kubernetes API server drops such a member too.
   if (j.is_null()) return;
   if (!j.is_array()) {
-    c.TypeError(path, std::string("expected a list, got ") + TypeName(j));
+    c.TypeError(path, std::string("expected a list, got ") + Got(c, j));
     return;
   }
   // A list SageMaker requires to be non-empty when given (botocore: min 1) whose empty form the
@@ -399,7 +411,7 @@ void UnknownField(const std::string& key, const Ctx& c, const std::string& path)
 template <class T, class>
 void Decode(const Json& j, T& out, const Ctx& c, const std::string& path) {
   if (!j.is_object()) {
-    c.TypeError(path, std::string("expected an object, got ") + TypeName(j));
+    c.TypeError(path, std::string("expected an object, got ") + Got(c, j));
     return;
   }
   constexpr auto fields = schema::Schema<T>::Fields();
@@ -729,7 +741,7 @@ TuningJobDocument DecodeCrdInto(const TextTree& in, FieldErrors& errs, FieldErro
       }
     } else if (key == "metadata") {
       if (!it.value().is_object()) {
-        errs.push_back({key, std::string("expected an object, got ") + TypeName(it.value())});
+        errs.push_back({key, std::string("expected an object, got ") + Got(c, it.value())});
       } else {
         // Kubernetes' ObjectMeta fields, as `kubectl get -o yaml` writes them: another name (a
         // `lables:` typo) is refused as kubectl's strict field validation refuses it; it was
@@ -851,6 +863,7 @@ Result<ParsedSpec> ParseSpec(std::string_view text, FieldErrors* errors, ParsedS
   const Json& j = tree->tree;
   ParsedSpec out;
   FieldErrors errs;
+  bool bare = false;  // a bare CRD spec, read as the document's spec
   auto name_from_spec = [&] {
     if (out.document.spec.hyper_parameter_tuning_job_name) {
       // Kubernetes names are lower-case (a job name allows capitals: XGBoost-Tuning-01).
@@ -872,14 +885,37 @@ Result<ParsedSpec> ParseSpec(std::string_view text, FieldErrors* errors, ParsedS
                         "HyperParameterTuningJobName), got " + got});
   } else {
     // A bare CRD spec: wrap it so paths still read spec.<field>.
-    TextTree wrapped{Json::object(), tree->from_yaml, {}};
+    bare = true;
+    TextTree wrapped{Json::object(), tree->from_yaml, {}, {}};
     wrapped.tree["spec"] = j;
     out.spelling = Spelling::kCrd;
     out.document = DecodeCrdInto(wrapped, errs);
     name_from_spec();
   }
+  if (!bare) out.yaml_lines = tree->yaml_lines;
+  for (const auto& [path, line] : bare ? tree->yaml_lines : std::map<std::string, int>{}) {
+    out.yaml_lines.emplace(path.empty() ? "spec" : "spec." + path, line);  // a bare spec's paths read spec.<field>
+  }
+  AddYamlLines(out.yaml_lines, errs);
+  AddYamlLines(out.yaml_lines, out.kubectl_notes);
   if (partial) *partial = out;
   return Finish(std::move(out), errs, errors);
+}
+
+void AddYamlLines(const std::map<std::string, int>& lines, FieldErrors& errors) {
+  if (lines.empty()) return;
+  for (FieldError& e : errors) {
+    if (e.line > 0 || e.path.empty()) continue;
+    for (std::string p = e.path; !p.empty();) {
+      if (auto it = lines.find(p); it != lines.end()) {
+        e.line = it->second;
+        break;
+      }
+      const size_t cut = p.find_last_of(".[");
+      if (cut == std::string::npos) break;
+      p.resize(cut);
+    }
+  }
 }
 
 Json KeptKubernetesMetadata(const Json& metadata) {

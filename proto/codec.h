@@ -48,7 +48,12 @@ struct FieldError {
   // list), in a document whose scalars are typed (JSON, not YAML): SageMaker's deserializer
   // refuses such a request with SerializationException before any rule is checked.
   bool type = false;
-  std::string ToString() const { return path.empty() ? message : path + ": " + message; }
+  // The line of `path` in a YAML document (AddYamlLines); 0: none known.
+  int line = 0;
+  // "line 12: spec.x: message"; WithoutLine() leaves the line out (for a caller that writes it
+  // as FILE:12:, as compilers do).
+  std::string WithoutLine() const { return path.empty() ? message : path + ": " + message; }
+  std::string ToString() const { return (line > 0 ? "line " + std::to_string(line) + ": " : "") + WithoutLine(); }
   bool operator==(const FieldError&) const = default;
 };
 using FieldErrors = std::vector<FieldError>;
@@ -76,6 +81,9 @@ struct TextTree {
   // refuse what kubectl sends (ParsedSpec::kubectl_notes). A plain map key it reads as a boolean
   // (`on:`) is here as PATH.KEY#key -> "boolean": kubectl sends it as "true" or "false".
   std::map<std::string, std::string> yaml_kinds;
+  // YAML only: the line (1-based) of each node, by the same paths; a mapping's member at its key's
+  // line. Errors about a field name its line (AddYamlLines).
+  std::map<std::string, int> yaml_lines;
 };
 
 // Limits on one parsed document, enforced by ParseText (and so by ParseSpec and every decoder's
@@ -108,6 +116,9 @@ struct ParsedSpec {
   // refuses the resource (`num_round: 10` in staticHyperParameters, a string field; a quoted
   // "10" in an integer field). Each says how to write it. hpo runs the spec either way.
   FieldErrors kubectl_notes;
+  // A YAML document's TextTree::yaml_lines, by the paths errors name (a bare spec's under
+  // "spec."): AddYamlLines(yaml_lines, Validate(...)) places SageMaker's rules' errors too.
+  std::map<std::string, int> yaml_lines;
   // For CRD input the whole document. For API input, spec is the request and metadata.name is
   // the job name.
   TuningJobDocument document;
@@ -122,6 +133,11 @@ struct ParsedSpec {
 // its default, so `hpo validate` can apply SageMaker's rules to the rest and report every
 // problem at once. It is not a spec to run.
 Result<ParsedSpec> ParseSpec(std::string_view text, FieldErrors* errors = nullptr, ParsedSpec* partial = nullptr);
+
+// Sets each error's line to its path's in `lines` (TextTree::yaml_lines), or to its nearest
+// enclosing field's: an error in a YAML spec names where to look (a crd pass: only parse errors
+// had lines). Errors with a line already, or without a path, are left as they are.
+void AddYamlLines(const std::map<std::string, int>& lines, FieldErrors& errors);
 
 // What a tuning job keeps of its Kubernetes resource's `metadata`, to show it again: name,
 // namespace, and the labels and annotations whose values are text (Kubernetes refuses others).

@@ -122,9 +122,11 @@ struct ExpansionBudget {
 // `path` names the node as the decoders do (keys joined by '.', list items as [i]); `kinds` (if
 // given) gets TextTree::yaml_kinds' entries.
 Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionBudget& budget, const std::string& path,
-               std::map<std::string, std::string>* kinds) {
+               std::map<std::string, std::string>* kinds, std::map<std::string, int>* lines = nullptr) {
   if (depth > kMaxDepth) return Status::InvalidArgument("YAML nesting deeper than 64 levels");
   HPO_RETURN_IF_ERROR(budget.Charge(1, n.IsScalar() ? n.Scalar().size() : 0));
+  // Its line, unless its key's was noted (a mapping's value starts on the line after its key).
+  if (lines && n.Mark().line >= 0) lines->emplace(path, n.Mark().line + 1);
   // Tags: YAML's own (!!str, !!int, ...) and none ("?" plain, "!" quoted) are read; any other was
   // dropped, so `roleARN: !GetAtt Role.Arn` read as the text "Role.Arn" and an error named the
   // value, not the tag.
@@ -171,7 +173,7 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionB
       for (const auto& e : n) {
         Json ej;
         HPO_RETURN_IF_ERROR(
-            Convert(e, ej, infer, depth + 1, budget, path + "[" + std::to_string(out.size()) + "]", kinds));
+            Convert(e, ej, infer, depth + 1, budget, path + "[" + std::to_string(out.size()) + "]", kinds, lines));
         out.push_back(std::move(ej));
       }
       return Status::Ok();
@@ -193,7 +195,7 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionB
         if (!ValidUtf8(key)) return NotUtf8(kv.first);
         if (key == "<<" && kv.first.Tag() != "!") {
           Json source;
-          HPO_RETURN_IF_ERROR(Convert(kv.second, source, infer, depth + 1, budget, path, kinds));
+          HPO_RETURN_IF_ERROR(Convert(kv.second, source, infer, depth + 1, budget, path, kinds, nullptr));
           if (source.is_object()) {
             merges.push_back(std::move(source));
           } else if (source.is_array() && std::all_of(source.begin(), source.end(),
@@ -217,8 +219,9 @@ Status Convert(const YAML::Node& n, Json& out, bool infer, int depth, ExpansionB
         }
         Json vj;
         bool child_infer = infer || (depth == 0 && key == "metadata");
-        HPO_RETURN_IF_ERROR(
-            Convert(kv.second, vj, child_infer, depth + 1, budget, path.empty() ? key : path + "." + key, kinds));
+        const std::string child = path.empty() ? key : path + "." + key;
+        if (lines && kv.first.Mark().line >= 0) (*lines)[child] = kv.first.Mark().line + 1;
+        HPO_RETURN_IF_ERROR(Convert(kv.second, vj, child_infer, depth + 1, budget, child, kinds, lines));
         object.emplace_back(key, std::move(vj));
       }
       // YAML's merge keys: the keys written in this mapping win, then the first merged mapping
@@ -606,7 +609,7 @@ Result<TextTree> ParseYaml(std::string_view text) {
     budget.source_utf8 = ValidUtf8(yaml);
     if (all.empty() && pick != 0) all = YAML::LoadAll(yaml);  // past empty documents
     const YAML::Node root = all.empty() ? YAML::Load(yaml) : all.at(pick);
-    HPO_RETURN_IF_ERROR(Convert(root, out.tree, false, 0, budget, "", &out.yaml_kinds));
+    HPO_RETURN_IF_ERROR(Convert(root, out.tree, false, 0, budget, "", &out.yaml_kinds, &out.yaml_lines));
     if (out.tree.is_null()) {
       return Status::InvalidArgument("the document is empty (or only null): a spec is a mapping of fields (YAML) or "
                                      "an object (JSON)");
@@ -657,7 +660,7 @@ Result<TextTree> ParseText(std::string_view text) {
   }
   auto json = ParseJson(text);
   if (!json.ok()) return json.status();
-  return TextTree{std::move(json).value(), false, {}};
+  return TextTree{std::move(json).value(), false, {}, {}};
 }
 
 Result<Json> ParseJson(std::string_view text) {

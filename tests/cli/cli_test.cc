@@ -213,6 +213,13 @@ class CliTest : public ::testing::Test {
   fs::path dir_;
 };
 
+// The line (1-based) of `text` where `needle` first occurs; 0 if nowhere.
+int LineOf(const std::string& text, const std::string& needle) {
+  const size_t at = text.find(needle);
+  return at == std::string::npos ? 0 : 1 + static_cast<int>(std::count(text.begin(), text.begin() + at, '\n'));
+}
+std::string Line(const std::string& text, const std::string& needle) { return std::to_string(LineOf(text, needle)); }
+
 // A spec with exactly two rule violations, each in a different field.
 std::string InvalidSpec() {
   std::string text = Slurp(fs::path(HPO_EXAMPLES_DIR) / "quickstart.yaml");
@@ -264,14 +271,22 @@ TEST_F(CliTest, ValidateReportsFieldAndRuleErrorsAtOnce) {
   const fs::path bad = Write("several.yaml", yaml);
   Outcome o = Hpo({"validate", bad.string()});
   EXPECT_EQ(o.exit_code, 2) << o.err;
-  const std::string limits = bad.string() + ": spec.hyperParameterTuningJobConfig.resourceLimits.";
-  EXPECT_NE(o.err.find(limits + "maxNumberOfTrainingJobs: expected an integer"), std::string::npos) << o.err;
-  EXPECT_NE(o.err.find(limits + "maxParalelTrainingJobs: unknown field; did you mean \"maxParallelTrainingJobs\"?"),
+  // Each error names its line as compilers do, FILE:LINE: (a crd pass: only YAML syntax errors had one).
+  const std::string limits = ": spec.hyperParameterTuningJobConfig.resourceLimits.";
+  EXPECT_NE(o.err.find(bad.string() + ":" + Line(yaml, "maxNumberOfTrainingJobs") + limits +
+                       "maxNumberOfTrainingJobs: expected an integer"),
             std::string::npos)
       << o.err;
-  EXPECT_NE(o.err.find("strategy: must be one of Bayesian, Random, Hyperband, Grid; got \"random\""), std::string::npos)
+  EXPECT_NE(o.err.find(bad.string() + ":" + Line(yaml, "maxParalelTrainingJobs") + limits +
+                       "maxParalelTrainingJobs: unknown field; did you mean \"maxParallelTrainingJobs\"?"),
+            std::string::npos)
       << o.err;
-  EXPECT_EQ(o.err.find(limits + "maxNumberOfTrainingJobs: is required"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find(":" + Line(yaml, "strategy: random") +
+                       ": spec.hyperParameterTuningJobConfig.strategy: must be one of Bayesian, Random, Hyperband, "
+                       "Grid; got \"random\""),
+            std::string::npos)
+      << o.err;
+  EXPECT_EQ(o.err.find("maxNumberOfTrainingJobs: is required"), std::string::npos) << o.err;
 }
 
 // examples/autotune.yaml writes no strategy, limits or ranges, only hints: `hpo validate` shows
@@ -379,11 +394,11 @@ TEST_F(CliTest, ValidateNotesWhatKubectlApplyWouldRefuse) {
                        "than the CRD's schema has there"),
             std::string::npos)
       << o.out;
-  EXPECT_NE(o.out.find("    spec.trainingJobDefinition.staticHyperParameters.num_round: 50 is an integer to kubectl "
+  EXPECT_NE(o.out.find(": spec.trainingJobDefinition.staticHyperParameters.num_round: 50 is an integer to kubectl "
                        "(YAML 1.1) and the CRD's schema has a string here: write it in quotes, \"50\"\n"),
             std::string::npos)
       << o.out;
-  EXPECT_NE(o.out.find("    spec.hyperParameterTuningJobConfig.resourceLimits.maxNumberOfTrainingJobs: \"12\" is "
+  EXPECT_NE(o.out.find(": spec.hyperParameterTuningJobConfig.resourceLimits.maxNumberOfTrainingJobs: \"12\" is "
                        "quoted, a string to kubectl, and the CRD's schema has an integer here: write it without "
                        "quotes, 12\n"),
             std::string::npos)
@@ -442,17 +457,17 @@ TEST_F(CliTest, InvalidSpecExitsTwoAndPrintsEveryErrorWithItsFieldPath) {
   EXPECT_EQ(o.out, "");
   auto lines = Lines(o.err);
   ASSERT_EQ(lines.size(), 2u) << o.err;
-  std::string prefix = f.string() + ": spec.hyperParameterTuningJobConfig.";
-  EXPECT_NE(
-      std::find(
-          lines.begin(), lines.end(),
-          prefix + "strategy: must be one of Bayesian, Random, Hyperband, Grid; got \"Randm\""),
-      lines.end())
+  const std::string spec = InvalidSpec(), prefix = ": spec.hyperParameterTuningJobConfig.";
+  EXPECT_NE(std::find(lines.begin(), lines.end(),
+                      f.string() + ":" + Line(spec, "strategy: Randm") + prefix +
+                          "strategy: must be one of Bayesian, Random, Hyperband, Grid; got \"Randm\""),
+            lines.end())
       << o.err;
   EXPECT_NE(std::find_if(lines.begin(), lines.end(),
                          [&](const std::string& l) {
-                           return l.rfind(prefix + "resourceLimits.maxParallelTrainingJobs: ", 0) ==
-                                  0;
+                           return l.rfind(f.string() + ":" + Line(spec, "maxParallelTrainingJobs: 0") + prefix +
+                                              "resourceLimits.maxParallelTrainingJobs: ",
+                                          0) == 0;
                          }),
             lines.end())
       << o.err;
@@ -478,7 +493,7 @@ TEST_F(CliTest, OneBadFileAmongGoodOnesExitsTwoAndStillReportsTheGoodOnes) {
   Outcome o = Hpo({"validate", good, bad.string()});
   EXPECT_EQ(o.exit_code, 2);
   EXPECT_EQ(o.out.rfind(good + ": valid (", 0), 0u) << o.out;
-  EXPECT_NE(o.err.find(bad.string() + ": "), std::string::npos);
+  EXPECT_NE(o.err.find(bad.string() + ":"), std::string::npos);
 }
 
 TEST_F(CliTest, ConvertCrdToApiAndBackGivesAnEqualDocument) {
@@ -644,7 +659,8 @@ TEST_F(CliTest, ConvertRefusesAnInvalidSpec) {
   Outcome o = Hpo({"convert", f.string(), "--to", "api"});
   EXPECT_EQ(o.exit_code, 2);
   EXPECT_EQ(o.out, "");
-  EXPECT_NE(o.err.find(f.string() + ": spec.hyperParameterTuningJobConfig.strategy: "),
+  EXPECT_NE(o.err.find(f.string() + ":" + Line(InvalidSpec(), "strategy: Randm") +
+                       ": spec.hyperParameterTuningJobConfig.strategy: "),
             std::string::npos)
       << o.err;
   // No quota applies to a conversion: the bound it names is the rule's, not INT64_MAX.
@@ -2921,7 +2937,7 @@ TEST_F(CliTest, ASubmittedResourceKeepsItsNamespaceLabelsAndAnnotations) {
       << plain_described.out;
   // The label Kubernetes would refuse is noted by validate (and left out above).
   Outcome v = Hpo({"validate", labelled});
-  EXPECT_NE(v.out.find("    metadata.labels.count: 3 is not text, and Kubernetes takes only text there: write it in "
+  EXPECT_NE(v.out.find(": metadata.labels.count: 3 is not text, and Kubernetes takes only text there: write it in "
                        "quotes, \"3\" (hpo leaves it out)\n"),
             std::string::npos)
       << v.out;

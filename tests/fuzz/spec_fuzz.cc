@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!parsed.ok()) return 0;
   (void)hpo::proto::Validate(parsed->document.spec, parsed->spelling);
   auto api = hpo::proto::EncodeCreateRequest(parsed->document.spec);
-  auto back = hpo::proto::DecodeCreateRequest(hpo::proto::TextTree{api, false, {}});
+  auto back = hpo::proto::DecodeCreateRequest(hpo::proto::TextTree{api, false, {}, {}});
   if (!back.ok() || !(*back == parsed->document.spec)) std::abort();
   auto yaml = hpo::proto::ToYaml(hpo::proto::EncodeCrdDocument(parsed->document));
   auto again = hpo::proto::ParseSpec(yaml);

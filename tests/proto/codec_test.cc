@@ -108,12 +108,12 @@ TEST(Codec, TheResourceConfigDescribeAddsIsDroppedWhenTheDefinitionComesBack) {
   first.instance_count = 1;
   first.volume_size_in_gb = 50;
   d.resource_config = first;  // as Describe writes it
-  auto back = DecodeCreateRequest(TextTree{EncodeCreateRequest(spec), false, {}});
+  auto back = DecodeCreateRequest(TextTree{EncodeCreateRequest(spec), false, {}, {}});
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_FALSE(back->training_job_definition->resource_config.has_value());
   EXPECT_EQ(back->training_job_definition->hyper_parameter_tuning_resource_config, h);
   d.resource_config->instance_type = "ml.p4d.24xlarge";  // not the one Describe adds: kept
-  back = DecodeCreateRequest(TextTree{EncodeCreateRequest(spec), false, {}});
+  back = DecodeCreateRequest(TextTree{EncodeCreateRequest(spec), false, {}, {}});
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_TRUE(back->training_job_definition->resource_config.has_value());
 }
@@ -305,12 +305,38 @@ spec:
                           &errs);
   ASSERT_FALSE(parsed.ok());
   ASSERT_EQ(errs.size(), 3u) << JoinErrors(errs);
-  EXPECT_EQ(errs[0].ToString(), "spec.hyperParameterTuningJobConfig.stratgy: unknown field; did you mean \"strategy\"?");
+  // Each with its line in the YAML (the text starts with a newline: apiVersion is line 2).
+  EXPECT_EQ(errs[0].ToString(),
+            "line 8: spec.hyperParameterTuningJobConfig.stratgy: unknown field; did you mean \"strategy\"?");
   EXPECT_EQ(errs[1].ToString(),
-            "spec.trainingJobDefinition.RoleArn: unknown field; that is the SageMaker API spelling, "
+            "line 10: spec.trainingJobDefinition.RoleArn: unknown field; that is the SageMaker API spelling, "
             "this document spells it \"roleARN\"");
   EXPECT_EQ(errs[2].path, "spec.trainingJobDefinition.checkpointConfig.s3Uri");
+  EXPECT_EQ(errs[2].line, 11) << "a flow mapping's member: its line";
   EXPECT_NE(errs[2].message.find("\"s3URI\""), std::string::npos);
+}
+
+// A YAML scalar where an object or a list belongs is shown as the value written ("got a string"
+// described `resourceLimits: 5`; a crd pass); a number past a double's range is said to be one;
+// a bare spec's errors have lines too, and a JSON document's none.
+TEST(Codec, YamlTypeErrorsShowTheValueWrittenAndTheirLine) {
+  FieldErrors errs;
+  ASSERT_FALSE(ParseSpec("hyperParameterTuningJobName: t\n"
+                         "hyperParameterTuningJobConfig:\n"
+                         "  resourceLimits: 5\n"
+                         "  tuningJobCompletionCriteria: {targetObjectiveMetricValue: 1e400}\n"
+                         "tags: true\n",
+                         &errs)
+                   .ok());
+  ASSERT_EQ(errs.size(), 3u) << JoinErrors(errs);
+  EXPECT_EQ(errs[0].ToString(),
+            "line 3: spec.hyperParameterTuningJobConfig.resourceLimits: expected an object, got a single value (5)");
+  EXPECT_EQ(errs[1].line, 4);
+  EXPECT_NE(errs[1].message.find("number \"1e400\" is out of range"), std::string::npos) << errs[1].message;
+  EXPECT_EQ(errs[2].ToString(), "line 5: spec.tags: expected a list, got a single value (true)");
+  ASSERT_FALSE(ParseSpec(R"({"hyperParameterTuningJobName": "t", "tags": true})", &errs).ok());
+  ASSERT_EQ(errs.size(), 1u) << JoinErrors(errs);
+  EXPECT_EQ(errs[0].ToString(), "spec.tags: expected a list, got a boolean");
 }
 
 // Members of SageMaker's current API that hpo does not implement are named as such, with what to
