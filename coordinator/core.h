@@ -221,7 +221,10 @@ struct Trial {
   // lowest-numbered host that reports it (index into `gang`; algo-1 is 0). The trainers of a
   // heterogeneous cluster are often a later instance group than the data hosts; where several
   // hosts print a metric (each rank its own loss), algo-1's wins, as with one host. A lower host
-  // that starts reporting a metric later takes it over: its points replace the other's.
+  // that starts reporting a metric later takes it over: its points replace the other's. Kept
+  // across attempts, as final_metrics are: a retry's algo-1 that resumes past its last epoch and
+  // prints nothing leaves its earlier value final, and algo-2's values in the retry do not count
+  // (they did: the objective became another host's metric; a gang-faults pass).
   std::map<std::string, size_t> metric_host;
   std::map<std::string, int64_t> metric_host_since;  // when each took its metric (memory only)
   std::string failure_reason;

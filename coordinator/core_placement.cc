@@ -464,7 +464,7 @@ void CoordinatorCore::Impl::Launch(TuningJob& j, Trial& trial, WorkerInfo& w, ui
   t->worker_id = w.reg.worker_id;
   t->started = false;
   t->last_seq = 0;
-  t->metric_host.clear();
+  // metric_host stays: a metric's final value is the lowest host's across attempts (Trial::metric_host).
   t->metric_host_since.clear();
   t->curve_decided = 0;
   if (!t->secondary.empty() && t->secondary.back().status == "Starting") t->secondary.pop_back();  // was waiting

@@ -201,7 +201,7 @@ void CoordinatorCore::Impl::ToQueue(Trial& t) {
   t.worker_id.clear();
   t.started = false;
   t.last_seq = 0;
-  t.metric_host.clear();
+  // metric_host stays: a metric's final value is the lowest host's across attempts (Trial::metric_host).
   t.metric_host_since.clear();
   t.evicted.clear();  // the eviction was of the attempt that ended
 }

@@ -1444,6 +1444,45 @@ TEST_F(GangTest, AGangsRetryWaitsForItsOtherHostsLastCheckpointsWhichAreNotRevok
   }
 }
 
+// A retry's algo-1 resumes past its last epoch and prints nothing; algo-2 prints its own loss.
+// The training job's objective stays algo-1's from the first attempt: it became algo-2's
+// (200.9 where algo-1 had printed 0.9; a gang-faults pass), against "a metric's value is that of
+// the lowest-numbered host that prints it".
+TEST_F(GangTest, ARetrysHigherHostDoesNotReplaceAMetricALowerHostPrintedInAnEarlierAttempt) {
+  for (const char* id : {"a", "b", "c", "d"}) Join(Worker(id, 2, 8, 32));
+  const TwoHosts g = StartTwoHostGang("carry");
+  ASSERT_EQ(g.first.size(), 2u);
+  const std::string trial = g.first[0].trial;
+  auto batch = [&](const std::string& wid, uint32_t attempt, uint64_t seq, double loss) {
+    proto::wire::MetricPoints m;
+    m.trial = trial;
+    m.attempt = attempt;
+    m.seq = seq;
+    m.points.push_back({"loss", loss, now_, 0});
+    core_->OnMessage(wid, m, now_);
+  };
+  batch(g.w1, 1, 1, 0.9);
+  batch(g.w2, 1, 1, 200.9);
+  const Trial* t = core_->FindTrial(trial);
+  ASSERT_TRUE(t->objective);
+  EXPECT_EQ(*t->objective, 0.9);
+  Exited(g.w2, g.first[0], "Interrupted");
+  auto out = Exited(g.w1, g.first[0], "Stopped");
+  for (auto& o : core_->OnTick(now_)) out.push_back(std::move(o));
+  const std::string w1 = WorkerOf(out, "algo-1"), w2 = WorkerOf(out, "algo-2");
+  ASSERT_FALSE(w1.empty() || w2.empty()) << core_->FindJob("carry")->waiting_reason;
+  for (const auto& a : Only<proto::wire::AssignTrial>(out)) {
+    ASSERT_EQ(a.attempt, 2u);
+    Started(a.current_host == "algo-1" ? w1 : w2, a);
+  }
+  batch(w2, 2, 1, 200.5);
+  EXPECT_EQ(*t->objective, 0.9) << "algo-2's value replaced algo-1's";
+  EXPECT_EQ(t->final_metrics.at("loss"), 0.9);
+  // algo-1 printing again in the retry counts, as ever.
+  batch(w1, 2, 1, 0.8);
+  EXPECT_EQ(*t->objective, 0.8);
+}
+
 // The same across a coordinator restart, which forgets which hosts linger: the retry was placed
 // 4.5 s after it, beside the old attempt's algo-1 on its own worker (two copies of a host writing
 // checkpoints). A host that registers again still running the ended attempt lingers again, is
