@@ -225,6 +225,8 @@ Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
     return age > -1'000'000'000 && age < options_.settle_ns;
   };
   auto hold = [&](const std::string& rel) { st.held_paths.push_back(rel); };
+  // How long this pass may still wait for a quiet moment in files held back past max_hold_ns.
+  int64_t quiet_budget_ns = kQuietWaitNs;
   for (const auto& [rel, source] : *files) {
     // Opened from the directory down, no link followed on the way, and read through that
     // descriptor: the program may swap the file, or a directory above it, after the listing.
@@ -240,7 +242,7 @@ Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
       if (auto known = synced_.find(rel); known != synced_.end()) known->second = kUnknown;
       continue;
     }
-    const FileState now = FileState::Of(sb);
+    FileState now = FileState::Of(sb);
     auto it = synced_.find(rel);
     if (it != synced_.end() && it->second == now) {
       held_since_.erase(rel);
@@ -274,9 +276,28 @@ Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
       look->second = now;
       // Held back long enough (a log kept open, a file rewritten every few hundred ms where the
       // kernel cannot tell): sent once no write is under way, the copy still refused if one starts.
+      // The pass waits for such a moment (at most kQuietWaitNs in all): a pass a period later
+      // that again fell inside a save found none, and a trainer whose saves fill most of its
+      // epoch had its checkpoint never sent (a spot pass).
       if (!settled) {
         const int64_t since = held_since_.emplace(rel, now_ns).first->second;
-        if (now_ns - since < options_.max_hold_ns || now_ns - now.mtime_ns < kRacyNs) {
+        if (now_ns - since < options_.max_hold_ns) {
+          hold(rel);
+          continue;
+        }
+        int64_t quiet_ns = 0;
+        for (;;) {
+          struct timespec t {};
+          ::clock_gettime(CLOCK_REALTIME, &t);
+          struct stat cur {};
+          if (::fstat(in->get(), &cur) != 0) break;
+          now = FileState::Of(cur);  // the copy's gate compares with this
+          quiet_ns = FileState::Nanos(t) - now.mtime_ns;
+          if (quiet_ns >= kRacyNs || quiet_budget_ns <= 0) break;
+          ::usleep(5000);
+          quiet_budget_ns -= 5'000'000;
+        }
+        if (quiet_ns < kRacyNs) {
           hold(rel);
           continue;
         }
@@ -337,14 +358,13 @@ Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
   std::erase_if(open_for_writing_, gone);
   // While a file is held back, so are the deletes: a trainer that removes its old checkpoint
   // before writing the new one has the old one kept at the destination until the new one is whole.
-  bool hold_deletes = false;
-  if (st.held_paths.empty()) {
-    deletes_held_since_ = 0;
-  } else if (pass == SyncPass::kKilled) {
-    hold_deletes = true;
-  } else {
-    if (deletes_held_since_ == 0) deletes_held_since_ = now_ns;
-    hold_deletes = now_ns - deletes_held_since_ < options_.max_hold_ns;
+  // They wait as long as one of the files held now has been held less than max_hold_ns: each
+  // epoch's new file starts its own clock. (One clock for all of them ran out while each new file
+  // was still being written, and the deletes emptied the destination: a spot pass lost 18 epochs.)
+  bool hold_deletes = pass == SyncPass::kKilled && !st.held_paths.empty();
+  for (const std::string& rel : pass == SyncPass::kKilled ? std::vector<std::string>{} : st.held_paths) {
+    const auto held = held_since_.find(rel);
+    hold_deletes = hold_deletes || held == held_since_.end() || now_ns - held->second < options_.max_hold_ns;
   }
   for (auto it = synced_.begin(); it != synced_.end();) {
     if (!options_.mirror_deletes || hold_deletes) break;

@@ -34,9 +34,9 @@
 // per-file CommitGate, common/object_store.h). Such a pass mirrors no delete while it holds a file
 // back (a trainer that deletes its old checkpoint before writing the new one keeps the old at the
 // destination until the new is whole). A file held back longer than `max_hold_ns` (a log kept
-// open, or a file rewritten every few hundred ms where the kernel cannot tell) goes at a pass that
-// finds no write under way (its mtime older than kRacyNs), the copy still refused if a write
-// starts; deletes held that long go too. The pass after the program's end sends everything
+// open, or a file rewritten every few hundred ms where the kernel cannot tell) goes once no write
+// is under way (its mtime older than kRacyNs; a pass waits up to kQuietWaitNs for that), the
+// copy still refused if a write starts; deletes wait while any file held has been held less. The pass after the program's end sends everything
 // (kEnded), except after a program killed by a signal (kKilled: the grace period ran out, or it
 // had no SIGTERM handler): a file changed within settle_ns of that end, or open for writing when
 // the last pass looked or when the program was told to stop (NoteWriters), was most likely cut
@@ -179,10 +179,12 @@ class CheckpointSync {
   std::set<std::string> noted_writers_;  // open for writing when the program was told to stop
   std::vector<std::string> last_held_;
   std::map<std::string, std::string> skipped_links_;  // name -> "-> target (why)", the latest
-  int64_t deletes_held_since_ = 0;
   // A file whose mtime was less than this before its copy began may be rewritten within the same
   // timestamp tick, unseen by size and mtime: it is sent again by the next pass (Sync).
   static constexpr int64_t kRacyNs = 50'000'000;
+  // How long one pass waits, in all, for a moment without writes in files held back past
+  // max_hold_ns (Sync).
+  static constexpr int64_t kQuietWaitNs = 2'000'000'000;
 };
 
 }  // namespace hpo::worker

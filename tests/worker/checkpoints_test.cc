@@ -320,15 +320,12 @@ TEST_F(CheckpointsTest, AFileKeptOpenForWritingGoesOnceHeldBackLongEnoughBetween
   EXPECT_EQ(pass->deleted, 0u);
   ::usleep(40000);
   log.Add("line 2\n");
-  pass = sync->Sync(SyncPass::kRunning);
-  ASSERT_TRUE(pass.ok());
-  EXPECT_EQ(pass->held(), 1u) << "held long enough, but a write is under way (changed within 50 ms)";
-  EXPECT_EQ(pass->deleted, 1u) << "the deletes, held as long, go";
-  Age(local / "train.log", 100);
+  // Held long enough, and just written: the pass waits for 50 ms without a write, then sends it.
   pass = sync->Sync(SyncPass::kRunning);
   ASSERT_TRUE(pass.ok());
   EXPECT_EQ(pass->held(), 0u);
   EXPECT_EQ(pass->files, 1u);
+  EXPECT_EQ(pass->deleted, 1u) << "the deletes, held as long, go";
   EXPECT_EQ(Read(dest / "train.log"), "line 1\nline 2\n");
   EXPECT_EQ(Tree(dest), (std::set<std::string>{"train.log"}));
   // Changed again: held back from now, for as long again.
@@ -336,6 +333,75 @@ TEST_F(CheckpointsTest, AFileKeptOpenForWritingGoesOnceHeldBackLongEnoughBetween
   pass = sync->Sync(SyncPass::kRunning);
   ASSERT_TRUE(pass.ok());
   EXPECT_EQ(pass->held(), 1u);
+}
+
+// A trainer that deletes its old checkpoint, then writes the next epoch's for longer than a pass
+// period: each new file is held back, and so is the delete, for as long as that file has been
+// held. One clock for all held files ran out after 10 s while each new file was brand new, the
+// deletes went, and the destination was left empty (a spot pass: a kill then lost 18 epochs).
+TEST_F(CheckpointsTest, DeletesWaitWhileEachEpochsNewFileIsHeldOnItsOwnClock) {
+  const fs::path dest = dir_ / "bucket" / "job-001";
+  const fs::path local = dir_ / "worker1" / "checkpoints";
+  auto sync = MakeSettling(dest, local, 200, true, /*max_hold_ms=*/30);
+  ASSERT_TRUE(sync);
+  Write(local / "ckpt-5.pt", "five");
+  ASSERT_EQ(sync->Sync(SyncPass::kRunning)->files, 1u);
+  fs::remove(local / "ckpt-5.pt");
+  {
+    OpenSave save(local / "ckpt-6.pt", "si");
+    auto p = sync->Sync(SyncPass::kRunning);
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(p->held(), 1u);
+    EXPECT_EQ(p->deleted, 0u);
+    save.Add("x");
+  }
+  fs::remove(local / "ckpt-6.pt");  // the next epoch, before a pass saw ckpt-6 whole
+  ::usleep(40000);                  // past max_hold since the first held file
+  OpenSave save7(local / "ckpt-7.pt", "sev");
+  auto p = sync->Sync(SyncPass::kRunning);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->held(), 1u);
+  EXPECT_EQ(p->deleted, 0u) << "ckpt-7 was just opened, yet the deletes went";
+  EXPECT_EQ(Tree(dest), (std::set<std::string>{"ckpt-5.pt"}));
+}
+
+// A file rewritten all the time (truncated, written for 100 ms, then 150 ms of quiet), each pass
+// falling inside a save: once held back past max_hold, a pass waits for the quiet moment and
+// sends it whole. It was held at every such pass, for good (a gang-faults pass: 18 s with no blob).
+TEST_F(CheckpointsTest, AFileRewrittenInStepWithThePassesStillGoesWhole) {
+  const fs::path dest = dir_ / "bucket" / "job-001";
+  const fs::path local = dir_ / "worker1" / "checkpoints";
+  auto sync = MakeSettling(dest, local, 200, true, /*max_hold_ms=*/30);
+  ASSERT_TRUE(sync);
+  fs::create_directories(local);
+  std::atomic<int> cycle{0};
+  std::atomic<bool> stop{false};
+  std::thread trainer([&] {
+    while (!stop) {
+      {
+        OpenSave save(local / "model.pt", "");
+        ++cycle;  // a save begins: truncated, then 10 writes 10 ms apart
+        for (int i = 0; i < 10; ++i) {
+          save.Add(std::string(4096, static_cast<char>('a' + i)));
+          ::usleep(10000);
+        }
+      }
+      ::usleep(150000);
+    }
+  });
+  size_t sent = 0;
+  for (int c = 1; c <= 6; ++c) {  // each pass 20 ms into a save
+    while (cycle < c) ::usleep(1000);
+    ::usleep(20000);
+    auto p = sync->Sync(SyncPass::kRunning);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    sent += p->files;
+  }
+  stop = true;
+  trainer.join();
+  EXPECT_GE(sent, 1u) << "held past max_hold, yet never sent";
+  ASSERT_TRUE(fs::exists(dest / "model.pt"));
+  EXPECT_EQ(fs::file_size(dest / "model.pt"), 40960u) << "sent torn";
 }
 
 TEST_F(CheckpointsTest, AfterASignalEndedTheProgramWhatItWasWritingStaysAsTheDestinationHasIt) {
