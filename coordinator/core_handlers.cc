@@ -1152,6 +1152,25 @@ void CoordinatorCore::Impl::Handle(const std::string& wid, const proto::wire::Me
     // (Said so in `hpo workers`: a planned shutdown read as a spot reclaim there.)
     w->second.draining = std::string(n->planned ? kDrainingShutdown : kDrainingNotice) + n->reason;
     Event(now, n->planned ? "WorkerShuttingDown" : "InterruptionNotice", "", "", wid + ": " + n->reason);
+    // A multi-host attempt with a host there ends with it: its other hosts are told to stop now,
+    // as for an eviction (a Stopped one reads Interrupted: no retry spent). They trained on alone
+    // for that host's whole grace period, until its exit report (a gang-faults pass: 10 s, up to
+    // 240 s with the default grace). That worker stops its own host itself.
+    for (const auto& [trial, attempt] : std::set<std::pair<std::string, uint32_t>>(w->second.running)) {
+      Trial* t = CurrentAttempt(trial, attempt);
+      if (!t || t->gang.empty() || !t->Active() || t->Queued() || t->stop_requested || !t->evicted.empty() ||
+          t->HostEnded(wid)) {
+        continue;
+      }
+      t->evicted = "algo-" + std::to_string(t->HostIndex(wid) + 1) + "'s worker " + wid +
+                   (n->planned ? " is shutting down (" : " got an interruption notice (") + n->reason +
+                   "); the training job runs again without spending a retry";
+      Event(now, "GangHostInterrupted", t->tuning_job, t->name,
+            "attempt " + std::to_string(t->attempt) + ": " + t->evicted);
+      SaveTrial(*t);
+      t->stop_sent_ms = now;
+      SendToHosts(*t, StopRequest(*t), out, /*except=*/wid);
+    }
   } else if (const auto* e = std::get_if<proto::wire::Error>(&msg)) {
     Event(now, "WorkerError", "", "", wid + ": " + e->code + ": " + e->message);
   }

@@ -1483,6 +1483,37 @@ TEST_F(GangTest, ARetrysHigherHostDoesNotReplaceAMetricALowerHostPrintedInAnEarl
   EXPECT_EQ(*t->objective, 0.8);
 }
 
+// One host's worker is shutting down (SIGTERM) or got a spot notice: the other hosts are told to
+// stop at once, not after that host's grace period and exit report (they trained on alone for
+// it: a gang-faults pass). Stopped so, a host reads Interrupted: the retry spends nothing.
+TEST_F(GangTest, AHostsWorkerShuttingDownStopsTheOtherHostsAtOnceWithoutSpendingARetry) {
+  for (const bool planned : {true, false}) {
+    SCOPED_TRACE(planned ? "planned" : "spot notice");
+    MakeCore();
+    for (const char* id : {"a", "b", "c", "d"}) Join(Worker(id, 2, 8, 32));
+    const std::string name = planned ? "shutdown" : "notice";
+    const TwoHosts g = StartTwoHostGang(name);
+    ASSERT_EQ(g.first.size(), 2u);
+    proto::wire::InterruptionNotice n;
+    n.worker_id = g.w2;
+    n.reason = planned ? "SIGTERM" : "spot instance-action: terminate";
+    n.planned = planned;
+    auto out = core_->OnMessage(g.w2, n, now_);
+    auto stops = Only<proto::wire::StopTrial>(out);
+    ASSERT_EQ(stops.size(), 1u) << "algo-1 is told to stop now";
+    for (const auto& o : out) {
+      if (std::holds_alternative<proto::wire::StopTrial>(o.message)) EXPECT_EQ(o.worker_id, g.w1);
+    }
+    EXPECT_NE(stops[0].reason.find("algo-2's worker " + g.w2), std::string::npos) << stops[0].reason;
+    EXPECT_TRUE(Only<proto::wire::StopTrial>(core_->OnMessage(g.w2, n, now_)).empty()) << "asked once";
+    Exited(g.w1, g.first[0], "Stopped");
+    Exited(g.w2, g.first[0], "Interrupted");
+    const Trial* t = core_->FindTrial(g.first[0].trial);
+    EXPECT_EQ(t->infra_failures, 0);
+    EXPECT_FALSE(t->Terminal()) << "it runs again";
+  }
+}
+
 // The same across a coordinator restart, which forgets which hosts linger: the retry was placed
 // 4.5 s after it, beside the old attempt's algo-1 on its own worker (two copies of a host writing
 // checkpoints). A host that registers again still running the ended attempt lingers again, is
