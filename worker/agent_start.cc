@@ -192,6 +192,14 @@ std::function<void(const ExitInfo&)> WorkerAgent::Impl::UploadOnExit(Run& r) {
     // they have all ended (the coordinator says so); stopped with them, once each has handed its
     // files over, or at the stop's deadline. Failed on its own, it waits for nothing.
     if (artifacts && spec.primary && spec.Gang()) {
+      // Its checkpoints go up now, as every other host's do after its program: only the model
+      // waits for the others. (Its last epoch stayed here until they ended, and a worker killed
+      // meanwhile lost it; a gang-faults pass.) The last pass below sends what this one held.
+      if (checkpoints && LeaseFresh() && !revoked->load()) {
+        CommitGate gate([this, revoked] { return AwaitLease(*revoked); });
+        (void)checkpoints->Sync(agent_detail::EndedBySignal(exit, container) ? SyncPass::kKilled : SyncPass::kEnded,
+                                exit.ended_unix_ns);
+      }
       const bool completed = exit.exit_code == 0 && !exit.stopped_by_us;
       int running = Run::kPeersRunning;
       if (!completed) peers->compare_exchange_strong(running, Run::kPeersNotAwaited);

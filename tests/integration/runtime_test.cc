@@ -2068,6 +2068,36 @@ TEST_F(ReleaseCluster, AnEndedTrainingJobsLocalCheckpointsGoUnlessTheyMayBeTheOn
 // The retry of a training job whose last checkpoint upload failed, on the same worker (the only
 // one), resumes from the worker's newer local checkpoints: the restore emptied the directory
 // first, and the retry started over from what the destination had (or from nothing).
+// Algo-1's program ends while algo-2 still trains: algo-1's last checkpoint is at the destination
+// at once, not once algo-2 has ended too (its model waits for theirs, its checkpoints need not: a
+// worker killed meanwhile lost its last epoch; a gang-faults pass).
+TEST_F(GangArtifactsCluster, Algo1sLastCheckpointGoesUpWhenItsProgramEndsNotWhenTheOthersDo) {
+  Json spec = ScriptJob("it-gang-ckpt", 1, 1,
+                        "#!/bin/sh\n"
+                        "ck=\"$(dirname \"$SM_MODEL_DIR\")/checkpoints\"\n"
+                        "echo \"last epoch of $SM_CURRENT_HOST\" > \"$ck/epoch-$SM_CURRENT_HOST\"\n"
+                        "if [ \"$SM_CURRENT_HOST\" = algo-2 ]; then sleep 8; fi\n"
+                        "echo loss=1\n");
+  spec["TrainingJobDefinition"]["ResourceConfig"]["InstanceCount"] = 2;
+  spec["TrainingJobDefinition"]["CheckpointConfig"] = {{"S3Uri", "file://" + (dir_ / "ck").string()}};
+  Call("CreateHyperParameterTuningJob", spec);
+  std::string name;
+  for (int i = 0; i < 100 && name.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const std::vector<Json> trials = Trials("it-gang-ckpt");
+    if (!trials.empty()) name = trials[0]["TrainingJobName"];
+  }
+  ASSERT_FALSE(name.empty());
+  const fs::path algo1 = dir_ / "ck" / name / "epoch-algo-1";
+  for (int i = 0; i < 60 && !fs::exists(algo1); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(fs::exists(algo1)) << "not up 6 s after the start, while algo-2 sleeps 8 s; see " << dir_;
+  EXPECT_EQ(Call("DescribeTrainingJob", {{"TrainingJobName", name}})["TrainingJobStatus"], "InProgress");
+  EXPECT_EQ(Slurp(algo1), "last epoch of algo-1\n");
+  const Json d = WaitFor("it-gang-ckpt", 60);
+  EXPECT_EQ(d["HyperParameterTuningJobStatus"], "Completed") << d.dump(2);
+  EXPECT_EQ(Slurp(dir_ / "ck" / name / "epoch-algo-2"), "last epoch of algo-2\n");
+}
+
 class SoloCheckpointCluster : public ReleaseCluster {
  protected:
   void BeforeCoordinator() override {
