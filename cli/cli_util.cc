@@ -705,7 +705,16 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
     auto va = a->final_hyper_parameter_tuning_job_objective_metric;
     auto vb = b->final_hyper_parameter_tuning_job_objective_metric;
     if (!va || !vb) return va.has_value() && !vb.has_value();
-    return maximize ? *va->value > *vb->value : *va->value < *vb->value;
+    if (*va->value != *vb->value) return maximize ? *va->value > *vb->value : *va->value < *vb->value;
+    // Equal values: the job's best first, then by when they ended, as Describe names the best
+    // (the list put another tied one above the `best:` line's; a dashboard pass).
+    const std::string best = st.best_training_job ? st.best_training_job->training_job_name.value_or("") : "";
+    if ((a->training_job_name.value_or("") == best) != (b->training_job_name.value_or("") == best)) {
+      return a->training_job_name.value_or("") == best;
+    }
+    const int64_t ea = a->training_end_time ? a->training_end_time->unix_millis : INT64_MAX;
+    const int64_t eb = b->training_end_time ? b->training_end_time->unix_millis : INT64_MAX;
+    return ea < eb;
   });
   // As wide as the longest name shown (a job name over 24 characters pushed the columns out from
   // under their headers).

@@ -302,8 +302,14 @@ void CoordinatorCore::Impl::Reindex(Trial& t) {
     ix.finished_objectives.push_back(*t.objective);
   }
   if (ok) {
+    // Of equal values, the one that ended first (then the first created), whatever the order the
+    // index is built in: a restart's rebuild could name another of a Grid job's tied ones.
     auto it = ix.best.empty() ? trials.end() : trials.find(ix.best);
-    if (it == trials.end() || !ObjectiveSucceeded(it->second) ||
+    const bool tie_first = it != trials.end() && ObjectiveSucceeded(it->second) &&
+                           *t.objective == *it->second.objective &&
+                           std::make_pair(t.end_ms, t.creation_ms) <
+                               std::make_pair(it->second.end_ms, it->second.creation_ms);
+    if (it == trials.end() || !ObjectiveSucceeded(it->second) || tie_first ||
         (j && Better(*t.objective, *it->second.objective, MaximizeFor(*j, t.definition_name)))) {
       ix.best = t.name;
     }

@@ -541,7 +541,11 @@ Result<Json> Compare(const std::vector<CompareJob>& given, size_t budget, double
       const TrialPoint& t = trials[k];
       if (t.objective && std::isfinite(*t.objective)) {
         ++with_objective;
-        if (!best || Better(*t.objective, *best, minimize)) {
+        // Of equal values, the one that ended first, as Describe's best (it found a later-created
+        // one that ended first, and timed "to best" by another: a dashboard pass).
+        const bool tie_ended_first = best && *t.objective == *best && t.ended > 0 &&
+                                     (best_trial->ended <= 0 || t.ended < best_trial->ended);
+        if (!best || Better(*t.objective, *best, minimize) || tie_ended_first) {
           best = t.objective;
           best_trial = &t;
           best_number = k + 1;
@@ -867,11 +871,19 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
   const std::string sort = query.count("sort") ? query.at("sort") : "objective";
   std::vector<const TrialPoint*> rows;
   for (const auto& t : trials) rows.push_back(&t);
+  auto running = [](const TrialPoint* t) { return t->status == "InProgress" || t->status == "Stopping"; };
   if (sort == "objective") {
-    std::stable_sort(rows.begin(), rows.end(), [minimize](const TrialPoint* a, const TrialPoint* c) {
+    // Ended ones by their final value, then running ones by their latest (a running one's latest
+    // value ranked above the best, whose row was the green one; a dashboard pass), then the rest.
+    // Equal values: the one that ended first, as DescribeHyperParameterTuningJob's best (the
+    // list put another tied one first).
+    std::stable_sort(rows.begin(), rows.end(), [&](const TrialPoint* a, const TrialPoint* c) {
       if (a->objective.has_value() != c->objective.has_value()) return a->objective.has_value();
       if (!a->objective) return a->number < c->number;
-      return Better(*a->objective, *c->objective, minimize);
+      if (running(a) != running(c)) return running(c);
+      if (*a->objective != *c->objective) return Better(*a->objective, *c->objective, minimize);
+      if ((a->ended > 0) != (c->ended > 0)) return a->ended > 0;
+      return a->ended != c->ended ? a->ended < c->ended : a->number < c->number;
     });
   }
   std::vector<std::string> columns;
@@ -900,7 +912,12 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
       if (!all_rows && shown++ == o.max_rows) break;
       b += std::string("<tr") + (t->name == best_name ? " class=\"best\"" : "") + "><td class=\"num\">" +
            std::to_string(t->number) + "</td><td class=\"name\">" + Link("/ui/trials/" + t->name, t->name) + "</td><td>" +
-           StatusBadge(t->status) + "</td><td class=\"num\">" + (t->objective ? Escape(Num(*t->objective)) : "") + "</td>";
+           StatusBadge(t->status) + "</td><td class=\"num\">" +
+           (!t->objective ? ""
+            : running(t)  ? "<span class=\"muted\" title=\"its latest value; not final\">" + Escape(Num(*t->objective)) +
+                               " so far</span>"
+                          : Escape(Num(*t->objective))) +
+           "</td>";
       if (defs) b += "<td>" + Escape(t->definition) + "</td>";
       for (const auto& c : columns) {
         auto it = t->tuned.find(c);

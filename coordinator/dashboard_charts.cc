@@ -456,10 +456,18 @@ std::string ParallelChart(const std::vector<RangeInfo>& ranges, const std::vecto
     if (t.objective) with.push_back(&t);
   }
   if (ranges.size() < 2 || with.size() < 2) return "";
-  // Worst first, so the best are drawn on top.
-  std::stable_sort(with.begin(), with.end(), [minimize](const TrialPoint* a, const TrialPoint* b) {
+  // Running ones first (drawn under the rest, gray: their value is the latest, not a final one;
+  // they were coloured best to worst with the ended ones, a dashboard pass), then the ended ones
+  // worst first, so the best are drawn on top.
+  auto running = [](const TrialPoint* t) { return t->status == "InProgress" || t->status == "Stopping"; };
+  std::stable_sort(with.begin(), with.end(), [&](const TrialPoint* a, const TrialPoint* b) {
+    if (running(a) != running(b)) return running(a);
     return Better(*b->objective, *a->objective, minimize);
   });
+  std::vector<double> ended_values;  // each ended one's colour is its place among these
+  for (const TrialPoint* t : with) {
+    if (!running(t)) ended_values.push_back(*t->objective);
+  }
   std::vector<double> ys;
   for (const TrialPoint* t : with) ys.push_back(*t->objective);
   const int width = std::max(620, static_cast<int>(ranges.size() + 1) * 120), height = 330;
@@ -550,13 +558,20 @@ std::string ParallelChart(const std::vector<RangeInfo>& ranges, const std::vecto
     if (!complete) continue;  // another definition's job, without one of these hyperparameters
     std::snprintf(buf, sizeof buf, "%.1f,%.1f", right, ysc(*t.objective));
     pts += buf;
-    // with is worst first: rank 0 there is the worst.
-    const double r01 = with.size() > 1 ? 1.0 - static_cast<double>(rank) / static_cast<double>(with.size() - 1) : 0;
+    // Its place among the ended ones, 0 the worst: as many as are worse than it (ties share a
+    // colour; equal objectives were drawn in several).
+    const size_t worse = static_cast<size_t>(std::count_if(ended_values.begin(), ended_values.end(), [&](double v) {
+      return Better(*t.objective, v, minimize);
+    }));
+    const double r01 =
+        ended_values.size() > 1 ? 1.0 - static_cast<double>(worse) / static_cast<double>(ended_values.size() - 1) : 0;
     const bool is_best = t.name == best;
+    const std::string colour = is_best ? std::string(kGreen) : running(&t) ? std::string(kGray) : RankColor(r01);
     s += "<a href=\"/ui/trials/" + Escape(t.name) + "\"><polyline class=\"pc\" points=\"" + pts + "\" fill=\"none\" stroke=\"" +
-         (is_best ? std::string(kGreen) : RankColor(r01)) + "\" stroke-width=\"" + (is_best ? "3" : "1.3") +
-         "\" stroke-opacity=\"" + (is_best ? "1" : "0.6") + "\"><title>" +
-         Escape(t.name + ": " + metric + " " + Num(*t.objective)) + "</title></polyline></a>";
+         colour + "\" stroke-width=\"" + (is_best ? "3" : "1.3") + "\" stroke-opacity=\"" + (is_best ? "1" : "0.6") +
+         "\"><title>" +
+         Escape(t.name + ": " + metric + " " + Num(*t.objective) + (running(&t) ? " (running: its latest value)" : "")) +
+         "</title></polyline></a>";
   }
   return s + "</svg>";
 }

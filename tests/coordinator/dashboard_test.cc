@@ -304,6 +304,40 @@ TEST_F(DashboardTest, TheBestSoFarLineFollowsEndedTrainingJobsOnly) {
   EXPECT_GE(points, 2);
 }
 
+// Tied objectives name one best everywhere: the one that ended first (Describe, also after a
+// restart; the table's first row; compare's best and its time), and a running job's latest value,
+// better than every ended one, is listed after them as "so far" and drawn gray (a dashboard pass:
+// the table and compare named another tied job, and a running one ranked first).
+TEST_F(DashboardTest, TiedObjectivesNameOneBestEverywhereAndARunningValueIsNotRankedAsFinal) {
+  Register("w1", 4);
+  proto::TuningJobSpec spec = coretest::Spec("tie", "Random", 3, 3);
+  spec.hyper_parameter_tuning_job_config->parameter_ranges->continuous_parameter_ranges.push_back(
+      {"y", "0", "1", "Linear"});
+  auto a = Only<proto::wire::AssignTrial>(Submit(spec));
+  ASSERT_EQ(a.size(), 3u);
+  now_ += 1000;
+  Finish("w1", a[1], 0.5);  // the second created ends first
+  now_ += 1000;
+  Finish("w1", a[0], 0.5);
+  Emit("w1", a[2], {0.1});  // still running, better so far
+  auto best = [&] { return core_->Describe("tie")->status.best_training_job->training_job_name.value_or(""); };
+  EXPECT_EQ(best(), a[1].trial);
+  const std::string b = Get("/ui/jobs/tie").body;
+  const size_t table = b.find("<table id=\"trials\">");
+  ASSERT_NE(table, std::string::npos);
+  const size_t first = b.find(a[1].trial, table), second = b.find(a[0].trial, table), third = b.find(a[2].trial, table);
+  EXPECT_LT(first, second) << "the best, which ended first, is the first row";
+  EXPECT_LT(second, third) << "the running one after the ended ones";
+  EXPECT_NE(b.find("0.1 so far</span>", third), std::string::npos);
+  EXPECT_NE(b.find("<tr class=\"best\"><td class=\"num\">2</td>"), std::string::npos);
+  EXPECT_NE(b.find(a[2].trial + ": loss 0.1 (running: its latest value)"), std::string::npos);
+  auto cmp = dashboard::Compare({{source_.get(), "tie", ""}}, 0, now_ / 1000.0);
+  ASSERT_TRUE(cmp.ok()) << cmp.status().ToString();
+  EXPECT_EQ((*cmp)["Jobs"][0]["BestTrainingJob"], a[1].trial) << cmp->dump();
+  MakeCore();
+  EXPECT_EQ(best(), a[1].trial) << "the same after a restart";
+}
+
 // A usability pass: a training job that reported its objective and then failed, and one still
 // running, were drawn as blue "completed" dots. Each status has its colour, and the legend says so.
 // A failed one has no final objective (as on SageMaker; it was ranked among the best), so it has
