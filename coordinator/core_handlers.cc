@@ -608,12 +608,20 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   // runs again elsewhere without spending a retry.
   proto::wire::TrialExited as_interrupted;
   const bool evicted = !t->evicted.empty() && !t->stop_requested && reported.status == "Stopped";
+  // Interrupted (a spot notice) while the coordinator stopped it (MaxWaitTimeInSeconds, a user's
+  // stop): its stop wins, as the worker now reports it; an older worker's report, or one that
+  // raced the stop, read as an infrastructure error that never ran again (a spot pass).
+  const bool stopped_anyway = t->stop_requested && reported.status == "Interrupted";
   if (evicted) {
     as_interrupted = reported;
     as_interrupted.status = "Interrupted";
     as_interrupted.failure_reason = t->evicted;
+  } else if (stopped_anyway) {
+    as_interrupted = reported;
+    as_interrupted.status = as_interrupted.secondary_status = "Stopped";
+    as_interrupted.failure_reason = "Stopped: " + t->stop_reason;
   }
-  const proto::wire::TrialExited& m = evicted ? as_interrupted : reported;
+  const proto::wire::TrialExited& m = evicted || stopped_anyway ? as_interrupted : reported;
   const size_t host = t->HostIndex(wid);
   if (m.seq > t->SeqOf(host)) return false;
   if (t->moving) {
@@ -753,6 +761,16 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
   // by the worker's measure of the attempt, never before the transition it follows (the
   // transitions said 8 s of training that never happened, against a right TrainingTimeInSeconds).
   const int64_t ended_at = std::max(end_at, t->secondary.empty() ? end_at : t->secondary.back().start_ms);
+  // Queued ahead there and never started (its worker got a notice, or shut down): no training
+  // job yet, so no interruption either; it waits in the queue, and its creation, CreationTime and
+  // the MaxWaitTimeInSeconds clock come when it is launched. (It was counted Interrupted, ran out
+  // its MaxWait in the queue, and took a place of MaxNumberOfTrainingJobs never training: a spot pass.)
+  if (m.status == "Interrupted" && !t->stop_requested && !t->started && t->start_ms == 0 && t->training_ms == 0 &&
+      (queued_ahead || t->assigned_ahead) && j && j->status == "InProgress") {
+    t->interrupted_on = wid;
+    TakeBack(*t, now, "its worker was interrupted (" + m.failure_reason + ")", "its worker was interrupted");
+    return true;
+  }
   if (m.status == "Interrupted" && !t->stop_requested && j && j->status == "InProgress") {
     Interrupted(*t, m.failure_reason.empty() ? "capacity interrupted" : m.failure_reason, now, ended_at);
     return true;

@@ -311,7 +311,9 @@ void CoordinatorCore::Impl::ExpireMaxWait(TuningJob& j, int64_t now, std::vector
   if (!any) return;
   for (const auto& name : j.trials) {
     Trial& t = trials.at(name);
-    if (t.Terminal() || t.stop_requested) continue;
+    // Not a training job yet (queued ahead, or given back before it ran): its clock starts when it
+    // is launched (creation_ms is set then).
+    if (t.Terminal() || t.stop_requested || t.Unlaunched()) continue;
     const auto* d = Definition(j, t.definition_name);
     if (!d || !d->stopping_condition || !d->stopping_condition->max_wait_time_in_seconds) continue;
     const int64_t limit = *d->stopping_condition->max_wait_time_in_seconds;

@@ -751,7 +751,17 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
       if (s->reason.rfind(proto::wire::kStopReasonEvictedPrefix, 0) == 0 && it->second->stop_reason.empty()) {
         *it->second->evicted = true;
       }
-      StopRun(*it->second, "Stopped: " + s->reason, "Stopped", s->grace_period_s,
+      // The coordinator's own stop (MaxWaitTimeInSeconds, MaxRuntime, StopTrainingJob) of a run an
+      // interruption notice is already stopping: it ends Stopped and uploads its model, its grace
+      // period running on. (It ended Interrupted with no model, and never ran again: a spot pass.)
+      Run& r = *it->second;
+      if (r.interrupted->load() && s->reason != proto::wire::kStopReasonRevoked &&
+          s->reason.rfind(proto::wire::kStopReasonEvictedPrefix, 0) != 0) {
+        r.interrupted->store(false);
+        r.stop_reason = "Stopped: " + s->reason;
+        r.stop_secondary = "Stopped";
+      }
+      StopRun(r, "Stopped: " + s->reason, "Stopped", s->grace_period_s,
               /*gang_stop=*/s->reason != proto::wire::kStopReasonRevoked);
     }
   } else if (const auto* g = std::get_if<proto::wire::GangPeersEnded>(&m)) {

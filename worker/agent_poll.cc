@@ -31,8 +31,10 @@ void WorkerAgent::Impl::CheckInterruption() {
   }
   if (reason.empty() || interrupted) return;
   interrupted = true;
-  Log("worker: interruption notice (" + reason + "): stopping " + std::to_string(runs.size()) +
-      " trial(s); they end Interrupted and are re-queued elsewhere");
+  // (A planned shutdown, SIGTERM without --spot, is said as one: it read "interruption notice",
+  // the README's word for spot reclaims; a security pass.)
+  Log("worker: " + (planned ? reason : "interruption notice (" + reason + ")") + ": stopping " +
+      std::to_string(runs.size()) + " trial(s); they end Interrupted and are re-queued elsewhere");
   proto::wire::InterruptionNotice n;
   n.worker_id = opt.worker_id;
   n.reason = proto::wire::SanitizeText(reason, 4096);

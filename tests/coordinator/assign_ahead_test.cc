@@ -62,6 +62,44 @@ class AssignAheadTest : public CoreTest {
   }
 };
 
+// A managed-spot job's training job queued ahead on a worker that got a spot notice, and never
+// started there: it is no training job yet, so not interrupted, not counted, and its
+// MaxWaitTimeInSeconds clock waits for its launch (it read Interrupted, then MaxWaitTimeExceeded 12 s
+// after it was queued, and took a place of MaxNumberOfTrainingJobs never training: a spot pass).
+TEST_F(AssignAheadTest, AQueuedTrainingJobInterruptedBeforeItStartedWaitsForItsLaunchAndItsMaxWaitToo) {
+  options_.lease_ms = 100'000;
+  MakeCore();
+  Register("w1", 1);
+  proto::TuningJobSpec spec = Spec("qspot", "Random", 3, 2);
+  spec.training_job_definition->enable_managed_spot_training = true;
+  spec.training_job_definition->stopping_condition->max_runtime_in_seconds = 10;
+  spec.training_job_definition->stopping_condition->max_wait_time_in_seconds = 12;
+  auto out = Submit(spec);
+  auto first = Plain(out);
+  auto queued = Ahead(out);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(queued.size(), 1u);
+  Started("w1", first[0]);
+  proto::wire::InterruptionNotice n;
+  n.worker_id = "w1";
+  n.reason = "spot instance-action: terminate";
+  core_->OnMessage("w1", n, now_);
+  EndWith("w1", queued[0].trial, queued[0].attempt, "Interrupted", "Interrupted: SIGUSR1 (spot interruption notice)");
+  const Trial* q = core_->FindTrial(queued[0].trial);
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(q->interruptions, 0);
+  EXPECT_TRUE(q->Unlaunched()) << q->SecondaryStatus();
+  now_ += 20'000;  // past its MaxWait, still waiting for a worker
+  core_->OnTick(now_);
+  EXPECT_EQ(q->state, TrialState::kPending) << q->SecondaryStatus();
+  EXPECT_TRUE(q->Unlaunched()) << "not listed, not counted";
+  auto placed = Only<proto::wire::AssignTrial>(Register("w2", 1));
+  bool launched = false;
+  for (const auto& a : placed) launched = launched || a.trial == queued[0].trial;
+  EXPECT_TRUE(launched);
+  EXPECT_EQ(q->creation_ms, now_) << "created when launched";
+}
+
 // A successor starts when its predecessor's program ends, while the predecessor still uploads
 // its model (InProgress). It used to get a successor of its own at once, and so on: with large
 // models and short programs a job of MaxParallelTrainingJobs 2 on 2 slots had 6 training jobs

@@ -446,6 +446,32 @@ TEST_F(SpotCoreTest, MaxWaitTimeStopsATrialWithMaxWaitTimeExceeded) {
   EXPECT_EQ(t->SecondaryStatus(), "MaxWaitTimeExceeded");
 }
 
+// A spot notice stops the program (its grace period running), then MaxWaitTimeInSeconds runs out
+// meanwhile: the coordinator's stop wins. An Interrupted report (a worker that heard the notice
+// first) ends the training job Stopped, MaxWaitTimeExceeded, with no infrastructure error and no
+// re-run (it was an InfraError whose re-run never came: a spot pass).
+TEST_F(SpotCoreTest, ANoticeDuringAMaxWaitStopStillEndsMaxWaitTimeExceeded) {
+  options_.lease_ms = 100'000'000;
+  MakeCore();
+  Join("spot1", true);
+  auto a = Only<proto::wire::AssignTrial>(Submit(SpotSpec("mwn"))).at(0);
+  Started("spot1", a);
+  now_ += 7'199'000;
+  proto::wire::InterruptionNotice n;
+  n.worker_id = "spot1";
+  n.reason = "spot instance-action: terminate";
+  core_->OnMessage("spot1", n, now_);
+  now_ += 1'000;
+  ASSERT_EQ(Only<proto::wire::StopTrial>(core_->OnTick(now_)).size(), 1u);
+  auto after = Exit("spot1", a, "Interrupted", "Interrupted: SIGUSR1 (spot interruption notice)");
+  const Trial* t = core_->FindTrial(a.trial);
+  EXPECT_EQ(t->state, TrialState::kStopped);
+  EXPECT_EQ(t->SecondaryStatus(), "MaxWaitTimeExceeded");
+  EXPECT_EQ(t->infra_failures, 0);
+  EXPECT_TRUE(Only<proto::wire::AssignTrial>(after).empty());
+  for (const auto& e : *store_->LoadEvents("", 0, 1000)) EXPECT_NE(e.kind, "InfraError") << e.message;
+}
+
 }  // namespace
 }  // namespace hpo::coordinator
 

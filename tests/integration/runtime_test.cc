@@ -2259,6 +2259,47 @@ TEST_F(SpotKilledMidWriteCluster, ARetryAdoptingADirectoryLeftByAKillMidWriteGet
   EXPECT_NE(log.find("resumes from this worker's checkpoint directory, newer than"), std::string::npos) << log;
 }
 
+// A spot notice stops the program, which saves its model in its grace period; MaxWaitTimeInSeconds
+// runs out meanwhile. The coordinator's stop wins: the training job ends Stopped,
+// MaxWaitTimeExceeded, with its model uploaded (it ended an infrastructure error with no model,
+// "it runs again", and never ran again: a spot pass).
+class SpotGraceCluster : public SoloCheckpointCluster {
+ protected:
+  void BeforeCoordinator() override {
+    SoloCheckpointCluster::BeforeCoordinator();
+    worker_args_.push_back("--spot");
+    grace_s_ = "20";
+  }
+};
+
+TEST_F(SpotGraceCluster, ANoticeThenMaxWaitDuringTheGracePeriodEndsMaxWaitTimeExceededWithTheModel) {
+  const fs::path mark = dir_ / "running";
+  Json spec = ScriptJob("it-notice-wait", 1, 1,
+                        "#!/bin/sh\n"
+                        "save() { sleep 5; echo saved > \"$SM_MODEL_DIR/model.txt\"; echo loss=0.5; exit 0; }\n"
+                        "trap save TERM\n"
+                        "touch \"$SM_HP_MARK\"\n"
+                        "sleep 60 & wait\n",
+                        {{"mark", mark.string()}});
+  spec["TrainingJobDefinition"]["EnableManagedSpotTraining"] = true;
+  spec["TrainingJobDefinition"]["StoppingCondition"]["MaxRuntimeInSeconds"] = 6;  // MaxWait's at least this
+  spec["TrainingJobDefinition"]["StoppingCondition"]["MaxWaitTimeInSeconds"] = 6;
+  Call("CreateHyperParameterTuningJob", spec);
+  ASSERT_TRUE(Appears(mark)) << "see " << dir_;
+  const std::string name = Trials("it-notice-wait")[0]["TrainingJobName"];
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  ASSERT_EQ(::kill(workers_[0]->pid(), SIGUSR1), 0);  // the spot notice; MaxWait runs out in its 5 s save
+  const Json d = WaitFor("it-notice-wait", 60);
+  const Json t = Call("DescribeTrainingJob", {{"TrainingJobName", name}});
+  EXPECT_EQ(t["TrainingJobStatus"], "Stopped") << t.dump(2);
+  // (MaxWait counts from the creation, MaxRuntime from the start a moment later: MaxWait comes first.)
+  EXPECT_TRUE(t["SecondaryStatus"] == "MaxWaitTimeExceeded" || t["SecondaryStatus"] == "MaxRuntimeExceeded")
+      << t.dump(2);
+  EXPECT_TRUE(fs::exists(dir_ / "out" / name / "output" / "model.tar.gz")) << "no model; see " << dir_;
+  const std::string log = Slurp(dir_ / "worker1.log");
+  EXPECT_EQ(log.find("no model uploaded (it runs again)"), std::string::npos) << log;
+}
+
 // A worker's directory whose last upload failed is the newest copy only for the very next
 // attempt. Here attempt 1 on w1 fails its last upload (its newer files stay on w1), attempt 2 on
 // w2 resumes from the destination and checkpoints further, and attempt 3 comes back to w1. It
