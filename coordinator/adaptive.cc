@@ -153,9 +153,11 @@ Result<HyperbandSchedule> HyperbandScheduleFor(const proto::TuningJobSpec& spec,
                                    std::to_string(s.min_resource) + ") <= MaxResource (" +
                                    std::to_string(s.max_resource) + ")");
   }
-  // A program whose own epochs end it at (or before) max_resource completes by itself there;
-  // stopping it at that very emission would only race its normal exit.
-  s.stop_at_max = !(epochs && *epochs <= s.max_resource);
+  // A program whose own epochs end it at max_resource completes by itself there; stopping it at
+  // that very emission would only race its normal exit. One whose epochs are fewer and that still
+  // reaches max_resource does not heed them, and is stopped there (it ran on past MaxResource: a
+  // hyperband pass); so is any past max_resource (AshaDecide).
+  s.stop_at_max = !(epochs && *epochs == s.max_resource);
   return s;
 }
 
@@ -175,8 +177,9 @@ RungDecision AshaDecide(const HyperbandSchedule& schedule, int trial_index, std:
   d.rung = r;
   if (r >= schedule.max_resource) {
     d.at_rung = true;
-    d.reached_max = schedule.stop_at_max;
-    d.stop = schedule.stop_at_max;
+    d.reached_max = schedule.stop_at_max || r > schedule.max_resource;  // past it, it did not end by itself
+    d.stop = d.reached_max;
+    d.rung = schedule.max_resource;
     return d;
   }
   const std::vector<int64_t> rungs = schedule.Rungs(d.bracket);

@@ -65,7 +65,8 @@ struct HyperbandSchedule {
   int64_t max_resource = 1;
   int eta = 3;
   bool stop_at_max = true;  // stop a trial that reaches max_resource (false when its own epochs
-                            // hyperparameter ends it there anyway: it then completes normally)
+                            // hyperparameter is max_resource: it ends there by itself); one past
+                            // max_resource is stopped either way
 
   int Brackets() const;                       // s_max + 1
   int BracketOf(int trial_index) const;       // 1-based trial index -> bracket

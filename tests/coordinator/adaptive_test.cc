@@ -133,6 +133,12 @@ TEST(Hyperband, NeverStopsBeforeMinResourceAndStopsAtMaxResource) {
   EXPECT_NE(at_max.Explain(true).find("MaxResource (9 epochs)"), std::string::npos);
   s.stop_at_max = false;  // the program's own epochs end it there
   EXPECT_FALSE(AshaDecide(s, t, full, {}, true).stop);
+  // Past MaxResource it did not end by itself (it ignores its epochs): stopped, at MaxResource's
+  // name (a hyperband pass saw 12 values of a MaxResource 9 job and no stop).
+  full.push_back(10.0);
+  RungDecision past = AshaDecide(s, t, full, {}, true);
+  EXPECT_TRUE(past.stop);
+  EXPECT_NE(past.Explain(true).find("MaxResource (9 epochs)"), std::string::npos) << past.Explain(true);
 }
 
 TEST(Hyperband, ScheduleComesFromStrategyConfigOrTheEpochsHyperparameter) {
@@ -144,6 +150,14 @@ TEST(Hyperband, ScheduleComesFromStrategyConfigOrTheEpochsHyperparameter) {
   EXPECT_EQ(from_epochs->min_resource, 1);
   EXPECT_EQ(from_epochs->max_resource, 27);
   EXPECT_FALSE(from_epochs->stop_at_max) << "epochs=27 ends the program at MaxResource by itself";
+  {  // fewer epochs than an explicit MaxResource: a program that reaches it ignores them
+    proto::TuningJobSpec fewer = spec;
+    fewer.hyper_parameter_tuning_job_config->strategy_config.emplace().hyperband_strategy_config =
+        proto::HyperbandStrategyConfig{1, 30};
+    Result<HyperbandSchedule> s = HyperbandScheduleFor(fewer, def);
+    ASSERT_TRUE(s.ok());
+    EXPECT_TRUE(s->stop_at_max) << "epochs=27, MaxResource 30: one that gets to 30 is stopped there";
+  }
   spec.hyper_parameter_tuning_job_config->strategy_config.emplace().hyperband_strategy_config =
       proto::HyperbandStrategyConfig{3, 9};
   Result<HyperbandSchedule> from_config = HyperbandScheduleFor(spec, def);
