@@ -20,6 +20,7 @@
 #include "coordinator/importance.h"
 #include "coordinator/placement.h"
 #include "proto/validate.h"
+#include "worker/trial_layout.h"
 
 namespace hpo::cli {
 
@@ -255,6 +256,22 @@ std::vector<std::string> LocalProgramNotes(const proto::TuningJobSpec& spec, con
     notes.push_back("the training program " + program + (def.empty() ? "" : " (training job definition " + def + ")") +
                     " " + wrong + " on this machine: each worker must have it at that path, or its training jobs " +
                     "fail" + where);
+  }
+  return notes;
+}
+
+std::vector<std::string> ContractEnvironmentNotes(const proto::TuningJobSpec& spec) {
+  std::vector<std::string> notes;
+  for (const proto::TrainingJobDefinition* d : spec.Definitions()) {
+    std::string names;
+    for (const auto& [name, value] : d->environment) {
+      if (worker::SetForEveryTrainingJob(name)) names += (names.empty() ? "" : ", ") + name;
+    }
+    if (names.empty()) continue;
+    const std::string def = d->definition_name.value_or("");
+    notes.push_back("Environment sets " + names + (def.empty() ? "" : " (training job definition " + def + ")") +
+                    ": hpo sets these for every training job (the training-container contract), and the program "
+                    "gets hpo's values; give your own settings other names");
   }
   return notes;
 }

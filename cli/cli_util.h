@@ -54,6 +54,9 @@ proto::ParsedSpec LoadSpec(const std::string& path, const proto::ValidationLimit
 // at that path. `hpo validate` notes them and `hpo submit` warns (the workers may be elsewhere);
 // `hpo run`, whose workers are here, refuses.
 std::vector<std::string> LocalProgramNotes(const proto::TuningJobSpec& spec, const std::string& spec_path);
+// Notes on a spec's Environment entries that hpo overrides for every training job
+// (worker::SetForEveryTrainingJob): they were dropped without a word (a security pass).
+std::vector<std::string> ContractEnvironmentNotes(const proto::TuningJobSpec& spec);
 
 // The quotas SageMaker has per account and an on-prem coordinator sets for itself, as options:
 // --max-parallel-training-jobs, --max-training-jobs (Bayesian, Hyperband, Grid) and

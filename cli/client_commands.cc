@@ -507,6 +507,7 @@ void AddClientCommands(CLI::App& app) {
     proto::ParsedSpec p = LoadSpec(*spec, proto::ValidationLimits::Unlimited());
     // The workers may be other machines: a program missing here is a warning, not a refusal.
     for (const std::string& note : LocalProgramNotes(p.document.spec, *spec)) std::cerr << "hpo: warning: " << note << "\n";
+    for (const std::string& note : ContractEnvironmentNotes(p.document.spec)) std::cerr << "hpo: note: " << note << "\n";
     // A Kubernetes resource goes as one, so that the job keeps its metadata (namespace, labels,
     // annotations) and `hpo describe -o yaml` shows them again.
     const Endpoint at = CoordinatorAt(*url);

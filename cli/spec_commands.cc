@@ -217,6 +217,7 @@ void AddValidateCommand(CLI::App& app) {
         for (const auto& n : p->kubectl_notes) std::cout << "    " << n.ToString() << "\n";
       }
       for (const std::string& note : LocalProgramNotes(tuned->spec, f)) std::cout << "  note: " << note << "\n";
+      for (const std::string& note : ContractEnvironmentNotes(tuned->spec)) std::cout << "  note: " << note << "\n";
       if (tuned->choices.empty()) continue;
       std::cout << "  Autotune chose:\n";
       for (const auto& c : tuned->choices) {

@@ -371,6 +371,19 @@ Status LayOutTrial(const TrialLayoutSpec& s) {
   return Status::Ok();
 }
 
+bool SetForEveryTrainingJob(const std::string& name) {
+  static const std::set<std::string> kSet = {
+      "TRAINING_JOB_NAME", "TRAINING_JOB_ARN", "HPO_ATTEMPT", "HPO_WORKER_DIR", "CUDA_VISIBLE_DEVICES",
+      "SM_CHANNELS", "SM_CURRENT_HOST",
+      "SM_CURRENT_INSTANCE_GROUP", "SM_CURRENT_INSTANCE_GROUP_HOSTS", "SM_CURRENT_INSTANCE_TYPE",
+      "SM_DISTRIBUTION_INSTANCE_GROUPS", "SM_FRAMEWORK_MODULE", "SM_FRAMEWORK_PARAMS", "SM_HOSTS", "SM_HPS",
+      "SM_INPUT_CONFIG_DIR", "SM_INPUT_DATA_CONFIG", "SM_INPUT_DIR", "SM_INSTANCE_GROUPS", "SM_INSTANCE_GROUPS_DICT",
+      "SM_IS_HETERO", "SM_LOG_LEVEL", "SM_MODEL_DIR", "SM_MODULE_DIR", "SM_MODULE_NAME", "SM_NETWORK_INTERFACE_NAME",
+      "SM_NUM_CPUS", "SM_NUM_GPUS", "SM_NUM_NEURONS", "SM_OUTPUT_DATA_DIR", "SM_OUTPUT_DIR",
+      "SM_OUTPUT_INTERMEDIATE_DIR", "SM_RESOURCE_CONFIG", "SM_TRAINING_ENV", "SM_USER_ARGS", "SM_USER_ENTRY_POINT"};
+  return kSet.count(name) > 0 || name.rfind("SM_HP_", 0) == 0 || name.rfind("SM_CHANNEL_", 0) == 0;
+}
+
 std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& s) {
   const fs::path root(s.visible_root.empty() ? s.root : s.visible_root);
   const Groups groups = ResolveGroups(s);

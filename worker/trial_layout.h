@@ -128,6 +128,11 @@ struct TrialLayoutSpec {
 // The environment of the training program, as described above. It has no PATH, HOME or LANG:
 // the caller adds what the program needs from the worker's side. Pure: touches no file.
 std::map<std::string, std::string> TrainingEnvironment(const TrialLayoutSpec& spec);
+// Whether a variable of that name is one hpo sets for every training job (TrainingEnvironment's,
+// SM_HP_* and SM_CHANNEL_* included, CUDA_VISIBLE_DEVICES (the training job's GPUs), and the
+// worker's HPO_ATTEMPT and HPO_WORKER_DIR): a spec's
+// Environment entry of such a name is not what the program gets.
+bool SetForEveryTrainingJob(const std::string& name);
 
 // The FailureReason of an algorithm error: "AlgorithmError: " (unless the text starts with it)
 // and the text of <root>/output/failure without trailing whitespace, as SageMaker reports it, cut

@@ -450,6 +450,25 @@ TEST_F(CliTest, MissingFileExitsTwoWithTheOsReason) {
   EXPECT_NE(o.err.find("No such file or directory"), std::string::npos) << o.err;
 }
 
+// A spec's Environment entry that hpo sets for every training job (SM_MODEL_DIR, TRAINING_JOB_NAME)
+// is noted by validate and submit: the program gets hpo's value, and nothing said so (a security
+// pass). Names of the spec's own pass without a word.
+TEST_F(CliTest, ValidateNotesEnvironmentEntriesTheContractOverrides) {
+  std::string yaml = Slurp(Example("quickstart.yaml").string());
+  const size_t at = yaml.find("  trainingJobDefinition:\n");
+  ASSERT_NE(at, std::string::npos);
+  yaml.insert(at + std::string("  trainingJobDefinition:\n").size(),
+              "    environment: {SM_MODEL_DIR: /etc, TRAINING_JOB_NAME: x, MY_FLAG: \"1\"}\n");
+  const fs::path f = Write("env.yaml", yaml);
+  Outcome o = Hpo({"validate", f.string()});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.out.find("note: Environment sets SM_MODEL_DIR, TRAINING_JOB_NAME: hpo sets these for every training "
+                       "job"),
+            std::string::npos)
+      << o.out;
+  EXPECT_EQ(o.out.find("MY_FLAG"), std::string::npos) << o.out;
+}
+
 TEST_F(CliTest, InvalidSpecExitsTwoAndPrintsEveryErrorWithItsFieldPath) {
   fs::path f = Write("invalid.yaml", InvalidSpec());
   Outcome o = Hpo({"validate", f.string()});

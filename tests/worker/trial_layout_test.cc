@@ -120,6 +120,22 @@ TEST_F(TrialLayoutTest, ResourceConfigHasSortedHostsAndTheHomogeneousGroup) {
   EXPECT_EQ(ReadJson("input/config/resourceconfig.json"), expected);
 }
 
+// Every variable TrainingEnvironment sets is one SetForEveryTrainingJob names (what `hpo validate`
+// notes when a spec's Environment sets it: such entries were dropped without a word; a security
+// pass), and a name of the spec's own is not.
+TEST_F(TrialLayoutTest, SetForEveryTrainingJobNamesEveryVariableTheContractSets) {
+  TrialLayoutSpec s = Spec();
+  s.environment = {{"MY_FLAG", "1"}};
+  for (const auto& [name, value] : TrainingEnvironment(s)) {
+    if (name == "MY_FLAG") continue;
+    EXPECT_TRUE(SetForEveryTrainingJob(name)) << name;
+  }
+  EXPECT_FALSE(SetForEveryTrainingJob("MY_FLAG"));
+  EXPECT_FALSE(SetForEveryTrainingJob("SM_STUDIO_LOCAL_MODE")) << "the spec's own value wins";
+  EXPECT_FALSE(SetForEveryTrainingJob("PATH"));
+  EXPECT_TRUE(SetForEveryTrainingJob("HPO_ATTEMPT"));
+}
+
 TEST_F(TrialLayoutTest, HostsSortLexicographicallyAsTheToolkitDocuments) {
   TrialLayoutSpec s = Spec();
   s.hosts = {"algo-2", "algo-10", "algo-1"};
