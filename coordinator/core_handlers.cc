@@ -292,13 +292,14 @@ void CoordinatorCore::Impl::OnRegister(const std::string& wid, const proto::wire
     if (t->moving) asks.push_back(MoveRequest(*t));
   }
   // Of those it holds, the ones that ended while it was away (their reports follow) are said
-  // apart: re-attached counted them as running (a scale pass).
+  // apart: re-attached counted them as running (a scale pass). Those queued behind them here
+  // (started meanwhile, promoted by those reports) are re-attached too (a notify pass read 0).
   size_t ended_here = 0;
   for (const auto& ra : r.running) ended_here += ra.ended && w.running.count({ra.trial, ra.attempt}) ? 1 : 0;
   Event(now, "WorkerRegistered", "", "",
         wid + " host=" + r.host + " slots=" + std::to_string(r.slots) + " gpus=" + std::to_string(r.gpus.size()) +
             (r.running.empty() ? ""
-                               : " re-attached=" + std::to_string(w.running.size() - ended_here) +
+                               : " re-attached=" + std::to_string(w.running.size() + w.queued.size() - ended_here) +
                                      (ended_here ? " ended-while-away=" + std::to_string(ended_here) : "") +
                                      " stopped=" + std::to_string(ack.stop.size())));
   out->push_back({wid, std::move(ack)});

@@ -100,6 +100,26 @@ TEST_F(AssignAheadTest, AQueuedTrainingJobInterruptedBeforeItStartedWaitsForItsL
   EXPECT_EQ(q->creation_ms, now_) << "created when launched";
 }
 
+// A worker process restarted while its coordinator was away: its first training job ended then,
+// and the one queued behind it started. Both are the worker's: re-attached=1 ended-while-away=1
+// (the queued one was left out: "re-attached=0 ended-while-away=2" for two running; a notify pass).
+TEST_F(AssignAheadTest, ARegisteredWorkersEventCountsTheQueuedOneThatStartedAsReattached) {
+  Register("w1", 1);
+  auto out = Submit(Spec("away", "Random", 2, 2));
+  auto first = Plain(out);
+  auto queued = Ahead(out);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(queued.size(), 1u);
+  Started("w1", first[0]);
+  ++session_;
+  Register("w1", 1, {{first[0].trial, first[0].attempt, /*ended=*/true}, {queued[0].trial, queued[0].attempt}});
+  std::string said;
+  for (const auto& e : *core_->Events("", 0, 100)) {
+    if (e.kind == "WorkerRegistered") said = e.message;
+  }
+  EXPECT_NE(said.find("re-attached=1 ended-while-away=1 stopped=0"), std::string::npos) << said;
+}
+
 // A successor starts when its predecessor's program ends, while the predecessor still uploads
 // its model (InProgress). It used to get a successor of its own at once, and so on: with large
 // models and short programs a job of MaxParallelTrainingJobs 2 on 2 slots had 6 training jobs
