@@ -285,7 +285,12 @@ Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
           hold(rel);
           continue;
         }
+        // Where the kernel tells, the moment is one with no process holding it open for writing:
+        // a save that pauses between its writes (100 ms) is quiet by its mtime, and a pass that
+        // waited for that sent half a checkpoint (a regression pass: a retry resumed from it). A
+        // file never closed (a log) goes, when the wait runs out, at a quiet moment, as before.
         int64_t quiet_ns = 0;
+        bool closed = false;
         for (;;) {
           struct timespec t {};
           ::clock_gettime(CLOCK_REALTIME, &t);
@@ -293,11 +298,12 @@ Result<CheckpointStats> CheckpointSync::Sync(SyncPass pass, int64_t ended_ns) {
           if (::fstat(in->get(), &cur) != 0) break;
           now = FileState::Of(cur);  // the copy's gate compares with this
           quiet_ns = FileState::Nanos(t) - now.mtime_ns;
-          if (quiet_ns >= kRacyNs || quiet_budget_ns <= 0) break;
+          closed = writing.has_value() && !OpenForWriting(in->get()).value_or(true);
+          if (closed || (!writing.has_value() && quiet_ns >= kRacyNs) || quiet_budget_ns <= 0) break;
           ::usleep(5000);
           quiet_budget_ns -= 5'000'000;
         }
-        if (quiet_ns < kRacyNs) {
+        if (!closed && quiet_ns < kRacyNs) {
           hold(rel);
           continue;
         }

@@ -365,9 +365,11 @@ TEST_F(CheckpointsTest, DeletesWaitWhileEachEpochsNewFileIsHeldOnItsOwnClock) {
   EXPECT_EQ(Tree(dest), (std::set<std::string>{"ckpt-5.pt"}));
 }
 
-// A file rewritten all the time (truncated, written for 100 ms, then 150 ms of quiet), each pass
-// falling inside a save: once held back past max_hold, a pass waits for the quiet moment and
-// sends it whole. It was held at every such pass, for good (a gang-faults pass: 18 s with no blob).
+// A file rewritten all the time (truncated, written in ten pieces 60 ms apart, then 150 ms
+// closed), each pass falling inside a save: once held back past max_hold, a pass waits for the
+// moment it is closed and sends it whole. It was held at every such pass, for good (a gang-faults
+// pass: 18 s with no blob); waiting for 50 ms without a write instead sent half of it (a
+// regression pass: the pieces are more than 50 ms apart).
 TEST_F(CheckpointsTest, AFileRewrittenInStepWithThePassesStillGoesWhole) {
   const fs::path dest = dir_ / "bucket" / "job-001";
   const fs::path local = dir_ / "worker1" / "checkpoints";
@@ -383,7 +385,7 @@ TEST_F(CheckpointsTest, AFileRewrittenInStepWithThePassesStillGoesWhole) {
         ++cycle;  // a save begins: truncated, then 10 writes 10 ms apart
         for (int i = 0; i < 10; ++i) {
           save.Add(std::string(4096, static_cast<char>('a' + i)));
-          ::usleep(10000);
+          ::usleep(60000);
         }
       }
       ::usleep(150000);
@@ -396,6 +398,7 @@ TEST_F(CheckpointsTest, AFileRewrittenInStepWithThePassesStillGoesWhole) {
     auto p = sync->Sync(SyncPass::kRunning);
     ASSERT_TRUE(p.ok()) << p.status().ToString();
     sent += p->files;
+    if (fs::exists(dest / "model.pt")) EXPECT_EQ(fs::file_size(dest / "model.pt"), 40960u) << "sent torn, pass " << c;
   }
   stop = true;
   trainer.join();
