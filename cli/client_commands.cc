@@ -1109,14 +1109,16 @@ void AddClientCommands(CLI::App& app) {
       std::snprintf(when + std::strlen(when), sizeof when - std::strlen(when), ".%03d", static_cast<int>(ms % 1000));
       const std::string who = ea->job.empty() ? e["job"].get<std::string>() : e["trial"].get<std::string>();
       if (!header) {
-        std::printf("%-23s  %-19s %-*s %s\n", "TIME (UTC)", "KIND", who_width,
+        std::printf("%-23s  %-20s %-*s %s\n", "TIME (UTC)", "KIND", who_width,
                     ea->job.empty() ? "TUNING JOB" : "TRAINING JOB", "MESSAGE");
         header = true;
       }
       std::string message = e["message"].get<std::string>();
       if (ea->job.empty() && !e["trial"].get<std::string>().empty()) message = e["trial"].get<std::string>() + ": " + message;
-      std::printf("%-23s  %-19s %-*s %s\n", when, e["kind"].get<std::string>().c_str(), who_width, who.c_str(),
-                  message.c_str());
+      // One line each: a newline in a message (a training image named with one) split the table
+      // (a security pass); TrainingJobWithdrawn ran into the next column (a notify pass).
+      std::printf("%-23s  %-20s %-*s %s\n", when, e["kind"].get<std::string>().c_str(), who_width, who.c_str(),
+                  OneLogLine(message).c_str());
     };
     // One page of events after the cursor: from the state directory's store, or the coordinator.
     std::function<Result<Json>(int64_t)> page;

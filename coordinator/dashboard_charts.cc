@@ -558,13 +558,13 @@ std::string ParallelChart(const std::vector<RangeInfo>& ranges, const std::vecto
     if (!complete) continue;  // another definition's job, without one of these hyperparameters
     std::snprintf(buf, sizeof buf, "%.1f,%.1f", right, ysc(*t.objective));
     pts += buf;
-    // Its place among the ended ones, 0 the worst: as many as are worse than it (ties share a
-    // colour; equal objectives were drawn in several).
-    const size_t worse = static_cast<size_t>(std::count_if(ended_values.begin(), ended_values.end(), [&](double v) {
-      return Better(*t.objective, v, minimize);
+    // Its colour: 0 the best, 1 the worst, by how many ended ones are better than it (ties share
+    // the better place: equal objectives were drawn in several colours, then as the worst).
+    const size_t better = static_cast<size_t>(std::count_if(ended_values.begin(), ended_values.end(), [&](double v) {
+      return Better(v, *t.objective, minimize);
     }));
     const double r01 =
-        ended_values.size() > 1 ? 1.0 - static_cast<double>(worse) / static_cast<double>(ended_values.size() - 1) : 0;
+        ended_values.size() > 1 ? static_cast<double>(better) / static_cast<double>(ended_values.size() - 1) : 0;
     const bool is_best = t.name == best;
     const std::string colour = is_best ? std::string(kGreen) : running(&t) ? std::string(kGray) : RankColor(r01);
     s += "<a href=\"/ui/trials/" + Escape(t.name) + "\"><polyline class=\"pc\" points=\"" + pts + "\" fill=\"none\" stroke=\"" +

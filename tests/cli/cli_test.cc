@@ -968,8 +968,8 @@ TEST_F(CliTest, AnAutotuneJobRunsWithTheRangesItChose) {
   EXPECT_EQ(lines[0].rfind("TIME (UTC)", 0), 0u) << ev.out;
   // The TRAINING JOB column is as wide as this job's training job names can be ("autotune" + 15),
   // not 46 for every job (MESSAGE began at column 95).
-  // TIME 23, 2 spaces, KIND 19, a space, TRAINING JOB 8 + 15, a space.
-  EXPECT_EQ(lines[0].find("MESSAGE"), 23u + 2 + 19 + 1 + (8 + 15) + 1) << lines[0];
+  // TIME 23, 2 spaces, KIND 20 (TrainingJobWithdrawn), a space, TRAINING JOB 8 + 15, a space.
+  EXPECT_EQ(lines[0].find("MESSAGE"), 23u + 2 + 20 + 1 + (8 + 15) + 1) << lines[0];
   EXPECT_NE(lines[1].find("AutotuneChose"), std::string::npos) << ev.out;
   EXPECT_NE(ev.out.find("spec.hyperParameterTuningJobConfig.strategy = Bayesian (left out;"), std::string::npos)
       << ev.out;
