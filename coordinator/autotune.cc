@@ -124,8 +124,11 @@ Inferred InferNumeric(const std::string& name, const std::string& hint) {
 
 // Grid searches categorical ranges only: a numeric range becomes up to five of its values.
 CategoricalRange ToGridValues(const NumericRange& range, bool integer, const std::string& hint) {
+  // An integer range's points are placed as a continuous range's and rounded to the nearest
+  // integer: its own scale maps a unit point to the bucket below (100's lower halfway point in
+  // 25 .. 400, log, came out 49, and 2 in 1 .. 16 came out 1, a duplicate; a limits pass).
   ParameterRanges one;
-  (integer ? one.integer_parameter_ranges : one.continuous_parameter_ranges).push_back(range);
+  one.continuous_parameter_ranges.push_back(range);
   Result<SearchSpace> space = SearchSpace::FromRanges(one);
   std::vector<std::pair<double, std::string>> values;
   auto add = [&](const std::string& text) {
@@ -158,6 +161,7 @@ CategoricalRange ToGridValues(const NumericRange& range, bool integer, const std
     // PyTorch refuses).
     auto short_text = [&](const std::string& text) {
       const std::optional<double> x = ParseNumber(text);
+      if (integer && x && lo && hi) return std::to_string(std::clamp(std::llround(*x), std::llround(*lo), std::llround(*hi)));
       if (integer || !x || !lo || !hi) return text;
       std::string t = ShortestDecimal(*x, 3, [&](double y) { return y >= *lo && y <= *hi; });
       return t.empty() ? text : t;

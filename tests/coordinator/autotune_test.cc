@@ -330,6 +330,20 @@ TEST(Autotune, GridValuesOfASmallIntegerHintAtTheLowEndCoverTheRange) {
   EXPECT_EQ(k, (std::vector<std::string>{"1", "2", "3", "4"}));
 }
 
+// An integer hint's Grid values are the halfway points of its log range, rounded to the nearest
+// integer: 100 in 25 .. 400 gave 49 (the bucket below), and 4 in 1 .. 16 lost 2 (a limits pass).
+TEST(Autotune, GridValuesOfAnIntegerHintAreTheNearestIntegersToTheHalfwayPoints) {
+  proto::TuningJobSpec s = AutoSpec({Hint("p", "100"), Hint("q", "4")});
+  s.hyper_parameter_tuning_job_config->strategy = "Grid";
+  AutotuneResult r = Resolve(s);
+  const auto& ranges = JobRanges(r).categorical_parameter_ranges;
+  ASSERT_EQ(ranges.size(), 2u);
+  for (const auto& c : ranges) {
+    if (*c.name == "p") EXPECT_EQ(c.values, (std::vector<std::string>{"25", "50", "100", "200", "400"}));
+    if (*c.name == "q") EXPECT_EQ(c.values, (std::vector<std::string>{"1", "2", "4", "8", "16"}));
+  }
+}
+
 // A hint close to 1 (Adam's beta2 0.999, a momentum of 0.9999) gets a range below 1; its Grid
 // values, rounded to three digits, put its upper end at "1", outside that range (PyTorch refuses
 // a beta of 1). Every value stays in the range, below 1.
