@@ -161,7 +161,9 @@ CategoricalRange ToGridValues(const NumericRange& range, bool integer, const std
     // PyTorch refuses).
     auto short_text = [&](const std::string& text) {
       const std::optional<double> x = ParseNumber(text);
-      if (integer && x && lo && hi) return std::to_string(std::clamp(std::llround(*x), std::llround(*lo), std::llround(*hi)));
+      if (integer && x && lo && hi) {
+        return std::to_string(std::clamp(std::llround(*x), std::llround(*lo), std::llround(*hi)));
+      }
       if (integer || !x || !lo || !hi) return text;
       std::string t = ShortestDecimal(*x, 3, [&](double y) { return y >= *lo && y <= *hi; });
       return t.empty() ? text : t;
