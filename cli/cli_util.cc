@@ -276,6 +276,15 @@ std::vector<std::string> ContractEnvironmentNotes(const proto::TuningJobSpec& sp
   return notes;
 }
 
+std::string CompletionReason(const nlohmann::json& events) {
+  std::string reason;
+  if (!events.is_object() || !events.contains("events") || !events["events"].is_array()) return reason;
+  for (const nlohmann::json& e : events["events"]) {
+    if (e.is_object() && e.value("kind", "") == "JobCompleted") reason = e.value("message", "");
+  }
+  return reason;
+}
+
 std::string LogTime() {
   using namespace std::chrono;
   const auto now = system_clock::now();
@@ -588,7 +597,7 @@ void PrintImportance(const proto::DescribeTuningJobResponse& d, const std::vecto
 
 // One line of progress from a Describe response.
 void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials,
-                  bool show_ranges, const std::string& waiting, const Curves& curves) {
+                  bool show_ranges, const std::string& waiting, const Curves& curves, const std::string& ended) {
   const auto& st = d.status;
   // With several training job definitions, which one each training job ran, and the best (the
   // question "stumps or trees?" was answered only by the JSON and CSV).
@@ -677,6 +686,8 @@ void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<p
     } else if (limit > 0 && ran >= limit) {
       std::cout << "  ended at ResourceLimits.MaxRuntimeInSeconds (" << limit << " s); the training jobs still running "
                 << "then were stopped\n";
+    } else if (ended.rfind("runtime quota", 0) == 0) {
+      std::cout << "  ended: the coordinator's " << ended << "; the training jobs still running then were stopped\n";
     }
   }
   if (show_ranges && d.spec.hyper_parameter_tuning_job_config) {

@@ -180,7 +180,13 @@ void PrintImportance(const proto::DescribeTuningJobResponse& d, const std::vecto
 nlohmann::ordered_json ImportanceJson(const proto::DescribeTuningJobResponse& d,
                                       const std::vector<proto::TrainingJobSummary>& trials, const Curves& curves = {});
 
+// `ended`: the message of the job's JobCompleted event (its completion reason), "" if unknown: a
+// job ended by the coordinator's runtime quota says so (it said nothing; a limits pass).
 void PrintSummary(const proto::DescribeTuningJobResponse& d, const std::vector<proto::TrainingJobSummary>& trials,
-                  bool show_ranges = false, const std::string& waiting = "", const Curves& curves = {});
+                  bool show_ranges = false, const std::string& waiting = "", const Curves& curves = {},
+                  const std::string& ended = "");
+// The message of the newest JobCompleted event among `events` ({"events": [{"kind", "message"}]}),
+// "" if none.
+std::string CompletionReason(const nlohmann::json& events);
 
 }  // namespace hpo::cli

@@ -733,7 +733,8 @@ void AddClientCommands(CLI::App& app) {
           if (cond.value("type", "") == "Waiting" && cond.value("status", "") == "True") waiting = cond.value("message", "");
         }
       }
-      PrintSummary(*desc, rows, /*show_ranges=*/true, waiting, curves);
+      auto last = origin.source().LastEvents(*name, 20);
+      PrintSummary(*desc, rows, /*show_ranges=*/true, waiting, curves, last.ok() ? CompletionReason(*last) : "");
     } else if (*doutput == "yaml" && !described->ok()) {
       Must(std::move(*described), origin.flags());
     } else if (*doutput == "yaml" && origin.local()) {

@@ -1104,8 +1104,14 @@ void Run(const RunArgs& a) {
   std::optional<proto::TuningJobDocument> doc;
   std::optional<coordinator::SuggestionStats> stats;
   Curves curves;  // a job that stops training jobs early: its importance compares them by these
+  std::string ended;  // why it completed (its JobCompleted event)
   dispatcher.WithCore([&](coordinator::CoordinatorCore& c) {
     for (const auto* t : c.TrialsOf(name)) trials.push_back(c.Summary(*t));
+    if (auto last = c.LastEvents(name, 20); last.ok()) {
+      for (const auto& e : *last) {
+        if (e.kind == "JobCompleted") ended = e.message;
+      }
+    }
     if (auto final_desc = c.Describe(name); final_desc.ok()) desc = *final_desc;
     if (coordinator::StopsTrainingJobsEarly(desc.spec)) {
       if (auto all = c.Curves(name); all.ok()) curves = std::move(*all);
@@ -1119,7 +1125,7 @@ void Run(const RunArgs& a) {
   } else if (a.output == "yaml") {
     if (doc) std::cout << proto::ToYaml(proto::EncodeCrdDocument(*doc));
   } else {
-    PrintSummary(desc, trials, /*show_ranges=*/false, /*waiting=*/"", curves);
+    PrintSummary(desc, trials, /*show_ranges=*/false, /*waiting=*/"", curves, ended);
     if (const coordinator::SuggestionStats* st = stats ? &*stats : nullptr; st && st->count > 0) {
       char buf[256];
       // Rounds, not configurations: a round proposes one for each free parallel slot (a user

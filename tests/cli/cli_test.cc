@@ -996,6 +996,27 @@ TEST_F(CliTest, AnAutotuneJobRunsWithTheRangesItChose) {
 // the job runs (the examples other than the quickstart name ml.m5.xlarge: 4 vCPUs, 16 GiB).
 // hpo run --notify / --notify-chat: the events reach a receiver, the job's end included, before
 // hpo run exits; bad notification options exit 2 before anything is made.
+// A job ended by the runtime quota (hpo run --max-tuning-job-runtime) says so in the summary and
+// in describe -o table, as one ended by its own MaxRuntimeInSeconds does (it said nothing, and
+// read like a job that had run its training jobs: a limits pass).
+TEST_F(CliTest, AJobEndedByTheRuntimeQuotaSaysSo) {
+  std::string text = Slurp(Example("quickstart.yaml"));
+  const size_t trainer = text.find("file://trainers/sklearn_gbt.py");
+  ASSERT_NE(trainer, std::string::npos);
+  const fs::path program = Write("slow.sh", "#!/bin/sh\nsleep 2\nprintf '[0]\\tvalidation-auc:0.75\\n'\n");
+  fs::permissions(program, fs::perms::owner_all);
+  text.replace(trainer, std::string("file://trainers/sklearn_gbt.py").size(), "file://" + program.string());
+  const std::string spec = Write("quota.yaml", text).string();
+  const std::string state = (dir_ / "quota").string();
+  Outcome o = Hpo({"run", spec, "--workers", "1", "--state-dir", state, "--max-tuning-job-runtime", "3"});
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.out.find("  ended: the coordinator's runtime quota (3 s, hpo run --max-tuning-job-runtime"),
+            std::string::npos)
+      << o.out;
+  Outcome d = Hpo({"describe", "quickstart", "--state-dir", state, "-o", "table"});
+  EXPECT_NE(d.out.find("  ended: the coordinator's runtime quota (3 s"), std::string::npos) << d.out;
+}
+
 TEST_F(CliTest, RunNotifiesTheJobsEndBeforeItExits) {
   if (std::system("/usr/bin/python3 -c 'import sklearn' >/dev/null 2>&1") != 0) {
     GTEST_SKIP() << "needs Debian's python3-sklearn (bash scripts/install-deps.sh --examples)";
