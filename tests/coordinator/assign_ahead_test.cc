@@ -51,6 +51,18 @@ class AssignAheadTest : public CoreTest {
     if (first.empty() || queued.empty()) return {};
     return {first[0], queued[0]};
   }
+  // Worker `wid` (1 slot) started the first training job of `spec`, and has one queued behind it.
+  AskedToMove StartedWithOneQueued(const std::string& wid, const proto::TuningJobSpec& spec) {
+    Register(wid, 1);
+    auto out = Submit(spec);
+    auto first = Plain(out);
+    auto queued = Ahead(out);
+    EXPECT_EQ(first.size(), 1u);
+    EXPECT_EQ(queued.size(), 1u);
+    if (first.empty() || queued.empty()) return {};
+    Started(wid, first[0]);
+    return {first[0], queued[0]};
+  }
   // `wid` gives `a` back unstarted, as asked.
   std::vector<Outgoing> GiveBack(const std::string& wid, const proto::wire::AssignTrial& a) {
     return EndWith(wid, a.trial, a.attempt, "Stopped", "");
@@ -69,17 +81,13 @@ class AssignAheadTest : public CoreTest {
 TEST_F(AssignAheadTest, AQueuedTrainingJobInterruptedBeforeItStartedWaitsForItsLaunchAndItsMaxWaitToo) {
   options_.lease_ms = 100'000;
   MakeCore();
-  Register("w1", 1);
   proto::TuningJobSpec spec = Spec("qspot", "Random", 3, 2);
   spec.training_job_definition->enable_managed_spot_training = true;
   spec.training_job_definition->stopping_condition->max_runtime_in_seconds = 10;
   spec.training_job_definition->stopping_condition->max_wait_time_in_seconds = 12;
-  auto out = Submit(spec);
-  auto first = Plain(out);
-  auto queued = Ahead(out);
-  ASSERT_EQ(first.size(), 1u);
-  ASSERT_EQ(queued.size(), 1u);
-  Started("w1", first[0]);
+  const AskedToMove r = StartedWithOneQueued("w1", spec);
+  ASSERT_FALSE(r.queued.trial.empty());
+  const std::vector<proto::wire::AssignTrial> queued = {r.queued};
   proto::wire::InterruptionNotice n;
   n.worker_id = "w1";
   n.reason = "spot instance-action: terminate";
@@ -104,15 +112,10 @@ TEST_F(AssignAheadTest, AQueuedTrainingJobInterruptedBeforeItStartedWaitsForItsL
 // and the one queued behind it started. Both are the worker's: re-attached=1 ended-while-away=1
 // (the queued one was left out: "re-attached=0 ended-while-away=2" for two running; a notify pass).
 TEST_F(AssignAheadTest, ARegisteredWorkersEventCountsTheQueuedOneThatStartedAsReattached) {
-  Register("w1", 1);
-  auto out = Submit(Spec("away", "Random", 2, 2));
-  auto first = Plain(out);
-  auto queued = Ahead(out);
-  ASSERT_EQ(first.size(), 1u);
-  ASSERT_EQ(queued.size(), 1u);
-  Started("w1", first[0]);
+  const AskedToMove r = StartedWithOneQueued("w1", Spec("away", "Random", 2, 2));
+  ASSERT_FALSE(r.queued.trial.empty());
   ++session_;
-  Register("w1", 1, {{first[0].trial, first[0].attempt, /*ended=*/true}, {queued[0].trial, queued[0].attempt}});
+  Register("w1", 1, {{r.first.trial, r.first.attempt, /*ended=*/true}, {r.queued.trial, r.queued.attempt}});
   std::string said;
   for (const auto& e : *core_->Events("", 0, 100)) {
     if (e.kind == "WorkerRegistered") said = e.message;
