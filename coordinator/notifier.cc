@@ -182,6 +182,13 @@ std::string ChatBody(const std::string& url, const std::string& text) {
                                                        {"contentUrl", nullptr},
                                                        {"content", card}}})}});
   }
+  // Slack reads <...> as a link or mention and & as an escape in `text`: its message-formatting
+  // rules ask for &amp;, &lt; and &gt; (a failure reason with <b> lost text there; a notify pass).
+  if (is("slack.com")) {
+    std::string escaped;
+    for (char c : text) escaped += c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : std::string(1, c);
+    return dump(Json{{"text", escaped}});
+  }
   // Nothing but the text: Google Chat refuses a member it does not know.
   return dump(Json{{"text", text}});
 }

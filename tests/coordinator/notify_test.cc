@@ -631,6 +631,10 @@ TEST(ChatBodyTest, EachChatGetsTheShapeItTakes) {
   EXPECT_EQ(Json::parse(ChatBody("https://discord.com/api/webhooks/1/abc/slack?wait=true", line)), Json({{"text", line}}));
   EXPECT_EQ(Json::parse(ChatBody("https://discord.com/api/webhooks/1/abc?wait=true", line)), Json({{"content", line}}));
   EXPECT_EQ(Json::parse(ChatBody("https://hooks.slack.com/services/T/B/x", line)), Json({{"text", line}}));
+  // Slack's &, < and > escaped, as its formatting rules ask (a <b> in a failure reason became markup).
+  EXPECT_EQ(Json::parse(ChatBody("https://hooks.slack.com/services/T/B/x", "a <b> & c")),
+            Json({{"text", "a &lt;b&gt; &amp; c"}}));
+  EXPECT_EQ(Json::parse(ChatBody("http://127.0.0.1:8080/chat", "a <b> & c")), Json({{"text", "a <b> & c"}}));
   EXPECT_EQ(Json::parse(ChatBody("https://example.webhook.office.com/webhookb2/x", line)), Json({{"text", line}}));
   EXPECT_EQ(Json::parse(ChatBody("http://127.0.0.1:8080/chat", line)), Json({{"text", line}}));
   // Not fooled by a look-alike host or a path that names one.
