@@ -770,6 +770,9 @@ bool CoordinatorCore::Impl::OnExited(const std::string& wid, const proto::wire::
       (queued_ahead || t->assigned_ahead) && j && j->status == "InProgress") {
     t->interrupted_on = wid;
     TakeBack(*t, now, "its worker was interrupted (" + m.failure_reason + ")", "its worker was interrupted");
+    // Promoted already (its predecessor's report came first), it is a training job: it stays
+    // listed, waiting, and its MaxWaitTimeInSeconds counts from that creation, as SageMaker's.
+    if (!queued_ahead) t->assigned_ahead = false;
     return true;
   }
   if (m.status == "Interrupted" && !t->stop_requested && j && j->status == "InProgress") {

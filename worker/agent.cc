@@ -756,6 +756,7 @@ Status WorkerAgent::Impl::Handle(const proto::wire::Message& m) {
       // period running on. (It ended Interrupted with no model, and never ran again: a spot pass.)
       Run& r = *it->second;
       if (r.interrupted->load() && s->reason != proto::wire::kStopReasonRevoked &&
+          s->reason != proto::wire::kStopReasonIfNotStarted &&
           s->reason.rfind(proto::wire::kStopReasonEvictedPrefix, 0) != 0) {
         r.interrupted->store(false);
         r.stop_reason = "Stopped: " + s->reason;

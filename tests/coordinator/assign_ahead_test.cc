@@ -108,6 +108,22 @@ TEST_F(AssignAheadTest, AQueuedTrainingJobInterruptedBeforeItStartedWaitsForItsL
   EXPECT_EQ(q->creation_ms, now_) << "created when launched";
 }
 
+// The same when the running one's Interrupted report comes first: the queued one is promoted (a
+// training job now, listed) and its own report follows before it started. It goes back to the
+// queue without an interruption counted, and stays listed, waiting.
+TEST_F(AssignAheadTest, APromotedTrainingJobInterruptedBeforeItStartedWaitsListed) {
+  const AskedToMove r = StartedWithOneQueued("w1", Spec("promoted", "Random", 3, 2));
+  ASSERT_FALSE(r.queued.trial.empty());
+  EndWith("w1", r.first.trial, r.first.attempt, "Interrupted", "Interrupted: SIGUSR1 (spot interruption notice)");
+  const Trial* q = core_->FindTrial(r.queued.trial);
+  ASSERT_NE(q, nullptr);
+  EXPECT_FALSE(q->Queued()) << "promoted by its predecessor's end";
+  EndWith("w1", r.queued.trial, r.queued.attempt, "Interrupted", "Interrupted: SIGUSR1 (spot interruption notice)");
+  EXPECT_EQ(q->interruptions, 0);
+  EXPECT_EQ(q->state, TrialState::kPending);
+  EXPECT_FALSE(q->Unlaunched()) << "a training job since its promotion: still listed";
+}
+
 // A worker process restarted while its coordinator was away: its first training job ended then,
 // and the one queued behind it started. Both are the worker's: re-attached=1 ended-while-away=1
 // (the queued one was left out: "re-attached=0 ended-while-away=2" for two running; a notify pass).
