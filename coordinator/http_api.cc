@@ -1815,7 +1815,9 @@ HttpApi::HttpApi(Dispatcher* dispatcher, HttpApiOptions options) : impl_(std::ma
   impl_->server.set_pre_routing_handler([impl = impl_.get()](const httplib::Request& req, httplib::Response& res) {
     std::string why;
     const size_t lengths = req.get_header_value_count("Content-Length");
-    if (lengths > 0 && req.has_header("Transfer-Encoding")) {
+    if (req.get_header_value_count("Host") > 1) {  // RFC 9112 3.2: a server answers 400
+      why = "the request has more than one Host header; send one";
+    } else if (lengths > 0 && req.has_header("Transfer-Encoding")) {
       why = "the request has both Content-Length and Transfer-Encoding; send one";
     } else {
       for (size_t i = 1; i < lengths; ++i) {
