@@ -136,10 +136,12 @@ std::string Summary(const proto::ParsedSpec& p, const proto::TuningJobSpec& spec
                     cfg.strategy.value_or("?") + ", " + std::to_string(ranges) + " range" + (ranges == 1 ? "" : "s");
   const auto& rl = cfg.resource_limits;
   if (rl && rl->max_number_of_training_jobs) {
-    out += ", " + std::to_string(*rl->max_number_of_training_jobs) + " jobs";
+    const int64_t n = *rl->max_number_of_training_jobs;
+    out += ", " + std::to_string(n) + (n == 1 ? " job" : " jobs");
   } else if (cfg.strategy.value_or("") == "Grid") {  // left out: as many as the grid has, said
     if (auto grid = coordinator::GridStrategy::Create(spec); grid.ok()) {
-      out += ", " + std::to_string((*grid)->Size()) + " jobs (every Grid combination)";
+      const size_t n = (*grid)->Size();
+      out += ", " + std::to_string(n) + (n == 1 ? " job" : " jobs") + " (every Grid combination)";
     }
   }
   if (rl && rl->max_parallel_training_jobs) out += ", " + std::to_string(*rl->max_parallel_training_jobs) + " parallel";

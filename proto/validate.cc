@@ -747,8 +747,12 @@ void Validator::CheckNumericRange(const NumericRange& r, const FieldPath& p, boo
     if (!Length(text, vp, 1, kRangeValueMax)) continue;
     if (integer) {
       std::optional<int64_t> v = ParseInteger(text);
+      // Digits past 64 bits are an integer too large, not "not an integer" (a limits pass).
+      const size_t sign = !text.empty() && (text[0] == '-' || text[0] == '+') ? 1 : 0;
+      const bool digits = text.size() > sign &&
+                          text.find_first_not_of("0123456789", sign) == std::string::npos;
       // The strategies hold a value as a double, exact for integers up to 2^53 only.
-      if (v && (*v > kMaxExactInteger || *v < -kMaxExactInteger)) {
+      if ((v && (*v > kMaxExactInteger || *v < -kMaxExactInteger)) || (!v && digits)) {
         Add(vp, "must be an integer between -2^53 and 2^53 (" + std::to_string(kMaxExactInteger) + "), got " +
                     Quote(text));
         continue;

@@ -1084,6 +1084,11 @@ std::vector<Case> Cases() {
       {"integer_bound_below_minus_2_53", Base::kRandom,
        [](S& s) { Ranges(s).integer_parameter_ranges[0].min_value = "-9007199254740993"; },
        R + ".integerParameterRanges[0].minValue", "must be an integer between -2^53 and 2^53"},
+      // Past 64 bits: too large, not "not an integer" (a limits pass).
+      {"integer_bound_past_64_bits", Base::kRandom,
+       [](S& s) { Ranges(s).integer_parameter_ranges[0].max_value = "99999999999999999999"; },
+       R + ".integerParameterRanges[0].maxValue",
+       "must be an integer between -2^53 and 2^53 (9007199254740992), got \"99999999999999999999\""},
       {"tag_key_duplicate", Base::kRandom,
        [](S& s) {
          s.tags = {{"team", "a"}, {"team", "b"}};
