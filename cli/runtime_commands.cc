@@ -1104,14 +1104,10 @@ void Run(const RunArgs& a) {
   std::optional<proto::TuningJobDocument> doc;
   std::optional<coordinator::SuggestionStats> stats;
   Curves curves;  // a job that stops training jobs early: its importance compares them by these
-  std::string ended;  // why it completed (its JobCompleted event)
+  std::string ended;  // why it completed (what its JobCompleted event says), from the core itself
   dispatcher.WithCore([&](coordinator::CoordinatorCore& c) {
     for (const auto* t : c.TrialsOf(name)) trials.push_back(c.Summary(*t));
-    if (auto last = c.LastEvents(name, 20); last.ok()) {
-      for (const auto& e : *last) {
-        if (e.kind == "JobCompleted") ended = e.message;
-      }
-    }
+    if (const coordinator::TuningJob* j = c.FindJob(name)) ended = j->completion_reason;
     if (auto final_desc = c.Describe(name); final_desc.ok()) desc = *final_desc;
     if (coordinator::StopsTrainingJobsEarly(desc.spec)) {
       if (auto all = c.Curves(name); all.ok()) curves = std::move(*all);

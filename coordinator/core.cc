@@ -305,12 +305,10 @@ void CoordinatorCore::Impl::Reindex(Trial& t) {
     // Of equal values, the one that ended first (then the first created), whatever the order the
     // index is built in: a restart's rebuild could name another of a Grid job's tied ones.
     auto it = ix.best.empty() ? trials.end() : trials.find(ix.best);
-    const bool tie_first = it != trials.end() && ObjectiveSucceeded(it->second) &&
-                           *t.objective == *it->second.objective &&
-                           std::make_pair(t.end_ms, t.creation_ms) <
-                               std::make_pair(it->second.end_ms, it->second.creation_ms);
-    if (it == trials.end() || !ObjectiveSucceeded(it->second) || tie_first ||
-        (j && Better(*t.objective, *it->second.objective, MaximizeFor(*j, t.definition_name)))) {
+    const Trial* best = it != trials.end() && ObjectiveSucceeded(it->second) ? &it->second : nullptr;
+    if (!best || (j && Better(*t.objective, *best->objective, MaximizeFor(*j, t.definition_name))) ||
+        (*t.objective == *best->objective &&
+         std::make_pair(t.end_ms, t.creation_ms) < std::make_pair(best->end_ms, best->creation_ms))) {
       ix.best = t.name;
     }
   }

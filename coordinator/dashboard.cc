@@ -31,6 +31,7 @@ using charts::CurvesChart;
 using charts::ImportanceChart;
 using charts::Legend;
 using charts::Num;
+using charts::Running;
 using charts::ObjectiveChart;
 using charts::ParallelChart;
 using charts::ParseDouble;
@@ -121,8 +122,6 @@ std::string StatusBadge(const std::string& status) {
 std::string Link(const std::string& href, const std::string& text) {
   return "<a href=\"" + Escape(href) + "\">" + Escape(text) + "</a>";
 }
-
-bool Running(const std::string& status) { return status == "InProgress" || status == "Stopping"; }
 
 const char* kStyle = R"CSS(
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
@@ -871,7 +870,6 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
   const std::string sort = query.count("sort") ? query.at("sort") : "objective";
   std::vector<const TrialPoint*> rows;
   for (const auto& t : trials) rows.push_back(&t);
-  auto running = [](const TrialPoint* t) { return t->status == "InProgress" || t->status == "Stopping"; };
   if (sort == "objective") {
     // Ended ones by their final value, then running ones by their latest (a running one's latest
     // value ranked above the best, whose row was the green one; a dashboard pass), then the rest.
@@ -880,7 +878,7 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
     std::stable_sort(rows.begin(), rows.end(), [&](const TrialPoint* a, const TrialPoint* c) {
       if (a->objective.has_value() != c->objective.has_value()) return a->objective.has_value();
       if (!a->objective) return a->number < c->number;
-      if (running(a) != running(c)) return running(c);
+      if (Running(a->status) != Running(c->status)) return Running(c->status);
       if (*a->objective != *c->objective) return Better(*a->objective, *c->objective, minimize);
       if ((a->ended > 0) != (c->ended > 0)) return a->ended > 0;
       return a->ended != c->ended ? a->ended < c->ended : a->number < c->number;
@@ -913,10 +911,10 @@ Page JobPage(Source& src, const std::string& name, const std::map<std::string, s
       b += std::string("<tr") + (t->name == best_name ? " class=\"best\"" : "") + "><td class=\"num\">" +
            std::to_string(t->number) + "</td><td class=\"name\">" + Link("/ui/trials/" + t->name, t->name) + "</td><td>" +
            StatusBadge(t->status) + "</td><td class=\"num\">" +
-           (!t->objective ? ""
-            : running(t)  ? "<span class=\"muted\" title=\"its latest value; not final\">" + Escape(Num(*t->objective)) +
-                               " so far</span>"
-                          : Escape(Num(*t->objective))) +
+           (!t->objective        ? ""
+            : Running(t->status) ? "<span class=\"muted\" title=\"its latest value; not final\">" +
+                                       Escape(Num(*t->objective)) + " so far</span>"
+                                 : Escape(Num(*t->objective))) +
            "</td>";
       if (defs) b += "<td>" + Escape(t->definition) + "</td>";
       for (const auto& c : columns) {

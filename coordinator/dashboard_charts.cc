@@ -48,7 +48,7 @@ const char* kGray = "#8a9099";
 const char* StatusColor(const std::string& status) {
   if (status == "Stopped") return kOrange;
   if (status == "Failed") return kRed;
-  if (status == "InProgress" || status == "Stopping") return kGray;
+  if (Running(status)) return kGray;
   return kBlue;
 }
 
@@ -275,7 +275,7 @@ std::string ObjectiveChart(const std::vector<TrialPoint>& trials, const std::str
   std::sort(ordered.begin(), ordered.end(), [](const TrialPoint* a, const TrialPoint* b) { return a->number < b->number; });
   std::string path;
   for (const TrialPoint* t : ordered) {
-    if (!t->objective || t->status == "InProgress" || t->status == "Stopping") continue;
+    if (!t->objective || Running(t->status)) continue;
     if (!best_so_far || Better(*t->objective, *best_so_far, minimize)) {
       if (best_so_far) {
         std::snprintf(buf, sizeof buf, " L%.1f %.1f", x(t->number), y(*best_so_far));
@@ -459,14 +459,13 @@ std::string ParallelChart(const std::vector<RangeInfo>& ranges, const std::vecto
   // Running ones first (drawn under the rest, gray: their value is the latest, not a final one;
   // they were coloured best to worst with the ended ones, a dashboard pass), then the ended ones
   // worst first, so the best are drawn on top.
-  auto running = [](const TrialPoint* t) { return t->status == "InProgress" || t->status == "Stopping"; };
   std::stable_sort(with.begin(), with.end(), [&](const TrialPoint* a, const TrialPoint* b) {
-    if (running(a) != running(b)) return running(a);
+    if (Running(a->status) != Running(b->status)) return Running(a->status);
     return Better(*b->objective, *a->objective, minimize);
   });
   std::vector<double> ended_values;  // each ended one's colour is its place among these
   for (const TrialPoint* t : with) {
-    if (!running(t)) ended_values.push_back(*t->objective);
+    if (!Running(t->status)) ended_values.push_back(*t->objective);
   }
   std::vector<double> ys;
   for (const TrialPoint* t : with) ys.push_back(*t->objective);
@@ -566,11 +565,12 @@ std::string ParallelChart(const std::vector<RangeInfo>& ranges, const std::vecto
     const double r01 =
         ended_values.size() > 1 ? static_cast<double>(better) / static_cast<double>(ended_values.size() - 1) : 0;
     const bool is_best = t.name == best;
-    const std::string colour = is_best ? std::string(kGreen) : running(&t) ? std::string(kGray) : RankColor(r01);
+    const std::string colour = is_best ? std::string(kGreen) : Running(t.status) ? std::string(kGray) : RankColor(r01);
     s += "<a href=\"/ui/trials/" + Escape(t.name) + "\"><polyline class=\"pc\" points=\"" + pts + "\" fill=\"none\" stroke=\"" +
          colour + "\" stroke-width=\"" + (is_best ? "3" : "1.3") + "\" stroke-opacity=\"" + (is_best ? "1" : "0.6") +
          "\"><title>" +
-         Escape(t.name + ": " + metric + " " + Num(*t.objective) + (running(&t) ? " (running: its latest value)" : "")) +
+         Escape(t.name + ": " + metric + " " + Num(*t.objective) +
+                (Running(t.status) ? " (running: its latest value)" : "")) +
          "</title></polyline></a>";
   }
   return s + "</svg>";

@@ -42,6 +42,8 @@ std::string Num(double v);
 // The whole of `s` as a finite number, else nullopt.
 std::optional<double> ParseDouble(const std::string& s);
 inline bool Better(double a, double b, bool minimize) { return minimize ? a < b : a > b; }
+// A status whose objective is a latest value, not a final one (InProgress, Stopping).
+inline bool Running(const std::string& status) { return status == "InProgress" || status == "Stopping"; }
 
 // Objective by training job (creation order) with the best-so-far step line.
 std::string ObjectiveChart(const std::vector<TrialPoint>& trials, const std::string& metric, bool minimize,
